@@ -1,0 +1,597 @@
+//! The byte layout of journal segments, and the pure functions that write and check it.
+//!
+//! Nothing here does I/O, so everything here is tested exhaustively and fuzzed. The layout is
+//! specified in `docs/format.md`; the offset constants below mirror that document.
+//!
+//! A segment is a sequence of *batches*, one per group commit, each starting on a
+//! [`BLOCK_BYTES`] boundary and zero-padded to the next one:
+//!
+//! ```text
+//! batch  = batch header (64 B) | run* | zero padding
+//! run    = run header (32 B)   | record*          -- the records of one shard, in order
+//! record = record header (16 B) | partition key | data
+//! ```
+//!
+//! All integers are little-endian. A batch is never rewritten once written, so an acknowledged
+//! byte is never at risk from a later write.
+
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+
+/// Batches start on multiples of this. It is the smallest O_DIRECT alignment Linux devices
+/// use; a device with larger sectors pads to its own alignment, always a multiple of this.
+pub const BLOCK_BYTES: usize = 512;
+
+/// "SLB1" read as a little-endian u32.
+pub const BATCH_MAGIC: u32 = u32::from_le_bytes(*b"SLB1");
+pub const FORMAT_VERSION: u16 = 1;
+
+pub const BATCH_HEADER_BYTES: usize = 64;
+pub mod batch_offset {
+    pub const MAGIC: usize = 0; // u32
+    pub const VERSION: usize = 4; // u16
+    pub const FLAGS: usize = 6; // u16, zero
+    pub const POSITION: usize = 8; // u64, journal position of this header
+    pub const BODY_BYTES: usize = 16; // u32, runs only
+    pub const PADDED_BYTES: usize = 20; // u32, header + body + padding
+    pub const RECORD_COUNT: usize = 24; // u32
+    pub const RUN_COUNT: usize = 28; // u32
+    pub const TIMESTAMP_MS: usize = 32; // i64, commit time
+    pub const BODY_XXH3: usize = 40; // u64, xxh3 of the body
+    pub const RESERVED: usize = 48; // u64, zero
+    pub const HEADER_XXH3: usize = 56; // u64, xxh3 of bytes 0..56
+}
+
+pub const RUN_HEADER_BYTES: usize = 32;
+pub mod run_offset {
+    pub const SHARD_UID: usize = 0; // u64
+    pub const FIRST_INDEX: usize = 8; // u64, record index of the first record
+    pub const RECORD_COUNT: usize = 16; // u32
+    pub const RUN_BYTES: usize = 20; // u32, header + records
+    pub const TIMESTAMP_MS: usize = 24; // i64, arrival time of every record of the run
+}
+
+pub const RECORD_HEADER_BYTES: usize = 16;
+pub mod record_offset {
+    pub const XXH3: usize = 0; // u64, xxh3 of bytes 8.. seeded with (shard, index)
+    pub const FRAME_BYTES: usize = 8; // u32, header + key + data
+    pub const KEY_BYTES: usize = 12; // u16
+    pub const FLAGS: usize = 14; // u16, zero
+}
+
+const _: () = assert!(BATCH_HEADER_BYTES <= BLOCK_BYTES);
+const _: () = assert!(batch_offset::HEADER_XXH3 + 8 == BATCH_HEADER_BYTES);
+const _: () = assert!(run_offset::TIMESTAMP_MS + 8 == RUN_HEADER_BYTES);
+const _: () = assert!(record_offset::FLAGS + 2 == RECORD_HEADER_BYTES);
+
+pub fn align_up(value: usize, alignment: usize) -> usize {
+    debug_assert!(alignment.is_power_of_two());
+    (value + alignment - 1) & !(alignment - 1)
+}
+
+fn u16_at(bytes: &[u8], offset: usize) -> u16 {
+    u16::from_le_bytes(bytes[offset..offset + 2].try_into().unwrap())
+}
+fn u32_at(bytes: &[u8], offset: usize) -> u32 {
+    u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap())
+}
+fn u64_at(bytes: &[u8], offset: usize) -> u64 {
+    u64::from_le_bytes(bytes[offset..offset + 8].try_into().unwrap())
+}
+fn i64_at(bytes: &[u8], offset: usize) -> i64 {
+    i64::from_le_bytes(bytes[offset..offset + 8].try_into().unwrap())
+}
+fn put(bytes: &mut [u8], offset: usize, value: &[u8]) {
+    bytes[offset..offset + value.len()].copy_from_slice(value);
+}
+
+/// Seeds a record's checksum with its shard and index, so that a record read back from the
+/// wrong place fails its check instead of passing as another record.
+fn record_seed(shard_uid: u64, record_index: u64) -> u64 {
+    shard_uid.rotate_left(32) ^ record_index ^ 0x5eed_5eed_5eed_5eed
+}
+
+pub fn record_bytes(key_len: usize, data_len: usize) -> usize {
+    RECORD_HEADER_BYTES + key_len + data_len
+}
+
+/// Writes one batch into `buffer`, which must be exactly the padded size. `runs` yields, per
+/// shard, its uid, first record index, arrival timestamp and records `(key, data)`.
+pub struct BatchWriter<'a> {
+    buffer: &'a mut [u8],
+    cursor: usize,
+    run_start: Option<usize>,
+    run_records: u32,
+    record_count: u32,
+    run_count: u32,
+    shard_uid: u64,
+    next_index: u64,
+}
+
+impl<'a> BatchWriter<'a> {
+    pub fn new(buffer: &'a mut [u8]) -> BatchWriter<'a> {
+        assert!(buffer.len() >= BATCH_HEADER_BYTES && buffer.len() % BLOCK_BYTES == 0);
+        BatchWriter {
+            buffer,
+            cursor: BATCH_HEADER_BYTES,
+            run_start: None,
+            run_records: 0,
+            record_count: 0,
+            run_count: 0,
+            shard_uid: 0,
+            next_index: 0,
+        }
+    }
+
+    /// Bytes written so far: the offset in the batch where the next run or record goes.
+    pub fn offset(&self) -> usize {
+        self.cursor
+    }
+
+    pub fn begin_run(&mut self, shard_uid: u64, first_index: u64, timestamp_ms: i64) {
+        self.end_run();
+        let at = self.cursor;
+        put(self.buffer, at + run_offset::SHARD_UID, &shard_uid.to_le_bytes());
+        put(self.buffer, at + run_offset::FIRST_INDEX, &first_index.to_le_bytes());
+        put(self.buffer, at + run_offset::TIMESTAMP_MS, &timestamp_ms.to_le_bytes());
+        self.run_start = Some(at);
+        self.run_records = 0;
+        self.shard_uid = shard_uid;
+        self.next_index = first_index;
+        self.cursor += RUN_HEADER_BYTES;
+    }
+
+    /// Appends one record to the open run: the one copy from the request into the I/O buffer.
+    pub fn push_record(&mut self, key: &[u8], data: &[u8]) {
+        assert!(self.run_start.is_some(), "push_record outside a run");
+        let frame_bytes = record_bytes(key.len(), data.len());
+        let frame = &mut self.buffer[self.cursor..self.cursor + frame_bytes];
+        put(frame, record_offset::FRAME_BYTES, &(frame_bytes as u32).to_le_bytes());
+        put(frame, record_offset::KEY_BYTES, &(key.len() as u16).to_le_bytes());
+        put(frame, record_offset::FLAGS, &0u16.to_le_bytes());
+        put(frame, RECORD_HEADER_BYTES, key);
+        put(frame, RECORD_HEADER_BYTES + key.len(), data);
+        let seed = record_seed(self.shard_uid, self.next_index);
+        let checksum = xxh3_64_with_seed(&frame[record_offset::FRAME_BYTES..], seed);
+        put(frame, record_offset::XXH3, &checksum.to_le_bytes());
+        self.cursor += frame_bytes;
+        self.next_index += 1;
+        self.run_records += 1;
+        self.record_count += 1;
+    }
+
+    fn end_run(&mut self) {
+        if let Some(start) = self.run_start.take() {
+            let run_bytes = (self.cursor - start) as u32;
+            put(self.buffer, start + run_offset::RECORD_COUNT, &self.run_records.to_le_bytes());
+            put(self.buffer, start + run_offset::RUN_BYTES, &run_bytes.to_le_bytes());
+            self.run_count += 1;
+        }
+    }
+
+    /// Seals the batch: zero padding, body checksum, header. Returns the body length.
+    pub fn finish(mut self, position: u64, timestamp_ms: i64) -> usize {
+        self.end_run();
+        let body_bytes = self.cursor - BATCH_HEADER_BYTES;
+        let padded_bytes = self.buffer.len();
+        assert_eq!(align_up(self.cursor, BLOCK_BYTES), padded_bytes, "batch buffer mis-sized");
+        self.buffer[self.cursor..].fill(0);
+        let body_xxh3 = xxh3_64(&self.buffer[BATCH_HEADER_BYTES..self.cursor]);
+        let header = &mut self.buffer[..BATCH_HEADER_BYTES];
+        put(header, batch_offset::MAGIC, &BATCH_MAGIC.to_le_bytes());
+        put(header, batch_offset::VERSION, &FORMAT_VERSION.to_le_bytes());
+        put(header, batch_offset::FLAGS, &0u16.to_le_bytes());
+        put(header, batch_offset::POSITION, &position.to_le_bytes());
+        put(header, batch_offset::BODY_BYTES, &(body_bytes as u32).to_le_bytes());
+        put(header, batch_offset::PADDED_BYTES, &(padded_bytes as u32).to_le_bytes());
+        put(header, batch_offset::RECORD_COUNT, &self.record_count.to_le_bytes());
+        put(header, batch_offset::RUN_COUNT, &self.run_count.to_le_bytes());
+        put(header, batch_offset::TIMESTAMP_MS, &timestamp_ms.to_le_bytes());
+        put(header, batch_offset::BODY_XXH3, &body_xxh3.to_le_bytes());
+        put(header, batch_offset::RESERVED, &0u64.to_le_bytes());
+        let header_xxh3 = xxh3_64(&header[..batch_offset::HEADER_XXH3]);
+        put(header, batch_offset::HEADER_XXH3, &header_xxh3.to_le_bytes());
+        body_bytes
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub position: u64,
+    pub body_bytes: u32,
+    pub padded_bytes: u32,
+    pub record_count: u32,
+    pub run_count: u32,
+    pub timestamp_ms: i64,
+    pub body_xxh3: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("batch header is all zeros")]
+    Zeroed,
+    #[error("bytes end inside the frame")]
+    Truncated,
+    #[error("bad magic")]
+    Magic,
+    #[error("unsupported format version {0}")]
+    Version(u16),
+    #[error("header checksum mismatch")]
+    HeaderChecksum,
+    #[error("batch claims position {actual}, found at {expected}")]
+    Position { expected: u64, actual: u64 },
+    #[error("inconsistent lengths")]
+    Lengths,
+    #[error("body checksum mismatch")]
+    BodyChecksum,
+    #[error("run header does not match the index: expected shard {expected_shard} index {expected_index}")]
+    RunMismatch { expected_shard: u64, expected_index: u64 },
+    #[error("record checksum mismatch at record index {record_index}")]
+    RecordChecksum { record_index: u64 },
+}
+
+/// Reads and checks a batch header found at journal position `position`.
+pub fn decode_batch_header(bytes: &[u8], position: u64) -> Result<BatchHeader, FrameError> {
+    let header = bytes.get(..BATCH_HEADER_BYTES).ok_or(FrameError::Truncated)?;
+    if header.iter().all(|&b| b == 0) {
+        return Err(FrameError::Zeroed);
+    }
+    if u32_at(header, batch_offset::MAGIC) != BATCH_MAGIC {
+        return Err(FrameError::Magic);
+    }
+    if xxh3_64(&header[..batch_offset::HEADER_XXH3]) != u64_at(header, batch_offset::HEADER_XXH3) {
+        return Err(FrameError::HeaderChecksum);
+    }
+    let version = u16_at(header, batch_offset::VERSION);
+    if version != FORMAT_VERSION {
+        return Err(FrameError::Version(version));
+    }
+    let decoded = BatchHeader {
+        position: u64_at(header, batch_offset::POSITION),
+        body_bytes: u32_at(header, batch_offset::BODY_BYTES),
+        padded_bytes: u32_at(header, batch_offset::PADDED_BYTES),
+        record_count: u32_at(header, batch_offset::RECORD_COUNT),
+        run_count: u32_at(header, batch_offset::RUN_COUNT),
+        timestamp_ms: i64_at(header, batch_offset::TIMESTAMP_MS),
+        body_xxh3: u64_at(header, batch_offset::BODY_XXH3),
+    };
+    if decoded.position != position {
+        return Err(FrameError::Position { expected: position, actual: decoded.position });
+    }
+    let used = BATCH_HEADER_BYTES as u64 + u64::from(decoded.body_bytes);
+    let padded = u64::from(decoded.padded_bytes);
+    if padded < used || padded % BLOCK_BYTES as u64 != 0 {
+        return Err(FrameError::Lengths);
+    }
+    Ok(decoded)
+}
+
+/// One shard's run inside a batch, as found on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunView<'a> {
+    pub shard_uid: u64,
+    pub first_index: u64,
+    pub record_count: u32,
+    pub timestamp_ms: i64,
+    /// Offset of the run header from the start of the batch.
+    pub offset_in_batch: usize,
+    /// The whole run: header and records.
+    pub bytes: &'a [u8],
+}
+
+/// Checks a whole batch (header, body checksum, run structure) and returns its runs.
+/// `bytes` starts at the batch header; it may extend past the batch.
+pub fn decode_batch(bytes: &[u8], position: u64) -> Result<(BatchHeader, Vec<RunView<'_>>), FrameError> {
+    let header = decode_batch_header(bytes, position)?;
+    let body_end = BATCH_HEADER_BYTES + header.body_bytes as usize;
+    let body = bytes.get(BATCH_HEADER_BYTES..body_end).ok_or(FrameError::Truncated)?;
+    if xxh3_64(body) != header.body_xxh3 {
+        return Err(FrameError::BodyChecksum);
+    }
+    let mut runs = Vec::with_capacity(header.run_count.min(4096) as usize);
+    let mut offset = BATCH_HEADER_BYTES;
+    let mut record_total = 0u64;
+    while offset < body_end {
+        let run = decode_run(&bytes[offset..body_end], offset)?;
+        record_total += u64::from(run.record_count);
+        offset += run.bytes.len();
+        runs.push(run);
+    }
+    if runs.len() != header.run_count as usize || record_total != u64::from(header.record_count) {
+        return Err(FrameError::Lengths);
+    }
+    Ok((header, runs))
+}
+
+/// Reads a run header at the start of `bytes` (which may extend past the run).
+pub fn decode_run(bytes: &[u8], offset_in_batch: usize) -> Result<RunView<'_>, FrameError> {
+    let header = bytes.get(..RUN_HEADER_BYTES).ok_or(FrameError::Truncated)?;
+    let run_bytes = u32_at(header, run_offset::RUN_BYTES) as usize;
+    if run_bytes < RUN_HEADER_BYTES {
+        return Err(FrameError::Lengths);
+    }
+    Ok(RunView {
+        shard_uid: u64_at(header, run_offset::SHARD_UID),
+        first_index: u64_at(header, run_offset::FIRST_INDEX),
+        record_count: u32_at(header, run_offset::RECORD_COUNT),
+        timestamp_ms: i64_at(header, run_offset::TIMESTAMP_MS),
+        offset_in_batch,
+        bytes: bytes.get(..run_bytes).ok_or(FrameError::Truncated)?,
+    })
+}
+
+/// One record as found on disk, its checksum verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    pub record_index: u64,
+    pub key: &'a [u8],
+    pub data: &'a [u8],
+    /// Offset of the record frame from the start of its run.
+    pub offset_in_run: usize,
+}
+
+impl<'a> RunView<'a> {
+    /// The run's records, each checked against its checksum. Stops at the first error.
+    pub fn records(&self) -> impl Iterator<Item = Result<RecordView<'a>, FrameError>> + 'a {
+        let (bytes, shard_uid, first_index, count) =
+            (self.bytes, self.shard_uid, self.first_index, u64::from(self.record_count));
+        let mut offset = RUN_HEADER_BYTES;
+        let mut ordinal = 0u64;
+        let mut failed = false;
+        std::iter::from_fn(move || {
+            if failed || ordinal == count {
+                if !failed && ordinal == count && offset != bytes.len() {
+                    failed = true;
+                    return Some(Err(FrameError::Lengths));
+                }
+                return None;
+            }
+            let record_index = first_index + ordinal;
+            let result = decode_record(&bytes[offset..], shard_uid, record_index, offset);
+            match result {
+                Ok(record) => {
+                    offset += record_bytes(record.key.len(), record.data.len());
+                    ordinal += 1;
+                    Some(Ok(record))
+                }
+                Err(error) => {
+                    failed = true;
+                    Some(Err(error))
+                }
+            }
+        })
+    }
+}
+
+fn decode_record(
+    bytes: &[u8],
+    shard_uid: u64,
+    record_index: u64,
+    offset_in_run: usize,
+) -> Result<RecordView<'_>, FrameError> {
+    let header = bytes.get(..RECORD_HEADER_BYTES).ok_or(FrameError::Truncated)?;
+    let frame_bytes = u32_at(header, record_offset::FRAME_BYTES) as usize;
+    let key_bytes = usize::from(u16_at(header, record_offset::KEY_BYTES));
+    if frame_bytes < RECORD_HEADER_BYTES + key_bytes {
+        return Err(FrameError::Lengths);
+    }
+    let frame = bytes.get(..frame_bytes).ok_or(FrameError::Truncated)?;
+    let seed = record_seed(shard_uid, record_index);
+    if xxh3_64_with_seed(&frame[record_offset::FRAME_BYTES..], seed) != u64_at(frame, record_offset::XXH3) {
+        return Err(FrameError::RecordChecksum { record_index });
+    }
+    Ok(RecordView {
+        record_index,
+        key: &frame[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + key_bytes],
+        data: &frame[RECORD_HEADER_BYTES + key_bytes..],
+        offset_in_run,
+    })
+}
+
+/// A batch found valid by [`scan_segment`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScannedBatch {
+    pub offset: usize,
+    pub header: BatchHeader,
+    pub runs: Vec<ScannedRun>,
+}
+
+/// What recovery keeps of a run: enough to index it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScannedRun {
+    pub shard_uid: u64,
+    pub first_index: u64,
+    pub record_count: u32,
+    pub run_bytes: u32,
+    pub timestamp_ms: i64,
+    /// Offset of the run header from the start of the segment.
+    pub offset: usize,
+}
+
+/// How a segment ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SegmentEnd {
+    /// Every byte after the last batch is zero or absent.
+    Clean,
+    /// The batch at `offset` is incomplete or fails its checks and nothing valid follows it:
+    /// the last group commit was cut short, so it was never acknowledged.
+    Torn { offset: usize, error: FrameError },
+    /// The batch at `offset` fails its checks but a valid batch follows it. Batches are written
+    /// one at a time, each only after the previous one was durable, so the bad batch was
+    /// acknowledged: this is corruption, and the engine must refuse to serve.
+    Corrupt { offset: usize, error: FrameError },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentScan {
+    pub batches: Vec<ScannedBatch>,
+    /// End of the last valid batch, padding included: where the next batch goes.
+    pub valid_bytes: usize,
+    pub end: SegmentEnd,
+}
+
+/// Walks a whole segment (`bytes` starts at segment offset 0, journal position `base`) and
+/// checks every batch. Never panics, whatever the bytes.
+pub fn scan_segment(bytes: &[u8], base: u64) -> SegmentScan {
+    let mut batches = Vec::new();
+    let mut offset = 0usize;
+    let end = loop {
+        if offset >= bytes.len() {
+            break SegmentEnd::Clean;
+        }
+        match decode_batch(&bytes[offset..], base + offset as u64) {
+            Ok((header, runs)) => {
+                let runs = runs
+                    .iter()
+                    .map(|run| ScannedRun {
+                        shard_uid: run.shard_uid,
+                        first_index: run.first_index,
+                        record_count: run.record_count,
+                        run_bytes: run.bytes.len() as u32,
+                        timestamp_ms: run.timestamp_ms,
+                        offset: offset + run.offset_in_batch,
+                    })
+                    .collect();
+                batches.push(ScannedBatch { offset, header, runs });
+                offset += header.padded_bytes as usize;
+            }
+            Err(error) => {
+                if valid_batch_after(bytes, offset, base) {
+                    break SegmentEnd::Corrupt { offset, error };
+                }
+                let all_zero = bytes[offset..].iter().all(|&b| b == 0);
+                break if all_zero { SegmentEnd::Clean } else { SegmentEnd::Torn { offset, error } };
+            }
+        }
+    };
+    // May pass `bytes.len()` when a cut fell inside the last batch's padding: the batch is
+    // whole, and the next one still starts on the block boundary after it.
+    SegmentScan { batches, valid_bytes: offset, end }
+}
+
+/// Is there a batch with a valid header at some block boundary after `offset`?
+fn valid_batch_after(bytes: &[u8], offset: usize, base: u64) -> bool {
+    let mut candidate = align_up(offset + 1, BLOCK_BYTES);
+    while candidate + BATCH_HEADER_BYTES <= bytes.len() {
+        if u32_at(bytes, candidate) == BATCH_MAGIC && decode_batch(&bytes[candidate..], base + candidate as u64).is_ok()
+        {
+            return true;
+        }
+        candidate += BLOCK_BYTES;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds a batch of `(shard, first_index, records)` runs at `position`.
+    pub(crate) fn batch(position: u64, runs: &[(u64, u64, Vec<(&[u8], &[u8])>)]) -> Vec<u8> {
+        let mut used = BATCH_HEADER_BYTES;
+        for (_, _, records) in runs {
+            used += RUN_HEADER_BYTES;
+            used += records.iter().map(|(k, d)| record_bytes(k.len(), d.len())).sum::<usize>();
+        }
+        let mut buffer = vec![0xAA; align_up(used, BLOCK_BYTES)];
+        let mut writer = BatchWriter::new(&mut buffer);
+        for (shard, first, records) in runs {
+            writer.begin_run(*shard, *first, 1_000);
+            for (key, data) in records {
+                writer.push_record(key, data);
+            }
+        }
+        writer.finish(position, 1_000);
+        buffer
+    }
+
+    #[test]
+    fn batch_round_trips() {
+        let bytes = batch(0, &[(7, 0, vec![(b"k1", b"hello"), (b"k2", b"")]), (9, 5, vec![(b"x", b"y")])]);
+        let (header, runs) = decode_batch(&bytes, 0).unwrap();
+        assert_eq!((header.run_count, header.record_count), (2, 3));
+        let records: Vec<_> = runs[0].records().collect::<Result<_, _>>().unwrap();
+        assert_eq!(records[0].key, b"k1");
+        assert_eq!(records[0].data, b"hello");
+        assert_eq!(records[1].record_index, 1);
+        let other: Vec<_> = runs[1].records().collect::<Result<_, _>>().unwrap();
+        assert_eq!((other[0].record_index, other[0].data), (5, &b"y"[..]));
+    }
+
+    #[test]
+    fn a_batch_at_the_wrong_position_is_rejected() {
+        let bytes = batch(512, &[(1, 0, vec![(b"k", b"v")])]);
+        assert_eq!(decode_batch(&bytes, 1024).unwrap_err(), FrameError::Position { expected: 1024, actual: 512 });
+    }
+
+    #[test]
+    fn record_checksums_bind_shard_and_index() {
+        let bytes = batch(0, &[(1, 0, vec![(b"k", b"v")])]);
+        let (_, runs) = decode_batch(&bytes, 0).unwrap();
+        let mut moved = runs[0];
+        moved.shard_uid = 2;
+        assert!(matches!(moved.records().next(), Some(Err(FrameError::RecordChecksum { .. }))));
+    }
+
+    fn segment(batch_count: usize) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for i in 0..batch_count {
+            let data = vec![i as u8; 100 + 300 * i];
+            bytes.extend(batch(bytes.len() as u64, &[(1, i as u64, vec![(b"key", &data)])]));
+        }
+        bytes
+    }
+
+    #[test]
+    fn scan_finds_every_batch_and_a_clean_end() {
+        let mut bytes = segment(4);
+        let full = bytes.len();
+        bytes.extend(vec![0u8; 4096]);
+        let scan = scan_segment(&bytes, 0);
+        assert_eq!(scan.batches.len(), 4);
+        assert_eq!(scan.valid_bytes, full);
+        assert_eq!(scan.end, SegmentEnd::Clean);
+    }
+
+    #[test]
+    fn a_cut_anywhere_in_the_last_batch_is_a_torn_tail() {
+        let bytes = segment(3);
+        let last = scan_segment(&bytes, 0).batches[2].clone();
+        let body_end = last.offset + BATCH_HEADER_BYTES + last.header.body_bytes as usize;
+        for cut in last.offset..bytes.len() {
+            let scan = scan_segment(&bytes[..cut], 0);
+            if cut >= body_end {
+                // Only padding was lost: the batch is whole.
+                assert_eq!(scan.batches.len(), 3, "cut at {cut}");
+                assert_eq!((scan.valid_bytes, &scan.end), (bytes.len(), &SegmentEnd::Clean));
+                continue;
+            }
+            assert_eq!(scan.batches.len(), 2, "cut at {cut}");
+            assert_eq!(scan.valid_bytes, last.offset);
+            if cut == last.offset {
+                assert_eq!(scan.end, SegmentEnd::Clean);
+            } else {
+                let torn = matches!(scan.end, SegmentEnd::Torn { offset, .. } if offset == last.offset);
+                assert!(torn, "cut at {cut}: {:?}", scan.end);
+            }
+        }
+    }
+
+    #[test]
+    fn a_bit_flip_before_the_last_batch_is_corruption() {
+        let bytes = segment(3);
+        let second = scan_segment(&bytes, 0).batches[1].clone();
+        let end = second.offset + BATCH_HEADER_BYTES + second.header.body_bytes as usize;
+        for at in second.offset..end {
+            for bit in [0, 3, 7] {
+                let mut flipped = bytes.clone();
+                flipped[at] ^= 1 << bit;
+                let scan = scan_segment(&flipped, 0);
+                assert!(
+                    matches!(scan.end, SegmentEnd::Corrupt { offset, .. } if offset == second.offset),
+                    "flip at {at} bit {bit}: {:?}",
+                    scan.end
+                );
+            }
+        }
+    }
+}

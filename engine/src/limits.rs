@@ -1,0 +1,66 @@
+//! Every limit the engine enforces, each a named constant with the reason for its value.
+//!
+//! Kinesis quotas come from the AWS Kinesis Data Streams developer guide ("Quotas and limits")
+//! and the botocore service model (`kinesis/2013-12-02/service-2.json`); see
+//! `shared/reference/kinesis-api.md`. Engine-internal bounds say which resource they protect.
+
+use crate::format;
+
+/// Shortest partition key Kinesis accepts (`PartitionKey` min length 1).
+pub const PARTITION_KEY_CHARS_MIN: usize = 1;
+/// Longest partition key Kinesis accepts, in Unicode characters (`PartitionKey` max length 256).
+pub const PARTITION_KEY_CHARS_MAX: usize = 256;
+/// The same bound in bytes: UTF-8 spends at most four bytes per character.
+pub const PARTITION_KEY_BYTES_MAX: usize = PARTITION_KEY_CHARS_MAX * 4;
+
+/// Largest record Kinesis accepts by default: data blob plus partition key, 1 MiB.
+pub const RECORD_BYTES_MAX: usize = 1 << 20;
+
+/// Most records in one PutRecords call (Kinesis: 500).
+pub const PUT_RECORDS_COUNT_MAX: usize = 500;
+/// Most bytes (data plus keys) in one PutRecords call (Kinesis: 10 MiB in the current model).
+pub const PUT_RECORDS_BYTES_MAX: usize = 10 << 20;
+
+/// Most records one GetRecords call returns (Kinesis `Limit` max 10,000).
+pub const GET_RECORDS_COUNT_MAX: usize = 10_000;
+/// Most bytes one GetRecords call returns (Kinesis: 10 MiB).
+pub const GET_RECORDS_BYTES_MAX: usize = 10 << 20;
+
+/// Shortest retention Kinesis allows, and its default: 24 hours.
+pub const RETENTION_HOURS_MIN: u32 = 24;
+/// Kinesis' default retention.
+pub const RETENTION_HOURS_DEFAULT: u32 = 24;
+/// Longest retention Kinesis allows: 365 days.
+pub const RETENTION_HOURS_MAX: u32 = 8760;
+
+/// Stream and consumer names are 1..=128 characters of `[a-zA-Z0-9_.-]`.
+pub const STREAM_NAME_CHARS_MAX: usize = 128;
+
+/// Largest encoded size of one append: a maximal PutRecords, each record in its own run
+/// (the worst case for framing overhead), in one batch.
+pub const APPEND_ENCODED_BYTES_MAX: usize = format::BATCH_HEADER_BYTES
+    + PUT_RECORDS_BYTES_MAX
+    + PUT_RECORDS_COUNT_MAX * (format::RUN_HEADER_BYTES + format::RECORD_HEADER_BYTES);
+
+/// Most bytes one group commit writes. A batch holds whole appends only, so it must fit the
+/// largest append; beyond that, bigger batches only add latency to the appends queued behind.
+pub const BATCH_BYTES_MAX: usize = 16 << 20;
+const _: () = assert!(BATCH_BYTES_MAX >= APPEND_ENCODED_BYTES_MAX + format::BLOCK_BYTES);
+
+/// Default bound on bytes queued for the next group commits on one core. Appenders beyond it
+/// wait: this is the back-pressure that keeps a burst of producers from growing memory.
+pub const PENDING_BYTES_MAX_DEFAULT: usize = 64 << 20;
+const _: () = assert!(PENDING_BYTES_MAX_DEFAULT >= BATCH_BYTES_MAX);
+
+/// Default size at which a journal segment is sealed and a new one started. Segments are the
+/// unit of retention (deleted whole), and recovery reads the unsealed one into memory once.
+pub const SEGMENT_BYTES_MAX_DEFAULT: u64 = 128 << 20;
+const _: () = assert!(SEGMENT_BYTES_MAX_DEFAULT >= BATCH_BYTES_MAX as u64);
+
+/// Default bytes of recently committed batches kept in memory per core, so that consumers
+/// at the tip (the common case) never touch the disk.
+pub const TAIL_CACHE_BYTES_DEFAULT: usize = 64 << 20;
+
+/// Record indexes occupy 48 bits of a sequence number: 2.8e14 records per shard, about
+/// 8,900 years at the Kinesis quota of 1,000 records/s.
+pub const RECORD_INDEX_MAX: u64 = (1 << 48) - 1;

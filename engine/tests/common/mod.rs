@@ -1,0 +1,63 @@
+//! Helpers shared by the engine's integration tests.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use bytes::Bytes;
+use sluice_engine::clock::ManualClock;
+use sluice_engine::journal::JournalConfig;
+use sluice_engine::sequence::ShardSeqPrefix;
+use sluice_engine::{AppendRecord, Appended, Journal, ShardSpec, StoredRecord};
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A fresh directory on the real disk (inside the cargo target directory), not tmpfs.
+pub fn journal_dir() -> tempfile::TempDir {
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir on disk")
+}
+
+/// Runs `work` on a new glommio executor thread, as each daemon core does.
+pub fn run<F, Fut>(work: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .spawn(work)
+        .expect("spawn executor")
+        .join()
+        .expect("executor thread");
+}
+
+pub fn spec(uid: u64) -> ShardSpec {
+    ShardSpec { uid, seq_prefix: ShardSeqPrefix::new(1_700_000_000 + uid, uid as u32), retention_ms: 24 * 3_600_000 }
+}
+
+/// Tiny segments (so tests roll many) and no tail cache (so reads go to disk).
+pub fn small_config(dir: &Path) -> JournalConfig {
+    let mut config = JournalConfig::new(dir);
+    config.segment_bytes_max = 16 * 1024;
+    config.tail_cache_bytes_max = 0;
+    config
+}
+
+pub async fn open(config: JournalConfig, clock: &ManualClock) -> Journal {
+    Journal::open(config, Arc::new(clock.clone())).await.expect("open journal")
+}
+
+pub async fn append_one(journal: &Journal, shard_uid: u64, data: &str) -> Appended {
+    let record = AppendRecord { shard_uid, partition_key: Bytes::from_static(b"pk"), data: Bytes::from(data.to_string()) };
+    journal.append(vec![record]).await.expect("append").remove(0)
+}
+
+pub async fn read_all(journal: &Journal, shard_uid: u64, from_index: u64) -> Vec<StoredRecord> {
+    let mut records = Vec::new();
+    let mut next = from_index;
+    loop {
+        let batch = journal.read(shard_uid, next, 37, 4096).await.expect("read");
+        if batch.records.is_empty() {
+            return records;
+        }
+        next = batch.next_index;
+        records.extend(batch.records);
+    }
+}

@@ -1,0 +1,308 @@
+//! The journal on a real directory on disk (under the cargo target directory, not tmpfs):
+//! appends, every start position, group commit, segment rolls, retention, restarts and the
+//! glommio IOPOLL workaround.
+
+mod common;
+
+use bytes::Bytes;
+use common::{append_one, journal_dir, open, read_all, run, spec, small_config};
+use sluice_engine::clock::ManualClock;
+use sluice_engine::journal::{prime_iopoll_probe, JournalConfig};
+use sluice_engine::{AppendRecord, EngineError, StartPosition};
+
+const HOUR_MS: i64 = 3_600_000;
+
+#[test]
+fn appends_are_read_back_in_order_with_increasing_sequence_numbers() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let clock = ManualClock::new(1_000_000);
+        let journal = open(JournalConfig::new(&path), &clock).await;
+        journal.register_shard(spec(1));
+        journal.register_shard(spec(2));
+        let mixed: Vec<_> = (0..10u8)
+            .map(|i| AppendRecord {
+                shard_uid: 1 + u64::from(i % 2),
+                partition_key: Bytes::from(format!("key-{i}")),
+                data: Bytes::from(vec![i; usize::from(i) * 10]),
+            })
+            .collect();
+        let acks = journal.append(mixed.clone()).await.unwrap();
+        // Acknowledgements come back in request order, whichever shard each record went to.
+        for (record, ack) in mixed.iter().zip(&acks) {
+            assert_eq!(ack.sequence_number.shard_prefix(), spec(record.shard_uid).seq_prefix);
+        }
+        let shard_one = read_all(&journal, 1, 0).await;
+        assert_eq!(shard_one.len(), 5);
+        for (ordinal, stored) in shard_one.iter().enumerate() {
+            let i = (ordinal * 2) as u8;
+            assert_eq!(stored.partition_key, format!("key-{i}"));
+            assert_eq!(stored.data, vec![i; usize::from(i) * 10]);
+            assert_eq!(stored.sequence_number.record_index(), ordinal as u64);
+            assert_eq!(stored.timestamp_ms, 1_000_000);
+        }
+        assert!(shard_one.windows(2).all(|pair| pair[0].sequence_number < pair[1].sequence_number));
+        journal.close().await.unwrap();
+    });
+}
+
+#[test]
+fn every_start_position_resolves() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let clock = ManualClock::new(10_000);
+        let journal = open(JournalConfig::new(&path), &clock).await;
+        journal.register_shard(spec(1));
+        for i in 0..6 {
+            append_one(&journal, 1, &format!("r{i}")).await;
+            clock.advance_ms(100);
+        }
+        // Records 0..6 arrived at 10_000, 10_100, ..., 10_500.
+        let check = |position, expected: u64| assert_eq!(journal.resolve(1, position).unwrap(), expected, "{position:?}");
+        check(StartPosition::TrimHorizon, 0);
+        check(StartPosition::Latest, 6);
+        check(StartPosition::AtIndex(3), 3);
+        check(StartPosition::AfterIndex(3), 4);
+        check(StartPosition::AtTimestamp(10_250), 3);
+        check(StartPosition::AtTimestamp(10_300), 3);
+        check(StartPosition::AtTimestamp(0), 0);
+        check(StartPosition::AtTimestamp(99_999), 6);
+        assert!(matches!(
+            journal.resolve(1, StartPosition::AtIndex(7)),
+            Err(EngineError::IndexBeyondTip { index: 7, next_index: 6 })
+        ));
+        assert!(matches!(journal.resolve(9, StartPosition::Latest), Err(EngineError::UnknownShard(9))));
+        // A reader caught up with the tip is 0 ms behind; one at the start is behind by age.
+        clock.advance_ms(1_000);
+        let behind = journal.read(1, 0, 2, usize::MAX).await.unwrap();
+        assert_eq!(behind.next_index, 2);
+        assert_eq!(behind.millis_behind_latest, 11_600 - 10_200, "record 2 arrived at 10_200");
+        let caught_up = journal.read(1, 0, 100, usize::MAX).await.unwrap();
+        assert_eq!((caught_up.records.len(), caught_up.millis_behind_latest), (6, 0));
+        journal.close().await.unwrap();
+    });
+}
+
+#[test]
+fn read_limits_bound_records_and_bytes_but_always_return_one() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let clock = ManualClock::new(0);
+        let journal = open(JournalConfig::new(&path), &clock).await;
+        journal.register_shard(spec(1));
+        let records = (0..20)
+            .map(|_| AppendRecord { shard_uid: 1, partition_key: Bytes::from_static(b"k"), data: Bytes::from(vec![7u8; 99]) })
+            .collect();
+        journal.append(records).await.unwrap();
+        assert_eq!(journal.read(1, 0, 7, usize::MAX).await.unwrap().records.len(), 7);
+        assert_eq!(journal.read(1, 0, 100, 500).await.unwrap().records.len(), 5);
+        assert_eq!(journal.read(1, 5, 100, 1).await.unwrap().records.len(), 1);
+        let tail = journal.read(1, 18, 100, usize::MAX).await.unwrap();
+        assert_eq!((tail.records.len(), tail.next_index), (2, 20));
+        journal.close().await.unwrap();
+    });
+}
+
+#[test]
+fn invalid_appends_get_errors_and_write_nothing() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let clock = ManualClock::new(0);
+        let journal = open(JournalConfig::new(&path), &clock).await;
+        journal.register_shard(spec(1));
+        let record = |key: &str, data_bytes: usize, shard_uid| AppendRecord {
+            shard_uid,
+            partition_key: Bytes::from(key.to_string()),
+            data: Bytes::from(vec![0u8; data_bytes]),
+        };
+        let cases = [
+            (vec![], "EmptyAppend"),
+            (vec![record("", 1, 1)], "PartitionKeyLength"),
+            (vec![record(&"k".repeat(1025), 1, 1)], "PartitionKeyLength"),
+            (vec![record("k", 1 << 20, 1)], "RecordTooLarge"),
+            (vec![record("k", 1, 1), record("k", 1, 42)], "UnknownShard"),
+            ((0..11).map(|_| record("k", (1 << 20) - 1, 1)).collect(), "AppendTooLarge"),
+        ];
+        for (records, expected) in cases {
+            let error = journal.append(records).await.unwrap_err();
+            assert!(format!("{error:?}").starts_with(expected), "{error:?} is not {expected}");
+        }
+        assert_eq!(journal.stats().commits, 0);
+        assert_eq!(journal.bounds(1).unwrap(), (0, 0));
+        journal.close().await.unwrap();
+    });
+}
+
+#[test]
+fn concurrent_appends_share_group_commits() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let clock = ManualClock::new(0);
+        let journal = open(JournalConfig::new(&path), &clock).await;
+        let shard_count = 50u64;
+        for uid in 1..=shard_count {
+            journal.register_shard(spec(uid));
+        }
+        let appends = 400u64;
+        let tasks: Vec<_> = (0..appends)
+            .map(|i| {
+                let journal = journal.clone();
+                glommio::spawn_local(async move { append_one(&journal, 1 + i % shard_count, &format!("{i}")).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await;
+        }
+        let stats = journal.stats();
+        assert_eq!(stats.records, appends);
+        assert!(stats.commits < appends / 4, "{} commits for {appends} concurrent appends", stats.commits);
+        for uid in 1..=shard_count {
+            let records = read_all(&journal, uid, 0).await;
+            assert_eq!(records.len() as u64, appends / shard_count);
+            // Per-shard order is arrival order.
+            let numbers: Vec<u64> = records.iter().map(|r| std::str::from_utf8(&r.data).unwrap().parse().unwrap()).collect();
+            assert!(numbers.windows(2).all(|pair| pair[0] < pair[1]), "{numbers:?}");
+        }
+        journal.close().await.unwrap();
+    });
+}
+
+#[test]
+fn restart_recovers_everything_from_disk() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    let clock = ManualClock::new(5_000);
+    let clock_for_writes = clock.clone();
+    let config = small_config(&path);
+    let config_for_writes = config.clone();
+    run(move || async move {
+        let journal = open(config_for_writes, &clock_for_writes).await;
+        journal.register_shard(spec(1));
+        journal.register_shard(spec(2));
+        for i in 0..300 {
+            append_one(&journal, 1 + i % 2, &format!("{i:0>400}")).await;
+        }
+        assert!(journal.segment_count() > 3, "small segments roll: {}", journal.segment_count());
+        journal.close().await.unwrap();
+    });
+    // Reopen in a fresh executor, with no tail cache: every read goes to disk with O_DIRECT.
+    run(move || async move {
+        let journal = open(config, &clock).await;
+        journal.register_shard(spec(1));
+        journal.register_shard(spec(2));
+        for uid in [1, 2] {
+            let records = read_all(&journal, uid, 0).await;
+            assert_eq!(records.len(), 150);
+            for (ordinal, record) in records.iter().enumerate() {
+                let i = ordinal as u64 * 2 + (uid - 1);
+                assert_eq!(record.data, format!("{i:0>400}"));
+            }
+        }
+        // Appends continue where the shard left off.
+        let ack = append_one(&journal, 1, "after restart").await;
+        assert_eq!(ack.sequence_number.record_index(), 150);
+        journal.close().await.unwrap();
+    });
+}
+
+#[test]
+fn retention_expires_records_deletes_segments_and_never_reuses_sequence_numbers() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    let clock = ManualClock::new(100 * HOUR_MS);
+    let (clock2, path2) = (clock.clone(), path.clone());
+    run(move || async move {
+        let journal = open(small_config(&path), &clock).await;
+        journal.register_shard(spec(1));
+        journal.register_shard(spec(2));
+        for i in 0..100 {
+            append_one(&journal, 1, &format!("{i:0>300}")).await;
+        }
+        // Shard 2 writes later, so its records outlive shard 1's.
+        clock.advance_ms(12 * HOUR_MS);
+        append_one(&journal, 2, "young").await;
+        let segments_before = journal.segment_count();
+        assert_eq!(journal.enforce_retention().await.unwrap(), 0);
+
+        clock.advance_ms(13 * HOUR_MS);
+        // 25 h after shard 1's writes: all of them expired; shard 2's record has 11 h to go.
+        assert!(read_all(&journal, 1, 0).await.is_empty());
+        assert_eq!(journal.resolve(1, StartPosition::TrimHorizon).unwrap(), 100);
+        let deleted = journal.enforce_retention().await.unwrap();
+        assert_eq!(deleted, segments_before - 1, "every sealed segment held only expired records");
+        assert_eq!(read_all(&journal, 2, 0).await.len(), 1);
+        journal.close().await.unwrap();
+    });
+    run(move || async move {
+        let journal = open(small_config(&path2), &clock2).await;
+        journal.register_shard(spec(1));
+        journal.register_shard(spec(2));
+        // Shard 1's segments are gone; its next record still gets index 100, not 0.
+        assert_eq!(journal.bounds(1).unwrap(), (100, 100));
+        assert_eq!(append_one(&journal, 1, "next").await.sequence_number.record_index(), 100);
+        assert_eq!(read_all(&journal, 2, 0).await.len(), 1);
+        journal.close().await.unwrap();
+    });
+}
+
+#[test]
+fn forgotten_shards_stop_being_served() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let clock = ManualClock::new(0);
+        let journal = open(JournalConfig::new(&path), &clock).await;
+        journal.register_shard(spec(1));
+        append_one(&journal, 1, "x").await;
+        journal.forget_shard(1);
+        assert!(matches!(journal.read(1, 0, 10, 10).await, Err(EngineError::UnknownShard(1))));
+        journal.close().await.unwrap();
+    });
+}
+
+#[test]
+fn subscribers_are_woken_by_appends() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let clock = ManualClock::new(0);
+        let journal = open(JournalConfig::new(&path), &clock).await;
+        journal.register_shard(spec(1));
+        let waiter = journal.wait_for_index(1, 0).unwrap().expect("no record yet");
+        append_one(&journal, 1, "x").await;
+        waiter.await.unwrap();
+        assert!(journal.wait_for_index(1, 0).unwrap().is_none());
+        journal.close().await.unwrap();
+    });
+}
+
+/// glommio probes IOPOLL support on the first DmaFile an executor opens; a new, empty first
+/// file makes every later O_DIRECT read fail with EOPNOTSUPP (toolchain.md). The journal
+/// primes the probe first, so a brand-new directory must read back from disk.
+#[test]
+fn iopoll_workaround_lets_a_fresh_executor_read_a_new_file() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        prime_iopoll_probe(&path).await.unwrap();
+        let file = glommio::io::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .dma_open(path.join("fresh"))
+            .await
+            .unwrap();
+        let mut buffer = file.alloc_dma_buffer(4096);
+        buffer.as_bytes_mut().fill(0x5A);
+        file.write_at(buffer, 0).await.unwrap();
+        file.fdatasync().await.unwrap();
+        let read = file.read_at_aligned(0, 4096).await.expect("O_DIRECT read after priming");
+        assert!(read.iter().all(|&b| b == 0x5A));
+        file.close().await.unwrap();
+    });
+}
