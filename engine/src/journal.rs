@@ -319,7 +319,7 @@ impl Journal {
                 if records >= records_max || bytes >= bytes_max {
                     break;
                 }
-                records += run.record_count as usize;
+                records += (run.end_index() - run.first_index.max(start)) as usize;
                 bytes += run.run_bytes as usize;
                 runs.push(*run);
             }
