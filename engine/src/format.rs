@@ -3,17 +3,20 @@
 //! Nothing here does I/O, so everything here is tested exhaustively and fuzzed. The layout is
 //! specified in `docs/format.md`; the offset constants below mirror that document.
 //!
-//! A segment is a sequence of *batches*, one per group commit, each starting on a
-//! [`BLOCK_BYTES`] boundary and zero-padded to the next one:
+//! A segment is a sequence of *commits* (one per group commit), each one or more *batches*
+//! written concurrently and made durable by one fdatasync. Every batch starts on a
+//! [`BLOCK_BYTES`] boundary and is zero-padded to the next one:
 //!
 //! ```text
+//! commit = batch(START) batch* batch(END)    -- or one batch flagged START|END
 //! batch  = batch header (64 B) | run* | zero padding
 //! run    = run header (32 B)   | record*          -- the records of one shard, in order
 //! record = record header (16 B) | partition key | data
 //! ```
 //!
-//! All integers are little-endian. A batch is never rewritten once written, so an acknowledged
-//! byte is never at risk from a later write.
+//! All integers are little-endian. A batch is never rewritten once acknowledged, so an
+//! acknowledged byte is never at risk from a later write. A commit is written only after the
+//! previous one is durable: that is what lets recovery tell a torn tail from corruption.
 
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
@@ -25,11 +28,16 @@ pub const BLOCK_BYTES: usize = 512;
 pub const BATCH_MAGIC: u32 = u32::from_le_bytes(*b"SLB1");
 pub const FORMAT_VERSION: u16 = 1;
 
+/// Batch flag: the first batch of a commit.
+pub const COMMIT_START: u16 = 1;
+/// Batch flag: the last batch of a commit.
+pub const COMMIT_END: u16 = 2;
+
 pub const BATCH_HEADER_BYTES: usize = 64;
 pub mod batch_offset {
     pub const MAGIC: usize = 0; // u32
     pub const VERSION: usize = 4; // u16
-    pub const FLAGS: usize = 6; // u16, zero
+    pub const FLAGS: usize = 6; // u16, COMMIT_START | COMMIT_END
     pub const POSITION: usize = 8; // u64, journal position of this header
     pub const BODY_BYTES: usize = 16; // u32, runs only
     pub const PADDED_BYTES: usize = 20; // u32, header + body + padding
@@ -94,10 +102,10 @@ pub fn record_bytes(key_len: usize, data_len: usize) -> usize {
     RECORD_HEADER_BYTES + key_len + data_len
 }
 
-/// Writes one batch into `buffer`, which must be exactly the padded size. `runs` yields, per
-/// shard, its uid, first record index, arrival timestamp and records `(key, data)`.
-pub struct BatchWriter<'a> {
-    buffer: &'a mut [u8],
+/// Frames one batch into a buffer it owns: runs of records, then [`BatchWriter::finish`]
+/// writes the padding and header. The buffer's length is the batch's capacity.
+pub struct BatchWriter<B> {
+    buffer: B,
     cursor: usize,
     run_start: Option<usize>,
     run_records: u32,
@@ -107,9 +115,10 @@ pub struct BatchWriter<'a> {
     next_index: u64,
 }
 
-impl<'a> BatchWriter<'a> {
-    pub fn new(buffer: &'a mut [u8]) -> BatchWriter<'a> {
-        assert!(buffer.len() >= BATCH_HEADER_BYTES && buffer.len() % BLOCK_BYTES == 0);
+impl<B: AsMut<[u8]>> BatchWriter<B> {
+    pub fn new(mut buffer: B) -> BatchWriter<B> {
+        let capacity = buffer.as_mut().len();
+        assert!(capacity >= BLOCK_BYTES && capacity % BLOCK_BYTES == 0, "batch capacity {capacity}");
         BatchWriter {
             buffer,
             cursor: BATCH_HEADER_BYTES,
@@ -123,16 +132,27 @@ impl<'a> BatchWriter<'a> {
     }
 
     /// Bytes written so far: the offset in the batch where the next run or record goes.
-    pub fn offset(&self) -> usize {
+    pub fn offset(&mut self) -> usize {
         self.cursor
+    }
+
+    /// Whether a record fits, with a run header if `new_run`.
+    pub fn fits(&mut self, key_len: usize, data_len: usize, new_run: bool) -> bool {
+        let run_header = if new_run { RUN_HEADER_BYTES } else { 0 };
+        self.cursor + run_header + record_bytes(key_len, data_len) <= self.buffer.as_mut().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.run_count == 0 && self.run_start.is_none()
     }
 
     pub fn begin_run(&mut self, shard_uid: u64, first_index: u64, timestamp_ms: i64) {
         self.end_run();
         let at = self.cursor;
-        put(self.buffer, at + run_offset::SHARD_UID, &shard_uid.to_le_bytes());
-        put(self.buffer, at + run_offset::FIRST_INDEX, &first_index.to_le_bytes());
-        put(self.buffer, at + run_offset::TIMESTAMP_MS, &timestamp_ms.to_le_bytes());
+        let buffer = self.buffer.as_mut();
+        put(buffer, at + run_offset::SHARD_UID, &shard_uid.to_le_bytes());
+        put(buffer, at + run_offset::FIRST_INDEX, &first_index.to_le_bytes());
+        put(buffer, at + run_offset::TIMESTAMP_MS, &timestamp_ms.to_le_bytes());
         self.run_start = Some(at);
         self.run_records = 0;
         self.shard_uid = shard_uid;
@@ -144,7 +164,7 @@ impl<'a> BatchWriter<'a> {
     pub fn push_record(&mut self, key: &[u8], data: &[u8]) {
         assert!(self.run_start.is_some(), "push_record outside a run");
         let frame_bytes = record_bytes(key.len(), data.len());
-        let frame = &mut self.buffer[self.cursor..self.cursor + frame_bytes];
+        let frame = &mut self.buffer.as_mut()[self.cursor..self.cursor + frame_bytes];
         put(frame, record_offset::FRAME_BYTES, &(frame_bytes as u32).to_le_bytes());
         put(frame, record_offset::KEY_BYTES, &(key.len() as u16).to_le_bytes());
         put(frame, record_offset::FLAGS, &0u16.to_le_bytes());
@@ -162,24 +182,29 @@ impl<'a> BatchWriter<'a> {
     fn end_run(&mut self) {
         if let Some(start) = self.run_start.take() {
             let run_bytes = (self.cursor - start) as u32;
-            put(self.buffer, start + run_offset::RECORD_COUNT, &self.run_records.to_le_bytes());
-            put(self.buffer, start + run_offset::RUN_BYTES, &run_bytes.to_le_bytes());
+            let buffer = self.buffer.as_mut();
+            put(buffer, start + run_offset::RECORD_COUNT, &self.run_records.to_le_bytes());
+            put(buffer, start + run_offset::RUN_BYTES, &run_bytes.to_le_bytes());
             self.run_count += 1;
         }
     }
 
-    /// Seals the batch: zero padding, body checksum, header. Returns the body length.
-    pub fn finish(mut self, position: u64, timestamp_ms: i64) -> usize {
+    /// Seals the batch: zero padding up to `alignment` (a multiple of [`BLOCK_BYTES`]), body
+    /// checksum, header. Returns the buffer and the padded length to write.
+    pub fn finish(mut self, position: u64, timestamp_ms: i64, flags: u16, alignment: usize) -> (B, usize) {
+        assert!(alignment % BLOCK_BYTES == 0 && alignment.is_power_of_two());
         self.end_run();
-        let body_bytes = self.cursor - BATCH_HEADER_BYTES;
-        let padded_bytes = self.buffer.len();
-        assert_eq!(align_up(self.cursor, BLOCK_BYTES), padded_bytes, "batch buffer mis-sized");
-        self.buffer[self.cursor..].fill(0);
-        let body_xxh3 = xxh3_64(&self.buffer[BATCH_HEADER_BYTES..self.cursor]);
-        let header = &mut self.buffer[..BATCH_HEADER_BYTES];
+        let used = self.cursor;
+        let body_bytes = used - BATCH_HEADER_BYTES;
+        let padded_bytes = align_up(used, alignment);
+        let buffer = self.buffer.as_mut();
+        assert!(padded_bytes <= buffer.len(), "capacity {} is not a multiple of the alignment", buffer.len());
+        buffer[used..padded_bytes].fill(0);
+        let body_xxh3 = xxh3_64(&buffer[BATCH_HEADER_BYTES..used]);
+        let header = &mut buffer[..BATCH_HEADER_BYTES];
         put(header, batch_offset::MAGIC, &BATCH_MAGIC.to_le_bytes());
         put(header, batch_offset::VERSION, &FORMAT_VERSION.to_le_bytes());
-        put(header, batch_offset::FLAGS, &0u16.to_le_bytes());
+        put(header, batch_offset::FLAGS, &flags.to_le_bytes());
         put(header, batch_offset::POSITION, &position.to_le_bytes());
         put(header, batch_offset::BODY_BYTES, &(body_bytes as u32).to_le_bytes());
         put(header, batch_offset::PADDED_BYTES, &(padded_bytes as u32).to_le_bytes());
@@ -190,12 +215,13 @@ impl<'a> BatchWriter<'a> {
         put(header, batch_offset::RESERVED, &0u64.to_le_bytes());
         let header_xxh3 = xxh3_64(&header[..batch_offset::HEADER_XXH3]);
         put(header, batch_offset::HEADER_XXH3, &header_xxh3.to_le_bytes());
-        body_bytes
+        (self.buffer, padded_bytes)
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchHeader {
+    pub flags: u16,
     pub position: u64,
     pub body_bytes: u32,
     pub padded_bytes: u32,
@@ -221,6 +247,8 @@ pub enum FrameError {
     Position { expected: u64, actual: u64 },
     #[error("inconsistent lengths")]
     Lengths,
+    #[error("batch flags {0:#x} break the commit sequence")]
+    CommitSequence(u16),
     #[error("body checksum mismatch")]
     BodyChecksum,
     #[error("run header does not match the index: expected shard {expected_shard} index {expected_index}")]
@@ -246,6 +274,7 @@ pub fn decode_batch_header(bytes: &[u8], position: u64) -> Result<BatchHeader, F
         return Err(FrameError::Version(version));
     }
     let decoded = BatchHeader {
+        flags: u16_at(header, batch_offset::FLAGS),
         position: u64_at(header, batch_offset::POSITION),
         body_bytes: u32_at(header, batch_offset::BODY_BYTES),
         padded_bytes: u32_at(header, batch_offset::PADDED_BYTES),
@@ -410,71 +439,93 @@ pub struct ScannedRun {
 /// How a segment ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SegmentEnd {
-    /// Every byte after the last batch is zero or absent.
+    /// Every byte after the last commit is zero or absent.
     Clean,
-    /// The batch at `offset` is incomplete or fails its checks and nothing valid follows it:
-    /// the last group commit was cut short, so it was never acknowledged.
-    Torn { offset: usize, error: FrameError },
-    /// The batch at `offset` fails its checks but a valid batch follows it. Batches are written
-    /// one at a time, each only after the previous one was durable, so the bad batch was
-    /// acknowledged: this is corruption, and the engine must refuse to serve.
+    /// The commit starting at `offset` is incomplete or fails its checks (first failure at
+    /// `error_offset`) and no later commit follows it: the last group commit was cut short,
+    /// so none of it was acknowledged.
+    Torn { offset: usize, error_offset: usize, error: FrameError },
+    /// The batch at `offset` fails its checks but a later commit follows it. Commits are
+    /// written one at a time, each only after the previous one was durable, so the bad batch
+    /// was acknowledged: this is corruption, and the engine must refuse to serve.
     Corrupt { offset: usize, error: FrameError },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentScan {
+    /// Batches of complete commits, in order.
     pub batches: Vec<ScannedBatch>,
-    /// End of the last valid batch, padding included: where the next batch goes.
+    /// End of the last complete commit, padding included: where the next commit goes.
+    /// May pass the bytes given when a cut fell inside the last batch's padding.
     pub valid_bytes: usize,
     pub end: SegmentEnd,
 }
 
 /// Walks a whole segment (`bytes` starts at segment offset 0, journal position `base`) and
-/// checks every batch. Never panics, whatever the bytes.
+/// checks every batch and every commit. Never panics, whatever the bytes.
 pub fn scan_segment(bytes: &[u8], base: u64) -> SegmentScan {
-    let mut batches = Vec::new();
+    let mut batches: Vec<ScannedBatch> = Vec::new();
+    // Batches of the commit being read, not yet known to be complete.
+    let mut open: Vec<ScannedBatch> = Vec::new();
+    let mut valid_bytes = 0usize;
     let mut offset = 0usize;
-    let end = loop {
+    let failure = loop {
         if offset >= bytes.len() {
-            break SegmentEnd::Clean;
+            break None;
         }
-        match decode_batch(&bytes[offset..], base + offset as u64) {
-            Ok((header, runs)) => {
-                let runs = runs
-                    .iter()
-                    .map(|run| ScannedRun {
-                        shard_uid: run.shard_uid,
-                        first_index: run.first_index,
-                        record_count: run.record_count,
-                        run_bytes: run.bytes.len() as u32,
-                        timestamp_ms: run.timestamp_ms,
-                        offset: offset + run.offset_in_batch,
-                    })
-                    .collect();
-                batches.push(ScannedBatch { offset, header, runs });
-                offset += header.padded_bytes as usize;
-            }
-            Err(error) => {
-                if valid_batch_after(bytes, offset, base) {
-                    break SegmentEnd::Corrupt { offset, error };
-                }
-                let all_zero = bytes[offset..].iter().all(|&b| b == 0);
-                break if all_zero { SegmentEnd::Clean } else { SegmentEnd::Torn { offset, error } };
+        let (header, runs) = match decode_batch(&bytes[offset..], base + offset as u64) {
+            Ok(decoded) => decoded,
+            Err(error) => break Some(error),
+        };
+        // A commit starts exactly when none is open.
+        let starts = header.flags & COMMIT_START != 0;
+        if starts != open.is_empty() || header.flags & !(COMMIT_START | COMMIT_END) != 0 {
+            break Some(FrameError::CommitSequence(header.flags));
+        }
+        let runs = runs
+            .iter()
+            .map(|run| ScannedRun {
+                shard_uid: run.shard_uid,
+                first_index: run.first_index,
+                record_count: run.record_count,
+                run_bytes: run.bytes.len() as u32,
+                timestamp_ms: run.timestamp_ms,
+                offset: offset + run.offset_in_batch,
+            })
+            .collect();
+        open.push(ScannedBatch { offset, header, runs });
+        offset += header.padded_bytes as usize;
+        if header.flags & COMMIT_END != 0 {
+            batches.append(&mut open);
+            valid_bytes = offset;
+        }
+    };
+    let end = match failure {
+        None if open.is_empty() => SegmentEnd::Clean,
+        None => SegmentEnd::Torn { offset: valid_bytes, error_offset: offset, error: FrameError::Truncated },
+        Some(error) => {
+            if commit_start_after(bytes, offset, base) {
+                SegmentEnd::Corrupt { offset, error }
+            } else if open.is_empty() && bytes[offset..].iter().all(|&b| b == 0) {
+                SegmentEnd::Clean
+            } else {
+                SegmentEnd::Torn { offset: valid_bytes, error_offset: offset, error }
             }
         }
     };
-    // May pass `bytes.len()` when a cut fell inside the last batch's padding: the batch is
-    // whole, and the next one still starts on the block boundary after it.
-    SegmentScan { batches, valid_bytes: offset, end }
+    SegmentScan { batches, valid_bytes, end }
 }
 
-/// Is there a batch with a valid header at some block boundary after `offset`?
-fn valid_batch_after(bytes: &[u8], offset: usize, base: u64) -> bool {
+/// Is there a valid first batch of a commit at some block boundary after `offset`?
+fn commit_start_after(bytes: &[u8], offset: usize, base: u64) -> bool {
     let mut candidate = align_up(offset + 1, BLOCK_BYTES);
     while candidate + BATCH_HEADER_BYTES <= bytes.len() {
-        if u32_at(bytes, candidate) == BATCH_MAGIC && decode_batch(&bytes[candidate..], base + candidate as u64).is_ok()
-        {
-            return true;
+        if u32_at(bytes, candidate) == BATCH_MAGIC {
+            if let Ok((header, _)) = decode_batch(&bytes[candidate..], base + candidate as u64) {
+                if header.flags & COMMIT_START != 0 {
+                    return true;
+                }
+            }
         }
         candidate += BLOCK_BYTES;
     }
@@ -485,23 +536,31 @@ fn valid_batch_after(bytes: &[u8], offset: usize, base: u64) -> bool {
 mod tests {
     use super::*;
 
-    /// Builds a batch of `(shard, first_index, records)` runs at `position`.
-    pub(crate) fn batch(position: u64, runs: &[(u64, u64, Vec<(&[u8], &[u8])>)]) -> Vec<u8> {
+    /// `(shard, first_index, records (key, data))`: one run of a test batch.
+    type TestRun<'a> = (u64, u64, Vec<(&'a [u8], &'a [u8])>);
+
+    /// Builds a batch of runs at `position`.
+    fn batch_with_flags(position: u64, flags: u16, runs: &[TestRun<'_>]) -> Vec<u8> {
         let mut used = BATCH_HEADER_BYTES;
         for (_, _, records) in runs {
             used += RUN_HEADER_BYTES;
             used += records.iter().map(|(k, d)| record_bytes(k.len(), d.len())).sum::<usize>();
         }
-        let mut buffer = vec![0xAA; align_up(used, BLOCK_BYTES)];
-        let mut writer = BatchWriter::new(&mut buffer);
+        let mut writer = BatchWriter::new(vec![0xAA; align_up(used, BLOCK_BYTES)]);
         for (shard, first, records) in runs {
+            assert!(records.iter().all(|(k, d)| writer.fits(k.len(), d.len(), false)));
             writer.begin_run(*shard, *first, 1_000);
             for (key, data) in records {
                 writer.push_record(key, data);
             }
         }
-        writer.finish(position, 1_000);
+        let (buffer, padded) = writer.finish(position, 1_000, flags, BLOCK_BYTES);
+        assert_eq!(padded, buffer.len());
         buffer
+    }
+
+    fn batch(position: u64, runs: &[TestRun<'_>]) -> Vec<u8> {
+        batch_with_flags(position, COMMIT_START | COMMIT_END, runs)
     }
 
     #[test]
@@ -574,6 +633,49 @@ mod tests {
                 assert!(torn, "cut at {cut}: {:?}", scan.end);
             }
         }
+    }
+
+    /// A commit of three batches written concurrently: any subset of them may have reached
+    /// the disk when the process died; unless all did, the whole commit is dropped.
+    #[test]
+    fn an_incomplete_multi_batch_commit_is_torn_whatever_landed() {
+        let bytes = segment(2);
+        let commit_at = bytes.len();
+        let mut parts = Vec::new();
+        for (i, flags) in [COMMIT_START, 0, COMMIT_END].into_iter().enumerate() {
+            let position = (bytes.len() + parts.iter().map(Vec::len).sum::<usize>()) as u64;
+            let data = vec![i as u8; 700];
+            parts.push(batch_with_flags(position, flags, &[(1, 2 + i as u64, vec![(b"k", &data)])]));
+        }
+        for landed in 0u8..8 {
+            let mut torn = bytes.clone();
+            for (i, part) in parts.iter().enumerate() {
+                let content = if landed & (1 << i) != 0 { part.clone() } else { vec![0; part.len()] };
+                torn.extend(content);
+            }
+            let scan = scan_segment(&torn, 0);
+            if landed == 0b111 {
+                assert_eq!((scan.batches.len(), &scan.end), (5, &SegmentEnd::Clean));
+            } else {
+                assert_eq!(scan.batches.len(), 2, "landed {landed:03b}");
+                assert_eq!(scan.valid_bytes, commit_at);
+                let clean_or_torn = match scan.end {
+                    SegmentEnd::Clean => true,
+                    SegmentEnd::Torn { offset, .. } => offset == commit_at,
+                    SegmentEnd::Corrupt { .. } => false,
+                };
+                assert!(clean_or_torn, "landed {landed:03b}: {:?}", scan.end);
+            }
+        }
+        // Once a later commit exists, a hole in this one is corruption.
+        let mut followed = bytes.clone();
+        followed.extend(&parts[0]);
+        followed.extend(vec![0; parts[1].len()]);
+        followed.extend(&parts[2]);
+        let after = followed.len() as u64;
+        followed.extend(batch(after, &[(1, 9, vec![(b"k", b"later")])]));
+        let hole = commit_at + parts[0].len();
+        assert!(matches!(scan_segment(&followed, 0).end, SegmentEnd::Corrupt { offset, .. } if offset == hole));
     }
 
     #[test]

@@ -44,7 +44,10 @@ const IOPOLL_PROBE_FILE: &str = ".iopoll-probe";
 pub struct JournalConfig {
     pub dir: PathBuf,
     pub segment_bytes_max: u64,
+    /// Most bytes of one batch: the unit of write; a commit writes several at once.
     pub batch_bytes_max: usize,
+    /// Most bytes of one group commit (whole appends only).
+    pub commit_bytes_max: usize,
     pub pending_bytes_max: usize,
     pub tail_cache_bytes_max: usize,
 }
@@ -55,6 +58,7 @@ impl JournalConfig {
             dir: dir.into(),
             segment_bytes_max: limits::SEGMENT_BYTES_MAX_DEFAULT,
             batch_bytes_max: limits::BATCH_BYTES_MAX,
+            commit_bytes_max: limits::COMMIT_BYTES_MAX,
             pending_bytes_max: limits::PENDING_BYTES_MAX_DEFAULT,
             tail_cache_bytes_max: limits::TAIL_CACHE_BYTES_DEFAULT,
         }
@@ -259,7 +263,7 @@ impl Journal {
             if record_bytes > limits::RECORD_BYTES_MAX {
                 return Err(EngineError::RecordTooLarge { bytes: record_bytes, max: limits::RECORD_BYTES_MAX });
             }
-            if !state.shards.get(&record.shard_uid).is_some_and(|shard| shard.spec.is_some()) {
+            if state.shards.get(&record.shard_uid).is_none_or(|shard| shard.spec.is_none()) {
                 return Err(EngineError::UnknownShard(record.shard_uid));
             }
             // Upper bound: as if every record opened a run of its own.
@@ -569,13 +573,13 @@ async fn flush_loop(inner: Rc<Inner>, wake: LocalReceiver<()>) {
     }
 }
 
-/// Takes whole appends off the queue, up to the batch size (always at least one).
+/// Takes whole appends off the queue, up to the commit size (always at least one).
 fn take_batch(inner: &Inner) -> Vec<Pending> {
     let mut state = inner.state.borrow_mut();
     let mut batch = Vec::new();
     let mut bytes = 0usize;
     while let Some(next) = state.pending.front() {
-        if !batch.is_empty() && bytes + next.encoded_bytes > inner.config.batch_bytes_max {
+        if !batch.is_empty() && bytes + next.encoded_bytes > inner.config.commit_bytes_max {
             break;
         }
         bytes += next.encoded_bytes;
@@ -584,18 +588,39 @@ fn take_batch(inner: &Inner) -> Vec<Pending> {
     batch
 }
 
-/// Writes one batch and makes it durable. Returns, per append, its result: an append whose
-/// shard was forgotten while it waited is refused, the others get their sequence numbers.
+/// One shard's records in a commit: `(append, slot)` pairs in arrival order.
+struct ShardGroup {
+    uid: u64,
+    slots: Vec<(usize, usize)>,
+    seq_prefix: ShardSeqPrefix,
+    first_index: u64,
+    timestamp_ms: i64,
+}
+
+/// `AsMut<[u8]>` for glommio's buffer, so [`BatchWriter`] can frame straight into it.
+struct DmaBytes(DmaBuffer);
+
+impl AsMut<[u8]> for DmaBytes {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.0.as_bytes_mut()
+    }
+}
+
+/// Writes one group commit and makes it durable. Returns, per append, its result: an append
+/// whose shard was forgotten while it waited is refused, the others get sequence numbers.
+///
+/// The commit is framed into batches of at most `batch_bytes_max`; each batch's write is
+/// submitted as soon as it is framed, so framing overlaps I/O and the disk sees several writes
+/// in flight. One fdatasync after the last write makes the whole commit durable.
 async fn commit(inner: &Inner, batch: &[Pending]) -> Result<Vec<Result<Vec<Appended>>>> {
     let now_ms = inner.clock.now_ms();
-    // Group the records by shard, in order of first appearance; each group becomes one run.
     // Per append, per record: filled run by run, so each append's list ends in request order.
     let mut acks: Vec<Result<Vec<Option<Appended>>>> = Vec::with_capacity(batch.len());
-    let mut groups: Vec<(u64, Vec<(usize, usize)>)> = Vec::new();
-    let mut group_of: HashMap<u64, usize> = HashMap::new();
-    let mut used = format::BATCH_HEADER_BYTES;
+    let mut groups: Vec<ShardGroup> = Vec::new();
+    let mut used = 0usize;
     {
         let state = inner.state.borrow();
+        let mut group_of: HashMap<u64, usize> = HashMap::new();
         for (append, pending) in batch.iter().enumerate() {
             if let Some(missing) = pending.records.iter().find(|r| !state.shards.contains_key(&r.shard_uid)) {
                 acks.push(Err(EngineError::UnknownShard(missing.shard_uid)));
@@ -604,76 +629,112 @@ async fn commit(inner: &Inner, batch: &[Pending]) -> Result<Vec<Result<Vec<Appen
             acks.push(Ok(vec![None; pending.records.len()]));
             for (slot, record) in pending.records.iter().enumerate() {
                 let group = *group_of.entry(record.shard_uid).or_insert_with(|| {
-                    groups.push((record.shard_uid, Vec::new()));
-                    used += format::RUN_HEADER_BYTES;
+                    let shard = &state.shards[&record.shard_uid];
+                    groups.push(ShardGroup {
+                        uid: record.shard_uid,
+                        slots: Vec::new(),
+                        seq_prefix: shard.spec.expect("validated shards are registered").seq_prefix,
+                        first_index: shard.index.next_index(),
+                        timestamp_ms: now_ms.max(shard.index.last_timestamp_ms()),
+                    });
                     groups.len() - 1
                 });
-                groups[group].1.push((append, slot));
-                used += format::record_bytes(record.partition_key.len(), record.data.len());
+                groups[group].slots.push((append, slot));
+                used += format::RUN_HEADER_BYTES + format::record_bytes(record.partition_key.len(), record.data.len());
             }
         }
     }
+    for group in &groups {
+        let end = group.first_index + group.slots.len() as u64;
+        assert!(end <= limits::RECORD_INDEX_MAX, "shard {} ran out of record indexes", group.uid);
+    }
     let alignment = (inner.active_file().alignment() as usize).max(BLOCK_BYTES);
-    let padded = align_up(used, alignment);
-    maybe_roll(inner, padded as u64).await?;
+    let capacity = inner.config.batch_bytes_max;
+    // Upper bound on the commit's size: every batch may waste a header and an alignment.
+    let batches_max = used / (capacity - format::BATCH_HEADER_BYTES - format::RUN_HEADER_BYTES) + 1;
+    maybe_roll(inner, (used + batches_max * (format::BATCH_HEADER_BYTES + alignment)) as u64).await?;
     let (file, base, path, position) = {
         let state = inner.state.borrow();
         let (base, segment) = state.segments.iter().next_back().expect("active segment");
         (segment.file.clone(), *base, segment.path.clone(), state.write_position)
     };
 
-    let mut buffer = file.alloc_dma_buffer(padded);
+    let mut writes: Vec<glommio::Task<std::result::Result<usize, glommio::GlommioError<()>>>> = Vec::new();
+    let mut batches: Vec<(u64, Rc<DmaBuffer>)> = Vec::new();
     let mut runs: Vec<(u64, RunEntry)> = Vec::with_capacity(groups.len());
-    {
-        let state = inner.state.borrow();
-        let mut writer = BatchWriter::new(buffer.as_bytes_mut());
-        for (uid, slots) in &groups {
-            let shard = &state.shards[uid];
-            let spec = shard.spec.expect("validated shards are registered");
-            let timestamp_ms = now_ms.max(shard.index.last_timestamp_ms());
-            let first_index = shard.index.next_index();
-            assert!(
-                first_index + slots.len() as u64 <= limits::RECORD_INDEX_MAX,
-                "shard {uid} ran out of record indexes"
-            );
-            let run_offset = writer.offset();
-            writer.begin_run(*uid, first_index, timestamp_ms);
-            for (ordinal, &(append, slot)) in slots.iter().enumerate() {
-                let record = &batch[append].records[slot];
-                writer.push_record(&record.partition_key, &record.data);
-                let sequence_number = spec.seq_prefix.sequence_number(first_index + ordinal as u64);
-                if let Ok(appended) = &mut acks[append] {
-                    appended[slot] = Some(Appended { sequence_number, timestamp_ms });
+    let mut batch_position = position;
+    let mut writer = BatchWriter::new(DmaBytes(file.alloc_dma_buffer(capacity)));
+    let mut flags = format::COMMIT_START;
+    for group in &groups {
+        // The run open in the current batch: (offset in batch, first record index, records).
+        let mut open_run: Option<(usize, u64, u32)> = None;
+        for (ordinal, &(append, slot)) in group.slots.iter().enumerate() {
+            let record = &batch[append].records[slot];
+            let index = group.first_index + ordinal as u64;
+            if !writer.fits(record.partition_key.len(), record.data.len(), open_run.is_none()) {
+                if let Some((offset, first_index, record_count)) = open_run.take() {
+                    let run_bytes = (writer.offset() - offset) as u32;
+                    let position = batch_position + offset as u64;
+                    let entry =
+                        RunEntry { first_index, record_count, run_bytes, position, timestamp_ms: group.timestamp_ms };
+                    runs.push((group.uid, entry));
                 }
+                let (buffer, padded) = writer.finish(batch_position, now_ms, flags, alignment);
+                writes.push(submit_write(&file, buffer, padded, batch_position - base, &mut batches, batch_position));
+                batch_position += padded as u64;
+                flags = 0;
+                // Let the submitted write start while the next batch is framed.
+                futures_lite::future::yield_now().await;
+                writer = BatchWriter::new(DmaBytes(file.alloc_dma_buffer(capacity)));
             }
-            let run = RunEntry {
-                first_index,
-                record_count: slots.len() as u32,
-                run_bytes: (writer.offset() - run_offset) as u32,
-                position: position + run_offset as u64,
-                timestamp_ms,
-            };
-            runs.push((*uid, run));
+            if open_run.is_none() {
+                open_run = Some((writer.offset(), index, 0));
+                writer.begin_run(group.uid, index, group.timestamp_ms);
+            }
+            writer.push_record(&record.partition_key, &record.data);
+            open_run.as_mut().expect("a run is open").2 += 1;
+            if let Ok(appended) = &mut acks[append] {
+                let sequence_number = group.seq_prefix.sequence_number(index);
+                appended[slot] = Some(Appended { sequence_number, timestamp_ms: group.timestamp_ms });
+            }
         }
-        writer.finish(position, now_ms);
+        if let Some((offset, first_index, record_count)) = open_run {
+            let run_bytes = (writer.offset() - offset) as u32;
+            let position = batch_position + offset as u64;
+            runs.push((
+                group.uid,
+                RunEntry { first_index, record_count, run_bytes, position, timestamp_ms: group.timestamp_ms },
+            ));
+        }
     }
-    let buffer = Rc::new(buffer);
-    let write_failed = |error: glommio::GlommioError<()>| EngineError::WriteFailed {
-        path: path.clone(),
-        message: std::io::Error::from(error).to_string(),
-    };
-    let written = file.write_rc_at(buffer.clone(), position - base).await.map_err(write_failed)?;
-    if written != padded {
-        let message = format!("short write: {written} of {padded} bytes");
+    let (buffer, padded) = writer.finish(batch_position, now_ms, flags | format::COMMIT_END, alignment);
+    writes.push(submit_write(&file, buffer, padded, batch_position - base, &mut batches, batch_position));
+    let commit_bytes = batch_position + padded as u64 - position;
+
+    let mut failure = None;
+    for (write, (_, buffer)) in writes.into_iter().zip(&batches) {
+        match write.await {
+            Ok(written) if written == buffer.len() => {}
+            Ok(written) => failure = Some(format!("short write: {written} of {} bytes", buffer.len())),
+            Err(error) => failure = Some(std::io::Error::from(error).to_string()),
+        }
+    }
+    if failure.is_none() {
+        if let Err(error) = file.fdatasync().await {
+            failure = Some(std::io::Error::from(error).to_string());
+        }
+    }
+    if let Some(message) = failure {
+        // Nothing was published: the next commit goes to the same position and overwrites
+        // whatever of this one reached the disk.
         return Err(EngineError::WriteFailed { path, message });
     }
-    file.fdatasync().await.map_err(write_failed)?;
 
     // Durable: publish.
     let mut state = inner.state.borrow_mut();
     let state = &mut *state;
     let segment = state.segments.get_mut(&base).expect("active segment");
-    segment.bytes += padded as u64;
+    segment.bytes += commit_bytes;
     for (uid, run) in runs {
         segment.shard_last_timestamp_ms.insert(uid, run.timestamp_ms);
         let shard = state.shards.get_mut(&uid).expect("shard checked at grouping");
@@ -682,12 +743,14 @@ async fn commit(inner: &Inner, batch: &[Pending]) -> Result<Vec<Result<Vec<Appen
             let _ = waiter.send(());
         }
     }
-    state.write_position += padded as u64;
+    state.write_position += commit_bytes;
     state.stats.commits += 1;
-    state.stats.records += groups.iter().map(|(_, slots)| slots.len() as u64).sum::<u64>();
-    state.stats.bytes_written += padded as u64;
-    state.cache_bytes += padded;
-    state.cache.push_back(CachedBatch { position, buffer });
+    state.stats.records += groups.iter().map(|group| group.slots.len() as u64).sum::<u64>();
+    state.stats.bytes_written += commit_bytes;
+    for (position, buffer) in batches {
+        state.cache_bytes += buffer.len();
+        state.cache.push_back(CachedBatch { position, buffer });
+    }
     while state.cache_bytes > inner.config.tail_cache_bytes_max {
         let evicted = state.cache.pop_front().expect("cache holds bytes");
         state.cache_bytes -= evicted.buffer.len();
@@ -695,6 +758,23 @@ async fn commit(inner: &Inner, batch: &[Pending]) -> Result<Vec<Result<Vec<Appen
     let every_slot =
         |list: Vec<Option<Appended>>| list.into_iter().map(|ack| ack.expect("every record was written")).collect();
     Ok(acks.into_iter().map(|ack| ack.map(every_slot)).collect())
+}
+
+/// Starts writing one framed batch; the caller awaits the task.
+fn submit_write(
+    file: &Rc<DmaFile>,
+    buffer: DmaBytes,
+    padded: usize,
+    offset: u64,
+    batches: &mut Vec<(u64, Rc<DmaBuffer>)>,
+    position: u64,
+) -> glommio::Task<std::result::Result<usize, glommio::GlommioError<()>>> {
+    let mut buffer = buffer.0;
+    buffer.trim_to_size(padded);
+    let buffer = Rc::new(buffer);
+    batches.push((position, buffer.clone()));
+    let file = file.clone();
+    glommio::spawn_local(async move { file.write_rc_at(buffer, offset).await })
 }
 
 impl Inner {
@@ -813,10 +893,11 @@ async fn recover(dir: &Path) -> Result<Recovered> {
                 let scan = format::scan_segment(bytes, base);
                 match scan.end {
                     SegmentEnd::Clean => {}
-                    SegmentEnd::Torn { offset, error } if last => {
-                        tracing::warn!(path = %path.display(), offset, %error, "truncating a torn tail: the last group commit never completed, so none of it was acknowledged");
+                    SegmentEnd::Torn { offset, error_offset, error } if last => {
+                        tracing::warn!(path = %path.display(), offset, error_offset, %error, "truncating a torn tail: the last group commit never completed, so none of it was acknowledged");
                     }
-                    SegmentEnd::Torn { offset, error: reason } | SegmentEnd::Corrupt { offset, error: reason } => {
+                    SegmentEnd::Torn { error_offset: offset, error: reason, .. }
+                    | SegmentEnd::Corrupt { offset, error: reason } => {
                         return Err(EngineError::Corrupt { path, offset: offset as u64, reason });
                     }
                 }

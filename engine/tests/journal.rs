@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{append_one, journal_dir, open, read_all, run, spec, small_config};
+use common::{append_one, journal_dir, open, read_all, run, small_config, spec};
 use sluice_engine::clock::ManualClock;
 use sluice_engine::journal::{prime_iopoll_probe, JournalConfig};
 use sluice_engine::{AppendRecord, EngineError, StartPosition};
@@ -60,7 +60,8 @@ fn every_start_position_resolves() {
             clock.advance_ms(100);
         }
         // Records 0..6 arrived at 10_000, 10_100, ..., 10_500.
-        let check = |position, expected: u64| assert_eq!(journal.resolve(1, position).unwrap(), expected, "{position:?}");
+        let check =
+            |position, expected: u64| assert_eq!(journal.resolve(1, position).unwrap(), expected, "{position:?}");
         check(StartPosition::TrimHorizon, 0);
         check(StartPosition::Latest, 6);
         check(StartPosition::AtIndex(3), 3);
@@ -94,7 +95,11 @@ fn read_limits_bound_records_and_bytes_but_always_return_one() {
         let journal = open(JournalConfig::new(&path), &clock).await;
         journal.register_shard(spec(1));
         let records = (0..20)
-            .map(|_| AppendRecord { shard_uid: 1, partition_key: Bytes::from_static(b"k"), data: Bytes::from(vec![7u8; 99]) })
+            .map(|_| AppendRecord {
+                shard_uid: 1,
+                partition_key: Bytes::from_static(b"k"),
+                data: Bytes::from(vec![7u8; 99]),
+            })
             .collect();
         journal.append(records).await.unwrap();
         assert_eq!(journal.read(1, 0, 7, usize::MAX).await.unwrap().records.len(), 7);
@@ -165,7 +170,8 @@ fn concurrent_appends_share_group_commits() {
             let records = read_all(&journal, uid, 0).await;
             assert_eq!(records.len() as u64, appends / shard_count);
             // Per-shard order is arrival order.
-            let numbers: Vec<u64> = records.iter().map(|r| std::str::from_utf8(&r.data).unwrap().parse().unwrap()).collect();
+            let numbers: Vec<u64> =
+                records.iter().map(|r| std::str::from_utf8(&r.data).unwrap().parse().unwrap()).collect();
             assert!(numbers.windows(2).all(|pair| pair[0] < pair[1]), "{numbers:?}");
         }
         journal.close().await.unwrap();

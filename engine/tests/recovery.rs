@@ -13,7 +13,7 @@ use sluice_engine::format::{scan_segment, BATCH_HEADER_BYTES};
 use sluice_engine::journal::JournalConfig;
 use sluice_engine::{AppendRecord, EngineError, Journal, StartPosition};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 const SEGMENT: &str = "00000000000000000000.seg";
@@ -88,7 +88,8 @@ fn a_bit_flip_in_an_acknowledged_batch_refuses_to_open_naming_file_and_offset() 
     let batches = scan_segment(&bytes, 0).batches;
     let second = &batches[1];
     let scratch = journal_dir();
-    let body = second.offset + BATCH_HEADER_BYTES..second.offset + BATCH_HEADER_BYTES + second.header.body_bytes as usize;
+    let body =
+        second.offset + BATCH_HEADER_BYTES..second.offset + BATCH_HEADER_BYTES + second.header.body_bytes as usize;
     for at in [second.offset, second.offset + 9, body.start, body.start + 40, body.end - 1] {
         let mut flipped = bytes.clone();
         flipped[at] ^= 0x10;
@@ -174,7 +175,7 @@ fn payload(shard: u64, index: u64, size: usize) -> Vec<u8> {
     data
 }
 
-async fn open_model_journal(path: &PathBuf, clock: &ManualClock) -> Journal {
+async fn open_model_journal(path: &Path, clock: &ManualClock) -> Journal {
     let mut config = small_config(path);
     config.tail_cache_bytes_max = 8 * 1024;
     let journal = open(config, clock).await;

@@ -32,10 +32,13 @@ pub fn spec(uid: u64) -> ShardSpec {
     ShardSpec { uid, seq_prefix: ShardSeqPrefix::new(1_700_000_000 + uid, uid as u32), retention_ms: 24 * 3_600_000 }
 }
 
-/// Tiny segments (so tests roll many) and no tail cache (so reads go to disk).
+/// Tiny segments (so tests roll many), tiny batches (so commits span several) and no tail
+/// cache (so reads go to disk).
 pub fn small_config(dir: &Path) -> JournalConfig {
     let mut config = JournalConfig::new(dir);
     config.segment_bytes_max = 16 * 1024;
+    // Commits of several records span several batches.
+    config.batch_bytes_max = 4096;
     config.tail_cache_bytes_max = 0;
     config
 }
@@ -45,7 +48,8 @@ pub async fn open(config: JournalConfig, clock: &ManualClock) -> Journal {
 }
 
 pub async fn append_one(journal: &Journal, shard_uid: u64, data: &str) -> Appended {
-    let record = AppendRecord { shard_uid, partition_key: Bytes::from_static(b"pk"), data: Bytes::from(data.to_string()) };
+    let record =
+        AppendRecord { shard_uid, partition_key: Bytes::from_static(b"pk"), data: Bytes::from(data.to_string()) };
     journal.append(vec![record]).await.expect("append").remove(0)
 }
 
