@@ -1,0 +1,99 @@
+//! Micro-benchmarks of the engine's hot pure functions: framing, checksums, routing and index
+//! lookups. Each reports throughput so results read as a fraction of memory bandwidth.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use sluice_engine::format::{self, BatchWriter, COMMIT_END, COMMIT_START};
+use sluice_engine::limits::BATCH_BYTES_MAX;
+use sluice_engine::routing::{find_range, split_evenly, HashKey};
+use sluice_engine::shard_index::{RunEntry, ShardIndex};
+use std::hint::black_box;
+
+const RECORD_BYTES: usize = 1024;
+
+fn framing(c: &mut Criterion) {
+    let key = b"partition-key-0001";
+    let data = vec![0x5Au8; RECORD_BYTES];
+    let records = (BATCH_BYTES_MAX - 4096) / format::record_bytes(key.len(), data.len());
+    let mut group = c.benchmark_group("framing");
+    group.throughput(Throughput::Bytes((records * (key.len() + data.len())) as u64));
+    group.bench_function("batch_of_1KiB_records", |b| {
+        b.iter_batched_ref(
+            || vec![0u8; BATCH_BYTES_MAX],
+            |buffer| {
+                let mut writer = BatchWriter::new(&mut buffer[..]);
+                writer.begin_run(7, 0, 1);
+                for _ in 0..records {
+                    writer.push_record(key, &data);
+                }
+                black_box(writer.finish(0, 1, COMMIT_START | COMMIT_END, format::BLOCK_BYTES).1)
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    let mut framed = vec![0u8; BATCH_BYTES_MAX];
+    let mut writer = BatchWriter::new(&mut framed[..]);
+    writer.begin_run(7, 0, 1);
+    for _ in 0..records {
+        writer.push_record(key, &data);
+    }
+    writer.finish(0, 1, COMMIT_START | COMMIT_END, format::BLOCK_BYTES);
+    group.bench_function("verify_batch_and_records", |b| {
+        b.iter(|| {
+            let (_, runs) = format::decode_batch(black_box(&framed), 0).unwrap();
+            runs.iter().flat_map(|run| run.records()).filter(|record| record.is_ok()).count()
+        })
+    });
+    group.finish();
+}
+
+fn checksum(c: &mut Criterion) {
+    let mut group = c.benchmark_group("xxh3");
+    for bytes in [1024usize, 1 << 20] {
+        let data = vec![0xA5u8; bytes];
+        group.throughput(Throughput::Bytes(bytes as u64));
+        group.bench_function(format!("{bytes}_bytes"), |b| {
+            b.iter(|| xxhash_rust::xxh3::xxh3_64(black_box(&data)))
+        });
+    }
+    group.finish();
+}
+
+fn routing(c: &mut Criterion) {
+    let ranges = split_evenly(1024);
+    let keys: Vec<String> = (0..1024).map(|i| format!("user-{i}")).collect();
+    let mut group = c.benchmark_group("routing");
+    group.throughput(Throughput::Elements(keys.len() as u64));
+    group.bench_function("md5_and_find_shard_of_1024", |b| {
+        b.iter(|| keys.iter().map(|key| find_range(&ranges, HashKey::from_partition_key(key)).unwrap()).sum::<usize>())
+    });
+    group.finish();
+}
+
+fn index_lookup(c: &mut Criterion) {
+    let runs = 1_000_000u64;
+    let mut index = ShardIndex::default();
+    for run in 0..runs {
+        let entry =
+            RunEntry { first_index: run * 10, record_count: 10, run_bytes: 10_000, position: run * 10_000, timestamp_ms: run as i64 };
+        index.push(1, entry).unwrap();
+    }
+    let mut group = c.benchmark_group("shard_index_1M_runs");
+    group.throughput(Throughput::Elements(1));
+    let mut probe = 0u64;
+    group.bench_function("by_record_index", |b| {
+        b.iter(|| {
+            probe = (probe + 7_919_993) % (runs * 10);
+            index.runs_from(black_box(probe)).next().map(|run| run.position)
+        })
+    });
+    group.bench_function("by_timestamp", |b| {
+        b.iter(|| {
+            probe = (probe + 7_919) % runs;
+            index.index_at_timestamp(black_box(probe as i64))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, framing, checksum, routing, index_lookup);
+criterion_main!(benches);
