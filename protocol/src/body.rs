@@ -1,0 +1,188 @@
+//! The link between the `RequestBody` / `ResponseBody` unions and their tables.
+//!
+//! flatc generates one `body_as_*` accessor per union member, which leaves a server to
+//! compare tags and unwrap options. This module turns a decoded envelope into an enum to
+//! `match` on exhaustively ([`RequestBodyRef`], [`ResponseBodyRef`]), and tells the encoders
+//! which tag belongs to a table ([`RequestBodyTable`], [`ResponseBodyTable`]) so a body can
+//! never be sent under the wrong tag. Both borrow the frame: nothing is copied.
+//!
+//! The member lists below must name every member of the unions in the schema; the test
+//! `every_union_member_has_a_variant` fails when one is missing.
+
+use crate::wire::{self, Request, RequestBody, Response, ResponseBody};
+
+/// A request table that can be the body of a [`Request`]: ties the table type to its tag.
+pub trait RequestBodyTable {
+    /// The union tag of this table in `RequestBody`.
+    const BODY_TYPE: RequestBody;
+}
+
+/// A response table that can be the body of a [`Response`]: ties the table type to its tag.
+pub trait ResponseBodyTable {
+    /// The union tag of this table in `ResponseBody`.
+    const BODY_TYPE: ResponseBody;
+}
+
+/// Declares the body enum of one envelope, its constructor and the body-table trait impls
+/// from one list of (variant, table, accessor) triples, so the three cannot disagree.
+macro_rules! body_kinds {
+    (
+        $(#[$enum_meta:meta])*
+        enum $ref_enum:ident for $envelope:ident, union $union:ident, trait $trait:ident {
+            $( $variant:ident($table:ident) = $accessor:ident, )*
+        }
+    ) => {
+        $(#[$enum_meta])*
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        pub enum $ref_enum<'a> {
+            $( $variant(wire::$table<'a>), )*
+            /// No body, or a union tag this build does not know (a peer built from a newer
+            /// schema). The tag is kept for the error message.
+            Unknown($union),
+        }
+
+        impl<'a> $ref_enum<'a> {
+            /// The body of a decoded envelope.
+            pub fn of(envelope: &$envelope<'a>) -> Self {
+                $(
+                    if let Some(table) = envelope.$accessor() {
+                        return Self::$variant(table);
+                    }
+                )*
+                Self::Unknown(envelope.body_type())
+            }
+        }
+
+        $(
+            impl $trait for wire::$table<'_> {
+                const BODY_TYPE: $union = $union::$table;
+            }
+        )*
+
+        #[cfg(test)]
+        impl $ref_enum<'_> {
+            /// Every union tag that has a variant, for the completeness test.
+            pub(crate) const KNOWN_TAGS: &'static [$union] = &[$( $union::$table, )*];
+        }
+    };
+}
+
+body_kinds! {
+    /// The body of a [`Request`], borrowed from its frame.
+    enum RequestBodyRef for Request, union RequestBody, trait RequestBodyTable {
+        CreateStream(CreateStreamRequest) = body_as_create_stream_request,
+        DeleteStream(DeleteStreamRequest) = body_as_delete_stream_request,
+        DescribeStream(DescribeStreamRequest) = body_as_describe_stream_request,
+        DescribeStreamSummary(DescribeStreamSummaryRequest) = body_as_describe_stream_summary_request,
+        ListStreams(ListStreamsRequest) = body_as_list_streams_request,
+        ListShards(ListShardsRequest) = body_as_list_shards_request,
+        PutRecord(PutRecordRequest) = body_as_put_record_request,
+        PutRecords(PutRecordsRequest) = body_as_put_records_request,
+        GetShardIterator(GetShardIteratorRequest) = body_as_get_shard_iterator_request,
+        GetRecords(GetRecordsRequest) = body_as_get_records_request,
+        IncreaseStreamRetentionPeriod(IncreaseStreamRetentionPeriodRequest) = body_as_increase_stream_retention_period_request,
+        DecreaseStreamRetentionPeriod(DecreaseStreamRetentionPeriodRequest) = body_as_decrease_stream_retention_period_request,
+        AddTagsToStream(AddTagsToStreamRequest) = body_as_add_tags_to_stream_request,
+        RemoveTagsFromStream(RemoveTagsFromStreamRequest) = body_as_remove_tags_from_stream_request,
+        ListTagsForStream(ListTagsForStreamRequest) = body_as_list_tags_for_stream_request,
+        DescribeLimits(DescribeLimitsRequest) = body_as_describe_limits_request,
+        RegisterStreamConsumer(RegisterStreamConsumerRequest) = body_as_register_stream_consumer_request,
+        DeregisterStreamConsumer(DeregisterStreamConsumerRequest) = body_as_deregister_stream_consumer_request,
+        DescribeStreamConsumer(DescribeStreamConsumerRequest) = body_as_describe_stream_consumer_request,
+        ListStreamConsumers(ListStreamConsumersRequest) = body_as_list_stream_consumers_request,
+        SubscribeToShard(SubscribeToShardRequest) = body_as_subscribe_to_shard_request,
+    }
+}
+
+body_kinds! {
+    /// The body of a successful [`Response`], borrowed from its frame. An error response has
+    /// no body (`Unknown(ResponseBody::NONE)`); read [`Response::error`] first.
+    enum ResponseBodyRef for Response, union ResponseBody, trait ResponseBodyTable {
+        CreateStream(CreateStreamResponse) = body_as_create_stream_response,
+        DeleteStream(DeleteStreamResponse) = body_as_delete_stream_response,
+        DescribeStream(DescribeStreamResponse) = body_as_describe_stream_response,
+        DescribeStreamSummary(DescribeStreamSummaryResponse) = body_as_describe_stream_summary_response,
+        ListStreams(ListStreamsResponse) = body_as_list_streams_response,
+        ListShards(ListShardsResponse) = body_as_list_shards_response,
+        PutRecord(PutRecordResponse) = body_as_put_record_response,
+        PutRecords(PutRecordsResponse) = body_as_put_records_response,
+        GetShardIterator(GetShardIteratorResponse) = body_as_get_shard_iterator_response,
+        GetRecords(GetRecordsResponse) = body_as_get_records_response,
+        IncreaseStreamRetentionPeriod(IncreaseStreamRetentionPeriodResponse) = body_as_increase_stream_retention_period_response,
+        DecreaseStreamRetentionPeriod(DecreaseStreamRetentionPeriodResponse) = body_as_decrease_stream_retention_period_response,
+        AddTagsToStream(AddTagsToStreamResponse) = body_as_add_tags_to_stream_response,
+        RemoveTagsFromStream(RemoveTagsFromStreamResponse) = body_as_remove_tags_from_stream_response,
+        ListTagsForStream(ListTagsForStreamResponse) = body_as_list_tags_for_stream_response,
+        DescribeLimits(DescribeLimitsResponse) = body_as_describe_limits_response,
+        RegisterStreamConsumer(RegisterStreamConsumerResponse) = body_as_register_stream_consumer_response,
+        DeregisterStreamConsumer(DeregisterStreamConsumerResponse) = body_as_deregister_stream_consumer_response,
+        DescribeStreamConsumer(DescribeStreamConsumerResponse) = body_as_describe_stream_consumer_response,
+        ListStreamConsumers(ListStreamConsumersResponse) = body_as_list_stream_consumers_response,
+        SubscribeToShard(SubscribeToShardResponse) = body_as_subscribe_to_shard_response,
+        SubscribeToShardEvent(SubscribeToShardEvent) = body_as_subscribe_to_shard_event,
+        SubscribeToShardEnd(SubscribeToShardEnd) = body_as_subscribe_to_shard_end,
+    }
+}
+
+impl wire::ErrorCode {
+    /// The AWS name of this error: the `__type` of a Kinesis JSON error body and the
+    /// `:exception-type` of an event-stream exception. A code this build does not know (from
+    /// a newer peer) is reported as `InternalFailureException`, the least specific failure,
+    /// matching why `InternalFailure` is the schema's zero value.
+    ///
+    /// The per-record `ErrorCode` of a PutRecords result is spelled differently by AWS
+    /// (`InternalFailure` without the suffix); see docs/protocol.md.
+    pub fn exception_name(self) -> &'static str {
+        use wire::ErrorCode as C;
+        match self {
+            C::ResourceNotFound => "ResourceNotFoundException",
+            C::ResourceInUse => "ResourceInUseException",
+            C::InvalidArgument => "InvalidArgumentException",
+            C::LimitExceeded => "LimitExceededException",
+            C::ProvisionedThroughputExceeded => "ProvisionedThroughputExceededException",
+            C::ExpiredIterator => "ExpiredIteratorException",
+            C::ExpiredNextToken => "ExpiredNextTokenException",
+            C::Validation => "ValidationException",
+            C::AccessDenied => "AccessDeniedException",
+            C::Serialization => "SerializationException",
+            C::UnknownOperation => "UnknownOperationException",
+            C::Throttling => "ThrottlingException",
+            C::KMSDisabled => "KMSDisabledException",
+            C::KMSInvalidState => "KMSInvalidStateException",
+            C::KMSAccessDenied => "KMSAccessDeniedException",
+            C::KMSNotFound => "KMSNotFoundException",
+            // AWS spells this one without the suffix (botocore kinesis 2013-12-02 shapes).
+            C::KMSOptInRequired => "KMSOptInRequired",
+            C::KMSThrottling => "KMSThrottlingException",
+            _ => "InternalFailureException",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_union_member_has_a_variant() {
+        let request_tags: Vec<_> =
+            RequestBody::ENUM_VALUES.iter().copied().filter(|tag| *tag != RequestBody::NONE).collect();
+        assert_eq!(RequestBodyRef::KNOWN_TAGS, request_tags.as_slice());
+        let response_tags: Vec<_> =
+            ResponseBody::ENUM_VALUES.iter().copied().filter(|tag| *tag != ResponseBody::NONE).collect();
+        assert_eq!(ResponseBodyRef::KNOWN_TAGS, response_tags.as_slice());
+    }
+
+    #[test]
+    fn every_error_code_has_its_own_exception_name() {
+        let mut names: Vec<_> = wire::ErrorCode::ENUM_VALUES.iter().map(|code| code.exception_name()).collect();
+        for (code, name) in wire::ErrorCode::ENUM_VALUES.iter().zip(&names) {
+            let variant = code.variant_name().expect("known code");
+            assert!(name.starts_with(variant), "{variant} is named {name}");
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), wire::ErrorCode::ENUM_VALUES.len());
+        assert_eq!(wire::ErrorCode(u16::MAX).exception_name(), "InternalFailureException");
+    }
+}
