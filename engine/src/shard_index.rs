@@ -31,13 +31,24 @@ pub struct GapError {
     pub found: u64,
 }
 
-#[derive(Debug, Clone, Default)]
+/// Index of a shard's first record. Index 0 is never a record: its sequence number is the
+/// shard's StartingSequenceNumber, which sorts before every record of the shard, so "after
+/// the shard's start" (a subscription's continuation on an empty shard) is expressible.
+pub const FIRST_RECORD_INDEX: u64 = 1;
+
+#[derive(Debug, Clone)]
 pub struct ShardIndex {
     runs: VecDeque<RunEntry>,
     /// Index the next appended record gets.
     next_index: u64,
     /// Arrival time of the newest record; later records never get an earlier one.
     last_timestamp_ms: i64,
+}
+
+impl Default for ShardIndex {
+    fn default() -> ShardIndex {
+        ShardIndex::starting_at(FIRST_RECORD_INDEX, i64::MIN)
+    }
 }
 
 impl ShardIndex {
@@ -113,7 +124,7 @@ mod tests {
     }
 
     fn index(runs: &[RunEntry]) -> ShardIndex {
-        let mut index = ShardIndex::default();
+        let mut index = ShardIndex::starting_at(0, i64::MIN);
         for entry in runs {
             index.push(1, *entry).unwrap();
         }

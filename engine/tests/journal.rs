@@ -39,7 +39,7 @@ fn appends_are_read_back_in_order_with_increasing_sequence_numbers() {
             let i = (ordinal * 2) as u8;
             assert_eq!(stored.partition_key, format!("key-{i}"));
             assert_eq!(stored.data, vec![i; usize::from(i) * 10]);
-            assert_eq!(stored.sequence_number.record_index(), ordinal as u64);
+            assert_eq!(stored.sequence_number.record_index(), ordinal as u64 + 1);
             assert_eq!(stored.timestamp_ms, 1_000_000);
         }
         assert!(shard_one.windows(2).all(|pair| pair[0].sequence_number < pair[1].sequence_number));
@@ -59,27 +59,28 @@ fn every_start_position_resolves() {
             append_one(&journal, 1, &format!("r{i}")).await;
             clock.advance_ms(100);
         }
-        // Records 0..6 arrived at 10_000, 10_100, ..., 10_500.
+        // Records 1..=6 arrived at 10_000, 10_100, ..., 10_500.
         let check =
             |position, expected: u64| assert_eq!(journal.resolve(1, position).unwrap(), expected, "{position:?}");
-        check(StartPosition::TrimHorizon, 0);
-        check(StartPosition::Latest, 6);
+        check(StartPosition::TrimHorizon, 1);
+        check(StartPosition::Latest, 7);
         check(StartPosition::AtIndex(3), 3);
         check(StartPosition::AfterIndex(3), 4);
-        check(StartPosition::AtTimestamp(10_250), 3);
-        check(StartPosition::AtTimestamp(10_300), 3);
-        check(StartPosition::AtTimestamp(0), 0);
-        check(StartPosition::AtTimestamp(99_999), 6);
+        check(StartPosition::AfterIndex(0), 1);
+        check(StartPosition::AtTimestamp(10_250), 4);
+        check(StartPosition::AtTimestamp(10_300), 4);
+        check(StartPosition::AtTimestamp(0), 1);
+        check(StartPosition::AtTimestamp(99_999), 7);
         assert!(matches!(
-            journal.resolve(1, StartPosition::AtIndex(7)),
-            Err(EngineError::IndexBeyondTip { index: 7, next_index: 6 })
+            journal.resolve(1, StartPosition::AtIndex(8)),
+            Err(EngineError::IndexBeyondTip { index: 8, next_index: 7 })
         ));
         assert!(matches!(journal.resolve(9, StartPosition::Latest), Err(EngineError::UnknownShard(9))));
         // A reader caught up with the tip is 0 ms behind; one at the start is behind by age.
         clock.advance_ms(1_000);
         let behind = journal.read(1, 0, 2, usize::MAX).await.unwrap();
-        assert_eq!(behind.next_index, 2);
-        assert_eq!(behind.millis_behind_latest, 11_600 - 10_200, "record 2 arrived at 10_200");
+        assert_eq!(behind.next_index, 3);
+        assert_eq!(behind.millis_behind_latest, 11_600 - 10_200, "record 3 arrived at 10_200");
         let caught_up = journal.read(1, 0, 100, usize::MAX).await.unwrap();
         assert_eq!((caught_up.records.len(), caught_up.millis_behind_latest), (6, 0));
         journal.close().await.unwrap();
@@ -105,8 +106,8 @@ fn read_limits_bound_records_and_bytes_but_always_return_one() {
         assert_eq!(journal.read(1, 0, 7, usize::MAX).await.unwrap().records.len(), 7);
         assert_eq!(journal.read(1, 0, 100, 500).await.unwrap().records.len(), 5);
         assert_eq!(journal.read(1, 5, 100, 1).await.unwrap().records.len(), 1);
-        let tail = journal.read(1, 18, 100, usize::MAX).await.unwrap();
-        assert_eq!((tail.records.len(), tail.next_index), (2, 20));
+        let tail = journal.read(1, 19, 100, usize::MAX).await.unwrap();
+        assert_eq!((tail.records.len(), tail.next_index), (2, 21));
         journal.close().await.unwrap();
     });
 }
@@ -137,7 +138,7 @@ fn invalid_appends_get_errors_and_write_nothing() {
             assert!(format!("{error:?}").starts_with(expected), "{error:?} is not {expected}");
         }
         assert_eq!(journal.stats().commits, 0);
-        assert_eq!(journal.bounds(1).unwrap(), (0, 0));
+        assert_eq!(journal.bounds(1).unwrap(), (1, 1));
         journal.close().await.unwrap();
     });
 }
@@ -211,7 +212,7 @@ fn restart_recovers_everything_from_disk() {
         }
         // Appends continue where the shard left off.
         let ack = append_one(&journal, 1, "after restart").await;
-        assert_eq!(ack.sequence_number.record_index(), 150);
+        assert_eq!(ack.sequence_number.record_index(), 151);
         journal.close().await.unwrap();
     });
 }
@@ -238,7 +239,7 @@ fn retention_expires_records_deletes_segments_and_never_reuses_sequence_numbers(
         clock.advance_ms(13 * HOUR_MS);
         // 25 h after shard 1's writes: all of them expired; shard 2's record has 11 h to go.
         assert!(read_all(&journal, 1, 0).await.is_empty());
-        assert_eq!(journal.resolve(1, StartPosition::TrimHorizon).unwrap(), 100);
+        assert_eq!(journal.resolve(1, StartPosition::TrimHorizon).unwrap(), 101);
         let deleted = journal.enforce_retention().await.unwrap();
         assert_eq!(deleted, segments_before - 1, "every sealed segment held only expired records");
         assert_eq!(read_all(&journal, 2, 0).await.len(), 1);
@@ -248,9 +249,9 @@ fn retention_expires_records_deletes_segments_and_never_reuses_sequence_numbers(
         let journal = open(small_config(&path2), &clock2).await;
         journal.register_shard(spec(1));
         journal.register_shard(spec(2));
-        // Shard 1's segments are gone; its next record still gets index 100, not 0.
-        assert_eq!(journal.bounds(1).unwrap(), (100, 100));
-        assert_eq!(append_one(&journal, 1, "next").await.sequence_number.record_index(), 100);
+        // Shard 1's segments are gone; its next record still gets index 101, not 1.
+        assert_eq!(journal.bounds(1).unwrap(), (101, 101));
+        assert_eq!(append_one(&journal, 1, "next").await.sequence_number.record_index(), 101);
         assert_eq!(read_all(&journal, 2, 0).await.len(), 1);
         journal.close().await.unwrap();
     });
@@ -279,10 +280,10 @@ fn subscribers_are_woken_by_appends() {
         let clock = ManualClock::new(0);
         let journal = open(JournalConfig::new(&path), &clock).await;
         journal.register_shard(spec(1));
-        let waiter = journal.wait_for_index(1, 0).unwrap().expect("no record yet");
+        let waiter = journal.wait_for_index(1, 1).unwrap().expect("no record yet");
         append_one(&journal, 1, "x").await;
         waiter.await.unwrap();
-        assert!(journal.wait_for_index(1, 0).unwrap().is_none());
+        assert!(journal.wait_for_index(1, 1).unwrap().is_none());
         journal.close().await.unwrap();
     });
 }

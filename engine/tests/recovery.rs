@@ -74,7 +74,7 @@ fn a_cut_at_every_byte_of_the_last_batch_loses_only_that_batch() {
     run(move || async move {
         let journal = open(JournalConfig::new(&path), &ManualClock::new(3_000)).await;
         journal.register_shard(spec(1));
-        assert_eq!(append_one(&journal, 1, "replacement").await.sequence_number.record_index(), 2);
+        assert_eq!(append_one(&journal, 1, "replacement").await.sequence_number.record_index(), 3);
         journal.close().await.unwrap();
     });
     let records = reopen(scratch.path(), false).unwrap();
@@ -208,7 +208,7 @@ proptest! {
                         }).collect::<Vec<_>>();
                         let acks = journal.append(records.clone()).await.unwrap();
                         for (record, ack) in records.iter().zip(acks) {
-                            assert_eq!(ack.sequence_number.record_index(), entries.len() as u64);
+                            assert_eq!(ack.sequence_number.record_index(), entries.len() as u64 + 1);
                             entries.push((record.data.to_vec(), ack.timestamp_ms));
                         }
                     }
@@ -217,7 +217,7 @@ proptest! {
                         if from as usize > expected.len() {
                             continue;
                         }
-                        let batch = journal.read(shard, from, records_max, usize::MAX).await.unwrap();
+                        let batch = journal.read(shard, from + 1, records_max, usize::MAX).await.unwrap();
                         let want: Vec<_> = expected[from as usize..].iter().take(records_max).collect();
                         assert_eq!(batch.records.len(), want.len());
                         for (got, (data, timestamp_ms)) in batch.records.iter().zip(want) {
@@ -229,20 +229,18 @@ proptest! {
                         let expected = model.get(&shard).map_or(&[][..], |v| v.as_slice());
                         let len = expected.len() as u64;
                         let pick = u64::from(position) % (len + 1);
+                        // Model offset `p` is record index `p + 1`.
                         let (start, want) = match position % 5 {
-                            0 => (StartPosition::TrimHorizon, 0),
-                            1 => (StartPosition::Latest, len),
-                            2 => (StartPosition::AtIndex(pick), pick),
-                            3 => (StartPosition::AfterIndex(pick.saturating_sub(1)), pick.max(1).min(len)),
+                            0 => (StartPosition::TrimHorizon, 1),
+                            1 => (StartPosition::Latest, len + 1),
+                            2 => (StartPosition::AtIndex(pick + 1), pick + 1),
+                            3 => (StartPosition::AfterIndex(pick), pick + 1),
                             _ => {
                                 let at = expected.get(pick as usize).map_or(i64::MAX, |(_, t)| *t);
                                 let first = expected.iter().position(|(_, t)| *t >= at).unwrap_or(len as usize);
-                                (StartPosition::AtTimestamp(at), first as u64)
+                                (StartPosition::AtTimestamp(at), first as u64 + 1)
                             }
                         };
-                        if matches!(start, StartPosition::AfterIndex(_)) && len == 0 {
-                            continue;
-                        }
                         assert_eq!(journal.resolve(shard, start).unwrap(), want, "{start:?}");
                     }
                     Op::Restart { clean } => {
