@@ -1,0 +1,233 @@
+//! Starting and stopping `sluiced`: configuration, the catalog, one executor per core.
+
+use crate::connection;
+use crate::limits::{IO_MEMORY_BYTES_PER_CORE, RETENTION_INTERVAL_MS};
+use crate::node::{Core, NodeConfig, Shared};
+use crate::shard_iterator::{IteratorKey, ITERATOR_KEY_BYTES};
+use crate::throttle::LimitsProfile;
+use anyhow::Context;
+use serde::Deserialize;
+use sluice_engine::catalog::{write_atomic, Catalog};
+use sluice_engine::clock::SystemClock;
+use sluice_engine::{Journal, JournalConfig};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Flags, and the same keys in an optional TOML file (`--config`); flags win.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "sluiced", about = "Sluice: a Kinesis-compatible streaming data daemon", version)]
+pub struct Args {
+    /// TOML file with any of the keys below (data-dir, listen, cores, limits, log-level).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Where streams live. Default: ./data
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Native protocol address. Default: 127.0.0.1:4568
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Executors, one pinned per core. Default: every core. Fixed per data directory.
+    #[arg(long)]
+    pub cores: Option<usize>,
+    /// `kinesis` enforces the AWS per-shard quotas; `unlimited` measures raw capacity.
+    #[arg(long)]
+    pub limits: Option<LimitsProfile>,
+    /// tracing filter, e.g. `info` or `sluice_server=debug`. Default: info
+    #[arg(long)]
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    cores: Option<usize>,
+    limits: Option<String>,
+    log_level: Option<String>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub cores: usize,
+    pub limits: LimitsProfile,
+    pub log_level: String,
+}
+
+impl Config {
+    pub fn resolve(args: Args) -> anyhow::Result<Config> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text).with_context(|| format!("parse {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let limits = match (args.limits, file.limits) {
+            (Some(limits), _) => limits,
+            (None, Some(text)) => text.parse().map_err(|error| anyhow::anyhow!("limits: {error}"))?,
+            (None, None) => LimitsProfile::Kinesis,
+        };
+        let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = args.cores.or(file.cores).unwrap_or(available);
+        anyhow::ensure!(cores >= 1, "--cores must be at least 1");
+        Ok(Config {
+            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data")),
+            listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:4568".parse().expect("valid default")),
+            cores,
+            limits,
+            log_level: args.log_level.or(file.log_level).unwrap_or_else(|| "info".to_string()),
+        })
+    }
+}
+
+/// The iterator signing key, created once per data directory so iterators survive restarts.
+fn iterator_key(data_dir: &Path) -> anyhow::Result<IteratorKey> {
+    let path = data_dir.join("iterator.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let bytes: [u8; ITERATOR_KEY_BYTES] = bytes
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("{} is not a {ITERATOR_KEY_BYTES}-byte key", path.display()))?;
+            Ok(IteratorKey::from_bytes(bytes))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let key = IteratorKey::generate();
+            write_atomic(&path, key.as_bytes()).with_context(|| format!("write {}", path.display()))?;
+            Ok(key)
+        }
+        Err(error) => Err(error).with_context(|| format!("read {}", path.display())),
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT, then shuts down cleanly.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("create {}", config.data_dir.display()))?;
+    let catalog = Catalog::load_or_new(&config.data_dir, config.cores as u32)?;
+    let key = iterator_key(&config.data_dir)?;
+    let node_config = NodeConfig { data_dir: config.data_dir.clone(), cores: config.cores, limits: config.limits };
+    let (shared, mailboxes) = Shared::new(node_config, Arc::new(SystemClock), &catalog, key);
+
+    // Signals go to this thread only: block them before the executors inherit the mask.
+    let signals = block_shutdown_signals();
+
+    let mut executors = Vec::new();
+    let (ready, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();
+    for (core, mailbox) in mailboxes.into_iter().enumerate() {
+        let (shared, ready, listen) = (shared.clone(), ready.clone(), config.listen);
+        let catalog = (core == 0).then(|| catalog.clone());
+        let cpu = core % std::thread::available_parallelism().map_or(1, |n| n.get());
+        let executor = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cpu))
+            .name(&format!("sluice-core-{core}"))
+            .io_memory(IO_MEMORY_BYTES_PER_CORE)
+            .spawn(move || async move {
+                if let Err(error) = run_core(core, shared, catalog, mailbox, listen, &ready).await {
+                    let _ = ready.send(Err(error));
+                }
+            })
+            .map_err(|error| anyhow::anyhow!("spawn executor for core {core}: {error}"))?;
+        executors.push(executor);
+    }
+    drop(ready);
+    for _ in 0..config.cores {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                shared.begin_shutdown();
+                return Err(error);
+            }
+            Err(_) => anyhow::bail!("an executor exited during start-up"),
+        }
+    }
+    tracing::info!(
+        listen = %config.listen,
+        cores = config.cores,
+        data_dir = %config.data_dir.display(),
+        limits = %config.limits,
+        "sluiced ready"
+    );
+
+    let signal = wait_for_signal(&signals);
+    tracing::info!(signal, "shutting down: finishing in-flight requests");
+    shared.begin_shutdown();
+    for executor in executors {
+        executor.join().map_err(|error| anyhow::anyhow!("executor: {error:?}"))?;
+    }
+    tracing::info!("sluiced stopped");
+    Ok(())
+}
+
+async fn run_core(
+    core_id: usize,
+    shared: Arc<Shared>,
+    catalog: Option<Catalog>,
+    mailbox: async_channel::Receiver<crate::node::Job>,
+    listen: SocketAddr,
+    ready: &std::sync::mpsc::Sender<anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    // The journal must be the first file this executor opens (glommio IOPOLL probe).
+    let dir = shared.config.data_dir.join(format!("journal-{core_id}"));
+    let journal = Journal::open(JournalConfig::new(&dir), shared.clock.clone())
+        .await
+        .with_context(|| format!("open journal {}", dir.display()))?;
+    let core = Core::new(core_id, shared.clone(), journal, catalog);
+    let routes = shared.routes.load_full();
+    let owned: Vec<_> = routes
+        .streams
+        .values()
+        .flat_map(|stream| stream.meta.shards.iter().filter_map(|shard| stream.shard(shard.number)))
+        .filter(|shard| shard.core == core_id)
+        .collect();
+    core.adopt_shards(&owned);
+    let live: std::collections::HashSet<u64> = owned.iter().map(|shard| shard.uid).collect();
+    core.journal.retain_shards(|uid| live.contains(&uid));
+
+    glommio::spawn_local(core.clone().serve_mailbox(mailbox)).detach();
+    let retention = core.clone();
+    glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(Duration::from_millis(RETENTION_INTERVAL_MS)).await;
+            if let Err(error) = retention.journal.enforce_retention().await {
+                tracing::error!(%error, "retention failed");
+            }
+        }
+    })
+    .detach();
+
+    let listener = glommio::net::TcpListener::bind(listen)
+        .map_err(std::io::Error::from)
+        .with_context(|| format!("listen on {listen}"))?;
+    let _ = ready.send(Ok(()));
+    connection::serve(core.clone(), listener).await;
+    core.finish_serving().await;
+    core.journal.close().await?;
+    Ok(())
+}
+
+fn block_shutdown_signals() -> libc::sigset_t {
+    // SAFETY: plain libc calls on a local, zero-initialised signal set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn wait_for_signal(set: &libc::sigset_t) -> &'static str {
+    let mut signal: libc::c_int = 0;
+    // SAFETY: `set` was initialised by `block_shutdown_signals`; sigwait writes one int.
+    let result = unsafe { libc::sigwait(set, &mut signal) };
+    match (result, signal) {
+        (0, libc::SIGINT) => "SIGINT",
+        (0, libc::SIGTERM) => "SIGTERM",
+        _ => "unknown",
+    }
+}

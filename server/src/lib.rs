@@ -1,0 +1,23 @@
+//! `sluiced`, the Sluice daemon: Kinesis Data Streams semantics on a thread-per-core runtime.
+//!
+//! - [`daemon`]: configuration, start-up, shutdown.
+//! - [`node`]: the per-core runtime: executors, bounded mailboxes, the routes snapshot.
+//! - [`service`] and [`subscription`]: the Kinesis operations on plain [`model`] values.
+//! - [`native`] and [`connection`]: the native flatbuffers protocol over TCP.
+//! - [`throttle`], [`shard_iterator`], [`arn`], [`limits`]: pure pieces, tested alone.
+//!
+//! Only this crate knows about wire formats and Kinesis error names; the engine knows
+//! neither.
+
+pub mod arn;
+pub mod connection;
+pub mod daemon;
+pub mod error;
+pub mod limits;
+pub mod model;
+pub mod native;
+pub mod node;
+pub mod service;
+pub mod shard_iterator;
+pub mod subscription;
+pub mod throttle;
