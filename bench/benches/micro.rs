@@ -51,9 +51,7 @@ fn checksum(c: &mut Criterion) {
     for bytes in [1024usize, 1 << 20] {
         let data = vec![0xA5u8; bytes];
         group.throughput(Throughput::Bytes(bytes as u64));
-        group.bench_function(format!("{bytes}_bytes"), |b| {
-            b.iter(|| xxhash_rust::xxh3::xxh3_64(black_box(&data)))
-        });
+        group.bench_function(format!("{bytes}_bytes"), |b| b.iter(|| xxhash_rust::xxh3::xxh3_64(black_box(&data))));
     }
     group.finish();
 }
@@ -73,8 +71,13 @@ fn index_lookup(c: &mut Criterion) {
     let runs = 1_000_000u64;
     let mut index = ShardIndex::default();
     for run in 0..runs {
-        let entry =
-            RunEntry { first_index: run * 10, record_count: 10, run_bytes: 10_000, position: run * 10_000, timestamp_ms: run as i64 };
+        let entry = RunEntry {
+            first_index: run * 10,
+            record_count: 10,
+            run_bytes: 10_000,
+            position: run * 10_000,
+            timestamp_ms: run as i64,
+        };
         index.push(1, entry).unwrap();
     }
     let mut group = c.benchmark_group("shard_index_1M_runs");

@@ -2,8 +2,10 @@
 //!
 //! (a) raw: 1 MiB O_DIRECT writes at queue depth `--queue-depth` to a fresh file, then one
 //!     fdatasync: the physical limit for sequential durable writes.
-//! (b) engine: producers append batches of `--record-bytes` records to many shards of one
-//!     journal; every append resolves only once durable (group commit).
+//! (b) engine: on each of `--cores` cores (default: all), one journal with its own producers
+//!     appending batches of `--record-bytes` records to many shards, as `sluiced` runs; every
+//!     append resolves only once durable (group commit). The producers share their core with
+//!     the journal, as request handling does in the daemon.
 //!
 //! Both write `--bytes` bytes to the same directory. The last line, `engine/raw ratio: <x>`, is
 //! read by scripts; it compares payload bytes (data and keys) against raw bytes.
@@ -42,9 +44,12 @@ struct Args {
     /// Engine: concurrent producers.
     #[arg(long, default_value_t = 64)]
     producers: usize,
-    /// Engine: shards the producers spread over.
+    /// Engine: shards the producers spread over, per core.
     #[arg(long, default_value_t = 64)]
     shards: u64,
+    /// Engine: cores, each with its own journal. Default: every core.
+    #[arg(long)]
+    cores: Option<usize>,
 }
 
 const RAW_BLOCK_BYTES: usize = 1 << 20;
@@ -76,14 +81,50 @@ fn main() -> anyhow::Result<()> {
     let dir = scratch.path().to_path_buf();
     println!("directory: {} (removed afterwards)", dir.display());
 
-    let executor_args = args.clone();
-    let (raw, engine, commits) = LocalExecutorBuilder::new(Placement::Fixed(0))
+    let cores = args.cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let raw_args = args.clone();
+    let raw_dir = dir.clone();
+    let raw = LocalExecutorBuilder::new(Placement::Fixed(0))
         .io_memory(IO_MEMORY_BYTES)
-        .spawn(move || async move { measure(executor_args, dir).await })
+        .spawn(move || async move {
+            // Prime glommio's IOPOLL probe before the first file of this executor.
+            sluice_engine::journal::prime_iopoll_probe(&raw_dir).await?;
+            raw_write(&raw_dir, raw_args.bytes, raw_args.queue_depth).await
+        })
         .map_err(io)
         .context("spawn executor")?
         .join()
         .map_err(|error| anyhow::anyhow!("executor: {error:?}"))??;
+
+    // Every core's journal opens first, then all start appending together.
+    let barrier = Arc::new(std::sync::Barrier::new(cores));
+    let executors: Vec<_> = (0..cores)
+        .map(|core| {
+            let (args, barrier) = (args.clone(), barrier.clone());
+            let journal_dir = dir.join(format!("journal-{core}"));
+            LocalExecutorBuilder::new(Placement::Fixed(core))
+                .io_memory(IO_MEMORY_BYTES)
+                .spawn(move || async move {
+                    let mut config = JournalConfig::new(&journal_dir);
+                    config.segment_bytes_max = 1 << 30;
+                    let journal = Journal::open(config, Arc::new(SystemClock)).await?;
+                    barrier.wait();
+                    let measured = engine_write(&journal, &args, args.bytes / cores as u64).await?;
+                    journal.close().await?;
+                    Ok::<_, anyhow::Error>(measured)
+                })
+                .map_err(io)
+                .context("spawn executor")
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let (mut bytes, mut elapsed, mut commits) = (0, Duration::ZERO, 0);
+    for executor in executors {
+        let (measured, core_commits) = executor.join().map_err(|error| anyhow::anyhow!("executor: {error:?}"))??;
+        bytes += measured.bytes;
+        elapsed = elapsed.max(measured.elapsed);
+        commits += core_commits;
+    }
+    let engine = Measured { bytes, elapsed };
 
     println!(
         "raw O_DIRECT:  {:>8.0} MiB/s  ({} MiB in 1 MiB writes, queue depth {}, then fdatasync)",
@@ -93,29 +134,18 @@ fn main() -> anyhow::Result<()> {
     );
     let records = engine.bytes / (args.record_bytes as u64 + 8);
     println!(
-        "engine:        {:>8.0} MiB/s  {:>10.0} records/s  ({} B records, {} per append, {} producers, {} shards, {} group commits)",
+        "engine:        {:>8.0} MiB/s  {:>10.0} records/s  ({} B records, {} per append, {} producers and {} shards per core, {} cores, {} group commits)",
         engine.mib_per_s(),
         records as f64 / engine.elapsed.as_secs_f64(),
         args.record_bytes,
         args.records_per_append,
         args.producers,
         args.shards,
+        cores,
         commits
     );
     println!("engine/raw ratio: {:.3}", engine.mib_per_s() / raw.mib_per_s());
     Ok(())
-}
-
-async fn measure(args: Args, dir: PathBuf) -> anyhow::Result<(Measured, Measured, u64)> {
-    // Both measurements run on one executor, after the journal has primed glommio's probe.
-    let journal_dir = dir.join("journal");
-    let mut config = JournalConfig::new(&journal_dir);
-    config.segment_bytes_max = 1 << 30;
-    let journal = Journal::open(config, Arc::new(SystemClock)).await?;
-    let raw = raw_write(&dir, args.bytes, args.queue_depth).await?;
-    let (engine, commits) = engine_write(&journal, &args).await?;
-    journal.close().await?;
-    Ok((raw, engine, commits))
 }
 
 async fn raw_write(dir: &std::path::Path, bytes: u64, queue_depth: usize) -> anyhow::Result<Measured> {
@@ -151,7 +181,7 @@ async fn raw_write(dir: &std::path::Path, bytes: u64, queue_depth: usize) -> any
     Ok(Measured { bytes: blocks * RAW_BLOCK_BYTES as u64, elapsed })
 }
 
-async fn engine_write(journal: &Journal, args: &Args) -> anyhow::Result<(Measured, u64)> {
+async fn engine_write(journal: &Journal, args: &Args, bytes: u64) -> anyhow::Result<(Measured, u64)> {
     for uid in 1..=args.shards {
         journal.register_shard(ShardSpec {
             uid,
@@ -162,7 +192,7 @@ async fn engine_write(journal: &Journal, args: &Args) -> anyhow::Result<(Measure
     let key = Bytes::from_static(b"partition"); // 9 bytes: record payload is data + key
     let data = Bytes::from(vec![0xA5u8; args.record_bytes]);
     let payload_per_append = ((data.len() + key.len() - 1) * args.records_per_append) as u64;
-    let appends = args.bytes / payload_per_append;
+    let appends = bytes / payload_per_append;
     let next = Rc::new(std::cell::Cell::new(0u64));
     let commits_before = journal.stats().commits;
     let start = Instant::now();
