@@ -1,0 +1,708 @@
+//! The command line: `aws kinesis`'s commands and parameter names, mapped to requests.
+//!
+//! Parameters keep the AWS CLI's spelling (`--stream-name`, `--shard-iterator-type`,
+//! `--starting-position`), and structured ones accept its shorthand (`Key=Value,...`) or
+//! JSON. Two differences from the AWS CLI, for people typing records: `--data` takes text
+//! (`--data-base64` takes binary as base64), and timestamps are epoch seconds. Parsing is
+//! done before connecting, and a bad value is reported as the AWS CLI does
+//! (`Error parsing parameter '--records': ...`).
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand};
+use sluice_client::*;
+
+/// Where `sluiced` listens for the native protocol unless `--endpoint` says otherwise.
+pub const ENDPOINT_DEFAULT: &str = "127.0.0.1:4568";
+
+/// Command-line client for sluiced, a Kinesis-compatible streaming server.
+///
+/// Commands, parameters and JSON output follow `aws kinesis`. Service errors are printed as
+/// the AWS CLI prints them, with exit status 255.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version)]
+pub struct Cli {
+    /// The sluiced native-protocol endpoint.
+    #[arg(long, global = true, value_name = "HOST:PORT", default_value = ENDPOINT_DEFAULT)]
+    pub endpoint: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a stream (it starts in CREATING).
+    CreateStream(CreateStreamArgs),
+    /// Delete a stream.
+    DeleteStream(DeleteStreamArgs),
+    /// Describe a stream and a page of its shards.
+    DescribeStream(DescribeStreamArgs),
+    /// Describe a stream without its shards.
+    DescribeStreamSummary(StreamArgs),
+    /// List streams.
+    ListStreams(ListStreamsArgs),
+    /// List a stream's shards.
+    ListShards(ListShardsArgs),
+    /// Write one record.
+    PutRecord(PutRecordArgs),
+    /// Write up to 500 records.
+    PutRecords(PutRecordsArgs),
+    /// Get an iterator to read a shard from.
+    GetShardIterator(GetShardIteratorArgs),
+    /// Read records with a shard iterator.
+    GetRecords(GetRecordsArgs),
+    /// Lengthen a stream's retention period.
+    IncreaseStreamRetentionPeriod(RetentionArgs),
+    /// Shorten a stream's retention period.
+    DecreaseStreamRetentionPeriod(RetentionArgs),
+    /// Add or update tags of a stream.
+    AddTagsToStream(AddTagsToStreamArgs),
+    /// Remove tags from a stream.
+    RemoveTagsFromStream(RemoveTagsFromStreamArgs),
+    /// List a stream's tags.
+    ListTagsForStream(ListTagsForStreamArgs),
+    /// Show the shard and on-demand stream limits and usage.
+    DescribeLimits,
+    /// Register an enhanced fan-out consumer.
+    RegisterStreamConsumer(RegisterStreamConsumerArgs),
+    /// Deregister a consumer (by --consumer-arn, or --stream-arn and --consumer-name).
+    DeregisterStreamConsumer(ConsumerArgs),
+    /// Describe a consumer (by --consumer-arn, or --stream-arn and --consumer-name).
+    DescribeStreamConsumer(ConsumerArgs),
+    /// List a stream's consumers.
+    ListStreamConsumers(ListStreamConsumersArgs),
+    /// Receive a shard's records as they arrive, one JSON line per event.
+    SubscribeToShard(SubscribeToShardArgs),
+}
+
+/// The stream an operation acts on: by name or by ARN.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = true)]
+pub struct StreamArgs {
+    /// The stream's name.
+    #[arg(long)]
+    pub stream_name: Option<String>,
+    /// The stream's ARN.
+    #[arg(long)]
+    pub stream_arn: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateStreamArgs {
+    #[arg(long)]
+    pub stream_name: String,
+    /// Shards of a PROVISIONED stream.
+    #[arg(long)]
+    pub shard_count: Option<i32>,
+    /// `StreamMode=ON_DEMAND`, `{"StreamMode":"ON_DEMAND"}` or just `ON_DEMAND`.
+    #[arg(long, value_name = "STREAM_MODE_DETAILS")]
+    pub stream_mode_details: Option<String>,
+    /// `k1=v1,k2=v2` or `{"k1":"v1"}`.
+    #[arg(long)]
+    pub tags: Option<String>,
+    /// 1024..=10240.
+    #[arg(long = "max-record-size-in-kib", value_name = "KIB")]
+    pub max_record_size_in_kib: Option<i32>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteStreamArgs {
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    /// Delete the stream even if it has registered consumers.
+    #[arg(long, overrides_with = "no_enforce_consumer_deletion")]
+    pub enforce_consumer_deletion: bool,
+    #[arg(long)]
+    pub no_enforce_consumer_deletion: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeStreamArgs {
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    /// Shards per page.
+    #[arg(long)]
+    pub limit: Option<i32>,
+    #[arg(long)]
+    pub exclusive_start_shard_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListStreamsArgs {
+    #[arg(long)]
+    pub limit: Option<i32>,
+    #[arg(long)]
+    pub exclusive_start_stream_name: Option<String>,
+    #[arg(long)]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListShardsArgs {
+    // Optional: a call with --next-token names no stream.
+    #[arg(long)]
+    pub stream_name: Option<String>,
+    #[arg(long)]
+    pub stream_arn: Option<String>,
+    #[arg(long)]
+    pub next_token: Option<String>,
+    #[arg(long)]
+    pub exclusive_start_shard_id: Option<String>,
+    #[arg(long)]
+    pub max_results: Option<i32>,
+    /// Epoch seconds.
+    #[arg(long, value_name = "EPOCH_SECONDS")]
+    pub stream_creation_timestamp: Option<String>,
+    /// `Type=AFTER_SHARD_ID,ShardId=...`, `Type=AT_TIMESTAMP,Timestamp=EPOCH_SECONDS`, or JSON.
+    #[arg(long)]
+    pub shard_filter: Option<String>,
+}
+
+/// Record data: text, or base64 for binary.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct DataArgs {
+    /// The record's data as text (sent as its UTF-8 bytes).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// The record's data as base64, for binary data.
+    #[arg(long, value_name = "BASE64")]
+    pub data_base64: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PutRecordArgs {
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[arg(long)]
+    pub partition_key: String,
+    #[arg(long)]
+    pub explicit_hash_key: Option<String>,
+    #[arg(long)]
+    pub sequence_number_for_ordering: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PutRecordsArgs {
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    /// JSON as the AWS CLI takes it, with base64 Data:
+    /// `[{"Data":"aGk=","PartitionKey":"k","ExplicitHashKey":"0"}]`, or `file://PATH`.
+    #[arg(long)]
+    pub records: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GetShardIteratorArgs {
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    #[arg(long)]
+    pub shard_id: String,
+    /// AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST or AT_TIMESTAMP.
+    #[arg(long)]
+    pub shard_iterator_type: ShardIteratorType,
+    #[arg(long)]
+    pub starting_sequence_number: Option<String>,
+    /// Epoch seconds, for AT_TIMESTAMP.
+    #[arg(long, value_name = "EPOCH_SECONDS")]
+    pub timestamp: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GetRecordsArgs {
+    #[arg(long)]
+    pub shard_iterator: String,
+    #[arg(long)]
+    pub limit: Option<i32>,
+    #[arg(long)]
+    pub stream_arn: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    #[arg(long)]
+    pub retention_period_hours: i32,
+}
+
+#[derive(Debug, Args)]
+pub struct AddTagsToStreamArgs {
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    /// `k1=v1,k2=v2` or `{"k1":"v1"}`.
+    #[arg(long)]
+    pub tags: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveTagsFromStreamArgs {
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    #[arg(long, num_args = 1.., required = true)]
+    pub tag_keys: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListTagsForStreamArgs {
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    #[arg(long)]
+    pub exclusive_start_tag_key: Option<String>,
+    #[arg(long)]
+    pub limit: Option<i32>,
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterStreamConsumerArgs {
+    #[arg(long)]
+    pub stream_arn: String,
+    #[arg(long)]
+    pub consumer_name: String,
+    /// `k1=v1,k2=v2` or `{"k1":"v1"}`.
+    #[arg(long)]
+    pub tags: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsumerArgs {
+    #[arg(long)]
+    pub stream_arn: Option<String>,
+    #[arg(long)]
+    pub consumer_name: Option<String>,
+    #[arg(long)]
+    pub consumer_arn: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListStreamConsumersArgs {
+    #[arg(long)]
+    pub stream_arn: String,
+    #[arg(long)]
+    pub next_token: Option<String>,
+    #[arg(long)]
+    pub max_results: Option<i32>,
+    /// Epoch seconds.
+    #[arg(long, value_name = "EPOCH_SECONDS")]
+    pub stream_creation_timestamp: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SubscribeToShardArgs {
+    #[arg(long)]
+    pub consumer_arn: String,
+    #[arg(long)]
+    pub shard_id: String,
+    /// A type (TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, AT_TIMESTAMP),
+    /// or `Type=...,SequenceNumber=...,Timestamp=EPOCH_SECONDS`, or JSON.
+    #[arg(long)]
+    pub starting_position: String,
+    /// The position's sequence number, if not given in --starting-position.
+    #[arg(long)]
+    pub starting_sequence_number: Option<String>,
+    /// The position's timestamp in epoch seconds, if not given in --starting-position.
+    #[arg(long, value_name = "EPOCH_SECONDS")]
+    pub timestamp: Option<String>,
+    /// Stop after this many events (default: until the server ends the subscription).
+    #[arg(long)]
+    pub max_events: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Arguments to requests
+// ---------------------------------------------------------------------------------------
+
+/// A parameter whose value cannot be used; printed as the AWS CLI prints `ParamError`.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("Error parsing parameter '{parameter}': {message}")]
+pub struct ParamError {
+    pub parameter: &'static str,
+    pub message: String,
+}
+
+fn param_error(parameter: &'static str, message: impl ToString) -> ParamError {
+    ParamError { parameter, message: message.to_string() }
+}
+
+/// One call the command line asks for.
+#[derive(Debug, PartialEq)]
+pub enum Call {
+    CreateStream(CreateStreamRequest),
+    DeleteStream(DeleteStreamRequest),
+    DescribeStream(DescribeStreamRequest),
+    DescribeStreamSummary(DescribeStreamSummaryRequest),
+    ListStreams(ListStreamsRequest),
+    ListShards(ListShardsRequest),
+    PutRecord(PutRecordRequest),
+    PutRecords(PutRecordsRequest),
+    GetShardIterator(GetShardIteratorRequest),
+    GetRecords(GetRecordsRequest),
+    IncreaseStreamRetentionPeriod(IncreaseStreamRetentionPeriodRequest),
+    DecreaseStreamRetentionPeriod(DecreaseStreamRetentionPeriodRequest),
+    AddTagsToStream(AddTagsToStreamRequest),
+    RemoveTagsFromStream(RemoveTagsFromStreamRequest),
+    ListTagsForStream(ListTagsForStreamRequest),
+    DescribeLimits,
+    RegisterStreamConsumer(RegisterStreamConsumerRequest),
+    DeregisterStreamConsumer(DeregisterStreamConsumerRequest),
+    DescribeStreamConsumer(DescribeStreamConsumerRequest),
+    ListStreamConsumers(ListStreamConsumersRequest),
+    SubscribeToShard { request: SubscribeToShardRequest, max_events: Option<u64> },
+}
+
+impl Call {
+    /// The AWS operation name, for error messages.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Self::CreateStream(_) => "CreateStream",
+            Self::DeleteStream(_) => "DeleteStream",
+            Self::DescribeStream(_) => "DescribeStream",
+            Self::DescribeStreamSummary(_) => "DescribeStreamSummary",
+            Self::ListStreams(_) => "ListStreams",
+            Self::ListShards(_) => "ListShards",
+            Self::PutRecord(_) => "PutRecord",
+            Self::PutRecords(_) => "PutRecords",
+            Self::GetShardIterator(_) => "GetShardIterator",
+            Self::GetRecords(_) => "GetRecords",
+            Self::IncreaseStreamRetentionPeriod(_) => "IncreaseStreamRetentionPeriod",
+            Self::DecreaseStreamRetentionPeriod(_) => "DecreaseStreamRetentionPeriod",
+            Self::AddTagsToStream(_) => "AddTagsToStream",
+            Self::RemoveTagsFromStream(_) => "RemoveTagsFromStream",
+            Self::ListTagsForStream(_) => "ListTagsForStream",
+            Self::DescribeLimits => "DescribeLimits",
+            Self::RegisterStreamConsumer(_) => "RegisterStreamConsumer",
+            Self::DeregisterStreamConsumer(_) => "DeregisterStreamConsumer",
+            Self::DescribeStreamConsumer(_) => "DescribeStreamConsumer",
+            Self::ListStreamConsumers(_) => "ListStreamConsumers",
+            Self::SubscribeToShard { .. } => "SubscribeToShard",
+        }
+    }
+}
+
+impl Command {
+    /// The request this command sends, with every parameter parsed.
+    pub fn to_call(&self) -> Result<Call, ParamError> {
+        Ok(match self {
+            Self::CreateStream(args) => Call::CreateStream(CreateStreamRequest {
+                stream_name: args.stream_name.clone(),
+                shard_count: args.shard_count,
+                stream_mode: args.stream_mode_details.as_deref().map(parse_stream_mode_details).transpose()?,
+                tags: args.tags.as_deref().map(|tags| parse_tags("--tags", tags)).transpose()?.unwrap_or_default(),
+                max_record_size_in_kib: args.max_record_size_in_kib,
+            }),
+            Self::DeleteStream(args) => Call::DeleteStream(DeleteStreamRequest {
+                stream_name: args.stream.stream_name.clone(),
+                stream_arn: args.stream.stream_arn.clone(),
+                enforce_consumer_deletion: if args.enforce_consumer_deletion {
+                    Some(true)
+                } else if args.no_enforce_consumer_deletion {
+                    Some(false)
+                } else {
+                    None
+                },
+            }),
+            Self::DescribeStream(args) => Call::DescribeStream(DescribeStreamRequest {
+                stream_name: args.stream.stream_name.clone(),
+                stream_arn: args.stream.stream_arn.clone(),
+                limit: args.limit,
+                exclusive_start_shard_id: args.exclusive_start_shard_id.clone(),
+            }),
+            Self::DescribeStreamSummary(args) => Call::DescribeStreamSummary(DescribeStreamSummaryRequest {
+                stream_name: args.stream_name.clone(),
+                stream_arn: args.stream_arn.clone(),
+            }),
+            Self::ListStreams(args) => Call::ListStreams(ListStreamsRequest {
+                limit: args.limit,
+                exclusive_start_stream_name: args.exclusive_start_stream_name.clone(),
+                next_token: args.next_token.clone(),
+            }),
+            Self::ListShards(args) => Call::ListShards(ListShardsRequest {
+                stream_name: args.stream_name.clone(),
+                stream_arn: args.stream_arn.clone(),
+                next_token: args.next_token.clone(),
+                exclusive_start_shard_id: args.exclusive_start_shard_id.clone(),
+                max_results: args.max_results,
+                stream_creation_timestamp: args
+                    .stream_creation_timestamp
+                    .as_deref()
+                    .map(|value| parse_timestamp("--stream-creation-timestamp", value))
+                    .transpose()?,
+                shard_filter: args.shard_filter.as_deref().map(parse_shard_filter).transpose()?,
+            }),
+            Self::PutRecord(args) => Call::PutRecord(PutRecordRequest {
+                stream_name: args.stream.stream_name.clone(),
+                stream_arn: args.stream.stream_arn.clone(),
+                data: parse_data(&args.data)?,
+                partition_key: args.partition_key.clone(),
+                explicit_hash_key: args.explicit_hash_key.clone(),
+                sequence_number_for_ordering: args.sequence_number_for_ordering.clone(),
+            }),
+            Self::PutRecords(args) => Call::PutRecords(PutRecordsRequest {
+                stream_name: args.stream.stream_name.clone(),
+                stream_arn: args.stream.stream_arn.clone(),
+                records: parse_records(&args.records)?,
+            }),
+            Self::GetShardIterator(args) => Call::GetShardIterator(GetShardIteratorRequest {
+                stream_name: args.stream.stream_name.clone(),
+                stream_arn: args.stream.stream_arn.clone(),
+                shard_id: args.shard_id.clone(),
+                shard_iterator_type: args.shard_iterator_type,
+                starting_sequence_number: args.starting_sequence_number.clone(),
+                timestamp: args.timestamp.as_deref().map(|value| parse_timestamp("--timestamp", value)).transpose()?,
+            }),
+            Self::GetRecords(args) => Call::GetRecords(GetRecordsRequest {
+                shard_iterator: args.shard_iterator.clone(),
+                limit: args.limit,
+                stream_arn: args.stream_arn.clone(),
+            }),
+            Self::IncreaseStreamRetentionPeriod(args) => {
+                Call::IncreaseStreamRetentionPeriod(IncreaseStreamRetentionPeriodRequest {
+                    stream_name: args.stream.stream_name.clone(),
+                    stream_arn: args.stream.stream_arn.clone(),
+                    retention_period_hours: args.retention_period_hours,
+                })
+            }
+            Self::DecreaseStreamRetentionPeriod(args) => {
+                Call::DecreaseStreamRetentionPeriod(DecreaseStreamRetentionPeriodRequest {
+                    stream_name: args.stream.stream_name.clone(),
+                    stream_arn: args.stream.stream_arn.clone(),
+                    retention_period_hours: args.retention_period_hours,
+                })
+            }
+            Self::AddTagsToStream(args) => Call::AddTagsToStream(AddTagsToStreamRequest {
+                stream_name: args.stream.stream_name.clone(),
+                stream_arn: args.stream.stream_arn.clone(),
+                tags: parse_tags("--tags", &args.tags)?,
+            }),
+            Self::RemoveTagsFromStream(args) => Call::RemoveTagsFromStream(RemoveTagsFromStreamRequest {
+                stream_name: args.stream.stream_name.clone(),
+                stream_arn: args.stream.stream_arn.clone(),
+                tag_keys: args.tag_keys.clone(),
+            }),
+            Self::ListTagsForStream(args) => Call::ListTagsForStream(ListTagsForStreamRequest {
+                stream_name: args.stream.stream_name.clone(),
+                stream_arn: args.stream.stream_arn.clone(),
+                exclusive_start_tag_key: args.exclusive_start_tag_key.clone(),
+                limit: args.limit,
+            }),
+            Self::DescribeLimits => Call::DescribeLimits,
+            Self::RegisterStreamConsumer(args) => Call::RegisterStreamConsumer(RegisterStreamConsumerRequest {
+                stream_arn: args.stream_arn.clone(),
+                consumer_name: args.consumer_name.clone(),
+                tags: args.tags.as_deref().map(|tags| parse_tags("--tags", tags)).transpose()?.unwrap_or_default(),
+            }),
+            Self::DeregisterStreamConsumer(args) => Call::DeregisterStreamConsumer(DeregisterStreamConsumerRequest {
+                stream_arn: args.stream_arn.clone(),
+                consumer_name: args.consumer_name.clone(),
+                consumer_arn: args.consumer_arn.clone(),
+            }),
+            Self::DescribeStreamConsumer(args) => Call::DescribeStreamConsumer(DescribeStreamConsumerRequest {
+                stream_arn: args.stream_arn.clone(),
+                consumer_name: args.consumer_name.clone(),
+                consumer_arn: args.consumer_arn.clone(),
+            }),
+            Self::ListStreamConsumers(args) => Call::ListStreamConsumers(ListStreamConsumersRequest {
+                stream_arn: args.stream_arn.clone(),
+                next_token: args.next_token.clone(),
+                max_results: args.max_results,
+                stream_creation_timestamp: args
+                    .stream_creation_timestamp
+                    .as_deref()
+                    .map(|value| parse_timestamp("--stream-creation-timestamp", value))
+                    .transpose()?,
+            }),
+            Self::SubscribeToShard(args) => Call::SubscribeToShard {
+                request: SubscribeToShardRequest {
+                    consumer_arn: args.consumer_arn.clone(),
+                    shard_id: args.shard_id.clone(),
+                    starting_position: parse_starting_position(
+                        &args.starting_position,
+                        args.starting_sequence_number.as_deref(),
+                        args.timestamp.as_deref(),
+                    )?,
+                },
+                max_events: args.max_events,
+            },
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Parameter values
+// ---------------------------------------------------------------------------------------
+
+fn parse_data(args: &DataArgs) -> Result<Bytes, ParamError> {
+    match (&args.data, &args.data_base64) {
+        (Some(text), _) => Ok(Bytes::from(text.clone().into_bytes())),
+        (None, Some(base64)) => BASE64
+            .decode(base64)
+            .map(Bytes::from)
+            .map_err(|error| param_error("--data-base64", format!("Invalid base64: {error}"))),
+        // clap's group makes exactly one of them present.
+        (None, None) => Err(param_error("--data", "one of --data and --data-base64 is required")),
+    }
+}
+
+/// An AWS CLI timestamp in epoch seconds, possibly with a fraction (`1704164645.678`).
+pub fn parse_timestamp(parameter: &'static str, value: &str) -> Result<Timestamp, ParamError> {
+    let seconds: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| param_error(parameter, format!("Invalid timestamp {value:?}: expected epoch seconds")))?;
+    let epoch_ms = (seconds * 1000.0).round();
+    // Within ±2^53 ms every millisecond is exact, and the conversion to i64 cannot overflow.
+    const EPOCH_MS_MAX: f64 = (1u64 << 53) as f64;
+    if !epoch_ms.is_finite() || epoch_ms.abs() > EPOCH_MS_MAX {
+        return Err(param_error(parameter, format!("Timestamp {value:?} is out of range")));
+    }
+    Ok(Timestamp::from_epoch_ms(epoch_ms as i64))
+}
+
+/// A structure given as AWS CLI shorthand (`Key=Value,Key=Value`) or as a JSON object whose
+/// values are strings or numbers. The members come back sorted by key.
+fn parse_structure(parameter: &'static str, value: &str) -> Result<BTreeMap<String, String>, ParamError> {
+    let value = value.trim();
+    if value.starts_with('{') {
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(value).map_err(|error| param_error(parameter, format!("Invalid JSON: {error}")))?;
+        return object
+            .into_iter()
+            .map(|(key, member)| match member {
+                serde_json::Value::String(text) => Ok((key, text)),
+                serde_json::Value::Number(number) => Ok((key, number.to_string())),
+                other => Err(param_error(parameter, format!("{key} must be a string or a number, not {other}"))),
+            })
+            .collect();
+    }
+    value
+        .split(',')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, member)) if !key.trim().is_empty() => Ok((key.trim().to_owned(), member.trim().to_owned())),
+            _ => Err(param_error(parameter, format!("Expected Key=Value, found {pair:?}"))),
+        })
+        .collect()
+}
+
+/// Rejects members a structure does not have, as the AWS CLI does.
+fn only_members(
+    parameter: &'static str,
+    structure: &BTreeMap<String, String>,
+    members: &[&str],
+) -> Result<(), ParamError> {
+    match structure.keys().find(|key| !members.contains(&key.as_str())) {
+        Some(key) => {
+            Err(param_error(parameter, format!("Unknown member {key:?}; valid members: {}", members.join(", "))))
+        }
+        None => Ok(()),
+    }
+}
+
+fn parse_enum<T>(parameter: &'static str, value: &str) -> Result<T, ParamError>
+where
+    T: std::str::FromStr<Err = ParseEnumError>,
+{
+    value.trim().parse().map_err(|error| param_error(parameter, error))
+}
+
+fn parse_stream_mode_details(value: &str) -> Result<StreamMode, ParamError> {
+    const PARAMETER: &str = "--stream-mode-details";
+    if !value.contains('=') && !value.trim_start().starts_with('{') {
+        return parse_enum(PARAMETER, value);
+    }
+    let structure = parse_structure(PARAMETER, value)?;
+    only_members(PARAMETER, &structure, &["StreamMode"])?;
+    let mode = structure.get("StreamMode").ok_or_else(|| param_error(PARAMETER, "StreamMode is required"))?;
+    parse_enum(PARAMETER, mode)
+}
+
+/// Tags as `k1=v1,k2=v2` or as a JSON object `{"k1":"v1"}` (AWS `TagMap`).
+pub fn parse_tags(parameter: &'static str, value: &str) -> Result<Vec<Tag>, ParamError> {
+    Ok(parse_structure(parameter, value)?.into_iter().map(|(key, value)| Tag { key, value: Some(value) }).collect())
+}
+
+fn parse_shard_filter(value: &str) -> Result<ShardFilter, ParamError> {
+    const PARAMETER: &str = "--shard-filter";
+    let structure = parse_structure(PARAMETER, value)?;
+    only_members(PARAMETER, &structure, &["Type", "ShardId", "Timestamp"])?;
+    let filter_type = structure.get("Type").ok_or_else(|| param_error(PARAMETER, "Type is required"))?;
+    Ok(ShardFilter {
+        r#type: parse_enum(PARAMETER, filter_type)?,
+        shard_id: structure.get("ShardId").cloned(),
+        timestamp: structure.get("Timestamp").map(|value| parse_timestamp(PARAMETER, value)).transpose()?,
+    })
+}
+
+/// `--starting-position` as a bare type or a structure; `--starting-sequence-number` and
+/// `--timestamp` fill in what the structure leaves out.
+fn parse_starting_position(
+    value: &str,
+    sequence_number: Option<&str>,
+    timestamp: Option<&str>,
+) -> Result<StartingPosition, ParamError> {
+    const PARAMETER: &str = "--starting-position";
+    let mut position = if value.contains('=') || value.trim_start().starts_with('{') {
+        let structure = parse_structure(PARAMETER, value)?;
+        only_members(PARAMETER, &structure, &["Type", "SequenceNumber", "Timestamp"])?;
+        let position_type = structure.get("Type").ok_or_else(|| param_error(PARAMETER, "Type is required"))?;
+        StartingPosition {
+            r#type: parse_enum(PARAMETER, position_type)?,
+            sequence_number: structure.get("SequenceNumber").cloned(),
+            timestamp: structure.get("Timestamp").map(|value| parse_timestamp(PARAMETER, value)).transpose()?,
+        }
+    } else {
+        StartingPosition::new(parse_enum(PARAMETER, value)?)
+    };
+    if position.sequence_number.is_none() {
+        position.sequence_number = sequence_number.map(str::to_owned);
+    }
+    if position.timestamp.is_none() {
+        position.timestamp = timestamp.map(|value| parse_timestamp("--timestamp", value)).transpose()?;
+    }
+    Ok(position)
+}
+
+/// One PutRecords entry as the AWS CLI's JSON has it.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct PutRecordsEntryJson {
+    /// base64, as in the AWS JSON protocol.
+    data: String,
+    partition_key: String,
+    explicit_hash_key: Option<String>,
+}
+
+/// `--records`: a JSON list of `{"Data": base64, "PartitionKey": ..., "ExplicitHashKey": ...}`,
+/// inline or from `file://PATH`.
+pub fn parse_records(value: &str) -> Result<Vec<PutRecordsRequestEntry>, ParamError> {
+    const PARAMETER: &str = "--records";
+    let json = match value.strip_prefix("file://") {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|error| param_error(PARAMETER, format!("Unable to load paramfile {value}: {error}")))?,
+        None => value.to_owned(),
+    };
+    let entries: Vec<PutRecordsEntryJson> =
+        serde_json::from_str(&json).map_err(|error| param_error(PARAMETER, format!("Invalid JSON: {error}")))?;
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let data = BASE64.decode(&entry.data).map_err(|error| {
+                param_error(PARAMETER, format!("Records[{index}].Data is not valid base64: {error}"))
+            })?;
+            Ok(PutRecordsRequestEntry {
+                data: Bytes::from(data),
+                partition_key: entry.partition_key,
+                explicit_hash_key: entry.explicit_hash_key,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
