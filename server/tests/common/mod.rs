@@ -1,0 +1,116 @@
+//! Starts the real `sluiced` binary as a child process on a free port and a fresh data
+//! directory on disk, for the integration tests.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Daemon {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    limits: &'static str,
+    cores: usize,
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Daemon {
+    /// Starts `sluiced` with the AWS quotas (`limits = "kinesis"`) or none (`"unlimited"`).
+    pub fn start(limits: &'static str, cores: usize) -> Daemon {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let data_dir = dir.path().join("data");
+        let mut daemon =
+            Daemon { child: None, addr: "127.0.0.1:0".parse().unwrap(), data_dir, _dir: Some(dir), limits, cores };
+        daemon.spawn();
+        daemon
+    }
+
+    fn spawn(&mut self) {
+        self.addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let child = Command::new(env!("CARGO_BIN_EXE_sluiced"))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--listen")
+            .arg(self.addr.to_string())
+            .arg("--cores")
+            .arg(self.cores.to_string())
+            .arg("--limits")
+            .arg(self.limits)
+            .arg("--log-level")
+            .arg("warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn sluiced");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(self.addr).is_err() {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("sluiced exited during start-up: {status}");
+            }
+            assert!(Instant::now() < deadline, "sluiced did not start listening on {}", self.addr);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// SIGTERM, and wait for a clean exit (status 0).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: sending a signal to our own child process.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let status = child.wait().unwrap();
+            assert!(status.success(), "sluiced exited with {status} after SIGTERM");
+        }
+    }
+
+    /// SIGKILL: the process dies between any two instructions.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Starts again on the same data directory (on a new port).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs `work` on a glommio executor (the client is glommio-based, like the daemon).
+pub fn run<F, Fut>(work: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .spawn(work)
+        .expect("spawn executor")
+        .join()
+        .expect("test executor");
+}

@@ -1,0 +1,641 @@
+//! The real `sluiced` (two cores, so requests cross cores) driven through the real client:
+//! every operation, its errors, the quotas, enhanced fan-out, restarts and hostile frames.
+
+mod common;
+
+use bytes::Bytes;
+use common::{run, Daemon};
+use sluice_client::*;
+use std::io::Write;
+use std::time::Duration;
+
+fn name(stream: &str) -> Option<String> {
+    Some(stream.to_string())
+}
+
+async fn connect(endpoint: &str) -> Client {
+    Client::connect(endpoint).await.expect("connect")
+}
+
+/// The Kinesis error a call failed with.
+fn code<T: std::fmt::Debug>(result: Result<T, ClientError>) -> ErrorCode {
+    match result {
+        Err(ClientError::Service { code, .. }) => code,
+        other => panic!("expected a service error, got {other:?}"),
+    }
+}
+
+async fn create(client: &Client, stream: &str, shards: i32) {
+    let request = CreateStreamRequest { stream_name: stream.into(), shard_count: Some(shards), ..Default::default() };
+    client.create_stream(&request).await.expect("create stream");
+}
+
+async fn put(client: &Client, stream: &str, key: &str, data: &[u8]) -> PutRecordResponse {
+    let request = PutRecordRequest {
+        stream_name: name(stream),
+        data: Bytes::copy_from_slice(data),
+        partition_key: key.into(),
+        ..Default::default()
+    };
+    client.put_record(&request).await.expect("put record")
+}
+
+async fn iterator(
+    client: &Client,
+    stream: &str,
+    shard_id: &str,
+    kind: ShardIteratorType,
+    sequence: Option<&str>,
+) -> String {
+    let request = GetShardIteratorRequest {
+        stream_name: name(stream),
+        stream_arn: None,
+        shard_id: shard_id.into(),
+        shard_iterator_type: kind,
+        starting_sequence_number: sequence.map(str::to_string),
+        timestamp: None,
+    };
+    client.get_shard_iterator(&request).await.expect("get shard iterator").shard_iterator
+}
+
+async fn records(client: &Client, shard_iterator: &str) -> GetRecordsResponse {
+    let request = GetRecordsRequest { shard_iterator: shard_iterator.into(), ..Default::default() };
+    client.get_records(&request).await.expect("get records")
+}
+
+#[test]
+fn stream_lifecycle_and_its_errors() {
+    let daemon = Daemon::start("kinesis", 2);
+    let endpoint = daemon.endpoint();
+    run(move || async move {
+        let client = connect(&endpoint).await;
+        create(&client, "orders", 3).await;
+        create(&client, "clicks", 1).await;
+
+        let duplicate =
+            CreateStreamRequest { stream_name: "orders".into(), shard_count: Some(1), ..Default::default() };
+        assert_eq!(code(client.create_stream(&duplicate).await), ErrorCode::ResourceInUse);
+        let bad_name =
+            CreateStreamRequest { stream_name: "no spaces".into(), shard_count: Some(1), ..Default::default() };
+        assert_eq!(code(client.create_stream(&bad_name).await), ErrorCode::Validation);
+        let no_count = CreateStreamRequest { stream_name: "x".into(), ..Default::default() };
+        assert_eq!(code(client.create_stream(&no_count).await), ErrorCode::InvalidArgument);
+        let too_many = CreateStreamRequest { stream_name: "x".into(), shard_count: Some(501), ..Default::default() };
+        assert_eq!(code(client.create_stream(&too_many).await), ErrorCode::LimitExceeded);
+        let on_demand = CreateStreamRequest {
+            stream_name: "auto".into(),
+            stream_mode: Some(StreamMode::OnDemand),
+            ..Default::default()
+        };
+        client.create_stream(&on_demand).await.unwrap();
+
+        let described = client
+            .describe_stream(&DescribeStreamRequest { stream_name: name("orders"), ..Default::default() })
+            .await
+            .unwrap()
+            .stream_description;
+        assert_eq!(described.stream_status, StreamStatus::Active);
+        assert_eq!(described.stream_arn, "arn:aws:kinesis:us-east-1:000000000000:stream/orders");
+        assert_eq!(described.retention_period_hours, 24);
+        let ids: Vec<_> = described.shards.iter().map(|s| s.shard_id.as_str()).collect();
+        assert_eq!(ids, ["shardId-000000000000", "shardId-000000000001", "shardId-000000000002"]);
+        assert_eq!(described.shards[0].hash_key_range.starting_hash_key, "0");
+        assert_eq!(described.shards[2].hash_key_range.ending_hash_key, u128::MAX.to_string());
+        // Contiguous ranges.
+        for pair in described.shards.windows(2) {
+            let end: u128 = pair[0].hash_key_range.ending_hash_key.parse().unwrap();
+            let start: u128 = pair[1].hash_key_range.starting_hash_key.parse().unwrap();
+            assert_eq!(end + 1, start);
+        }
+        let page = client
+            .describe_stream(&DescribeStreamRequest {
+                stream_name: name("orders"),
+                limit: Some(2),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .stream_description;
+        assert!(page.has_more_shards);
+        assert_eq!(page.shards.len(), 2);
+
+        let summary = client
+            .describe_stream_summary(&DescribeStreamSummaryRequest { stream_name: name("auto"), ..Default::default() })
+            .await
+            .unwrap()
+            .stream_description_summary;
+        assert_eq!((summary.open_shard_count, summary.stream_mode), (4, Some(StreamMode::OnDemand)));
+
+        // ListStreams pages through names in order.
+        let first = client.list_streams(&ListStreamsRequest { limit: Some(2), ..Default::default() }).await.unwrap();
+        assert_eq!(first.stream_names, ["auto", "clicks"]);
+        assert!(first.has_more_streams);
+        let rest = client
+            .list_streams(&ListStreamsRequest { next_token: first.next_token.clone(), ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(rest.stream_names, ["orders"]);
+        assert!(!rest.has_more_streams);
+
+        // ListShards pages too, and filters.
+        let shards = client
+            .list_shards(&ListShardsRequest { stream_name: name("orders"), max_results: Some(2), ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(shards.shards.len(), 2);
+        let more = client
+            .list_shards(&ListShardsRequest { next_token: shards.next_token.clone(), ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(more.shards.len(), 1);
+        assert!(more.next_token.is_none());
+        let after = client
+            .list_shards(&ListShardsRequest {
+                stream_name: name("orders"),
+                shard_filter: Some(ShardFilter {
+                    r#type: ShardFilterType::AfterShardId,
+                    shard_id: Some("shardId-000000000000".into()),
+                    timestamp: None,
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(after.shards.len(), 2);
+
+        let limits = client.describe_limits().await.unwrap();
+        assert_eq!((limits.shard_limit, limits.open_shard_count, limits.on_demand_stream_count), (500, 8, 1));
+
+        let delete = DeleteStreamRequest { stream_name: name("clicks"), ..Default::default() };
+        client.delete_stream(&delete).await.unwrap();
+        assert_eq!(code(client.delete_stream(&delete).await), ErrorCode::ResourceNotFound);
+        let missing = DescribeStreamRequest { stream_name: name("clicks"), ..Default::default() };
+        assert_eq!(code(client.describe_stream(&missing).await), ErrorCode::ResourceNotFound);
+    });
+}
+
+#[test]
+fn records_round_trip_through_every_iterator_type() {
+    // Many reads of one shard in quick succession: the quotas are tested on their own.
+    let daemon = Daemon::start("unlimited", 2);
+    let endpoint = daemon.endpoint();
+    run(move || async move {
+        let client = connect(&endpoint).await;
+        create(&client, "s", 4).await;
+        // Every byte value, and an empty record.
+        let all_bytes: Vec<u8> = (0..=255).collect();
+        let first = put(&client, "s", "k", &all_bytes).await;
+        let second = put(&client, "s", "k", b"").await;
+        let third = put(&client, "s", "k", b"third").await;
+        assert_eq!(first.shard_id, second.shard_id);
+        assert!(first.sequence_number < second.sequence_number && second.sequence_number < third.sequence_number);
+        let shard = first.shard_id.clone();
+
+        let trim = records(&client, &iterator(&client, "s", &shard, ShardIteratorType::TrimHorizon, None).await).await;
+        let data: Vec<&[u8]> = trim.records.iter().map(|r| &r.data[..]).collect();
+        assert_eq!(data, [&all_bytes[..], b"", b"third"]);
+        assert_eq!(trim.records[0].partition_key, "k");
+        assert_eq!(trim.millis_behind_latest, Some(0));
+        assert!(trim.records[0].approximate_arrival_timestamp.is_some());
+
+        let at =
+            iterator(&client, "s", &shard, ShardIteratorType::AtSequenceNumber, Some(&second.sequence_number)).await;
+        assert_eq!(records(&client, &at).await.records[0].sequence_number, second.sequence_number);
+        let after =
+            iterator(&client, "s", &shard, ShardIteratorType::AfterSequenceNumber, Some(&second.sequence_number)).await;
+        assert_eq!(records(&client, &after).await.records[0].data, Bytes::from_static(b"third"));
+
+        let latest = iterator(&client, "s", &shard, ShardIteratorType::Latest, None).await;
+        let empty = records(&client, &latest).await;
+        assert!(empty.records.is_empty());
+        let fourth = put(&client, "s", "k", b"fourth").await;
+        let next = records(&client, empty.next_shard_iterator.as_deref().unwrap()).await;
+        assert_eq!(next.records[0].sequence_number, fourth.sequence_number);
+
+        let arrival = trim.records[2].approximate_arrival_timestamp.unwrap();
+        let at_time = GetShardIteratorRequest {
+            stream_name: name("s"),
+            stream_arn: None,
+            shard_id: shard.clone(),
+            shard_iterator_type: ShardIteratorType::AtTimestamp,
+            starting_sequence_number: None,
+            timestamp: Some(arrival),
+        };
+        let at_time = client.get_shard_iterator(&at_time).await.unwrap().shard_iterator;
+        let from_time = records(&client, &at_time).await;
+        assert!(from_time.records.iter().all(|r| r.approximate_arrival_timestamp.unwrap() >= arrival));
+        assert!(from_time.records.iter().any(|r| r.sequence_number == third.sequence_number));
+
+        // GetRecords Limit.
+        let trim_again = iterator(&client, "s", &shard, ShardIteratorType::TrimHorizon, None).await;
+        let one = client
+            .get_records(&GetRecordsRequest {
+                shard_iterator: trim_again.clone(),
+                limit: Some(1),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(one.records.len(), 1);
+        let zero = GetRecordsRequest { shard_iterator: trim_again.clone(), limit: Some(0), ..Default::default() };
+        assert_eq!(code(client.get_records(&zero).await), ErrorCode::InvalidArgument);
+    });
+}
+
+#[test]
+fn invalid_data_plane_requests_get_kinesis_errors() {
+    let daemon = Daemon::start("kinesis", 2);
+    let endpoint = daemon.endpoint();
+    run(move || async move {
+        let client = connect(&endpoint).await;
+        create(&client, "s", 2).await;
+        let first = put(&client, "s", "k", b"x").await;
+
+        let put_with = |key: &str, data: usize, hash: Option<&str>, stream: &str| PutRecordRequest {
+            stream_name: name(stream),
+            data: Bytes::from(vec![0u8; data]),
+            partition_key: key.into(),
+            explicit_hash_key: hash.map(str::to_string),
+            ..Default::default()
+        };
+        assert_eq!(code(client.put_record(&put_with("", 1, None, "s")).await), ErrorCode::Validation);
+        assert_eq!(code(client.put_record(&put_with(&"k".repeat(257), 1, None, "s")).await), ErrorCode::Validation);
+        assert_eq!(code(client.put_record(&put_with("k", 1 << 20, None, "s")).await), ErrorCode::Validation);
+        let too_big_hash = (u128::MAX as f64 * 2.0).to_string();
+        assert_eq!(
+            code(client.put_record(&put_with("k", 1, Some(&too_big_hash), "s")).await),
+            ErrorCode::InvalidArgument
+        );
+        assert_eq!(code(client.put_record(&put_with("k", 1, None, "nope")).await), ErrorCode::ResourceNotFound);
+        // An explicit hash key picks the shard: the top of the range is the last shard.
+        let top = client.put_record(&put_with("k", 1, Some(&u128::MAX.to_string()), "s")).await.unwrap();
+        assert_eq!(top.shard_id, "shardId-000000000001");
+
+        let records_none = PutRecordsRequest { stream_name: name("s"), ..Default::default() };
+        assert_eq!(code(client.put_records(&records_none).await), ErrorCode::Validation);
+        let entry = PutRecordsRequestEntry {
+            data: Bytes::from_static(b"x"),
+            partition_key: "k".into(),
+            explicit_hash_key: None,
+        };
+        let too_many = PutRecordsRequest { stream_name: name("s"), records: vec![entry; 501], ..Default::default() };
+        assert_eq!(code(client.put_records(&too_many).await), ErrorCode::Validation);
+
+        let shard_request = |shard: &str, kind, sequence: Option<&str>| GetShardIteratorRequest {
+            stream_name: name("s"),
+            stream_arn: None,
+            shard_id: shard.into(),
+            shard_iterator_type: kind,
+            starting_sequence_number: sequence.map(str::to_string),
+            timestamp: None,
+        };
+        let missing_shard = shard_request("shardId-000000000009", ShardIteratorType::Latest, None);
+        assert_eq!(code(client.get_shard_iterator(&missing_shard).await), ErrorCode::ResourceNotFound);
+        let no_sequence = shard_request(&first.shard_id, ShardIteratorType::AtSequenceNumber, None);
+        assert_eq!(code(client.get_shard_iterator(&no_sequence).await), ErrorCode::InvalidArgument);
+        let other_shard = if first.shard_id.ends_with('0') { "shardId-000000000001" } else { "shardId-000000000000" };
+        let foreign = shard_request(other_shard, ShardIteratorType::AtSequenceNumber, Some(&first.sequence_number));
+        assert_eq!(code(client.get_shard_iterator(&foreign).await), ErrorCode::InvalidArgument);
+        let garbage = shard_request(&first.shard_id, ShardIteratorType::AtSequenceNumber, Some("12x"));
+        assert_eq!(code(client.get_shard_iterator(&garbage).await), ErrorCode::InvalidArgument);
+
+        // Iterators are tamper-evident.
+        let good = iterator(&client, "s", &first.shard_id, ShardIteratorType::TrimHorizon, None).await;
+        let mut forged = good.into_bytes();
+        let middle = forged.len() / 2;
+        forged[middle] = if forged[middle] == b'A' { b'B' } else { b'A' };
+        let forged = GetRecordsRequest { shard_iterator: String::from_utf8(forged).unwrap(), ..Default::default() };
+        assert_eq!(code(client.get_records(&forged).await), ErrorCode::InvalidArgument);
+        let nonsense = GetRecordsRequest { shard_iterator: "not-an-iterator".into(), ..Default::default() };
+        assert_eq!(code(client.get_records(&nonsense).await), ErrorCode::InvalidArgument);
+    });
+}
+
+#[test]
+fn put_records_answers_in_request_order_and_throttles_per_record() {
+    let daemon = Daemon::start("kinesis", 2);
+    let endpoint = daemon.endpoint();
+    run(move || async move {
+        let client = connect(&endpoint).await;
+        create(&client, "s", 4).await;
+        let entries: Vec<_> = (0..500)
+            .map(|i| PutRecordsRequestEntry {
+                data: Bytes::from(format!("record-{i}")),
+                partition_key: format!("key-{}", i % 37),
+                explicit_hash_key: None,
+            })
+            .collect();
+        let request = PutRecordsRequest { stream_name: name("s"), records: entries.clone(), ..Default::default() };
+        let response = client.put_records(&request).await.unwrap();
+        assert_eq!(response.failed_record_count, 0);
+        assert_eq!(response.records.len(), 500);
+        // Read every shard back and check that each result names where its record went.
+        let mut found = std::collections::HashMap::new();
+        for shard in 0..4 {
+            let shard_id = format!("shardId-{shard:012}");
+            let mut it = iterator(&client, "s", &shard_id, ShardIteratorType::TrimHorizon, None).await;
+            loop {
+                let page = records(&client, &it).await;
+                if page.records.is_empty() {
+                    break;
+                }
+                for record in page.records {
+                    found.insert(record.sequence_number.clone(), (shard_id.clone(), record.data.clone()));
+                }
+                it = page.next_shard_iterator.unwrap();
+            }
+        }
+        for (i, result) in response.records.iter().enumerate() {
+            let (shard_id, data) = &found[result.sequence_number.as_ref().unwrap()];
+            assert_eq!(Some(shard_id), result.shard_id.as_ref());
+            assert_eq!(data, &Bytes::from(format!("record-{i}")));
+        }
+
+        // One shard, 1,000 records/s: 1,500 records at once overflow it; each refused record
+        // says why, the others are stored.
+        let hot: Vec<_> = (0..500)
+            .map(|i| PutRecordsRequestEntry {
+                data: Bytes::from(format!("{i}")),
+                partition_key: "hot".into(),
+                explicit_hash_key: None,
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let mut accepted = 0;
+        let mut throttled = 0;
+        for _ in 0..3 {
+            let request = PutRecordsRequest { stream_name: name("s"), records: hot.clone(), ..Default::default() };
+            let response = client.put_records(&request).await.unwrap();
+            for result in &response.records {
+                match result.error_code {
+                    None => accepted += 1,
+                    Some(code) => {
+                        assert_eq!(code, ErrorCode::ProvisionedThroughputExceeded);
+                        assert!(result.error_message.is_some());
+                        throttled += 1;
+                    }
+                }
+            }
+        }
+        // The bucket holds one second of quota and refills at 1,000 records/s.
+        let refill = (started.elapsed().as_secs_f64() * 1000.0).ceil() as i32;
+        assert!(accepted <= 1000 + refill, "{accepted} accepted in {:?}", started.elapsed());
+        assert!(throttled >= 500 - refill, "{throttled} throttled");
+    });
+}
+
+#[test]
+fn get_records_is_throttled_at_five_calls_per_second() {
+    let daemon = Daemon::start("kinesis", 1);
+    let endpoint = daemon.endpoint();
+    run(move || async move {
+        let client = connect(&endpoint).await;
+        create(&client, "s", 1).await;
+        put(&client, "s", "k", b"x").await;
+        let it = iterator(&client, "s", "shardId-000000000000", ShardIteratorType::TrimHorizon, None).await;
+        let started = std::time::Instant::now();
+        let mut throttled = 0;
+        for _ in 0..10 {
+            let request = GetRecordsRequest { shard_iterator: it.clone(), ..Default::default() };
+            match client.get_records(&request).await {
+                Ok(_) => {}
+                Err(error) => {
+                    assert_eq!(error.code(), Some(ErrorCode::ProvisionedThroughputExceeded));
+                    throttled += 1;
+                }
+            }
+        }
+        // 5 calls in the bucket, plus one per 200 ms elapsed.
+        let refilled = (started.elapsed().as_millis() / 200) as i32;
+        assert!(throttled >= 5 - refilled, "{throttled} of 10 calls throttled in {:?}", started.elapsed());
+    });
+}
+
+#[test]
+fn tags_and_retention() {
+    let daemon = Daemon::start("kinesis", 2);
+    let endpoint = daemon.endpoint();
+    run(move || async move {
+        let client = connect(&endpoint).await;
+        create(&client, "s", 1).await;
+        let tags = (0..5).map(|i| Tag::new(format!("k{i}"), format!("v{i}"))).collect();
+        client
+            .add_tags_to_stream(&AddTagsToStreamRequest { stream_name: name("s"), tags, ..Default::default() })
+            .await
+            .unwrap();
+        let list = |start: Option<&str>, limit| ListTagsForStreamRequest {
+            stream_name: name("s"),
+            exclusive_start_tag_key: start.map(str::to_string),
+            limit,
+            ..Default::default()
+        };
+        let page = client.list_tags_for_stream(&list(None, Some(2))).await.unwrap();
+        assert_eq!(page.tags, [Tag::new("k0", "v0"), Tag::new("k1", "v1")]);
+        assert!(page.has_more_tags);
+        let rest = client.list_tags_for_stream(&list(Some("k1"), None)).await.unwrap();
+        assert_eq!(rest.tags.len(), 3);
+        assert!(!rest.has_more_tags);
+        let remove =
+            RemoveTagsFromStreamRequest { stream_name: name("s"), tag_keys: vec!["k0".into()], ..Default::default() };
+        client.remove_tags_from_stream(&remove).await.unwrap();
+        assert_eq!(client.list_tags_for_stream(&list(None, None)).await.unwrap().tags.len(), 4);
+        let too_many = (0..50).map(|i| Tag::new(format!("x{i}"), "")).collect();
+        let add = AddTagsToStreamRequest { stream_name: name("s"), tags: too_many, ..Default::default() };
+        assert_eq!(code(client.add_tags_to_stream(&add).await), ErrorCode::LimitExceeded);
+
+        let increase = |hours| IncreaseStreamRetentionPeriodRequest {
+            stream_name: name("s"),
+            retention_period_hours: hours,
+            ..Default::default()
+        };
+        let decrease = |hours| DecreaseStreamRetentionPeriodRequest {
+            stream_name: name("s"),
+            retention_period_hours: hours,
+            ..Default::default()
+        };
+        client.increase_stream_retention_period(&increase(48)).await.unwrap();
+        assert_eq!(code(client.increase_stream_retention_period(&increase(30)).await), ErrorCode::InvalidArgument);
+        assert_eq!(code(client.increase_stream_retention_period(&increase(8761)).await), ErrorCode::InvalidArgument);
+        assert_eq!(code(client.decrease_stream_retention_period(&decrease(72)).await), ErrorCode::InvalidArgument);
+        assert_eq!(code(client.decrease_stream_retention_period(&decrease(23)).await), ErrorCode::InvalidArgument);
+        client.decrease_stream_retention_period(&decrease(24)).await.unwrap();
+        client.increase_stream_retention_period(&increase(8760)).await.unwrap();
+        let described = client
+            .describe_stream_summary(&DescribeStreamSummaryRequest { stream_name: name("s"), ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(described.stream_description_summary.retention_period_hours, 8760);
+    });
+}
+
+#[test]
+fn enhanced_fan_out_pushes_records_as_they_become_durable() {
+    let daemon = Daemon::start("kinesis", 2);
+    let endpoint = daemon.endpoint();
+    run(move || async move {
+        let client = connect(&endpoint).await;
+        create(&client, "s", 2).await;
+        let stream_arn = "arn:aws:kinesis:us-east-1:000000000000:stream/s".to_string();
+        let register = RegisterStreamConsumerRequest {
+            stream_arn: stream_arn.clone(),
+            consumer_name: "app".into(),
+            ..Default::default()
+        };
+        let consumer = client.register_stream_consumer(&register).await.unwrap().consumer;
+        assert_eq!(consumer.consumer_status, ConsumerStatus::Active);
+        assert!(consumer.consumer_arn.starts_with(&format!("{stream_arn}/consumer/app:")));
+        assert_eq!(code(client.register_stream_consumer(&register).await), ErrorCode::ResourceInUse);
+        let described = client
+            .describe_stream_consumer(&DescribeStreamConsumerRequest {
+                consumer_arn: Some(consumer.consumer_arn.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(described.consumer_description.stream_arn, stream_arn);
+        let listed = client
+            .list_stream_consumers(&ListStreamConsumersRequest { stream_arn: stream_arn.clone(), ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(listed.consumers.len(), 1);
+
+        let before = put(&client, "s", "k", b"before").await;
+        let subscriber = connect(&endpoint).await;
+        let mut subscription = subscriber
+            .subscribe_to_shard(
+                &consumer.consumer_arn,
+                &before.shard_id,
+                StartingPosition::new(ShardIteratorType::TrimHorizon),
+            )
+            .await
+            .unwrap();
+        let first = subscription.next().await.unwrap().unwrap();
+        assert_eq!(first.records[0].data, Bytes::from_static(b"before"));
+        assert_eq!(first.continuation_sequence_number, before.sequence_number);
+
+        // A record put now is pushed without polling.
+        let after = put(&client, "s", "k", b"after").await;
+        let mut pushed = None;
+        while pushed.is_none() {
+            let event = subscription.next().await.unwrap().unwrap();
+            pushed = event.records.into_iter().next();
+        }
+        assert_eq!(pushed.unwrap().sequence_number, after.sequence_number);
+
+        // A second subscription within 5 s is refused.
+        let again = client
+            .subscribe_to_shard(
+                &consumer.consumer_arn,
+                &before.shard_id,
+                StartingPosition::new(ShardIteratorType::Latest),
+            )
+            .await;
+        assert_eq!(code(again.map(|_| ())), ErrorCode::ResourceInUse);
+        // An unknown consumer is not found.
+        let unknown = client
+            .subscribe_to_shard(
+                &format!("{stream_arn}/consumer/nobody:1"),
+                &before.shard_id,
+                StartingPosition::new(ShardIteratorType::Latest),
+            )
+            .await;
+        assert_eq!(code(unknown.map(|_| ())), ErrorCode::ResourceNotFound);
+
+        // A stream with consumers is only deleted when asked to delete them too.
+        let delete = DeleteStreamRequest { stream_name: name("s"), ..Default::default() };
+        assert_eq!(code(client.delete_stream(&delete).await), ErrorCode::ResourceInUse);
+        let deregister =
+            DeregisterStreamConsumerRequest { consumer_arn: Some(consumer.consumer_arn.clone()), ..Default::default() };
+        client.deregister_stream_consumer(&deregister).await.unwrap();
+        client.delete_stream(&delete).await.unwrap();
+    });
+}
+
+#[test]
+fn streams_records_consumers_and_iterators_survive_a_restart() {
+    let mut daemon = Daemon::start("unlimited", 2);
+    let endpoint = daemon.endpoint();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    run(move || async move {
+        let client = connect(&endpoint).await;
+        create(&client, "s", 3).await;
+        let register = RegisterStreamConsumerRequest {
+            stream_arn: "arn:aws:kinesis:us-east-1:000000000000:stream/s".into(),
+            consumer_name: "app".into(),
+            ..Default::default()
+        };
+        client.register_stream_consumer(&register).await.unwrap();
+        let mut acked = Vec::new();
+        for i in 0..60 {
+            acked.push(put(&client, "s", &format!("key-{i}"), format!("value-{i}").as_bytes()).await);
+        }
+        let it = iterator(&client, "s", &acked[0].shard_id, ShardIteratorType::TrimHorizon, None).await;
+        sender.send((acked, it)).unwrap();
+    });
+    let (acked, iterator_before) = receiver.recv().unwrap();
+    daemon.restart();
+    let endpoint = daemon.endpoint();
+    run(move || async move {
+        let client = connect(&endpoint).await;
+        let consumers = client
+            .list_stream_consumers(&ListStreamConsumersRequest {
+                stream_arn: "arn:aws:kinesis:us-east-1:000000000000:stream/s".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(consumers.consumers.len(), 1);
+        // The iterator issued before the restart still works: its key is kept on disk.
+        let page = records(&client, &iterator_before).await;
+        assert!(!page.records.is_empty());
+        for (i, put) in acked.iter().enumerate() {
+            let it =
+                iterator(&client, "s", &put.shard_id, ShardIteratorType::AtSequenceNumber, Some(&put.sequence_number))
+                    .await;
+            let page = client
+                .get_records(&GetRecordsRequest { shard_iterator: it, limit: Some(1), ..Default::default() })
+                .await
+                .unwrap();
+            assert_eq!(page.records[0].data, Bytes::from(format!("value-{i}")));
+            assert_eq!(page.records[0].sequence_number, put.sequence_number);
+        }
+        // New records continue the sequence.
+        let next = put(&client, "s", "key-0", b"after restart").await;
+        let last_before =
+            acked.iter().filter(|p| p.shard_id == next.shard_id).map(|p| p.sequence_number.clone()).max().unwrap();
+        assert!(next.sequence_number > last_before);
+    });
+}
+
+#[test]
+fn garbage_frames_never_bring_the_daemon_down() {
+    let daemon = Daemon::start("kinesis", 2);
+    let endpoint = daemon.endpoint();
+    let mut seed = 0x2545F4914F6CDD1Du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..200 {
+        let mut stream = std::net::TcpStream::connect(&endpoint).unwrap();
+        stream.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+        let len = (next() % 512) as usize;
+        let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if round % 3 == 0 && bytes.len() >= 4 {
+            // A plausible length prefix, so the body reaches the flatbuffers verifier.
+            let body = (bytes.len() - 4) as u32;
+            bytes[..4].copy_from_slice(&body.to_le_bytes());
+        }
+        let _ = stream.write_all(&bytes);
+    }
+    // An absurd length prefix is refused without the server allocating it.
+    let mut stream = std::net::TcpStream::connect(&endpoint).unwrap();
+    stream.write_all(&u32::MAX.to_le_bytes()).unwrap();
+    run(move || async move {
+        let client = connect(&endpoint).await;
+        create(&client, "still-alive", 1).await;
+        put(&client, "still-alive", "k", b"ok").await;
+    });
+}
