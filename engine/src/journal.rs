@@ -532,16 +532,52 @@ async fn blocking<R: Send + 'static>(work: impl FnOnce() -> R + Send + 'static) 
 
 // ---------------------------------------------------------------------------------------------
 // Group commit.
+//
+// Two stages, pipelined: while commit N is being written and fsynced, commit N+1 is framed
+// (indexes assigned, records copied and checksummed). N+1's writes are submitted only once
+// N's fsync returned, so commits still reach the disk one after another, which is what lets
+// recovery tell a torn tail from corruption (see `format::scan_segment`). If N fails, N+1 is
+// unframed: its appends go back to the front of the queue and nothing of it was written.
+
+/// A commit framed and ready to write.
+struct Framed {
+    batch: Vec<Pending>,
+    /// Per append: its records' acknowledgements, or why it was refused before writing.
+    acks: Vec<Result<Vec<Appended>>>,
+    runs: Vec<(u64, RunEntry)>,
+    /// The commit's batches: journal position and the I/O buffer (kept for the tail cache).
+    batches: Vec<(u64, Rc<DmaBuffer>)>,
+    file: Rc<DmaFile>,
+    base: u64,
+    path: PathBuf,
+    position: u64,
+    bytes: u64,
+    record_count: u64,
+}
+
+impl Framed {
+    /// Where each shard's records end and the newest arrival time, after this commit.
+    fn shard_ends(&self) -> HashMap<u64, (u64, i64)> {
+        let mut ends = HashMap::new();
+        for (uid, run) in &self.runs {
+            ends.insert(*uid, (run.end_index(), run.timestamp_ms));
+        }
+        ends
+    }
+}
 
 async fn flush_loop(inner: Rc<Inner>, wake: LocalReceiver<()>) {
+    // The commit being written, and the task writing it.
+    let mut in_flight: Option<(Framed, glommio::Task<std::result::Result<(), String>>)> = None;
     loop {
         let batch = take_batch(&inner);
         if batch.is_empty() {
+            if let Some((framed, io)) = in_flight.take() {
+                finish_commit(&inner, framed, io.await);
+                continue;
+            }
             if inner.state.borrow().closing {
-                if let Err(error) = commit(&inner, &[]).await {
-                    tracing::error!(%error, "writing the closing batch failed");
-                }
-                inner.state.borrow_mut().pending.clear();
+                close_journal(&inner).await;
                 return;
             }
             if wake.recv().await.is_none() {
@@ -549,28 +585,85 @@ async fn flush_loop(inner: Rc<Inner>, wake: LocalReceiver<()>) {
             }
             continue;
         }
-        match commit(&inner, &batch).await {
-            Ok(acks) => {
-                for (pending, ack) in batch.into_iter().zip(acks) {
-                    let _ = pending.reply.send(ack);
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, "group commit failed; its appends are refused");
-                for pending in batch {
-                    let failed = match &error {
-                        EngineError::WriteFailed { path, message } => {
-                            EngineError::WriteFailed { path: path.clone(), message: message.clone() }
-                        }
-                        other => {
-                            EngineError::WriteFailed { path: inner.config.dir.clone(), message: other.to_string() }
-                        }
-                    };
-                    let _ = pending.reply.send(Err(failed));
-                }
+        // A segment roll must see every earlier commit published (it checkpoints their runs).
+        if needs_roll(&inner, &batch, in_flight.as_ref().map(|(framed, _)| framed)) {
+            if let Some((framed, io)) = in_flight.take() {
+                finish_commit(&inner, framed, io.await);
             }
         }
+        let next = frame(&inner, batch, in_flight.as_ref().map(|(framed, _)| framed)).await;
+        if let Some((framed, io)) = in_flight.take() {
+            if !finish_commit(&inner, framed, io.await) {
+                // Indexes and positions were assigned after the failed commit: frame again.
+                if let Ok(next) = next {
+                    requeue(&inner, next.batch);
+                }
+                continue;
+            }
+        }
+        match next {
+            Ok(framed) => {
+                let io = glommio::spawn_local(write_commit(framed.file.clone(), framed.base, framed.batches.clone()));
+                in_flight = Some((framed, io));
+            }
+            Err((batch, error)) => fail_appends(&inner, batch, &error),
+        }
     }
+}
+
+/// Publishes a written commit and answers its appends, or fails them. True on success.
+fn finish_commit(inner: &Inner, framed: Framed, written: std::result::Result<(), String>) -> bool {
+    match written {
+        Ok(()) => {
+            let Framed { batch, acks, .. } = publish(inner, framed);
+            for (pending, ack) in batch.into_iter().zip(acks) {
+                let _ = pending.reply.send(ack);
+            }
+            true
+        }
+        Err(message) => {
+            let error = EngineError::WriteFailed { path: framed.path.clone(), message };
+            tracing::error!(%error, "group commit failed; its appends are refused");
+            fail_appends(inner, framed.batch, &error);
+            false
+        }
+    }
+}
+
+fn fail_appends(inner: &Inner, batch: Vec<Pending>, error: &EngineError) {
+    for pending in batch {
+        let failed = match error {
+            EngineError::WriteFailed { path, message } => {
+                EngineError::WriteFailed { path: path.clone(), message: message.clone() }
+            }
+            other => EngineError::WriteFailed { path: inner.config.dir.clone(), message: other.to_string() },
+        };
+        let _ = pending.reply.send(Err(failed));
+    }
+}
+
+/// Puts a framed-but-unwritten commit's appends back at the front of the queue, in order.
+fn requeue(inner: &Inner, batch: Vec<Pending>) {
+    let mut state = inner.state.borrow_mut();
+    for pending in batch.into_iter().rev() {
+        state.pending.push_front(pending);
+    }
+}
+
+/// Writes the closing empty commit (see `Journal::close`) and fails anything left.
+async fn close_journal(inner: &Inner) {
+    match frame(inner, Vec::new(), None).await {
+        Ok(framed) => {
+            let written = write_commit(framed.file.clone(), framed.base, framed.batches.clone()).await;
+            if let Err(message) = &written {
+                tracing::error!(%message, "writing the closing batch failed");
+            }
+            finish_commit(inner, framed, written);
+        }
+        Err((_, error)) => tracing::error!(%error, "framing the closing batch failed"),
+    }
+    let left: Vec<Pending> = inner.state.borrow_mut().pending.drain(..).collect();
+    fail_appends(inner, left, &EngineError::Closed);
 }
 
 /// Takes whole appends off the queue, up to the commit size (always at least one).
@@ -606,23 +699,53 @@ impl AsMut<[u8]> for DmaBytes {
     }
 }
 
-/// Writes one group commit and makes it durable. Returns, per append, its result: an append
-/// whose shard was forgotten while it waited is refused, the others get sequence numbers.
-///
-/// The commit is framed into batches of at most `batch_bytes_max`; each batch's write is
-/// submitted as soon as it is framed, so framing overlaps I/O and the disk sees several writes
-/// in flight. One fdatasync after the last write makes the whole commit durable.
-async fn commit(inner: &Inner, batch: &[Pending]) -> Result<Vec<Result<Vec<Appended>>>> {
+/// Upper bound on the bytes a commit of `batch` takes: every batch may waste a header and
+/// an alignment.
+fn commit_bytes_bound(inner: &Inner, batch: &[Pending], alignment: usize) -> u64 {
+    let used: usize = batch.iter().map(|pending| pending.encoded_bytes).sum();
+    let capacity = inner.config.batch_bytes_max;
+    let batches_max = used / (capacity - format::BATCH_HEADER_BYTES - format::RUN_HEADER_BYTES) + 1;
+    (used + batches_max * (format::BATCH_HEADER_BYTES + alignment)) as u64
+}
+
+fn alignment_of(file: &DmaFile) -> usize {
+    (file.alignment() as usize).max(BLOCK_BYTES)
+}
+
+/// Whether framing `batch` after `previous` would overflow the active segment.
+fn needs_roll(inner: &Inner, batch: &[Pending], previous: Option<&Framed>) -> bool {
+    let state = inner.state.borrow();
+    let active = state.segments.values().next_back().expect("active segment");
+    let written = active.bytes + previous.map_or(0, |framed| framed.bytes);
+    let incoming = commit_bytes_bound(inner, batch, alignment_of(&active.file));
+    written > 0 && written + incoming > inner.config.segment_bytes_max
+}
+
+/// Frames `batch` into O_DIRECT batches after `previous` (the commit still being written, if
+/// any): assigns each record its index, copies and checksums it. Writes nothing. An append
+/// whose shard was forgotten while it waited is refused.
+async fn frame(
+    inner: &Inner,
+    batch: Vec<Pending>,
+    previous: Option<&Framed>,
+) -> std::result::Result<Framed, (Vec<Pending>, EngineError)> {
+    if previous.is_none() {
+        if let Err(error) = maybe_roll(inner, &batch).await {
+            return Err((batch, error));
+        }
+    }
     let now_ms = inner.clock.now_ms();
+    let after_previous = previous.map(Framed::shard_ends).unwrap_or_default();
     // Per append, per record: filled run by run, so each append's list ends in request order.
     let mut acks: Vec<Result<Vec<Option<Appended>>>> = Vec::with_capacity(batch.len());
     let mut groups: Vec<ShardGroup> = Vec::new();
-    let mut used = 0usize;
     {
         let state = inner.state.borrow();
         let mut group_of: HashMap<u64, usize> = HashMap::new();
         for (append, pending) in batch.iter().enumerate() {
-            if let Some(missing) = pending.records.iter().find(|r| !state.shards.contains_key(&r.shard_uid)) {
+            let missing =
+                pending.records.iter().find(|r| state.shards.get(&r.shard_uid).is_none_or(|s| s.spec.is_none()));
+            if let Some(missing) = missing {
                 acks.push(Err(EngineError::UnknownShard(missing.shard_uid)));
                 continue;
             }
@@ -630,17 +753,20 @@ async fn commit(inner: &Inner, batch: &[Pending]) -> Result<Vec<Result<Vec<Appen
             for (slot, record) in pending.records.iter().enumerate() {
                 let group = *group_of.entry(record.shard_uid).or_insert_with(|| {
                     let shard = &state.shards[&record.shard_uid];
+                    let (next_index, last_ms) = after_previous
+                        .get(&record.shard_uid)
+                        .copied()
+                        .unwrap_or((shard.index.next_index(), shard.index.last_timestamp_ms()));
                     groups.push(ShardGroup {
                         uid: record.shard_uid,
                         slots: Vec::new(),
-                        seq_prefix: shard.spec.expect("validated shards are registered").seq_prefix,
-                        first_index: shard.index.next_index(),
-                        timestamp_ms: now_ms.max(shard.index.last_timestamp_ms()),
+                        seq_prefix: shard.spec.expect("checked above").seq_prefix,
+                        first_index: next_index,
+                        timestamp_ms: now_ms.max(last_ms),
                     });
                     groups.len() - 1
                 });
                 groups[group].slots.push((append, slot));
-                used += format::RUN_HEADER_BYTES + format::record_bytes(record.partition_key.len(), record.data.len());
             }
         }
     }
@@ -648,23 +774,27 @@ async fn commit(inner: &Inner, batch: &[Pending]) -> Result<Vec<Result<Vec<Appen
         let end = group.first_index + group.slots.len() as u64;
         assert!(end <= limits::RECORD_INDEX_MAX, "shard {} ran out of record indexes", group.uid);
     }
-    let alignment = (inner.active_file().alignment() as usize).max(BLOCK_BYTES);
-    let capacity = inner.config.batch_bytes_max;
-    // Upper bound on the commit's size: every batch may waste a header and an alignment.
-    let batches_max = used / (capacity - format::BATCH_HEADER_BYTES - format::RUN_HEADER_BYTES) + 1;
-    maybe_roll(inner, (used + batches_max * (format::BATCH_HEADER_BYTES + alignment)) as u64).await?;
     let (file, base, path, position) = {
         let state = inner.state.borrow();
         let (base, segment) = state.segments.iter().next_back().expect("active segment");
-        (segment.file.clone(), *base, segment.path.clone(), state.write_position)
+        let position = state.write_position + previous.map_or(0, |framed| framed.bytes);
+        (segment.file.clone(), *base, segment.path.clone(), position)
     };
+    let alignment = alignment_of(&file);
+    let capacity = inner.config.batch_bytes_max;
 
-    let mut writes: Vec<glommio::Task<std::result::Result<usize, glommio::GlommioError<()>>>> = Vec::new();
     let mut batches: Vec<(u64, Rc<DmaBuffer>)> = Vec::new();
     let mut runs: Vec<(u64, RunEntry)> = Vec::with_capacity(groups.len());
     let mut batch_position = position;
     let mut writer = BatchWriter::new(DmaBytes(file.alloc_dma_buffer(capacity)));
     let mut flags = format::COMMIT_START;
+    let seal = |writer: BatchWriter<DmaBytes>, at: u64, flags: u16, batches: &mut Vec<(u64, Rc<DmaBuffer>)>| {
+        let (buffer, padded) = writer.finish(at, now_ms, flags, alignment);
+        let mut buffer = buffer.0;
+        buffer.trim_to_size(padded);
+        batches.push((at, Rc::new(buffer)));
+        padded as u64
+    };
     for group in &groups {
         // The run open in the current batch: (offset in batch, first record index, records).
         let mut open_run: Option<(usize, u64, u32)> = None;
@@ -679,13 +809,9 @@ async fn commit(inner: &Inner, batch: &[Pending]) -> Result<Vec<Result<Vec<Appen
                         RunEntry { first_index, record_count, run_bytes, position, timestamp_ms: group.timestamp_ms };
                     runs.push((group.uid, entry));
                 }
-                let (buffer, padded) = writer.finish(batch_position, now_ms, flags, alignment);
-                writes.push(submit_write(&file, buffer, padded, batch_position - base, &mut batches, batch_position));
-                batch_position += padded as u64;
+                let full = std::mem::replace(&mut writer, BatchWriter::new(DmaBytes(file.alloc_dma_buffer(capacity))));
+                batch_position += seal(full, batch_position, flags, &mut batches);
                 flags = 0;
-                // Let the submitted write start while the next batch is framed.
-                futures_lite::future::yield_now().await;
-                writer = BatchWriter::new(DmaBytes(file.alloc_dma_buffer(capacity)));
             }
             if open_run.is_none() {
                 open_run = Some((writer.offset(), index, 0));
@@ -706,11 +832,39 @@ async fn commit(inner: &Inner, batch: &[Pending]) -> Result<Vec<Result<Vec<Appen
                 RunEntry { first_index, record_count, run_bytes, position, timestamp_ms: group.timestamp_ms },
             ));
         }
+        // Framing a large commit is the longest stretch of CPU here: let others run between shards.
+        futures_lite::future::yield_now().await;
     }
-    let (buffer, padded) = writer.finish(batch_position, now_ms, flags | format::COMMIT_END, alignment);
-    writes.push(submit_write(&file, buffer, padded, batch_position - base, &mut batches, batch_position));
-    let commit_bytes = batch_position + padded as u64 - position;
+    batch_position += seal(writer, batch_position, flags | format::COMMIT_END, &mut batches);
+    let every_slot =
+        |list: Vec<Option<Appended>>| list.into_iter().map(|ack| ack.expect("every record was framed")).collect();
+    Ok(Framed {
+        acks: acks.into_iter().map(|ack| ack.map(every_slot)).collect(),
+        record_count: groups.iter().map(|group| group.slots.len() as u64).sum(),
+        batch,
+        runs,
+        batches,
+        file,
+        base,
+        path,
+        position,
+        bytes: batch_position - position,
+    })
+}
 
+/// Writes a framed commit's batches all at once, then one fdatasync.
+async fn write_commit(
+    file: Rc<DmaFile>,
+    base: u64,
+    batches: Vec<(u64, Rc<DmaBuffer>)>,
+) -> std::result::Result<(), String> {
+    let writes: Vec<_> = batches
+        .iter()
+        .map(|(position, buffer)| {
+            let (file, buffer, offset) = (file.clone(), buffer.clone(), position - base);
+            glommio::spawn_local(async move { file.write_rc_at(buffer, offset).await })
+        })
+        .collect();
     let mut failure = None;
     for (write, (_, buffer)) in writes.into_iter().zip(&batches) {
         match write.await {
@@ -719,79 +873,54 @@ async fn commit(inner: &Inner, batch: &[Pending]) -> Result<Vec<Result<Vec<Appen
             Err(error) => failure = Some(std::io::Error::from(error).to_string()),
         }
     }
-    if failure.is_none() {
-        if let Err(error) = file.fdatasync().await {
-            failure = Some(std::io::Error::from(error).to_string());
-        }
-    }
     if let Some(message) = failure {
-        // Nothing was published: the next commit goes to the same position and overwrites
+        // Nothing is published: the next commit goes to the same position and overwrites
         // whatever of this one reached the disk.
-        return Err(EngineError::WriteFailed { path, message });
+        return Err(message);
     }
+    file.fdatasync().await.map_err(|error| std::io::Error::from(error).to_string())
+}
 
-    // Durable: publish.
+/// Makes a durable commit visible: shard indexes, tail cache, waiters, counters.
+fn publish(inner: &Inner, framed: Framed) -> Framed {
     let mut state = inner.state.borrow_mut();
     let state = &mut *state;
-    let segment = state.segments.get_mut(&base).expect("active segment");
-    segment.bytes += commit_bytes;
-    for (uid, run) in runs {
-        segment.shard_last_timestamp_ms.insert(uid, run.timestamp_ms);
-        let shard = state.shards.get_mut(&uid).expect("shard checked at grouping");
-        shard.index.push(uid, run).expect("the flusher is the only writer, so runs are contiguous");
+    assert_eq!(state.write_position, framed.position, "commits publish in order");
+    let segment = state.segments.get_mut(&framed.base).expect("active segment");
+    segment.bytes += framed.bytes;
+    for (uid, run) in &framed.runs {
+        segment.shard_last_timestamp_ms.insert(*uid, run.timestamp_ms);
+        // A shard forgotten while its commit was in flight: its bytes are on disk, unserved.
+        let Some(shard) = state.shards.get_mut(uid) else { continue };
+        shard.index.push(*uid, *run).expect("commits publish in order, so runs are contiguous");
         for waiter in shard.waiters.drain(..) {
             let _ = waiter.send(());
         }
     }
-    state.write_position += commit_bytes;
+    state.write_position += framed.bytes;
     state.stats.commits += 1;
-    state.stats.records += groups.iter().map(|group| group.slots.len() as u64).sum::<u64>();
-    state.stats.bytes_written += commit_bytes;
-    for (position, buffer) in batches {
+    state.stats.records += framed.record_count;
+    state.stats.bytes_written += framed.bytes;
+    for (position, buffer) in &framed.batches {
         state.cache_bytes += buffer.len();
-        state.cache.push_back(CachedBatch { position, buffer });
+        state.cache.push_back(CachedBatch { position: *position, buffer: buffer.clone() });
     }
     while state.cache_bytes > inner.config.tail_cache_bytes_max {
         let evicted = state.cache.pop_front().expect("cache holds bytes");
         state.cache_bytes -= evicted.buffer.len();
     }
-    let every_slot =
-        |list: Vec<Option<Appended>>| list.into_iter().map(|ack| ack.expect("every record was written")).collect();
-    Ok(acks.into_iter().map(|ack| ack.map(every_slot)).collect())
+    framed
 }
 
-/// Starts writing one framed batch; the caller awaits the task.
-fn submit_write(
-    file: &Rc<DmaFile>,
-    buffer: DmaBytes,
-    padded: usize,
-    offset: u64,
-    batches: &mut Vec<(u64, Rc<DmaBuffer>)>,
-    position: u64,
-) -> glommio::Task<std::result::Result<usize, glommio::GlommioError<()>>> {
-    let mut buffer = buffer.0;
-    buffer.trim_to_size(padded);
-    let buffer = Rc::new(buffer);
-    batches.push((position, buffer.clone()));
-    let file = file.clone();
-    glommio::spawn_local(async move { file.write_rc_at(buffer, offset).await })
-}
-
-impl Inner {
-    fn active_file(&self) -> Rc<DmaFile> {
-        let state = self.state.borrow();
-        state.segments.values().next_back().expect("active segment").file.clone()
+/// Seals the active segment and starts a new one if a commit of `batch` would overflow it.
+/// Every earlier commit must be published (the checkpoint lists their runs).
+async fn maybe_roll(inner: &Inner, batch: &[Pending]) -> Result<()> {
+    if !needs_roll(inner, batch, None) {
+        return Ok(());
     }
-}
-
-/// Seals the active segment and starts a new one if `incoming` bytes would overflow it.
-async fn maybe_roll(inner: &Inner, incoming: u64) -> Result<()> {
     let (sealed_base, sealed_path, runs) = {
         let state = inner.state.borrow();
         let (base, active) = state.segments.iter().next_back().expect("active segment");
-        if active.bytes == 0 || active.bytes + incoming <= inner.config.segment_bytes_max {
-            return Ok(());
-        }
         let end = base + active.bytes;
         let mut runs: Vec<(u64, RunEntry)> = Vec::new();
         for (&uid, shard) in &state.shards {

@@ -313,3 +313,58 @@ fn iopoll_workaround_lets_a_fresh_executor_read_a_new_file() {
         file.close().await.unwrap();
     });
 }
+
+#[test]
+fn pipelined_commits_across_segment_rolls_survive_a_restart() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    let reopen_path = path.clone();
+    let clock = ManualClock::new(0);
+    let reopen_clock = clock.clone();
+    let (writers, per_writer) = (40u64, 25u64);
+    run(move || async move {
+        let journal = open(small_config(&path), &clock).await;
+        for uid in 1..=4 {
+            journal.register_shard(spec(uid));
+        }
+        // Many appenders at once: while one commit is written the next is framed.
+        let tasks: Vec<_> = (0..writers)
+            .map(|writer| {
+                let journal = journal.clone();
+                glommio::spawn_local(async move {
+                    for i in 0..per_writer {
+                        append_one(&journal, 1 + writer % 4, &format!("{writer}:{i}:{}", "x".repeat(200))).await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await;
+        }
+        assert!(journal.segment_count() > 10, "{} segments", journal.segment_count());
+        // No close: the restart recovers from what the commits made durable.
+    });
+    run(move || async move {
+        let journal = open(small_config(&reopen_path), &reopen_clock).await;
+        let mut total = 0;
+        for uid in 1..=4 {
+            journal.register_shard(spec(uid));
+            let records = read_all(&journal, uid, 0).await;
+            // Each writer's records keep their order within the shard.
+            let mut last_seen: std::collections::HashMap<u64, u64> = Default::default();
+            for record in &records {
+                let text = std::str::from_utf8(&record.data).unwrap();
+                let mut parts = text.split(':');
+                let (writer, i): (u64, u64) =
+                    (parts.next().unwrap().parse().unwrap(), parts.next().unwrap().parse().unwrap());
+                assert_eq!(writer % 4 + 1, uid);
+                if let Some(previous) = last_seen.insert(writer, i) {
+                    assert_eq!(previous + 1, i, "writer {writer} out of order");
+                }
+            }
+            total += records.len() as u64;
+        }
+        assert_eq!(total, writers * per_writer);
+        journal.close().await.unwrap();
+    });
+}
