@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target for a while, starting from the committed seed corpus.
+#
+#   scripts/fuzz.sh            30 seconds per target
+#   scripts/fuzz.sh 3600       an hour per target
+#
+# Installs cargo-fuzz if it is missing. cargo-fuzz needs nightly-only compiler flags; the
+# stable toolchain accepts them with RUSTC_BOOTSTRAP=1 (see shared/reference/toolchain.md).
+# New inputs found go to a scratch corpus under target/, not into the repository; a crash
+# leaves its input under fuzz/artifacts/ and fails the script.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+seconds="${1:-30}"
+export RUSTC_BOOTSTRAP=1
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked --quiet
+fi
+
+targets=(native_frame segment_scan)
+for target in "${targets[@]}"; do
+    corpus="target/fuzz-corpus/$target"
+    mkdir -p "$corpus"
+    cp -n fuzz/corpus/"$target"/* "$corpus"/ 2>/dev/null || true
+    echo "==> fuzzing $target for ${seconds}s"
+    cargo fuzz run --fuzz-dir fuzz "$target" "$corpus" -- -max_total_time="$seconds" -print_final_stats=1 2>&1 \
+        | grep -E "^(stat::number_of_executed_units|stat::new_units_added|#[0-9]+ +DONE|==[0-9]+==|SUMMARY|thread .* panicked)" || true
+    # cargo fuzz exits non-zero on a crash; PIPESTATUS keeps that despite the grep.
+    status=${PIPESTATUS[0]}
+    if [ "$status" -ne 0 ]; then
+        echo "fuzz target $target failed (exit $status); the input is under fuzz/artifacts/$target" >&2
+        exit "$status"
+    fi
+done
