@@ -74,6 +74,9 @@ pub struct ConsumerMeta {
     pub name: String,
     pub created_ms: i64,
     pub status: StreamStatus,
+    /// Tags set by RegisterStreamConsumer or TagResource on the consumer's ARN.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +89,14 @@ pub struct StreamMeta {
     pub created_ms: i64,
     pub consumers: Vec<ConsumerMeta>,
     pub shards: Vec<ShardMeta>,
+    /// Shard-level metrics enabled by EnableEnhancedMonitoring (Kinesis `MetricsName`s,
+    /// never `ALL`: that is expanded), reported by DescribeStream's `EnhancedMonitoring`.
+    #[serde(default)]
+    pub shard_level_metrics: std::collections::BTreeSet<String>,
+    /// When UpdateStreamMode changed the capacity mode, epoch ms, oldest first: Kinesis allows
+    /// two changes per rolling 24 hours. Only the last day's entries are kept.
+    #[serde(default)]
+    pub mode_changes_ms: Vec<i64>,
 }
 
 impl StreamMeta {
@@ -216,6 +227,8 @@ impl Catalog {
             created_ms: now_ms,
             consumers: Vec::new(),
             shards,
+            shard_level_metrics: Default::default(),
+            mode_changes_ms: Vec::new(),
         };
         Ok(self.streams.entry(name.to_string()).or_insert(stream))
     }

@@ -1,11 +1,12 @@
 //! Starting and stopping `sluiced`: configuration, the catalog, one executor per core.
 
-use crate::connection;
 use crate::limits::{IO_MEMORY_BYTES_PER_CORE, RETENTION_INTERVAL_MS};
 use crate::node::{Core, NodeConfig, Shared};
 use crate::shard_iterator::{IteratorKey, ITERATOR_KEY_BYTES};
 use crate::throttle::LimitsProfile;
+use crate::{connection, http};
 use anyhow::Context;
+use futures_lite::future;
 use serde::Deserialize;
 use sluice_engine::catalog::{write_atomic, Catalog};
 use sluice_engine::clock::SystemClock;
@@ -19,7 +20,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "sluiced", about = "Sluice: a Kinesis-compatible streaming data daemon", version)]
 pub struct Args {
-    /// TOML file with any of the keys below (data-dir, listen, cores, limits, log-level).
+    /// TOML file with any of the keys below (data-dir, listen, http-listen, cores, limits, log-level).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Where streams live. Default: ./data
@@ -28,6 +29,9 @@ pub struct Args {
     /// Native protocol address. Default: 127.0.0.1:4568
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// AWS-compatible HTTP API address (boto3, AWS CLI, SDKs). Default: 127.0.0.1:4567
+    #[arg(long)]
+    pub http_listen: Option<SocketAddr>,
     /// Executors, one pinned per core. Default: every core. Fixed per data directory.
     #[arg(long)]
     pub cores: Option<usize>,
@@ -44,6 +48,7 @@ pub struct Args {
 struct FileConfig {
     data_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
+    http_listen: Option<SocketAddr>,
     cores: Option<usize>,
     limits: Option<String>,
     log_level: Option<String>,
@@ -54,6 +59,7 @@ struct FileConfig {
 pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    pub http_listen: SocketAddr,
     pub cores: usize,
     pub limits: LimitsProfile,
     pub log_level: String,
@@ -79,6 +85,10 @@ impl Config {
         Ok(Config {
             data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data")),
             listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:4568".parse().expect("valid default")),
+            http_listen: args
+                .http_listen
+                .or(file.http_listen)
+                .unwrap_or_else(|| "127.0.0.1:4567".parse().expect("valid default")),
             cores,
             limits,
             log_level: args.log_level.or(file.log_level).unwrap_or_else(|| "info".to_string()),
@@ -119,7 +129,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let mut executors = Vec::new();
     let (ready, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();
     for (core, mailbox) in mailboxes.into_iter().enumerate() {
-        let (shared, ready, listen) = (shared.clone(), ready.clone(), config.listen);
+        let (shared, ready, listen) = (shared.clone(), ready.clone(), (config.listen, config.http_listen));
         let catalog = (core == 0).then(|| catalog.clone());
         let cpu = core % std::thread::available_parallelism().map_or(1, |n| n.get());
         let executor = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cpu))
@@ -146,6 +156,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!(
         listen = %config.listen,
+        http_listen = %config.http_listen,
         cores = config.cores,
         data_dir = %config.data_dir.display(),
         limits = %config.limits,
@@ -167,7 +178,7 @@ async fn run_core(
     shared: Arc<Shared>,
     catalog: Option<Catalog>,
     mailbox: async_channel::Receiver<crate::node::Job>,
-    listen: SocketAddr,
+    (listen, http_listen): (SocketAddr, SocketAddr),
     ready: &std::sync::mpsc::Sender<anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
     // The journal must be the first file this executor opens (glommio IOPOLL probe).
@@ -202,8 +213,11 @@ async fn run_core(
     let listener = glommio::net::TcpListener::bind(listen)
         .map_err(std::io::Error::from)
         .with_context(|| format!("listen on {listen}"))?;
+    let http_listener = glommio::net::TcpListener::bind(http_listen)
+        .map_err(std::io::Error::from)
+        .with_context(|| format!("listen for HTTP on {http_listen}"))?;
     let _ = ready.send(Ok(()));
-    connection::serve(core.clone(), listener).await;
+    future::zip(connection::serve(core.clone(), listener), http::serve(core.clone(), http_listener)).await;
     core.finish_serving().await;
     core.journal.close().await?;
     Ok(())

@@ -4,6 +4,8 @@
 //! - [`node`]: the per-core runtime: executors, bounded mailboxes, the routes snapshot.
 //! - [`service`] and [`subscription`]: the Kinesis operations on plain [`model`] values.
 //! - [`native`] and [`connection`]: the native flatbuffers protocol over TCP.
+//! - [`http`]: the AWS-compatible HTTP API (JSON and CBOR, HTTP/1.1 and HTTP/2) for the AWS
+//!   SDKs and CLI.
 //! - [`throttle`], [`shard_iterator`], [`arn`], [`limits`]: pure pieces, tested alone.
 //!
 //! Only this crate knows about wire formats and Kinesis error names; the engine knows
@@ -13,6 +15,7 @@ pub mod arn;
 pub mod connection;
 pub mod daemon;
 pub mod error;
+pub mod http;
 pub mod limits;
 pub mod model;
 pub mod native;

@@ -14,6 +14,12 @@ pub const ON_DEMAND_STREAM_LIMIT: u32 = 50;
 pub const ON_DEMAND_INITIAL_SHARDS: u32 = 4;
 /// Enhanced fan-out consumers per stream (Kinesis: 20).
 pub const CONSUMERS_PER_STREAM_MAX: usize = 20;
+/// Capacity-mode changes (UpdateStreamMode) per stream per [`STREAM_MODE_CHANGE_WINDOW_MS`]
+/// (Kinesis: "you can switch between on-demand and provisioned capacity mode twice within
+/// 24 hours"); more is LimitExceededException.
+pub const STREAM_MODE_CHANGES_PER_WINDOW_MAX: usize = 2;
+/// The rolling window of [`STREAM_MODE_CHANGES_PER_WINDOW_MAX`]: 24 hours.
+pub const STREAM_MODE_CHANGE_WINDOW_MS: i64 = 24 * 3_600_000;
 /// Tags per stream (Kinesis: 50).
 pub const TAGS_PER_STREAM_MAX: usize = 50;
 /// Tag keys are 1..=128 characters, values 0..=256 (Kinesis TagKey / TagValue).
@@ -78,3 +84,37 @@ pub const REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX: usize = 64 << 20;
 const _: () = assert!(REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX >= sluice_protocol::FRAME_BYTES_MAX);
 /// Bytes read from a socket at a time when no larger frame is pending.
 pub const RECEIVE_CHUNK_BYTES: usize = 64 << 10;
+
+// ---------------------------------------------------------------------------------------------
+// The AWS-compatible HTTP API (server/src/http).
+
+/// Bytes of one HTTP request body. The largest valid request is a PutRecords of 10 MiB of data
+/// and partition keys (Kinesis' request limit, `PUT_RECORDS_BYTES_MAX`); in JSON the data is
+/// base64, 4/3 as long, and each of its 500 records adds member names, quotes and an explicit
+/// hash key (under 128 bytes each). 14 MiB holds that with room to spare; a larger body is
+/// refused before it is read (HTTP 413), so one request can never make a core buffer more.
+pub const HTTP_BODY_BYTES_MAX: usize = 14 << 20;
+const _: () = assert!(
+    HTTP_BODY_BYTES_MAX
+        >= sluice_engine::limits::PUT_RECORDS_BYTES_MAX / 3 * 4
+            + 4
+            + sluice_engine::limits::PUT_RECORDS_COUNT_MAX * 128
+);
+/// Bytes of request bodies one core holds at once, across all its HTTP connections. A request
+/// reserves its Content-Length (or [`HTTP_BODY_BYTES_MAX`] if it sends none) before reading
+/// its body and keeps it until answered; at the bound new requests wait, unread, and TCP
+/// pushes back on their clients. Reserving up front, all at once, cannot deadlock.
+pub const HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX: usize = 128 << 20;
+const _: () = assert!(HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX >= 4 * HTTP_BODY_BYTES_MAX);
+/// HTTP requests one core works on at once (HTTP/1.1 has one per connection; HTTP/2 up to
+/// [`HTTP2_STREAMS_PER_CONNECTION_MAX`]). Further ones wait before their body is read.
+pub const HTTP_REQUESTS_IN_FLIGHT_PER_CORE_MAX: usize = 4096;
+/// HTTP connections one core serves at once; further ones are accepted and closed at once.
+pub const HTTP_CONNECTIONS_PER_CORE_MAX: usize = 4096;
+/// Concurrent HTTP/2 streams per connection. The Java SDK v2 multiplexes its SubscribeToShard
+/// calls (one per shard a KCL worker leases) over few connections; 256 covers a worker holding
+/// hundreds of leases without letting one connection monopolise a core.
+pub const HTTP2_STREAMS_PER_CONNECTION_MAX: u32 = 256;
+/// How long a client may take to send a request's headers (HTTP/1.1), hyper's default: a
+/// connection that trickles bytes (slowloris) is closed instead of holding a slot forever.
+pub const HTTP_HEADER_READ_TIMEOUT_MS: u64 = 30_000;

@@ -101,6 +101,8 @@ pub struct StreamDescription {
     pub has_more_shards: bool,
     pub retention_period_hours: u32,
     pub stream_creation_timestamp_ms: i64,
+    /// Enabled shard-level metrics (EnableEnhancedMonitoring), sorted.
+    pub shard_level_metrics: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +115,7 @@ pub struct StreamDescriptionSummary {
     pub stream_creation_timestamp_ms: i64,
     pub open_shard_count: u32,
     pub consumer_count: u32,
+    pub shard_level_metrics: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -333,4 +336,47 @@ pub struct SubscribeToShardEvent {
     pub continuation_sequence_number: String,
     pub millis_behind_latest: i64,
     pub child_shards: Vec<ChildShard>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Account and metadata operations (served over the AWS HTTP API).
+
+/// TagResource, UntagResource and ListTagsForResource name a stream or a consumer by ARN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagResource {
+    pub resource_arn: String,
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UntagResource {
+    pub resource_arn: String,
+    pub tag_keys: Vec<String>,
+}
+
+/// Enable- or DisableEnhancedMonitoring: the Kinesis `MetricsName`s to switch (`ALL` for all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnhancedMonitoring {
+    pub stream: StreamRef,
+    pub shard_level_metrics: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnhancedMonitoringOutput {
+    pub stream_name: String,
+    pub stream_arn: String,
+    pub current_shard_level_metrics: Vec<String>,
+    pub desired_shard_level_metrics: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateStreamMode {
+    pub stream_arn: String,
+    pub stream_mode: StreamMode,
+}
+
+/// DescribeAccountSettings: Sluice has no billing commitment to report, so it is DISABLED.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSettings {
+    pub minimum_throughput_billing_commitment_enabled: bool,
 }

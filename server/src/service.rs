@@ -321,6 +321,7 @@ impl Core {
             shards: page,
             retention_period_hours: meta.retention_hours,
             stream_creation_timestamp_ms: meta.created_ms,
+            shard_level_metrics: meta.shard_level_metrics.iter().cloned().collect(),
         })
     }
 
@@ -336,6 +337,7 @@ impl Core {
             stream_creation_timestamp_ms: meta.created_ms,
             open_shard_count: meta.shards.iter().filter(|shard| shard.is_open()).count() as u32,
             consumer_count: meta.consumers.len() as u32,
+            shard_level_metrics: meta.shard_level_metrics.iter().cloned().collect(),
         })
     }
 
@@ -767,9 +769,23 @@ impl Core {
     // Enhanced fan-out consumers.
 
     pub async fn register_consumer(self: &Rc<Self>, stream_arn: String, consumer_name: String) -> Result<Consumer> {
+        self.register_consumer_tagged(stream_arn, consumer_name, Vec::new()).await
+    }
+
+    /// RegisterStreamConsumer with the `Tags` the AWS API accepts.
+    pub async fn register_consumer_tagged(
+        self: &Rc<Self>,
+        stream_arn: String,
+        consumer_name: String,
+        tags: Vec<Tag>,
+    ) -> Result<Consumer> {
         let name = arn::parse_stream_arn(&stream_arn)?;
         if !catalog::is_valid_name(&consumer_name) {
             return Err(validation("consumerName", "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"));
+        }
+        validate_tags(&tags)?;
+        if tags.len() > TAGS_PER_STREAM_MAX {
+            return Err(ServiceError::limit(format!("A consumer can have at most {TAGS_PER_STREAM_MAX} tags")));
         }
         self.control(move |catalog, now_ms| {
             let stream = stream_mut(catalog, &name)?;
@@ -783,8 +799,12 @@ impl Core {
             }
             // Registration is immediate here, so the consumer is ACTIVE at once; AWS reports
             // CREATING for a few seconds first, which clients already poll through.
-            let consumer =
-                ConsumerMeta { name: consumer_name, created_ms: now_ms, status: catalog::StreamStatus::Active };
+            let consumer = ConsumerMeta {
+                name: consumer_name,
+                created_ms: now_ms,
+                status: catalog::StreamStatus::Active,
+                tags: tags.into_iter().map(|tag| (tag.key, tag.value.unwrap_or_default())).collect(),
+            };
             stream.consumers.push(consumer.clone());
             Ok(consumer_model(stream, &consumer))
         })
@@ -857,6 +877,195 @@ impl Core {
             encode_next_token(&page.last().unwrap().consumer_name, &format!("consumers/{name}"), self.now_ms())
         });
         Ok(ListStreamConsumersOutput { consumers: page, next_token })
+    }
+}
+
+/// The shard-level metrics `ALL` stands for (Kinesis `MetricsName`, every value but `ALL`).
+pub const SHARD_LEVEL_METRICS: [&str; 7] = [
+    "IncomingBytes",
+    "IncomingRecords",
+    "OutgoingBytes",
+    "OutgoingRecords",
+    "WriteProvisionedThroughputExceeded",
+    "ReadProvisionedThroughputExceeded",
+    "IteratorAgeMilliseconds",
+];
+
+/// What a resource ARN names: a stream, or a consumer of one.
+enum Resource {
+    Stream(String),
+    Consumer { stream: String, consumer: String, created_s: i64 },
+}
+
+fn parse_resource_arn(resource_arn: &str) -> Result<Resource> {
+    if resource_arn.contains("/consumer/") {
+        let (stream, consumer, created_s) = arn::parse_consumer_arn(resource_arn)?;
+        return Ok(Resource::Consumer { stream, consumer, created_s });
+    }
+    arn::parse_stream_arn(resource_arn).map(Resource::Stream)
+}
+
+fn resource_tags<'c>(catalog: &'c mut Catalog, resource: &Resource) -> Result<&'c mut BTreeMap<String, String>> {
+    match resource {
+        Resource::Stream(name) => Ok(&mut stream_mut(catalog, name)?.tags),
+        Resource::Consumer { stream, consumer, created_s } => {
+            let not_found = || ServiceError::not_found(format!("Consumer {consumer} under stream {stream} not found"));
+            let meta = catalog.streams.get_mut(stream).ok_or_else(not_found)?;
+            let found = meta
+                .consumers
+                .iter_mut()
+                .find(|meta| &meta.name == consumer && meta.created_ms / 1000 == *created_s)
+                .ok_or_else(not_found)?;
+            Ok(&mut found.tags)
+        }
+    }
+}
+
+fn metric_names(requested: &[String]) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for metric in requested {
+        if metric == "ALL" {
+            names.extend(SHARD_LEVEL_METRICS.iter().map(|name| name.to_string()));
+        } else if SHARD_LEVEL_METRICS.contains(&metric.as_str()) {
+            names.push(metric.clone());
+        } else {
+            return Err(validation(
+                "shardLevelMetrics",
+                &format!("Member must satisfy enum value set: [{}, ALL]", SHARD_LEVEL_METRICS.join(", ")),
+            ));
+        }
+    }
+    if names.is_empty() {
+        return Err(validation("shardLevelMetrics", "Member must have length greater than or equal to 1"));
+    }
+    Ok(names)
+}
+
+impl Core {
+    // -----------------------------------------------------------------------------------------
+    // Account and metadata operations: tags by ARN, enhanced monitoring, capacity mode.
+
+    /// TagResource: adds or overwrites tags of a stream or a consumer.
+    pub async fn tag_resource(self: &Rc<Self>, request: TagResource) -> Result<()> {
+        let resource = parse_resource_arn(&request.resource_arn)?;
+        if request.tags.is_empty() {
+            return Err(validation("tags", "Member must have length greater than or equal to 1"));
+        }
+        validate_tags(&request.tags)?;
+        self.control(move |catalog, _| {
+            let tags = resource_tags(catalog, &resource)?;
+            let mut merged = tags.clone();
+            for tag in request.tags {
+                merged.insert(tag.key, tag.value.unwrap_or_default());
+            }
+            if merged.len() > TAGS_PER_STREAM_MAX {
+                return Err(ServiceError::limit(format!("A resource can have at most {TAGS_PER_STREAM_MAX} tags")));
+            }
+            *tags = merged;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn untag_resource(self: &Rc<Self>, request: UntagResource) -> Result<()> {
+        let resource = parse_resource_arn(&request.resource_arn)?;
+        if request.tag_keys.is_empty() {
+            return Err(validation("tagKeys", "Member must have length greater than or equal to 1"));
+        }
+        self.control(move |catalog, _| {
+            let tags = resource_tags(catalog, &resource)?;
+            for key in &request.tag_keys {
+                tags.remove(key);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// ListTagsForResource: every tag of a stream or a consumer, sorted by key.
+    pub fn list_tags_for_resource(&self, resource_arn: &str) -> Result<Vec<Tag>> {
+        let tags = match parse_resource_arn(resource_arn)? {
+            Resource::Stream(name) => {
+                self.stream_route(&StreamRef { stream_name: Some(name), stream_arn: None })?.meta.tags.clone()
+            }
+            Resource::Consumer { .. } => {
+                let consumer = ConsumerRef { consumer_arn: Some(resource_arn.to_string()), ..Default::default() };
+                self.find_consumer(&consumer)?.1.tags
+            }
+        };
+        Ok(tags.into_iter().map(|(key, value)| Tag { key, value: Some(value) }).collect())
+    }
+
+    /// Enable- or DisableEnhancedMonitoring. Only records the setting (DescribeStream reports
+    /// it); the metrics themselves are not produced yet.
+    pub async fn set_enhanced_monitoring(
+        self: &Rc<Self>,
+        request: EnhancedMonitoring,
+        enable: bool,
+    ) -> Result<EnhancedMonitoringOutput> {
+        let name = resolve_stream(&request.stream)?;
+        let metrics = metric_names(&request.shard_level_metrics)?;
+        self.control(move |catalog, _| {
+            let stream = stream_mut(catalog, &name)?;
+            if stream.status != catalog::StreamStatus::Active {
+                return Err(ServiceError::in_use(format!("Stream {name} is not ACTIVE")));
+            }
+            let current: Vec<String> = stream.shard_level_metrics.iter().cloned().collect();
+            for metric in metrics {
+                if enable {
+                    stream.shard_level_metrics.insert(metric);
+                } else {
+                    stream.shard_level_metrics.remove(&metric);
+                }
+            }
+            Ok(EnhancedMonitoringOutput {
+                stream_name: name.clone(),
+                stream_arn: arn::stream_arn(&name),
+                current_shard_level_metrics: current,
+                desired_shard_level_metrics: stream.shard_level_metrics.iter().cloned().collect(),
+            })
+        })
+        .await
+    }
+
+    /// UpdateStreamMode: PROVISIONED <-> ON_DEMAND, at most twice per rolling 24 hours. The
+    /// shards stay as they are: on-demand scaling is not implemented yet.
+    pub async fn update_stream_mode(self: &Rc<Self>, request: UpdateStreamMode) -> Result<()> {
+        let name = arn::parse_stream_arn(&request.stream_arn)?;
+        let mode = match request.stream_mode {
+            StreamMode::Provisioned => CapacityMode::Provisioned,
+            StreamMode::OnDemand => CapacityMode::OnDemand,
+        };
+        self.control(move |catalog, now_ms| {
+            let on_demand = catalog.streams.values().filter(|s| s.mode == CapacityMode::OnDemand).count() as u32;
+            let stream = stream_mut(catalog, &name)?;
+            if stream.status != catalog::StreamStatus::Active {
+                return Err(ServiceError::in_use(format!("Stream {name} is not ACTIVE")));
+            }
+            if stream.mode == mode {
+                return Err(ServiceError::invalid(format!(
+                    "Stream {name} is already in {} mode",
+                    if mode == CapacityMode::OnDemand { "ON_DEMAND" } else { "PROVISIONED" }
+                )));
+            }
+            stream.mode_changes_ms.retain(|&at_ms| now_ms - at_ms < STREAM_MODE_CHANGE_WINDOW_MS);
+            if stream.mode_changes_ms.len() >= STREAM_MODE_CHANGES_PER_WINDOW_MAX {
+                return Err(ServiceError::limit(format!(
+                    "Stream {name} has already changed capacity mode {STREAM_MODE_CHANGES_PER_WINDOW_MAX} times in the last 24 hours"
+                )));
+            }
+            if mode == CapacityMode::OnDemand && on_demand >= ON_DEMAND_STREAM_LIMIT {
+                return Err(ServiceError::limit("On-demand stream limit reached"));
+            }
+            stream.mode = mode;
+            stream.mode_changes_ms.push(now_ms);
+            Ok(())
+        })
+        .await
+    }
+
+    pub fn describe_account_settings(&self) -> AccountSettings {
+        AccountSettings { minimum_throughput_billing_commitment_enabled: false }
     }
 }
 

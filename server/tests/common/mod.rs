@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 pub struct Daemon {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// The AWS-compatible HTTP API's address.
+    pub http_addr: SocketAddr,
     pub data_dir: PathBuf,
     _dir: Option<tempfile::TempDir>,
     limits: &'static str,
@@ -26,19 +28,23 @@ impl Daemon {
     pub fn start(limits: &'static str, cores: usize) -> Daemon {
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         let data_dir = dir.path().join("data");
+        let unbound: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let mut daemon =
-            Daemon { child: None, addr: "127.0.0.1:0".parse().unwrap(), data_dir, _dir: Some(dir), limits, cores };
+            Daemon { child: None, addr: unbound, http_addr: unbound, data_dir, _dir: Some(dir), limits, cores };
         daemon.spawn();
         daemon
     }
 
     fn spawn(&mut self) {
         self.addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        self.http_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let child = Command::new(env!("CARGO_BIN_EXE_sluiced"))
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--listen")
             .arg(self.addr.to_string())
+            .arg("--http-listen")
+            .arg(self.http_addr.to_string())
             .arg("--cores")
             .arg(self.cores.to_string())
             .arg("--limits")
@@ -51,13 +57,17 @@ impl Daemon {
             .expect("spawn sluiced");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(self.addr).is_err() {
+        while TcpStream::connect(self.addr).is_err() || TcpStream::connect(self.http_addr).is_err() {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("sluiced exited during start-up: {status}");
             }
             assert!(Instant::now() < deadline, "sluiced did not start listening on {}", self.addr);
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 
     pub fn endpoint(&self) -> String {
