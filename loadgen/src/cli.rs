@@ -1,0 +1,205 @@
+//! The command line: one subcommand per scenario, and the flags they share.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluice-loadgen",
+    version,
+    about = "Drives a running sluiced: proves the per-shard limits, measures enhanced fan-out and polling latency, finds the throughput ceiling.",
+    after_help = "See docs/benchmarks.md for how to run each scenario and read its output."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Over-drive shards and check that writes, polling reads and enhanced fan-out are held to
+    /// their Kinesis quotas (sluiced with `--limits kinesis`, the default).
+    Limits(LimitsArgs),
+    /// Open-loop producers with polling and enhanced fan-out consumers on the same shards:
+    /// put-acknowledged and put-to-delivery latency per consumer kind.
+    Latency(LatencyArgs),
+    /// The highest durable ingest rate per record and batch size, and the read rate of
+    /// consumers (sluiced with `--limits unlimited`).
+    Throughput(ThroughputArgs),
+    /// Compare a bench-check run's results with a committed baseline, as ratios; exits 1 on a
+    /// regression (used by scripts/bench-check.sh).
+    Check(CheckArgs),
+}
+
+/// Which protocol to speak to the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Protocol {
+    /// The native protocol, through sluice-client.
+    Native,
+    /// The AWS JSON 1.1 protocol on the daemon's `--http-listen` port (not supported yet).
+    Http,
+}
+
+/// Flags every scenario has.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// The daemon's address (the native listener for `--protocol native`).
+    #[arg(long, default_value = "127.0.0.1:4568")]
+    pub endpoint: String,
+    #[arg(long, value_enum, default_value_t = Protocol::Native)]
+    pub protocol: Protocol,
+    /// How long to drive load, in seconds (per phase or per configuration; see each scenario).
+    #[arg(long)]
+    pub duration_s: Option<f64>,
+    /// Seconds at the start of each measurement that are not counted: connections warm up and
+    /// the full token buckets (one second of quota) drain.
+    #[arg(long)]
+    pub warmup_s: Option<f64>,
+    /// Write the result as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Directory for the other outputs (`.hgrm` files, plots). Default: next to `--json`, else
+    /// the current directory.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    /// Leave the streams the run created (default: delete them at the end).
+    #[arg(long)]
+    pub keep_streams: bool,
+}
+
+impl Common {
+    pub fn duration_s(&self, default: f64) -> f64 {
+        self.duration_s.unwrap_or(default)
+    }
+
+    pub fn warmup_s(&self, default: f64) -> f64 {
+        self.warmup_s.unwrap_or(default)
+    }
+
+    pub fn out_dir(&self) -> PathBuf {
+        match (&self.out_dir, &self.json) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(json)) => json.parent().map(PathBuf::from).unwrap_or_default(),
+            (None, None) => PathBuf::from("."),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LimitsArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Streams of each kind: a byte-bound one (large records) and a record-bound one (small
+    /// records).
+    #[arg(long, default_value_t = 1)]
+    pub streams: usize,
+    /// Shards per stream.
+    #[arg(long, default_value_t = 2)]
+    pub shards: usize,
+    /// Connections the writers share.
+    #[arg(long, default_value_t = 2)]
+    pub producers: usize,
+    /// Polling (GetRecords) consumers per shard; they share the shard's read quota.
+    #[arg(long, default_value_t = 2)]
+    pub polling_consumers: usize,
+    /// Enhanced fan-out consumers; each has its own 2 MiB/s per shard.
+    #[arg(long, default_value_t = 2)]
+    pub efo_consumers: usize,
+    /// Data bytes per record on the byte-bound streams (the write bytes quota binds first).
+    #[arg(long, default_value_t = 4096)]
+    pub record_bytes: usize,
+    /// Data bytes per record on the record-bound streams (the records quota binds first).
+    #[arg(long, default_value_t = 100)]
+    pub small_record_bytes: usize,
+    /// Load offered, as a multiple of each quota.
+    #[arg(long, default_value_t = 2.0)]
+    pub rate: f64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LatencyArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long, default_value_t = 1)]
+    pub streams: usize,
+    /// Shards per stream.
+    #[arg(long, default_value_t = 2)]
+    pub shards: usize,
+    /// Producer connections; the shards are divided among them.
+    #[arg(long, default_value_t = 2)]
+    pub producers: usize,
+    /// Polling consumers per shard, each a GetRecords loop.
+    #[arg(long, default_value_t = 1)]
+    pub polling_consumers: usize,
+    /// Enhanced fan-out consumers, each subscribed to every shard.
+    #[arg(long, default_value_t = 1)]
+    pub efo_consumers: usize,
+    /// Data bytes per record.
+    #[arg(long, default_value_t = 1024)]
+    pub record_bytes: usize,
+    /// Records per second per shard, sent open-loop on a fixed schedule.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Records per PutRecords call.
+    #[arg(long, default_value_t = 1)]
+    pub batch_records: usize,
+    /// Milliseconds between one polling consumer's GetRecords calls on a shard. Default: 200
+    /// times the polling consumers, so that together they make 5 calls/s, the shard's quota.
+    #[arg(long)]
+    pub poll_interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ThroughputArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long, default_value_t = 1)]
+    pub streams: usize,
+    /// Shards per stream.
+    #[arg(long, default_value_t = 8)]
+    pub shards: usize,
+    /// Producer connections.
+    #[arg(long, default_value_t = 4)]
+    pub producers: usize,
+    /// PutRecords calls each producer connection keeps in flight.
+    #[arg(long, default_value_t = 8)]
+    pub in_flight: usize,
+    /// Executor threads the producers run on (the daemon shares the machine).
+    #[arg(long, default_value_t = 1)]
+    pub client_threads: usize,
+    /// Data bytes per record; a comma-separated list measures each.
+    #[arg(long, value_delimiter = ',', default_value = "1024")]
+    pub record_bytes: Vec<usize>,
+    /// Records per PutRecords call; a comma-separated list measures each.
+    #[arg(long, value_delimiter = ',', default_value = "500")]
+    pub batch_records: Vec<usize>,
+    /// Polling consumers that read the stream back from the start after the writes, one
+    /// GetRecords loop per shard each (0 to skip).
+    #[arg(long, default_value_t = 1)]
+    pub polling_consumers: usize,
+    /// Enhanced fan-out consumers that read the stream back from the start (0 to skip).
+    #[arg(long, default_value_t = 1)]
+    pub efo_consumers: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The committed baseline (bench/baseline.json).
+    #[arg(long)]
+    pub baseline: PathBuf,
+    /// JSON of a `limits` run.
+    #[arg(long)]
+    pub limits: PathBuf,
+    /// JSON of a `latency` run.
+    #[arg(long)]
+    pub latency: PathBuf,
+    /// JSON of a `throughput` run.
+    #[arg(long)]
+    pub throughput: PathBuf,
+    /// The output of `engine-throughput` (its `raw O_DIRECT:` and `engine/raw ratio:` lines).
+    #[arg(long)]
+    pub engine_output: PathBuf,
+    /// Write the measured ratios here, in the baseline's format (to refresh the baseline).
+    #[arg(long)]
+    pub write_measured: Option<PathBuf>,
+}

@@ -1,0 +1,103 @@
+//! `sluice-loadgen`: drives a running `sluiced` and reports what it measured.
+//!
+//! Scenarios (subcommands): `limits` proves the per-shard quotas, `latency` draws enhanced
+//! fan-out against polling latency, `throughput` finds the durable ingest ceiling; `check`
+//! compares a short run of all three with a committed baseline, as ratios (CI). Each scenario
+//! prints a live progress line, then a summary table, and writes a JSON result (`--json`);
+//! `latency` also writes HdrHistogram `.hgrm` files and an SVG plot. docs/benchmarks.md says
+//! how to run them and read the results.
+//!
+//! The load generator runs on glommio, like the client it uses: one executor thread for
+//! `limits` and `latency` (their load is light, and one thread keeps their bookkeeping
+//! lock-free), `--client-threads` of them for `throughput`.
+
+mod check;
+mod cli;
+mod latency;
+mod limits;
+mod payload;
+mod plot;
+mod progress;
+mod rate;
+mod setup;
+mod stats;
+mod throughput;
+
+use anyhow::Context;
+use clap::Parser;
+use cli::{Cli, Command};
+use serde::Serialize;
+use std::path::Path;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("sluice-loadgen: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Exit codes: 0 success, 1 a verdict or check failed, 2 the run itself failed.
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Limits(args) => {
+            let json = args.common.json.clone();
+            let result = on_executor(move || limits::run(args))?;
+            print!("{}", limits::table(&result));
+            write_json(json.as_deref(), &result)?;
+            Ok(if result.pass { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Latency(args) => {
+            let (json, out_dir) = (args.common.json.clone(), args.common.out_dir());
+            let result = on_executor(move || latency::run(args))?;
+            let files = latency::write_outputs(&result, &out_dir)?;
+            print!("{}", latency::table(&result));
+            for file in files {
+                println!("wrote {}", file.display());
+            }
+            write_json(json.as_deref(), &result.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Throughput(args) => {
+            let json = args.common.json.clone();
+            let result = throughput::run(args)?;
+            print!("{}", throughput::table(&result));
+            write_json(json.as_deref(), &result)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check(args) => {
+            let report = check::run(&args)?;
+            print!("{}", report.table());
+            Ok(if report.pass() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}
+
+/// Runs `work` on a fresh glommio executor thread and returns its result.
+fn on_executor<F, Fut, T>(work: F) -> anyhow::Result<T>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<T>> + 'static,
+    T: Send + 'static,
+{
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .name("loadgen")
+        .spawn(work)
+        .map_err(|error| anyhow::anyhow!("start an executor: {error}"))?
+        .join()
+        .map_err(|error| anyhow::anyhow!("executor: {error:?}"))?
+}
+
+fn write_json(path: Option<&Path>, value: &impl Serialize) -> anyhow::Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(value)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("write {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
