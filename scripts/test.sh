@@ -22,6 +22,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "build"
 cargo build --workspace --all-targets
 
+step "fuzzing: every cargo-fuzz target, 20 s each (scripts/fuzz.sh)"
+scripts/fuzz.sh 20
+
 step "tests"
 log=$(mktemp)
 aws_log=$(mktemp)

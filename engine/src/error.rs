@@ -36,6 +36,7 @@ pub enum EngineError {
     Closed,
 }
 
+#[cfg(feature = "journal")]
 impl EngineError {
     pub(crate) fn io(path: impl Into<PathBuf>, operation: &'static str) -> impl FnOnce(std::io::Error) -> EngineError {
         let path = path.into();

@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod clock;
 pub mod error;
 pub mod format;
+#[cfg(feature = "journal")]
 pub mod journal;
 pub mod limits;
 pub mod routing;
@@ -23,4 +24,5 @@ pub mod sequence;
 pub mod shard_index;
 
 pub use error::{EngineError, Result};
+#[cfg(feature = "journal")]
 pub use journal::{AppendRecord, Appended, Journal, JournalConfig, ReadBatch, ShardSpec, StartPosition, StoredRecord};

@@ -6,7 +6,8 @@
 
 use crate::limits::{
     CONNECTIONS_PER_CORE_MAX, RECEIVE_CHUNK_BYTES, REQUESTS_IN_FLIGHT_PER_CONNECTION_MAX,
-    REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX, RESPONSE_FRAMES_QUEUED_MAX, SHUTDOWN_DRAIN_MS,
+    REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX, RESPONSE_BYTES_QUEUED_PER_CONNECTION_MAX, RESPONSE_FRAMES_QUEUED_MAX,
+    SHUTDOWN_DRAIN_MS,
 };
 use crate::native;
 use crate::node::Core;
@@ -14,7 +15,7 @@ use bytes::BytesMut;
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel;
 use glommio::net::{TcpListener, TcpStream};
-use glommio::sync::Semaphore;
+use glommio::sync::{Semaphore, StaticPermit};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -66,13 +67,46 @@ pub async fn serve(core: Rc<Core>, listener: TcpListener) {
     }
 }
 
+/// A connection's queue of response frames, bounded in frames and in bytes: a client that
+/// does not read its answers stops the requests that produce them, instead of growing memory.
+pub struct Outbound {
+    frames: local_channel::LocalSender<(Vec<u8>, StaticPermit)>,
+    budget: Rc<Semaphore>,
+}
+
+impl Outbound {
+    /// Reserves room for a response of up to `bytes` before computing it, so that requests
+    /// whose answers the client does not read stop being executed. The reservation is held
+    /// until the frame has been written.
+    pub async fn reserve(&self, bytes: usize) -> Result<StaticPermit, ()> {
+        // A response larger than the whole budget takes all of it, so it goes out alone.
+        let units = bytes.clamp(1, RESPONSE_BYTES_QUEUED_PER_CONNECTION_MAX) as u64;
+        self.budget.acquire_static_permit(units).await.map_err(|_| ())
+    }
+
+    /// Queues a frame computed under `reservation`.
+    pub async fn send_reserved(&self, frame: Vec<u8>, reservation: StaticPermit) -> Result<(), ()> {
+        self.frames.send((frame, reservation)).await.map_err(|_| ())
+    }
+
+    /// Reserves room for `frame` and queues it; waits while the queue is full. Fails once the
+    /// connection is gone.
+    pub async fn send(&self, frame: Vec<u8>) -> Result<(), ()> {
+        let reservation = self.reserve(frame.len()).await?;
+        self.send_reserved(frame, reservation).await
+    }
+}
+
 async fn connection(core: Rc<Core>, stream: TcpStream) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let (mut reader, mut writer) = futures_lite::io::split(stream);
-    let (sink, frames) = local_channel::new_bounded::<Vec<u8>>(RESPONSE_FRAMES_QUEUED_MAX);
+    let (frames, queued) = local_channel::new_bounded::<(Vec<u8>, StaticPermit)>(RESPONSE_FRAMES_QUEUED_MAX);
+    let sink = Outbound { frames, budget: Rc::new(Semaphore::new(RESPONSE_BYTES_QUEUED_PER_CONNECTION_MAX as u64)) };
     let writer_task = glommio::spawn_local(async move {
-        while let Some(frame) = frames.recv().await {
-            if writer.write_all(&frame).await.is_err() {
+        while let Some((frame, permit)) = queued.recv().await {
+            let written = writer.write_all(&frame).await;
+            drop((frame, permit));
+            if written.is_err() {
                 break;
             }
         }

@@ -18,7 +18,7 @@ use std::rc::Rc;
 type Result<T> = std::result::Result<T, ServiceError>;
 
 /// Where response frames go: the connection's writer.
-pub type FrameSink = glommio::channels::local_channel::LocalSender<Vec<u8>>;
+pub type FrameSink = crate::connection::Outbound;
 
 pub fn error_code(kind: ErrorKind) -> ErrorCode {
     match kind {
@@ -44,7 +44,7 @@ pub fn error_frame(correlation_id: u64, error: &ServiceError) -> Vec<u8> {
 
 /// Answers one request frame: sends its response frame(s) to `sink`.
 pub async fn handle(core: &Rc<Core>, frame: Bytes, sink: &FrameSink) {
-    let (correlation_id, outcome) = match decode_request(&frame) {
+    let (correlation_id, outcome): (u64, Result<Vec<u8>>) = match decode_request(&frame) {
         Ok(Some((_, request))) => {
             let correlation_id = request.correlation_id();
             let body = RequestBodyRef::of(&request);
@@ -54,13 +54,31 @@ pub async fn handle(core: &Rc<Core>, frame: Bytes, sink: &FrameSink) {
                 subscribe(core, correlation_id, request, sink).await;
                 return;
             }
-            (correlation_id, dispatch(core, correlation_id, &frame, body).await)
+            let Ok(reservation) = sink.reserve(response_bytes_max(&body)).await else { return };
+            let outcome = dispatch(core, correlation_id, &frame, body).await;
+            let bytes = outcome.unwrap_or_else(|error| error_frame(correlation_id, &error));
+            let _ = sink.send_reserved(bytes, reservation).await;
+            return;
         }
         // The connection checked the frame's length; the body failed verification.
         Ok(None) | Err(_) => (0, Err(ServiceError::new(ErrorKind::Serialization, "malformed request frame"))),
     };
     let bytes = outcome.unwrap_or_else(|error| error_frame(correlation_id, &error));
     let _ = sink.send(bytes).await;
+}
+
+/// How large the answer to `body` can be, reserved before it is computed. Only GetRecords
+/// answers can be large; every other response is small next to the connection's budget.
+fn response_bytes_max(body: &RequestBodyRef<'_>) -> usize {
+    const SMALL_RESPONSE_BYTES: usize = 64 << 10;
+    match body {
+        RequestBodyRef::GetRecords(request) => {
+            let records =
+                request.limit().map_or(sluice_engine::limits::GET_RECORDS_COUNT_MAX, |limit| limit.max(1) as usize);
+            records.saturating_mul(sluice_engine::limits::RECORD_BYTES_MAX + 256).min(sluice_protocol::FRAME_BYTES_MAX)
+        }
+        _ => SMALL_RESPONSE_BYTES,
+    }
 }
 
 fn string(text: Option<&str>) -> Option<String> {
