@@ -49,6 +49,13 @@ pub struct ShardMeta {
     pub created_ms: i64,
     /// Set when the shard is closed by a reshard: its records end before this index.
     pub ending_index: Option<u64>,
+    /// A reshard is closing this shard: it takes no new records, and its ending index is set
+    /// once every record it accepted is durable. A restart finishes the close.
+    #[serde(default)]
+    pub closing: bool,
+    /// When the shard stopped taking records, epoch ms.
+    #[serde(default)]
+    pub closed_ms: Option<i64>,
 }
 
 impl ShardMeta {
@@ -60,8 +67,14 @@ impl ShardMeta {
         HashKeyRange { start: HashKey(self.hash_key_start), end: HashKey(self.hash_key_end) }
     }
 
+    /// Takes new records: not closed, and not being closed.
     pub fn is_open(&self) -> bool {
-        self.ending_index.is_none()
+        self.ending_index.is_none() && !self.closing
+    }
+
+    /// Whether the shard took records at some moment in `[from_ms, to_ms]`.
+    pub fn open_during(&self, from_ms: i64, to_ms: i64) -> bool {
+        self.created_ms <= to_ms && self.closed_ms.is_none_or(|closed| closed >= from_ms)
     }
 }
 
@@ -97,6 +110,9 @@ pub struct StreamMeta {
     /// two changes per rolling 24 hours. Only the last day's entries are kept.
     #[serde(default)]
     pub mode_changes_ms: Vec<i64>,
+    /// When UpdateShardCount ran, epoch ms: Kinesis allows ten per rolling 24 hours.
+    #[serde(default)]
+    pub scalings_ms: Vec<i64>,
 }
 
 impl StreamMeta {
@@ -138,6 +154,14 @@ pub enum CatalogError {
     StreamExists(String),
     #[error("stream {0} not found")]
     StreamNotFound(String),
+    #[error("shard {shard} of stream {stream} does not exist")]
+    ShardNotFound { stream: String, shard: String },
+    #[error("shard {shard} of stream {stream} is not open")]
+    ShardNotOpen { stream: String, shard: String },
+    #[error("NewStartingHashKey {key} is not inside the range of {shard} ({start}..={end}) above its start")]
+    SplitKeyOutside { shard: String, key: u128, start: u128, end: u128 },
+    #[error("shards {a} and {b} do not have adjacent hash-key ranges")]
+    NotAdjacent { a: String, b: String },
 }
 
 pub fn is_valid_name(name: &str) -> bool {
@@ -215,6 +239,8 @@ impl Catalog {
                     core,
                     created_ms: now_ms,
                     ending_index: None,
+                    closing: false,
+                    closed_ms: None,
                 }
             })
             .collect();
@@ -227,6 +253,7 @@ impl Catalog {
             created_ms: now_ms,
             consumers: Vec::new(),
             shards,
+            scalings_ms: Vec::new(),
             shard_level_metrics: Default::default(),
             mode_changes_ms: Vec::new(),
         };
@@ -246,6 +273,115 @@ impl Catalog {
         Ok(())
     }
 
+    /// Splits open shard `number` at `new_starting_hash_key`: the parent starts closing (it
+    /// takes no new records) and two children take `[start, key - 1]` and `[key, end]`, as
+    /// Kinesis' SplitShard does. Returns the children's numbers.
+    pub fn split_shard(
+        &mut self,
+        stream: &str,
+        number: u32,
+        new_starting_hash_key: u128,
+        now_ms: i64,
+    ) -> Result<[u32; 2], CatalogError> {
+        let parent = self.open_shard(stream, number)?.clone();
+        if new_starting_hash_key <= parent.hash_key_start || new_starting_hash_key > parent.hash_key_end {
+            return Err(CatalogError::SplitKeyOutside {
+                shard: parent.shard_id(),
+                key: new_starting_hash_key,
+                start: parent.hash_key_start,
+                end: parent.hash_key_end,
+            });
+        }
+        let lower = self.add_child(stream, (parent.hash_key_start, new_starting_hash_key - 1), &[&parent], now_ms);
+        let upper = self.add_child(stream, (new_starting_hash_key, parent.hash_key_end), &[&parent], now_ms);
+        self.begin_close(stream, &[number], now_ms);
+        Ok([lower, upper])
+    }
+
+    /// Merges open shards `number` and `adjacent` (contiguous ranges) into one child whose
+    /// ParentShardId is `number` and AdjacentParentShardId is `adjacent`, as MergeShards does.
+    pub fn merge_shards(&mut self, stream: &str, number: u32, adjacent: u32, now_ms: i64) -> Result<u32, CatalogError> {
+        let first = self.open_shard(stream, number)?.clone();
+        let second = self.open_shard(stream, adjacent)?.clone();
+        let contiguous = first.hash_key_end.checked_add(1) == Some(second.hash_key_start)
+            || second.hash_key_end.checked_add(1) == Some(first.hash_key_start);
+        if !contiguous {
+            return Err(CatalogError::NotAdjacent { a: first.shard_id(), b: second.shard_id() });
+        }
+        let range = (first.hash_key_start.min(second.hash_key_start), first.hash_key_end.max(second.hash_key_end));
+        let child = self.add_child(stream, range, &[&first, &second], now_ms);
+        self.begin_close(stream, &[number, adjacent], now_ms);
+        Ok(child)
+    }
+
+    /// Records that closing shard `number` ended at `ending_index` (its records are the
+    /// indexes below it); the stream is ACTIVE again once no shard is closing.
+    pub fn finish_close(&mut self, stream: &str, number: u32, ending_index: u64) -> Result<(), CatalogError> {
+        let meta = self.streams.get_mut(stream).ok_or_else(|| CatalogError::StreamNotFound(stream.to_string()))?;
+        let shard = meta
+            .shards
+            .iter_mut()
+            .find(|shard| shard.number == number)
+            .ok_or_else(|| CatalogError::ShardNotFound { stream: stream.to_string(), shard: shard_id(number) })?;
+        shard.closing = false;
+        shard.ending_index = Some(ending_index);
+        if !meta.shards.iter().any(|shard| shard.closing) && meta.status == StreamStatus::Updating {
+            meta.status = StreamStatus::Active;
+        }
+        Ok(())
+    }
+
+    fn open_shard(&self, stream: &str, number: u32) -> Result<&ShardMeta, CatalogError> {
+        let meta = self.streams.get(stream).ok_or_else(|| CatalogError::StreamNotFound(stream.to_string()))?;
+        let shard = meta
+            .shards
+            .iter()
+            .find(|shard| shard.number == number)
+            .ok_or_else(|| CatalogError::ShardNotFound { stream: stream.to_string(), shard: shard_id(number) })?;
+        if !shard.is_open() {
+            return Err(CatalogError::ShardNotOpen { stream: stream.to_string(), shard: shard.shard_id() });
+        }
+        Ok(shard)
+    }
+
+    fn begin_close(&mut self, stream: &str, numbers: &[u32], now_ms: i64) {
+        let meta = self.streams.get_mut(stream).expect("checked by the caller");
+        meta.status = StreamStatus::Updating;
+        for shard in meta.shards.iter_mut().filter(|shard| numbers.contains(&shard.number)) {
+            shard.closing = true;
+            shard.closed_ms = Some(now_ms);
+        }
+    }
+
+    /// Adds an open shard covering `range` whose parents are `parents` (one for a split, two
+    /// for a merge), on the core with the fewest open shards. Its sequence numbers sort
+    /// after every parent's: its epoch is later than theirs.
+    fn add_child(&mut self, stream: &str, range: (u128, u128), parents: &[&ShardMeta], now_ms: i64) -> u32 {
+        let load = self.open_shards_per_core();
+        let core = (0..self.core_count).min_by_key(|&core| (load[core as usize], core)).expect("at least one core");
+        let uid = self.next_shard_uid;
+        self.next_shard_uid += 1;
+        let meta = self.streams.get_mut(stream).expect("checked by the caller");
+        let number = meta.shards.iter().map(|shard| shard.number).max().map_or(0, |max| max + 1);
+        let parent_epoch = parents.iter().map(|parent| parent.seq_prefix.epoch_s).max().unwrap_or(0);
+        let epoch_s = u64::try_from(now_ms / 1000).unwrap_or(0).max(parent_epoch + 1);
+        meta.shards.push(ShardMeta {
+            uid,
+            number,
+            hash_key_start: range.0,
+            hash_key_end: range.1,
+            parent_shard_number: parents.first().map(|parent| parent.number),
+            adjacent_parent_shard_number: parents.get(1).map(|parent| parent.number),
+            seq_prefix: ShardSeqPrefix::new(epoch_s, number),
+            core,
+            created_ms: now_ms,
+            ending_index: None,
+            closing: false,
+            closed_ms: None,
+        });
+        number
+    }
+
     fn open_shards_per_core(&self) -> Vec<u32> {
         let mut load = vec![0u32; self.core_count as usize];
         for shard in self.streams.values().flat_map(|stream| &stream.shards) {
@@ -255,6 +391,40 @@ impl Catalog {
         }
         load
     }
+}
+
+/// One step of UpdateShardCount's UNIFORM_SCALING.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalingStep {
+    Split { shard: u32, new_starting_hash_key: u128 },
+    Merge { shard: u32, adjacent: u32 },
+}
+
+/// The next split or merge that brings `stream`'s open shards toward `target` shards of
+/// equal ranges, or `None` once they are there. First every target boundary that falls
+/// inside an open shard splits it there; then neighbours inside one target range merge,
+/// two at a time. Every step is an ordinary SplitShard or MergeShards, so every child has
+/// at most two parents and lineage stays exact, as with Kinesis (which also passes through
+/// intermediate shards).
+pub fn uniform_scaling_step(stream: &StreamMeta, target: u32) -> Option<ScalingStep> {
+    let mut open: Vec<&ShardMeta> = stream.shards.iter().filter(|shard| shard.is_open()).collect();
+    open.sort_by_key(|shard| shard.hash_key_start);
+    let targets = split_evenly(target);
+    for range in &targets[1..] {
+        let boundary = range.start.0;
+        if let Some(shard) = open.iter().find(|s| s.hash_key_start < boundary && boundary <= s.hash_key_end) {
+            return Some(ScalingStep::Split { shard: shard.number, new_starting_hash_key: boundary });
+        }
+    }
+    for pair in open.windows(2) {
+        let same_target = targets.iter().any(|range| {
+            range.contains(HashKey(pair[0].hash_key_start)) && range.contains(HashKey(pair[1].hash_key_end))
+        });
+        if same_target {
+            return Some(ScalingStep::Merge { shard: pair[0].number, adjacent: pair[1].number });
+        }
+    }
+    None
 }
 
 /// Replaces `path` with `bytes` so that a crash leaves the old or the new content: write a
@@ -333,6 +503,62 @@ mod tests {
         assert!(matches!(catalog.set_retention("a.b-c_D9", 23), Err(CatalogError::InvalidRetention(23))));
         catalog.set_retention("a.b-c_D9", 8760).unwrap();
         assert!(matches!(catalog.delete_stream("nope"), Err(CatalogError::StreamNotFound(_))));
+    }
+
+    #[test]
+    fn split_and_merge_keep_the_space_covered_and_lineage_exact() {
+        let mut catalog = Catalog::new(2);
+        catalog.create_stream("s", 2, CapacityMode::Provisioned, 1_700_000_000_000).unwrap();
+        let middle = 1u128 << 126;
+        assert!(matches!(catalog.split_shard("s", 0, 0, 0), Err(CatalogError::SplitKeyOutside { .. })));
+        let [low, high] = catalog.split_shard("s", 0, middle, 1_700_000_001_000).unwrap();
+        assert!(matches!(catalog.split_shard("s", 0, middle, 0), Err(CatalogError::ShardNotOpen { .. })));
+        let stream = &catalog.streams["s"];
+        assert_eq!(stream.status, StreamStatus::Updating);
+        let (parent, lower) = (stream.shard(0).unwrap(), stream.shard(low).unwrap());
+        assert_eq!((lower.hash_key_start, lower.hash_key_end), (0, middle - 1));
+        assert_eq!(stream.shard(high).unwrap().hash_key_start, middle);
+        assert_eq!(lower.parent_shard_number, Some(0));
+        assert!(
+            lower.seq_prefix.sequence_number(1) > parent.seq_prefix.sequence_number(crate::limits::RECORD_INDEX_MAX)
+        );
+        catalog.finish_close("s", 0, 42).unwrap();
+        assert_eq!(catalog.streams["s"].status, StreamStatus::Active);
+        assert!(matches!(catalog.merge_shards("s", low, 1, 0), Err(CatalogError::NotAdjacent { .. })));
+        let merged = catalog.merge_shards("s", high, 1, 1_700_000_002_000).unwrap();
+        let child = catalog.streams["s"].shard(merged).unwrap();
+        assert_eq!((child.parent_shard_number, child.adjacent_parent_shard_number), (Some(high), Some(1)));
+        assert_eq!((child.hash_key_start, child.hash_key_end), (middle, u128::MAX));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn uniform_scaling_reaches_even_ranges_through_valid_steps(current in 1u32..40, factor in 0.5f64..=2.0) {
+            let target = ((f64::from(current) * factor).round() as u32).max(1);
+            let mut catalog = Catalog::new(2);
+            catalog.create_stream("s", current, CapacityMode::Provisioned, 0).unwrap();
+            let mut steps = 0;
+            while let Some(step) = uniform_scaling_step(&catalog.streams["s"], target) {
+                let closing: Vec<u32> = match step {
+                    ScalingStep::Split { shard, new_starting_hash_key } => {
+                        catalog.split_shard("s", shard, new_starting_hash_key, 0).unwrap();
+                        vec![shard]
+                    }
+                    ScalingStep::Merge { shard, adjacent } => {
+                        catalog.merge_shards("s", shard, adjacent, 0).unwrap();
+                        vec![shard, adjacent]
+                    }
+                };
+                for shard in closing {
+                    catalog.finish_close("s", shard, 1).unwrap();
+                }
+                steps += 1;
+                proptest::prop_assert!(steps <= 4 * (current + target), "no convergence");
+            }
+            let mut open: Vec<_> = catalog.streams["s"].shards.iter().filter(|s| s.is_open()).map(|s| s.hash_key_range()).collect();
+            open.sort_by_key(|range| range.start);
+            proptest::prop_assert_eq!(open, split_evenly(target));
+        }
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub enum EngineError {
     WriteFailed { path: PathBuf, message: String },
     #[error("shard {0} is not registered on this core")]
     UnknownShard(u64),
+    /// The shard was closed by a reshard: its hash keys now belong to its children.
+    #[error("shard {0} is closed")]
+    ShardClosed(u64),
     #[error("an append needs at least one record")]
     EmptyAppend,
     #[error("partition key of {bytes} bytes is outside [1, {max}]")]

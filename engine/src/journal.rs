@@ -155,6 +155,8 @@ struct ShardState {
     spec: Option<ShardSpec>,
     index: ShardIndex,
     waiters: Vec<oneshot::Sender<()>>,
+    /// Closed by a reshard: takes no more appends; its records stay readable.
+    closed: bool,
 }
 
 struct Segment {
@@ -217,6 +219,41 @@ impl Journal {
         state.shards.entry(spec.uid).or_default().spec = Some(spec);
     }
 
+    /// Stops a shard taking appends (a reshard closed it) and resolves with its final record
+    /// index, once every append accepted for it before the call is durable. Appends after it
+    /// fail with [`EngineError::ShardClosed`]; the shard's records stay readable, and waiting
+    /// readers are woken so they notice the end. Calling it again returns the same index.
+    pub async fn close_shard(&self, uid: u64) -> Result<u64> {
+        {
+            let mut state = self.inner.state.borrow_mut();
+            let shard = state.shards.get_mut(&uid).ok_or(EngineError::UnknownShard(uid))?;
+            shard.closed = true;
+            for waiter in shard.waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+        }
+        // A barrier: an empty append queued behind every append already accepted.
+        let permit = self.inner.space.acquire_static_permit(1).await.map_err(|_| EngineError::Closed)?;
+        let (reply, receiver) = oneshot::channel();
+        {
+            let mut state = self.inner.state.borrow_mut();
+            if state.closing {
+                return Err(EngineError::Closed);
+            }
+            state.pending.push_back(Pending { records: Vec::new(), encoded_bytes: 0, _permit: permit, reply });
+        }
+        let _ = self.inner.wake.try_send(());
+        receiver.await.map_err(|_| EngineError::Closed)??;
+        let state = self.inner.state.borrow();
+        Ok(state.shards.get(&uid).map_or(0, |shard| shard.index.next_index()))
+    }
+
+    /// Marks a shard closed without waiting: at start-up, for shards the catalog records as
+    /// closed (their final index is already known and everything before it is durable).
+    pub fn mark_closed(&self, uid: u64) {
+        self.inner.state.borrow_mut().shards.entry(uid).or_default().closed = true;
+    }
+
     /// Forgets a shard (its stream was deleted): its records are no longer served, and its
     /// segments can be deleted without waiting for its retention.
     pub fn forget_shard(&self, uid: u64) {
@@ -241,6 +278,10 @@ impl Journal {
             if state.closing {
                 return Err(EngineError::Closed);
             }
+            // The shard may have been closed while this append waited for queue space.
+            if let Some(closed) = records.iter().find(|r| state.shards.get(&r.shard_uid).is_some_and(|s| s.closed)) {
+                return Err(EngineError::ShardClosed(closed.shard_uid));
+            }
             state.pending.push_back(Pending { records, encoded_bytes, _permit: permit, reply });
         }
         // A full channel means the flusher is already signalled.
@@ -263,8 +304,10 @@ impl Journal {
             if record_bytes > limits::RECORD_BYTES_MAX {
                 return Err(EngineError::RecordTooLarge { bytes: record_bytes, max: limits::RECORD_BYTES_MAX });
             }
-            if state.shards.get(&record.shard_uid).is_none_or(|shard| shard.spec.is_none()) {
-                return Err(EngineError::UnknownShard(record.shard_uid));
+            match state.shards.get(&record.shard_uid) {
+                Some(shard) if shard.closed => return Err(EngineError::ShardClosed(record.shard_uid)),
+                Some(shard) if shard.spec.is_some() => {}
+                _ => return Err(EngineError::UnknownShard(record.shard_uid)),
             }
             // Upper bound: as if every record opened a run of its own.
             encoded_bytes += format::RUN_HEADER_BYTES + format::record_bytes(key_bytes, record.data.len());
