@@ -5,16 +5,23 @@
 //!
 //! - `engine_over_raw_disk`: durable engine appends against raw O_DIRECT writes
 //!   (`engine-throughput`'s last line);
-//! - `ingest_over_raw_disk`: the daemon's acknowledged ingest (the `throughput` ceiling, over
-//!   the network protocol) against the same raw disk figure;
-//! - `polling_p50_over_efo_p99`: how many times faster enhanced fan-out's 99th percentile is
-//!   than polling's median (it must stay above 1: enhanced fan-out p99 below polling p50);
+//! - `ingest_over_engine`: the daemon's acknowledged ingest over the network (the `throughput`
+//!   ceiling) against the engine's own append rate from the same `engine-throughput` run: what
+//!   the protocol, routing and throttling layers cost. Both are bound by the same CPUs, so a
+//!   busy machine slows both (the raw disk, moved by DMA, hardly slows at all, which is why
+//!   ingest is not compared with it);
+//! - `put_ack_p99_over_efo_p99`: enhanced fan-out pushes a record as soon as it is durable, so
+//!   its p99 delivery latency stays close to the p99 of the acknowledgement itself (about 1);
+//!   a push path that waits or polls drops this far below;
+//! - `polling_p50_over_efo_p99`: the claim that enhanced fan-out's p99 is below polling's p50.
+//!   Its size depends on how busy the machine is (polling's p50 is set by the poll interval,
+//!   enhanced fan-out's p99 by the slowest fsyncs), so only its direction is checked: above 1;
 //! - the `limits` verdicts, each a measured rate over its quota, which must stay within ±10%.
 //!
-//! A ratio fails only below `fail_below_fraction` (one half) of its baseline: generous, because
-//! a CI step that fails on noise is worse than none, and a real regression (a lost group
-//! commit, a throttle that stopped throttling, a push path that polls) moves a ratio by far
-//! more than that.
+//! Every other ratio fails only below `fail_below_fraction` (one half) of its baseline:
+//! generous, because a CI step that fails on noise is worse than none, and a real regression
+//! (a lost group commit, a throttle that stopped throttling, a push path that polls) moves a
+//! ratio by far more than that.
 
 use crate::cli::CheckArgs;
 use crate::rate::TOLERANCE_FRACTION;
@@ -24,6 +31,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
+
+/// The ratio whose direction alone is checked (see the module documentation).
+const DIRECTION_ONLY: &str = "polling_p50_over_efo_p99";
 
 /// The committed baseline (bench/baseline.json).
 #[derive(Debug, Serialize, Deserialize)]
@@ -95,11 +105,11 @@ pub fn measured_ratios(
 ) -> anyhow::Result<BTreeMap<String, f64>> {
     let mut ratios = BTreeMap::new();
     let engine_ratio = last_number_after(engine_output, "engine/raw ratio:").context("no `engine/raw ratio:` line")?;
-    let raw_mib_per_s = last_number_after(engine_output, "raw O_DIRECT:").context("no `raw O_DIRECT:` line")?;
+    let engine_mib_per_s = last_number_after(engine_output, "engine:").context("no `engine:` line")?;
     ratios.insert("engine_over_raw_disk".to_owned(), engine_ratio);
     let ingest_mib_per_s =
         throughput["ceiling"]["mib_per_s"].as_f64().context("the throughput JSON has no ceiling.mib_per_s")?;
-    ratios.insert("ingest_over_raw_disk".to_owned(), ingest_mib_per_s / raw_mib_per_s);
+    ratios.insert("ingest_over_engine".to_owned(), ingest_mib_per_s / engine_mib_per_s);
     let kind = |name: &str| {
         latency["latency"]
             .as_array()
@@ -107,8 +117,10 @@ pub fn measured_ratios(
             .with_context(|| format!("the latency JSON has no {name:?} entry"))
     };
     let polling_p50 = kind("polling")?["p50_ms"].as_f64().context("polling p50_ms")?;
-    let efo_p99 = kind("efo")?["p99_ms"].as_f64().context("efo p99_ms")?;
-    ratios.insert("polling_p50_over_efo_p99".to_owned(), polling_p50 / efo_p99.max(0.001));
+    let efo_p99 = kind("efo")?["p99_ms"].as_f64().context("efo p99_ms")?.max(0.001);
+    let put_ack_p99 = latency["put_ack"]["p99_ms"].as_f64().context("the latency JSON has no put_ack.p99_ms")?;
+    ratios.insert("polling_p50_over_efo_p99".to_owned(), polling_p50 / efo_p99);
+    ratios.insert("put_ack_p99_over_efo_p99".to_owned(), put_ack_p99 / efo_p99);
     Ok(ratios)
 }
 
@@ -124,11 +136,8 @@ pub fn compare(baseline: &Baseline, measured: &BTreeMap<String, f64>, limits: &V
     let mut rows = Vec::new();
     for (name, &value) in measured {
         let reference = baseline.ratios.get(name).copied();
-        let mut floor = reference.map_or(0.0, |b| b * baseline.fail_below_fraction);
-        if name == "polling_p50_over_efo_p99" {
-            // Whatever the baseline, enhanced fan-out's p99 must stay below polling's p50.
-            floor = floor.max(1.0);
-        }
+        let floor =
+            if name == DIRECTION_ONLY { 1.0 } else { reference.map_or(0.0, |b| b * baseline.fail_below_fraction) };
         rows.push(Row {
             name: name.clone(),
             baseline: reference,
@@ -195,11 +204,16 @@ mod tests {
 
     const ENGINE_OUTPUT: &str = "directory: data/x (removed afterwards)\n\
         raw O_DIRECT:      2000 MiB/s  (256 MiB in 1 MiB writes, queue depth 16, then fdatasync)\n\
-        engine:            1500 MiB/s     1500000 records/s  (...)\n\
+        engine:            1600 MiB/s     1500000 records/s  (...)\n\
         engine/raw ratio: 0.750\n";
 
     fn baseline() -> Baseline {
-        let ratios = [("engine_over_raw_disk", 0.8), ("ingest_over_raw_disk", 0.2), ("polling_p50_over_efo_p99", 20.0)];
+        let ratios = [
+            ("engine_over_raw_disk", 0.8),
+            ("ingest_over_engine", 0.25),
+            ("polling_p50_over_efo_p99", 20.0),
+            ("put_ack_p99_over_efo_p99", 1.0),
+        ];
         Baseline {
             note: String::new(),
             fail_below_fraction: 0.5,
@@ -217,10 +231,13 @@ mod tests {
 
     fn measured(ingest_mib_per_s: f64, polling_p50: f64, efo_p99: f64) -> BTreeMap<String, f64> {
         let throughput = json!({"ceiling": {"mib_per_s": ingest_mib_per_s}});
-        let latency = json!({"latency": [
-            {"kind": "polling", "p50_ms": polling_p50, "p99_ms": 300.0},
-            {"kind": "efo", "p50_ms": 1.0, "p99_ms": efo_p99},
-        ]});
+        let latency = json!({
+            "latency": [
+                {"kind": "polling", "p50_ms": polling_p50, "p99_ms": 300.0},
+                {"kind": "efo", "p50_ms": 1.0, "p99_ms": efo_p99},
+            ],
+            "put_ack": {"kind": "put_ack", "p99_ms": 5.0},
+        });
         measured_ratios(ENGINE_OUTPUT, &throughput, &latency).unwrap()
     }
 
@@ -228,8 +245,9 @@ mod tests {
     fn ratios_come_from_the_same_run() {
         let ratios = measured(400.0, 100.0, 5.0);
         assert_eq!(ratios["engine_over_raw_disk"], 0.75);
-        assert_eq!(ratios["ingest_over_raw_disk"], 0.2);
+        assert_eq!(ratios["ingest_over_engine"], 0.25);
         assert_eq!(ratios["polling_p50_over_efo_p99"], 20.0);
+        assert_eq!(ratios["put_ack_p99_over_efo_p99"], 1.0);
     }
 
     #[test]
@@ -237,20 +255,28 @@ mod tests {
         // Half the baseline still passes: slow machines are not regressions.
         let report = compare(&baseline(), &measured(200.0, 100.0, 10.0), &limits(1.05, true)).unwrap();
         assert!(report.pass(), "{}", report.table());
-        // Ingest at a third of its usual share of the disk: a regression.
+        // Ingest at a third of its usual share of the engine: a regression.
         let report = compare(&baseline(), &measured(130.0, 100.0, 5.0), &limits(1.0, true)).unwrap();
         assert!(!report.pass());
         assert!(report.table().contains("REGRESSION"));
         let failed: Vec<&str> = report.rows.iter().filter(|r| !r.ok).map(|r| r.name.as_str()).collect();
-        assert_eq!(failed, ["ingest_over_raw_disk"]);
+        assert_eq!(failed, ["ingest_over_engine"]);
+        // Enhanced fan-out that waits 200 ms after durability: a regression.
+        let report = compare(&baseline(), &measured(400.0, 1_000.0, 205.0), &limits(1.0, true)).unwrap();
+        let failed: Vec<&str> = report.rows.iter().filter(|r| !r.ok).map(|r| r.name.as_str()).collect();
+        assert_eq!(failed, ["put_ack_p99_over_efo_p99"]);
     }
 
     #[test]
     fn efo_p99_must_stay_below_polling_p50_whatever_the_baseline() {
-        let mut low = baseline();
-        low.ratios.insert("polling_p50_over_efo_p99".to_owned(), 1.2);
-        let report = compare(&low, &measured(400.0, 100.0, 120.0), &limits(1.0, true)).unwrap();
-        assert!(!report.pass(), "{}", report.table());
+        // A busy machine's slow fsyncs shrink the margin without failing...
+        let report = compare(&baseline(), &measured(400.0, 100.0, 60.0), &limits(1.0, true)).unwrap();
+        let row = report.rows.iter().find(|r| r.name == DIRECTION_ONLY).unwrap();
+        assert!(row.ok, "{}", report.table());
+        // ...but enhanced fan-out slower at p99 than polling at p50 fails.
+        let report = compare(&baseline(), &measured(400.0, 100.0, 120.0), &limits(1.0, true)).unwrap();
+        let row = report.rows.iter().find(|r| r.name == DIRECTION_ONLY).unwrap();
+        assert!(!row.ok, "{}", report.table());
     }
 
     #[test]

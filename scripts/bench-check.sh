@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# CI's performance regression check: short runs (about a minute, after the build) of the engine
+# benchmark and of every load-generator scenario, compared with bench/baseline.json as ratios
+# measured in the same run. No wall-clock threshold: a slow or busy machine moves both sides of
+# every ratio. Exits 1 on a regression and prints the comparison; see docs/benchmarks.md.
+#
+#   scripts/bench-check.sh                      # compare with bench/baseline.json
+#   scripts/bench-check.sh --write-baseline     # measure and write bench/baseline.json instead
+#
+# Builds what it needs (release: sluiced, sluice-loadgen, engine-throughput) and starts its own
+# sluiced daemons on free loopback ports, with data under target/bench-check/ (a disk that
+# supports O_DIRECT: not tmpfs). Everything it starts is stopped on exit.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+write_baseline=false
+if [[ "${1:-}" == "--write-baseline" ]]; then
+    write_baseline=true
+fi
+
+step() { printf '\n==> %s\n' "$*"; }
+
+work=target/bench-check
+rm -rf "$work"
+mkdir -p "$work"
+daemon_pid=""
+stop_daemon() {
+    if [[ -n "$daemon_pid" ]]; then
+        kill -TERM "$daemon_pid" 2>/dev/null || true
+        wait "$daemon_pid" 2>/dev/null || true
+        daemon_pid=""
+    fi
+}
+trap 'stop_daemon; rm -rf "$work"/data-*' EXIT
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Starts sluiced with the given --limits profile; sets $endpoint.
+start_daemon() {
+    local limits=$1
+    local port
+    port=$(free_port)
+    endpoint="127.0.0.1:$port"
+    target/release/sluiced --data-dir "$work/data-$limits" --listen "$endpoint" --limits "$limits" \
+        --log-level warn &
+    daemon_pid=$!
+    for _ in $(seq 1 300); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$daemon_pid" 2>/dev/null || { echo "sluiced exited during start-up" >&2; exit 2; }
+        sleep 0.1
+    done
+    echo "sluiced did not start listening on $endpoint" >&2
+    exit 2
+}
+
+step "build (release)"
+cargo build --release -p sluice-server --bin sluiced -p loadgen --bin sluice-loadgen -p bench --bin engine-throughput
+
+loadgen=target/release/sluice-loadgen
+
+step "engine vs raw disk (engine-throughput, 512 MiB)"
+target/release/engine-throughput --bytes $((512 << 20)) --dir "$work" | tee "$work/engine.txt"
+
+step "limits (sluiced --limits kinesis)"
+start_daemon kinesis
+# 6 s phases: the first 1.5 s of each drain the full buckets; 4.5 s of steady state remain.
+"$loadgen" limits --endpoint "$endpoint" --duration-s 6 --warmup-s 1.5 --json "$work/limits.json" || true
+
+step "latency: 1 polling and 1 enhanced fan-out consumer per shard"
+"$loadgen" latency --endpoint "$endpoint" --duration-s 10 --warmup-s 1 --json "$work/latency.json"
+stop_daemon
+
+step "throughput (sluiced --limits unlimited)"
+start_daemon unlimited
+"$loadgen" throughput --endpoint "$endpoint" --duration-s 5 --warmup-s 1 --polling-consumers 0 \
+    --efo-consumers 0 --json "$work/throughput.json"
+stop_daemon
+
+step "compare with bench/baseline.json"
+check=("$loadgen" check --baseline bench/baseline.json --limits "$work/limits.json" \
+    --latency "$work/latency.json" --throughput "$work/throughput.json" --engine-output "$work/engine.txt")
+if $write_baseline; then
+    "${check[@]}" --write-measured bench/baseline.json || true
+    echo "wrote bench/baseline.json from this run; review and commit it"
+else
+    "${check[@]}"
+fi
