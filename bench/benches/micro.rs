@@ -71,8 +71,9 @@ fn index_lookup(c: &mut Criterion) {
     let runs = 1_000_000u64;
     let mut index = ShardIndex::default();
     for run in 0..runs {
+        // Record indexes start at 1: index 0 is the shard's starting sequence number.
         let entry = RunEntry {
-            first_index: run * 10,
+            first_index: 1 + run * 10,
             record_count: 10,
             run_bytes: 10_000,
             position: run * 10_000,
@@ -86,7 +87,7 @@ fn index_lookup(c: &mut Criterion) {
     group.bench_function("by_record_index", |b| {
         b.iter(|| {
             probe = (probe + 7_919_993) % (runs * 10);
-            index.runs_from(black_box(probe)).next().map(|run| run.position)
+            index.runs_from(black_box(1 + probe)).next().map(|run| run.position)
         })
     });
     group.bench_function("by_timestamp", |b| {
