@@ -16,6 +16,7 @@
 //! reported.
 
 use crate::cli::LatencyArgs;
+use crate::conn::Conn;
 use crate::limits::{shard_iterator, sleep_until};
 use crate::payload::{self, Clock};
 use crate::plot::{self, Curve, Reference};
@@ -27,7 +28,7 @@ use bytes::Bytes;
 use plotters::style::RGBColor;
 use serde::Serialize;
 use sluice_client::{
-    Client, ErrorCode, GetRecordsRequest, PutRecordsRequest, PutRecordsRequestEntry, Record, ShardIteratorType,
+    ErrorCode, GetRecordsRequest, PutRecordsRequest, PutRecordsRequestEntry, Record, ShardIteratorType,
     StartingPosition,
 };
 use std::cell::{Cell, RefCell};
@@ -380,7 +381,7 @@ fn expected_count(acked: u64, consumers: usize) -> u64 {
 #[expect(clippy::too_many_arguments, reason = "one producer's whole configuration; a struct would only rename it")]
 async fn produce(
     run: Rc<Run>,
-    client: Client,
+    client: Conn,
     target: Target,
     record_bytes: usize,
     batch_records: usize,
@@ -435,7 +436,7 @@ async fn produce(
 }
 
 /// A polling consumer of one shard: GetRecords every `interval`, whatever it returned.
-async fn poll_loop(run: Rc<Run>, client: Client, mut iterator: String, interval: Duration, phase: Duration) {
+async fn poll_loop(run: Rc<Run>, client: Conn, mut iterator: String, interval: Duration, phase: Duration) {
     let mut due = Instant::now() + phase;
     loop {
         sleep_until(due).await;

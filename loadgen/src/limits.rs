@@ -19,6 +19,7 @@
 //! by the writers, not by its quota.
 
 use crate::cli::LimitsArgs;
+use crate::conn::Conn;
 use crate::payload::Clock;
 use crate::progress::{self, Progress};
 use crate::rate::{Limit, Observed, Series, Verdict};
@@ -26,8 +27,8 @@ use crate::setup::{self, Target, PARTITION_KEY};
 use bytes::Bytes;
 use serde::Serialize;
 use sluice_client::{
-    Client, ClientError, ErrorCode, GetRecordsRequest, GetShardIteratorRequest, PutRecordsRequest,
-    PutRecordsRequestEntry, ShardIteratorType, StartingPosition,
+    ClientError, ErrorCode, GetRecordsRequest, GetShardIteratorRequest, PutRecordsRequest, PutRecordsRequestEntry,
+    ShardIteratorType, StartingPosition,
 };
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -280,7 +281,7 @@ fn status(run: &Run) -> String {
 
 /// One PutRecords call per tick to one shard, open-loop: a slow answer does not delay the
 /// next call.
-async fn write_loop(run: Rc<Run>, client: Client, target: Target, index: usize, data: Bytes, records: usize) {
+async fn write_loop(run: Rc<Run>, client: Conn, target: Target, index: usize, data: Bytes, records: usize) {
     let entries: Vec<PutRecordsRequestEntry> = (0..records)
         .map(|_| PutRecordsRequestEntry {
             data: data.clone(),
@@ -326,7 +327,7 @@ async fn write_loop(run: Rc<Run>, client: Client, target: Target, index: usize, 
 /// A GetRecords loop on one shard: one attempt per `interval`, `limit` records per call.
 async fn poll_loop(
     run: Rc<Run>,
-    client: Client,
+    client: Conn,
     target: Target,
     index: usize,
     limit: usize,
@@ -388,7 +389,7 @@ async fn poll_loop(
 
 /// A GetShardIterator call, retried while throttled (5 calls/s per shard).
 pub async fn shard_iterator(
-    client: &Client,
+    client: &Conn,
     target: &Target,
     kind: ShardIteratorType,
     sequence: Option<String>,
@@ -413,7 +414,7 @@ pub async fn shard_iterator(
 }
 
 /// One enhanced fan-out subscription from the start of the shard, renewed when it ends.
-async fn efo_loop(run: Rc<Run>, client: Client, consumer_arn: String, target: Target, slot: usize) {
+async fn efo_loop(run: Rc<Run>, client: Conn, consumer_arn: String, target: Target, slot: usize) {
     let mut position = StartingPosition::new(ShardIteratorType::TrimHorizon);
     while !run.stop.get() {
         let mut subscription = match client.subscribe_to_shard(&consumer_arn, &target.shard_id, position.clone()).await

@@ -13,6 +13,8 @@
 
 mod check;
 mod cli;
+mod conn;
+mod http;
 mod latency;
 mod limits;
 mod payload;

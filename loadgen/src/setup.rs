@@ -1,11 +1,10 @@
 //! Connecting, and the streams, shards and consumers a scenario runs on.
 
 use crate::cli::{Common, Protocol};
+use crate::conn::Conn;
+use crate::http::HttpClient;
 use anyhow::{bail, Context};
-use sluice_client::{
-    Client, ConsumerStatus, CreateStreamRequest, DeleteStreamRequest, DescribeStreamConsumerRequest,
-    DescribeStreamSummaryRequest, ErrorCode, ListShardsRequest, RegisterStreamConsumerRequest, StreamStatus,
-};
+use sluice_client::{Client, ConsumerStatus, ErrorCode, StreamStatus};
 use std::time::{Duration, Instant};
 
 /// How long to wait for a stream or a consumer to become ACTIVE.
@@ -15,17 +14,17 @@ const ACTIVE_WAIT_S: u64 = 30;
 /// one-byte key keeps the bytes the quota counts (data plus key) close to the data size.
 pub const PARTITION_KEY: &str = "k";
 
-/// Opens a connection to the daemon.
-pub async fn connect(common: &Common) -> anyhow::Result<Client> {
-    match common.protocol {
+/// Opens a connection to the daemon (over HTTP: a pool that opens connections as needed).
+pub async fn connect(common: &Common) -> anyhow::Result<Conn> {
+    let endpoint = &common.endpoint;
+    Ok(match common.protocol {
         Protocol::Native => {
-            Client::connect(&common.endpoint).await.with_context(|| format!("connect to {}", common.endpoint))
+            Conn::Native(Client::connect(endpoint).await.with_context(|| format!("connect to {endpoint}"))?)
         }
-        Protocol::Http => bail!(
-            "--protocol http is not supported yet: the load generator speaks the native protocol only \
-             (the AWS JSON 1.1 API of sluiced is still being built); use --protocol native"
-        ),
-    }
+        Protocol::Http => {
+            Conn::Http(HttpClient::connect(endpoint).await.with_context(|| format!("connect to {endpoint}"))?)
+        }
+    })
 }
 
 /// One shard a scenario writes to or reads from.
@@ -45,41 +44,35 @@ pub fn stream_name(scenario: &str, label: &str) -> String {
 }
 
 /// Creates a stream of `shards` shards, waits until it is ACTIVE and returns its shards.
-pub async fn create_stream(client: &Client, name: &str, shards: usize) -> anyhow::Result<Vec<Target>> {
-    let request = CreateStreamRequest {
-        stream_name: name.to_owned(),
-        shard_count: Some(i32::try_from(shards).context("--shards")?),
-        ..Default::default()
-    };
-    client.create_stream(&request).await.with_context(|| format!("create stream {name}"))?;
+pub async fn create_stream(client: &Conn, name: &str, shards: usize) -> anyhow::Result<Vec<Target>> {
+    let shard_count = i32::try_from(shards).context("--shards")?;
+    client.create_stream(name, shard_count).await.with_context(|| format!("create stream {name}"))?;
     let deadline = Instant::now() + Duration::from_secs(ACTIVE_WAIT_S);
-    let summary = loop {
-        let request = DescribeStreamSummaryRequest { stream_name: Some(name.to_owned()), stream_arn: None };
-        let summary = client.describe_stream_summary(&request).await?.stream_description_summary;
-        if summary.stream_status == StreamStatus::Active {
-            break summary;
+    let stream_arn = loop {
+        let (status, arn) = client.stream_status(name).await?;
+        if status == StreamStatus::Active {
+            break arn;
         }
         if Instant::now() > deadline {
-            bail!("stream {name} is still {} after {ACTIVE_WAIT_S} s", summary.stream_status);
+            bail!("stream {name} is still {status} after {ACTIVE_WAIT_S} s");
         }
         glommio::timer::sleep(Duration::from_millis(50)).await;
     };
-    let request = ListShardsRequest { stream_name: Some(name.to_owned()), ..Default::default() };
-    let shards = client.list_shards(&request).await?.shards;
+    let shards = client.list_shards(name).await?;
     Ok(shards
         .into_iter()
-        .map(|shard| Target {
+        .map(|(shard_id, hash_key)| Target {
             stream: name.to_owned(),
-            stream_arn: summary.stream_arn.clone(),
-            shard_id: shard.shard_id,
-            hash_key: shard.hash_key_range.starting_hash_key,
+            stream_arn: stream_arn.clone(),
+            shard_id,
+            hash_key,
         })
         .collect())
 }
 
 /// Creates `streams` streams of `shards` shards each; returns every shard of them.
 pub async fn create_streams(
-    client: &Client,
+    client: &Conn,
     scenario: &str,
     label: &str,
     streams: usize,
@@ -94,18 +87,11 @@ pub async fn create_streams(
 }
 
 /// Registers an enhanced fan-out consumer and waits until it is ACTIVE; returns its ARN.
-pub async fn register_consumer(client: &Client, stream_arn: &str, name: &str) -> anyhow::Result<String> {
-    let request = RegisterStreamConsumerRequest {
-        stream_arn: stream_arn.to_owned(),
-        consumer_name: name.to_owned(),
-        tags: Vec::new(),
-    };
-    let consumer = client.register_stream_consumer(&request).await.with_context(|| format!("register {name}"))?;
-    let arn = consumer.consumer.consumer_arn;
+pub async fn register_consumer(client: &Conn, stream_arn: &str, name: &str) -> anyhow::Result<String> {
+    let arn = client.register_consumer(stream_arn, name).await.with_context(|| format!("register {name}"))?;
     let deadline = Instant::now() + Duration::from_secs(ACTIVE_WAIT_S);
     loop {
-        let request = DescribeStreamConsumerRequest { consumer_arn: Some(arn.clone()), ..Default::default() };
-        let status = client.describe_stream_consumer(&request).await?.consumer_description.consumer_status;
+        let status = client.consumer_status(&arn).await?;
         if status == ConsumerStatus::Active {
             return Ok(arn);
         }
@@ -117,19 +103,14 @@ pub async fn register_consumer(client: &Client, stream_arn: &str, name: &str) ->
 }
 
 /// Deletes the streams of `targets` (and their consumers), unless told to keep them.
-pub async fn delete_streams(client: &Client, targets: &[Target], keep: bool) -> anyhow::Result<()> {
+pub async fn delete_streams(client: &Conn, targets: &[Target], keep: bool) -> anyhow::Result<()> {
     if keep {
         return Ok(());
     }
     let mut names: Vec<&str> = targets.iter().map(|t| t.stream.as_str()).collect();
     names.dedup();
     for name in names {
-        let request = DeleteStreamRequest {
-            stream_name: Some(name.to_owned()),
-            stream_arn: None,
-            enforce_consumer_deletion: Some(true),
-        };
-        match client.delete_stream(&request).await {
+        match client.delete_stream(name).await {
             Ok(()) => {}
             Err(error) if error.code() == Some(ErrorCode::ResourceNotFound) => {}
             Err(error) => return Err(error).with_context(|| format!("delete stream {name}")),

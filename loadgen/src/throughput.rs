@@ -14,6 +14,7 @@
 //! then `--efo-consumers` enhanced fan-out subscriptions, each for at most `--duration-s`.
 
 use crate::cli::ThroughputArgs;
+use crate::conn::Conn;
 use crate::limits::shard_iterator;
 use crate::progress::Progress;
 use crate::setup::{self, Target, PARTITION_KEY};
@@ -22,8 +23,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use serde::Serialize;
 use sluice_client::{
-    Client, ErrorCode, GetRecordsRequest, PutRecordsRequest, PutRecordsRequestEntry, ShardIteratorType,
-    StartingPosition,
+    ErrorCode, GetRecordsRequest, PutRecordsRequest, PutRecordsRequestEntry, ShardIteratorType, StartingPosition,
 };
 use std::cell::Cell;
 use std::rc::Rc;
@@ -395,7 +395,7 @@ fn task_done(totals: &ReadTotals, loops: usize) -> bool {
     totals.done.get() >= loops
 }
 
-async fn poll_to_end(client: Client, mut iterator: String, totals: Rc<ReadTotals>, deadline: Instant) {
+async fn poll_to_end(client: Conn, mut iterator: String, totals: Rc<ReadTotals>, deadline: Instant) {
     while Instant::now() < deadline {
         let request =
             GetRecordsRequest { shard_iterator: iterator.clone(), limit: Some(GET_RECORDS_LIMIT), stream_arn: None };
