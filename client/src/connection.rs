@@ -274,6 +274,24 @@ impl Client {
         expect_reply!(self.call(request).await?, ListTagsForStream(response) => response)
     }
 
+    /// SplitShard.
+    pub async fn split_shard(&self, request: &SplitShardRequest) -> Result<(), ClientError> {
+        expect_reply!(self.call(request).await?, SplitShard)
+    }
+
+    /// MergeShards.
+    pub async fn merge_shards(&self, request: &MergeShardsRequest) -> Result<(), ClientError> {
+        expect_reply!(self.call(request).await?, MergeShards)
+    }
+
+    /// UpdateShardCount: starts scaling and returns; the stream is UPDATING until done.
+    pub async fn update_shard_count(
+        &self,
+        request: &UpdateShardCountRequest,
+    ) -> Result<UpdateShardCountResponse, ClientError> {
+        expect_reply!(self.call(request).await?, UpdateShardCount(response) => response)
+    }
+
     /// DescribeLimits.
     pub async fn describe_limits(&self) -> Result<DescribeLimitsResponse, ClientError> {
         expect_reply!(self.call(&DescribeLimitsRequest).await?, DescribeLimits(response) => response)

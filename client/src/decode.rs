@@ -44,6 +44,9 @@ pub(crate) enum Reply {
     SubscribeToShard,
     SubscribeToShardEvent(SubscribeToShardEvent),
     SubscribeToShardEnd,
+    SplitShard,
+    MergeShards,
+    UpdateShardCount(UpdateShardCountResponse),
     /// No body, or a body this build does not know (a newer server): the tag.
     Unknown(ResponseBody),
 }
@@ -75,6 +78,9 @@ impl Reply {
             Self::SubscribeToShard => "SubscribeToShardResponse",
             Self::SubscribeToShardEvent(_) => "SubscribeToShardEvent",
             Self::SubscribeToShardEnd => "SubscribeToShardEnd",
+            Self::SplitShard => "SplitShardResponse",
+            Self::MergeShards => "MergeShardsResponse",
+            Self::UpdateShardCount(_) => "UpdateShardCountResponse",
             Self::Unknown(ResponseBody::NONE) => return "neither a body nor an error".to_owned(),
             Self::Unknown(tag) => return format!("a body this client does not know (union tag {})", tag.0),
         };
@@ -181,6 +187,14 @@ pub(crate) fn reply(frame: &Bytes, body: ResponseBodyRef<'_>) -> Result<Reply> {
             child_shards: event.child_shards().map(|children| list(Some(children), child_shard)).transpose()?,
         }),
         B::SubscribeToShardEnd(_) => Reply::SubscribeToShardEnd,
+        B::SplitShard(_) => Reply::SplitShard,
+        B::MergeShards(_) => Reply::MergeShards,
+        B::UpdateShardCount(body) => Reply::UpdateShardCount(UpdateShardCountResponse {
+            stream_name: body.stream_name().map(str::to_owned),
+            current_shard_count: body.current_shard_count(),
+            target_shard_count: body.target_shard_count(),
+            stream_arn: body.stream_arn().map(str::to_owned),
+        }),
         B::Unknown(tag) => Reply::Unknown(tag),
     })
 }

@@ -389,3 +389,48 @@ impl EncodeRequest for SubscribeToShardRequest {
 
 #[cfg(test)]
 mod tests;
+
+impl EncodeRequest for SplitShardRequest {
+    const OPERATION: &'static str = "SplitShard";
+
+    fn encode<'f, 'b>(&self, fbb: &'f mut FlatBufferBuilder<'b>, correlation_id: u64) -> Result<&'f [u8], FrameError> {
+        let args = wire::SplitShardRequestArgs {
+            stream_name: optional_string(fbb, self.stream_name.as_deref()),
+            stream_arn: optional_string(fbb, self.stream_arn.as_deref()),
+            shard_to_split: string(fbb, &self.shard_to_split),
+            new_starting_hash_key: string(fbb, &self.new_starting_hash_key),
+        };
+        let body = wire::SplitShardRequest::create(fbb, &args);
+        encode_request(fbb, correlation_id, body)
+    }
+}
+
+impl EncodeRequest for MergeShardsRequest {
+    const OPERATION: &'static str = "MergeShards";
+
+    fn encode<'f, 'b>(&self, fbb: &'f mut FlatBufferBuilder<'b>, correlation_id: u64) -> Result<&'f [u8], FrameError> {
+        let args = wire::MergeShardsRequestArgs {
+            stream_name: optional_string(fbb, self.stream_name.as_deref()),
+            stream_arn: optional_string(fbb, self.stream_arn.as_deref()),
+            shard_to_merge: string(fbb, &self.shard_to_merge),
+            adjacent_shard_to_merge: string(fbb, &self.adjacent_shard_to_merge),
+        };
+        let body = wire::MergeShardsRequest::create(fbb, &args);
+        encode_request(fbb, correlation_id, body)
+    }
+}
+
+impl EncodeRequest for UpdateShardCountRequest {
+    const OPERATION: &'static str = "UpdateShardCount";
+
+    fn encode<'f, 'b>(&self, fbb: &'f mut FlatBufferBuilder<'b>, correlation_id: u64) -> Result<&'f [u8], FrameError> {
+        let args = wire::UpdateShardCountRequestArgs {
+            stream_name: optional_string(fbb, self.stream_name.as_deref()),
+            stream_arn: optional_string(fbb, self.stream_arn.as_deref()),
+            target_shard_count: Some(self.target_shard_count),
+            scaling_type: string(fbb, &self.scaling_type),
+        };
+        let body = wire::UpdateShardCountRequest::create(fbb, &args);
+        encode_request(fbb, correlation_id, body)
+    }
+}

@@ -91,6 +91,11 @@ async fn run(endpoint: &str, call: Call) -> Result<(), ClientError> {
         Call::ListTagsForStream(request) => {
             print(&output::list_tags_for_stream(&client.list_tags_for_stream(&request).await?))
         }
+        Call::SplitShard(request) => client.split_shard(&request).await?,
+        Call::MergeShards(request) => client.merge_shards(&request).await?,
+        Call::UpdateShardCount(request) => {
+            print(&output::update_shard_count(&client.update_shard_count(&request).await?))
+        }
         Call::DescribeLimits => print(&output::describe_limits(&client.describe_limits().await?)),
         Call::RegisterStreamConsumer(request) => {
             print(&output::register_stream_consumer(&client.register_stream_consumer(&request).await?))

@@ -781,3 +781,43 @@ mod tests {
         assert_eq!(before_epoch.epoch_seconds(), -1.5);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Resharding
+// ---------------------------------------------------------------------------------------
+
+/// SplitShard. Name the stream by `stream_name` or `stream_arn`. The response is empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SplitShardRequest {
+    pub stream_name: Option<String>,
+    pub stream_arn: Option<String>,
+    pub shard_to_split: String,
+    /// Decimal hash key: the upper child starts here.
+    pub new_starting_hash_key: String,
+}
+
+/// MergeShards. Name the stream by `stream_name` or `stream_arn`. The response is empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MergeShardsRequest {
+    pub stream_name: Option<String>,
+    pub stream_arn: Option<String>,
+    pub shard_to_merge: String,
+    pub adjacent_shard_to_merge: String,
+}
+
+/// UpdateShardCount. `scaling_type` is `UNIFORM_SCALING`, the only type Kinesis has.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpdateShardCountRequest {
+    pub stream_name: Option<String>,
+    pub stream_arn: Option<String>,
+    pub target_shard_count: i32,
+    pub scaling_type: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateShardCountResponse {
+    pub stream_name: Option<String>,
+    pub current_shard_count: i32,
+    pub target_shard_count: i32,
+    pub stream_arn: Option<String>,
+}

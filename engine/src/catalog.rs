@@ -113,6 +113,10 @@ pub struct StreamMeta {
     /// When UpdateShardCount ran, epoch ms: Kinesis allows ten per rolling 24 hours.
     #[serde(default)]
     pub scalings_ms: Vec<i64>,
+    /// The open-shard count an UpdateShardCount in progress is heading for; the stream stays
+    /// UPDATING until it is reached (a restart resumes it).
+    #[serde(default)]
+    pub scaling_target: Option<u32>,
 }
 
 impl StreamMeta {
@@ -254,6 +258,7 @@ impl Catalog {
             consumers: Vec::new(),
             shards,
             scalings_ms: Vec::new(),
+            scaling_target: None,
             shard_level_metrics: Default::default(),
             mode_changes_ms: Vec::new(),
         };
@@ -325,7 +330,8 @@ impl Catalog {
             .ok_or_else(|| CatalogError::ShardNotFound { stream: stream.to_string(), shard: shard_id(number) })?;
         shard.closing = false;
         shard.ending_index = Some(ending_index);
-        if !meta.shards.iter().any(|shard| shard.closing) && meta.status == StreamStatus::Updating {
+        let settled = !meta.shards.iter().any(|shard| shard.closing) && meta.scaling_target.is_none();
+        if settled && meta.status == StreamStatus::Updating {
             meta.status = StreamStatus::Active;
         }
         Ok(())

@@ -248,6 +248,11 @@ impl Journal {
         Ok(state.shards.get(&uid).map_or(0, |shard| shard.index.next_index()))
     }
 
+    /// Whether a reshard closed the shard (see [`Journal::close_shard`]).
+    pub fn is_closed(&self, uid: u64) -> bool {
+        self.inner.state.borrow().shards.get(&uid).is_some_and(|shard| shard.closed)
+    }
+
     /// Marks a shard closed without waiting: at start-up, for shards the catalog records as
     /// closed (their final index is already known and everything before it is durable).
     pub fn mark_closed(&self, uid: u64) {

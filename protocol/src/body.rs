@@ -91,6 +91,9 @@ body_kinds! {
         DescribeStreamConsumer(DescribeStreamConsumerRequest) = body_as_describe_stream_consumer_request,
         ListStreamConsumers(ListStreamConsumersRequest) = body_as_list_stream_consumers_request,
         SubscribeToShard(SubscribeToShardRequest) = body_as_subscribe_to_shard_request,
+        SplitShard(SplitShardRequest) = body_as_split_shard_request,
+        MergeShards(MergeShardsRequest) = body_as_merge_shards_request,
+        UpdateShardCount(UpdateShardCountRequest) = body_as_update_shard_count_request,
     }
 }
 
@@ -121,6 +124,9 @@ body_kinds! {
         SubscribeToShard(SubscribeToShardResponse) = body_as_subscribe_to_shard_response,
         SubscribeToShardEvent(SubscribeToShardEvent) = body_as_subscribe_to_shard_event,
         SubscribeToShardEnd(SubscribeToShardEnd) = body_as_subscribe_to_shard_end,
+        SplitShard(SplitShardResponse) = body_as_split_shard_response,
+        MergeShards(MergeShardsResponse) = body_as_merge_shards_response,
+        UpdateShardCount(UpdateShardCountResponse) = body_as_update_shard_count_response,
     }
 }
 

@@ -5,15 +5,50 @@
 use crate::error::ServiceError;
 use crate::model::StreamRef;
 use sluice_engine::catalog::is_valid_name;
+use std::sync::OnceLock;
 
-/// The region Sluice reports. A single-node Sluice is one "region"; SDKs need some value.
-pub const REGION: &str = "us-east-1";
-/// The account id Sluice reports: the 12 zeros that local AWS emulators use, so existing
-/// tooling recognises it as "not a real account".
-pub const ACCOUNT_ID: &str = "000000000000";
+/// The region Sluice reports unless configured (`--region`). A single-node Sluice is one
+/// "region"; SDKs need some value, and us-east-1 is what they default to.
+pub const REGION_DEFAULT: &str = "us-east-1";
+/// The account id Sluice reports unless configured (`--account-id`): the 12 zeros that local
+/// AWS emulators use, so existing tooling recognises it as "not a real account".
+pub const ACCOUNT_ID_DEFAULT: &str = "000000000000";
+
+/// The configured `(region, account id)`, set once at start-up by [`configure`].
+static IDENTITY: OnceLock<(String, String)> = OnceLock::new();
+
+/// Sets the region and account id this process reports and accepts in ARNs. Once per
+/// process, before serving; later calls with other values are refused.
+pub fn configure(region: &str, account_id: &str) -> Result<(), String> {
+    let region_ok = !region.is_empty()
+        && region.len() <= 32
+        && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !region_ok {
+        return Err(format!("region {region:?} must be lowercase letters, digits and dashes, like us-east-1"));
+    }
+    if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("account id {account_id:?} must be 12 digits, as AWS account ids are"));
+    }
+    let wanted = (region.to_string(), account_id.to_string());
+    let set = IDENTITY.get_or_init(|| wanted.clone());
+    if *set != wanted {
+        return Err(format!("region and account id are already {set:?}"));
+    }
+    Ok(())
+}
+
+/// The region in ARNs and messages.
+pub fn region() -> &'static str {
+    IDENTITY.get().map_or(REGION_DEFAULT, |(region, _)| region.as_str())
+}
+
+/// The account id in ARNs and messages.
+pub fn account_id() -> &'static str {
+    IDENTITY.get().map_or(ACCOUNT_ID_DEFAULT, |(_, account)| account.as_str())
+}
 
 pub fn stream_arn(stream_name: &str) -> String {
-    format!("arn:aws:kinesis:{REGION}:{ACCOUNT_ID}:stream/{stream_name}")
+    format!("arn:aws:kinesis:{}:{}:stream/{stream_name}", region(), account_id())
 }
 
 pub fn consumer_arn(stream_name: &str, consumer_name: &str, created_ms: i64) -> String {
@@ -22,7 +57,7 @@ pub fn consumer_arn(stream_name: &str, consumer_name: &str, created_ms: i64) -> 
 
 /// The stream name inside a stream ARN of this account and region.
 pub fn parse_stream_arn(arn: &str) -> Result<String, ServiceError> {
-    let prefix = format!("arn:aws:kinesis:{REGION}:{ACCOUNT_ID}:stream/");
+    let prefix = format!("arn:aws:kinesis:{}:{}:stream/", region(), account_id());
     let name = arn.strip_prefix(&prefix).filter(|name| is_valid_name(name));
     name.map(str::to_string).ok_or_else(|| ServiceError::invalid(format!("Invalid StreamARN {arn}")))
 }
@@ -84,6 +119,19 @@ mod tests {
             assert!(parse_stream_arn(bad).is_err(), "{bad}");
         }
         assert!(parse_consumer_arn(&format!("{arn}/consumer/c:notanumber")).is_err());
+    }
+
+    #[test]
+    fn configure_refuses_what_aws_would_not_name() {
+        // Only refusals here: a successful `configure` would fix the identity for every test
+        // in this process (the daemon tests cover configured values end to end).
+        for (region, account) in [("", "123456789012"), ("US-EAST-1", "123456789012"), ("eu west", "123456789012")] {
+            assert!(configure(region, account).is_err(), "{region}");
+        }
+        for account in ["", "12345678901", "1234567890123", "12345678901x"] {
+            assert!(configure("eu-west-1", account).is_err(), "{account}");
+        }
+        assert_eq!((region(), account_id()), (REGION_DEFAULT, ACCOUNT_ID_DEFAULT));
     }
 
     #[test]

@@ -20,7 +20,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "sluiced", about = "Sluice: a Kinesis-compatible streaming data daemon", version)]
 pub struct Args {
-    /// TOML file with any of the keys below (data-dir, listen, http-listen, cores, limits, log-level).
+    /// TOML file with any of the keys below (data-dir, listen, http-listen, region, account-id,
+    /// cores, limits, log-level).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Where streams live. Default: ./data
@@ -32,6 +33,12 @@ pub struct Args {
     /// AWS-compatible HTTP API address (boto3, AWS CLI, SDKs). Default: 127.0.0.1:4567
     #[arg(long)]
     pub http_listen: Option<SocketAddr>,
+    /// The AWS region in ARNs (and expected in the ARNs clients send). Default: us-east-1
+    #[arg(long)]
+    pub region: Option<String>,
+    /// The 12-digit AWS account id in ARNs and messages. Default: 000000000000
+    #[arg(long)]
+    pub account_id: Option<String>,
     /// Executors, one pinned per core. Default: every core. Fixed per data directory.
     #[arg(long)]
     pub cores: Option<usize>,
@@ -49,6 +56,8 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
     http_listen: Option<SocketAddr>,
+    region: Option<String>,
+    account_id: Option<String>,
     cores: Option<usize>,
     limits: Option<String>,
     log_level: Option<String>,
@@ -60,6 +69,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub http_listen: SocketAddr,
+    pub region: String,
+    pub account_id: String,
     pub cores: usize,
     pub limits: LimitsProfile,
     pub log_level: String,
@@ -89,6 +100,11 @@ impl Config {
                 .http_listen
                 .or(file.http_listen)
                 .unwrap_or_else(|| "127.0.0.1:4567".parse().expect("valid default")),
+            region: args.region.or(file.region).unwrap_or_else(|| crate::arn::REGION_DEFAULT.to_string()),
+            account_id: args
+                .account_id
+                .or(file.account_id)
+                .unwrap_or_else(|| crate::arn::ACCOUNT_ID_DEFAULT.to_string()),
             cores,
             limits,
             log_level: args.log_level.or(file.log_level).unwrap_or_else(|| "info".to_string()),
@@ -117,6 +133,7 @@ fn iterator_key(data_dir: &Path) -> anyhow::Result<IteratorKey> {
 
 /// Runs the daemon until SIGTERM or SIGINT, then shuts down cleanly.
 pub fn run(config: Config) -> anyhow::Result<()> {
+    crate::arn::configure(&config.region, &config.account_id).map_err(|error| anyhow::anyhow!(error))?;
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("create {}", config.data_dir.display()))?;
     let catalog = Catalog::load_or_new(&config.data_dir, config.cores as u32)?;
     let key = iterator_key(&config.data_dir)?;
@@ -157,6 +174,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         listen = %config.listen,
         http_listen = %config.http_listen,
+        region = %config.region,
+        account_id = %config.account_id,
         cores = config.cores,
         data_dir = %config.data_dir.display(),
         limits = %config.limits,
@@ -199,6 +218,17 @@ async fn run_core(
     core.journal.retain_shards(|uid| live.contains(&uid));
 
     glommio::spawn_local(core.clone().serve_mailbox(mailbox)).detach();
+    if core_id == 0 {
+        // Reshards a crash interrupted finish once every core serves (jobs to cores that are
+        // still starting wait in their mailboxes).
+        let core = core.clone();
+        glommio::spawn_local(async move {
+            if let Err(error) = core.finish_interrupted_reshards().await {
+                tracing::error!(%error, "could not finish an interrupted reshard");
+            }
+        })
+        .detach();
+    }
     let retention = core.clone();
     glommio::spawn_local(async move {
         loop {

@@ -80,7 +80,7 @@ impl ServiceError {
     }
 
     pub fn stream_not_found(name: &str) -> ServiceError {
-        ServiceError::not_found(format!("Stream {name} under account {} not found.", crate::arn::ACCOUNT_ID))
+        ServiceError::not_found(format!("Stream {name} under account {} not found.", crate::arn::account_id()))
     }
 }
 
@@ -118,9 +118,10 @@ impl From<CatalogError> for ServiceError {
                 ServiceError::validation(error.to_string())
             }
             CatalogError::InvalidRetention(_) => ServiceError::invalid(error.to_string()),
-            CatalogError::StreamExists(name) => {
-                ServiceError::in_use(format!("Stream {name} under account {} already exists.", crate::arn::ACCOUNT_ID))
-            }
+            CatalogError::StreamExists(name) => ServiceError::in_use(format!(
+                "Stream {name} under account {} already exists.",
+                crate::arn::account_id()
+            )),
             CatalogError::StreamNotFound(name) => ServiceError::stream_not_found(name),
             _ => {
                 tracing::error!(%error, "catalog error");

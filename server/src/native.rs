@@ -609,6 +609,45 @@ async fn dispatch(core: &Rc<Core>, correlation_id: u64, frame: &Bytes, body: Req
                 )
             })
         }
+        RequestBodyRef::SplitShard(request) => {
+            core.split_shard(
+                stream_ref(request.stream_name(), request.stream_arn()),
+                required(request.shard_to_split(), "shardToSplit")?,
+                required(request.new_starting_hash_key(), "newStartingHashKey")?,
+            )
+            .await?;
+            empty_response!(SplitShardResponse, SplitShardResponseArgs, cid)
+        }
+        RequestBodyRef::MergeShards(request) => {
+            core.merge_shards(
+                stream_ref(request.stream_name(), request.stream_arn()),
+                required(request.shard_to_merge(), "shardToMerge")?,
+                required(request.adjacent_shard_to_merge(), "adjacentShardToMerge")?,
+            )
+            .await?;
+            empty_response!(MergeShardsResponse, MergeShardsResponseArgs, cid)
+        }
+        RequestBodyRef::UpdateShardCount(request) => {
+            let target = unsigned(request.target_shard_count(), "targetShardCount")?
+                .ok_or_else(|| ServiceError::validation("1 validation error detected: Value null at 'targetShardCount' failed to satisfy constraint: Member must not be null"))?;
+            let scaling_type = required(request.scaling_type(), "scalingType")?;
+            let output = core
+                .update_shard_count(stream_ref(request.stream_name(), request.stream_arn()), target, &scaling_type)
+                .await?;
+            finish(builder(), cid, |fbb| {
+                let stream_name = fbb.create_string(&output.stream_name);
+                let stream_arn = fbb.create_string(&output.stream_arn);
+                wire::UpdateShardCountResponse::create(
+                    fbb,
+                    &wire::UpdateShardCountResponseArgs {
+                        stream_name: Some(stream_name),
+                        current_shard_count: output.current_shard_count as i32,
+                        target_shard_count: output.target_shard_count as i32,
+                        stream_arn: Some(stream_arn),
+                    },
+                )
+            })
+        }
         RequestBodyRef::SubscribeToShard(_) => unreachable!("handled before dispatch"),
         RequestBodyRef::Unknown(tag) => Err(ServiceError::new(
             ErrorKind::UnknownOperation,

@@ -47,6 +47,10 @@ pub struct ShardRoute {
     pub core: usize,
     pub seq_prefix: ShardSeqPrefix,
     pub retention_ms: i64,
+    /// Takes new records (not closed or closing by a reshard).
+    pub open: bool,
+    /// Where a closed shard's records end, once known.
+    pub ending_index: Option<u64>,
 }
 
 impl ShardRoute {
@@ -74,6 +78,8 @@ impl StreamRoute {
             core: shard.core as usize,
             seq_prefix: shard.seq_prefix,
             retention_ms,
+            open: shard.is_open(),
+            ending_index: shard.ending_index,
         };
         let mut open: Vec<_> = meta.shards.iter().filter(|shard| shard.is_open()).collect();
         open.sort_by_key(|shard| shard.hash_key_start);
@@ -259,6 +265,9 @@ impl Core {
         for shard in shards {
             debug_assert_eq!(shard.core, self.id);
             self.journal.register_shard(shard.spec());
+            if !shard.open {
+                self.journal.mark_closed(shard.uid);
+            }
             shard_limits.entry(shard.uid).or_insert_with(|| ShardLimits::new(self.shared.config.limits, now_ms));
         }
     }

@@ -11,9 +11,9 @@ mod common;
 use bytes::Bytes;
 use common::{run, Daemon};
 use sluice_client::*;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
-use std::cell::RefCell;
 use std::time::Duration;
 
 const STREAM: &str = "crash";
@@ -56,7 +56,11 @@ async fn write_until_killed(endpoint: String, cycle: u64, seed: u64) -> Acked {
                             }
                         })
                         .collect();
-                    let request = PutRecordsRequest { stream_name: Some(STREAM.into()), records: entries.clone(), ..Default::default() };
+                    let request = PutRecordsRequest {
+                        stream_name: Some(STREAM.into()),
+                        records: entries.clone(),
+                        ..Default::default()
+                    };
                     let Ok(response) = client.put_records(&request).await else { return };
                     let mut acked = acked.borrow_mut();
                     for (entry, result) in entries.into_iter().zip(response.records) {
@@ -90,7 +94,10 @@ async fn read_everything(client: &Client) -> HashMap<String, Vec<Record>> {
         let mut iterator = client.get_shard_iterator(&request).await.unwrap().shard_iterator;
         let mut records = Vec::new();
         loop {
-            let page = client.get_records(&GetRecordsRequest { shard_iterator: iterator.clone(), ..Default::default() }).await.unwrap();
+            let page = client
+                .get_records(&GetRecordsRequest { shard_iterator: iterator.clone(), ..Default::default() })
+                .await
+                .unwrap();
             if page.records.is_empty() {
                 break;
             }
@@ -105,7 +112,10 @@ async fn read_everything(client: &Client) -> HashMap<String, Vec<Record>> {
 fn check(acked: &Acked, found: &HashMap<String, Vec<Record>>, cycle: u64) {
     for (shard, records) in found {
         let sequences: Vec<u128> = records.iter().map(|r| r.sequence_number.parse().unwrap()).collect();
-        assert!(sequences.windows(2).all(|pair| pair[0] < pair[1]), "cycle {cycle}: {shard} out of order or duplicated");
+        assert!(
+            sequences.windows(2).all(|pair| pair[0] < pair[1]),
+            "cycle {cycle}: {shard} out of order or duplicated"
+        );
         let by_sequence: HashMap<u128, &Record> = sequences.iter().copied().zip(records).collect();
         for (sequence, data) in acked.get(shard).into_iter().flatten() {
             let record = by_sequence
@@ -124,9 +134,14 @@ fn acknowledged_records_survive_sigkill_at_random_moments() {
     let (sender, receiver) = std::sync::mpsc::channel();
     run(move || async move {
         let client = Client::connect(&endpoint).await.unwrap();
-        let request = CreateStreamRequest { stream_name: STREAM.into(), shard_count: Some(SHARDS as i32), ..Default::default() };
+        let request =
+            CreateStreamRequest { stream_name: STREAM.into(), shard_count: Some(SHARDS as i32), ..Default::default() };
         client.create_stream(&request).await.unwrap();
-        let register = RegisterStreamConsumerRequest { stream_arn: CONSUMER_STREAM_ARN.into(), consumer_name: "c".into(), ..Default::default() };
+        let register = RegisterStreamConsumerRequest {
+            stream_arn: CONSUMER_STREAM_ARN.into(),
+            consumer_name: "c".into(),
+            ..Default::default()
+        };
         sender.send(client.register_stream_consumer(&register).await.unwrap().consumer.consumer_arn).unwrap();
     });
     let consumer_arn = receiver.recv().unwrap();
@@ -161,7 +176,8 @@ fn acknowledged_records_survive_sigkill_at_random_moments() {
             let found = read_everything(&client).await;
             check(&acked_now, &found, cycle);
             // A subscription resumes after the last record it saw, on a fresh connection.
-            let (shard, records) = found.iter().find(|(_, records)| records.len() >= 2).expect("some shard has records");
+            let (shard, records) =
+                found.iter().find(|(_, records)| records.len() >= 2).expect("some shard has records");
             let subscriber = Client::connect(&endpoint).await.unwrap();
             let resume_after = records[records.len() - 2].sequence_number.clone();
             let position = StartingPosition {

@@ -65,6 +65,12 @@ pub enum Command {
     RemoveTagsFromStream(RemoveTagsFromStreamArgs),
     /// List a stream's tags.
     ListTagsForStream(ListTagsForStreamArgs),
+    /// Split a shard in two at a hash key.
+    SplitShard(SplitShardArgs),
+    /// Merge two shards with adjacent hash-key ranges.
+    MergeShards(MergeShardsArgs),
+    /// Scale a stream to a number of shards of equal ranges.
+    UpdateShardCount(UpdateShardCountArgs),
     /// Show the shard and on-demand stream limits and usage.
     DescribeLimits,
     /// Register an enhanced fan-out consumer.
@@ -110,6 +116,37 @@ pub struct CreateStreamArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SplitShardArgs {
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    #[arg(long)]
+    pub shard_to_split: String,
+    /// Decimal hash key where the upper child starts.
+    #[arg(long)]
+    pub new_starting_hash_key: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MergeShardsArgs {
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    #[arg(long)]
+    pub shard_to_merge: String,
+    #[arg(long)]
+    pub adjacent_shard_to_merge: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpdateShardCountArgs {
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    #[arg(long)]
+    pub target_shard_count: i32,
+    #[arg(long, default_value = "UNIFORM_SCALING")]
+    pub scaling_type: String,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct DeleteStreamArgs {
     #[command(flatten)]
     pub stream: StreamArgs,
@@ -348,6 +385,9 @@ pub enum Call {
     AddTagsToStream(AddTagsToStreamRequest),
     RemoveTagsFromStream(RemoveTagsFromStreamRequest),
     ListTagsForStream(ListTagsForStreamRequest),
+    SplitShard(SplitShardRequest),
+    MergeShards(MergeShardsRequest),
+    UpdateShardCount(UpdateShardCountRequest),
     DescribeLimits,
     RegisterStreamConsumer(RegisterStreamConsumerRequest),
     DeregisterStreamConsumer(DeregisterStreamConsumerRequest),
@@ -375,6 +415,9 @@ impl Call {
             Self::AddTagsToStream(_) => "AddTagsToStream",
             Self::RemoveTagsFromStream(_) => "RemoveTagsFromStream",
             Self::ListTagsForStream(_) => "ListTagsForStream",
+            Self::SplitShard(_) => "SplitShard",
+            Self::MergeShards(_) => "MergeShards",
+            Self::UpdateShardCount(_) => "UpdateShardCount",
             Self::DescribeLimits => "DescribeLimits",
             Self::RegisterStreamConsumer(_) => "RegisterStreamConsumer",
             Self::DeregisterStreamConsumer(_) => "DeregisterStreamConsumer",
@@ -490,6 +533,24 @@ impl Command {
                 stream_arn: args.stream.stream_arn.clone(),
                 exclusive_start_tag_key: args.exclusive_start_tag_key.clone(),
                 limit: args.limit,
+            }),
+            Self::SplitShard(args) => Call::SplitShard(SplitShardRequest {
+                stream_name: args.stream.stream_name.clone(),
+                stream_arn: args.stream.stream_arn.clone(),
+                shard_to_split: args.shard_to_split.clone(),
+                new_starting_hash_key: args.new_starting_hash_key.clone(),
+            }),
+            Self::MergeShards(args) => Call::MergeShards(MergeShardsRequest {
+                stream_name: args.stream.stream_name.clone(),
+                stream_arn: args.stream.stream_arn.clone(),
+                shard_to_merge: args.shard_to_merge.clone(),
+                adjacent_shard_to_merge: args.adjacent_shard_to_merge.clone(),
+            }),
+            Self::UpdateShardCount(args) => Call::UpdateShardCount(UpdateShardCountRequest {
+                stream_name: args.stream.stream_name.clone(),
+                stream_arn: args.stream.stream_arn.clone(),
+                target_shard_count: args.target_shard_count,
+                scaling_type: args.scaling_type.clone(),
             }),
             Self::DescribeLimits => Call::DescribeLimits,
             Self::RegisterStreamConsumer(args) => Call::RegisterStreamConsumer(RegisterStreamConsumerRequest {

@@ -557,3 +557,24 @@ pub fn subscribe_to_shard_event(event: &SubscribeToShardEvent) -> SubscribeToSha
 
 #[cfg(test)]
 mod tests;
+
+/// `aws kinesis update-shard-count` output.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateShardCountOutput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_name: Option<String>,
+    pub current_shard_count: i32,
+    pub target_shard_count: i32,
+    #[serde(rename = "StreamARN", skip_serializing_if = "Option::is_none")]
+    pub stream_arn: Option<String>,
+}
+
+pub fn update_shard_count(response: &UpdateShardCountResponse) -> UpdateShardCountOutput {
+    UpdateShardCountOutput {
+        stream_name: response.stream_name.clone(),
+        current_shard_count: response.current_shard_count,
+        target_shard_count: response.target_shard_count,
+        stream_arn: response.stream_arn.clone(),
+    }
+}

@@ -817,10 +817,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for MetricsName {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_REQUEST_BODY: u8 = 21;
+pub const ENUM_MAX_REQUEST_BODY: u8 = 24;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 22] = [
+pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 25] = [
   RequestBody::NONE,
   RequestBody::CreateStreamRequest,
   RequestBody::DeleteStreamRequest,
@@ -843,6 +843,9 @@ pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 22] = [
   RequestBody::DescribeStreamConsumerRequest,
   RequestBody::ListStreamConsumersRequest,
   RequestBody::SubscribeToShardRequest,
+  RequestBody::SplitShardRequest,
+  RequestBody::MergeShardsRequest,
+  RequestBody::UpdateShardCountRequest,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -872,9 +875,12 @@ impl RequestBody {
   pub const DescribeStreamConsumerRequest: Self = Self(19);
   pub const ListStreamConsumersRequest: Self = Self(20);
   pub const SubscribeToShardRequest: Self = Self(21);
+  pub const SplitShardRequest: Self = Self(22);
+  pub const MergeShardsRequest: Self = Self(23);
+  pub const UpdateShardCountRequest: Self = Self(24);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 21;
+  pub const ENUM_MAX: u8 = 24;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::CreateStreamRequest,
@@ -898,6 +904,9 @@ impl RequestBody {
     Self::DescribeStreamConsumerRequest,
     Self::ListStreamConsumersRequest,
     Self::SubscribeToShardRequest,
+    Self::SplitShardRequest,
+    Self::MergeShardsRequest,
+    Self::UpdateShardCountRequest,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -924,6 +933,9 @@ impl RequestBody {
       Self::DescribeStreamConsumerRequest => Some("DescribeStreamConsumerRequest"),
       Self::ListStreamConsumersRequest => Some("ListStreamConsumersRequest"),
       Self::SubscribeToShardRequest => Some("SubscribeToShardRequest"),
+      Self::SplitShardRequest => Some("SplitShardRequest"),
+      Self::MergeShardsRequest => Some("MergeShardsRequest"),
+      Self::UpdateShardCountRequest => Some("UpdateShardCountRequest"),
       _ => None,
     }
   }
@@ -983,10 +995,10 @@ pub struct RequestBodyUnionTableOffset {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_RESPONSE_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_RESPONSE_BODY: u8 = 23;
+pub const ENUM_MAX_RESPONSE_BODY: u8 = 26;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 24] = [
+pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 27] = [
   ResponseBody::NONE,
   ResponseBody::CreateStreamResponse,
   ResponseBody::DeleteStreamResponse,
@@ -1011,6 +1023,9 @@ pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 24] = [
   ResponseBody::SubscribeToShardResponse,
   ResponseBody::SubscribeToShardEvent,
   ResponseBody::SubscribeToShardEnd,
+  ResponseBody::SplitShardResponse,
+  ResponseBody::MergeShardsResponse,
+  ResponseBody::UpdateShardCountResponse,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1042,9 +1057,12 @@ impl ResponseBody {
   pub const SubscribeToShardResponse: Self = Self(21);
   pub const SubscribeToShardEvent: Self = Self(22);
   pub const SubscribeToShardEnd: Self = Self(23);
+  pub const SplitShardResponse: Self = Self(24);
+  pub const MergeShardsResponse: Self = Self(25);
+  pub const UpdateShardCountResponse: Self = Self(26);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 23;
+  pub const ENUM_MAX: u8 = 26;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::CreateStreamResponse,
@@ -1070,6 +1088,9 @@ impl ResponseBody {
     Self::SubscribeToShardResponse,
     Self::SubscribeToShardEvent,
     Self::SubscribeToShardEnd,
+    Self::SplitShardResponse,
+    Self::MergeShardsResponse,
+    Self::UpdateShardCountResponse,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1098,6 +1119,9 @@ impl ResponseBody {
       Self::SubscribeToShardResponse => Some("SubscribeToShardResponse"),
       Self::SubscribeToShardEvent => Some("SubscribeToShardEvent"),
       Self::SubscribeToShardEnd => Some("SubscribeToShardEnd"),
+      Self::SplitShardResponse => Some("SplitShardResponse"),
+      Self::MergeShardsResponse => Some("MergeShardsResponse"),
+      Self::UpdateShardCountResponse => Some("UpdateShardCountResponse"),
       _ => None,
     }
   }
@@ -8893,6 +8917,750 @@ impl ::core::fmt::Debug for SubscribeToShardEnd<'_> {
       ds.finish()
   }
 }
+pub enum SplitShardRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct SplitShardRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for SplitShardRequest<'a> {
+  type Inner = SplitShardRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> SplitShardRequest<'a> {
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 6;
+  pub const VT_SHARD_TO_SPLIT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_NEW_STARTING_HASH_KEY: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    SplitShardRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args SplitShardRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<SplitShardRequest<'bldr>> {
+    let mut builder = SplitShardRequestBuilder::new(_fbb);
+    if let Some(x) = args.new_starting_hash_key { builder.add_new_starting_hash_key(x); }
+    if let Some(x) = args.shard_to_split { builder.add_shard_to_split(x); }
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(SplitShardRequest::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(SplitShardRequest::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn shard_to_split(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(SplitShardRequest::VT_SHARD_TO_SPLIT, None)}
+  }
+  #[inline]
+  pub fn new_starting_hash_key(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(SplitShardRequest::VT_NEW_STARTING_HASH_KEY, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for SplitShardRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("shard_to_split", Self::VT_SHARD_TO_SPLIT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("new_starting_hash_key", Self::VT_NEW_STARTING_HASH_KEY, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct SplitShardRequestArgs<'a> {
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub shard_to_split: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub new_starting_hash_key: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for SplitShardRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    SplitShardRequestArgs {
+      stream_name: None,
+      stream_arn: None,
+      shard_to_split: None,
+      new_starting_hash_key: None,
+    }
+  }
+}
+
+pub struct SplitShardRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> SplitShardRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SplitShardRequest::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SplitShardRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_shard_to_split(&mut self, shard_to_split: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SplitShardRequest::VT_SHARD_TO_SPLIT, shard_to_split);
+  }
+  #[inline]
+  pub fn add_new_starting_hash_key(&mut self, new_starting_hash_key: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SplitShardRequest::VT_NEW_STARTING_HASH_KEY, new_starting_hash_key);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> SplitShardRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    SplitShardRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<SplitShardRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for SplitShardRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("SplitShardRequest");
+      ds.field("stream_name", &self.stream_name());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("shard_to_split", &self.shard_to_split());
+      ds.field("new_starting_hash_key", &self.new_starting_hash_key());
+      ds.finish()
+  }
+}
+pub enum SplitShardResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct SplitShardResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for SplitShardResponse<'a> {
+  type Inner = SplitShardResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> SplitShardResponse<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    SplitShardResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args SplitShardResponseArgs
+  ) -> ::flatbuffers::WIPOffset<SplitShardResponse<'bldr>> {
+    let mut builder = SplitShardResponseBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for SplitShardResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct SplitShardResponseArgs {
+}
+impl<'a> Default for SplitShardResponseArgs {
+  #[inline]
+  fn default() -> Self {
+    SplitShardResponseArgs {
+    }
+  }
+}
+
+pub struct SplitShardResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> SplitShardResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> SplitShardResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    SplitShardResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<SplitShardResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for SplitShardResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("SplitShardResponse");
+      ds.finish()
+  }
+}
+pub enum MergeShardsRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct MergeShardsRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for MergeShardsRequest<'a> {
+  type Inner = MergeShardsRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> MergeShardsRequest<'a> {
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 6;
+  pub const VT_SHARD_TO_MERGE: ::flatbuffers::VOffsetT = 8;
+  pub const VT_ADJACENT_SHARD_TO_MERGE: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    MergeShardsRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args MergeShardsRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<MergeShardsRequest<'bldr>> {
+    let mut builder = MergeShardsRequestBuilder::new(_fbb);
+    if let Some(x) = args.adjacent_shard_to_merge { builder.add_adjacent_shard_to_merge(x); }
+    if let Some(x) = args.shard_to_merge { builder.add_shard_to_merge(x); }
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(MergeShardsRequest::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(MergeShardsRequest::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn shard_to_merge(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(MergeShardsRequest::VT_SHARD_TO_MERGE, None)}
+  }
+  #[inline]
+  pub fn adjacent_shard_to_merge(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(MergeShardsRequest::VT_ADJACENT_SHARD_TO_MERGE, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for MergeShardsRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("shard_to_merge", Self::VT_SHARD_TO_MERGE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("adjacent_shard_to_merge", Self::VT_ADJACENT_SHARD_TO_MERGE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct MergeShardsRequestArgs<'a> {
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub shard_to_merge: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub adjacent_shard_to_merge: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for MergeShardsRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    MergeShardsRequestArgs {
+      stream_name: None,
+      stream_arn: None,
+      shard_to_merge: None,
+      adjacent_shard_to_merge: None,
+    }
+  }
+}
+
+pub struct MergeShardsRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> MergeShardsRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(MergeShardsRequest::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(MergeShardsRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_shard_to_merge(&mut self, shard_to_merge: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(MergeShardsRequest::VT_SHARD_TO_MERGE, shard_to_merge);
+  }
+  #[inline]
+  pub fn add_adjacent_shard_to_merge(&mut self, adjacent_shard_to_merge: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(MergeShardsRequest::VT_ADJACENT_SHARD_TO_MERGE, adjacent_shard_to_merge);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> MergeShardsRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    MergeShardsRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<MergeShardsRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for MergeShardsRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("MergeShardsRequest");
+      ds.field("stream_name", &self.stream_name());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("shard_to_merge", &self.shard_to_merge());
+      ds.field("adjacent_shard_to_merge", &self.adjacent_shard_to_merge());
+      ds.finish()
+  }
+}
+pub enum MergeShardsResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct MergeShardsResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for MergeShardsResponse<'a> {
+  type Inner = MergeShardsResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> MergeShardsResponse<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    MergeShardsResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args MergeShardsResponseArgs
+  ) -> ::flatbuffers::WIPOffset<MergeShardsResponse<'bldr>> {
+    let mut builder = MergeShardsResponseBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for MergeShardsResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct MergeShardsResponseArgs {
+}
+impl<'a> Default for MergeShardsResponseArgs {
+  #[inline]
+  fn default() -> Self {
+    MergeShardsResponseArgs {
+    }
+  }
+}
+
+pub struct MergeShardsResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> MergeShardsResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> MergeShardsResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    MergeShardsResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<MergeShardsResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for MergeShardsResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("MergeShardsResponse");
+      ds.finish()
+  }
+}
+pub enum UpdateShardCountRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct UpdateShardCountRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for UpdateShardCountRequest<'a> {
+  type Inner = UpdateShardCountRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> UpdateShardCountRequest<'a> {
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 6;
+  pub const VT_TARGET_SHARD_COUNT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_SCALING_TYPE: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    UpdateShardCountRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args UpdateShardCountRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<UpdateShardCountRequest<'bldr>> {
+    let mut builder = UpdateShardCountRequestBuilder::new(_fbb);
+    if let Some(x) = args.scaling_type { builder.add_scaling_type(x); }
+    if let Some(x) = args.target_shard_count { builder.add_target_shard_count(x); }
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(UpdateShardCountRequest::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(UpdateShardCountRequest::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn target_shard_count(&self) -> Option<i32> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(UpdateShardCountRequest::VT_TARGET_SHARD_COUNT, None)}
+  }
+  #[inline]
+  pub fn scaling_type(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(UpdateShardCountRequest::VT_SCALING_TYPE, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for UpdateShardCountRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<i32>("target_shard_count", Self::VT_TARGET_SHARD_COUNT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("scaling_type", Self::VT_SCALING_TYPE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct UpdateShardCountRequestArgs<'a> {
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub target_shard_count: Option<i32>,
+    pub scaling_type: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for UpdateShardCountRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    UpdateShardCountRequestArgs {
+      stream_name: None,
+      stream_arn: None,
+      target_shard_count: None,
+      scaling_type: None,
+    }
+  }
+}
+
+pub struct UpdateShardCountRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> UpdateShardCountRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(UpdateShardCountRequest::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(UpdateShardCountRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_target_shard_count(&mut self, target_shard_count: i32) {
+    self.fbb_.push_slot_always::<i32>(UpdateShardCountRequest::VT_TARGET_SHARD_COUNT, target_shard_count);
+  }
+  #[inline]
+  pub fn add_scaling_type(&mut self, scaling_type: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(UpdateShardCountRequest::VT_SCALING_TYPE, scaling_type);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> UpdateShardCountRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    UpdateShardCountRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<UpdateShardCountRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for UpdateShardCountRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("UpdateShardCountRequest");
+      ds.field("stream_name", &self.stream_name());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("target_shard_count", &self.target_shard_count());
+      ds.field("scaling_type", &self.scaling_type());
+      ds.finish()
+  }
+}
+pub enum UpdateShardCountResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct UpdateShardCountResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for UpdateShardCountResponse<'a> {
+  type Inner = UpdateShardCountResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> UpdateShardCountResponse<'a> {
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_CURRENT_SHARD_COUNT: ::flatbuffers::VOffsetT = 6;
+  pub const VT_TARGET_SHARD_COUNT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    UpdateShardCountResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args UpdateShardCountResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<UpdateShardCountResponse<'bldr>> {
+    let mut builder = UpdateShardCountResponseBuilder::new(_fbb);
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    builder.add_target_shard_count(args.target_shard_count);
+    builder.add_current_shard_count(args.current_shard_count);
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(UpdateShardCountResponse::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn current_shard_count(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(UpdateShardCountResponse::VT_CURRENT_SHARD_COUNT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn target_shard_count(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(UpdateShardCountResponse::VT_TARGET_SHARD_COUNT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(UpdateShardCountResponse::VT_STREAM_ARN, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for UpdateShardCountResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<i32>("current_shard_count", Self::VT_CURRENT_SHARD_COUNT, false)?
+     .visit_field::<i32>("target_shard_count", Self::VT_TARGET_SHARD_COUNT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct UpdateShardCountResponseArgs<'a> {
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub current_shard_count: i32,
+    pub target_shard_count: i32,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for UpdateShardCountResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    UpdateShardCountResponseArgs {
+      stream_name: None,
+      current_shard_count: 0,
+      target_shard_count: 0,
+      stream_arn: None,
+    }
+  }
+}
+
+pub struct UpdateShardCountResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> UpdateShardCountResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(UpdateShardCountResponse::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_current_shard_count(&mut self, current_shard_count: i32) {
+    self.fbb_.push_slot::<i32>(UpdateShardCountResponse::VT_CURRENT_SHARD_COUNT, current_shard_count, 0);
+  }
+  #[inline]
+  pub fn add_target_shard_count(&mut self, target_shard_count: i32) {
+    self.fbb_.push_slot::<i32>(UpdateShardCountResponse::VT_TARGET_SHARD_COUNT, target_shard_count, 0);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(UpdateShardCountResponse::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> UpdateShardCountResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    UpdateShardCountResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<UpdateShardCountResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for UpdateShardCountResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("UpdateShardCountResponse");
+      ds.field("stream_name", &self.stream_name());
+      ds.field("current_shard_count", &self.current_shard_count());
+      ds.field("target_shard_count", &self.target_shard_count());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.finish()
+  }
+}
 pub enum ErrorOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -9379,6 +10147,51 @@ impl<'a> Request<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_split_shard_request(&self) -> Option<SplitShardRequest<'a>> {
+    if self.body_type() == RequestBody::SplitShardRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { SplitShardRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_merge_shards_request(&self) -> Option<MergeShardsRequest<'a>> {
+    if self.body_type() == RequestBody::MergeShardsRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { MergeShardsRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_update_shard_count_request(&self) -> Option<UpdateShardCountRequest<'a>> {
+    if self.body_type() == RequestBody::UpdateShardCountRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { UpdateShardCountRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Request<'_> {
@@ -9411,6 +10224,9 @@ impl ::flatbuffers::Verifiable for Request<'_> {
           RequestBody::DescribeStreamConsumerRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DescribeStreamConsumerRequest>>("RequestBody::DescribeStreamConsumerRequest", pos),
           RequestBody::ListStreamConsumersRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ListStreamConsumersRequest>>("RequestBody::ListStreamConsumersRequest", pos),
           RequestBody::SubscribeToShardRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<SubscribeToShardRequest>>("RequestBody::SubscribeToShardRequest", pos),
+          RequestBody::SplitShardRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<SplitShardRequest>>("RequestBody::SplitShardRequest", pos),
+          RequestBody::MergeShardsRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MergeShardsRequest>>("RequestBody::MergeShardsRequest", pos),
+          RequestBody::UpdateShardCountRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UpdateShardCountRequest>>("RequestBody::UpdateShardCountRequest", pos),
           _ => Ok(()),
         }
      })?
@@ -9614,6 +10430,27 @@ impl ::core::fmt::Debug for Request<'_> {
         },
         RequestBody::SubscribeToShardRequest => {
           if let Some(x) = self.body_as_subscribe_to_shard_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::SplitShardRequest => {
+          if let Some(x) = self.body_as_split_shard_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::MergeShardsRequest => {
+          if let Some(x) = self.body_as_merge_shards_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::UpdateShardCountRequest => {
+          if let Some(x) = self.body_as_update_shard_count_request() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
@@ -10039,6 +10876,51 @@ impl<'a> Response<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_split_shard_response(&self) -> Option<SplitShardResponse<'a>> {
+    if self.body_type() == ResponseBody::SplitShardResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { SplitShardResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_merge_shards_response(&self) -> Option<MergeShardsResponse<'a>> {
+    if self.body_type() == ResponseBody::MergeShardsResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { MergeShardsResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_update_shard_count_response(&self) -> Option<UpdateShardCountResponse<'a>> {
+    if self.body_type() == ResponseBody::UpdateShardCountResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { UpdateShardCountResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Response<'_> {
@@ -10073,6 +10955,9 @@ impl ::flatbuffers::Verifiable for Response<'_> {
           ResponseBody::SubscribeToShardResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<SubscribeToShardResponse>>("ResponseBody::SubscribeToShardResponse", pos),
           ResponseBody::SubscribeToShardEvent => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<SubscribeToShardEvent>>("ResponseBody::SubscribeToShardEvent", pos),
           ResponseBody::SubscribeToShardEnd => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<SubscribeToShardEnd>>("ResponseBody::SubscribeToShardEnd", pos),
+          ResponseBody::SplitShardResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<SplitShardResponse>>("ResponseBody::SplitShardResponse", pos),
+          ResponseBody::MergeShardsResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MergeShardsResponse>>("ResponseBody::MergeShardsResponse", pos),
+          ResponseBody::UpdateShardCountResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UpdateShardCountResponse>>("ResponseBody::UpdateShardCountResponse", pos),
           _ => Ok(()),
         }
      })?
@@ -10297,6 +11182,27 @@ impl ::core::fmt::Debug for Response<'_> {
         },
         ResponseBody::SubscribeToShardEnd => {
           if let Some(x) = self.body_as_subscribe_to_shard_end() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::SplitShardResponse => {
+          if let Some(x) = self.body_as_split_shard_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::MergeShardsResponse => {
+          if let Some(x) = self.body_as_merge_shards_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::UpdateShardCountResponse => {
+          if let Some(x) = self.body_as_update_shard_count_response() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")

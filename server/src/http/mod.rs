@@ -29,8 +29,8 @@ pub mod value;
 use crate::error::{ErrorKind, ServiceError};
 use crate::limits::{
     HTTP2_STREAMS_PER_CONNECTION_MAX, HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX, HTTP_BODY_BYTES_MAX,
-    HTTP_CONNECTIONS_PER_CORE_MAX, HTTP_HEADER_READ_TIMEOUT_MS, HTTP_REQUESTS_IN_FLIGHT_PER_CORE_MAX,
-    SHUTDOWN_DRAIN_MS,
+    HTTP_BODY_READ_TIMEOUT_MS, HTTP_CONNECTIONS_PER_CORE_MAX, HTTP_HEADER_READ_TIMEOUT_MS,
+    HTTP_REQUESTS_IN_FLIGHT_PER_CORE_MAX, SHUTDOWN_DRAIN_MS,
 };
 use crate::node::Core;
 use crate::subscription::SubscriptionItem;
@@ -172,11 +172,9 @@ fn status_of(kind: ErrorKind) -> StatusCode {
 }
 
 /// An AWS JSON/CBOR error document: `{"__type": "...Exception", "message": "..."}`.
-fn error_response(encoding: Encoding, status: StatusCode, error: &ServiceError) -> Response<Body> {
-    let document = value::map([
-        ("__type", value::text(error.kind.exception_name())),
-        ("message", value::text(error.message.clone())),
-    ]);
+fn error_response(encoding: Encoding, refusal: Refusal) -> Response<Body> {
+    let Refusal { status, exception, message } = refusal;
+    let document = value::map([("__type", value::text(exception)), ("message", value::text(message))]);
     let mut response = Response::new(full(value::encode(encoding, &document)));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(encoding.content_type()));
@@ -189,11 +187,11 @@ async fn handle(shared: &HttpCore, request: Request<Incoming>) -> Response<Body>
     let encoding = encoding_of(&request);
     let mut response = match respond(shared, request, encoding).await {
         Ok(response) => response,
-        Err(Refusal { status, error }) => {
-            if status.is_server_error() {
-                tracing::warn!(request_id = %id, %error, "HTTP request failed");
+        Err(refusal) => {
+            if refusal.status.is_server_error() {
+                tracing::warn!(request_id = %id, exception = refusal.exception, message = %refusal.message, "HTTP request failed");
             }
-            error_response(encoding, status, &error)
+            error_response(encoding, refusal)
         }
     };
     let headers = response.headers_mut();
@@ -213,14 +211,16 @@ fn encoding_of<B>(request: &Request<B>) -> Encoding {
     }
 }
 
+/// An error answer: HTTP status, `__type` and message.
 struct Refusal {
     status: StatusCode,
-    error: ServiceError,
+    exception: &'static str,
+    message: String,
 }
 
 impl From<ServiceError> for Refusal {
     fn from(error: ServiceError) -> Refusal {
-        Refusal { status: status_of(error.kind), error }
+        Refusal { status: status_of(error.kind), exception: error.kind.exception_name(), message: error.message }
     }
 }
 
@@ -252,7 +252,17 @@ async fn respond(shared: &HttpCore, request: Request<Incoming>, encoding: Encodi
     // Reserve the whole body before reading any of it (see HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX).
     let reserved = declared.unwrap_or(HTTP_BODY_BYTES_MAX as u64);
     let _bytes = shared.body_bytes.acquire_permit(reserved).await.map_err(|_| closing())?;
-    let body = read_body(request.into_body()).await?;
+    // A client that sends its headers and then trickles (or withholds) the body must not hold
+    // its reservation forever.
+    let body = future::or(read_body(request.into_body()), async {
+        glommio::timer::sleep(Duration::from_millis(HTTP_BODY_READ_TIMEOUT_MS)).await;
+        Err(Refusal {
+            status: StatusCode::REQUEST_TIMEOUT,
+            exception: "RequestTimeoutException",
+            message: format!("The request body did not arrive within {HTTP_BODY_READ_TIMEOUT_MS} ms"),
+        })
+    })
+    .await?;
     let mut document =
         value::decode(encoding, &body).map_err(|error| refuse(ErrorKind::Serialization, error.to_string()))?;
     drop(body);
@@ -269,10 +279,8 @@ async fn respond(shared: &HttpCore, request: Request<Incoming>, encoding: Encodi
 fn too_large(length: u64) -> Refusal {
     Refusal {
         status: StatusCode::PAYLOAD_TOO_LARGE,
-        error: ServiceError::new(
-            ErrorKind::Serialization,
-            format!("Request body of {length} bytes exceeds the limit of {HTTP_BODY_BYTES_MAX} bytes"),
-        ),
+        exception: ErrorKind::Serialization.exception_name(),
+        message: format!("Request body of {length} bytes exceeds the limit of {HTTP_BODY_BYTES_MAX} bytes"),
     }
 }
 

@@ -358,6 +358,7 @@ impl Checker<'_> {
 mod tests {
     use super::*;
     use crate::http::value::decode;
+    use proptest::strategy::Strategy as _;
 
     fn checked(operation: &str, json: &str) -> Result<Value, ServiceError> {
         let mut value = decode(Encoding::Json, json.as_bytes()).unwrap();
@@ -430,6 +431,39 @@ mod tests {
         assert!(nested.unwrap_err().message.contains("'records.2.member.partitionKey'"));
         // Unknown members are ignored; null is absent.
         checked("ListStreams", r#"{"Whatever":[1,2],"Limit":null}"#).unwrap();
+    }
+
+    proptest::proptest! {
+        /// Any bytes, as either encoding, for any operation: an error or a checked document,
+        /// never a panic.
+        #[test]
+        fn any_body_is_answered_without_panicking(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512), op in 0..crate::http::operations::OPERATIONS.len(), cbor: bool) {
+            let encoding = if cbor { Encoding::Cbor } else { Encoding::Json };
+            if let Ok(mut value) = decode(encoding, &body) {
+                let _ = check(crate::http::operations::OPERATIONS[op], &mut value, encoding);
+            }
+        }
+
+        /// Documents of the right outline but arbitrary member values.
+        #[test]
+        fn any_member_values_are_answered_without_panicking(
+            values in proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just("null".to_string()),
+                proptest::num::i64::ANY.prop_map(|n| n.to_string()),
+                proptest::num::f64::NORMAL.prop_map(|n| n.to_string()),
+                "[a-zA-Z0-9+/=:_.-]{0,40}".prop_map(|s| format!("{s:?}")),
+                proptest::strategy::Just("[{}]".to_string()),
+                proptest::strategy::Just("{\"Type\":\"AT_TIMESTAMP\",\"Timestamp\":1e300}".to_string()),
+            ], 1..8),
+            op in 0..crate::http::operations::OPERATIONS.len(),
+        ) {
+            let names = ["StreamName", "ShardCount", "Records", "Data", "Tags", "StartingPosition", "Limit", "Timestamp"];
+            let members: Vec<String> = values.iter().enumerate().map(|(i, v)| format!("{:?}:{v}", names[i % names.len()])).collect();
+            let body = format!("{{{}}}", members.join(","));
+            if let Ok(mut value) = decode(Encoding::Json, body.as_bytes()) {
+                let _ = check(crate::http::operations::OPERATIONS[op], &mut value, Encoding::Json);
+            }
+        }
     }
 
     #[test]
