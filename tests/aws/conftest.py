@@ -29,14 +29,14 @@ def free_port():
 
 
 class Daemon:
-    def __init__(self, limits):
+    def __init__(self, limits, *extra_args):
         self.dir = tempfile.TemporaryDirectory(prefix="sluice-aws-")
         self.native_port, self.http_port = free_port(), free_port()
         self.endpoint = f"http://127.0.0.1:{self.http_port}"
         self.process = subprocess.Popen(
             [SLUICED, "--data-dir", os.path.join(self.dir.name, "data"), "--cores", "2", "--limits", limits,
              "--listen", f"127.0.0.1:{self.native_port}", "--http-listen", f"127.0.0.1:{self.http_port}",
-             "--log-level", "warn"],
+             "--log-level", "warn", *extra_args],
         )
         deadline = time.monotonic() + 30
         while True:

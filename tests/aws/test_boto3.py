@@ -534,6 +534,26 @@ def test_protocol_errors(kinesis_daemon):
     assert huge.status_code == 413 and huge.json()["__type"] == "SerializationException"
 
 
+def test_region_and_account_id_are_configurable():
+    from conftest import Daemon
+    daemon = Daemon("kinesis", "--region", "eu-west-1", "--account-id", "123456789012")
+    try:
+        client = daemon.client()
+        client.create_stream(StreamName="elsewhere", ShardCount=1)
+        stream_arn = "arn:aws:kinesis:eu-west-1:123456789012:stream/elsewhere"
+        assert client.describe_stream_summary(StreamName="elsewhere")["StreamDescriptionSummary"]["StreamARN"] \
+            == stream_arn
+        consumer = client.register_stream_consumer(StreamARN=stream_arn, ConsumerName="c")["Consumer"]
+        assert consumer["ConsumerARN"].startswith(stream_arn + "/consumer/c:")
+        # ARNs of another region or account name no stream here.
+        assert error_code(client.describe_stream_summary, StreamARN=arn("elsewhere")) == "InvalidArgumentException"
+        with pytest.raises(ClientError) as raised:
+            client.describe_stream(StreamName="missing")
+        assert "123456789012" in raised.value.response["Error"]["Message"]
+    finally:
+        daemon.stop()
+
+
 def test_request_ids_are_unique(kinesis):
     ids = {kinesis.list_streams()["ResponseMetadata"]["RequestId"] for _ in range(20)}
     assert len(ids) == 20 and all(uuid.UUID(i) for i in ids)
