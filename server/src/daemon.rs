@@ -218,6 +218,17 @@ async fn run_core(
     core.journal.retain_shards(|uid| live.contains(&uid));
 
     glommio::spawn_local(core.clone().serve_mailbox(mailbox)).detach();
+    if core_id == 0 {
+        // Reshards a crash interrupted finish once every core serves (jobs to cores that are
+        // still starting wait in their mailboxes).
+        let core = core.clone();
+        glommio::spawn_local(async move {
+            if let Err(error) = core.finish_interrupted_reshards().await {
+                tracing::error!(%error, "could not finish an interrupted reshard");
+            }
+        })
+        .detach();
+    }
     let retention = core.clone();
     glommio::spawn_local(async move {
         loop {

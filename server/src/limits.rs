@@ -66,6 +66,12 @@ pub const CONNECTIONS_PER_CORE_MAX: usize = 4096;
 pub const REQUESTS_IN_FLIGHT_PER_CONNECTION_MAX: usize = 256;
 /// Response frames queued for one connection's writer.
 pub const RESPONSE_FRAMES_QUEUED_MAX: usize = 64;
+/// Bytes of responses being computed or queued for one connection's writer, reserved before
+/// a request runs. A client that stops reading its answers holds at most this much; without
+/// it, 256 pipelined GetRecords of 10 MiB each would hold 2.5 GiB for one connection. It fits
+/// the largest frame, so a maximal GetRecords answer goes out alone.
+pub const RESPONSE_BYTES_QUEUED_PER_CONNECTION_MAX: usize = 16 << 20;
+const _: () = assert!(RESPONSE_BYTES_QUEUED_PER_CONNECTION_MAX >= sluice_protocol::FRAME_BYTES_MAX);
 /// How long a shutdown waits for in-flight requests before closing connections anyway.
 pub const SHUTDOWN_DRAIN_MS: u64 = 10_000;
 /// How often each core enforces retention (drops expired records, deletes segments).

@@ -27,6 +27,9 @@ use std::sync::Arc;
 
 type Result<T> = std::result::Result<T, ServiceError>;
 
+/// Times a PutRecords record is routed again after a reshard closed its shard under it.
+const PUT_ROUTING_ATTEMPTS_MAX: usize = 4;
+
 fn validation(member: &str, constraint: &str) -> ServiceError {
     ServiceError::validation(format!(
         "1 validation error detected: Value at '{member}' failed to satisfy constraint: {constraint}"
@@ -405,8 +408,10 @@ impl Core {
         let mut shards: Vec<&ShardMeta> = meta.shards.iter().collect();
         shards.sort_by_key(|shard| shard.number);
         if let Some(filter) = &request.shard_filter {
-            // Without resharding every shard is open since the stream began, so each filter
-            // reduces to a check of its own arguments; closed shards come with resharding.
+            // Each filter keeps the shards that took records at a moment or over a span: the
+            // trim horizon is the oldest retained moment, the tip is now.
+            let trim_ms = (now_ms - meta.retention_ms()).max(meta.created_ms);
+            let at = || filter.timestamp_ms.ok_or_else(|| ServiceError::invalid("ShardFilter needs a Timestamp"));
             match filter.filter_type {
                 ShardFilterType::AfterShardId => {
                     let id = filter
@@ -417,13 +422,17 @@ impl Core {
                         parse_shard_id(id).ok_or_else(|| ServiceError::invalid(format!("Invalid ShardId {id}")))?;
                     shards.retain(|shard| shard.number > number);
                 }
-                ShardFilterType::AtTimestamp | ShardFilterType::FromTimestamp => {
-                    let at =
-                        filter.timestamp_ms.ok_or_else(|| ServiceError::invalid("ShardFilter needs a Timestamp"))?;
-                    shards.retain(|shard| shard.is_open() || shard.created_ms <= at);
+                ShardFilterType::AtTimestamp => {
+                    let at = at()?;
+                    shards.retain(|shard| shard.open_during(at, at));
+                }
+                ShardFilterType::FromTimestamp => {
+                    let at = at()?;
+                    shards.retain(|shard| shard.open_during(at, now_ms));
                 }
                 ShardFilterType::AtLatest => shards.retain(|shard| shard.is_open()),
-                ShardFilterType::AtTrimHorizon | ShardFilterType::FromTrimHorizon => {}
+                ShardFilterType::AtTrimHorizon => shards.retain(|shard| shard.open_during(trim_ms, trim_ms)),
+                ShardFilterType::FromTrimHorizon => shards.retain(|shard| shard.open_during(trim_ms, now_ms)),
             }
         }
         let start = match &after {
@@ -483,9 +492,9 @@ impl Core {
         if matches!(route.meta.status, catalog::StreamStatus::Creating | catalog::StreamStatus::Deleting) {
             return Err(ServiceError::not_found(format!("Stream {} is not active", route.meta.name)));
         }
-        // Per core: the records' positions in the request, and the records with their shards.
-        type CoreBatch = (Vec<usize>, Vec<(ShardRoute, AppendRecord)>);
-        let mut by_core: BTreeMap<usize, CoreBatch> = BTreeMap::new();
+        let name = route.meta.name.clone();
+        // (position in the request, hash key, record without its shard yet)
+        let mut unrouted = Vec::with_capacity(entries.len());
         for (position, entry) in entries.into_iter().enumerate() {
             let key_chars = entry.partition_key.chars().count();
             if key_chars == 0 || key_chars > PARTITION_KEY_CHARS_MAX {
@@ -502,49 +511,73 @@ impl Core {
                     .map_err(|_| ServiceError::invalid(format!("Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was {text}")))?,
                 None => HashKey::from_partition_key(&entry.partition_key),
             };
-            let shard =
-                route.shard_for(hash_key).ok_or_else(|| ServiceError::internal("no open shard covers the hash key"))?;
-            let record = AppendRecord {
-                shard_uid: shard.uid,
-                partition_key: Bytes::from(entry.partition_key),
-                data: entry.data,
-            };
-            let (positions, records) = by_core.entry(shard.core).or_default();
-            positions.push(position);
-            records.push((shard, record));
+            let record =
+                AppendRecord { shard_uid: 0, partition_key: Bytes::from(entry.partition_key), data: entry.data };
+            unrouted.push((position, hash_key, record));
         }
-        let count = by_core.values().map(|(positions, _)| positions.len()).sum();
-        let tasks: Vec<_> = by_core
-            .into_iter()
-            .map(|(core, (positions, records))| {
-                let this = self.clone();
-                let task = glommio::spawn_local(async move {
-                    this.run_on(core, move |core| async move { core.append_admitted(records).await }).await
-                });
-                (positions, task)
-            })
-            .collect();
-        let mut results: Vec<Option<PutRecordsResultEntry>> = vec![None; count];
-        for (positions, task) in tasks {
-            match task.await {
-                Ok(outcomes) => {
-                    for (position, outcome) in positions.into_iter().zip(outcomes) {
-                        results[position] = Some(outcome);
+        let mut results: Vec<Option<PutRecordsResultEntry>> = vec![None; unrouted.len()];
+        // A record routed to a shard that a reshard closed meanwhile comes back unanswered and
+        // is routed again with the newer routes, which send its key to a child.
+        for _attempt in 0..PUT_ROUTING_ATTEMPTS_MAX {
+            if unrouted.is_empty() {
+                break;
+            }
+            let route = self.stream_route(&StreamRef { stream_name: Some(name.clone()), stream_arn: None })?;
+            // Per core: the records' positions in the request, and the records with their shards.
+            type CoreBatch = (Vec<(usize, HashKey)>, Vec<(ShardRoute, AppendRecord)>);
+            let mut by_core: BTreeMap<usize, CoreBatch> = BTreeMap::new();
+            for (position, hash_key, mut record) in unrouted.drain(..) {
+                let shard = route
+                    .shard_for(hash_key)
+                    .ok_or_else(|| ServiceError::internal("no open shard covers the hash key"))?;
+                record.shard_uid = shard.uid;
+                let (positions, records) = by_core.entry(shard.core).or_default();
+                positions.push((position, hash_key));
+                records.push((shard, record));
+            }
+            let tasks: Vec<_> = by_core
+                .into_iter()
+                .map(|(core, (positions, records))| {
+                    let this = self.clone();
+                    let retry: Vec<AppendRecord> = records.iter().map(|(_, record)| record.clone()).collect();
+                    let task = glommio::spawn_local(async move {
+                        this.run_on(core, move |core| async move { core.append_admitted(records).await }).await
+                    });
+                    (positions, retry, task)
+                })
+                .collect();
+            for (positions, retry, task) in tasks {
+                match task.await {
+                    Ok(outcomes) => {
+                        for (((position, hash_key), record), outcome) in positions.into_iter().zip(retry).zip(outcomes)
+                        {
+                            match outcome {
+                                Some(outcome) => results[position] = Some(outcome),
+                                None => unrouted.push((position, hash_key, record)),
+                            }
+                        }
                     }
-                }
-                Err(error) => {
-                    for position in positions {
-                        results[position] = Some(Err(error.clone()));
+                    Err(error) => {
+                        for (position, _) in positions {
+                            results[position] = Some(Err(error.clone()));
+                        }
                     }
                 }
             }
+        }
+        for (position, _, _) in unrouted {
+            results[position] = Some(Err(ServiceError::internal("the stream is resharding; retry")));
         }
         Ok(results.into_iter().map(|result| result.expect("every record has a result")).collect())
     }
 
     /// On the shards' core: admits each record against its shard's write quota, appends the
-    /// admitted ones in one call, and answers per record.
-    async fn append_admitted(self: Rc<Self>, records: Vec<(ShardRoute, AppendRecord)>) -> Vec<PutRecordsResultEntry> {
+    /// admitted ones in one call, and answers per record; `None` for a record whose shard a
+    /// reshard closed, which the caller routes again.
+    async fn append_admitted(
+        self: Rc<Self>,
+        records: Vec<(ShardRoute, AppendRecord)>,
+    ) -> Vec<Option<PutRecordsResultEntry>> {
         let now_ms = self.now_ms();
         let mut outcomes: Vec<Option<PutRecordsResultEntry>> = vec![None; records.len()];
         let mut admitted = Vec::with_capacity(records.len());
@@ -552,6 +585,9 @@ impl Core {
         {
             let mut limits = self.shard_limits.borrow_mut();
             for (position, (shard, record)) in records.iter().enumerate() {
+                if self.journal.is_closed(shard.uid) {
+                    continue;
+                }
                 let bytes = record.data.len() + record.partition_key.len();
                 match limits.get_mut(&shard.uid).map(|limit| limit.admit_write(now_ms, bytes as u64)) {
                     Some(true) => {
@@ -576,6 +612,8 @@ impl Core {
                             Some(Ok(PutRecordOutput { shard_id, sequence_number: sequence_number.to_string() }));
                     }
                 }
+                // Closed while the append waited for queue space: nothing was written.
+                Err(sluice_engine::EngineError::ShardClosed(_)) => {}
                 Err(error) => {
                     let error = ServiceError::from(error);
                     for position in admitted_at {
@@ -584,7 +622,7 @@ impl Core {
                 }
             }
         }
-        outcomes.into_iter().map(|outcome| outcome.expect("every record answered")).collect()
+        outcomes
     }
 
     pub async fn get_shard_iterator(self: &Rc<Self>, request: GetShardIterator) -> Result<String> {
@@ -672,6 +710,16 @@ impl Core {
             })
             .await??;
         let records = batch.records.into_iter().map(record_model).collect();
+        // A closed shard read to its end has no next iterator; its children come instead.
+        let drained = shard.ending_index.is_some_and(|end| batch.next_index >= end);
+        if drained {
+            return Ok(GetRecordsOutput {
+                records,
+                next_shard_iterator: None,
+                millis_behind_latest: 0,
+                child_shards: crate::reshard::child_shards(&route.meta, shard.number),
+            });
+        }
         let next = ShardIterator { record_index: batch.next_index, issued_ms: now_ms, ..iterator };
         Ok(GetRecordsOutput {
             records,

@@ -67,10 +67,10 @@ impl Core {
             start_position(start.position_type, start.sequence_number.as_deref(), start.timestamp_ms, &shard)?;
         let (events, receiver) = async_channel::bounded(SUBSCRIPTION_EVENTS_QUEUED_MAX);
         let consumer_arn = request.consumer_arn;
-        self.run_on(
-            shard.core,
-            move |core| async move { core.start_subscription(consumer_arn, shard, position, events) },
-        )
+        let stream_name = route.meta.name.clone();
+        self.run_on(shard.core, move |core| async move {
+            core.start_subscription(consumer_arn, stream_name, shard, position, events)
+        })
         .await??;
         Ok(receiver)
     }
@@ -78,6 +78,7 @@ impl Core {
     fn start_subscription(
         self: Rc<Self>,
         consumer_arn: String,
+        stream_name: String,
         shard: ShardRoute,
         position: StartPosition,
         events: async_channel::Sender<SubscriptionItem>,
@@ -105,7 +106,7 @@ impl Core {
         active.insert(key.clone(), Slot { id, started_ms: now_ms, cancel });
         drop(active);
         glommio::spawn_local(async move {
-            self.push(shard, next_index, &events, cancelled).await;
+            self.push(&stream_name, shard, next_index, &events, cancelled).await;
             let mut active = self.subscriptions.active.borrow_mut();
             if active.get(&key).is_some_and(|slot| slot.id == id) {
                 active.remove(&key);
@@ -119,6 +120,7 @@ impl Core {
     /// another subscription takes over, or the node shuts down.
     async fn push(
         &self,
+        stream_name: &str,
         shard: ShardRoute,
         mut next_index: u64,
         events: &async_channel::Sender<SubscriptionItem>,
@@ -161,6 +163,23 @@ impl Core {
                     return;
                 }
                 continue;
+            }
+            // Caught up with a shard a reshard closed: the last event names its children.
+            let ended = self.routes().streams.get(stream_name).and_then(|stream| {
+                let end = stream.shard(shard.number).filter(|s| s.uid == shard.uid)?.ending_index?;
+                (next_index >= end).then(|| crate::reshard::child_shards(&stream.meta, shard.number))
+            });
+            if let Some(child_shards) = ended {
+                let last = SubscribeToShardEvent {
+                    records: Vec::new(),
+                    continuation_sequence_number: continuation(next_index),
+                    millis_behind_latest: 0,
+                    child_shards,
+                };
+                if events.send(SubscriptionItem::Event(last)).await.is_ok() {
+                    let _ = events.send(SubscriptionItem::End).await;
+                }
+                return;
             }
             // Caught up: wait for the next record, a heartbeat, the end, or a takeover.
             let waiter = match self.journal.wait_for_index(shard.uid, next_index) {
