@@ -22,8 +22,9 @@ OPERATIONS = [
     "DescribeStreamConsumer", "DescribeStreamSummary", "DisableEnhancedMonitoring",
     "EnableEnhancedMonitoring", "GetRecords", "GetShardIterator", "IncreaseStreamRetentionPeriod",
     "ListShards", "ListStreamConsumers", "ListStreams", "ListTagsForResource", "ListTagsForStream",
-    "PutRecord", "PutRecords", "RegisterStreamConsumer", "RemoveTagsFromStream", "SubscribeToShard",
-    "TagResource", "UntagResource", "UpdateStreamMode",
+    "MergeShards", "PutRecord", "PutRecords", "RegisterStreamConsumer", "RemoveTagsFromStream",
+    "SplitShard", "SubscribeToShard", "TagResource", "UntagResource", "UpdateShardCount",
+    "UpdateStreamMode",
 ]
 KEPT = ("type", "required", "members", "member", "key", "value", "min", "max", "pattern", "enum")
 

@@ -369,10 +369,6 @@ def test_describe_account_settings(kinesis):
 
 
 @pytest.mark.parametrize("call,kwargs", [
-    ("split_shard", {"StreamName": "s", "ShardToSplit": "shardId-000000000000", "NewStartingHashKey": "1"}),
-    ("merge_shards", {"StreamName": "s", "ShardToMerge": "shardId-000000000000",
-                      "AdjacentShardToMerge": "shardId-000000000001"}),
-    ("update_shard_count", {"StreamName": "s", "TargetShardCount": 2, "ScalingType": "UNIFORM_SCALING"}),
     ("start_stream_encryption", {"StreamName": "s", "EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"}),
     ("stop_stream_encryption", {"StreamName": "s", "EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"}),
     ("put_resource_policy", {"ResourceARN": arn("s"), "Policy": "{}"}),
@@ -384,6 +380,78 @@ def test_unimplemented_operations_are_unknown(kinesis, call, kwargs):
         getattr(kinesis, call)(**kwargs)
     assert raised.value.response["Error"]["Code"] == "UnknownOperationException"
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+# ------------------------------------------------------------------------------------------------
+# Resharding.
+
+def wait_active(client, name):
+    for _ in range(200):
+        summary = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+        if summary["StreamStatus"] == "ACTIVE":
+            return summary
+        time.sleep(0.05)
+    raise AssertionError(f"{name} did not become ACTIVE")
+
+
+def test_split_and_merge_keep_lineage(kinesis, stream_name):
+    create(kinesis, stream_name)
+    parent = "shardId-000000000000"
+    before = kinesis.put_record(StreamName=stream_name, Data=b"before", PartitionKey="k")
+    middle = str(2**127)
+    kinesis.split_shard(StreamName=stream_name, ShardToSplit=parent, NewStartingHashKey=middle)
+    wait_active(kinesis, stream_name)
+    shards = {s["ShardId"]: s for s in kinesis.list_shards(StreamName=stream_name)["Shards"]}
+    assert len(shards) == 3
+    assert "EndingSequenceNumber" in shards[parent]["SequenceNumberRange"]
+    children = [s for s in shards.values() if s.get("ParentShardId") == parent]
+    assert sorted(c["HashKeyRange"]["StartingHashKey"] for c in children) == ["0", middle]
+
+    # Reading the closed parent to its end yields its records, then ChildShards and no iterator.
+    iterator = kinesis.get_shard_iterator(StreamName=stream_name, ShardId=parent,
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    records = []
+    while iterator:
+        page = kinesis.get_records(ShardIterator=iterator)
+        records += page["Records"]
+        iterator = page.get("NextShardIterator")
+        if iterator is None:
+            assert {c["ShardId"] for c in page["ChildShards"]} == {c["ShardId"] for c in children}
+            assert all(c["ParentShards"] == [parent] for c in page["ChildShards"])
+    assert [r["SequenceNumber"] for r in records] == [before["SequenceNumber"]]
+    after = kinesis.put_record(StreamName=stream_name, Data=b"after", PartitionKey="k")
+    assert after["ShardId"] in {c["ShardId"] for c in children}
+
+    low, high = sorted(children, key=lambda c: int(c["HashKeyRange"]["StartingHashKey"]))
+    kinesis.merge_shards(StreamName=stream_name, ShardToMerge=low["ShardId"],
+                         AdjacentShardToMerge=high["ShardId"])
+    wait_active(kinesis, stream_name)
+    merged = [s for s in kinesis.list_shards(StreamName=stream_name)["Shards"]
+              if s.get("AdjacentParentShardId")]
+    assert len(merged) == 1 and {merged[0]["ParentShardId"], merged[0]["AdjacentParentShardId"]} == \
+        {low["ShardId"], high["ShardId"]}
+    assert merged[0]["HashKeyRange"] == {"StartingHashKey": "0", "EndingHashKey": str(2**128 - 1)}
+
+    assert error_code(kinesis.split_shard, StreamName=stream_name, ShardToSplit="shardId-000000000099",
+                      NewStartingHashKey="5") == "ResourceNotFoundException"
+    assert error_code(kinesis.split_shard, StreamName=stream_name, ShardToSplit=parent,
+                      NewStartingHashKey="5") == "ResourceInUseException"
+
+
+def test_update_shard_count(kinesis, raw, stream_name):
+    create(kinesis, stream_name, 2)
+    scaled = kinesis.update_shard_count(StreamName=stream_name, TargetShardCount=4, ScalingType="UNIFORM_SCALING")
+    assert (scaled["CurrentShardCount"], scaled["TargetShardCount"], scaled["StreamName"]) == (2, 4, stream_name)
+    for _ in range(200):
+        summary = wait_active(kinesis, stream_name)
+        if summary["OpenShardCount"] == 4:
+            break
+        time.sleep(0.05)
+    assert summary["OpenShardCount"] == 4
+    assert error_code(raw.update_shard_count, StreamName=stream_name, TargetShardCount=8,
+                      ScalingType="SIDEWAYS") == "ValidationException"
+    assert error_code(raw.update_shard_count, StreamName=stream_name, TargetShardCount=0,
+                      ScalingType="UNIFORM_SCALING") == "ValidationException"
 
 
 # ------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ type Result<T> = std::result::Result<T, ServiceError>;
 /// Every operation the HTTP API serves. Any other `X-Amz-Target` is UnknownOperationException,
 /// as AWS answers an operation it does not know. `scripts/kinesis-model.py` extracts the
 /// request shapes of exactly these.
-pub const OPERATIONS: [&str; 28] = [
+pub const OPERATIONS: [&str; 31] = [
     "AddTagsToStream",
     "CreateStream",
     "DecreaseStreamRetentionPeriod",
@@ -37,13 +37,16 @@ pub const OPERATIONS: [&str; 28] = [
     "ListStreams",
     "ListTagsForResource",
     "ListTagsForStream",
+    "MergeShards",
     "PutRecord",
     "PutRecords",
     "RegisterStreamConsumer",
     "RemoveTagsFromStream",
+    "SplitShard",
     "SubscribeToShard",
     "TagResource",
     "UntagResource",
+    "UpdateShardCount",
     "UpdateStreamMode",
 ];
 
@@ -600,6 +603,25 @@ pub async fn call(core: &Rc<Core>, operation: &str, request: Value) -> Result<Va
             })
             .await?;
             empty()
+        }
+        "SplitShard" => {
+            core.split_shard(stream_ref(r), required(r, "ShardToSplit")?, required(r, "NewStartingHashKey")?).await?;
+            empty()
+        }
+        "MergeShards" => {
+            core.merge_shards(stream_ref(r), required(r, "ShardToMerge")?, required(r, "AdjacentShardToMerge")?)
+                .await?;
+            empty()
+        }
+        "UpdateShardCount" => {
+            let target = u32_of(r, "TargetShardCount").ok_or_else(|| null_member("TargetShardCount"))?;
+            let output = core.update_shard_count(stream_ref(r), target, &required(r, "ScalingType")?).await?;
+            map([
+                ("StreamName", text(output.stream_name)),
+                ("CurrentShardCount", int(output.current_shard_count)),
+                ("TargetShardCount", int(output.target_shard_count)),
+                ("StreamARN", text(output.stream_arn)),
+            ])
         }
         "DescribeAccountSettings" => {
             let settings = core.describe_account_settings();
