@@ -48,6 +48,10 @@ pub struct Args {
     /// tracing filter, e.g. `info` or `sluice_server=debug`. Default: info
     #[arg(long)]
     pub log_level: Option<String>,
+    /// How long the on-demand scaler measures demand before splitting hot shards, in ms.
+    /// Default: 10000. Shorter values are for tests.
+    #[arg(long)]
+    pub on_demand_window_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -58,6 +62,7 @@ struct FileConfig {
     http_listen: Option<SocketAddr>,
     region: Option<String>,
     account_id: Option<String>,
+    on_demand_window_ms: Option<u64>,
     cores: Option<usize>,
     limits: Option<String>,
     log_level: Option<String>,
@@ -74,6 +79,7 @@ pub struct Config {
     pub cores: usize,
     pub limits: LimitsProfile,
     pub log_level: String,
+    pub on_demand_window_ms: u64,
 }
 
 impl Config {
@@ -108,6 +114,11 @@ impl Config {
             cores,
             limits,
             log_level: args.log_level.or(file.log_level).unwrap_or_else(|| "info".to_string()),
+            on_demand_window_ms: args
+                .on_demand_window_ms
+                .or(file.on_demand_window_ms)
+                .unwrap_or(crate::on_demand::WINDOW_MS_DEFAULT)
+                .max(100),
         })
     }
 }
@@ -137,7 +148,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("create {}", config.data_dir.display()))?;
     let catalog = Catalog::load_or_new(&config.data_dir, config.cores as u32)?;
     let key = iterator_key(&config.data_dir)?;
-    let node_config = NodeConfig { data_dir: config.data_dir.clone(), cores: config.cores, limits: config.limits };
+    let node_config = NodeConfig {
+        data_dir: config.data_dir.clone(),
+        cores: config.cores,
+        limits: config.limits,
+        on_demand_window_ms: config.on_demand_window_ms,
+    };
     let (shared, mailboxes) = Shared::new(node_config, Arc::new(SystemClock), &catalog, key);
 
     // Signals go to this thread only: block them before the executors inherit the mask.
@@ -221,13 +237,15 @@ async fn run_core(
     if core_id == 0 {
         // Reshards a crash interrupted finish once every core serves (jobs to cores that are
         // still starting wait in their mailboxes).
-        let core = core.clone();
+        let resharder = core.clone();
         glommio::spawn_local(async move {
-            if let Err(error) = core.finish_interrupted_reshards().await {
+            if let Err(error) = resharder.finish_interrupted_reshards().await {
                 tracing::error!(%error, "could not finish an interrupted reshard");
             }
         })
         .detach();
+        let window_ms = shared.config.on_demand_window_ms;
+        glommio::spawn_local(core.clone().scale_on_demand_streams(window_ms)).detach();
     }
     let retention = core.clone();
     glommio::spawn_local(async move {

@@ -20,6 +20,7 @@ pub mod limits;
 pub mod model;
 pub mod native;
 pub mod node;
+pub mod on_demand;
 pub mod reshard;
 pub mod service;
 pub mod shard_iterator;

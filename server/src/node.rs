@@ -119,6 +119,8 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     pub cores: usize,
     pub limits: LimitsProfile,
+    /// How long the on-demand scaler measures demand before splitting hot shards.
+    pub on_demand_window_ms: u64,
 }
 
 /// What every core shares.
@@ -198,6 +200,8 @@ pub struct Core {
     pub shutdown: async_channel::Sender<()>,
     pub shutdown_signal: async_channel::Receiver<()>,
     pub subscriptions: crate::subscription::Registry,
+    /// Writes producers asked of this core's shards since the on-demand scaler last looked.
+    pub write_demand: RefCell<HashMap<u64, crate::on_demand::Demand>>,
 }
 
 impl Core {
@@ -213,6 +217,7 @@ impl Core {
             shutdown,
             shutdown_signal,
             subscriptions: Default::default(),
+            write_demand: RefCell::new(HashMap::new()),
         })
     }
 

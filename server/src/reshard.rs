@@ -49,8 +49,13 @@ fn reshard_error(error: CatalogError) -> ServiceError {
     }
 }
 
-/// A stream that may be resharded now: it exists, is ACTIVE, and is provisioned.
+/// A stream that may be resharded now: it exists, is ACTIVE, and is provisioned (ON_DEMAND
+/// streams are resharded by the scaler, `on_demand.rs`, only).
 fn reshardable(catalog: &Catalog, name: &str) -> Result<()> {
+    reshardable_as(catalog, name, CapacityMode::Provisioned)
+}
+
+fn reshardable_as(catalog: &Catalog, name: &str, mode: CapacityMode) -> Result<()> {
     let stream = catalog.streams.get(name).ok_or_else(|| ServiceError::stream_not_found(name))?;
     if stream.status != StreamStatus::Active {
         return Err(ServiceError::in_use(format!(
@@ -58,7 +63,7 @@ fn reshardable(catalog: &Catalog, name: &str) -> Result<()> {
             arn::account_id()
         )));
     }
-    if stream.mode == CapacityMode::OnDemand {
+    if stream.mode != mode {
         return Err(ServiceError::new(
             ErrorKind::Validation,
             format!("Stream {name} is ON_DEMAND: Sluice reshards it by itself"),
@@ -72,6 +77,22 @@ fn open_shards(catalog: &Catalog) -> u32 {
 }
 
 impl Core {
+    /// The on-demand scaler's split: like SplitShard, but for an ON_DEMAND stream.
+    pub async fn split_for_capacity(self: &Rc<Self>, name: &str, number: u32, key: u128) -> Result<()> {
+        let stream_name = name.to_string();
+        self.control(move |catalog, now_ms| {
+            reshardable_as(catalog, &stream_name, CapacityMode::OnDemand)?;
+            if open_shards(catalog) + 1 > SHARD_LIMIT {
+                return Err(ServiceError::limit(format!(
+                    "This split would exceed the account's shard limit of {SHARD_LIMIT}"
+                )));
+            }
+            catalog.split_shard(&stream_name, number, key, now_ms).map_err(reshard_error)
+        })
+        .await?;
+        self.close_shards(name, &[number]).await
+    }
+
     pub async fn split_shard(
         self: &Rc<Self>,
         stream: StreamRef,

@@ -589,6 +589,7 @@ impl Core {
                     continue;
                 }
                 let bytes = record.data.len() + record.partition_key.len();
+                self.note_demand(shard.uid, bytes as u64);
                 match limits.get_mut(&shard.uid).map(|limit| limit.admit_write(now_ms, bytes as u64)) {
                     Some(true) => {
                         admitted.push(record.clone());

@@ -411,3 +411,59 @@ fn a_kill_in_the_middle_of_a_reshard_comes_back_consistent() {
         assert!(open.iter().any(|s| s.shard_id == after.shard_id));
     });
 }
+
+#[test]
+fn on_demand_streams_split_hot_shards_under_load() {
+    // Quotas on, and a short scaler window so the test takes seconds.
+    let daemon = Daemon::start_with("kinesis", 2, &["--on-demand-window-ms", "500"]);
+    let endpoint = daemon.endpoint();
+    run(move || async move {
+        let client = Client::connect(&endpoint).await.unwrap();
+        let create = CreateStreamRequest {
+            stream_name: "auto".into(),
+            stream_mode: Some(StreamMode::OnDemand),
+            ..Default::default()
+        };
+        client.create_stream(&create).await.unwrap();
+        let open = |client: Client| async move {
+            shards(&client, "auto")
+                .await
+                .into_iter()
+                .filter(|s| s.sequence_number_range.ending_sequence_number.is_none())
+                .count()
+        };
+        assert_eq!(open(client.clone()).await, 4);
+        // Offer about 4x the starting capacity, spread over the key space, for a few windows.
+        let data = Bytes::from(vec![1u8; 8 << 10]);
+        let started = Instant::now();
+        let mut throttled = 0;
+        let mut accepted = 0;
+        while started.elapsed() < Duration::from_secs(4) {
+            let entries = (0..200)
+                .map(|i| PutRecordsRequestEntry {
+                    data: data.clone(),
+                    partition_key: format!("key-{}-{i}", accepted + throttled),
+                    explicit_hash_key: None,
+                })
+                .collect();
+            let response = client
+                .put_records(&PutRecordsRequest { stream_name: stream("auto"), records: entries, ..Default::default() })
+                .await
+                .unwrap();
+            throttled += response.failed_record_count as usize;
+            accepted += 200 - response.failed_record_count as usize;
+            glommio::timer::sleep(Duration::from_millis(100)).await;
+        }
+        let grown = open(client.clone()).await;
+        println!("on-demand: 4 -> {grown} open shards after {accepted} accepted and {throttled} throttled 8 KiB records in 4 s");
+        assert!(grown > 4, "the scaler split hot shards");
+        // Its shards are not for users to reshard.
+        let split = SplitShardRequest {
+            stream_name: stream("auto"),
+            shard_to_split: "shardId-000000000000".into(),
+            new_starting_hash_key: "1".into(),
+            ..Default::default()
+        };
+        assert_eq!(client.split_shard(&split).await.unwrap_err().code(), Some(ErrorCode::Validation));
+    });
+}

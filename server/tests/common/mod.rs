@@ -16,6 +16,7 @@ pub struct Daemon {
     _dir: Option<tempfile::TempDir>,
     limits: &'static str,
     cores: usize,
+    extra_args: Vec<String>,
 }
 
 /// A port nobody listens on right now.
@@ -26,11 +27,25 @@ fn free_port() -> u16 {
 impl Daemon {
     /// Starts `sluiced` with the AWS quotas (`limits = "kinesis"`) or none (`"unlimited"`).
     pub fn start(limits: &'static str, cores: usize) -> Daemon {
+        Daemon::start_with(limits, cores, &[])
+    }
+
+    /// Like [`Daemon::start`], with more `sluiced` flags.
+    pub fn start_with(limits: &'static str, cores: usize, extra_args: &[&str]) -> Daemon {
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         let data_dir = dir.path().join("data");
         let unbound: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let mut daemon =
-            Daemon { child: None, addr: unbound, http_addr: unbound, data_dir, _dir: Some(dir), limits, cores };
+        let extra_args = extra_args.iter().map(|arg| arg.to_string()).collect();
+        let mut daemon = Daemon {
+            child: None,
+            addr: unbound,
+            http_addr: unbound,
+            data_dir,
+            _dir: Some(dir),
+            limits,
+            cores,
+            extra_args,
+        };
         daemon.spawn();
         daemon
     }
@@ -51,6 +66,7 @@ impl Daemon {
             .arg(self.limits)
             .arg("--log-level")
             .arg("warn")
+            .args(&self.extra_args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
