@@ -62,6 +62,13 @@ pub fn service_error_code(exception: &str, message: &str) -> Option<ErrorCode> {
     service_error(exception, message.to_owned()).code()
 }
 
+/// How an exchange failed: before any byte of the answer arrived (the request may be sent
+/// again on a new connection), or during the answer.
+enum ExchangeError {
+    BeforeAnswer(ClientError),
+    DuringAnswer(ClientError),
+}
+
 /// One HTTP/1.1 connection.
 struct Connection {
     stream: TcpStream,
@@ -224,12 +231,52 @@ impl HttpClient {
         Ok(client)
     }
 
-    async fn connection(&self) -> Result<Connection, ClientError> {
+    /// An idle connection (and `true`), or a new one.
+    async fn connection(&self) -> Result<(Connection, bool), ClientError> {
         let idle = self.idle.borrow_mut().pop();
         match idle {
-            Some(connection) => Ok(connection),
-            None => Connection::open(self.addr).await,
+            Some(connection) => Ok((connection, true)),
+            None => Ok((Connection::open(self.addr).await?, false)),
         }
+    }
+
+    /// Sends one request and reads its whole response. A kept-alive connection the server
+    /// has closed meanwhile (it closes idle ones) fails before any byte of an answer: that
+    /// request is sent again once, on a new connection; the server never saw it.
+    async fn exchange(&self, operation: &str, body: &[u8]) -> Result<(Head, Vec<u8>), ClientError> {
+        let (mut connection, reused) = self.connection().await?;
+        let mut result = Self::exchange_on(&mut connection, &self.host, operation, body).await;
+        if reused && matches!(result, Err(ExchangeError::BeforeAnswer(_))) {
+            connection = Connection::open(self.addr).await?;
+            result = Self::exchange_on(&mut connection, &self.host, operation, body).await;
+        }
+        match result {
+            Ok((head, body)) => {
+                if !head.close {
+                    self.release(connection);
+                }
+                Ok((head, body))
+            }
+            Err(ExchangeError::BeforeAnswer(error) | ExchangeError::DuringAnswer(error)) => Err(error),
+        }
+    }
+
+    async fn exchange_on(
+        connection: &mut Connection,
+        host: &str,
+        operation: &str,
+        body: &[u8],
+    ) -> Result<(Head, Vec<u8>), ExchangeError> {
+        connection.send(host, operation, body).await.map_err(ExchangeError::BeforeAnswer)?;
+        let head = connection.read_head().await.map_err(|error| {
+            if connection.buffered.is_empty() {
+                ExchangeError::BeforeAnswer(error)
+            } else {
+                ExchangeError::DuringAnswer(error)
+            }
+        })?;
+        let body = connection.read_body(&head).await.map_err(ExchangeError::DuringAnswer)?;
+        Ok((head, body))
     }
 
     fn release(&self, connection: Connection) {
@@ -242,13 +289,7 @@ impl HttpClient {
     /// Calls `operation` with a JSON `input`; the output document, or the Kinesis error.
     pub async fn call(&self, operation: &str, input: &Value) -> Result<Value, ClientError> {
         let body = serde_json::to_vec(input).map_err(|error| protocol_error(error.to_string()))?;
-        let mut connection = self.connection().await?;
-        connection.send(&self.host, operation, &body).await?;
-        let head = connection.read_head().await?;
-        let body = connection.read_body(&head).await?;
-        if !head.close {
-            self.release(connection);
-        }
+        let (head, body) = self.exchange(operation, &body).await?;
         let document: Value = if body.is_empty() {
             json!({})
         } else {
