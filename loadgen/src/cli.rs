@@ -36,7 +36,8 @@ pub enum Command {
 pub enum Protocol {
     /// The native protocol, through sluice-client.
     Native,
-    /// The AWS JSON 1.1 protocol on the daemon's `--http-listen` port (not supported yet).
+    /// The AWS JSON 1.1 protocol on the daemon's `--http-listen` port (`--endpoint` names that
+    /// port), as SDKs speak it: one connection per request in flight.
     Http,
 }
 

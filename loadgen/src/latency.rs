@@ -511,7 +511,7 @@ pub fn write_outputs(result: &LatencyResult, dir: &Path) -> anyhow::Result<Vec<P
             ms: AWS_POLLING_5_MS,
             color: RGBColor(250, 190, 120),
         },
-        Reference { label: "AWS enhanced fan-out: ~70 ms".into(), ms: AWS_EFO_MS, color: RGBColor(140, 190, 230) },
+        Reference { label: "AWS enhanced fan-out: ~70 ms".into(), ms: AWS_EFO_MS, color: RGBColor(110, 170, 220) },
     ];
     let title = format!(
         "Sluice latency: {} shard{} at {} records/s each, {} B records",

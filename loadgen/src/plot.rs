@@ -67,6 +67,7 @@ pub fn percentile_plot(path: &Path, title: &str, curves: &[Curve<'_>], reference
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
         .margin(20)
+        .margin_right(50)
         .x_label_area_size(50)
         .y_label_area_size(80)
         .build_cartesian_2d(0f64..x_max, (y_min..y_max).log_scale())
@@ -85,10 +86,10 @@ pub fn percentile_plot(path: &Path, title: &str, curves: &[Curve<'_>], reference
     for reference in references {
         let color = reference.color;
         chart
-            .draw_series(LineSeries::new([(0.0, reference.ms), (x_max, reference.ms)], color.stroke_width(1)))
+            .draw_series(LineSeries::new([(0.0, reference.ms), (x_max, reference.ms)], color.stroke_width(2)))
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .label(reference.label.clone())
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], color.stroke_width(1)));
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], color.stroke_width(2)));
     }
     for (curve, points) in curves.iter().zip(points) {
         let color = curve.color;
@@ -100,7 +101,9 @@ pub fn percentile_plot(path: &Path, title: &str, curves: &[Curve<'_>], reference
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        // Lower right: below the polling curves and right of the fast ones' bulk, where the
+        // percentile curves of these runs leave the plot empty.
+        .position(SeriesLabelPosition::LowerRight)
         .label_font(("sans-serif", 15))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
