@@ -38,8 +38,8 @@ fn exchange(stream: &mut TcpStream, target: &str, content_type: &str, body: &[u8
          Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
+    // One write: head and body in two would wait out Nagle and delayed ACKs (40 ms each).
+    stream.write_all(&[head.as_bytes(), body].concat()).unwrap();
     read_answer(stream)
 }
 
