@@ -121,9 +121,13 @@ pub const HTTP_CONNECTIONS_PER_CORE_MAX: usize = 4096;
 /// calls (one per shard a KCL worker leases) over few connections; 256 covers a worker holding
 /// hundreds of leases without letting one connection monopolise a core.
 pub const HTTP2_STREAMS_PER_CONNECTION_MAX: u32 = 256;
-/// How long a client may take to send a request's headers (HTTP/1.1), hyper's default: a
-/// connection that trickles bytes (slowloris) is closed instead of holding a slot forever.
-pub const HTTP_HEADER_READ_TIMEOUT_MS: u64 = 30_000;
+/// How long an HTTP/1.1 connection may wait for the whole head of its next request: a
+/// connection that trickles header bytes (slowloris) is closed instead of holding a slot
+/// forever. hyper counts from when it starts waiting for a head, so this is also the idle
+/// timeout of kept-alive connections, and it must outlast the SDKs' own pool idle times (Java
+/// 60 s, Go 90 s): with hyper's default of 30 s, clients reused connections the server was
+/// closing and saw resets.
+pub const HTTP_HEADER_READ_TIMEOUT_MS: u64 = 120_000;
 /// How long a client may take to send a request's body once its headers are in: its body
 /// reservation (see [`HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX`]) is held meanwhile, so a client
 /// that declares a large body and withholds it must let go. A full 14 MiB body in 60 s needs
