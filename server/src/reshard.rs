@@ -79,18 +79,7 @@ fn open_shards(catalog: &Catalog) -> u32 {
 impl Core {
     /// The on-demand scaler's split: like SplitShard, but for an ON_DEMAND stream.
     pub async fn split_for_capacity(self: &Rc<Self>, name: &str, number: u32, key: u128) -> Result<()> {
-        let stream_name = name.to_string();
-        self.control(move |catalog, now_ms| {
-            reshardable_as(catalog, &stream_name, CapacityMode::OnDemand)?;
-            if open_shards(catalog) + 1 > SHARD_LIMIT {
-                return Err(ServiceError::limit(format!(
-                    "This split would exceed the account's shard limit of {SHARD_LIMIT}"
-                )));
-            }
-            catalog.split_shard(&stream_name, number, key, now_ms).map_err(reshard_error)
-        })
-        .await?;
-        self.close_shards(name, &[number]).await
+        self.split(name, number, key, CapacityMode::OnDemand).await
     }
 
     pub async fn split_shard(
@@ -106,18 +95,23 @@ impl Core {
         let key = HashKey::parse_decimal(&new_starting_hash_key).map_err(|_| {
             ServiceError::invalid(format!("NewStartingHashKey {new_starting_hash_key} is not a hash key"))
         })?;
-        let stream_name = name.clone();
+        self.split(&name, number, key.0, CapacityMode::Provisioned).await
+    }
+
+    /// Splits shard `number` of a stream in capacity `mode` at `key`: all three steps.
+    async fn split(self: &Rc<Self>, name: &str, number: u32, key: u128, mode: CapacityMode) -> Result<()> {
+        let stream_name = name.to_string();
         self.control(move |catalog, now_ms| {
-            reshardable(catalog, &stream_name)?;
+            reshardable_as(catalog, &stream_name, mode)?;
             if open_shards(catalog) + 1 > SHARD_LIMIT {
                 return Err(ServiceError::limit(format!(
                     "This split would exceed the account's shard limit of {SHARD_LIMIT}"
                 )));
             }
-            catalog.split_shard(&stream_name, number, key.0, now_ms).map_err(reshard_error)
+            catalog.split_shard(&stream_name, number, key, now_ms).map_err(reshard_error)
         })
         .await?;
-        self.close_shards(&name, &[number]).await
+        self.close_shards(name, &[number]).await
     }
 
     pub async fn merge_shards(

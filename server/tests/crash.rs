@@ -9,7 +9,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{run, Daemon};
+use common::{run, Daemon, Rng};
 use sluice_client::*;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -22,16 +22,6 @@ const CONSUMER_STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:000000000000:stream
 
 /// What the writers were told: shard -> sequence number -> data.
 type Acked = BTreeMap<String, BTreeMap<u128, Bytes>>;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 /// Writes until the daemon dies; returns what was acknowledged.
 async fn write_until_killed(endpoint: String, cycle: u64, seed: u64) -> Acked {

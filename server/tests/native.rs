@@ -4,7 +4,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{run, Daemon};
+use common::{run, Daemon, Rng};
 use sluice_client::*;
 use std::io::Write;
 use std::time::Duration;
@@ -611,13 +611,8 @@ fn streams_records_consumers_and_iterators_survive_a_restart() {
 fn garbage_frames_never_bring_the_daemon_down() {
     let daemon = Daemon::start("kinesis", 2);
     let endpoint = daemon.endpoint();
-    let mut seed = 0x2545F4914F6CDD1Du64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rng = Rng(0x2545F4914F6CDD1D);
+    let mut next = move || rng.next();
     for round in 0..200 {
         let mut stream = std::net::TcpStream::connect(&endpoint).unwrap();
         stream.set_write_timeout(Some(Duration::from_secs(5))).unwrap();

@@ -6,23 +6,13 @@
 mod common;
 
 use bytes::Bytes;
-use common::{run, Daemon};
+use common::{run, Daemon, Rng};
 use sluice_client::*;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 fn stream(name: &str) -> Option<String> {
     Some(name.to_string())
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 async fn shards(client: &Client, name: &str) -> Vec<Shard> {

@@ -140,3 +140,16 @@ where
         .join()
         .expect("test executor");
 }
+
+/// A small deterministic generator (xorshift64) for randomized tests: seeds make failures
+/// reproducible.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
