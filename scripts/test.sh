@@ -25,6 +25,9 @@ cargo build --workspace --all-targets
 step "fuzzing: every cargo-fuzz target, 20 s each (scripts/fuzz.sh)"
 scripts/fuzz.sh 20
 
+step "benchmark ratios against bench/baseline.json (scripts/bench-check.sh)"
+scripts/bench-check.sh
+
 step "tests"
 log=$(mktemp)
 aws_log=$(mktemp)
