@@ -906,6 +906,23 @@ async fn write_commit(
     base: u64,
     batches: Vec<(u64, Rc<DmaBuffer>)>,
 ) -> std::result::Result<(), String> {
+    #[cfg(feature = "fault-injection")]
+    let fault = faults::next();
+    #[cfg(feature = "fault-injection")]
+    match fault {
+        Some(faults::Fault::WriteError) => return Err("injected: Input/output error (os error 5) on write".into()),
+        Some(faults::Fault::TornWrite { blocks }) => {
+            // Only the first `blocks` blocks of the commit's first batch reach the disk.
+            let (position, buffer) = &batches[0];
+            let keep = (blocks * BLOCK_BYTES).min(buffer.len());
+            let mut torn = file.alloc_dma_buffer(keep);
+            torn.as_bytes_mut().copy_from_slice(&buffer.as_bytes()[..keep]);
+            let _ = file.write_at(torn, position - base).await;
+            let _ = file.fdatasync().await;
+            return Err("injected: torn write".into());
+        }
+        _ => {}
+    }
     let writes: Vec<_> = batches
         .iter()
         .map(|(position, buffer)| {
@@ -926,7 +943,44 @@ async fn write_commit(
         // whatever of this one reached the disk.
         return Err(message);
     }
+    #[cfg(feature = "fault-injection")]
+    if matches!(fault, Some(faults::Fault::SyncError)) {
+        // The writes landed, but the fsync says they may not have: nothing is acknowledged.
+        return Err("injected: Input/output error (os error 5) on fdatasync".into());
+    }
     file.fdatasync().await.map_err(|error| std::io::Error::from(error).to_string())
+}
+
+/// Faults injected at the journal's I/O boundary, for tests: the next group commits of this
+/// thread's journals fail as the plan says. Built only with the `fault-injection` feature.
+#[cfg(feature = "fault-injection")]
+pub mod faults {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Fault {
+        /// The commit's writes fail with EIO; nothing is written.
+        WriteError,
+        /// The writes land, then fdatasync fails with EIO.
+        SyncError,
+        /// Only the first `blocks` 512-byte blocks of the commit reach the disk, then the
+        /// write fails (as a crash or a failing device leaves it).
+        TornWrite { blocks: usize },
+    }
+
+    thread_local! {
+        static PLAN: RefCell<VecDeque<Option<Fault>>> = const { RefCell::new(VecDeque::new()) };
+    }
+
+    /// Queues what the next commits do: `None` for a commit that goes through.
+    pub fn plan(faults: impl IntoIterator<Item = Option<Fault>>) {
+        PLAN.with(|plan| plan.borrow_mut().extend(faults));
+    }
+
+    pub(super) fn next() -> Option<Fault> {
+        PLAN.with(|plan| plan.borrow_mut().pop_front().flatten())
+    }
 }
 
 /// Makes a durable commit visible: shard indexes, tail cache, waiters, counters.
