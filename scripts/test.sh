@@ -39,8 +39,9 @@ status=${PIPESTATUS[0]}
 passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s += $1} END {print s + 0}')
 
-# The AWS clients against the HTTP API of the sluiced built above (target/debug/sluiced):
-# boto3 (pytest), the AWS CLI, and the AWS SDK for JavaScript v3. See tests/aws/.
+# The AWS clients against the HTTP API of the sluiced built above: boto3 (pytest), the AWS CLI,
+# and the AWS SDK for JavaScript v3. See tests/aws/.
+export SLUICED="${CARGO_TARGET_DIR:-$PWD/target}/debug/sluiced"
 step "AWS SDK and CLI suites: installing boto3, awscli, pytest, httpx, @aws-sdk/client-kinesis"
 tests/aws/setup.sh
 step "HTTP API request shapes match botocore's Kinesis model"

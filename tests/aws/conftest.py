@@ -30,6 +30,7 @@ def free_port():
 
 class Daemon:
     def __init__(self, limits, *extra_args):
+        assert os.access(SLUICED, os.X_OK), f"{SLUICED} is not an executable: build sluiced or set $SLUICED"
         self.dir = tempfile.TemporaryDirectory(prefix="sluice-aws-")
         self.native_port, self.http_port = free_port(), free_port()
         self.endpoint = f"http://127.0.0.1:{self.http_port}"
