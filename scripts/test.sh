@@ -32,8 +32,11 @@ step "tests"
 log=$(mktemp)
 aws_log=$(mktemp)
 trap 'rm -f "$log" "$aws_log"' EXIT
+# A failing test must not end the script before the other suites and the summary run.
+set +e
 cargo test --workspace 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+set -e
 # One closing line for the whole run (cargo prints one per test binary, the last often a
 # doc-test binary with 0 tests).
 passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
