@@ -22,7 +22,7 @@
 
 pub mod eventstream;
 pub mod operations;
-pub mod rt;
+use sluice_hyper_glommio as rt;
 pub mod shapes;
 pub mod value;
 
