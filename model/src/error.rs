@@ -224,11 +224,12 @@ impl KinesisError {
         KinesisError::invalid_argument(format!("Invalid ResourceARN {}", quoted(arn)))
     }
 
-    /// AWS: `Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1].
+    /// A hash key member (`ExplicitHashKey`, `NewStartingHashKey`) above 2^128 - 1. AWS:
+    /// `Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1].
     /// Specified value was 340282366920938463463374607431768211456`.
-    pub fn invalid_explicit_hash_key(text: &str) -> KinesisError {
+    pub fn invalid_hash_key(member: &str, text: &str) -> KinesisError {
         KinesisError::invalid_argument(format!(
-            "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was {}",
+            "Invalid {member}. {member} must be in the range: [0, 2^128-1]. Specified value was {}",
             quoted(text)
         ))
     }

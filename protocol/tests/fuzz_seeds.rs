@@ -31,7 +31,7 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         .map(|i| {
             let data = create_bytes(&mut fbb, &vec![i; 17 * usize::from(i)]);
             let key = fbb.create_string(&format!("k{i}"));
-            let hash = (i == 2).then(|| fbb.create_string("340282366920938463463374607431768211455"));
+            let hash = (i == 2).then_some(&HashKey([0xff; 16]));
             PutRecordsEntry::create(
                 &mut fbb,
                 &PutRecordsEntryArgs { data: Some(data), partition_key: Some(key), explicit_hash_key: hash },
@@ -49,14 +49,16 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     fbb.reset();
     let name = fbb.create_string("orders");
     let shard = fbb.create_string("shardId-000000000001");
-    let sequence = fbb.create_string("1331398394219979422966694971397111809");
+    // 1331398394219979422966694971397111809: layout version 1, shard epoch 1795311507 s,
+    // shard 0, record 1.
+    let sequence = SequenceNumber::new(0x0100_6b02_4793_0000, 1);
     let body = GetShardIteratorRequest::create(
         &mut fbb,
         &GetShardIteratorRequestArgs {
             stream_name: Some(name),
             shard_id: Some(shard),
             shard_iterator_type: Some(ShardIteratorType::AFTER_SEQUENCE_NUMBER),
-            starting_sequence_number: Some(sequence),
+            starting_sequence_number: Some(&sequence),
             ..Default::default()
         },
     );

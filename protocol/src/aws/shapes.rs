@@ -1,9 +1,10 @@
-//! Request checking against the Kinesis service model, as AWS does it.
+//! Request checking against an AWS service model, as AWS does it.
 //!
 //! `kinesis-model.json` holds the request shapes of the operations Sluice serves, extracted
 //! from botocore's copy of the AWS model by `scripts/kinesis-model.py` (which also checks that
-//! the committed file is current). [`check`] walks a parsed request against its operation's
-//! input shape and answers like the service:
+//! the committed file is current); [`ServiceModel::kinesis`] is that model, parsed once. A
+//! second service (Firehose) adds its own JSON and a constructor beside it. [`check`] walks a
+//! parsed request against its operation's input shape and answers like the service:
 //!
 //! - a member of the wrong type (a string where an integer belongs, an invalid base64 blob) is
 //!   `SerializationException`, at the first one found;
@@ -11,26 +12,29 @@
 //!   range, a value outside its enum, a list too long is `ValidationException`, all of them in
 //!   one message: `2 validation errors detected: Value null at 'streamName' failed to satisfy
 //!   constraint: Member must not be null; Value '0' at 'shardCount' ...`;
-//! - members the model does not know are ignored, as AWS ignores them.
+//! - members the model does not know are ignored, as AWS ignores them;
+//! - a `HashKey` (a decimal the pattern limits to 39 digits) above 2^128 - 1 is
+//!   `InvalidArgumentException` with AWS's "must be in the range" message, reported only
+//!   when nothing else is wrong, as the service checks it after the shape.
 //!
 //! Checking also normalises the two encodings: JSON blobs (base64 text) become
 //! [`Value::Blob`], and timestamps (JSON epoch seconds, CBOR epoch milliseconds) become
 //! [`Value::Timestamp`] milliseconds, so the operations read one representation.
 
-use super::value::{Encoding, Value};
-use crate::error::{ErrorKind, ServiceError};
+use super::document::{Encoding, Value};
 use base64::Engine as _;
+use sluice_model::{ErrorKind, KinesisError, Violation, Violations};
 use bytes::Bytes;
 use regex::Regex;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-const MODEL_JSON: &str = include_str!("kinesis-model.json");
+const KINESIS_MODEL_JSON: &str = include_str!("kinesis-model.json");
 
-/// How much of an offending value a validation message quotes. AWS quotes the value; a
-/// 1 MiB partition key must not become a 1 MiB error message.
-const QUOTED_VALUE_CHARS_MAX: usize = 128;
+/// The shape whose strings are hash keys (`HashKey`: `0|([1-9]\d{0,38})`), whose values must
+/// also be at most 2^128 - 1.
+const HASH_KEY_SHAPE: &str = "HashKey";
 
 #[derive(Debug, Deserialize)]
 struct RawModel {
@@ -67,7 +71,7 @@ enum Kind {
     Structure { members: Vec<Member> },
     List { member: usize },
     Map { key: usize, value: usize },
-    String { pattern: Option<(String, Regex)>, enumeration: Option<Vec<String>> },
+    String { pattern: Option<(String, Regex)>, enumeration: Option<Vec<String>>, hash_key: bool },
     Integer,
     Long,
     Boolean,
@@ -91,9 +95,9 @@ struct Shape {
     max: Option<i64>,
 }
 
-/// The request shapes, resolved to indexes.
+/// The request shapes of one AWS service, resolved to indexes.
 #[derive(Debug)]
-pub struct Model {
+pub struct ServiceModel {
     operations: HashMap<String, usize>,
     shapes: Vec<Shape>,
 }
@@ -103,14 +107,17 @@ fn lower_camel(name: &str) -> String {
     chars.next().map(|first| first.to_ascii_lowercase().to_string() + chars.as_str()).unwrap_or_default()
 }
 
-impl Model {
-    /// The embedded model, parsed once per process.
-    pub fn get() -> &'static Model {
-        static MODEL: OnceLock<Model> = OnceLock::new();
-        MODEL.get_or_init(|| Model::parse(MODEL_JSON).expect("the embedded kinesis-model.json is valid"))
+impl ServiceModel {
+    /// Kinesis' request shapes (embedded `kinesis-model.json`), parsed once per process.
+    pub fn kinesis() -> &'static ServiceModel {
+        static MODEL: OnceLock<ServiceModel> = OnceLock::new();
+        MODEL.get_or_init(|| {
+            ServiceModel::parse(KINESIS_MODEL_JSON).expect("the embedded kinesis-model.json is valid")
+        })
     }
 
-    fn parse(json: &str) -> Result<Model, String> {
+    /// A model in the format `scripts/kinesis-model.py` writes.
+    pub fn parse(json: &str) -> Result<ServiceModel, String> {
         let raw: RawModel = serde_json::from_str(json).map_err(|error| error.to_string())?;
         let mut names: Vec<&String> = raw.shapes.keys().collect();
         names.sort();
@@ -147,6 +154,7 @@ impl Model {
                         None => None,
                     },
                     enumeration: raw_shape.enumeration.clone(),
+                    hash_key: name.as_str() == HASH_KEY_SHAPE,
                 },
                 "integer" => Kind::Integer,
                 "long" => Kind::Long,
@@ -162,65 +170,71 @@ impl Model {
             .iter()
             .map(|(operation, input)| Ok((operation.clone(), resolve(input)?)))
             .collect::<Result<_, String>>()?;
-        Ok(Model { operations, shapes })
+        Ok(ServiceModel { operations, shapes })
     }
 
     pub fn has_operation(&self, operation: &str) -> bool {
         self.operations.contains_key(operation)
     }
+
+    /// How many operations the model has request shapes for.
+    pub fn operation_count(&self) -> usize {
+        self.operations.len()
+    }
 }
 
-/// Type-checks, normalises and validates `request` as the input of `operation`.
-pub fn check(operation: &str, request: &mut Value, encoding: Encoding) -> Result<(), ServiceError> {
-    let model = Model::get();
+/// Type-checks, normalises and validates `request` as the input of `operation` of Kinesis.
+pub fn check(operation: &str, request: &mut Value, encoding: Encoding) -> Result<(), KinesisError> {
+    check_against(ServiceModel::kinesis(), operation, request, encoding)
+}
+
+/// Type-checks, normalises and validates `request` as the input of `operation` of `model`.
+pub fn check_against(
+    model: &ServiceModel,
+    operation: &str,
+    request: &mut Value,
+    encoding: Encoding,
+) -> Result<(), KinesisError> {
     let Some(&input) = model.operations.get(operation) else {
-        return Err(ServiceError::new(ErrorKind::UnknownOperation, format!("Unknown operation {operation}")));
+        return Err(KinesisError::unknown_operation(operation));
     };
-    let mut checker = Checker { model, encoding, violations: Vec::new() };
+    let mut checker = Checker { model, encoding, violations: Violations::default(), argument: None };
     checker.walk(input, request, "")?;
-    match checker.violations.len() {
-        0 => Ok(()),
-        count => Err(ServiceError::validation(format!(
-            "{count} validation error{} detected: {}",
-            if count == 1 { "" } else { "s" },
-            checker.violations.join("; ")
-        ))),
-    }
+    checker.violations.check()?;
+    checker.argument.map_or(Ok(()), Err)
 }
 
 struct Checker<'m> {
-    model: &'m Model,
+    model: &'m ServiceModel,
     encoding: Encoding,
-    violations: Vec<String>,
+    violations: Violations,
+    /// The first argument the model's constraints let through but the service refuses (a hash
+    /// key above 2^128 - 1): reported only if no constraint was broken.
+    argument: Option<KinesisError>,
 }
 
-fn serialization(message: String) -> ServiceError {
-    ServiceError::new(ErrorKind::Serialization, message)
+fn serialization(message: String) -> KinesisError {
+    KinesisError::new(ErrorKind::Serialization, message)
 }
 
-fn quoted(value: &str) -> String {
-    value.chars().take(QUOTED_VALUE_CHARS_MAX).collect()
+/// `ExplicitHashKey` from the path `records.3.member.explicitHashKey`.
+fn member_name(path: &str) -> String {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    let mut chars = last.chars();
+    chars.next().map(|first| first.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
 }
 
 impl Checker<'_> {
-    fn violation(&mut self, value: &str, path: &str, constraint: impl AsRef<str>) {
-        self.violations.push(format!(
-            "Value '{}' at '{path}' failed to satisfy constraint: {}",
-            quoted(value),
-            constraint.as_ref()
-        ));
-    }
-
     fn length(&mut self, shape: &Shape, length: usize, shown: &str, path: &str) {
         if let Some(min) = shape.min.filter(|&min| (length as i64) < min) {
-            self.violation(shown, path, format!("Member must have length greater than or equal to {min}"));
+            self.violations.push(Violation::min_length(shown, path, min));
         }
         if let Some(max) = shape.max.filter(|&max| (length as i64) > max) {
-            self.violation(shown, path, format!("Member must have length less than or equal to {max}"));
+            self.violations.push(Violation::max_length(shown, path, max));
         }
     }
 
-    fn walk(&mut self, shape_index: usize, value: &mut Value, path: &str) -> Result<(), ServiceError> {
+    fn walk(&mut self, shape_index: usize, value: &mut Value, path: &str) -> Result<(), KinesisError> {
         let model = self.model;
         let shape = &model.shapes[shape_index];
         let mismatch = |value: &Value, wanted: &str| {
@@ -236,9 +250,7 @@ impl Checker<'_> {
                     match fields.iter_mut().rev().find(|(key, _)| *key == member.name) {
                         Some((_, Value::Null)) | None => {
                             if member.required {
-                                self.violations.push(format!(
-                                    "Value null at '{member_path}' failed to satisfy constraint: Member must not be null"
-                                ));
+                                self.violations.push(Violation::null(&member_path));
                             }
                         }
                         Some((_, field)) => self.walk(member.shape, field, &member_path)?,
@@ -267,23 +279,24 @@ impl Checker<'_> {
                 }
                 self.length(shape, count, &format!("{{{count} entries}}"), path);
             }
-            Kind::String { pattern, enumeration } => {
+            Kind::String { pattern, enumeration, hash_key } => {
                 let Value::Text(text) = value else { return Err(mismatch(value, "a String")) };
                 let text = text.as_str();
                 if let Some(allowed) = enumeration {
                     if !allowed.iter().any(|option| option == text) {
-                        self.violation(
-                            text,
-                            path,
-                            format!("Member must satisfy enum value set: [{}]", allowed.join(", ")),
-                        );
+                        self.violations.push(Violation::enumeration(text, path, allowed.iter().map(String::as_str)));
                     }
                 }
                 self.length(shape, text.chars().count(), text, path);
+                let mut matched = true;
                 if let Some((source, regex)) = pattern {
                     if !regex.is_match(text) {
-                        self.violation(text, path, format!("Member must satisfy regular expression pattern: {source}"));
+                        matched = false;
+                        self.violations.push(Violation::pattern(text, path, source));
                     }
+                }
+                if *hash_key && matched && self.argument.is_none() && text.parse::<sluice_model::HashKey>().is_err() {
+                    self.argument = Some(KinesisError::invalid_hash_key(&member_name(path), text));
                 }
             }
             Kind::Integer | Kind::Long => {
@@ -297,18 +310,10 @@ impl Checker<'_> {
                 }
                 *value = Value::Int(number);
                 if let Some(min) = shape.min.filter(|&min| number < min) {
-                    self.violation(
-                        &number.to_string(),
-                        path,
-                        format!("Member must have value greater than or equal to {min}"),
-                    );
+                    self.violations.push(Violation::min_value(number, path, min));
                 }
                 if let Some(max) = shape.max.filter(|&max| number > max) {
-                    self.violation(
-                        &number.to_string(),
-                        path,
-                        format!("Member must have value less than or equal to {max}"),
-                    );
+                    self.violations.push(Violation::max_value(number, path, max));
                 }
             }
             Kind::Boolean => {
@@ -357,10 +362,11 @@ impl Checker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::value::decode;
+    use crate::aws::document::decode;
     use proptest::strategy::Strategy as _;
+    use sluice_model::Operation;
 
-    fn checked(operation: &str, json: &str) -> Result<Value, ServiceError> {
+    fn checked(operation: &str, json: &str) -> Result<Value, KinesisError> {
         let mut value = decode(Encoding::Json, json.as_bytes()).unwrap();
         check(operation, &mut value, Encoding::Json).map(|()| value)
     }
@@ -371,11 +377,11 @@ mod tests {
 
     #[test]
     fn the_embedded_model_covers_every_operation_served() {
-        let model = Model::get();
-        for operation in crate::http::operations::OPERATIONS {
-            assert!(model.has_operation(operation), "{operation}");
+        let model = ServiceModel::kinesis();
+        for operation in Operation::ALL {
+            assert!(model.has_operation(operation.name()), "{operation}");
         }
-        assert_eq!(model.operations.len(), crate::http::operations::OPERATIONS.len());
+        assert_eq!(model.operation_count(), Operation::ALL.len());
     }
 
     #[test]
@@ -437,10 +443,10 @@ mod tests {
         /// Any bytes, as either encoding, for any operation: an error or a checked document,
         /// never a panic.
         #[test]
-        fn any_body_is_answered_without_panicking(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512), op in 0..crate::http::operations::OPERATIONS.len(), cbor: bool) {
+        fn any_body_is_answered_without_panicking(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512), op in 0..Operation::ALL.len(), cbor: bool) {
             let encoding = if cbor { Encoding::Cbor } else { Encoding::Json };
             if let Ok(mut value) = decode(encoding, &body) {
-                let _ = check(crate::http::operations::OPERATIONS[op], &mut value, encoding);
+                let _ = check(Operation::ALL[op].name(), &mut value, encoding);
             }
         }
 
@@ -455,13 +461,13 @@ mod tests {
                 proptest::strategy::Just("[{}]".to_string()),
                 proptest::strategy::Just("{\"Type\":\"AT_TIMESTAMP\",\"Timestamp\":1e300}".to_string()),
             ], 1..8),
-            op in 0..crate::http::operations::OPERATIONS.len(),
+            op in 0..Operation::ALL.len(),
         ) {
             let names = ["StreamName", "ShardCount", "Records", "Data", "Tags", "StartingPosition", "Limit", "Timestamp"];
             let members: Vec<String> = values.iter().enumerate().map(|(i, v)| format!("{:?}:{v}", names[i % names.len()])).collect();
             let body = format!("{{{}}}", members.join(","));
             if let Ok(mut value) = decode(Encoding::Json, body.as_bytes()) {
-                let _ = check(crate::http::operations::OPERATIONS[op], &mut value, Encoding::Json);
+                let _ = check(Operation::ALL[op].name(), &mut value, Encoding::Json);
             }
         }
     }

@@ -1,13 +1,16 @@
-//! The document model between the wire (AWS JSON 1.1 or AWS CBOR 1.1) and the operations.
+//! The document model of a request body on its way from the wire (AWS JSON 1.1 or AWS CBOR
+//! 1.1) to a typed [`sluice_model::Request`].
 //!
 //! A request body is parsed into a [`Value`] without knowing its shape: serde_json and ciborium
 //! both drive the same [`Deserialize`] impl. The shape checker ([`super::shapes`]) then types
-//! and validates it against the Kinesis model, normalising the two encodings as it goes (a JSON
+//! and validates it against the service model, normalising the two encodings as it goes (a JSON
 //! blob is a base64 string, a CBOR blob a byte string; a JSON timestamp is epoch seconds, a
-//! CBOR one epoch milliseconds), so that the operations read one representation.
+//! CBOR one epoch milliseconds). The checked document is then read into the model's input
+//! type through serde again: a [`Value`] is a [`Deserializer`] (not human-readable, so blobs
+//! come out as bytes without a copy and timestamps as milliseconds).
 //!
-//! Responses are built as [`Value`]s too and written by [`encode`], which renders blobs and
-//! timestamps the way each encoding wants them.
+//! [`encode`] writes a document back in either encoding (the fuzz target checks that what the
+//! decoder accepts survives that); answers are written by serde from the model's types.
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -71,23 +74,6 @@ impl Value {
             Value::Map(_) => "START_OBJECT",
         }
     }
-}
-
-/// Builds a response map from members, leaving out the absent ones (AWS omits them).
-pub fn map<const N: usize>(members: [(&str, Option<Value>); N]) -> Value {
-    Value::Map(members.into_iter().filter_map(|(key, value)| Some((key.to_string(), value?))).collect())
-}
-
-pub fn text(value: impl Into<String>) -> Option<Value> {
-    Some(Value::Text(value.into()))
-}
-
-pub fn int(value: impl Into<i64>) -> Option<Value> {
-    Some(Value::Int(value.into()))
-}
-
-pub fn list<T>(items: impl IntoIterator<Item = T>, item: impl FnMut(T) -> Value) -> Option<Value> {
-    Some(Value::List(items.into_iter().map(item).collect()))
 }
 
 /// Why a body could not be parsed at all: answered as SerializationException.
@@ -289,6 +275,98 @@ impl Serialize for Encoded<'_> {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// A checked document as a serde Deserializer, to read it into the model's types.
+
+/// Why a checked document did not read into its input type: a bug of the shape checker or the
+/// model (the checker is meant to let through only what reads), answered as
+/// SerializationException.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ReadError(String);
+
+impl de::Error for ReadError {
+    fn custom<T: fmt::Display>(message: T) -> ReadError {
+        ReadError(message.to_string())
+    }
+}
+
+impl<'de> de::IntoDeserializer<'de, ReadError> for Value {
+    type Deserializer = Value;
+
+    fn into_deserializer(self) -> Value {
+        self
+    }
+}
+
+impl<'de> Deserializer<'de> for Value {
+    type Error = ReadError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ReadError> {
+        match self {
+            Value::Null => visitor.visit_unit(),
+            Value::Bool(value) => visitor.visit_bool(value),
+            Value::Int(value) => visitor.visit_i64(value),
+            Value::Float(value) => visitor.visit_f64(value),
+            Value::Text(value) => visitor.visit_string(value),
+            // Hands the buffer over: `Vec::from(Bytes)` takes a uniquely held buffer (as a
+            // decoded blob is) without a copy.
+            Value::Blob(bytes) => visitor.visit_byte_buf(Vec::from(bytes)),
+            Value::Timestamp(ms) => visitor.visit_i64(ms),
+            Value::List(items) => {
+                // A null inside a list is no item, as the shape checker skips it.
+                let items: Vec<Value> = items.into_iter().filter(|item| !matches!(item, Value::Null)).collect();
+                visitor.visit_seq(de::value::SeqDeserializer::<_, ReadError>::new(items.into_iter()))
+            }
+            Value::Map(members) => {
+                // A key given twice counts once, with its last value, as `Value::get` reads it.
+                let mut unique: Vec<(String, Value)> = Vec::with_capacity(members.len());
+                for (key, value) in members.into_iter().rev() {
+                    if !unique.iter().any(|(seen, _)| *seen == key) {
+                        unique.push((key, value));
+                    }
+                }
+                unique.reverse();
+                let members = unique.into_iter().filter(|(_, value)| !matches!(value, Value::Null));
+                visitor.visit_map(de::value::MapDeserializer::<_, ReadError>::new(members))
+            }
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ReadError> {
+        match self {
+            Value::Null => visitor.visit_none(),
+            value => visitor.visit_some(value),
+        }
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, ReadError> {
+        match self {
+            Value::Text(text) => visitor.visit_enum(de::value::StringDeserializer::<ReadError>::new(text)),
+            other => Err(de::Error::custom(format!("{} is not an enum value", other.kind()))),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, ReadError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    /// Checked documents are not human-readable: blobs are bytes, timestamps milliseconds.
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit unit_struct seq
+        tuple tuple_struct map struct identifier ignored_any
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,10 +404,9 @@ mod tests {
 
     #[test]
     fn blobs_and_timestamps_render_per_encoding() {
-        let doc = map([
-            ("Data", Some(Value::Blob(Bytes::from_static(b"hello")))),
-            ("At", Some(Value::Timestamp(1_704_164_645_678))),
-            ("Absent", None),
+        let doc = Value::Map(vec![
+            ("Data".into(), Value::Blob(Bytes::from_static(b"hello"))),
+            ("At".into(), Value::Timestamp(1_704_164_645_678)),
         ]);
         assert_eq!(
             String::from_utf8(encode(Encoding::Json, &doc)).unwrap(),
