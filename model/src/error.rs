@@ -177,7 +177,10 @@ impl KinesisError {
 
     /// AWS: `Stream orders under account 123456789012 already exists.`
     pub fn stream_exists(identity: &Identity, stream: &str) -> KinesisError {
-        KinesisError::resource_in_use(format!("Stream {stream} under account {} already exists.", identity.account_id()))
+        KinesisError::resource_in_use(format!(
+            "Stream {stream} under account {} already exists.",
+            identity.account_id()
+        ))
     }
 
     /// AWS: `Shard shardId-000000000009 in stream orders under account 123456789012 does not
@@ -187,6 +190,22 @@ impl KinesisError {
             "Shard {shard} in stream {stream} under account {} does not exist",
             identity.account_id()
         ))
+    }
+
+    /// AWS: `This request would exceed the shard limit for the account 123456789012 in
+    /// us-east-1. Current shard count for the account: 500. Limit: 500. Number of additional
+    /// shards that would have resulted from this request: 1.`
+    pub fn shard_limit_exceeded(identity: &Identity, open: u32, limit: u32, additional: u32) -> KinesisError {
+        KinesisError::limit_exceeded(format!(
+            "This request would exceed the shard limit for the account {} in {}. Current shard count for the account: {open}. Limit: {limit}. Number of additional shards that would have resulted from this request: {additional}.",
+            identity.account_id(),
+            identity.region()
+        ))
+    }
+
+    /// A resource would have more tags than the quota allows.
+    pub fn too_many_tags(resource: &str, limit: usize) -> KinesisError {
+        KinesisError::limit_exceeded(format!("A {resource} can have at most {limit} tags"))
     }
 
     pub fn consumer_not_found(stream: &str, consumer: &str) -> KinesisError {
@@ -206,7 +225,10 @@ impl KinesisError {
     pub fn rate_exceeded(identity: &Identity, stream: &str, shard: &ShardId, quota: &str) -> KinesisError {
         KinesisError::new(
             ErrorKind::ProvisionedThroughputExceeded,
-            format!("Rate exceeded for shard {shard} in stream {stream} under account {}. {quota}", identity.account_id()),
+            format!(
+                "Rate exceeded for shard {shard} in stream {stream} under account {}. {quota}",
+                identity.account_id()
+            ),
         )
     }
 

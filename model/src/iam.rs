@@ -21,7 +21,10 @@ pub enum IamResource {
     Consumer(ConsumerArn),
     /// A consumer named by its stream's ARN and its name: its ARN carries its registration
     /// time, which only the server knows; the server resolves it before checking.
-    ConsumerByName { stream_arn: StreamArn, consumer_name: String },
+    ConsumerByName {
+        stream_arn: StreamArn,
+        consumer_name: String,
+    },
     /// The stream a shard iterator was issued for (GetRecords without `StreamARN`): the
     /// iterator is opaque to the model; the server resolves it when it reads the iterator.
     ShardIteratorStream,
@@ -64,27 +67,31 @@ impl Request {
                 (None, None) => Vec::new(),
             }
         };
-        let consumer = |arn: &Option<ConsumerArn>, stream_arn: &Option<StreamArn>, name: &Option<String>, with_stream: bool| {
-            let mut resources = Vec::new();
-            match (arn, stream_arn, name) {
-                (Some(arn), _, _) => {
-                    resources.push(IamResource::Consumer(arn.clone()));
-                    if with_stream {
-                        if let Ok(parts) = identity.consumer_of(arn) {
-                            resources.push(IamResource::Stream(identity.stream_arn(&parts.stream)));
+        let consumer =
+            |arn: &Option<ConsumerArn>, stream_arn: &Option<StreamArn>, name: &Option<String>, with_stream: bool| {
+                let mut resources = Vec::new();
+                match (arn, stream_arn, name) {
+                    (Some(arn), _, _) => {
+                        resources.push(IamResource::Consumer(arn.clone()));
+                        if with_stream {
+                            if let Ok(parts) = identity.consumer_of(arn) {
+                                resources.push(IamResource::Stream(identity.stream_arn(&parts.stream)));
+                            }
                         }
                     }
-                }
-                (None, Some(stream_arn), Some(name)) => {
-                    resources.push(IamResource::ConsumerByName { stream_arn: stream_arn.clone(), consumer_name: name.clone() });
-                    if with_stream {
-                        resources.push(IamResource::Stream(stream_arn.clone()));
+                    (None, Some(stream_arn), Some(name)) => {
+                        resources.push(IamResource::ConsumerByName {
+                            stream_arn: stream_arn.clone(),
+                            consumer_name: name.clone(),
+                        });
+                        if with_stream {
+                            resources.push(IamResource::Stream(stream_arn.clone()));
+                        }
                     }
+                    _ => {}
                 }
-                _ => {}
-            }
-            resources
-        };
+                resources
+            };
         let tagged = |arn: &ResourceArn| -> Vec<IamResource> {
             if arn.as_str().contains("/consumer/") {
                 vec![IamResource::Consumer(ConsumerArn::from(arn.as_str()))]
@@ -149,7 +156,8 @@ mod tests {
         assert_eq!(put.resources(&identity), vec![IamResource::Stream(stream.clone())]);
         let list = Request::from(ListStreamsInput::default());
         assert_eq!(list.resources(&identity), vec![IamResource::Any]);
-        let deregister = Request::from(DeregisterStreamConsumerInput { consumer_arn: Some(consumer.clone()), ..Default::default() });
+        let deregister =
+            Request::from(DeregisterStreamConsumerInput { consumer_arn: Some(consumer.clone()), ..Default::default() });
         assert_eq!(
             deregister.resources(&identity),
             vec![IamResource::Consumer(consumer.clone()), IamResource::Stream(stream.clone())]

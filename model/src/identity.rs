@@ -99,7 +99,11 @@ impl Identity {
     }
 
     pub fn consumer_arn(&self, stream: &str, consumer: &str, created_ms: i64) -> ConsumerArn {
-        ConsumerArn::from(format!("{}{stream}/consumer/{consumer}:{}", self.stream_arn_prefix, created_ms.div_euclid(1000)))
+        ConsumerArn::from(format!(
+            "{}{stream}/consumer/{consumer}:{}",
+            self.stream_arn_prefix,
+            created_ms.div_euclid(1000)
+        ))
     }
 
     /// The stream name inside a stream ARN of this account and region.
@@ -197,15 +201,17 @@ mod tests {
         let consumer = identity.consumer_arn("orders", "billing", 1_700_000_000_123);
         assert_eq!(consumer, "arn:aws:kinesis:us-east-1:000000000000:stream/orders/consumer/billing:1700000000");
         let parsed = identity.consumer_of(&consumer).unwrap();
-        assert_eq!((parsed.stream.as_str(), parsed.consumer.as_str(), parsed.created_s), ("orders", "billing", 1_700_000_000));
-        for bad in ["", "arn:aws:kinesis:eu-west-1:000000000000:stream/x", "arn:aws:kinesis:us-east-1:000000000000:stream/"] {
+        assert_eq!(
+            (parsed.stream.as_str(), parsed.consumer.as_str(), parsed.created_s),
+            ("orders", "billing", 1_700_000_000)
+        );
+        for bad in
+            ["", "arn:aws:kinesis:eu-west-1:000000000000:stream/x", "arn:aws:kinesis:us-east-1:000000000000:stream/"]
+        {
             assert_eq!(identity.stream_name_of(&StreamArn::from(bad)).unwrap_err().kind, ErrorKind::InvalidArgument);
         }
         assert!(identity.consumer_of(&ConsumerArn::from(format!("{arn}/consumer/c:notanumber"))).is_err());
-        assert_eq!(
-            identity.resource_of(&ResourceArn::from(consumer.as_str())).unwrap(),
-            Resource::Consumer(parsed)
-        );
+        assert_eq!(identity.resource_of(&ResourceArn::from(consumer.as_str())).unwrap(), Resource::Consumer(parsed));
         assert_eq!(identity.resource_of(&ResourceArn::from(arn.as_str())).unwrap(), Resource::Stream("orders".into()));
         let other = Identity::new("eu-west-1", "123456789012").unwrap();
         assert_eq!(other.stream_arn("s"), "arn:aws:kinesis:eu-west-1:123456789012:stream/s");

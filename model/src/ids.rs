@@ -558,7 +558,10 @@ mod tests {
         let timestamp = Timestamp::from_epoch_ms(1_704_164_645_678);
         assert_eq!(serde_json::to_string(&timestamp).unwrap(), "1704164645.678");
         assert_eq!(serde_json::from_str::<Timestamp>("1704164645.678").unwrap(), timestamp);
-        assert_eq!(serde_json::from_str::<Timestamp>("1704164645").unwrap(), Timestamp::from_epoch_ms(1_704_164_645_000));
+        assert_eq!(
+            serde_json::from_str::<Timestamp>("1704164645").unwrap(),
+            Timestamp::from_epoch_ms(1_704_164_645_000)
+        );
         assert!(serde_json::from_str::<Timestamp>("1e300").is_err());
         let mut cbor = Vec::new();
         ciborium::ser::into_writer(&timestamp, &mut cbor).unwrap();

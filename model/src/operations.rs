@@ -509,8 +509,8 @@ pub trait OperationInput: Into<Request> {
     const OPERATION: Operation;
     type Output;
 
-    /// The output, if `response` is this operation's; otherwise the response back.
-    fn output_of(response: Response) -> Result<Self::Output, Response>;
+    /// The output, if `response` is this operation's; otherwise the operation it answers.
+    fn output_of(response: Response) -> Result<Self::Output, Operation>;
 }
 
 /// Declares [`Operation`], [`Request`], [`Response`] and their plumbing from one list of
@@ -636,10 +636,10 @@ macro_rules! operations {
                 const OPERATION: Operation = Operation::$name;
                 type Output = $output;
 
-                fn output_of(response: Response) -> Result<$output, Response> {
+                fn output_of(response: Response) -> Result<$output, Operation> {
                     match response {
                         Response::$name(output) => Ok(output),
-                        other => Err(other),
+                        other => Err(other.operation()),
                     }
                 }
             }

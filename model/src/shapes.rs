@@ -26,6 +26,13 @@ pub struct Tag {
     pub value: Option<String>,
 }
 
+impl Tag {
+    /// A tag with a value.
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Tag {
+        Tag { key: key.into(), value: Some(value.into()) }
+    }
+}
+
 /// AWS `HashKeyRange`: the inclusive range of hash keys a shard owns.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -65,12 +65,12 @@ impl Request {
             Request::GetRecords(input) => match input.limit {
                 // InvalidArgument rather than Validation: what Sluice has always answered over
                 // its native protocol (over HTTP the shape checker answers first).
-                Some(limit) if !(1..=crate::limits::GET_RECORDS_COUNT_MAX as i64).contains(&i64::from(limit)) => Err(
-                    KinesisError::invalid_argument(format!(
+                Some(limit) if !(1..=crate::limits::GET_RECORDS_COUNT_MAX as i64).contains(&i64::from(limit)) => {
+                    Err(KinesisError::invalid_argument(format!(
                         "Limit must be between 1 and {}",
                         crate::limits::GET_RECORDS_COUNT_MAX
-                    )),
-                ),
+                    )))
+                }
                 _ => Ok(()),
             },
             Request::GetShardIterator(input) => {
@@ -379,10 +379,16 @@ mod tests {
     #[test]
     fn streams_must_be_named_well() {
         assert_eq!(kind(DescribeStreamSummaryInput::default()), Some(ErrorKind::InvalidArgument));
-        assert_eq!(kind(DescribeStreamSummaryInput { stream_name: named("a b"), ..Default::default() }), Some(ErrorKind::Validation));
+        assert_eq!(
+            kind(DescribeStreamSummaryInput { stream_name: named("a b"), ..Default::default() }),
+            Some(ErrorKind::Validation)
+        );
         assert_eq!(kind(DescribeStreamSummaryInput { stream_name: named("s"), ..Default::default() }), None);
         let foreign = StreamArn::from("arn:aws:kinesis:eu-west-1:000000000000:stream/s");
-        assert_eq!(kind(DescribeStreamSummaryInput { stream_arn: Some(foreign), ..Default::default() }), Some(ErrorKind::InvalidArgument));
+        assert_eq!(
+            kind(DescribeStreamSummaryInput { stream_arn: Some(foreign), ..Default::default() }),
+            Some(ErrorKind::InvalidArgument)
+        );
     }
 
     #[test]
@@ -397,7 +403,8 @@ mod tests {
         assert_eq!(kind(create(Some(0), None)), Some(ErrorKind::Validation));
         assert_eq!(kind(create(None, None)), Some(ErrorKind::InvalidArgument));
         assert_eq!(kind(create(None, Some(StreamMode::OnDemand))), None);
-        let long_tag = CreateStreamInput { tags: Some([("k".repeat(129), String::new())].into()), ..create(Some(1), None) };
+        let long_tag =
+            CreateStreamInput { tags: Some([("k".repeat(129), String::new())].into()), ..create(Some(1), None) };
         assert_eq!(kind(long_tag), Some(ErrorKind::Validation));
     }
 
@@ -439,11 +446,22 @@ mod tests {
     fn pages_and_limits_stay_in_range() {
         assert_eq!(kind(ListStreamsInput { limit: Some(0), ..Default::default() }), Some(ErrorKind::Validation));
         assert_eq!(kind(ListStreamsInput { limit: Some(10_001), ..Default::default() }), Some(ErrorKind::Validation));
-        assert_eq!(kind(GetRecordsInput { shard_iterator: "x".into(), limit: Some(0), stream_arn: None }), Some(ErrorKind::InvalidArgument));
-        let retention = |hours| IncreaseStreamRetentionPeriodInput { stream_name: named("s"), retention_period_hours: hours, stream_arn: None };
+        assert_eq!(
+            kind(GetRecordsInput { shard_iterator: "x".into(), limit: Some(0), stream_arn: None }),
+            Some(ErrorKind::InvalidArgument)
+        );
+        let retention = |hours| IncreaseStreamRetentionPeriodInput {
+            stream_name: named("s"),
+            retention_period_hours: hours,
+            stream_arn: None,
+        };
         assert_eq!(kind(retention(23)), Some(ErrorKind::InvalidArgument));
         assert_eq!(kind(retention(8760)), None);
-        let remove = |count| RemoveTagsFromStreamInput { stream_name: named("s"), tag_keys: vec!["k".into(); count], stream_arn: None };
+        let remove = |count| RemoveTagsFromStreamInput {
+            stream_name: named("s"),
+            tag_keys: vec!["k".into(); count],
+            stream_arn: None,
+        };
         assert_eq!(kind(remove(0)), Some(ErrorKind::Validation));
         assert_eq!(kind(remove(51)), Some(ErrorKind::Validation));
         assert_eq!(kind(remove(50)), None);

@@ -208,7 +208,9 @@ mod tests {
     #[test]
     fn headers_of_every_type_are_read_and_strings_kept() {
         let mut headers = Vec::new();
-        for (kind, value) in [(0u8, &[][..]), (1, &[]), (2, &[1]), (3, &[0, 1]), (4, &[0; 4]), (5, &[0; 8]), (8, &[0; 8]), (9, &[0; 16])] {
+        for (kind, value) in
+            [(0u8, &[][..]), (1, &[]), (2, &[1]), (3, &[0, 1]), (4, &[0; 4]), (5, &[0; 8]), (8, &[0; 8]), (9, &[0; 16])]
+        {
             headers.extend_from_slice(&[1, b'x', kind]);
             headers.extend_from_slice(value);
         }

@@ -22,8 +22,9 @@ fn stream_arn() -> impl Strategy<Value = StreamArn> {
 }
 
 fn consumer_arn() -> impl Strategy<Value = ConsumerArn> {
-    (name(), name(), 0..2_000_000_000i64)
-        .prop_map(|(stream, consumer, created)| ConsumerArn::from(format!("{PREFIX}{stream}/consumer/{consumer}:{created}")))
+    (name(), name(), 0..2_000_000_000i64).prop_map(|(stream, consumer, created)| {
+        ConsumerArn::from(format!("{PREFIX}{stream}/consumer/{consumer}:{created}"))
+    })
 }
 
 fn resource_arn() -> impl Strategy<Value = ResourceArn> {
@@ -97,7 +98,13 @@ pub fn request() -> BoxedStrategy<Request> {
         }),
         (name(), option::of(1..10_000i32), option::of(stream_mode()), option::of(tags()), option::of(1024..=10240i32))
             .prop_map(|(stream_name, shard_count, stream_mode_details, tags, max_record_size_in_kib)| {
-                Request::from(CreateStreamInput { stream_name, shard_count, stream_mode_details, tags, max_record_size_in_kib })
+                Request::from(CreateStreamInput {
+                    stream_name,
+                    shard_count,
+                    stream_mode_details,
+                    tags,
+                    max_record_size_in_kib,
+                })
             }),
         (option::of(name()), any::<i32>(), option::of(stream_arn())).prop_map(|(stream_name, hours, stream_arn)| {
             Request::from(DecreaseStreamRetentionPeriodInput { stream_name, retention_period_hours: hours, stream_arn })
@@ -115,11 +122,14 @@ pub fn request() -> BoxedStrategy<Request> {
                 Request::from(DescribeStreamInput { stream_name, limit, exclusive_start_shard_id, stream_arn })
             }
         ),
-        (option::of(name()), option::of(stream_arn()))
-            .prop_map(|(stream_name, stream_arn)| Request::from(DescribeStreamSummaryInput { stream_name, stream_arn })),
-        (page(10_000), option::of(name()), option::of(text())).prop_map(|(limit, exclusive_start_stream_name, next_token)| {
-            Request::from(ListStreamsInput { limit, exclusive_start_stream_name, next_token })
-        }),
+        (option::of(name()), option::of(stream_arn())).prop_map(|(stream_name, stream_arn)| Request::from(
+            DescribeStreamSummaryInput { stream_name, stream_arn }
+        )),
+        (page(10_000), option::of(name()), option::of(text())).prop_map(
+            |(limit, exclusive_start_stream_name, next_token)| {
+                Request::from(ListStreamsInput { limit, exclusive_start_stream_name, next_token })
+            }
+        ),
         (
             option::of(name()),
             option::of(text()),
@@ -129,22 +139,35 @@ pub fn request() -> BoxedStrategy<Request> {
             option::of((select(ShardFilterType::ALL), option::of(shard_id()), option::of(timestamp()))),
             option::of(stream_arn()),
         )
-            .prop_map(|(stream_name, next_token, exclusive_start_shard_id, max_results, created, filter, stream_arn)| {
-                Request::from(ListShardsInput {
-                    stream_name,
-                    next_token,
-                    exclusive_start_shard_id,
-                    max_results,
-                    stream_creation_timestamp: created,
-                    shard_filter: filter.map(|(r#type, shard_id, timestamp)| ShardFilter { r#type, shard_id, timestamp }),
-                    stream_arn,
-                })
-            }),
+            .prop_map(
+                |(stream_name, next_token, exclusive_start_shard_id, max_results, created, filter, stream_arn)| {
+                    Request::from(ListShardsInput {
+                        stream_name,
+                        next_token,
+                        exclusive_start_shard_id,
+                        max_results,
+                        stream_creation_timestamp: created,
+                        shard_filter: filter.map(|(r#type, shard_id, timestamp)| ShardFilter {
+                            r#type,
+                            shard_id,
+                            timestamp,
+                        }),
+                        stream_arn,
+                    })
+                }
+            ),
         Just(Request::from(DescribeLimitsInput {})),
         Just(Request::from(DescribeAccountSettingsInput {})),
     ];
     let data_plane = prop_oneof![
-        (option::of(name()), data(), option::of(text()), option::of(hash_key()), option::of(sequence_number()), option::of(stream_arn()))
+        (
+            option::of(name()),
+            data(),
+            option::of(text()),
+            option::of(hash_key()),
+            option::of(sequence_number()),
+            option::of(stream_arn())
+        )
             .prop_map(|(stream_name, data, partition_key, explicit_hash_key, ordering, stream_arn)| {
                 Request::from(PutRecordInput {
                     stream_name,
@@ -155,9 +178,17 @@ pub fn request() -> BoxedStrategy<Request> {
                     stream_arn,
                 })
             }),
-        (vec(entry(), 1..6), option::of(name()), option::of(stream_arn()))
-            .prop_map(|(records, stream_name, stream_arn)| Request::from(PutRecordsInput { records, stream_name, stream_arn })),
-        (option::of(name()), shard_id(), select(ShardIteratorType::ALL), option::of(sequence_number()), option::of(timestamp()), option::of(stream_arn()))
+        (vec(entry(), 1..6), option::of(name()), option::of(stream_arn())).prop_map(
+            |(records, stream_name, stream_arn)| Request::from(PutRecordsInput { records, stream_name, stream_arn })
+        ),
+        (
+            option::of(name()),
+            shard_id(),
+            select(ShardIteratorType::ALL),
+            option::of(sequence_number()),
+            option::of(timestamp()),
+            option::of(stream_arn())
+        )
             .prop_map(|(stream_name, shard_id, kind, starting_sequence_number, timestamp, stream_arn)| {
                 Request::from(GetShardIteratorInput {
                     stream_name,
@@ -168,8 +199,9 @@ pub fn request() -> BoxedStrategy<Request> {
                     stream_arn,
                 })
             }),
-        ("[A-Za-z0-9_-]{1,64}", page(10_000), option::of(stream_arn()))
-            .prop_map(|(shard_iterator, limit, stream_arn)| Request::from(GetRecordsInput { shard_iterator, limit, stream_arn })),
+        ("[A-Za-z0-9_-]{1,64}", page(10_000), option::of(stream_arn())).prop_map(
+            |(shard_iterator, limit, stream_arn)| Request::from(GetRecordsInput { shard_iterator, limit, stream_arn })
+        ),
         (option::of(name()), shard_id(), hash_key(), option::of(stream_arn())).prop_map(
             |(stream_name, shard_to_split, new_starting_hash_key, stream_arn)| {
                 Request::from(SplitShardInput { stream_name, shard_to_split, new_starting_hash_key, stream_arn })
@@ -190,29 +222,37 @@ pub fn request() -> BoxedStrategy<Request> {
         }),
     ];
     let metadata = prop_oneof![
-        (option::of(name()), tag_keys(), option::of(stream_arn()))
-            .prop_map(|(stream_name, tag_keys, stream_arn)| Request::from(RemoveTagsFromStreamInput { stream_name, tag_keys, stream_arn })),
+        (option::of(name()), tag_keys(), option::of(stream_arn())).prop_map(|(stream_name, tag_keys, stream_arn)| {
+            Request::from(RemoveTagsFromStreamInput { stream_name, tag_keys, stream_arn })
+        }),
         (option::of(name()), option::of("[a-z]{1,12}"), page(50), option::of(stream_arn())).prop_map(
             |(stream_name, exclusive_start_tag_key, limit, stream_arn)| {
                 Request::from(ListTagsForStreamInput { stream_name, exclusive_start_tag_key, limit, stream_arn })
             }
         ),
-        (tags(), resource_arn()).prop_map(|(tags, resource_arn)| Request::from(TagResourceInput { tags, resource_arn })),
+        (tags(), resource_arn())
+            .prop_map(|(tags, resource_arn)| Request::from(TagResourceInput { tags, resource_arn })),
         (tag_keys(), resource_arn())
             .prop_map(|(tag_keys, resource_arn)| Request::from(UntagResourceInput { tag_keys, resource_arn })),
         resource_arn().prop_map(|resource_arn| Request::from(ListTagsForResourceInput { resource_arn })),
-        (option::of(name()), metrics(), option::of(stream_arn())).prop_map(|(stream_name, shard_level_metrics, stream_arn)| {
-            Request::from(EnableEnhancedMonitoringInput { stream_name, shard_level_metrics, stream_arn })
-        }),
-        (option::of(name()), metrics(), option::of(stream_arn())).prop_map(|(stream_name, shard_level_metrics, stream_arn)| {
-            Request::from(DisableEnhancedMonitoringInput { stream_name, shard_level_metrics, stream_arn })
-        }),
-        (stream_arn(), stream_mode())
-            .prop_map(|(stream_arn, stream_mode_details)| Request::from(UpdateStreamModeInput { stream_arn, stream_mode_details })),
+        (option::of(name()), metrics(), option::of(stream_arn())).prop_map(
+            |(stream_name, shard_level_metrics, stream_arn)| {
+                Request::from(EnableEnhancedMonitoringInput { stream_name, shard_level_metrics, stream_arn })
+            }
+        ),
+        (option::of(name()), metrics(), option::of(stream_arn())).prop_map(
+            |(stream_name, shard_level_metrics, stream_arn)| {
+                Request::from(DisableEnhancedMonitoringInput { stream_name, shard_level_metrics, stream_arn })
+            }
+        ),
+        (stream_arn(), stream_mode()).prop_map(|(stream_arn, stream_mode_details)| Request::from(
+            UpdateStreamModeInput { stream_arn, stream_mode_details }
+        )),
     ];
     let consumers = prop_oneof![
-        (stream_arn(), name(), option::of(tags()))
-            .prop_map(|(stream_arn, consumer_name, tags)| Request::from(RegisterStreamConsumerInput { stream_arn, consumer_name, tags })),
+        (stream_arn(), name(), option::of(tags())).prop_map(|(stream_arn, consumer_name, tags)| Request::from(
+            RegisterStreamConsumerInput { stream_arn, consumer_name, tags }
+        )),
         (option::of(stream_arn()), option::of(name()), option::of(consumer_arn())).prop_map(
             |(stream_arn, consumer_name, consumer_arn)| {
                 Request::from(DeregisterStreamConsumerInput { stream_arn, consumer_name, consumer_arn })
@@ -225,7 +265,12 @@ pub fn request() -> BoxedStrategy<Request> {
         ),
         (stream_arn(), option::of(text()), page(10_000), option::of(timestamp())).prop_map(
             |(stream_arn, next_token, max_results, stream_creation_timestamp)| {
-                Request::from(ListStreamConsumersInput { stream_arn, next_token, max_results, stream_creation_timestamp })
+                Request::from(ListStreamConsumersInput {
+                    stream_arn,
+                    next_token,
+                    max_results,
+                    stream_creation_timestamp,
+                })
             }
         ),
         (consumer_arn(), shard_id(), starting_position()).prop_map(|(consumer_arn, shard_id, starting_position)| {
@@ -236,11 +281,19 @@ pub fn request() -> BoxedStrategy<Request> {
 }
 
 fn hash_key_range() -> impl Strategy<Value = HashKeyRange> {
-    (hash_key(), hash_key()).prop_map(|(starting_hash_key, ending_hash_key)| HashKeyRange { starting_hash_key, ending_hash_key })
+    (hash_key(), hash_key())
+        .prop_map(|(starting_hash_key, ending_hash_key)| HashKeyRange { starting_hash_key, ending_hash_key })
 }
 
 fn shard() -> impl Strategy<Value = Shard> {
-    (shard_id(), option::of(shard_id()), option::of(shard_id()), hash_key_range(), sequence_number(), option::of(sequence_number()))
+    (
+        shard_id(),
+        option::of(shard_id()),
+        option::of(shard_id()),
+        hash_key_range(),
+        sequence_number(),
+        option::of(sequence_number()),
+    )
         .prop_map(|(shard_id, parent_shard_id, adjacent_parent_shard_id, hash_key_range, start, end)| Shard {
             shard_id,
             parent_shard_id,
@@ -315,44 +368,91 @@ pub fn response() -> BoxedStrategy<Response> {
         Response::UpdateStreamMode(Empty {}),
     ]);
     let streams = prop_oneof![
-        (name(), stream_arn(), select(StreamStatus::ALL), option::of(stream_mode()), vec(shard(), 0..3), any::<bool>(), any::<i32>(), timestamp(), enhanced(), option::of(select(EncryptionType::ALL)), option::of(text()))
-            .prop_map(|(stream_name, stream_arn, status, mode, shards, more, hours, created, enhanced_monitoring, encryption_type, key_id)| {
-                Response::DescribeStream(DescribeStreamOutput {
-                    stream_description: StreamDescription {
-                        stream_name,
-                        stream_arn,
-                        stream_status: status,
-                        stream_mode_details: mode,
-                        shards,
-                        has_more_shards: more,
-                        retention_period_hours: hours,
-                        stream_creation_timestamp: created,
-                        enhanced_monitoring,
-                        encryption_type,
-                        key_id,
-                    },
-                })
-            }),
-        (name(), stream_arn(), select(StreamStatus::ALL), option::of(stream_mode()), any::<i32>(), timestamp(), enhanced(), any::<i32>(), option::of(any::<i32>()), option::of(1024..=10240i32))
-            .prop_map(|(stream_name, stream_arn, status, mode, hours, created, enhanced_monitoring, open, consumers, kib)| {
-                Response::DescribeStreamSummary(DescribeStreamSummaryOutput {
-                    stream_description_summary: StreamDescriptionSummary {
-                        stream_name,
-                        stream_arn,
-                        stream_status: status,
-                        stream_mode_details: mode,
-                        retention_period_hours: hours,
-                        stream_creation_timestamp: created,
-                        enhanced_monitoring,
-                        encryption_type: Some(EncryptionType::None),
-                        key_id: None,
-                        open_shard_count: open,
-                        consumer_count: consumers,
-                        max_record_size_in_kib: kib,
-                    },
-                })
-            }),
-        (vec(name(), 0..3), any::<bool>(), option::of(text()), vec((name(), stream_arn(), select(StreamStatus::ALL), option::of(stream_mode()), option::of(timestamp())), 0..3))
+        (
+            name(),
+            stream_arn(),
+            select(StreamStatus::ALL),
+            option::of(stream_mode()),
+            vec(shard(), 0..3),
+            any::<bool>(),
+            any::<i32>(),
+            timestamp(),
+            enhanced(),
+            option::of(select(EncryptionType::ALL)),
+            option::of(text())
+        )
+            .prop_map(
+                |(
+                    stream_name,
+                    stream_arn,
+                    status,
+                    mode,
+                    shards,
+                    more,
+                    hours,
+                    created,
+                    enhanced_monitoring,
+                    encryption_type,
+                    key_id,
+                )| {
+                    Response::DescribeStream(DescribeStreamOutput {
+                        stream_description: StreamDescription {
+                            stream_name,
+                            stream_arn,
+                            stream_status: status,
+                            stream_mode_details: mode,
+                            shards,
+                            has_more_shards: more,
+                            retention_period_hours: hours,
+                            stream_creation_timestamp: created,
+                            enhanced_monitoring,
+                            encryption_type,
+                            key_id,
+                        },
+                    })
+                }
+            ),
+        (
+            name(),
+            stream_arn(),
+            select(StreamStatus::ALL),
+            option::of(stream_mode()),
+            any::<i32>(),
+            timestamp(),
+            enhanced(),
+            any::<i32>(),
+            option::of(any::<i32>()),
+            option::of(1024..=10240i32)
+        )
+            .prop_map(
+                |(stream_name, stream_arn, status, mode, hours, created, enhanced_monitoring, open, consumers, kib)| {
+                    Response::DescribeStreamSummary(DescribeStreamSummaryOutput {
+                        stream_description_summary: StreamDescriptionSummary {
+                            stream_name,
+                            stream_arn,
+                            stream_status: status,
+                            stream_mode_details: mode,
+                            retention_period_hours: hours,
+                            stream_creation_timestamp: created,
+                            enhanced_monitoring,
+                            encryption_type: Some(EncryptionType::None),
+                            key_id: None,
+                            open_shard_count: open,
+                            consumer_count: consumers,
+                            max_record_size_in_kib: kib,
+                        },
+                    })
+                }
+            ),
+        (
+            vec(name(), 0..3),
+            any::<bool>(),
+            option::of(text()),
+            vec(
+                (name(), stream_arn(), select(StreamStatus::ALL), option::of(stream_mode()), option::of(timestamp())),
+                0..3
+            )
+        )
             .prop_map(|(stream_names, has_more_streams, next_token, summaries)| {
                 Response::ListStreams(ListStreamsOutput {
                     stream_names,
@@ -360,17 +460,26 @@ pub fn response() -> BoxedStrategy<Response> {
                     next_token,
                     stream_summaries: summaries
                         .into_iter()
-                        .map(|(stream_name, stream_arn, stream_status, stream_mode_details, stream_creation_timestamp)| StreamSummary {
-                            stream_name,
-                            stream_arn,
-                            stream_status,
-                            stream_mode_details,
-                            stream_creation_timestamp,
-                        })
+                        .map(
+                            |(
+                                stream_name,
+                                stream_arn,
+                                stream_status,
+                                stream_mode_details,
+                                stream_creation_timestamp,
+                            )| StreamSummary {
+                                stream_name,
+                                stream_arn,
+                                stream_status,
+                                stream_mode_details,
+                                stream_creation_timestamp,
+                            },
+                        )
                         .collect(),
                 })
             }),
-        (vec(shard(), 0..4), option::of(text())).prop_map(|(shards, next_token)| Response::ListShards(ListShardsOutput { shards, next_token })),
+        (vec(shard(), 0..4), option::of(text()))
+            .prop_map(|(shards, next_token)| Response::ListShards(ListShardsOutput { shards, next_token })),
         (any::<i32>(), any::<i32>(), any::<i32>(), any::<i32>()).prop_map(|(a, b, c, d)| {
             Response::DescribeLimits(DescribeLimitsOutput {
                 shard_limit: a,
@@ -390,59 +499,96 @@ pub fn response() -> BoxedStrategy<Response> {
                 })
             }
         ),
-        option::of((select(BillingCommitmentStatus::ALL), option::of(timestamp()), option::of(timestamp()), option::of(timestamp())))
-            .prop_map(|commitment| {
-                Response::DescribeAccountSettings(DescribeAccountSettingsOutput {
-                    minimum_throughput_billing_commitment: commitment.map(|(status, started_at, ended_at, earliest_allowed_end_at)| {
-                        MinimumThroughputBillingCommitment { status, started_at, ended_at, earliest_allowed_end_at }
-                    }),
-                })
-            }),
+        option::of((
+            select(BillingCommitmentStatus::ALL),
+            option::of(timestamp()),
+            option::of(timestamp()),
+            option::of(timestamp())
+        ))
+        .prop_map(|commitment| {
+            Response::DescribeAccountSettings(DescribeAccountSettingsOutput {
+                minimum_throughput_billing_commitment: commitment.map(
+                    |(status, started_at, ended_at, earliest_allowed_end_at)| MinimumThroughputBillingCommitment {
+                        status,
+                        started_at,
+                        ended_at,
+                        earliest_allowed_end_at,
+                    },
+                ),
+            })
+        }),
     ];
     let data_plane = prop_oneof![
-        (shard_id(), sequence_number(), option::of(select(EncryptionType::ALL))).prop_map(|(shard_id, sequence_number, encryption_type)| {
-            Response::PutRecord(PutRecordOutput { shard_id, sequence_number, encryption_type })
-        }),
-        (0..500i32, vec(prop_oneof![
-            (sequence_number(), shard_id()).prop_map(|(sequence_number, shard_id)| PutRecordsResultEntry {
-                sequence_number: Some(sequence_number),
-                shard_id: Some(shard_id),
-                ..Default::default()
-            }),
-            (select(vec![ErrorKind::ProvisionedThroughputExceeded, ErrorKind::InternalFailure]), text()).prop_map(|(kind, message)| PutRecordsResultEntry {
-                error_code: Some(kind),
-                error_message: Some(message),
-                ..Default::default()
-            }),
-        ], 1..5), option::of(select(EncryptionType::ALL)))
+        (shard_id(), sequence_number(), option::of(select(EncryptionType::ALL))).prop_map(
+            |(shard_id, sequence_number, encryption_type)| {
+                Response::PutRecord(PutRecordOutput { shard_id, sequence_number, encryption_type })
+            }
+        ),
+        (
+            0..500i32,
+            vec(
+                prop_oneof![
+                    (sequence_number(), shard_id()).prop_map(|(sequence_number, shard_id)| PutRecordsResultEntry {
+                        sequence_number: Some(sequence_number),
+                        shard_id: Some(shard_id),
+                        ..Default::default()
+                    }),
+                    (select(vec![ErrorKind::ProvisionedThroughputExceeded, ErrorKind::InternalFailure]), text())
+                        .prop_map(|(kind, message)| PutRecordsResultEntry {
+                            error_code: Some(kind),
+                            error_message: Some(message),
+                            ..Default::default()
+                        }),
+                ],
+                1..5
+            ),
+            option::of(select(EncryptionType::ALL))
+        )
             .prop_map(|(failed, records, encryption_type)| {
                 Response::PutRecords(PutRecordsOutput { failed_record_count: Some(failed), records, encryption_type })
             }),
-        option::of("[A-Za-z0-9_-]{1,64}").prop_map(|shard_iterator| Response::GetShardIterator(GetShardIteratorOutput { shard_iterator })),
-        (vec(record(), 0..4), option::of("[A-Za-z0-9_-]{1,64}"), option::of(0..i64::MAX), option::of(vec(child_shard(), 0..3)))
+        option::of("[A-Za-z0-9_-]{1,64}")
+            .prop_map(|shard_iterator| Response::GetShardIterator(GetShardIteratorOutput { shard_iterator })),
+        (
+            vec(record(), 0..4),
+            option::of("[A-Za-z0-9_-]{1,64}"),
+            option::of(0..i64::MAX),
+            option::of(vec(child_shard(), 0..3))
+        )
             .prop_map(|(records, next_shard_iterator, millis_behind_latest, child_shards)| {
-                Response::GetRecords(GetRecordsOutput { records, next_shard_iterator, millis_behind_latest, child_shards })
+                Response::GetRecords(GetRecordsOutput {
+                    records,
+                    next_shard_iterator,
+                    millis_behind_latest,
+                    child_shards,
+                })
             }),
     ];
     let metadata = prop_oneof![
-        (vec(tag(), 0..4), any::<bool>()).prop_map(|(tags, has_more_tags)| Response::ListTagsForStream(ListTagsForStreamOutput { tags, has_more_tags })),
+        (vec(tag(), 0..4), any::<bool>()).prop_map(|(tags, has_more_tags)| Response::ListTagsForStream(
+            ListTagsForStreamOutput { tags, has_more_tags }
+        )),
         vec(tag(), 0..4).prop_map(|tags| Response::ListTagsForResource(ListTagsForResourceOutput { tags })),
-        (option::of(name()), metrics(), metrics(), option::of(stream_arn())).prop_map(|(stream_name, current, desired, stream_arn)| {
-            Response::EnableEnhancedMonitoring(EnhancedMonitoringOutput {
-                stream_name,
-                current_shard_level_metrics: current,
-                desired_shard_level_metrics: desired,
-                stream_arn,
-            })
-        }),
-        (option::of(name()), metrics(), metrics(), option::of(stream_arn())).prop_map(|(stream_name, current, desired, stream_arn)| {
-            Response::DisableEnhancedMonitoring(EnhancedMonitoringOutput {
-                stream_name,
-                current_shard_level_metrics: current,
-                desired_shard_level_metrics: desired,
-                stream_arn,
-            })
-        }),
+        (option::of(name()), metrics(), metrics(), option::of(stream_arn())).prop_map(
+            |(stream_name, current, desired, stream_arn)| {
+                Response::EnableEnhancedMonitoring(EnhancedMonitoringOutput {
+                    stream_name,
+                    current_shard_level_metrics: current,
+                    desired_shard_level_metrics: desired,
+                    stream_arn,
+                })
+            }
+        ),
+        (option::of(name()), metrics(), metrics(), option::of(stream_arn())).prop_map(
+            |(stream_name, current, desired, stream_arn)| {
+                Response::DisableEnhancedMonitoring(EnhancedMonitoringOutput {
+                    stream_name,
+                    current_shard_level_metrics: current,
+                    desired_shard_level_metrics: desired,
+                    stream_arn,
+                })
+            }
+        ),
         consumer().prop_map(|consumer| Response::RegisterStreamConsumer(RegisterStreamConsumerOutput { consumer })),
         (consumer(), stream_arn()).prop_map(|(consumer, stream_arn)| {
             Response::DescribeStreamConsumer(DescribeStreamConsumerOutput {
@@ -455,8 +601,9 @@ pub fn response() -> BoxedStrategy<Response> {
                 },
             })
         }),
-        (vec(consumer(), 0..3), option::of(text()))
-            .prop_map(|(consumers, next_token)| Response::ListStreamConsumers(ListStreamConsumersOutput { consumers, next_token })),
+        (vec(consumer(), 0..3), option::of(text())).prop_map(|(consumers, next_token)| Response::ListStreamConsumers(
+            ListStreamConsumersOutput { consumers, next_token }
+        )),
     ];
     prop_oneof![empty, streams, data_plane, metadata].boxed()
 }

@@ -126,7 +126,11 @@ fn check_shard(shard: Shard<'_>, index: u32, closed: bool) {
     assert_eq!(range.ending_sequence_number(), closed.then_some(&SEQUENCE_NUMBER));
 }
 
-fn hash_key_range<'b>(starting: &HashKey, ending: &HashKey, fbb: &mut FlatBufferBuilder<'b>) -> WIPOffset<HashKeyRange<'b>> {
+fn hash_key_range<'b>(
+    starting: &HashKey,
+    ending: &HashKey,
+    fbb: &mut FlatBufferBuilder<'b>,
+) -> WIPOffset<HashKeyRange<'b>> {
     let args = HashKeyRangeArgs { starting_hash_key: Some(starting), ending_hash_key: Some(ending) };
     HashKeyRange::create(fbb, &args)
 }

@@ -220,7 +220,10 @@ mod tests {
             String::from_utf8(encode_error(Encoding::Json, &error)).unwrap(),
             r#"{"__type":"ResourceNotFoundException","message":"Stream s under account 000000000000 not found."}"#
         );
-        assert_eq!(decode_response(Operation::CreateStream, Encoding::Json, b"").unwrap(), Response::CreateStream(Empty {}));
+        assert_eq!(
+            decode_response(Operation::CreateStream, Encoding::Json, b"").unwrap(),
+            Response::CreateStream(Empty {})
+        );
         let foreign = decode_error(Encoding::Json, br#"{"__type":"com.amazonaws#SomethingNew","Message":"m"}"#);
         assert_eq!(foreign, KinesisError::new(ErrorKind::InternalFailure, "m"));
     }
@@ -247,9 +250,14 @@ mod tests {
     fn repeated_members_and_nulls_read_as_the_checker_reads_them() {
         let body = br#"{"StreamName":"first","StreamName":"last","Limit":null,"Unknown":[1]}"#;
         let request = decode_request(Operation::DescribeStream, Encoding::Json, body).unwrap();
-        assert_eq!(request, Request::from(DescribeStreamInput { stream_name: Some("last".into()), ..Default::default() }));
+        assert_eq!(
+            request,
+            Request::from(DescribeStreamInput { stream_name: Some("last".into()), ..Default::default() })
+        );
         let tags = br#"{"StreamName":"s","TagKeys":["a",null,"b"]}"#;
-        let Request::RemoveTagsFromStream(input) = decode_request(Operation::RemoveTagsFromStream, Encoding::Json, tags).unwrap() else {
+        let Request::RemoveTagsFromStream(input) =
+            decode_request(Operation::RemoveTagsFromStream, Encoding::Json, tags).unwrap()
+        else {
             panic!("not RemoveTagsFromStream")
         };
         assert_eq!(input.tag_keys, ["a", "b"]);

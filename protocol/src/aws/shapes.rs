@@ -23,10 +23,10 @@
 
 use super::document::{Encoding, Value};
 use base64::Engine as _;
-use sluice_model::{ErrorKind, KinesisError, Violation, Violations};
 use bytes::Bytes;
 use regex::Regex;
 use serde::Deserialize;
+use sluice_model::{ErrorKind, KinesisError, Violation, Violations};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -111,9 +111,7 @@ impl ServiceModel {
     /// Kinesis' request shapes (embedded `kinesis-model.json`), parsed once per process.
     pub fn kinesis() -> &'static ServiceModel {
         static MODEL: OnceLock<ServiceModel> = OnceLock::new();
-        MODEL.get_or_init(|| {
-            ServiceModel::parse(KINESIS_MODEL_JSON).expect("the embedded kinesis-model.json is valid")
-        })
+        MODEL.get_or_init(|| ServiceModel::parse(KINESIS_MODEL_JSON).expect("the embedded kinesis-model.json is valid"))
     }
 
     /// A model in the format `scripts/kinesis-model.py` writes.

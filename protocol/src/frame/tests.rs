@@ -40,8 +40,7 @@ fn put_records_frame() -> Vec<u8> {
 /// A GetRecords response frame with records and child shards.
 fn get_records_frame() -> Vec<u8> {
     let mut fbb = FlatBufferBuilder::new();
-    let records: Vec<_> =
-        (0..3).map(|index| record(&mut fbb, &vec![0xa5; index * 3])).collect();
+    let records: Vec<_> = (0..3).map(|index| record(&mut fbb, &vec![0xa5; index * 3])).collect();
     let records = fbb.create_vector(&records);
     let parent = [fbb.create_string("shardId-000000000000")];
     let parent_shards = fbb.create_vector(&parent);

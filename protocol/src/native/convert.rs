@@ -7,10 +7,11 @@ use sluice_model::{
     SequenceNumber, ShardFilterType, ShardIteratorType, StreamMode, StreamStatus, Violation,
 };
 
-pub(super) fn sequence_to_wire(number: &SequenceNumber, member: &'static str) -> Result<wire::SequenceNumber, EncodeError> {
-    let value = number
-        .as_u128()
-        .ok_or_else(|| EncodeError::Unrepresentable { member, value: number.to_string() })?;
+pub(super) fn sequence_to_wire(
+    number: &SequenceNumber,
+    member: &'static str,
+) -> Result<wire::SequenceNumber, EncodeError> {
+    let value = number.as_u128().ok_or_else(|| EncodeError::Unrepresentable { member, value: number.to_string() })?;
     Ok(wire::SequenceNumber::new((value >> 64) as u64, value as u64))
 }
 
@@ -196,7 +197,11 @@ mod tests {
         check::<BillingCommitmentStatus>(wire::BillingCommitmentStatus::ENUM_VALUES.len());
         let unknown = ShardIteratorType::from_request(wire::ShardIteratorType(9), "shardIteratorType").unwrap_err();
         assert_eq!(unknown.kind, ErrorKind::Validation);
-        assert!(unknown.message.contains("Member must satisfy enum value set: [AT_SEQUENCE_NUMBER"), "{}", unknown.message);
+        assert!(
+            unknown.message.contains("Member must satisfy enum value set: [AT_SEQUENCE_NUMBER"),
+            "{}",
+            unknown.message
+        );
         assert_eq!(
             StreamStatus::from_response(wire::StreamStatus(42)),
             Err(DecodeError::UnknownValue { enum_name: "StreamStatus", value: 42 })

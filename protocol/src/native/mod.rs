@@ -28,10 +28,10 @@ mod response;
 #[cfg(test)]
 mod tests;
 
-pub use request::{decode_request, encode_request, RequestFrame};
+pub use request::{decode_request, encode_request, EncodeInput, RequestFrame};
 pub use response::{
-    capacity_for, decode_response, encode_error, encode_event, encode_response, encode_subscription_end,
-    ResponseFrame, ResponseMessage,
+    capacity_for, decode_response, encode_error, encode_event, encode_response, encode_subscription_end, ResponseFrame,
+    ResponseMessage,
 };
 
 use crate::FrameError;

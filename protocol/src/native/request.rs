@@ -46,338 +46,501 @@ pub(super) fn metrics(fbb: &mut Fbb, values: &[MetricsName]) -> WIPOffset<Vector
     fbb.create_vector(&values)
 }
 
-fn sequence(number: Option<&SequenceNumber>, member: &'static str) -> Result<Option<wire::SequenceNumber>, EncodeError> {
+fn sequence(
+    number: Option<&SequenceNumber>,
+    member: &'static str,
+) -> Result<Option<wire::SequenceNumber>, EncodeError> {
     number.map(|number| sequence_to_wire(number, member)).transpose()
 }
 
-fn finish<'f, T: RequestBodyTable>(
-    fbb: &'f mut Fbb,
-    correlation_id: u64,
-    body: WIPOffset<T>,
-) -> Result<&'f [u8], EncodeError> {
+fn finish<T: RequestBodyTable>(fbb: &mut Fbb, correlation_id: u64, body: WIPOffset<T>) -> Result<&[u8], EncodeError> {
     crate::encode_request(fbb, correlation_id, body).map_err(EncodeError::from)
+}
+
+/// An input with a native form: builds itself in a builder (fresh or reset) and finishes it as
+/// one request frame under a correlation id. Implemented for every operation's input.
+pub trait EncodeInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, correlation_id: u64) -> Result<&'f [u8], EncodeError>;
+}
+
+impl EncodeInput for Request {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, correlation_id: u64) -> Result<&'f [u8], EncodeError> {
+        encode_request(fbb, correlation_id, self)
+    }
 }
 
 /// Builds `request` in `fbb` (fresh or reset) and finishes it as one frame under
 /// `correlation_id`.
 pub fn encode_request<'f>(fbb: &'f mut Fbb, correlation_id: u64, request: &Request) -> Result<&'f [u8], EncodeError> {
-    let cid = correlation_id;
     match request {
-        Request::AddTagsToStream(input) => {
-            let args = wire::AddTagsToStreamRequestArgs {
-                stream_name: optional_text(fbb, input.stream_name.as_deref()),
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-                tags: Some(tag_map(fbb, &input.tags)),
+        Request::AddTagsToStream(input) => input.encode(fbb, correlation_id),
+        Request::CreateStream(input) => input.encode(fbb, correlation_id),
+        Request::DecreaseStreamRetentionPeriod(input) => input.encode(fbb, correlation_id),
+        Request::DeleteStream(input) => input.encode(fbb, correlation_id),
+        Request::DeregisterStreamConsumer(input) => input.encode(fbb, correlation_id),
+        Request::DescribeAccountSettings(input) => input.encode(fbb, correlation_id),
+        Request::DescribeLimits(input) => input.encode(fbb, correlation_id),
+        Request::DescribeStream(input) => input.encode(fbb, correlation_id),
+        Request::DescribeStreamConsumer(input) => input.encode(fbb, correlation_id),
+        Request::DescribeStreamSummary(input) => input.encode(fbb, correlation_id),
+        Request::DisableEnhancedMonitoring(input) => input.encode(fbb, correlation_id),
+        Request::EnableEnhancedMonitoring(input) => input.encode(fbb, correlation_id),
+        Request::GetRecords(input) => input.encode(fbb, correlation_id),
+        Request::GetShardIterator(input) => input.encode(fbb, correlation_id),
+        Request::IncreaseStreamRetentionPeriod(input) => input.encode(fbb, correlation_id),
+        Request::ListShards(input) => input.encode(fbb, correlation_id),
+        Request::ListStreamConsumers(input) => input.encode(fbb, correlation_id),
+        Request::ListStreams(input) => input.encode(fbb, correlation_id),
+        Request::ListTagsForResource(input) => input.encode(fbb, correlation_id),
+        Request::ListTagsForStream(input) => input.encode(fbb, correlation_id),
+        Request::MergeShards(input) => input.encode(fbb, correlation_id),
+        Request::PutRecord(input) => input.encode(fbb, correlation_id),
+        Request::PutRecords(input) => input.encode(fbb, correlation_id),
+        Request::RegisterStreamConsumer(input) => input.encode(fbb, correlation_id),
+        Request::RemoveTagsFromStream(input) => input.encode(fbb, correlation_id),
+        Request::SplitShard(input) => input.encode(fbb, correlation_id),
+        Request::SubscribeToShard(input) => input.encode(fbb, correlation_id),
+        Request::TagResource(input) => input.encode(fbb, correlation_id),
+        Request::UntagResource(input) => input.encode(fbb, correlation_id),
+        Request::UpdateShardCount(input) => input.encode(fbb, correlation_id),
+        Request::UpdateStreamMode(input) => input.encode(fbb, correlation_id),
+    }
+}
+
+impl EncodeInput for AddTagsToStreamInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::AddTagsToStreamRequestArgs {
+            stream_name: optional_text(fbb, input.stream_name.as_deref()),
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+            tags: Some(tag_map(fbb, &input.tags)),
+        };
+        let body = wire::AddTagsToStreamRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for CreateStreamInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::CreateStreamRequestArgs {
+            stream_name: text(fbb, &input.stream_name),
+            shard_count: input.shard_count,
+            stream_mode: input.stream_mode_details.map(|details| details.stream_mode.to_wire()),
+            tags: input.tags.as_ref().map(|tags| tag_map(fbb, tags)),
+            max_record_size_in_kib: input.max_record_size_in_kib,
+        };
+        let body = wire::CreateStreamRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for DecreaseStreamRetentionPeriodInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::DecreaseStreamRetentionPeriodRequestArgs {
+            stream_name: optional_text(fbb, input.stream_name.as_deref()),
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+            retention_period_hours: Some(input.retention_period_hours),
+        };
+        let body = wire::DecreaseStreamRetentionPeriodRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for DeleteStreamInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::DeleteStreamRequestArgs {
+            stream_name: optional_text(fbb, input.stream_name.as_deref()),
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+            enforce_consumer_deletion: input.enforce_consumer_deletion,
+        };
+        let body = wire::DeleteStreamRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for DeregisterStreamConsumerInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::DeregisterStreamConsumerRequestArgs {
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+            consumer_name: optional_text(fbb, input.consumer_name.as_deref()),
+            consumer_arn: optional_text(fbb, input.consumer_arn.as_ref().map(ConsumerArn::as_str)),
+        };
+        let body = wire::DeregisterStreamConsumerRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for DescribeAccountSettingsInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let body = wire::DescribeAccountSettingsRequest::create(fbb, &wire::DescribeAccountSettingsRequestArgs {});
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for DescribeLimitsInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let body = wire::DescribeLimitsRequest::create(fbb, &wire::DescribeLimitsRequestArgs {});
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for DescribeStreamInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::DescribeStreamRequestArgs {
+            stream_name: optional_text(fbb, input.stream_name.as_deref()),
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+            limit: input.limit,
+            exclusive_start_shard_id: optional_text(fbb, input.exclusive_start_shard_id.as_ref().map(ShardId::as_str)),
+        };
+        let body = wire::DescribeStreamRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for DescribeStreamConsumerInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::DescribeStreamConsumerRequestArgs {
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+            consumer_name: optional_text(fbb, input.consumer_name.as_deref()),
+            consumer_arn: optional_text(fbb, input.consumer_arn.as_ref().map(ConsumerArn::as_str)),
+        };
+        let body = wire::DescribeStreamConsumerRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for DescribeStreamSummaryInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::DescribeStreamSummaryRequestArgs {
+            stream_name: optional_text(fbb, input.stream_name.as_deref()),
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+        };
+        let body = wire::DescribeStreamSummaryRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for DisableEnhancedMonitoringInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::DisableEnhancedMonitoringRequestArgs {
+            stream_name: optional_text(fbb, input.stream_name.as_deref()),
+            shard_level_metrics: Some(metrics(fbb, &input.shard_level_metrics)),
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+        };
+        let body = wire::DisableEnhancedMonitoringRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for EnableEnhancedMonitoringInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::EnableEnhancedMonitoringRequestArgs {
+            stream_name: optional_text(fbb, input.stream_name.as_deref()),
+            shard_level_metrics: Some(metrics(fbb, &input.shard_level_metrics)),
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+        };
+        let body = wire::EnableEnhancedMonitoringRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for GetRecordsInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::GetRecordsRequestArgs {
+            shard_iterator: text(fbb, &input.shard_iterator),
+            limit: input.limit,
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+        };
+        let body = wire::GetRecordsRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for GetShardIteratorInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let starting = sequence(input.starting_sequence_number.as_ref(), "StartingSequenceNumber")?;
+        let args = wire::GetShardIteratorRequestArgs {
+            stream_name: optional_text(fbb, input.stream_name.as_deref()),
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+            shard_id: text(fbb, input.shard_id.as_str()),
+            shard_iterator_type: Some(input.shard_iterator_type.to_wire()),
+            starting_sequence_number: starting.as_ref(),
+            timestamp: input.timestamp.map(Timestamp::epoch_ms),
+        };
+        let body = wire::GetShardIteratorRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for IncreaseStreamRetentionPeriodInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::IncreaseStreamRetentionPeriodRequestArgs {
+            stream_name: optional_text(fbb, input.stream_name.as_deref()),
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+            retention_period_hours: Some(input.retention_period_hours),
+        };
+        let body = wire::IncreaseStreamRetentionPeriodRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for ListShardsInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let shard_filter = input.shard_filter.as_ref().map(|filter| {
+            let args = wire::ShardFilterArgs {
+                type_: Some(filter.r#type.to_wire()),
+                shard_id: optional_text(fbb, filter.shard_id.as_ref().map(ShardId::as_str)),
+                timestamp: filter.timestamp.map(Timestamp::epoch_ms),
             };
-            let body = wire::AddTagsToStreamRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::CreateStream(input) => {
-            let args = wire::CreateStreamRequestArgs {
-                stream_name: text(fbb, &input.stream_name),
-                shard_count: input.shard_count,
-                stream_mode: input.stream_mode_details.map(|details| details.stream_mode.to_wire()),
-                tags: input.tags.as_ref().map(|tags| tag_map(fbb, tags)),
-                max_record_size_in_kib: input.max_record_size_in_kib,
-            };
-            let body = wire::CreateStreamRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::DecreaseStreamRetentionPeriod(input) => {
-            let args = wire::DecreaseStreamRetentionPeriodRequestArgs {
-                stream_name: optional_text(fbb, input.stream_name.as_deref()),
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-                retention_period_hours: Some(input.retention_period_hours),
-            };
-            let body = wire::DecreaseStreamRetentionPeriodRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::DeleteStream(input) => {
-            let args = wire::DeleteStreamRequestArgs {
-                stream_name: optional_text(fbb, input.stream_name.as_deref()),
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-                enforce_consumer_deletion: input.enforce_consumer_deletion,
-            };
-            let body = wire::DeleteStreamRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::DeregisterStreamConsumer(input) => {
-            let args = wire::DeregisterStreamConsumerRequestArgs {
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-                consumer_name: optional_text(fbb, input.consumer_name.as_deref()),
-                consumer_arn: optional_text(fbb, input.consumer_arn.as_ref().map(ConsumerArn::as_str)),
-            };
-            let body = wire::DeregisterStreamConsumerRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::DescribeAccountSettings(_) => {
-            let body = wire::DescribeAccountSettingsRequest::create(fbb, &wire::DescribeAccountSettingsRequestArgs {});
-            finish(fbb, cid, body)
-        }
-        Request::DescribeLimits(_) => {
-            let body = wire::DescribeLimitsRequest::create(fbb, &wire::DescribeLimitsRequestArgs {});
-            finish(fbb, cid, body)
-        }
-        Request::DescribeStream(input) => {
-            let args = wire::DescribeStreamRequestArgs {
-                stream_name: optional_text(fbb, input.stream_name.as_deref()),
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-                limit: input.limit,
-                exclusive_start_shard_id: optional_text(fbb, input.exclusive_start_shard_id.as_ref().map(ShardId::as_str)),
-            };
-            let body = wire::DescribeStreamRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::DescribeStreamConsumer(input) => {
-            let args = wire::DescribeStreamConsumerRequestArgs {
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-                consumer_name: optional_text(fbb, input.consumer_name.as_deref()),
-                consumer_arn: optional_text(fbb, input.consumer_arn.as_ref().map(ConsumerArn::as_str)),
-            };
-            let body = wire::DescribeStreamConsumerRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::DescribeStreamSummary(input) => {
-            let args = wire::DescribeStreamSummaryRequestArgs {
-                stream_name: optional_text(fbb, input.stream_name.as_deref()),
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-            };
-            let body = wire::DescribeStreamSummaryRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::DisableEnhancedMonitoring(input) => {
-            let args = wire::DisableEnhancedMonitoringRequestArgs {
-                stream_name: optional_text(fbb, input.stream_name.as_deref()),
-                shard_level_metrics: Some(metrics(fbb, &input.shard_level_metrics)),
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-            };
-            let body = wire::DisableEnhancedMonitoringRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::EnableEnhancedMonitoring(input) => {
-            let args = wire::EnableEnhancedMonitoringRequestArgs {
-                stream_name: optional_text(fbb, input.stream_name.as_deref()),
-                shard_level_metrics: Some(metrics(fbb, &input.shard_level_metrics)),
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-            };
-            let body = wire::EnableEnhancedMonitoringRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::GetRecords(input) => {
-            let args = wire::GetRecordsRequestArgs {
-                shard_iterator: text(fbb, &input.shard_iterator),
-                limit: input.limit,
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-            };
-            let body = wire::GetRecordsRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::GetShardIterator(input) => {
-            let starting = sequence(input.starting_sequence_number.as_ref(), "StartingSequenceNumber")?;
-            let args = wire::GetShardIteratorRequestArgs {
-                stream_name: optional_text(fbb, input.stream_name.as_deref()),
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-                shard_id: text(fbb, input.shard_id.as_str()),
-                shard_iterator_type: Some(input.shard_iterator_type.to_wire()),
-                starting_sequence_number: starting.as_ref(),
-                timestamp: input.timestamp.map(Timestamp::epoch_ms),
-            };
-            let body = wire::GetShardIteratorRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::IncreaseStreamRetentionPeriod(input) => {
-            let args = wire::IncreaseStreamRetentionPeriodRequestArgs {
-                stream_name: optional_text(fbb, input.stream_name.as_deref()),
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-                retention_period_hours: Some(input.retention_period_hours),
-            };
-            let body = wire::IncreaseStreamRetentionPeriodRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::ListShards(input) => {
-            let shard_filter = input.shard_filter.as_ref().map(|filter| {
-                let args = wire::ShardFilterArgs {
-                    type_: Some(filter.r#type.to_wire()),
-                    shard_id: optional_text(fbb, filter.shard_id.as_ref().map(ShardId::as_str)),
-                    timestamp: filter.timestamp.map(Timestamp::epoch_ms),
+            wire::ShardFilter::create(fbb, &args)
+        });
+        let args = wire::ListShardsRequestArgs {
+            stream_name: optional_text(fbb, input.stream_name.as_deref()),
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+            next_token: optional_text(fbb, input.next_token.as_deref()),
+            exclusive_start_shard_id: optional_text(fbb, input.exclusive_start_shard_id.as_ref().map(ShardId::as_str)),
+            max_results: input.max_results,
+            stream_creation_timestamp: input.stream_creation_timestamp.map(Timestamp::epoch_ms),
+            shard_filter,
+        };
+        let body = wire::ListShardsRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for ListStreamConsumersInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::ListStreamConsumersRequestArgs {
+            stream_arn: text(fbb, input.stream_arn.as_str()),
+            next_token: optional_text(fbb, input.next_token.as_deref()),
+            max_results: input.max_results,
+            stream_creation_timestamp: input.stream_creation_timestamp.map(Timestamp::epoch_ms),
+        };
+        let body = wire::ListStreamConsumersRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for ListStreamsInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::ListStreamsRequestArgs {
+            limit: input.limit,
+            exclusive_start_stream_name: optional_text(fbb, input.exclusive_start_stream_name.as_deref()),
+            next_token: optional_text(fbb, input.next_token.as_deref()),
+        };
+        let body = wire::ListStreamsRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for ListTagsForResourceInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::ListTagsForResourceRequestArgs { resource_arn: text(fbb, input.resource_arn.as_str()) };
+        let body = wire::ListTagsForResourceRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for ListTagsForStreamInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::ListTagsForStreamRequestArgs {
+            stream_name: optional_text(fbb, input.stream_name.as_deref()),
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+            exclusive_start_tag_key: optional_text(fbb, input.exclusive_start_tag_key.as_deref()),
+            limit: input.limit,
+        };
+        let body = wire::ListTagsForStreamRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for MergeShardsInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::MergeShardsRequestArgs {
+            stream_name: optional_text(fbb, input.stream_name.as_deref()),
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+            shard_to_merge: text(fbb, input.shard_to_merge.as_str()),
+            adjacent_shard_to_merge: text(fbb, input.adjacent_shard_to_merge.as_str()),
+        };
+        let body = wire::MergeShardsRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for PutRecordInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let ordering = sequence(input.sequence_number_for_ordering.as_ref(), "SequenceNumberForOrdering")?;
+        let hash_key = input.explicit_hash_key.map(hash_key_to_wire);
+        let args = wire::PutRecordRequestArgs {
+            stream_name: optional_text(fbb, input.stream_name.as_deref()),
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+            data: Some(create_bytes(fbb, &input.data)),
+            partition_key: optional_text(fbb, input.partition_key.as_deref()),
+            explicit_hash_key: hash_key.as_ref(),
+            sequence_number_for_ordering: ordering.as_ref(),
+        };
+        let body = wire::PutRecordRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for PutRecordsInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let entries: Vec<_> = input
+            .records
+            .iter()
+            .map(|entry| {
+                let hash_key = entry.explicit_hash_key.map(hash_key_to_wire);
+                let args = wire::PutRecordsEntryArgs {
+                    data: Some(create_bytes(fbb, &entry.data)),
+                    partition_key: optional_text(fbb, entry.partition_key.as_deref()),
+                    explicit_hash_key: hash_key.as_ref(),
                 };
-                wire::ShardFilter::create(fbb, &args)
-            });
-            let args = wire::ListShardsRequestArgs {
-                stream_name: optional_text(fbb, input.stream_name.as_deref()),
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-                next_token: optional_text(fbb, input.next_token.as_deref()),
-                exclusive_start_shard_id: optional_text(fbb, input.exclusive_start_shard_id.as_ref().map(ShardId::as_str)),
-                max_results: input.max_results,
-                stream_creation_timestamp: input.stream_creation_timestamp.map(Timestamp::epoch_ms),
-                shard_filter,
-            };
-            let body = wire::ListShardsRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::ListStreamConsumers(input) => {
-            let args = wire::ListStreamConsumersRequestArgs {
-                stream_arn: text(fbb, input.stream_arn.as_str()),
-                next_token: optional_text(fbb, input.next_token.as_deref()),
-                max_results: input.max_results,
-                stream_creation_timestamp: input.stream_creation_timestamp.map(Timestamp::epoch_ms),
-            };
-            let body = wire::ListStreamConsumersRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::ListStreams(input) => {
-            let args = wire::ListStreamsRequestArgs {
-                limit: input.limit,
-                exclusive_start_stream_name: optional_text(fbb, input.exclusive_start_stream_name.as_deref()),
-                next_token: optional_text(fbb, input.next_token.as_deref()),
-            };
-            let body = wire::ListStreamsRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::ListTagsForResource(input) => {
-            let args = wire::ListTagsForResourceRequestArgs { resource_arn: text(fbb, input.resource_arn.as_str()) };
-            let body = wire::ListTagsForResourceRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::ListTagsForStream(input) => {
-            let args = wire::ListTagsForStreamRequestArgs {
-                stream_name: optional_text(fbb, input.stream_name.as_deref()),
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-                exclusive_start_tag_key: optional_text(fbb, input.exclusive_start_tag_key.as_deref()),
-                limit: input.limit,
-            };
-            let body = wire::ListTagsForStreamRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::MergeShards(input) => {
-            let args = wire::MergeShardsRequestArgs {
-                stream_name: optional_text(fbb, input.stream_name.as_deref()),
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-                shard_to_merge: text(fbb, input.shard_to_merge.as_str()),
-                adjacent_shard_to_merge: text(fbb, input.adjacent_shard_to_merge.as_str()),
-            };
-            let body = wire::MergeShardsRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::PutRecord(input) => {
-            let ordering = sequence(input.sequence_number_for_ordering.as_ref(), "SequenceNumberForOrdering")?;
-            let hash_key = input.explicit_hash_key.map(hash_key_to_wire);
-            let args = wire::PutRecordRequestArgs {
-                stream_name: optional_text(fbb, input.stream_name.as_deref()),
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-                data: Some(create_bytes(fbb, &input.data)),
-                partition_key: optional_text(fbb, input.partition_key.as_deref()),
-                explicit_hash_key: hash_key.as_ref(),
-                sequence_number_for_ordering: ordering.as_ref(),
-            };
-            let body = wire::PutRecordRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::PutRecords(input) => {
-            let entries: Vec<_> = input
-                .records
-                .iter()
-                .map(|entry| {
-                    let hash_key = entry.explicit_hash_key.map(hash_key_to_wire);
-                    let args = wire::PutRecordsEntryArgs {
-                        data: Some(create_bytes(fbb, &entry.data)),
-                        partition_key: optional_text(fbb, entry.partition_key.as_deref()),
-                        explicit_hash_key: hash_key.as_ref(),
-                    };
-                    wire::PutRecordsEntry::create(fbb, &args)
-                })
-                .collect();
-            let records = Some(fbb.create_vector(&entries));
-            let args = wire::PutRecordsRequestArgs {
-                stream_name: optional_text(fbb, input.stream_name.as_deref()),
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-                records,
-            };
-            let body = wire::PutRecordsRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::RegisterStreamConsumer(input) => {
-            let args = wire::RegisterStreamConsumerRequestArgs {
-                stream_arn: text(fbb, input.stream_arn.as_str()),
-                consumer_name: text(fbb, &input.consumer_name),
-                tags: input.tags.as_ref().map(|tags| tag_map(fbb, tags)),
-            };
-            let body = wire::RegisterStreamConsumerRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::RemoveTagsFromStream(input) => {
-            let args = wire::RemoveTagsFromStreamRequestArgs {
-                stream_name: optional_text(fbb, input.stream_name.as_deref()),
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-                tag_keys: Some(strings(fbb, &input.tag_keys)),
-            };
-            let body = wire::RemoveTagsFromStreamRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::SplitShard(input) => {
-            let key = hash_key_to_wire(input.new_starting_hash_key);
-            let args = wire::SplitShardRequestArgs {
-                stream_name: optional_text(fbb, input.stream_name.as_deref()),
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-                shard_to_split: text(fbb, input.shard_to_split.as_str()),
-                new_starting_hash_key: Some(&key),
-            };
-            let body = wire::SplitShardRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::SubscribeToShard(input) => {
-            let start = &input.starting_position;
-            let sequence_number = sequence(start.sequence_number.as_ref(), "StartingPosition.SequenceNumber")?;
-            let position = wire::StartingPosition::create(
-                fbb,
-                &wire::StartingPositionArgs {
-                    type_: Some(start.r#type.to_wire()),
-                    sequence_number: sequence_number.as_ref(),
-                    timestamp: start.timestamp.map(Timestamp::epoch_ms),
-                },
-            );
-            let args = wire::SubscribeToShardRequestArgs {
-                consumer_arn: text(fbb, input.consumer_arn.as_str()),
-                shard_id: text(fbb, input.shard_id.as_str()),
-                starting_position: Some(position),
-            };
-            let body = wire::SubscribeToShardRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::TagResource(input) => {
-            let args = wire::TagResourceRequestArgs {
-                tags: Some(tag_map(fbb, &input.tags)),
-                resource_arn: text(fbb, input.resource_arn.as_str()),
-            };
-            let body = wire::TagResourceRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::UntagResource(input) => {
-            let args = wire::UntagResourceRequestArgs {
-                tag_keys: Some(strings(fbb, &input.tag_keys)),
-                resource_arn: text(fbb, input.resource_arn.as_str()),
-            };
-            let body = wire::UntagResourceRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::UpdateShardCount(input) => {
-            let args = wire::UpdateShardCountRequestArgs {
-                stream_name: optional_text(fbb, input.stream_name.as_deref()),
-                stream_arn: stream_arn(fbb, &input.stream_arn),
-                target_shard_count: Some(input.target_shard_count),
-                scaling_type: text(fbb, input.scaling_type.as_str()),
-            };
-            let body = wire::UpdateShardCountRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
-        Request::UpdateStreamMode(input) => {
-            let args = wire::UpdateStreamModeRequestArgs {
-                stream_arn: text(fbb, input.stream_arn.as_str()),
-                stream_mode: Some(input.stream_mode_details.stream_mode.to_wire()),
-            };
-            let body = wire::UpdateStreamModeRequest::create(fbb, &args);
-            finish(fbb, cid, body)
-        }
+                wire::PutRecordsEntry::create(fbb, &args)
+            })
+            .collect();
+        let records = Some(fbb.create_vector(&entries));
+        let args = wire::PutRecordsRequestArgs {
+            stream_name: optional_text(fbb, input.stream_name.as_deref()),
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+            records,
+        };
+        let body = wire::PutRecordsRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for RegisterStreamConsumerInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::RegisterStreamConsumerRequestArgs {
+            stream_arn: text(fbb, input.stream_arn.as_str()),
+            consumer_name: text(fbb, &input.consumer_name),
+            tags: input.tags.as_ref().map(|tags| tag_map(fbb, tags)),
+        };
+        let body = wire::RegisterStreamConsumerRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for RemoveTagsFromStreamInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::RemoveTagsFromStreamRequestArgs {
+            stream_name: optional_text(fbb, input.stream_name.as_deref()),
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+            tag_keys: Some(strings(fbb, &input.tag_keys)),
+        };
+        let body = wire::RemoveTagsFromStreamRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for SplitShardInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let key = hash_key_to_wire(input.new_starting_hash_key);
+        let args = wire::SplitShardRequestArgs {
+            stream_name: optional_text(fbb, input.stream_name.as_deref()),
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+            shard_to_split: text(fbb, input.shard_to_split.as_str()),
+            new_starting_hash_key: Some(&key),
+        };
+        let body = wire::SplitShardRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for SubscribeToShardInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let start = &input.starting_position;
+        let sequence_number = sequence(start.sequence_number.as_ref(), "StartingPosition.SequenceNumber")?;
+        let position = wire::StartingPosition::create(
+            fbb,
+            &wire::StartingPositionArgs {
+                type_: Some(start.r#type.to_wire()),
+                sequence_number: sequence_number.as_ref(),
+                timestamp: start.timestamp.map(Timestamp::epoch_ms),
+            },
+        );
+        let args = wire::SubscribeToShardRequestArgs {
+            consumer_arn: text(fbb, input.consumer_arn.as_str()),
+            shard_id: text(fbb, input.shard_id.as_str()),
+            starting_position: Some(position),
+        };
+        let body = wire::SubscribeToShardRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for TagResourceInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::TagResourceRequestArgs {
+            tags: Some(tag_map(fbb, &input.tags)),
+            resource_arn: text(fbb, input.resource_arn.as_str()),
+        };
+        let body = wire::TagResourceRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for UntagResourceInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::UntagResourceRequestArgs {
+            tag_keys: Some(strings(fbb, &input.tag_keys)),
+            resource_arn: text(fbb, input.resource_arn.as_str()),
+        };
+        let body = wire::UntagResourceRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for UpdateShardCountInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::UpdateShardCountRequestArgs {
+            stream_name: optional_text(fbb, input.stream_name.as_deref()),
+            stream_arn: stream_arn(fbb, &input.stream_arn),
+            target_shard_count: Some(input.target_shard_count),
+            scaling_type: text(fbb, input.scaling_type.as_str()),
+        };
+        let body = wire::UpdateShardCountRequest::create(fbb, &args);
+        finish(fbb, cid, body)
+    }
+}
+
+impl EncodeInput for UpdateStreamModeInput {
+    fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
+        let input = self;
+        let args = wire::UpdateStreamModeRequestArgs {
+            stream_arn: text(fbb, input.stream_arn.as_str()),
+            stream_mode: Some(input.stream_mode_details.stream_mode.to_wire()),
+        };
+        let body = wire::UpdateStreamModeRequest::create(fbb, &args);
+        finish(fbb, cid, body)
     }
 }
 
@@ -477,11 +640,13 @@ fn request_of(frame: &Bytes, body: RequestBodyRef<'_>) -> Decoded<Request> {
             enforce_consumer_deletion: t.enforce_consumer_deletion(),
             stream_arn: stream_arn_of(t.stream_arn()),
         }),
-        RequestBodyRef::DeregisterStreamConsumer(t) => Request::DeregisterStreamConsumer(DeregisterStreamConsumerInput {
-            stream_arn: stream_arn_of(t.stream_arn()),
-            consumer_name: owned(t.consumer_name()),
-            consumer_arn: t.consumer_arn().map(ConsumerArn::from),
-        }),
+        RequestBodyRef::DeregisterStreamConsumer(t) => {
+            Request::DeregisterStreamConsumer(DeregisterStreamConsumerInput {
+                stream_arn: stream_arn_of(t.stream_arn()),
+                consumer_name: owned(t.consumer_name()),
+                consumer_arn: t.consumer_arn().map(ConsumerArn::from),
+            })
+        }
         RequestBodyRef::DescribeAccountSettings(_) => Request::DescribeAccountSettings(DescribeAccountSettingsInput {}),
         RequestBodyRef::DescribeLimits(_) => Request::DescribeLimits(DescribeLimitsInput {}),
         RequestBodyRef::DescribeStream(t) => Request::DescribeStream(DescribeStreamInput {
@@ -506,11 +671,13 @@ fn request_of(frame: &Bytes, body: RequestBodyRef<'_>) -> Decoded<Request> {
                 stream_arn: stream_arn_of(t.stream_arn()),
             })
         }
-        RequestBodyRef::EnableEnhancedMonitoring(t) => Request::EnableEnhancedMonitoring(EnableEnhancedMonitoringInput {
-            stream_name: owned(t.stream_name()),
-            shard_level_metrics: metric_list(t.shard_level_metrics(), "shardLevelMetrics")?,
-            stream_arn: stream_arn_of(t.stream_arn()),
-        }),
+        RequestBodyRef::EnableEnhancedMonitoring(t) => {
+            Request::EnableEnhancedMonitoring(EnableEnhancedMonitoringInput {
+                stream_name: owned(t.stream_name()),
+                shard_level_metrics: metric_list(t.shard_level_metrics(), "shardLevelMetrics")?,
+                stream_arn: stream_arn_of(t.stream_arn()),
+            })
+        }
         RequestBodyRef::GetRecords(t) => Request::GetRecords(GetRecordsInput {
             shard_iterator: required_text(t.shard_iterator(), "shardIterator")?,
             limit: t.limit(),

@@ -26,11 +26,7 @@ fn optional_text(fbb: &mut Fbb, value: Option<&str>) -> Option<WIPOffset<&'stati
     value.map(|value| fbb.create_string(value))
 }
 
-fn finish<'f, T: ResponseBodyTable>(
-    fbb: &'f mut Fbb,
-    correlation_id: u64,
-    body: WIPOffset<T>,
-) -> Result<&'f [u8], FrameError> {
+fn finish<T: ResponseBodyTable>(fbb: &mut Fbb, correlation_id: u64, body: WIPOffset<T>) -> Result<&[u8], FrameError> {
     crate::encode_response(fbb, correlation_id, body)
 }
 
@@ -40,14 +36,19 @@ pub fn capacity_for(records: &[Record]) -> usize {
     const ENVELOPE_BYTES: usize = 1024;
     let bytes: usize = records
         .iter()
-        .map(|record| record.data.len() + record.partition_key.as_ref().map_or(0, String::len) + RECORD_FRAMING_BYTES_MAX)
+        .map(|record| {
+            record.data.len() + record.partition_key.as_ref().map_or(0, String::len) + RECORD_FRAMING_BYTES_MAX
+        })
         .sum();
     ENVELOPE_BYTES + bytes
 }
 
 fn hash_key_range(fbb: &mut Fbb, range: &HashKeyRange) -> WIPOffset<wire::HashKeyRange<'static>> {
     let (start, end) = (hash_key_to_wire(range.starting_hash_key), hash_key_to_wire(range.ending_hash_key));
-    wire::HashKeyRange::create(fbb, &wire::HashKeyRangeArgs { starting_hash_key: Some(&start), ending_hash_key: Some(&end) })
+    wire::HashKeyRange::create(
+        fbb,
+        &wire::HashKeyRangeArgs { starting_hash_key: Some(&start), ending_hash_key: Some(&end) },
+    )
 }
 
 fn shard_list(fbb: &mut Fbb, shards: &[Shard]) -> Offsets<wire::Shard<'static>> {
@@ -64,11 +65,20 @@ fn shard_list(fbb: &mut Fbb, shards: &[Shard]) -> Offsets<wire::Shard<'static>> 
             let end = range.ending_sequence_number.as_ref().map(own_sequence_to_wire);
             let sequence_number_range = Some(wire::SequenceNumberRange::create(
                 fbb,
-                &wire::SequenceNumberRangeArgs { starting_sequence_number: Some(&start), ending_sequence_number: end.as_ref() },
+                &wire::SequenceNumberRangeArgs {
+                    starting_sequence_number: Some(&start),
+                    ending_sequence_number: end.as_ref(),
+                },
             ));
             wire::Shard::create(
                 fbb,
-                &wire::ShardArgs { shard_id, parent_shard_id, adjacent_parent_shard_id, hash_key_range, sequence_number_range },
+                &wire::ShardArgs {
+                    shard_id,
+                    parent_shard_id,
+                    adjacent_parent_shard_id,
+                    hash_key_range,
+                    sequence_number_range,
+                },
             )
         })
         .collect();
@@ -428,8 +438,10 @@ pub fn encode_response<'f>(fbb: &'f mut Fbb, correlation_id: u64, response: &Res
         }
         Response::RegisterStreamConsumer(output) => {
             let consumer = Some(consumer_table(fbb, &output.consumer));
-            let body =
-                wire::RegisterStreamConsumerResponse::create(fbb, &wire::RegisterStreamConsumerResponseArgs { consumer });
+            let body = wire::RegisterStreamConsumerResponse::create(
+                fbb,
+                &wire::RegisterStreamConsumerResponseArgs { consumer },
+            );
             finish(fbb, cid, body)
         }
         Response::RemoveTagsFromStream(_) => {
@@ -528,7 +540,11 @@ fn payload(frame: &Bytes, data: Option<Vector<'_, u8>>) -> Bytes {
 fn hash_key_range_of(range: Option<wire::HashKeyRange<'_>>, shape: &'static str) -> Decoded<HashKeyRange> {
     let range = required(range, shape, "hash_key_range")?;
     Ok(HashKeyRange {
-        starting_hash_key: hash_key_from_wire(required(range.starting_hash_key(), "HashKeyRange", "starting_hash_key")?),
+        starting_hash_key: hash_key_from_wire(required(
+            range.starting_hash_key(),
+            "HashKeyRange",
+            "starting_hash_key",
+        )?),
         ending_hash_key: hash_key_from_wire(required(range.ending_hash_key(), "HashKeyRange", "ending_hash_key")?),
     })
 }
@@ -624,10 +640,9 @@ pub fn decode_response(frame: &Bytes) -> Result<Option<ResponseFrame>, FrameErro
     let Some((_, envelope)) = crate::decode_response(frame)? else { return Ok(None) };
     let correlation_id = envelope.correlation_id();
     let message = match envelope.error() {
-        Some(error) => Ok(ResponseMessage::Error(KinesisError::new(
-            error_kind(error.code()),
-            error.message().unwrap_or_default(),
-        ))),
+        Some(error) => {
+            Ok(ResponseMessage::Error(KinesisError::new(error_kind(error.code()), error.message().unwrap_or_default())))
+        }
         None => message_of(frame, ResponseBodyRef::of(&envelope)),
     };
     Ok(Some(ResponseFrame { correlation_id, message }))
@@ -695,7 +710,11 @@ fn message_of(frame: &Bytes, body: ResponseBodyRef<'_>) -> Decoded<ResponseMessa
             })
         }
         ResponseBodyRef::DescribeStreamSummary(t) => {
-            let s = required(t.stream_description_summary(), "DescribeStreamSummaryResponse", "stream_description_summary")?;
+            let s = required(
+                t.stream_description_summary(),
+                "DescribeStreamSummaryResponse",
+                "stream_description_summary",
+            )?;
             Response::DescribeStreamSummary(DescribeStreamSummaryOutput {
                 stream_description_summary: StreamDescriptionSummary {
                     stream_name: required(s.stream_name(), "StreamDescriptionSummary", "stream_name")?.to_owned(),
@@ -713,12 +732,14 @@ fn message_of(frame: &Bytes, body: ResponseBodyRef<'_>) -> Decoded<ResponseMessa
                 },
             })
         }
-        ResponseBodyRef::DisableEnhancedMonitoring(t) => Response::DisableEnhancedMonitoring(EnhancedMonitoringOutput {
-            stream_name: owned(t.stream_name()),
-            current_shard_level_metrics: metrics_of(t.current_shard_level_metrics())?,
-            desired_shard_level_metrics: metrics_of(t.desired_shard_level_metrics())?,
-            stream_arn: t.stream_arn().map(StreamArn::from),
-        }),
+        ResponseBodyRef::DisableEnhancedMonitoring(t) => {
+            Response::DisableEnhancedMonitoring(EnhancedMonitoringOutput {
+                stream_name: owned(t.stream_name()),
+                current_shard_level_metrics: metrics_of(t.current_shard_level_metrics())?,
+                desired_shard_level_metrics: metrics_of(t.desired_shard_level_metrics())?,
+                stream_arn: t.stream_arn().map(StreamArn::from),
+            })
+        }
         ResponseBodyRef::EnableEnhancedMonitoring(t) => Response::EnableEnhancedMonitoring(EnhancedMonitoringOutput {
             stream_name: owned(t.stream_name()),
             current_shard_level_metrics: metrics_of(t.current_shard_level_metrics())?,

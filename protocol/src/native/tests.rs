@@ -66,8 +66,16 @@ proptest! {
 fn payloads_are_slices_of_the_frame() {
     let put = PutRecordsInput {
         records: vec![
-            PutRecordsRequestEntry { data: Bytes::from_static(&[0, 0xff, b'"', 0]), partition_key: Some("k1".into()), explicit_hash_key: None },
-            PutRecordsRequestEntry { data: Bytes::new(), partition_key: Some("k2".into()), explicit_hash_key: Some(HashKey::MAX) },
+            PutRecordsRequestEntry {
+                data: Bytes::from_static(&[0, 0xff, b'"', 0]),
+                partition_key: Some("k1".into()),
+                explicit_hash_key: None,
+            },
+            PutRecordsRequestEntry {
+                data: Bytes::new(),
+                partition_key: Some("k2".into()),
+                explicit_hash_key: Some(HashKey::MAX),
+            },
         ],
         stream_name: Some("orders".into()),
         stream_arn: None,
@@ -104,7 +112,10 @@ fn raw_frame(build: impl FnOnce(&mut FlatBufferBuilder<'static>) -> Vec<u8>) -> 
 fn missing_members_and_unknown_values_are_aws_errors() {
     use crate::wire;
     let no_name = raw_frame(|fbb| {
-        let body = wire::CreateStreamRequest::create(fbb, &wire::CreateStreamRequestArgs { shard_count: Some(1), ..Default::default() });
+        let body = wire::CreateStreamRequest::create(
+            fbb,
+            &wire::CreateStreamRequestArgs { shard_count: Some(1), ..Default::default() },
+        );
         crate::encode_request(fbb, 42, body).unwrap().to_vec()
     });
     let error = decoded_request(&no_name).unwrap_err();

@@ -35,20 +35,15 @@
 //! only with the key), and the age ([`IteratorError::Expired`]). The server answers
 //! `InvalidArgumentException` for the first two and `ExpiredIteratorException` for the last.
 
+pub use crate::limits::ITERATOR_LIFETIME_MS;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use rand::RngCore as _;
 use sha2::Sha256;
-use sluice_engine::limits::STREAM_NAME_CHARS_MAX;
-
-/// Kinesis: "A shard iterator expires 5 minutes after it is returned to the requester"; using
-/// an older one is `ExpiredIteratorException`.
-pub const ITERATOR_LIFETIME_MS: i64 = 300_000;
-
-/// Kinesis `ShardIterator` is a string of 1..=512 characters (service model); every token this
-/// module produces must fit.
-pub const KINESIS_SHARD_ITERATOR_CHARS_MAX: usize = 512;
+use sluice_model::limits::{
+    NAME_CHARS_MAX as STREAM_NAME_CHARS_MAX, SHARD_ITERATOR_CHARS_MAX as KINESIS_SHARD_ITERATOR_CHARS_MAX,
+};
 
 /// The layout version in the first byte. A new layout takes a new version, so that tokens of
 /// the old one are refused as malformed rather than misread.

@@ -3,21 +3,16 @@
 use std::io;
 use std::sync::Arc;
 
-use sluice_protocol::wire::ErrorCode;
+use sluice_model::{ErrorKind, KinesisError};
+use sluice_protocol::native::{DecodeError, EncodeError};
 use sluice_protocol::FrameError;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The server answered the request with an error: a Kinesis exception.
-    #[error("{exception}: {message}")]
-    Service {
-        code: ErrorCode,
-        /// The AWS name of `code` (`ErrorCode::exception_name`), e.g.
-        /// `ResourceNotFoundException`.
-        exception: &'static str,
-        message: String,
-    },
+    #[error("{0}")]
+    Service(KinesisError),
     /// No connection could be opened to `addr`.
     #[error("could not connect to {addr}: {error}")]
     Connect { addr: String, error: io::Error },
@@ -25,36 +20,28 @@ pub enum ClientError {
     /// the connection fails with the same cause; open a new [`crate::Client`] to go on.
     #[error("{0}")]
     Connection(#[from] ConnectionError),
-    /// The request cannot be encoded as a frame (it is larger than `FRAME_BYTES_MAX`, which
-    /// the server would refuse). Nothing was sent; the connection is unaffected.
+    /// The request cannot be sent: its frame would be larger than the server accepts, or it
+    /// holds a value the native protocol cannot carry. Nothing was sent; the connection is
+    /// unaffected.
     #[error("the {operation} request cannot be sent: {error}")]
-    Encode { operation: &'static str, error: FrameError },
-    /// The server answered with a body that does not belong to the operation, or with no
-    /// body and no error. The connection is unaffected.
+    Encode { operation: &'static str, error: EncodeError },
+    /// The server answered with a body that does not belong to the operation. The connection
+    /// is unaffected.
     #[error("the server answered {operation} with {body}")]
     UnexpectedResponse { operation: &'static str, body: String },
-    /// The response lacks a member that the Kinesis model requires. The connection is
-    /// unaffected.
-    #[error("the server's {shape} has no {member}")]
-    MissingMember {
-        /// The schema table, e.g. `PutRecordResponse`.
-        shape: &'static str,
-        /// The schema field, e.g. `sequence_number`.
-        member: &'static str,
-    },
+    /// The answer breaks the model (a required member missing, a value this build does not
+    /// know). The connection is unaffected.
+    #[error("{0}")]
+    Decode(DecodeError),
 }
 
 impl ClientError {
-    /// The Kinesis error code, if the server answered with an error.
-    pub fn code(&self) -> Option<ErrorCode> {
+    /// The Kinesis exception, if the server answered with one.
+    pub fn code(&self) -> Option<ErrorKind> {
         match self {
-            Self::Service { code, .. } => Some(*code),
+            Self::Service(error) => Some(error.kind),
             _ => None,
         }
-    }
-
-    pub(crate) fn service(code: ErrorCode, message: &str) -> Self {
-        Self::Service { code, exception: code.exception_name(), message: message.to_owned() }
     }
 }
 
@@ -76,8 +63,8 @@ pub enum ConnectionError {
     Frame(FrameError),
     /// The server reported a connection-level error (correlation id 0, docs/protocol.md
     /// section 4) and closes the connection.
-    #[error("the server rejected the connection ({exception}): {message}")]
-    Rejected { code: ErrorCode, exception: &'static str, message: String },
+    #[error("the server rejected the connection: {0}")]
+    Rejected(KinesisError),
     /// The server sent a response under a correlation id no request is waiting on, or a
     /// body out of the protocol's order; the client cannot trust the stream any more.
     #[error("protocol violation by the server under correlation id {correlation_id}: {reason}")]

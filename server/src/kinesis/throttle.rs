@@ -1,6 +1,7 @@
 //! The Kinesis per-shard throughput quotas, as token buckets.
 //!
-//! This module owns the arithmetic of throttling and nothing else: it does no I/O, reads no
+//! This module owns the arithmetic of throttling and nothing else (the quotas themselves are in
+//! `limits.rs`): it does no I/O, reads no
 //! clock (every call takes `now_ms`, epoch milliseconds) and is deterministic, so it is tested
 //! by passing times by hand. The shard's owning core keeps one [`ShardLimits`] per shard and
 //! one [`EfoLimit`] per (enhanced fan-out consumer, shard) and answers
@@ -38,42 +39,10 @@
 //! price, 10 MiB at 2 MiB/s is 5 s of quota (checked below at compile time), and after a
 //! 10 MiB response calls are refused for whichever is longer.
 
-use sluice_engine::limits::{GET_RECORDS_BYTES_MAX, RECORD_BYTES_MAX};
-
-/// Seconds of quota a bucket holds, and so the burst a fresh or idle shard may take at once.
-/// AWS lets a fresh shard take one second of quota immediately; more would let a client that
-/// idles exceed the per-second quotas by more than AWS does.
-pub const BUCKET_CAPACITY_S: u64 = 1;
-
-/// Kinesis quota "write throughput per shard": 1 MiB/s of data plus partition keys
-/// (PutRecord and PutRecords; exceeding it is `ProvisionedThroughputExceededException`).
-pub const WRITE_BYTES_PER_S: u64 = 1 << 20;
-
-/// Kinesis quota "records written per shard": 1,000 records per second (PutRecord and each
-/// record of PutRecords).
-pub const WRITE_RECORDS_PER_S: u64 = 1_000;
-
-/// Kinesis quota "GetRecords transactions per shard": 5 calls per second, shared by every
-/// polling (non-EFO) consumer of the shard.
-pub const GET_RECORDS_CALLS_PER_S: u64 = 5;
-
-/// Kinesis quota "read throughput per shard": 2 MiB/s returned by GetRecords, shared by every
-/// polling (non-EFO) consumer of the shard.
-pub const READ_BYTES_PER_S: u64 = 2 << 20;
-
-/// Kinesis GetRecords rule: a response of this many bytes (the 10 MiB most one call returns)
-/// throttles the calls of the next [`GET_RECORDS_PENALTY_MS`].
-pub const GET_RECORDS_PENALTY_BYTES_MIN: u64 = GET_RECORDS_BYTES_MAX as u64;
-
-/// Kinesis GetRecords rule: after a 10 MiB response, calls in the next 5 seconds are throttled.
-pub const GET_RECORDS_PENALTY_MS: u64 = 5_000;
-
-/// Kinesis quota "GetShardIterator transactions per shard": 5 calls per second.
-pub const GET_SHARD_ITERATOR_CALLS_PER_S: u64 = 5;
-
-/// Kinesis quota "enhanced fan-out read throughput": 2 MiB/s per registered consumer per shard,
-/// independent of the shard's other consumers.
-pub const EFO_BYTES_PER_S: u64 = 2 << 20;
+use crate::limits::{
+    BUCKET_CAPACITY_S, EFO_BYTES_PER_S, GET_RECORDS_CALLS_PER_S, GET_RECORDS_PENALTY_BYTES_MIN, GET_RECORDS_PENALTY_MS,
+    GET_SHARD_ITERATOR_CALLS_PER_S, READ_BYTES_PER_S, WRITE_BYTES_PER_S, WRITE_RECORDS_PER_S,
+};
 
 /// Balances are counted in thousandths of a token, so one millisecond refills exactly
 /// `refill_per_s` thousandths.
@@ -83,12 +52,6 @@ const MILLI_PER_UNIT: u64 = 1_000;
 /// refill and a debt of the same size, far inside `i64`.
 pub const TOKEN_BUCKET_UNITS_MAX: u64 = i64::MAX as u64 / 8 / MILLI_PER_UNIT;
 
-// A record of the default maximum size fits in a full write bucket, so it is never refused
-// forever; larger records (a raised MaxRecordSizeInKiB) go through the burst path of
-// `ShardLimits::admit_write`.
-const _: () = assert!(WRITE_BYTES_PER_S * BUCKET_CAPACITY_S >= RECORD_BYTES_MAX as u64);
-// The two GetRecords rules put the same price on a 10 MiB response: 5 s of read quota.
-const _: () = assert!(GET_RECORDS_PENALTY_BYTES_MIN == READ_BYTES_PER_S * GET_RECORDS_PENALTY_MS / 1_000);
 // Every quota fits a bucket.
 const _: () = assert!(READ_BYTES_PER_S * BUCKET_CAPACITY_S <= TOKEN_BUCKET_UNITS_MAX);
 const _: () = assert!(EFO_BYTES_PER_S * BUCKET_CAPACITY_S <= TOKEN_BUCKET_UNITS_MAX);
