@@ -133,6 +133,13 @@ impl KinesisError {
         KinesisError { kind, message: message.into() }
     }
 
+    /// A ValidationException for an enum value this build does not know, at `path` (the
+    /// request member, as AWS names it in messages: `shardIteratorType`).
+    pub fn not_in_enum<E: crate::enums::AwsEnum>(value: &E, path: &str) -> KinesisError {
+        let allowed = E::all().iter().map(crate::enums::AwsEnum::spelling);
+        KinesisError::validation(Violation::enumeration(&value.to_string(), path, allowed))
+    }
+
     pub fn invalid_argument(message: impl Into<String>) -> KinesisError {
         KinesisError::new(ErrorKind::InvalidArgument, message)
     }

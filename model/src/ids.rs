@@ -554,6 +554,16 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_convert_to_seconds_and_system_time() {
+        let timestamp = Timestamp::from_epoch_ms(1_704_164_645_678);
+        assert_eq!(timestamp.epoch_seconds(), 1_704_164_645.678);
+        assert_eq!(Timestamp::from(SystemTime::from(timestamp)), timestamp);
+        let before_epoch = Timestamp::from_epoch_ms(-1_500);
+        assert_eq!(Timestamp::from(SystemTime::from(before_epoch)), before_epoch);
+        assert_eq!(before_epoch.epoch_seconds(), -1.5);
+    }
+
+    #[test]
     fn timestamps_are_seconds_in_json_and_tagged_milliseconds_in_cbor() {
         let timestamp = Timestamp::from_epoch_ms(1_704_164_645_678);
         assert_eq!(serde_json::to_string(&timestamp).unwrap(), "1704164645.678");

@@ -81,7 +81,7 @@ pub struct EnhancedMetrics {
 }
 
 /// AWS `StreamModeDetails`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct StreamModeDetails {
     pub stream_mode: StreamMode,

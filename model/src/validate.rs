@@ -10,7 +10,7 @@
 //! protocol crate's shape checker), so over HTTP most of these never fire; over the native
 //! protocol they are the only checks.
 
-use crate::enums::{ShardFilterType, ShardIteratorType, StreamMode};
+use crate::enums::{AwsEnum, ShardFilterType, ShardIteratorType, StreamMode};
 use crate::error::{KinesisError, Violation, Violations};
 use crate::identity::{invalid_name, is_valid_name, Identity};
 use crate::ids::{SequenceNumber, ShardId, StreamArn, Timestamp};
@@ -56,11 +56,11 @@ impl Request {
             Request::DescribeStreamSummary(input) => stream(identity, &input.stream_name, &input.stream_arn),
             Request::DisableEnhancedMonitoring(input) => {
                 stream(identity, &input.stream_name, &input.stream_arn)?;
-                metrics(input.shard_level_metrics.len())
+                metrics(&input.shard_level_metrics)
             }
             Request::EnableEnhancedMonitoring(input) => {
                 stream(identity, &input.stream_name, &input.stream_arn)?;
-                metrics(input.shard_level_metrics.len())
+                metrics(&input.shard_level_metrics)
             }
             Request::GetRecords(input) => match input.limit {
                 // InvalidArgument rather than Validation: what Sluice has always answered over
@@ -74,8 +74,9 @@ impl Request {
                 _ => Ok(()),
             },
             Request::GetShardIterator(input) => {
+                known(&input.shard_iterator_type, "shardIteratorType")?;
                 stream(identity, &input.stream_name, &input.stream_arn)?;
-                position(input.shard_iterator_type, input.starting_sequence_number.as_ref(), input.timestamp)
+                position(&input.shard_iterator_type, input.starting_sequence_number.as_ref(), input.timestamp)
             }
             Request::IncreaseStreamRetentionPeriod(input) => {
                 stream(identity, &input.stream_name, &input.stream_arn)?;
@@ -121,7 +122,8 @@ impl Request {
             Request::SubscribeToShard(input) => {
                 identity.consumer_of(&input.consumer_arn)?;
                 let start = &input.starting_position;
-                position(start.r#type, start.sequence_number.as_ref(), start.timestamp)
+                known(&start.r#type, "startingPosition.type")?;
+                position(&start.r#type, start.sequence_number.as_ref(), start.timestamp)
             }
             Request::TagResource(input) => {
                 identity.resource_of(&input.resource_arn)?;
@@ -132,6 +134,7 @@ impl Request {
                 tag_keys(&input.tag_keys, None)
             }
             Request::UpdateShardCount(input) => {
+                known(&input.scaling_type, "scalingType")?;
                 if input.target_shard_count < 1 {
                     return Err(KinesisError::validation(Violation::min_value(
                         input.target_shard_count,
@@ -141,7 +144,10 @@ impl Request {
                 }
                 stream(identity, &input.stream_name, &input.stream_arn)
             }
-            Request::UpdateStreamMode(input) => identity.stream_name_of(&input.stream_arn).map(drop),
+            Request::UpdateStreamMode(input) => {
+                known(&input.stream_mode_details.stream_mode, "streamModeDetails.streamMode")?;
+                identity.stream_name_of(&input.stream_arn).map(drop)
+            }
         }
     }
 }
@@ -235,15 +241,31 @@ fn tag_keys(keys: &[String], max: Option<usize>) -> Result {
     violations.check()
 }
 
-fn metrics(count: usize) -> Result {
-    if count == 0 {
+/// A value of the enum's set: a request may not carry one this build does not know.
+fn known<E: AwsEnum>(value: &E, path: &str) -> Result {
+    if value.is_known() {
+        Ok(())
+    } else {
+        Err(KinesisError::not_in_enum(value, path))
+    }
+}
+
+fn metrics(metrics: &[crate::enums::MetricsName]) -> Result {
+    if metrics.is_empty() {
         return Err(KinesisError::validation(Violation::min_length("[0 items]", "shardLevelMetrics", 1)));
+    }
+    for (index, metric) in metrics.iter().enumerate() {
+        known(metric, &format!("shardLevelMetrics.{}.member", index + 1))?;
     }
     Ok(())
 }
 
 /// What an iterator type or a starting position needs besides its type.
-fn position(kind: ShardIteratorType, sequence_number: Option<&SequenceNumber>, timestamp: Option<Timestamp>) -> Result {
+fn position(
+    kind: &ShardIteratorType,
+    sequence_number: Option<&SequenceNumber>,
+    timestamp: Option<Timestamp>,
+) -> Result {
     match kind {
         ShardIteratorType::AtSequenceNumber | ShardIteratorType::AfterSequenceNumber if sequence_number.is_none() => {
             Err(KinesisError::invalid_argument(
@@ -327,8 +349,9 @@ fn create_stream(input: &CreateStreamInput) -> Result {
     if let Some(map) = &input.tags {
         tags(map, false)?;
     }
-    let mode = input.stream_mode_details.map_or(StreamMode::Provisioned, |details| details.stream_mode);
-    if mode == StreamMode::Provisioned && input.shard_count.is_none() {
+    let mode = input.stream_mode_details.as_ref().map_or(&StreamMode::Provisioned, |details| &details.stream_mode);
+    known(mode, "streamModeDetails.streamMode")?;
+    if *mode == StreamMode::Provisioned && input.shard_count.is_none() {
         return Err(KinesisError::invalid_argument("ShardCount is required for streams in PROVISIONED mode"));
     }
     Ok(())
@@ -347,6 +370,7 @@ fn list_shards(identity: &Identity, input: &ListShardsInput) -> Result {
     }
     shard_id_argument(input.exclusive_start_shard_id.as_ref(), "ExclusiveStartShardId")?;
     if let Some(filter) = &input.shard_filter {
+        known(&filter.r#type, "shardFilter.type")?;
         match filter.r#type {
             ShardFilterType::AfterShardId => match &filter.shard_id {
                 None => return Err(KinesisError::invalid_argument("ShardFilter AFTER_SHARD_ID needs a ShardId")),
@@ -374,6 +398,22 @@ mod tests {
 
     fn named(name: &str) -> Option<String> {
         Some(name.to_owned())
+    }
+
+    #[test]
+    fn enum_values_this_build_does_not_know_are_refused() {
+        let input = GetShardIteratorInput {
+            stream_name: named("s"),
+            shard_id: ShardId::from_number(0),
+            shard_iterator_type: ShardIteratorType::Unknown(crate::enums::UnknownValue::Text("NEWEST".into())),
+            starting_sequence_number: None,
+            timestamp: None,
+            stream_arn: None,
+        };
+        let error = Request::from(input).validate(&Identity::default()).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::Validation);
+        assert!(error.message.contains("'NEWEST' at 'shardIteratorType' failed to satisfy constraint"), "{error}");
+        assert!(error.message.contains("enum value set: [AT_SEQUENCE_NUMBER, "), "{error}");
     }
 
     #[test]

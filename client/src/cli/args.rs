@@ -534,7 +534,7 @@ impl Command {
                 stream_name: args.stream.stream_name.clone(),
                 stream_arn: args.stream.stream_arn.clone().map(StreamArn::from),
                 shard_id: ShardId::from(args.shard_id.as_str()),
-                shard_iterator_type: args.shard_iterator_type,
+                shard_iterator_type: args.shard_iterator_type.clone(),
                 starting_sequence_number: parse_value(
                     "--starting-sequence-number",
                     args.starting_sequence_number.as_deref(),

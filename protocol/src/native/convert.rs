@@ -1,10 +1,10 @@
 //! Scalars between the model and the schema: numbers, enums, error codes.
 
-use super::{DecodeError, EncodeError};
+use super::EncodeError;
 use crate::wire;
 use sluice_model::{
-    BillingCommitmentStatus, ConsumerStatus, EncryptionType, ErrorKind, HashKey, KinesisError, MetricsName,
-    SequenceNumber, ShardFilterType, ShardIteratorType, StreamMode, StreamStatus, Violation,
+    AwsEnum, BillingCommitmentStatus, ConsumerStatus, EncryptionType, ErrorKind, HashKey, KinesisError, MetricsName,
+    SequenceNumber, ShardFilterType, ShardIteratorType, StreamMode, StreamStatus, UnknownValue, Violation,
 };
 
 pub(super) fn sequence_to_wire(
@@ -33,16 +33,39 @@ pub(super) fn hash_key_from_wire(key: &wire::HashKey) -> HashKey {
     HashKey((u128::from(key.high()) << 64) | u128::from(key.low()))
 }
 
+/// The number an enum value goes out as when the sender does not know it either (a server
+/// relaying a spelling AWS added): no schema value has it; see docs/protocol.md.
+pub(super) const UNKNOWN_WIRE_VALUE: u8 = u8::MAX;
+
 /// A model enum and the schema enum of the same values.
-pub(super) trait WireEnum: Sized + Copy + 'static {
+pub(super) trait WireEnum: AwsEnum {
     type Wire: Copy;
-    /// The AWS shape name, for errors.
-    const NAME: &'static str;
-    fn to_wire(self) -> Self::Wire;
+    fn known_to_wire(&self) -> Option<Self::Wire>;
     fn from_wire(value: Self::Wire) -> Option<Self>;
+    fn wire_of(number: u8) -> Self::Wire;
     fn raw(value: Self::Wire) -> u64;
-    fn all() -> &'static [Self];
-    fn as_str(self) -> &'static str;
+
+    /// The value as a response carries it: a value this build does not know goes out as its
+    /// number when it came as one, otherwise as [`UNKNOWN_WIRE_VALUE`].
+    fn to_wire(&self) -> Self::Wire {
+        self.known_to_wire().unwrap_or_else(|| match self.unknown_value() {
+            Some(UnknownValue::Number(number)) => Self::wire_of(u8::try_from(*number).unwrap_or(UNKNOWN_WIRE_VALUE)),
+            _ => Self::wire_of(UNKNOWN_WIRE_VALUE),
+        })
+    }
+
+    /// The value as a request carries it: a spelling this build does not know has no number.
+    fn encode(&self, member: &'static str) -> Result<Self::Wire, EncodeError> {
+        match (self.known_to_wire(), self.unknown_value()) {
+            (Some(value), _) => Ok(value),
+            (None, Some(UnknownValue::Number(number))) => u8::try_from(*number)
+                .map(Self::wire_of)
+                .map_err(|_| EncodeError::UnknownValue { member, value: self.to_string() }),
+            (None, _) => Err(EncodeError::UnknownValue { member, value: self.to_string() }),
+        }
+    }
+
+    fn unknown_value(&self) -> Option<&UnknownValue>;
 
     /// A request's enum value, or the ValidationException AWS answers for one outside the set.
     fn from_request(value: Self::Wire, path: &str) -> Result<Self, KinesisError> {
@@ -50,14 +73,14 @@ pub(super) trait WireEnum: Sized + Copy + 'static {
             KinesisError::validation(Violation::enumeration(
                 &Self::raw(value).to_string(),
                 path,
-                Self::all().iter().map(|known| known.as_str()),
+                Self::all().iter().map(AwsEnum::spelling),
             ))
         })
     }
 
-    /// A response's enum value, or the error of a value this build does not know.
-    fn from_response(value: Self::Wire) -> Result<Self, DecodeError> {
-        Self::from_wire(value).ok_or(DecodeError::UnknownValue { enum_name: Self::NAME, value: Self::raw(value) })
+    /// A response's enum value; one this build does not know is kept as its number.
+    fn from_response(value: Self::Wire) -> Self {
+        Self::from_wire(value).unwrap_or_else(|| Self::unknown(UnknownValue::Number(Self::raw(value))))
     }
 }
 
@@ -65,11 +88,11 @@ macro_rules! wire_enum {
     ($model:ident, $wire:ident, $name:literal { $( $variant:ident = $constant:ident, )* }) => {
         impl WireEnum for $model {
             type Wire = wire::$wire;
-            const NAME: &'static str = $name;
 
-            fn to_wire(self) -> wire::$wire {
+            fn known_to_wire(&self) -> Option<wire::$wire> {
                 match self {
-                    $( $model::$variant => wire::$wire::$constant, )*
+                    $( $model::$variant => Some(wire::$wire::$constant), )*
+                    $model::Unknown(_) => None,
                 }
             }
 
@@ -80,16 +103,19 @@ macro_rules! wire_enum {
                 }
             }
 
+            fn wire_of(number: u8) -> wire::$wire {
+                wire::$wire(number)
+            }
+
             fn raw(value: wire::$wire) -> u64 {
                 u64::from(value.0)
             }
 
-            fn all() -> &'static [$model] {
-                $model::ALL
-            }
-
-            fn as_str(self) -> &'static str {
-                $model::as_str(self)
+            fn unknown_value(&self) -> Option<&UnknownValue> {
+                match self {
+                    $model::Unknown(value) => Some(value),
+                    _ => None,
+                }
             }
         }
     };
@@ -183,8 +209,8 @@ mod tests {
     fn enums_map_one_to_one() {
         fn check<T: WireEnum + PartialEq + std::fmt::Debug>(count: usize) {
             assert_eq!(T::all().len(), count, "{}", T::NAME);
-            for &value in T::all() {
-                assert_eq!(T::from_wire(value.to_wire()), Some(value));
+            for value in T::all() {
+                assert_eq!(T::from_wire(value.to_wire()).as_ref(), Some(value));
             }
         }
         check::<StreamStatus>(wire::StreamStatus::ENUM_VALUES.len());
@@ -202,10 +228,22 @@ mod tests {
             "{}",
             unknown.message
         );
-        assert_eq!(
-            StreamStatus::from_response(wire::StreamStatus(42)),
-            Err(DecodeError::UnknownValue { enum_name: "StreamStatus", value: 42 })
-        );
+    }
+
+    #[test]
+    fn unknown_enum_values_survive_and_bad_spellings_are_rejected() {
+        let unknown = StreamStatus::from_response(wire::StreamStatus(42));
+        assert_eq!(unknown, StreamStatus::Unknown(UnknownValue::Number(42)));
+        assert_eq!(unknown.to_string(), "UNKNOWN(42)");
+        assert_eq!(unknown.to_wire(), wire::StreamStatus(42));
+        let error = "trim_horizon".parse::<ShardIteratorType>().unwrap_err();
+        assert_eq!(error.enum_name, "ShardIteratorType");
+        assert!(error.to_string().contains("TRIM_HORIZON"), "{error}");
+        // A spelling kept from an AWS JSON answer has no number: a response carries it as
+        // the reserved unknown value, a request cannot carry it.
+        let spelled = StreamMode::Unknown(UnknownValue::Text("SERVERLESS".into()));
+        assert_eq!(spelled.to_wire(), wire::StreamMode(UNKNOWN_WIRE_VALUE));
+        assert!(matches!(spelled.encode("StreamMode"), Err(EncodeError::UnknownValue { .. })));
     }
 
     #[test]

@@ -26,6 +26,8 @@ mod convert;
 mod request;
 mod response;
 #[cfg(test)]
+mod schema_tests;
+#[cfg(test)]
 mod tests;
 
 pub use request::{decode_request, encode_request, EncodeInput, RequestFrame};
@@ -46,6 +48,11 @@ pub enum EncodeError {
     /// only the numbers Sluice issues travel here.
     #[error("{member} {value} does not fit in 128 bits, which is all the native protocol carries")]
     Unrepresentable { member: &'static str, value: String },
+    /// An enum spelling this build does not know (kept from an AWS JSON answer) has no number.
+    #[error(
+        "{member} {value} is not a value this build knows, and the native protocol carries enum values as numbers"
+    )]
+    UnknownValue { member: &'static str, value: String },
 }
 
 /// Why a response frame, verified as a flatbuffer, is not a valid answer.
@@ -59,9 +66,6 @@ pub enum DecodeError {
         /// The schema field, e.g. `sequence_number`.
         member: &'static str,
     },
-    /// An enum value this build does not know (a newer server).
-    #[error("the server sent {enum_name} value {value}, which this build does not know")]
-    UnknownValue { enum_name: &'static str, value: u64 },
     /// A response body this build does not know, or none with no error either.
     #[error("the server sent a response of body type {0}, which this build does not know")]
     UnknownBody(u8),

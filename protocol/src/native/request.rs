@@ -42,8 +42,16 @@ pub(super) fn strings(fbb: &mut Fbb, values: &[String]) -> Offsets<&'static str>
 }
 
 pub(super) fn metrics(fbb: &mut Fbb, values: &[MetricsName]) -> WIPOffset<Vector<'static, wire::MetricsName>> {
-    let values: Vec<_> = values.iter().map(|metric| metric.to_wire()).collect();
+    let values: Vec<_> = values.iter().map(WireEnum::to_wire).collect();
     fbb.create_vector(&values)
+}
+
+fn request_metrics(
+    fbb: &mut Fbb,
+    values: &[MetricsName],
+) -> Result<WIPOffset<Vector<'static, wire::MetricsName>>, EncodeError> {
+    let values = values.iter().map(|metric| metric.encode("ShardLevelMetrics")).collect::<Result<Vec<_>, _>>()?;
+    Ok(fbb.create_vector(&values))
 }
 
 fn sequence(
@@ -126,7 +134,11 @@ impl EncodeInput for CreateStreamInput {
         let args = wire::CreateStreamRequestArgs {
             stream_name: text(fbb, &input.stream_name),
             shard_count: input.shard_count,
-            stream_mode: input.stream_mode_details.map(|details| details.stream_mode.to_wire()),
+            stream_mode: input
+                .stream_mode_details
+                .as_ref()
+                .map(|details| details.stream_mode.encode("StreamModeDetails.StreamMode"))
+                .transpose()?,
             tags: input.tags.as_ref().map(|tags| tag_map(fbb, tags)),
             max_record_size_in_kib: input.max_record_size_in_kib,
         };
@@ -232,7 +244,7 @@ impl EncodeInput for DisableEnhancedMonitoringInput {
         let input = self;
         let args = wire::DisableEnhancedMonitoringRequestArgs {
             stream_name: optional_text(fbb, input.stream_name.as_deref()),
-            shard_level_metrics: Some(metrics(fbb, &input.shard_level_metrics)),
+            shard_level_metrics: Some(request_metrics(fbb, &input.shard_level_metrics)?),
             stream_arn: stream_arn(fbb, &input.stream_arn),
         };
         let body = wire::DisableEnhancedMonitoringRequest::create(fbb, &args);
@@ -245,7 +257,7 @@ impl EncodeInput for EnableEnhancedMonitoringInput {
         let input = self;
         let args = wire::EnableEnhancedMonitoringRequestArgs {
             stream_name: optional_text(fbb, input.stream_name.as_deref()),
-            shard_level_metrics: Some(metrics(fbb, &input.shard_level_metrics)),
+            shard_level_metrics: Some(request_metrics(fbb, &input.shard_level_metrics)?),
             stream_arn: stream_arn(fbb, &input.stream_arn),
         };
         let body = wire::EnableEnhancedMonitoringRequest::create(fbb, &args);
@@ -274,7 +286,7 @@ impl EncodeInput for GetShardIteratorInput {
             stream_name: optional_text(fbb, input.stream_name.as_deref()),
             stream_arn: stream_arn(fbb, &input.stream_arn),
             shard_id: text(fbb, input.shard_id.as_str()),
-            shard_iterator_type: Some(input.shard_iterator_type.to_wire()),
+            shard_iterator_type: Some(input.shard_iterator_type.encode("ShardIteratorType")?),
             starting_sequence_number: starting.as_ref(),
             timestamp: input.timestamp.map(Timestamp::epoch_ms),
         };
@@ -299,9 +311,11 @@ impl EncodeInput for IncreaseStreamRetentionPeriodInput {
 impl EncodeInput for ListShardsInput {
     fn encode<'f>(&self, fbb: &'f mut Fbb, cid: u64) -> Result<&'f [u8], EncodeError> {
         let input = self;
+        let filter_type =
+            input.shard_filter.as_ref().map(|filter| filter.r#type.encode("ShardFilter.Type")).transpose()?;
         let shard_filter = input.shard_filter.as_ref().map(|filter| {
             let args = wire::ShardFilterArgs {
-                type_: Some(filter.r#type.to_wire()),
+                type_: filter_type,
                 shard_id: optional_text(fbb, filter.shard_id.as_ref().map(ShardId::as_str)),
                 timestamp: filter.timestamp.map(Timestamp::epoch_ms),
             };
@@ -479,7 +493,7 @@ impl EncodeInput for SubscribeToShardInput {
         let position = wire::StartingPosition::create(
             fbb,
             &wire::StartingPositionArgs {
-                type_: Some(start.r#type.to_wire()),
+                type_: Some(start.r#type.encode("StartingPosition.Type")?),
                 sequence_number: sequence_number.as_ref(),
                 timestamp: start.timestamp.map(Timestamp::epoch_ms),
             },
@@ -537,7 +551,7 @@ impl EncodeInput for UpdateStreamModeInput {
         let input = self;
         let args = wire::UpdateStreamModeRequestArgs {
             stream_arn: text(fbb, input.stream_arn.as_str()),
-            stream_mode: Some(input.stream_mode_details.stream_mode.to_wire()),
+            stream_mode: Some(input.stream_mode_details.stream_mode.encode("StreamModeDetails.StreamMode")?),
         };
         let body = wire::UpdateStreamModeRequest::create(fbb, &args);
         finish(fbb, cid, body)

@@ -113,7 +113,7 @@ fn record_list(fbb: &mut Fbb, records: &[Record]) -> Offsets<wire::Record<'stati
                     approximate_arrival_timestamp: record.approximate_arrival_timestamp.map(Timestamp::epoch_ms),
                     data,
                     partition_key,
-                    encryption_type: record.encryption_type.map(WireEnum::to_wire),
+                    encryption_type: record.encryption_type.as_ref().map(WireEnum::to_wire),
                 },
             )
         })
@@ -220,13 +220,13 @@ pub fn encode_response<'f>(fbb: &'f mut Fbb, correlation_id: u64, response: &Res
                     stream_name,
                     stream_arn,
                     stream_status: description.stream_status.to_wire(),
-                    stream_mode: description.stream_mode_details.map(|details| details.stream_mode.to_wire()),
+                    stream_mode: description.stream_mode_details.as_ref().map(|details| details.stream_mode.to_wire()),
                     shards,
                     has_more_shards: description.has_more_shards,
                     retention_period_hours: description.retention_period_hours,
                     stream_creation_timestamp: description.stream_creation_timestamp.epoch_ms(),
                     enhanced_monitoring,
-                    encryption_type: description.encryption_type.map(WireEnum::to_wire),
+                    encryption_type: description.encryption_type.as_ref().map(WireEnum::to_wire),
                     key_id,
                 },
             );
@@ -269,11 +269,11 @@ pub fn encode_response<'f>(fbb: &'f mut Fbb, correlation_id: u64, response: &Res
                     stream_name,
                     stream_arn,
                     stream_status: summary.stream_status.to_wire(),
-                    stream_mode: summary.stream_mode_details.map(|details| details.stream_mode.to_wire()),
+                    stream_mode: summary.stream_mode_details.as_ref().map(|details| details.stream_mode.to_wire()),
                     retention_period_hours: summary.retention_period_hours,
                     stream_creation_timestamp: summary.stream_creation_timestamp.epoch_ms(),
                     enhanced_monitoring,
-                    encryption_type: summary.encryption_type.map(WireEnum::to_wire),
+                    encryption_type: summary.encryption_type.as_ref().map(WireEnum::to_wire),
                     key_id,
                     open_shard_count: summary.open_shard_count,
                     consumer_count: summary.consumer_count,
@@ -360,7 +360,10 @@ pub fn encode_response<'f>(fbb: &'f mut Fbb, correlation_id: u64, response: &Res
                             stream_name,
                             stream_arn,
                             stream_status: summary.stream_status.to_wire(),
-                            stream_mode: summary.stream_mode_details.map(|details| details.stream_mode.to_wire()),
+                            stream_mode: summary
+                                .stream_mode_details
+                                .as_ref()
+                                .map(|details| details.stream_mode.to_wire()),
                             stream_creation_timestamp: summary.stream_creation_timestamp.map(Timestamp::epoch_ms),
                         },
                     )
@@ -401,7 +404,7 @@ pub fn encode_response<'f>(fbb: &'f mut Fbb, correlation_id: u64, response: &Res
                 &wire::PutRecordResponseArgs {
                     shard_id,
                     sequence_number: Some(&sequence_number),
-                    encryption_type: output.encryption_type.map(WireEnum::to_wire),
+                    encryption_type: output.encryption_type.as_ref().map(WireEnum::to_wire),
                 },
             );
             finish(fbb, cid, body)
@@ -431,7 +434,7 @@ pub fn encode_response<'f>(fbb: &'f mut Fbb, correlation_id: u64, response: &Res
                 &wire::PutRecordsResponseArgs {
                     failed_record_count: output.failed_record_count.unwrap_or_default(),
                     records,
-                    encryption_type: output.encryption_type.map(WireEnum::to_wire),
+                    encryption_type: output.encryption_type.as_ref().map(WireEnum::to_wire),
                 },
             );
             finish(fbb, cid, body)
@@ -597,14 +600,14 @@ fn records_of(frame: &Bytes, list: Option<Vector<'_, ForwardsUOffset<wire::Recor
                 approximate_arrival_timestamp: record.approximate_arrival_timestamp().map(Timestamp::from_epoch_ms),
                 data: payload(frame, record.data()),
                 partition_key: owned(record.partition_key()),
-                encryption_type: record.encryption_type().map(EncryptionType::from_response).transpose()?,
+                encryption_type: record.encryption_type().map(EncryptionType::from_response),
             })
         })
         .collect()
 }
 
 fn metrics_of(list: Option<Vector<'_, wire::MetricsName>>) -> Decoded<Vec<MetricsName>> {
-    list.into_iter().flatten().map(MetricsName::from_response).collect()
+    Ok(list.into_iter().flatten().map(MetricsName::from_response).collect())
 }
 
 fn enhanced_of(list: Option<Vector<'_, ForwardsUOffset<wire::EnhancedMetrics<'_>>>>) -> Decoded<Vec<EnhancedMetrics>> {
@@ -625,13 +628,13 @@ fn consumer_of(consumer: wire::Consumer<'_>) -> Decoded<Consumer> {
     Ok(Consumer {
         consumer_name: required(consumer.consumer_name(), "Consumer", "consumer_name")?.to_owned(),
         consumer_arn: required(consumer.consumer_arn(), "Consumer", "consumer_arn")?.into(),
-        consumer_status: ConsumerStatus::from_response(consumer.consumer_status())?,
+        consumer_status: ConsumerStatus::from_response(consumer.consumer_status()),
         consumer_creation_timestamp: Timestamp::from_epoch_ms(consumer.consumer_creation_timestamp()),
     })
 }
 
 fn mode_of(mode: Option<wire::StreamMode>) -> Decoded<Option<StreamModeDetails>> {
-    mode.map(|mode| StreamMode::from_response(mode).map(StreamModeDetails::from)).transpose()
+    Ok(mode.map(|mode| StreamModeDetails::from(StreamMode::from_response(mode))))
 }
 
 /// Decodes the response frame `frame` (a whole frame): `Ok(None)` if it is shorter than its
@@ -662,7 +665,7 @@ fn message_of(frame: &Bytes, body: ResponseBodyRef<'_>) -> Decoded<ResponseMessa
                         commitment.status(),
                         "MinimumThroughputBillingCommitment",
                         "status",
-                    )?)?,
+                    )?),
                     started_at: commitment.started_at().map(Timestamp::from_epoch_ms),
                     ended_at: commitment.ended_at().map(Timestamp::from_epoch_ms),
                     earliest_allowed_end_at: commitment.earliest_allowed_end_at().map(Timestamp::from_epoch_ms),
@@ -685,14 +688,14 @@ fn message_of(frame: &Bytes, body: ResponseBodyRef<'_>) -> Decoded<ResponseMessa
                 stream_description: StreamDescription {
                     stream_name: required(d.stream_name(), "StreamDescription", "stream_name")?.to_owned(),
                     stream_arn: required(d.stream_arn(), "StreamDescription", "stream_arn")?.into(),
-                    stream_status: StreamStatus::from_response(d.stream_status())?,
+                    stream_status: StreamStatus::from_response(d.stream_status()),
                     stream_mode_details: mode_of(d.stream_mode())?,
                     shards: shards_of(d.shards())?,
                     has_more_shards: d.has_more_shards(),
                     retention_period_hours: d.retention_period_hours(),
                     stream_creation_timestamp: Timestamp::from_epoch_ms(d.stream_creation_timestamp()),
                     enhanced_monitoring: enhanced_of(d.enhanced_monitoring())?,
-                    encryption_type: d.encryption_type().map(EncryptionType::from_response).transpose()?,
+                    encryption_type: d.encryption_type().map(EncryptionType::from_response),
                     key_id: owned(d.key_id()),
                 },
             })
@@ -703,7 +706,7 @@ fn message_of(frame: &Bytes, body: ResponseBodyRef<'_>) -> Decoded<ResponseMessa
                 consumer_description: ConsumerDescription {
                     consumer_name: required(d.consumer_name(), "ConsumerDescription", "consumer_name")?.to_owned(),
                     consumer_arn: required(d.consumer_arn(), "ConsumerDescription", "consumer_arn")?.into(),
-                    consumer_status: ConsumerStatus::from_response(d.consumer_status())?,
+                    consumer_status: ConsumerStatus::from_response(d.consumer_status()),
                     consumer_creation_timestamp: Timestamp::from_epoch_ms(d.consumer_creation_timestamp()),
                     stream_arn: required(d.stream_arn(), "ConsumerDescription", "stream_arn")?.into(),
                 },
@@ -719,12 +722,12 @@ fn message_of(frame: &Bytes, body: ResponseBodyRef<'_>) -> Decoded<ResponseMessa
                 stream_description_summary: StreamDescriptionSummary {
                     stream_name: required(s.stream_name(), "StreamDescriptionSummary", "stream_name")?.to_owned(),
                     stream_arn: required(s.stream_arn(), "StreamDescriptionSummary", "stream_arn")?.into(),
-                    stream_status: StreamStatus::from_response(s.stream_status())?,
+                    stream_status: StreamStatus::from_response(s.stream_status()),
                     stream_mode_details: mode_of(s.stream_mode())?,
                     retention_period_hours: s.retention_period_hours(),
                     stream_creation_timestamp: Timestamp::from_epoch_ms(s.stream_creation_timestamp()),
                     enhanced_monitoring: enhanced_of(s.enhanced_monitoring())?,
-                    encryption_type: s.encryption_type().map(EncryptionType::from_response).transpose()?,
+                    encryption_type: s.encryption_type().map(EncryptionType::from_response),
                     key_id: owned(s.key_id()),
                     open_shard_count: s.open_shard_count(),
                     consumer_count: s.consumer_count(),
@@ -775,7 +778,7 @@ fn message_of(frame: &Bytes, body: ResponseBodyRef<'_>) -> Decoded<ResponseMessa
                     Ok(StreamSummary {
                         stream_name: required(summary.stream_name(), "StreamSummary", "stream_name")?.to_owned(),
                         stream_arn: required(summary.stream_arn(), "StreamSummary", "stream_arn")?.into(),
-                        stream_status: StreamStatus::from_response(summary.stream_status())?,
+                        stream_status: StreamStatus::from_response(summary.stream_status()),
                         stream_mode_details: mode_of(summary.stream_mode())?,
                         stream_creation_timestamp: summary.stream_creation_timestamp().map(Timestamp::from_epoch_ms),
                     })
@@ -793,7 +796,7 @@ fn message_of(frame: &Bytes, body: ResponseBodyRef<'_>) -> Decoded<ResponseMessa
         ResponseBodyRef::PutRecord(t) => Response::PutRecord(PutRecordOutput {
             shard_id: required(t.shard_id(), "PutRecordResponse", "shard_id")?.into(),
             sequence_number: sequence_from_wire(required(t.sequence_number(), "PutRecordResponse", "sequence_number")?),
-            encryption_type: t.encryption_type().map(EncryptionType::from_response).transpose()?,
+            encryption_type: t.encryption_type().map(EncryptionType::from_response),
         }),
         ResponseBodyRef::PutRecords(t) => Response::PutRecords(PutRecordsOutput {
             failed_record_count: Some(t.failed_record_count()),
@@ -808,7 +811,7 @@ fn message_of(frame: &Bytes, body: ResponseBodyRef<'_>) -> Decoded<ResponseMessa
                     error_message: owned(entry.error_message()),
                 })
                 .collect(),
-            encryption_type: t.encryption_type().map(EncryptionType::from_response).transpose()?,
+            encryption_type: t.encryption_type().map(EncryptionType::from_response),
         }),
         ResponseBodyRef::RegisterStreamConsumer(t) => Response::RegisterStreamConsumer(RegisterStreamConsumerOutput {
             consumer: consumer_of(required(t.consumer(), "RegisterStreamConsumerResponse", "consumer")?)?,

@@ -11,11 +11,12 @@ type Result<T = ()> = std::result::Result<T, KinesisError>;
 /// CreateStream, on an input that passed the model's validation.
 pub fn create_stream(catalog: &mut Catalog, now_ms: i64, rules: Rules<'_>, input: &CreateStreamInput) -> Result {
     let Rules { identity, limits } = rules;
-    let mode = input.stream_mode_details.map_or(StreamMode::Provisioned, |details| details.stream_mode);
+    let mode = input.stream_mode_details.as_ref().map_or(&StreamMode::Provisioned, |details| &details.stream_mode);
+    let mode = capacity_mode(mode)?;
     let shard_count = match (mode, input.shard_count) {
         (_, Some(count)) => u32::try_from(count).unwrap_or(0),
-        (StreamMode::OnDemand, None) => limits.on_demand_initial_shards,
-        (StreamMode::Provisioned, None) => {
+        (CapacityMode::OnDemand, None) => limits.on_demand_initial_shards,
+        (CapacityMode::Provisioned, None) => {
             return Err(KinesisError::invalid_argument("ShardCount is required for streams in PROVISIONED mode"))
         }
     };
@@ -36,12 +37,10 @@ pub fn create_stream(catalog: &mut Catalog, now_ms: i64, rules: Rules<'_>, input
     if open + shard_count > limits.shard_limit {
         return Err(KinesisError::shard_limit_exceeded(identity, open, limits.shard_limit, shard_count));
     }
-    if mode == StreamMode::OnDemand && on_demand_streams(catalog) >= limits.on_demand_stream_limit {
+    if mode == CapacityMode::OnDemand && on_demand_streams(catalog) >= limits.on_demand_stream_limit {
         return Err(on_demand_limit(limits.on_demand_stream_limit));
     }
-    catalog
-        .create_stream(&input.stream_name, shard_count, capacity_mode(mode), now_ms)
-        .map_err(catalog_err(identity))?;
+    catalog.create_stream(&input.stream_name, shard_count, mode, now_ms).map_err(catalog_err(identity))?;
     stream_mut(catalog, identity, &input.stream_name)?.tags = tags;
     Ok(())
 }
@@ -125,9 +124,13 @@ pub fn set_enhanced_monitoring(
     let stream = stream_mut(catalog, rules.identity, name)?;
     require_active(stream, rules, "wait until it is")?;
     let current = metric_list(stream.shard_level_metrics.iter());
+    if let Some(unknown) = metrics.iter().find(|metric| !metric.is_known()) {
+        // Refused by validation already; kept an error rather than stored.
+        return Err(KinesisError::not_in_enum(unknown, "shardLevelMetrics.member"));
+    }
     let named = metrics.iter().flat_map(|metric| match metric {
-        MetricsName::All => MetricsName::ALL.iter().filter(|metric| **metric != MetricsName::All).copied().collect(),
-        other => vec![*other],
+        MetricsName::All => MetricsName::ALL.iter().filter(|metric| **metric != MetricsName::All).cloned().collect(),
+        other => vec![other.clone()],
     });
     for metric in named {
         if enable {
@@ -151,10 +154,10 @@ pub fn update_stream_mode(
     now_ms: i64,
     rules: Rules<'_>,
     name: &str,
-    mode: StreamMode,
+    mode: &StreamMode,
 ) -> Result {
     let Rules { limits, .. } = rules;
-    let mode = capacity_mode(mode);
+    let mode = capacity_mode(mode)?;
     let on_demand = on_demand_streams(catalog);
     let stream = stream_mut(catalog, rules.identity, name)?;
     require_active(stream, rules, "wait until it is")?;
@@ -246,13 +249,13 @@ mod tests {
     fn capacity_mode_changes_twice_a_day() {
         let mut catalog = Catalog::new(1);
         create(&mut catalog, "s", Some(1), StreamMode::Provisioned).unwrap();
-        update_stream_mode(&mut catalog, NOW_MS, rules(), "s", StreamMode::OnDemand).unwrap();
-        let again = update_stream_mode(&mut catalog, NOW_MS, rules(), "s", StreamMode::OnDemand);
+        update_stream_mode(&mut catalog, NOW_MS, rules(), "s", &StreamMode::OnDemand).unwrap();
+        let again = update_stream_mode(&mut catalog, NOW_MS, rules(), "s", &StreamMode::OnDemand);
         assert_eq!(again.unwrap_err().kind, ErrorKind::InvalidArgument);
-        update_stream_mode(&mut catalog, NOW_MS + 1, rules(), "s", StreamMode::Provisioned).unwrap();
-        let third = update_stream_mode(&mut catalog, NOW_MS + 2, rules(), "s", StreamMode::OnDemand);
+        update_stream_mode(&mut catalog, NOW_MS + 1, rules(), "s", &StreamMode::Provisioned).unwrap();
+        let third = update_stream_mode(&mut catalog, NOW_MS + 2, rules(), "s", &StreamMode::OnDemand);
         assert_eq!(third.unwrap_err().kind, ErrorKind::LimitExceeded);
-        update_stream_mode(&mut catalog, NOW_MS + LIMIT_WINDOW_MS, rules(), "s", StreamMode::OnDemand).unwrap();
+        update_stream_mode(&mut catalog, NOW_MS + LIMIT_WINDOW_MS, rules(), "s", &StreamMode::OnDemand).unwrap();
     }
 
     #[test]

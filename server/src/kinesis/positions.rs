@@ -10,7 +10,7 @@ use sluice_model::{KinesisError, SequenceNumber, ShardId, ShardIteratorType, Tim
 /// sequence number must be one Sluice issued, for this shard. `operation` names the call in
 /// messages.
 pub fn start_position(
-    kind: ShardIteratorType,
+    kind: &ShardIteratorType,
     sequence_number: Option<&SequenceNumber>,
     timestamp: Option<Timestamp>,
     prefix: ShardSeqPrefix,
@@ -47,6 +47,8 @@ pub fn start_position(
                 .ok_or_else(|| KinesisError::invalid_argument("Timestamp is required for AT_TIMESTAMP"))?
                 .epoch_ms(),
         ),
+        // Refused by validation already; kept an error rather than a panic.
+        ShardIteratorType::Unknown(_) => return Err(KinesisError::not_in_enum(kind, "shardIteratorType")),
     })
 }
 
@@ -65,7 +67,7 @@ mod tests {
         let prefix = ShardSeqPrefix::new(1_795_000_000, 3);
         let ours = SequenceNumber::new(prefix.sequence_number(7).as_u128());
         let at = |number: &SequenceNumber, shard| {
-            start_position(ShardIteratorType::AtSequenceNumber, Some(number), None, prefix, shard, "GetShardIterator")
+            start_position(&ShardIteratorType::AtSequenceNumber, Some(number), None, prefix, shard, "GetShardIterator")
         };
         assert_eq!(at(&ours, 3).unwrap(), StartPosition::AtIndex(7));
         let other = SequenceNumber::new(ShardSeqPrefix::new(1_795_000_000, 4).sequence_number(7).as_u128());
@@ -73,7 +75,7 @@ mod tests {
         let aws: SequenceNumber = "49590338271490256608559692538361571095921575989136588898".parse().unwrap();
         assert_eq!(at(&aws, 3).unwrap_err().kind, ErrorKind::InvalidArgument);
         assert_eq!(at(&SequenceNumber::new(12), 3).unwrap_err().kind, ErrorKind::InvalidArgument);
-        let latest = start_position(ShardIteratorType::Latest, None, None, prefix, 3, "GetShardIterator");
+        let latest = start_position(&ShardIteratorType::Latest, None, None, prefix, 3, "GetShardIterator");
         assert_eq!(latest.unwrap(), StartPosition::Latest);
     }
 }

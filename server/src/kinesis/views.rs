@@ -5,8 +5,8 @@ use sluice_engine::catalog::{self, CapacityMode, ConsumerMeta, ShardMeta, Stream
 use sluice_engine::StoredRecord;
 use sluice_model::{
     ChildShard, Consumer, ConsumerDescription, ConsumerStatus, EncryptionType, EnhancedMetrics, HashKey, HashKeyRange,
-    Identity, MetricsName, Record, SequenceNumber, SequenceNumberRange, Shard, ShardId, StreamDescription,
-    StreamDescriptionSummary, StreamMode, StreamModeDetails, StreamStatus, StreamSummary, Timestamp,
+    Identity, KinesisError, MetricsName, Record, SequenceNumber, SequenceNumberRange, Shard, ShardId,
+    StreamDescription, StreamDescriptionSummary, StreamMode, StreamModeDetails, StreamStatus, StreamSummary, Timestamp,
 };
 
 /// Kinesis' default record size, Sluice's only one: DescribeStreamSummary's `MaxRecordSizeInKiB`.
@@ -21,10 +21,13 @@ pub fn stream_status(status: catalog::StreamStatus) -> StreamStatus {
     }
 }
 
-pub fn capacity_mode(mode: StreamMode) -> CapacityMode {
+/// The engine's capacity mode of a stream mode; one this build does not know (refused by
+/// validation already) is an error rather than a panic.
+pub fn capacity_mode(mode: &StreamMode) -> Result<CapacityMode, KinesisError> {
     match mode {
-        StreamMode::Provisioned => CapacityMode::Provisioned,
-        StreamMode::OnDemand => CapacityMode::OnDemand,
+        StreamMode::Provisioned => Ok(CapacityMode::Provisioned),
+        StreamMode::OnDemand => Ok(CapacityMode::OnDemand),
+        StreamMode::Unknown(_) => Err(KinesisError::not_in_enum(mode, "streamModeDetails.streamMode")),
     }
 }
 

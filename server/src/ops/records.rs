@@ -248,7 +248,7 @@ pub async fn get_shard_iterator(node: &Rc<Node>, input: GetShardIteratorInput) -
     let route = stream_route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
     let shard = shard_of(node, &route, &input.shard_id)?;
     let position = start_position(
-        input.shard_iterator_type,
+        &input.shard_iterator_type,
         input.starting_sequence_number.as_ref(),
         input.timestamp,
         shard.seq_prefix,

@@ -115,6 +115,7 @@ pub fn list_shards(node: &Node, input: ListShardsInput) -> Result<ListShardsOutp
             ShardFilterType::AtLatest => shards.retain(|shard| shard.is_open()),
             ShardFilterType::AtTrimHorizon => shards.retain(|shard| shard.open_during(trim_ms, trim_ms)),
             ShardFilterType::FromTrimHorizon => shards.retain(|shard| shard.open_during(trim_ms, now_ms)),
+            ShardFilterType::Unknown(_) => return Err(KinesisError::not_in_enum(&filter.r#type, "shardFilter.type")),
         }
     }
     let start = shards_after(&mut shards, after.as_ref());
@@ -189,7 +190,7 @@ pub async fn update_mode(node: &Rc<Node>, input: UpdateStreamModeInput) -> Resul
     let name = node.identity().stream_name_of(&input.stream_arn)?.to_owned();
     let mode = input.stream_mode_details.stream_mode;
     change(node, move |catalog, now_ms, rules| {
-        control::streams::update_stream_mode(catalog, now_ms, rules, &name, mode)
+        control::streams::update_stream_mode(catalog, now_ms, rules, &name, &mode)
     })
     .await?;
     Ok(Empty {})

@@ -38,7 +38,7 @@ pub async fn subscribe(node: &Rc<Node>, input: SubscribeToShardInput) -> Result<
     let shard = shard_of(node, &route, &input.shard_id)?;
     let from = &input.starting_position;
     let position = start_position(
-        from.r#type,
+        &from.r#type,
         from.sequence_number.as_ref(),
         from.timestamp,
         shard.seq_prefix,
