@@ -66,3 +66,5 @@ mod test_frames;
 pub use connection::{Client, Subscription, REQUESTS_IN_FLIGHT_MAX, SUBSCRIPTION_EVENTS_QUEUED_MAX};
 pub use errors::{ClientError, ConnectionError};
 pub use sluice_model::*;
+pub use sluice_protocol::aws::Encoding;
+pub use sluice_protocol::native::EncodeInput;
