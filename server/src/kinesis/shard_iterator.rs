@@ -289,6 +289,39 @@ mod tests {
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
+    /// The seed corpus of the `shard_iterator` fuzz target (fuzz/corpus/shard_iterator): a
+    /// mode byte, a clock, then a token (mode 0) or a token's unsigned bytes (mode 1), under the
+    /// target's key. `SLUICE_WRITE_FUZZ_SEEDS=1` rewrites them after a layout change.
+    #[test]
+    fn the_committed_fuzz_seeds_match_the_layout() {
+        let key = IteratorKey::from_bytes(*b"sluice fuzz key, 32 bytes long!!");
+        let token = encode(&iterator("orders"), &key);
+        let bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
+        let unsigned = &bytes[..bytes.len() - ITERATOR_TAG_BYTES];
+        let input = |mode: u8, now_ms: i64, rest: &[u8]| [&[mode][..], &now_ms.to_le_bytes(), rest].concat();
+        let seeds = [
+            ("token", input(0, T0, token.as_bytes())),
+            ("signed_by_the_target", input(1, T0, unsigned)),
+            ("expired", input(0, T0 + ITERATOR_LIFETIME_MS + 1, token.as_bytes())),
+        ];
+        assert_eq!(decode(&token, &key, T0), Ok(iterator("orders")));
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/shard_iterator");
+        let write = std::env::var_os("SLUICE_WRITE_FUZZ_SEEDS").is_some();
+        if write {
+            std::fs::create_dir_all(&dir).unwrap();
+        }
+        for (name, seed) in &seeds {
+            let path = dir.join(name);
+            if write {
+                std::fs::write(&path, seed).unwrap();
+            } else {
+                let committed = std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+                assert_eq!(&committed, seed, "{} is stale: rerun with SLUICE_WRITE_FUZZ_SEEDS=1", path.display());
+            }
+        }
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), seeds.len(), "{} holds other files", dir.display());
+    }
+
     #[test]
     fn round_trips() {
         let longest = "s".repeat(STREAM_NAME_CHARS_MAX);
