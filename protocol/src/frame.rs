@@ -117,7 +117,8 @@ const _: () = assert!(PUT_RECORDS_RECORD_COUNT_MAX + 2 <= REQUEST_VERIFIER_TABLE
 /// Schema fact: the largest page of a listing (DescribeStream `Limit`, ListShards
 /// `MaxResults`, ListStreams `Limit`, ListStreamConsumers `MaxResults`, GetRecords `Limit`)
 /// is 10,000 items in the Kinesis model.
-const PAGE_ITEM_COUNT_MAX: usize = 10_000;
+const PAGE_ITEM_COUNT_MAX: usize = sluice_model::limits::PAGE_SIZE_MAX;
+const _: () = assert!(sluice_model::limits::GET_RECORDS_COUNT_MAX <= PAGE_ITEM_COUNT_MAX);
 /// Schema fact: a Shard is 3 tables (Shard, HashKeyRange, SequenceNumberRange), the largest
 /// listed item.
 const PAGE_ITEM_TABLE_COUNT_MAX: usize = 3;

@@ -151,7 +151,7 @@ fn closed(_: glommio::GlommioError<()>) -> std::io::Error {
 
 /// An error answer frame.
 fn error_frame(correlation_id: u64, error: &KinesisError) -> Vec<u8> {
-    let mut fbb = FlatBufferBuilder::with_capacity(256 + error.message.len());
+    let mut fbb = FlatBufferBuilder::with_capacity(ANSWER_BUILDER_BYTES_INITIAL + error.message.len());
     native::encode_error(&mut fbb, correlation_id, error).expect("an error frame fits").to_vec()
 }
 

@@ -54,21 +54,11 @@ impl<C: 'static> Mailboxes<C> {
         result.await.map_err(|_| KinesisError::internal(format!("core {core} dropped the request")))
     }
 
-    /// Queues `job` on every core without waiting, retrying briefly while a mailbox is full.
-    /// For the signal thread, which is no executor: it may block.
+    /// Queues `job` on every core, blocking while a mailbox is full. For the signal thread,
+    /// which is no executor: it may block. A core whose mailbox is closed is already gone.
     pub fn broadcast_blocking(&self, job: impl Fn() -> Job<C>) {
         for mailbox in &self.senders {
-            let mut next = job();
-            loop {
-                match mailbox.try_send(next) {
-                    Ok(()) => break,
-                    Err(async_channel::TrySendError::Full(returned)) => {
-                        next = returned;
-                        std::thread::sleep(std::time::Duration::from_millis(1));
-                    }
-                    Err(async_channel::TrySendError::Closed(_)) => break,
-                }
-            }
+            let _ = mailbox.send_blocking(job());
         }
     }
 }
