@@ -847,6 +847,10 @@ impl Queue {
             let result = match self.delivered(side, delivery) {
                 Ok(_) => {
                     self.remove_record(delivery.shard, delivery.index);
+                    // The last record of a closed shard: the shard is done.
+                    if self.shards.get(&delivery.shard).is_some_and(QueueShard::is_finished) {
+                        self.shards.remove(&delivery.shard);
+                    }
                     Ok(())
                 }
                 // Acknowledging what is already gone succeeds: the record will not be
