@@ -342,3 +342,126 @@ impl Sim {
         self.crash();
     }
 }
+
+/// One entry of every kind, as the fuzz target's seed corpus (fuzz/corpus/state_log) and the
+/// codec tests use them.
+pub fn seed_entries() -> Vec<(&'static str, Entry)> {
+    use sluice_state::handle::Delivery;
+    use sluice_state::ids::{ApplicationId, WorkerId};
+    use sluice_state::lease::{Checkpoint, InitialPosition, NewShard};
+    use sluice_state::queue::{DeadLetter, OfferedRecord, Skip};
+    let now_ms = 1_700_000_000_000;
+    let at = |command| Entry { now_ms, command };
+    let worker = |name: &str| WorkerId::new(name).unwrap();
+    let delivery = |index, attempt, side| Delivery { shard: ShardUid(2), index: RecordIndex(index), attempt, side };
+    let mut snapshot = Sim::with_queue(2, 3_600_000, QueueAttributes::default());
+    snapshot.put(1, 3);
+    snapshot.receive(Side::Queue, 2, None);
+    let snapshot_part = log::snapshot_entries(&snapshot.state).remove(0).command;
+    vec![
+        ("init", at(Command::Init { handle_key: HandleKey([0x5a; 32]) })),
+        (
+            "shards_created",
+            at(Command::Stream(StreamEvent::ShardsCreated { stream: STREAM, shards: vec![shard_info(2, &[1]), shard_info(3, &[1])] })),
+        ),
+        (
+            "shard_ended",
+            at(Command::Stream(StreamEvent::ShardEnded { stream: STREAM, shard: ShardUid(1), ending_index: RecordIndex(1234) })),
+        ),
+        ("retention_changed", at(Command::Stream(StreamEvent::RetentionChanged { stream: STREAM, retention_ms: 86_400_000 }))),
+        ("shards_expired", at(Command::Stream(StreamEvent::ShardsExpired { stream: STREAM, shards: vec![ShardUid(1)] }))),
+        ("stream_deleted", at(Command::Stream(StreamEvent::StreamDeleted { stream: STREAM }))),
+        (
+            "create_application",
+            at(Command::Lease(LeaseCommand::CreateApplication {
+                application: ApplicationId(3),
+                name: "orders-app".into(),
+                stream: STREAM,
+                initial_position: InitialPosition::AtTimestamp { timestamp_ms: now_ms - 60_000 },
+                lease_duration_ms: 10_000,
+                shards: vec![
+                    NewShard { info: shard_info(1, &[]), closed: true },
+                    NewShard { info: shard_info(2, &[1]), closed: false },
+                ],
+            })),
+        ),
+        ("delete_application", at(Command::Lease(LeaseCommand::DeleteApplication { application: ApplicationId(3) }))),
+        (
+            "take_lease",
+            at(Command::Lease(LeaseCommand::Take { application: ApplicationId(3), shard: ShardUid(2), worker: worker("w1"), lease_counter: 5 })),
+        ),
+        (
+            "renew_lease",
+            at(Command::Lease(LeaseCommand::Renew { application: ApplicationId(3), shard: ShardUid(2), worker: worker("w1"), lease_counter: 6 })),
+        ),
+        (
+            "release_lease",
+            at(Command::Lease(LeaseCommand::Release { application: ApplicationId(3), shard: ShardUid(2), worker: worker("w1"), lease_counter: 6 })),
+        ),
+        (
+            "steal_lease",
+            at(Command::Lease(LeaseCommand::Steal {
+                application: ApplicationId(3),
+                shard: ShardUid(2),
+                worker: worker("w2"),
+                lease_owner: worker("w1"),
+                lease_counter: 6,
+            })),
+        ),
+        (
+            "checkpoint_lease",
+            at(Command::Lease(LeaseCommand::Checkpoint {
+                application: ApplicationId(3),
+                shard: ShardUid(2),
+                worker: worker("w2"),
+                lease_counter: 7,
+                checkpoint: Checkpoint::Sequence { sequence_number: 1_329_227_995_784_915_872_903_807_060_280_344_576 + 42, sub_sequence_number: 3 },
+            })),
+        ),
+        (
+            "create_queue",
+            at(Command::Queue(QueueCommand::CreateQueue {
+                queue: QUEUE,
+                name: "jobs".into(),
+                stream: STREAM,
+                retention_ms: 86_400_000,
+                starting_position: StartingPosition::Latest,
+                effective_start_ms: now_ms,
+                attributes: QueueAttributes { visibility_timeout_s: 45, dead_letter: DeadLetter::BuiltIn { max_receive_count: 4 } },
+                shards: vec![QueueShardStart { info: shard_info(2, &[1]), start: RecordIndex(17), ending: None }],
+            })),
+        ),
+        (
+            "update_queue",
+            at(Command::Queue(QueueCommand::UpdateQueue { queue: QUEUE, visibility_timeout_s: Some(0), dead_letter: Some(DeadLetter::None) })),
+        ),
+        ("delete_queue", at(Command::Queue(QueueCommand::DeleteQueue { queue: QUEUE }))),
+        (
+            "receive",
+            at(Command::Queue(QueueCommand::Receive {
+                queue: QUEUE,
+                side: Side::Queue,
+                visibility_timeout_s: 30,
+                records: vec![
+                    OfferedRecord { shard: ShardUid(2), index: RecordIndex(17), arrival_ms: now_ms - 5 },
+                    OfferedRecord { shard: ShardUid(2), index: RecordIndex(18), arrival_ms: now_ms - 4 },
+                ],
+                skips: vec![Skip { shard: ShardUid(3), to: RecordIndex(9) }],
+            })),
+        ),
+        (
+            "acknowledge",
+            at(Command::Queue(QueueCommand::Acknowledge { queue: QUEUE, side: Side::Queue, deliveries: vec![delivery(17, 1, Side::Queue)] })),
+        ),
+        (
+            "change_visibility",
+            at(Command::Queue(QueueCommand::ChangeVisibility {
+                queue: QUEUE,
+                side: Side::DeadLetter,
+                changes: vec![VisibilityChange { delivery: delivery(18, 7, Side::DeadLetter), visibility_timeout_s: 0 }],
+            })),
+        ),
+        ("restore", at(Command::Queue(QueueCommand::Restore { queue: QUEUE, deliveries: vec![delivery(18, 7, Side::DeadLetter)] }))),
+        ("snapshot_part", at(snapshot_part)),
+    ]
+}
