@@ -44,7 +44,10 @@ fn bad_input_gets_a_typed_error() {
     // An unknown command tag.
     check(&[1, 0, 9], DecodeError::Malformed(Malformed::BadValue));
     // A varint that does not end.
-    check(&[1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], DecodeError::Malformed(Malformed::BadVarint));
+    check(
+        &[1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+        DecodeError::Malformed(Malformed::BadVarint),
+    );
     // An empty worker id (its length byte is 0): the type's rule.
     let mut empty_worker = take.clone();
     empty_worker.splice(11..14, [0x00]);

@@ -145,7 +145,8 @@ fn dead_letter(max_receive_count: Option<u32>) -> DeadLetter {
 
 fn run_queue(visibility_s: u32, max_receive_count: Option<u32>, ops: Vec<QueueOp>) -> Result<(), TestCaseError> {
     let retention_ms = 60_000;
-    let attributes = QueueAttributes { visibility_timeout_s: visibility_s, dead_letter: dead_letter(max_receive_count) };
+    let attributes =
+        QueueAttributes { visibility_timeout_s: visibility_s, dead_letter: dead_letter(max_receive_count) };
     let mut sim = Sim::with_queue(2, retention_ms, attributes);
     let mut model = QueueModel { records: BTreeMap::new(), max_receive_count, retention_ms };
     let mut issued: Vec<(String, Delivery)> = Vec::new();
@@ -174,7 +175,10 @@ fn run_queue(visibility_s: u32, max_receive_count: Option<u32>, ops: Vec<QueueOp
             let modelled = model.records.get_mut(&key).expect("looked up above");
             modelled.receive_count += 1;
             modelled.attempt += 1;
-            prop_assert_eq!((record.receive_count, record.delivery.attempt), (modelled.receive_count, modelled.attempt));
+            prop_assert_eq!(
+                (record.receive_count, record.delivery.attempt),
+                (modelled.receive_count, modelled.attempt)
+            );
             modelled.status = Status::InFlight { side, until_ms: now_ms + i64::from(visibility) * 1000 };
             issued.push((handle, record.delivery));
         }
@@ -193,19 +197,29 @@ fn run_queue(visibility_s: u32, max_receive_count: Option<u32>, ops: Vec<QueueOp
                 let first = sim.shards[&ShardUid(shard)].end();
                 sim.put(shard, count);
                 for index in first..first + count as u64 {
-                    let record = ModelRecord { arrival_ms: now_ms, status: Status::Never, receive_count: 0, attempt: 0 };
+                    let record =
+                        ModelRecord { arrival_ms: now_ms, status: Status::Never, receive_count: 0, attempt: 0 };
                     model.records.insert((shard, index), record);
                 }
             }
             QueueOp::Advance { ms } => sim.advance(ms),
             QueueOp::Receive { dead, limit, visibility_s: per_call } => {
                 let side = if dead { Side::DeadLetter } else { Side::Queue };
-                receive(&mut sim, &mut model, &mut issued, &acknowledged, side, limit, per_call.unwrap_or(visibility_s))?;
+                receive(
+                    &mut sim,
+                    &mut model,
+                    &mut issued,
+                    &acknowledged,
+                    side,
+                    limit,
+                    per_call.unwrap_or(visibility_s),
+                )?;
             }
             QueueOp::Acknowledge { dead, picks } if !issued.is_empty() => {
                 let side = if dead { Side::DeadLetter } else { Side::Queue };
                 model.advance(now_ms);
-                let chosen: Vec<(String, Delivery)> = picks.iter().map(|pick| issued[pick.index(issued.len())].clone()).collect();
+                let chosen: Vec<(String, Delivery)> =
+                    picks.iter().map(|pick| issued[pick.index(issued.len())].clone()).collect();
                 let results = sim.acknowledge(side, &chosen.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>());
                 for ((_, delivery), result) in chosen.iter().zip(results) {
                     let expected = match model.check(side, delivery, now_ms) {
@@ -234,7 +248,8 @@ fn run_queue(visibility_s: u32, max_receive_count: Option<u32>, ops: Vec<QueueOp
                 prop_assert_eq!(&result, &expected, "visibility of {:?}", delivery);
                 if result.is_ok() {
                     let until_ms = now_ms + i64::from(seconds) * 1000;
-                    model.records.get_mut(&(delivery.shard.0, delivery.index.0)).unwrap().status = Status::InFlight { side, until_ms };
+                    model.records.get_mut(&(delivery.shard.0, delivery.index.0)).unwrap().status =
+                        Status::InFlight { side, until_ms };
                     model.advance(now_ms);
                 }
             }
@@ -331,13 +346,39 @@ struct ModelLease {
 enum LeaseOp {
     /// The worker lists the leases: what it remembers of owners and counters (and later uses,
     /// possibly stale, to take or steal).
-    Observe { worker: usize },
-    Take { worker: usize, shard: Index },
-    Renew { worker: usize, shard: Index },
-    Release { worker: usize, shard: Index },
-    Steal { worker: usize, shard: Index },
-    Checkpoint { worker: usize, shard: Index, step: u8, shard_end: bool },
-    Advance { ms: i64 },
+    Observe {
+        worker: usize,
+    },
+    Take {
+        worker: usize,
+        shard: Index,
+    },
+    /// `stale`: the worker uses the counter it last observed instead of the one it was
+    /// granted (an earlier incarnation of a worker with the same id, restarted).
+    Renew {
+        worker: usize,
+        shard: Index,
+        stale: bool,
+    },
+    Release {
+        worker: usize,
+        shard: Index,
+        stale: bool,
+    },
+    Steal {
+        worker: usize,
+        shard: Index,
+    },
+    Checkpoint {
+        worker: usize,
+        shard: Index,
+        step: u8,
+        shard_end: bool,
+        stale: bool,
+    },
+    Advance {
+        ms: i64,
+    },
     Split,
     Snapshot,
     Crash,
@@ -348,11 +389,13 @@ fn lease_op() -> impl Strategy<Value = LeaseOp> {
     prop_oneof![
         3 => worker.clone().prop_map(|worker| LeaseOp::Observe { worker }),
         3 => (worker.clone(), any::<Index>()).prop_map(|(worker, shard)| LeaseOp::Take { worker, shard }),
-        2 => (worker.clone(), any::<Index>()).prop_map(|(worker, shard)| LeaseOp::Renew { worker, shard }),
-        1 => (worker.clone(), any::<Index>()).prop_map(|(worker, shard)| LeaseOp::Release { worker, shard }),
+        2 => (worker.clone(), any::<Index>(), prop::bool::weighted(0.3))
+            .prop_map(|(worker, shard, stale)| LeaseOp::Renew { worker, shard, stale }),
+        1 => (worker.clone(), any::<Index>(), prop::bool::weighted(0.3))
+            .prop_map(|(worker, shard, stale)| LeaseOp::Release { worker, shard, stale }),
         1 => (worker.clone(), any::<Index>()).prop_map(|(worker, shard)| LeaseOp::Steal { worker, shard }),
-        4 => (worker, any::<Index>(), 0u8..3, prop::bool::weighted(0.2))
-            .prop_map(|(worker, shard, step, shard_end)| LeaseOp::Checkpoint { worker, shard, step, shard_end }),
+        4 => (worker, any::<Index>(), 0u8..3, prop::bool::weighted(0.2), prop::bool::weighted(0.3))
+            .prop_map(|(worker, shard, step, shard_end, stale)| LeaseOp::Checkpoint { worker, shard, step, shard_end, stale }),
         3 => prop_oneof![0i64..4_000, 0i64..15_000].prop_map(|ms| LeaseOp::Advance { ms }),
         1 => Just(LeaseOp::Split),
         1 => Just(LeaseOp::Snapshot),
@@ -369,6 +412,17 @@ fn rank(checkpoint: Checkpoint) -> (u8, u128, u64) {
         Checkpoint::TrimHorizon | Checkpoint::Latest | Checkpoint::AtTimestamp => (0, 0, 0),
         Checkpoint::Sequence { sequence_number, sub_sequence_number } => (1, sequence_number, sub_sequence_number),
         Checkpoint::ShardEnd => (2, 0, 0),
+    }
+}
+
+type Seen = Vec<BTreeMap<u64, (Option<usize>, u64)>>;
+
+/// The counter a worker names: the one it was granted, or (stale) the one it last observed.
+fn counter_of(held: &[BTreeMap<u64, u64>], seen: &Seen, worker: usize, shard: u64, stale: bool) -> u64 {
+    if stale {
+        seen[worker].get(&shard).map_or(0, |&(_, counter)| counter)
+    } else {
+        held[worker].get(&shard).copied().unwrap_or(0)
     }
 }
 
@@ -397,7 +451,7 @@ fn run_leases(ops: Vec<LeaseOp>) -> Result<(), TestCaseError> {
     };
     let mut model: BTreeMap<u64, ModelLease> = [(1, fresh(vec![])), (2, fresh(vec![]))].into();
     // What each worker last saw of each lease (owner, counter), and what it believes it holds.
-    let mut seen: Vec<BTreeMap<u64, (Option<usize>, u64)>> = vec![BTreeMap::new(); WORKERS];
+    let mut seen: Seen = vec![BTreeMap::new(); WORKERS];
     let mut held: Vec<BTreeMap<u64, u64>> = vec![BTreeMap::new(); WORKERS];
     let mut grants: BTreeMap<(u64, u64), usize> = BTreeMap::new();
     let mut progress: Vec<BTreeMap<u64, u128>> = vec![BTreeMap::new(); WORKERS];
@@ -416,20 +470,34 @@ fn run_leases(ops: Vec<LeaseOp>) -> Result<(), TestCaseError> {
                 let shard = pick(&shard);
                 let counter = seen[worker].get(&shard).map_or(0, |&(_, counter)| counter);
                 let lease = &model[&shard];
-                let parents_done = lease.parents.iter().all(|p| model.get(p).is_none_or(|p| p.checkpoint == Checkpoint::ShardEnd));
+                let parents_done =
+                    lease.parents.iter().all(|p| model.get(p).is_none_or(|p| p.checkpoint == Checkpoint::ShardEnd));
                 let expected = lease.counter == counter
                     && (lease.owner.is_none() || lease.owner == Some(worker) || lease.expires_ms <= now_ms)
                     && parents_done;
-                let result = sim.lease(LeaseCommand::Take { application: APP, shard: ShardUid(shard), worker: worker_id(worker), lease_counter: counter });
-                prop_assert_eq!(result.is_ok(), expected, "take of {} by {} at {}: {:?}", shard, worker, counter, result);
+                let result = sim.lease(LeaseCommand::Take {
+                    application: APP,
+                    shard: ShardUid(shard),
+                    worker: worker_id(worker),
+                    lease_counter: counter,
+                });
+                prop_assert_eq!(
+                    result.is_ok(),
+                    expected,
+                    "take of {} by {} at {}: {:?}",
+                    shard,
+                    worker,
+                    counter,
+                    result
+                );
                 if !parents_done {
                     prop_assert!(result.is_err(), "a child was taken before its parents reached SHARD_END");
                 }
                 Some((shard, worker, result, true))
             }
-            LeaseOp::Renew { worker, shard } | LeaseOp::Release { worker, shard } => {
+            LeaseOp::Renew { worker, shard, stale } | LeaseOp::Release { worker, shard, stale } => {
                 let shard = pick(&shard);
-                let counter = held[worker].get(&shard).copied().unwrap_or(0);
+                let counter = counter_of(&held, &seen, worker, shard, stale);
                 let lease = &model[&shard];
                 let expected = lease.owner == Some(worker) && lease.counter == counter;
                 let (application, shard_uid, who) = (APP, ShardUid(shard), worker_id(worker));
@@ -460,9 +528,9 @@ fn run_leases(ops: Vec<LeaseOp>) -> Result<(), TestCaseError> {
                 prop_assert_eq!(result.is_ok(), expected, "steal of {} by {}: {:?}", shard, worker, result);
                 Some((shard, worker, result, true))
             }
-            LeaseOp::Checkpoint { worker, shard, step, shard_end } => {
+            LeaseOp::Checkpoint { worker, shard, step, shard_end, stale } => {
                 let shard = pick(&shard);
-                let counter = held[worker].get(&shard).copied().unwrap_or(0);
+                let counter = counter_of(&held, &seen, worker, shard, stale);
                 let position = progress[worker].entry(shard).or_insert(0);
                 *position += u128::from(step);
                 let checkpoint = if shard_end {
@@ -482,7 +550,15 @@ fn run_leases(ops: Vec<LeaseOp>) -> Result<(), TestCaseError> {
                     lease_counter: counter,
                     checkpoint,
                 });
-                prop_assert_eq!(result.is_ok(), expected, "checkpoint {} of {} by {}: {:?}", checkpoint, shard, worker, result);
+                prop_assert_eq!(
+                    result.is_ok(),
+                    expected,
+                    "checkpoint {} of {} by {}: {:?}",
+                    checkpoint,
+                    shard,
+                    worker,
+                    result
+                );
                 if result.is_ok() {
                     model.get_mut(&shard).unwrap().checkpoint = checkpoint;
                 }

@@ -362,14 +362,27 @@ pub fn seed_entries() -> Vec<(&'static str, Entry)> {
         ("init", at(Command::Init { handle_key: HandleKey([0x5a; 32]) })),
         (
             "shards_created",
-            at(Command::Stream(StreamEvent::ShardsCreated { stream: STREAM, shards: vec![shard_info(2, &[1]), shard_info(3, &[1])] })),
+            at(Command::Stream(StreamEvent::ShardsCreated {
+                stream: STREAM,
+                shards: vec![shard_info(2, &[1]), shard_info(3, &[1])],
+            })),
         ),
         (
             "shard_ended",
-            at(Command::Stream(StreamEvent::ShardEnded { stream: STREAM, shard: ShardUid(1), ending_index: RecordIndex(1234) })),
+            at(Command::Stream(StreamEvent::ShardEnded {
+                stream: STREAM,
+                shard: ShardUid(1),
+                ending_index: RecordIndex(1234),
+            })),
         ),
-        ("retention_changed", at(Command::Stream(StreamEvent::RetentionChanged { stream: STREAM, retention_ms: 86_400_000 }))),
-        ("shards_expired", at(Command::Stream(StreamEvent::ShardsExpired { stream: STREAM, shards: vec![ShardUid(1)] }))),
+        (
+            "retention_changed",
+            at(Command::Stream(StreamEvent::RetentionChanged { stream: STREAM, retention_ms: 86_400_000 })),
+        ),
+        (
+            "shards_expired",
+            at(Command::Stream(StreamEvent::ShardsExpired { stream: STREAM, shards: vec![ShardUid(1)] })),
+        ),
         ("stream_deleted", at(Command::Stream(StreamEvent::StreamDeleted { stream: STREAM }))),
         (
             "create_application",
@@ -388,15 +401,30 @@ pub fn seed_entries() -> Vec<(&'static str, Entry)> {
         ("delete_application", at(Command::Lease(LeaseCommand::DeleteApplication { application: ApplicationId(3) }))),
         (
             "take_lease",
-            at(Command::Lease(LeaseCommand::Take { application: ApplicationId(3), shard: ShardUid(2), worker: worker("w1"), lease_counter: 5 })),
+            at(Command::Lease(LeaseCommand::Take {
+                application: ApplicationId(3),
+                shard: ShardUid(2),
+                worker: worker("w1"),
+                lease_counter: 5,
+            })),
         ),
         (
             "renew_lease",
-            at(Command::Lease(LeaseCommand::Renew { application: ApplicationId(3), shard: ShardUid(2), worker: worker("w1"), lease_counter: 6 })),
+            at(Command::Lease(LeaseCommand::Renew {
+                application: ApplicationId(3),
+                shard: ShardUid(2),
+                worker: worker("w1"),
+                lease_counter: 6,
+            })),
         ),
         (
             "release_lease",
-            at(Command::Lease(LeaseCommand::Release { application: ApplicationId(3), shard: ShardUid(2), worker: worker("w1"), lease_counter: 6 })),
+            at(Command::Lease(LeaseCommand::Release {
+                application: ApplicationId(3),
+                shard: ShardUid(2),
+                worker: worker("w1"),
+                lease_counter: 6,
+            })),
         ),
         (
             "steal_lease",
@@ -415,7 +443,10 @@ pub fn seed_entries() -> Vec<(&'static str, Entry)> {
                 shard: ShardUid(2),
                 worker: worker("w2"),
                 lease_counter: 7,
-                checkpoint: Checkpoint::Sequence { sequence_number: 1_329_227_995_784_915_872_903_807_060_280_344_576 + 42, sub_sequence_number: 3 },
+                checkpoint: Checkpoint::Sequence {
+                    sequence_number: 1_329_227_995_784_915_872_903_807_060_280_344_576 + 42,
+                    sub_sequence_number: 3,
+                },
             })),
         ),
         (
@@ -427,13 +458,20 @@ pub fn seed_entries() -> Vec<(&'static str, Entry)> {
                 retention_ms: 86_400_000,
                 starting_position: StartingPosition::Latest,
                 effective_start_ms: now_ms,
-                attributes: QueueAttributes { visibility_timeout_s: 45, dead_letter: DeadLetter::BuiltIn { max_receive_count: 4 } },
+                attributes: QueueAttributes {
+                    visibility_timeout_s: 45,
+                    dead_letter: DeadLetter::BuiltIn { max_receive_count: 4 },
+                },
                 shards: vec![QueueShardStart { info: shard_info(2, &[1]), start: RecordIndex(17), ending: None }],
             })),
         ),
         (
             "update_queue",
-            at(Command::Queue(QueueCommand::UpdateQueue { queue: QUEUE, visibility_timeout_s: Some(0), dead_letter: Some(DeadLetter::None) })),
+            at(Command::Queue(QueueCommand::UpdateQueue {
+                queue: QUEUE,
+                visibility_timeout_s: Some(0),
+                dead_letter: Some(DeadLetter::None),
+            })),
         ),
         ("delete_queue", at(Command::Queue(QueueCommand::DeleteQueue { queue: QUEUE }))),
         (
@@ -451,17 +489,30 @@ pub fn seed_entries() -> Vec<(&'static str, Entry)> {
         ),
         (
             "acknowledge",
-            at(Command::Queue(QueueCommand::Acknowledge { queue: QUEUE, side: Side::Queue, deliveries: vec![delivery(17, 1, Side::Queue)] })),
+            at(Command::Queue(QueueCommand::Acknowledge {
+                queue: QUEUE,
+                side: Side::Queue,
+                deliveries: vec![delivery(17, 1, Side::Queue)],
+            })),
         ),
         (
             "change_visibility",
             at(Command::Queue(QueueCommand::ChangeVisibility {
                 queue: QUEUE,
                 side: Side::DeadLetter,
-                changes: vec![VisibilityChange { delivery: delivery(18, 7, Side::DeadLetter), visibility_timeout_s: 0 }],
+                changes: vec![VisibilityChange {
+                    delivery: delivery(18, 7, Side::DeadLetter),
+                    visibility_timeout_s: 0,
+                }],
             })),
         ),
-        ("restore", at(Command::Queue(QueueCommand::Restore { queue: QUEUE, deliveries: vec![delivery(18, 7, Side::DeadLetter)] }))),
+        (
+            "restore",
+            at(Command::Queue(QueueCommand::Restore {
+                queue: QUEUE,
+                deliveries: vec![delivery(18, 7, Side::DeadLetter)],
+            })),
+        ),
         ("snapshot_part", at(snapshot_part)),
     ]
 }
