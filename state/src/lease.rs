@@ -14,7 +14,7 @@
 //! fence it.
 
 use crate::ids::{ApplicationId, ShardNumber, ShardUid, StreamUid, WorkerId};
-use crate::limits::{LEASE_DURATION_MS_MAX, LEASE_DURATION_MS_MIN, SHARD_PARENTS_MAX, SNAPSHOT_LEASES_PER_ITEM_MAX};
+use crate::limits::{LEASE_DURATION_MS_MAX, LEASE_DURATION_MS_MIN, SHARD_PARENTS_MAX};
 use crate::machine::{InvalidCommand, Machine, RestoreError};
 use crate::stream::{ShardInfo, StreamEvent};
 use serde::{Deserialize, Serialize};
@@ -287,7 +287,7 @@ pub struct Leases {
 }
 
 /// How the lease state is written into a snapshot: an application, then its leases in chunks
-/// of at most [`SNAPSHOT_LEASES_PER_ITEM_MAX`].
+/// of at most [`SNAPSHOT_ITEM_BYTES_MAX`](crate::limits::SNAPSHOT_ITEM_BYTES_MAX) bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LeaseItem {
     Application {
@@ -484,10 +484,9 @@ impl Leases {
             lease_duration_ms: app.lease_duration_ms,
             created_ms: app.created_ms,
         });
-        let leases: Vec<&Lease> = app.leases.values().collect();
-        for chunk in leases.chunks(SNAPSHOT_LEASES_PER_ITEM_MAX) {
-            emit(LeaseItem::Leases { application: app.id, leases: chunk.iter().map(|&lease| lease.clone()).collect() });
-        }
+        crate::log::chunk_by_size(app.leases.values().cloned(), |leases| {
+            emit(LeaseItem::Leases { application: app.id, leases });
+        });
     }
 }
 

@@ -79,13 +79,10 @@ pub const LOG_ENTRY_BYTES_MAX: usize = 1 << 20;
 pub const SNAPSHOT_PART_BYTES_MAX: usize = 512 << 10;
 const _: () = assert!(SNAPSHOT_PART_BYTES_MAX + 64 <= LOG_ENTRY_BYTES_MAX);
 
-/// Leases per snapshot item. A lease encodes to at most about 700 bytes (a 256-byte worker
-/// id, two parents, two children, two 128-bit hash keys, varints), so 512 of them fit a part.
-pub const SNAPSHOT_LEASES_PER_ITEM_MAX: usize = 512;
-const _: () = assert!(SNAPSHOT_LEASES_PER_ITEM_MAX * 700 <= SNAPSHOT_PART_BYTES_MAX);
-/// Window records per snapshot item; one encodes to at most 40 bytes.
-pub const SNAPSHOT_RECORDS_PER_ITEM_MAX: usize = 8_192;
-const _: () = assert!(SNAPSHOT_RECORDS_PER_ITEM_MAX * 40 <= SNAPSHOT_PART_BYTES_MAX);
+/// Most bytes of the leases or window records in one snapshot item: the item's other fields
+/// and the part's header fit in the rest of a part. Items are cut by encoded size, so a lease
+/// with a long worker id or a window of large indexes never makes an item too big.
+pub const SNAPSHOT_ITEM_BYTES_MAX: usize = SNAPSHOT_PART_BYTES_MAX - 4096;
 
 /// Log entries applied since the last snapshot after which the owner writes a new one.
 /// Replay after a crash applies at most this many entries past the snapshot (each a few

@@ -127,7 +127,14 @@ impl Command {
     /// Checks what the types cannot (the decoder runs it on every entry it reads).
     pub fn validate(&self) -> Result<(), InvalidCommand> {
         match self {
-            Command::Init { .. } | Command::Stream(_) => Ok(()),
+            Command::Init { .. } => Ok(()),
+            Command::Stream(StreamEvent::ShardsCreated { shards, .. }) => {
+                if shards.iter().any(|shard| shard.parents.len() > crate::limits::SHARD_PARENTS_MAX) {
+                    return Err(InvalidCommand::TooManyParents);
+                }
+                Ok(())
+            }
+            Command::Stream(_) => Ok(()),
             Command::Lease(command) => command.validate(),
             Command::Queue(command) => command.validate(),
             Command::SnapshotPart(part) => {

@@ -27,7 +27,7 @@ use crate::ids::{QueueId, RecordIndex, ShardNumber, ShardUid, StreamUid};
 use crate::limits::{
     MAX_RECEIVE_COUNT_DEFAULT, MAX_RECEIVE_COUNT_MAX, MAX_RECEIVE_COUNT_MIN, QUEUE_ENTRIES_PER_CALL_MAX,
     QUEUE_RECEIVE_RECORDS_MAX, QUEUE_WINDOW_RECORDS_MAX, QUEUE_WINDOW_RECORDS_PER_SHARD_MAX, SHARD_PARENTS_MAX,
-    SNAPSHOT_RECORDS_PER_ITEM_MAX, VISIBILITY_TIMEOUT_S_DEFAULT, VISIBILITY_TIMEOUT_S_MAX,
+    VISIBILITY_TIMEOUT_S_DEFAULT, VISIBILITY_TIMEOUT_S_MAX,
 };
 use crate::machine::{InvalidCommand, Machine, RestoreError};
 use crate::stream::{ShardInfo, StreamEvent};
@@ -425,9 +425,10 @@ pub struct FreshWant {
 pub struct Offered {
     /// Records found: redeliveries and new records, in any order.
     pub records: Vec<OfferedRecord>,
-    /// Per shard read for new records from `from`: the first index at or after `from` that
-    /// still exists or will exist (the shard's trim horizon or its end). Greater than `from`
-    /// when records were trimmed before the queue reached them.
+    /// Per shard read for new records from `from`: the first index at or after `from` of a
+    /// record that is retained and not past retention, or the shard's end if there is none.
+    /// Greater than `from` when records were trimmed or expired before the queue reached them:
+    /// the receive skips them. The records offered for new delivery start there.
     pub horizons: Vec<ShardHorizon>,
 }
 
@@ -439,7 +440,7 @@ pub struct ShardHorizon {
 }
 
 /// How a queue is written into a snapshot: the queue, then each shard, then its window in
-/// chunks of at most [`SNAPSHOT_RECORDS_PER_ITEM_MAX`] records.
+/// chunks of at most [`SNAPSHOT_ITEM_BYTES_MAX`](crate::limits::SNAPSHOT_ITEM_BYTES_MAX) bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum QueueItem {
     Queue {
@@ -1082,11 +1083,10 @@ impl Machine for Queues {
                     cursor: shard.cursor,
                     ending: shard.ending,
                 });
-                let records: Vec<(RecordIndex, WindowRecord)> =
-                    shard.records.iter().map(|(&index, &record)| (index, record)).collect();
-                for chunk in records.chunks(SNAPSHOT_RECORDS_PER_ITEM_MAX) {
-                    emit(QueueItem::Records { queue: queue.id, shard: shard.info.uid, records: chunk.to_vec() });
-                }
+                let uid = shard.info.uid;
+                crate::log::chunk_by_size(shard.records.iter().map(|(&index, &record)| (index, record)), |records| {
+                    emit(QueueItem::Records { queue: queue.id, shard: uid, records });
+                });
             }
         }
     }

@@ -198,14 +198,20 @@ impl Sim {
         }
         for want in wants.fresh {
             let shard = &self.shards[&want.shard];
-            let first_available = want.from.0.max(shard.first_retained.max(1)).min(shard.end().max(want.from.0));
+            // The first record at or after `from` that is retained and not past retention, as
+            // the runtime finds it (the journal's trim horizon, then AT_TIMESTAMP of now minus
+            // retention): everything before it will never be delivered.
+            let mut first_available = want.from.0.max(shard.first_retained.max(1));
+            while shard.arrival(first_available).is_some_and(|arrival| arrival + self.retention_ms <= self.now_ms) {
+                first_available += 1;
+            }
+            let first_available = first_available.min(shard.end().max(want.from.0));
             offered.horizons.push(ShardHorizon {
                 shard: want.shard,
                 from: want.from,
                 first_available: RecordIndex(first_available),
             });
-            // All of it, so that records skipped as expired never hide deliverable ones.
-            for index in first_available..shard.end() {
+            for index in (first_available..shard.end()).take(want.count_max) {
                 let arrival_ms = shard.arrival(index).expect("retained");
                 offered.records.push(OfferedRecord { shard: want.shard, index: RecordIndex(index), arrival_ms });
             }
