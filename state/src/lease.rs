@@ -278,6 +278,35 @@ pub enum LeaseError {
     AlreadyOwner { lease_key: String, worker: WorkerId },
 }
 
+/// The error types the lease operations answer with (docs/clients.md, "Errors").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseErrorKind {
+    /// `ResourceNotFoundException`
+    ResourceNotFound,
+    /// `ResourceInUseException`: the lease is someone else's, or moved since it was observed.
+    ResourceInUse,
+    /// `LeaseLostException` (Sluice-specific): stop processing the shard.
+    LeaseLost,
+    /// `InvalidArgumentException`
+    InvalidArgument,
+}
+
+impl LeaseError {
+    pub fn kind(&self) -> LeaseErrorKind {
+        match self {
+            LeaseError::ApplicationNotFound(_) | LeaseError::LeaseNotFound { .. } => LeaseErrorKind::ResourceNotFound,
+            LeaseError::LeaseHeld { .. } | LeaseError::ConditionFailed { .. } | LeaseError::ParentsNotFinished { .. } => {
+                LeaseErrorKind::ResourceInUse
+            }
+            LeaseError::LeaseLost { .. } => LeaseErrorKind::LeaseLost,
+            LeaseError::CheckpointBackwards { .. }
+            | LeaseError::ShardNotClosed { .. }
+            | LeaseError::InvalidCheckpoint(_)
+            | LeaseError::AlreadyOwner { .. } => LeaseErrorKind::InvalidArgument,
+        }
+    }
+}
+
 pub type LeaseOutcome = Result<LeaseReply, LeaseError>;
 
 /// Every application of one core, and their leases.
@@ -721,6 +750,7 @@ mod tests {
             refused.to_string(),
             "worker a no longer holds lease shardId-000000000001 at counter 1: it is held by Some(WorkerId(\"b\")) at counter 2"
         );
+        assert_eq!(refused.kind(), LeaseErrorKind::LeaseLost);
         let renew = LeaseCommand::Renew { application: APP, shard: ShardUid(1), worker: worker("a"), lease_counter: 1 };
         assert!(matches!(leases.apply(10_001, &renew), Err(LeaseError::LeaseLost { .. })));
         assert!(checkpoint(&mut leases, 1, "b", 2, seq(5)).is_ok());

@@ -13,6 +13,11 @@ pub const WORKER_ID_BYTES_MAX: usize = 256;
 /// consumer names (model: `QueueName` max 128, pattern `[a-zA-Z0-9_.-]+`).
 pub const NAME_CHARS_MAX: usize = 128;
 
+/// Consumer-group applications per stream. Each costs a lease per shard on its home core and
+/// one entry in the catalog, and deleting the stream visits every one; a hundred is far more
+/// than the distinct consumers a stream has in practice (Kinesis allows 20 registered ones).
+pub const APPLICATIONS_PER_STREAM_MAX: usize = 100;
+
 /// How long a lease lasts after a take, steal or renewal unless renewed again: KCL's
 /// `failoverTimeMillis` default (10 s). Workers renew at a third of it, as KCL does.
 pub const LEASE_DURATION_MS_DEFAULT: i64 = 10_000;
