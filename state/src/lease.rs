@@ -295,9 +295,9 @@ impl LeaseError {
     pub fn kind(&self) -> LeaseErrorKind {
         match self {
             LeaseError::ApplicationNotFound(_) | LeaseError::LeaseNotFound { .. } => LeaseErrorKind::ResourceNotFound,
-            LeaseError::LeaseHeld { .. } | LeaseError::ConditionFailed { .. } | LeaseError::ParentsNotFinished { .. } => {
-                LeaseErrorKind::ResourceInUse
-            }
+            LeaseError::LeaseHeld { .. }
+            | LeaseError::ConditionFailed { .. }
+            | LeaseError::ParentsNotFinished { .. } => LeaseErrorKind::ResourceInUse,
             LeaseError::LeaseLost { .. } => LeaseErrorKind::LeaseLost,
             LeaseError::CheckpointBackwards { .. }
             | LeaseError::ShardNotClosed { .. }
@@ -423,7 +423,7 @@ impl Leases {
         }
         let duration_ms = app.lease_duration_ms;
         let lease = self.lease_mut(application, shard)?;
-        grant(lease, worker, now_ms + duration_ms);
+        grant(lease, worker, now_ms.saturating_add(duration_ms));
         Ok(LeaseReply::Lease(lease.clone()))
     }
 
@@ -452,7 +452,7 @@ impl Leases {
             return Err(LeaseError::AlreadyOwner { lease_key: lease.key(), worker: worker.clone() });
         }
         // An owned lease's parents are finished: it could only be taken once they were.
-        grant(lease, worker, now_ms + duration_ms);
+        grant(lease, worker, now_ms.saturating_add(duration_ms));
         Ok(LeaseReply::Lease(lease.clone()))
     }
 
@@ -579,7 +579,7 @@ impl Machine for Leases {
                     .ok_or(LeaseError::ApplicationNotFound(*application))?
                     .lease_duration_ms;
                 let lease = self.held_mut(*application, *shard, worker, *lease_counter)?;
-                lease.expires_ms = now_ms + duration_ms;
+                lease.expires_ms = now_ms.saturating_add(duration_ms);
                 Ok(LeaseReply::Lease(lease.clone()))
             }
             LeaseCommand::Release { application, shard, worker, lease_counter } => {

@@ -134,6 +134,9 @@ impl Command {
                 }
                 Ok(())
             }
+            Command::Stream(StreamEvent::RetentionChanged { retention_ms, .. }) if *retention_ms <= 0 => {
+                Err(InvalidCommand::Retention(*retention_ms))
+            }
             Command::Stream(_) => Ok(()),
             Command::Lease(command) => command.validate(),
             Command::Queue(command) => command.validate(),
