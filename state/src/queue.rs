@@ -124,6 +124,14 @@ impl QueueShard {
 
 type Key = (i64, ShardUid, RecordIndex);
 
+/// How full a queue's windows are at some time.
+struct Occupancy {
+    /// Window records past retention, per shard.
+    expired: BTreeMap<ShardUid, usize>,
+    /// Window records not past retention, in all.
+    total: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Queue {
     pub id: QueueId,
@@ -620,10 +628,32 @@ impl Queue {
         }
     }
 
+    /// Window records per shard, and in all, as of `now_ms`: without the records past
+    /// retention, which the next applied command drops.
+    fn window_at(&self, now_ms: i64) -> Occupancy {
+        let mut expired = BTreeMap::new();
+        let mut expired_total = 0;
+        for &(arrival_ms, shard, _) in &self.by_arrival {
+            if !self.is_expired(arrival_ms, now_ms) {
+                break;
+            }
+            *expired.entry(shard).or_insert(0) += 1;
+            expired_total += 1;
+        }
+        Occupancy { expired, total: self.window_len - expired_total }
+    }
+
     /// How many new records `shard` may still take into its window.
-    fn fresh_room(&self, shard: &QueueShard, limits: &QueueLimits, reserved: &Reservations) -> usize {
+    fn fresh_room(
+        &self,
+        shard: &QueueShard,
+        occupancy: &Occupancy,
+        limits: &QueueLimits,
+        reserved: &Reservations,
+    ) -> usize {
         let reserved_fresh = reserved.fresh_in(shard.info.uid, shard.cursor).count();
-        limits.window_records_per_shard_max.saturating_sub(shard.records.len() + reserved_fresh)
+        let held = shard.records.len() - occupancy.expired.get(&shard.info.uid).copied().unwrap_or(0);
+        limits.window_records_per_shard_max.saturating_sub(held + reserved_fresh)
     }
 
     /// Shards in this receive's round-robin order, starting at the rotation.
@@ -645,9 +675,10 @@ impl Queue {
             .take(limit)
             .collect();
         let mut fresh = Vec::new();
-        if side == Side::Queue && self.window_len + reserved.records.len() < limits.window_records_max {
+        let occupancy = self.window_at(now_ms);
+        if side == Side::Queue && occupancy.total + reserved.records.len() < limits.window_records_max {
             for shard in self.rotated_shards() {
-                let room = self.fresh_room(shard, limits, reserved);
+                let room = self.fresh_room(shard, &occupancy, limits, reserved);
                 if room > 0 && self.takes_fresh(shard) {
                     fresh.push(FreshWant {
                         shard: shard.info.uid,
@@ -689,7 +720,8 @@ impl Queue {
         }
         let mut skips = Vec::new();
         if side == Side::Queue {
-            let mut room_total = limits.window_records_max.saturating_sub(self.window_len + reserved.records.len());
+            let occupancy = self.window_at(now_ms);
+            let mut room_total = limits.window_records_max.saturating_sub(occupancy.total + reserved.records.len());
             // Per shard, the new records it can deliver now, in order.
             let mut lanes: Vec<std::collections::VecDeque<OfferedRecord>> = Vec::new();
             for shard in self.rotated_shards() {
@@ -703,7 +735,7 @@ impl Queue {
                 }
                 let mut next = from.max(horizon.first_available);
                 let mut lane = std::collections::VecDeque::new();
-                let room = self.fresh_room(shard, limits, reserved).min(limit);
+                let room = self.fresh_room(shard, &occupancy, limits, reserved).min(limit);
                 while let Some(&arrival_ms) = found.get(&(uid, next)) {
                     if shard.ending.is_some_and(|ending| next >= ending) || lane.len() == room {
                         break;

@@ -20,7 +20,7 @@ use sluice_state::handle::{Delivery, Side};
 use sluice_state::ids::{ApplicationId, ShardUid, WorkerId};
 use sluice_state::lease::{Checkpoint, InitialPosition, LeaseCommand, LeaseError, LeaseReply, NewShard};
 use sluice_state::machine::Command;
-use sluice_state::queue::{DeadLetter, EntryError, QueueAttributes, QueueCommand};
+use sluice_state::queue::{DeadLetter, EntryError, QueueAttributes, QueueCommand, QueueLimits};
 use sluice_state::stream::StreamEvent;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -143,11 +143,17 @@ fn dead_letter(max_receive_count: Option<u32>) -> DeadLetter {
     max_receive_count.map_or(DeadLetter::None, |max_receive_count| DeadLetter::BuiltIn { max_receive_count })
 }
 
-fn run_queue(visibility_s: u32, max_receive_count: Option<u32>, ops: Vec<QueueOp>) -> Result<(), TestCaseError> {
+fn run_queue(
+    visibility_s: u32,
+    max_receive_count: Option<u32>,
+    limits: QueueLimits,
+    ops: Vec<QueueOp>,
+) -> Result<(), TestCaseError> {
     let retention_ms = 60_000;
     let attributes =
         QueueAttributes { visibility_timeout_s: visibility_s, dead_letter: dead_letter(max_receive_count) };
     let mut sim = Sim::with_queue(2, retention_ms, attributes);
+    sim.limits = limits;
     let mut model = QueueModel { records: BTreeMap::new(), max_receive_count, retention_ms };
     let mut issued: Vec<(String, Delivery)> = Vec::new();
     let mut acknowledged: BTreeSet<(u64, u64)> = BTreeSet::new();
@@ -183,8 +189,21 @@ fn run_queue(visibility_s: u32, max_receive_count: Option<u32>, ops: Vec<QueueOp
             issued.push((handle, record.delivery));
         }
         if got.len() < limit {
-            // Nothing deliverable was left behind.
-            let left: BTreeSet<_> = model.deliverable_set(side, now_ms);
+            // Nothing deliverable was left behind, except new records of a shard whose window
+            // (or the queue's) is full: back-pressure.
+            let queue = sim.state.queues.queue(sim::QUEUE).unwrap();
+            let queue_full = queue.window_len() >= sim.limits.window_records_max;
+            let left: BTreeSet<_> = model
+                .deliverable_set(side, now_ms)
+                .into_iter()
+                .filter(|key| {
+                    let never = model.records[key].status == Status::Never;
+                    let shard_full = queue
+                        .shard(ShardUid(key.0))
+                        .is_some_and(|shard| shard.records.len() >= sim.limits.window_records_per_shard_max);
+                    !(never && (queue_full || shard_full))
+                })
+                .collect();
             prop_assert!(left.is_empty(), "a receive of {limit} returned {} and left {left:?}", got.len());
         }
         Ok(got)
@@ -292,22 +311,38 @@ fn run_queue(visibility_s: u32, max_receive_count: Option<u32>, ops: Vec<QueueOp
     }
 
     // Let every visibility timeout end: every record in flight on the queue side that did not
-    // become dead-letter and did not expire is delivered again.
+    // become dead-letter and did not expire is delivered again (and every new record, once
+    // acknowledgements make room in the windows). Dead-letter records hold window room until
+    // acknowledged, so drain both sides in turns.
     sim.advance(13_000);
     let now_ms = sim.now_ms;
     model.advance(now_ms);
-    for side in [Side::Queue, Side::DeadLetter] {
-        let expected = model.deliverable_set(side, now_ms);
-        let mut drained = BTreeSet::new();
-        loop {
+    let expected = [model.deliverable_set(Side::Queue, now_ms), model.deliverable_set(Side::DeadLetter, now_ms)];
+    let mut drained = [BTreeSet::new(), BTreeSet::new()];
+    loop {
+        let mut progress = false;
+        for (at, side) in [Side::Queue, Side::DeadLetter].into_iter().enumerate() {
+            let before = issued.len();
             let got = receive(&mut sim, &mut model, &mut issued, &acknowledged, side, 10, 3_600)?;
             if got.is_empty() {
-                break;
+                continue;
             }
-            drained.extend(got);
+            progress = true;
+            let handles: Vec<String> = issued[before..].iter().map(|(handle, _)| handle.clone()).collect();
+            let results = sim.acknowledge(side, &handles);
+            prop_assert!(results.iter().all(Result::is_ok), "{:?}", results);
+            for (_, delivery) in &issued[before..] {
+                let key = (delivery.shard.0, delivery.index.0);
+                model.records.get_mut(&key).unwrap().status = Status::Acked;
+                acknowledged.insert(key);
+            }
+            drained[at].extend(got);
         }
-        prop_assert_eq!(drained, expected);
+        if !progress {
+            break;
+        }
     }
+    prop_assert_eq!(drained, expected);
     sim.crash();
     Ok(())
 }
@@ -321,7 +356,17 @@ proptest! {
         max_receive_count in prop::option::of(1u32..=3),
         ops in prop::collection::vec(queue_op(), 1..70),
     ) {
-        run_queue(visibility_s, max_receive_count, ops)?;
+        run_queue(visibility_s, max_receive_count, QueueLimits::default(), ops)?;
+    }
+
+    #[test]
+    fn queues_with_small_windows_follow_the_model(
+        visibility_s in 0u32..8,
+        max_receive_count in prop::option::of(1u32..=3),
+        ops in prop::collection::vec(queue_op(), 1..70),
+    ) {
+        let limits = QueueLimits { window_records_per_shard_max: 3, window_records_max: 5 };
+        run_queue(visibility_s, max_receive_count, limits, ops)?;
     }
 }
 
