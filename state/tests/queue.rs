@@ -371,3 +371,46 @@ fn snapshots_bound_replay_and_the_log_before_them_can_go() {
     sim.crash();
     assert!(!kept.is_empty());
 }
+
+#[test]
+fn stream_events_reach_the_queue() {
+    use sluice_state::stream::StreamEvent;
+    let mut sim = Sim::with_queue(2, 24 * HOUR_MS, attributes(30, None));
+    sim.put(1, 2);
+    sim.put(2, 2);
+    let got = sim.receive(Side::Queue, 10, None);
+    assert_eq!(got.len(), 4);
+    // A shorter retention: the records now past it leave the window at the next command.
+    sim.advance(2 * HOUR_MS);
+    sim.append(Command::Stream(StreamEvent::RetentionChanged { stream: sim::STREAM, retention_ms: HOUR_MS }));
+    assert_eq!(sim.state.queues.queue(QUEUE).unwrap().window_len(), 0);
+    sim.put(1, 1);
+    sim.put(2, 1);
+    let fresh = sim.receive(Side::Queue, 10, None);
+    assert_eq!(positions(&fresh), vec![(1, 3), (2, 3)]);
+    // Shard 2's records all expire (as the catalog would say once it expires closed shards):
+    // its queue state goes; its handles are gone.
+    sim.append(Command::Stream(StreamEvent::ShardsExpired { stream: sim::STREAM, shards: vec![ShardUid(2)] }));
+    assert!(sim.state.queues.queue(QUEUE).unwrap().shard(ShardUid(2)).is_none());
+    let shard_2: Vec<String> =
+        fresh.iter().filter(|(r, _)| r.delivery.shard == ShardUid(2)).map(|(_, h)| h.clone()).collect();
+    assert_eq!(
+        sim.change_visibility(Side::Queue, &[(shard_2[0].clone(), 1)]),
+        vec![Err(EntryFailure::Entry(EntryError::Gone))]
+    );
+    assert_eq!(sim.acknowledge(Side::Queue, &shard_2), vec![Ok(())]);
+    // Deleting the stream deletes what is left.
+    sim.append(Command::Stream(StreamEvent::StreamDeleted { stream: sim::STREAM }));
+    assert!(sim.state.queues.queue(QUEUE).is_none());
+    sim.crash();
+}
+
+#[test]
+fn the_next_deadline_is_the_earliest_visibility_timeout() {
+    let mut sim = Sim::with_queue(1, 24 * HOUR_MS, attributes(30, None));
+    assert_eq!(sim.state.queues.queue(QUEUE).unwrap().next_deadline_ms(), None);
+    sim.put(1, 2);
+    sim.receive(Side::Queue, 1, Some(50));
+    sim.receive(Side::Queue, 1, Some(20));
+    assert_eq!(sim.state.queues.queue(QUEUE).unwrap().next_deadline_ms(), Some(sim.now_ms + 20_000));
+}
