@@ -283,7 +283,9 @@ pub enum Deaggregated {
 pub enum AggregateError {
     #[error("sub-record {sub_sequence_number} has partition key index {index}, but the table has {table_len} keys")]
     PartitionKeyIndexOutOfRange { sub_sequence_number: u64, index: u64, table_len: usize },
-    #[error("sub-record {sub_sequence_number} has explicit hash key index {index}, but the table has {table_len} keys")]
+    #[error(
+        "sub-record {sub_sequence_number} has explicit hash key index {index}, but the table has {table_len} keys"
+    )]
     ExplicitHashKeyIndexOutOfRange { sub_sequence_number: u64, index: u64, table_len: usize },
     #[error("sub-record {sub_sequence_number} has explicit hash key {text:?}, not a decimal integer in [0, 2^128-1]")]
     BadExplicitHashKey { sub_sequence_number: u64, text: String },
@@ -485,7 +487,8 @@ mod tests {
     #[test]
     fn bad_indexes_are_errors_with_the_records_before() {
         // Record 0 fine, record 1 points at partition key 5 of 1.
-        let protobuf = [0x0a, 0x01, b'k', 0x1a, 0x05, 0x08, 0x00, 0x1a, 0x01, b'd', 0x1a, 0x05, 0x08, 0x05, 0x1a, 0x01, b'e'];
+        let protobuf =
+            [0x0a, 0x01, b'k', 0x1a, 0x05, 0x08, 0x00, 0x1a, 0x01, b'd', 0x1a, 0x05, 0x08, 0x05, 0x1a, 0x01, b'e'];
         let error = deaggregate(&wrap(&protobuf)).unwrap_err();
         assert_eq!(error.records_before, vec![user("k", None, b"d", 0)]);
         assert_eq!(

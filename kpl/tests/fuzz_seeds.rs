@@ -22,11 +22,8 @@ fn seeds() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     *bad_digest.last_mut().unwrap() ^= 0x01;
     // The second record's partition key index rewritten from 0 to 5 (and the digest redone):
     // an authentic aggregate pointing outside its key table.
-    let mut bad_index = encode_aggregate([
-        ("k", None, Bytes::from_static(b"d")),
-        ("k", None, Bytes::from_static(b"e")),
-    ])
-    .to_vec();
+    let mut bad_index =
+        encode_aggregate([("k", None, Bytes::from_static(b"d")), ("k", None, Bytes::from_static(b"e"))]).to_vec();
     let body_end = bad_index.len() - 16;
     let second_index = bad_index[..body_end].iter().rposition(|&b| b == 0x08).unwrap() + 1;
     bad_index[second_index] = 5;

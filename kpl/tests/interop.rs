@@ -238,7 +238,12 @@ fn garbage_is_judged_as_aws_kinesis_agg_judges_it() {
         ("truncated varint", wrap(&[0x1a, 0x80]), plain, plain),
         ("wrong wire type", wrap(&[0x0d, 0, 0, 0, 0]), plain, "0 records, error false"),
         ("missing required data", wrap(&[0x0a, 0x01, b'k', 0x1a, 0x02, 0x08, 0x00]), plain, "1 records, error false"),
-        ("missing required index", wrap(&[0x0a, 0x01, b'k', 0x1a, 0x03, 0x1a, 0x01, b'd']), plain, "1 records, error false"),
+        (
+            "missing required index",
+            wrap(&[0x0a, 0x01, b'k', 0x1a, 0x03, 0x1a, 0x01, b'd']),
+            plain,
+            "1 records, error false",
+        ),
         (
             "tag without key",
             wrap(&[0x0a, 0x01, b'k', 0x1a, 0x09, 0x08, 0x00, 0x1a, 0x01, b'd', 0x22, 0x02, 0x12, 0x00]),
@@ -248,7 +253,9 @@ fn garbage_is_judged_as_aws_kinesis_agg_judges_it() {
         ("keys but no records", wrap(&[0x0a, 0x01, b'k']), "0 records, error false", "0 records, error false"),
         (
             "second record's key index out of range",
-            wrap(&[0x0a, 0x01, b'k', 0x1a, 0x05, 0x08, 0x00, 0x1a, 0x01, b'd', 0x1a, 0x05, 0x08, 0x05, 0x1a, 0x01, b'e']),
+            wrap(&[
+                0x0a, 0x01, b'k', 0x1a, 0x05, 0x08, 0x00, 0x1a, 0x01, b'd', 0x1a, 0x05, 0x08, 0x05, 0x1a, 0x01, b'e',
+            ]),
             "1 records, error true",
             "1 records, error true",
         ),
@@ -274,14 +281,15 @@ fn garbage_is_judged_as_aws_kinesis_agg_judges_it() {
     for (i, (name, data, ours_expected, theirs_expected)) in cases.iter().enumerate() {
         let records: Vec<&Value> = theirs.iter().filter(|r| r["seq"] == json!(i.to_string())).collect();
         // Their verdict: passed through whole, N sub-records, or nothing; and whether it logged.
-        let their_verdict = if records.len() == 1 && records[0]["aggregated"] == json!(false) && records[0].get("empty").is_none() {
-            assert_eq!(BASE64.decode(records[0]["data"].as_str().unwrap()).unwrap(), *data, "{name}");
-            "plain".to_owned()
-        } else if records.len() == 1 && records[0].get("empty").is_some() {
-            format!("0 records, error {}", records[0]["error"])
-        } else {
-            format!("{} records, error {}", records.len(), records[0]["error"])
-        };
+        let their_verdict =
+            if records.len() == 1 && records[0]["aggregated"] == json!(false) && records[0].get("empty").is_none() {
+                assert_eq!(BASE64.decode(records[0]["data"].as_str().unwrap()).unwrap(), *data, "{name}");
+                "plain".to_owned()
+            } else if records.len() == 1 && records[0].get("empty").is_some() {
+                format!("0 records, error {}", records[0]["error"])
+            } else {
+                format!("{} records, error {}", records.len(), records[0]["error"])
+            };
         let our_verdict = match deaggregate(&Bytes::from(data.clone())) {
             Ok(Deaggregated::Plain(_)) => "plain".to_owned(),
             Ok(Deaggregated::Aggregated(records)) => format!("{} records, error false", records.len()),
@@ -299,7 +307,11 @@ fn what_the_producer_sends_deaggregates_in_aws_kinesis_agg_as_submitted() {
     // aws-kinesis-agg's explicit hash key reading is unreliable, see above).
     let users = sample(false);
     for (i, u) in users.iter().enumerate() {
-        let record = UserRecord { partition_key: u.partition_key.clone(), explicit_hash_key: u.explicit_hash_key, data: u.data.clone() };
+        let record = UserRecord {
+            partition_key: u.partition_key.clone(),
+            explicit_hash_key: u.explicit_hash_key,
+            data: u.data.clone(),
+        };
         producer.submit(0, record, i as u64).unwrap();
     }
     let mut lines = Vec::new();

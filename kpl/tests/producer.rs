@@ -122,8 +122,7 @@ fn a_lone_record_goes_out_plain_and_shards_get_their_own_aggregates() {
     let mut producer = producer(ProducerConfig::default(), two_shards());
     // Find keys on each shard.
     let keys: Vec<String> = (0..).map(|i| format!("k{i}")).take(40).collect();
-    let (low, high): (Vec<_>, Vec<_>) =
-        keys.iter().partition(|k| HashKey::from_partition_key(k).0 <= u128::MAX / 2);
+    let (low, high): (Vec<_>, Vec<_>) = keys.iter().partition(|k| HashKey::from_partition_key(k).0 <= u128::MAX / 2);
     submit(&mut producer, 0, low[0], b"alone", 1);
     submit(&mut producer, 0, high[0], b"x", 2);
     submit(&mut producer, 0, high[1], b"y", 3);
@@ -351,7 +350,10 @@ fn bad_records_and_bad_results_get_clear_errors() {
     };
     assert_eq!(check(&mut producer, "", 1), SubmitError::InvalidPartitionKey { chars: 0 });
     assert_eq!(check(&mut producer, &"é".repeat(257), 1), SubmitError::InvalidPartitionKey { chars: 257 });
-    assert_eq!(check(&mut producer, "k", RECORD_BYTES_MAX), SubmitError::RecordTooLarge { bytes: RECORD_BYTES_MAX + 1 });
+    assert_eq!(
+        check(&mut producer, "k", RECORD_BYTES_MAX),
+        SubmitError::RecordTooLarge { bytes: RECORD_BYTES_MAX + 1 }
+    );
     assert_eq!(producer.on_put_records_result(0, CallId(99), Ok(vec![])), Err(UnknownCall(CallId(99))));
 
     submit(&mut producer, 0, "k", b"d", 1);
@@ -416,11 +418,22 @@ impl FakeStream {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Submit { key: u8, size: u16 },
-    Advance { ms: u16 },
+    Submit {
+        key: u8,
+        size: u16,
+    },
+    Advance {
+        ms: u16,
+    },
     /// Answer one call in flight (picked by index) with per-entry outcomes drawn from `seed`.
-    Answer { pick: u8, seed: u64, whole: Option<u8> },
-    Split { key: u8 },
+    Answer {
+        pick: u8,
+        seed: u64,
+        whole: Option<u8>,
+    },
+    Split {
+        key: u8,
+    },
     Refresh,
     Flush,
 }
@@ -601,10 +614,25 @@ impl Model {
                 }
                 let call = self.in_flight.remove(pick as usize % self.in_flight.len());
                 let result = match whole {
-                    Some(0) => Err(CallError { code: "ThrottlingException".into(), message: "slow".into(), http_status: Some(400) }),
-                    Some(1) => Err(CallError { code: "ConnectionError".into(), message: "reset".into(), http_status: None }),
-                    Some(_) => Err(CallError { code: "ResourceNotFoundException".into(), message: "gone".into(), http_status: Some(400) }),
-                    None => Ok(call.entries.iter().enumerate().map(|(i, entry)| self.answer(entry, seed.rotate_left(i as u32 * 3))).collect()),
+                    Some(0) => Err(CallError {
+                        code: "ThrottlingException".into(),
+                        message: "slow".into(),
+                        http_status: Some(400),
+                    }),
+                    Some(1) => {
+                        Err(CallError { code: "ConnectionError".into(), message: "reset".into(), http_status: None })
+                    }
+                    Some(_) => Err(CallError {
+                        code: "ResourceNotFoundException".into(),
+                        message: "gone".into(),
+                        http_status: Some(400),
+                    }),
+                    None => Ok(call
+                        .entries
+                        .iter()
+                        .enumerate()
+                        .map(|(i, entry)| self.answer(entry, seed.rotate_left(i as u32 * 3)))
+                        .collect()),
                 };
                 self.producer.on_put_records_result(self.now, call.call_id, result).unwrap();
             }
@@ -646,7 +674,9 @@ impl Model {
         // What consumers will read: plain records always; aggregates only if every user record
         // belongs to the shard (the KCL drops the rest).
         let records = self.entry_records(entry);
-        if entry.user_record_count == 1 || records.iter().all(|(_, key)| range.contains(HashKey::effective(&key.0, key.1))) {
+        if entry.user_record_count == 1
+            || records.iter().all(|(_, key)| range.contains(HashKey::effective(&key.0, key.1)))
+        {
             for (id, key) in records {
                 self.written.entry(key).or_default().push(id);
             }

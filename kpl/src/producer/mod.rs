@@ -496,7 +496,9 @@ impl Producer {
         let gone: Vec<QueueKey> = self
             .queues
             .iter()
-            .filter(|(key, queue)| queue.ready.is_empty() && key.is_some_and(|id| self.shard_map.range_of(id).is_none()))
+            .filter(|(key, queue)| {
+                queue.ready.is_empty() && key.is_some_and(|id| self.shard_map.range_of(id).is_none())
+            })
             .map(|(key, _)| *key)
             .collect();
         for key in gone {
@@ -719,10 +721,8 @@ impl Producer {
 
     /// When the driver should call `poll` next if nothing else happens.
     pub fn next_wakeup_ms(&self) -> Option<u64> {
-        let mut next = [self.expiries.first().map(|e| e.0), self.backoffs.first().map(|b| b.0)]
-            .into_iter()
-            .flatten()
-            .min();
+        let mut next =
+            [self.expiries.first().map(|e| e.0), self.backoffs.first().map(|b| b.0)].into_iter().flatten().min();
         if self.flights.len() < self.config.max_in_flight_calls {
             for (deadline, queue_key) in &self.queue_deadlines {
                 let deadline = if self.flush_requested { self.now_ms } else { *deadline };
@@ -783,7 +783,8 @@ impl Producer {
             let key = record.key();
             let state = &self.keys[&key];
             let in_open = open.as_ref().is_some_and(|open| open.keys.contains(&key));
-            if !in_open && !(state.is_free() && state.parked.is_empty()) {
+            let key_free = state.is_free() && state.parked.is_empty();
+            if !(in_open || key_free) {
                 // The key is in flight (perhaps in an entry of this very call) or backing off.
                 self.park_ready(seq);
                 cursor = Some(seq);
@@ -834,7 +835,8 @@ impl Producer {
                 let mut builder = AggregateBuilder::new();
                 builder.push(&record.user.partition_key, record.user.explicit_hash_key, record.user.data.clone());
                 self.keys.get_mut(&key).expect("key exists").in_flight = Some(call_id);
-                open = Some(OpenAggregate { builder, records: vec![seq], keys: vec![key], limit_bytes: aggregate_limit });
+                open =
+                    Some(OpenAggregate { builder, records: vec![seq], keys: vec![key], limit_bytes: aggregate_limit });
                 cursor = Some(seq);
                 continue;
             }
