@@ -77,7 +77,7 @@ use crate::types::{HashKey, HashKeyRange, SequenceNumber, ShardId};
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 /// The error code of a user record whose `RecordTtl` passed before it was put (the KPL's).
 pub const EXPIRED_ERROR_CODE: &str = "Expired";
@@ -335,7 +335,7 @@ struct OpenAggregate {
     builder: AggregateBuilder,
     records: Vec<Seq>,
     /// Keys this aggregate marked in flight (undone if the limiter refuses it).
-    keys: Vec<OrderingKey>,
+    keys: HashSet<OrderingKey>,
     limit_bytes: usize,
 }
 
@@ -804,7 +804,7 @@ impl Producer {
                     );
                     aggregate.records.push(seq);
                     if !in_open {
-                        aggregate.keys.push(key.clone());
+                        aggregate.keys.insert(key.clone());
                         self.keys.get_mut(&key).expect("key exists").in_flight = Some(call_id);
                     }
                     cursor = Some(seq);
@@ -835,8 +835,12 @@ impl Producer {
                 let mut builder = AggregateBuilder::new();
                 builder.push(&record.user.partition_key, record.user.explicit_hash_key, record.user.data.clone());
                 self.keys.get_mut(&key).expect("key exists").in_flight = Some(call_id);
-                open =
-                    Some(OpenAggregate { builder, records: vec![seq], keys: vec![key], limit_bytes: aggregate_limit });
+                open = Some(OpenAggregate {
+                    builder,
+                    records: vec![seq],
+                    keys: HashSet::from([key]),
+                    limit_bytes: aggregate_limit,
+                });
                 cursor = Some(seq);
                 continue;
             }
