@@ -78,6 +78,7 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 /// The error code of a user record whose `RecordTtl` passed before it was put (the KPL's).
 pub const EXPIRED_ERROR_CODE: &str = "Expired";
@@ -229,13 +230,15 @@ pub struct UnknownCall(pub CallId);
 type Seq = u64;
 /// A queue per predicted shard, and `None` for records without a prediction.
 type QueueKey = Option<ShardId>;
-/// Records that share it are kept in order (see the module docs).
-type OrderingKey = (String, Option<HashKey>);
+/// Records that share it are kept in order (see the module docs). Shared, so that the many
+/// places that name a record's key do not each copy the partition key.
+type OrderingKey = Arc<(String, Option<HashKey>)>;
 
 #[derive(Debug)]
 struct Record {
     handle: RecordHandle,
     user: UserRecord,
+    key: OrderingKey,
     hash_key: HashKey,
     /// Send by this time even if the aggregate or call is not full.
     deadline_ms: u64,
@@ -249,7 +252,7 @@ struct Record {
 
 impl Record {
     fn key(&self) -> OrderingKey {
-        (self.user.partition_key.clone(), self.user.explicit_hash_key)
+        Arc::clone(&self.key)
     }
 }
 
@@ -451,6 +454,7 @@ impl Producer {
         let expires_ms = now.saturating_add(self.config.record_ttl_ms);
         let record = Record {
             handle,
+            key: Arc::new((record.partition_key.clone(), record.explicit_hash_key)),
             hash_key: record.hash_key(),
             user: record,
             deadline_ms: now.saturating_add(self.config.record_max_buffered_time_ms),
