@@ -1113,3 +1113,9 @@ struct CallBuilder {
     flight: Vec<FlightEntry>,
     bytes: usize,
 }
+
+// A driver may move the producer to whichever thread runs its task.
+const _: fn() = || {
+    fn send<T: Send>() {}
+    send::<Producer>();
+};
