@@ -433,7 +433,7 @@ proptest! {
         let mut changed_headers = signed.clone();
         let (mut changed_path, mut changed_query, mut changed_body) = (path.clone(), query.clone(), body.clone());
         match change {
-            0 => changed_path.push_str("x"),
+            0 => changed_path.push('x'),
             1 => changed_query.push_str(if changed_query.is_empty() { "z=1" } else { "&z=1" }),
             2 => changed_body.push(b'!'),
             3 => changed_headers.iter_mut().find(|(n, _)| n == "X-Amz-Target").unwrap().1.push('s'),
