@@ -28,6 +28,7 @@ pub mod policy;
 pub mod secret;
 pub mod sigv4;
 pub mod timestamp;
+#[cfg(feature = "tls")]
 pub mod tls;
 
 pub use secret::Secret;

@@ -37,6 +37,11 @@ impl fmt::Debug for DataKey {
 }
 
 impl DataKey {
+    /// A key from its bytes (an unwrapped key, or a fixed key in tests).
+    pub fn from_bytes(bytes: [u8; DATA_KEY_BYTES]) -> DataKey {
+        DataKey(Zeroizing::new(bytes))
+    }
+
     /// A fresh key from the operating system's generator.
     pub fn generate() -> DataKey {
         let mut key = Zeroizing::new([0u8; DATA_KEY_BYTES]);

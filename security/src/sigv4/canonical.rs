@@ -148,13 +148,15 @@ pub fn canonical_query(query: &str, skip: Option<&str>) -> String {
 /// Percent-decodes and encodes again with SigV4's rules, so `%7e`, `~` and `%7E` all become
 /// `~`. Bytes that do not decode to UTF-8 are encoded byte by byte.
 fn recode(component: &str) -> String {
-    let decoded: Vec<u8> = percent_decode_str(component).collect();
-    let mut out = String::with_capacity(decoded.len());
-    for &byte in &decoded {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(component.len() + 8);
+    for byte in percent_decode_str(component) {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
             out.push(byte as char);
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            out.push('%');
+            out.push(HEX[usize::from(byte >> 4)] as char);
+            out.push(HEX[usize::from(byte & 0xF)] as char);
         }
     }
     out
