@@ -8,7 +8,8 @@
 //! - [`batch`]: sealing record batches with a data key: an authenticated header naming the
 //!   master key and data-key version, a nonce that never repeats under one data key, and
 //!   the caller's context (stream, shard, position) bound in as associated data. The byte
-//!   layout is in `docs/format.md` ("Encrypted batches").
+//!   layout is in [`batch`] and in `docs/security.md` ("Encrypted batches"), to move to
+//!   `docs/format.md` when the engine writes it.
 //!
 //! Key material is [`SecretBytes`](crate::secret::SecretBytes) or `Zeroizing` arrays: never
 //! in `Debug` output, logs or errors, wiped on drop.
