@@ -21,6 +21,15 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+fn request(headers: &[(String, String)]) -> HttpRequest<'_> {
+    HttpRequest {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect(),
+    }
+}
+
 fn time_per_op(iterations: usize, mut op: impl FnMut()) -> f64 {
     let start = Instant::now();
     for _ in 0..iterations {
@@ -51,12 +60,6 @@ fn main() {
             ("content-type".into(), "application/x-amz-json-1.1".into()),
             ("x-amz-target".into(), "Kinesis_20131202.PutRecord".into()),
         ];
-        let request = |headers: &Vec<(String, String)>| HttpRequest {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers: headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect(),
-        };
         let mut headers = base.clone();
         headers.extend(signer.sign(&request(&base), Payload::Bytes(&body), now_ms).unwrap());
         let options = VerifyOptions { now_ms, secure_transport: false };
