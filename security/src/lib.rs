@@ -19,6 +19,9 @@
 //! - [`challenge`]: the native protocol's connection authentication (challenge-response).
 //! - [`limits`]: every bound of the crate, with its reason.
 
+// Unfinished: nothing here is wired into `sluiced`, the client crate or the `sluice` CLI yet;
+// docs/security.md ("How it will be wired") names the one place each piece goes.
+
 pub mod audit;
 pub mod challenge;
 pub mod credentials;

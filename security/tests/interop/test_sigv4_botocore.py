@@ -19,7 +19,7 @@ import urllib.parse
 
 import boto3
 import botocore.auth
-import botocore.session
+import botocore.config
 import pytest
 from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
