@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Durable ingest: Sluice's native protocol against Apache Iggy, interleaved in one run.
+#
+# usage: bench/peers/iggy.sh IGGY_SERVER IGGY_BENCH
+#
+# IGGY_SERVER and IGGY_BENCH are the paths of an `iggy-server` and an `iggy-bench` built from
+# Iggy's public source outside this repository (docs/benchmarks.md says how). This script does
+# not build or fetch Iggy.
+#
+# Each round (PAIRS rounds, default 5) runs, each on a fresh server and a fresh data directory
+# under /tmp (ext4 here, the same disk for both systems):
+#   iggy-fsync   iggy-bench pinned-producer: 4 producers (one stream of one partition each), 1 KiB
+#                messages, 500 per batch, the topic created with enforce_fsync (iggy-bench's
+#                `--enforce-fsync`: fsync on every write), IGGY_TOTAL_DATA in all (4GB)
+#   sluice       sluiced --limits unlimited; bench's put-throughput: 4 connections x 8 PutRecords
+#                in flight x 500 records of 1 KiB, DURATION_S (10) s; a record is acknowledged
+#                only after fdatasync of its journal (group commit)
+#   iggy-nofsync the same Iggy load without enforce_fsync (the page cache), as a reference
+# and prints the median of the paired ratios Sluice / Iggy with fsync and Sluice / Iggy without,
+# with each side's MB/s (record or message data only: 1,024 B per record, as iggy-bench counts
+# its messages' payload; Sluice's partition keys and Iggy's headers are not counted).
+#
+# env: PAIRS (5), DURATION_S (10), IGGY_TOTAL_DATA (4GB), PUT_THROUGHPUT and SLUICED (binaries
+#      instead of building target/release/{put-throughput,sluiced}), OUT (a directory for the
+#      results; default: a temporary one, printed), NO_NOFSYNC=1 (skip the reference run)
+#
+# The servers and clients run in a network namespace of their own (unshare --net, root) where
+# only loopback exists; Iggy's listeners are also configured on loopback addresses, its HTTP,
+# QUIC and WebSocket listeners off.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+if [ $# -ne 2 ]; then
+    echo "usage: $0 IGGY_SERVER IGGY_BENCH" >&2
+    exit 2
+fi
+iggy_server="$(realpath "$1")"
+iggy_bench="$(realpath "$2")"
+pairs="${PAIRS:-5}"
+duration="${DURATION_S:-10}"
+total_data="${IGGY_TOTAL_DATA:-4GB}"
+
+if [ -z "${SLUICE_PEERS_NETNS:-}" ]; then
+    [ -x "$iggy_server" ] && [ -x "$iggy_bench" ] || { echo "not executable: $iggy_server or $iggy_bench" >&2; exit 2; }
+    if [ -z "${SLUICED:-}" ] || [ -z "${PUT_THROUGHPUT:-}" ]; then
+        (cd "$root" && cargo build --release -q -p sluice-server --bin sluiced -p bench --bin put-throughput)
+    fi
+    exec unshare --net -- env SLUICE_PEERS_NETNS=1 bash -c 'ip link set lo up && exec "$0" "$@"' \
+        "${BASH_SOURCE[0]}" "$iggy_server" "$iggy_bench"
+fi
+sluiced="${SLUICED:-$root/target/release/sluiced}"
+put_throughput="${PUT_THROUGHPUT:-$root/target/release/put-throughput}"
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 600); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+
+out="${OUT:-$(mktemp -d /tmp/bench-iggy-out-XXXXXX)}"
+mkdir -p "$out"
+results="$out/iggy-results.txt"
+: >"$results"
+server_pid=""
+data=""
+stop_server() {
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=""
+    fi
+    if [ -n "$data" ]; then rm -rf "$data"; data=""; fi
+}
+trap stop_server EXIT
+
+run_iggy() { # name fsync(0|1) round
+    local port log line
+    data="$(mktemp -d /tmp/bench-iggy-XXXXXX)"
+    port=$(free_port)
+    # Iggy reads core/server/config.toml from its working directory or else its embedded copy
+    # of it; the IGGY_* variables override single keys. /tmp has no such file, so the defaults
+    # of the embedded config hold for everything not set here.
+    (cd "$data" && exec env IGGY_SYSTEM_PATH="$data/local_data" IGGY_TCP_ADDRESS="127.0.0.1:$port" \
+        IGGY_HTTP_ENABLED=false IGGY_QUIC_ENABLED=false IGGY_WEBSOCKET_ENABLED=false \
+        IGGY_SYSTEM_LOGGING_LEVEL=warn \
+        "$iggy_server" --fresh --with-default-root-credentials >"$out/iggy-server-$1-$3.log" 2>&1) &
+    server_pid=$!
+    wait_port "$port" || { echo "iggy-server did not listen on $port (see $out/iggy-server-$1-$3.log)" >&2; exit 2; }
+    log="$out/iggy-bench-$1-$3.log"
+    "$iggy_bench" --message-size 1024 --messages-per-batch 500 --total-data "$total_data" \
+        $([ "$2" = 1 ] && echo --enforce-fsync) \
+        pinned-producer --producers 4 tcp --server-address "127.0.0.1:$port" >"$log" 2>&1
+    line=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -o 'Producers Results: Total throughput: .*' | tail -1)
+    [ -n "$line" ] || { echo "no result in $log" >&2; exit 2; }
+    grep -q "enforce fsync: $([ "$2" = 1 ] && echo true || echo false)" "$log" ||
+        { echo "$log does not show the topic's enforce fsync setting" >&2; exit 2; }
+    echo "$1 $3 mb_per_s=$(echo "$line" | sed -E 's/.*Total throughput: ([0-9.]+) MB\/s.*/\1/') "`
+        `"p99_ms=$(echo "$line" | sed -E 's/.*p99 latency: ([0-9.]+) ms.*/\1/') "`
+        `"seconds=$(echo "$line" | sed -E 's/.*total time: ([0-9.]+) s.*/\1/') "`
+        `"stored_bytes=$(du -sb "$data/local_data" | cut -f1)" | tee -a "$results"
+    stop_server
+}
+
+run_sluice() { # round
+    local port log line
+    data="$(mktemp -d /tmp/bench-sluice-XXXXXX)"
+    port=$(free_port)
+    "$sluiced" --data-dir "$data/sluice" --limits unlimited --log-level warn --listen "127.0.0.1:$port" \
+        --http-listen "127.0.0.1:$(free_port)" >"$out/sluiced-$1.log" 2>&1 &
+    server_pid=$!
+    wait_port "$port" || { echo "sluiced did not listen on $port" >&2; exit 2; }
+    log="$out/put-throughput-$1.log"
+    "$put_throughput" --endpoint "127.0.0.1:$port" --connections 4 --in-flight 8 --records-per-call 500 \
+        --record-bytes 1024 --duration-s "$duration" >"$log" 2>&1
+    line=$(grep '^PutRecords:' "$log") || { echo "no result in $log" >&2; exit 2; }
+    # put-throughput's MB/s include the 8-byte keys; count record data only, as Iggy does.
+    echo "sluice $1 mb_per_s=$(echo "$line" | sed -E 's/.* ([0-9.]+) records\/s.*/\1/' | awk '{printf "%.2f", $1 * 1024 / 1e6}') "`
+        `"failed_records=$(echo "$line" | sed -E 's/.* ([0-9]+) failed records.*/\1/') "`
+        `"seconds=$(echo "$line" | sed -E 's/.*, ([0-9.]+) s$/\1/') "`
+        `"stored_bytes=$(du -sb "$data/sluice" | cut -f1)" | tee -a "$results"
+    stop_server
+}
+
+echo "$pairs rounds: iggy-fsync, sluice$([ -z "${NO_NOFSYNC:-}" ] && echo ", iggy-nofsync"); results in $out"
+for round in $(seq "$pairs"); do
+    run_iggy iggy-fsync 1 "$round"
+    run_sluice "$round"
+    [ -n "${NO_NOFSYNC:-}" ] || run_iggy iggy-nofsync 0 "$round"
+done
+
+python3 - "$results" "$out/iggy-table.md" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, rnd, *fields = line.split()
+    rows.setdefault(name, {})[int(rnd)] = {k: float(v) for k, v in (f.split("=") for f in fields)}
+sluice = rows["sluice"]
+def mbs(name): return [rows[name][r]["mb_per_s"] for r in sorted(rows[name])]
+lines = ["| system | MB/s per round | median MB/s | Sluice / it, paired ratios | median of paired ratios |",
+         "|---|---|---|---|---|"]
+lines.append(f"| Sluice `sluiced --limits unlimited`, put-throughput 4 × 8 in flight × 500 × 1 KiB, fdatasync before ack "
+             f"| {', '.join(f'{x:.0f}' for x in mbs('sluice'))} | {statistics.median(mbs('sluice')):.0f} | | |")
+for name, label in (("iggy-fsync", "Apache Iggy, pinned-producer 4 × 500 × 1 KiB, fsync every write"),
+                    ("iggy-nofsync", "Apache Iggy, same load, no fsync (page cache)")):
+    if name not in rows:
+        continue
+    rounds = [r for r in sorted(rows[name]) if r in sluice]
+    ratios = [sluice[r]["mb_per_s"] / rows[name][r]["mb_per_s"] for r in rounds]
+    lines.append(f"| {label} | {', '.join(f'{x:.0f}' for x in mbs(name))} | {statistics.median(mbs(name)):.0f} "
+                 f"| {', '.join(f'{x:.2f}' for x in ratios)} | **{statistics.median(ratios):.2f}×** |")
+failed = sum(r["failed_records"] for r in sluice.values())
+if failed:
+    lines.append(f"\nSluice refused {failed:.0f} records: the runs are not comparable.")
+text = "\n".join(lines)
+print(text)
+open(sys.argv[2], "w").write(text + "\n")
+PY

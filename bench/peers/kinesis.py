@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""The AWS JSON 1.1 calls bench/peers/run.sh makes besides the load itself, and its table.
+
+    kinesis.py create ENDPOINT STREAM SHARDS     create a stream, wait until it is ACTIVE
+    kinesis.py count ENDPOINT STREAM BYTES       read every shard from TRIM_HORIZON; print the
+                                                 record count (exit 1 if a record is not BYTES long)
+    kinesis.py delete ENDPOINT STREAM            delete a stream (its records are counted already)
+    kinesis.py table RESULTS [MARKDOWN]          the table of ratios, from run.sh's result lines
+
+Standard library only, so that it runs with any python3. It sends the same SigV4-shaped
+Authorization header as the wrk scripts: kinesalite and moto insist on one (moto picks the
+service from its credential scope), none of the servers checks the signature.
+"""
+
+import base64
+import json
+import statistics
+import sys
+import time
+import urllib.error
+import urllib.request
+
+AUTH = (
+    "AWS4-HMAC-SHA256 Credential=sluice/20240101/us-east-1/kinesis/aws4_request, "
+    "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=" + "0" * 64
+)
+
+# Kinesis' own GetRecords maximum; every peer accepts it.
+GET_RECORDS_LIMIT = 10_000
+
+# A peer that needs longer than this for one call is broken, not slow.
+CALL_TIMEOUT_S = 300
+
+
+def call(endpoint, operation, body):
+    request = urllib.request.Request(
+        f"http://{endpoint}/",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": f"Kinesis_20131202.{operation}",
+            "X-Amz-Date": "20240101T000000Z",
+            "Authorization": AUTH,
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=CALL_TIMEOUT_S) as response:
+            text = response.read()
+    except urllib.error.HTTPError as error:
+        raise SystemExit(f"{operation} at {endpoint}: HTTP {error.code}: {error.read()[:300]!r}")
+    return json.loads(text) if text else {}
+
+
+def create(endpoint, stream, shards):
+    call(endpoint, "CreateStream", {"StreamName": stream, "ShardCount": int(shards)})
+    for _ in range(600):
+        summary = call(endpoint, "DescribeStreamSummary", {"StreamName": stream})
+        if summary["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE":
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"stream {stream} did not become ACTIVE at {endpoint}")
+
+
+def shard_ids(endpoint, stream):
+    ids, token = [], None
+    while True:
+        body = {"NextToken": token} if token else {"StreamName": stream}
+        answer = call(endpoint, "ListShards", body)
+        ids += [shard["ShardId"] for shard in answer["Shards"]]
+        token = answer.get("NextToken")
+        if not token:
+            return ids
+
+
+def count(endpoint, stream, record_bytes):
+    """Every record of every shard, from the oldest; each must decode to record_bytes bytes."""
+    record_bytes = int(record_bytes)
+    total = wrong = 0
+    for shard in shard_ids(endpoint, stream):
+        iterator = call(endpoint, "GetShardIterator", {
+            "StreamName": stream, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON",
+        })["ShardIterator"]
+        while iterator:
+            answer = call(endpoint, "GetRecords", {"ShardIterator": iterator, "Limit": GET_RECORDS_LIMIT})
+            records = answer.get("Records", [])
+            total += len(records)
+            wrong += sum(1 for r in records if len(base64.b64decode(r["Data"])) != record_bytes)
+            # An empty answer at the tail ends the shard: nothing is being written any more.
+            if not records and not answer.get("MillisBehindLatest"):
+                break
+            iterator = answer.get("NextShardIterator")
+    print(total)
+    if wrong:
+        print(f"{wrong} records of {stream} at {endpoint} are not {record_bytes} bytes long", file=sys.stderr)
+        sys.exit(1)
+
+
+def delete(endpoint, stream):
+    call(endpoint, "DeleteStream", {"StreamName": stream, "EnforceConsumerDeletion": True})
+
+
+def parse(path):
+    """run.sh's lines: `<system> <peer> <operation> <pair> RESULT key=value ... stored=N`."""
+    runs = []
+    for line in open(path):
+        system, peer, operation, pair, _, *fields = line.split()
+        values = dict(field.split("=", 1) for field in fields)
+        seconds = float(values["seconds"])
+        requests = int(values["requests"])
+        per_request = int(values["records_per_request"])
+        failed = int(values["failed"]) + int(values["timeouts"]) + int(values["socket_errors"])
+        acknowledged = (requests - int(values["failed"])) * per_request
+        stored = int(values["stored"])
+        runs.append({
+            "system": system, "peer": peer, "operation": operation, "pair": int(pair),
+            "records_per_s": acknowledged / seconds,
+            "mb_per_s": acknowledged * int(values["record_bytes"]) / seconds / 1e6,
+            "p50_ms": int(values["p50_us"]) / 1000,
+            "p99_ms": int(values["p99_us"]) / 1000,
+            "failed": failed,
+            "acknowledged": acknowledged,
+            "stored": stored,
+            # Calls still in flight when wrk stopped may have been stored without being counted:
+            # at most one per connection.
+            "stored_ok": acknowledged <= stored <= acknowledged + int(values["connections"]) * per_request,
+            "per_request": per_request,
+            "calls": requests,
+            "seconds": seconds,
+            "connections": int(values["connections"]),
+        })
+    return runs
+
+
+PEER_NOTES = {
+    "kinesalite": "kinesalite (Node.js, LevelDB in memory)",
+    "kinesis-mock": "kinesis-mock (Scala.js on Node.js, in memory)",
+    "moto": "moto server (Python, in memory)",
+}
+
+
+def table(path, markdown_path=None):
+    runs = parse(path)
+    lines = [
+        "| peer | operation | records per call | pairs | Sluice MB/s (median) | peer MB/s (median) "
+        "| Sluice / peer (median of paired ratios) | paired ratios | run s | peer calls per run (median) "
+        "| peer p50 / p99 ms | Sluice p50 / p99 ms | stored = acknowledged | failed calls (Sluice, peer) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    problems = []
+    keys = sorted({(r["peer"], r["operation"]) for r in runs}, key=lambda k: (list(PEER_NOTES).index(k[0]) if k[0] in PEER_NOTES else 99, k[1]))
+    for peer, operation in keys:
+        pairs = {}
+        for run in runs:
+            if run["peer"] == peer and run["operation"] == operation:
+                pairs.setdefault(run["pair"], {})[run["system"]] = run
+        complete = [p for p in sorted(pairs) if {"sluice", "peer"} <= pairs[p].keys()]
+        sluice = [pairs[p]["sluice"] for p in complete]
+        other = [pairs[p]["peer"] for p in complete]
+        ratios = [s["records_per_s"] / o["records_per_s"] if o["records_per_s"] else float("inf")
+                  for s, o in zip(sluice, other)]
+        stored_ok = all(r["stored_ok"] for r in sluice + other)
+        if not stored_ok:
+            problems.append(f"{peer} {operation}: stored records differ from acknowledged ones: "
+                            + ", ".join(f"{r['system']} pair {r['pair']}: {r['stored']} stored, {r['acknowledged']} acknowledged"
+                                        for r in sluice + other if not r["stored_ok"]))
+        failed_sluice = sum(r["failed"] for r in sluice)
+        failed_peer = sum(r["failed"] for r in other)
+        if failed_sluice or failed_peer:
+            problems.append(f"{peer} {operation}: failed calls (Sluice {failed_sluice}, peer {failed_peer}): not comparable")
+        few = [r for r in other if r["calls"] < r["connections"]]
+        if few:
+            problems.append(f"{peer} {operation}: the peer answered fewer calls than there are connections in "
+                            f"{len(few)} runs: the run was too short for a steady state (raise DURATION_S)")
+        median = lambda xs: statistics.median(xs) if xs else float("nan")
+        lines.append(
+            f"| {PEER_NOTES.get(peer, peer)} | {operation} | {sluice[0]['per_request'] if sluice else '-'} | {len(complete)} "
+            f"| {median([r['mb_per_s'] for r in sluice]):.1f} | {median([r['mb_per_s'] for r in other]):.2f} "
+            f"| **{median(ratios):.1f}×** | {', '.join(f'{x:.1f}' for x in ratios)} "
+            f"| {median([r['seconds'] for r in other]):.0f} | {median([r['calls'] for r in other]):.0f} "
+            f"| {median([r['p50_ms'] for r in other]):.1f} / {median([r['p99_ms'] for r in other]):.1f} "
+            f"| {median([r['p50_ms'] for r in sluice]):.1f} / {median([r['p99_ms'] for r in sluice]):.1f} "
+            f"| {'yes' if stored_ok else '**no**'} | {failed_sluice}, {failed_peer} |"
+        )
+    lines += [
+        "",
+        "Sluice acknowledges a record only after fdatasync of its journal (data on the same disk as the",
+        "peers' would be); the Kinesis emulators keep records in memory and never fsync, so every ratio",
+        "compares a durable write with a volatile one. MB/s count record data (the decoded bytes) of",
+        "acknowledged records; \"stored = acknowledged\" means a GetRecords read of the whole stream",
+        "after each run found every acknowledged record (and at most one call per connection more,",
+        "those still in flight when the client stopped), each of the right length.",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    for problem in problems:
+        print("PROBLEM:", problem)
+    if markdown_path:
+        with open(markdown_path, "w") as out:
+            out.write(text + "\n")
+            for problem in problems:
+                out.write(f"\nPROBLEM: {problem}\n")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    command, *arguments = sys.argv[1:]
+    result = {"create": create, "count": count, "delete": delete, "table": table}[command](*arguments)
+    sys.exit(result or 0)
