@@ -9,7 +9,7 @@
 #           1 KiB over the AWS JSON API (the load bench/peers/run.sh compares with the emulators)
 #
 # The load runs for SECONDS + 4 s; perf samples sluiced's threads for SECONDS after the first
-# 2 s, at PERF_FREQ Hz (499) on the cpu-clock software event (this VM exposes no hardware
+# 2 s, at PERF_FREQ Hz (999) on the cpu-clock software event (this VM exposes no hardware
 # counters: `perf stat -e instructions true` says <not supported>), with DWARF call graphs
 # (sluiced is built without frame pointers; the release profile keeps line tables).
 #
@@ -23,7 +23,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 mode="${1:?usage: $0 native|http [SECONDS]}"
 seconds="${2:-8}"
-freq="${PERF_FREQ:-499}"
+freq="${PERF_FREQ:-999}"
 case "$mode" in native | http) ;; *) echo "usage: $0 native|http [SECONDS]" >&2; exit 2 ;; esac
 
 if [ -z "${SLUICE_PEERS_NETNS:-}" ]; then
@@ -78,7 +78,7 @@ wait "$load_pid"
     echo
     echo "## top symbols by self time"
     perf report -i "$out/perf-$mode.data" --no-children --sort symbol --stdio -g none --percent-limit 0.5 2>/dev/null |
-        grep -v '^#' | grep -v '^$' | head -40
+        grep -v "^#" | grep -v "^$" | sed -E "s/[[:space:]]+-[[:space:]]+-[[:space:]]*$//" | head -40
     echo
     echo "## by shared object"
     perf report -i "$out/perf-$mode.data" --no-children --sort dso --stdio -g none 2>/dev/null |
