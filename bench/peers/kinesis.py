@@ -2,8 +2,9 @@
 """The AWS JSON 1.1 calls bench/peers/run.sh makes besides the load itself, and its table.
 
     kinesis.py create ENDPOINT STREAM SHARDS     create a stream, wait until it is ACTIVE
-    kinesis.py count ENDPOINT STREAM BYTES       read every shard from TRIM_HORIZON; print the
-                                                 record count (exit 1 if a record is not BYTES long)
+    kinesis.py count ENDPOINT STREAM BYTES       read every shard from TRIM_HORIZON until two reads
+                                                 agree; print the record count (exit 1 if a record
+                                                 is not BYTES long)
     kinesis.py delete ENDPOINT STREAM            delete a stream (its records are counted already)
     kinesis.py table RESULTS [MARKDOWN]          the table of ratios, from run.sh's result lines
 
@@ -32,7 +33,25 @@ GET_RECORDS_LIMIT = 10_000
 CALL_TIMEOUT_S = 300
 
 
+# moto answers 500 to a GetRecords that meets a PutRecords still being stored (the calls wrk
+# left in flight); once they are done, the same call succeeds.
+SERVER_ERROR_RETRIES = 10
+SERVER_ERROR_PAUSE_S = 1.0
+
+
 def call(endpoint, operation, body):
+    for attempt in range(SERVER_ERROR_RETRIES + 1):
+        try:
+            return call_once(endpoint, operation, body)
+        except urllib.error.HTTPError as error:
+            text = error.read()[:300]
+            if error.code < 500 or attempt == SERVER_ERROR_RETRIES:
+                raise SystemExit(f"{operation} at {endpoint}: HTTP {error.code}: {text!r}")
+            print(f"{operation} at {endpoint}: HTTP {error.code}, again in {SERVER_ERROR_PAUSE_S} s", file=sys.stderr)
+            time.sleep(SERVER_ERROR_PAUSE_S)
+
+
+def call_once(endpoint, operation, body):
     request = urllib.request.Request(
         f"http://{endpoint}/",
         data=json.dumps(body).encode(),
@@ -44,11 +63,8 @@ def call(endpoint, operation, body):
             "Authorization": AUTH,
         },
     )
-    try:
-        with urllib.request.urlopen(request, timeout=CALL_TIMEOUT_S) as response:
-            text = response.read()
-    except urllib.error.HTTPError as error:
-        raise SystemExit(f"{operation} at {endpoint}: HTTP {error.code}: {error.read()[:300]!r}")
+    with urllib.request.urlopen(request, timeout=CALL_TIMEOUT_S) as response:
+        text = response.read()
     return json.loads(text) if text else {}
 
 
@@ -73,9 +89,27 @@ def shard_ids(endpoint, stream):
             return ids
 
 
+# Calls the client left in flight are still being stored after it stopped (kinesis-mock needs
+# seconds for each): the stream is read again until two reads agree.
+COUNT_READS_MAX = 60
+COUNT_PAUSE_S = 1.0
+
+
 def count(endpoint, stream, record_bytes):
+    """Every record of every shard, from the oldest, once the stream stopped growing."""
+    previous = None
+    for _ in range(COUNT_READS_MAX):
+        total = count_once(endpoint, stream, int(record_bytes))
+        if total == previous:
+            print(total)
+            return
+        previous = total
+        time.sleep(COUNT_PAUSE_S)
+    raise SystemExit(f"{stream} at {endpoint} was still growing after {COUNT_READS_MAX} reads")
+
+
+def count_once(endpoint, stream, record_bytes):
     """Every record of every shard, from the oldest; each must decode to record_bytes bytes."""
-    record_bytes = int(record_bytes)
     total = wrong = 0
     for shard in shard_ids(endpoint, stream):
         iterator = call(endpoint, "GetShardIterator", {
@@ -90,10 +124,9 @@ def count(endpoint, stream, record_bytes):
             if not records and not answer.get("MillisBehindLatest"):
                 break
             iterator = answer.get("NextShardIterator")
-    print(total)
     if wrong:
-        print(f"{wrong} records of {stream} at {endpoint} are not {record_bytes} bytes long", file=sys.stderr)
-        sys.exit(1)
+        raise SystemExit(f"{wrong} records of {stream} at {endpoint} are not {record_bytes} bytes long")
+    return total
 
 
 def delete(endpoint, stream):
