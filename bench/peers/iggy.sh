@@ -51,6 +51,11 @@ fi
 sluiced="${SLUICED:-$root/target/release/sluiced}"
 put_throughput="${PUT_THROUGHPUT:-$root/target/release/put-throughput}"
 
+# CPU seconds a process has used (all its threads), and a client's user + system seconds.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+TIMEFORMAT='%U %S'
+client_cpu_s() { awk '{printf "%.2f", $1 + $2}' "$1"; }
+
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 600); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
@@ -84,9 +89,10 @@ run_iggy() { # name fsync(0|1) round
     server_pid=$!
     wait_port "$port" || { echo "iggy-server did not listen on $port (see $out/iggy-server-$1-$3.log)" >&2; exit 2; }
     log="$out/iggy-bench-$1-$3.log"
-    "$iggy_bench" --message-size 1024 --messages-per-batch 500 --total-data "$total_data" \
+    { time "$iggy_bench" --message-size 1024 --messages-per-batch 500 --total-data "$total_data" \
         $([ "$2" = 1 ] && echo --enforce-fsync) \
-        pinned-producer --producers 4 tcp --server-address "127.0.0.1:$port" >"$log" 2>&1
+        pinned-producer --producers 4 tcp --server-address "127.0.0.1:$port" >"$log" 2>&1; } 2>"$log.cpu"
+    server_cpu=$(cpu_s "$server_pid")
     line=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -o 'Producers Results: Total throughput: .*' | tail -1)
     [ -n "$line" ] || { echo "no result in $log" >&2; exit 2; }
     grep -q "enforce fsync: $([ "$2" = 1 ] && echo true || echo false)" "$log" ||
@@ -94,6 +100,7 @@ run_iggy() { # name fsync(0|1) round
     echo "$1 $3 mb_per_s=$(echo "$line" | sed -E 's/.*Total throughput: ([0-9.]+) MB\/s.*/\1/') "`
         `"p99_ms=$(echo "$line" | sed -E 's/.*p99 latency: ([0-9.]+) ms.*/\1/') "`
         `"seconds=$(echo "$line" | sed -E 's/.*total time: ([0-9.]+) s.*/\1/') "`
+        `"server_cpu_s=$server_cpu client_cpu_s=$(client_cpu_s "$log.cpu") "`
         `"stored_bytes=$(du -sb "$data/local_data" | cut -f1)" | tee -a "$results"
     stop_server
 }
@@ -107,13 +114,15 @@ run_sluice() { # round
     server_pid=$!
     wait_port "$port" || { echo "sluiced did not listen on $port" >&2; exit 2; }
     log="$out/put-throughput-$1.log"
-    "$put_throughput" --endpoint "127.0.0.1:$port" --connections 4 --in-flight 8 --records-per-call 500 \
-        --record-bytes 1024 --duration-s "$duration" >"$log" 2>&1
+    { time "$put_throughput" --endpoint "127.0.0.1:$port" --connections 4 --in-flight 8 --records-per-call 500 \
+        --record-bytes 1024 --duration-s "$duration" >"$log" 2>&1; } 2>"$log.cpu"
+    server_cpu=$(cpu_s "$server_pid")
     line=$(grep '^PutRecords:' "$log") || { echo "no result in $log" >&2; exit 2; }
     # put-throughput's MB/s include the 8-byte keys; count record data only, as Iggy does.
     echo "sluice $1 mb_per_s=$(echo "$line" | sed -E 's/.* ([0-9.]+) records\/s.*/\1/' | awk '{printf "%.2f", $1 * 1024 / 1e6}') "`
         `"failed_records=$(echo "$line" | sed -E 's/.* ([0-9]+) failed records.*/\1/') "`
         `"seconds=$(echo "$line" | sed -E 's/.*, ([0-9.]+) s$/\1/') "`
+        `"server_cpu_s=$server_cpu client_cpu_s=$(client_cpu_s "$log.cpu") "`
         `"stored_bytes=$(du -sb "$data/sluice" | cut -f1)" | tee -a "$results"
     stop_server
 }
@@ -133,10 +142,15 @@ for line in open(sys.argv[1]):
     rows.setdefault(name, {})[int(rnd)] = {k: float(v) for k, v in (f.split("=") for f in fields)}
 sluice = rows["sluice"]
 def mbs(name): return [rows[name][r]["mb_per_s"] for r in sorted(rows[name])]
-lines = ["| system | MB/s per round | median MB/s | Sluice / it, paired ratios | median of paired ratios |",
-         "|---|---|---|---|---|"]
+def per_gb(name, key):
+    # CPU seconds per GB of message data: what the work costs, whatever else ran meanwhile.
+    return statistics.median(r[key] / (r["mb_per_s"] * r["seconds"] / 1e3) for r in rows[name].values())
+lines = ["| system | MB/s per round | median MB/s | Sluice / it, paired ratios | median of paired ratios "
+         "| server CPU s per GB | client CPU s per GB |",
+         "|---|---|---|---|---|---|---|"]
 lines.append(f"| Sluice `sluiced --limits unlimited`, put-throughput 4 × 8 in flight × 500 × 1 KiB, fdatasync before ack "
-             f"| {', '.join(f'{x:.0f}' for x in mbs('sluice'))} | {statistics.median(mbs('sluice')):.0f} | | |")
+             f"| {', '.join(f'{x:.0f}' for x in mbs('sluice'))} | {statistics.median(mbs('sluice')):.0f} | | "
+             f"| {per_gb('sluice', 'server_cpu_s'):.2f} | {per_gb('sluice', 'client_cpu_s'):.2f} |")
 for name, label in (("iggy-fsync", "Apache Iggy, pinned-producer 4 × 500 × 1 KiB, fsync every write"),
                     ("iggy-nofsync", "Apache Iggy, same load, no fsync (page cache)")):
     if name not in rows:
@@ -144,7 +158,8 @@ for name, label in (("iggy-fsync", "Apache Iggy, pinned-producer 4 × 500 × 1 K
     rounds = [r for r in sorted(rows[name]) if r in sluice]
     ratios = [sluice[r]["mb_per_s"] / rows[name][r]["mb_per_s"] for r in rounds]
     lines.append(f"| {label} | {', '.join(f'{x:.0f}' for x in mbs(name))} | {statistics.median(mbs(name)):.0f} "
-                 f"| {', '.join(f'{x:.2f}' for x in ratios)} | **{statistics.median(ratios):.2f}×** |")
+                 f"| {', '.join(f'{x:.2f}' for x in ratios)} | **{statistics.median(ratios):.2f}×** "
+                 f"| {per_gb(name, 'server_cpu_s'):.2f} | {per_gb(name, 'client_cpu_s'):.2f} |")
 failed = sum(r["failed_records"] for r in sluice.values())
 if failed:
     lines.append(f"\nSluice refused {failed:.0f} records: the runs are not comparable.")
