@@ -96,6 +96,10 @@ print(f"cores busy during the profile ({wall:.1f} s): sluiced {s:.2f}, load clie
     perf report -i "$out/perf-$mode.data" --no-children --sort symbol --stdio -g none --percent-limit 0.5 2>/dev/null |
         grep -v "^#" | grep -v "^$" | sed -E "s/[[:space:]]+-[[:space:]]+-[[:space:]]*$//" | head -40
     echo
+    echo "## by kind of work (bench/peers/categories.py)"
+    perf report -i "$out/perf-$mode.data" --no-children --sort symbol --stdio -g none --percent-limit 0 2>/dev/null |
+        python3 "$here/categories.py"
+    echo
     echo "## the same, with the Sluice code that called each (bench/peers/callers.py)"
     perf script --no-inline -i "$out/perf-$mode.data" -F comm,tid,period,ip,sym,dso 2>/dev/null |
         python3 "$here/callers.py" 10
