@@ -58,7 +58,7 @@ for run in $(seq "$runs"); do
     sluiced_pid=$!
     wait_port "$native_port" && wait_port "$http_port"
     [ "$mode" = http ] && python3 "$here/kinesis.py" create "127.0.0.1:$http_port" cost 4
-    before=($(cpu_ticks "$sluiced_pid") $(busy_ticks) $(date +%s.%N))
+    before=("$(cpu_ticks "$sluiced_pid")" "$(busy_ticks)" "$(date +%s.%N)")
     if [ "$mode" = native ]; then
         { time "$put_throughput" --endpoint "127.0.0.1:$native_port" --connections 4 --in-flight 8 \
             --records-per-call 500 --record-bytes 1024 --duration-s "$seconds" >"$data/load" 2>&1; } 2>"$data/client-cpu"
@@ -70,8 +70,9 @@ for run in $(seq "$runs"); do
         bytes=$(grep '^RESULT' "$data/load" | sed -E 's/.*requests=([0-9]+).*failed=([0-9]+).*/\1 \2/' |
             awk '{printf "%.0f", ($1 - $2) * 500 * 1024}')
     fi
-    after=($(cpu_ticks "$sluiced_pid") $(busy_ticks) $(date +%s.%N))
-    python3 - "$mode" "$run" "$bytes" "${before[@]}" "${after[@]}" $(cat "$data/client-cpu") <<'PY'
+    after=("$(cpu_ticks "$sluiced_pid")" "$(busy_ticks)" "$(date +%s.%N)")
+    read -r client_user client_system <"$data/client-cpu"
+    python3 - "$mode" "$run" "$bytes" "${before[@]}" "${after[@]}" "$client_user" "$client_system" <<'PY'
 import os, sys
 mode, run = sys.argv[1], sys.argv[2]
 gb = float(sys.argv[3]) / 1e9

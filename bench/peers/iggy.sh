@@ -89,8 +89,10 @@ run_iggy() { # name fsync(0|1) round
     server_pid=$!
     wait_port "$port" || { echo "iggy-server did not listen on $port (see $out/iggy-server-$1-$3.log)" >&2; exit 2; }
     log="$out/iggy-bench-$1-$3.log"
+    local fsync_flag=()
+    [ "$2" = 1 ] && fsync_flag=(--enforce-fsync)
     { time "$iggy_bench" --message-size 1024 --messages-per-batch 500 --total-data "$total_data" \
-        $([ "$2" = 1 ] && echo --enforce-fsync) \
+        "${fsync_flag[@]}" \
         pinned-producer --producers 4 tcp --server-address "127.0.0.1:$port" >"$log" 2>&1; } 2>"$log.cpu"
     server_cpu=$(cpu_s "$server_pid")
     line=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -o 'Producers Results: Total throughput: .*' | tail -1)

@@ -55,7 +55,7 @@ http_port=$(free_port)
 "$sluiced" --data-dir "$data/sluice" --limits unlimited --log-level warn --listen "127.0.0.1:$native_port" \
     --http-listen "127.0.0.1:$http_port" >"$out/sluiced-$mode.log" 2>&1 &
 sluiced_pid=$!
-pids+=($sluiced_pid)
+pids+=("$sluiced_pid")
 wait_port "$native_port" && wait_port "$http_port"
 
 load_seconds=$((seconds + 10))
@@ -68,15 +68,15 @@ else
         --timeout 60s --latency -s "$root/bench/http/put_records.lua" "http://127.0.0.1:$http_port" >"$out/load-$mode.txt" 2>&1 &
 fi
 load_pid=$!
-pids+=($load_pid)
+pids+=("$load_pid")
 # CPU seconds a process (all its threads) has used, and the machine's busy seconds, in ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 sleep 2
-before=($(cpu_ticks "$sluiced_pid") $(cpu_ticks "$load_pid") $(busy_ticks) $(date +%s.%N))
+before=("$(cpu_ticks "$sluiced_pid")" "$(cpu_ticks "$load_pid")" "$(busy_ticks)" "$(date +%s.%N)")
 perf record -e cpu-clock -F "$freq" --call-graph dwarf,16384 -p "$sluiced_pid" -o "$out/perf-$mode.data" \
     -- sleep "$seconds" 2>"$out/perf-record-$mode.log"
-after=($(cpu_ticks "$sluiced_pid") $(cpu_ticks "$load_pid") $(busy_ticks) $(date +%s.%N))
+after=("$(cpu_ticks "$sluiced_pid")" "$(cpu_ticks "$load_pid")" "$(busy_ticks)" "$(date +%s.%N)")
 wait "$load_pid"
 cpu_line=$(python3 -c '
 import os, sys

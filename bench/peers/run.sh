@@ -88,7 +88,7 @@ declare -A endpoint
 port=$(free_port)
 "$sluiced" --data-dir "$data/sluice" --limits unlimited --log-level warn ${CORES:+--cores "$CORES"} \
     --listen "127.0.0.1:$(free_port)" --http-listen "127.0.0.1:$port" >"$data/sluiced.log" 2>&1 &
-pids+=($!)
+pids+=("$!")
 endpoint[sluice]="127.0.0.1:$port"
 for peer in $peers; do
     port=$(free_port)
@@ -110,7 +110,7 @@ for peer in $peers; do
         ;;
     *) echo "unknown peer $peer (known: kinesalite kinesis-mock moto)" >&2; exit 2 ;;
     esac
-    pids+=($!)
+    pids+=("$!")
     endpoint[$peer]="127.0.0.1:$port"
 done
 for system in "${!endpoint[@]}"; do
