@@ -119,10 +119,10 @@ done
 
 script_of() { case "$1" in PutRecord) echo put_record.lua ;; PutRecords) echo put_records.lua ;; esac; }
 serial=0
-# kinesis-mock answers a PutRecords of 500 records in about a second of its one core, and it
-# works on all calls in flight at once, so a run must be long against connections x that for
-# the calls it had not finished when wrk stopped (which count for nobody) to matter little.
-# Both sides of a pair run as long.
+# kinesis-mock answered one PutRecords of 500 records every ~3 s and 30-40 PutRecord calls a
+# second on the shared development machine, and it works on all calls in flight at once, so a
+# run must be long against connections x that for the calls it had not finished when wrk
+# stopped (which count for nobody) to matter little. Both sides of a pair run as long.
 duration_of() { case "$1" in kinesis-mock) echo "${KINESIS_MOCK_DURATION_S:-$((duration * 4))}" ;; *) echo "$duration" ;; esac; }
 connections_of() { case "$1" in PutRecords) echo "$put_records_connections" ;; *) echo "$connections" ;; esac; }
 measure() { # system(sluice|peer) peer operation pair endpoint
