@@ -192,7 +192,7 @@ impl<B: AsMut<[u8]>> BatchWriter<B> {
     /// Seals the batch: zero padding up to `alignment` (a multiple of [`BLOCK_BYTES`]), body
     /// checksum, header. Returns the buffer and the padded length to write.
     pub fn finish(mut self, position: u64, timestamp_ms: i64, flags: u16, alignment: usize) -> (B, usize) {
-        assert!(alignment % BLOCK_BYTES == 0 && alignment.is_power_of_two());
+        assert!(alignment.is_multiple_of(BLOCK_BYTES) && alignment.is_power_of_two());
         self.end_run();
         let used = self.cursor;
         let body_bytes = used - BATCH_HEADER_BYTES;
