@@ -37,7 +37,7 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
         let size = file.size().await.map_err(EngineError::io(&path, "stat"))?;
         files.push((base, path, file, size));
     }
-    remove_orphans(storage, &mut files).await?;
+    reconcile_segments(storage, &mut files).await?;
     // Watermarks first: they say which runs retention may have deleted around.
     let watermarks = load_watermarks(storage, dir).await?;
 
@@ -96,8 +96,11 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
         }
         if last {
             // What recovery found is served from now on, so it must be durable first: after a
-            // killed process the last commits may be in the page cache only, and a power loss
-            // later would take back records already served (and their sequence numbers).
+            // killed process the last commits may have reached only the device's cache (a
+            // commit in flight, or one whose fdatasync failed), and a power loss before the
+            // next commit's fdatasync would take back records already served, and then hand
+            // their sequence numbers out again. (Found by reasoning while checking seed 502; no
+            // seed up to 6000 reaches that window.)
             file.fdatasync().await.map_err(EngineError::io(&path, "fdatasync"))?;
         }
         let mut segment = Segment {
@@ -168,33 +171,42 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
     Ok(Recovered { shards, forgotten, segments, write_position })
 }
 
-/// Drops the segment files a failed roll left behind: a roll creates the next segment, and if
-/// syncing the directory then fails the roll fails, leaving an empty file that the journal
-/// does not use (the next commit may still fit the active segment, past that file's base).
-/// Recovery must not take it for a segment: it would shadow the positions it claims
-/// (simulation seed 347). A segment is never sealed empty (a roll needs a non-empty active
-/// segment), so an empty file is an orphan if a later segment exists or an earlier one
-/// already extends past its base.
-async fn remove_orphans<S: Storage>(
+/// Reconciles the segment files with what rolls meant them to be, before anything is read:
+///
+/// - A failed roll can leave an empty file behind: the roll creates the next segment, and if
+///   syncing the directory then fails the roll fails, and the next commit may still fit the
+///   active segment, past that file's base. It must not be taken for a segment: it would
+///   shadow the positions it claims (simulation seed 347). A segment is never sealed empty (a
+///   roll needs a non-empty active segment), so an empty file is an orphan if a later segment
+///   exists or an earlier one already extends past its base; it is removed.
+/// - A segment can extend past the next one's base: a failed commit left bytes there, and the
+///   roll that sealed it could not make cutting them durable (its fdatasync failed, and the
+///   process died before another: simulation seed 4898). The next segment
+///   starts where the published commits ended, so those bytes were never acknowledged: they
+///   are cut off.
+async fn reconcile_segments<S: Storage>(
     storage: &S,
     files: &mut Vec<(u64, std::path::PathBuf, S::File, u64)>,
 ) -> Result<()> {
-    let mut previous_end = 0;
-    let mut kept = Vec::with_capacity(files.len());
     let count = files.len();
+    let mut kept: Vec<(u64, std::path::PathBuf, S::File, u64)> = Vec::with_capacity(count);
     for (ordinal, (base, path, file, size)) in std::mem::take(files).into_iter().enumerate() {
-        let orphan = size == 0 && (ordinal + 1 < count || base < previous_end);
-        if orphan {
+        let previous_end = kept.last().map_or(0, |(previous_base, _, _, previous_size)| previous_base + previous_size);
+        if size == 0 && (ordinal + 1 < count || base < previous_end) {
             tracing::warn!(path = %path.display(), "removing an empty segment a failed roll left behind");
             drop(file);
             storage.remove(&path).await.map_err(EngineError::io(&path, "remove orphan segment"))?;
             continue;
         }
-        if base < previous_end {
-            let reason = format::FrameError::Position { expected: previous_end, actual: base };
-            return Err(EngineError::Corrupt { path, offset: 0, reason });
+        if let Some((previous_base, previous_path, previous_file, previous_size)) = kept.last_mut() {
+            if base < previous_end {
+                tracing::warn!(path = %previous_path.display(), bytes = previous_end - base, "cutting off the bytes of a failed commit past the sealed segment's end");
+                let cut = base - *previous_base;
+                previous_file.truncate(cut).await.map_err(EngineError::io(&*previous_path, "truncate"))?;
+                previous_file.fdatasync().await.map_err(EngineError::io(&*previous_path, "fdatasync"))?;
+                *previous_size = cut;
+            }
         }
-        previous_end = base + size;
         kept.push((base, path, file, size));
     }
     *files = kept;

@@ -8,8 +8,10 @@
 //! - A directory entry created, renamed or removed is durable once the directory is synced.
 //!   A power loss keeps the durable entries plus a random prefix of the later changes (file
 //!   systems journal metadata in order).
-//! - A failed fdatasync leaves each unsynced sector durable or not, at random, and no later
-//!   fdatasync retries it (Linux marks the pages clean: "fsyncgate").
+//! - A failed fdatasync leaves each unsynced sector durable or not, at random. A later
+//!   successful one makes everything written durable: the journal writes with O_DIRECT, so
+//!   unsynced bytes wait in the device's cache, which a flush empties, not in the page cache
+//!   (where Linux would drop them after a failed writeback: "fsyncgate").
 //! - Any call can fail (EIO; ENOSPC for writes and creations), after a few random yields that
 //!   let other tasks run first; writes must be aligned as O_DIRECT requires (EINVAL if not).
 //!
@@ -696,7 +698,7 @@ impl StorageFile for SimFile {
         let id = self.inode;
         self.with(|disk, inode| {
             if disk.fault_for(OpKind::Fdatasync).is_some() {
-                // Some of the unsynced sectors made it, some did not; none will be retried.
+                // Some of the unsynced sectors made it, some did not.
                 inode.settle(&mut disk.rng, false);
                 disk.record(OpKind::Fdatasync, &[id], false);
                 return Err(error(EIO, "fdatasync"));
