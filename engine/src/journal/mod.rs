@@ -39,6 +39,9 @@ use crate::storage::{DmaStorage, Storage};
 use bytes::Bytes;
 use commit::Pending;
 use futures_channel::oneshot;
+// glommio's local channel and semaphore are plain single-threaded primitives (wakers only, no
+// reactor): they work on any executor, the simulator's included. Timers, spawning and files
+// are what need glommio's executor, and those go through `Storage`.
 use glommio::channels::local_channel::{self, LocalSender};
 use glommio::sync::Semaphore;
 use segment::{CachedBatch, Segment};
