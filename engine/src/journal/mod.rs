@@ -287,7 +287,13 @@ impl<S: Storage> Journal<S> {
         let mut state = self.inner.state.borrow_mut();
         let state = &mut *state;
         let forgotten = &mut state.forgotten;
-        state.shards.retain(|&uid, _| keep(uid) || !forgotten.insert(uid));
+        state.shards.retain(|&uid, _| {
+            let kept = keep(uid);
+            if !kept {
+                forgotten.insert(uid);
+            }
+            kept
+        });
     }
 
     /// Appends records (to any shards of this core) and resolves once they are durable, with
