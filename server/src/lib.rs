@@ -1,6 +1,7 @@
 //! `sluiced`, the Sluice daemon: Kinesis Data Streams semantics on a thread-per-core runtime.
 //!
-//! - [`daemon`]: configuration, start-up, shutdown.
+//! - [`daemon`]: configuration, start-up, shutdown; [`ownership`]: one daemon per data
+//!   directory and per listening address.
 //! - [`node`]: the per-core runtime: executors, bounded mailboxes, the routes snapshot.
 //! - [`service`] and [`subscription`]: the Kinesis operations on plain [`model`] values.
 //! - [`native`] and [`connection`]: the native flatbuffers protocol over TCP.
@@ -21,6 +22,7 @@ pub mod model;
 pub mod native;
 pub mod node;
 pub mod on_demand;
+pub mod ownership;
 pub mod reshard;
 pub mod service;
 pub mod shard_iterator;
