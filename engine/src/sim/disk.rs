@@ -646,7 +646,7 @@ impl StorageFile for SimFile {
         self.with(|disk, inode| {
             let bytes = buffer.bytes();
             let detail = [id, offset, bytes.len() as u64];
-            if offset % alignment as u64 != 0 || bytes.len() % alignment != 0 {
+            if !offset.is_multiple_of(alignment as u64) || !bytes.len().is_multiple_of(alignment) {
                 disk.record(OpKind::Write, &detail, false);
                 return Err(error(EINVAL, "unaligned O_DIRECT write"));
             }
