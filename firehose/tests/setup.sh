@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what firehose/tests need beyond the Rust toolchain, idempotently:
+# - into the repository's .venv (shared with tests/aws): boto3 (tests/aws/requirements.txt),
+#   pyarrow (reads delivered Parquet back), python-snappy (reads Snappy framing back);
+# - into .tools/s3s-fs (gitignored): the s3s-fs S3-compatible server from crates.io, which the
+#   tests start as a real process on a free port;
+# - gzip, unzip and zstd from Debian when missing (the standard tools read objects back).
+# Prints how long the s3s-fs install took (it is the slow step on a fresh machine).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+tests/aws/setup.sh
+.venv/bin/python -m pip install -q --disable-pip-version-check -r firehose/tests/requirements.txt
+for tool in gzip unzip zstd; do
+    if ! command -v "$tool" >/dev/null; then
+        apt-get install -y -q "$tool" >/dev/null
+    fi
+done
+S3S_FS_VERSION=0.17.0
+if [ ! -x .tools/s3s-fs/bin/s3s-fs ] || [ "$(cat .tools/s3s-fs/VERSION 2>/dev/null)" != "$S3S_FS_VERSION" ]; then
+    start=$(date +%s)
+    cargo install --quiet --locked --features binary --version "$S3S_FS_VERSION" --root .tools/s3s-fs s3s-fs
+    echo "$S3S_FS_VERSION" > .tools/s3s-fs/VERSION
+    echo "s3s-fs $S3S_FS_VERSION installed in $(( $(date +%s) - start )) s"
+fi
