@@ -193,7 +193,6 @@ pub fn validate_create(input: &CreateChannelInput) -> Result<(), ApiError> {
         }
     }
     c.finish()?;
-    let bad = ApiError::invalid_argument;
     match (&input.s3_destination_configuration, &input.s3_tables_destination_configuration) {
         (Some(_), Some(_)) | (None, None) => {
             return Err(bad("You must specify either S3DestinationConfiguration or S3TablesDestinationConfiguration, but not both."))
@@ -276,4 +275,8 @@ pub fn plan(input: &CreateChannelInput, env: &Environment, freshness_override: O
         processing: Processing::default(),
         options: env.options.clone(),
     })
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::invalid_argument(message)
 }

@@ -65,7 +65,7 @@ impl Checker {
         }
         if let Some(re) = pattern {
             if !re.is_match(value) {
-                let shown = re.as_str().trim_start_matches("^(?:").trim_end_matches(")$");
+                let shown = model_text(re);
                 self.push(path, Some(value.into()), format!("Member must satisfy regular expression pattern: {shown}"));
             }
         }
@@ -106,9 +106,18 @@ impl Checker {
     }
 }
 
+/// What `\w` means in the model's (Java) patterns: ASCII word characters. Rust's `\w` is
+/// Unicode's, whose compiled form for `[\w.-]{1,255}` exceeds the regex size limit.
+const WORD_ASCII: &str = "[0-9A-Za-z_]";
+
 /// A whole-string regex from a model pattern.
 pub fn pattern(p: &str) -> Regex {
-    Regex::new(&format!("^(?:{p})$")).expect("model patterns compile")
+    Regex::new(&format!("^(?:{})$", p.replace(r"\w", WORD_ASCII))).expect("model patterns compile")
+}
+
+/// The model's text of a pattern made by [`pattern`], for error messages.
+fn model_text(re: &Regex) -> String {
+    re.as_str().trim_start_matches("^(?:").trim_end_matches(")$").replace(WORD_ASCII, r"\w")
 }
 
 static NAME: LazyLock<Regex> = LazyLock::new(|| pattern("[a-zA-Z0-9_.-]+"));
@@ -330,7 +339,6 @@ fn shape_http(c: &mut Checker, path: &str, h: &HttpEndpointDestinationConfigurat
 
 /// The members checked against each other (InvalidArgumentException, first problem only).
 fn semantics(input: &CreateDeliveryStreamInput) -> Result<(), ApiError> {
-    let bad = ApiError::invalid_argument;
     for name in input.other.keys() {
         return Err(bad(format!("{name} is not supported by Sluice: it delivers to ExtendedS3DestinationConfiguration, S3DestinationConfiguration and HttpEndpointDestinationConfiguration.")));
     }
@@ -379,7 +387,6 @@ fn semantics(input: &CreateDeliveryStreamInput) -> Result<(), ApiError> {
 
 /// The prefix rules of the developer guide; returns the parsed prefix.
 pub fn prefixes(prefix: Option<&str>, error_output_prefix: Option<&str>, dynamic: bool) -> Result<PrefixTemplate, ApiError> {
-    let bad = ApiError::invalid_argument;
     let p = PrefixTemplate::parse(prefix.unwrap_or(""), PrefixKind::Prefix)?;
     let e = match error_output_prefix {
         Some(text) if !text.is_empty() => Some(PrefixTemplate::parse(text, PrefixKind::ErrorOutputPrefix)?),
@@ -408,7 +415,6 @@ pub fn prefixes(prefix: Option<&str>, error_output_prefix: Option<&str>, dynamic
 /// Checks the processors; returns the keys the `MetadataExtraction` query can produce when it
 /// is a literal object (`None` when they cannot be known before running it).
 fn processing(p: Option<&ProcessingConfiguration>, dynamic: bool, _prefix: Option<&PrefixTemplate>) -> Result<(), ApiError> {
-    let bad = ApiError::invalid_argument;
     let Some(p) = p else { return Ok(()) };
     if p.enabled == Some(false) {
         return Ok(());
@@ -478,7 +484,6 @@ pub fn base64_delimiter(value: &str) -> Result<Vec<u8>, ApiError> {
 }
 
 fn extended_s3(e: &ExtendedS3DestinationConfiguration) -> Result<(), ApiError> {
-    let bad = ApiError::invalid_argument;
     let dynamic = e.dynamic_partitioning_configuration.as_ref().and_then(|d| d.enabled).unwrap_or(false);
     let conversion = e.data_format_conversion_configuration.as_ref().filter(|d| d.enabled.unwrap_or(true));
     let prefix = prefixes(e.prefix.as_deref(), e.error_output_prefix.as_deref(), dynamic)?;
@@ -543,4 +548,8 @@ fn extended_s3(e: &ExtendedS3DestinationConfiguration) -> Result<(), ApiError> {
         debug_assert!(Compression::from_firehose(f).is_some(), "checked by the shape stage");
     }
     Ok(())
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::invalid_argument(message)
 }

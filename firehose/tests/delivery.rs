@@ -106,7 +106,7 @@ async fn hadoop_snappy_objects_read_back_by_hadoop_framing_and_python_snappy() {
     compression_round_trip("HADOOP_SNAPPY", ".hsnappy", |p| {
         let bytes = std::fs::read(p).unwrap();
         let ours = hadoop_snappy_decode(&bytes);
-        let script = "import sys, snappy.hadoop_snappy as h\nsys.stdout.buffer.write(h.StreamDecompressor().decompress(open(sys.argv[1], 'rb').read()))";
+        let script = "import sys, snappy\nsys.stdout.buffer.write(snappy.HadoopStreamDecompressor().decompress(open(sys.argv[1], 'rb').read()))";
         let out = std::process::Command::new(python()).args(["-c", script, p.to_str().unwrap()]).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(out.stdout, ours, "python-snappy's Hadoop decoder agrees");
@@ -315,7 +315,7 @@ async fn dynamic_partitioning_with_jq_and_newline_delimiter() {
             {"Type": "AppendDelimiterToRecord"}]}
     }));
     // Records without a trailing newline; two are not JSON and one lacks the key.
-    let mut data: Vec<Vec<u8>> = (0..300).map(|i| format!("{{\"customer\":\"c{}\",\"ts\":{}}}", i % 3, 1_565_382_027 + i * 86_400 * 200).into_bytes()).collect();
+    let mut data: Vec<Vec<u8>> = (0..300u64).map(|i| format!("{{\"customer\":\"c{}\",\"ts\":{}}}", i % 3, 1_565_382_027 + i * 86_400 * 200).into_bytes()).collect();
     data.push(b"not json".to_vec());
     data.push(br#"{"ts": 1}"#.to_vec());
     data.push(b"{".to_vec());

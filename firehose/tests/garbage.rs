@@ -45,6 +45,10 @@ fn jsonish() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
+    // Debug builds run these on every `cargo test`: 64 cases each keeps the file under a few
+    // seconds; `PROPTEST_CASES` raises it for a longer search.
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
     #[test]
     fn configuration_bodies(body in jsonish()) {
         if let Ok(input) = serde_json::from_slice::<CreateDeliveryStreamInput>(&body) {
