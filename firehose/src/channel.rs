@@ -26,7 +26,9 @@ use serde::{Deserialize, Serialize};
 use crate::compress::Compression;
 use crate::error::{ApiError, DeliveryError};
 use crate::limits::*;
-use crate::plan::{BufferLimits, DeliveryPlan, Destination, Environment, ErrorTarget, ObjectTarget, Processing, S3Plan};
+use crate::plan::{
+    BufferLimits, DeliveryPlan, Destination, Environment, ErrorTarget, ObjectTarget, Processing, S3Plan,
+};
 use crate::prefix::{PrefixKind, PrefixTemplate};
 use crate::validate::{at, pattern, Checker};
 
@@ -135,13 +137,15 @@ pub struct S3TablesConfiguration {
 }
 
 static CHANNEL_NAME: LazyLock<Regex> = LazyLock::new(|| pattern("[a-zA-Z0-9_.-]+"));
-static ROLE_ARN: LazyLock<Regex> = LazyLock::new(|| pattern(r"arn:aws[-a-z0-9]*:iam::\d{12}:role/[a-zA-Z_0-9+=,.@\-_/]+"));
+static ROLE_ARN: LazyLock<Regex> =
+    LazyLock::new(|| pattern(r"arn:aws[-a-z0-9]*:iam::\d{12}:role/[a-zA-Z_0-9+=,.@\-_/]+"));
 static STREAM_ARN: LazyLock<Regex> = LazyLock::new(|| pattern(r"arn:aws.*:kinesis:.*:\d{12}:stream/\S+"));
 static BUCKET_ARN: LazyLock<Regex> = LazyLock::new(|| pattern(r"arn:aws[-a-z0-9]*:s3:::[a-z0-9._-]{3,63}"));
 static OWNER: LazyLock<Regex> = LazyLock::new(|| pattern(r"\d{12}"));
 static ERROR_PREFIX: LazyLock<Regex> = LazyLock::new(|| pattern(r"[0-9A-Za-z!\-_'.*()\/]+"));
 static KEY_TEMPLATE: LazyLock<Regex> = LazyLock::new(|| pattern(r"[0-9A-Za-z!\-_'.*()\/=:{}]+"));
-static TABLE_BUCKET_ARN: LazyLock<Regex> = LazyLock::new(|| pattern(r"arn:aws[-a-z0-9]*:s3tables:[-a-z0-9]+:\d{12}:bucket/[a-z0-9_-]{3,63}"));
+static TABLE_BUCKET_ARN: LazyLock<Regex> =
+    LazyLock::new(|| pattern(r"arn:aws[-a-z0-9]*:s3tables:[-a-z0-9]+:\d{12}:bucket/[a-z0-9_-]{3,63}"));
 static TABLE_NAME: LazyLock<Regex> = LazyLock::new(|| pattern("[0-9a-z_]+"));
 
 fn dead_letter(c: &mut Checker, path: &str, d: &DeadLetterQueueS3Configuration) {
@@ -161,7 +165,11 @@ pub fn validate_create(input: &CreateChannelInput) -> Result<(), ApiError> {
     for (i, s) in input.stream_configuration_list.iter().enumerate() {
         let p = format!("streamConfigurationList.{}", i + 1);
         c.string(at(&p, "StreamARN"), &s.stream_arn, 1, 2048, Some(&STREAM_ARN));
-        c.one_of(format!("{p}.recordConfiguration.recordFormatType"), &s.record_configuration.record_format_type, &["GSR_JSON", "JSON", "STRING", "BYTE_ARRAY"]);
+        c.one_of(
+            format!("{p}.recordConfiguration.recordFormatType"),
+            &s.record_configuration.record_format_type,
+            &["GSR_JSON", "JSON", "STRING", "BYTE_ARRAY"],
+        );
     }
     if let Some(s3) = &input.s3_destination_configuration {
         let p = at("", "S3DestinationConfiguration");
@@ -195,7 +203,9 @@ pub fn validate_create(input: &CreateChannelInput) -> Result<(), ApiError> {
     c.finish()?;
     match (&input.s3_destination_configuration, &input.s3_tables_destination_configuration) {
         (Some(_), Some(_)) | (None, None) => {
-            return Err(bad("You must specify either S3DestinationConfiguration or S3TablesDestinationConfiguration, but not both."))
+            return Err(bad(
+                "You must specify either S3DestinationConfiguration or S3TablesDestinationConfiguration, but not both.",
+            ))
         }
         _ => {}
     }
@@ -220,7 +230,9 @@ pub fn validate_create(input: &CreateChannelInput) -> Result<(), ApiError> {
             return Err(bad(format!("RecordFormatType {f} is supported only for general purpose S3 destinations.")));
         }
     }
-    if let Some(t) = input.s3_destination_configuration.as_ref().and_then(|s| s.storage_configuration.output_key_template.as_deref()) {
+    if let Some(t) =
+        input.s3_destination_configuration.as_ref().and_then(|s| s.storage_configuration.output_key_template.as_deref())
+    {
         let template = PrefixTemplate::parse(t, PrefixKind::Prefix)?;
         if template.is_dynamic() {
             return Err(bad("OutputKeyTemplate cannot contain partition key expressions."));
@@ -231,13 +243,20 @@ pub fn validate_create(input: &CreateChannelInput) -> Result<(), ApiError> {
 
 /// Plans a channel. `freshness_override` replaces `DataFreshnessInSeconds` (tests and
 /// benchmarks run with seconds, not minutes; sluiced never sets it).
-pub fn plan(input: &CreateChannelInput, env: &Environment, freshness_override: Option<std::time::Duration>) -> Result<DeliveryPlan, DeliveryError> {
+pub fn plan(
+    input: &CreateChannelInput,
+    env: &Environment,
+    freshness_override: Option<std::time::Duration>,
+) -> Result<DeliveryPlan, DeliveryError> {
     validate_create(input)?;
     let name = input.channel_name.clone();
     let arn = format!("arn:aws:kinesis:{}:{}:channel/{name}", env.region, env.account_id);
     let Some(s3) = &input.s3_destination_configuration else {
         // Unfinished: Iceberg tables (S3TablesDestinationConfiguration); see the module docs.
-        return Err(ApiError::invalid_argument("S3TablesDestinationConfiguration is not supported by Sluice yet: Iceberg table delivery is unfinished.").into());
+        return Err(ApiError::invalid_argument(
+            "S3TablesDestinationConfiguration is not supported by Sluice yet: Iceberg table delivery is unfinished.",
+        )
+        .into());
     };
     let st = &s3.storage_configuration;
     let compression = Compression::from_channel(&st.compression_type).expect("validated");
@@ -245,8 +264,11 @@ pub fn plan(input: &CreateChannelInput, env: &Environment, freshness_override: O
     if !prefix.has_timestamp() {
         prefix = prefix.with_default_timestamp();
     }
-    let interval = freshness_override
-        .unwrap_or_else(|| std::time::Duration::from_secs(s3.data_freshness_in_seconds.unwrap_or(CHANNEL_DATA_FRESHNESS_S_DEFAULT as i64) as u64));
+    let interval = freshness_override.unwrap_or_else(|| {
+        std::time::Duration::from_secs(
+            s3.data_freshness_in_seconds.unwrap_or(CHANNEL_DATA_FRESHNESS_S_DEFAULT as i64) as u64
+        )
+    });
     let main = ObjectTarget {
         bucket: env.buckets.resolve(&st.bucket_arn)?,
         prefix,
@@ -257,13 +279,17 @@ pub fn plan(input: &CreateChannelInput, env: &Environment, freshness_override: O
     let errors = match &s3.dead_letter_queue_s3_configuration {
         Some(d) => ErrorTarget {
             bucket: env.buckets.resolve(&d.bucket_arn)?,
-            prefix: PrefixTemplate::parse(d.error_output_prefix.as_deref().unwrap_or(""), PrefixKind::ErrorOutputPrefix)?
-                .then(PrefixTemplate::parse("!{firehose:error-output-type}/", PrefixKind::ErrorOutputPrefix)?)
-                .with_default_timestamp(),
+            prefix: PrefixTemplate::parse(
+                d.error_output_prefix.as_deref().unwrap_or(""),
+                PrefixKind::ErrorOutputPrefix,
+            )?
+            .then(PrefixTemplate::parse("!{firehose:error-output-type}/", PrefixKind::ErrorOutputPrefix)?)
+            .with_default_timestamp(),
         },
         None => ErrorTarget {
             bucket: main.bucket.clone(),
-            prefix: PrefixTemplate::parse("!{firehose:error-output-type}/", PrefixKind::ErrorOutputPrefix)?.with_default_timestamp(),
+            prefix: PrefixTemplate::parse("!{firehose:error-output-type}/", PrefixKind::ErrorOutputPrefix)?
+                .with_default_timestamp(),
         },
     };
     Ok(DeliveryPlan {

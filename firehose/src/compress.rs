@@ -176,7 +176,14 @@ mod tests {
 
     #[test]
     fn empty_input() {
-        for c in [Compression::None, Compression::Gzip, Compression::Zip, Compression::Snappy, Compression::HadoopSnappy, Compression::Zstd] {
+        for c in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Zip,
+            Compression::Snappy,
+            Compression::HadoopSnappy,
+            Compression::Zstd,
+        ] {
             c.compress(&[], "e").unwrap();
         }
     }

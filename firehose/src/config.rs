@@ -193,11 +193,7 @@ pub struct ProcessorParameter {
 impl Processor {
     /// The value of parameter `name`, if given.
     pub fn parameter(&self, name: &str) -> Option<&str> {
-        self.parameters
-            .iter()
-            .flatten()
-            .find(|p| p.parameter_name == name)
-            .map(|p| p.parameter_value.as_str())
+        self.parameters.iter().flatten().find(|p| p.parameter_name == name).map(|p| p.parameter_value.as_str())
     }
 }
 

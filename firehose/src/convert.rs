@@ -268,7 +268,9 @@ fn coerce(v: &Value, t: ColumnType) -> Option<Cell> {
         },
         ColumnType::TinyInt | ColumnType::SmallInt | ColumnType::Int | ColumnType::BigInt => {
             let n = match v {
-                Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64))?,
+                Value::Number(n) => n
+                    .as_i64()
+                    .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64))?,
                 Value::String(s) => s.trim().parse::<i64>().ok()?,
                 _ => return None,
             };
@@ -392,16 +394,23 @@ fn build_array<'a>(t: ColumnType, cells: impl Iterator<Item = &'a Cell>) -> Arra
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{SchemaConfiguration, OpenXJsonSerDe, InputFormatConfiguration, Deserializer};
+    use crate::config::{Deserializer, InputFormatConfiguration, OpenXJsonSerDe, SchemaConfiguration};
 
     fn converter(columns: &[(&str, &str)], openx: Option<OpenXJsonSerDe>) -> ParquetConverter {
         let config = DataFormatConversionConfiguration {
             enabled: Some(true),
             schema_configuration: Some(SchemaConfiguration {
-                sluice_columns: Some(columns.iter().map(|(n, t)| Column { name: n.to_string(), column_type: t.to_string(), comment: None }).collect()),
+                sluice_columns: Some(
+                    columns
+                        .iter()
+                        .map(|(n, t)| Column { name: n.to_string(), column_type: t.to_string(), comment: None })
+                        .collect(),
+                ),
                 ..Default::default()
             }),
-            input_format_configuration: openx.map(|o| InputFormatConfiguration { deserializer: Some(Deserializer { open_x_json_ser_de: Some(o), hive_json_ser_de: None }) }),
+            input_format_configuration: openx.map(|o| InputFormatConfiguration {
+                deserializer: Some(Deserializer { open_x_json_ser_de: Some(o), hive_json_ser_de: None }),
+            }),
             output_format_configuration: None,
         };
         ParquetConverter::new(&config).unwrap()
@@ -409,7 +418,17 @@ mod tests {
 
     #[test]
     fn converts_and_sets_aside_bad_records() {
-        let c = converter(&[("id", "bigint"), ("name", "string"), ("ok", "boolean"), ("at", "timestamp"), ("score", "double"), ("small", "tinyint")], None);
+        let c = converter(
+            &[
+                ("id", "bigint"),
+                ("name", "string"),
+                ("ok", "boolean"),
+                ("at", "timestamp"),
+                ("score", "double"),
+                ("small", "tinyint"),
+            ],
+            None,
+        );
         let records: Vec<&[u8]> = vec![
             br#"{"ID": 1, "name": "a", "ok": true, "at": "2024-01-02T03:04:05Z", "score": 1.5}"#,
             br#"{"id": "2", "name": 7, "ok": "false", "at": 1700000000000}"#,
@@ -422,18 +441,22 @@ mod tests {
         assert_eq!(out.record_count, 2);
         assert_eq!(out.failed.iter().map(|f| f.0).collect::<Vec<_>>(), vec![2, 3, 4, 5]);
         let bytes = bytes::Bytes::from(out.parquet.unwrap());
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().build().unwrap();
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().build().unwrap();
         let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
         assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
     }
 
     #[test]
     fn openx_options() {
-        let c = converter(&[("a_b", "int"), ("Mixed", "string"), ("renamed", "string")], Some(OpenXJsonSerDe {
-            convert_dots_in_json_keys_to_underscores: Some(true),
-            case_insensitive: Some(false),
-            column_to_json_key_mappings: Some(BTreeMap::from([("renamed".to_string(), "ts-field".to_string())])),
-        }));
+        let c = converter(
+            &[("a_b", "int"), ("Mixed", "string"), ("renamed", "string")],
+            Some(OpenXJsonSerDe {
+                convert_dots_in_json_keys_to_underscores: Some(true),
+                case_insensitive: Some(false),
+                column_to_json_key_mappings: Some(BTreeMap::from([("renamed".to_string(), "ts-field".to_string())])),
+            }),
+        );
         let row = c.row(br#"{"a.b": 3, "mixed": "no", "Mixed": "yes", "ts-field": "r"}"#).unwrap();
         assert_eq!(row, vec![Cell::Int(3), Cell::Str("yes".into()), Cell::Str("r".into())]);
     }

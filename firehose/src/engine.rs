@@ -42,7 +42,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::http_endpoint;
-use crate::limits::{ACTIVE_PARTITIONS_MAX, SOURCE_CHANNEL_RECORDS_MAX, STORE_BACKOFF_MS_INITIAL, STORE_BACKOFF_MS_MAX};
+use crate::limits::{
+    ACTIVE_PARTITIONS_MAX, SOURCE_CHANNEL_RECORDS_MAX, STORE_BACKOFF_MS_INITIAL, STORE_BACKOFF_MS_MAX,
+};
 use crate::metrics::Metrics;
 use crate::plan::{BufferLimits, DeliveryPlan, Destination, ErrorTarget, ObjectTarget};
 use crate::prefix::{object_name, PrefixContext};
@@ -94,7 +96,12 @@ pub fn spawn(plan: DeliveryPlan) -> Handle {
 }
 
 /// Runs the engine until `source` is closed and everything received is done.
-pub async fn run(plan: DeliveryPlan, mut source: mpsc::Receiver<SourceRecord>, progress: watch::Sender<Progress>, metrics: Arc<Metrics>) {
+pub async fn run(
+    plan: DeliveryPlan,
+    mut source: mpsc::Receiver<SourceRecord>,
+    progress: watch::Sender<Progress>,
+    metrics: Arc<Metrics>,
+) {
     let mut engine = Engine::new(plan, progress, metrics);
     let mut closed = false;
     loop {
@@ -102,7 +109,8 @@ pub async fn run(plan: DeliveryPlan, mut source: mpsc::Receiver<SourceRecord>, p
         if closed && engine.idle() {
             break;
         }
-        let accepting = !closed && engine.ready.is_empty() && engine.uploads.len() < engine.plan.options.uploads_in_flight_max;
+        let accepting =
+            !closed && engine.ready.is_empty() && engine.uploads.len() < engine.plan.options.uploads_in_flight_max;
         let deadline = engine.next_deadline();
         tokio::select! {
             record = source.recv(), if accepting => match record {
@@ -249,13 +257,23 @@ impl Engine {
         self.next_index += 1;
         Metrics::add(&self.metrics.incoming_records, 1);
         Metrics::add(&self.metrics.incoming_bytes, record.data.len() as u64);
-        self.pending.push_back(Pending { index, lane: record.lane, position: record.position, arrival_ms: record.arrival_ms });
+        self.pending.push_back(Pending {
+            index,
+            lane: record.lane,
+            position: record.position,
+            arrival_ms: record.arrival_ms,
+        });
         if self.backup_target().is_some() {
             let limits = self.backup_target().expect("checked").buffer;
             self.add(BufferKey::Backup, limits, index, record.arrival_ms, record.data.clone(), None, None);
         }
         if self.plan.processing.transformer.is_some() {
-            let intake = self.intake.get_or_insert_with(|| Intake { min_index: index, opened: Instant::now(), bytes: 0, records: Vec::new() });
+            let intake = self.intake.get_or_insert_with(|| Intake {
+                min_index: index,
+                opened: Instant::now(),
+                bytes: 0,
+                records: Vec::new(),
+            });
             let first = intake.records.is_empty();
             intake.bytes += record.data.len();
             intake.records.push((index, record.arrival_ms, record.data));
@@ -290,7 +308,8 @@ impl Engine {
         let Some(intake) = self.intake.take() else { return };
         let plan = self.plan.clone();
         let transformer = plan.processing.transformer.as_ref().expect("an intake exists only with a transformer");
-        let inputs: Vec<Input<'_>> = intake.records.iter().map(|(_, arrival_ms, data)| Input { arrival_ms: *arrival_ms, data }).collect();
+        let inputs: Vec<Input<'_>> =
+            intake.records.iter().map(|(_, arrival_ms, data)| Input { arrival_ms: *arrival_ms, data }).collect();
         let invocation = transformer.transform(&inputs).await;
         let attempts = invocation.attempts;
         let lambda_arn = transformer.lambda_arn.clone();
@@ -308,7 +327,16 @@ impl Engine {
                 Outcome::Dropped => Metrics::add(&self.metrics.processing_dropped_records, 1),
                 Outcome::Failed { error_code, error_message } => {
                     Metrics::add(&self.metrics.processing_failed_records, 1);
-                    self.error(index, arrival_ms, &raw, PROCESSING_FAILED, &error_code, &error_message, attempts, Some(&lambda_arn));
+                    self.error(
+                        index,
+                        arrival_ms,
+                        &raw,
+                        PROCESSING_FAILED,
+                        &error_code,
+                        &error_message,
+                        attempts,
+                        Some(&lambda_arn),
+                    );
                 }
             }
         }
@@ -324,7 +352,16 @@ impl Engine {
                 Ok(keys) => Some(keys),
                 Err(why) => {
                     Metrics::add(&self.metrics.partitioning_failed_records, 1);
-                    self.error(index, arrival_ms, &data, PARTITIONING_FAILED, "DynamicPartitioning.MetadataExtractionFailed", &why, 1, None);
+                    self.error(
+                        index,
+                        arrival_ms,
+                        &data,
+                        PARTITIONING_FAILED,
+                        "DynamicPartitioning.MetadataExtractionFailed",
+                        &why,
+                        1,
+                        None,
+                    );
                     return;
                 }
             },
@@ -332,12 +369,25 @@ impl Engine {
         };
         let partition = match &plan.destination {
             Destination::S3(s3) => {
-                let ctx = PrefixContext { keys_from_query: keys_from_query.as_ref(), keys_from_lambda: keys_from_lambda.as_ref(), ..Default::default() };
+                let ctx = PrefixContext {
+                    keys_from_query: keys_from_query.as_ref(),
+                    keys_from_lambda: keys_from_lambda.as_ref(),
+                    ..Default::default()
+                };
                 match s3.main.prefix.partition_of(&ctx) {
                     Ok(p) => p,
                     Err(why) => {
                         Metrics::add(&self.metrics.partitioning_failed_records, 1);
-                        self.error(index, arrival_ms, &data, PARTITIONING_FAILED, "DynamicPartitioning.PartitionKeyEvaluationFailed", &why.to_string(), 1, None);
+                        self.error(
+                            index,
+                            arrival_ms,
+                            &data,
+                            PARTITIONING_FAILED,
+                            "DynamicPartitioning.PartitionKeyEvaluationFailed",
+                            &why.to_string(),
+                            1,
+                            None,
+                        );
                         return;
                     }
                 }
@@ -373,8 +423,18 @@ impl Engine {
     }
 
     /// Puts a failed record into the error output, in AWS's error record format.
-    #[allow(clippy::too_many_arguments)]
-    fn error(&mut self, index: u64, arrival_ms: i64, raw: &[u8], error_type: &'static str, code: &str, message: &str, attempts: u32, lambda_arn: Option<&str>) {
+    #[allow(clippy::too_many_arguments, reason = "the fields of one AWS error record")]
+    fn error(
+        &mut self,
+        index: u64,
+        arrival_ms: i64,
+        raw: &[u8],
+        error_type: &'static str,
+        code: &str,
+        message: &str,
+        attempts: u32,
+        lambda_arn: Option<&str>,
+    ) {
         let line = error_line(arrival_ms, raw, code, message, attempts, lambda_arn);
         Metrics::add(&self.metrics.error_output_records, 1);
         Metrics::add(&self.metrics.error_output_bytes, raw.len() as u64);
@@ -382,7 +442,7 @@ impl Engine {
         self.add(BufferKey::Error(error_type), limits, index, arrival_ms, line, None, None);
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, reason = "a record and where it goes; a struct would only be unpacked here")]
     fn add(
         &mut self,
         key: BufferKey,
@@ -426,7 +486,8 @@ impl Engine {
     /// more than one buffer per destination is ever delivered ahead of the checkpoint.
     fn seal(&mut self, key: &BufferKey) {
         let Some(buffer) = self.buffers.remove(key) else { return };
-        let mut older: Vec<BufferKey> = self.buffers.values().filter(|b| b.min_index < buffer.min_index).map(|b| b.key.clone()).collect();
+        let mut older: Vec<BufferKey> =
+            self.buffers.values().filter(|b| b.min_index < buffer.min_index).map(|b| b.key.clone()).collect();
         older.sort_by_key(|k| self.buffers[k].min_index);
         for k in older {
             let b = self.buffers.remove(&k).expect("listed above");
@@ -453,8 +514,12 @@ impl Engine {
         if self.intake.as_ref().is_some_and(|i| i.opened + self.plan.processing.transform_interval <= now) {
             self.process_intake().await;
         }
-        let mut expired: Vec<(u64, BufferKey)> =
-            self.buffers.values().filter(|b| b.opened + b.limits.interval <= now).map(|b| (b.min_index, b.key.clone())).collect();
+        let mut expired: Vec<(u64, BufferKey)> = self
+            .buffers
+            .values()
+            .filter(|b| b.opened + b.limits.interval <= now)
+            .map(|b| (b.min_index, b.key.clone()))
+            .collect();
         expired.sort_by_key(|(min, _)| *min);
         for (_, key) in expired {
             self.seal(&key);
@@ -486,7 +551,14 @@ impl Engine {
 }
 
 /// One line of AWS's error record format (JSON, newline-terminated).
-fn error_line(arrival_ms: i64, raw: &[u8], code: &str, message: &str, attempts: u32, lambda_arn: Option<&str>) -> Bytes {
+fn error_line(
+    arrival_ms: i64,
+    raw: &[u8],
+    code: &str,
+    message: &str,
+    attempts: u32,
+    lambda_arn: Option<&str>,
+) -> Bytes {
     let mut record = serde_json::json!({
         "attemptsMade": attempts,
         "arrivalTimestamp": arrival_ms,
@@ -517,7 +589,13 @@ fn concat(records: &[BufRecord]) -> Vec<u8> {
 
 /// Writes an object, retrying until the store takes it: the records stay in the source until
 /// then, so waiting loses nothing.
-async fn put_until_durable(bucket: &Bucket, key: &str, body: Bytes, attempts: &std::sync::atomic::AtomicU64, successes: &std::sync::atomic::AtomicU64) {
+async fn put_until_durable(
+    bucket: &Bucket,
+    key: &str,
+    body: Bytes,
+    attempts: &std::sync::atomic::AtomicU64,
+    successes: &std::sync::atomic::AtomicU64,
+) {
     let mut backoff = Duration::from_millis(STORE_BACKOFF_MS_INITIAL);
     loop {
         Metrics::add(attempts, 1);
@@ -536,13 +614,31 @@ async fn put_until_durable(bucket: &Bucket, key: &str, body: Bytes, attempts: &s
 }
 
 /// Writes error lines to the error output.
-async fn put_errors(plan: &DeliveryPlan, metrics: &Metrics, errors: &ErrorTarget, error_type: &str, oldest_ms: i64, body: Vec<u8>) {
-    let ctx = PrefixContext { timestamp: Some(timestamp(oldest_ms)), error_output_type: Some(error_type), ..Default::default() };
+async fn put_errors(
+    plan: &DeliveryPlan,
+    metrics: &Metrics,
+    errors: &ErrorTarget,
+    error_type: &str,
+    oldest_ms: i64,
+    body: Vec<u8>,
+) {
+    let ctx = PrefixContext {
+        timestamp: Some(timestamp(oldest_ms)),
+        error_output_type: Some(error_type),
+        ..Default::default()
+    };
     // An error prefix too long to evaluate still has to go somewhere: its literal type folder.
     let prefix = errors.prefix.evaluate(&ctx).unwrap_or_else(|_| format!("{error_type}/"));
     let key = format!("{prefix}{}", object_name(&plan.name, plan.version, timestamp(oldest_ms), ""));
     // The error output's own attempts are counted with the destination's.
-    put_until_durable(&errors.bucket, &key, Bytes::from(body), &metrics.delivery_to_s3_attempts, &metrics.delivery_to_s3_success).await;
+    put_until_durable(
+        &errors.bucket,
+        &key,
+        Bytes::from(body),
+        &metrics.delivery_to_s3_attempts,
+        &metrics.delivery_to_s3_success,
+    )
+    .await;
 }
 
 async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client, buffer: Buffer) {
@@ -566,7 +662,14 @@ async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client
             let body = compress_blocking(target.compression, raw, name.clone()).await;
             let ctx = PrefixContext { timestamp: Some(oldest), ..Default::default() };
             let prefix = target.prefix.evaluate(&ctx).unwrap_or_default();
-            put_until_durable(&target.bucket, &format!("{prefix}{name}"), body, &metrics.backup_to_s3_attempts, &metrics.backup_to_s3_success).await;
+            put_until_durable(
+                &target.bucket,
+                &format!("{prefix}{name}"),
+                body,
+                &metrics.backup_to_s3_attempts,
+                &metrics.backup_to_s3_success,
+            )
+            .await;
             Metrics::add(&metrics.backup_to_s3_records, buffer.records.len() as u64);
             Metrics::add(&metrics.backup_to_s3_bytes, buffer.bytes as u64);
         }
@@ -583,7 +686,10 @@ async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client
                     let lines: Vec<u8> = buffer
                         .records
                         .iter()
-                        .flat_map(|r| error_line(r.arrival_ms, &r.data, "S3.PrefixEvaluationFailed", &why.to_string(), 1, None).to_vec())
+                        .flat_map(|r| {
+                            error_line(r.arrival_ms, &r.data, "S3.PrefixEvaluationFailed", &why.to_string(), 1, None)
+                                .to_vec()
+                        })
                         .collect();
                     Metrics::add(&metrics.error_output_records, buffer.records.len() as u64);
                     put_errors(plan, metrics, errors, PARTITIONING_FAILED, buffer.oldest_arrival_ms, lines).await;
@@ -595,9 +701,10 @@ async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client
                 Some(converter) => {
                     let converter = converter.clone();
                     let records = buffer.records.clone();
-                    let converted = tokio::task::spawn_blocking(move || converter.convert(records.iter().map(|r| &r.data[..])))
-                        .await
-                        .expect("conversion does not panic");
+                    let converted =
+                        tokio::task::spawn_blocking(move || converter.convert(records.iter().map(|r| &r.data[..])))
+                            .await
+                            .expect("conversion does not panic");
                     match converted {
                         Ok(c) => {
                             let lines: Vec<u8> = c
@@ -605,7 +712,15 @@ async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client
                                 .iter()
                                 .flat_map(|(i, why)| {
                                     let r = &buffer.records[*i];
-                                    error_line(r.arrival_ms, &r.data, "DataFormatConversion.MalformedData", why, 1, None).to_vec()
+                                    error_line(
+                                        r.arrival_ms,
+                                        &r.data,
+                                        "DataFormatConversion.MalformedData",
+                                        why,
+                                        1,
+                                        None,
+                                    )
+                                    .to_vec()
                                 })
                                 .collect();
                             Metrics::add(&metrics.conversion_succeeded_records, c.record_count as u64);
@@ -618,7 +733,17 @@ async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client
                             let lines: Vec<u8> = buffer
                                 .records
                                 .iter()
-                                .flat_map(|r| error_line(r.arrival_ms, &r.data, "DataFormatConversion.WriterError", &e.to_string(), 1, None).to_vec())
+                                .flat_map(|r| {
+                                    error_line(
+                                        r.arrival_ms,
+                                        &r.data,
+                                        "DataFormatConversion.WriterError",
+                                        &e.to_string(),
+                                        1,
+                                        None,
+                                    )
+                                    .to_vec()
+                                })
                                 .collect();
                             Metrics::add(&metrics.conversion_failed_records, buffer.records.len() as u64);
                             (None, 0, lines)
@@ -627,24 +752,47 @@ async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client
                 }
                 None => {
                     let raw = concat(&buffer.records);
-                    (Some(compress_blocking(s3.main.compression, raw, name.clone()).await), buffer.records.len(), Vec::new())
+                    (
+                        Some(compress_blocking(s3.main.compression, raw, name.clone()).await),
+                        buffer.records.len(),
+                        Vec::new(),
+                    )
                 }
             };
             if let Some(body) = body {
                 let len = body.len();
-                put_until_durable(&s3.main.bucket, &format!("{prefix}{name}"), body, &metrics.delivery_to_s3_attempts, &metrics.delivery_to_s3_success).await;
+                put_until_durable(
+                    &s3.main.bucket,
+                    &format!("{prefix}{name}"),
+                    body,
+                    &metrics.delivery_to_s3_attempts,
+                    &metrics.delivery_to_s3_success,
+                )
+                .await;
                 Metrics::add(&metrics.delivery_to_s3_records, delivered_records as u64);
                 Metrics::add(&metrics.delivery_to_s3_bytes, len as u64);
                 Metrics::add(&metrics.delivery_to_s3_objects, 1);
             }
             if !failed_lines.is_empty() {
-                Metrics::add(&metrics.error_output_records, failed_lines.iter().filter(|b| **b == b'\n').count() as u64);
-                put_errors(plan, metrics, errors, FORMAT_CONVERSION_FAILED, buffer.oldest_arrival_ms, failed_lines).await;
+                Metrics::add(
+                    &metrics.error_output_records,
+                    failed_lines.iter().filter(|b| **b == b'\n').count() as u64,
+                );
+                put_errors(plan, metrics, errors, FORMAT_CONVERSION_FAILED, buffer.oldest_arrival_ms, failed_lines)
+                    .await;
             }
         }
         (BufferKey::Main(_), Destination::Http(h)) => {
             let records: Vec<Bytes> = buffer.records.iter().map(|r| r.data.clone()).collect();
-            let result = http_endpoint::deliver(client, h, &plan.arn, plan.options.http_response_timeout, plan.options.http_backoff_max, &records).await;
+            let result = http_endpoint::deliver(
+                client,
+                h,
+                &plan.arn,
+                plan.options.http_response_timeout,
+                plan.options.http_backoff_max,
+                &records,
+            )
+            .await;
             match result {
                 Ok(attempts) => {
                     Metrics::add(&metrics.delivery_to_http_attempts, attempts as u64);
@@ -659,7 +807,17 @@ async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client
                     Metrics::add(&metrics.error_output_records, (records.len() - start) as u64);
                     let lines: Vec<u8> = buffer.records[start..]
                         .iter()
-                        .flat_map(|r| error_line(r.arrival_ms, &r.data, &failure.error_code, &failure.error_message, failure.attempts, None).to_vec())
+                        .flat_map(|r| {
+                            error_line(
+                                r.arrival_ms,
+                                &r.data,
+                                &failure.error_code,
+                                &failure.error_message,
+                                failure.attempts,
+                                None,
+                            )
+                            .to_vec()
+                        })
                         .collect();
                     put_errors(plan, metrics, errors, HTTP_ENDPOINT_FAILED, buffer.oldest_arrival_ms, lines).await;
                 }

@@ -89,19 +89,24 @@ async fn deliver_request(
     let body = RequestBody {
         request_id: &request_id,
         timestamp: chrono::Utc::now().timestamp_millis(),
-        records: records.iter().map(|r| RecordBody { data: base64::engine::general_purpose::STANDARD.encode(r) }).collect(),
+        records: records
+            .iter()
+            .map(|r| RecordBody { data: base64::engine::general_purpose::STANDARD.encode(r) })
+            .collect(),
     };
     let mut body = serde_json::to_vec(&body).expect("serializes");
     if plan.gzip {
         body = gzip(&body).expect("gzip into memory does not fail");
     }
     let body = Bytes::from(body);
-    let common = (!plan.common_attributes.is_empty()).then(|| serde_json::json!({ "commonAttributes": plan.common_attributes }).to_string());
+    let common = (!plan.common_attributes.is_empty())
+        .then(|| serde_json::json!({ "commonAttributes": plan.common_attributes }).to_string());
     let first = Instant::now();
     let mut attempts = 0u32;
     loop {
         attempts += 1;
-        let outcome = attempt(client, plan, source_arn, &request_id, common.as_deref(), body.clone(), response_timeout).await;
+        let outcome =
+            attempt(client, plan, source_arn, &request_id, common.as_deref(), body.clone(), response_timeout).await;
         let (code, message) = match outcome {
             Ok(()) => return Ok(attempts),
             Err(e) => e,
@@ -146,7 +151,10 @@ async fn attempt(
     }
     let mut response = request.send().await.map_err(|e| {
         if e.is_timeout() {
-            ("HttpEndpoint.ResponseTimeout".to_string(), format!("The endpoint did not answer within {response_timeout:?}."))
+            (
+                "HttpEndpoint.ResponseTimeout".to_string(),
+                format!("The endpoint did not answer within {response_timeout:?}."),
+            )
         } else {
             ("HttpEndpoint.ConnectionFailed".to_string(), format!("Could not reach the endpoint: {e}"))
         }
@@ -157,13 +165,19 @@ async fn attempt(
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 if bytes.len() + chunk.len() > HTTP_RESPONSE_BYTES_MAX {
-                    return Err(("HttpEndpoint.ResponseTooLarge".into(), format!("The response is larger than {HTTP_RESPONSE_BYTES_MAX} bytes.")));
+                    return Err((
+                        "HttpEndpoint.ResponseTooLarge".into(),
+                        format!("The response is larger than {HTTP_RESPONSE_BYTES_MAX} bytes."),
+                    ));
                 }
                 bytes.extend_from_slice(&chunk);
             }
             Ok(None) => break,
             Err(e) if e.is_timeout() => {
-                return Err(("HttpEndpoint.ResponseTimeout".into(), format!("The endpoint did not answer within {response_timeout:?}.")))
+                return Err((
+                    "HttpEndpoint.ResponseTimeout".into(),
+                    format!("The endpoint did not answer within {response_timeout:?}."),
+                ))
             }
             Err(e) => return Err(("HttpEndpoint.ConnectionFailed".into(), format!("Reading the response: {e}"))),
         }
@@ -178,7 +192,13 @@ async fn attempt(
     match serde_json::from_slice::<ResponseBody>(&bytes) {
         Ok(ResponseBody { request_id: Some(id), .. }) if id == request_id => Ok(()),
         Ok(ResponseBody { error_message: Some(m), .. }) => Err(("HttpEndpoint.DestinationException".into(), m)),
-        Ok(_) => Err(("HttpEndpoint.InvalidResponseFromDestination".into(), format!("The response's requestId does not match {request_id}: {text}"))),
-        Err(e) => Err(("HttpEndpoint.InvalidResponseFromDestination".into(), format!("The response is not the expected JSON ({e}): {text}"))),
+        Ok(_) => Err((
+            "HttpEndpoint.InvalidResponseFromDestination".into(),
+            format!("The response's requestId does not match {request_id}: {text}"),
+        )),
+        Err(e) => Err((
+            "HttpEndpoint.InvalidResponseFromDestination".into(),
+            format!("The response is not the expected JSON ({e}): {text}"),
+        )),
     }
 }

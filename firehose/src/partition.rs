@@ -38,16 +38,11 @@ impl KeyQuery {
         let modules = loader
             .load(&arena, File { code: query, path: () })
             .map_err(|errors| format!("the query does not parse ({} error(s))", errors.len()))?;
-        let filter = Compiler::default()
-            .with_funs(funs)
-            .compile(modules)
-            .map_err(|errors| {
-                let names: Vec<String> = errors
-                    .iter()
-                    .flat_map(|(_, errs)| errs.iter().map(|(name, _)| name.to_string()))
-                    .collect();
-                format!("the query uses undefined names: {}", names.join(", "))
-            })?;
+        let filter = Compiler::default().with_funs(funs).compile(modules).map_err(|errors| {
+            let names: Vec<String> =
+                errors.iter().flat_map(|(_, errs)| errs.iter().map(|(name, _)| name.to_string())).collect();
+            format!("the query uses undefined names: {}", names.join(", "))
+        })?;
         Ok(KeyQuery { text: query.to_string(), filter })
     }
 
@@ -96,7 +91,10 @@ mod tests {
 
     #[test]
     fn extracts_keys_like_the_developer_guide() {
-        let q = KeyQuery::compile(r#"{customer_id: .customer_id, device: .type.device, year: .event_timestamp | strftime("%Y"), n: .n}"#).unwrap();
+        let q = KeyQuery::compile(
+            r#"{customer_id: .customer_id, device: .type.device, year: .event_timestamp | strftime("%Y"), n: .n}"#,
+        )
+        .unwrap();
         let keys = q
             .keys(br#"{"type": {"device": "mobile"}, "customer_id": "1234567890", "event_timestamp": 1565382027, "n": 3}"#)
             .unwrap();

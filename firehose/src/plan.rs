@@ -140,8 +140,13 @@ pub struct DeliveryPlan {
     pub options: EngineOptions,
 }
 
-fn target_from_s3(s3: &S3DestinationConfiguration, env: &Environment, default_timestamp: bool) -> Result<ObjectTarget, DeliveryError> {
-    let compression = Compression::from_firehose(s3.compression_format.as_deref().unwrap_or("UNCOMPRESSED")).unwrap_or(Compression::None);
+fn target_from_s3(
+    s3: &S3DestinationConfiguration,
+    env: &Environment,
+    default_timestamp: bool,
+) -> Result<ObjectTarget, DeliveryError> {
+    let compression = Compression::from_firehose(s3.compression_format.as_deref().unwrap_or("UNCOMPRESSED"))
+        .unwrap_or(Compression::None);
     let mut prefix = PrefixTemplate::parse(s3.prefix.as_deref().unwrap_or(""), PrefixKind::Prefix)?;
     if default_timestamp && !prefix.has_timestamp() {
         prefix = prefix.with_default_timestamp();
@@ -151,13 +156,21 @@ fn target_from_s3(s3: &S3DestinationConfiguration, env: &Environment, default_ti
         prefix,
         compression,
         extension: compression.extension().to_string(),
-        buffer: BufferLimits::from_hints(s3.buffering_hints.as_ref(), BUFFER_SIZE_MIB_DEFAULT, BUFFER_INTERVAL_S_DEFAULT),
+        buffer: BufferLimits::from_hints(
+            s3.buffering_hints.as_ref(),
+            BUFFER_SIZE_MIB_DEFAULT,
+            BUFFER_INTERVAL_S_DEFAULT,
+        ),
     })
 }
 
 /// The error prefix: the configured one, or `<Prefix><error-output-type>/yyyy/MM/dd/HH/` when
 /// none is configured (allowed only when `Prefix` has no expressions).
-fn error_target(bucket: Bucket, prefix: Option<&str>, error_output_prefix: Option<&str>) -> Result<ErrorTarget, ApiError> {
+fn error_target(
+    bucket: Bucket,
+    prefix: Option<&str>,
+    error_output_prefix: Option<&str>,
+) -> Result<ErrorTarget, ApiError> {
     let template = match error_output_prefix {
         Some(e) if !e.is_empty() => PrefixTemplate::parse(e, PrefixKind::ErrorOutputPrefix)?,
         _ => PrefixTemplate::literal(prefix.unwrap_or(""))
@@ -167,30 +180,50 @@ fn error_target(bucket: Bucket, prefix: Option<&str>, error_output_prefix: Optio
     Ok(ErrorTarget { bucket, prefix: template })
 }
 
-fn processing(p: Option<&ProcessingConfiguration>, env: &Environment, arn: &str, interval: Duration) -> Result<Processing, DeliveryError> {
-    let mut out = Processing { transform_batch_bytes: TRANSFORM_BATCH_BYTES_DEFAULT, transform_interval: interval.min(Duration::from_secs(60)), ..Default::default() };
+fn processing(
+    p: Option<&ProcessingConfiguration>,
+    env: &Environment,
+    arn: &str,
+    interval: Duration,
+) -> Result<Processing, DeliveryError> {
+    let mut out = Processing {
+        transform_batch_bytes: TRANSFORM_BATCH_BYTES_DEFAULT,
+        transform_interval: interval.min(Duration::from_secs(60)),
+        ..Default::default()
+    };
     let Some(p) = p.filter(|p| p.enabled != Some(false)) else { return Ok(out) };
     for processor in p.processors.iter().flatten() {
         match processor.processor_type.as_str() {
             "Lambda" => {
                 let lambda_arn = processor.parameter("LambdaArn").unwrap_or_default().to_string();
-                let function = env
-                    .functions
-                    .resolve(&lambda_arn)
-                    .cloned()
-                    .ok_or_else(|| DeliveryError::UnknownFunction { name: function_name(&lambda_arn).to_string() })?;
-                let retries = processor.parameter("NumberOfRetries").and_then(|n| n.parse().ok()).unwrap_or(TRANSFORM_RETRIES_DEFAULT);
+                let function =
+                    env.functions.resolve(&lambda_arn).cloned().ok_or_else(|| DeliveryError::UnknownFunction {
+                        name: function_name(&lambda_arn).to_string(),
+                    })?;
+                let retries = processor
+                    .parameter("NumberOfRetries")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(TRANSFORM_RETRIES_DEFAULT);
                 if let Some(mib) = processor.parameter("BufferSizeInMBs").and_then(|n| n.parse::<f64>().ok()) {
                     out.transform_batch_bytes = ((mib * (1 << 20) as f64) as usize).min(TRANSFORM_BATCH_BYTES_MAX);
                 }
                 if let Some(s) = processor.parameter("BufferIntervalInSeconds").and_then(|n| n.parse::<u64>().ok()) {
                     out.transform_interval = Duration::from_secs(s).min(interval);
                 }
-                out.transformer = Some(Transformer::new(function, lambda_arn, retries, env.options.transform_timeout, arn.to_string(), env.region.clone()));
+                out.transformer = Some(Transformer::new(
+                    function,
+                    lambda_arn,
+                    retries,
+                    env.options.transform_timeout,
+                    arn.to_string(),
+                    env.region.clone(),
+                ));
             }
             "MetadataExtraction" => {
                 let query = processor.parameter("MetadataExtractionQuery").unwrap_or_default();
-                out.key_query = Some(KeyQuery::compile(query).map_err(|why| ApiError::invalid_argument(format!("MetadataExtractionQuery is invalid: {why}.")))?);
+                out.key_query = Some(KeyQuery::compile(query).map_err(|why| {
+                    ApiError::invalid_argument(format!("MetadataExtractionQuery is invalid: {why}."))
+                })?);
             }
             "AppendDelimiterToRecord" => {
                 out.delimiter = Some(match processor.parameter("Delimiter") {
@@ -206,7 +239,11 @@ fn processing(p: Option<&ProcessingConfiguration>, env: &Environment, arn: &str,
 
 impl DeliveryPlan {
     /// Plans a delivery stream from a `CreateDeliveryStream` request (validated here too).
-    pub fn from_create(input: &CreateDeliveryStreamInput, version: u64, env: &Environment) -> Result<Self, DeliveryError> {
+    pub fn from_create(
+        input: &CreateDeliveryStreamInput,
+        version: u64,
+        env: &Environment,
+    ) -> Result<Self, DeliveryError> {
         validate::create_delivery_stream(input)?;
         let name = input.delivery_stream_name.clone();
         let arn = format!("arn:aws:firehose:{}:{}:deliverystream/{name}", env.region, env.account_id);
@@ -214,7 +251,13 @@ impl DeliveryPlan {
             let dynamic = e.dynamic_partitioning_configuration.as_ref().and_then(|d| d.enabled).unwrap_or(false);
             let conversion = e.data_format_conversion_configuration.as_ref().filter(|d| d.enabled.unwrap_or(true));
             // Dynamic partitioning and conversion raise AWS's default buffer size.
-            let size_default = if conversion.is_some() { BUFFER_SIZE_MIB_MAX } else if dynamic { validate::BUFFER_SIZE_MIB_MIN_DYNAMIC as u32 } else { BUFFER_SIZE_MIB_DEFAULT };
+            let size_default = if conversion.is_some() {
+                BUFFER_SIZE_MIB_MAX
+            } else if dynamic {
+                validate::BUFFER_SIZE_MIB_MIN_DYNAMIC as u32
+            } else {
+                BUFFER_SIZE_MIB_DEFAULT
+            };
             let base = S3DestinationConfiguration {
                 role_arn: e.role_arn.clone(),
                 bucket_arn: e.bucket_arn.clone(),
@@ -248,8 +291,16 @@ impl DeliveryPlan {
             (Destination::S3(S3Plan { main, errors, converter: None, backup: None }), Processing::default())
         } else if let Some(h) = &input.http_endpoint_destination_configuration {
             let s3 = target_from_s3(&h.s3_configuration, env, true)?;
-            let errors = error_target(s3.bucket.clone(), h.s3_configuration.prefix.as_deref(), h.s3_configuration.error_output_prefix.as_deref())?;
-            let buffer = BufferLimits::from_hints(h.buffering_hints.as_ref(), HTTP_BUFFER_SIZE_MIB_DEFAULT, HTTP_BUFFER_INTERVAL_S_DEFAULT);
+            let errors = error_target(
+                s3.bucket.clone(),
+                h.s3_configuration.prefix.as_deref(),
+                h.s3_configuration.error_output_prefix.as_deref(),
+            )?;
+            let buffer = BufferLimits::from_hints(
+                h.buffering_hints.as_ref(),
+                HTTP_BUFFER_SIZE_MIB_DEFAULT,
+                HTTP_BUFFER_INTERVAL_S_DEFAULT,
+            );
             let plan = HttpPlan {
                 url: h.endpoint_configuration.url.clone(),
                 name: h.endpoint_configuration.name.clone(),
@@ -261,7 +312,10 @@ impl DeliveryPlan {
                     .and_then(|r| r.common_attributes.as_ref())
                     .map(|a| a.iter().map(|a| (a.attribute_name.clone(), a.attribute_value.clone())).collect())
                     .unwrap_or_default(),
-                retry_duration: Duration::from_secs(h.retry_options.and_then(|r| r.duration_in_seconds).unwrap_or(HTTP_RETRY_DURATION_S_DEFAULT as i64) as u64),
+                retry_duration: Duration::from_secs(
+                    h.retry_options.and_then(|r| r.duration_in_seconds).unwrap_or(HTTP_RETRY_DURATION_S_DEFAULT as i64)
+                        as u64,
+                ),
                 buffer,
                 errors,
                 backup: (h.s3_backup_mode.as_deref() == Some("AllData")).then_some(s3),
@@ -271,6 +325,14 @@ impl DeliveryPlan {
         } else {
             unreachable!("validation requires one destination")
         };
-        Ok(DeliveryPlan { name, arn, region: env.region.clone(), version, destination, processing, options: env.options.clone() })
+        Ok(DeliveryPlan {
+            name,
+            arn,
+            region: env.region.clone(),
+            version,
+            destination,
+            processing,
+            options: env.options.clone(),
+        })
     }
 }

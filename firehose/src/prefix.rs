@@ -206,14 +206,20 @@ impl PrefixTemplate {
         for part in &self.parts {
             match part {
                 Part::KeyFromQuery(k) => {
-                    let v = ctx.keys_from_query.and_then(|m| m.get(k)).ok_or_else(|| EvaluateError::MissingKey(k.clone()))?;
+                    let v = ctx
+                        .keys_from_query
+                        .and_then(|m| m.get(k))
+                        .ok_or_else(|| EvaluateError::MissingKey(k.clone()))?;
                     out.push_str(k);
                     out.push('=');
                     out.push_str(v);
                     out.push('\u{0}');
                 }
                 Part::KeyFromLambda(k) => {
-                    let v = ctx.keys_from_lambda.and_then(|m| m.get(k)).ok_or_else(|| EvaluateError::MissingKey(k.clone()))?;
+                    let v = ctx
+                        .keys_from_lambda
+                        .and_then(|m| m.get(k))
+                        .ok_or_else(|| EvaluateError::MissingKey(k.clone()))?;
                     out.push_str(k);
                     out.push('=');
                     out.push_str(v);
@@ -238,12 +244,12 @@ impl PrefixTemplate {
                 Part::Timestamp(tokens) => format_date(&mut out, tokens, &timestamp),
                 Part::RandomString => out.push_str(&random_string()),
                 Part::ErrorOutputType => out.push_str(ctx.error_output_type.unwrap_or("processing-failed")),
-                Part::KeyFromQuery(k) => {
-                    out.push_str(ctx.keys_from_query.and_then(|m| m.get(k)).ok_or_else(|| EvaluateError::MissingKey(k.clone()))?)
-                }
-                Part::KeyFromLambda(k) => {
-                    out.push_str(ctx.keys_from_lambda.and_then(|m| m.get(k)).ok_or_else(|| EvaluateError::MissingKey(k.clone()))?)
-                }
+                Part::KeyFromQuery(k) => out.push_str(
+                    ctx.keys_from_query.and_then(|m| m.get(k)).ok_or_else(|| EvaluateError::MissingKey(k.clone()))?,
+                ),
+                Part::KeyFromLambda(k) => out.push_str(
+                    ctx.keys_from_lambda.and_then(|m| m.get(k)).ok_or_else(|| EvaluateError::MissingKey(k.clone()))?,
+                ),
             }
         }
         if out.chars().count() > PREFIX_EVALUATED_CHARS_MAX {
@@ -358,11 +364,7 @@ pub fn random_string() -> String {
 /// `DeliveryStreamName-DeliveryStreamVersion-YYYY-MM-DD-HH-MM-SS-RandomString[extension]`,
 /// with the time of the oldest record in the object and a random UUID.
 pub fn object_name(stream_name: &str, version: u64, oldest: DateTime<Utc>, extension: &str) -> String {
-    format!(
-        "{stream_name}-{version}-{}-{}{extension}",
-        oldest.format("%Y-%m-%d-%H-%M-%S"),
-        uuid::Uuid::new_v4()
-    )
+    format!("{stream_name}-{version}-{}-{}{extension}", oldest.format("%Y-%m-%d-%H-%M-%S"), uuid::Uuid::new_v4())
 }
 
 #[cfg(test)]
@@ -382,14 +384,24 @@ mod tests {
 
     #[test]
     fn developer_guide_examples() {
-        check("myPrefix/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/", PrefixKind::Prefix, None, "myPrefix/year=2018/month=08/day=27/hour=10/");
+        check(
+            "myPrefix/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/",
+            PrefixKind::Prefix,
+            None,
+            "myPrefix/year=2018/month=08/day=27/hour=10/",
+        );
         check(
             "myErrorPrefix/!{timestamp:'year='yyyy'/month='MM'/day='dd'/hour='HH}/!{firehose:error-output-type}",
             PrefixKind::ErrorOutputPrefix,
             Some("processing-failed"),
             "myErrorPrefix/year=2018/month=08/day=27/hour=10/processing-failed",
         );
-        check("myFirehoseFailures/!{firehose:error-output-type}/", PrefixKind::ErrorOutputPrefix, Some("processing-failed"), "myFirehoseFailures/processing-failed/");
+        check(
+            "myFirehoseFailures/!{firehose:error-output-type}/",
+            PrefixKind::ErrorOutputPrefix,
+            Some("processing-failed"),
+            "myFirehoseFailures/processing-failed/",
+        );
         check("a/!{timestamp:yy-M-d H:m:s.SSS}", PrefixKind::Prefix, None, "a/18-8-27 10:30:5.000");
         check("q/!{timestamp:''yyyy''}", PrefixKind::Prefix, None, "q/'2018'");
     }
@@ -403,7 +415,8 @@ mod tests {
 
     #[test]
     fn random_string_is_new_each_time() {
-        let t = PrefixTemplate::parse("r=!{firehose:random-string}/!{firehose:random-string}", PrefixKind::Prefix).unwrap();
+        let t =
+            PrefixTemplate::parse("r=!{firehose:random-string}/!{firehose:random-string}", PrefixKind::Prefix).unwrap();
         let s = t.evaluate(&PrefixContext::default()).unwrap();
         let (a, b) = s.trim_start_matches("r=").split_once('/').unwrap();
         assert_eq!(a.len(), RANDOM_STRING_CHARS);
@@ -412,7 +425,11 @@ mod tests {
 
     #[test]
     fn partition_keys() {
-        let t = PrefixTemplate::parse("c=!{partitionKeyFromQuery:customer}/d=!{partitionKeyFromLambda:device}/", PrefixKind::Prefix).unwrap();
+        let t = PrefixTemplate::parse(
+            "c=!{partitionKeyFromQuery:customer}/d=!{partitionKeyFromLambda:device}/",
+            PrefixKind::Prefix,
+        )
+        .unwrap();
         assert!(t.is_dynamic());
         let q = BTreeMap::from([("customer".to_string(), "17".to_string())]);
         let l = BTreeMap::from([("device".to_string(), "mobile".to_string())]);

@@ -144,8 +144,23 @@ pub struct Transformer {
 }
 
 impl Transformer {
-    pub fn new(function: Function, lambda_arn: String, retries: u32, timeout: Duration, delivery_stream_arn: String, region: String) -> Self {
-        Transformer { function, lambda_arn, retries, timeout, delivery_stream_arn, region, client: reqwest::Client::new() }
+    pub fn new(
+        function: Function,
+        lambda_arn: String,
+        retries: u32,
+        timeout: Duration,
+        delivery_stream_arn: String,
+        region: String,
+    ) -> Self {
+        Transformer {
+            function,
+            lambda_arn,
+            retries,
+            timeout,
+            delivery_stream_arn,
+            region,
+            client: reqwest::Client::new(),
+        }
     }
 
     /// Transforms `records`: one outcome per record, in order.
@@ -172,8 +187,13 @@ impl Transformer {
             attempts += 1;
             match self.invoke(&body).await {
                 Ok(bytes) => match serde_json::from_slice::<Response>(&bytes) {
-                    Ok(response) => return Invocation { outcomes: match_response(&ids, response), attempts, succeeded: true },
-                    Err(e) => last_error = ("Lambda.JsonProcessingException".into(), format!("The response does not parse: {e}")),
+                    Ok(response) => {
+                        return Invocation { outcomes: match_response(&ids, response), attempts, succeeded: true }
+                    }
+                    Err(e) => {
+                        last_error =
+                            ("Lambda.JsonProcessingException".into(), format!("The response does not parse: {e}"))
+                    }
                 },
                 Err(e) => last_error = ("Lambda.FunctionError".into(), e),
             }
@@ -240,7 +260,10 @@ impl Transformer {
                         out.extend_from_slice(&chunk);
                     }
                     if !status.is_success() {
-                        return Err(format!("{url} answered {status}: {}", String::from_utf8_lossy(&out[..out.len().min(512)])));
+                        return Err(format!(
+                            "{url} answered {status}: {}",
+                            String::from_utf8_lossy(&out[..out.len().min(512)])
+                        ));
                     }
                     Ok(out)
                 };
@@ -285,26 +308,48 @@ fn match_response(ids: &[String], response: Response) -> Vec<Outcome> {
                     data,
                     partition_keys: record.metadata.as_ref().and_then(|m| m.partition_keys.as_ref()).map(|keys| {
                         keys.iter()
-                            .map(|(k, v)| (k.clone(), match v {
-                                serde_json::Value::String(s) => s.clone(),
-                                other => other.to_string(),
-                            }))
+                            .map(|(k, v)| {
+                                (
+                                    k.clone(),
+                                    match v {
+                                        serde_json::Value::String(s) => s.clone(),
+                                        other => other.to_string(),
+                                    },
+                                )
+                            })
                             .collect()
                     }),
                 },
-                Some(Err(e)) => Outcome::Failed { error_code: "Lambda.InvalidBase64".into(), error_message: format!("The data of record {id} is not base64: {e}") },
-                None => Outcome::Failed { error_code: "Lambda.MissingData".into(), error_message: format!("Record {id} has result Ok and no data.") },
+                Some(Err(e)) => Outcome::Failed {
+                    error_code: "Lambda.InvalidBase64".into(),
+                    error_message: format!("The data of record {id} is not base64: {e}"),
+                },
+                None => Outcome::Failed {
+                    error_code: "Lambda.MissingData".into(),
+                    error_message: format!("Record {id} has result Ok and no data."),
+                },
             },
             "Dropped" => Outcome::Dropped,
-            "ProcessingFailed" => Outcome::Failed { error_code: "Lambda.ProcessingFailedStatus".into(), error_message: "The function returned result ProcessingFailed.".into() },
-            other => Outcome::Failed { error_code: "Lambda.InvalidResult".into(), error_message: format!("The function returned result '{other}' (expected Ok, Dropped or ProcessingFailed).") },
+            "ProcessingFailed" => Outcome::Failed {
+                error_code: "Lambda.ProcessingFailedStatus".into(),
+                error_message: "The function returned result ProcessingFailed.".into(),
+            },
+            other => Outcome::Failed {
+                error_code: "Lambda.InvalidResult".into(),
+                error_message: format!(
+                    "The function returned result '{other}' (expected Ok, Dropped or ProcessingFailed)."
+                ),
+            },
         };
         by_id.insert(id.as_str(), outcome);
     }
     ids.iter()
         .map(|id| {
             if duplicated.contains(id) {
-                Outcome::Failed { error_code: "Lambda.DuplicatedRecordId".into(), error_message: format!("The response has record {id} more than once.") }
+                Outcome::Failed {
+                    error_code: "Lambda.DuplicatedRecordId".into(),
+                    error_message: format!("The response has record {id} more than once."),
+                }
             } else {
                 by_id.remove(id.as_str()).unwrap_or(Outcome::Failed {
                     error_code: "Lambda.MissingRecordId".into(),
@@ -338,9 +383,17 @@ mod tests {
         ]}))
         .unwrap();
         let outcomes = match_response(&ids, response);
-        assert_eq!(outcomes[0], Outcome::Ok { data: b"hi".to_vec(), partition_keys: Some(BTreeMap::from([("k".into(), "v".into()), ("n".into(), "1".into())])) });
+        assert_eq!(
+            outcomes[0],
+            Outcome::Ok {
+                data: b"hi".to_vec(),
+                partition_keys: Some(BTreeMap::from([("k".into(), "v".into()), ("n".into(), "1".into())]))
+            }
+        );
         assert_eq!(outcomes[1], Outcome::Dropped);
-        assert!(matches!(&outcomes[2], Outcome::Failed { error_code, .. } if error_code == "Lambda.ProcessingFailedStatus"));
+        assert!(
+            matches!(&outcomes[2], Outcome::Failed { error_code, .. } if error_code == "Lambda.ProcessingFailedStatus")
+        );
         assert!(matches!(&outcomes[3], Outcome::Failed { error_code, .. } if error_code == "Lambda.InvalidBase64"));
         assert!(matches!(&outcomes[4], Outcome::Failed { error_code, .. } if error_code == "Lambda.MissingRecordId"));
     }

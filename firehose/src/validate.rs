@@ -58,7 +58,11 @@ impl Checker {
     pub fn string(&mut self, path: String, value: &str, min: usize, max: usize, pattern: Option<&Regex>) {
         let chars = value.chars().count();
         if chars < min {
-            self.push(path.clone(), Some(value.into()), format!("Member must have length greater than or equal to {min}"));
+            self.push(
+                path.clone(),
+                Some(value.into()),
+                format!("Member must have length greater than or equal to {min}"),
+            );
         }
         if chars > max {
             self.push(path.clone(), Some(value.into()), format!("Member must have length less than or equal to {max}"));
@@ -73,7 +77,11 @@ impl Checker {
 
     pub fn range(&mut self, path: String, value: i64, min: i64, max: Option<i64>) {
         if value < min {
-            self.push(path.clone(), Some(value.to_string()), format!("Member must have value greater than or equal to {min}"));
+            self.push(
+                path.clone(),
+                Some(value.to_string()),
+                format!("Member must have value greater than or equal to {min}"),
+            );
         }
         if let Some(max) = max {
             if value > max {
@@ -84,16 +92,28 @@ impl Checker {
 
     pub fn one_of(&mut self, path: String, value: &str, allowed: &[&str]) {
         if !allowed.contains(&value) {
-            self.push(path, Some(value.into()), format!("Member must satisfy enum value set: [{}]", allowed.join(", ")));
+            self.push(
+                path,
+                Some(value.into()),
+                format!("Member must satisfy enum value set: [{}]", allowed.join(", ")),
+            );
         }
     }
 
     pub fn count(&mut self, path: String, len: usize, min: usize, max: usize) {
         if len < min {
-            self.push(path.clone(), Some(format!("[{len} items]")), format!("Member must have length greater than or equal to {min}"));
+            self.push(
+                path.clone(),
+                Some(format!("[{len} items]")),
+                format!("Member must have length greater than or equal to {min}"),
+            );
         }
         if len > max {
-            self.push(path, Some(format!("[{len} items]")), format!("Member must have length less than or equal to {max}"));
+            self.push(
+                path,
+                Some(format!("[{len} items]")),
+                format!("Member must have length less than or equal to {max}"),
+            );
         }
     }
 
@@ -123,7 +143,8 @@ fn model_text(re: &Regex) -> String {
 static NAME: LazyLock<Regex> = LazyLock::new(|| pattern("[a-zA-Z0-9_.-]+"));
 static ROLE_ARN: LazyLock<Regex> = LazyLock::new(|| pattern(r"arn:.*:iam::\d{12}:role/[a-zA-Z_0-9+=,.@\-_/]+"));
 static BUCKET_ARN: LazyLock<Regex> = LazyLock::new(|| pattern(r"arn:.*:s3:::[\w\.\-]{1,255}"));
-static KINESIS_STREAM_ARN: LazyLock<Regex> = LazyLock::new(|| pattern(r"arn:.*:kinesis:[a-zA-Z0-9\-]+:\d{12}:stream/[a-zA-Z0-9_.-]+"));
+static KINESIS_STREAM_ARN: LazyLock<Regex> =
+    LazyLock::new(|| pattern(r"arn:.*:kinesis:[a-zA-Z0-9\-]+:\d{12}:stream/[a-zA-Z0-9_.-]+"));
 static FILE_EXTENSION: LazyLock<Regex> = LazyLock::new(|| pattern(r"|\.[0-9a-z!\-_.*'()]+"));
 static TIME_ZONE: LazyLock<Regex> = LazyLock::new(|| pattern(r"|[a-zA-Z/_]+"));
 static NOT_BLANK: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\S").expect("compiles"));
@@ -134,10 +155,26 @@ static NON_EMPTY_NO_WHITESPACE: LazyLock<Regex> = LazyLock::new(|| pattern(r"\S+
 
 const DELIVERY_STREAM_TYPES: &[&str] = &["DirectPut", "KinesisStreamAsSource", "MSKAsSource", "DatabaseAsSource"];
 const COMPRESSION_FORMATS: &[&str] = &["UNCOMPRESSED", "GZIP", "ZIP", "Snappy", "HADOOP_SNAPPY"];
-const PROCESSOR_TYPES: &[&str] = &["RecordDeAggregation", "Decompression", "CloudWatchLogProcessing", "Lambda", "MetadataExtraction", "AppendDelimiterToRecord"];
+const PROCESSOR_TYPES: &[&str] = &[
+    "RecordDeAggregation",
+    "Decompression",
+    "CloudWatchLogProcessing",
+    "Lambda",
+    "MetadataExtraction",
+    "AppendDelimiterToRecord",
+];
 const PROCESSOR_PARAMETER_NAMES: &[&str] = &[
-    "LambdaArn", "NumberOfRetries", "MetadataExtractionQuery", "JsonParsingEngine", "RoleArn", "BufferSizeInMBs",
-    "BufferIntervalInSeconds", "SubRecordType", "Delimiter", "CompressionFormat", "DataMessageExtraction",
+    "LambdaArn",
+    "NumberOfRetries",
+    "MetadataExtractionQuery",
+    "JsonParsingEngine",
+    "RoleArn",
+    "BufferSizeInMBs",
+    "BufferIntervalInSeconds",
+    "SubRecordType",
+    "Delimiter",
+    "CompressionFormat",
+    "DataMessageExtraction",
 ];
 
 /// Dynamic partitioning and format conversion need at least this buffer (AWS: 64 MiB).
@@ -186,7 +223,12 @@ fn shape_buffering(c: &mut Checker, path: &str, b: &BufferingHints, size_max: i6
         c.range(at(path, "SizeInMBs"), size, BUFFER_SIZE_MIB_MIN as i64, Some(size_max));
     }
     if let Some(interval) = b.interval_in_seconds {
-        c.range(at(path, "IntervalInSeconds"), interval, BUFFER_INTERVAL_S_MIN as i64, Some(BUFFER_INTERVAL_S_MAX as i64));
+        c.range(
+            at(path, "IntervalInSeconds"),
+            interval,
+            BUFFER_INTERVAL_S_MIN as i64,
+            Some(BUFFER_INTERVAL_S_MAX as i64),
+        );
     }
 }
 
@@ -216,7 +258,11 @@ fn shape_processing(c: &mut Checker, path: &str, p: &ProcessingConfiguration) {
             c.one_of(at(&ppp, "ParameterName"), &parameter.parameter_name, PROCESSOR_PARAMETER_NAMES);
             c.string(at(&ppp, "ParameterValue"), &parameter.parameter_value, 1, 5120, None);
             if !NOT_BLANK.is_match(&parameter.parameter_value) && !parameter.parameter_value.is_empty() {
-                c.push(at(&ppp, "ParameterValue"), Some(parameter.parameter_value.clone()), "Member must satisfy regular expression pattern: ^(?!\\s*$).+".into());
+                c.push(
+                    at(&ppp, "ParameterValue"),
+                    Some(parameter.parameter_value.clone()),
+                    "Member must satisfy regular expression pattern: ^(?!\\s*$).+".into(),
+                );
             }
         }
     }
@@ -264,7 +310,12 @@ fn shape_extended_s3(c: &mut Checker, path: &str, e: &ExtendedS3DestinationConfi
                 c.string(at(&cp, "Type"), &column.column_type, 0, 131072, None);
             }
         }
-        if let Some(serde) = d.output_format_configuration.as_ref().and_then(|o| o.serializer.as_ref()).and_then(|s| s.parquet_ser_de.as_ref()) {
+        if let Some(serde) = d
+            .output_format_configuration
+            .as_ref()
+            .and_then(|o| o.serializer.as_ref())
+            .and_then(|s| s.parquet_ser_de.as_ref())
+        {
             let pp = format!("{}.serializer.parquetSerDe", at(&dp, "OutputFormatConfiguration"));
             if let Some(v) = serde.block_size_bytes {
                 c.range(at(&pp, "BlockSizeBytes"), v, 67_108_864, None);
@@ -285,7 +336,12 @@ fn shape_extended_s3(c: &mut Checker, path: &str, e: &ExtendedS3DestinationConfi
     }
     if let Some(d) = &e.dynamic_partitioning_configuration {
         if let Some(r) = d.retry_options.and_then(|r| r.duration_in_seconds) {
-            c.range(format!("{}.retryOptions.durationInSeconds", at(path, "DynamicPartitioningConfiguration")), r, 0, Some(RETRY_DURATION_S_MAX as i64));
+            c.range(
+                format!("{}.retryOptions.durationInSeconds", at(path, "DynamicPartitioningConfiguration")),
+                r,
+                0,
+                Some(RETRY_DURATION_S_MAX as i64),
+            );
         }
     }
     if let Some(x) = &e.file_extension {
@@ -339,7 +395,7 @@ fn shape_http(c: &mut Checker, path: &str, h: &HttpEndpointDestinationConfigurat
 
 /// The members checked against each other (InvalidArgumentException, first problem only).
 fn semantics(input: &CreateDeliveryStreamInput) -> Result<(), ApiError> {
-    for name in input.other.keys() {
+    if let Some(name) = input.other.keys().next() {
         return Err(bad(format!("{name} is not supported by Sluice: it delivers to ExtendedS3DestinationConfiguration, S3DestinationConfiguration and HttpEndpointDestinationConfiguration.")));
     }
     let stream_type = input.delivery_stream_type.as_deref().unwrap_or("DirectPut");
@@ -351,13 +407,21 @@ fn semantics(input: &CreateDeliveryStreamInput) -> Result<(), ApiError> {
         }
         "KinesisStreamAsSource" => {
             if input.kinesis_stream_source_configuration.is_none() {
-                return Err(bad("KinesisStreamSourceConfiguration is required when DeliveryStreamType is KinesisStreamAsSource."));
+                return Err(bad(
+                    "KinesisStreamSourceConfiguration is required when DeliveryStreamType is KinesisStreamAsSource.",
+                ));
             }
             if input.direct_put_source_configuration.is_some() {
-                return Err(bad("DirectPutSourceConfiguration can only be specified when DeliveryStreamType is DirectPut."));
+                return Err(bad(
+                    "DirectPutSourceConfiguration can only be specified when DeliveryStreamType is DirectPut.",
+                ));
             }
         }
-        other => return Err(bad(format!("DeliveryStreamType {other} is not supported by Sluice (DirectPut, KinesisStreamAsSource)."))),
+        other => {
+            return Err(bad(format!(
+                "DeliveryStreamType {other} is not supported by Sluice (DirectPut, KinesisStreamAsSource)."
+            )))
+        }
     }
     let destinations = [
         input.s3_destination_configuration.is_some(),
@@ -379,14 +443,18 @@ fn semantics(input: &CreateDeliveryStreamInput) -> Result<(), ApiError> {
         if h.secrets_manager_configuration.is_some() {
             return Err(bad("SecretsManagerConfiguration is not supported by Sluice yet; give the key in EndpointConfiguration.AccessKey."));
         }
-        processing(h.processing_configuration.as_ref(), false, None)?;
+        processing(h.processing_configuration.as_ref(), false)?;
         prefixes(h.s3_configuration.prefix.as_deref(), h.s3_configuration.error_output_prefix.as_deref(), false)?;
     }
     Ok(())
 }
 
 /// The prefix rules of the developer guide; returns the parsed prefix.
-pub fn prefixes(prefix: Option<&str>, error_output_prefix: Option<&str>, dynamic: bool) -> Result<PrefixTemplate, ApiError> {
+pub fn prefixes(
+    prefix: Option<&str>,
+    error_output_prefix: Option<&str>,
+    dynamic: bool,
+) -> Result<PrefixTemplate, ApiError> {
     let p = PrefixTemplate::parse(prefix.unwrap_or(""), PrefixKind::Prefix)?;
     let e = match error_output_prefix {
         Some(text) if !text.is_empty() => Some(PrefixTemplate::parse(text, PrefixKind::ErrorOutputPrefix)?),
@@ -412,9 +480,8 @@ pub fn prefixes(prefix: Option<&str>, error_output_prefix: Option<&str>, dynamic
     Ok(p)
 }
 
-/// Checks the processors; returns the keys the `MetadataExtraction` query can produce when it
-/// is a literal object (`None` when they cannot be known before running it).
-fn processing(p: Option<&ProcessingConfiguration>, dynamic: bool, _prefix: Option<&PrefixTemplate>) -> Result<(), ApiError> {
+/// Checks the processors.
+fn processing(p: Option<&ProcessingConfiguration>, dynamic: bool) -> Result<(), ApiError> {
     let Some(p) = p else { return Ok(()) };
     if p.enabled == Some(false) {
         return Ok(());
@@ -487,7 +554,7 @@ fn extended_s3(e: &ExtendedS3DestinationConfiguration) -> Result<(), ApiError> {
     let dynamic = e.dynamic_partitioning_configuration.as_ref().and_then(|d| d.enabled).unwrap_or(false);
     let conversion = e.data_format_conversion_configuration.as_ref().filter(|d| d.enabled.unwrap_or(true));
     let prefix = prefixes(e.prefix.as_deref(), e.error_output_prefix.as_deref(), dynamic)?;
-    processing(e.processing_configuration.as_ref(), dynamic, Some(&prefix))?;
+    processing(e.processing_configuration.as_ref(), dynamic)?;
     let processors: Vec<&Processor> = e
         .processing_configuration
         .as_ref()
@@ -513,11 +580,22 @@ fn extended_s3(e: &ExtendedS3DestinationConfiguration) -> Result<(), ApiError> {
         }
         let serializer = d.output_format_configuration.as_ref().and_then(|o| o.serializer.as_ref());
         match serializer {
-            Some(s) if s.orc_ser_de.is_some() => return Err(bad("OrcSerDe is not supported by Sluice yet; use ParquetSerDe.")),
+            Some(s) if s.orc_ser_de.is_some() => {
+                return Err(bad("OrcSerDe is not supported by Sluice yet; use ParquetSerDe."))
+            }
             Some(s) if s.parquet_ser_de.is_some() => {}
-            _ => return Err(bad("DataFormatConversionConfiguration requires OutputFormatConfiguration.Serializer.ParquetSerDe.")),
+            _ => {
+                return Err(bad(
+                    "DataFormatConversionConfiguration requires OutputFormatConfiguration.Serializer.ParquetSerDe.",
+                ))
+            }
         }
-        if let Some(hive) = d.input_format_configuration.as_ref().and_then(|i| i.deserializer.as_ref()).and_then(|x| x.hive_json_ser_de.as_ref()) {
+        if let Some(hive) = d
+            .input_format_configuration
+            .as_ref()
+            .and_then(|i| i.deserializer.as_ref())
+            .and_then(|x| x.hive_json_ser_de.as_ref())
+        {
             if hive.timestamp_formats.as_ref().is_some_and(|f| f.iter().any(|f| f != "millis")) {
                 return Err(bad("HiveJsonSerDe.TimestampFormats other than 'millis' are not supported by Sluice yet; ISO-8601 and epoch milliseconds are read without them."));
             }

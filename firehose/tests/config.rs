@@ -14,8 +14,10 @@ use sluice_firehose::{validate, ErrorType};
 use support::*;
 
 fn model(service: &str, version: &str) -> Value {
-    let path = root().join(format!(".venv/lib/python3.11/site-packages/botocore/data/{service}/{version}/service-2.json.gz"));
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}: run firehose/tests/setup.sh", path.display()));
+    let path =
+        root().join(format!(".venv/lib/python3.11/site-packages/botocore/data/{service}/{version}/service-2.json.gz"));
+    let file =
+        std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}: run firehose/tests/setup.sh", path.display()));
     let mut text = String::new();
     flate2::read::GzDecoder::new(file).read_to_string(&mut text).unwrap();
     serde_json::from_str(&text).unwrap()
@@ -166,27 +168,96 @@ fn shape_violations_are_validation_exceptions_in_aws_words() {
 #[test]
 fn inconsistent_members_are_invalid_argument_exceptions() {
     let cases = [
-        (extended(json!({"Prefix": "a/!{timestamp:yyyy}/"})), "ErrorOutputPrefix cannot be null or empty when Prefix contains expressions."),
-        (extended(json!({"Prefix": "a/", "ErrorOutputPrefix": "e/!{timestamp:yyyy}/"})), "must contain at least one !{firehose:error-output-type}"),
-        (extended(json!({"Prefix": "a/!{firehose:error-output-type}/", "ErrorOutputPrefix": "e/"})), "Prefix cannot contain !{firehose:error-output-type}"),
-        (extended(json!({"Prefix": "a/", "ErrorOutputPrefix": "e/", "DynamicPartitioningConfiguration": {"Enabled": true}, "BufferingHints": {"SizeInMBs": 64}})), "must contain at least one partitionKeyFromQuery or partitionKeyFromLambda"),
-        (extended(json!({"Prefix": "a/!{partitionKeyFromQuery:k}/", "ErrorOutputPrefix": "e/!{firehose:error-output-type}"})), "require DynamicPartitioningConfiguration to be enabled"),
-        (extended(json!({"Prefix": "a/!{partitionKeyFromQuery:k}/", "ErrorOutputPrefix": "e/!{firehose:error-output-type}", "DynamicPartitioningConfiguration": {"Enabled": true}, "BufferingHints": {"SizeInMBs": 64}})), "requires a processor of type MetadataExtraction"),
-        (extended(json!({"Prefix": "a/!{partitionKeyFromQuery:k}/", "ErrorOutputPrefix": "e/!{firehose:error-output-type}", "DynamicPartitioningConfiguration": {"Enabled": true}, "BufferingHints": {"SizeInMBs": 5},
-            "ProcessingConfiguration": {"Processors": [{"Type": "MetadataExtraction", "Parameters": [{"ParameterName": "MetadataExtractionQuery", "ParameterValue": "{k: .k}"}]}]}})), "must be at least 64"),
-        (extended(json!({"Prefix": "a/!{partitionKeyFromQuery:k}/", "ErrorOutputPrefix": "e/!{firehose:error-output-type}", "DynamicPartitioningConfiguration": {"Enabled": true}, "BufferingHints": {"SizeInMBs": 64},
-            "ProcessingConfiguration": {"Processors": [{"Type": "MetadataExtraction", "Parameters": [{"ParameterName": "MetadataExtractionQuery", "ParameterValue": "{k: .k"}]}]}})), "MetadataExtractionQuery '{k: .k' is invalid"),
-        (extended(json!({"CompressionFormat": "GZIP", "BufferingHints": {"SizeInMBs": 64}, "DataFormatConversionConfiguration": {"SchemaConfiguration": {"SluiceColumns": []}, "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {}}}}})), "CompressionFormat must be UNCOMPRESSED"),
-        (extended(json!({"DataFormatConversionConfiguration": {"SchemaConfiguration": {"DatabaseName": "db", "TableName": "t"}, "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {}}}}})), "SluiceColumns is required"),
-        (extended(json!({"DataFormatConversionConfiguration": {"SchemaConfiguration": {"SluiceColumns": [{"Name": "m", "Type": "map<string,int>"}]}, "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {}}}}})), "which Sluice does not convert to"),
-        (extended(json!({"DataFormatConversionConfiguration": {"OutputFormatConfiguration": {"Serializer": {"OrcSerDe": {}}}}})), "OrcSerDe is not supported by Sluice yet"),
+        (
+            extended(json!({"Prefix": "a/!{timestamp:yyyy}/"})),
+            "ErrorOutputPrefix cannot be null or empty when Prefix contains expressions.",
+        ),
+        (
+            extended(json!({"Prefix": "a/", "ErrorOutputPrefix": "e/!{timestamp:yyyy}/"})),
+            "must contain at least one !{firehose:error-output-type}",
+        ),
+        (
+            extended(json!({"Prefix": "a/!{firehose:error-output-type}/", "ErrorOutputPrefix": "e/"})),
+            "Prefix cannot contain !{firehose:error-output-type}",
+        ),
+        (
+            extended(
+                json!({"Prefix": "a/", "ErrorOutputPrefix": "e/", "DynamicPartitioningConfiguration": {"Enabled": true}, "BufferingHints": {"SizeInMBs": 64}}),
+            ),
+            "must contain at least one partitionKeyFromQuery or partitionKeyFromLambda",
+        ),
+        (
+            extended(
+                json!({"Prefix": "a/!{partitionKeyFromQuery:k}/", "ErrorOutputPrefix": "e/!{firehose:error-output-type}"}),
+            ),
+            "require DynamicPartitioningConfiguration to be enabled",
+        ),
+        (
+            extended(
+                json!({"Prefix": "a/!{partitionKeyFromQuery:k}/", "ErrorOutputPrefix": "e/!{firehose:error-output-type}", "DynamicPartitioningConfiguration": {"Enabled": true}, "BufferingHints": {"SizeInMBs": 64}}),
+            ),
+            "requires a processor of type MetadataExtraction",
+        ),
+        (
+            extended(
+                json!({"Prefix": "a/!{partitionKeyFromQuery:k}/", "ErrorOutputPrefix": "e/!{firehose:error-output-type}", "DynamicPartitioningConfiguration": {"Enabled": true}, "BufferingHints": {"SizeInMBs": 5},
+            "ProcessingConfiguration": {"Processors": [{"Type": "MetadataExtraction", "Parameters": [{"ParameterName": "MetadataExtractionQuery", "ParameterValue": "{k: .k}"}]}]}}),
+            ),
+            "must be at least 64",
+        ),
+        (
+            extended(
+                json!({"Prefix": "a/!{partitionKeyFromQuery:k}/", "ErrorOutputPrefix": "e/!{firehose:error-output-type}", "DynamicPartitioningConfiguration": {"Enabled": true}, "BufferingHints": {"SizeInMBs": 64},
+            "ProcessingConfiguration": {"Processors": [{"Type": "MetadataExtraction", "Parameters": [{"ParameterName": "MetadataExtractionQuery", "ParameterValue": "{k: .k"}]}]}}),
+            ),
+            "MetadataExtractionQuery '{k: .k' is invalid",
+        ),
+        (
+            extended(
+                json!({"CompressionFormat": "GZIP", "BufferingHints": {"SizeInMBs": 64}, "DataFormatConversionConfiguration": {"SchemaConfiguration": {"SluiceColumns": []}, "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {}}}}}),
+            ),
+            "CompressionFormat must be UNCOMPRESSED",
+        ),
+        (
+            extended(
+                json!({"DataFormatConversionConfiguration": {"SchemaConfiguration": {"DatabaseName": "db", "TableName": "t"}, "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {}}}}}),
+            ),
+            "SluiceColumns is required",
+        ),
+        (
+            extended(
+                json!({"DataFormatConversionConfiguration": {"SchemaConfiguration": {"SluiceColumns": [{"Name": "m", "Type": "map<string,int>"}]}, "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {}}}}}),
+            ),
+            "which Sluice does not convert to",
+        ),
+        (
+            extended(
+                json!({"DataFormatConversionConfiguration": {"OutputFormatConfiguration": {"Serializer": {"OrcSerDe": {}}}}}),
+            ),
+            "OrcSerDe is not supported by Sluice yet",
+        ),
         (extended(json!({"S3BackupMode": "Enabled"})), "S3BackupConfiguration is required"),
         (extended(json!({"CustomTimeZone": "America/New_York"})), "CustomTimeZone 'America/New_York' is not supported"),
-        (extended(json!({"ProcessingConfiguration": {"Processors": [{"Type": "Lambda"}]}})), "requires parameter LambdaArn"),
-        (extended(json!({"ProcessingConfiguration": {"Processors": [{"Type": "Decompression"}]}})), "Decompression is not supported by Sluice yet"),
-        (json!({"DeliveryStreamName": "s", "DeliveryStreamType": "KinesisStreamAsSource", "ExtendedS3DestinationConfiguration": {"RoleARN": "arn:aws:iam::123456789012:role/r", "BucketARN": "arn:aws:s3:::b"}}), "KinesisStreamSourceConfiguration is required"),
-        (json!({"DeliveryStreamName": "s"}), "Exactly one destination configuration must be specified; none was given."),
-        (json!({"DeliveryStreamName": "s", "RedshiftDestinationConfiguration": {}}), "RedshiftDestinationConfiguration is not supported by Sluice"),
+        (
+            extended(json!({"ProcessingConfiguration": {"Processors": [{"Type": "Lambda"}]}})),
+            "requires parameter LambdaArn",
+        ),
+        (
+            extended(json!({"ProcessingConfiguration": {"Processors": [{"Type": "Decompression"}]}})),
+            "Decompression is not supported by Sluice yet",
+        ),
+        (
+            json!({"DeliveryStreamName": "s", "DeliveryStreamType": "KinesisStreamAsSource", "ExtendedS3DestinationConfiguration": {"RoleARN": "arn:aws:iam::123456789012:role/r", "BucketARN": "arn:aws:s3:::b"}}),
+            "KinesisStreamSourceConfiguration is required",
+        ),
+        (
+            json!({"DeliveryStreamName": "s"}),
+            "Exactly one destination configuration must be specified; none was given.",
+        ),
+        (
+            json!({"DeliveryStreamName": "s", "RedshiftDestinationConfiguration": {}}),
+            "RedshiftDestinationConfiguration is not supported by Sluice",
+        ),
     ];
     for (request, want) in cases {
         let (t, m) = refusal(request.clone());
@@ -211,7 +282,11 @@ fn aws_defaults() {
     assert_eq!(s3.main.extension, ".parquet");
     let Destination::Http(h) = plan_of(json!({"DeliveryStreamName": "h", "HttpEndpointDestinationConfiguration": {
         "EndpointConfiguration": {"Url": "https://x"},
-        "S3Configuration": {"RoleARN": "arn:aws:iam::123456789012:role/r", "BucketARN": "arn:aws:s3:::errors"}}})).destination else { panic!() };
+        "S3Configuration": {"RoleARN": "arn:aws:iam::123456789012:role/r", "BucketARN": "arn:aws:s3:::errors"}}}))
+    .destination
+    else {
+        panic!()
+    };
     assert_eq!(h.buffer.size_bytes, 5 << 20);
     assert_eq!(h.buffer.interval, Duration::from_secs(300));
     assert_eq!(h.retry_duration, Duration::from_secs(300));
@@ -249,7 +324,10 @@ fn channels_validate_with_the_kinesis_model() {
         "S3TablesConfigurationList": [{"TableBucketARN": "arn:aws:s3tables:us-east-1:123456789012:bucket/tables", "Namespace": "ns", "TableName": "events", "CompressionType": "ZSTD"}]});
     let e = channel::validate_create(&serde_json::from_value(both.clone()).unwrap()).unwrap_err();
     assert_eq!(e.error_type, ErrorType::InvalidArgumentException);
-    assert_eq!(e.message, "You must specify either S3DestinationConfiguration or S3TablesDestinationConfiguration, but not both.");
+    assert_eq!(
+        e.message,
+        "You must specify either S3DestinationConfiguration or S3TablesDestinationConfiguration, but not both."
+    );
     let mut fresh = channel_request();
     fresh["S3DestinationConfiguration"]["DataFreshnessInSeconds"] = json!(60);
     let e = channel::validate_create(&serde_json::from_value(fresh).unwrap()).unwrap_err();

@@ -51,7 +51,15 @@ fn sigkill_during_delivery_loses_nothing() {
     loop {
         let before = std::fs::read_to_string(&checkpoint).unwrap_or_default();
         let mut child = Command::new(bin)
-            .args(["deliver", "--config", config.to_str().unwrap(), "--input", input.to_str().unwrap(), "--checkpoint", checkpoint.to_str().unwrap()])
+            .args([
+                "deliver",
+                "--config",
+                config.to_str().unwrap(),
+                "--input",
+                input.to_str().unwrap(),
+                "--checkpoint",
+                checkpoint.to_str().unwrap(),
+            ])
             .arg("--bucket")
             .arg(format!("out={}", out.display()))
             .stdout(Stdio::null())

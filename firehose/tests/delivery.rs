@@ -26,7 +26,12 @@ fn s3_destination(extra: serde_json::Value) -> serde_json::Value {
 }
 
 fn lines(n: u64) -> Vec<Vec<u8>> {
-    (0..n).map(|i| format!("{{\"n\":{i},\"customer\":\"c{}\",\"pad\":\"{}\"}}\n", i % 3, "x".repeat((i % 50) as usize)).into_bytes()).collect()
+    (0..n)
+        .map(|i| {
+            format!("{{\"n\":{i},\"customer\":\"c{}\",\"pad\":\"{}\"}}\n", i % 3, "x".repeat((i % 50) as usize))
+                .into_bytes()
+        })
+        .collect()
 }
 
 fn records(data: &[Vec<u8>]) -> Vec<sluice_firehose::SourceRecord> {
@@ -39,7 +44,11 @@ async fn compression_round_trip(compression: &str, extension: &str, decode: impl
     let dir = tempfile::tempdir().unwrap();
     let env = dir_env(dir.path(), &["out"]);
     let data = lines(30_000);
-    let (progress, metrics) = deliver_all(plan(s3_destination(json!({"CompressionFormat": compression, "Prefix": "p/"})), &env), records(&data)).await;
+    let (progress, metrics) = deliver_all(
+        plan(s3_destination(json!({"CompressionFormat": compression, "Prefix": "p/"})), &env),
+        records(&data),
+    )
+    .await;
     assert_eq!(progress.records_done, data.len() as u64);
     let objects = files(&dir.path().join("out"));
     assert!(objects.len() >= 2, "1 MiB buffers: several objects, got {}", objects.len());
@@ -136,7 +145,10 @@ async fn zstd_channel_objects_read_back_with_zstd() {
     }
     // Delivered by data freshness alone, with the source still open.
     let want = data.len() as u64;
-    tokio::time::timeout(Duration::from_secs(30), handle.progress.wait_for(|p| p.records_done == want)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(30), handle.progress.wait_for(|p| p.records_done == want))
+        .await
+        .unwrap()
+        .unwrap();
     let objects = files(&dir.path().join("out"));
     let year = chrono::Utc::now().format("%Y").to_string();
     let mut back = Vec::new();
@@ -154,7 +166,10 @@ async fn object_names_follow_aws() {
     let (_, _) = deliver_all(plan(s3_destination(json!({"Prefix": "logs/"})), &env), records(&lines(10))).await;
     let names: Vec<String> = files(&dir.path().join("out")).into_keys().collect();
     assert_eq!(names.len(), 1);
-    let re = regex::Regex::new(r"^logs/(\d{4})/(\d{2})/(\d{2})/(\d{2})/orders-1-(\d{4})-(\d{2})-(\d{2})-(\d{2})-\d{2}-\d{2}-[0-9a-f-]{36}$").unwrap();
+    let re = regex::Regex::new(
+        r"^logs/(\d{4})/(\d{2})/(\d{2})/(\d{2})/orders-1-(\d{4})-(\d{2})-(\d{2})-(\d{2})-\d{2}-\d{2}-[0-9a-f-]{36}$",
+    )
+    .unwrap();
     let c = re.captures(&names[0]).unwrap_or_else(|| panic!("{} has AWS's form", names[0]));
     for i in 1..=4 {
         assert_eq!(c[i], c[i + 4], "the prefix's hour and the name's come from the same record time");
@@ -172,7 +187,10 @@ async fn buffers_close_on_size_and_on_interval() {
     for (i, d) in lines(20).into_iter().enumerate() {
         handle.records.send(record(i as u64, d)).await.unwrap();
     }
-    tokio::time::timeout(Duration::from_secs(30), handle.progress.wait_for(|p| p.records_done == 20)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(30), handle.progress.wait_for(|p| p.records_done == 20))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(files(&dir.path().join("out")).len(), 1);
     let last = handle.progress.borrow().lanes[&0].clone();
     assert_eq!(index_of(&last), 19);
@@ -181,7 +199,10 @@ async fn buffers_close_on_size_and_on_interval() {
     for (i, d) in big.iter().enumerate() {
         handle.records.send(record(20 + i as u64, d.clone())).await.unwrap();
     }
-    tokio::time::timeout(Duration::from_secs(30), handle.progress.wait_for(|p| p.records_done >= 20 + 3 * 1024)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(30), handle.progress.wait_for(|p| p.records_done >= 20 + 3 * 1024))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(files(&dir.path().join("out")).len() >= 4);
 }
 
@@ -213,7 +234,10 @@ fn check_transformed(out: &std::path::Path, n: u64) {
             if name.starts_with("errors/processing-failed/") {
                 assert_eq!(v["errorCode"], "Lambda.ProcessingFailedStatus");
                 assert!(v["lambdaArn"].as_str().unwrap().ends_with(":function:upper"));
-                let raw: serde_json::Value = serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(v["rawData"].as_str().unwrap()).unwrap()).unwrap();
+                let raw: serde_json::Value = serde_json::from_slice(
+                    &base64::engine::general_purpose::STANDARD.decode(v["rawData"].as_str().unwrap()).unwrap(),
+                )
+                .unwrap();
                 failed.push(raw["n"].as_u64().unwrap());
             } else {
                 let customer = v["customer"].as_str().unwrap();
@@ -315,7 +339,9 @@ async fn dynamic_partitioning_with_jq_and_newline_delimiter() {
             {"Type": "AppendDelimiterToRecord"}]}
     }));
     // Records without a trailing newline; two are not JSON and one lacks the key.
-    let mut data: Vec<Vec<u8>> = (0..300u64).map(|i| format!("{{\"customer\":\"c{}\",\"ts\":{}}}", i % 3, 1_565_382_027 + i * 86_400 * 200).into_bytes()).collect();
+    let mut data: Vec<Vec<u8>> = (0..300u64)
+        .map(|i| format!("{{\"customer\":\"c{}\",\"ts\":{}}}", i % 3, 1_565_382_027 + i * 86_400 * 200).into_bytes())
+        .collect();
     data.push(b"not json".to_vec());
     data.push(br#"{"ts": 1}"#.to_vec());
     data.push(b"{".to_vec());
@@ -332,7 +358,8 @@ async fn dynamic_partitioning_with_jq_and_newline_delimiter() {
         let re = regex::Regex::new(r"^customer=(c\d)/year=(\d{4})/orders-1-").unwrap();
         let c = re.captures(name).unwrap_or_else(|| panic!("{name}"));
         for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let v: serde_json::Value = serde_json::from_slice(line).expect("one record per line: the delimiter was appended");
+            let v: serde_json::Value =
+                serde_json::from_slice(line).expect("one record per line: the delimiter was appended");
             assert_eq!(v["customer"], c[1]);
             let year = chrono::DateTime::from_timestamp(v["ts"].as_i64().unwrap(), 0).unwrap().format("%Y").to_string();
             assert_eq!(year, c[2]);
@@ -359,7 +386,12 @@ async fn parquet_conversion_read_back_with_pyarrow() {
             "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {"Compression": "GZIP"}}}
         }
     }));
-    let mut data: Vec<Vec<u8>> = (0..1000).map(|i| format!("{{\"n\":{i},\"Customer\":\"c{}\",\"at\":\"2026-01-02T03:04:05Z\",\"ok\":{}}}\n", i % 3, i % 2 == 0).into_bytes()).collect();
+    let mut data: Vec<Vec<u8>> = (0..1000)
+        .map(|i| {
+            format!("{{\"n\":{i},\"Customer\":\"c{}\",\"at\":\"2026-01-02T03:04:05Z\",\"ok\":{}}}\n", i % 3, i % 2 == 0)
+                .into_bytes()
+        })
+        .collect();
     data.push(b"{\"n\": \"seven\"}\n".to_vec());
     data.push(b"[1,2]\n".to_vec());
     let (progress, metrics) = deliver_all(plan(config, &env), records(&data)).await;
@@ -374,7 +406,9 @@ print(json.dumps({"rows": t.num_rows, "schema": [f"{f.name}:{f.type}" for f in t
                   "n_sum": sum(t.column("n").to_pylist()), "customers": sorted(set(t.column("customer").to_pylist())),
                   "at": str(t.column("at")[0].as_py()), "ok": sum(1 for v in t.column("ok").to_pylist() if v)}))
 "#;
-    let out: serde_json::Value = serde_json::from_str(&run_python(script, &[dir.path().join("out").join(parquet[0]).to_str().unwrap()])).unwrap();
+    let out: serde_json::Value =
+        serde_json::from_str(&run_python(script, &[dir.path().join("out").join(parquet[0]).to_str().unwrap()]))
+            .unwrap();
     assert_eq!(out["rows"], 1000);
     assert_eq!(out["schema"], json!(["n:int64", "customer:string", "at:timestamp[ms, tz=UTC]", "ok:bool"]));
     assert_eq!(out["n_sum"], 999 * 1000 / 2);
@@ -383,7 +417,11 @@ print(json.dumps({"rows": t.num_rows, "schema": [f"{f.name}:{f.type}" for f in t
     assert_eq!(out["ok"], 500);
     let errors: Vec<&String> = objects.keys().filter(|k| k.starts_with("errors/format-conversion-failed/")).collect();
     assert_eq!(errors.len(), 1);
-    let lines: Vec<serde_json::Value> = objects[errors[0]].split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = objects[errors[0]]
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["errorCode"], "DataFormatConversion.MalformedData");
     let snapshot: BTreeMap<_, _> = metrics.snapshot(0).into_iter().collect();
@@ -409,7 +447,11 @@ async fn source_records_are_backed_up_before_processing() {
     assert!(backup.keys().all(|k| k.starts_with("raw/")));
     let raw: Vec<u8> = backup.values().flat_map(|b| gunzip(b)).collect();
     assert_eq!(raw, data.concat(), "the backup holds the source records as they came");
-    assert_eq!(main, data.iter().flat_map(|d| [d.clone(), b"||".to_vec()].concat()).collect::<Vec<u8>>(), "the delimiter fHw= is '||'");
+    assert_eq!(
+        main,
+        data.iter().flat_map(|d| [d.clone(), b"||".to_vec()].concat()).collect::<Vec<u8>>(),
+        "the delimiter fHw= is '||'"
+    );
 }
 
 /// The contract: a record is reported done only after its buffer is durable at the destination.
@@ -442,6 +484,9 @@ async fn progress_waits_for_the_destination() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(handle.progress.borrow().records_done, 0, "nothing is done while the endpoint has not answered");
     release.add_permits(1);
-    tokio::time::timeout(Duration::from_secs(30), handle.progress.wait_for(|p| p.records_done == 10)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(30), handle.progress.wait_for(|p| p.records_done == 10))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(index_of(&handle.progress.borrow().lanes[&0]), 9);
 }

@@ -3,17 +3,32 @@
 //! (cargo-fuzz targets for these are Unfinished: see docs/firehose.md, "Tests".)
 
 use proptest::prelude::*;
-use sluice_firehose::config::{Column, CreateDeliveryStreamInput, DataFormatConversionConfiguration, SchemaConfiguration};
+use sluice_firehose::config::{
+    Column, CreateDeliveryStreamInput, DataFormatConversionConfiguration, SchemaConfiguration,
+};
 use sluice_firehose::convert::ParquetConverter;
 use sluice_firehose::partition::KeyQuery;
 use sluice_firehose::prefix::{PrefixContext, PrefixKind, PrefixTemplate};
 
 fn converter() -> ParquetConverter {
-    let columns = [("a", "int"), ("b", "string"), ("c", "timestamp"), ("d", "double"), ("e", "boolean"), ("f", "date"), ("g", "tinyint")];
+    let columns = [
+        ("a", "int"),
+        ("b", "string"),
+        ("c", "timestamp"),
+        ("d", "double"),
+        ("e", "boolean"),
+        ("f", "date"),
+        ("g", "tinyint"),
+    ];
     ParquetConverter::new(&DataFormatConversionConfiguration {
         enabled: Some(true),
         schema_configuration: Some(SchemaConfiguration {
-            sluice_columns: Some(columns.iter().map(|(n, t)| Column { name: n.to_string(), column_type: t.to_string(), comment: None }).collect()),
+            sluice_columns: Some(
+                columns
+                    .iter()
+                    .map(|(n, t)| Column { name: n.to_string(), column_type: t.to_string(), comment: None })
+                    .collect(),
+            ),
             ..Default::default()
         }),
         ..Default::default()

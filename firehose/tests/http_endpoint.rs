@@ -26,7 +26,10 @@ fn decoded_records(body: &[u8]) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| String::from_utf8(base64::engine::general_purpose::STANDARD.decode(r["data"].as_str().unwrap()).unwrap()).unwrap())
+        .map(|r| {
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(r["data"].as_str().unwrap()).unwrap())
+                .unwrap()
+        })
         .collect()
 }
 
@@ -59,7 +62,10 @@ async fn endpoint_fails_times_out_and_recovers() {
         assert_eq!(r.headers["x-amz-firehose-protocol-version"], "1.0");
         assert_eq!(r.headers["content-type"], "application/json");
         assert_eq!(r.headers["content-encoding"], "gzip");
-        assert_eq!(r.headers["x-amz-firehose-source-arn"], "arn:aws:firehose:us-east-1:000000000000:deliverystream/to-http");
+        assert_eq!(
+            r.headers["x-amz-firehose-source-arn"],
+            "arn:aws:firehose:us-east-1:000000000000:deliverystream/to-http"
+        );
         let common: serde_json::Value = serde_json::from_str(&r.headers["x-amz-firehose-common-attributes"]).unwrap();
         assert_eq!(common, json!({"commonAttributes": {"env": "test"}}));
         let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
@@ -75,7 +81,10 @@ async fn endpoint_fails_times_out_and_recovers() {
 
 #[tokio::test]
 async fn records_go_to_the_error_bucket_after_the_retry_duration() {
-    let server = HttpServer::start(|_, _| Reply::new(503, br#"{"requestId":"x","timestamp":1,"errorMessage":"unavailable"}"#.to_vec())).await;
+    let server = HttpServer::start(|_, _| {
+        Reply::new(503, br#"{"requestId":"x","timestamp":1,"errorMessage":"unavailable"}"#.to_vec())
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let mut env = dir_env(dir.path(), &["errors"]);
     env.options.http_backoff_max = Duration::from_millis(100);
@@ -86,7 +95,11 @@ async fn records_go_to_the_error_bucket_after_the_retry_duration() {
     let objects = files(&dir.path().join("errors"));
     let failed: Vec<&String> = objects.keys().filter(|k| k.starts_with("failed/http-endpoint-failed/")).collect();
     assert_eq!(failed.len(), 1, "{:?}", objects.keys());
-    let lines: Vec<serde_json::Value> = objects[failed[0]].split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = objects[failed[0]]
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 20);
     for (line, want) in lines.iter().zip(&data) {
         assert_eq!(line["errorCode"], "HttpEndpoint.DestinationException");
@@ -107,9 +120,11 @@ async fn unreachable_endpoint_is_a_failure_not_a_hang() {
     let mut env = dir_env(dir.path(), &["errors"]);
     env.options.http_backoff_max = Duration::from_millis(100);
     let recs = vec![record(0, "only")];
-    let (progress, _) = deliver_all(plan(http_config(&format!("http://127.0.0.1:{port}/"), 1, "FailedDataOnly"), &env), recs).await;
+    let (progress, _) =
+        deliver_all(plan(http_config(&format!("http://127.0.0.1:{port}/"), 1, "FailedDataOnly"), &env), recs).await;
     assert_eq!(progress.records_done, 1);
     let objects = files(&dir.path().join("errors"));
-    let line: serde_json::Value = serde_json::from_slice(objects.values().next().unwrap().split(|b| *b == b'\n').next().unwrap()).unwrap();
+    let line: serde_json::Value =
+        serde_json::from_slice(objects.values().next().unwrap().split(|b| *b == b'\n').next().unwrap()).unwrap();
     assert_eq!(line["errorCode"], "HttpEndpoint.ConnectionFailed");
 }

@@ -30,7 +30,8 @@ async fn gzip_objects_with_hourly_prefixes_read_back_with_boto3() {
     assert_eq!(progress.records_done, data.len() as u64);
     let objects = server.objects("firehose-out");
     assert!(objects.len() >= 2, "{} objects", objects.len());
-    let re = regex::Regex::new(r"^clicks/\d{4}/\d{2}/\d{2}/\d{2}/clicks-1-\d{4}(-\d{2}){5}-[0-9a-f-]{36}\.gz$").unwrap();
+    let re =
+        regex::Regex::new(r"^clicks/\d{4}/\d{2}/\d{2}/\d{2}/clicks-1-\d{4}(-\d{2}){5}-[0-9a-f-]{36}\.gz$").unwrap();
     let mut lines: Vec<String> = Vec::new();
     for (key, body) in &objects {
         assert!(re.is_match(key), "{key}");
@@ -59,7 +60,14 @@ async fn parquet_with_dynamic_partitions_read_back_with_pyarrow_from_s3() {
             "SchemaConfiguration": {"SluiceColumns": [{"Name": "id", "Type": "int"}, {"Name": "region", "Type": "string"}, {"Name": "amount", "Type": "double"}]},
             "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
             "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {}}}}}});
-    let recs = (0..900).map(|i| record(i, format!("{{\"id\":{i},\"region\":\"{}\",\"amount\":{}.5}}", ["eu", "us", "ap"][(i % 3) as usize], i))).collect();
+    let recs = (0..900)
+        .map(|i| {
+            record(
+                i,
+                format!("{{\"id\":{i},\"region\":\"{}\",\"amount\":{}.5}}", ["eu", "us", "ap"][(i % 3) as usize], i),
+            )
+        })
+        .collect();
     let (progress, _) = deliver_all(plan(config, &env), recs).await;
     assert_eq!(progress.records_done, 900);
     let script = r#"
@@ -71,7 +79,8 @@ for o in s3.list_objects_v2(Bucket="lake").get("Contents", []):
     out[o["Key"]] = {"rows": t.num_rows, "regions": sorted(set(t.column("region").to_pylist())), "ids": sum(t.column("id").to_pylist())}
 print(json.dumps(out))
 "#;
-    let out: serde_json::Value = serde_json::from_str(&run_python(script, &[&server.url, ACCESS_KEY, SECRET_KEY])).unwrap();
+    let out: serde_json::Value =
+        serde_json::from_str(&run_python(script, &[&server.url, ACCESS_KEY, SECRET_KEY])).unwrap();
     let out = out.as_object().unwrap();
     assert_eq!(out.len(), 3, "{out:?}");
     let re = regex::Regex::new(r"^orders/region=(eu|us|ap)/\d{4}/\d{2}/\d{2}/\d{2}/orders-1-.*\.parquet$").unwrap();
@@ -100,9 +109,15 @@ async fn a_store_that_is_down_holds_progress_until_it_is_back() {
     // Past the interval, with the store down, the engine retries and reports nothing done.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(handle.progress.borrow().records_done, 0);
-    assert!(handle.metrics.snapshot(0).iter().any(|(n, v)| *n == "DeliveryToS3.Success.Attempts" && *v >= 2), "it kept trying");
+    assert!(
+        handle.metrics.snapshot(0).iter().any(|(n, v)| *n == "DeliveryToS3.Success.Attempts" && *v >= 2),
+        "it kept trying"
+    );
     server.restart();
-    tokio::time::timeout(Duration::from_secs(60), handle.progress.wait_for(|p| p.records_done == 100)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(60), handle.progress.wait_for(|p| p.records_done == 100))
+        .await
+        .unwrap()
+        .unwrap();
     let objects = server.objects("out");
     let all: String = objects.values().map(|b| String::from_utf8(b.clone()).unwrap()).collect();
     assert_eq!(all, (0..100).map(|i| format!("r{i}\n")).collect::<String>());

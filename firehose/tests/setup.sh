@@ -16,7 +16,8 @@ for tool in gzip unzip zstd; do
         apt-get install -y -q "$tool" >/dev/null
     fi
 done
-S3S_FS_VERSION=0.17.0
+# 0.17 needs rustc 1.96; the toolchain here is 1.95.
+S3S_FS_VERSION=0.14.1
 if [ ! -x .tools/s3s-fs/bin/s3s-fs ] || [ "$(cat .tools/s3s-fs/VERSION 2>/dev/null)" != "$S3S_FS_VERSION" ]; then
     start=$(date +%s)
     cargo install --quiet --locked --features binary --version "$S3S_FS_VERSION" --root .tools/s3s-fs s3s-fs

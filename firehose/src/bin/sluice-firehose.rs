@@ -95,7 +95,13 @@ fn environment(targets: &Targets) -> Result<Environment> {
         let (name, program) = f.split_once('=').context("--function takes NAME=PROGRAM")?;
         functions.insert(name, Function::Command { argv: vec![program.to_string()] });
     }
-    Ok(Environment { buckets, functions, region: "us-east-1".into(), account_id: "000000000000".into(), options: EngineOptions::default() })
+    Ok(Environment {
+        buckets,
+        functions,
+        region: "us-east-1".into(),
+        account_id: "000000000000".into(),
+        options: EngineOptions::default(),
+    })
 }
 
 fn s3_endpoint(url: &str) -> S3Endpoint {
@@ -129,7 +135,8 @@ fn read_checkpoint(path: &Path) -> Result<u64> {
 }
 
 async fn deliver(config: PathBuf, input: PathBuf, checkpoint: PathBuf, targets: Targets) -> Result<()> {
-    let request: CreateDeliveryStreamInput = serde_json::from_slice(&std::fs::read(&config)?).context("reading the configuration")?;
+    let request: CreateDeliveryStreamInput =
+        serde_json::from_slice(&std::fs::read(&config)?).context("reading the configuration")?;
     let plan = DeliveryPlan::from_create(&request, 1, &environment(&targets)?)?;
     let start = read_checkpoint(&checkpoint)?;
     let mut handle = sluice_firehose::spawn(plan);
@@ -264,7 +271,12 @@ async fn bench_once(plan: DeliveryPlan, records: &[Bytes]) -> Result<f64> {
     let sender = handle.records.clone();
     drop(handle.records);
     for (i, data) in records.iter().enumerate() {
-        let record = SourceRecord { lane: 0, position: Position(Bytes::copy_from_slice(&(i as u64).to_be_bytes())), arrival_ms: 0, data: data.clone() };
+        let record = SourceRecord {
+            lane: 0,
+            position: Position(Bytes::copy_from_slice(&(i as u64).to_be_bytes())),
+            arrival_ms: 0,
+            data: data.clone(),
+        };
         sender.send(record).await.map_err(|_| anyhow::anyhow!("the engine stopped"))?;
     }
     drop(sender);
@@ -357,7 +369,11 @@ fn main() -> Result<()> {
     // Delivery runs on a small runtime of its own, as inside sluiced.
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     match cli.command {
-        Command::Deliver { config, input, checkpoint, targets } => runtime.block_on(deliver(config, input, checkpoint, targets)),
-        Command::Bench { mib, pairs, dir, s3_endpoint, only } => runtime.block_on(bench(mib, pairs, dir, s3_endpoint, only)),
+        Command::Deliver { config, input, checkpoint, targets } => {
+            runtime.block_on(deliver(config, input, checkpoint, targets))
+        }
+        Command::Bench { mib, pairs, dir, s3_endpoint, only } => {
+            runtime.block_on(bench(mib, pairs, dir, s3_endpoint, only))
+        }
     }
 }

@@ -35,7 +35,12 @@ pub fn python() -> PathBuf {
 /// Runs a Python script with arguments; returns its stdout, failing the test on error.
 pub fn run_python(script: &str, args: &[&str]) -> String {
     let out = Command::new(python()).arg("-c").arg(script).args(args).output().expect("python runs");
-    assert!(out.status.success(), "python failed: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "python failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
@@ -86,7 +91,16 @@ impl S3Server {
         let bin = root().join(".tools/s3s-fs/bin/s3s-fs");
         assert!(bin.exists(), "{} is missing: run firehose/tests/setup.sh", bin.display());
         Command::new(bin)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--access-key",
+                ACCESS_KEY,
+                "--secret-key",
+                SECRET_KEY,
+            ])
             .arg(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -130,7 +144,9 @@ print(json.dumps(out))
         let out = run_python(script, &[&self.url, bucket, ACCESS_KEY, SECRET_KEY]);
         let map: BTreeMap<String, String> = serde_json::from_str(&out).expect("json");
         use base64::Engine as _;
-        map.into_iter().map(|(k, v)| (k, base64::engine::general_purpose::STANDARD.decode(v).expect("base64"))).collect()
+        map.into_iter()
+            .map(|(k, v)| (k, base64::engine::general_purpose::STANDARD.decode(v).expect("base64")))
+            .collect()
     }
 }
 
@@ -166,7 +182,13 @@ pub fn dir_env(dir: &Path, buckets: &[&str]) -> Environment {
     for name in buckets {
         b.insert_directory(*name, dir.join(name));
     }
-    Environment { buckets: b, functions: Functions::new(), region: "us-east-1".into(), account_id: "000000000000".into(), options: EngineOptions::default() }
+    Environment {
+        buckets: b,
+        functions: Functions::new(),
+        region: "us-east-1".into(),
+        account_id: "000000000000".into(),
+        options: EngineOptions::default(),
+    }
 }
 
 pub fn config(json: serde_json::Value) -> CreateDeliveryStreamInput {
@@ -178,18 +200,29 @@ pub fn plan(json: serde_json::Value, env: &Environment) -> DeliveryPlan {
 }
 
 pub fn record(i: u64, data: impl Into<Bytes>) -> SourceRecord {
-    SourceRecord { lane: 0, position: Position(Bytes::copy_from_slice(&i.to_be_bytes())), arrival_ms: chrono::Utc::now().timestamp_millis(), data: data.into() }
+    SourceRecord {
+        lane: 0,
+        position: Position(Bytes::copy_from_slice(&i.to_be_bytes())),
+        arrival_ms: chrono::Utc::now().timestamp_millis(),
+        data: data.into(),
+    }
 }
 
 /// Sends `records`, closes the source and waits for the engine to finish; returns the final
 /// progress.
-pub async fn deliver_all(plan: DeliveryPlan, records: Vec<SourceRecord>) -> (Progress, Arc<sluice_firehose::metrics::Metrics>) {
+pub async fn deliver_all(
+    plan: DeliveryPlan,
+    records: Vec<SourceRecord>,
+) -> (Progress, Arc<sluice_firehose::metrics::Metrics>) {
     let mut handle = sluice_firehose::spawn(plan);
     for r in records {
         handle.records.send(r).await.expect("engine runs");
     }
     drop(handle.records);
-    tokio::time::timeout(Duration::from_secs(120), &mut handle.task).await.expect("delivery finishes").expect("no panic");
+    tokio::time::timeout(Duration::from_secs(120), &mut handle.task)
+        .await
+        .expect("delivery finishes")
+        .expect("no panic");
     let progress = handle.progress.borrow().clone();
     (progress, handle.metrics)
 }
@@ -275,10 +308,17 @@ impl HttpServer {
                             let headers: BTreeMap<String, String> = request
                                 .headers()
                                 .iter()
-                                .map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.to_str().unwrap_or_default().to_string()))
+                                .map(|(k, v)| {
+                                    (k.as_str().to_ascii_lowercase(), v.to_str().unwrap_or_default().to_string())
+                                })
                                 .collect();
-                            let body = request.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
-                            let body = if headers.get("content-encoding").map(String::as_str) == Some("gzip") { gunzip(&body) } else { body };
+                            let body =
+                                request.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+                            let body = if headers.get("content-encoding").map(String::as_str) == Some("gzip") {
+                                gunzip(&body)
+                            } else {
+                                body
+                            };
                             let captured = Captured { headers, body };
                             let n = {
                                 let mut s = seen.lock().expect("lock");
@@ -298,7 +338,9 @@ impl HttpServer {
                             Ok::<_, std::convert::Infallible>(response)
                         }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
