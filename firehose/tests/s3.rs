@@ -24,7 +24,7 @@ async fn gzip_objects_with_hourly_prefixes_read_back_with_boto3() {
         "RoleARN": "arn:aws:iam::123456789012:role/firehose", "BucketARN": "arn:aws:s3:::firehose-out",
         "Prefix": "clicks/", "CompressionFormat": "GZIP",
         "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 60}}});
-    let data: Vec<String> = (0..20_000).map(|i| format!("{{\"click\":{i},\"page\":\"/p/{}\"}}\n", i % 97)).collect();
+    let data: Vec<String> = (0..60_000).map(|i| format!("{{\"click\":{i},\"page\":\"/p/{}\"}}\n", i % 97)).collect();
     let recs = data.iter().enumerate().map(|(i, d)| record(i as u64, d.clone())).collect();
     let (progress, _) = deliver_all(plan(config, &env), recs).await;
     assert_eq!(progress.records_done, data.len() as u64);
@@ -109,10 +109,9 @@ async fn a_store_that_is_down_holds_progress_until_it_is_back() {
     // Past the interval, with the store down, the engine retries and reports nothing done.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(handle.progress.borrow().records_done, 0);
-    assert!(
-        handle.metrics.snapshot(0).iter().any(|(n, v)| *n == "DeliveryToS3.Success.Attempts" && *v >= 2),
-        "it kept trying"
-    );
+    // (object_store retries inside one PUT, with its own back-off, before the engine's loop
+    // retries the PUT: either way nothing may be reported done and nothing is written.)
+    assert!(files(&server.dir.path().join("out")).is_empty(), "nothing was written while the store was down");
     server.restart();
     tokio::time::timeout(Duration::from_secs(60), handle.progress.wait_for(|p| p.records_done == 100))
         .await
