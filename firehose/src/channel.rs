@@ -297,7 +297,7 @@ pub fn plan(
         arn,
         region: env.region.clone(),
         version: 1,
-        destination: Destination::S3(S3Plan { main, errors, converter: None, backup: None }),
+        destination: Destination::S3(Box::new(S3Plan { main, errors, converter: None, backup: None })),
         processing: Processing::default(),
         options: env.options.clone(),
     })

@@ -110,8 +110,9 @@ pub struct HttpPlan {
 /// Where a delivery stream delivers.
 #[derive(Debug, Clone)]
 pub enum Destination {
-    S3(S3Plan),
-    Http(HttpPlan),
+    // Both boxed: plans are built once and read by reference, and the two differ in size.
+    S3(Box<S3Plan>),
+    Http(Box<HttpPlan>),
 }
 
 /// Processing before buffering.
@@ -284,11 +285,11 @@ impl DeliveryPlan {
                 _ => None,
             };
             let processing = processing(e.processing_configuration.as_ref(), env, &arn, main.buffer.interval)?;
-            (Destination::S3(S3Plan { main, errors, converter, backup }), processing)
+            (Destination::S3(Box::new(S3Plan { main, errors, converter, backup })), processing)
         } else if let Some(s3) = &input.s3_destination_configuration {
             let main = target_from_s3(s3, env, true)?;
             let errors = error_target(main.bucket.clone(), s3.prefix.as_deref(), s3.error_output_prefix.as_deref())?;
-            (Destination::S3(S3Plan { main, errors, converter: None, backup: None }), Processing::default())
+            (Destination::S3(Box::new(S3Plan { main, errors, converter: None, backup: None })), Processing::default())
         } else if let Some(h) = &input.http_endpoint_destination_configuration {
             let s3 = target_from_s3(&h.s3_configuration, env, true)?;
             let errors = error_target(
@@ -321,7 +322,7 @@ impl DeliveryPlan {
                 backup: (h.s3_backup_mode.as_deref() == Some("AllData")).then_some(s3),
             };
             let processing = processing(h.processing_configuration.as_ref(), env, &arn, buffer.interval)?;
-            (Destination::Http(plan), processing)
+            (Destination::Http(Box::new(plan)), processing)
         } else {
             unreachable!("validation requires one destination")
         };

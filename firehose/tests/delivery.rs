@@ -296,9 +296,9 @@ async fn transformation_by_http_endpoint_with_a_failing_first_call() {
             let raw = base64::engine::general_purpose::STANDARD.decode(r["data"].as_str().unwrap()).unwrap();
             let mut data: serde_json::Value = serde_json::from_slice(&raw).unwrap();
             let i = data["n"].as_u64().unwrap();
-            let result = if i % 5 == 0 {
+            let result = if i.is_multiple_of(5) {
                 json!({"recordId": r["recordId"], "result": "Dropped"})
-            } else if i % 7 == 0 {
+            } else if i.is_multiple_of(7) {
                 json!({"recordId": r["recordId"], "result": "ProcessingFailed"})
             } else {
                 let customer = data["customer"].as_str().unwrap().to_string();
@@ -350,12 +350,12 @@ async fn dynamic_partitioning_with_jq_and_newline_delimiter() {
     let objects = files(&dir.path().join("out"));
     let mut delivered = 0;
     let mut failed = 0;
+    let re = regex::Regex::new(r"^customer=(c\d)/year=(\d{4})/orders-1-").unwrap();
     for (name, body) in &objects {
         if name.starts_with("errors/partitioning-failed/") {
             failed += body.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count();
             continue;
         }
-        let re = regex::Regex::new(r"^customer=(c\d)/year=(\d{4})/orders-1-").unwrap();
         let c = re.captures(name).unwrap_or_else(|| panic!("{name}"));
         for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let v: serde_json::Value =

@@ -202,7 +202,7 @@ fn bench_records(mib: usize) -> Vec<Bytes> {
             pages[(i % 6) as usize],
             agents[(i % 3) as usize],
             (i * 31) % 900,
-            i % 17 != 0,
+            !i.is_multiple_of(17),
             (i / 3600) % 24,
             (i / 60) % 60,
             i % 60,
