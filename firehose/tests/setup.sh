@@ -2,8 +2,8 @@
 # Installs what firehose/tests need beyond the Rust toolchain, idempotently:
 # - into the repository's .venv (shared with tests/aws): boto3 (tests/aws/requirements.txt),
 #   pyarrow (reads delivered Parquet back), python-snappy (reads Snappy framing back);
-# - into .tools/s3s-fs (gitignored): the s3s-fs S3-compatible server from crates.io, which the
-#   tests start as a real process on a free port;
+# - the s3s-fs S3-compatible server from crates.io (into ~/.cache/sluice-tools, linked as the
+#   gitignored .tools/s3s-fs), which the tests start as a real process on a free port;
 # - gzip, unzip and zstd from Debian when missing (the standard tools read objects back).
 # Prints how long the s3s-fs install took (it is the slow step on a fresh machine).
 set -euo pipefail
@@ -18,9 +18,13 @@ for tool in gzip unzip zstd; do
 done
 # 0.17 needs rustc 1.96; the toolchain here is 1.95.
 S3S_FS_VERSION=0.14.1
-if [ ! -x .tools/s3s-fs/bin/s3s-fs ] || [ "$(cat .tools/s3s-fs/VERSION 2>/dev/null)" != "$S3S_FS_VERSION" ]; then
+# Installed once per machine outside the clone (CI runs in a fresh clone each time, and the
+# build takes minutes), then linked into the gitignored .tools/ where the tests look.
+cache="${SLUICE_TOOLS_DIR:-$HOME/.cache/sluice-tools}/s3s-fs-$S3S_FS_VERSION"
+if [ ! -x "$cache/bin/s3s-fs" ]; then
     start=$(date +%s)
-    cargo install --quiet --locked --features binary --version "$S3S_FS_VERSION" --root .tools/s3s-fs s3s-fs
-    echo "$S3S_FS_VERSION" > .tools/s3s-fs/VERSION
+    cargo install --quiet --locked --features binary --version "$S3S_FS_VERSION" --root "$cache" s3s-fs
     echo "s3s-fs $S3S_FS_VERSION installed in $(( $(date +%s) - start )) s"
 fi
+mkdir -p .tools
+ln -sfn "$cache" .tools/s3s-fs
