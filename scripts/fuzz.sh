@@ -17,7 +17,10 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked --quiet
 fi
 
-targets=(native_frame aws_codec aws_shapes event_stream shard_iterator segment_scan)
+targets=(
+    native_frame aws_codec aws_shapes event_stream shard_iterator segment_scan state_log kpl_deaggregate sigv4_auth
+    sealed_batch policy_document checkpoints
+)
 for target in "${targets[@]}"; do
     corpus="target/fuzz-corpus/$target"
     # The two AWS body targets read the same input format and share one seed corpus.

@@ -157,6 +157,9 @@ fn iterator_key(data_dir: &Path) -> anyhow::Result<IteratorKey> {
 /// Runs the daemon until SIGTERM or SIGINT, then shuts down cleanly.
 pub fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("create {}", config.data_dir.display()))?;
+    let _data_dir_lock = crate::ownership::lock_data_dir(&config.data_dir)?;
+    let listeners = [("native protocol", config.listen), ("HTTP", config.http_listen)];
+    crate::ownership::probe_listeners(&listeners)?;
     let catalog = Catalog::load_or_new(&config.data_dir, config.cores as u32)?;
     let key = iterator_key(&config.data_dir)?;
     let node_config = NodeConfig {
@@ -199,6 +202,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             }
             Err(_) => anyhow::bail!("an executor exited during start-up"),
         }
+    }
+    if let Err(error) = crate::ownership::verify_listeners(&listeners) {
+        shared.begin_shutdown();
+        return Err(error);
     }
     tracing::info!(
         listen = %config.listen,

@@ -6,6 +6,8 @@
 //! ```text
 //!  daemon    configuration, start-up, shutdown
 //!    │
+//!  ownership one daemon per data directory and per listening address
+//!    │
 //!  net       one listener loop; the native protocol; the HTTP API (services by target prefix)
 //!    │
 //!  ops       one dispatch (model Request → Response), the operations, reshards, the scaler
@@ -28,4 +30,5 @@ pub mod kinesis;
 pub mod limits;
 pub mod net;
 pub mod ops;
+pub mod ownership;
 pub mod runtime;

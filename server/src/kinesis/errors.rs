@@ -16,8 +16,26 @@ pub fn engine_error(error: EngineError) -> KinesisError {
         | EngineError::AppendTooLarge { .. }
         | EngineError::EmptyAppend
         | EngineError::IndexBeyondTip { .. } => KinesisError::invalid_argument(error.to_string()),
-        _ => {
-            tracing::error!(%error, "engine error");
+        // The rest are the service's fault, not the caller's. AWS answers those with
+        // InternalFailure (HTTP 500), which its SDKs retry; nothing was acknowledged, so a
+        // retry is safe. The details (files, offsets, errno) go to the log, not the client.
+        EngineError::DiskFull { .. } => {
+            tracing::error!(%error, "disk full");
+            KinesisError::internal("The records were not stored: the server's disk is full. Retry later.")
+        }
+        EngineError::WriteFailed { .. } | EngineError::Io { .. } => {
+            tracing::error!(%error, "I/O error");
+            KinesisError::internal("The records were not stored: the server's disk failed. Retry.")
+        }
+        EngineError::Corrupt { .. }
+        | EngineError::Gap { .. }
+        | EngineError::MissingRecords { .. }
+        | EngineError::NoSegment { .. } => {
+            tracing::error!(%error, "stored records failed their checks; they are not served");
+            KinesisError::internal("Internal service failure: stored records failed their integrity checks.")
+        }
+        EngineError::ShardClosed(_) | EngineError::Closed => {
+            tracing::warn!(%error, "engine refused");
             KinesisError::internal(error.to_string())
         }
     }
