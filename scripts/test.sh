@@ -28,7 +28,7 @@ scripts/fuzz.sh 20
 step "benchmark ratios against bench/baseline.json (scripts/bench-check.sh)"
 scripts/bench-check.sh
 
-step "delivery-stream test tools: pyarrow, python-snappy, the s3s-fs server (firehose/tests/setup.sh)"
+step "delivery-stream test tools: pyarrow, python-snappy, the SeaweedFS server (firehose/tests/setup.sh)"
 firehose/tests/setup.sh
 
 step "tests"

