@@ -6,6 +6,7 @@ use crate::kinesis::shard_iterator::{IteratorKey, ITERATOR_KEY_BYTES};
 use crate::kinesis::throttle::LimitsProfile;
 use crate::limits::{Limits, IO_MEMORY_BYTES_PER_CORE, ON_DEMAND_WINDOW_MS_DEFAULT, ON_DEMAND_WINDOW_MS_MIN};
 use crate::net::{http, listener, native};
+use crate::ops::firehose::{self, Firehose};
 use crate::ops::node::{Node, Shared};
 use crate::ops::{on_demand, reshard};
 use crate::runtime::mailbox::{self, Job};
@@ -28,7 +29,7 @@ use std::time::Duration;
 #[command(name = "sluiced", about = "Sluice: a Kinesis-compatible streaming data daemon", version)]
 pub struct Args {
     /// TOML file with any of the keys below (data-dir, listen, http-listen, region, account-id,
-    /// cores, limits, log-level, on-demand-window-ms), and a `[limit-overrides]` table of
+    /// cores, limits, log-level, on-demand-window-ms, firehose-config), and a `[limit-overrides]` table of
     /// quotas and bounds to change (see server/src/limits.rs, `Limits`).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -60,6 +61,10 @@ pub struct Args {
     /// Default: 10000. Shorter values are for tests.
     #[arg(long)]
     pub on_demand_window_ms: Option<u64>,
+    /// TOML file mapping delivery streams' buckets and Lambda functions to directories, S3
+    /// endpoints, commands and URLs (see docs/firehose.md). Default: none configured.
+    #[arg(long)]
+    pub firehose_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,6 +79,7 @@ struct FileConfig {
     cores: Option<usize>,
     limits: Option<String>,
     log_level: Option<String>,
+    firehose_config: Option<PathBuf>,
     #[serde(default)]
     limit_overrides: Limits,
 }
@@ -91,6 +97,7 @@ pub struct Config {
     pub limit_values: Limits,
     pub log_level: String,
     pub on_demand_window_ms: u64,
+    pub firehose_config: Option<PathBuf>,
 }
 
 impl Config {
@@ -131,6 +138,7 @@ impl Config {
                 .or(file.on_demand_window_ms)
                 .unwrap_or(ON_DEMAND_WINDOW_MS_DEFAULT)
                 .max(ON_DEMAND_WINDOW_MS_MIN),
+            firehose_config: args.firehose_config.or(file.firehose_config),
         })
     }
 }
@@ -174,18 +182,21 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 
     // Signals go to this thread only: block them before the executors inherit the mask.
     let signals = block_shutdown_signals();
+    // After the mask: the delivery runtime's threads must not take SIGTERM either.
+    let firehose = Firehose::open(&config.data_dir, config.firehose_config.as_deref(), config.identity.clone())?;
 
     let mut executors = Vec::new();
     let (ready, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();
     for (core, mailbox) in mailboxes.into_iter().enumerate() {
         let (shared, ready, listen) = (shared.clone(), ready.clone(), (config.listen, config.http_listen));
+        let firehose = firehose.clone();
         let catalog = (core == 0).then(|| catalog.clone());
         let cpu = core % std::thread::available_parallelism().map_or(1, |n| n.get());
         let executor = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cpu))
             .name(&format!("sluice-core-{core}"))
             .io_memory(IO_MEMORY_BYTES_PER_CORE)
             .spawn(move || async move {
-                if let Err(error) = run_core(core, shared, catalog, mailbox, listen, &ready).await {
+                if let Err(error) = run_core(core, shared, catalog, mailbox, listen, firehose, &ready).await {
                     let _ = ready.send(Err(error));
                 }
             })
@@ -234,6 +245,7 @@ async fn run_core(
     catalog: Option<Catalog>,
     mailbox: async_channel::Receiver<Job<Node>>,
     (listen, http_listen): (SocketAddr, SocketAddr),
+    firehose: Arc<Firehose>,
     ready: &std::sync::mpsc::Sender<anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
     // The journal must be the first file this executor opens (glommio IOPOLL probe).
@@ -259,6 +271,7 @@ async fn run_core(
         })
         .detach();
         glommio::spawn_local(on_demand::scale(node.clone(), shared.config.on_demand_window_ms)).detach();
+        glommio::spawn_local(firehose::serve_readers(node.clone(), firehose.clone())).detach();
     }
     let retention = node.clone();
     let retention_interval = Duration::from_millis(shared.config.limits.retention_interval_ms);
@@ -279,7 +292,7 @@ async fn run_core(
         .map_err(std::io::Error::from)
         .with_context(|| format!("listen for HTTP on {http_listen}"))?;
     let _ = ready.send(Ok(()));
-    let http_core = http::HttpCore::new(node.clone());
+    let http_core = http::HttpCore::new(node.clone(), firehose);
     future::zip(
         listener::serve(node.clone(), native_listener, "native", native::connection),
         listener::serve(node.clone(), http_listener, "http", move |_, stream| {

@@ -312,3 +312,40 @@ mod tests {
         assert!(Limits::default().check().is_ok());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Delivery streams (Firehose, `ops::firehose`). The engine's own limits are in
+// `firehose/src/limits.rs`.
+
+/// Delivery streams per node (Firehose's default quota: 50 per account per region, raisable
+/// to 5,000; each costs an engine task, a reader per shard and its buffers' memory).
+pub const FIREHOSE_DELIVERY_STREAMS_MAX: usize = 50;
+/// Shards of a Direct PUT delivery stream's hidden internal stream. Direct PUT goes through
+/// the per-shard quotas like any PutRecords (`--limits kinesis`): 2 shards give 2 MiB/s and
+/// 2,000 records/s, above Firehose's smallest regional quota (1 MiB/s, 1,000 records/s).
+pub const FIREHOSE_INTERNAL_SHARDS: i32 = 2;
+/// PutRecordBatch: most records per call (Firehose: 500).
+pub const FIREHOSE_PUT_BATCH_RECORDS_MAX: usize = 500;
+/// PutRecordBatch: most bytes of record data per call (Firehose: 4 MiB).
+pub const FIREHOSE_PUT_BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// One record's data (Firehose: 1,000 KiB before base64). Below the Kinesis record limit of
+/// the hidden stream (1 MiB with the partition key), so every accepted record fits there.
+pub const FIREHOSE_RECORD_BYTES_MAX: usize = 1_000 * 1024;
+/// Records one reader asks a shard for per GetRecords (Kinesis' maximum).
+pub const FIREHOSE_READ_RECORDS_MAX: i32 = 10_000;
+/// How long a reader waits after an empty read before asking again: 250 ms keeps it under
+/// the 5 GetRecords calls/s of a shard with a margin for the user's own consumers, and bounds
+/// the delay a record waits to reach the engine.
+pub const FIREHOSE_READ_IDLE_MS: u64 = 250;
+/// How long a reader waits after a throttled or failed read.
+pub const FIREHOSE_READ_BACKOFF_MS: u64 = 1_000;
+/// How often at most a delivery stream's delivered positions are written to disk: each write
+/// is an fsync and a rename; after a crash, everything delivered in the last interval is
+/// delivered again (bounded by the engine's buffers in flight anyway).
+pub const FIREHOSE_CHECKPOINT_INTERVAL_MS: u64 = 200;
+/// Worker threads of the delivery runtime (tokio) by default: compression and Parquet
+/// conversion are CPU-bound, and the ingest cores must keep theirs.
+pub const FIREHOSE_WORKER_THREADS_DEFAULT: usize = 1;
+/// ListDeliveryStreams: default and most names per page (Firehose: 10 and 10,000).
+pub const FIREHOSE_LIST_DEFAULT: usize = 10;
+pub const FIREHOSE_LIST_MAX: usize = 10_000;

@@ -3,6 +3,8 @@
 //! Shared by the firehose tests and sluiced's (`server/tests/firehose.rs` includes this file),
 //! so it needs only std, serde_json, base64 and tempfile.
 
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
 use std::collections::BTreeMap;
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};

@@ -9,6 +9,22 @@ use sluice_model::{CreateStreamInput, EnhancedMonitoringOutput, KinesisError, Me
 type Result<T = ()> = std::result::Result<T, KinesisError>;
 
 /// CreateStream, on an input that passed the model's validation.
+/// The prefix of the streams the server keeps for itself (`__sluice.firehose.NAME`, a Direct
+/// PUT delivery stream's records): the Kinesis API refuses to create them and answers
+/// ResourceNotFoundException for any request naming one (`ops::dispatch`), and ListStreams
+/// leaves them out; only the server's own features reach them.
+pub const INTERNAL_STREAM_PREFIX: &str = "__sluice.";
+
+/// The hidden stream holding a Direct PUT delivery stream's records until they are delivered.
+pub fn internal_stream_name(delivery_stream: &str) -> String {
+    format!("{INTERNAL_STREAM_PREFIX}firehose.{delivery_stream}")
+}
+
+/// Whether `name` is a stream the server keeps for itself.
+pub fn is_internal(name: &str) -> bool {
+    name.starts_with(INTERNAL_STREAM_PREFIX)
+}
+
 pub fn create_stream(catalog: &mut Catalog, now_ms: i64, rules: Rules<'_>, input: &CreateStreamInput) -> Result {
     let Rules { identity, limits } = rules;
     let mode = input.stream_mode_details.as_ref().map_or(&StreamMode::Provisioned, |details| &details.stream_mode);

@@ -6,11 +6,13 @@
 //! is pure; the events come on a runtime channel): it answers [`Answer::Subscription`], and
 //! each protocol frames the events its own way.
 
+use crate::control::streams::{is_internal, INTERNAL_STREAM_PREFIX};
 use crate::ops::auth::{authorize, Caller};
 use crate::ops::node::Node;
 use crate::ops::subscriptions::Events;
 use crate::ops::{consumers, records, reshard, streams, subscriptions};
-use sluice_model::{KinesisError, Request, Response};
+use sluice_model::iam::IamResource;
+use sluice_model::{Identity, KinesisError, Request, Response};
 use std::rc::Rc;
 
 /// What a request is answered with.
@@ -26,6 +28,7 @@ pub enum Answer {
 pub async fn execute(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<Answer, KinesisError> {
     let identity = node.identity();
     request.validate(identity)?;
+    refuse_internal_streams(&request, identity)?;
     authorize(caller, &request, identity)?;
     let response = match request {
         Request::AddTagsToStream(input) => Response::AddTagsToStream(streams::add_tags(node, input).await?),
@@ -93,4 +96,32 @@ pub async fn execute(node: &Rc<Node>, caller: &Caller, request: Request) -> Resu
         Request::UpdateStreamMode(input) => Response::UpdateStreamMode(streams::update_mode(node, input).await?),
     };
     Ok(Answer::Response(response))
+}
+
+/// The server's own streams (`control::streams::INTERNAL_STREAM_PREFIX`) are not the API's: a
+/// CreateStream of such a name is refused, and any other request naming one is answered as if
+/// it did not exist.
+fn refuse_internal_streams(request: &Request, identity: &Identity) -> Result<(), KinesisError> {
+    for resource in request.resources(identity) {
+        let arn = match &resource {
+            IamResource::Stream(arn) => arn,
+            IamResource::ConsumerByName { stream_arn, .. } => stream_arn,
+            _ => continue,
+        };
+        let name = arn.as_str().rsplit_once(":stream/").map_or("", |(_, rest)| rest);
+        let name = name.split('/').next().unwrap_or(name);
+        if !is_internal(name) {
+            continue;
+        }
+        if let Request::CreateStream(_) = request {
+            return Err(KinesisError::invalid_argument(format!(
+                "Stream names starting with {INTERNAL_STREAM_PREFIX} are reserved by Sluice"
+            )));
+        }
+        return Err(KinesisError::resource_not_found(format!(
+            "Stream {name} under account {} not found.",
+            identity.account_id()
+        )));
+    }
+    Ok(())
 }

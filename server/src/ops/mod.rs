@@ -11,6 +11,7 @@
 //! - [`subscriptions`]: SubscribeToShard's pushes.
 //! - [`reshard`]: SplitShard, MergeShards and UpdateShardCount as state machines on core 0.
 //! - [`on_demand`]: the scaler of ON_DEMAND streams, on core 0.
+//! - [`firehose`]: delivery streams: definitions, the delivery runtime, readers, checkpoints.
 //!
 //! Layer: imports `runtime`, `control`, `kinesis` and `limits`; `net` and `daemon` import it.
 
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod catalog;
 pub mod consumers;
 pub mod dispatch;
+pub mod firehose;
 pub mod node;
 pub mod on_demand;
 pub mod records;

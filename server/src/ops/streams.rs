@@ -66,7 +66,7 @@ pub fn list(node: &Node, input: ListStreamsInput) -> Result<ListStreamsOutput> {
         (None, start) => start.clone(),
     };
     let routes = node.routes();
-    let mut names: Vec<&String> = routes.streams.keys().collect();
+    let mut names: Vec<&String> = routes.streams.keys().filter(|name| !control::streams::is_internal(name)).collect();
     names.sort();
     let start = after.map_or(0, |after| names.partition_point(|name| name.as_str() <= after.as_str()));
     let page: Vec<&String> = names[start..].iter().take(limit).copied().collect();

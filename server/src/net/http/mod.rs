@@ -9,7 +9,7 @@
 //! This module owns what every AWS service on the port shares: connections (hyper on glommio),
 //! bounds, request ids, reading bodies, and routing by `X-Amz-Target` prefix to a service
 //! ([`Service`]). Each service decodes, runs and encodes its own operations: [`kinesis`] for
-//! `Kinesis_20131202`; Firehose (`Firehose_20150804`) plugs in beside it as another variant.
+//! `Kinesis_20131202`, [`firehose`] for `Firehose_20150804`.
 //!
 //! Bounds: request bodies ([`HTTP_BODY_BYTES_MAX`] each, [`HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX`]
 //! per core), requests in flight per core, connections per core, HTTP/2 streams per connection,
@@ -19,6 +19,7 @@
 //! `Authorization` headers (SigV4) are accepted and not verified yet; unsigned requests are
 //! accepted too. Every request's caller is `Caller::Anonymous` (see `ops::auth`).
 
+pub mod firehose;
 pub mod kinesis;
 
 use crate::limits::{
@@ -26,6 +27,7 @@ use crate::limits::{
     HTTP_BODY_READ_TIMEOUT_MS, HTTP_HEADER_READ_TIMEOUT_MS, HTTP_REQUESTS_IN_FLIGHT_PER_CORE_MAX,
 };
 use crate::ops::auth::Caller;
+use crate::ops::firehose::Firehose;
 use crate::ops::node::Node;
 use bytes::{Bytes, BytesMut};
 use futures_lite::future;
@@ -40,6 +42,7 @@ use sluice_model::{ErrorKind, KinesisError};
 use sluice_protocol::aws::{self, Encoding};
 use std::convert::Infallible;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The body of every answer: a whole document, or SubscribeToShard's event stream.
@@ -48,14 +51,16 @@ pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 /// What one core's HTTP connections share.
 pub struct HttpCore {
     node: Rc<Node>,
+    firehose: Arc<Firehose>,
     body_bytes: Semaphore,
     requests: Semaphore,
 }
 
 impl HttpCore {
-    pub fn new(node: Rc<Node>) -> Rc<HttpCore> {
+    pub fn new(node: Rc<Node>, firehose: Arc<Firehose>) -> Rc<HttpCore> {
         Rc::new(HttpCore {
             node,
+            firehose,
             body_bytes: Semaphore::new(HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX as u64),
             requests: Semaphore::new(HTTP_REQUESTS_IN_FLIGHT_PER_CORE_MAX as u64),
         })
@@ -69,6 +74,8 @@ impl HttpCore {
 pub enum Service {
     /// `Kinesis_20131202.<Operation>`.
     Kinesis(sluice_model::Operation),
+    /// `Firehose_20150804.<Operation>`.
+    Firehose(firehose::Operation),
 }
 
 impl Service {
@@ -76,6 +83,9 @@ impl Service {
     pub fn of_target(target: &str) -> Option<Service> {
         if let Some(operation) = target.strip_prefix(aws::KINESIS_TARGET_PREFIX) {
             return sluice_model::Operation::from_name(operation).map(Service::Kinesis);
+        }
+        if let Some(operation) = target.strip_prefix(firehose::TARGET_PREFIX) {
+            return firehose::Operation::from_name(operation).map(Service::Firehose);
         }
         None
     }
@@ -230,6 +240,8 @@ async fn respond(shared: &HttpCore, request: Request<Incoming>, encoding: Encodi
     let caller = Caller::Anonymous;
     match service {
         Service::Kinesis(operation) => kinesis::respond(&shared.node, &caller, operation, encoding, body).await,
+        // Unfinished: Firehose calls are not authorized per caller (every caller is anonymous).
+        Service::Firehose(operation) => firehose::respond(&shared.node, &shared.firehose, operation, body).await,
     }
 }
 

@@ -1,0 +1,305 @@
+//! Firehose over HTTP (`X-Amz-Target: Firehose_20150804.<Operation>`, AWS JSON 1.1): each
+//! operation's body decoded with serde into botocore's member names, run by
+//! `ops::firehose`, and answered with AWS's shapes and error types.
+//!
+//! Served: CreateDeliveryStream, DescribeDeliveryStream, ListDeliveryStreams,
+//! DeleteDeliveryStream, PutRecord, PutRecordBatch.
+// Unfinished: UpdateDestination, the tag operations, StartDeliveryStreamEncryption and
+// StopDeliveryStreamEncryption (answered UnknownOperationException), the Kinesis channel
+// operations, and the native protocol's and the `sluice` CLI's Firehose operations.
+
+use crate::limits::{
+    FIREHOSE_LIST_DEFAULT, FIREHOSE_LIST_MAX, FIREHOSE_PUT_BATCH_BYTES_MAX, FIREHOSE_PUT_BATCH_RECORDS_MAX,
+    FIREHOSE_RECORD_BYTES_MAX,
+};
+use crate::net::http::{document, Body, Refusal};
+use crate::ops::firehose::{Definition, Firehose, FirehoseError};
+use crate::ops::node::Node;
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sluice_firehose::config::CreateDeliveryStreamInput;
+use std::rc::Rc;
+
+/// The target prefix of the Firehose API.
+pub const TARGET_PREFIX: &str = "Firehose_20150804.";
+
+/// The operations this port serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    CreateDeliveryStream,
+    DeleteDeliveryStream,
+    DescribeDeliveryStream,
+    ListDeliveryStreams,
+    PutRecord,
+    PutRecordBatch,
+}
+
+impl Operation {
+    pub fn from_name(name: &str) -> Option<Operation> {
+        Some(match name {
+            "CreateDeliveryStream" => Operation::CreateDeliveryStream,
+            "DeleteDeliveryStream" => Operation::DeleteDeliveryStream,
+            "DescribeDeliveryStream" => Operation::DescribeDeliveryStream,
+            "ListDeliveryStreams" => Operation::ListDeliveryStreams,
+            "PutRecord" => Operation::PutRecord,
+            "PutRecordBatch" => Operation::PutRecordBatch,
+            _ => return None,
+        })
+    }
+}
+
+impl From<FirehoseError> for Refusal {
+    fn from(error: FirehoseError) -> Refusal {
+        Refusal {
+            status: StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST),
+            exception: error.exception,
+            message: error.message,
+        }
+    }
+}
+
+const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FirehoseError> {
+    let body = if body.is_empty() { b"{}".as_slice() } else { body };
+    serde_json::from_slice(body).map_err(|error| FirehoseError::new("SerializationException", error.to_string()))
+}
+
+/// AWS's ValidationException for one member.
+fn violation(value: &str, member: &str, constraint: &str) -> FirehoseError {
+    FirehoseError::new(
+        "ValidationException",
+        format!(
+            "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {constraint}"
+        ),
+    )
+}
+
+/// `DeliveryStreamName`: 1–64 of `[a-zA-Z0-9_.-]`.
+fn check_name(name: &str) -> Result<(), FirehoseError> {
+    if name.is_empty() || name.len() > 64 {
+        return Err(violation(
+            name,
+            "deliveryStreamName",
+            "Member must have length less than or equal to 64 and greater than or equal to 1",
+        ));
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
+        return Err(violation(
+            name,
+            "deliveryStreamName",
+            "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct NameInput {
+    delivery_stream_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListInput {
+    limit: Option<i64>,
+    delivery_stream_type: Option<String>,
+    exclusive_start_delivery_stream_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RecordInput {
+    data: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutRecordInput {
+    delivery_stream_name: String,
+    record: RecordInput,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutRecordBatchInput {
+    delivery_stream_name: String,
+    records: Vec<RecordInput>,
+}
+
+/// A record's `Data`: base64, at most [`FIREHOSE_RECORD_BYTES_MAX`] bytes decoded.
+fn record_data(record: &RecordInput, member: &str) -> Result<Bytes, FirehoseError> {
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(&record.data)
+        .map_err(|error| FirehoseError::new("SerializationException", format!("{member} is not base64: {error}")))?;
+    if data.len() > FIREHOSE_RECORD_BYTES_MAX {
+        return Err(violation(
+            "java.nio.HeapByteBuffer",
+            member,
+            &format!("Member must have length less than or equal to {FIREHOSE_RECORD_BYTES_MAX}"),
+        ));
+    }
+    Ok(Bytes::from(data))
+}
+
+/// Answers one Firehose call whose body has been read.
+pub async fn respond(
+    node: &Rc<Node>,
+    firehose: &Firehose,
+    operation: Operation,
+    body: Bytes,
+) -> Result<Response<Body>, Refusal> {
+    let answer = answer(node, firehose, operation, &body).await?;
+    Ok(document(StatusCode::OK, CONTENT_TYPE, serde_json::to_vec(&answer).expect("JSON values serialize")))
+}
+
+async fn answer(
+    node: &Rc<Node>,
+    firehose: &Firehose,
+    operation: Operation,
+    body: &[u8],
+) -> Result<Value, FirehoseError> {
+    match operation {
+        Operation::CreateDeliveryStream => {
+            let input: CreateDeliveryStreamInput = decode(body)?;
+            let arn = firehose.create(node, input).await?;
+            Ok(json!({ "DeliveryStreamARN": arn }))
+        }
+        Operation::DeleteDeliveryStream => {
+            let input: NameInput = decode(body)?;
+            check_name(&input.delivery_stream_name)?;
+            firehose.delete(node, &input.delivery_stream_name).await?;
+            Ok(json!({}))
+        }
+        Operation::DescribeDeliveryStream => {
+            let input: NameInput = decode(body)?;
+            check_name(&input.delivery_stream_name)?;
+            let definition = firehose.definition(&input.delivery_stream_name)?;
+            Ok(json!({ "DeliveryStreamDescription": description(firehose, &definition) }))
+        }
+        Operation::ListDeliveryStreams => {
+            let input: ListInput = decode(body)?;
+            let limit = match input.limit {
+                None => FIREHOSE_LIST_DEFAULT,
+                Some(limit) if (1..=FIREHOSE_LIST_MAX as i64).contains(&limit) => limit as usize,
+                Some(limit) => {
+                    return Err(violation(
+                        &limit.to_string(),
+                        "limit",
+                        &format!("Member must have value between 1 and {FIREHOSE_LIST_MAX}"),
+                    ))
+                }
+            };
+            let names = firehose.names(input.delivery_stream_type.as_deref());
+            let start = match &input.exclusive_start_delivery_stream_name {
+                Some(after) => names.partition_point(|name| name.as_str() <= after.as_str()),
+                None => 0,
+            };
+            let page: Vec<&String> = names[start..].iter().take(limit).collect();
+            let more = start + page.len() < names.len();
+            Ok(json!({ "DeliveryStreamNames": page, "HasMoreDeliveryStreams": more }))
+        }
+        Operation::PutRecord => {
+            let input: PutRecordInput = decode(body)?;
+            check_name(&input.delivery_stream_name)?;
+            let data = record_data(&input.record, "record.data")?;
+            let mut results = firehose.put(node, &input.delivery_stream_name, vec![data]).await?;
+            match results.pop().expect("one result per record") {
+                Ok(id) => Ok(json!({ "RecordId": id, "Encrypted": false })),
+                Err((exception, message)) => Err(FirehoseError::new(exception, message)),
+            }
+        }
+        Operation::PutRecordBatch => {
+            let input: PutRecordBatchInput = decode(body)?;
+            check_name(&input.delivery_stream_name)?;
+            if input.records.is_empty() || input.records.len() > FIREHOSE_PUT_BATCH_RECORDS_MAX {
+                return Err(violation(
+                    &format!("{} records", input.records.len()),
+                    "records",
+                    &format!(
+                        "Member must have length less than or equal to {FIREHOSE_PUT_BATCH_RECORDS_MAX} and greater than or equal to 1"
+                    ),
+                ));
+            }
+            let data = input
+                .records
+                .iter()
+                .enumerate()
+                .map(|(i, record)| record_data(record, &format!("records.{}.member.data", i + 1)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let total: usize = data.iter().map(Bytes::len).sum();
+            if total > FIREHOSE_PUT_BATCH_BYTES_MAX {
+                return Err(FirehoseError::invalid_argument(format!(
+                    "Records size {total} bytes exceeds the limit of {FIREHOSE_PUT_BATCH_BYTES_MAX} bytes per PutRecordBatch"
+                )));
+            }
+            let results = firehose.put(node, &input.delivery_stream_name, data).await?;
+            let failed = results.iter().filter(|result| result.is_err()).count();
+            let responses: Vec<Value> = results
+                .into_iter()
+                .map(|result| match result {
+                    Ok(id) => json!({ "RecordId": id }),
+                    Err((code, message)) => json!({ "ErrorCode": code, "ErrorMessage": message }),
+                })
+                .collect();
+            Ok(json!({ "FailedPutCount": failed, "Encrypted": false, "RequestResponses": responses }))
+        }
+    }
+}
+
+/// `DeliveryStreamDescription`: the stored configuration in the description's shapes (which
+/// use the configuration's member names, with `…Description` for nested destinations).
+fn description(firehose: &Firehose, definition: &Definition) -> Value {
+    let input = &definition.input;
+    let name = &input.delivery_stream_name;
+    let config = serde_json::to_value(input).expect("the configuration serializes");
+    let created = definition.create_ms as f64 / 1000.0;
+    let mut destination = json!({ "DestinationId": "destinationId-000000000001" });
+    let renamed = |value: &Value, from: &str, to: &str| {
+        let mut value = value.clone();
+        if let Some(object) = value.as_object_mut() {
+            if let Some(inner) = object.remove(from) {
+                object.insert(to.to_string(), inner);
+            }
+        }
+        value
+    };
+    if let Some(s3) = config.get("ExtendedS3DestinationConfiguration") {
+        destination["ExtendedS3DestinationDescription"] = renamed(s3, "S3BackupConfiguration", "S3BackupDescription");
+    }
+    if let Some(s3) = config.get("S3DestinationConfiguration") {
+        destination["S3DestinationDescription"] = s3.clone();
+    }
+    if let Some(http) = config.get("HttpEndpointDestinationConfiguration") {
+        let mut http = renamed(http, "S3Configuration", "S3DestinationDescription");
+        // The description never carries the endpoint's access key.
+        if let Some(endpoint) = http.get_mut("EndpointConfiguration").and_then(Value::as_object_mut) {
+            endpoint.remove("AccessKey");
+        }
+        destination["HttpEndpointDestinationDescription"] = http;
+    }
+    let mut description = json!({
+        "DeliveryStreamName": name,
+        "DeliveryStreamARN": firehose.arn(name),
+        "DeliveryStreamStatus": "ACTIVE",
+        "DeliveryStreamType": input.delivery_stream_type.as_deref().unwrap_or("DirectPut"),
+        "VersionId": definition.version.to_string(),
+        "CreateTimestamp": created,
+        "DeliveryStreamEncryptionConfiguration": { "Status": "DISABLED" },
+        "Destinations": [destination],
+        "HasMoreDestinations": false,
+    });
+    if let Some(source) = &input.kinesis_stream_source_configuration {
+        description["Source"] = json!({ "KinesisStreamSourceDescription": {
+            "KinesisStreamARN": source.kinesis_stream_arn,
+            "RoleARN": source.role_arn,
+            "DeliveryStartTimestamp": created,
+        }});
+    }
+    description
+}

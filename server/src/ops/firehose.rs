@@ -1,0 +1,675 @@
+//! Delivery streams (Amazon Data Firehose's API) inside sluiced: their definitions, the
+//! delivery engine (`sluice-firehose`) on a tokio runtime of its own, the readers that feed it
+//! from the journal, and the checkpoints of what is delivered.
+//!
+//! ```text
+//!  PutRecord(Batch) ──► hidden stream `__sluice.firehose.NAME` (PutRecords: acknowledged once durable)
+//!                              │
+//!  core 0: one reader per shard (GetShardIterator / GetRecords, the ordinary read path)
+//!                              │ bounded tokio mpsc (a full channel holds the reader, not ingest)
+//!                              ▼
+//!  tokio runtime "sluice-firehose": the engine (buffers, transform, convert, compress, upload)
+//!                              │ Progress (per shard: last sequence number delivered)
+//!                              ▼
+//!  checkpoint task: data-dir/firehose/checkpoints/NAME.json (atomic replace, fsync)
+//! ```
+//!
+//! A Direct PUT delivery stream owns a hidden internal Kinesis stream,
+//! `__sluice.firehose.NAME`, which the Kinesis API refuses to create, list or name (see
+//! `control::streams::INTERNAL_STREAM_PREFIX`). A
+//! `KinesisStreamAsSource` delivery stream reads the user's stream instead, from the time it
+//! was created (AWS reads from LATEST). After a crash each reader resumes after its shard's
+//! checkpointed sequence number: nothing acknowledged is lost, and what is delivered again is
+//! bounded by the engine's buffers in flight (see `sluice_firehose::engine`).
+//!
+//! Definitions (the CreateDeliveryStream input, its version and creation time) are kept in
+//! `data-dir/firehose/delivery-streams.json`, replaced atomically on every change.
+//!
+//! Layer: ops. The HTTP codec is `net::http::firehose`.
+
+use crate::control::streams::internal_stream_name;
+use crate::limits::{
+    FIREHOSE_CHECKPOINT_INTERVAL_MS, FIREHOSE_DELIVERY_STREAMS_MAX, FIREHOSE_INTERNAL_SHARDS, FIREHOSE_READ_BACKOFF_MS,
+    FIREHOSE_READ_IDLE_MS, FIREHOSE_READ_RECORDS_MAX, FIREHOSE_WORKER_THREADS_DEFAULT,
+};
+use crate::ops::node::Node;
+use crate::ops::{records, streams};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use sluice_engine::catalog::write_atomic;
+use sluice_firehose::config::CreateDeliveryStreamInput;
+use sluice_firehose::plan::{DeliveryPlan, EngineOptions, Environment};
+use sluice_firehose::store::{Buckets, S3Endpoint};
+use sluice_firehose::transform::{Function, Functions};
+use sluice_firehose::{DeliveryError, Lane, Position, Progress, SourceRecord};
+use sluice_model::{
+    CreateStreamInput, DeleteStreamInput, ErrorKind, GetRecordsInput, GetShardIteratorInput, Identity, PutRecordsInput,
+    PutRecordsRequestEntry, SequenceNumber, ShardId, ShardIteratorType, Timestamp,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// The file `--firehose-config` names: where buckets and transformation functions are.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct FirehoseConfig {
+    /// `[buckets.NAME]`: the bucket of `arn:aws:s3:::NAME`.
+    #[serde(default)]
+    pub buckets: BTreeMap<String, BucketConfig>,
+    /// `[functions.NAME]`: the Lambda function `NAME` of a `LambdaArn`.
+    #[serde(default)]
+    pub functions: BTreeMap<String, FunctionConfig>,
+    /// Threads of the delivery runtime (default 1).
+    pub worker_threads: Option<usize>,
+}
+
+/// A bucket: a local directory (`dir`), or the bucket of the same name at an S3-compatible
+/// `endpoint` (credentials default to `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct BucketConfig {
+    pub dir: Option<PathBuf>,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
+/// A transformation function: a `command` (argv) or an HTTP `url`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct FunctionConfig {
+    pub command: Option<Vec<String>>,
+    pub url: Option<String>,
+}
+
+/// Why the delivery streams could not start with the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("parse {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("firehose configuration: {0}")]
+    Config(String),
+    #[error("bucket {bucket}: {source}")]
+    Bucket { bucket: String, source: DeliveryError },
+    #[error("start the delivery runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// An answer of the Firehose API that is not a success: AWS's exception name, HTTP status and
+/// message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirehoseError {
+    pub exception: &'static str,
+    pub status: u16,
+    pub message: String,
+}
+
+impl FirehoseError {
+    pub fn new(exception: &'static str, message: impl Into<String>) -> FirehoseError {
+        let status = match exception {
+            "ServiceUnavailableException" => 503,
+            "InternalFailure" => 500,
+            _ => 400,
+        };
+        FirehoseError { exception, status, message: message.into() }
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> FirehoseError {
+        FirehoseError::new("InvalidArgumentException", message)
+    }
+
+    fn not_found(identity: &Identity, name: &str) -> FirehoseError {
+        // AWS's text: "Firehose NAME under account ACCOUNT not found."
+        FirehoseError::new(
+            "ResourceNotFoundException",
+            format!("Firehose {name} under account {} not found.", identity.account_id()),
+        )
+    }
+}
+
+impl From<sluice_firehose::ApiError> for FirehoseError {
+    fn from(error: sluice_firehose::ApiError) -> FirehoseError {
+        FirehoseError::new(error.error_type.as_str(), error.message)
+    }
+}
+
+impl From<DeliveryError> for FirehoseError {
+    fn from(error: DeliveryError) -> FirehoseError {
+        match error {
+            DeliveryError::Config(api) => api.into(),
+            other => FirehoseError::invalid_argument(other.to_string()),
+        }
+    }
+}
+
+/// What is kept of a delivery stream across restarts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Definition {
+    pub input: CreateDeliveryStreamInput,
+    pub version: u64,
+    pub create_ms: i64,
+}
+
+impl Definition {
+    pub fn is_direct_put(&self) -> bool {
+        self.input.delivery_stream_type.as_deref() != Some("KinesisStreamAsSource")
+    }
+
+    /// The Sluice stream it reads: its hidden stream, or the user's.
+    pub fn source_stream(&self) -> String {
+        match &self.input.kinesis_stream_source_configuration {
+            Some(source) if !self.is_direct_put() => stream_of_arn(&source.kinesis_stream_arn).to_string(),
+            _ => internal_stream_name(&self.input.delivery_stream_name),
+        }
+    }
+}
+
+/// The stream name of a Kinesis stream ARN (`arn:aws:kinesis:REGION:ACCOUNT:stream/NAME`).
+fn stream_of_arn(arn: &str) -> &str {
+    arn.rsplit_once(":stream/").map_or(arn, |(_, name)| name)
+}
+
+/// A running delivery stream.
+struct Running {
+    definition: Definition,
+    /// Set to stop its readers (DeleteDeliveryStream).
+    stop: Arc<AtomicBool>,
+    engine: tokio::task::JoinHandle<()>,
+    checkpoint: tokio::task::JoinHandle<()>,
+}
+
+/// What core 0 needs to start the readers of one delivery stream.
+pub struct ReaderStart {
+    name: String,
+    stream: String,
+    /// Resume after these sequence numbers (per shard number).
+    after: BTreeMap<Lane, SequenceNumber>,
+    /// Where a shard without a checkpoint starts: its trim horizon, or this time.
+    start_ms: Option<i64>,
+    records: mpsc::Sender<SourceRecord>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Every delivery stream of the node; shared by all cores.
+pub struct Firehose {
+    dir: PathBuf,
+    env: Environment,
+    identity: Identity,
+    runtime: tokio::runtime::Runtime,
+    streams: Mutex<Registry>,
+    readers: async_channel::Sender<ReaderStart>,
+    readers_rx: async_channel::Receiver<ReaderStart>,
+}
+
+#[derive(Default)]
+struct Registry {
+    running: BTreeMap<String, Running>,
+    /// Names a CreateDeliveryStream is working on (it awaits the catalog).
+    creating: BTreeSet<String>,
+}
+
+impl Firehose {
+    /// Reads the configuration and the definitions, starts the delivery runtime and every
+    /// delivery stream's engine; their readers start once core 0 runs [`serve_readers`].
+    pub fn open(data_dir: &Path, config: Option<&Path>, identity: Identity) -> Result<Arc<Firehose>, StartError> {
+        let config = match config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| StartError::Read { path: path.to_path_buf(), source })?;
+                toml::from_str::<FirehoseConfig>(&text)
+                    .map_err(|error| StartError::Parse { path: path.to_path_buf(), message: error.to_string() })?
+            }
+            None => FirehoseConfig::default(),
+        };
+        let env = environment(&config, &identity)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.worker_threads.unwrap_or(FIREHOSE_WORKER_THREADS_DEFAULT).max(1))
+            .thread_name("sluice-firehose")
+            .enable_all()
+            .build()
+            .map_err(StartError::Runtime)?;
+        let dir = data_dir.join("firehose");
+        let (readers, readers_rx) = async_channel::bounded(FIREHOSE_DELIVERY_STREAMS_MAX);
+        let firehose = Arc::new(Firehose {
+            dir,
+            env,
+            identity,
+            runtime,
+            streams: Mutex::new(Registry::default()),
+            readers,
+            readers_rx,
+        });
+        let definitions_path = firehose.definitions_path();
+        let definitions: Vec<Definition> = match std::fs::read(&definitions_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|error| StartError::Parse { path: definitions_path.clone(), message: error.to_string() })?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(source) => return Err(StartError::Read { path: definitions_path, source }),
+        };
+        for definition in definitions {
+            let name = definition.input.delivery_stream_name.clone();
+            // A definition that no longer plans (a bucket removed from the configuration) is
+            // kept, not running, so that fixing the configuration brings it back.
+            match firehose.launch(definition) {
+                Ok((start, running)) => {
+                    firehose.streams.lock().expect("not poisoned").running.insert(name, running);
+                    firehose.readers.try_send(start).expect("the channel holds every delivery stream");
+                }
+                Err(error) => tracing::error!(delivery_stream = %name, message = %error.message, "cannot start"),
+            }
+        }
+        Ok(firehose)
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    fn definitions_path(&self) -> PathBuf {
+        self.dir.join("delivery-streams.json")
+    }
+
+    fn checkpoint_path(&self, name: &str) -> PathBuf {
+        self.dir.join("checkpoints").join(format!("{name}.json"))
+    }
+
+    pub fn arn(&self, name: &str) -> String {
+        format!("arn:aws:firehose:{}:{}:deliverystream/{name}", self.identity.region(), self.identity.account_id())
+    }
+
+    /// Plans and spawns the engine and checkpoint task of `definition`; the answer is what
+    /// core 0 needs to start its readers, and what to register.
+    fn launch(&self, definition: Definition) -> Result<(ReaderStart, Running), FirehoseError> {
+        let plan = DeliveryPlan::from_create(&definition.input, definition.version, &self.env)?;
+        let name = definition.input.delivery_stream_name.clone();
+        let checkpoint_path = self.checkpoint_path(&name);
+        let after = read_checkpoint(&checkpoint_path);
+        let _runtime = self.runtime.enter();
+        let handle = sluice_firehose::spawn(plan);
+        let checkpoint = tokio::spawn(keep_checkpoint(checkpoint_path, handle.progress.clone()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let start = ReaderStart {
+            name: name.clone(),
+            stream: definition.source_stream(),
+            after,
+            start_ms: (!definition.is_direct_put()).then_some(definition.create_ms),
+            records: handle.records,
+            stop: stop.clone(),
+        };
+        let running = Running { definition, stop, engine: handle.task, checkpoint };
+        Ok((start, running))
+    }
+
+    /// Writes every definition (and `extra`) to disk, atomically.
+    fn persist(&self, registry: &Registry, extra: Option<&Definition>) -> Result<(), FirehoseError> {
+        let mut all: Vec<&Definition> = registry.running.values().map(|running| &running.definition).collect();
+        all.extend(extra);
+        let bytes = serde_json::to_vec_pretty(&all).expect("definitions serialize");
+        std::fs::create_dir_all(self.dir.join("checkpoints")).map_err(|error| {
+            FirehoseError::new("InternalFailure", format!("create {}: {error}", self.dir.display()))
+        })?;
+        write_atomic(&self.definitions_path(), &bytes)
+            .map_err(|error| FirehoseError::new("InternalFailure", format!("persist delivery streams: {error}")))
+    }
+
+    /// CreateDeliveryStream.
+    pub async fn create(&self, node: &Rc<Node>, input: CreateDeliveryStreamInput) -> Result<String, FirehoseError> {
+        // Validation and planning first (AWS's ValidationException / InvalidArgumentException,
+        // unknown buckets and functions), so a refused request changes nothing.
+        DeliveryPlan::from_create(&input, 1, &self.env)?;
+        let name = input.delivery_stream_name.clone();
+        {
+            let mut registry = self.streams.lock().expect("not poisoned");
+            if registry.running.contains_key(&name) || registry.creating.contains(&name) {
+                return Err(FirehoseError::new(
+                    "ResourceInUseException",
+                    format!("Firehose {name} under accountId {} already exists", self.identity.account_id()),
+                ));
+            }
+            if registry.running.len() + registry.creating.len() >= FIREHOSE_DELIVERY_STREAMS_MAX {
+                return Err(FirehoseError::new(
+                    "LimitExceededException",
+                    format!("You have already consumed your firehose quota of {FIREHOSE_DELIVERY_STREAMS_MAX} hoses."),
+                ));
+            }
+            registry.creating.insert(name.clone());
+        }
+        let result = self.create_reserved(node, input).await;
+        self.streams.lock().expect("not poisoned").creating.remove(&name);
+        result
+    }
+
+    async fn create_reserved(
+        &self,
+        node: &Rc<Node>,
+        input: CreateDeliveryStreamInput,
+    ) -> Result<String, FirehoseError> {
+        let definition = Definition { input, version: 1, create_ms: node.now_ms() };
+        let name = definition.input.delivery_stream_name.clone();
+        let stream = definition.source_stream();
+        if definition.is_direct_put() {
+            let create = CreateStreamInput {
+                stream_name: stream.clone(),
+                shard_count: Some(FIREHOSE_INTERNAL_SHARDS),
+                ..Default::default()
+            };
+            match streams::create(node, create).await {
+                Ok(_) => {}
+                // Left by a crash between creating it and persisting the definition: reuse it.
+                Err(error) if error.kind == ErrorKind::ResourceInUse => {}
+                Err(error) => return Err(FirehoseError::new("LimitExceededException", error.message)),
+            }
+        } else if records::route_of(node, &stream).is_err() {
+            return Err(FirehoseError::invalid_argument(format!(
+                "Stream {stream} under account {} not found.",
+                self.identity.account_id()
+            )));
+        }
+        let (start, running) = self.launch(definition)?;
+        {
+            // Persisted and registered under one lock, so a concurrent create or delete never
+            // writes a file without this one.
+            let mut registry = self.streams.lock().expect("not poisoned");
+            if let Err(error) = self.persist(&registry, Some(&running.definition)) {
+                running.engine.abort();
+                running.checkpoint.abort();
+                return Err(error);
+            }
+            registry.running.insert(name.clone(), running);
+        }
+        self.readers
+            .send(start)
+            .await
+            .map_err(|_| FirehoseError::new("ServiceUnavailableException", "shutting down"))?;
+        Ok(self.arn(&name))
+    }
+
+    /// DeleteDeliveryStream: stops it, forgets it, and drops its hidden stream.
+    pub async fn delete(&self, node: &Rc<Node>, name: &str) -> Result<(), FirehoseError> {
+        let running = {
+            let mut registry = self.streams.lock().expect("not poisoned");
+            let running =
+                registry.running.remove(name).ok_or_else(|| FirehoseError::not_found(&self.identity, name))?;
+            if let Err(error) = self.persist(&registry, None) {
+                registry.running.insert(name.to_string(), running);
+                return Err(error);
+            }
+            running
+        };
+        running.stop.store(true, Ordering::Release);
+        running.engine.abort();
+        running.checkpoint.abort();
+        let _ = std::fs::remove_file(self.checkpoint_path(name));
+        if running.definition.is_direct_put() {
+            let delete =
+                DeleteStreamInput { stream_name: Some(running.definition.source_stream()), ..Default::default() };
+            if let Err(error) = streams::delete(node, delete).await {
+                tracing::warn!(delivery_stream = name, %error, "could not delete the hidden stream");
+            }
+        }
+        Ok(())
+    }
+
+    /// The definition of `name`.
+    pub fn definition(&self, name: &str) -> Result<Definition, FirehoseError> {
+        let registry = self.streams.lock().expect("not poisoned");
+        registry
+            .running
+            .get(name)
+            .map(|running| running.definition.clone())
+            .ok_or_else(|| FirehoseError::not_found(&self.identity, name))
+    }
+
+    /// The names of every delivery stream (of `kind`, if given), sorted.
+    pub fn names(&self, kind: Option<&str>) -> Vec<String> {
+        let registry = self.streams.lock().expect("not poisoned");
+        registry
+            .running
+            .values()
+            .filter(|running| {
+                let own = running.definition.input.delivery_stream_type.as_deref().unwrap_or("DirectPut");
+                kind.is_none_or(|kind| kind == own)
+            })
+            .map(|running| running.definition.input.delivery_stream_name.clone())
+            .collect()
+    }
+
+    /// PutRecord / PutRecordBatch: appends to the hidden stream and answers once the records
+    /// are durable; per record, its id (the sequence number) or AWS's error code and message.
+    pub async fn put(
+        &self,
+        node: &Rc<Node>,
+        name: &str,
+        data: Vec<Bytes>,
+    ) -> Result<Vec<Result<String, (&'static str, String)>>, FirehoseError> {
+        let definition = self.definition(name)?;
+        if !definition.is_direct_put() {
+            return Err(FirehoseError::invalid_argument(
+                "This operation is not permitted on KinesisStreamAsSource delivery stream type.",
+            ));
+        }
+        // Random keys spread the records over the hidden stream's shards.
+        let records = data
+            .into_iter()
+            .map(|data| PutRecordsRequestEntry {
+                data,
+                explicit_hash_key: None,
+                partition_key: Some(format!("{:016x}", rand::random::<u64>())),
+            })
+            .collect();
+        let input = PutRecordsInput { records, stream_name: Some(definition.source_stream()), stream_arn: None };
+        let output = records::put_records(node, input)
+            .await
+            .map_err(|error| FirehoseError::new("ServiceUnavailableException", error.message))?;
+        Ok(output
+            .records
+            .into_iter()
+            .map(|entry| match (entry.sequence_number, entry.error_code) {
+                (Some(sequence), None) => Ok(sequence.to_string()),
+                // AWS's per-record answer to throttling.
+                (_, Some(ErrorKind::ProvisionedThroughputExceeded)) => {
+                    Err(("ServiceUnavailableException", "Slow down.".to_string()))
+                }
+                (_, _) => Err(("InternalFailure", entry.error_message.unwrap_or_default())),
+            })
+            .collect())
+    }
+}
+
+fn environment(config: &FirehoseConfig, identity: &Identity) -> Result<Environment, StartError> {
+    let mut buckets = Buckets::new();
+    for (name, bucket) in &config.buckets {
+        match (&bucket.dir, &bucket.endpoint) {
+            (Some(dir), None) => buckets.insert_directory(name, dir),
+            (None, Some(url)) => {
+                let from_env = |key: &str| std::env::var(key).ok();
+                let endpoint = S3Endpoint {
+                    url: url.clone(),
+                    region: bucket.region.clone().unwrap_or_else(|| identity.region().to_string()),
+                    access_key_id: bucket
+                        .access_key_id
+                        .clone()
+                        .or_else(|| from_env("AWS_ACCESS_KEY_ID"))
+                        .unwrap_or_default(),
+                    secret_access_key: bucket
+                        .secret_access_key
+                        .clone()
+                        .or_else(|| from_env("AWS_SECRET_ACCESS_KEY"))
+                        .unwrap_or_default(),
+                };
+                buckets
+                    .insert_s3(name, &endpoint)
+                    .map_err(|source| StartError::Bucket { bucket: name.clone(), source })?;
+            }
+            _ => return Err(StartError::Config(format!("bucket {name} needs exactly one of dir and endpoint"))),
+        }
+    }
+    let mut functions = Functions::new();
+    for (name, function) in &config.functions {
+        let function = match (&function.command, &function.url) {
+            (Some(argv), None) if !argv.is_empty() => Function::Command { argv: argv.clone() },
+            (None, Some(url)) => Function::Http { url: url.clone() },
+            _ => return Err(StartError::Config(format!("function {name} needs exactly one of command and url"))),
+        };
+        functions.insert(name, function);
+    }
+    Ok(Environment {
+        buckets,
+        functions,
+        region: identity.region().to_string(),
+        account_id: identity.account_id().to_string(),
+        options: EngineOptions::default(),
+    })
+}
+
+/// The checkpoint file: shard number → the last sequence number delivered.
+fn read_checkpoint(path: &Path) -> BTreeMap<Lane, SequenceNumber> {
+    let Ok(bytes) = std::fs::read(path) else { return BTreeMap::new() };
+    match serde_json::from_slice::<BTreeMap<Lane, String>>(&bytes) {
+        Ok(lanes) => lanes.into_iter().filter_map(|(lane, sequence)| Some((lane, sequence.parse().ok()?))).collect(),
+        Err(error) => {
+            // Written by atomic replacement, so this is damage from outside: say so, and start
+            // from the trim horizon (duplicates, never loss).
+            tracing::error!(path = %path.display(), %error, "unreadable checkpoint; delivering from the start");
+            BTreeMap::new()
+        }
+    }
+}
+
+/// Writes the delivered positions whenever they move, at most every
+/// [`FIREHOSE_CHECKPOINT_INTERVAL_MS`].
+async fn keep_checkpoint(path: PathBuf, mut progress: watch::Receiver<Progress>) {
+    let mut written = BTreeMap::new();
+    loop {
+        let open = progress.changed().await.is_ok();
+        if open {
+            tokio::time::sleep(Duration::from_millis(FIREHOSE_CHECKPOINT_INTERVAL_MS)).await;
+        }
+        let lanes = progress.borrow_and_update().lanes.clone();
+        if lanes != written {
+            let text: BTreeMap<Lane, String> = lanes
+                .iter()
+                .map(|(lane, Position(bytes))| (*lane, String::from_utf8_lossy(bytes).into_owned()))
+                .collect();
+            let bytes = serde_json::to_vec(&text).expect("positions serialize");
+            let target = path.clone();
+            match tokio::task::spawn_blocking(move || write_atomic(&target, &bytes)).await {
+                Ok(Ok(())) => written = lanes,
+                Ok(Err(error)) => tracing::error!(%error, "checkpoint not written; retrying"),
+                Err(error) => tracing::error!(%error, "checkpoint task failed"),
+            }
+        }
+        if !open {
+            return;
+        }
+    }
+}
+
+/// Core 0: starts the readers of every delivery stream it is told of, for the life of the node.
+pub async fn serve_readers(node: Rc<Node>, firehose: Arc<Firehose>) {
+    while let Ok(start) = firehose.readers_rx.recv().await {
+        let start = Rc::new(start);
+        let shards: Vec<u32> = match records::route_of(&node, &start.stream) {
+            Ok(route) => route.meta.shards.iter().map(|shard| shard.number).collect(),
+            Err(error) => {
+                // Its stream is gone (deleted under a KinesisStreamAsSource delivery stream,
+                // say): nothing to read until it comes back and sluiced restarts.
+                tracing::warn!(delivery_stream = %start.name, %error, "source stream not found");
+                Vec::new()
+            }
+        };
+        for shard in shards {
+            glommio::spawn_local(read_shard(node.clone(), start.clone(), shard)).detach();
+        }
+    }
+}
+
+/// One shard of a delivery stream's source into its engine, from its checkpoint on.
+// Unfinished: a KinesisStreamAsSource delivery stream reads the shards its stream had when
+// the reader started; children of a later reshard are not picked up until a restart, and
+// parents are not read before children.
+async fn read_shard(node: Rc<Node>, start: Rc<ReaderStart>, shard: u32) {
+    let sleep = |ms| glommio::timer::sleep(Duration::from_millis(ms));
+    let mut after = start.after.get(&shard).cloned();
+    'iterator: while !start.stop.load(Ordering::Acquire) {
+        let (kind, timestamp) = match (&after, start.start_ms) {
+            (Some(_), _) => (ShardIteratorType::AfterSequenceNumber, None),
+            (None, Some(ms)) => (ShardIteratorType::AtTimestamp, Some(Timestamp::from_epoch_ms(ms))),
+            (None, None) => (ShardIteratorType::TrimHorizon, None),
+        };
+        let input = GetShardIteratorInput {
+            stream_name: Some(start.stream.clone()),
+            shard_id: ShardId::from_number(shard),
+            shard_iterator_type: kind,
+            starting_sequence_number: after.clone(),
+            timestamp,
+            stream_arn: None,
+        };
+        let mut iterator = match records::get_shard_iterator(&node, input).await {
+            Ok(output) => match output.shard_iterator {
+                Some(iterator) => iterator,
+                None => return,
+            },
+            Err(error) if error.kind == ErrorKind::ResourceNotFound => return,
+            Err(error) => {
+                tracing::debug!(delivery_stream = %start.name, %error, "GetShardIterator failed; retrying");
+                sleep(FIREHOSE_READ_BACKOFF_MS).await;
+                continue;
+            }
+        };
+        loop {
+            if start.stop.load(Ordering::Acquire) {
+                return;
+            }
+            let input = GetRecordsInput {
+                shard_iterator: iterator.clone(),
+                limit: Some(FIREHOSE_READ_RECORDS_MAX),
+                stream_arn: None,
+            };
+            match records::get_records(&node, input).await {
+                Ok(output) => {
+                    let empty = output.records.is_empty();
+                    for record in output.records {
+                        let sequence = record.sequence_number;
+                        let source = SourceRecord {
+                            lane: shard,
+                            position: Position(Bytes::from(sequence.to_string())),
+                            arrival_ms: record
+                                .approximate_arrival_timestamp
+                                .map_or_else(|| node.now_ms(), Timestamp::epoch_ms),
+                            data: record.data,
+                        };
+                        // The engine's channel is bounded: a slow destination holds this
+                        // reader here, never the writers of the stream.
+                        if start.records.send(source).await.is_err() {
+                            return;
+                        }
+                        after = Some(sequence);
+                    }
+                    match output.next_shard_iterator {
+                        Some(next) => iterator = next,
+                        None => return,
+                    }
+                    if empty {
+                        sleep(FIREHOSE_READ_IDLE_MS).await;
+                    }
+                }
+                Err(error) if error.kind == ErrorKind::ExpiredIterator => continue 'iterator,
+                Err(error) if error.kind == ErrorKind::ResourceNotFound => return,
+                Err(error) => {
+                    tracing::debug!(delivery_stream = %start.name, %error, "GetRecords failed; retrying");
+                    sleep(FIREHOSE_READ_BACKOFF_MS).await;
+                    continue 'iterator;
+                }
+            }
+        }
+    }
+}
