@@ -297,22 +297,6 @@ impl Limits {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn overrides_read_from_toml_and_default_the_rest() {
-        let limits: Limits = toml::from_str("shard-limit = 3\nsubscription-lifetime-ms = 2000").unwrap();
-        assert_eq!(limits.shard_limit, 3);
-        assert_eq!(limits.subscription_lifetime_ms, 2000);
-        assert_eq!(limits.consumers_per_stream_max, CONSUMERS_PER_STREAM_MAX);
-        assert!(toml::from_str::<Limits>("no-such-limit = 1").is_err());
-        assert!(Limits { mailbox_jobs_max: 0, ..Limits::default() }.check().is_err());
-        assert!(Limits::default().check().is_ok());
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Delivery streams (Firehose, `ops::firehose`). The engine's own limits are in
 // `firehose/src/limits.rs`.
@@ -346,6 +330,23 @@ pub const FIREHOSE_CHECKPOINT_INTERVAL_MS: u64 = 200;
 /// Worker threads of the delivery runtime (tokio) by default: compression and Parquet
 /// conversion are CPU-bound, and the ingest cores must keep theirs.
 pub const FIREHOSE_WORKER_THREADS_DEFAULT: usize = 1;
-/// ListDeliveryStreams: default and most names per page (Firehose: 10 and 10,000).
+/// ListDeliveryStreams: names per page when `Limit` is absent (Firehose: 10).
 pub const FIREHOSE_LIST_DEFAULT: usize = 10;
+/// ListDeliveryStreams: the largest `Limit` (Firehose's model: 10,000).
 pub const FIREHOSE_LIST_MAX: usize = 10_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_read_from_toml_and_default_the_rest() {
+        let limits: Limits = toml::from_str("shard-limit = 3\nsubscription-lifetime-ms = 2000").unwrap();
+        assert_eq!(limits.shard_limit, 3);
+        assert_eq!(limits.subscription_lifetime_ms, 2000);
+        assert_eq!(limits.consumers_per_stream_max, CONSUMERS_PER_STREAM_MAX);
+        assert!(toml::from_str::<Limits>("no-such-limit = 1").is_err());
+        assert!(Limits { mailbox_jobs_max: 0, ..Limits::default() }.check().is_err());
+        assert!(Limits::default().check().is_ok());
+    }
+}

@@ -150,6 +150,9 @@ impl From<DeliveryError> for FirehoseError {
     }
 }
 
+/// One record's answer to PutRecord(Batch): its `RecordId`, or AWS's error code and message.
+pub type PutOutcome = Result<String, (&'static str, String)>;
+
 /// What is kept of a delivery stream across restarts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Definition {
@@ -444,12 +447,7 @@ impl Firehose {
 
     /// PutRecord / PutRecordBatch: appends to the hidden stream and answers once the records
     /// are durable; per record, its id (the sequence number) or AWS's error code and message.
-    pub async fn put(
-        &self,
-        node: &Rc<Node>,
-        name: &str,
-        data: Vec<Bytes>,
-    ) -> Result<Vec<Result<String, (&'static str, String)>>, FirehoseError> {
+    pub async fn put(&self, node: &Rc<Node>, name: &str, data: Vec<Bytes>) -> Result<Vec<PutOutcome>, FirehoseError> {
         let definition = self.definition(name)?;
         if !definition.is_direct_put() {
             return Err(FirehoseError::invalid_argument(

@@ -7,6 +7,9 @@
 // Unfinished: UpdateDestination, the tag operations, StartDeliveryStreamEncryption and
 // StopDeliveryStreamEncryption (answered UnknownOperationException), the Kinesis channel
 // operations, and the native protocol's and the `sluice` CLI's Firehose operations.
+// Unfinished: a cargo-fuzz target for these bodies. They are decoded by serde_json into the
+// structs below and `CreateDeliveryStreamInput` (whose decoder and validation the firehose
+// crate's `garbage` proptests feed arbitrary bodies); errors answer SerializationException.
 
 use crate::limits::{
     FIREHOSE_LIST_DEFAULT, FIREHOSE_LIST_MAX, FIREHOSE_PUT_BATCH_BYTES_MAX, FIREHOSE_PUT_BATCH_RECORDS_MAX,
