@@ -9,7 +9,7 @@ use crate::net::{http, listener, native};
 use crate::ops::node::{Node, Shared};
 use crate::ops::{on_demand, reshard};
 use crate::runtime::mailbox::{self, Job};
-use crate::runtime::NodeConfig;
+use crate::runtime::{NodeConfig, Security};
 use anyhow::Context;
 use futures_lite::future;
 use serde::Deserialize;
@@ -18,6 +18,7 @@ use sluice_engine::clock::SystemClock;
 use sluice_engine::{Journal, JournalConfig};
 use sluice_model::identity::{ACCOUNT_ID_DEFAULT, REGION_DEFAULT};
 use sluice_model::Identity;
+use sluice_security::credentials::CredentialStore;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -60,6 +61,11 @@ pub struct Args {
     /// Default: 10000. Shorter values are for tests.
     #[arg(long)]
     pub on_demand_window_ms: Option<u64>,
+    /// Credentials file (TOML: principals, their keys and policies; docs/security.md). When
+    /// set, every request must be signed by one of its principals and is authorized by its
+    /// policies. Default: none, every caller is served (open mode).
+    #[arg(long)]
+    pub credentials: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +82,7 @@ struct FileConfig {
     log_level: Option<String>,
     #[serde(default)]
     limit_overrides: Limits,
+    credentials: Option<PathBuf>,
 }
 
 /// The effective configuration.
@@ -91,6 +98,7 @@ pub struct Config {
     pub limit_values: Limits,
     pub log_level: String,
     pub on_demand_window_ms: u64,
+    pub credentials: Option<PathBuf>,
 }
 
 impl Config {
@@ -131,6 +139,7 @@ impl Config {
                 .or(file.on_demand_window_ms)
                 .unwrap_or(ON_DEMAND_WINDOW_MS_DEFAULT)
                 .max(ON_DEMAND_WINDOW_MS_MIN),
+            credentials: args.credentials.or(file.credentials),
         })
     }
 }
@@ -169,6 +178,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         limits: config.limit_values.clone(),
         identity: config.identity.clone(),
         on_demand_window_ms: config.on_demand_window_ms,
+        security: security(&config)?,
     };
     let (shared, mailboxes) = Shared::new(node_config, Arc::new(SystemClock), &catalog, key);
 
@@ -290,6 +300,20 @@ async fn run_core(
     shared.shutdown.finish_serving(core_id).await;
     node.journal.close().await?;
     Ok(())
+}
+
+/// The credentials (and later the audit log) the flags name.
+fn security(config: &Config) -> anyhow::Result<Security> {
+    let credentials = match &config.credentials {
+        None => None,
+        Some(path) => {
+            let store = CredentialStore::load(path)?;
+            anyhow::ensure!(!store.is_empty(), "{}: no [[principal]]: nobody could call", path.display());
+            tracing::info!(file = %path.display(), principals = store.principals().len(), "requests must be signed");
+            Some(Arc::new(store))
+        }
+    };
+    Ok(Security { credentials, audit: None })
 }
 
 fn block_shutdown_signals() -> libc::sigset_t {

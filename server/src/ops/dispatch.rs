@@ -26,7 +26,7 @@ pub enum Answer {
 pub async fn execute(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<Answer, KinesisError> {
     let identity = node.identity();
     request.validate(identity)?;
-    authorize(caller, &request, identity)?;
+    authorize(node, caller, &request)?;
     let response = match request {
         Request::AddTagsToStream(input) => Response::AddTagsToStream(streams::add_tags(node, input).await?),
         Request::CreateStream(input) => Response::CreateStream(streams::create(node, input).await?),

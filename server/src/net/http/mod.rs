@@ -16,8 +16,13 @@
 //! and the time to send request headers and bodies. Any input gets an AWS-shaped answer;
 //! nothing a client sends can panic the server.
 //!
-//! `Authorization` headers (SigV4) are accepted and not verified yet; unsigned requests are
-//! accepted too. Every request's caller is `Caller::Anonymous` (see `ops::auth`).
+//! Authentication: with `--credentials`, every request must carry a valid SigV4 signature (the
+//! `Authorization` header, or a presigned query string) by a principal of the file; the checks
+//! that need no body run before the body is reserved and read, the signature after. A refusal
+//! is AWS's (MissingAuthenticationTokenException, IncompleteSignatureException,
+//! InvalidSignatureException, UnrecognizedClientException, ExpiredTokenException) in the AWS
+//! error shape. Without `--credentials` (open mode) signatures are not looked at and every
+//! caller is `Caller::Anonymous`.
 
 pub mod kinesis;
 
@@ -25,7 +30,7 @@ use crate::limits::{
     HTTP2_STREAMS_PER_CONNECTION_MAX, HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX, HTTP_BODY_BYTES_MAX,
     HTTP_BODY_READ_TIMEOUT_MS, HTTP_HEADER_READ_TIMEOUT_MS, HTTP_REQUESTS_IN_FLIGHT_PER_CORE_MAX,
 };
-use crate::ops::auth::Caller;
+use crate::ops::auth::{Authenticated, Caller};
 use crate::ops::node::Node;
 use bytes::{Bytes, BytesMut};
 use futures_lite::future;
@@ -38,7 +43,9 @@ use hyper::body::Incoming;
 use sluice_hyper_glommio as rt;
 use sluice_model::{ErrorKind, KinesisError};
 use sluice_protocol::aws::{self, Encoding};
+use sluice_security::sigv4::{self, AuthError, SignedRequest, Verifier, VerifyOptions};
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -50,16 +57,28 @@ pub struct HttpCore {
     node: Rc<Node>,
     body_bytes: Semaphore,
     requests: Semaphore,
+    /// This core's SigV4 verifier (its cache of derived signing keys is then uncontended).
+    verifier: Verifier,
 }
 
 impl HttpCore {
     pub fn new(node: Rc<Node>) -> Rc<HttpCore> {
+        let verifier = Verifier::new(node.identity().region(), sigv4::KINESIS_SERVICE);
         Rc::new(HttpCore {
             node,
             body_bytes: Semaphore::new(HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX as u64),
             requests: Semaphore::new(HTTP_REQUESTS_IN_FLIGHT_PER_CORE_MAX as u64),
+            verifier,
         })
     }
+}
+
+/// Where a connection comes from, for the policies' condition keys.
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    address: Option<SocketAddr>,
+    /// Whether the connection is TLS (`aws:SecureTransport`; `UNSIGNED-PAYLOAD` only then).
+    secure: bool,
 }
 
 /// The AWS services this port serves, each with the operation a request's `X-Amz-Target`
@@ -95,9 +114,10 @@ pub async fn connection(shared: Rc<HttpCore>, stream: TcpStream) {
         .timer(rt::GlommioTimer)
         .max_concurrent_streams(HTTP2_STREAMS_PER_CONNECTION_MAX);
     let node = shared.node.clone();
+    let peer = Peer { address: stream.peer_addr().ok(), secure: false };
     let service = hyper::service::service_fn(move |request| {
         let shared = shared.clone();
-        async move { Ok::<_, Infallible>(handle(&shared, request).await) }
+        async move { Ok::<_, Infallible>(handle(&shared, peer, request).await) }
     });
     let connection = builder.serve_connection(rt::Io(stream), service);
     let mut connection = std::pin::pin!(connection);
@@ -146,6 +166,13 @@ impl From<KinesisError> for Refusal {
     }
 }
 
+impl From<AuthError> for Refusal {
+    fn from(error: AuthError) -> Refusal {
+        let status = StatusCode::from_u16(error.http_status()).expect("AWS statuses are valid");
+        Refusal { status, exception: error.exception_name(), message: error.message }
+    }
+}
+
 fn refuse(kind: ErrorKind, message: impl Into<String>) -> Refusal {
     KinesisError::new(kind, message).into()
 }
@@ -172,11 +199,11 @@ pub fn content_type(encoding: Encoding) -> &'static str {
 }
 
 /// Answers one request; every answer carries `x-amzn-RequestId`.
-async fn handle(shared: &HttpCore, request: Request<Incoming>) -> Response<Body> {
+async fn handle(shared: &HttpCore, peer: Peer, request: Request<Incoming>) -> Response<Body> {
     let id = uuid::Uuid::new_v4().to_string();
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
     let encoding = Encoding::of_content_type(content_type);
-    let mut response = match respond(shared, request, encoding).await {
+    let mut response = match respond(shared, peer, request, encoding).await {
         Ok(response) => response,
         Err(refusal) => {
             if refusal.status.is_server_error() {
@@ -192,7 +219,12 @@ async fn handle(shared: &HttpCore, request: Request<Incoming>) -> Response<Body>
     response
 }
 
-async fn respond(shared: &HttpCore, request: Request<Incoming>, encoding: Encoding) -> Result<Response<Body>, Refusal> {
+async fn respond(
+    shared: &HttpCore,
+    peer: Peer,
+    request: Request<Incoming>,
+    encoding: Encoding,
+) -> Result<Response<Body>, Refusal> {
     if request.method() != Method::POST {
         return Err(refuse(
             ErrorKind::UnknownOperation,
@@ -211,13 +243,25 @@ async fn respond(shared: &HttpCore, request: Request<Incoming>, encoding: Encodi
     if declared.is_some_and(|length| length > HTTP_BODY_BYTES_MAX as u64) {
         return Err(too_large(declared.unwrap_or_default()));
     }
+    let (parts, body) = request.into_parts();
+    let head = Request::from_parts(parts, ());
+    let credentials = shared.node.shared.config.security.credentials.as_deref();
+    // Everything but the signature itself is checked before the body is reserved and read.
+    let signed = match credentials {
+        None => None,
+        Some(store) => {
+            let signed = SignedRequest::parse(&sigv4::HttpRequest::from_http(&head)).map_err(Refusal::from)?;
+            shared.verifier.check_before_body(&signed, store, shared.node.now_ms()).map_err(Refusal::from)?;
+            Some((store, signed))
+        }
+    };
     let _request = shared.requests.acquire_permit(1).await.map_err(|_| closing())?;
     // Reserve the whole body before reading any of it (see HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX).
     let reserved = declared.unwrap_or(HTTP_BODY_BYTES_MAX as u64);
     let _bytes = shared.body_bytes.acquire_permit(reserved).await.map_err(|_| closing())?;
     // A client that sends its headers and then trickles (or withholds) the body must not hold
     // its reservation forever.
-    let body = future::or(read_body(request.into_body()), async {
+    let body = future::or(read_body(body), async {
         glommio::timer::sleep(Duration::from_millis(HTTP_BODY_READ_TIMEOUT_MS)).await;
         Err(Refusal {
             status: StatusCode::REQUEST_TIMEOUT,
@@ -226,8 +270,19 @@ async fn respond(shared: &HttpCore, request: Request<Incoming>, encoding: Encodi
         })
     })
     .await?;
-    // Unfinished: SigV4 is not verified (see ops::auth), so every caller is anonymous.
-    let caller = Caller::Anonymous;
+    let caller = match signed {
+        None => Caller::Anonymous,
+        Some((store, signed)) => {
+            let options = VerifyOptions { now_ms: shared.node.now_ms(), secure_transport: peer.secure };
+            let http = sigv4::HttpRequest::from_http(&head);
+            let principal = shared.verifier.verify(&signed, &http, &body, store, options).map_err(Refusal::from)?;
+            Caller::Principal(Authenticated {
+                principal: store.shared(&principal.access_key_id).expect("the store verified this key"),
+                source_ip: peer.address.map(|address| address.ip()),
+                secure_transport: peer.secure,
+            })
+        }
+    };
     match service {
         Service::Kinesis(operation) => kinesis::respond(&shared.node, &caller, operation, encoding, body).await,
     }
