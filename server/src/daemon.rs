@@ -18,7 +18,9 @@ use sluice_engine::clock::SystemClock;
 use sluice_engine::{Journal, JournalConfig};
 use sluice_model::identity::{ACCOUNT_ID_DEFAULT, REGION_DEFAULT};
 use sluice_model::Identity;
+use sluice_security::audit::{AuditLog, AuditWriter};
 use sluice_security::credentials::CredentialStore;
+use sluice_security::tls::ReloadableServerConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -66,6 +68,16 @@ pub struct Args {
     /// policies. Default: none, every caller is served (open mode).
     #[arg(long)]
     pub credentials: Option<PathBuf>,
+    /// Directory of the audit log (`audit.log`, rotated at 64 MiB, 9 kept): one CloudTrail-
+    /// shaped JSON line per call of an authenticated caller and per refused signature.
+    #[arg(long)]
+    pub audit_dir: Option<PathBuf>,
+    /// PEM certificate chain for TLS on the HTTP listener (with --tls-key); reread on SIGHUP.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,6 +95,9 @@ struct FileConfig {
     #[serde(default)]
     limit_overrides: Limits,
     credentials: Option<PathBuf>,
+    audit_dir: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// The effective configuration.
@@ -99,6 +114,9 @@ pub struct Config {
     pub log_level: String,
     pub on_demand_window_ms: u64,
     pub credentials: Option<PathBuf>,
+    pub audit_dir: Option<PathBuf>,
+    /// `--tls-cert` and `--tls-key`.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Config {
@@ -140,6 +158,12 @@ impl Config {
                 .unwrap_or(ON_DEMAND_WINDOW_MS_DEFAULT)
                 .max(ON_DEMAND_WINDOW_MS_MIN),
             credentials: args.credentials.or(file.credentials),
+            audit_dir: args.audit_dir.or(file.audit_dir),
+            tls: match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
+                (Some(cert), Some(key)) => Some((cert, key)),
+                (None, None) => None,
+                _ => anyhow::bail!("tls-cert and tls-key go together"),
+            },
         })
     }
 }
@@ -171,6 +195,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     crate::ownership::probe_listeners(&listeners)?;
     let catalog = Catalog::load_or_new(&config.data_dir, config.cores as u32)?;
     let key = iterator_key(&config.data_dir)?;
+    let (security, audit_writer) = security(&config)?;
     let node_config = NodeConfig {
         data_dir: config.data_dir.clone(),
         cores: config.cores,
@@ -178,7 +203,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         limits: config.limit_values.clone(),
         identity: config.identity.clone(),
         on_demand_window_ms: config.on_demand_window_ms,
-        security: security(&config)?,
+        security: security.clone(),
     };
     let (shared, mailboxes) = Shared::new(node_config, Arc::new(SystemClock), &catalog, key);
 
@@ -228,11 +253,21 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         "sluiced ready"
     );
 
-    let signal = wait_for_signal(&signals);
+    let signal = loop {
+        match wait_for_signal(&signals) {
+            "SIGHUP" => reload_tls(&security),
+            signal => break signal,
+        }
+    };
     tracing::info!(signal, "shutting down: finishing in-flight requests");
     shared.begin_shutdown();
     for executor in executors {
         executor.join().map_err(|error| anyhow::anyhow!("executor: {error:?}"))?;
+    }
+    if let Some(writer) = audit_writer {
+        let dropped = security.audit.as_ref().map_or(0, |log| log.dropped());
+        writer.shutdown().context("audit log")?;
+        tracing::info!(dropped, "audit log closed");
     }
     tracing::info!("sluiced stopped");
     Ok(())
@@ -302,8 +337,8 @@ async fn run_core(
     Ok(())
 }
 
-/// The credentials (and later the audit log) the flags name.
-fn security(config: &Config) -> anyhow::Result<Security> {
+/// The credentials and the audit log the flags name, and the audit log's writer thread.
+fn security(config: &Config) -> anyhow::Result<(Security, Option<AuditWriter>)> {
     let credentials = match &config.credentials {
         None => None,
         Some(path) => {
@@ -313,7 +348,34 @@ fn security(config: &Config) -> anyhow::Result<Security> {
             Some(Arc::new(store))
         }
     };
-    Ok(Security { credentials, audit: None })
+    let (audit, writer) = match &config.audit_dir {
+        None => (None, None),
+        Some(dir) => {
+            let (log, writer) = AuditLog::start(dir).with_context(|| format!("audit log in {}", dir.display()))?;
+            (Some(log), Some(writer))
+        }
+    };
+    let http_tls = match &config.tls {
+        None => None,
+        Some((cert, key)) => {
+            let alpn: [&[u8]; 2] = [b"h2", b"http/1.1"];
+            Some(Arc::new(ReloadableServerConfig::load(cert, key, &alpn)?))
+        }
+    };
+    Ok((Security { credentials, audit, http_tls }, writer))
+}
+
+/// SIGHUP: reread the TLS certificate and key; new connections get them, open ones keep
+/// theirs, and a failed reload keeps the old ones.
+fn reload_tls(security: &Security) {
+    let Some(tls) = &security.http_tls else {
+        tracing::info!("SIGHUP: no TLS configured, nothing to reload");
+        return;
+    };
+    match tls.reload() {
+        Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+        Err(error) => tracing::error!(%error, "SIGHUP: TLS reload failed; keeping the previous certificate"),
+    }
 }
 
 fn block_shutdown_signals() -> libc::sigset_t {
@@ -323,6 +385,7 @@ fn block_shutdown_signals() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         set
     }
@@ -335,6 +398,7 @@ fn wait_for_signal(set: &libc::sigset_t) -> &'static str {
     match (result, signal) {
         (0, libc::SIGINT) => "SIGINT",
         (0, libc::SIGTERM) => "SIGTERM",
+        (0, libc::SIGHUP) => "SIGHUP",
         _ => "unknown",
     }
 }

@@ -10,9 +10,12 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import boto3
 import botocore.auth
+import botocore.exceptions
+import signal
 import httpx
 import pytest
 from botocore import UNSIGNED
@@ -87,7 +90,9 @@ def credentials_file(directory):
 @pytest.fixture(scope="module")
 def secured():
     directory = tempfile.TemporaryDirectory(prefix="sluice-creds-")
-    daemon = Daemon("unlimited", "--credentials", credentials_file(directory.name))
+    daemon = Daemon("unlimited", "--credentials", credentials_file(directory.name),
+                    "--audit-dir", os.path.join(directory.name, "audit"))
+    daemon.audit_log = os.path.join(directory.name, "audit", "audit.log")
     yield daemon
     daemon.stop()
     directory.cleanup()
@@ -297,3 +302,151 @@ def test_denials_are_answered_in_cbor_too(secured):
     assert answer.headers["content-type"] == "application/x-amz-cbor-1.1"
     assert b"AccessDeniedException" in answer.content
 
+
+
+# ------------------------------------------------------------------------------------------------
+# The audit log.
+
+def audit_event(daemon, request_id):
+    """The audit log's event for one request id; the writer thread appends within moments."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with open(daemon.audit_log) as log:
+            for line in log:
+                event = json.loads(line)
+                if event.get("requestID") == request_id:
+                    return event
+        time.sleep(0.05)
+    raise AssertionError(f"no audit event for request {request_id}")
+
+
+def request_id_of_refusal(call, *args, **kwargs):
+    with pytest.raises(ClientError) as raised:
+        call(*args, **kwargs)
+    return raised.value.response["ResponseMetadata"]["RequestId"], raised.value.response["Error"]
+
+
+def test_every_authenticated_call_is_audited(secured):
+    admin, keeper = client(secured, "admin"), client(secured, "keeper")
+    created = admin.create_stream(StreamName="audited", ShardCount=1)
+    event = audit_event(secured, created["ResponseMetadata"]["RequestId"])
+    assert event["eventName"] == "CreateStream" and event["eventSource"] == "kinesis.amazonaws.com"
+    assert event["eventVersion"] == "1.08" and event["awsRegion"] == REGION
+    assert event["userIdentity"]["arn"] == user("admin")
+    assert event["userIdentity"]["accessKeyId"] == PRINCIPALS["admin"][0]
+    assert event["userIdentity"]["type"] == "IAMUser"
+    assert event["sourceIPAddress"] == "127.0.0.1"
+    assert event["requestParameters"] == {"StreamName": "audited", "ShardCount": 1}
+    assert event["readOnly"] is False and "errorCode" not in event
+    assert "Boto3" in event["userAgent"] or "botocore" in event["userAgent"]
+    admin.get_waiter("stream_exists").wait(StreamName="audited", WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})
+    # Record data never reaches the log.
+    put = admin.put_record(StreamName="audited", Data=b"secret-record-bytes", PartitionKey="pk")
+    event = audit_event(secured, put["ResponseMetadata"]["RequestId"])
+    assert event["requestParameters"] == {"StreamName": "audited", "StreamARN": None, "PartitionKey": "pk",
+                                          "Data": "HIDDEN_DUE_TO_SECURITY_REASONS"}
+    # A denied call, with AWS's error.
+    request_id, error = request_id_of_refusal(keeper.delete_stream, StreamName="audited")
+    event = audit_event(secured, request_id)
+    assert event["eventName"] == "DeleteStream" and event["userIdentity"]["arn"] == user("keeper")
+    assert (event["errorCode"], event["errorMessage"]) == (error["Code"], error["Message"])
+    # A refused signature: no principal, the key it claimed.
+    wrong = client(secured, key=PRINCIPALS["admin"][0], secret="wrong")
+    request_id, error = request_id_of_refusal(wrong.list_streams)
+    event = audit_event(secured, request_id)
+    assert event["errorCode"] == "InvalidSignatureException"
+    assert event["userIdentity"]["accessKeyId"] == PRINCIPALS["admin"][0]
+    assert event["userIdentity"]["arn"] == ""
+    with open(secured.audit_log) as log:
+        text = log.read()
+    assert "secret-record-bytes" not in text and "c2VjcmV0LXJlY29yZC1ieXRlcw" not in text
+
+
+# ------------------------------------------------------------------------------------------------
+# TLS on the HTTP listener.
+
+def make_ca(directory, name):
+    """A CA and a certificate for localhost and 127.0.0.1 signed by it, with openssl."""
+    def run(*command):
+        subprocess.run(command, cwd=directory, check=True, capture_output=True)
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", f"{name}-ca.key", "-out", f"{name}-ca.pem", "-subj", f"/CN={name} test CA", "-days", "2")
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(directory, f"{name}.ext"), "w") as file:
+        file.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                   "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n"
+                   "authorityKeyIdentifier=keyid,issuer\nsubjectKeyIdentifier=hash\n")
+    run("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", f"{name}-ca.pem", "-CAkey", f"{name}-ca.key",
+        "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+    return (os.path.join(directory, f"{name}-ca.pem"), os.path.join(directory, f"{name}.pem"),
+            os.path.join(directory, f"{name}.key"))
+
+
+@pytest.fixture(scope="module")
+def tls_daemon():
+    directory = tempfile.TemporaryDirectory(prefix="sluice-tls-")
+    ca, cert, key = make_ca(directory.name, "first")
+    live_cert, live_key = os.path.join(directory.name, "live.pem"), os.path.join(directory.name, "live.key")
+    for source, target in ((cert, live_cert), (key, live_key)):
+        with open(source, "rb") as src, open(target, "wb") as dst:
+            dst.write(src.read())
+    daemon = Daemon("unlimited", "--credentials", credentials_file(directory.name),
+                    "--tls-cert", live_cert, "--tls-key", live_key)
+    daemon.tls = {"dir": directory.name, "ca": ca, "cert": live_cert, "key": live_key}
+    yield daemon
+    daemon.stop()
+    directory.cleanup()
+
+
+def tls_client(daemon, name, verify, host="localhost"):
+    key, secret, _ = PRINCIPALS[name]
+    return boto3.client("kinesis", endpoint_url=f"https://{host}:{daemon.http_port}", region_name=REGION,
+                        aws_access_key_id=key, aws_secret_access_key=secret, verify=verify,
+                        config=Config(retries={"total_max_attempts": 1}, read_timeout=30))
+
+
+def test_boto3_over_https_with_the_test_ca(tls_daemon):
+    admin = tls_client(tls_daemon, "admin", tls_daemon.tls["ca"])
+    create(admin, "tls-stream")
+    admin.put_record(StreamName="tls-stream", Data=b"over tls", PartitionKey="k")
+    shard = admin.list_shards(StreamName="tls-stream")["Shards"][0]["ShardId"]
+    iterator = admin.get_shard_iterator(StreamName="tls-stream", ShardId=shard,
+                                        ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    assert [r["Data"] for r in admin.get_records(ShardIterator=iterator)["Records"]] == [b"over tls"]
+    # By IP address too (the certificate names 127.0.0.1).
+    assert "StreamNames" in tls_client(tls_daemon, "admin", tls_daemon.tls["ca"], "127.0.0.1").list_streams()
+    # Policies and signatures apply over TLS as over plain HTTP.
+    assert refused(tls_client(tls_daemon, "reader", tls_daemon.tls["ca"]).list_streams)[0] == "AccessDeniedException"
+
+
+def test_a_client_not_trusting_the_ca_or_speaking_plain_http_gets_nothing(tls_daemon):
+    with pytest.raises(botocore.exceptions.SSLError):
+        tls_client(tls_daemon, "admin", True).list_streams()
+    with pytest.raises(httpx.HTTPError):
+        httpx.post(f"http://127.0.0.1:{tls_daemon.http_port}/", content=b"{}", timeout=5)
+
+
+def test_sighup_reloads_the_certificate(tls_daemon):
+    second_ca, second_cert, second_key = make_ca(tls_daemon.tls["dir"], "second")
+    for source, target in ((second_cert, tls_daemon.tls["cert"]), (second_key, tls_daemon.tls["key"])):
+        with open(source, "rb") as src, open(target, "wb") as dst:
+            dst.write(src.read())
+    tls_daemon.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            assert "StreamNames" in tls_client(tls_daemon, "admin", second_ca).list_streams()
+            break
+        except botocore.exceptions.SSLError:
+            assert time.monotonic() < deadline, "the new certificate was not served after SIGHUP"
+            time.sleep(0.1)
+    with pytest.raises(botocore.exceptions.SSLError):
+        tls_client(tls_daemon, "admin", tls_daemon.tls["ca"]).list_streams()
+    # A reload that fails (a key that does not match) keeps the certificate being served.
+    with open(tls_daemon.tls["key"], "wb") as file:
+        file.write(b"not a key")
+    tls_daemon.process.send_signal(signal.SIGHUP)
+    time.sleep(0.3)
+    assert tls_daemon.process.poll() is None
+    assert "StreamNames" in tls_client(tls_daemon, "admin", second_ca).list_streams()

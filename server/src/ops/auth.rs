@@ -35,10 +35,19 @@ pub enum Caller {
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub principal: Arc<Principal>,
-    /// The peer's address (`aws:SourceIp`).
-    pub source_ip: Option<IpAddr>,
+    /// Where the call came from (`aws:SourceIp`; the audit log's fields).
+    pub source: CallSource,
     /// Whether the call came over TLS (`aws:SecureTransport`).
     pub secure_transport: bool,
+}
+
+/// Where a call came from, as its protocol saw it.
+#[derive(Debug, Clone, Default)]
+pub struct CallSource {
+    pub source_ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+    /// The id the protocol answers with (HTTP's `x-amzn-RequestId`), if it has one.
+    pub request_id: Option<String>,
 }
 
 impl Caller {
@@ -68,8 +77,12 @@ pub fn authorize(node: &Node, caller: &Caller, request: &Request) -> Result<(), 
     let Caller::Principal(authenticated) = caller else { return Ok(()) };
     let identity = node.identity();
     let principal = &authenticated.principal;
-    let mut context =
-        RequestContext::for_request(principal, node.now_ms(), authenticated.source_ip, authenticated.secure_transport);
+    let mut context = RequestContext::for_request(
+        principal,
+        node.now_ms(),
+        authenticated.source.source_ip,
+        authenticated.secure_transport,
+    );
     if let Some(tags) = request_tags(request) {
         context.set_request_tags(tags.iter().map(|(key, value)| (key.as_str(), value.as_str())));
     }

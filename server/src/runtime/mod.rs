@@ -18,6 +18,7 @@ use crate::limits::Limits;
 use sluice_model::Identity;
 use sluice_security::audit::AuditLog;
 use sluice_security::credentials::CredentialStore;
+use sluice_security::tls::ReloadableServerConfig;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub struct Security {
     pub credentials: Option<Arc<CredentialStore>>,
     /// The audit log's request side, if `--audit-dir` is set.
     pub audit: Option<AuditLog>,
+    /// The HTTP listener's TLS configuration (`--tls-cert`, `--tls-key`; reloaded on SIGHUP).
+    pub http_tls: Option<Arc<ReloadableServerConfig>>,
 }
 
 impl fmt::Debug for Security {
@@ -54,6 +57,7 @@ impl fmt::Debug for Security {
         f.debug_struct("Security")
             .field("principals", &self.credentials.as_ref().map(|store| store.principals().len()))
             .field("audit", &self.audit.is_some())
+            .field("http_tls", &self.http_tls.is_some())
             .finish()
     }
 }

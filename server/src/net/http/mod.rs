@@ -29,8 +29,10 @@ pub mod kinesis;
 use crate::limits::{
     HTTP2_STREAMS_PER_CONNECTION_MAX, HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX, HTTP_BODY_BYTES_MAX,
     HTTP_BODY_READ_TIMEOUT_MS, HTTP_HEADER_READ_TIMEOUT_MS, HTTP_REQUESTS_IN_FLIGHT_PER_CORE_MAX,
+    TLS_HANDSHAKE_TIMEOUT_MS,
 };
-use crate::ops::auth::{Authenticated, Caller};
+use crate::ops::audit;
+use crate::ops::auth::{Authenticated, CallSource, Caller};
 use crate::ops::node::Node;
 use bytes::{Bytes, BytesMut};
 use futures_lite::future;
@@ -100,11 +102,34 @@ impl Service {
     }
 }
 
-/// Serves one connection: HTTP/1.1, or HTTP/2 if it opens with the HTTP/2 preface.
+/// Serves one connection: HTTP/1.1, or HTTP/2 if it opens with the HTTP/2 preface; over TLS
+/// first if the daemon has `--tls-cert` (the certificate of the moment: a reload on SIGHUP
+/// applies to connections accepted after it).
 pub async fn connection(shared: Rc<HttpCore>, stream: TcpStream) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "set_nodelay failed");
     }
+    let address = stream.peer_addr().ok();
+    let Some(tls) = shared.node.shared.config.security.http_tls.clone() else {
+        return serve(shared, stream, Peer { address, secure: false }).await;
+    };
+    let handshake = future::or(async { Some(tls.acceptor().accept(stream).await) }, async {
+        glommio::timer::sleep(Duration::from_millis(TLS_HANDSHAKE_TIMEOUT_MS)).await;
+        None
+    })
+    .await;
+    match handshake {
+        Some(Ok(stream)) => serve(shared, stream, Peer { address, secure: true }).await,
+        Some(Err(error)) => tracing::debug!(%error, ?address, "TLS handshake failed"),
+        None => tracing::debug!(?address, "TLS handshake timed out"),
+    }
+}
+
+/// Serves HTTP on a connection (plain or TLS).
+async fn serve<S>(shared: Rc<HttpCore>, stream: S, peer: Peer)
+where
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + 'static,
+{
     let mut builder = hyper_util::server::conn::auto::Builder::new(rt::LocalExec);
     builder
         .http1()
@@ -114,7 +139,6 @@ pub async fn connection(shared: Rc<HttpCore>, stream: TcpStream) {
         .timer(rt::GlommioTimer)
         .max_concurrent_streams(HTTP2_STREAMS_PER_CONNECTION_MAX);
     let node = shared.node.clone();
-    let peer = Peer { address: stream.peer_addr().ok(), secure: false };
     let service = hyper::service::service_fn(move |request| {
         let shared = shared.clone();
         async move { Ok::<_, Infallible>(handle(&shared, peer, request).await) }
@@ -203,7 +227,7 @@ async fn handle(shared: &HttpCore, peer: Peer, request: Request<Incoming>) -> Re
     let id = uuid::Uuid::new_v4().to_string();
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
     let encoding = Encoding::of_content_type(content_type);
-    let mut response = match respond(shared, peer, request, encoding).await {
+    let mut response = match respond(shared, peer, &id, request, encoding).await {
         Ok(response) => response,
         Err(refusal) => {
             if refusal.status.is_server_error() {
@@ -222,6 +246,7 @@ async fn handle(shared: &HttpCore, peer: Peer, request: Request<Incoming>) -> Re
 async fn respond(
     shared: &HttpCore,
     peer: Peer,
+    request_id: &str,
     request: Request<Incoming>,
     encoding: Encoding,
 ) -> Result<Response<Body>, Refusal> {
@@ -246,12 +271,28 @@ async fn respond(
     let (parts, body) = request.into_parts();
     let head = Request::from_parts(parts, ());
     let credentials = shared.node.shared.config.security.credentials.as_deref();
+    let source = CallSource {
+        source_ip: peer.address.map(|address| address.ip()),
+        user_agent: head.headers().get(header::USER_AGENT).and_then(|value| value.to_str().ok()).map(str::to_string),
+        request_id: Some(request_id.to_string()),
+    };
+    let operation = match service {
+        Service::Kinesis(operation) => operation,
+    };
+    // A refused signature is answered, and recorded in the audit log with the key it claimed.
+    let refused = |error: AuthError, access_key_id: Option<&str>| {
+        audit::record_refusal(&shared.node, operation, access_key_id, &source, error.exception_name(), &error.message);
+        Refusal::from(error)
+    };
     // Everything but the signature itself is checked before the body is reserved and read.
     let signed = match credentials {
         None => None,
         Some(store) => {
-            let signed = SignedRequest::parse(&sigv4::HttpRequest::from_http(&head)).map_err(Refusal::from)?;
-            shared.verifier.check_before_body(&signed, store, shared.node.now_ms()).map_err(Refusal::from)?;
+            let signed = SignedRequest::parse(&sigv4::HttpRequest::from_http(&head)).map_err(|e| refused(e, None))?;
+            let now_ms = shared.node.now_ms();
+            if let Err(error) = shared.verifier.check_before_body(&signed, store, now_ms) {
+                return Err(refused(error, Some(signed.access_key_id())));
+            }
             Some((store, signed))
         }
     };
@@ -275,10 +316,13 @@ async fn respond(
         Some((store, signed)) => {
             let options = VerifyOptions { now_ms: shared.node.now_ms(), secure_transport: peer.secure };
             let http = sigv4::HttpRequest::from_http(&head);
-            let principal = shared.verifier.verify(&signed, &http, &body, store, options).map_err(Refusal::from)?;
+            let principal = match shared.verifier.verify(&signed, &http, &body, store, options) {
+                Ok(principal) => principal,
+                Err(error) => return Err(refused(error, Some(signed.access_key_id()))),
+            };
             Caller::Principal(Authenticated {
                 principal: store.shared(&principal.access_key_id).expect("the store verified this key"),
-                source_ip: peer.address.map(|address| address.ip()),
+                source: source.clone(),
                 secure_transport: peer.secure,
             })
         }
