@@ -276,9 +276,8 @@ async fn respond(
         user_agent: head.headers().get(header::USER_AGENT).and_then(|value| value.to_str().ok()).map(str::to_string),
         request_id: Some(request_id.to_string()),
     };
-    let operation = match service {
-        Service::Kinesis(operation) => operation,
-    };
+    // The audit log names Kinesis operations; a second service's arm goes here too.
+    let Service::Kinesis(operation) = service;
     // A refused signature is answered, and recorded in the audit log with the key it claimed.
     let refused = |error: AuthError, access_key_id: Option<&str>| {
         audit::record_refusal(&shared.node, operation, access_key_id, &source, error.exception_name(), &error.message);
