@@ -28,6 +28,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// Account id used when the file names none: the one Sluice reports by default.
@@ -167,7 +168,9 @@ fn derived_principal_id(arn: &str) -> String {
 /// Every principal of one credentials file, by access key id.
 #[derive(Debug, Default)]
 pub struct CredentialStore {
-    principals: Vec<Principal>,
+    /// Shared so that a server can keep an authenticated caller's principal for the length
+    /// of its request (or its native connection) without borrowing the store.
+    principals: Vec<Arc<Principal>>,
     by_access_key: HashMap<String, usize>,
 }
 
@@ -184,7 +187,7 @@ impl CredentialStore {
                 });
             }
         }
-        Ok(CredentialStore { principals, by_access_key })
+        Ok(CredentialStore { principals: principals.into_iter().map(Arc::new).collect(), by_access_key })
     }
 
     /// Reads and checks a credentials file; `policy_files` are read relative to its folder.
@@ -226,10 +229,15 @@ impl CredentialStore {
 
     /// The principal holding this access key id.
     pub fn principal(&self, access_key_id: &str) -> Option<&Principal> {
-        self.by_access_key.get(access_key_id).map(|&index| &self.principals[index])
+        self.by_access_key.get(access_key_id).map(|&index| &*self.principals[index])
     }
 
-    pub fn principals(&self) -> &[Principal] {
+    /// The principal holding this access key id, shared.
+    pub fn shared(&self, access_key_id: &str) -> Option<Arc<Principal>> {
+        self.by_access_key.get(access_key_id).map(|&index| self.principals[index].clone())
+    }
+
+    pub fn principals(&self) -> &[Arc<Principal>] {
         &self.principals
     }
 

@@ -19,8 +19,9 @@
 //! - [`challenge`]: the native protocol's connection authentication (challenge-response).
 //! - [`limits`]: every bound of the crate, with its reason.
 
-// Unfinished: nothing here is wired into `sluiced`, the client crate or the `sluice` CLI yet;
-// docs/security.md ("How it will be wired") names the one place each piece goes.
+// Unfinished: `sluiced` uses sigv4, credentials, policy, audit and tls for its HTTP API; the
+// native protocol (challenge, TLS), kms (encryption at rest), resource policies and the client
+// crate's and `sluice` CLI's signing are not wired yet (docs/security.md, "How it will be wired").
 
 pub mod audit;
 pub mod challenge;

@@ -10,7 +10,7 @@ use crate::ops::firehose::{self, Firehose};
 use crate::ops::node::{Node, Shared};
 use crate::ops::{on_demand, reshard};
 use crate::runtime::mailbox::{self, Job};
-use crate::runtime::NodeConfig;
+use crate::runtime::{NodeConfig, Security};
 use anyhow::Context;
 use futures_lite::future;
 use serde::Deserialize;
@@ -19,6 +19,9 @@ use sluice_engine::clock::SystemClock;
 use sluice_engine::{Journal, JournalConfig};
 use sluice_model::identity::{ACCOUNT_ID_DEFAULT, REGION_DEFAULT};
 use sluice_model::Identity;
+use sluice_security::audit::{AuditLog, AuditWriter};
+use sluice_security::credentials::CredentialStore;
+use sluice_security::tls::ReloadableServerConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -65,6 +68,21 @@ pub struct Args {
     /// endpoints, commands and URLs (see docs/firehose.md). Default: none configured.
     #[arg(long)]
     pub firehose_config: Option<PathBuf>,
+    /// Credentials file (TOML: principals, their keys and policies; docs/security.md). When
+    /// set, every request must be signed by one of its principals and is authorized by its
+    /// policies. Default: none, every caller is served (open mode).
+    #[arg(long)]
+    pub credentials: Option<PathBuf>,
+    /// Directory of the audit log (`audit.log`, rotated at 64 MiB, 9 kept): one CloudTrail-
+    /// shaped JSON line per call of an authenticated caller and per refused signature.
+    #[arg(long)]
+    pub audit_dir: Option<PathBuf>,
+    /// PEM certificate chain for TLS on the HTTP listener (with --tls-key); reread on SIGHUP.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -82,6 +100,10 @@ struct FileConfig {
     firehose_config: Option<PathBuf>,
     #[serde(default)]
     limit_overrides: Limits,
+    credentials: Option<PathBuf>,
+    audit_dir: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// The effective configuration.
@@ -98,6 +120,10 @@ pub struct Config {
     pub log_level: String,
     pub on_demand_window_ms: u64,
     pub firehose_config: Option<PathBuf>,
+    pub credentials: Option<PathBuf>,
+    pub audit_dir: Option<PathBuf>,
+    /// `--tls-cert` and `--tls-key`.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Config {
@@ -139,6 +165,13 @@ impl Config {
                 .unwrap_or(ON_DEMAND_WINDOW_MS_DEFAULT)
                 .max(ON_DEMAND_WINDOW_MS_MIN),
             firehose_config: args.firehose_config.or(file.firehose_config),
+            credentials: args.credentials.or(file.credentials),
+            audit_dir: args.audit_dir.or(file.audit_dir),
+            tls: match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
+                (Some(cert), Some(key)) => Some((cert, key)),
+                (None, None) => None,
+                _ => anyhow::bail!("tls-cert and tls-key go together"),
+            },
         })
     }
 }
@@ -170,6 +203,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     crate::ownership::probe_listeners(&listeners)?;
     let catalog = Catalog::load_or_new(&config.data_dir, config.cores as u32)?;
     let key = iterator_key(&config.data_dir)?;
+    let (security, audit_writer) = security(&config)?;
     let node_config = NodeConfig {
         data_dir: config.data_dir.clone(),
         cores: config.cores,
@@ -177,6 +211,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         limits: config.limit_values.clone(),
         identity: config.identity.clone(),
         on_demand_window_ms: config.on_demand_window_ms,
+        security: security.clone(),
     };
     let (shared, mailboxes) = Shared::new(node_config, Arc::new(SystemClock), &catalog, key);
 
@@ -229,11 +264,21 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         "sluiced ready"
     );
 
-    let signal = wait_for_signal(&signals);
+    let signal = loop {
+        match wait_for_signal(&signals) {
+            "SIGHUP" => reload_tls(&security),
+            signal => break signal,
+        }
+    };
     tracing::info!(signal, "shutting down: finishing in-flight requests");
     shared.begin_shutdown();
     for executor in executors {
         executor.join().map_err(|error| anyhow::anyhow!("executor: {error:?}"))?;
+    }
+    if let Some(writer) = audit_writer {
+        let dropped = security.audit.as_ref().map_or(0, |log| log.dropped());
+        writer.shutdown().context("audit log")?;
+        tracing::info!(dropped, "audit log closed");
     }
     tracing::info!("sluiced stopped");
     Ok(())
@@ -305,6 +350,47 @@ async fn run_core(
     Ok(())
 }
 
+/// The credentials and the audit log the flags name, and the audit log's writer thread.
+fn security(config: &Config) -> anyhow::Result<(Security, Option<AuditWriter>)> {
+    let credentials = match &config.credentials {
+        None => None,
+        Some(path) => {
+            let store = CredentialStore::load(path)?;
+            anyhow::ensure!(!store.is_empty(), "{}: no [[principal]]: nobody could call", path.display());
+            tracing::info!(file = %path.display(), principals = store.principals().len(), "requests must be signed");
+            Some(Arc::new(store))
+        }
+    };
+    let (audit, writer) = match &config.audit_dir {
+        None => (None, None),
+        Some(dir) => {
+            let (log, writer) = AuditLog::start(dir).with_context(|| format!("audit log in {}", dir.display()))?;
+            (Some(log), Some(writer))
+        }
+    };
+    let http_tls = match &config.tls {
+        None => None,
+        Some((cert, key)) => {
+            let alpn: [&[u8]; 2] = [b"h2", b"http/1.1"];
+            Some(Arc::new(ReloadableServerConfig::load(cert, key, &alpn)?))
+        }
+    };
+    Ok((Security { credentials, audit, http_tls }, writer))
+}
+
+/// SIGHUP: reread the TLS certificate and key; new connections get them, open ones keep
+/// theirs, and a failed reload keeps the old ones.
+fn reload_tls(security: &Security) {
+    let Some(tls) = &security.http_tls else {
+        tracing::info!("SIGHUP: no TLS configured, nothing to reload");
+        return;
+    };
+    match tls.reload() {
+        Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+        Err(error) => tracing::error!(%error, "SIGHUP: TLS reload failed; keeping the previous certificate"),
+    }
+}
+
 fn block_shutdown_signals() -> libc::sigset_t {
     // SAFETY: plain libc calls on a local, zero-initialised signal set.
     unsafe {
@@ -312,6 +398,7 @@ fn block_shutdown_signals() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         set
     }
@@ -324,6 +411,7 @@ fn wait_for_signal(set: &libc::sigset_t) -> &'static str {
     match (result, signal) {
         (0, libc::SIGINT) => "SIGINT",
         (0, libc::SIGTERM) => "SIGTERM",
+        (0, libc::SIGHUP) => "SIGHUP",
         _ => "unknown",
     }
 }

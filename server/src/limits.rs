@@ -223,6 +223,11 @@ pub const HTTP_HEADER_READ_TIMEOUT_MS: u64 = 120_000;
 /// 14 MiB body in 60 s needs under 250 KB/s; it then gets HTTP 408, which the SDKs retry.
 pub const HTTP_BODY_READ_TIMEOUT_MS: u64 = 60_000;
 
+/// How long a new connection may take to finish its TLS handshake, in ms. A client that
+/// connects and says nothing holds one of the core's connection slots; the handshake is a few
+/// round trips, so 10 s is generous for any real client and bounds how long a silent one can.
+pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+
 // ---------------------------------------------------------------------------------------------
 // The limits a node is configured with.
 

@@ -35,6 +35,8 @@ pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// The service name Kinesis requests are signed for.
 pub const KINESIS_SERVICE: &str = "kinesis";
+/// The service name Firehose requests are signed for.
+pub const FIREHOSE_SERVICE: &str = "firehose";
 /// Headers a signer leaves unsigned: proxies and SDK middleware change them in flight
 /// (botocore's `SIGNED_HEADERS_BLACKLIST`).
 pub const UNSIGNED_HEADERS: [&str; 4] = ["authorization", "expect", "user-agent", "x-amzn-trace-id"];

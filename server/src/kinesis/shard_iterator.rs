@@ -214,6 +214,22 @@ pub fn encode(iterator: &ShardIterator, key: &IteratorKey) -> String {
 /// expired; that happens only when the clock has been stepped back, and bounds how long any
 /// token is honoured.
 pub fn decode(token: &str, key: &IteratorKey, now_ms: i64) -> Result<ShardIterator, IteratorError> {
+    let iterator = verified(token, key)?;
+    let age_ms = now_ms.saturating_sub(iterator.issued_ms);
+    if !(-ITERATOR_LIFETIME_MS..=ITERATOR_LIFETIME_MS).contains(&age_ms) {
+        return Err(IteratorError::Expired { issued_ms: iterator.issued_ms, now_ms });
+    }
+    Ok(iterator)
+}
+
+/// The stream an iterator we signed was issued for, expired or not: what an authorizer checks
+/// GetRecords against (an expired iterator is then refused as expired, not as denied).
+pub fn stream_of(token: &str, key: &IteratorKey) -> Option<String> {
+    verified(token, key).ok().map(|iterator| iterator.stream_name)
+}
+
+/// The iterator in `token` if we signed it, whatever its age.
+fn verified(token: &str, key: &IteratorKey) -> Result<ShardIterator, IteratorError> {
     if token.len() > ITERATOR_CHARS_MAX {
         return Err(malformed("too long"));
     }
@@ -246,10 +262,6 @@ pub fn decode(token: &str, key: &IteratorKey, now_ms: i64) -> Result<ShardIterat
         record_index: u64::from_le_bytes(field(body, RECORD_INDEX_OFFSET)),
         issued_ms: i64::from_le_bytes(field(body, ISSUED_MS_OFFSET)),
     };
-    let age_ms = now_ms.saturating_sub(iterator.issued_ms);
-    if !(-ITERATOR_LIFETIME_MS..=ITERATOR_LIFETIME_MS).contains(&age_ms) {
-        return Err(IteratorError::Expired { issued_ms: iterator.issued_ms, now_ms });
-    }
     Ok(iterator)
 }
 

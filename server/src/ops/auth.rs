@@ -1,28 +1,176 @@
 //! Who is calling, and whether they may: the one place an authenticated caller is checked
 //! against a request's IAM action and resources (`Request::iam_checks` in the model), before
 //! the request runs. Both protocols pass through [`authorize`] via
-//! [`dispatch::execute`](super::dispatch::execute).
+//! [`dispatch::execute`](crate::ops::dispatch::execute).
+//!
+//! The protocols authenticate (`net/`: SigV4 over HTTP, the challenge-response natively) and
+//! hand over a [`Caller`]; this module evaluates the caller's identity policies from the
+//! credentials file (`sluice_security::policy`, IAM's rules: explicit deny, then allow, else
+//! deny) on every resource the request touches, with the request's condition keys
+//! (`aws:SourceIp`, `aws:SecureTransport`, `aws:CurrentTime`, the principal's keys,
+//! `aws:RequestTag/…` and `aws:TagKeys` of tagging calls, `aws:ResourceTag/…` from the
+//! stream's or consumer's tags).
 
-use sluice_model::{Identity, KinesisError, Request};
+use crate::kinesis::paging::decode_next_token;
+use crate::kinesis::shard_iterator;
+use crate::ops::node::Node;
+use sluice_model::iam::IamResource;
+use sluice_model::{ErrorKind, KinesisError, Request, TagMap};
+use sluice_security::credentials::Principal;
+use sluice_security::policy::{self, AuthzRequest, RequestContext, ResourceRef};
+use std::net::IpAddr;
+use std::sync::Arc;
 
 /// The caller of a request, as its protocol authenticated it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Caller {
-    /// No credentials were checked. Unfinished: SigV4 signatures over HTTP are accepted
-    /// without verification and the native protocol carries no credentials yet, so every
-    /// caller is anonymous until the security work adds principals.
+    /// No credentials were checked: the daemon runs without `--credentials` (open mode), and
+    /// every caller may do everything.
     Anonymous,
+    /// A principal of the credentials file whose signature (or handshake) was verified.
+    Principal(Authenticated),
 }
 
-/// Checks `caller` against the actions and resources `request` needs
-/// (`request.iam_checks(identity)`); AccessDeniedException if a policy does not allow them.
-///
-/// Unfinished: there are no principals and no policies yet, so an anonymous caller may do
-/// everything, as before this check existed. The security work replaces the body, not the
-/// call sites.
-pub fn authorize(caller: &Caller, request: &Request, identity: &Identity) -> Result<(), KinesisError> {
-    let _ = (request, identity);
-    match caller {
-        Caller::Anonymous => Ok(()),
+/// A verified caller and what its policies' conditions may ask about the call.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub principal: Arc<Principal>,
+    /// Where the call came from (`aws:SourceIp`; the audit log's fields).
+    pub source: CallSource,
+    /// Whether the call came over TLS (`aws:SecureTransport`).
+    pub secure_transport: bool,
+}
+
+/// Where a call came from, as its protocol saw it.
+#[derive(Debug, Clone, Default)]
+pub struct CallSource {
+    pub source_ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+    /// The id the protocol answers with (HTTP's `x-amzn-RequestId`), if it has one.
+    pub request_id: Option<String>,
+}
+
+impl Caller {
+    /// The principal, if the caller was authenticated.
+    pub fn principal(&self) -> Option<&Arc<Principal>> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::Principal(authenticated) => Some(&authenticated.principal),
+        }
     }
+}
+
+/// Checks `caller` against every action and resource `request` needs
+/// (`request.iam_checks(identity)`); AccessDeniedException, with AWS's message, when the
+/// caller's policies do not allow one of them. An anonymous caller (open mode) may do
+/// everything.
+///
+/// Resources the model leaves to the server are resolved here from the routes snapshot (no
+/// cross-core call): a consumer named by stream and name gets its ARN, GetRecords' stream
+/// comes from its (signed) shard iterator, a ListShards continuation's from its token. When
+/// such a request names no resource we can find (a forged iterator, a garbled token), no
+/// resource can be named and the request is checked against `*`.
+///
+/// Unfinished: resource policies (PutResourcePolicy and its siblings are not operations of the
+/// model yet), so only identity policies grant.
+pub fn authorize(node: &Node, caller: &Caller, request: &Request) -> Result<(), KinesisError> {
+    let Caller::Principal(authenticated) = caller else { return Ok(()) };
+    let identity = node.identity();
+    let principal = &authenticated.principal;
+    let mut context = RequestContext::for_request(
+        principal,
+        node.now_ms(),
+        authenticated.source.source_ip,
+        authenticated.secure_transport,
+    );
+    if let Some(tags) = request_tags(request) {
+        context.set_request_tags(tags.iter().map(|(key, value)| (key.as_str(), value.as_str())));
+    }
+    for check in request.iam_checks(identity) {
+        let mut resources: Vec<(String, Option<TagMap>)> =
+            check.resources.iter().filter_map(|resource| resolve(node, request, resource)).collect();
+        if resources.is_empty() {
+            // Fail closed: a request whose resource cannot be named (a forged iterator, a
+            // garbled token) is checked as if on every resource, so only a principal allowed
+            // the action everywhere gets as far as the operation's own refusal.
+            let stream = continuation_stream(node, request);
+            let tags = stream.as_deref().and_then(|name| node.routes().streams.get(name).map(|r| r.meta.tags.clone()));
+            let arn = stream.map_or_else(|| "*".to_string(), |name| identity.stream_arn(&name).as_str().to_string());
+            resources.push((arn, tags));
+        }
+        let refs: Vec<ResourceRef<'_>> =
+            resources.iter().map(|(arn, tags)| ResourceRef { arn, policy: None, tags: tags.as_ref() }).collect();
+        let asked = AuthzRequest::of(principal, check.action, &context);
+        policy::authorize(&asked, &refs)
+            .map_err(|denied| KinesisError::new(ErrorKind::AccessDenied, denied.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The tags a tagging call sets (`aws:RequestTag/…`, `aws:TagKeys`).
+fn request_tags(request: &Request) -> Option<&TagMap> {
+    match request {
+        Request::CreateStream(input) => input.tags.as_ref(),
+        Request::AddTagsToStream(input) => Some(&input.tags),
+        Request::TagResource(input) => Some(&input.tags),
+        Request::RegisterStreamConsumer(input) => input.tags.as_ref(),
+        _ => None,
+    }
+}
+
+/// A resource's ARN as policies match it, and its tags if it exists (`aws:ResourceTag/…`).
+fn resolve(node: &Node, request: &Request, resource: &IamResource) -> Option<(String, Option<TagMap>)> {
+    let identity = node.identity();
+    let routes = node.routes();
+    let stream_tags = |name: &str| routes.streams.get(name).map(|route| route.meta.tags.clone());
+    match resource {
+        IamResource::Any => Some(("*".to_string(), None)),
+        IamResource::Stream(arn) => {
+            let tags = identity.stream_name_of(arn).ok().and_then(stream_tags);
+            Some((arn.as_str().to_string(), tags))
+        }
+        IamResource::Consumer(arn) => {
+            let tags = identity.consumer_of(arn).ok().and_then(|name| {
+                let route = routes.streams.get(&name.stream)?;
+                let meta = route.meta.consumers.iter().find(|meta| meta.name == name.consumer)?;
+                Some(meta.tags.clone())
+            });
+            Some((arn.as_str().to_string(), tags))
+        }
+        IamResource::ConsumerByName { stream_arn, consumer_name } => {
+            let stream = identity.stream_name_of(stream_arn).ok()?;
+            let meta = routes
+                .streams
+                .get(stream)
+                .and_then(|route| route.meta.consumers.iter().find(|meta| &meta.name == consumer_name).cloned());
+            match meta {
+                Some(meta) => {
+                    let arn = identity.consumer_arn(stream, consumer_name, meta.created_ms);
+                    Some((arn.as_str().to_string(), Some(meta.tags)))
+                }
+                // No such consumer: its ARN would carry a registration time; the operation
+                // answers ResourceNotFoundException after this check, so check the name
+                // without one (a policy on `…/consumer/*` or `*` matches it).
+                None => Some((format!("{}/consumer/{consumer_name}", stream_arn.as_str()), None)),
+            }
+        }
+        IamResource::ShardIteratorStream => {
+            let Request::GetRecords(input) = request else { return None };
+            let stream = shard_iterator::stream_of(&input.shard_iterator, &node.shared.iterator_key)?;
+            let tags = stream_tags(&stream);
+            Some((identity.stream_arn(&stream).as_str().to_string(), tags))
+        }
+    }
+}
+
+/// ListShards continued by `NextToken` alone names its stream inside the token, which the
+/// model cannot read.
+fn continuation_stream(node: &Node, request: &Request) -> Option<String> {
+    let Request::ListShards(input) = request else { return None };
+    if input.stream_name.is_some() || input.stream_arn.is_some() {
+        return None;
+    }
+    let scoped = decode_next_token(input.next_token.as_deref()?, "shards", node.now_ms()).ok()?;
+    let (stream, _) = scoped.split_once('\n')?;
+    Some(stream.to_string())
 }

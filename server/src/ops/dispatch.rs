@@ -10,7 +10,7 @@ use crate::control::streams::{is_internal, INTERNAL_STREAM_PREFIX};
 use crate::ops::auth::{authorize, Caller};
 use crate::ops::node::Node;
 use crate::ops::subscriptions::Events;
-use crate::ops::{consumers, records, reshard, streams, subscriptions};
+use crate::ops::{audit, consumers, records, reshard, streams, subscriptions};
 use sluice_model::iam::IamResource;
 use sluice_model::{Identity, KinesisError, Request, Response};
 use std::rc::Rc;
@@ -24,12 +24,28 @@ pub enum Answer {
     Subscription(Events),
 }
 
-/// Validates, authorizes and runs `request` for `caller`, on the core that received it.
+/// Validates, authorizes and runs `request` for `caller`, on the core that received it, and
+/// records the call in the audit log (if there is one and the caller is authenticated).
 pub async fn execute(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<Answer, KinesisError> {
+    let operation = request.operation();
+    let parameters = audit::parameters(node, caller, &request);
+    let answer = checked(node, caller, request).await;
+    if let Some(parameters) = parameters {
+        audit::record_call(node, caller, operation, parameters, answer.as_ref().map(|_| ()));
+    }
+    answer
+}
+
+async fn checked(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<Answer, KinesisError> {
     let identity = node.identity();
     request.validate(identity)?;
     refuse_internal_streams(&request, identity)?;
-    authorize(caller, &request, identity)?;
+    authorize(node, caller, &request)?;
+    run(node, request).await
+}
+
+/// Runs a validated and authorized request.
+async fn run(node: &Rc<Node>, request: Request) -> Result<Answer, KinesisError> {
     let response = match request {
         Request::AddTagsToStream(input) => Response::AddTagsToStream(streams::add_tags(node, input).await?),
         Request::CreateStream(input) => Response::CreateStream(streams::create(node, input).await?),

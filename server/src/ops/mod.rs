@@ -5,6 +5,7 @@
 //!   ([`state`]).
 //! - [`dispatch`]: validation, the authorization check, and the call of each operation.
 //! - [`auth`]: who is calling, and the one place a caller is checked.
+//! - [`audit`]: the audit log's entry for each call of an authenticated caller.
 //! - [`catalog`]: changes to the catalog on core 0: persist, prepare every core, publish.
 //! - [`streams`], [`consumers`]: the control plane's operations.
 //! - [`records`]: PutRecord(s), GetShardIterator, GetRecords, and each shard's quotas.
@@ -15,6 +16,7 @@
 //!
 //! Layer: imports `runtime`, `control`, `kinesis` and `limits`; `net` and `daemon` import it.
 
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod consumers;

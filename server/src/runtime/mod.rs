@@ -16,7 +16,12 @@ pub mod shutdown;
 use crate::kinesis::throttle::LimitsProfile;
 use crate::limits::Limits;
 use sluice_model::Identity;
+use sluice_security::audit::AuditLog;
+use sluice_security::credentials::CredentialStore;
+use sluice_security::tls::ReloadableServerConfig;
+use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// What a node is configured with.
 #[derive(Debug, Clone)]
@@ -31,4 +36,28 @@ pub struct NodeConfig {
     pub identity: Identity,
     /// How long the on-demand scaler measures demand before splitting hot shards.
     pub on_demand_window_ms: u64,
+    /// Who may call, and where calls are recorded.
+    pub security: Security,
+}
+
+/// The callers a node knows and its audit log (`--credentials`, `--audit-dir`). Without
+/// credentials the node serves every caller anonymously (open mode).
+#[derive(Clone, Default)]
+pub struct Security {
+    /// The principals of `--credentials`, or `None` for open mode.
+    pub credentials: Option<Arc<CredentialStore>>,
+    /// The audit log's request side, if `--audit-dir` is set.
+    pub audit: Option<AuditLog>,
+    /// The HTTP listener's TLS configuration (`--tls-cert`, `--tls-key`; reloaded on SIGHUP).
+    pub http_tls: Option<Arc<ReloadableServerConfig>>,
+}
+
+impl fmt::Debug for Security {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Security")
+            .field("principals", &self.credentials.as_ref().map(|store| store.principals().len()))
+            .field("audit", &self.audit.is_some())
+            .field("http_tls", &self.http_tls.is_some())
+            .finish()
+    }
 }

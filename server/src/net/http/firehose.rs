@@ -53,6 +53,18 @@ impl Operation {
             _ => return None,
         })
     }
+
+    /// The operation's name, as in its `X-Amz-Target`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::CreateDeliveryStream => "CreateDeliveryStream",
+            Operation::DeleteDeliveryStream => "DeleteDeliveryStream",
+            Operation::DescribeDeliveryStream => "DescribeDeliveryStream",
+            Operation::ListDeliveryStreams => "ListDeliveryStreams",
+            Operation::PutRecord => "PutRecord",
+            Operation::PutRecordBatch => "PutRecordBatch",
+        }
+    }
 }
 
 impl From<FirehoseError> for Refusal {

@@ -16,8 +16,13 @@
 //! and the time to send request headers and bodies. Any input gets an AWS-shaped answer;
 //! nothing a client sends can panic the server.
 //!
-//! `Authorization` headers (SigV4) are accepted and not verified yet; unsigned requests are
-//! accepted too. Every request's caller is `Caller::Anonymous` (see `ops::auth`).
+//! Authentication: with `--credentials`, every request must carry a valid SigV4 signature (the
+//! `Authorization` header, or a presigned query string) by a principal of the file; the checks
+//! that need no body run before the body is reserved and read, the signature after. A refusal
+//! is AWS's (MissingAuthenticationTokenException, IncompleteSignatureException,
+//! InvalidSignatureException, UnrecognizedClientException, ExpiredTokenException) in the AWS
+//! error shape. Without `--credentials` (open mode) signatures are not looked at and every
+//! caller is `Caller::Anonymous`.
 
 pub mod firehose;
 pub mod kinesis;
@@ -25,8 +30,10 @@ pub mod kinesis;
 use crate::limits::{
     HTTP2_STREAMS_PER_CONNECTION_MAX, HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX, HTTP_BODY_BYTES_MAX,
     HTTP_BODY_READ_TIMEOUT_MS, HTTP_HEADER_READ_TIMEOUT_MS, HTTP_REQUESTS_IN_FLIGHT_PER_CORE_MAX,
+    TLS_HANDSHAKE_TIMEOUT_MS,
 };
-use crate::ops::auth::Caller;
+use crate::ops::audit;
+use crate::ops::auth::{Authenticated, CallSource, Caller};
 use crate::ops::firehose::Firehose;
 use crate::ops::node::Node;
 use bytes::{Bytes, BytesMut};
@@ -40,7 +47,9 @@ use hyper::body::Incoming;
 use sluice_hyper_glommio as rt;
 use sluice_model::{ErrorKind, KinesisError};
 use sluice_protocol::aws::{self, Encoding};
+use sluice_security::sigv4::{self, AuthError, SignedRequest, Verifier, VerifyOptions};
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,17 +63,33 @@ pub struct HttpCore {
     firehose: Arc<Firehose>,
     body_bytes: Semaphore,
     requests: Semaphore,
+    /// This core's SigV4 verifiers, one per service a request can be signed for (`kinesis`,
+    /// `firehose`); per core, so their caches of derived signing keys are uncontended.
+    verifier: Verifier,
+    firehose_verifier: Verifier,
 }
 
 impl HttpCore {
     pub fn new(node: Rc<Node>, firehose: Arc<Firehose>) -> Rc<HttpCore> {
+        let verifier = Verifier::new(node.identity().region(), sigv4::KINESIS_SERVICE);
+        let firehose_verifier = Verifier::new(node.identity().region(), sigv4::FIREHOSE_SERVICE);
         Rc::new(HttpCore {
             node,
             firehose,
             body_bytes: Semaphore::new(HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX as u64),
             requests: Semaphore::new(HTTP_REQUESTS_IN_FLIGHT_PER_CORE_MAX as u64),
+            verifier,
+            firehose_verifier,
         })
     }
+}
+
+/// Where a connection comes from, for the policies' condition keys.
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    address: Option<SocketAddr>,
+    /// Whether the connection is TLS (`aws:SecureTransport`; `UNSIGNED-PAYLOAD` only then).
+    secure: bool,
 }
 
 /// The AWS services this port serves, each with the operation a request's `X-Amz-Target`
@@ -91,11 +116,34 @@ impl Service {
     }
 }
 
-/// Serves one connection: HTTP/1.1, or HTTP/2 if it opens with the HTTP/2 preface.
+/// Serves one connection: HTTP/1.1, or HTTP/2 if it opens with the HTTP/2 preface; over TLS
+/// first if the daemon has `--tls-cert` (the certificate of the moment: a reload on SIGHUP
+/// applies to connections accepted after it).
 pub async fn connection(shared: Rc<HttpCore>, stream: TcpStream) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "set_nodelay failed");
     }
+    let address = stream.peer_addr().ok();
+    let Some(tls) = shared.node.shared.config.security.http_tls.clone() else {
+        return serve(shared, stream, Peer { address, secure: false }).await;
+    };
+    let handshake = future::or(async { Some(tls.acceptor().accept(stream).await) }, async {
+        glommio::timer::sleep(Duration::from_millis(TLS_HANDSHAKE_TIMEOUT_MS)).await;
+        None
+    })
+    .await;
+    match handshake {
+        Some(Ok(stream)) => serve(shared, stream, Peer { address, secure: true }).await,
+        Some(Err(error)) => tracing::debug!(%error, ?address, "TLS handshake failed"),
+        None => tracing::debug!(?address, "TLS handshake timed out"),
+    }
+}
+
+/// Serves HTTP on a connection (plain or TLS).
+async fn serve<S>(shared: Rc<HttpCore>, stream: S, peer: Peer)
+where
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + 'static,
+{
     let mut builder = hyper_util::server::conn::auto::Builder::new(rt::LocalExec);
     builder
         .http1()
@@ -107,7 +155,7 @@ pub async fn connection(shared: Rc<HttpCore>, stream: TcpStream) {
     let node = shared.node.clone();
     let service = hyper::service::service_fn(move |request| {
         let shared = shared.clone();
-        async move { Ok::<_, Infallible>(handle(&shared, request).await) }
+        async move { Ok::<_, Infallible>(handle(&shared, peer, request).await) }
     });
     let connection = builder.serve_connection(rt::Io(stream), service);
     let mut connection = std::pin::pin!(connection);
@@ -156,6 +204,13 @@ impl From<KinesisError> for Refusal {
     }
 }
 
+impl From<AuthError> for Refusal {
+    fn from(error: AuthError) -> Refusal {
+        let status = StatusCode::from_u16(error.http_status()).expect("AWS statuses are valid");
+        Refusal { status, exception: error.exception_name(), message: error.message }
+    }
+}
+
 fn refuse(kind: ErrorKind, message: impl Into<String>) -> Refusal {
     KinesisError::new(kind, message).into()
 }
@@ -182,11 +237,11 @@ pub fn content_type(encoding: Encoding) -> &'static str {
 }
 
 /// Answers one request; every answer carries `x-amzn-RequestId`.
-async fn handle(shared: &HttpCore, request: Request<Incoming>) -> Response<Body> {
+async fn handle(shared: &HttpCore, peer: Peer, request: Request<Incoming>) -> Response<Body> {
     let id = uuid::Uuid::new_v4().to_string();
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
     let encoding = Encoding::of_content_type(content_type);
-    let mut response = match respond(shared, request, encoding).await {
+    let mut response = match respond(shared, peer, &id, request, encoding).await {
         Ok(response) => response,
         Err(refusal) => {
             if refusal.status.is_server_error() {
@@ -202,7 +257,13 @@ async fn handle(shared: &HttpCore, request: Request<Incoming>) -> Response<Body>
     response
 }
 
-async fn respond(shared: &HttpCore, request: Request<Incoming>, encoding: Encoding) -> Result<Response<Body>, Refusal> {
+async fn respond(
+    shared: &HttpCore,
+    peer: Peer,
+    request_id: &str,
+    request: Request<Incoming>,
+    encoding: Encoding,
+) -> Result<Response<Body>, Refusal> {
     if request.method() != Method::POST {
         return Err(refuse(
             ErrorKind::UnknownOperation,
@@ -221,13 +282,42 @@ async fn respond(shared: &HttpCore, request: Request<Incoming>, encoding: Encodi
     if declared.is_some_and(|length| length > HTTP_BODY_BYTES_MAX as u64) {
         return Err(too_large(declared.unwrap_or_default()));
     }
+    let (parts, body) = request.into_parts();
+    let head = Request::from_parts(parts, ());
+    let credentials = shared.node.shared.config.security.credentials.as_deref();
+    let source = CallSource {
+        source_ip: peer.address.map(|address| address.ip()),
+        user_agent: head.headers().get(header::USER_AGENT).and_then(|value| value.to_str().ok()).map(str::to_string),
+        request_id: Some(request_id.to_string()),
+    };
+    let (operation, verifier) = match service {
+        Service::Kinesis(operation) => (operation.name(), &shared.verifier),
+        Service::Firehose(operation) => (operation.name(), &shared.firehose_verifier),
+    };
+    // A refused signature is answered, and recorded in the audit log with the key it claimed.
+    let refused = |error: AuthError, access_key_id: Option<&str>| {
+        audit::record_refusal(&shared.node, operation, access_key_id, &source, error.exception_name(), &error.message);
+        Refusal::from(error)
+    };
+    // Everything but the signature itself is checked before the body is reserved and read.
+    let signed = match credentials {
+        None => None,
+        Some(store) => {
+            let signed = SignedRequest::parse(&sigv4::HttpRequest::from_http(&head)).map_err(|e| refused(e, None))?;
+            let now_ms = shared.node.now_ms();
+            if let Err(error) = verifier.check_before_body(&signed, store, now_ms) {
+                return Err(refused(error, Some(signed.access_key_id())));
+            }
+            Some((store, signed))
+        }
+    };
     let _request = shared.requests.acquire_permit(1).await.map_err(|_| closing())?;
     // Reserve the whole body before reading any of it (see HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX).
     let reserved = declared.unwrap_or(HTTP_BODY_BYTES_MAX as u64);
     let _bytes = shared.body_bytes.acquire_permit(reserved).await.map_err(|_| closing())?;
     // A client that sends its headers and then trickles (or withholds) the body must not hold
     // its reservation forever.
-    let body = future::or(read_body(request.into_body()), async {
+    let body = future::or(read_body(body), async {
         glommio::timer::sleep(Duration::from_millis(HTTP_BODY_READ_TIMEOUT_MS)).await;
         Err(Refusal {
             status: StatusCode::REQUEST_TIMEOUT,
@@ -236,8 +326,22 @@ async fn respond(shared: &HttpCore, request: Request<Incoming>, encoding: Encodi
         })
     })
     .await?;
-    // Unfinished: SigV4 is not verified (see ops::auth), so every caller is anonymous.
-    let caller = Caller::Anonymous;
+    let caller = match signed {
+        None => Caller::Anonymous,
+        Some((store, signed)) => {
+            let options = VerifyOptions { now_ms: shared.node.now_ms(), secure_transport: peer.secure };
+            let http = sigv4::HttpRequest::from_http(&head);
+            let principal = match verifier.verify(&signed, &http, &body, store, options) {
+                Ok(principal) => principal,
+                Err(error) => return Err(refused(error, Some(signed.access_key_id()))),
+            };
+            Caller::Principal(Authenticated {
+                principal: store.shared(&principal.access_key_id).expect("the store verified this key"),
+                source: source.clone(),
+                secure_transport: peer.secure,
+            })
+        }
+    };
     match service {
         Service::Kinesis(operation) => kinesis::respond(&shared.node, &caller, operation, encoding, body).await,
         // Unfinished: Firehose calls are not authorized per caller (every caller is anonymous).
