@@ -58,6 +58,8 @@
 
 pub mod aws;
 mod connection;
+pub mod producer;
+pub mod transport;
 mod errors;
 mod recv_buffer;
 #[cfg(test)]
