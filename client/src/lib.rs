@@ -58,6 +58,7 @@
 
 pub mod aws;
 mod connection;
+pub mod consumer;
 pub mod producer;
 pub mod transport;
 mod errors;

@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use futures_lite::future;
 use serde::Serialize;
-use sluice_model::OperationInput;
+use sluice_model::{OperationInput, SubscribeToShardEvent, SubscribeToShardInput};
 use sluice_protocol::aws::Encoding;
 use sluice_protocol::native::EncodeInput;
 
-use crate::aws::HttpClient;
+use crate::aws::{HttpClient, HttpSubscription};
 use crate::errors::{ClientError, ConnectionError};
-use crate::Client;
+use crate::{Client, Subscription};
 
 /// How long one call may take before it is given up as a transport failure (the KPL's
 /// `RequestTimeout` default, 6 s). A PutRecords answer waits for one group commit; seconds
@@ -109,6 +109,37 @@ impl Transport {
             )))))
         };
         let result = future::or(attempt, timeout).await;
+        if matches!(result, Err(ClientError::Connection(_) | ClientError::Connect { .. })) {
+            self.connection.borrow_mut().take();
+        }
+        result
+    }
+}
+
+/// A SubscribeToShard over either protocol.
+pub enum ShardSubscription {
+    Native(Subscription),
+    Http(HttpSubscription),
+}
+
+impl ShardSubscription {
+    /// The next event; `None` once the subscription ended (see [`Subscription::next`]).
+    pub async fn next(&mut self) -> Option<Result<SubscribeToShardEvent, ClientError>> {
+        match self {
+            ShardSubscription::Native(subscription) => subscription.next().await,
+            ShardSubscription::Http(subscription) => subscription.next().await,
+        }
+    }
+}
+
+impl Transport {
+    /// SubscribeToShard; returns once the subscription is established.
+    pub async fn subscribe_to_shard(&self, input: &SubscribeToShardInput) -> Result<ShardSubscription, ClientError> {
+        let connection = self.connection().await?;
+        let result = match connection.as_ref() {
+            Connection::Native(client) => client.subscribe_to_shard(input).await.map(ShardSubscription::Native),
+            Connection::Http(client) => client.subscribe_to_shard(input).await.map(ShardSubscription::Http),
+        };
         if matches!(result, Err(ClientError::Connection(_) | ClientError::Connect { .. })) {
             self.connection.borrow_mut().take();
         }
