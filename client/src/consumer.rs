@@ -312,6 +312,9 @@ impl ShardReader<'_> {
         let mut failures = 0u32;
         let mut iterator: Option<String> = None;
         loop {
+            if self.sink.is_closed() {
+                return Ok(ShardOutcome::Abandoned);
+            }
             let current = match iterator.take() {
                 Some(iterator) => iterator,
                 None => match self.iterator(transport, stream).await {
