@@ -138,7 +138,8 @@ pub async fn read_stream(
             let start = if initial.contains(&shard.shard_id) { config.start.clone() } else { Start::TrimHorizon };
             states.insert(shard.shard_id.clone(), ShardState::Reading);
             reading += 1;
-            let (transport, config, sink, done) = (transport.clone(), config.clone(), sink.clone(), done_sender.clone());
+            let (transport, config, sink, done) =
+                (transport.clone(), config.clone(), sink.clone(), done_sender.clone());
             let (stream, shard) = (stream.to_owned(), shard.clone());
             glommio::spawn_local(async move {
                 let outcome = read_shard(&transport, &stream, &shard, start, &config, &sink).await;
@@ -217,7 +218,8 @@ pub async fn read_shard(
     config: &ReadConfig,
     sink: &async_channel::Sender<Item>,
 ) -> Result<ShardOutcome, ClientError> {
-    let range = HashKeyRange { start: shard.hash_key_range.starting_hash_key, end: shard.hash_key_range.ending_hash_key };
+    let range =
+        HashKeyRange { start: shard.hash_key_range.starting_hash_key, end: shard.hash_key_range.ending_hash_key };
     let mut reader = ShardReader { shard_id: shard.shard_id.clone(), range, last: None, start, sink };
     let outcome = match &config.mode {
         ReadMode::Polling { idle_ms } => reader.poll(transport, stream, *idle_ms, config.stop_when_caught_up).await?,
@@ -252,11 +254,9 @@ impl ShardReader<'_> {
             },
             (None, Start::TrimHorizon) => StartingPosition::new(ShardIteratorType::TrimHorizon),
             (None, Start::Latest) => StartingPosition::new(ShardIteratorType::Latest),
-            (None, Start::AtTimestamp(at)) => StartingPosition {
-                r#type: ShardIteratorType::AtTimestamp,
-                sequence_number: None,
-                timestamp: Some(*at),
-            },
+            (None, Start::AtTimestamp(at)) => {
+                StartingPosition { r#type: ShardIteratorType::AtTimestamp, sequence_number: None, timestamp: Some(*at) }
+            }
         }
     }
 
@@ -326,7 +326,8 @@ impl ShardReader<'_> {
                     Err(error) => return Err(error),
                 },
             };
-            let input = GetRecordsInput { shard_iterator: current.clone(), limit: Some(GET_RECORDS_LIMIT), stream_arn: None };
+            let input =
+                GetRecordsInput { shard_iterator: current.clone(), limit: Some(GET_RECORDS_LIMIT), stream_arn: None };
             let output = match transport.call(&input).await {
                 Ok(output) => output,
                 Err(ClientError::Service(error)) if error.kind == ErrorKind::ExpiredIterator => continue,

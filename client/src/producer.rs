@@ -36,8 +36,8 @@ use bytes::Bytes;
 use futures_channel::oneshot;
 use futures_lite::future;
 use sluice_kpl::producer::{
-    CallError, CallId, EntryResult, Output, Producer as Core, ProducerConfig, ProducerMetrics, RecordFailure, RecordPut,
-    SubmitError, UserRecord,
+    CallError, CallId, EntryResult, Output, Producer as Core, ProducerConfig, ProducerMetrics, RecordFailure,
+    RecordPut, SubmitError, UserRecord,
 };
 use sluice_kpl::retry::CONNECTION_ERROR_CODE;
 use sluice_kpl::types::{HashKeyRange, ShardId};
@@ -101,9 +101,9 @@ impl std::future::Future for RecordFuture {
     type Output = PutResult;
 
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<PutResult> {
-        std::pin::Pin::new(&mut self.receiver).poll(cx).map(|result| {
-            result.unwrap_or_else(|_| Err(PutError::Stopped("the driver dropped the record".into())))
-        })
+        std::pin::Pin::new(&mut self.receiver)
+            .poll(cx)
+            .map(|result| result.unwrap_or_else(|_| Err(PutError::Stopped("the driver dropped the record".into()))))
     }
 }
 
@@ -299,7 +299,9 @@ async fn put_records(transport: &Transport, stream: &str, call: sluice_kpl::prod
                 },
                 (None, Some(shard_id), Some(sequence_number)) => match ShardId::try_from(&shard_id) {
                     Ok(shard_id) => EntryResult::Ok { shard_id, sequence_number },
-                    Err(error) => EntryResult::Err { error_code: "InternalFailure".into(), error_message: error.to_string() },
+                    Err(error) => {
+                        EntryResult::Err { error_code: "InternalFailure".into(), error_message: error.to_string() }
+                    }
                 },
                 _ => EntryResult::Err {
                     error_code: "InternalFailure".into(),

@@ -122,7 +122,8 @@ impl ProduceArgs {
         set(&mut config.collection_max_count, self.collection_max_count);
         set(&mut config.collection_max_size_bytes, self.collection_max_size);
         set(&mut config.max_in_flight_calls, self.max_connections);
-        config.record_max_buffered_time_ms = self.record_max_buffered_time.unwrap_or(config.record_max_buffered_time_ms);
+        config.record_max_buffered_time_ms =
+            self.record_max_buffered_time.unwrap_or(config.record_max_buffered_time_ms);
         config.record_ttl_ms = self.record_ttl.unwrap_or(config.record_ttl_ms);
         config.rate_limit_percent = self.rate_limit.unwrap_or(config.rate_limit_percent);
         config.fail_if_throttled = self.fail_if_throttled;
