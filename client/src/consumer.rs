@@ -159,12 +159,8 @@ pub async fn read_stream(
         if outcome == ShardOutcome::Abandoned {
             return Ok(());
         }
-        if outcome == ShardOutcome::CaughtUp {
-            // Its children cannot exist yet (it is open); nothing new to list.
-            if reading == 0 {
-                return Ok(());
-            }
-            continue;
+        if outcome == ShardOutcome::CaughtUp && reading == 0 {
+            return Ok(());
         }
     }
 }

@@ -367,8 +367,8 @@ pub async fn consume(endpoint: &str, args: &ConsumeArgs) -> anyhow::Result<()> {
                     data: BASE64.encode(&record.data),
                     approximate_arrival_timestamp: record.approximate_arrival_ms.map(|ms| ms as f64 / 1000.0),
                 };
-                serde_json::to_writer(&mut out, &line)?;
-                if out.write_all(b"\n").is_err() {
+                // A closed pipe (`| head`) ends the read quietly.
+                if serde_json::to_writer(&mut out, &line).is_err() || out.write_all(b"\n").is_err() {
                     return Ok(());
                 }
                 printed += 1;
