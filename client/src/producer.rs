@@ -84,7 +84,7 @@ pub enum StartError {
     #[error("invalid producer setting: {0}")]
     Config(#[from] ConfigError),
     #[error("cannot list the shards of {stream}: {error}")]
-    ListShards { stream: String, error: ClientError },
+    ListShards { stream: String, error: Box<ClientError> },
     #[error("cannot start the producer's thread: {0}")]
     Thread(String),
 }
@@ -328,7 +328,7 @@ async fn drive(
     let shards = match list_open_shards(&transport, &stream).await {
         Ok(shards) => shards,
         Err(error) => {
-            let _ = ready.send(Err(StartError::ListShards { stream: stream.to_string(), error }));
+            let _ = ready.send(Err(StartError::ListShards { stream: stream.to_string(), error: Box::new(error) }));
             return;
         }
     };
@@ -345,7 +345,7 @@ async fn drive(
     if let Err(error) = core.update_shard_map(now_ms(start), shards) {
         let message = format!("ListShards answered shards that cannot be open at once: {error}");
         let error = ClientError::UnexpectedResponse { operation: "ListShards", body: message };
-        let _ = ready.send(Err(StartError::ListShards { stream: stream.to_string(), error }));
+        let _ = ready.send(Err(StartError::ListShards { stream: stream.to_string(), error: Box::new(error) }));
         return;
     }
     let _ = ready.send(Ok(()));
