@@ -58,10 +58,13 @@
 
 pub mod aws;
 mod connection;
+pub mod consumer;
 mod errors;
+pub mod producer;
 mod recv_buffer;
 #[cfg(test)]
 mod test_frames;
+pub mod transport;
 
 pub use connection::{Client, Subscription, REQUESTS_IN_FLIGHT_MAX, SUBSCRIPTION_EVENTS_QUEUED_MAX};
 pub use errors::{ClientError, ConnectionError};

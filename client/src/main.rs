@@ -15,6 +15,7 @@
 mod cli {
     pub mod args;
     pub mod output;
+    pub mod pipe;
 }
 
 use std::io::Write;
@@ -23,7 +24,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use sluice_client::{Client, ClientError};
 
-use cli::args::{Call, Cli};
+use cli::args::{Call, Cli, Command};
 use cli::output;
 
 /// The AWS CLI's exit status for any failure after the command line parsed.
@@ -36,6 +37,27 @@ const CLI_IO_MEMORY_BYTES: usize = 64 * 1024;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Produce(args) => {
+            return match cli::pipe::produce(&cli.endpoint, args) {
+                Ok(0) => ExitCode::SUCCESS,
+                Ok(failed) => fail(&format!("{failed} records were not put")),
+                Err(error) => fail(&format!("{error:#}")),
+            };
+        }
+        Command::Consume(args) => {
+            let executor =
+                match glommio::LocalExecutorBuilder::default().name("sluice").io_memory(CLI_IO_MEMORY_BYTES).make() {
+                    Ok(executor) => executor,
+                    Err(error) => return fail(&format!("cannot start the I/O executor: {error}")),
+                };
+            return match executor.run(cli::pipe::consume(&cli.endpoint, args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => fail(&format!("{error:#}")),
+            };
+        }
+        _ => {}
+    }
     let call = match cli.command.to_call() {
         Ok(call) => call,
         Err(error) => return fail(&error.to_string()),

@@ -44,7 +44,7 @@ fn main() {
                         .iter()
                         .map(|e| EntryResult::Ok {
                             shard_id: e.predicted_shard.unwrap_or(ShardId(0)),
-                            sequence_number: SequenceNumber(1),
+                            sequence_number: SequenceNumber::new(1),
                         })
                         .collect();
                     producer.on_put_records_result(now, call.call_id, Ok(results)).expect("known call");

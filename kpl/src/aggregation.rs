@@ -34,7 +34,7 @@
 //! decimal integer in `[0, 2^128-1]` (the KCL parses it with `BigInteger` and silently drops
 //! the whole aggregate when it is out of range; here any bad one is a [`CorruptAggregate`]).
 
-use crate::types::{HashKey, HashKeyRange};
+use crate::types::{HashKey, HashKeyExt, HashKeyRange};
 use bytes::{BufMut, Bytes, BytesMut};
 use md5::{Digest, Md5};
 use prost::encoding::encoded_len_varint;

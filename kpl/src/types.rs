@@ -1,61 +1,36 @@
 //! The small value types this crate speaks in: hash keys, shard ids, sequence numbers.
 //!
-//! They are deliberately plain. The workspace's one model crate (issue 11) will own the
-//! newtypes every crate shares; when it lands these are meant to be replaced by its types (or
-//! become re-exports of them). Each is a `Copy` newtype over an integer with a `FromStr` and
-//! `Display` of the form Kinesis puts on the wire, so swapping them touches signatures only.
+//! [`HashKey`] and [`SequenceNumber`] are the model crate's (so a sequence number from AWS
+//! itself, 56 digits, is held as it is). [`ShardId`] stays this crate's own: a `Copy` number
+//! the producer's queues and the lease taker's tables are keyed by, where the model's is the
+//! text on the wire; [`ShardId::to_model`] and `TryFrom<&model::ShardId>` convert at the edge.
 
 use md5::{Digest, Md5};
 use std::fmt;
 use std::str::FromStr;
 
-/// A point of the 128-bit hash-key space: MD5 of a partition key read as an unsigned
-/// big-endian integer, or an explicit hash key (KCL `AggregatorUtil.effectiveHashKey`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct HashKey(pub u128);
+pub use sluice_model::{HashKey, ParseIdError, SequenceNumber};
 
-impl HashKey {
-    pub const MIN: HashKey = HashKey(0);
-    pub const MAX: HashKey = HashKey(u128::MAX);
+/// Routing by partition key, which the model's [`HashKey`] leaves to whoever routes: the
+/// producer predicts shards with it, the consumer checks aggregates against a shard's range.
+pub trait HashKeyExt {
+    /// The hash key Kinesis routes a partition key by: MD5 over its UTF-8 bytes, read as an
+    /// unsigned big-endian integer.
+    fn from_partition_key(partition_key: &str) -> HashKey;
 
-    /// The hash key Kinesis routes a partition key by: MD5 over its UTF-8 bytes.
-    pub fn from_partition_key(partition_key: &str) -> HashKey {
+    /// The key a record routes by: its explicit hash key if it has one, else its partition
+    /// key's (KCL `AggregatorUtil.effectiveHashKey`).
+    fn effective(partition_key: &str, explicit_hash_key: Option<HashKey>) -> HashKey;
+}
+
+impl HashKeyExt for HashKey {
+    fn from_partition_key(partition_key: &str) -> HashKey {
         let digest: [u8; 16] = Md5::digest(partition_key.as_bytes()).into();
         HashKey(u128::from_be_bytes(digest))
     }
 
-    /// The key a record routes by: its explicit hash key if it has one, else its partition key's.
-    pub fn effective(partition_key: &str, explicit_hash_key: Option<HashKey>) -> HashKey {
+    fn effective(partition_key: &str, explicit_hash_key: Option<HashKey>) -> HashKey {
         explicit_hash_key.unwrap_or_else(|| HashKey::from_partition_key(partition_key))
-    }
-}
-
-/// A hash key that is not a decimal integer in `[0, 2^128-1]`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("hash key must be a decimal integer in [0, 2^128-1] without leading zeros, got {text:?}")]
-pub struct ParseHashKeyError {
-    /// The first characters of the text, for the message.
-    pub text: String,
-}
-
-impl FromStr for HashKey {
-    type Err = ParseHashKeyError;
-
-    /// Parses the decimal form Kinesis uses (`^(0|([1-9]\d{0,38}))$`, at most 2^128-1).
-    fn from_str(text: &str) -> Result<HashKey, ParseHashKeyError> {
-        let malformed = || ParseHashKeyError { text: text.chars().take(64).collect() };
-        let digits_only = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-        let leading_zero = text.len() > 1 && text.starts_with('0');
-        if !digits_only || leading_zero {
-            return Err(malformed());
-        }
-        text.parse::<u128>().map(HashKey).map_err(|_| malformed())
-    }
-}
-
-impl fmt::Display for HashKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
     }
 }
 
@@ -106,37 +81,18 @@ impl fmt::Display for ShardId {
     }
 }
 
-/// A record's sequence number within its shard.
-///
-/// Sluice's sequence numbers fit 128 bits, and this type (like the model crate's) holds a
-/// `u128`. AWS's own are 56-digit decimals (up to 188 bits) and do not fit: a driver talking
-/// to AWS itself gets [`ParseSequenceNumberError`] from `from_str` for them. See the crate
-/// docs' "Unfinished" list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SequenceNumber(pub u128);
-
-/// A sequence number that is not a decimal integer fitting 128 bits.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("sequence number must be a decimal integer below 2^128, got {text:?}")]
-pub struct ParseSequenceNumberError {
-    pub text: String,
-}
-
-impl FromStr for SequenceNumber {
-    type Err = ParseSequenceNumberError;
-
-    fn from_str(text: &str) -> Result<SequenceNumber, ParseSequenceNumberError> {
-        let error = || ParseSequenceNumberError { text: text.chars().take(64).collect() };
-        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(error());
-        }
-        text.parse::<u128>().map(SequenceNumber).map_err(|_| error())
+impl ShardId {
+    /// The model's (wire) form of this id.
+    pub fn to_model(self) -> sluice_model::ShardId {
+        sluice_model::ShardId::from(self.to_string())
     }
 }
 
-impl fmt::Display for SequenceNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+impl TryFrom<&sluice_model::ShardId> for ShardId {
+    type Error = ParseShardIdError;
+
+    fn try_from(id: &sluice_model::ShardId) -> Result<ShardId, ParseShardIdError> {
+        id.as_str().parse()
     }
 }
 
@@ -170,12 +126,9 @@ mod tests {
     }
 
     #[test]
-    fn sequence_numbers_fit_128_bits_or_are_refused() {
-        // An AWS sequence number (56 digits) does not fit.
-        assert!("49590338271490256608559692538361571095921575989136588898".parse::<SequenceNumber>().is_err());
-        assert_eq!(
-            "1331398394219979422966694971397111809".parse::<SequenceNumber>(),
-            Ok(SequenceNumber(1331398394219979422966694971397111809))
-        );
+    fn aws_sequence_numbers_are_held_whole() {
+        let aws = "49590338271490256608559692538361571095921575989136588898";
+        assert_eq!(aws.parse::<SequenceNumber>().unwrap().to_string(), aws);
+        assert!(aws.parse::<SequenceNumber>().unwrap() > SequenceNumber::new(u128::MAX));
     }
 }

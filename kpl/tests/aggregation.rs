@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use sluice_kpl::aggregation::{deaggregate, AggregateBuilder, Deaggregated, SubRecord, AGGREGATE_OVERHEAD_BYTES};
-use sluice_kpl::types::HashKey;
+use sluice_kpl::types::{HashKey, HashKeyExt};
 
 fn record() -> impl Strategy<Value = (String, Option<HashKey>, Vec<u8>)> {
     (

@@ -55,7 +55,7 @@ impl RecordProcessor for Recorder {
 
 fn plain(sequence: u128) -> ReceivedRecord {
     ReceivedRecord {
-        sequence_number: SequenceNumber(sequence),
+        sequence_number: SequenceNumber::new(sequence),
         partition_key: format!("k{sequence}"),
         data: Bytes::from(sequence.to_be_bytes().to_vec()),
         approximate_arrival_ms: None,
@@ -65,7 +65,7 @@ fn plain(sequence: u128) -> ReceivedRecord {
 fn aggregated(sequence: u128, count: usize) -> ReceivedRecord {
     let data = encode_aggregate((0..count).map(|i| ("k", None, Bytes::from(vec![i as u8]))));
     ReceivedRecord {
-        sequence_number: SequenceNumber(sequence),
+        sequence_number: SequenceNumber::new(sequence),
         partition_key: "a".into(),
         data,
         approximate_arrival_ms: None,
@@ -73,7 +73,7 @@ fn aggregated(sequence: u128, count: usize) -> ReceivedRecord {
 }
 
 fn at(sequence: u128, sub: u64) -> Position {
-    Position { sequence_number: SequenceNumber(sequence), sub_sequence_number: sub }
+    Position { sequence_number: SequenceNumber::new(sequence), sub_sequence_number: sub }
 }
 
 fn actions<P: RecordProcessor>(consumer: &mut ShardConsumer<P>) -> Vec<Action> {
@@ -125,7 +125,7 @@ fn resuming_from_a_checkpoint_inside_an_aggregate_skips_what_it_covers() {
     assert_eq!(
         start,
         sluice_kpl::consumer::checkpoint::StartingPosition::AtSequenceNumber {
-            sequence_number: SequenceNumber(2),
+            sequence_number: SequenceNumber::new(2),
             skip_through: at(2, 1)
         }
     );
@@ -163,16 +163,16 @@ fn checkpoints_asked_for_follow_the_rules() {
         fn initialize(&mut self, _: &InitializationInput) {}
         fn process_records(&mut self, records: &[ConsumerRecord], checkpointer: &mut Checkpointer<'_>) {
             let last = records.last().unwrap().position();
-            let beyond = Position { sub_sequence_number: last.sub_sequence_number + 1, ..last };
+            let beyond = Position { sub_sequence_number: last.sub_sequence_number + 1, ..last.clone() };
             assert!(checkpointer.checkpoint_at(beyond).is_err(), "after the last delivered");
-            checkpointer.checkpoint_at(last).unwrap();
+            checkpointer.checkpoint_at(last.clone()).unwrap();
             assert!(checkpointer.checkpoint_at(last).is_err(), "not after the last asked");
             assert!(checkpointer.checkpoint_at(records[0].position()).is_err());
         }
         fn lease_lost(&mut self) {}
         fn shard_ended(&mut self, checkpointer: &mut Checkpointer<'_>) {
             assert!(checkpointer
-                .checkpoint_at(Position { sequence_number: SequenceNumber(1), sub_sequence_number: 0 })
+                .checkpoint_at(Position { sequence_number: SequenceNumber::new(1), sub_sequence_number: 0 })
                 .is_err());
             checkpointer.checkpoint().unwrap();
         }
@@ -206,7 +206,7 @@ proptest! {
             .flatten()
             .flat_map(|r| {
                 let n = if r.partition_key == "a" { sluice_kpl::aggregation::deaggregate(&r.data).map(|d| match d { sluice_kpl::aggregation::Deaggregated::Aggregated(v) => v.len(), _ => 1 }).unwrap() } else { 1 };
-                (0..n as u64).map(move |sub| Position { sequence_number: r.sequence_number, sub_sequence_number: sub })
+                (0..n as u64).map(move |sub| Position { sequence_number: r.sequence_number.clone(), sub_sequence_number: sub })
             })
             .collect();
 
@@ -226,7 +226,7 @@ proptest! {
                 first.checkpoint_processed().unwrap();
                 for action in actions(&mut first) {
                     if let Action::Checkpoint(checkpoint) = action {
-                        first.on_checkpoint_result(checkpoint, Ok(()));
+                        first.on_checkpoint_result(checkpoint.clone(), Ok(()));
                         durable = checkpoint;
                     }
                 }
@@ -242,8 +242,8 @@ proptest! {
             second.on_records(batch.clone(), None).unwrap();
         }
         let mut seen: Vec<Position> = first.processor().seen.clone();
-        seen.extend(&second.processor().seen);
-        let unique: BTreeSet<Position> = seen.iter().copied().collect();
+        seen.extend(second.processor().seen.iter().cloned());
+        let unique: BTreeSet<Position> = seen.iter().cloned().collect();
         prop_assert_eq!(&unique, &all, "every record processed");
         let duplicates = seen.len() - unique.len();
         prop_assert_eq!(duplicates, records_since, "the duplicates are what came after the last checkpoint");

@@ -325,7 +325,7 @@ fn what_the_producer_sends_deaggregates_in_aws_kinesis_agg_as_submitted() {
                 for entry in &call.entries {
                     seq += 1;
                     lines.push(json!({"pk": entry.partition_key, "ehk": null, "data": BASE64.encode(&entry.data), "seq": seq.to_string()}));
-                    results.push(EntryResult::Ok { shard_id: ShardId(0), sequence_number: SequenceNumber(seq) });
+                    results.push(EntryResult::Ok { shard_id: ShardId(0), sequence_number: SequenceNumber::new(seq) });
                 }
                 producer.on_put_records_result(now, call.call_id, Ok(results)).unwrap();
             }

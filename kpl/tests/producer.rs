@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use sluice_kpl::aggregation::{deaggregate, Deaggregated};
 use sluice_kpl::limits::{PUT_RECORDS_BYTES_MAX, RECORD_BYTES_MAX};
 use sluice_kpl::producer::*;
-use sluice_kpl::types::{HashKey, HashKeyRange, SequenceNumber, ShardId};
+use sluice_kpl::types::{HashKey, HashKeyExt, HashKeyRange, SequenceNumber, ShardId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 fn range(start: u128, end: u128) -> HashKeyRange {
@@ -56,7 +56,7 @@ fn completions(outputs: &[Output]) -> Vec<Completion> {
 
 fn ok_all(call: &PutRecordsCall, shard: ShardId, first_sequence: u128) -> Vec<EntryResult> {
     (0..call.entries.len())
-        .map(|i| EntryResult::Ok { shard_id: shard, sequence_number: SequenceNumber(first_sequence + i as u128) })
+        .map(|i| EntryResult::Ok { shard_id: shard, sequence_number: SequenceNumber::new(first_sequence + i as u128) })
         .collect()
 }
 
@@ -108,7 +108,7 @@ fn records_of_one_shard_share_one_aggregate_and_get_sub_sequence_numbers() {
     for (i, completion) in done.iter().enumerate() {
         let put = completion.result.as_ref().unwrap();
         assert_eq!((completion.handle, put.sub_sequence_number), (i as u64, Some(i as u64)));
-        assert_eq!((put.shard_id, put.sequence_number, put.attempts), (ShardId(0), SequenceNumber(77), 1));
+        assert_eq!((put.shard_id, put.sequence_number.clone(), put.attempts), (ShardId(0), SequenceNumber::new(77), 1));
     }
     let metrics = producer.metrics();
     assert_eq!((metrics.user_records_put, metrics.kinesis_records_put, metrics.aggregated_records_put), (100, 1, 1));
@@ -681,7 +681,7 @@ impl Model {
                 self.written.entry(key).or_default().push(id);
             }
         }
-        let sequence_number = SequenceNumber(self.stream.next_sequence);
+        let sequence_number = SequenceNumber::new(self.stream.next_sequence);
         self.stream.next_sequence += 1;
         EntryResult::Ok { shard_id: shard, sequence_number }
     }

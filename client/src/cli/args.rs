@@ -38,6 +38,10 @@ pub struct Cli {
 pub enum Command {
     /// Create a stream (it starts in CREATING).
     CreateStream(CreateStreamArgs),
+    /// Write records from stdin through the producer (KPL aggregation, batching, retries).
+    Produce(crate::cli::pipe::ProduceArgs),
+    /// Read every shard of a stream and print its user records as JSON lines.
+    Consume(crate::cli::pipe::ConsumeArgs),
     /// Delete a stream.
     DeleteStream(DeleteStreamArgs),
     /// Describe a stream and a page of its shards.
@@ -463,6 +467,9 @@ impl Command {
     /// The request this command sends, with every parameter parsed.
     pub fn to_call(&self) -> Result<Call, ParamError> {
         Ok(match self {
+            Self::Produce(_) | Self::Consume(_) => {
+                return Err(param_error("--", "produce and consume are not single calls"))
+            }
             Self::CreateStream(args) => Call::CreateStream(CreateStreamInput {
                 stream_name: args.stream_name.clone(),
                 shard_count: args.shard_count,

@@ -10,14 +10,14 @@
 use crate::types::SequenceNumber;
 
 /// A user record's place in its shard, ordered by sequence number, then sub-sequence number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Position {
     pub sequence_number: SequenceNumber,
     pub sub_sequence_number: u64,
 }
 
 /// What a lease's checkpoint can hold (the KCL's sentinels, and a position).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Checkpoint {
     /// Nothing processed yet: start at the oldest record.
     TrimHorizon,
@@ -32,7 +32,7 @@ pub enum Checkpoint {
 }
 
 /// Where to start reading a shard whose lease holds a checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartingPosition {
     TrimHorizon,
     Latest,
@@ -48,13 +48,14 @@ pub enum StartingPosition {
 
 impl Checkpoint {
     pub fn starting_position(&self) -> StartingPosition {
-        match *self {
+        match self {
             Checkpoint::TrimHorizon => StartingPosition::TrimHorizon,
             Checkpoint::Latest => StartingPosition::Latest,
-            Checkpoint::AtTimestamp(ms) => StartingPosition::AtTimestamp(ms),
-            Checkpoint::At(position) => {
-                StartingPosition::AtSequenceNumber { sequence_number: position.sequence_number, skip_through: position }
-            }
+            Checkpoint::AtTimestamp(ms) => StartingPosition::AtTimestamp(*ms),
+            Checkpoint::At(position) => StartingPosition::AtSequenceNumber {
+                sequence_number: position.sequence_number.clone(),
+                skip_through: position.clone(),
+            },
             Checkpoint::ShardEnd => StartingPosition::ShardEnd,
         }
     }
@@ -62,9 +63,9 @@ impl Checkpoint {
 
 impl StartingPosition {
     /// Whether a record read from this starting position was already processed.
-    pub fn skips(&self, position: Position) -> bool {
+    pub fn skips(&self, position: &Position) -> bool {
         match self {
-            StartingPosition::AtSequenceNumber { skip_through, .. } => position <= *skip_through,
+            StartingPosition::AtSequenceNumber { skip_through, .. } => position <= skip_through,
             _ => false,
         }
     }
@@ -116,11 +117,11 @@ impl CheckpointTracker {
     }
 
     pub fn checkpointed(&self) -> Option<Checkpoint> {
-        self.checkpointed
+        self.checkpointed.clone()
     }
 
     pub fn last_delivered(&self) -> Option<Position> {
-        self.last_delivered
+        self.last_delivered.clone()
     }
 
     pub fn in_flight(&self) -> usize {
@@ -128,20 +129,20 @@ impl CheckpointTracker {
     }
 
     fn last_checkpointed_position(&self) -> Option<Position> {
-        match self.checkpointed {
-            Some(Checkpoint::At(position)) => Some(position),
+        match &self.checkpointed {
+            Some(Checkpoint::At(position)) => Some(position.clone()),
             _ => None,
         }
     }
 
     /// Records handed to the processor, in shard order.
     pub fn delivered(&mut self, position: Position) -> Result<(), OutOfOrderDelivery> {
-        if let Some(last) = self.last_delivered {
+        if let Some(last) = self.last_delivered.clone() {
             if position <= last {
                 return Err(OutOfOrderDelivery { position, last });
             }
         }
-        self.last_delivered = Some(position);
+        self.last_delivered = Some(position.clone());
         self.in_flight.insert(position);
         Ok(())
     }
@@ -153,10 +154,10 @@ impl CheckpointTracker {
         if self.in_flight.remove(&position) {
             self.processed.insert(position);
             // Keep only the highest processed position below the smallest in flight, and those above.
-            let floor = self.in_flight.first().copied();
+            let floor = self.in_flight.first().cloned();
             let below: Vec<Position> = match floor {
-                Some(floor) => self.processed.range(..floor).copied().collect(),
-                None => self.processed.iter().copied().collect(),
+                Some(floor) => self.processed.range(..floor).cloned().collect(),
+                None => self.processed.iter().cloned().collect(),
             };
             for position in below.iter().rev().skip(1) {
                 self.processed.remove(position);
@@ -176,8 +177,8 @@ impl CheckpointTracker {
             return (self.checkpointed != Some(Checkpoint::ShardEnd)).then_some(Checkpoint::ShardEnd);
         }
         let candidate = match self.in_flight.first() {
-            Some(floor) => self.processed.range(..floor).next_back().copied(),
-            None => self.processed.last().copied(),
+            Some(floor) => self.processed.range(..floor).next_back().cloned(),
+            None => self.processed.last().cloned(),
         }?;
         match self.last_checkpointed_position() {
             Some(last) if candidate <= last => None,
@@ -187,7 +188,7 @@ impl CheckpointTracker {
 
     /// Checks a checkpoint the processor asked for (the KCL's rules: after the last
     /// checkpoint, not after the last record delivered; SHARD_END only at the end).
-    pub fn validate(&self, requested: Checkpoint) -> Result<(), CheckpointError> {
+    pub fn validate(&self, requested: &Checkpoint) -> Result<(), CheckpointError> {
         match requested {
             Checkpoint::ShardEnd => {
                 if self.end_reached {
@@ -197,22 +198,22 @@ impl CheckpointTracker {
                 }
             }
             Checkpoint::At(position) => {
-                if self.last_delivered.is_none_or(|last| position > last) {
+                if self.last_delivered.as_ref().is_none_or(|last| position > last) {
                     return Err(CheckpointError::AfterLastDelivered {
-                        requested: position,
-                        last_delivered: self.last_delivered,
+                        requested: position.clone(),
+                        last_delivered: self.last_delivered.clone(),
                     });
                 }
                 match self.last_checkpointed_position() {
-                    Some(last) if position <= last => {
-                        Err(CheckpointError::NotAfterLastCheckpoint { requested: position, last })
+                    Some(last) if *position <= last => {
+                        Err(CheckpointError::NotAfterLastCheckpoint { requested: position.clone(), last })
                     }
                     _ => Ok(()),
                 }
             }
             // Sentinels other than SHARD_END are starting points, never written by a worker.
             Checkpoint::TrimHorizon | Checkpoint::Latest | Checkpoint::AtTimestamp(_) => {
-                Err(CheckpointError::NotAPosition { requested })
+                Err(CheckpointError::NotAPosition { requested: requested.clone() })
             }
         }
     }
@@ -228,7 +229,7 @@ mod tests {
     use super::*;
 
     fn at(sequence: u128, sub: u64) -> Position {
-        Position { sequence_number: SequenceNumber(sequence), sub_sequence_number: sub }
+        Position { sequence_number: SequenceNumber::new(sequence), sub_sequence_number: sub }
     }
 
     #[test]
@@ -272,15 +273,15 @@ mod tests {
         let mut tracker = CheckpointTracker::new(Checkpoint::At(at(3, 0)));
         tracker.delivered(at(4, 0)).unwrap();
         tracker.delivered(at(4, 1)).unwrap();
-        assert_eq!(tracker.validate(Checkpoint::At(at(4, 1))), Ok(()));
-        assert!(matches!(tracker.validate(Checkpoint::At(at(5, 0))), Err(CheckpointError::AfterLastDelivered { .. })));
+        assert_eq!(tracker.validate(&Checkpoint::At(at(4, 1))), Ok(()));
+        assert!(matches!(tracker.validate(&Checkpoint::At(at(5, 0))), Err(CheckpointError::AfterLastDelivered { .. })));
         assert!(matches!(
-            tracker.validate(Checkpoint::At(at(3, 0))),
+            tracker.validate(&Checkpoint::At(at(3, 0))),
             Err(CheckpointError::NotAfterLastCheckpoint { .. })
         ));
-        assert_eq!(tracker.validate(Checkpoint::ShardEnd), Err(CheckpointError::ShardEndNotReached));
+        assert_eq!(tracker.validate(&Checkpoint::ShardEnd), Err(CheckpointError::ShardEndNotReached));
         tracker.end_reached();
-        assert_eq!(tracker.validate(Checkpoint::ShardEnd), Ok(()));
+        assert_eq!(tracker.validate(&Checkpoint::ShardEnd), Ok(()));
     }
 
     #[test]
@@ -288,10 +289,10 @@ mod tests {
         let start = Checkpoint::At(at(7, 2)).starting_position();
         assert_eq!(
             start,
-            StartingPosition::AtSequenceNumber { sequence_number: SequenceNumber(7), skip_through: at(7, 2) }
+            StartingPosition::AtSequenceNumber { sequence_number: SequenceNumber::new(7), skip_through: at(7, 2) }
         );
-        assert!(start.skips(at(7, 0)) && start.skips(at(7, 2)));
-        assert!(!start.skips(at(7, 3)) && !start.skips(at(8, 0)));
-        assert!(!Checkpoint::TrimHorizon.starting_position().skips(at(0, 0)));
+        assert!(start.skips(&at(7, 0)) && start.skips(&at(7, 2)));
+        assert!(!start.skips(&at(7, 3)) && !start.skips(&at(8, 0)));
+        assert!(!Checkpoint::TrimHorizon.starting_position().skips(&at(0, 0)));
     }
 }

@@ -68,7 +68,7 @@ impl Checkpointer<'_> {
                 None => return Ok(()),
             }
         };
-        if self.requested.last() == Some(&checkpoint) || self.tracker.checkpointed() == Some(checkpoint) {
+        if self.requested.last() == Some(&checkpoint) || self.tracker.checkpointed().as_ref() == Some(&checkpoint) {
             return Ok(());
         }
         self.request(checkpoint)
@@ -83,10 +83,13 @@ impl Checkpointer<'_> {
     }
 
     fn request(&mut self, checkpoint: Checkpoint) -> Result<(), CheckpointError> {
-        self.tracker.validate(checkpoint)?;
-        if let (Some(Checkpoint::At(last)), Checkpoint::At(position)) = (self.requested.last(), checkpoint) {
-            if position <= *last {
-                return Err(CheckpointError::NotAfterLastCheckpoint { requested: position, last: *last });
+        self.tracker.validate(&checkpoint)?;
+        if let (Some(Checkpoint::At(last)), Checkpoint::At(position)) = (self.requested.last(), &checkpoint) {
+            if position <= last {
+                return Err(CheckpointError::NotAfterLastCheckpoint {
+                    requested: position.clone(),
+                    last: last.clone(),
+                });
             }
         }
         self.requested.push(checkpoint);
@@ -157,7 +160,7 @@ impl<P: RecordProcessor> ShardConsumer<P> {
             processor,
             state: ConsumerState::New,
             start: checkpoint.starting_position(),
-            initial_checkpoint: checkpoint,
+            initial_checkpoint: checkpoint.clone(),
             tracker: CheckpointTracker::new(checkpoint),
             requested: Vec::new(),
             queued: 0,
@@ -188,10 +191,10 @@ impl<P: RecordProcessor> ShardConsumer<P> {
     /// Calls `initialize`; returns where the driver starts reading.
     pub fn start(&mut self) -> Result<StartingPosition, LifecycleError> {
         self.allow("start", &[ConsumerState::New])?;
-        let input = InitializationInput { shard_id: self.shard_id, checkpoint: self.initial_checkpoint };
+        let input = InitializationInput { shard_id: self.shard_id, checkpoint: self.initial_checkpoint.clone() };
         self.processor.initialize(&input);
         self.state = ConsumerState::Processing;
-        Ok(self.start)
+        Ok(self.start.clone())
     }
 
     /// A batch read from the shard: deaggregates it, drops what the checkpoint already covers,
@@ -203,7 +206,7 @@ impl<P: RecordProcessor> ShardConsumer<P> {
     ) -> Result<Vec<DeaggregationIssue>, LifecycleError> {
         self.allow("on_records", &[ConsumerState::Processing])?;
         let mut batch = deaggregate_records(records, shard_range);
-        batch.records.retain(|record| !self.start.skips(record.position()));
+        batch.records.retain(|record| !self.start.skips(&record.position()));
         if let Some(last) = self.tracker.last_delivered() {
             // A re-read batch (the driver retried a fetch) is not delivered twice.
             batch.records.retain(|record| record.position() > last);
@@ -288,7 +291,7 @@ impl<P: RecordProcessor> ShardConsumer<P> {
     pub fn on_checkpoint_result(&mut self, checkpoint: Checkpoint, result: Result<(), CheckpointRefused>) {
         match result {
             Ok(()) => {
-                self.tracker.confirmed(checkpoint);
+                self.tracker.confirmed(checkpoint.clone());
                 if let Some(index) = self.requested.iter().position(|c| *c == checkpoint) {
                     self.requested.drain(..=index);
                     self.queued = self.queued.saturating_sub(index + 1);
@@ -310,7 +313,7 @@ impl<P: RecordProcessor> ShardConsumer<P> {
     /// Turns checkpoints the processor asked for into actions, once each.
     fn queue_new_requests(&mut self) {
         for checkpoint in &self.requested[self.queued..] {
-            self.actions.push_back(Action::Checkpoint(*checkpoint));
+            self.actions.push_back(Action::Checkpoint(checkpoint.clone()));
         }
         self.queued = self.requested.len();
     }

@@ -34,7 +34,7 @@ pub struct ConsumerRecord {
 impl ConsumerRecord {
     /// Where it sits in its shard, for checkpoints.
     pub fn position(&self) -> Position {
-        Position { sequence_number: self.sequence_number, sub_sequence_number: self.sub_sequence_number }
+        Position { sequence_number: self.sequence_number.clone(), sub_sequence_number: self.sub_sequence_number }
     }
 }
 
@@ -67,7 +67,7 @@ pub fn deaggregate_records(
     for record in records {
         let ReceivedRecord { sequence_number, partition_key, data, approximate_arrival_ms } = record;
         let user = |sub: crate::aggregation::SubRecord| ConsumerRecord {
-            sequence_number,
+            sequence_number: sequence_number.clone(),
             sub_sequence_number: sub.sub_sequence_number,
             aggregated: true,
             partition_key: sub.partition_key,
@@ -96,7 +96,11 @@ pub fn deaggregate_records(
             continue;
         }
         if let Some(error) = corrupt {
-            out.issues.push(DeaggregationIssue::Corrupt { sequence_number, error, delivered: subs.len() });
+            out.issues.push(DeaggregationIssue::Corrupt {
+                sequence_number: sequence_number.clone(),
+                error,
+                delivered: subs.len(),
+            });
         }
         out.records.extend(subs.into_iter().map(user));
     }
@@ -110,7 +114,7 @@ mod tests {
 
     fn received(sequence: u128, data: Bytes) -> ReceivedRecord {
         ReceivedRecord {
-            sequence_number: SequenceNumber(sequence),
+            sequence_number: SequenceNumber::new(sequence),
             partition_key: "outer".into(),
             data,
             approximate_arrival_ms: Some(5),
@@ -128,14 +132,25 @@ mod tests {
         let summary: Vec<_> = out
             .records
             .iter()
-            .map(|r| (r.sequence_number.0, r.sub_sequence_number, r.aggregated, r.partition_key.as_str(), &r.data[..]))
+            .map(|r| {
+                (
+                    r.sequence_number.as_u128().unwrap(),
+                    r.sub_sequence_number,
+                    r.aggregated,
+                    r.partition_key.as_str(),
+                    &r.data[..],
+                )
+            })
             .collect();
         assert_eq!(
             summary,
             vec![(1, 0, false, "outer", &b"plain"[..]), (2, 0, true, "a", &b"1"[..]), (2, 1, true, "b", &b"2"[..])]
         );
         assert_eq!(out.records[2].explicit_hash_key, Some(HashKey(9)));
-        assert_eq!(out.records[2].position(), Position { sequence_number: SequenceNumber(2), sub_sequence_number: 1 });
+        assert_eq!(
+            out.records[2].position(),
+            Position { sequence_number: SequenceNumber::new(2), sub_sequence_number: 1 }
+        );
     }
 
     #[test]
@@ -149,7 +164,7 @@ mod tests {
         assert!(out.records.is_empty());
         assert_eq!(
             out.issues,
-            vec![DeaggregationIssue::OutsideShard { sequence_number: SequenceNumber(3), user_records: 2 }]
+            vec![DeaggregationIssue::OutsideShard { sequence_number: SequenceNumber::new(3), user_records: 2 }]
         );
         let wide = HashKeyRange { start: HashKey(0), end: HashKey(1_000) };
         assert_eq!(deaggregate_records([received(3, aggregate)], Some(wide)).records.len(), 2);

@@ -73,7 +73,7 @@ use crate::limits::{
 use crate::retry::{backoff_ms, classify, ErrorClass};
 use crate::shard_map::{ShardMap, ShardMapError};
 use crate::token_bucket::TokenBucket;
-use crate::types::{HashKey, HashKeyRange, SequenceNumber, ShardId};
+use crate::types::{HashKey, HashKeyExt, HashKeyRange, SequenceNumber, ShardId};
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -1027,7 +1027,7 @@ impl Producer {
             keys.insert(record.key());
             let put = RecordPut {
                 shard_id,
-                sequence_number,
+                sequence_number: sequence_number.clone(),
                 sub_sequence_number: entry.aggregated.then_some(index),
                 attempts: record.attempts,
             };

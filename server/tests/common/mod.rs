@@ -73,9 +73,14 @@ impl Daemon {
     /// our probe and the daemon's bind; the daemon then refuses to start (it never shares an
     /// address: `server/src/ownership.rs`), and we retry on new ports.
     fn spawn(&mut self) {
+        self.spawn_on(None)
+    }
+
+    fn spawn_on(&mut self, ports: Option<(SocketAddr, SocketAddr)>) {
         for _ in 0..START_ATTEMPTS_MAX {
-            self.addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-            self.http_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            (self.addr, self.http_addr) = ports.unwrap_or_else(|| {
+                (SocketAddr::from(([127, 0, 0, 1], free_port())), SocketAddr::from(([127, 0, 0, 1], free_port())))
+            });
             let mut child = Command::new(env!("CARGO_BIN_EXE_sluiced"))
                 .arg("--data-dir")
                 .arg(&self.data_dir)
@@ -141,6 +146,21 @@ impl Daemon {
             child.kill().unwrap();
             child.wait().unwrap();
         }
+    }
+
+    /// SIGKILL, then start again on the same data directory and the same ports, so clients
+    /// that reconnect to the old address find the new process (tries for a few seconds while
+    /// the kernel still holds the ports).
+    pub fn kill_and_restart_same_ports(&mut self) {
+        self.kill();
+        for _ in 0..50 {
+            if TcpListener::bind(self.addr).is_ok() && TcpListener::bind(self.http_addr).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let (addr, http_addr) = (self.addr, self.http_addr);
+        self.spawn_on(Some((addr, http_addr)));
     }
 
     /// Starts again on the same data directory (on a new port).

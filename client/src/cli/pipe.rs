@@ -1,0 +1,391 @@
+//! `sluice produce` and `sluice consume`: records from stdin through the producer (aggregated
+//! as the KPL does), and every shard of a stream to stdout as JSON lines.
+//!
+//! Both take `--endpoint` as the other commands do; `--http` makes it an HTTP endpoint (AWS
+//! JSON, or CBOR with `--cbor`) instead of the native protocol, so either command can be
+//! pointed at sluiced's `--http-listen` or at any Kinesis-compatible HTTP endpoint.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::rc::Rc;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use bytes::Bytes;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use sluice_client::consumer::{read_stream, Item, ReadConfig, ReadMode, Start};
+use sluice_client::producer::{Producer, PutError, RecordFuture};
+use sluice_client::transport::{Endpoint, Transport};
+use sluice_client::{ConsumerArn, Encoding, Timestamp};
+use sluice_kpl::producer::{ProducerConfig, UserRecord};
+
+/// Results waiting to be printed, in input order, behind the record being awaited. Bounds the
+/// memory of `produce` independently of how far the producer runs ahead of the printer.
+const RESULTS_QUEUED_MAX: usize = 100_000;
+
+/// Items between the shard readers and the printer of `consume`.
+const ITEMS_QUEUED_MAX: usize = 10_000;
+
+/// Largest record `--input-format length-prefixed` accepts: a Kinesis record's data limit.
+const RECORD_DATA_BYTES_MAX: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Args)]
+pub struct TransportArgs {
+    /// `--endpoint` speaks HTTP (AWS JSON 1.1) instead of the native protocol.
+    #[arg(long)]
+    pub http: bool,
+    /// With --http: AWS CBOR 1.1 instead of JSON.
+    #[arg(long, requires = "http")]
+    pub cbor: bool,
+}
+
+impl TransportArgs {
+    pub fn endpoint(&self, addr: &str) -> Endpoint {
+        if self.http {
+            let encoding = if self.cbor { Encoding::Cbor } else { Encoding::Json };
+            Endpoint::Http { addr: addr.to_owned(), encoding }
+        } else {
+            Endpoint::Native(addr.to_owned())
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// One record per line (the newline is not part of it).
+    Lines,
+    /// Each record is a 4-byte big-endian length, then that many bytes.
+    LengthPrefixed,
+}
+
+/// Write records read from stdin through the producer: aggregated (KPL format), collected
+/// into PutRecords calls, rate limited and retried. Settings carry the KPL's names.
+#[derive(Debug, Clone, Args)]
+pub struct ProduceArgs {
+    #[arg(long)]
+    pub stream_name: String,
+    #[arg(long, value_enum, default_value = "lines")]
+    pub input_format: InputFormat,
+    /// The partition key of every record; without it each record gets its own (its line
+    /// number), which spreads records evenly over the shards.
+    #[arg(long)]
+    pub partition_key: Option<String>,
+    /// Print one JSON line per record, in input order, once it is acknowledged:
+    /// `{"ShardId", "SequenceNumber", "SubSequenceNumber", "Attempts"}`.
+    #[arg(long)]
+    pub print_results: bool,
+    /// Print the producer's metrics as a JSON line on stderr at the end.
+    #[arg(long)]
+    pub metrics: bool,
+    /// KPL AggregationEnabled.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub aggregation_enabled: bool,
+    /// KPL AggregationMaxCount.
+    #[arg(long)]
+    pub aggregation_max_count: Option<usize>,
+    /// KPL AggregationMaxSize (bytes).
+    #[arg(long)]
+    pub aggregation_max_size: Option<usize>,
+    /// KPL CollectionMaxCount.
+    #[arg(long)]
+    pub collection_max_count: Option<usize>,
+    /// KPL CollectionMaxSize (bytes).
+    #[arg(long)]
+    pub collection_max_size: Option<usize>,
+    /// KPL RecordMaxBufferedTime (ms).
+    #[arg(long)]
+    pub record_max_buffered_time: Option<u64>,
+    /// KPL RecordTtl (ms).
+    #[arg(long)]
+    pub record_ttl: Option<u64>,
+    /// KPL RateLimit (% of a shard's quota).
+    #[arg(long)]
+    pub rate_limit: Option<u64>,
+    /// KPL FailIfThrottled.
+    #[arg(long)]
+    pub fail_if_throttled: bool,
+    /// KPL MaxConnections: PutRecords calls in flight at once.
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    #[command(flatten)]
+    pub transport: TransportArgs,
+}
+
+impl ProduceArgs {
+    fn config(&self) -> ProducerConfig {
+        let mut config = ProducerConfig { aggregation_enabled: self.aggregation_enabled, ..Default::default() };
+        let set = |target: &mut usize, value: Option<usize>| *target = value.unwrap_or(*target);
+        set(&mut config.aggregation_max_count, self.aggregation_max_count);
+        set(&mut config.aggregation_max_size_bytes, self.aggregation_max_size);
+        set(&mut config.collection_max_count, self.collection_max_count);
+        set(&mut config.collection_max_size_bytes, self.collection_max_size);
+        set(&mut config.max_in_flight_calls, self.max_connections);
+        config.record_max_buffered_time_ms =
+            self.record_max_buffered_time.unwrap_or(config.record_max_buffered_time_ms);
+        config.record_ttl_ms = self.record_ttl.unwrap_or(config.record_ttl_ms);
+        config.rate_limit_percent = self.rate_limit.unwrap_or(config.rate_limit_percent);
+        config.fail_if_throttled = self.fail_if_throttled;
+        config
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutJson<'a> {
+    shard_id: String,
+    sequence_number: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub_sequence_number: Option<u64>,
+    attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct MetricsJson {
+    user_records_put: u64,
+    user_records_failed: u64,
+    kinesis_records_put: u64,
+    aggregated_records_put: u64,
+    aggregation_ratio: f64,
+    put_records_calls: u64,
+    throttles: u64,
+    retries: u64,
+    buffered_time_ms_p50: u64,
+    buffered_time_ms_p99: u64,
+    elapsed_s: f64,
+    user_records_per_s: f64,
+}
+
+fn read_record(input: &mut impl BufRead, format: InputFormat, line: &mut Vec<u8>) -> anyhow::Result<Option<Bytes>> {
+    match format {
+        InputFormat::Lines => {
+            line.clear();
+            if input.read_until(b'\n', line)? == 0 {
+                return Ok(None);
+            }
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            Ok(Some(Bytes::copy_from_slice(line)))
+        }
+        InputFormat::LengthPrefixed => {
+            let mut length = [0u8; 4];
+            match input.read_exact(&mut length) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(error) => return Err(error.into()),
+            }
+            let length = u32::from_be_bytes(length) as usize;
+            if length > RECORD_DATA_BYTES_MAX {
+                bail!("a record of {length} bytes is above Kinesis' {RECORD_DATA_BYTES_MAX}-byte limit");
+            }
+            let mut data = vec![0u8; length];
+            input.read_exact(&mut data).context("stdin ended inside a length-prefixed record")?;
+            Ok(Some(Bytes::from(data)))
+        }
+    }
+}
+
+/// Runs `sluice produce`; the number of records that failed.
+pub fn produce(endpoint: &str, args: &ProduceArgs) -> anyhow::Result<u64> {
+    let started = Instant::now();
+    let producer = Producer::start(args.transport.endpoint(endpoint), &args.stream_name, args.config())?;
+    let (results, pending) = std::sync::mpsc::sync_channel::<RecordFuture>(RESULTS_QUEUED_MAX);
+    let print_results = args.print_results;
+    // The printer waits for each record's result in input order.
+    let printer = std::thread::spawn(move || -> anyhow::Result<u64> {
+        let mut failed = 0u64;
+        let mut out = BufWriter::new(std::io::stdout().lock());
+        for future in pending {
+            let result = future.wait();
+            let line = match &result {
+                Ok(put) => PutJson {
+                    shard_id: put.shard_id.to_string(),
+                    sequence_number: put.sequence_number.to_string(),
+                    sub_sequence_number: put.sub_sequence_number,
+                    attempts: put.attempts,
+                    error_code: None,
+                },
+                Err(error) => {
+                    failed += 1;
+                    eprintln!("record not put: {error}");
+                    let (code, attempts) = match error {
+                        PutError::Failed(failure) => (failure.code.as_str(), failure.attempts),
+                        PutError::Refused(_) => ("Refused", 0),
+                        PutError::Stopped(_) => ("Stopped", 0),
+                    };
+                    PutJson {
+                        shard_id: String::new(),
+                        sequence_number: String::new(),
+                        sub_sequence_number: None,
+                        attempts,
+                        error_code: Some(code),
+                    }
+                }
+            };
+            if print_results {
+                serde_json::to_writer(&mut out, &line)?;
+                out.write_all(b"\n")?;
+                // Acknowledged means printed: flush so a reader sees it now.
+                out.flush()?;
+            }
+        }
+        Ok(failed)
+    });
+    let mut input = std::io::stdin().lock();
+    let mut line = Vec::new();
+    let mut index: u64 = 0;
+    while let Some(data) = read_record(&mut input, args.input_format, &mut line)? {
+        let key = args.partition_key.clone().unwrap_or_else(|| index.to_string());
+        index += 1;
+        let future = producer.put_blocking(UserRecord::new(key, data));
+        if results.send(future).is_err() {
+            break;
+        }
+    }
+    producer.flush_blocking();
+    let metrics = producer.metrics_blocking();
+    drop(results);
+    producer.close();
+    let failed = printer.join().map_err(|_| anyhow::anyhow!("the result printer panicked"))??;
+    if let (true, Some(metrics)) = (args.metrics, metrics) {
+        let elapsed_s = started.elapsed().as_secs_f64();
+        let json = MetricsJson {
+            user_records_put: metrics.user_records_put,
+            user_records_failed: metrics.user_records_failed,
+            kinesis_records_put: metrics.kinesis_records_put,
+            aggregated_records_put: metrics.aggregated_records_put,
+            aggregation_ratio: metrics.aggregation_ratio(),
+            put_records_calls: metrics.put_records_calls,
+            throttles: metrics.throttles,
+            retries: metrics.retries,
+            buffered_time_ms_p50: metrics.buffered_time_ms.value_at_quantile(0.5),
+            buffered_time_ms_p99: metrics.buffered_time_ms.value_at_quantile(0.99),
+            elapsed_s,
+            user_records_per_s: metrics.user_records_put as f64 / elapsed_s,
+        };
+        eprintln!("{}", serde_json::to_string(&json)?);
+    }
+    Ok(failed)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StartFrom {
+    TrimHorizon,
+    Latest,
+    AtTimestamp,
+}
+
+/// Read every shard of a stream (parents to their end before their children) and print its
+/// user records as JSON lines, KPL aggregates split into their records:
+/// `{"ShardId", "SequenceNumber", "SubSequenceNumber", "PartitionKey", "Data" (base64), ...}`.
+#[derive(Debug, Clone, Args)]
+pub struct ConsumeArgs {
+    #[arg(long)]
+    pub stream_name: String,
+    /// Where to start in the shards that exist now (later shards: from their start).
+    #[arg(long, value_enum, default_value = "TRIM_HORIZON")]
+    pub shard_iterator_type: StartFrom,
+    /// With AT_TIMESTAMP: epoch seconds.
+    #[arg(long)]
+    pub timestamp: Option<f64>,
+    /// Read by SubscribeToShard as this registered consumer instead of polling.
+    #[arg(long)]
+    pub consumer_arn: Option<String>,
+    /// Polling: wait after an empty GetRecords answer (ms).
+    #[arg(long, default_value_t = 200)]
+    pub idle_time_between_reads: u64,
+    /// Stop after this many records.
+    #[arg(long)]
+    pub max_records: Option<u64>,
+    /// Stop once every shard is read up to its tip (instead of following the stream).
+    #[arg(long)]
+    pub exit_at_tip: bool,
+    /// Consumer groups (leases and checkpoints kept by sluiced) are not wired yet: refused.
+    #[arg(long)]
+    pub application: Option<String>,
+    #[command(flatten)]
+    pub transport: TransportArgs,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RecordJson<'a> {
+    shard_id: &'a str,
+    sequence_number: String,
+    sub_sequence_number: u64,
+    aggregated: bool,
+    partition_key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explicit_hash_key: Option<String>,
+    data: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approximate_arrival_timestamp: Option<f64>,
+}
+
+/// Runs `sluice consume` inside a glommio executor.
+pub async fn consume(endpoint: &str, args: &ConsumeArgs) -> anyhow::Result<()> {
+    if args.application.is_some() {
+        // Unfinished: consumer groups wait for the server's lease operations (leases branch).
+        bail!("--application (consumer groups with leases kept by sluiced) is not available yet");
+    }
+    let start = match args.shard_iterator_type {
+        StartFrom::TrimHorizon => Start::TrimHorizon,
+        StartFrom::Latest => Start::Latest,
+        StartFrom::AtTimestamp => {
+            let seconds = args.timestamp.context("AT_TIMESTAMP needs --timestamp")?;
+            Start::AtTimestamp(Timestamp::from_epoch_ms((seconds * 1000.0).round() as i64))
+        }
+    };
+    let mode = match &args.consumer_arn {
+        Some(arn) => ReadMode::Subscribe { consumer_arn: ConsumerArn::from(arn.clone()) },
+        None => ReadMode::Polling { idle_ms: args.idle_time_between_reads },
+    };
+    let config = ReadConfig { start, mode, stop_when_caught_up: args.exit_at_tip };
+    let transport = Rc::new(Transport::new(args.transport.endpoint(endpoint)));
+    let (sink, items) = async_channel::bounded(ITEMS_QUEUED_MAX);
+    let stream = args.stream_name.clone();
+    let reader = glommio::spawn_local(async move { read_stream(transport, &stream, &config, sink).await });
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut printed: u64 = 0;
+    while args.max_records.is_none_or(|max| printed < max) {
+        let Ok(item) = items.recv().await else { break };
+        match item {
+            Item::Record { shard_id, record } => {
+                let line = RecordJson {
+                    shard_id: shard_id.as_str(),
+                    sequence_number: record.sequence_number.to_string(),
+                    sub_sequence_number: record.sub_sequence_number,
+                    aggregated: record.aggregated,
+                    partition_key: &record.partition_key,
+                    explicit_hash_key: record.explicit_hash_key.map(|key| key.to_string()),
+                    data: BASE64.encode(&record.data),
+                    approximate_arrival_timestamp: record.approximate_arrival_ms.map(|ms| ms as f64 / 1000.0),
+                };
+                // A closed pipe (`| head`) ends the read quietly.
+                if serde_json::to_writer(&mut out, &line).is_err() || out.write_all(b"\n").is_err() {
+                    return Ok(());
+                }
+                printed += 1;
+            }
+            Item::Issue { shard_id, issue } => eprintln!("{shard_id}: records not delivered: {issue:?}"),
+            Item::ShardEnded { .. } => {}
+        }
+        if items.is_empty() && out.flush().is_err() {
+            // A closed pipe (`| head`) ends the read quietly.
+            return Ok(());
+        }
+    }
+    let _ = out.flush();
+    if args.max_records.is_some_and(|max| printed >= max) {
+        // Done: the shard tasks end with the executor.
+        return Ok(());
+    }
+    reader.await.context("reading the stream")?;
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! One way to reach a Kinesis endpoint for the producer and the consumer: the native protocol
+//! or AWS JSON/CBOR over HTTP, behind one `call`, reconnecting after a failed connection.
+//!
+//! The plain [`crate::Client`] deliberately never reconnects (the caller knows which
+//! operations are safe to repeat). The producer and consumer do know: PutRecords is retried
+//! by the producer core under its per-key ordering rules, and reads are idempotent. So this
+//! wrapper drops a failed connection and opens a new one on the next call; the failed call
+//! itself is reported (as a [`ConnectionError`]) for the caller to retry.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_lite::future;
+use serde::Serialize;
+use sluice_model::{OperationInput, SubscribeToShardEvent, SubscribeToShardInput};
+use sluice_protocol::aws::Encoding;
+use sluice_protocol::native::EncodeInput;
+
+use crate::aws::{HttpClient, HttpSubscription};
+use crate::errors::{ClientError, ConnectionError};
+use crate::{Client, Subscription};
+
+/// How long one call may take before it is given up as a transport failure (the KPL's
+/// `RequestTimeout` default, 6 s). A PutRecords answer waits for one group commit; seconds
+/// without one mean the daemon is gone or wedged, and the producer's retry (after backoff)
+/// goes to a fresh connection.
+pub const CALL_TIMEOUT_MS: u64 = 6_000;
+
+/// Where the endpoint is and which protocol it speaks. `Send`, so it can be handed to the
+/// thread a producer runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// sluiced's native protocol at `host:port`.
+    Native(String),
+    /// AWS JSON 1.1 or CBOR 1.1 over HTTP/1.1 at `host:port` (sluiced's `--http-listen`, or
+    /// any Kinesis-compatible endpoint reachable without TLS and signing).
+    Http { addr: String, encoding: Encoding },
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Native(addr) => write!(f, "native://{addr}"),
+            Endpoint::Http { addr, .. } => write!(f, "http://{addr}"),
+        }
+    }
+}
+
+enum Connection {
+    Native(Client),
+    Http(Rc<HttpClient>),
+}
+
+/// A reconnecting connection to an [`Endpoint`], bound to the glommio executor it was made on.
+pub struct Transport {
+    endpoint: Endpoint,
+    connection: RefCell<Option<Rc<Connection>>>,
+}
+
+impl Transport {
+    /// A transport that connects on its first call.
+    pub fn new(endpoint: Endpoint) -> Transport {
+        Transport { endpoint, connection: RefCell::new(None) }
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    async fn connection(&self) -> Result<Rc<Connection>, ClientError> {
+        if let Some(connection) = self.connection.borrow().as_ref() {
+            let failed = match connection.as_ref() {
+                Connection::Native(client) => client.connection_error().is_some(),
+                // The HTTP client opens connections as requests need them.
+                Connection::Http(_) => false,
+            };
+            if !failed {
+                return Ok(connection.clone());
+            }
+        }
+        let connection = Rc::new(match &self.endpoint {
+            Endpoint::Native(addr) => Connection::Native(Client::connect(addr).await?),
+            Endpoint::Http { addr, encoding } => Connection::Http(HttpClient::connect(addr, *encoding).await?),
+        });
+        *self.connection.borrow_mut() = Some(connection.clone());
+        Ok(connection)
+    }
+
+    /// Calls one operation, connecting first if there is no working connection. A call that
+    /// takes longer than [`CALL_TIMEOUT_MS`] fails with a connection error and drops the
+    /// connection (its answer, if it ever comes, is not waited for).
+    pub async fn call<I>(&self, input: &I) -> Result<I::Output, ClientError>
+    where
+        I: OperationInput + EncodeInput + Serialize,
+    {
+        let attempt = async {
+            let connection = self.connection().await?;
+            match connection.as_ref() {
+                Connection::Native(client) => client.call(input).await,
+                Connection::Http(client) => client.call(input).await,
+            }
+        };
+        let timeout = async {
+            glommio::timer::sleep(Duration::from_millis(CALL_TIMEOUT_MS)).await;
+            Err(ClientError::Connection(ConnectionError::Io(std::sync::Arc::new(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer from {} within {CALL_TIMEOUT_MS} ms", self.endpoint),
+            )))))
+        };
+        let result = future::or(attempt, timeout).await;
+        if matches!(result, Err(ClientError::Connection(_) | ClientError::Connect { .. })) {
+            self.connection.borrow_mut().take();
+        }
+        result
+    }
+}
+
+/// A SubscribeToShard over either protocol.
+pub enum ShardSubscription {
+    Native(Subscription),
+    Http(HttpSubscription),
+}
+
+impl ShardSubscription {
+    /// The next event; `None` once the subscription ended (see [`Subscription::next`]).
+    pub async fn next(&mut self) -> Option<Result<SubscribeToShardEvent, ClientError>> {
+        match self {
+            ShardSubscription::Native(subscription) => subscription.next().await,
+            ShardSubscription::Http(subscription) => subscription.next().await,
+        }
+    }
+}
+
+impl Transport {
+    /// SubscribeToShard; returns once the subscription is established.
+    pub async fn subscribe_to_shard(&self, input: &SubscribeToShardInput) -> Result<ShardSubscription, ClientError> {
+        let connection = self.connection().await?;
+        let result = match connection.as_ref() {
+            Connection::Native(client) => client.subscribe_to_shard(input).await.map(ShardSubscription::Native),
+            Connection::Http(client) => client.subscribe_to_shard(input).await.map(ShardSubscription::Http),
+        };
+        if matches!(result, Err(ClientError::Connection(_) | ClientError::Connect { .. })) {
+            self.connection.borrow_mut().take();
+        }
+        result
+    }
+}
