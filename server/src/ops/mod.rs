@@ -11,13 +11,17 @@
 //! - [`subscriptions`]: SubscribeToShard's pushes.
 //! - [`reshard`]: SplitShard, MergeShards and UpdateShardCount as state machines on core 0.
 //! - [`on_demand`]: the scaler of ON_DEMAND streams, on core 0.
+//! - [`delivery`]: the delivery state (consumer-group leases) in core 0's internal shard;
+//!   [`leases`]: Sluice's lease operations on it.
 //!
 //! Layer: imports `runtime`, `control`, `kinesis` and `limits`; `net` and `daemon` import it.
 
 pub mod auth;
 pub mod catalog;
 pub mod consumers;
+pub mod delivery;
 pub mod dispatch;
+pub mod leases;
 pub mod node;
 pub mod on_demand;
 pub mod records;
