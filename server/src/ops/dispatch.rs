@@ -15,6 +15,10 @@ use std::rc::Rc;
 
 /// What a request is answered with.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "an answer is moved once per request; boxing the common case to shrink the rare one costs an allocation"
+)]
 pub enum Answer {
     Response(Response),
     /// SubscribeToShard accepted: its events follow on this receiver (the acceptance itself is
