@@ -17,7 +17,15 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from conftest import SLUICED, free_port
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SLUICED = os.environ.get("SLUICED", os.path.join(ROOT, "target", "debug", "sluiced"))
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 TARGET = "Sluice_20261201."
 CREDENTIALS = Credentials("sluice", "sluice")
@@ -147,7 +155,8 @@ def test_leases_are_fenced_by_their_counter(node):
     kinesis = node.kinesis()
     make_stream(kinesis, "fenced", 1)
     app = {"StreamName": "fenced", "ApplicationName": "app"}
-    call(node.endpoint, "CreateApplication", **app, LeaseDurationMillis=1_000)
+    # Leases long enough that none lapses during the test however slow the machine is.
+    call(node.endpoint, "CreateApplication", **app, LeaseDurationMillis=600_000)
     taken = call(node.endpoint, "TakeLease", **app, LeaseKey=shard(0), WorkerId="a", LeaseCounter=0)["Lease"]
     assert taken["LeaseOwner"] == "a" and taken["LeaseCounter"] == 1
     # A second take with the same observation loses: the counter moved.
@@ -179,12 +188,18 @@ def test_leases_are_fenced_by_their_counter(node):
     assert backwards.code == "InvalidArgumentException"
     assert refused(node.endpoint, "CheckpointLease", **app, LeaseKey=shard(0), WorkerId="b", LeaseCounter=2,
                    Checkpoint="SHARD_END").code == "InvalidArgumentException"
-    # An owner that stops renewing loses the lease to a take after its duration.
+    released = call(node.endpoint, "ReleaseLease", **app, LeaseKey=shard(0), WorkerId="b", LeaseCounter=2)["Lease"]
+    assert "LeaseOwner" not in released and released["LeaseCounter"] == 3
+    # An owner that stops renewing loses the lease to a take once its duration has passed (the
+    # sleep is a lower bound: a slow machine only makes the lease older).
+    short = {"StreamName": "fenced", "ApplicationName": "short"}
+    call(node.endpoint, "CreateApplication", **short, LeaseDurationMillis=1_000)
+    call(node.endpoint, "TakeLease", **short, LeaseKey=shard(0), WorkerId="c", LeaseCounter=0)
     time.sleep(1.2)
-    retaken = call(node.endpoint, "TakeLease", **app, LeaseKey=shard(0), WorkerId="c", LeaseCounter=2)["Lease"]
-    assert retaken["LeaseOwner"] == "c" and retaken["LeaseCounter"] == 3
-    released = call(node.endpoint, "ReleaseLease", **app, LeaseKey=shard(0), WorkerId="c", LeaseCounter=3)["Lease"]
-    assert "LeaseOwner" not in released and released["LeaseCounter"] == 4
+    retaken = call(node.endpoint, "TakeLease", **short, LeaseKey=shard(0), WorkerId="d", LeaseCounter=1)["Lease"]
+    assert retaken["LeaseOwner"] == "d" and retaken["LeaseCounter"] == 2
+    assert refused(node.endpoint, "RenewLease", **short, LeaseKey=shard(0), WorkerId="c",
+                   LeaseCounter=1).code == "LeaseLostException"
 
 
 def test_a_split_adds_child_leases_that_wait_for_their_parent(node):
