@@ -64,6 +64,17 @@ def main():
             put = call(client, endpoint, "Kinesis_20131202.PutRecord", StreamName="bench", Data="eA==",
                        PartitionKey="k")
             sequence = put["SequenceNumber"]
+            # Baseline in the same run: a PutRecord is one durable journal append, as every
+            # lease command is, so the ratio shows what the lease path adds.
+            baseline = []
+            stop = time.monotonic() + args.seconds / 2
+            while time.monotonic() < stop:
+                started = time.perf_counter()
+                call(client, endpoint, "Kinesis_20131202.PutRecord", StreamName="bench", Data="eA==",
+                     PartitionKey="k")
+                baseline.append((time.perf_counter() - started) * 1000)
+            print(f"workers=1 PutRecord (baseline): n={len(baseline)} p50={percentile(baseline, 0.5):.2f} ms "
+                  f"p99={percentile(baseline, 0.99):.2f} ms")
         for round_number, workers in enumerate(args.workers):
             app = {"StreamName": "bench", "ApplicationName": f"app{round_number}"}
             with httpx.Client() as client:
