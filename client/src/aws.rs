@@ -19,8 +19,8 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use serde::Serialize;
 use sluice_hyper_glommio::Io;
-use sluice_model::{ErrorKind, KinesisError, Operation, OperationInput, SubscribeToShardEvent, SubscribeToShardInput};
-use sluice_protocol::aws::{self, Encoding, KINESIS_TARGET_PREFIX};
+use sluice_model::*;
+use sluice_protocol::aws::{self, Encoding};
 use sluice_protocol::eventstream;
 use std::cell::RefCell;
 use std::io;
@@ -89,7 +89,8 @@ impl HttpClient {
             .uri("/")
             .header(header::HOST, &self.host)
             .header(header::CONTENT_TYPE, content_type)
-            .header("x-amz-target", format!("{KINESIS_TARGET_PREFIX}{}", operation.name()))
+            // `Kinesis_20131202.<Operation>`, or `Sluice_20261201.<Operation>` for Sluice's own.
+            .header("x-amz-target", operation.target())
             .body(Full::new(Bytes::from(body)))
             .expect("the request's parts are valid")
     }
@@ -146,6 +147,61 @@ impl HttpClient {
             operation: operation.name(),
             body: format!("a {other} response"),
         })
+    }
+
+    // Sluice's consumer-group operations (docs/clients.md, "Consumer groups: the lease
+    // operations"): one method per operation, each a `call` under its own name. A refused
+    // renewal, release or checkpoint is `ClientError::Service` with `ErrorKind::LeaseLost`
+    // (stop processing the shard); a lost race for a take or steal is `ResourceInUse`.
+
+    pub async fn create_application(
+        &self,
+        input: &CreateApplicationInput,
+    ) -> Result<ApplicationDescription, ClientError> {
+        Ok(self.call(input).await?.application_description)
+    }
+
+    pub async fn describe_application(
+        &self,
+        input: &DescribeApplicationInput,
+    ) -> Result<ApplicationDescription, ClientError> {
+        Ok(self.call(input).await?.application_description)
+    }
+
+    pub async fn list_applications(
+        &self,
+        input: &ListApplicationsInput,
+    ) -> Result<ListApplicationsOutput, ClientError> {
+        self.call(input).await
+    }
+
+    pub async fn delete_application(&self, input: &DeleteApplicationInput) -> Result<(), ClientError> {
+        self.call(input).await.map(drop)
+    }
+
+    /// One page of an application's leases (`next_token` continues).
+    pub async fn list_leases(&self, input: &ListLeasesInput) -> Result<ListLeasesOutput, ClientError> {
+        self.call(input).await
+    }
+
+    pub async fn take_lease(&self, input: &TakeLeaseInput) -> Result<Lease, ClientError> {
+        Ok(self.call(input).await?.lease)
+    }
+
+    pub async fn renew_lease(&self, input: &RenewLeaseInput) -> Result<Lease, ClientError> {
+        Ok(self.call(input).await?.lease)
+    }
+
+    pub async fn release_lease(&self, input: &ReleaseLeaseInput) -> Result<Lease, ClientError> {
+        Ok(self.call(input).await?.lease)
+    }
+
+    pub async fn steal_lease(&self, input: &StealLeaseInput) -> Result<Lease, ClientError> {
+        Ok(self.call(input).await?.lease)
+    }
+
+    pub async fn checkpoint_lease(&self, input: &CheckpointLeaseInput) -> Result<Lease, ClientError> {
+        Ok(self.call(input).await?.lease)
     }
 
     /// SubscribeToShard: returns once the `initial-response` arrived; the connection then

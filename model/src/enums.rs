@@ -179,6 +179,25 @@ impl<'de> Visitor<'de> for SpellingVisitor {
 }
 
 aws_enum! {
+    /// Sluice's consumer groups: where an application's workers start in the shards that exist
+    /// when it is created (KCL's `initialPositionInStream`; docs/clients.md).
+    pub enum InitialPositionType {
+        TrimHorizon = "TRIM_HORIZON",
+        Latest = "LATEST",
+        AtTimestamp = "AT_TIMESTAMP",
+    }
+}
+
+aws_enum! {
+    /// Sluice's consumer groups: an application's status.
+    pub enum ApplicationStatus {
+        Creating = "CREATING",
+        Deleting = "DELETING",
+        Active = "ACTIVE",
+    }
+}
+
+aws_enum! {
     /// `StreamStatus`.
     pub enum StreamStatus {
         Creating = "CREATING",

@@ -31,6 +31,8 @@ pub enum ErrorKind {
     KmsNotFound,
     KmsOptInRequired,
     KmsThrottling,
+    /// Sluice's own: the caller no longer holds the lease it named (docs/clients.md).
+    LeaseLost,
 }
 
 impl ErrorKind {
@@ -54,6 +56,7 @@ impl ErrorKind {
         ErrorKind::KmsNotFound,
         ErrorKind::KmsOptInRequired,
         ErrorKind::KmsThrottling,
+        ErrorKind::LeaseLost,
     ];
 
     /// The AWS exception name: the `__type` of a JSON error, the `:exception-type` of an
@@ -80,6 +83,7 @@ impl ErrorKind {
             // AWS spells this one without the suffix (botocore's Kinesis shapes).
             ErrorKind::KmsOptInRequired => "KMSOptInRequired",
             ErrorKind::KmsThrottling => "KMSThrottlingException",
+            ErrorKind::LeaseLost => "LeaseLostException",
         }
     }
 

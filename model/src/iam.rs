@@ -92,6 +92,12 @@ impl Request {
                 }
                 resources
             };
+        let application = |input: &dyn crate::leases::ApplicationRef| -> Vec<IamResource> {
+            match identity.resolve_application(input.application_ref()) {
+                Ok(named) => vec![IamResource::Stream(identity.stream_arn(&named.stream))],
+                Err(_) => Vec::new(),
+            }
+        };
         let tagged = |arn: &ResourceArn| -> Vec<IamResource> {
             if arn.as_str().contains("/consumer/") {
                 vec![IamResource::Consumer(ConsumerArn::from(arn.as_str()))]
@@ -136,6 +142,17 @@ impl Request {
             Request::UntagResource(i) => tagged(&i.resource_arn),
             Request::UpdateShardCount(i) => stream(&i.stream_name, &i.stream_arn),
             Request::UpdateStreamMode(i) => vec![IamResource::Stream(i.stream_arn.clone())],
+            // Sluice's lease operations act on the application's stream.
+            Request::CheckpointLease(i) => application(i),
+            Request::CreateApplication(i) => stream(&i.stream_name, &i.stream_arn),
+            Request::DeleteApplication(i) => application(i),
+            Request::DescribeApplication(i) => application(i),
+            Request::ListApplications(i) => stream(&i.stream_name, &i.stream_arn),
+            Request::ListLeases(i) => application(i),
+            Request::ReleaseLease(i) => application(i),
+            Request::RenewLease(i) => application(i),
+            Request::StealLease(i) => application(i),
+            Request::TakeLease(i) => application(i),
         }
     }
 }

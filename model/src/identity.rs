@@ -132,6 +132,53 @@ impl Identity {
         })
     }
 
+    /// A consumer-group application's ARN (Sluice's own):
+    /// `arn:aws:kinesis:<region>:<account>:stream/<stream>/application/<name>:<created s>`.
+    pub fn application_arn(&self, stream: &str, application: &str, created_ms: i64) -> String {
+        format!("{}{stream}/application/{application}:{}", self.stream_arn_prefix, created_ms.div_euclid(1000))
+    }
+
+    /// The stream, application and creation time an application ARN of this account names.
+    pub fn application_of(&self, arn: &str) -> Result<ApplicationName, KinesisError> {
+        let parsed = (|| {
+            let (stream_part, rest) = arn.split_once("/application/")?;
+            let stream = self.stream_name_in(stream_part)?;
+            let (application, created) = rest.rsplit_once(':')?;
+            let created_s: i64 = created.parse().ok()?;
+            is_valid_name(application).then(|| ApplicationName {
+                stream: stream.to_owned(),
+                application: application.to_owned(),
+                created_s: Some(created_s),
+            })
+        })();
+        parsed.ok_or_else(|| {
+            KinesisError::invalid_argument(format!(
+                "ApplicationARN {arn} is not an application ARN of this account and region"
+            ))
+        })
+    }
+
+    /// The application a lease request names: by `ApplicationARN`, or by `StreamName` /
+    /// `StreamARN` and `ApplicationName`.
+    pub fn resolve_application(
+        &self,
+        named: crate::leases::ApplicationNamed<'_>,
+    ) -> Result<ApplicationName, KinesisError> {
+        match (named.application_arn, named.application_name) {
+            (Some(arn), _) => self.application_of(arn),
+            (None, Some(application)) => {
+                if !is_valid_name(application) {
+                    return Err(invalid_name(application, "applicationName"));
+                }
+                let stream = self.resolve_stream(named.stream_name, named.stream_arn)?;
+                Ok(ApplicationName { stream: stream.to_owned(), application: application.to_owned(), created_s: None })
+            }
+            (None, None) => Err(KinesisError::invalid_argument(
+                "Either ApplicationARN, or StreamName or StreamARN and ApplicationName, must be provided",
+            )),
+        }
+    }
+
     /// What a TagResource-style ARN names: a stream or a consumer of this account.
     pub fn resource_of(&self, arn: &ResourceArn) -> Result<Resource, KinesisError> {
         let text = arn.as_str();
@@ -172,6 +219,15 @@ impl Identity {
             (None, None) => Err(KinesisError::invalid_argument("Either StreamName or StreamARN must be provided")),
         }
     }
+}
+
+/// An application as a lease request names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplicationName {
+    pub stream: String,
+    pub application: String,
+    /// From an ARN: the creation time it carries, in seconds.
+    pub created_s: Option<i64>,
 }
 
 /// A name that is not 1..=128 characters of `[a-zA-Z0-9_.-]`: a ValidationException naming

@@ -50,5 +50,21 @@ pub const HASH_KEY_DIGITS_MAX: usize = 39;
 /// Digits of a sequence number (`SequenceNumber` pattern `0|([1-9]\d{0,128})`).
 pub const SEQUENCE_NUMBER_DIGITS_MAX: usize = 129;
 
+/// Sluice's consumer groups (docs/clients.md): at most 100 applications per stream, the
+/// delivery state's own bound (`sluice_state::limits::APPLICATIONS_PER_STREAM_MAX`), which is
+/// also ListApplications' largest page.
+pub const APPLICATIONS_PER_STREAM_MAX: usize = 100;
+/// ListLeases pages: 1..=10,000 leases (default 1,000); one page of 10,000 leases is about
+/// 4 MB of JSON, under the HTTP answer bound.
+pub const LEASES_PAGE_SIZE_MAX: usize = 10_000;
+pub const LEASES_PAGE_SIZE_DEFAULT: usize = 1_000;
+/// A lease lasts 1 s..10 min from a take, steal or renewal (KCL's `failoverTimeMillis`
+/// range); `sluice_state::limits` holds the same bounds for the log.
+pub const LEASE_DURATION_MS_MIN: i64 = 1_000;
+pub const LEASE_DURATION_MS_MAX: i64 = 600_000;
+pub const LEASE_DURATION_MS_DEFAULT: i64 = 10_000;
+/// Worker ids are 1..=256 bytes of UTF-8 (KCL's `workerIdentifier`).
+pub const WORKER_ID_BYTES_MAX: usize = 256;
+
 const _: () = assert!(GET_RECORDS_COUNT_MAX <= PAGE_SIZE_MAX);
 const _: () = assert!(RECORD_BYTES_MAX <= PUT_RECORDS_BYTES_MAX);

@@ -10,6 +10,7 @@
 
 use crate::enums::{MetricsName, ScalingType, ShardIteratorType};
 use crate::ids::{blob, ConsumerArn, HashKey, ResourceArn, SequenceNumber, ShardId, StreamArn, Timestamp};
+use crate::leases::*;
 use crate::shapes::*;
 use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -500,6 +501,32 @@ pub struct UpdateShardCountOutput {
     pub stream_arn: Option<StreamArn>,
 }
 
+impl Operation {
+    /// Sluice's own operations (consumer-group leases, `crate::leases`), which answer to the
+    /// `Sluice_20261201` target prefix; every other operation is Kinesis'.
+    pub fn is_sluice(self) -> bool {
+        matches!(
+            self,
+            Operation::CheckpointLease
+                | Operation::CreateApplication
+                | Operation::DeleteApplication
+                | Operation::DescribeApplication
+                | Operation::ListApplications
+                | Operation::ListLeases
+                | Operation::ReleaseLease
+                | Operation::RenewLease
+                | Operation::StealLease
+                | Operation::TakeLease
+        )
+    }
+
+    /// The `X-Amz-Target` of a call: `Kinesis_20131202.PutRecord`, `Sluice_20261201.TakeLease`.
+    pub fn target(self) -> String {
+        let prefix = if self.is_sluice() { SLUICE_TARGET_PREFIX } else { "Kinesis_20131202." };
+        format!("{prefix}{}", self.name())
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The operation list.
 
@@ -649,11 +676,15 @@ macro_rules! operations {
 
 operations! {
     AddTagsToStream(AddTagsToStreamInput) -> Empty;
+    CheckpointLease(CheckpointLeaseInput) -> LeaseOutput;
+    CreateApplication(CreateApplicationInput) -> ApplicationDescriptionOutput;
     CreateStream(CreateStreamInput) -> Empty;
     DecreaseStreamRetentionPeriod(DecreaseStreamRetentionPeriodInput) -> Empty;
+    DeleteApplication(DeleteApplicationInput) -> Empty;
     DeleteStream(DeleteStreamInput) -> Empty;
     DeregisterStreamConsumer(DeregisterStreamConsumerInput) -> Empty;
     DescribeAccountSettings(DescribeAccountSettingsInput) -> DescribeAccountSettingsOutput;
+    DescribeApplication(DescribeApplicationInput) -> ApplicationDescriptionOutput;
     DescribeLimits(DescribeLimitsInput) -> DescribeLimitsOutput;
     DescribeStream(DescribeStreamInput) -> DescribeStreamOutput;
     DescribeStreamConsumer(DescribeStreamConsumerInput) -> DescribeStreamConsumerOutput;
@@ -663,6 +694,8 @@ operations! {
     GetRecords(GetRecordsInput) -> GetRecordsOutput;
     GetShardIterator(GetShardIteratorInput) -> GetShardIteratorOutput;
     IncreaseStreamRetentionPeriod(IncreaseStreamRetentionPeriodInput) -> Empty;
+    ListApplications(ListApplicationsInput) -> ListApplicationsOutput;
+    ListLeases(ListLeasesInput) -> ListLeasesOutput;
     ListShards(ListShardsInput) -> ListShardsOutput;
     ListStreamConsumers(ListStreamConsumersInput) -> ListStreamConsumersOutput;
     ListStreams(ListStreamsInput) -> ListStreamsOutput;
@@ -672,11 +705,15 @@ operations! {
     PutRecord(PutRecordInput) -> PutRecordOutput;
     PutRecords(PutRecordsInput) -> PutRecordsOutput;
     RegisterStreamConsumer(RegisterStreamConsumerInput) -> RegisterStreamConsumerOutput;
+    ReleaseLease(ReleaseLeaseInput) -> LeaseOutput;
     RemoveTagsFromStream(RemoveTagsFromStreamInput) -> Empty;
+    RenewLease(RenewLeaseInput) -> LeaseOutput;
     SplitShard(SplitShardInput) -> Empty;
+    StealLease(StealLeaseInput) -> LeaseOutput;
     /// The answer is the acceptance; the events follow separately (see [`SubscribeToShardInput`]).
     SubscribeToShard(SubscribeToShardInput) -> Empty;
     TagResource(TagResourceInput) -> Empty;
+    TakeLease(TakeLeaseInput) -> LeaseOutput;
     UntagResource(UntagResourceInput) -> Empty;
     UpdateShardCount(UpdateShardCountInput) -> UpdateShardCountOutput;
     UpdateStreamMode(UpdateStreamModeInput) -> Empty;
@@ -688,7 +725,7 @@ mod tests {
 
     #[test]
     fn operations_are_named_as_aws_names_them() {
-        assert_eq!(Operation::ALL.len(), 31);
+        assert_eq!(Operation::ALL.len(), 41);
         for &operation in Operation::ALL {
             assert_eq!(Operation::from_name(operation.name()), Some(operation));
             assert_eq!(operation.iam_action(), format!("kinesis:{operation}"));

@@ -15,6 +15,10 @@ use crate::error::{KinesisError, Violation, Violations};
 use crate::identity::{invalid_name, is_valid_name, Identity};
 use crate::ids::{SequenceNumber, ShardId, StreamArn, Timestamp};
 use crate::limits::{
+    APPLICATIONS_PER_STREAM_MAX, LEASES_PAGE_SIZE_MAX, LEASE_DURATION_MS_MAX, LEASE_DURATION_MS_MIN,
+    WORKER_ID_BYTES_MAX,
+};
+use crate::limits::{
     LIST_TAGS_PAGE_SIZE_MAX, PAGE_SIZE_MAX, PARTITION_KEY_CHARS_MAX, PUT_RECORDS_BYTES_MAX, PUT_RECORDS_COUNT_MAX,
     RECORD_BYTES_MAX, RETENTION_HOURS_MAX, RETENTION_HOURS_MIN, TAG_KEYS_PER_CALL_MAX, TAG_KEY_CHARS_MAX,
     TAG_VALUE_CHARS_MAX,
@@ -148,8 +152,105 @@ impl Request {
                 known(&input.stream_mode_details.stream_mode, "streamModeDetails.streamMode")?;
                 identity.stream_name_of(&input.stream_arn).map(drop)
             }
+            Request::CreateApplication(input) => {
+                stream(identity, &input.stream_name, &input.stream_arn)?;
+                if !is_valid_name(&input.application_name) {
+                    return Err(invalid_name(&input.application_name, "applicationName"));
+                }
+                if let Some(position) = &input.initial_position {
+                    known(&position.r#type, "initialPosition.type")?;
+                    let at_timestamp = position.r#type == crate::enums::InitialPositionType::AtTimestamp;
+                    if at_timestamp != position.timestamp.is_some() {
+                        return Err(KinesisError::invalid_argument(
+                            "InitialPosition.Timestamp is required with AT_TIMESTAMP and allowed with no other type",
+                        ));
+                    }
+                }
+                match input.lease_duration_millis {
+                    Some(ms) if !(LEASE_DURATION_MS_MIN..=LEASE_DURATION_MS_MAX).contains(&ms) => {
+                        Err(KinesisError::validation(Violation::value(
+                            &ms.to_string(),
+                            "leaseDurationMillis",
+                            format!("Member must be between {LEASE_DURATION_MS_MIN} and {LEASE_DURATION_MS_MAX}"),
+                        )))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Request::ListApplications(input) => {
+                stream(identity, &input.stream_name, &input.stream_arn)?;
+                page(input.max_results, APPLICATIONS_PER_STREAM_MAX, "maxResults")
+            }
+            Request::DescribeApplication(input) => application(identity, input),
+            Request::DeleteApplication(input) => application(identity, input),
+            Request::ListLeases(input) => {
+                application(identity, input)?;
+                page(input.max_results, LEASES_PAGE_SIZE_MAX, "maxResults")
+            }
+            Request::TakeLease(input) => {
+                lease(identity, input, &input.lease_key, &input.worker_id, input.lease_counter)
+            }
+            Request::RenewLease(input) => {
+                lease(identity, input, &input.lease_key, &input.worker_id, input.lease_counter)
+            }
+            Request::ReleaseLease(input) => {
+                lease(identity, input, &input.lease_key, &input.worker_id, input.lease_counter)
+            }
+            Request::StealLease(input) => {
+                lease(identity, input, &input.lease_key, &input.worker_id, input.lease_counter)?;
+                worker(&input.lease_owner, "leaseOwner")
+            }
+            Request::CheckpointLease(input) => {
+                lease(identity, input, &input.lease_key, &input.worker_id, input.lease_counter)?;
+                if input.checkpoint_sub_sequence_number.is_some_and(|n| n < 0) {
+                    return Err(KinesisError::validation(Violation::min_value(
+                        input.checkpoint_sub_sequence_number.unwrap_or_default(),
+                        "checkpointSubSequenceNumber",
+                        0,
+                    )));
+                }
+                Ok(())
+            }
         }
     }
+}
+
+/// The application a lease request names.
+fn application(identity: &Identity, input: &dyn crate::leases::ApplicationRef) -> Result {
+    identity.resolve_application(input.application_ref()).map(drop)
+}
+
+/// A worker id: 1..=256 bytes (KCL's `workerIdentifier`).
+fn worker(id: &str, path: &str) -> Result {
+    if id.is_empty() {
+        return Err(KinesisError::validation(Violation::min_length(id, path, 1)));
+    }
+    if id.len() > WORKER_ID_BYTES_MAX {
+        return Err(KinesisError::validation(Violation::max_length(id, path, WORKER_ID_BYTES_MAX)));
+    }
+    Ok(())
+}
+
+/// The members every lease operation shares: the application, a shard id as lease key, the
+/// worker, a counter that is not negative.
+fn lease(
+    identity: &Identity,
+    input: &dyn crate::leases::ApplicationRef,
+    lease_key: &str,
+    worker_id: &str,
+    lease_counter: i64,
+) -> Result {
+    application(identity, input)?;
+    if ShardId::from(lease_key).number().is_none() {
+        return Err(KinesisError::invalid_argument(format!(
+            "LeaseKey {lease_key} is not a shard id (shardId-000000000000)"
+        )));
+    }
+    worker(worker_id, "workerId")?;
+    if lease_counter < 0 {
+        return Err(KinesisError::validation(Violation::min_value(lease_counter, "leaseCounter", 0)));
+    }
+    Ok(())
 }
 
 /// The stream a request names by `StreamName` or `StreamARN`.

@@ -608,6 +608,281 @@ pub fn response() -> BoxedStrategy<Response> {
     prop_oneof![empty, streams, data_plane, metadata].boxed()
 }
 
+fn application_arn() -> impl Strategy<Value = String> {
+    (name(), name(), 0..2_000_000_000i64)
+        .prop_map(|(stream, application, created)| format!("{PREFIX}{stream}/application/{application}:{created}"))
+}
+
+/// How a lease request names its application: by ARN, or by stream and name.
+type Named = (Option<String>, Option<String>, Option<StreamArn>, Option<String>);
+
+fn named() -> impl Strategy<Value = Named> {
+    prop_oneof![
+        application_arn().prop_map(|arn| (Some(arn), None, None, None)),
+        (name(), name()).prop_map(|(stream, application)| (None, Some(stream), None, Some(application))),
+        (stream_arn(), name()).prop_map(|(arn, application)| (None, None, Some(arn), Some(application))),
+    ]
+}
+
+fn worker() -> impl Strategy<Value = String> {
+    "\\PC{1,32}"
+}
+
+fn lease_key() -> impl Strategy<Value = String> {
+    any::<u32>().prop_map(|n| ShardId::from_number(n).as_str().to_owned())
+}
+
+fn initial_position() -> impl Strategy<Value = InitialPosition> {
+    prop_oneof![
+        Just(InitialPosition { r#type: InitialPositionType::TrimHorizon, timestamp: None }),
+        Just(InitialPosition { r#type: InitialPositionType::Latest, timestamp: None }),
+        timestamp().prop_map(|t| InitialPosition { r#type: InitialPositionType::AtTimestamp, timestamp: Some(t) }),
+    ]
+}
+
+/// Any request of Sluice's own operations (consumer-group leases; AWS JSON/CBOR only).
+pub fn sluice_request() -> BoxedStrategy<Request> {
+    let checkpoint = prop_oneof![Just("SHARD_END".to_owned()), any::<u128>().prop_map(|n| n.to_string())];
+    prop_oneof![
+        (
+            option::of(name()),
+            option::of(stream_arn()),
+            name(),
+            option::of(initial_position()),
+            option::of(1_000..=600_000i64)
+        )
+            .prop_map(
+                |(stream_name, stream_arn, application_name, initial_position, lease_duration_millis)| {
+                    Request::from(CreateApplicationInput {
+                        stream_name,
+                        stream_arn,
+                        application_name,
+                        initial_position,
+                        lease_duration_millis,
+                    })
+                }
+            ),
+        named().prop_map(|(application_arn, stream_name, stream_arn, application_name)| Request::from(
+            DescribeApplicationInput { application_arn, stream_name, stream_arn, application_name }
+        )),
+        named().prop_map(|(application_arn, stream_name, stream_arn, application_name)| Request::from(
+            DeleteApplicationInput { application_arn, stream_name, stream_arn, application_name }
+        )),
+        (option::of(name()), option::of(stream_arn()), option::of(1..=100i32), option::of("[a-zA-Z0-9]{1,20}"))
+            .prop_map(|(stream_name, stream_arn, max_results, next_token)| Request::from(ListApplicationsInput {
+                stream_name,
+                stream_arn,
+                max_results,
+                next_token
+            })),
+        (named(), option::of(1..=10_000i32), option::of("[a-zA-Z0-9]{1,20}")).prop_map(
+            |((application_arn, stream_name, stream_arn, application_name), max_results, next_token)| {
+                Request::from(ListLeasesInput {
+                    application_arn,
+                    stream_name,
+                    stream_arn,
+                    application_name,
+                    max_results,
+                    next_token,
+                })
+            }
+        ),
+        (named(), lease_key(), worker(), 0..i64::MAX).prop_map(
+            |((application_arn, stream_name, stream_arn, application_name), lease_key, worker_id, lease_counter)| {
+                Request::from(TakeLeaseInput {
+                    application_arn,
+                    stream_name,
+                    stream_arn,
+                    application_name,
+                    lease_key,
+                    worker_id,
+                    lease_counter,
+                })
+            }
+        ),
+        (named(), lease_key(), worker(), 0..i64::MAX).prop_map(
+            |((application_arn, stream_name, stream_arn, application_name), lease_key, worker_id, lease_counter)| {
+                Request::from(RenewLeaseInput {
+                    application_arn,
+                    stream_name,
+                    stream_arn,
+                    application_name,
+                    lease_key,
+                    worker_id,
+                    lease_counter,
+                })
+            }
+        ),
+        (named(), lease_key(), worker(), 0..i64::MAX).prop_map(
+            |((application_arn, stream_name, stream_arn, application_name), lease_key, worker_id, lease_counter)| {
+                Request::from(ReleaseLeaseInput {
+                    application_arn,
+                    stream_name,
+                    stream_arn,
+                    application_name,
+                    lease_key,
+                    worker_id,
+                    lease_counter,
+                })
+            }
+        ),
+        (named(), lease_key(), worker(), worker(), 0..i64::MAX).prop_map(
+            |(
+                (application_arn, stream_name, stream_arn, application_name),
+                lease_key,
+                worker_id,
+                lease_owner,
+                lease_counter,
+            )| {
+                Request::from(StealLeaseInput {
+                    application_arn,
+                    stream_name,
+                    stream_arn,
+                    application_name,
+                    lease_key,
+                    worker_id,
+                    lease_owner,
+                    lease_counter,
+                })
+            }
+        ),
+        (named(), lease_key(), worker(), 0..i64::MAX, checkpoint, option::of(0..i64::MAX)).prop_map(
+            |(
+                (application_arn, stream_name, stream_arn, application_name),
+                lease_key,
+                worker_id,
+                lease_counter,
+                checkpoint,
+                checkpoint_sub_sequence_number,
+            )| {
+                Request::from(CheckpointLeaseInput {
+                    application_arn,
+                    stream_name,
+                    stream_arn,
+                    application_name,
+                    lease_key,
+                    worker_id,
+                    lease_counter,
+                    checkpoint,
+                    checkpoint_sub_sequence_number,
+                })
+            }
+        ),
+    ]
+    .boxed()
+}
+
+fn lease() -> impl Strategy<Value = Lease> {
+    (
+        lease_key(),
+        option::of((worker(), timestamp())),
+        0..i64::MAX,
+        "SHARD_END|TRIM_HORIZON|[1-9][0-9]{0,36}",
+        0..i64::MAX,
+        0..i64::MAX,
+        vec(lease_key(), 0..3),
+        vec(lease_key(), 0..3),
+        hash_key_range(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(
+                lease_key,
+                owner,
+                lease_counter,
+                checkpoint,
+                sub,
+                switches,
+                parent_shard_ids,
+                child_shard_ids,
+                hash_key_range,
+                shard_closed,
+            )| {
+                Lease {
+                    lease_key,
+                    lease_owner: owner.as_ref().map(|(owner, _)| owner.clone()),
+                    lease_counter,
+                    lease_expiration_timestamp: owner.map(|(_, expires)| expires),
+                    checkpoint,
+                    checkpoint_sub_sequence_number: sub,
+                    owner_switches_since_checkpoint: switches,
+                    parent_shard_ids,
+                    child_shard_ids,
+                    hash_key_range,
+                    shard_closed,
+                }
+            },
+        )
+}
+
+fn application_description() -> impl Strategy<Value = ApplicationDescription> {
+    (
+        name(),
+        application_arn(),
+        select(ApplicationStatus::ALL),
+        timestamp(),
+        stream_arn(),
+        initial_position(),
+        1_000..=600_000i64,
+        0..10_000i64,
+    )
+        .prop_map(
+            |(
+                application_name,
+                application_arn,
+                application_status,
+                created,
+                stream_arn,
+                initial_position,
+                lease_duration_millis,
+                lease_count,
+            )| {
+                ApplicationDescription {
+                    application_name,
+                    application_arn,
+                    application_status,
+                    application_creation_timestamp: created,
+                    stream_arn,
+                    initial_position,
+                    lease_duration_millis,
+                    lease_count,
+                }
+            },
+        )
+}
+
+/// Any response of Sluice's own operations.
+pub fn sluice_response() -> BoxedStrategy<Response> {
+    prop_oneof![
+        application_description()
+            .prop_map(|d| Response::CreateApplication(ApplicationDescriptionOutput { application_description: d })),
+        application_description()
+            .prop_map(|d| Response::DescribeApplication(ApplicationDescriptionOutput { application_description: d })),
+        Just(Response::DeleteApplication(Empty {})),
+        (vec(application_description(), 0..3), option::of(text())).prop_map(|(descriptions, next_token)| {
+            let applications = descriptions
+                .into_iter()
+                .map(|d| ApplicationSummary {
+                    application_name: d.application_name,
+                    application_arn: d.application_arn,
+                    application_status: d.application_status,
+                    application_creation_timestamp: d.application_creation_timestamp,
+                    stream_arn: d.stream_arn,
+                })
+                .collect();
+            Response::ListApplications(ListApplicationsOutput { applications, next_token })
+        }),
+        (vec(lease(), 0..3), option::of(text()))
+            .prop_map(|(leases, next_token)| Response::ListLeases(ListLeasesOutput { leases, next_token })),
+        lease().prop_map(|lease| Response::TakeLease(LeaseOutput { lease })),
+        lease().prop_map(|lease| Response::RenewLease(LeaseOutput { lease })),
+        lease().prop_map(|lease| Response::ReleaseLease(LeaseOutput { lease })),
+        lease().prop_map(|lease| Response::StealLease(LeaseOutput { lease })),
+        lease().prop_map(|lease| Response::CheckpointLease(LeaseOutput { lease })),
+    ]
+    .boxed()
+}
+
 /// Every operation has a strategy above: the lists are checked against [`Operation::ALL`].
 #[test]
 fn the_strategies_cover_every_operation() {
@@ -618,6 +893,8 @@ fn the_strategies_cover_every_operation() {
     for _ in 0..3_000 {
         requests.insert(request().new_tree(&mut runner).unwrap().current().operation());
         responses.insert(response().new_tree(&mut runner).unwrap().current().operation());
+        requests.insert(sluice_request().new_tree(&mut runner).unwrap().current().operation());
+        responses.insert(sluice_response().new_tree(&mut runner).unwrap().current().operation());
     }
     assert_eq!(requests.len(), Operation::ALL.len(), "requests: {requests:?}");
     assert_eq!(responses.len(), Operation::ALL.len(), "responses: {responses:?}");

@@ -7,8 +7,9 @@ use crate::kinesis::throttle::LimitsProfile;
 use crate::limits::{Limits, IO_MEMORY_BYTES_PER_CORE, ON_DEMAND_WINDOW_MS_DEFAULT, ON_DEMAND_WINDOW_MS_MIN};
 use crate::net::{http, listener, native};
 use crate::ops::firehose::{self, Firehose};
+use crate::ops::delivery::{self, Delivery};
 use crate::ops::node::{Node, Shared};
-use crate::ops::{on_demand, reshard};
+use crate::ops::{leases, on_demand, reshard};
 use crate::runtime::mailbox::{self, Job};
 use crate::runtime::{NodeConfig, Security};
 use anyhow::Context;
@@ -298,11 +299,19 @@ async fn run_core(
     let journal = Journal::open(JournalConfig::new(&dir), shared.clock.clone())
         .await
         .with_context(|| format!("open journal {}", dir.display()))?;
-    let node = Node::new(core_id, shared.clone(), journal, catalog);
     let owned = shared.routes.load().shards_by_core().remove(&core_id).unwrap_or_default();
-    node.adopt_shards(&owned, true);
+    let internal = delivery::internal_shard_uid(core_id);
     let live: std::collections::HashSet<u64> = owned.iter().map(|shard| shard.uid).collect();
-    node.journal.retain_shards(|uid| live.contains(&uid));
+    journal.retain_shards(|uid| live.contains(&uid) || (core_id == 0 && uid == internal));
+    // The delivery state (consumer groups) lives on core 0 and is replayed before it serves.
+    let delivery = if core_id == 0 {
+        let opened = Delivery::open(&journal, core_id, shared.now_ms()).await;
+        Some(opened.map_err(|error| anyhow::anyhow!("open the delivery state: {error}"))?)
+    } else {
+        None
+    };
+    let node = Node::new(core_id, shared.clone(), journal, catalog, delivery);
+    node.adopt_shards(&owned, true);
 
     glommio::spawn_local(mailbox::serve(node.clone(), mailbox)).detach();
     if core_id == 0 {
@@ -312,6 +321,10 @@ async fn run_core(
         glommio::spawn_local(async move {
             if let Err(error) = reshard::finish_interrupted(&resharder).await {
                 tracing::error!(%error, "could not finish an interrupted reshard");
+            }
+            // The delivery state catches up with what the catalog did before the restart.
+            if let Err(error) = leases::follow_streams(&resharder).await {
+                tracing::error!(%error, "the delivery state could not follow the catalog");
             }
         })
         .detach();

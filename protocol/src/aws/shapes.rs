@@ -31,6 +31,9 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 const KINESIS_MODEL_JSON: &str = include_str!("kinesis-model.json");
+/// Sluice's own operations (consumer-group leases), in the same format, written by hand from
+/// `docs/clients.md`.
+const SLUICE_MODEL_JSON: &str = include_str!("sluice-model.json");
 
 /// The shape whose strings are hash keys (`HashKey`: `0|([1-9]\d{0,38})`), whose values must
 /// also be at most 2^128 - 1.
@@ -114,6 +117,12 @@ impl ServiceModel {
         MODEL.get_or_init(|| ServiceModel::parse(KINESIS_MODEL_JSON).expect("the embedded kinesis-model.json is valid"))
     }
 
+    /// Sluice's own operations' request shapes (embedded `sluice-model.json`), parsed once.
+    pub fn sluice() -> &'static ServiceModel {
+        static MODEL: OnceLock<ServiceModel> = OnceLock::new();
+        MODEL.get_or_init(|| ServiceModel::parse(SLUICE_MODEL_JSON).expect("the embedded sluice-model.json is valid"))
+    }
+
     /// A model in the format `scripts/kinesis-model.py` writes.
     pub fn parse(json: &str) -> Result<ServiceModel, String> {
         let raw: RawModel = serde_json::from_str(json).map_err(|error| error.to_string())?;
@@ -183,7 +192,9 @@ impl ServiceModel {
 
 /// Type-checks, normalises and validates `request` as the input of `operation` of Kinesis.
 pub fn check(operation: &str, request: &mut Value, encoding: Encoding) -> Result<(), KinesisError> {
-    check_against(ServiceModel::kinesis(), operation, request, encoding)
+    let sluice = sluice_model::Operation::from_name(operation).is_some_and(sluice_model::Operation::is_sluice);
+    let model = if sluice { ServiceModel::sluice() } else { ServiceModel::kinesis() };
+    check_against(model, operation, request, encoding)
 }
 
 /// Type-checks, normalises and validates `request` as the input of `operation` of `model`.
@@ -375,11 +386,12 @@ mod tests {
 
     #[test]
     fn the_embedded_model_covers_every_operation_served() {
-        let model = ServiceModel::kinesis();
+        let (kinesis, sluice) = (ServiceModel::kinesis(), ServiceModel::sluice());
         for operation in Operation::ALL {
+            let model = if operation.is_sluice() { sluice } else { kinesis };
             assert!(model.has_operation(operation.name()), "{operation}");
         }
-        assert_eq!(model.operation_count(), Operation::ALL.len());
+        assert_eq!(kinesis.operation_count() + sluice.operation_count(), Operation::ALL.len());
     }
 
     #[test]

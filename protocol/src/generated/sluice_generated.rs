@@ -13,10 +13,10 @@ pub mod wire {
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_ERROR_CODE: u16 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_ERROR_CODE: u16 = 18;
+pub const ENUM_MAX_ERROR_CODE: u16 = 19;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 19] = [
+pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 20] = [
   ErrorCode::InternalFailure,
   ErrorCode::ResourceNotFound,
   ErrorCode::ResourceInUse,
@@ -36,6 +36,7 @@ pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 19] = [
   ErrorCode::KMSNotFound,
   ErrorCode::KMSOptInRequired,
   ErrorCode::KMSThrottling,
+  ErrorCode::LeaseLost,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -62,9 +63,10 @@ impl ErrorCode {
   pub const KMSNotFound: Self = Self(16);
   pub const KMSOptInRequired: Self = Self(17);
   pub const KMSThrottling: Self = Self(18);
+  pub const LeaseLost: Self = Self(19);
 
   pub const ENUM_MIN: u16 = 0;
-  pub const ENUM_MAX: u16 = 18;
+  pub const ENUM_MAX: u16 = 19;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::InternalFailure,
     Self::ResourceNotFound,
@@ -85,6 +87,7 @@ impl ErrorCode {
     Self::KMSNotFound,
     Self::KMSOptInRequired,
     Self::KMSThrottling,
+    Self::LeaseLost,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -108,6 +111,7 @@ impl ErrorCode {
       Self::KMSNotFound => Some("KMSNotFound"),
       Self::KMSOptInRequired => Some("KMSOptInRequired"),
       Self::KMSThrottling => Some("KMSThrottling"),
+      Self::LeaseLost => Some("LeaseLost"),
       _ => None,
     }
   }

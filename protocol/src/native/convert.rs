@@ -180,6 +180,7 @@ pub(super) fn error_code(kind: ErrorKind) -> wire::ErrorCode {
         ErrorKind::KmsNotFound => C::KMSNotFound,
         ErrorKind::KmsOptInRequired => C::KMSOptInRequired,
         ErrorKind::KmsThrottling => C::KMSThrottling,
+        ErrorKind::LeaseLost => C::LeaseLost,
     }
 }
 

@@ -53,6 +53,10 @@ pub enum EncodeError {
         "{member} {value} is not a value this build knows, and the native protocol carries enum values as numbers"
     )]
     UnknownValue { member: &'static str, value: String },
+    /// An operation the native schema has no table for yet (Sluice's lease operations: use
+    /// the HTTP API).
+    #[error("{operation} is not on the native protocol yet; call it over HTTP")]
+    NotNative { operation: &'static str },
 }
 
 /// Why a response frame, verified as a flatbuffer, is not a valid answer.

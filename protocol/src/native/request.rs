@@ -112,6 +112,18 @@ pub fn encode_request<'f>(fbb: &'f mut Fbb, correlation_id: u64, request: &Reque
         Request::UntagResource(input) => input.encode(fbb, correlation_id),
         Request::UpdateShardCount(input) => input.encode(fbb, correlation_id),
         Request::UpdateStreamMode(input) => input.encode(fbb, correlation_id),
+        // Unfinished: Sluice's lease operations have no flatbuffers tables yet; they travel
+        // over HTTP (`Sluice_20261201` targets) until the schema gains them.
+        Request::CheckpointLease(_)
+        | Request::CreateApplication(_)
+        | Request::DeleteApplication(_)
+        | Request::DescribeApplication(_)
+        | Request::ListApplications(_)
+        | Request::ListLeases(_)
+        | Request::ReleaseLease(_)
+        | Request::RenewLease(_)
+        | Request::StealLease(_)
+        | Request::TakeLease(_) => Err(EncodeError::NotNative { operation: request.operation().name() }),
     }
 }
 

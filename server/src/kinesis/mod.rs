@@ -14,6 +14,7 @@
 
 pub mod demand;
 pub mod errors;
+pub mod leases;
 pub mod paging;
 pub mod positions;
 pub mod shard_iterator;

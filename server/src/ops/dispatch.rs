@@ -10,13 +10,17 @@ use crate::control::streams::{is_internal, INTERNAL_STREAM_PREFIX};
 use crate::ops::auth::{authorize, Caller};
 use crate::ops::node::Node;
 use crate::ops::subscriptions::Events;
-use crate::ops::{audit, consumers, records, reshard, streams, subscriptions};
+use crate::ops::{audit, consumers, leases, records, reshard, streams, subscriptions};
 use sluice_model::iam::IamResource;
 use sluice_model::{Identity, KinesisError, Request, Response};
 use std::rc::Rc;
 
 /// What a request is answered with.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "an answer is moved once per request; boxing the common case to shrink the rare one costs an allocation"
+)]
 pub enum Answer {
     Response(Response),
     /// SubscribeToShard accepted: its events follow on this receiver (the acceptance itself is
@@ -110,6 +114,23 @@ async fn run(node: &Rc<Node>, request: Request) -> Result<Answer, KinesisError> 
         Request::UntagResource(input) => Response::UntagResource(consumers::untag_resource(node, input).await?),
         Request::UpdateShardCount(input) => Response::UpdateShardCount(reshard::update_shard_count(node, input).await?),
         Request::UpdateStreamMode(input) => Response::UpdateStreamMode(streams::update_mode(node, input).await?),
+        // Sluice's consumer-group operations (docs/clients.md).
+        Request::CheckpointLease(input) => Response::CheckpointLease(leases::checkpoint_lease(node, input).await?),
+        Request::CreateApplication(input) => {
+            Response::CreateApplication(leases::create_application(node, input).await?)
+        }
+        Request::DeleteApplication(input) => {
+            Response::DeleteApplication(leases::delete_application(node, input).await?)
+        }
+        Request::DescribeApplication(input) => {
+            Response::DescribeApplication(leases::describe_application(node, input).await?)
+        }
+        Request::ListApplications(input) => Response::ListApplications(leases::list_applications(node, input).await?),
+        Request::ListLeases(input) => Response::ListLeases(leases::list_leases(node, input).await?),
+        Request::ReleaseLease(input) => Response::ReleaseLease(leases::release_lease(node, input).await?),
+        Request::RenewLease(input) => Response::RenewLease(leases::renew_lease(node, input).await?),
+        Request::StealLease(input) => Response::StealLease(leases::steal_lease(node, input).await?),
+        Request::TakeLease(input) => Response::TakeLease(leases::take_lease(node, input).await?),
     };
     Ok(Answer::Response(response))
 }

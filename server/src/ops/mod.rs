@@ -13,6 +13,8 @@
 //! - [`reshard`]: SplitShard, MergeShards and UpdateShardCount as state machines on core 0.
 //! - [`on_demand`]: the scaler of ON_DEMAND streams, on core 0.
 //! - [`firehose`]: delivery streams: definitions, the delivery runtime, readers, checkpoints.
+//! - [`delivery`]: the delivery state (consumer-group leases) in core 0's internal shard;
+//!   [`leases`]: Sluice's lease operations on it.
 //!
 //! Layer: imports `runtime`, `control`, `kinesis` and `limits`; `net` and `daemon` import it.
 
@@ -20,8 +22,10 @@ pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod consumers;
+pub mod delivery;
 pub mod dispatch;
 pub mod firehose;
+pub mod leases;
 pub mod node;
 pub mod on_demand;
 pub mod records;

@@ -14,6 +14,7 @@
 
 use crate::kinesis::shard_iterator::IteratorKey;
 use crate::limits::Limits;
+use crate::ops::delivery::Delivery;
 use crate::ops::state::{CatalogOwner, ShardStates, Subscriptions};
 use crate::runtime::mailbox::{Job, Mailboxes};
 use crate::runtime::routes::{RouteTable, Routes, ShardRoute};
@@ -81,12 +82,20 @@ pub struct Node {
     pub subscriptions: Subscriptions,
     /// The catalog, on core 0 only.
     pub catalog: Option<CatalogOwner>,
+    /// The delivery state of consumer groups, on core 0 only (see `ops/delivery.rs`).
+    pub delivery: Option<Rc<Delivery>>,
     /// Closed when the node shuts down; this core's listeners and connections watch it.
     pub signal: CoreSignal,
 }
 
 impl Node {
-    pub fn new(id: usize, shared: Arc<Shared>, journal: Journal, catalog: Option<Catalog>) -> Rc<Node> {
+    pub fn new(
+        id: usize,
+        shared: Arc<Shared>,
+        journal: Journal,
+        catalog: Option<Catalog>,
+        delivery: Option<Rc<Delivery>>,
+    ) -> Rc<Node> {
         Rc::new(Node {
             id,
             shared,
@@ -94,6 +103,7 @@ impl Node {
             shards: ShardStates::default(),
             subscriptions: Subscriptions::default(),
             catalog: catalog.map(CatalogOwner::new),
+            delivery,
             signal: CoreSignal::default(),
         })
     }

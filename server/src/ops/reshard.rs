@@ -59,6 +59,11 @@ enum Step {
 /// Drives a reshard from `step` to its end, on core 0.
 async fn drive(core0: &Rc<Node>, mut step: Step) -> Result<()> {
     loop {
+        // Consumer-group leases follow each durable step: children after Begin, parents'
+        // ends after Close.
+        if !matches!(step, Step::Split { .. } | Step::Merge { .. }) {
+            crate::ops::leases::follow_streams(core0).await?;
+        }
         step = match step {
             Step::Split { stream, number, key, mode } => {
                 let name = stream.clone();

@@ -107,7 +107,11 @@ impl Service {
     /// The service and operation an `X-Amz-Target` names, if this port serves them.
     pub fn of_target(target: &str) -> Option<Service> {
         if let Some(operation) = target.strip_prefix(aws::KINESIS_TARGET_PREFIX) {
-            return sluice_model::Operation::from_name(operation).map(Service::Kinesis);
+            return sluice_model::Operation::from_name(operation).filter(|op| !op.is_sluice()).map(Service::Kinesis);
+        }
+        // Sluice's own operations (consumer-group leases) share the Kinesis dispatch.
+        if let Some(operation) = target.strip_prefix(sluice_model::SLUICE_TARGET_PREFIX) {
+            return sluice_model::Operation::from_name(operation).filter(|op| op.is_sluice()).map(Service::Kinesis);
         }
         if let Some(operation) = target.strip_prefix(firehose::TARGET_PREFIX) {
             return firehose::Operation::from_name(operation).map(Service::Firehose);

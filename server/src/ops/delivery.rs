@@ -1,0 +1,189 @@
+//! The delivery state of consumer groups (and, later, queues) on a core: `sluice-state`'s
+//! deterministic machine, kept durable in an internal shard of the core's journal
+//! (docs/state.md).
+//!
+//! ```text
+//!  submit(command) ──► journal.append(internal shard, encoded entry)   (group commit)
+//!                        │ durable: index i
+//!                        ▼
+//!  waiting[i] ──► apply in index order (i = next to apply, then i+1 …) ──► outcome to caller
+//! ```
+//!
+//! A command is applied only once it is durable, and in log order even when appends of one
+//! group commit finish in another order: an outcome is never answered from a state that a
+//! restart would not rebuild. The outcome of a conditional command (take, checkpoint …) is
+//! decided at apply time, so two takes validated against the same state are both logged and
+//! the second is refused when applied, exactly as replay will refuse it.
+//!
+//! The internal shard is registered with the journal like a data shard, under a uid no
+//! catalog shard can have ([`internal_shard_uid`]), and is never in the catalog, so no
+//! request can route to it. At start-up the whole shard is read and replayed before the core
+//! serves; an empty shard gets its `Init` entry first.
+//!
+//! Unfinished: snapshots and trimming (`log::snapshot_entries` every
+//! `SNAPSHOT_INTERVAL_ENTRIES`, then an engine call to let the internal shard's old segments
+//! go). Until then the internal shard keeps every entry and pins the segments that hold them,
+//! and start-up replays the whole log.
+
+use crate::kinesis::errors::engine_error;
+use bytes::Bytes;
+use futures_channel::oneshot;
+use sluice_engine::sequence::ShardSeqPrefix;
+use sluice_engine::{AppendRecord, Journal, ShardSpec};
+use sluice_model::KinesisError;
+use sluice_state::handle::HandleKey;
+use sluice_state::ids::LogIndex;
+use sluice_state::{codec, log, Command, Entry, Outcome, State};
+use std::cell::{Cell, Ref, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// The internal shard of core `core`: from the top of the uid space down, where the catalog's
+/// uids (counted up from 0) never reach.
+pub fn internal_shard_uid(core: usize) -> u64 {
+    u64::MAX - core as u64
+}
+
+/// The partition key every entry is appended with (the journal requires one; the log does
+/// not use it).
+const ENTRY_PARTITION_KEY: &[u8] = b"state";
+
+/// Records read per journal read while replaying at start-up.
+const REPLAY_READ_RECORDS_MAX: usize = 4_096;
+/// Bytes read per journal read while replaying at start-up.
+const REPLAY_READ_BYTES_MAX: usize = 8 << 20;
+
+/// A command appended and durable, waiting for the commands before it to be applied.
+struct Waiting {
+    entry: Entry,
+    reply: oneshot::Sender<Result<Outcome, KinesisError>>,
+}
+
+/// One core's delivery state and its log.
+pub struct Delivery {
+    uid: u64,
+    state: RefCell<State>,
+    /// The index the next entry to apply has.
+    next_apply: Cell<u64>,
+    waiting: RefCell<BTreeMap<u64, Waiting>>,
+    /// Applications get ids from here, above every id the log ever used.
+    next_application_id: Cell<u64>,
+    /// Serializes the control operations (creating and deleting applications), whose checks
+    /// read the state before their command is applied.
+    pub control: glommio::sync::Semaphore,
+}
+
+impl Delivery {
+    /// Registers core `core`'s internal shard with `journal`, replays it, and appends `Init` to
+    /// an empty one. Run before the core serves.
+    pub async fn open(journal: &Journal, core: usize, now_ms: i64) -> Result<Rc<Delivery>, KinesisError> {
+        let uid = internal_shard_uid(core);
+        let prefix = ShardSeqPrefix::new(0, u32::MAX - core as u32);
+        // Retention: forever (the state trims its own log; see the module's Unfinished note).
+        journal.register_shard(ShardSpec { uid, seq_prefix: prefix, retention_ms: i64::MAX });
+        let (trim, next) = journal.bounds(uid).map_err(engine_error)?;
+        let mut records = Vec::new();
+        let mut from = trim;
+        while from < next {
+            let batch =
+                journal.read(uid, from, REPLAY_READ_RECORDS_MAX, REPLAY_READ_BYTES_MAX).await.map_err(engine_error)?;
+            if batch.records.is_empty() {
+                break;
+            }
+            from = batch.next_index;
+            records
+                .extend(batch.records.into_iter().map(|record| (record.sequence_number.record_index(), record.data)));
+        }
+        let decoded = log::decode_log(records.iter().map(|(index, data)| (LogIndex(*index), data.as_ref())))
+            .map_err(|error| KinesisError::internal(format!("the delivery state log of core {core}: {error}")))?;
+        let replayed = log::replay(&decoded, log::StartFrom::LatestSnapshot)
+            .map_err(|error| KinesisError::internal(format!("the delivery state log of core {core}: {error}")))?;
+        let next_application_id = decoded
+            .iter()
+            .filter_map(|(_, entry)| match &entry.command {
+                Command::Lease(sluice_state::lease::LeaseCommand::CreateApplication { application, .. }) => {
+                    Some(application.0 + 1)
+                }
+                _ => None,
+            })
+            .chain(replayed.state.leases.applications().map(|app| app.id.0 + 1))
+            .max()
+            .unwrap_or(1);
+        tracing::info!(core, entries = decoded.len(), replayed = replayed.replayed_count, "delivery state replayed");
+        let delivery = Rc::new(Delivery {
+            uid,
+            state: RefCell::new(replayed.state),
+            next_apply: Cell::new(next),
+            waiting: RefCell::new(BTreeMap::new()),
+            next_application_id: Cell::new(next_application_id),
+            control: glommio::sync::Semaphore::new(1),
+        });
+        if decoded.is_empty() {
+            let mut key = [0u8; sluice_state::limits::HANDLE_KEY_BYTES];
+            rand::Rng::fill(&mut rand::thread_rng(), &mut key[..]);
+            delivery.submit(journal, now_ms, Command::Init { handle_key: HandleKey(key) }).await?;
+        }
+        Ok(delivery)
+    }
+
+    /// The applied state: only durable commands are in it.
+    pub fn state(&self) -> Ref<'_, State> {
+        self.state.borrow()
+    }
+
+    /// A fresh application id, never used in this log.
+    pub fn allocate_application_id(&self) -> u64 {
+        let id = self.next_application_id.get();
+        self.next_application_id.set(id + 1);
+        id
+    }
+
+    /// Appends `command` stamped `now_ms`, waits until it is durable and every entry before it
+    /// is applied, applies it, and returns what it answered.
+    ///
+    /// The append and the apply run in a task of their own: a caller that goes away (its
+    /// connection closed) must not leave a durable entry unapplied, which would stall every
+    /// entry after it.
+    pub async fn submit(
+        self: &Rc<Self>,
+        journal: &Journal,
+        now_ms: i64,
+        command: Command,
+    ) -> Result<Outcome, KinesisError> {
+        let entry = Entry { now_ms, command };
+        let bytes = codec::encode(&entry).map_err(|error| KinesisError::invalid_argument(error.to_string()))?;
+        let record = AppendRecord {
+            shard_uid: self.uid,
+            partition_key: Bytes::from_static(ENTRY_PARTITION_KEY),
+            data: Bytes::from(bytes),
+        };
+        let (reply, outcome) = oneshot::channel();
+        let (this, journal) = (self.clone(), journal.clone());
+        glommio::spawn_local(async move {
+            match journal.append(vec![record]).await {
+                Ok(appended) => {
+                    let index = appended[0].sequence_number.record_index();
+                    this.waiting.borrow_mut().insert(index, Waiting { entry, reply });
+                    this.apply_ready();
+                }
+                Err(error) => {
+                    let _ = reply.send(Err(engine_error(error)));
+                }
+            }
+        })
+        .detach();
+        outcome.await.map_err(|_| KinesisError::internal("the delivery state stopped before applying the command"))?
+    }
+
+    /// Applies every waiting entry whose predecessors are all applied.
+    fn apply_ready(&self) {
+        loop {
+            let next = self.next_apply.get();
+            let Some(waiting) = self.waiting.borrow_mut().remove(&next) else { return };
+            let outcome = self.state.borrow_mut().apply(LogIndex(next), &waiting.entry);
+            self.next_apply.set(next + 1);
+            // The caller may have gone (its connection closed): the command still applied.
+            let _ = waiting.reply.send(Ok(outcome));
+        }
+    }
+}
