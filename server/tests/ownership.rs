@@ -54,7 +54,7 @@ fn still_serves(daemon: &Daemon) {
     let endpoint = daemon.endpoint();
     run(move || async move {
         let client = sluice_client::Client::connect(&endpoint).await.expect("connect");
-        let streams = client.list_streams(&Default::default()).await.expect("list streams");
+        let streams = client.call(&sluice_client::ListStreamsInput::default()).await.expect("list streams");
         assert!(streams.stream_names.is_empty());
     });
 }
