@@ -18,8 +18,8 @@
 //! acknowledged byte is never at risk from a later write. A commit is written only after the
 //! previous one is durable: that is what lets recovery tell a torn tail from corruption.
 
+use crate::checksum::{xxh3_64, xxh3_64_with_seed, Xxh3Stream};
 use crate::shard_index::RunEntry;
-use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 /// Batches start on multiples of this. It is the smallest O_DIRECT alignment Linux devices
 /// use; a device with larger sectors pads to its own alignment, always a multiple of this.
@@ -27,7 +27,12 @@ pub const BLOCK_BYTES: usize = 512;
 
 /// "SLB1" read as a little-endian u32.
 pub const BATCH_MAGIC: u32 = u32::from_le_bytes(*b"SLB1");
-pub const FORMAT_VERSION: u16 = 1;
+/// The batch format this engine writes. Version 2 checksums the run and record headers in
+/// the batch header instead of the whole body (each record's own checksum covers its bytes),
+/// so every byte of data is hashed once, not twice.
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest batch format this engine still reads: version 1 checksummed the whole body.
+pub const FORMAT_VERSION_MIN: u16 = 1;
 
 /// Batch flag: the first batch of a commit.
 pub const COMMIT_START: u16 = 1;
@@ -45,7 +50,7 @@ pub mod batch_offset {
     pub const RECORD_COUNT: usize = 24; // u32
     pub const RUN_COUNT: usize = 28; // u32
     pub const TIMESTAMP_MS: usize = 32; // i64, commit time
-    pub const BODY_XXH3: usize = 40; // u64, xxh3 of the body
+    pub const HEADERS_XXH3: usize = 40; // u64, xxh3 of the run and record headers (v1: of the body)
     pub const RESERVED: usize = 48; // u64, zero
     pub const HEADER_XXH3: usize = 56; // u64, xxh3 of bytes 0..56
 }
@@ -105,8 +110,14 @@ pub fn record_bytes(key_len: usize, data_len: usize) -> usize {
 
 /// Frames one batch into a buffer it owns: runs of records, then [`BatchWriter::finish`]
 /// writes the padding and header. The buffer's length is the batch's capacity.
+///
+/// Each record is copied once, from the caller's bytes into the buffer, and hashed once, for
+/// its own checksum; the batch's checksum covers only the headers (format version 2).
 pub struct BatchWriter<B> {
     buffer: B,
+    /// XXH3-64 of the headers so far: each record header as its record is written, each run
+    /// header once its run is complete.
+    headers: Xxh3Stream,
     cursor: usize,
     run_start: Option<usize>,
     run_records: u32,
@@ -122,6 +133,7 @@ impl<B: AsMut<[u8]>> BatchWriter<B> {
         assert!(capacity >= BLOCK_BYTES && capacity % BLOCK_BYTES == 0, "batch capacity {capacity}");
         BatchWriter {
             buffer,
+            headers: Xxh3Stream::new(),
             cursor: BATCH_HEADER_BYTES,
             run_start: None,
             run_records: 0,
@@ -174,6 +186,7 @@ impl<B: AsMut<[u8]>> BatchWriter<B> {
         let seed = record_seed(self.shard_uid, self.next_index);
         let checksum = xxh3_64_with_seed(&frame[record_offset::FRAME_BYTES..], seed);
         put(frame, record_offset::XXH3, &checksum.to_le_bytes());
+        self.headers.update(&frame[..RECORD_HEADER_BYTES]);
         self.cursor += frame_bytes;
         self.next_index += 1;
         self.run_records += 1;
@@ -186,12 +199,13 @@ impl<B: AsMut<[u8]>> BatchWriter<B> {
             let buffer = self.buffer.as_mut();
             put(buffer, start + run_offset::RECORD_COUNT, &self.run_records.to_le_bytes());
             put(buffer, start + run_offset::RUN_BYTES, &run_bytes.to_le_bytes());
+            self.headers.update(&buffer[start..start + RUN_HEADER_BYTES]);
             self.run_count += 1;
         }
     }
 
-    /// Seals the batch: zero padding up to `alignment` (a multiple of [`BLOCK_BYTES`]), body
-    /// checksum, header. Returns the buffer and the padded length to write.
+    /// Seals the batch: zero padding up to `alignment` (a multiple of [`BLOCK_BYTES`]), the
+    /// headers' checksum, the batch header. Returns the buffer and the padded length to write.
     pub fn finish(mut self, position: u64, timestamp_ms: i64, flags: u16, alignment: usize) -> (B, usize) {
         assert!(alignment.is_multiple_of(BLOCK_BYTES) && alignment.is_power_of_two());
         self.end_run();
@@ -201,7 +215,7 @@ impl<B: AsMut<[u8]>> BatchWriter<B> {
         let buffer = self.buffer.as_mut();
         assert!(padded_bytes <= buffer.len(), "capacity {} is not a multiple of the alignment", buffer.len());
         buffer[used..padded_bytes].fill(0);
-        let body_xxh3 = xxh3_64(&buffer[BATCH_HEADER_BYTES..used]);
+        let headers_xxh3 = self.headers.digest();
         let header = &mut buffer[..BATCH_HEADER_BYTES];
         put(header, batch_offset::MAGIC, &BATCH_MAGIC.to_le_bytes());
         put(header, batch_offset::VERSION, &FORMAT_VERSION.to_le_bytes());
@@ -212,7 +226,7 @@ impl<B: AsMut<[u8]>> BatchWriter<B> {
         put(header, batch_offset::RECORD_COUNT, &self.record_count.to_le_bytes());
         put(header, batch_offset::RUN_COUNT, &self.run_count.to_le_bytes());
         put(header, batch_offset::TIMESTAMP_MS, &timestamp_ms.to_le_bytes());
-        put(header, batch_offset::BODY_XXH3, &body_xxh3.to_le_bytes());
+        put(header, batch_offset::HEADERS_XXH3, &headers_xxh3.to_le_bytes());
         put(header, batch_offset::RESERVED, &0u64.to_le_bytes());
         let header_xxh3 = xxh3_64(&header[..batch_offset::HEADER_XXH3]);
         put(header, batch_offset::HEADER_XXH3, &header_xxh3.to_le_bytes());
@@ -222,6 +236,7 @@ impl<B: AsMut<[u8]>> BatchWriter<B> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchHeader {
+    pub version: u16,
     pub flags: u16,
     pub position: u64,
     pub body_bytes: u32,
@@ -229,7 +244,8 @@ pub struct BatchHeader {
     pub record_count: u32,
     pub run_count: u32,
     pub timestamp_ms: i64,
-    pub body_xxh3: u64,
+    /// Version 2: XXH3-64 of the run and record headers; version 1: of the whole body.
+    pub headers_xxh3: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -250,7 +266,7 @@ pub enum FrameError {
     Lengths,
     #[error("batch flags {0:#x} break the commit sequence")]
     CommitSequence(u16),
-    #[error("body checksum mismatch")]
+    #[error("batch checksum mismatch (of the body in version 1, of the run and record headers in version 2)")]
     BodyChecksum,
     #[error("run header does not match the index: expected shard {expected_shard} index {expected_index}")]
     RunMismatch { expected_shard: u64, expected_index: u64 },
@@ -271,10 +287,11 @@ pub fn decode_batch_header(bytes: &[u8], position: u64) -> Result<BatchHeader, F
         return Err(FrameError::HeaderChecksum);
     }
     let version = u16_at(header, batch_offset::VERSION);
-    if version != FORMAT_VERSION {
+    if !(FORMAT_VERSION_MIN..=FORMAT_VERSION).contains(&version) {
         return Err(FrameError::Version(version));
     }
     let decoded = BatchHeader {
+        version,
         flags: u16_at(header, batch_offset::FLAGS),
         position: u64_at(header, batch_offset::POSITION),
         body_bytes: u32_at(header, batch_offset::BODY_BYTES),
@@ -282,7 +299,7 @@ pub fn decode_batch_header(bytes: &[u8], position: u64) -> Result<BatchHeader, F
         record_count: u32_at(header, batch_offset::RECORD_COUNT),
         run_count: u32_at(header, batch_offset::RUN_COUNT),
         timestamp_ms: i64_at(header, batch_offset::TIMESTAMP_MS),
-        body_xxh3: u64_at(header, batch_offset::BODY_XXH3),
+        headers_xxh3: u64_at(header, batch_offset::HEADERS_XXH3),
     };
     if decoded.position != position {
         return Err(FrameError::Position { expected: position, actual: decoded.position });
@@ -308,13 +325,15 @@ pub struct RunView<'a> {
     pub bytes: &'a [u8],
 }
 
-/// Checks a whole batch (header, body checksum, run structure) and returns its runs.
-/// `bytes` starts at the batch header; it may extend past the batch.
+/// Checks a whole batch (header, checksums, run structure) and returns its runs. In format
+/// version 2 that includes every record's checksum (the batch's own covers only the headers);
+/// in version 1 the body checksum covers the records, whose own checksums are left to
+/// [`RunView::records`]. `bytes` starts at the batch header; it may extend past the batch.
 pub fn decode_batch(bytes: &[u8], position: u64) -> Result<(BatchHeader, Vec<RunView<'_>>), FrameError> {
     let header = decode_batch_header(bytes, position)?;
     let body_end = BATCH_HEADER_BYTES + header.body_bytes as usize;
     let body = bytes.get(BATCH_HEADER_BYTES..body_end).ok_or(FrameError::Truncated)?;
-    if xxh3_64(body) != header.body_xxh3 {
+    if header.version == 1 && xxh3_64(body) != header.headers_xxh3 {
         return Err(FrameError::BodyChecksum);
     }
     let mut runs = Vec::with_capacity(header.run_count.min(4096) as usize);
@@ -328,6 +347,19 @@ pub fn decode_batch(bytes: &[u8], position: u64) -> Result<(BatchHeader, Vec<Run
     }
     if runs.len() != header.run_count as usize || record_total != u64::from(header.record_count) {
         return Err(FrameError::Lengths);
+    }
+    if header.version >= 2 {
+        let mut headers = Xxh3Stream::new();
+        for run in &runs {
+            for record in run.records() {
+                let record = record?;
+                headers.update(&run.bytes[record.offset_in_run..record.offset_in_run + RECORD_HEADER_BYTES]);
+            }
+            headers.update(&run.bytes[..RUN_HEADER_BYTES]);
+        }
+        if headers.digest() != header.headers_xxh3 {
+            return Err(FrameError::BodyChecksum);
+        }
     }
     Ok((header, runs))
 }
@@ -811,6 +843,62 @@ mod tests {
         let mut moved = runs[0];
         moved.shard_uid = 2;
         assert!(matches!(moved.records().next(), Some(Err(FrameError::RecordChecksum { .. }))));
+    }
+
+    /// Rewrites a version-2 batch as version 1 wrote it: the body's checksum in place of the
+    /// headers' (records and their own checksums are the same in both versions).
+    fn as_version_1(mut bytes: Vec<u8>) -> Vec<u8> {
+        let header = decode_batch_header(&bytes, u64_at(&bytes, batch_offset::POSITION)).unwrap();
+        let body_xxh3 = xxh3_64(&bytes[BATCH_HEADER_BYTES..BATCH_HEADER_BYTES + header.body_bytes as usize]);
+        put(&mut bytes, batch_offset::VERSION, &1u16.to_le_bytes());
+        put(&mut bytes, batch_offset::HEADERS_XXH3, &body_xxh3.to_le_bytes());
+        let header_xxh3 = xxh3_64(&bytes[..batch_offset::HEADER_XXH3]);
+        put(&mut bytes, batch_offset::HEADER_XXH3, &header_xxh3.to_le_bytes());
+        bytes
+    }
+
+    fn with_version(mut bytes: Vec<u8>, version: u16) -> Vec<u8> {
+        put(&mut bytes, batch_offset::VERSION, &version.to_le_bytes());
+        let header_xxh3 = xxh3_64(&bytes[..batch_offset::HEADER_XXH3]);
+        put(&mut bytes, batch_offset::HEADER_XXH3, &header_xxh3.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn version_1_batches_are_still_read_and_verified() {
+        let v1 = as_version_1(batch(0, &[(7, 0, vec![(b"k1", b"hello"), (b"k2", b"")]), (9, 5, vec![(b"x", b"y")])]));
+        let (header, runs) = decode_batch(&v1, 0).unwrap();
+        assert_eq!((header.version, header.run_count, header.record_count), (1, 2, 3));
+        let records: Vec<_> = runs[0].records().collect::<Result<_, _>>().unwrap();
+        assert_eq!((records[0].key, records[0].data), (&b"k1"[..], &b"hello"[..]));
+        // Version 1's body checksum covers the data: one flipped byte fails the batch.
+        let mut flipped = v1.clone();
+        flipped[BATCH_HEADER_BYTES + RUN_HEADER_BYTES + RECORD_HEADER_BYTES + 3] ^= 1;
+        assert_eq!(decode_batch(&flipped, 0).unwrap_err(), FrameError::BodyChecksum);
+    }
+
+    #[test]
+    fn versions_outside_the_readable_range_are_refused() {
+        let bytes = batch(0, &[(1, 0, vec![(b"k", b"v")])]);
+        for version in [0, FORMAT_VERSION + 1, u16::MAX] {
+            assert_eq!(
+                decode_batch(&with_version(bytes.clone(), version), 0).unwrap_err(),
+                FrameError::Version(version)
+            );
+        }
+    }
+
+    /// Version 2 hashes record data only in the records' own checksums: a flip anywhere in the
+    /// body (data, key, record header, run header) still fails `decode_batch`.
+    #[test]
+    fn version_2_batches_fail_on_any_flipped_body_byte() {
+        let bytes = batch(0, &[(7, 0, vec![(b"k1", b"hello"), (b"k2", b"")]), (9, 5, vec![(b"x", b"y")])]);
+        let body_bytes = decode_batch_header(&bytes, 0).unwrap().body_bytes as usize;
+        for offset in BATCH_HEADER_BYTES..BATCH_HEADER_BYTES + body_bytes {
+            let mut flipped = bytes.clone();
+            flipped[offset] ^= 0x10;
+            assert!(decode_batch(&flipped, 0).is_err(), "flip at {offset} passed");
+        }
     }
 
     fn segment(batch_count: usize) -> Vec<u8> {

@@ -15,6 +15,7 @@
 //! Start with `ARCHITECTURE.md` at the repository root, then `docs/format.md`.
 
 pub mod catalog;
+pub mod checksum;
 pub mod clock;
 pub mod error;
 pub mod format;

@@ -50,6 +50,12 @@ struct Args {
     /// Engine: cores, each with its own journal. Default: every core.
     #[arg(long)]
     cores: Option<usize>,
+    /// Engine: bytes of one batch, the unit of write. Default: the engine's default.
+    #[arg(long)]
+    batch_bytes: Option<usize>,
+    /// Engine: most bytes of one group commit. Default: the engine's default.
+    #[arg(long)]
+    commit_bytes: Option<usize>,
 }
 
 const RAW_BLOCK_BYTES: usize = 1 << 20;
@@ -107,6 +113,9 @@ fn main() -> anyhow::Result<()> {
                 .spawn(move || async move {
                     let mut config = JournalConfig::new(&journal_dir);
                     config.segment_bytes_max = 1 << 30;
+                    config.batch_bytes_max = args.batch_bytes.unwrap_or(config.batch_bytes_max);
+                    config.commit_bytes_max = args.commit_bytes.unwrap_or(config.commit_bytes_max);
+                    config.pending_bytes_max = config.pending_bytes_max.max(2 * config.commit_bytes_max);
                     let journal = Journal::open(config, Arc::new(SystemClock)).await?;
                     barrier.wait();
                     let measured = engine_write(&journal, &args, args.bytes / cores as u64).await?;

@@ -20,6 +20,7 @@ use glommio::channels::local_channel::LocalReceiver;
 use glommio::sync::StaticPermit;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::rc::Rc;
 
 /// Appends waiting for the next group commit, each with its reply.
@@ -57,16 +58,40 @@ impl<S: Storage> Framed<S> {
     }
 }
 
-/// A commit being written, and the task writing it.
-type InFlight<S> = (Framed<S>, <S as Storage>::Task<Result<()>>);
+/// A commit being written, and the task writing it (boxed: it is polled from two places).
+type InFlight<S> = (Framed<S>, Pin<Box<<S as Storage>::Task<Result<()>>>>);
+
+/// What the flusher woke up for while a commit was on its way to the disk.
+enum Event {
+    Written(Result<()>),
+    /// Appends arrived (or, `false`, the queue's sender is gone).
+    Woken(bool),
+}
 
 pub(super) async fn flush_loop<S: Storage>(inner: Rc<Inner<S>>, wake: LocalReceiver<()>) {
     let mut in_flight: Option<InFlight<S>> = None;
     loop {
         let batch = take_batch(&inner);
         if batch.is_empty() {
-            if let Some((framed, io)) = in_flight.take() {
-                finish_commit(&inner, framed, io.await);
+            if let Some((_, io)) = in_flight.as_mut() {
+                // Wait for the commit on its way to the disk *or* for appends: those are framed
+                // at once, while the disk works, so the next commit is ready to go the moment
+                // this one's fdatasync returns, instead of after it (which left the disk idle
+                // while the next commit was framed). Commits still reach the disk one at a
+                // time: the next is written only after this one is finished.
+                let written = async { Event::Written(io.as_mut().await) };
+                let woken = async { Event::Woken(wake.recv().await.is_some()) };
+                match futures_lite::future::or(written, woken).await {
+                    Event::Woken(true) => {}
+                    Event::Written(written) => {
+                        let (framed, _) = in_flight.take().expect("in flight");
+                        finish_commit(&inner, framed, written);
+                    }
+                    Event::Woken(false) => {
+                        let (framed, io) = in_flight.take().expect("in flight");
+                        finish_commit(&inner, framed, io.await);
+                    }
+                }
                 continue;
             }
             if inner.state.borrow().closing {
@@ -103,7 +128,7 @@ pub(super) async fn flush_loop<S: Storage>(inner: Rc<Inner<S>>, wake: LocalRecei
                     framed.base,
                     framed.batches.clone(),
                 ));
-                in_flight = Some((framed, io));
+                in_flight = Some((framed, Box::pin(io)));
             }
             Err((batch, error)) => fail_appends(batch, &error),
         }

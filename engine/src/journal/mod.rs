@@ -44,9 +44,10 @@ use futures_channel::oneshot;
 // are what need glommio's executor, and those go through `Storage`.
 use glommio::channels::local_channel::{self, LocalSender};
 use glommio::sync::Semaphore;
+use rustc_hash::FxHashMap;
 use segment::{CachedBatch, Segment};
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -150,7 +151,7 @@ struct Inner<S: Storage> {
 }
 
 struct State<S: Storage> {
-    shards: HashMap<u64, ShardState>,
+    shards: FxHashMap<u64, ShardState>,
     /// Shards forgotten (their streams deleted) whose runs may still lie in segments: the
     /// watermarks list them, so that recovery ignores those runs.
     forgotten: BTreeSet<u64>,
@@ -372,7 +373,7 @@ impl<S: Storage> Journal<S> {
 }
 
 /// A registered shard with its expired runs dropped.
-fn served_shard(shards: &mut HashMap<u64, ShardState>, shard_uid: u64, now_ms: i64) -> Result<&mut ShardState> {
+fn served_shard(shards: &mut FxHashMap<u64, ShardState>, shard_uid: u64, now_ms: i64) -> Result<&mut ShardState> {
     let shard = shards.get_mut(&shard_uid).filter(|shard| shard.spec.is_some());
     let shard = shard.ok_or(EngineError::UnknownShard(shard_uid))?;
     let retention_ms = shard.spec.expect("filtered").retention_ms;

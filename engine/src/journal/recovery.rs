@@ -9,12 +9,13 @@ use crate::error::{EngineError, Result};
 use crate::format::{self, SegmentEnd};
 use crate::shard_index::{GapError, RunEntry, ShardIndex};
 use crate::storage::{self, Storage, StorageFile};
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::rc::Rc;
 
 pub(super) struct Recovered<S: Storage> {
-    pub shards: HashMap<u64, ShardState>,
+    pub shards: FxHashMap<u64, ShardState>,
     /// Shards the watermarks list as forgotten whose runs some segment still holds.
     pub forgotten: BTreeSet<u64>,
     pub segments: BTreeMap<u64, Segment<S>>,
@@ -41,7 +42,7 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
     // Watermarks first: they say which runs retention may have deleted around.
     let watermarks = load_watermarks(storage, dir).await?;
 
-    let mut shards: HashMap<u64, ShardState> = HashMap::new();
+    let mut shards: FxHashMap<u64, ShardState> = FxHashMap::default();
     let mut segments = BTreeMap::new();
     let count = files.len();
     for (ordinal, (base, path, file, size)) in files.into_iter().enumerate() {

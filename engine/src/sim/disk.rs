@@ -20,6 +20,7 @@
 
 use super::executor::{SimExecutor, SimTask};
 use super::rng::SimRng;
+use crate::checksum::xxh3_64_with_seed;
 use crate::storage::{IoBuffer, Storage, StorageFile};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -27,7 +28,6 @@ use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// The unit a write can be torn at, and the smallest O_DIRECT alignment.
 pub const SECTOR_BYTES: usize = 512;
