@@ -87,11 +87,11 @@ pub fn run(
     stop: Arc<AtomicBool>,
     report: Arc<AtomicBool>,
 ) -> Result<RunSummary, RunError> {
-    for warning in &config.warnings {
-        tracing::warn!("agent.json: {warning}");
-    }
     let sink: Arc<dyn Sink> = match &options.sink_dir {
-        Some(dir) => FileSink::start(dir).map_err(|source| RunError::Sink { dir: dir.clone(), source })?,
+        Some(dir) => FileSink::start(dir).map_err(|source| RunError::Sink {
+            dir: dir.clone(),
+            source,
+        })?,
         // Unfinished: the stream and delivery-stream sinks, built from `sink_settings(&config)`,
         // arrive with the producer driver (docs/agent.md, "Wiring plan").
         None => {
@@ -99,6 +99,20 @@ pub fn run(
             return Err(RunError::NoSink);
         }
     };
+    run_with_sink(config, options, sink, stop, report)
+}
+
+/// [`run`] with a given sink: the entry point the producer driver's sink will use.
+pub fn run_with_sink(
+    config: AgentConfig,
+    options: RunOptions,
+    sink: Arc<dyn Sink>,
+    stop: Arc<AtomicBool>,
+    report: Arc<AtomicBool>,
+) -> Result<RunSummary, RunError> {
+    for warning in &config.warnings {
+        tracing::warn!("agent.json: {warning}");
+    }
     // Open every destination first, so a sink that cannot serve one fails the start.
     for flow in &config.flows {
         if let Err(error) = sink.open(&flow.destination, flow.buffer) {
