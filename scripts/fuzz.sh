@@ -17,7 +17,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked --quiet
 fi
 
-targets=(native_frame segment_scan http_body state_log)
+targets=(native_frame segment_scan http_body state_log agent_input)
 for target in "${targets[@]}"; do
     corpus="target/fuzz-corpus/$target"
     mkdir -p "$corpus"

@@ -28,8 +28,9 @@ use crate::process::{self, ProcessingOption};
 
 /// Where the Sluice agent keeps its checkpoints unless `checkpointFile` says otherwise. Not
 /// the AWS agent's default (`/var/run/aws-kinesis-agent/checkpoints`, an SQLite database), so
-/// the two agents never overwrite each other's checkpoints on one host.
-pub const CHECKPOINT_FILE_DEFAULT: &str = "/var/run/sluice-agent/checkpoints";
+/// the two agents never overwrite each other's checkpoints on one host; and under `/var/lib`,
+/// not `/var/run` (a tmpfs), so checkpoints survive a reboot.
+pub const CHECKPOINT_FILE_DEFAULT: &str = "/var/lib/sluice-agent/checkpoints";
 
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -275,13 +275,15 @@ impl Flow {
                     self.drain_backlog();
                     self.submit();
                 }
-                if self.backlog.is_empty() {
+                // On a stop, records split but not yet handed over are not sent: they are not
+                // acknowledged, so the next run reads them again.
+                if stopping || self.backlog.is_empty() {
                     self.ctx.sink.flush();
                     draining_since = Some(Instant::now());
                 }
             }
             if let Some(since) = draining_since {
-                if self.backlog.is_empty()
+                if (stopping || self.backlog.is_empty())
                     && self.outbox.is_empty()
                     && self.window.is_empty()
                     && self.unflushed.is_empty()

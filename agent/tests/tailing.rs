@@ -250,3 +250,18 @@ fn status_subcommand_and_sigusr1() {
     let output = std::process::Command::new(common::agent_bin()).args(["status", "--config"]).arg(&scene.config).output().unwrap();
     assert_eq!(output.status.code(), Some(3));
 }
+
+#[test]
+fn without_inotify_polling_follows_rotations() {
+    let scene = Scene::new("app.log*", r#""initialPosition": "START_OF_FILE", "minTimeBetweenFilePollsMillis": 50"#);
+    append(&scene.log("app.log"), &lines("a", 0..10));
+    let agent = scene.start(&["--no-inotify"]);
+    scene.wait_records(10);
+    fs::rename(scene.log("app.log"), scene.log("app.log.1")).unwrap();
+    append(&scene.log("app.log"), &lines("b", 0..10));
+    let records = scene.wait_records(20);
+    let stderr = stop(agent);
+    assert!(stderr.contains("inotify disabled"), "{stderr}");
+    assert_eq!(records[..10], expected("a", 0..10)[..]);
+    assert_eq!(records[10..], expected("b", 0..10)[..]);
+}
