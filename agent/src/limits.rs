@@ -98,9 +98,14 @@ pub const SUBMIT_WAIT: Duration = Duration::from_millis(50);
 /// a log, which carry timestamps; files whose first KiB is identical are told apart by inode.
 pub const FINGERPRINT_BYTES: usize = 1024;
 
-/// Files one flow tracks at once (each holds an open descriptor, so a rotated or deleted file
-/// can still be read to its end). Matching files beyond this wait until tracked files retire.
-pub const TRACKED_FILES_PER_FLOW_MAX: usize = 256;
+/// Files one flow keeps open at once (an open descriptor lets a rotated or deleted file be
+/// read to its end). Older rotations read to their end are closed (dormant) and reopened if
+/// they grow; matching files beyond this wait until descriptors are free.
+pub const OPEN_FILES_PER_FLOW_MAX: usize = 256;
+
+/// Files one flow tracks at all (open or dormant), each an entry of its checkpoint
+/// (~150 bytes of JSON): a directory with more matching files than this has its newest wait.
+pub const TRACKED_FILES_PER_FLOW_MAX: usize = 8192;
 
 /// How long a file that was rotated away (renamed out of the pattern, deleted, or followed by
 /// a newer file) must stay unchanged at its end before it is retired and an unterminated last
@@ -132,8 +137,9 @@ pub const RETIRED_REMEMBERED_MAX: usize = 1024;
 /// Largest `agent.json` read; a configuration is a few kilobytes.
 pub const CONFIG_BYTES_MAX: u64 = 1024 * 1024;
 
-/// Largest checkpoint file read: 64 flows × 256 files × ~300 bytes per entry is ~5 MB.
-pub const CHECKPOINT_FILE_BYTES_MAX: u64 = 16 * 1024 * 1024;
+/// Largest checkpoint file read: every flow at [`TRACKED_FILES_PER_FLOW_MAX`] files of ~200
+/// bytes each would be 100 MB; 64 MiB covers a few such flows and typical hosts by far.
+pub const CHECKPOINT_FILE_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
 /// Most flows in one configuration (each is a thread and a window of memory).
 pub const FLOWS_MAX: usize = 64;

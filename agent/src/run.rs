@@ -88,10 +88,7 @@ pub fn run(
     report: Arc<AtomicBool>,
 ) -> Result<RunSummary, RunError> {
     let sink: Arc<dyn Sink> = match &options.sink_dir {
-        Some(dir) => FileSink::start(dir).map_err(|source| RunError::Sink {
-            dir: dir.clone(),
-            source,
-        })?,
+        Some(dir) => FileSink::start(dir).map_err(|source| RunError::Sink { dir: dir.clone(), source })?,
         // Unfinished: the stream and delivery-stream sinks, built from `sink_settings(&config)`,
         // arrive with the producer driver (docs/agent.md, "Wiring plan").
         None => {

@@ -97,7 +97,9 @@ const IGNORED_EXTENSIONS: &[&str] = &[".gz", ".bz2", ".zip"];
 
 struct Tracked {
     birth: u64,
-    file: File,
+    /// `None` while dormant: read to its end, superseded, idle, its descriptor closed. It
+    /// keeps its identity and checkpoint and is reopened if it grows.
+    file: Option<File>,
     path: PathBuf,
     inode: Inode,
     fingerprint: Fingerprint,
@@ -116,7 +118,11 @@ struct Tracked {
 
 impl Tracked {
     fn at_end(&self) -> bool {
-        self.dead || self.footer || self.splitter.read_offset() >= self.size
+        self.dead || self.footer || self.file.is_none() || self.splitter.read_offset() >= self.size
+    }
+
+    fn is_open(&self) -> bool {
+        self.file.is_some() && !self.dead
     }
 }
 
@@ -172,6 +178,8 @@ struct Flow {
     pieces: Vec<Piece>,
     abandoned_logged: bool,
     too_many_logged: bool,
+    /// The last scan left matching files untracked for lack of descriptors.
+    waiting_for_room: bool,
 }
 
 /// Runs one flow until it is stopped (or, with `once`, until what exists is shipped).
@@ -233,6 +241,7 @@ impl Flow {
             pieces: Vec::new(),
             abandoned_logged: false,
             too_many_logged: false,
+            waiting_for_room: false,
             ctx,
         })
     }
@@ -310,7 +319,7 @@ impl Flow {
 
     /// Whether something is waiting on time (deferred copies, broken files, idle flushes).
     fn needs_attention(&self) -> bool {
-        !self.deferred.is_empty() || self.files.iter().any(|t| t.broken_since.is_some())
+        !self.deferred.is_empty() || self.waiting_for_room || self.files.iter().any(|t| t.broken_since.is_some())
     }
 
     fn wait(&mut self, draining: bool) {
@@ -373,11 +382,13 @@ impl Flow {
         entries
     }
 
-    fn track(&mut self, file: File, entry: &Entry, offset: u64, fingerprint: Fingerprint) {
+    fn track(&mut self, file: Option<File>, entry: &Entry, offset: u64, fingerprint: Fingerprint) {
         let config = &self.ctx.config;
         let birth = self.next_birth;
         self.next_birth += 1;
-        tracing::info!(flow = self.ctx.config.id.as_str(), path = %entry.path.display(), offset, "tailing");
+        if file.is_some() {
+            tracing::info!(flow = self.ctx.config.id.as_str(), path = %entry.path.display(), offset, "tailing");
+        }
         self.files.push(Tracked {
             birth,
             file,
@@ -426,7 +437,10 @@ impl Flow {
                 Some((entry, file)) => {
                     claimed.push(entry.inode);
                     let fingerprint = identity::fingerprint(&file).unwrap_or(checkpoint.fingerprint);
-                    self.track(file, entry, checkpoint.offset, fingerprint);
+                    // A file read to its end that nothing was added to stays closed (dormant)
+                    // until it grows: a directory of many old rotations costs no descriptors.
+                    let dormant = entry.size == checkpoint.offset && entry.matching;
+                    self.track((!dormant).then_some(file), entry, checkpoint.offset, fingerprint);
                 }
                 None => tracing::warn!(
                     flow = self.id(),
@@ -443,16 +457,49 @@ impl Flow {
         let now = Instant::now();
 
         // 1. What happened to the files we track.
+        let open_count = self.files.iter().filter(|t| t.is_open()).count();
+        let mut reopened = 0;
+        let mut vanished = Vec::new();
         for tracked in &mut self.files {
             if tracked.dead {
                 continue;
             }
             let listed = entries.iter().find(|e| e.inode == tracked.inode);
+            if tracked.file.is_none() {
+                // Dormant: gone (it was read to its end), unchanged, or grown (reopen it).
+                match listed {
+                    None => vanished.push(tracked.birth),
+                    Some(entry) if entry.size == tracked.size => tracked.at_matching_path = entry.matching,
+                    Some(_) if open_count + reopened >= limits::OPEN_FILES_PER_FLOW_MAX => {}
+                    Some(entry) => {
+                        let file = File::open(&entry.path).ok().filter(|f| {
+                            f.metadata().is_ok_and(|m| Inode::of(&m) == tracked.inode)
+                                && identity::starts_with(f, tracked.fingerprint).unwrap_or(false)
+                        });
+                        match file {
+                            Some(file) => {
+                                tracing::info!(path = %entry.path.display(), offset = tracked.acked, "tailing again");
+                                tracked.file = Some(file);
+                                tracked.path = entry.path.clone();
+                                tracked.at_matching_path = entry.matching;
+                                tracked.last_change = now;
+                                reopened += 1;
+                            }
+                            // Other content under the same inode: a new file (found below).
+                            None => vanished.push(tracked.birth),
+                        }
+                    }
+                }
+                continue;
+            }
+            let Some(file) = tracked.file.as_ref() else {
+                continue;
+            };
             tracked.at_matching_path = listed.is_some_and(|e| e.matching);
             if let Some(entry) = listed {
                 tracked.path = entry.path.clone();
             }
-            let size = tracked.file.metadata().map(|m| m.len()).unwrap_or(0);
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
             if size != tracked.size {
                 tracked.size = size;
                 tracked.last_change = now;
@@ -463,12 +510,16 @@ impl Flow {
                     tracing::info!(path = %tracked.path.display(), "file truncated or rewritten; looking for its copy");
                     tracked.broken_since = Some(now);
                 } else if !tracked.fingerprint.is_complete() && size > u64::from(tracked.fingerprint.len) {
-                    if let Ok(fingerprint) = identity::fingerprint(&tracked.file) {
+                    if let Ok(fingerprint) = identity::fingerprint(file) {
                         tracked.fingerprint = fingerprint;
                         self.dirty = true;
                     }
                 }
             }
+        }
+        if !vanished.is_empty() {
+            self.files.retain(|t| !vanished.contains(&t.birth));
+            self.dirty = true;
         }
         let claimed = |files: &[Tracked], inode: Inode| files.iter().any(|t| !t.dead && t.inode == inode);
 
@@ -490,7 +541,7 @@ impl Flow {
             if let Some((entry, file)) = copy {
                 tracing::info!(from = %tracked.path.display(), to = %entry.path.display(), offset = read_offset, "copytruncate: continuing in the copy");
                 self.deferred.remove(&entry.inode);
-                tracked.file = file;
+                tracked.file = Some(file);
                 tracked.inode = entry.inode;
                 tracked.path = entry.path.clone();
                 tracked.size = entry.size;
@@ -516,8 +567,12 @@ impl Flow {
         let mut fresh: Vec<&Entry> = entries.iter().filter(|e| e.matching && !claimed(&self.files, e.inode)).collect();
         fresh.sort_by(|a, b| a.mtime.cmp(&b.mtime).then_with(|| b.path.cmp(&a.path)));
         let mut added = Vec::new();
+        self.waiting_for_room = false;
         for entry in fresh {
-            if self.files.iter().filter(|t| !t.dead).count() + added.len() >= limits::TRACKED_FILES_PER_FLOW_MAX {
+            if self.files.iter().filter(|t| t.is_open()).count() + added.len() >= limits::OPEN_FILES_PER_FLOW_MAX
+                || self.files.len() + added.len() >= limits::TRACKED_FILES_PER_FLOW_MAX
+            {
+                self.waiting_for_room = true;
                 if !self.too_many_logged {
                     tracing::warn!(
                         flow = self.id(),
@@ -569,7 +624,7 @@ impl Flow {
                 },
                 None => 0,
             };
-            added.push((file, entry, offset, fingerprint));
+            added.push((Some(file), entry, offset, fingerprint));
         }
         for (file, entry, offset, fingerprint) in added {
             self.track(file, entry, offset, fingerprint);
@@ -578,8 +633,11 @@ impl Flow {
     }
 
     fn intact(tracked: &Tracked) -> bool {
+        let Some(file) = tracked.file.as_ref() else {
+            return true;
+        };
         tracked.size >= tracked.splitter.read_offset()
-            && identity::starts_with(&tracked.file, tracked.fingerprint).unwrap_or(false)
+            && identity::starts_with(file, tracked.fingerprint).unwrap_or(false)
     }
 
     // ----- reading -----
@@ -605,7 +663,10 @@ impl Flow {
             if tracked.dead || tracked.footer || tracked.broken_since.is_some() {
                 return true;
             }
-            let size = match tracked.file.metadata() {
+            let Some(file) = tracked.file.as_ref() else {
+                return true;
+            };
+            let size = match file.metadata() {
                 Ok(metadata) => metadata.len(),
                 Err(_) => return true,
             };
@@ -636,7 +697,10 @@ impl Flow {
             }
             let tracked = &mut self.files[index];
             let offset = tracked.splitter.read_offset();
-            let n = match tracked.file.read_at(&mut self.chunk, offset) {
+            let Some(file) = tracked.file.as_ref() else {
+                return true;
+            };
+            let n = match file.read_at(&mut self.chunk, offset) {
                 Ok(0) => return true,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -652,7 +716,7 @@ impl Flow {
                 tracked.last_change = now;
             }
             if !tracked.fingerprint.is_complete() && offset + (n as u64) > u64::from(tracked.fingerprint.len) {
-                if let Ok(fingerprint) = identity::fingerprint(&tracked.file) {
+                if let Ok(fingerprint) = identity::fingerprint(file) {
                     tracked.fingerprint = fingerprint;
                 }
             }
@@ -697,6 +761,7 @@ impl Flow {
     fn everything_read(&self) -> bool {
         self.backlog.is_empty()
             && self.deferred.is_empty()
+            && !self.waiting_for_room
             && self.files.iter().all(|t| t.at_end() && t.broken_since.is_none())
     }
 
@@ -728,6 +793,25 @@ impl Flow {
                 self.retired.pop_front();
             }
             self.retired.push_back(r);
+        }
+        // Older rotations still matching the pattern, read to their end and idle, close their
+        // descriptors (dormant); a scan reopens one that grows.
+        let newest_matching = self.files.iter().filter(|t| t.at_matching_path && !t.dead).map(|t| t.birth).max();
+        for t in &mut self.files {
+            let superseded = newest_matching.is_some_and(|b| b > t.birth);
+            if superseded
+                && t.is_open()
+                && t.at_end()
+                && t.broken_since.is_none()
+                && t.splitter.held_bytes() == 0
+                && t.acked >= t.splitter.read_offset()
+                // `--once` ships a snapshot: no writer is expected to come back to old files.
+                && (self.ctx.once || now.duration_since(t.last_change) >= limits::ROTATED_FILE_IDLE)
+                && !self.backlog.iter().any(|(b, _)| *b == t.birth)
+            {
+                tracing::debug!(path = %t.path.display(), "dormant: read to its end and superseded");
+                t.file = None;
+            }
         }
     }
 

@@ -68,7 +68,12 @@ fn a_full_sink_stops_reading_and_nothing_is_lost() {
     let text: String = (0..line_count).map(|i| format!("line {i:09} {}\n", "y".repeat(80))).collect();
     append(&scene.log("app.log"), &text);
 
-    let sink = Arc::new(GatedSink { capacity: 1000, held: Mutex::new(Vec::new()), delivered: Mutex::new(Vec::new()), open: AtomicBool::new(false) });
+    let sink = Arc::new(GatedSink {
+        capacity: 1000,
+        held: Mutex::new(Vec::new()),
+        delivered: Mutex::new(Vec::new()),
+        open: AtomicBool::new(false),
+    });
     let config = AgentConfig::load(&scene.config).unwrap();
     let status_file = scene.dir.path().join("status");
     let options = RunOptions { status_file: Some(status_file.clone()), ..RunOptions::default() };
@@ -89,8 +94,13 @@ fn a_full_sink_stops_reading_and_nothing_is_lost() {
     let status = Status::load(&status_file).unwrap();
     // The window holds at most WINDOW_RECORDS_MAX records (of 100 bytes here) or
     // WINDOW_BYTES_MAX bytes; one chunk may wait split in the backlog, one more in flight.
-    let bound = ((limits::WINDOW_RECORDS_MAX * 100).min(limits::WINDOW_BYTES_MAX) + 2 * limits::READ_CHUNK_BYTES) as u64;
-    assert!(status.flows[0].bytes_read <= bound, "read {} bytes with the sink full (bound {bound})", status.flows[0].bytes_read);
+    let bound =
+        ((limits::WINDOW_RECORDS_MAX * 100).min(limits::WINDOW_BYTES_MAX) + 2 * limits::READ_CHUNK_BYTES) as u64;
+    assert!(
+        status.flows[0].bytes_read <= bound,
+        "read {} bytes with the sink full (bound {bound})",
+        status.flows[0].bytes_read
+    );
     assert!(status.flows[0].records_submitted <= 1000);
     assert!(read_when_full <= bound);
     assert!((status.flows[0].bytes_read as usize) < text.len() / 10);

@@ -59,12 +59,26 @@ fn every_line_arrives_across_kills_and_rotations() {
         let mut repeated = 0;
         for record in records {
             let mut fields = record.split(' ');
-            let generation: u64 = fields.next().and_then(|f| f.strip_prefix("g=")).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("bad record {record:?}"));
-            let seq: u64 = fields.next().and_then(|f| f.strip_prefix("s=")).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("bad record {record:?}"));
-            assert!(record.ends_with('\n') && record.len() == format!("g={generation} s={seq} {}\n", "x".repeat(40)).len(), "torn record {record:?}");
+            let generation: u64 = fields
+                .next()
+                .and_then(|f| f.strip_prefix("g="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("bad record {record:?}"));
+            let seq: u64 = fields
+                .next()
+                .and_then(|f| f.strip_prefix("s="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("bad record {record:?}"));
+            assert!(
+                record.ends_with('\n') && record.len() == format!("g={generation} s={seq} {}\n", "x".repeat(40)).len(),
+                "torn record {record:?}"
+            );
             assert!(seq < lines, "a line never written: {record:?}");
             if let Some(previous) = last_in_generation.insert(generation, seq) {
-                assert!(seq > previous, "run {run}: file generation {generation} out of order or repeated: {seq} after {previous}");
+                assert!(
+                    seq > previous,
+                    "run {run}: file generation {generation} out of order or repeated: {seq} after {previous}"
+                );
             }
             let seen = count.entry(seq).or_insert(0);
             if *seen > 0 {
@@ -80,7 +94,10 @@ fn every_line_arrives_across_kills_and_rotations() {
     assert!(missing.is_empty(), "lines lost (first few): {missing:?}");
     let duplicates: u64 = count.values().map(|&c| u64::from(c - 1)).sum();
     for (restart, &repeated) in duplicates_per_restart.iter().enumerate() {
-        assert!(repeated <= limits::WINDOW_RECORDS_MAX, "restart {restart} re-sent {repeated} records, more than the window");
+        assert!(
+            repeated <= limits::WINDOW_RECORDS_MAX,
+            "restart {restart} re-sent {repeated} records, more than the window"
+        );
     }
     assert_eq!(runs.len(), kills + 1, "one session per agent run");
     eprintln!(

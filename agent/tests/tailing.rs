@@ -183,7 +183,8 @@ fn multi_line_records_header_lines_and_truncation() {
         r#""initialPosition": "START_OF_FILE", "skipHeaderLines": 2, "multiLineStartPattern": "\\[SEQUENCE=", "truncatedRecordTerminator": "<cut>\n""#,
     );
     let long = format!("[SEQUENCE=3] {}\n", "z".repeat(2 * 1024 * 1024));
-    let text = format!("header 1\nheader 2\n[SEQUENCE=1] a\n  more a\n[SEQUENCE=2] b\n{long}[SEQUENCE=4] d\n  more d\n");
+    let text =
+        format!("header 1\nheader 2\n[SEQUENCE=1] a\n  more a\n[SEQUENCE=2] b\n{long}[SEQUENCE=4] d\n  more d\n");
     append(&scene.log("app.log"), &text);
     scene.once();
     let records = scene.records();
@@ -210,7 +211,10 @@ fn end_of_file_skips_what_exists_but_not_a_line_being_written() {
 
 #[test]
 fn a_restart_resumes_from_the_checkpoint_without_duplicates() {
-    let scene = Scene::new("app.log", r#""initialPosition": "START_OF_FILE", "dataProcessingOptions": [{"optionName": "LOGTOJSON", "logFormat": "SYSLOG"}]"#);
+    let scene = Scene::new(
+        "app.log",
+        r#""initialPosition": "START_OF_FILE", "dataProcessingOptions": [{"optionName": "LOGTOJSON", "logFormat": "SYSLOG"}]"#,
+    );
     append(&scene.log("app.log"), "Mar  1 00:00:01 h p[1]: first\nnot syslog\nMar  1 00:00:02 h p: second\n");
     let agent = scene.start(&[]);
     scene.wait_records(2);
@@ -247,7 +251,11 @@ fn status_subcommand_and_sigusr1() {
     let stderr = stop(agent);
     assert!(stderr.contains("sluice-agent status: flow kinesis:s:"), "{stderr}");
     // Once stopped, `status` says so (LSB exit code 3).
-    let output = std::process::Command::new(common::agent_bin()).args(["status", "--config"]).arg(&scene.config).output().unwrap();
+    let output = std::process::Command::new(common::agent_bin())
+        .args(["status", "--config"])
+        .arg(&scene.config)
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(3));
 }
 
@@ -264,4 +272,24 @@ fn without_inotify_polling_follows_rotations() {
     assert!(stderr.contains("inotify disabled"), "{stderr}");
     assert_eq!(records[..10], expected("a", 0..10)[..]);
     assert_eq!(records[10..], expected("b", 0..10)[..]);
+}
+
+#[test]
+fn more_old_rotations_than_open_descriptors_are_all_shipped_in_order() {
+    let scene = Scene::new("app.log*", r#""initialPosition": "START_OF_FILE""#);
+    let count = sluice_agent::limits::OPEN_FILES_PER_FLOW_MAX + 44;
+    let start = SystemTime::now() - Duration::from_secs(86_400);
+    let mut want = Vec::new();
+    for i in 0..count {
+        let name = if i == count - 1 { "app.log".to_string() } else { format!("app.log.{}", count - 1 - i) };
+        append(&scene.log(&name), &lines(&format!("f{i}-"), 0..3));
+        let file = fs::OpenOptions::new().append(true).open(scene.log(&name)).unwrap();
+        file.set_modified(start + Duration::from_secs(i as u64)).unwrap();
+        want.extend(expected(&format!("f{i}-"), 0..3));
+    }
+    scene.once();
+    assert_eq!(scene.records(), want);
+    // A second run finds nothing new: the old rotations are remembered by the checkpoint.
+    scene.once();
+    assert_eq!(scene.records().len(), want.len());
 }

@@ -143,7 +143,7 @@ pub fn signal(child: &Child, signal: i32) {
 }
 
 /// Stops the agent with SIGTERM and waits for it; returns its stderr.
-pub fn stop(mut child: Child) -> String {
+pub fn stop(child: Child) -> String {
     signal(&child, libc::SIGTERM);
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
