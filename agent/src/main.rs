@@ -39,6 +39,10 @@ struct Cli {
     /// Poll files instead of using inotify.
     #[arg(long)]
     no_inotify: bool,
+    /// Records in flight per flow: the bound on duplicates after a crash, traded against
+    /// throughput (default and maximum 65536).
+    #[arg(long, value_name = "N")]
+    window_records: Option<usize>,
     /// Log filter (`error`, `warn`, `info`, `debug`, or a tracing filter).
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -148,6 +152,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
                 once: cli.once,
                 status_file: cli.status_file,
                 no_inotify: cli.no_inotify,
+                window_records: cli.window_records,
             };
             let summary = run::run(config, options, stop, report)?;
             for line in summary.status.lines() {

@@ -27,6 +27,9 @@ pub struct RunOptions {
     pub status_file: Option<PathBuf>,
     /// Poll instead of using inotify.
     pub no_inotify: bool,
+    /// `--window-records`: records in flight per flow (and so the bound on duplicates after a
+    /// crash), at most [`limits::WINDOW_RECORDS_MAX`]; `None` for that maximum.
+    pub window_records: Option<usize>,
 }
 
 /// Why the agent could not run.
@@ -148,6 +151,10 @@ pub fn run_with_sink(
             wake: Arc::clone(wake),
             stop: Arc::clone(&flow_stop),
             once: options.once,
+            window_records: options
+                .window_records
+                .unwrap_or(limits::WINDOW_RECORDS_MAX)
+                .clamp(1, limits::WINDOW_RECORDS_MAX),
             shutdown_timeout: config.shutdown_timeout,
             restored: store.flow(&config_flow.id),
         };
@@ -200,7 +207,8 @@ pub fn run_with_sink(
                 tracing::warn!(path = %status_file.display(), %error, "cannot write the status file");
             }
         }
-        std::thread::sleep(Duration::from_millis(20));
+        // The main thread only reports: a tenth of a second is prompt enough for SIGUSR1.
+        std::thread::sleep(Duration::from_millis(100));
     }
     let mut unacknowledged = 0;
     let mut result = Ok(());

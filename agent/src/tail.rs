@@ -79,6 +79,8 @@ pub struct FlowContext {
     pub stop: Arc<AtomicBool>,
     /// `--once`: read what exists, ship it, return.
     pub once: bool,
+    /// Records in flight at most (≤ [`limits::WINDOW_RECORDS_MAX`]).
+    pub window_records: usize,
     /// How long to wait for records in flight at the end (`shutdownTimeoutMillis`).
     pub shutdown_timeout: Duration,
     /// The flow's entry in the checkpoint file, if it had one.
@@ -643,7 +645,7 @@ impl Flow {
     // ----- reading -----
 
     fn has_room(&self) -> bool {
-        self.window.len() + self.unflushed_records < limits::WINDOW_RECORDS_MAX
+        self.window.len() + self.unflushed_records < self.ctx.window_records
             && self.window_bytes + self.unflushed_bytes < limits::WINDOW_BYTES_MAX
     }
 

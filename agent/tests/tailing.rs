@@ -235,14 +235,14 @@ fn status_subcommand_and_sigusr1() {
     append(&scene.log("app.log"), &lines("a", 0..10));
     let agent = scene.start(&[]);
     scene.wait_records(10);
-    let status = wait_for("a status file showing 10 records", || {
+    let status = wait_for("a status file showing 10 records and no lag", || {
         let output = std::process::Command::new(common::agent_bin())
             .args(["status", "--config"])
             .arg(&scene.config)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        (output.status.success() && stdout.contains("records sent 10")).then_some(stdout)
+        (output.status.success() && stdout.contains("records sent 10") && stdout.contains("lag 0 bytes")).then_some(stdout)
     });
     assert!(status.contains("is running"), "{status}");
     assert!(status.contains("lag 0 bytes"), "{status}");
