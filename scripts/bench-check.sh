@@ -43,8 +43,9 @@ start_daemon() {
     local port
     port=$(free_port)
     endpoint="127.0.0.1:$port"
-    target/release/sluiced --data-dir "$work/data-$limits" --listen "$endpoint" --limits "$limits" \
-        --log-level warn &
+    # A free HTTP port too: sluiced refuses an address another process (another run) uses.
+    target/release/sluiced --data-dir "$work/data-$limits" --listen "$endpoint" \
+        --http-listen "127.0.0.1:$(free_port)" --limits "$limits" --log-level warn &
     daemon_pid=$!
     for _ in $(seq 1 300); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

@@ -17,11 +17,17 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked --quiet
 fi
 
-targets=(native_frame segment_scan http_body state_log agent_input)
+targets=(
+    native_frame aws_codec aws_shapes event_stream shard_iterator segment_scan state_log kpl_deaggregate sigv4_auth
+    sealed_batch policy_document checkpoints agent_input
+)
 for target in "${targets[@]}"; do
     corpus="target/fuzz-corpus/$target"
+    # The two AWS body targets read the same input format and share one seed corpus.
+    seeds="$target"
+    case "$target" in aws_codec | aws_shapes) seeds=aws_body ;; esac
     mkdir -p "$corpus"
-    cp -n fuzz/corpus/"$target"/* "$corpus"/ 2>/dev/null || true
+    cp -n fuzz/corpus/"$seeds"/* "$corpus"/ 2>/dev/null || true
     echo "==> fuzzing $target for ${seconds}s"
     cargo fuzz run --fuzz-dir fuzz "$target" "$corpus" -- -max_total_time="$seconds" -print_final_stats=1 2>&1 \
         | grep -E "^(stat::number_of_executed_units|stat::new_units_added|#[0-9]+ +DONE|==[0-9]+==|SUMMARY|thread .* panicked)" || true

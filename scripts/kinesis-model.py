@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Extracts the request shapes of the operations Sluice serves over HTTP from botocore's
-Kinesis service model into server/src/http/kinesis-model.json, which the daemon embeds to
+Kinesis service model into protocol/src/aws/kinesis-model.json, which the AWS codec embeds to
 type-check and validate requests exactly as the model says (SerializationException for a wrong
 type, ValidationException for a missing member or a broken constraint).
 
@@ -15,7 +15,8 @@ import sys
 
 import botocore
 
-# Keep in step with the dispatch table in server/src/http/operations.rs.
+# Keep in step with the operations! list in model/src/operations.rs (a test of
+# protocol/src/aws/shapes.rs checks that the file holds exactly those operations).
 OPERATIONS = [
     "AddTagsToStream", "CreateStream", "DecreaseStreamRetentionPeriod", "DeleteStream",
     "DeregisterStreamConsumer", "DescribeAccountSettings", "DescribeLimits", "DescribeStream",
@@ -29,7 +30,7 @@ OPERATIONS = [
 KEPT = ("type", "required", "members", "member", "key", "value", "min", "max", "pattern", "enum")
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-target = os.path.join(root, "server", "src", "http", "kinesis-model.json")
+target = os.path.join(root, "protocol", "src", "aws", "kinesis-model.json")
 source = os.path.join(os.path.dirname(botocore.__file__), "data", "kinesis", "2013-12-02", "service-2.json.gz")
 with gzip.open(source) as f:
     model = json.load(f)

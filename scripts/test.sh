@@ -28,6 +28,9 @@ scripts/fuzz.sh 20
 step "benchmark ratios against bench/baseline.json (scripts/bench-check.sh)"
 scripts/bench-check.sh
 
+step "delivery-stream test tools: pyarrow, python-snappy, the s3s-fs server (firehose/tests/setup.sh)"
+firehose/tests/setup.sh
+
 step "tests"
 log=$(mktemp)
 aws_log=$(mktemp)
@@ -49,9 +52,10 @@ step "AWS SDK and CLI suites: installing boto3, awscli, pytest, httpx, @aws-sdk/
 tests/aws/setup.sh
 step "HTTP API request shapes match botocore's Kinesis model"
 .venv/bin/python scripts/kinesis-model.py --check
-step "boto3 (pytest)"
+step "boto3 (pytest), and botocore against the SigV4 signer and verifier (security/tests/interop)"
 pytest_status=0
-.venv/bin/python -m pytest -p no:cacheprovider -q tests/aws 2>&1 | tee "$aws_log" || pytest_status=$?
+SLUICE_SIGV4_INTEROP="${CARGO_TARGET_DIR:-$PWD/target}/debug/examples/sigv4_interop" \
+    .venv/bin/python -m pytest -p no:cacheprovider -q tests/aws security/tests/interop 2>&1 | tee "$aws_log" || pytest_status=$?
 # Exit status 5 is pytest's "no tests collected": a broken suite must not pass quietly.
 if [ "$pytest_status" -eq 5 ]; then
     echo "pytest collected no tests in tests/aws: the suite is broken" >&2

@@ -96,7 +96,7 @@ for line in open(sys.argv[1]):
         "MB/s": records * int(values["record_bytes"]) / seconds / 1e6,
         "p50 ms": int(values["p50_us"]) / 1000,
         "p99 ms": int(values["p99_us"]) / 1000,
-        "failed": int(values["failed"]),
+        "failed": int(values["failed"]) + int(values.get("timeouts", 0)) + int(values.get("socket_errors", 0)),
     }
 print()
 print(f"{'run':24} {'req/s':>10} {'records/s':>11} {'MB/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7}")

@@ -32,14 +32,12 @@ use futures_channel::{mpsc, oneshot};
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use glommio::net::TcpStream;
 use glommio::sync::{RwLock, Semaphore, StaticPermit};
+use sluice_model::{OperationInput, Request, Response, SubscribeToShardEvent, SubscribeToShardInput};
 use sluice_protocol::flatbuffers::FlatBufferBuilder;
-use sluice_protocol::{decode_response, ResponseBodyRef};
+use sluice_protocol::native::{self, EncodeInput, ResponseMessage};
 
-use crate::decode::{self, Reply};
-use crate::encode::{DescribeLimitsRequest, EncodeRequest};
-use crate::error::{ClientError, ConnectionError};
+use crate::errors::{ClientError, ConnectionError};
 use crate::recv_buffer::RecvBuffer;
-use crate::types::*;
 
 // ---------------------------------------------------------------------------------------
 // Limits
@@ -114,22 +112,6 @@ struct Writer {
     next_correlation_id: u64,
 }
 
-/// Unwraps the reply an operation expects, or reports what came instead.
-macro_rules! expect_reply {
-    ($reply:expr, $variant:ident) => {
-        match $reply {
-            Reply::$variant => Ok(()),
-            other => Err(unexpected(stringify!($variant), &other)),
-        }
-    };
-    ($reply:expr, $variant:ident($binding:ident) => $value:expr) => {
-        match $reply {
-            Reply::$variant($binding) => Ok($value),
-            other => Err(unexpected(stringify!($variant), &other)),
-        }
-    };
-}
-
 impl Client {
     /// Connects to `sluiced`'s native listener at `addr` (`"host:port"`).
     ///
@@ -181,152 +163,41 @@ impl Client {
         self.inner.shared.failure.borrow().clone()
     }
 
-    /// CreateStream.
-    pub async fn create_stream(&self, request: &CreateStreamRequest) -> Result<(), ClientError> {
-        expect_reply!(self.call(request).await?, CreateStream)
+    /// Calls one operation: sends `input` and waits for its answer, the operation's output.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &sluice_client::Client) -> Result<(), sluice_client::ClientError> {
+    /// use sluice_model::{PutRecordInput, PutRecordOutput};
+    /// let put = PutRecordInput {
+    ///     stream_name: Some("orders".into()),
+    ///     data: bytes::Bytes::from_static(b"hello"),
+    ///     partition_key: Some("customer-17".into()),
+    ///     ..Default::default()
+    /// };
+    /// let output: PutRecordOutput = client.call(&put).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn call<I>(&self, input: &I) -> Result<I::Output, ClientError>
+    where
+        I: OperationInput + EncodeInput,
+    {
+        let response = self.exchange(input, I::OPERATION.name()).await?;
+        I::output_of(response).map_err(|other| ClientError::UnexpectedResponse {
+            operation: I::OPERATION.name(),
+            body: format!("a {other} response"),
+        })
     }
 
-    /// DeleteStream.
-    pub async fn delete_stream(&self, request: &DeleteStreamRequest) -> Result<(), ClientError> {
-        expect_reply!(self.call(request).await?, DeleteStream)
-    }
-
-    /// DescribeStream.
-    pub async fn describe_stream(
-        &self,
-        request: &DescribeStreamRequest,
-    ) -> Result<DescribeStreamResponse, ClientError> {
-        expect_reply!(self.call(request).await?, DescribeStream(response) => response)
-    }
-
-    /// DescribeStreamSummary.
-    pub async fn describe_stream_summary(
-        &self,
-        request: &DescribeStreamSummaryRequest,
-    ) -> Result<DescribeStreamSummaryResponse, ClientError> {
-        expect_reply!(self.call(request).await?, DescribeStreamSummary(response) => response)
-    }
-
-    /// ListStreams.
-    pub async fn list_streams(&self, request: &ListStreamsRequest) -> Result<ListStreamsResponse, ClientError> {
-        expect_reply!(self.call(request).await?, ListStreams(response) => response)
-    }
-
-    /// ListShards.
-    pub async fn list_shards(&self, request: &ListShardsRequest) -> Result<ListShardsResponse, ClientError> {
-        expect_reply!(self.call(request).await?, ListShards(response) => response)
-    }
-
-    /// PutRecord.
-    pub async fn put_record(&self, request: &PutRecordRequest) -> Result<PutRecordResponse, ClientError> {
-        expect_reply!(self.call(request).await?, PutRecord(response) => response)
-    }
-
-    /// PutRecords. Records that failed are reported in the response, not as an error.
-    pub async fn put_records(&self, request: &PutRecordsRequest) -> Result<PutRecordsResponse, ClientError> {
-        expect_reply!(self.call(request).await?, PutRecords(response) => response)
-    }
-
-    /// GetShardIterator.
-    pub async fn get_shard_iterator(
-        &self,
-        request: &GetShardIteratorRequest,
-    ) -> Result<GetShardIteratorResponse, ClientError> {
-        expect_reply!(self.call(request).await?, GetShardIterator(response) => response)
-    }
-
-    /// GetRecords.
-    pub async fn get_records(&self, request: &GetRecordsRequest) -> Result<GetRecordsResponse, ClientError> {
-        expect_reply!(self.call(request).await?, GetRecords(response) => response)
-    }
-
-    /// IncreaseStreamRetentionPeriod.
-    pub async fn increase_stream_retention_period(
-        &self,
-        request: &IncreaseStreamRetentionPeriodRequest,
-    ) -> Result<(), ClientError> {
-        expect_reply!(self.call(request).await?, IncreaseStreamRetentionPeriod)
-    }
-
-    /// DecreaseStreamRetentionPeriod.
-    pub async fn decrease_stream_retention_period(
-        &self,
-        request: &DecreaseStreamRetentionPeriodRequest,
-    ) -> Result<(), ClientError> {
-        expect_reply!(self.call(request).await?, DecreaseStreamRetentionPeriod)
-    }
-
-    /// AddTagsToStream.
-    pub async fn add_tags_to_stream(&self, request: &AddTagsToStreamRequest) -> Result<(), ClientError> {
-        expect_reply!(self.call(request).await?, AddTagsToStream)
-    }
-
-    /// RemoveTagsFromStream.
-    pub async fn remove_tags_from_stream(&self, request: &RemoveTagsFromStreamRequest) -> Result<(), ClientError> {
-        expect_reply!(self.call(request).await?, RemoveTagsFromStream)
-    }
-
-    /// ListTagsForStream.
-    pub async fn list_tags_for_stream(
-        &self,
-        request: &ListTagsForStreamRequest,
-    ) -> Result<ListTagsForStreamResponse, ClientError> {
-        expect_reply!(self.call(request).await?, ListTagsForStream(response) => response)
-    }
-
-    /// SplitShard.
-    pub async fn split_shard(&self, request: &SplitShardRequest) -> Result<(), ClientError> {
-        expect_reply!(self.call(request).await?, SplitShard)
-    }
-
-    /// MergeShards.
-    pub async fn merge_shards(&self, request: &MergeShardsRequest) -> Result<(), ClientError> {
-        expect_reply!(self.call(request).await?, MergeShards)
-    }
-
-    /// UpdateShardCount: starts scaling and returns; the stream is UPDATING until done.
-    pub async fn update_shard_count(
-        &self,
-        request: &UpdateShardCountRequest,
-    ) -> Result<UpdateShardCountResponse, ClientError> {
-        expect_reply!(self.call(request).await?, UpdateShardCount(response) => response)
-    }
-
-    /// DescribeLimits.
-    pub async fn describe_limits(&self) -> Result<DescribeLimitsResponse, ClientError> {
-        expect_reply!(self.call(&DescribeLimitsRequest).await?, DescribeLimits(response) => response)
-    }
-
-    /// RegisterStreamConsumer.
-    pub async fn register_stream_consumer(
-        &self,
-        request: &RegisterStreamConsumerRequest,
-    ) -> Result<RegisterStreamConsumerResponse, ClientError> {
-        expect_reply!(self.call(request).await?, RegisterStreamConsumer(response) => response)
-    }
-
-    /// DeregisterStreamConsumer.
-    pub async fn deregister_stream_consumer(
-        &self,
-        request: &DeregisterStreamConsumerRequest,
-    ) -> Result<(), ClientError> {
-        expect_reply!(self.call(request).await?, DeregisterStreamConsumer)
-    }
-
-    /// DescribeStreamConsumer.
-    pub async fn describe_stream_consumer(
-        &self,
-        request: &DescribeStreamConsumerRequest,
-    ) -> Result<DescribeStreamConsumerResponse, ClientError> {
-        expect_reply!(self.call(request).await?, DescribeStreamConsumer(response) => response)
-    }
-
-    /// ListStreamConsumers.
-    pub async fn list_stream_consumers(
-        &self,
-        request: &ListStreamConsumersRequest,
-    ) -> Result<ListStreamConsumersResponse, ClientError> {
-        expect_reply!(self.call(request).await?, ListStreamConsumers(response) => response)
+    /// Calls any operation (see [`Client::call`] for the typed form). SubscribeToShard is
+    /// [`Client::subscribe_to_shard`]'s.
+    pub async fn call_request(&self, request: &Request) -> Result<Response, ClientError> {
+        let operation = request.operation().name();
+        let response = self.exchange(request, operation).await?;
+        if response.operation() == request.operation() {
+            Ok(response)
+        } else {
+            Err(unexpected(operation, &ResponseMessage::Response(response)))
+        }
     }
 
     /// SubscribeToShard: returns once the server accepted the subscription, or with its
@@ -343,17 +214,7 @@ impl Client {
     /// Dropping the [`Subscription`] discards its further events, but they still arrive, and
     /// the subscription counts against [`REQUESTS_IN_FLIGHT_MAX`], until the server ends it
     /// (after at most 5 minutes).
-    pub async fn subscribe_to_shard(
-        &self,
-        consumer_arn: &str,
-        shard_id: &str,
-        starting_position: StartingPosition,
-    ) -> Result<Subscription, ClientError> {
-        let request = SubscribeToShardRequest {
-            consumer_arn: consumer_arn.to_owned(),
-            shard_id: shard_id.to_owned(),
-            starting_position,
-        };
+    pub async fn subscribe_to_shard(&self, input: &SubscribeToShardInput) -> Result<Subscription, ClientError> {
         let permit = self.inner.shared.acquire_permit().await?;
         let (accepted_sender, accepted) = oneshot::channel();
         // One sender, so the channel holds its buffer plus one: SUBSCRIPTION_EVENTS_QUEUED_MAX.
@@ -364,7 +225,7 @@ impl Client {
             failed: false,
             _permit: permit,
         });
-        self.inner.send(&request, waiter).await?;
+        self.inner.send(input, "SubscribeToShard", waiter).await?;
         match accepted.await {
             Ok(Ok(())) => Ok(Subscription { client: self.clone(), items, finished: false }),
             Ok(Err(error)) => Err(error),
@@ -373,11 +234,11 @@ impl Client {
     }
 
     /// Sends one request and waits for its final response.
-    async fn call<R: EncodeRequest>(&self, request: &R) -> Result<Reply, ClientError> {
+    async fn exchange(&self, request: &dyn EncodeInput, operation: &'static str) -> Result<Response, ClientError> {
         let permit = self.inner.shared.acquire_permit().await?;
         let (reply_sender, reply) = oneshot::channel();
         let waiter = Waiter::Call(CallWaiter { reply: reply_sender, _permit: permit });
-        self.inner.send(request, waiter).await?;
+        self.inner.send(request, operation, waiter).await?;
         match reply.await {
             Ok(result) => result,
             Err(oneshot::Canceled) => Err(self.inner.shared.failure_or_closed().into()),
@@ -385,13 +246,24 @@ impl Client {
     }
 }
 
-fn unexpected(operation: &'static str, reply: &Reply) -> ClientError {
-    ClientError::UnexpectedResponse { operation, body: reply.describe() }
+fn unexpected(operation: &'static str, message: &ResponseMessage) -> ClientError {
+    let body = match message {
+        ResponseMessage::Response(response) => format!("a {} response", response.operation()),
+        ResponseMessage::Error(error) => format!("the error {error}"),
+        ResponseMessage::Event(_) => "a SubscribeToShardEvent".to_owned(),
+        ResponseMessage::SubscriptionEnd => "a SubscribeToShardEnd".to_owned(),
+    };
+    ClientError::UnexpectedResponse { operation, body }
 }
 
 impl Inner {
     /// Registers `waiter` under a fresh correlation id and writes the request's frame.
-    async fn send<R: EncodeRequest>(&self, request: &R, waiter: Waiter) -> Result<(), ClientError> {
+    async fn send(
+        &self,
+        request: &dyn EncodeInput,
+        operation: &'static str,
+        waiter: Waiter,
+    ) -> Result<(), ClientError> {
         // The lock is never closed, so an error here cannot happen; report it as the
         // connection's failure rather than trust that.
         let mut writer = self.writer.write().await.map_err(|_| self.shared.failure_or_closed())?;
@@ -402,9 +274,8 @@ impl Inner {
         let correlation_id = *next_correlation_id;
         *next_correlation_id += 1;
         builder.reset();
-        let frame = request
-            .encode(builder, correlation_id)
-            .map_err(|error| ClientError::Encode { operation: R::OPERATION, error })?;
+        let frame =
+            request.encode(builder, correlation_id).map_err(|error| ClientError::Encode { operation, error })?;
         let frame_bytes = frame.len();
 
         self.shared.waiters.borrow_mut().insert(correlation_id, waiter);
@@ -548,7 +419,7 @@ enum Waiter {
 }
 
 struct CallWaiter {
-    reply: oneshot::Sender<Result<Reply, ClientError>>,
+    reply: oneshot::Sender<Result<Response, ClientError>>,
     _permit: StaticPermit,
 }
 
@@ -575,13 +446,13 @@ struct Delivery {
 /// failed to decode).
 enum Outcome {
     Error(ClientError),
-    Body(Result<Reply, ClientError>),
+    Body(Result<ResponseMessage, ClientError>),
 }
 
 impl Outcome {
     /// Whether this frame ends a subscription: its correlation id is free after it.
     fn ends_subscription(&self) -> bool {
-        matches!(self, Outcome::Error(_) | Outcome::Body(Ok(Reply::SubscribeToShardEnd)))
+        matches!(self, Outcome::Error(_) | Outcome::Body(Ok(ResponseMessage::SubscriptionEnd)))
     }
 }
 
@@ -630,20 +501,19 @@ impl Shared {
     /// Hands one response frame to its waiter. Returns the subscription item still to be
     /// delivered, if any, or the error that breaks the connection.
     fn route(&self, frame: &Bytes) -> Result<Option<Delivery>, ConnectionError> {
-        let (_, response) = decode_response(frame)
+        let decoded = native::decode_response(frame)
             .map_err(ConnectionError::Frame)?
             .expect("RecvBuffer yields whole frames, which decode to Some or an error");
-        let correlation_id = response.correlation_id();
-        let outcome = match response.error() {
-            Some(error) => Outcome::Error(ClientError::service(error.code(), error.message().unwrap_or_default())),
-            None => Outcome::Body(decode::reply(frame, ResponseBodyRef::of(&response))),
+        let correlation_id = decoded.correlation_id;
+        let outcome = match decoded.message {
+            Ok(ResponseMessage::Error(error)) => Outcome::Error(ClientError::Service(error)),
+            Ok(message) => Outcome::Body(Ok(message)),
+            Err(error) => Outcome::Body(Err(ClientError::Decode(error))),
         };
 
         if correlation_id == 0 {
             return Err(match outcome {
-                Outcome::Error(ClientError::Service { code, exception, message }) => {
-                    ConnectionError::Rejected { code, exception, message }
-                }
+                Outcome::Error(ClientError::Service(error)) => ConnectionError::Rejected(error),
                 _ => ConnectionError::Protocol {
                     correlation_id,
                     reason: "correlation id 0 is reserved for connection errors, but this is no error".to_owned(),
@@ -662,7 +532,8 @@ impl Shared {
                 let result = match outcome {
                     Outcome::Error(error) => Err(error),
                     Outcome::Body(Err(error)) => Err(error),
-                    Outcome::Body(Ok(reply)) => Ok(reply),
+                    Outcome::Body(Ok(ResponseMessage::Response(response))) => Ok(response),
+                    Outcome::Body(Ok(other)) => Err(unexpected("a call", &other)),
                 };
                 // The caller may have stopped waiting; that is fine.
                 let _ = call.reply.send(result);
@@ -691,7 +562,7 @@ impl SubscriptionWaiter {
         }
         if let Some(accepted) = self.accepted.take() {
             let result = match outcome {
-                Outcome::Body(Ok(Reply::SubscribeToShard)) => Ok(()),
+                Outcome::Body(Ok(ResponseMessage::Response(Response::SubscribeToShard(_)))) => Ok(()),
                 Outcome::Error(error) => Err(error),
                 Outcome::Body(Err(error)) => {
                     self.failed = true;
@@ -706,8 +577,8 @@ impl SubscriptionWaiter {
             return None;
         }
         let item = match outcome {
-            Outcome::Body(Ok(Reply::SubscribeToShardEvent(event))) => SubscriptionItem::Event(event),
-            Outcome::Body(Ok(Reply::SubscribeToShardEnd)) => SubscriptionItem::End,
+            Outcome::Body(Ok(ResponseMessage::Event(event))) => SubscriptionItem::Event(event),
+            Outcome::Body(Ok(ResponseMessage::SubscriptionEnd)) => SubscriptionItem::End,
             Outcome::Error(error) => SubscriptionItem::Error(error),
             Outcome::Body(Err(error)) => {
                 self.failed = true;

@@ -1,32 +1,36 @@
 //! An async client for the native protocol of `sluiced`, the Sluice daemon.
 //!
 //! The native protocol carries the AWS Kinesis operations as length-prefixed flatbuffers
-//! frames over one TCP connection (`docs/protocol.md`). This crate turns it back into plain
-//! Rust: one async method per operation on [`Client`], taking and returning owned structs
-//! whose fields are the Kinesis members in snake case (`PutRecordRequest { stream_name,
-//! data, partition_key, .. }`), and [`Subscription`] for SubscribeToShard's event stream.
+//! frames over one TCP connection (`docs/protocol.md`). This crate speaks it with the model's
+//! types (`sluice-model`, re-exported here): [`Client::call`] takes any operation's input
+//! (`PutRecordInput { stream_name, data, partition_key, .. }`) and returns its output, and
+//! [`Client::subscribe_to_shard`] returns a [`Subscription`] of SubscribeToShard's events. The
+//! frames are the protocol crate's codec, the same one the server uses.
 //!
 //! ```no_run
 //! use bytes::Bytes;
-//! use sluice_client::{Client, PutRecordRequest};
+//! use sluice_client::{Client, PutRecordInput};
 //!
 //! glommio::LocalExecutorBuilder::default()
 //!     .make()
 //!     .unwrap()
 //!     .run(async {
 //!         let client = Client::connect("127.0.0.1:4568").await?;
-//!         let put = PutRecordRequest {
+//!         let put = PutRecordInput {
 //!             stream_name: Some("orders".into()),
 //!             data: Bytes::from_static(b"hello"),
-//!             partition_key: "customer-17".into(),
+//!             partition_key: Some("customer-17".into()),
 //!             ..Default::default()
 //!         };
-//!         let response = client.put_record(&put).await?;
-//!         println!("{} {}", response.shard_id, response.sequence_number);
+//!         let output = client.call(&put).await?;
+//!         println!("{} {}", output.shard_id, output.sequence_number);
 //!         Ok::<_, sluice_client::ClientError>(())
 //!     })
 //!     .unwrap();
 //! ```
+//!
+//! [`aws::HttpClient`] speaks the AWS JSON protocol instead, with the same types: to sluiced's
+//! HTTP port (the load generator measures it), or to anything that speaks Kinesis' API.
 //!
 //! # Design
 //!
@@ -40,28 +44,27 @@
 //!   and never past `FRAME_BYTES_MAX` (`recv_buffer`). Each subscription queues at most
 //!   [`SUBSCRIPTION_EVENTS_QUEUED_MAX`] events; a slow subscriber makes the reader wait, which
 //!   through TCP makes the server wait, rather than making the client buffer.
-//! - **Errors.** A Kinesis error is [`ClientError::Service`] with the AWS exception name. A
+//! - **Errors.** A Kinesis error is [`ClientError::Service`], the model's error. A
 //!   broken connection fails every request on it with the same [`ConnectionError`]. No bytes
 //!   from the server can make the client panic: a frame that fails verification closes the
 //!   connection with [`ConnectionError::Frame`].
 //!
 //! Not here, deliberately: retries and reconnection (the caller knows which operations are
-//! safe to repeat), connection pools, and the HTTP/JSON API (the daemon serves that for AWS
-//! SDKs).
+//! safe to repeat), connection pools for the native protocol, and request signing
+//! ([`aws::HttpClient`] sends unsigned requests, which sluiced accepts).
 //!
 //! The `sluice` binary in this crate is a command-line front end with the AWS CLI's
 //! `aws kinesis` commands and output format.
 
+pub mod aws;
 mod connection;
-mod decode;
-mod encode;
-mod error;
+mod errors;
 mod recv_buffer;
 #[cfg(test)]
 mod test_frames;
-mod types;
 
 pub use connection::{Client, Subscription, REQUESTS_IN_FLIGHT_MAX, SUBSCRIPTION_EVENTS_QUEUED_MAX};
-pub use error::{ClientError, ConnectionError};
-pub use sluice_protocol::wire::ErrorCode;
-pub use types::*;
+pub use errors::{ClientError, ConnectionError};
+pub use sluice_model::*;
+pub use sluice_protocol::aws::Encoding;
+pub use sluice_protocol::native::EncodeInput;

@@ -21,7 +21,6 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use serde::Serialize;
 use sluice_client::{Client, ClientError};
 
 use cli::args::{Call, Cli};
@@ -48,8 +47,8 @@ fn main() -> ExitCode {
     let operation = call.operation();
     match executor.run(run(&cli.endpoint, call)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(ClientError::Service { exception, message, .. }) => {
-            fail(&output::service_error_message(operation, exception, &message))
+        Err(ClientError::Service(error)) => {
+            fail(&output::service_error_message(operation, error.kind.exception_name(), &error.message))
         }
         Err(error) => fail(&error.to_string()),
     }
@@ -61,55 +60,11 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::from(EXIT_FAILURE)
 }
 
-/// Prints a command's output. A closed stdout (`| head`) is not worth failing over.
-fn print<T: Serialize>(value: &T) {
-    let _ = writeln!(std::io::stdout().lock(), "{}", output::pretty_json(value));
-}
-
 async fn run(endpoint: &str, call: Call) -> Result<(), ClientError> {
     let client = Client::connect(endpoint).await?;
     match call {
-        // Operations with an empty output print nothing, as the AWS CLI does.
-        Call::CreateStream(request) => client.create_stream(&request).await?,
-        Call::DeleteStream(request) => client.delete_stream(&request).await?,
-        Call::DescribeStream(request) => print(&output::describe_stream(&client.describe_stream(&request).await?)),
-        Call::DescribeStreamSummary(request) => {
-            print(&output::describe_stream_summary(&client.describe_stream_summary(&request).await?))
-        }
-        Call::ListStreams(request) => print(&output::list_streams(&client.list_streams(&request).await?)),
-        Call::ListShards(request) => print(&output::list_shards(&client.list_shards(&request).await?)),
-        Call::PutRecord(request) => print(&output::put_record(&client.put_record(&request).await?)),
-        Call::PutRecords(request) => print(&output::put_records(&client.put_records(&request).await?)),
-        Call::GetShardIterator(request) => {
-            print(&output::get_shard_iterator(&client.get_shard_iterator(&request).await?))
-        }
-        Call::GetRecords(request) => print(&output::get_records(&client.get_records(&request).await?)),
-        Call::IncreaseStreamRetentionPeriod(request) => client.increase_stream_retention_period(&request).await?,
-        Call::DecreaseStreamRetentionPeriod(request) => client.decrease_stream_retention_period(&request).await?,
-        Call::AddTagsToStream(request) => client.add_tags_to_stream(&request).await?,
-        Call::RemoveTagsFromStream(request) => client.remove_tags_from_stream(&request).await?,
-        Call::ListTagsForStream(request) => {
-            print(&output::list_tags_for_stream(&client.list_tags_for_stream(&request).await?))
-        }
-        Call::SplitShard(request) => client.split_shard(&request).await?,
-        Call::MergeShards(request) => client.merge_shards(&request).await?,
-        Call::UpdateShardCount(request) => {
-            print(&output::update_shard_count(&client.update_shard_count(&request).await?))
-        }
-        Call::DescribeLimits => print(&output::describe_limits(&client.describe_limits().await?)),
-        Call::RegisterStreamConsumer(request) => {
-            print(&output::register_stream_consumer(&client.register_stream_consumer(&request).await?))
-        }
-        Call::DeregisterStreamConsumer(request) => client.deregister_stream_consumer(&request).await?,
-        Call::DescribeStreamConsumer(request) => {
-            print(&output::describe_stream_consumer(&client.describe_stream_consumer(&request).await?))
-        }
-        Call::ListStreamConsumers(request) => {
-            print(&output::list_stream_consumers(&client.list_stream_consumers(&request).await?))
-        }
         Call::SubscribeToShard { request, max_events } => {
-            let mut subscription =
-                client.subscribe_to_shard(&request.consumer_arn, &request.shard_id, request.starting_position).await?;
+            let mut subscription = client.subscribe_to_shard(&request).await?;
             let mut event_count: u64 = 0;
             while max_events.is_none_or(|max_events| event_count < max_events) {
                 let Some(event) = subscription.next().await else { break };
@@ -120,6 +75,15 @@ async fn run(endpoint: &str, call: Call) -> Result<(), ClientError> {
                     break;
                 }
                 event_count += 1;
+            }
+        }
+        call => {
+            let response = client.call_request(&call.into_request()).await?;
+            let text = output::pretty_json(&response);
+            // Operations whose output has no members print nothing, as the AWS CLI does. A
+            // closed stdout (`| head`) is not worth failing over.
+            if text != "{}" {
+                let _ = writeln!(std::io::stdout().lock(), "{text}");
             }
         }
     }

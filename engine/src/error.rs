@@ -3,6 +3,7 @@
 use crate::format::FrameError;
 use crate::shard_index::GapError;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -16,10 +17,19 @@ pub enum EngineError {
     Gap { path: PathBuf, gap: GapError },
     #[error("watermark of shard {shard_uid} says {watermark} records were written but the journal holds only {found}: acknowledged records are missing")]
     MissingRecords { shard_uid: u64, watermark: u64, found: u64 },
-    /// A group commit failed (write or fsync error, disk full): none of its records were
-    /// acknowledged, and none of their sequence numbers were used.
-    #[error("write to {path} failed, nothing was acknowledged: {message}")]
-    WriteFailed { path: PathBuf, message: String },
+    /// A group commit found the disk full (ENOSPC): none of its records were acknowledged,
+    /// and none of their sequence numbers were used. Appends succeed again once space returns.
+    #[error("disk full: {operation} {path} failed, nothing was acknowledged: {source}")]
+    DiskFull { path: PathBuf, operation: &'static str, source: Arc<std::io::Error> },
+    /// A group commit failed on an I/O error (EIO on write or fdatasync, a short write, a
+    /// segment that could not be rolled): none of its records were acknowledged, and none of
+    /// their sequence numbers were used. The journal goes on with the next commit.
+    #[error("I/O error: {operation} {path} failed, nothing was acknowledged: {source}")]
+    WriteFailed { path: PathBuf, operation: &'static str, source: Arc<std::io::Error> },
+    /// A read found no live segment holding a run the shard's index points at. It would be a
+    /// bug (segments a read uses are pinned against retention); it is an error, never a panic.
+    #[error("journal position {position} lies in no live segment")]
+    NoSegment { position: u64 },
     #[error("shard {0} is not registered on this core")]
     UnknownShard(u64),
     /// The shard was closed by a reshard: its hash keys now belong to its children.
@@ -44,6 +54,44 @@ impl EngineError {
     pub(crate) fn io(path: impl Into<PathBuf>, operation: &'static str) -> impl FnOnce(std::io::Error) -> EngineError {
         let path = path.into();
         move |source| EngineError::Io { path, operation, source }
+    }
+
+    /// The error of a failed group commit: [`EngineError::DiskFull`] for ENOSPC, else
+    /// [`EngineError::WriteFailed`].
+    pub(crate) fn commit(path: impl Into<PathBuf>, operation: &'static str, source: std::io::Error) -> EngineError {
+        let path = path.into();
+        let source = Arc::new(source);
+        if source.kind() == std::io::ErrorKind::StorageFull {
+            EngineError::DiskFull { path, operation, source }
+        } else {
+            EngineError::WriteFailed { path, operation, source }
+        }
+    }
+
+    /// An I/O error met while preparing a commit (rolling the segment), as a commit failure.
+    pub(crate) fn into_commit(self) -> EngineError {
+        match self {
+            EngineError::Io { path, operation, source } => EngineError::commit(path, operation, source),
+            other => other,
+        }
+    }
+
+    /// The same failure again, for every append of a failed commit.
+    pub(crate) fn for_each_append(&self) -> EngineError {
+        match self {
+            EngineError::DiskFull { path, operation, source } => {
+                EngineError::DiskFull { path: path.clone(), operation, source: source.clone() }
+            }
+            EngineError::WriteFailed { path, operation, source } => {
+                EngineError::WriteFailed { path: path.clone(), operation, source: source.clone() }
+            }
+            EngineError::Closed => EngineError::Closed,
+            other => EngineError::WriteFailed {
+                path: PathBuf::new(),
+                operation: "commit",
+                source: Arc::new(std::io::Error::other(other.to_string())),
+            },
+        }
     }
 }
 

@@ -18,6 +18,7 @@
 //! acknowledged byte is never at risk from a later write. A commit is written only after the
 //! previous one is durable: that is what lets recovery tell a torn tail from corruption.
 
+use crate::shard_index::RunEntry;
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 /// Batches start on multiples of this. It is the smallest O_DIRECT alignment Linux devices
@@ -192,7 +193,7 @@ impl<B: AsMut<[u8]>> BatchWriter<B> {
     /// Seals the batch: zero padding up to `alignment` (a multiple of [`BLOCK_BYTES`]), body
     /// checksum, header. Returns the buffer and the padded length to write.
     pub fn finish(mut self, position: u64, timestamp_ms: i64, flags: u16, alignment: usize) -> (B, usize) {
-        assert!(alignment % BLOCK_BYTES == 0 && alignment.is_power_of_two());
+        assert!(alignment.is_multiple_of(BLOCK_BYTES) && alignment.is_power_of_two());
         self.end_run();
         let used = self.cursor;
         let body_bytes = used - BATCH_HEADER_BYTES;
@@ -532,6 +533,227 @@ fn commit_start_after(bytes: &[u8], offset: usize, base: u64) -> bool {
     false
 }
 
+// ---------------------------------------------------------------------------------------------
+// Segment index checkpoints (`*.idx`) and watermarks (`watermarks`): small files replaced
+// atomically, each ending in an XXH3-64 of everything before it.
+
+/// Trailing checksum of a checkpoint or watermarks file.
+pub const FILE_XXH3_BYTES: usize = 8;
+
+/// "SLX1": a sealed segment's index checkpoint.
+pub const CHECKPOINT_MAGIC: [u8; 4] = *b"SLX1";
+pub const CHECKPOINT_HEADER_BYTES: usize = 16;
+pub mod checkpoint_offset {
+    pub const MAGIC: usize = 0; // [u8; 4]
+    pub const BASE: usize = 4; // u64, journal position of the segment's first byte
+    pub const RUN_COUNT: usize = 12; // u32
+}
+pub const CHECKPOINT_ENTRY_BYTES: usize = 40;
+pub mod checkpoint_entry_offset {
+    pub const SHARD_UID: usize = 0; // u64
+    pub const FIRST_INDEX: usize = 8; // u64
+    pub const RECORD_COUNT: usize = 16; // u32
+    pub const RUN_BYTES: usize = 20; // u32
+    pub const POSITION: usize = 24; // u64, journal position of the run header
+    pub const TIMESTAMP_MS: usize = 32; // i64
+}
+const _: () = assert!(checkpoint_offset::RUN_COUNT + 4 == CHECKPOINT_HEADER_BYTES);
+const _: () = assert!(checkpoint_entry_offset::TIMESTAMP_MS + 8 == CHECKPOINT_ENTRY_BYTES);
+
+/// "SLW1": the watermarks file.
+pub const WATERMARKS_MAGIC: [u8; 4] = *b"SLW1";
+pub const WATERMARKS_HEADER_BYTES: usize = 8;
+pub mod watermarks_offset {
+    pub const MAGIC: usize = 0; // [u8; 4]
+    pub const SHARD_COUNT: usize = 4; // u32
+}
+pub const WATERMARK_ENTRY_BYTES: usize = 32;
+pub mod watermark_entry_offset {
+    pub const SHARD_UID: usize = 0; // u64, strictly increasing from entry to entry
+    pub const NEXT_INDEX: usize = 8; // u64, the index the shard's next record gets
+    pub const TRIM_INDEX: usize = 16; // u64, first retained index, or FORGOTTEN
+    pub const LAST_TIMESTAMP_MS: usize = 24; // i64, arrival time of its newest record
+}
+const _: () = assert!(watermarks_offset::SHARD_COUNT + 4 == WATERMARKS_HEADER_BYTES);
+const _: () = assert!(watermark_entry_offset::LAST_TIMESTAMP_MS + 8 == WATERMARK_ENTRY_BYTES);
+
+/// Why a checkpoint or watermarks file was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("shorter than its header and checksum")]
+    Truncated,
+    #[error("checksum mismatch")]
+    Checksum,
+    #[error("bad magic")]
+    Magic,
+    #[error("checkpoint of the segment at {actual}, expected {expected}")]
+    Base { expected: u64, actual: u64 },
+    #[error("{count} entries do not fill {bytes} bytes")]
+    Lengths { count: u32, bytes: usize },
+    #[error("run {ordinal} is empty, too short for its records, outside the segment, or not after the previous run")]
+    RunOutOfPlace { ordinal: usize },
+    #[error("entry {ordinal} is not in increasing shard order, or trims past its next index")]
+    Order { ordinal: usize },
+}
+
+/// Splits `bytes` into the part the trailing checksum covers, after checking it.
+fn checked_body(bytes: &[u8], header_bytes: usize) -> Result<&[u8], CheckpointError> {
+    if bytes.len() < header_bytes + FILE_XXH3_BYTES {
+        return Err(CheckpointError::Truncated);
+    }
+    let (body, checksum) = bytes.split_at(bytes.len() - FILE_XXH3_BYTES);
+    if xxh3_64(body) != u64_at(checksum, 0) {
+        return Err(CheckpointError::Checksum);
+    }
+    Ok(body)
+}
+
+/// Encodes a sealed segment's runs (`(shard uid, run)`, any order) as its checkpoint.
+pub fn encode_segment_checkpoint(base: u64, runs: &[(u64, RunEntry)]) -> Vec<u8> {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by_key(|(_, run)| run.position);
+    let mut bytes = vec![0u8; CHECKPOINT_HEADER_BYTES + sorted.len() * CHECKPOINT_ENTRY_BYTES];
+    put(&mut bytes, checkpoint_offset::MAGIC, &CHECKPOINT_MAGIC);
+    put(&mut bytes, checkpoint_offset::BASE, &base.to_le_bytes());
+    let count = u32::try_from(sorted.len()).expect("a segment holds fewer than 2^32 runs");
+    put(&mut bytes, checkpoint_offset::RUN_COUNT, &count.to_le_bytes());
+    for (ordinal, (uid, run)) in sorted.iter().enumerate() {
+        let entry = &mut bytes[CHECKPOINT_HEADER_BYTES + ordinal * CHECKPOINT_ENTRY_BYTES..];
+        put(entry, checkpoint_entry_offset::SHARD_UID, &uid.to_le_bytes());
+        put(entry, checkpoint_entry_offset::FIRST_INDEX, &run.first_index.to_le_bytes());
+        put(entry, checkpoint_entry_offset::RECORD_COUNT, &run.record_count.to_le_bytes());
+        put(entry, checkpoint_entry_offset::RUN_BYTES, &run.run_bytes.to_le_bytes());
+        put(entry, checkpoint_entry_offset::POSITION, &run.position.to_le_bytes());
+        put(entry, checkpoint_entry_offset::TIMESTAMP_MS, &run.timestamp_ms.to_le_bytes());
+    }
+    let checksum = xxh3_64(&bytes);
+    bytes.extend_from_slice(&checksum.to_le_bytes());
+    bytes
+}
+
+/// Decodes the checkpoint of the segment at `base` whose file holds `segment_bytes` bytes:
+/// its runs in journal order. Any failed check refuses the whole checkpoint (recovery then
+/// scans the segment instead). Never panics, whatever the bytes.
+pub fn decode_segment_checkpoint(
+    bytes: &[u8],
+    base: u64,
+    segment_bytes: u64,
+) -> Result<Vec<(u64, RunEntry)>, CheckpointError> {
+    let body = checked_body(bytes, CHECKPOINT_HEADER_BYTES)?;
+    if body[checkpoint_offset::MAGIC..checkpoint_offset::MAGIC + 4] != CHECKPOINT_MAGIC {
+        return Err(CheckpointError::Magic);
+    }
+    let actual = u64_at(body, checkpoint_offset::BASE);
+    if actual != base {
+        return Err(CheckpointError::Base { expected: base, actual });
+    }
+    let count = u32_at(body, checkpoint_offset::RUN_COUNT);
+    let entries = &body[CHECKPOINT_HEADER_BYTES..];
+    if entries.len() as u64 != u64::from(count) * CHECKPOINT_ENTRY_BYTES as u64 {
+        return Err(CheckpointError::Lengths { count, bytes: bytes.len() });
+    }
+    let end = base.saturating_add(segment_bytes);
+    let mut runs = Vec::with_capacity(count as usize);
+    let mut previous_end = base;
+    for (ordinal, entry) in entries.chunks_exact(CHECKPOINT_ENTRY_BYTES).enumerate() {
+        let run = RunEntry {
+            first_index: u64_at(entry, checkpoint_entry_offset::FIRST_INDEX),
+            record_count: u32_at(entry, checkpoint_entry_offset::RECORD_COUNT),
+            run_bytes: u32_at(entry, checkpoint_entry_offset::RUN_BYTES),
+            position: u64_at(entry, checkpoint_entry_offset::POSITION),
+            timestamp_ms: i64_at(entry, checkpoint_entry_offset::TIMESTAMP_MS),
+        };
+        let smallest_run = RUN_HEADER_BYTES as u64 + RECORD_HEADER_BYTES as u64 * u64::from(run.record_count);
+        let run_end = run.position.checked_add(u64::from(run.run_bytes));
+        let in_place = run.record_count > 0
+            && u64::from(run.run_bytes) >= smallest_run
+            && run.position >= previous_end
+            && run_end.is_some_and(|run_end| run_end <= end)
+            && run.first_index.checked_add(u64::from(run.record_count)).is_some();
+        if !in_place {
+            return Err(CheckpointError::RunOutOfPlace { ordinal });
+        }
+        previous_end = run_end.expect("checked above");
+        runs.push((u64_at(entry, checkpoint_entry_offset::SHARD_UID), run));
+    }
+    Ok(runs)
+}
+
+/// What a retention pass persists about a shard before it deletes segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermark {
+    /// The index the shard's next record gets: none below it is ever handed out again.
+    pub next_index: u64,
+    /// The first index still retained: every record below it expired, and its segment may be
+    /// gone, so recovery ignores runs below it instead of calling the hole a loss.
+    /// [`Watermark::FORGOTTEN`] for a shard whose stream was deleted: all its runs are ignored.
+    pub trim_index: u64,
+    /// Arrival time of the shard's newest record: later records never get an earlier one.
+    pub last_timestamp_ms: i64,
+}
+
+impl Watermark {
+    pub const FORGOTTEN: u64 = u64::MAX;
+
+    pub fn forgotten() -> Watermark {
+        Watermark { next_index: 0, trim_index: Watermark::FORGOTTEN, last_timestamp_ms: i64::MIN }
+    }
+
+    pub fn is_forgotten(&self) -> bool {
+        self.trim_index == Watermark::FORGOTTEN
+    }
+}
+
+/// Per shard uid.
+pub type Watermarks = std::collections::BTreeMap<u64, Watermark>;
+
+pub fn encode_watermarks(watermarks: &Watermarks) -> Vec<u8> {
+    let mut bytes = vec![0u8; WATERMARKS_HEADER_BYTES + watermarks.len() * WATERMARK_ENTRY_BYTES];
+    put(&mut bytes, watermarks_offset::MAGIC, &WATERMARKS_MAGIC);
+    let count = u32::try_from(watermarks.len()).expect("fewer than 2^32 shards per core");
+    put(&mut bytes, watermarks_offset::SHARD_COUNT, &count.to_le_bytes());
+    for (ordinal, (uid, watermark)) in watermarks.iter().enumerate() {
+        let entry = &mut bytes[WATERMARKS_HEADER_BYTES + ordinal * WATERMARK_ENTRY_BYTES..];
+        put(entry, watermark_entry_offset::SHARD_UID, &uid.to_le_bytes());
+        put(entry, watermark_entry_offset::NEXT_INDEX, &watermark.next_index.to_le_bytes());
+        put(entry, watermark_entry_offset::TRIM_INDEX, &watermark.trim_index.to_le_bytes());
+        put(entry, watermark_entry_offset::LAST_TIMESTAMP_MS, &watermark.last_timestamp_ms.to_le_bytes());
+    }
+    let checksum = xxh3_64(&bytes);
+    bytes.extend_from_slice(&checksum.to_le_bytes());
+    bytes
+}
+
+/// Decodes a watermarks file. Never panics, whatever the bytes.
+pub fn decode_watermarks(bytes: &[u8]) -> Result<Watermarks, CheckpointError> {
+    let body = checked_body(bytes, WATERMARKS_HEADER_BYTES)?;
+    if body[watermarks_offset::MAGIC..watermarks_offset::MAGIC + 4] != WATERMARKS_MAGIC {
+        return Err(CheckpointError::Magic);
+    }
+    let count = u32_at(body, watermarks_offset::SHARD_COUNT);
+    let entries = &body[WATERMARKS_HEADER_BYTES..];
+    if entries.len() as u64 != u64::from(count) * WATERMARK_ENTRY_BYTES as u64 {
+        return Err(CheckpointError::Lengths { count, bytes: bytes.len() });
+    }
+    let mut watermarks = Watermarks::new();
+    for (ordinal, entry) in entries.chunks_exact(WATERMARK_ENTRY_BYTES).enumerate() {
+        let uid = u64_at(entry, watermark_entry_offset::SHARD_UID);
+        if watermarks.last_key_value().is_some_and(|(&previous, _)| previous >= uid) {
+            return Err(CheckpointError::Order { ordinal });
+        }
+        let watermark = Watermark {
+            next_index: u64_at(entry, watermark_entry_offset::NEXT_INDEX),
+            trim_index: u64_at(entry, watermark_entry_offset::TRIM_INDEX),
+            last_timestamp_ms: i64_at(entry, watermark_entry_offset::LAST_TIMESTAMP_MS),
+        };
+        if !watermark.is_forgotten() && watermark.trim_index > watermark.next_index {
+            return Err(CheckpointError::Order { ordinal });
+        }
+        watermarks.insert(uid, watermark);
+    }
+    Ok(watermarks)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -694,6 +916,51 @@ mod tests {
                     scan.end
                 );
             }
+        }
+    }
+
+    fn run_entry(first_index: u64, record_count: u32, position: u64) -> RunEntry {
+        RunEntry { first_index, record_count, run_bytes: 100, position, timestamp_ms: 7 }
+    }
+
+    #[test]
+    fn checkpoints_round_trip_and_refuse_any_damage() {
+        let runs = vec![(2, run_entry(5, 2, 4096 + 600)), (1, run_entry(1, 3, 4096 + 64))];
+        let bytes = encode_segment_checkpoint(4096, &runs);
+        let decoded = decode_segment_checkpoint(&bytes, 4096, 2048).unwrap();
+        assert_eq!(decoded, vec![runs[1], runs[0]], "journal order");
+        assert_eq!(encode_segment_checkpoint(4096, &decoded), bytes);
+        assert_eq!(
+            decode_segment_checkpoint(&bytes, 0, 2048),
+            Err(CheckpointError::Base { expected: 0, actual: 4096 })
+        );
+        // The second run ends at 700: past a segment of 650 bytes.
+        assert_eq!(decode_segment_checkpoint(&bytes, 4096, 650), Err(CheckpointError::RunOutOfPlace { ordinal: 1 }));
+        for at in 0..bytes.len() {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x20;
+            assert!(decode_segment_checkpoint(&flipped, 4096, 2048).is_err(), "flip at {at}");
+        }
+        for cut in 0..bytes.len() {
+            assert!(decode_segment_checkpoint(&bytes[..cut], 4096, 2048).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn watermarks_round_trip_and_refuse_any_damage() {
+        let watermark =
+            |next_index, trim_index, last_timestamp_ms| Watermark { next_index, trim_index, last_timestamp_ms };
+        let watermarks: Watermarks =
+            [(3, watermark(17, 12, 1_000)), (9, watermark(1, 1, i64::MIN)), (11, Watermark::forgotten())]
+                .into_iter()
+                .collect();
+        let bytes = encode_watermarks(&watermarks);
+        assert_eq!(decode_watermarks(&bytes).unwrap(), watermarks);
+        assert_eq!(decode_watermarks(&encode_watermarks(&Watermarks::new())).unwrap(), Watermarks::new());
+        for at in 0..bytes.len() {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x01;
+            assert!(decode_watermarks(&flipped).is_err(), "flip at {at}");
         }
     }
 }

@@ -8,7 +8,9 @@
 //!
 //! The pure parts (byte layout in [`format`], [`routing`], [`sequence`] numbers, the
 //! [`catalog`] model, the shard index) do no I/O and are tested exhaustively; [`journal`] is
-//! the only module that touches files, through glommio.
+//! the only module that touches files, and only through the [`storage`] seam: glommio's
+//! O_DIRECT files in production, the simulated disk of [`sim`] (feature `simulation`) in the
+//! deterministic simulation tests.
 //!
 //! Start with `ARCHITECTURE.md` at the repository root, then `docs/format.md`.
 
@@ -22,6 +24,10 @@ pub mod limits;
 pub mod routing;
 pub mod sequence;
 pub mod shard_index;
+#[cfg(feature = "simulation")]
+pub mod sim;
+#[cfg(feature = "journal")]
+pub mod storage;
 
 pub use error::{EngineError, Result};
 #[cfg(feature = "journal")]

@@ -51,7 +51,7 @@ const _: () = assert!(
     BATCH_BYTES_MAX
         >= format::BATCH_HEADER_BYTES + format::RUN_HEADER_BYTES + format::RECORD_HEADER_BYTES + RECORD_BYTES_MAX
 );
-const _: () = assert!(BATCH_BYTES_MAX % 4096 == 0);
+const _: () = assert!(BATCH_BYTES_MAX.is_multiple_of(4096));
 
 /// Most bytes one group commit writes. A commit holds whole appends only, so it must fit the
 /// largest append; beyond that, bigger commits only add latency to the appends queued behind.

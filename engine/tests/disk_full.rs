@@ -96,7 +96,7 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers_when_space_returns() {
             }
         }
         let error = refused.expect("a 1 MiB gap fills up");
-        assert!(matches!(error, EngineError::WriteFailed { .. }), "{error:?}");
+        assert!(matches!(error, EngineError::DiskFull { .. }), "{error:?}");
         assert!(error.to_string().contains("No space left on device"), "{error}");
         // Still full: refused again, and nothing of it is readable.
         assert!(journal.append(vec![record(99_999)]).await.is_err());

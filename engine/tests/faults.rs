@@ -1,118 +1,209 @@
-//! Faults injected at the journal's I/O boundary (`journal::faults`): EIO on write, EIO on
-//! fdatasync, and torn writes. A failed commit acknowledges nothing and uses no sequence
-//! number; the journal keeps going; a restart finds exactly what was acknowledged.
+//! Faults of the simulated disk (`sluice_engine::sim`), one at a time and on purpose: EIO on
+//! write, EIO on fdatasync, torn and short writes, a full disk, and a read slower than
+//! retention. A failed commit acknowledges nothing, uses no sequence number and says why
+//! (`DiskFull` or `WriteFailed`); the journal keeps going; a restart finds exactly what was
+//! acknowledged. `tests/simulation.rs` injects the same faults at random.
 
 mod common;
 
 use bytes::Bytes;
-use common::{append_one, journal_dir, read_all, run, spec};
+use common::{on_sim_disk, spec};
 use sluice_engine::clock::ManualClock;
-use sluice_engine::journal::faults::{self, Fault};
 use sluice_engine::journal::JournalConfig;
-use sluice_engine::{AppendRecord, EngineError, Journal};
-use std::path::{Path, PathBuf};
+use sluice_engine::sim::{DiskConfig, Fault, OpKind, SimDisk, SimRng, SimStorage};
+use sluice_engine::{AppendRecord, Appended, EngineError, Journal};
 use std::sync::Arc;
+
+const DIR: &str = "/sim/journal-0";
+
+fn disk() -> SimDisk {
+    SimDisk::new(DiskConfig::default(), SimRng::new(1))
+}
 
 /// A record whose commit spans five 512-byte blocks, so a torn write can keep part of it.
 fn big(text: &str) -> AppendRecord {
     AppendRecord { shard_uid: 1, partition_key: Bytes::from_static(b"k"), data: Bytes::from(text.repeat(2000)) }
 }
 
-async fn open(path: &Path) -> Journal {
-    let journal = Journal::open(JournalConfig::new(path), Arc::new(ManualClock::new(1_000))).await.unwrap();
+fn small(text: &str) -> AppendRecord {
+    AppendRecord { shard_uid: 1, partition_key: Bytes::from_static(b"k"), data: Bytes::from(text.to_string()) }
+}
+
+async fn open(storage: SimStorage, config: JournalConfig, clock: &ManualClock) -> Journal<SimStorage> {
+    let journal = Journal::open_in(storage, config, Arc::new(clock.clone())).await.expect("open");
     journal.register_shard(spec(1));
     journal
 }
 
-/// What shard 1 holds after a restart, in a fresh executor.
-fn after_restart(path: PathBuf) -> Vec<String> {
-    let (sender, receiver) = std::sync::mpsc::channel();
-    run(move || async move {
-        let journal = open(&path).await;
-        let records = read_all(&journal, 1, 0).await;
-        sender.send(records.iter().map(|r| String::from_utf8(r.data[..1].to_vec()).unwrap()).collect()).unwrap();
-        journal.close().await.unwrap();
-    });
-    receiver.recv().unwrap()
+async fn append(journal: &Journal<SimStorage>, record: AppendRecord) -> Appended {
+    journal.append(vec![record]).await.expect("append").remove(0)
 }
 
-fn check_failed_commit_acknowledges_nothing(fault: Fault) {
-    let dir = journal_dir();
-    let path = dir.path().to_path_buf();
-    let writer_path = path.clone();
-    run(move || async move {
-        let journal = open(&writer_path).await;
-        assert_eq!(append_one(&journal, 1, "a").await.sequence_number.record_index(), 1);
-        faults::plan([Some(fault)]);
+/// The first letter of every record shard 1 holds, in order, after a restart.
+fn after_restart(disk: &SimDisk) -> Vec<String> {
+    on_sim_disk(disk, |storage| async move {
+        let journal = open(storage, JournalConfig::new(DIR), &ManualClock::new(2_000)).await;
+        let batch = journal.read(1, 0, 1000, usize::MAX).await.expect("read");
+        journal.close().await.expect("close");
+        batch.records.iter().map(|r| String::from_utf8(r.data[..1].to_vec()).unwrap()).collect()
+    })
+}
+
+fn check_failed_commit_acknowledges_nothing(kind: OpKind, fault: Fault) {
+    let disk = disk();
+    let planned = disk.clone();
+    on_sim_disk(&disk, |storage| async move {
+        let journal = open(storage, JournalConfig::new(DIR), &ManualClock::new(1_000)).await;
+        assert_eq!(append(&journal, small("a")).await.sequence_number.record_index(), 1);
+        planned.plan(kind, fault);
         let error = journal.append(vec![big("b")]).await.unwrap_err();
         assert!(matches!(error, EngineError::WriteFailed { .. }), "{error:?}");
         // Nothing of the failed commit is served, and its sequence number goes to the next.
-        assert_eq!(read_all(&journal, 1, 0).await.len(), 1);
-        assert_eq!(journal.append(vec![big("c")]).await.unwrap()[0].sequence_number.record_index(), 2);
+        assert_eq!(journal.read(1, 0, 10, usize::MAX).await.unwrap().records.len(), 1);
+        assert_eq!(append(&journal, big("c")).await.sequence_number.record_index(), 2);
         journal.close().await.unwrap();
     });
-    assert_eq!(after_restart(path), ["a", "c"], "{fault:?}");
+    assert_eq!(after_restart(&disk), ["a", "c"], "{kind:?} {fault:?}");
 }
 
 #[test]
 fn eio_on_write_acknowledges_nothing() {
-    check_failed_commit_acknowledges_nothing(Fault::WriteError);
+    check_failed_commit_acknowledges_nothing(OpKind::Write, Fault::Eio);
 }
 
 #[test]
 fn eio_on_fdatasync_acknowledges_nothing_even_though_the_bytes_landed() {
-    check_failed_commit_acknowledges_nothing(Fault::SyncError);
+    check_failed_commit_acknowledges_nothing(OpKind::Fdatasync, Fault::Eio);
 }
 
 #[test]
 fn a_torn_write_then_a_successful_commit_keeps_only_acknowledged_records() {
-    check_failed_commit_acknowledges_nothing(Fault::TornWrite { blocks: 2 });
+    check_failed_commit_acknowledges_nothing(OpKind::Write, Fault::Torn { sectors: 2 });
 }
 
 #[test]
-fn a_torn_write_then_a_crash_recovers_to_the_last_acknowledged_commit() {
-    for blocks in [0, 1, 2, 3] {
-        let dir = journal_dir();
-        let path = dir.path().to_path_buf();
-        let writer_path = path.clone();
-        run(move || async move {
-            let journal = open(&writer_path).await;
-            append_one(&journal, 1, "a").await;
-            faults::plan([Some(Fault::TornWrite { blocks })]);
+fn a_short_write_is_a_failed_commit() {
+    check_failed_commit_acknowledges_nothing(OpKind::Write, Fault::Short { sectors: 3 });
+}
+
+#[test]
+fn a_torn_write_then_a_power_loss_recovers_to_the_last_acknowledged_commit() {
+    for sectors in [0, 1, 2, 3] {
+        let disk = disk();
+        let planned = disk.clone();
+        on_sim_disk(&disk, |storage| async move {
+            let journal = open(storage, JournalConfig::new(DIR), &ManualClock::new(1_000)).await;
+            append(&journal, small("a")).await;
+            planned.plan(OpKind::Write, Fault::Torn { sectors });
             assert!(journal.append(vec![big("b")]).await.is_err());
-            // The process dies here: no close, no further commit.
+            // The machine dies here: no close, no further commit.
         });
-        assert_eq!(after_restart(path.clone()), ["a"], "torn after {blocks} blocks");
+        disk.power_loss();
+        assert_eq!(after_restart(&disk), ["a"], "torn after {sectors} sectors");
         // And the journal goes on after the recovered tail.
-        run(move || async move {
-            let journal = open(&path).await;
-            assert_eq!(append_one(&journal, 1, "d").await.sequence_number.record_index(), 2);
+        let next = on_sim_disk(&disk, |storage| async move {
+            let journal = open(storage, JournalConfig::new(DIR), &ManualClock::new(3_000)).await;
+            let next = append(&journal, small("d")).await.sequence_number.record_index();
             journal.close().await.unwrap();
+            next
         });
+        assert_eq!(next, 2);
     }
 }
 
 /// A commit whose writes all landed but whose fsync failed was never acknowledged. If the
-/// process dies before another commit overwrites it, recovery finds it whole and serves it:
+/// process dies before another commit overwrites it, recovery may find it whole and serve it:
 /// the producer got an error, so it may or may not be there (as after a timeout in Kinesis),
 /// and its sequence number is one no acknowledged record ever had.
 #[test]
 fn a_commit_whose_fsync_failed_may_surface_after_a_crash_but_reuses_no_sequence_number() {
-    let dir = journal_dir();
-    let path = dir.path().to_path_buf();
-    let writer_path = path.clone();
-    run(move || async move {
-        let journal = open(&writer_path).await;
-        append_one(&journal, 1, "a").await;
-        faults::plan([Some(Fault::SyncError)]);
-        assert!(journal.append(vec![big("b")]).await.is_err());
-    });
-    let found = after_restart(path.clone());
-    assert!(found == ["a"] || found == ["a", "b"], "{found:?}");
-    run(move || async move {
-        let journal = open(&path).await;
-        let next = append_one(&journal, 1, "c").await.sequence_number.record_index();
+    for seed in 0..8 {
+        let disk = SimDisk::new(DiskConfig::default(), SimRng::new(seed));
+        let planned = disk.clone();
+        on_sim_disk(&disk, |storage| async move {
+            let journal = open(storage, JournalConfig::new(DIR), &ManualClock::new(1_000)).await;
+            append(&journal, small("a")).await;
+            planned.plan(OpKind::Fdatasync, Fault::Eio);
+            assert!(journal.append(vec![big("b")]).await.is_err());
+        });
+        let found = after_restart(&disk);
+        assert!(found == ["a"] || found == ["a", "b"], "{found:?}");
+        let next = on_sim_disk(&disk, |storage| async move {
+            let journal = open(storage, JournalConfig::new(DIR), &ManualClock::new(3_000)).await;
+            let next = append(&journal, small("c")).await.sequence_number.record_index();
+            journal.close().await.unwrap();
+            next
+        });
         assert_eq!(next, 1 + found.len() as u64, "the next record continues after whatever recovery found");
+    }
+}
+
+/// The commit path says what happened: a full disk is `DiskFull` (ENOSPC), anything else
+/// `WriteFailed`; both acknowledge nothing, and appends go on once the disk is fine again.
+#[test]
+fn commit_errors_say_disk_full_or_io_error() {
+    let disk = disk();
+    let planned = disk.clone();
+    on_sim_disk(&disk, |storage| async move {
+        let journal = open(storage, JournalConfig::new(DIR), &ManualClock::new(1_000)).await;
+        append(&journal, small("a")).await;
+        planned.plan(OpKind::Write, Fault::Enospc);
+        let error = journal.append(vec![small("b")]).await.unwrap_err();
+        assert!(matches!(&error, EngineError::DiskFull { operation: "write", .. }), "{error:?}");
+        assert!(error.to_string().contains("No space left on device"), "{error}");
+        planned.plan(OpKind::Fdatasync, Fault::Eio);
+        let error = journal.append(vec![small("c")]).await.unwrap_err();
+        assert!(matches!(&error, EngineError::WriteFailed { operation: "fdatasync", .. }), "{error:?}");
+        assert!(error.to_string().contains("Input/output error"), "{error}");
+        // A disk that stays full refuses every commit until space returns.
+        planned.set_capacity_bytes(Some(0));
+        assert!(matches!(journal.append(vec![big("d")]).await, Err(EngineError::DiskFull { .. })));
+        planned.set_capacity_bytes(None);
+        assert_eq!(append(&journal, small("e")).await.sequence_number.record_index(), 2);
+        journal.close().await.unwrap();
+    });
+    assert_eq!(after_restart(&disk), ["a", "e"]);
+}
+
+/// A read that outlives retention (issue 10): the read found its runs in the index, then
+/// waits on the disk; meanwhile retention expires those records and would delete their
+/// segments. The segments the read uses are pinned: retention skips them, the read returns
+/// every record it found, and the next pass deletes them. Without the pin, the read panicked
+/// in `run_bytes` or read another segment and reported false corruption.
+#[test]
+fn a_slow_reader_keeps_its_segments_until_it_is_done() {
+    // Every read waits 500 yields: long enough for a whole retention pass to run meanwhile.
+    let config = DiskConfig { slow_read_one_in: 1, slow_read_yields: 500, ..DiskConfig::default() };
+    let disk = SimDisk::new(config, SimRng::new(3));
+    let files = disk.clone();
+    on_sim_disk(&disk, |storage| async move {
+        let mut config = JournalConfig::new(DIR);
+        config.segment_bytes_max = 4096;
+        config.batch_bytes_max = 4096;
+        config.tail_cache_bytes_max = 0;
+        let clock = ManualClock::new(1_000);
+        let journal = open(storage, config, &clock).await;
+        for i in 0..12 {
+            append(&journal, big(&format!("{}", i % 10))).await;
+        }
+        let segments = journal.segment_count();
+        assert!(segments > 4, "{segments} segments");
+        // The slow reader starts: it collects its runs and waits on its first disk read.
+        let mut read = Box::pin(journal.read(1, 0, 1000, usize::MAX));
+        assert!(futures_lite::future::poll_once(&mut read).await.is_none(), "the read waits on the disk");
+        // Every record expires; retention runs while the read still waits.
+        clock.advance_ms(spec(1).retention_ms + 1);
+        let deleted_during_read = journal.enforce_retention().await.unwrap();
+        let batch = read.await.expect("the read finds every segment it pinned");
+        assert_eq!(batch.records.len(), 12);
+        for (i, record) in batch.records.iter().enumerate() {
+            assert_eq!(record.data, big(&format!("{}", i % 10)).data);
+        }
+        assert_eq!(deleted_during_read, 0, "every sealed segment is pinned by the read");
+        // Once the read is done, retention deletes what it pinned.
+        assert_eq!(journal.enforce_retention().await.unwrap(), segments - 1);
+        let left = files.files().into_iter().filter(|(path, _)| path.extension().is_some_and(|e| e == "seg")).count();
+        assert_eq!(left, 1, "only the active segment is left");
         journal.close().await.unwrap();
     });
 }

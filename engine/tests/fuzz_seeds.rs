@@ -1,11 +1,17 @@
-//! The seed corpus of the `segment_scan` fuzz target (fuzz/corpus/segment_scan): segments
-//! as the journal writes them, whole, torn and corrupted. This test checks that the
-//! committed seeds are what the current format writes and that the scanner still judges each
-//! one as expected; `SLUICE_WRITE_FUZZ_SEEDS=1 cargo test -p sluice-engine --test fuzz_seeds`
-//! rewrites them after a format change.
+//! The seed corpora of the engine's fuzz targets: `segment_scan` (fuzz/corpus/segment_scan:
+//! segments as the journal writes them, whole, torn and corrupted) and `checkpoints`
+//! (fuzz/corpus/checkpoints: index checkpoints and watermarks, valid and damaged). These
+//! tests check that the committed seeds are what the current format writes and that the
+//! decoders still judge each one as expected;
+//! `SLUICE_WRITE_FUZZ_SEEDS=1 cargo test -p sluice-engine --test fuzz_seeds` rewrites them
+//! after a format change.
 
-use sluice_engine::format::{scan_segment, BatchWriter, SegmentEnd, BLOCK_BYTES, COMMIT_END, COMMIT_START};
-use std::path::PathBuf;
+use sluice_engine::format::{
+    decode_segment_checkpoint, decode_watermarks, encode_segment_checkpoint, encode_watermarks, scan_segment,
+    BatchWriter, SegmentEnd, Watermark, Watermarks, BLOCK_BYTES, COMMIT_END, COMMIT_START, FILE_XXH3_BYTES,
+};
+use sluice_engine::shard_index::RunEntry;
+use std::path::{Path, PathBuf};
 
 /// Appends one batch of `(shard, first_index, records)` runs at the end of `segment`.
 fn push_batch(segment: &mut Vec<u8>, flags: u16, runs: &[(u64, u64, &[&[u8]])]) {
@@ -36,6 +42,56 @@ fn seeds() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     let mut corrupt = clean.clone();
     corrupt[batches[1].offset + 100] ^= 0x04;
     vec![("clean", clean, "clean"), ("torn", torn, "torn"), ("corrupt", corrupt, "corrupt")]
+}
+
+/// Writes `content` to `dir/name` when rewriting the corpus, else checks it matches.
+fn check_seed(dir: &Path, name: &str, content: &[u8]) {
+    let path = dir.join(name);
+    if std::env::var_os("SLUICE_WRITE_FUZZ_SEEDS").is_some() {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(&path, content).unwrap();
+    } else {
+        let committed = std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        assert_eq!(committed, content, "{} is stale: rerun with SLUICE_WRITE_FUZZ_SEEDS=1", path.display());
+    }
+}
+
+/// Seeds of the `checkpoints` target: a mode byte (bit 0: the target appends the checksum;
+/// bit 1: watermarks; bits 2..8: log2 of the checkpoint's segment size), then the file.
+#[test]
+fn the_committed_checkpoint_seeds_match_the_format() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/checkpoints");
+    let run = |first_index, record_count, position| RunEntry {
+        first_index,
+        record_count,
+        run_bytes: 48 + 40 * record_count,
+        position,
+        timestamp_ms: 1_700_000_000_000,
+    };
+    let base = 1 << 20;
+    let runs = [(1, run(1, 2, base + 64)), (2, run(7, 1, base + 600)), (1, run(3, 4, base + 1024))];
+    let checkpoint = encode_segment_checkpoint(base, &runs);
+    // Segments of 2^20 bytes: mode bits 2..8 hold 20.
+    let segment_mode = 20 << 2;
+    assert_eq!(decode_segment_checkpoint(&checkpoint, base, 1 << 20).unwrap().len(), 3);
+    let mut flipped = checkpoint.clone();
+    flipped[20] ^= 0x08;
+    assert!(decode_segment_checkpoint(&flipped, base, 1 << 20).is_err());
+    let body = &checkpoint[..checkpoint.len() - FILE_XXH3_BYTES];
+
+    let watermark = |next_index, trim_index| Watermark { next_index, trim_index, last_timestamp_ms: 1_700_000_000_000 };
+    let watermarks: Watermarks =
+        [(1, watermark(9, 3)), (2, watermark(8, 8)), (5, Watermark::forgotten())].into_iter().collect();
+    let encoded = encode_watermarks(&watermarks);
+    assert_eq!(decode_watermarks(&encoded).unwrap(), watermarks);
+    let watermarks_body = &encoded[..encoded.len() - FILE_XXH3_BYTES];
+
+    let seed = |mode: u8, file: &[u8]| [&[mode][..], file].concat();
+    check_seed(&dir, "checkpoint", &seed(segment_mode, &checkpoint));
+    check_seed(&dir, "checkpoint_body", &seed(segment_mode | 1, body));
+    check_seed(&dir, "checkpoint_flipped", &seed(segment_mode, &flipped));
+    check_seed(&dir, "watermarks", &seed(2, &encoded));
+    check_seed(&dir, "watermarks_body", &seed(3, watermarks_body));
 }
 
 #[test]

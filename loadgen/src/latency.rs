@@ -16,7 +16,7 @@
 //! reported.
 
 use crate::cli::LatencyArgs;
-use crate::conn::Conn;
+use crate::conn::{subscription_input, Conn};
 use crate::limits::{shard_iterator, sleep_until};
 use crate::payload::{self, Clock};
 use crate::plot::{self, Curve, Reference};
@@ -28,8 +28,8 @@ use bytes::Bytes;
 use plotters::style::RGBColor;
 use serde::Serialize;
 use sluice_client::{
-    ErrorCode, GetRecordsRequest, PutRecordsRequest, PutRecordsRequestEntry, Record, ShardIteratorType,
-    StartingPosition,
+    ConsumerArn, ErrorKind, GetRecordsInput, PutRecordsInput, PutRecordsRequestEntry, Record, ShardIteratorType,
+    StartingPosition, StreamArn,
 };
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
@@ -175,7 +175,7 @@ pub async fn run(args: LatencyArgs) -> anyhow::Result<LatencyResult> {
         let name = format!("loadgen-efo-{index}");
         let mut arns = Vec::new();
         for target in &targets {
-            if arns.iter().all(|(stream_arn, _): &(String, String)| stream_arn != &target.stream_arn) {
+            if arns.iter().all(|(stream_arn, _): &(StreamArn, ConsumerArn)| stream_arn != &target.stream_arn) {
                 let arn = setup::register_consumer(&control, &target.stream_arn, &name).await?;
                 arns.push((target.stream_arn.clone(), arn));
             }
@@ -209,7 +209,11 @@ pub async fn run(args: LatencyArgs) -> anyhow::Result<LatencyResult> {
             // Each subscription gets its own connection (see Client::subscribe_to_shard).
             let client = setup::connect(common).await?;
             let mut subscription = client
-                .subscribe_to_shard(&arn, &target.shard_id, StartingPosition::new(ShardIteratorType::TrimHorizon))
+                .subscribe_to_shard(&subscription_input(
+                    &arn,
+                    &target.shard_id,
+                    StartingPosition::new(ShardIteratorType::TrimHorizon),
+                ))
                 .await
                 .with_context(|| format!("subscribe to {}", target.shard_id))?;
             let (run, target) = (run.clone(), target.clone());
@@ -230,7 +234,7 @@ pub async fn run(args: LatencyArgs) -> anyhow::Result<LatencyResult> {
                         sequence_number: position.clone(),
                         timestamp: None,
                     };
-                    match client.subscribe_to_shard(&arn, &target.shard_id, start).await {
+                    match client.subscribe_to_shard(&subscription_input(&arn, &target.shard_id, start)).await {
                         Ok(renewed) => subscription = renewed,
                         Err(_) => {
                             run.read_errors.set(run.read_errors.get() + 1);
@@ -397,15 +401,15 @@ async fn produce(
         let records = (0..batch_records)
             .map(|_| PutRecordsRequestEntry {
                 data: data.clone(),
-                partition_key: PARTITION_KEY.to_owned(),
-                explicit_hash_key: Some(target.hash_key.clone()),
+                partition_key: Some(PARTITION_KEY.to_owned()),
+                explicit_hash_key: Some(target.hash_key),
             })
             .collect();
-        let request = PutRecordsRequest { stream_name: Some(target.stream.clone()), stream_arn: None, records };
+        let request = PutRecordsInput { stream_name: Some(target.stream.clone()), stream_arn: None, records };
         run.sent.set(run.sent.get() + batch_records as u64);
         let (run, client, intended_ns) = (run.clone(), client.clone(), due_ns);
         calls.push(glommio::spawn_local(async move {
-            let result = client.put_records(&request).await;
+            let result = client.call(&request).await;
             let latency_ns = run.clock.now_ns().saturating_sub(intended_ns);
             match result {
                 Ok(response) => {
@@ -418,7 +422,7 @@ async fn produce(
                                     run.put_ack.borrow_mut().record_ns(latency_ns);
                                 }
                             }
-                            Some(ErrorCode::ProvisionedThroughputExceeded) => {
+                            Some(ErrorKind::ProvisionedThroughputExceeded) => {
                                 run.put_throttled.set(run.put_throttled.get() + 1)
                             }
                             Some(_) => run.put_errors.set(run.put_errors.get() + 1),
@@ -442,8 +446,8 @@ async fn poll_loop(run: Rc<Run>, client: Conn, mut iterator: String, interval: D
         sleep_until(due).await;
         due += interval;
         let request =
-            GetRecordsRequest { shard_iterator: iterator.clone(), limit: Some(GET_RECORDS_LIMIT), stream_arn: None };
-        match client.get_records(&request).await {
+            GetRecordsInput { shard_iterator: iterator.clone(), limit: Some(GET_RECORDS_LIMIT), stream_arn: None };
+        match client.call(&request).await {
             Ok(response) => {
                 run.delivered(&run.polling, &response.records);
                 match response.next_shard_iterator {
@@ -451,7 +455,7 @@ async fn poll_loop(run: Rc<Run>, client: Conn, mut iterator: String, interval: D
                     None => return,
                 }
             }
-            Err(error) if error.code() == Some(ErrorCode::ProvisionedThroughputExceeded) => {
+            Err(error) if error.code() == Some(ErrorKind::ProvisionedThroughputExceeded) => {
                 run.get_throttled.set(run.get_throttled.get() + 1);
             }
             Err(_) => {

@@ -19,7 +19,7 @@
 //! by the writers, not by its quota.
 
 use crate::cli::LimitsArgs;
-use crate::conn::Conn;
+use crate::conn::{subscription_input, Conn};
 use crate::payload::Clock;
 use crate::progress::{self, Progress};
 use crate::rate::{Limit, Observed, Series, Verdict};
@@ -27,8 +27,8 @@ use crate::setup::{self, Target, PARTITION_KEY};
 use bytes::Bytes;
 use serde::Serialize;
 use sluice_client::{
-    ClientError, ErrorCode, GetRecordsRequest, GetShardIteratorRequest, PutRecordsRequest, PutRecordsRequestEntry,
-    ShardIteratorType, StartingPosition,
+    ClientError, ConsumerArn, ErrorKind, GetRecordsInput, GetShardIteratorInput, PutRecordsInput,
+    PutRecordsRequestEntry, SequenceNumber, ShardIteratorType, StartingPosition,
 };
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -172,7 +172,7 @@ pub async fn run(args: LimitsArgs) -> anyhow::Result<LimitsResult> {
         }
     }
     for (name, stream_arn, consumer_arn) in &consumers {
-        for (index, target) in targets.iter().enumerate().filter(|(i, t)| is_big(*i) && &t.stream_arn == stream_arn) {
+        for (index, target) in targets.iter().enumerate().filter(|(i, t)| is_big(*i) && t.stream_arn == *stream_arn) {
             // Each subscription gets its own connection (see Client::subscribe_to_shard).
             let client = setup::connect(common).await?;
             let slot = {
@@ -212,15 +212,39 @@ pub async fn run(args: LimitsArgs) -> anyhow::Result<LimitsResult> {
             let calls_offered = args.rate * Limit::ReadCallsPerS.quota();
             if is_big(index) {
                 let observed = write(&stats.write_bytes, offered_write[index]);
-                verdicts.push(Verdict::new(Limit::WriteBytesPerS, &target.stream, &target.shard_id, None, observed));
+                verdicts.push(Verdict::new(
+                    Limit::WriteBytesPerS,
+                    &target.stream,
+                    target.shard_id.as_str(),
+                    None,
+                    observed,
+                ));
                 let offered = calls_offered * (big_limit * (args.record_bytes + PARTITION_KEY.len())) as f64;
                 let observed = read(&stats.read_bytes, offered);
-                verdicts.push(Verdict::new(Limit::ReadBytesPerS, &target.stream, &target.shard_id, None, observed));
+                verdicts.push(Verdict::new(
+                    Limit::ReadBytesPerS,
+                    &target.stream,
+                    target.shard_id.as_str(),
+                    None,
+                    observed,
+                ));
             } else {
                 let observed = write(&stats.write_records, offered_write[index]);
-                verdicts.push(Verdict::new(Limit::WriteRecordsPerS, &target.stream, &target.shard_id, None, observed));
+                verdicts.push(Verdict::new(
+                    Limit::WriteRecordsPerS,
+                    &target.stream,
+                    target.shard_id.as_str(),
+                    None,
+                    observed,
+                ));
                 let observed = read(&stats.read_calls, calls_offered);
-                verdicts.push(Verdict::new(Limit::ReadCallsPerS, &target.stream, &target.shard_id, None, observed));
+                verdicts.push(Verdict::new(
+                    Limit::ReadCallsPerS,
+                    &target.stream,
+                    target.shard_id.as_str(),
+                    None,
+                    observed,
+                ));
             }
         }
         for efo in run.efo.borrow().iter() {
@@ -234,7 +258,7 @@ pub async fn run(args: LimitsArgs) -> anyhow::Result<LimitsResult> {
             verdicts.push(Verdict::new(
                 Limit::EfoBytesPerS,
                 &target.stream,
-                &target.shard_id,
+                target.shard_id.as_str(),
                 Some(efo.consumer.clone()),
                 observed,
             ));
@@ -253,8 +277,8 @@ pub async fn run(args: LimitsArgs) -> anyhow::Result<LimitsResult> {
     })
 }
 
-fn dedup(items: impl Iterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+fn dedup<T: PartialEq>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
     for item in items {
         if !out.contains(&item) {
             out.push(item);
@@ -285,12 +309,12 @@ async fn write_loop(run: Rc<Run>, client: Conn, target: Target, index: usize, da
     let entries: Vec<PutRecordsRequestEntry> = (0..records)
         .map(|_| PutRecordsRequestEntry {
             data: data.clone(),
-            partition_key: PARTITION_KEY.to_owned(),
-            explicit_hash_key: Some(target.hash_key.clone()),
+            partition_key: Some(PARTITION_KEY.to_owned()),
+            explicit_hash_key: Some(target.hash_key),
         })
         .collect();
     let request =
-        Rc::new(PutRecordsRequest { stream_name: Some(target.stream.clone()), stream_arn: None, records: entries });
+        Rc::new(PutRecordsInput { stream_name: Some(target.stream.clone()), stream_arn: None, records: entries });
     let record_bytes = (data.len() + PARTITION_KEY.len()) as u64;
     for tick in 0u64.. {
         let due = run.clock.instant_at(tick * WRITE_TICK_MS * 1_000_000);
@@ -300,7 +324,7 @@ async fn write_loop(run: Rc<Run>, client: Conn, target: Target, index: usize, da
         }
         let (run, client, request) = (run.clone(), client.clone(), request.clone());
         glommio::spawn_local(async move {
-            let result = client.put_records(&request).await;
+            let result = client.call(&*request).await;
             let at_ns = run.clock.now_ns();
             let mut shards = run.shards.borrow_mut();
             let stats = &mut shards[index];
@@ -310,7 +334,7 @@ async fn write_loop(run: Rc<Run>, client: Conn, target: Target, index: usize, da
                     for entry in &response.records {
                         match entry.error_code {
                             None => accepted += 1,
-                            Some(ErrorCode::ProvisionedThroughputExceeded) => stats.write_throttled += 1,
+                            Some(ErrorKind::ProvisionedThroughputExceeded) => stats.write_throttled += 1,
                             Some(_) => stats.write_errors += 1,
                         }
                     }
@@ -341,18 +365,21 @@ async fn poll_loop(
             return;
         }
     };
-    let mut last_sequence: Option<String> = None;
+    let mut last_sequence: Option<SequenceNumber> = None;
     let mut due = Instant::now() + offset;
     while !run.stop.get() {
         sleep_until(due).await;
         due += interval;
-        let request =
-            GetRecordsRequest { shard_iterator: iterator.clone(), limit: Some(limit as i32), stream_arn: None };
-        let result = client.get_records(&request).await;
+        let request = GetRecordsInput { shard_iterator: iterator.clone(), limit: Some(limit as i32), stream_arn: None };
+        let result = client.call(&request).await;
         let at_ns = run.clock.now_ns();
         match result {
             Ok(response) => {
-                let bytes: usize = response.records.iter().map(|r| r.data.len() + r.partition_key.len()).sum();
+                let bytes: usize = response
+                    .records
+                    .iter()
+                    .map(|r| r.data.len() + r.partition_key.as_ref().map_or(0, String::len))
+                    .sum();
                 let behind = response.millis_behind_latest.unwrap_or(0) > 0;
                 let mut shards = run.shards.borrow_mut();
                 let stats = &mut shards[index];
@@ -369,10 +396,10 @@ async fn poll_loop(
                     None => return,
                 }
             }
-            Err(error) if error.code() == Some(ErrorCode::ProvisionedThroughputExceeded) => {
+            Err(error) if error.code() == Some(ErrorKind::ProvisionedThroughputExceeded) => {
                 run.shards.borrow_mut()[index].read_throttled += 1;
             }
-            Err(error) if error.code() == Some(ErrorCode::ExpiredIterator) => {
+            Err(error) if error.code() == Some(ErrorKind::ExpiredIterator) => {
                 let (kind, at) = match &last_sequence {
                     Some(sequence) => (ShardIteratorType::AfterSequenceNumber, Some(sequence.clone())),
                     None => (ShardIteratorType::TrimHorizon, None),
@@ -392,9 +419,9 @@ pub async fn shard_iterator(
     client: &Conn,
     target: &Target,
     kind: ShardIteratorType,
-    sequence: Option<String>,
+    sequence: Option<SequenceNumber>,
 ) -> Result<String, ClientError> {
-    let request = GetShardIteratorRequest {
+    let request = GetShardIteratorInput {
         stream_name: Some(target.stream.clone()),
         stream_arn: None,
         shard_id: target.shard_id.clone(),
@@ -403,9 +430,14 @@ pub async fn shard_iterator(
         timestamp: None,
     };
     loop {
-        match client.get_shard_iterator(&request).await {
-            Ok(response) => return Ok(response.shard_iterator),
-            Err(error) if error.code() == Some(ErrorCode::ProvisionedThroughputExceeded) => {
+        match client.call(&request).await {
+            Ok(response) => {
+                return response.shard_iterator.ok_or_else(|| ClientError::UnexpectedResponse {
+                    operation: "GetShardIterator",
+                    body: "an answer without a ShardIterator".to_owned(),
+                })
+            }
+            Err(error) if error.code() == Some(ErrorKind::ProvisionedThroughputExceeded) => {
                 glommio::timer::sleep(Duration::from_millis(200)).await;
             }
             Err(error) => return Err(error),
@@ -414,10 +446,12 @@ pub async fn shard_iterator(
 }
 
 /// One enhanced fan-out subscription from the start of the shard, renewed when it ends.
-async fn efo_loop(run: Rc<Run>, client: Conn, consumer_arn: String, target: Target, slot: usize) {
+async fn efo_loop(run: Rc<Run>, client: Conn, consumer_arn: ConsumerArn, target: Target, slot: usize) {
     let mut position = StartingPosition::new(ShardIteratorType::TrimHorizon);
     while !run.stop.get() {
-        let mut subscription = match client.subscribe_to_shard(&consumer_arn, &target.shard_id, position.clone()).await
+        let mut subscription = match client
+            .subscribe_to_shard(&subscription_input(&consumer_arn, &target.shard_id, position.clone()))
+            .await
         {
             Ok(subscription) => subscription,
             Err(_) => {
@@ -430,7 +464,8 @@ async fn efo_loop(run: Rc<Run>, client: Conn, consumer_arn: String, target: Targ
                 run.efo.borrow_mut()[slot].errors += 1;
                 return;
             };
-            let bytes: usize = event.records.iter().map(|r| r.data.len() + r.partition_key.len()).sum();
+            let bytes: usize =
+                event.records.iter().map(|r| r.data.len() + r.partition_key.as_ref().map_or(0, String::len)).sum();
             if event.millis_behind_latest > 0 {
                 run.efo.borrow_mut()[slot].bytes.push(run.clock.now_ns(), bytes as u64);
             }

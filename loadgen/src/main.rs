@@ -14,7 +14,6 @@
 mod check;
 mod cli;
 mod conn;
-mod http;
 mod latency;
 mod limits;
 mod payload;

@@ -2,9 +2,13 @@
 
 use crate::cli::{Common, Protocol};
 use crate::conn::Conn;
-use crate::http::HttpClient;
 use anyhow::{bail, Context};
-use sluice_client::{Client, ConsumerStatus, ErrorCode, StreamStatus};
+use sluice_client::aws::HttpClient;
+use sluice_client::{
+    Client, ConsumerArn, ConsumerStatus, CreateStreamInput, DeleteStreamInput, DescribeStreamConsumerInput,
+    DescribeStreamSummaryInput, Encoding, ErrorKind, HashKey, ListShardsInput, RegisterStreamConsumerInput, ShardId,
+    StreamArn, StreamStatus,
+};
 use std::time::{Duration, Instant};
 
 /// How long to wait for a stream or a consumer to become ACTIVE.
@@ -22,7 +26,8 @@ pub async fn connect(common: &Common) -> anyhow::Result<Conn> {
             Conn::Native(Client::connect(endpoint).await.with_context(|| format!("connect to {endpoint}"))?)
         }
         Protocol::Http => {
-            Conn::Http(HttpClient::connect(endpoint).await.with_context(|| format!("connect to {endpoint}"))?)
+            let client = HttpClient::connect(endpoint, Encoding::Json).await;
+            Conn::Http(client.with_context(|| format!("connect to {endpoint}"))?)
         }
     })
 }
@@ -31,10 +36,10 @@ pub async fn connect(common: &Common) -> anyhow::Result<Conn> {
 #[derive(Clone, Debug)]
 pub struct Target {
     pub stream: String,
-    pub stream_arn: String,
-    pub shard_id: String,
+    pub stream_arn: StreamArn,
+    pub shard_id: ShardId,
     /// The shard's starting hash key: sent as the explicit hash key, it routes to this shard.
-    pub hash_key: String,
+    pub hash_key: HashKey,
 }
 
 /// A stream name unique to this run, so that runs never read each other's records.
@@ -46,26 +51,31 @@ pub fn stream_name(scenario: &str, label: &str) -> String {
 /// Creates a stream of `shards` shards, waits until it is ACTIVE and returns its shards.
 pub async fn create_stream(client: &Conn, name: &str, shards: usize) -> anyhow::Result<Vec<Target>> {
     let shard_count = i32::try_from(shards).context("--shards")?;
-    client.create_stream(name, shard_count).await.with_context(|| format!("create stream {name}"))?;
+    let create =
+        CreateStreamInput { stream_name: name.to_owned(), shard_count: Some(shard_count), ..Default::default() };
+    client.call(&create).await.with_context(|| format!("create stream {name}"))?;
     let deadline = Instant::now() + Duration::from_secs(ACTIVE_WAIT_S);
+    let describe = DescribeStreamSummaryInput { stream_name: Some(name.to_owned()), stream_arn: None };
     let stream_arn = loop {
-        let (status, arn) = client.stream_status(name).await?;
+        let summary = client.call(&describe).await?.stream_description_summary;
+        let status = summary.stream_status;
         if status == StreamStatus::Active {
-            break arn;
+            break summary.stream_arn;
         }
         if Instant::now() > deadline {
             bail!("stream {name} is still {status} after {ACTIVE_WAIT_S} s");
         }
         glommio::timer::sleep(Duration::from_millis(50)).await;
     };
-    let shards = client.list_shards(name).await?;
+    let list = ListShardsInput { stream_name: Some(name.to_owned()), ..Default::default() };
+    let shards = client.call(&list).await?.shards;
     Ok(shards
         .into_iter()
-        .map(|(shard_id, hash_key)| Target {
+        .map(|shard| Target {
             stream: name.to_owned(),
             stream_arn: stream_arn.clone(),
-            shard_id,
-            hash_key,
+            shard_id: shard.shard_id,
+            hash_key: shard.hash_key_range.starting_hash_key,
         })
         .collect())
 }
@@ -87,11 +97,14 @@ pub async fn create_streams(
 }
 
 /// Registers an enhanced fan-out consumer and waits until it is ACTIVE; returns its ARN.
-pub async fn register_consumer(client: &Conn, stream_arn: &str, name: &str) -> anyhow::Result<String> {
-    let arn = client.register_consumer(stream_arn, name).await.with_context(|| format!("register {name}"))?;
+pub async fn register_consumer(client: &Conn, stream_arn: &StreamArn, name: &str) -> anyhow::Result<ConsumerArn> {
+    let register =
+        RegisterStreamConsumerInput { stream_arn: stream_arn.clone(), consumer_name: name.to_owned(), tags: None };
+    let arn = client.call(&register).await.with_context(|| format!("register {name}"))?.consumer.consumer_arn;
     let deadline = Instant::now() + Duration::from_secs(ACTIVE_WAIT_S);
+    let describe = DescribeStreamConsumerInput { consumer_arn: Some(arn.clone()), ..Default::default() };
     loop {
-        let status = client.consumer_status(&arn).await?;
+        let status = client.call(&describe).await?.consumer_description.consumer_status;
         if status == ConsumerStatus::Active {
             return Ok(arn);
         }
@@ -110,9 +123,14 @@ pub async fn delete_streams(client: &Conn, targets: &[Target], keep: bool) -> an
     let mut names: Vec<&str> = targets.iter().map(|t| t.stream.as_str()).collect();
     names.dedup();
     for name in names {
-        match client.delete_stream(name).await {
-            Ok(()) => {}
-            Err(error) if error.code() == Some(ErrorCode::ResourceNotFound) => {}
+        let delete = DeleteStreamInput {
+            stream_name: Some(name.to_owned()),
+            stream_arn: None,
+            enforce_consumer_deletion: Some(true),
+        };
+        match client.call(&delete).await {
+            Ok(_) => {}
+            Err(error) if error.code() == Some(ErrorKind::ResourceNotFound) => {}
             Err(error) => return Err(error).with_context(|| format!("delete stream {name}")),
         }
     }

@@ -14,7 +14,7 @@
 //! then `--efo-consumers` enhanced fan-out subscriptions, each for at most `--duration-s`.
 
 use crate::cli::ThroughputArgs;
-use crate::conn::Conn;
+use crate::conn::{subscription_input, Conn};
 use crate::limits::shard_iterator;
 use crate::progress::Progress;
 use crate::setup::{self, Target, PARTITION_KEY};
@@ -23,7 +23,8 @@ use anyhow::Context;
 use bytes::Bytes;
 use serde::Serialize;
 use sluice_client::{
-    ErrorCode, GetRecordsRequest, PutRecordsRequest, PutRecordsRequestEntry, ShardIteratorType, StartingPosition,
+    ConsumerArn, ErrorKind, GetRecordsInput, PutRecordsInput, PutRecordsRequestEntry, ShardIteratorType,
+    StartingPosition, StreamArn,
 };
 use std::cell::Cell;
 use std::rc::Rc;
@@ -294,21 +295,21 @@ async fn drive(
                     let records = (0..batch_records)
                         .map(|i| PutRecordsRequestEntry {
                             data: data.clone(),
-                            partition_key: PARTITION_KEY.to_owned(),
-                            explicit_hash_key: Some(shards[(call * batch_records + i) % shards.len()].hash_key.clone()),
+                            partition_key: Some(PARTITION_KEY.to_owned()),
+                            explicit_hash_key: Some(shards[(call * batch_records + i) % shards.len()].hash_key),
                         })
                         .collect();
                     let request =
-                        PutRecordsRequest { stream_name: Some(shards[0].stream.clone()), stream_arn: None, records };
+                        PutRecordsInput { stream_name: Some(shards[0].stream.clone()), stream_arn: None, records };
                     let sent = Instant::now();
-                    let response = client.put_records(&request).await?;
+                    let response = client.call(&request).await?;
                     let now = Instant::now();
                     totals.calls.borrow_mut().record_ns((now - sent).as_nanos() as u64);
                     let mut ok = 0u64;
                     for entry in &response.records {
                         match entry.error_code {
                             None => ok += 1,
-                            Some(ErrorCode::ProvisionedThroughputExceeded) => {
+                            Some(ErrorKind::ProvisionedThroughputExceeded) => {
                                 totals.throttled.set(totals.throttled.get() + 1)
                             }
                             Some(_) => totals.failed.set(totals.failed.get() + 1),
@@ -398,10 +399,14 @@ fn task_done(totals: &ReadTotals, loops: usize) -> bool {
 async fn poll_to_end(client: Conn, mut iterator: String, totals: Rc<ReadTotals>, deadline: Instant) {
     while Instant::now() < deadline {
         let request =
-            GetRecordsRequest { shard_iterator: iterator.clone(), limit: Some(GET_RECORDS_LIMIT), stream_arn: None };
-        match client.get_records(&request).await {
+            GetRecordsInput { shard_iterator: iterator.clone(), limit: Some(GET_RECORDS_LIMIT), stream_arn: None };
+        match client.call(&request).await {
             Ok(response) => {
-                let bytes: usize = response.records.iter().map(|r| r.data.len() + r.partition_key.len()).sum();
+                let bytes: usize = response
+                    .records
+                    .iter()
+                    .map(|r| r.data.len() + r.partition_key.as_ref().map_or(0, String::len))
+                    .sum();
                 totals.add(bytes as u64, response.records.len() as u64);
                 let at_end = response.records.is_empty() && response.millis_behind_latest.unwrap_or(0) == 0;
                 match response.next_shard_iterator {
@@ -432,7 +437,7 @@ async fn read_efo(
     let totals = Rc::new(ReadTotals::default());
     let mut subscriptions = Vec::new();
     for index in 0..consumers {
-        let mut arns: Vec<(String, String)> = Vec::new();
+        let mut arns: Vec<(StreamArn, ConsumerArn)> = Vec::new();
         for target in targets {
             if !arns.iter().any(|(stream_arn, _)| stream_arn == &target.stream_arn) {
                 let name = format!("loadgen-read-{index}");
@@ -454,7 +459,8 @@ async fn read_efo(
         let totals = totals.clone();
         tasks.push(glommio::spawn_local(async move {
             let start = StartingPosition::new(ShardIteratorType::TrimHorizon);
-            let Ok(mut subscription) = client.subscribe_to_shard(&arn, &shard_id, start).await else {
+            let Ok(mut subscription) = client.subscribe_to_shard(&subscription_input(&arn, &shard_id, start)).await
+            else {
                 totals.errors.set(totals.errors.get() + 1);
                 return;
             };
@@ -463,7 +469,8 @@ async fn read_efo(
                     totals.errors.set(totals.errors.get() + 1);
                     return;
                 };
-                let bytes: usize = event.records.iter().map(|r| r.data.len() + r.partition_key.len()).sum();
+                let bytes: usize =
+                    event.records.iter().map(|r| r.data.len() + r.partition_key.as_ref().map_or(0, String::len)).sum();
                 totals.add(bytes as u64, event.records.len() as u64);
                 if event.millis_behind_latest == 0 {
                     totals.done.set(totals.done.get() + 1);

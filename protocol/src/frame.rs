@@ -29,31 +29,33 @@ use crate::wire::{
 pub const FRAME_PREFIX_BYTES: usize = 4;
 
 /// Kinesis quota: a PutRecords request carries at most 500 records.
-pub const PUT_RECORDS_RECORD_COUNT_MAX: usize = 500;
+pub const PUT_RECORDS_RECORD_COUNT_MAX: usize = sluice_model::limits::PUT_RECORDS_COUNT_MAX;
 
 /// Kinesis quota: the data and partition keys of one PutRecords request total at most
 /// 10 MiB. The same figure bounds one PutRecord (a record is data + key, at most 10 MiB with
 /// `MaxRecordSizeInKiB` = 10240).
-pub const PUT_RECORDS_PAYLOAD_BYTES_MAX: usize = 10 * 1024 * 1024;
+pub const PUT_RECORDS_PAYLOAD_BYTES_MAX: usize = sluice_model::limits::PUT_RECORDS_BYTES_MAX;
 
 /// Kinesis quota: GetRecords returns at most 10,000 records.
-pub const GET_RECORDS_RECORD_COUNT_MAX: usize = 10_000;
+pub const GET_RECORDS_RECORD_COUNT_MAX: usize = sluice_model::limits::GET_RECORDS_COUNT_MAX;
 
 /// Kinesis quota: GetRecords returns at most 10 MiB. The server counts data *and* partition
 /// key bytes against it (as PutRecords does) so that the response fits in one frame; a
 /// SubscribeToShardEvent is filled against the same budget.
-pub const GET_RECORDS_PAYLOAD_BYTES_MAX: usize = 10 * 1024 * 1024;
+pub const GET_RECORDS_PAYLOAD_BYTES_MAX: usize = sluice_model::limits::GET_RECORDS_BYTES_MAX;
 
 /// Kinesis: a partition key is 1..=256 Unicode characters, so at most 1024 UTF-8 bytes.
 /// AWS counts the key in characters; the frame bound below counts it again in full at 4
 /// bytes per character so that a request AWS would accept always fits in a frame.
-pub const PARTITION_KEY_BYTES_MAX: usize = 256 * 4;
+pub const PARTITION_KEY_BYTES_MAX: usize = sluice_model::limits::PARTITION_KEY_BYTES_MAX;
 
-/// Kinesis: an explicit hash key is a decimal in [0, 2^128 - 1], at most 39 digits.
-pub const HASH_KEY_BYTES_MAX: usize = 39;
+/// An explicit hash key: the 16-byte `HashKey` struct.
+pub const HASH_KEY_BYTES_MAX: usize = 16;
 
-/// Kinesis: a sequence number matches `0|([1-9]\d{0,128})`, at most 129 digits.
-pub const SEQUENCE_NUMBER_BYTES_MAX: usize = 129;
+/// A sequence number: the 16-byte `SequenceNumber` struct.
+pub const SEQUENCE_NUMBER_BYTES_MAX: usize = 16;
+const _: () = assert!(std::mem::size_of::<crate::wire::SequenceNumber>() == SEQUENCE_NUMBER_BYTES_MAX);
+const _: () = assert!(std::mem::size_of::<crate::wire::HashKey>() == HASH_KEY_BYTES_MAX);
 
 /// Flatbuffers structure around one record in a PutRecords request or a GetRecords /
 /// SubscribeToShardEvent response, beyond its data, partition key, hash key and sequence
@@ -115,7 +117,8 @@ const _: () = assert!(PUT_RECORDS_RECORD_COUNT_MAX + 2 <= REQUEST_VERIFIER_TABLE
 /// Schema fact: the largest page of a listing (DescribeStream `Limit`, ListShards
 /// `MaxResults`, ListStreams `Limit`, ListStreamConsumers `MaxResults`, GetRecords `Limit`)
 /// is 10,000 items in the Kinesis model.
-const PAGE_ITEM_COUNT_MAX: usize = 10_000;
+const PAGE_ITEM_COUNT_MAX: usize = sluice_model::limits::PAGE_SIZE_MAX;
+const _: () = assert!(sluice_model::limits::GET_RECORDS_COUNT_MAX <= PAGE_ITEM_COUNT_MAX);
 /// Schema fact: a Shard is 3 tables (Shard, HashKeyRange, SequenceNumberRange), the largest
 /// listed item.
 const PAGE_ITEM_TABLE_COUNT_MAX: usize = 3;

@@ -51,8 +51,13 @@
 //! assert_eq!(put.data().map(|data| data.bytes()), Some(b"hello".as_slice()));
 //! ```
 
+pub mod aws;
 mod body;
+pub mod eventstream;
 pub mod frame;
+pub mod native;
+#[cfg(test)]
+mod testing;
 
 // The flatc output is committed exactly as flatc wrote it: scripts/flatc.sh regenerates it
 // and its `--check` mode fails CI when the committed file differs from a fresh run.

@@ -12,8 +12,25 @@ const STREAM_NAME: &str = "orders";
 const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:000000000000:stream/orders";
 const CONSUMER_ARN: &str = "arn:aws:kinesis:us-east-1:000000000000:stream/orders/consumer/audit:1704164645";
 /// 2^128 - 1, the largest hash key.
-const HASH_KEY_MAX: &str = "340282366920938463463374607431768211455";
-const SEQUENCE_NUMBER: &str = "49546986683135544286507457936321625675700192471156785154";
+const HASH_KEY_MAX: HashKey = HashKey(wide(u128::MAX));
+/// The smallest hash key.
+const HASH_KEY_ZERO: HashKey = HashKey(wide(0));
+/// A sequence number as Sluice issues them (version 1, shard epoch, shard 1, record 1).
+const SEQUENCE_NUMBER: SequenceNumber = SequenceNumber(wide(1_331_398_394_219_979_422_966_694_971_397_111_809));
+
+/// The schema's 128-bit struct layout: `high` then `low`, each little-endian.
+const fn wide(value: u128) -> [u8; 16] {
+    let high = ((value >> 64) as u64).to_le_bytes();
+    let low = (value as u64).to_le_bytes();
+    let mut bytes = [0; 16];
+    let mut i = 0;
+    while i < 8 {
+        bytes[i] = high[i];
+        bytes[8 + i] = low[i];
+        i += 1;
+    }
+    bytes
+}
 const TIMESTAMP_MS: i64 = 1_704_164_645_678;
 /// Binary payload with the bytes a text-minded codec would mangle.
 const DATA: &[u8] = &[0, 1, 0xff, b'\n', 0, 0x80, b'"'];
@@ -79,11 +96,11 @@ fn decoded_response(frame: &[u8], correlation_id: u64) -> ResponseBodyRef<'_> {
 }
 
 fn shard<'b>(fbb: &mut FlatBufferBuilder<'b>, index: u32, closed: bool) -> WIPOffset<Shard<'b>> {
-    let hash_key_range = hash_key_range(fbb, "0", HASH_KEY_MAX);
+    let hash_key_range = hash_key_range(&HASH_KEY_ZERO, &HASH_KEY_MAX, fbb);
     let sequence_number_range = {
         let args = SequenceNumberRangeArgs {
-            starting_sequence_number: string(fbb, SEQUENCE_NUMBER),
-            ending_sequence_number: if closed { string(fbb, SEQUENCE_NUMBER) } else { None },
+            starting_sequence_number: Some(&SEQUENCE_NUMBER),
+            ending_sequence_number: if closed { Some(&SEQUENCE_NUMBER) } else { None },
         };
         SequenceNumberRange::create(fbb, &args)
     };
@@ -102,21 +119,25 @@ fn check_shard(shard: Shard<'_>, index: u32, closed: bool) {
     assert_eq!(shard.parent_shard_id(), (!closed).then_some("shardId-000000000000"));
     assert_eq!(shard.adjacent_parent_shard_id(), None);
     let range = shard.hash_key_range().unwrap();
-    assert_eq!(range.starting_hash_key(), Some("0"));
-    assert_eq!(range.ending_hash_key(), Some(HASH_KEY_MAX));
+    assert_eq!(range.starting_hash_key(), Some(&HASH_KEY_ZERO));
+    assert_eq!(range.ending_hash_key(), Some(&HASH_KEY_MAX));
     let range = shard.sequence_number_range().unwrap();
-    assert_eq!(range.starting_sequence_number(), Some(SEQUENCE_NUMBER));
-    assert_eq!(range.ending_sequence_number(), closed.then_some(SEQUENCE_NUMBER));
+    assert_eq!(range.starting_sequence_number(), Some(&SEQUENCE_NUMBER));
+    assert_eq!(range.ending_sequence_number(), closed.then_some(&SEQUENCE_NUMBER));
 }
 
-fn hash_key_range<'b>(fbb: &mut FlatBufferBuilder<'b>, starting: &str, ending: &str) -> WIPOffset<HashKeyRange<'b>> {
-    let args = HashKeyRangeArgs { starting_hash_key: string(fbb, starting), ending_hash_key: string(fbb, ending) };
+fn hash_key_range<'b>(
+    starting: &HashKey,
+    ending: &HashKey,
+    fbb: &mut FlatBufferBuilder<'b>,
+) -> WIPOffset<HashKeyRange<'b>> {
+    let args = HashKeyRangeArgs { starting_hash_key: Some(starting), ending_hash_key: Some(ending) };
     HashKeyRange::create(fbb, &args)
 }
 
 fn record<'b>(fbb: &mut FlatBufferBuilder<'b>, data: &[u8]) -> WIPOffset<Record<'b>> {
     let args = RecordArgs {
-        sequence_number: string(fbb, SEQUENCE_NUMBER),
+        sequence_number: Some(&SEQUENCE_NUMBER),
         approximate_arrival_timestamp: Some(TIMESTAMP_MS),
         data: bytes(fbb, data),
         partition_key: string(fbb, "customer-17"),
@@ -126,7 +147,7 @@ fn record<'b>(fbb: &mut FlatBufferBuilder<'b>, data: &[u8]) -> WIPOffset<Record<
 }
 
 fn check_record(frame: &[u8], record: Record<'_>, data: &[u8]) {
-    assert_eq!(record.sequence_number(), Some(SEQUENCE_NUMBER));
+    assert_eq!(record.sequence_number(), Some(&SEQUENCE_NUMBER));
     assert_eq!(record.approximate_arrival_timestamp(), Some(TIMESTAMP_MS));
     let actual = record.data().unwrap().bytes();
     assert_eq!(actual, data);
@@ -143,7 +164,7 @@ fn child_shards<'b>(fbb: &mut FlatBufferBuilder<'b>) -> TableVector<'b, ChildSha
             let args = ChildShardArgs {
                 shard_id: string(fbb, &format!("shardId-{index:012}")),
                 parent_shards: Some(fbb.create_vector(&parents)),
-                hash_key_range: Some(hash_key_range(fbb, "0", HASH_KEY_MAX)),
+                hash_key_range: Some(hash_key_range(&HASH_KEY_ZERO, &HASH_KEY_MAX, fbb)),
             };
             ChildShard::create(fbb, &args)
         })
@@ -158,8 +179,8 @@ fn check_child_shards(children: Option<Vector<'_, ForwardsUOffset<ChildShard<'_>
         assert_eq!(child.shard_id(), Some(format!("shardId-{index:012}").as_str()));
         assert_eq!(strings(child.parent_shards()), vec!["shardId-000000000000".to_owned()]);
         let range = child.hash_key_range().unwrap();
-        assert_eq!(range.starting_hash_key(), Some("0"));
-        assert_eq!(range.ending_hash_key(), Some(HASH_KEY_MAX));
+        assert_eq!(range.starting_hash_key(), Some(&HASH_KEY_ZERO));
+        assert_eq!(range.ending_hash_key(), Some(&HASH_KEY_MAX));
     }
 }
 
@@ -350,8 +371,8 @@ fn put_record_request() {
         stream_arn: None,
         data: bytes(&mut fbb, DATA),
         partition_key: string(&mut fbb, "customer-17"),
-        explicit_hash_key: string(&mut fbb, HASH_KEY_MAX),
-        sequence_number_for_ordering: string(&mut fbb, SEQUENCE_NUMBER),
+        explicit_hash_key: Some(&HASH_KEY_MAX),
+        sequence_number_for_ordering: Some(&SEQUENCE_NUMBER),
     };
     let body = PutRecordRequest::create(&mut fbb, &args);
     let frame = encode_request(&mut fbb, 7, body).unwrap();
@@ -363,8 +384,8 @@ fn put_record_request() {
     assert_eq!(data, DATA);
     assert_borrowed_from(frame, data);
     assert_eq!(request.partition_key(), Some("customer-17"));
-    assert_eq!(request.explicit_hash_key(), Some(HASH_KEY_MAX));
-    assert_eq!(request.sequence_number_for_ordering(), Some(SEQUENCE_NUMBER));
+    assert_eq!(request.explicit_hash_key(), Some(&HASH_KEY_MAX));
+    assert_eq!(request.sequence_number_for_ordering(), Some(&SEQUENCE_NUMBER));
 }
 
 #[test]
@@ -378,7 +399,7 @@ fn put_records_request() {
             let args = PutRecordsEntryArgs {
                 data: bytes(&mut fbb, payload),
                 partition_key: string(&mut fbb, &format!("key-{index}")),
-                explicit_hash_key: if index == 2 { string(&mut fbb, "0") } else { None },
+                explicit_hash_key: if index == 2 { Some(&HASH_KEY_ZERO) } else { None },
             };
             PutRecordsEntry::create(&mut fbb, &args)
         })
@@ -401,7 +422,7 @@ fn put_records_request() {
         assert_eq!(data, payload);
         assert_borrowed_from(frame, data);
         assert_eq!(entry.partition_key(), Some(format!("key-{index}").as_str()));
-        assert_eq!(entry.explicit_hash_key(), (index == 2).then_some("0"));
+        assert_eq!(entry.explicit_hash_key(), (index == 2).then_some(&HASH_KEY_ZERO));
     }
 }
 
@@ -413,7 +434,7 @@ fn get_shard_iterator_request() {
         stream_arn: None,
         shard_id: string(&mut fbb, "shardId-000000000000"),
         shard_iterator_type: Some(ShardIteratorType::AT_SEQUENCE_NUMBER),
-        starting_sequence_number: string(&mut fbb, SEQUENCE_NUMBER),
+        starting_sequence_number: Some(&SEQUENCE_NUMBER),
         timestamp: Some(TIMESTAMP_MS),
     };
     let body = GetShardIteratorRequest::create(&mut fbb, &args);
@@ -425,7 +446,7 @@ fn get_shard_iterator_request() {
     assert_eq!(request.shard_id(), Some("shardId-000000000000"));
     // AT_SEQUENCE_NUMBER is the enum's zero: present-and-zero must not read as absent.
     assert_eq!(request.shard_iterator_type(), Some(ShardIteratorType::AT_SEQUENCE_NUMBER));
-    assert_eq!(request.starting_sequence_number(), Some(SEQUENCE_NUMBER));
+    assert_eq!(request.starting_sequence_number(), Some(&SEQUENCE_NUMBER));
     assert_eq!(request.timestamp(), Some(TIMESTAMP_MS));
 }
 
@@ -623,7 +644,7 @@ fn subscribe_to_shard_request() {
     let starting_position = {
         let args = StartingPositionArgs {
             type_: Some(ShardIteratorType::AFTER_SEQUENCE_NUMBER),
-            sequence_number: string(&mut fbb, SEQUENCE_NUMBER),
+            sequence_number: Some(&SEQUENCE_NUMBER),
             timestamp: None,
         };
         StartingPosition::create(&mut fbb, &args)
@@ -642,7 +663,7 @@ fn subscribe_to_shard_request() {
     assert_eq!(request.shard_id(), Some("shardId-000000000000"));
     let position = request.starting_position().unwrap();
     assert_eq!(position.type_(), Some(ShardIteratorType::AFTER_SEQUENCE_NUMBER));
-    assert_eq!(position.sequence_number(), Some(SEQUENCE_NUMBER));
+    assert_eq!(position.sequence_number(), Some(&SEQUENCE_NUMBER));
     assert_eq!(position.timestamp(), None);
 }
 
@@ -844,7 +865,7 @@ fn put_record_response() {
     let mut fbb = FlatBufferBuilder::new();
     let args = PutRecordResponseArgs {
         shard_id: string(&mut fbb, "shardId-000000000003"),
-        sequence_number: string(&mut fbb, SEQUENCE_NUMBER),
+        sequence_number: Some(&SEQUENCE_NUMBER),
         encryption_type: Some(EncryptionType::NONE),
     };
     let body = PutRecordResponse::create(&mut fbb, &args);
@@ -853,7 +874,7 @@ fn put_record_response() {
         panic!("wrong body");
     };
     assert_eq!(response.shard_id(), Some("shardId-000000000003"));
-    assert_eq!(response.sequence_number(), Some(SEQUENCE_NUMBER));
+    assert_eq!(response.sequence_number(), Some(&SEQUENCE_NUMBER));
     assert_eq!(response.encryption_type(), Some(EncryptionType::NONE));
 }
 
@@ -862,7 +883,7 @@ fn put_records_response() {
     let mut fbb = FlatBufferBuilder::new();
     let succeeded = {
         let args = PutRecordsResultEntryArgs {
-            sequence_number: string(&mut fbb, SEQUENCE_NUMBER),
+            sequence_number: Some(&SEQUENCE_NUMBER),
             shard_id: string(&mut fbb, "shardId-000000000000"),
             error_code: None,
             error_message: None,
@@ -893,7 +914,7 @@ fn put_records_response() {
     let records = response.records().unwrap();
     assert_eq!(records.len(), 2);
     let succeeded = records.get(0);
-    assert_eq!(succeeded.sequence_number(), Some(SEQUENCE_NUMBER));
+    assert_eq!(succeeded.sequence_number(), Some(&SEQUENCE_NUMBER));
     assert_eq!(succeeded.shard_id(), Some("shardId-000000000000"));
     assert_eq!(succeeded.error_code(), None);
     assert_eq!(succeeded.error_message(), None);
@@ -1043,7 +1064,7 @@ fn subscribe_to_shard_event() {
     let records = [record(&mut fbb, DATA)];
     let args = SubscribeToShardEventArgs {
         records: Some(fbb.create_vector(&records)),
-        continuation_sequence_number: string(&mut fbb, SEQUENCE_NUMBER),
+        continuation_sequence_number: Some(&SEQUENCE_NUMBER),
         millis_behind_latest: 1_500,
         child_shards: child_shards(&mut fbb),
     };
@@ -1055,7 +1076,7 @@ fn subscribe_to_shard_event() {
     let records = event.records().unwrap();
     assert_eq!(records.len(), 1);
     check_record(frame, records.get(0), DATA);
-    assert_eq!(event.continuation_sequence_number(), Some(SEQUENCE_NUMBER));
+    assert_eq!(event.continuation_sequence_number(), Some(&SEQUENCE_NUMBER));
     assert_eq!(event.millis_behind_latest(), 1_500);
     check_child_shards(event.child_shards());
 }
@@ -1094,7 +1115,7 @@ fn back_to_back_frames_decode_in_order() {
         let records = [record(&mut fbb, payload)];
         let args = SubscribeToShardEventArgs {
             records: Some(fbb.create_vector(&records)),
-            continuation_sequence_number: string(&mut fbb, SEQUENCE_NUMBER),
+            continuation_sequence_number: Some(&SEQUENCE_NUMBER),
             millis_behind_latest: 0,
             child_shards: None,
         };

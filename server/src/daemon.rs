@@ -1,16 +1,23 @@
 //! Starting and stopping `sluiced`: configuration, the catalog, one executor per core.
+//!
+//! Layer: the top; imports everything below it.
 
-use crate::limits::{IO_MEMORY_BYTES_PER_CORE, RETENTION_INTERVAL_MS};
-use crate::node::{Core, NodeConfig, Shared};
-use crate::shard_iterator::{IteratorKey, ITERATOR_KEY_BYTES};
-use crate::throttle::LimitsProfile;
-use crate::{connection, http};
+use crate::kinesis::shard_iterator::{IteratorKey, ITERATOR_KEY_BYTES};
+use crate::kinesis::throttle::LimitsProfile;
+use crate::limits::{Limits, IO_MEMORY_BYTES_PER_CORE, ON_DEMAND_WINDOW_MS_DEFAULT, ON_DEMAND_WINDOW_MS_MIN};
+use crate::net::{http, listener, native};
+use crate::ops::node::{Node, Shared};
+use crate::ops::{on_demand, reshard};
+use crate::runtime::mailbox::{self, Job};
+use crate::runtime::NodeConfig;
 use anyhow::Context;
 use futures_lite::future;
 use serde::Deserialize;
 use sluice_engine::catalog::{write_atomic, Catalog};
 use sluice_engine::clock::SystemClock;
 use sluice_engine::{Journal, JournalConfig};
+use sluice_model::identity::{ACCOUNT_ID_DEFAULT, REGION_DEFAULT};
+use sluice_model::Identity;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +28,8 @@ use std::time::Duration;
 #[command(name = "sluiced", about = "Sluice: a Kinesis-compatible streaming data daemon", version)]
 pub struct Args {
     /// TOML file with any of the keys below (data-dir, listen, http-listen, region, account-id,
-    /// cores, limits, log-level).
+    /// cores, limits, log-level, on-demand-window-ms), and a `[limit-overrides]` table of
+    /// quotas and bounds to change (see server/src/limits.rs, `Limits`).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Where streams live. Default: ./data
@@ -66,6 +74,8 @@ struct FileConfig {
     cores: Option<usize>,
     limits: Option<String>,
     log_level: Option<String>,
+    #[serde(default)]
+    limit_overrides: Limits,
 }
 
 /// The effective configuration.
@@ -74,10 +84,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub http_listen: SocketAddr,
-    pub region: String,
-    pub account_id: String,
+    pub identity: Identity,
     pub cores: usize,
     pub limits: LimitsProfile,
+    /// Quotas and bounds (`[limit-overrides]`; the constants of `limits.rs` otherwise).
+    pub limit_values: Limits,
     pub log_level: String,
     pub on_demand_window_ms: u64,
 }
@@ -99,6 +110,10 @@ impl Config {
         let available = std::thread::available_parallelism().map_or(1, |n| n.get());
         let cores = args.cores.or(file.cores).unwrap_or(available);
         anyhow::ensure!(cores >= 1, "--cores must be at least 1");
+        let region = args.region.or(file.region).unwrap_or_else(|| REGION_DEFAULT.to_string());
+        let account_id = args.account_id.or(file.account_id).unwrap_or_else(|| ACCOUNT_ID_DEFAULT.to_string());
+        let identity = Identity::new(&region, &account_id)?;
+        file.limit_overrides.check().map_err(|error| anyhow::anyhow!(error))?;
         Ok(Config {
             data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data")),
             listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:4568".parse().expect("valid default")),
@@ -106,19 +121,16 @@ impl Config {
                 .http_listen
                 .or(file.http_listen)
                 .unwrap_or_else(|| "127.0.0.1:4567".parse().expect("valid default")),
-            region: args.region.or(file.region).unwrap_or_else(|| crate::arn::REGION_DEFAULT.to_string()),
-            account_id: args
-                .account_id
-                .or(file.account_id)
-                .unwrap_or_else(|| crate::arn::ACCOUNT_ID_DEFAULT.to_string()),
+            identity,
             cores,
             limits,
+            limit_values: file.limit_overrides,
             log_level: args.log_level.or(file.log_level).unwrap_or_else(|| "info".to_string()),
             on_demand_window_ms: args
                 .on_demand_window_ms
                 .or(file.on_demand_window_ms)
-                .unwrap_or(crate::on_demand::WINDOW_MS_DEFAULT)
-                .max(100),
+                .unwrap_or(ON_DEMAND_WINDOW_MS_DEFAULT)
+                .max(ON_DEMAND_WINDOW_MS_MIN),
         })
     }
 }
@@ -144,14 +156,18 @@ fn iterator_key(data_dir: &Path) -> anyhow::Result<IteratorKey> {
 
 /// Runs the daemon until SIGTERM or SIGINT, then shuts down cleanly.
 pub fn run(config: Config) -> anyhow::Result<()> {
-    crate::arn::configure(&config.region, &config.account_id).map_err(|error| anyhow::anyhow!(error))?;
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("create {}", config.data_dir.display()))?;
+    let _data_dir_lock = crate::ownership::lock_data_dir(&config.data_dir)?;
+    let listeners = [("native protocol", config.listen), ("HTTP", config.http_listen)];
+    crate::ownership::probe_listeners(&listeners)?;
     let catalog = Catalog::load_or_new(&config.data_dir, config.cores as u32)?;
     let key = iterator_key(&config.data_dir)?;
     let node_config = NodeConfig {
         data_dir: config.data_dir.clone(),
         cores: config.cores,
-        limits: config.limits,
+        profile: config.limits,
+        limits: config.limit_values.clone(),
+        identity: config.identity.clone(),
         on_demand_window_ms: config.on_demand_window_ms,
     };
     let (shared, mailboxes) = Shared::new(node_config, Arc::new(SystemClock), &catalog, key);
@@ -187,11 +203,15 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             Err(_) => anyhow::bail!("an executor exited during start-up"),
         }
     }
+    if let Err(error) = crate::ownership::verify_listeners(&listeners) {
+        shared.begin_shutdown();
+        return Err(error);
+    }
     tracing::info!(
         listen = %config.listen,
         http_listen = %config.http_listen,
-        region = %config.region,
-        account_id = %config.account_id,
+        region = %config.identity.region(),
+        account_id = %config.identity.account_id(),
         cores = config.cores,
         data_dir = %config.data_dir.display(),
         limits = %config.limits,
@@ -212,7 +232,7 @@ async fn run_core(
     core_id: usize,
     shared: Arc<Shared>,
     catalog: Option<Catalog>,
-    mailbox: async_channel::Receiver<crate::node::Job>,
+    mailbox: async_channel::Receiver<Job<Node>>,
     (listen, http_listen): (SocketAddr, SocketAddr),
     ready: &std::sync::mpsc::Sender<anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
@@ -221,36 +241,30 @@ async fn run_core(
     let journal = Journal::open(JournalConfig::new(&dir), shared.clock.clone())
         .await
         .with_context(|| format!("open journal {}", dir.display()))?;
-    let core = Core::new(core_id, shared.clone(), journal, catalog);
-    let routes = shared.routes.load_full();
-    let owned: Vec<_> = routes
-        .streams
-        .values()
-        .flat_map(|stream| stream.meta.shards.iter().filter_map(|shard| stream.shard(shard.number)))
-        .filter(|shard| shard.core == core_id)
-        .collect();
-    core.adopt_shards(&owned);
+    let node = Node::new(core_id, shared.clone(), journal, catalog);
+    let owned = shared.routes.load().shards_by_core().remove(&core_id).unwrap_or_default();
+    node.adopt_shards(&owned, true);
     let live: std::collections::HashSet<u64> = owned.iter().map(|shard| shard.uid).collect();
-    core.journal.retain_shards(|uid| live.contains(&uid));
+    node.journal.retain_shards(|uid| live.contains(&uid));
 
-    glommio::spawn_local(core.clone().serve_mailbox(mailbox)).detach();
+    glommio::spawn_local(mailbox::serve(node.clone(), mailbox)).detach();
     if core_id == 0 {
         // Reshards a crash interrupted finish once every core serves (jobs to cores that are
         // still starting wait in their mailboxes).
-        let resharder = core.clone();
+        let resharder = node.clone();
         glommio::spawn_local(async move {
-            if let Err(error) = resharder.finish_interrupted_reshards().await {
+            if let Err(error) = reshard::finish_interrupted(&resharder).await {
                 tracing::error!(%error, "could not finish an interrupted reshard");
             }
         })
         .detach();
-        let window_ms = shared.config.on_demand_window_ms;
-        glommio::spawn_local(core.clone().scale_on_demand_streams(window_ms)).detach();
+        glommio::spawn_local(on_demand::scale(node.clone(), shared.config.on_demand_window_ms)).detach();
     }
-    let retention = core.clone();
+    let retention = node.clone();
+    let retention_interval = Duration::from_millis(shared.config.limits.retention_interval_ms);
     glommio::spawn_local(async move {
         loop {
-            glommio::timer::sleep(Duration::from_millis(RETENTION_INTERVAL_MS)).await;
+            glommio::timer::sleep(retention_interval).await;
             if let Err(error) = retention.journal.enforce_retention().await {
                 tracing::error!(%error, "retention failed");
             }
@@ -258,16 +272,23 @@ async fn run_core(
     })
     .detach();
 
-    let listener = glommio::net::TcpListener::bind(listen)
+    let native_listener = glommio::net::TcpListener::bind(listen)
         .map_err(std::io::Error::from)
         .with_context(|| format!("listen on {listen}"))?;
     let http_listener = glommio::net::TcpListener::bind(http_listen)
         .map_err(std::io::Error::from)
         .with_context(|| format!("listen for HTTP on {http_listen}"))?;
     let _ = ready.send(Ok(()));
-    future::zip(connection::serve(core.clone(), listener), http::serve(core.clone(), http_listener)).await;
-    core.finish_serving().await;
-    core.journal.close().await?;
+    let http_core = http::HttpCore::new(node.clone());
+    future::zip(
+        listener::serve(node.clone(), native_listener, "native", native::connection),
+        listener::serve(node.clone(), http_listener, "http", move |_, stream| {
+            http::connection(http_core.clone(), stream)
+        }),
+    )
+    .await;
+    shared.shutdown.finish_serving(core_id).await;
+    node.journal.close().await?;
     Ok(())
 }
 

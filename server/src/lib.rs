@@ -1,28 +1,34 @@
 //! `sluiced`, the Sluice daemon: Kinesis Data Streams semantics on a thread-per-core runtime.
 //!
-//! - [`daemon`]: configuration, start-up, shutdown.
-//! - [`node`]: the per-core runtime: executors, bounded mailboxes, the routes snapshot.
-//! - [`service`] and [`subscription`]: the Kinesis operations on plain [`model`] values.
-//! - [`native`] and [`connection`]: the native flatbuffers protocol over TCP.
-//! - [`http`]: the AWS-compatible HTTP API (JSON and CBOR, HTTP/1.1 and HTTP/2) for the AWS
-//!   SDKs and CLI.
-//! - [`throttle`], [`shard_iterator`], [`arn`], [`limits`]: pure pieces, tested alone.
+//! The modules form layers; each imports only the layers below it (checked by
+//! `tests/layering.rs`, which reads the `use crate::` lines):
 //!
-//! Only this crate knows about wire formats and Kinesis error names; the engine knows
-//! neither.
+//! ```text
+//!  daemon    configuration, start-up, shutdown
+//!    │
+//!  ownership one daemon per data directory and per listening address
+//!    │
+//!  net       one listener loop; the native protocol; the HTTP API (services by target prefix)
+//!    │
+//!  ops       one dispatch (model Request → Response), the operations, reshards, the scaler
+//!    │
+//!  runtime   cores, bounded mailboxes, the routes snapshot, shutdown signalling
+//!    │
+//!  control   catalog changes as pure functions
+//!    │
+//!  kinesis   pure Kinesis semantics: errors, views, positions, paging, iterators, quotas
+//!    │
+//!  limits    every limit, and the `Limits` a node is configured with
+//! ```
+//!
+//! The model (`sluice-model`) and the codecs (`sluice-protocol`) are crates of their own, shared
+//! with the clients; only this crate runs operations, and only the engine touches the disk.
 
-pub mod arn;
-pub mod connection;
+pub mod control;
 pub mod daemon;
-pub mod error;
-pub mod http;
+pub mod kinesis;
 pub mod limits;
-pub mod model;
-pub mod native;
-pub mod node;
-pub mod on_demand;
-pub mod reshard;
-pub mod service;
-pub mod shard_iterator;
-pub mod subscription;
-pub mod throttle;
+pub mod net;
+pub mod ops;
+pub mod ownership;
+pub mod runtime;

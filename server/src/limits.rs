@@ -1,9 +1,21 @@
-//! The daemon's limits: Kinesis account and API quotas, and the bounds that keep every queue
-//! and buffer finite. Record and request sizes live in `sluice_engine::limits`; per-shard
-//! throughput quotas in `throttle`.
+//! Every limit of the daemon, each with its unit and the reason for its value: the Kinesis
+//! account quotas, the per-shard throughput quotas, and the bounds that keep every queue and
+//! buffer finite. The limits of the Kinesis API itself (record sizes, page sizes) are the
+//! model's (`sluice_model::limits`); those of the native frame format the protocol crate's;
+//! the engine's own its `limits.rs`.
+//!
+//! The ones a test may want to reach quickly are fields of [`Limits`], part of the node's
+//! configuration (`[limit-overrides]` in the TOML config file), defaulting to the constants
+//! here; error messages are formatted from the value in force.
+
+use serde::Deserialize;
+use sluice_engine::limits::COMMIT_BYTES_MAX;
+
+// ---------------------------------------------------------------------------------------------
+// Account quotas (Kinesis "Quotas and limits"). One Sluice node is one account.
 
 /// Open shards per account (DescribeLimits `ShardLimit`). AWS defaults to 500 in its largest
-/// regions and 200 elsewhere; one Sluice node is one "account".
+/// regions and 200 elsewhere.
 pub const SHARD_LIMIT: u32 = 500;
 /// Shards one CreateStream or UpdateShardCount may ask for (Kinesis: 10,000 per stream).
 pub const SHARDS_PER_STREAM_MAX: u32 = 10_000;
@@ -12,43 +24,114 @@ pub const ON_DEMAND_STREAM_LIMIT: u32 = 50;
 /// Shards a new on-demand stream starts with: 4 MiB/s of write capacity at 1 MiB/s per shard
 /// (Kinesis: "new on-demand streams get 4 MB/s write").
 pub const ON_DEMAND_INITIAL_SHARDS: u32 = 4;
+/// Most open shards an ON_DEMAND stream grows to: 200 MiB/s of writes at 1 MiB/s per shard
+/// (Kinesis' on-demand ceiling in most regions).
+pub const ON_DEMAND_SHARDS_MAX: usize = 200;
 /// Enhanced fan-out consumers per stream (Kinesis: 20).
 pub const CONSUMERS_PER_STREAM_MAX: usize = 20;
-/// Capacity-mode changes (UpdateStreamMode) per stream per [`STREAM_MODE_CHANGE_WINDOW_MS`]
-/// (Kinesis: "you can switch between on-demand and provisioned capacity mode twice within
-/// 24 hours"); more is LimitExceededException.
+/// Tags per stream or consumer (Kinesis: 50).
+pub const TAGS_PER_RESOURCE_MAX: usize = 50;
+/// Capacity-mode changes (UpdateStreamMode) per stream per [`LIMIT_WINDOW_MS`] (Kinesis: "you
+/// can switch between on-demand and provisioned capacity mode twice within 24 hours").
 pub const STREAM_MODE_CHANGES_PER_WINDOW_MAX: usize = 2;
-/// The rolling window of [`STREAM_MODE_CHANGES_PER_WINDOW_MAX`]: 24 hours.
-pub const STREAM_MODE_CHANGE_WINDOW_MS: i64 = 24 * 3_600_000;
-/// Tags per stream (Kinesis: 50).
-pub const TAGS_PER_STREAM_MAX: usize = 50;
-/// Tag keys are 1..=128 characters, values 0..=256 (Kinesis TagKey / TagValue).
-pub const TAG_KEY_CHARS_MAX: usize = 128;
-pub const TAG_VALUE_CHARS_MAX: usize = 256;
+/// UpdateShardCount calls per stream per [`LIMIT_WINDOW_MS`] (Kinesis: 10).
+pub const SCALINGS_PER_WINDOW_MAX: usize = 10;
+/// The rolling window of the per-day quotas above: 24 hours, in milliseconds.
+pub const LIMIT_WINDOW_MS: i64 = 24 * 3_600_000;
 
-/// Shards per DescribeStream page (Kinesis `Limit` default and maximum: 100).
-pub const DESCRIBE_STREAM_SHARDS_MAX: u32 = 100;
-/// Shards per ListShards page (Kinesis `MaxResults` default and maximum: 1,000).
-pub const LIST_SHARDS_MAX: u32 = 1000;
-/// Streams per ListStreams page (Kinesis default 100).
-pub const LIST_STREAMS_DEFAULT: u32 = 100;
-/// Consumers per ListStreamConsumers page (Kinesis `MaxResults` 1..=10,000, default 100).
-pub const LIST_CONSUMERS_DEFAULT: u32 = 100;
-/// Tags per ListTagsForStream page (Kinesis `Limit` 1..=50, default 50).
-pub const LIST_TAGS_MAX: u32 = 50;
-/// How long a pagination token stays valid (Kinesis: 300 s).
+// ---------------------------------------------------------------------------------------------
+// Per-shard throughput quotas (the token buckets of `kinesis/throttle.rs`).
+
+/// Seconds of quota a bucket holds, and so the burst a fresh or idle shard may take at once.
+/// AWS lets a fresh shard take one second of quota immediately; more would let a client that
+/// idles exceed the per-second quotas by more than AWS does.
+pub const BUCKET_CAPACITY_S: u64 = 1;
+/// Kinesis quota "write throughput per shard": 1 MiB/s of data plus partition keys
+/// (PutRecord and PutRecords; exceeding it is `ProvisionedThroughputExceededException`).
+pub const WRITE_BYTES_PER_S: u64 = 1 << 20;
+/// Kinesis quota "records written per shard": 1,000 records per second (PutRecord and each
+/// record of PutRecords).
+pub const WRITE_RECORDS_PER_S: u64 = 1_000;
+/// Kinesis quota "GetRecords transactions per shard": 5 calls per second, shared by every
+/// polling (non-EFO) consumer of the shard.
+pub const GET_RECORDS_CALLS_PER_S: u64 = 5;
+/// Kinesis quota "read throughput per shard": 2 MiB/s returned by GetRecords, shared by every
+/// polling (non-EFO) consumer of the shard.
+pub const READ_BYTES_PER_S: u64 = 2 << 20;
+/// Kinesis GetRecords rule: a response of this many bytes (the 10 MiB most one call returns)
+/// throttles the calls of the next [`GET_RECORDS_PENALTY_MS`].
+pub const GET_RECORDS_PENALTY_BYTES_MIN: u64 = sluice_model::limits::GET_RECORDS_BYTES_MAX as u64;
+/// Kinesis GetRecords rule: after a 10 MiB response, calls in the next 5 seconds are throttled.
+pub const GET_RECORDS_PENALTY_MS: u64 = 5_000;
+/// Kinesis quota "GetShardIterator transactions per shard": 5 calls per second.
+pub const GET_SHARD_ITERATOR_CALLS_PER_S: u64 = 5;
+/// Kinesis quota "enhanced fan-out read throughput": 2 MiB/s per registered consumer per shard,
+/// independent of the shard's other consumers.
+pub const EFO_BYTES_PER_S: u64 = 2 << 20;
+
+// A record of the default maximum size fits in a full write bucket, so it is never refused
+// forever; larger records (a raised MaxRecordSizeInKiB) go through the burst path of
+// `ShardLimits::admit_write`.
+const _: () = assert!(WRITE_BYTES_PER_S * BUCKET_CAPACITY_S >= sluice_model::limits::RECORD_BYTES_MAX as u64);
+// The two GetRecords rules put the same price on a 10 MiB response: 5 s of read quota.
+const _: () = assert!(GET_RECORDS_PENALTY_BYTES_MIN == READ_BYTES_PER_S * GET_RECORDS_PENALTY_MS / 1_000);
+
+// ---------------------------------------------------------------------------------------------
+// On-demand scaling.
+
+/// A shard of an ON_DEMAND stream is split once its demand over a window reaches this fraction
+/// of its write quota: early enough that the split lands before producers see sustained
+/// throttling.
+pub const SPLIT_DEMAND_FRACTION: f64 = 0.8;
+/// How long the on-demand scaler measures demand before deciding, in milliseconds. Long
+/// enough to ignore a burst.
+pub const ON_DEMAND_WINDOW_MS_DEFAULT: u64 = 10_000;
+/// The shortest window a configuration may ask for: shorter ones would split on noise.
+pub const ON_DEMAND_WINDOW_MS_MIN: u64 = 100;
+
+// ---------------------------------------------------------------------------------------------
+// Pages and tokens (Kinesis' defaults; the maximums the model allows are in the model).
+
+/// Shards per DescribeStream page (Kinesis `Limit` default and effective maximum: 100).
+pub const DESCRIBE_STREAM_SHARDS_MAX: usize = 100;
+/// Shards per ListShards page (Kinesis `MaxResults` default and effective maximum: 1,000).
+pub const LIST_SHARDS_MAX: usize = 1000;
+/// Streams per ListStreams page by default (Kinesis: 100).
+pub const LIST_STREAMS_DEFAULT: usize = 100;
+/// Consumers per ListStreamConsumers page by default (Kinesis: 100).
+pub const LIST_CONSUMERS_DEFAULT: usize = 100;
+/// Tags per ListTagsForStream page by default (Kinesis `Limit` default: 50).
+pub const LIST_TAGS_DEFAULT: usize = 50;
+/// How long a pagination token stays valid, in milliseconds (Kinesis: 300 s).
 pub const NEXT_TOKEN_LIFETIME_MS: i64 = 300_000;
+/// Characters of a pagination token accepted for decoding; anything longer is refused unread.
+pub const NEXT_TOKEN_CHARS_MAX: usize = 1024;
+/// Kinesis: "A shard iterator expires 5 minutes after it is returned to the requester"; using
+/// an older one is `ExpiredIteratorException`.
+pub const ITERATOR_LIFETIME_MS: i64 = 300_000;
 
-/// How long one SubscribeToShard lasts before the client must resubscribe (Kinesis: 5 min).
+// ---------------------------------------------------------------------------------------------
+// Writes.
+
+/// Times a PutRecords record is routed again after a reshard closed its shard under it. A
+/// reshard publishes its children before it fences the parent, so one retry reaches a child;
+/// more cover a second reshard landing meanwhile.
+pub const PUT_ROUTING_ATTEMPTS_MAX: usize = 4;
+
+// ---------------------------------------------------------------------------------------------
+// Enhanced fan-out.
+
+/// How long one SubscribeToShard lasts before the client must resubscribe, in milliseconds
+/// (Kinesis: 5 min).
 pub const SUBSCRIPTION_LIFETIME_MS: i64 = 300_000;
-/// A consumer resubscribing to a shard within this window of its last subscription gets
-/// ResourceInUse (Kinesis: 5 s).
+/// A consumer resubscribing to a shard within this many milliseconds of its last subscription
+/// gets ResourceInUse (Kinesis: 5 s).
 pub const RESUBSCRIBE_WINDOW_MS: i64 = 5_000;
-/// An idle subscription still sends an (empty) event this often, so the client sees
-/// MillisBehindLatest and knows the subscription lives.
+/// An idle subscription still sends an (empty) event this often, in milliseconds, so the
+/// client sees MillisBehindLatest and knows the subscription lives.
 pub const SUBSCRIPTION_HEARTBEAT_MS: u64 = 5_000;
-/// Events buffered between a subscription's reader (on the shard's core) and its
-/// connection. Small: a slow consumer must push back on the reader, not grow memory.
+/// Events buffered between a subscription's reader (on the shard's core) and its connection.
+/// Small: a slow consumer must push back on the reader, not grow memory.
 pub const SUBSCRIPTION_EVENTS_QUEUED_MAX: usize = 2;
 /// Bytes of records in one SubscribeToShardEvent: the per-consumer quota is 2 MiB/s, so one
 /// event carries at most about a second of it.
@@ -56,10 +139,14 @@ pub const SUBSCRIPTION_EVENT_BYTES_MAX: usize = 2 << 20;
 /// Subscriptions active at once on one core. Each holds an event queue and a task.
 pub const SUBSCRIPTIONS_PER_CORE_MAX: usize = 4096;
 
+// ---------------------------------------------------------------------------------------------
+// Cores, connections, shutdown.
+
 /// Jobs queued in one core's mailbox from the other cores. A full mailbox makes the sender
 /// wait: back-pressure across cores instead of an unbounded queue.
 pub const MAILBOX_JOBS_MAX: usize = 1024;
-/// Connections one core serves at once; further ones are accepted and closed at once.
+/// Connections one core serves at once, per protocol; further ones are accepted and closed at
+/// once.
 pub const CONNECTIONS_PER_CORE_MAX: usize = 4096;
 /// Requests in flight on one native connection (pipelining depth). A client beyond it waits
 /// for answers: the server stops reading its socket.
@@ -72,39 +159,43 @@ pub const RESPONSE_FRAMES_QUEUED_MAX: usize = 64;
 /// the largest frame, so a maximal GetRecords answer goes out alone.
 pub const RESPONSE_BYTES_QUEUED_PER_CONNECTION_MAX: usize = 16 << 20;
 const _: () = assert!(RESPONSE_BYTES_QUEUED_PER_CONNECTION_MAX >= sluice_protocol::FRAME_BYTES_MAX);
-/// How long a shutdown waits for in-flight requests before closing connections anyway.
-pub const SHUTDOWN_DRAIN_MS: u64 = 10_000;
-/// How often each core enforces retention (drops expired records, deletes segments).
-pub const RETENTION_INTERVAL_MS: u64 = 60_000;
-/// Registered, pre-faulted I/O memory per core: the engine's tail cache plus the group
-/// commits in flight (each up to 16 MiB). Needs RLIMIT_MEMLOCK of this much per core when
-/// not running as root; glommio falls back to unregistered memory with a warning.
-pub const IO_MEMORY_BYTES_PER_CORE: usize = 96 << 20;
-const _: () = assert!(
-    IO_MEMORY_BYTES_PER_CORE
-        >= sluice_engine::limits::TAIL_CACHE_BYTES_DEFAULT + 2 * sluice_engine::limits::COMMIT_BYTES_MAX
-);
+/// Bytes reserved for the answer of a request that is not a GetRecords: every other answer is
+/// small next to a connection's budget (a DescribeStream page of 100 shards is about 20 KiB).
+pub const SMALL_RESPONSE_BYTES: usize = 64 << 10;
 /// Bytes of request frames in flight on one native connection. Together with the request
 /// count it bounds what one client can make the server hold; it fits the largest frame.
 pub const REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX: usize = 64 << 20;
 const _: () = assert!(REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX >= sluice_protocol::FRAME_BYTES_MAX);
 /// Bytes read from a socket at a time when no larger frame is pending.
 pub const RECEIVE_CHUNK_BYTES: usize = 64 << 10;
+/// How long a shutdown waits for in-flight requests before closing connections anyway, in
+/// milliseconds.
+pub const SHUTDOWN_DRAIN_MS: u64 = 10_000;
+/// How often each core enforces retention (drops expired records, deletes segments), in
+/// milliseconds.
+pub const RETENTION_INTERVAL_MS: u64 = 60_000;
+/// How long an accept that failed (out of file descriptors, say) waits before the next, in
+/// milliseconds: long enough not to spin, short enough not to be noticed.
+pub const ACCEPT_RETRY_MS: u64 = 10;
+/// Registered, pre-faulted I/O memory per core: the engine's tail cache plus the group
+/// commits in flight (each up to 16 MiB). Needs RLIMIT_MEMLOCK of this much per core when
+/// not running as root; glommio falls back to unregistered memory with a warning.
+pub const IO_MEMORY_BYTES_PER_CORE: usize = 96 << 20;
+const _: () =
+    assert!(IO_MEMORY_BYTES_PER_CORE >= sluice_engine::limits::TAIL_CACHE_BYTES_DEFAULT + 2 * COMMIT_BYTES_MAX);
 
 // ---------------------------------------------------------------------------------------------
-// The AWS-compatible HTTP API (server/src/http).
+// The AWS-compatible HTTP API (net/http).
 
 /// Bytes of one HTTP request body. The largest valid request is a PutRecords of 10 MiB of data
-/// and partition keys (Kinesis' request limit, `PUT_RECORDS_BYTES_MAX`); in JSON the data is
-/// base64, 4/3 as long, and each of its 500 records adds member names, quotes and an explicit
-/// hash key (under 128 bytes each). 14 MiB holds that with room to spare; a larger body is
-/// refused before it is read (HTTP 413), so one request can never make a core buffer more.
+/// and partition keys (Kinesis' request limit); in JSON the data is base64, 4/3 as long, and
+/// each of its 500 records adds member names, quotes and an explicit hash key (under 128 bytes
+/// each). 14 MiB holds that with room to spare; a larger body is refused before it is read
+/// (HTTP 413), so one request can never make a core buffer more.
 pub const HTTP_BODY_BYTES_MAX: usize = 14 << 20;
 const _: () = assert!(
     HTTP_BODY_BYTES_MAX
-        >= sluice_engine::limits::PUT_RECORDS_BYTES_MAX / 3 * 4
-            + 4
-            + sluice_engine::limits::PUT_RECORDS_COUNT_MAX * 128
+        >= sluice_model::limits::PUT_RECORDS_BYTES_MAX / 3 * 4 + 4 + sluice_model::limits::PUT_RECORDS_COUNT_MAX * 128
 );
 /// Bytes of request bodies one core holds at once, across all its HTTP connections. A request
 /// reserves its Content-Length (or [`HTTP_BODY_BYTES_MAX`] if it sends none) before reading
@@ -115,21 +206,109 @@ const _: () = assert!(HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX >= 4 * HTTP_BODY_BY
 /// HTTP requests one core works on at once (HTTP/1.1 has one per connection; HTTP/2 up to
 /// [`HTTP2_STREAMS_PER_CONNECTION_MAX`]). Further ones wait before their body is read.
 pub const HTTP_REQUESTS_IN_FLIGHT_PER_CORE_MAX: usize = 4096;
-/// HTTP connections one core serves at once; further ones are accepted and closed at once.
-pub const HTTP_CONNECTIONS_PER_CORE_MAX: usize = 4096;
 /// Concurrent HTTP/2 streams per connection. The Java SDK v2 multiplexes its SubscribeToShard
 /// calls (one per shard a KCL worker leases) over few connections; 256 covers a worker holding
 /// hundreds of leases without letting one connection monopolise a core.
 pub const HTTP2_STREAMS_PER_CONNECTION_MAX: u32 = 256;
-/// How long an HTTP/1.1 connection may wait for the whole head of its next request: a
-/// connection that trickles header bytes (slowloris) is closed instead of holding a slot
-/// forever. hyper counts from when it starts waiting for a head, so this is also the idle
-/// timeout of kept-alive connections, and it must outlast the SDKs' own pool idle times (Java
-/// 60 s, Go 90 s): with hyper's default of 30 s, clients reused connections the server was
-/// closing and saw resets.
+/// How long an HTTP/1.1 connection may wait for the whole head of its next request, in
+/// milliseconds: a connection that trickles header bytes (slowloris) is closed instead of
+/// holding a slot forever. hyper counts from when it starts waiting for a head, so this is also
+/// the idle timeout of kept-alive connections, and it must outlast the SDKs' own pool idle
+/// times (Java 60 s, Go 90 s): with hyper's default of 30 s, clients reused connections the
+/// server was closing and saw resets.
 pub const HTTP_HEADER_READ_TIMEOUT_MS: u64 = 120_000;
-/// How long a client may take to send a request's body once its headers are in: its body
-/// reservation (see [`HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX`]) is held meanwhile, so a client
-/// that declares a large body and withholds it must let go. A full 14 MiB body in 60 s needs
-/// under 250 KB/s; it then gets HTTP 408, which the SDKs retry.
+/// How long a client may take to send a request's body once its headers are in, in
+/// milliseconds: its body reservation (see [`HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX`]) is held
+/// meanwhile, so a client that declares a large body and withholds it must let go. A full
+/// 14 MiB body in 60 s needs under 250 KB/s; it then gets HTTP 408, which the SDKs retry.
 pub const HTTP_BODY_READ_TIMEOUT_MS: u64 = 60_000;
+
+// ---------------------------------------------------------------------------------------------
+// The limits a node is configured with.
+
+/// The limits in force on a node: the constants above unless its configuration says
+/// otherwise (`[limit-overrides]`, for tests that want to reach a limit quickly).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Limits {
+    pub shard_limit: u32,
+    pub shards_per_stream_max: u32,
+    pub on_demand_stream_limit: u32,
+    pub on_demand_initial_shards: u32,
+    pub on_demand_shards_max: usize,
+    pub consumers_per_stream_max: usize,
+    pub tags_per_resource_max: usize,
+    pub stream_mode_changes_per_window_max: usize,
+    pub scalings_per_window_max: usize,
+    pub subscription_lifetime_ms: i64,
+    pub resubscribe_window_ms: i64,
+    pub subscription_heartbeat_ms: u64,
+    pub subscriptions_per_core_max: usize,
+    pub mailbox_jobs_max: usize,
+    pub connections_per_core_max: usize,
+    pub requests_in_flight_per_connection_max: usize,
+    pub shutdown_drain_ms: u64,
+    pub retention_interval_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            shard_limit: SHARD_LIMIT,
+            shards_per_stream_max: SHARDS_PER_STREAM_MAX,
+            on_demand_stream_limit: ON_DEMAND_STREAM_LIMIT,
+            on_demand_initial_shards: ON_DEMAND_INITIAL_SHARDS,
+            on_demand_shards_max: ON_DEMAND_SHARDS_MAX,
+            consumers_per_stream_max: CONSUMERS_PER_STREAM_MAX,
+            tags_per_resource_max: TAGS_PER_RESOURCE_MAX,
+            stream_mode_changes_per_window_max: STREAM_MODE_CHANGES_PER_WINDOW_MAX,
+            scalings_per_window_max: SCALINGS_PER_WINDOW_MAX,
+            subscription_lifetime_ms: SUBSCRIPTION_LIFETIME_MS,
+            resubscribe_window_ms: RESUBSCRIBE_WINDOW_MS,
+            subscription_heartbeat_ms: SUBSCRIPTION_HEARTBEAT_MS,
+            subscriptions_per_core_max: SUBSCRIPTIONS_PER_CORE_MAX,
+            mailbox_jobs_max: MAILBOX_JOBS_MAX,
+            connections_per_core_max: CONNECTIONS_PER_CORE_MAX,
+            requests_in_flight_per_connection_max: REQUESTS_IN_FLIGHT_PER_CONNECTION_MAX,
+            shutdown_drain_ms: SHUTDOWN_DRAIN_MS,
+            retention_interval_ms: RETENTION_INTERVAL_MS,
+        }
+    }
+}
+
+impl Limits {
+    /// Refuses values that would stop the node from working at all (a zero-sized mailbox, no
+    /// connections); any value a test could want to reach quickly is allowed.
+    pub fn check(&self) -> Result<(), String> {
+        let positive = [
+            ("mailbox-jobs-max", self.mailbox_jobs_max),
+            ("connections-per-core-max", self.connections_per_core_max),
+            ("requests-in-flight-per-connection-max", self.requests_in_flight_per_connection_max),
+            ("subscriptions-per-core-max", self.subscriptions_per_core_max),
+            ("on-demand-initial-shards", self.on_demand_initial_shards as usize),
+        ];
+        match positive.iter().find(|(_, value)| *value == 0) {
+            Some((name, _)) => Err(format!("limit-overrides.{name} must be at least 1")),
+            None if self.subscription_heartbeat_ms == 0 => {
+                Err("limit-overrides.subscription-heartbeat-ms must be at least 1".into())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_read_from_toml_and_default_the_rest() {
+        let limits: Limits = toml::from_str("shard-limit = 3\nsubscription-lifetime-ms = 2000").unwrap();
+        assert_eq!(limits.shard_limit, 3);
+        assert_eq!(limits.subscription_lifetime_ms, 2000);
+        assert_eq!(limits.consumers_per_stream_max, CONSUMERS_PER_STREAM_MAX);
+        assert!(toml::from_str::<Limits>("no-such-limit = 1").is_err());
+        assert!(Limits { mailbox_jobs_max: 0, ..Limits::default() }.check().is_err());
+        assert!(Limits::default().check().is_ok());
+    }
+}

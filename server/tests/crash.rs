@@ -41,21 +41,24 @@ async fn write_until_killed(endpoint: String, cycle: u64, seed: u64) -> Acked {
                             data.resize(data.len() + len, (rng.next() & 0xff) as u8);
                             PutRecordsRequestEntry {
                                 data: Bytes::from(data),
-                                partition_key: format!("key-{}", rng.next() % 64),
+                                partition_key: Some(format!("key-{}", rng.next() % 64)),
                                 explicit_hash_key: None,
                             }
                         })
                         .collect();
-                    let request = PutRecordsRequest {
+                    let request = PutRecordsInput {
                         stream_name: Some(STREAM.into()),
                         records: entries.clone(),
                         ..Default::default()
                     };
-                    let Ok(response) = client.put_records(&request).await else { return };
+                    let Ok(response) = client.call(&request).await else { return };
                     let mut acked = acked.borrow_mut();
                     for (entry, result) in entries.into_iter().zip(response.records) {
                         if let (Some(shard), Some(sequence)) = (result.shard_id, result.sequence_number) {
-                            acked.entry(shard).or_default().insert(sequence.parse().unwrap(), entry.data);
+                            acked
+                                .entry(shard.into_string())
+                                .or_default()
+                                .insert(sequence.as_u128().unwrap(), entry.data);
                         }
                     }
                 }
@@ -73,21 +76,19 @@ async fn read_everything(client: &Client) -> HashMap<String, Vec<Record>> {
     let mut all = HashMap::new();
     for shard in 0..SHARDS {
         let shard_id = format!("shardId-{shard:012}");
-        let request = GetShardIteratorRequest {
+        let request = GetShardIteratorInput {
             stream_name: Some(STREAM.into()),
             stream_arn: None,
-            shard_id: shard_id.clone(),
+            shard_id: shard_id.as_str().into(),
             shard_iterator_type: ShardIteratorType::TrimHorizon,
             starting_sequence_number: None,
             timestamp: None,
         };
-        let mut iterator = client.get_shard_iterator(&request).await.unwrap().shard_iterator;
+        let mut iterator = client.call(&request).await.unwrap().shard_iterator.unwrap();
         let mut records = Vec::new();
         loop {
-            let page = client
-                .get_records(&GetRecordsRequest { shard_iterator: iterator.clone(), ..Default::default() })
-                .await
-                .unwrap();
+            let page =
+                client.call(&GetRecordsInput { shard_iterator: iterator.clone(), ..Default::default() }).await.unwrap();
             if page.records.is_empty() {
                 break;
             }
@@ -101,7 +102,7 @@ async fn read_everything(client: &Client) -> HashMap<String, Vec<Record>> {
 
 fn check(acked: &Acked, found: &HashMap<String, Vec<Record>>, cycle: u64) {
     for (shard, records) in found {
-        let sequences: Vec<u128> = records.iter().map(|r| r.sequence_number.parse().unwrap()).collect();
+        let sequences: Vec<u128> = records.iter().map(|r| r.sequence_number.as_u128().unwrap()).collect();
         assert!(
             sequences.windows(2).all(|pair| pair[0] < pair[1]),
             "cycle {cycle}: {shard} out of order or duplicated"
@@ -125,14 +126,14 @@ fn acknowledged_records_survive_sigkill_at_random_moments() {
     run(move || async move {
         let client = Client::connect(&endpoint).await.unwrap();
         let request =
-            CreateStreamRequest { stream_name: STREAM.into(), shard_count: Some(SHARDS as i32), ..Default::default() };
-        client.create_stream(&request).await.unwrap();
-        let register = RegisterStreamConsumerRequest {
+            CreateStreamInput { stream_name: STREAM.into(), shard_count: Some(SHARDS as i32), ..Default::default() };
+        client.call(&request).await.unwrap();
+        let register = RegisterStreamConsumerInput {
             stream_arn: CONSUMER_STREAM_ARN.into(),
             consumer_name: "c".into(),
             ..Default::default()
         };
-        sender.send(client.register_stream_consumer(&register).await.unwrap().consumer.consumer_arn).unwrap();
+        sender.send(client.call(&register).await.unwrap().consumer.consumer_arn).unwrap();
     });
     let consumer_arn = receiver.recv().unwrap();
 
@@ -175,7 +176,14 @@ fn acknowledged_records_survive_sigkill_at_random_moments() {
                 sequence_number: Some(resume_after),
                 timestamp: None,
             };
-            let mut subscription = subscriber.subscribe_to_shard(&consumer_arn, shard, position).await.unwrap();
+            let mut subscription = subscriber
+                .subscribe_to_shard(&SubscribeToShardInput {
+                    consumer_arn: consumer_arn.clone(),
+                    shard_id: shard.as_str().into(),
+                    starting_position: position,
+                })
+                .await
+                .unwrap();
             let event = subscription.next().await.unwrap().unwrap();
             assert_eq!(event.records[0].sequence_number, records[records.len() - 1].sequence_number);
         });

@@ -177,7 +177,7 @@ fn hostile_input_never_brings_the_daemon_down() {
     };
     // Random bodies behind valid headers, for every operation, in both encodings: always an
     // AWS-shaped answer in the request's encoding.
-    let operations = sluice_server::http::operations::OPERATIONS;
+    let operations: Vec<&str> = sluice_model::Operation::ALL.iter().map(|operation| operation.name()).collect();
     let mut http = connect(&daemon);
     for round in 0..400 {
         let len = (next() % 300) as usize;

@@ -7,7 +7,6 @@ use bytes::Bytes;
 use common::{run, Daemon};
 use sluice_client::*;
 use sluice_protocol::flatbuffers::FlatBufferBuilder;
-use sluice_protocol::wire::{GetRecordsRequest as WireGetRecords, GetRecordsRequestArgs};
 use std::io::Write;
 use std::time::Duration;
 
@@ -21,12 +20,8 @@ fn rss_bytes(pid: u32) -> u64 {
 
 fn get_records_frame(iterator: &str, correlation_id: u64) -> Vec<u8> {
     let mut fbb = FlatBufferBuilder::new();
-    let iterator = fbb.create_string(iterator);
-    let body = WireGetRecords::create(
-        &mut fbb,
-        &GetRecordsRequestArgs { shard_iterator: Some(iterator), ..Default::default() },
-    );
-    sluice_protocol::encode_request(&mut fbb, correlation_id, body).unwrap().to_vec()
+    let request = Request::GetRecords(GetRecordsInput { shard_iterator: iterator.into(), ..Default::default() });
+    sluice_protocol::native::encode_request(&mut fbb, correlation_id, &request).unwrap().to_vec()
 }
 
 #[test]
@@ -38,19 +33,19 @@ fn slow_readers_cannot_grow_memory_and_healthy_clients_are_served() {
     let (sender, receiver) = std::sync::mpsc::channel();
     run(move || async move {
         let client = Client::connect(&endpoint).await.unwrap();
-        let create = CreateStreamRequest { stream_name: "big".into(), shard_count: Some(1), ..Default::default() };
-        client.create_stream(&create).await.unwrap();
+        let create = CreateStreamInput { stream_name: "big".into(), shard_count: Some(1), ..Default::default() };
+        client.call(&create).await.unwrap();
         // About 12 MiB in the shard, so each GetRecords answer is a maximal 10 MiB frame.
         for _ in 0..12 {
-            let put = PutRecordRequest {
+            let put = PutRecordInput {
                 stream_name: Some("big".into()),
                 data: Bytes::from(vec![7u8; (1 << 20) - 64]),
-                partition_key: "k".into(),
+                partition_key: Some("k".into()),
                 ..Default::default()
             };
-            client.put_record(&put).await.unwrap();
+            client.call(&put).await.unwrap();
         }
-        let request = GetShardIteratorRequest {
+        let request = GetShardIteratorInput {
             stream_name: Some("big".into()),
             stream_arn: None,
             shard_id: "shardId-000000000000".into(),
@@ -58,7 +53,7 @@ fn slow_readers_cannot_grow_memory_and_healthy_clients_are_served() {
             starting_sequence_number: None,
             timestamp: None,
         };
-        sender.send(client.get_shard_iterator(&request).await.unwrap().shard_iterator).unwrap();
+        sender.send(client.call(&request).await.unwrap().shard_iterator.unwrap()).unwrap();
     });
     let iterator = receiver.recv().unwrap();
     let pid = daemon.pid();
@@ -106,14 +101,14 @@ fn slow_readers_cannot_grow_memory_and_healthy_clients_are_served() {
     let endpoint = daemon.endpoint();
     run(move || async move {
         let client = Client::connect(&endpoint).await.unwrap();
-        let put = PutRecordRequest {
+        let put = PutRecordInput {
             stream_name: Some("big".into()),
             data: Bytes::from_static(b"ok"),
-            partition_key: "k".into(),
+            partition_key: Some("k".into()),
             ..Default::default()
         };
-        client.put_record(&put).await.unwrap();
-        client.describe_limits().await.unwrap();
+        client.call(&put).await.unwrap();
+        client.call(&DescribeLimitsInput {}).await.unwrap();
     });
     drop(slow);
 }

@@ -15,7 +15,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use clap::Parser;
 use glommio::{LocalExecutorBuilder, Placement};
-use sluice_client::{Client, CreateStreamRequest, PutRecordsRequest, PutRecordsRequestEntry};
+use sluice_client::{Client, CreateStreamInput, ErrorKind, PutRecordsInput, PutRecordsRequestEntry};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,14 +49,14 @@ fn main() -> anyhow::Result<()> {
     LocalExecutorBuilder::new(Placement::Unbound)
         .spawn(move || async move {
             let client = Client::connect(&setup.endpoint).await?;
-            let request = CreateStreamRequest {
+            let request = CreateStreamInput {
                 stream_name: setup.stream.clone(),
                 shard_count: Some(setup.shards),
                 ..Default::default()
             };
-            match client.create_stream(&request).await {
-                Ok(()) => Ok(()),
-                Err(error) if error.code() == Some(sluice_client::ErrorCode::ResourceInUse) => Ok(()),
+            match client.call(&request).await {
+                Ok(_) => Ok(()),
+                Err(error) if error.code() == Some(ErrorKind::ResourceInUse) => Ok(()),
                 Err(error) => Err(anyhow::Error::from(error)),
             }
         })
@@ -118,17 +118,20 @@ async fn drive(
                     let entries = (0..args.records_per_call)
                         .map(|i| PutRecordsRequestEntry {
                             data: data.clone(),
-                            partition_key: format!("{:08x}", (connection * 7919 + slot * 104_729 + i) as u64 ^ call),
+                            partition_key: Some(format!(
+                                "{:08x}",
+                                (connection * 7919 + slot * 104_729 + i) as u64 ^ call
+                            )),
                             explicit_hash_key: None,
                         })
                         .collect();
-                    let request = PutRecordsRequest {
+                    let request = PutRecordsInput {
                         stream_name: Some(args.stream.clone()),
                         records: entries,
                         ..Default::default()
                     };
-                    let response = client.put_records(&request).await?;
-                    let bad = response.failed_record_count as u64;
+                    let response = client.call(&request).await?;
+                    let bad = response.failed_record_count.unwrap_or(0) as u64;
                     records.fetch_add(args.records_per_call as u64 - bad, Ordering::Relaxed);
                     failed.fetch_add(bad, Ordering::Relaxed);
                     call += 1;

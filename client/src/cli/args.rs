@@ -14,6 +14,7 @@ use base64::Engine;
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand};
 use sluice_client::*;
+use std::str::FromStr;
 
 /// Where `sluiced` listens for the native protocol unless `--endpoint` says otherwise.
 pub const ENDPOINT_DEFAULT: &str = "127.0.0.1:4568";
@@ -370,33 +371,63 @@ fn param_error(parameter: &'static str, message: impl ToString) -> ParamError {
 /// One call the command line asks for.
 #[derive(Debug, PartialEq)]
 pub enum Call {
-    CreateStream(CreateStreamRequest),
-    DeleteStream(DeleteStreamRequest),
-    DescribeStream(DescribeStreamRequest),
-    DescribeStreamSummary(DescribeStreamSummaryRequest),
-    ListStreams(ListStreamsRequest),
-    ListShards(ListShardsRequest),
-    PutRecord(PutRecordRequest),
-    PutRecords(PutRecordsRequest),
-    GetShardIterator(GetShardIteratorRequest),
-    GetRecords(GetRecordsRequest),
-    IncreaseStreamRetentionPeriod(IncreaseStreamRetentionPeriodRequest),
-    DecreaseStreamRetentionPeriod(DecreaseStreamRetentionPeriodRequest),
-    AddTagsToStream(AddTagsToStreamRequest),
-    RemoveTagsFromStream(RemoveTagsFromStreamRequest),
-    ListTagsForStream(ListTagsForStreamRequest),
-    SplitShard(SplitShardRequest),
-    MergeShards(MergeShardsRequest),
-    UpdateShardCount(UpdateShardCountRequest),
+    CreateStream(CreateStreamInput),
+    DeleteStream(DeleteStreamInput),
+    DescribeStream(DescribeStreamInput),
+    DescribeStreamSummary(DescribeStreamSummaryInput),
+    ListStreams(ListStreamsInput),
+    ListShards(ListShardsInput),
+    PutRecord(PutRecordInput),
+    PutRecords(PutRecordsInput),
+    GetShardIterator(GetShardIteratorInput),
+    GetRecords(GetRecordsInput),
+    IncreaseStreamRetentionPeriod(IncreaseStreamRetentionPeriodInput),
+    DecreaseStreamRetentionPeriod(DecreaseStreamRetentionPeriodInput),
+    AddTagsToStream(AddTagsToStreamInput),
+    RemoveTagsFromStream(RemoveTagsFromStreamInput),
+    ListTagsForStream(ListTagsForStreamInput),
+    SplitShard(SplitShardInput),
+    MergeShards(MergeShardsInput),
+    UpdateShardCount(UpdateShardCountInput),
     DescribeLimits,
-    RegisterStreamConsumer(RegisterStreamConsumerRequest),
-    DeregisterStreamConsumer(DeregisterStreamConsumerRequest),
-    DescribeStreamConsumer(DescribeStreamConsumerRequest),
-    ListStreamConsumers(ListStreamConsumersRequest),
-    SubscribeToShard { request: SubscribeToShardRequest, max_events: Option<u64> },
+    RegisterStreamConsumer(RegisterStreamConsumerInput),
+    DeregisterStreamConsumer(DeregisterStreamConsumerInput),
+    DescribeStreamConsumer(DescribeStreamConsumerInput),
+    ListStreamConsumers(ListStreamConsumersInput),
+    SubscribeToShard { request: SubscribeToShardInput, max_events: Option<u64> },
 }
 
 impl Call {
+    /// The request this call sends. SubscribeToShard's is sent by `subscribe_to_shard`.
+    pub fn into_request(self) -> Request {
+        match self {
+            Self::CreateStream(input) => input.into(),
+            Self::DeleteStream(input) => input.into(),
+            Self::DescribeStream(input) => input.into(),
+            Self::DescribeStreamSummary(input) => input.into(),
+            Self::ListStreams(input) => input.into(),
+            Self::ListShards(input) => input.into(),
+            Self::PutRecord(input) => input.into(),
+            Self::PutRecords(input) => input.into(),
+            Self::GetShardIterator(input) => input.into(),
+            Self::GetRecords(input) => input.into(),
+            Self::IncreaseStreamRetentionPeriod(input) => input.into(),
+            Self::DecreaseStreamRetentionPeriod(input) => input.into(),
+            Self::AddTagsToStream(input) => input.into(),
+            Self::RemoveTagsFromStream(input) => input.into(),
+            Self::ListTagsForStream(input) => input.into(),
+            Self::SplitShard(input) => input.into(),
+            Self::MergeShards(input) => input.into(),
+            Self::UpdateShardCount(input) => input.into(),
+            Self::DescribeLimits => DescribeLimitsInput {}.into(),
+            Self::RegisterStreamConsumer(input) => input.into(),
+            Self::DeregisterStreamConsumer(input) => input.into(),
+            Self::DescribeStreamConsumer(input) => input.into(),
+            Self::ListStreamConsumers(input) => input.into(),
+            Self::SubscribeToShard { request, .. } => request.into(),
+        }
+    }
+
     /// The AWS operation name, for error messages.
     pub fn operation(&self) -> &'static str {
         match self {
@@ -432,16 +463,21 @@ impl Command {
     /// The request this command sends, with every parameter parsed.
     pub fn to_call(&self) -> Result<Call, ParamError> {
         Ok(match self {
-            Self::CreateStream(args) => Call::CreateStream(CreateStreamRequest {
+            Self::CreateStream(args) => Call::CreateStream(CreateStreamInput {
                 stream_name: args.stream_name.clone(),
                 shard_count: args.shard_count,
-                stream_mode: args.stream_mode_details.as_deref().map(parse_stream_mode_details).transpose()?,
-                tags: args.tags.as_deref().map(|tags| parse_tags("--tags", tags)).transpose()?.unwrap_or_default(),
+                stream_mode_details: args
+                    .stream_mode_details
+                    .as_deref()
+                    .map(parse_stream_mode_details)
+                    .transpose()?
+                    .map(StreamModeDetails::from),
+                tags: args.tags.as_deref().map(|tags| parse_tags("--tags", tags)).transpose()?,
                 max_record_size_in_kib: args.max_record_size_in_kib,
             }),
-            Self::DeleteStream(args) => Call::DeleteStream(DeleteStreamRequest {
+            Self::DeleteStream(args) => Call::DeleteStream(DeleteStreamInput {
                 stream_name: args.stream.stream_name.clone(),
-                stream_arn: args.stream.stream_arn.clone(),
+                stream_arn: args.stream.stream_arn.clone().map(StreamArn::from),
                 enforce_consumer_deletion: if args.enforce_consumer_deletion {
                     Some(true)
                 } else if args.no_enforce_consumer_deletion {
@@ -450,26 +486,26 @@ impl Command {
                     None
                 },
             }),
-            Self::DescribeStream(args) => Call::DescribeStream(DescribeStreamRequest {
+            Self::DescribeStream(args) => Call::DescribeStream(DescribeStreamInput {
                 stream_name: args.stream.stream_name.clone(),
-                stream_arn: args.stream.stream_arn.clone(),
+                stream_arn: args.stream.stream_arn.clone().map(StreamArn::from),
                 limit: args.limit,
-                exclusive_start_shard_id: args.exclusive_start_shard_id.clone(),
+                exclusive_start_shard_id: args.exclusive_start_shard_id.clone().map(ShardId::from),
             }),
-            Self::DescribeStreamSummary(args) => Call::DescribeStreamSummary(DescribeStreamSummaryRequest {
+            Self::DescribeStreamSummary(args) => Call::DescribeStreamSummary(DescribeStreamSummaryInput {
                 stream_name: args.stream_name.clone(),
-                stream_arn: args.stream_arn.clone(),
+                stream_arn: args.stream_arn.clone().map(StreamArn::from),
             }),
-            Self::ListStreams(args) => Call::ListStreams(ListStreamsRequest {
+            Self::ListStreams(args) => Call::ListStreams(ListStreamsInput {
                 limit: args.limit,
                 exclusive_start_stream_name: args.exclusive_start_stream_name.clone(),
                 next_token: args.next_token.clone(),
             }),
-            Self::ListShards(args) => Call::ListShards(ListShardsRequest {
+            Self::ListShards(args) => Call::ListShards(ListShardsInput {
                 stream_name: args.stream_name.clone(),
-                stream_arn: args.stream_arn.clone(),
+                stream_arn: args.stream_arn.clone().map(StreamArn::from),
                 next_token: args.next_token.clone(),
-                exclusive_start_shard_id: args.exclusive_start_shard_id.clone(),
+                exclusive_start_shard_id: args.exclusive_start_shard_id.clone().map(ShardId::from),
                 max_results: args.max_results,
                 stream_creation_timestamp: args
                     .stream_creation_timestamp
@@ -478,98 +514,105 @@ impl Command {
                     .transpose()?,
                 shard_filter: args.shard_filter.as_deref().map(parse_shard_filter).transpose()?,
             }),
-            Self::PutRecord(args) => Call::PutRecord(PutRecordRequest {
+            Self::PutRecord(args) => Call::PutRecord(PutRecordInput {
                 stream_name: args.stream.stream_name.clone(),
-                stream_arn: args.stream.stream_arn.clone(),
+                stream_arn: args.stream.stream_arn.clone().map(StreamArn::from),
                 data: parse_data(&args.data)?,
-                partition_key: args.partition_key.clone(),
-                explicit_hash_key: args.explicit_hash_key.clone(),
-                sequence_number_for_ordering: args.sequence_number_for_ordering.clone(),
+                partition_key: Some(args.partition_key.clone()),
+                explicit_hash_key: parse_value("--explicit-hash-key", args.explicit_hash_key.as_deref())?,
+                sequence_number_for_ordering: parse_value(
+                    "--sequence-number-for-ordering",
+                    args.sequence_number_for_ordering.as_deref(),
+                )?,
             }),
-            Self::PutRecords(args) => Call::PutRecords(PutRecordsRequest {
+            Self::PutRecords(args) => Call::PutRecords(PutRecordsInput {
                 stream_name: args.stream.stream_name.clone(),
-                stream_arn: args.stream.stream_arn.clone(),
+                stream_arn: args.stream.stream_arn.clone().map(StreamArn::from),
                 records: parse_records(&args.records)?,
             }),
-            Self::GetShardIterator(args) => Call::GetShardIterator(GetShardIteratorRequest {
+            Self::GetShardIterator(args) => Call::GetShardIterator(GetShardIteratorInput {
                 stream_name: args.stream.stream_name.clone(),
-                stream_arn: args.stream.stream_arn.clone(),
-                shard_id: args.shard_id.clone(),
-                shard_iterator_type: args.shard_iterator_type,
-                starting_sequence_number: args.starting_sequence_number.clone(),
+                stream_arn: args.stream.stream_arn.clone().map(StreamArn::from),
+                shard_id: ShardId::from(args.shard_id.as_str()),
+                shard_iterator_type: args.shard_iterator_type.clone(),
+                starting_sequence_number: parse_value(
+                    "--starting-sequence-number",
+                    args.starting_sequence_number.as_deref(),
+                )?,
                 timestamp: args.timestamp.as_deref().map(|value| parse_timestamp("--timestamp", value)).transpose()?,
             }),
-            Self::GetRecords(args) => Call::GetRecords(GetRecordsRequest {
+            Self::GetRecords(args) => Call::GetRecords(GetRecordsInput {
                 shard_iterator: args.shard_iterator.clone(),
                 limit: args.limit,
-                stream_arn: args.stream_arn.clone(),
+                stream_arn: args.stream_arn.clone().map(StreamArn::from),
             }),
             Self::IncreaseStreamRetentionPeriod(args) => {
-                Call::IncreaseStreamRetentionPeriod(IncreaseStreamRetentionPeriodRequest {
+                Call::IncreaseStreamRetentionPeriod(IncreaseStreamRetentionPeriodInput {
                     stream_name: args.stream.stream_name.clone(),
-                    stream_arn: args.stream.stream_arn.clone(),
+                    stream_arn: args.stream.stream_arn.clone().map(StreamArn::from),
                     retention_period_hours: args.retention_period_hours,
                 })
             }
             Self::DecreaseStreamRetentionPeriod(args) => {
-                Call::DecreaseStreamRetentionPeriod(DecreaseStreamRetentionPeriodRequest {
+                Call::DecreaseStreamRetentionPeriod(DecreaseStreamRetentionPeriodInput {
                     stream_name: args.stream.stream_name.clone(),
-                    stream_arn: args.stream.stream_arn.clone(),
+                    stream_arn: args.stream.stream_arn.clone().map(StreamArn::from),
                     retention_period_hours: args.retention_period_hours,
                 })
             }
-            Self::AddTagsToStream(args) => Call::AddTagsToStream(AddTagsToStreamRequest {
+            Self::AddTagsToStream(args) => Call::AddTagsToStream(AddTagsToStreamInput {
                 stream_name: args.stream.stream_name.clone(),
-                stream_arn: args.stream.stream_arn.clone(),
+                stream_arn: args.stream.stream_arn.clone().map(StreamArn::from),
                 tags: parse_tags("--tags", &args.tags)?,
             }),
-            Self::RemoveTagsFromStream(args) => Call::RemoveTagsFromStream(RemoveTagsFromStreamRequest {
+            Self::RemoveTagsFromStream(args) => Call::RemoveTagsFromStream(RemoveTagsFromStreamInput {
                 stream_name: args.stream.stream_name.clone(),
-                stream_arn: args.stream.stream_arn.clone(),
+                stream_arn: args.stream.stream_arn.clone().map(StreamArn::from),
                 tag_keys: args.tag_keys.clone(),
             }),
-            Self::ListTagsForStream(args) => Call::ListTagsForStream(ListTagsForStreamRequest {
+            Self::ListTagsForStream(args) => Call::ListTagsForStream(ListTagsForStreamInput {
                 stream_name: args.stream.stream_name.clone(),
-                stream_arn: args.stream.stream_arn.clone(),
+                stream_arn: args.stream.stream_arn.clone().map(StreamArn::from),
                 exclusive_start_tag_key: args.exclusive_start_tag_key.clone(),
                 limit: args.limit,
             }),
-            Self::SplitShard(args) => Call::SplitShard(SplitShardRequest {
+            Self::SplitShard(args) => Call::SplitShard(SplitShardInput {
                 stream_name: args.stream.stream_name.clone(),
-                stream_arn: args.stream.stream_arn.clone(),
-                shard_to_split: args.shard_to_split.clone(),
-                new_starting_hash_key: args.new_starting_hash_key.clone(),
+                stream_arn: args.stream.stream_arn.clone().map(StreamArn::from),
+                shard_to_split: ShardId::from(args.shard_to_split.as_str()),
+                new_starting_hash_key: parse_value("--new-starting-hash-key", Some(&args.new_starting_hash_key))?
+                    .expect("a value was given"),
             }),
-            Self::MergeShards(args) => Call::MergeShards(MergeShardsRequest {
+            Self::MergeShards(args) => Call::MergeShards(MergeShardsInput {
                 stream_name: args.stream.stream_name.clone(),
-                stream_arn: args.stream.stream_arn.clone(),
-                shard_to_merge: args.shard_to_merge.clone(),
-                adjacent_shard_to_merge: args.adjacent_shard_to_merge.clone(),
+                stream_arn: args.stream.stream_arn.clone().map(StreamArn::from),
+                shard_to_merge: ShardId::from(args.shard_to_merge.as_str()),
+                adjacent_shard_to_merge: ShardId::from(args.adjacent_shard_to_merge.as_str()),
             }),
-            Self::UpdateShardCount(args) => Call::UpdateShardCount(UpdateShardCountRequest {
+            Self::UpdateShardCount(args) => Call::UpdateShardCount(UpdateShardCountInput {
                 stream_name: args.stream.stream_name.clone(),
-                stream_arn: args.stream.stream_arn.clone(),
+                stream_arn: args.stream.stream_arn.clone().map(StreamArn::from),
                 target_shard_count: args.target_shard_count,
-                scaling_type: args.scaling_type.clone(),
+                scaling_type: parse_enum("--scaling-type", &args.scaling_type)?,
             }),
             Self::DescribeLimits => Call::DescribeLimits,
-            Self::RegisterStreamConsumer(args) => Call::RegisterStreamConsumer(RegisterStreamConsumerRequest {
-                stream_arn: args.stream_arn.clone(),
+            Self::RegisterStreamConsumer(args) => Call::RegisterStreamConsumer(RegisterStreamConsumerInput {
+                stream_arn: StreamArn::from(args.stream_arn.as_str()),
                 consumer_name: args.consumer_name.clone(),
-                tags: args.tags.as_deref().map(|tags| parse_tags("--tags", tags)).transpose()?.unwrap_or_default(),
+                tags: args.tags.as_deref().map(|tags| parse_tags("--tags", tags)).transpose()?,
             }),
-            Self::DeregisterStreamConsumer(args) => Call::DeregisterStreamConsumer(DeregisterStreamConsumerRequest {
-                stream_arn: args.stream_arn.clone(),
+            Self::DeregisterStreamConsumer(args) => Call::DeregisterStreamConsumer(DeregisterStreamConsumerInput {
+                stream_arn: args.stream_arn.clone().map(StreamArn::from),
                 consumer_name: args.consumer_name.clone(),
-                consumer_arn: args.consumer_arn.clone(),
+                consumer_arn: args.consumer_arn.clone().map(ConsumerArn::from),
             }),
-            Self::DescribeStreamConsumer(args) => Call::DescribeStreamConsumer(DescribeStreamConsumerRequest {
-                stream_arn: args.stream_arn.clone(),
+            Self::DescribeStreamConsumer(args) => Call::DescribeStreamConsumer(DescribeStreamConsumerInput {
+                stream_arn: args.stream_arn.clone().map(StreamArn::from),
                 consumer_name: args.consumer_name.clone(),
-                consumer_arn: args.consumer_arn.clone(),
+                consumer_arn: args.consumer_arn.clone().map(ConsumerArn::from),
             }),
-            Self::ListStreamConsumers(args) => Call::ListStreamConsumers(ListStreamConsumersRequest {
-                stream_arn: args.stream_arn.clone(),
+            Self::ListStreamConsumers(args) => Call::ListStreamConsumers(ListStreamConsumersInput {
+                stream_arn: StreamArn::from(args.stream_arn.as_str()),
                 next_token: args.next_token.clone(),
                 max_results: args.max_results,
                 stream_creation_timestamp: args
@@ -579,9 +622,9 @@ impl Command {
                     .transpose()?,
             }),
             Self::SubscribeToShard(args) => Call::SubscribeToShard {
-                request: SubscribeToShardRequest {
-                    consumer_arn: args.consumer_arn.clone(),
-                    shard_id: args.shard_id.clone(),
+                request: SubscribeToShardInput {
+                    consumer_arn: ConsumerArn::from(args.consumer_arn.as_str()),
+                    shard_id: ShardId::from(args.shard_id.as_str()),
                     starting_position: parse_starting_position(
                         &args.starting_position,
                         args.starting_sequence_number.as_deref(),
@@ -683,8 +726,16 @@ fn parse_stream_mode_details(value: &str) -> Result<StreamMode, ParamError> {
 }
 
 /// Tags as `k1=v1,k2=v2` or as a JSON object `{"k1":"v1"}` (AWS `TagMap`).
-pub fn parse_tags(parameter: &'static str, value: &str) -> Result<Vec<Tag>, ParamError> {
-    Ok(parse_structure(parameter, value)?.into_iter().map(|(key, value)| Tag { key, value: Some(value) }).collect())
+pub fn parse_tags(parameter: &'static str, value: &str) -> Result<TagMap, ParamError> {
+    parse_structure(parameter, value)
+}
+
+/// A parameter of a type with a text form (a hash key, a sequence number), if given.
+fn parse_value<T>(parameter: &'static str, value: Option<&str>) -> Result<Option<T>, ParamError>
+where
+    T: FromStr<Err = ParseIdError>,
+{
+    value.map(|value| value.trim().parse().map_err(|error| param_error(parameter, error))).transpose()
 }
 
 fn parse_shard_filter(value: &str) -> Result<ShardFilter, ParamError> {
@@ -694,7 +745,7 @@ fn parse_shard_filter(value: &str) -> Result<ShardFilter, ParamError> {
     let filter_type = structure.get("Type").ok_or_else(|| param_error(PARAMETER, "Type is required"))?;
     Ok(ShardFilter {
         r#type: parse_enum(PARAMETER, filter_type)?,
-        shard_id: structure.get("ShardId").cloned(),
+        shard_id: structure.get("ShardId").map(|id| ShardId::from(id.as_str())),
         timestamp: structure.get("Timestamp").map(|value| parse_timestamp(PARAMETER, value)).transpose()?,
     })
 }
@@ -713,14 +764,14 @@ fn parse_starting_position(
         let position_type = structure.get("Type").ok_or_else(|| param_error(PARAMETER, "Type is required"))?;
         StartingPosition {
             r#type: parse_enum(PARAMETER, position_type)?,
-            sequence_number: structure.get("SequenceNumber").cloned(),
+            sequence_number: parse_value(PARAMETER, structure.get("SequenceNumber").map(String::as_str))?,
             timestamp: structure.get("Timestamp").map(|value| parse_timestamp(PARAMETER, value)).transpose()?,
         }
     } else {
         StartingPosition::new(parse_enum(PARAMETER, value)?)
     };
     if position.sequence_number.is_none() {
-        position.sequence_number = sequence_number.map(str::to_owned);
+        position.sequence_number = parse_value("--starting-sequence-number", sequence_number)?;
     }
     if position.timestamp.is_none() {
         position.timestamp = timestamp.map(|value| parse_timestamp("--timestamp", value)).transpose()?;
@@ -758,8 +809,8 @@ pub fn parse_records(value: &str) -> Result<Vec<PutRecordsRequestEntry>, ParamEr
             })?;
             Ok(PutRecordsRequestEntry {
                 data: Bytes::from(data),
-                partition_key: entry.partition_key,
-                explicit_hash_key: entry.explicit_hash_key,
+                partition_key: Some(entry.partition_key),
+                explicit_hash_key: parse_value(PARAMETER, entry.explicit_hash_key.as_deref())?,
             })
         })
         .collect()

@@ -3,13 +3,14 @@
 
 use std::collections::VecDeque;
 
-use sluice_protocol::wire::ErrorCode;
+use sluice_model::{ErrorKind, GetShardIteratorOutput, KinesisError, SequenceNumber};
 use sluice_protocol::FrameError;
 
 use super::*;
+
 use crate::test_frames;
 
-type CallReceiver = oneshot::Receiver<Result<Reply, ClientError>>;
+type CallReceiver = oneshot::Receiver<Result<Response, ClientError>>;
 
 fn call(shared: &Shared, correlation_id: u64) -> CallReceiver {
     let permit = shared.in_flight.try_acquire_static_permit(1).expect("a permit");
@@ -42,13 +43,13 @@ fn route(shared: &Shared, frame: Vec<u8>) -> Result<Option<Delivery>, Connection
 }
 
 /// The reply a call received, which must have arrived.
-fn received(receiver: &mut CallReceiver) -> Result<Reply, ClientError> {
+fn received(receiver: &mut CallReceiver) -> Result<Response, ClientError> {
     receiver.try_recv().expect("sender alive").expect("a reply has arrived")
 }
 
-fn iterator_of(reply: Result<Reply, ClientError>) -> String {
+fn iterator_of(reply: Result<Response, ClientError>) -> String {
     match reply {
-        Ok(Reply::GetShardIterator(response)) => response.shard_iterator,
+        Ok(Response::GetShardIterator(GetShardIteratorOutput { shard_iterator: Some(iterator) })) => iterator,
         other => panic!("{other:?}"),
     }
 }
@@ -76,17 +77,17 @@ fn responses_in_any_order_reach_their_own_requests() {
 fn an_error_response_becomes_a_service_error() {
     let shared = Shared::new();
     let mut receiver = call(&shared, 5);
-    route(&shared, test_frames::error(5, ErrorCode::ResourceNotFound, "Stream orders not found")).unwrap();
-    let Err(ClientError::Service { code, exception, message }) = received(&mut receiver) else { panic!() };
-    assert_eq!(code, ErrorCode::ResourceNotFound);
-    assert_eq!(exception, "ResourceNotFoundException");
+    route(&shared, test_frames::error(5, ErrorKind::ResourceNotFound, "Stream orders not found")).unwrap();
+    let Err(ClientError::Service(KinesisError { kind, message })) = received(&mut receiver) else { panic!() };
+    assert_eq!(kind, ErrorKind::ResourceNotFound);
+    assert_eq!(kind.exception_name(), "ResourceNotFoundException");
     assert_eq!(message, "Stream orders not found");
 
     // A code from a newer server is the least specific failure.
     let mut receiver = call(&shared, 6);
-    route(&shared, test_frames::error(6, ErrorCode(99), "new")).unwrap();
-    let Err(ClientError::Service { code, exception, .. }) = received(&mut receiver) else { panic!() };
-    assert_eq!((code, exception), (ErrorCode(99), "InternalFailureException"));
+    route(&shared, test_frames::unknown_error(6, 99, "new")).unwrap();
+    let Err(ClientError::Service(KinesisError { kind, .. })) = received(&mut receiver) else { panic!() };
+    assert_eq!((kind, kind.exception_name()), (ErrorKind::InternalFailure, "InternalFailure"));
 }
 
 #[test]
@@ -105,13 +106,8 @@ fn an_unknown_body_fails_only_its_request() {
     let shared = Shared::new();
     let mut receiver = call(&shared, 1);
     route(&shared, test_frames::unknown_body(1, 200)).unwrap();
-    // The typed method turns the reply into UnexpectedResponse; here it is still a Reply.
-    let Ok(reply @ Reply::Unknown(_)) = received(&mut receiver) else { panic!() };
-    let error = unexpected("PutRecord", &reply);
-    assert_eq!(
-        error.to_string(),
-        "the server answered PutRecord with a body this client does not know (union tag 200)"
-    );
+    let Err(error @ ClientError::Decode(_)) = received(&mut receiver) else { panic!() };
+    assert_eq!(error.to_string(), "the server sent a response of body type 200, which this build does not know");
 }
 
 #[test]
@@ -120,13 +116,13 @@ fn frames_that_break_the_protocol_break_the_connection() {
     let error = route(&shared, test_frames::shard_iterator(77, "nobody asked")).unwrap_err();
     assert!(matches!(error, ConnectionError::Protocol { correlation_id: 77, .. }), "{error}");
 
-    let error = route(&shared, test_frames::error(0, ErrorCode::Serialization, "frame too large")).unwrap_err();
-    let ConnectionError::Rejected { code, exception, message } = &error else { panic!("{error}") };
+    let error = route(&shared, test_frames::error(0, ErrorKind::Serialization, "frame too large")).unwrap_err();
+    let ConnectionError::Rejected(KinesisError { kind, message }) = &error else { panic!("{error}") };
     assert_eq!(
-        (*code, *exception, message.as_str()),
-        (ErrorCode::Serialization, "SerializationException", "frame too large")
+        (*kind, kind.exception_name(), message.as_str()),
+        (ErrorKind::Serialization, "SerializationException", "frame too large")
     );
-    assert_eq!(error.to_string(), "the server rejected the connection (SerializationException): frame too large");
+    assert_eq!(error.to_string(), "the server rejected the connection: SerializationException: frame too large");
 
     let error = route(&shared, test_frames::shard_iterator(0, "no error")).unwrap_err();
     assert!(matches!(error, ConnectionError::Protocol { correlation_id: 0, .. }), "{error}");
@@ -153,9 +149,9 @@ fn a_subscription_is_accepted_then_streams_then_ends() {
     assert!(matches!(ends.accepted.try_recv(), Ok(Some(Ok(())))));
 
     let delivery =
-        route(&shared, test_frames::subscription_event(9, &[("1", b"a".as_slice())])).unwrap().expect("an event");
+        route(&shared, test_frames::subscription_event(9, &[(1, b"a".as_slice())])).unwrap().expect("an event");
     let SubscriptionItem::Event(event) = &delivery.item else { panic!("{:?}", delivery.item) };
-    assert_eq!(event.continuation_sequence_number, "1");
+    assert_eq!(event.continuation_sequence_number, SequenceNumber::new(1));
     assert_eq!(in_flight(&shared), 1, "a live subscription holds its permit");
 
     let delivery = route(&shared, test_frames::subscription_end(9)).unwrap().expect("the end");
@@ -169,9 +165,9 @@ fn a_subscription_is_accepted_then_streams_then_ends() {
 fn a_refused_subscription_frees_its_id() {
     let shared = Shared::new();
     let mut ends = subscription(&shared, 3);
-    route(&shared, test_frames::error(3, ErrorCode::ResourceInUse, "resubscribed within 5 s")).unwrap();
-    let Ok(Some(Err(ClientError::Service { code, .. }))) = ends.accepted.try_recv() else { panic!() };
-    assert_eq!(code, ErrorCode::ResourceInUse);
+    route(&shared, test_frames::error(3, ErrorKind::ResourceInUse, "resubscribed within 5 s")).unwrap();
+    let Ok(Some(Err(ClientError::Service(error)))) = ends.accepted.try_recv() else { panic!() };
+    assert_eq!(error.kind, ErrorKind::ResourceInUse);
     assert!(shared.waiters.borrow().is_empty());
 }
 
@@ -180,8 +176,8 @@ fn an_error_inside_the_stream_is_its_last_item() {
     let shared = Shared::new();
     let _ends = subscription(&shared, 3);
     route(&shared, test_frames::subscription_accepted(3)).unwrap();
-    let delivery = route(&shared, test_frames::error(3, ErrorCode::InternalFailure, "disk")).unwrap().unwrap();
-    assert!(matches!(delivery.item, SubscriptionItem::Error(ClientError::Service { .. })));
+    let delivery = route(&shared, test_frames::error(3, ErrorKind::InternalFailure, "disk")).unwrap().unwrap();
+    assert!(matches!(delivery.item, SubscriptionItem::Error(ClientError::Service(_))));
     assert!(shared.waiters.borrow().is_empty());
 }
 
@@ -282,8 +278,7 @@ fn a_slow_subscriber_pauses_the_reader_instead_of_growing_a_queue() {
     const EVENT_COUNT: usize = 3 * SUBSCRIPTION_EVENTS_QUEUED_MAX;
     let mut stream = test_frames::subscription_accepted(1);
     for index in 0..EVENT_COUNT {
-        let sequence_number = index.to_string();
-        stream.extend(test_frames::subscription_event(1, &[(&sequence_number, b"data".as_slice())]));
+        stream.extend(test_frames::subscription_event(1, &[(index as u128, b"data".as_slice())]));
     }
     stream.extend(test_frames::subscription_end(1));
     // A call answered after all the events: it has to wait for the subscriber too.
@@ -312,7 +307,10 @@ fn a_slow_subscriber_pauses_the_reader_instead_of_growing_a_queue() {
                 SubscriptionItem::Error(error) => panic!("{error}"),
             }
         }
-        assert_eq!(sequence_numbers, (0..EVENT_COUNT).map(|index| index.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            sequence_numbers,
+            (0..EVENT_COUNT).map(|index| SequenceNumber::new(index as u128)).collect::<Vec<_>>()
+        );
         let error = task.await;
         assert!(matches!(error, ConnectionError::Closed), "{error}");
         assert_eq!(iterator_of(received(&mut receiver)), "behind the events");
@@ -323,7 +321,7 @@ fn a_slow_subscriber_pauses_the_reader_instead_of_growing_a_queue() {
 fn a_dropped_subscriber_does_not_stall_the_reader() {
     let mut stream = test_frames::subscription_accepted(1);
     for _ in 0..3 * SUBSCRIPTION_EVENTS_QUEUED_MAX {
-        stream.extend(test_frames::subscription_event(1, &[("1", b"data".as_slice())]));
+        stream.extend(test_frames::subscription_event(1, &[(1, b"data".as_slice())]));
     }
     stream.extend(test_frames::subscription_end(1));
     stream.extend(test_frames::shard_iterator(2, "after"));

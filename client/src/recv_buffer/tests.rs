@@ -30,8 +30,8 @@ fn mixed_frames() -> Vec<Vec<u8>> {
     let large = vec![0xa5; RECV_BUFFER_BYTES_INITIAL + 1000];
     vec![
         test_frames::shard_iterator(1, "iterator-1"),
-        test_frames::error(2, sluice_protocol::wire::ErrorCode::ResourceNotFound, "no such stream"),
-        test_frames::subscription_event(3, &[("1", b"a".as_slice()), ("2", large.as_slice())]),
+        test_frames::error(2, sluice_model::ErrorKind::ResourceNotFound, "no such stream"),
+        test_frames::subscription_event(3, &[(1, b"a".as_slice()), (2, large.as_slice())]),
         test_frames::shard_iterator(4, "iterator-4"),
         test_frames::subscription_end(3),
     ]
@@ -109,7 +109,7 @@ fn the_buffer_grows_to_the_largest_frame_and_no_further_then_shrinks() {
 
 #[test]
 fn a_large_buffer_is_given_back_only_once_it_is_empty() {
-    let large = test_frames::subscription_event(1, &[("1", vec![7; 2 * RECV_BUFFER_BYTES_RETAINED_MAX].as_slice())]);
+    let large = test_frames::subscription_event(1, &[(1, vec![7; 2 * RECV_BUFFER_BYTES_RETAINED_MAX].as_slice())]);
     let small = test_frames::shard_iterator(2, "iterator-2");
     // A buffer left large by an earlier frame receives a large frame and the start of the next
     // in one read.

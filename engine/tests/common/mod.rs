@@ -65,3 +65,25 @@ pub async fn read_all(journal: &Journal, shard_uid: u64, from_index: u64) -> Vec
         records.extend(batch.records);
     }
 }
+
+/// Runs `work` on a fresh simulated process: a deterministic executor on `disk`. Returns what
+/// `work` returns; panics if the work deadlocks.
+pub fn on_sim_disk<T, F, Fut>(disk: &sluice_engine::sim::SimDisk, work: F) -> T
+where
+    T: 'static,
+    F: FnOnce(sluice_engine::sim::SimStorage) -> Fut,
+    Fut: Future<Output = T> + 'static,
+{
+    use sluice_engine::sim::{RunOutcome, SimExecutor, SimRng};
+    let executor = SimExecutor::new(SimRng::new(7));
+    let storage = disk.storage(&executor);
+    let outcome = executor.run(work(storage), || false, 10_000_000);
+    executor.shutdown();
+    disk.kill();
+    match outcome {
+        RunOutcome::Finished(value) => value,
+        RunOutcome::Stopped => panic!("simulated process lost power"),
+        RunOutcome::Deadlock => panic!("simulated process deadlocked"),
+        RunOutcome::Exhausted => panic!("simulated process livelocked"),
+    }
+}

@@ -8,8 +8,10 @@ use super::*;
 use crate::wire::*;
 use crate::ResponseBodyRef;
 
-/// 2^128 - 1: the longest hash key.
-const HASH_KEY_MAX: &str = "340282366920938463463374607431768211455";
+/// 2^128 - 1: the largest hash key (all bits set, in either half's byte order).
+const HASH_KEY_MAX: HashKey = HashKey([0xff; 16]);
+/// The largest sequence number a frame can carry.
+const SEQUENCE_NUMBER_MAX: SequenceNumber = SequenceNumber([0xff; 16]);
 
 /// A PutRecords request frame with varied payload lengths, so every alignment case of the
 /// data vectors is inside it.
@@ -19,7 +21,7 @@ fn put_records_frame() -> Vec<u8> {
         .map(|index| {
             let data = fbb.create_vector(&vec![index as u8; index]);
             let partition_key = fbb.create_string(&format!("key-{index}"));
-            let explicit_hash_key = (index % 2 == 0).then(|| fbb.create_string(HASH_KEY_MAX));
+            let explicit_hash_key = (index % 2 == 0).then_some(&HASH_KEY_MAX);
             PutRecordsEntry::create(
                 &mut fbb,
                 &PutRecordsEntryArgs { data: Some(data), partition_key: Some(partition_key), explicit_hash_key },
@@ -38,8 +40,7 @@ fn put_records_frame() -> Vec<u8> {
 /// A GetRecords response frame with records and child shards.
 fn get_records_frame() -> Vec<u8> {
     let mut fbb = FlatBufferBuilder::new();
-    let records: Vec<_> =
-        (0..3).map(|index| record(&mut fbb, &vec![0xa5; index * 3], "7".repeat(56).as_str())).collect();
+    let records: Vec<_> = (0..3).map(|index| record(&mut fbb, &vec![0xa5; index * 3])).collect();
     let records = fbb.create_vector(&records);
     let parent = [fbb.create_string("shardId-000000000000")];
     let parent_shards = fbb.create_vector(&parent);
@@ -61,14 +62,13 @@ fn get_records_frame() -> Vec<u8> {
     encode_response(&mut fbb, 9, body).unwrap().to_vec()
 }
 
-fn record<'b>(fbb: &mut FlatBufferBuilder<'b>, data: &[u8], sequence_number: &str) -> WIPOffset<Record<'b>> {
-    let sequence_number = fbb.create_string(sequence_number);
+fn record<'b>(fbb: &mut FlatBufferBuilder<'b>, data: &[u8]) -> WIPOffset<Record<'b>> {
     let data = fbb.create_vector(data);
     let partition_key = fbb.create_string("k");
     Record::create(
         fbb,
         &RecordArgs {
-            sequence_number: Some(sequence_number),
+            sequence_number: Some(&SEQUENCE_NUMBER_MAX),
             approximate_arrival_timestamp: Some(1_704_164_645_678),
             data: Some(data),
             partition_key: Some(partition_key),
@@ -302,13 +302,12 @@ fn record_framing_bound_holds() {
                 .map(|_| {
                     let data = create_data(&mut fbb);
                     let partition_key = fbb.create_string(&key);
-                    let explicit_hash_key = fbb.create_string(HASH_KEY_MAX);
                     PutRecordsEntry::create(
                         &mut fbb,
                         &PutRecordsEntryArgs {
                             data: Some(data),
                             partition_key: Some(partition_key),
-                            explicit_hash_key: Some(explicit_hash_key),
+                            explicit_hash_key: Some(&HASH_KEY_MAX),
                         },
                     )
                 })
@@ -321,21 +320,19 @@ fn record_framing_bound_holds() {
             encode_request(&mut fbb, 1, body).unwrap().len()
         };
         let per_record = (put_frame_len(RECORD_COUNT) - put_frame_len(0)) / RECORD_COUNT;
-        let framing = per_record - data_len - key_len - HASH_KEY_MAX.len();
+        let framing = per_record - data_len - key_len - HASH_KEY_BYTES_MAX;
         assert!(framing <= RECORD_FRAMING_BYTES_MAX, "PutRecords framing {framing}");
 
         let get_frame_len = |record_count: usize| {
             let mut fbb = FlatBufferBuilder::new();
-            let sequence_number = "9".repeat(SEQUENCE_NUMBER_BYTES_MAX);
             let records: Vec<_> = (0..record_count)
                 .map(|_| {
-                    let sequence_number = fbb.create_string(&sequence_number);
                     let data = create_data(&mut fbb);
                     let partition_key = fbb.create_string(&key);
                     Record::create(
                         &mut fbb,
                         &RecordArgs {
-                            sequence_number: Some(sequence_number),
+                            sequence_number: Some(&SEQUENCE_NUMBER_MAX),
                             approximate_arrival_timestamp: Some(1),
                             data: Some(data),
                             partition_key: Some(partition_key),
@@ -373,13 +370,12 @@ fn maximal_put_records_request_fits() {
             let data_bytes = if index + 1 == PUT_RECORDS_RECORD_COUNT_MAX { last_data_bytes } else { data_bytes };
             let data = create_bytes(&mut fbb, &data[..data_bytes]);
             let partition_key = fbb.create_string(&format!("{index:016}"));
-            let explicit_hash_key = fbb.create_string(HASH_KEY_MAX);
             PutRecordsEntry::create(
                 &mut fbb,
                 &PutRecordsEntryArgs {
                     data: Some(data),
                     partition_key: Some(partition_key),
-                    explicit_hash_key: Some(explicit_hash_key),
+                    explicit_hash_key: Some(&HASH_KEY_MAX),
                 },
             )
         })
@@ -411,17 +407,15 @@ fn maximal_get_records_response_fits() {
     let key_bytes = 8;
     let data_bytes = GET_RECORDS_PAYLOAD_BYTES_MAX / GET_RECORDS_RECORD_COUNT_MAX - key_bytes;
     let data = vec![0xc3_u8; data_bytes];
-    let sequence_number = "9".repeat(SEQUENCE_NUMBER_BYTES_MAX);
     let mut fbb = FlatBufferBuilder::with_capacity(GET_RECORDS_FRAME_BYTES_MAX);
     let records: Vec<_> = (0..GET_RECORDS_RECORD_COUNT_MAX)
         .map(|index| {
-            let sequence_number = fbb.create_string(&sequence_number);
             let data = create_bytes(&mut fbb, &data);
             let partition_key = fbb.create_string(&format!("{index:08}"));
             Record::create(
                 &mut fbb,
                 &RecordArgs {
-                    sequence_number: Some(sequence_number),
+                    sequence_number: Some(&SEQUENCE_NUMBER_MAX),
                     approximate_arrival_timestamp: Some(1_704_164_645_678),
                     data: Some(data),
                     partition_key: Some(partition_key),
@@ -456,20 +450,14 @@ fn maximal_shard_listing_passes_the_verifier() {
     let mut fbb = FlatBufferBuilder::new();
     let shards: Vec<_> = (0..PAGE_ITEM_COUNT_MAX)
         .map(|index| {
-            let starting_hash_key = fbb.create_string("0");
-            let ending_hash_key = fbb.create_string(HASH_KEY_MAX);
             let hash_key_range = HashKeyRange::create(
                 &mut fbb,
-                &HashKeyRangeArgs {
-                    starting_hash_key: Some(starting_hash_key),
-                    ending_hash_key: Some(ending_hash_key),
-                },
+                &HashKeyRangeArgs { starting_hash_key: Some(&HashKey([0; 16])), ending_hash_key: Some(&HASH_KEY_MAX) },
             );
-            let starting_sequence_number = fbb.create_string("1");
             let sequence_number_range = SequenceNumberRange::create(
                 &mut fbb,
                 &SequenceNumberRangeArgs {
-                    starting_sequence_number: Some(starting_sequence_number),
+                    starting_sequence_number: Some(&SEQUENCE_NUMBER_MAX),
                     ending_sequence_number: None,
                 },
             );

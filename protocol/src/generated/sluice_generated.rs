@@ -815,12 +815,100 @@ impl<'a> ::flatbuffers::Verifiable for MetricsName {
 
 impl ::flatbuffers::SimpleToVerifyInSlice for MetricsName {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
+pub const ENUM_MIN_BILLING_COMMITMENT_STATUS: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_REQUEST_BODY: u8 = 24;
+pub const ENUM_MAX_BILLING_COMMITMENT_STATUS: u8 = 2;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 25] = [
+pub const ENUM_VALUES_BILLING_COMMITMENT_STATUS: [BillingCommitmentStatus; 3] = [
+  BillingCommitmentStatus::ENABLED,
+  BillingCommitmentStatus::DISABLED,
+  BillingCommitmentStatus::ENABLED_UNTIL_EARLIEST_ALLOWED_END,
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct BillingCommitmentStatus(pub u8);
+#[allow(non_upper_case_globals)]
+impl BillingCommitmentStatus {
+  pub const ENABLED: Self = Self(0);
+  pub const DISABLED: Self = Self(1);
+  pub const ENABLED_UNTIL_EARLIEST_ALLOWED_END: Self = Self(2);
+
+  pub const ENUM_MIN: u8 = 0;
+  pub const ENUM_MAX: u8 = 2;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::ENABLED,
+    Self::DISABLED,
+    Self::ENABLED_UNTIL_EARLIEST_ALLOWED_END,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::ENABLED => Some("ENABLED"),
+      Self::DISABLED => Some("DISABLED"),
+      Self::ENABLED_UNTIL_EARLIEST_ALLOWED_END => Some("ENABLED_UNTIL_EARLIEST_ALLOWED_END"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for BillingCommitmentStatus {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for BillingCommitmentStatus {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<u8>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for BillingCommitmentStatus {
+    type Output = BillingCommitmentStatus;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<u8>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for BillingCommitmentStatus {
+  type Scalar = u8;
+  #[inline]
+  fn to_little_endian(self) -> u8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u8) -> Self {
+    let b = u8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for BillingCommitmentStatus {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    u8::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for BillingCommitmentStatus {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_REQUEST_BODY: u8 = 31;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 32] = [
   RequestBody::NONE,
   RequestBody::CreateStreamRequest,
   RequestBody::DeleteStreamRequest,
@@ -846,6 +934,13 @@ pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 25] = [
   RequestBody::SplitShardRequest,
   RequestBody::MergeShardsRequest,
   RequestBody::UpdateShardCountRequest,
+  RequestBody::TagResourceRequest,
+  RequestBody::UntagResourceRequest,
+  RequestBody::ListTagsForResourceRequest,
+  RequestBody::EnableEnhancedMonitoringRequest,
+  RequestBody::DisableEnhancedMonitoringRequest,
+  RequestBody::UpdateStreamModeRequest,
+  RequestBody::DescribeAccountSettingsRequest,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -878,9 +973,16 @@ impl RequestBody {
   pub const SplitShardRequest: Self = Self(22);
   pub const MergeShardsRequest: Self = Self(23);
   pub const UpdateShardCountRequest: Self = Self(24);
+  pub const TagResourceRequest: Self = Self(25);
+  pub const UntagResourceRequest: Self = Self(26);
+  pub const ListTagsForResourceRequest: Self = Self(27);
+  pub const EnableEnhancedMonitoringRequest: Self = Self(28);
+  pub const DisableEnhancedMonitoringRequest: Self = Self(29);
+  pub const UpdateStreamModeRequest: Self = Self(30);
+  pub const DescribeAccountSettingsRequest: Self = Self(31);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 24;
+  pub const ENUM_MAX: u8 = 31;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::CreateStreamRequest,
@@ -907,6 +1009,13 @@ impl RequestBody {
     Self::SplitShardRequest,
     Self::MergeShardsRequest,
     Self::UpdateShardCountRequest,
+    Self::TagResourceRequest,
+    Self::UntagResourceRequest,
+    Self::ListTagsForResourceRequest,
+    Self::EnableEnhancedMonitoringRequest,
+    Self::DisableEnhancedMonitoringRequest,
+    Self::UpdateStreamModeRequest,
+    Self::DescribeAccountSettingsRequest,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -936,6 +1045,13 @@ impl RequestBody {
       Self::SplitShardRequest => Some("SplitShardRequest"),
       Self::MergeShardsRequest => Some("MergeShardsRequest"),
       Self::UpdateShardCountRequest => Some("UpdateShardCountRequest"),
+      Self::TagResourceRequest => Some("TagResourceRequest"),
+      Self::UntagResourceRequest => Some("UntagResourceRequest"),
+      Self::ListTagsForResourceRequest => Some("ListTagsForResourceRequest"),
+      Self::EnableEnhancedMonitoringRequest => Some("EnableEnhancedMonitoringRequest"),
+      Self::DisableEnhancedMonitoringRequest => Some("DisableEnhancedMonitoringRequest"),
+      Self::UpdateStreamModeRequest => Some("UpdateStreamModeRequest"),
+      Self::DescribeAccountSettingsRequest => Some("DescribeAccountSettingsRequest"),
       _ => None,
     }
   }
@@ -995,10 +1111,10 @@ pub struct RequestBodyUnionTableOffset {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_RESPONSE_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_RESPONSE_BODY: u8 = 26;
+pub const ENUM_MAX_RESPONSE_BODY: u8 = 33;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 27] = [
+pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 34] = [
   ResponseBody::NONE,
   ResponseBody::CreateStreamResponse,
   ResponseBody::DeleteStreamResponse,
@@ -1026,6 +1142,13 @@ pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 27] = [
   ResponseBody::SplitShardResponse,
   ResponseBody::MergeShardsResponse,
   ResponseBody::UpdateShardCountResponse,
+  ResponseBody::TagResourceResponse,
+  ResponseBody::UntagResourceResponse,
+  ResponseBody::ListTagsForResourceResponse,
+  ResponseBody::EnableEnhancedMonitoringResponse,
+  ResponseBody::DisableEnhancedMonitoringResponse,
+  ResponseBody::UpdateStreamModeResponse,
+  ResponseBody::DescribeAccountSettingsResponse,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1060,9 +1183,16 @@ impl ResponseBody {
   pub const SplitShardResponse: Self = Self(24);
   pub const MergeShardsResponse: Self = Self(25);
   pub const UpdateShardCountResponse: Self = Self(26);
+  pub const TagResourceResponse: Self = Self(27);
+  pub const UntagResourceResponse: Self = Self(28);
+  pub const ListTagsForResourceResponse: Self = Self(29);
+  pub const EnableEnhancedMonitoringResponse: Self = Self(30);
+  pub const DisableEnhancedMonitoringResponse: Self = Self(31);
+  pub const UpdateStreamModeResponse: Self = Self(32);
+  pub const DescribeAccountSettingsResponse: Self = Self(33);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 26;
+  pub const ENUM_MAX: u8 = 33;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::CreateStreamResponse,
@@ -1091,6 +1221,13 @@ impl ResponseBody {
     Self::SplitShardResponse,
     Self::MergeShardsResponse,
     Self::UpdateShardCountResponse,
+    Self::TagResourceResponse,
+    Self::UntagResourceResponse,
+    Self::ListTagsForResourceResponse,
+    Self::EnableEnhancedMonitoringResponse,
+    Self::DisableEnhancedMonitoringResponse,
+    Self::UpdateStreamModeResponse,
+    Self::DescribeAccountSettingsResponse,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1122,6 +1259,13 @@ impl ResponseBody {
       Self::SplitShardResponse => Some("SplitShardResponse"),
       Self::MergeShardsResponse => Some("MergeShardsResponse"),
       Self::UpdateShardCountResponse => Some("UpdateShardCountResponse"),
+      Self::TagResourceResponse => Some("TagResourceResponse"),
+      Self::UntagResourceResponse => Some("UntagResourceResponse"),
+      Self::ListTagsForResourceResponse => Some("ListTagsForResourceResponse"),
+      Self::EnableEnhancedMonitoringResponse => Some("EnableEnhancedMonitoringResponse"),
+      Self::DisableEnhancedMonitoringResponse => Some("DisableEnhancedMonitoringResponse"),
+      Self::UpdateStreamModeResponse => Some("UpdateStreamModeResponse"),
+      Self::DescribeAccountSettingsResponse => Some("DescribeAccountSettingsResponse"),
       _ => None,
     }
   }
@@ -1177,6 +1321,260 @@ impl<'a> ::flatbuffers::Verifiable for ResponseBody {
 
 impl ::flatbuffers::SimpleToVerifyInSlice for ResponseBody {}
 pub struct ResponseBodyUnionTableOffset {}
+
+// struct SequenceNumber, aligned to 8
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq)]
+pub struct SequenceNumber(pub [u8; 16]);
+impl Default for SequenceNumber { 
+  fn default() -> Self { 
+    Self([0; 16])
+  }
+}
+impl ::core::fmt::Debug for SequenceNumber {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    f.debug_struct("SequenceNumber")
+      .field("high", &self.high())
+      .field("low", &self.low())
+      .finish()
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for SequenceNumber {}
+impl<'a> ::flatbuffers::Follow<'a> for SequenceNumber {
+  type Inner = &'a SequenceNumber;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    unsafe { <&'a SequenceNumber>::follow(buf, loc) }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for &'a SequenceNumber {
+  type Inner = &'a SequenceNumber;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    unsafe { ::flatbuffers::follow_cast_ref::<SequenceNumber>(buf, loc) }
+  }
+}
+impl<'b> ::flatbuffers::Push for SequenceNumber {
+    type Output = SequenceNumber;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        let src = unsafe { ::core::slice::from_raw_parts(self as *const SequenceNumber as *const u8, <Self as ::flatbuffers::Push>::size()) };
+        dst.copy_from_slice(src);
+    }
+    #[inline]
+    fn alignment() -> ::flatbuffers::PushAlignment {
+        ::flatbuffers::PushAlignment::new(8)
+    }
+}
+
+impl<'a> ::flatbuffers::Verifiable for SequenceNumber {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.in_buffer::<Self>(pos)
+  }
+}
+
+impl<'a> SequenceNumber {
+  #[allow(clippy::too_many_arguments)]
+  pub fn new(
+    high: u64,
+    low: u64,
+  ) -> Self {
+    let mut s = Self([0; 16]);
+    s.set_high(high);
+    s.set_low(low);
+    s
+  }
+
+  pub fn high(&self) -> u64 {
+    let mut mem = ::core::mem::MaybeUninit::<<u64 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[0..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<u64 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_high(&mut self, x: u64) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[0..].as_mut_ptr(),
+        ::core::mem::size_of::<<u64 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn low(&self) -> u64 {
+    let mut mem = ::core::mem::MaybeUninit::<<u64 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[8..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<u64 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_low(&mut self, x: u64) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[8..].as_mut_ptr(),
+        ::core::mem::size_of::<<u64 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+}
+
+// struct HashKey, aligned to 8
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq)]
+pub struct HashKey(pub [u8; 16]);
+impl Default for HashKey { 
+  fn default() -> Self { 
+    Self([0; 16])
+  }
+}
+impl ::core::fmt::Debug for HashKey {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    f.debug_struct("HashKey")
+      .field("high", &self.high())
+      .field("low", &self.low())
+      .finish()
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for HashKey {}
+impl<'a> ::flatbuffers::Follow<'a> for HashKey {
+  type Inner = &'a HashKey;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    unsafe { <&'a HashKey>::follow(buf, loc) }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for &'a HashKey {
+  type Inner = &'a HashKey;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    unsafe { ::flatbuffers::follow_cast_ref::<HashKey>(buf, loc) }
+  }
+}
+impl<'b> ::flatbuffers::Push for HashKey {
+    type Output = HashKey;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        let src = unsafe { ::core::slice::from_raw_parts(self as *const HashKey as *const u8, <Self as ::flatbuffers::Push>::size()) };
+        dst.copy_from_slice(src);
+    }
+    #[inline]
+    fn alignment() -> ::flatbuffers::PushAlignment {
+        ::flatbuffers::PushAlignment::new(8)
+    }
+}
+
+impl<'a> ::flatbuffers::Verifiable for HashKey {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.in_buffer::<Self>(pos)
+  }
+}
+
+impl<'a> HashKey {
+  #[allow(clippy::too_many_arguments)]
+  pub fn new(
+    high: u64,
+    low: u64,
+  ) -> Self {
+    let mut s = Self([0; 16]);
+    s.set_high(high);
+    s.set_low(low);
+    s
+  }
+
+  pub fn high(&self) -> u64 {
+    let mut mem = ::core::mem::MaybeUninit::<<u64 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[0..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<u64 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_high(&mut self, x: u64) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[0..].as_mut_ptr(),
+        ::core::mem::size_of::<<u64 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn low(&self) -> u64 {
+    let mut mem = ::core::mem::MaybeUninit::<<u64 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[8..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<u64 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_low(&mut self, x: u64) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[8..].as_mut_ptr(),
+        ::core::mem::size_of::<<u64 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+}
 
 pub enum TagOffset {}
 #[derive(Copy, Clone, PartialEq)]
@@ -1327,18 +1725,18 @@ impl<'a> HashKeyRange<'a> {
 
 
   #[inline]
-  pub fn starting_hash_key(&self) -> Option<&'a str> {
+  pub fn starting_hash_key(&self) -> Option<&'a HashKey> {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
-    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(HashKeyRange::VT_STARTING_HASH_KEY, None)}
+    unsafe { self._tab.get::<HashKey>(HashKeyRange::VT_STARTING_HASH_KEY, None)}
   }
   #[inline]
-  pub fn ending_hash_key(&self) -> Option<&'a str> {
+  pub fn ending_hash_key(&self) -> Option<&'a HashKey> {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
-    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(HashKeyRange::VT_ENDING_HASH_KEY, None)}
+    unsafe { self._tab.get::<HashKey>(HashKeyRange::VT_ENDING_HASH_KEY, None)}
   }
 }
 
@@ -1348,15 +1746,15 @@ impl ::flatbuffers::Verifiable for HashKeyRange<'_> {
     v: &mut ::flatbuffers::Verifier, pos: usize
   ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
     v.visit_table(pos)?
-     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("starting_hash_key", Self::VT_STARTING_HASH_KEY, false)?
-     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("ending_hash_key", Self::VT_ENDING_HASH_KEY, false)?
+     .visit_field::<HashKey>("starting_hash_key", Self::VT_STARTING_HASH_KEY, false)?
+     .visit_field::<HashKey>("ending_hash_key", Self::VT_ENDING_HASH_KEY, false)?
      .finish();
     Ok(())
   }
 }
 pub struct HashKeyRangeArgs<'a> {
-    pub starting_hash_key: Option<::flatbuffers::WIPOffset<&'a str>>,
-    pub ending_hash_key: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub starting_hash_key: Option<&'a HashKey>,
+    pub ending_hash_key: Option<&'a HashKey>,
 }
 impl<'a> Default for HashKeyRangeArgs<'a> {
   #[inline]
@@ -1374,12 +1772,12 @@ pub struct HashKeyRangeBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
 }
 impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> HashKeyRangeBuilder<'a, 'b, A> {
   #[inline]
-  pub fn add_starting_hash_key(&mut self, starting_hash_key: ::flatbuffers::WIPOffset<&'b  str>) {
-    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(HashKeyRange::VT_STARTING_HASH_KEY, starting_hash_key);
+  pub fn add_starting_hash_key(&mut self, starting_hash_key: &HashKey) {
+    self.fbb_.push_slot_always::<&HashKey>(HashKeyRange::VT_STARTING_HASH_KEY, starting_hash_key);
   }
   #[inline]
-  pub fn add_ending_hash_key(&mut self, ending_hash_key: ::flatbuffers::WIPOffset<&'b  str>) {
-    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(HashKeyRange::VT_ENDING_HASH_KEY, ending_hash_key);
+  pub fn add_ending_hash_key(&mut self, ending_hash_key: &HashKey) {
+    self.fbb_.push_slot_always::<&HashKey>(HashKeyRange::VT_ENDING_HASH_KEY, ending_hash_key);
   }
   #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> HashKeyRangeBuilder<'a, 'b, A> {
@@ -1440,18 +1838,18 @@ impl<'a> SequenceNumberRange<'a> {
 
 
   #[inline]
-  pub fn starting_sequence_number(&self) -> Option<&'a str> {
+  pub fn starting_sequence_number(&self) -> Option<&'a SequenceNumber> {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
-    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(SequenceNumberRange::VT_STARTING_SEQUENCE_NUMBER, None)}
+    unsafe { self._tab.get::<SequenceNumber>(SequenceNumberRange::VT_STARTING_SEQUENCE_NUMBER, None)}
   }
   #[inline]
-  pub fn ending_sequence_number(&self) -> Option<&'a str> {
+  pub fn ending_sequence_number(&self) -> Option<&'a SequenceNumber> {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
-    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(SequenceNumberRange::VT_ENDING_SEQUENCE_NUMBER, None)}
+    unsafe { self._tab.get::<SequenceNumber>(SequenceNumberRange::VT_ENDING_SEQUENCE_NUMBER, None)}
   }
 }
 
@@ -1461,15 +1859,15 @@ impl ::flatbuffers::Verifiable for SequenceNumberRange<'_> {
     v: &mut ::flatbuffers::Verifier, pos: usize
   ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
     v.visit_table(pos)?
-     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("starting_sequence_number", Self::VT_STARTING_SEQUENCE_NUMBER, false)?
-     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("ending_sequence_number", Self::VT_ENDING_SEQUENCE_NUMBER, false)?
+     .visit_field::<SequenceNumber>("starting_sequence_number", Self::VT_STARTING_SEQUENCE_NUMBER, false)?
+     .visit_field::<SequenceNumber>("ending_sequence_number", Self::VT_ENDING_SEQUENCE_NUMBER, false)?
      .finish();
     Ok(())
   }
 }
 pub struct SequenceNumberRangeArgs<'a> {
-    pub starting_sequence_number: Option<::flatbuffers::WIPOffset<&'a str>>,
-    pub ending_sequence_number: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub starting_sequence_number: Option<&'a SequenceNumber>,
+    pub ending_sequence_number: Option<&'a SequenceNumber>,
 }
 impl<'a> Default for SequenceNumberRangeArgs<'a> {
   #[inline]
@@ -1487,12 +1885,12 @@ pub struct SequenceNumberRangeBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 
 }
 impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> SequenceNumberRangeBuilder<'a, 'b, A> {
   #[inline]
-  pub fn add_starting_sequence_number(&mut self, starting_sequence_number: ::flatbuffers::WIPOffset<&'b  str>) {
-    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SequenceNumberRange::VT_STARTING_SEQUENCE_NUMBER, starting_sequence_number);
+  pub fn add_starting_sequence_number(&mut self, starting_sequence_number: &SequenceNumber) {
+    self.fbb_.push_slot_always::<&SequenceNumber>(SequenceNumberRange::VT_STARTING_SEQUENCE_NUMBER, starting_sequence_number);
   }
   #[inline]
-  pub fn add_ending_sequence_number(&mut self, ending_sequence_number: ::flatbuffers::WIPOffset<&'b  str>) {
-    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SequenceNumberRange::VT_ENDING_SEQUENCE_NUMBER, ending_sequence_number);
+  pub fn add_ending_sequence_number(&mut self, ending_sequence_number: &SequenceNumber) {
+    self.fbb_.push_slot_always::<&SequenceNumber>(SequenceNumberRange::VT_ENDING_SEQUENCE_NUMBER, ending_sequence_number);
   }
   #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> SequenceNumberRangeBuilder<'a, 'b, A> {
@@ -1949,11 +2347,11 @@ impl<'a> Record<'a> {
 
 
   #[inline]
-  pub fn sequence_number(&self) -> Option<&'a str> {
+  pub fn sequence_number(&self) -> Option<&'a SequenceNumber> {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
-    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Record::VT_SEQUENCE_NUMBER, None)}
+    unsafe { self._tab.get::<SequenceNumber>(Record::VT_SEQUENCE_NUMBER, None)}
   }
   #[inline]
   pub fn approximate_arrival_timestamp(&self) -> Option<i64> {
@@ -1991,7 +2389,7 @@ impl ::flatbuffers::Verifiable for Record<'_> {
     v: &mut ::flatbuffers::Verifier, pos: usize
   ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
     v.visit_table(pos)?
-     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("sequence_number", Self::VT_SEQUENCE_NUMBER, false)?
+     .visit_field::<SequenceNumber>("sequence_number", Self::VT_SEQUENCE_NUMBER, false)?
      .visit_field::<i64>("approximate_arrival_timestamp", Self::VT_APPROXIMATE_ARRIVAL_TIMESTAMP, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("data", Self::VT_DATA, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("partition_key", Self::VT_PARTITION_KEY, false)?
@@ -2001,7 +2399,7 @@ impl ::flatbuffers::Verifiable for Record<'_> {
   }
 }
 pub struct RecordArgs<'a> {
-    pub sequence_number: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub sequence_number: Option<&'a SequenceNumber>,
     pub approximate_arrival_timestamp: Option<i64>,
     pub data: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
     pub partition_key: Option<::flatbuffers::WIPOffset<&'a str>>,
@@ -2026,8 +2424,8 @@ pub struct RecordBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
 }
 impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> RecordBuilder<'a, 'b, A> {
   #[inline]
-  pub fn add_sequence_number(&mut self, sequence_number: ::flatbuffers::WIPOffset<&'b  str>) {
-    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Record::VT_SEQUENCE_NUMBER, sequence_number);
+  pub fn add_sequence_number(&mut self, sequence_number: &SequenceNumber) {
+    self.fbb_.push_slot_always::<&SequenceNumber>(Record::VT_SEQUENCE_NUMBER, sequence_number);
   }
   #[inline]
   pub fn add_approximate_arrival_timestamp(&mut self, approximate_arrival_timestamp: i64) {
@@ -3270,11 +3668,11 @@ impl<'a> StartingPosition<'a> {
     unsafe { self._tab.get::<ShardIteratorType>(StartingPosition::VT_TYPE_, None)}
   }
   #[inline]
-  pub fn sequence_number(&self) -> Option<&'a str> {
+  pub fn sequence_number(&self) -> Option<&'a SequenceNumber> {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
-    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(StartingPosition::VT_SEQUENCE_NUMBER, None)}
+    unsafe { self._tab.get::<SequenceNumber>(StartingPosition::VT_SEQUENCE_NUMBER, None)}
   }
   #[inline]
   pub fn timestamp(&self) -> Option<i64> {
@@ -3292,7 +3690,7 @@ impl ::flatbuffers::Verifiable for StartingPosition<'_> {
   ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
     v.visit_table(pos)?
      .visit_field::<ShardIteratorType>("type_", Self::VT_TYPE_, false)?
-     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("sequence_number", Self::VT_SEQUENCE_NUMBER, false)?
+     .visit_field::<SequenceNumber>("sequence_number", Self::VT_SEQUENCE_NUMBER, false)?
      .visit_field::<i64>("timestamp", Self::VT_TIMESTAMP, false)?
      .finish();
     Ok(())
@@ -3300,7 +3698,7 @@ impl ::flatbuffers::Verifiable for StartingPosition<'_> {
 }
 pub struct StartingPositionArgs<'a> {
     pub type_: Option<ShardIteratorType>,
-    pub sequence_number: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub sequence_number: Option<&'a SequenceNumber>,
     pub timestamp: Option<i64>,
 }
 impl<'a> Default for StartingPositionArgs<'a> {
@@ -3324,8 +3722,8 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> StartingPositionBuilder<'a, '
     self.fbb_.push_slot_always::<ShardIteratorType>(StartingPosition::VT_TYPE_, type_);
   }
   #[inline]
-  pub fn add_sequence_number(&mut self, sequence_number: ::flatbuffers::WIPOffset<&'b  str>) {
-    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(StartingPosition::VT_SEQUENCE_NUMBER, sequence_number);
+  pub fn add_sequence_number(&mut self, sequence_number: &SequenceNumber) {
+    self.fbb_.push_slot_always::<&SequenceNumber>(StartingPosition::VT_SEQUENCE_NUMBER, sequence_number);
   }
   #[inline]
   pub fn add_timestamp(&mut self, timestamp: i64) {
@@ -4917,18 +5315,18 @@ impl<'a> PutRecordRequest<'a> {
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(PutRecordRequest::VT_PARTITION_KEY, None)}
   }
   #[inline]
-  pub fn explicit_hash_key(&self) -> Option<&'a str> {
+  pub fn explicit_hash_key(&self) -> Option<&'a HashKey> {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
-    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(PutRecordRequest::VT_EXPLICIT_HASH_KEY, None)}
+    unsafe { self._tab.get::<HashKey>(PutRecordRequest::VT_EXPLICIT_HASH_KEY, None)}
   }
   #[inline]
-  pub fn sequence_number_for_ordering(&self) -> Option<&'a str> {
+  pub fn sequence_number_for_ordering(&self) -> Option<&'a SequenceNumber> {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
-    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(PutRecordRequest::VT_SEQUENCE_NUMBER_FOR_ORDERING, None)}
+    unsafe { self._tab.get::<SequenceNumber>(PutRecordRequest::VT_SEQUENCE_NUMBER_FOR_ORDERING, None)}
   }
 }
 
@@ -4942,8 +5340,8 @@ impl ::flatbuffers::Verifiable for PutRecordRequest<'_> {
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("data", Self::VT_DATA, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("partition_key", Self::VT_PARTITION_KEY, false)?
-     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("explicit_hash_key", Self::VT_EXPLICIT_HASH_KEY, false)?
-     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("sequence_number_for_ordering", Self::VT_SEQUENCE_NUMBER_FOR_ORDERING, false)?
+     .visit_field::<HashKey>("explicit_hash_key", Self::VT_EXPLICIT_HASH_KEY, false)?
+     .visit_field::<SequenceNumber>("sequence_number_for_ordering", Self::VT_SEQUENCE_NUMBER_FOR_ORDERING, false)?
      .finish();
     Ok(())
   }
@@ -4953,8 +5351,8 @@ pub struct PutRecordRequestArgs<'a> {
     pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
     pub data: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
     pub partition_key: Option<::flatbuffers::WIPOffset<&'a str>>,
-    pub explicit_hash_key: Option<::flatbuffers::WIPOffset<&'a str>>,
-    pub sequence_number_for_ordering: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub explicit_hash_key: Option<&'a HashKey>,
+    pub sequence_number_for_ordering: Option<&'a SequenceNumber>,
 }
 impl<'a> Default for PutRecordRequestArgs<'a> {
   #[inline]
@@ -4992,12 +5390,12 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> PutRecordRequestBuilder<'a, '
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PutRecordRequest::VT_PARTITION_KEY, partition_key);
   }
   #[inline]
-  pub fn add_explicit_hash_key(&mut self, explicit_hash_key: ::flatbuffers::WIPOffset<&'b  str>) {
-    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PutRecordRequest::VT_EXPLICIT_HASH_KEY, explicit_hash_key);
+  pub fn add_explicit_hash_key(&mut self, explicit_hash_key: &HashKey) {
+    self.fbb_.push_slot_always::<&HashKey>(PutRecordRequest::VT_EXPLICIT_HASH_KEY, explicit_hash_key);
   }
   #[inline]
-  pub fn add_sequence_number_for_ordering(&mut self, sequence_number_for_ordering: ::flatbuffers::WIPOffset<&'b  str>) {
-    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PutRecordRequest::VT_SEQUENCE_NUMBER_FOR_ORDERING, sequence_number_for_ordering);
+  pub fn add_sequence_number_for_ordering(&mut self, sequence_number_for_ordering: &SequenceNumber) {
+    self.fbb_.push_slot_always::<&SequenceNumber>(PutRecordRequest::VT_SEQUENCE_NUMBER_FOR_ORDERING, sequence_number_for_ordering);
   }
   #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> PutRecordRequestBuilder<'a, 'b, A> {
@@ -5071,11 +5469,11 @@ impl<'a> PutRecordResponse<'a> {
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(PutRecordResponse::VT_SHARD_ID, None)}
   }
   #[inline]
-  pub fn sequence_number(&self) -> Option<&'a str> {
+  pub fn sequence_number(&self) -> Option<&'a SequenceNumber> {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
-    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(PutRecordResponse::VT_SEQUENCE_NUMBER, None)}
+    unsafe { self._tab.get::<SequenceNumber>(PutRecordResponse::VT_SEQUENCE_NUMBER, None)}
   }
   #[inline]
   pub fn encryption_type(&self) -> Option<EncryptionType> {
@@ -5093,7 +5491,7 @@ impl ::flatbuffers::Verifiable for PutRecordResponse<'_> {
   ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
     v.visit_table(pos)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("shard_id", Self::VT_SHARD_ID, false)?
-     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("sequence_number", Self::VT_SEQUENCE_NUMBER, false)?
+     .visit_field::<SequenceNumber>("sequence_number", Self::VT_SEQUENCE_NUMBER, false)?
      .visit_field::<EncryptionType>("encryption_type", Self::VT_ENCRYPTION_TYPE, false)?
      .finish();
     Ok(())
@@ -5101,7 +5499,7 @@ impl ::flatbuffers::Verifiable for PutRecordResponse<'_> {
 }
 pub struct PutRecordResponseArgs<'a> {
     pub shard_id: Option<::flatbuffers::WIPOffset<&'a str>>,
-    pub sequence_number: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub sequence_number: Option<&'a SequenceNumber>,
     pub encryption_type: Option<EncryptionType>,
 }
 impl<'a> Default for PutRecordResponseArgs<'a> {
@@ -5125,8 +5523,8 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> PutRecordResponseBuilder<'a, 
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PutRecordResponse::VT_SHARD_ID, shard_id);
   }
   #[inline]
-  pub fn add_sequence_number(&mut self, sequence_number: ::flatbuffers::WIPOffset<&'b  str>) {
-    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PutRecordResponse::VT_SEQUENCE_NUMBER, sequence_number);
+  pub fn add_sequence_number(&mut self, sequence_number: &SequenceNumber) {
+    self.fbb_.push_slot_always::<&SequenceNumber>(PutRecordResponse::VT_SEQUENCE_NUMBER, sequence_number);
   }
   #[inline]
   pub fn add_encryption_type(&mut self, encryption_type: EncryptionType) {
@@ -5208,11 +5606,11 @@ impl<'a> PutRecordsEntry<'a> {
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(PutRecordsEntry::VT_PARTITION_KEY, None)}
   }
   #[inline]
-  pub fn explicit_hash_key(&self) -> Option<&'a str> {
+  pub fn explicit_hash_key(&self) -> Option<&'a HashKey> {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
-    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(PutRecordsEntry::VT_EXPLICIT_HASH_KEY, None)}
+    unsafe { self._tab.get::<HashKey>(PutRecordsEntry::VT_EXPLICIT_HASH_KEY, None)}
   }
 }
 
@@ -5224,7 +5622,7 @@ impl ::flatbuffers::Verifiable for PutRecordsEntry<'_> {
     v.visit_table(pos)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("data", Self::VT_DATA, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("partition_key", Self::VT_PARTITION_KEY, false)?
-     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("explicit_hash_key", Self::VT_EXPLICIT_HASH_KEY, false)?
+     .visit_field::<HashKey>("explicit_hash_key", Self::VT_EXPLICIT_HASH_KEY, false)?
      .finish();
     Ok(())
   }
@@ -5232,7 +5630,7 @@ impl ::flatbuffers::Verifiable for PutRecordsEntry<'_> {
 pub struct PutRecordsEntryArgs<'a> {
     pub data: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
     pub partition_key: Option<::flatbuffers::WIPOffset<&'a str>>,
-    pub explicit_hash_key: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub explicit_hash_key: Option<&'a HashKey>,
 }
 impl<'a> Default for PutRecordsEntryArgs<'a> {
   #[inline]
@@ -5259,8 +5657,8 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> PutRecordsEntryBuilder<'a, 'b
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PutRecordsEntry::VT_PARTITION_KEY, partition_key);
   }
   #[inline]
-  pub fn add_explicit_hash_key(&mut self, explicit_hash_key: ::flatbuffers::WIPOffset<&'b  str>) {
-    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PutRecordsEntry::VT_EXPLICIT_HASH_KEY, explicit_hash_key);
+  pub fn add_explicit_hash_key(&mut self, explicit_hash_key: &HashKey) {
+    self.fbb_.push_slot_always::<&HashKey>(PutRecordsEntry::VT_EXPLICIT_HASH_KEY, explicit_hash_key);
   }
   #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> PutRecordsEntryBuilder<'a, 'b, A> {
@@ -5456,11 +5854,11 @@ impl<'a> PutRecordsResultEntry<'a> {
 
 
   #[inline]
-  pub fn sequence_number(&self) -> Option<&'a str> {
+  pub fn sequence_number(&self) -> Option<&'a SequenceNumber> {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
-    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(PutRecordsResultEntry::VT_SEQUENCE_NUMBER, None)}
+    unsafe { self._tab.get::<SequenceNumber>(PutRecordsResultEntry::VT_SEQUENCE_NUMBER, None)}
   }
   #[inline]
   pub fn shard_id(&self) -> Option<&'a str> {
@@ -5491,7 +5889,7 @@ impl ::flatbuffers::Verifiable for PutRecordsResultEntry<'_> {
     v: &mut ::flatbuffers::Verifier, pos: usize
   ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
     v.visit_table(pos)?
-     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("sequence_number", Self::VT_SEQUENCE_NUMBER, false)?
+     .visit_field::<SequenceNumber>("sequence_number", Self::VT_SEQUENCE_NUMBER, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("shard_id", Self::VT_SHARD_ID, false)?
      .visit_field::<ErrorCode>("error_code", Self::VT_ERROR_CODE, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("error_message", Self::VT_ERROR_MESSAGE, false)?
@@ -5500,7 +5898,7 @@ impl ::flatbuffers::Verifiable for PutRecordsResultEntry<'_> {
   }
 }
 pub struct PutRecordsResultEntryArgs<'a> {
-    pub sequence_number: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub sequence_number: Option<&'a SequenceNumber>,
     pub shard_id: Option<::flatbuffers::WIPOffset<&'a str>>,
     pub error_code: Option<ErrorCode>,
     pub error_message: Option<::flatbuffers::WIPOffset<&'a str>>,
@@ -5523,8 +5921,8 @@ pub struct PutRecordsResultEntryBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator 
 }
 impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> PutRecordsResultEntryBuilder<'a, 'b, A> {
   #[inline]
-  pub fn add_sequence_number(&mut self, sequence_number: ::flatbuffers::WIPOffset<&'b  str>) {
-    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PutRecordsResultEntry::VT_SEQUENCE_NUMBER, sequence_number);
+  pub fn add_sequence_number(&mut self, sequence_number: &SequenceNumber) {
+    self.fbb_.push_slot_always::<&SequenceNumber>(PutRecordsResultEntry::VT_SEQUENCE_NUMBER, sequence_number);
   }
   #[inline]
   pub fn add_shard_id(&mut self, shard_id: ::flatbuffers::WIPOffset<&'b  str>) {
@@ -5765,11 +6163,11 @@ impl<'a> GetShardIteratorRequest<'a> {
     unsafe { self._tab.get::<ShardIteratorType>(GetShardIteratorRequest::VT_SHARD_ITERATOR_TYPE, None)}
   }
   #[inline]
-  pub fn starting_sequence_number(&self) -> Option<&'a str> {
+  pub fn starting_sequence_number(&self) -> Option<&'a SequenceNumber> {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
-    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(GetShardIteratorRequest::VT_STARTING_SEQUENCE_NUMBER, None)}
+    unsafe { self._tab.get::<SequenceNumber>(GetShardIteratorRequest::VT_STARTING_SEQUENCE_NUMBER, None)}
   }
   #[inline]
   pub fn timestamp(&self) -> Option<i64> {
@@ -5790,7 +6188,7 @@ impl ::flatbuffers::Verifiable for GetShardIteratorRequest<'_> {
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("shard_id", Self::VT_SHARD_ID, false)?
      .visit_field::<ShardIteratorType>("shard_iterator_type", Self::VT_SHARD_ITERATOR_TYPE, false)?
-     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("starting_sequence_number", Self::VT_STARTING_SEQUENCE_NUMBER, false)?
+     .visit_field::<SequenceNumber>("starting_sequence_number", Self::VT_STARTING_SEQUENCE_NUMBER, false)?
      .visit_field::<i64>("timestamp", Self::VT_TIMESTAMP, false)?
      .finish();
     Ok(())
@@ -5801,7 +6199,7 @@ pub struct GetShardIteratorRequestArgs<'a> {
     pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
     pub shard_id: Option<::flatbuffers::WIPOffset<&'a str>>,
     pub shard_iterator_type: Option<ShardIteratorType>,
-    pub starting_sequence_number: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub starting_sequence_number: Option<&'a SequenceNumber>,
     pub timestamp: Option<i64>,
 }
 impl<'a> Default for GetShardIteratorRequestArgs<'a> {
@@ -5840,8 +6238,8 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> GetShardIteratorRequestBuilde
     self.fbb_.push_slot_always::<ShardIteratorType>(GetShardIteratorRequest::VT_SHARD_ITERATOR_TYPE, shard_iterator_type);
   }
   #[inline]
-  pub fn add_starting_sequence_number(&mut self, starting_sequence_number: ::flatbuffers::WIPOffset<&'b  str>) {
-    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(GetShardIteratorRequest::VT_STARTING_SEQUENCE_NUMBER, starting_sequence_number);
+  pub fn add_starting_sequence_number(&mut self, starting_sequence_number: &SequenceNumber) {
+    self.fbb_.push_slot_always::<&SequenceNumber>(GetShardIteratorRequest::VT_STARTING_SEQUENCE_NUMBER, starting_sequence_number);
   }
   #[inline]
   pub fn add_timestamp(&mut self, timestamp: i64) {
@@ -8739,11 +9137,11 @@ impl<'a> SubscribeToShardEvent<'a> {
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Record>>>>(SubscribeToShardEvent::VT_RECORDS, None)}
   }
   #[inline]
-  pub fn continuation_sequence_number(&self) -> Option<&'a str> {
+  pub fn continuation_sequence_number(&self) -> Option<&'a SequenceNumber> {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
-    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(SubscribeToShardEvent::VT_CONTINUATION_SEQUENCE_NUMBER, None)}
+    unsafe { self._tab.get::<SequenceNumber>(SubscribeToShardEvent::VT_CONTINUATION_SEQUENCE_NUMBER, None)}
   }
   #[inline]
   pub fn millis_behind_latest(&self) -> i64 {
@@ -8768,7 +9166,7 @@ impl ::flatbuffers::Verifiable for SubscribeToShardEvent<'_> {
   ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
     v.visit_table(pos)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Record>>>>("records", Self::VT_RECORDS, false)?
-     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("continuation_sequence_number", Self::VT_CONTINUATION_SEQUENCE_NUMBER, false)?
+     .visit_field::<SequenceNumber>("continuation_sequence_number", Self::VT_CONTINUATION_SEQUENCE_NUMBER, false)?
      .visit_field::<i64>("millis_behind_latest", Self::VT_MILLIS_BEHIND_LATEST, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<ChildShard>>>>("child_shards", Self::VT_CHILD_SHARDS, false)?
      .finish();
@@ -8777,7 +9175,7 @@ impl ::flatbuffers::Verifiable for SubscribeToShardEvent<'_> {
 }
 pub struct SubscribeToShardEventArgs<'a> {
     pub records: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Record<'a>>>>>,
-    pub continuation_sequence_number: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub continuation_sequence_number: Option<&'a SequenceNumber>,
     pub millis_behind_latest: i64,
     pub child_shards: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ChildShard<'a>>>>>,
 }
@@ -8803,8 +9201,8 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> SubscribeToShardEventBuilder<
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SubscribeToShardEvent::VT_RECORDS, records);
   }
   #[inline]
-  pub fn add_continuation_sequence_number(&mut self, continuation_sequence_number: ::flatbuffers::WIPOffset<&'b  str>) {
-    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SubscribeToShardEvent::VT_CONTINUATION_SEQUENCE_NUMBER, continuation_sequence_number);
+  pub fn add_continuation_sequence_number(&mut self, continuation_sequence_number: &SequenceNumber) {
+    self.fbb_.push_slot_always::<&SequenceNumber>(SubscribeToShardEvent::VT_CONTINUATION_SEQUENCE_NUMBER, continuation_sequence_number);
   }
   #[inline]
   pub fn add_millis_behind_latest(&mut self, millis_behind_latest: i64) {
@@ -8978,11 +9376,11 @@ impl<'a> SplitShardRequest<'a> {
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(SplitShardRequest::VT_SHARD_TO_SPLIT, None)}
   }
   #[inline]
-  pub fn new_starting_hash_key(&self) -> Option<&'a str> {
+  pub fn new_starting_hash_key(&self) -> Option<&'a HashKey> {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
-    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(SplitShardRequest::VT_NEW_STARTING_HASH_KEY, None)}
+    unsafe { self._tab.get::<HashKey>(SplitShardRequest::VT_NEW_STARTING_HASH_KEY, None)}
   }
 }
 
@@ -8995,7 +9393,7 @@ impl ::flatbuffers::Verifiable for SplitShardRequest<'_> {
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("shard_to_split", Self::VT_SHARD_TO_SPLIT, false)?
-     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("new_starting_hash_key", Self::VT_NEW_STARTING_HASH_KEY, false)?
+     .visit_field::<HashKey>("new_starting_hash_key", Self::VT_NEW_STARTING_HASH_KEY, false)?
      .finish();
     Ok(())
   }
@@ -9004,7 +9402,7 @@ pub struct SplitShardRequestArgs<'a> {
     pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
     pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
     pub shard_to_split: Option<::flatbuffers::WIPOffset<&'a str>>,
-    pub new_starting_hash_key: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub new_starting_hash_key: Option<&'a HashKey>,
 }
 impl<'a> Default for SplitShardRequestArgs<'a> {
   #[inline]
@@ -9036,8 +9434,8 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> SplitShardRequestBuilder<'a, 
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SplitShardRequest::VT_SHARD_TO_SPLIT, shard_to_split);
   }
   #[inline]
-  pub fn add_new_starting_hash_key(&mut self, new_starting_hash_key: ::flatbuffers::WIPOffset<&'b  str>) {
-    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SplitShardRequest::VT_NEW_STARTING_HASH_KEY, new_starting_hash_key);
+  pub fn add_new_starting_hash_key(&mut self, new_starting_hash_key: &HashKey) {
+    self.fbb_.push_slot_always::<&HashKey>(SplitShardRequest::VT_NEW_STARTING_HASH_KEY, new_starting_hash_key);
   }
   #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> SplitShardRequestBuilder<'a, 'b, A> {
@@ -9661,6 +10059,1646 @@ impl ::core::fmt::Debug for UpdateShardCountResponse<'_> {
       ds.finish()
   }
 }
+pub enum TagResourceRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct TagResourceRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for TagResourceRequest<'a> {
+  type Inner = TagResourceRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> TagResourceRequest<'a> {
+  pub const VT_TAGS: ::flatbuffers::VOffsetT = 4;
+  pub const VT_RESOURCE_ARN: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    TagResourceRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args TagResourceRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<TagResourceRequest<'bldr>> {
+    let mut builder = TagResourceRequestBuilder::new(_fbb);
+    if let Some(x) = args.resource_arn { builder.add_resource_arn(x); }
+    if let Some(x) = args.tags { builder.add_tags(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn tags(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Tag<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Tag>>>>(TagResourceRequest::VT_TAGS, None)}
+  }
+  #[inline]
+  pub fn resource_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(TagResourceRequest::VT_RESOURCE_ARN, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for TagResourceRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Tag>>>>("tags", Self::VT_TAGS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("resource_arn", Self::VT_RESOURCE_ARN, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct TagResourceRequestArgs<'a> {
+    pub tags: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Tag<'a>>>>>,
+    pub resource_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for TagResourceRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    TagResourceRequestArgs {
+      tags: None,
+      resource_arn: None,
+    }
+  }
+}
+
+pub struct TagResourceRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> TagResourceRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_tags(&mut self, tags: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<Tag<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TagResourceRequest::VT_TAGS, tags);
+  }
+  #[inline]
+  pub fn add_resource_arn(&mut self, resource_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TagResourceRequest::VT_RESOURCE_ARN, resource_arn);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> TagResourceRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    TagResourceRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<TagResourceRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for TagResourceRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("TagResourceRequest");
+      ds.field("tags", &self.tags());
+      ds.field("resource_arn", &self.resource_arn());
+      ds.finish()
+  }
+}
+pub enum TagResourceResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct TagResourceResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for TagResourceResponse<'a> {
+  type Inner = TagResourceResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> TagResourceResponse<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    TagResourceResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args TagResourceResponseArgs
+  ) -> ::flatbuffers::WIPOffset<TagResourceResponse<'bldr>> {
+    let mut builder = TagResourceResponseBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for TagResourceResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct TagResourceResponseArgs {
+}
+impl<'a> Default for TagResourceResponseArgs {
+  #[inline]
+  fn default() -> Self {
+    TagResourceResponseArgs {
+    }
+  }
+}
+
+pub struct TagResourceResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> TagResourceResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> TagResourceResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    TagResourceResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<TagResourceResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for TagResourceResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("TagResourceResponse");
+      ds.finish()
+  }
+}
+pub enum UntagResourceRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct UntagResourceRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for UntagResourceRequest<'a> {
+  type Inner = UntagResourceRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> UntagResourceRequest<'a> {
+  pub const VT_TAG_KEYS: ::flatbuffers::VOffsetT = 4;
+  pub const VT_RESOURCE_ARN: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    UntagResourceRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args UntagResourceRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<UntagResourceRequest<'bldr>> {
+    let mut builder = UntagResourceRequestBuilder::new(_fbb);
+    if let Some(x) = args.resource_arn { builder.add_resource_arn(x); }
+    if let Some(x) = args.tag_keys { builder.add_tag_keys(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn tag_keys(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>(UntagResourceRequest::VT_TAG_KEYS, None)}
+  }
+  #[inline]
+  pub fn resource_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(UntagResourceRequest::VT_RESOURCE_ARN, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for UntagResourceRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<&'_ str>>>>("tag_keys", Self::VT_TAG_KEYS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("resource_arn", Self::VT_RESOURCE_ARN, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct UntagResourceRequestArgs<'a> {
+    pub tag_keys: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>,
+    pub resource_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for UntagResourceRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    UntagResourceRequestArgs {
+      tag_keys: None,
+      resource_arn: None,
+    }
+  }
+}
+
+pub struct UntagResourceRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> UntagResourceRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_tag_keys(&mut self, tag_keys: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<&'b  str>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(UntagResourceRequest::VT_TAG_KEYS, tag_keys);
+  }
+  #[inline]
+  pub fn add_resource_arn(&mut self, resource_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(UntagResourceRequest::VT_RESOURCE_ARN, resource_arn);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> UntagResourceRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    UntagResourceRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<UntagResourceRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for UntagResourceRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("UntagResourceRequest");
+      ds.field("tag_keys", &self.tag_keys());
+      ds.field("resource_arn", &self.resource_arn());
+      ds.finish()
+  }
+}
+pub enum UntagResourceResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct UntagResourceResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for UntagResourceResponse<'a> {
+  type Inner = UntagResourceResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> UntagResourceResponse<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    UntagResourceResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args UntagResourceResponseArgs
+  ) -> ::flatbuffers::WIPOffset<UntagResourceResponse<'bldr>> {
+    let mut builder = UntagResourceResponseBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for UntagResourceResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct UntagResourceResponseArgs {
+}
+impl<'a> Default for UntagResourceResponseArgs {
+  #[inline]
+  fn default() -> Self {
+    UntagResourceResponseArgs {
+    }
+  }
+}
+
+pub struct UntagResourceResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> UntagResourceResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> UntagResourceResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    UntagResourceResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<UntagResourceResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for UntagResourceResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("UntagResourceResponse");
+      ds.finish()
+  }
+}
+pub enum ListTagsForResourceRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct ListTagsForResourceRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ListTagsForResourceRequest<'a> {
+  type Inner = ListTagsForResourceRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ListTagsForResourceRequest<'a> {
+  pub const VT_RESOURCE_ARN: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ListTagsForResourceRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ListTagsForResourceRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ListTagsForResourceRequest<'bldr>> {
+    let mut builder = ListTagsForResourceRequestBuilder::new(_fbb);
+    if let Some(x) = args.resource_arn { builder.add_resource_arn(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn resource_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ListTagsForResourceRequest::VT_RESOURCE_ARN, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ListTagsForResourceRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("resource_arn", Self::VT_RESOURCE_ARN, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ListTagsForResourceRequestArgs<'a> {
+    pub resource_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for ListTagsForResourceRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ListTagsForResourceRequestArgs {
+      resource_arn: None,
+    }
+  }
+}
+
+pub struct ListTagsForResourceRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ListTagsForResourceRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_resource_arn(&mut self, resource_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListTagsForResourceRequest::VT_RESOURCE_ARN, resource_arn);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ListTagsForResourceRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ListTagsForResourceRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ListTagsForResourceRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ListTagsForResourceRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ListTagsForResourceRequest");
+      ds.field("resource_arn", &self.resource_arn());
+      ds.finish()
+  }
+}
+pub enum ListTagsForResourceResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct ListTagsForResourceResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ListTagsForResourceResponse<'a> {
+  type Inner = ListTagsForResourceResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ListTagsForResourceResponse<'a> {
+  pub const VT_TAGS: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ListTagsForResourceResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ListTagsForResourceResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ListTagsForResourceResponse<'bldr>> {
+    let mut builder = ListTagsForResourceResponseBuilder::new(_fbb);
+    if let Some(x) = args.tags { builder.add_tags(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn tags(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Tag<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Tag>>>>(ListTagsForResourceResponse::VT_TAGS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ListTagsForResourceResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Tag>>>>("tags", Self::VT_TAGS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ListTagsForResourceResponseArgs<'a> {
+    pub tags: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Tag<'a>>>>>,
+}
+impl<'a> Default for ListTagsForResourceResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ListTagsForResourceResponseArgs {
+      tags: None,
+    }
+  }
+}
+
+pub struct ListTagsForResourceResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ListTagsForResourceResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_tags(&mut self, tags: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<Tag<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListTagsForResourceResponse::VT_TAGS, tags);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ListTagsForResourceResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ListTagsForResourceResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ListTagsForResourceResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ListTagsForResourceResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ListTagsForResourceResponse");
+      ds.field("tags", &self.tags());
+      ds.finish()
+  }
+}
+pub enum EnableEnhancedMonitoringRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct EnableEnhancedMonitoringRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for EnableEnhancedMonitoringRequest<'a> {
+  type Inner = EnableEnhancedMonitoringRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> EnableEnhancedMonitoringRequest<'a> {
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_SHARD_LEVEL_METRICS: ::flatbuffers::VOffsetT = 6;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    EnableEnhancedMonitoringRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args EnableEnhancedMonitoringRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<EnableEnhancedMonitoringRequest<'bldr>> {
+    let mut builder = EnableEnhancedMonitoringRequestBuilder::new(_fbb);
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.shard_level_metrics { builder.add_shard_level_metrics(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(EnableEnhancedMonitoringRequest::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn shard_level_metrics(&self) -> Option<::flatbuffers::Vector<'a, MetricsName>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, MetricsName>>>(EnableEnhancedMonitoringRequest::VT_SHARD_LEVEL_METRICS, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(EnableEnhancedMonitoringRequest::VT_STREAM_ARN, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for EnableEnhancedMonitoringRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, MetricsName>>>("shard_level_metrics", Self::VT_SHARD_LEVEL_METRICS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct EnableEnhancedMonitoringRequestArgs<'a> {
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub shard_level_metrics: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, MetricsName>>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for EnableEnhancedMonitoringRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    EnableEnhancedMonitoringRequestArgs {
+      stream_name: None,
+      shard_level_metrics: None,
+      stream_arn: None,
+    }
+  }
+}
+
+pub struct EnableEnhancedMonitoringRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> EnableEnhancedMonitoringRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(EnableEnhancedMonitoringRequest::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_shard_level_metrics(&mut self, shard_level_metrics: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , MetricsName>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(EnableEnhancedMonitoringRequest::VT_SHARD_LEVEL_METRICS, shard_level_metrics);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(EnableEnhancedMonitoringRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> EnableEnhancedMonitoringRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    EnableEnhancedMonitoringRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<EnableEnhancedMonitoringRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for EnableEnhancedMonitoringRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("EnableEnhancedMonitoringRequest");
+      ds.field("stream_name", &self.stream_name());
+      ds.field("shard_level_metrics", &self.shard_level_metrics());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.finish()
+  }
+}
+pub enum EnableEnhancedMonitoringResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct EnableEnhancedMonitoringResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for EnableEnhancedMonitoringResponse<'a> {
+  type Inner = EnableEnhancedMonitoringResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> EnableEnhancedMonitoringResponse<'a> {
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_CURRENT_SHARD_LEVEL_METRICS: ::flatbuffers::VOffsetT = 6;
+  pub const VT_DESIRED_SHARD_LEVEL_METRICS: ::flatbuffers::VOffsetT = 8;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    EnableEnhancedMonitoringResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args EnableEnhancedMonitoringResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<EnableEnhancedMonitoringResponse<'bldr>> {
+    let mut builder = EnableEnhancedMonitoringResponseBuilder::new(_fbb);
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.desired_shard_level_metrics { builder.add_desired_shard_level_metrics(x); }
+    if let Some(x) = args.current_shard_level_metrics { builder.add_current_shard_level_metrics(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(EnableEnhancedMonitoringResponse::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn current_shard_level_metrics(&self) -> Option<::flatbuffers::Vector<'a, MetricsName>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, MetricsName>>>(EnableEnhancedMonitoringResponse::VT_CURRENT_SHARD_LEVEL_METRICS, None)}
+  }
+  #[inline]
+  pub fn desired_shard_level_metrics(&self) -> Option<::flatbuffers::Vector<'a, MetricsName>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, MetricsName>>>(EnableEnhancedMonitoringResponse::VT_DESIRED_SHARD_LEVEL_METRICS, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(EnableEnhancedMonitoringResponse::VT_STREAM_ARN, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for EnableEnhancedMonitoringResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, MetricsName>>>("current_shard_level_metrics", Self::VT_CURRENT_SHARD_LEVEL_METRICS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, MetricsName>>>("desired_shard_level_metrics", Self::VT_DESIRED_SHARD_LEVEL_METRICS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct EnableEnhancedMonitoringResponseArgs<'a> {
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub current_shard_level_metrics: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, MetricsName>>>,
+    pub desired_shard_level_metrics: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, MetricsName>>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for EnableEnhancedMonitoringResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    EnableEnhancedMonitoringResponseArgs {
+      stream_name: None,
+      current_shard_level_metrics: None,
+      desired_shard_level_metrics: None,
+      stream_arn: None,
+    }
+  }
+}
+
+pub struct EnableEnhancedMonitoringResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> EnableEnhancedMonitoringResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(EnableEnhancedMonitoringResponse::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_current_shard_level_metrics(&mut self, current_shard_level_metrics: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , MetricsName>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(EnableEnhancedMonitoringResponse::VT_CURRENT_SHARD_LEVEL_METRICS, current_shard_level_metrics);
+  }
+  #[inline]
+  pub fn add_desired_shard_level_metrics(&mut self, desired_shard_level_metrics: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , MetricsName>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(EnableEnhancedMonitoringResponse::VT_DESIRED_SHARD_LEVEL_METRICS, desired_shard_level_metrics);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(EnableEnhancedMonitoringResponse::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> EnableEnhancedMonitoringResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    EnableEnhancedMonitoringResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<EnableEnhancedMonitoringResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for EnableEnhancedMonitoringResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("EnableEnhancedMonitoringResponse");
+      ds.field("stream_name", &self.stream_name());
+      ds.field("current_shard_level_metrics", &self.current_shard_level_metrics());
+      ds.field("desired_shard_level_metrics", &self.desired_shard_level_metrics());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.finish()
+  }
+}
+pub enum DisableEnhancedMonitoringRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct DisableEnhancedMonitoringRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for DisableEnhancedMonitoringRequest<'a> {
+  type Inner = DisableEnhancedMonitoringRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> DisableEnhancedMonitoringRequest<'a> {
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_SHARD_LEVEL_METRICS: ::flatbuffers::VOffsetT = 6;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    DisableEnhancedMonitoringRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args DisableEnhancedMonitoringRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<DisableEnhancedMonitoringRequest<'bldr>> {
+    let mut builder = DisableEnhancedMonitoringRequestBuilder::new(_fbb);
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.shard_level_metrics { builder.add_shard_level_metrics(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DisableEnhancedMonitoringRequest::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn shard_level_metrics(&self) -> Option<::flatbuffers::Vector<'a, MetricsName>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, MetricsName>>>(DisableEnhancedMonitoringRequest::VT_SHARD_LEVEL_METRICS, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DisableEnhancedMonitoringRequest::VT_STREAM_ARN, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for DisableEnhancedMonitoringRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, MetricsName>>>("shard_level_metrics", Self::VT_SHARD_LEVEL_METRICS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct DisableEnhancedMonitoringRequestArgs<'a> {
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub shard_level_metrics: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, MetricsName>>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for DisableEnhancedMonitoringRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    DisableEnhancedMonitoringRequestArgs {
+      stream_name: None,
+      shard_level_metrics: None,
+      stream_arn: None,
+    }
+  }
+}
+
+pub struct DisableEnhancedMonitoringRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> DisableEnhancedMonitoringRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DisableEnhancedMonitoringRequest::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_shard_level_metrics(&mut self, shard_level_metrics: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , MetricsName>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DisableEnhancedMonitoringRequest::VT_SHARD_LEVEL_METRICS, shard_level_metrics);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DisableEnhancedMonitoringRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> DisableEnhancedMonitoringRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    DisableEnhancedMonitoringRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<DisableEnhancedMonitoringRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for DisableEnhancedMonitoringRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("DisableEnhancedMonitoringRequest");
+      ds.field("stream_name", &self.stream_name());
+      ds.field("shard_level_metrics", &self.shard_level_metrics());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.finish()
+  }
+}
+pub enum DisableEnhancedMonitoringResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct DisableEnhancedMonitoringResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for DisableEnhancedMonitoringResponse<'a> {
+  type Inner = DisableEnhancedMonitoringResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> DisableEnhancedMonitoringResponse<'a> {
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_CURRENT_SHARD_LEVEL_METRICS: ::flatbuffers::VOffsetT = 6;
+  pub const VT_DESIRED_SHARD_LEVEL_METRICS: ::flatbuffers::VOffsetT = 8;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    DisableEnhancedMonitoringResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args DisableEnhancedMonitoringResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<DisableEnhancedMonitoringResponse<'bldr>> {
+    let mut builder = DisableEnhancedMonitoringResponseBuilder::new(_fbb);
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.desired_shard_level_metrics { builder.add_desired_shard_level_metrics(x); }
+    if let Some(x) = args.current_shard_level_metrics { builder.add_current_shard_level_metrics(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DisableEnhancedMonitoringResponse::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn current_shard_level_metrics(&self) -> Option<::flatbuffers::Vector<'a, MetricsName>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, MetricsName>>>(DisableEnhancedMonitoringResponse::VT_CURRENT_SHARD_LEVEL_METRICS, None)}
+  }
+  #[inline]
+  pub fn desired_shard_level_metrics(&self) -> Option<::flatbuffers::Vector<'a, MetricsName>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, MetricsName>>>(DisableEnhancedMonitoringResponse::VT_DESIRED_SHARD_LEVEL_METRICS, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DisableEnhancedMonitoringResponse::VT_STREAM_ARN, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for DisableEnhancedMonitoringResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, MetricsName>>>("current_shard_level_metrics", Self::VT_CURRENT_SHARD_LEVEL_METRICS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, MetricsName>>>("desired_shard_level_metrics", Self::VT_DESIRED_SHARD_LEVEL_METRICS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct DisableEnhancedMonitoringResponseArgs<'a> {
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub current_shard_level_metrics: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, MetricsName>>>,
+    pub desired_shard_level_metrics: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, MetricsName>>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for DisableEnhancedMonitoringResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    DisableEnhancedMonitoringResponseArgs {
+      stream_name: None,
+      current_shard_level_metrics: None,
+      desired_shard_level_metrics: None,
+      stream_arn: None,
+    }
+  }
+}
+
+pub struct DisableEnhancedMonitoringResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> DisableEnhancedMonitoringResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DisableEnhancedMonitoringResponse::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_current_shard_level_metrics(&mut self, current_shard_level_metrics: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , MetricsName>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DisableEnhancedMonitoringResponse::VT_CURRENT_SHARD_LEVEL_METRICS, current_shard_level_metrics);
+  }
+  #[inline]
+  pub fn add_desired_shard_level_metrics(&mut self, desired_shard_level_metrics: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , MetricsName>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DisableEnhancedMonitoringResponse::VT_DESIRED_SHARD_LEVEL_METRICS, desired_shard_level_metrics);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DisableEnhancedMonitoringResponse::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> DisableEnhancedMonitoringResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    DisableEnhancedMonitoringResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<DisableEnhancedMonitoringResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for DisableEnhancedMonitoringResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("DisableEnhancedMonitoringResponse");
+      ds.field("stream_name", &self.stream_name());
+      ds.field("current_shard_level_metrics", &self.current_shard_level_metrics());
+      ds.field("desired_shard_level_metrics", &self.desired_shard_level_metrics());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.finish()
+  }
+}
+pub enum UpdateStreamModeRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct UpdateStreamModeRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for UpdateStreamModeRequest<'a> {
+  type Inner = UpdateStreamModeRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> UpdateStreamModeRequest<'a> {
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_MODE: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    UpdateStreamModeRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args UpdateStreamModeRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<UpdateStreamModeRequest<'bldr>> {
+    let mut builder = UpdateStreamModeRequestBuilder::new(_fbb);
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.stream_mode { builder.add_stream_mode(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(UpdateStreamModeRequest::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn stream_mode(&self) -> Option<StreamMode> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<StreamMode>(UpdateStreamModeRequest::VT_STREAM_MODE, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for UpdateStreamModeRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<StreamMode>("stream_mode", Self::VT_STREAM_MODE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct UpdateStreamModeRequestArgs<'a> {
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_mode: Option<StreamMode>,
+}
+impl<'a> Default for UpdateStreamModeRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    UpdateStreamModeRequestArgs {
+      stream_arn: None,
+      stream_mode: None,
+    }
+  }
+}
+
+pub struct UpdateStreamModeRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> UpdateStreamModeRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(UpdateStreamModeRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_stream_mode(&mut self, stream_mode: StreamMode) {
+    self.fbb_.push_slot_always::<StreamMode>(UpdateStreamModeRequest::VT_STREAM_MODE, stream_mode);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> UpdateStreamModeRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    UpdateStreamModeRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<UpdateStreamModeRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for UpdateStreamModeRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("UpdateStreamModeRequest");
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("stream_mode", &self.stream_mode());
+      ds.finish()
+  }
+}
+pub enum UpdateStreamModeResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct UpdateStreamModeResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for UpdateStreamModeResponse<'a> {
+  type Inner = UpdateStreamModeResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> UpdateStreamModeResponse<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    UpdateStreamModeResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args UpdateStreamModeResponseArgs
+  ) -> ::flatbuffers::WIPOffset<UpdateStreamModeResponse<'bldr>> {
+    let mut builder = UpdateStreamModeResponseBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for UpdateStreamModeResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct UpdateStreamModeResponseArgs {
+}
+impl<'a> Default for UpdateStreamModeResponseArgs {
+  #[inline]
+  fn default() -> Self {
+    UpdateStreamModeResponseArgs {
+    }
+  }
+}
+
+pub struct UpdateStreamModeResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> UpdateStreamModeResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> UpdateStreamModeResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    UpdateStreamModeResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<UpdateStreamModeResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for UpdateStreamModeResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("UpdateStreamModeResponse");
+      ds.finish()
+  }
+}
+pub enum DescribeAccountSettingsRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct DescribeAccountSettingsRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for DescribeAccountSettingsRequest<'a> {
+  type Inner = DescribeAccountSettingsRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> DescribeAccountSettingsRequest<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    DescribeAccountSettingsRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args DescribeAccountSettingsRequestArgs
+  ) -> ::flatbuffers::WIPOffset<DescribeAccountSettingsRequest<'bldr>> {
+    let mut builder = DescribeAccountSettingsRequestBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for DescribeAccountSettingsRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct DescribeAccountSettingsRequestArgs {
+}
+impl<'a> Default for DescribeAccountSettingsRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    DescribeAccountSettingsRequestArgs {
+    }
+  }
+}
+
+pub struct DescribeAccountSettingsRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> DescribeAccountSettingsRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> DescribeAccountSettingsRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    DescribeAccountSettingsRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<DescribeAccountSettingsRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for DescribeAccountSettingsRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("DescribeAccountSettingsRequest");
+      ds.finish()
+  }
+}
+pub enum MinimumThroughputBillingCommitmentOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct MinimumThroughputBillingCommitment<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for MinimumThroughputBillingCommitment<'a> {
+  type Inner = MinimumThroughputBillingCommitment<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> MinimumThroughputBillingCommitment<'a> {
+  pub const VT_STATUS: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STARTED_AT: ::flatbuffers::VOffsetT = 6;
+  pub const VT_ENDED_AT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_EARLIEST_ALLOWED_END_AT: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    MinimumThroughputBillingCommitment { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args MinimumThroughputBillingCommitmentArgs
+  ) -> ::flatbuffers::WIPOffset<MinimumThroughputBillingCommitment<'bldr>> {
+    let mut builder = MinimumThroughputBillingCommitmentBuilder::new(_fbb);
+    if let Some(x) = args.earliest_allowed_end_at { builder.add_earliest_allowed_end_at(x); }
+    if let Some(x) = args.ended_at { builder.add_ended_at(x); }
+    if let Some(x) = args.started_at { builder.add_started_at(x); }
+    if let Some(x) = args.status { builder.add_status(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn status(&self) -> Option<BillingCommitmentStatus> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<BillingCommitmentStatus>(MinimumThroughputBillingCommitment::VT_STATUS, None)}
+  }
+  #[inline]
+  pub fn started_at(&self) -> Option<i64> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(MinimumThroughputBillingCommitment::VT_STARTED_AT, None)}
+  }
+  #[inline]
+  pub fn ended_at(&self) -> Option<i64> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(MinimumThroughputBillingCommitment::VT_ENDED_AT, None)}
+  }
+  #[inline]
+  pub fn earliest_allowed_end_at(&self) -> Option<i64> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(MinimumThroughputBillingCommitment::VT_EARLIEST_ALLOWED_END_AT, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for MinimumThroughputBillingCommitment<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<BillingCommitmentStatus>("status", Self::VT_STATUS, false)?
+     .visit_field::<i64>("started_at", Self::VT_STARTED_AT, false)?
+     .visit_field::<i64>("ended_at", Self::VT_ENDED_AT, false)?
+     .visit_field::<i64>("earliest_allowed_end_at", Self::VT_EARLIEST_ALLOWED_END_AT, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct MinimumThroughputBillingCommitmentArgs {
+    pub status: Option<BillingCommitmentStatus>,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub earliest_allowed_end_at: Option<i64>,
+}
+impl<'a> Default for MinimumThroughputBillingCommitmentArgs {
+  #[inline]
+  fn default() -> Self {
+    MinimumThroughputBillingCommitmentArgs {
+      status: None,
+      started_at: None,
+      ended_at: None,
+      earliest_allowed_end_at: None,
+    }
+  }
+}
+
+pub struct MinimumThroughputBillingCommitmentBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> MinimumThroughputBillingCommitmentBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_status(&mut self, status: BillingCommitmentStatus) {
+    self.fbb_.push_slot_always::<BillingCommitmentStatus>(MinimumThroughputBillingCommitment::VT_STATUS, status);
+  }
+  #[inline]
+  pub fn add_started_at(&mut self, started_at: i64) {
+    self.fbb_.push_slot_always::<i64>(MinimumThroughputBillingCommitment::VT_STARTED_AT, started_at);
+  }
+  #[inline]
+  pub fn add_ended_at(&mut self, ended_at: i64) {
+    self.fbb_.push_slot_always::<i64>(MinimumThroughputBillingCommitment::VT_ENDED_AT, ended_at);
+  }
+  #[inline]
+  pub fn add_earliest_allowed_end_at(&mut self, earliest_allowed_end_at: i64) {
+    self.fbb_.push_slot_always::<i64>(MinimumThroughputBillingCommitment::VT_EARLIEST_ALLOWED_END_AT, earliest_allowed_end_at);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> MinimumThroughputBillingCommitmentBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    MinimumThroughputBillingCommitmentBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<MinimumThroughputBillingCommitment<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for MinimumThroughputBillingCommitment<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("MinimumThroughputBillingCommitment");
+      ds.field("status", &self.status());
+      ds.field("started_at", &self.started_at());
+      ds.field("ended_at", &self.ended_at());
+      ds.field("earliest_allowed_end_at", &self.earliest_allowed_end_at());
+      ds.finish()
+  }
+}
+pub enum DescribeAccountSettingsResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct DescribeAccountSettingsResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for DescribeAccountSettingsResponse<'a> {
+  type Inner = DescribeAccountSettingsResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> DescribeAccountSettingsResponse<'a> {
+  pub const VT_MINIMUM_THROUGHPUT_BILLING_COMMITMENT: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    DescribeAccountSettingsResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args DescribeAccountSettingsResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<DescribeAccountSettingsResponse<'bldr>> {
+    let mut builder = DescribeAccountSettingsResponseBuilder::new(_fbb);
+    if let Some(x) = args.minimum_throughput_billing_commitment { builder.add_minimum_throughput_billing_commitment(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn minimum_throughput_billing_commitment(&self) -> Option<MinimumThroughputBillingCommitment<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<MinimumThroughputBillingCommitment>>(DescribeAccountSettingsResponse::VT_MINIMUM_THROUGHPUT_BILLING_COMMITMENT, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for DescribeAccountSettingsResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<MinimumThroughputBillingCommitment>>("minimum_throughput_billing_commitment", Self::VT_MINIMUM_THROUGHPUT_BILLING_COMMITMENT, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct DescribeAccountSettingsResponseArgs<'a> {
+    pub minimum_throughput_billing_commitment: Option<::flatbuffers::WIPOffset<MinimumThroughputBillingCommitment<'a>>>,
+}
+impl<'a> Default for DescribeAccountSettingsResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    DescribeAccountSettingsResponseArgs {
+      minimum_throughput_billing_commitment: None,
+    }
+  }
+}
+
+pub struct DescribeAccountSettingsResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> DescribeAccountSettingsResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_minimum_throughput_billing_commitment(&mut self, minimum_throughput_billing_commitment: ::flatbuffers::WIPOffset<MinimumThroughputBillingCommitment<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<MinimumThroughputBillingCommitment>>(DescribeAccountSettingsResponse::VT_MINIMUM_THROUGHPUT_BILLING_COMMITMENT, minimum_throughput_billing_commitment);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> DescribeAccountSettingsResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    DescribeAccountSettingsResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<DescribeAccountSettingsResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for DescribeAccountSettingsResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("DescribeAccountSettingsResponse");
+      ds.field("minimum_throughput_billing_commitment", &self.minimum_throughput_billing_commitment());
+      ds.finish()
+  }
+}
 pub enum ErrorOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -10192,6 +12230,111 @@ impl<'a> Request<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_tag_resource_request(&self) -> Option<TagResourceRequest<'a>> {
+    if self.body_type() == RequestBody::TagResourceRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { TagResourceRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_untag_resource_request(&self) -> Option<UntagResourceRequest<'a>> {
+    if self.body_type() == RequestBody::UntagResourceRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { UntagResourceRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_list_tags_for_resource_request(&self) -> Option<ListTagsForResourceRequest<'a>> {
+    if self.body_type() == RequestBody::ListTagsForResourceRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { ListTagsForResourceRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_enable_enhanced_monitoring_request(&self) -> Option<EnableEnhancedMonitoringRequest<'a>> {
+    if self.body_type() == RequestBody::EnableEnhancedMonitoringRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { EnableEnhancedMonitoringRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_disable_enhanced_monitoring_request(&self) -> Option<DisableEnhancedMonitoringRequest<'a>> {
+    if self.body_type() == RequestBody::DisableEnhancedMonitoringRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { DisableEnhancedMonitoringRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_update_stream_mode_request(&self) -> Option<UpdateStreamModeRequest<'a>> {
+    if self.body_type() == RequestBody::UpdateStreamModeRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { UpdateStreamModeRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_describe_account_settings_request(&self) -> Option<DescribeAccountSettingsRequest<'a>> {
+    if self.body_type() == RequestBody::DescribeAccountSettingsRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { DescribeAccountSettingsRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Request<'_> {
@@ -10227,6 +12370,13 @@ impl ::flatbuffers::Verifiable for Request<'_> {
           RequestBody::SplitShardRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<SplitShardRequest>>("RequestBody::SplitShardRequest", pos),
           RequestBody::MergeShardsRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MergeShardsRequest>>("RequestBody::MergeShardsRequest", pos),
           RequestBody::UpdateShardCountRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UpdateShardCountRequest>>("RequestBody::UpdateShardCountRequest", pos),
+          RequestBody::TagResourceRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<TagResourceRequest>>("RequestBody::TagResourceRequest", pos),
+          RequestBody::UntagResourceRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UntagResourceRequest>>("RequestBody::UntagResourceRequest", pos),
+          RequestBody::ListTagsForResourceRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ListTagsForResourceRequest>>("RequestBody::ListTagsForResourceRequest", pos),
+          RequestBody::EnableEnhancedMonitoringRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<EnableEnhancedMonitoringRequest>>("RequestBody::EnableEnhancedMonitoringRequest", pos),
+          RequestBody::DisableEnhancedMonitoringRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DisableEnhancedMonitoringRequest>>("RequestBody::DisableEnhancedMonitoringRequest", pos),
+          RequestBody::UpdateStreamModeRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UpdateStreamModeRequest>>("RequestBody::UpdateStreamModeRequest", pos),
+          RequestBody::DescribeAccountSettingsRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DescribeAccountSettingsRequest>>("RequestBody::DescribeAccountSettingsRequest", pos),
           _ => Ok(()),
         }
      })?
@@ -10451,6 +12601,55 @@ impl ::core::fmt::Debug for Request<'_> {
         },
         RequestBody::UpdateShardCountRequest => {
           if let Some(x) = self.body_as_update_shard_count_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::TagResourceRequest => {
+          if let Some(x) = self.body_as_tag_resource_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::UntagResourceRequest => {
+          if let Some(x) = self.body_as_untag_resource_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::ListTagsForResourceRequest => {
+          if let Some(x) = self.body_as_list_tags_for_resource_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::EnableEnhancedMonitoringRequest => {
+          if let Some(x) = self.body_as_enable_enhanced_monitoring_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::DisableEnhancedMonitoringRequest => {
+          if let Some(x) = self.body_as_disable_enhanced_monitoring_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::UpdateStreamModeRequest => {
+          if let Some(x) = self.body_as_update_stream_mode_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::DescribeAccountSettingsRequest => {
+          if let Some(x) = self.body_as_describe_account_settings_request() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
@@ -10921,6 +13120,111 @@ impl<'a> Response<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_tag_resource_response(&self) -> Option<TagResourceResponse<'a>> {
+    if self.body_type() == ResponseBody::TagResourceResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { TagResourceResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_untag_resource_response(&self) -> Option<UntagResourceResponse<'a>> {
+    if self.body_type() == ResponseBody::UntagResourceResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { UntagResourceResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_list_tags_for_resource_response(&self) -> Option<ListTagsForResourceResponse<'a>> {
+    if self.body_type() == ResponseBody::ListTagsForResourceResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { ListTagsForResourceResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_enable_enhanced_monitoring_response(&self) -> Option<EnableEnhancedMonitoringResponse<'a>> {
+    if self.body_type() == ResponseBody::EnableEnhancedMonitoringResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { EnableEnhancedMonitoringResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_disable_enhanced_monitoring_response(&self) -> Option<DisableEnhancedMonitoringResponse<'a>> {
+    if self.body_type() == ResponseBody::DisableEnhancedMonitoringResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { DisableEnhancedMonitoringResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_update_stream_mode_response(&self) -> Option<UpdateStreamModeResponse<'a>> {
+    if self.body_type() == ResponseBody::UpdateStreamModeResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { UpdateStreamModeResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_describe_account_settings_response(&self) -> Option<DescribeAccountSettingsResponse<'a>> {
+    if self.body_type() == ResponseBody::DescribeAccountSettingsResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { DescribeAccountSettingsResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Response<'_> {
@@ -10958,6 +13262,13 @@ impl ::flatbuffers::Verifiable for Response<'_> {
           ResponseBody::SplitShardResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<SplitShardResponse>>("ResponseBody::SplitShardResponse", pos),
           ResponseBody::MergeShardsResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MergeShardsResponse>>("ResponseBody::MergeShardsResponse", pos),
           ResponseBody::UpdateShardCountResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UpdateShardCountResponse>>("ResponseBody::UpdateShardCountResponse", pos),
+          ResponseBody::TagResourceResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<TagResourceResponse>>("ResponseBody::TagResourceResponse", pos),
+          ResponseBody::UntagResourceResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UntagResourceResponse>>("ResponseBody::UntagResourceResponse", pos),
+          ResponseBody::ListTagsForResourceResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ListTagsForResourceResponse>>("ResponseBody::ListTagsForResourceResponse", pos),
+          ResponseBody::EnableEnhancedMonitoringResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<EnableEnhancedMonitoringResponse>>("ResponseBody::EnableEnhancedMonitoringResponse", pos),
+          ResponseBody::DisableEnhancedMonitoringResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DisableEnhancedMonitoringResponse>>("ResponseBody::DisableEnhancedMonitoringResponse", pos),
+          ResponseBody::UpdateStreamModeResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UpdateStreamModeResponse>>("ResponseBody::UpdateStreamModeResponse", pos),
+          ResponseBody::DescribeAccountSettingsResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DescribeAccountSettingsResponse>>("ResponseBody::DescribeAccountSettingsResponse", pos),
           _ => Ok(()),
         }
      })?
@@ -11203,6 +13514,55 @@ impl ::core::fmt::Debug for Response<'_> {
         },
         ResponseBody::UpdateShardCountResponse => {
           if let Some(x) = self.body_as_update_shard_count_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::TagResourceResponse => {
+          if let Some(x) = self.body_as_tag_resource_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::UntagResourceResponse => {
+          if let Some(x) = self.body_as_untag_resource_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::ListTagsForResourceResponse => {
+          if let Some(x) = self.body_as_list_tags_for_resource_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::EnableEnhancedMonitoringResponse => {
+          if let Some(x) = self.body_as_enable_enhanced_monitoring_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::DisableEnhancedMonitoringResponse => {
+          if let Some(x) = self.body_as_disable_enhanced_monitoring_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::UpdateStreamModeResponse => {
+          if let Some(x) = self.body_as_update_stream_mode_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::DescribeAccountSettingsResponse => {
+          if let Some(x) = self.body_as_describe_account_settings_response() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")

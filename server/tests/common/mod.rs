@@ -19,8 +19,27 @@ pub struct Daemon {
     extra_args: Vec<String>,
 }
 
+/// Start-ups to try before giving up, each on new ports (see `Daemon::spawn`).
+const START_ATTEMPTS_MAX: usize = 5;
+
+/// Copies a child's stderr to ours line by line (so test logs show it, as when inherited) and
+/// returns everything it wrote once it closes.
+pub fn forward_stderr(child: &mut Child) -> std::thread::JoinHandle<String> {
+    let stderr = child.stderr.take().expect("stderr is piped");
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    })
+}
+
 /// A port nobody listens on right now.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -50,36 +69,52 @@ impl Daemon {
         daemon
     }
 
+    /// Starts `sluiced` on two free ports. A free port can be taken by another test between
+    /// our probe and the daemon's bind; the daemon then refuses to start (it never shares an
+    /// address: `server/src/ownership.rs`), and we retry on new ports.
     fn spawn(&mut self) {
-        self.addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        self.http_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let child = Command::new(env!("CARGO_BIN_EXE_sluiced"))
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .arg("--listen")
-            .arg(self.addr.to_string())
-            .arg("--http-listen")
-            .arg(self.http_addr.to_string())
-            .arg("--cores")
-            .arg(self.cores.to_string())
-            .arg("--limits")
-            .arg(self.limits)
-            .arg("--log-level")
-            .arg("warn")
-            .args(&self.extra_args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn sluiced");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(self.addr).is_err() || TcpStream::connect(self.http_addr).is_err() {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+        for _ in 0..START_ATTEMPTS_MAX {
+            self.addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            self.http_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            let mut child = Command::new(env!("CARGO_BIN_EXE_sluiced"))
+                .arg("--data-dir")
+                .arg(&self.data_dir)
+                .arg("--listen")
+                .arg(self.addr.to_string())
+                .arg("--http-listen")
+                .arg(self.http_addr.to_string())
+                .arg("--cores")
+                .arg(self.cores.to_string())
+                .arg("--limits")
+                .arg(self.limits)
+                .arg("--log-level")
+                .arg("warn")
+                .args(&self.extra_args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn sluiced");
+            let stderr = forward_stderr(&mut child);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut exited = None;
+            while TcpStream::connect(self.addr).is_err() || TcpStream::connect(self.http_addr).is_err() {
+                if let Some(status) = child.try_wait().unwrap() {
+                    exited = Some(status);
+                    break;
+                }
+                assert!(Instant::now() < deadline, "sluiced did not start listening on {}", self.addr);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let Some(status) = exited else {
+                self.child = Some(child);
+                return;
+            };
+            let output = stderr.join().expect("stderr reader");
+            if !output.contains("already in use") && !output.contains("also listened on") {
                 panic!("sluiced exited during start-up: {status}");
             }
-            assert!(Instant::now() < deadline, "sluiced did not start listening on {}", self.addr);
-            std::thread::sleep(Duration::from_millis(20));
         }
+        panic!("sluiced found its ports taken {START_ATTEMPTS_MAX} times in a row");
     }
 
     pub fn pid(&self) -> u32 {

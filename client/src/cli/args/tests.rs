@@ -31,16 +31,16 @@ fn the_endpoint_defaults_and_can_be_given_anywhere() {
 fn create_stream_maps_every_parameter() {
     assert_eq!(
         call(&["create-stream", "--stream-name", "s", "--shard-count", "2"]),
-        Call::CreateStream(CreateStreamRequest { stream_name: "s".into(), shard_count: Some(2), ..Default::default() })
+        Call::CreateStream(CreateStreamInput { stream_name: "s".into(), shard_count: Some(2), ..Default::default() })
     );
     for mode in ["ON_DEMAND", "StreamMode=ON_DEMAND", r#"{"StreamMode": "ON_DEMAND"}"#] {
         let args = ["create-stream", "--stream-name", "s", "--stream-mode-details", mode, "--tags", "b=2,a=1"];
         assert_eq!(
             call(&args),
-            Call::CreateStream(CreateStreamRequest {
+            Call::CreateStream(CreateStreamInput {
                 stream_name: "s".into(),
-                stream_mode: Some(StreamMode::OnDemand),
-                tags: vec![Tag::new("a", "1"), Tag::new("b", "2")],
+                stream_mode_details: Some(StreamModeDetails::from(StreamMode::OnDemand)),
+                tags: Some([("a".to_owned(), "1".to_owned()), ("b".to_owned(), "2".to_owned())].into()),
                 ..Default::default()
             }),
             "{mode}"
@@ -56,7 +56,7 @@ fn a_stream_must_be_named_by_name_or_arn() {
     assert!(parse(&["describe-stream"]).is_err());
     assert_eq!(
         call(&["describe-stream", "--stream-arn", "arn:s", "--limit", "5"]),
-        Call::DescribeStream(DescribeStreamRequest {
+        Call::DescribeStream(DescribeStreamInput {
             stream_arn: Some("arn:s".into()),
             limit: Some(5),
             ..Default::default()
@@ -64,17 +64,17 @@ fn a_stream_must_be_named_by_name_or_arn() {
     );
     assert_eq!(
         call(&["describe-stream-summary", "--stream-name", "s"]),
-        Call::DescribeStreamSummary(DescribeStreamSummaryRequest { stream_name: Some("s".into()), stream_arn: None })
+        Call::DescribeStreamSummary(DescribeStreamSummaryInput { stream_name: Some("s".into()), stream_arn: None })
     );
 }
 
 #[test]
 fn put_record_data_is_text_or_base64() {
     let expected = |data: &'static [u8]| {
-        Call::PutRecord(PutRecordRequest {
+        Call::PutRecord(PutRecordInput {
             stream_name: Some("s".into()),
             data: Bytes::from_static(data),
-            partition_key: "k".into(),
+            partition_key: Some("k".into()),
             ..Default::default()
         })
     };
@@ -92,19 +92,19 @@ fn put_records_takes_the_aws_cli_json() {
     let records = r#"[{"Data":"aGk=","PartitionKey":"k"},{"Data":"","PartitionKey":"k2","ExplicitHashKey":"0"}]"#;
     assert_eq!(
         call(&["put-records", "--stream-name", "s", "--records", records]),
-        Call::PutRecords(PutRecordsRequest {
+        Call::PutRecords(PutRecordsInput {
             stream_name: Some("s".into()),
             stream_arn: None,
             records: vec![
                 PutRecordsRequestEntry {
                     data: Bytes::from_static(b"hi"),
-                    partition_key: "k".into(),
+                    partition_key: Some("k".into()),
                     explicit_hash_key: None
                 },
                 PutRecordsRequestEntry {
                     data: Bytes::new(),
-                    partition_key: "k2".into(),
-                    explicit_hash_key: Some("0".into())
+                    partition_key: Some("k2".into()),
+                    explicit_hash_key: Some(HashKey(0))
                 },
             ],
         })
@@ -147,7 +147,7 @@ fn get_shard_iterator_parses_its_type_and_timestamp() {
     ];
     assert_eq!(
         call(&args),
-        Call::GetShardIterator(GetShardIteratorRequest {
+        Call::GetShardIterator(GetShardIteratorInput {
             stream_name: Some("s".into()),
             stream_arn: None,
             shard_id: "shardId-000000000000".into(),
@@ -169,7 +169,7 @@ fn get_shard_iterator_parses_its_type_and_timestamp() {
     ];
     let Call::GetShardIterator(request) = call(&args) else { panic!() };
     assert_eq!(request.shard_iterator_type, ShardIteratorType::AfterSequenceNumber);
-    assert_eq!(request.starting_sequence_number.as_deref(), Some("42"));
+    assert_eq!(request.starting_sequence_number, Some(SequenceNumber::new(42)));
     let bad_type = ["get-shard-iterator", "--stream-name", "s", "--shard-id", "x", "--shard-iterator-type", "OLDEST"];
     assert!(parse(&bad_type).is_err());
 }
@@ -188,11 +188,11 @@ fn timestamps_are_epoch_seconds() {
 fn get_records_and_retention_map_directly() {
     assert_eq!(
         call(&["get-records", "--shard-iterator", "IT", "--limit", "10"]),
-        Call::GetRecords(GetRecordsRequest { shard_iterator: "IT".into(), limit: Some(10), stream_arn: None })
+        Call::GetRecords(GetRecordsInput { shard_iterator: "IT".into(), limit: Some(10), stream_arn: None })
     );
     assert_eq!(
         call(&["increase-stream-retention-period", "--stream-name", "s", "--retention-period-hours", "48"]),
-        Call::IncreaseStreamRetentionPeriod(IncreaseStreamRetentionPeriodRequest {
+        Call::IncreaseStreamRetentionPeriod(IncreaseStreamRetentionPeriodInput {
             stream_name: Some("s".into()),
             stream_arn: None,
             retention_period_hours: 48,
@@ -231,15 +231,15 @@ fn list_shards_takes_a_shard_filter() {
 fn tags_commands_map_their_lists() {
     assert_eq!(
         call(&["add-tags-to-stream", "--stream-name", "s", "--tags", r#"{"team":"data","tier":"1"}"#]),
-        Call::AddTagsToStream(AddTagsToStreamRequest {
+        Call::AddTagsToStream(AddTagsToStreamInput {
             stream_name: Some("s".into()),
             stream_arn: None,
-            tags: vec![Tag::new("team", "data"), Tag::new("tier", "1")],
+            tags: [("team".to_owned(), "data".to_owned()), ("tier".to_owned(), "1".to_owned())].into(),
         })
     );
     assert_eq!(
         call(&["remove-tags-from-stream", "--stream-name", "s", "--tag-keys", "team", "tier"]),
-        Call::RemoveTagsFromStream(RemoveTagsFromStreamRequest {
+        Call::RemoveTagsFromStream(RemoveTagsFromStreamInput {
             stream_name: Some("s".into()),
             stream_arn: None,
             tag_keys: vec!["team".into(), "tier".into()],
@@ -254,22 +254,22 @@ fn tags_commands_map_their_lists() {
 fn consumer_commands_map_their_identities() {
     assert_eq!(
         call(&["register-stream-consumer", "--stream-arn", "arn:s", "--consumer-name", "c"]),
-        Call::RegisterStreamConsumer(RegisterStreamConsumerRequest {
+        Call::RegisterStreamConsumer(RegisterStreamConsumerInput {
             stream_arn: "arn:s".into(),
             consumer_name: "c".into(),
-            tags: Vec::new(),
+            tags: None,
         })
     );
     assert_eq!(
         call(&["deregister-stream-consumer", "--consumer-arn", "arn:c"]),
-        Call::DeregisterStreamConsumer(DeregisterStreamConsumerRequest {
+        Call::DeregisterStreamConsumer(DeregisterStreamConsumerInput {
             consumer_arn: Some("arn:c".into()),
             ..Default::default()
         })
     );
     assert_eq!(
         call(&["describe-stream-consumer", "--stream-arn", "arn:s", "--consumer-name", "c"]),
-        Call::DescribeStreamConsumer(DescribeStreamConsumerRequest {
+        Call::DescribeStreamConsumer(DescribeStreamConsumerInput {
             stream_arn: Some("arn:s".into()),
             consumer_name: Some("c".into()),
             consumer_arn: None,
@@ -296,7 +296,7 @@ fn subscribe_to_shard_takes_a_type_or_a_structure() {
     );
     let expected = StartingPosition {
         r#type: ShardIteratorType::AfterSequenceNumber,
-        sequence_number: Some("7".into()),
+        sequence_number: Some(SequenceNumber::new(7)),
         timestamp: None,
     };
     assert_eq!(position(&["--starting-position", "Type=AFTER_SEQUENCE_NUMBER,SequenceNumber=7"]).0, expected);

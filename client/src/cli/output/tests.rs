@@ -2,9 +2,14 @@ use bytes::Bytes;
 use serde_json::json;
 
 use super::*;
+use sluice_client::*;
 
 const TIMESTAMP: Timestamp = Timestamp::from_epoch_ms(1_704_164_645_678);
 const SEQUENCE_NUMBER: &str = "49546986683135544286507457936321625675700192471156785154";
+
+fn sequence() -> SequenceNumber {
+    SEQUENCE_NUMBER.parse().unwrap()
+}
 
 fn value<T: Serialize>(output: &T) -> serde_json::Value {
     serde_json::from_str(&pretty_json(output)).unwrap()
@@ -12,42 +17,39 @@ fn value<T: Serialize>(output: &T) -> serde_json::Value {
 
 fn record(data: &'static [u8]) -> Record {
     Record {
-        sequence_number: SEQUENCE_NUMBER.into(),
+        sequence_number: sequence(),
         approximate_arrival_timestamp: Some(TIMESTAMP),
         data: Bytes::from_static(data),
-        partition_key: "k".into(),
+        partition_key: Some("k".into()),
         encryption_type: None,
     }
 }
 
 fn hash_key_range() -> HashKeyRange {
-    HashKeyRange { starting_hash_key: "0".into(), ending_hash_key: "340282366920938463463374607431768211455".into() }
+    HashKeyRange { starting_hash_key: HashKey(0), ending_hash_key: HashKey(u128::MAX) }
 }
 
 #[test]
 fn put_record_prints_like_the_aws_cli() {
-    let response = PutRecordResponse {
-        shard_id: "shardId-000000000000".into(),
-        sequence_number: SEQUENCE_NUMBER.into(),
-        encryption_type: None,
-    };
+    let response =
+        PutRecordOutput { shard_id: "shardId-000000000000".into(), sequence_number: sequence(), encryption_type: None };
     let expected =
         format!("{{\n    \"ShardId\": \"shardId-000000000000\",\n    \"SequenceNumber\": \"{SEQUENCE_NUMBER}\"\n}}");
-    assert_eq!(pretty_json(&put_record(&response)), expected);
-    let encrypted = PutRecordResponse { encryption_type: Some(EncryptionType::Kms), ..response };
-    assert_eq!(value(&put_record(&encrypted))["EncryptionType"], "KMS");
+    assert_eq!(pretty_json(&response), expected);
+    let encrypted = PutRecordOutput { encryption_type: Some(EncryptionType::Kms), ..response };
+    assert_eq!(value(&encrypted)["EncryptionType"], "KMS");
 }
 
 #[test]
 fn get_records_prints_base64_data_and_epoch_second_timestamps() {
-    let response = GetRecordsResponse {
+    let response = GetRecordsOutput {
         records: vec![record(b"hello"), record(&[0, 0xff])],
         next_shard_iterator: Some("AAAA".into()),
         millis_behind_latest: Some(0),
         child_shards: None,
     };
     assert_eq!(
-        value(&get_records(&response)),
+        value(&response),
         json!({
             "Records": [
                 {
@@ -68,11 +70,11 @@ fn get_records_prints_base64_data_and_epoch_second_timestamps() {
         })
     );
     // Member order follows botocore's shapes, and the timestamp is a number, not a string.
-    let text = pretty_json(&get_records(&response));
+    let text = pretty_json(&response);
     assert!(text.find("\"SequenceNumber\"") < text.find("\"ApproximateArrivalTimestamp\""));
     assert!(text.contains("\"ApproximateArrivalTimestamp\": 1704164645.678,"), "{text}");
 
-    let closed = GetRecordsResponse {
+    let closed = GetRecordsOutput {
         records: Vec::new(),
         next_shard_iterator: None,
         millis_behind_latest: Some(0),
@@ -83,7 +85,7 @@ fn get_records_prints_base64_data_and_epoch_second_timestamps() {
         }]),
     };
     assert_eq!(
-        value(&get_records(&closed)),
+        value(&closed),
         json!({
             "Records": [],
             "MillisBehindLatest": 0,
@@ -98,11 +100,11 @@ fn get_records_prints_base64_data_and_epoch_second_timestamps() {
 
 #[test]
 fn put_records_spells_per_record_errors_as_aws_json_does() {
-    let response = PutRecordsResponse {
-        failed_record_count: 2,
+    let response = PutRecordsOutput {
+        failed_record_count: Some(2),
         records: vec![
             PutRecordsResultEntry {
-                sequence_number: Some("1".into()),
+                sequence_number: Some(SequenceNumber::new(1)),
                 shard_id: Some("shardId-000000000000".into()),
                 error_code: None,
                 error_message: None,
@@ -110,20 +112,20 @@ fn put_records_spells_per_record_errors_as_aws_json_does() {
             PutRecordsResultEntry {
                 sequence_number: None,
                 shard_id: None,
-                error_code: Some(ErrorCode::ProvisionedThroughputExceeded),
+                error_code: Some(ErrorKind::ProvisionedThroughputExceeded),
                 error_message: Some("Rate exceeded".into()),
             },
             PutRecordsResultEntry {
                 sequence_number: None,
                 shard_id: None,
-                error_code: Some(ErrorCode::InternalFailure),
+                error_code: Some(ErrorKind::InternalFailure),
                 error_message: Some("Internal service failure.".into()),
             },
         ],
         encryption_type: Some(EncryptionType::None),
     };
     assert_eq!(
-        value(&put_records(&response)),
+        value(&response),
         json!({
             "FailedRecordCount": 2,
             "Records": [
@@ -138,19 +140,19 @@ fn put_records_spells_per_record_errors_as_aws_json_does() {
 
 #[test]
 fn describe_stream_uses_the_aws_member_names() {
-    let response = DescribeStreamResponse {
+    let response = DescribeStreamOutput {
         stream_description: StreamDescription {
             stream_name: "orders".into(),
             stream_arn: "arn:aws:kinesis:us-east-1:000000000000:stream/orders".into(),
             stream_status: StreamStatus::Active,
-            stream_mode: Some(StreamMode::Provisioned),
+            stream_mode_details: Some(StreamModeDetails::from(StreamMode::Provisioned)),
             shards: vec![Shard {
                 shard_id: "shardId-000000000000".into(),
                 parent_shard_id: None,
                 adjacent_parent_shard_id: None,
                 hash_key_range: hash_key_range(),
                 sequence_number_range: SequenceNumberRange {
-                    starting_sequence_number: "100".into(),
+                    starting_sequence_number: SequenceNumber::new(100),
                     ending_sequence_number: None,
                 },
             }],
@@ -163,7 +165,7 @@ fn describe_stream_uses_the_aws_member_names() {
         },
     };
     assert_eq!(
-        value(&describe_stream(&response)),
+        value(&response),
         json!({
             "StreamDescription": {
                 "StreamName": "orders",
@@ -187,17 +189,17 @@ fn describe_stream_uses_the_aws_member_names() {
         })
     );
     // Python's json prints a whole float as `1704164645.0`; so does this.
-    assert!(pretty_json(&describe_stream(&response)).contains("\"StreamCreationTimestamp\": 1704164645.0,"));
+    assert!(pretty_json(&response).contains("\"StreamCreationTimestamp\": 1704164645.0,"));
 }
 
 #[test]
 fn describe_stream_summary_names_the_kib_member_as_aws_does() {
-    let response = DescribeStreamSummaryResponse {
+    let response = DescribeStreamSummaryOutput {
         stream_description_summary: StreamDescriptionSummary {
             stream_name: "orders".into(),
             stream_arn: "arn:s".into(),
             stream_status: StreamStatus::Creating,
-            stream_mode: Some(StreamMode::OnDemand),
+            stream_mode_details: Some(StreamModeDetails::from(StreamMode::OnDemand)),
             retention_period_hours: 24,
             stream_creation_timestamp: TIMESTAMP,
             enhanced_monitoring: Vec::new(),
@@ -209,7 +211,7 @@ fn describe_stream_summary_names_the_kib_member_as_aws_does() {
         },
     };
     assert_eq!(
-        value(&describe_stream_summary(&response)),
+        value(&response),
         json!({
             "StreamDescriptionSummary": {
                 "StreamName": "orders",
@@ -229,7 +231,7 @@ fn describe_stream_summary_names_the_kib_member_as_aws_does() {
 
 #[test]
 fn listings_print_their_pages() {
-    let streams = ListStreamsResponse {
+    let streams = ListStreamsOutput {
         stream_names: vec!["a".into()],
         has_more_streams: false,
         next_token: None,
@@ -237,12 +239,12 @@ fn listings_print_their_pages() {
             stream_name: "a".into(),
             stream_arn: "arn:a".into(),
             stream_status: StreamStatus::Active,
-            stream_mode: None,
+            stream_mode_details: None,
             stream_creation_timestamp: Some(TIMESTAMP),
         }],
     };
     assert_eq!(
-        value(&list_streams(&streams)),
+        value(&streams),
         json!({
             "StreamNames": ["a"],
             "HasMoreStreams": false,
@@ -254,24 +256,24 @@ fn listings_print_their_pages() {
             }]
         })
     );
-    let shards = ListShardsResponse { shards: Vec::new(), next_token: Some("T".into()) };
-    assert_eq!(value(&list_shards(&shards)), json!({"Shards": [], "NextToken": "T"}));
-    let tags = ListTagsForStreamResponse {
+    let shards = ListShardsOutput { shards: Vec::new(), next_token: Some("T".into()) };
+    assert_eq!(value(&shards), json!({"Shards": [], "NextToken": "T"}));
+    let tags = ListTagsForStreamOutput {
         tags: vec![Tag::new("team", "data"), Tag { key: "bare".into(), value: None }],
         has_more_tags: false,
     };
     assert_eq!(
-        value(&list_tags_for_stream(&tags)),
+        value(&tags),
         json!({"Tags": [{"Key": "team", "Value": "data"}, {"Key": "bare"}], "HasMoreTags": false})
     );
-    let limits = DescribeLimitsResponse {
+    let limits = DescribeLimitsOutput {
         shard_limit: 500,
         open_shard_count: 2,
         on_demand_stream_count: 0,
         on_demand_stream_count_limit: 50,
     };
     assert_eq!(
-        value(&describe_limits(&limits)),
+        value(&limits),
         json!({"ShardLimit": 500, "OpenShardCount": 2, "OnDemandStreamCount": 0, "OnDemandStreamCountLimit": 50})
     );
 }
@@ -290,11 +292,11 @@ fn consumers_print_their_arns_and_timestamps() {
         "ConsumerStatus": "CREATING",
         "ConsumerCreationTimestamp": 1704164645.678
     });
-    let registered = RegisterStreamConsumerResponse { consumer: consumer.clone() };
-    assert_eq!(value(&register_stream_consumer(&registered)), json!({"Consumer": expected_consumer}));
-    let listed = ListStreamConsumersResponse { consumers: vec![consumer], next_token: None };
-    assert_eq!(value(&list_stream_consumers(&listed)), json!({"Consumers": [expected_consumer]}));
-    let described = DescribeStreamConsumerResponse {
+    let registered = RegisterStreamConsumerOutput { consumer: consumer.clone() };
+    assert_eq!(value(&registered), json!({"Consumer": expected_consumer}));
+    let listed = ListStreamConsumersOutput { consumers: vec![consumer], next_token: None };
+    assert_eq!(value(&listed), json!({"Consumers": [expected_consumer]}));
+    let described = DescribeStreamConsumerOutput {
         consumer_description: ConsumerDescription {
             consumer_name: "audit".into(),
             consumer_arn: "arn:c".into(),
@@ -303,18 +305,15 @@ fn consumers_print_their_arns_and_timestamps() {
             stream_arn: "arn:s".into(),
         },
     };
-    assert_eq!(value(&describe_stream_consumer(&described))["ConsumerDescription"]["StreamARN"], "arn:s");
-    assert_eq!(
-        value(&get_shard_iterator(&GetShardIteratorResponse { shard_iterator: "IT".into() })),
-        json!({"ShardIterator": "IT"})
-    );
+    assert_eq!(value(&described)["ConsumerDescription"]["StreamARN"], "arn:s");
+    assert_eq!(value(&GetShardIteratorOutput { shard_iterator: Some("IT".into()) }), json!({"ShardIterator": "IT"}));
 }
 
 #[test]
 fn a_subscription_event_is_one_line_shaped_like_botocore_events() {
     let event = SubscribeToShardEvent {
         records: vec![record(b"hi")],
-        continuation_sequence_number: SEQUENCE_NUMBER.into(),
+        continuation_sequence_number: sequence(),
         millis_behind_latest: 5,
         child_shards: None,
     };

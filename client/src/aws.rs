@@ -1,0 +1,239 @@
+//! A client of the AWS JSON 1.1 (or CBOR 1.1) protocol over HTTP/1.1, on hyper's client:
+//! the same model types as [`crate::Client`], the AWS codec of `sluice-protocol`, and
+//! SubscribeToShard's event stream read with its one event-stream codec (CRCs checked).
+//!
+//! HTTP/1.1 carries one request at a time per connection, so the client keeps a pool of idle
+//! connections and opens more as requests need them (up to [`IDLE_CONNECTIONS_MAX`] are kept).
+//! A kept connection the server closed meanwhile (it closes idle ones) fails before the
+//! request is written: that request is sent again, once, on a new connection; the server
+//! never saw it.
+//!
+//! Requests are unsigned, which sluiced accepts; signing for AWS itself is future work.
+
+use crate::errors::{ClientError, ConnectionError};
+use bytes::{Bytes, BytesMut};
+use glommio::net::TcpStream;
+use http::{header, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use serde::Serialize;
+use sluice_hyper_glommio::Io;
+use sluice_model::{ErrorKind, KinesisError, Operation, OperationInput, SubscribeToShardEvent, SubscribeToShardInput};
+use sluice_protocol::aws::{self, Encoding, KINESIS_TARGET_PREFIX};
+use sluice_protocol::eventstream;
+use std::cell::RefCell;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Idle connections kept for reuse.
+pub const IDLE_CONNECTIONS_MAX: usize = 256;
+/// Largest answer body read: a GetRecords answer of 10 MiB of data, base64-encoded, with its
+/// JSON around it, fits.
+pub const BODY_BYTES_MAX: usize = 32 << 20;
+
+fn io_error(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ClientError {
+    ClientError::Connection(ConnectionError::Io(Arc::new(io::Error::other(error))))
+}
+
+/// Connections to one endpoint, opened as requests need them and kept for reuse.
+pub struct HttpClient {
+    addr: SocketAddr,
+    host: String,
+    encoding: Encoding,
+    idle: RefCell<Vec<SendRequest<Full<Bytes>>>>,
+}
+
+impl HttpClient {
+    /// A client of `endpoint` (`host:port`) speaking `encoding`. Fails now, not on the first
+    /// request, if nothing listens there.
+    pub async fn connect(endpoint: &str, encoding: Encoding) -> Result<Rc<HttpClient>, ClientError> {
+        let connect_error = |error| ClientError::Connect { addr: endpoint.to_owned(), error };
+        let addr = endpoint
+            .to_socket_addrs()
+            .map_err(connect_error)?
+            .next()
+            .ok_or_else(|| connect_error(io::Error::new(io::ErrorKind::NotFound, "no address")))?;
+        let client = Rc::new(HttpClient { addr, host: endpoint.to_owned(), encoding, idle: RefCell::new(Vec::new()) });
+        let connection = client.open().await.map_err(|_| {
+            connect_error(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                "nothing answers there (is --http-listen set?)",
+            ))
+        })?;
+        client.idle.borrow_mut().push(connection);
+        Ok(client)
+    }
+
+    async fn open(&self) -> Result<SendRequest<Full<Bytes>>, ClientError> {
+        let stream = TcpStream::connect(self.addr).await.map_err(|error| io_error(io::Error::from(error)))?;
+        stream.set_nodelay(true).map_err(|error| io_error(io::Error::from(error)))?;
+        let (sender, connection) = http1::handshake(Io(stream)).await.map_err(io_error)?;
+        // hyper's connection task: it reads and writes the socket while requests wait.
+        glommio::spawn_local(async move {
+            let _ = connection.await;
+        })
+        .detach();
+        Ok(sender)
+    }
+
+    fn request(&self, operation: Operation, body: Vec<u8>) -> Request<Full<Bytes>> {
+        let content_type = match self.encoding {
+            Encoding::Json => "application/x-amz-json-1.1",
+            Encoding::Cbor => "application/x-amz-cbor-1.1",
+        };
+        Request::builder()
+            .method(Method::POST)
+            .uri("/")
+            .header(header::HOST, &self.host)
+            .header(header::CONTENT_TYPE, content_type)
+            .header("x-amz-target", format!("{KINESIS_TARGET_PREFIX}{}", operation.name()))
+            .body(Full::new(Bytes::from(body)))
+            .expect("the request's parts are valid")
+    }
+
+    /// Sends one request on an idle connection (or a new one) and returns the answer's head
+    /// and body, with the connection it came on.
+    async fn exchange(
+        &self,
+        operation: Operation,
+        body: Vec<u8>,
+    ) -> Result<(http::Response<Incoming>, SendRequest<Full<Bytes>>), ClientError> {
+        let mut request = self.request(operation, body);
+        // Idle connections first; one the server closed gives the request back unsent.
+        loop {
+            let idle = self.idle.borrow_mut().pop();
+            let Some(mut sender) = idle else { break };
+            if sender.ready().await.is_err() {
+                continue;
+            }
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok((response, sender)),
+                Err(mut error) => match error.take_message() {
+                    Some(unsent) => request = unsent,
+                    None => return Err(io_error(error.into_error())),
+                },
+            }
+        }
+        let mut sender = self.open().await?;
+        sender.ready().await.map_err(io_error)?;
+        let response = sender.send_request(request).await.map_err(io_error)?;
+        Ok((response, sender))
+    }
+
+    fn release(&self, sender: SendRequest<Full<Bytes>>) {
+        let mut idle = self.idle.borrow_mut();
+        if idle.len() < IDLE_CONNECTIONS_MAX && !sender.is_closed() {
+            idle.push(sender);
+        }
+    }
+
+    /// Calls one operation and returns its output (or the Kinesis error the server answered).
+    pub async fn call<I: OperationInput + Serialize>(&self, input: &I) -> Result<I::Output, ClientError> {
+        let operation = I::OPERATION;
+        let (response, sender) = self.exchange(operation, aws::encode_request(self.encoding, input)).await?;
+        let status = response.status();
+        let body = Limited::new(response.into_body(), BODY_BYTES_MAX).collect().await.map_err(io_error)?.to_bytes();
+        self.release(sender);
+        if status != StatusCode::OK {
+            return Err(ClientError::Service(aws::decode_error(self.encoding, &body)));
+        }
+        let response = aws::decode_response(operation, self.encoding, &body)
+            .map_err(|error| ClientError::UnexpectedResponse { operation: operation.name(), body: error.reason })?;
+        I::output_of(response).map_err(|other| ClientError::UnexpectedResponse {
+            operation: operation.name(),
+            body: format!("a {other} response"),
+        })
+    }
+
+    /// SubscribeToShard: returns once the `initial-response` arrived; the connection then
+    /// belongs to the subscription.
+    pub async fn subscribe_to_shard(&self, input: &SubscribeToShardInput) -> Result<HttpSubscription, ClientError> {
+        let mut sender = self.open().await?;
+        sender.ready().await.map_err(io_error)?;
+        let request = self.request(Operation::SubscribeToShard, aws::encode_request(self.encoding, input));
+        let response = sender.send_request(request).await.map_err(io_error)?;
+        if response.status() != StatusCode::OK {
+            let body = Limited::new(response.into_body(), BODY_BYTES_MAX).collect().await.map_err(io_error)?.to_bytes();
+            return Err(ClientError::Service(aws::decode_error(self.encoding, &body)));
+        }
+        let mut subscription = HttpSubscription {
+            body: response.into_body(),
+            buffer: BytesMut::new(),
+            encoding: self.encoding,
+            ended: false,
+            _connection: sender,
+        };
+        match subscription.next_message().await? {
+            Some(message) if message.header(":event-type") == Some("initial-response") => Ok(subscription),
+            Some(message) => {
+                Err(io_error(format!("the first event is {:?}, not initial-response", message.header(":event-type"))))
+            }
+            None => Err(io_error("the subscription ended before its initial-response")),
+        }
+    }
+}
+
+/// The events of one SubscribeToShard over HTTP.
+pub struct HttpSubscription {
+    body: Incoming,
+    /// Body bytes not yet decoded into messages.
+    buffer: BytesMut,
+    encoding: Encoding,
+    ended: bool,
+    /// The connection, held for as long as the subscription reads it.
+    _connection: SendRequest<Full<Bytes>>,
+}
+
+impl HttpSubscription {
+    async fn next_message(&mut self) -> Result<Option<eventstream::Message>, ClientError> {
+        loop {
+            if let Some((message, used)) = eventstream::decode(&self.buffer).map_err(io_error)? {
+                let _ = self.buffer.split_to(used);
+                return Ok(Some(message));
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            match self.body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.buffer.extend_from_slice(&data);
+                    }
+                }
+                Some(Err(error)) => return Err(io_error(error)),
+                None => self.ended = true,
+            }
+        }
+    }
+
+    /// The next event; `None` once the subscription ended. An error (the server's, in-stream,
+    /// or the connection's) is the last item.
+    pub async fn next(&mut self) -> Option<Result<SubscribeToShardEvent, ClientError>> {
+        let message = match self.next_message().await {
+            Ok(Some(message)) => message,
+            Ok(None) => return None,
+            Err(error) => {
+                self.end();
+                return Some(Err(error));
+            }
+        };
+        if let Some(exception) = message.header(":exception-type") {
+            let kind = ErrorKind::from_exception_name(exception).unwrap_or(ErrorKind::InternalFailure);
+            let text = aws::decode_error(self.encoding, &message.payload).message;
+            self.end();
+            return Some(Err(ClientError::Service(KinesisError::new(kind, text))));
+        }
+        Some(
+            aws::decode_event(self.encoding, &message.payload)
+                .map_err(|error| ClientError::UnexpectedResponse { operation: "SubscribeToShard", body: error.reason }),
+        )
+    }
+
+    fn end(&mut self) {
+        self.ended = true;
+        self.buffer.clear();
+    }
+}

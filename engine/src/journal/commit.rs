@@ -1,0 +1,393 @@
+//! The group-commit pipeline: the flusher task takes queued appends, frames them into batches,
+//! writes them and makes them durable with one fdatasync, then publishes and acknowledges them.
+//!
+//! Two stages, pipelined: while commit N is being written and fsynced, commit N+1 is framed
+//! (indexes assigned, records copied and checksummed). N+1's writes are submitted only once
+//! N's fsync returned, so commits still reach the disk one after another, which is what lets
+//! recovery tell a torn tail from corruption (see `format::scan_segment`). If N fails, N+1 is
+//! unframed: its appends go back to the front of the queue and nothing of it was written.
+
+use super::segment::{alignment_of, maybe_roll, needs_roll, CachedBatch};
+use super::{AppendRecord, Appended, Inner};
+use crate::error::{EngineError, Result};
+use crate::format::{self, BatchWriter};
+use crate::limits;
+use crate::sequence::ShardSeqPrefix;
+use crate::shard_index::RunEntry;
+use crate::storage::{short_write, BufferBytes, IoBuffer, Storage, StorageFile};
+use futures_channel::oneshot;
+use glommio::channels::local_channel::LocalReceiver;
+use glommio::sync::StaticPermit;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+/// Appends waiting for the next group commit, each with its reply.
+pub(super) struct Pending {
+    pub records: Vec<AppendRecord>,
+    pub encoded_bytes: usize,
+    pub _permit: StaticPermit,
+    pub reply: oneshot::Sender<Result<Vec<Appended>>>,
+}
+
+/// A commit framed and ready to write.
+pub(super) struct Framed<S: Storage> {
+    batch: Vec<Pending>,
+    /// Per append: its records' acknowledgements, or why it was refused before writing.
+    acks: Vec<Result<Vec<Appended>>>,
+    runs: Vec<(u64, RunEntry)>,
+    /// The commit's batches: journal position and the I/O buffer (kept for the tail cache).
+    batches: Vec<(u64, Rc<S::Buffer>)>,
+    file: Rc<S::File>,
+    base: u64,
+    path: PathBuf,
+    position: u64,
+    pub bytes: u64,
+    record_count: u64,
+}
+
+impl<S: Storage> Framed<S> {
+    /// Where each shard's records end and the newest arrival time, after this commit.
+    fn shard_ends(&self) -> HashMap<u64, (u64, i64)> {
+        let mut ends = HashMap::new();
+        for (uid, run) in &self.runs {
+            ends.insert(*uid, (run.end_index(), run.timestamp_ms));
+        }
+        ends
+    }
+}
+
+/// A commit being written, and the task writing it.
+type InFlight<S> = (Framed<S>, <S as Storage>::Task<Result<()>>);
+
+pub(super) async fn flush_loop<S: Storage>(inner: Rc<Inner<S>>, wake: LocalReceiver<()>) {
+    let mut in_flight: Option<InFlight<S>> = None;
+    loop {
+        let batch = take_batch(&inner);
+        if batch.is_empty() {
+            if let Some((framed, io)) = in_flight.take() {
+                finish_commit(&inner, framed, io.await);
+                continue;
+            }
+            if inner.state.borrow().closing {
+                close_journal(&inner).await;
+                return;
+            }
+            if wake.recv().await.is_none() {
+                return;
+            }
+            continue;
+        }
+        // A segment roll must see every earlier commit published (it checkpoints their runs).
+        if needs_roll(&inner, &batch, in_flight.as_ref().map(|(framed, _)| framed)) {
+            if let Some((framed, io)) = in_flight.take() {
+                finish_commit(&inner, framed, io.await);
+            }
+        }
+        let next = frame(&inner, batch, in_flight.as_ref().map(|(framed, _)| framed)).await;
+        if let Some((framed, io)) = in_flight.take() {
+            if !finish_commit(&inner, framed, io.await) {
+                // Indexes and positions were assigned after the failed commit: frame again.
+                if let Ok(next) = next {
+                    requeue(&inner, next.batch);
+                }
+                continue;
+            }
+        }
+        match next {
+            Ok(framed) => {
+                let io = inner.storage.spawn(write_commit(
+                    inner.storage.clone(),
+                    framed.file.clone(),
+                    framed.path.clone(),
+                    framed.base,
+                    framed.batches.clone(),
+                ));
+                in_flight = Some((framed, io));
+            }
+            Err((batch, error)) => fail_appends(batch, &error),
+        }
+    }
+}
+
+/// Publishes a written commit and answers its appends, or fails them. True on success.
+fn finish_commit<S: Storage>(inner: &Inner<S>, framed: Framed<S>, written: Result<()>) -> bool {
+    match written {
+        Ok(()) => {
+            let Framed { batch, acks, .. } = publish(inner, framed);
+            for (pending, ack) in batch.into_iter().zip(acks) {
+                let _ = pending.reply.send(ack);
+            }
+            true
+        }
+        Err(error) => {
+            tracing::error!(%error, "group commit failed; its appends are refused");
+            fail_appends(framed.batch, &error);
+            false
+        }
+    }
+}
+
+fn fail_appends(batch: Vec<Pending>, error: &EngineError) {
+    for pending in batch {
+        let _ = pending.reply.send(Err(error.for_each_append()));
+    }
+}
+
+/// Puts a framed-but-unwritten commit's appends back at the front of the queue, in order.
+fn requeue<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>) {
+    let mut state = inner.state.borrow_mut();
+    for pending in batch.into_iter().rev() {
+        state.pending.push_front(pending);
+    }
+}
+
+/// Writes the closing empty commit (see `Journal::close`) and fails anything left.
+async fn close_journal<S: Storage>(inner: &Inner<S>) {
+    match frame(inner, Vec::new(), None).await {
+        Ok(framed) => {
+            let written = write_commit(
+                inner.storage.clone(),
+                framed.file.clone(),
+                framed.path.clone(),
+                framed.base,
+                framed.batches.clone(),
+            )
+            .await;
+            if let Err(error) = &written {
+                tracing::error!(%error, "writing the closing batch failed");
+            }
+            finish_commit(inner, framed, written);
+        }
+        Err((_, error)) => tracing::error!(%error, "framing the closing batch failed"),
+    }
+    let left: Vec<Pending> = inner.state.borrow_mut().pending.drain(..).collect();
+    fail_appends(left, &EngineError::Closed);
+}
+
+/// Takes whole appends off the queue, up to the commit size (always at least one).
+fn take_batch<S: Storage>(inner: &Inner<S>) -> Vec<Pending> {
+    let mut state = inner.state.borrow_mut();
+    let mut batch = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(next) = state.pending.front() {
+        if !batch.is_empty() && bytes + next.encoded_bytes > inner.config.commit_bytes_max {
+            break;
+        }
+        bytes += next.encoded_bytes;
+        batch.push(state.pending.pop_front().expect("front exists"));
+    }
+    batch
+}
+
+/// One shard's records in a commit: `(append, slot)` pairs in arrival order.
+struct ShardGroup {
+    uid: u64,
+    slots: Vec<(usize, usize)>,
+    seq_prefix: ShardSeqPrefix,
+    first_index: u64,
+    timestamp_ms: i64,
+}
+
+/// Upper bound on the bytes a commit of `batch` takes: every batch may waste a header and
+/// an alignment.
+pub(super) fn commit_bytes_bound<S: Storage>(inner: &Inner<S>, batch: &[Pending], alignment: usize) -> u64 {
+    let used: usize = batch.iter().map(|pending| pending.encoded_bytes).sum();
+    let capacity = inner.config.batch_bytes_max;
+    let batches_max = used / (capacity - format::BATCH_HEADER_BYTES - format::RUN_HEADER_BYTES) + 1;
+    (used + batches_max * (format::BATCH_HEADER_BYTES + alignment)) as u64
+}
+
+type FrameResult<S> = std::result::Result<Framed<S>, (Vec<Pending>, EngineError)>;
+
+/// Frames `batch` into O_DIRECT batches after `previous` (the commit still being written, if
+/// any): assigns each record its index, copies and checksums it. Writes nothing. An append
+/// whose shard was forgotten while it waited is refused.
+async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Option<&Framed<S>>) -> FrameResult<S> {
+    if previous.is_none() {
+        if let Err(error) = maybe_roll(inner, &batch).await {
+            return Err((batch, error.into_commit()));
+        }
+    }
+    let now_ms = inner.clock.now_ms();
+    let after_previous = previous.map(Framed::shard_ends).unwrap_or_default();
+    // Per append, per record: filled run by run, so each append's list ends in request order.
+    let mut acks: Vec<Result<Vec<Option<Appended>>>> = Vec::with_capacity(batch.len());
+    let mut groups: Vec<ShardGroup> = Vec::new();
+    {
+        let state = inner.state.borrow();
+        let mut group_of: HashMap<u64, usize> = HashMap::new();
+        for (append, pending) in batch.iter().enumerate() {
+            let missing =
+                pending.records.iter().find(|r| state.shards.get(&r.shard_uid).is_none_or(|s| s.spec.is_none()));
+            if let Some(missing) = missing {
+                acks.push(Err(EngineError::UnknownShard(missing.shard_uid)));
+                continue;
+            }
+            acks.push(Ok(vec![None; pending.records.len()]));
+            for (slot, record) in pending.records.iter().enumerate() {
+                let group = *group_of.entry(record.shard_uid).or_insert_with(|| {
+                    let shard = &state.shards[&record.shard_uid];
+                    let (next_index, last_ms) = after_previous
+                        .get(&record.shard_uid)
+                        .copied()
+                        .unwrap_or((shard.index.next_index(), shard.index.last_timestamp_ms()));
+                    groups.push(ShardGroup {
+                        uid: record.shard_uid,
+                        slots: Vec::new(),
+                        seq_prefix: shard.spec.expect("checked above").seq_prefix,
+                        first_index: next_index,
+                        timestamp_ms: now_ms.max(last_ms),
+                    });
+                    groups.len() - 1
+                });
+                groups[group].slots.push((append, slot));
+            }
+        }
+    }
+    for group in &groups {
+        let end = group.first_index + group.slots.len() as u64;
+        assert!(end <= limits::RECORD_INDEX_MAX, "shard {} ran out of record indexes", group.uid);
+    }
+    let (file, base, path, position) = {
+        let state = inner.state.borrow();
+        let (base, segment) = state.segments.iter().next_back().expect("active segment");
+        let position = state.write_position + previous.map_or(0, |framed| framed.bytes);
+        (segment.file.clone(), *base, segment.path.clone(), position)
+    };
+    let alignment = alignment_of(&*file);
+    let capacity = inner.config.batch_bytes_max;
+
+    let mut batches: Vec<(u64, Rc<S::Buffer>)> = Vec::new();
+    let mut runs: Vec<(u64, RunEntry)> = Vec::with_capacity(groups.len());
+    let mut batch_position = position;
+    let mut writer = BatchWriter::new(BufferBytes(file.alloc_buffer(capacity)));
+    let mut flags = format::COMMIT_START;
+    let seal =
+        |writer: BatchWriter<BufferBytes<S::Buffer>>, at: u64, flags: u16, batches: &mut Vec<(u64, Rc<S::Buffer>)>| {
+            let (buffer, padded) = writer.finish(at, now_ms, flags, alignment);
+            let mut buffer = buffer.0;
+            buffer.shrink_to(padded);
+            batches.push((at, Rc::new(buffer)));
+            padded as u64
+        };
+    for group in &groups {
+        // The run open in the current batch: (offset in batch, first record index, records).
+        let mut open_run: Option<(usize, u64, u32)> = None;
+        for (ordinal, &(append, slot)) in group.slots.iter().enumerate() {
+            let record = &batch[append].records[slot];
+            let index = group.first_index + ordinal as u64;
+            if !writer.fits(record.partition_key.len(), record.data.len(), open_run.is_none()) {
+                if let Some((offset, first_index, record_count)) = open_run.take() {
+                    let run_bytes = (writer.offset() - offset) as u32;
+                    let position = batch_position + offset as u64;
+                    let entry =
+                        RunEntry { first_index, record_count, run_bytes, position, timestamp_ms: group.timestamp_ms };
+                    runs.push((group.uid, entry));
+                }
+                let fresh = BatchWriter::new(BufferBytes(file.alloc_buffer(capacity)));
+                let full = std::mem::replace(&mut writer, fresh);
+                batch_position += seal(full, batch_position, flags, &mut batches);
+                flags = 0;
+            }
+            if open_run.is_none() {
+                open_run = Some((writer.offset(), index, 0));
+                writer.begin_run(group.uid, index, group.timestamp_ms);
+            }
+            writer.push_record(&record.partition_key, &record.data);
+            open_run.as_mut().expect("a run is open").2 += 1;
+            if let Ok(appended) = &mut acks[append] {
+                let sequence_number = group.seq_prefix.sequence_number(index);
+                appended[slot] = Some(Appended { sequence_number, timestamp_ms: group.timestamp_ms });
+            }
+        }
+        if let Some((offset, first_index, record_count)) = open_run {
+            let run_bytes = (writer.offset() - offset) as u32;
+            let position = batch_position + offset as u64;
+            runs.push((
+                group.uid,
+                RunEntry { first_index, record_count, run_bytes, position, timestamp_ms: group.timestamp_ms },
+            ));
+        }
+        // Framing a large commit is the longest stretch of CPU here: let others run between shards.
+        futures_lite::future::yield_now().await;
+    }
+    batch_position += seal(writer, batch_position, flags | format::COMMIT_END, &mut batches);
+    let every_slot =
+        |list: Vec<Option<Appended>>| list.into_iter().map(|ack| ack.expect("every record was framed")).collect();
+    Ok(Framed {
+        acks: acks.into_iter().map(|ack| ack.map(every_slot)).collect(),
+        record_count: groups.iter().map(|group| group.slots.len() as u64).sum(),
+        batch,
+        runs,
+        batches,
+        file,
+        base,
+        path,
+        position,
+        bytes: batch_position - position,
+    })
+}
+
+/// Writes a framed commit's batches all at once, then one fdatasync.
+async fn write_commit<S: Storage>(
+    storage: S,
+    file: Rc<S::File>,
+    path: PathBuf,
+    base: u64,
+    batches: Vec<(u64, Rc<S::Buffer>)>,
+) -> Result<()> {
+    let writes: Vec<_> = batches
+        .iter()
+        .map(|(position, buffer)| {
+            let (file, buffer, offset) = (file.clone(), buffer.clone(), position - base);
+            storage.spawn(async move { file.write_at(buffer, offset).await })
+        })
+        .collect();
+    let mut failure = None;
+    for (write, (_, buffer)) in writes.into_iter().zip(&batches) {
+        match write.await {
+            Ok(written) if written == buffer.bytes().len() => {}
+            Ok(written) => failure = Some(short_write(written, buffer.bytes().len())),
+            Err(error) => failure = Some(error),
+        }
+    }
+    if let Some(error) = failure {
+        // Nothing is published: the next commit goes to the same position and overwrites
+        // whatever of this one reached the disk.
+        return Err(EngineError::commit(path, "write", error));
+    }
+    file.fdatasync().await.map_err(|error| EngineError::commit(path, "fdatasync", error))
+}
+
+/// Makes a durable commit visible: shard indexes, tail cache, waiters, counters.
+fn publish<S: Storage>(inner: &Inner<S>, framed: Framed<S>) -> Framed<S> {
+    let mut state = inner.state.borrow_mut();
+    let state = &mut *state;
+    assert_eq!(state.write_position, framed.position, "commits publish in order");
+    let segment = state.segments.get_mut(&framed.base).expect("active segment");
+    segment.bytes += framed.bytes;
+    segment.runs.extend_from_slice(&framed.runs);
+    for (uid, run) in &framed.runs {
+        segment.shard_last_timestamp_ms.insert(*uid, run.timestamp_ms);
+        // A shard forgotten while its commit was in flight: its bytes are on disk, unserved.
+        let Some(shard) = state.shards.get_mut(uid) else { continue };
+        shard.index.push(*uid, *run).expect("commits publish in order, so runs are contiguous");
+        for waiter in shard.waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+    state.write_position += framed.bytes;
+    state.stats.commits += 1;
+    state.stats.records += framed.record_count;
+    state.stats.bytes_written += framed.bytes;
+    for (position, buffer) in &framed.batches {
+        state.cache_bytes += buffer.bytes().len();
+        state.cache.push_back(CachedBatch { position: *position, buffer: buffer.clone() });
+    }
+    while state.cache_bytes > inner.config.tail_cache_bytes_max {
+        let evicted = state.cache.pop_front().expect("cache holds bytes");
+        state.cache_bytes -= evicted.buffer.bytes().len();
+    }
+    framed
+}

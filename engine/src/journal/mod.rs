@@ -1,0 +1,381 @@
+//! The per-core journal: every shard a core owns appends into one log, so one write and one
+//! `fdatasync` make a whole group of appends durable, whichever shards they target.
+//!
+//! ```text
+//! append() ──► pending queue (bounded in bytes) ──► flusher task: one batch at a time
+//!                                                    │ assign record indexes per shard
+//!                                                    │ frame into one O_DIRECT buffer
+//!                                                    │ write + fdatasync
+//!                                                    ▼
+//!                       shard indexes, tail cache, waiters ◄── only now: acknowledge
+//! ```
+//!
+//! The journal is a directory of segments named by the journal position of their first byte
+//! (`00000000000000000000.seg`). Only the last segment is written; when it would pass
+//! `segment_bytes_max` a new one starts and the sealed one gets an index checkpoint (`.idx`)
+//! so that recovery reads only the unsealed segment. The journal is `!Send`: it lives on the
+//! executor of its core.
+//!
+//! Every file operation goes through the journal's [`Storage`] (`crate::storage`): glommio's
+//! O_DIRECT files in production, the simulated disk in the simulation tests.
+//!
+//! This module holds the journal's state and its small operations; the rest is split by
+//! concern: [`commit`] (the group-commit pipeline), [`segment`] (segment files, rolls,
+//! checkpoints), [`recovery`], [`retention`], [`read`].
+
+mod commit;
+mod read;
+mod recovery;
+mod retention;
+mod segment;
+
+use crate::clock::SharedClock;
+use crate::error::{EngineError, Result};
+use crate::format;
+use crate::limits;
+use crate::sequence::{SequenceNumber, ShardSeqPrefix};
+use crate::shard_index::ShardIndex;
+use crate::storage::{DmaStorage, Storage};
+use bytes::Bytes;
+use commit::Pending;
+use futures_channel::oneshot;
+// glommio's local channel and semaphore are plain single-threaded primitives (wakers only, no
+// reactor): they work on any executor, the simulator's included. Timers, spawning and files
+// are what need glommio's executor, and those go through `Storage`.
+use glommio::channels::local_channel::{self, LocalSender};
+use glommio::sync::Semaphore;
+use segment::{CachedBatch, Segment};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+pub use crate::storage::dma::prime_iopoll_probe;
+
+#[derive(Debug, Clone)]
+pub struct JournalConfig {
+    pub dir: PathBuf,
+    pub segment_bytes_max: u64,
+    /// Most bytes of one batch: the unit of write; a commit writes several at once.
+    pub batch_bytes_max: usize,
+    /// Most bytes of one group commit (whole appends only).
+    pub commit_bytes_max: usize,
+    pub pending_bytes_max: usize,
+    pub tail_cache_bytes_max: usize,
+}
+
+impl JournalConfig {
+    pub fn new(dir: impl Into<PathBuf>) -> JournalConfig {
+        JournalConfig {
+            dir: dir.into(),
+            segment_bytes_max: limits::SEGMENT_BYTES_MAX_DEFAULT,
+            batch_bytes_max: limits::BATCH_BYTES_MAX,
+            commit_bytes_max: limits::COMMIT_BYTES_MAX,
+            pending_bytes_max: limits::PENDING_BYTES_MAX_DEFAULT,
+            tail_cache_bytes_max: limits::TAIL_CACHE_BYTES_DEFAULT,
+        }
+    }
+}
+
+/// What the journal must know of a shard to write and serve it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardSpec {
+    pub uid: u64,
+    pub seq_prefix: ShardSeqPrefix,
+    pub retention_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppendRecord {
+    pub shard_uid: u64,
+    pub partition_key: Bytes,
+    pub data: Bytes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub sequence_number: SequenceNumber,
+    pub timestamp_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub sequence_number: SequenceNumber,
+    /// Arrival time: when the record's group commit assigned its sequence number.
+    pub timestamp_ms: i64,
+    pub partition_key: Bytes,
+    pub data: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadBatch {
+    pub records: Vec<StoredRecord>,
+    /// Record index to continue from.
+    pub next_index: u64,
+    /// How far `next_index` is behind the newest record, 0 when caught up.
+    pub millis_behind_latest: i64,
+}
+
+/// Where a reader starts, in record indexes (a sequence number's last field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartPosition {
+    TrimHorizon,
+    Latest,
+    AtIndex(u64),
+    AfterIndex(u64),
+    AtTimestamp(i64),
+}
+
+/// A journal on storage `S`; `Journal` alone is the production one, on glommio's O_DIRECT files.
+pub struct Journal<S: Storage = DmaStorage> {
+    inner: Rc<Inner<S>>,
+}
+
+impl<S: Storage> Clone for Journal<S> {
+    fn clone(&self) -> Journal<S> {
+        Journal { inner: self.inner.clone() }
+    }
+}
+
+struct Inner<S: Storage> {
+    config: JournalConfig,
+    clock: SharedClock,
+    storage: S,
+    state: RefCell<State<S>>,
+    space: Rc<Semaphore>,
+    wake: LocalSender<()>,
+    flusher: RefCell<Option<S::Task<()>>>,
+    /// One retention pass at a time (see [`Journal::enforce_retention`]).
+    retention_running: Cell<bool>,
+}
+
+struct State<S: Storage> {
+    shards: HashMap<u64, ShardState>,
+    /// Shards forgotten (their streams deleted) whose runs may still lie in segments: the
+    /// watermarks list them, so that recovery ignores those runs.
+    forgotten: BTreeSet<u64>,
+    pending: VecDeque<Pending>,
+    segments: BTreeMap<u64, Segment<S>>,
+    /// Journal position where the next batch goes: the end of the active segment.
+    write_position: u64,
+    cache: VecDeque<CachedBatch<S>>,
+    cache_bytes: usize,
+    closing: bool,
+    stats: JournalStats,
+}
+
+/// Counters for tests and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JournalStats {
+    /// Group commits: one write and one fdatasync each.
+    pub commits: u64,
+    pub records: u64,
+    /// Bytes written, padding included.
+    pub bytes_written: u64,
+}
+
+#[derive(Default)]
+struct ShardState {
+    spec: Option<ShardSpec>,
+    index: ShardIndex,
+    waiters: Vec<oneshot::Sender<()>>,
+    /// Closed by a reshard: takes no more appends; its records stay readable.
+    closed: bool,
+}
+
+impl Journal {
+    /// Opens (recovering) or creates the journal in `config.dir` on the local disk. Must run on
+    /// the glommio executor that will own the journal, before that executor opens any other
+    /// `DmaFile` (see [`prime_iopoll_probe`]).
+    pub async fn open(config: JournalConfig, clock: SharedClock) -> Result<Journal> {
+        Journal::open_in(DmaStorage, config, clock).await
+    }
+}
+
+impl<S: Storage> Journal<S> {
+    /// Opens (recovering) or creates the journal in `config.dir` of `storage`, on the executor
+    /// `storage` spawns onto.
+    pub async fn open_in(storage: S, config: JournalConfig, clock: SharedClock) -> Result<Journal<S>> {
+        let dir = config.dir.clone();
+        storage.prepare_dir(&dir).await.map_err(EngineError::io(&dir, "create directory"))?;
+        let recovered = recovery::recover(&storage, &dir).await?;
+        let (wake, wake_rx) = local_channel::new_bounded(1);
+        let state = State {
+            shards: recovered.shards,
+            forgotten: recovered.forgotten,
+            pending: VecDeque::new(),
+            write_position: recovered.write_position,
+            segments: recovered.segments,
+            cache: VecDeque::new(),
+            cache_bytes: 0,
+            closing: false,
+            stats: JournalStats::default(),
+        };
+        let inner = Rc::new(Inner {
+            space: Rc::new(Semaphore::new(config.pending_bytes_max as u64)),
+            config,
+            clock,
+            storage,
+            state: RefCell::new(state),
+            wake,
+            flusher: RefCell::new(None),
+            retention_running: Cell::new(false),
+        });
+        let task = inner.storage.spawn(commit::flush_loop(inner.clone(), wake_rx));
+        *inner.flusher.borrow_mut() = Some(task);
+        Ok(Journal { inner })
+    }
+
+    /// Makes a shard writable and readable here, or updates its settings. Records the journal
+    /// already holds for `spec.uid` become readable.
+    pub fn register_shard(&self, spec: ShardSpec) {
+        let mut state = self.inner.state.borrow_mut();
+        state.shards.entry(spec.uid).or_default().spec = Some(spec);
+    }
+
+    /// Stops a shard taking appends (a reshard closed it) and resolves with its final record
+    /// index, once every append accepted for it before the call is durable. Appends after it
+    /// fail with [`EngineError::ShardClosed`]; the shard's records stay readable, and waiting
+    /// readers are woken so they notice the end. Calling it again returns the same index.
+    pub async fn close_shard(&self, uid: u64) -> Result<u64> {
+        {
+            let mut state = self.inner.state.borrow_mut();
+            let shard = state.shards.get_mut(&uid).ok_or(EngineError::UnknownShard(uid))?;
+            shard.closed = true;
+            for waiter in shard.waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+        }
+        // A barrier: an empty append queued behind every append already accepted.
+        let permit = self.inner.space.acquire_static_permit(1).await.map_err(|_| EngineError::Closed)?;
+        let (reply, receiver) = oneshot::channel();
+        {
+            let mut state = self.inner.state.borrow_mut();
+            if state.closing {
+                return Err(EngineError::Closed);
+            }
+            state.pending.push_back(Pending { records: Vec::new(), encoded_bytes: 0, _permit: permit, reply });
+        }
+        let _ = self.inner.wake.try_send(());
+        receiver.await.map_err(|_| EngineError::Closed)??;
+        let state = self.inner.state.borrow();
+        Ok(state.shards.get(&uid).map_or(0, |shard| shard.index.next_index()))
+    }
+
+    /// Whether a reshard closed the shard (see [`Journal::close_shard`]).
+    pub fn is_closed(&self, uid: u64) -> bool {
+        self.inner.state.borrow().shards.get(&uid).is_some_and(|shard| shard.closed)
+    }
+
+    /// Marks a shard closed without waiting: at start-up, for shards the catalog records as
+    /// closed (their final index is already known and everything before it is durable).
+    pub fn mark_closed(&self, uid: u64) {
+        self.inner.state.borrow_mut().shards.entry(uid).or_default().closed = true;
+    }
+
+    /// Forgets a shard (its stream was deleted): its records are no longer served, and its
+    /// segments can be deleted without waiting for its retention.
+    pub fn forget_shard(&self, uid: u64) {
+        let mut state = self.inner.state.borrow_mut();
+        state.shards.remove(&uid);
+        state.forgotten.insert(uid);
+    }
+
+    /// Forgets every shard found in the journal that `keep` rejects: after recovery, the
+    /// shards of streams deleted before the restart.
+    pub fn retain_shards(&self, keep: impl Fn(u64) -> bool) {
+        let mut state = self.inner.state.borrow_mut();
+        let state = &mut *state;
+        let forgotten = &mut state.forgotten;
+        state.shards.retain(|&uid, _| {
+            let kept = keep(uid);
+            if !kept {
+                forgotten.insert(uid);
+            }
+            kept
+        });
+    }
+
+    /// Appends records (to any shards of this core) and resolves once they are durable, with
+    /// their sequence numbers in request order. Records of one shard keep their order.
+    pub async fn append(&self, records: Vec<AppendRecord>) -> Result<Vec<Appended>> {
+        let encoded_bytes = self.validate_append(&records)?;
+        let permit =
+            self.inner.space.acquire_static_permit(encoded_bytes as u64).await.map_err(|_| EngineError::Closed)?;
+        let (reply, receiver) = oneshot::channel();
+        {
+            let mut state = self.inner.state.borrow_mut();
+            if state.closing {
+                return Err(EngineError::Closed);
+            }
+            // The shard may have been closed while this append waited for queue space.
+            if let Some(closed) = records.iter().find(|r| state.shards.get(&r.shard_uid).is_some_and(|s| s.closed)) {
+                return Err(EngineError::ShardClosed(closed.shard_uid));
+            }
+            state.pending.push_back(Pending { records, encoded_bytes, _permit: permit, reply });
+        }
+        // A full channel means the flusher is already signalled.
+        let _ = self.inner.wake.try_send(());
+        receiver.await.map_err(|_| EngineError::Closed)?
+    }
+
+    fn validate_append(&self, records: &[AppendRecord]) -> Result<usize> {
+        if records.is_empty() {
+            return Err(EngineError::EmptyAppend);
+        }
+        let state = self.inner.state.borrow();
+        let mut encoded_bytes = format::BATCH_HEADER_BYTES;
+        for record in records {
+            let key_bytes = record.partition_key.len();
+            if !(1..=limits::PARTITION_KEY_BYTES_MAX).contains(&key_bytes) {
+                return Err(EngineError::PartitionKeyLength { bytes: key_bytes, max: limits::PARTITION_KEY_BYTES_MAX });
+            }
+            let record_bytes = key_bytes + record.data.len();
+            if record_bytes > limits::RECORD_BYTES_MAX {
+                return Err(EngineError::RecordTooLarge { bytes: record_bytes, max: limits::RECORD_BYTES_MAX });
+            }
+            match state.shards.get(&record.shard_uid) {
+                Some(shard) if shard.closed => return Err(EngineError::ShardClosed(record.shard_uid)),
+                Some(shard) if shard.spec.is_some() => {}
+                _ => return Err(EngineError::UnknownShard(record.shard_uid)),
+            }
+            // Upper bound: as if every record opened a run of its own.
+            encoded_bytes += format::RUN_HEADER_BYTES + format::record_bytes(key_bytes, record.data.len());
+        }
+        if encoded_bytes > limits::APPEND_ENCODED_BYTES_MAX {
+            return Err(EngineError::AppendTooLarge { bytes: encoded_bytes, max: limits::APPEND_ENCODED_BYTES_MAX });
+        }
+        Ok(encoded_bytes)
+    }
+
+    pub fn stats(&self) -> JournalStats {
+        self.inner.state.borrow().stats
+    }
+
+    /// How many segment files the journal has, the active one included.
+    pub fn segment_count(&self) -> usize {
+        self.inner.state.borrow().segments.len()
+    }
+
+    /// Stops taking appends, commits what is pending, writes a closing empty batch (so that
+    /// the last data batch is followed by a valid one and recovery can tell a bit flip in it
+    /// from a torn write), and stops the flusher.
+    pub async fn close(&self) -> Result<()> {
+        self.inner.state.borrow_mut().closing = true;
+        let _ = self.inner.wake.try_send(());
+        let task = self.inner.flusher.borrow_mut().take();
+        if let Some(task) = task {
+            task.await;
+        }
+        Ok(())
+    }
+}
+
+/// A registered shard with its expired runs dropped.
+fn served_shard(shards: &mut HashMap<u64, ShardState>, shard_uid: u64, now_ms: i64) -> Result<&mut ShardState> {
+    let shard = shards.get_mut(&shard_uid).filter(|shard| shard.spec.is_some());
+    let shard = shard.ok_or(EngineError::UnknownShard(shard_uid))?;
+    let retention_ms = shard.spec.expect("filtered").retention_ms;
+    shard.index.expire_before(now_ms - retention_ms);
+    Ok(shard)
+}

@@ -1,0 +1,152 @@
+//! Retention: expiring records from the shard indexes and deleting segments that hold nothing
+//! but expired records (or records of forgotten shards), after persisting the watermarks that
+//! keep sequence numbers from ever being reused and tell recovery which holes are deletions.
+
+use super::segment::checkpoint_path;
+use super::{Journal, ShardState};
+use crate::error::{EngineError, Result};
+use crate::format::{self, Watermark, Watermarks};
+use crate::storage::{self, Storage};
+use std::path::Path;
+
+pub(super) const WATERMARKS_FILE: &str = "watermarks";
+/// The JSON watermarks of Sluice before the format had trims and a checksum.
+const LEGACY_WATERMARKS_FILE: &str = "watermarks.json";
+
+impl<S: Storage> Journal<S> {
+    /// Drops expired runs from every shard's index and deletes sealed segments that hold only
+    /// expired records or records of forgotten shards, unless a read is using them (a later
+    /// pass deletes those). Returns how many segments went.
+    ///
+    /// Segments need not go oldest first: one that holds a long-retention shard stays while
+    /// later ones go. The watermarks written first record each shard's trim index, so that
+    /// recovery knows a hole below it is a deletion, not a loss (simulation seeds 9 and 316).
+    ///
+    /// One pass at a time: a call while another runs returns `Ok(0)` at once. Two passes
+    /// interleaved could write their watermarks out of order (an older file last, after the
+    /// newer one's segments were deleted) and delete one segment twice (simulation seed 301).
+    pub async fn enforce_retention(&self) -> Result<usize> {
+        if self.inner.retention_running.replace(true) {
+            return Ok(0);
+        }
+        let _running = RetentionRunning(&self.inner.retention_running);
+        let now_ms = self.inner.clock.now_ms();
+        let (doomed, watermarks) = {
+            let mut state = self.inner.state.borrow_mut();
+            let state = &mut *state;
+            for shard in state.shards.values_mut() {
+                if let Some(spec) = shard.spec {
+                    shard.index.expire_before(now_ms - spec.retention_ms);
+                }
+            }
+            let active = *state.segments.keys().next_back().expect("there is always an active segment");
+            let expired = |uid: &u64, last_ms: &i64| match state.shards.get(uid) {
+                None => true,
+                Some(ShardState { spec: Some(spec), .. }) => *last_ms < now_ms - spec.retention_ms,
+                // Found by recovery but not registered yet: keep until we know its retention.
+                Some(_) => false,
+            };
+            let doomed: Vec<u64> = state
+                .segments
+                .values()
+                .filter(|segment| segment.base != active)
+                .filter(|segment| segment.shard_last_timestamp_ms.iter().all(|(uid, last)| expired(uid, last)))
+                .map(|segment| segment.base)
+                .collect();
+            // Forgotten shards stay listed while some segment still holds their runs.
+            let in_segments = |uid: &u64| state.segments.values().any(|s| s.shard_last_timestamp_ms.contains_key(uid));
+            state.forgotten.retain(in_segments);
+            let mut watermarks: Watermarks = state
+                .shards
+                .iter()
+                .map(|(&uid, shard)| {
+                    let watermark = Watermark {
+                        next_index: shard.index.next_index(),
+                        trim_index: shard.index.trim_index(),
+                        last_timestamp_ms: shard.index.last_timestamp_ms(),
+                    };
+                    (uid, watermark)
+                })
+                .collect();
+            watermarks.extend(state.forgotten.iter().map(|&uid| (uid, Watermark::forgotten())));
+            (doomed, watermarks)
+        };
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        // The watermarks go first: once a segment is gone, its shards' indexes must still
+        // continue after the records it held, so that no sequence number is ever reused.
+        let dir = &self.inner.config.dir;
+        let path = dir.join(WATERMARKS_FILE);
+        storage::write_atomic(&self.inner.storage, &path, &format::encode_watermarks(&watermarks))
+            .await
+            .map_err(EngineError::io(&path, "write watermarks"))?;
+        let mut deleted = 0;
+        for base in doomed {
+            let segment_path = {
+                let state = self.inner.state.borrow();
+                match state.segments.get(&base) {
+                    Some(segment) if !segment.pinned() => segment.path.clone(),
+                    // A read uses it: the next pass deletes it.
+                    _ => continue,
+                }
+            };
+            // The segment stays known until its file is gone, so a failed delete is retried.
+            self.inner
+                .storage
+                .remove(&segment_path)
+                .await
+                .map_err(EngineError::io(&segment_path, "delete expired segment"))?;
+            self.inner.state.borrow_mut().segments.remove(&base);
+            deleted += 1;
+            // A checkpoint without its segment is never read: failing to delete it costs space.
+            let index_path = checkpoint_path(&segment_path);
+            match self.inner.storage.remove(&index_path).await {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    tracing::warn!(path = %index_path.display(), %error, "could not delete an expired checkpoint");
+                }
+                _ => {}
+            }
+        }
+        tracing::info!(dir = %dir.display(), segments = deleted, "deleted expired segments");
+        Ok(deleted)
+    }
+}
+
+/// Clears the running flag however the pass ends (an error, or its future dropped).
+struct RetentionRunning<'a>(&'a std::cell::Cell<bool>);
+
+impl Drop for RetentionRunning<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+pub(super) async fn load_watermarks<S: Storage>(storage: &S, dir: &Path) -> Result<Watermarks> {
+    let path = dir.join(WATERMARKS_FILE);
+    match storage::read_whole(storage, &path).await {
+        Ok(Some(bytes)) => format::decode_watermarks(&bytes).map_err(|error| EngineError::Io {
+            path,
+            operation: "decode watermarks",
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, error),
+        }),
+        Ok(None) => {
+            let legacy = dir.join(LEGACY_WATERMARKS_FILE);
+            match storage::read_whole(storage, &legacy).await {
+                // Without trims, a hole left by retention cannot be told from a loss.
+                Ok(Some(_)) => Err(EngineError::Io {
+                    path: legacy,
+                    operation: "decode watermarks",
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "written by an older Sluice whose watermarks this version cannot trust; \
+                         start with an empty data directory",
+                    ),
+                }),
+                Ok(None) => Ok(Watermarks::new()),
+                Err(source) => Err(EngineError::Io { path: legacy, operation: "read watermarks", source }),
+            }
+        }
+        Err(source) => Err(EngineError::Io { path, operation: "read watermarks", source }),
+    }
+}

@@ -1,0 +1,54 @@
+//! The limits of the Kinesis API itself: what a request may hold, whichever protocol carries
+//! it and whichever server answers it. Each comes from botocore's Kinesis model (`service-2.json`,
+//! 2013-12-02) or the Kinesis developer guide ("Quotas and limits"), named below.
+//!
+//! Account quotas a server may configure (open shards, consumers per stream, ...) are not
+//! here: they belong to the server (`server/src/limits.rs`, its `Limits` value).
+
+/// Stream and consumer names: 1..=128 characters of `[a-zA-Z0-9_.-]` (`StreamName`,
+/// `ConsumerName` shapes).
+pub const NAME_CHARS_MAX: usize = 128;
+
+/// Partition keys: 1..=256 Unicode characters (`PartitionKey` shape).
+pub const PARTITION_KEY_CHARS_MAX: usize = 256;
+/// The same bound in bytes: UTF-8 spends at most four bytes per character.
+pub const PARTITION_KEY_BYTES_MAX: usize = PARTITION_KEY_CHARS_MAX * 4;
+
+/// A record (data plus partition key) at the default `MaxRecordSizeInKiB`: 1 MiB.
+pub const RECORD_BYTES_MAX: usize = 1 << 20;
+/// Records in one PutRecords call (`PutRecordsRequestEntryList` max 500).
+pub const PUT_RECORDS_COUNT_MAX: usize = 500;
+/// Bytes of data and partition keys in one PutRecords call (Kinesis: 10 MiB).
+pub const PUT_RECORDS_BYTES_MAX: usize = 10 << 20;
+
+/// Records one GetRecords call returns, and its `Limit` maximum (`GetRecordsInputLimit`).
+pub const GET_RECORDS_COUNT_MAX: usize = 10_000;
+/// Bytes one GetRecords call returns (Kinesis: 10 MiB). Data and partition keys count.
+pub const GET_RECORDS_BYTES_MAX: usize = 10 << 20;
+
+/// The largest page any listing may ask for: `Limit` of DescribeStream and ListStreams,
+/// `MaxResults` of ListShards and ListStreamConsumers (each `...InputLimit` max 10,000).
+pub const PAGE_SIZE_MAX: usize = 10_000;
+/// Tags per ListTagsForStream page (`ListTagsForStreamInputLimit` 1..=50).
+pub const LIST_TAGS_PAGE_SIZE_MAX: usize = 50;
+/// Tag keys per RemoveTagsFromStream call (`TagKeyList` 1..=50).
+pub const TAG_KEYS_PER_CALL_MAX: usize = 50;
+/// Tag keys are 1..=128 characters (`TagKey`).
+pub const TAG_KEY_CHARS_MAX: usize = 128;
+/// Tag values are 0..=256 characters (`TagValue`).
+pub const TAG_VALUE_CHARS_MAX: usize = 256;
+
+/// Retention: 24 hours (the default and minimum) to 365 days (`RetentionPeriodHours`,
+/// "Changing the data retention period").
+pub const RETENTION_HOURS_MIN: i32 = 24;
+pub const RETENTION_HOURS_MAX: i32 = 8760;
+
+/// `ShardIterator` strings are 1..=512 characters.
+pub const SHARD_ITERATOR_CHARS_MAX: usize = 512;
+/// Digits of a decimal hash key in `[0, 2^128 - 1]` (`HashKey` pattern `0|([1-9]\d{0,38})`).
+pub const HASH_KEY_DIGITS_MAX: usize = 39;
+/// Digits of a sequence number (`SequenceNumber` pattern `0|([1-9]\d{0,128})`).
+pub const SEQUENCE_NUMBER_DIGITS_MAX: usize = 129;
+
+const _: () = assert!(GET_RECORDS_COUNT_MAX <= PAGE_SIZE_MAX);
+const _: () = assert!(RECORD_BYTES_MAX <= PUT_RECORDS_BYTES_MAX);

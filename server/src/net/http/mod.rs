@@ -1,0 +1,263 @@
+//! The AWS-compatible HTTP API: what boto3, the AWS CLI and the AWS SDKs speak.
+//!
+//! `POST /` with `X-Amz-Target: <service prefix>.<Operation>` and a body in AWS JSON 1.1
+//! (`application/x-amz-json-1.1`) or AWS CBOR 1.1 (`application/x-amz-cbor-1.1`, the Java SDKs'
+//! default), over HTTP/1.1 or HTTP/2 (cleartext with prior knowledge, as the Java SDK v2 uses
+//! for SubscribeToShard). Every core listens on the same address (glommio binds with
+//! `SO_REUSEPORT`) and answers on the core that accepted the connection.
+//!
+//! This module owns what every AWS service on the port shares: connections (hyper on glommio),
+//! bounds, request ids, reading bodies, and routing by `X-Amz-Target` prefix to a service
+//! ([`Service`]). Each service decodes, runs and encodes its own operations: [`kinesis`] for
+//! `Kinesis_20131202`; Firehose (`Firehose_20150804`) plugs in beside it as another variant.
+//!
+//! Bounds: request bodies ([`HTTP_BODY_BYTES_MAX`] each, [`HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX`]
+//! per core), requests in flight per core, connections per core, HTTP/2 streams per connection,
+//! and the time to send request headers and bodies. Any input gets an AWS-shaped answer;
+//! nothing a client sends can panic the server.
+//!
+//! `Authorization` headers (SigV4) are accepted and not verified yet; unsigned requests are
+//! accepted too. Every request's caller is `Caller::Anonymous` (see `ops::auth`).
+
+pub mod kinesis;
+
+use crate::limits::{
+    HTTP2_STREAMS_PER_CONNECTION_MAX, HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX, HTTP_BODY_BYTES_MAX,
+    HTTP_BODY_READ_TIMEOUT_MS, HTTP_HEADER_READ_TIMEOUT_MS, HTTP_REQUESTS_IN_FLIGHT_PER_CORE_MAX,
+};
+use crate::ops::auth::Caller;
+use crate::ops::node::Node;
+use bytes::{Bytes, BytesMut};
+use futures_lite::future;
+use glommio::net::TcpStream;
+use glommio::sync::Semaphore;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use sluice_hyper_glommio as rt;
+use sluice_model::{ErrorKind, KinesisError};
+use sluice_protocol::aws::{self, Encoding};
+use std::convert::Infallible;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// The body of every answer: a whole document, or SubscribeToShard's event stream.
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// What one core's HTTP connections share.
+pub struct HttpCore {
+    node: Rc<Node>,
+    body_bytes: Semaphore,
+    requests: Semaphore,
+}
+
+impl HttpCore {
+    pub fn new(node: Rc<Node>) -> Rc<HttpCore> {
+        Rc::new(HttpCore {
+            node,
+            body_bytes: Semaphore::new(HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX as u64),
+            requests: Semaphore::new(HTTP_REQUESTS_IN_FLIGHT_PER_CORE_MAX as u64),
+        })
+    }
+}
+
+/// The AWS services this port serves, each with the operation a request's `X-Amz-Target`
+/// names. A second service adds a variant, its prefix in [`Service::of_target`], and its arm
+/// in [`respond`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// `Kinesis_20131202.<Operation>`.
+    Kinesis(sluice_model::Operation),
+}
+
+impl Service {
+    /// The service and operation an `X-Amz-Target` names, if this port serves them.
+    pub fn of_target(target: &str) -> Option<Service> {
+        if let Some(operation) = target.strip_prefix(aws::KINESIS_TARGET_PREFIX) {
+            return sluice_model::Operation::from_name(operation).map(Service::Kinesis);
+        }
+        None
+    }
+}
+
+/// Serves one connection: HTTP/1.1, or HTTP/2 if it opens with the HTTP/2 preface.
+pub async fn connection(shared: Rc<HttpCore>, stream: TcpStream) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "set_nodelay failed");
+    }
+    let mut builder = hyper_util::server::conn::auto::Builder::new(rt::LocalExec);
+    builder
+        .http1()
+        .timer(rt::GlommioTimer)
+        .header_read_timeout(Duration::from_millis(HTTP_HEADER_READ_TIMEOUT_MS))
+        .http2()
+        .timer(rt::GlommioTimer)
+        .max_concurrent_streams(HTTP2_STREAMS_PER_CONNECTION_MAX);
+    let node = shared.node.clone();
+    let service = hyper::service::service_fn(move |request| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(handle(&shared, request).await) }
+    });
+    let connection = builder.serve_connection(rt::Io(stream), service);
+    let mut connection = std::pin::pin!(connection);
+    let finished = future::or(async { Some(connection.as_mut().await) }, async {
+        node.signal.triggered().await;
+        None
+    })
+    .await;
+    let result = match finished {
+        Some(result) => result,
+        None => {
+            // Finish the requests in flight (subscriptions end themselves at shutdown), then
+            // close; an idle keep-alive connection closes at once.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, "HTTP connection ended with an error");
+    }
+}
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    UnsyncBoxBody::new(Full::new(bytes.into()))
+}
+
+/// An answer with a whole document of `content_type`.
+pub fn document(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// An error answer: HTTP status, `__type` and message.
+pub struct Refusal {
+    status: StatusCode,
+    exception: &'static str,
+    message: String,
+}
+
+impl From<KinesisError> for Refusal {
+    fn from(error: KinesisError) -> Refusal {
+        let status = StatusCode::from_u16(error.kind.http_status()).expect("AWS statuses are valid");
+        Refusal { status, exception: error.kind.exception_name(), message: error.message }
+    }
+}
+
+fn refuse(kind: ErrorKind, message: impl Into<String>) -> Refusal {
+    KinesisError::new(kind, message).into()
+}
+
+/// An AWS JSON/CBOR error document: `{"__type": "...Exception", "message": "..."}`.
+fn error_response(encoding: Encoding, refusal: Refusal) -> Response<Body> {
+    let Refusal { status, exception, message } = refusal;
+    #[derive(serde::Serialize)]
+    struct ErrorDocument<'a> {
+        #[serde(rename = "__type")]
+        exception: &'a str,
+        message: &'a str,
+    }
+    let body = aws::to_vec(encoding, &ErrorDocument { exception, message: &message });
+    document(status, content_type(encoding), body)
+}
+
+/// The content type of an answer in `encoding`.
+pub fn content_type(encoding: Encoding) -> &'static str {
+    match encoding {
+        Encoding::Json => "application/x-amz-json-1.1",
+        Encoding::Cbor => "application/x-amz-cbor-1.1",
+    }
+}
+
+/// Answers one request; every answer carries `x-amzn-RequestId`.
+async fn handle(shared: &HttpCore, request: Request<Incoming>) -> Response<Body> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
+    let encoding = Encoding::of_content_type(content_type);
+    let mut response = match respond(shared, request, encoding).await {
+        Ok(response) => response,
+        Err(refusal) => {
+            if refusal.status.is_server_error() {
+                tracing::warn!(request_id = %id, exception = refusal.exception, message = %refusal.message, "HTTP request failed");
+            }
+            error_response(encoding, refusal)
+        }
+    };
+    let headers = response.headers_mut();
+    if let Ok(id) = HeaderValue::from_str(&id) {
+        headers.insert("x-amzn-RequestId", id);
+    }
+    response
+}
+
+async fn respond(shared: &HttpCore, request: Request<Incoming>, encoding: Encoding) -> Result<Response<Body>, Refusal> {
+    if request.method() != Method::POST {
+        return Err(refuse(
+            ErrorKind::UnknownOperation,
+            format!("{} is not supported; Kinesis calls are POST /", request.method()),
+        ));
+    }
+    let target = request.headers().get("x-amz-target").and_then(|value| value.to_str().ok()).unwrap_or("");
+    let Some(service) = Service::of_target(target) else {
+        return Err(refuse(ErrorKind::UnknownOperation, format!("Unknown operation {target:?}")));
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > HTTP_BODY_BYTES_MAX as u64) {
+        return Err(too_large(declared.unwrap_or_default()));
+    }
+    let _request = shared.requests.acquire_permit(1).await.map_err(|_| closing())?;
+    // Reserve the whole body before reading any of it (see HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX).
+    let reserved = declared.unwrap_or(HTTP_BODY_BYTES_MAX as u64);
+    let _bytes = shared.body_bytes.acquire_permit(reserved).await.map_err(|_| closing())?;
+    // A client that sends its headers and then trickles (or withholds) the body must not hold
+    // its reservation forever.
+    let body = future::or(read_body(request.into_body()), async {
+        glommio::timer::sleep(Duration::from_millis(HTTP_BODY_READ_TIMEOUT_MS)).await;
+        Err(Refusal {
+            status: StatusCode::REQUEST_TIMEOUT,
+            exception: "RequestTimeoutException",
+            message: format!("The request body did not arrive within {HTTP_BODY_READ_TIMEOUT_MS} ms"),
+        })
+    })
+    .await?;
+    // Unfinished: SigV4 is not verified (see ops::auth), so every caller is anonymous.
+    let caller = Caller::Anonymous;
+    match service {
+        Service::Kinesis(operation) => kinesis::respond(&shared.node, &caller, operation, encoding, body).await,
+    }
+}
+
+fn too_large(length: u64) -> Refusal {
+    Refusal {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        exception: ErrorKind::Serialization.exception_name(),
+        message: format!("Request body of {length} bytes exceeds the limit of {HTTP_BODY_BYTES_MAX} bytes"),
+    }
+}
+
+fn closing() -> Refusal {
+    refuse(ErrorKind::InternalFailure, "the server is shutting down")
+}
+
+/// Reads a whole body, refusing it once it passes [`HTTP_BODY_BYTES_MAX`] (a chunked body
+/// declares no length up front).
+async fn read_body(mut body: Incoming) -> Result<Bytes, Refusal> {
+    let mut collected = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|error| refuse(ErrorKind::Serialization, format!("reading the body failed: {error}")))?;
+        if let Ok(data) = frame.into_data() {
+            if collected.len() + data.len() > HTTP_BODY_BYTES_MAX {
+                return Err(too_large((collected.len() + data.len()) as u64));
+            }
+            collected.extend_from_slice(&data);
+        }
+    }
+    Ok(collected.freeze())
+}

@@ -1,0 +1,73 @@
+//! One accept loop for every listener of a core: bounded (connections beyond the limit are
+//! accepted and closed at once) and drained at shutdown (the connections in flight get
+//! `shutdown_drain_ms` to finish, tracked by a glommio `Gate`, then the core goes on without
+//! them).
+
+use crate::limits::ACCEPT_RETRY_MS;
+use crate::ops::node::Node;
+use futures_lite::future;
+use glommio::net::{TcpListener, TcpStream};
+use glommio::sync::Gate;
+use std::cell::Cell;
+use std::future::Future;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Accepts connections on `listener` until the node shuts down, serving each with `connection`;
+/// then waits (boundedly) for them to finish. `protocol` names the listener in logs.
+pub async fn serve<F, Fut>(node: Rc<Node>, listener: TcpListener, protocol: &'static str, connection: F)
+where
+    F: Fn(Rc<Node>, TcpStream) -> Fut,
+    Fut: Future<Output = ()> + 'static,
+{
+    let limits = node.limits().clone();
+    let gate = Gate::new();
+    let open = Rc::new(Cell::new(0usize));
+    loop {
+        let accepted = future::or(async { Some(listener.accept().await) }, async {
+            node.signal.triggered().await;
+            None
+        })
+        .await;
+        match accepted {
+            None => break,
+            Some(Ok(stream)) => {
+                if open.get() >= limits.connections_per_core_max {
+                    tracing::warn!(core = node.id, protocol, "connection limit reached; closing a new connection");
+                    drop(stream);
+                    continue;
+                }
+                open.set(open.get() + 1);
+                let (served, open) = (connection(node.clone(), stream), open.clone());
+                let spawned = gate.spawn(async move {
+                    served.await;
+                    open.set(open.get() - 1);
+                });
+                match spawned {
+                    Ok(task) => {
+                        task.detach();
+                    }
+                    Err(error) => tracing::warn!(%error, protocol, "could not serve a connection"),
+                }
+            }
+            Some(Err(error)) => {
+                tracing::warn!(%error, protocol, "accept failed");
+                glommio::timer::sleep(Duration::from_millis(ACCEPT_RETRY_MS)).await;
+            }
+        }
+    }
+    drop(listener);
+    let drained = future::or(async { gate.close().await.is_ok() }, async {
+        glommio::timer::sleep(Duration::from_millis(limits.shutdown_drain_ms)).await;
+        false
+    })
+    .await;
+    if !drained {
+        tracing::warn!(
+            core = node.id,
+            protocol,
+            connections = open.get(),
+            "closing connections still busy after the drain period"
+        );
+    }
+}

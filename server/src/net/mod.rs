@@ -1,0 +1,10 @@
+//! The network: one listener loop ([`listener::serve`]) serving both protocols, the native
+//! protocol's connections ([`native`]), and the AWS-compatible HTTP API ([`http`]). Each turns
+//! bytes into a model `Request`, has `ops::dispatch::execute` run it, and turns the answer
+//! back into bytes; none runs an operation itself.
+//!
+//! Layer: imports `ops`, `runtime`, `kinesis` and `limits`.
+
+pub mod http;
+pub mod listener;
+pub mod native;

@@ -1,0 +1,267 @@
+//! The native protocol: connections, frames to model requests, answers to frames.
+//!
+//! Each connection has one reader (its task), one writer task fed by a bounded queue, and a
+//! task per request in flight. Requests in flight are bounded in count and bytes; when either
+//! bound is reached the reader stops reading and TCP pushes back on the client. Answers are
+//! reserved room in the writer's queue before they are computed, so a client that does not
+//! read its answers stops the requests that produce them.
+//!
+//! Payloads are not copied on the way in: a record's data is a slice of the received frame
+//! (the codec, `sluice_protocol::native`, decodes it so), and it is copied once, into the
+//! journal's O_DIRECT buffer.
+
+use crate::limits::{
+    RECEIVE_CHUNK_BYTES, REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX, RESPONSE_BYTES_QUEUED_PER_CONNECTION_MAX,
+    RESPONSE_FRAMES_QUEUED_MAX, SMALL_RESPONSE_BYTES,
+};
+use crate::ops::auth::Caller;
+use crate::ops::dispatch::{execute, Answer};
+use crate::ops::node::Node;
+use crate::ops::subscriptions::{Events, SubscriptionItem};
+use bytes::{Bytes, BytesMut};
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use glommio::channels::local_channel;
+use glommio::net::TcpStream;
+use glommio::sync::{Semaphore, StaticPermit};
+use sluice_model::limits::{GET_RECORDS_COUNT_MAX, RECORD_BYTES_MAX};
+use sluice_model::{KinesisError, Request, Response};
+use sluice_protocol::flatbuffers::FlatBufferBuilder;
+use sluice_protocol::frame::{RECORD_FRAMING_BYTES_MAX, SEQUENCE_NUMBER_BYTES_MAX};
+use sluice_protocol::native::{self, capacity_for};
+use sluice_protocol::FRAME_BYTES_MAX;
+use std::rc::Rc;
+
+/// A builder's starting capacity for answers other than records: most are far smaller.
+const ANSWER_BUILDER_BYTES_INITIAL: usize = 1024;
+
+/// A connection's queue of response frames, bounded in frames and in bytes: a client that
+/// does not read its answers stops the requests that produce them, instead of growing memory.
+pub struct Outbound {
+    frames: local_channel::LocalSender<(Vec<u8>, StaticPermit)>,
+    budget: Rc<Semaphore>,
+}
+
+impl Outbound {
+    /// Reserves room for a response of up to `bytes` before computing it, so that requests
+    /// whose answers the client does not read stop being executed. The reservation is held
+    /// until the frame has been written.
+    pub async fn reserve(&self, bytes: usize) -> Result<StaticPermit, ()> {
+        // A response larger than the whole budget takes all of it, so it goes out alone.
+        let units = bytes.clamp(1, RESPONSE_BYTES_QUEUED_PER_CONNECTION_MAX) as u64;
+        self.budget.acquire_static_permit(units).await.map_err(|_| ())
+    }
+
+    /// Queues a frame computed under `reservation`.
+    pub async fn send_reserved(&self, frame: Vec<u8>, reservation: StaticPermit) -> Result<(), ()> {
+        self.frames.send((frame, reservation)).await.map_err(|_| ())
+    }
+
+    /// Reserves room for `frame` and queues it; waits while the queue is full. Fails once the
+    /// connection is gone.
+    pub async fn send(&self, frame: Vec<u8>) -> Result<(), ()> {
+        let reservation = self.reserve(frame.len()).await?;
+        self.send_reserved(frame, reservation).await
+    }
+}
+
+/// Serves one native connection until the client closes it or the node shuts down.
+pub async fn connection(node: Rc<Node>, stream: TcpStream) {
+    if let Err(error) = serve(node, stream).await {
+        tracing::debug!(%error, "connection ended with an error");
+    }
+}
+
+async fn serve(node: Rc<Node>, stream: TcpStream) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let (mut reader, mut writer) = futures_lite::io::split(stream);
+    let (frames, queued) = local_channel::new_bounded::<(Vec<u8>, StaticPermit)>(RESPONSE_FRAMES_QUEUED_MAX);
+    let sink = Outbound { frames, budget: Rc::new(Semaphore::new(RESPONSE_BYTES_QUEUED_PER_CONNECTION_MAX as u64)) };
+    let writer_task = glommio::spawn_local(async move {
+        while let Some((frame, permit)) = queued.recv().await {
+            let written = writer.write_all(&frame).await;
+            drop((frame, permit));
+            if written.is_err() {
+                break;
+            }
+        }
+        let _ = writer.close().await;
+    });
+    let requests_max = node.limits().requests_in_flight_per_connection_max as u64;
+    let requests = Rc::new(Semaphore::new(requests_max));
+    let bytes = Rc::new(Semaphore::new(REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX as u64));
+    let sink = Rc::new(sink);
+    let mut buffer = BytesMut::with_capacity(RECEIVE_CHUNK_BYTES);
+    'read: loop {
+        // Answer every whole frame in the buffer.
+        let wanted = loop {
+            match sluice_protocol::frame_len(&buffer) {
+                Ok(Some(len)) if buffer.len() >= len => {
+                    let frame = buffer.split_to(len).freeze();
+                    let request = requests.acquire_static_permit(1).await.map_err(closed)?;
+                    let held = bytes.acquire_static_permit(len as u64).await.map_err(closed)?;
+                    let (node, sink) = (node.clone(), sink.clone());
+                    glommio::spawn_local(async move {
+                        handle(&node, frame, &sink).await;
+                        drop((request, held));
+                    })
+                    .detach();
+                }
+                Ok(Some(len)) => break len - buffer.len(),
+                Ok(None) => break 1,
+                Err(error) => {
+                    // Nothing after a bad length prefix can be trusted: answer and close.
+                    let _ = sink.send(error_frame(0, &KinesisError::serialization(error.to_string()))).await;
+                    break 'read;
+                }
+            }
+        };
+        let start = buffer.len();
+        buffer.resize(start + wanted.max(RECEIVE_CHUNK_BYTES), 0);
+        let read = future::or(async { Some(reader.read(&mut buffer[start..]).await) }, async {
+            node.signal.triggered().await;
+            None
+        })
+        .await;
+        match read {
+            Some(Ok(0)) | None => {
+                buffer.truncate(start);
+                break;
+            }
+            Some(Ok(read)) => buffer.truncate(start + read),
+            Some(Err(error)) => {
+                buffer.truncate(start);
+                tracing::debug!(%error, "read failed");
+                break;
+            }
+        }
+    }
+    // Let the requests in flight finish and their answers go out, then close.
+    let _ = requests.acquire(requests_max).await;
+    drop(sink);
+    writer_task.await;
+    Ok(())
+}
+
+fn closed(_: glommio::GlommioError<()>) -> std::io::Error {
+    std::io::Error::other("connection semaphore closed")
+}
+
+// ---------------------------------------------------------------------------------------------
+// One request.
+
+/// An error answer frame.
+fn error_frame(correlation_id: u64, error: &KinesisError) -> Vec<u8> {
+    let mut fbb = FlatBufferBuilder::with_capacity(ANSWER_BUILDER_BYTES_INITIAL + error.message.len());
+    native::encode_error(&mut fbb, correlation_id, error).expect("an error frame fits").to_vec()
+}
+
+/// The frame of `answer` (or of the error it became).
+fn answer_frame(correlation_id: u64, answer: Result<Response, KinesisError>) -> Vec<u8> {
+    let response = match answer {
+        Ok(response) => response,
+        Err(error) => return error_frame(correlation_id, &error),
+    };
+    let capacity = match &response {
+        Response::GetRecords(output) => capacity_for(&output.records),
+        _ => ANSWER_BUILDER_BYTES_INITIAL,
+    };
+    let mut fbb = FlatBufferBuilder::with_capacity(capacity);
+    match native::encode_response(&mut fbb, correlation_id, &response) {
+        Ok(frame) => frame.to_vec(),
+        Err(error) => {
+            error_frame(correlation_id, &KinesisError::internal(format!("response does not fit a frame: {error}")))
+        }
+    }
+}
+
+/// How large the answer to `request` can be, reserved before it is computed. Only GetRecords
+/// answers can be large; every other answer is small next to the connection's budget.
+fn response_bytes_max(request: &Request) -> usize {
+    match request {
+        Request::GetRecords(input) => {
+            let records = input.limit.map_or(GET_RECORDS_COUNT_MAX, |limit| limit.max(1) as usize);
+            let per_record = RECORD_BYTES_MAX + RECORD_FRAMING_BYTES_MAX + SEQUENCE_NUMBER_BYTES_MAX;
+            records.saturating_mul(per_record).min(FRAME_BYTES_MAX)
+        }
+        _ => SMALL_RESPONSE_BYTES,
+    }
+}
+
+/// Answers one request frame: sends its answer frame(s) to `sink`.
+async fn handle(node: &Rc<Node>, frame: Bytes, sink: &Outbound) {
+    let decoded = match native::decode_request(&frame) {
+        Ok(Some(decoded)) => decoded,
+        // The connection checked the frame's length; the body failed verification.
+        Ok(None) | Err(_) => {
+            let _ = sink.send(error_frame(0, &KinesisError::serialization("malformed request frame"))).await;
+            return;
+        }
+    };
+    let correlation_id = decoded.correlation_id;
+    let request = match decoded.request {
+        Ok(request) => request,
+        Err(error) => {
+            let _ = sink.send(error_frame(correlation_id, &error)).await;
+            return;
+        }
+    };
+    if matches!(request, Request::SubscribeToShard(_)) {
+        // A subscription's frames are sent one at a time as events come, each reserving its
+        // own room; the request frame is not needed meanwhile.
+        drop(frame);
+        match execute(node, &Caller::Anonymous, request).await {
+            Ok(Answer::Subscription(events)) => subscription(correlation_id, events, sink).await,
+            Ok(Answer::Response(response)) => {
+                let _ = sink.send(answer_frame(correlation_id, Ok(response))).await;
+            }
+            Err(error) => {
+                let _ = sink.send(error_frame(correlation_id, &error)).await;
+            }
+        }
+        return;
+    }
+    let Ok(reservation) = sink.reserve(response_bytes_max(&request)).await else { return };
+    let answer = match execute(node, &Caller::Anonymous, request).await {
+        Ok(Answer::Response(response)) => Ok(response),
+        Ok(Answer::Subscription(_)) => Err(KinesisError::internal("only SubscribeToShard answers with events")),
+        Err(error) => Err(error),
+    };
+    let _ = sink.send_reserved(answer_frame(correlation_id, answer), reservation).await;
+}
+
+/// Sends a subscription: the acceptance, then every event, then its end or error, all under
+/// the request's correlation id.
+async fn subscription(correlation_id: u64, events: Events, sink: &Outbound) {
+    let accepted = answer_frame(correlation_id, Ok(Response::SubscribeToShard(sluice_model::Empty {})));
+    if sink.send(accepted).await.is_err() {
+        return;
+    }
+    while let Ok(item) = events.recv().await {
+        let frame = match item {
+            SubscriptionItem::Event(event) => {
+                let mut fbb = FlatBufferBuilder::with_capacity(capacity_for(&event.records));
+                match native::encode_event(&mut fbb, correlation_id, &event) {
+                    Ok(frame) => frame.to_vec(),
+                    Err(error) => {
+                        let error = KinesisError::internal(format!("event does not fit a frame: {error}"));
+                        let _ = sink.send(error_frame(correlation_id, &error)).await;
+                        return;
+                    }
+                }
+            }
+            SubscriptionItem::End => {
+                let mut fbb = FlatBufferBuilder::with_capacity(ANSWER_BUILDER_BYTES_INITIAL);
+                let end = native::encode_subscription_end(&mut fbb, correlation_id).expect("an empty frame fits");
+                let _ = sink.send(end.to_vec()).await;
+                return;
+            }
+            SubscriptionItem::Error(error) => {
+                let _ = sink.send(error_frame(correlation_id, &error)).await;
+                return;
+            }
+        };
+        if sink.send(frame).await.is_err() {
+            return;
+        }
+    }
+}

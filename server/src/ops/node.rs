@@ -1,0 +1,148 @@
+//! One core's context, and what every core shares.
+//!
+//! ```text
+//!             ┌──────────── Shared (Send + Sync, read-mostly) ─────────────┐
+//!             │ config   routes: RouteTable   mailboxes   shutdown   clock │
+//!             └────────────────────────────────────────────────────────────┘
+//!   core 0: Node { journal-0, shards, subscriptions, catalog (control plane) }
+//!   core 1: Node { journal-1, shards, subscriptions }           ... core N-1
+//! ```
+//!
+//! A request is served on the core whose listener accepted its connection; whatever it needs
+//! from another core runs there ([`Node::run_on`]). Core 0 owns the catalog: control
+//! operations, reshards and the on-demand scaler run there.
+
+use crate::kinesis::shard_iterator::IteratorKey;
+use crate::limits::Limits;
+use crate::ops::state::{CatalogOwner, ShardStates, Subscriptions};
+use crate::runtime::mailbox::{Job, Mailboxes};
+use crate::runtime::routes::{RouteTable, Routes, ShardRoute};
+use crate::runtime::shutdown::{CoreSignal, Shutdown};
+use crate::runtime::NodeConfig;
+use sluice_engine::catalog::Catalog;
+use sluice_engine::clock::SharedClock;
+use sluice_engine::Journal;
+use sluice_model::{Identity, KinesisError};
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// What every core shares.
+pub struct Shared {
+    pub config: NodeConfig,
+    pub clock: SharedClock,
+    pub routes: RouteTable,
+    pub iterator_key: IteratorKey,
+    pub mailboxes: Mailboxes<Node>,
+    pub shutdown: Shutdown,
+}
+
+impl Shared {
+    /// The shared state and each core's mailbox receiver.
+    pub fn new(
+        config: NodeConfig,
+        clock: SharedClock,
+        catalog: &Catalog,
+        iterator_key: IteratorKey,
+    ) -> (Arc<Shared>, Vec<async_channel::Receiver<Job<Node>>>) {
+        let (mailboxes, receivers) = Mailboxes::new(config.cores, config.limits.mailbox_jobs_max);
+        let shared = Shared {
+            shutdown: Shutdown::new(config.cores),
+            config,
+            clock,
+            routes: RouteTable::new(Routes::from_catalog(catalog)),
+            iterator_key,
+            mailboxes,
+        };
+        (Arc::new(shared), receivers)
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Asks every core to stop: each stops accepting, drains its connections, and once all
+    /// have, closes its journal. Called from the signal thread.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.request();
+        // Mailboxes stay open: cores keep forwarding in-flight work while they drain.
+        self.mailboxes.broadcast_blocking(|| Box::new(|node: Rc<Node>| Box::pin(async move { node.signal.trigger() })));
+    }
+}
+
+/// One core's context. Lives on that core's executor only.
+pub struct Node {
+    pub id: usize,
+    pub shared: Arc<Shared>,
+    pub journal: Journal,
+    /// The shards this core owns: quotas and write demand.
+    pub shards: ShardStates,
+    /// The subscriptions reading this core's shards.
+    pub subscriptions: Subscriptions,
+    /// The catalog, on core 0 only.
+    pub catalog: Option<CatalogOwner>,
+    /// Closed when the node shuts down; this core's listeners and connections watch it.
+    pub signal: CoreSignal,
+}
+
+impl Node {
+    pub fn new(id: usize, shared: Arc<Shared>, journal: Journal, catalog: Option<Catalog>) -> Rc<Node> {
+        Rc::new(Node {
+            id,
+            shared,
+            journal,
+            shards: ShardStates::default(),
+            subscriptions: Subscriptions::default(),
+            catalog: catalog.map(CatalogOwner::new),
+            signal: CoreSignal::default(),
+        })
+    }
+
+    pub fn routes(&self) -> Arc<Routes> {
+        self.shared.routes.load()
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.shared.now_ms()
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.shared.config.identity
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.shared.config.limits
+    }
+
+    /// Runs `work` on core `core` and returns its result; inline if that is this core.
+    pub async fn run_on<T, F, Fut>(self: &Rc<Self>, core: usize, work: F) -> Result<T, KinesisError>
+    where
+        F: FnOnce(Rc<Node>) -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+        T: Send + 'static,
+    {
+        self.shared.mailboxes.run_on(self.id, self, core, work).await
+    }
+
+    /// Makes this core ready to serve `shards`: registered with the journal, with quotas. A
+    /// shard that is not open stays readable and takes no records.
+    pub fn adopt_shards(&self, shards: &[ShardRoute], mark_closed: bool) {
+        let now_ms = self.now_ms();
+        for shard in shards {
+            debug_assert_eq!(shard.core, self.id);
+            self.journal.register_shard(shard.spec());
+            if mark_closed && !shard.open {
+                self.journal.mark_closed(shard.uid);
+            }
+            self.shards.adopt(shard.uid, self.shared.config.profile, now_ms);
+        }
+    }
+
+    /// Stops serving `uids`: their streams were deleted.
+    pub fn drop_shards(&self, uids: &[u64]) {
+        for &uid in uids {
+            self.journal.forget_shard(uid);
+            self.shards.forget(uid);
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! The data plane: PutRecord, PutRecords, GetShardIterator, GetRecords.
+//!
+//! Writes are routed by the routes snapshot (MD5 of the partition key, or the explicit hash
+//! key) to their shards' cores, appended there in one call per core (all cores at once), and
+//! answered per record in request order. Each shard's core admits a record against the
+//! shard's quotas before appending it.
+
+use crate::kinesis::errors::engine_error;
+use crate::kinesis::positions::{own_sequence_number, start_position};
+use crate::kinesis::shard_iterator::{self, IteratorError, ShardIterator};
+use crate::kinesis::views;
+use crate::limits::PUT_ROUTING_ATTEMPTS_MAX;
+use crate::ops::node::Node;
+use crate::runtime::routes::{ShardRoute, StreamRoute};
+use bytes::Bytes;
+use sluice_engine::catalog::StreamStatus;
+use sluice_engine::routing::HashKey;
+use sluice_engine::{AppendRecord, Appended};
+use sluice_model::limits::{GET_RECORDS_BYTES_MAX, GET_RECORDS_COUNT_MAX};
+use sluice_model::*;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+type Result<T, E = KinesisError> = std::result::Result<T, E>;
+
+/// The stream a request names, from the routes.
+pub fn stream_route(node: &Node, name: Option<&str>, arn: Option<&StreamArn>) -> Result<Arc<StreamRoute>> {
+    let name = node.identity().resolve_stream(name, arn)?;
+    route_of(node, name)
+}
+
+/// The stream named `name`, from the routes.
+pub fn route_of(node: &Node, name: &str) -> Result<Arc<StreamRoute>> {
+    node.routes().streams.get(name).cloned().ok_or_else(|| KinesisError::stream_not_found(node.identity(), name))
+}
+
+/// Shard `shard_id` of `stream`, or ResourceNotFound.
+pub fn shard_of(node: &Node, stream: &StreamRoute, shard_id: &ShardId) -> Result<ShardRoute> {
+    shard_id
+        .number()
+        .and_then(|number| stream.shard(number))
+        .ok_or_else(|| KinesisError::shard_not_found(node.identity(), &stream.meta.name, shard_id))
+}
+
+pub async fn put_record(node: &Rc<Node>, input: PutRecordInput) -> Result<PutRecordOutput> {
+    if let Some(ordering) = &input.sequence_number_for_ordering {
+        // Per-shard order is arrival order already; the argument only has to be one of ours.
+        if own_sequence_number(ordering).is_none() {
+            return Err(KinesisError::invalid_argument(format!("Invalid SequenceNumberForOrdering {ordering}")));
+        }
+    }
+    let route = stream_route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
+    let entry = (input.data, input.partition_key.unwrap_or_default(), input.explicit_hash_key);
+    let mut results = put_entries(node, route, vec![entry]).await?;
+    let (shard_id, sequence_number) = results.pop().expect("one result per record")?;
+    Ok(PutRecordOutput { shard_id, sequence_number, encryption_type: Some(EncryptionType::None) })
+}
+
+pub async fn put_records(node: &Rc<Node>, input: PutRecordsInput) -> Result<PutRecordsOutput> {
+    let route = stream_route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
+    let entries = input
+        .records
+        .into_iter()
+        .map(|entry| (entry.data, entry.partition_key.unwrap_or_default(), entry.explicit_hash_key))
+        .collect();
+    let results = put_entries(node, route, entries).await?;
+    let failed = results.iter().filter(|result| result.is_err()).count() as i32;
+    let records = results
+        .into_iter()
+        .map(|result| match result {
+            Ok((shard_id, sequence_number)) => PutRecordsResultEntry {
+                sequence_number: Some(sequence_number),
+                shard_id: Some(shard_id),
+                ..Default::default()
+            },
+            Err(error) => PutRecordsResultEntry {
+                // AWS fails single records with exactly these two codes.
+                error_code: Some(match error.kind {
+                    ErrorKind::ProvisionedThroughputExceeded => ErrorKind::ProvisionedThroughputExceeded,
+                    _ => ErrorKind::InternalFailure,
+                }),
+                error_message: Some(error.message),
+                ..Default::default()
+            },
+        })
+        .collect();
+    Ok(PutRecordsOutput { failed_record_count: Some(failed), records, encryption_type: Some(EncryptionType::None) })
+}
+
+/// A record's outcome: its shard and sequence number, or why it failed.
+type Outcome = Result<(ShardId, SequenceNumber)>;
+
+/// Routes each record to its shard, appends on each shard's core (all cores at once), and
+/// returns the outcomes in request order.
+async fn put_entries(
+    node: &Rc<Node>,
+    route: Arc<StreamRoute>,
+    entries: Vec<(Bytes, String, Option<sluice_model::HashKey>)>,
+) -> Result<Vec<Outcome>> {
+    if matches!(route.meta.status, StreamStatus::Creating | StreamStatus::Deleting) {
+        return Err(KinesisError::resource_not_found(format!("Stream {} is not active", route.meta.name)));
+    }
+    let name: Arc<str> = Arc::from(route.meta.name.as_str());
+    // (position in the request, hash key, record without its shard yet)
+    let mut unrouted: Vec<(usize, HashKey, AppendRecord)> = entries
+        .into_iter()
+        .enumerate()
+        .map(|(position, (data, partition_key, explicit))| {
+            let hash_key = match explicit {
+                Some(key) => HashKey(key.0),
+                None => HashKey::from_partition_key(&partition_key),
+            };
+            (position, hash_key, AppendRecord { shard_uid: 0, partition_key: Bytes::from(partition_key), data })
+        })
+        .collect();
+    let mut results: Vec<Option<Outcome>> = vec![None; unrouted.len()];
+    // A record routed to a shard that a reshard closed meanwhile comes back unanswered and is
+    // routed again with the newer routes, which send its key to a child.
+    let mut route = route;
+    for attempt in 0..PUT_ROUTING_ATTEMPTS_MAX {
+        if unrouted.is_empty() {
+            break;
+        }
+        if attempt > 0 {
+            route = route_of(node, &name)?;
+        }
+        // Per core: the records' positions and hash keys, and the records with their shards.
+        type CoreBatch = (Vec<(usize, HashKey)>, Vec<(ShardRoute, AppendRecord)>);
+        let mut by_core: BTreeMap<usize, CoreBatch> = BTreeMap::new();
+        for (position, hash_key, mut record) in unrouted.drain(..) {
+            let shard =
+                route.shard_for(hash_key).ok_or_else(|| KinesisError::internal("no open shard covers the hash key"))?;
+            record.shard_uid = shard.uid;
+            let (positions, records) = by_core.entry(shard.core).or_default();
+            positions.push((position, hash_key));
+            records.push((shard, record));
+        }
+        let tasks: Vec<_> = by_core
+            .into_iter()
+            .map(|(core, (positions, records))| {
+                let (node, name) = (node.clone(), name.clone());
+                let retry: Vec<AppendRecord> = records.iter().map(|(_, record)| record.clone()).collect();
+                let task = glommio::spawn_local(async move {
+                    node.run_on(core, move |node| async move { append_admitted(node, name, records).await }).await
+                });
+                (positions, retry, task)
+            })
+            .collect();
+        for (positions, retry, task) in tasks {
+            match task.await {
+                Ok(outcomes) => {
+                    for (((position, hash_key), record), outcome) in positions.into_iter().zip(retry).zip(outcomes) {
+                        match outcome {
+                            Some(outcome) => results[position] = Some(outcome),
+                            None => unrouted.push((position, hash_key, record)),
+                        }
+                    }
+                }
+                Err(error) => {
+                    for (position, _) in positions {
+                        results[position] = Some(Err(error.clone()));
+                    }
+                }
+            }
+        }
+    }
+    for (position, _, _) in unrouted {
+        results[position] = Some(Err(KinesisError::internal("the stream is resharding; retry")));
+    }
+    Ok(results.into_iter().map(|result| result.expect("every record has a result")).collect())
+}
+
+/// On the shards' core: admits each record against its shard's write quota, appends the
+/// admitted ones in one call, and answers per record; `None` for a record whose shard a
+/// reshard closed (or that this core does not serve yet), which the caller routes again.
+async fn append_admitted(
+    node: Rc<Node>,
+    stream: Arc<str>,
+    records: Vec<(ShardRoute, AppendRecord)>,
+) -> Vec<Option<Outcome>> {
+    let now_ms = node.now_ms();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; records.len()];
+    let mut admitted = Vec::with_capacity(records.len());
+    let mut admitted_at = Vec::with_capacity(records.len());
+    for (position, (shard, record)) in records.iter().enumerate() {
+        if node.journal.is_closed(shard.uid) {
+            continue;
+        }
+        let bytes = (record.data.len() + record.partition_key.len()) as u64;
+        let verdict = node.shards.with(shard.uid, |state| {
+            // Demand counts what producers asked for, admitted or not (see kinesis/demand.rs).
+            state.demand.bytes += bytes;
+            state.demand.records += 1;
+            state.limits.admit_write(now_ms, bytes)
+        });
+        match verdict {
+            Some(true) => {
+                admitted.push(record.clone());
+                admitted_at.push(position);
+            }
+            Some(false) => {
+                outcomes[position] = Some(Err(KinesisError::rate_exceeded(
+                    node.identity(),
+                    &stream,
+                    &ShardId::from_number(shard.number),
+                    "A shard takes 1 MiB/s and 1,000 records/s of writes.",
+                )))
+            }
+            // Not served here: only in a core's own view of an unfinished catalog change.
+            // Routed again like a closed shard's record.
+            None => {}
+        }
+    }
+    if admitted.is_empty() {
+        return outcomes;
+    }
+    match node.journal.append(admitted).await {
+        Ok(acks) => {
+            // Records to one shard arrive together; its id is formatted once per run.
+            let mut last: Option<(u32, ShardId)> = None;
+            for (position, Appended { sequence_number, .. }) in admitted_at.into_iter().zip(acks) {
+                let number = records[position].0.number;
+                let shard_id = match &last {
+                    Some((cached, id)) if *cached == number => id.clone(),
+                    _ => {
+                        let id = ShardId::from_number(number);
+                        last = Some((number, id.clone()));
+                        id
+                    }
+                };
+                outcomes[position] = Some(Ok((shard_id, views::sequence_number(sequence_number))));
+            }
+        }
+        // Closed while the append waited for queue space: nothing was written.
+        Err(sluice_engine::EngineError::ShardClosed(_)) => {}
+        Err(error) => {
+            let error = engine_error(error);
+            for position in admitted_at {
+                outcomes[position] = Some(Err(error.clone()));
+            }
+        }
+    }
+    outcomes
+}
+
+pub async fn get_shard_iterator(node: &Rc<Node>, input: GetShardIteratorInput) -> Result<GetShardIteratorOutput> {
+    let route = stream_route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
+    let shard = shard_of(node, &route, &input.shard_id)?;
+    let position = start_position(
+        &input.shard_iterator_type,
+        input.starting_sequence_number.as_ref(),
+        input.timestamp,
+        shard.seq_prefix,
+        shard.number,
+        "GetShardIterator",
+    )?;
+    let stream_name = route.meta.name.clone();
+    let throttled_stream = stream_name.clone();
+    let record_index = node
+        .run_on(shard.core, move |node| async move {
+            let admitted = node.shards.with(shard.uid, |state| state.limits.admit_get_shard_iterator(node.now_ms()));
+            match admitted {
+                Some(true) => node.journal.resolve(shard.uid, position).map_err(engine_error),
+                Some(false) => Err(KinesisError::rate_exceeded(
+                    node.identity(),
+                    &throttled_stream,
+                    &ShardId::from_number(shard.number),
+                    "GetShardIterator allows 5 calls/s per shard.",
+                )),
+                None => Err(KinesisError::internal("shard moved; retry")),
+            }
+        })
+        .await??;
+    let iterator = ShardIterator {
+        stream_name,
+        shard_uid: shard.uid,
+        shard_number: shard.number,
+        record_index,
+        issued_ms: node.now_ms(),
+    };
+    Ok(GetShardIteratorOutput { shard_iterator: Some(shard_iterator::encode(&iterator, &node.shared.iterator_key)) })
+}
+
+pub async fn get_records(node: &Rc<Node>, input: GetRecordsInput) -> Result<GetRecordsOutput> {
+    let limit = input.limit.map_or(GET_RECORDS_COUNT_MAX, |limit| limit as usize);
+    let now_ms = node.now_ms();
+    let iterator = shard_iterator::decode(&input.shard_iterator, &node.shared.iterator_key, now_ms).map_err(
+        |error| match error {
+            IteratorError::Expired { .. } => KinesisError::new(
+                ErrorKind::ExpiredIterator,
+                "Iterator expired. The iterator was created more than 5 minutes ago",
+            ),
+            other => KinesisError::invalid_argument(format!("Invalid ShardIterator: {other}")),
+        },
+    )?;
+    let route = route_of(node, &iterator.stream_name)?;
+    let shard_id = ShardId::from_number(iterator.shard_number);
+    let shard = route
+        .shard(iterator.shard_number)
+        .filter(|shard| shard.uid == iterator.shard_uid)
+        .ok_or_else(|| KinesisError::shard_not_found(node.identity(), &iterator.stream_name, &shard_id))?;
+    let from = iterator.record_index;
+    let stream_name = iterator.stream_name.clone();
+    let batch = node
+        .run_on(shard.core, move |node| async move {
+            let now_ms = node.now_ms();
+            match node.shards.with(shard.uid, |state| state.limits.admit_get_records_call(now_ms)) {
+                Some(true) => {}
+                Some(false) => {
+                    return Err(KinesisError::rate_exceeded(
+                        node.identity(),
+                        &stream_name,
+                        &shard_id,
+                        "GetRecords allows 5 calls/s and 2 MiB/s per shard.",
+                    ))
+                }
+                None => return Err(KinesisError::internal("shard moved; retry")),
+            }
+            let batch = node.journal.read(shard.uid, from, limit, GET_RECORDS_BYTES_MAX).await.map_err(engine_error)?;
+            let bytes: usize = batch.records.iter().map(|r| r.data.len() + r.partition_key.len()).sum();
+            node.shards.with(shard.uid, |state| state.limits.charge_read_bytes(node.now_ms(), bytes as u64));
+            Ok(batch)
+        })
+        .await??;
+    let records = batch.records.into_iter().map(views::record).collect();
+    // A closed shard read to its end has no next iterator; its children come instead.
+    let drained = shard.ending_index.is_some_and(|end| batch.next_index >= end);
+    if drained {
+        return Ok(GetRecordsOutput {
+            records,
+            next_shard_iterator: None,
+            millis_behind_latest: Some(0),
+            child_shards: Some(views::child_shards(&route.meta, shard.number)).filter(|children| !children.is_empty()),
+        });
+    }
+    let next = ShardIterator { record_index: batch.next_index, issued_ms: now_ms, ..iterator };
+    Ok(GetRecordsOutput {
+        records,
+        next_shard_iterator: Some(shard_iterator::encode(&next, &node.shared.iterator_key)),
+        millis_behind_latest: Some(batch.millis_behind_latest),
+        child_shards: None,
+    })
+}

@@ -1,0 +1,199 @@
+//! SplitShard, MergeShards and UpdateShardCount: reshards, driven by core 0 (which owns the
+//! catalog) as a state machine whose every step is safe to crash after:
+//!
+//! ```text
+//!  Begin ──► catalog: children added, parents closing; persisted, every core ready for the
+//!    │       children, routes published (new records now go to the children)
+//!    ▼
+//!  Close ──► per parent: its core's journal fences it (no more appends; the final index once
+//!    │       every accepted append is durable), then the catalog records that index
+//!    ▼
+//!  Next  ──► UpdateShardCount only: the next split or merge towards the target (back to
+//!    │       Close), or the end
+//!    ▼
+//!  Done      the stream is ACTIVE again once no shard is closing
+//! ```
+//!
+//! A restart finds parents still closing and resumes at Close, and an UpdateShardCount in
+//! progress at Next ([`finish_interrupted`]).
+
+use crate::control;
+use crate::kinesis::errors::engine_error;
+use crate::ops::catalog::apply;
+use crate::ops::node::Node;
+use crate::ops::records::{shard_of, stream_route};
+use sluice_engine::catalog::CapacityMode;
+use sluice_model::*;
+use std::rc::Rc;
+
+type Result<T> = std::result::Result<T, KinesisError>;
+
+/// Where a reshard is.
+enum Step {
+    /// Start a split of `number` at `key` (in capacity `mode`).
+    Split {
+        stream: String,
+        number: u32,
+        key: u128,
+        mode: CapacityMode,
+    },
+    /// Start a merge of `first` and `second`.
+    Merge {
+        stream: String,
+        first: u32,
+        second: u32,
+    },
+    /// Fence `parents` and record their ends; then `Next` if this is a scaling.
+    Close {
+        stream: String,
+        parents: Vec<u32>,
+        scaling: bool,
+    },
+    /// UpdateShardCount's next step towards the stream's target.
+    Next {
+        stream: String,
+    },
+    Done,
+}
+
+/// Drives a reshard from `step` to its end, on core 0.
+async fn drive(core0: &Rc<Node>, mut step: Step) -> Result<()> {
+    loop {
+        step = match step {
+            Step::Split { stream, number, key, mode } => {
+                let name = stream.clone();
+                let parents = apply(core0, move |catalog, now_ms, rules| {
+                    control::reshard::begin_split(catalog, now_ms, rules, &name, number, key, mode)
+                })
+                .await?;
+                Step::Close { stream, parents, scaling: false }
+            }
+            Step::Merge { stream, first, second } => {
+                let name = stream.clone();
+                let parents = apply(core0, move |catalog, now_ms, rules| {
+                    control::reshard::begin_merge(catalog, now_ms, rules, &name, first, second)
+                })
+                .await?;
+                Step::Close { stream, parents, scaling: false }
+            }
+            Step::Close { stream, parents, scaling } => {
+                for number in parents {
+                    close(core0, &stream, number).await?;
+                }
+                if scaling {
+                    Step::Next { stream }
+                } else {
+                    Step::Done
+                }
+            }
+            Step::Next { stream } => {
+                let name = stream.clone();
+                let next = apply(core0, move |catalog, now_ms, rules| {
+                    control::reshard::next_scaling_step(catalog, now_ms, rules, &name)
+                })
+                .await?;
+                match next {
+                    Some(parents) => Step::Close { stream, parents, scaling: true },
+                    None => Step::Done,
+                }
+            }
+            Step::Done => return Ok(()),
+        }
+    }
+}
+
+/// Fences shard `number` of `stream` on its core and records where it ended.
+async fn close(core0: &Rc<Node>, stream: &str, number: u32) -> Result<()> {
+    let route = core0.routes().streams.get(stream).and_then(|route| route.shard(number));
+    let Some(shard) = route else { return Ok(()) };
+    let ending_index = core0
+        .run_on(shard.core, move |node| async move { node.journal.close_shard(shard.uid).await.map_err(engine_error) })
+        .await??;
+    let name = stream.to_owned();
+    apply(core0, move |catalog, _, rules| control::reshard::finish_close(catalog, rules, &name, number, ending_index))
+        .await
+}
+
+/// Runs `step` on core 0 to its end and answers from there.
+async fn on_core0(node: &Rc<Node>, step: Step) -> Result<()> {
+    // `Step` is built here and moved: every field is `Send`.
+    node.run_on(0, move |core0| async move { drive(&core0, step).await }).await?
+}
+
+/// The shard number of a `ShardToSplit`/`ShardToMerge`, or ResourceNotFound.
+fn shard_number(node: &Node, name: Option<&str>, arn: Option<&StreamArn>, shard: &ShardId) -> Result<(String, u32)> {
+    let route = stream_route(node, name, arn)?;
+    Ok((route.meta.name.clone(), shard_of(node, &route, shard)?.number))
+}
+
+/// SplitShard: returns once the split is done.
+pub async fn split(node: &Rc<Node>, input: SplitShardInput) -> Result<Empty> {
+    let (stream, number) =
+        shard_number(node, input.stream_name.as_deref(), input.stream_arn.as_ref(), &input.shard_to_split)?;
+    let key = input.new_starting_hash_key.0;
+    on_core0(node, Step::Split { stream, number, key, mode: CapacityMode::Provisioned }).await?;
+    Ok(Empty {})
+}
+
+/// The on-demand scaler's split of a hot shard, on core 0: like SplitShard, for an ON_DEMAND
+/// stream.
+pub async fn split_for_capacity(core0: &Rc<Node>, stream: &str, number: u32, key: u128) -> Result<()> {
+    drive(core0, Step::Split { stream: stream.to_owned(), number, key, mode: CapacityMode::OnDemand }).await
+}
+
+/// MergeShards: returns once the merge is done.
+pub async fn merge(node: &Rc<Node>, input: MergeShardsInput) -> Result<Empty> {
+    let (name, arn) = (input.stream_name.as_deref(), input.stream_arn.as_ref());
+    let (stream, first) = shard_number(node, name, arn, &input.shard_to_merge)?;
+    let (_, second) = shard_number(node, name, arn, &input.adjacent_shard_to_merge)?;
+    on_core0(node, Step::Merge { stream, first, second }).await?;
+    Ok(Empty {})
+}
+
+/// UpdateShardCount: starts scaling to `target` open shards of equal ranges and returns at
+/// once, as Kinesis does; the stream is UPDATING until the target is reached.
+pub async fn update_shard_count(node: &Rc<Node>, input: UpdateShardCountInput) -> Result<UpdateShardCountOutput> {
+    let stream = node.identity().resolve_stream(input.stream_name.as_deref(), input.stream_arn.as_ref())?.to_owned();
+    let target = u32::try_from(input.target_shard_count).unwrap_or(0);
+    let name = stream.clone();
+    let current = node
+        .run_on(0, move |core0| async move {
+            let scaled = name.clone();
+            let current = apply(&core0, move |catalog, now_ms, rules| {
+                control::reshard::begin_scaling(catalog, now_ms, rules, &scaled, target)
+            })
+            .await?;
+            let driver = core0.clone();
+            glommio::spawn_local(async move {
+                if let Err(error) = drive(&driver, Step::Next { stream: name.clone() }).await {
+                    tracing::error!(stream = %name, %error, "UpdateShardCount failed; a restart resumes it");
+                }
+            })
+            .detach();
+            Ok::<_, KinesisError>(current)
+        })
+        .await??;
+    Ok(UpdateShardCountOutput {
+        stream_arn: Some(node.identity().stream_arn(&stream)),
+        stream_name: Some(stream),
+        current_shard_count: Some(current as i32),
+        target_shard_count: Some(target as i32),
+    })
+}
+
+/// At start-up, on core 0 once every core serves: finishes the reshards a crash interrupted.
+pub async fn finish_interrupted(core0: &Rc<Node>) -> Result<()> {
+    let catalog = core0.catalog.as_ref().expect("core 0 holds the catalog").catalog.borrow().clone();
+    for (name, stream) in &catalog.streams {
+        let closing: Vec<u32> = stream.shards.iter().filter(|shard| shard.closing).map(|shard| shard.number).collect();
+        if !closing.is_empty() {
+            tracing::info!(stream = %name, shards = closing.len(), "finishing an interrupted reshard");
+            drive(core0, Step::Close { stream: name.clone(), parents: closing, scaling: false }).await?;
+        }
+        if stream.scaling_target.is_some() {
+            tracing::info!(stream = %name, "resuming an interrupted UpdateShardCount");
+            drive(core0, Step::Next { stream: name.clone() }).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! The routes snapshot: the catalog as the data plane reads it, replaced whole on every change
+//! (an `ArcSwap`, so readers on every core take no lock).
+
+use arc_swap::ArcSwap;
+use sluice_engine::catalog::{Catalog, ShardMeta, StreamMeta};
+use sluice_engine::routing::{find_range, HashKey, HashKeyRange};
+use sluice_engine::sequence::ShardSeqPrefix;
+use sluice_engine::ShardSpec;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Where a shard lives and how its sequence numbers look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardRoute {
+    pub uid: u64,
+    pub number: u32,
+    pub core: usize,
+    pub seq_prefix: ShardSeqPrefix,
+    pub retention_ms: i64,
+    /// Takes new records (not closed or closing by a reshard).
+    pub open: bool,
+    /// Where a closed shard's records end, once known.
+    pub ending_index: Option<u64>,
+}
+
+impl ShardRoute {
+    fn new(shard: &ShardMeta, retention_ms: i64) -> ShardRoute {
+        ShardRoute {
+            uid: shard.uid,
+            number: shard.number,
+            core: shard.core as usize,
+            seq_prefix: shard.seq_prefix,
+            retention_ms,
+            open: shard.is_open(),
+            ending_index: shard.ending_index,
+        }
+    }
+
+    pub fn spec(&self) -> ShardSpec {
+        ShardSpec { uid: self.uid, seq_prefix: self.seq_prefix, retention_ms: self.retention_ms }
+    }
+}
+
+/// One stream as the data plane sees it.
+#[derive(Debug, Clone)]
+pub struct StreamRoute {
+    pub meta: StreamMeta,
+    /// Open shards sorted by the start of their hash-key range.
+    open_ranges: Vec<HashKeyRange>,
+    open_shards: Vec<ShardRoute>,
+    by_number: HashMap<u32, ShardRoute>,
+}
+
+impl StreamRoute {
+    fn new(meta: &StreamMeta) -> StreamRoute {
+        let retention_ms = meta.retention_ms();
+        let mut open: Vec<_> = meta.shards.iter().filter(|shard| shard.is_open()).collect();
+        open.sort_by_key(|shard| shard.hash_key_start);
+        StreamRoute {
+            meta: meta.clone(),
+            open_ranges: open.iter().map(|shard| shard.hash_key_range()).collect(),
+            open_shards: open.iter().map(|shard| ShardRoute::new(shard, retention_ms)).collect(),
+            by_number: meta.shards.iter().map(|shard| (shard.number, ShardRoute::new(shard, retention_ms))).collect(),
+        }
+    }
+
+    /// The open shard whose range holds `key`.
+    pub fn shard_for(&self, key: HashKey) -> Option<ShardRoute> {
+        find_range(&self.open_ranges, key).map(|index| self.open_shards[index])
+    }
+
+    pub fn shard(&self, number: u32) -> Option<ShardRoute> {
+        self.by_number.get(&number).copied()
+    }
+
+    /// Every shard of the stream, open or closed.
+    pub fn shards(&self) -> impl Iterator<Item = ShardRoute> + '_ {
+        self.meta.shards.iter().filter_map(|shard| self.shard(shard.number))
+    }
+}
+
+/// The data plane's read-only view of the catalog.
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    pub streams: HashMap<String, Arc<StreamRoute>>,
+}
+
+impl Routes {
+    pub fn from_catalog(catalog: &Catalog) -> Routes {
+        let streams = catalog.streams.iter().map(|(name, meta)| (name.clone(), Arc::new(StreamRoute::new(meta))));
+        Routes { streams: streams.collect() }
+    }
+
+    /// Every shard, by the core that owns it.
+    pub fn shards_by_core(&self) -> BTreeMap<usize, Vec<ShardRoute>> {
+        let mut by_core: BTreeMap<usize, Vec<ShardRoute>> = BTreeMap::new();
+        for stream in self.streams.values() {
+            for shard in stream.shards() {
+                by_core.entry(shard.core).or_default().push(shard);
+            }
+        }
+        by_core
+    }
+}
+
+/// The current routes, shared by every core.
+pub struct RouteTable(ArcSwap<Routes>);
+
+impl RouteTable {
+    pub fn new(routes: Routes) -> RouteTable {
+        RouteTable(ArcSwap::from_pointee(routes))
+    }
+
+    pub fn load(&self) -> Arc<Routes> {
+        self.0.load_full()
+    }
+
+    /// Makes `routes` the current routes; returns the previous ones.
+    pub fn publish(&self, routes: Arc<Routes>) -> Arc<Routes> {
+        self.0.swap(routes)
+    }
+}
