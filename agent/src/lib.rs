@@ -18,11 +18,13 @@
 //!
 //! # The sink boundary
 //!
-//! [`sink::Sink`] is what the producer driver (the KPL-style producer of `kpl/`, driven over
-//! the native or HTTP protocol by `sluice-client`) will implement. In this crate the only sink
-//! is [`file_sink::FileSink`], which appends records to files (`--sink-file DIR`), so the whole
-//! agent runs end to end on real files. Unfinished: the `kinesisStream` and `deliveryStream`
-//! sinks, until the producer driver lands (see `docs/agent.md`, "Wiring plan").
+//! [`sink::Sink`] is where records leave. [`stream_sink::StreamSink`] (the default) ships them
+//! to a Kinesis stream on sluiced with PutRecords through `sluice-client`, over the native
+//! protocol or the AWS JSON API over HTTP; [`file_sink::FileSink`] appends them to files
+//! (`--sink-file DIR`). The KPL-aggregating producer driver of `sluice-client` will implement
+//! the same trait and replace the stream sink without touching the flows. Unfinished: the
+//! `deliveryStream` (Firehose) destination, which sluiced does not serve yet; such flows are
+//! refused when the configuration is loaded to run (see `docs/agent.md`).
 
 pub mod checkpoint;
 pub mod config;
@@ -35,5 +37,6 @@ pub mod process;
 pub mod run;
 pub mod sink;
 pub mod split;
+pub mod stream_sink;
 pub mod tail;
 pub mod watch;

@@ -93,6 +93,30 @@ pub const SUBMIT_RECORDS_MAX: usize = 512;
 /// Batches queued in the file sink between the flows and its writer thread.
 pub const SINK_QUEUE_BATCHES_MAX: usize = 64;
 
+/// PutRecords calls the stream sink holds sealed (queued for their destination's sender, or in
+/// flight), over all destinations, before it stops taking submitted records (and `submit`
+/// starts waiting): with one call in flight per destination, a few queued behind it keep the
+/// connection busy while the next is collected; 16 calls of 500 records is 8,000 records
+/// (at most 80 MiB at the 5 MiB call limit, in practice a few MB).
+pub const STREAM_SINK_CALLS_HELD_MAX: usize = 16;
+
+/// Memory the stream sink's glommio executor registers for I/O. It only talks to a socket
+/// (glommio's 10 MiB default is for file I/O buffers), and registered memory counts against
+/// `RLIMIT_MEMLOCK`; 2 MiB keeps the agent's footprint and memlock needs small.
+pub const STREAM_SINK_IO_MEMORY_BYTES: usize = 2 * 1024 * 1024;
+
+/// A recurring sink problem (sluiced unreachable, a stream that does not exist yet) is logged
+/// at most this often per stream: visible, without a line per retry.
+pub const STREAM_SINK_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// How long the stream sink's driver sleeps when no buffer is waiting on its age (it wakes
+/// sooner on every submit, flush and shutdown).
+pub const STREAM_SINK_IDLE_WAKE: Duration = Duration::from_secs(1);
+
+/// At shutdown, after the deadline for records in flight, how long the driver waits for each
+/// sender to let go of a call it is in the middle of (a request on a dead connection).
+pub const STREAM_SINK_STOP_GRACE: Duration = Duration::from_millis(200);
+
 /// How long `submit` waits for room in the sink before returning to the flow's loop (which
 /// then handles acknowledgements and signals and tries again).
 pub const SUBMIT_WAIT: Duration = Duration::from_millis(50);

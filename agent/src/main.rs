@@ -27,7 +27,8 @@ struct Cli {
     /// The Kinesis Agent configuration file.
     #[arg(long, short = 'c', default_value = CONFIG_DEFAULT, global = true)]
     config: PathBuf,
-    /// Write records to files in DIR (one per destination) instead of streams.
+    /// Write records to files in DIR (one per destination) instead of shipping them to
+    /// streams (the default: PutRecords to `kinesis.endpoint`, sluice://127.0.0.1:4568 unset).
     #[arg(long, value_name = "DIR")]
     sink_file: Option<PathBuf>,
     /// Ship what the files hold now, then exit.
@@ -85,6 +86,11 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::SinkDump { file }) => sink_dump(&file),
         Some(Command::CheckConfig) => {
             let config = AgentConfig::load(&cli.config)?;
+            let options = RunOptions { sink_dir: cli.sink_file.clone(), ..RunOptions::default() };
+            match run::check_sink(&config, &options)? {
+                Some(endpoint) => println!("sink: PutRecords to {endpoint}"),
+                None => println!("sink: files in {}", cli.sink_file.as_deref().unwrap_or(std::path::Path::new("?")).display()),
+            }
             for flow in &config.flows {
                 println!(
                     "flow {}: {:?} {}, initialPosition {:?}, {} processing option(s)",
@@ -140,6 +146,10 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         None => {
             let config = AgentConfig::load(&cli.config)?;
+            let load_options = RunOptions { sink_dir: cli.sink_file.clone(), ..RunOptions::default() };
+            // A configuration this sink cannot serve (deliveryStream flows, an https endpoint)
+            // is refused now, before a signal handler, a thread or a file is touched.
+            run::check_sink(&config, &load_options).with_context(|| format!("{}", cli.config.display()))?;
             let stop = Arc::new(AtomicBool::new(false));
             let report = Arc::new(AtomicBool::new(false));
             for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {

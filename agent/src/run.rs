@@ -8,18 +8,20 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::checkpoint::{CheckpointError, CheckpointStore};
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, DestinationKind};
 use crate::file_sink::FileSink;
 use crate::limits;
 use crate::metrics::{FlowMetrics, Status};
 use crate::sink::{Sink, SinkSettings};
+use crate::stream_sink::{EndpointError, StreamEndpoint, StreamSink, DELIVERY_STREAM_UNSUPPORTED};
 use crate::tail::{self, FlowContext, FlowExit, TailError};
 use crate::watch::{Wake, Watcher};
 
 /// How to run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// `--sink-file DIR`: write records to files in DIR instead of streams.
+    /// `--sink-file DIR`: write records to files in DIR instead of streams (default: the
+    /// stream sink, to `kinesis.endpoint`).
     pub sink_dir: Option<PathBuf>,
     /// `--once`: ship what exists, then exit.
     pub once: bool,
@@ -41,8 +43,12 @@ pub enum RunError {
     Tail(#[from] TailError),
     #[error("cannot start the file sink in {dir}: {source}")]
     Sink { dir: PathBuf, source: std::io::Error },
-    #[error("no sink: the kinesisStream and deliveryStream sinks are unfinished until the producer driver lands; run with --sink-file DIR")]
-    NoSink,
+    #[error("flow {flow}: {message}")]
+    DeliveryStream { flow: String, message: &'static str },
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error("cannot start the stream sink: {0}")]
+    StreamSink(std::io::Error),
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
     #[error("a flow thread panicked")]
@@ -72,7 +78,8 @@ fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
 }
 
-/// The settings the producer driver's sink will be built from.
+/// The endpoints and credentials of the configuration (the stream sink uses
+/// `kinesis.endpoint`; the producer driver will take the rest: regions, credentials, STS).
 pub fn sink_settings(config: &AgentConfig) -> SinkSettings {
     SinkSettings {
         kinesis: config.kinesis.clone(),
@@ -80,6 +87,19 @@ pub fn sink_settings(config: &AgentConfig) -> SinkSettings {
         sts_endpoint: config.sts_endpoint.clone(),
         credentials: config.credentials.clone(),
     }
+}
+
+/// Checks that the configuration can run with the sink `options` pick, before anything is
+/// read: the stream sink (the default) refuses `deliveryStream` flows, which sluiced does not
+/// serve yet, and a `kinesis.endpoint` it cannot use. Returns the stream sink's endpoint.
+pub fn check_sink(config: &AgentConfig, options: &RunOptions) -> Result<Option<StreamEndpoint>, RunError> {
+    if options.sink_dir.is_some() {
+        return Ok(None);
+    }
+    if let Some(flow) = config.flows.iter().find(|f| f.destination.kind == DestinationKind::DeliveryStream) {
+        return Err(RunError::DeliveryStream { flow: flow.id.clone(), message: DELIVERY_STREAM_UNSUPPORTED });
+    }
+    Ok(Some(StreamEndpoint::parse(config.kinesis.endpoint.as_deref())?))
 }
 
 /// Runs the agent until `stop` is set (or, with `--once`, until everything is shipped).
@@ -90,14 +110,12 @@ pub fn run(
     stop: Arc<AtomicBool>,
     report: Arc<AtomicBool>,
 ) -> Result<RunSummary, RunError> {
-    let sink: Arc<dyn Sink> = match &options.sink_dir {
-        Some(dir) => FileSink::start(dir).map_err(|source| RunError::Sink { dir: dir.clone(), source })?,
-        // Unfinished: the stream and delivery-stream sinks, built from `sink_settings(&config)`,
-        // arrive with the producer driver (docs/agent.md, "Wiring plan").
-        None => {
-            let _settings = sink_settings(&config);
-            return Err(RunError::NoSink);
-        }
+    let sink: Arc<dyn Sink> = match (&options.sink_dir, check_sink(&config, &options)?) {
+        (Some(dir), _) => FileSink::start(dir).map_err(|source| RunError::Sink { dir: dir.clone(), source })?,
+        // The KPL-aggregating producer driver, when it lands, is started here instead (it
+        // implements `Sink` too; docs/agent.md, "The sink boundary").
+        (None, Some(endpoint)) => StreamSink::start(endpoint).map_err(RunError::StreamSink)?,
+        (None, None) => unreachable!("check_sink returns an endpoint without --sink-file"),
     };
     run_with_sink(config, options, sink, stop, report)
 }
@@ -115,7 +133,7 @@ pub fn run_with_sink(
     }
     // Open every destination first, so a sink that cannot serve one fails the start.
     for flow in &config.flows {
-        if let Err(error) = sink.open(&flow.destination, flow.buffer) {
+        if let Err(error) = sink.open_flow(flow) {
             sink.shutdown(Duration::ZERO);
             return Err(RunError::Tail(TailError::Setup { flow: flow.id.clone(), message: error.to_string() }));
         }

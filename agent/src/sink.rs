@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use crate::config::{BufferLimits, Credentials, Destination, Endpoint};
+use crate::config::{BufferLimits, Credentials, Destination, Endpoint, FlowConfig};
 
 /// A record on its way out.
 #[derive(Debug)]
@@ -133,6 +133,12 @@ pub trait Sink: Send + Sync {
     /// Prepares a destination with its flow's buffer limits. Called once per flow before its
     /// first `submit`; several flows may name one destination.
     fn open(&self, destination: &Destination, limits: BufferLimits) -> Result<(), SinkError>;
+
+    /// [`Sink::open`] for a flow, for sinks that need more of its settings than the buffer
+    /// limits (the stream sink takes its retry backoff too).
+    fn open_flow(&self, flow: &FlowConfig) -> Result<(), SinkError> {
+        self.open(&flow.destination, flow.buffer)
+    }
 
     /// Hands records over, waiting at most `wait` for room.
     fn submit(&self, records: Vec<SinkRecord>, wait: Duration) -> Result<(), SubmitError>;

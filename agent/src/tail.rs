@@ -209,7 +209,7 @@ impl Flow {
             .build()
             .map_err(|e| setup(format!("filePattern: {e}")))?
             .compile_matcher();
-        ctx.sink.open(&ctx.config.destination, ctx.config.buffer).map_err(|e| setup(e.to_string()))?;
+        ctx.sink.open_flow(&ctx.config).map_err(|e| setup(e.to_string()))?;
         // Completions never exceed the window (plus abandoned outbox records), so sends into
         // this queue never block.
         let (completions_tx, completions_rx) = bounded(limits::WINDOW_RECORDS_MAX + limits::SUBMIT_RECORDS_MAX);

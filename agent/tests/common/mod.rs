@@ -156,3 +156,177 @@ pub fn append(path: &Path, text: &str) {
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
     file.write_all(text.as_bytes()).unwrap();
 }
+
+/// The real `sluiced`: `$SLUICED`, or the one built next to the agent (`cargo build
+/// --workspace`, which CI runs before the tests, builds it; alone: `cargo build -p
+/// sluice-server --bin sluiced`).
+pub fn sluiced_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("SLUICED") {
+        return PathBuf::from(path);
+    }
+    let path = Path::new(agent_bin()).with_file_name("sluiced");
+    assert!(path.exists(), "{} is missing: build it with `cargo build -p sluice-server --bin sluiced`", path.display());
+    path
+}
+
+/// A real `sluiced` child process on a fresh data directory and two free ports, which it keeps
+/// across restarts (the agent's configuration names the port).
+pub struct Sluiced {
+    child: Option<Child>,
+    pub data: PathBuf,
+    pub native: std::net::SocketAddr,
+    pub http: std::net::SocketAddr,
+    limits: &'static str,
+}
+
+/// A free port below the ephemeral range. Not port 0's choice: a client retrying a connect
+/// to an ephemeral port nobody listens on can be given that very port as its own and connect
+/// to itself (TCP simultaneous open), and then holds it, so a killed sluiced could not come
+/// back on it.
+fn free_port() -> u16 {
+    use rand::Rng;
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let ephemeral_low: u16 = range.split_whitespace().next().and_then(|p| p.parse().ok()).unwrap_or(32768);
+    let mut rng = rand::thread_rng();
+    loop {
+        let port = rng.gen_range(10_000..ephemeral_low.max(10_001));
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+impl Sluiced {
+    /// Starts sluiced (`limits`: `kinesis` for AWS's quotas, `unlimited`) with its data in `dir`.
+    pub fn start(dir: &Path, limits: &'static str) -> Sluiced {
+        let mut sluiced = Sluiced {
+            child: None,
+            data: dir.join("sluiced-data"),
+            native: ([127, 0, 0, 1], free_port()).into(),
+            http: ([127, 0, 0, 1], free_port()).into(),
+            limits,
+        };
+        sluiced.spawn();
+        sluiced
+    }
+
+    /// Starts the process and waits until both ports answer. A port freed by a SIGKILL can
+    /// take a moment to be bindable again; the start is retried.
+    pub fn spawn(&mut self) {
+        for _ in 0..50 {
+            let mut child = Command::new(sluiced_bin())
+                .arg("--data-dir")
+                .arg(&self.data)
+                .args(["--listen", &self.native.to_string(), "--http-listen", &self.http.to_string()])
+                .args(["--cores", "1", "--limits", self.limits, "--log-level", "warn"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("start sluiced");
+            let start = Instant::now();
+            loop {
+                if std::net::TcpStream::connect(self.native).is_ok() && std::net::TcpStream::connect(self.http).is_ok() {
+                    self.child = Some(child);
+                    return;
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                assert!(start.elapsed() < Duration::from_secs(60), "sluiced did not start listening");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("sluiced could not start on {} / {}", self.native, self.http);
+    }
+
+    /// SIGKILL: sluiced dies between any two instructions.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    pub fn native_endpoint(&self) -> String {
+        format!("sluice://{}", self.native)
+    }
+
+    pub fn http_endpoint(&self) -> String {
+        format!("http://{}", self.http)
+    }
+}
+
+impl Drop for Sluiced {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs `work` on a glommio executor (sluice-client is glommio-based).
+pub fn on_glommio<T: Send + 'static, Fut: std::future::Future<Output = T> + 'static>(
+    work: impl FnOnce() -> Fut + Send + 'static,
+) -> T {
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .io_memory(2 << 20)
+        .spawn(work)
+        .expect("spawn executor")
+        .join()
+        .expect("executor")
+}
+
+/// Creates a stream of `shards` shards on sluiced's native port.
+pub fn create_stream(native: std::net::SocketAddr, name: &str, shards: i32) {
+    let name = name.to_owned();
+    on_glommio(move || async move {
+        let client = sluice_client::Client::connect(&native.to_string()).await.expect("connect");
+        let create =
+            sluice_client::CreateStreamInput { stream_name: name.clone(), shard_count: Some(shards), ..Default::default() };
+        client.call(&create).await.expect("create stream");
+    })
+}
+
+/// Every record of a stream, per shard in sequence order: (shard id, data).
+pub fn read_stream(native: std::net::SocketAddr, name: &str) -> Vec<(String, Vec<u8>)> {
+    use sluice_client::*;
+    let name = name.to_owned();
+    on_glommio(move || async move {
+        let client = Client::connect(&native.to_string()).await.expect("connect");
+        let shards = client
+            .call(&ListShardsInput { stream_name: Some(name.clone()), ..Default::default() })
+            .await
+            .expect("list shards")
+            .shards;
+        let mut all = Vec::new();
+        for shard in shards {
+            let iterator = client
+                .call(&GetShardIteratorInput {
+                    stream_name: Some(name.clone()),
+                    stream_arn: None,
+                    shard_id: shard.shard_id.clone(),
+                    shard_iterator_type: ShardIteratorType::TrimHorizon,
+                    starting_sequence_number: None,
+                    timestamp: None,
+                })
+                .await
+                .expect("shard iterator")
+                .shard_iterator;
+            let mut iterator = iterator.expect("an open shard has an iterator");
+            loop {
+                let page = client
+                    .call(&GetRecordsInput { shard_iterator: iterator.clone(), ..Default::default() })
+                    .await
+                    .expect("get records");
+                let empty = page.records.is_empty();
+                for record in page.records {
+                    all.push((shard.shard_id.to_string(), record.data.to_vec()));
+                }
+                match page.next_shard_iterator {
+                    Some(next) if !(empty && page.millis_behind_latest.unwrap_or(0) == 0) => iterator = next,
+                    _ => break,
+                }
+            }
+        }
+        all
+    })
+}
