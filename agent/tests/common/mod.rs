@@ -210,17 +210,22 @@ impl Sluiced {
         sluiced
     }
 
-    /// Starts the process and waits until both ports answer. A port freed by a SIGKILL can
-    /// take a moment to be bindable again; the start is retried.
+    /// Starts the process and waits until both ports answer. After a SIGKILL the old ports are
+    /// held by TIME_WAIT connections for a minute; a start refused for that is retried on new
+    /// ports (the agent reaches sluiced through a [`Forwarder`]).
     pub fn spawn(&mut self) {
-        for _ in 0..50 {
+        for attempt in 0..20 {
+            if attempt > 0 {
+                self.native = ([127, 0, 0, 1], free_port()).into();
+                self.http = ([127, 0, 0, 1], free_port()).into();
+            }
             let mut child = Command::new(sluiced_bin())
                 .arg("--data-dir")
                 .arg(&self.data)
                 .args(["--listen", &self.native.to_string(), "--http-listen", &self.http.to_string()])
                 .args(["--cores", "1", "--limits", self.limits, "--log-level", "warn"])
                 .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
+                .stderr(Stdio::null())
                 .spawn()
                 .expect("start sluiced");
             let start = Instant::now();
@@ -235,7 +240,6 @@ impl Sluiced {
                 assert!(start.elapsed() < Duration::from_secs(60), "sluiced did not start listening");
                 std::thread::sleep(Duration::from_millis(20));
             }
-            std::thread::sleep(Duration::from_millis(100));
         }
         panic!("sluiced could not start on {} / {}", self.native, self.http);
     }
@@ -329,4 +333,48 @@ pub fn read_stream(native: std::net::SocketAddr, name: &str) -> Vec<(String, Vec
         }
         all
     })
+}
+
+/// A TCP forwarder on a fixed port to wherever sluiced listens now: sluiced comes back from a
+/// SIGKILL on new ports (its old port stays held by TIME_WAIT connections for a minute, which
+/// its start-up probe refuses), while the agent's configuration names this one.
+pub struct Forwarder {
+    pub addr: std::net::SocketAddr,
+    pub upstream: std::sync::Arc<std::sync::Mutex<std::net::SocketAddr>>,
+}
+
+impl Forwarder {
+    pub fn start(upstream: std::net::SocketAddr) -> Forwarder {
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        let listener = TcpListener::bind(("127.0.0.1", free_port())).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let upstream = std::sync::Arc::new(std::sync::Mutex::new(upstream));
+        let target = std::sync::Arc::clone(&upstream);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let to = *target.lock().unwrap();
+                let Ok(server) = TcpStream::connect(to) else {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                };
+                let _ = (client.set_nodelay(true), server.set_nodelay(true));
+                for (mut from, mut into) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server.try_clone().unwrap(), client.try_clone().unwrap()),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut into);
+                        let _ = from.shutdown(Shutdown::Both);
+                        let _ = into.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Forwarder { addr, upstream }
+    }
+
+    pub fn point_to(&self, upstream: std::net::SocketAddr) {
+        *self.upstream.lock().unwrap() = upstream;
+    }
 }
