@@ -5,9 +5,9 @@
 //! moves its checkpoint past a record only after the record's `Ack` said "delivered" (or
 //! "failed" for good) and every record before it in the file did too.
 //!
-//! The contract a sink implements (the producer driver will implement it for streams over the
-//! native or HTTP protocol, and for delivery streams; [`crate::file_sink::FileSink`] implements
-//! it on local files):
+//! The contract a sink implements ([`crate::stream_sink::StreamSink`] implements it for streams
+//! over the native or HTTP protocol, [`crate::file_sink::FileSink`] on local files, and the
+//! KPL-aggregating producer driver of `sluice-client` will):
 //!
 //! - **Bounded.** `submit` either takes the records or, when the sink has no room for them
 //!   within `wait`, hands them back ([`SubmitError::Full`]); the flow then stops reading until
