@@ -89,7 +89,10 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
             let options = RunOptions { sink_dir: cli.sink_file.clone(), ..RunOptions::default() };
             match run::check_sink(&config, &options)? {
                 Some(endpoint) => println!("sink: PutRecords to {endpoint}"),
-                None => println!("sink: files in {}", cli.sink_file.as_deref().unwrap_or(std::path::Path::new("?")).display()),
+                None => println!(
+                    "sink: files in {}",
+                    cli.sink_file.as_deref().unwrap_or(std::path::Path::new("?")).display()
+                ),
             }
             for flow in &config.flows {
                 println!(

@@ -199,7 +199,10 @@ impl StreamSink {
     /// [`Sink::open`] with the retry settings too (the file sink needs none).
     pub fn open_with(&self, destination: &Destination, settings: SendSettings) -> Result<(), SinkError> {
         if destination.kind == DestinationKind::DeliveryStream {
-            return Err(SinkError { destination: destination.name.clone(), message: DELIVERY_STREAM_UNSUPPORTED.into() });
+            return Err(SinkError {
+                destination: destination.name.clone(),
+                message: DELIVERY_STREAM_UNSUPPORTED.into(),
+            });
         }
         self.shared.settings.lock().expect("not poisoned").entry(destination.clone()).or_insert(settings);
         Ok(())
@@ -207,7 +210,8 @@ impl StreamSink {
 }
 
 /// Why `deliveryStream` flows cannot run against sluiced.
-pub const DELIVERY_STREAM_UNSUPPORTED: &str = "deliveryStream (Firehose) is not served by sluiced yet (the delivery engine, \
+pub const DELIVERY_STREAM_UNSUPPORTED: &str =
+    "deliveryStream (Firehose) is not served by sluiced yet (the delivery engine, \
      docs/firehose.md, is not wired into the daemon); use kinesisStream, or --sink-file DIR";
 
 impl Sink for StreamSink {
@@ -426,7 +430,9 @@ impl Driver {
             let wait = self
                 .lanes
                 .values()
-                .filter_map(|lane| lane.oldest.map(|t| (t + lane.settings.buffer.age).saturating_duration_since(Instant::now())))
+                .filter_map(|lane| {
+                    lane.oldest.map(|t| (t + lane.settings.buffer.age).saturating_duration_since(Instant::now()))
+                })
                 .min()
                 .unwrap_or(limits::STREAM_SINK_IDLE_WAKE);
             let rings = self.rings.clone();
@@ -461,10 +467,8 @@ impl Driver {
             let context = Rc::clone(&self.context);
             let sender = glommio::spawn_local(send_calls(context, queue, settings)).detach();
             self.senders.push(sender);
-            self.lanes.insert(
-                destination.clone(),
-                Lane { settings, buffer: Vec::new(), bytes: 0, oldest: None, calls },
-            );
+            self.lanes
+                .insert(destination.clone(), Lane { settings, buffer: Vec::new(), bytes: 0, oldest: None, calls });
         }
         self.lanes.get_mut(destination)
     }
@@ -657,10 +661,15 @@ async fn send_call(context: &Context, call: Call, settings: SendSettings) {
                     }
                     Some(ErrorKind::ResourceNotFound) => {
                         if context.quiet.due(&format!("missing:{stream}")) {
-                            tracing::warn!(stream = stream.as_str(), "stream does not exist (yet); holding its records and retrying");
+                            tracing::warn!(
+                                stream = stream.as_str(),
+                                "stream does not exist (yet); holding its records and retrying"
+                            );
                         }
                     }
-                    Some(ErrorKind::ProvisionedThroughputExceeded | ErrorKind::Throttling | ErrorKind::LimitExceeded) => {
+                    Some(
+                        ErrorKind::ProvisionedThroughputExceeded | ErrorKind::Throttling | ErrorKind::LimitExceeded,
+                    ) => {
                         for record in &mut pending {
                             record.throttles = record.throttles.saturating_add(1);
                         }

@@ -50,14 +50,16 @@ impl Drop for Agent {
 }
 
 fn start_agent(scene: &Scene, extra_args: &[&str]) -> Agent {
-    Agent(Command::new(agent_bin())
-        .arg("--config")
-        .arg(&scene.config)
-        .args(extra_args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start sluice-agent"))
+    Agent(
+        Command::new(agent_bin())
+            .arg("--config")
+            .arg(&scene.config)
+            .args(extra_args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start sluice-agent"),
+    )
 }
 
 /// `--once` with the stream sink; returns its stderr.
@@ -78,7 +80,9 @@ fn parse(record: &[u8]) -> (u64, u64) {
     let text = std::str::from_utf8(record).expect("UTF-8 record");
     let mut fields = text.split(' ');
     let field = |f: Option<&str>, prefix: &str| -> u64 {
-        f.and_then(|f| f.strip_prefix(prefix)).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("bad record {text:?}"))
+        f.and_then(|f| f.strip_prefix(prefix))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("bad record {text:?}"))
     };
     let generation = field(fields.next(), "g=");
     let seq = field(fields.next(), "s=");
@@ -226,10 +230,9 @@ fn throttled_entries_are_retried() {
         seen[i] += 1;
     }
     assert!(seen.iter().all(|&c| c == 1), "every line exactly once (throttled entries are never written)");
-    let status: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(format!("{}.status", scene.checkpoint.display())).expect("status file"),
-    )
-    .unwrap();
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{}.status", scene.checkpoint.display())).expect("status file"))
+            .unwrap();
     let flow = &status["flows"][0];
     assert!(flow["throttles"].as_u64().unwrap() > 0, "a burst over 1,000 records/s is throttled: {flow}");
     assert_eq!(flow["recordsSent"].as_u64().unwrap(), lines as u64, "{flow}");
@@ -246,7 +249,13 @@ fn http_endpoint_and_a_stream_created_late() {
     );
     std::fs::write(scene.log("late.log"), "one\ntwo\nthree\n").unwrap();
     let mut agent = Agent(
-        Command::new(agent_bin()).arg("--config").arg(&scene.config).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap(),
+        Command::new(agent_bin())
+            .arg("--config")
+            .arg(&scene.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
     );
     // The agent logs the missing stream (once a minute) and holds the records.
     let stderr = agent.0.stderr.take().unwrap();

@@ -230,7 +230,8 @@ impl Sluiced {
                 .expect("start sluiced");
             let start = Instant::now();
             loop {
-                if std::net::TcpStream::connect(self.native).is_ok() && std::net::TcpStream::connect(self.http).is_ok() {
+                if std::net::TcpStream::connect(self.native).is_ok() && std::net::TcpStream::connect(self.http).is_ok()
+                {
                     self.child = Some(child);
                     return;
                 }
@@ -284,8 +285,11 @@ pub fn create_stream(native: std::net::SocketAddr, name: &str, shards: i32) {
     let name = name.to_owned();
     on_glommio(move || async move {
         let client = sluice_client::Client::connect(&native.to_string()).await.expect("connect");
-        let create =
-            sluice_client::CreateStreamInput { stream_name: name.clone(), shard_count: Some(shards), ..Default::default() };
+        let create = sluice_client::CreateStreamInput {
+            stream_name: name.clone(),
+            shard_count: Some(shards),
+            ..Default::default()
+        };
         client.call(&create).await.expect("create stream");
     })
 }
