@@ -10,13 +10,14 @@
 # run is paired with `cat FILE > /dev/null` right before it (the file is in the page cache for
 # both); the script prints every pair, the median lines/s, the median ratio agent/cat time,
 # and the agent's user+system CPU seconds per GB shipped (from /usr/bin/time).
-# PROTOCOL is `native` (sluice://) or `http` (the AWS JSON API).
+# PROTOCOL is `native` (sluice://) or `http` (the AWS JSON API). NO_BUILD=1 uses the release
+# binaries as they are.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 pairs="${1:-5}"
 lines="${2:-2000000}"
 protocol="${3:-native}"
-cargo build --release -q -p sluice-server --bin sluiced -p sluice-agent --bin sluice-agent
+[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p sluice-server --bin sluiced -p sluice-agent --bin sluice-agent
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 work="$target/agent-sluiced-bench"
 rm -rf "$work" && mkdir -p "$work/logs"
@@ -40,7 +41,7 @@ print(a.getsockname()[1], b.getsockname()[1])')
     --listen "127.0.0.1:$native_port" --http-listen "127.0.0.1:$http_port" &
 sluiced=$!
 trap 'kill $sluiced 2>/dev/null || true; wait $sluiced 2>/dev/null || true' EXIT
-for _ in $(seq 300); do
+for _ in $(seq 1200); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$http_port") 2>/dev/null; then break; fi
     sleep 0.05
 done

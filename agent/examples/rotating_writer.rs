@@ -54,7 +54,7 @@ fn main() {
             for i in (1..keep).rev() {
                 let _ = fs::rename(rotated(i), rotated(i + 1));
             }
-            if generation % 2 == 0 {
+            if generation.is_multiple_of(2) {
                 // Rename and create.
                 fs::rename(&path, rotated(1)).expect("rename the log");
                 file = open_log(&path);

@@ -562,7 +562,7 @@ impl Driver {
         }
         // Senders see the deadline passed (or their queue closed) and drop what they hold.
         for sender in self.senders.drain(..) {
-            let _ = futures_lite::future::or(
+            futures_lite::future::or(
                 async move {
                     sender.await;
                 },
