@@ -242,7 +242,8 @@ fn status_subcommand_and_sigusr1() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        (output.status.success() && stdout.contains("records sent 10") && stdout.contains("lag 0 bytes")).then_some(stdout)
+        (output.status.success() && stdout.contains("records sent 10") && stdout.contains("lag 0 bytes"))
+            .then_some(stdout)
     });
     assert!(status.contains("is running"), "{status}");
     assert!(status.contains("lag 0 bytes"), "{status}");
