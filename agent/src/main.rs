@@ -29,7 +29,7 @@ struct Cli {
     config: PathBuf,
     /// Write records to files in DIR (one per destination) instead of shipping them to
     /// streams (the default: PutRecords to `kinesis.endpoint`, sluice://127.0.0.1:4568 unset).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     sink_file: Option<PathBuf>,
     /// Ship what the files hold now, then exit.
     #[arg(long)]
@@ -86,14 +86,6 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::SinkDump { file }) => sink_dump(&file),
         Some(Command::CheckConfig) => {
             let config = AgentConfig::load(&cli.config)?;
-            let options = RunOptions { sink_dir: cli.sink_file.clone(), ..RunOptions::default() };
-            match run::check_sink(&config, &options)? {
-                Some(endpoint) => println!("sink: PutRecords to {endpoint}"),
-                None => println!(
-                    "sink: files in {}",
-                    cli.sink_file.as_deref().unwrap_or(std::path::Path::new("?")).display()
-                ),
-            }
             for flow in &config.flows {
                 println!(
                     "flow {}: {:?} {}, initialPosition {:?}, {} processing option(s)",
@@ -106,6 +98,16 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             for warning in &config.warnings {
                 println!("warning: {warning}");
+            }
+            // Whether this build can run it: the sink's refusals (deliveryStream flows, an
+            // https endpoint) fail the check, after everything else was printed.
+            let options = RunOptions { sink_dir: cli.sink_file.clone(), ..RunOptions::default() };
+            match run::check_sink(&config, &options)? {
+                Some(endpoint) => println!("sink: PutRecords to {endpoint}"),
+                None => println!(
+                    "sink: files in {}",
+                    cli.sink_file.as_deref().unwrap_or(std::path::Path::new("?")).display()
+                ),
             }
             Ok(ExitCode::SUCCESS)
         }
