@@ -1,0 +1,726 @@
+//! The stream sink: ships records to a Kinesis stream on a real `sluiced` (or anything that
+//! speaks Kinesis' API) with PutRecords through `sluice-client`, as the AWS Kinesis Agent does,
+//! and acknowledges each record only once the service answered that it holds it (sluiced
+//! answers PutRecords after the records are durable on disk).
+//!
+//! - **Protocols.** `kinesis.endpoint` picks one: `sluice://host:port` or a bare `host:port`
+//!   is sluiced's native protocol (the default, at sluiced's default address
+//!   `127.0.0.1:4568`); `http://host:port` is the AWS JSON 1.1 API over HTTP/1.1 (sluiced's
+//!   `--http-listen`, or any Kinesis-compatible HTTP service). `https://` (AWS itself) is
+//!   refused at start: `sluice-client` has neither TLS nor SigV4 signing yet.
+//! - **Batching**, the AWS agent's: per destination, records collect until
+//!   `maxBufferSizeRecords` (at most 500, PutRecords' limit), `maxBufferSizeBytes` (at most
+//!   5 MiB, counting data and partition keys as Kinesis does) or `maxBufferAgeMillis`.
+//! - **One call in flight per destination**, and a call's failed entries are retried (after a
+//!   backoff from `retryInitialBackoffMillis` doubling to `retryMaxBackoffMillis`, with
+//!   jitter) before the next call is sent. So with no failed entries (no throttling), each
+//!   shard holds every file's records in file order, and a re-sent call (after a broken
+//!   connection) repeats records right after themselves. A throttled entry retried alone can
+//!   land after records that followed it, as with the AWS agent.
+//! - **Errors.** A failed entry (throttled, internal failure) is retried. A whole call that
+//!   fails for a reason that can pass (connection lost, sluiced restarting, throttling, a
+//!   stream that does not exist yet, access denied) is retried with backoff, forever, holding
+//!   the records: the flows stop reading when the sink is full, nothing is dropped. A call the
+//!   service refuses as malformed (`InvalidArgument`, `Validation`, `Serialization`) fails its
+//!   records for good (logged, counted, skipped), as the AWS agent drops them.
+//! - **Bounded.** Between the flows and the driver, a queue of
+//!   [`limits::SINK_QUEUE_BATCHES_MAX`] submissions; in the driver, at most
+//!   [`limits::STREAM_SINK_CALLS_HELD_MAX`] sealed calls (queued or in flight) over all
+//!   destinations, plus one collecting buffer per destination. When they are full `submit`
+//!   waits, then hands the records back.
+//!
+//! The driver is one thread running a glommio executor (the client is glommio-based, like
+//! sluiced); the flows' threads talk to it through a crossbeam queue and a doorbell.
+//!
+//! This sink stands where the KPL-aggregating producer driver of `sluice-client` will: both
+//! implement [`Sink`], so switching is a change in `run::run` only (`docs/agent.md`).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TryRecvError};
+use rand::Rng;
+use sluice_client::aws::HttpClient;
+use sluice_client::{
+    Client, ClientError, Encoding, ErrorKind, PutRecordsInput, PutRecordsOutput, PutRecordsRequestEntry,
+};
+
+use crate::config::{BufferLimits, Destination, DestinationKind};
+use crate::limits;
+use crate::sink::{Ack, Sink, SinkError, SinkRecord, SubmitError};
+
+/// sluiced's default native address (`sluiced --listen`), used when `kinesis.endpoint` is not
+/// set: the agent and sluiced on one host work without configuration.
+pub const DEFAULT_NATIVE_ENDPOINT: &str = "127.0.0.1:4568";
+
+/// Which protocol carries PutRecords.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// sluiced's native protocol (flatbuffers frames over TCP).
+    Native,
+    /// The AWS JSON 1.1 API over HTTP/1.1.
+    Http,
+}
+
+/// Where the stream sink sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEndpoint {
+    pub protocol: Protocol,
+    /// `host:port`.
+    pub address: String,
+}
+
+impl std::fmt::Display for StreamEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.protocol {
+            Protocol::Native => write!(f, "sluice://{}", self.address),
+            Protocol::Http => write!(f, "http://{}", self.address),
+        }
+    }
+}
+
+/// Why `kinesis.endpoint` cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("kinesis.endpoint {endpoint:?}: {reason}")]
+pub struct EndpointError {
+    pub endpoint: String,
+    pub reason: String,
+}
+
+impl StreamEndpoint {
+    /// Reads `kinesis.endpoint`: `sluice://host:port`, `host:port` (native), or
+    /// `http://host:port[/]` (AWS JSON over HTTP); none means sluiced's default native address.
+    pub fn parse(endpoint: Option<&str>) -> Result<StreamEndpoint, EndpointError> {
+        let Some(text) = endpoint else {
+            return Ok(StreamEndpoint { protocol: Protocol::Native, address: DEFAULT_NATIVE_ENDPOINT.into() });
+        };
+        let error = |reason: &str| EndpointError { endpoint: text.into(), reason: reason.into() };
+        let (protocol, rest) = if let Some(rest) = text.strip_prefix("sluice://") {
+            (Protocol::Native, rest)
+        } else if let Some(rest) = text.strip_prefix("http://") {
+            (Protocol::Http, rest)
+        } else if text.starts_with("https://") {
+            // Unfinished: AWS itself needs TLS and SigV4 signing in sluice-client's HTTP client
+            // (the security crate has the signer; the client does not use it yet).
+            return Err(error(
+                "https endpoints (AWS itself) need TLS and SigV4 signing, which sluice-client does not have yet; \
+                 use sluice://host:port (sluiced's native protocol) or http://host:port (its HTTP API)",
+            ));
+        } else if text.contains("://") {
+            return Err(error("the scheme must be sluice:// (native protocol) or http:// (AWS JSON API)"));
+        } else {
+            (Protocol::Native, text)
+        };
+        let address = rest.trim_end_matches('/');
+        if address.is_empty() || address.contains('/') || !address.contains(':') {
+            return Err(error("expected host:port after the scheme (no path)"));
+        }
+        Ok(StreamEndpoint { protocol, address: address.into() })
+    }
+}
+
+/// What the sink needs per destination, from its (first) flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendSettings {
+    pub buffer: BufferLimits,
+    pub retry_initial_backoff: Duration,
+    pub retry_max_backoff: Duration,
+}
+
+/// The delay before retry number `attempt` (0-based): `initial` doubled per attempt up to
+/// `max`, then a uniformly random point in its upper half, so that agents retrying against
+/// one service spread out.
+pub fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
+    let full = initial.saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX)).min(max);
+    let half = full / 2;
+    half + rand::thread_rng().gen_range(Duration::ZERO..=half)
+}
+
+/// What the flows' threads share with the driver.
+struct Shared {
+    settings: Mutex<HashMap<Destination, SendSettings>>,
+    flush: AtomicBool,
+    /// Set with the deadline of records in flight by `shutdown`.
+    shutdown: Mutex<Option<Instant>>,
+}
+
+/// The stream sink. See the module docs.
+pub struct StreamSink {
+    endpoint: StreamEndpoint,
+    queue: Sender<Vec<SinkRecord>>,
+    doorbell: async_channel::Sender<()>,
+    shared: Arc<Shared>,
+    closed: AtomicBool,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl StreamSink {
+    /// Starts the driver thread for `endpoint`. It connects lazily (and again after every
+    /// broken connection), so a sluiced that is not up yet delays records, not the start.
+    pub fn start(endpoint: StreamEndpoint) -> std::io::Result<Arc<StreamSink>> {
+        let (queue, records) = bounded(limits::SINK_QUEUE_BATCHES_MAX);
+        let (doorbell, rings) = async_channel::bounded(1);
+        let shared = Arc::new(Shared {
+            settings: Mutex::new(HashMap::new()),
+            flush: AtomicBool::new(false),
+            shutdown: Mutex::new(None),
+        });
+        let driver_shared = Arc::clone(&shared);
+        let driver_endpoint = endpoint.clone();
+        let driver_doorbell = doorbell.clone();
+        let worker = std::thread::Builder::new().name("stream-sink".into()).spawn(move || {
+            let executor = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+                .name("stream-sink")
+                .io_memory(limits::STREAM_SINK_IO_MEMORY_BYTES)
+                .make();
+            match executor {
+                Ok(executor) => executor.run(async move {
+                    Driver::new(driver_endpoint, driver_shared, records, rings, driver_doorbell).run().await;
+                }),
+                Err(error) => tracing::error!(%error, "cannot start the stream sink's executor; nothing is shipped"),
+            }
+        })?;
+        Ok(Arc::new(StreamSink {
+            endpoint,
+            queue,
+            doorbell,
+            shared,
+            closed: AtomicBool::new(false),
+            worker: Mutex::new(Some(worker)),
+        }))
+    }
+
+    /// [`Sink::open`] with the retry settings too (the file sink needs none).
+    pub fn open_with(&self, destination: &Destination, settings: SendSettings) -> Result<(), SinkError> {
+        if destination.kind == DestinationKind::DeliveryStream {
+            return Err(SinkError {
+                destination: destination.name.clone(),
+                message: DELIVERY_STREAM_UNSUPPORTED.into(),
+            });
+        }
+        self.shared.settings.lock().expect("not poisoned").entry(destination.clone()).or_insert(settings);
+        Ok(())
+    }
+}
+
+/// Why `deliveryStream` flows cannot run against sluiced.
+pub const DELIVERY_STREAM_UNSUPPORTED: &str =
+    "deliveryStream (Firehose) is not served by sluiced yet (the delivery engine, \
+     docs/firehose.md, is not wired into the daemon); use kinesisStream, or --sink-file DIR";
+
+impl Sink for StreamSink {
+    fn open(&self, destination: &Destination, limits: BufferLimits) -> Result<(), SinkError> {
+        self.open_with(
+            destination,
+            SendSettings {
+                buffer: limits,
+                retry_initial_backoff: Duration::from_millis(limits::RETRY_INITIAL_BACKOFF_MS_DEFAULT),
+                retry_max_backoff: Duration::from_millis(limits::RETRY_MAX_BACKOFF_MS_DEFAULT),
+            },
+        )
+    }
+
+    fn open_flow(&self, flow: &crate::config::FlowConfig) -> Result<(), SinkError> {
+        self.open_with(
+            &flow.destination,
+            SendSettings {
+                buffer: flow.buffer,
+                retry_initial_backoff: flow.retry_initial_backoff,
+                retry_max_backoff: flow.retry_max_backoff,
+            },
+        )
+    }
+
+    fn submit(&self, records: Vec<SinkRecord>, wait: Duration) -> Result<(), SubmitError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(SubmitError::Closed(records));
+        }
+        match self.queue.send_timeout(records, wait) {
+            Ok(()) => {
+                // A full doorbell already rings.
+                let _ = self.doorbell.try_send(());
+                Ok(())
+            }
+            Err(SendTimeoutError::Timeout(records)) => Err(SubmitError::Full(records)),
+            Err(SendTimeoutError::Disconnected(records)) => Err(SubmitError::Closed(records)),
+        }
+    }
+
+    fn flush(&self) {
+        self.shared.flush.store(true, Ordering::Release);
+        let _ = self.doorbell.try_send(());
+    }
+
+    fn shutdown(&self, timeout: Duration) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        *self.shared.shutdown.lock().expect("not poisoned") = Some(Instant::now() + timeout);
+        let _ = self.doorbell.try_send(());
+        if let Some(worker) = self.worker.lock().expect("not poisoned").take() {
+            let _ = worker.join();
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("stream sink to {}", self.endpoint)
+    }
+}
+
+impl Drop for StreamSink {
+    fn drop(&mut self) {
+        self.shutdown(Duration::ZERO);
+    }
+}
+
+// ----- the driver (one glommio thread) -----
+
+/// A record on its way, with what retries need.
+struct Pending {
+    data: Bytes,
+    partition_key: String,
+    ack: Ack,
+    throttles: u32,
+}
+
+/// One PutRecords call's records.
+struct Call {
+    destination: Destination,
+    records: Vec<Pending>,
+}
+
+/// A destination's collecting buffer and the calls waiting for its sender.
+struct Lane {
+    settings: SendSettings,
+    buffer: Vec<Pending>,
+    bytes: u64,
+    oldest: Option<Instant>,
+    calls: async_channel::Sender<Call>,
+}
+
+/// A client of either protocol.
+#[derive(Clone)]
+enum Transport {
+    Native(Client),
+    Http(Rc<HttpClient>),
+}
+
+impl Transport {
+    async fn put_records(&self, input: &PutRecordsInput) -> Result<PutRecordsOutput, ClientError> {
+        match self {
+            Transport::Native(client) => client.call(input).await,
+            Transport::Http(client) => client.call(input).await,
+        }
+    }
+
+    fn broken(&self) -> bool {
+        match self {
+            Transport::Native(client) => client.connection_error().is_some(),
+            // The HTTP client opens connections as requests need them.
+            Transport::Http(_) => false,
+        }
+    }
+}
+
+/// The connection the destinations' senders share, opened lazily and again when broken.
+struct Connector {
+    endpoint: StreamEndpoint,
+    current: RefCell<Option<Transport>>,
+}
+
+impl Connector {
+    async fn get(&self) -> Result<Transport, ClientError> {
+        if let Some(transport) = self.current.borrow().as_ref().filter(|t| !t.broken()) {
+            return Ok(transport.clone());
+        }
+        let transport = match self.endpoint.protocol {
+            Protocol::Native => Transport::Native(Client::connect(&self.endpoint.address).await?),
+            Protocol::Http => Transport::Http(HttpClient::connect(&self.endpoint.address, Encoding::Json).await?),
+        };
+        *self.current.borrow_mut() = Some(transport.clone());
+        Ok(transport)
+    }
+
+    fn drop_connection(&self) {
+        self.current.borrow_mut().take();
+    }
+}
+
+/// Logs a recurring problem at most once per [`limits::STREAM_SINK_LOG_EVERY`] per kind.
+#[derive(Default)]
+struct Quiet {
+    last: RefCell<HashMap<String, Instant>>,
+}
+
+impl Quiet {
+    fn due(&self, key: &str) -> bool {
+        let mut last = self.last.borrow_mut();
+        let now = Instant::now();
+        match last.get(key) {
+            Some(t) if now.duration_since(*t) < limits::STREAM_SINK_LOG_EVERY => false,
+            _ => {
+                last.insert(key.to_owned(), now);
+                true
+            }
+        }
+    }
+}
+
+/// What the senders share with the main loop.
+struct Context {
+    connector: Connector,
+    /// Sealed calls queued or in flight, over all destinations.
+    held: Cell<usize>,
+    shutdown: RefCell<Option<Instant>>,
+    doorbell: async_channel::Sender<()>,
+    quiet: Quiet,
+}
+
+impl Context {
+    fn deadline_passed(&self) -> bool {
+        self.shutdown.borrow().is_some_and(|deadline| Instant::now() >= deadline)
+    }
+}
+
+struct Driver {
+    shared: Arc<Shared>,
+    records: Receiver<Vec<SinkRecord>>,
+    rings: async_channel::Receiver<()>,
+    context: Rc<Context>,
+    lanes: HashMap<Destination, Lane>,
+    senders: Vec<glommio::task::JoinHandle<()>>,
+}
+
+impl Driver {
+    fn new(
+        endpoint: StreamEndpoint,
+        shared: Arc<Shared>,
+        records: Receiver<Vec<SinkRecord>>,
+        rings: async_channel::Receiver<()>,
+        doorbell: async_channel::Sender<()>,
+    ) -> Driver {
+        let context = Rc::new(Context {
+            connector: Connector { endpoint, current: RefCell::new(None) },
+            held: Cell::new(0),
+            shutdown: RefCell::new(None),
+            doorbell,
+            quiet: Quiet::default(),
+        });
+        Driver { shared, records, rings, context, lanes: HashMap::new(), senders: Vec::new() }
+    }
+
+    async fn run(mut self) {
+        loop {
+            let shutdown = *self.shared.shutdown.lock().expect("not poisoned");
+            if let Some(deadline) = shutdown {
+                self.context.shutdown.replace(Some(deadline));
+                return self.finish(deadline).await;
+            }
+            self.take_records();
+            if self.shared.flush.swap(false, Ordering::AcqRel) {
+                self.seal_all();
+            }
+            self.seal_aged();
+            let wait = self
+                .lanes
+                .values()
+                .filter_map(|lane| {
+                    lane.oldest.map(|t| (t + lane.settings.buffer.age).saturating_duration_since(Instant::now()))
+                })
+                .min()
+                .unwrap_or(limits::STREAM_SINK_IDLE_WAKE);
+            let rings = self.rings.clone();
+            futures_lite::future::or(
+                async move {
+                    let _ = rings.recv().await;
+                },
+                glommio::timer::sleep(wait),
+            )
+            .await;
+        }
+    }
+
+    /// Takes submitted records while there is room for more sealed calls.
+    fn take_records(&mut self) {
+        while self.context.held.get() < limits::STREAM_SINK_CALLS_HELD_MAX {
+            match self.records.try_recv() {
+                Ok(records) => {
+                    for record in records {
+                        self.add(record);
+                    }
+                }
+                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn lane(&mut self, destination: &Destination) -> Option<&mut Lane> {
+        if !self.lanes.contains_key(destination) {
+            let settings = *self.shared.settings.lock().expect("not poisoned").get(destination)?;
+            let (calls, queue) = async_channel::unbounded();
+            let context = Rc::clone(&self.context);
+            let sender = glommio::spawn_local(send_calls(context, queue, settings)).detach();
+            self.senders.push(sender);
+            self.lanes
+                .insert(destination.clone(), Lane { settings, buffer: Vec::new(), bytes: 0, oldest: None, calls });
+        }
+        self.lanes.get_mut(destination)
+    }
+
+    fn add(&mut self, record: SinkRecord) {
+        let SinkRecord { destination, partition_key, data, ack } = record;
+        let Some(partition_key) = partition_key else {
+            ack.failed("a stream record without a partition key");
+            return;
+        };
+        // Kinesis counts the partition key into the call's size.
+        let size = (data.len() + partition_key.len()) as u64;
+        let Some(lane) = self.lane(&destination) else {
+            ack.failed("destination was not opened");
+            return;
+        };
+        if !lane.buffer.is_empty() && lane.bytes + size > lane.settings.buffer.bytes {
+            self.seal(&destination);
+        }
+        let lane = self.lanes.get_mut(&destination).expect("created above");
+        lane.buffer.push(Pending { data: Bytes::from(data), partition_key, ack, throttles: 0 });
+        lane.bytes += size;
+        lane.oldest.get_or_insert_with(Instant::now);
+        if lane.buffer.len() as u64 >= lane.settings.buffer.records || lane.bytes >= lane.settings.buffer.bytes {
+            self.seal(&destination);
+        }
+    }
+
+    fn seal(&mut self, destination: &Destination) {
+        let Some(lane) = self.lanes.get_mut(destination) else {
+            return;
+        };
+        if lane.buffer.is_empty() {
+            return;
+        }
+        let records = std::mem::take(&mut lane.buffer);
+        lane.bytes = 0;
+        lane.oldest = None;
+        self.context.held.set(self.context.held.get() + 1);
+        // The sender lives as long as the lane; an unbounded channel, bounded by `held`.
+        let _ = lane.calls.try_send(Call { destination: destination.clone(), records });
+    }
+
+    fn seal_all(&mut self) {
+        let all: Vec<Destination> = self.lanes.keys().cloned().collect();
+        for destination in all {
+            self.seal(&destination);
+        }
+    }
+
+    fn seal_aged(&mut self) {
+        let now = Instant::now();
+        let aged: Vec<Destination> = self
+            .lanes
+            .iter()
+            .filter(|(_, lane)| lane.oldest.is_some_and(|t| now >= t + lane.settings.buffer.age))
+            .map(|(d, _)| d.clone())
+            .collect();
+        for destination in aged {
+            self.seal(&destination);
+        }
+    }
+
+    /// Shutdown: send what was submitted, wait until `deadline` for it, then stop (records
+    /// still held are dropped: their Acks report Abandoned and are read again after a restart).
+    async fn finish(mut self, deadline: Instant) {
+        if Instant::now() < deadline {
+            loop {
+                // Everything submitted, even past the held bound: the flows have stopped.
+                while let Ok(records) = self.records.try_recv() {
+                    for record in records {
+                        self.add(record);
+                    }
+                }
+                self.seal_all();
+                if self.context.held.get() == 0 || Instant::now() >= deadline {
+                    break;
+                }
+                let rings = self.rings.clone();
+                futures_lite::future::or(
+                    async move {
+                        let _ = rings.recv().await;
+                    },
+                    glommio::timer::sleep(deadline.saturating_duration_since(Instant::now())),
+                )
+                .await;
+            }
+        }
+        for lane in self.lanes.values() {
+            lane.calls.close();
+        }
+        // Senders see the deadline passed (or their queue closed) and drop what they hold.
+        for sender in self.senders.drain(..) {
+            futures_lite::future::or(
+                async move {
+                    sender.await;
+                },
+                glommio::timer::sleep(limits::STREAM_SINK_STOP_GRACE),
+            )
+            .await;
+        }
+    }
+}
+
+/// A destination's sender: one call at a time, in order, each retried until its records are
+/// delivered (or failed for good, or the shutdown deadline passes).
+async fn send_calls(context: Rc<Context>, queue: async_channel::Receiver<Call>, settings: SendSettings) {
+    while let Ok(call) = queue.recv().await {
+        send_call(&context, call, settings).await;
+        context.held.set(context.held.get() - 1);
+        let _ = context.doorbell.try_send(());
+    }
+}
+
+async fn send_call(context: &Context, call: Call, settings: SendSettings) {
+    let stream = call.destination.name.clone();
+    let mut pending = call.records;
+    let mut attempt: u32 = 0;
+    loop {
+        if context.deadline_passed() {
+            // Dropped: Abandoned, sent again after a restart.
+            return;
+        }
+        let outcome = match context.connector.get().await {
+            Ok(transport) => {
+                let input = PutRecordsInput {
+                    records: pending
+                        .iter()
+                        .map(|p| PutRecordsRequestEntry {
+                            data: p.data.clone(),
+                            explicit_hash_key: None,
+                            partition_key: Some(p.partition_key.clone()),
+                        })
+                        .collect(),
+                    stream_name: Some(stream.clone()),
+                    stream_arn: None,
+                };
+                let result = transport.put_records(&input).await;
+                if result.as_ref().is_err_and(|e| matches!(e, ClientError::Connection(_))) {
+                    context.connector.drop_connection();
+                }
+                result
+            }
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok(output) if output.records.len() == pending.len() => {
+                let before = pending.len();
+                let mut retry = Vec::new();
+                for (mut record, entry) in pending.into_iter().zip(output.records) {
+                    match entry.error_code {
+                        None => record.ack.delivered(record.throttles),
+                        Some(code) => {
+                            if code == ErrorKind::ProvisionedThroughputExceeded {
+                                record.throttles = record.throttles.saturating_add(1);
+                            }
+                            retry.push(record);
+                        }
+                    }
+                }
+                if retry.is_empty() {
+                    return;
+                }
+                if retry.len() < before {
+                    attempt = 0;
+                }
+                pending = retry;
+                tracing::debug!(stream = stream.as_str(), failed = pending.len(), "retrying failed entries");
+            }
+            Ok(output) => {
+                if context.quiet.due(&format!("count:{stream}")) {
+                    tracing::warn!(
+                        stream = stream.as_str(),
+                        sent = pending.len(),
+                        answered = output.records.len(),
+                        "PutRecords answered with the wrong number of entries; sending the call again"
+                    );
+                }
+            }
+            Err(error) => {
+                let code = error.code();
+                match code {
+                    Some(ErrorKind::InvalidArgument | ErrorKind::Validation | ErrorKind::Serialization) => {
+                        let reason = format!("PutRecords to {stream} refused: {error}");
+                        tracing::error!(stream = stream.as_str(), records = pending.len(), %error, "the service refused the call; its records are skipped");
+                        for record in pending {
+                            record.ack.failed(reason.clone());
+                        }
+                        return;
+                    }
+                    Some(ErrorKind::ResourceNotFound) => {
+                        if context.quiet.due(&format!("missing:{stream}")) {
+                            tracing::warn!(
+                                stream = stream.as_str(),
+                                "stream does not exist (yet); holding its records and retrying"
+                            );
+                        }
+                    }
+                    Some(
+                        ErrorKind::ProvisionedThroughputExceeded | ErrorKind::Throttling | ErrorKind::LimitExceeded,
+                    ) => {
+                        for record in &mut pending {
+                            record.throttles = record.throttles.saturating_add(1);
+                        }
+                    }
+                    _ => {
+                        if context.quiet.due(&format!("error:{stream}")) {
+                            tracing::warn!(stream = stream.as_str(), endpoint = %context.connector.endpoint, %error, "PutRecords failed; retrying with backoff");
+                        }
+                    }
+                }
+            }
+        }
+        let delay = backoff(settings.retry_initial_backoff, settings.retry_max_backoff, attempt);
+        attempt = attempt.saturating_add(1);
+        // Sleep, but not past the shutdown deadline.
+        let delay = match *context.shutdown.borrow() {
+            Some(deadline) => delay.min(deadline.saturating_duration_since(Instant::now())),
+            None => delay,
+        };
+        glommio::timer::sleep(delay).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_read_and_refused_with_reasons() {
+        let native = |a: &str| StreamEndpoint { protocol: Protocol::Native, address: a.into() };
+        assert_eq!(StreamEndpoint::parse(None).unwrap(), native(DEFAULT_NATIVE_ENDPOINT));
+        assert_eq!(StreamEndpoint::parse(Some("sluice://h:1")).unwrap(), native("h:1"));
+        assert_eq!(StreamEndpoint::parse(Some("10.0.0.1:4568")).unwrap(), native("10.0.0.1:4568"));
+        assert_eq!(
+            StreamEndpoint::parse(Some("http://localhost:4567/")).unwrap(),
+            StreamEndpoint { protocol: Protocol::Http, address: "localhost:4567".into() }
+        );
+        let https = StreamEndpoint::parse(Some("https://kinesis.us-east-1.amazonaws.com")).unwrap_err();
+        assert!(https.reason.contains("SigV4"), "{https}");
+        for bad in ["ftp://h:1", "http://h:1/path", "sluice://", "hostonly"] {
+            assert!(StreamEndpoint::parse(Some(bad)).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_to_its_cap_with_jitter_in_the_upper_half() {
+        let (initial, max) = (Duration::from_millis(100), Duration::from_millis(1000));
+        for attempt in 0..40 {
+            let full = (100u64 << attempt.min(20)).min(1000);
+            let delay = backoff(initial, max, attempt).as_millis() as u64;
+            assert!((full / 2..=full).contains(&delay), "attempt {attempt}: {delay} ms");
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Tailing scenarios on real files with the real agent process (file sink): each kind of
+//! rotation, files that disappear and reappear, several files oldest first, inode reuse,
+//! partial lines, multi-line records, header lines, truncation, initial positions, restarts.
+
+mod common;
+
+use std::fs;
+use std::time::{Duration, SystemTime};
+
+use common::{append, sessions, stop, wait_for, Scene};
+
+fn lines(prefix: &str, range: std::ops::Range<usize>) -> String {
+    range.map(|i| format!("{prefix}{i}\n")).collect()
+}
+
+fn expected(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("{prefix}{i}\n")).collect()
+}
+
+#[test]
+fn rename_rotation_loses_nothing_and_reads_the_old_file_to_its_end() {
+    let scene = Scene::new("app.log*", "");
+    fs::write(scene.log("app.log"), "").unwrap();
+    let agent = scene.start(&[]);
+    // Let the agent find the (empty) file at its end before writing.
+    std::thread::sleep(Duration::from_millis(300));
+    append(&scene.log("app.log"), &lines("a", 0..100));
+    scene.wait_records(100);
+    // Rotate: rename, the writer still appends to the old file for a while, then the new one.
+    let mut old = fs::OpenOptions::new().append(true).open(scene.log("app.log")).unwrap();
+    fs::rename(scene.log("app.log"), scene.log("app.log.1")).unwrap();
+    use std::io::Write;
+    old.write_all(lines("a", 100..150).as_bytes()).unwrap();
+    append(&scene.log("app.log"), &lines("b", 0..100));
+    let records = scene.wait_records(250);
+    stop(agent);
+    let mut a: Vec<String> = records.iter().filter(|r| r.starts_with('a')).cloned().collect();
+    let b: Vec<String> = records.iter().filter(|r| r.starts_with('b')).cloned().collect();
+    assert_eq!(a, expected("a", 0..150), "the old file, in order, once");
+    assert_eq!(b, expected("b", 0..100), "the new file, in order, once");
+    a.extend(b);
+    assert_eq!(scene.records().len(), 250);
+}
+
+#[test]
+fn rename_out_of_the_pattern_is_still_read_to_the_end() {
+    // The pattern names one file; the rotated name does not match it.
+    let scene = Scene::new("app.log", r#""initialPosition": "START_OF_FILE""#);
+    append(&scene.log("app.log"), &lines("a", 0..10));
+    let agent = scene.start(&[]);
+    scene.wait_records(10);
+    let mut old = fs::OpenOptions::new().append(true).open(scene.log("app.log")).unwrap();
+    fs::rename(scene.log("app.log"), scene.log("app.log.1")).unwrap();
+    use std::io::Write;
+    old.write_all(lines("a", 10..20).as_bytes()).unwrap();
+    append(&scene.log("app.log"), &lines("b", 0..5));
+    let records = scene.wait_records(25);
+    stop(agent);
+    assert_eq!(records[..20], expected("a", 0..20)[..]);
+    assert_eq!(records[20..], expected("b", 0..5)[..]);
+}
+
+#[test]
+fn copytruncate_rotation_continues_in_the_copy() {
+    let scene = Scene::new("app.log*", r#""initialPosition": "START_OF_FILE""#);
+    append(&scene.log("app.log"), &lines("a", 0..100));
+    let agent = scene.start(&[]);
+    scene.wait_records(100);
+    // More lines the agent may or may not have read before the rotation.
+    append(&scene.log("app.log"), &lines("a", 100..200));
+    fs::copy(scene.log("app.log"), scene.log("app.log.1")).unwrap();
+    fs::OpenOptions::new().write(true).open(scene.log("app.log")).unwrap().set_len(0).unwrap();
+    append(&scene.log("app.log"), &lines("b", 0..50));
+    let records = scene.wait_records(250);
+    std::thread::sleep(Duration::from_millis(300));
+    stop(agent);
+    let records_now = scene.records();
+    assert_eq!(records_now.len(), 250, "no duplicates: {records_now:?}");
+    let a: Vec<String> = records.iter().filter(|r| r.starts_with('a')).cloned().collect();
+    let b: Vec<String> = records.iter().filter(|r| r.starts_with('b')).cloned().collect();
+    assert_eq!(a, expected("a", 0..200));
+    assert_eq!(b, expected("b", 0..50));
+}
+
+#[test]
+fn copytruncate_while_the_agent_is_down_resumes_in_the_copy() {
+    let scene = Scene::new("app.log*", r#""initialPosition": "START_OF_FILE""#);
+    append(&scene.log("app.log"), &lines("a", 0..50));
+    scene.once();
+    append(&scene.log("app.log"), &lines("a", 50..80));
+    fs::copy(scene.log("app.log"), scene.log("app.log.1")).unwrap();
+    fs::OpenOptions::new().write(true).open(scene.log("app.log")).unwrap().set_len(0).unwrap();
+    append(&scene.log("app.log"), &lines("b", 0..20));
+    scene.once();
+    let records = scene.records();
+    assert_eq!(records[..80], expected("a", 0..80)[..]);
+    assert_eq!(records[80..], expected("b", 0..20)[..]);
+}
+
+#[test]
+fn a_file_that_disappears_and_reappears_resumes_where_it_was() {
+    let scene = Scene::new("*.log", r#""initialPosition": "START_OF_FILE""#);
+    let parked = scene.dir.path().join("parked.log");
+    append(&scene.log("app.log"), &lines("a", 0..30));
+    let agent = scene.start(&[]);
+    scene.wait_records(30);
+    // Moved away (out of the directory) for longer than a rotated file is kept open
+    // (ROTATED_FILE_IDLE), so the agent retires it, and back with more lines: it resumes from
+    // the remembered offset, no line twice.
+    fs::rename(scene.log("app.log"), &parked).unwrap();
+    append(&parked, &lines("a", 30..40));
+    std::thread::sleep(sluice_agent::limits::ROTATED_FILE_IDLE + Duration::from_secs(1));
+    fs::rename(&parked, scene.log("app.log")).unwrap();
+    append(&scene.log("app.log"), &lines("a", 40..50));
+    scene.wait_records(50);
+    // Deleted, and a new file of the same name: read from its start.
+    fs::remove_file(scene.log("app.log")).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    append(&scene.log("app.log"), &lines("c", 0..5));
+    let records = scene.wait_records(55);
+    std::thread::sleep(Duration::from_millis(300));
+    let stderr = stop(agent);
+    assert!(stderr.contains("retired"), "the moved file was retired: {stderr}");
+    assert_eq!(scene.records().len(), 55, "{records:?}");
+    assert_eq!(records[..50], expected("a", 0..50)[..]);
+    assert_eq!(records[50..], expected("c", 0..5)[..]);
+}
+
+#[test]
+fn several_files_are_read_oldest_first() {
+    let scene = Scene::new("app.log*", r#""initialPosition": "START_OF_FILE""#);
+    let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    for (name, prefix, age) in [("app.log", "c", 0), ("app.log.1", "b", 1), ("app.log.2", "a", 2)] {
+        append(&scene.log(name), &lines(prefix, 0..20));
+        let file = fs::OpenOptions::new().append(true).open(scene.log(name)).unwrap();
+        file.set_modified(hour_ago - Duration::from_secs(60 * age)).unwrap();
+    }
+    // Compressed rotations are never read.
+    append(&scene.log("app.log.3.gz"), "not text\n");
+    scene.once();
+    let mut want = expected("a", 0..20);
+    want.extend(expected("b", 0..20));
+    want.extend(expected("c", 0..20));
+    assert_eq!(scene.records(), want);
+}
+
+#[test]
+fn a_reused_inode_with_new_content_is_read_from_its_start() {
+    let scene = Scene::new("app.log", r#""initialPosition": "START_OF_FILE""#);
+    append(&scene.log("app.log"), &lines("old", 0..100));
+    scene.once();
+    // Same inode, new content longer than the checkpoint offset (an inode reused by a new
+    // file looks the same to the agent): the fingerprint tells them apart.
+    fs::write(scene.log("app.log"), lines("new", 0..200)).unwrap();
+    scene.once();
+    let records = scene.records();
+    assert_eq!(records[..100], expected("old", 0..100)[..]);
+    assert_eq!(records[100..], expected("new", 0..200)[..]);
+}
+
+#[test]
+fn partial_lines_wait_for_their_end_and_are_flushed_at_rotation() {
+    let scene = Scene::new("app.log", r#""initialPosition": "START_OF_FILE""#);
+    append(&scene.log("app.log"), "one\ntw");
+    let agent = scene.start(&[]);
+    scene.wait_records(1);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(scene.records(), ["one\n"], "an unterminated line is held");
+    append(&scene.log("app.log"), "o\nthr");
+    scene.wait_records(2);
+    // Rotated away with an unterminated last line: sent once the old file is idle.
+    fs::rename(scene.log("app.log"), scene.log("app.log.old")).unwrap();
+    append(&scene.log("app.log"), "four\n");
+    let records = scene.wait_records(4);
+    stop(agent);
+    assert_eq!(records, ["one\n", "two\n", "four\n", "thr"]);
+}
+
+#[test]
+fn multi_line_records_header_lines_and_truncation() {
+    let scene = Scene::new(
+        "app.log",
+        r#""initialPosition": "START_OF_FILE", "skipHeaderLines": 2, "multiLineStartPattern": "\\[SEQUENCE=", "truncatedRecordTerminator": "<cut>\n""#,
+    );
+    let long = format!("[SEQUENCE=3] {}\n", "z".repeat(2 * 1024 * 1024));
+    let text =
+        format!("header 1\nheader 2\n[SEQUENCE=1] a\n  more a\n[SEQUENCE=2] b\n{long}[SEQUENCE=4] d\n  more d\n");
+    append(&scene.log("app.log"), &text);
+    scene.once();
+    let records = scene.records();
+    assert_eq!(records.len(), 4, "{:?}", records.iter().map(|r| r.len()).collect::<Vec<_>>());
+    assert_eq!(records[0], "[SEQUENCE=1] a\n  more a\n");
+    assert_eq!(records[1], "[SEQUENCE=2] b\n");
+    // A record over the 1 MiB Kinesis limit (less its partition key) ends with the terminator.
+    assert!(records[2].starts_with("[SEQUENCE=3] zzz") && records[2].ends_with("zzz<cut>\n"));
+    assert!(records[2].len() < 1024 * 1024 && records[2].len() > 1024 * 1024 - 64, "{}", records[2].len());
+    assert_eq!(records[3], "[SEQUENCE=4] d\n  more d\n");
+}
+
+#[test]
+fn end_of_file_skips_what_exists_but_not_a_line_being_written() {
+    let scene = Scene::new("app.log", "");
+    append(&scene.log("app.log"), "old 1\nold 2\nhalf");
+    let agent = scene.start(&[]);
+    std::thread::sleep(Duration::from_millis(500));
+    append(&scene.log("app.log"), " done\nnew\n");
+    let records = scene.wait_records(2);
+    stop(agent);
+    assert_eq!(records, ["half done\n", "new\n"]);
+}
+
+#[test]
+fn a_restart_resumes_from_the_checkpoint_without_duplicates() {
+    let scene = Scene::new(
+        "app.log",
+        r#""initialPosition": "START_OF_FILE", "dataProcessingOptions": [{"optionName": "LOGTOJSON", "logFormat": "SYSLOG"}]"#,
+    );
+    append(&scene.log("app.log"), "Mar  1 00:00:01 h p[1]: first\nnot syslog\nMar  1 00:00:02 h p: second\n");
+    let agent = scene.start(&[]);
+    scene.wait_records(2);
+    stop(agent);
+    append(&scene.log("app.log"), "Mar  1 00:00:03 h p: third\n");
+    let agent = scene.start(&[]);
+    scene.wait_records(3);
+    stop(agent);
+    let runs = sessions(&scene.sink_file());
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].len(), 2, "the unparsable line is skipped");
+    assert_eq!(runs[1], ["{\"timestamp\":\"Mar  1 00:00:03\",\"hostname\":\"h\",\"program\":\"p\",\"processid\":null,\"message\":\"third\"}\n"]);
+}
+
+#[test]
+fn status_subcommand_and_sigusr1() {
+    let scene = Scene::new("app.log", r#""initialPosition": "START_OF_FILE""#);
+    append(&scene.log("app.log"), &lines("a", 0..10));
+    let agent = scene.start(&[]);
+    scene.wait_records(10);
+    let status = wait_for("a status file showing 10 records and no lag", || {
+        let output = std::process::Command::new(common::agent_bin())
+            .args(["status", "--config"])
+            .arg(&scene.config)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.success() && stdout.contains("records sent 10") && stdout.contains("lag 0 bytes"))
+            .then_some(stdout)
+    });
+    assert!(status.contains("is running"), "{status}");
+    assert!(status.contains("lag 0 bytes"), "{status}");
+    common::signal(&agent, libc::SIGUSR1);
+    std::thread::sleep(Duration::from_millis(300));
+    let stderr = stop(agent);
+    assert!(stderr.contains("sluice-agent status: flow kinesis:s:"), "{stderr}");
+    // Once stopped, `status` says so (LSB exit code 3).
+    let output = std::process::Command::new(common::agent_bin())
+        .args(["status", "--config"])
+        .arg(&scene.config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+}
+
+#[test]
+fn without_inotify_polling_follows_rotations() {
+    let scene = Scene::new("app.log*", r#""initialPosition": "START_OF_FILE", "minTimeBetweenFilePollsMillis": 50"#);
+    append(&scene.log("app.log"), &lines("a", 0..10));
+    let agent = scene.start(&["--no-inotify"]);
+    scene.wait_records(10);
+    fs::rename(scene.log("app.log"), scene.log("app.log.1")).unwrap();
+    append(&scene.log("app.log"), &lines("b", 0..10));
+    let records = scene.wait_records(20);
+    let stderr = stop(agent);
+    assert!(stderr.contains("inotify disabled"), "{stderr}");
+    assert_eq!(records[..10], expected("a", 0..10)[..]);
+    assert_eq!(records[10..], expected("b", 0..10)[..]);
+}
+
+#[test]
+fn more_old_rotations_than_open_descriptors_are_all_shipped_in_order() {
+    let scene = Scene::new("app.log*", r#""initialPosition": "START_OF_FILE""#);
+    let count = sluice_agent::limits::OPEN_FILES_PER_FLOW_MAX + 44;
+    let start = SystemTime::now() - Duration::from_secs(86_400);
+    let mut want = Vec::new();
+    for i in 0..count {
+        let name = if i == count - 1 { "app.log".to_string() } else { format!("app.log.{}", count - 1 - i) };
+        append(&scene.log(&name), &lines(&format!("f{i}-"), 0..3));
+        let file = fs::OpenOptions::new().append(true).open(scene.log(&name)).unwrap();
+        file.set_modified(start + Duration::from_secs(i as u64)).unwrap();
+        want.extend(expected(&format!("f{i}-"), 0..3));
+    }
+    scene.once();
+    assert_eq!(scene.records(), want);
+    // A second run finds nothing new: the old rotations are remembered by the checkpoint.
+    scene.once();
+    assert_eq!(scene.records().len(), want.len());
+}
