@@ -18,6 +18,7 @@ pub mod catalog;
 pub mod clock;
 pub mod error;
 pub mod format;
+pub mod histogram;
 #[cfg(feature = "journal")]
 pub mod journal;
 pub mod limits;

@@ -60,6 +60,25 @@ pub struct Args {
     /// Default: 10000. Shorter values are for tests.
     #[arg(long)]
     pub on_demand_window_ms: Option<u64>,
+    /// The metrics port: GET /metrics (Prometheus), /health/live, /health/ready.
+    /// Default: 127.0.0.1:9464
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// `text` (colours only when stderr is a terminal) or `json` (one object a line, for log
+    /// shippers). Default: text
+    #[arg(long)]
+    pub log_format: Option<LogFormat>,
+    /// Validate the configuration (flags and `--config` file), print it, and exit.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+/// How logs are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,6 +93,8 @@ struct FileConfig {
     cores: Option<usize>,
     limits: Option<String>,
     log_level: Option<String>,
+    metrics_listen: Option<SocketAddr>,
+    log_format: Option<LogFormat>,
     #[serde(default)]
     limit_overrides: Limits,
 }
@@ -91,6 +112,8 @@ pub struct Config {
     pub limit_values: Limits,
     pub log_level: String,
     pub on_demand_window_ms: u64,
+    pub metrics_listen: SocketAddr,
+    pub log_format: LogFormat,
 }
 
 impl Config {
@@ -131,6 +154,11 @@ impl Config {
                 .or(file.on_demand_window_ms)
                 .unwrap_or(ON_DEMAND_WINDOW_MS_DEFAULT)
                 .max(ON_DEMAND_WINDOW_MS_MIN),
+            metrics_listen: args
+                .metrics_listen
+                .or(file.metrics_listen)
+                .unwrap_or_else(|| "127.0.0.1:9464".parse().expect("valid default")),
+            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
         })
     }
 }
@@ -158,8 +186,12 @@ fn iterator_key(data_dir: &Path) -> anyhow::Result<IteratorKey> {
 pub fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("create {}", config.data_dir.display()))?;
     let _data_dir_lock = crate::ownership::lock_data_dir(&config.data_dir)?;
-    let listeners = [("native protocol", config.listen), ("HTTP", config.http_listen)];
+    let listeners =
+        [("native protocol", config.listen), ("HTTP", config.http_listen), ("metrics", config.metrics_listen)];
     crate::ownership::probe_listeners(&listeners)?;
+    let metrics_listener = std::net::TcpListener::bind(config.metrics_listen)
+        .with_context(|| format!("listen for metrics on {}", config.metrics_listen))?;
+    let metrics_addr = metrics_listener.local_addr()?;
     let catalog = Catalog::load_or_new(&config.data_dir, config.cores as u32)?;
     let key = iterator_key(&config.data_dir)?;
     let node_config = NodeConfig {
@@ -172,8 +204,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     };
     let (shared, mailboxes) = Shared::new(node_config, Arc::new(SystemClock), &catalog, key);
 
-    // Signals go to this thread only: block them before the executors inherit the mask.
+    // Signals go to this thread only: block them before the executors (and the metrics
+    // thread) inherit the mask.
     let signals = block_shutdown_signals();
+    // Up before recovery, so that /health/live answers while the journals are replayed.
+    crate::net::metrics::spawn(metrics_listener, shared.clone()).context("start the metrics thread")?;
 
     let mut executors = Vec::new();
     let (ready, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();
@@ -207,9 +242,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         shared.begin_shutdown();
         return Err(error);
     }
+    shared.health.set_ready();
     tracing::info!(
         listen = %config.listen,
         http_listen = %config.http_listen,
+        metrics_listen = %metrics_addr,
         region = %config.identity.region(),
         account_id = %config.identity.account_id(),
         cores = config.cores,

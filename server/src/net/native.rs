@@ -14,6 +14,7 @@ use crate::limits::{
     RECEIVE_CHUNK_BYTES, REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX, RESPONSE_BYTES_QUEUED_PER_CONNECTION_MAX,
     RESPONSE_FRAMES_QUEUED_MAX, SMALL_RESPONSE_BYTES,
 };
+use crate::metrics::Protocol;
 use crate::ops::auth::Caller;
 use crate::ops::dispatch::{execute, Answer};
 use crate::ops::node::Node;
@@ -205,6 +206,7 @@ async fn handle(node: &Rc<Node>, frame: Bytes, sink: &Outbound) {
             return;
         }
     };
+    let _in_flight = node.metrics.request(Protocol::Native);
     if matches!(request, Request::SubscribeToShard(_)) {
         // A subscription's frames are sent one at a time as events come, each reserving its
         // own room; the request frame is not needed meanwhile.

@@ -9,7 +9,7 @@
 use crate::ops::auth::{authorize, Caller};
 use crate::ops::node::Node;
 use crate::ops::subscriptions::Events;
-use crate::ops::{consumers, records, reshard, streams, subscriptions};
+use crate::ops::{consumers, observe, records, reshard, streams, subscriptions};
 use sluice_model::{KinesisError, Request, Response};
 use std::rc::Rc;
 
@@ -24,6 +24,13 @@ pub enum Answer {
 
 /// Validates, authorizes and runs `request` for `caller`, on the core that received it.
 pub async fn execute(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<Answer, KinesisError> {
+    let observation = observe::begin(node, &request);
+    let answer = run(node, caller, request).await;
+    observe::finish(node, observation, &answer);
+    answer
+}
+
+async fn run(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<Answer, KinesisError> {
     let identity = node.identity();
     request.validate(identity)?;
     authorize(caller, &request, identity)?;

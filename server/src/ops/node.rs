@@ -14,6 +14,8 @@
 
 use crate::kinesis::shard_iterator::IteratorKey;
 use crate::limits::Limits;
+use crate::metrics::health::Health;
+use crate::metrics::CoreMetrics;
 use crate::ops::state::{CatalogOwner, ShardStates, Subscriptions};
 use crate::runtime::mailbox::{Job, Mailboxes};
 use crate::runtime::routes::{RouteTable, Routes, ShardRoute};
@@ -35,6 +37,10 @@ pub struct Shared {
     pub iterator_key: IteratorKey,
     pub mailboxes: Mailboxes<Node>,
     pub shutdown: Shutdown,
+    /// Ready or not, for `/health/ready`.
+    pub health: Health,
+    /// When the node started, for `sluice_uptime_seconds`.
+    pub started: std::time::Instant,
 }
 
 impl Shared {
@@ -53,6 +59,8 @@ impl Shared {
             routes: RouteTable::new(Routes::from_catalog(catalog)),
             iterator_key,
             mailboxes,
+            health: Health::default(),
+            started: std::time::Instant::now(),
         };
         (Arc::new(shared), receivers)
     }
@@ -65,6 +73,7 @@ impl Shared {
     /// have, closes its journal. Called from the signal thread.
     pub fn begin_shutdown(&self) {
         self.shutdown.request();
+        self.health.set_stopping();
         // Mailboxes stay open: cores keep forwarding in-flight work while they drain.
         self.mailboxes.broadcast_blocking(|| Box::new(|node: Rc<Node>| Box::pin(async move { node.signal.trigger() })));
     }
@@ -83,6 +92,8 @@ pub struct Node {
     pub catalog: Option<CatalogOwner>,
     /// Closed when the node shuts down; this core's listeners and connections watch it.
     pub signal: CoreSignal,
+    /// What this core counts for the metrics (its shards' write counters are in `shards`).
+    pub metrics: CoreMetrics,
 }
 
 impl Node {
@@ -95,6 +106,7 @@ impl Node {
             subscriptions: Subscriptions::default(),
             catalog: catalog.map(CatalogOwner::new),
             signal: CoreSignal::default(),
+            metrics: CoreMetrics::default(),
         })
     }
 
