@@ -17,7 +17,7 @@ fn main() -> anyhow::Result<()> {
     match config.log_format {
         // A service manager's log file gets no colour escapes; a terminal does.
         LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => logs.json().with_current_span(false).init(),
+        LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
     }
     daemon::run(config)
 }

@@ -299,3 +299,47 @@ fn which(program: &str) -> Result<PathBuf, ()> {
         .and_then(|path| std::env::split_paths(&path).map(|dir| dir.join(program)).find(|file| file.is_file()))
         .ok_or(())
 }
+
+/// Starts `sluiced` with `format_args` on free ports, reads its stderr until it is ready,
+/// stops it, and returns what it wrote.
+fn startup_log(format_args: &[&str]) -> String {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluiced"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+        .args(["--cores", "1", "--log-level", "info"])
+        .args(format_args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let mut log = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("sluiced ready") {
+            break;
+        }
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    log
+}
+
+#[test]
+fn logs_carry_no_colour_escapes_off_a_terminal_and_json_is_one_object_a_line() {
+    let text = startup_log(&[]);
+    assert!(text.contains("sluiced ready"), "{text}");
+    assert!(!text.contains('\u{1b}'), "ANSI escapes in a log that is no terminal: {text:?}");
+    let json = startup_log(&["--log-format", "json"]);
+    for line in json.lines() {
+        let object: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(object["level"].is_string() && object["fields"].is_object(), "{line}");
+    }
+    assert!(json.lines().any(|line| line.contains("\"metrics_listen\"")), "{json}");
+}

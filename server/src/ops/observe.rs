@@ -60,6 +60,18 @@ pub fn finish(node: &Node, observation: Observation, result: &Result<Answer, Kin
     let latency = observation.started.elapsed();
     let metrics = &node.metrics;
     metrics.operation(observation.operation, latency, result.is_err());
+    if let Err(error) = result {
+        // The server's own failures are logged with what they concern (the request's id comes
+        // from the protocol's span); a client's mistakes are its answer, not a log line.
+        if error.kind == ErrorKind::InternalFailure {
+            let (stream, shard) = match &observation.stream {
+                Some((stream, shard)) => (stream.as_str(), shard.map(sluice_model::ShardId::from_number)),
+                None => ("", None),
+            };
+            let shard = shard.map(|id| id.to_string()).unwrap_or_default();
+            tracing::error!(operation = observation.operation, stream, shard, %error, "request failed");
+        }
+    }
     let Some((stream, shard)) = observation.stream else { return };
     let latency_us = latency.as_micros() as u64;
     let throttled = matches!(result, Err(error) if error.kind == ErrorKind::ProvisionedThroughputExceeded);
