@@ -8,6 +8,7 @@
 //! `docs/operations.md`).
 //!
 //! - [`health`]: the liveness and readiness the metrics port answers.
+//! - [`request`]: the metrics port's request heads, parsed.
 //! - [`exposition`]: the merged figures as Prometheus metric families.
 //!
 //! Layer: above `limits` only. It knows no operation and no runtime: the `ops` layer fills
@@ -15,6 +16,7 @@
 
 pub mod exposition;
 pub mod health;
+pub mod request;
 
 use sluice_engine::histogram::Histogram;
 use sluice_engine::journal::JournalStats;
