@@ -14,6 +14,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 pairs="${1:-5}"
+# PROFILE=debug runs the debug binaries (indicative only: the issue asks for release).
+profile="${PROFILE:-release}"
 duration="${2:-6}"
 work="$(mktemp -d)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -22,14 +24,14 @@ cat >"$work/sluiced.toml" <<TOML
 [limit-overrides]
 shard-limit = 2000
 TOML
-target/release/sluiced --config "$work/sluiced.toml" --data-dir "$work/data" --listen "127.0.0.1:$native" \
+target/$profile/sluiced --config "$work/sluiced.toml" --data-dir "$work/data" --listen "127.0.0.1:$native" \
     --http-listen "127.0.0.1:$http" --metrics-listen "127.0.0.1:$metrics" --limits unlimited --log-level warn &
 daemon=$!
 trap 'kill $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$work"' EXIT
 until curl -sf "http://127.0.0.1:$metrics/health/ready" >/dev/null; do sleep 0.2; done
 
 run() { # $1: label; prints records/s
-    target/release/sluice-loadgen throughput --endpoint "127.0.0.1:$native" --duration-s "$duration" \
+    target/$profile/sluice-loadgen throughput --endpoint "127.0.0.1:$native" --duration-s "$duration" \
         --warmup-s 1 --polling-consumers 0 --efo-consumers 0 --json "$work/$1.json" >/dev/null
     python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["ingest"][0]["records_per_s"])' "$work/$1.json"
 }
