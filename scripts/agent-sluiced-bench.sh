@@ -38,7 +38,7 @@ a, b = socket.socket(), socket.socket()
 a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
 print(a.getsockname()[1], b.getsockname()[1])')
 "$target/release/sluiced" --data-dir "$work/data" --cores 1 --limits unlimited --log-level warn \
-    --listen "127.0.0.1:$native_port" --http-listen "127.0.0.1:$http_port" &
+    --listen "127.0.0.1:$native_port" --http-listen "127.0.0.1:$http_port" --metrics-listen 127.0.0.1:0 &
 sluiced=$!
 trap 'kill $sluiced 2>/dev/null || true; wait $sluiced 2>/dev/null || true' EXIT
 for _ in $(seq 1200); do

@@ -45,7 +45,7 @@ start_daemon() {
     endpoint="127.0.0.1:$port"
     # A free HTTP port too: sluiced refuses an address another process (another run) uses.
     target/release/sluiced --data-dir "$work/data-$limits" --listen "$endpoint" \
-        --http-listen "127.0.0.1:$(free_port)" --limits "$limits" --log-level warn &
+        --http-listen "127.0.0.1:$(free_port)" --metrics-listen 127.0.0.1:0 --limits "$limits" --log-level warn &
     daemon_pid=$!
     for _ in $(seq 1 300); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

@@ -43,7 +43,7 @@ start_daemon() {
     port=$(free_port)
     endpoint="127.0.0.1:$port"
     http_endpoint="127.0.0.1:$(free_port)"
-    target/release/sluiced --data-dir "$work/data-$limits" --listen "$endpoint" --http-listen "$http_endpoint" \
+    target/release/sluiced --data-dir "$work/data-$limits" --listen "$endpoint" --http-listen "$http_endpoint" --metrics-listen 127.0.0.1:0 \
         --limits "$limits" --log-level warn &
     daemon_pid=$!
     for _ in $(seq 1 300); do

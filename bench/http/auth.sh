@@ -40,7 +40,7 @@ start() { # name port extra-args...
     local name=$1 port=$2
     shift 2
     "$sluiced" --data-dir "$data/$name" --limits unlimited --log-level warn ${CORES:+--cores "$CORES"} \
-        --listen "127.0.0.1:$(free_port)" --http-listen "127.0.0.1:$port" "$@" &
+        --listen "127.0.0.1:$(free_port)" --http-listen "127.0.0.1:$port" --metrics-listen 127.0.0.1:0 "$@" &
     pids+=($!)
     wait_port "$port"
 }

@@ -54,7 +54,7 @@ trap cleanup EXIT
 
 sluice_port=$(free_port)
 "$sluiced" --data-dir "$data/sluice" --limits unlimited --log-level warn \
-    ${CORES:+--cores "$CORES"} --listen "127.0.0.1:$(free_port)" --http-listen "127.0.0.1:$sluice_port" &
+    ${CORES:+--cores "$CORES"} --listen "127.0.0.1:$(free_port)" --http-listen "127.0.0.1:$sluice_port" --metrics-listen 127.0.0.1:0 &
 pids+=($!)
 kinesalite_port=$(free_port)
 "$here/node_modules/.bin/kinesalite" --port "$kinesalite_port" --createStreamMs 0 --deleteStreamMs 0 \

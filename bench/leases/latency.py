@@ -50,7 +50,7 @@ def main():
     endpoint = f"http://127.0.0.1:{port}"
     daemon = subprocess.Popen([args.sluiced, "--data-dir", os.path.join(data, "data"), "--cores", "2",
                                "--limits", "unlimited", "--listen", f"127.0.0.1:{free_port()}",
-                               "--http-listen", f"127.0.0.1:{port}", "--log-level", "warn"])
+                               "--http-listen", f"127.0.0.1:{port}", "--metrics-listen", "127.0.0.1:0", "--log-level", "warn"])
     try:
         with httpx.Client() as client:
             while True:

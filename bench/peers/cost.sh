@@ -54,7 +54,7 @@ for run in $(seq "$runs"); do
     native_port=$(free_port)
     http_port=$(free_port)
     "$sluiced" --data-dir "$data/sluice" --limits unlimited --log-level warn --listen "127.0.0.1:$native_port" \
-        --http-listen "127.0.0.1:$http_port" >"$data/sluiced.log" 2>&1 &
+        --http-listen "127.0.0.1:$http_port" --metrics-listen 127.0.0.1:0 >"$data/sluiced.log" 2>&1 &
     sluiced_pid=$!
     wait_port "$native_port" && wait_port "$http_port"
     [ "$mode" = http ] && python3 "$here/kinesis.py" create "127.0.0.1:$http_port" cost 4

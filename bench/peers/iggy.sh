@@ -127,7 +127,7 @@ run_sluice() { # round
     data="$(mktemp -d /tmp/bench-sluice-XXXXXX)"
     port=$(free_port)
     "$sluiced" --data-dir "$data/sluice" --limits unlimited --log-level warn --listen "127.0.0.1:$port" \
-        --http-listen "127.0.0.1:$(free_port)" >"$out/sluiced-$1.log" 2>&1 &
+        --http-listen "127.0.0.1:$(free_port)" --metrics-listen 127.0.0.1:0 >"$out/sluiced-$1.log" 2>&1 &
     server_pid=$!
     wait_port "$port" || { echo "sluiced did not listen on $port" >&2; exit 2; }
     log="$out/put-throughput-$1.log"

@@ -53,7 +53,7 @@ trap cleanup EXIT
 native_port=$(free_port)
 http_port=$(free_port)
 "$sluiced" --data-dir "$data/sluice" --limits unlimited --log-level warn --listen "127.0.0.1:$native_port" \
-    --http-listen "127.0.0.1:$http_port" >"$out/sluiced-$mode.log" 2>&1 &
+    --http-listen "127.0.0.1:$http_port" --metrics-listen 127.0.0.1:0 >"$out/sluiced-$mode.log" 2>&1 &
 sluiced_pid=$!
 pids+=("$sluiced_pid")
 wait_port "$native_port" && wait_port "$http_port"

@@ -87,7 +87,7 @@ trap cleanup EXIT
 declare -A endpoint
 port=$(free_port)
 "$sluiced" --data-dir "$data/sluice" --limits unlimited --log-level warn ${CORES:+--cores "$CORES"} \
-    --listen "127.0.0.1:$(free_port)" --http-listen "127.0.0.1:$port" >"$data/sluiced.log" 2>&1 &
+    --listen "127.0.0.1:$(free_port)" --http-listen "127.0.0.1:$port" --metrics-listen 127.0.0.1:0 >"$data/sluiced.log" 2>&1 &
 pids+=("$!")
 endpoint[sluice]="127.0.0.1:$port"
 for peer in $peers; do

@@ -19,6 +19,7 @@ pub mod checksum;
 pub mod clock;
 pub mod error;
 pub mod format;
+pub mod histogram;
 #[cfg(feature = "journal")]
 pub mod journal;
 pub mod limits;

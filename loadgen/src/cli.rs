@@ -66,6 +66,10 @@ pub struct Common {
     /// Leave the streams the run created (default: delete them at the end).
     #[arg(long)]
     pub keep_streams: bool,
+    /// The daemon's metrics endpoint (`http://127.0.0.1:9464/metrics`): scraped before and
+    /// after the run, the server's own figures are put beside the loadgen's.
+    #[arg(long)]
+    pub metrics: Option<String>,
 }
 
 impl Common {

@@ -20,6 +20,7 @@ mod payload;
 mod plot;
 mod progress;
 mod rate;
+mod server_metrics;
 mod setup;
 mod stats;
 mod throughput;
@@ -46,27 +47,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Limits(args) => {
             let json = args.common.json.clone();
+            let server = ServerMetrics::before(args.common.metrics.clone())?;
             let result = on_executor(move || limits::run(args))?;
             print!("{}", limits::table(&result));
-            write_json(json.as_deref(), &result)?;
+            write_json(json.as_deref(), &server.after(&result)?)?;
             Ok(if result.pass { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Latency(args) => {
             let (json, out_dir) = (args.common.json.clone(), args.common.out_dir());
+            let server = ServerMetrics::before(args.common.metrics.clone())?;
             let result = on_executor(move || latency::run(args))?;
             let files = latency::write_outputs(&result, &out_dir)?;
             print!("{}", latency::table(&result));
             for file in files {
                 println!("wrote {}", file.display());
             }
-            write_json(json.as_deref(), &result.json)?;
+            write_json(json.as_deref(), &server.after(&result.json)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Throughput(args) => {
             let json = args.common.json.clone();
+            let server = ServerMetrics::before(args.common.metrics.clone())?;
             let result = throughput::run(args)?;
             print!("{}", throughput::table(&result));
-            write_json(json.as_deref(), &result)?;
+            write_json(json.as_deref(), &server.after(&result)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check(args) => {
@@ -74,6 +78,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", report.table());
             Ok(if report.pass() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
+    }
+}
+
+/// `--metrics`: the scrape before a run, and after it the result with the server's figures.
+struct ServerMetrics {
+    url: Option<String>,
+    before: server_metrics::Scrape,
+}
+
+impl ServerMetrics {
+    fn before(url: Option<String>) -> anyhow::Result<ServerMetrics> {
+        let before = match &url {
+            Some(url) => server_metrics::scrape(url)?,
+            None => Default::default(),
+        };
+        Ok(ServerMetrics { url, before })
+    }
+
+    /// `result` as JSON, with `server_metrics` added (and the summary printed) under `--metrics`.
+    fn after(&self, result: &impl Serialize) -> anyhow::Result<serde_json::Value> {
+        let mut json = serde_json::to_value(result)?;
+        if let Some(url) = &self.url {
+            let delta = server_metrics::delta(&self.before, &server_metrics::scrape(url)?);
+            print!("{}", server_metrics::table(&delta));
+            if let serde_json::Value::Object(map) = &mut json {
+                map.insert("server_metrics".to_owned(), serde_json::to_value(&delta)?);
+            }
+        }
+        Ok(json)
     }
 }
 

@@ -6,8 +6,8 @@ use crate::kinesis::shard_iterator::{IteratorKey, ITERATOR_KEY_BYTES};
 use crate::kinesis::throttle::LimitsProfile;
 use crate::limits::{Limits, IO_MEMORY_BYTES_PER_CORE, ON_DEMAND_WINDOW_MS_DEFAULT, ON_DEMAND_WINDOW_MS_MIN};
 use crate::net::{http, listener, native};
-use crate::ops::firehose::{self, Firehose};
 use crate::ops::delivery::{self, Delivery};
+use crate::ops::firehose::{self, Firehose};
 use crate::ops::node::{Node, Shared};
 use crate::ops::{leases, on_demand, reshard};
 use crate::runtime::mailbox::{self, Job};
@@ -84,6 +84,25 @@ pub struct Args {
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// The metrics port: GET /metrics (Prometheus), /health/live, /health/ready.
+    /// Default: 127.0.0.1:9464
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// `text` (colours only when stderr is a terminal) or `json` (one object a line, for log
+    /// shippers). Default: text
+    #[arg(long)]
+    pub log_format: Option<LogFormat>,
+    /// Validate the configuration (flags and `--config` file), print it, and exit.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+/// How logs are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -99,6 +118,8 @@ struct FileConfig {
     limits: Option<String>,
     log_level: Option<String>,
     firehose_config: Option<PathBuf>,
+    metrics_listen: Option<SocketAddr>,
+    log_format: Option<LogFormat>,
     #[serde(default)]
     limit_overrides: Limits,
     credentials: Option<PathBuf>,
@@ -125,6 +146,8 @@ pub struct Config {
     pub audit_dir: Option<PathBuf>,
     /// `--tls-cert` and `--tls-key`.
     pub tls: Option<(PathBuf, PathBuf)>,
+    pub metrics_listen: SocketAddr,
+    pub log_format: LogFormat,
 }
 
 impl Config {
@@ -173,6 +196,11 @@ impl Config {
                 (None, None) => None,
                 _ => anyhow::bail!("tls-cert and tls-key go together"),
             },
+            metrics_listen: args
+                .metrics_listen
+                .or(file.metrics_listen)
+                .unwrap_or_else(|| "127.0.0.1:9464".parse().expect("valid default")),
+            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
         })
     }
 }
@@ -200,8 +228,12 @@ fn iterator_key(data_dir: &Path) -> anyhow::Result<IteratorKey> {
 pub fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("create {}", config.data_dir.display()))?;
     let _data_dir_lock = crate::ownership::lock_data_dir(&config.data_dir)?;
-    let listeners = [("native protocol", config.listen), ("HTTP", config.http_listen)];
+    let listeners =
+        [("native protocol", config.listen), ("HTTP", config.http_listen), ("metrics", config.metrics_listen)];
     crate::ownership::probe_listeners(&listeners)?;
+    let metrics_listener = std::net::TcpListener::bind(config.metrics_listen)
+        .with_context(|| format!("listen for metrics on {}", config.metrics_listen))?;
+    let metrics_addr = metrics_listener.local_addr()?;
     let catalog = Catalog::load_or_new(&config.data_dir, config.cores as u32)?;
     let key = iterator_key(&config.data_dir)?;
     let (security, audit_writer) = security(&config)?;
@@ -216,8 +248,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     };
     let (shared, mailboxes) = Shared::new(node_config, Arc::new(SystemClock), &catalog, key);
 
-    // Signals go to this thread only: block them before the executors inherit the mask.
+    // Signals go to this thread only: block them before the executors (and the metrics
+    // thread) inherit the mask.
     let signals = block_shutdown_signals();
+    // Up before recovery, so that /health/live answers while the journals are replayed.
+    crate::net::metrics::spawn(metrics_listener, shared.clone()).context("start the metrics thread")?;
     // After the mask: the delivery runtime's threads must not take SIGTERM either.
     let firehose = Firehose::open(&config.data_dir, config.firehose_config.as_deref(), config.identity.clone())?;
 
@@ -254,9 +289,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         shared.begin_shutdown();
         return Err(error);
     }
+    shared.health.set_ready();
     tracing::info!(
         listen = %config.listen,
         http_listen = %config.http_listen,
+        metrics_listen = %metrics_addr,
         region = %config.identity.region(),
         account_id = %config.identity.account_id(),
         cores = config.cores,

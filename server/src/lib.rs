@@ -18,6 +18,8 @@
 //!    │
 //!  kinesis   pure Kinesis semantics: errors, views, positions, paging, iterators, quotas
 //!    │
+//!  metrics   per-core counters, their snapshots, the Prometheus text, health
+//!    │
 //!  limits    every limit, and the `Limits` a node is configured with
 //! ```
 //!
@@ -28,6 +30,7 @@ pub mod control;
 pub mod daemon;
 pub mod kinesis;
 pub mod limits;
+pub mod metrics;
 pub mod net;
 pub mod ops;
 pub mod ownership;

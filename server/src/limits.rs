@@ -174,6 +174,18 @@ pub const SHUTDOWN_DRAIN_MS: u64 = 10_000;
 /// How often each core enforces retention (drops expired records, deletes segments), in
 /// milliseconds.
 pub const RETENTION_INTERVAL_MS: u64 = 60_000;
+/// Bytes of a request head the metrics port reads at most: its requests are
+/// `GET /metrics` and the health checks, a few hundred bytes from Prometheus or a load
+/// balancer; anything longer is refused (431) rather than buffered.
+pub const METRICS_REQUEST_BYTES_MAX: usize = 8 * 1024;
+/// Headers of a metrics-port request parsed at most (Prometheus sends about six).
+pub const METRICS_REQUEST_HEADERS_MAX: usize = 32;
+/// How long the metrics port waits for a request head or for a core's figures, in
+/// milliseconds. The port serves one connection at a time, so a client that sends nothing
+/// holds it for at most this long; a core that does not answer within it (its mailbox is
+/// full, or it is busy for that long) is reported from its previous answer. Below
+/// Prometheus's default scrape timeout of 10 s.
+pub const METRICS_WAIT_MS: u64 = 2_000;
 /// How long an accept that failed (out of file descriptors, say) waits before the next, in
 /// milliseconds: long enough not to spin, short enough not to be noticed.
 pub const ACCEPT_RETRY_MS: u64 = 10;

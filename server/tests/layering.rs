@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 /// The layers, bottom first: a file of layer `i` may name layers `0..=i` only.
-const LAYERS: &[&str] = &["limits", "kinesis", "control", "runtime", "ops", "net", "ownership", "daemon"];
+const LAYERS: &[&str] = &["limits", "metrics", "kinesis", "control", "runtime", "ops", "net", "ownership", "daemon"];
 
 fn layer(name: &str) -> Option<usize> {
     LAYERS.iter().position(|layer| *layer == name)

@@ -21,6 +21,8 @@ fn second_daemon(data_dir: &Path, listen: SocketAddr, http_listen: SocketAddr) -
         .arg(listen.to_string())
         .arg("--http-listen")
         .arg(http_listen.to_string())
+        .arg("--metrics-listen")
+        .arg("127.0.0.1:0")
         .arg("--cores")
         .arg("1")
         .arg("--log-level")

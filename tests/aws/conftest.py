@@ -36,7 +36,7 @@ class Daemon:
         self.endpoint = f"http://127.0.0.1:{self.http_port}"
         self.process = subprocess.Popen(
             [SLUICED, "--data-dir", os.path.join(self.dir.name, "data"), "--cores", "2", "--limits", limits,
-             "--listen", f"127.0.0.1:{self.native_port}", "--http-listen", f"127.0.0.1:{self.http_port}",
+             "--listen", f"127.0.0.1:{self.native_port}", "--http-listen", f"127.0.0.1:{self.http_port}", "--metrics-listen", "127.0.0.1:0",
              "--log-level", "warn", *extra_args],
         )
         deadline = time.monotonic() + 30

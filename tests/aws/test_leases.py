@@ -69,7 +69,7 @@ class Node:
         self.endpoint = f"http://127.0.0.1:{self.http_port}"
         self.process = subprocess.Popen(
             [SLUICED, "--data-dir", self.data_dir, "--cores", "2", "--limits", "unlimited",
-             "--listen", f"127.0.0.1:{free_port()}", "--http-listen", f"127.0.0.1:{self.http_port}",
+             "--listen", f"127.0.0.1:{free_port()}", "--http-listen", f"127.0.0.1:{self.http_port}", "--metrics-listen", "127.0.0.1:0",
              "--log-level", "warn"])
         deadline = time.monotonic() + 30
         while True:

@@ -16,7 +16,7 @@ a, b = socket.socket(), socket.socket()
 a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
 print(a.getsockname()[1], b.getsockname()[1])')
 "$sluiced" --data-dir "$data/data" --cores 2 --limits "$limits" --log-level warn \
-    --listen "127.0.0.1:$native_port" --http-listen "127.0.0.1:$http_port" &
+    --listen "127.0.0.1:$native_port" --http-listen "127.0.0.1:$http_port" --metrics-listen 127.0.0.1:0 &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"; }
 trap cleanup EXIT

@@ -223,6 +223,7 @@ impl Sluiced {
                 .arg("--data-dir")
                 .arg(&self.data)
                 .args(["--listen", &self.native.to_string(), "--http-listen", &self.http.to_string()])
+                .args(["--metrics-listen", "127.0.0.1:0"])
                 .args(["--cores", "1", "--limits", self.limits, "--log-level", "warn"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

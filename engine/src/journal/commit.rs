@@ -45,6 +45,9 @@ pub(super) struct Framed<S: Storage> {
     position: u64,
     pub bytes: u64,
     record_count: u64,
+    /// When framing finished: the commit's latency (waiting for the previous commit, the
+    /// writes, the fdatasync) runs from here to its publication.
+    framed_at: std::time::Instant,
 }
 
 impl<S: Storage> Framed<S> {
@@ -351,6 +354,7 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
         path,
         position,
         bytes: batch_position - position,
+        framed_at: std::time::Instant::now(),
     })
 }
 
@@ -403,9 +407,7 @@ fn publish<S: Storage>(inner: &Inner<S>, framed: Framed<S>) -> Framed<S> {
         }
     }
     state.write_position += framed.bytes;
-    state.stats.commits += 1;
-    state.stats.records += framed.record_count;
-    state.stats.bytes_written += framed.bytes;
+    state.stats.record_commit(framed.record_count, framed.bytes, framed.framed_at.elapsed());
     for (position, buffer) in &framed.batches {
         state.cache_bytes += buffer.bytes().len();
         state.cache.push_back(CachedBatch { position: *position, buffer: buffer.clone() });

@@ -32,6 +32,7 @@ mod segment;
 use crate::clock::SharedClock;
 use crate::error::{EngineError, Result};
 use crate::format;
+use crate::histogram::Histogram;
 use crate::limits;
 use crate::sequence::{SequenceNumber, ShardSeqPrefix};
 use crate::shard_index::ShardIndex;
@@ -165,7 +166,7 @@ struct State<S: Storage> {
     stats: JournalStats,
 }
 
-/// Counters for tests and benchmarks.
+/// Counters for tests, benchmarks and the daemon's metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JournalStats {
     /// Group commits: one write and one fdatasync each.
@@ -173,6 +174,20 @@ pub struct JournalStats {
     pub records: u64,
     /// Bytes written, padding included.
     pub bytes_written: u64,
+    /// Records per group commit.
+    pub commit_records: Histogram,
+    /// Microseconds from a commit's framing to its publication (writes and fdatasync).
+    pub commit_us: Histogram,
+}
+
+impl JournalStats {
+    fn record_commit(&mut self, records: u64, bytes: u64, latency: std::time::Duration) {
+        self.commits += 1;
+        self.records += records;
+        self.bytes_written += bytes;
+        self.commit_records.record(records);
+        self.commit_us.record(latency.as_micros() as u64);
+    }
 }
 
 #[derive(Default)]

@@ -7,7 +7,9 @@
 //! runs before any other file (see there).
 
 use super::{IoBuffer, Storage, StorageFile};
+use crate::histogram::Histogram;
 use glommio::io::{DmaBuffer, DmaFile, OpenOptions, ReadResult};
+use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,31 @@ use std::rc::Rc;
 /// Any file of at least this size primes glommio's IOPOLL probe correctly.
 const IOPOLL_PROBE_BYTES: usize = 4096;
 const IOPOLL_PROBE_FILE: &str = ".iopoll-probe";
+
+/// What this thread's (one core's) files did on the disk, for the daemon's metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DiskStats {
+    /// Bytes read by `read_at` (journal reads that missed the tail cache, recovery).
+    pub bytes_read: u64,
+    /// Microseconds per `fdatasync`.
+    pub fdatasync_us: Histogram,
+}
+
+thread_local! {
+    /// Per thread, and so per core: each executor owns its files, nothing is shared.
+    static DISK_STATS: Cell<DiskStats> = Cell::new(DiskStats::default());
+}
+
+/// This core's disk counters since it started.
+pub fn disk_stats() -> DiskStats {
+    DISK_STATS.get()
+}
+
+fn count_disk(change: impl FnOnce(&mut DiskStats)) {
+    let mut stats = DISK_STATS.get();
+    change(&mut stats);
+    DISK_STATS.set(stats);
+}
 
 /// Files on the local disk through glommio. Must be used on a glommio executor.
 #[derive(Debug, Clone, Copy, Default)]
@@ -97,11 +124,16 @@ impl StorageFile for DmaFile {
     }
 
     async fn read_at(&self, offset: u64, bytes: usize) -> io::Result<ReadResult> {
-        DmaFile::read_at(self, offset, bytes).await.map_err(io_error)
+        let read = DmaFile::read_at(self, offset, bytes).await.map_err(io_error)?;
+        count_disk(|stats| stats.bytes_read += read.len() as u64);
+        Ok(read)
     }
 
     async fn fdatasync(&self) -> io::Result<()> {
-        DmaFile::fdatasync(self).await.map_err(io_error)
+        let started = std::time::Instant::now();
+        let synced = DmaFile::fdatasync(self).await.map_err(io_error);
+        count_disk(|stats| stats.fdatasync_us.record(started.elapsed().as_micros() as u64));
+        synced
     }
 
     async fn truncate(&self, bytes: u64) -> io::Result<()> {

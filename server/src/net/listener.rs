@@ -4,6 +4,7 @@
 //! them).
 
 use crate::limits::ACCEPT_RETRY_MS;
+use crate::metrics::Protocol;
 use crate::ops::node::Node;
 use futures_lite::future;
 use glommio::net::{TcpListener, TcpStream};
@@ -23,6 +24,7 @@ where
     let limits = node.limits().clone();
     let gate = Gate::new();
     let open = Rc::new(Cell::new(0usize));
+    let metric_protocol = if protocol == "native" { Protocol::Native } else { Protocol::Http };
     loop {
         let accepted = future::or(async { Some(listener.accept().await) }, async {
             node.signal.triggered().await;
@@ -38,10 +40,12 @@ where
                     continue;
                 }
                 open.set(open.get() + 1);
-                let (served, open) = (connection(node.clone(), stream), open.clone());
+                node.metrics.connection(metric_protocol, true);
+                let (served, open, counted) = (connection(node.clone(), stream), open.clone(), node.clone());
                 let spawned = gate.spawn(async move {
                     served.await;
                     open.set(open.get() - 1);
+                    counted.metrics.connection(metric_protocol, false);
                 });
                 match spawned {
                     Ok(task) => {

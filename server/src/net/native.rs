@@ -14,6 +14,7 @@ use crate::limits::{
     RECEIVE_CHUNK_BYTES, REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX, RESPONSE_BYTES_QUEUED_PER_CONNECTION_MAX,
     RESPONSE_FRAMES_QUEUED_MAX, SMALL_RESPONSE_BYTES,
 };
+use crate::metrics::Protocol;
 use crate::ops::auth::Caller;
 use crate::ops::dispatch::{execute, Answer};
 use crate::ops::node::Node;
@@ -30,6 +31,7 @@ use sluice_protocol::frame::{RECORD_FRAMING_BYTES_MAX, SEQUENCE_NUMBER_BYTES_MAX
 use sluice_protocol::native::{self, capacity_for};
 use sluice_protocol::FRAME_BYTES_MAX;
 use std::rc::Rc;
+use tracing::Instrument as _;
 
 /// A builder's starting capacity for answers other than records: most are far smaller.
 const ANSWER_BUILDER_BYTES_INITIAL: usize = 1024;
@@ -187,6 +189,12 @@ fn response_bytes_max(request: &Request) -> usize {
     }
 }
 
+/// Every log line of a request, on this core, names its correlation id (the native
+/// protocol's request id).
+fn request_span(correlation_id: u64) -> tracing::Span {
+    tracing::error_span!("request", correlation_id)
+}
+
 /// Answers one request frame: sends its answer frame(s) to `sink`.
 async fn handle(node: &Rc<Node>, frame: Bytes, sink: &Outbound) {
     let decoded = match native::decode_request(&frame) {
@@ -205,11 +213,12 @@ async fn handle(node: &Rc<Node>, frame: Bytes, sink: &Outbound) {
             return;
         }
     };
+    let _in_flight = node.metrics.request(Protocol::Native);
     if matches!(request, Request::SubscribeToShard(_)) {
         // A subscription's frames are sent one at a time as events come, each reserving its
         // own room; the request frame is not needed meanwhile.
         drop(frame);
-        match execute(node, &Caller::Anonymous, request).await {
+        match execute(node, &Caller::Anonymous, request).instrument(request_span(correlation_id)).await {
             Ok(Answer::Subscription(events)) => subscription(correlation_id, events, sink).await,
             Ok(Answer::Response(response)) => {
                 let _ = sink.send(answer_frame(correlation_id, Ok(response))).await;
@@ -221,7 +230,7 @@ async fn handle(node: &Rc<Node>, frame: Bytes, sink: &Outbound) {
         return;
     }
     let Ok(reservation) = sink.reserve(response_bytes_max(&request)).await else { return };
-    let answer = match execute(node, &Caller::Anonymous, request).await {
+    let answer = match execute(node, &Caller::Anonymous, request).instrument(request_span(correlation_id)).await {
         Ok(Answer::Response(response)) => Ok(response),
         Ok(Answer::Subscription(_)) => Err(KinesisError::internal("only SubscribeToShard answers with events")),
         Err(error) => Err(error),

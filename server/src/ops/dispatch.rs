@@ -10,7 +10,7 @@ use crate::control::streams::{is_internal, INTERNAL_STREAM_PREFIX};
 use crate::ops::auth::{authorize, Caller};
 use crate::ops::node::Node;
 use crate::ops::subscriptions::Events;
-use crate::ops::{audit, consumers, leases, records, reshard, streams, subscriptions};
+use crate::ops::{audit, consumers, leases, observe, records, reshard, streams, subscriptions};
 use sluice_model::iam::IamResource;
 use sluice_model::{Identity, KinesisError, Request, Response};
 use std::rc::Rc;
@@ -33,7 +33,9 @@ pub enum Answer {
 pub async fn execute(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<Answer, KinesisError> {
     let operation = request.operation();
     let parameters = audit::parameters(node, caller, &request);
+    let observation = observe::begin(node, &request);
     let answer = checked(node, caller, request).await;
+    observe::finish(node, observation, &answer);
     if let Some(parameters) = parameters {
         audit::record_call(node, caller, operation, parameters, answer.as_ref().map(|_| ()));
     }

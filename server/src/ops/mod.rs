@@ -4,6 +4,7 @@
 //! - [`node`]: one core's context ([`node::Node`]), composed of the features' own state
 //!   ([`state`]).
 //! - [`dispatch`]: validation, the authorization check, and the call of each operation.
+//! - [`observe`]: what requests and subscriptions tell the metrics; a core's figures for a scrape.
 //! - [`auth`]: who is calling, and the one place a caller is checked.
 //! - [`audit`]: the audit log's entry for each call of an authenticated caller.
 //! - [`catalog`]: changes to the catalog on core 0: persist, prepare every core, publish.
@@ -16,7 +17,7 @@
 //! - [`delivery`]: the delivery state (consumer-group leases) in core 0's internal shard;
 //!   [`leases`]: Sluice's lease operations on it.
 //!
-//! Layer: imports `runtime`, `control`, `kinesis` and `limits`; `net` and `daemon` import it.
+//! Layer: imports `runtime`, `control`, `kinesis`, `metrics` and `limits`; `net` and `daemon` import it.
 
 pub mod audit;
 pub mod auth;
@@ -27,6 +28,7 @@ pub mod dispatch;
 pub mod firehose;
 pub mod leases;
 pub mod node;
+pub mod observe;
 pub mod on_demand;
 pub mod records;
 pub mod reshard;

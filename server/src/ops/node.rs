@@ -14,6 +14,8 @@
 
 use crate::kinesis::shard_iterator::IteratorKey;
 use crate::limits::Limits;
+use crate::metrics::health::Health;
+use crate::metrics::CoreMetrics;
 use crate::ops::delivery::Delivery;
 use crate::ops::state::{CatalogOwner, ShardStates, Subscriptions};
 use crate::runtime::mailbox::{Job, Mailboxes};
@@ -36,6 +38,10 @@ pub struct Shared {
     pub iterator_key: IteratorKey,
     pub mailboxes: Mailboxes<Node>,
     pub shutdown: Shutdown,
+    /// Ready or not, for `/health/ready`.
+    pub health: Health,
+    /// When the node started, for `sluice_uptime_seconds`.
+    pub started: std::time::Instant,
 }
 
 impl Shared {
@@ -54,6 +60,8 @@ impl Shared {
             routes: RouteTable::new(Routes::from_catalog(catalog)),
             iterator_key,
             mailboxes,
+            health: Health::default(),
+            started: std::time::Instant::now(),
         };
         (Arc::new(shared), receivers)
     }
@@ -66,6 +74,7 @@ impl Shared {
     /// have, closes its journal. Called from the signal thread.
     pub fn begin_shutdown(&self) {
         self.shutdown.request();
+        self.health.set_stopping();
         // Mailboxes stay open: cores keep forwarding in-flight work while they drain.
         self.mailboxes.broadcast_blocking(|| Box::new(|node: Rc<Node>| Box::pin(async move { node.signal.trigger() })));
     }
@@ -86,6 +95,8 @@ pub struct Node {
     pub delivery: Option<Rc<Delivery>>,
     /// Closed when the node shuts down; this core's listeners and connections watch it.
     pub signal: CoreSignal,
+    /// What this core counts for the metrics (its shards' write counters are in `shards`).
+    pub metrics: CoreMetrics,
 }
 
 impl Node {
@@ -105,6 +116,7 @@ impl Node {
             catalog: catalog.map(CatalogOwner::new),
             delivery,
             signal: CoreSignal::default(),
+            metrics: CoreMetrics::default(),
         })
     }
 

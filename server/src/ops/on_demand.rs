@@ -40,9 +40,12 @@ pub async fn scale(core0: Rc<Node>, window_ms: u64) {
                 let shard = open.iter().find(|shard| shard.number == number).expect("planned from the open shards");
                 let middle = shard.hash_key_start + (shard.hash_key_end - shard.hash_key_start) / 2 + 1;
                 tracing::info!(stream = %meta.name, shard = %shard.shard_id(), "on-demand: splitting a hot shard");
-                if let Err(error) = split_for_capacity(&core0, &meta.name, number, middle).await {
-                    tracing::warn!(stream = %meta.name, %error, "on-demand split failed");
-                    break;
+                match split_for_capacity(&core0, &meta.name, number, middle).await {
+                    Ok(()) => core0.metrics.on_demand_splits.set(core0.metrics.on_demand_splits.get() + 1),
+                    Err(error) => {
+                        tracing::warn!(stream = %meta.name, %error, "on-demand split failed");
+                        break;
+                    }
                 }
             }
         }

@@ -192,7 +192,9 @@ async fn append_admitted(
             // Demand counts what producers asked for, admitted or not (see kinesis/demand.rs).
             state.demand.bytes += bytes;
             state.demand.records += 1;
-            state.limits.admit_write(now_ms, bytes)
+            let admitted = state.limits.admit_write(now_ms, bytes);
+            state.counters.count_write(bytes, admitted);
+            admitted
         });
         match verdict {
             Some(true) => {

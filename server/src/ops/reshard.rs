@@ -116,7 +116,9 @@ async fn close(core0: &Rc<Node>, stream: &str, number: u32) -> Result<()> {
         .await??;
     let name = stream.to_owned();
     apply(core0, move |catalog, _, rules| control::reshard::finish_close(catalog, rules, &name, number, ending_index))
-        .await
+        .await?;
+    core0.metrics.reshards.set(core0.metrics.reshards.get() + 1);
+    Ok(())
 }
 
 /// Runs `step` on core 0 to its end and answers from there.

@@ -4,6 +4,7 @@
 
 use crate::kinesis::demand::Demand;
 use crate::kinesis::throttle::{LimitsProfile, ShardLimits};
+use crate::metrics::ShardCounters;
 use sluice_engine::catalog::Catalog;
 use sluice_model::KinesisError;
 use std::cell::{Cell, RefCell};
@@ -15,6 +16,8 @@ pub struct ShardState {
     pub limits: ShardLimits,
     /// Writes producers asked of the shard since the on-demand scaler last looked.
     pub demand: Demand,
+    /// The shard's write figures for the metrics, since this core adopted it.
+    pub counters: ShardCounters,
 }
 
 /// The shards this core serves, by uid. A shard is here from before its first request can
@@ -25,14 +28,24 @@ pub struct ShardStates(RefCell<HashMap<u64, ShardState>>);
 impl ShardStates {
     /// Serves `uid` from now on, with fresh quotas (kept if it is served already).
     pub fn adopt(&self, uid: u64, profile: LimitsProfile, now_ms: i64) {
-        self.0
-            .borrow_mut()
-            .entry(uid)
-            .or_insert_with(|| ShardState { limits: ShardLimits::new(profile, now_ms), demand: Demand::default() });
+        self.0.borrow_mut().entry(uid).or_insert_with(|| ShardState {
+            limits: ShardLimits::new(profile, now_ms),
+            demand: Demand::default(),
+            counters: ShardCounters::default(),
+        });
     }
 
     pub fn forget(&self, uid: u64) {
         self.0.borrow_mut().remove(&uid);
+    }
+
+    /// How many shards this core serves.
+    pub fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Runs `use_state` on shard `uid`'s state; `None` if this core does not serve it.
@@ -68,6 +81,15 @@ pub struct Started {
 }
 
 impl Subscriptions {
+    /// How many run now.
+    pub fn len(&self) -> usize {
+        self.active.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Registers a subscription of `consumer` to shard `uid`. Within `resubscribe_window_ms`
     /// of the last one's start that is ResourceInUse; after it, the new one takes over and the
     /// old one ends. At most `max` run at once.

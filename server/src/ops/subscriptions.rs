@@ -136,6 +136,7 @@ async fn push(
                 millis_behind_latest: batch.millis_behind_latest,
                 child_shards: None,
             };
+            crate::ops::observe::event_pushed(node, stream_name, shard.number, &event);
             if events.send(SubscriptionItem::Event(event)).await.is_err() {
                 return;
             }

@@ -63,6 +63,37 @@ impl<C: 'static> Mailboxes<C> {
     }
 }
 
+impl<C: 'static> Mailboxes<C> {
+    /// Runs `work` on core `core` from a thread that is no executor (the metrics thread) and
+    /// waits at most `timeout` for its answer. `None` if the mailbox is full (the core is
+    /// saturated: the caller must not add to it by waiting), closed, or the answer is late.
+    pub fn ask_blocking<T: Send + 'static>(
+        &self,
+        core: usize,
+        work: impl FnOnce(Rc<C>) -> T + Send + 'static,
+        timeout: std::time::Duration,
+    ) -> Option<T> {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        let job: Job<C> = Box::new(move |context| {
+            Box::pin(async move {
+                let _ = reply.send(work(context));
+            })
+        });
+        self.senders.get(core)?.try_send(job).ok()?;
+        answer.recv_timeout(timeout).ok()
+    }
+
+    /// Jobs waiting in each core's mailbox now.
+    pub fn depths(&self) -> Vec<usize> {
+        self.senders.iter().map(async_channel::Sender::len).collect()
+    }
+
+    /// Jobs a mailbox holds at most.
+    pub fn capacity(&self) -> usize {
+        self.senders.first().and_then(async_channel::Sender::capacity).unwrap_or(0)
+    }
+}
+
 /// Serves a core's mailbox: every job runs as its own task, so a long one (a subscription)
 /// does not hold up the rest.
 pub async fn serve<C: 'static>(context: Rc<C>, mailbox: async_channel::Receiver<Job<C>>) {

@@ -12,6 +12,8 @@ pub struct Daemon {
     pub addr: SocketAddr,
     /// The AWS-compatible HTTP API's address.
     pub http_addr: SocketAddr,
+    /// The metrics port's address (`/metrics`, `/health/*`).
+    pub metrics_addr: SocketAddr,
     pub data_dir: PathBuf,
     _dir: Option<tempfile::TempDir>,
     limits: &'static str,
@@ -59,6 +61,7 @@ impl Daemon {
             child: None,
             addr: unbound,
             http_addr: unbound,
+            metrics_addr: unbound,
             data_dir,
             _dir: Some(dir),
             limits,
@@ -81,6 +84,7 @@ impl Daemon {
             (self.addr, self.http_addr) = ports.unwrap_or_else(|| {
                 (SocketAddr::from(([127, 0, 0, 1], free_port())), SocketAddr::from(([127, 0, 0, 1], free_port())))
             });
+            self.metrics_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
             let mut child = Command::new(env!("CARGO_BIN_EXE_sluiced"))
                 .arg("--data-dir")
                 .arg(&self.data_dir)
@@ -88,6 +92,8 @@ impl Daemon {
                 .arg(self.addr.to_string())
                 .arg("--http-listen")
                 .arg(self.http_addr.to_string())
+                .arg("--metrics-listen")
+                .arg(self.metrics_addr.to_string())
                 .arg("--cores")
                 .arg(self.cores.to_string())
                 .arg("--limits")

@@ -6,6 +6,7 @@
 //! ends (the body ends) or fails (an exception message, then the end). Errors before the
 //! subscription starts are ordinary error answers, as AWS sends them.
 
+use crate::metrics::Protocol;
 use crate::net::http::{content_type, document, Body, Refusal};
 use crate::ops::auth::Caller;
 use crate::ops::dispatch::{execute, Answer};
@@ -36,6 +37,7 @@ pub async fn respond(
 ) -> Result<Response<Body>, Refusal> {
     let request = aws::decode_request(operation, encoding, &body)?;
     drop(body);
+    let _in_flight = node.metrics.request(Protocol::Http);
     match execute(node, caller, request).await? {
         Answer::Response(response) => {
             Ok(document(StatusCode::OK, content_type(encoding), aws::encode_response(encoding, &response)))

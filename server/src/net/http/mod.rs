@@ -53,6 +53,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 /// The body of every answer: a whole document, or SubscribeToShard's event stream.
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -245,7 +246,9 @@ async fn handle(shared: &HttpCore, peer: Peer, request: Request<Incoming>) -> Re
     let id = uuid::Uuid::new_v4().to_string();
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
     let encoding = Encoding::of_content_type(content_type);
-    let mut response = match respond(shared, peer, &id, request, encoding).await {
+    // Every log line of this request, on this core, names its request id.
+    let span = tracing::error_span!("request", request_id = %id);
+    let mut response = match respond(shared, peer, &id, request, encoding).instrument(span).await {
         Ok(response) => response,
         Err(refusal) => {
             if refusal.status.is_server_error() {

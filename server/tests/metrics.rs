@@ -1,0 +1,345 @@
+//! The metrics port against real parts: a real `sluiced` under load, scraped every second by
+//! the real Prometheus server (Debian's, installed by `tests/metrics/setup.sh`), checked with
+//! PromQL against what the client saw; the dashboard's every query and the alert rules
+//! evaluated by that Prometheus; the systemd unit and the example configuration checked by
+//! `systemd-analyze verify` and `sluiced --check-config`.
+
+mod common;
+
+use bytes::Bytes;
+use common::{free_port, run, Daemon};
+use sluice_client::*;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// One HTTP/1.0 GET; the status code and body.
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let status = text.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("status line");
+    let body = text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+/// The Prometheus server, scraping one `sluiced` every second, with the alert rules loaded.
+struct Prometheus {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    fn start(target: SocketAddr) -> Prometheus {
+        let setup = Command::new("bash").arg(repo().join("tests/metrics/setup.sh")).status().expect("run setup.sh");
+        assert!(setup.success(), "tests/metrics/setup.sh could not install Prometheus");
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let config = dir.path().join("prometheus.yml");
+        let rules = repo().join("deploy/prometheus/alerts.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [\"{}\"]\n\
+                 scrape_configs:\n  - job_name: sluice\n    static_configs:\n      - targets: [\"{target}\"]\n",
+                rules.display()
+            ),
+        )
+        .unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn prometheus");
+        let prometheus = Prometheus { child, addr, _dir: dir };
+        prometheus
+            .wait_until("Prometheus is ready", || TcpStream::connect(addr).is_ok() && get(addr, "/-/ready").0 == 200);
+        prometheus
+    }
+
+    /// Polls `done` until it holds; fails after a minute (a hang, not a speed check).
+    fn wait_until(&self, what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting: {what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// An instant query's result vector; panics if Prometheus refuses the query.
+    fn query(&self, promql: &str) -> Vec<serde_json::Value> {
+        let (status, body) = get(self.addr, &format!("/api/v1/query?query={}", percent_encode(promql)));
+        let answer: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{promql}: {body}"));
+        assert_eq!((status, answer["status"].as_str()), (200, Some("success")), "{promql}: {body}");
+        match &answer["data"]["result"] {
+            serde_json::Value::Array(samples) => samples.clone(),
+            // Scalars (`scalar(...)`, literals) answer one sample.
+            other => vec![other.clone()],
+        }
+    }
+
+    /// The value of a query that yields one sample, or `None` if it yields none.
+    fn value(&self, promql: &str) -> Option<f64> {
+        let samples = self.query(promql);
+        assert!(samples.len() <= 1, "{promql} has {} samples", samples.len());
+        samples.first().map(|sample| sample["value"][1].as_str().unwrap().parse().unwrap())
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the client saw of its writes.
+#[derive(Debug, Default)]
+struct Sent {
+    stored: u64,
+    throttled: u64,
+    failed: u64,
+}
+
+#[test]
+fn prometheus_sees_what_the_client_sent_and_the_dashboard_and_alerts_evaluate() {
+    let daemon = Daemon::start("kinesis", 2);
+    assert_eq!(get(daemon.metrics_addr, "/health/live").0, 200);
+    assert_eq!(get(daemon.metrics_addr, "/nothing").0, 404);
+    let prometheus = Prometheus::start(daemon.metrics_addr);
+    // Ready a moment after the listeners accept (once every core reported and the addresses
+    // were verified); 503 until then.
+    prometheus.wait_until("sluiced is ready", || match get(daemon.metrics_addr, "/health/ready").0 {
+        200 => true,
+        503 => false,
+        other => panic!("/health/ready answered {other}"),
+    });
+    // Prometheus applies its targets a few seconds after it starts: load only once it scrapes.
+    prometheus.wait_until("Prometheus scrapes sluiced", || prometheus.value(r#"up{job="sluice"}"#) == Some(1.0));
+
+    let endpoint = daemon.endpoint();
+    let (sender, sent) = std::sync::mpsc::channel();
+    run(move || async move {
+        let client = Client::connect(&endpoint).await.expect("connect");
+        for (stream, shards) in [("metered", 2), ("quiet", 1)] {
+            let request =
+                CreateStreamInput { stream_name: stream.into(), shard_count: Some(shards), ..Default::default() };
+            client.call(&request).await.expect("create stream");
+        }
+        let enable = EnableEnhancedMonitoringInput {
+            stream_name: Some("metered".into()),
+            shard_level_metrics: vec![MetricsName::IncomingRecords, MetricsName::WriteProvisionedThroughputExceeded],
+            ..Default::default()
+        };
+        client.call(&enable).await.expect("enable enhanced monitoring");
+        // Two shards take 2,000 records/s: 500-record batches of 1 KiB as fast as the client
+        // goes overrun that, so some records are stored and some throttled.
+        let mut seen = Sent::default();
+        let started = Instant::now();
+        let mut batch = 0;
+        while started.elapsed() < Duration::from_secs(3) || batch < 4 {
+            let records = (0..500)
+                .map(|i| PutRecordsRequestEntry {
+                    data: Bytes::from(vec![b'x'; 1024]),
+                    partition_key: Some(format!("key-{batch}-{i}")),
+                    explicit_hash_key: None,
+                })
+                .collect();
+            let request = PutRecordsInput { stream_name: Some("metered".into()), records, ..Default::default() };
+            let response = client.call(&request).await.expect("put records");
+            for record in response.records {
+                match record.error_code {
+                    None => seen.stored += 1,
+                    Some(ErrorKind::ProvisionedThroughputExceeded) => seen.throttled += 1,
+                    Some(_) => seen.failed += 1,
+                }
+            }
+            batch += 1;
+        }
+        sender.send(seen).unwrap();
+    });
+    let sent = sent.recv().unwrap();
+    assert!(sent.stored > 0 && sent.throttled > 0, "the load both stored and was throttled: {sent:?}");
+
+    let stored = sent.stored as f64;
+    prometheus.wait_until("Prometheus scraped the final counts", || {
+        prometheus.value(r#"sluice_incoming_records_total{stream="metered"}"#) == Some(stored)
+    });
+    // Scraped while the load ran, not only at its end.
+    let samples = prometheus.value(r#"count_over_time(sluice_incoming_records_total{stream="metered"}[5m])"#).unwrap();
+    let scrapes = (
+        prometheus.value("count_over_time(up[5m])"),
+        prometheus.value("sum_over_time(up[5m])"),
+        prometheus.value("max_over_time(scrape_duration_seconds[5m])"),
+    );
+    assert!(samples >= 2.0, "{samples} scrapes of the counter; scrapes, successful, slowest: {scrapes:?}");
+    let incoming = prometheus.value(r#"sum(sluice_incoming_records_total{stream="metered"})"#).unwrap();
+    assert!((incoming - stored).abs() <= 0.01 * stored, "IncomingRecords {incoming}, the client stored {stored}");
+    let check = |promql: &str, expected: u64| {
+        assert_eq!(prometheus.value(promql), Some(expected as f64), "{promql}: the client saw {sent:?}");
+    };
+    check(r#"sluice_write_provisioned_throughput_exceeded_total{stream="metered"}"#, sent.throttled);
+    check(r#"sluice_put_records_throttled_records_total{stream="metered"}"#, sent.throttled);
+    check(r#"sluice_put_records_successful_records_total{stream="metered"}"#, sent.stored);
+    check(r#"sluice_put_records_failed_records_total{stream="metered"}"#, sent.failed);
+    check(r#"sluice_put_records_total_records_total{stream="metered"}"#, sent.stored + sent.throttled + sent.failed);
+    check(
+        r#"sluice_incoming_bytes_total{stream="metered"} / 1024 >= bool sluice_incoming_records_total{stream="metered"}"#,
+        1,
+    );
+    // Shard level: exactly the enabled names, for the enabled stream, one series per shard.
+    check(r#"count(sluice_shard_incoming_records_total{stream="metered"})"#, 2);
+    check(r#"sum(sluice_shard_incoming_records_total{stream="metered"})"#, sent.stored);
+    check(r#"sum(sluice_shard_write_provisioned_throughput_exceeded_total{stream="metered"})"#, sent.throttled);
+    assert_eq!(prometheus.value("count(sluice_shard_incoming_bytes_total)"), None, "IncomingBytes was not enabled");
+    assert_eq!(prometheus.value(r#"count(sluice_shard_incoming_records_total{stream="quiet"})"#), None);
+    check(r#"sluice_incoming_records_total{stream="quiet"}"#, 0);
+    check(r#"sum(sluice_group_commit_records_count) > bool 0"#, 1);
+    check("sluice_ready", 1);
+
+    // The dashboard's every query evaluates (Grafana's variables given values Prometheus reads).
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo().join("deploy/grafana/sluice-dashboard.json")).unwrap())
+            .unwrap();
+    let mut queries = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap().replace("$stream", ".*").replace("$__rate_interval", "1m");
+            let samples = prometheus.query(&expr);
+            let title = panel["title"].as_str().unwrap();
+            // Every panel but those of features this load did not use shows data.
+            let idle =
+                ["Read throttles", "Iterator age", "Enhanced fan-out", "GetRecords", "Reshards", "Subscriptions"];
+            if !idle.iter().any(|word| title.contains(word)) {
+                assert!(!samples.is_empty(), "dashboard panel {title:?} shows nothing: {expr}");
+            }
+            queries += 1;
+        }
+    }
+    assert!(queries >= 20, "{queries} dashboard queries");
+
+    // The alert rules loaded and evaluate without error.
+    prometheus.wait_until("the alert rules were evaluated", || {
+        let (_, body) = get(prometheus.addr, "/api/v1/rules");
+        let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let rules: Vec<_> = answer["data"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|group| group["rules"].as_array().unwrap().clone())
+            .collect();
+        for rule in &rules {
+            assert_ne!(rule["health"], "err", "alert rule {} fails: {}", rule["name"], rule["lastError"]);
+        }
+        rules.len() >= 8 && rules.iter().all(|rule| rule["health"] == "ok")
+    });
+}
+
+#[test]
+fn deploy_files_check() {
+    let setup = Command::new("bash").arg(repo().join("tests/metrics/setup.sh")).status().expect("run setup.sh");
+    assert!(setup.success());
+    let rules = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(repo().join("deploy/prometheus/alerts.yml"))
+        .output()
+        .expect("promtool");
+    assert!(rules.status.success(), "promtool: {}", String::from_utf8_lossy(&rules.stdout));
+
+    let check = |config: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_sluiced")).arg("--check-config").arg("--config").arg(config).output().unwrap()
+    };
+    let example = check(&repo().join("deploy/sluiced.toml"));
+    assert!(example.status.success(), "{}", String::from_utf8_lossy(&example.stderr));
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "metrics-listen = \"nowhere\"\n").unwrap();
+    let refused = check(&bad);
+    assert!(!refused.status.success(), "an invalid address is refused");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("metrics-listen"));
+
+    // `systemd-analyze verify` needs the unit's binaries to exist: point it at this build.
+    let Ok(analyze) = which("systemd-analyze") else {
+        panic!("systemd-analyze is not installed (Debian: apt-get install systemd)");
+    };
+    let unit = std::fs::read_to_string(repo().join("deploy/sluiced.service"))
+        .unwrap()
+        .replace("/usr/local/bin/sluiced", env!("CARGO_BIN_EXE_sluiced"));
+    let path = dir.path().join("sluiced.service");
+    std::fs::write(&path, unit).unwrap();
+    let verified = Command::new(analyze).arg("verify").arg(&path).output().unwrap();
+    let complaints = String::from_utf8_lossy(&verified.stderr);
+    assert!(verified.status.success() && !complaints.contains("sluiced.service"), "{complaints}");
+}
+
+fn which(program: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|path| std::env::split_paths(&path).map(|dir| dir.join(program)).find(|file| file.is_file()))
+        .ok_or(())
+}
+
+/// Starts `sluiced` with `format_args` on free ports, reads its stderr until it is ready,
+/// stops it, and returns what it wrote.
+fn startup_log(format_args: &[&str]) -> String {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluiced"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+        .args(["--cores", "1", "--log-level", "info"])
+        .args(format_args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let mut log = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("sluiced ready") {
+            break;
+        }
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    log
+}
+
+#[test]
+fn logs_carry_no_colour_escapes_off_a_terminal_and_json_is_one_object_a_line() {
+    let text = startup_log(&[]);
+    assert!(text.contains("sluiced ready"), "{text}");
+    assert!(!text.contains('\u{1b}'), "ANSI escapes in a log that is no terminal: {text:?}");
+    let json = startup_log(&["--log-format", "json"]);
+    for line in json.lines() {
+        let object: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(object["level"].is_string() && object["fields"].is_object(), "{line}");
+    }
+    assert!(json.lines().any(|line| line.contains("\"metrics_listen\"")), "{json}");
+}
