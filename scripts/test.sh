@@ -22,8 +22,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "build"
 cargo build --workspace --all-targets
 
-step "fuzzing: every cargo-fuzz target, 20 s each (scripts/fuzz.sh)"
-scripts/fuzz.sh 20
+step "fuzzing: every cargo-fuzz target, 10 s each: a regression check of the corpora; longer runs are `scripts/fuzz.sh N` by hand (scripts/fuzz.sh)"
+scripts/fuzz.sh 10
 
 step "benchmark ratios against bench/baseline.json (scripts/bench-check.sh)"
 scripts/bench-check.sh
