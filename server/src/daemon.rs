@@ -380,12 +380,8 @@ async fn run_core(
     })
     .detach();
 
-    let native_listener = glommio::net::TcpListener::bind(listen)
-        .map_err(std::io::Error::from)
-        .with_context(|| format!("listen on {listen}"))?;
-    let http_listener = glommio::net::TcpListener::bind(http_listen)
-        .map_err(std::io::Error::from)
-        .with_context(|| format!("listen for HTTP on {http_listen}"))?;
+    let native_listener = listener::bind(listen).with_context(|| format!("listen on {listen}"))?;
+    let http_listener = listener::bind(http_listen).with_context(|| format!("listen for HTTP on {http_listen}"))?;
     let _ = ready.send(Ok(()));
     let http_core = http::HttpCore::new(node.clone(), firehose);
     future::zip(

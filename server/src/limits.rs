@@ -189,6 +189,10 @@ pub const METRICS_WAIT_MS: u64 = 2_000;
 /// How long an accept that failed (out of file descriptors, say) waits before the next, in
 /// milliseconds: long enough not to spin, short enough not to be noticed.
 pub const ACCEPT_RETRY_MS: u64 = 10;
+/// Connections the kernel queues per listening socket before the core accepts them (as
+/// glommio's own `bind` uses): a burst of a thousand clients connecting at once is queued, not
+/// refused. The kernel caps it at `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: i32 = 1024;
 /// Registered, pre-faulted I/O memory per core: the engine's tail cache plus the group
 /// commits in flight (each up to 16 MiB). Needs RLIMIT_MEMLOCK of this much per core when
 /// not running as root; glommio falls back to unregistered memory with a warning.

@@ -3,7 +3,7 @@
 //! `shutdown_drain_ms` to finish, tracked by a glommio `Gate`, then the core goes on without
 //! them).
 
-use crate::limits::ACCEPT_RETRY_MS;
+use crate::limits::{ACCEPT_RETRY_MS, LISTEN_BACKLOG};
 use crate::metrics::Protocol;
 use crate::ops::node::Node;
 use futures_lite::future;
@@ -11,8 +11,27 @@ use glommio::net::{TcpListener, TcpStream};
 use glommio::sync::Gate;
 use std::cell::Cell;
 use std::future::Future;
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::time::Duration;
+
+/// A listening socket for this core on `address`. SO_REUSEPORT lets every core of this process
+/// listen on the one address (no other process may: `ownership.rs` checks). SO_REUSEADDR too,
+/// which glommio's own `TcpListener::bind` does not set: without it, a daemon restarted right
+/// after a crash is refused its address for as long as the dead one's connections linger in
+/// FIN_WAIT2 or TIME_WAIT (up to a minute), so a supervisor's restart would fail.
+pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    // SAFETY: the descriptor is a bound, listening TCP socket that nothing else owns; glommio
+    // takes it over (and closes it) from here.
+    Ok(unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) })
+}
 
 /// Accepts connections on `listener` until the node shuts down, serving each with `connection`;
 /// then waits (boundedly) for them to finish. `protocol` names the listener in logs.

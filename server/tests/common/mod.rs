@@ -169,6 +169,13 @@ impl Daemon {
         self.spawn_on(Some((addr, http_addr)));
     }
 
+    /// Starts again on the same data directory and the same addresses, at once (no waiting for
+    /// the old connections to go).
+    pub fn restart_on_same_addresses(&mut self) {
+        let (addr, http_addr) = (self.addr, self.http_addr);
+        self.spawn_on(Some((addr, http_addr)));
+    }
+
     /// Starts again on the same data directory (on a new port).
     pub fn restart(&mut self) {
         self.stop();
