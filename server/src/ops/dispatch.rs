@@ -35,7 +35,12 @@ pub async fn execute(node: &Rc<Node>, caller: &Caller, request: Request) -> Resu
     let parameters = audit::parameters(node, caller, &request);
     let observation = observe::begin(node, &request);
     let answer = checked(node, caller, request).await;
-    observe::finish(node, observation, &answer);
+    let outcome = match &answer {
+        Ok(Answer::Response(response)) => Ok(Some(response)),
+        Ok(Answer::Subscription(_)) => Ok(None),
+        Err(error) => Err(error),
+    };
+    observe::finish(node, observation, outcome);
     if let Some(parameters) = parameters {
         audit::record_call(node, caller, operation, parameters, answer.as_ref().map(|_| ()));
     }

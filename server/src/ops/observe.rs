@@ -7,7 +7,6 @@
 
 use crate::kinesis::shard_iterator;
 use crate::metrics::{CoreSnapshot, ShardKey, StreamCounters};
-use crate::ops::dispatch::Answer;
 use crate::ops::node::Node;
 use sluice_model::{ErrorKind, KinesisError, Request, Response, SubscribeToShardEvent};
 use std::time::Instant;
@@ -56,7 +55,10 @@ pub fn begin(node: &Node, request: &Request) -> Observation {
 }
 
 /// Called by the dispatch with the request's outcome.
-pub fn finish(node: &Node, observation: Observation, result: &Result<Answer, KinesisError>) {
+/// `result` is the request's answer as this module needs it: `Ok(Some(response))`, `Ok(None)`
+/// for an accepted subscription (whose events follow), or the error. (Not the dispatch's
+/// `Answer` itself, which would make the two modules import each other.)
+pub fn finish(node: &Node, observation: Observation, result: Result<Option<&Response>, &KinesisError>) {
     let latency = observation.started.elapsed();
     let metrics = &node.metrics;
     metrics.operation(observation.operation, latency, result.is_err());
@@ -76,12 +78,12 @@ pub fn finish(node: &Node, observation: Observation, result: &Result<Answer, Kin
     let latency_us = latency.as_micros() as u64;
     let throttled = matches!(result, Err(error) if error.kind == ErrorKind::ProvisionedThroughputExceeded);
     match result {
-        Ok(Answer::Response(Response::PutRecord(_))) => metrics.stream(&stream, |counters| {
+        Ok(Some(Response::PutRecord(_))) => metrics.stream(&stream, |counters| {
             counters.put_record.success += 1;
             counters.put_record.bytes += observation.bytes;
             counters.put_record.latency_us.record(latency_us);
         }),
-        Ok(Answer::Response(Response::PutRecords(output))) => metrics.stream(&stream, |counters| {
+        Ok(Some(Response::PutRecords(output))) => metrics.stream(&stream, |counters| {
             let total = output.records.len() as u64;
             let throttled = output
                 .records
@@ -97,7 +99,7 @@ pub fn finish(node: &Node, observation: Observation, result: &Result<Answer, Kin
             counters.put_records_throttled += throttled;
             counters.put_records_failed += failed - throttled;
         }),
-        Ok(Answer::Response(Response::GetRecords(output))) => {
+        Ok(Some(Response::GetRecords(output))) => {
             let records = output.records.len() as u64;
             let bytes: u64 = output.records.iter().map(|record| record.data.len() as u64).sum();
             let age_ms = output.millis_behind_latest.unwrap_or(0);
@@ -116,7 +118,7 @@ pub fn finish(node: &Node, observation: Observation, result: &Result<Answer, Kin
                 });
             }
         }
-        Ok(Answer::Subscription(_)) => metrics.stream(&stream, |counters| counters.subscribe_success += 1),
+        Ok(None) => metrics.stream(&stream, |counters| counters.subscribe_success += 1),
         Err(_) if observation.operation == "GetRecords" && throttled => {
             metrics.stream(&stream, |counters| counters.read_throttled += 1);
             if let Some(number) = shard {
