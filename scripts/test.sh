@@ -22,7 +22,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "build"
 cargo build --workspace --all-targets
 
-step "fuzzing: every cargo-fuzz target, 10 s each: a regression check of the corpora; longer runs are `scripts/fuzz.sh N` by hand (scripts/fuzz.sh)"
+step "fuzzing: every cargo-fuzz target, 10 s each (scripts/fuzz.sh; longer runs by hand: scripts/fuzz.sh SECONDS)"
 scripts/fuzz.sh 10
 
 step "benchmark ratios against bench/baseline.json (scripts/bench-check.sh)"
