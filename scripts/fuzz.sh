@@ -29,10 +29,13 @@ for target in "${targets[@]}"; do
     mkdir -p "$corpus"
     cp -n fuzz/corpus/"$seeds"/* "$corpus"/ 2>/dev/null || true
     echo "==> fuzzing $target for ${seconds}s"
+    # cargo fuzz exits non-zero on a crash. The status is taken from PIPESTATUS inside the `||`
+    # (under pipefail a failed pipeline runs it; a `|| true` there would reset PIPESTATUS and
+    # let every crash pass, as it once did).
+    status=0
     cargo fuzz run --fuzz-dir fuzz "$target" "$corpus" -- -max_total_time="$seconds" -print_final_stats=1 2>&1 \
-        | grep -E "^(stat::number_of_executed_units|stat::new_units_added|#[0-9]+ +DONE|==[0-9]+==|SUMMARY|thread .* panicked)" || true
-    # cargo fuzz exits non-zero on a crash; PIPESTATUS keeps that despite the grep.
-    status=${PIPESTATUS[0]}
+        | grep -E "^(stat::number_of_executed_units|stat::new_units_added|#[0-9]+ +DONE|==[0-9]+==|SUMMARY|thread .* panicked)" \
+        || status=${PIPESTATUS[0]}
     if [ "$status" -ne 0 ]; then
         echo "fuzz target $target failed (exit $status); the input is under fuzz/artifacts/$target" >&2
         exit "$status"

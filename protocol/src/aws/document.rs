@@ -425,4 +425,16 @@ mod tests {
             ciborium::Value::Tag(1, Box::new(ciborium::Value::Integer(1_704_164_645_678i64.into())))
         );
     }
+
+    /// Found by the `aws_shapes` fuzz target: a JSON number with more digits than an f64 holds
+    /// re-read one bit off after encoding (serde_json's fast float parser is not exact without
+    /// its `float_roundtrip` feature), so a document did not survive its own encoding.
+    #[test]
+    fn a_float_reads_back_exactly_after_encoding() {
+        let body = br#"{"Limit":173333333333333333333333333333333333333304164645.678,"Again":1.7333333333333334e+41}"#;
+        let parsed = decode(Encoding::Json, body).unwrap();
+        let again = encode(Encoding::Json, &parsed);
+        assert_eq!(decode(Encoding::Json, &again).unwrap(), parsed);
+        assert_eq!(encode(Encoding::Json, &decode(Encoding::Json, &again).unwrap()), again);
+    }
 }
