@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step's title carries the minutes and seconds since the start: CI has a time budget.
+step() { printf '\n==> [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 step "formatting"
 cargo fmt --all -- --check
@@ -37,7 +38,8 @@ aws_log=$(mktemp)
 trap 'rm -f "$log" "$aws_log"' EXIT
 # A failing test must not end the script before the other suites and the summary run.
 set +e
-cargo test --workspace 2>&1 | tee "$log"
+# --no-fail-fast: a failing test binary must not skip the binaries after it.
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line for the whole run (cargo prints one per test binary, the last often a
@@ -79,5 +81,5 @@ passed=$((passed + $(awk '/^# pass [0-9]+$/ {s += $3} END {print s + 0}' "$aws_l
 failed=$((failed + $(awk '/^# fail [0-9]+$/ {s += $3} END {print s + 0}' "$aws_log")))
 
 echo
-echo "tests: ${passed} passed, ${failed} failed"
+echo "tests: ${passed} passed, ${failed} failed ($((SECONDS / 60)) min $((SECONDS % 60)) s in all)"
 exit "$status"

@@ -7,6 +7,7 @@ use crate::kinesis::throttle::LimitsProfile;
 use crate::limits::{Limits, IO_MEMORY_BYTES_PER_CORE, ON_DEMAND_WINDOW_MS_DEFAULT, ON_DEMAND_WINDOW_MS_MIN};
 use crate::net::{http, listener, native};
 use crate::ops::delivery::{self, Delivery};
+#[cfg(feature = "firehose")]
 use crate::ops::firehose::{self, Firehose};
 use crate::ops::node::{Node, Shared};
 use crate::ops::{leases, on_demand, reshard};
@@ -254,12 +255,21 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     // Up before recovery, so that /health/live answers while the journals are replayed.
     crate::net::metrics::spawn(metrics_listener, shared.clone()).context("start the metrics thread")?;
     // After the mask: the delivery runtime's threads must not take SIGTERM either.
+    #[cfg(feature = "firehose")]
     let firehose = Firehose::open(&config.data_dir, config.firehose_config.as_deref(), config.identity.clone())?;
+    #[cfg(not(feature = "firehose"))]
+    if let Some(path) = &config.firehose_config {
+        anyhow::bail!(
+            "--firehose-config {}: this sluiced was built without delivery streams (cargo feature `firehose`)",
+            path.display()
+        );
+    }
 
     let mut executors = Vec::new();
     let (ready, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();
     for (core, mailbox) in mailboxes.into_iter().enumerate() {
         let (shared, ready, listen) = (shared.clone(), ready.clone(), (config.listen, config.http_listen));
+        #[cfg(feature = "firehose")]
         let firehose = firehose.clone();
         let catalog = (core == 0).then(|| catalog.clone());
         let cpu = core % std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -267,7 +277,17 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             .name(&format!("sluice-core-{core}"))
             .io_memory(IO_MEMORY_BYTES_PER_CORE)
             .spawn(move || async move {
-                if let Err(error) = run_core(core, shared, catalog, mailbox, listen, firehose, &ready).await {
+                let core_run = run_core(
+                    core,
+                    shared,
+                    catalog,
+                    mailbox,
+                    listen,
+                    #[cfg(feature = "firehose")]
+                    firehose,
+                    &ready,
+                );
+                if let Err(error) = core_run.await {
                     let _ = ready.send(Err(error));
                 }
             })
@@ -328,7 +348,7 @@ async fn run_core(
     catalog: Option<Catalog>,
     mailbox: async_channel::Receiver<Job<Node>>,
     (listen, http_listen): (SocketAddr, SocketAddr),
-    firehose: Arc<Firehose>,
+    #[cfg(feature = "firehose")] firehose: Arc<Firehose>,
     ready: &std::sync::mpsc::Sender<anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
     // The journal must be the first file this executor opens (glommio IOPOLL probe).
@@ -366,6 +386,7 @@ async fn run_core(
         })
         .detach();
         glommio::spawn_local(on_demand::scale(node.clone(), shared.config.on_demand_window_ms)).detach();
+        #[cfg(feature = "firehose")]
         glommio::spawn_local(firehose::serve_readers(node.clone(), firehose.clone())).detach();
     }
     let retention = node.clone();
@@ -383,7 +404,11 @@ async fn run_core(
     let native_listener = listener::bind(listen).with_context(|| format!("listen on {listen}"))?;
     let http_listener = listener::bind(http_listen).with_context(|| format!("listen for HTTP on {http_listen}"))?;
     let _ = ready.send(Ok(()));
-    let http_core = http::HttpCore::new(node.clone(), firehose);
+    let http_core = http::HttpCore::new(
+        node.clone(),
+        #[cfg(feature = "firehose")]
+        firehose,
+    );
     future::zip(
         listener::serve(node.clone(), native_listener, "native", native::connection),
         listener::serve(node.clone(), http_listener, "http", move |_, stream| {

@@ -25,6 +25,7 @@ pub mod catalog;
 pub mod consumers;
 pub mod delivery;
 pub mod dispatch;
+#[cfg(feature = "firehose")]
 pub mod firehose;
 pub mod leases;
 pub mod node;

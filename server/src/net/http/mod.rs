@@ -24,6 +24,7 @@
 //! error shape. Without `--credentials` (open mode) signatures are not looked at and every
 //! caller is `Caller::Anonymous`.
 
+#[cfg(feature = "firehose")]
 pub mod firehose;
 pub mod kinesis;
 
@@ -34,6 +35,7 @@ use crate::limits::{
 };
 use crate::ops::audit;
 use crate::ops::auth::{Authenticated, CallSource, Caller};
+#[cfg(feature = "firehose")]
 use crate::ops::firehose::Firehose;
 use crate::ops::node::Node;
 use bytes::{Bytes, BytesMut};
@@ -51,6 +53,7 @@ use sluice_security::sigv4::{self, AuthError, SignedRequest, Verifier, VerifyOpt
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::rc::Rc;
+#[cfg(feature = "firehose")]
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument as _;
@@ -61,25 +64,30 @@ pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 /// What one core's HTTP connections share.
 pub struct HttpCore {
     node: Rc<Node>,
+    #[cfg(feature = "firehose")]
     firehose: Arc<Firehose>,
     body_bytes: Semaphore,
     requests: Semaphore,
     /// This core's SigV4 verifiers, one per service a request can be signed for (`kinesis`,
     /// `firehose`); per core, so their caches of derived signing keys are uncontended.
     verifier: Verifier,
+    #[cfg(feature = "firehose")]
     firehose_verifier: Verifier,
 }
 
 impl HttpCore {
-    pub fn new(node: Rc<Node>, firehose: Arc<Firehose>) -> Rc<HttpCore> {
+    pub fn new(node: Rc<Node>, #[cfg(feature = "firehose")] firehose: Arc<Firehose>) -> Rc<HttpCore> {
         let verifier = Verifier::new(node.identity().region(), sigv4::KINESIS_SERVICE);
+        #[cfg(feature = "firehose")]
         let firehose_verifier = Verifier::new(node.identity().region(), sigv4::FIREHOSE_SERVICE);
         Rc::new(HttpCore {
             node,
+            #[cfg(feature = "firehose")]
             firehose,
             body_bytes: Semaphore::new(HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX as u64),
             requests: Semaphore::new(HTTP_REQUESTS_IN_FLIGHT_PER_CORE_MAX as u64),
             verifier,
+            #[cfg(feature = "firehose")]
             firehose_verifier,
         })
     }
@@ -101,6 +109,7 @@ pub enum Service {
     /// `Kinesis_20131202.<Operation>`.
     Kinesis(sluice_model::Operation),
     /// `Firehose_20150804.<Operation>`.
+    #[cfg(feature = "firehose")]
     Firehose(firehose::Operation),
 }
 
@@ -114,6 +123,7 @@ impl Service {
         if let Some(operation) = target.strip_prefix(sluice_model::SLUICE_TARGET_PREFIX) {
             return sluice_model::Operation::from_name(operation).filter(|op| op.is_sluice()).map(Service::Kinesis);
         }
+        #[cfg(feature = "firehose")]
         if let Some(operation) = target.strip_prefix(firehose::TARGET_PREFIX) {
             return firehose::Operation::from_name(operation).map(Service::Firehose);
         }
@@ -279,6 +289,12 @@ async fn respond(
     }
     let target = request.headers().get("x-amz-target").and_then(|value| value.to_str().ok()).unwrap_or("");
     let Some(service) = Service::of_target(target) else {
+        if cfg!(not(feature = "firehose")) && target.starts_with("Firehose_") {
+            return Err(refuse(
+                ErrorKind::UnknownOperation,
+                format!("Unknown operation {target:?}: this sluiced was built without delivery streams (cargo feature `firehose`)"),
+            ));
+        }
         return Err(refuse(ErrorKind::UnknownOperation, format!("Unknown operation {target:?}")));
     };
     let declared = request
@@ -299,6 +315,7 @@ async fn respond(
     };
     let (operation, verifier) = match service {
         Service::Kinesis(operation) => (operation.name(), &shared.verifier),
+        #[cfg(feature = "firehose")]
         Service::Firehose(operation) => (operation.name(), &shared.firehose_verifier),
     };
     // A refused signature is answered, and recorded in the audit log with the key it claimed.
@@ -352,6 +369,7 @@ async fn respond(
     match service {
         Service::Kinesis(operation) => kinesis::respond(&shared.node, &caller, operation, encoding, body).await,
         // Unfinished: Firehose calls are not authorized per caller (every caller is anonymous).
+        #[cfg(feature = "firehose")]
         Service::Firehose(operation) => firehose::respond(&shared.node, &shared.firehose, operation, body).await,
     }
 }
