@@ -62,10 +62,7 @@ pub struct BalancerConfig {
 
 impl Default for BalancerConfig {
     fn default() -> BalancerConfig {
-        BalancerConfig {
-            max_leases_for_worker: usize::MAX,
-            max_leases_to_steal_at_one_time: 1,
-        }
+        BalancerConfig { max_leases_for_worker: usize::MAX, max_leases_to_steal_at_one_time: 1 }
     }
 }
 
@@ -98,12 +95,7 @@ pub fn parents_finished(lease: &LeaseView, table: &[LeaseView]) -> bool {
 }
 
 /// The leases `me` should take or steal this round.
-pub fn decide(
-    table: &[LeaseView],
-    me: &WorkerId,
-    config: &BalancerConfig,
-    rng: &mut impl Rng,
-) -> Decision {
+pub fn decide(table: &[LeaseView], me: &WorkerId, config: &BalancerConfig, rng: &mut impl Rng) -> Decision {
     let active: Vec<&LeaseView> = table.iter().filter(|l| l.checkpoint != Checkpoint::ShardEnd).collect();
     // Live leases per live worker; leases that anyone could take.
     let mut counts: BTreeMap<&WorkerId, Vec<&LeaseView>> = BTreeMap::new();
