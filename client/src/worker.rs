@@ -113,7 +113,7 @@ pub enum WorkerEvent {
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
     #[error("the application {application} of stream {stream}: {error}")]
-    Application { stream: String, application: String, error: ClientError },
+    Application { stream: String, application: String, error: Box<ClientError> },
     #[error("the lease {lease_key} is not a shard id")]
     BadLeaseKey { lease_key: String },
 }
@@ -280,7 +280,7 @@ async fn application(leases: &HttpClient, config: &WorkerConfig) -> Result<Appli
     let error = |error| WorkerError::Application {
         stream: config.stream.clone(),
         application: config.application.clone(),
-        error,
+        error: Box::new(error),
     };
     let describe = DescribeApplicationInput {
         stream_name: Some(config.stream.clone()),

@@ -221,15 +221,14 @@ impl Producer {
                         ..Default::default()
                     };
                     let output = client.call(&input).await.unwrap();
-                    let mut acked = sink.lock().unwrap();
                     for (entry, result) in entries.into_iter().zip(output.records) {
                         if let (Some(shard), Some(sequence)) = (result.shard_id, result.sequence_number) {
                             let data = String::from_utf8(entry.data.to_vec()).unwrap();
                             let sequence: u128 = sequence.to_string().parse().unwrap();
-                            acked.push((shard.to_string(), sequence, entry.partition_key.unwrap(), data));
+                            let record = (shard.to_string(), sequence, entry.partition_key.unwrap(), data);
+                            sink.lock().unwrap().push(record);
                         }
                     }
-                    drop(acked);
                     glommio::timer::sleep(Duration::from_millis(20)).await;
                 }
             })

@@ -161,10 +161,11 @@ pub fn decided_shards(decision: &Decision) -> BTreeSet<ShardId> {
 ///   has passed. It costs at most one look-up interval more than the true expiry.
 /// - **calibrated clock**: the expiry is before a lower bound of the store's clock now. Every
 ///   take or renewal of this worker answers an expiry of `applied + lease_duration` where
-///   `applied` is the store's clock at some moment before the answer arrived, so `store clock
-///   - local clock >= applied - received`; [`ExpiryObserver::calibrate`] keeps the latest such
-///   bound. It lets a worker take a lease whose owner died long before it looked (a restarted
-///   group), without waiting a further lease duration.
+///   `applied` is the store's clock at some moment before the answer arrived, so the store's
+///   clock minus the local one is at least `applied - received`;
+///   [`ExpiryObserver::calibrate`] keeps the latest such bound. It lets a worker take a lease
+///   whose owner died long before it looked (a restarted group) without waiting a further
+///   lease duration.
 ///
 /// Either can be wrong only towards "not yet expired", and the store itself refuses a take of
 /// a lease that has not expired on its clock, so a lease is never taken early.
