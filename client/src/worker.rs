@@ -29,6 +29,10 @@
 //! another worker takes it at once rather than after it expires.
 //!
 //! Delivery is at least once: a new owner resumes after the last confirmed checkpoint.
+//!
+//! Unfinished: the lease calls go over HTTP only (`aws::HttpClient`), because the lease
+//! operations have no native-protocol tables yet; reading by SubscribeToShard
+//! (`ReadMode::Subscribe`) works through the same read path but the group tests poll.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
