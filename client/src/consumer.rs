@@ -8,13 +8,9 @@
 //! bounded channel in shard order; a slow receiver makes the shard tasks wait (no buffering
 //! beyond one GetRecords answer per shard).
 //!
-//! Unfinished: consumer groups. Which shards this process reads is decided here by "all of
-//! them"; with the server's lease operations (the leases branch) that decision becomes
-//! `sluice_kpl::consumer::lease::decide` over ListLeases, each shard task starts from its
-//! lease's checkpoint (`Checkpoint::starting_position`) instead of [`ReadConfig::start`], and
-//! checkpoints are written through the lease (CheckpointLease) by `ShardConsumer`'s actions.
-//! [`read_shard`] already takes its starting position and reports its end, which is what a
-//! lease-driven worker needs from it.
+//! [`read_shard_batches`] is the same read of one shard handing raw batches to any
+//! [`BatchSink`]: what the consumer-group worker (`crate::worker`) drives, starting from its
+//! lease's checkpoint and deaggregating in `sluice_kpl`'s `ShardConsumer`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -46,6 +42,9 @@ pub enum Start {
     TrimHorizon,
     Latest,
     AtTimestamp(Timestamp),
+    /// `AT_SEQUENCE_NUMBER`: where a lease's checkpoint resumes (the checkpointed record is
+    /// read again, for the user records of its aggregate after the checkpoint).
+    AtSequenceNumber(SequenceNumber),
 }
 
 /// How records are fetched.
@@ -214,15 +213,9 @@ pub async fn read_shard(
     config: &ReadConfig,
     sink: &async_channel::Sender<Item>,
 ) -> Result<ShardOutcome, ClientError> {
-    let range =
-        HashKeyRange { start: shard.hash_key_range.starting_hash_key, end: shard.hash_key_range.ending_hash_key };
-    let mut reader = ShardReader { shard_id: shard.shard_id.clone(), range, last: None, start, sink };
-    let outcome = match &config.mode {
-        ReadMode::Polling { idle_ms } => reader.poll(transport, stream, *idle_ms, config.stop_when_caught_up).await?,
-        ReadMode::Subscribe { consumer_arn } => {
-            reader.subscribe(transport, consumer_arn, config.stop_when_caught_up).await?
-        }
-    };
+    let range = shard_range(shard);
+    let mut items = ItemSink { shard_id: shard.shard_id.clone(), range, sink };
+    let outcome = read_shard_batches(transport, stream, &shard.shard_id, start, config, &mut items).await?;
     if outcome == ShardOutcome::Ended && sink.send(Item::ShardEnded { shard_id: shard.shard_id.clone() }).await.is_err()
     {
         return Ok(ShardOutcome::Abandoned);
@@ -230,17 +223,87 @@ pub async fn read_shard(
     Ok(outcome)
 }
 
-struct ShardReader<'a> {
+/// A shard's hash-key range, as deaggregation checks it.
+pub fn shard_range(shard: &Shard) -> HashKeyRange {
+    HashKeyRange { start: shard.hash_key_range.starting_hash_key, end: shard.hash_key_range.ending_hash_key }
+}
+
+/// Where [`read_shard_batches`] hands each batch of Kinesis records (in shard order, possibly
+/// empty ones never).
+#[expect(
+    async_fn_in_trait,
+    reason = "sinks run on one glommio executor (Rc everywhere): their futures are never sent across threads"
+)]
+pub trait BatchSink {
+    /// Takes a batch; false stops the read (`ShardOutcome::Abandoned`).
+    async fn deliver(&mut self, records: Vec<ReceivedRecord>) -> bool;
+    /// A read found nothing new (the shard is caught up); false stops the read. A worker
+    /// checkpoints here what it processed, so an idle shard's checkpoint is not left behind.
+    async fn idle(&mut self) -> bool {
+        true
+    }
+    /// Checked before every read: true stops the read (`ShardOutcome::Abandoned`).
+    fn stopped(&self) -> bool;
+}
+
+/// The sink of [`read_shard`]: deaggregates and sends [`Item`]s to a channel.
+struct ItemSink<'a> {
     shard_id: ShardId,
     range: HashKeyRange,
+    sink: &'a async_channel::Sender<Item>,
+}
+
+impl BatchSink for ItemSink<'_> {
+    async fn deliver(&mut self, records: Vec<ReceivedRecord>) -> bool {
+        let batch = deaggregate_records(records, Some(self.range));
+        for issue in batch.issues {
+            if self.sink.send(Item::Issue { shard_id: self.shard_id.clone(), issue }).await.is_err() {
+                return false;
+            }
+        }
+        for record in batch.records {
+            if self.sink.send(Item::Record { shard_id: self.shard_id.clone(), record }).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn stopped(&self) -> bool {
+        self.sink.is_closed()
+    }
+}
+
+/// Reads one shard from `start` to its end (or until caught up, or until `sink` stops it),
+/// handing each non-empty batch of Kinesis records to `sink` as it arrives. Throttles,
+/// connection failures and expired iterators are retried; other errors end it.
+pub async fn read_shard_batches<S: BatchSink>(
+    transport: &Transport,
+    stream: &str,
+    shard_id: &ShardId,
+    start: Start,
+    config: &ReadConfig,
+    sink: &mut S,
+) -> Result<ShardOutcome, ClientError> {
+    let mut reader = ShardReader { shard_id: shard_id.clone(), last: None, start, sink };
+    match &config.mode {
+        ReadMode::Polling { idle_ms } => reader.poll(transport, stream, *idle_ms, config.stop_when_caught_up).await,
+        ReadMode::Subscribe { consumer_arn } => {
+            reader.subscribe(transport, consumer_arn, config.stop_when_caught_up).await
+        }
+    }
+}
+
+struct ShardReader<'a, S> {
+    shard_id: ShardId,
     /// The last Kinesis record delivered: where to resume after an expired iterator or the
     /// end of a subscription.
     last: Option<SequenceNumber>,
     start: Start,
-    sink: &'a async_channel::Sender<Item>,
+    sink: &'a mut S,
 }
 
-impl ShardReader<'_> {
+impl<S: BatchSink> ShardReader<'_, S> {
     fn position(&self) -> StartingPosition {
         match (&self.last, &self.start) {
             (Some(last), _) => StartingPosition {
@@ -253,32 +316,28 @@ impl ShardReader<'_> {
             (None, Start::AtTimestamp(at)) => {
                 StartingPosition { r#type: ShardIteratorType::AtTimestamp, sequence_number: None, timestamp: Some(*at) }
             }
+            (None, Start::AtSequenceNumber(sequence_number)) => StartingPosition {
+                r#type: ShardIteratorType::AtSequenceNumber,
+                sequence_number: Some(sequence_number.clone()),
+                timestamp: None,
+            },
         }
     }
 
-    /// Deaggregates and sends a batch; false if the receiver went away.
+    /// Hands a batch to the sink; false if it wants no more.
     async fn deliver(&mut self, records: Vec<Record>) -> bool {
-        if let Some(last) = records.last() {
-            self.last = Some(last.sequence_number.clone());
-        }
-        let received = records.into_iter().map(|record| ReceivedRecord {
-            sequence_number: record.sequence_number,
-            partition_key: record.partition_key.unwrap_or_default(),
-            data: record.data,
-            approximate_arrival_ms: record.approximate_arrival_timestamp.map(|at| at.epoch_ms().max(0) as u64),
-        });
-        let batch = deaggregate_records(received, Some(self.range));
-        for issue in batch.issues {
-            if self.sink.send(Item::Issue { shard_id: self.shard_id.clone(), issue }).await.is_err() {
-                return false;
-            }
-        }
-        for record in batch.records {
-            if self.sink.send(Item::Record { shard_id: self.shard_id.clone(), record }).await.is_err() {
-                return false;
-            }
-        }
-        true
+        let Some(last) = records.last() else { return true };
+        self.last = Some(last.sequence_number.clone());
+        let received = records
+            .into_iter()
+            .map(|record| ReceivedRecord {
+                sequence_number: record.sequence_number,
+                partition_key: record.partition_key.unwrap_or_default(),
+                data: record.data,
+                approximate_arrival_ms: record.approximate_arrival_timestamp.map(|at| at.epoch_ms().max(0) as u64),
+            })
+            .collect();
+        self.sink.deliver(received).await
     }
 
     async fn iterator(&self, transport: &Transport, stream: &str) -> Result<String, ClientError> {
@@ -308,7 +367,7 @@ impl ShardReader<'_> {
         let mut failures = 0u32;
         let mut iterator: Option<String> = None;
         loop {
-            if self.sink.is_closed() {
+            if self.sink.stopped() {
                 return Ok(ShardOutcome::Abandoned);
             }
             let current = match iterator.take() {
@@ -346,6 +405,9 @@ impl ShardReader<'_> {
                 Some(next) => iterator = Some(next),
             }
             if empty {
+                if !self.sink.idle().await {
+                    return Ok(ShardOutcome::Abandoned);
+                }
                 if stop_when_caught_up && output.millis_behind_latest.is_none_or(|behind| behind == 0) {
                     return Ok(ShardOutcome::CaughtUp);
                 }
@@ -362,6 +424,9 @@ impl ShardReader<'_> {
     ) -> Result<ShardOutcome, ClientError> {
         let mut failures = 0u32;
         loop {
+            if self.sink.stopped() {
+                return Ok(ShardOutcome::Abandoned);
+            }
             let input = SubscribeToShardInput {
                 consumer_arn: consumer_arn.clone(),
                 shard_id: self.shard_id.clone(),
@@ -389,7 +454,10 @@ impl ShardReader<'_> {
                 };
                 failures = 0;
                 let empty = event.records.is_empty();
-                if !self.deliver(event.records).await {
+                if self.sink.stopped() || !self.deliver(event.records).await {
+                    return Ok(ShardOutcome::Abandoned);
+                }
+                if empty && !self.sink.idle().await {
                     return Ok(ShardOutcome::Abandoned);
                 }
                 if event.child_shards.as_ref().is_some_and(|children| !children.is_empty()) {

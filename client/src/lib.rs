@@ -65,6 +65,7 @@ mod recv_buffer;
 #[cfg(test)]
 mod test_frames;
 pub mod transport;
+pub mod worker;
 
 pub use connection::{Client, Subscription, REQUESTS_IN_FLIGHT_MAX, SUBSCRIPTION_EVENTS_QUEUED_MAX};
 pub use errors::{ClientError, ConnectionError};

@@ -261,7 +261,12 @@ struct Fleet {
     has_children: BTreeSet<ShardId>,
     live: Vec<WorkerId>,
     now_ms: u64,
+    /// When each owned lease was last taken or renewed; it expires `FAILOVER_MS` later.
+    renewed_ms: BTreeMap<ShardId, u64>,
 }
+
+/// How long a lease lasts without renewal in the fleet (the KCL's default failover time).
+const FAILOVER_MS: u64 = 10_000;
 
 impl Fleet {
     fn new(shard_count: usize, children: &[(usize, usize)], live: usize, ghost_owned: &[bool]) -> Fleet {
@@ -272,7 +277,7 @@ impl Fleet {
                 counter: 1,
                 checkpoint: Checkpoint::TrimHorizon,
                 parent_shard_ids: vec![],
-                counter_changed_ms: 0,
+                expired: false,
             })
             .collect();
         let mut has_children = BTreeSet::new();
@@ -296,11 +301,11 @@ impl Fleet {
                 counter: 1,
                 checkpoint: Checkpoint::TrimHorizon,
                 parent_shard_ids: parents,
-                counter_changed_ms: 0,
+                expired: false,
             });
         }
         let live = (0..live).map(|i| WorkerId(format!("w{i}"))).collect();
-        Fleet { table, owned_rounds: BTreeMap::new(), has_children, live, now_ms: 0 }
+        Fleet { table, owned_rounds: BTreeMap::new(), has_children, live, now_ms: 0, renewed_ms: BTreeMap::new() }
     }
 
     fn round(&mut self, rng: &mut StdRng) {
@@ -309,8 +314,7 @@ impl Fleet {
         // Live owners renew; a parent owned for two rounds reaches its end.
         for lease in &mut self.table {
             if lease.owner.as_ref().is_some_and(|o| self.live.contains(o)) {
-                lease.counter += 1;
-                lease.counter_changed_ms = self.now_ms;
+                self.renewed_ms.insert(lease.shard_id, self.now_ms);
                 let rounds = self.owned_rounds.entry(lease.shard_id).or_default();
                 *rounds += 1;
                 if *rounds >= 2 && self.has_children.contains(&lease.shard_id) {
@@ -318,11 +322,16 @@ impl Fleet {
                 }
             }
         }
-        // Everyone decides on the same snapshot, then the conditional updates race.
+        // Expiry as every worker judges it (one clock here), then everyone decides on the same
+        // snapshot, and the conditional updates race.
+        for lease in &mut self.table {
+            let renewed_ms = self.renewed_ms.get(&lease.shard_id).copied().unwrap_or(0);
+            lease.expired = lease.owner.is_some() && self.now_ms.saturating_sub(renewed_ms) > FAILOVER_MS;
+        }
         let snapshot = self.table.clone();
         let mut decisions: Vec<(WorkerId, Vec<(ShardId, u64)>)> = Vec::new();
         for worker in &self.live {
-            let decision = decide(&snapshot, worker, self.now_ms, &config, rng);
+            let decision = decide(&snapshot, worker, &config, rng);
             let shards = decided_shards(&decision);
             assert_eq!(shards.len(), decision.take.len() + decision.steal.len(), "a lease named twice in one decision");
             for (shard, _) in decision.take.iter().chain(&decision.steal) {
@@ -341,7 +350,7 @@ impl Fleet {
                     assert!(taken_this_round.insert(shard), "{shard} taken twice in one round");
                     lease.owner = Some(worker.clone());
                     lease.counter += 1;
-                    lease.counter_changed_ms = self.now_ms;
+                    self.renewed_ms.insert(shard, self.now_ms);
                     self.owned_rounds.insert(shard, 0);
                 }
             }

@@ -5,9 +5,12 @@
 //! JSON, or CBOR with `--cbor`) instead of the native protocol, so either command can be
 //! pointed at sluiced's `--http-listen` or at any Kinesis-compatible HTTP endpoint.
 
+use std::cell::{Cell, RefCell};
 use std::io::{BufRead, BufWriter, Write};
 use std::rc::Rc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -15,10 +18,16 @@ use base64::Engine;
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
+use sluice_client::aws::HttpClient;
 use sluice_client::consumer::{read_stream, Item, ReadConfig, ReadMode, Start};
 use sluice_client::producer::{Producer, PutError, RecordFuture};
 use sluice_client::transport::{Endpoint, Transport};
-use sluice_client::{ConsumerArn, Encoding, Timestamp};
+use sluice_client::worker::{run_worker, CreateSettings, WorkerConfig, WorkerEvent};
+use sluice_client::{ConsumerArn, Encoding, InitialPosition, InitialPositionType, Timestamp};
+use sluice_kpl::consumer::checkpoint::CheckpointError;
+use sluice_kpl::consumer::lease::BalancerConfig;
+use sluice_kpl::consumer::processor::{Checkpointer, InitializationInput, RecordProcessor};
+use sluice_kpl::consumer::records::ConsumerRecord;
 use sluice_kpl::producer::{ProducerConfig, UserRecord};
 
 /// Results waiting to be printed, in input order, behind the record being awaited. Bounds the
@@ -306,9 +315,26 @@ pub struct ConsumeArgs {
     /// Stop once every shard is read up to its tip (instead of following the stream).
     #[arg(long)]
     pub exit_at_tip: bool,
-    /// Consumer groups (leases and checkpoints kept by sluiced) are not wired yet: refused.
-    #[arg(long)]
+    /// Join this consumer group (an application of the stream; created if missing, starting
+    /// at --shard-iterator-type): process only the shards whose leases this worker takes from
+    /// sluiced, checkpoint through them, hand them over at SIGTERM/SIGINT. The lease operations
+    /// are HTTP-only for now, so this needs --http.
+    #[arg(long, requires = "http")]
     pub application: Option<String>,
+    /// With --application: this worker's id (default: `worker-<pid>-<random>`).
+    #[arg(long, requires = "application")]
+    pub worker_id: Option<String>,
+    /// With --application, when creating it: how long a lease lasts without renewal (ms).
+    #[arg(long, default_value_t = 10_000, requires = "application")]
+    pub lease_duration_ms: i64,
+    /// With --application: checkpoint what was processed this often (ms); about this much is
+    /// processed again after a takeover.
+    #[arg(long, default_value_t = 1_000, requires = "application")]
+    pub checkpoint_interval_ms: u64,
+    /// With --application: how often the lease taker runs (ms; default half the lease
+    /// duration).
+    #[arg(long, requires = "application")]
+    pub taker_interval_ms: Option<u64>,
     #[command(flatten)]
     pub transport: TransportArgs,
 }
@@ -326,14 +352,33 @@ struct RecordJson<'a> {
     data: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     approximate_arrival_timestamp: Option<f64>,
+    /// With --application: the worker that processed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker_id: Option<&'a str>,
+    /// With --application: when it was processed (epoch seconds, ms precision).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    processed_at: Option<f64>,
+}
+
+impl<'a> RecordJson<'a> {
+    fn new(shard_id: &'a str, record: &'a ConsumerRecord) -> RecordJson<'a> {
+        RecordJson {
+            shard_id,
+            sequence_number: record.sequence_number.to_string(),
+            sub_sequence_number: record.sub_sequence_number,
+            aggregated: record.aggregated,
+            partition_key: &record.partition_key,
+            explicit_hash_key: record.explicit_hash_key.map(|key| key.to_string()),
+            data: BASE64.encode(&record.data),
+            approximate_arrival_timestamp: record.approximate_arrival_ms.map(|ms| ms as f64 / 1000.0),
+            worker_id: None,
+            processed_at: None,
+        }
+    }
 }
 
 /// Runs `sluice consume` inside a glommio executor.
 pub async fn consume(endpoint: &str, args: &ConsumeArgs) -> anyhow::Result<()> {
-    if args.application.is_some() {
-        // Unfinished: consumer groups wait for the server's lease operations (leases branch).
-        bail!("--application (consumer groups with leases kept by sluiced) is not available yet");
-    }
     let start = match args.shard_iterator_type {
         StartFrom::TrimHorizon => Start::TrimHorizon,
         StartFrom::Latest => Start::Latest,
@@ -346,6 +391,9 @@ pub async fn consume(endpoint: &str, args: &ConsumeArgs) -> anyhow::Result<()> {
         Some(arn) => ReadMode::Subscribe { consumer_arn: ConsumerArn::from(arn.clone()) },
         None => ReadMode::Polling { idle_ms: args.idle_time_between_reads },
     };
+    if let Some(application) = &args.application {
+        return consume_as_group(endpoint, args, application, start, mode).await;
+    }
     let config = ReadConfig { start, mode, stop_when_caught_up: args.exit_at_tip };
     let transport = Rc::new(Transport::new(args.transport.endpoint(endpoint)));
     let (sink, items) = async_channel::bounded(ITEMS_QUEUED_MAX);
@@ -357,16 +405,7 @@ pub async fn consume(endpoint: &str, args: &ConsumeArgs) -> anyhow::Result<()> {
         let Ok(item) = items.recv().await else { break };
         match item {
             Item::Record { shard_id, record } => {
-                let line = RecordJson {
-                    shard_id: shard_id.as_str(),
-                    sequence_number: record.sequence_number.to_string(),
-                    sub_sequence_number: record.sub_sequence_number,
-                    aggregated: record.aggregated,
-                    partition_key: &record.partition_key,
-                    explicit_hash_key: record.explicit_hash_key.map(|key| key.to_string()),
-                    data: BASE64.encode(&record.data),
-                    approximate_arrival_timestamp: record.approximate_arrival_ms.map(|ms| ms as f64 / 1000.0),
-                };
+                let line = RecordJson::new(shard_id.as_str(), &record);
                 // A closed pipe (`| head`) ends the read quietly.
                 if serde_json::to_writer(&mut out, &line).is_err() || out.write_all(b"\n").is_err() {
                     return Ok(());
@@ -387,5 +426,184 @@ pub async fn consume(endpoint: &str, args: &ConsumeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     reader.await.context("reading the stream")?;
+    Ok(())
+}
+
+/// What every shard's processor of `consume --application` shares: stdout, the record count,
+/// and the flag that starts the worker's graceful shutdown.
+struct GroupOutput {
+    out: RefCell<BufWriter<std::io::Stdout>>,
+    worker_id: String,
+    printed: Cell<u64>,
+    max_records: Option<u64>,
+    stop: Arc<AtomicBool>,
+}
+
+fn epoch_s() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as f64 / 1000.0).unwrap_or_default()
+}
+
+/// The record processor of `consume --application`: prints each record as a JSON line and
+/// flushes each batch before returning, so nothing is checkpointed (the worker checkpoints
+/// what `process_records` returned from) before it is written out.
+struct PrintProcessor {
+    shard_id: String,
+    output: Rc<GroupOutput>,
+}
+
+impl PrintProcessor {
+    fn stop(&self, why: &str) {
+        if !self.output.stop.swap(true, Ordering::Relaxed) {
+            eprintln!("{why}: shutting down");
+        }
+    }
+}
+
+impl RecordProcessor for PrintProcessor {
+    fn initialize(&mut self, _input: &InitializationInput) {}
+
+    fn process_records(&mut self, records: &[ConsumerRecord], _checkpointer: &mut Checkpointer<'_>) {
+        let processed_at = epoch_s();
+        let mut out = self.output.out.borrow_mut();
+        let mut failed = false;
+        for record in records {
+            let mut line = RecordJson::new(&self.shard_id, record);
+            line.worker_id = Some(self.output.worker_id.as_str());
+            line.processed_at = Some(processed_at);
+            failed |= serde_json::to_writer(&mut *out, &line).is_err() || out.write_all(b"\n").is_err();
+        }
+        failed |= out.flush().is_err();
+        drop(out);
+        self.output.printed.set(self.output.printed.get() + records.len() as u64);
+        if failed {
+            // Unprinted records must not be checkpointed: stop without a final checkpoint.
+            eprintln!("stdout is closed: exiting without checkpointing");
+            std::process::exit(0);
+        }
+        if self.output.max_records.is_some_and(|max| self.output.printed.get() >= max) {
+            self.stop("--max-records reached");
+        }
+    }
+
+    fn lease_lost(&mut self) {}
+
+    fn shard_ended(&mut self, checkpointer: &mut Checkpointer<'_>) {
+        if let Err(error) = checkpointer.checkpoint() {
+            eprintln!("{}: SHARD_END not checkpointed: {error}", self.shard_id);
+        }
+    }
+
+    fn shutdown_requested(&mut self, checkpointer: &mut Checkpointer<'_>) {
+        match checkpointer.checkpoint() {
+            Ok(()) | Err(CheckpointError::NotAfterLastCheckpoint { .. }) => {}
+            Err(error) => eprintln!("{}: final checkpoint not taken: {error}", self.shard_id),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct EventJson<'a> {
+    event: &'static str,
+    worker_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lease_counter: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stolen_from: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checkpoint: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    at: f64,
+}
+
+/// A worker event as one JSON line on stderr.
+fn print_event(worker_id: &str, event: &WorkerEvent) {
+    let mut line = EventJson {
+        event: "",
+        worker_id,
+        shard_id: None,
+        lease_counter: None,
+        stolen_from: None,
+        checkpoint: None,
+        message: None,
+        at: epoch_s(),
+    };
+    match event {
+        WorkerEvent::LeaseTaken { shard_id, counter, stolen_from } => {
+            (line.event, line.shard_id, line.lease_counter) = ("LeaseTaken", Some(shard_id.as_str()), Some(*counter));
+            line.stolen_from = stolen_from.as_deref();
+        }
+        WorkerEvent::LeaseLost { shard_id, reason } => {
+            (line.event, line.shard_id, line.message) = ("LeaseLost", Some(shard_id.as_str()), Some(reason.as_str()));
+        }
+        WorkerEvent::Checkpointed { shard_id, checkpoint, counter } => {
+            (line.event, line.shard_id, line.checkpoint) =
+                ("Checkpointed", Some(shard_id.as_str()), Some(checkpoint.as_str()));
+            line.lease_counter = Some(*counter);
+        }
+        WorkerEvent::ShardEnded { shard_id } => (line.event, line.shard_id) = ("ShardEnded", Some(shard_id.as_str())),
+        WorkerEvent::LeaseReleased { shard_id } => {
+            (line.event, line.shard_id) = ("LeaseReleased", Some(shard_id.as_str()))
+        }
+        WorkerEvent::Warning { shard_id, message } => {
+            (line.event, line.shard_id, line.message) = ("Warning", shard_id.as_deref(), Some(message.as_str()));
+        }
+    }
+    if let Ok(text) = serde_json::to_string(&line) {
+        eprintln!("{text}");
+    }
+}
+
+/// `sluice consume --application NAME`: one worker of the consumer group.
+async fn consume_as_group(
+    endpoint: &str,
+    args: &ConsumeArgs,
+    application: &str,
+    start: Start,
+    mode: ReadMode,
+) -> anyhow::Result<()> {
+    let worker_id = args.worker_id.clone().unwrap_or_else(|| {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or_default();
+        format!("worker-{}-{nanos:08x}", std::process::id())
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing the signal handlers")?;
+    }
+    let initial_position = match start {
+        Start::TrimHorizon => InitialPosition { r#type: InitialPositionType::TrimHorizon, timestamp: None },
+        Start::Latest => InitialPosition { r#type: InitialPositionType::Latest, timestamp: None },
+        Start::AtTimestamp(at) => InitialPosition { r#type: InitialPositionType::AtTimestamp, timestamp: Some(at) },
+        Start::AtSequenceNumber(_) => bail!("an application starts at TRIM_HORIZON, LATEST or AT_TIMESTAMP"),
+    };
+    let config = WorkerConfig {
+        stream: args.stream_name.clone(),
+        application: application.to_owned(),
+        worker_id: worker_id.clone(),
+        create: Some(CreateSettings { initial_position, lease_duration_ms: args.lease_duration_ms }),
+        mode,
+        checkpoint_interval_ms: args.checkpoint_interval_ms,
+        taker_interval_ms: args.taker_interval_ms,
+        balancer: BalancerConfig::default(),
+    };
+    let encoding = if args.transport.cbor { Encoding::Cbor } else { Encoding::Json };
+    let leases = HttpClient::connect(endpoint, encoding).await?;
+    let reads = Rc::new(Transport::new(args.transport.endpoint(endpoint)));
+    let output = Rc::new(GroupOutput {
+        out: RefCell::new(BufWriter::new(std::io::stdout())),
+        worker_id: worker_id.clone(),
+        printed: Cell::new(0),
+        max_records: args.max_records,
+        stop: stop.clone(),
+    });
+    let new_processor = move |shard_id: sluice_kpl::types::ShardId| PrintProcessor {
+        shard_id: shard_id.to_string(),
+        output: output.clone(),
+    };
+    let on_event = move |event: WorkerEvent| print_event(&worker_id, &event);
+    run_worker(leases, reads, config, new_processor, on_event, stop).await?;
     Ok(())
 }

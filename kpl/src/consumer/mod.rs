@@ -4,11 +4,12 @@
 //!   sub-sequence numbers, plain records passed through, the KCL's shard-range rule).
 //! - [`checkpoint`]: positions, checkpoints and the tracker of what may be checkpointed while
 //!   records are in flight.
-//! - [`lease`]: the lease balancer of one worker (the KCL lease taker) as a pure function.
+//! - [`lease`]: the lease balancer of one worker (the KCL lease taker) as a pure function, and
+//!   the expiry judge for lease stores that keep expiry times (`ExpiryObserver`).
 //! - [`processor`]: a record processor's lifecycle on one lease as a state machine.
 //!
-//! Library-level only: the lease store (durable, fenced leases and checkpoints in `sluiced`)
-//! and the worker's driver are not built yet; see docs/clients.md.
+//! No I/O: the lease store is `sluiced` (durable, fenced leases and checkpoints) and the driver
+//! is `sluice_client::worker`; see docs/clients.md.
 
 pub mod checkpoint;
 pub mod lease;
