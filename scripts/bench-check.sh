@@ -21,6 +21,8 @@ fi
 step() { printf '\n==> %s\n' "$*"; }
 
 work=target/bench-check
+# The binaries come from cargo's target directory, wherever CARGO_TARGET_DIR puts it.
+release="${CARGO_TARGET_DIR:-target}/release"
 rm -rf "$work"
 mkdir -p "$work"
 daemon_pid=""
@@ -44,7 +46,7 @@ start_daemon() {
     port=$(free_port)
     endpoint="127.0.0.1:$port"
     # A free HTTP port too: sluiced refuses an address another process (another run) uses.
-    target/release/sluiced --data-dir "$work/data-$limits" --listen "$endpoint" \
+    "$release/sluiced" --data-dir "$work/data-$limits" --listen "$endpoint" \
         --http-listen "127.0.0.1:$(free_port)" --metrics-listen 127.0.0.1:0 --limits "$limits" --log-level warn &
     daemon_pid=$!
     for _ in $(seq 1 300); do
@@ -64,7 +66,7 @@ step "build (release)"
 cargo build --release -p sluice-server --no-default-features --bin sluiced -p loadgen --bin sluice-loadgen \
     -p bench --bin engine-throughput
 
-loadgen=target/release/sluice-loadgen
+loadgen="$release/sluice-loadgen"
 
 # Three runs, each an interleaved pair: engine-throughput writes the raw disk, then the engine,
 # seconds apart, and prints their ratio. The median of the three paired ratios is compared: the
@@ -72,7 +74,7 @@ loadgen=target/release/sluice-loadgen
 # lucky pair masks (a best-of-3 once printed 1.2).
 step "engine vs raw disk (engine-throughput, 512 MiB, median of 3 paired ratios)"
 for attempt in 1 2 3; do
-    target/release/engine-throughput --bytes $((512 << 20)) --dir "$work" | tee "$work/engine-$attempt.txt"
+    "$release/engine-throughput" --bytes $((512 << 20)) --dir "$work" | tee "$work/engine-$attempt.txt"
 done
 median_run=$(for attempt in 1 2 3; do
     printf '%s %s\n' "$(awk '/^engine\/raw ratio:/ {print $3}' "$work/engine-$attempt.txt")" "$attempt"
