@@ -14,7 +14,7 @@
 
 use std::path::PathBuf;
 
-use raft::eraftpb::{ConfState, Entry, Message};
+use raft::eraftpb::{ConfState, Entry, Message, MessageType};
 use raft::storage::MemStorage;
 use raft::{Config, RawNode, StateRole};
 use sluice_engine::storage::Storage;
@@ -126,11 +126,19 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                 // network would; raft-rs ignores stale terms itself.
                 // Unfinished: validate messages from a real network (to == our id, from a
                 // member) before raft-rs sees them; raft-rs asserts on some impossible ones.
-                let _ = self.raw.step(*message);
+                // Proposals travel only as client requests (see `Input::Propose`).
+                if message.msg_type != MessageType::MsgPropose {
+                    let _ = self.raw.step(*message);
+                }
             }
             Input::Propose(data) => {
-                if data.len() <= ENTRY_PAYLOAD_BYTES_MAX - crate::codec::PAYLOAD_FIXED_BYTES {
-                    // Not the leader (ProposalDropped): the client hears nothing and retries.
+                // Only the leader takes a proposal. raft-rs would have a follower forward it as
+                // a Raft message, which the network may duplicate: the entry would be appended
+                // twice. Requests are forwarded a layer up instead, where the client hears back
+                // (issue 13); a proposal dropped here is never acknowledged, and retried.
+                let fits = data.len() <= ENTRY_PAYLOAD_BYTES_MAX - crate::codec::PAYLOAD_FIXED_BYTES;
+                if fits && self.raw.raft.state == StateRole::Leader {
+                    // ProposalDropped (a leadership transfer under way) is the same case.
                     let _ = self.raw.propose(Vec::new(), data);
                 }
             }
