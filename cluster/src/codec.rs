@@ -49,7 +49,10 @@ pub enum LogDefect {
     /// A frame that checks but names an entry type we do not know.
     EntryType(u8),
     /// A frame that checks but leaves a hole in the log: not a torn write, a bug or corruption.
-    Gap { expected_max: u64, actual: u64 },
+    Gap {
+        expected_max: u64,
+        actual: u64,
+    },
 }
 
 /// A decoded log: its entries (first index 1, contiguous), how many bytes of the input they

@@ -23,6 +23,7 @@ use sluice_engine::checksum::xxh3_64_with_seed;
 use sluice_engine::sim::{DiskConfig, RunOutcome, SimDisk, SimExecutor, SimRng, SimStorage, SimTask};
 
 use crate::durable_log::DurableLog;
+use crate::error::ClusterError;
 use crate::limits::{ELECTION_TICKS, INBOX_INPUTS_MAX};
 use crate::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Transport};
 
@@ -263,6 +264,8 @@ struct Running {
     switch: Rc<KillSwitch>,
     /// Set when the task ends: killed, or stopped by a storage error.
     ended: Rc<Cell<bool>>,
+    /// Why the replica stopped by itself, if it did.
+    error: Rc<RefCell<Option<ClusterError>>>,
     _task: SimTask<()>,
 }
 
@@ -309,11 +312,15 @@ impl World {
         };
         let killable = Killable { inner: Box::pin(serve), switch: switch.clone() };
         let ended_flag = ended.clone();
+        let error = Rc::new(RefCell::new(None));
+        let error_slot = error.clone();
         let task = self.executor.spawn(async move {
-            let _ = killable.await;
+            if let Some(Err(error)) = killable.await {
+                *error_slot.borrow_mut() = Some(error);
+            }
             ended_flag.set(true);
         });
-        node.running = Some(Running { inbox: sender, switch, ended, _task: task });
+        node.running = Some(Running { inbox: sender, switch, ended, error, _task: task });
         self.checker.borrow_mut().reported_to.insert(node.id, 0);
     }
 
@@ -359,7 +366,13 @@ impl World {
         self.network.borrow_mut().now = now;
         // A node whose storage failed has stopped itself: its process is gone, the machine not.
         for index in 0..self.nodes.len() {
-            if self.nodes[index].running.as_ref().is_some_and(|running| running.ended.get()) {
+            if let Some(running) = self.nodes[index].running.as_ref().filter(|running| running.ended.get()) {
+                // Only the simulated disk's injected failures may stop a replica: not a
+                // corrupt log (our format or recovery is wrong) nor raft-rs refusing its state.
+                match running.error.borrow_mut().take() {
+                    Some(ClusterError::Io { .. }) | None => {}
+                    Some(error) => panic!("node {} stopped: {error}", self.nodes[index].id),
+                }
                 self.outcome.storage_failures += 1;
                 self.crash(index, false).await;
                 self.nodes[index].down_until = now + self.rng.range(1, self.config.down_rounds_max + 1);
@@ -490,21 +503,40 @@ impl World {
             self.round(now, false).await;
             now += 1;
         }
-        // Every machine loses power at once; every acknowledged entry must be on every disk.
+        // Every machine loses power; what each node reported committed must be on its disk,
+        // and every entry committed anywhere on a quorum of disks. (The nodes still up commit
+        // more while the first ones go down: those entries need not be everywhere.)
+        let everywhere = self.checker.borrow().committed.clone();
         for index in 0..self.nodes.len() {
             self.crash(index, true).await;
         }
         let committed = self.checker.borrow().committed.clone();
+        let mut copies: BTreeMap<u64, usize> = BTreeMap::new();
         for node in &self.nodes {
             let storage = node.disk.storage(&self.executor);
             let opened = DurableLog::open(storage, Path::new(RAFT_DIR)).await;
             let (_log, recovered) = opened.unwrap_or_else(|error| panic!("node {} does not reopen: {error}", node.id));
             for (&index, (term, data)) in &committed {
-                let entry = recovered.entries.get(index as usize - 1).unwrap_or_else(|| {
-                    panic!("node {} lost committed entry {index} (its log ends at {})", node.id, recovered.entries.len())
-                });
-                assert!(entry.term == *term && entry.data[..] == data[..], "node {} changed entry {index}", node.id);
+                match recovered.entries.get(index as usize - 1) {
+                    Some(entry) if entry.term == *term && entry.data[..] == data[..] => {
+                        *copies.entry(index).or_default() += 1;
+                    }
+                    // A node that never reported it committed may lag, or hold an entry of a
+                    // deposed leader there that the next leader would have replaced.
+                    held => assert!(
+                        !everywhere.contains_key(&index),
+                        "node {} lost or changed committed entry {index} (its log ends at {}, holds {:?})",
+                        node.id,
+                        recovered.entries.len(),
+                        held.map(|entry| entry.term)
+                    ),
+                }
             }
+        }
+        let quorum = self.nodes.len() / 2 + 1;
+        for &index in committed.keys() {
+            let held = copies.get(&index).copied().unwrap_or(0);
+            assert!(held >= quorum, "committed entry {index} is on {held} disks, fewer than a quorum");
         }
         let checker = self.checker.borrow();
         let network = self.network.borrow();
@@ -573,7 +605,9 @@ pub fn run(seed: u64, config: &SimConfig) -> SimOutcome {
     let polls = executor.polls();
     executor.shutdown();
     match outcome {
-        RunOutcome::Finished(outcome) => SimOutcome { digest: xxh3_64_with_seed(&polls.to_le_bytes(), outcome.digest), ..outcome },
+        RunOutcome::Finished(outcome) => {
+            SimOutcome { digest: xxh3_64_with_seed(&polls.to_le_bytes(), outcome.digest), ..outcome }
+        }
         RunOutcome::Stopped => unreachable!("the simulation has no stop condition"),
         RunOutcome::Deadlock => panic!("seed {seed}: nothing ready but the driver unfinished (a lost wake-up)"),
         RunOutcome::Exhausted => panic!("seed {seed}: {polls_max} polls spent (a livelock)"),
