@@ -11,6 +11,10 @@
 //! torn tail must not come back to life behind a later append) and syncs what it kept: bytes
 //! that were written but never synced before a crash may still be there, and from now on the
 //! replica vouches for them.
+//!
+//! Unfinished: this is a second log beside the core's journal. The design stores a shard
+//! group's entries in the journal itself (one write of the data, one group commit for every
+//! group on the core); see `docs/replication.md`.
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;

@@ -14,6 +14,13 @@
 //! partitions, drops, delays or reorderings happen. `tests/simulation.rs` checks it over
 //! seeded runs of three nodes. The design, and what is still to do, is in `docs/replication.md`.
 
+// Unfinished: nothing here is wired into `sluiced` yet (`--node-id`/`--peers`, one group per
+// shard on its owning core, PutRecords acknowledged on commit and apply, request forwarding to
+// the leader, the metadata group for the catalog), and there is no test with real processes
+// (three `sluiced` in network namespaces, SIGKILL of the leader under load, partitions by
+// iptables/tc netem) nor any figure (failover time, cost of replication). See
+// `docs/replication.md`.
+
 pub mod codec;
 pub mod durable_log;
 pub mod error;

@@ -38,6 +38,10 @@ pub enum Input {
 }
 
 /// Carries messages to peers. Sending never blocks and may lose the message (Raft retries).
+///
+/// Unfinished: only the simulated network implements it. The real one encodes messages
+/// (protobuf, as raft-rs defines them) into bounded per-peer queues, batched per peer core,
+/// over reconnecting TCP between the nodes' cores.
 pub trait Transport {
     fn send(&self, message: Message);
 }
