@@ -77,3 +77,17 @@ fn a_seed_replays_exactly() {
     assert_eq!(first, run_seed(7, &config));
     assert_ne!(first.digest, run_seed(8, &config).digest, "another seed, another run");
 }
+
+#[test]
+fn groups_of_one_and_of_five_keep_every_acknowledged_entry() {
+    // Replication factor 1 (today's single node: a group of one commits on its own sync) and a
+    // five-node group (quorum three, two may be down or cut off at once).
+    for nodes in [1, 5] {
+        let config = SimConfig { nodes, rounds: 400, ..SimConfig::default() };
+        for seed in 0..4 {
+            let outcome = run_seed(seed, &config);
+            assert!(outcome.acknowledged > 0, "{nodes} nodes, seed {seed}: {outcome:?}");
+            assert!(outcome.crashes > nodes, "{nodes} nodes, seed {seed}: {outcome:?}");
+        }
+    }
+}
