@@ -19,9 +19,11 @@
 //! a deposed leader that never committed): the replacement is appended, and a frame whose
 //! index is not one past the previous one's replaces the entries from its index on. So the
 //! decoded log is the last word on every index, as the file was written.
+//!
+//! The types here are this file's own, not raft-rs': the codec builds without raft-rs (and
+//! without glommio), so the fuzz target `raft_log` links only it.
 
 use bytes::Bytes;
-use raft::eraftpb::{Entry, EntryType, HardState};
 use sluice_engine::checksum::xxh3_64_with_seed;
 
 use crate::limits::ENTRY_PAYLOAD_BYTES_MAX;
@@ -36,6 +38,28 @@ pub const HARD_STATE_MAGIC: [u8; 4] = *b"SLHS";
 pub const HARD_STATE_VERSION: u32 = 1;
 /// magic, version, term, vote, commit, checksum.
 pub const HARD_STATE_BYTES: usize = 4 + 4 + 8 + 8 + 8 + 8;
+
+/// The entry types a frame may carry (raft-rs' `EntryType`: normal, conf change, conf change
+/// v2), numbered as raft-rs numbers them.
+pub const ENTRY_TYPE_MAX: u8 = 2;
+
+/// One entry as the log file holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogEntry {
+    pub term: u64,
+    pub index: u64,
+    pub entry_type: u8,
+    pub context: Bytes,
+    pub data: Bytes,
+}
+
+/// The Raft hard state as its file holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HardStateRecord {
+    pub term: u64,
+    pub vote: u64,
+    pub commit: u64,
+}
 
 /// Why a log's bytes were not entirely a valid log. Only [`LogDefect::Gap`] is an error; the
 /// others mark where the valid log ends (a torn or unwritten tail).
@@ -59,36 +83,19 @@ pub enum LogDefect {
 /// take, and why decoding stopped there.
 #[derive(Debug)]
 pub struct DecodedLog {
-    pub entries: Vec<Entry>,
+    pub entries: Vec<LogEntry>,
     pub valid_bytes: usize,
     pub stop: LogDefect,
 }
 
-fn entry_type_byte(entry_type: EntryType) -> u8 {
-    match entry_type {
-        EntryType::EntryNormal => 0,
-        EntryType::EntryConfChange => 1,
-        EntryType::EntryConfChangeV2 => 2,
-    }
-}
-
-fn entry_type_from(byte: u8) -> Option<EntryType> {
-    match byte {
-        0 => Some(EntryType::EntryNormal),
-        1 => Some(EntryType::EntryConfChange),
-        2 => Some(EntryType::EntryConfChangeV2),
-        _ => None,
-    }
-}
-
 /// Bytes `entry` takes as a frame.
-pub fn frame_bytes(entry: &Entry) -> usize {
+pub fn frame_bytes(entry: &LogEntry) -> usize {
     FRAME_HEADER_BYTES + PAYLOAD_FIXED_BYTES + entry.context.len() + entry.data.len()
 }
 
 /// Appends `entry` as one frame. Panics if it is larger than [`ENTRY_PAYLOAD_BYTES_MAX`]: the
 /// replica refuses such proposals before they reach Raft, so a larger one is a bug.
-pub fn encode_entry(entry: &Entry, out: &mut Vec<u8>) {
+pub fn encode_entry(entry: &LogEntry, out: &mut Vec<u8>) {
     let payload_len = PAYLOAD_FIXED_BYTES + entry.context.len() + entry.data.len();
     assert!(payload_len <= ENTRY_PAYLOAD_BYTES_MAX, "entry of {payload_len} bytes reached the log");
     let start = out.len();
@@ -96,7 +103,8 @@ pub fn encode_entry(entry: &Entry, out: &mut Vec<u8>) {
     out.extend_from_slice(&[0; 8]);
     out.extend_from_slice(&entry.term.to_le_bytes());
     out.extend_from_slice(&entry.index.to_le_bytes());
-    out.push(entry_type_byte(entry.entry_type));
+    assert!(entry.entry_type <= ENTRY_TYPE_MAX, "entry type {} reached the log", entry.entry_type);
+    out.push(entry.entry_type);
     out.extend_from_slice(&(entry.context.len() as u32).to_le_bytes());
     out.extend_from_slice(&entry.context);
     out.extend_from_slice(&entry.data);
@@ -113,7 +121,7 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 }
 
 /// Decodes one frame at the start of `bytes`: the entry and the frame's length.
-fn decode_frame(bytes: &[u8]) -> Result<(Entry, usize), LogDefect> {
+fn decode_frame(bytes: &[u8]) -> Result<(LogEntry, usize), LogDefect> {
     if bytes.len() < FRAME_HEADER_BYTES {
         return Err(if bytes.iter().all(|&byte| byte == 0) { LogDefect::End } else { LogDefect::Truncated });
     }
@@ -130,19 +138,21 @@ fn decode_frame(bytes: &[u8]) -> Result<(Entry, usize), LogDefect> {
     if xxh3_64_with_seed(payload, FRAME_SEED ^ payload_len as u64) != u64_at(bytes, 4) {
         return Err(LogDefect::Checksum);
     }
-    let entry_type = entry_type_from(payload[16]).ok_or(LogDefect::EntryType(payload[16]))?;
+    let entry_type = payload[16];
+    if entry_type > ENTRY_TYPE_MAX {
+        return Err(LogDefect::EntryType(entry_type));
+    }
     let context_len = u32_at(payload, 17) as usize;
     let Some(rest) = payload.get(PAYLOAD_FIXED_BYTES..) else { return Err(LogDefect::Truncated) };
     if context_len > rest.len() {
         return Err(LogDefect::Truncated);
     }
-    let entry = Entry {
+    let entry = LogEntry {
         entry_type,
         term: u64_at(payload, 0),
         index: u64_at(payload, 8),
         context: Bytes::copy_from_slice(&rest[..context_len]),
         data: Bytes::copy_from_slice(&rest[context_len..]),
-        ..Entry::default()
     };
     Ok((entry, FRAME_HEADER_BYTES + payload_len))
 }
@@ -150,7 +160,7 @@ fn decode_frame(bytes: &[u8]) -> Result<(Entry, usize), LogDefect> {
 /// Decodes a log file's bytes, never panicking: frames up to the first that is not valid,
 /// with later frames replacing the suffix they overlap (see the module docs).
 pub fn decode_log(bytes: &[u8]) -> DecodedLog {
-    let mut entries: Vec<Entry> = Vec::new();
+    let mut entries: Vec<LogEntry> = Vec::new();
     let mut at = 0usize;
     loop {
         let (entry, length) = match decode_frame(&bytes[at..]) {
@@ -168,7 +178,7 @@ pub fn decode_log(bytes: &[u8]) -> DecodedLog {
     }
 }
 
-pub fn encode_hard_state(state: &HardState) -> [u8; HARD_STATE_BYTES] {
+pub fn encode_hard_state(state: &HardStateRecord) -> [u8; HARD_STATE_BYTES] {
     let mut out = [0u8; HARD_STATE_BYTES];
     out[0..4].copy_from_slice(&HARD_STATE_MAGIC);
     out[4..8].copy_from_slice(&HARD_STATE_VERSION.to_le_bytes());
@@ -182,7 +192,7 @@ pub fn encode_hard_state(state: &HardState) -> [u8; HARD_STATE_BYTES] {
 
 /// Decodes a hard state record. Its file is replaced atomically, so any defect is corruption:
 /// the error says which.
-pub fn decode_hard_state(bytes: &[u8]) -> Result<HardState, String> {
+pub fn decode_hard_state(bytes: &[u8]) -> Result<HardStateRecord, String> {
     if bytes.len() != HARD_STATE_BYTES {
         return Err(format!("{} bytes, expected {HARD_STATE_BYTES}", bytes.len()));
     }
@@ -196,5 +206,5 @@ pub fn decode_hard_state(bytes: &[u8]) -> Result<HardState, String> {
     if xxh3_64_with_seed(&bytes[..32], FRAME_SEED) != u64_at(bytes, 32) {
         return Err("checksum mismatch".to_owned());
     }
-    Ok(HardState { term: u64_at(bytes, 8), vote: u64_at(bytes, 16), commit: u64_at(bytes, 24), ..HardState::default() })
+    Ok(HardStateRecord { term: u64_at(bytes, 8), vote: u64_at(bytes, 16), commit: u64_at(bytes, 24) })
 }

@@ -19,10 +19,10 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use raft::eraftpb::{Entry, HardState};
+use raft::eraftpb::{Entry, EntryType, HardState};
 use sluice_engine::storage::{read_whole, write_atomic, IoBuffer, Storage, StorageFile};
 
-use crate::codec::{self, LogDefect};
+use crate::codec::{self, HardStateRecord, LogDefect, LogEntry};
 use crate::error::{ClusterError, Result};
 
 pub const LOG_FILE: &str = "raft.log";
@@ -89,11 +89,14 @@ impl<S: Storage> DurableLog<S> {
             .await
             .map_err(ClusterError::io("read the raft hard state"))?
         {
-            Some(bytes) => codec::decode_hard_state(&bytes).map_err(|reason| ClusterError::Corrupt {
-                file: HARD_STATE_FILE,
-                offset: 0,
-                reason,
-            })?,
+            Some(bytes) => {
+                let record = codec::decode_hard_state(&bytes).map_err(|reason| ClusterError::Corrupt {
+                    file: HARD_STATE_FILE,
+                    offset: 0,
+                    reason,
+                })?;
+                HardState { term: record.term, vote: record.vote, commit: record.commit, ..HardState::default() }
+            }
             None => HardState::default(),
         };
         // The log's creation and the last hard state's rename may not be durable yet.
@@ -107,7 +110,8 @@ impl<S: Storage> DurableLog<S> {
             });
         }
         let log = DurableLog { storage, dir: dir.to_path_buf(), file, end_bytes: valid_bytes as u64, tail };
-        Ok((log, Recovered { entries: decoded.entries, hard_state }))
+        let entries = decoded.entries.into_iter().map(raft_entry).collect();
+        Ok((log, Recovered { entries, hard_state }))
     }
 
     /// Writes `entries` after the log's end (not yet durable: see [`DurableLog::sync`]).
@@ -118,8 +122,9 @@ impl<S: Storage> DurableLog<S> {
         }
         let mut frames = std::mem::take(&mut self.tail);
         let tail_bytes = frames.len();
+        let entries: Vec<LogEntry> = entries.iter().map(log_entry).collect();
         frames.reserve(entries.iter().map(codec::frame_bytes).sum());
-        for entry in entries {
+        for entry in &entries {
             codec::encode_entry(entry, &mut frames);
         }
         let alignment = self.file.alignment();
@@ -166,9 +171,42 @@ impl<S: Storage> DurableLog<S> {
     /// Replaces the hard state, durably (the vote must be on disk before the vote message
     /// leaves). Call after [`DurableLog::sync`] of the entries its commit covers.
     pub async fn save_hard_state(&self, hard_state: &HardState) -> Result<()> {
-        let bytes = codec::encode_hard_state(hard_state);
+        let record = HardStateRecord { term: hard_state.term, vote: hard_state.vote, commit: hard_state.commit };
+        let bytes = codec::encode_hard_state(&record);
         write_atomic(&self.storage, &self.dir.join(HARD_STATE_FILE), &bytes)
             .await
             .map_err(ClusterError::io("write the raft hard state"))
+    }
+}
+
+fn log_entry(entry: &Entry) -> LogEntry {
+    let entry_type = match entry.entry_type {
+        EntryType::EntryNormal => 0,
+        EntryType::EntryConfChange => 1,
+        EntryType::EntryConfChangeV2 => 2,
+    };
+    // Bytes clones share the buffer: no copy of the data.
+    LogEntry {
+        term: entry.term,
+        index: entry.index,
+        entry_type,
+        context: entry.context.clone(),
+        data: entry.data.clone(),
+    }
+}
+
+fn raft_entry(entry: LogEntry) -> Entry {
+    let entry_type = match entry.entry_type {
+        0 => EntryType::EntryNormal,
+        1 => EntryType::EntryConfChange,
+        _ => EntryType::EntryConfChangeV2,
+    };
+    Entry {
+        entry_type,
+        term: entry.term,
+        index: entry.index,
+        context: entry.context,
+        data: entry.data,
+        ..Entry::default()
     }
 }

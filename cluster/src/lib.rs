@@ -22,12 +22,17 @@
 // `docs/replication.md`.
 
 pub mod codec;
+#[cfg(feature = "replica")]
 pub mod durable_log;
+#[cfg(feature = "replica")]
 pub mod error;
 pub mod limits;
+#[cfg(feature = "replica")]
 pub mod replica;
 #[cfg(feature = "simulation")]
 pub mod sim;
 
+#[cfg(feature = "replica")]
 pub use error::ClusterError;
+#[cfg(feature = "replica")]
 pub use replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Transport};

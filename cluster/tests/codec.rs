@@ -3,14 +3,15 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use raft::eraftpb::{Entry, EntryType, HardState};
-use sluice_cluster::codec::{decode_hard_state, decode_log, encode_entry, encode_hard_state, LogDefect};
+use sluice_cluster::codec::{
+    decode_hard_state, decode_log, encode_entry, encode_hard_state, HardStateRecord, LogDefect, LogEntry,
+};
 
-fn entry(index: u64, term: u64, data: &[u8]) -> Entry {
-    Entry { index, term, data: Bytes::copy_from_slice(data), ..Entry::default() }
+fn entry(index: u64, term: u64, data: &[u8]) -> LogEntry {
+    LogEntry { index, term, data: Bytes::copy_from_slice(data), ..LogEntry::default() }
 }
 
-fn encode(entries: &[Entry]) -> Vec<u8> {
+fn encode(entries: &[LogEntry]) -> Vec<u8> {
     let mut bytes = Vec::new();
     for entry in entries {
         encode_entry(entry, &mut bytes);
@@ -18,7 +19,7 @@ fn encode(entries: &[Entry]) -> Vec<u8> {
     bytes
 }
 
-fn check(bytes: &[u8], expected: &[Entry], stop: LogDefect) {
+fn check(bytes: &[u8], expected: &[LogEntry], stop: LogDefect) {
     let decoded = decode_log(bytes);
     assert_eq!(decoded.entries, expected);
     assert_eq!(decoded.stop, stop);
@@ -37,7 +38,7 @@ fn a_log_decodes_to_its_entries_and_stops_at_the_zero_padding() {
 
 #[test]
 fn a_log_cut_at_any_byte_keeps_exactly_the_whole_frames_before_the_cut() {
-    let entries: Vec<Entry> =
+    let entries: Vec<LogEntry> =
         (1..=5).map(|index| entry(index, index / 2 + 1, &vec![index as u8; 37 * index as usize])).collect();
     let mut ends = Vec::new();
     let mut bytes = Vec::new();
@@ -78,7 +79,7 @@ fn every_flipped_bit_of_a_frame_ends_the_log_there() {
 
 #[test]
 fn the_hard_state_round_trips_and_any_damage_is_reported() {
-    let state = HardState { term: 7, vote: 2, commit: 40, ..HardState::default() };
+    let state = HardStateRecord { term: 7, vote: 2, commit: 40 };
     let bytes = encode_hard_state(&state);
     assert_eq!(decode_hard_state(&bytes), Ok(state));
     for bit in 0..bytes.len() * 8 {
@@ -90,32 +91,23 @@ fn the_hard_state_round_trips_and_any_damage_is_reported() {
     assert!(decode_hard_state(&[]).is_err());
 }
 
-fn entry_type(byte: u8) -> EntryType {
-    match byte % 3 {
-        0 => EntryType::EntryNormal,
-        1 => EntryType::EntryConfChange,
-        _ => EntryType::EntryConfChangeV2,
-    }
-}
-
 proptest! {
     #[test]
     fn logs_round_trip(
         shapes in prop::collection::vec((0u64..4, any::<u8>(), prop::collection::vec(any::<u8>(), 0..300), prop::collection::vec(any::<u8>(), 0..20)), 0..20)
     ) {
         let mut term = 1;
-        let entries: Vec<Entry> = shapes
+        let entries: Vec<LogEntry> = shapes
             .into_iter()
             .enumerate()
             .map(|(at, (step, kind, data, context))| {
                 term += step;
-                Entry {
+                LogEntry {
                     index: at as u64 + 1,
                     term,
-                    entry_type: entry_type(kind),
+                    entry_type: kind % 3,
                     data: Bytes::from(data),
                     context: Bytes::from(context),
-                    ..Entry::default()
                 }
             })
             .collect();
