@@ -1,7 +1,8 @@
 //! The byte layout of a replica's Raft files (specified in `docs/replication.md`): the log, a
 //! sequence of checksummed frames, one Raft entry each, and the hard state, one small record.
 //! Pure functions, no I/O: the decoders read bytes from disk, which may be torn or garbage,
-//! and must never panic on them (`tests/codec.rs` feeds them arbitrary bytes).
+//! and must never panic on them (`tests/codec.rs` feeds them arbitrary bytes, and the fuzz
+//! target `raft_log` does for longer).
 //!
 //! Log frame (little endian):
 //!

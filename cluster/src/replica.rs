@@ -149,10 +149,16 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         }
     }
 
+    /// Handles `Ready`s until raft-rs has nothing more to say (advancing one can make the
+    /// next: entries newly committed, messages to send).
     async fn process_ready(&mut self) -> Result<()> {
-        if !self.raw.has_ready() {
-            return Ok(());
+        while self.raw.has_ready() {
+            self.process_one_ready().await?;
         }
+        Ok(())
+    }
+
+    async fn process_one_ready(&mut self) -> Result<()> {
         let mut ready = self.raw.ready();
         if ready.ss().is_some_and(|soft| soft.raft_state == StateRole::Leader) {
             let log = self.raw.raft.raft_log.all_entries();
