@@ -19,7 +19,7 @@ fi
 
 targets=(
     native_frame aws_codec aws_shapes event_stream shard_iterator segment_scan state_log kpl_deaggregate sigv4_auth
-    sealed_batch policy_document checkpoints agent_input metrics_request
+    sealed_batch policy_document checkpoints agent_input metrics_request raft_log
 )
 for target in "${targets[@]}"; do
     corpus="target/fuzz-corpus/$target"

@@ -1,0 +1,211 @@
+//! The byte layout of a replica's Raft files (specified in `docs/replication.md`): the log, a
+//! sequence of checksummed frames, one Raft entry each, and the hard state, one small record.
+//! Pure functions, no I/O: the decoders read bytes from disk, which may be torn or garbage,
+//! and must never panic on them (`tests/codec.rs` feeds them arbitrary bytes, and the fuzz
+//! target `raft_log` does for longer).
+//!
+//! Log frame (little endian):
+//!
+//! | bytes      | field        | meaning                                                  |
+//! |------------|--------------|----------------------------------------------------------|
+//! | 0..4       | payload_len  | bytes of the payload; 0 marks the end of the log         |
+//! | 4..12      | checksum     | XXH3-64 of the payload, seeded with `FRAME_SEED ^ payload_len` |
+//! | 12..20     | term         | the entry's Raft term                                    |
+//! | 20..28     | index        | the entry's Raft index                                   |
+//! | 28         | entry_type   | 0 normal, 1 conf change, 2 conf change v2                |
+//! | 29..33     | context_len  | bytes of context that follow                             |
+//! | 33..       | context,data | the entry's context, then its data (the rest)            |
+//!
+//! The log is only ever appended to. Raft may replace a suffix of a follower's log (entries of
+//! a deposed leader that never committed): the replacement is appended, and a frame whose
+//! index is not one past the previous one's replaces the entries from its index on. So the
+//! decoded log is the last word on every index, as the file was written.
+//!
+//! The types here are this file's own, not raft-rs': the codec builds without raft-rs (and
+//! without glommio), so the fuzz target `raft_log` links only it.
+
+use bytes::Bytes;
+use sluice_engine::checksum::xxh3_64_with_seed;
+
+use crate::limits::ENTRY_PAYLOAD_BYTES_MAX;
+
+pub const FRAME_HEADER_BYTES: usize = 12;
+/// term, index, entry_type, context_len.
+pub const PAYLOAD_FIXED_BYTES: usize = 8 + 8 + 1 + 4;
+/// Distinguishes these checksums from the engine's (a segment's bytes never pass as a frame).
+pub const FRAME_SEED: u64 = 0x5261_6674_4c6f_6731; // "RaftLog1"
+
+pub const HARD_STATE_MAGIC: [u8; 4] = *b"SLHS";
+pub const HARD_STATE_VERSION: u32 = 1;
+/// magic, version, term, vote, commit, checksum.
+pub const HARD_STATE_BYTES: usize = 4 + 4 + 8 + 8 + 8 + 8;
+
+/// The entry types a frame may carry (raft-rs' `EntryType`: normal, conf change, conf change
+/// v2), numbered as raft-rs numbers them.
+pub const ENTRY_TYPE_MAX: u8 = 2;
+
+/// One entry as the log file holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogEntry {
+    pub term: u64,
+    pub index: u64,
+    pub entry_type: u8,
+    pub context: Bytes,
+    pub data: Bytes,
+}
+
+/// The Raft hard state as its file holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HardStateRecord {
+    pub term: u64,
+    pub vote: u64,
+    pub commit: u64,
+}
+
+/// Why a log's bytes were not entirely a valid log. Only [`LogDefect::Gap`] is an error; the
+/// others mark where the valid log ends (a torn or unwritten tail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogDefect {
+    /// Zeros: the padding after the last frame, or space never written.
+    End,
+    /// A frame header or payload that runs past the bytes, or a length out of range.
+    Truncated,
+    Checksum,
+    /// A frame that checks but names an entry type we do not know.
+    EntryType(u8),
+    /// A frame that checks but leaves a hole in the log: not a torn write, a bug or corruption.
+    Gap {
+        expected_max: u64,
+        actual: u64,
+    },
+}
+
+/// A decoded log: its entries (first index 1, contiguous), how many bytes of the input they
+/// take, and why decoding stopped there.
+#[derive(Debug)]
+pub struct DecodedLog {
+    pub entries: Vec<LogEntry>,
+    pub valid_bytes: usize,
+    pub stop: LogDefect,
+}
+
+/// Bytes `entry` takes as a frame.
+pub fn frame_bytes(entry: &LogEntry) -> usize {
+    FRAME_HEADER_BYTES + PAYLOAD_FIXED_BYTES + entry.context.len() + entry.data.len()
+}
+
+/// Appends `entry` as one frame. Panics if it is larger than [`ENTRY_PAYLOAD_BYTES_MAX`]: the
+/// replica refuses such proposals before they reach Raft, so a larger one is a bug.
+pub fn encode_entry(entry: &LogEntry, out: &mut Vec<u8>) {
+    let payload_len = PAYLOAD_FIXED_BYTES + entry.context.len() + entry.data.len();
+    assert!(payload_len <= ENTRY_PAYLOAD_BYTES_MAX, "entry of {payload_len} bytes reached the log");
+    let start = out.len();
+    out.extend_from_slice(&(payload_len as u32).to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&entry.term.to_le_bytes());
+    out.extend_from_slice(&entry.index.to_le_bytes());
+    assert!(entry.entry_type <= ENTRY_TYPE_MAX, "entry type {} reached the log", entry.entry_type);
+    out.push(entry.entry_type);
+    out.extend_from_slice(&(entry.context.len() as u32).to_le_bytes());
+    out.extend_from_slice(&entry.context);
+    out.extend_from_slice(&entry.data);
+    let checksum = xxh3_64_with_seed(&out[start + FRAME_HEADER_BYTES..], FRAME_SEED ^ payload_len as u64);
+    out[start + 4..start + 12].copy_from_slice(&checksum.to_le_bytes());
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("four bytes"))
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"))
+}
+
+/// Decodes one frame at the start of `bytes`: the entry and the frame's length.
+fn decode_frame(bytes: &[u8]) -> Result<(LogEntry, usize), LogDefect> {
+    if bytes.len() < FRAME_HEADER_BYTES {
+        return Err(if bytes.iter().all(|&byte| byte == 0) { LogDefect::End } else { LogDefect::Truncated });
+    }
+    let payload_len = u32_at(bytes, 0) as usize;
+    if payload_len == 0 {
+        return Err(LogDefect::End);
+    }
+    if !(PAYLOAD_FIXED_BYTES..=ENTRY_PAYLOAD_BYTES_MAX).contains(&payload_len) {
+        return Err(LogDefect::Truncated);
+    }
+    let Some(payload) = bytes.get(FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + payload_len) else {
+        return Err(LogDefect::Truncated);
+    };
+    if xxh3_64_with_seed(payload, FRAME_SEED ^ payload_len as u64) != u64_at(bytes, 4) {
+        return Err(LogDefect::Checksum);
+    }
+    let entry_type = payload[16];
+    if entry_type > ENTRY_TYPE_MAX {
+        return Err(LogDefect::EntryType(entry_type));
+    }
+    let context_len = u32_at(payload, 17) as usize;
+    let Some(rest) = payload.get(PAYLOAD_FIXED_BYTES..) else { return Err(LogDefect::Truncated) };
+    if context_len > rest.len() {
+        return Err(LogDefect::Truncated);
+    }
+    let entry = LogEntry {
+        entry_type,
+        term: u64_at(payload, 0),
+        index: u64_at(payload, 8),
+        context: Bytes::copy_from_slice(&rest[..context_len]),
+        data: Bytes::copy_from_slice(&rest[context_len..]),
+    };
+    Ok((entry, FRAME_HEADER_BYTES + payload_len))
+}
+
+/// Decodes a log file's bytes, never panicking: frames up to the first that is not valid,
+/// with later frames replacing the suffix they overlap (see the module docs).
+pub fn decode_log(bytes: &[u8]) -> DecodedLog {
+    let mut entries: Vec<LogEntry> = Vec::new();
+    let mut at = 0usize;
+    loop {
+        let (entry, length) = match decode_frame(&bytes[at..]) {
+            Ok(frame) => frame,
+            Err(stop) => return DecodedLog { entries, valid_bytes: at, stop },
+        };
+        let next = entries.len() as u64 + 1;
+        if entry.index == 0 || entry.index > next {
+            let stop = LogDefect::Gap { expected_max: next, actual: entry.index };
+            return DecodedLog { entries, valid_bytes: at, stop };
+        }
+        entries.truncate(entry.index as usize - 1);
+        entries.push(entry);
+        at += length;
+    }
+}
+
+pub fn encode_hard_state(state: &HardStateRecord) -> [u8; HARD_STATE_BYTES] {
+    let mut out = [0u8; HARD_STATE_BYTES];
+    out[0..4].copy_from_slice(&HARD_STATE_MAGIC);
+    out[4..8].copy_from_slice(&HARD_STATE_VERSION.to_le_bytes());
+    out[8..16].copy_from_slice(&state.term.to_le_bytes());
+    out[16..24].copy_from_slice(&state.vote.to_le_bytes());
+    out[24..32].copy_from_slice(&state.commit.to_le_bytes());
+    let checksum = xxh3_64_with_seed(&out[..32], FRAME_SEED);
+    out[32..40].copy_from_slice(&checksum.to_le_bytes());
+    out
+}
+
+/// Decodes a hard state record. Its file is replaced atomically, so any defect is corruption:
+/// the error says which.
+pub fn decode_hard_state(bytes: &[u8]) -> Result<HardStateRecord, String> {
+    if bytes.len() != HARD_STATE_BYTES {
+        return Err(format!("{} bytes, expected {HARD_STATE_BYTES}", bytes.len()));
+    }
+    if bytes[0..4] != HARD_STATE_MAGIC {
+        return Err("bad magic".to_owned());
+    }
+    let version = u32_at(bytes, 4);
+    if version != HARD_STATE_VERSION {
+        return Err(format!("version {version}, expected {HARD_STATE_VERSION}"));
+    }
+    if xxh3_64_with_seed(&bytes[..32], FRAME_SEED) != u64_at(bytes, 32) {
+        return Err("checksum mismatch".to_owned());
+    }
+    Ok(HardStateRecord { term: u64_at(bytes, 8), vote: u64_at(bytes, 16), commit: u64_at(bytes, 24) })
+}

@@ -1,0 +1,615 @@
+//! The deterministic cluster simulation (feature `simulation`, tests only): replicas on the
+//! engine's `SimExecutor`, each with its own `SimDisk` (its machine's disk), joined by a
+//! simulated network that drops, duplicates, delays (and so reorders) and partitions messages,
+//! while a driver crashes and restarts nodes (process kills and power losses) and proposes
+//! entries. Everything is a function of one seed, so a failure replays exactly.
+//!
+//! The checker sees every commit and every election as it happens and holds Raft to its
+//! promises: an entry once reported committed never changes, and is in the log of every later
+//! leader (leader completeness); after the faults stop and the cluster heals, every
+//! acknowledged entry is committed on every node, and still there after every node loses
+//! power at once.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use raft::eraftpb::{Entry, Message};
+use sluice_engine::checksum::xxh3_64_with_seed;
+use sluice_engine::sim::{DiskConfig, RunOutcome, SimDisk, SimExecutor, SimRng, SimStorage, SimTask};
+
+use crate::durable_log::DurableLog;
+use crate::error::ClusterError;
+use crate::limits::{ELECTION_TICKS, INBOX_INPUTS_MAX};
+use crate::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Transport};
+
+/// How hostile a run is. Probabilities are `1 / n` per round (0: never).
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub nodes: u64,
+    /// Rounds with faults; each round every live node may tick, due messages arrive, and
+    /// the nodes run for `yields_per_round` scheduler picks of the driver.
+    pub rounds: u64,
+    pub yields_per_round: u64,
+    pub drop_one_in: u64,
+    pub duplicate_one_in: u64,
+    /// A message arrives 1 to `delay_rounds_max` rounds after it was sent.
+    pub delay_rounds_max: u64,
+    pub crash_one_in: u64,
+    /// A crash is a power loss (unsynced bytes may go) one time in this many; else a kill.
+    pub power_loss_one_in: u64,
+    pub down_rounds_max: u64,
+    pub partition_one_in: u64,
+    pub partition_rounds_max: u64,
+    pub propose_one_in: u64,
+    /// Each disk call fails (EIO, torn or short write, ENOSPC) with probability `1 / n`.
+    pub disk_fail_one_in: u64,
+    /// Most scheduler yields a disk call takes.
+    pub disk_yields_max: u64,
+    /// Rounds the healed, fault-free cluster gets to commit every acknowledged entry everywhere.
+    pub settle_rounds_max: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig {
+            nodes: 3,
+            rounds: 600,
+            yields_per_round: 12,
+            drop_one_in: 10,
+            duplicate_one_in: 20,
+            delay_rounds_max: 4,
+            crash_one_in: 60,
+            power_loss_one_in: 2,
+            down_rounds_max: 60,
+            partition_one_in: 80,
+            partition_rounds_max: 80,
+            propose_one_in: 2,
+            disk_fail_one_in: 3_000,
+            disk_yields_max: 2,
+            settle_rounds_max: 3_000,
+        }
+    }
+}
+
+/// What a run did, for the test's report and the replay check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimOutcome {
+    /// A hash of every event, every disk's operation trace and durable bytes: equal for two
+    /// runs of one seed.
+    pub digest: u64,
+    pub proposed: u64,
+    pub acknowledged: u64,
+    pub elections_checked: u64,
+    pub crashes: u64,
+    pub power_losses: u64,
+    pub storage_failures: u64,
+    pub partitions: u64,
+    pub messages_sent: u64,
+    pub messages_dropped: u64,
+}
+
+/// A client entry: its value (unique per proposal) then filler derived from it, so that the
+/// checker can tell a byte-exact copy from a damaged one.
+fn client_entry(value: u64, length: usize) -> Vec<u8> {
+    let mut data = value.to_le_bytes().to_vec();
+    data.extend((0..length).map(|at| (value as usize).wrapping_mul(31).wrapping_add(at) as u8));
+    data
+}
+
+fn client_value(data: &[u8]) -> u64 {
+    assert!(data.len() >= 8, "a client entry of {} bytes", data.len());
+    let value = u64::from_le_bytes(data[..8].try_into().expect("eight bytes"));
+    assert_eq!(data, client_entry(value, data.len() - 8), "entry {value} came back changed");
+    value
+}
+
+/// Everything the nodes reported, and the invariants over it.
+#[derive(Default)]
+struct Checker {
+    /// Every entry any node reported committed, by index: (term, data).
+    committed: BTreeMap<u64, (u64, Vec<u8>)>,
+    /// Client values acknowledged (committed somewhere), and at which index.
+    acknowledged: BTreeMap<u64, u64>,
+    /// Per node, how far its reports since its last boot go (they come contiguously from 1).
+    reported_to: BTreeMap<u64, u64>,
+    /// The newest leader seen: (term, node).
+    leader: Option<(u64, u64)>,
+    elections_checked: u64,
+    digest: u64,
+}
+
+impl Checker {
+    fn note(&mut self, words: &[u64]) {
+        let bytes: Vec<u8> = words.iter().flat_map(|word| word.to_le_bytes()).collect();
+        self.digest = xxh3_64_with_seed(&bytes, self.digest);
+    }
+
+    fn committed(&mut self, node_id: u64, entries: &[Entry]) {
+        for entry in entries {
+            let reported = self.reported_to.entry(node_id).or_insert(0);
+            assert_eq!(entry.index, *reported + 1, "node {node_id} reported commits out of order");
+            *reported = entry.index;
+            self.note(&[1, node_id, entry.index, entry.term]);
+            match self.committed.get(&entry.index) {
+                Some((term, data)) => assert!(
+                    *term == entry.term && data[..] == entry.data[..],
+                    "entry {} committed twice differently: term {term} then {} (node {node_id})",
+                    entry.index,
+                    entry.term
+                ),
+                None => {
+                    self.committed.insert(entry.index, (entry.term, entry.data.to_vec()));
+                    if !entry.data.is_empty() {
+                        let value = client_value(&entry.data);
+                        let earlier = self.acknowledged.insert(value, entry.index);
+                        assert!(earlier.is_none(), "value {value} committed at {earlier:?} and {}", entry.index);
+                    }
+                }
+            }
+        }
+    }
+
+    fn became_leader(&mut self, node_id: u64, term: u64, log: &[Entry]) {
+        self.note(&[2, node_id, term, log.len() as u64]);
+        self.elections_checked += 1;
+        for (&index, (committed_term, data)) in &self.committed {
+            let entry = log.get(index as usize - 1).unwrap_or_else(|| {
+                panic!("leader {node_id} of term {term} lacks committed entry {index} (its log ends at {})", log.len())
+            });
+            assert!(
+                entry.index == index && entry.term == *committed_term && entry.data[..] == data[..],
+                "leader {node_id} of term {term} holds another entry at committed index {index}"
+            );
+        }
+        if self.leader.is_none_or(|(newest, _)| term > newest) {
+            self.leader = Some((term, node_id));
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Events(Rc<RefCell<Checker>>);
+
+impl ReplicaEvents for Events {
+    fn committed(&self, node_id: u64, entries: &[Entry]) {
+        self.0.borrow_mut().committed(node_id, entries);
+    }
+
+    fn became_leader(&self, node_id: u64, term: u64, log: &[Entry]) {
+        self.0.borrow_mut().became_leader(node_id, term, log);
+    }
+}
+
+/// The wires between the nodes.
+struct Network {
+    rng: SimRng,
+    now: u64,
+    /// (round due, send order) → message: a later message can arrive first.
+    in_flight: BTreeMap<(u64, u64), Message>,
+    sent: u64,
+    dropped: u64,
+    /// Per node, its side of a partition: messages between sides are lost.
+    sides: Vec<u8>,
+    config: SimConfig,
+}
+
+impl Network {
+    fn cut(&self, from: u64, to: u64) -> bool {
+        self.sides[from as usize - 1] != self.sides[to as usize - 1]
+    }
+}
+
+#[derive(Clone)]
+struct SimTransport(Rc<RefCell<Network>>);
+
+impl Transport for SimTransport {
+    fn send(&self, message: Message) {
+        let mut network = self.0.borrow_mut();
+        let network = &mut *network;
+        network.sent += 1;
+        if network.rng.one_in(network.config.drop_one_in) {
+            network.dropped += 1;
+            return;
+        }
+        let copies = if network.rng.one_in(network.config.duplicate_one_in) { 2 } else { 1 };
+        for _ in 0..copies {
+            let due = network.now + network.rng.range(1, network.config.delay_rounds_max + 1);
+            let order = network.sent * 2 + network.in_flight.len() as u64;
+            network.in_flight.insert((due, order), message.clone());
+        }
+    }
+}
+
+/// Stops a node's task at its next poll, as SIGKILL stops a process between instructions.
+#[derive(Default)]
+struct KillSwitch {
+    killed: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl KillSwitch {
+    fn kill(&self) {
+        self.killed.set(true);
+        if let Some(waker) = self.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+}
+
+struct Killable<F: Future> {
+    inner: Pin<Box<F>>,
+    switch: Rc<KillSwitch>,
+}
+
+impl<F: Future> Future for Killable<F> {
+    /// `None` if killed.
+    type Output = Option<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.switch.killed.get() {
+            return Poll::Ready(None);
+        }
+        *self.switch.waker.borrow_mut() = Some(context.waker().clone());
+        self.inner.as_mut().poll(context).map(Some)
+    }
+}
+
+struct Running {
+    inbox: async_channel::Sender<Input>,
+    switch: Rc<KillSwitch>,
+    /// Set when the task ends: killed, or stopped by a storage error.
+    ended: Rc<Cell<bool>>,
+    /// Why the replica stopped by itself, if it did.
+    error: Rc<RefCell<Option<ClusterError>>>,
+    _task: SimTask<()>,
+}
+
+struct Node {
+    id: u64,
+    disk: SimDisk,
+    running: Option<Running>,
+    /// Down until this round.
+    down_until: u64,
+}
+
+const RAFT_DIR: &str = "/sluice/raft";
+
+struct World {
+    executor: SimExecutor,
+    rng: SimRng,
+    config: SimConfig,
+    network: Rc<RefCell<Network>>,
+    checker: Rc<RefCell<Checker>>,
+    nodes: Vec<Node>,
+    next_value: u64,
+    outcome: SimOutcome,
+}
+
+impl World {
+    fn start(&mut self, index: usize) {
+        let voters: Vec<u64> = (1..=self.config.nodes).collect();
+        let node = &mut self.nodes[index];
+        let config = ReplicaConfig {
+            id: node.id,
+            voters,
+            election_ticks: self.rng.range(ELECTION_TICKS as u64, 2 * ELECTION_TICKS as u64) as usize,
+            dir: PathBuf::from(RAFT_DIR),
+        };
+        let storage: SimStorage = node.disk.storage(&self.executor);
+        let transport = SimTransport(self.network.clone());
+        let events = Events(self.checker.clone());
+        let (sender, receiver) = async_channel::bounded(INBOX_INPUTS_MAX);
+        let switch = Rc::new(KillSwitch::default());
+        let ended = Rc::new(Cell::new(false));
+        let serve = async move {
+            let replica = Replica::open(storage, &config, transport, events).await?;
+            replica.run(receiver).await
+        };
+        let killable = Killable { inner: Box::pin(serve), switch: switch.clone() };
+        let ended_flag = ended.clone();
+        let error = Rc::new(RefCell::new(None));
+        let error_slot = error.clone();
+        let task = self.executor.spawn(async move {
+            if let Some(Err(error)) = killable.await {
+                *error_slot.borrow_mut() = Some(error);
+            }
+            ended_flag.set(true);
+        });
+        node.running = Some(Running { inbox: sender, switch, ended, error, _task: task });
+        self.checker.borrow_mut().reported_to.insert(node.id, 0);
+    }
+
+    /// Kills node `index`'s process (and its machine's power, if `power_loss`), waiting until
+    /// its task is gone so that no handle of the old process touches the disk again.
+    async fn crash(&mut self, index: usize, power_loss: bool) {
+        let Some(running) = self.nodes[index].running.take() else { return };
+        running.switch.kill();
+        while !running.ended.get() {
+            futures_lite::future::yield_now().await;
+        }
+        drop(running);
+        let node = &mut self.nodes[index];
+        if power_loss {
+            node.disk.power_loss();
+            self.outcome.power_losses += 1;
+        } else {
+            node.disk.kill();
+        }
+        self.outcome.crashes += 1;
+        let id = node.id;
+        self.checker.borrow_mut().note(&[3, id, u64::from(power_loss)]);
+    }
+
+    fn send(&self, index: usize, input: Input) {
+        if let Some(running) = &self.nodes[index].running {
+            // A full inbox loses the input, as a full socket buffer would.
+            let _ = running.inbox.try_send(input);
+        }
+    }
+
+    /// The node that won the newest election seen (it may have lost leadership since).
+    fn leader_index(&self) -> Option<usize> {
+        self.checker.borrow().leader.map(|(_, node_id)| node_id as usize - 1)
+    }
+
+    fn alive(&self) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|&index| self.nodes[index].running.is_some()).collect()
+    }
+
+    /// One round: faults, ticks, deliveries, maybe a proposal, then the nodes run.
+    async fn round(&mut self, now: u64, faults: bool) {
+        self.network.borrow_mut().now = now;
+        // A node whose storage failed has stopped itself: its process is gone, the machine not.
+        for index in 0..self.nodes.len() {
+            if let Some(running) = self.nodes[index].running.as_ref().filter(|running| running.ended.get()) {
+                // Only the simulated disk's injected failures may stop a replica: not a
+                // corrupt log (our format or recovery is wrong) nor raft-rs refusing its state.
+                match running.error.borrow_mut().take() {
+                    Some(ClusterError::Io { .. }) | None => {}
+                    Some(error) => panic!("node {} stopped: {error}", self.nodes[index].id),
+                }
+                self.outcome.storage_failures += 1;
+                self.crash(index, false).await;
+                self.nodes[index].down_until = now + self.rng.range(1, self.config.down_rounds_max + 1);
+            }
+        }
+        if faults && self.rng.one_in(self.config.crash_one_in) {
+            let alive = self.alive();
+            if !alive.is_empty() {
+                // The leader half the time: its death is what tests the next election.
+                let index = match self.leader_index() {
+                    Some(leader) if alive.contains(&leader) && self.rng.coin() => leader,
+                    _ => alive[self.rng.below(alive.len() as u64) as usize],
+                };
+                let power_loss = self.rng.one_in(self.config.power_loss_one_in);
+                self.crash(index, power_loss).await;
+                self.nodes[index].down_until = now + self.rng.range(1, self.config.down_rounds_max + 1);
+            }
+        }
+        for index in 0..self.nodes.len() {
+            if self.nodes[index].running.is_none() && (self.nodes[index].down_until <= now || !faults) {
+                self.start(index);
+                let id = self.nodes[index].id;
+                self.checker.borrow_mut().note(&[4, id, now]);
+            }
+        }
+        if faults && self.rng.one_in(self.config.partition_one_in) {
+            let mut network = self.network.borrow_mut();
+            if network.sides.iter().all(|&side| side == 0) {
+                // Cut one node off (the leader, half the time): a minority and a majority.
+                let alone = match self.leader_index() {
+                    Some(leader) if self.rng.coin() => leader,
+                    _ => self.rng.below(self.config.nodes) as usize,
+                };
+                network.sides[alone] = 1;
+                self.outcome.partitions += 1;
+            } else {
+                network.sides.fill(0);
+            }
+            let sides: Vec<u64> = network.sides.iter().map(|&side| u64::from(side)).collect();
+            drop(network);
+            self.checker.borrow_mut().note(&sides);
+        }
+        if !faults {
+            self.network.borrow_mut().sides.fill(0);
+        }
+        for index in self.alive() {
+            if self.rng.below(4) != 0 {
+                self.send(index, Input::Tick);
+            }
+        }
+        loop {
+            let due = {
+                let mut network = self.network.borrow_mut();
+                match network.in_flight.first_key_value() {
+                    Some((&(round, _), _)) if round <= now => {
+                        let (_, message) = network.in_flight.pop_first().expect("just seen");
+                        let lost = network.cut(message.from, message.to);
+                        if lost {
+                            network.dropped += 1;
+                        }
+                        Some((message, lost))
+                    }
+                    _ => None,
+                }
+            };
+            let Some((message, lost)) = due else { break };
+            if !lost {
+                self.send(message.to as usize - 1, Input::Message(Box::new(message)));
+            }
+        }
+        if self.rng.one_in(self.config.propose_one_in) {
+            let leader = self.leader_index();
+            let alive = self.alive();
+            let target = match leader {
+                Some(index) if alive.contains(&index) && !self.rng.one_in(8) => Some(index),
+                _ if alive.is_empty() => None,
+                _ => Some(alive[self.rng.below(alive.len() as u64) as usize]),
+            };
+            if let Some(index) = target {
+                let value = self.next_value;
+                self.next_value += 1;
+                self.outcome.proposed += 1;
+                let length = self.rng.below(700) as usize;
+                self.send(index, Input::Propose(client_entry(value, length)));
+            }
+        }
+        for _ in 0..self.config.yields_per_round {
+            futures_lite::future::yield_now().await;
+        }
+    }
+
+    async fn run(mut self) -> SimOutcome {
+        for index in 0..self.nodes.len() {
+            self.start(index);
+        }
+        for now in 0..self.config.rounds {
+            self.round(now, true).await;
+        }
+        // Heal: no more faults; every node up; the network whole and reliable.
+        for node in &self.nodes {
+            node.disk.set_fail_one_in(0);
+        }
+        {
+            let mut network = self.network.borrow_mut();
+            network.config.drop_one_in = 0;
+            network.config.duplicate_one_in = 0;
+        }
+        let settle_start = self.config.rounds;
+        let floor = self.next_value;
+        let mut now = settle_start;
+        loop {
+            let target = self.checker.borrow().committed.keys().next_back().copied().unwrap_or(0);
+            let everywhere = {
+                let checker = self.checker.borrow();
+                self.nodes.iter().all(|node| checker.reported_to.get(&node.id).copied().unwrap_or(0) >= target)
+            };
+            // Done once every node has every commit, including one proposed after the heal.
+            let fresh = self.checker.borrow().acknowledged.range(floor..).next().is_some();
+            if everywhere && fresh && self.alive().len() == self.nodes.len() {
+                break;
+            }
+            assert!(
+                now < settle_start + self.config.settle_rounds_max,
+                "the healed cluster did not commit everywhere in {} rounds (committed up to {target}, reported {:?})",
+                self.config.settle_rounds_max,
+                self.checker.borrow().reported_to
+            );
+            self.round(now, false).await;
+            now += 1;
+        }
+        // Every machine loses power; what each node reported committed must be on its disk,
+        // and every entry committed anywhere on a quorum of disks. (The nodes still up commit
+        // more while the first ones go down: those entries need not be everywhere.)
+        let everywhere = self.checker.borrow().committed.clone();
+        for index in 0..self.nodes.len() {
+            self.crash(index, true).await;
+        }
+        let committed = self.checker.borrow().committed.clone();
+        let mut copies: BTreeMap<u64, usize> = BTreeMap::new();
+        for node in &self.nodes {
+            let storage = node.disk.storage(&self.executor);
+            let opened = DurableLog::open(storage, Path::new(RAFT_DIR)).await;
+            let (_log, recovered) = opened.unwrap_or_else(|error| panic!("node {} does not reopen: {error}", node.id));
+            for (&index, (term, data)) in &committed {
+                match recovered.entries.get(index as usize - 1) {
+                    Some(entry) if entry.term == *term && entry.data[..] == data[..] => {
+                        *copies.entry(index).or_default() += 1;
+                    }
+                    // A node that never reported it committed may lag, or hold an entry of a
+                    // deposed leader there that the next leader would have replaced.
+                    held => assert!(
+                        !everywhere.contains_key(&index),
+                        "node {} lost or changed committed entry {index} (its log ends at {}, holds {:?})",
+                        node.id,
+                        recovered.entries.len(),
+                        held.map(|entry| entry.term)
+                    ),
+                }
+            }
+        }
+        let quorum = self.nodes.len() / 2 + 1;
+        for &index in committed.keys() {
+            let held = copies.get(&index).copied().unwrap_or(0);
+            assert!(held >= quorum, "committed entry {index} is on {held} disks, fewer than a quorum");
+        }
+        let checker = self.checker.borrow();
+        let network = self.network.borrow();
+        let mut digest = checker.digest;
+        for node in &self.nodes {
+            digest = xxh3_64_with_seed(&node.disk.trace().to_le_bytes(), digest);
+            digest = xxh3_64_with_seed(&node.disk.durable_digest().to_le_bytes(), digest);
+        }
+        SimOutcome {
+            digest,
+            acknowledged: checker.acknowledged.len() as u64,
+            elections_checked: checker.elections_checked,
+            messages_sent: network.sent,
+            messages_dropped: network.dropped,
+            ..self.outcome.clone()
+        }
+    }
+}
+
+/// Runs one seeded simulation; panics (naming what broke) if an invariant fails.
+pub fn run(seed: u64, config: &SimConfig) -> SimOutcome {
+    let mut rng = SimRng::new(seed);
+    let executor = SimExecutor::new(rng.fork());
+    let nodes = (1..=config.nodes)
+        .map(|id| {
+            let disk_config = DiskConfig {
+                fail_one_in: config.disk_fail_one_in,
+                yields_max: config.disk_yields_max,
+                ..DiskConfig::default()
+            };
+            Node { id, disk: SimDisk::new(disk_config, rng.fork()), running: None, down_until: 0 }
+        })
+        .collect();
+    let network = Network {
+        rng: rng.fork(),
+        now: 0,
+        in_flight: BTreeMap::new(),
+        sent: 0,
+        dropped: 0,
+        sides: vec![0; config.nodes as usize],
+        config: config.clone(),
+    };
+    let world = World {
+        executor: executor.clone(),
+        rng: rng.fork(),
+        config: config.clone(),
+        network: Rc::new(RefCell::new(network)),
+        checker: Rc::new(RefCell::new(Checker::default())),
+        nodes,
+        next_value: 0,
+        outcome: SimOutcome {
+            digest: 0,
+            proposed: 0,
+            acknowledged: 0,
+            elections_checked: 0,
+            crashes: 0,
+            power_losses: 0,
+            storage_failures: 0,
+            partitions: 0,
+            messages_sent: 0,
+            messages_dropped: 0,
+        },
+    };
+    let polls_max = (config.rounds + config.settle_rounds_max) * (config.yields_per_round + 1) * 64;
+    let outcome = executor.run(world.run(), || false, polls_max);
+    let polls = executor.polls();
+    executor.shutdown();
+    match outcome {
+        RunOutcome::Finished(outcome) => {
+            SimOutcome { digest: xxh3_64_with_seed(&polls.to_le_bytes(), outcome.digest), ..outcome }
+        }
+        RunOutcome::Stopped => unreachable!("the simulation has no stop condition"),
+        RunOutcome::Deadlock => panic!("seed {seed}: nothing ready but the driver unfinished (a lost wake-up)"),
+        RunOutcome::Exhausted => panic!("seed {seed}: {polls_max} polls spent (a livelock)"),
+    }
+}
