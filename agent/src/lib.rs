@@ -28,6 +28,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod exposition;
 pub mod file_sink;
 pub mod identity;
 pub mod json;

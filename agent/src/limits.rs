@@ -157,6 +157,17 @@ pub const MULTILINE_IDLE_FLUSH: Duration = Duration::from_secs(1);
 /// checkpoint covering them is durable (see [`WINDOW_RECORDS_MAX`]); an idle agent writes none.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(20);
 
+/// Bytes of a request head the metrics port (`--metrics-listen`) reads at most: Prometheus
+/// sends a few hundred; anything longer is refused (431) rather than buffered. As sluiced's
+/// `METRICS_REQUEST_BYTES_MAX`.
+pub const METRICS_REQUEST_BYTES_MAX: usize = 8 * 1024;
+/// Headers of a metrics-port request parsed at most (Prometheus sends about six).
+pub const METRICS_REQUEST_HEADERS_MAX: usize = 32;
+/// How long the metrics port waits for a request head. It answers one connection at a time,
+/// so a client that sends nothing holds it for at most this long; below Prometheus's default
+/// scrape timeout of 10 s.
+pub const METRICS_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Period of the status file (read by `sluice-agent status`).
 pub const STATUS_FILE_INTERVAL: Duration = Duration::from_secs(1);
 

@@ -44,6 +44,10 @@ struct Cli {
     /// throughput (default and maximum 65536).
     #[arg(long, value_name = "N")]
     window_records: Option<usize>,
+    /// Serve the agent's counters at GET /metrics (Prometheus text) on this address, e.g.
+    /// 127.0.0.1:9465. Default: no metrics port.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// Log filter (`error`, `warn`, `info`, `debug`, or a tracing filter).
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -168,6 +172,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
                 status_file: cli.status_file,
                 no_inotify: cli.no_inotify,
                 window_records: cli.window_records,
+                metrics_listen: cli.metrics_listen,
             };
             let summary = run::run(config, options, stop, report)?;
             for line in summary.status.lines() {

@@ -32,6 +32,8 @@ pub struct RunOptions {
     /// `--window-records`: records in flight per flow (and so the bound on duplicates after a
     /// crash), at most [`limits::WINDOW_RECORDS_MAX`]; `None` for that maximum.
     pub window_records: Option<usize>,
+    /// `--metrics-listen`: where to serve `GET /metrics` (Prometheus); `None` for no port.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Why the agent could not run.
@@ -51,6 +53,8 @@ pub enum RunError {
     StreamSink(std::io::Error),
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
+    #[error("cannot listen for metrics on {addr}: {source}")]
+    Metrics { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("a flow thread panicked")]
     Panicked,
 }
@@ -148,6 +152,26 @@ pub fn run_with_sink(
         store.register(Arc::clone(&wake));
         let dir = std::path::Path::new(&flow.file_pattern).parent().expect("checked by the configuration").to_owned();
         flows.push((Arc::new(flow.clone()), wake, dir, Arc::new(FlowMetrics::default())));
+    }
+    if let Some(addr) = options.metrics_listen {
+        let listener = std::net::TcpListener::bind(addr).map_err(|source| RunError::Metrics { addr, source })?;
+        let bound = listener.local_addr().map_err(|source| RunError::Metrics { addr, source })?;
+        let counted: Vec<(String, Arc<FlowMetrics>)> =
+            flows.iter().map(|(config, _, _, metrics)| (config.id.clone(), Arc::clone(metrics))).collect();
+        let sink_name = sink.describe();
+        let status = move || Status {
+            pid: std::process::id(),
+            started_unix_ms: started,
+            updated_unix_ms: unix_ms(),
+            sink: sink_name.clone(),
+            flows: counted.iter().map(|(id, metrics)| metrics.snapshot(id)).collect(),
+        };
+        // Detached: it serves until the process exits.
+        std::thread::Builder::new()
+            .name("metrics".into())
+            .spawn(move || crate::exposition::serve(listener, status))
+            .map_err(RunError::Thread)?;
+        tracing::info!(%bound, "metrics port listening");
     }
     let watch_targets: Vec<_> = flows.iter().map(|(_, wake, dir, _)| (dir.clone(), Arc::clone(wake))).collect();
     let _watcher = Watcher::start(&watch_targets, options.no_inotify);

@@ -294,3 +294,56 @@ fn more_old_rotations_than_open_descriptors_are_all_shipped_in_order() {
     scene.once();
     assert_eq!(scene.records().len(), want.len());
 }
+
+/// One HTTP/1.0 GET to the agent's metrics port: the status code and body.
+fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the metrics port");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let status = text.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("status line");
+    (status, text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default())
+}
+
+/// A family's value in one scrape (its one flow's series).
+fn scraped(addr: std::net::SocketAddr, family: &str) -> Option<u64> {
+    let (status, body) = get(addr, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    body.lines()
+        .find(|line| line.strip_prefix(family).is_some_and(|rest| rest.starts_with(['{', ' '])))
+        .map(|line| line.rsplit(' ').next().unwrap().parse().unwrap())
+}
+
+#[test]
+fn the_metrics_port_counts_what_the_agent_read_and_shipped() {
+    let scene = Scene::new("app.log", r#""initialPosition": "START_OF_FILE""#);
+    append(&scene.log("app.log"), &lines("a", 0..100));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let agent = scene.start(&["--metrics-listen", &addr.to_string()]);
+    scene.wait_records(100);
+    let counted = |family: &str, expected: u64| {
+        wait_for(&format!("{family} = {expected}"), || {
+            (std::net::TcpStream::connect(addr).is_ok() && scraped(addr, family) == Some(expected)).then_some(())
+        })
+    };
+    let file_bytes = fs::metadata(scene.log("app.log")).unwrap().len();
+    counted("sluice_agent_lines_read_total", 100);
+    counted("sluice_agent_records_sent_total", 100);
+    counted("sluice_agent_read_bytes_total", file_bytes);
+    counted("sluice_agent_lag_bytes", 0);
+    counted("sluice_agent_records_in_flight", 0);
+    counted("sluice_agent_files_tailed", 1);
+    assert_eq!(scraped(addr, "sluice_agent_records_failed_total"), Some(0));
+    // More lines move the counters on; the sent bytes are the lines' bytes.
+    append(&scene.log("app.log"), &lines("b", 0..50));
+    scene.wait_records(150);
+    counted("sluice_agent_records_sent_total", 150);
+    counted("sluice_agent_lines_read_total", 150);
+    let data_bytes: usize = scene.records().iter().map(String::len).sum();
+    counted("sluice_agent_sent_bytes_total", data_bytes as u64);
+    assert_eq!(get(addr, "/health/live").0, 200);
+    assert_eq!(get(addr, "/nothing").0, 404);
+    stop(agent);
+}

@@ -86,11 +86,13 @@ impl ShardIndex {
         self.runs.front().map_or(self.next_index, |run| run.first_index)
     }
 
-    /// Forgets runs that arrived before `cutoff_ms`. Returns how many were dropped.
-    pub fn expire_before(&mut self, cutoff_ms: i64) -> usize {
+    /// Forgets runs that arrived before `cutoff_ms`. Returns how many records expired (runs
+    /// are contiguous, so that is how far the trim horizon moved).
+    pub fn expire_before(&mut self, cutoff_ms: i64) -> u64 {
+        let trim_before = self.trim_index();
         let expired = self.runs.partition_point(|run| run.timestamp_ms < cutoff_ms);
         self.runs.drain(..expired);
-        expired
+        self.trim_index() - trim_before
     }
 
     /// Index of the first record that arrived at or after `timestamp_ms`, or the tip.
@@ -163,9 +165,10 @@ mod tests {
     #[test]
     fn expiry_moves_the_trim_horizon_but_never_the_tip() {
         let mut index = index(&[run(0, 3, 10), run(3, 2, 20)]);
-        assert_eq!(index.expire_before(15), 1);
+        assert_eq!(index.expire_before(15), 3, "the first run's three records");
         assert_eq!(index.trim_index(), 3);
-        assert_eq!(index.expire_before(100), 1);
+        assert_eq!(index.expire_before(15), 0, "nothing more arrived before 15");
+        assert_eq!(index.expire_before(100), 2);
         assert_eq!((index.trim_index(), index.next_index()), (5, 5));
         // A watermark-started index continues where the expired one stopped.
         let mut resumed = ShardIndex::starting_at(5, 20);

@@ -240,8 +240,15 @@ fn retention_expires_records_deletes_segments_and_never_reuses_sequence_numbers(
         // 25 h after shard 1's writes: all of them expired; shard 2's record has 11 h to go.
         assert!(read_all(&journal, 1, 0).await.is_empty());
         assert_eq!(journal.resolve(1, StartPosition::TrimHorizon).unwrap(), 101);
+        let bytes_before = journal.segment_bytes();
         let deleted = journal.enforce_retention().await.unwrap();
         assert_eq!(deleted, segments_before - 1, "every sealed segment held only expired records");
+        // The metrics count what went: every record of shard 1, the segments, their bytes.
+        let stats = journal.stats();
+        assert_eq!(stats.retention_expired_records, 100);
+        assert_eq!(stats.retention_deleted_segments, deleted as u64);
+        assert_eq!(stats.retention_deleted_bytes, bytes_before - journal.segment_bytes());
+        assert!(stats.retention_deleted_bytes >= 100 * 300, "{stats:?}");
         assert_eq!(read_all(&journal, 2, 0).await.len(), 1);
         journal.close().await.unwrap();
     });
@@ -253,6 +260,40 @@ fn retention_expires_records_deletes_segments_and_never_reuses_sequence_numbers(
         assert_eq!(journal.bounds(1).unwrap(), (101, 101));
         assert_eq!(append_one(&journal, 1, "next").await.sequence_number.record_index(), 101);
         assert_eq!(read_all(&journal, 2, 0).await.len(), 1);
+        journal.close().await.unwrap();
+    });
+}
+
+#[test]
+fn reads_at_the_tip_hit_the_tail_cache_and_reads_after_a_restart_miss_it() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    let clock = ManualClock::new(0);
+    let (reopen_clock, reopen_path) = (clock.clone(), path.clone());
+    run(move || async move {
+        let journal = open(JournalConfig::new(&path), &clock).await;
+        journal.register_shard(spec(1));
+        for i in 0..20 {
+            append_one(&journal, 1, &format!("record {i}")).await;
+        }
+        assert_eq!(read_all(&journal, 1, 0).await.len(), 20);
+        let stats = journal.stats();
+        assert!(stats.tail_cache_hits >= 1, "{stats:?}");
+        assert_eq!(stats.tail_cache_misses, 0, "nothing was evicted yet: {stats:?}");
+        journal.close().await.unwrap();
+    });
+    run(move || async move {
+        // A restart starts with an empty cache: the same records now come from disk.
+        let journal = open(JournalConfig::new(&reopen_path), &reopen_clock).await;
+        journal.register_shard(spec(1));
+        assert_eq!(read_all(&journal, 1, 0).await.len(), 20);
+        let stats = journal.stats();
+        assert_eq!(stats.tail_cache_hits, 0, "{stats:?}");
+        assert!(stats.tail_cache_misses >= 1, "{stats:?}");
+        // A new record is read from the cache again.
+        let fresh = append_one(&journal, 1, "fresh").await.sequence_number.record_index();
+        assert_eq!(read_all(&journal, 1, fresh).await.len(), 1);
+        assert_eq!(journal.stats().tail_cache_hits, 1);
         journal.close().await.unwrap();
     });
 }

@@ -353,7 +353,9 @@ async fn run_core(
 ) -> anyhow::Result<()> {
     // The journal must be the first file this executor opens (glommio IOPOLL probe).
     let dir = shared.config.data_dir.join(format!("journal-{core_id}"));
-    let journal = Journal::open(JournalConfig::new(&dir), shared.clock.clone())
+    let mut journal_config = JournalConfig::new(&dir);
+    journal_config.segment_bytes_max = shared.config.limits.segment_bytes_max;
+    let journal = Journal::open(journal_config, shared.clock.clone())
         .await
         .with_context(|| format!("open journal {}", dir.display()))?;
     let owned = shared.routes.load().shards_by_core().remove(&core_id).unwrap_or_default();

@@ -230,8 +230,16 @@ fn prometheus_sees_what_the_client_sent_and_the_dashboard_and_alerts_evaluate() 
             let samples = prometheus.query(&expr);
             let title = panel["title"].as_str().unwrap();
             // Every panel but those of features this load did not use shows data.
-            let idle =
-                ["Read throttles", "Iterator age", "Enhanced fan-out", "GetRecords", "Reshards", "Subscriptions"];
+            let idle = [
+                "Read throttles",
+                "Iterator age",
+                "Enhanced fan-out",
+                "GetRecords",
+                "Reshards",
+                "Subscriptions",
+                "Tail-cache",
+                "Retention",
+            ];
             if !idle.iter().any(|word| title.contains(word)) {
                 assert!(!samples.is_empty(), "dashboard panel {title:?} shows nothing: {expr}");
             }
@@ -342,4 +350,128 @@ fn logs_carry_no_colour_escapes_off_a_terminal_and_json_is_one_object_a_line() {
         assert!(object["level"].is_string() && object["fields"].is_object(), "{line}");
     }
     assert!(json.lines().any(|line| line.contains("\"metrics_listen\"")), "{json}");
+}
+
+/// The sum of a family's samples in one real scrape of `/metrics` (over its labels, e.g.
+/// every core's).
+fn scraped(addr: SocketAddr, family: &str) -> f64 {
+    let (status, body) = get(addr, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    let samples: Vec<f64> = body
+        .lines()
+        .filter(|line| line.strip_prefix(family).is_some_and(|rest| rest.starts_with(['{', ' '])))
+        .map(|line| line.rsplit(' ').next().unwrap().parse().unwrap_or_else(|_| panic!("a sample: {line}")))
+        .collect();
+    assert!(!samples.is_empty(), "no {family} in the scrape: {body}");
+    samples.iter().sum()
+}
+
+/// Puts `count` records of `bytes` each to `stream`'s one shard, created first.
+async fn fill(client: &Client, stream: &str, count: usize, bytes: usize) {
+    let request = CreateStreamInput { stream_name: stream.into(), shard_count: Some(1), ..Default::default() };
+    client.call(&request).await.expect("create stream");
+    for chunk in 0..count.div_ceil(100) {
+        let records = (0..100.min(count - chunk * 100))
+            .map(|i| PutRecordsRequestEntry {
+                data: Bytes::from(vec![b'r'; bytes]),
+                partition_key: Some(format!("key-{chunk}-{i}")),
+                explicit_hash_key: None,
+            })
+            .collect();
+        let request = PutRecordsInput { stream_name: Some(stream.into()), records, ..Default::default() };
+        let response = client.call(&request).await.expect("put records");
+        assert_eq!(response.failed_record_count, Some(0));
+    }
+}
+
+/// Reads `stream`'s one shard from its trim horizon to the tip; how many records it held.
+async fn read_everything(client: &Client, stream: &str) -> usize {
+    let request = GetShardIteratorInput {
+        stream_name: Some(stream.into()),
+        stream_arn: None,
+        shard_id: "shardId-000000000000".into(),
+        shard_iterator_type: ShardIteratorType::TrimHorizon,
+        starting_sequence_number: None,
+        timestamp: None,
+    };
+    let mut iterator = client.call(&request).await.expect("iterator").shard_iterator.expect("an open shard");
+    let mut records = 0;
+    loop {
+        let request = GetRecordsInput { shard_iterator: iterator, ..Default::default() };
+        let batch = client.call(&request).await.expect("get records");
+        records += batch.records.len();
+        if batch.records.is_empty() {
+            return records;
+        }
+        iterator = batch.next_shard_iterator.expect("an open shard");
+    }
+}
+
+#[test]
+fn fresh_reads_hit_the_tail_cache_and_reads_after_a_restart_miss_it() {
+    let mut daemon = Daemon::start("unlimited", 1);
+    let (hits, misses) = ("sluice_tail_cache_hits_total", "sluice_tail_cache_misses_total");
+    let before = (scraped(daemon.metrics_addr, hits), scraped(daemon.metrics_addr, misses));
+    let endpoint = daemon.endpoint();
+    run(move || async move {
+        let client = Client::connect(&endpoint).await.expect("connect");
+        fill(&client, "cached", 300, 1024).await;
+        assert_eq!(read_everything(&client, "cached").await, 300);
+    });
+    let fresh = (scraped(daemon.metrics_addr, hits), scraped(daemon.metrics_addr, misses));
+    assert!(fresh.0 > before.0, "records just written are read from memory: {before:?} → {fresh:?}");
+    assert_eq!(fresh.1, before.1, "and not from disk: {before:?} → {fresh:?}");
+
+    // A restarted daemon's cache is empty: the same records now come from its segment files.
+    daemon.restart();
+    let restarted = (scraped(daemon.metrics_addr, hits), scraped(daemon.metrics_addr, misses));
+    let endpoint = daemon.endpoint();
+    run(move || async move {
+        let client = Client::connect(&endpoint).await.expect("connect");
+        assert_eq!(read_everything(&client, "cached").await, 300);
+    });
+    let after = (scraped(daemon.metrics_addr, hits), scraped(daemon.metrics_addr, misses));
+    assert!(after.1 > restarted.1, "old records are read from disk: {restarted:?} → {after:?}");
+    assert_eq!(after.0, restarted.0, "none of them from memory: {restarted:?} → {after:?}");
+    assert!(scraped(daemon.metrics_addr, "sluice_disk_read_bytes_total") > 300.0 * 1024.0);
+}
+
+#[test]
+fn retention_deletes_a_deleted_streams_segments_and_counts_them() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let config = dir.path().join("sluiced.toml");
+    // Small segments, so that the stream fills several, and a retention pass every 100 ms.
+    std::fs::write(&config, "[limit-overrides]\nsegment-bytes-max = 65536\nretention-interval-ms = 100\n").unwrap();
+    let daemon = Daemon::start_with("unlimited", 1, &["--config", config.to_str().unwrap()]);
+    let metrics = daemon.metrics_addr;
+    let endpoint = daemon.endpoint();
+    run(move || async move {
+        let client = Client::connect(&endpoint).await.expect("connect");
+        fill(&client, "doomed", 400, 1024).await;
+    });
+    let (segments, bytes) = (scraped(metrics, "sluice_segments"), scraped(metrics, "sluice_segment_bytes"));
+    assert!(segments >= 4.0 && bytes >= 400.0 * 1024.0, "{segments} segments of {bytes} bytes");
+    assert_eq!(scraped(metrics, "sluice_retention_deleted_segments_total"), 0.0, "nothing expired yet");
+
+    // Deleting the stream makes every sealed segment deletable but the first: it also holds
+    // the `Init` of core 0's consumer-group state log, whose internal shard is kept forever.
+    let endpoint = daemon.endpoint();
+    run(move || async move {
+        let client = Client::connect(&endpoint).await.expect("connect");
+        let delete = DeleteStreamInput { stream_name: Some("doomed".into()), ..Default::default() };
+        client.call(&delete).await.expect("delete stream");
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while scraped(metrics, "sluice_retention_deleted_segments_total") < segments - 2.0 {
+        let now = (scraped(metrics, "sluice_retention_deleted_segments_total"), scraped(metrics, "sluice_segments"));
+        assert!(Instant::now() < deadline, "retention did not delete the sealed segments of {segments}: {now:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let deleted = scraped(metrics, "sluice_retention_deleted_segments_total");
+    let deleted_bytes = scraped(metrics, "sluice_retention_deleted_bytes_total");
+    assert_eq!(deleted, segments - 2.0, "every segment but the first and the active one went");
+    assert_eq!(scraped(metrics, "sluice_segments"), 2.0);
+    assert_eq!(deleted_bytes, bytes - scraped(metrics, "sluice_segment_bytes"), "the bytes they held");
+    assert!(deleted_bytes >= 200.0 * 1024.0, "{deleted_bytes}");
+    assert_eq!(scraped(metrics, "sluice_retention_expired_records_total"), 0.0, "deleted, not expired");
 }

@@ -138,6 +138,10 @@ pub(super) async fn flush_loop<S: Storage>(inner: Rc<Inner<S>>, wake: LocalRecei
     }
 }
 
+/// Shard uids a failed commit's log line lists at most: enough to tell one hot shard from a
+/// whole core's worth, while a commit touching thousands of shards still logs one short line.
+const LOGGED_SHARD_UIDS_MAX: usize = 16;
+
 /// Publishes a written commit and answers its appends, or fails them. True on success.
 fn finish_commit<S: Storage>(inner: &Inner<S>, framed: Framed<S>, written: Result<()>) -> bool {
     match written {
@@ -149,7 +153,23 @@ fn finish_commit<S: Storage>(inner: &Inner<S>, framed: Framed<S>, written: Resul
             true
         }
         Err(error) => {
-            tracing::error!(%error, "group commit failed; its appends are refused");
+            // A commit spans shards (and streams, which the engine knows only by uid): the
+            // log names the segment and the shards it concerned; each refused request's own
+            // error log names its stream, shard and request id.
+            let mut shard_uids: Vec<u64> =
+                framed.batch.iter().flat_map(|pending| pending.records.iter().map(|record| record.shard_uid)).collect();
+            shard_uids.sort_unstable();
+            shard_uids.dedup();
+            let shards = shard_uids.len();
+            shard_uids.truncate(LOGGED_SHARD_UIDS_MAX);
+            tracing::error!(
+                %error,
+                path = %framed.path.display(),
+                appends = framed.batch.len(),
+                shards,
+                ?shard_uids,
+                "group commit failed; its appends are refused",
+            );
             fail_appends(framed.batch, &error);
             false
         }

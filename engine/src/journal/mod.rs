@@ -178,6 +178,19 @@ pub struct JournalStats {
     pub commit_records: Histogram,
     /// Microseconds from a commit's framing to its publication (writes and fdatasync).
     pub commit_us: Histogram,
+    /// Runs (one shard's records in one batch) reads took from the tail cache in memory:
+    /// the cache's hits. Counted per run because a read that spans the cache's edge takes
+    /// some runs from each.
+    pub tail_cache_hits: u64,
+    /// Runs reads took from a segment file on disk: the tail cache's misses.
+    pub tail_cache_misses: u64,
+    /// Records that left the shard indexes because their retention period ended (not those
+    /// of deleted streams, which go with their stream).
+    pub retention_expired_records: u64,
+    /// Sealed segment files retention deleted (expired records, or deleted streams' only).
+    pub retention_deleted_segments: u64,
+    /// Bytes of journal those segments held.
+    pub retention_deleted_bytes: u64,
 }
 
 impl JournalStats {
@@ -373,6 +386,11 @@ impl<S: Storage> Journal<S> {
         self.inner.state.borrow().segments.len()
     }
 
+    /// Bytes of journal the segment files hold, the active one's published commits included.
+    pub fn segment_bytes(&self) -> u64 {
+        self.inner.state.borrow().segments.values().map(|segment| segment.bytes).sum()
+    }
+
     /// Stops taking appends, commits what is pending, writes a closing empty batch (so that
     /// the last data batch is followed by a valid one and recovery can tell a bit flip in it
     /// from a torn write), and stops the flusher.
@@ -388,10 +406,15 @@ impl<S: Storage> Journal<S> {
 }
 
 /// A registered shard with its expired runs dropped.
-fn served_shard(shards: &mut FxHashMap<u64, ShardState>, shard_uid: u64, now_ms: i64) -> Result<&mut ShardState> {
+fn served_shard<'a>(
+    shards: &'a mut FxHashMap<u64, ShardState>,
+    stats: &mut JournalStats,
+    shard_uid: u64,
+    now_ms: i64,
+) -> Result<&'a mut ShardState> {
     let shard = shards.get_mut(&shard_uid).filter(|shard| shard.spec.is_some());
     let shard = shard.ok_or(EngineError::UnknownShard(shard_uid))?;
     let retention_ms = shard.spec.expect("filtered").retention_ms;
-    shard.index.expire_before(now_ms - retention_ms);
+    stats.retention_expired_records += shard.index.expire_before(now_ms - retention_ms);
     Ok(shard)
 }

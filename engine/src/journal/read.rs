@@ -17,8 +17,9 @@ impl<S: Storage> Journal<S> {
     /// Resolves a start position to a record index of the shard.
     pub fn resolve(&self, shard_uid: u64, position: StartPosition) -> Result<u64> {
         let mut state = self.inner.state.borrow_mut();
+        let state = &mut *state;
         let now_ms = self.inner.clock.now_ms();
-        let shard = served_shard(&mut state.shards, shard_uid, now_ms)?;
+        let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, now_ms)?;
         let (trim, next) = (shard.index.trim_index(), shard.index.next_index());
         let index = match position {
             StartPosition::TrimHorizon => trim,
@@ -36,7 +37,8 @@ impl<S: Storage> Journal<S> {
     /// Index the next record of the shard will get, and its trim horizon.
     pub fn bounds(&self, shard_uid: u64) -> Result<(u64, u64)> {
         let mut state = self.inner.state.borrow_mut();
-        let shard = served_shard(&mut state.shards, shard_uid, self.inner.clock.now_ms())?;
+        let state = &mut *state;
+        let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, self.inner.clock.now_ms())?;
         Ok((shard.index.trim_index(), shard.index.next_index()))
     }
 
@@ -54,7 +56,7 @@ impl<S: Storage> Journal<S> {
         let (spec, start, runs) = {
             let mut state = self.inner.state.borrow_mut();
             let state = &mut *state;
-            let shard = served_shard(&mut state.shards, shard_uid, now_ms)?;
+            let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, now_ms)?;
             let spec = shard.spec.expect("served shards are registered");
             let start = from_index.max(shard.index.trim_index());
             let mut runs: Vec<(RunEntry, Rc<ReadSegment<S>>)> = Vec::new();
@@ -121,13 +123,23 @@ impl<S: Storage> Journal<S> {
     /// The bytes of one run, from the tail cache or else from its (pinned) segment file.
     async fn run_bytes(&self, run: &RunEntry, segment: &ReadSegment<S>) -> Result<RunSource<S>> {
         {
-            let state = self.inner.state.borrow();
+            let mut state = self.inner.state.borrow_mut();
             let after = state.cache.partition_point(|batch| batch.position <= run.position);
-            if let Some(batch) = after.checked_sub(1).map(|i| &state.cache[i]) {
+            let cached = after.checked_sub(1).map(|i| &state.cache[i]).and_then(|batch| {
                 let start = (run.position - batch.position) as usize;
-                if start + run.run_bytes as usize <= batch.buffer.bytes().len() {
-                    return Ok(RunSource::Cached { buffer: batch.buffer.clone(), start, len: run.run_bytes as usize });
+                let len = run.run_bytes as usize;
+                (start + len <= batch.buffer.bytes().len()).then(|| RunSource::Cached {
+                    buffer: batch.buffer.clone(),
+                    start,
+                    len,
+                })
+            });
+            match cached {
+                Some(source) => {
+                    state.stats.tail_cache_hits += 1;
+                    return Ok(source);
                 }
+                None => state.stats.tail_cache_misses += 1,
             }
         }
         let offset = run.position - segment.base;

@@ -36,7 +36,7 @@ impl<S: Storage> Journal<S> {
             let state = &mut *state;
             for shard in state.shards.values_mut() {
                 if let Some(spec) = shard.spec {
-                    shard.index.expire_before(now_ms - spec.retention_ms);
+                    state.stats.retention_expired_records += shard.index.expire_before(now_ms - spec.retention_ms);
                 }
             }
             let active = *state.segments.keys().next_back().expect("there is always an active segment");
@@ -97,7 +97,12 @@ impl<S: Storage> Journal<S> {
                 .remove(&segment_path)
                 .await
                 .map_err(EngineError::io(&segment_path, "delete expired segment"))?;
-            self.inner.state.borrow_mut().segments.remove(&base);
+            {
+                let mut state = self.inner.state.borrow_mut();
+                let removed = state.segments.remove(&base).map_or(0, |segment| segment.bytes);
+                state.stats.retention_deleted_segments += 1;
+                state.stats.retention_deleted_bytes += removed;
+            }
             deleted += 1;
             // A checkpoint without its segment is never read: failing to delete it costs space.
             let index_path = checkpoint_path(&segment_path);

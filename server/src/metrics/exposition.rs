@@ -360,6 +360,42 @@ impl Scrape {
             cores.iter().map(|c| (core(c), c.disk.bytes_read)),
         )?;
         gauges(out, "sluice_segments", "Journal segment files", cores.iter().map(|c| (core(c), c.segments as i64)))?;
+        gauges(
+            out,
+            "sluice_segment_bytes",
+            "Journal bytes the segment files hold",
+            cores.iter().map(|c| (core(c), c.segment_bytes as i64)),
+        )?;
+        counters(
+            out,
+            "sluice_tail_cache_hits_total",
+            "Runs (a shard's records in one batch) reads took from the in-memory tail cache",
+            cores.iter().map(|c| (core(c), c.journal.tail_cache_hits)),
+        )?;
+        counters(
+            out,
+            "sluice_tail_cache_misses_total",
+            "Runs reads took from segment files on disk (the hit ratio is hits / (hits + misses))",
+            cores.iter().map(|c| (core(c), c.journal.tail_cache_misses)),
+        )?;
+        counters(
+            out,
+            "sluice_retention_expired_records_total",
+            "Records whose retention period ended (no longer readable)",
+            cores.iter().map(|c| (core(c), c.journal.retention_expired_records)),
+        )?;
+        counters(
+            out,
+            "sluice_retention_deleted_segments_total",
+            "Segment files retention deleted (all their records expired or their streams deleted)",
+            cores.iter().map(|c| (core(c), c.journal.retention_deleted_segments)),
+        )?;
+        counters(
+            out,
+            "sluice_retention_deleted_bytes_total",
+            "Journal bytes of the segment files retention deleted",
+            cores.iter().map(|c| (core(c), c.journal.retention_deleted_bytes)),
+        )?;
         gauges(out, "sluice_shards", "Shards this core owns", cores.iter().map(|c| (core(c), c.shards as i64)))?;
         gauges(
             out,

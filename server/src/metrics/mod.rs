@@ -250,6 +250,8 @@ pub struct CoreSnapshot {
     pub journal: JournalStats,
     pub disk: DiskStats,
     pub segments: usize,
+    /// Bytes of journal the segments hold.
+    pub segment_bytes: u64,
     pub connections: [u64; 2],
     pub requests_in_flight: [u64; 2],
     pub subscriptions: usize,

@@ -190,6 +190,7 @@ pub fn snapshot(node: &Node) -> CoreSnapshot {
         journal: node.journal.stats(),
         disk: sluice_engine::storage::dma::disk_stats(),
         segments: node.journal.segment_count(),
+        segment_bytes: node.journal.segment_bytes(),
         connections: [metrics.connections(Native), metrics.connections(Http)],
         requests_in_flight: [metrics.requests_in_flight(Native), metrics.requests_in_flight(Http)],
         subscriptions: node.subscriptions.len(),

@@ -237,6 +237,14 @@ async fn append_admitted(
         // Closed while the append waited for queue space: nothing was written.
         Err(sluice_engine::EngineError::ShardClosed(_)) => {}
         Err(error) => {
+            // A PutRecords answers the failure per record, so the request's own log line
+            // ("request failed", for whole failures) would not name what was lost.
+            let mut shards: Vec<u32> = admitted_at.iter().map(|&position| records[position].0.number).collect();
+            shards.sort_unstable();
+            shards.dedup();
+            let shards: Vec<String> =
+                shards.into_iter().map(|number| ShardId::from_number(number).to_string()).collect();
+            tracing::error!(%stream, ?shards, records = admitted_at.len(), %error, "append failed; its records are refused");
             let error = engine_error(error);
             for position in admitted_at {
                 outcomes[position] = Some(Err(error.clone()));
