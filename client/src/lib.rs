@@ -56,6 +56,7 @@
 //! The `sluice` binary in this crate is a command-line front end with the AWS CLI's
 //! `aws kinesis` commands and output format.
 
+pub mod auth;
 pub mod aws;
 mod connection;
 pub mod consumer;
@@ -64,8 +65,10 @@ pub mod producer;
 mod recv_buffer;
 #[cfg(test)]
 mod test_frames;
+pub mod tls;
 pub mod transport;
 
+pub use auth::ConnectOptions;
 pub use connection::{Client, Subscription, REQUESTS_IN_FLIGHT_MAX, SUBSCRIPTION_EVENTS_QUEUED_MAX};
 pub use errors::{ClientError, ConnectionError};
 pub use sluice_model::*;
