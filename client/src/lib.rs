@@ -50,8 +50,10 @@
 //!   connection with [`ConnectionError::Frame`].
 //!
 //! Not here, deliberately: retries and reconnection (the caller knows which operations are
-//! safe to repeat), connection pools for the native protocol, and request signing
-//! ([`aws::HttpClient`] sends unsigned requests, which sluiced accepts).
+//! safe to repeat), connection pools for the native protocol, and request signing over HTTP
+//! ([`aws::HttpClient`] sends unsigned requests, which sluiced accepts without
+//! `--credentials`). Native connections authenticate with [`Client::connect_with`] and
+//! [`ConnectOptions`] ([`auth`]: AWS credentials from the environment; [`tls`]: a CA bundle).
 //!
 //! The `sluice` binary in this crate is a command-line front end with the AWS CLI's
 //! `aws kinesis` commands and output format.
