@@ -36,6 +36,7 @@ use sluice_model::{OperationInput, Request, Response, SubscribeToShardEvent, Sub
 use sluice_protocol::flatbuffers::FlatBufferBuilder;
 use sluice_protocol::native::{self, EncodeInput, ResponseMessage};
 
+use crate::auth::ConnectOptions;
 use crate::errors::{ClientError, ConnectionError};
 use crate::recv_buffer::RecvBuffer;
 
@@ -98,7 +99,7 @@ struct Inner {
     shared: Rc<Shared>,
     /// Requests take turns here to encode and write one frame each.
     writer: RwLock<Writer>,
-    stream: Rc<RefCell<TcpStream>>,
+    stream: Rc<RefCell<Box<dyn Io>>>,
     /// Cancelled when the client is dropped.
     _reader: glommio::Task<()>,
 }
@@ -119,6 +120,31 @@ impl Client {
     /// which blocks the executor for its duration: prefer an IP address where latency
     /// matters. Each resolved address is tried in turn.
     pub async fn connect(addr: &str) -> Result<Client, ClientError> {
+        Client::connect_with(addr, &ConnectOptions::default()).await
+    }
+
+    /// Connects as [`Client::connect`] does, then authenticates with `options.credentials`
+    /// if there are any (the native handshake, [`crate::auth`]). A daemon without
+    /// `--credentials` lets the connection go on unauthenticated; one with it answers wrong
+    /// credentials with AWS's error ([`ClientError::Service`]: UnrecognizedClientException,
+    /// InvalidSignatureException, ExpiredTokenException).
+    pub async fn connect_with(addr: &str, options: &ConnectOptions) -> Result<Client, ClientError> {
+        let tcp = Client::connect_tcp(addr).await?;
+        let (mut stream, channel_binding): (Box<dyn Io>, Vec<u8>) = match &options.tls {
+            None => (Box::new(tcp), Vec::new()),
+            Some(tls) => {
+                let stream = tls.connect(addr, tcp).await?;
+                let binding = crate::tls::channel_binding(&stream)?;
+                (Box::new(stream), binding)
+            }
+        };
+        if let Some(credentials) = &options.credentials {
+            crate::auth::authenticate(&mut stream, credentials, &options.region, &channel_binding).await?;
+        }
+        Ok(Client::from_io(stream))
+    }
+
+    async fn connect_tcp(addr: &str) -> Result<TcpStream, ClientError> {
         let connect_error = |error| ClientError::Connect { addr: addr.to_owned(), error };
         let socket_addrs: Vec<SocketAddr> = addr.to_socket_addrs().map_err(connect_error)?.collect();
         let mut last_error = io::Error::new(io::ErrorKind::NotFound, "the address resolved to no socket address");
@@ -128,7 +154,7 @@ impl Client {
                     // Requests are small frames written whole: Nagle's delay would only add
                     // latency to pipelined requests.
                     stream.set_nodelay(true).map_err(|error| connect_error(error.into()))?;
-                    return Ok(Client::from_stream(stream));
+                    return Ok(stream);
                 }
                 Err(error) => last_error = error.into(),
             }
@@ -139,6 +165,10 @@ impl Client {
     /// Wraps an already connected stream (for example one opened with
     /// `TcpStream::connect_timeout`). Must run inside a glommio executor.
     pub fn from_stream(stream: TcpStream) -> Client {
+        Client::from_io(Box::new(stream))
+    }
+
+    fn from_io(stream: Box<dyn Io>) -> Client {
         let stream = Rc::new(RefCell::new(stream));
         let shared = Rc::new(Shared::new());
         let reader = glommio::spawn_local({
@@ -642,7 +672,25 @@ async fn read_loop<R: AsyncRead + Unpin>(shared: &Shared, mut reader: R) -> Conn
 /// and writing, so the reader and the writer can each have an operation pending; they share
 /// the stream through a `RefCell` that each poll borrows only for its own duration, which on
 /// one thread can never overlap.
-struct SharedStream(Rc<RefCell<TcpStream>>);
+struct SharedStream(Rc<RefCell<Box<dyn Io>>>);
+
+/// A connection's byte stream: TCP, or TLS over TCP.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin {
+    /// The socket under the stream, to shut down.
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Io for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Io for futures_rustls::client::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
 
 impl AsyncRead for SharedStream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
@@ -666,10 +714,11 @@ impl AsyncWrite for SharedStream {
 
 /// Shuts the socket down in both directions: the peer sees the close, and a pending read or
 /// write returns. Errors (for example, already shut down) are of no interest here.
-fn shutdown(stream: &RefCell<TcpStream>) {
+fn shutdown(stream: &RefCell<Box<dyn Io>>) {
     let Ok(stream) = stream.try_borrow() else {
         return;
     };
+    let stream = stream.tcp();
     // glommio performs `shutdown` synchronously inside its future (it is not an io_uring
     // operation in 0.9), so the first poll completes it and `block_on` returns at once.
     let _ = futures_lite::future::block_on(futures_lite::future::poll_once(stream.shutdown(Shutdown::Both)));

@@ -50,12 +50,15 @@
 //!   connection with [`ConnectionError::Frame`].
 //!
 //! Not here, deliberately: retries and reconnection (the caller knows which operations are
-//! safe to repeat), connection pools for the native protocol, and request signing
-//! ([`aws::HttpClient`] sends unsigned requests, which sluiced accepts).
+//! safe to repeat), connection pools for the native protocol, and request signing over HTTP
+//! ([`aws::HttpClient`] sends unsigned requests, which sluiced accepts without
+//! `--credentials`). Native connections authenticate with [`Client::connect_with`] and
+//! [`ConnectOptions`] ([`auth`]: AWS credentials from the environment; [`tls`]: a CA bundle).
 //!
 //! The `sluice` binary in this crate is a command-line front end with the AWS CLI's
 //! `aws kinesis` commands and output format.
 
+pub mod auth;
 pub mod aws;
 mod connection;
 pub mod consumer;
@@ -64,9 +67,11 @@ pub mod producer;
 mod recv_buffer;
 #[cfg(test)]
 mod test_frames;
+pub mod tls;
 pub mod transport;
 pub mod worker;
 
+pub use auth::ConnectOptions;
 pub use connection::{Client, Subscription, REQUESTS_IN_FLIGHT_MAX, SUBSCRIPTION_EVENTS_QUEUED_MAX};
 pub use errors::{ClientError, ConnectionError};
 pub use sluice_model::*;

@@ -22,7 +22,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use sluice_client::{Client, ClientError};
+use sluice_client::{Client, ClientError, ConnectOptions};
 
 use cli::args::{Call, Cli, Command};
 use cli::output;
@@ -66,8 +66,12 @@ fn main() -> ExitCode {
         Ok(executor) => executor,
         Err(error) => return fail(&format!("cannot start the I/O executor: {error}")),
     };
+    let options = match connect_options(&cli) {
+        Ok(options) => options,
+        Err(error) => return fail(&format!("{error:#}")),
+    };
     let operation = call.operation();
-    match executor.run(run(&cli.endpoint, call)) {
+    match executor.run(run(&cli.endpoint, &options, call)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(ClientError::Service(error)) => {
             fail(&output::service_error_message(operation, error.kind.exception_name(), &error.message))
@@ -82,8 +86,21 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::from(EXIT_FAILURE)
 }
 
-async fn run(endpoint: &str, call: Call) -> Result<(), ClientError> {
-    let client = Client::connect(endpoint).await?;
+/// Credentials and region as the AWS CLI finds them (`--region` wins), and TLS if
+/// `--ca-bundle` names a CA.
+fn connect_options(cli: &Cli) -> anyhow::Result<ConnectOptions> {
+    let mut options = ConnectOptions::from_environment()?;
+    if let Some(region) = &cli.region {
+        options.region.clone_from(region);
+    }
+    if let Some(bundle) = &cli.ca_bundle {
+        options.tls = Some(sluice_client::tls::TlsOptions::from_ca_bundle(bundle)?);
+    }
+    Ok(options)
+}
+
+async fn run(endpoint: &str, options: &ConnectOptions, call: Call) -> Result<(), ClientError> {
+    let client = Client::connect_with(endpoint, options).await?;
     match call {
         Call::SubscribeToShard { request, max_events } => {
             let mut subscription = client.subscribe_to_shard(&request).await?;

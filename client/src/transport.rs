@@ -80,6 +80,9 @@ impl Transport {
             }
         }
         let connection = Rc::new(match &self.endpoint {
+            // Unfinished: no credentials or TLS here yet (`ConnectOptions` in `Endpoint`), so the
+            // producer and consumer (`sluice produce` / `consume`) reach only an open daemon's
+            // native port.
             Endpoint::Native(addr) => Connection::Native(Client::connect(addr).await?),
             Endpoint::Http { addr, encoding } => Connection::Http(HttpClient::connect(addr, *encoding).await?),
         });

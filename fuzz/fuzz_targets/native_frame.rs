@@ -1,15 +1,41 @@
 //! The native codec on arbitrary bytes, both directions: frames decode to the model or to an
 //! error, never a panic; payloads are slices of the frame; and whatever decodes encodes again
-//! to a frame that decodes to the same value (what the server and the client rely on).
+//! to a frame that decodes to the same value (what the server and the client rely on). The
+//! authentication handshake's decoders (`native::handshake`) get the same bytes and the same
+//! round trip.
 #![no_main]
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use sluice_protocol::flatbuffers::FlatBufferBuilder;
+use sluice_protocol::native::handshake::{self, HandshakeRequest, HandshakeResponse};
 use sluice_protocol::native::{self, EncodeError, ResponseMessage};
 
 fuzz_target!(|data: &[u8]| {
     let frame = Bytes::copy_from_slice(data);
+    if let Some((correlation_id, HandshakeRequest::Authenticate(Ok(proof)))) = handshake::handshake_request(data) {
+        let mut fbb = FlatBufferBuilder::new();
+        if let Ok(again) = handshake::encode_authenticate(&mut fbb, correlation_id, &proof) {
+            let again = handshake::handshake_request(again);
+            assert_eq!(again, Some((correlation_id, HandshakeRequest::Authenticate(Ok(proof)))));
+        }
+    }
+    if let Ok(Some((correlation_id, answer))) = handshake::decode_handshake_response(&frame) {
+        let mut fbb = FlatBufferBuilder::new();
+        let again = match &answer {
+            HandshakeResponse::Hello { server_nonce, authentication_required } => {
+                handshake::encode_hello_response(&mut fbb, correlation_id, server_nonce, *authentication_required)
+            }
+            HandshakeResponse::Authenticated { server_mac, principal_arn } => {
+                handshake::encode_authenticate_response(&mut fbb, correlation_id, server_mac, principal_arn)
+            }
+            HandshakeResponse::Refused(error) => handshake::encode_refusal(&mut fbb, correlation_id, error),
+        };
+        if let Ok(again) = again {
+            let again = Bytes::copy_from_slice(again);
+            assert_eq!(handshake::decode_handshake_response(&again).unwrap(), Some((correlation_id, answer)));
+        }
+    }
     if let Ok(Some(decoded)) = native::decode_request(&frame) {
         if let Ok(request) = decoded.request {
             let mut fbb = FlatBufferBuilder::new();

@@ -49,6 +49,11 @@ pub struct Common {
     pub endpoint: String,
     #[arg(long, value_enum, default_value_t = Protocol::Native)]
     pub protocol: Protocol,
+    /// `--protocol native` over TLS (the daemon's `--tls-cert`), trusting this PEM CA bundle.
+    /// Credentials, for a daemon with `--credentials`, come from the AWS environment
+    /// (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_REGION).
+    #[arg(long)]
+    pub ca_bundle: Option<PathBuf>,
     /// How long to drive load, in seconds (per phase or per configuration; see each scenario).
     #[arg(long)]
     pub duration_s: Option<f64>,

@@ -4,10 +4,11 @@ use crate::cli::{Common, Protocol};
 use crate::conn::Conn;
 use anyhow::{bail, Context};
 use sluice_client::aws::HttpClient;
+use sluice_client::tls::TlsOptions;
 use sluice_client::{
-    Client, ConsumerArn, ConsumerStatus, CreateStreamInput, DeleteStreamInput, DescribeStreamConsumerInput,
-    DescribeStreamSummaryInput, Encoding, ErrorKind, HashKey, ListShardsInput, RegisterStreamConsumerInput, ShardId,
-    StreamArn, StreamStatus,
+    Client, ConnectOptions, ConsumerArn, ConsumerStatus, CreateStreamInput, DeleteStreamInput,
+    DescribeStreamConsumerInput, DescribeStreamSummaryInput, Encoding, ErrorKind, HashKey, ListShardsInput,
+    RegisterStreamConsumerInput, ShardId, StreamArn, StreamStatus,
 };
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,14 @@ pub async fn connect(common: &Common) -> anyhow::Result<Conn> {
     let endpoint = &common.endpoint;
     Ok(match common.protocol {
         Protocol::Native => {
-            Conn::Native(Client::connect(endpoint).await.with_context(|| format!("connect to {endpoint}"))?)
+            // Credentials as the AWS CLI finds them (for a daemon with `--credentials`), and
+            // TLS with `--ca-bundle`.
+            let mut options = ConnectOptions::from_environment().context("AWS credentials")?;
+            if let Some(bundle) = &common.ca_bundle {
+                options.tls = Some(TlsOptions::from_ca_bundle(bundle).context("--ca-bundle")?);
+            }
+            let client = Client::connect_with(endpoint, &options).await;
+            Conn::Native(client.with_context(|| format!("connect to {endpoint}"))?)
         }
         Protocol::Http => {
             let client = HttpClient::connect(endpoint, Encoding::Json).await;

@@ -33,6 +33,13 @@ pub enum ErrorKind {
     KmsThrottling,
     /// Sluice's own: the caller no longer holds the lease it named (docs/clients.md).
     LeaseLost,
+    /// A refused signature or native handshake (docs/security.md): AWS's authentication
+    /// errors, which SigV4 verification and the native challenge-response give alike.
+    MissingAuthenticationToken,
+    IncompleteSignature,
+    InvalidSignature,
+    UnrecognizedClient,
+    ExpiredToken,
 }
 
 impl ErrorKind {
@@ -57,6 +64,11 @@ impl ErrorKind {
         ErrorKind::KmsOptInRequired,
         ErrorKind::KmsThrottling,
         ErrorKind::LeaseLost,
+        ErrorKind::MissingAuthenticationToken,
+        ErrorKind::IncompleteSignature,
+        ErrorKind::InvalidSignature,
+        ErrorKind::UnrecognizedClient,
+        ErrorKind::ExpiredToken,
     ];
 
     /// The AWS exception name: the `__type` of a JSON error, the `:exception-type` of an
@@ -84,6 +96,11 @@ impl ErrorKind {
             ErrorKind::KmsOptInRequired => "KMSOptInRequired",
             ErrorKind::KmsThrottling => "KMSThrottlingException",
             ErrorKind::LeaseLost => "LeaseLostException",
+            ErrorKind::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            ErrorKind::IncompleteSignature => "IncompleteSignatureException",
+            ErrorKind::InvalidSignature => "InvalidSignatureException",
+            ErrorKind::UnrecognizedClient => "UnrecognizedClientException",
+            ErrorKind::ExpiredToken => "ExpiredTokenException",
         }
     }
 

@@ -101,6 +101,8 @@ body_kinds! {
         DisableEnhancedMonitoring(DisableEnhancedMonitoringRequest) = body_as_disable_enhanced_monitoring_request,
         UpdateStreamMode(UpdateStreamModeRequest) = body_as_update_stream_mode_request,
         DescribeAccountSettings(DescribeAccountSettingsRequest) = body_as_describe_account_settings_request,
+        Hello(HelloRequest) = body_as_hello_request,
+        Authenticate(AuthenticateRequest) = body_as_authenticate_request,
     }
 }
 
@@ -141,6 +143,8 @@ body_kinds! {
         DisableEnhancedMonitoring(DisableEnhancedMonitoringResponse) = body_as_disable_enhanced_monitoring_response,
         UpdateStreamMode(UpdateStreamModeResponse) = body_as_update_stream_mode_response,
         DescribeAccountSettings(DescribeAccountSettingsResponse) = body_as_describe_account_settings_response,
+        Hello(HelloResponse) = body_as_hello_response,
+        Authenticate(AuthenticateResponse) = body_as_authenticate_response,
     }
 }
 

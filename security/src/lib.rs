@@ -19,9 +19,10 @@
 //! - [`challenge`]: the native protocol's connection authentication (challenge-response).
 //! - [`limits`]: every bound of the crate, with its reason.
 
-// Unfinished: `sluiced` uses sigv4, credentials, policy, audit and tls for its HTTP API; the
-// native protocol (challenge, TLS), kms (encryption at rest), resource policies and the client
-// crate's and `sluice` CLI's signing are not wired yet (docs/security.md, "How it will be wired").
+// Unfinished: `sluiced` uses sigv4, credentials, policy, audit and tls for its HTTP API and
+// challenge and tls for its native protocol (the client crate and the `sluice` CLI answer the
+// challenge); kms (encryption at rest), resource policies and the client crate's SigV4 signing
+// over HTTP are not wired yet (docs/security.md, "How it will be wired").
 
 pub mod audit;
 pub mod challenge;

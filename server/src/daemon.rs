@@ -79,7 +79,8 @@ pub struct Args {
     /// shaped JSON line per call of an authenticated caller and per refused signature.
     #[arg(long)]
     pub audit_dir: Option<PathBuf>,
-    /// PEM certificate chain for TLS on the HTTP listener (with --tls-key); reread on SIGHUP.
+    /// PEM certificate chain for TLS on the HTTP and native listeners (with --tls-key); reread
+    /// on SIGHUP.
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
@@ -441,24 +442,25 @@ fn security(config: &Config) -> anyhow::Result<(Security, Option<AuditWriter>)> 
             (Some(log), Some(writer))
         }
     };
-    let http_tls = match &config.tls {
-        None => None,
+    let (http_tls, native_tls) = match &config.tls {
+        None => (None, None),
         Some((cert, key)) => {
-            let alpn: [&[u8]; 2] = [b"h2", b"http/1.1"];
-            Some(Arc::new(ReloadableServerConfig::load(cert, key, &alpn)?))
+            let http = ReloadableServerConfig::load(cert, key, &sluice_security::tls::ALPN_HTTP)?;
+            let native = ReloadableServerConfig::load(cert, key, &sluice_security::tls::ALPN_NATIVE)?;
+            (Some(Arc::new(http)), Some(Arc::new(native)))
         }
     };
-    Ok((Security { credentials, audit, http_tls }, writer))
+    Ok((Security { credentials, audit, http_tls, native_tls }, writer))
 }
 
 /// SIGHUP: reread the TLS certificate and key; new connections get them, open ones keep
 /// theirs, and a failed reload keeps the old ones.
 fn reload_tls(security: &Security) {
-    let Some(tls) = &security.http_tls else {
+    let (Some(tls), Some(native)) = (&security.http_tls, &security.native_tls) else {
         tracing::info!("SIGHUP: no TLS configured, nothing to reload");
         return;
     };
-    match tls.reload() {
+    match tls.reload().and_then(|()| native.reload()) {
         Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
         Err(error) => tracing::error!(%error, "SIGHUP: TLS reload failed; keeping the previous certificate"),
     }

@@ -244,6 +244,22 @@ pub const HTTP_BODY_READ_TIMEOUT_MS: u64 = 60_000;
 /// round trips, so 10 s is generous for any real client and bounds how long a silent one can.
 pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 
+/// How long a native connection may take to authenticate (Hello, Authenticate) when the daemon
+/// has `--credentials`, in ms, TLS handshake not included. Two round trips and four HMACs: 10 s,
+/// as for TLS, bounds how long a client that never authenticates holds a connection slot.
+pub const NATIVE_AUTH_TIMEOUT_MS: u64 = 10_000;
+
+/// Bytes of TLS keying material (RFC 5705) the native handshake binds its proofs to: one
+/// SHA-256 output's worth, as tls-exporter channel bindings use (RFC 9266: 32 bytes).
+pub const CHANNEL_BINDING_BYTES: usize = 32;
+
+/// Bytes of a frame the native listener reads from a connection that has not authenticated
+/// yet (with `--credentials`). The largest honest one is an Authenticate with a session token
+/// of `SESSION_TOKEN_BYTES_MAX`; a larger frame is refused from its length prefix, so an
+/// unauthenticated client cannot make the server buffer up to `FRAME_BYTES_MAX`.
+pub const NATIVE_AUTH_FRAME_BYTES_MAX: usize = 16 << 10;
+const _: () = assert!(NATIVE_AUTH_FRAME_BYTES_MAX > sluice_protocol::native::handshake::SESSION_TOKEN_BYTES_MAX + 1024);
+
 // ---------------------------------------------------------------------------------------------
 // The limits a node is configured with.
 

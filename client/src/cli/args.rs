@@ -30,6 +30,18 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "HOST:PORT", default_value = ENDPOINT_DEFAULT)]
     pub endpoint: String,
 
+    /// The region sluiced runs in (its `--region`), part of the key the native handshake
+    /// derives. Default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1. Credentials come from
+    /// where the AWS CLI finds them (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+    /// AWS_SESSION_TOKEN, else the AWS_PROFILE profile of ~/.aws/credentials).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+
+    /// Connect with TLS (the daemon's `--tls-cert`), trusting the CA certificates of this PEM
+    /// bundle, as `aws --ca-bundle` does.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca_bundle: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }

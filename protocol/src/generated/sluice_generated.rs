@@ -13,10 +13,10 @@ pub mod wire {
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_ERROR_CODE: u16 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_ERROR_CODE: u16 = 19;
+pub const ENUM_MAX_ERROR_CODE: u16 = 24;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 20] = [
+pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 25] = [
   ErrorCode::InternalFailure,
   ErrorCode::ResourceNotFound,
   ErrorCode::ResourceInUse,
@@ -37,6 +37,11 @@ pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 20] = [
   ErrorCode::KMSOptInRequired,
   ErrorCode::KMSThrottling,
   ErrorCode::LeaseLost,
+  ErrorCode::MissingAuthenticationToken,
+  ErrorCode::IncompleteSignature,
+  ErrorCode::InvalidSignature,
+  ErrorCode::UnrecognizedClient,
+  ErrorCode::ExpiredToken,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -64,9 +69,14 @@ impl ErrorCode {
   pub const KMSOptInRequired: Self = Self(17);
   pub const KMSThrottling: Self = Self(18);
   pub const LeaseLost: Self = Self(19);
+  pub const MissingAuthenticationToken: Self = Self(20);
+  pub const IncompleteSignature: Self = Self(21);
+  pub const InvalidSignature: Self = Self(22);
+  pub const UnrecognizedClient: Self = Self(23);
+  pub const ExpiredToken: Self = Self(24);
 
   pub const ENUM_MIN: u16 = 0;
-  pub const ENUM_MAX: u16 = 19;
+  pub const ENUM_MAX: u16 = 24;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::InternalFailure,
     Self::ResourceNotFound,
@@ -88,6 +98,11 @@ impl ErrorCode {
     Self::KMSOptInRequired,
     Self::KMSThrottling,
     Self::LeaseLost,
+    Self::MissingAuthenticationToken,
+    Self::IncompleteSignature,
+    Self::InvalidSignature,
+    Self::UnrecognizedClient,
+    Self::ExpiredToken,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -112,6 +127,11 @@ impl ErrorCode {
       Self::KMSOptInRequired => Some("KMSOptInRequired"),
       Self::KMSThrottling => Some("KMSThrottling"),
       Self::LeaseLost => Some("LeaseLost"),
+      Self::MissingAuthenticationToken => Some("MissingAuthenticationToken"),
+      Self::IncompleteSignature => Some("IncompleteSignature"),
+      Self::InvalidSignature => Some("InvalidSignature"),
+      Self::UnrecognizedClient => Some("UnrecognizedClient"),
+      Self::ExpiredToken => Some("ExpiredToken"),
       _ => None,
     }
   }
@@ -909,10 +929,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for BillingCommitmentStatus {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_REQUEST_BODY: u8 = 31;
+pub const ENUM_MAX_REQUEST_BODY: u8 = 33;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 32] = [
+pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 34] = [
   RequestBody::NONE,
   RequestBody::CreateStreamRequest,
   RequestBody::DeleteStreamRequest,
@@ -945,6 +965,8 @@ pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 32] = [
   RequestBody::DisableEnhancedMonitoringRequest,
   RequestBody::UpdateStreamModeRequest,
   RequestBody::DescribeAccountSettingsRequest,
+  RequestBody::HelloRequest,
+  RequestBody::AuthenticateRequest,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -984,9 +1006,11 @@ impl RequestBody {
   pub const DisableEnhancedMonitoringRequest: Self = Self(29);
   pub const UpdateStreamModeRequest: Self = Self(30);
   pub const DescribeAccountSettingsRequest: Self = Self(31);
+  pub const HelloRequest: Self = Self(32);
+  pub const AuthenticateRequest: Self = Self(33);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 31;
+  pub const ENUM_MAX: u8 = 33;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::CreateStreamRequest,
@@ -1020,6 +1044,8 @@ impl RequestBody {
     Self::DisableEnhancedMonitoringRequest,
     Self::UpdateStreamModeRequest,
     Self::DescribeAccountSettingsRequest,
+    Self::HelloRequest,
+    Self::AuthenticateRequest,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1056,6 +1082,8 @@ impl RequestBody {
       Self::DisableEnhancedMonitoringRequest => Some("DisableEnhancedMonitoringRequest"),
       Self::UpdateStreamModeRequest => Some("UpdateStreamModeRequest"),
       Self::DescribeAccountSettingsRequest => Some("DescribeAccountSettingsRequest"),
+      Self::HelloRequest => Some("HelloRequest"),
+      Self::AuthenticateRequest => Some("AuthenticateRequest"),
       _ => None,
     }
   }
@@ -1115,10 +1143,10 @@ pub struct RequestBodyUnionTableOffset {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_RESPONSE_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_RESPONSE_BODY: u8 = 33;
+pub const ENUM_MAX_RESPONSE_BODY: u8 = 35;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 34] = [
+pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 36] = [
   ResponseBody::NONE,
   ResponseBody::CreateStreamResponse,
   ResponseBody::DeleteStreamResponse,
@@ -1153,6 +1181,8 @@ pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 34] = [
   ResponseBody::DisableEnhancedMonitoringResponse,
   ResponseBody::UpdateStreamModeResponse,
   ResponseBody::DescribeAccountSettingsResponse,
+  ResponseBody::HelloResponse,
+  ResponseBody::AuthenticateResponse,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1194,9 +1224,11 @@ impl ResponseBody {
   pub const DisableEnhancedMonitoringResponse: Self = Self(31);
   pub const UpdateStreamModeResponse: Self = Self(32);
   pub const DescribeAccountSettingsResponse: Self = Self(33);
+  pub const HelloResponse: Self = Self(34);
+  pub const AuthenticateResponse: Self = Self(35);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 33;
+  pub const ENUM_MAX: u8 = 35;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::CreateStreamResponse,
@@ -1232,6 +1264,8 @@ impl ResponseBody {
     Self::DisableEnhancedMonitoringResponse,
     Self::UpdateStreamModeResponse,
     Self::DescribeAccountSettingsResponse,
+    Self::HelloResponse,
+    Self::AuthenticateResponse,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1270,6 +1304,8 @@ impl ResponseBody {
       Self::DisableEnhancedMonitoringResponse => Some("DisableEnhancedMonitoringResponse"),
       Self::UpdateStreamModeResponse => Some("UpdateStreamModeResponse"),
       Self::DescribeAccountSettingsResponse => Some("DescribeAccountSettingsResponse"),
+      Self::HelloResponse => Some("HelloResponse"),
+      Self::AuthenticateResponse => Some("AuthenticateResponse"),
       _ => None,
     }
   }
@@ -11703,6 +11739,474 @@ impl ::core::fmt::Debug for DescribeAccountSettingsResponse<'_> {
       ds.finish()
   }
 }
+pub enum HelloRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct HelloRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for HelloRequest<'a> {
+  type Inner = HelloRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> HelloRequest<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    HelloRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args HelloRequestArgs
+  ) -> ::flatbuffers::WIPOffset<HelloRequest<'bldr>> {
+    let mut builder = HelloRequestBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for HelloRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct HelloRequestArgs {
+}
+impl<'a> Default for HelloRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    HelloRequestArgs {
+    }
+  }
+}
+
+pub struct HelloRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> HelloRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> HelloRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    HelloRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<HelloRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for HelloRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("HelloRequest");
+      ds.finish()
+  }
+}
+pub enum HelloResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct HelloResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for HelloResponse<'a> {
+  type Inner = HelloResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> HelloResponse<'a> {
+  pub const VT_SERVER_NONCE: ::flatbuffers::VOffsetT = 4;
+  pub const VT_AUTHENTICATION_REQUIRED: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    HelloResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args HelloResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<HelloResponse<'bldr>> {
+    let mut builder = HelloResponseBuilder::new(_fbb);
+    if let Some(x) = args.server_nonce { builder.add_server_nonce(x); }
+    builder.add_authentication_required(args.authentication_required);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn server_nonce(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(HelloResponse::VT_SERVER_NONCE, None)}
+  }
+  #[inline]
+  pub fn authentication_required(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(HelloResponse::VT_AUTHENTICATION_REQUIRED, Some(false)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for HelloResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("server_nonce", Self::VT_SERVER_NONCE, false)?
+     .visit_field::<bool>("authentication_required", Self::VT_AUTHENTICATION_REQUIRED, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct HelloResponseArgs<'a> {
+    pub server_nonce: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub authentication_required: bool,
+}
+impl<'a> Default for HelloResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    HelloResponseArgs {
+      server_nonce: None,
+      authentication_required: false,
+    }
+  }
+}
+
+pub struct HelloResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> HelloResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_server_nonce(&mut self, server_nonce: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(HelloResponse::VT_SERVER_NONCE, server_nonce);
+  }
+  #[inline]
+  pub fn add_authentication_required(&mut self, authentication_required: bool) {
+    self.fbb_.push_slot::<bool>(HelloResponse::VT_AUTHENTICATION_REQUIRED, authentication_required, false);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> HelloResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    HelloResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<HelloResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for HelloResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("HelloResponse");
+      ds.field("server_nonce", &self.server_nonce());
+      ds.field("authentication_required", &self.authentication_required());
+      ds.finish()
+  }
+}
+pub enum AuthenticateRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct AuthenticateRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for AuthenticateRequest<'a> {
+  type Inner = AuthenticateRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> AuthenticateRequest<'a> {
+  pub const VT_ACCESS_KEY_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_TIMESTAMP_MS: ::flatbuffers::VOffsetT = 6;
+  pub const VT_CLIENT_NONCE: ::flatbuffers::VOffsetT = 8;
+  pub const VT_SESSION_TOKEN: ::flatbuffers::VOffsetT = 10;
+  pub const VT_MAC: ::flatbuffers::VOffsetT = 12;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    AuthenticateRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args AuthenticateRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<AuthenticateRequest<'bldr>> {
+    let mut builder = AuthenticateRequestBuilder::new(_fbb);
+    builder.add_timestamp_ms(args.timestamp_ms);
+    if let Some(x) = args.mac { builder.add_mac(x); }
+    if let Some(x) = args.session_token { builder.add_session_token(x); }
+    if let Some(x) = args.client_nonce { builder.add_client_nonce(x); }
+    if let Some(x) = args.access_key_id { builder.add_access_key_id(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn access_key_id(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(AuthenticateRequest::VT_ACCESS_KEY_ID, None)}
+  }
+  #[inline]
+  pub fn timestamp_ms(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(AuthenticateRequest::VT_TIMESTAMP_MS, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn client_nonce(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(AuthenticateRequest::VT_CLIENT_NONCE, None)}
+  }
+  #[inline]
+  pub fn session_token(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(AuthenticateRequest::VT_SESSION_TOKEN, None)}
+  }
+  #[inline]
+  pub fn mac(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(AuthenticateRequest::VT_MAC, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for AuthenticateRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("access_key_id", Self::VT_ACCESS_KEY_ID, false)?
+     .visit_field::<i64>("timestamp_ms", Self::VT_TIMESTAMP_MS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("client_nonce", Self::VT_CLIENT_NONCE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("session_token", Self::VT_SESSION_TOKEN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("mac", Self::VT_MAC, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct AuthenticateRequestArgs<'a> {
+    pub access_key_id: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub timestamp_ms: i64,
+    pub client_nonce: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub session_token: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub mac: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+}
+impl<'a> Default for AuthenticateRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    AuthenticateRequestArgs {
+      access_key_id: None,
+      timestamp_ms: 0,
+      client_nonce: None,
+      session_token: None,
+      mac: None,
+    }
+  }
+}
+
+pub struct AuthenticateRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> AuthenticateRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_access_key_id(&mut self, access_key_id: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(AuthenticateRequest::VT_ACCESS_KEY_ID, access_key_id);
+  }
+  #[inline]
+  pub fn add_timestamp_ms(&mut self, timestamp_ms: i64) {
+    self.fbb_.push_slot::<i64>(AuthenticateRequest::VT_TIMESTAMP_MS, timestamp_ms, 0);
+  }
+  #[inline]
+  pub fn add_client_nonce(&mut self, client_nonce: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(AuthenticateRequest::VT_CLIENT_NONCE, client_nonce);
+  }
+  #[inline]
+  pub fn add_session_token(&mut self, session_token: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(AuthenticateRequest::VT_SESSION_TOKEN, session_token);
+  }
+  #[inline]
+  pub fn add_mac(&mut self, mac: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(AuthenticateRequest::VT_MAC, mac);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> AuthenticateRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    AuthenticateRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<AuthenticateRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for AuthenticateRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("AuthenticateRequest");
+      ds.field("access_key_id", &self.access_key_id());
+      ds.field("timestamp_ms", &self.timestamp_ms());
+      ds.field("client_nonce", &self.client_nonce());
+      ds.field("session_token", &self.session_token());
+      ds.field("mac", &self.mac());
+      ds.finish()
+  }
+}
+pub enum AuthenticateResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct AuthenticateResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for AuthenticateResponse<'a> {
+  type Inner = AuthenticateResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> AuthenticateResponse<'a> {
+  pub const VT_SERVER_MAC: ::flatbuffers::VOffsetT = 4;
+  pub const VT_PRINCIPAL_ARN: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    AuthenticateResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args AuthenticateResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<AuthenticateResponse<'bldr>> {
+    let mut builder = AuthenticateResponseBuilder::new(_fbb);
+    if let Some(x) = args.principal_arn { builder.add_principal_arn(x); }
+    if let Some(x) = args.server_mac { builder.add_server_mac(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn server_mac(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(AuthenticateResponse::VT_SERVER_MAC, None)}
+  }
+  #[inline]
+  pub fn principal_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(AuthenticateResponse::VT_PRINCIPAL_ARN, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for AuthenticateResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("server_mac", Self::VT_SERVER_MAC, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("principal_arn", Self::VT_PRINCIPAL_ARN, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct AuthenticateResponseArgs<'a> {
+    pub server_mac: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub principal_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for AuthenticateResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    AuthenticateResponseArgs {
+      server_mac: None,
+      principal_arn: None,
+    }
+  }
+}
+
+pub struct AuthenticateResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> AuthenticateResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_server_mac(&mut self, server_mac: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(AuthenticateResponse::VT_SERVER_MAC, server_mac);
+  }
+  #[inline]
+  pub fn add_principal_arn(&mut self, principal_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(AuthenticateResponse::VT_PRINCIPAL_ARN, principal_arn);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> AuthenticateResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    AuthenticateResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<AuthenticateResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for AuthenticateResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("AuthenticateResponse");
+      ds.field("server_mac", &self.server_mac());
+      ds.field("principal_arn", &self.principal_arn());
+      ds.finish()
+  }
+}
 pub enum ErrorOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -12339,6 +12843,36 @@ impl<'a> Request<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_hello_request(&self) -> Option<HelloRequest<'a>> {
+    if self.body_type() == RequestBody::HelloRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { HelloRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_authenticate_request(&self) -> Option<AuthenticateRequest<'a>> {
+    if self.body_type() == RequestBody::AuthenticateRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { AuthenticateRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Request<'_> {
@@ -12381,6 +12915,8 @@ impl ::flatbuffers::Verifiable for Request<'_> {
           RequestBody::DisableEnhancedMonitoringRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DisableEnhancedMonitoringRequest>>("RequestBody::DisableEnhancedMonitoringRequest", pos),
           RequestBody::UpdateStreamModeRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UpdateStreamModeRequest>>("RequestBody::UpdateStreamModeRequest", pos),
           RequestBody::DescribeAccountSettingsRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DescribeAccountSettingsRequest>>("RequestBody::DescribeAccountSettingsRequest", pos),
+          RequestBody::HelloRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<HelloRequest>>("RequestBody::HelloRequest", pos),
+          RequestBody::AuthenticateRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<AuthenticateRequest>>("RequestBody::AuthenticateRequest", pos),
           _ => Ok(()),
         }
      })?
@@ -12654,6 +13190,20 @@ impl ::core::fmt::Debug for Request<'_> {
         },
         RequestBody::DescribeAccountSettingsRequest => {
           if let Some(x) = self.body_as_describe_account_settings_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::HelloRequest => {
+          if let Some(x) = self.body_as_hello_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::AuthenticateRequest => {
+          if let Some(x) = self.body_as_authenticate_request() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
@@ -13229,6 +13779,36 @@ impl<'a> Response<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_hello_response(&self) -> Option<HelloResponse<'a>> {
+    if self.body_type() == ResponseBody::HelloResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { HelloResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_authenticate_response(&self) -> Option<AuthenticateResponse<'a>> {
+    if self.body_type() == ResponseBody::AuthenticateResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { AuthenticateResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Response<'_> {
@@ -13273,6 +13853,8 @@ impl ::flatbuffers::Verifiable for Response<'_> {
           ResponseBody::DisableEnhancedMonitoringResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DisableEnhancedMonitoringResponse>>("ResponseBody::DisableEnhancedMonitoringResponse", pos),
           ResponseBody::UpdateStreamModeResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UpdateStreamModeResponse>>("ResponseBody::UpdateStreamModeResponse", pos),
           ResponseBody::DescribeAccountSettingsResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DescribeAccountSettingsResponse>>("ResponseBody::DescribeAccountSettingsResponse", pos),
+          ResponseBody::HelloResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<HelloResponse>>("ResponseBody::HelloResponse", pos),
+          ResponseBody::AuthenticateResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<AuthenticateResponse>>("ResponseBody::AuthenticateResponse", pos),
           _ => Ok(()),
         }
      })?
@@ -13567,6 +14149,20 @@ impl ::core::fmt::Debug for Response<'_> {
         },
         ResponseBody::DescribeAccountSettingsResponse => {
           if let Some(x) = self.body_as_describe_account_settings_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::HelloResponse => {
+          if let Some(x) = self.body_as_hello_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::AuthenticateResponse => {
+          if let Some(x) = self.body_as_authenticate_response() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")

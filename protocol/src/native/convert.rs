@@ -181,6 +181,11 @@ pub(super) fn error_code(kind: ErrorKind) -> wire::ErrorCode {
         ErrorKind::KmsOptInRequired => C::KMSOptInRequired,
         ErrorKind::KmsThrottling => C::KMSThrottling,
         ErrorKind::LeaseLost => C::LeaseLost,
+        ErrorKind::MissingAuthenticationToken => C::MissingAuthenticationToken,
+        ErrorKind::IncompleteSignature => C::IncompleteSignature,
+        ErrorKind::InvalidSignature => C::InvalidSignature,
+        ErrorKind::UnrecognizedClient => C::UnrecognizedClient,
+        ErrorKind::ExpiredToken => C::ExpiredToken,
     }
 }
 

@@ -23,6 +23,7 @@
 //! [`FrameError`]: crate::FrameError
 
 mod convert;
+pub mod handshake;
 mod request;
 mod response;
 #[cfg(test)]

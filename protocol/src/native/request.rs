@@ -853,6 +853,15 @@ fn request_of(frame: &Bytes, body: RequestBodyRef<'_>) -> Decoded<Request> {
             stream_arn: StreamArn::from(required(t.stream_arn(), "streamARN")?),
             stream_mode_details: stream_mode(required(t.stream_mode(), "streamModeDetails")?)?,
         }),
+        // The connection answers these itself before any operation (`native::handshake`);
+        // once it is authenticated (or when the client did not start with them) they are out
+        // of place.
+        RequestBodyRef::Hello(_) | RequestBodyRef::Authenticate(_) => {
+            return Err(KinesisError::new(
+                ErrorKind::UnknownOperation,
+                "The authentication handshake (Hello, Authenticate) only opens a connection",
+            ))
+        }
         RequestBodyRef::Unknown(tag) => {
             return Err(KinesisError::new(
                 ErrorKind::UnknownOperation,

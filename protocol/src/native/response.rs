@@ -855,6 +855,12 @@ fn message_of(frame: &Bytes, body: ResponseBodyRef<'_>) -> Decoded<ResponseMessa
             stream_arn: t.stream_arn().map(StreamArn::from),
         }),
         ResponseBodyRef::UpdateStreamMode(_) => Response::UpdateStreamMode(Empty {}),
+        // The handshake's answers come before any call (`native::handshake`); one anywhere
+        // else answers nothing the client asked.
+        ResponseBodyRef::Hello(_) => return Err(DecodeError::UnknownBody(wire::ResponseBody::HelloResponse.0)),
+        ResponseBodyRef::Authenticate(_) => {
+            return Err(DecodeError::UnknownBody(wire::ResponseBody::AuthenticateResponse.0))
+        }
         ResponseBodyRef::Unknown(tag) => return Err(DecodeError::UnknownBody(tag.0)),
     };
     Ok(ResponseMessage::Response(response))

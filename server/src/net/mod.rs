@@ -9,3 +9,4 @@ pub mod http;
 pub mod listener;
 pub mod metrics;
 pub mod native;
+pub mod native_auth;

@@ -11,10 +11,12 @@
 //! journal's O_DIRECT buffer.
 
 use crate::limits::{
-    RECEIVE_CHUNK_BYTES, REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX, RESPONSE_BYTES_QUEUED_PER_CONNECTION_MAX,
-    RESPONSE_FRAMES_QUEUED_MAX, SMALL_RESPONSE_BYTES,
+    CHANNEL_BINDING_BYTES, RECEIVE_CHUNK_BYTES, REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX,
+    RESPONSE_BYTES_QUEUED_PER_CONNECTION_MAX, RESPONSE_FRAMES_QUEUED_MAX, SMALL_RESPONSE_BYTES,
+    TLS_HANDSHAKE_TIMEOUT_MS,
 };
 use crate::metrics::Protocol;
+use crate::net::native_auth::{self, ChannelBinding, NativePeer, Opened};
 use crate::ops::auth::Caller;
 use crate::ops::dispatch::{execute, Answer};
 use crate::ops::node::Node;
@@ -30,7 +32,9 @@ use sluice_protocol::flatbuffers::FlatBufferBuilder;
 use sluice_protocol::frame::{RECORD_FRAMING_BYTES_MAX, SEQUENCE_NUMBER_BYTES_MAX};
 use sluice_protocol::native::{self, capacity_for};
 use sluice_protocol::FRAME_BYTES_MAX;
+use sluice_security::challenge::CHANNEL_BINDING_LABEL;
 use std::rc::Rc;
+use std::time::Duration;
 use tracing::Instrument as _;
 
 /// A builder's starting capacity for answers other than records: most are far smaller.
@@ -68,13 +72,48 @@ impl Outbound {
 
 /// Serves one native connection until the client closes it or the node shuts down.
 pub async fn connection(node: Rc<Node>, stream: TcpStream) {
-    if let Err(error) = serve(node, stream).await {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "set_nodelay failed");
+    }
+    let address = stream.peer_addr().ok();
+    let Some(tls) = node.shared.config.security.native_tls.clone() else {
+        if let Err(error) = serve(node, stream, NativePeer { address, secure: false }, Vec::new()).await {
+            tracing::debug!(%error, "connection ended with an error");
+        }
+        return;
+    };
+    // TLS first (the certificate of the moment: a reload on SIGHUP applies to connections
+    // accepted after it), bounded in time like the HTTP listener's.
+    let handshake = future::or(async { Some(tls.acceptor().accept(stream).await) }, async {
+        glommio::timer::sleep(Duration::from_millis(TLS_HANDSHAKE_TIMEOUT_MS)).await;
+        None
+    })
+    .await;
+    let stream = match handshake {
+        Some(Ok(stream)) => stream,
+        Some(Err(error)) => return tracing::debug!(%error, ?address, "TLS handshake failed"),
+        None => return tracing::debug!(?address, "TLS handshake timed out"),
+    };
+    // The authentication handshake's proofs name this TLS session (RFC 5705), so they cannot
+    // be relayed through another one.
+    let binding = match stream.get_ref().1.export_keying_material(
+        vec![0u8; CHANNEL_BINDING_BYTES],
+        CHANNEL_BINDING_LABEL,
+        None,
+    ) {
+        Ok(binding) => binding,
+        Err(error) => return tracing::debug!(%error, ?address, "TLS keying material export failed"),
+    };
+    if let Err(error) = serve(node, stream, NativePeer { address, secure: true }, binding).await {
         tracing::debug!(%error, "connection ended with an error");
     }
 }
 
-async fn serve(node: Rc<Node>, stream: TcpStream) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
+/// Serves a connection (plain or TLS): the authentication handshake, then its requests.
+async fn serve<S>(node: Rc<Node>, stream: S, peer: NativePeer, channel_binding: ChannelBinding) -> std::io::Result<()>
+where
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + 'static,
+{
     let (mut reader, mut writer) = futures_lite::io::split(stream);
     let (frames, queued) = local_channel::new_bounded::<(Vec<u8>, StaticPermit)>(RESPONSE_FRAMES_QUEUED_MAX);
     let sink = Outbound { frames, budget: Rc::new(Semaphore::new(RESPONSE_BYTES_QUEUED_PER_CONNECTION_MAX as u64)) };
@@ -93,6 +132,14 @@ async fn serve(node: Rc<Node>, stream: TcpStream) -> std::io::Result<()> {
     let bytes = Rc::new(Semaphore::new(REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX as u64));
     let sink = Rc::new(sink);
     let mut buffer = BytesMut::with_capacity(RECEIVE_CHUNK_BYTES);
+    let caller = match native_auth::open(&node, &mut reader, &mut buffer, &sink, peer, &channel_binding).await {
+        Opened::Caller(caller) => Rc::new(caller),
+        Opened::Closed => {
+            drop(sink);
+            writer_task.await;
+            return Ok(());
+        }
+    };
     'read: loop {
         // Answer every whole frame in the buffer.
         let wanted = loop {
@@ -101,9 +148,9 @@ async fn serve(node: Rc<Node>, stream: TcpStream) -> std::io::Result<()> {
                     let frame = buffer.split_to(len).freeze();
                     let request = requests.acquire_static_permit(1).await.map_err(closed)?;
                     let held = bytes.acquire_static_permit(len as u64).await.map_err(closed)?;
-                    let (node, sink) = (node.clone(), sink.clone());
+                    let (node, sink, caller) = (node.clone(), sink.clone(), caller.clone());
                     glommio::spawn_local(async move {
-                        handle(&node, frame, &sink).await;
+                        handle(&node, &caller, frame, &sink).await;
                         drop((request, held));
                     })
                     .detach();
@@ -196,7 +243,7 @@ fn request_span(correlation_id: u64) -> tracing::Span {
 }
 
 /// Answers one request frame: sends its answer frame(s) to `sink`.
-async fn handle(node: &Rc<Node>, frame: Bytes, sink: &Outbound) {
+async fn handle(node: &Rc<Node>, caller: &Caller, frame: Bytes, sink: &Outbound) {
     let decoded = match native::decode_request(&frame) {
         Ok(Some(decoded)) => decoded,
         // The connection checked the frame's length; the body failed verification.
@@ -218,7 +265,7 @@ async fn handle(node: &Rc<Node>, frame: Bytes, sink: &Outbound) {
         // A subscription's frames are sent one at a time as events come, each reserving its
         // own room; the request frame is not needed meanwhile.
         drop(frame);
-        match execute(node, &Caller::Anonymous, request).instrument(request_span(correlation_id)).await {
+        match execute(node, caller, request).instrument(request_span(correlation_id)).await {
             Ok(Answer::Subscription(events)) => subscription(correlation_id, events, sink).await,
             Ok(Answer::Response(response)) => {
                 let _ = sink.send(answer_frame(correlation_id, Ok(response))).await;
@@ -230,7 +277,7 @@ async fn handle(node: &Rc<Node>, frame: Bytes, sink: &Outbound) {
         return;
     }
     let Ok(reservation) = sink.reserve(response_bytes_max(&request)).await else { return };
-    let answer = match execute(node, &Caller::Anonymous, request).instrument(request_span(correlation_id)).await {
+    let answer = match execute(node, caller, request).instrument(request_span(correlation_id)).await {
         Ok(Answer::Response(response)) => Ok(response),
         Ok(Answer::Subscription(_)) => Err(KinesisError::internal("only SubscribeToShard answers with events")),
         Err(error) => Err(error),

@@ -50,6 +50,8 @@ pub struct Security {
     pub audit: Option<AuditLog>,
     /// The HTTP listener's TLS configuration (`--tls-cert`, `--tls-key`; reloaded on SIGHUP).
     pub http_tls: Option<Arc<ReloadableServerConfig>>,
+    /// The native listener's: the same certificate and key, ALPN `sluice/1`.
+    pub native_tls: Option<Arc<ReloadableServerConfig>>,
 }
 
 impl fmt::Debug for Security {
@@ -58,6 +60,7 @@ impl fmt::Debug for Security {
             .field("principals", &self.credentials.as_ref().map(|store| store.principals().len()))
             .field("audit", &self.audit.is_some())
             .field("http_tls", &self.http_tls.is_some())
+            .field("native_tls", &self.native_tls.is_some())
             .finish()
     }
 }

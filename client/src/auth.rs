@@ -1,0 +1,295 @@
+//! Authenticating a native connection, and finding the credentials to do it with.
+//!
+//! [`ConnectOptions`] carry AWS credentials (access key id, secret, optional session token) and
+//! the region; [`crate::Client::connect_with`] then opens the connection with the native
+//! handshake (docs/protocol.md section 7): Hello, the server's challenge, the proof, and the
+//! server's proof back. The secret never crosses the wire, and the client checks that the
+//! server knows it too. [`ConnectOptions::from_environment`] finds credentials where the AWS
+//! SDKs and CLI do: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, else
+//! the profile `AWS_PROFILE` (or `default`) of the shared credentials file
+//! (`AWS_SHARED_CREDENTIALS_FILE`, or `~/.aws/credentials`); the region from `AWS_REGION` or
+//! `AWS_DEFAULT_REGION`.
+
+use std::path::{Path, PathBuf};
+
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use sluice_protocol::flatbuffers::FlatBufferBuilder;
+use sluice_protocol::native::handshake::{self, AuthenticateFields, HandshakeResponse};
+use sluice_security::challenge::{Challenge, ClientHandshake, ServerProof};
+pub use sluice_security::sigv4::SigningCredentials;
+use sluice_security::Secret;
+
+use crate::errors::{ClientError, ConnectionError};
+
+/// The region a client assumes when none is configured (the daemon's default too).
+pub const REGION_DEFAULT: &str = "us-east-1";
+
+/// Bytes of a handshake answer the client reads: the largest is a MAC and a principal's ARN.
+const HANDSHAKE_ANSWER_BYTES_MAX: usize = 16 * 1024;
+
+/// Bytes of the shared credentials file read (it holds a few profiles).
+const CREDENTIALS_FILE_BYTES_MAX: u64 = 1 << 20;
+
+/// How to open a native connection.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Credentials to authenticate with; `None` connects unauthenticated (a daemon with
+    /// `--credentials` then refuses every request with MissingAuthenticationTokenException).
+    pub credentials: Option<SigningCredentials>,
+    /// The region the daemon runs in (`--region`): it is part of the derived key.
+    pub region: String,
+    /// TLS, for a daemon whose native listener has `--tls-cert` (`sluice --ca-bundle`).
+    pub tls: Option<crate::tls::TlsOptions>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> ConnectOptions {
+        ConnectOptions { credentials: None, region: REGION_DEFAULT.to_owned(), tls: None }
+    }
+}
+
+/// Why credentials could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("{variable} is set but {missing} is not")]
+    Incomplete { variable: &'static str, missing: &'static str },
+    #[error("cannot read {path}: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error("{path}: profile [{profile}] has no {missing}")]
+    ProfileIncomplete { path: PathBuf, profile: String, missing: &'static str },
+    #[error("{path}: no profile [{profile}] (AWS_PROFILE)")]
+    NoProfile { path: PathBuf, profile: String },
+}
+
+impl ConnectOptions {
+    /// Credentials and region from the environment, as the AWS SDKs find them; no
+    /// credentials at all is not an error (the connection is then unauthenticated).
+    pub fn from_environment() -> Result<ConnectOptions, CredentialsError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).unwrap_or_else(|| REGION_DEFAULT.into());
+        let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+            (Some(access_key_id), Some(secret)) => Some(SigningCredentials {
+                access_key_id,
+                secret_access_key: Secret::new(secret),
+                session_token: var("AWS_SESSION_TOKEN").map(Secret::new),
+            }),
+            (Some(_), None) => {
+                return Err(CredentialsError::Incomplete {
+                    variable: "AWS_ACCESS_KEY_ID",
+                    missing: "AWS_SECRET_ACCESS_KEY",
+                })
+            }
+            (None, Some(_)) => {
+                return Err(CredentialsError::Incomplete {
+                    variable: "AWS_SECRET_ACCESS_KEY",
+                    missing: "AWS_ACCESS_KEY_ID",
+                })
+            }
+            (None, None) => {
+                let explicit = var("AWS_SHARED_CREDENTIALS_FILE").map(PathBuf::from);
+                let path = explicit.or_else(|| var("HOME").map(|home| Path::new(&home).join(".aws/credentials")));
+                let profile = var("AWS_PROFILE");
+                match path {
+                    // No file means no credentials, as for the AWS CLI, unless a profile was
+                    // asked for by name: then it is a mistake worth saying.
+                    Some(path) if path.exists() => {
+                        from_shared_file(&path, profile.as_deref().unwrap_or("default"), profile.is_some())?
+                    }
+                    Some(path) if profile.is_some() => {
+                        let profile = profile.unwrap_or_default();
+                        return Err(CredentialsError::NoProfile { path, profile });
+                    }
+                    _ => None,
+                }
+            }
+        };
+        Ok(ConnectOptions { credentials, region, tls: None })
+    }
+}
+
+/// The profile's keys from an AWS shared credentials file (INI: `[profile]`, `key = value`).
+fn from_shared_file(
+    path: &Path,
+    profile: &str,
+    required: bool,
+) -> Result<Option<SigningCredentials>, CredentialsError> {
+    let read = |error| CredentialsError::Read { path: path.to_owned(), error };
+    let file = std::fs::File::open(path).map_err(read)?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, CREDENTIALS_FILE_BYTES_MAX), &mut text)
+        .map_err(read)?;
+    let Some(keys) = profile_keys(&text, profile) else {
+        if required {
+            return Err(CredentialsError::NoProfile { path: path.to_owned(), profile: profile.to_owned() });
+        }
+        return Ok(None);
+    };
+    let get = |key: &str| keys.iter().find(|(name, _)| name == key).map(|(_, value)| value.clone());
+    let incomplete =
+        |missing| CredentialsError::ProfileIncomplete { path: path.to_owned(), profile: profile.to_owned(), missing };
+    Ok(Some(SigningCredentials {
+        access_key_id: get("aws_access_key_id").ok_or_else(|| incomplete("aws_access_key_id"))?,
+        secret_access_key: Secret::new(
+            get("aws_secret_access_key").ok_or_else(|| incomplete("aws_secret_access_key"))?,
+        ),
+        session_token: get("aws_session_token").map(Secret::new),
+    }))
+}
+
+/// The `key = value` lines of `[profile]`, or `None` if there is no such section. Comments
+/// (`#`, `;`) and other sections are skipped, as botocore's parser does.
+fn profile_keys(text: &str, profile: &str) -> Option<Vec<(String, String)>> {
+    let mut keys = None;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(section) = line.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
+            if keys.is_some() {
+                break;
+            }
+            if section.trim() == profile {
+                keys = Some(Vec::new());
+            }
+            continue;
+        }
+        if let (Some(keys), Some((key, value))) = (keys.as_mut(), line.split_once('=')) {
+            let keys: &mut Vec<(String, String)> = keys;
+            keys.push((key.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+    }
+    keys
+}
+
+/// Runs the handshake on a fresh connection. Returns the principal the server says the client
+/// is, or `None` when the server does not require authentication (open mode).
+pub(crate) async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    credentials: &SigningCredentials,
+    region: &str,
+    channel_binding: &[u8],
+) -> Result<Option<String>, ClientError> {
+    let mut fbb = FlatBufferBuilder::with_capacity(1024);
+    let hello = handshake::encode_hello(&mut fbb, 1).expect("a Hello fits a frame").to_vec();
+    write(stream, &hello).await?;
+    let server_nonce = match read_answer(stream).await? {
+        HandshakeResponse::Hello { authentication_required: false, .. } => return Ok(None),
+        HandshakeResponse::Hello { server_nonce, authentication_required: true } => server_nonce,
+        HandshakeResponse::Refused(error) => return Err(ClientError::Service(error)),
+        HandshakeResponse::Authenticated { .. } => return Err(protocol("an Authenticate answer to Hello")),
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
+    let (proof, expected) =
+        ClientHandshake::respond(&Challenge { server_nonce }, credentials, region, channel_binding, now_ms);
+    let fields = AuthenticateFields {
+        access_key_id: proof.access_key_id,
+        timestamp_ms: proof.timestamp_ms,
+        client_nonce: proof.client_nonce,
+        session_token: proof.session_token,
+        mac: proof.mac,
+    };
+    fbb.reset();
+    let frame = handshake::encode_authenticate(&mut fbb, 2, &fields)
+        .map_err(|error| ClientError::Connection(ConnectionError::Frame(error)))?
+        .to_vec();
+    write(stream, &frame).await?;
+    match read_answer(stream).await? {
+        HandshakeResponse::Authenticated { server_mac, principal_arn } => {
+            if !expected.check_server(&ServerProof { mac: server_mac }) {
+                return Err(protocol("a proof that does not show it knows the secret (is this the daemon you meant?)"));
+            }
+            Ok(Some(principal_arn))
+        }
+        HandshakeResponse::Refused(error) => Err(ClientError::Service(error)),
+        HandshakeResponse::Hello { .. } => Err(protocol("a second challenge")),
+    }
+}
+
+fn protocol(what: &str) -> ClientError {
+    ClientError::Connection(ConnectionError::Protocol {
+        correlation_id: 0,
+        reason: format!("the server answered the authentication handshake with {what}"),
+    })
+}
+
+fn io_error(error: std::io::Error) -> ClientError {
+    ClientError::Connection(ConnectionError::Io(std::sync::Arc::new(error)))
+}
+
+async fn write<S: AsyncWrite + Unpin>(stream: &mut S, frame: &[u8]) -> Result<(), ClientError> {
+    stream.write_all(frame).await.map_err(io_error)?;
+    stream.flush().await.map_err(io_error)
+}
+
+/// Reads exactly one frame (the server sends nothing else during the handshake).
+async fn read_answer<S: AsyncRead + Unpin>(stream: &mut S) -> Result<HandshakeResponse, ClientError> {
+    let mut frame = vec![0u8; 4];
+    read_exact(stream, &mut frame).await?;
+    let len = match sluice_protocol::frame_len(&frame) {
+        Ok(Some(len)) if len <= HANDSHAKE_ANSWER_BYTES_MAX => len,
+        Ok(_) => return Err(protocol("a frame larger than any handshake answer")),
+        Err(error) => return Err(ClientError::Connection(ConnectionError::Frame(error))),
+    };
+    frame.resize(len, 0);
+    read_exact(stream, &mut frame[4..]).await?;
+    match handshake::decode_handshake_response(&bytes::Bytes::from(frame)) {
+        Ok(Some((_, answer))) => Ok(answer),
+        Ok(None) => Err(protocol("a cut frame")),
+        Err(handshake::HandshakeDecodeError::Frame(error)) => {
+            Err(ClientError::Connection(ConnectionError::Frame(error)))
+        }
+        Err(handshake::HandshakeDecodeError::Unexpected(what)) => Err(protocol(&what)),
+    }
+}
+
+async fn read_exact<S: AsyncRead + Unpin>(stream: &mut S, buffer: &mut [u8]) -> Result<(), ClientError> {
+    match stream.read_exact(buffer).await {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(ClientError::Connection(ConnectionError::Closed))
+        }
+        Err(error) => Err(io_error(error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_are_read_as_botocore_reads_them() {
+        let text = "# comment\n[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key=s1\n\n\
+                    [other]\n; comment\nAWS_ACCESS_KEY_ID = AKIAOTHER\naws_secret_access_key = s2\naws_session_token = t\n";
+        let default = profile_keys(text, "default").unwrap();
+        assert_eq!(
+            default,
+            vec![("aws_access_key_id".into(), "AKIADEFAULT".into()), ("aws_secret_access_key".into(), "s1".into())]
+        );
+        let other = profile_keys(text, "other").unwrap();
+        assert_eq!(other.len(), 3);
+        assert_eq!(other[0], ("aws_access_key_id".into(), "AKIAOTHER".into()));
+        assert!(profile_keys(text, "missing").is_none());
+    }
+
+    #[test]
+    fn shared_files_give_credentials_or_say_what_is_missing() {
+        let dir = std::env::temp_dir().join(format!("sluice-credentials-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("credentials");
+        std::fs::write(
+            &path,
+            "[default]\naws_access_key_id = AKIA1\naws_secret_access_key = s\n[half]\naws_access_key_id = AKIA2\n",
+        )
+        .unwrap();
+        let credentials = from_shared_file(&path, "default", false).unwrap().unwrap();
+        assert_eq!(credentials.access_key_id, "AKIA1");
+        assert_eq!(credentials.secret_access_key.expose(), "s");
+        let error = from_shared_file(&path, "half", true).unwrap_err();
+        assert!(error.to_string().ends_with("profile [half] has no aws_secret_access_key"), "{error}");
+        assert!(matches!(from_shared_file(&path, "none", true), Err(CredentialsError::NoProfile { .. })));
+        assert!(from_shared_file(&path, "none", false).unwrap().is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
