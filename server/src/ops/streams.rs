@@ -28,6 +28,7 @@ pub async fn create(node: &Rc<Node>, input: CreateStreamInput) -> Result<Empty> 
 pub async fn delete(node: &Rc<Node>, input: DeleteStreamInput) -> Result<Empty> {
     let name = resolve(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
     let enforce = input.enforce_consumer_deletion.unwrap_or(false);
+    crate::ops::queues::refuse_stream_with_queues(node, name.clone()).await?;
     change(node, move |catalog, _, rules| control::streams::delete_stream(catalog, rules, &name, enforce)).await?;
     // The stream's applications and leases go with it (a restart that finds them finishes it).
     node.run_on(0, |core0| async move { crate::ops::leases::follow_streams(&core0).await }).await??;
