@@ -73,7 +73,7 @@ async fn consume(client: std::rc::Rc<HttpClient>, queue: String, seen: Arc<Mutex
             continue;
         }
         empty_in_a_row = 0;
-        let chosen: Vec<&QueueRecord> = records.iter().filter(|_| drain || rng.next() % 2 == 0).collect();
+        let chosen: Vec<&QueueRecord> = records.iter().filter(|_| drain || rng.next().is_multiple_of(2)).collect();
         if chosen.is_empty() {
             continue;
         }

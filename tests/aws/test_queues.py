@@ -107,9 +107,11 @@ def test_queue_lifecycle(unlimited_daemon):
 
     with pytest.raises(kinesis.exceptions.ResourceInUseException):
         kinesis.create_queue(QueueName=name, StreamConfigurationList=[{"StreamARN": stream_arn}])
-    # A stream with queues cannot be deleted.
+    # A stream with queues cannot be deleted, nor switched to PROVISIONED.
     with pytest.raises(kinesis.exceptions.ResourceInUseException):
         kinesis.delete_stream(StreamARN=stream_arn, EnforceConsumerDeletion=True)
+    with pytest.raises(kinesis.exceptions.ResourceInUseException):
+        kinesis.update_stream_mode(StreamARN=stream_arn, StreamModeDetails={"StreamMode": "PROVISIONED"})
 
     kinesis.delete_queue(QueueARN=arn)
     kinesis.delete_queue(QueueARN=other)

@@ -17,6 +17,8 @@
 //! - One stream per queue: the model's `StreamConfigurationList` takes up to 10,000 streams;
 //!   the state keeps one stream per queue, so a list of more than one is refused.
 //! - Tags on queues (CreateQueue's `Tags`) are refused: the state does not keep them yet.
+//! - Native protocol and `sluice` CLI support, and the loadgen `queue` scenario.
+//! - A per-queue prefetch cache: every receive reads its shards again.
 //! - Long polling looks again every `QUEUE_RECEIVE_POLL_MS` instead of waking on new records.
 
 use crate::kinesis::errors::engine_error;
@@ -546,6 +548,9 @@ async fn receive_once(
         .collect())
 }
 
+/// A shard's trim horizon and the records read from it, or why the read failed.
+type ShardRead = Result<(RecordIndex, Vec<StoredRecord>)>;
+
 /// Reads up to `count_max` records of `shard` from `from` on its core; answers the shard's
 /// trim horizon with them.
 fn read_on(
@@ -555,7 +560,7 @@ fn read_on(
     from: RecordIndex,
     count_max: usize,
     bytes_max: usize,
-) -> glommio::Task<Result<Result<(RecordIndex, Vec<StoredRecord>)>>> {
+) -> glommio::Task<Result<ShardRead>> {
     let node = core0.clone();
     glommio::spawn_local(async move {
         node.run_on(core, move |node| async move {
@@ -694,16 +699,17 @@ pub async fn change_dead_letter_visibility(
     .await
 }
 
-/// Refuses to delete a stream that has queues ("You must delete every queue on a data stream
-/// before you can delete the stream", whatever `EnforceConsumerDeletion` says).
-pub async fn refuse_stream_with_queues(node: &Rc<Node>, stream: String) -> Result<()> {
+/// Refuses `doing` to a stream that has queues: deleting it ("You must delete every queue on a
+/// data stream before you can delete the stream", whatever `EnforceConsumerDeletion` says) or
+/// switching it to PROVISIONED (queues live only on ON_DEMAND streams).
+pub async fn refuse_stream_with_queues(node: &Rc<Node>, stream: String, doing: &'static str) -> Result<()> {
     on_core0(node, move |core0| async move {
         let Some(route) = core0.routes().streams.get(&stream).cloned() else { return Ok(()) };
         let uid = stream_uid(&route.meta);
         let count = delivery(&core0)?.state().queues.queues().filter(|queue| queue.stream == uid).count();
         if count > 0 {
             return Err(KinesisError::resource_in_use(format!(
-                "Stream {stream} has {count} queues; delete them before deleting the stream."
+                "Stream {stream} has {count} queues; delete them before {doing}."
             )));
         }
         Ok(())
