@@ -26,6 +26,11 @@ OPERATIONS = [
     "MergeShards", "PutRecord", "PutRecords", "RegisterStreamConsumer", "RemoveTagsFromStream",
     "SplitShard", "SubscribeToShard", "TagResource", "UntagResource", "UpdateShardCount",
     "UpdateStreamMode",
+    # Kinesis queues (model/src/queues.rs).
+    "AcknowledgeDeadLetterQueueRecords", "AcknowledgeQueueRecords", "CreateQueue", "DeleteQueue",
+    "DescribeQueue", "ListQueues", "ReceiveDeadLetterQueueRecords", "ReceiveQueueRecords",
+    "RestoreDeadLetterQueueRecords", "UpdateDeadLetterQueueRecordsVisibility", "UpdateQueue",
+    "UpdateQueueRecordsVisibility",
 ]
 KEPT = ("type", "required", "members", "member", "key", "value", "min", "max", "pattern", "enum")
 

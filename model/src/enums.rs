@@ -315,3 +315,30 @@ mod tests {
         assert!("RESHARDING".parse::<StreamStatus>().is_err(), "user input is strict");
     }
 }
+
+aws_enum! {
+    /// Kinesis queues: where a queue starts delivering (`QueueStartingPositionType`).
+    pub enum QueueStartingPositionType {
+        TrimHorizon = "TRIM_HORIZON",
+        Latest = "LATEST",
+        AtTimestamp = "AT_TIMESTAMP",
+    }
+}
+
+aws_enum! {
+    /// Kinesis queues: dead-letter handling (`TargetType`).
+    pub enum TargetType {
+        BuiltIn = "BUILT_IN",
+        None = "NONE",
+    }
+}
+
+aws_enum! {
+    /// Kinesis queues: a queue's status (`QueueStatus`).
+    pub enum QueueStatus {
+        Creating = "CREATING",
+        Active = "ACTIVE",
+        Updating = "UPDATING",
+        Deleting = "DELETING",
+    }
+}

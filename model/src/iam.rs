@@ -28,6 +28,8 @@ pub enum IamResource {
     /// The stream a shard iterator was issued for (GetRecords without `StreamARN`): the
     /// iterator is opaque to the model; the server resolves it when it reads the iterator.
     ShardIteratorStream,
+    /// A Kinesis queue, by its ARN.
+    Queue(String),
 }
 
 /// One action a request needs, and the resources it needs it on (all of them).
@@ -153,6 +155,22 @@ impl Request {
             Request::RenewLease(i) => application(i),
             Request::StealLease(i) => application(i),
             Request::TakeLease(i) => application(i),
+            // Kinesis queues: CreateQueue acts on the queue's streams (and creates the queue,
+            // whose ARN does not exist yet); ListQueues on none; the others on the queue.
+            Request::CreateQueue(i) => {
+                i.stream_configuration_list.iter().map(|c| IamResource::Stream(c.stream_arn.clone())).collect()
+            }
+            Request::ListQueues(_) => vec![IamResource::Any],
+            Request::AcknowledgeDeadLetterQueueRecords(i) => vec![IamResource::Queue(i.queue_arn.clone())],
+            Request::AcknowledgeQueueRecords(i) => vec![IamResource::Queue(i.queue_arn.clone())],
+            Request::DeleteQueue(i) => vec![IamResource::Queue(i.queue_arn.clone())],
+            Request::DescribeQueue(i) => vec![IamResource::Queue(i.queue_arn.clone())],
+            Request::ReceiveDeadLetterQueueRecords(i) => vec![IamResource::Queue(i.queue_arn.clone())],
+            Request::ReceiveQueueRecords(i) => vec![IamResource::Queue(i.queue_arn.clone())],
+            Request::RestoreDeadLetterQueueRecords(i) => vec![IamResource::Queue(i.queue_arn.clone())],
+            Request::UpdateDeadLetterQueueRecordsVisibility(i) => vec![IamResource::Queue(i.queue_arn.clone())],
+            Request::UpdateQueue(i) => vec![IamResource::Queue(i.queue_arn.clone())],
+            Request::UpdateQueueRecordsVisibility(i) => vec![IamResource::Queue(i.queue_arn.clone())],
         }
     }
 }

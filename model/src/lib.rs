@@ -26,6 +26,7 @@ pub mod ids;
 pub mod leases;
 pub mod limits;
 pub mod operations;
+pub mod queues;
 pub mod shapes;
 mod validate;
 
@@ -36,4 +37,5 @@ pub use identity::{ApplicationName, ConsumerName, Identity, IdentityError, Resou
 pub use ids::{ConsumerArn, HashKey, ParseIdError, ResourceArn, SequenceNumber, ShardId, StreamArn, Timestamp};
 pub use leases::*;
 pub use operations::*;
+pub use queues::*;
 pub use shapes::*;

@@ -68,3 +68,24 @@ pub const WORKER_ID_BYTES_MAX: usize = 256;
 
 const _: () = assert!(GET_RECORDS_COUNT_MAX <= PAGE_SIZE_MAX);
 const _: () = assert!(RECORD_BYTES_MAX <= PUT_RECORDS_BYTES_MAX);
+
+/// Kinesis queues (`VisibilityTimeoutSeconds` 0..=43,200, default 30 s: the QueueAttributes
+/// documentation).
+pub const QUEUE_VISIBILITY_TIMEOUT_S_MAX: i32 = 43_200;
+pub const QUEUE_VISIBILITY_TIMEOUT_S_DEFAULT: i32 = 30;
+/// `MaxReceiveCount` 1..=1,000, default 6 (DeadLetterConfiguration documentation).
+pub const QUEUE_MAX_RECEIVE_COUNT_MIN: i32 = 1;
+pub const QUEUE_MAX_RECEIVE_COUNT_MAX: i32 = 1_000;
+pub const QUEUE_MAX_RECEIVE_COUNT_DEFAULT: i32 = 6;
+/// ReceiveQueueRecords `Limit` 1..=10, default 10 (`ReceiveQueueRecordsInputLimit`).
+pub const QUEUE_RECEIVE_LIMIT_MAX: i32 = 10;
+/// ReceiveQueueRecords `WaitTimeSeconds` 1..=20 (`ReceiveQueueRecordsWaitTimeSeconds`), default
+/// 9 (the operation's documentation).
+pub const QUEUE_WAIT_TIME_S_MIN: i32 = 1;
+pub const QUEUE_WAIT_TIME_S_MAX: i32 = 20;
+pub const QUEUE_WAIT_TIME_S_DEFAULT: i32 = 9;
+/// Receipt handles per Acknowledge/Restore/UpdateVisibility call (`...RequestEntryList` 1..=10).
+pub const QUEUE_ENTRIES_PER_CALL_MAX: usize = 10;
+/// ListQueues `MaxResults` 1..=10,000 (`ListQueuesInputLimit`); the default page when absent.
+pub const QUEUE_LIST_PAGE_SIZE_MAX: usize = 10_000;
+pub const QUEUE_LIST_PAGE_SIZE_DEFAULT: usize = 100;

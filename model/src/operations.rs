@@ -11,6 +11,7 @@
 use crate::enums::{MetricsName, ScalingType, ShardIteratorType};
 use crate::ids::{blob, ConsumerArn, HashKey, ResourceArn, SequenceNumber, ShardId, StreamArn, Timestamp};
 use crate::leases::*;
+use crate::queues::*;
 use crate::shapes::*;
 use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -675,17 +676,22 @@ macro_rules! operations {
 }
 
 operations! {
+    AcknowledgeDeadLetterQueueRecords(AcknowledgeDeadLetterQueueRecordsInput) -> QueueEntriesOutput;
+    AcknowledgeQueueRecords(AcknowledgeQueueRecordsInput) -> QueueEntriesOutput;
     AddTagsToStream(AddTagsToStreamInput) -> Empty;
     CheckpointLease(CheckpointLeaseInput) -> LeaseOutput;
     CreateApplication(CreateApplicationInput) -> ApplicationDescriptionOutput;
+    CreateQueue(CreateQueueInput) -> QueueDescriptionOutput;
     CreateStream(CreateStreamInput) -> Empty;
     DecreaseStreamRetentionPeriod(DecreaseStreamRetentionPeriodInput) -> Empty;
     DeleteApplication(DeleteApplicationInput) -> Empty;
+    DeleteQueue(DeleteQueueInput) -> Empty;
     DeleteStream(DeleteStreamInput) -> Empty;
     DeregisterStreamConsumer(DeregisterStreamConsumerInput) -> Empty;
     DescribeAccountSettings(DescribeAccountSettingsInput) -> DescribeAccountSettingsOutput;
     DescribeApplication(DescribeApplicationInput) -> ApplicationDescriptionOutput;
     DescribeLimits(DescribeLimitsInput) -> DescribeLimitsOutput;
+    DescribeQueue(DescribeQueueInput) -> QueueDescriptionOutput;
     DescribeStream(DescribeStreamInput) -> DescribeStreamOutput;
     DescribeStreamConsumer(DescribeStreamConsumerInput) -> DescribeStreamConsumerOutput;
     DescribeStreamSummary(DescribeStreamSummaryInput) -> DescribeStreamSummaryOutput;
@@ -696,6 +702,7 @@ operations! {
     IncreaseStreamRetentionPeriod(IncreaseStreamRetentionPeriodInput) -> Empty;
     ListApplications(ListApplicationsInput) -> ListApplicationsOutput;
     ListLeases(ListLeasesInput) -> ListLeasesOutput;
+    ListQueues(ListQueuesInput) -> ListQueuesOutput;
     ListShards(ListShardsInput) -> ListShardsOutput;
     ListStreamConsumers(ListStreamConsumersInput) -> ListStreamConsumersOutput;
     ListStreams(ListStreamsInput) -> ListStreamsOutput;
@@ -704,10 +711,13 @@ operations! {
     MergeShards(MergeShardsInput) -> Empty;
     PutRecord(PutRecordInput) -> PutRecordOutput;
     PutRecords(PutRecordsInput) -> PutRecordsOutput;
+    ReceiveDeadLetterQueueRecords(ReceiveDeadLetterQueueRecordsInput) -> QueueRecordsOutput;
+    ReceiveQueueRecords(ReceiveQueueRecordsInput) -> QueueRecordsOutput;
     RegisterStreamConsumer(RegisterStreamConsumerInput) -> RegisterStreamConsumerOutput;
     ReleaseLease(ReleaseLeaseInput) -> LeaseOutput;
     RemoveTagsFromStream(RemoveTagsFromStreamInput) -> Empty;
     RenewLease(RenewLeaseInput) -> LeaseOutput;
+    RestoreDeadLetterQueueRecords(RestoreDeadLetterQueueRecordsInput) -> QueueEntriesOutput;
     SplitShard(SplitShardInput) -> Empty;
     StealLease(StealLeaseInput) -> LeaseOutput;
     /// The answer is the acceptance; the events follow separately (see [`SubscribeToShardInput`]).
@@ -715,6 +725,9 @@ operations! {
     TagResource(TagResourceInput) -> Empty;
     TakeLease(TakeLeaseInput) -> LeaseOutput;
     UntagResource(UntagResourceInput) -> Empty;
+    UpdateDeadLetterQueueRecordsVisibility(UpdateDeadLetterQueueRecordsVisibilityInput) -> QueueEntriesOutput;
+    UpdateQueue(UpdateQueueInput) -> QueueDescriptionOutput;
+    UpdateQueueRecordsVisibility(UpdateQueueRecordsVisibilityInput) -> QueueEntriesOutput;
     UpdateShardCount(UpdateShardCountInput) -> UpdateShardCountOutput;
     UpdateStreamMode(UpdateStreamModeInput) -> Empty;
 }
@@ -725,7 +738,7 @@ mod tests {
 
     #[test]
     fn operations_are_named_as_aws_names_them() {
-        assert_eq!(Operation::ALL.len(), 41);
+        assert_eq!(Operation::ALL.len(), 53);
         for &operation in Operation::ALL {
             assert_eq!(Operation::from_name(operation.name()), Some(operation));
             assert_eq!(operation.iam_action(), format!("kinesis:{operation}"));

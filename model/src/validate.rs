@@ -34,6 +34,9 @@ const MAX_RECORD_SIZE_KIB_RANGE: std::ops::RangeInclusive<i32> = 1024..=10240;
 impl Request {
     /// Checks what can be checked without the server's state; see the module docs.
     pub fn validate(&self, identity: &Identity) -> Result {
+        if let Some(checked) = crate::queues::validate(self, identity) {
+            return checked;
+        }
         match self {
             Request::AddTagsToStream(input) => {
                 stream(identity, &input.stream_name, &input.stream_arn)?;
@@ -200,6 +203,19 @@ impl Request {
                 lease(identity, input, &input.lease_key, &input.worker_id, input.lease_counter)?;
                 worker(&input.lease_owner, "leaseOwner")
             }
+            // Checked by `crate::queues::validate` above.
+            Request::AcknowledgeDeadLetterQueueRecords(_)
+            | Request::AcknowledgeQueueRecords(_)
+            | Request::CreateQueue(_)
+            | Request::DeleteQueue(_)
+            | Request::DescribeQueue(_)
+            | Request::ListQueues(_)
+            | Request::ReceiveDeadLetterQueueRecords(_)
+            | Request::ReceiveQueueRecords(_)
+            | Request::RestoreDeadLetterQueueRecords(_)
+            | Request::UpdateDeadLetterQueueRecordsVisibility(_)
+            | Request::UpdateQueue(_)
+            | Request::UpdateQueueRecordsVisibility(_) => Ok(()),
             Request::CheckpointLease(input) => {
                 lease(identity, input, &input.lease_key, &input.worker_id, input.lease_counter)?;
                 if input.checkpoint_sub_sequence_number.is_some_and(|n| n < 0) {

@@ -895,7 +895,186 @@ fn the_strategies_cover_every_operation() {
         responses.insert(response().new_tree(&mut runner).unwrap().current().operation());
         requests.insert(sluice_request().new_tree(&mut runner).unwrap().current().operation());
         responses.insert(sluice_response().new_tree(&mut runner).unwrap().current().operation());
+        requests.insert(queue_request().new_tree(&mut runner).unwrap().current().operation());
+        responses.insert(queue_response().new_tree(&mut runner).unwrap().current().operation());
     }
     assert_eq!(requests.len(), Operation::ALL.len(), "requests: {requests:?}");
     assert_eq!(responses.len(), Operation::ALL.len(), "responses: {responses:?}");
+}
+
+fn queue_arn() -> impl Strategy<Value = String> {
+    any::<u64>().prop_map(|id| format!("arn:aws:kinesis:us-east-1:000000000000:queue/{id:016x}"))
+}
+
+fn handle() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9_-]{1,80}"
+}
+
+fn queue_attributes() -> impl Strategy<Value = QueueAttributes> {
+    let dead_letter = prop_oneof![
+        (1..=1_000i32).prop_map(|count| DeadLetterConfiguration {
+            target_type: TargetType::BuiltIn,
+            max_receive_count: Some(count)
+        }),
+        Just(DeadLetterConfiguration { target_type: TargetType::None, max_receive_count: None }),
+    ];
+    (option::of(0..=43_200i32), option::of(dead_letter)).prop_map(
+        |(visibility_timeout_seconds, dead_letter_configuration)| QueueAttributes {
+            visibility_timeout_seconds,
+            dead_letter_configuration,
+        },
+    )
+}
+
+fn queue_stream_configuration() -> impl Strategy<Value = QueueStreamConfiguration> {
+    let position = prop_oneof![
+        Just(QueueStartingPosition { r#type: QueueStartingPositionType::TrimHorizon, timestamp: None }),
+        Just(QueueStartingPosition { r#type: QueueStartingPositionType::Latest, timestamp: None }),
+        timestamp()
+            .prop_map(|t| QueueStartingPosition { r#type: QueueStartingPositionType::AtTimestamp, timestamp: Some(t) }),
+    ];
+    (stream_arn(), option::of(position))
+        .prop_map(|(stream_arn, starting_position)| QueueStreamConfiguration { stream_arn, starting_position })
+}
+
+fn handles() -> impl Strategy<Value = Vec<ReceiptHandleEntry>> {
+    vec(handle().prop_map(|receipt_handle| ReceiptHandleEntry { receipt_handle }), 1..=10)
+}
+
+fn visibility_entries() -> impl Strategy<Value = Vec<VisibilityEntry>> {
+    vec(
+        (handle(), 0..=43_200i32).prop_map(|(receipt_handle, visibility_timeout_seconds)| VisibilityEntry {
+            receipt_handle,
+            visibility_timeout_seconds,
+        }),
+        1..=10,
+    )
+}
+
+/// Any request of the Kinesis queue operations (AWS JSON/CBOR only: no native tables yet).
+pub fn queue_request() -> BoxedStrategy<Request> {
+    let receive = || (queue_arn(), option::of(1..=10i32), option::of(1..=20i32), option::of(0..=43_200i32));
+    prop_oneof![
+        (name(), vec(queue_stream_configuration(), 1..3), option::of(queue_attributes()), option::of(tags())).prop_map(
+            |(queue_name, stream_configuration_list, queue_attributes, tags)| {
+                Request::from(CreateQueueInput { queue_name, stream_configuration_list, queue_attributes, tags })
+            }
+        ),
+        queue_arn().prop_map(|queue_arn| Request::from(DescribeQueueInput { queue_arn })),
+        queue_arn().prop_map(|queue_arn| Request::from(DeleteQueueInput { queue_arn })),
+        (queue_arn(), queue_attributes())
+            .prop_map(|(queue_arn, queue_attributes)| Request::from(UpdateQueueInput { queue_arn, queue_attributes })),
+        (option::of(1..=10_000i32), option::of(text()), option::of(vec(stream_arn(), 1..3))).prop_map(
+            |(max_results, next_token, streams)| {
+                let stream_filter = streams.map(|arns| {
+                    arns.into_iter()
+                        .map(|stream_arn| QueueStreamFilter { stream_arn, stream_creation_timestamp: None })
+                        .collect()
+                });
+                Request::from(ListQueuesInput { max_results, next_token, stream_filter })
+            }
+        ),
+        receive().prop_map(|(queue_arn, limit, wait_time_seconds, visibility_timeout_seconds)| {
+            Request::from(ReceiveQueueRecordsInput { queue_arn, limit, wait_time_seconds, visibility_timeout_seconds })
+        }),
+        receive().prop_map(|(queue_arn, limit, wait_time_seconds, visibility_timeout_seconds)| {
+            Request::from(ReceiveDeadLetterQueueRecordsInput {
+                queue_arn,
+                limit,
+                wait_time_seconds,
+                visibility_timeout_seconds,
+            })
+        }),
+        (queue_arn(), handles())
+            .prop_map(|(queue_arn, entries)| Request::from(AcknowledgeQueueRecordsInput { queue_arn, entries })),
+        (queue_arn(), handles()).prop_map(|(queue_arn, entries)| {
+            Request::from(AcknowledgeDeadLetterQueueRecordsInput { queue_arn, entries })
+        }),
+        (queue_arn(), handles())
+            .prop_map(|(queue_arn, entries)| Request::from(RestoreDeadLetterQueueRecordsInput { queue_arn, entries })),
+        (queue_arn(), visibility_entries())
+            .prop_map(|(queue_arn, entries)| Request::from(UpdateQueueRecordsVisibilityInput { queue_arn, entries })),
+        (queue_arn(), visibility_entries()).prop_map(|(queue_arn, entries)| {
+            Request::from(UpdateDeadLetterQueueRecordsVisibilityInput { queue_arn, entries })
+        }),
+    ]
+    .boxed()
+}
+
+fn queue_description() -> impl Strategy<Value = QueueDescription> {
+    (name(), queue_arn(), timestamp(), vec(queue_stream_configuration(), 1..3), option::of(queue_attributes()))
+        .prop_map(|(queue_name, queue_arn, queue_creation_timestamp, stream_configuration_list, queue_attributes)| {
+            QueueDescription {
+                queue_name,
+                queue_arn,
+                queue_status: QueueStatus::Active,
+                queue_creation_timestamp,
+                stream_configuration_list,
+                queue_attributes,
+            }
+        })
+}
+
+fn queue_record() -> impl Strategy<Value = QueueRecord> {
+    (handle(), any::<u128>(), option::of(name()), vec(any::<u8>(), 0..64), timestamp(), timestamp(), 0..100i32)
+        .prop_map(|(receipt_handle, id, partition_key, data, arrival, first, receive_count)| QueueRecord {
+            receipt_handle,
+            record_id: id.to_string(),
+            partition_key,
+            data: Bytes::from(data),
+            approximate_arrival_timestamp: arrival,
+            first_receive_timestamp: first,
+            receive_count,
+        })
+}
+
+fn entries_output() -> impl Strategy<Value = QueueEntriesOutput> {
+    let failed = (handle(), select(vec!["InvalidArgumentException", "ResourceNotFoundException"]), option::of(text()))
+        .prop_map(|(receipt_handle, code, error_message)| QueueEntryError {
+            receipt_handle,
+            error_code: code.to_owned(),
+            error_message,
+        });
+    (vec(handle().prop_map(|receipt_handle| ReceiptHandleEntry { receipt_handle }), 0..4), vec(failed, 0..4))
+        .prop_map(|(successful, failed)| QueueEntriesOutput { successful, failed })
+}
+
+/// Any response of the Kinesis queue operations.
+pub fn queue_response() -> BoxedStrategy<Response> {
+    let description = || queue_description().prop_map(|queue_description| QueueDescriptionOutput { queue_description });
+    let records = || vec(queue_record(), 0..4).prop_map(|queue_records| QueueRecordsOutput { queue_records });
+    prop_oneof![
+        description().prop_map(Response::CreateQueue),
+        description().prop_map(Response::DescribeQueue),
+        description().prop_map(Response::UpdateQueue),
+        Just(Response::DeleteQueue(Empty {})),
+        (vec(queue_description(), 0..3), option::of(text())).prop_map(|(descriptions, next_token)| {
+            let queue_summaries = descriptions
+                .into_iter()
+                .map(|d| QueueSummary {
+                    queue_name: d.queue_name,
+                    queue_arn: d.queue_arn,
+                    queue_status: d.queue_status,
+                    queue_creation_timestamp: d.queue_creation_timestamp,
+                    streams: d
+                        .stream_configuration_list
+                        .into_iter()
+                        .map(|c| QueueStreamIdentifier {
+                            stream_arn: c.stream_arn,
+                            stream_creation_timestamp: d.queue_creation_timestamp,
+                        })
+                        .collect(),
+                })
+                .collect();
+            Response::ListQueues(ListQueuesOutput { queue_summaries, next_token })
+        }),
+        records().prop_map(Response::ReceiveQueueRecords),
+        records().prop_map(Response::ReceiveDeadLetterQueueRecords),
+        entries_output().prop_map(Response::AcknowledgeQueueRecords),
+        entries_output().prop_map(Response::AcknowledgeDeadLetterQueueRecords),
+        entries_output().prop_map(Response::RestoreDeadLetterQueueRecords),
+        entries_output().prop_map(Response::UpdateQueueRecordsVisibility),
+        entries_output().prop_map(Response::UpdateDeadLetterQueueRecordsVisibility),
+    ]
+    .boxed()
 }

@@ -170,6 +170,7 @@ fn the_committed_seed_corpus_matches_the_schema() {
 mod aws_and_event_stream {
     use super::check_corpus;
     use bytes::Bytes;
+    use sluice_model::{AcknowledgeQueueRecordsInput, CreateQueueInput, QueueStreamConfiguration, ReceiptHandleEntry};
     use sluice_model::{
         CreateStreamInput, EncryptionType, ErrorKind, GetRecordsOutput, GetShardIteratorInput, HashKey, KinesisError,
         ListShardsInput, Operation, PutRecordsInput, PutRecordsRequestEntry, Record, Request, SequenceNumber,
@@ -245,6 +246,18 @@ mod aws_and_event_stream {
             millis_behind_latest: 0,
             child_shards: None,
         };
+        let create_queue = Request::from(CreateQueueInput {
+            queue_name: "work".into(),
+            stream_configuration_list: vec![QueueStreamConfiguration {
+                stream_arn: "arn:aws:kinesis:us-east-1:000000000000:stream/orders".into(),
+                starting_position: None,
+            }],
+            ..Default::default()
+        });
+        let acknowledge = Request::from(AcknowledgeQueueRecordsInput {
+            queue_arn: "arn:aws:kinesis:us-east-1:000000000000:queue/0000000000000001".into(),
+            entries: vec![ReceiptHandleEntry { receipt_handle: "AQEAAAAAAAAAAQAAAAAAAAAHAAAAAAAAAAEAAAAA".into() }],
+        });
         let json = |value: &dyn ErasedSerialize| value.to_body(Encoding::Json);
         let cbor = |value: &dyn ErasedSerialize| value.to_body(Encoding::Cbor);
         vec![
@@ -257,6 +270,8 @@ mod aws_and_event_stream {
             ("list_shards.json", aws_input(Operation::ListShards, json(&list_shards))),
             ("get_records_output.json", aws_input(Operation::GetRecords, json(&records))),
             ("get_records_output.cbor", aws_input(Operation::GetRecords, cbor(&records))),
+            ("create_queue.json", aws_input(Operation::CreateQueue, json(&create_queue))),
+            ("acknowledge_queue_records.cbor", aws_input(Operation::AcknowledgeQueueRecords, cbor(&acknowledge))),
             ("subscribe_to_shard_event.json", aws_input(Operation::SubscribeToShard, json(&event))),
             (
                 "error.json",

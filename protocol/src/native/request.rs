@@ -124,6 +124,21 @@ pub fn encode_request<'f>(fbb: &'f mut Fbb, correlation_id: u64, request: &Reque
         | Request::RenewLease(_)
         | Request::StealLease(_)
         | Request::TakeLease(_) => Err(EncodeError::NotNative { operation: request.operation().name() }),
+        // Unfinished: Kinesis queues have no flatbuffers tables yet either; over HTTP only.
+        Request::AcknowledgeDeadLetterQueueRecords(_)
+        | Request::AcknowledgeQueueRecords(_)
+        | Request::CreateQueue(_)
+        | Request::DeleteQueue(_)
+        | Request::DescribeQueue(_)
+        | Request::ListQueues(_)
+        | Request::ReceiveDeadLetterQueueRecords(_)
+        | Request::ReceiveQueueRecords(_)
+        | Request::RestoreDeadLetterQueueRecords(_)
+        | Request::UpdateDeadLetterQueueRecordsVisibility(_)
+        | Request::UpdateQueue(_)
+        | Request::UpdateQueueRecordsVisibility(_) => {
+            Err(EncodeError::NotNative { operation: request.operation().name() })
+        }
     }
 }
 

@@ -154,6 +154,8 @@ fn resolve(node: &Node, request: &Request, resource: &IamResource) -> Option<(St
                 None => Some((format!("{}/consumer/{consumer_name}", stream_arn.as_str()), None)),
             }
         }
+        // Unfinished: queue tags (`aws:ResourceTag/…`): queues have none yet.
+        IamResource::Queue(arn) => Some((arn.clone(), None)),
         IamResource::ShardIteratorStream => {
             let Request::GetRecords(input) = request else { return None };
             let stream = shard_iterator::stream_of(&input.shard_iterator, &node.shared.iterator_key)?;

@@ -1,4 +1,4 @@
-//! The delivery state of consumer groups (and, later, queues) on a core: `sluice-state`'s
+//! The delivery state of consumer groups and Kinesis queues on a core: `sluice-state`'s
 //! deterministic machine, kept durable in an internal shard of the core's journal
 //! (docs/state.md).
 //!
@@ -68,6 +68,8 @@ pub struct Delivery {
     waiting: RefCell<BTreeMap<u64, Waiting>>,
     /// Applications get ids from here, above every id the log ever used.
     next_application_id: Cell<u64>,
+    /// Queues get ids from here, above every id the log ever used.
+    next_queue_id: Cell<u64>,
     /// Serializes the control operations (creating and deleting applications), whose checks
     /// read the state before their command is applied.
     pub control: glommio::sync::Semaphore,
@@ -109,6 +111,16 @@ impl Delivery {
             .chain(replayed.state.leases.applications().map(|app| app.id.0 + 1))
             .max()
             .unwrap_or(1);
+        // Queue ids likewise: an ARN of a deleted queue must never name a new one.
+        let next_queue_id = decoded
+            .iter()
+            .filter_map(|(_, entry)| match &entry.command {
+                Command::Queue(sluice_state::queue::QueueCommand::CreateQueue { queue, .. }) => Some(queue.0 + 1),
+                _ => None,
+            })
+            .chain(replayed.state.queues.queues().map(|queue| queue.id.0 + 1))
+            .max()
+            .unwrap_or(1);
         tracing::info!(core, entries = decoded.len(), replayed = replayed.replayed_count, "delivery state replayed");
         let delivery = Rc::new(Delivery {
             uid,
@@ -116,6 +128,7 @@ impl Delivery {
             next_apply: Cell::new(next),
             waiting: RefCell::new(BTreeMap::new()),
             next_application_id: Cell::new(next_application_id),
+            next_queue_id: Cell::new(next_queue_id),
             control: glommio::sync::Semaphore::new(1),
         });
         if decoded.is_empty() {
@@ -135,6 +148,13 @@ impl Delivery {
     pub fn allocate_application_id(&self) -> u64 {
         let id = self.next_application_id.get();
         self.next_application_id.set(id + 1);
+        id
+    }
+
+    /// A fresh queue id, never used in this log.
+    pub fn allocate_queue_id(&self) -> u64 {
+        let id = self.next_queue_id.get();
+        self.next_queue_id.set(id + 1);
         id
     }
 

@@ -10,7 +10,7 @@ use crate::control::streams::{is_internal, INTERNAL_STREAM_PREFIX};
 use crate::ops::auth::{authorize, Caller};
 use crate::ops::node::Node;
 use crate::ops::subscriptions::Events;
-use crate::ops::{audit, consumers, leases, observe, records, reshard, streams, subscriptions};
+use crate::ops::{audit, consumers, leases, observe, queues, records, reshard, streams, subscriptions};
 use sluice_model::iam::IamResource;
 use sluice_model::{Identity, KinesisError, Request, Response};
 use std::rc::Rc;
@@ -138,6 +138,31 @@ async fn run(node: &Rc<Node>, request: Request) -> Result<Answer, KinesisError> 
         Request::RenewLease(input) => Response::RenewLease(leases::renew_lease(node, input).await?),
         Request::StealLease(input) => Response::StealLease(leases::steal_lease(node, input).await?),
         Request::TakeLease(input) => Response::TakeLease(leases::take_lease(node, input).await?),
+        // Kinesis queues.
+        Request::CreateQueue(input) => Response::CreateQueue(queues::create(node, input).await?),
+        Request::DescribeQueue(input) => Response::DescribeQueue(queues::describe(node, input).await?),
+        Request::ListQueues(input) => Response::ListQueues(queues::list(node, input).await?),
+        Request::UpdateQueue(input) => Response::UpdateQueue(queues::update(node, input).await?),
+        Request::DeleteQueue(input) => Response::DeleteQueue(queues::delete(node, input).await?),
+        Request::ReceiveQueueRecords(input) => Response::ReceiveQueueRecords(queues::receive(node, input).await?),
+        Request::AcknowledgeQueueRecords(input) => {
+            Response::AcknowledgeQueueRecords(queues::acknowledge(node, input).await?)
+        }
+        Request::UpdateQueueRecordsVisibility(input) => {
+            Response::UpdateQueueRecordsVisibility(queues::change_visibility(node, input).await?)
+        }
+        Request::ReceiveDeadLetterQueueRecords(input) => {
+            Response::ReceiveDeadLetterQueueRecords(queues::receive_dead_letter(node, input).await?)
+        }
+        Request::AcknowledgeDeadLetterQueueRecords(input) => {
+            Response::AcknowledgeDeadLetterQueueRecords(queues::acknowledge_dead_letter(node, input).await?)
+        }
+        Request::RestoreDeadLetterQueueRecords(input) => {
+            Response::RestoreDeadLetterQueueRecords(queues::restore_dead_letter(node, input).await?)
+        }
+        Request::UpdateDeadLetterQueueRecordsVisibility(input) => {
+            Response::UpdateDeadLetterQueueRecordsVisibility(queues::change_dead_letter_visibility(node, input).await?)
+        }
     };
     Ok(Answer::Response(response))
 }

@@ -15,7 +15,7 @@
 //! - [`on_demand`]: the scaler of ON_DEMAND streams, on core 0.
 //! - [`firehose`]: delivery streams: definitions, the delivery runtime, readers, checkpoints.
 //! - [`delivery`]: the delivery state (consumer-group leases) in core 0's internal shard;
-//!   [`leases`]: Sluice's lease operations on it.
+//!   [`leases`]: Sluice's lease operations on it; [`queues`]: the Kinesis queue operations on it.
 //!
 //! Layer: imports `runtime`, `control`, `kinesis`, `metrics` and `limits`; `net` and `daemon` import it.
 
@@ -31,6 +31,7 @@ pub mod leases;
 pub mod node;
 pub mod observe;
 pub mod on_demand;
+pub mod queues;
 pub mod records;
 pub mod reshard;
 pub mod state;

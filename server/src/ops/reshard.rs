@@ -63,6 +63,7 @@ async fn drive(core0: &Rc<Node>, mut step: Step) -> Result<()> {
         // ends after Close.
         if !matches!(step, Step::Split { .. } | Step::Merge { .. }) {
             crate::ops::leases::follow_streams(core0).await?;
+            crate::ops::queues::follow_streams(core0).await?;
         }
         step = match step {
             Step::Split { stream, number, key, mode } => {

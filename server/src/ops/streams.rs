@@ -28,6 +28,7 @@ pub async fn create(node: &Rc<Node>, input: CreateStreamInput) -> Result<Empty> 
 pub async fn delete(node: &Rc<Node>, input: DeleteStreamInput) -> Result<Empty> {
     let name = resolve(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
     let enforce = input.enforce_consumer_deletion.unwrap_or(false);
+    crate::ops::queues::refuse_stream_with_queues(node, name.clone(), "deleting the stream").await?;
     change(node, move |catalog, _, rules| control::streams::delete_stream(catalog, rules, &name, enforce)).await?;
     // The stream's applications and leases go with it (a restart that finds them finishes it).
     node.run_on(0, |core0| async move { crate::ops::leases::follow_streams(&core0).await }).await??;
@@ -191,6 +192,10 @@ pub async fn set_enhanced_monitoring(
 pub async fn update_mode(node: &Rc<Node>, input: UpdateStreamModeInput) -> Result<Empty> {
     let name = node.identity().stream_name_of(&input.stream_arn)?.to_owned();
     let mode = input.stream_mode_details.stream_mode;
+    if mode == StreamMode::Provisioned {
+        // Queues live only on ON_DEMAND streams.
+        crate::ops::queues::refuse_stream_with_queues(node, name.clone(), "switching it to PROVISIONED").await?;
+    }
     change(node, move |catalog, now_ms, rules| {
         control::streams::update_stream_mode(catalog, now_ms, rules, &name, &mode)
     })
