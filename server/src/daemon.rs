@@ -373,7 +373,8 @@ async fn run_core(
     let node = Node::new(core_id, shared.clone(), journal, catalog, delivery);
     node.adopt_shards(&owned, true);
 
-    glommio::spawn_local(mailbox::serve(node.clone(), mailbox)).detach();
+    let received = |node: &Node| node.metrics.mailbox_jobs.set(node.metrics.mailbox_jobs.get() + 1);
+    glommio::spawn_local(mailbox::serve(node.clone(), mailbox, received)).detach();
     if core_id == 0 {
         // Reshards a crash interrupted finish once every core serves (jobs to cores that are
         // still starting wait in their mailboxes).

@@ -475,3 +475,35 @@ fn retention_deletes_a_deleted_streams_segments_and_counts_them() {
     assert!(deleted_bytes >= 200.0 * 1024.0, "{deleted_bytes}");
     assert_eq!(scraped(metrics, "sluice_retention_expired_records_total"), 0.0, "deleted, not expired");
 }
+
+#[test]
+fn records_for_another_core_s_shard_are_counted_as_cross_core_jobs() {
+    let daemon = Daemon::start("unlimited", 2);
+    let jobs = "sluice_mailbox_jobs_received_total";
+    let endpoint = daemon.endpoint();
+    let metrics = daemon.metrics_addr;
+    // Two shards on a fresh two-core node sit on different cores (each goes to the least loaded
+    // one), so whichever core this connection lands on, the records of one shard are another
+    // core's work.
+    run(move || async move {
+        let client = Client::connect(&endpoint).await.expect("connect");
+        let request = CreateStreamInput { stream_name: "split".into(), shard_count: Some(2), ..Default::default() };
+        client.call(&request).await.expect("create stream");
+        let before = scraped(metrics, jobs);
+        for i in 0..100u128 {
+            // Explicit hash keys in the lower and upper half of the key space: shards 0 and 1.
+            let hash_key = if i % 2 == 0 { 1 } else { u128::MAX - 1 };
+            let request = PutRecordInput {
+                stream_name: Some("split".into()),
+                data: Bytes::from_static(b"x"),
+                partition_key: Some("k".into()),
+                explicit_hash_key: Some(HashKey(hash_key)),
+                ..Default::default()
+            };
+            client.call(&request).await.expect("put record");
+        }
+        let after = scraped(metrics, jobs);
+        // 50 puts to the other core's shard, plus the scrapes' own jobs (one per core each).
+        assert!(after - before >= 50.0, "cross-core jobs {before} → {after}");
+    });
+}

@@ -403,6 +403,12 @@ impl Scrape {
             "Jobs waiting in the core's mailbox",
             snapshot.mailbox_depths.iter().enumerate().map(|(at, depth)| ([("core", at.to_string())], *depth as i64)),
         )?;
+        counters(
+            out,
+            "sluice_mailbox_jobs_received_total",
+            "Jobs the core took from its mailbox: work other cores sent it (cross-core requests, reshard steps, subscriptions) and one per scrape",
+            cores.iter().map(|c| (core(c), c.mailbox_jobs)),
+        )?;
         gauges(
             out,
             "sluice_mailbox_capacity_jobs",

@@ -176,6 +176,8 @@ pub struct CoreMetrics {
     requests_in_flight: [Cell<u64>; 2],
     pub reshards: Cell<u64>,
     pub on_demand_splits: Cell<u64>,
+    /// Jobs this core took from its mailbox: work other cores sent it, and each scrape's one.
+    pub mailbox_jobs: Cell<u64>,
 }
 
 impl CoreMetrics {
@@ -258,6 +260,7 @@ pub struct CoreSnapshot {
     pub shards: usize,
     pub reshards: u64,
     pub on_demand_splits: u64,
+    pub mailbox_jobs: u64,
 }
 
 /// The whole node's figures at one scrape: every core's snapshot, and what the scraper reads

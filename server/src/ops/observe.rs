@@ -197,5 +197,6 @@ pub fn snapshot(node: &Node) -> CoreSnapshot {
         shards: node.shards.len(),
         reshards: metrics.reshards.get(),
         on_demand_splits: metrics.on_demand_splits.get(),
+        mailbox_jobs: metrics.mailbox_jobs.get(),
     }
 }

@@ -4,13 +4,15 @@
 //! back-pressure across cores instead of an unbounded queue.
 //!
 //! The context type `C` is the per-core state the work needs (`ops::node::Node`); this module
-//! knows nothing of it.
+//! knows nothing of it. A job runs inside the tracing span it was sent from, so what it logs on
+//! the other core names the request it serves.
 
 use futures_channel::oneshot;
 use sluice_model::KinesisError;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use tracing::Instrument as _;
 
 /// Work sent to another core: runs there with that core's context.
 pub type Job<C> = Box<dyn FnOnce(Rc<C>) -> Pin<Box<dyn Future<Output = ()>>> + Send>;
@@ -44,10 +46,14 @@ impl<C: 'static> Mailboxes<C> {
             return Ok(work(context.clone()).await);
         }
         let (reply, result) = oneshot::channel();
+        let span = tracing::Span::current();
         let job: Job<C> = Box::new(move |context| {
-            Box::pin(async move {
-                let _ = reply.send(work(context).await);
-            })
+            Box::pin(
+                async move {
+                    let _ = reply.send(work(context).await);
+                }
+                .instrument(span),
+            )
         });
         let mailbox = self.senders.get(core).ok_or_else(|| KinesisError::internal(format!("no core {core}")))?;
         mailbox.send(job).await.map_err(|_| KinesisError::internal("the node is shutting down"))?;
@@ -95,9 +101,10 @@ impl<C: 'static> Mailboxes<C> {
 }
 
 /// Serves a core's mailbox: every job runs as its own task, so a long one (a subscription)
-/// does not hold up the rest.
-pub async fn serve<C: 'static>(context: Rc<C>, mailbox: async_channel::Receiver<Job<C>>) {
+/// does not hold up the rest. `received` is told of each job (the cross-core jobs metric).
+pub async fn serve<C: 'static>(context: Rc<C>, mailbox: async_channel::Receiver<Job<C>>, received: impl Fn(&C)) {
     while let Ok(job) = mailbox.recv().await {
+        received(&context);
         glommio::spawn_local(job(context.clone())).detach();
     }
 }
