@@ -16,7 +16,6 @@ use crate::kinesis::leases::{
     description, lease_error, lease_view, new_shards, parse_checkpoint, shard_info, stream_uid, summary,
 };
 use crate::kinesis::paging::{decode_next_token, encode_next_token, page_size};
-use crate::ops::delivery::Delivery;
 use crate::ops::node::Node;
 use crate::runtime::routes::StreamRoute;
 use sluice_model::limits::{
@@ -33,23 +32,9 @@ use std::sync::Arc;
 
 type Result<T> = std::result::Result<T, KinesisError>;
 
-fn delivery(core0: &Node) -> Result<&Rc<Delivery>> {
-    core0.delivery.as_ref().ok_or_else(|| KinesisError::internal("the delivery state lives on core 0"))
-}
-
-/// Runs `work` on core 0 with its delivery state.
-async fn on_core0<T, F, Fut>(node: &Rc<Node>, work: F) -> Result<T>
-where
-    F: FnOnce(Rc<Node>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<T>> + 'static,
-    T: Send + 'static,
-{
-    node.run_on(0, work).await?
-}
-
 /// Submits a lease command on core 0 and returns its reply, or its refusal as an exception.
 async fn submit(core0: &Rc<Node>, command: LeaseCommand) -> Result<LeaseReply> {
-    let outcome = delivery(core0)?.submit(&core0.journal, core0.now_ms(), Command::Lease(command)).await?;
+    let outcome = core0.delivery_state()?.submit(&core0.journal, core0.now_ms(), Command::Lease(command)).await?;
     match outcome {
         Outcome::Lease(Ok(reply)) => Ok(reply),
         Outcome::Lease(Err(error)) => Err(lease_error(&error)),
@@ -73,7 +58,7 @@ fn find_application(core0: &Node, named: ApplicationNamed<'_>) -> Result<(Arc<St
         .cloned()
         .ok_or_else(|| KinesisError::stream_not_found(core0.identity(), &name.stream))?;
     let uid = stream_uid(&route.meta);
-    let state = delivery(core0)?.state();
+    let state = core0.delivery_state()?.state();
     let app = state
         .leases
         .applications()
@@ -88,7 +73,7 @@ fn find_application(core0: &Node, named: ApplicationNamed<'_>) -> Result<(Arc<St
 
 /// Runs `read` on the application's applied state.
 fn with_application<T>(core0: &Node, id: ApplicationId, read: impl FnOnce(&Application) -> T) -> Result<T> {
-    let state = delivery(core0)?.state();
+    let state = core0.delivery_state()?.state();
     let app = state.leases.application(id).ok_or_else(|| KinesisError::resource_not_found("Application not found."))?;
     Ok(read(app))
 }
@@ -97,8 +82,8 @@ pub async fn create_application(
     node: &Rc<Node>,
     input: CreateApplicationInput,
 ) -> Result<ApplicationDescriptionOutput> {
-    on_core0(node, move |core0| async move {
-        let delivery = delivery(&core0)?.clone();
+    node.on_core0(move |core0| async move {
+        let delivery = core0.delivery_state()?.clone();
         // One creation or deletion at a time, so that two creations of one name cannot both
         // pass the check below.
         let _permit = delivery
@@ -149,7 +134,7 @@ pub async fn describe_application(
     node: &Rc<Node>,
     input: DescribeApplicationInput,
 ) -> Result<ApplicationDescriptionOutput> {
-    on_core0(node, move |core0| async move {
+    node.on_core0(move |core0| async move {
         let (route, id) = find_application(&core0, input.application_ref())?;
         let application_description =
             with_application(&core0, id, |app| description(core0.identity(), &route.meta.name, app))?;
@@ -159,7 +144,7 @@ pub async fn describe_application(
 }
 
 pub async fn list_applications(node: &Rc<Node>, input: ListApplicationsInput) -> Result<ListApplicationsOutput> {
-    on_core0(node, move |core0| async move {
+    node.on_core0(move |core0| async move {
         let stream =
             core0.identity().resolve_stream(input.stream_name.as_deref(), input.stream_arn.as_ref())?.to_owned();
         let route = crate::ops::records::route_of(&core0, &stream)?;
@@ -168,7 +153,7 @@ pub async fn list_applications(node: &Rc<Node>, input: ListApplicationsInput) ->
         let after =
             input.next_token.as_deref().map(|token| decode_next_token(token, &scope, core0.now_ms())).transpose()?;
         let size = page_size(input.max_results, APPLICATIONS_PER_STREAM_MAX, APPLICATIONS_PER_STREAM_MAX);
-        let state = delivery(&core0)?.state();
+        let state = core0.delivery_state()?.state();
         let mut apps: Vec<&Application> = state.leases.applications().filter(|app| app.stream == uid).collect();
         apps.sort_by(|a, b| a.name.cmp(&b.name));
         let rest: Vec<&Application> =
@@ -184,8 +169,8 @@ pub async fn list_applications(node: &Rc<Node>, input: ListApplicationsInput) ->
 }
 
 pub async fn delete_application(node: &Rc<Node>, input: DeleteApplicationInput) -> Result<Empty> {
-    on_core0(node, move |core0| async move {
-        let delivery = delivery(&core0)?.clone();
+    node.on_core0(move |core0| async move {
+        let delivery = core0.delivery_state()?.clone();
         let _permit = delivery
             .control
             .acquire_permit(1)
@@ -199,7 +184,7 @@ pub async fn delete_application(node: &Rc<Node>, input: DeleteApplicationInput) 
 }
 
 pub async fn list_leases(node: &Rc<Node>, input: ListLeasesInput) -> Result<ListLeasesOutput> {
-    on_core0(node, move |core0| async move {
+    node.on_core0(move |core0| async move {
         let (_, id) = find_application(&core0, input.application_ref())?;
         let scope = format!("leases/{id}");
         let after =
@@ -240,7 +225,7 @@ async fn lease_action(
     lease_counter: i64,
     action: LeaseAction,
 ) -> Result<LeaseOutput> {
-    on_core0(node, move |core0| async move {
+    node.on_core0(move |core0| async move {
         let (application_arn, stream_name, stream_arn, application_name) = named;
         let named = ApplicationNamed {
             application_arn: application_arn.as_deref(),

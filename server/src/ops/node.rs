@@ -146,6 +146,21 @@ impl Node {
         self.shared.mailboxes.run_on(self.id, self, core, work).await
     }
 
+    /// The delivery state (consumer-group leases, queues), which core 0 alone holds.
+    pub fn delivery_state(&self) -> Result<&Rc<Delivery>, KinesisError> {
+        self.delivery.as_ref().ok_or_else(|| KinesisError::internal("the delivery state lives on core 0"))
+    }
+
+    /// Runs `work` on core 0, the delivery state's core, and returns its result.
+    pub async fn on_core0<T, F, Fut>(self: &Rc<Self>, work: F) -> Result<T, KinesisError>
+    where
+        F: FnOnce(Rc<Node>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, KinesisError>> + 'static,
+        T: Send + 'static,
+    {
+        self.run_on(0, work).await?
+    }
+
     /// Makes this core ready to serve `shards`: registered with the journal, with quotas. A
     /// shard that is not open stays readable and takes no records.
     pub fn adopt_shards(&self, shards: &[ShardRoute], mark_closed: bool) {

@@ -26,7 +26,6 @@ use crate::kinesis::leases::{shard_info, stream_uid};
 use crate::kinesis::paging::{decode_next_token, encode_next_token, page_size};
 use crate::kinesis::views;
 use crate::limits::{CONSUMERS_PER_STREAM_MAX, QUEUE_RECEIVE_POLL_MS, QUEUE_RECEIVE_READ_BYTES_MAX};
-use crate::ops::delivery::Delivery;
 use crate::ops::node::Node;
 use crate::runtime::routes::StreamRoute;
 use sluice_engine::catalog::{CapacityMode, StreamMeta};
@@ -57,23 +56,9 @@ thread_local! {
     static RESERVATIONS: RefCell<HashMap<QueueId, Reservations>> = RefCell::new(HashMap::new());
 }
 
-fn delivery(core0: &Node) -> Result<&Rc<Delivery>> {
-    core0.delivery.as_ref().ok_or_else(|| KinesisError::internal("the delivery state lives on core 0"))
-}
-
-/// Runs `work` on core 0 with its delivery state.
-async fn on_core0<T, F, Fut>(node: &Rc<Node>, work: F) -> Result<T>
-where
-    F: FnOnce(Rc<Node>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<T>> + 'static,
-    T: Send + 'static,
-{
-    node.run_on(0, work).await?
-}
-
 /// Submits a queue command on core 0 and returns its reply, or its refusal as an exception.
 async fn submit(core0: &Rc<Node>, arn: &str, command: QueueCommand) -> Result<QueueReply> {
-    let outcome = delivery(core0)?.submit(&core0.journal, core0.now_ms(), Command::Queue(command)).await?;
+    let outcome = core0.delivery_state()?.submit(&core0.journal, core0.now_ms(), Command::Queue(command)).await?;
     match outcome {
         Outcome::Queue(Ok(reply)) => Ok(reply),
         Outcome::Queue(Err(QueueError::QueueNotFound(_))) => Err(not_found(arn)),
@@ -89,7 +74,7 @@ fn not_found(arn: &str) -> KinesisError {
 /// The queue an ARN names, if it exists.
 fn queue_id(core0: &Node, arn: &str) -> Result<QueueId> {
     let id = QueueId(core0.identity().queue_of(arn)?.0);
-    delivery(core0)?.state().queues.queue(id).map(|_| id).ok_or_else(|| not_found(arn))
+    core0.delivery_state()?.state().queues.queue(id).map(|_| id).ok_or_else(|| not_found(arn))
 }
 
 /// The stream a queue reads, from the routes (`None` once it is gone).
@@ -141,7 +126,7 @@ fn description(core0: &Node, queue: &Queue) -> QueueDescription {
 }
 
 fn describe_output(core0: &Node, id: QueueId, arn: &str) -> Result<QueueDescriptionOutput> {
-    let state = delivery(core0)?.state();
+    let state = core0.delivery_state()?.state();
     let queue = state.queues.queue(id).ok_or_else(|| not_found(arn))?;
     Ok(QueueDescriptionOutput { queue_description: description(core0, queue) })
 }
@@ -184,7 +169,7 @@ async fn shard_starts(core0: &Rc<Node>, meta: &StreamMeta, position: StartingPos
 }
 
 pub async fn create(node: &Rc<Node>, input: CreateQueueInput) -> Result<QueueDescriptionOutput> {
-    on_core0(node, move |core0| async move {
+    node.on_core0(move |core0| async move {
         if input.tags.as_ref().is_some_and(|tags| !tags.is_empty()) {
             // Unfinished: queue tags (TagResource/ListTagsForResource on queue ARNs too).
             return Err(KinesisError::invalid_argument("Sluice does not keep tags on queues yet; create it without Tags"));
@@ -195,7 +180,7 @@ pub async fn create(node: &Rc<Node>, input: CreateQueueInput) -> Result<QueueDes
                 "Sluice queues read exactly one stream yet: give StreamConfigurationList one entry",
             ));
         };
-        let delivery = delivery(&core0)?.clone();
+        let delivery = core0.delivery_state()?.clone();
         // One creation or deletion at a time, so that two creations of one name cannot both
         // pass the check below.
         let _permit = delivery
@@ -275,7 +260,7 @@ pub async fn create(node: &Rc<Node>, input: CreateQueueInput) -> Result<QueueDes
 }
 
 pub async fn describe(node: &Rc<Node>, input: DescribeQueueInput) -> Result<QueueDescriptionOutput> {
-    on_core0(node, move |core0| async move {
+    node.on_core0(move |core0| async move {
         let id = queue_id(&core0, &input.queue_arn)?;
         describe_output(&core0, id, &input.queue_arn)
     })
@@ -283,7 +268,7 @@ pub async fn describe(node: &Rc<Node>, input: DescribeQueueInput) -> Result<Queu
 }
 
 pub async fn update(node: &Rc<Node>, input: UpdateQueueInput) -> Result<QueueDescriptionOutput> {
-    on_core0(node, move |core0| async move {
+    node.on_core0(move |core0| async move {
         let id = queue_id(&core0, &input.queue_arn)?;
         let attributes = &input.queue_attributes;
         let command = QueueCommand::UpdateQueue {
@@ -298,8 +283,8 @@ pub async fn update(node: &Rc<Node>, input: UpdateQueueInput) -> Result<QueueDes
 }
 
 pub async fn delete(node: &Rc<Node>, input: DeleteQueueInput) -> Result<Empty> {
-    on_core0(node, move |core0| async move {
-        let delivery = delivery(&core0)?.clone();
+    node.on_core0(move |core0| async move {
+        let delivery = core0.delivery_state()?.clone();
         let _permit = delivery
             .control
             .acquire_permit(1)
@@ -314,7 +299,7 @@ pub async fn delete(node: &Rc<Node>, input: DeleteQueueInput) -> Result<Empty> {
 }
 
 pub async fn list(node: &Rc<Node>, input: ListQueuesInput) -> Result<ListQueuesOutput> {
-    on_core0(node, move |core0| async move {
+    node.on_core0(move |core0| async move {
         let identity = core0.identity();
         let scope = "queues";
         let after =
@@ -337,7 +322,7 @@ pub async fn list(node: &Rc<Node>, input: ListQueuesInput) -> Result<ListQueuesO
             }
             wanted = Some(uids);
         }
-        let state = delivery(&core0)?.state();
+        let state = core0.delivery_state()?.state();
         let mut queues: Vec<&Queue> = state
             .queues
             .queues()
@@ -391,7 +376,7 @@ pub async fn receive(node: &Rc<Node>, input: ReceiveQueueRecordsInput) -> Result
         wait_time_seconds: input.wait_time_seconds,
         visibility_timeout_seconds: input.visibility_timeout_seconds,
     };
-    on_core0(node, move |core0| async move { receive_on_core0(&core0, args).await }).await
+    node.on_core0(move |core0| async move { receive_on_core0(&core0, args).await }).await
 }
 
 pub async fn receive_dead_letter(
@@ -405,7 +390,7 @@ pub async fn receive_dead_letter(
         wait_time_seconds: input.wait_time_seconds,
         visibility_timeout_seconds: input.visibility_timeout_seconds,
     };
-    on_core0(node, move |core0| async move { receive_on_core0(&core0, args).await }).await
+    node.on_core0(move |core0| async move { receive_on_core0(&core0, args).await }).await
 }
 
 /// Receives until something is delivered or the wait ends (long polling).
@@ -428,7 +413,7 @@ async fn receive_on_core0(core0: &Rc<Node>, args: ReceiveArgs) -> Result<QueueRe
         }
         // Sleep until the wait ends, a visibility timeout ends, or the next look.
         let next_deadline =
-            delivery(core0)?.state().queues.queue(id).ok_or_else(|| not_found(&args.arn))?.next_deadline_ms();
+            core0.delivery_state()?.state().queues.queue(id).ok_or_else(|| not_found(&args.arn))?.next_deadline_ms();
         let mut sleep_ms = (deadline_ms - now_ms).min(QUEUE_RECEIVE_POLL_MS as i64);
         if let Some(visible_at_ms) = next_deadline {
             sleep_ms = sleep_ms.min((visible_at_ms - now_ms).max(1));
@@ -449,7 +434,7 @@ async fn receive_once(
     let limits = QueueLimits::default();
     let now_ms = core0.now_ms();
     let (wants, shard_cores) = {
-        let state = delivery(core0)?.state();
+        let state = core0.delivery_state()?.state();
         let queue = state.queues.queue(id).ok_or_else(|| not_found(&args.arn))?;
         let wants = RESERVATIONS.with(|reservations| {
             let reservations = reservations.borrow();
@@ -504,7 +489,7 @@ async fn receive_once(
     }
     // Select against the state as it is now (other receives may have applied meanwhile).
     let command = {
-        let state = delivery(core0)?.state();
+        let state = core0.delivery_state()?.state();
         let queue = state.queues.queue(id).ok_or_else(|| not_found(&args.arn))?;
         RESERVATIONS.with(|reservations| {
             let mut reservations = reservations.borrow_mut();
@@ -573,7 +558,8 @@ fn read_on(
 }
 
 fn handle_key(core0: &Node) -> Result<HandleKey> {
-    delivery(core0)?
+    core0
+        .delivery_state()?
         .state()
         .handle_key()
         .cloned()
@@ -646,7 +632,7 @@ fn handles_of(entries: Vec<ReceiptHandleEntry>) -> Vec<String> {
 }
 
 pub async fn acknowledge(node: &Rc<Node>, input: AcknowledgeQueueRecordsInput) -> Result<QueueEntriesOutput> {
-    on_core0(node, move |core0| async move {
+    node.on_core0(move |core0| async move {
         let handles = handles_of(input.entries);
         entries(&core0, &input.queue_arn, handles, EntryAction::Acknowledge(Side::Queue)).await
     })
@@ -657,7 +643,7 @@ pub async fn acknowledge_dead_letter(
     node: &Rc<Node>,
     input: AcknowledgeDeadLetterQueueRecordsInput,
 ) -> Result<QueueEntriesOutput> {
-    on_core0(node, move |core0| async move {
+    node.on_core0(move |core0| async move {
         let handles = handles_of(input.entries);
         entries(&core0, &input.queue_arn, handles, EntryAction::Acknowledge(Side::DeadLetter)).await
     })
@@ -668,7 +654,7 @@ pub async fn restore_dead_letter(
     node: &Rc<Node>,
     input: RestoreDeadLetterQueueRecordsInput,
 ) -> Result<QueueEntriesOutput> {
-    on_core0(node, move |core0| async move {
+    node.on_core0(move |core0| async move {
         let handles = handles_of(input.entries);
         entries(&core0, &input.queue_arn, handles, EntryAction::Restore).await
     })
@@ -679,7 +665,7 @@ pub async fn change_visibility(
     node: &Rc<Node>,
     input: UpdateQueueRecordsVisibilityInput,
 ) -> Result<QueueEntriesOutput> {
-    on_core0(node, move |core0| async move {
+    node.on_core0(move |core0| async move {
         let seconds = input.entries.iter().map(|entry| entry.visibility_timeout_seconds as u32).collect();
         let handles = input.entries.into_iter().map(|entry| entry.receipt_handle).collect();
         entries(&core0, &input.queue_arn, handles, EntryAction::Visibility(Side::Queue, seconds)).await
@@ -691,7 +677,7 @@ pub async fn change_dead_letter_visibility(
     node: &Rc<Node>,
     input: UpdateDeadLetterQueueRecordsVisibilityInput,
 ) -> Result<QueueEntriesOutput> {
-    on_core0(node, move |core0| async move {
+    node.on_core0(move |core0| async move {
         let seconds = input.entries.iter().map(|entry| entry.visibility_timeout_seconds as u32).collect();
         let handles = input.entries.into_iter().map(|entry| entry.receipt_handle).collect();
         entries(&core0, &input.queue_arn, handles, EntryAction::Visibility(Side::DeadLetter, seconds)).await
@@ -703,10 +689,10 @@ pub async fn change_dead_letter_visibility(
 /// data stream before you can delete the stream", whatever `EnforceConsumerDeletion` says) or
 /// switching it to PROVISIONED (queues live only on ON_DEMAND streams).
 pub async fn refuse_stream_with_queues(node: &Rc<Node>, stream: String, doing: &'static str) -> Result<()> {
-    on_core0(node, move |core0| async move {
+    node.on_core0(move |core0| async move {
         let Some(route) = core0.routes().streams.get(&stream).cloned() else { return Ok(()) };
         let uid = stream_uid(&route.meta);
-        let count = delivery(&core0)?.state().queues.queues().filter(|queue| queue.stream == uid).count();
+        let count = core0.delivery_state()?.state().queues.queues().filter(|queue| queue.stream == uid).count();
         if count > 0 {
             return Err(KinesisError::resource_in_use(format!(
                 "Stream {stream} has {count} queues; delete them before {doing}."
