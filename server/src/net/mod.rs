@@ -10,3 +10,4 @@ pub mod listener;
 pub mod metrics;
 pub mod native;
 pub mod native_auth;
+pub mod outbound;

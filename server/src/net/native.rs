@@ -11,12 +11,12 @@
 //! journal's O_DIRECT buffer.
 
 use crate::limits::{
-    CHANNEL_BINDING_BYTES, RECEIVE_CHUNK_BYTES, REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX,
-    RESPONSE_BYTES_QUEUED_PER_CONNECTION_MAX, RESPONSE_FRAMES_QUEUED_MAX, SMALL_RESPONSE_BYTES,
-    TLS_HANDSHAKE_TIMEOUT_MS,
+    CHANNEL_BINDING_BYTES, RECEIVE_CHUNK_BYTES, REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX, RESPONSE_FRAMES_QUEUED_MAX,
+    SMALL_RESPONSE_BYTES, TLS_HANDSHAKE_TIMEOUT_MS,
 };
 use crate::metrics::Protocol;
 use crate::net::native_auth::{self, ChannelBinding, NativePeer, Opened};
+use crate::net::outbound::Outbound;
 use crate::ops::auth::Caller;
 use crate::ops::dispatch::{execute, Answer};
 use crate::ops::node::Node;
@@ -39,36 +39,6 @@ use tracing::Instrument as _;
 
 /// A builder's starting capacity for answers other than records: most are far smaller.
 const ANSWER_BUILDER_BYTES_INITIAL: usize = 1024;
-
-/// A connection's queue of response frames, bounded in frames and in bytes: a client that
-/// does not read its answers stops the requests that produce them, instead of growing memory.
-pub struct Outbound {
-    frames: local_channel::LocalSender<(Vec<u8>, StaticPermit)>,
-    budget: Rc<Semaphore>,
-}
-
-impl Outbound {
-    /// Reserves room for a response of up to `bytes` before computing it, so that requests
-    /// whose answers the client does not read stop being executed. The reservation is held
-    /// until the frame has been written.
-    pub async fn reserve(&self, bytes: usize) -> Result<StaticPermit, ()> {
-        // A response larger than the whole budget takes all of it, so it goes out alone.
-        let units = bytes.clamp(1, RESPONSE_BYTES_QUEUED_PER_CONNECTION_MAX) as u64;
-        self.budget.acquire_static_permit(units).await.map_err(|_| ())
-    }
-
-    /// Queues a frame computed under `reservation`.
-    pub async fn send_reserved(&self, frame: Vec<u8>, reservation: StaticPermit) -> Result<(), ()> {
-        self.frames.send((frame, reservation)).await.map_err(|_| ())
-    }
-
-    /// Reserves room for `frame` and queues it; waits while the queue is full. Fails once the
-    /// connection is gone.
-    pub async fn send(&self, frame: Vec<u8>) -> Result<(), ()> {
-        let reservation = self.reserve(frame.len()).await?;
-        self.send_reserved(frame, reservation).await
-    }
-}
 
 /// Serves one native connection until the client closes it or the node shuts down.
 pub async fn connection(node: Rc<Node>, stream: TcpStream) {
@@ -116,7 +86,7 @@ where
 {
     let (mut reader, mut writer) = futures_lite::io::split(stream);
     let (frames, queued) = local_channel::new_bounded::<(Vec<u8>, StaticPermit)>(RESPONSE_FRAMES_QUEUED_MAX);
-    let sink = Outbound { frames, budget: Rc::new(Semaphore::new(RESPONSE_BYTES_QUEUED_PER_CONNECTION_MAX as u64)) };
+    let sink = Outbound::new(frames);
     let writer_task = glommio::spawn_local(async move {
         while let Some((frame, permit)) = queued.recv().await {
             let written = writer.write_all(&frame).await;

@@ -16,7 +16,7 @@
 //! anonymous; a client that does not say Hello is served as before the handshake existed.
 
 use crate::limits::{NATIVE_AUTH_FRAME_BYTES_MAX, NATIVE_AUTH_TIMEOUT_MS, RECEIVE_CHUNK_BYTES};
-use crate::net::native::Outbound;
+use crate::net::outbound::Outbound;
 use crate::ops::audit;
 use crate::ops::auth::{Authenticated, CallSource, Caller};
 use crate::ops::node::Node;
