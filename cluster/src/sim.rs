@@ -77,7 +77,7 @@ impl Default for SimConfig {
 }
 
 /// What a run did, for the test's report and the replay check.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimOutcome {
     /// A hash of every event, every disk's operation trace and durable bytes: equal for two
     /// runs of one seed.
@@ -587,18 +587,7 @@ pub fn run(seed: u64, config: &SimConfig) -> SimOutcome {
         checker: Rc::new(RefCell::new(Checker::default())),
         nodes,
         next_value: 0,
-        outcome: SimOutcome {
-            digest: 0,
-            proposed: 0,
-            acknowledged: 0,
-            elections_checked: 0,
-            crashes: 0,
-            power_losses: 0,
-            storage_failures: 0,
-            partitions: 0,
-            messages_sent: 0,
-            messages_dropped: 0,
-        },
+        outcome: SimOutcome::default(),
     };
     let polls_max = (config.rounds + config.settle_rounds_max) * (config.yields_per_round + 1) * 64;
     let outcome = executor.run(world.run(), || false, polls_max);

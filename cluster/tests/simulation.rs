@@ -32,18 +32,7 @@ fn run_seed(seed: u64, config: &SimConfig) -> SimOutcome {
 #[test]
 fn every_acknowledged_entry_survives_crashes_partitions_and_a_lossy_network() {
     let config = SimConfig::default();
-    let mut total = SimOutcome {
-        digest: 0,
-        proposed: 0,
-        acknowledged: 0,
-        elections_checked: 0,
-        crashes: 0,
-        power_losses: 0,
-        storage_failures: 0,
-        partitions: 0,
-        messages_sent: 0,
-        messages_dropped: 0,
-    };
+    let mut total = SimOutcome::default();
     for seed in seeds() {
         let outcome = run_seed(seed, &config);
         eprintln!("seed {seed}: {outcome:?}");

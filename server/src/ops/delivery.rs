@@ -72,10 +72,16 @@ pub struct Delivery {
     next_queue_id: Cell<u64>,
     /// Serializes the control operations (creating and deleting applications), whose checks
     /// read the state before their command is applied.
-    pub control: glommio::sync::Semaphore,
+    control: glommio::sync::Semaphore,
 }
 
 impl Delivery {
+    /// Waits for the control operations' one permit (see `control`): creating and deleting
+    /// applications and queues run one at a time.
+    pub async fn control_permit(&self) -> Result<glommio::sync::Permit<'_>, KinesisError> {
+        self.control.acquire_permit(1).await.map_err(|_| KinesisError::internal("the delivery state is closed"))
+    }
+
     /// Registers core `core`'s internal shard with `journal`, replays it, and appends `Init` to
     /// an empty one. Run before the core serves.
     pub async fn open(journal: &Journal, core: usize, now_ms: i64) -> Result<Rc<Delivery>, KinesisError> {

@@ -86,11 +86,7 @@ pub async fn create_application(
         let delivery = core0.delivery_state()?.clone();
         // One creation or deletion at a time, so that two creations of one name cannot both
         // pass the check below.
-        let _permit = delivery
-            .control
-            .acquire_permit(1)
-            .await
-            .map_err(|_| KinesisError::internal("the delivery state is closed"))?;
+        let _permit = delivery.control_permit().await?;
         let stream =
             core0.identity().resolve_stream(input.stream_name.as_deref(), input.stream_arn.as_ref())?.to_owned();
         let route = crate::ops::records::route_of(&core0, &stream)?;
@@ -171,11 +167,7 @@ pub async fn list_applications(node: &Rc<Node>, input: ListApplicationsInput) ->
 pub async fn delete_application(node: &Rc<Node>, input: DeleteApplicationInput) -> Result<Empty> {
     node.on_core0(move |core0| async move {
         let delivery = core0.delivery_state()?.clone();
-        let _permit = delivery
-            .control
-            .acquire_permit(1)
-            .await
-            .map_err(|_| KinesisError::internal("the delivery state is closed"))?;
+        let _permit = delivery.control_permit().await?;
         let (_, id) = find_application(&core0, input.application_ref())?;
         submit(&core0, LeaseCommand::DeleteApplication { application: id }).await?;
         Ok(Empty {})

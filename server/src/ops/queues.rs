@@ -183,11 +183,7 @@ pub async fn create(node: &Rc<Node>, input: CreateQueueInput) -> Result<QueueDes
         let delivery = core0.delivery_state()?.clone();
         // One creation or deletion at a time, so that two creations of one name cannot both
         // pass the check below.
-        let _permit = delivery
-            .control
-            .acquire_permit(1)
-            .await
-            .map_err(|_| KinesisError::internal("the delivery state is closed"))?;
+        let _permit = delivery.control_permit().await?;
         let stream = core0.identity().stream_name_of(&config.stream_arn)?.to_owned();
         let route = crate::ops::records::route_of(&core0, &stream)?;
         let meta = &route.meta;
@@ -285,11 +281,7 @@ pub async fn update(node: &Rc<Node>, input: UpdateQueueInput) -> Result<QueueDes
 pub async fn delete(node: &Rc<Node>, input: DeleteQueueInput) -> Result<Empty> {
     node.on_core0(move |core0| async move {
         let delivery = core0.delivery_state()?.clone();
-        let _permit = delivery
-            .control
-            .acquire_permit(1)
-            .await
-            .map_err(|_| KinesisError::internal("the delivery state is closed"))?;
+        let _permit = delivery.control_permit().await?;
         let id = queue_id(&core0, &input.queue_arn)?;
         submit(&core0, &input.queue_arn, QueueCommand::DeleteQueue { queue: id }).await?;
         RESERVATIONS.with(|reservations| reservations.borrow_mut().remove(&id));
