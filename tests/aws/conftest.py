@@ -22,6 +22,29 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "sluice")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
+def why_it_failed(log_path):
+    """The lines of a sluiced's stderr log that say why it failed (a panic and the lines after
+    it, an `Error:`), for an assertion message: CI shows that message, not the whole log."""
+    try:
+        with open(log_path, errors="replace") as log:
+            lines = log.read().splitlines()
+    except OSError as error:
+        return f"(no stderr log: {error})"
+    picked = []
+    for i, line in enumerate(lines):
+        if "panicked" in line or line.startswith("Error") or " ERROR " in line:
+            picked.extend(lines[i:i + 4])
+    return "\n".join(picked[-40:]) or "(nothing about it in stderr: " + log_path + ")"
+
+
+def stop_cleanly(process, log_path):
+    """SIGTERM, then sluiced must exit with 0 within 30 s; otherwise the assertion carries the
+    reason from its stderr."""
+    process.terminate()
+    code = process.wait(timeout=30)
+    assert code == 0, f"sluiced did not exit cleanly on SIGTERM (exit {code}):\n{why_it_failed(log_path)}"
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -34,11 +57,15 @@ class Daemon:
         self.dir = tempfile.TemporaryDirectory(prefix="sluice-aws-")
         self.native_port, self.http_port = free_port(), free_port()
         self.endpoint = f"http://127.0.0.1:{self.http_port}"
-        self.process = subprocess.Popen(
-            [SLUICED, "--data-dir", os.path.join(self.dir.name, "data"), "--cores", "2", "--limits", limits,
-             "--listen", f"127.0.0.1:{self.native_port}", "--http-listen", f"127.0.0.1:{self.http_port}", "--metrics-listen", "127.0.0.1:0",
-             "--log-level", "warn", *extra_args],
-        )
+        self.log_path = os.path.join(self.dir.name, "sluiced.stderr")
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [SLUICED, "--data-dir", os.path.join(self.dir.name, "data"), "--cores", "2", "--limits", limits,
+                 "--listen", f"127.0.0.1:{self.native_port}", "--http-listen", f"127.0.0.1:{self.http_port}",
+                 "--metrics-listen", "127.0.0.1:0",
+                 "--log-level", "warn", *extra_args],
+                stderr=log,
+            )
         deadline = time.monotonic() + 30
         while True:
             assert self.process.poll() is None, f"sluiced exited during start-up: {self.process.returncode}"
@@ -57,8 +84,7 @@ class Daemon:
                             config=Config(**settings))
 
     def stop(self):
-        self.process.terminate()
-        assert self.process.wait(timeout=30) == 0, "sluiced did not exit cleanly on SIGTERM"
+        stop_cleanly(self.process, self.log_path)
         self.dir.cleanup()
 
 

@@ -5,7 +5,6 @@ docs/security.md). Covers fencing (a stale owner gets LeaseLostException), paren
 after a split, stream deletion, and a SIGKILL of the daemon keeping every acknowledged lease
 and checkpoint."""
 import json
-import os
 import signal
 import subprocess
 import time
@@ -16,16 +15,7 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SLUICED = os.environ.get("SLUICED", os.path.join(ROOT, "target", "debug", "sluiced"))
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import SLUICED, free_port, stop_cleanly
 
 TARGET = "Sluice_20261201."
 CREDENTIALS = Credentials("sluice", "sluice")
@@ -67,10 +57,14 @@ class Node:
     def start(self):
         self.http_port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.http_port}"
-        self.process = subprocess.Popen(
-            [SLUICED, "--data-dir", self.data_dir, "--cores", "2", "--limits", "unlimited",
-             "--listen", f"127.0.0.1:{free_port()}", "--http-listen", f"127.0.0.1:{self.http_port}", "--metrics-listen", "127.0.0.1:0",
-             "--log-level", "warn"])
+        # Every start appends to one log beside the data directory: a failure quotes it.
+        self.log_path = self.data_dir + ".stderr"
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [SLUICED, "--data-dir", self.data_dir, "--cores", "2", "--limits", "unlimited",
+                 "--listen", f"127.0.0.1:{free_port()}", "--http-listen", f"127.0.0.1:{self.http_port}",
+                 "--metrics-listen", "127.0.0.1:0", "--log-level", "warn"],
+                stderr=log)
         deadline = time.monotonic() + 30
         while True:
             assert self.process.poll() is None, f"sluiced exited during start-up: {self.process.returncode}"
@@ -91,8 +85,7 @@ class Node:
 
     def stop(self):
         if self.process.poll() is None:
-            self.process.terminate()
-            assert self.process.wait(timeout=30) == 0, "sluiced did not exit cleanly on SIGTERM"
+            stop_cleanly(self.process, self.log_path)
 
 
 def botocore_config():
