@@ -4,6 +4,10 @@
 #   scripts/fuzz.sh            30 seconds per target
 #   scripts/fuzz.sh 3600       an hour per target
 #
+# Every target is built first in one cargo invocation (cargo links them in parallel; building
+# each in its own `cargo fuzz run` cost CI minutes), with AddressSanitizer unless
+# SLUICE_FUZZ_SANITIZER says otherwise (`none` for CI's short runs, see scripts/test.sh).
+#
 # Installs cargo-fuzz if it is missing. cargo-fuzz needs nightly-only compiler flags; the
 # stable toolchain accepts them with RUSTC_BOOTSTRAP=1 (see shared/reference/toolchain.md).
 # New inputs found go to a scratch corpus under target/, not into the repository; a crash
@@ -11,6 +15,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds="${1:-30}"
+sanitizer="${SLUICE_FUZZ_SANITIZER:-address}"
 export RUSTC_BOOTSTRAP=1
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -21,6 +26,8 @@ targets=(
     native_frame aws_codec aws_shapes event_stream shard_iterator segment_scan state_log kpl_deaggregate sigv4_auth
     sealed_batch policy_document checkpoints agent_input metrics_request raft_log
 )
+echo "==> building ${#targets[@]} fuzz targets (sanitizer: $sanitizer)"
+cargo fuzz build --fuzz-dir fuzz --sanitizer "$sanitizer"
 for target in "${targets[@]}"; do
     corpus="target/fuzz-corpus/$target"
     # The two AWS body targets read the same input format and share one seed corpus.
@@ -33,7 +40,7 @@ for target in "${targets[@]}"; do
     # (under pipefail a failed pipeline runs it; a `|| true` there would reset PIPESTATUS and
     # let every crash pass, as it once did).
     status=0
-    cargo fuzz run --fuzz-dir fuzz "$target" "$corpus" -- -max_total_time="$seconds" -print_final_stats=1 2>&1 \
+    cargo fuzz run --fuzz-dir fuzz --sanitizer "$sanitizer" "$target" "$corpus" -- -max_total_time="$seconds" -print_final_stats=1 2>&1 \
         | grep -E "^(stat::number_of_executed_units|stat::new_units_added|#[0-9]+ +DONE|==[0-9]+==|SUMMARY|thread .* panicked)" \
         || status=${PIPESTATUS[0]}
     if [ "$status" -ne 0 ]; then
