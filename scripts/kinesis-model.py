@@ -31,6 +31,8 @@ OPERATIONS = [
     "DescribeQueue", "ListQueues", "ReceiveDeadLetterQueueRecords", "ReceiveQueueRecords",
     "RestoreDeadLetterQueueRecords", "UpdateDeadLetterQueueRecordsVisibility", "UpdateQueue",
     "UpdateQueueRecordsVisibility",
+    # Resource policies (server/src/ops/policies.rs).
+    "DeleteResourcePolicy", "GetResourcePolicy", "PutResourcePolicy",
 ]
 KEPT = ("type", "required", "members", "member", "key", "value", "min", "max", "pattern", "enum")
 

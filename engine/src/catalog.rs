@@ -95,6 +95,9 @@ pub struct ConsumerMeta {
     /// Tags set by RegisterStreamConsumer or TagResource on the consumer's ARN.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// The resource policy PutResourcePolicy attached, as the JSON text it was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_policy: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +125,9 @@ pub struct StreamMeta {
     /// UPDATING until it is reached (a restart resumes it).
     #[serde(default)]
     pub scaling_target: Option<u32>,
+    /// The resource policy PutResourcePolicy attached, as the JSON text it was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_policy: Option<String>,
 }
 
 impl StreamMeta {
@@ -266,6 +272,7 @@ impl Catalog {
             scaling_target: None,
             shard_level_metrics: Default::default(),
             mode_changes_ms: Vec::new(),
+            resource_policy: None,
         };
         Ok(self.streams.entry(name.to_string()).or_insert(stream))
     }

@@ -136,6 +136,10 @@ impl Request {
                 identity.resource_of(&input.resource_arn)?;
                 tags(&input.tags, true)
             }
+            // The document itself is parsed by the server, against the IAM grammar it enforces.
+            Request::PutResourcePolicy(input) => identity.resource_of(&input.resource_arn).map(drop),
+            Request::GetResourcePolicy(input) => identity.resource_of(&input.resource_arn).map(drop),
+            Request::DeleteResourcePolicy(input) => identity.resource_of(&input.resource_arn).map(drop),
             Request::UntagResource(input) => {
                 identity.resource_of(&input.resource_arn)?;
                 tag_keys(&input.tag_keys, None)

@@ -897,6 +897,8 @@ fn the_strategies_cover_every_operation() {
         responses.insert(sluice_response().new_tree(&mut runner).unwrap().current().operation());
         requests.insert(queue_request().new_tree(&mut runner).unwrap().current().operation());
         responses.insert(queue_response().new_tree(&mut runner).unwrap().current().operation());
+        requests.insert(policy_request().new_tree(&mut runner).unwrap().current().operation());
+        responses.insert(policy_response().new_tree(&mut runner).unwrap().current().operation());
     }
     assert_eq!(requests.len(), Operation::ALL.len(), "requests: {requests:?}");
     assert_eq!(responses.len(), Operation::ALL.len(), "responses: {responses:?}");
@@ -1075,6 +1077,43 @@ pub fn queue_response() -> BoxedStrategy<Response> {
         entries_output().prop_map(Response::RestoreDeadLetterQueueRecords),
         entries_output().prop_map(Response::UpdateQueueRecordsVisibility),
         entries_output().prop_map(Response::UpdateDeadLetterQueueRecordsVisibility),
+    ]
+    .boxed()
+}
+
+/// A policy document's text: any JSON-ish text (the codec carries it as an opaque string; the
+/// server parses it).
+fn policy_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kinesis:*"}]}"#
+                .to_string()
+        ),
+        text(),
+    ]
+}
+
+/// Any request of the resource-policy operations (AWS JSON/CBOR only: no native tables yet).
+pub fn policy_request() -> BoxedStrategy<Request> {
+    let stream_id = || option::of("[a-z0-9]{20}-[a-z0-9]{3}");
+    prop_oneof![
+        (resource_arn(), policy_text(), stream_id()).prop_map(|(resource_arn, policy, stream_id)| {
+            Request::from(PutResourcePolicyInput { resource_arn, policy, stream_id })
+        }),
+        (resource_arn(), stream_id())
+            .prop_map(|(resource_arn, stream_id)| Request::from(GetResourcePolicyInput { resource_arn, stream_id })),
+        (resource_arn(), stream_id())
+            .prop_map(|(resource_arn, stream_id)| Request::from(DeleteResourcePolicyInput { resource_arn, stream_id })),
+    ]
+    .boxed()
+}
+
+/// Any response of the resource-policy operations.
+pub fn policy_response() -> BoxedStrategy<Response> {
+    prop_oneof![
+        policy_text().prop_map(|policy| Response::GetResourcePolicy(GetResourcePolicyOutput { policy })),
+        Just(Response::PutResourcePolicy(Empty {})),
+        Just(Response::DeleteResourcePolicy(Empty {})),
     ]
     .boxed()
 }

@@ -303,6 +303,71 @@ def test_denials_are_answered_in_cbor_too(secured):
     assert b"AccessDeniedException" in answer.content
 
 
+# ------------------------------------------------------------------------------------------------
+# Resource policies (PutResourcePolicy and its siblings), evaluated with the identity policies.
+
+def test_a_resource_policy_grants_and_denies_on_its_stream_and_consumer(secured):
+    admin, reader, keeper = client(secured, "admin"), client(secured, "reader"), client(secured, "keeper")
+    create(admin, "orders-shared")
+    stream = arn("orders-shared")
+    # Without a resource policy: GetResourcePolicy answers an empty document, and the reader's
+    # identity policy does not grant PutRecord.
+    assert admin.get_resource_policy(ResourceARN=stream)["Policy"] == "{}"
+    assert refused(reader.put_record, StreamName="orders-shared", Data=b"x", PartitionKey="k") == denied(
+        "reader", "kinesis:PutRecord", stream)
+    # The stream's policy grants the reader PutRecord, and denies the keeper (whose identity
+    # policy allows everything) PutRecord: an explicit deny in either policy wins.
+    document = policy(
+        {"Effect": "Allow", "Principal": {"AWS": user("reader")}, "Action": "kinesis:PutRecord", "Resource": stream},
+        {"Effect": "Deny", "Principal": {"AWS": user("keeper")}, "Action": "kinesis:PutRecord", "Resource": stream})
+    admin.put_resource_policy(ResourceARN=stream, Policy=document)
+    assert admin.get_resource_policy(ResourceARN=stream)["Policy"] == document
+    reader.put_record(StreamName="orders-shared", Data=b"granted", PartitionKey="k")
+    assert refused(keeper.put_record, StreamName="orders-shared", Data=b"x", PartitionKey="k") == denied(
+        "keeper", "kinesis:PutRecord", stream, "with an explicit deny in a resource-based policy")
+    admin.put_record(StreamName="orders-shared", Data=b"admin", PartitionKey="k")
+    # Only what the policy names: PutRecords is still the reader's to be refused, and the reader
+    # may not manage the policy itself.
+    assert refused(reader.put_records, StreamName="orders-shared",
+                   Records=[{"Data": b"x", "PartitionKey": "k"}])[0] == "AccessDeniedException"
+    assert refused(reader.delete_resource_policy, ResourceARN=stream) == denied(
+        "reader", "kinesis:DeleteResourcePolicy", stream)
+    # A consumer has a policy of its own.
+    consumer = admin.register_stream_consumer(StreamARN=stream, ConsumerName="c")["Consumer"]["ConsumerARN"]
+    assert refused(reader.describe_stream_consumer, ConsumerARN=consumer)[0] == "AccessDeniedException"
+    admin.put_resource_policy(ResourceARN=consumer, Policy=policy(
+        {"Effect": "Allow", "Principal": {"AWS": user("reader")}, "Action": "kinesis:DescribeStreamConsumer",
+         "Resource": consumer}))
+    assert reader.describe_stream_consumer(ConsumerARN=consumer)["ConsumerDescription"]["ConsumerName"] == "c"
+    # Deleted: the grant is gone (and deleting again changes nothing).
+    admin.delete_resource_policy(ResourceARN=stream)
+    admin.delete_resource_policy(ResourceARN=stream)
+    assert admin.get_resource_policy(ResourceARN=stream)["Policy"] == "{}"
+    assert refused(reader.put_record, StreamName="orders-shared", Data=b"x", PartitionKey="k")[0] == (
+        "AccessDeniedException")
+    keeper.put_record(StreamName="orders-shared", Data=b"allowed again", PartitionKey="k")
+
+
+def test_a_bad_resource_policy_or_resource_is_refused(secured):
+    admin = client(secured, "admin")
+    create(admin, "orders-policy-errors")
+    stream = arn("orders-policy-errors")
+    code, message = refused(admin.put_resource_policy, ResourceARN=stream, Policy="{not json")
+    assert code == "InvalidArgumentException" and message.startswith("Invalid resource policy: "), message
+    # A resource policy must name its principals.
+    code, _ = refused(admin.put_resource_policy, ResourceARN=stream,
+                      Policy=policy({"Effect": "Allow", "Action": "kinesis:*", "Resource": stream}))
+    assert code == "InvalidArgumentException"
+    good = policy({"Effect": "Allow", "Principal": {"AWS": user("reader")}, "Action": "kinesis:PutRecord"})
+    assert refused(admin.put_resource_policy, ResourceARN=arn("orders-none"), Policy=good)[0] == (
+        "ResourceNotFoundException")
+    assert refused(admin.get_resource_policy, ResourceARN=arn("orders-none"))[0] == "ResourceNotFoundException"
+    assert refused(admin.put_resource_policy, ResourceARN="arn:aws:kinesis:us-east-1:000000000000:nothing/x",
+                   Policy=good)[0] in ("InvalidArgumentException", "ValidationException")
+    # Nothing was stored by the refusals.
+    assert admin.get_resource_policy(ResourceARN=stream)["Policy"] == "{}"
+
+
 
 # ------------------------------------------------------------------------------------------------
 # The audit log.

@@ -208,6 +208,24 @@ mod tests {
             }
         }
 
+        /// The resource-policy operations, through the checker of `kinesis-model.json`.
+        #[test]
+        fn every_policy_request_round_trips_through_the_checker(request in testing::policy_request()) {
+            for encoding in ENCODINGS {
+                let body = encode_request(encoding, &request);
+                prop_assert_eq!(decode_request(request.operation(), encoding, &body), Ok(request.clone()));
+            }
+        }
+
+        #[test]
+        fn every_policy_response_round_trips(response in testing::policy_response()) {
+            for encoding in ENCODINGS {
+                let body = encode_response(encoding, &response);
+                let decoded = decode_response(response.operation(), encoding, &body).map_err(|e| e.to_string());
+                prop_assert_eq!(decoded, Ok(response.clone()));
+            }
+        }
+
         #[test]
         fn every_sluice_response_round_trips(response in testing::sluice_response()) {
             for encoding in ENCODINGS {

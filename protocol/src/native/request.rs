@@ -136,7 +136,11 @@ pub fn encode_request<'f>(fbb: &'f mut Fbb, correlation_id: u64, request: &Reque
         | Request::RestoreDeadLetterQueueRecords(_)
         | Request::UpdateDeadLetterQueueRecordsVisibility(_)
         | Request::UpdateQueue(_)
-        | Request::UpdateQueueRecordsVisibility(_) => {
+        | Request::UpdateQueueRecordsVisibility(_)
+        // Unfinished: nor do resource policies.
+        | Request::DeleteResourcePolicy(_)
+        | Request::GetResourcePolicy(_)
+        | Request::PutResourcePolicy(_) => {
             Err(EncodeError::NotNative { operation: request.operation().name() })
         }
     }

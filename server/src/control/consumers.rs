@@ -36,8 +36,13 @@ pub fn register_consumer(
     }
     // Registration is immediate here, so the consumer is ACTIVE at once; AWS reports CREATING
     // for a few seconds first, which clients already poll through.
-    let consumer =
-        ConsumerMeta { name: consumer_name.to_owned(), created_ms: now_ms, status: StreamStatus::Active, tags };
+    let consumer = ConsumerMeta {
+        name: consumer_name.to_owned(),
+        created_ms: now_ms,
+        status: StreamStatus::Active,
+        tags,
+        resource_policy: None,
+    };
     meta.consumers.push(consumer.clone());
     Ok(views::consumer(identity, meta, &consumer))
 }
@@ -82,6 +87,23 @@ pub fn untag_resource(catalog: &mut Catalog, rules: Rules<'_>, resource: &Resour
     for key in keys {
         existing.remove(key);
     }
+    Ok(())
+}
+
+/// PutResourcePolicy (`Some`, a document the caller has parsed) and DeleteResourcePolicy
+/// (`None`; deleting a policy a resource does not have changes nothing) on a stream or a
+/// consumer.
+pub fn set_resource_policy(
+    catalog: &mut Catalog,
+    rules: Rules<'_>,
+    resource: &Resource,
+    policy: Option<String>,
+) -> Result {
+    let slot = match resource {
+        Resource::Stream(name) => &mut stream_mut(catalog, rules.identity, name)?.resource_policy,
+        Resource::Consumer(name) => &mut consumer_mut(catalog, name)?.resource_policy,
+    };
+    *slot = policy;
     Ok(())
 }
 

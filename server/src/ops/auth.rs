@@ -14,10 +14,12 @@
 use crate::kinesis::paging::decode_next_token;
 use crate::kinesis::shard_iterator;
 use crate::ops::node::Node;
+use crate::runtime::routes::Routes;
 use sluice_model::iam::IamResource;
+use sluice_model::Identity;
 use sluice_model::{ErrorKind, KinesisError, Request, TagMap};
 use sluice_security::credentials::Principal;
-use sluice_security::policy::{self, AuthzRequest, RequestContext, ResourceRef};
+use sluice_security::policy::{self, AuthzRequest, Policy, RequestContext, ResourceRef};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -71,8 +73,9 @@ impl Caller {
 /// such a request names no resource we can find (a forged iterator, a garbled token), no
 /// resource can be named and the request is checked against `*`.
 ///
-/// Unfinished: resource policies (PutResourcePolicy and its siblings are not operations of the
-/// model yet), so only identity policies grant.
+/// A stream's or consumer's resource policy (PutResourcePolicy) is evaluated with the caller's
+/// identity policies, as IAM does within one account: an explicit deny in either refuses, an
+/// allow in either grants.
 pub fn authorize(node: &Node, caller: &Caller, request: &Request) -> Result<(), KinesisError> {
     let Caller::Principal(authenticated) = caller else { return Ok(()) };
     let identity = node.identity();
@@ -87,19 +90,25 @@ pub fn authorize(node: &Node, caller: &Caller, request: &Request) -> Result<(), 
         context.set_request_tags(tags.iter().map(|(key, value)| (key.as_str(), value.as_str())));
     }
     for check in request.iam_checks(identity) {
-        let mut resources: Vec<(String, Option<TagMap>)> =
+        let mut resources: Vec<Resolved> =
             check.resources.iter().filter_map(|resource| resolve(node, request, resource)).collect();
         if resources.is_empty() {
             // Fail closed: a request whose resource cannot be named (a forged iterator, a
             // garbled token) is checked as if on every resource, so only a principal allowed
             // the action everywhere gets as far as the operation's own refusal.
-            let stream = continuation_stream(node, request);
-            let tags = stream.as_deref().and_then(|name| node.routes().streams.get(name).map(|r| r.meta.tags.clone()));
-            let arn = stream.map_or_else(|| "*".to_string(), |name| identity.stream_arn(&name).as_str().to_string());
-            resources.push((arn, tags));
+            resources.push(match continuation_stream(node, request) {
+                Some(name) => Resolved::stream(&node.routes(), identity, &name),
+                None => Resolved::bare("*".to_string()),
+            });
         }
-        let refs: Vec<ResourceRef<'_>> =
-            resources.iter().map(|(arn, tags)| ResourceRef { arn, policy: None, tags: tags.as_ref() }).collect();
+        let refs: Vec<ResourceRef<'_>> = resources
+            .iter()
+            .map(|resolved| ResourceRef {
+                arn: &resolved.arn,
+                policy: resolved.policy.as_deref(),
+                tags: resolved.tags.as_ref(),
+            })
+            .collect();
         let asked = AuthzRequest::of(principal, check.action, &context);
         policy::authorize(&asked, &refs)
             .map_err(|denied| KinesisError::new(ErrorKind::AccessDenied, denied.to_string()))?;
@@ -118,49 +127,75 @@ fn request_tags(request: &Request) -> Option<&TagMap> {
     }
 }
 
-/// A resource's ARN as policies match it, and its tags if it exists (`aws:ResourceTag/…`).
-fn resolve(node: &Node, request: &Request, resource: &IamResource) -> Option<(String, Option<TagMap>)> {
+/// A resource as the policies see it.
+struct Resolved {
+    /// The ARN policies match.
+    arn: String,
+    /// Its tags, if it exists (`aws:ResourceTag/…`).
+    tags: Option<TagMap>,
+    /// Its resource policy, if it has one.
+    policy: Option<Arc<Policy>>,
+}
+
+impl Resolved {
+    fn bare(arn: String) -> Resolved {
+        Resolved { arn, tags: None, policy: None }
+    }
+
+    /// A stream's ARN, with its tags and policy if it exists.
+    fn stream(routes: &Routes, identity: &Identity, name: &str) -> Resolved {
+        let route = routes.streams.get(name);
+        Resolved {
+            arn: identity.stream_arn(name).as_str().to_string(),
+            tags: route.map(|route| route.meta.tags.clone()),
+            policy: route.and_then(|route| route.policy.clone()),
+        }
+    }
+}
+
+/// A resource's ARN as policies match it, with its tags and resource policy if it exists.
+fn resolve(node: &Node, request: &Request, resource: &IamResource) -> Option<Resolved> {
     let identity = node.identity();
     let routes = node.routes();
-    let stream_tags = |name: &str| routes.streams.get(name).map(|route| route.meta.tags.clone());
     match resource {
-        IamResource::Any => Some(("*".to_string(), None)),
-        IamResource::Stream(arn) => {
-            let tags = identity.stream_name_of(arn).ok().and_then(stream_tags);
-            Some((arn.as_str().to_string(), tags))
-        }
+        IamResource::Any => Some(Resolved::bare("*".to_string())),
+        IamResource::Stream(arn) => Some(match identity.stream_name_of(arn) {
+            // As the caller spelled it (the partition or region of a foreign ARN included).
+            Ok(name) => Resolved { arn: arn.as_str().to_string(), ..Resolved::stream(&routes, identity, name) },
+            Err(_) => Resolved::bare(arn.as_str().to_string()),
+        }),
         IamResource::Consumer(arn) => {
-            let tags = identity.consumer_of(arn).ok().and_then(|name| {
+            let found = identity.consumer_of(arn).ok().and_then(|name| {
                 let route = routes.streams.get(&name.stream)?;
                 let meta = route.meta.consumers.iter().find(|meta| meta.name == name.consumer)?;
-                Some(meta.tags.clone())
+                Some((meta.tags.clone(), route.consumer_policies.get(&meta.name).cloned()))
             });
-            Some((arn.as_str().to_string(), tags))
+            let (tags, policy) = found.map_or((None, None), |(tags, policy)| (Some(tags), policy));
+            Some(Resolved { arn: arn.as_str().to_string(), tags, policy })
         }
         IamResource::ConsumerByName { stream_arn, consumer_name } => {
             let stream = identity.stream_name_of(stream_arn).ok()?;
-            let meta = routes
-                .streams
-                .get(stream)
-                .and_then(|route| route.meta.consumers.iter().find(|meta| &meta.name == consumer_name).cloned());
-            match meta {
-                Some(meta) => {
-                    let arn = identity.consumer_arn(stream, consumer_name, meta.created_ms);
-                    Some((arn.as_str().to_string(), Some(meta.tags)))
-                }
+            let route = routes.streams.get(stream);
+            let meta = route.and_then(|route| route.meta.consumers.iter().find(|meta| &meta.name == consumer_name));
+            match (route, meta) {
+                (Some(route), Some(meta)) => Some(Resolved {
+                    arn: identity.consumer_arn(stream, consumer_name, meta.created_ms).as_str().to_string(),
+                    tags: Some(meta.tags.clone()),
+                    policy: route.consumer_policies.get(consumer_name).cloned(),
+                }),
                 // No such consumer: its ARN would carry a registration time; the operation
                 // answers ResourceNotFoundException after this check, so check the name
                 // without one (a policy on `…/consumer/*` or `*` matches it).
-                None => Some((format!("{}/consumer/{consumer_name}", stream_arn.as_str()), None)),
+                _ => Some(Resolved::bare(format!("{}/consumer/{consumer_name}", stream_arn.as_str()))),
             }
         }
-        // Unfinished: queue tags (`aws:ResourceTag/…`): queues have none yet.
-        IamResource::Queue(arn) => Some((arn.clone(), None)),
+        // Unfinished: queue tags (`aws:ResourceTag/…`) and queue resource policies: queues have
+        // neither yet.
+        IamResource::Queue(arn) => Some(Resolved::bare(arn.clone())),
         IamResource::ShardIteratorStream => {
             let Request::GetRecords(input) = request else { return None };
             let stream = shard_iterator::stream_of(&input.shard_iterator, &node.shared.iterator_key)?;
-            let tags = stream_tags(&stream);
-            Some((identity.stream_arn(&stream).as_str().to_string(), tags))
+            Some(Resolved::stream(&routes, identity, &stream))
         }
     }
 }

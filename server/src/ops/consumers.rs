@@ -1,5 +1,5 @@
-//! Enhanced fan-out consumers, and tags by ARN (TagResource and its siblings), which name a
-//! stream or a consumer.
+//! Enhanced fan-out consumers, and what names a stream or a consumer by ARN: tags
+//! (TagResource and its siblings) and resource policies (PutResourcePolicy and its siblings).
 
 use crate::control;
 use crate::kinesis::paging::{decode_next_token, encode_next_token, page_size};
@@ -12,6 +12,7 @@ use crate::runtime::routes::StreamRoute;
 use sluice_engine::catalog::ConsumerMeta;
 use sluice_model::limits::PAGE_SIZE_MAX;
 use sluice_model::*;
+use sluice_security::policy::{Policy, PolicyKind};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -125,6 +126,36 @@ pub async fn untag_resource(node: &Rc<Node>, input: UntagResourceInput) -> Resul
     })
     .await?;
     Ok(Empty {})
+}
+
+/// PutResourcePolicy: the document must parse as an IAM resource policy (the grammar and the
+/// size limit `sluice_security::policy` enforces, the ones the authorizer evaluates), else
+/// InvalidArgumentException naming what is wrong with it.
+pub async fn put_resource_policy(node: &Rc<Node>, input: PutResourcePolicyInput) -> Result<Empty> {
+    let resource = node.identity().resource_of(&input.resource_arn)?;
+    Policy::parse(&input.policy, PolicyKind::Resource)
+        .map_err(|error| KinesisError::invalid_argument(format!("Invalid resource policy: {error}")))?;
+    change(node, move |catalog, _, rules| {
+        control::consumers::set_resource_policy(catalog, rules, &resource, Some(input.policy))
+    })
+    .await?;
+    Ok(Empty {})
+}
+
+pub async fn delete_resource_policy(node: &Rc<Node>, input: DeleteResourcePolicyInput) -> Result<Empty> {
+    let resource = node.identity().resource_of(&input.resource_arn)?;
+    change(node, move |catalog, _, rules| control::consumers::set_resource_policy(catalog, rules, &resource, None))
+        .await?;
+    Ok(Empty {})
+}
+
+/// GetResourcePolicy: the document as it was put, or `{}` for a resource without one.
+pub fn get_resource_policy(node: &Node, input: GetResourcePolicyInput) -> Result<GetResourcePolicyOutput> {
+    let policy = match node.identity().resource_of(&input.resource_arn)? {
+        Resource::Stream(name) => route_of(node, &name)?.meta.resource_policy.clone(),
+        Resource::Consumer(name) => find(node, &name.stream, &name.consumer, Some(name.created_s))?.1.resource_policy,
+    };
+    Ok(GetResourcePolicyOutput { policy: policy.unwrap_or_else(|| "{}".to_string()) })
 }
 
 /// ListTagsForResource: every tag of a stream or a consumer, sorted by key.

@@ -118,6 +118,13 @@ async fn run(node: &Rc<Node>, request: Request) -> Result<Answer, KinesisError> 
             return Ok(Answer::Subscription(subscriptions::subscribe(node, input).await?))
         }
         Request::TagResource(input) => Response::TagResource(consumers::tag_resource(node, input).await?),
+        Request::PutResourcePolicy(input) => {
+            Response::PutResourcePolicy(consumers::put_resource_policy(node, input).await?)
+        }
+        Request::GetResourcePolicy(input) => Response::GetResourcePolicy(consumers::get_resource_policy(node, input)?),
+        Request::DeleteResourcePolicy(input) => {
+            Response::DeleteResourcePolicy(consumers::delete_resource_policy(node, input).await?)
+        }
         Request::UntagResource(input) => Response::UntagResource(consumers::untag_resource(node, input).await?),
         Request::UpdateShardCount(input) => Response::UpdateShardCount(reshard::update_shard_count(node, input).await?),
         Request::UpdateStreamMode(input) => Response::UpdateStreamMode(streams::update_mode(node, input).await?),

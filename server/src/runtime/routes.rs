@@ -6,6 +6,7 @@ use sluice_engine::catalog::{Catalog, ShardMeta, StreamMeta};
 use sluice_engine::routing::{find_range, HashKey, HashKeyRange};
 use sluice_engine::sequence::ShardSeqPrefix;
 use sluice_engine::ShardSpec;
+use sluice_security::policy::{Policy, PolicyKind};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -45,6 +46,10 @@ impl ShardRoute {
 #[derive(Debug, Clone)]
 pub struct StreamRoute {
     pub meta: StreamMeta,
+    /// The stream's resource policy, parsed once here rather than on every authorization.
+    pub policy: Option<Arc<Policy>>,
+    /// Each consumer's resource policy, by consumer name.
+    pub consumer_policies: HashMap<String, Arc<Policy>>,
     /// Open shards sorted by the start of their hash-key range.
     open_ranges: Vec<HashKeyRange>,
     open_shards: Vec<ShardRoute>,
@@ -58,6 +63,14 @@ impl StreamRoute {
         open.sort_by_key(|shard| shard.hash_key_start);
         StreamRoute {
             meta: meta.clone(),
+            policy: meta.resource_policy.as_deref().map(parse_policy),
+            consumer_policies: meta
+                .consumers
+                .iter()
+                .filter_map(|consumer| {
+                    Some((consumer.name.clone(), parse_policy(consumer.resource_policy.as_deref()?)))
+                })
+                .collect(),
             open_ranges: open.iter().map(|shard| shard.hash_key_range()).collect(),
             open_shards: open.iter().map(|shard| ShardRoute::new(shard, retention_ms)).collect(),
             by_number: meta.shards.iter().map(|shard| (shard.number, ShardRoute::new(shard, retention_ms))).collect(),
@@ -78,6 +91,20 @@ impl StreamRoute {
         self.meta.shards.iter().filter_map(|shard| self.shard(shard.number))
     }
 }
+
+/// A stored resource policy, parsed. PutResourcePolicy stores only documents that parse, so
+/// this fails only if the parser grew stricter since: then the policy denies everything (a
+/// `Deny` it held must not be lost by reading it as no policy), and the log says so.
+fn parse_policy(text: &str) -> Arc<Policy> {
+    let parsed = Policy::parse(text, PolicyKind::Resource).unwrap_or_else(|error| {
+        tracing::error!(%error, "a stored resource policy no longer parses: it denies every request until replaced");
+        Policy::parse(DENY_EVERYTHING, PolicyKind::Resource).expect("the deny-everything policy parses")
+    });
+    Arc::new(parsed)
+}
+
+const DENY_EVERYTHING: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*"}]}"#;
 
 /// The data plane's read-only view of the catalog.
 #[derive(Debug, Clone, Default)]
