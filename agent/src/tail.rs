@@ -573,22 +573,23 @@ impl Flow {
             };
             let read_offset = self.files[index].splitter.read_offset();
             let fingerprint = self.files[index].fingerprint;
-            let copy = entries
-                .iter()
-                .filter(|e| e.matching && e.size >= read_offset && !claimed(&self.files, e.inode))
-                .find_map(|e| {
-                    let file = self.open_listed(e)?;
-                    (fingerprint.len > 0 && identity::starts_with(&file, fingerprint).ok()?).then_some((e, file))
-                });
+            let copy = entries.iter().filter(|e| e.matching && !claimed(&self.files, e.inode)).find_map(|e| {
+                let file = self.open_listed(e)?;
+                // The listing may have seen the copy half written (a copy is written
+                // before its original is truncated): its size now is what counts.
+                let size = file.metadata().ok()?.len();
+                (size >= read_offset && fingerprint.len > 0 && identity::starts_with(&file, fingerprint).ok()?)
+                    .then_some((e, file, size))
+            });
             let tracked = &mut self.files[index];
-            if let Some((entry, file)) = copy {
+            if let Some((entry, file, size)) = copy {
                 tracing::info!(from = %tracked.path.display(), to = %entry.path.display(), offset = read_offset, "copytruncate: continuing in the copy");
                 self.deferred.remove(&entry.inode);
                 tracked.file = Some(file);
                 tracked.inode = entry.inode;
                 tracked.path = entry.path.clone();
-                tracked.size = entry.size;
-                tracked.size_max = entry.size;
+                tracked.size = size;
+                tracked.size_max = size;
                 tracked.at_matching_path = entry.matching;
                 tracked.broken_since = None;
                 tracked.last_change = now;
@@ -1089,15 +1090,16 @@ impl Flow {
     }
 }
 
-/// Whether a new file whose first bytes are `prefix` may be a copy of the live file `tracked`
+/// Whether a new file whose first bytes are `prefix` may be a copy of the file `tracked`
 /// (logrotate's `copytruncate`, or `cp`): it starts with the bytes the tracked file's
 /// fingerprint covers, or, while it is shorter than that, with as many of the tracked file's
 /// first bytes as it holds. A copy is created empty and then filled, so a scan can find it
 /// empty or half written; read as a file of its own then, it would claim the copy before the
-/// original is truncated, and its whole content would be shipped a second time.
+/// original, truncated, looks for it, and its whole content would be shipped a second time.
+/// A truncated file still looking for its copy counts: its copy is held back for it.
 fn may_be_copy_of(prefix: &[u8], tracked: &Tracked) -> bool {
     let covered = tracked.fingerprint.len as usize;
-    if tracked.dead || tracked.broken_since.is_some() || covered == 0 {
+    if tracked.dead || covered == 0 {
         return false;
     }
     if prefix.len() >= covered {
