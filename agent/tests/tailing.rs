@@ -112,6 +112,38 @@ fn a_copy_found_before_it_is_filled_still_continues_the_original() {
 }
 
 #[test]
+fn a_truncated_file_waits_for_a_copy_listed_half_written() {
+    // The agent can list a copy half written and find its original truncated in the same scan
+    // (the writer finished the copy and truncated in between). Here the copy is finished only
+    // after the truncation, which the agent sees the same way. The short copy was read as a new
+    // file: every line in it twice.
+    let scene = Scene::new("app.log*", r#""initialPosition": "START_OF_FILE", "maxBufferSizeRecords": 1"#);
+    // Longer than the fingerprint, as logs are, so the half copy is too.
+    let a: Vec<String> = (0..100).map(|i| format!("a{i} {}\n", "x".repeat(40))).collect();
+    let text = a.concat();
+    append(&scene.log("app.log"), &text);
+    let agent = scene.start(&[]);
+    scene.wait_records(100);
+    let half = text.len() / 2;
+    fs::write(scene.log("app.log.1"), &text[..half]).unwrap();
+    fs::OpenOptions::new().write(true).open(scene.log("app.log")).unwrap().set_len(0).unwrap();
+    // The second marker's listing saw the short copy and the truncated original.
+    for (i, marker) in ["m0", "m1"].into_iter().enumerate() {
+        append(&scene.log(&format!("app.log.{marker}")), &format!("{marker}\n"));
+        scene.wait_records(101 + i);
+    }
+    append(&scene.log("app.log.1"), &text[half..]);
+    append(&scene.log("app.log"), &lines("b", 0..50));
+    wait_for("the new file's last line", || scene.records().contains(&"b49\n".to_string()).then_some(()));
+    stop(agent);
+    let records = scene.records();
+    let of = |prefix: char| records.iter().filter(|r| r.starts_with(prefix)).cloned().collect::<Vec<_>>();
+    assert_eq!(of('a'), a, "the copy continues the original: no line twice");
+    assert_eq!(of('b'), expected("b", 0..50));
+    assert_eq!(records.len(), 152, "{records:?}");
+}
+
+#[test]
 fn a_closed_old_rotation_missing_from_one_listing_is_not_read_again() {
     // An old rotation read to its end is closed (dormant). A rotation renaming files while the
     // agent lists the directory can hide it from one listing (the name read, then renamed
