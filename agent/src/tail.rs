@@ -21,7 +21,11 @@
 //!   starts with those bytes (the copy) and carries on reading *it* from the same offset. The
 //!   truncated original is then a new file, read from its start. A new file that starts like a
 //!   file still being tailed is held back for [`limits::COPY_SETTLE`] in case it is a copy
-//!   whose original is about to be truncated.
+//!   whose original is about to be truncated; so is an empty or half-written one whose bytes
+//!   so far are the first bytes of such a file (a copy is created empty, then filled).
+//! - A listing taken while a rotation renames files can miss a file: a closed (dormant) or
+//!   checkpointed file missing from one is remembered like a vanished file, so it resumes at
+//!   its offset when it is found again under its next name.
 //! - **Disappear and reappear**: a file that vanished is read to its end through its
 //!   descriptor, then retired; its identity and offset are remembered, so if it comes back
 //!   (moved away and back) it resumes where it was.
