@@ -142,6 +142,12 @@ pub const TRACKED_FILES_PER_FLOW_MAX: usize = 8192;
 /// `postrotate` signal); five seconds covers that.
 pub const ROTATED_FILE_IDLE: Duration = Duration::from_secs(5);
 
+/// Readings of a flow's directory in one scan when names vanish while it is read (a rotation
+/// renaming files under way): a rotation is a handful of renames done within a millisecond, so
+/// a second reading normally sees it whole; the bound keeps a directory renamed without pause
+/// from stalling the flow (a file a listing misses is remembered, not forgotten).
+pub const DIR_LIST_ATTEMPTS: usize = 3;
+
 /// How long a new file whose first bytes equal those of a file still being tailed is held back
 /// as a probable copy (logrotate `copytruncate` copies, then truncates). If the original is
 /// truncated within this time, the copy continues the original's checkpoint; if not, the new

@@ -21,7 +21,11 @@
 //!   starts with those bytes (the copy) and carries on reading *it* from the same offset. The
 //!   truncated original is then a new file, read from its start. A new file that starts like a
 //!   file still being tailed is held back for [`limits::COPY_SETTLE`] in case it is a copy
-//!   whose original is about to be truncated.
+//!   whose original is about to be truncated; so is an empty or half-written one whose bytes
+//!   so far are the first bytes of such a file (a copy is created empty, then filled).
+//! - A listing taken while a rotation renames files can miss a file: a closed (dormant) or
+//!   checkpointed file missing from one is remembered like a vanished file, so it resumes at
+//!   its offset when it is found again under its next name.
 //! - **Disappear and reappear**: a file that vanished is read to its end through its
 //!   descriptor, then retired; its identity and offset are remembered, so if it comes back
 //!   (moved away and back) it resumes where it was.
@@ -356,30 +360,46 @@ impl Flow {
 
     // ----- files -----
 
+    /// The directory's files. A name that is gone by the time it is looked up was renamed or
+    /// removed while the directory was read (a rotation under way), and the listing may miss
+    /// other files of that rotation too: it is read again, at most
+    /// [`limits::DIR_LIST_ATTEMPTS`] times.
     fn list_dir(&self) -> Vec<Entry> {
         let mut entries = Vec::new();
-        let Ok(read_dir) = fs::read_dir(&self.dir) else {
-            return entries;
-        };
-        for dirent in read_dir.flatten() {
-            let path = dirent.path();
-            let Ok(metadata) = fs::metadata(&path) else {
-                continue;
+        for _ in 0..limits::DIR_LIST_ATTEMPTS {
+            entries.clear();
+            let Ok(read_dir) = fs::read_dir(&self.dir) else {
+                return entries;
             };
-            if !metadata.is_file() {
-                continue;
+            let mut raced = false;
+            for dirent in read_dir.flatten() {
+                let path = dirent.path();
+                let metadata = match fs::metadata(&path) {
+                    Ok(metadata) => metadata,
+                    Err(_) => {
+                        // A dangling symbolic link is not a race; a name that is gone is.
+                        raced |= fs::symlink_metadata(&path).is_err();
+                        continue;
+                    }
+                };
+                if !metadata.is_file() {
+                    continue;
+                }
+                let name = dirent.file_name();
+                let name = name.to_string_lossy();
+                let matching =
+                    self.glob.is_match(name.as_ref()) && !IGNORED_EXTENSIONS.iter().any(|ext| name.ends_with(ext));
+                entries.push(Entry {
+                    path,
+                    inode: Inode::of(&metadata),
+                    size: metadata.len(),
+                    mtime: (metadata.mtime(), metadata.mtime_nsec()),
+                    matching,
+                });
             }
-            let name = dirent.file_name();
-            let name = name.to_string_lossy();
-            let matching =
-                self.glob.is_match(name.as_ref()) && !IGNORED_EXTENSIONS.iter().any(|ext| name.ends_with(ext));
-            entries.push(Entry {
-                path,
-                inode: Inode::of(&metadata),
-                size: metadata.len(),
-                mtime: (metadata.mtime(), metadata.mtime_nsec()),
-                matching,
-            });
+            if !raced {
+                break;
+            }
         }
         entries
     }
@@ -426,6 +446,8 @@ impl Flow {
                     return None;
                 }
                 let file = File::open(&entry.path).ok()?;
+                // The path must still name the listed inode (a rotation may be under way).
+                file.metadata().ok().filter(|m| Inode::of(m) == entry.inode)?;
                 identity::starts_with(&file, checkpoint.fingerprint).ok()?.then_some(file)
             };
             let by_inode = entries.iter().filter(|e| e.inode == checkpoint.inode).find_map(|e| fits(e).map(|f| (e, f)));
@@ -444,12 +466,21 @@ impl Flow {
                     let dormant = entry.size == checkpoint.offset && entry.matching;
                     self.track((!dormant).then_some(file), entry, checkpoint.offset, fingerprint);
                 }
-                None => tracing::warn!(
-                    flow = self.id(),
-                    path = %checkpoint.path.display(),
-                    offset = checkpoint.offset,
-                    "a checkpointed file is gone; whatever it held past the checkpoint is lost"
-                ),
+                None => {
+                    tracing::warn!(
+                        flow = self.id(),
+                        path = %checkpoint.path.display(),
+                        offset = checkpoint.offset,
+                        "a checkpointed file is gone; whatever it held past the checkpoint is lost"
+                    );
+                    // A rotation under way at start-up can hide it from the listing: if it
+                    // is found again, it resumes at its checkpoint.
+                    self.remember(Remembered {
+                        inode: checkpoint.inode,
+                        fingerprint: checkpoint.fingerprint,
+                        offset: checkpoint.offset,
+                    });
+                }
             }
         }
     }
@@ -462,6 +493,7 @@ impl Flow {
         let open_count = self.files.iter().filter(|t| t.is_open()).count();
         let mut reopened = 0;
         let mut vanished = Vec::new();
+        let mut forgotten = Vec::new();
         for tracked in &mut self.files {
             if tracked.dead {
                 continue;
@@ -470,7 +502,17 @@ impl Flow {
             if tracked.file.is_none() {
                 // Dormant: gone (it was read to its end), unchanged, or grown (reopen it).
                 match listed {
-                    None => vanished.push(tracked.birth),
+                    // Gone, or hidden from this listing by a rename under way: its identity
+                    // and offset are remembered, so if it is found again (under its next
+                    // name) it is not read again.
+                    None => {
+                        vanished.push(tracked.birth);
+                        forgotten.push(Remembered {
+                            inode: tracked.inode,
+                            fingerprint: tracked.fingerprint,
+                            offset: tracked.acked,
+                        });
+                    }
                     Some(entry) if entry.size == tracked.size => tracked.at_matching_path = entry.matching,
                     Some(_) if open_count + reopened >= limits::OPEN_FILES_PER_FLOW_MAX => {}
                     Some(entry) => {
@@ -523,6 +565,9 @@ impl Flow {
             self.files.retain(|t| !vanished.contains(&t.birth));
             self.dirty = true;
         }
+        for r in forgotten {
+            self.remember(r);
+        }
         let claimed = |files: &[Tracked], inode: Inode| files.iter().any(|t| !t.dead && t.inode == inode);
 
         // 2. Truncated files: carry on in their copy, or give up after a while.
@@ -532,22 +577,23 @@ impl Flow {
             };
             let read_offset = self.files[index].splitter.read_offset();
             let fingerprint = self.files[index].fingerprint;
-            let copy = entries
-                .iter()
-                .filter(|e| e.matching && e.size >= read_offset && !claimed(&self.files, e.inode))
-                .find_map(|e| {
-                    let file = File::open(&e.path).ok()?;
-                    (fingerprint.len > 0 && identity::starts_with(&file, fingerprint).ok()?).then_some((e, file))
-                });
+            let copy = entries.iter().filter(|e| e.matching && !claimed(&self.files, e.inode)).find_map(|e| {
+                let file = self.open_listed(e)?;
+                // The listing may have seen the copy half written (a copy is written
+                // before its original is truncated): its size now is what counts.
+                let size = file.metadata().ok()?.len();
+                (size >= read_offset && fingerprint.len > 0 && identity::starts_with(&file, fingerprint).ok()?)
+                    .then_some((e, file, size))
+            });
             let tracked = &mut self.files[index];
-            if let Some((entry, file)) = copy {
+            if let Some((entry, file, size)) = copy {
                 tracing::info!(from = %tracked.path.display(), to = %entry.path.display(), offset = read_offset, "copytruncate: continuing in the copy");
                 self.deferred.remove(&entry.inode);
                 tracked.file = Some(file);
                 tracked.inode = entry.inode;
                 tracked.path = entry.path.clone();
-                tracked.size = entry.size;
-                tracked.size_max = entry.size;
+                tracked.size = size;
+                tracked.size_max = size;
                 tracked.at_matching_path = entry.matching;
                 tracked.broken_since = None;
                 tracked.last_change = now;
@@ -585,31 +631,29 @@ impl Flow {
                 }
                 break;
             }
-            let Ok(file) = File::open(&entry.path) else {
+            let Some(file) = self.open_listed(entry) else {
                 continue;
             };
-            let Ok(fingerprint) = identity::fingerprint(&file) else {
+            let Ok(prefix) = identity::read_prefix(&file, limits::FINGERPRINT_BYTES) else {
                 continue;
             };
-            let settled = match self.deferred.get(&entry.inode) {
-                Some(first) if now.duration_since(*first) < limits::COPY_SETTLE => continue,
-                Some(_) => {
-                    self.deferred.remove(&entry.inode);
-                    true
-                }
-                None => false,
-            };
-            if !settled {
-                let copy_of_live = self.files.iter().any(|t| {
-                    !t.dead
-                        && t.broken_since.is_none()
-                        && t.fingerprint.len > 0
-                        && identity::starts_with(&file, t.fingerprint).unwrap_or(false)
-                });
-                if copy_of_live {
-                    self.deferred.insert(entry.inode, now);
+            let fingerprint = Fingerprint::of(&prefix);
+            let held_since = self.deferred.get(&entry.inode).copied();
+            if held_since.is_some_and(|first| now.duration_since(first) >= limits::COPY_SETTLE) {
+                // Held back long enough and its original was not truncated: a file of its own.
+                self.deferred.remove(&entry.inode);
+            } else if self.files.iter().any(|t| may_be_copy_of(&prefix, t)) {
+                if prefix.is_empty() && self.ctx.once {
+                    // Nothing to ship; the next run reads it from its start.
                     continue;
                 }
+                if held_since.is_none() {
+                    self.deferred.insert(entry.inode, now);
+                }
+                continue;
+            } else {
+                // No longer looks like a copy (an empty new file got lines of its own).
+                self.deferred.remove(&entry.inode);
             }
             let remembered = self
                 .retired
@@ -632,6 +676,20 @@ impl Flow {
             self.track(file, entry, offset, fingerprint);
         }
         self.deferred.retain(|inode, _| entries.iter().any(|e| e.inode == *inode));
+    }
+
+    /// Opens a listed file, if the path still names the inode the listing saw there: a
+    /// rotation between the listing and the open moves another file under that name, and
+    /// tracking that file's descriptor under the listed inode would read it twice. A scan is
+    /// asked for: the rename that raced this one also makes inotify call for it.
+    fn open_listed(&self, entry: &Entry) -> Option<File> {
+        let file = File::open(&entry.path).ok()?;
+        let same = file.metadata().is_ok_and(|m| Inode::of(&m) == entry.inode);
+        if !same {
+            self.ctx.wake.wake(true);
+            return None;
+        }
+        Some(file)
     }
 
     fn intact(tracked: &Tracked) -> bool {
@@ -791,10 +849,7 @@ impl Flow {
         });
         for r in retired {
             self.dirty = true;
-            if self.retired.len() >= limits::RETIRED_REMEMBERED_MAX {
-                self.retired.pop_front();
-            }
-            self.retired.push_back(r);
+            self.remember(r);
         }
         // Older rotations still matching the pattern, read to their end and idle, close their
         // descriptors (dormant); a scan reopens one that grows.
@@ -815,6 +870,13 @@ impl Flow {
                 t.file = None;
             }
         }
+    }
+
+    fn remember(&mut self, r: Remembered) {
+        if self.retired.len() >= limits::RETIRED_REMEMBERED_MAX {
+            self.retired.pop_front();
+        }
+        self.retired.push_back(r);
     }
 
     // ----- records -----
@@ -1030,6 +1092,27 @@ impl Flow {
             .collect();
         *self.ctx.metrics.files.lock().expect("not poisoned") = files;
     }
+}
+
+/// Whether a new file whose first bytes are `prefix` may be a copy of the file `tracked`
+/// (logrotate's `copytruncate`, or `cp`): it starts with the bytes the tracked file's
+/// fingerprint covers, or, while it is shorter than that, with as many of the tracked file's
+/// first bytes as it holds. A copy is created empty and then filled, so a scan can find it
+/// empty or half written; read as a file of its own then, it would claim the copy before the
+/// original, truncated, looks for it, and its whole content would be shipped a second time.
+/// A truncated file still looking for its copy counts: its copy is held back for it.
+fn may_be_copy_of(prefix: &[u8], tracked: &Tracked) -> bool {
+    let covered = tracked.fingerprint.len as usize;
+    if tracked.dead || covered == 0 {
+        return false;
+    }
+    if prefix.len() >= covered {
+        return Fingerprint::of(&prefix[..covered]) == tracked.fingerprint;
+    }
+    let Some(file) = tracked.file.as_ref() else {
+        return false;
+    };
+    identity::read_prefix(file, prefix.len()).is_ok_and(|original| original == prefix)
 }
 
 /// The offset just after the last complete line, for `END_OF_FILE`: a line being written

@@ -83,6 +83,104 @@ fn copytruncate_rotation_continues_in_the_copy() {
 }
 
 #[test]
+fn a_copy_found_before_it_is_filled_still_continues_the_original() {
+    // `copytruncate` (and `cp`) create the copy empty and then fill it: the agent can list it
+    // empty. Read as a new file, it claimed the copy, so the original, once truncated, found
+    // no copy to continue in, and the copy was shipped from its start: every line twice.
+    let scene = Scene::new("app.log*", r#""initialPosition": "START_OF_FILE", "maxBufferSizeRecords": 1"#);
+    append(&scene.log("app.log"), &lines("a", 0..100));
+    let agent = scene.start(&[]);
+    scene.wait_records(100);
+    let copy = fs::File::create(scene.log("app.log.1")).unwrap();
+    // Two new files, each waited for: the agent found the second in a listing that started
+    // after the first was shipped, so that listing saw the empty copy.
+    for (i, marker) in ["m0", "m1"].into_iter().enumerate() {
+        append(&scene.log(&format!("app.log.{marker}")), &format!("{marker}\n"));
+        scene.wait_records(101 + i);
+    }
+    use std::io::Write;
+    (&copy).write_all(&fs::read(scene.log("app.log")).unwrap()).unwrap();
+    fs::OpenOptions::new().write(true).open(scene.log("app.log")).unwrap().set_len(0).unwrap();
+    append(&scene.log("app.log"), &lines("b", 0..50));
+    wait_for("the new file's last line", || scene.records().contains(&"b49\n".to_string()).then_some(()));
+    stop(agent);
+    let records = scene.records();
+    let of = |prefix: char| records.iter().filter(|r| r.starts_with(prefix)).cloned().collect::<Vec<_>>();
+    assert_eq!(of('a'), expected("a", 0..100), "the copy continues the original: no line twice");
+    assert_eq!(of('b'), expected("b", 0..50));
+    assert_eq!(records.len(), 152, "{records:?}");
+}
+
+#[test]
+fn a_truncated_file_waits_for_a_copy_listed_half_written() {
+    // The agent can list a copy half written and find its original truncated in the same scan
+    // (the writer finished the copy and truncated in between). Here the copy is finished only
+    // after the truncation, which the agent sees the same way. The short copy was read as a new
+    // file: every line in it twice.
+    let scene = Scene::new("app.log*", r#""initialPosition": "START_OF_FILE", "maxBufferSizeRecords": 1"#);
+    // Longer than the fingerprint, as logs are, so the half copy is too.
+    let a: Vec<String> = (0..100).map(|i| format!("a{i} {}\n", "x".repeat(40))).collect();
+    let text = a.concat();
+    append(&scene.log("app.log"), &text);
+    let agent = scene.start(&[]);
+    scene.wait_records(100);
+    let half = text.len() / 2;
+    fs::write(scene.log("app.log.1"), &text[..half]).unwrap();
+    fs::OpenOptions::new().write(true).open(scene.log("app.log")).unwrap().set_len(0).unwrap();
+    // The second marker's listing saw the short copy and the truncated original.
+    for (i, marker) in ["m0", "m1"].into_iter().enumerate() {
+        append(&scene.log(&format!("app.log.{marker}")), &format!("{marker}\n"));
+        scene.wait_records(101 + i);
+    }
+    append(&scene.log("app.log.1"), &text[half..]);
+    append(&scene.log("app.log"), &lines("b", 0..50));
+    wait_for("the new file's last line", || scene.records().contains(&"b49\n".to_string()).then_some(()));
+    stop(agent);
+    let records = scene.records();
+    let of = |prefix: char| records.iter().filter(|r| r.starts_with(prefix)).cloned().collect::<Vec<_>>();
+    assert_eq!(of('a'), a, "the copy continues the original: no line twice");
+    assert_eq!(of('b'), expected("b", 0..50));
+    assert_eq!(records.len(), 152, "{records:?}");
+}
+
+#[test]
+fn a_closed_old_rotation_missing_from_one_listing_is_not_read_again() {
+    // An old rotation read to its end is closed (dormant). A rotation renaming files while the
+    // agent lists the directory can hide it from one listing (the name read, then renamed
+    // before it is looked up); it was then forgotten, and found again as a new file under its
+    // next name, shipped a second time from its start. Here it leaves the directory and comes
+    // back under the next rotation's name.
+    let scene = Scene::new("app.log*", r#""initialPosition": "START_OF_FILE", "maxBufferSizeRecords": 1"#);
+    let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    append(&scene.log("app.log.1"), &lines("a", 0..50));
+    fs::OpenOptions::new().append(true).open(scene.log("app.log.1")).unwrap().set_modified(hour_ago).unwrap();
+    append(&scene.log("app.log"), &lines("b", 0..10));
+    scene.once();
+    // Restarted, the agent keeps app.log.1 closed: read to its end, superseded. Each new
+    // file is found by a listing that started after the one before it was shipped.
+    let agent = scene.start(&[]);
+    let marker = |name: &str, count: usize| {
+        append(&scene.log(name), &format!("{name}\n"));
+        scene.wait_records(count);
+    };
+    marker("app.log.m0", 61);
+    let parked = scene.dir.path().join("parked");
+    fs::rename(scene.log("app.log.1"), &parked).unwrap();
+    // The second marker's listing saw app.log.1 gone.
+    marker("app.log.m1", 62);
+    marker("app.log.m2", 63);
+    fs::rename(&parked, scene.log("app.log.2")).unwrap();
+    marker("app.log.m3", 64);
+    marker("app.log.m4", 65);
+    stop(agent);
+    let records = scene.records();
+    let mut want = expected("a", 0..50);
+    want.extend(expected("b", 0..10));
+    assert_eq!(records[..60], want[..]);
+    assert_eq!(records.len(), 65, "app.log.1 came back and was read again: {:?}", &records[60..]);
+}
+
+#[test]
 fn copytruncate_while_the_agent_is_down_resumes_in_the_copy() {
     let scene = Scene::new("app.log*", r#""initialPosition": "START_OF_FILE""#);
     append(&scene.log("app.log"), &lines("a", 0..50));
