@@ -99,14 +99,22 @@ struct Worker {
 }
 
 impl Worker {
+    /// A worker over HTTP (reads and lease calls), polling every 50 ms when idle.
     fn start(daemon: &Daemon, stream: &str, id: &str) -> Worker {
-        Worker::start_reading(daemon, stream, id, 50)
+        let endpoint = daemon.http_addr.to_string();
+        Worker::start_with(&["--endpoint", &endpoint, "consume", "--http"], stream, id, 50)
     }
 
-    /// A worker polling each shard again `idle_ms` after an empty answer.
-    fn start_reading(daemon: &Daemon, stream: &str, id: &str, idle_ms: u64) -> Worker {
+    /// A worker over the native protocol (reads and lease calls), polling each shard again
+    /// `idle_ms` after an empty answer.
+    fn start_native(daemon: &Daemon, stream: &str, id: &str, idle_ms: u64) -> Worker {
+        Worker::start_with(&["--endpoint", &daemon.endpoint(), "consume"], stream, id, idle_ms)
+    }
+
+    fn start_with(command: &[&str], stream: &str, id: &str, idle_ms: u64) -> Worker {
         let mut child = Command::new(sluice_bin())
-            .args(["--endpoint", &daemon.http_addr.to_string(), "consume", "--http", "--stream-name", stream])
+            .args(command)
+            .args(["--stream-name", stream])
             .args(["--application", "app", "--worker-id", id, "--lease-duration-ms", &LEASE_MS.to_string()])
             .args(["--checkpoint-interval-ms", &CHECKPOINT_MS.to_string()])
             .args(["--idle-time-between-reads", &idle_ms.to_string()])
@@ -650,6 +658,13 @@ fn parents_are_processed_before_children_across_a_split_and_a_merge() {
     eprintln!("FIGURES reshard: {} records, leases {:?}", acked.len(), table.keys().collect::<Vec<_>>());
 }
 
+/// Runs a single-call `sluice` command against the daemon's native port; its JSON output.
+fn sluice_json(daemon: &Daemon, args: &[&str]) -> Value {
+    let output = Command::new(sluice_bin()).args(["--endpoint", &daemon.endpoint()]).args(args).output().unwrap();
+    assert!(output.status.success(), "sluice {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// Bytes of every user record of the load test: the 100-byte records.
 const LOAD_RECORD_BYTES: usize = 100;
 /// Shards the load test starts with; `UpdateShardCount` doubles them mid-run.
@@ -829,7 +844,7 @@ fn a_group_keeps_up_with_an_aggregating_producer_across_a_kill_and_a_reshard() {
     let mut watch = LeaseWatch::start(daemon.http_addr.to_string(), STREAM);
     // Polling at most five times a second per shard after an empty answer: the GetRecords quota.
     let mut workers: Vec<Worker> =
-        (0..3).map(|i| Worker::start_reading(&daemon, STREAM, &format!("w{i}"), 200)).collect();
+        (0..3).map(|i| Worker::start_native(&daemon, STREAM, &format!("w{i}"), 200)).collect();
     let ids: Vec<String> = workers.iter().map(|worker| worker.id.clone()).collect();
     wait_until("every worker holds a lease and processes its shards", || {
         let table = watch.table();
@@ -887,10 +902,37 @@ fn a_group_keeps_up_with_an_aggregating_producer_across_a_kill_and_a_reshard() {
     let (acked, failed, metrics) = producer.stop();
     assert_eq!(failed, 0, "the producer gave up on records");
     wait_all_processed_incrementally(&workers, &acked);
+    // A record processed by a worker that lost the lease before checkpointing it is
+    // processed again by the new owner, which may not have got to it yet: wait until every
+    // shard's checkpoint reached its last record (or SHARD_END) before handing back.
+    let mut last: BTreeMap<&str, u128> = BTreeMap::new();
+    for (shard, sequence, _, _) in &acked {
+        let entry = last.entry(shard.as_str()).or_default();
+        *entry = (*entry).max(*sequence);
+    }
+    wait_until("every shard is checkpointed at its last record", || {
+        watch.table().values().all(|lease| match rank(lease) {
+            (2, _, _) => true,
+            (_, sequence, _) => last.get(lease.lease_key.as_str()).is_none_or(|last| sequence >= *last),
+        })
+    });
     let backwards = watch.finish();
     assert!(backwards.is_empty(), "checkpoints moved backwards: {backwards:?}");
     terminate_all(&mut workers);
     check_handed_back(daemon.http_addr.to_string(), STREAM, &acked);
+    // The CLI's lease commands (native protocol) see the table the HTTP API does.
+    let listed = sluice_json(&daemon, &["list-leases", "--stream-name", STREAM, "--application-name", "app"]);
+    let listed: BTreeMap<&str, &Value> =
+        listed["Leases"].as_array().unwrap().iter().map(|lease| (lease["LeaseKey"].as_str().unwrap(), lease)).collect();
+    let over_http = leases_now(daemon.http_addr.to_string(), STREAM);
+    assert_eq!(listed.len(), over_http.len());
+    for (key, lease) in &over_http {
+        assert_eq!(listed[key.as_str()]["Checkpoint"].as_str(), Some(lease.checkpoint.as_str()), "{key}");
+        assert_eq!(listed[key.as_str()]["LeaseCounter"].as_i64(), Some(lease.lease_counter), "{key}");
+    }
+    let described =
+        sluice_json(&daemon, &["describe-application", "--stream-name", STREAM, "--application-name", "app"]);
+    assert_eq!(described["ApplicationDescription"]["LeaseCount"].as_i64(), Some(over_http.len() as i64));
     // Every parent ended, and every child was read after its parents: each child's first
     // processed record comes after every first processing of its parents' records.
     let table = leases_now(daemon.http_addr.to_string(), STREAM);
