@@ -14,6 +14,7 @@
 
 mod cli {
     pub mod args;
+    pub mod leases;
     pub mod output;
     pub mod pipe;
 }

@@ -30,9 +30,11 @@
 //!
 //! Delivery is at least once: a new owner resumes after the last confirmed checkpoint.
 //!
-//! Unfinished: the lease calls go over HTTP only (`aws::HttpClient`), because the lease
-//! operations have no native-protocol tables yet; reading by SubscribeToShard
-//! (`ReadMode::Subscribe`) works through the same read path but the group tests poll.
+//! The lease calls go through a [`Transport`] of their own, so a worker speaks the native
+//! protocol or HTTP for them as for its reads, reconnecting after a failed connection; a call
+//! that takes longer than [`CALL_TIMEOUT_MS`] fails like a broken connection. Reading by
+//! SubscribeToShard (`ReadMode::Subscribe`) works through the same read path but the group
+//! tests poll.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,7 +43,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_lite::future;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use sluice_kpl::consumer::checkpoint::{Checkpoint, Position, StartingPosition};
@@ -55,10 +56,11 @@ use sluice_model::{
     TakeLeaseInput, Timestamp,
 };
 
-use crate::aws::HttpClient;
 use crate::consumer::{read_shard_batches, BatchSink, ReadConfig, ReadMode, ShardOutcome, Start};
-use crate::errors::{ClientError, ConnectionError};
-use crate::transport::{Transport, CALL_TIMEOUT_MS};
+use crate::errors::ClientError;
+use crate::transport::Transport;
+#[cfg(doc)]
+use crate::transport::CALL_TIMEOUT_MS;
 
 /// Longest wait between retries of a failed lease call inside a shard task.
 const LEASE_RETRY_MAX_MS: u64 = 1_000;
@@ -126,7 +128,7 @@ pub enum WorkerError {
 struct Context {
     config: WorkerConfig,
     me: WorkerId,
-    leases: Rc<HttpClient>,
+    leases: Rc<Transport>,
     reads: Rc<Transport>,
     lease_duration_ms: i64,
     /// The application's `AT_TIMESTAMP` start, for leases still at that sentinel.
@@ -174,19 +176,6 @@ impl Held {
     }
 }
 
-/// Runs `f` with the transport's call timeout: a lease call to a daemon that stopped answering
-/// fails like a broken connection.
-async fn timed<T>(f: impl std::future::Future<Output = Result<T, ClientError>>) -> Result<T, ClientError> {
-    let timeout = async {
-        glommio::timer::sleep(Duration::from_millis(CALL_TIMEOUT_MS)).await;
-        Err(ClientError::Connection(ConnectionError::Io(Arc::new(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("no answer to a lease call within {CALL_TIMEOUT_MS} ms"),
-        )))))
-    };
-    future::or(f, timeout).await
-}
-
 /// The lease's checkpoint as `kpl` has it.
 fn checkpoint_of(lease: &Lease, initial_timestamp_ms: u64) -> Option<Checkpoint> {
     Some(match lease.checkpoint.as_str() {
@@ -221,7 +210,7 @@ fn shard_number(lease_key: &str) -> Result<ShardId, WorkerError> {
 /// released). `new_processor` makes the processor of each lease taken; `on_event` hears what
 /// the worker does.
 pub async fn run_worker<P, F>(
-    leases: Rc<HttpClient>,
+    leases: Rc<Transport>,
     reads: Rc<Transport>,
     config: WorkerConfig,
     mut new_processor: F,
@@ -280,7 +269,7 @@ where
 }
 
 /// Finds the application, creating it first if it is missing and the config says how.
-async fn application(leases: &HttpClient, config: &WorkerConfig) -> Result<ApplicationDescription, WorkerError> {
+async fn application(leases: &Transport, config: &WorkerConfig) -> Result<ApplicationDescription, WorkerError> {
     let error = |error| WorkerError::Application {
         stream: config.stream.clone(),
         application: config.application.clone(),
@@ -291,7 +280,7 @@ async fn application(leases: &HttpClient, config: &WorkerConfig) -> Result<Appli
         application_name: Some(config.application.clone()),
         ..Default::default()
     };
-    match timed(leases.describe_application(&describe)).await {
+    match leases.call(&describe).await.map(|output| output.application_description) {
         Ok(description) => return Ok(description),
         Err(ClientError::Service(e)) if e.kind == ErrorKind::ResourceNotFound && config.create.is_some() => {}
         Err(e) => return Err(error(e)),
@@ -304,11 +293,11 @@ async fn application(leases: &HttpClient, config: &WorkerConfig) -> Result<Appli
         lease_duration_millis: Some(settings.lease_duration_ms),
         ..Default::default()
     };
-    match timed(leases.create_application(&create)).await {
+    match leases.call(&create).await.map(|output| output.application_description) {
         Ok(description) => Ok(description),
         // Another worker created it first.
         Err(ClientError::Service(e)) if e.kind == ErrorKind::ResourceInUse => {
-            timed(leases.describe_application(&describe)).await.map_err(error)
+            leases.call(&describe).await.map(|output| output.application_description).map_err(error)
         }
         Err(e) => Err(error(e)),
     }
@@ -321,7 +310,7 @@ async fn list_leases(ctx: &Context) -> Result<Vec<Lease>, ClientError> {
     loop {
         let (stream_name, application_name) = ctx.named();
         let input = ListLeasesInput { stream_name, application_name, next_token, ..Default::default() };
-        let page = timed(ctx.leases.list_leases(&input)).await?;
+        let page = ctx.leases.call(&input).await?;
         all.extend(page.leases);
         match page.next_token {
             Some(token) => next_token = Some(token),
@@ -383,7 +372,7 @@ where
             ..Default::default()
         };
         let sent_ms = ctx.now_ms();
-        match timed(ctx.leases.take_lease(&input)).await {
+        match ctx.leases.call(&input).await.map(|output| output.lease) {
             Ok(taken) => start_shard(ctx, held, observer, sent_ms, taken, None, new_processor),
             // Someone else won it, or it is not expired on the daemon's clock yet.
             Err(ClientError::Service(e))
@@ -405,7 +394,7 @@ where
             ..Default::default()
         };
         let sent_ms = ctx.now_ms();
-        match timed(ctx.leases.steal_lease(&input)).await {
+        match ctx.leases.call(&input).await.map(|output| output.lease) {
             Ok(taken) => start_shard(ctx, held, observer, sent_ms, taken, Some(owner), new_processor),
             Err(ClientError::Service(e))
                 if matches!(e.kind, ErrorKind::ResourceInUse | ErrorKind::ResourceNotFound) => {}
@@ -498,7 +487,7 @@ async fn renew(ctx: &Context, observer: &RefCell<ExpiryObserver>, lease: &Held) 
         ..Default::default()
     };
     let sent_ms = ctx.now_ms();
-    match timed(ctx.leases.renew_lease(&input)).await {
+    match ctx.leases.call(&input).await.map(|output| output.lease) {
         Ok(renewed) => {
             if lease.hold.get() != Hold::Lost {
                 lease.valid_until_ms.set(sent_ms + ctx.lease_duration_ms.max(0) as u64);
@@ -643,7 +632,7 @@ async fn write_checkpoint(ctx: &Context, lease: &Held, checkpoint: &Checkpoint) 
             checkpoint_sub_sequence_number: sub,
             ..Default::default()
         };
-        let error = match timed(ctx.leases.checkpoint_lease(&input)).await {
+        let error = match ctx.leases.call(&input).await {
             Ok(_) => return Ok(()),
             Err(error) => error,
         };
@@ -684,7 +673,7 @@ async fn release(ctx: &Context, lease: &Held) {
         lease_counter: lease.counter,
         ..Default::default()
     };
-    match timed(ctx.leases.release_lease(&input)).await {
+    match ctx.leases.call(&input).await {
         Ok(_) => {
             lease.hold.set(Hold::Lost);
             ctx.event(WorkerEvent::LeaseReleased { shard_id: lease.lease_key.clone() });

@@ -103,6 +103,16 @@ body_kinds! {
         DescribeAccountSettings(DescribeAccountSettingsRequest) = body_as_describe_account_settings_request,
         Hello(HelloRequest) = body_as_hello_request,
         Authenticate(AuthenticateRequest) = body_as_authenticate_request,
+        CreateApplication(CreateApplicationRequest) = body_as_create_application_request,
+        DescribeApplication(DescribeApplicationRequest) = body_as_describe_application_request,
+        ListApplications(ListApplicationsRequest) = body_as_list_applications_request,
+        DeleteApplication(DeleteApplicationRequest) = body_as_delete_application_request,
+        ListLeases(ListLeasesRequest) = body_as_list_leases_request,
+        TakeLease(TakeLeaseRequest) = body_as_take_lease_request,
+        RenewLease(RenewLeaseRequest) = body_as_renew_lease_request,
+        ReleaseLease(ReleaseLeaseRequest) = body_as_release_lease_request,
+        StealLease(StealLeaseRequest) = body_as_steal_lease_request,
+        CheckpointLease(CheckpointLeaseRequest) = body_as_checkpoint_lease_request,
     }
 }
 
@@ -145,6 +155,16 @@ body_kinds! {
         DescribeAccountSettings(DescribeAccountSettingsResponse) = body_as_describe_account_settings_response,
         Hello(HelloResponse) = body_as_hello_response,
         Authenticate(AuthenticateResponse) = body_as_authenticate_response,
+        CreateApplication(CreateApplicationResponse) = body_as_create_application_response,
+        DescribeApplication(DescribeApplicationResponse) = body_as_describe_application_response,
+        ListApplications(ListApplicationsResponse) = body_as_list_applications_response,
+        DeleteApplication(DeleteApplicationResponse) = body_as_delete_application_response,
+        ListLeases(ListLeasesResponse) = body_as_list_leases_response,
+        TakeLease(TakeLeaseResponse) = body_as_take_lease_response,
+        RenewLease(RenewLeaseResponse) = body_as_renew_lease_response,
+        ReleaseLease(ReleaseLeaseResponse) = body_as_release_lease_response,
+        StealLease(StealLeaseResponse) = body_as_steal_lease_response,
+        CheckpointLease(CheckpointLeaseResponse) = body_as_checkpoint_lease_response,
     }
 }
 

@@ -73,6 +73,8 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 #[derive(Debug, Clone)]
 struct Processed {
     shard: String,
+    /// The record's place in its shard: sequence number and sub-sequence number.
+    position: (String, u64),
     data: String,
     worker: String,
     at_ms: i64,
@@ -97,11 +99,25 @@ struct Worker {
 }
 
 impl Worker {
+    /// A worker over HTTP (reads and lease calls), polling every 50 ms when idle.
     fn start(daemon: &Daemon, stream: &str, id: &str) -> Worker {
+        let endpoint = daemon.http_addr.to_string();
+        Worker::start_with(&["--endpoint", &endpoint, "consume", "--http"], stream, id, 50)
+    }
+
+    /// A worker over the native protocol (reads and lease calls), polling each shard again
+    /// `idle_ms` after an empty answer.
+    fn start_native(daemon: &Daemon, stream: &str, id: &str, idle_ms: u64) -> Worker {
+        Worker::start_with(&["--endpoint", &daemon.endpoint(), "consume"], stream, id, idle_ms)
+    }
+
+    fn start_with(command: &[&str], stream: &str, id: &str, idle_ms: u64) -> Worker {
         let mut child = Command::new(sluice_bin())
-            .args(["--endpoint", &daemon.http_addr.to_string(), "consume", "--http", "--stream-name", stream])
+            .args(command)
+            .args(["--stream-name", stream])
             .args(["--application", "app", "--worker-id", id, "--lease-duration-ms", &LEASE_MS.to_string()])
-            .args(["--checkpoint-interval-ms", &CHECKPOINT_MS.to_string(), "--idle-time-between-reads", "50"])
+            .args(["--checkpoint-interval-ms", &CHECKPOINT_MS.to_string()])
+            .args(["--idle-time-between-reads", &idle_ms.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -117,6 +133,10 @@ impl Worker {
                 let data = BASE64.decode(value["Data"].as_str().unwrap()).unwrap();
                 sink.lock().unwrap().push(Processed {
                     shard: value["ShardId"].as_str().unwrap().to_owned(),
+                    position: (
+                        value["SequenceNumber"].as_str().unwrap().to_owned(),
+                        value["SubSequenceNumber"].as_u64().unwrap(),
+                    ),
                     data: String::from_utf8(data).unwrap(),
                     worker: value["WorkerId"].as_str().unwrap().to_owned(),
                     at_ms: (value["ProcessedAt"].as_f64().unwrap() * 1000.0).round() as i64,
@@ -636,4 +656,338 @@ fn parents_are_processed_before_children_across_a_split_and_a_merge() {
         }
     }
     eprintln!("FIGURES reshard: {} records, leases {:?}", acked.len(), table.keys().collect::<Vec<_>>());
+}
+
+/// Runs a single-call `sluice` command against the daemon's native port; its JSON output.
+fn sluice_json(daemon: &Daemon, args: &[&str]) -> Value {
+    let output = Command::new(sluice_bin()).args(["--endpoint", &daemon.endpoint()]).args(args).output().unwrap();
+    assert!(output.status.success(), "sluice {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Bytes of every user record of the load test: the issue's 100-byte records.
+const LOAD_RECORD_BYTES: usize = 100;
+/// Shards the load test starts with; `UpdateShardCount` doubles them mid-run.
+const LOAD_SHARDS: i32 = 4;
+/// User records per second per initial shard in CI: a quarter of a plain PutRecord user's
+/// 1,000/s, enough to keep every shard busy across the kill and the reshard without the debug
+/// build falling behind on two shared cores.
+const LOAD_CI_RECORDS_PER_S_PER_SHARD: u64 = 250;
+/// Seconds of steady load before the kill and after the reshard in CI.
+const LOAD_CI_PHASE_S: u64 = 2;
+/// The issue's load: 100-byte records filling a shard's 1 MiB/s (about 10,000 a second).
+const LOAD_FULL_RECORDS_PER_S_PER_SHARD: u64 = 10_000;
+
+/// The load test's size: CI's by default; `SLUICE_GROUP_LOAD=<seconds per phase>` runs the
+/// issue's load (`SLUICE_GROUP_LOAD_RATE` overrides its records per second per shard).
+#[derive(Debug, Clone, Copy)]
+struct GroupLoad {
+    records_per_s_per_shard: u64,
+    phase_s: u64,
+}
+
+impl GroupLoad {
+    fn from_env() -> GroupLoad {
+        let Some(phase) = std::env::var_os("SLUICE_GROUP_LOAD") else {
+            return GroupLoad { records_per_s_per_shard: LOAD_CI_RECORDS_PER_S_PER_SHARD, phase_s: LOAD_CI_PHASE_S };
+        };
+        let phase_s = phase.to_str().and_then(|s| s.parse().ok()).expect("SLUICE_GROUP_LOAD is seconds per phase");
+        let records_per_s_per_shard = std::env::var("SLUICE_GROUP_LOAD_RATE")
+            .map(|rate| rate.parse().expect("SLUICE_GROUP_LOAD_RATE is records per second per shard"))
+            .unwrap_or(LOAD_FULL_RECORDS_PER_S_PER_SHARD);
+        GroupLoad { records_per_s_per_shard, phase_s }
+    }
+}
+
+/// The record written on line `n`: `r<n>` padded with dots to [`LOAD_RECORD_BYTES`].
+fn load_record(n: u64) -> String {
+    format!("r{n:09}{}", ".".repeat(LOAD_RECORD_BYTES - 10))
+}
+
+/// `sluice produce` (the KPL-format producer: aggregated, collected, rate limited and retried)
+/// over the native protocol, fed `records_per_s` records a second on stdin, one partition key
+/// per record; every result it prints is read back in input order.
+struct CliProducer {
+    stop: Arc<AtomicBool>,
+    child: Child,
+    feeder: Option<JoinHandle<()>>,
+    results: Option<JoinHandle<(Vec<Acked>, u64)>>,
+    metrics: Option<JoinHandle<Option<Value>>>,
+}
+
+impl CliProducer {
+    fn start(endpoint: String, stream: &str, records_per_s: u64) -> CliProducer {
+        let mut child = Command::new(sluice_bin())
+            .args(["--endpoint", &endpoint, "produce", "--stream-name", stream, "--print-results", "--metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sluice produce");
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut stdin = std::io::BufWriter::new(child.stdin.take().unwrap());
+        let flag = stop.clone();
+        // Paced in 10 ms ticks; a producer that pushes back (its buffers full) blocks the write,
+        // and the next ticks catch up.
+        let feeder = std::thread::spawn(move || {
+            use std::io::Write;
+            let started = Instant::now();
+            let mut written = 0u64;
+            while !flag.load(Ordering::Relaxed) {
+                let due = (started.elapsed().as_secs_f64() * records_per_s as f64) as u64;
+                while written < due {
+                    writeln!(stdin, "{}", load_record(written)).unwrap();
+                    written += 1;
+                }
+                stdin.flush().unwrap();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            // Dropping stdin ends the input: the producer flushes what it buffered and exits.
+        });
+        let stdout = child.stdout.take().unwrap();
+        let results = std::thread::spawn(move || {
+            let (mut acked, mut failed) = (Vec::new(), 0u64);
+            for (n, line) in BufReader::new(stdout).lines().map_while(Result::ok).enumerate() {
+                let value: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("[producer] {line}: {e}"));
+                if value.get("ErrorCode").is_some() {
+                    failed += 1;
+                    continue;
+                }
+                let shard = value["ShardId"].as_str().unwrap().to_owned();
+                let sequence: u128 = value["SequenceNumber"].as_str().unwrap().parse().unwrap();
+                acked.push((shard, sequence, n.to_string(), load_record(n as u64)));
+            }
+            (acked, failed)
+        });
+        let stderr = child.stderr.take().unwrap();
+        let metrics = std::thread::spawn(move || {
+            let mut metrics = None;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(value) if value.get("UserRecordsPut").is_some() => metrics = Some(value),
+                    _ => eprintln!("[producer] {line}"),
+                }
+            }
+            metrics
+        });
+        CliProducer { stop, child, feeder: Some(feeder), results: Some(results), metrics: Some(metrics) }
+    }
+
+    /// Ends the input and waits for the producer to put what it buffered and exit: the
+    /// acknowledged records, how many failed, and its metrics.
+    fn stop(&mut self) -> (Vec<Acked>, u64, Value) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.feeder.take().unwrap().join().unwrap();
+        let status = self.child.wait().unwrap();
+        let (acked, failed) = self.results.take().unwrap().join().unwrap();
+        let metrics = self.metrics.take().unwrap().join().unwrap().expect("the producer printed its metrics");
+        assert!(status.success() || failed > 0, "sluice produce exited with {status}");
+        (acked, failed, metrics)
+    }
+}
+
+impl Drop for CliProducer {
+    fn drop(&mut self) {
+        if self.results.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Waits until every acknowledged record was processed, looking only at what the workers
+/// printed since the last look (the load test's record counts make a full rescan every time
+/// quadratic).
+fn wait_all_processed_incrementally(workers: &[Worker], acked: &[Acked]) {
+    let mut missing: BTreeSet<&str> = acked.iter().map(|(_, _, _, data)| data.as_str()).collect();
+    let mut seen_count = vec![0usize; workers.len()];
+    let deadline = Instant::now() + Duration::from_secs(DEADLINE_S);
+    loop {
+        for (worker, seen) in workers.iter().zip(seen_count.iter_mut()) {
+            let records = worker.records.lock().unwrap();
+            for record in &records[*seen..] {
+                missing.remove(record.data.as_str());
+            }
+            *seen = records.len();
+        }
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} acknowledged records never processed, e.g. {:?}",
+            missing.len(),
+            missing.iter().take(5).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The issue's "Done when" run, end to end with real processes: `sluice produce` (aggregating)
+/// into a stream of four shards under `--limits kinesis`, three `sluice consume --application`
+/// workers; one worker is SIGKILLed, its shards are taken over, then `UpdateShardCount` doubles
+/// the shards under the group; every acknowledged user record is processed at least once,
+/// checkpoints never move backwards, parents end before their children are read, and the
+/// figures (takeover time, duplicates, the producer's rate and aggregation) are printed.
+/// In CI it runs at a quarter of a plain user's record rate; `SLUICE_GROUP_LOAD=<seconds>`
+/// runs it at the issue's 1 MiB/s per shard (see [`GroupLoad`]).
+#[test]
+fn a_group_keeps_up_with_an_aggregating_producer_across_a_kill_and_a_reshard() {
+    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    const STREAM: &str = "load";
+    let load = GroupLoad::from_env();
+    let started = Instant::now();
+    let daemon = Daemon::start("kinesis", 1);
+    create_stream(daemon.endpoint(), STREAM, LOAD_SHARDS);
+    let records_per_s = load.records_per_s_per_shard * LOAD_SHARDS as u64;
+    let mut producer = CliProducer::start(daemon.endpoint(), STREAM, records_per_s);
+    let mut watch = LeaseWatch::start(daemon.http_addr.to_string(), STREAM);
+    // Polling at most five times a second per shard after an empty answer: the GetRecords quota.
+    let mut workers: Vec<Worker> =
+        (0..3).map(|i| Worker::start_native(&daemon, STREAM, &format!("w{i}"), 200)).collect();
+    let ids: Vec<String> = workers.iter().map(|worker| worker.id.clone()).collect();
+    wait_until("every worker holds a lease and processes its shards", || {
+        let table = watch.table();
+        table.len() == LOAD_SHARDS as usize
+            && ids.iter().all(|id| !watch.owned_by(id).is_empty())
+            && workers.iter().all(|worker| {
+                let records = worker.records();
+                watch.owned_by(&worker.id).iter().all(|lease| records.iter().any(|r| r.shard == lease.lease_key))
+            })
+    });
+    std::thread::sleep(Duration::from_secs(load.phase_s));
+    // The victim is the worker holding the most leases.
+    let victim_index = (0..workers.len()).max_by_key(|&i| watch.owned_by(&ids[i]).len()).unwrap();
+    let victim_id = ids[victim_index].clone();
+    let victim: BTreeSet<String> = watch.owned_by(&victim_id).into_iter().map(|lease| lease.lease_key).collect();
+    let kill_ms = epoch_ms();
+    workers[victim_index].kill();
+    wait_until("the survivors hold every lease of the killed worker and process its shards", || {
+        let table = watch.table();
+        victim.iter().all(|shard| {
+            table[shard].lease_owner.as_deref().is_some_and(|owner| owner != victim_id)
+                && workers
+                    .iter()
+                    .any(|w| w.id != victim_id && w.records().iter().any(|r| r.shard == *shard && r.at_ms > kill_ms))
+        })
+    });
+    let expiries = watch.expiry_by_owner.lock().unwrap().clone();
+    let survivors: Vec<Processed> =
+        workers.iter().filter(|w| w.id != victim_id).flat_map(Worker::records).filter(|r| r.at_ms > kill_ms).collect();
+    // Takeover: from the kill, and from the killed worker's lease expiry (the daemon's clock,
+    // this host), to the new owner's first record of the shard.
+    let mut from_kill_ms = Vec::new();
+    let mut from_expiry_ms = Vec::new();
+    for shard in &victim {
+        let first_ms = survivors.iter().filter(|r| r.shard == *shard).map(|r| r.at_ms).min().unwrap();
+        from_kill_ms.push(first_ms - kill_ms);
+        from_expiry_ms.push(first_ms - expiries[&(shard.clone(), victim_id.clone())]);
+    }
+    from_kill_ms.sort();
+    from_expiry_ms.sort();
+    // Reshard under the group while the producer keeps going.
+    let endpoint = daemon.endpoint();
+    run(move || async move {
+        let client = Client::connect(&endpoint).await.unwrap();
+        let input = UpdateShardCountInput {
+            stream_name: Some(STREAM.into()),
+            target_shard_count: 2 * LOAD_SHARDS,
+            scaling_type: ScalingType::UniformScaling,
+            stream_arn: None,
+        };
+        client.call(&input).await.unwrap();
+        wait_active(&client, STREAM).await;
+    });
+    std::thread::sleep(Duration::from_secs(load.phase_s));
+    let (acked, failed, metrics) = producer.stop();
+    assert_eq!(failed, 0, "the producer gave up on records");
+    wait_all_processed_incrementally(&workers, &acked);
+    // A record processed by a worker that lost the lease before checkpointing it is
+    // processed again by the new owner, which may not have got to it yet: wait until every
+    // shard's checkpoint reached its last record (or SHARD_END) before handing back.
+    let mut last: BTreeMap<&str, u128> = BTreeMap::new();
+    for (shard, sequence, _, _) in &acked {
+        let entry = last.entry(shard.as_str()).or_default();
+        *entry = (*entry).max(*sequence);
+    }
+    wait_until("every shard is checkpointed at its last record", || {
+        watch.table().values().all(|lease| match rank(lease) {
+            (2, _, _) => true,
+            (_, sequence, _) => last.get(lease.lease_key.as_str()).is_none_or(|last| sequence >= *last),
+        })
+    });
+    let backwards = watch.finish();
+    assert!(backwards.is_empty(), "checkpoints moved backwards: {backwards:?}");
+    terminate_all(&mut workers);
+    check_handed_back(daemon.http_addr.to_string(), STREAM, &acked);
+    // The CLI's lease commands (native protocol) see the table the HTTP API does.
+    let listed = sluice_json(&daemon, &["list-leases", "--stream-name", STREAM, "--application-name", "app"]);
+    let listed: BTreeMap<&str, &Value> =
+        listed["Leases"].as_array().unwrap().iter().map(|lease| (lease["LeaseKey"].as_str().unwrap(), lease)).collect();
+    let over_http = leases_now(daemon.http_addr.to_string(), STREAM);
+    assert_eq!(listed.len(), over_http.len());
+    for (key, lease) in &over_http {
+        assert_eq!(listed[key.as_str()]["Checkpoint"].as_str(), Some(lease.checkpoint.as_str()), "{key}");
+        assert_eq!(listed[key.as_str()]["LeaseCounter"].as_i64(), Some(lease.lease_counter), "{key}");
+    }
+    let described =
+        sluice_json(&daemon, &["describe-application", "--stream-name", STREAM, "--application-name", "app"]);
+    assert_eq!(described["ApplicationDescription"]["LeaseCount"].as_i64(), Some(over_http.len() as i64));
+    // Every parent ended, and every child was read after its parents: each child's first
+    // processed record comes after every first processing of its parents' records.
+    let table = leases_now(daemon.http_addr.to_string(), STREAM);
+    assert_eq!(table.len(), 3 * LOAD_SHARDS as usize, "the shards and the children of the doubling: {table:?}");
+    let all = all_records(&workers);
+    let mut first: BTreeMap<&str, (&str, i64)> = BTreeMap::new();
+    for record in &all {
+        let entry = first.entry(record.data.as_str()).or_insert((record.shard.as_str(), record.at_ms));
+        entry.1 = entry.1.min(record.at_ms);
+    }
+    let mut last_by_shard: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut first_by_shard: BTreeMap<&str, i64> = BTreeMap::new();
+    for (shard, at_ms) in first.values() {
+        let last = last_by_shard.entry(shard).or_insert(*at_ms);
+        *last = (*last).max(*at_ms);
+        let earliest = first_by_shard.entry(shard).or_insert(*at_ms);
+        *earliest = (*earliest).min(*at_ms);
+    }
+    let mut children_read = 0;
+    for lease in table.values().filter(|lease| !lease.parent_shard_ids.is_empty()) {
+        let Some(child_first) = first_by_shard.get(lease.lease_key.as_str()) else { continue };
+        children_read += 1;
+        for parent in &lease.parent_shard_ids {
+            assert_eq!(table[parent].checkpoint, "SHARD_END", "{parent} ended");
+            let parent_last = last_by_shard.get(parent.as_str()).copied().unwrap_or(i64::MIN);
+            assert!(parent_last <= *child_first, "{} read before its parent {parent} ended", lease.lease_key);
+        }
+    }
+    assert!(children_read > 0, "records reached the children of the reshard");
+    // Duplicates of two kinds: a record processed again at the same place (a new owner going
+    // on from the last checkpoint, the consumer's at-least-once), and a record the stream holds
+    // twice (the producer retried a put whose answer it did not get).
+    let positions: BTreeSet<(&str, &(String, u64))> = all.iter().map(|r| (r.shard.as_str(), &r.position)).collect();
+    let reprocessed = all.len() - positions.len();
+    let victim_reprocessed = {
+        let mut seen = BTreeSet::new();
+        all.iter().filter(|r| victim.contains(&r.shard) && !seen.insert((&r.shard, &r.position))).count()
+    };
+    let unique: BTreeSet<&str> = all.iter().map(|r| r.data.as_str()).collect();
+    let stored_twice = positions.len() - unique.len();
+    eprintln!(
+        "FIGURES load: {} user records acknowledged ({records_per_s}/s offered: {} per shard of \
+         {LOAD_RECORD_BYTES} B on {LOAD_SHARDS} shards, doubled mid-run), lost 0, {} processed; processed again \
+         {reprocessed} in total, {victim_reprocessed} on the {} taken-over shards; stored twice by producer \
+         retries {stored_twice}; takeover kill -> first record ms p50 {} max {} \
+         {from_kill_ms:?}, lease expiry -> first record ms p50 {} max {} (lease {LEASE_MS} ms, checkpoint every \
+         {CHECKPOINT_MS} ms); {children_read} children read; producer {metrics}; whole test {:.1} s",
+        acked.len(),
+        load.records_per_s_per_shard,
+        all.len(),
+        victim.len(),
+        from_kill_ms[from_kill_ms.len() / 2],
+        from_kill_ms.last().unwrap(),
+        from_expiry_ms[from_expiry_ms.len() / 2],
+        from_expiry_ms.last().unwrap(),
+        started.elapsed().as_secs_f64(),
+    );
 }

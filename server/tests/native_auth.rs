@@ -9,8 +9,9 @@ use bytes::Bytes;
 use common::{run, Daemon};
 use sluice_client::auth::SigningCredentials;
 use sluice_client::{
-    Client, ClientError, ConnectOptions, CreateStreamInput, ErrorKind, GetRecordsInput, GetShardIteratorInput,
-    ListStreamsInput, PutRecordInput, ShardIteratorType,
+    Client, ClientError, ConnectOptions, CreateApplicationInput, CreateStreamInput, ErrorKind, GetRecordsInput,
+    GetShardIteratorInput, InitialPosition, InitialPositionType, ListLeasesInput, ListStreamsInput, PutRecordInput,
+    ShardIteratorType, StealLeaseInput, TakeLeaseInput,
 };
 use sluice_security::Secret;
 use std::path::{Path, PathBuf};
@@ -291,4 +292,93 @@ fn the_cli_authenticates_from_the_environment() {
     let anonymous = sluice(None, "");
     assert_eq!(anonymous.status.code(), Some(255));
     assert!(String::from_utf8_lossy(&anonymous.stderr).contains("(MissingAuthenticationTokenException)"));
+}
+
+/// The lease operations on the native protocol go through the same authorization and audit as
+/// over HTTP: the admin runs a consumer group's calls, the reader (allowed only to read
+/// `orders-*`) is refused each with AWS's message naming `kinesis:<Operation>`, and the
+/// refusals are in the audit log under their operation's name.
+#[test]
+fn lease_operations_are_authorized_and_audited_on_the_native_protocol() {
+    let secured = secured();
+    let endpoint = secured.daemon.endpoint();
+    run(move || async move {
+        let admin = Client::connect_with(&endpoint, &options("AKIAADMIN00000000001", "admin/secret+key", "us-east-1"))
+            .await
+            .unwrap();
+        admin
+            .call(&CreateStreamInput { stream_name: "orders-1".into(), shard_count: Some(2), ..Default::default() })
+            .await
+            .unwrap();
+        let create = CreateApplicationInput {
+            stream_name: Some("orders-1".into()),
+            application_name: "app".into(),
+            initial_position: Some(InitialPosition { r#type: InitialPositionType::TrimHorizon, timestamp: None }),
+            lease_duration_millis: Some(5_000),
+            ..Default::default()
+        };
+        // The stream may still be CREATING: the application waits for it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let description = loop {
+            match admin.call(&create).await {
+                Ok(output) => break output.application_description,
+                Err(error) => assert!(Instant::now() < deadline, "CreateApplication never succeeded: {error}"),
+            }
+            glommio::timer::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(description.lease_duration_millis, 5_000);
+        let list = ListLeasesInput {
+            stream_name: Some("orders-1".into()),
+            application_name: Some("app".into()),
+            ..Default::default()
+        };
+        let leases = admin.call(&list).await.unwrap().leases;
+        assert_eq!(leases.len(), 2);
+        let take = TakeLeaseInput {
+            stream_name: Some("orders-1".into()),
+            application_name: Some("app".into()),
+            lease_key: leases[0].lease_key.clone(),
+            worker_id: "w".into(),
+            lease_counter: leases[0].lease_counter,
+            ..Default::default()
+        };
+        let taken = admin.call(&take).await.unwrap().lease;
+        assert_eq!(taken.lease_owner.as_deref(), Some("w"));
+
+        let reader = Client::connect_with(&endpoint, &options("AKIAREADER0000000001", "reader-secret", "us-east-1"))
+            .await
+            .unwrap();
+        let (kind, message) = service(reader.call(&list).await);
+        assert_eq!(kind, ErrorKind::AccessDenied);
+        assert_eq!(
+            message,
+            format!(
+                "User: arn:aws:iam::{ACCOUNT}:user/reader is not authorized to perform: kinesis:ListLeases on resource: \
+                 arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/orders-1 because no identity-based policy allows the \
+                 kinesis:ListLeases action"
+            )
+        );
+        let steal = StealLeaseInput {
+            stream_name: Some("orders-1".into()),
+            application_name: Some("app".into()),
+            lease_key: taken.lease_key.clone(),
+            worker_id: "thief".into(),
+            lease_owner: "w".into(),
+            lease_counter: taken.lease_counter,
+            ..Default::default()
+        };
+        assert_eq!(service(reader.call(&steal).await).0, ErrorKind::AccessDenied);
+        // The refused steal changed nothing.
+        let after = admin.call(&list).await.unwrap().leases;
+        assert_eq!(after.iter().find(|l| l.lease_key == taken.lease_key).unwrap().lease_owner.as_deref(), Some("w"));
+    });
+    let denied = audit_lines(
+        secured.dir.path(),
+        |event| {
+            event["errorCode"] == "AccessDeniedException"
+                && ["ListLeases", "StealLease"].contains(&event["eventName"].as_str().unwrap_or_default())
+        },
+        2,
+    );
+    assert!(denied.iter().all(|event| event["userIdentity"]["arn"] == format!("arn:aws:iam::{ACCOUNT}:user/reader")));
 }

@@ -100,6 +100,16 @@ pub enum Command {
     ListStreamConsumers(ListStreamConsumersArgs),
     /// Receive a shard's records as they arrive, one JSON line per event.
     SubscribeToShard(SubscribeToShardArgs),
+    /// Create a consumer group (an application of a stream) whose leases sluiced keeps.
+    CreateApplication(crate::cli::leases::CreateApplicationArgs),
+    /// Describe an application (by --application-arn, or the stream and --application-name).
+    DescribeApplication(crate::cli::leases::ApplicationArgs),
+    /// List a stream's applications.
+    ListApplications(crate::cli::leases::ListApplicationsArgs),
+    /// Delete an application and its leases.
+    DeleteApplication(crate::cli::leases::ApplicationArgs),
+    /// List an application's leases: owner, counter, expiry and checkpoint per shard.
+    ListLeases(crate::cli::leases::ListLeasesArgs),
 }
 
 /// The stream an operation acts on: by name or by ARN.
@@ -410,7 +420,12 @@ pub enum Call {
     DeregisterStreamConsumer(DeregisterStreamConsumerInput),
     DescribeStreamConsumer(DescribeStreamConsumerInput),
     ListStreamConsumers(ListStreamConsumersInput),
-    SubscribeToShard { request: SubscribeToShardInput, max_events: Option<u64> },
+    SubscribeToShard {
+        request: SubscribeToShardInput,
+        max_events: Option<u64>,
+    },
+    /// A consumer-group operation (`crate::cli::leases`).
+    Application(Request),
 }
 
 impl Call {
@@ -441,6 +456,7 @@ impl Call {
             Self::DescribeStreamConsumer(input) => input.into(),
             Self::ListStreamConsumers(input) => input.into(),
             Self::SubscribeToShard { request, .. } => request.into(),
+            Self::Application(request) => request,
         }
     }
 
@@ -471,6 +487,7 @@ impl Call {
             Self::DescribeStreamConsumer(_) => "DescribeStreamConsumer",
             Self::ListStreamConsumers(_) => "ListStreamConsumers",
             Self::SubscribeToShard { .. } => "SubscribeToShard",
+            Self::Application(request) => request.operation().name(),
         }
     }
 }
@@ -615,6 +632,11 @@ impl Command {
                 scaling_type: parse_enum("--scaling-type", &args.scaling_type)?,
             }),
             Self::DescribeLimits => Call::DescribeLimits,
+            Self::CreateApplication(args) => Call::Application(crate::cli::leases::create_application(args)?),
+            Self::DescribeApplication(args) => Call::Application(crate::cli::leases::describe_application(args)),
+            Self::ListApplications(args) => Call::Application(crate::cli::leases::list_applications(args)),
+            Self::DeleteApplication(args) => Call::Application(crate::cli::leases::delete_application(args)),
+            Self::ListLeases(args) => Call::Application(crate::cli::leases::list_leases(args)),
             Self::RegisterStreamConsumer(args) => Call::RegisterStreamConsumer(RegisterStreamConsumerInput {
                 stream_arn: StreamArn::from(args.stream_arn.as_str()),
                 consumer_name: args.consumer_name.clone(),

@@ -18,7 +18,6 @@ use base64::Engine;
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
-use sluice_client::aws::HttpClient;
 use sluice_client::consumer::{read_stream, Item, ReadConfig, ReadMode, Start};
 use sluice_client::producer::{Producer, PutError, RecordFuture};
 use sluice_client::transport::{Endpoint, Transport};
@@ -317,9 +316,9 @@ pub struct ConsumeArgs {
     pub exit_at_tip: bool,
     /// Join this consumer group (an application of the stream; created if missing, starting
     /// at --shard-iterator-type): process only the shards whose leases this worker takes from
-    /// sluiced, checkpoint through them, hand them over at SIGTERM/SIGINT. The lease operations
-    /// are HTTP-only for now, so this needs --http.
-    #[arg(long, requires = "http")]
+    /// sluiced, checkpoint through them, hand them over at SIGTERM/SIGINT. The lease calls go
+    /// by the same protocol as the reads (native, or HTTP with --http).
+    #[arg(long)]
     pub application: Option<String>,
     /// With --application: this worker's id (default: `worker-<pid>-<random>`).
     #[arg(long, requires = "application")]
@@ -589,8 +588,7 @@ async fn consume_as_group(
         taker_interval_ms: args.taker_interval_ms,
         balancer: BalancerConfig::default(),
     };
-    let encoding = if args.transport.cbor { Encoding::Cbor } else { Encoding::Json };
-    let leases = HttpClient::connect(endpoint, encoding).await?;
+    let leases = Rc::new(Transport::new(args.transport.endpoint(endpoint)));
     let reads = Rc::new(Transport::new(args.transport.endpoint(endpoint)));
     let output = Rc::new(GroupOutput {
         out: RefCell::new(BufWriter::new(std::io::stdout())),

@@ -929,10 +929,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for BillingCommitmentStatus {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_REQUEST_BODY: u8 = 33;
+pub const ENUM_MAX_REQUEST_BODY: u8 = 43;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 34] = [
+pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 44] = [
   RequestBody::NONE,
   RequestBody::CreateStreamRequest,
   RequestBody::DeleteStreamRequest,
@@ -967,6 +967,16 @@ pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 34] = [
   RequestBody::DescribeAccountSettingsRequest,
   RequestBody::HelloRequest,
   RequestBody::AuthenticateRequest,
+  RequestBody::CreateApplicationRequest,
+  RequestBody::DescribeApplicationRequest,
+  RequestBody::ListApplicationsRequest,
+  RequestBody::DeleteApplicationRequest,
+  RequestBody::ListLeasesRequest,
+  RequestBody::TakeLeaseRequest,
+  RequestBody::RenewLeaseRequest,
+  RequestBody::ReleaseLeaseRequest,
+  RequestBody::StealLeaseRequest,
+  RequestBody::CheckpointLeaseRequest,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1008,9 +1018,19 @@ impl RequestBody {
   pub const DescribeAccountSettingsRequest: Self = Self(31);
   pub const HelloRequest: Self = Self(32);
   pub const AuthenticateRequest: Self = Self(33);
+  pub const CreateApplicationRequest: Self = Self(34);
+  pub const DescribeApplicationRequest: Self = Self(35);
+  pub const ListApplicationsRequest: Self = Self(36);
+  pub const DeleteApplicationRequest: Self = Self(37);
+  pub const ListLeasesRequest: Self = Self(38);
+  pub const TakeLeaseRequest: Self = Self(39);
+  pub const RenewLeaseRequest: Self = Self(40);
+  pub const ReleaseLeaseRequest: Self = Self(41);
+  pub const StealLeaseRequest: Self = Self(42);
+  pub const CheckpointLeaseRequest: Self = Self(43);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 33;
+  pub const ENUM_MAX: u8 = 43;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::CreateStreamRequest,
@@ -1046,6 +1066,16 @@ impl RequestBody {
     Self::DescribeAccountSettingsRequest,
     Self::HelloRequest,
     Self::AuthenticateRequest,
+    Self::CreateApplicationRequest,
+    Self::DescribeApplicationRequest,
+    Self::ListApplicationsRequest,
+    Self::DeleteApplicationRequest,
+    Self::ListLeasesRequest,
+    Self::TakeLeaseRequest,
+    Self::RenewLeaseRequest,
+    Self::ReleaseLeaseRequest,
+    Self::StealLeaseRequest,
+    Self::CheckpointLeaseRequest,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1084,6 +1114,16 @@ impl RequestBody {
       Self::DescribeAccountSettingsRequest => Some("DescribeAccountSettingsRequest"),
       Self::HelloRequest => Some("HelloRequest"),
       Self::AuthenticateRequest => Some("AuthenticateRequest"),
+      Self::CreateApplicationRequest => Some("CreateApplicationRequest"),
+      Self::DescribeApplicationRequest => Some("DescribeApplicationRequest"),
+      Self::ListApplicationsRequest => Some("ListApplicationsRequest"),
+      Self::DeleteApplicationRequest => Some("DeleteApplicationRequest"),
+      Self::ListLeasesRequest => Some("ListLeasesRequest"),
+      Self::TakeLeaseRequest => Some("TakeLeaseRequest"),
+      Self::RenewLeaseRequest => Some("RenewLeaseRequest"),
+      Self::ReleaseLeaseRequest => Some("ReleaseLeaseRequest"),
+      Self::StealLeaseRequest => Some("StealLeaseRequest"),
+      Self::CheckpointLeaseRequest => Some("CheckpointLeaseRequest"),
       _ => None,
     }
   }
@@ -1143,10 +1183,10 @@ pub struct RequestBodyUnionTableOffset {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_RESPONSE_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_RESPONSE_BODY: u8 = 35;
+pub const ENUM_MAX_RESPONSE_BODY: u8 = 45;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 36] = [
+pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 46] = [
   ResponseBody::NONE,
   ResponseBody::CreateStreamResponse,
   ResponseBody::DeleteStreamResponse,
@@ -1183,6 +1223,16 @@ pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 36] = [
   ResponseBody::DescribeAccountSettingsResponse,
   ResponseBody::HelloResponse,
   ResponseBody::AuthenticateResponse,
+  ResponseBody::CreateApplicationResponse,
+  ResponseBody::DescribeApplicationResponse,
+  ResponseBody::ListApplicationsResponse,
+  ResponseBody::DeleteApplicationResponse,
+  ResponseBody::ListLeasesResponse,
+  ResponseBody::TakeLeaseResponse,
+  ResponseBody::RenewLeaseResponse,
+  ResponseBody::ReleaseLeaseResponse,
+  ResponseBody::StealLeaseResponse,
+  ResponseBody::CheckpointLeaseResponse,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1226,9 +1276,19 @@ impl ResponseBody {
   pub const DescribeAccountSettingsResponse: Self = Self(33);
   pub const HelloResponse: Self = Self(34);
   pub const AuthenticateResponse: Self = Self(35);
+  pub const CreateApplicationResponse: Self = Self(36);
+  pub const DescribeApplicationResponse: Self = Self(37);
+  pub const ListApplicationsResponse: Self = Self(38);
+  pub const DeleteApplicationResponse: Self = Self(39);
+  pub const ListLeasesResponse: Self = Self(40);
+  pub const TakeLeaseResponse: Self = Self(41);
+  pub const RenewLeaseResponse: Self = Self(42);
+  pub const ReleaseLeaseResponse: Self = Self(43);
+  pub const StealLeaseResponse: Self = Self(44);
+  pub const CheckpointLeaseResponse: Self = Self(45);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 35;
+  pub const ENUM_MAX: u8 = 45;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::CreateStreamResponse,
@@ -1266,6 +1326,16 @@ impl ResponseBody {
     Self::DescribeAccountSettingsResponse,
     Self::HelloResponse,
     Self::AuthenticateResponse,
+    Self::CreateApplicationResponse,
+    Self::DescribeApplicationResponse,
+    Self::ListApplicationsResponse,
+    Self::DeleteApplicationResponse,
+    Self::ListLeasesResponse,
+    Self::TakeLeaseResponse,
+    Self::RenewLeaseResponse,
+    Self::ReleaseLeaseResponse,
+    Self::StealLeaseResponse,
+    Self::CheckpointLeaseResponse,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1306,6 +1376,16 @@ impl ResponseBody {
       Self::DescribeAccountSettingsResponse => Some("DescribeAccountSettingsResponse"),
       Self::HelloResponse => Some("HelloResponse"),
       Self::AuthenticateResponse => Some("AuthenticateResponse"),
+      Self::CreateApplicationResponse => Some("CreateApplicationResponse"),
+      Self::DescribeApplicationResponse => Some("DescribeApplicationResponse"),
+      Self::ListApplicationsResponse => Some("ListApplicationsResponse"),
+      Self::DeleteApplicationResponse => Some("DeleteApplicationResponse"),
+      Self::ListLeasesResponse => Some("ListLeasesResponse"),
+      Self::TakeLeaseResponse => Some("TakeLeaseResponse"),
+      Self::RenewLeaseResponse => Some("RenewLeaseResponse"),
+      Self::ReleaseLeaseResponse => Some("ReleaseLeaseResponse"),
+      Self::StealLeaseResponse => Some("StealLeaseResponse"),
+      Self::CheckpointLeaseResponse => Some("CheckpointLeaseResponse"),
       _ => None,
     }
   }
@@ -12207,6 +12287,3567 @@ impl ::core::fmt::Debug for AuthenticateResponse<'_> {
       ds.finish()
   }
 }
+pub enum InitialPositionOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct InitialPosition<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for InitialPosition<'a> {
+  type Inner = InitialPosition<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> InitialPosition<'a> {
+  pub const VT_TYPE_: ::flatbuffers::VOffsetT = 4;
+  pub const VT_TIMESTAMP: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    InitialPosition { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args InitialPositionArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<InitialPosition<'bldr>> {
+    let mut builder = InitialPositionBuilder::new(_fbb);
+    if let Some(x) = args.timestamp { builder.add_timestamp(x); }
+    if let Some(x) = args.type_ { builder.add_type_(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn type_(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(InitialPosition::VT_TYPE_, None)}
+  }
+  #[inline]
+  pub fn timestamp(&self) -> Option<i64> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(InitialPosition::VT_TIMESTAMP, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for InitialPosition<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("type_", Self::VT_TYPE_, false)?
+     .visit_field::<i64>("timestamp", Self::VT_TIMESTAMP, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct InitialPositionArgs<'a> {
+    pub type_: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub timestamp: Option<i64>,
+}
+impl<'a> Default for InitialPositionArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    InitialPositionArgs {
+      type_: None,
+      timestamp: None,
+    }
+  }
+}
+
+pub struct InitialPositionBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> InitialPositionBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_type_(&mut self, type_: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(InitialPosition::VT_TYPE_, type_);
+  }
+  #[inline]
+  pub fn add_timestamp(&mut self, timestamp: i64) {
+    self.fbb_.push_slot_always::<i64>(InitialPosition::VT_TIMESTAMP, timestamp);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> InitialPositionBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    InitialPositionBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<InitialPosition<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for InitialPosition<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("InitialPosition");
+      ds.field("type_", &self.type_());
+      ds.field("timestamp", &self.timestamp());
+      ds.finish()
+  }
+}
+pub enum ApplicationDescriptionOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct ApplicationDescription<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ApplicationDescription<'a> {
+  type Inner = ApplicationDescription<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ApplicationDescription<'a> {
+  pub const VT_APPLICATION_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_APPLICATION_ARN: ::flatbuffers::VOffsetT = 6;
+  pub const VT_APPLICATION_STATUS: ::flatbuffers::VOffsetT = 8;
+  pub const VT_APPLICATION_CREATION_TIMESTAMP: ::flatbuffers::VOffsetT = 10;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 12;
+  pub const VT_INITIAL_POSITION: ::flatbuffers::VOffsetT = 14;
+  pub const VT_LEASE_DURATION_MILLIS: ::flatbuffers::VOffsetT = 16;
+  pub const VT_LEASE_COUNT: ::flatbuffers::VOffsetT = 18;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ApplicationDescription { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ApplicationDescriptionArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ApplicationDescription<'bldr>> {
+    let mut builder = ApplicationDescriptionBuilder::new(_fbb);
+    builder.add_lease_count(args.lease_count);
+    builder.add_lease_duration_millis(args.lease_duration_millis);
+    builder.add_application_creation_timestamp(args.application_creation_timestamp);
+    if let Some(x) = args.initial_position { builder.add_initial_position(x); }
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.application_status { builder.add_application_status(x); }
+    if let Some(x) = args.application_arn { builder.add_application_arn(x); }
+    if let Some(x) = args.application_name { builder.add_application_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn application_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ApplicationDescription::VT_APPLICATION_NAME, None)}
+  }
+  #[inline]
+  pub fn application_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ApplicationDescription::VT_APPLICATION_ARN, None)}
+  }
+  #[inline]
+  pub fn application_status(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ApplicationDescription::VT_APPLICATION_STATUS, None)}
+  }
+  #[inline]
+  pub fn application_creation_timestamp(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(ApplicationDescription::VT_APPLICATION_CREATION_TIMESTAMP, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ApplicationDescription::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn initial_position(&self) -> Option<InitialPosition<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<InitialPosition>>(ApplicationDescription::VT_INITIAL_POSITION, None)}
+  }
+  #[inline]
+  pub fn lease_duration_millis(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(ApplicationDescription::VT_LEASE_DURATION_MILLIS, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn lease_count(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(ApplicationDescription::VT_LEASE_COUNT, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ApplicationDescription<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_name", Self::VT_APPLICATION_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_arn", Self::VT_APPLICATION_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_status", Self::VT_APPLICATION_STATUS, false)?
+     .visit_field::<i64>("application_creation_timestamp", Self::VT_APPLICATION_CREATION_TIMESTAMP, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<InitialPosition>>("initial_position", Self::VT_INITIAL_POSITION, false)?
+     .visit_field::<i64>("lease_duration_millis", Self::VT_LEASE_DURATION_MILLIS, false)?
+     .visit_field::<i64>("lease_count", Self::VT_LEASE_COUNT, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ApplicationDescriptionArgs<'a> {
+    pub application_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub application_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub application_status: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub application_creation_timestamp: i64,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub initial_position: Option<::flatbuffers::WIPOffset<InitialPosition<'a>>>,
+    pub lease_duration_millis: i64,
+    pub lease_count: i64,
+}
+impl<'a> Default for ApplicationDescriptionArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ApplicationDescriptionArgs {
+      application_name: None,
+      application_arn: None,
+      application_status: None,
+      application_creation_timestamp: 0,
+      stream_arn: None,
+      initial_position: None,
+      lease_duration_millis: 0,
+      lease_count: 0,
+    }
+  }
+}
+
+pub struct ApplicationDescriptionBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ApplicationDescriptionBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_application_name(&mut self, application_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ApplicationDescription::VT_APPLICATION_NAME, application_name);
+  }
+  #[inline]
+  pub fn add_application_arn(&mut self, application_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ApplicationDescription::VT_APPLICATION_ARN, application_arn);
+  }
+  #[inline]
+  pub fn add_application_status(&mut self, application_status: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ApplicationDescription::VT_APPLICATION_STATUS, application_status);
+  }
+  #[inline]
+  pub fn add_application_creation_timestamp(&mut self, application_creation_timestamp: i64) {
+    self.fbb_.push_slot::<i64>(ApplicationDescription::VT_APPLICATION_CREATION_TIMESTAMP, application_creation_timestamp, 0);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ApplicationDescription::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_initial_position(&mut self, initial_position: ::flatbuffers::WIPOffset<InitialPosition<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<InitialPosition>>(ApplicationDescription::VT_INITIAL_POSITION, initial_position);
+  }
+  #[inline]
+  pub fn add_lease_duration_millis(&mut self, lease_duration_millis: i64) {
+    self.fbb_.push_slot::<i64>(ApplicationDescription::VT_LEASE_DURATION_MILLIS, lease_duration_millis, 0);
+  }
+  #[inline]
+  pub fn add_lease_count(&mut self, lease_count: i64) {
+    self.fbb_.push_slot::<i64>(ApplicationDescription::VT_LEASE_COUNT, lease_count, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ApplicationDescriptionBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ApplicationDescriptionBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ApplicationDescription<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ApplicationDescription<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ApplicationDescription");
+      ds.field("application_name", &self.application_name());
+      ds.field("application_arn", &self.application_arn());
+      ds.field("application_status", &self.application_status());
+      ds.field("application_creation_timestamp", &self.application_creation_timestamp());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("initial_position", &self.initial_position());
+      ds.field("lease_duration_millis", &self.lease_duration_millis());
+      ds.field("lease_count", &self.lease_count());
+      ds.finish()
+  }
+}
+pub enum ApplicationSummaryOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct ApplicationSummary<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ApplicationSummary<'a> {
+  type Inner = ApplicationSummary<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ApplicationSummary<'a> {
+  pub const VT_APPLICATION_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_APPLICATION_ARN: ::flatbuffers::VOffsetT = 6;
+  pub const VT_APPLICATION_STATUS: ::flatbuffers::VOffsetT = 8;
+  pub const VT_APPLICATION_CREATION_TIMESTAMP: ::flatbuffers::VOffsetT = 10;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 12;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ApplicationSummary { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ApplicationSummaryArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ApplicationSummary<'bldr>> {
+    let mut builder = ApplicationSummaryBuilder::new(_fbb);
+    builder.add_application_creation_timestamp(args.application_creation_timestamp);
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.application_status { builder.add_application_status(x); }
+    if let Some(x) = args.application_arn { builder.add_application_arn(x); }
+    if let Some(x) = args.application_name { builder.add_application_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn application_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ApplicationSummary::VT_APPLICATION_NAME, None)}
+  }
+  #[inline]
+  pub fn application_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ApplicationSummary::VT_APPLICATION_ARN, None)}
+  }
+  #[inline]
+  pub fn application_status(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ApplicationSummary::VT_APPLICATION_STATUS, None)}
+  }
+  #[inline]
+  pub fn application_creation_timestamp(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(ApplicationSummary::VT_APPLICATION_CREATION_TIMESTAMP, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ApplicationSummary::VT_STREAM_ARN, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ApplicationSummary<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_name", Self::VT_APPLICATION_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_arn", Self::VT_APPLICATION_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_status", Self::VT_APPLICATION_STATUS, false)?
+     .visit_field::<i64>("application_creation_timestamp", Self::VT_APPLICATION_CREATION_TIMESTAMP, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ApplicationSummaryArgs<'a> {
+    pub application_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub application_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub application_status: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub application_creation_timestamp: i64,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for ApplicationSummaryArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ApplicationSummaryArgs {
+      application_name: None,
+      application_arn: None,
+      application_status: None,
+      application_creation_timestamp: 0,
+      stream_arn: None,
+    }
+  }
+}
+
+pub struct ApplicationSummaryBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ApplicationSummaryBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_application_name(&mut self, application_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ApplicationSummary::VT_APPLICATION_NAME, application_name);
+  }
+  #[inline]
+  pub fn add_application_arn(&mut self, application_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ApplicationSummary::VT_APPLICATION_ARN, application_arn);
+  }
+  #[inline]
+  pub fn add_application_status(&mut self, application_status: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ApplicationSummary::VT_APPLICATION_STATUS, application_status);
+  }
+  #[inline]
+  pub fn add_application_creation_timestamp(&mut self, application_creation_timestamp: i64) {
+    self.fbb_.push_slot::<i64>(ApplicationSummary::VT_APPLICATION_CREATION_TIMESTAMP, application_creation_timestamp, 0);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ApplicationSummary::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ApplicationSummaryBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ApplicationSummaryBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ApplicationSummary<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ApplicationSummary<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ApplicationSummary");
+      ds.field("application_name", &self.application_name());
+      ds.field("application_arn", &self.application_arn());
+      ds.field("application_status", &self.application_status());
+      ds.field("application_creation_timestamp", &self.application_creation_timestamp());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.finish()
+  }
+}
+pub enum LeaseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct Lease<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Lease<'a> {
+  type Inner = Lease<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Lease<'a> {
+  pub const VT_LEASE_KEY: ::flatbuffers::VOffsetT = 4;
+  pub const VT_LEASE_OWNER: ::flatbuffers::VOffsetT = 6;
+  pub const VT_LEASE_COUNTER: ::flatbuffers::VOffsetT = 8;
+  pub const VT_LEASE_EXPIRATION_TIMESTAMP: ::flatbuffers::VOffsetT = 10;
+  pub const VT_CHECKPOINT: ::flatbuffers::VOffsetT = 12;
+  pub const VT_CHECKPOINT_SUB_SEQUENCE_NUMBER: ::flatbuffers::VOffsetT = 14;
+  pub const VT_OWNER_SWITCHES_SINCE_CHECKPOINT: ::flatbuffers::VOffsetT = 16;
+  pub const VT_PARENT_SHARD_IDS: ::flatbuffers::VOffsetT = 18;
+  pub const VT_CHILD_SHARD_IDS: ::flatbuffers::VOffsetT = 20;
+  pub const VT_HASH_KEY_RANGE: ::flatbuffers::VOffsetT = 22;
+  pub const VT_SHARD_CLOSED: ::flatbuffers::VOffsetT = 24;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Lease { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args LeaseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Lease<'bldr>> {
+    let mut builder = LeaseBuilder::new(_fbb);
+    builder.add_owner_switches_since_checkpoint(args.owner_switches_since_checkpoint);
+    builder.add_checkpoint_sub_sequence_number(args.checkpoint_sub_sequence_number);
+    if let Some(x) = args.lease_expiration_timestamp { builder.add_lease_expiration_timestamp(x); }
+    builder.add_lease_counter(args.lease_counter);
+    if let Some(x) = args.hash_key_range { builder.add_hash_key_range(x); }
+    if let Some(x) = args.child_shard_ids { builder.add_child_shard_ids(x); }
+    if let Some(x) = args.parent_shard_ids { builder.add_parent_shard_ids(x); }
+    if let Some(x) = args.checkpoint { builder.add_checkpoint(x); }
+    if let Some(x) = args.lease_owner { builder.add_lease_owner(x); }
+    if let Some(x) = args.lease_key { builder.add_lease_key(x); }
+    builder.add_shard_closed(args.shard_closed);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn lease_key(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Lease::VT_LEASE_KEY, None)}
+  }
+  #[inline]
+  pub fn lease_owner(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Lease::VT_LEASE_OWNER, None)}
+  }
+  #[inline]
+  pub fn lease_counter(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(Lease::VT_LEASE_COUNTER, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn lease_expiration_timestamp(&self) -> Option<i64> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(Lease::VT_LEASE_EXPIRATION_TIMESTAMP, None)}
+  }
+  #[inline]
+  pub fn checkpoint(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Lease::VT_CHECKPOINT, None)}
+  }
+  #[inline]
+  pub fn checkpoint_sub_sequence_number(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(Lease::VT_CHECKPOINT_SUB_SEQUENCE_NUMBER, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn owner_switches_since_checkpoint(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(Lease::VT_OWNER_SWITCHES_SINCE_CHECKPOINT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn parent_shard_ids(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>(Lease::VT_PARENT_SHARD_IDS, None)}
+  }
+  #[inline]
+  pub fn child_shard_ids(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>(Lease::VT_CHILD_SHARD_IDS, None)}
+  }
+  #[inline]
+  pub fn hash_key_range(&self) -> Option<HashKeyRange<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<HashKeyRange>>(Lease::VT_HASH_KEY_RANGE, None)}
+  }
+  #[inline]
+  pub fn shard_closed(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(Lease::VT_SHARD_CLOSED, Some(false)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Lease<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("lease_key", Self::VT_LEASE_KEY, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("lease_owner", Self::VT_LEASE_OWNER, false)?
+     .visit_field::<i64>("lease_counter", Self::VT_LEASE_COUNTER, false)?
+     .visit_field::<i64>("lease_expiration_timestamp", Self::VT_LEASE_EXPIRATION_TIMESTAMP, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("checkpoint", Self::VT_CHECKPOINT, false)?
+     .visit_field::<i64>("checkpoint_sub_sequence_number", Self::VT_CHECKPOINT_SUB_SEQUENCE_NUMBER, false)?
+     .visit_field::<i64>("owner_switches_since_checkpoint", Self::VT_OWNER_SWITCHES_SINCE_CHECKPOINT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<&'_ str>>>>("parent_shard_ids", Self::VT_PARENT_SHARD_IDS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<&'_ str>>>>("child_shard_ids", Self::VT_CHILD_SHARD_IDS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<HashKeyRange>>("hash_key_range", Self::VT_HASH_KEY_RANGE, false)?
+     .visit_field::<bool>("shard_closed", Self::VT_SHARD_CLOSED, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct LeaseArgs<'a> {
+    pub lease_key: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub lease_owner: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub lease_counter: i64,
+    pub lease_expiration_timestamp: Option<i64>,
+    pub checkpoint: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub checkpoint_sub_sequence_number: i64,
+    pub owner_switches_since_checkpoint: i64,
+    pub parent_shard_ids: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>,
+    pub child_shard_ids: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>,
+    pub hash_key_range: Option<::flatbuffers::WIPOffset<HashKeyRange<'a>>>,
+    pub shard_closed: bool,
+}
+impl<'a> Default for LeaseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    LeaseArgs {
+      lease_key: None,
+      lease_owner: None,
+      lease_counter: 0,
+      lease_expiration_timestamp: None,
+      checkpoint: None,
+      checkpoint_sub_sequence_number: 0,
+      owner_switches_since_checkpoint: 0,
+      parent_shard_ids: None,
+      child_shard_ids: None,
+      hash_key_range: None,
+      shard_closed: false,
+    }
+  }
+}
+
+pub struct LeaseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LeaseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_lease_key(&mut self, lease_key: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Lease::VT_LEASE_KEY, lease_key);
+  }
+  #[inline]
+  pub fn add_lease_owner(&mut self, lease_owner: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Lease::VT_LEASE_OWNER, lease_owner);
+  }
+  #[inline]
+  pub fn add_lease_counter(&mut self, lease_counter: i64) {
+    self.fbb_.push_slot::<i64>(Lease::VT_LEASE_COUNTER, lease_counter, 0);
+  }
+  #[inline]
+  pub fn add_lease_expiration_timestamp(&mut self, lease_expiration_timestamp: i64) {
+    self.fbb_.push_slot_always::<i64>(Lease::VT_LEASE_EXPIRATION_TIMESTAMP, lease_expiration_timestamp);
+  }
+  #[inline]
+  pub fn add_checkpoint(&mut self, checkpoint: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Lease::VT_CHECKPOINT, checkpoint);
+  }
+  #[inline]
+  pub fn add_checkpoint_sub_sequence_number(&mut self, checkpoint_sub_sequence_number: i64) {
+    self.fbb_.push_slot::<i64>(Lease::VT_CHECKPOINT_SUB_SEQUENCE_NUMBER, checkpoint_sub_sequence_number, 0);
+  }
+  #[inline]
+  pub fn add_owner_switches_since_checkpoint(&mut self, owner_switches_since_checkpoint: i64) {
+    self.fbb_.push_slot::<i64>(Lease::VT_OWNER_SWITCHES_SINCE_CHECKPOINT, owner_switches_since_checkpoint, 0);
+  }
+  #[inline]
+  pub fn add_parent_shard_ids(&mut self, parent_shard_ids: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<&'b  str>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Lease::VT_PARENT_SHARD_IDS, parent_shard_ids);
+  }
+  #[inline]
+  pub fn add_child_shard_ids(&mut self, child_shard_ids: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<&'b  str>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Lease::VT_CHILD_SHARD_IDS, child_shard_ids);
+  }
+  #[inline]
+  pub fn add_hash_key_range(&mut self, hash_key_range: ::flatbuffers::WIPOffset<HashKeyRange<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<HashKeyRange>>(Lease::VT_HASH_KEY_RANGE, hash_key_range);
+  }
+  #[inline]
+  pub fn add_shard_closed(&mut self, shard_closed: bool) {
+    self.fbb_.push_slot::<bool>(Lease::VT_SHARD_CLOSED, shard_closed, false);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LeaseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    LeaseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Lease<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Lease<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Lease");
+      ds.field("lease_key", &self.lease_key());
+      ds.field("lease_owner", &self.lease_owner());
+      ds.field("lease_counter", &self.lease_counter());
+      ds.field("lease_expiration_timestamp", &self.lease_expiration_timestamp());
+      ds.field("checkpoint", &self.checkpoint());
+      ds.field("checkpoint_sub_sequence_number", &self.checkpoint_sub_sequence_number());
+      ds.field("owner_switches_since_checkpoint", &self.owner_switches_since_checkpoint());
+      ds.field("parent_shard_ids", &self.parent_shard_ids());
+      ds.field("child_shard_ids", &self.child_shard_ids());
+      ds.field("hash_key_range", &self.hash_key_range());
+      ds.field("shard_closed", &self.shard_closed());
+      ds.finish()
+  }
+}
+pub enum CreateApplicationRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct CreateApplicationRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for CreateApplicationRequest<'a> {
+  type Inner = CreateApplicationRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> CreateApplicationRequest<'a> {
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 6;
+  pub const VT_APPLICATION_NAME: ::flatbuffers::VOffsetT = 8;
+  pub const VT_INITIAL_POSITION: ::flatbuffers::VOffsetT = 10;
+  pub const VT_LEASE_DURATION_MILLIS: ::flatbuffers::VOffsetT = 12;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    CreateApplicationRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args CreateApplicationRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<CreateApplicationRequest<'bldr>> {
+    let mut builder = CreateApplicationRequestBuilder::new(_fbb);
+    if let Some(x) = args.lease_duration_millis { builder.add_lease_duration_millis(x); }
+    if let Some(x) = args.initial_position { builder.add_initial_position(x); }
+    if let Some(x) = args.application_name { builder.add_application_name(x); }
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(CreateApplicationRequest::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(CreateApplicationRequest::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn application_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(CreateApplicationRequest::VT_APPLICATION_NAME, None)}
+  }
+  #[inline]
+  pub fn initial_position(&self) -> Option<InitialPosition<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<InitialPosition>>(CreateApplicationRequest::VT_INITIAL_POSITION, None)}
+  }
+  #[inline]
+  pub fn lease_duration_millis(&self) -> Option<i64> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(CreateApplicationRequest::VT_LEASE_DURATION_MILLIS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for CreateApplicationRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_name", Self::VT_APPLICATION_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<InitialPosition>>("initial_position", Self::VT_INITIAL_POSITION, false)?
+     .visit_field::<i64>("lease_duration_millis", Self::VT_LEASE_DURATION_MILLIS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct CreateApplicationRequestArgs<'a> {
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub application_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub initial_position: Option<::flatbuffers::WIPOffset<InitialPosition<'a>>>,
+    pub lease_duration_millis: Option<i64>,
+}
+impl<'a> Default for CreateApplicationRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    CreateApplicationRequestArgs {
+      stream_name: None,
+      stream_arn: None,
+      application_name: None,
+      initial_position: None,
+      lease_duration_millis: None,
+    }
+  }
+}
+
+pub struct CreateApplicationRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> CreateApplicationRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(CreateApplicationRequest::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(CreateApplicationRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_application_name(&mut self, application_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(CreateApplicationRequest::VT_APPLICATION_NAME, application_name);
+  }
+  #[inline]
+  pub fn add_initial_position(&mut self, initial_position: ::flatbuffers::WIPOffset<InitialPosition<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<InitialPosition>>(CreateApplicationRequest::VT_INITIAL_POSITION, initial_position);
+  }
+  #[inline]
+  pub fn add_lease_duration_millis(&mut self, lease_duration_millis: i64) {
+    self.fbb_.push_slot_always::<i64>(CreateApplicationRequest::VT_LEASE_DURATION_MILLIS, lease_duration_millis);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> CreateApplicationRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    CreateApplicationRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<CreateApplicationRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for CreateApplicationRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("CreateApplicationRequest");
+      ds.field("stream_name", &self.stream_name());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("application_name", &self.application_name());
+      ds.field("initial_position", &self.initial_position());
+      ds.field("lease_duration_millis", &self.lease_duration_millis());
+      ds.finish()
+  }
+}
+pub enum CreateApplicationResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct CreateApplicationResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for CreateApplicationResponse<'a> {
+  type Inner = CreateApplicationResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> CreateApplicationResponse<'a> {
+  pub const VT_APPLICATION_DESCRIPTION: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    CreateApplicationResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args CreateApplicationResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<CreateApplicationResponse<'bldr>> {
+    let mut builder = CreateApplicationResponseBuilder::new(_fbb);
+    if let Some(x) = args.application_description { builder.add_application_description(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn application_description(&self) -> Option<ApplicationDescription<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<ApplicationDescription>>(CreateApplicationResponse::VT_APPLICATION_DESCRIPTION, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for CreateApplicationResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<ApplicationDescription>>("application_description", Self::VT_APPLICATION_DESCRIPTION, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct CreateApplicationResponseArgs<'a> {
+    pub application_description: Option<::flatbuffers::WIPOffset<ApplicationDescription<'a>>>,
+}
+impl<'a> Default for CreateApplicationResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    CreateApplicationResponseArgs {
+      application_description: None,
+    }
+  }
+}
+
+pub struct CreateApplicationResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> CreateApplicationResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_application_description(&mut self, application_description: ::flatbuffers::WIPOffset<ApplicationDescription<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<ApplicationDescription>>(CreateApplicationResponse::VT_APPLICATION_DESCRIPTION, application_description);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> CreateApplicationResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    CreateApplicationResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<CreateApplicationResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for CreateApplicationResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("CreateApplicationResponse");
+      ds.field("application_description", &self.application_description());
+      ds.finish()
+  }
+}
+pub enum DescribeApplicationRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct DescribeApplicationRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for DescribeApplicationRequest<'a> {
+  type Inner = DescribeApplicationRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> DescribeApplicationRequest<'a> {
+  pub const VT_APPLICATION_ARN: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 6;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 8;
+  pub const VT_APPLICATION_NAME: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    DescribeApplicationRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args DescribeApplicationRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<DescribeApplicationRequest<'bldr>> {
+    let mut builder = DescribeApplicationRequestBuilder::new(_fbb);
+    if let Some(x) = args.application_name { builder.add_application_name(x); }
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    if let Some(x) = args.application_arn { builder.add_application_arn(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn application_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DescribeApplicationRequest::VT_APPLICATION_ARN, None)}
+  }
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DescribeApplicationRequest::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DescribeApplicationRequest::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn application_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DescribeApplicationRequest::VT_APPLICATION_NAME, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for DescribeApplicationRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_arn", Self::VT_APPLICATION_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_name", Self::VT_APPLICATION_NAME, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct DescribeApplicationRequestArgs<'a> {
+    pub application_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub application_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for DescribeApplicationRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    DescribeApplicationRequestArgs {
+      application_arn: None,
+      stream_name: None,
+      stream_arn: None,
+      application_name: None,
+    }
+  }
+}
+
+pub struct DescribeApplicationRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> DescribeApplicationRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_application_arn(&mut self, application_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DescribeApplicationRequest::VT_APPLICATION_ARN, application_arn);
+  }
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DescribeApplicationRequest::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DescribeApplicationRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_application_name(&mut self, application_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DescribeApplicationRequest::VT_APPLICATION_NAME, application_name);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> DescribeApplicationRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    DescribeApplicationRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<DescribeApplicationRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for DescribeApplicationRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("DescribeApplicationRequest");
+      ds.field("application_arn", &self.application_arn());
+      ds.field("stream_name", &self.stream_name());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("application_name", &self.application_name());
+      ds.finish()
+  }
+}
+pub enum DescribeApplicationResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct DescribeApplicationResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for DescribeApplicationResponse<'a> {
+  type Inner = DescribeApplicationResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> DescribeApplicationResponse<'a> {
+  pub const VT_APPLICATION_DESCRIPTION: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    DescribeApplicationResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args DescribeApplicationResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<DescribeApplicationResponse<'bldr>> {
+    let mut builder = DescribeApplicationResponseBuilder::new(_fbb);
+    if let Some(x) = args.application_description { builder.add_application_description(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn application_description(&self) -> Option<ApplicationDescription<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<ApplicationDescription>>(DescribeApplicationResponse::VT_APPLICATION_DESCRIPTION, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for DescribeApplicationResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<ApplicationDescription>>("application_description", Self::VT_APPLICATION_DESCRIPTION, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct DescribeApplicationResponseArgs<'a> {
+    pub application_description: Option<::flatbuffers::WIPOffset<ApplicationDescription<'a>>>,
+}
+impl<'a> Default for DescribeApplicationResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    DescribeApplicationResponseArgs {
+      application_description: None,
+    }
+  }
+}
+
+pub struct DescribeApplicationResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> DescribeApplicationResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_application_description(&mut self, application_description: ::flatbuffers::WIPOffset<ApplicationDescription<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<ApplicationDescription>>(DescribeApplicationResponse::VT_APPLICATION_DESCRIPTION, application_description);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> DescribeApplicationResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    DescribeApplicationResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<DescribeApplicationResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for DescribeApplicationResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("DescribeApplicationResponse");
+      ds.field("application_description", &self.application_description());
+      ds.finish()
+  }
+}
+pub enum ListApplicationsRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct ListApplicationsRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ListApplicationsRequest<'a> {
+  type Inner = ListApplicationsRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ListApplicationsRequest<'a> {
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 6;
+  pub const VT_MAX_RESULTS: ::flatbuffers::VOffsetT = 8;
+  pub const VT_NEXT_TOKEN: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ListApplicationsRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ListApplicationsRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ListApplicationsRequest<'bldr>> {
+    let mut builder = ListApplicationsRequestBuilder::new(_fbb);
+    if let Some(x) = args.next_token { builder.add_next_token(x); }
+    if let Some(x) = args.max_results { builder.add_max_results(x); }
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ListApplicationsRequest::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ListApplicationsRequest::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn max_results(&self) -> Option<i32> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(ListApplicationsRequest::VT_MAX_RESULTS, None)}
+  }
+  #[inline]
+  pub fn next_token(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ListApplicationsRequest::VT_NEXT_TOKEN, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ListApplicationsRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<i32>("max_results", Self::VT_MAX_RESULTS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("next_token", Self::VT_NEXT_TOKEN, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ListApplicationsRequestArgs<'a> {
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub max_results: Option<i32>,
+    pub next_token: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for ListApplicationsRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ListApplicationsRequestArgs {
+      stream_name: None,
+      stream_arn: None,
+      max_results: None,
+      next_token: None,
+    }
+  }
+}
+
+pub struct ListApplicationsRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ListApplicationsRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListApplicationsRequest::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListApplicationsRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_max_results(&mut self, max_results: i32) {
+    self.fbb_.push_slot_always::<i32>(ListApplicationsRequest::VT_MAX_RESULTS, max_results);
+  }
+  #[inline]
+  pub fn add_next_token(&mut self, next_token: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListApplicationsRequest::VT_NEXT_TOKEN, next_token);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ListApplicationsRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ListApplicationsRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ListApplicationsRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ListApplicationsRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ListApplicationsRequest");
+      ds.field("stream_name", &self.stream_name());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("max_results", &self.max_results());
+      ds.field("next_token", &self.next_token());
+      ds.finish()
+  }
+}
+pub enum ListApplicationsResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct ListApplicationsResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ListApplicationsResponse<'a> {
+  type Inner = ListApplicationsResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ListApplicationsResponse<'a> {
+  pub const VT_APPLICATIONS: ::flatbuffers::VOffsetT = 4;
+  pub const VT_NEXT_TOKEN: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ListApplicationsResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ListApplicationsResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ListApplicationsResponse<'bldr>> {
+    let mut builder = ListApplicationsResponseBuilder::new(_fbb);
+    if let Some(x) = args.next_token { builder.add_next_token(x); }
+    if let Some(x) = args.applications { builder.add_applications(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn applications(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ApplicationSummary<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ApplicationSummary>>>>(ListApplicationsResponse::VT_APPLICATIONS, None)}
+  }
+  #[inline]
+  pub fn next_token(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ListApplicationsResponse::VT_NEXT_TOKEN, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ListApplicationsResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<ApplicationSummary>>>>("applications", Self::VT_APPLICATIONS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("next_token", Self::VT_NEXT_TOKEN, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ListApplicationsResponseArgs<'a> {
+    pub applications: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ApplicationSummary<'a>>>>>,
+    pub next_token: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for ListApplicationsResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ListApplicationsResponseArgs {
+      applications: None,
+      next_token: None,
+    }
+  }
+}
+
+pub struct ListApplicationsResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ListApplicationsResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_applications(&mut self, applications: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<ApplicationSummary<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListApplicationsResponse::VT_APPLICATIONS, applications);
+  }
+  #[inline]
+  pub fn add_next_token(&mut self, next_token: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListApplicationsResponse::VT_NEXT_TOKEN, next_token);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ListApplicationsResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ListApplicationsResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ListApplicationsResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ListApplicationsResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ListApplicationsResponse");
+      ds.field("applications", &self.applications());
+      ds.field("next_token", &self.next_token());
+      ds.finish()
+  }
+}
+pub enum DeleteApplicationRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct DeleteApplicationRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for DeleteApplicationRequest<'a> {
+  type Inner = DeleteApplicationRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> DeleteApplicationRequest<'a> {
+  pub const VT_APPLICATION_ARN: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 6;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 8;
+  pub const VT_APPLICATION_NAME: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    DeleteApplicationRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args DeleteApplicationRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<DeleteApplicationRequest<'bldr>> {
+    let mut builder = DeleteApplicationRequestBuilder::new(_fbb);
+    if let Some(x) = args.application_name { builder.add_application_name(x); }
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    if let Some(x) = args.application_arn { builder.add_application_arn(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn application_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DeleteApplicationRequest::VT_APPLICATION_ARN, None)}
+  }
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DeleteApplicationRequest::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DeleteApplicationRequest::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn application_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DeleteApplicationRequest::VT_APPLICATION_NAME, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for DeleteApplicationRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_arn", Self::VT_APPLICATION_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_name", Self::VT_APPLICATION_NAME, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct DeleteApplicationRequestArgs<'a> {
+    pub application_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub application_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for DeleteApplicationRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    DeleteApplicationRequestArgs {
+      application_arn: None,
+      stream_name: None,
+      stream_arn: None,
+      application_name: None,
+    }
+  }
+}
+
+pub struct DeleteApplicationRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> DeleteApplicationRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_application_arn(&mut self, application_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DeleteApplicationRequest::VT_APPLICATION_ARN, application_arn);
+  }
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DeleteApplicationRequest::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DeleteApplicationRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_application_name(&mut self, application_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DeleteApplicationRequest::VT_APPLICATION_NAME, application_name);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> DeleteApplicationRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    DeleteApplicationRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<DeleteApplicationRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for DeleteApplicationRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("DeleteApplicationRequest");
+      ds.field("application_arn", &self.application_arn());
+      ds.field("stream_name", &self.stream_name());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("application_name", &self.application_name());
+      ds.finish()
+  }
+}
+pub enum DeleteApplicationResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct DeleteApplicationResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for DeleteApplicationResponse<'a> {
+  type Inner = DeleteApplicationResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> DeleteApplicationResponse<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    DeleteApplicationResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args DeleteApplicationResponseArgs
+  ) -> ::flatbuffers::WIPOffset<DeleteApplicationResponse<'bldr>> {
+    let mut builder = DeleteApplicationResponseBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for DeleteApplicationResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct DeleteApplicationResponseArgs {
+}
+impl<'a> Default for DeleteApplicationResponseArgs {
+  #[inline]
+  fn default() -> Self {
+    DeleteApplicationResponseArgs {
+    }
+  }
+}
+
+pub struct DeleteApplicationResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> DeleteApplicationResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> DeleteApplicationResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    DeleteApplicationResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<DeleteApplicationResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for DeleteApplicationResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("DeleteApplicationResponse");
+      ds.finish()
+  }
+}
+pub enum ListLeasesRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct ListLeasesRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ListLeasesRequest<'a> {
+  type Inner = ListLeasesRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ListLeasesRequest<'a> {
+  pub const VT_APPLICATION_ARN: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 6;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 8;
+  pub const VT_APPLICATION_NAME: ::flatbuffers::VOffsetT = 10;
+  pub const VT_MAX_RESULTS: ::flatbuffers::VOffsetT = 12;
+  pub const VT_NEXT_TOKEN: ::flatbuffers::VOffsetT = 14;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ListLeasesRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ListLeasesRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ListLeasesRequest<'bldr>> {
+    let mut builder = ListLeasesRequestBuilder::new(_fbb);
+    if let Some(x) = args.next_token { builder.add_next_token(x); }
+    if let Some(x) = args.max_results { builder.add_max_results(x); }
+    if let Some(x) = args.application_name { builder.add_application_name(x); }
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    if let Some(x) = args.application_arn { builder.add_application_arn(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn application_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ListLeasesRequest::VT_APPLICATION_ARN, None)}
+  }
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ListLeasesRequest::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ListLeasesRequest::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn application_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ListLeasesRequest::VT_APPLICATION_NAME, None)}
+  }
+  #[inline]
+  pub fn max_results(&self) -> Option<i32> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(ListLeasesRequest::VT_MAX_RESULTS, None)}
+  }
+  #[inline]
+  pub fn next_token(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ListLeasesRequest::VT_NEXT_TOKEN, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ListLeasesRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_arn", Self::VT_APPLICATION_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_name", Self::VT_APPLICATION_NAME, false)?
+     .visit_field::<i32>("max_results", Self::VT_MAX_RESULTS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("next_token", Self::VT_NEXT_TOKEN, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ListLeasesRequestArgs<'a> {
+    pub application_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub application_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub max_results: Option<i32>,
+    pub next_token: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for ListLeasesRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ListLeasesRequestArgs {
+      application_arn: None,
+      stream_name: None,
+      stream_arn: None,
+      application_name: None,
+      max_results: None,
+      next_token: None,
+    }
+  }
+}
+
+pub struct ListLeasesRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ListLeasesRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_application_arn(&mut self, application_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListLeasesRequest::VT_APPLICATION_ARN, application_arn);
+  }
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListLeasesRequest::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListLeasesRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_application_name(&mut self, application_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListLeasesRequest::VT_APPLICATION_NAME, application_name);
+  }
+  #[inline]
+  pub fn add_max_results(&mut self, max_results: i32) {
+    self.fbb_.push_slot_always::<i32>(ListLeasesRequest::VT_MAX_RESULTS, max_results);
+  }
+  #[inline]
+  pub fn add_next_token(&mut self, next_token: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListLeasesRequest::VT_NEXT_TOKEN, next_token);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ListLeasesRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ListLeasesRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ListLeasesRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ListLeasesRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ListLeasesRequest");
+      ds.field("application_arn", &self.application_arn());
+      ds.field("stream_name", &self.stream_name());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("application_name", &self.application_name());
+      ds.field("max_results", &self.max_results());
+      ds.field("next_token", &self.next_token());
+      ds.finish()
+  }
+}
+pub enum ListLeasesResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct ListLeasesResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ListLeasesResponse<'a> {
+  type Inner = ListLeasesResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ListLeasesResponse<'a> {
+  pub const VT_LEASES: ::flatbuffers::VOffsetT = 4;
+  pub const VT_NEXT_TOKEN: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ListLeasesResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ListLeasesResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ListLeasesResponse<'bldr>> {
+    let mut builder = ListLeasesResponseBuilder::new(_fbb);
+    if let Some(x) = args.next_token { builder.add_next_token(x); }
+    if let Some(x) = args.leases { builder.add_leases(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn leases(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Lease<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Lease>>>>(ListLeasesResponse::VT_LEASES, None)}
+  }
+  #[inline]
+  pub fn next_token(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ListLeasesResponse::VT_NEXT_TOKEN, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ListLeasesResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Lease>>>>("leases", Self::VT_LEASES, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("next_token", Self::VT_NEXT_TOKEN, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ListLeasesResponseArgs<'a> {
+    pub leases: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Lease<'a>>>>>,
+    pub next_token: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for ListLeasesResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ListLeasesResponseArgs {
+      leases: None,
+      next_token: None,
+    }
+  }
+}
+
+pub struct ListLeasesResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ListLeasesResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_leases(&mut self, leases: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<Lease<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListLeasesResponse::VT_LEASES, leases);
+  }
+  #[inline]
+  pub fn add_next_token(&mut self, next_token: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListLeasesResponse::VT_NEXT_TOKEN, next_token);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ListLeasesResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ListLeasesResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ListLeasesResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ListLeasesResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ListLeasesResponse");
+      ds.field("leases", &self.leases());
+      ds.field("next_token", &self.next_token());
+      ds.finish()
+  }
+}
+pub enum TakeLeaseRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct TakeLeaseRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for TakeLeaseRequest<'a> {
+  type Inner = TakeLeaseRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> TakeLeaseRequest<'a> {
+  pub const VT_APPLICATION_ARN: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 6;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 8;
+  pub const VT_APPLICATION_NAME: ::flatbuffers::VOffsetT = 10;
+  pub const VT_LEASE_KEY: ::flatbuffers::VOffsetT = 12;
+  pub const VT_WORKER_ID: ::flatbuffers::VOffsetT = 14;
+  pub const VT_LEASE_COUNTER: ::flatbuffers::VOffsetT = 16;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    TakeLeaseRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args TakeLeaseRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<TakeLeaseRequest<'bldr>> {
+    let mut builder = TakeLeaseRequestBuilder::new(_fbb);
+    if let Some(x) = args.lease_counter { builder.add_lease_counter(x); }
+    if let Some(x) = args.worker_id { builder.add_worker_id(x); }
+    if let Some(x) = args.lease_key { builder.add_lease_key(x); }
+    if let Some(x) = args.application_name { builder.add_application_name(x); }
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    if let Some(x) = args.application_arn { builder.add_application_arn(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn application_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(TakeLeaseRequest::VT_APPLICATION_ARN, None)}
+  }
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(TakeLeaseRequest::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(TakeLeaseRequest::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn application_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(TakeLeaseRequest::VT_APPLICATION_NAME, None)}
+  }
+  #[inline]
+  pub fn lease_key(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(TakeLeaseRequest::VT_LEASE_KEY, None)}
+  }
+  #[inline]
+  pub fn worker_id(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(TakeLeaseRequest::VT_WORKER_ID, None)}
+  }
+  #[inline]
+  pub fn lease_counter(&self) -> Option<i64> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(TakeLeaseRequest::VT_LEASE_COUNTER, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for TakeLeaseRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_arn", Self::VT_APPLICATION_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_name", Self::VT_APPLICATION_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("lease_key", Self::VT_LEASE_KEY, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("worker_id", Self::VT_WORKER_ID, false)?
+     .visit_field::<i64>("lease_counter", Self::VT_LEASE_COUNTER, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct TakeLeaseRequestArgs<'a> {
+    pub application_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub application_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub lease_key: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub worker_id: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub lease_counter: Option<i64>,
+}
+impl<'a> Default for TakeLeaseRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    TakeLeaseRequestArgs {
+      application_arn: None,
+      stream_name: None,
+      stream_arn: None,
+      application_name: None,
+      lease_key: None,
+      worker_id: None,
+      lease_counter: None,
+    }
+  }
+}
+
+pub struct TakeLeaseRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> TakeLeaseRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_application_arn(&mut self, application_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TakeLeaseRequest::VT_APPLICATION_ARN, application_arn);
+  }
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TakeLeaseRequest::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TakeLeaseRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_application_name(&mut self, application_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TakeLeaseRequest::VT_APPLICATION_NAME, application_name);
+  }
+  #[inline]
+  pub fn add_lease_key(&mut self, lease_key: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TakeLeaseRequest::VT_LEASE_KEY, lease_key);
+  }
+  #[inline]
+  pub fn add_worker_id(&mut self, worker_id: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TakeLeaseRequest::VT_WORKER_ID, worker_id);
+  }
+  #[inline]
+  pub fn add_lease_counter(&mut self, lease_counter: i64) {
+    self.fbb_.push_slot_always::<i64>(TakeLeaseRequest::VT_LEASE_COUNTER, lease_counter);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> TakeLeaseRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    TakeLeaseRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<TakeLeaseRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for TakeLeaseRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("TakeLeaseRequest");
+      ds.field("application_arn", &self.application_arn());
+      ds.field("stream_name", &self.stream_name());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("application_name", &self.application_name());
+      ds.field("lease_key", &self.lease_key());
+      ds.field("worker_id", &self.worker_id());
+      ds.field("lease_counter", &self.lease_counter());
+      ds.finish()
+  }
+}
+pub enum TakeLeaseResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct TakeLeaseResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for TakeLeaseResponse<'a> {
+  type Inner = TakeLeaseResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> TakeLeaseResponse<'a> {
+  pub const VT_LEASE: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    TakeLeaseResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args TakeLeaseResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<TakeLeaseResponse<'bldr>> {
+    let mut builder = TakeLeaseResponseBuilder::new(_fbb);
+    if let Some(x) = args.lease { builder.add_lease(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn lease(&self) -> Option<Lease<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Lease>>(TakeLeaseResponse::VT_LEASE, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for TakeLeaseResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Lease>>("lease", Self::VT_LEASE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct TakeLeaseResponseArgs<'a> {
+    pub lease: Option<::flatbuffers::WIPOffset<Lease<'a>>>,
+}
+impl<'a> Default for TakeLeaseResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    TakeLeaseResponseArgs {
+      lease: None,
+    }
+  }
+}
+
+pub struct TakeLeaseResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> TakeLeaseResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_lease(&mut self, lease: ::flatbuffers::WIPOffset<Lease<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Lease>>(TakeLeaseResponse::VT_LEASE, lease);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> TakeLeaseResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    TakeLeaseResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<TakeLeaseResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for TakeLeaseResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("TakeLeaseResponse");
+      ds.field("lease", &self.lease());
+      ds.finish()
+  }
+}
+pub enum RenewLeaseRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct RenewLeaseRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for RenewLeaseRequest<'a> {
+  type Inner = RenewLeaseRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> RenewLeaseRequest<'a> {
+  pub const VT_APPLICATION_ARN: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 6;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 8;
+  pub const VT_APPLICATION_NAME: ::flatbuffers::VOffsetT = 10;
+  pub const VT_LEASE_KEY: ::flatbuffers::VOffsetT = 12;
+  pub const VT_WORKER_ID: ::flatbuffers::VOffsetT = 14;
+  pub const VT_LEASE_COUNTER: ::flatbuffers::VOffsetT = 16;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    RenewLeaseRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args RenewLeaseRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<RenewLeaseRequest<'bldr>> {
+    let mut builder = RenewLeaseRequestBuilder::new(_fbb);
+    if let Some(x) = args.lease_counter { builder.add_lease_counter(x); }
+    if let Some(x) = args.worker_id { builder.add_worker_id(x); }
+    if let Some(x) = args.lease_key { builder.add_lease_key(x); }
+    if let Some(x) = args.application_name { builder.add_application_name(x); }
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    if let Some(x) = args.application_arn { builder.add_application_arn(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn application_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(RenewLeaseRequest::VT_APPLICATION_ARN, None)}
+  }
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(RenewLeaseRequest::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(RenewLeaseRequest::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn application_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(RenewLeaseRequest::VT_APPLICATION_NAME, None)}
+  }
+  #[inline]
+  pub fn lease_key(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(RenewLeaseRequest::VT_LEASE_KEY, None)}
+  }
+  #[inline]
+  pub fn worker_id(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(RenewLeaseRequest::VT_WORKER_ID, None)}
+  }
+  #[inline]
+  pub fn lease_counter(&self) -> Option<i64> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(RenewLeaseRequest::VT_LEASE_COUNTER, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for RenewLeaseRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_arn", Self::VT_APPLICATION_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_name", Self::VT_APPLICATION_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("lease_key", Self::VT_LEASE_KEY, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("worker_id", Self::VT_WORKER_ID, false)?
+     .visit_field::<i64>("lease_counter", Self::VT_LEASE_COUNTER, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct RenewLeaseRequestArgs<'a> {
+    pub application_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub application_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub lease_key: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub worker_id: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub lease_counter: Option<i64>,
+}
+impl<'a> Default for RenewLeaseRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    RenewLeaseRequestArgs {
+      application_arn: None,
+      stream_name: None,
+      stream_arn: None,
+      application_name: None,
+      lease_key: None,
+      worker_id: None,
+      lease_counter: None,
+    }
+  }
+}
+
+pub struct RenewLeaseRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> RenewLeaseRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_application_arn(&mut self, application_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(RenewLeaseRequest::VT_APPLICATION_ARN, application_arn);
+  }
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(RenewLeaseRequest::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(RenewLeaseRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_application_name(&mut self, application_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(RenewLeaseRequest::VT_APPLICATION_NAME, application_name);
+  }
+  #[inline]
+  pub fn add_lease_key(&mut self, lease_key: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(RenewLeaseRequest::VT_LEASE_KEY, lease_key);
+  }
+  #[inline]
+  pub fn add_worker_id(&mut self, worker_id: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(RenewLeaseRequest::VT_WORKER_ID, worker_id);
+  }
+  #[inline]
+  pub fn add_lease_counter(&mut self, lease_counter: i64) {
+    self.fbb_.push_slot_always::<i64>(RenewLeaseRequest::VT_LEASE_COUNTER, lease_counter);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> RenewLeaseRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    RenewLeaseRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<RenewLeaseRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for RenewLeaseRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("RenewLeaseRequest");
+      ds.field("application_arn", &self.application_arn());
+      ds.field("stream_name", &self.stream_name());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("application_name", &self.application_name());
+      ds.field("lease_key", &self.lease_key());
+      ds.field("worker_id", &self.worker_id());
+      ds.field("lease_counter", &self.lease_counter());
+      ds.finish()
+  }
+}
+pub enum RenewLeaseResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct RenewLeaseResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for RenewLeaseResponse<'a> {
+  type Inner = RenewLeaseResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> RenewLeaseResponse<'a> {
+  pub const VT_LEASE: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    RenewLeaseResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args RenewLeaseResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<RenewLeaseResponse<'bldr>> {
+    let mut builder = RenewLeaseResponseBuilder::new(_fbb);
+    if let Some(x) = args.lease { builder.add_lease(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn lease(&self) -> Option<Lease<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Lease>>(RenewLeaseResponse::VT_LEASE, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for RenewLeaseResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Lease>>("lease", Self::VT_LEASE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct RenewLeaseResponseArgs<'a> {
+    pub lease: Option<::flatbuffers::WIPOffset<Lease<'a>>>,
+}
+impl<'a> Default for RenewLeaseResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    RenewLeaseResponseArgs {
+      lease: None,
+    }
+  }
+}
+
+pub struct RenewLeaseResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> RenewLeaseResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_lease(&mut self, lease: ::flatbuffers::WIPOffset<Lease<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Lease>>(RenewLeaseResponse::VT_LEASE, lease);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> RenewLeaseResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    RenewLeaseResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<RenewLeaseResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for RenewLeaseResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("RenewLeaseResponse");
+      ds.field("lease", &self.lease());
+      ds.finish()
+  }
+}
+pub enum ReleaseLeaseRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct ReleaseLeaseRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ReleaseLeaseRequest<'a> {
+  type Inner = ReleaseLeaseRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ReleaseLeaseRequest<'a> {
+  pub const VT_APPLICATION_ARN: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 6;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 8;
+  pub const VT_APPLICATION_NAME: ::flatbuffers::VOffsetT = 10;
+  pub const VT_LEASE_KEY: ::flatbuffers::VOffsetT = 12;
+  pub const VT_WORKER_ID: ::flatbuffers::VOffsetT = 14;
+  pub const VT_LEASE_COUNTER: ::flatbuffers::VOffsetT = 16;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ReleaseLeaseRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ReleaseLeaseRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ReleaseLeaseRequest<'bldr>> {
+    let mut builder = ReleaseLeaseRequestBuilder::new(_fbb);
+    if let Some(x) = args.lease_counter { builder.add_lease_counter(x); }
+    if let Some(x) = args.worker_id { builder.add_worker_id(x); }
+    if let Some(x) = args.lease_key { builder.add_lease_key(x); }
+    if let Some(x) = args.application_name { builder.add_application_name(x); }
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    if let Some(x) = args.application_arn { builder.add_application_arn(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn application_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ReleaseLeaseRequest::VT_APPLICATION_ARN, None)}
+  }
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ReleaseLeaseRequest::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ReleaseLeaseRequest::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn application_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ReleaseLeaseRequest::VT_APPLICATION_NAME, None)}
+  }
+  #[inline]
+  pub fn lease_key(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ReleaseLeaseRequest::VT_LEASE_KEY, None)}
+  }
+  #[inline]
+  pub fn worker_id(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ReleaseLeaseRequest::VT_WORKER_ID, None)}
+  }
+  #[inline]
+  pub fn lease_counter(&self) -> Option<i64> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(ReleaseLeaseRequest::VT_LEASE_COUNTER, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ReleaseLeaseRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_arn", Self::VT_APPLICATION_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_name", Self::VT_APPLICATION_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("lease_key", Self::VT_LEASE_KEY, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("worker_id", Self::VT_WORKER_ID, false)?
+     .visit_field::<i64>("lease_counter", Self::VT_LEASE_COUNTER, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ReleaseLeaseRequestArgs<'a> {
+    pub application_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub application_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub lease_key: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub worker_id: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub lease_counter: Option<i64>,
+}
+impl<'a> Default for ReleaseLeaseRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ReleaseLeaseRequestArgs {
+      application_arn: None,
+      stream_name: None,
+      stream_arn: None,
+      application_name: None,
+      lease_key: None,
+      worker_id: None,
+      lease_counter: None,
+    }
+  }
+}
+
+pub struct ReleaseLeaseRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ReleaseLeaseRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_application_arn(&mut self, application_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ReleaseLeaseRequest::VT_APPLICATION_ARN, application_arn);
+  }
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ReleaseLeaseRequest::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ReleaseLeaseRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_application_name(&mut self, application_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ReleaseLeaseRequest::VT_APPLICATION_NAME, application_name);
+  }
+  #[inline]
+  pub fn add_lease_key(&mut self, lease_key: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ReleaseLeaseRequest::VT_LEASE_KEY, lease_key);
+  }
+  #[inline]
+  pub fn add_worker_id(&mut self, worker_id: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ReleaseLeaseRequest::VT_WORKER_ID, worker_id);
+  }
+  #[inline]
+  pub fn add_lease_counter(&mut self, lease_counter: i64) {
+    self.fbb_.push_slot_always::<i64>(ReleaseLeaseRequest::VT_LEASE_COUNTER, lease_counter);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ReleaseLeaseRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ReleaseLeaseRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ReleaseLeaseRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ReleaseLeaseRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ReleaseLeaseRequest");
+      ds.field("application_arn", &self.application_arn());
+      ds.field("stream_name", &self.stream_name());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("application_name", &self.application_name());
+      ds.field("lease_key", &self.lease_key());
+      ds.field("worker_id", &self.worker_id());
+      ds.field("lease_counter", &self.lease_counter());
+      ds.finish()
+  }
+}
+pub enum ReleaseLeaseResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct ReleaseLeaseResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ReleaseLeaseResponse<'a> {
+  type Inner = ReleaseLeaseResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ReleaseLeaseResponse<'a> {
+  pub const VT_LEASE: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ReleaseLeaseResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ReleaseLeaseResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ReleaseLeaseResponse<'bldr>> {
+    let mut builder = ReleaseLeaseResponseBuilder::new(_fbb);
+    if let Some(x) = args.lease { builder.add_lease(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn lease(&self) -> Option<Lease<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Lease>>(ReleaseLeaseResponse::VT_LEASE, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ReleaseLeaseResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Lease>>("lease", Self::VT_LEASE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ReleaseLeaseResponseArgs<'a> {
+    pub lease: Option<::flatbuffers::WIPOffset<Lease<'a>>>,
+}
+impl<'a> Default for ReleaseLeaseResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ReleaseLeaseResponseArgs {
+      lease: None,
+    }
+  }
+}
+
+pub struct ReleaseLeaseResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ReleaseLeaseResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_lease(&mut self, lease: ::flatbuffers::WIPOffset<Lease<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Lease>>(ReleaseLeaseResponse::VT_LEASE, lease);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ReleaseLeaseResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ReleaseLeaseResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ReleaseLeaseResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ReleaseLeaseResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ReleaseLeaseResponse");
+      ds.field("lease", &self.lease());
+      ds.finish()
+  }
+}
+pub enum StealLeaseRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct StealLeaseRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for StealLeaseRequest<'a> {
+  type Inner = StealLeaseRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> StealLeaseRequest<'a> {
+  pub const VT_APPLICATION_ARN: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 6;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 8;
+  pub const VT_APPLICATION_NAME: ::flatbuffers::VOffsetT = 10;
+  pub const VT_LEASE_KEY: ::flatbuffers::VOffsetT = 12;
+  pub const VT_WORKER_ID: ::flatbuffers::VOffsetT = 14;
+  pub const VT_LEASE_OWNER: ::flatbuffers::VOffsetT = 16;
+  pub const VT_LEASE_COUNTER: ::flatbuffers::VOffsetT = 18;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    StealLeaseRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args StealLeaseRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<StealLeaseRequest<'bldr>> {
+    let mut builder = StealLeaseRequestBuilder::new(_fbb);
+    if let Some(x) = args.lease_counter { builder.add_lease_counter(x); }
+    if let Some(x) = args.lease_owner { builder.add_lease_owner(x); }
+    if let Some(x) = args.worker_id { builder.add_worker_id(x); }
+    if let Some(x) = args.lease_key { builder.add_lease_key(x); }
+    if let Some(x) = args.application_name { builder.add_application_name(x); }
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    if let Some(x) = args.application_arn { builder.add_application_arn(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn application_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(StealLeaseRequest::VT_APPLICATION_ARN, None)}
+  }
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(StealLeaseRequest::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(StealLeaseRequest::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn application_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(StealLeaseRequest::VT_APPLICATION_NAME, None)}
+  }
+  #[inline]
+  pub fn lease_key(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(StealLeaseRequest::VT_LEASE_KEY, None)}
+  }
+  #[inline]
+  pub fn worker_id(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(StealLeaseRequest::VT_WORKER_ID, None)}
+  }
+  #[inline]
+  pub fn lease_owner(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(StealLeaseRequest::VT_LEASE_OWNER, None)}
+  }
+  #[inline]
+  pub fn lease_counter(&self) -> Option<i64> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(StealLeaseRequest::VT_LEASE_COUNTER, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for StealLeaseRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_arn", Self::VT_APPLICATION_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_name", Self::VT_APPLICATION_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("lease_key", Self::VT_LEASE_KEY, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("worker_id", Self::VT_WORKER_ID, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("lease_owner", Self::VT_LEASE_OWNER, false)?
+     .visit_field::<i64>("lease_counter", Self::VT_LEASE_COUNTER, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct StealLeaseRequestArgs<'a> {
+    pub application_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub application_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub lease_key: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub worker_id: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub lease_owner: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub lease_counter: Option<i64>,
+}
+impl<'a> Default for StealLeaseRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    StealLeaseRequestArgs {
+      application_arn: None,
+      stream_name: None,
+      stream_arn: None,
+      application_name: None,
+      lease_key: None,
+      worker_id: None,
+      lease_owner: None,
+      lease_counter: None,
+    }
+  }
+}
+
+pub struct StealLeaseRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> StealLeaseRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_application_arn(&mut self, application_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(StealLeaseRequest::VT_APPLICATION_ARN, application_arn);
+  }
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(StealLeaseRequest::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(StealLeaseRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_application_name(&mut self, application_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(StealLeaseRequest::VT_APPLICATION_NAME, application_name);
+  }
+  #[inline]
+  pub fn add_lease_key(&mut self, lease_key: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(StealLeaseRequest::VT_LEASE_KEY, lease_key);
+  }
+  #[inline]
+  pub fn add_worker_id(&mut self, worker_id: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(StealLeaseRequest::VT_WORKER_ID, worker_id);
+  }
+  #[inline]
+  pub fn add_lease_owner(&mut self, lease_owner: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(StealLeaseRequest::VT_LEASE_OWNER, lease_owner);
+  }
+  #[inline]
+  pub fn add_lease_counter(&mut self, lease_counter: i64) {
+    self.fbb_.push_slot_always::<i64>(StealLeaseRequest::VT_LEASE_COUNTER, lease_counter);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> StealLeaseRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    StealLeaseRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<StealLeaseRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for StealLeaseRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("StealLeaseRequest");
+      ds.field("application_arn", &self.application_arn());
+      ds.field("stream_name", &self.stream_name());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("application_name", &self.application_name());
+      ds.field("lease_key", &self.lease_key());
+      ds.field("worker_id", &self.worker_id());
+      ds.field("lease_owner", &self.lease_owner());
+      ds.field("lease_counter", &self.lease_counter());
+      ds.finish()
+  }
+}
+pub enum StealLeaseResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct StealLeaseResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for StealLeaseResponse<'a> {
+  type Inner = StealLeaseResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> StealLeaseResponse<'a> {
+  pub const VT_LEASE: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    StealLeaseResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args StealLeaseResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<StealLeaseResponse<'bldr>> {
+    let mut builder = StealLeaseResponseBuilder::new(_fbb);
+    if let Some(x) = args.lease { builder.add_lease(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn lease(&self) -> Option<Lease<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Lease>>(StealLeaseResponse::VT_LEASE, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for StealLeaseResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Lease>>("lease", Self::VT_LEASE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct StealLeaseResponseArgs<'a> {
+    pub lease: Option<::flatbuffers::WIPOffset<Lease<'a>>>,
+}
+impl<'a> Default for StealLeaseResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    StealLeaseResponseArgs {
+      lease: None,
+    }
+  }
+}
+
+pub struct StealLeaseResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> StealLeaseResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_lease(&mut self, lease: ::flatbuffers::WIPOffset<Lease<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Lease>>(StealLeaseResponse::VT_LEASE, lease);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> StealLeaseResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    StealLeaseResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<StealLeaseResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for StealLeaseResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("StealLeaseResponse");
+      ds.field("lease", &self.lease());
+      ds.finish()
+  }
+}
+pub enum CheckpointLeaseRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct CheckpointLeaseRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for CheckpointLeaseRequest<'a> {
+  type Inner = CheckpointLeaseRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> CheckpointLeaseRequest<'a> {
+  pub const VT_APPLICATION_ARN: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 6;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 8;
+  pub const VT_APPLICATION_NAME: ::flatbuffers::VOffsetT = 10;
+  pub const VT_LEASE_KEY: ::flatbuffers::VOffsetT = 12;
+  pub const VT_WORKER_ID: ::flatbuffers::VOffsetT = 14;
+  pub const VT_LEASE_COUNTER: ::flatbuffers::VOffsetT = 16;
+  pub const VT_CHECKPOINT: ::flatbuffers::VOffsetT = 18;
+  pub const VT_CHECKPOINT_SUB_SEQUENCE_NUMBER: ::flatbuffers::VOffsetT = 20;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    CheckpointLeaseRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args CheckpointLeaseRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<CheckpointLeaseRequest<'bldr>> {
+    let mut builder = CheckpointLeaseRequestBuilder::new(_fbb);
+    if let Some(x) = args.checkpoint_sub_sequence_number { builder.add_checkpoint_sub_sequence_number(x); }
+    if let Some(x) = args.lease_counter { builder.add_lease_counter(x); }
+    if let Some(x) = args.checkpoint { builder.add_checkpoint(x); }
+    if let Some(x) = args.worker_id { builder.add_worker_id(x); }
+    if let Some(x) = args.lease_key { builder.add_lease_key(x); }
+    if let Some(x) = args.application_name { builder.add_application_name(x); }
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    if let Some(x) = args.application_arn { builder.add_application_arn(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn application_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(CheckpointLeaseRequest::VT_APPLICATION_ARN, None)}
+  }
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(CheckpointLeaseRequest::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(CheckpointLeaseRequest::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn application_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(CheckpointLeaseRequest::VT_APPLICATION_NAME, None)}
+  }
+  #[inline]
+  pub fn lease_key(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(CheckpointLeaseRequest::VT_LEASE_KEY, None)}
+  }
+  #[inline]
+  pub fn worker_id(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(CheckpointLeaseRequest::VT_WORKER_ID, None)}
+  }
+  #[inline]
+  pub fn lease_counter(&self) -> Option<i64> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(CheckpointLeaseRequest::VT_LEASE_COUNTER, None)}
+  }
+  #[inline]
+  pub fn checkpoint(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(CheckpointLeaseRequest::VT_CHECKPOINT, None)}
+  }
+  #[inline]
+  pub fn checkpoint_sub_sequence_number(&self) -> Option<i64> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(CheckpointLeaseRequest::VT_CHECKPOINT_SUB_SEQUENCE_NUMBER, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for CheckpointLeaseRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_arn", Self::VT_APPLICATION_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("application_name", Self::VT_APPLICATION_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("lease_key", Self::VT_LEASE_KEY, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("worker_id", Self::VT_WORKER_ID, false)?
+     .visit_field::<i64>("lease_counter", Self::VT_LEASE_COUNTER, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("checkpoint", Self::VT_CHECKPOINT, false)?
+     .visit_field::<i64>("checkpoint_sub_sequence_number", Self::VT_CHECKPOINT_SUB_SEQUENCE_NUMBER, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct CheckpointLeaseRequestArgs<'a> {
+    pub application_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub application_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub lease_key: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub worker_id: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub lease_counter: Option<i64>,
+    pub checkpoint: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub checkpoint_sub_sequence_number: Option<i64>,
+}
+impl<'a> Default for CheckpointLeaseRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    CheckpointLeaseRequestArgs {
+      application_arn: None,
+      stream_name: None,
+      stream_arn: None,
+      application_name: None,
+      lease_key: None,
+      worker_id: None,
+      lease_counter: None,
+      checkpoint: None,
+      checkpoint_sub_sequence_number: None,
+    }
+  }
+}
+
+pub struct CheckpointLeaseRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> CheckpointLeaseRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_application_arn(&mut self, application_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(CheckpointLeaseRequest::VT_APPLICATION_ARN, application_arn);
+  }
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(CheckpointLeaseRequest::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(CheckpointLeaseRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_application_name(&mut self, application_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(CheckpointLeaseRequest::VT_APPLICATION_NAME, application_name);
+  }
+  #[inline]
+  pub fn add_lease_key(&mut self, lease_key: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(CheckpointLeaseRequest::VT_LEASE_KEY, lease_key);
+  }
+  #[inline]
+  pub fn add_worker_id(&mut self, worker_id: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(CheckpointLeaseRequest::VT_WORKER_ID, worker_id);
+  }
+  #[inline]
+  pub fn add_lease_counter(&mut self, lease_counter: i64) {
+    self.fbb_.push_slot_always::<i64>(CheckpointLeaseRequest::VT_LEASE_COUNTER, lease_counter);
+  }
+  #[inline]
+  pub fn add_checkpoint(&mut self, checkpoint: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(CheckpointLeaseRequest::VT_CHECKPOINT, checkpoint);
+  }
+  #[inline]
+  pub fn add_checkpoint_sub_sequence_number(&mut self, checkpoint_sub_sequence_number: i64) {
+    self.fbb_.push_slot_always::<i64>(CheckpointLeaseRequest::VT_CHECKPOINT_SUB_SEQUENCE_NUMBER, checkpoint_sub_sequence_number);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> CheckpointLeaseRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    CheckpointLeaseRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<CheckpointLeaseRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for CheckpointLeaseRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("CheckpointLeaseRequest");
+      ds.field("application_arn", &self.application_arn());
+      ds.field("stream_name", &self.stream_name());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("application_name", &self.application_name());
+      ds.field("lease_key", &self.lease_key());
+      ds.field("worker_id", &self.worker_id());
+      ds.field("lease_counter", &self.lease_counter());
+      ds.field("checkpoint", &self.checkpoint());
+      ds.field("checkpoint_sub_sequence_number", &self.checkpoint_sub_sequence_number());
+      ds.finish()
+  }
+}
+pub enum CheckpointLeaseResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct CheckpointLeaseResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for CheckpointLeaseResponse<'a> {
+  type Inner = CheckpointLeaseResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> CheckpointLeaseResponse<'a> {
+  pub const VT_LEASE: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    CheckpointLeaseResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args CheckpointLeaseResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<CheckpointLeaseResponse<'bldr>> {
+    let mut builder = CheckpointLeaseResponseBuilder::new(_fbb);
+    if let Some(x) = args.lease { builder.add_lease(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn lease(&self) -> Option<Lease<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<Lease>>(CheckpointLeaseResponse::VT_LEASE, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for CheckpointLeaseResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<Lease>>("lease", Self::VT_LEASE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct CheckpointLeaseResponseArgs<'a> {
+    pub lease: Option<::flatbuffers::WIPOffset<Lease<'a>>>,
+}
+impl<'a> Default for CheckpointLeaseResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    CheckpointLeaseResponseArgs {
+      lease: None,
+    }
+  }
+}
+
+pub struct CheckpointLeaseResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> CheckpointLeaseResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_lease(&mut self, lease: ::flatbuffers::WIPOffset<Lease<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<Lease>>(CheckpointLeaseResponse::VT_LEASE, lease);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> CheckpointLeaseResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    CheckpointLeaseResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<CheckpointLeaseResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for CheckpointLeaseResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("CheckpointLeaseResponse");
+      ds.field("lease", &self.lease());
+      ds.finish()
+  }
+}
 pub enum ErrorOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -12873,6 +16514,156 @@ impl<'a> Request<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_create_application_request(&self) -> Option<CreateApplicationRequest<'a>> {
+    if self.body_type() == RequestBody::CreateApplicationRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { CreateApplicationRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_describe_application_request(&self) -> Option<DescribeApplicationRequest<'a>> {
+    if self.body_type() == RequestBody::DescribeApplicationRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { DescribeApplicationRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_list_applications_request(&self) -> Option<ListApplicationsRequest<'a>> {
+    if self.body_type() == RequestBody::ListApplicationsRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { ListApplicationsRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_delete_application_request(&self) -> Option<DeleteApplicationRequest<'a>> {
+    if self.body_type() == RequestBody::DeleteApplicationRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { DeleteApplicationRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_list_leases_request(&self) -> Option<ListLeasesRequest<'a>> {
+    if self.body_type() == RequestBody::ListLeasesRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { ListLeasesRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_take_lease_request(&self) -> Option<TakeLeaseRequest<'a>> {
+    if self.body_type() == RequestBody::TakeLeaseRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { TakeLeaseRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_renew_lease_request(&self) -> Option<RenewLeaseRequest<'a>> {
+    if self.body_type() == RequestBody::RenewLeaseRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { RenewLeaseRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_release_lease_request(&self) -> Option<ReleaseLeaseRequest<'a>> {
+    if self.body_type() == RequestBody::ReleaseLeaseRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { ReleaseLeaseRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_steal_lease_request(&self) -> Option<StealLeaseRequest<'a>> {
+    if self.body_type() == RequestBody::StealLeaseRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { StealLeaseRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_checkpoint_lease_request(&self) -> Option<CheckpointLeaseRequest<'a>> {
+    if self.body_type() == RequestBody::CheckpointLeaseRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { CheckpointLeaseRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Request<'_> {
@@ -12917,6 +16708,16 @@ impl ::flatbuffers::Verifiable for Request<'_> {
           RequestBody::DescribeAccountSettingsRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DescribeAccountSettingsRequest>>("RequestBody::DescribeAccountSettingsRequest", pos),
           RequestBody::HelloRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<HelloRequest>>("RequestBody::HelloRequest", pos),
           RequestBody::AuthenticateRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<AuthenticateRequest>>("RequestBody::AuthenticateRequest", pos),
+          RequestBody::CreateApplicationRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<CreateApplicationRequest>>("RequestBody::CreateApplicationRequest", pos),
+          RequestBody::DescribeApplicationRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DescribeApplicationRequest>>("RequestBody::DescribeApplicationRequest", pos),
+          RequestBody::ListApplicationsRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ListApplicationsRequest>>("RequestBody::ListApplicationsRequest", pos),
+          RequestBody::DeleteApplicationRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DeleteApplicationRequest>>("RequestBody::DeleteApplicationRequest", pos),
+          RequestBody::ListLeasesRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ListLeasesRequest>>("RequestBody::ListLeasesRequest", pos),
+          RequestBody::TakeLeaseRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<TakeLeaseRequest>>("RequestBody::TakeLeaseRequest", pos),
+          RequestBody::RenewLeaseRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<RenewLeaseRequest>>("RequestBody::RenewLeaseRequest", pos),
+          RequestBody::ReleaseLeaseRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ReleaseLeaseRequest>>("RequestBody::ReleaseLeaseRequest", pos),
+          RequestBody::StealLeaseRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StealLeaseRequest>>("RequestBody::StealLeaseRequest", pos),
+          RequestBody::CheckpointLeaseRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<CheckpointLeaseRequest>>("RequestBody::CheckpointLeaseRequest", pos),
           _ => Ok(()),
         }
      })?
@@ -13204,6 +17005,76 @@ impl ::core::fmt::Debug for Request<'_> {
         },
         RequestBody::AuthenticateRequest => {
           if let Some(x) = self.body_as_authenticate_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::CreateApplicationRequest => {
+          if let Some(x) = self.body_as_create_application_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::DescribeApplicationRequest => {
+          if let Some(x) = self.body_as_describe_application_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::ListApplicationsRequest => {
+          if let Some(x) = self.body_as_list_applications_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::DeleteApplicationRequest => {
+          if let Some(x) = self.body_as_delete_application_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::ListLeasesRequest => {
+          if let Some(x) = self.body_as_list_leases_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::TakeLeaseRequest => {
+          if let Some(x) = self.body_as_take_lease_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::RenewLeaseRequest => {
+          if let Some(x) = self.body_as_renew_lease_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::ReleaseLeaseRequest => {
+          if let Some(x) = self.body_as_release_lease_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::StealLeaseRequest => {
+          if let Some(x) = self.body_as_steal_lease_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::CheckpointLeaseRequest => {
+          if let Some(x) = self.body_as_checkpoint_lease_request() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
@@ -13809,6 +17680,156 @@ impl<'a> Response<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_create_application_response(&self) -> Option<CreateApplicationResponse<'a>> {
+    if self.body_type() == ResponseBody::CreateApplicationResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { CreateApplicationResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_describe_application_response(&self) -> Option<DescribeApplicationResponse<'a>> {
+    if self.body_type() == ResponseBody::DescribeApplicationResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { DescribeApplicationResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_list_applications_response(&self) -> Option<ListApplicationsResponse<'a>> {
+    if self.body_type() == ResponseBody::ListApplicationsResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { ListApplicationsResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_delete_application_response(&self) -> Option<DeleteApplicationResponse<'a>> {
+    if self.body_type() == ResponseBody::DeleteApplicationResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { DeleteApplicationResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_list_leases_response(&self) -> Option<ListLeasesResponse<'a>> {
+    if self.body_type() == ResponseBody::ListLeasesResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { ListLeasesResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_take_lease_response(&self) -> Option<TakeLeaseResponse<'a>> {
+    if self.body_type() == ResponseBody::TakeLeaseResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { TakeLeaseResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_renew_lease_response(&self) -> Option<RenewLeaseResponse<'a>> {
+    if self.body_type() == ResponseBody::RenewLeaseResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { RenewLeaseResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_release_lease_response(&self) -> Option<ReleaseLeaseResponse<'a>> {
+    if self.body_type() == ResponseBody::ReleaseLeaseResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { ReleaseLeaseResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_steal_lease_response(&self) -> Option<StealLeaseResponse<'a>> {
+    if self.body_type() == ResponseBody::StealLeaseResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { StealLeaseResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_checkpoint_lease_response(&self) -> Option<CheckpointLeaseResponse<'a>> {
+    if self.body_type() == ResponseBody::CheckpointLeaseResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { CheckpointLeaseResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Response<'_> {
@@ -13855,6 +17876,16 @@ impl ::flatbuffers::Verifiable for Response<'_> {
           ResponseBody::DescribeAccountSettingsResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DescribeAccountSettingsResponse>>("ResponseBody::DescribeAccountSettingsResponse", pos),
           ResponseBody::HelloResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<HelloResponse>>("ResponseBody::HelloResponse", pos),
           ResponseBody::AuthenticateResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<AuthenticateResponse>>("ResponseBody::AuthenticateResponse", pos),
+          ResponseBody::CreateApplicationResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<CreateApplicationResponse>>("ResponseBody::CreateApplicationResponse", pos),
+          ResponseBody::DescribeApplicationResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DescribeApplicationResponse>>("ResponseBody::DescribeApplicationResponse", pos),
+          ResponseBody::ListApplicationsResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ListApplicationsResponse>>("ResponseBody::ListApplicationsResponse", pos),
+          ResponseBody::DeleteApplicationResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DeleteApplicationResponse>>("ResponseBody::DeleteApplicationResponse", pos),
+          ResponseBody::ListLeasesResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ListLeasesResponse>>("ResponseBody::ListLeasesResponse", pos),
+          ResponseBody::TakeLeaseResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<TakeLeaseResponse>>("ResponseBody::TakeLeaseResponse", pos),
+          ResponseBody::RenewLeaseResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<RenewLeaseResponse>>("ResponseBody::RenewLeaseResponse", pos),
+          ResponseBody::ReleaseLeaseResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ReleaseLeaseResponse>>("ResponseBody::ReleaseLeaseResponse", pos),
+          ResponseBody::StealLeaseResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StealLeaseResponse>>("ResponseBody::StealLeaseResponse", pos),
+          ResponseBody::CheckpointLeaseResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<CheckpointLeaseResponse>>("ResponseBody::CheckpointLeaseResponse", pos),
           _ => Ok(()),
         }
      })?
@@ -14163,6 +18194,76 @@ impl ::core::fmt::Debug for Response<'_> {
         },
         ResponseBody::AuthenticateResponse => {
           if let Some(x) = self.body_as_authenticate_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::CreateApplicationResponse => {
+          if let Some(x) = self.body_as_create_application_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::DescribeApplicationResponse => {
+          if let Some(x) = self.body_as_describe_application_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::ListApplicationsResponse => {
+          if let Some(x) = self.body_as_list_applications_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::DeleteApplicationResponse => {
+          if let Some(x) = self.body_as_delete_application_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::ListLeasesResponse => {
+          if let Some(x) = self.body_as_list_leases_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::TakeLeaseResponse => {
+          if let Some(x) = self.body_as_take_lease_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::RenewLeaseResponse => {
+          if let Some(x) = self.body_as_renew_lease_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::ReleaseLeaseResponse => {
+          if let Some(x) = self.body_as_release_lease_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::StealLeaseResponse => {
+          if let Some(x) = self.body_as_steal_lease_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::CheckpointLeaseResponse => {
+          if let Some(x) = self.body_as_checkpoint_lease_response() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")

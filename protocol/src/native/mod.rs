@@ -24,6 +24,7 @@
 
 mod convert;
 pub mod handshake;
+mod leases;
 mod request;
 mod response;
 #[cfg(test)]
@@ -54,8 +55,8 @@ pub enum EncodeError {
         "{member} {value} is not a value this build knows, and the native protocol carries enum values as numbers"
     )]
     UnknownValue { member: &'static str, value: String },
-    /// An operation the native schema has no table for yet (Sluice's lease operations: use
-    /// the HTTP API).
+    /// An operation the native schema has no table for yet (Kinesis queues: use the HTTP
+    /// API).
     #[error("{operation} is not on the native protocol yet; call it over HTTP")]
     NotNative { operation: &'static str },
 }

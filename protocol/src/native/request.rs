@@ -112,18 +112,16 @@ pub fn encode_request<'f>(fbb: &'f mut Fbb, correlation_id: u64, request: &Reque
         Request::UntagResource(input) => input.encode(fbb, correlation_id),
         Request::UpdateShardCount(input) => input.encode(fbb, correlation_id),
         Request::UpdateStreamMode(input) => input.encode(fbb, correlation_id),
-        // Unfinished: Sluice's lease operations have no flatbuffers tables yet; they travel
-        // over HTTP (`Sluice_20261201` targets) until the schema gains them.
-        Request::CheckpointLease(_)
-        | Request::CreateApplication(_)
-        | Request::DeleteApplication(_)
-        | Request::DescribeApplication(_)
-        | Request::ListApplications(_)
-        | Request::ListLeases(_)
-        | Request::ReleaseLease(_)
-        | Request::RenewLease(_)
-        | Request::StealLease(_)
-        | Request::TakeLease(_) => Err(EncodeError::NotNative { operation: request.operation().name() }),
+        Request::CreateApplication(input) => input.encode(fbb, correlation_id),
+        Request::DescribeApplication(input) => input.encode(fbb, correlation_id),
+        Request::ListApplications(input) => input.encode(fbb, correlation_id),
+        Request::DeleteApplication(input) => input.encode(fbb, correlation_id),
+        Request::ListLeases(input) => input.encode(fbb, correlation_id),
+        Request::TakeLease(input) => input.encode(fbb, correlation_id),
+        Request::RenewLease(input) => input.encode(fbb, correlation_id),
+        Request::ReleaseLease(input) => input.encode(fbb, correlation_id),
+        Request::StealLease(input) => input.encode(fbb, correlation_id),
+        Request::CheckpointLease(input) => input.encode(fbb, correlation_id),
         // Unfinished: Kinesis queues have no flatbuffers tables yet either; over HTTP only.
         Request::AcknowledgeDeadLetterQueueRecords(_)
         | Request::AcknowledgeQueueRecords(_)
@@ -872,6 +870,16 @@ fn request_of(frame: &Bytes, body: RequestBodyRef<'_>) -> Decoded<Request> {
             stream_arn: StreamArn::from(required(t.stream_arn(), "streamARN")?),
             stream_mode_details: stream_mode(required(t.stream_mode(), "streamModeDetails")?)?,
         }),
+        RequestBodyRef::CreateApplication(t) => super::leases::create_application(t)?,
+        RequestBodyRef::DescribeApplication(t) => super::leases::describe_application(t)?,
+        RequestBodyRef::ListApplications(t) => super::leases::list_applications(t)?,
+        RequestBodyRef::DeleteApplication(t) => super::leases::delete_application(t)?,
+        RequestBodyRef::ListLeases(t) => super::leases::list_leases(t)?,
+        RequestBodyRef::TakeLease(t) => super::leases::take_lease(t)?,
+        RequestBodyRef::RenewLease(t) => super::leases::renew_lease(t)?,
+        RequestBodyRef::ReleaseLease(t) => super::leases::release_lease(t)?,
+        RequestBodyRef::StealLease(t) => super::leases::steal_lease(t)?,
+        RequestBodyRef::CheckpointLease(t) => super::leases::checkpoint_lease(t)?,
         // The connection answers these itself before any operation (`native::handshake`);
         // once it is authenticated (or when the client did not start with them) they are out
         // of place.

@@ -168,8 +168,6 @@ macro_rules! empty {
 pub fn encode_response<'f>(fbb: &'f mut Fbb, correlation_id: u64, response: &Response) -> Result<&'f [u8], FrameError> {
     let cid = correlation_id;
     match response {
-        // Unfinished: no native tables for Sluice's lease operations; no native request
-        // decodes to one, so this answers only a server bug, and says so.
         Response::CheckpointLease(_)
         | Response::CreateApplication(_)
         | Response::DeleteApplication(_)
@@ -179,9 +177,10 @@ pub fn encode_response<'f>(fbb: &'f mut Fbb, correlation_id: u64, response: &Res
         | Response::ReleaseLease(_)
         | Response::RenewLease(_)
         | Response::StealLease(_)
-        | Response::TakeLease(_)
-        // Unfinished: nor for Kinesis queues.
-        | Response::AcknowledgeDeadLetterQueueRecords(_)
+        | Response::TakeLease(_) => super::leases::encode_response(fbb, cid, response).expect("a lease response"),
+        // Unfinished: no native tables for Kinesis queues; no native request decodes to one,
+        // so this answers only a server bug, and says so.
+        Response::AcknowledgeDeadLetterQueueRecords(_)
         | Response::AcknowledgeQueueRecords(_)
         | Response::CreateQueue(_)
         | Response::DeleteQueue(_)
@@ -872,6 +871,32 @@ fn message_of(frame: &Bytes, body: ResponseBodyRef<'_>) -> Decoded<ResponseMessa
             stream_arn: t.stream_arn().map(StreamArn::from),
         }),
         ResponseBodyRef::UpdateStreamMode(_) => Response::UpdateStreamMode(Empty {}),
+        ResponseBodyRef::CreateApplication(t) => Response::CreateApplication(super::leases::description_of(
+            t.application_description(),
+            "CreateApplicationResponse",
+        )?),
+        ResponseBodyRef::DescribeApplication(t) => Response::DescribeApplication(super::leases::description_of(
+            t.application_description(),
+            "DescribeApplicationResponse",
+        )?),
+        ResponseBodyRef::DeleteApplication(_) => Response::DeleteApplication(Empty {}),
+        ResponseBodyRef::ListApplications(t) => Response::ListApplications(super::leases::applications_of(t)?),
+        ResponseBodyRef::ListLeases(t) => Response::ListLeases(super::leases::leases_of(t)?),
+        ResponseBodyRef::TakeLease(t) => {
+            Response::TakeLease(LeaseOutput { lease: super::leases::lease_of(t.lease(), "TakeLeaseResponse")? })
+        }
+        ResponseBodyRef::RenewLease(t) => {
+            Response::RenewLease(LeaseOutput { lease: super::leases::lease_of(t.lease(), "RenewLeaseResponse")? })
+        }
+        ResponseBodyRef::ReleaseLease(t) => {
+            Response::ReleaseLease(LeaseOutput { lease: super::leases::lease_of(t.lease(), "ReleaseLeaseResponse")? })
+        }
+        ResponseBodyRef::StealLease(t) => {
+            Response::StealLease(LeaseOutput { lease: super::leases::lease_of(t.lease(), "StealLeaseResponse")? })
+        }
+        ResponseBodyRef::CheckpointLease(t) => Response::CheckpointLease(LeaseOutput {
+            lease: super::leases::lease_of(t.lease(), "CheckpointLeaseResponse")?,
+        }),
         // The handshake's answers come before any call (`native::handshake`); one anywhere
         // else answers nothing the client asked.
         ResponseBodyRef::Hello(_) => return Err(DecodeError::UnknownBody(wire::ResponseBody::HelloResponse.0)),

@@ -46,6 +46,19 @@ proptest! {
     }
 
     #[test]
+    fn every_lease_request_round_trips(request in testing::sluice_request()) {
+        let frame = request_frame(&request);
+        prop_assert_eq!(decoded_request(&frame), Ok(request));
+    }
+
+    #[test]
+    fn every_lease_response_round_trips(response in testing::sluice_response()) {
+        let mut fbb = FlatBufferBuilder::new();
+        let frame = encode_response(&mut fbb, 7, &response).unwrap().to_vec();
+        prop_assert_eq!(decoded_response(&frame), ResponseMessage::Response(response));
+    }
+
+    #[test]
     fn events_errors_and_ends_round_trip(event in testing::event(), message in "\\PC{0,40}") {
         let mut fbb = FlatBufferBuilder::new();
         let frame = encode_event(&mut fbb, 7, &event).unwrap().to_vec();
