@@ -31,6 +31,9 @@ OPERATIONS = [
     "DescribeQueue", "ListQueues", "ReceiveDeadLetterQueueRecords", "ReceiveQueueRecords",
     "RestoreDeadLetterQueueRecords", "UpdateDeadLetterQueueRecordsVisibility", "UpdateQueue",
     "UpdateQueueRecordsVisibility",
+    # Stream and account settings (model/src/settings.rs).
+    "UpdateAccountSettings", "UpdateMaxRecordSize", "UpdateStreamRecordDistributionStrategy",
+    "UpdateStreamWarmThroughput",
 ]
 KEPT = ("type", "required", "members", "member", "key", "value", "min", "max", "pattern", "enum")
 

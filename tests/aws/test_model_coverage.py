@@ -30,10 +30,6 @@ NOT_YET = {
     "PutResourcePolicy": "resource policies: the IAM evaluator (security/) does not read them yet",
     "GetResourcePolicy": "resource policies: the IAM evaluator (security/) does not read them yet",
     "DeleteResourcePolicy": "resource policies: the IAM evaluator (security/) does not read them yet",
-    "UpdateAccountSettings": "issue 18: MinimumThroughputBillingCommitment with its commitment-window rules, persisted",
-    "UpdateMaxRecordSize": "issue 18: records up to 10 MiB through the engine, both protocols and EFO",
-    "UpdateStreamWarmThroughput": "issue 18: needs the on-demand scaler to pre-split to a target",
-    "UpdateStreamRecordDistributionStrategy": "issue 18: needs on-demand distribution strategies in routing",
 }
 
 

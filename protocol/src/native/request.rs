@@ -136,7 +136,12 @@ pub fn encode_request<'f>(fbb: &'f mut Fbb, correlation_id: u64, request: &Reque
         | Request::RestoreDeadLetterQueueRecords(_)
         | Request::UpdateDeadLetterQueueRecordsVisibility(_)
         | Request::UpdateQueue(_)
-        | Request::UpdateQueueRecordsVisibility(_) => {
+        | Request::UpdateQueueRecordsVisibility(_)
+        // Unfinished: nor the stream and account settings; HTTP only.
+        | Request::UpdateAccountSettings(_)
+        | Request::UpdateMaxRecordSize(_)
+        | Request::UpdateStreamRecordDistributionStrategy(_)
+        | Request::UpdateStreamWarmThroughput(_) => {
             Err(EncodeError::NotNative { operation: request.operation().name() })
         }
     }
