@@ -1101,9 +1101,11 @@ pub fn settings_request() -> BoxedStrategy<Request> {
                 Request::from(UpdateStreamWarmThroughputInput { stream_arn, stream_name, warm_throughput_mi_bps })
             }
         ),
-        (stream_arn(), select(RecordDistributionStrategy::ALL)).prop_map(|(stream_arn, record_distribution_strategy)| {
-            Request::from(UpdateStreamRecordDistributionStrategyInput { stream_arn, record_distribution_strategy })
-        }),
+        (stream_arn(), select(RecordDistributionStrategy::ALL)).prop_map(
+            |(stream_arn, record_distribution_strategy)| {
+                Request::from(UpdateStreamRecordDistributionStrategyInput { stream_arn, record_distribution_strategy })
+            }
+        ),
         select(BillingCommitmentInputStatus::ALL).prop_map(|status| {
             Request::from(UpdateAccountSettingsInput {
                 minimum_throughput_billing_commitment: MinimumThroughputBillingCommitmentInput { status },

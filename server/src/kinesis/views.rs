@@ -5,9 +5,9 @@ use sluice_engine::catalog::{self, CapacityMode, ConsumerMeta, RecordDistributio
 use sluice_engine::StoredRecord;
 use sluice_model::{
     ChildShard, Consumer, ConsumerDescription, ConsumerStatus, EncryptionType, EnhancedMetrics, HashKey, HashKeyRange,
-    Identity, KinesisError, MetricsName, Record, RecordDistributionStrategy, SequenceNumber, SequenceNumberRange, Shard, ShardId,
-    StreamDescription, StreamDescriptionSummary, StreamMode, StreamModeDetails, StreamStatus, StreamSummary, Timestamp,
-    WarmThroughput,
+    Identity, KinesisError, MetricsName, Record, RecordDistributionStrategy, SequenceNumber, SequenceNumberRange,
+    Shard, ShardId, StreamDescription, StreamDescriptionSummary, StreamMode, StreamModeDetails, StreamStatus,
+    StreamSummary, Timestamp, WarmThroughput,
 };
 
 pub fn stream_status(status: catalog::StreamStatus) -> StreamStatus {

@@ -70,7 +70,9 @@ async fn run(node: &Rc<Node>, request: Request) -> Result<Answer, KinesisError> 
         Request::DeregisterStreamConsumer(input) => {
             Response::DeregisterStreamConsumer(consumers::deregister(node, input).await?)
         }
-        Request::DescribeAccountSettings(_) => Response::DescribeAccountSettings(settings::describe_account_settings(node)),
+        Request::DescribeAccountSettings(_) => {
+            Response::DescribeAccountSettings(settings::describe_account_settings(node))
+        }
         Request::DescribeLimits(_) => Response::DescribeLimits(streams::describe_limits(node)),
         Request::DescribeStream(input) => Response::DescribeStream(streams::describe(node, input)?),
         Request::DescribeStreamConsumer(input) => Response::DescribeStreamConsumer(consumers::describe(node, input)?),
