@@ -31,8 +31,11 @@ OPERATIONS = [
     "DescribeQueue", "ListQueues", "ReceiveDeadLetterQueueRecords", "ReceiveQueueRecords",
     "RestoreDeadLetterQueueRecords", "UpdateDeadLetterQueueRecordsVisibility", "UpdateQueue",
     "UpdateQueueRecordsVisibility",
-    # Resource policies (server/src/ops/policies.rs).
+    # Resource policies (server/src/ops/consumers.rs).
     "DeleteResourcePolicy", "GetResourcePolicy", "PutResourcePolicy",
+    # Stream and account settings (model/src/settings.rs).
+    "UpdateAccountSettings", "UpdateMaxRecordSize", "UpdateStreamRecordDistributionStrategy",
+    "UpdateStreamWarmThroughput",
 ]
 KEPT = ("type", "required", "members", "member", "key", "value", "min", "max", "pattern", "enum")
 

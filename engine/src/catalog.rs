@@ -128,6 +128,53 @@ pub struct StreamMeta {
     /// The resource policy PutResourcePolicy attached, as the JSON text it was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_policy: Option<String>,
+    /// The largest record (data plus partition key) the stream takes, KiB: Kinesis'
+    /// `MaxRecordSizeInKiB`, 1,024 unless CreateStream or UpdateMaxRecordSize set it (up to
+    /// [`crate::limits::RECORD_BYTES_MAX`]).
+    #[serde(default = "default_max_record_size_kib")]
+    pub max_record_size_kib: u32,
+    /// UpdateStreamWarmThroughput's target, MiB/s (ON_DEMAND streams only).
+    #[serde(default)]
+    pub warm_throughput_target_mibps: Option<u32>,
+    /// How records are spread over the shards (UpdateStreamRecordDistributionStrategy).
+    #[serde(default)]
+    pub distribution: RecordDistribution,
+}
+
+fn default_max_record_size_kib() -> u32 {
+    crate::limits::STREAM_RECORD_KIB_DEFAULT
+}
+
+/// How a stream spreads records over its shards: Kinesis' `RecordDistributionStrategy`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RecordDistribution {
+    /// By the partition key's MD5 (or the explicit hash key): records of a key stay in order.
+    #[default]
+    UserPartitionKey,
+    /// Evenly, ignoring keys (ON_DEMAND streams only).
+    Auto,
+}
+
+/// The account's MinimumThroughputBillingCommitment (UpdateAccountSettings), epoch ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingCommitment {
+    pub started_ms: i64,
+    /// Before this the commitment cannot end: a disable asked earlier takes effect then.
+    pub earliest_end_ms: i64,
+    /// A disable asked before `earliest_end_ms`, pending until then (enabling again cancels
+    /// it).
+    pub disable_requested: bool,
+    /// When it ended; `None` while it runs.
+    pub ended_ms: Option<i64>,
+}
+
+/// Account-level settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountSettings {
+    /// The latest commitment, running or ended; `None` if there never was one.
+    #[serde(default)]
+    pub billing_commitment: Option<BillingCommitment>,
 }
 
 impl StreamMeta {
@@ -147,6 +194,8 @@ pub struct Catalog {
     pub core_count: u32,
     pub next_shard_uid: u64,
     pub streams: BTreeMap<String, StreamMeta>,
+    #[serde(default)]
+    pub account: AccountSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -187,7 +236,13 @@ pub fn is_valid_name(name: &str) -> bool {
 impl Catalog {
     pub fn new(core_count: u32) -> Catalog {
         assert!(core_count > 0);
-        Catalog { version: CATALOG_VERSION, core_count, next_shard_uid: 1, streams: BTreeMap::new() }
+        Catalog {
+            version: CATALOG_VERSION,
+            core_count,
+            next_shard_uid: 1,
+            streams: BTreeMap::new(),
+            account: AccountSettings::default(),
+        }
     }
 
     /// Loads `dir/catalog.json`, or starts an empty catalog if there is none.
@@ -273,6 +328,9 @@ impl Catalog {
             shard_level_metrics: Default::default(),
             mode_changes_ms: Vec::new(),
             resource_policy: None,
+            max_record_size_kib: crate::limits::STREAM_RECORD_KIB_DEFAULT,
+            warm_throughput_target_mibps: None,
+            distribution: RecordDistribution::UserPartitionKey,
         };
         Ok(self.streams.entry(name.to_string()).or_insert(stream))
     }

@@ -13,8 +13,16 @@ pub const PARTITION_KEY_CHARS_MAX: usize = 256;
 /// The same bound in bytes: UTF-8 spends at most four bytes per character.
 pub const PARTITION_KEY_BYTES_MAX: usize = PARTITION_KEY_CHARS_MAX * 4;
 
-/// Largest record Kinesis accepts by default: data blob plus partition key, 1 MiB.
-pub const RECORD_BYTES_MAX: usize = 1 << 20;
+/// Largest record the engine stores: data blob plus partition key, 10 MiB, the top of
+/// Kinesis' `MaxRecordSizeInKiB` (UpdateMaxRecordSize; 1 MiB unless a stream raises it,
+/// which the server checks per stream). A record larger than [`BATCH_BYTES_MAX`] is written
+/// as a batch of its own, sized to it.
+pub const RECORD_BYTES_MAX: usize = 10 << 20;
+
+/// The largest record a stream takes unless CreateStream or UpdateMaxRecordSize raised it, KiB:
+/// Kinesis' default `MaxRecordSizeInKiB`, 1 MiB.
+pub const STREAM_RECORD_KIB_DEFAULT: u32 = 1024;
+const _: () = assert!(STREAM_RECORD_KIB_DEFAULT as usize * 1024 <= RECORD_BYTES_MAX);
 
 /// Most records in one PutRecords call (Kinesis: 500).
 pub const PUT_RECORDS_COUNT_MAX: usize = 500;
@@ -45,12 +53,19 @@ pub const APPEND_ENCODED_BYTES_MAX: usize = format::BATCH_HEADER_BYTES
 /// Most bytes of one batch, the unit of write. A commit is framed into batches that are all
 /// written at once, so the disk sees a queue of writes (measured here: 1 MiB writes at queue
 /// depth 16 reach several times the bandwidth of one 16 MiB write). It must hold the largest
-/// record with its headers, and stay a multiple of any device's alignment (4 KiB).
+/// record of the default size (1 MiB) with its headers, and stay a multiple of any device's
+/// alignment (4 KiB). Larger records (up to [`RECORD_BYTES_MAX`]) each get an oversized batch
+/// of their own (`journal::commit`), so a batch is at most [`BATCH_BYTES_OVERSIZED_MAX`].
 pub const BATCH_BYTES_MAX: usize = 2 << 20;
 const _: () = assert!(
-    BATCH_BYTES_MAX
-        >= format::BATCH_HEADER_BYTES + format::RUN_HEADER_BYTES + format::RECORD_HEADER_BYTES + RECORD_BYTES_MAX
+    BATCH_BYTES_MAX >= format::BATCH_HEADER_BYTES + format::RUN_HEADER_BYTES + format::RECORD_HEADER_BYTES + (1 << 20)
 );
+/// The largest batch: one record of [`RECORD_BYTES_MAX`] with its headers, rounded up to the
+/// largest alignment a device asks (4 KiB).
+pub const BATCH_BYTES_OVERSIZED_MAX: usize =
+    (format::BATCH_HEADER_BYTES + format::RUN_HEADER_BYTES + format::RECORD_HEADER_BYTES + RECORD_BYTES_MAX)
+        .next_multiple_of(4096);
+const _: () = assert!(COMMIT_BYTES_MAX >= BATCH_BYTES_OVERSIZED_MAX + format::BLOCK_BYTES);
 const _: () = assert!(BATCH_BYTES_MAX.is_multiple_of(4096));
 
 /// Most bytes one group commit writes. A commit holds whole appends only, so it must fit the

@@ -129,7 +129,7 @@ fn invalid_appends_get_errors_and_write_nothing() {
             (vec![], "EmptyAppend"),
             (vec![record("", 1, 1)], "PartitionKeyLength"),
             (vec![record(&"k".repeat(1025), 1, 1)], "PartitionKeyLength"),
-            (vec![record("k", 1 << 20, 1)], "RecordTooLarge"),
+            (vec![record("k", 10 << 20, 1)], "RecordTooLarge"),
             (vec![record("k", 1, 1), record("k", 1, 42)], "UnknownShard"),
             ((0..11).map(|_| record("k", (1 << 20) - 1, 1)).collect(), "AppendTooLarge"),
         ];
@@ -213,6 +213,49 @@ fn restart_recovers_everything_from_disk() {
         // Appends continue where the shard left off.
         let ack = append_one(&journal, 1, "after restart").await;
         assert_eq!(ack.sequence_number.record_index(), 151);
+        journal.close().await.unwrap();
+    });
+}
+
+/// Records above the 2 MiB batch size (a stream's raised MaxRecordSizeInKiB, up to 10 MiB)
+/// get batches of their own, between ordinary ones, and survive a restart.
+#[test]
+fn records_up_to_ten_mib_are_stored_and_recovered() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    let clock = ManualClock::new(5_000);
+    let clock_for_writes = clock.clone();
+    let config = JournalConfig::new(&path);
+    let config_for_writes = config.clone();
+    // data sizes: small, 3 MiB, small, the largest record (10 MiB with its two-byte key), small
+    let sizes = [100usize, 3 << 20, 200, (10 << 20) - 2, 300];
+    let record = |i: usize, bytes: usize| AppendRecord {
+        shard_uid: 1,
+        partition_key: Bytes::from_static(b"pk"),
+        data: Bytes::from(vec![i as u8 + 1; bytes]),
+    };
+    run(move || async move {
+        let journal = open(config_for_writes, &clock_for_writes).await;
+        journal.register_shard(spec(1));
+        // Each alone, then the small ones and the 3 MiB one in one append.
+        for (i, &bytes) in sizes.iter().enumerate() {
+            journal.append(vec![record(i, bytes)]).await.unwrap();
+        }
+        let together: Vec<_> = [0, 1, 2, 4].iter().map(|&i| record(i, sizes[i])).collect();
+        journal.append(together).await.unwrap();
+        assert_eq!(read_all(&journal, 1, 0).await.len(), 9, "from the tail cache");
+        journal.close().await.unwrap();
+    });
+    run(move || async move {
+        let journal = open(config, &clock).await;
+        journal.register_shard(spec(1));
+        let records = read_all(&journal, 1, 0).await;
+        let expected: Vec<usize> = [0, 1, 2, 3, 4, 0, 1, 2, 4].to_vec();
+        assert_eq!(records.len(), expected.len());
+        for (record, i) in records.iter().zip(expected) {
+            assert_eq!(record.data.len(), sizes[i]);
+            assert!(record.data.iter().all(|&b| b == i as u8 + 1));
+        }
         journal.close().await.unwrap();
     });
 }

@@ -26,6 +26,10 @@ pub enum Command {
     /// The highest durable ingest rate per record and batch size, and the read rate of
     /// consumers (sluiced with `--limits unlimited`).
     Throughput(ThroughputArgs),
+    /// Kinesis queues (over HTTP: `--endpoint` is the `--http-listen` port): receive and
+    /// acknowledge throughput with N competing consumers, redelivery after the visibility
+    /// timeout, and dead-lettering after MaxReceiveCount.
+    Queue(QueueArgs),
     /// Compare a bench-check run's results with a committed baseline, as ratios; exits 1 on a
     /// regression (used by scripts/bench-check.sh).
     Check(CheckArgs),
@@ -190,6 +194,36 @@ pub struct ThroughputArgs {
     /// Enhanced fan-out consumers that read the stream back from the start (0 to skip).
     #[arg(long, default_value_t = 1)]
     pub efo_consumers: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct QueueArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Competing consumers; a comma-separated list measures each on a fresh queue.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+    pub consumers: Vec<usize>,
+    /// Records loaded into each throughput run's stream and drained through its queue.
+    #[arg(long, default_value_t = 5_000)]
+    pub records: usize,
+    /// Data bytes per record.
+    #[arg(long, default_value_t = 100)]
+    pub record_bytes: usize,
+    /// Records of the redelivery phase (0 to skip it).
+    #[arg(long, default_value_t = 200)]
+    pub redelivery_records: usize,
+    /// Consumers of the redelivery phase.
+    #[arg(long, default_value_t = 4)]
+    pub redelivery_consumers: usize,
+    /// Fraction of the redelivery phase's records never acknowledged.
+    #[arg(long, default_value_t = 0.1)]
+    pub unacked_fraction: f64,
+    /// The redelivery queue's VisibilityTimeoutSeconds.
+    #[arg(long, default_value_t = 2)]
+    pub visibility_timeout_s: i32,
+    /// The redelivery queue's MaxReceiveCount (dead-lettering after that many deliveries).
+    #[arg(long, default_value_t = 3)]
+    pub max_receive_count: i32,
 }
 
 #[derive(Debug, Clone, Args)]

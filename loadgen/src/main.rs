@@ -1,7 +1,8 @@
 //! `sluice-loadgen`: drives a running `sluiced` and reports what it measured.
 //!
 //! Scenarios (subcommands): `limits` proves the per-shard quotas, `latency` draws enhanced
-//! fan-out against polling latency, `throughput` finds the durable ingest ceiling; `check`
+//! fan-out against polling latency, `throughput` finds the durable ingest ceiling, `queue`
+//! measures Kinesis queues with competing consumers (over HTTP); `check`
 //! compares a short run of all three with a committed baseline, as ratios (CI). Each scenario
 //! prints a live progress line, then a summary table, and writes a JSON result (`--json`);
 //! `latency` also writes HdrHistogram `.hgrm` files and an SVG plot. docs/benchmarks.md says
@@ -19,6 +20,7 @@ mod limits;
 mod payload;
 mod plot;
 mod progress;
+mod queue;
 mod rate;
 mod server_metrics;
 mod setup;
@@ -70,6 +72,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let server = ServerMetrics::before(args.common.metrics.clone())?;
             let result = throughput::run(args)?;
             print!("{}", throughput::table(&result));
+            write_json(json.as_deref(), &server.after(&result)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Queue(args) => {
+            let json = args.common.json.clone();
+            let server = ServerMetrics::before(args.common.metrics.clone())?;
+            let result = on_executor(move || queue::run(args))?;
+            print!("{}", queue::table(&result));
             write_json(json.as_deref(), &server.after(&result)?)?;
             Ok(ExitCode::SUCCESS)
         }

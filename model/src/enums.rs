@@ -342,3 +342,20 @@ aws_enum! {
         Deleting = "DELETING",
     }
 }
+
+aws_enum! {
+    /// `RecordDistributionStrategy` (UpdateStreamRecordDistributionStrategy): how an
+    /// on-demand stream spreads records over its shards.
+    pub enum RecordDistributionStrategy {
+        Auto = "AUTO",
+        UserPartitionKey = "USER_PARTITION_KEY",
+    }
+}
+
+aws_enum! {
+    /// `MinimumThroughputBillingCommitmentInputStatus` (UpdateAccountSettings).
+    pub enum BillingCommitmentInputStatus {
+        Enabled = "ENABLED",
+        Disabled = "DISABLED",
+    }
+}

@@ -147,6 +147,12 @@ impl Request {
             Request::UntagResource(i) => tagged(&i.resource_arn),
             Request::UpdateShardCount(i) => stream(&i.stream_name, &i.stream_arn),
             Request::UpdateStreamMode(i) => vec![IamResource::Stream(i.stream_arn.clone())],
+            Request::UpdateAccountSettings(_) => vec![IamResource::Any],
+            Request::UpdateMaxRecordSize(i) => {
+                i.stream_arn.iter().map(|arn| IamResource::Stream(arn.clone())).collect()
+            }
+            Request::UpdateStreamRecordDistributionStrategy(i) => vec![IamResource::Stream(i.stream_arn.clone())],
+            Request::UpdateStreamWarmThroughput(i) => stream(&i.stream_name, &i.stream_arn),
             // Sluice's lease operations act on the application's stream.
             Request::CheckpointLease(i) => application(i),
             Request::CreateApplication(i) => stream(&i.stream_name, &i.stream_arn),

@@ -27,6 +27,7 @@ pub mod leases;
 pub mod limits;
 pub mod operations;
 pub mod queues;
+pub mod settings;
 pub mod shapes;
 mod validate;
 
@@ -38,4 +39,5 @@ pub use ids::{ConsumerArn, HashKey, ParseIdError, ResourceArn, SequenceNumber, S
 pub use leases::*;
 pub use operations::*;
 pub use queues::*;
+pub use settings::*;
 pub use shapes::*;

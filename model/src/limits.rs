@@ -16,6 +16,17 @@ pub const PARTITION_KEY_BYTES_MAX: usize = PARTITION_KEY_CHARS_MAX * 4;
 
 /// A record (data plus partition key) at the default `MaxRecordSizeInKiB`: 1 MiB.
 pub const RECORD_BYTES_MAX: usize = 1 << 20;
+/// `MaxRecordSizeInKiB` (UpdateMaxRecordSize, CreateStream): 1,024..=10,240 KiB, the
+/// model's `MaxRecordSizeInKiB` shape; 1,024 KiB is what a stream takes unless raised.
+pub const MAX_RECORD_SIZE_KIB_MIN: i32 = 1024;
+pub const MAX_RECORD_SIZE_KIB_MAX: i32 = 10_240;
+pub const MAX_RECORD_SIZE_KIB_DEFAULT: i32 = MAX_RECORD_SIZE_KIB_MIN;
+/// The largest record (data plus partition key) any stream can be set to take: 10 MiB, at
+/// the top of `MaxRecordSizeInKiB`. Each stream's own bound is the server's to check.
+pub const STREAM_RECORD_BYTES_MAX: usize = MAX_RECORD_SIZE_KIB_MAX as usize * 1024;
+const _: () = assert!(RECORD_BYTES_MAX == MAX_RECORD_SIZE_KIB_DEFAULT as usize * 1024);
+const _: () = assert!(STREAM_RECORD_BYTES_MAX <= PUT_RECORDS_BYTES_MAX);
+
 /// Records in one PutRecords call (`PutRecordsRequestEntryList` max 500).
 pub const PUT_RECORDS_COUNT_MAX: usize = 500;
 /// Bytes of data and partition keys in one PutRecords call (Kinesis: 10 MiB).

@@ -5,13 +5,14 @@
 //! Inputs and outputs follow botocore's shapes as the shared structures do (`shapes.rs`):
 //! AWS's member names and order, `Option` exactly where the model does not require a member.
 //! Operations whose output has no members (CreateStream, ...) answer [`Empty`]. Members
-//! Sluice does not serve (`StreamId`, `DryRun`, warm throughput, ...) are not here; serde
+//! Sluice does not serve (`StreamId`, `DryRun`, CreateStream's warm throughput, ...) are not here; serde
 //! ignores them in a request as AWS ignores members it does not know.
 
 use crate::enums::{MetricsName, ScalingType, ShardIteratorType};
 use crate::ids::{blob, ConsumerArn, HashKey, ResourceArn, SequenceNumber, ShardId, StreamArn, Timestamp};
 use crate::leases::*;
 use crate::queues::*;
+use crate::settings::*;
 use crate::shapes::*;
 use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -33,7 +34,8 @@ pub struct CreateStreamInput {
     /// Absent means PROVISIONED.
     pub stream_mode_details: Option<StreamModeDetails>,
     pub tags: Option<TagMap>,
-    /// 1024..=10240. Accepted and not applied: Sluice's records are at most 1 MiB.
+    /// 1024..=10240: the largest record the stream takes (data plus partition key), as
+    /// UpdateMaxRecordSize sets it later.
     #[serde(rename = "MaxRecordSizeInKiB")]
     pub max_record_size_in_kib: Option<i32>,
 }
@@ -766,11 +768,15 @@ operations! {
     TagResource(TagResourceInput) -> Empty;
     TakeLease(TakeLeaseInput) -> LeaseOutput;
     UntagResource(UntagResourceInput) -> Empty;
+    UpdateAccountSettings(UpdateAccountSettingsInput) -> UpdateAccountSettingsOutput;
     UpdateDeadLetterQueueRecordsVisibility(UpdateDeadLetterQueueRecordsVisibilityInput) -> QueueEntriesOutput;
+    UpdateMaxRecordSize(UpdateMaxRecordSizeInput) -> Empty;
     UpdateQueue(UpdateQueueInput) -> QueueDescriptionOutput;
     UpdateQueueRecordsVisibility(UpdateQueueRecordsVisibilityInput) -> QueueEntriesOutput;
     UpdateShardCount(UpdateShardCountInput) -> UpdateShardCountOutput;
     UpdateStreamMode(UpdateStreamModeInput) -> Empty;
+    UpdateStreamRecordDistributionStrategy(UpdateStreamRecordDistributionStrategyInput) -> Empty;
+    UpdateStreamWarmThroughput(UpdateStreamWarmThroughputInput) -> UpdateStreamWarmThroughputOutput;
 }
 
 #[cfg(test)]
@@ -779,7 +785,7 @@ mod tests {
 
     #[test]
     fn operations_are_named_as_aws_names_them() {
-        assert_eq!(Operation::ALL.len(), 56);
+        assert_eq!(Operation::ALL.len(), 60);
         for &operation in Operation::ALL {
             assert_eq!(Operation::from_name(operation.name()), Some(operation));
             assert_eq!(operation.iam_action(), format!("kinesis:{operation}"));

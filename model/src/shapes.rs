@@ -143,8 +143,12 @@ pub struct StreamDescriptionSummary {
     pub key_id: Option<String>,
     pub open_shard_count: i32,
     pub consumer_count: Option<i32>,
+    /// Present for ON_DEMAND streams while the account's MinimumThroughputBillingCommitment is
+    /// enabled (UpdateStreamWarmThroughput).
+    pub warm_throughput: Option<crate::settings::WarmThroughput>,
     #[serde(rename = "MaxRecordSizeInKiB")]
     pub max_record_size_in_kib: Option<i32>,
+    pub record_distribution_strategy: Option<crate::enums::RecordDistributionStrategy>,
 }
 
 /// AWS `StreamSummary` (ListStreams).

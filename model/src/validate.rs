@@ -20,7 +20,7 @@ use crate::limits::{
 };
 use crate::limits::{
     LIST_TAGS_PAGE_SIZE_MAX, PAGE_SIZE_MAX, PARTITION_KEY_CHARS_MAX, PUT_RECORDS_BYTES_MAX, PUT_RECORDS_COUNT_MAX,
-    RECORD_BYTES_MAX, RETENTION_HOURS_MAX, RETENTION_HOURS_MIN, TAG_KEYS_PER_CALL_MAX, TAG_KEY_CHARS_MAX,
+    RETENTION_HOURS_MAX, RETENTION_HOURS_MIN, STREAM_RECORD_BYTES_MAX, TAG_KEYS_PER_CALL_MAX, TAG_KEY_CHARS_MAX,
     TAG_VALUE_CHARS_MAX,
 };
 use crate::operations::*;
@@ -29,12 +29,16 @@ use crate::shapes::{PutRecordsRequestEntry, TagMap};
 type Result<T = ()> = std::result::Result<T, KinesisError>;
 
 /// `MaxRecordSizeInKiB`: 1024..=10240 (the model's `MaxRecordSizeInKiB` shape).
-const MAX_RECORD_SIZE_KIB_RANGE: std::ops::RangeInclusive<i32> = 1024..=10240;
+const MAX_RECORD_SIZE_KIB_RANGE: std::ops::RangeInclusive<i32> =
+    crate::limits::MAX_RECORD_SIZE_KIB_MIN..=crate::limits::MAX_RECORD_SIZE_KIB_MAX;
 
 impl Request {
     /// Checks what can be checked without the server's state; see the module docs.
     pub fn validate(&self, identity: &Identity) -> Result {
         if let Some(checked) = crate::queues::validate(self, identity) {
+            return checked;
+        }
+        if let Some(checked) = crate::settings::validate(self, identity) {
             return checked;
         }
         match self {
@@ -159,6 +163,11 @@ impl Request {
                 known(&input.stream_mode_details.stream_mode, "streamModeDetails.streamMode")?;
                 identity.stream_name_of(&input.stream_arn).map(drop)
             }
+            // Checked by `crate::settings::validate` above.
+            Request::UpdateAccountSettings(_)
+            | Request::UpdateMaxRecordSize(_)
+            | Request::UpdateStreamRecordDistributionStrategy(_)
+            | Request::UpdateStreamWarmThroughput(_) => Ok(()),
             Request::CreateApplication(input) => {
                 stream(identity, &input.stream_name, &input.stream_arn)?;
                 if !is_valid_name(&input.application_name) {
@@ -363,7 +372,7 @@ fn tag_keys(keys: &[String], max: Option<usize>) -> Result {
 }
 
 /// A value of the enum's set: a request may not carry one this build does not know.
-fn known<E: AwsEnum>(value: &E, path: &str) -> Result {
+pub(crate) fn known<E: AwsEnum>(value: &E, path: &str) -> Result {
     if value.is_known() {
         Ok(())
     } else {
@@ -400,7 +409,9 @@ fn position(
     }
 }
 
-/// One record: a partition key of 1..=256 characters, and data plus key within 1 MiB.
+/// One record: a partition key of 1..=256 characters, and data plus key within the largest
+/// record any stream may take (10 MiB); the stream's own `MaxRecordSizeInKiB` (1 MiB unless
+/// UpdateMaxRecordSize raised it) is the server's check, which knows the stream.
 fn record(data: &[u8], partition_key: Option<&str>, key_path: &str, data_path: &str) -> Result {
     let Some(key) = partition_key else {
         return Err(KinesisError::validation(Violation::null(key_path)));
@@ -413,11 +424,11 @@ fn record(data: &[u8], partition_key: Option<&str>, key_path: &str, data_path: &
         return Err(KinesisError::validation(Violation::max_length(key, key_path, PARTITION_KEY_CHARS_MAX)));
     }
     let bytes = data.len() + key.len();
-    if bytes > RECORD_BYTES_MAX {
+    if bytes > STREAM_RECORD_BYTES_MAX {
         return Err(KinesisError::validation(Violation::max_length(
             &format!("[{bytes} bytes of data and partition key]"),
             data_path,
-            RECORD_BYTES_MAX,
+            STREAM_RECORD_BYTES_MAX,
         )));
     }
     Ok(())
@@ -583,8 +594,16 @@ mod tests {
         let error = put(vec![entry(Some("k"), 1), entry(None, 1)]).into_request_error();
         assert!(error.message.contains("'records.2.member.partitionKey'"), "{}", error.message);
         assert_eq!(kind(put(vec![entry(Some(&"k".repeat(257)), 1)])), Some(ErrorKind::Validation));
-        assert_eq!(kind(put(vec![entry(Some("k"), RECORD_BYTES_MAX)])), Some(ErrorKind::Validation));
-        assert_eq!(kind(put(vec![entry(Some("k"), RECORD_BYTES_MAX - 1); 11])), Some(ErrorKind::InvalidArgument));
+        assert_eq!(kind(put(vec![entry(Some("k"), STREAM_RECORD_BYTES_MAX)])), Some(ErrorKind::Validation));
+        assert_eq!(
+            kind(put(vec![entry(Some("k"), crate::limits::RECORD_BYTES_MAX)])),
+            None,
+            "a stream may take records up to 10 MiB"
+        );
+        assert_eq!(
+            kind(put(vec![entry(Some("k"), crate::limits::RECORD_BYTES_MAX - 1); 11])),
+            Some(ErrorKind::InvalidArgument)
+        );
     }
 
     #[test]

@@ -439,7 +439,11 @@ pub fn response() -> BoxedStrategy<Response> {
                             key_id: None,
                             open_shard_count: open,
                             consumer_count: consumers,
+                            // The native schema has neither yet (the AWS codec's own
+                            // strategy, `settings_response`, has both).
+                            warm_throughput: None,
                             max_record_size_in_kib: kib,
+                            record_distribution_strategy: None,
                         },
                     })
                 }
@@ -899,6 +903,8 @@ fn the_strategies_cover_every_operation() {
         responses.insert(queue_response().new_tree(&mut runner).unwrap().current().operation());
         requests.insert(policy_request().new_tree(&mut runner).unwrap().current().operation());
         responses.insert(policy_response().new_tree(&mut runner).unwrap().current().operation());
+        requests.insert(settings_request().new_tree(&mut runner).unwrap().current().operation());
+        responses.insert(settings_response().new_tree(&mut runner).unwrap().current().operation());
     }
     assert_eq!(requests.len(), Operation::ALL.len(), "requests: {requests:?}");
     assert_eq!(responses.len(), Operation::ALL.len(), "responses: {responses:?}");
@@ -1108,12 +1114,96 @@ pub fn policy_request() -> BoxedStrategy<Request> {
     .boxed()
 }
 
+fn warm_throughput() -> impl Strategy<Value = WarmThroughput> {
+    (option::of(0..=10_240i32), option::of(0..=10_240i32))
+        .prop_map(|(target_mi_bps, current_mi_bps)| WarmThroughput { target_mi_bps, current_mi_bps })
+}
+
+/// Any request of the stream and account settings (AWS JSON/CBOR only: no native tables yet).
+pub fn settings_request() -> BoxedStrategy<Request> {
+    prop_oneof![
+        (option::of(stream_arn()), 1024..=10_240i32).prop_map(|(stream_arn, max_record_size_in_kib)| {
+            Request::from(UpdateMaxRecordSizeInput { stream_arn, max_record_size_in_kib })
+        }),
+        (option::of(stream_arn()), option::of(name()), 0..=10_240i32).prop_map(
+            |(stream_arn, stream_name, warm_throughput_mi_bps)| {
+                Request::from(UpdateStreamWarmThroughputInput { stream_arn, stream_name, warm_throughput_mi_bps })
+            }
+        ),
+        (stream_arn(), select(RecordDistributionStrategy::ALL)).prop_map(
+            |(stream_arn, record_distribution_strategy)| {
+                Request::from(UpdateStreamRecordDistributionStrategyInput { stream_arn, record_distribution_strategy })
+            }
+        ),
+        select(BillingCommitmentInputStatus::ALL).prop_map(|status| {
+            Request::from(UpdateAccountSettingsInput {
+                minimum_throughput_billing_commitment: MinimumThroughputBillingCommitmentInput { status },
+            })
+        }),
+    ]
+    .boxed()
+}
+
 /// Any response of the resource-policy operations.
 pub fn policy_response() -> BoxedStrategy<Response> {
     prop_oneof![
         policy_text().prop_map(|policy| Response::GetResourcePolicy(GetResourcePolicyOutput { policy })),
         Just(Response::PutResourcePolicy(Empty {})),
         Just(Response::DeleteResourcePolicy(Empty {})),
+    ]
+    .boxed()
+}
+
+/// Any response of the stream and account settings, and a DescribeStreamSummary with the
+/// members only the AWS codec carries.
+pub fn settings_response() -> BoxedStrategy<Response> {
+    prop_oneof![
+        Just(Response::UpdateMaxRecordSize(Empty {})),
+        Just(Response::UpdateStreamRecordDistributionStrategy(Empty {})),
+        (option::of(stream_arn()), option::of(name()), option::of(warm_throughput())).prop_map(
+            |(stream_arn, stream_name, warm_throughput)| {
+                Response::UpdateStreamWarmThroughput(UpdateStreamWarmThroughputOutput {
+                    stream_arn,
+                    stream_name,
+                    warm_throughput,
+                })
+            }
+        ),
+        option::of((select(BillingCommitmentStatus::ALL), option::of(timestamp()), option::of(timestamp()))).prop_map(
+            |commitment| {
+                Response::UpdateAccountSettings(UpdateAccountSettingsOutput {
+                    minimum_throughput_billing_commitment: commitment.map(|(status, started_at, earliest)| {
+                        MinimumThroughputBillingCommitment {
+                            status,
+                            started_at,
+                            ended_at: None,
+                            earliest_allowed_end_at: earliest,
+                        }
+                    }),
+                })
+            }
+        ),
+        (name(), stream_arn(), option::of(warm_throughput()), option::of(select(RecordDistributionStrategy::ALL)))
+            .prop_map(|(stream_name, stream_arn, warm_throughput, record_distribution_strategy)| {
+                Response::DescribeStreamSummary(DescribeStreamSummaryOutput {
+                    stream_description_summary: StreamDescriptionSummary {
+                        stream_name,
+                        stream_arn,
+                        stream_status: StreamStatus::Active,
+                        stream_mode_details: Some(StreamModeDetails::from(StreamMode::OnDemand)),
+                        retention_period_hours: 24,
+                        stream_creation_timestamp: Timestamp::from_epoch_ms(1_700_000_000_000),
+                        enhanced_monitoring: Vec::new(),
+                        encryption_type: Some(EncryptionType::None),
+                        key_id: None,
+                        open_shard_count: 4,
+                        consumer_count: Some(0),
+                        warm_throughput,
+                        max_record_size_in_kib: Some(10_240),
+                        record_distribution_strategy,
+                    },
+                })
+            }),
     ]
     .boxed()
 }

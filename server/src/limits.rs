@@ -38,6 +38,17 @@ pub const STREAM_MODE_CHANGES_PER_WINDOW_MAX: usize = 2;
 pub const SCALINGS_PER_WINDOW_MAX: usize = 10;
 /// The rolling window of the per-day quotas above: 24 hours, in milliseconds.
 pub const LIMIT_WINDOW_MS: i64 = 24 * 3_600_000;
+/// A MinimumThroughputBillingCommitment runs at least this long once enabled: 24 hours
+/// (`MinimumThroughputBillingCommitmentInput` documentation: "Commitments have a minimum
+/// duration of 24 hours that must be honored before they can be disabled").
+pub const BILLING_COMMITMENT_MS_MIN: i64 = 24 * 3_600_000;
+/// The highest warm throughput an on-demand stream may ask for, MiB/s
+/// (UpdateStreamWarmThroughput: "Scale to more than 10 GiBps for an on-demand stream" is not
+/// allowed by default).
+pub const WARM_THROUGHPUT_MIBPS_MAX: u32 = 10 * 1024;
+/// Warm throughput one open shard gives, MiB/s: its write quota.
+pub const WARM_THROUGHPUT_MIBPS_PER_SHARD: u32 = (WRITE_BYTES_PER_S >> 20) as u32;
+const _: () = assert!(WRITE_BYTES_PER_S.is_multiple_of(1 << 20) && WARM_THROUGHPUT_MIBPS_PER_SHARD >= 1);
 
 // ---------------------------------------------------------------------------------------------
 // Per-shard throughput quotas (the token buckets of `kinesis/throttle.rs`).

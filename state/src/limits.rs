@@ -74,8 +74,9 @@ pub const QUEUE_WINDOW_RECORDS_PER_SHARD_MAX: usize = 10_000;
 pub const QUEUE_WINDOW_RECORDS_MAX: usize = 120_000;
 const _: () = assert!(QUEUE_WINDOW_RECORDS_PER_SHARD_MAX <= QUEUE_WINDOW_RECORDS_MAX);
 
-/// Largest encoded log entry: the journal's largest record (1 MiB, `RECORD_BYTES_MAX` in
-/// `sluice_engine::limits`), so every entry is one journal record. Larger commands (a
+/// Largest encoded log entry: a record of Kinesis' default size (1 MiB; the journal takes up
+/// to `RECORD_BYTES_MAX` in `sluice_engine::limits`, 10 MiB), so every entry is one journal
+/// record that fits an ordinary batch. Larger commands (a
 /// CreateApplication for a stream with tens of thousands of shards) are split by the caller.
 pub const LOG_ENTRY_BYTES_MAX: usize = 1 << 20;
 

@@ -27,10 +27,6 @@ NOT_YET = {
     "UpdateChannel": "channels belong to the Firehose issue",
     "StartStreamEncryption": "server-side encryption needs a KMS stand-in; not designed yet",
     "StopStreamEncryption": "server-side encryption needs a KMS stand-in; not designed yet",
-    "UpdateAccountSettings": "issue 18: MinimumThroughputBillingCommitment with its commitment-window rules, persisted",
-    "UpdateMaxRecordSize": "issue 18: records up to 10 MiB through the engine, both protocols and EFO",
-    "UpdateStreamWarmThroughput": "issue 18: needs the on-demand scaler to pre-split to a target",
-    "UpdateStreamRecordDistributionStrategy": "issue 18: needs on-demand distribution strategies in routing",
 }
 
 

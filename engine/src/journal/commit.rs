@@ -242,7 +242,14 @@ struct ShardGroup {
 pub(super) fn commit_bytes_bound<S: Storage>(inner: &Inner<S>, batch: &[Pending], alignment: usize) -> u64 {
     let used: usize = batch.iter().map(|pending| pending.encoded_bytes).sum();
     let capacity = inner.config.batch_bytes_max;
-    let batches_max = used / (capacity - format::BATCH_HEADER_BYTES - format::RUN_HEADER_BYTES) + 1;
+    let fill = capacity - format::BATCH_HEADER_BYTES - format::RUN_HEADER_BYTES;
+    // A record above the batch size seals the batch before it early: one batch more each.
+    let oversized = batch
+        .iter()
+        .flat_map(|pending| &pending.records)
+        .filter(|record| format::record_bytes(record.partition_key.len(), record.data.len()) > fill)
+        .count();
+    let batches_max = used / fill + 1 + oversized;
     (used + batches_max * (format::BATCH_HEADER_BYTES + alignment)) as u64
 }
 
@@ -333,10 +340,18 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
                         RunEntry { first_index, record_count, run_bytes, position, timestamp_ms: group.timestamp_ms };
                     runs.push((group.uid, entry));
                 }
-                let fresh = BatchWriter::new(BufferBytes(file.alloc_buffer(capacity)));
+                // A record above the batch size (a stream's raised MaxRecordSizeInKiB) gets a
+                // batch sized to it; an empty batch is dropped rather than written.
+                let needed = format::BATCH_HEADER_BYTES
+                    + format::RUN_HEADER_BYTES
+                    + format::record_bytes(record.partition_key.len(), record.data.len());
+                let fresh_capacity = capacity.max(needed.next_multiple_of(alignment.max(format::BLOCK_BYTES)));
+                let fresh = BatchWriter::new(BufferBytes(file.alloc_buffer(fresh_capacity)));
                 let full = std::mem::replace(&mut writer, fresh);
-                batch_position += seal(full, batch_position, flags, &mut batches);
-                flags = 0;
+                if !full.is_empty() {
+                    batch_position += seal(full, batch_position, flags, &mut batches);
+                    flags = 0;
+                }
             }
             if open_run.is_none() {
                 open_run = Some((writer.offset(), index, 0));

@@ -199,6 +199,24 @@ mod tests {
             }
         }
 
+        /// The stream and account settings, through the checker of `kinesis-model.json`.
+        #[test]
+        fn every_settings_request_round_trips_through_the_checker(request in testing::settings_request()) {
+            for encoding in ENCODINGS {
+                let body = encode_request(encoding, &request);
+                prop_assert_eq!(decode_request(request.operation(), encoding, &body), Ok(request.clone()));
+            }
+        }
+
+        #[test]
+        fn every_settings_response_round_trips(response in testing::settings_response()) {
+            for encoding in ENCODINGS {
+                let body = encode_response(encoding, &response);
+                let decoded = decode_response(response.operation(), encoding, &body).map_err(|e| e.to_string());
+                prop_assert_eq!(decoded, Ok(response.clone()));
+            }
+        }
+
         #[test]
         fn every_queue_response_round_trips(response in testing::queue_response()) {
             for encoding in ENCODINGS {

@@ -138,7 +138,12 @@ pub fn encode_request<'f>(fbb: &'f mut Fbb, correlation_id: u64, request: &Reque
         // Unfinished: nor do resource policies.
         | Request::DeleteResourcePolicy(_)
         | Request::GetResourcePolicy(_)
-        | Request::PutResourcePolicy(_) => {
+        | Request::PutResourcePolicy(_)
+        // Unfinished: nor the stream and account settings; HTTP only.
+        | Request::UpdateAccountSettings(_)
+        | Request::UpdateMaxRecordSize(_)
+        | Request::UpdateStreamRecordDistributionStrategy(_)
+        | Request::UpdateStreamWarmThroughput(_) => {
             Err(EncodeError::NotNative { operation: request.operation().name() })
         }
     }

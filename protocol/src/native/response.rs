@@ -195,7 +195,12 @@ pub fn encode_response<'f>(fbb: &'f mut Fbb, correlation_id: u64, response: &Res
         // Unfinished: nor for resource policies.
         | Response::DeleteResourcePolicy(_)
         | Response::GetResourcePolicy(_)
-        | Response::PutResourcePolicy(_) => {
+        | Response::PutResourcePolicy(_)
+        // Unfinished: nor for the stream and account settings (UpdateMaxRecordSize, ...).
+        | Response::UpdateAccountSettings(_)
+        | Response::UpdateMaxRecordSize(_)
+        | Response::UpdateStreamRecordDistributionStrategy(_)
+        | Response::UpdateStreamWarmThroughput(_) => {
             encode_error(fbb, cid, &KinesisError::unknown_operation(response.operation().name()))
         }
         Response::AddTagsToStream(_) => empty!(fbb, cid, AddTagsToStreamResponse, AddTagsToStreamResponseArgs),
@@ -761,7 +766,11 @@ fn message_of(frame: &Bytes, body: ResponseBodyRef<'_>) -> Decoded<ResponseMessa
                     key_id: owned(s.key_id()),
                     open_shard_count: s.open_shard_count(),
                     consumer_count: s.consumer_count(),
+                    // Unfinished: the native schema has no warm throughput or distribution
+                    // strategy members yet (the settings operations are HTTP only).
+                    warm_throughput: None,
                     max_record_size_in_kib: s.max_record_size_in_kib(),
+                    record_distribution_strategy: None,
                 },
             })
         }

@@ -10,6 +10,7 @@
 
 pub mod consumers;
 pub mod reshard;
+pub mod settings;
 pub mod streams;
 
 use crate::kinesis::errors::catalog_error;

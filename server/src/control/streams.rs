@@ -3,7 +3,7 @@
 use crate::control::{catalog_err, on_demand_streams, open_shards, stream_mut, Rules};
 use crate::kinesis::views::{capacity_mode, metric_list};
 use crate::limits::LIMIT_WINDOW_MS;
-use sluice_engine::catalog::{CapacityMode, Catalog, StreamMeta, StreamStatus};
+use sluice_engine::catalog::{CapacityMode, Catalog, RecordDistribution, StreamMeta, StreamStatus};
 use sluice_model::{CreateStreamInput, EnhancedMonitoringOutput, KinesisError, MetricsName, StreamMode, TagMap};
 
 type Result<T = ()> = std::result::Result<T, KinesisError>;
@@ -57,7 +57,12 @@ pub fn create_stream(catalog: &mut Catalog, now_ms: i64, rules: Rules<'_>, input
         return Err(on_demand_limit(limits.on_demand_stream_limit));
     }
     catalog.create_stream(&input.stream_name, shard_count, mode, now_ms).map_err(catalog_err(identity))?;
-    stream_mut(catalog, identity, &input.stream_name)?.tags = tags;
+    let stream = stream_mut(catalog, identity, &input.stream_name)?;
+    stream.tags = tags;
+    if let Some(kib) = input.max_record_size_in_kib.and_then(|kib| u32::try_from(kib).ok()) {
+        // The model checked the range (1,024..=10,240 KiB).
+        stream.max_record_size_kib = kib;
+    }
     Ok(())
 }
 
@@ -181,6 +186,12 @@ pub fn update_stream_mode(
         return Err(KinesisError::invalid_argument(format!(
             "Stream {name} is already in {} mode",
             crate::kinesis::views::stream_mode(mode)
+        )));
+    }
+    if mode == CapacityMode::Provisioned && stream.distribution == RecordDistribution::Auto {
+        return Err(KinesisError::invalid_argument(format!(
+            "Stream {name} uses the AUTO record distribution strategy, which PROVISIONED streams do not support; \
+             set USER_PARTITION_KEY first"
         )));
     }
     stream.mode_changes_ms.retain(|&at_ms| now_ms - at_ms < LIMIT_WINDOW_MS);

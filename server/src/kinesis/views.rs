@@ -1,16 +1,14 @@
 //! The catalog's metadata and the engine's records as the model's shapes: what DescribeStream,
 //! ListShards, GetRecords and their siblings answer with.
 
-use sluice_engine::catalog::{self, CapacityMode, ConsumerMeta, ShardMeta, StreamMeta};
+use sluice_engine::catalog::{self, CapacityMode, ConsumerMeta, RecordDistribution, ShardMeta, StreamMeta};
 use sluice_engine::StoredRecord;
 use sluice_model::{
     ChildShard, Consumer, ConsumerDescription, ConsumerStatus, EncryptionType, EnhancedMetrics, HashKey, HashKeyRange,
-    Identity, KinesisError, MetricsName, Record, SequenceNumber, SequenceNumberRange, Shard, ShardId,
-    StreamDescription, StreamDescriptionSummary, StreamMode, StreamModeDetails, StreamStatus, StreamSummary, Timestamp,
+    Identity, KinesisError, MetricsName, Record, RecordDistributionStrategy, SequenceNumber, SequenceNumberRange,
+    Shard, ShardId, StreamDescription, StreamDescriptionSummary, StreamMode, StreamModeDetails, StreamStatus,
+    StreamSummary, Timestamp, WarmThroughput,
 };
-
-/// Kinesis' default record size, Sluice's only one: DescribeStreamSummary's `MaxRecordSizeInKiB`.
-pub const MAX_RECORD_SIZE_KIB: i32 = (sluice_model::limits::RECORD_BYTES_MAX / 1024) as i32;
 
 pub fn stream_status(status: catalog::StreamStatus) -> StreamStatus {
     match status {
@@ -140,7 +138,12 @@ pub fn stream_description(
     }
 }
 
-pub fn stream_description_summary(identity: &Identity, meta: &StreamMeta) -> StreamDescriptionSummary {
+/// A DescribeStreamSummary; `warm_throughput` as `control::settings::warm_throughput` has it.
+pub fn stream_description_summary(
+    identity: &Identity,
+    meta: &StreamMeta,
+    warm_throughput: Option<WarmThroughput>,
+) -> StreamDescriptionSummary {
     StreamDescriptionSummary {
         stream_name: meta.name.clone(),
         stream_arn: identity.stream_arn(&meta.name),
@@ -153,7 +156,12 @@ pub fn stream_description_summary(identity: &Identity, meta: &StreamMeta) -> Str
         key_id: None,
         open_shard_count: meta.shards.iter().filter(|shard| shard.is_open()).count() as i32,
         consumer_count: Some(meta.consumers.len() as i32),
-        max_record_size_in_kib: Some(MAX_RECORD_SIZE_KIB),
+        warm_throughput,
+        max_record_size_in_kib: Some(meta.max_record_size_kib as i32),
+        record_distribution_strategy: Some(match meta.distribution {
+            RecordDistribution::Auto => RecordDistributionStrategy::Auto,
+            RecordDistribution::UserPartitionKey => RecordDistributionStrategy::UserPartitionKey,
+        }),
     }
 }
 

@@ -26,7 +26,7 @@ use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel;
 use glommio::net::TcpStream;
 use glommio::sync::{Semaphore, StaticPermit};
-use sluice_model::limits::{GET_RECORDS_COUNT_MAX, RECORD_BYTES_MAX};
+use sluice_model::limits::{GET_RECORDS_COUNT_MAX, STREAM_RECORD_BYTES_MAX};
 use sluice_model::{KinesisError, Request, Response};
 use sluice_protocol::flatbuffers::FlatBufferBuilder;
 use sluice_protocol::frame::{RECORD_FRAMING_BYTES_MAX, SEQUENCE_NUMBER_BYTES_MAX};
@@ -199,7 +199,7 @@ fn response_bytes_max(request: &Request) -> usize {
     match request {
         Request::GetRecords(input) => {
             let records = input.limit.map_or(GET_RECORDS_COUNT_MAX, |limit| limit.max(1) as usize);
-            let per_record = RECORD_BYTES_MAX + RECORD_FRAMING_BYTES_MAX + SEQUENCE_NUMBER_BYTES_MAX;
+            let per_record = STREAM_RECORD_BYTES_MAX + RECORD_FRAMING_BYTES_MAX + SEQUENCE_NUMBER_BYTES_MAX;
             records.saturating_mul(per_record).min(FRAME_BYTES_MAX)
         }
         _ => SMALL_RESPONSE_BYTES,

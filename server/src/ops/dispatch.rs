@@ -10,7 +10,7 @@ use crate::control::streams::{is_internal, INTERNAL_STREAM_PREFIX};
 use crate::ops::auth::{authorize, Caller};
 use crate::ops::node::Node;
 use crate::ops::subscriptions::Events;
-use crate::ops::{audit, consumers, leases, observe, queues, records, reshard, streams, subscriptions};
+use crate::ops::{audit, consumers, leases, observe, queues, records, reshard, settings, streams, subscriptions};
 use sluice_model::iam::IamResource;
 use sluice_model::{Identity, KinesisError, Request, Response};
 use std::rc::Rc;
@@ -70,7 +70,9 @@ async fn run(node: &Rc<Node>, request: Request) -> Result<Answer, KinesisError> 
         Request::DeregisterStreamConsumer(input) => {
             Response::DeregisterStreamConsumer(consumers::deregister(node, input).await?)
         }
-        Request::DescribeAccountSettings(_) => Response::DescribeAccountSettings(streams::describe_account_settings()),
+        Request::DescribeAccountSettings(_) => {
+            Response::DescribeAccountSettings(settings::describe_account_settings(node))
+        }
         Request::DescribeLimits(_) => Response::DescribeLimits(streams::describe_limits(node)),
         Request::DescribeStream(input) => Response::DescribeStream(streams::describe(node, input)?),
         Request::DescribeStreamConsumer(input) => Response::DescribeStreamConsumer(consumers::describe(node, input)?),
@@ -128,6 +130,18 @@ async fn run(node: &Rc<Node>, request: Request) -> Result<Answer, KinesisError> 
         Request::UntagResource(input) => Response::UntagResource(consumers::untag_resource(node, input).await?),
         Request::UpdateShardCount(input) => Response::UpdateShardCount(reshard::update_shard_count(node, input).await?),
         Request::UpdateStreamMode(input) => Response::UpdateStreamMode(streams::update_mode(node, input).await?),
+        Request::UpdateAccountSettings(input) => {
+            Response::UpdateAccountSettings(settings::update_account_settings(node, input).await?)
+        }
+        Request::UpdateMaxRecordSize(input) => {
+            Response::UpdateMaxRecordSize(settings::update_max_record_size(node, input).await?)
+        }
+        Request::UpdateStreamRecordDistributionStrategy(input) => {
+            Response::UpdateStreamRecordDistributionStrategy(settings::update_distribution(node, input).await?)
+        }
+        Request::UpdateStreamWarmThroughput(input) => {
+            Response::UpdateStreamWarmThroughput(settings::update_warm_throughput(node, input).await?)
+        }
         // Sluice's consumer-group operations (docs/clients.md).
         Request::CheckpointLease(input) => Response::CheckpointLease(leases::checkpoint_lease(node, input).await?),
         Request::CreateApplication(input) => {

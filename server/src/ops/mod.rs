@@ -8,7 +8,8 @@
 //! - [`auth`]: who is calling, and the one place a caller is checked.
 //! - [`audit`]: the audit log's entry for each call of an authenticated caller.
 //! - [`catalog`]: changes to the catalog on core 0: persist, prepare every core, publish.
-//! - [`streams`], [`consumers`]: the control plane's operations.
+//! - [`streams`], [`consumers`]: the control plane's operations; [`settings`]: a stream's
+//!   record size, distribution strategy and warm throughput, and the account's settings.
 //! - [`records`]: PutRecord(s), GetShardIterator, GetRecords, and each shard's quotas.
 //! - [`subscriptions`]: SubscribeToShard's pushes.
 //! - [`reshard`]: SplitShard, MergeShards and UpdateShardCount as state machines on core 0.
@@ -34,6 +35,7 @@ pub mod on_demand;
 pub mod queues;
 pub mod records;
 pub mod reshard;
+pub mod settings;
 pub mod state;
 pub mod streams;
 pub mod subscriptions;

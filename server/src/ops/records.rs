@@ -13,7 +13,7 @@ use crate::limits::PUT_ROUTING_ATTEMPTS_MAX;
 use crate::ops::node::Node;
 use crate::runtime::routes::{ShardRoute, StreamRoute};
 use bytes::Bytes;
-use sluice_engine::catalog::StreamStatus;
+use sluice_engine::catalog::{RecordDistribution, StreamStatus};
 use sluice_engine::routing::HashKey;
 use sluice_engine::{AppendRecord, Appended};
 use sluice_model::limits::{GET_RECORDS_BYTES_MAX, GET_RECORDS_COUNT_MAX};
@@ -52,7 +52,7 @@ pub async fn put_record(node: &Rc<Node>, input: PutRecordInput) -> Result<PutRec
     }
     let route = stream_route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
     let entry = (input.data, input.partition_key.unwrap_or_default(), input.explicit_hash_key);
-    let mut results = put_entries(node, route, vec![entry]).await?;
+    let mut results = put_entries(node, route, vec![entry], true).await?;
     let (shard_id, sequence_number) = results.pop().expect("one result per record")?;
     Ok(PutRecordOutput { shard_id, sequence_number, encryption_type: Some(EncryptionType::None) })
 }
@@ -64,7 +64,7 @@ pub async fn put_records(node: &Rc<Node>, input: PutRecordsInput) -> Result<PutR
         .into_iter()
         .map(|entry| (entry.data, entry.partition_key.unwrap_or_default(), entry.explicit_hash_key))
         .collect();
-    let results = put_entries(node, route, entries).await?;
+    let results = put_entries(node, route, entries, false).await?;
     let failed = results.iter().filter(|result| result.is_err()).count() as i32;
     let records = results
         .into_iter()
@@ -93,14 +93,31 @@ type Outcome = Result<(ShardId, SequenceNumber)>;
 
 /// Routes each record to its shard, appends on each shard's core (all cores at once), and
 /// returns the outcomes in request order.
+/// Records above the stream's MaxRecordSizeInKiB fail the whole call with AWS's validation
+/// message (`single`: PutRecord's member path, else PutRecords' entry paths).
 async fn put_entries(
     node: &Rc<Node>,
     route: Arc<StreamRoute>,
     entries: Vec<(Bytes, String, Option<sluice_model::HashKey>)>,
+    single: bool,
 ) -> Result<Vec<Outcome>> {
     if matches!(route.meta.status, StreamStatus::Creating | StreamStatus::Deleting) {
         return Err(KinesisError::resource_not_found(format!("Stream {} is not active", route.meta.name)));
     }
+    // The stream's own MaxRecordSizeInKiB (the model checked the largest any stream takes).
+    let record_bytes_max = route.meta.max_record_size_kib as usize * 1024;
+    for (position, (data, partition_key, _)) in entries.iter().enumerate() {
+        let bytes = data.len() + partition_key.len();
+        if bytes > record_bytes_max {
+            let path = if single { "data".to_owned() } else { format!("records.{}.member.data", position + 1) };
+            return Err(KinesisError::validation(Violation::max_length(
+                &format!("[{bytes} bytes of data and partition key]"),
+                &path,
+                record_bytes_max,
+            )));
+        }
+    }
+    let auto = route.meta.distribution == RecordDistribution::Auto;
     let name: Arc<str> = Arc::from(route.meta.name.as_str());
     // (position in the request, hash key, record without its shard yet)
     let mut unrouted: Vec<(usize, HashKey, AppendRecord)> = entries
@@ -108,6 +125,7 @@ async fn put_entries(
         .enumerate()
         .map(|(position, (data, partition_key, explicit))| {
             let hash_key = match explicit {
+                _ if auto => auto_hash_key(),
                 Some(key) => HashKey(key.0),
                 None => HashKey::from_partition_key(&partition_key),
             };
@@ -169,6 +187,23 @@ async fn put_entries(
         results[position] = Some(Err(KinesisError::internal("the stream is resharding; retry")));
     }
     Ok(results.into_iter().map(|result| result.expect("every record has a result")).collect())
+}
+
+/// The AUTO distribution strategy's hash key for the next record: it ignores the partition and
+/// explicit hash keys (the strategy's documentation) and spreads records evenly over the
+/// hash-key space, so over the open shards in proportion to their ranges. A Weyl sequence
+/// (adding 2^128 divided by the golden ratio, odd) visits the space evenly without a random
+/// number generator; each core keeps its own.
+fn auto_hash_key() -> HashKey {
+    const STEP: u128 = 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835;
+    thread_local! {
+        static NEXT: std::cell::Cell<u128> = const { std::cell::Cell::new(0) };
+    }
+    NEXT.with(|next| {
+        let key = next.get().wrapping_add(STEP);
+        next.set(key);
+        HashKey(key)
+    })
 }
 
 /// On the shards' core: admits each record against its shard's write quota, appends the

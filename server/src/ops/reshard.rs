@@ -189,6 +189,18 @@ pub async fn update_shard_count(node: &Rc<Node>, input: UpdateShardCountInput) -
     })
 }
 
+/// On core 0: drives the scaling a catalog change started (UpdateStreamWarmThroughput's) to its
+/// end in the background, as UpdateShardCount does; a restart resumes it.
+pub fn spawn_scaling(core0: &Rc<Node>, stream: String) {
+    let driver = core0.clone();
+    glommio::spawn_local(async move {
+        if let Err(error) = drive(&driver, Step::Next { stream: stream.clone() }).await {
+            tracing::error!(%stream, %error, "scaling failed; a restart resumes it");
+        }
+    })
+    .detach();
+}
+
 /// At start-up, on core 0 once every core serves: finishes the reshards a crash interrupted.
 pub async fn finish_interrupted(core0: &Rc<Node>) -> Result<()> {
     let catalog = core0.catalog.as_ref().expect("core 0 holds the catalog").catalog.borrow().clone();

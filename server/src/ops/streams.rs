@@ -58,7 +58,11 @@ pub fn describe(node: &Node, input: DescribeStreamInput) -> Result<DescribeStrea
 pub fn describe_summary(node: &Node, input: DescribeStreamSummaryInput) -> Result<DescribeStreamSummaryOutput> {
     let route = stream_route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
     Ok(DescribeStreamSummaryOutput {
-        stream_description_summary: views::stream_description_summary(node.identity(), &route.meta),
+        stream_description_summary: views::stream_description_summary(
+            node.identity(),
+            &route.meta,
+            control::settings::warm_throughput(&node.routes().account, node.now_ms(), &route.meta),
+        ),
     })
 }
 
@@ -212,17 +216,5 @@ pub fn describe_limits(node: &Node) -> DescribeLimitsOutput {
         open_shard_count: metas().flat_map(|meta| &meta.shards).filter(|shard| shard.is_open()).count() as i32,
         on_demand_stream_count: metas().filter(|meta| meta.mode == CapacityMode::OnDemand).count() as i32,
         on_demand_stream_count_limit: limits.on_demand_stream_limit as i32,
-    }
-}
-
-/// DescribeAccountSettings: Sluice has no billing commitment to report, so it is DISABLED.
-pub fn describe_account_settings() -> DescribeAccountSettingsOutput {
-    DescribeAccountSettingsOutput {
-        minimum_throughput_billing_commitment: Some(MinimumThroughputBillingCommitment {
-            status: BillingCommitmentStatus::Disabled,
-            started_at: None,
-            ended_at: None,
-            earliest_allowed_end_at: None,
-        }),
     }
 }

@@ -110,12 +110,14 @@ const DENY_EVERYTHING: &str =
 #[derive(Debug, Clone, Default)]
 pub struct Routes {
     pub streams: HashMap<String, Arc<StreamRoute>>,
+    /// The account's settings (UpdateAccountSettings), for the descriptions every core answers.
+    pub account: sluice_engine::catalog::AccountSettings,
 }
 
 impl Routes {
     pub fn from_catalog(catalog: &Catalog) -> Routes {
         let streams = catalog.streams.iter().map(|(name, meta)| (name.clone(), Arc::new(StreamRoute::new(meta))));
-        Routes { streams: streams.collect() }
+        Routes { streams: streams.collect(), account: catalog.account.clone() }
     }
 
     /// Every shard, by the core that owns it.

@@ -207,7 +207,9 @@ fn describe_stream_summary_names_the_kib_member_as_aws_does() {
             key_id: None,
             open_shard_count: 4,
             consumer_count: Some(0),
+            warm_throughput: None,
             max_record_size_in_kib: Some(1024),
+            record_distribution_strategy: None,
         },
     };
     assert_eq!(

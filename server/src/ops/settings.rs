@@ -1,0 +1,72 @@
+//! Stream and account settings: UpdateMaxRecordSize, UpdateStreamRecordDistributionStrategy,
+//! UpdateStreamWarmThroughput (which scales the stream towards its target in the background,
+//! as UpdateShardCount does) and Describe/UpdateAccountSettings. The rules are pure
+//! (`control::settings`); the records' side is in `records.rs`.
+
+use crate::control;
+use crate::ops::catalog::{apply, change};
+use crate::ops::node::Node;
+use sluice_model::*;
+use std::rc::Rc;
+
+type Result<T> = std::result::Result<T, KinesisError>;
+
+pub async fn update_max_record_size(node: &Rc<Node>, input: UpdateMaxRecordSizeInput) -> Result<Empty> {
+    let arn = input.stream_arn.ok_or_else(|| KinesisError::invalid_argument("StreamARN must be provided"))?;
+    let name = node.identity().stream_name_of(&arn)?.to_owned();
+    let kib = input.max_record_size_in_kib;
+    change(node, move |catalog, _, rules| control::settings::update_max_record_size(catalog, rules, &name, kib))
+        .await?;
+    Ok(Empty {})
+}
+
+pub async fn update_distribution(node: &Rc<Node>, input: UpdateStreamRecordDistributionStrategyInput) -> Result<Empty> {
+    let name = node.identity().stream_name_of(&input.stream_arn)?.to_owned();
+    let strategy = input.record_distribution_strategy;
+    change(node, move |catalog, _, rules| control::settings::update_distribution(catalog, rules, &name, &strategy))
+        .await?;
+    Ok(Empty {})
+}
+
+/// UpdateStreamWarmThroughput: records the target and returns at once; the stream is UPDATING
+/// while it splits (or merges) to the shards the target needs.
+pub async fn update_warm_throughput(
+    node: &Rc<Node>,
+    input: UpdateStreamWarmThroughputInput,
+) -> Result<UpdateStreamWarmThroughputOutput> {
+    let name = node.identity().resolve_stream(input.stream_name.as_deref(), input.stream_arn.as_ref())?.to_owned();
+    let mibps = input.warm_throughput_mi_bps;
+    let stream = name.clone();
+    let warm = node
+        .run_on(0, move |core0| async move {
+            let scaled = stream.clone();
+            let warm = apply(&core0, move |catalog, now_ms, rules| {
+                control::settings::begin_warm_throughput(catalog, now_ms, rules, &scaled, mibps)
+            })
+            .await?;
+            crate::ops::reshard::spawn_scaling(&core0, stream);
+            Ok::<_, KinesisError>(warm)
+        })
+        .await??;
+    Ok(UpdateStreamWarmThroughputOutput {
+        stream_arn: Some(node.identity().stream_arn(&name)),
+        stream_name: Some(name),
+        warm_throughput: Some(warm),
+    })
+}
+
+pub fn describe_account_settings(node: &Node) -> DescribeAccountSettingsOutput {
+    let commitment = control::settings::commitment(&node.routes().account, node.now_ms());
+    DescribeAccountSettingsOutput { minimum_throughput_billing_commitment: Some(commitment) }
+}
+
+pub async fn update_account_settings(
+    node: &Rc<Node>,
+    input: UpdateAccountSettingsInput,
+) -> Result<UpdateAccountSettingsOutput> {
+    let status = input.minimum_throughput_billing_commitment.status;
+    let commitment =
+        change(node, move |catalog, now_ms, _| control::settings::update_account_settings(catalog, now_ms, &status))
+            .await?;
+    Ok(UpdateAccountSettingsOutput { minimum_throughput_billing_commitment: Some(commitment) })
+}
