@@ -171,6 +171,14 @@ pub fn validate_create(input: &CreateChannelInput) -> Result<(), ApiError> {
             &["GSR_JSON", "JSON", "STRING", "BYTE_ARRAY"],
         );
     }
+    if let Some(tags) = &input.tags {
+        // `TagMap`: 1–200 entries, keys of 1–128 characters, values of at most 256.
+        c.count(at("", "Tags"), tags.len(), 1, 200);
+        for (key, value) in tags {
+            c.string(at("", "Tags"), key, 1, 128, None);
+            c.string(format!("tags.{key}"), value, 0, 256, None);
+        }
+    }
     if let Some(s3) = &input.s3_destination_configuration {
         let p = at("", "S3DestinationConfiguration");
         let sp = at(&p, "StorageConfiguration");

@@ -358,6 +358,15 @@ impl Limits {
 /// Delivery streams per node (Firehose's default quota: 50 per account per region, raisable
 /// to 5,000; each costs an engine task, a reader per shard and its buffers' memory).
 pub const FIREHOSE_DELIVERY_STREAMS_MAX: usize = 50;
+
+/// Kinesis channels per node (`ops::channels`). AWS documents no channel quota in the model;
+/// each channel costs what a delivery stream does (an engine task, a reader per shard, up to
+/// 128 MiB of buffers), so it gets the same budget.
+pub const FIREHOSE_CHANNELS_MAX: usize = FIREHOSE_DELIVERY_STREAMS_MAX;
+
+/// ListChannels' page size when `MaxResults` is absent (the model bounds it to 1..=10,000 and
+/// documents no default; Sluice answers every channel, at most [`FIREHOSE_CHANNELS_MAX`]).
+pub const FIREHOSE_CHANNELS_LIST_DEFAULT: usize = FIREHOSE_CHANNELS_MAX;
 /// Shards of a Direct PUT delivery stream's hidden internal stream. Direct PUT goes through
 /// the per-shard quotas like any PutRecords (`--limits kinesis`): 2 shards give 2 MiB/s and
 /// 2,000 records/s, above Firehose's smallest regional quota (1 MiB/s, 1,000 records/s).

@@ -29,8 +29,8 @@
 
 use crate::control::streams::internal_stream_name;
 use crate::limits::{
-    FIREHOSE_CHECKPOINT_INTERVAL_MS, FIREHOSE_DELIVERY_STREAMS_MAX, FIREHOSE_INTERNAL_SHARDS, FIREHOSE_READ_BACKOFF_MS,
-    FIREHOSE_READ_IDLE_MS, FIREHOSE_READ_RECORDS_MAX, FIREHOSE_WORKER_THREADS_DEFAULT,
+    FIREHOSE_CHANNELS_MAX, FIREHOSE_CHECKPOINT_INTERVAL_MS, FIREHOSE_DELIVERY_STREAMS_MAX, FIREHOSE_INTERNAL_SHARDS,
+    FIREHOSE_READ_BACKOFF_MS, FIREHOSE_READ_IDLE_MS, FIREHOSE_READ_RECORDS_MAX, FIREHOSE_WORKER_THREADS_DEFAULT,
 };
 use crate::ops::node::Node;
 use crate::ops::{records, streams};
@@ -66,6 +66,9 @@ pub struct FirehoseConfig {
     pub functions: BTreeMap<String, FunctionConfig>,
     /// Threads of the delivery runtime (default 1).
     pub worker_threads: Option<usize>,
+    /// Replaces every channel's `DataFreshnessInSeconds` (at least 300 s in the API) as its
+    /// buffer interval, in milliseconds: for tests and benchmarks, which cannot wait minutes.
+    pub channel_data_freshness_ms: Option<u64>,
 }
 
 /// A bucket: a local directory (`dir`), or the bucket of the same name at an S3-compatible
@@ -176,17 +179,32 @@ impl Definition {
 }
 
 /// The stream name of a Kinesis stream ARN (`arn:aws:kinesis:REGION:ACCOUNT:stream/NAME`).
-fn stream_of_arn(arn: &str) -> &str {
+pub(crate) fn stream_of_arn(arn: &str) -> &str {
     arn.rsplit_once(":stream/").map_or(arn, |(_, name)| name)
 }
 
 /// A running delivery stream.
 struct Running {
     definition: Definition,
-    /// Set to stop its readers (DeleteDeliveryStream).
+    delivery: Delivery,
+}
+
+/// The running parts of one delivery (of a delivery stream or a channel): its engine, the task
+/// keeping its checkpoint, and the flag that stops its readers.
+pub(crate) struct Delivery {
     stop: Arc<AtomicBool>,
     engine: tokio::task::JoinHandle<()>,
     checkpoint: tokio::task::JoinHandle<()>,
+}
+
+impl Delivery {
+    /// Stops the readers, the engine and the checkpoint task. What the engine buffered and had
+    /// not delivered is read again from the checkpoint by whatever starts next.
+    pub(crate) fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        self.engine.abort();
+        self.checkpoint.abort();
+    }
 }
 
 /// What core 0 needs to start the readers of one delivery stream.
@@ -208,6 +226,9 @@ pub struct Firehose {
     identity: Identity,
     runtime: tokio::runtime::Runtime,
     streams: Mutex<Registry>,
+    /// Kinesis channels (`ops::channels`), run by the same engine and readers.
+    pub(crate) channels: Mutex<crate::ops::channels::Registry>,
+    channel_freshness_override: Option<Duration>,
     readers: async_channel::Sender<ReaderStart>,
     readers_rx: async_channel::Receiver<ReaderStart>,
 }
@@ -240,13 +261,15 @@ impl Firehose {
             .build()
             .map_err(StartError::Runtime)?;
         let dir = data_dir.join("firehose");
-        let (readers, readers_rx) = async_channel::bounded(FIREHOSE_DELIVERY_STREAMS_MAX);
+        let (readers, readers_rx) = async_channel::bounded(FIREHOSE_DELIVERY_STREAMS_MAX + FIREHOSE_CHANNELS_MAX);
         let firehose = Arc::new(Firehose {
             dir,
             env,
             identity,
             runtime,
             streams: Mutex::new(Registry::default()),
+            channels: Mutex::new(Default::default()),
+            channel_freshness_override: config.channel_data_freshness_ms.map(Duration::from_millis),
             readers,
             readers_rx,
         });
@@ -264,16 +287,29 @@ impl Firehose {
             match firehose.launch(definition) {
                 Ok((start, running)) => {
                     firehose.streams.lock().expect("not poisoned").running.insert(name, running);
-                    firehose.readers.try_send(start).expect("the channel holds every delivery stream");
+                    firehose.start_readers_now(start);
                 }
                 Err(error) => tracing::error!(delivery_stream = %name, message = %error.message, "cannot start"),
             }
         }
+        crate::ops::channels::open(&firehose)?;
         Ok(firehose)
     }
 
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn env(&self) -> &Environment {
+        &self.env
+    }
+
+    pub(crate) fn channel_freshness_override(&self) -> Option<Duration> {
+        self.channel_freshness_override
     }
 
     fn definitions_path(&self) -> PathBuf {
@@ -293,22 +329,41 @@ impl Firehose {
     fn launch(&self, definition: Definition) -> Result<(ReaderStart, Running), FirehoseError> {
         let plan = DeliveryPlan::from_create(&definition.input, definition.version, &self.env)?;
         let name = definition.input.delivery_stream_name.clone();
-        let checkpoint_path = self.checkpoint_path(&name);
+        let start_ms = (!definition.is_direct_put()).then_some(definition.create_ms);
+        let (start, delivery) =
+            self.spawn_delivery(plan, definition.source_stream(), self.checkpoint_path(&name), start_ms);
+        Ok((start, Running { definition, delivery }))
+    }
+
+    /// Spawns the engine of `plan` and the task keeping its checkpoint at `checkpoint_path`;
+    /// the readers of `stream` resume after that checkpoint (a shard without one starts at
+    /// `start_ms`, or its trim horizon) once [`Firehose::start_readers`] hands them to core 0.
+    pub(crate) fn spawn_delivery(
+        &self,
+        plan: DeliveryPlan,
+        stream: String,
+        checkpoint_path: PathBuf,
+        start_ms: Option<i64>,
+    ) -> (ReaderStart, Delivery) {
+        let name = plan.name.clone();
         let after = read_checkpoint(&checkpoint_path);
         let _runtime = self.runtime.enter();
         let handle = sluice_firehose::spawn(plan);
         let checkpoint = tokio::spawn(keep_checkpoint(checkpoint_path, handle.progress.clone()));
         let stop = Arc::new(AtomicBool::new(false));
-        let start = ReaderStart {
-            name: name.clone(),
-            stream: definition.source_stream(),
-            after,
-            start_ms: (!definition.is_direct_put()).then_some(definition.create_ms),
-            records: handle.records,
-            stop: stop.clone(),
-        };
-        let running = Running { definition, stop, engine: handle.task, checkpoint };
-        Ok((start, running))
+        let start = ReaderStart { name, stream, after, start_ms, records: handle.records, stop: stop.clone() };
+        (start, Delivery { stop, engine: handle.task, checkpoint })
+    }
+
+    /// Hands a delivery's readers to core 0 without waiting (at start-up: the channel holds
+    /// every delivery stream and channel).
+    pub(crate) fn start_readers_now(&self, start: ReaderStart) {
+        self.readers.try_send(start).expect("the channel holds every delivery stream and channel");
+    }
+
+    /// Hands a delivery's readers to core 0.
+    pub(crate) async fn start_readers(&self, start: ReaderStart) -> Result<(), FirehoseError> {
+        self.readers.send(start).await.map_err(|_| FirehoseError::new("ServiceUnavailableException", "shutting down"))
     }
 
     /// Writes every definition (and `extra`) to disk, atomically.
@@ -382,16 +437,12 @@ impl Firehose {
             // writes a file without this one.
             let mut registry = self.streams.lock().expect("not poisoned");
             if let Err(error) = self.persist(&registry, Some(&running.definition)) {
-                running.engine.abort();
-                running.checkpoint.abort();
+                running.delivery.stop();
                 return Err(error);
             }
             registry.running.insert(name.clone(), running);
         }
-        self.readers
-            .send(start)
-            .await
-            .map_err(|_| FirehoseError::new("ServiceUnavailableException", "shutting down"))?;
+        self.start_readers(start).await?;
         Ok(self.arn(&name))
     }
 
@@ -407,9 +458,7 @@ impl Firehose {
             }
             running
         };
-        running.stop.store(true, Ordering::Release);
-        running.engine.abort();
-        running.checkpoint.abort();
+        running.delivery.stop();
         let _ = std::fs::remove_file(self.checkpoint_path(name));
         if running.definition.is_direct_put() {
             let delete =

@@ -23,6 +23,8 @@
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+#[cfg(feature = "firehose")]
+pub mod channels;
 pub mod consumers;
 pub mod delivery;
 pub mod dispatch;

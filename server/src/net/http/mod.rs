@@ -25,6 +25,8 @@
 //! caller is `Caller::Anonymous`.
 
 #[cfg(feature = "firehose")]
+pub mod channels;
+#[cfg(feature = "firehose")]
 pub mod firehose;
 pub mod kinesis;
 
@@ -111,12 +113,20 @@ pub enum Service {
     /// `Firehose_20150804.<Operation>`.
     #[cfg(feature = "firehose")]
     Firehose(firehose::Operation),
+    /// `Kinesis_20131202.<Operation>` for the channel operations, which run on the delivery
+    /// engine (`channels`), not through the Kinesis codec.
+    #[cfg(feature = "firehose")]
+    Channel(channels::Operation),
 }
 
 impl Service {
     /// The service and operation an `X-Amz-Target` names, if this port serves them.
     pub fn of_target(target: &str) -> Option<Service> {
         if let Some(operation) = target.strip_prefix(aws::KINESIS_TARGET_PREFIX) {
+            #[cfg(feature = "firehose")]
+            if let Some(operation) = channels::Operation::from_name(operation) {
+                return Some(Service::Channel(operation));
+            }
             return sluice_model::Operation::from_name(operation).filter(|op| !op.is_sluice()).map(Service::Kinesis);
         }
         // Sluice's own operations (consumer-group leases) share the Kinesis dispatch.
@@ -289,7 +299,7 @@ async fn respond(
     }
     let target = request.headers().get("x-amz-target").and_then(|value| value.to_str().ok()).unwrap_or("");
     let Some(service) = Service::of_target(target) else {
-        if cfg!(not(feature = "firehose")) && target.starts_with("Firehose_") {
+        if cfg!(not(feature = "firehose")) && (target.starts_with("Firehose_") || is_channel_target(target)) {
             return Err(refuse(
                 ErrorKind::UnknownOperation,
                 format!("Unknown operation {target:?}: this sluiced was built without delivery streams (cargo feature `firehose`)"),
@@ -317,6 +327,8 @@ async fn respond(
         Service::Kinesis(operation) => (operation.name(), &shared.verifier),
         #[cfg(feature = "firehose")]
         Service::Firehose(operation) => (operation.name(), &shared.firehose_verifier),
+        #[cfg(feature = "firehose")]
+        Service::Channel(operation) => (operation.name(), &shared.verifier),
     };
     // A refused signature is answered, and recorded in the audit log with the key it claimed.
     let refused = |error: AuthError, access_key_id: Option<&str>| {
@@ -371,7 +383,18 @@ async fn respond(
         // Unfinished: Firehose calls are not authorized per caller (every caller is anonymous).
         #[cfg(feature = "firehose")]
         Service::Firehose(operation) => firehose::respond(&shared.node, &shared.firehose, operation, body).await,
+        // Unfinished: channel calls are not authorized per caller either.
+        #[cfg(feature = "firehose")]
+        Service::Channel(operation) => channels::respond(&shared.node, &shared.firehose, operation, body).await,
     }
+}
+
+/// Whether `target` names one of the Kinesis channel operations (served with the cargo
+/// feature `firehose`; without it they answer as the Firehose targets do).
+fn is_channel_target(target: &str) -> bool {
+    target.strip_prefix(aws::KINESIS_TARGET_PREFIX).is_some_and(|operation| {
+        matches!(operation, "CreateChannel" | "DeleteChannel" | "DescribeChannel" | "ListChannels" | "UpdateChannel")
+    })
 }
 
 fn too_large(length: u64) -> Refusal {

@@ -1,0 +1,232 @@
+//! The Kinesis channel operations over HTTP (`X-Amz-Target: Kinesis_20131202.<Operation>`,
+//! AWS JSON 1.1): CreateChannel, DescribeChannel, ListChannels, UpdateChannel and
+//! DeleteChannel. Their shapes are the delivery engine's (`sluice_firehose::channel`), so they
+//! are decoded here with serde rather than by the Kinesis codec, validated as the model says
+//! (ValidationException) and run by `ops::channels`.
+//
+// Unfinished: a cargo-fuzz target for these bodies; they are decoded by serde_json into the
+// structs below and `CreateChannelInput`, whose validation the firehose crate's tests cover.
+
+use crate::net::http::{document, Body, Refusal};
+use crate::ops::channels;
+use crate::ops::firehose::{Firehose, FirehoseError};
+use crate::ops::node::Node;
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+use sluice_firehose::channel::CreateChannelInput;
+use std::rc::Rc;
+
+/// The channel operations of the Kinesis model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    CreateChannel,
+    DeleteChannel,
+    DescribeChannel,
+    ListChannels,
+    UpdateChannel,
+}
+
+impl Operation {
+    pub fn from_name(name: &str) -> Option<Operation> {
+        Some(match name {
+            "CreateChannel" => Operation::CreateChannel,
+            "DeleteChannel" => Operation::DeleteChannel,
+            "DescribeChannel" => Operation::DescribeChannel,
+            "ListChannels" => Operation::ListChannels,
+            "UpdateChannel" => Operation::UpdateChannel,
+            _ => return None,
+        })
+    }
+
+    /// The operation's name, as in its `X-Amz-Target`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::CreateChannel => "CreateChannel",
+            Operation::DeleteChannel => "DeleteChannel",
+            Operation::DescribeChannel => "DescribeChannel",
+            Operation::ListChannels => "ListChannels",
+            Operation::UpdateChannel => "UpdateChannel",
+        }
+    }
+}
+
+const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// The body as `T`. A required member that is absent is AWS's ValidationException (`Member
+/// must not be null`); any other decoding failure (a wrong type, not JSON) is a
+/// SerializationException, as the Kinesis codec answers.
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FirehoseError> {
+    let body = if body.is_empty() { b"{}".as_slice() } else { body };
+    serde_json::from_slice(body).map_err(|error| {
+        let text = error.to_string();
+        match text.strip_prefix("missing field `").and_then(|rest| rest.split_once('`')) {
+            Some((member, _)) => FirehoseError::new(
+                "ValidationException",
+                format!(
+                    "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+                    lower_first(member)
+                ),
+            ),
+            None => FirehoseError::new("SerializationException", text),
+        }
+    })
+}
+
+/// AWS names members in validation messages with a lower-case first letter.
+fn lower_first(member: &str) -> String {
+    let mut chars = member.chars();
+    chars.next().map(|first| first.to_ascii_lowercase().to_string() + chars.as_str()).unwrap_or_default()
+}
+
+/// AWS's ValidationException for one member.
+fn violation(value: &str, member: &str, constraint: &str) -> FirehoseError {
+    FirehoseError::new(
+        "ValidationException",
+        format!(
+            "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {constraint}"
+        ),
+    )
+}
+
+/// `ChannelARN`: 1–2048 characters of `arn:aws.*:kinesis:.*:\d{12}:channel/\S+`.
+fn check_channel_arn(arn: &str) -> Result<(), FirehoseError> {
+    if arn.is_empty() || arn.len() > 2048 {
+        return Err(violation(
+            arn,
+            "channelARN",
+            "Member must have length less than or equal to 2048 and greater than or equal to 1",
+        ));
+    }
+    let valid = arn.starts_with("arn:aws")
+        && arn.split_once(":kinesis:").is_some_and(|(_, rest)| {
+            rest.split_once(":channel/").is_some_and(|(head, name)| {
+                let account = head.rsplit(':').next().unwrap_or("");
+                account.len() == 12
+                    && account.bytes().all(|b| b.is_ascii_digit())
+                    && !name.is_empty()
+                    && !name.chars().any(char::is_whitespace)
+            })
+        });
+    if !valid {
+        return Err(violation(
+            arn,
+            "channelARN",
+            r"Member must satisfy regular expression pattern: arn:aws.*:kinesis:.*:\d{12}:channel/\S+",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ArnInput {
+    #[serde(rename = "ChannelARN")]
+    channel_arn: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StreamFilter {
+    #[serde(rename = "StreamARN")]
+    stream_arn: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListInput {
+    stream_filter: Option<Vec<StreamFilter>>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct FreshnessUpdate {
+    data_freshness_in_seconds: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateInput {
+    #[serde(rename = "ChannelARN")]
+    channel_arn: String,
+    s3_destination_configuration: Option<FreshnessUpdate>,
+    s3_tables_destination_configuration: Option<FreshnessUpdate>,
+    logging_configuration: Option<Value>,
+}
+
+/// Answers one channel call whose body has been read.
+pub async fn respond(
+    node: &Rc<Node>,
+    firehose: &Firehose,
+    operation: Operation,
+    body: Bytes,
+) -> Result<Response<Body>, Refusal> {
+    let answer = answer(node, firehose, operation, &body).await?;
+    Ok(document(StatusCode::OK, CONTENT_TYPE, serde_json::to_vec(&answer).expect("JSON values serialize")))
+}
+
+async fn answer(
+    node: &Rc<Node>,
+    firehose: &Firehose,
+    operation: Operation,
+    body: &[u8],
+) -> Result<Value, FirehoseError> {
+    match operation {
+        Operation::CreateChannel => {
+            let input: CreateChannelInput = decode(body)?;
+            channels::create(firehose, node, input).await
+        }
+        Operation::DescribeChannel => {
+            let input: ArnInput = decode(body)?;
+            check_channel_arn(&input.channel_arn)?;
+            channels::describe(firehose, &input.channel_arn)
+        }
+        Operation::ListChannels => {
+            let input: ListInput = decode(body)?;
+            if let Some(max) = input.max_results {
+                if !(1..=10_000).contains(&max) {
+                    return Err(violation(
+                        &max.to_string(),
+                        "maxResults",
+                        "Member must have value less than or equal to 10000 and greater than or equal to 1",
+                    ));
+                }
+            }
+            if let Some(filter) = &input.stream_filter {
+                if filter.is_empty() || filter.len() > 10_000 {
+                    return Err(violation(
+                        "[]",
+                        "streamFilter",
+                        "Member must have length less than or equal to 10000 and greater than or equal to 1",
+                    ));
+                }
+            }
+            let filter: Option<Vec<String>> =
+                input.stream_filter.map(|filter| filter.into_iter().map(|f| f.stream_arn).collect());
+            let max = input.max_results.map(|max| max as usize);
+            channels::list(firehose, filter.as_deref(), max, input.next_token.as_deref())
+        }
+        Operation::UpdateChannel => {
+            let input: UpdateInput = decode(body)?;
+            check_channel_arn(&input.channel_arn)?;
+            channels::update(
+                firehose,
+                &input.channel_arn,
+                input.s3_destination_configuration.map(|u| u.data_freshness_in_seconds),
+                input.s3_tables_destination_configuration.map(|u| u.data_freshness_in_seconds),
+                input.logging_configuration,
+            )
+            .await
+        }
+        Operation::DeleteChannel => {
+            let input: ArnInput = decode(body)?;
+            check_channel_arn(&input.channel_arn)?;
+            channels::delete(firehose, &input.channel_arn)?;
+            Ok(serde_json::json!({}))
+        }
+    }
+}
