@@ -5,10 +5,10 @@
 use crate::kinesis::demand::Demand;
 use crate::kinesis::throttle::{LimitsProfile, ShardLimits};
 use crate::metrics::ShardCounters;
+use rustc_hash::FxHashMap;
 use sluice_engine::catalog::Catalog;
 use sluice_model::KinesisError;
 use std::cell::{Cell, RefCell};
-use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 
 /// What a core keeps for one shard it owns.
