@@ -3,10 +3,14 @@
 //!
 //! A read needs initialised memory (`AsyncRead::read` takes `&mut [u8]`). Zeroing the whole
 //! room before every read, as `BytesMut::resize` does, zeroes the rest of a large frame again
-//! on each of the reads that bring it in: about four bytes zeroed per byte received for
-//! PutRecords frames of 500 KiB (issue 19's profile: memset 4%). Here the buffer remembers how
-//! far its memory is initialised (zeroed, or written by an earlier read), so each byte is
-//! zeroed at most once per allocation.
+//! on each of the reads that bring it in. Here the buffer remembers how far its memory is
+//! initialised (zeroed, or written by an earlier read), so each byte is zeroed at most once
+//! per allocation.
+//!
+//! Unfinished: that once is still a byte zeroed per byte received, since a frame handed to
+//! its request keeps its memory and the next frame gets new memory (memset stayed at 3.5% of
+//! sluiced's CPU under `bench/peers/iggy.sh`'s load; `bench/results/2026-12-01-server-path/`).
+//! Reading into uninitialised memory, or reusing zeroed frame buffers, would remove it.
 
 use bytes::{Bytes, BytesMut};
 
