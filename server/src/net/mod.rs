@@ -11,3 +11,4 @@ pub mod metrics;
 pub mod native;
 pub mod native_auth;
 pub mod outbound;
+pub mod receive;

@@ -17,6 +17,7 @@ use crate::limits::{
 use crate::metrics::Protocol;
 use crate::net::native_auth::{self, ChannelBinding, NativePeer, Opened};
 use crate::net::outbound::Outbound;
+use crate::net::receive::ReceiveBuffer;
 use crate::ops::auth::Caller;
 use crate::ops::dispatch::{execute, Answer};
 use crate::ops::node::Node;
@@ -110,12 +111,13 @@ where
             return Ok(());
         }
     };
+    let mut buffer = ReceiveBuffer::new(buffer);
     'read: loop {
         // Answer every whole frame in the buffer.
         let wanted = loop {
-            match sluice_protocol::frame_len(&buffer) {
-                Ok(Some(len)) if buffer.len() >= len => {
-                    let frame = buffer.split_to(len).freeze();
+            match sluice_protocol::frame_len(buffer.received()) {
+                Ok(Some(len)) if buffer.received().len() >= len => {
+                    let frame = buffer.split_frame(len);
                     let request = requests.acquire_static_permit(1).await.map_err(closed)?;
                     let held = bytes.acquire_static_permit(len as u64).await.map_err(closed)?;
                     let (node, sink, caller) = (node.clone(), sink.clone(), caller.clone());
@@ -125,7 +127,7 @@ where
                     })
                     .detach();
                 }
-                Ok(Some(len)) => break len - buffer.len(),
+                Ok(Some(len)) => break len - buffer.received().len(),
                 Ok(None) => break 1,
                 Err(error) => {
                     // Nothing after a bad length prefix can be trusted: answer and close.
@@ -134,21 +136,16 @@ where
                 }
             }
         };
-        let start = buffer.len();
-        buffer.resize(start + wanted.max(RECEIVE_CHUNK_BYTES), 0);
-        let read = future::or(async { Some(reader.read(&mut buffer[start..]).await) }, async {
+        let room = buffer.room(wanted.max(RECEIVE_CHUNK_BYTES));
+        let read = future::or(async { Some(reader.read(room).await) }, async {
             node.signal.triggered().await;
             None
         })
         .await;
         match read {
-            Some(Ok(0)) | None => {
-                buffer.truncate(start);
-                break;
-            }
-            Some(Ok(read)) => buffer.truncate(start + read),
+            Some(Ok(0)) | None => break,
+            Some(Ok(read)) => buffer.filled(read),
             Some(Err(error)) => {
-                buffer.truncate(start);
                 tracing::debug!(%error, "read failed");
                 break;
             }

@@ -12,7 +12,8 @@ use crate::kinesis::views;
 use crate::limits::PUT_ROUTING_ATTEMPTS_MAX;
 use crate::ops::node::Node;
 use crate::runtime::routes::{ShardRoute, StreamRoute};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use rustc_hash::FxHashMap;
 use sluice_engine::catalog::{RecordDistribution, StreamStatus};
 use sluice_engine::routing::HashKey;
 use sluice_engine::{AppendRecord, Appended};
@@ -119,6 +120,16 @@ async fn put_entries(
     }
     let auto = route.meta.distribution == RecordDistribution::Auto;
     let name: Arc<str> = Arc::from(route.meta.name.as_str());
+    // Every partition key of the request in one buffer, each record's key a slice of it: the
+    // copies of a record (one kept here to route it again, one appended) are then reference
+    // counts on one allocation per request, not an allocation per record (`Bytes::from` a
+    // `String` allocates again on the first clone).
+    let mut keys = BytesMut::with_capacity(entries.iter().map(|(_, key, _)| key.len()).sum());
+    for (_, key, _) in &entries {
+        keys.extend_from_slice(key.as_bytes());
+    }
+    let keys = keys.freeze();
+    let mut key_start = 0;
     // (position in the request, hash key, record without its shard yet)
     let mut unrouted: Vec<(usize, HashKey, AppendRecord)> = entries
         .into_iter()
@@ -129,7 +140,9 @@ async fn put_entries(
                 Some(key) => HashKey(key.0),
                 None => HashKey::from_partition_key(&partition_key),
             };
-            (position, hash_key, AppendRecord { shard_uid: 0, partition_key: Bytes::from(partition_key), data })
+            let partition_key = keys.slice(key_start..key_start + partition_key.len());
+            key_start += partition_key.len();
+            (position, hash_key, AppendRecord { shard_uid: 0, partition_key, data })
         })
         .collect();
     let mut results: Vec<Option<Outcome>> = vec![None; unrouted.len()];
@@ -254,18 +267,13 @@ async fn append_admitted(
     }
     match node.journal.append(admitted).await {
         Ok(acks) => {
-            // Records to one shard arrive together; its id is formatted once per run.
-            let mut last: Option<(u32, ShardId)> = None;
+            // A request's records interleave the core's shards (their keys are hashed), so
+            // each shard's id is formatted once per call and copied for its records, not
+            // formatted per record.
+            let mut shard_ids: FxHashMap<u32, ShardId> = FxHashMap::default();
             for (position, Appended { sequence_number, .. }) in admitted_at.into_iter().zip(acks) {
                 let number = records[position].0.number;
-                let shard_id = match &last {
-                    Some((cached, id)) if *cached == number => id.clone(),
-                    _ => {
-                        let id = ShardId::from_number(number);
-                        last = Some((number, id.clone()));
-                        id
-                    }
-                };
+                let shard_id = shard_ids.entry(number).or_insert_with(|| ShardId::from_number(number)).clone();
                 outcomes[position] = Some(Ok((shard_id, views::sequence_number(sequence_number))));
             }
         }
