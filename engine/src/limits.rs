@@ -16,6 +16,12 @@ pub const PARTITION_KEY_BYTES_MAX: usize = PARTITION_KEY_CHARS_MAX * 4;
 /// Largest record Kinesis accepts by default: data blob plus partition key, 1 MiB.
 pub const RECORD_BYTES_MAX: usize = 1 << 20;
 
+/// Bytes a caller's encryption may add to a record's data beyond [`RECORD_BYTES_MAX`]: the
+/// server seals the data of records of encrypted streams (`sluice-security`'s sealed form adds
+/// a 44-byte header and a 16-byte tag, 60 bytes; the server checks that at compile time), and
+/// a record Kinesis accepts must still fit once sealed.
+pub const RECORD_SEALING_BYTES_MAX: usize = 64;
+
 /// Most records in one PutRecords call (Kinesis: 500).
 pub const PUT_RECORDS_COUNT_MAX: usize = 500;
 /// Most bytes (data plus keys) in one PutRecords call (Kinesis: 10 MiB in the current model).
@@ -40,7 +46,7 @@ pub const STREAM_NAME_CHARS_MAX: usize = 128;
 /// (the worst case for framing overhead), in one batch.
 pub const APPEND_ENCODED_BYTES_MAX: usize = format::BATCH_HEADER_BYTES
     + PUT_RECORDS_BYTES_MAX
-    + PUT_RECORDS_COUNT_MAX * (format::RUN_HEADER_BYTES + format::RECORD_HEADER_BYTES);
+    + PUT_RECORDS_COUNT_MAX * (format::RUN_HEADER_BYTES + format::RECORD_HEADER_BYTES + RECORD_SEALING_BYTES_MAX);
 
 /// Most bytes of one batch, the unit of write. A commit is framed into batches that are all
 /// written at once, so the disk sees a queue of writes (measured here: 1 MiB writes at queue
@@ -49,7 +55,11 @@ pub const APPEND_ENCODED_BYTES_MAX: usize = format::BATCH_HEADER_BYTES
 pub const BATCH_BYTES_MAX: usize = 2 << 20;
 const _: () = assert!(
     BATCH_BYTES_MAX
-        >= format::BATCH_HEADER_BYTES + format::RUN_HEADER_BYTES + format::RECORD_HEADER_BYTES + RECORD_BYTES_MAX
+        >= format::BATCH_HEADER_BYTES
+            + format::RUN_HEADER_BYTES
+            + format::RECORD_HEADER_BYTES
+            + RECORD_BYTES_MAX
+            + RECORD_SEALING_BYTES_MAX
 );
 const _: () = assert!(BATCH_BYTES_MAX.is_multiple_of(4096));
 

@@ -111,7 +111,11 @@ async fn put_entries(
                 Some(key) => HashKey(key.0),
                 None => HashKey::from_partition_key(&partition_key),
             };
-            (position, hash_key, AppendRecord { shard_uid: 0, partition_key: Bytes::from(partition_key), data })
+            (
+                position,
+                hash_key,
+                AppendRecord { shard_uid: 0, partition_key: Bytes::from(partition_key), data, sealed: false },
+            )
         })
         .collect();
     let mut results: Vec<Option<Outcome>> = vec![None; unrouted.len()];
