@@ -190,6 +190,25 @@ impl KeyStore {
         Ok(())
     }
 
+    /// Adds AWS's own managed key (its alias is under `alias/aws/`, which [`KeyStore::insert`]
+    /// refuses for the keys of a key-store file).
+    pub(crate) fn insert_managed(&mut self, key: MasterKey) -> Result<(), String> {
+        if self.by_id.contains_key(&key.key_id) || key.aliases.iter().any(|alias| self.by_alias.contains_key(alias)) {
+            return Err("the AWS-managed key is already in the key store".into());
+        }
+        let index = self.keys.len();
+        self.by_id.insert(key.key_id, index);
+        for alias in &key.aliases {
+            self.by_alias.insert(alias.clone(), index);
+        }
+        self.keys.push(key);
+        Ok(())
+    }
+
+    pub fn region_and_account(&self) -> (&str, &str) {
+        (&self.region, &self.account_id)
+    }
+
     /// Loads a key-store file, or every `*.toml` file of a directory (in name order).
     pub fn load(path: &Path, region: &str, account_id: &str) -> Result<KeyStore, KeyStoreError> {
         let mut store = KeyStore::new(region, account_id);
