@@ -16,6 +16,9 @@ pub const PARTITION_KEY_BYTES_MAX: usize = PARTITION_KEY_CHARS_MAX * 4;
 
 /// A record (data plus partition key) at the default `MaxRecordSizeInKiB`: 1 MiB.
 pub const RECORD_BYTES_MAX: usize = 1 << 20;
+/// Characters of StartStreamEncryption's and StopStreamEncryption's `KeyId` (`KeyId` shape:
+/// 1..=2048).
+pub const KEY_ID_CHARS_MAX: usize = 2048;
 /// Records in one PutRecords call (`PutRecordsRequestEntryList` max 500).
 pub const PUT_RECORDS_COUNT_MAX: usize = 500;
 /// Bytes of data and partition keys in one PutRecords call (Kinesis: 10 MiB).

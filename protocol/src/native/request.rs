@@ -136,7 +136,11 @@ pub fn encode_request<'f>(fbb: &'f mut Fbb, correlation_id: u64, request: &Reque
         | Request::RestoreDeadLetterQueueRecords(_)
         | Request::UpdateDeadLetterQueueRecordsVisibility(_)
         | Request::UpdateQueue(_)
-        | Request::UpdateQueueRecordsVisibility(_) => {
+        | Request::UpdateQueueRecordsVisibility(_)
+        // Unfinished: StartStreamEncryption / StopStreamEncryption have no flatbuffers tables
+        // yet (a schema change regenerates the committed code); over HTTP only.
+        | Request::StartStreamEncryption(_)
+        | Request::StopStreamEncryption(_) => {
             Err(EncodeError::NotNative { operation: request.operation().name() })
         }
     }

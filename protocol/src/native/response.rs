@@ -192,7 +192,10 @@ pub fn encode_response<'f>(fbb: &'f mut Fbb, correlation_id: u64, response: &Res
         | Response::RestoreDeadLetterQueueRecords(_)
         | Response::UpdateDeadLetterQueueRecordsVisibility(_)
         | Response::UpdateQueue(_)
-        | Response::UpdateQueueRecordsVisibility(_) => {
+        | Response::UpdateQueueRecordsVisibility(_)
+        // Unfinished: nor for StartStreamEncryption / StopStreamEncryption (HTTP only for now).
+        | Response::StartStreamEncryption(_)
+        | Response::StopStreamEncryption(_) => {
             encode_error(fbb, cid, &KinesisError::unknown_operation(response.operation().name()))
         }
         Response::AddTagsToStream(_) => empty!(fbb, cid, AddTagsToStreamResponse, AddTagsToStreamResponseArgs),
