@@ -122,6 +122,25 @@ pub struct StreamMeta {
     /// UPDATING until it is reached (a restart resumes it).
     #[serde(default)]
     pub scaling_target: Option<u32>,
+    /// Server-side encryption set by StartStreamEncryption: records appended from then on are
+    /// sealed under this key; `None` (StopStreamEncryption, or never started) appends plaintext.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<StreamEncryption>,
+    /// An encryption change in progress: the stream is UPDATING until this time, epoch ms, as
+    /// Kinesis keeps a stream UPDATING for a moment after StartStreamEncryption. A restart past
+    /// it finds the stream ACTIVE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_updating_until_ms: Option<i64>,
+}
+
+/// A stream's encryption as the catalog keeps it: the key the caller named and the master key
+/// it resolved to. Only key ids, never key material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamEncryption {
+    /// `KeyId` exactly as StartStreamEncryption was given it (DescribeStream reports it so).
+    pub key_id: String,
+    /// The master key's id (a UUID), which sealed records name in their headers.
+    pub master_key_id: String,
 }
 
 impl StreamMeta {
@@ -266,6 +285,8 @@ impl Catalog {
             scaling_target: None,
             shard_level_metrics: Default::default(),
             mode_changes_ms: Vec::new(),
+            encryption: None,
+            encryption_updating_until_ms: None,
         };
         Ok(self.streams.entry(name.to_string()).or_insert(stream))
     }

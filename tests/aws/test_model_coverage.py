@@ -25,8 +25,6 @@ NOT_YET = {
     "DescribeChannel": "channels belong to the Firehose issue",
     "ListChannels": "channels belong to the Firehose issue",
     "UpdateChannel": "channels belong to the Firehose issue",
-    "StartStreamEncryption": "server-side encryption needs a KMS stand-in; not designed yet",
-    "StopStreamEncryption": "server-side encryption needs a KMS stand-in; not designed yet",
     "PutResourcePolicy": "resource policies: the IAM evaluator (security/) does not read them yet",
     "GetResourcePolicy": "resource policies: the IAM evaluator (security/) does not read them yet",
     "DeleteResourcePolicy": "resource policies: the IAM evaluator (security/) does not read them yet",

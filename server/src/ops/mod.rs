@@ -25,6 +25,7 @@ pub mod catalog;
 pub mod consumers;
 pub mod delivery;
 pub mod dispatch;
+pub mod encryption;
 #[cfg(feature = "firehose")]
 pub mod firehose;
 pub mod leases;

@@ -51,14 +51,25 @@ pub async fn put_record(node: &Rc<Node>, input: PutRecordInput) -> Result<PutRec
         }
     }
     let route = stream_route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
+    let encryption_type = Some(encryption_type(&route));
     let entry = (input.data, input.partition_key.unwrap_or_default(), input.explicit_hash_key);
     let mut results = put_entries(node, route, vec![entry]).await?;
     let (shard_id, sequence_number) = results.pop().expect("one result per record")?;
-    Ok(PutRecordOutput { shard_id, sequence_number, encryption_type: Some(EncryptionType::None) })
+    Ok(PutRecordOutput { shard_id, sequence_number, encryption_type })
+}
+
+/// What a put answers as its `EncryptionType`: whether the stream seals new records.
+fn encryption_type(route: &StreamRoute) -> EncryptionType {
+    if route.meta.encryption.is_some() {
+        EncryptionType::Kms
+    } else {
+        EncryptionType::None
+    }
 }
 
 pub async fn put_records(node: &Rc<Node>, input: PutRecordsInput) -> Result<PutRecordsOutput> {
     let route = stream_route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
+    let encryption_type = Some(encryption_type(&route));
     let entries = input
         .records
         .into_iter()
@@ -85,7 +96,7 @@ pub async fn put_records(node: &Rc<Node>, input: PutRecordsInput) -> Result<PutR
             },
         })
         .collect();
-    Ok(PutRecordsOutput { failed_record_count: Some(failed), records, encryption_type: Some(EncryptionType::None) })
+    Ok(PutRecordsOutput { failed_record_count: Some(failed), records, encryption_type })
 }
 
 /// A record's outcome: its shard and sequence number, or why it failed.
@@ -221,6 +232,12 @@ async fn append_admitted(
     if admitted.is_empty() {
         return outcomes;
     }
+    if let Err(error) = crate::ops::encryption::seal_appends(&node, &stream, &mut admitted) {
+        for position in admitted_at {
+            outcomes[position] = Some(Err(error.clone()));
+        }
+        return outcomes;
+    }
     match node.journal.append(admitted).await {
         Ok(acks) => {
             // Records to one shard arrive together; its id is formatted once per run.
@@ -331,7 +348,9 @@ pub async fn get_records(node: &Rc<Node>, input: GetRecordsInput) -> Result<GetR
                 }
                 None => return Err(KinesisError::internal("shard moved; retry")),
             }
-            let batch = node.journal.read(shard.uid, from, limit, GET_RECORDS_BYTES_MAX).await.map_err(engine_error)?;
+            let mut batch =
+                node.journal.read(shard.uid, from, limit, GET_RECORDS_BYTES_MAX).await.map_err(engine_error)?;
+            crate::ops::encryption::open_records(&node, shard.uid, &mut batch.records)?;
             let bytes: usize = batch.records.iter().map(|r| r.data.len() + r.partition_key.len()).sum();
             node.shards.with(shard.uid, |state| state.limits.charge_read_bytes(node.now_ms(), bytes as u64));
             Ok(batch)
