@@ -2,11 +2,11 @@
 //!
 //! Kinesis asks KMS for a data key per stream and caches it; our stand-in derives the data key
 //! instead, with HKDF-SHA-256 (RFC 5869) from the master key's material, bound to the master
-//! key id, the stream and a *data-key version*. Nothing needs storing: any core, and the daemon
-//! after a restart, derives the same key from what a sealed record's header names (master key
-//! id and version) plus the stream it is read from.
+//! key id and a *data-key version*. Nothing needs storing: any core, and the daemon after a
+//! restart, derives the same key from what a sealed record's header names (master key id and
+//! version). The record's place (its shard) is bound in as associated data instead.
 //!
-//! Nonce uniqueness: every sealer (one per stream per core per start) draws a fresh random
+//! Nonce uniqueness: every sealer (one per master key per core per start) draws a fresh random
 //! 32-bit version, so it has a key of its own, and its nonces are a random 32-bit sealer id
 //! plus a counter. A (key, nonce) pair repeats only if two sealers of one stream draw the same
 //! version *and* the same sealer id with overlapping counters: 64 random bits per sealer.
@@ -35,14 +35,12 @@ const DATA_KEY_SALT: &[u8] = b"sluice-kinesis-data-key-v1";
 const KEY_ID_INFO: &[u8] = b"sluice-aws-managed-key-id-v1";
 
 impl MasterKey {
-    /// The data key of `stream` (its name) at `version` under this master key.
-    pub fn derive_data_key(&self, stream: &str, version: u32) -> DataKey {
+    /// The data key of `version` under this master key.
+    pub fn derive_data_key(&self, version: u32) -> DataKey {
         let hkdf = Hkdf::<Sha256>::new(Some(DATA_KEY_SALT), self.material.expose());
-        let mut info = Vec::with_capacity(16 + 4 + stream.len() + 4);
-        info.extend_from_slice(self.key_id.as_bytes());
-        info.extend_from_slice(&(stream.len() as u32).to_le_bytes());
-        info.extend_from_slice(stream.as_bytes());
-        info.extend_from_slice(&version.to_le_bytes());
+        let mut info = [0u8; 20];
+        info[..16].copy_from_slice(self.key_id.as_bytes());
+        info[16..].copy_from_slice(&version.to_le_bytes());
         let mut key = Zeroizing::new([0u8; DATA_KEY_BYTES]);
         hkdf.expand(&info, &mut key[..]).expect("32 bytes is a valid HKDF-SHA-256 length");
         DataKey(key)
@@ -111,15 +109,14 @@ mod tests {
         let first = store.resolve(AWS_MANAGED_ALIAS).unwrap().key_id;
         let by_arn = store.resolve("arn:aws:kms:us-east-1:123456789012:alias/aws/kinesis").unwrap().key_id;
         assert_eq!(first, by_arn);
-        let data_key = store.resolve(AWS_MANAGED_ALIAS).unwrap().derive_data_key("orders", 7);
+        let data_key = store.resolve(AWS_MANAGED_ALIAS).unwrap().derive_data_key(7);
 
         let mut again = KeyStore::new("us-east-1", "123456789012");
         add_aws_managed_key(&mut again, dir.path()).unwrap();
         let key = again.resolve(AWS_MANAGED_ALIAS).unwrap();
         assert_eq!(key.key_id, first, "the key id is stable across restarts");
-        assert_eq!(*key.derive_data_key("orders", 7).0, *data_key.0, "and so are its data keys");
-        assert_ne!(*key.derive_data_key("orders", 8).0, *data_key.0, "another version");
-        assert_ne!(*key.derive_data_key("orders2", 7).0, *data_key.0, "another stream");
+        assert_eq!(*key.derive_data_key(7).0, *data_key.0, "and so are its data keys");
+        assert_ne!(*key.derive_data_key(8).0, *data_key.0, "another version");
     }
 
     #[test]

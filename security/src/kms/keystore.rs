@@ -100,6 +100,23 @@ impl MasterKey {
     /// Whether `principal_arn` may use the key now: KMSDisabledException,
     /// KMSInvalidStateException or KMSAccessDeniedException otherwise, with KMS's texts.
     pub fn check_usable(&self, principal_arn: &str, action: &str) -> Result<(), KmsError> {
+        self.check_state()?;
+        if let Some(allowed) = &self.allowed_principals {
+            if !allowed.iter().any(|arn| arn == principal_arn) {
+                return Err(KmsError::new(
+                    KmsErrorKind::AccessDenied,
+                    format!(
+                        "User: {principal_arn} is not authorized to perform: {action} on resource: {} because no resource-based policy allows the {action} action",
+                        self.arn
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the key is enabled: KMSDisabledException or KMSInvalidStateException otherwise.
+    pub fn check_state(&self) -> Result<(), KmsError> {
         match self.state {
             KeyState::Enabled => {}
             KeyState::Disabled => {
@@ -110,17 +127,6 @@ impl MasterKey {
             }
             KeyState::PendingImport => {
                 return Err(KmsError::new(KmsErrorKind::InvalidState, format!("{} is pending import.", self.arn)))
-            }
-        }
-        if let Some(allowed) = &self.allowed_principals {
-            if !allowed.iter().any(|arn| arn == principal_arn) {
-                return Err(KmsError::new(
-                    KmsErrorKind::AccessDenied,
-                    format!(
-                        "User: {principal_arn} is not authorized to perform: {action} on resource: {} because no resource-based policy allows the {action} action",
-                        self.arn
-                    ),
-                ));
             }
         }
         Ok(())
