@@ -423,14 +423,14 @@ fn the_sealed_flag_comes_back_from_the_cache_and_after_a_restart() {
         shard_uid: 1,
         partition_key: Bytes::from_static(b"k"),
         data: Bytes::from(vec![i as u8; 100]),
-        sealed: i % 3 == 0,
+        sealed: i.is_multiple_of(3),
     };
     run(move || async move {
         let journal = open(JournalConfig::new(&path), &clock).await;
         journal.register_shard(spec(1));
         journal.append((0..9).map(record).collect()).await.unwrap();
         let flags: Vec<bool> = read_all(&journal, 1, 0).await.iter().map(|stored| stored.sealed).collect();
-        assert_eq!(flags, (0..9).map(|i| i % 3 == 0).collect::<Vec<_>>());
+        assert_eq!(flags, (0..9).map(|i: usize| i.is_multiple_of(3)).collect::<Vec<_>>());
         // A sealed record may carry the sealing's bytes beyond the Kinesis record limit.
         let key = Bytes::from_static(b"k");
         let over = sluice_engine::limits::RECORD_BYTES_MAX;
@@ -449,7 +449,7 @@ fn the_sealed_flag_comes_back_from_the_cache_and_after_a_restart() {
         journal.register_shard(spec(1));
         let stored = read_all(&journal, 1, 0).await;
         let flags: Vec<bool> = stored.iter().map(|stored| stored.sealed).collect();
-        assert_eq!(flags, (0..10).map(|i| i % 3 == 0 || i == 9).collect::<Vec<_>>());
+        assert_eq!(flags, (0..10).map(|i: usize| i.is_multiple_of(3) || i == 9).collect::<Vec<_>>());
         assert_eq!(journal.stats().tail_cache_hits, 0, "read from disk");
         journal.close().await.unwrap();
     });
