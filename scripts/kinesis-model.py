@@ -25,7 +25,7 @@ OPERATIONS = [
     "ListShards", "ListStreamConsumers", "ListStreams", "ListTagsForResource", "ListTagsForStream",
     "MergeShards", "PutRecord", "PutRecords", "RegisterStreamConsumer", "RemoveTagsFromStream",
     "SplitShard", "SubscribeToShard", "TagResource", "UntagResource", "UpdateShardCount",
-    "UpdateStreamMode",
+    "UpdateStreamMode", "StartStreamEncryption", "StopStreamEncryption",
     # Kinesis queues (model/src/queues.rs).
     "AcknowledgeDeadLetterQueueRecords", "AcknowledgeQueueRecords", "CreateQueue", "DeleteQueue",
     "DescribeQueue", "ListQueues", "ReceiveDeadLetterQueueRecords", "ReceiveQueueRecords",

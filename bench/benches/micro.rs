@@ -23,7 +23,7 @@ fn framing(c: &mut Criterion) {
                 let mut writer = BatchWriter::new(&mut buffer[..]);
                 writer.begin_run(7, 0, 1);
                 for _ in 0..records {
-                    writer.push_record(key, &data);
+                    writer.push_record(key, &data, 0);
                 }
                 black_box(writer.finish(0, 1, COMMIT_START | COMMIT_END, format::BLOCK_BYTES).1)
             },
@@ -34,7 +34,7 @@ fn framing(c: &mut Criterion) {
     let mut writer = BatchWriter::new(&mut framed[..]);
     writer.begin_run(7, 0, 1);
     for _ in 0..records {
-        writer.push_record(key, &data);
+        writer.push_record(key, &data, 0);
     }
     writer.finish(0, 1, COMMIT_START | COMMIT_END, format::BLOCK_BYTES);
     // What recovery does with each batch of the unsealed segment: in format version 2 this

@@ -139,6 +139,15 @@ pub struct StreamMeta {
     /// How records are spread over the shards (UpdateStreamRecordDistributionStrategy).
     #[serde(default)]
     pub distribution: RecordDistribution,
+    /// Server-side encryption set by StartStreamEncryption: records appended from then on are
+    /// sealed under this key; `None` (StopStreamEncryption, or never started) appends plaintext.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<StreamEncryption>,
+    /// An encryption change in progress: the stream is UPDATING until this time, epoch ms, as
+    /// Kinesis keeps a stream UPDATING for a moment after StartStreamEncryption. A restart past
+    /// it finds the stream ACTIVE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_updating_until_ms: Option<i64>,
 }
 
 fn default_max_record_size_kib() -> u32 {
@@ -175,6 +184,16 @@ pub struct AccountSettings {
     /// The latest commitment, running or ended; `None` if there never was one.
     #[serde(default)]
     pub billing_commitment: Option<BillingCommitment>,
+}
+
+/// A stream's encryption as the catalog keeps it: the key the caller named and the master key
+/// it resolved to. Only key ids, never key material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamEncryption {
+    /// `KeyId` exactly as StartStreamEncryption was given it (DescribeStream reports it so).
+    pub key_id: String,
+    /// The master key's id (a UUID), which sealed records name in their headers.
+    pub master_key_id: String,
 }
 
 impl StreamMeta {
@@ -331,6 +350,8 @@ impl Catalog {
             max_record_size_kib: crate::limits::STREAM_RECORD_KIB_DEFAULT,
             warm_throughput_target_mibps: None,
             distribution: RecordDistribution::UserPartitionKey,
+            encryption: None,
+            encryption_updating_until_ms: None,
         };
         Ok(self.streams.entry(name.to_string()).or_insert(stream))
     }

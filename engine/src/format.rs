@@ -69,13 +69,19 @@ pub mod record_offset {
     pub const XXH3: usize = 0; // u64, xxh3 of bytes 8.. seeded with (shard, index)
     pub const FRAME_BYTES: usize = 8; // u32, header + key + data
     pub const KEY_BYTES: usize = 12; // u16
-    pub const FLAGS: usize = 14; // u16, zero
+    pub const FLAGS: usize = 14; // u16, RECORD_SEALED or zero
 }
 
 const _: () = assert!(BATCH_HEADER_BYTES <= BLOCK_BYTES);
 const _: () = assert!(batch_offset::HEADER_XXH3 + 8 == BATCH_HEADER_BYTES);
 const _: () = assert!(run_offset::TIMESTAMP_MS + 8 == RUN_HEADER_BYTES);
 const _: () = assert!(record_offset::FLAGS + 2 == RECORD_HEADER_BYTES);
+
+/// Record flag: the record's data is sealed (encrypted) by the journal's caller. The engine
+/// stores the bit and hands it back with the record; it never interprets the data.
+pub const RECORD_SEALED: u16 = 1;
+/// Every record flag this build knows; a record with another bit set is refused as corrupt.
+pub const RECORD_FLAGS_KNOWN: u16 = RECORD_SEALED;
 
 pub fn align_up(value: usize, alignment: usize) -> usize {
     debug_assert!(alignment.is_power_of_two());
@@ -174,13 +180,14 @@ impl<B: AsMut<[u8]>> BatchWriter<B> {
     }
 
     /// Appends one record to the open run: the one copy from the request into the I/O buffer.
-    pub fn push_record(&mut self, key: &[u8], data: &[u8]) {
+    /// `flags` is [`RECORD_SEALED`] or 0.
+    pub fn push_record(&mut self, key: &[u8], data: &[u8], flags: u16) {
         assert!(self.run_start.is_some(), "push_record outside a run");
         let frame_bytes = record_bytes(key.len(), data.len());
         let frame = &mut self.buffer.as_mut()[self.cursor..self.cursor + frame_bytes];
         put(frame, record_offset::FRAME_BYTES, &(frame_bytes as u32).to_le_bytes());
         put(frame, record_offset::KEY_BYTES, &(key.len() as u16).to_le_bytes());
-        put(frame, record_offset::FLAGS, &0u16.to_le_bytes());
+        put(frame, record_offset::FLAGS, &flags.to_le_bytes());
         put(frame, RECORD_HEADER_BYTES, key);
         put(frame, RECORD_HEADER_BYTES + key.len(), data);
         let seed = record_seed(self.shard_uid, self.next_index);
@@ -250,6 +257,8 @@ pub struct BatchHeader {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
+    #[error("record {record_index} has unknown flags {flags:#x}")]
+    RecordFlags { record_index: u64, flags: u16 },
     #[error("batch header is all zeros")]
     Zeroed,
     #[error("bytes end inside the frame")]
@@ -387,6 +396,8 @@ pub struct RecordView<'a> {
     pub record_index: u64,
     pub key: &'a [u8],
     pub data: &'a [u8],
+    /// The record's flags ([`RECORD_SEALED`] or 0), covered by its checksum.
+    pub flags: u16,
     /// Offset of the record frame from the start of its run.
     pub offset_in_run: usize,
 }
@@ -441,8 +452,13 @@ fn decode_record(
     if xxh3_64_with_seed(&frame[record_offset::FRAME_BYTES..], seed) != u64_at(frame, record_offset::XXH3) {
         return Err(FrameError::RecordChecksum { record_index });
     }
+    let flags = u16_at(header, record_offset::FLAGS);
+    if flags & !RECORD_FLAGS_KNOWN != 0 {
+        return Err(FrameError::RecordFlags { record_index, flags });
+    }
     Ok(RecordView {
         record_index,
+        flags,
         key: &frame[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + key_bytes],
         data: &frame[RECORD_HEADER_BYTES + key_bytes..],
         offset_in_run,
@@ -805,7 +821,7 @@ mod tests {
             assert!(records.iter().all(|(k, d)| writer.fits(k.len(), d.len(), false)));
             writer.begin_run(*shard, *first, 1_000);
             for (key, data) in records {
-                writer.push_record(key, data);
+                writer.push_record(key, data, 0);
             }
         }
         let (buffer, padded) = writer.finish(position, 1_000, flags, BLOCK_BYTES);

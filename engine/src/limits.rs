@@ -24,6 +24,12 @@ pub const RECORD_BYTES_MAX: usize = 10 << 20;
 pub const STREAM_RECORD_KIB_DEFAULT: u32 = 1024;
 const _: () = assert!(STREAM_RECORD_KIB_DEFAULT as usize * 1024 <= RECORD_BYTES_MAX);
 
+/// Bytes a caller's encryption may add to a record's data beyond [`RECORD_BYTES_MAX`]: the
+/// server seals the data of records of encrypted streams (`sluice-security`'s sealed form adds
+/// a 44-byte header and a 16-byte tag, 60 bytes; the server checks that at compile time), and
+/// a record Kinesis accepts must still fit once sealed.
+pub const RECORD_SEALING_BYTES_MAX: usize = 64;
+
 /// Most records in one PutRecords call (Kinesis: 500).
 pub const PUT_RECORDS_COUNT_MAX: usize = 500;
 /// Most bytes (data plus keys) in one PutRecords call (Kinesis: 10 MiB in the current model).
@@ -48,7 +54,7 @@ pub const STREAM_NAME_CHARS_MAX: usize = 128;
 /// (the worst case for framing overhead), in one batch.
 pub const APPEND_ENCODED_BYTES_MAX: usize = format::BATCH_HEADER_BYTES
     + PUT_RECORDS_BYTES_MAX
-    + PUT_RECORDS_COUNT_MAX * (format::RUN_HEADER_BYTES + format::RECORD_HEADER_BYTES);
+    + PUT_RECORDS_COUNT_MAX * (format::RUN_HEADER_BYTES + format::RECORD_HEADER_BYTES + RECORD_SEALING_BYTES_MAX);
 
 /// Most bytes of one batch, the unit of write. A commit is framed into batches that are all
 /// written at once, so the disk sees a queue of writes (measured here: 1 MiB writes at queue
@@ -58,13 +64,21 @@ pub const APPEND_ENCODED_BYTES_MAX: usize = format::BATCH_HEADER_BYTES
 /// of their own (`journal::commit`), so a batch is at most [`BATCH_BYTES_OVERSIZED_MAX`].
 pub const BATCH_BYTES_MAX: usize = 2 << 20;
 const _: () = assert!(
-    BATCH_BYTES_MAX >= format::BATCH_HEADER_BYTES + format::RUN_HEADER_BYTES + format::RECORD_HEADER_BYTES + (1 << 20)
+    BATCH_BYTES_MAX
+        >= format::BATCH_HEADER_BYTES
+            + format::RUN_HEADER_BYTES
+            + format::RECORD_HEADER_BYTES
+            + (1 << 20)
+            + RECORD_SEALING_BYTES_MAX
 );
-/// The largest batch: one record of [`RECORD_BYTES_MAX`] with its headers, rounded up to the
-/// largest alignment a device asks (4 KiB).
-pub const BATCH_BYTES_OVERSIZED_MAX: usize =
-    (format::BATCH_HEADER_BYTES + format::RUN_HEADER_BYTES + format::RECORD_HEADER_BYTES + RECORD_BYTES_MAX)
-        .next_multiple_of(4096);
+/// The largest batch: one record of [`RECORD_BYTES_MAX`] (sealed, at most) with its headers,
+/// rounded up to the largest alignment a device asks (4 KiB).
+pub const BATCH_BYTES_OVERSIZED_MAX: usize = (format::BATCH_HEADER_BYTES
+    + format::RUN_HEADER_BYTES
+    + format::RECORD_HEADER_BYTES
+    + RECORD_BYTES_MAX
+    + RECORD_SEALING_BYTES_MAX)
+    .next_multiple_of(4096);
 const _: () = assert!(COMMIT_BYTES_MAX >= BATCH_BYTES_OVERSIZED_MAX + format::BLOCK_BYTES);
 const _: () = assert!(BATCH_BYTES_MAX.is_multiple_of(4096));
 

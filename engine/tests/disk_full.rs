@@ -63,6 +63,7 @@ fn record(i: usize) -> AppendRecord {
         shard_uid: 1,
         partition_key: Bytes::from_static(b"k"),
         data: Bytes::from(format!("{i:0>8}").repeat(512)),
+        sealed: false,
     }
 }
 

@@ -22,11 +22,21 @@ fn disk() -> SimDisk {
 
 /// A record whose commit spans five 512-byte blocks, so a torn write can keep part of it.
 fn big(text: &str) -> AppendRecord {
-    AppendRecord { shard_uid: 1, partition_key: Bytes::from_static(b"k"), data: Bytes::from(text.repeat(2000)) }
+    AppendRecord {
+        shard_uid: 1,
+        partition_key: Bytes::from_static(b"k"),
+        data: Bytes::from(text.repeat(2000)),
+        sealed: false,
+    }
 }
 
 fn small(text: &str) -> AppendRecord {
-    AppendRecord { shard_uid: 1, partition_key: Bytes::from_static(b"k"), data: Bytes::from(text.to_string()) }
+    AppendRecord {
+        shard_uid: 1,
+        partition_key: Bytes::from_static(b"k"),
+        data: Bytes::from(text.to_string()),
+        sealed: false,
+    }
 }
 
 async fn open(storage: SimStorage, config: JournalConfig, clock: &ManualClock) -> Journal<SimStorage> {

@@ -19,7 +19,7 @@ fn push_batch(segment: &mut Vec<u8>, flags: u16, runs: &[(u64, u64, &[&[u8]])]) 
     for (shard, first_index, records) in runs {
         writer.begin_run(*shard, *first_index, 1_700_000_000_000);
         for data in *records {
-            writer.push_record(b"partition-key", data);
+            writer.push_record(b"partition-key", data, 0);
         }
     }
     let position = segment.len() as u64;

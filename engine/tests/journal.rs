@@ -26,6 +26,7 @@ fn appends_are_read_back_in_order_with_increasing_sequence_numbers() {
                 shard_uid: 1 + u64::from(i % 2),
                 partition_key: Bytes::from(format!("key-{i}")),
                 data: Bytes::from(vec![i; usize::from(i) * 10]),
+                sealed: false,
             })
             .collect();
         let acks = journal.append(mixed.clone()).await.unwrap();
@@ -100,6 +101,7 @@ fn read_limits_bound_records_and_bytes_but_always_return_one() {
                 shard_uid: 1,
                 partition_key: Bytes::from_static(b"k"),
                 data: Bytes::from(vec![7u8; 99]),
+                sealed: false,
             })
             .collect();
         journal.append(records).await.unwrap();
@@ -124,6 +126,7 @@ fn invalid_appends_get_errors_and_write_nothing() {
             shard_uid,
             partition_key: Bytes::from(key.to_string()),
             data: Bytes::from(vec![0u8; data_bytes]),
+            sealed: false,
         };
         let cases = [
             (vec![], "EmptyAppend"),
@@ -233,6 +236,7 @@ fn records_up_to_ten_mib_are_stored_and_recovered() {
         shard_uid: 1,
         partition_key: Bytes::from_static(b"pk"),
         data: Bytes::from(vec![i as u8 + 1; bytes]),
+        sealed: false,
     };
     run(move || async move {
         let journal = open(config_for_writes, &clock_for_writes).await;
@@ -449,6 +453,48 @@ fn pipelined_commits_across_segment_rolls_survive_a_restart() {
             total += records.len() as u64;
         }
         assert_eq!(total, writers * per_writer);
+        journal.close().await.unwrap();
+    });
+}
+
+#[test]
+fn the_sealed_flag_comes_back_from_the_cache_and_after_a_restart() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    let clock = ManualClock::new(0);
+    let (reopen_clock, reopen_path) = (clock.clone(), path.clone());
+    let record = |i: usize| AppendRecord {
+        shard_uid: 1,
+        partition_key: Bytes::from_static(b"k"),
+        data: Bytes::from(vec![i as u8; 100]),
+        sealed: i.is_multiple_of(3),
+    };
+    run(move || async move {
+        let journal = open(JournalConfig::new(&path), &clock).await;
+        journal.register_shard(spec(1));
+        journal.append((0..9).map(record).collect()).await.unwrap();
+        let flags: Vec<bool> = read_all(&journal, 1, 0).await.iter().map(|stored| stored.sealed).collect();
+        assert_eq!(flags, (0..9).map(|i: usize| i.is_multiple_of(3)).collect::<Vec<_>>());
+        // A sealed record may carry the sealing's bytes beyond the Kinesis record limit.
+        let key = Bytes::from_static(b"k");
+        let over = sluice_engine::limits::RECORD_BYTES_MAX;
+        let big = |sealed| AppendRecord {
+            shard_uid: 1,
+            partition_key: key.clone(),
+            data: Bytes::from(vec![0; over]),
+            sealed,
+        };
+        assert!(matches!(journal.append(vec![big(false)]).await, Err(EngineError::RecordTooLarge { .. })));
+        journal.append(vec![big(true)]).await.unwrap();
+        journal.close().await.unwrap();
+    });
+    run(move || async move {
+        let journal = open(JournalConfig::new(&reopen_path), &reopen_clock).await;
+        journal.register_shard(spec(1));
+        let stored = read_all(&journal, 1, 0).await;
+        let flags: Vec<bool> = stored.iter().map(|stored| stored.sealed).collect();
+        assert_eq!(flags, (0..10).map(|i: usize| i.is_multiple_of(3) || i == 9).collect::<Vec<_>>());
+        assert_eq!(journal.stats().tail_cache_hits, 0, "read from disk");
         journal.close().await.unwrap();
     });
 }

@@ -205,6 +205,7 @@ proptest! {
                             shard_uid: shard,
                             partition_key: Bytes::from_static(b"model"),
                             data: Bytes::from(payload(shard, (entries.len() + i) as u64, size)),
+                            sealed: false,
                         }).collect::<Vec<_>>();
                         let acks = journal.append(records.clone()).await.unwrap();
                         for (record, ack) in records.iter().zip(acks) {

@@ -329,7 +329,12 @@ impl Ctx {
             let shard = if spread { live[self.draw(live.len() as u64) as usize] } else { single };
             let data = payload(shard, attempt, ordinal, self.draw(self.params.data_bytes_max + 1) as usize);
             let key = Bytes::from(format!("pk{}", attempt % 13));
-            records.push(AppendRecord { shard_uid: shard, partition_key: key, data: Bytes::from(data.clone()) });
+            records.push(AppendRecord {
+                shard_uid: shard,
+                partition_key: key,
+                data: Bytes::from(data.clone()),
+                sealed: false,
+            });
             model_records.push((shard, data));
         }
         model.attempts.push(Attempt { records: model_records, status: Status::InFlight, observed: vec![None; count] });

@@ -139,6 +139,8 @@ impl Request {
             Request::RegisterStreamConsumer(i) => vec![IamResource::Stream(i.stream_arn.clone())],
             Request::RemoveTagsFromStream(i) => stream(&i.stream_name, &i.stream_arn),
             Request::SplitShard(i) => stream(&i.stream_name, &i.stream_arn),
+            Request::StartStreamEncryption(i) => stream(&i.stream_name, &i.stream_arn),
+            Request::StopStreamEncryption(i) => stream(&i.stream_name, &i.stream_arn),
             Request::SubscribeToShard(i) => vec![IamResource::Consumer(i.consumer_arn.clone())],
             Request::TagResource(i) => tagged(&i.resource_arn),
             Request::PutResourcePolicy(i) => tagged(&i.resource_arn),

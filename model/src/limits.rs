@@ -27,6 +27,9 @@ pub const STREAM_RECORD_BYTES_MAX: usize = MAX_RECORD_SIZE_KIB_MAX as usize * 10
 const _: () = assert!(RECORD_BYTES_MAX == MAX_RECORD_SIZE_KIB_DEFAULT as usize * 1024);
 const _: () = assert!(STREAM_RECORD_BYTES_MAX <= PUT_RECORDS_BYTES_MAX);
 
+/// Characters of StartStreamEncryption's and StopStreamEncryption's `KeyId` (`KeyId` shape:
+/// 1..=2048).
+pub const KEY_ID_CHARS_MAX: usize = 2048;
 /// Records in one PutRecords call (`PutRecordsRequestEntryList` max 500).
 pub const PUT_RECORDS_COUNT_MAX: usize = 500;
 /// Bytes of data and partition keys in one PutRecords call (Kinesis: 10 MiB).

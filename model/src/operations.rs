@@ -231,6 +231,31 @@ pub struct IncreaseStreamRetentionPeriodInput {
     pub stream_arn: Option<StreamArn>,
 }
 
+/// StartStreamEncryption: `KeyId` is a key id, a key ARN, an alias name or alias ARN, or
+/// `alias/aws/kinesis` (the model bounds it to 1..=2048 characters).
+#[serde_with::skip_serializing_none]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartStreamEncryptionInput {
+    pub stream_name: Option<String>,
+    pub encryption_type: crate::enums::EncryptionType,
+    pub key_id: String,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<StreamArn>,
+}
+
+/// StopStreamEncryption: the same members as [`StartStreamEncryptionInput`].
+#[serde_with::skip_serializing_none]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StopStreamEncryptionInput {
+    pub stream_name: Option<String>,
+    pub encryption_type: crate::enums::EncryptionType,
+    pub key_id: String,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<StreamArn>,
+}
+
 #[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -762,7 +787,9 @@ operations! {
     RenewLease(RenewLeaseInput) -> LeaseOutput;
     RestoreDeadLetterQueueRecords(RestoreDeadLetterQueueRecordsInput) -> QueueEntriesOutput;
     SplitShard(SplitShardInput) -> Empty;
+    StartStreamEncryption(StartStreamEncryptionInput) -> Empty;
     StealLease(StealLeaseInput) -> LeaseOutput;
+    StopStreamEncryption(StopStreamEncryptionInput) -> Empty;
     /// The answer is the acceptance; the events follow separately (see [`SubscribeToShardInput`]).
     SubscribeToShard(SubscribeToShardInput) -> Empty;
     TagResource(TagResourceInput) -> Empty;
@@ -785,7 +812,7 @@ mod tests {
 
     #[test]
     fn operations_are_named_as_aws_names_them() {
-        assert_eq!(Operation::ALL.len(), 60);
+        assert_eq!(Operation::ALL.len(), 62);
         for &operation in Operation::ALL {
             assert_eq!(Operation::from_name(operation.name()), Some(operation));
             assert_eq!(operation.iam_action(), format!("kinesis:{operation}"));

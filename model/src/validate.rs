@@ -159,6 +159,14 @@ impl Request {
                 }
                 stream(identity, &input.stream_name, &input.stream_arn)
             }
+            Request::StartStreamEncryption(input) => {
+                encryption(&input.encryption_type, &input.key_id)?;
+                stream(identity, &input.stream_name, &input.stream_arn)
+            }
+            Request::StopStreamEncryption(input) => {
+                encryption(&input.encryption_type, &input.key_id)?;
+                stream(identity, &input.stream_name, &input.stream_arn)
+            }
             Request::UpdateStreamMode(input) => {
                 known(&input.stream_mode_details.stream_mode, "streamModeDetails.streamMode")?;
                 identity.stream_name_of(&input.stream_arn).map(drop)
@@ -372,6 +380,26 @@ fn tag_keys(keys: &[String], max: Option<usize>) -> Result {
 }
 
 /// A value of the enum's set: a request may not carry one this build does not know.
+/// StartStreamEncryption's and StopStreamEncryption's `EncryptionType` and `KeyId`: the model's
+/// enum and length bounds, then Kinesis's rule that only `KMS` names an encryption to start or
+/// stop. Whether the key exists is the server's question (a KMS error).
+fn encryption(encryption_type: &crate::enums::EncryptionType, key_id: &str) -> Result {
+    known(encryption_type, "encryptionType")?;
+    let chars = key_id.chars().count();
+    if chars < 1 {
+        return Err(KinesisError::validation(Violation::min_length(key_id, "keyId", 1)));
+    }
+    if chars > crate::limits::KEY_ID_CHARS_MAX {
+        return Err(KinesisError::validation(Violation::max_length(key_id, "keyId", crate::limits::KEY_ID_CHARS_MAX)));
+    }
+    if *encryption_type != crate::enums::EncryptionType::Kms {
+        return Err(KinesisError::invalid_argument(format!(
+            "Encryption type {encryption_type} is not supported: the only valid value is KMS."
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn known<E: AwsEnum>(value: &E, path: &str) -> Result {
     if value.is_known() {
         Ok(())

@@ -23,6 +23,7 @@ use sluice_model::identity::{ACCOUNT_ID_DEFAULT, REGION_DEFAULT};
 use sluice_model::Identity;
 use sluice_security::audit::{AuditLog, AuditWriter};
 use sluice_security::credentials::CredentialStore;
+use sluice_security::kms::KeyStore;
 use sluice_security::tls::ReloadableServerConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -79,6 +80,11 @@ pub struct Args {
     /// shaped JSON line per call of an authenticated caller and per refused signature.
     #[arg(long)]
     pub audit_dir: Option<PathBuf>,
+    /// Master keys for encryption at rest (StartStreamEncryption's KeyId): a TOML key-store
+    /// file or a directory of them (docs/security.md). `alias/aws/kinesis` is always there:
+    /// a key file the daemon creates in the data directory (kms/aws-kinesis.key, mode 0600).
+    #[arg(long)]
+    pub kms_keys: Option<PathBuf>,
     /// PEM certificate chain for TLS on the HTTP and native listeners (with --tls-key); reread
     /// on SIGHUP.
     #[arg(long, requires = "tls_key")]
@@ -126,6 +132,7 @@ struct FileConfig {
     limit_overrides: Limits,
     credentials: Option<PathBuf>,
     audit_dir: Option<PathBuf>,
+    kms_keys: Option<PathBuf>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
 }
@@ -146,6 +153,8 @@ pub struct Config {
     pub firehose_config: Option<PathBuf>,
     pub credentials: Option<PathBuf>,
     pub audit_dir: Option<PathBuf>,
+    /// `--kms-keys`.
+    pub kms_keys: Option<PathBuf>,
     /// `--tls-cert` and `--tls-key`.
     pub tls: Option<(PathBuf, PathBuf)>,
     pub metrics_listen: SocketAddr,
@@ -193,6 +202,7 @@ impl Config {
             firehose_config: args.firehose_config.or(file.firehose_config),
             credentials: args.credentials.or(file.credentials),
             audit_dir: args.audit_dir.or(file.audit_dir),
+            kms_keys: args.kms_keys.or(file.kms_keys),
             tls: match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
                 (Some(cert), Some(key)) => Some((cert, key)),
                 (None, None) => None,
@@ -451,7 +461,16 @@ fn security(config: &Config) -> anyhow::Result<(Security, Option<AuditWriter>)> 
             (Some(Arc::new(http)), Some(Arc::new(native)))
         }
     };
-    Ok((Security { credentials, audit, http_tls, native_tls }, writer))
+    let region = config.identity.region().to_string();
+    let account_id = config.identity.account_id().to_string();
+    let mut keys = match &config.kms_keys {
+        Some(path) => KeyStore::load(path, &region, &account_id)?,
+        None => KeyStore::new(&region, &account_id),
+    };
+    sluice_security::kms::add_aws_managed_key(&mut keys, &config.data_dir)?;
+    tracing::info!(master_keys = keys.keys().len(), "encryption at rest: key store loaded");
+    let keys = Some(Arc::new(keys));
+    Ok((Security { credentials, audit, http_tls, native_tls, keys }, writer))
 }
 
 /// SIGHUP: reread the TLS certificate and key; new connections get them, open ones keep

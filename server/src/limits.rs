@@ -34,6 +34,12 @@ pub const TAGS_PER_RESOURCE_MAX: usize = 50;
 /// Capacity-mode changes (UpdateStreamMode) per stream per [`LIMIT_WINDOW_MS`] (Kinesis: "you
 /// can switch between on-demand and provisioned capacity mode twice within 24 hours").
 pub const STREAM_MODE_CHANGES_PER_WINDOW_MAX: usize = 2;
+/// How long a stream reports UPDATING after StartStreamEncryption or StopStreamEncryption.
+/// Kinesis takes a few seconds (its guide: "the stream's status is UPDATING" while encryption
+/// is applied, then ACTIVE); ours applies at once (the next append is sealed or not), so the
+/// window exists only so that clients written against Kinesis see the transition they wait
+/// for. Short, so that tests polling for ACTIVE finish quickly.
+pub const ENCRYPTION_UPDATING_MS: i64 = 500;
 /// UpdateShardCount calls per stream per [`LIMIT_WINDOW_MS`] (Kinesis: 10).
 pub const SCALINGS_PER_WINDOW_MAX: usize = 10;
 /// The rolling window of the per-day quotas above: 24 hours, in milliseconds.

@@ -20,8 +20,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 # Operation -> why it is not served yet. Keep docs/http.md's "Not implemented yet" in step.
 NOT_YET = {
-    "StartStreamEncryption": "server-side encryption needs a KMS stand-in; not designed yet",
-    "StopStreamEncryption": "server-side encryption needs a KMS stand-in; not designed yet",
 }
 
 

@@ -218,7 +218,12 @@ async fn engine_write(journal: &Journal, args: &Args, bytes: u64) -> anyhow::Res
                     next.set(append + 1);
                     let shard_uid = 1 + append % shards;
                     let records = (0..records_per_append)
-                        .map(|_| AppendRecord { shard_uid, partition_key: key.clone(), data: data.clone() })
+                        .map(|_| AppendRecord {
+                            shard_uid,
+                            partition_key: key.clone(),
+                            data: data.clone(),
+                            sealed: false,
+                        })
                         .collect();
                     journal.append(records).await?;
                 }

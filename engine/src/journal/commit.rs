@@ -357,7 +357,11 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
                 open_run = Some((writer.offset(), index, 0));
                 writer.begin_run(group.uid, index, group.timestamp_ms);
             }
-            writer.push_record(&record.partition_key, &record.data);
+            writer.push_record(
+                &record.partition_key,
+                &record.data,
+                if record.sealed { format::RECORD_SEALED } else { 0 },
+            );
             open_run.as_mut().expect("a run is open").2 += 1;
             if let Ok(appended) = &mut acks[append] {
                 let sequence_number = group.seq_prefix.sequence_number(index);

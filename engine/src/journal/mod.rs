@@ -92,6 +92,10 @@ pub struct AppendRecord {
     pub shard_uid: u64,
     pub partition_key: Bytes,
     pub data: Bytes,
+    /// The caller sealed (encrypted) `data`: stored as the record's `RECORD_SEALED` flag and
+    /// returned in [`StoredRecord::sealed`]; the engine never interprets the data. A sealed
+    /// record may exceed [`limits::RECORD_BYTES_MAX`] by [`limits::RECORD_SEALING_BYTES_MAX`].
+    pub sealed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +111,8 @@ pub struct StoredRecord {
     pub timestamp_ms: i64,
     pub partition_key: Bytes,
     pub data: Bytes,
+    /// The record was appended with [`AppendRecord::sealed`].
+    pub sealed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,8 +366,9 @@ impl<S: Storage> Journal<S> {
                 return Err(EngineError::PartitionKeyLength { bytes: key_bytes, max: limits::PARTITION_KEY_BYTES_MAX });
             }
             let record_bytes = key_bytes + record.data.len();
-            if record_bytes > limits::RECORD_BYTES_MAX {
-                return Err(EngineError::RecordTooLarge { bytes: record_bytes, max: limits::RECORD_BYTES_MAX });
+            let max = limits::RECORD_BYTES_MAX + if record.sealed { limits::RECORD_SEALING_BYTES_MAX } else { 0 };
+            if record_bytes > max {
+                return Err(EngineError::RecordTooLarge { bytes: record_bytes, max });
             }
             match state.shards.get(&record.shard_uid) {
                 Some(shard) if shard.closed => return Err(EngineError::ShardClosed(record.shard_uid)),

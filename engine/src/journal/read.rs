@@ -107,6 +107,7 @@ impl<S: Storage> Journal<S> {
                     timestamp_ms: run.timestamp_ms,
                     partition_key: Bytes::copy_from_slice(record.key),
                     data: Bytes::copy_from_slice(record.data),
+                    sealed: record.flags & format::RECORD_SEALED != 0,
                 });
             }
         }

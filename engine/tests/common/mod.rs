@@ -48,8 +48,12 @@ pub async fn open(config: JournalConfig, clock: &ManualClock) -> Journal {
 }
 
 pub async fn append_one(journal: &Journal, shard_uid: u64, data: &str) -> Appended {
-    let record =
-        AppendRecord { shard_uid, partition_key: Bytes::from_static(b"pk"), data: Bytes::from(data.to_string()) };
+    let record = AppendRecord {
+        shard_uid,
+        partition_key: Bytes::from_static(b"pk"),
+        data: Bytes::from(data.to_string()),
+        sealed: false,
+    };
     journal.append(vec![record]).await.expect("append").remove(0)
 }
 

@@ -200,7 +200,10 @@ pub fn encode_response<'f>(fbb: &'f mut Fbb, correlation_id: u64, response: &Res
         | Response::UpdateAccountSettings(_)
         | Response::UpdateMaxRecordSize(_)
         | Response::UpdateStreamRecordDistributionStrategy(_)
-        | Response::UpdateStreamWarmThroughput(_) => {
+        | Response::UpdateStreamWarmThroughput(_)
+        // Unfinished: nor for StartStreamEncryption / StopStreamEncryption (HTTP only for now).
+        | Response::StartStreamEncryption(_)
+        | Response::StopStreamEncryption(_) => {
             encode_error(fbb, cid, &KinesisError::unknown_operation(response.operation().name()))
         }
         Response::AddTagsToStream(_) => empty!(fbb, cid, AddTagsToStreamResponse, AddTagsToStreamResponseArgs),

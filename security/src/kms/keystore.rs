@@ -100,6 +100,23 @@ impl MasterKey {
     /// Whether `principal_arn` may use the key now: KMSDisabledException,
     /// KMSInvalidStateException or KMSAccessDeniedException otherwise, with KMS's texts.
     pub fn check_usable(&self, principal_arn: &str, action: &str) -> Result<(), KmsError> {
+        self.check_state()?;
+        if let Some(allowed) = &self.allowed_principals {
+            if !allowed.iter().any(|arn| arn == principal_arn) {
+                return Err(KmsError::new(
+                    KmsErrorKind::AccessDenied,
+                    format!(
+                        "User: {principal_arn} is not authorized to perform: {action} on resource: {} because no resource-based policy allows the {action} action",
+                        self.arn
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the key is enabled: KMSDisabledException or KMSInvalidStateException otherwise.
+    pub fn check_state(&self) -> Result<(), KmsError> {
         match self.state {
             KeyState::Enabled => {}
             KeyState::Disabled => {
@@ -110,17 +127,6 @@ impl MasterKey {
             }
             KeyState::PendingImport => {
                 return Err(KmsError::new(KmsErrorKind::InvalidState, format!("{} is pending import.", self.arn)))
-            }
-        }
-        if let Some(allowed) = &self.allowed_principals {
-            if !allowed.iter().any(|arn| arn == principal_arn) {
-                return Err(KmsError::new(
-                    KmsErrorKind::AccessDenied,
-                    format!(
-                        "User: {principal_arn} is not authorized to perform: {action} on resource: {} because no resource-based policy allows the {action} action",
-                        self.arn
-                    ),
-                ));
             }
         }
         Ok(())
@@ -188,6 +194,25 @@ impl KeyStore {
         }
         self.keys.push(key);
         Ok(())
+    }
+
+    /// Adds AWS's own managed key (its alias is under `alias/aws/`, which [`KeyStore::insert`]
+    /// refuses for the keys of a key-store file).
+    pub(crate) fn insert_managed(&mut self, key: MasterKey) -> Result<(), String> {
+        if self.by_id.contains_key(&key.key_id) || key.aliases.iter().any(|alias| self.by_alias.contains_key(alias)) {
+            return Err("the AWS-managed key is already in the key store".into());
+        }
+        let index = self.keys.len();
+        self.by_id.insert(key.key_id, index);
+        for alias in &key.aliases {
+            self.by_alias.insert(alias.clone(), index);
+        }
+        self.keys.push(key);
+        Ok(())
+    }
+
+    pub fn region_and_account(&self) -> (&str, &str) {
+        (&self.region, &self.account_id)
     }
 
     /// Loads a key-store file, or every `*.toml` file of a directory (in name order).

@@ -5,6 +5,8 @@
 //!   alias name or alias ARN; the KMS errors Kinesis answers with.
 //! - [`envelope`]: data keys generated per use, wrapped by a master key with AES-256-GCM,
 //!   bound to the master key id and an encryption context.
+//! - [`derive`]: data keys derived with HKDF from a master key, the stream and a data-key
+//!   version (what `sluiced` uses), and the AWS-managed key `alias/aws/kinesis`.
 //! - [`batch`]: sealing record batches with a data key: an authenticated header naming the
 //!   master key and data-key version, a nonce that never repeats under one data key, and
 //!   the caller's context (stream, shard, position) bound in as associated data. The byte
@@ -15,10 +17,12 @@
 //! in `Debug` output, logs or errors, wiped on drop.
 
 pub mod batch;
+pub mod derive;
 pub mod envelope;
 pub mod keystore;
 
-pub use batch::{BatchSealer, DataKeyRing, OpenError, SealError, SealedHeader};
+pub use batch::{open_in_place, BatchSealer, DataKeyRing, OpenError, SealError, SealedHeader};
+pub use derive::{add_aws_managed_key, AWS_MANAGED_ALIAS};
 pub use envelope::{DataKey, EncryptionContext, WrappedDataKey};
 pub use keystore::{KeyState, KeyStore, KeyStoreError, MasterKey};
 

@@ -9,6 +9,7 @@
 //! Layer: imports `kinesis` and `limits`.
 
 pub mod consumers;
+pub mod encryption;
 pub mod reshard;
 pub mod settings;
 pub mod streams;

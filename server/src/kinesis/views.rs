@@ -133,8 +133,17 @@ pub fn stream_description(
         retention_period_hours: meta.retention_hours as i32,
         stream_creation_timestamp: Timestamp::from_epoch_ms(meta.created_ms),
         enhanced_monitoring: enhanced_monitoring(meta),
-        encryption_type: Some(EncryptionType::None),
-        key_id: None,
+        encryption_type: Some(encryption_type(meta)),
+        key_id: meta.encryption.as_ref().map(|encryption| encryption.key_id.clone()),
+    }
+}
+
+/// `KMS` while StartStreamEncryption's key is in force, else `NONE`.
+pub fn encryption_type(meta: &StreamMeta) -> EncryptionType {
+    if meta.encryption.is_some() {
+        EncryptionType::Kms
+    } else {
+        EncryptionType::None
     }
 }
 
@@ -152,8 +161,8 @@ pub fn stream_description_summary(
         retention_period_hours: meta.retention_hours as i32,
         stream_creation_timestamp: Timestamp::from_epoch_ms(meta.created_ms),
         enhanced_monitoring: enhanced_monitoring(meta),
-        encryption_type: Some(EncryptionType::None),
-        key_id: None,
+        encryption_type: Some(encryption_type(meta)),
+        key_id: meta.encryption.as_ref().map(|encryption| encryption.key_id.clone()),
         open_shard_count: meta.shards.iter().filter(|shard| shard.is_open()).count() as i32,
         consumer_count: Some(meta.consumers.len() as i32),
         warm_throughput,
@@ -186,6 +195,6 @@ pub fn record(record: StoredRecord) -> Record {
         approximate_arrival_timestamp: Some(Timestamp::from_epoch_ms(record.timestamp_ms)),
         data: record.data,
         partition_key: Some(String::from_utf8_lossy(&record.partition_key).into_owned()),
-        encryption_type: None,
+        encryption_type: record.sealed.then_some(EncryptionType::Kms),
     }
 }

@@ -182,6 +182,7 @@ impl Delivery {
             shard_uid: self.uid,
             partition_key: Bytes::from_static(ENTRY_PARTITION_KEY),
             data: Bytes::from(bytes),
+            sealed: false,
         };
         let (reply, outcome) = oneshot::channel();
         let (this, journal) = (self.clone(), journal.clone());

@@ -10,7 +10,9 @@ use crate::control::streams::{is_internal, INTERNAL_STREAM_PREFIX};
 use crate::ops::auth::{authorize, Caller};
 use crate::ops::node::Node;
 use crate::ops::subscriptions::Events;
-use crate::ops::{audit, consumers, leases, observe, queues, records, reshard, settings, streams, subscriptions};
+use crate::ops::{
+    audit, consumers, encryption, leases, observe, queues, records, reshard, settings, streams, subscriptions,
+};
 use sluice_model::iam::IamResource;
 use sluice_model::{Identity, KinesisError, Request, Response};
 use std::rc::Rc;
@@ -52,11 +54,11 @@ async fn checked(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<A
     request.validate(identity)?;
     refuse_internal_streams(&request, identity)?;
     authorize(node, caller, &request)?;
-    run(node, request).await
+    run(node, caller, request).await
 }
 
 /// Runs a validated and authorized request.
-async fn run(node: &Rc<Node>, request: Request) -> Result<Answer, KinesisError> {
+async fn run(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<Answer, KinesisError> {
     let response = match request {
         Request::AddTagsToStream(input) => Response::AddTagsToStream(streams::add_tags(node, input).await?),
         Request::CreateStream(input) => Response::CreateStream(streams::create(node, input).await?),
@@ -142,6 +144,11 @@ async fn run(node: &Rc<Node>, request: Request) -> Result<Answer, KinesisError> 
         Request::UpdateStreamWarmThroughput(input) => {
             Response::UpdateStreamWarmThroughput(settings::update_warm_throughput(node, input).await?)
         }
+        Request::StartStreamEncryption(input) => {
+            let principal = caller.principal().map(|principal| principal.arn.clone());
+            Response::StartStreamEncryption(encryption::start(node, principal.as_deref(), input).await?)
+        }
+        Request::StopStreamEncryption(input) => Response::StopStreamEncryption(encryption::stop(node, input).await?),
         // Sluice's consumer-group operations (docs/clients.md).
         Request::CheckpointLease(input) => Response::CheckpointLease(leases::checkpoint_lease(node, input).await?),
         Request::CreateApplication(input) => {

@@ -28,6 +28,7 @@ pub mod channels;
 pub mod consumers;
 pub mod delivery;
 pub mod dispatch;
+pub mod encryption;
 #[cfg(feature = "firehose")]
 pub mod firehose;
 pub mod leases;

@@ -97,6 +97,8 @@ pub struct Node {
     pub signal: CoreSignal,
     /// What this core counts for the metrics (its shards' write counters are in `shards`).
     pub metrics: CoreMetrics,
+    /// This core's record sealers and derived data keys (encryption at rest).
+    pub keys: std::cell::RefCell<crate::ops::encryption::CoreKeys>,
 }
 
 impl Node {
@@ -117,6 +119,7 @@ impl Node {
             delivery,
             signal: CoreSignal::default(),
             metrics: CoreMetrics::default(),
+            keys: Default::default(),
         })
     }
 

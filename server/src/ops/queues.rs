@@ -542,7 +542,8 @@ fn read_on(
     glommio::spawn_local(async move {
         node.run_on(core, move |node| async move {
             let (trim, _) = node.journal.bounds(shard.0).map_err(engine_error)?;
-            let batch = node.journal.read(shard.0, from.0, count_max, bytes_max).await.map_err(engine_error)?;
+            let mut batch = node.journal.read(shard.0, from.0, count_max, bytes_max).await.map_err(engine_error)?;
+            crate::ops::encryption::open_records(&node, shard.0, &mut batch.records)?;
             Ok((RecordIndex(trim), batch.records))
         })
         .await

@@ -52,14 +52,25 @@ pub async fn put_record(node: &Rc<Node>, input: PutRecordInput) -> Result<PutRec
         }
     }
     let route = stream_route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
+    let encryption_type = Some(encryption_type(&route));
     let entry = (input.data, input.partition_key.unwrap_or_default(), input.explicit_hash_key);
     let mut results = put_entries(node, route, vec![entry], true).await?;
     let (shard_id, sequence_number) = results.pop().expect("one result per record")?;
-    Ok(PutRecordOutput { shard_id, sequence_number, encryption_type: Some(EncryptionType::None) })
+    Ok(PutRecordOutput { shard_id, sequence_number, encryption_type })
+}
+
+/// What a put answers as its `EncryptionType`: whether the stream seals new records.
+fn encryption_type(route: &StreamRoute) -> EncryptionType {
+    if route.meta.encryption.is_some() {
+        EncryptionType::Kms
+    } else {
+        EncryptionType::None
+    }
 }
 
 pub async fn put_records(node: &Rc<Node>, input: PutRecordsInput) -> Result<PutRecordsOutput> {
     let route = stream_route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
+    let encryption_type = Some(encryption_type(&route));
     let entries = input
         .records
         .into_iter()
@@ -86,7 +97,7 @@ pub async fn put_records(node: &Rc<Node>, input: PutRecordsInput) -> Result<PutR
             },
         })
         .collect();
-    Ok(PutRecordsOutput { failed_record_count: Some(failed), records, encryption_type: Some(EncryptionType::None) })
+    Ok(PutRecordsOutput { failed_record_count: Some(failed), records, encryption_type })
 }
 
 /// A record's outcome: its shard and sequence number, or why it failed.
@@ -142,7 +153,7 @@ async fn put_entries(
             };
             let partition_key = keys.slice(key_start..key_start + partition_key.len());
             key_start += partition_key.len();
-            (position, hash_key, AppendRecord { shard_uid: 0, partition_key, data })
+            (position, hash_key, AppendRecord { shard_uid: 0, partition_key, data, sealed: false })
         })
         .collect();
     let mut results: Vec<Option<Outcome>> = vec![None; unrouted.len()];
@@ -265,6 +276,12 @@ async fn append_admitted(
     if admitted.is_empty() {
         return outcomes;
     }
+    if let Err(error) = crate::ops::encryption::seal_appends(&node, &stream, &mut admitted) {
+        for position in admitted_at {
+            outcomes[position] = Some(Err(error.clone()));
+        }
+        return outcomes;
+    }
     match node.journal.append(admitted).await {
         Ok(acks) => {
             // A request's records interleave the core's shards (their keys are hashed), so
@@ -370,7 +387,9 @@ pub async fn get_records(node: &Rc<Node>, input: GetRecordsInput) -> Result<GetR
                 }
                 None => return Err(KinesisError::internal("shard moved; retry")),
             }
-            let batch = node.journal.read(shard.uid, from, limit, GET_RECORDS_BYTES_MAX).await.map_err(engine_error)?;
+            let mut batch =
+                node.journal.read(shard.uid, from, limit, GET_RECORDS_BYTES_MAX).await.map_err(engine_error)?;
+            crate::ops::encryption::open_records(&node, shard.uid, &mut batch.records)?;
             let bytes: usize = batch.records.iter().map(|r| r.data.len() + r.partition_key.len()).sum();
             node.shards.with(shard.uid, |state| state.limits.charge_read_bytes(node.now_ms(), bytes as u64));
             Ok(batch)

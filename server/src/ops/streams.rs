@@ -52,18 +52,24 @@ pub fn describe(node: &Node, input: DescribeStreamInput) -> Result<DescribeStrea
     let start = shards_after(&mut shards, input.exclusive_start_shard_id.as_ref());
     let page: Vec<Shard> = shards[start..].iter().take(limit).map(|shard| views::shard(shard, meta)).collect();
     let has_more = start + page.len() < shards.len();
-    Ok(DescribeStreamOutput { stream_description: views::stream_description(node.identity(), meta, page, has_more) })
+    let mut stream_description = views::stream_description(node.identity(), meta, page, has_more);
+    if control::encryption::encryption_updating(meta, node.now_ms()) {
+        stream_description.stream_status = StreamStatus::Updating;
+    }
+    Ok(DescribeStreamOutput { stream_description })
 }
 
 pub fn describe_summary(node: &Node, input: DescribeStreamSummaryInput) -> Result<DescribeStreamSummaryOutput> {
     let route = stream_route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
-    Ok(DescribeStreamSummaryOutput {
-        stream_description_summary: views::stream_description_summary(
-            node.identity(),
-            &route.meta,
-            control::settings::warm_throughput(&node.routes().account, node.now_ms(), &route.meta),
-        ),
-    })
+    let mut stream_description_summary = views::stream_description_summary(
+        node.identity(),
+        &route.meta,
+        control::settings::warm_throughput(&node.routes().account, node.now_ms(), &route.meta),
+    );
+    if control::encryption::encryption_updating(&route.meta, node.now_ms()) {
+        stream_description_summary.stream_status = StreamStatus::Updating;
+    }
+    Ok(DescribeStreamSummaryOutput { stream_description_summary })
 }
 
 pub fn list(node: &Node, input: ListStreamsInput) -> Result<ListStreamsOutput> {

@@ -117,7 +117,13 @@ async fn push(
         }
         let batch =
             match node.journal.read(shard.uid, next_index, GET_RECORDS_COUNT_MAX, SUBSCRIPTION_EVENT_BYTES_MAX).await {
-                Ok(batch) => batch,
+                Ok(mut batch) => match crate::ops::encryption::open_records(node, shard.uid, &mut batch.records) {
+                    Ok(()) => batch,
+                    Err(error) => {
+                        let _ = events.send(SubscriptionItem::Error(error)).await;
+                        return;
+                    }
+                },
                 Err(error) => {
                     let _ = events.send(SubscriptionItem::Error(engine_error(error))).await;
                     return;

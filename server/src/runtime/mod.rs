@@ -52,6 +52,9 @@ pub struct Security {
     pub http_tls: Option<Arc<ReloadableServerConfig>>,
     /// The native listener's: the same certificate and key, ALPN `sluice/1`.
     pub native_tls: Option<Arc<ReloadableServerConfig>>,
+    /// The master keys of encryption at rest (`--kms-keys` and the data directory's
+    /// AWS-managed key); `None`: StartStreamEncryption answers KMSNotFoundException.
+    pub keys: Option<Arc<sluice_security::kms::KeyStore>>,
 }
 
 impl fmt::Debug for Security {
@@ -61,6 +64,7 @@ impl fmt::Debug for Security {
             .field("audit", &self.audit.is_some())
             .field("http_tls", &self.http_tls.is_some())
             .field("native_tls", &self.native_tls.is_some())
+            .field("master_keys", &self.keys.as_ref().map(|keys| keys.keys().len()))
             .finish()
     }
 }
