@@ -1,78 +1,23 @@
-//! Encryption at rest: StartStreamEncryption / StopStreamEncryption, and the seam every record
-//! crosses on its way to and from the journal.
-//!
-//! ```text
-//! PutRecord(s) ─► append_admitted (the shard's core) ─► seal_appends ─► journal.append
-//! GetRecords, SubscribeToShard, queues, Firehose (through GetRecords)
-//!          ◄─ open_records ◄─ journal.read (tail cache or segment file: the same bytes)
-//! ```
-//!
-//! A record of an encrypted stream is sealed on its shard's core before it is appended: its
-//! data becomes `sluice-security`'s sealed form (header naming the master key and data-key
-//! version, AES-256-GCM ciphertext, tag; `docs/format.md`, "Sealed record data") and the
-//! engine stores the record's `RECORD_SEALED` flag. The associated data is the shard's uid, so
-//! a sealed record copied into another shard fails to open. Every reader gets records from
-//! `Journal::read` and passes them through [`open_records`], which opens sealed ones and leaves
-//! the others alone: records written before StartStreamEncryption or after
-//! StopStreamEncryption stay plaintext on disk, as Kinesis encrypts only new data.
-//!
-//! Keys (`sluice_security::kms`): the master key named by the stream's `KeyId`, from
-//! `--kms-keys` or the AWS-managed key of the data directory; per core and master key one
-//! sealer with a data key derived by HKDF from the master key and a random version drawn at
-//! its creation (so after every restart), its nonces a random sealer id plus a counter.
+//! StartStreamEncryption / StopStreamEncryption: which master key a stream's new records are
+//! sealed under (the catalog keeps it). The sealing itself, on every record's way to and from
+//! the journal, is `ops::sealing`.
 
 use crate::control;
-use crate::kinesis::views;
 use crate::ops::catalog::change;
 use crate::ops::node::Node;
 use crate::ops::records::stream_route;
+use crate::ops::sealing::{key_store, kms_error};
 use sluice_engine::catalog::StreamEncryption;
-use sluice_engine::{AppendRecord, StoredRecord};
 use sluice_model::*;
-use sluice_security::kms::{open_in_place, BatchSealer, DataKey, KmsError, KmsErrorKind, SealedHeader};
-use std::collections::HashMap;
 use std::rc::Rc;
-use uuid::Uuid;
 
 type Result<T, E = KinesisError> = std::result::Result<T, E>;
-
-/// Data keys one core keeps derived for opening records. Each costs one HKDF to derive again;
-/// a core meets one version per sealer per restart per master key, so a few are live at once.
-/// When full the cache is emptied.
-const OPENED_DATA_KEYS_MAX: usize = 4096;
-
-/// A core's sealers and derived data keys. Core-local: sealers are never shared, so nonces
-/// never repeat under one data key.
-#[derive(Default)]
-pub struct CoreKeys {
-    sealers: HashMap<Uuid, BatchSealer>,
-    opened: HashMap<(Uuid, u32), DataKey>,
-}
-
-fn kms_error(error: KmsError) -> KinesisError {
-    let kind = match error.kind {
-        KmsErrorKind::NotFound => ErrorKind::KmsNotFound,
-        KmsErrorKind::Disabled => ErrorKind::KmsDisabled,
-        KmsErrorKind::InvalidState => ErrorKind::KmsInvalidState,
-        KmsErrorKind::AccessDenied => ErrorKind::KmsAccessDenied,
-    };
-    KinesisError::new(kind, error.message)
-}
-
-fn key_store(node: &Node) -> Result<&sluice_security::kms::KeyStore> {
-    node.shared
-        .config
-        .security
-        .keys
-        .as_deref()
-        .ok_or_else(|| kms_error(KmsError::new(KmsErrorKind::NotFound, "This server has no key store.")))
-}
 
 /// StartStreamEncryption: resolves `KeyId` (key id, key ARN, alias, alias ARN,
 /// `alias/aws/kinesis`), checks the key is usable by the caller, and records it.
 pub async fn start(node: &Rc<Node>, principal_arn: Option<&str>, input: StartStreamEncryptionInput) -> Result<Empty> {
     let name = stream_route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?.meta.name.clone();
-    let key = key_store(node)?.resolve(&input.key_id).map_err(kms_error)?;
+    let key = key_store(node.shared.config.security.keys.as_deref())?.resolve(&input.key_id).map_err(kms_error)?;
     match principal_arn {
         Some(principal_arn) => key.check_usable(principal_arn, "kms:GenerateDataKey"),
         None => key.check_state(),
@@ -88,7 +33,9 @@ pub async fn start(node: &Rc<Node>, principal_arn: Option<&str>, input: StartStr
 pub async fn stop(node: &Rc<Node>, input: StopStreamEncryptionInput) -> Result<Empty> {
     let name = stream_route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?.meta.name.clone();
     // The key may be named in any of its forms; compare the master key it resolves to.
-    let key_id = match key_store(node).and_then(|store| store.resolve(&input.key_id).map_err(kms_error)) {
+    let key_id = match key_store(node.shared.config.security.keys.as_deref())
+        .and_then(|store| store.resolve(&input.key_id).map_err(kms_error))
+    {
         Ok(key) => key.key_id.to_string(),
         Err(_) => input.key_id,
     };
@@ -96,88 +43,3 @@ pub async fn stop(node: &Rc<Node>, input: StopStreamEncryptionInput) -> Result<E
         .await?;
     Ok(Empty {})
 }
-
-/// Seals the data of `records` (all of `stream`, on their shards' core) if the stream is
-/// encrypted. Called once per append, just before `Journal::append`.
-pub fn seal_appends(node: &Node, stream: &str, records: &mut [AppendRecord]) -> Result<()> {
-    let routes = node.routes();
-    let Some(encryption) = routes.streams.get(stream).and_then(|route| route.meta.encryption.clone()) else {
-        return Ok(());
-    };
-    let master_key_id = Uuid::parse_str(&encryption.master_key_id)
-        .map_err(|_| KinesisError::internal("the catalog names a malformed master key id"))?;
-    let store = key_store(node)?;
-    let key = store.by_key_id(&master_key_id).ok_or_else(|| {
-        let (region, account) = store.region_and_account();
-        kms_error(KmsError::new(
-            KmsErrorKind::NotFound,
-            format!("Key 'arn:aws:kms:{region}:{account}:key/{master_key_id}' does not exist"),
-        ))
-    })?;
-    key.check_state().map_err(kms_error)?;
-    let mut keys = node.keys.borrow_mut();
-    let sealer = keys.sealers.entry(master_key_id).or_insert_with(|| new_sealer(key));
-    if sealer.seals_left() < records.len() as u64 {
-        *sealer = new_sealer(key);
-    }
-    for record in records {
-        let context = record.shard_uid.to_le_bytes();
-        let sealed = sealer.seal(&context, &record.data).map_err(|error| KinesisError::internal(error.to_string()))?;
-        record.data = sealed.into();
-        record.sealed = true;
-    }
-    Ok(())
-}
-
-fn new_sealer(key: &sluice_security::kms::MasterKey) -> BatchSealer {
-    let version = rand::random::<u32>();
-    BatchSealer::new(key.key_id, version, key.derive_data_key(version))
-}
-
-/// Opens the sealed records among `records` (of shard `shard_uid`) in place. A record that does
-/// not authenticate (altered on disk, or its master key's material changed) is an error, never
-/// returned as data.
-pub fn open_records(node: &Node, shard_uid: u64, records: &mut [StoredRecord]) -> Result<()> {
-    if !records.iter().any(|record| record.sealed) {
-        return Ok(());
-    }
-    let context = shard_uid.to_le_bytes();
-    let mut keys = node.keys.borrow_mut();
-    for record in records.iter_mut().filter(|record| record.sealed) {
-        let sequence_number = views::sequence_number(record.sequence_number);
-        let refuse = |reason: String| {
-            tracing::error!(shard_uid, %sequence_number, %reason, "a sealed record cannot be opened");
-            KinesisError::internal(format!(
-                "Record {sequence_number} cannot be decrypted: it is damaged, or its key changed."
-            ))
-        };
-        let header = SealedHeader::parse(&record.data).map_err(|error| refuse(error.to_string()))?;
-        let slot = (header.master_key_id, header.data_key_version);
-        if !keys.opened.contains_key(&slot) {
-            let store = key_store(node)?;
-            let key = store.by_key_id(&header.master_key_id).ok_or_else(|| {
-                let (region, account) = store.region_and_account();
-                kms_error(KmsError::new(
-                    KmsErrorKind::NotFound,
-                    format!("Key 'arn:aws:kms:{region}:{account}:key/{}' does not exist", header.master_key_id),
-                ))
-            })?;
-            if keys.opened.len() >= OPENED_DATA_KEYS_MAX {
-                keys.opened.clear();
-            }
-            keys.opened.insert(slot, key.derive_data_key(header.data_key_version));
-        }
-        let mut bytes = record.data.to_vec();
-        let plaintext_bytes =
-            open_in_place(&keys.opened[&slot], &context, &mut bytes).map_err(|error| refuse(error.to_string()))?.len();
-        let start = sluice_security::kms::batch::SEALED_HEADER_BYTES;
-        bytes.copy_within(start..start + plaintext_bytes, 0);
-        bytes.truncate(plaintext_bytes);
-        record.data = bytes.into();
-    }
-    Ok(())
-}
-
-// The engine lets a sealed record exceed the Kinesis record limit by this much.
-const _: () =
-    assert!(sluice_security::kms::batch::SEALED_OVERHEAD_BYTES <= sluice_engine::limits::RECORD_SEALING_BYTES_MAX);

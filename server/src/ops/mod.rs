@@ -38,6 +38,7 @@ pub mod on_demand;
 pub mod queues;
 pub mod records;
 pub mod reshard;
+pub mod sealing;
 pub mod settings;
 pub mod state;
 pub mod streams;

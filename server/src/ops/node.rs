@@ -98,7 +98,7 @@ pub struct Node {
     /// What this core counts for the metrics (its shards' write counters are in `shards`).
     pub metrics: CoreMetrics,
     /// This core's record sealers and derived data keys (encryption at rest).
-    pub keys: std::cell::RefCell<crate::ops::encryption::CoreKeys>,
+    pub keys: std::cell::RefCell<crate::ops::sealing::CoreKeys>,
 }
 
 impl Node {
@@ -125,6 +125,29 @@ impl Node {
 
     pub fn routes(&self) -> Arc<Routes> {
         self.shared.routes.load()
+    }
+
+    /// Seals the data of `records` (all of `stream`, on their shards' core) if the stream is
+    /// encrypted (`ops::sealing`). Called once per append, just before `Journal::append`.
+    pub fn seal_appends(&self, stream: &str, records: &mut [sluice_engine::AppendRecord]) -> Result<(), KinesisError> {
+        let routes = self.routes();
+        let Some(encryption) = routes.streams.get(stream).and_then(|route| route.meta.encryption.as_ref()) else {
+            return Ok(());
+        };
+        self.keys.borrow_mut().seal(self.shared.config.security.keys.as_deref(), encryption, records)
+    }
+
+    /// Opens the sealed records among `records`, read from shard `shard_uid`, in place
+    /// (`ops::sealing`): what every reader does after `Journal::read`.
+    pub fn open_records(
+        &self,
+        shard_uid: u64,
+        records: &mut [sluice_engine::StoredRecord],
+    ) -> Result<(), KinesisError> {
+        if !records.iter().any(|record| record.sealed) {
+            return Ok(());
+        }
+        self.keys.borrow_mut().open(self.shared.config.security.keys.as_deref(), shard_uid, records)
     }
 
     pub fn now_ms(&self) -> i64 {

@@ -543,7 +543,7 @@ fn read_on(
         node.run_on(core, move |node| async move {
             let (trim, _) = node.journal.bounds(shard.0).map_err(engine_error)?;
             let mut batch = node.journal.read(shard.0, from.0, count_max, bytes_max).await.map_err(engine_error)?;
-            crate::ops::encryption::open_records(&node, shard.0, &mut batch.records)?;
+            node.open_records(shard.0, &mut batch.records)?;
             Ok((RecordIndex(trim), batch.records))
         })
         .await

@@ -276,7 +276,7 @@ async fn append_admitted(
     if admitted.is_empty() {
         return outcomes;
     }
-    if let Err(error) = crate::ops::encryption::seal_appends(&node, &stream, &mut admitted) {
+    if let Err(error) = node.seal_appends(&stream, &mut admitted) {
         for position in admitted_at {
             outcomes[position] = Some(Err(error.clone()));
         }
@@ -389,7 +389,7 @@ pub async fn get_records(node: &Rc<Node>, input: GetRecordsInput) -> Result<GetR
             }
             let mut batch =
                 node.journal.read(shard.uid, from, limit, GET_RECORDS_BYTES_MAX).await.map_err(engine_error)?;
-            crate::ops::encryption::open_records(&node, shard.uid, &mut batch.records)?;
+            node.open_records(shard.uid, &mut batch.records)?;
             let bytes: usize = batch.records.iter().map(|r| r.data.len() + r.partition_key.len()).sum();
             node.shards.with(shard.uid, |state| state.limits.charge_read_bytes(node.now_ms(), bytes as u64));
             Ok(batch)

@@ -117,7 +117,7 @@ async fn push(
         }
         let batch =
             match node.journal.read(shard.uid, next_index, GET_RECORDS_COUNT_MAX, SUBSCRIPTION_EVENT_BYTES_MAX).await {
-                Ok(mut batch) => match crate::ops::encryption::open_records(node, shard.uid, &mut batch.records) {
+                Ok(mut batch) => match node.open_records(shard.uid, &mut batch.records) {
                     Ok(()) => batch,
                     Err(error) => {
                         let _ = events.send(SubscriptionItem::Error(error)).await;
