@@ -1119,7 +1119,8 @@ fn warm_throughput() -> impl Strategy<Value = WarmThroughput> {
         .prop_map(|(target_mi_bps, current_mi_bps)| WarmThroughput { target_mi_bps, current_mi_bps })
 }
 
-/// Any request of the stream and account settings (AWS JSON/CBOR only: no native tables yet).
+/// Any request of the stream and account settings, encryption included (AWS JSON/CBOR only: no
+/// native tables yet).
 pub fn settings_request() -> BoxedStrategy<Request> {
     prop_oneof![
         (option::of(stream_arn()), 1024..=10_240i32).prop_map(|(stream_arn, max_record_size_in_kib)| {
@@ -1140,6 +1141,16 @@ pub fn settings_request() -> BoxedStrategy<Request> {
                 minimum_throughput_billing_commitment: MinimumThroughputBillingCommitmentInput { status },
             })
         }),
+        (option::of(name()), option::of(stream_arn()), select(EncryptionType::ALL), "[a-zA-Z0-9/:_-]{1,64}").prop_map(
+            |(stream_name, stream_arn, encryption_type, key_id)| {
+                Request::from(StartStreamEncryptionInput { stream_name, encryption_type, key_id, stream_arn })
+            }
+        ),
+        (option::of(name()), option::of(stream_arn()), select(EncryptionType::ALL), "[a-zA-Z0-9/:_-]{1,64}").prop_map(
+            |(stream_name, stream_arn, encryption_type, key_id)| {
+                Request::from(StopStreamEncryptionInput { stream_name, encryption_type, key_id, stream_arn })
+            }
+        ),
     ]
     .boxed()
 }
@@ -1160,6 +1171,8 @@ pub fn settings_response() -> BoxedStrategy<Response> {
     prop_oneof![
         Just(Response::UpdateMaxRecordSize(Empty {})),
         Just(Response::UpdateStreamRecordDistributionStrategy(Empty {})),
+        Just(Response::StartStreamEncryption(Empty {})),
+        Just(Response::StopStreamEncryption(Empty {})),
         (option::of(stream_arn()), option::of(name()), option::of(warm_throughput())).prop_map(
             |(stream_arn, stream_name, warm_throughput)| {
                 Response::UpdateStreamWarmThroughput(UpdateStreamWarmThroughputOutput {
