@@ -115,7 +115,7 @@ impl Request {
             Request::MergeShards(input) => stream(identity, &input.stream_name, &input.stream_arn),
             Request::PutRecord(input) => {
                 stream(identity, &input.stream_name, &input.stream_arn)?;
-                record(&input.data, input.partition_key.as_deref(), "partitionKey", "data")
+                record(&input.data, input.partition_key.as_deref(), str::to_owned)
             }
             Request::PutRecords(input) => put_records(identity, input),
             Request::RegisterStreamConsumer(input) => {
@@ -440,22 +440,25 @@ fn position(
 /// One record: a partition key of 1..=256 characters, and data plus key within the largest
 /// record any stream may take (10 MiB); the stream's own `MaxRecordSizeInKiB` (1 MiB unless
 /// UpdateMaxRecordSize raised it) is the server's check, which knows the stream.
-fn record(data: &[u8], partition_key: Option<&str>, key_path: &str, data_path: &str) -> Result {
+/// `path` names a member of the record (`partitionKey`, `data`) in an error message. It is a
+/// function so that the path is formatted only when there is an error: PutRecords checks up to
+/// 500 records per call on the ingest path.
+fn record(data: &[u8], partition_key: Option<&str>, path: impl Fn(&str) -> String) -> Result {
     let Some(key) = partition_key else {
-        return Err(KinesisError::validation(Violation::null(key_path)));
+        return Err(KinesisError::validation(Violation::null(&path("partitionKey"))));
     };
     let chars = key.chars().count();
     if chars == 0 {
-        return Err(KinesisError::validation(Violation::min_length(key, key_path, 1)));
+        return Err(KinesisError::validation(Violation::min_length(key, &path("partitionKey"), 1)));
     }
     if chars > PARTITION_KEY_CHARS_MAX {
-        return Err(KinesisError::validation(Violation::max_length(key, key_path, PARTITION_KEY_CHARS_MAX)));
+        return Err(KinesisError::validation(Violation::max_length(key, &path("partitionKey"), PARTITION_KEY_CHARS_MAX)));
     }
     let bytes = data.len() + key.len();
     if bytes > STREAM_RECORD_BYTES_MAX {
         return Err(KinesisError::validation(Violation::max_length(
             &format!("[{bytes} bytes of data and partition key]"),
-            data_path,
+            &path("data"),
             STREAM_RECORD_BYTES_MAX,
         )));
     }
@@ -477,8 +480,7 @@ fn put_records(identity: &Identity, input: &PutRecordsInput) -> Result {
     }
     let mut total = 0;
     for (index, PutRecordsRequestEntry { data, partition_key, .. }) in input.records.iter().enumerate() {
-        let path = |member: &str| format!("records.{}.member.{member}", index + 1);
-        record(data, partition_key.as_deref(), &path("partitionKey"), &path("data"))?;
+        record(data, partition_key.as_deref(), |member| format!("records.{}.member.{member}", index + 1))?;
         total += data.len() + partition_key.as_deref().map_or(0, str::len);
     }
     if total > PUT_RECORDS_BYTES_MAX {
