@@ -6,6 +6,8 @@ use crate::kinesis::shard_iterator::{IteratorKey, ITERATOR_KEY_BYTES};
 use crate::kinesis::throttle::LimitsProfile;
 use crate::limits::{Limits, IO_MEMORY_BYTES_PER_CORE, ON_DEMAND_WINDOW_MS_DEFAULT, ON_DEMAND_WINDOW_MS_MIN};
 use crate::net::{http, listener, native};
+#[cfg(feature = "firehose")]
+use crate::ops::channels::{self, Channels};
 use crate::ops::delivery::{self, Delivery};
 #[cfg(feature = "firehose")]
 use crate::ops::firehose::{self, Firehose};
@@ -268,6 +270,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     // After the mask: the delivery runtime's threads must not take SIGTERM either.
     #[cfg(feature = "firehose")]
     let firehose = Firehose::open(&config.data_dir, config.firehose_config.as_deref(), config.identity.clone())?;
+    #[cfg(feature = "firehose")]
+    let channels = channels::open(firehose.clone())?;
     #[cfg(not(feature = "firehose"))]
     if let Some(path) = &config.firehose_config {
         anyhow::bail!(
@@ -281,7 +285,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     for (core, mailbox) in mailboxes.into_iter().enumerate() {
         let (shared, ready, listen) = (shared.clone(), ready.clone(), (config.listen, config.http_listen));
         #[cfg(feature = "firehose")]
-        let firehose = firehose.clone();
+        let (firehose, channels) = (firehose.clone(), channels.clone());
         let catalog = (core == 0).then(|| catalog.clone());
         let cpu = core % std::thread::available_parallelism().map_or(1, |n| n.get());
         let executor = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cpu))
@@ -295,7 +299,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                     mailbox,
                     listen,
                     #[cfg(feature = "firehose")]
-                    firehose,
+                    (firehose, channels),
                     &ready,
                 );
                 if let Err(error) = core_run.await {
@@ -359,7 +363,7 @@ async fn run_core(
     catalog: Option<Catalog>,
     mailbox: async_channel::Receiver<Job<Node>>,
     (listen, http_listen): (SocketAddr, SocketAddr),
-    #[cfg(feature = "firehose")] firehose: Arc<Firehose>,
+    #[cfg(feature = "firehose")] (firehose, channels): (Arc<Firehose>, Arc<Channels>),
     ready: &std::sync::mpsc::Sender<anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
     // The journal must be the first file this executor opens (glommio IOPOLL probe).
@@ -421,7 +425,7 @@ async fn run_core(
     let http_core = http::HttpCore::new(
         node.clone(),
         #[cfg(feature = "firehose")]
-        firehose,
+        (firehose, channels),
     );
     future::zip(
         listener::serve(node.clone(), native_listener, "native", native::connection),

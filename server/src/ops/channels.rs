@@ -38,7 +38,7 @@ use sluice_firehose::limits::{
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// `ChannelStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,8 +92,16 @@ struct Entry {
 
 /// The node's channels, by name.
 #[derive(Default)]
-pub struct Registry {
+struct Registry {
     channels: BTreeMap<String, Entry>,
+}
+
+/// Every channel of the node, and the delivery streams' machinery that runs them; shared by
+/// all cores. It holds the [`Firehose`] rather than the other way round, so that `ops::firehose`
+/// knows nothing of channels.
+pub struct Channels {
+    firehose: Arc<Firehose>,
+    registry: Mutex<Registry>,
 }
 
 fn definitions_path(firehose: &Firehose) -> PathBuf {
@@ -117,8 +125,9 @@ fn internal(message: String) -> FirehoseError {
     FirehoseError::new("InternalFailure", message)
 }
 
-/// Reads the definitions and starts every channel (sluiced's start, from `Firehose::open`).
-pub fn open(firehose: &Arc<Firehose>) -> Result<(), StartError> {
+/// Reads the definitions and starts every channel (sluiced's start, after `Firehose::open`).
+pub fn open(firehose: Arc<Firehose>) -> Result<Arc<Channels>, StartError> {
+    let firehose = &firehose;
     let path = definitions_path(firehose);
     let definitions: Vec<ChannelDefinition> = match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
@@ -126,7 +135,7 @@ pub fn open(firehose: &Arc<Firehose>) -> Result<(), StartError> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(source) => return Err(StartError::Read { path, source }),
     };
-    let mut registry = firehose.channels.lock().expect("not poisoned");
+    let mut registry = Registry::default();
     for definition in definitions {
         let name = definition.name().to_string();
         let delivery = match launch(firehose, &definition) {
@@ -141,7 +150,7 @@ pub fn open(firehose: &Arc<Firehose>) -> Result<(), StartError> {
         };
         registry.channels.insert(name, Entry { definition, status: Status::Active, delivery });
     }
-    Ok(())
+    Ok(Arc::new(Channels { firehose: firehose.clone(), registry: Mutex::new(registry) }))
 }
 
 /// Plans `definition` and spawns its engine (its readers start when the answer's first part
@@ -179,7 +188,8 @@ fn name_of(firehose: &Firehose, channel_arn: &str) -> Result<String, FirehoseErr
 
 /// CreateChannel: validates, checks the source stream, persists, starts; answers the
 /// description (CREATING).
-pub async fn create(firehose: &Firehose, node: &Rc<Node>, input: CreateChannelInput) -> Result<Value, FirehoseError> {
+pub async fn create(channels: &Channels, node: &Rc<Node>, input: CreateChannelInput) -> Result<Value, FirehoseError> {
+    let firehose = &*channels.firehose;
     // The model's constraints and the destinations' rules first, then what Sluice cannot do
     // yet, then the plan (unknown buckets): a refused request changes nothing.
     channel::validate_create(&input)?;
@@ -207,7 +217,7 @@ pub async fn create(firehose: &Firehose, node: &Rc<Node>, input: CreateChannelIn
         stream_create_ms: route.meta.created_ms,
     };
     let created = {
-        let mut registry = firehose.channels.lock().expect("not poisoned");
+        let mut registry = channels.registry.lock().expect("not poisoned");
         if registry.channels.contains_key(&name) {
             return Err(FirehoseError::new(
                 "ResourceInUseException",
@@ -232,14 +242,14 @@ pub async fn create(firehose: &Firehose, node: &Rc<Node>, input: CreateChannelIn
     let (start, delivery) = match launch(firehose, &definition) {
         Ok(launched) => launched,
         Err(error) => {
-            let mut registry = firehose.channels.lock().expect("not poisoned");
+            let mut registry = channels.registry.lock().expect("not poisoned");
             registry.channels.remove(&name);
             persist(firehose, &registry)?;
             return Err(error);
         }
     };
     firehose.start_readers(start).await?;
-    let mut registry = firehose.channels.lock().expect("not poisoned");
+    let mut registry = channels.registry.lock().expect("not poisoned");
     match registry.channels.get_mut(&name) {
         Some(entry) if entry.definition.id == definition.id => {
             entry.delivery = Some(delivery);
@@ -252,21 +262,23 @@ pub async fn create(firehose: &Firehose, node: &Rc<Node>, input: CreateChannelIn
 }
 
 /// DescribeChannel.
-pub fn describe(firehose: &Firehose, channel_arn: &str) -> Result<Value, FirehoseError> {
+pub fn describe(channels: &Channels, channel_arn: &str) -> Result<Value, FirehoseError> {
+    let firehose = &*channels.firehose;
     let name = name_of(firehose, channel_arn)?;
-    let registry = firehose.channels.lock().expect("not poisoned");
+    let registry = channels.registry.lock().expect("not poisoned");
     let entry = registry.channels.get(&name).ok_or_else(|| not_found(channel_arn))?;
     Ok(json!({ "ChannelDescription": describe_entry(firehose, entry) }))
 }
 
 /// ListChannels: every channel (of the streams in `stream_filter`, if given), by name.
 pub fn list(
-    firehose: &Firehose,
+    channels: &Channels,
     stream_filter: Option<&[String]>,
     max_results: Option<usize>,
     next_token: Option<&str>,
 ) -> Result<Value, FirehoseError> {
-    let registry = firehose.channels.lock().expect("not poisoned");
+    let firehose = &*channels.firehose;
+    let registry = channels.registry.lock().expect("not poisoned");
     let after = match next_token {
         // The token is the last name of the previous page.
         Some(token) => {
@@ -305,12 +317,13 @@ pub fn list(
 /// logging), applied by replacing the channel's engine; it resumes from its checkpoint, so
 /// what the old engine buffered is read again, not lost.
 pub async fn update(
-    firehose: &Firehose,
+    channels: &Channels,
     channel_arn: &str,
     data_freshness_s: Option<i64>,
     s3_tables_freshness_s: Option<i64>,
     logging: Option<Value>,
 ) -> Result<Value, FirehoseError> {
+    let firehose = &*channels.firehose;
     let name = name_of(firehose, channel_arn)?;
     if let Some(freshness) = data_freshness_s.or(s3_tables_freshness_s) {
         let range = i64::from(CHANNEL_DATA_FRESHNESS_S_MIN)..=i64::from(CHANNEL_DATA_FRESHNESS_S_MAX);
@@ -321,7 +334,7 @@ pub async fn update(
         }
     }
     let (definition, old, updating) = {
-        let mut registry = firehose.channels.lock().expect("not poisoned");
+        let mut registry = channels.registry.lock().expect("not poisoned");
         let entry = registry.channels.get_mut(&name).ok_or_else(|| not_found(channel_arn))?;
         if entry.status != Status::Active {
             return Err(FirehoseError::new(
@@ -367,7 +380,7 @@ pub async fn update(
             None
         }
     };
-    let mut registry = firehose.channels.lock().expect("not poisoned");
+    let mut registry = channels.registry.lock().expect("not poisoned");
     match registry.channels.get_mut(&name) {
         Some(entry) if entry.definition.id == definition.id => {
             entry.delivery = delivery;
@@ -383,9 +396,10 @@ pub async fn update(
 }
 
 /// DeleteChannel: stops it and forgets it, with its checkpoint.
-pub fn delete(firehose: &Firehose, channel_arn: &str) -> Result<(), FirehoseError> {
+pub fn delete(channels: &Channels, channel_arn: &str) -> Result<(), FirehoseError> {
+    let firehose = &*channels.firehose;
     let name = name_of(firehose, channel_arn)?;
-    let mut registry = firehose.channels.lock().expect("not poisoned");
+    let mut registry = channels.registry.lock().expect("not poisoned");
     let mut entry = registry.channels.remove(&name).ok_or_else(|| not_found(channel_arn))?;
     entry.status = Status::Deleting;
     if let Err(error) = persist(firehose, &registry) {

@@ -226,8 +226,6 @@ pub struct Firehose {
     identity: Identity,
     runtime: tokio::runtime::Runtime,
     streams: Mutex<Registry>,
-    /// Kinesis channels (`ops::channels`), run by the same engine and readers.
-    pub(crate) channels: Mutex<crate::ops::channels::Registry>,
     channel_freshness_override: Option<Duration>,
     readers: async_channel::Sender<ReaderStart>,
     readers_rx: async_channel::Receiver<ReaderStart>,
@@ -268,7 +266,6 @@ impl Firehose {
             identity,
             runtime,
             streams: Mutex::new(Registry::default()),
-            channels: Mutex::new(Default::default()),
             channel_freshness_override: config.channel_data_freshness_ms.map(Duration::from_millis),
             readers,
             readers_rx,
@@ -292,7 +289,6 @@ impl Firehose {
                 Err(error) => tracing::error!(delivery_stream = %name, message = %error.message, "cannot start"),
             }
         }
-        crate::ops::channels::open(&firehose)?;
         Ok(firehose)
     }
 

@@ -9,7 +9,8 @@
 
 use crate::net::http::{document, Body, Refusal};
 use crate::ops::channels;
-use crate::ops::firehose::{Firehose, FirehoseError};
+use crate::ops::channels::Channels;
+use crate::ops::firehose::FirehoseError;
 use crate::ops::node::Node;
 use bytes::Bytes;
 use http::{Response, StatusCode};
@@ -161,29 +162,29 @@ struct UpdateInput {
 /// Answers one channel call whose body has been read.
 pub async fn respond(
     node: &Rc<Node>,
-    firehose: &Firehose,
+    channels: &Channels,
     operation: Operation,
     body: Bytes,
 ) -> Result<Response<Body>, Refusal> {
-    let answer = answer(node, firehose, operation, &body).await?;
+    let answer = answer(node, channels, operation, &body).await?;
     Ok(document(StatusCode::OK, CONTENT_TYPE, serde_json::to_vec(&answer).expect("JSON values serialize")))
 }
 
 async fn answer(
     node: &Rc<Node>,
-    firehose: &Firehose,
+    channels: &Channels,
     operation: Operation,
     body: &[u8],
 ) -> Result<Value, FirehoseError> {
     match operation {
         Operation::CreateChannel => {
             let input: CreateChannelInput = decode(body)?;
-            channels::create(firehose, node, input).await
+            channels::create(channels, node, input).await
         }
         Operation::DescribeChannel => {
             let input: ArnInput = decode(body)?;
             check_channel_arn(&input.channel_arn)?;
-            channels::describe(firehose, &input.channel_arn)
+            channels::describe(channels, &input.channel_arn)
         }
         Operation::ListChannels => {
             let input: ListInput = decode(body)?;
@@ -208,13 +209,13 @@ async fn answer(
             let filter: Option<Vec<String>> =
                 input.stream_filter.map(|filter| filter.into_iter().map(|f| f.stream_arn).collect());
             let max = input.max_results.map(|max| max as usize);
-            channels::list(firehose, filter.as_deref(), max, input.next_token.as_deref())
+            channels::list(channels, filter.as_deref(), max, input.next_token.as_deref())
         }
         Operation::UpdateChannel => {
             let input: UpdateInput = decode(body)?;
             check_channel_arn(&input.channel_arn)?;
             channels::update(
-                firehose,
+                channels,
                 &input.channel_arn,
                 input.s3_destination_configuration.map(|u| u.data_freshness_in_seconds),
                 input.s3_tables_destination_configuration.map(|u| u.data_freshness_in_seconds),
@@ -225,7 +226,7 @@ async fn answer(
         Operation::DeleteChannel => {
             let input: ArnInput = decode(body)?;
             check_channel_arn(&input.channel_arn)?;
-            channels::delete(firehose, &input.channel_arn)?;
+            channels::delete(channels, &input.channel_arn)?;
             Ok(serde_json::json!({}))
         }
     }

@@ -38,6 +38,8 @@ use crate::limits::{
 use crate::ops::audit;
 use crate::ops::auth::{Authenticated, CallSource, Caller};
 #[cfg(feature = "firehose")]
+use crate::ops::channels::Channels;
+#[cfg(feature = "firehose")]
 use crate::ops::firehose::Firehose;
 use crate::ops::node::Node;
 use bytes::{Bytes, BytesMut};
@@ -68,6 +70,8 @@ pub struct HttpCore {
     node: Rc<Node>,
     #[cfg(feature = "firehose")]
     firehose: Arc<Firehose>,
+    #[cfg(feature = "firehose")]
+    channels: Arc<Channels>,
     body_bytes: Semaphore,
     requests: Semaphore,
     /// This core's SigV4 verifiers, one per service a request can be signed for (`kinesis`,
@@ -78,7 +82,10 @@ pub struct HttpCore {
 }
 
 impl HttpCore {
-    pub fn new(node: Rc<Node>, #[cfg(feature = "firehose")] firehose: Arc<Firehose>) -> Rc<HttpCore> {
+    pub fn new(
+        node: Rc<Node>,
+        #[cfg(feature = "firehose")] (firehose, channels): (Arc<Firehose>, Arc<Channels>),
+    ) -> Rc<HttpCore> {
         let verifier = Verifier::new(node.identity().region(), sigv4::KINESIS_SERVICE);
         #[cfg(feature = "firehose")]
         let firehose_verifier = Verifier::new(node.identity().region(), sigv4::FIREHOSE_SERVICE);
@@ -86,6 +93,8 @@ impl HttpCore {
             node,
             #[cfg(feature = "firehose")]
             firehose,
+            #[cfg(feature = "firehose")]
+            channels,
             body_bytes: Semaphore::new(HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX as u64),
             requests: Semaphore::new(HTTP_REQUESTS_IN_FLIGHT_PER_CORE_MAX as u64),
             verifier,
@@ -385,7 +394,7 @@ async fn respond(
         Service::Firehose(operation) => firehose::respond(&shared.node, &shared.firehose, operation, body).await,
         // Unfinished: channel calls are not authorized per caller either.
         #[cfg(feature = "firehose")]
-        Service::Channel(operation) => channels::respond(&shared.node, &shared.firehose, operation, body).await,
+        Service::Channel(operation) => channels::respond(&shared.node, &shared.channels, operation, body).await,
     }
 }
 
