@@ -7,7 +7,7 @@
 // Unfinished: a cargo-fuzz target for these bodies; they are decoded by serde_json into the
 // structs below and `CreateChannelInput`, whose validation the firehose crate's tests cover.
 
-use crate::net::http::{document, Body, Refusal};
+use crate::net::http::firehose::{decode, violation};
 use crate::ops::channels;
 use crate::ops::channels::Channels;
 use crate::ops::firehose::FirehoseError;
@@ -52,44 +52,6 @@ impl Operation {
             Operation::UpdateChannel => "UpdateChannel",
         }
     }
-}
-
-const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
-
-/// The body as `T`. A required member that is absent is AWS's ValidationException (`Member
-/// must not be null`); any other decoding failure (a wrong type, not JSON) is a
-/// SerializationException, as the Kinesis codec answers.
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FirehoseError> {
-    let body = if body.is_empty() { b"{}".as_slice() } else { body };
-    serde_json::from_slice(body).map_err(|error| {
-        let text = error.to_string();
-        match text.strip_prefix("missing field `").and_then(|rest| rest.split_once('`')) {
-            Some((member, _)) => FirehoseError::new(
-                "ValidationException",
-                format!(
-                    "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
-                    lower_first(member)
-                ),
-            ),
-            None => FirehoseError::new("SerializationException", text),
-        }
-    })
-}
-
-/// AWS names members in validation messages with a lower-case first letter.
-fn lower_first(member: &str) -> String {
-    let mut chars = member.chars();
-    chars.next().map(|first| first.to_ascii_lowercase().to_string() + chars.as_str()).unwrap_or_default()
-}
-
-/// AWS's ValidationException for one member.
-fn violation(value: &str, member: &str, constraint: &str) -> FirehoseError {
-    FirehoseError::new(
-        "ValidationException",
-        format!(
-            "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {constraint}"
-        ),
-    )
 }
 
 /// `ChannelARN`: 1–2048 characters of `arn:aws.*:kinesis:.*:\d{12}:channel/\S+`.
@@ -159,18 +121,9 @@ struct UpdateInput {
     logging_configuration: Option<Value>,
 }
 
-/// Answers one channel call whose body has been read.
-pub async fn respond(
-    node: &Rc<Node>,
-    channels: &Channels,
-    operation: Operation,
-    body: Bytes,
-) -> Result<Response<Body>, Refusal> {
-    let answer = answer(node, channels, operation, &body).await?;
-    Ok(document(StatusCode::OK, CONTENT_TYPE, serde_json::to_vec(&answer).expect("JSON values serialize")))
-}
-
-async fn answer(
+/// Answers one channel call whose body has been read (as a JSON document: see
+/// [`super::firehose::json_answer`]).
+pub async fn answer(
     node: &Rc<Node>,
     channels: &Channels,
     operation: Operation,

@@ -79,13 +79,39 @@ impl From<FirehoseError> for Refusal {
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FirehoseError> {
+/// The body as `T`. A required member that is absent is AWS's ValidationException (`Member
+/// must not be null`); any other decoding failure (a wrong type, not JSON) is a
+/// SerializationException, as the Kinesis codec answers.
+pub(super) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FirehoseError> {
     let body = if body.is_empty() { b"{}".as_slice() } else { body };
-    serde_json::from_slice(body).map_err(|error| FirehoseError::new("SerializationException", error.to_string()))
+    serde_json::from_slice(body).map_err(|error| {
+        let text = error.to_string();
+        match text.strip_prefix("missing field `").and_then(|rest| rest.split_once('`')) {
+            Some((member, _)) => FirehoseError::new(
+                "ValidationException",
+                format!(
+                    "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+                    lower_first(member)
+                ),
+            ),
+            None => FirehoseError::new("SerializationException", text),
+        }
+    })
+}
+
+/// AWS names members in validation messages with a lower-case first letter.
+fn lower_first(member: &str) -> String {
+    let mut chars = member.chars();
+    chars.next().map(|first| first.to_ascii_lowercase().to_string() + chars.as_str()).unwrap_or_default()
+}
+
+/// The answer of a Firehose or channel call as the JSON document AWS sends, or its error.
+pub fn json_answer(answer: Result<Value, FirehoseError>) -> Result<Response<Body>, Refusal> {
+    Ok(document(StatusCode::OK, CONTENT_TYPE, serde_json::to_vec(&answer?).expect("JSON values serialize")))
 }
 
 /// AWS's ValidationException for one member.
-fn violation(value: &str, member: &str, constraint: &str) -> FirehoseError {
+pub(super) fn violation(value: &str, member: &str, constraint: &str) -> FirehoseError {
     FirehoseError::new(
         "ValidationException",
         format!(
@@ -163,17 +189,7 @@ fn record_data(record: &RecordInput, member: &str) -> Result<Bytes, FirehoseErro
 }
 
 /// Answers one Firehose call whose body has been read.
-pub async fn respond(
-    node: &Rc<Node>,
-    firehose: &Firehose,
-    operation: Operation,
-    body: Bytes,
-) -> Result<Response<Body>, Refusal> {
-    let answer = answer(node, firehose, operation, &body).await?;
-    Ok(document(StatusCode::OK, CONTENT_TYPE, serde_json::to_vec(&answer).expect("JSON values serialize")))
-}
-
-async fn answer(
+pub async fn answer(
     node: &Rc<Node>,
     firehose: &Firehose,
     operation: Operation,

@@ -391,10 +391,14 @@ async fn respond(
         Service::Kinesis(operation) => kinesis::respond(&shared.node, &caller, operation, encoding, body).await,
         // Unfinished: Firehose calls are not authorized per caller (every caller is anonymous).
         #[cfg(feature = "firehose")]
-        Service::Firehose(operation) => firehose::respond(&shared.node, &shared.firehose, operation, body).await,
+        Service::Firehose(operation) => {
+            firehose::json_answer(firehose::answer(&shared.node, &shared.firehose, operation, &body).await)
+        }
         // Unfinished: channel calls are not authorized per caller either.
         #[cfg(feature = "firehose")]
-        Service::Channel(operation) => channels::respond(&shared.node, &shared.channels, operation, body).await,
+        Service::Channel(operation) => {
+            firehose::json_answer(channels::answer(&shared.node, &shared.channels, operation, &body).await)
+        }
     }
 }
 
