@@ -452,7 +452,11 @@ fn record(data: &[u8], partition_key: Option<&str>, path: impl Fn(&str) -> Strin
         return Err(KinesisError::validation(Violation::min_length(key, &path("partitionKey"), 1)));
     }
     if chars > PARTITION_KEY_CHARS_MAX {
-        return Err(KinesisError::validation(Violation::max_length(key, &path("partitionKey"), PARTITION_KEY_CHARS_MAX)));
+        return Err(KinesisError::validation(Violation::max_length(
+            key,
+            &path("partitionKey"),
+            PARTITION_KEY_CHARS_MAX,
+        )));
     }
     let bytes = data.len() + key.len();
     if bytes > STREAM_RECORD_BYTES_MAX {
