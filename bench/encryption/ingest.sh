@@ -58,9 +58,9 @@ pids+=($!)
 results="$data/results"
 run() { # name port
     local name=$1 port=$2
-    "$loadgen" throughput --endpoint "127.0.0.1:$port" --shards "$shards" --producers "$producers" \
-        --record-bytes "$record_bytes" --batch-records "$batch" --polling-consumers 0 --efo-consumers 0 \
-        --duration-s "$duration" --json "$data/$name.json" >/dev/null
+    measure_cpu "$name" quiet "$loadgen" throughput --endpoint "127.0.0.1:$port" --shards "$shards" \
+        --producers "$producers" --record-bytes "$record_bytes" --batch-records "$batch" --polling-consumers 0 \
+        --efo-consumers 0 --duration-s "$duration" --json "$data/$name.json"
     python3 - "$name" "$data/$name.json" <<'PY' | tee -a "$results"
 import json, sys
 ingest = json.load(open(sys.argv[2]))["ingest"][0]
@@ -84,4 +84,7 @@ for name in c.list_streams()["StreamNames"]:
     kind = c.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["EncryptionType"]
     assert kind == "KMS", f"{name} is {kind}: the watcher missed it"
 PY
-paired_ratios "$results" plain sealed
+echo "records/s acknowledged (higher is better):"
+paired_ratios "$results" records/s plain sealed
+echo "sluiced CPU time per record, µs (lower is better):"
+paired_ratios "$data/cpu" "CPU µs/record" plain sealed

@@ -46,6 +46,11 @@ PY
 done
 
 results="$data/results"
+wrk_to() { # file wrk-args...
+    local file=$1
+    shift
+    SIGNED="$data/signed-$name" wrk "$@" >"$file"
+}
 run() { # name
     local name=$1 line
     # Fresh signatures each run: they are valid for 5 minutes. The host they sign is the same
@@ -54,8 +59,9 @@ run() { # name
         >"$data/signed-$name"
     SIGNED="$data/signed-$name" wrk -t 2 -c "$connections" -d 2 -s "$here/put_records_signed.lua" "${url[$name]}" \
         >/dev/null
-    line=$(SIGNED="$data/signed-$name" wrk -t 2 -c "$connections" -d "$duration" --latency \
-        -s "$here/put_records_signed.lua" "${url[$name]}" | grep '^RESULT')
+    measure_cpu "$name" wrk_to "$data/wrk-$name" -t 2 -c "$connections" -d "$duration" --latency \
+        -s "$here/put_records_signed.lua" "${url[$name]}"
+    line=$(grep '^RESULT' "$data/wrk-$name")
     python3 - "$name" "$line" <<'PY' | tee -a "$results"
 import sys
 values = dict(field.split("=") for field in sys.argv[2].split()[1:])
@@ -72,4 +78,7 @@ for _ in $(seq "$rounds"); do
     run tls
 done
 echo "load average after: $(load_average)"
-paired_ratios "$results" open signed tls
+echo "records/s acknowledged (higher is better):"
+paired_ratios "$results" records/s open signed tls
+echo "sluiced CPU time per record, µs (lower is better):"
+paired_ratios "$data/cpu" "CPU µs/record" open signed tls

@@ -42,10 +42,10 @@ run() { # name port extra-loadgen-args...
     shift 2
     # Every run is given the keys (the open daemon answers the handshake's Hello with "not
     # required"), so the loadgen does the same work on the client side in each.
-    AWS_ACCESS_KEY_ID=$bench_key AWS_SECRET_ACCESS_KEY=$bench_secret AWS_REGION=us-east-1 \
+    measure_cpu "$name" quiet env AWS_ACCESS_KEY_ID=$bench_key AWS_SECRET_ACCESS_KEY=$bench_secret AWS_REGION=us-east-1 \
         "$loadgen" throughput --endpoint "127.0.0.1:$port" --shards "$shards" --producers "$producers" \
         --record-bytes "$record_bytes" --batch-records "$batch" --polling-consumers 0 --efo-consumers 0 \
-        --duration-s "$duration" --json "$data/$name.json" "$@" >/dev/null
+        --duration-s "$duration" --json "$data/$name.json" "$@"
     python3 - "$name" "$data/$name.json" <<'PY' | tee -a "$results"
 import json, sys
 ingest = json.load(open(sys.argv[2]))["ingest"][0]
@@ -62,4 +62,7 @@ for _ in $(seq "$rounds"); do
     run tls "$tls_port" --ca-bundle "$data/ca.pem"
 done
 echo "load average after: $(load_average)"
-paired_ratios "$results" open auth tls
+echo "records/s acknowledged (higher is better):"
+paired_ratios "$results" records/s open auth tls
+echo "sluiced CPU time per record, µs (lower is better):"
+paired_ratios "$data/cpu" "CPU µs/record" open auth tls
