@@ -271,11 +271,6 @@ impl ReloadableCredentials {
         Ok(store)
     }
 
-    /// A store built in code (tests).
-    pub fn from_store(path: &Path, store: CredentialStore) -> ReloadableCredentials {
-        ReloadableCredentials { path: path.to_path_buf(), current: arc_swap::ArcSwap::from_pointee(store) }
-    }
-
     /// The store as of now; a request keeps the one it took for its whole length.
     pub fn current(&self) -> Arc<CredentialStore> {
         self.current.load_full()
