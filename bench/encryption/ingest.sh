@@ -27,27 +27,14 @@ sluiced="${SLUICED:-$root/target/release/sluiced}"
 loadgen="${LOADGEN:-$root/target/release/sluice-loadgen}"
 python="${PYTHON:-$root/.venv/bin/python}"
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 400); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+source "$root/bench/lib.sh"
 
-data="$(mktemp -d "$root/target/bench-encryption-XXXXXX")"
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$data"; }
-trap cleanup EXIT
-
-start() { # name native-port http-port extra-args...
-    local name=$1 port=$2 http=$3
-    shift 3
-    "$sluiced" --data-dir "$data/$name" --limits unlimited --log-level warn ${CORES:+--cores "$CORES"} \
-        --listen "127.0.0.1:$port" --http-listen "127.0.0.1:$http" --metrics-listen 127.0.0.1:0 "$@" &
-    pids+=($!)
-    wait_port "$port"
-}
+bench_init encryption
 plain_port=$(free_port)
 sealed_port=$(free_port)
 sealed_http=$(free_port)
-start plain "$plain_port" "$(free_port)"
-start sealed "$sealed_port" "$sealed_http"
+start_sluiced plain "$plain_port" "$(free_port)"
+start_sluiced sealed "$sealed_port" "$sealed_http"
 
 # The watcher: StartStreamEncryption (alias/aws/kinesis) on every new stream of the B daemon.
 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x "$python" - "$sealed_http" <<'PY' &
@@ -71,19 +58,24 @@ pids+=($!)
 results="$data/results"
 run() { # name port
     local name=$1 port=$2
-    "$loadgen" throughput --endpoint "127.0.0.1:$port" --shards "$shards" --producers "$producers" \
-        --record-bytes "$record_bytes" --batch-records "$batch" --polling-consumers 0 --efo-consumers 0 \
-        --duration-s "$duration" --json "$data/$name.json" >/dev/null
-    python3 -c 'import json, sys; print(sys.argv[1], json.load(open(sys.argv[2]))["ingest"][0]["records_per_s"])' \
-        "$name" "$data/$name.json" | tee -a "$results"
+    measure_cpu "$name" quiet "$loadgen" throughput --endpoint "127.0.0.1:$port" --shards "$shards" \
+        --producers "$producers" --record-bytes "$record_bytes" --batch-records "$batch" --polling-consumers 0 \
+        --efo-consumers 0 --duration-s "$duration" --json "$data/$name.json"
+    python3 - "$name" "$data/$name.json" <<'PY' | tee -a "$results"
+import json, sys
+ingest = json.load(open(sys.argv[2]))["ingest"][0]
+if ingest["failed_records"] or ingest["throttled_records"]:
+    sys.exit(f"{sys.argv[1]}: {ingest['failed_records']} failed, {ingest['throttled_records']} throttled records")
+print(sys.argv[1], ingest["records_per_s"])
+PY
 }
 echo "loadgen throughput: $producers producers, $shards shards, PutRecords of $batch records of" \
-    "$record_bytes bytes, ${duration}s per run; $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    "$record_bytes bytes, ${duration}s per run; $(nproc) cores; load average $(load_average)"
 for _ in $(seq "$rounds"); do
     run plain "$plain_port"
     run sealed "$sealed_port"
 done
-echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average after: $(load_average)"
 # Every stream of B must be encrypted by now.
 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x "$python" - "$sealed_http" <<'PY'
 import sys, boto3
@@ -92,14 +84,7 @@ for name in c.list_streams()["StreamNames"]:
     kind = c.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["EncryptionType"]
     assert kind == "KMS", f"{name} is {kind}: the watcher missed it"
 PY
-python3 - "$results" <<'PY'
-import statistics, sys
-runs = {"plain": [], "sealed": []}
-for line in open(sys.argv[1]):
-    name, value = line.split()
-    runs[name].append(float(value))
-for name in runs:
-    print(f"{name:6} records/s:", " ".join(f"{value:.0f}" for value in runs[name]))
-ratios = [b / a for a, b in zip(runs["plain"], runs["sealed"])]
-print("paired ratios sealed/plain:", " ".join(f"{ratio:.3f}" for ratio in ratios), f"median {statistics.median(ratios):.3f}")
-PY
+echo "records/s acknowledged (higher is better):"
+paired_ratios "$results" records/s plain sealed
+echo "sluiced CPU time per record, µs (lower is better):"
+paired_ratios "$data/cpu" "CPU µs/record" plain sealed

@@ -65,8 +65,27 @@ impl ConnectOptions {
     /// Credentials and region from the environment, as the AWS SDKs find them; no
     /// credentials at all is not an error (the connection is then unauthenticated).
     pub fn from_environment() -> Result<ConnectOptions, CredentialsError> {
+        ConnectOptions::from_environment_or_profile(None)
+    }
+
+    /// As [`ConnectOptions::from_environment`]; a `profile` given (`sluice --profile`, as
+    /// `aws --profile`) is read from the shared credentials file instead of the environment's
+    /// keys, and must exist.
+    pub fn from_environment_or_profile(profile: Option<&str>) -> Result<ConnectOptions, CredentialsError> {
         let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
         let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).unwrap_or_else(|| REGION_DEFAULT.into());
+        let shared_file = || {
+            let explicit = var("AWS_SHARED_CREDENTIALS_FILE").map(PathBuf::from);
+            explicit.or_else(|| var("HOME").map(|home| Path::new(&home).join(".aws/credentials")))
+        };
+        if let Some(profile) = profile {
+            let path = shared_file().unwrap_or_else(|| PathBuf::from("~/.aws/credentials"));
+            if !path.exists() {
+                return Err(CredentialsError::NoProfile { path, profile: profile.to_owned() });
+            }
+            let credentials = from_shared_file(&path, profile, true)?;
+            return Ok(ConnectOptions { credentials, region, tls: None });
+        }
         let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
             (Some(access_key_id), Some(secret)) => Some(SigningCredentials {
                 access_key_id,
@@ -86,8 +105,7 @@ impl ConnectOptions {
                 })
             }
             (None, None) => {
-                let explicit = var("AWS_SHARED_CREDENTIALS_FILE").map(PathBuf::from);
-                let path = explicit.or_else(|| var("HOME").map(|home| Path::new(&home).join(".aws/credentials")));
+                let path = shared_file();
                 let profile = var("AWS_PROFILE");
                 match path {
                     // No file means no credentials, as for the AWS CLI, unless a profile was

@@ -8,11 +8,19 @@
 //! request is written: that request is sent again, once, on a new connection; the server
 //! never saw it.
 //!
-//! Requests are unsigned, which sluiced accepts; signing for AWS itself is future work.
+//! With credentials ([`HttpClient::connect_with`] and [`ConnectOptions::credentials`]) every
+//! request is signed with AWS Signature Version 4 (`sluice_security::sigv4::Signer`, service
+//! `kinesis`, the options' region, the body hashed into the signature), as sluiced with
+//! `--credentials` requires; without them requests are unsigned, which an open sluiced accepts.
+//! With [`ConnectOptions::tls`] (a CA bundle) connections are HTTPS (rustls, ALPN `http/1.1`).
 
+use crate::auth::ConnectOptions;
 use crate::errors::{ClientError, ConnectionError};
+use crate::tls::TlsOptions;
 use bytes::{Bytes, BytesMut};
+use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
+use http::header::{HeaderName, HeaderValue};
 use http::{header, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -22,6 +30,7 @@ use sluice_hyper_glommio::Io;
 use sluice_model::*;
 use sluice_protocol::aws::{self, Encoding};
 use sluice_protocol::eventstream;
+use sluice_security::sigv4::{self, Payload, Signer};
 use std::cell::RefCell;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -44,24 +53,64 @@ pub struct HttpClient {
     host: String,
     encoding: Encoding,
     idle: RefCell<Vec<SendRequest<Full<Bytes>>>>,
+    /// HTTPS: the CA bundle to trust, with ALPN `http/1.1`.
+    tls: Option<TlsOptions>,
+    /// Signs every request, when credentials were given.
+    signer: Option<Signer>,
 }
 
+/// The SigV4 service name sluiced verifies Kinesis (and its own `Sluice_*`) operations with.
+const SIGNING_SERVICE: &str = "kinesis";
+
 impl HttpClient {
-    /// A client of `endpoint` (`host:port`) speaking `encoding`. Fails now, not on the first
-    /// request, if nothing listens there.
+    /// A client of `endpoint` (`host:port`) speaking `encoding`, unsigned and over plain TCP.
+    /// Fails now, not on the first request, if nothing listens there.
     pub async fn connect(endpoint: &str, encoding: Encoding) -> Result<Rc<HttpClient>, ClientError> {
+        HttpClient::connect_with(endpoint, encoding, &ConnectOptions::default()).await
+    }
+
+    /// A client of `endpoint` that signs its requests with `options.credentials` (SigV4 for
+    /// `options.region`) and speaks HTTPS if `options.tls` is set. Fails now if nothing
+    /// listens there or the TLS handshake fails.
+    pub async fn connect_with(
+        endpoint: &str,
+        encoding: Encoding,
+        options: &ConnectOptions,
+    ) -> Result<Rc<HttpClient>, ClientError> {
         let connect_error = |error| ClientError::Connect { addr: endpoint.to_owned(), error };
         let addr = endpoint
             .to_socket_addrs()
             .map_err(connect_error)?
             .next()
             .ok_or_else(|| connect_error(io::Error::new(io::ErrorKind::NotFound, "no address")))?;
-        let client = Rc::new(HttpClient { addr, host: endpoint.to_owned(), encoding, idle: RefCell::new(Vec::new()) });
-        let connection = client.open().await.map_err(|_| {
-            connect_error(io::Error::new(
+        if let Some(credentials) = &options.credentials {
+            // They go into header values (the signature line, `x-amz-security-token`).
+            let token = credentials.session_token.as_ref().map_or("", |token| token.expose());
+            for (what, value) in [("access key id", credentials.access_key_id.as_str()), ("session token", token)] {
+                if HeaderValue::from_str(value).is_err() {
+                    let problem = format!("the {what} has characters an HTTP header cannot carry");
+                    return Err(connect_error(io::Error::new(io::ErrorKind::InvalidInput, problem)));
+                }
+            }
+        }
+        let client = Rc::new(HttpClient {
+            addr,
+            host: endpoint.to_owned(),
+            encoding,
+            idle: RefCell::new(Vec::new()),
+            tls: options.tls.as_ref().map(TlsOptions::for_http),
+            signer: options
+                .credentials
+                .clone()
+                .map(|credentials| Signer::new(credentials, options.region.clone(), SIGNING_SERVICE)),
+        });
+        let connection = client.open().await.map_err(|error| match error {
+            // The TLS handshake's own error says more than "nothing answers".
+            ClientError::Connect { .. } => error,
+            _ => connect_error(io::Error::new(
                 io::ErrorKind::ConnectionRefused,
                 "nothing answers there (is --http-listen set?)",
-            ))
+            )),
         })?;
         client.idle.borrow_mut().push(connection);
         Ok(client)
@@ -70,13 +119,10 @@ impl HttpClient {
     async fn open(&self) -> Result<SendRequest<Full<Bytes>>, ClientError> {
         let stream = TcpStream::connect(self.addr).await.map_err(|error| io_error(io::Error::from(error)))?;
         stream.set_nodelay(true).map_err(|error| io_error(io::Error::from(error)))?;
-        let (sender, connection) = http1::handshake(Io(stream)).await.map_err(io_error)?;
-        // hyper's connection task: it reads and writes the socket while requests wait.
-        glommio::spawn_local(async move {
-            let _ = connection.await;
-        })
-        .detach();
-        Ok(sender)
+        match &self.tls {
+            None => handshake(stream).await,
+            Some(tls) => handshake(tls.connect(&self.host, stream).await?).await,
+        }
     }
 
     fn request(&self, operation: Operation, body: Vec<u8>) -> Request<Full<Bytes>> {
@@ -84,15 +130,31 @@ impl HttpClient {
             Encoding::Json => "application/x-amz-json-1.1",
             Encoding::Cbor => "application/x-amz-cbor-1.1",
         };
-        Request::builder()
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri("/")
             .header(header::HOST, &self.host)
             .header(header::CONTENT_TYPE, content_type)
             // `Kinesis_20131202.<Operation>`, or `Sluice_20261201.<Operation>` for Sluice's own.
             .header("x-amz-target", operation.target())
-            .body(Full::new(Bytes::from(body)))
-            .expect("the request's parts are valid")
+            .body(())
+            .expect("the request's parts are valid");
+        if let Some(signer) = &self.signer {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX));
+            let added = signer
+                .sign(&sigv4::HttpRequest::from_http(&request), Payload::Bytes(&body), now_ms)
+                .expect("the request has a host header");
+            for (name, value) in added {
+                let name = HeaderName::from_bytes(name.as_bytes()).expect("SigV4 header names are valid");
+                // The date, the signature line (hex, the key id `connect_with` checked) and the
+                // session token (checked there too).
+                let value = HeaderValue::from_str(&value).expect("checked by connect_with");
+                request.headers_mut().insert(name, value);
+            }
+        }
+        request.map(|()| Full::new(Bytes::from(body)))
     }
 
     /// Sends one request on an idle connection (or a new one) and returns the answer's head
@@ -230,6 +292,21 @@ impl HttpClient {
             None => Err(io_error("the subscription ended before its initial-response")),
         }
     }
+}
+
+/// The HTTP/1.1 handshake on a connected stream (TCP or TLS); hyper's connection task is
+/// spawned on the current executor.
+async fn handshake<T>(stream: T) -> Result<SendRequest<Full<Bytes>>, ClientError>
+where
+    T: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    let (sender, connection) = http1::handshake(Io(stream)).await.map_err(io_error)?;
+    // hyper's connection task: it reads and writes the socket while requests wait.
+    glommio::spawn_local(async move {
+        let _ = connection.await;
+    })
+    .detach();
+    Ok(sender)
 }
 
 /// The events of one SubscribeToShard over HTTP.

@@ -38,9 +38,13 @@ const CLI_IO_MEMORY_BYTES: usize = 64 * 1024;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let options = match connect_options(&cli) {
+        Ok(options) => options,
+        Err(error) => return fail(&format!("{error:#}")),
+    };
     match &cli.command {
         Command::Produce(args) => {
-            return match cli::pipe::produce(&cli.endpoint, args) {
+            return match cli::pipe::produce(&cli.endpoint, &options, args) {
                 Ok(0) => ExitCode::SUCCESS,
                 Ok(failed) => fail(&format!("{failed} records were not put")),
                 Err(error) => fail(&format!("{error:#}")),
@@ -52,7 +56,7 @@ fn main() -> ExitCode {
                     Ok(executor) => executor,
                     Err(error) => return fail(&format!("cannot start the I/O executor: {error}")),
                 };
-            return match executor.run(cli::pipe::consume(&cli.endpoint, args)) {
+            return match executor.run(cli::pipe::consume(&cli.endpoint, &options, args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => fail(&format!("{error:#}")),
             };
@@ -66,10 +70,6 @@ fn main() -> ExitCode {
     let executor = match glommio::LocalExecutorBuilder::default().name("sluice").io_memory(CLI_IO_MEMORY_BYTES).make() {
         Ok(executor) => executor,
         Err(error) => return fail(&format!("cannot start the I/O executor: {error}")),
-    };
-    let options = match connect_options(&cli) {
-        Ok(options) => options,
-        Err(error) => return fail(&format!("{error:#}")),
     };
     let operation = call.operation();
     match executor.run(run(&cli.endpoint, &options, call)) {
@@ -90,7 +90,7 @@ fn fail(message: &str) -> ExitCode {
 /// Credentials and region as the AWS CLI finds them (`--region` wins), and TLS if
 /// `--ca-bundle` names a CA.
 fn connect_options(cli: &Cli) -> anyhow::Result<ConnectOptions> {
-    let mut options = ConnectOptions::from_environment()?;
+    let mut options = ConnectOptions::from_environment_or_profile(cli.profile.as_deref())?;
     if let Some(region) = &cli.region {
         options.region.clone_from(region);
     }

@@ -43,6 +43,7 @@ use sluice_kpl::retry::CONNECTION_ERROR_CODE;
 use sluice_kpl::types::{HashKeyRange, ShardId};
 use sluice_model::{ListShardsInput, PutRecordsInput, PutRecordsRequestEntry};
 
+use crate::auth::ConnectOptions;
 use crate::errors::ClientError;
 use crate::transport::{Endpoint, Transport};
 
@@ -133,6 +134,17 @@ impl Producer {
     /// lists the shards, and returns once the producer is ready (or why it cannot be).
     /// Blocks the calling thread for that first ListShards.
     pub fn start(endpoint: Endpoint, stream: &str, config: ProducerConfig) -> Result<Producer, StartError> {
+        Producer::start_with(endpoint, ConnectOptions::default(), stream, config)
+    }
+
+    /// [`Producer::start`] with credentials and TLS (`options`, e.g.
+    /// [`ConnectOptions::from_environment`]) for every connection the producer opens.
+    pub fn start_with(
+        endpoint: Endpoint,
+        options: ConnectOptions,
+        stream: &str,
+        config: ProducerConfig,
+    ) -> Result<Producer, StartError> {
         config.validate()?;
         let (commands, receiver) = async_channel::bounded(COMMANDS_QUEUED_MAX);
         let (ready_sender, ready) = std::sync::mpsc::sync_channel(1);
@@ -145,7 +157,7 @@ impl Producer {
                     .io_memory(DRIVER_IO_MEMORY_BYTES)
                     .make();
                 match executor {
-                    Ok(executor) => executor.run(drive(endpoint, stream, config, receiver, ready_sender)),
+                    Ok(executor) => executor.run(drive(endpoint, options, stream, config, receiver, ready_sender)),
                     Err(error) => {
                         let _ = ready_sender.send(Err(StartError::Thread(error.to_string())));
                     }
@@ -317,13 +329,14 @@ async fn put_records(transport: &Transport, stream: &str, call: sluice_kpl::prod
 /// The driver: owns the core, carries out its outputs, feeds it events.
 async fn drive(
     endpoint: Endpoint,
+    options: ConnectOptions,
     stream: String,
     config: ProducerConfig,
     commands: async_channel::Receiver<Command>,
     ready: std::sync::mpsc::SyncSender<Result<(), StartError>>,
 ) {
     let start = Instant::now();
-    let transport = Rc::new(Transport::new(endpoint));
+    let transport = Rc::new(Transport::with_options(endpoint, options));
     let stream: Rc<str> = stream.into();
     let shards = match list_open_shards(&transport, &stream).await {
         Ok(shards) => shards,

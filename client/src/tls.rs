@@ -37,6 +37,13 @@ impl TlsOptions {
         Ok(TlsOptions { config: Arc::new(client_config(pem, &ALPN_NATIVE)?), server_name: None })
     }
 
+    /// The same trust for an HTTP/1.1 endpoint (sluiced's `--http-listen`): ALPN `http/1.1`.
+    pub(crate) fn for_http(&self) -> TlsOptions {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        TlsOptions { config: Arc::new(config), server_name: self.server_name.clone() }
+    }
+
     /// The TLS handshake over a connected socket to `addr` (`host:port`).
     pub(crate) async fn connect(&self, addr: &str, tcp: TcpStream) -> Result<TlsStream<TcpStream>, ClientError> {
         let host = match &self.server_name {

@@ -17,6 +17,7 @@ use sluice_model::{OperationInput, SubscribeToShardEvent, SubscribeToShardInput}
 use sluice_protocol::aws::Encoding;
 use sluice_protocol::native::EncodeInput;
 
+use crate::auth::ConnectOptions;
 use crate::aws::{HttpClient, HttpSubscription};
 use crate::errors::{ClientError, ConnectionError};
 use crate::{Client, Subscription};
@@ -34,7 +35,8 @@ pub enum Endpoint {
     /// sluiced's native protocol at `host:port`.
     Native(String),
     /// AWS JSON 1.1 or CBOR 1.1 over HTTP/1.1 at `host:port` (sluiced's `--http-listen`, or
-    /// any Kinesis-compatible endpoint reachable without TLS and signing).
+    /// any Kinesis-compatible endpoint); signed and over TLS as the transport's
+    /// [`ConnectOptions`] say.
     Http { addr: String, encoding: Encoding },
 }
 
@@ -55,13 +57,21 @@ enum Connection {
 /// A reconnecting connection to an [`Endpoint`], bound to the glommio executor it was made on.
 pub struct Transport {
     endpoint: Endpoint,
+    /// Credentials (the native handshake, or SigV4 over HTTP), region and TLS.
+    options: ConnectOptions,
     connection: RefCell<Option<Rc<Connection>>>,
 }
 
 impl Transport {
-    /// A transport that connects on its first call.
+    /// A transport that connects on its first call, unauthenticated and without TLS.
     pub fn new(endpoint: Endpoint) -> Transport {
-        Transport { endpoint, connection: RefCell::new(None) }
+        Transport::with_options(endpoint, ConnectOptions::default())
+    }
+
+    /// A transport that authenticates with `options.credentials` (the native handshake, or
+    /// SigV4 over HTTP) and uses TLS if `options.tls` is set, on every connection it opens.
+    pub fn with_options(endpoint: Endpoint, options: ConnectOptions) -> Transport {
+        Transport { endpoint, options, connection: RefCell::new(None) }
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -80,11 +90,10 @@ impl Transport {
             }
         }
         let connection = Rc::new(match &self.endpoint {
-            // Unfinished: no credentials or TLS here yet (`ConnectOptions` in `Endpoint`), so the
-            // producer and consumer (`sluice produce` / `consume`) reach only an open daemon's
-            // native port.
-            Endpoint::Native(addr) => Connection::Native(Client::connect(addr).await?),
-            Endpoint::Http { addr, encoding } => Connection::Http(HttpClient::connect(addr, *encoding).await?),
+            Endpoint::Native(addr) => Connection::Native(Client::connect_with(addr, &self.options).await?),
+            Endpoint::Http { addr, encoding } => {
+                Connection::Http(HttpClient::connect_with(addr, *encoding, &self.options).await?)
+            }
         });
         *self.connection.borrow_mut() = Some(connection.clone());
         Ok(connection)

@@ -246,6 +246,50 @@ impl CredentialStore {
     }
 }
 
+/// The credentials file of a running daemon (`--credentials`), re-read on demand (its SIGHUP
+/// handler calls [`ReloadableCredentials::reload`]). The store sits in an `ArcSwap`: each
+/// request or handshake takes the current one ([`ReloadableCredentials::current`]), and a
+/// reload that fails (unreadable, malformed, no principal) keeps the old store serving.
+#[derive(Debug)]
+pub struct ReloadableCredentials {
+    path: PathBuf,
+    current: arc_swap::ArcSwap<CredentialStore>,
+}
+
+impl ReloadableCredentials {
+    /// Reads the file; a file with no principal is refused (nobody could call).
+    pub fn load(path: &Path) -> Result<ReloadableCredentials, CredentialsError> {
+        let store = ReloadableCredentials::read(path)?;
+        Ok(ReloadableCredentials { path: path.to_path_buf(), current: arc_swap::ArcSwap::from_pointee(store) })
+    }
+
+    fn read(path: &Path) -> Result<CredentialStore, CredentialsError> {
+        let store = CredentialStore::load(path)?;
+        if store.is_empty() {
+            return Err(CredentialsError::File(format!("{}: no [[principal]]: nobody could call", path.display())));
+        }
+        Ok(store)
+    }
+
+    /// The store as of now; a request keeps the one it took for its whole length.
+    pub fn current(&self) -> Arc<CredentialStore> {
+        self.current.load_full()
+    }
+
+    /// Re-reads the file and swaps it in; on error the previous store keeps serving. Returns
+    /// the number of principals now loaded.
+    pub fn reload(&self) -> Result<usize, CredentialsError> {
+        let store = ReloadableCredentials::read(&self.path)?;
+        let principals = store.principals().len();
+        self.current.store(Arc::new(store));
+        Ok(principals)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 fn principal_from(
     index: usize,
     entry: PrincipalShape,
@@ -460,5 +504,37 @@ session_token_expires = "2030-01-01T00:00:00Z"
         let store = CredentialStore::load(&file).unwrap();
         assert_eq!(store.principal("AKIAR").unwrap().policies.len(), 1);
         assert_eq!(store.principal("AKIAR").unwrap().arn, "arn:aws:iam::000000000000:user/r");
+    }
+
+    #[test]
+    fn a_reload_swaps_the_store_and_a_bad_file_keeps_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("credentials.toml");
+        std::fs::write(&file, FILE).unwrap();
+        let credentials = ReloadableCredentials::load(&file).unwrap();
+        let before = credentials.current();
+        assert!(before.principal("AKIAALICE0000000001").is_some());
+
+        // Alice's key is replaced by Bob's: new lookups see Bob only; the store a request
+        // took before the reload is unchanged.
+        std::fs::write(
+            &file,
+            "[[principal]]\nname = \"bob\"\naccess_key_id = \"AKIABOB\"\nsecret_access_key = \"b\"\n",
+        )
+        .unwrap();
+        assert_eq!(credentials.reload().unwrap(), 1);
+        assert!(credentials.current().principal("AKIAALICE0000000001").is_none());
+        assert!(credentials.current().principal("AKIABOB").is_some());
+        assert!(before.principal("AKIAALICE0000000001").is_some());
+
+        // Garbage, an empty file, a missing file: errors, and Bob keeps serving.
+        for bad in [Some("[[principal]\nname ="), Some(""), None] {
+            match bad {
+                Some(text) => std::fs::write(&file, text).unwrap(),
+                None => std::fs::remove_file(&file).unwrap(),
+            }
+            assert!(credentials.reload().is_err(), "{bad:?} was accepted");
+            assert!(credentials.current().principal("AKIABOB").is_some());
+        }
     }
 }

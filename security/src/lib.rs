@@ -19,10 +19,10 @@
 //! - [`challenge`]: the native protocol's connection authentication (challenge-response).
 //! - [`limits`]: every bound of the crate, with its reason.
 
-// Unfinished: `sluiced` uses sigv4, credentials, policy, audit and tls for its HTTP API and
-// challenge and tls for its native protocol (the client crate and the `sluice` CLI answer the
-// challenge); kms (encryption at rest), resource policies and the client crate's SigV4 signing
-// over HTTP are not wired yet (docs/security.md, "How it will be wired").
+// `sluiced` uses sigv4, credentials (reloaded on SIGHUP), policy, audit and tls for its HTTP
+// API, challenge and tls for its native protocol, kms for encryption at rest; the client crate
+// and the `sluice` CLI sign with sigv4 over HTTP and answer the challenge natively.
+// Unfinished: resource policies on queues (docs/security.md).
 
 pub mod audit;
 pub mod challenge;

@@ -24,13 +24,15 @@ use sluice_engine::{Journal, JournalConfig};
 use sluice_model::identity::{ACCOUNT_ID_DEFAULT, REGION_DEFAULT};
 use sluice_model::Identity;
 use sluice_security::audit::{AuditLog, AuditWriter};
-use sluice_security::credentials::CredentialStore;
+use sluice_security::credentials::ReloadableCredentials;
 use sluice_security::kms::KeyStore;
 use sluice_security::tls::ReloadableServerConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+pub mod exposure;
 
 /// Flags, and the same keys in an optional TOML file (`--config`); flags win.
 #[derive(Debug, Clone, clap::Parser)]
@@ -105,6 +107,11 @@ pub struct Args {
     /// Validate the configuration (flags and `--config` file), print it, and exit.
     #[arg(long)]
     pub check_config: bool,
+    /// Serve a non-loopback --listen or --http-listen address without --credentials or
+    /// without TLS, which sluiced otherwise refuses (anyone who can reach it could call every
+    /// operation). Logged as a warning at every start.
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// How logs are written to stderr.
@@ -137,6 +144,8 @@ struct FileConfig {
     kms_keys: Option<PathBuf>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    #[serde(default)]
+    insecure: bool,
 }
 
 /// The effective configuration.
@@ -161,6 +170,8 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub metrics_listen: SocketAddr,
     pub log_format: LogFormat,
+    /// `--insecure`: serve a non-loopback address without credentials or TLS.
+    pub insecure: bool,
 }
 
 impl Config {
@@ -184,7 +195,7 @@ impl Config {
         let account_id = args.account_id.or(file.account_id).unwrap_or_else(|| ACCOUNT_ID_DEFAULT.to_string());
         let identity = Identity::new(&region, &account_id)?;
         file.limit_overrides.check().map_err(|error| anyhow::anyhow!(error))?;
-        Ok(Config {
+        let config = Config {
             data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data")),
             listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:4568".parse().expect("valid default")),
             http_listen: args
@@ -215,7 +226,20 @@ impl Config {
                 .or(file.metrics_listen)
                 .unwrap_or_else(|| "127.0.0.1:9464".parse().expect("valid default")),
             log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
-        })
+            insecure: args.insecure || file.insecure,
+        };
+        config.exposure().check()?;
+        Ok(config)
+    }
+
+    /// Which listeners reach beyond the host, and with what protection (`exposure.rs`).
+    pub fn exposure(&self) -> exposure::Exposure<'static> {
+        exposure::Exposure {
+            listeners: [("--listen", self.listen), ("--http-listen", self.http_listen)],
+            credentials: self.credentials.is_some(),
+            tls: self.tls.is_some(),
+            insecure: self.insecure,
+        }
     }
 }
 
@@ -240,6 +264,14 @@ fn iterator_key(data_dir: &Path) -> anyhow::Result<IteratorKey> {
 
 /// Runs the daemon until SIGTERM or SIGINT, then shuts down cleanly.
 pub fn run(config: Config) -> anyhow::Result<()> {
+    if let Some(unprotected) = config.exposure().unprotected() {
+        tracing::warn!(
+            exposed = %unprotected.exposed.join(", "),
+            missing = %unprotected.missing.join(", "),
+            "--insecure: serving a non-loopback address without protection; anyone who can reach it can \
+             call every operation this configuration allows, and see the traffic"
+        );
+    }
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("create {}", config.data_dir.display()))?;
     let _data_dir_lock = crate::ownership::lock_data_dir(&config.data_dir)?;
     let listeners =
@@ -339,7 +371,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 
     let signal = loop {
         match wait_for_signal(&signals) {
-            "SIGHUP" => reload_tls(&security),
+            "SIGHUP" => {
+                reload_credentials(&security);
+                reload_tls(&security);
+            }
             signal => break signal,
         }
     };
@@ -444,10 +479,10 @@ fn security(config: &Config) -> anyhow::Result<(Security, Option<AuditWriter>)> 
     let credentials = match &config.credentials {
         None => None,
         Some(path) => {
-            let store = CredentialStore::load(path)?;
-            anyhow::ensure!(!store.is_empty(), "{}: no [[principal]]: nobody could call", path.display());
-            tracing::info!(file = %path.display(), principals = store.principals().len(), "requests must be signed");
-            Some(Arc::new(store))
+            let credentials = ReloadableCredentials::load(path)?;
+            let principals = credentials.current().principals().len();
+            tracing::info!(file = %path.display(), principals, "requests must be signed");
+            Some(Arc::new(credentials))
         }
     };
     let (audit, writer) = match &config.audit_dir {
@@ -475,6 +510,24 @@ fn security(config: &Config) -> anyhow::Result<(Security, Option<AuditWriter>)> 
     tracing::info!(master_keys = keys.keys().len(), "encryption at rest: key store loaded");
     let keys = Some(Arc::new(keys));
     Ok((Security { credentials, audit, http_tls, native_tls, keys }, writer))
+}
+
+/// SIGHUP: reread the credentials file (principals, keys, policies). Requests and handshakes
+/// that start after it use the new file, connections stay open (a native connection's next
+/// request is authorized by its principal's new policies, or refused if its key is gone), and a
+/// file that fails to load keeps the previous one.
+fn reload_credentials(security: &Security) {
+    let Some(credentials) = &security.credentials else { return };
+    match credentials.reload() {
+        Ok(principals) => {
+            tracing::info!(file = %credentials.path().display(), principals, "SIGHUP: credentials reloaded")
+        }
+        Err(error) => tracing::error!(
+            file = %credentials.path().display(),
+            %error,
+            "SIGHUP: credentials reload failed; keeping the previous credentials"
+        ),
+    }
 }
 
 /// SIGHUP: reread the TLS certificate and key; new connections get them, open ones keep

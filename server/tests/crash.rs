@@ -1,7 +1,10 @@
 //! Crash loop: writers drive the real `sluiced`, which is killed with SIGKILL at a random
 //! moment (mid group commit, more often than not), restarted, and checked. Every
 //! acknowledged record must be readable, byte-exact, at its sequence number, exactly once
-//! and in order; iterators and subscriptions from before the crash must resume.
+//! and in order; iterators and subscriptions from before the crash must resume. The stream is
+//! encrypted at rest for the middle third of the cycles (StartStreamEncryption, then
+//! StopStreamEncryption, over HTTP), so sealed records and the switches themselves go through
+//! the kills too, and every record reads back as plaintext.
 //!
 //! CI runs 20 cycles; `SLUICE_CRASH_CYCLES=5000 cargo test --release -p sluice-server --test
 //! crash` runs thousands.
@@ -10,6 +13,7 @@ mod common;
 
 use bytes::Bytes;
 use common::{run, Daemon, Rng};
+use sluice_client::aws::HttpClient;
 use sluice_client::*;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -100,6 +104,34 @@ async fn read_everything(client: &Client) -> HashMap<String, Vec<Record>> {
     all
 }
 
+/// StartStreamEncryption (`start`) or StopStreamEncryption with the AWS-managed key, over HTTP
+/// (the native protocol does not carry them), then waits for the stream to be ACTIVE again.
+async fn switch_encryption(http: String, start: bool) {
+    let client = HttpClient::connect(&http, Encoding::Json).await.unwrap();
+    let key_id = "alias/aws/kinesis".to_string();
+    if start {
+        let input = StartStreamEncryptionInput {
+            stream_name: Some(STREAM.into()),
+            encryption_type: EncryptionType::Kms,
+            key_id,
+            stream_arn: None,
+        };
+        client.call(&input).await.unwrap();
+    } else {
+        let input = StopStreamEncryptionInput {
+            stream_name: Some(STREAM.into()),
+            encryption_type: EncryptionType::Kms,
+            key_id,
+            stream_arn: None,
+        };
+        client.call(&input).await.unwrap();
+    }
+    let describe = DescribeStreamSummaryInput { stream_name: Some(STREAM.into()), stream_arn: None };
+    while client.call(&describe).await.unwrap().stream_description_summary.stream_status != StreamStatus::Active {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn check(acked: &Acked, found: &HashMap<String, Vec<Record>>, cycle: u64) {
     for (shard, records) in found {
         let sequences: Vec<u128> = records.iter().map(|r| r.sequence_number.as_u128().unwrap()).collect();
@@ -140,7 +172,13 @@ fn acknowledged_records_survive_sigkill_at_random_moments() {
     let mut acked = Acked::new();
     let mut rng = Rng(0xC0FF_EE00_D15E_A5E5);
     let mut kills_mid_write = 0;
+    let mut sealed_cycles = 0;
     for cycle in 0..cycles {
+        if cycle == cycles / 3 || cycle == 2 * cycles / 3 {
+            let (http, start) = (daemon.http_addr.to_string(), cycle == cycles / 3);
+            run(move || switch_encryption(http, start));
+        }
+        sealed_cycles += u64::from((cycles / 3..2 * cycles / 3).contains(&cycle));
         // Write for a random while, then SIGKILL without warning.
         let endpoint = daemon.endpoint();
         let seed = rng.next();
@@ -189,6 +227,21 @@ fn acknowledged_records_survive_sigkill_at_random_moments() {
         });
     }
     assert!(kills_mid_write > cycles / 2, "only {kills_mid_write} of {cycles} kills hit a daemon under write load");
+    // Records written while the stream was encrypted say so, the others do not.
+    let endpoint = daemon.endpoint();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    run(move || async move {
+        let found = read_everything(&Client::connect(&endpoint).await.unwrap()).await;
+        let sealed = found.values().flatten().filter(|r| r.encryption_type == Some(EncryptionType::Kms)).count();
+        sender.send((sealed, found.values().map(Vec::len).sum::<usize>())).unwrap();
+    });
+    let (sealed, all) = receiver.recv().unwrap();
+    if sealed_cycles > 0 {
+        assert!(sealed > 0 && sealed < all, "{sealed} of {all} records are sealed after {sealed_cycles} sealed cycles");
+    }
     let total: usize = acked.values().map(BTreeMap::len).sum();
-    println!("crash loop: {cycles} SIGKILL cycles, {total} acknowledged records, none lost");
+    println!(
+        "crash loop: {cycles} SIGKILL cycles ({sealed_cycles} encrypted), {total} acknowledged records ({sealed} of \
+         {all} read back sealed), none lost"
+    );
 }

@@ -485,6 +485,37 @@ def test_boto3_over_https_with_the_test_ca(tls_daemon):
     assert refused(tls_client(tls_daemon, "reader", tls_daemon.tls["ca"]).list_streams)[0] == "AccessDeniedException"
 
 
+def test_subscribe_to_shard_and_the_aws_cli_over_https(tls_daemon):
+    admin = tls_client(tls_daemon, "admin", tls_daemon.tls["ca"])
+    create(admin, "tls-efo")
+    put = admin.put_record(StreamName="tls-efo", Data=b"pushed over tls", PartitionKey="k")
+    arn = admin.describe_stream_summary(StreamName="tls-efo")["StreamDescriptionSummary"]["StreamARN"]
+    consumer = admin.register_stream_consumer(StreamARN=arn, ConsumerName="tls")["Consumer"]["ConsumerARN"]
+    deadline = time.monotonic() + 10
+    while admin.describe_stream_consumer(ConsumerARN=consumer)["ConsumerDescription"]["ConsumerStatus"] != "ACTIVE":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    subscription = admin.subscribe_to_shard(ConsumerARN=consumer, ShardId="shardId-000000000000",
+                                            StartingPosition={"Type": "TRIM_HORIZON"})
+    event = next(iter(subscription["EventStream"]))["SubscribeToShardEvent"]
+    assert [(r["SequenceNumber"], r["Data"]) for r in event["Records"]] == [(put["SequenceNumber"], b"pushed over tls")]
+    subscription["EventStream"].close()
+
+    # The AWS CLI with --ca-bundle, signed and verified over TLS; without the bundle it refuses.
+    cli = os.path.join(os.path.dirname(sys.executable), "aws")
+    key, secret, _ = PRINCIPALS["admin"]
+    environment = dict(os.environ, AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=secret, AWS_DEFAULT_REGION=REGION)
+    environment.pop("AWS_SESSION_TOKEN", None)
+    command = [cli, "kinesis", "list-streams", "--endpoint-url", f"https://localhost:{tls_daemon.http_port}",
+               "--output", "json", "--cli-read-timeout", "30"]
+    listed = subprocess.run(command + ["--ca-bundle", tls_daemon.tls["ca"]], env=environment, capture_output=True,
+                            text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert "tls-efo" in json.loads(listed.stdout)["StreamNames"]
+    distrusting = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60)
+    assert distrusting.returncode != 0 and "SSL" in distrusting.stderr, distrusting.stderr
+
+
 def test_a_client_not_trusting_the_ca_or_speaking_plain_http_gets_nothing(tls_daemon):
     with pytest.raises(botocore.exceptions.SSLError):
         tls_client(tls_daemon, "admin", True).list_streams()

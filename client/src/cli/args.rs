@@ -31,14 +31,20 @@ pub struct Cli {
     pub endpoint: String,
 
     /// The region sluiced runs in (its `--region`), part of the key the native handshake
-    /// derives. Default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1. Credentials come from
-    /// where the AWS CLI finds them (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
-    /// AWS_SESSION_TOKEN, else the AWS_PROFILE profile of ~/.aws/credentials).
+    /// derives (and of SigV4 signatures with `--http`). Default: AWS_REGION,
+    /// AWS_DEFAULT_REGION, else us-east-1. Credentials come from where the AWS CLI finds them
+    /// (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, else the AWS_PROFILE
+    /// profile of ~/.aws/credentials, or `--profile`).
     #[arg(long, global = true)]
     pub region: Option<String>,
 
+    /// Credentials from this profile of the shared credentials file (AWS_SHARED_CREDENTIALS_FILE,
+    /// else ~/.aws/credentials) instead of the environment, as `aws --profile`.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+
     /// Connect with TLS (the daemon's `--tls-cert`), trusting the CA certificates of this PEM
-    /// bundle, as `aws --ca-bundle` does.
+    /// bundle, as `aws --ca-bundle` does; with `produce --http` / `consume --http`, HTTPS.
     #[arg(long, global = true, value_name = "FILE")]
     pub ca_bundle: Option<std::path::PathBuf>,
 

@@ -3,7 +3,9 @@
 //!
 //! Both take `--endpoint` as the other commands do; `--http` makes it an HTTP endpoint (AWS
 //! JSON, or CBOR with `--cbor`) instead of the native protocol, so either command can be
-//! pointed at sluiced's `--http-listen` or at any Kinesis-compatible HTTP endpoint.
+//! pointed at sluiced's `--http-listen` or at any Kinesis-compatible HTTP endpoint. Both
+//! authenticate as the other commands do (AWS credentials from the environment: the native
+//! handshake, or SigV4 over HTTP) and use TLS with `--ca-bundle`.
 
 use std::cell::{Cell, RefCell};
 use std::io::{BufRead, BufWriter, Write};
@@ -22,7 +24,7 @@ use sluice_client::consumer::{read_stream, Item, ReadConfig, ReadMode, Start};
 use sluice_client::producer::{Producer, PutError, RecordFuture};
 use sluice_client::transport::{Endpoint, Transport};
 use sluice_client::worker::{run_worker, CreateSettings, WorkerConfig, WorkerEvent};
-use sluice_client::{ConsumerArn, Encoding, InitialPosition, InitialPositionType, Timestamp};
+use sluice_client::{ConnectOptions, ConsumerArn, Encoding, InitialPosition, InitialPositionType, Timestamp};
 use sluice_kpl::consumer::checkpoint::CheckpointError;
 use sluice_kpl::consumer::lease::BalancerConfig;
 use sluice_kpl::consumer::processor::{Checkpointer, InitializationInput, RecordProcessor};
@@ -199,9 +201,10 @@ fn read_record(input: &mut impl BufRead, format: InputFormat, line: &mut Vec<u8>
 }
 
 /// Runs `sluice produce`; the number of records that failed.
-pub fn produce(endpoint: &str, args: &ProduceArgs) -> anyhow::Result<u64> {
+pub fn produce(endpoint: &str, options: &ConnectOptions, args: &ProduceArgs) -> anyhow::Result<u64> {
     let started = Instant::now();
-    let producer = Producer::start(args.transport.endpoint(endpoint), &args.stream_name, args.config())?;
+    let producer =
+        Producer::start_with(args.transport.endpoint(endpoint), options.clone(), &args.stream_name, args.config())?;
     let (results, pending) = std::sync::mpsc::sync_channel::<RecordFuture>(RESULTS_QUEUED_MAX);
     let print_results = args.print_results;
     // The printer waits for each record's result in input order.
@@ -377,7 +380,7 @@ impl<'a> RecordJson<'a> {
 }
 
 /// Runs `sluice consume` inside a glommio executor.
-pub async fn consume(endpoint: &str, args: &ConsumeArgs) -> anyhow::Result<()> {
+pub async fn consume(endpoint: &str, options: &ConnectOptions, args: &ConsumeArgs) -> anyhow::Result<()> {
     let start = match args.shard_iterator_type {
         StartFrom::TrimHorizon => Start::TrimHorizon,
         StartFrom::Latest => Start::Latest,
@@ -391,10 +394,10 @@ pub async fn consume(endpoint: &str, args: &ConsumeArgs) -> anyhow::Result<()> {
         None => ReadMode::Polling { idle_ms: args.idle_time_between_reads },
     };
     if let Some(application) = &args.application {
-        return consume_as_group(endpoint, args, application, start, mode).await;
+        return consume_as_group(endpoint, options, args, application, start, mode).await;
     }
     let config = ReadConfig { start, mode, stop_when_caught_up: args.exit_at_tip };
-    let transport = Rc::new(Transport::new(args.transport.endpoint(endpoint)));
+    let transport = Rc::new(Transport::with_options(args.transport.endpoint(endpoint), options.clone()));
     let (sink, items) = async_channel::bounded(ITEMS_QUEUED_MAX);
     let stream = args.stream_name.clone();
     let reader = glommio::spawn_local(async move { read_stream(transport, &stream, &config, sink).await });
@@ -559,6 +562,7 @@ fn print_event(worker_id: &str, event: &WorkerEvent) {
 /// `sluice consume --application NAME`: one worker of the consumer group.
 async fn consume_as_group(
     endpoint: &str,
+    options: &ConnectOptions,
     args: &ConsumeArgs,
     application: &str,
     start: Start,
@@ -588,8 +592,8 @@ async fn consume_as_group(
         taker_interval_ms: args.taker_interval_ms,
         balancer: BalancerConfig::default(),
     };
-    let leases = Rc::new(Transport::new(args.transport.endpoint(endpoint)));
-    let reads = Rc::new(Transport::new(args.transport.endpoint(endpoint)));
+    let leases = Rc::new(Transport::with_options(args.transport.endpoint(endpoint), options.clone()));
+    let reads = Rc::new(Transport::with_options(args.transport.endpoint(endpoint), options.clone()));
     let output = Rc::new(GroupOutput {
         out: RefCell::new(BufWriter::new(std::io::stdout())),
         worker_id: worker_id.clone(),

@@ -72,7 +72,7 @@ pub async fn open<R: AsyncRead + Unpin>(
     peer: NativePeer,
     channel_binding: &[u8],
 ) -> Opened {
-    match node.shared.config.security.credentials.clone() {
+    match node.shared.config.security.credentials.as_ref().map(|credentials| credentials.current()) {
         None => open_mode(node, reader, buffer, sink).await,
         Some(store) => {
             let handshake = authenticate(node, &store, reader, buffer, sink, peer, channel_binding);

@@ -79,7 +79,7 @@ impl Caller {
 pub fn authorize(node: &Node, caller: &Caller, request: &Request) -> Result<(), KinesisError> {
     let Caller::Principal(authenticated) = caller else { return Ok(()) };
     let identity = node.identity();
-    let principal = &authenticated.principal;
+    let principal = &current_principal(node, &authenticated.principal)?;
     let mut context = RequestContext::for_request(
         principal,
         node.now_ms(),
@@ -114,6 +114,26 @@ pub fn authorize(node: &Node, caller: &Caller, request: &Request) -> Result<(), 
             .map_err(|denied| KinesisError::new(ErrorKind::AccessDenied, denied.to_string()))?;
     }
     Ok(())
+}
+
+/// The caller's principal as the credentials file says now. A native connection authenticates
+/// once and may outlive a credentials reload (SIGHUP): its next request is authorized by the
+/// principal's current policies, and refused as an unknown key if the key is gone or its secret
+/// or session token changed.
+fn current_principal(node: &Node, authenticated: &Arc<Principal>) -> Result<Arc<Principal>, KinesisError> {
+    let Some(credentials) = &node.shared.config.security.credentials else { return Ok(authenticated.clone()) };
+    let store = credentials.current();
+    match store.shared(&authenticated.access_key_id) {
+        Some(current) if Arc::ptr_eq(&current, authenticated) => Ok(current),
+        Some(current)
+            if current.secret_access_key().expose() == authenticated.secret_access_key().expose()
+                && current.session_token().map(|token| token.expose())
+                    == authenticated.session_token().map(|token| token.expose()) =>
+        {
+            Ok(current)
+        }
+        _ => Err(KinesisError::new(ErrorKind::UnrecognizedClient, sluice_security::sigv4::TOKEN_INVALID)),
+    }
 }
 
 /// The tags a tagging call sets (`aws:RequestTag/…`, `aws:TagKeys`).

@@ -105,7 +105,6 @@ impl CoreKeys {
     /// error, never returned as data.
     pub fn open(&mut self, store: Option<&KeyStore>, shard_uid: u64, records: &mut [StoredRecord]) -> Result<()> {
         let context = shard_uid.to_le_bytes();
-        let keys = self;
         for record in records.iter_mut().filter(|record| record.sealed) {
             let sequence_number = views::sequence_number(record.sequence_number);
             let refuse = |reason: String| {
@@ -116,15 +115,15 @@ impl CoreKeys {
             };
             let header = SealedHeader::parse(&record.data).map_err(|error| refuse(error.to_string()))?;
             let slot = (header.master_key_id, header.data_key_version);
-            if !keys.opened.contains_key(&slot) {
+            if !self.opened.contains_key(&slot) {
                 let key = master_key(key_store(store)?, &header.master_key_id)?;
-                if keys.opened.len() >= OPENED_DATA_KEYS_MAX {
-                    keys.opened.clear();
+                if self.opened.len() >= OPENED_DATA_KEYS_MAX {
+                    self.opened.clear();
                 }
-                keys.opened.insert(slot, key.derive_data_key(header.data_key_version));
+                self.opened.insert(slot, key.derive_data_key(header.data_key_version));
             }
             let mut bytes = record.data.to_vec();
-            let plaintext_bytes = open_in_place(&keys.opened[&slot], &context, &mut bytes)
+            let plaintext_bytes = open_in_place(&self.opened[&slot], &context, &mut bytes)
                 .map_err(|error| refuse(error.to_string()))?
                 .len();
             let start = sluice_security::kms::batch::SEALED_HEADER_BYTES;

@@ -17,7 +17,7 @@ use crate::kinesis::throttle::LimitsProfile;
 use crate::limits::Limits;
 use sluice_model::Identity;
 use sluice_security::audit::AuditLog;
-use sluice_security::credentials::CredentialStore;
+use sluice_security::credentials::ReloadableCredentials;
 use sluice_security::tls::ReloadableServerConfig;
 use std::fmt;
 use std::path::PathBuf;
@@ -44,8 +44,8 @@ pub struct NodeConfig {
 /// credentials the node serves every caller anonymously (open mode).
 #[derive(Clone, Default)]
 pub struct Security {
-    /// The principals of `--credentials`, or `None` for open mode.
-    pub credentials: Option<Arc<CredentialStore>>,
+    /// The principals of `--credentials` (reread on SIGHUP), or `None` for open mode.
+    pub credentials: Option<Arc<ReloadableCredentials>>,
     /// The audit log's request side, if `--audit-dir` is set.
     pub audit: Option<AuditLog>,
     /// The HTTP listener's TLS configuration (`--tls-cert`, `--tls-key`; reloaded on SIGHUP).
@@ -60,7 +60,7 @@ pub struct Security {
 impl fmt::Debug for Security {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Security")
-            .field("principals", &self.credentials.as_ref().map(|store| store.principals().len()))
+            .field("principals", &self.credentials.as_ref().map(|credentials| credentials.current().principals().len()))
             .field("audit", &self.audit.is_some())
             .field("http_tls", &self.http_tls.is_some())
             .field("native_tls", &self.native_tls.is_some())

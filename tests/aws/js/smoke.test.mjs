@@ -56,3 +56,89 @@ test("create, put and get records with the JS SDK v3", async () => {
     (error) => error instanceof ResourceNotFoundException && error.$metadata.httpStatusCode === 400,
   );
 });
+
+// HTTPS with real signatures: a sluiced of its own with --credentials and TLS (a CA made here
+// with openssl), trusted through an https.Agent, as an application behind a private CA does.
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import net from "node:net";
+import https from "node:https";
+// The SDK's own HTTP/1.1 handler (a dependency of @aws-sdk/client-kinesis): the Kinesis client
+// defaults to its HTTP/2 handler, which takes no CA, so a private CA goes through an https.Agent.
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+
+const root = fileURLToPath(new URL("../../..", import.meta.url));
+const sluiced = process.env.SLUICED ?? join(root, "target", "debug", "sluiced");
+
+async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitForPort(port, child) {
+  for (let i = 0; i < 600; i++) {
+    assert.equal(child.exitCode, null, "sluiced exited during start-up");
+    const open = await new Promise((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => { socket.end(); resolve(true); });
+      socket.on("error", () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.fail(`sluiced did not listen on ${port}`);
+}
+
+test("the JS SDK v3 over HTTPS with SigV4 against a daemon with --credentials", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "sluice-js-tls-"));
+  const openssl = (...args) => execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
+  openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
+    "-out", "ca.pem", "-subj", "/CN=sluice-js-ca", "-days", "1");
+  openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "key.pem",
+    "-out", "cert.csr", "-subj", "/CN=127.0.0.1");
+  writeFileSync(join(dir, "ext"), "subjectAltName=IP:127.0.0.1\n");
+  openssl("x509", "-req", "-in", "cert.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+    "cert.pem", "-days", "1", "-extfile", "ext");
+  const policy = '{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "kinesis:*", "Resource": "*"}}';
+  writeFileSync(join(dir, "credentials.toml"), '[[principal]]\nname = "js"\naccess_key_id = "AKIAJS00000000000001"\n'
+    + `secret_access_key = "js-secret"\npolicies = ['''${policy}''']\n`);
+  const [nativePort, httpPort] = [await freePort(), await freePort()];
+  const child = spawn(sluiced, ["--data-dir", join(dir, "data"), "--cores", "1", "--log-level", "warn",
+    "--listen", `127.0.0.1:${nativePort}`, "--http-listen", `127.0.0.1:${httpPort}`,
+    "--metrics-listen", "127.0.0.1:0", "--credentials", join(dir, "credentials.toml"),
+    "--tls-cert", join(dir, "cert.pem"), "--tls-key", join(dir, "key.pem")], { stdio: ["ignore", "ignore", "inherit"] });
+  try {
+    await waitForPort(httpPort, child);
+    const client = (secretAccessKey) => new KinesisClient({
+      endpoint: `https://127.0.0.1:${httpPort}`,
+      region: "us-east-1",
+      credentials: { accessKeyId: "AKIAJS00000000000001", secretAccessKey },
+      requestHandler: new NodeHttpHandler({ httpsAgent: new https.Agent({ ca: readFileSync(join(dir, "ca.pem")) }) }),
+      maxAttempts: 1,
+    });
+    const signed = client("js-secret");
+    await signed.send(new CreateStreamCommand({ StreamName: "js-tls", ShardCount: 1 }));
+    const put = await signed.send(new PutRecordCommand({
+      StreamName: "js-tls", Data: new TextEncoder().encode("over https"), PartitionKey: "k",
+    }));
+    const { ShardIterator } = await signed.send(new GetShardIteratorCommand({
+      StreamName: "js-tls", ShardId: put.ShardId, ShardIteratorType: "TRIM_HORIZON",
+    }));
+    const page = await signed.send(new GetRecordsCommand({ ShardIterator }));
+    assert.deepEqual(page.Records.map((r) => new TextDecoder().decode(r.Data)), ["over https"]);
+    // The wrong secret is refused with AWS's error.
+    await assert.rejects(
+      client("not-it").send(new DescribeStreamSummaryCommand({ StreamName: "js-tls" })),
+      (error) => error.name === "InvalidSignatureException" && /does not match/.test(error.message),
+    );
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.on("exit", resolve)));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

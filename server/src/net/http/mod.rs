@@ -326,7 +326,8 @@ async fn respond(
     }
     let (parts, body) = request.into_parts();
     let head = Request::from_parts(parts, ());
-    let credentials = shared.node.shared.config.security.credentials.as_deref();
+    // The store as of this request (SIGHUP may swap in another meanwhile).
+    let credentials = shared.node.shared.config.security.credentials.as_ref().map(|credentials| credentials.current());
     let source = CallSource {
         source_ip: peer.address.map(|address| address.ip()),
         user_agent: head.headers().get(header::USER_AGENT).and_then(|value| value.to_str().ok()).map(str::to_string),
@@ -350,7 +351,7 @@ async fn respond(
         Some(store) => {
             let signed = SignedRequest::parse(&sigv4::HttpRequest::from_http(&head)).map_err(|e| refused(e, None))?;
             let now_ms = shared.node.now_ms();
-            if let Err(error) = verifier.check_before_body(&signed, store, now_ms) {
+            if let Err(error) = verifier.check_before_body(&signed, &store, now_ms) {
                 return Err(refused(error, Some(signed.access_key_id())));
             }
             Some((store, signed))
@@ -376,7 +377,7 @@ async fn respond(
         Some((store, signed)) => {
             let options = VerifyOptions { now_ms: shared.node.now_ms(), secure_transport: peer.secure };
             let http = sigv4::HttpRequest::from_http(&head);
-            let principal = match verifier.verify(&signed, &http, &body, store, options) {
+            let principal = match verifier.verify(&signed, &http, &body, &store, options) {
                 Ok(principal) => principal,
                 Err(error) => return Err(refused(error, Some(signed.access_key_id()))),
             };
