@@ -43,7 +43,7 @@ pub const GROUP_ID_BYTES: usize = 8;
 pub const APPEND_DATA_BYTES_MAX: usize = ENTRY_PAYLOAD_BYTES_MAX - PAYLOAD_FIXED_BYTES - PROPOSAL_CONTEXT_BYTES;
 /// The context of a proposal: the proposing host's boot nonce and its proposal number.
 pub const PROPOSAL_CONTEXT_BYTES: usize = 16;
-const _: () = assert!(APPEND_DATA_BYTES_MAX + 1 <= CLIENT_FRAME_BYTES_MAX);
+const _: () = assert!(APPEND_DATA_BYTES_MAX < CLIENT_FRAME_BYTES_MAX);
 
 /// One Raft group of a node (today one per node; one per shard when it is wired into
 /// `sluiced`, as `docs/replication.md` designs).
@@ -105,9 +105,12 @@ pub fn frame_body_bytes(prefix: [u8; LENGTH_PREFIX_BYTES], max_bytes: usize) -> 
     Ok(length_bytes)
 }
 
+/// A frame's body, and the bytes after the frame.
+pub type SplitFrame<'a> = (&'a [u8], &'a [u8]);
+
 /// Splits the first frame off `bytes`: its body and what follows, or `None` if `bytes` does
 /// not hold a whole frame yet.
-pub fn split_frame(bytes: &[u8], max_bytes: usize) -> Result<Option<(&[u8], &[u8])>, WireError> {
+pub fn split_frame(bytes: &[u8], max_bytes: usize) -> Result<Option<SplitFrame<'_>>, WireError> {
     let Some(prefix) = bytes.get(..LENGTH_PREFIX_BYTES) else { return Ok(None) };
     let body_bytes = frame_body_bytes(prefix.try_into().expect("four bytes"), max_bytes)?;
     let rest = &bytes[LENGTH_PREFIX_BYTES..];
