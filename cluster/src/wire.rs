@@ -31,6 +31,9 @@ use raft::eraftpb::{EntryType, Message, MessageType};
 
 use crate::codec::PAYLOAD_FIXED_BYTES;
 use crate::limits::{CLIENT_FRAME_BYTES_MAX, ENTRY_PAYLOAD_BYTES_MAX, PEER_FRAME_BYTES_MAX};
+/// raft-rs' message types, for users of the frames that do not depend on raft-rs themselves
+/// (the fuzz target).
+pub use raft::eraftpb;
 
 pub const HELLO_MAGIC: [u8; 4] = *b"SLRT";
 pub const WIRE_VERSION: u16 = 1;

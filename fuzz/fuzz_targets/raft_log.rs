@@ -21,11 +21,30 @@ use sluice_cluster::codec::{
     decode_hard_state, decode_log, encode_entry, encode_hard_state, FRAME_HEADER_BYTES, FRAME_SEED,
 };
 use sluice_cluster::limits::{CLIENT_FRAME_BYTES_MAX, PEER_FRAME_BYTES_MAX};
+use sluice_cluster::wire::eraftpb::Message;
 use sluice_cluster::wire::{
     decode_hello, decode_peer_frame, encode_peer_frame, split_frame, validate_peer_message, ClientRequest,
     ClientResponse, HELLO_BYTES,
 };
 use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+/// What raft-rs reads of a message. Not the whole `Message`: rust-protobuf keeps unknown
+/// fields, and an empty set of them decoded compares unequal to none at all, which says nothing
+/// about our encoding.
+fn known_fields(message: &Message) -> impl PartialEq + std::fmt::Debug {
+    let entries: Vec<_> = message
+        .entries
+        .iter()
+        .map(|entry| (entry.entry_type, entry.term, entry.index, entry.data.clone(), entry.context.clone()))
+        .collect();
+    let snapshot = message.get_snapshot();
+    (
+        (message.msg_type, message.to, message.from, message.term, message.log_term, message.index),
+        (message.commit, message.commit_term, message.reject, message.reject_hint, message.request_snapshot),
+        (message.context.clone(), message.priority, entries),
+        (snapshot.get_metadata().index, snapshot.get_metadata().term, snapshot.data.clone()),
+    )
+}
 
 fn network(mode: u8, stream: &[u8]) {
     let client = mode & 8 == 8;
@@ -49,7 +68,7 @@ fn network(mode: u8, stream: &[u8]) {
             let _ = validate_peer_message(&message, 1, &[1, 2, 3]);
             if let Ok(frame) = encode_peer_frame(group, &message) {
                 let (again_group, again) = decode_peer_frame(&frame[4..]).expect("an encoded frame decodes");
-                assert_eq!((again_group, again), (group, message));
+                assert_eq!((again_group, known_fields(&again)), (group, known_fields(&message)));
             }
         }
     }
