@@ -12,7 +12,8 @@
 //!   the failover times (the leader's death to the next acknowledged append), p50 and p99.
 //!
 //! `SLUICE_CLUSTER_KILL_SECONDS` sets how long the kill cycles go on (20 s by default, at
-//! least `KILL_CYCLES_MIN` cycles). Before the kills, garbage is sent to a node's peer and
+//! least `KILL_CYCLES_MIN` cycles); `SLUICE_CLUSTER_NODE_BIN` runs another build of the node
+//! (a release one, to measure failover; the test reports which). Before the kills, garbage is sent to a node's peer and
 //! client ports: it must refuse it and go on serving.
 
 use std::collections::BTreeMap;
@@ -37,6 +38,11 @@ const KILL_CYCLES_MIN: usize = 3;
 /// Not a threshold on speed: only keeps a broken cluster from hanging the test forever.
 const HANG_GUARD: Duration = Duration::from_secs(60);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn node_binary() -> PathBuf {
+    std::env::var_os("SLUICE_CLUSTER_NODE_BIN")
+        .map_or_else(|| env!("CARGO_BIN_EXE_sluice-cluster-node").into(), PathBuf::from)
+}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -118,7 +124,7 @@ impl Cluster {
         assert!(node.child.is_none(), "node {id} is running");
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(root.join(format!("node-{id}.log"))).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice-cluster-node"))
+        let child = Command::new(node_binary())
             .args(["--node-id", &id.to_string(), "--peers", &peers, "--client", &node.client.to_string()])
             .arg("--data")
             .arg(&node.dir)
@@ -382,12 +388,12 @@ fn leader_kills_lose_no_acknowledged_append() {
 
     failovers.sort();
     println!(
-        "{} leader kills (SIGKILL) in {:.1} s, {} build, one client appending sequentially (100-999 byte entries), \
+        "{} leader kills (SIGKILL) in {:.1} s, nodes {}, one client appending sequentially (100-999 byte entries), \
          tick {TICK_INTERVAL_MS} ms: {} appends acknowledged of {} requests (refused ones included), {} in the log (commit {:?}); \
          failover (leader death to the next acknowledged append) p50 {} ms, p99 {} ms, max {} ms",
         failovers.len(),
         started.elapsed().as_secs_f64(),
-        if cfg!(debug_assertions) { "debug" } else { "release" },
+        node_binary().display(),
         acks.len(),
         attempts.load(Ordering::Relaxed),
         times_in_log.len(),
