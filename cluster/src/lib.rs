@@ -6,8 +6,11 @@
 //! `SimExecutor` in the simulation. Its log and hard state are made durable by a
 //! [`durable_log::DurableLog`] written through `sluice_engine::storage::Storage`, so the very
 //! same code runs on O_DIRECT files and on the simulated disk, which can tear, fail and lose
-//! whatever a power cut could. Messages leave through a [`replica::Transport`]: a real network
-//! later, the simulated network of [`sim`] (feature `simulation`) now.
+//! whatever a power cut could. Messages leave through a [`replica::Transport`]: TCP between
+//! nodes ([`transport`], raft-rs' protobuf messages in bounded frames, [`wire`]) or the
+//! simulated network of [`sim`] (feature `simulation`). A [`host::GroupHost`] runs one group on
+//! a glommio executor (its replica, its clock, its proposals and committed log); the
+//! `sluice-cluster-node` binary serves one such group to clients over TCP.
 //!
 //! The rule this crate keeps: an entry is reported committed (acknowledged) only once a quorum
 //! has it durable, and a committed entry never changes afterwards, whatever crashes, restarts,
@@ -16,21 +19,26 @@
 
 // Unfinished: nothing here is wired into `sluiced` yet (`--node-id`/`--peers`, one group per
 // shard on its owning core, PutRecords acknowledged on commit and apply, request forwarding to
-// the leader, the metadata group for the catalog), and there is no test with real processes
-// (three `sluiced` in network namespaces, SIGKILL of the leader under load, partitions by
-// iptables/tc netem) nor any figure (failover time, cost of replication). See
-// `docs/replication.md`.
+// the leader, the metadata group for the catalog). The real-process test kills the leader of
+// three `sluice-cluster-node`s (the raw Raft layer, not Sluice streams); partitions (network
+// namespaces, iptables/tc netem) are not injected yet. See `docs/replication.md`.
 
 pub mod codec;
 #[cfg(feature = "replica")]
 pub mod durable_log;
 #[cfg(feature = "replica")]
 pub mod error;
+#[cfg(feature = "replica")]
+pub mod host;
 pub mod limits;
 #[cfg(feature = "replica")]
 pub mod replica;
 #[cfg(feature = "simulation")]
 pub mod sim;
+#[cfg(feature = "replica")]
+pub mod transport;
+#[cfg(feature = "wire")]
+pub mod wire;
 
 #[cfg(feature = "replica")]
 pub use error::ClusterError;

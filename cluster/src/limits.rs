@@ -26,3 +26,71 @@ pub const APPEND_MESSAGE_BYTES_MAX: u64 = 1 << 20;
 
 /// Append messages a leader has in flight to one follower (raft-rs `max_inflight_msgs`).
 pub const APPEND_MESSAGES_IN_FLIGHT_MAX: usize = 256;
+
+/// Real time per Raft tick on a node, milliseconds. With [`ELECTION_TICKS`] and
+/// [`HEARTBEAT_TICKS`] this gives heartbeats every 100 ms and an election timeout of 0.5 to
+/// 1 s (each boot draws its value in `ELECTION_TICKS..2 * ELECTION_TICKS`), etcd's defaults
+/// halved: a leader's death is noticed within a second, well inside the issue's 2 s failover
+/// budget, while a 4 ms fdatasync stall (this machine's p99) costs no election.
+pub const TICK_INTERVAL_MS: u64 = 50;
+
+/// Largest frame between two nodes (a group id and one raft-rs message), bytes. An append
+/// message holds up to [`APPEND_MESSAGE_BYTES_MAX`] of entries, but always at least one entry,
+/// which may be [`ENTRY_PAYLOAD_BYTES_MAX`] on its own; protobuf adds a few bytes per entry.
+/// A longer length prefix is a protocol error: the connection is closed, nothing allocated.
+pub const PEER_FRAME_BYTES_MAX: usize = ENTRY_PAYLOAD_BYTES_MAX + APPEND_MESSAGE_BYTES_MAX as usize + (64 << 10);
+const _: () = assert!(PEER_FRAME_BYTES_MAX < u32::MAX as usize);
+
+/// Messages waiting to leave for one peer. A full queue drops the new message instead of
+/// growing: Raft retransmits whatever a lossy network loses, and a peer that is down or slow
+/// must not make this node's memory grow. 1024 is four times what a leader keeps in flight
+/// to one follower ([`APPEND_MESSAGES_IN_FLIGHT_MAX`]).
+pub const PEER_QUEUE_MESSAGES_MAX: usize = 1024;
+const _: () = assert!(PEER_QUEUE_MESSAGES_MAX >= 2 * APPEND_MESSAGES_IN_FLIGHT_MAX);
+
+/// Bytes of queued frames written to a peer's socket in one write: frames that piled up while
+/// the previous write was under way leave together, without one write per heartbeat.
+pub const PEER_WRITE_BATCH_BYTES_MAX: usize = 256 << 10;
+
+/// First wait before dialing a peer again after a failed connection, milliseconds; doubled
+/// after each failure up to [`RECONNECT_BACKOFF_MS_MAX`]. Short, so a restarted peer is
+/// reached within a few ticks.
+pub const RECONNECT_BACKOFF_MS_MIN: u64 = 10;
+
+/// Longest wait between two dials of a peer, milliseconds: a peer that is down costs one
+/// connection attempt per half second, and is reached within half a second once it is back
+/// (an election timeout at most, so it catches up before it could campaign).
+pub const RECONNECT_BACKOFF_MS_MAX: u64 = 500;
+const _: () = assert!(RECONNECT_BACKOFF_MS_MIN < RECONNECT_BACKOFF_MS_MAX);
+
+/// Longest a dial of a peer may take, milliseconds (a peer behind a dropped route would
+/// otherwise hold its queue's task for the kernel's SYN retries, about two minutes).
+pub const CONNECT_TIMEOUT_MS: u64 = 1_000;
+
+/// Peer connections a node serves at once. A cluster of N nodes needs N - 1; a restarted peer
+/// briefly has an old one lingering. More are closed at once (a misbehaving or hostile
+/// client cannot use up the node's memory with connections).
+pub const PEER_CONNECTIONS_MAX: usize = 64;
+
+/// Largest client request or response frame of the node's client interface, bytes: one entry
+/// plus its small header.
+pub const CLIENT_FRAME_BYTES_MAX: usize = ENTRY_PAYLOAD_BYTES_MAX + 64;
+
+/// Bytes of entries one read answers with (at least one entry, whatever its size): a reader
+/// far behind pages through the log instead of asking for it in one frame.
+pub const READ_RESPONSE_BYTES_MAX: usize = 1 << 20;
+const _: () = assert!(READ_RESPONSE_BYTES_MAX + 64 <= CLIENT_FRAME_BYTES_MAX);
+
+/// Client connections a node serves at once; more are closed at once.
+pub const CLIENT_CONNECTIONS_MAX: usize = 64;
+
+/// Appends waiting for their commit on one group. More are refused (busy) instead of queued:
+/// each holds a client's request, and the replica's inbox is bounded anyway.
+pub const PROPOSALS_PENDING_MAX: usize = 512;
+const _: () = assert!(PROPOSALS_PENDING_MAX < INBOX_INPUTS_MAX);
+
+/// Longest an append waits for its commit, milliseconds. Past it the client hears "timed
+/// out" (the entry may still commit later: the outcome is unknown, as after any lost reply)
+/// and retries: two election timeouts, so a proposal caught by a leader's death or a
+/// partition gets its answer after the next leader is elected.
+pub const APPEND_COMMIT_WAIT_MS: u64 = 2_000;

@@ -24,6 +24,7 @@ use crate::error::Result;
 use crate::limits::{
     APPEND_MESSAGES_IN_FLIGHT_MAX, APPEND_MESSAGE_BYTES_MAX, ENTRY_PAYLOAD_BYTES_MAX, HEARTBEAT_TICKS,
 };
+use crate::wire::validate_peer_message;
 
 /// What a replica's inbox carries.
 #[derive(Debug)]
@@ -33,15 +34,13 @@ pub enum Input {
     /// A message from a peer.
     Message(Box<Message>),
     /// A client's entry, to be appended if this replica leads (dropped otherwise: the client
-    /// learns of success only by the entry's commit, and retries elsewhere).
-    Propose(Vec<u8>),
+    /// learns of success only by the entry's commit, and retries elsewhere). The context
+    /// travels with the entry (the host tags its proposals to recognise them committed).
+    Propose { context: Vec<u8>, data: Vec<u8> },
 }
 
 /// Carries messages to peers. Sending never blocks and may lose the message (Raft retries).
-///
-/// Unfinished: only the simulated network implements it. The real one encodes messages
-/// (protobuf, as raft-rs defines them) into bounded per-peer queues, batched per peer core,
-/// over reconnecting TCP between the nodes' cores.
+/// Two implement it: the simulated network (`sim`) and TCP between nodes (`transport`).
 pub trait Transport {
     fn send(&self, message: Message);
 }
@@ -53,6 +52,11 @@ pub trait ReplicaEvents {
     fn committed(&self, node_id: u64, entries: &[Entry]);
     /// This replica just won the election of `term`; `log` is its whole log at that moment.
     fn became_leader(&self, node_id: u64, term: u64, log: &[Entry]);
+    /// The leader this replica knows changed (`leader_id` 0: none), or its role did; `term`
+    /// is its current term.
+    fn leader_changed(&self, node_id: u64, term: u64, leader_id: u64) {
+        let _ = (node_id, term, leader_id);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +74,7 @@ pub struct ReplicaConfig {
 
 pub struct Replica<S: Storage, T: Transport, E: ReplicaEvents> {
     id: u64,
+    voters: Vec<u64>,
     raw: RawNode<MemStorage>,
     log: DurableLog<S>,
     transport: T,
@@ -103,7 +108,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         raft_config.validate()?;
         let logger = slog::Logger::root(slog::Discard, slog::o!());
         let raw = RawNode::new(&raft_config, cache, &logger)?;
-        Ok(Replica { id: config.id, raw, log, transport, events })
+        Ok(Replica { id: config.id, voters: config.voters.clone(), raw, log, transport, events })
     }
 
     /// Serves the inbox until it closes (Ok) or the storage fails (the error: the replica must
@@ -126,24 +131,31 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                 self.raw.tick();
             }
             Input::Message(message) => {
-                // A message for another member, or of a local type, is dropped as a lossy
-                // network would; raft-rs ignores stale terms itself.
-                // Unfinished: validate messages from a real network (to == our id, from a
-                // member) before raft-rs sees them; raft-rs asserts on some impossible ones.
-                // Proposals travel only as client requests (see `Input::Propose`).
-                if message.msg_type != MessageType::MsgPropose {
-                    let _ = self.raw.step(*message);
+                // A message raft-rs must not see (for another member, of a local type, with a
+                // snapshot, with entries out of order: `validate_peer_message`) is dropped as a
+                // lossy network would drop it; raft-rs ignores stale terms itself. Proposals
+                // travel only as client requests (see `Input::Propose`).
+                if validate_peer_message(&message, self.id, &self.voters).is_err() {
+                    return;
                 }
+                // raft-rs asserts that a heartbeat's commit is within the log. A leader sends
+                // at most what this replica acknowledged, which is durable here, so a larger
+                // one is a message from a broken or hostile peer.
+                let last_index = self.raw.raft.raft_log.last_index();
+                if message.msg_type == MessageType::MsgHeartbeat && message.commit > last_index {
+                    return;
+                }
+                let _ = self.raw.step(*message);
             }
-            Input::Propose(data) => {
+            Input::Propose { context, data } => {
                 // Only the leader takes a proposal. raft-rs would have a follower forward it as
                 // a Raft message, which the network may duplicate: the entry would be appended
                 // twice. Requests are forwarded a layer up instead, where the client hears back
                 // (issue 13); a proposal dropped here is never acknowledged, and retried.
-                let fits = data.len() <= ENTRY_PAYLOAD_BYTES_MAX - crate::codec::PAYLOAD_FIXED_BYTES;
+                let fits = context.len() + data.len() <= ENTRY_PAYLOAD_BYTES_MAX - crate::codec::PAYLOAD_FIXED_BYTES;
                 if fits && self.raw.raft.state == StateRole::Leader {
                     // ProposalDropped (a leadership transfer under way) is the same case.
-                    let _ = self.raw.propose(Vec::new(), data);
+                    let _ = self.raw.propose(context, data);
                 }
             }
         }
@@ -160,6 +172,9 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
 
     async fn process_one_ready(&mut self) -> Result<()> {
         let mut ready = self.raw.ready();
+        if let Some(soft) = ready.ss() {
+            self.events.leader_changed(self.id, self.raw.raft.term, soft.leader_id);
+        }
         if ready.ss().is_some_and(|soft| soft.raft_state == StateRole::Leader) {
             let log = self.raw.raft.raft_log.all_entries();
             self.events.became_leader(self.id, self.raw.raft.term, &log);

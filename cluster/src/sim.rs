@@ -456,7 +456,7 @@ impl World {
                 self.next_value += 1;
                 self.outcome.proposed += 1;
                 let length = self.rng.below(700) as usize;
-                self.send(index, Input::Propose(client_entry(value, length)));
+                self.send(index, Input::Propose { context: Vec::new(), data: client_entry(value, length) });
             }
         }
         for _ in 0..self.config.yields_per_round {

@@ -5,13 +5,20 @@
 //! fuzz_seeds` rewrites them after a format change.
 //!
 //! A seed is the target's input: a mode byte (bit 0: the target fixes up frame checksums; bit 1:
-//! the hard state decoder), then the file.
+//! the hard state decoder; bit 2: the network formats instead, bit 3 their client side), then
+//! the file or the stream.
 
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use raft::eraftpb::{Entry, Message, MessageType};
 use sluice_cluster::codec::{
     decode_hard_state, decode_log, encode_entry, encode_hard_state, HardStateRecord, LogDefect, LogEntry,
+};
+use sluice_cluster::limits::{CLIENT_FRAME_BYTES_MAX, PEER_FRAME_BYTES_MAX};
+use sluice_cluster::wire::{
+    decode_hello, decode_peer_frame, encode_hello, encode_peer_frame, split_frame, validate_peer_message,
+    ClientRequest, ClientResponse, FailReason, GroupId, Hello, NodeStatus, HELLO_BYTES,
 };
 
 fn entry(index: u64, term: u64, entry_type: u8, data: &[u8]) -> LogEntry {
@@ -81,4 +88,88 @@ fn the_raft_log_seeds_are_current_and_decode_as_expected() {
     damaged[20] ^= 1;
     assert!(decode_hard_state(&damaged).is_err());
     check_seed(&corpus(), "state_damaged", &with_mode(2, &damaged));
+}
+
+/// A peer connection to node 1 as node 2 opens it: the hello, an append with two entries, a
+/// heartbeat, a vote request.
+fn peer_stream() -> Vec<u8> {
+    let mut stream = encode_hello(Hello { from: 2, to: 1 }).to_vec();
+    let mut append = Message {
+        msg_type: MessageType::MsgAppend,
+        from: 2,
+        to: 1,
+        term: 2,
+        index: 4,
+        log_term: 1,
+        commit: 3,
+        ..Default::default()
+    };
+    for (at, data) in [&b"first"[..], &[9; 40][..]].into_iter().enumerate() {
+        append.entries.push(Entry {
+            index: 5 + at as u64,
+            term: 2,
+            data: Bytes::copy_from_slice(data),
+            ..Default::default()
+        });
+    }
+    let heartbeat =
+        Message { msg_type: MessageType::MsgHeartbeat, from: 2, to: 1, term: 2, commit: 5, ..Default::default() };
+    let vote = Message {
+        msg_type: MessageType::MsgRequestVote,
+        from: 2,
+        to: 1,
+        term: 3,
+        index: 6,
+        log_term: 2,
+        ..Default::default()
+    };
+    for message in [append, heartbeat, vote] {
+        stream.extend(encode_peer_frame(GroupId(1), &message).unwrap());
+    }
+    stream
+}
+
+/// A client connection's requests, then a node's responses, as one stream of frames.
+fn client_stream() -> Vec<u8> {
+    let mut stream = Vec::new();
+    for request in [
+        ClientRequest::Append(Bytes::from_static(b"data")),
+        ClientRequest::Read { from: 1, count_max: 10 },
+        ClientRequest::Status,
+    ] {
+        stream.extend(request.encode());
+    }
+    let responses = [
+        ClientResponse::Appended { index: 7, term: 2 },
+        ClientResponse::NotLeader { leader: 3 },
+        ClientResponse::Entries { first: 1, commit: 2, entries: vec![Bytes::new(), Bytes::from_static(b"data")] },
+        ClientResponse::Status(NodeStatus { node: 1, term: 2, leader: 1, commit: 2 }),
+        ClientResponse::Failed { reason: FailReason::Timeout, message: "not committed".to_owned() },
+    ];
+    for response in responses {
+        stream.extend(response.encode());
+    }
+    stream
+}
+
+#[test]
+fn the_network_seeds_are_current_and_decode_as_expected() {
+    let peer = peer_stream();
+    assert!(decode_hello(peer[..HELLO_BYTES].try_into().unwrap()).is_ok());
+    let (mut rest, mut frames) = (&peer[HELLO_BYTES..], 0);
+    while let Some((body, after)) = split_frame(rest, PEER_FRAME_BYTES_MAX).unwrap() {
+        let (_, message) = decode_peer_frame(body).unwrap();
+        validate_peer_message(&message, 1, &[1, 2, 3]).unwrap();
+        (rest, frames) = (after, frames + 1);
+    }
+    assert_eq!((frames, rest.len()), (3, 0));
+    check_seed(&corpus(), "wire_peer", &with_mode(4, &peer));
+    let client = client_stream();
+    let (mut rest, mut frames) = (&client[..], 0);
+    while let Some((body, after)) = split_frame(rest, CLIENT_FRAME_BYTES_MAX).unwrap() {
+        assert!(ClientRequest::decode(body).is_ok() || ClientResponse::decode(body).is_ok());
+        (rest, frames) = (after, frames + 1);
+    }
+    assert_eq!((frames, rest.len()), (8, 0));
+    check_seed(&corpus(), "wire_client", &with_mode(12, &client));
 }

@@ -1,0 +1,244 @@
+//! One Raft group hosted on a glommio executor: its [`Replica`], the clock that ticks it,
+//! the appends waiting for their commit, and the committed log they are read from.
+//!
+//! This is the piece `sluiced` will run once per shard on the shard's core (with one
+//! [`crate::transport::PeerNetwork`] per core carrying every group's messages); the
+//! `sluice-cluster-node` binary runs one, to test the layer end to end with real processes.
+//!
+//! An append is proposed with a context naming this host's boot (a random nonce) and the
+//! proposal's number, and answered when an entry with that context is reported committed:
+//! durable on a quorum, and on this node (`replica`'s rule). A proposal whose leader is
+//! deposed may be committed by the next leader or dropped; the waiting client hears
+//! "leadership lost" or "timed out" (outcome unknown), never a false success. Each append is
+//! proposed once, so it is in the log at most once; a client that retries may store its data
+//! twice, as Kinesis' own PutRecords may.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use raft::eraftpb::Entry;
+use sluice_engine::storage::Storage;
+
+use crate::error::Result;
+use crate::limits::{APPEND_COMMIT_WAIT_MS, INBOX_INPUTS_MAX, PROPOSALS_PENDING_MAX, READ_RESPONSE_BYTES_MAX};
+use crate::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Transport};
+use crate::wire::{GroupId, NodeStatus, APPEND_DATA_BYTES_MAX, PROPOSAL_CONTEXT_BYTES};
+
+#[derive(Debug, Clone)]
+pub struct GroupHostConfig {
+    pub group: GroupId,
+    pub replica: ReplicaConfig,
+    /// Real time per Raft tick (`limits::TICK_INTERVAL_MS` by default).
+    pub tick_interval: Duration,
+    /// Differs between boots of this node (random): it tells this boot's proposals from an
+    /// earlier boot's, which a later leader may still commit.
+    pub boot_nonce: u64,
+}
+
+/// An append's success: where its entry is in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub index: u64,
+    pub term: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    #[error("not the leader (the leader is node {leader}; 0: unknown)")]
+    NotLeader { leader: u64 },
+    #[error("an append of {length_bytes} bytes (1 to {APPEND_DATA_BYTES_MAX})")]
+    Size { length_bytes: usize },
+    #[error("{pending} appends are waiting for their commit")]
+    Busy { pending: usize },
+    #[error("not committed within {waited_ms} ms; it may still be")]
+    Timeout { waited_ms: u64 },
+    #[error("this node stopped leading before the entry committed; it may still be")]
+    LeadershipLost,
+}
+
+/// A running group. Cloning shares it.
+#[derive(Clone)]
+pub struct GroupHost {
+    inner: Rc<HostInner>,
+}
+
+struct HostInner {
+    node_id: u64,
+    inbox: async_channel::Sender<Input>,
+    boot_nonce: u64,
+    next_proposal: Cell<u64>,
+    state: RefCell<HostState>,
+}
+
+#[derive(Default)]
+struct HostState {
+    /// The committed log, index `at + 1` at `at`: (term, data).
+    committed: Vec<(u64, Bytes)>,
+    term: u64,
+    leader: u64,
+    /// Proposal number → where its outcome goes.
+    pending: HashMap<u64, async_channel::Sender<std::result::Result<Appended, AppendError>>>,
+}
+
+struct HostEvents(Rc<HostInner>);
+
+impl ReplicaEvents for HostEvents {
+    fn committed(&self, _node_id: u64, entries: &[Entry]) {
+        let inner = &self.0;
+        let mut state = inner.state.borrow_mut();
+        for entry in entries {
+            assert_eq!(entry.index, state.committed.len() as u64 + 1, "the replica reported a commit out of order");
+            state.committed.push((entry.term, entry.data.clone()));
+            if let Some(number) = inner.own_proposal(&entry.context) {
+                if let Some(outcome) = state.pending.remove(&number) {
+                    let _ = outcome.try_send(Ok(Appended { index: entry.index, term: entry.term }));
+                }
+            }
+        }
+    }
+
+    fn became_leader(&self, _node_id: u64, term: u64, _log: &[Entry]) {
+        self.0.state.borrow_mut().term = term;
+    }
+
+    fn leader_changed(&self, node_id: u64, term: u64, leader_id: u64) {
+        let mut state = self.0.state.borrow_mut();
+        state.term = term;
+        state.leader = leader_id;
+        if leader_id != node_id {
+            for (_, outcome) in state.pending.drain() {
+                let _ = outcome.try_send(Err(AppendError::LeadershipLost));
+            }
+        }
+    }
+}
+
+impl HostInner {
+    fn proposal_context(&self, number: u64) -> Vec<u8> {
+        let mut context = Vec::with_capacity(PROPOSAL_CONTEXT_BYTES);
+        context.extend_from_slice(&self.boot_nonce.to_le_bytes());
+        context.extend_from_slice(&number.to_le_bytes());
+        context
+    }
+
+    /// The proposal number, if `context` is one of this boot's proposals.
+    fn own_proposal(&self, context: &[u8]) -> Option<u64> {
+        if context.len() != PROPOSAL_CONTEXT_BYTES || context[..8] != self.boot_nonce.to_le_bytes() {
+            return None;
+        }
+        Some(u64::from_le_bytes(context[8..].try_into().expect("eight bytes")))
+    }
+}
+
+impl GroupHost {
+    /// Opens the group's replica from its durable state and starts it and its clock on the
+    /// current glommio executor. The task ends only if the replica's storage fails (the
+    /// error): the replica has stopped, and the process must restart it from its disk.
+    pub async fn start<S, T>(
+        storage: S,
+        config: GroupHostConfig,
+        transport: T,
+    ) -> Result<(GroupHost, glommio::Task<Result<()>>)>
+    where
+        S: Storage + 'static,
+        T: Transport + 'static,
+    {
+        let (inbox, inputs) = async_channel::bounded(INBOX_INPUTS_MAX);
+        let inner = Rc::new(HostInner {
+            node_id: config.replica.id,
+            inbox,
+            boot_nonce: config.boot_nonce,
+            next_proposal: Cell::new(1),
+            state: RefCell::new(HostState::default()),
+        });
+        let replica = Replica::open(storage, &config.replica, transport, HostEvents(inner.clone())).await?;
+        let running = glommio::spawn_local(replica.run(inputs));
+        let clock = inner.inbox.clone();
+        let tick_interval = config.tick_interval;
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(tick_interval).await;
+                // A full inbox skips a tick (the replica is behind anyway); a closed one means
+                // the replica stopped.
+                if let Err(async_channel::TrySendError::Closed(_)) = clock.try_send(Input::Tick) {
+                    break;
+                }
+            }
+        })
+        .detach();
+        Ok((GroupHost { inner }, running))
+    }
+
+    /// Where the network delivers this group's messages.
+    pub fn inbox(&self) -> async_channel::Sender<Input> {
+        self.inner.inbox.clone()
+    }
+
+    /// Appends `data` and waits until its entry is committed (durable on a quorum and here).
+    pub async fn append(&self, data: Bytes) -> std::result::Result<Appended, AppendError> {
+        if data.is_empty() || data.len() > APPEND_DATA_BYTES_MAX {
+            return Err(AppendError::Size { length_bytes: data.len() });
+        }
+        let inner = &self.inner;
+        let number = inner.next_proposal.get();
+        let (outcome, waiting) = async_channel::bounded(1);
+        {
+            let mut state = inner.state.borrow_mut();
+            if state.leader != inner.node_id {
+                return Err(AppendError::NotLeader { leader: state.leader });
+            }
+            if state.pending.len() >= PROPOSALS_PENDING_MAX {
+                return Err(AppendError::Busy { pending: state.pending.len() });
+            }
+            let proposal = Input::Propose { context: inner.proposal_context(number), data: data.to_vec() };
+            if inner.inbox.try_send(proposal).is_err() {
+                return Err(AppendError::Busy { pending: state.pending.len() });
+            }
+            state.pending.insert(number, outcome);
+        }
+        inner.next_proposal.set(number + 1);
+        let answered = futures_lite::future::or(async { waiting.recv().await.ok() }, async {
+            glommio::timer::sleep(Duration::from_millis(APPEND_COMMIT_WAIT_MS)).await;
+            None
+        })
+        .await;
+        match answered {
+            Some(result) => result,
+            None => {
+                inner.state.borrow_mut().pending.remove(&number);
+                Err(AppendError::Timeout { waited_ms: APPEND_COMMIT_WAIT_MS })
+            }
+        }
+    }
+
+    /// Committed entries from index `from` (1 is the first) on: at most `count_max`, and no
+    /// more bytes than `limits::READ_RESPONSE_BYTES_MAX` (but at least one entry, if any).
+    /// Empty data is an entry Raft made itself (a new leader's first).
+    pub fn read(&self, from: u64, count_max: usize) -> Vec<Bytes> {
+        let state = self.inner.state.borrow();
+        let start = from.max(1).saturating_sub(1).min(state.committed.len() as u64) as usize;
+        let mut entries = Vec::new();
+        let mut bytes = 0;
+        for (_, data) in state.committed[start..].iter().take(count_max) {
+            bytes += 4 + data.len();
+            if bytes > READ_RESPONSE_BYTES_MAX && !entries.is_empty() {
+                break;
+            }
+            entries.push(data.clone());
+        }
+        entries
+    }
+
+    pub fn status(&self) -> NodeStatus {
+        let state = self.inner.state.borrow();
+        NodeStatus {
+            node: self.inner.node_id,
+            term: state.term,
+            leader: state.leader,
+            commit: state.committed.len() as u64,
+        }
+    }
+}

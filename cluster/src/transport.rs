@@ -1,0 +1,283 @@
+//! Raft messages between nodes over TCP, on the glommio executor that hosts the groups.
+//!
+//! One [`PeerNetwork`] per executor (per node today; per core once groups live on the cores
+//! that own their shards) carries the messages of every group it hosts, tagged with the group
+//! (`wire`'s frames). Outgoing, each peer has a bounded queue of encoded frames and one task
+//! that dials the peer, says hello, and writes whatever the queue holds in batches; a full
+//! queue drops the new message instead of growing (Raft retransmits what a lossy network
+//! loses), and a failed connection is dialed again after a backoff that doubles from
+//! [`RECONNECT_BACKOFF_MS_MIN`] to [`RECONNECT_BACKOFF_MS_MAX`]. Incoming, an accept loop takes
+//! at most [`PEER_CONNECTIONS_MAX`] connections and reads frames of at most
+//! [`PEER_FRAME_BYTES_MAX`]; a connection that sends anything else (a bad hello, an oversized
+//! or undecodable frame, a message claiming another sender) is closed. Decoded messages go to
+//! their group's replica inbox, which validates them before raft-rs sees them (`replica`).
+//!
+//! Each connection carries one direction: a node dials every peer to send, and reads what its
+//! peers dialed in. Nothing waits for an answer on a connection, so a peer that stops reading
+//! costs only its own queue.
+//!
+//! Unfinished: no TLS or authentication between nodes (any process that can reach the peer
+//! port and names a member's id is believed); no deadline on a connection that opens and then
+//! sends nothing (bounded by the connection limit only); the tasks run for the executor's
+//! life (no shutdown, which `sluiced` will need for its drain).
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::{TcpListener, TcpStream};
+use raft::eraftpb::Message;
+
+use crate::limits::{
+    CONNECT_TIMEOUT_MS, PEER_CONNECTIONS_MAX, PEER_FRAME_BYTES_MAX, PEER_QUEUE_MESSAGES_MAX,
+    PEER_WRITE_BATCH_BYTES_MAX, RECONNECT_BACKOFF_MS_MAX, RECONNECT_BACKOFF_MS_MIN,
+};
+use crate::replica::{Input, Transport};
+use crate::wire::{
+    decode_hello, decode_peer_frame, encode_hello, encode_peer_frame, frame_body_bytes, GroupId, Hello, WireError,
+    HELLO_BYTES, LENGTH_PREFIX_BYTES,
+};
+
+/// Listen backlog of the peer and client sockets: the connection limits are far below it.
+const LISTEN_BACKLOG: i32 = 128;
+
+/// Wait after a failed `accept` (out of descriptors, say) before the next, milliseconds.
+const ACCEPT_RETRY_MS: u64 = 10;
+
+/// A read buffer grown past this by one large frame is given back after it.
+const READ_BUFFER_KEPT_BYTES_MAX: usize = 1 << 20;
+
+/// What the network did since it started, for logs and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    pub frames_queued: u64,
+    /// Frames dropped on the way out: a full queue, a peer not connected, a message too large.
+    pub frames_dropped: u64,
+    pub frames_received: u64,
+    /// Frames read that no replica took: an unknown group or a full inbox.
+    pub frames_undelivered: u64,
+    pub connections_made: u64,
+    pub connections_failed: u64,
+    /// Incoming connections closed for a protocol error.
+    pub connections_rejected: u64,
+}
+
+/// The peer side of one node: its listener, and a queue and a dialer per peer.
+#[derive(Clone)]
+pub struct PeerNetwork {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    node_id: u64,
+    queues: BTreeMap<u64, async_channel::Sender<Vec<u8>>>,
+    groups: RefCell<HashMap<GroupId, async_channel::Sender<Input>>>,
+    stats: Cell<TransportStats>,
+}
+
+impl Inner {
+    fn count(&self, change: impl FnOnce(&mut TransportStats)) {
+        let mut stats = self.stats.get();
+        change(&mut stats);
+        self.stats.set(stats);
+    }
+}
+
+/// A listening TCP socket with SO_REUSEADDR (glommio's own `bind` sets only SO_REUSEPORT):
+/// a node restarted right after a crash must get its address back while the dead process's
+/// connections linger in TIME_WAIT.
+pub fn bind(address: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    // SAFETY: the descriptor is a bound, listening TCP socket nothing else owns; glommio
+    // takes it over (and closes it) from here.
+    Ok(unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) })
+}
+
+impl PeerNetwork {
+    /// Listens on `listen` for the peers and starts dialing each of `peers` (this node left
+    /// out). Must run on the glommio executor that hosts the groups.
+    pub fn start(node_id: u64, listen: SocketAddr, peers: &BTreeMap<u64, SocketAddr>) -> io::Result<PeerNetwork> {
+        let listener = bind(listen)?;
+        let mut queues = BTreeMap::new();
+        let mut dialers = Vec::new();
+        for (&peer_id, &address) in peers {
+            assert_ne!(peer_id, node_id, "a node is not its own peer");
+            let (sender, receiver) = async_channel::bounded(PEER_QUEUE_MESSAGES_MAX);
+            queues.insert(peer_id, sender);
+            dialers.push((peer_id, address, receiver));
+        }
+        let inner = Rc::new(Inner {
+            node_id,
+            queues,
+            groups: RefCell::new(HashMap::new()),
+            stats: Cell::new(TransportStats::default()),
+        });
+        for (peer_id, address, receiver) in dialers {
+            glommio::spawn_local(dial(inner.clone(), peer_id, address, receiver)).detach();
+        }
+        glommio::spawn_local(accept(inner.clone(), listener)).detach();
+        Ok(PeerNetwork { inner })
+    }
+
+    /// Delivers the messages for `group` to `inbox` from now on.
+    pub fn register(&self, group: GroupId, inbox: async_channel::Sender<Input>) {
+        self.inner.groups.borrow_mut().insert(group, inbox);
+    }
+
+    /// The transport a replica of `group` sends through.
+    pub fn transport(&self, group: GroupId) -> PeerTransport {
+        PeerTransport { inner: self.inner.clone(), group }
+    }
+
+    pub fn stats(&self) -> TransportStats {
+        self.inner.stats.get()
+    }
+}
+
+/// One group's way out to its peers.
+pub struct PeerTransport {
+    inner: Rc<Inner>,
+    group: GroupId,
+}
+
+impl Transport for PeerTransport {
+    fn send(&self, message: Message) {
+        let Some(queue) = self.inner.queues.get(&message.to) else {
+            self.inner.count(|stats| stats.frames_dropped += 1);
+            return;
+        };
+        // Too large cannot happen: the replica refuses entries that would make such a frame.
+        let queued = encode_peer_frame(self.group, &message).ok().is_some_and(|frame| queue.try_send(frame).is_ok());
+        self.inner.count(|stats| if queued { stats.frames_queued += 1 } else { stats.frames_dropped += 1 });
+    }
+}
+
+/// Keeps a connection to one peer and writes its queue to it, for the executor's life.
+async fn dial(inner: Rc<Inner>, peer_id: u64, address: SocketAddr, queue: async_channel::Receiver<Vec<u8>>) {
+    let hello = encode_hello(Hello { from: inner.node_id, to: peer_id });
+    let mut backoff_ms = RECONNECT_BACKOFF_MS_MIN;
+    loop {
+        // What piled up while there was no connection is stale (heartbeats, votes of a term
+        // long gone); Raft sends again whatever still matters.
+        let mut stale = 0;
+        while queue.try_recv().is_ok() {
+            stale += 1;
+        }
+        inner.count(|stats| stats.frames_dropped += stale);
+        match TcpStream::connect_timeout(address, Duration::from_millis(CONNECT_TIMEOUT_MS)).await {
+            Ok(mut stream) => {
+                inner.count(|stats| stats.connections_made += 1);
+                backoff_ms = RECONNECT_BACKOFF_MS_MIN;
+                // Raft's messages are small and latency-bound: no Nagle delay.
+                let _ = stream.set_nodelay(true);
+                if write_queue(&mut stream, &hello, &queue).await.is_ok() {
+                    // The queue closed: the network is gone.
+                    return;
+                }
+            }
+            Err(_) => inner.count(|stats| stats.connections_failed += 1),
+        }
+        glommio::timer::sleep(Duration::from_millis(backoff_ms)).await;
+        backoff_ms = (backoff_ms * 2).min(RECONNECT_BACKOFF_MS_MAX);
+    }
+}
+
+/// Writes the hello, then the queue's frames in batches, until the connection fails (the
+/// error) or the queue closes (Ok).
+async fn write_queue(stream: &mut TcpStream, hello: &[u8], queue: &async_channel::Receiver<Vec<u8>>) -> io::Result<()> {
+    stream.write_all(hello).await?;
+    while let Ok(mut batch) = queue.recv().await {
+        while batch.len() < PEER_WRITE_BATCH_BYTES_MAX {
+            let Ok(frame) = queue.try_recv() else { break };
+            batch.extend_from_slice(&frame);
+        }
+        stream.write_all(&batch).await?;
+    }
+    Ok(())
+}
+
+async fn accept(inner: Rc<Inner>, listener: TcpListener) {
+    let open = Rc::new(Cell::new(0usize));
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                if open.get() >= PEER_CONNECTIONS_MAX {
+                    inner.count(|stats| stats.connections_rejected += 1);
+                    continue;
+                }
+                open.set(open.get() + 1);
+                let (inner, open) = (inner.clone(), open.clone());
+                glommio::spawn_local(async move {
+                    if let Err(ReadError::Wire) = read_peer(&inner, stream).await {
+                        inner.count(|stats| stats.connections_rejected += 1);
+                    }
+                    open.set(open.get() - 1);
+                })
+                .detach();
+            }
+            Err(_) => glommio::timer::sleep(Duration::from_millis(ACCEPT_RETRY_MS)).await,
+        }
+    }
+}
+
+/// Why a peer connection ended: its socket (the peer went away), or the protocol (counted).
+enum ReadError {
+    Io,
+    Wire,
+}
+
+impl From<io::Error> for ReadError {
+    fn from(_: io::Error) -> ReadError {
+        ReadError::Io
+    }
+}
+
+impl From<WireError> for ReadError {
+    fn from(_: WireError) -> ReadError {
+        ReadError::Wire
+    }
+}
+
+/// Reads one peer's connection until it ends or breaks the protocol.
+async fn read_peer(inner: &Inner, mut stream: TcpStream) -> Result<(), ReadError> {
+    let mut hello = [0; HELLO_BYTES];
+    stream.read_exact(&mut hello).await?;
+    let hello = decode_hello(&hello)?;
+    if hello.to != inner.node_id || !inner.queues.contains_key(&hello.from) {
+        return Err(WireError::Hello("from a node that is not a peer, or to another node").into());
+    }
+    let mut body = Vec::new();
+    loop {
+        let mut prefix = [0; LENGTH_PREFIX_BYTES];
+        stream.read_exact(&mut prefix).await?;
+        let body_bytes = frame_body_bytes(prefix, PEER_FRAME_BYTES_MAX)?;
+        body.resize(body_bytes, 0);
+        stream.read_exact(&mut body).await?;
+        let (group, message) = decode_peer_frame(&body)?;
+        if body.capacity() > READ_BUFFER_KEPT_BYTES_MAX {
+            body = Vec::new();
+        }
+        if message.from != hello.from {
+            return Err(WireError::Invalid(format!("node {} sent a message from {}", hello.from, message.from)).into());
+        }
+        inner.count(|stats| stats.frames_received += 1);
+        // A full inbox loses the message, as a lossy network would.
+        let delivered = inner
+            .groups
+            .borrow()
+            .get(&group)
+            .is_some_and(|inbox| inbox.try_send(Input::Message(Box::new(message))).is_ok());
+        if !delivered {
+            inner.count(|stats| stats.frames_undelivered += 1);
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The network formats (`cluster/src/wire.rs`): raft-rs messages in group-tagged frames round
+//! trip; the validation refuses what raft-rs must not see; the client protocol round trips;
+//! and every decoder returns an error, never a panic, on arbitrary bytes.
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use raft::eraftpb::{Entry, EntryType, Message, MessageType, Snapshot, SnapshotMetadata};
+use sluice_cluster::limits::{CLIENT_FRAME_BYTES_MAX, ENTRY_PAYLOAD_BYTES_MAX, PEER_FRAME_BYTES_MAX};
+use sluice_cluster::wire::{
+    decode_hello, decode_peer_frame, encode_hello, encode_peer_frame, split_frame, validate_peer_message,
+    ClientRequest, ClientResponse, FailReason, GroupId, Hello, NodeStatus, WireError, HELLO_BYTES,
+};
+
+fn append(from: u64, to: u64, index: u64, terms: &[u64]) -> Message {
+    let mut message =
+        Message { msg_type: MessageType::MsgAppend, from, to, term: 3, index, log_term: 1, ..Default::default() };
+    for (at, &term) in terms.iter().enumerate() {
+        let data = Bytes::from(vec![at as u8; 10 + at]);
+        message.entries.push(Entry { index: index + 1 + at as u64, term, data, ..Default::default() });
+    }
+    message
+}
+
+#[test]
+fn peer_frames_round_trip() {
+    let message = append(2, 1, 7, &[1, 2, 3]);
+    let frame = encode_peer_frame(GroupId(42), &message).unwrap();
+    let (body, rest) = split_frame(&frame, PEER_FRAME_BYTES_MAX).unwrap().unwrap();
+    assert!(rest.is_empty());
+    let (group, decoded) = decode_peer_frame(body).unwrap();
+    assert_eq!((group, &decoded), (GroupId(42), &message));
+    // A frame cut anywhere is not whole yet.
+    for cut in 0..frame.len() {
+        assert_eq!(split_frame(&frame[..cut], PEER_FRAME_BYTES_MAX).unwrap(), None, "cut at {cut}");
+    }
+    let hello = Hello { from: 3, to: 1 };
+    assert_eq!(decode_hello(&encode_hello(hello)).unwrap(), hello);
+    let mut bad = encode_hello(hello);
+    bad[0] ^= 1;
+    assert!(decode_hello(&bad).is_err());
+}
+
+#[test]
+fn an_oversized_frame_is_refused_before_it_is_read() {
+    let mut bytes = ((PEER_FRAME_BYTES_MAX + 1) as u32).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&[0; 16]);
+    assert!(matches!(split_frame(&bytes, PEER_FRAME_BYTES_MAX), Err(WireError::FrameTooLarge { .. })));
+    let mut message = append(2, 1, 0, &[1]);
+    message.entries[0].data = Bytes::from(vec![0; PEER_FRAME_BYTES_MAX]);
+    assert!(matches!(encode_peer_frame(GroupId(1), &message), Err(WireError::FrameTooLarge { .. })));
+}
+
+#[test]
+fn validation_refuses_what_raft_rs_must_not_see() {
+    let voters = [1, 2, 3];
+    let valid = append(2, 1, 7, &[1, 2, 3]);
+    assert_eq!(validate_peer_message(&valid, 1, &voters), Ok(()));
+    let heartbeat = Message { msg_type: MessageType::MsgHeartbeat, from: 3, to: 1, term: 5, ..Default::default() };
+    assert_eq!(validate_peer_message(&heartbeat, 1, &voters), Ok(()));
+
+    let check = |why: &str, change: &dyn Fn(&mut Message)| {
+        let mut message = valid.clone();
+        change(&mut message);
+        assert!(validate_peer_message(&message, 1, &voters).is_err(), "accepted: {why}");
+    };
+    check("to another node", &|message| message.to = 2);
+    check("from itself", &|message| message.from = 1);
+    check("from a non-member", &|message| message.from = 9);
+    check("term 0", &|message| message.term = 0);
+    check("a local type", &|message| message.msg_type = MessageType::MsgHup);
+    check("a proposal", &|message| message.msg_type = MessageType::MsgPropose);
+    check("a snapshot message", &|message| message.msg_type = MessageType::MsgSnapshot);
+    check("a snapshot inside", &|message| {
+        let mut snapshot = Snapshot::default();
+        snapshot.set_metadata(SnapshotMetadata { index: 5, term: 1, ..Default::default() });
+        message.set_snapshot(snapshot);
+    });
+    check("an index skipped", &|message| message.entries[1].index += 1);
+    check("a term going back", &|message| message.entries[2].term = 1);
+    check("a term past the message's", &|message| message.entries[2].term = 4);
+    check("a conf change", &|message| message.entries[0].entry_type = EntryType::EntryConfChange);
+    check("an oversized entry", &|message| message.entries[0].data = Bytes::from(vec![0; ENTRY_PAYLOAD_BYTES_MAX]));
+    check("entries on a heartbeat", &|message| message.msg_type = MessageType::MsgHeartbeat);
+    check("an index overflowing", &|message| message.index = u64::MAX);
+}
+
+#[test]
+fn client_messages_round_trip() {
+    let requests = [
+        ClientRequest::Append(Bytes::from_static(b"data")),
+        ClientRequest::Read { from: 9, count_max: 100 },
+        ClientRequest::Status,
+    ];
+    for request in requests {
+        let frame = request.encode();
+        let (body, _) = split_frame(&frame, CLIENT_FRAME_BYTES_MAX).unwrap().unwrap();
+        assert_eq!(ClientRequest::decode(body).unwrap(), request);
+    }
+    let responses = [
+        ClientResponse::Appended { index: 5, term: 2 },
+        ClientResponse::NotLeader { leader: 3 },
+        ClientResponse::Entries {
+            first: 4,
+            commit: 6,
+            entries: vec![Bytes::from_static(b"a"), Bytes::new(), Bytes::from_static(b"ccc")],
+        },
+        ClientResponse::Status(NodeStatus { node: 1, term: 4, leader: 2, commit: 10 }),
+        ClientResponse::Failed { reason: FailReason::Timeout, message: "not yet".to_owned() },
+    ];
+    for response in responses {
+        let frame = response.encode();
+        let (body, _) = split_frame(&frame, CLIENT_FRAME_BYTES_MAX).unwrap().unwrap();
+        assert_eq!(ClientResponse::decode(body).unwrap(), response);
+    }
+    // An empty append, an unknown kind, trailing bytes: errors.
+    assert!(ClientRequest::decode(&[1]).is_err());
+    assert!(ClientRequest::decode(&[9]).is_err());
+    assert!(ClientRequest::decode(&[3, 0]).is_err());
+    assert!(ClientResponse::decode(&[3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255]).is_err());
+}
+
+proptest! {
+    #[test]
+    fn decoders_survive_garbage(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let _ = split_frame(&bytes, PEER_FRAME_BYTES_MAX);
+        if let Ok((group, message)) = decode_peer_frame(&bytes) {
+            let _ = validate_peer_message(&message, 1, &[1, 2, 3]);
+            let _ = encode_peer_frame(group, &message);
+        }
+        if let Ok(hello) = <&[u8; HELLO_BYTES]>::try_from(bytes.get(..HELLO_BYTES).unwrap_or(&[])) {
+            let _ = decode_hello(hello);
+        }
+        if let Ok(request) = ClientRequest::decode(&bytes) {
+            prop_assert_eq!(&request.encode()[4..], &bytes[..]);
+        }
+        if let Ok(response) = ClientResponse::decode(&bytes) {
+            prop_assert_eq!(&response.encode()[4..], &bytes[..]);
+        }
+    }
+}
