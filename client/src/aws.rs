@@ -79,8 +79,10 @@ impl HttpClient {
         Ok(sender)
     }
 
-    fn request(&self, operation: Operation, body: Vec<u8>) -> Request<Full<Bytes>> {
-        let content_type = match self.encoding {
+    /// A POST of `body` under `target` (`X-Amz-Target`: `Kinesis_20131202.<Operation>`,
+    /// `Sluice_20261201.<Operation>`, or another service's, as Firehose's in `firehose.rs`).
+    fn request(&self, target: &str, encoding: Encoding, body: Vec<u8>) -> Request<Full<Bytes>> {
+        let content_type = match encoding {
             Encoding::Json => "application/x-amz-json-1.1",
             Encoding::Cbor => "application/x-amz-cbor-1.1",
         };
@@ -89,8 +91,7 @@ impl HttpClient {
             .uri("/")
             .header(header::HOST, &self.host)
             .header(header::CONTENT_TYPE, content_type)
-            // `Kinesis_20131202.<Operation>`, or `Sluice_20261201.<Operation>` for Sluice's own.
-            .header("x-amz-target", operation.target())
+            .header("x-amz-target", target)
             .body(Full::new(Bytes::from(body)))
             .expect("the request's parts are valid")
     }
@@ -99,10 +100,11 @@ impl HttpClient {
     /// and body, with the connection it came on.
     async fn exchange(
         &self,
-        operation: Operation,
+        target: &str,
+        encoding: Encoding,
         body: Vec<u8>,
     ) -> Result<(http::Response<Incoming>, SendRequest<Full<Bytes>>), ClientError> {
-        let mut request = self.request(operation, body);
+        let mut request = self.request(target, encoding, body);
         // Idle connections first; one the server closed gives the request back unsent.
         loop {
             let idle = self.idle.borrow_mut().pop();
@@ -131,13 +133,26 @@ impl HttpClient {
         }
     }
 
-    /// Calls one operation and returns its output (or the Kinesis error the server answered).
-    pub async fn call<I: OperationInput + Serialize>(&self, input: &I) -> Result<I::Output, ClientError> {
-        let operation = I::OPERATION;
-        let (response, sender) = self.exchange(operation, aws::encode_request(self.encoding, input)).await?;
+    /// Sends one request and reads its whole answer (at most [`BODY_BYTES_MAX`]): the status
+    /// and the body.
+    pub(crate) async fn post(
+        &self,
+        target: &str,
+        encoding: Encoding,
+        body: Vec<u8>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        let (response, sender) = self.exchange(target, encoding, body).await?;
         let status = response.status();
         let body = Limited::new(response.into_body(), BODY_BYTES_MAX).collect().await.map_err(io_error)?.to_bytes();
         self.release(sender);
+        Ok((status, body))
+    }
+
+    /// Calls one operation and returns its output (or the Kinesis error the server answered).
+    pub async fn call<I: OperationInput + Serialize>(&self, input: &I) -> Result<I::Output, ClientError> {
+        let operation = I::OPERATION;
+        let (status, body) =
+            self.post(&operation.target(), self.encoding, aws::encode_request(self.encoding, input)).await?;
         if status != StatusCode::OK {
             return Err(ClientError::Service(aws::decode_error(self.encoding, &body)));
         }
@@ -209,7 +224,11 @@ impl HttpClient {
     pub async fn subscribe_to_shard(&self, input: &SubscribeToShardInput) -> Result<HttpSubscription, ClientError> {
         let mut sender = self.open().await?;
         sender.ready().await.map_err(io_error)?;
-        let request = self.request(Operation::SubscribeToShard, aws::encode_request(self.encoding, input));
+        let request = self.request(
+            &Operation::SubscribeToShard.target(),
+            self.encoding,
+            aws::encode_request(self.encoding, input),
+        );
         let response = sender.send_request(request).await.map_err(io_error)?;
         if response.status() != StatusCode::OK {
             let body = Limited::new(response.into_body(), BODY_BYTES_MAX).collect().await.map_err(io_error)?.to_bytes();

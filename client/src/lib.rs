@@ -63,6 +63,7 @@ pub mod aws;
 mod connection;
 pub mod consumer;
 mod errors;
+pub mod firehose;
 pub mod producer;
 mod recv_buffer;
 #[cfg(test)]
