@@ -185,9 +185,9 @@ pub struct FlowConfig {
     pub retry_initial_backoff: Duration,
     pub retry_max_backoff: Duration,
     /// `aggregatedRecordSizeBytes`: for streams, a non-zero value ships the flow through the
-    /// KPL producer with aggregates of at most this many bytes (`producer_sink`). Unfinished:
-    /// for delivery streams it is accepted and not used (the AWS agent concatenates records
-    /// into Firehose records of this size).
+    /// KPL producer with aggregates of at most this many bytes (`producer_sink`); for delivery
+    /// streams, consecutive records are concatenated into Firehose records of at most this
+    /// size, as the AWS agent does (`stream_sink::firehose_groups`).
     pub aggregated_record_size_bytes: u64,
 }
 

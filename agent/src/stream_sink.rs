@@ -189,6 +189,9 @@ pub struct SendSettings {
     pub buffer: BufferLimits,
     pub retry_initial_backoff: Duration,
     pub retry_max_backoff: Duration,
+    /// `aggregatedRecordSizeBytes` of a delivery stream: consecutive records are sent as one
+    /// Firehose record of at most this many bytes (0: one Firehose record per record).
+    pub aggregated_record_bytes: u64,
 }
 
 /// The delay before retry number `attempt` (0-based): `initial` doubled per attempt up to
@@ -275,6 +278,7 @@ impl Sink for StreamSink {
                 buffer: limits,
                 retry_initial_backoff: Duration::from_millis(limits::RETRY_INITIAL_BACKOFF_MS_DEFAULT),
                 retry_max_backoff: Duration::from_millis(limits::RETRY_MAX_BACKOFF_MS_DEFAULT),
+                aggregated_record_bytes: 0,
             },
         )
     }
@@ -286,6 +290,10 @@ impl Sink for StreamSink {
                 buffer: flow.buffer,
                 retry_initial_backoff: flow.retry_initial_backoff,
                 retry_max_backoff: flow.retry_max_backoff,
+                aggregated_record_bytes: match flow.destination.kind {
+                    DestinationKind::DeliveryStream => flow.aggregated_record_size_bytes,
+                    DestinationKind::Stream => 0,
+                },
             },
         )
     }
@@ -660,9 +668,35 @@ enum Entry {
     Failed,
 }
 
+/// Consecutive records grouped into Firehose records of at most `aggregate_bytes` each (the
+/// AWS agent's `aggregatedRecordSizeBytes`; a record larger than that goes alone): the number
+/// of records in each group, in order. 0 means one record per group.
+pub fn firehose_groups(sizes: impl IntoIterator<Item = usize>, aggregate_bytes: usize) -> Vec<usize> {
+    let mut groups: Vec<usize> = Vec::new();
+    let mut open_bytes = 0;
+    for size in sizes {
+        match groups.last_mut() {
+            Some(count) if aggregate_bytes > 0 && open_bytes + size <= aggregate_bytes => {
+                *count += 1;
+                open_bytes += size;
+            }
+            _ => {
+                groups.push(1);
+                open_bytes = size;
+            }
+        }
+    }
+    groups
+}
+
 /// Sends one call of `pending` to `destination` (PutRecords or PutRecordBatch) and answers
 /// per record, in order.
-async fn put(context: &Context, destination: &Destination, pending: &[Pending]) -> Result<Vec<Entry>, ClientError> {
+async fn put(
+    context: &Context,
+    destination: &Destination,
+    pending: &[Pending],
+    aggregate_bytes: u64,
+) -> Result<Vec<Entry>, ClientError> {
     let connector = match destination.kind {
         DestinationKind::Stream => &context.connector,
         DestinationKind::DeliveryStream => context.firehose.as_ref().expect("checked by open_with"),
@@ -701,19 +735,33 @@ async fn put(context: &Context, destination: &Destination, pending: &[Pending]) 
             })
         }
         DestinationKind::DeliveryStream => {
-            let input = PutRecordBatchInput {
-                delivery_stream_name: destination.name.clone(),
-                records: pending.iter().map(|p| FirehoseRecord { data: p.data.clone() }).collect(),
-            };
-            // The client checks that every record has its entry.
+            let groups = firehose_groups(pending.iter().map(|p| p.data.len()), aggregate_bytes as usize);
+            let mut records = Vec::with_capacity(groups.len());
+            let mut next = 0;
+            for &count in &groups {
+                let members = &pending[next..next + count];
+                next += count;
+                let data = match members {
+                    [one] => one.data.clone(),
+                    many => Bytes::from(many.iter().flat_map(|p| p.data.iter().copied()).collect::<Vec<u8>>()),
+                };
+                records.push(FirehoseRecord { data });
+            }
+            let input = PutRecordBatchInput { delivery_stream_name: destination.name.clone(), records };
+            // The client checks that every Firehose record has its entry; a group's entry
+            // answers for each of its records.
             transport.put_record_batch(&input).await.map(|output| {
                 output
                     .request_responses
                     .iter()
-                    .map(|entry| match entry.error_code.as_deref() {
-                        None => Entry::Delivered,
-                        Some(SERVICE_UNAVAILABLE) => Entry::Throttled,
-                        Some(_) => Entry::Failed,
+                    .zip(&groups)
+                    .flat_map(|(entry, &count)| {
+                        let entry = match entry.error_code.as_deref() {
+                            None => Entry::Delivered,
+                            Some(SERVICE_UNAVAILABLE) => Entry::Throttled,
+                            Some(_) => Entry::Failed,
+                        };
+                        std::iter::repeat_n(entry, count)
                     })
                     .collect()
             })
@@ -739,7 +787,7 @@ async fn send_call(context: &Context, call: Call, settings: SendSettings) {
             // Dropped: Abandoned, sent again after a restart.
             return;
         }
-        match put(context, &destination, &pending).await {
+        match put(context, &destination, &pending, settings.aggregated_record_bytes).await {
             Ok(entries) => {
                 let before = pending.len();
                 let mut retry = Vec::new();
@@ -840,6 +888,15 @@ mod tests {
         }
         let https = StreamEndpoint::parse_firehose(Some("https://firehose.us-east-1.amazonaws.com"), &native).unwrap_err();
         assert!(https.to_string().starts_with("firehose.endpoint") && https.reason.contains("SigV4"), "{https}");
+    }
+
+    #[test]
+    fn firehose_groups_fill_up_to_the_aggregate_size_and_keep_big_records_alone() {
+        assert_eq!(firehose_groups([10, 10, 10], 0), [1, 1, 1]);
+        assert_eq!(firehose_groups([10, 10, 10], 20), [2, 1]);
+        assert_eq!(firehose_groups([10, 10, 10], 30), [3]);
+        assert_eq!(firehose_groups([5, 50, 5, 5], 20), [1, 1, 2]);
+        assert_eq!(firehose_groups([], 20), Vec::<usize>::new());
     }
 
     #[test]

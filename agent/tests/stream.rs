@@ -383,7 +383,9 @@ fn delivered_lines(dir: &std::path::Path) -> BTreeMap<String, u32> {
 }
 
 /// A `deliveryStream` flow into a real sluiced's delivery stream (PutRecordBatch on its HTTP
-/// port), delivered to a local-directory bucket and read back from the delivered objects:
+/// port, lines aggregated into Firehose records of up to 1,000 bytes as
+/// `aggregatedRecordSizeBytes` asks), delivered to a local-directory bucket and read back from
+/// the delivered objects:
 /// every line the rotating writer wrote (both rotation kinds) arrives exactly once. The agent
 /// is stopped with SIGTERM halfway (a clean stop acknowledges what it sent, so no duplicates)
 /// and restarted.
@@ -404,7 +406,8 @@ fn delivery_stream_gets_every_line_exactly_once() {
     assert_eq!(status, 200, "CreateDeliveryStream: {body}");
     let scene = Scene::new(
         "app.log*",
-        r#""initialPosition": "START_OF_FILE", "maxBufferSizeRecords": 100, "retryInitialBackoffMillis": 50, "retryMaxBackoffMillis": 500"#,
+        // Firehose records of up to 1,000 bytes: about 20 lines each (the AWS agent's aggregation).
+        r#""initialPosition": "START_OF_FILE", "maxBufferSizeRecords": 100, "aggregatedRecordSizeBytes": 1000, "retryInitialBackoffMillis": 50, "retryMaxBackoffMillis": 500"#,
     );
     let text = std::fs::read_to_string(&scene.config).unwrap().replace(r#""kinesisStream": "s""#, r#""deliveryStream": "logs""#);
     let text = text.replacen('{', &format!("{{\"firehose.endpoint\": \"http://{}\", ", sluiced.http), 1);
