@@ -63,7 +63,8 @@ pub fn producer_config(flow: &FlowConfig) -> ProducerConfig {
         record_max_buffered_time_ms: flow.buffer.age.as_millis() as u64,
         record_ttl_ms: limits::PRODUCER_SINK_RECORD_TTL_MS,
         retry_backoff_base_ms: flow.retry_initial_backoff.as_millis() as u64,
-        retry_backoff_max_ms: (flow.retry_max_backoff.as_millis() as u64).max(flow.retry_initial_backoff.as_millis() as u64),
+        retry_backoff_max_ms: (flow.retry_max_backoff.as_millis() as u64)
+            .max(flow.retry_initial_backoff.as_millis() as u64),
         ..ProducerConfig::default()
     }
 }
@@ -152,12 +153,11 @@ impl Sink for ProducerSink {
             destination: flow.destination.name.clone(),
             message: format!("aggregatedRecordSizeBytes and the buffer keys must suit the KPL producer: {error}"),
         })?;
-        self.shared
-            .configs
-            .lock()
-            .expect("not poisoned")
-            .entry(flow.destination.clone())
-            .or_insert((config, flow.retry_initial_backoff, flow.retry_max_backoff));
+        self.shared.configs.lock().expect("not poisoned").entry(flow.destination.clone()).or_insert((
+            config,
+            flow.retry_initial_backoff,
+            flow.retry_max_backoff,
+        ));
         Ok(())
     }
 
@@ -249,9 +249,8 @@ fn producer_for(
                 return Some(producer);
             }
             Err(error) => {
-                let due = last_logged
-                    .get(&destination.name)
-                    .is_none_or(|t| t.elapsed() >= limits::STREAM_SINK_LOG_EVERY);
+                let due =
+                    last_logged.get(&destination.name).is_none_or(|t| t.elapsed() >= limits::STREAM_SINK_LOG_EVERY);
                 if due {
                     last_logged.insert(destination.name.clone(), Instant::now());
                     match &error {
@@ -263,7 +262,9 @@ fn producer_for(
                                 "stream does not exist (yet); holding its records and retrying"
                             )
                         }
-                        _ => tracing::warn!(stream = destination.name.as_str(), %error, "cannot start the KPL producer; retrying with backoff"),
+                        _ => {
+                            tracing::warn!(stream = destination.name.as_str(), %error, "cannot start the KPL producer; retrying with backoff")
+                        }
                     }
                 }
             }

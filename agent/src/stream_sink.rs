@@ -110,7 +110,8 @@ impl StreamEndpoint {
         let Some(text) = endpoint else {
             return Ok(StreamEndpoint { protocol: Protocol::Native, address: DEFAULT_NATIVE_ENDPOINT.into() });
         };
-        let error = |reason: &str| EndpointError { key: "kinesis.endpoint", endpoint: text.into(), reason: reason.into() };
+        let error =
+            |reason: &str| EndpointError { key: "kinesis.endpoint", endpoint: text.into(), reason: reason.into() };
         let (protocol, rest) = if let Some(rest) = text.strip_prefix("sluice://") {
             (Protocol::Native, rest)
         } else if let Some(rest) = text.strip_prefix("http://") {
@@ -823,7 +824,10 @@ async fn send_call(context: &Context, call: Call, settings: SendSettings) {
                     }
                     Some(ErrorKind::ResourceNotFound) => {
                         if context.quiet.due(&format!("missing:{name}")) {
-                            tracing::warn!(destination = name, "{what} does not exist (yet); holding its records and retrying");
+                            tracing::warn!(
+                                destination = name,
+                                "{what} does not exist (yet); holding its records and retrying"
+                            );
                         }
                     }
                     Some(
@@ -886,7 +890,8 @@ mod tests {
             let error = StreamEndpoint::parse_firehose(Some(bad), &native).unwrap_err();
             assert!(error.reason.contains("HTTP only"), "{bad}: {error}");
         }
-        let https = StreamEndpoint::parse_firehose(Some("https://firehose.us-east-1.amazonaws.com"), &native).unwrap_err();
+        let https =
+            StreamEndpoint::parse_firehose(Some("https://firehose.us-east-1.amazonaws.com"), &native).unwrap_err();
         assert!(https.to_string().starts_with("firehose.endpoint") && https.reason.contains("SigV4"), "{https}");
     }
 

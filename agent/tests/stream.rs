@@ -337,7 +337,10 @@ fn aggregating_flow_ships_kpl_aggregates_through_the_producer() {
     }
     assert!(seen.iter().all(|&c| c == 1), "every line exactly once");
     // 5,000 lines of 73 bytes in aggregates of at most 4 KiB of data: ~90 Kinesis records.
-    assert!(aggregates > 0 && kinesis_records * 10 < lines, "{kinesis_records} Kinesis records, {aggregates} aggregates");
+    assert!(
+        aggregates > 0 && kinesis_records * 10 < lines,
+        "{kinesis_records} Kinesis records, {aggregates} aggregates"
+    );
     let status: serde_json::Value =
         serde_json::from_slice(&std::fs::read(format!("{}.status", scene.checkpoint.display())).unwrap()).unwrap();
     assert_eq!(status["flows"][0]["recordsSent"].as_u64(), Some(lines as u64), "{status}");
@@ -394,7 +397,8 @@ fn delivery_stream_gets_every_line_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let delivered = dir.path().join("delivered");
     let firehose_config = dir.path().join("firehose.toml");
-    std::fs::write(&firehose_config, format!("[buckets.files]\ndir = {:?}\n", delivered.display().to_string())).unwrap();
+    std::fs::write(&firehose_config, format!("[buckets.files]\ndir = {:?}\n", delivered.display().to_string()))
+        .unwrap();
     let sluiced =
         Sluiced::start_with(dir.path(), "unlimited", &["--firehose-config", firehose_config.to_str().unwrap()]);
     let (status, body) = firehose_call(
@@ -409,7 +413,9 @@ fn delivery_stream_gets_every_line_exactly_once() {
         // Firehose records of up to 1,000 bytes: about 20 lines each (the AWS agent's aggregation).
         r#""initialPosition": "START_OF_FILE", "maxBufferSizeRecords": 100, "aggregatedRecordSizeBytes": 1000, "retryInitialBackoffMillis": 50, "retryMaxBackoffMillis": 500"#,
     );
-    let text = std::fs::read_to_string(&scene.config).unwrap().replace(r#""kinesisStream": "s""#, r#""deliveryStream": "logs""#);
+    let text = std::fs::read_to_string(&scene.config)
+        .unwrap()
+        .replace(r#""kinesisStream": "s""#, r#""deliveryStream": "logs""#);
     let text = text.replacen('{', &format!("{{\"firehose.endpoint\": \"http://{}\", ", sluiced.http), 1);
     std::fs::write(&scene.config, text).unwrap();
     let writer = Command::new(writer_bin())

@@ -114,11 +114,7 @@ impl HttpClient {
         if output.request_responses.len() != input.records.len() {
             return Err(ClientError::UnexpectedResponse {
                 operation: "PutRecordBatch",
-                body: format!(
-                    "{} entries for {} records",
-                    output.request_responses.len(),
-                    input.records.len()
-                ),
+                body: format!("{} entries for {} records", output.request_responses.len(), input.records.len()),
             });
         }
         Ok(output)
@@ -151,7 +147,8 @@ mod tests {
         assert_eq!(output.failed_put_count, 1);
         assert_eq!(output.request_responses[0].record_id.as_deref(), Some("49"));
         assert_eq!(output.request_responses[1].error_code.as_deref(), Some(SERVICE_UNAVAILABLE));
-        let check = |body: &str, kind: ErrorKind| assert_eq!(decode_firehose_error(body.as_bytes()).kind, kind, "{body}");
+        let check =
+            |body: &str, kind: ErrorKind| assert_eq!(decode_firehose_error(body.as_bytes()).kind, kind, "{body}");
         check(r#"{"__type":"ServiceUnavailableException","message":"Slow down."}"#, ErrorKind::Throttling);
         check(r#"{"__type":"ResourceNotFoundException","message":"no"}"#, ErrorKind::ResourceNotFound);
         check(r#"{"__type":"InvalidArgumentException","message":"no"}"#, ErrorKind::InvalidArgument);
