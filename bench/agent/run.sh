@@ -41,25 +41,46 @@ python3 "$here/apache_lines.py" file "$log" "$lines"
 bytes=$(stat -c %s "$log")
 echo "==> $lines lines, $bytes bytes"
 
-read -r native_port http_port < <(python3 -c '
-import socket
-a, b = socket.socket(), socket.socket()
-a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
-print(a.getsockname()[1], b.getsockname()[1])')
-"$sluiced_bin" --data-dir "$work/data" --cores 1 --limits unlimited --log-level warn \
-    --listen "127.0.0.1:$native_port" --http-listen "127.0.0.1:$http_port" --metrics-listen 127.0.0.1:0 &
-sluiced=$!
+# Free ports below the ephemeral range (port 0's choice can be taken by a client's connect
+# before sluiced binds it); a start that fails is retried on other ports.
+free_ports() {
+    python3 -c '
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+ports = []
+while len(ports) < 2:
+    port = random.randrange(10000, low)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port)); ports.append(port)
+    except OSError:
+        pass
+    s.close()
+print(*ports)'
+}
 agent_pid=""
 writer_pid=""
+sluiced=""
 cleanup() {
     for pid in $writer_pid $agent_pid $sluiced; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
 }
 trap cleanup EXIT
-for _ in $(seq 1200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$http_port") 2>/dev/null; then break; fi
-    sleep 0.05
+for attempt in $(seq 5); do
+    read -r native_port http_port < <(free_ports)
+    "$sluiced_bin" --data-dir "$work/data" --cores 1 --limits unlimited --log-level warn \
+        --listen "127.0.0.1:$native_port" --http-listen "127.0.0.1:$http_port" --metrics-listen 127.0.0.1:0 &
+    sluiced=$!
+    up=""
+    for _ in $(seq 1200); do
+        kill -0 "$sluiced" 2>/dev/null || break
+        if (exec 3<>"/dev/tcp/127.0.0.1/$http_port") 2>/dev/null; then up=1; break; fi
+        sleep 0.05
+    done
+    [ -n "$up" ] && break
+    kill "$sluiced" 2>/dev/null || true; wait "$sluiced" 2>/dev/null || true; sluiced=""
 done
+[ -n "$sluiced" ] || { echo "sluiced did not start" >&2; exit 1; }
 call() { # $1 = operation, $2 = JSON body
     python3 - "$http_port" "$1" "$2" <<'PY'
 import sys, urllib.request
