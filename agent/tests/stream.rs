@@ -15,6 +15,8 @@
 //!   on a stream flow: the KPL producer's aggregates, de-aggregated by the checker.
 //! - `delivery_stream_gets_every_line_exactly_once`: a `deliveryStream` flow (PutRecordBatch)
 //!   into a delivery stream delivering to a local directory, read back from the objects.
+//! - `throttled_delivery_stream_records_are_retried`: `ServiceUnavailableException` per record
+//!   under `--limits kinesis`, retried until every line is in once.
 //! - `delivery_streams_need_an_http_firehose_endpoint`.
 //!
 //! `SLUICE_AGENT_KILL_SECONDS` (default 10) sets how long the writers run.
@@ -385,6 +387,36 @@ fn delivered_lines(dir: &std::path::Path) -> BTreeMap<String, u32> {
     lines
 }
 
+/// A sluiced (`limits`) with a delivery stream `logs` delivering every second to a
+/// local-directory bucket, and a scene whose one flow (`pattern`, `extra` keys) ships to it
+/// over `firehose.endpoint`. Returns them with the directory the objects land in.
+fn delivery_scene(
+    dir: &std::path::Path,
+    limits: &'static str,
+    pattern: &str,
+    extra: &str,
+) -> (Sluiced, Scene, std::path::PathBuf) {
+    let delivered = dir.join("delivered");
+    let firehose_config = dir.join("firehose.toml");
+    std::fs::write(&firehose_config, format!("[buckets.files]\ndir = {:?}\n", delivered.display().to_string()))
+        .unwrap();
+    let sluiced = Sluiced::start_with(dir, limits, &["--firehose-config", firehose_config.to_str().unwrap()]);
+    let (status, body) = firehose_call(
+        sluiced.http,
+        "CreateDeliveryStream",
+        r#"{"DeliveryStreamName": "logs", "S3DestinationConfiguration": {"RoleARN": "arn:aws:iam::000000000000:role/firehose",
+            "BucketARN": "arn:aws:s3:::files", "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 1}}}"#,
+    );
+    assert_eq!(status, 200, "CreateDeliveryStream: {body}");
+    let scene = Scene::new(pattern, extra);
+    let text = std::fs::read_to_string(&scene.config)
+        .unwrap()
+        .replace(r#""kinesisStream": "s""#, r#""deliveryStream": "logs""#);
+    let text = text.replacen('{', &format!("{{\"firehose.endpoint\": \"http://{}\", ", sluiced.http), 1);
+    std::fs::write(&scene.config, text).unwrap();
+    (sluiced, scene, delivered)
+}
+
 /// A `deliveryStream` flow into a real sluiced's delivery stream (PutRecordBatch on its HTTP
 /// port, lines aggregated into Firehose records of up to 1,000 bytes as
 /// `aggregatedRecordSizeBytes` asks), delivered to a local-directory bucket and read back from
@@ -395,29 +427,13 @@ fn delivered_lines(dir: &std::path::Path) -> BTreeMap<String, u32> {
 #[test]
 fn delivery_stream_gets_every_line_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let delivered = dir.path().join("delivered");
-    let firehose_config = dir.path().join("firehose.toml");
-    std::fs::write(&firehose_config, format!("[buckets.files]\ndir = {:?}\n", delivered.display().to_string()))
-        .unwrap();
-    let sluiced =
-        Sluiced::start_with(dir.path(), "unlimited", &["--firehose-config", firehose_config.to_str().unwrap()]);
-    let (status, body) = firehose_call(
-        sluiced.http,
-        "CreateDeliveryStream",
-        r#"{"DeliveryStreamName": "logs", "S3DestinationConfiguration": {"RoleARN": "arn:aws:iam::000000000000:role/firehose",
-            "BucketARN": "arn:aws:s3:::files", "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 1}}}"#,
-    );
-    assert_eq!(status, 200, "CreateDeliveryStream: {body}");
-    let scene = Scene::new(
+    let (sluiced, scene, delivered) = delivery_scene(
+        dir.path(),
+        "unlimited",
         "app.log*",
         // Firehose records of up to 1,000 bytes: about 20 lines each (the AWS agent's aggregation).
         r#""initialPosition": "START_OF_FILE", "maxBufferSizeRecords": 100, "aggregatedRecordSizeBytes": 1000, "retryInitialBackoffMillis": 50, "retryMaxBackoffMillis": 500"#,
     );
-    let text = std::fs::read_to_string(&scene.config)
-        .unwrap()
-        .replace(r#""kinesisStream": "s""#, r#""deliveryStream": "logs""#);
-    let text = text.replacen('{', &format!("{{\"firehose.endpoint\": \"http://{}\", ", sluiced.http), 1);
-    std::fs::write(&scene.config, text).unwrap();
     let writer = Command::new(writer_bin())
         .arg(&scene.logs)
         .args(["app.log", "2000", "1000", "3000", "4"])
@@ -456,6 +472,36 @@ fn delivery_stream_gets_every_line_exactly_once() {
     let wrong: Vec<(usize, u32)> = seen.iter().copied().enumerate().filter(|&(_, c)| c != 1).take(10).collect();
     assert!(wrong.is_empty(), "every line exactly once; (line, copies) not: {wrong:?}");
     eprintln!("delivery stream: {lines} lines written, each delivered exactly once");
+}
+
+/// A burst of 6,000 lines into a delivery stream under AWS's quotas (`--limits kinesis`: its
+/// hidden stream's 2 shards take 2,000 records/s): records come back
+/// `ServiceUnavailableException` and are retried until all are in, each delivered once.
+#[test]
+fn throttled_delivery_stream_records_are_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_sluiced, scene, delivered) = delivery_scene(
+        dir.path(),
+        "kinesis",
+        "burst.log",
+        r#""initialPosition": "START_OF_FILE", "retryInitialBackoffMillis": 100, "retryMaxBackoffMillis": 400"#,
+    );
+    let lines = 6000;
+    let text: String = (0..lines).map(|i| format!("line {i:06} {}\n", "y".repeat(80))).collect();
+    std::fs::write(scene.log("burst.log"), text).unwrap();
+    once(&scene);
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{}.status", scene.checkpoint.display())).unwrap()).unwrap();
+    let flow = &status["flows"][0];
+    assert!(flow["throttles"].as_u64().unwrap() > 0, "a burst over 2,000 records/s is throttled: {flow}");
+    assert_eq!(flow["recordsSent"].as_u64(), Some(lines as u64), "{flow}");
+    wait_for("every line delivered", || (delivered_lines(&delivered).len() >= lines).then_some(()));
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut seen = vec![0u32; lines];
+    for (line, count) in delivered_lines(&delivered) {
+        seen[line[5..11].parse::<usize>().unwrap()] += count;
+    }
+    assert!(seen.iter().all(|&c| c == 1), "every line exactly once (throttled records are never written)");
 }
 
 #[test]
