@@ -427,7 +427,7 @@ fn delivery_scene(
 #[test]
 fn delivery_stream_gets_every_line_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (sluiced, scene, delivered) = delivery_scene(
+    let (_sluiced, scene, delivered) = delivery_scene(
         dir.path(),
         "unlimited",
         "app.log*",
