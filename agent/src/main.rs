@@ -108,7 +108,15 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
             // everything else was printed.
             let options = RunOptions { sink_dir: cli.sink_file.clone(), ..RunOptions::default() };
             match run::check_sink(&config, &options)? {
-                Some(endpoints) => println!("sink: {endpoints}"),
+                Some(endpoints) => {
+                    println!("sink: {endpoints}");
+                    for flow in config.flows.iter().filter(|f| sluice_agent::producer_sink::aggregates(f)) {
+                        println!(
+                            "flow {}: through the KPL producer, aggregates of at most {} bytes",
+                            flow.id, flow.aggregated_record_size_bytes
+                        );
+                    }
+                }
                 None => println!(
                     "sink: files in {}",
                     cli.sink_file.as_deref().unwrap_or(std::path::Path::new("?")).display()

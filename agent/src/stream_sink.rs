@@ -153,6 +153,16 @@ impl StreamEndpoint {
                 ),
             });
         };
+        if text.starts_with("https://") {
+            // Unfinished, as for kinesis.endpoint: TLS and SigV4 signing in sluice-client.
+            return Err(EndpointError {
+                key: "firehose.endpoint",
+                endpoint: text.into(),
+                reason: "https endpoints (AWS itself) need TLS and SigV4 signing, which sluice-client does not have \
+                         yet; use http://host:port (sluiced's --http-listen)"
+                    .into(),
+            });
+        }
         let parsed = StreamEndpoint::parse(Some(text)).map_err(|e| EndpointError { key: "firehose.endpoint", ..e })?;
         if parsed.protocol != Protocol::Http {
             return Err(EndpointError {
