@@ -184,8 +184,10 @@ pub struct FlowConfig {
     pub processing: Vec<ProcessingOption>,
     pub retry_initial_backoff: Duration,
     pub retry_max_backoff: Duration,
-    /// `aggregatedRecordSizeBytes` (delivery streams): carried to the sink. Unfinished: the
-    /// file sink does not aggregate; the producer driver will.
+    /// `aggregatedRecordSizeBytes`: for streams, a non-zero value ships the flow through the
+    /// KPL producer with aggregates of at most this many bytes (`producer_sink`); for delivery
+    /// streams, consecutive records are concatenated into Firehose records of at most this
+    /// size, as the AWS agent does (`stream_sink::firehose_groups`).
     pub aggregated_record_size_bytes: u64,
 }
 
@@ -472,10 +474,17 @@ fn parse_flow(map: &Obj, prefix: &str, warnings: &mut Vec<ConfigWarning>) -> Res
     )?);
     let aggregated_record_size_bytes =
         reader.integer("aggregatedRecordSizeBytes", 0, 0, limits::FIREHOSE_RECORD_BYTES_MAX as u64)?;
-    if destination.kind == DestinationKind::Stream && get(map, "aggregatedRecordSizeBytes").is_some() {
-        warnings.push(ConfigWarning {
+    // Streams: a non-zero size selects the KPL producer's aggregation (Sluice's extension;
+    // `producer_sink`), whose aggregates hold at least its 64-byte minimum.
+    if destination.kind == DestinationKind::Stream
+        && aggregated_record_size_bytes > 0
+        && aggregated_record_size_bytes < limits::AGGREGATED_RECORD_BYTES_MIN
+    {
+        return Err(ConfigError::OutOfRange {
             key: key("aggregatedRecordSizeBytes"),
-            reason: "only delivery-stream flows aggregate records this way".into(),
+            value: i128::from(aggregated_record_size_bytes),
+            min: limits::AGGREGATED_RECORD_BYTES_MIN,
+            max: limits::FIREHOSE_RECORD_BYTES_MAX as u64,
         });
     }
 

@@ -20,11 +20,12 @@
 //!
 //! [`sink::Sink`] is where records leave. [`stream_sink::StreamSink`] (the default) ships them
 //! to a Kinesis stream on sluiced with PutRecords through `sluice-client`, over the native
-//! protocol or the AWS JSON API over HTTP; [`file_sink::FileSink`] appends them to files
-//! (`--sink-file DIR`). The KPL-aggregating producer driver of `sluice-client` will implement
-//! the same trait and replace the stream sink without touching the flows. Unfinished: the
-//! `deliveryStream` (Firehose) destination, which sluiced does not serve yet; such flows are
-//! refused when the configuration is loaded to run (see `docs/agent.md`).
+//! protocol or the AWS JSON API over HTTP, and to a Firehose delivery stream with
+//! PutRecordBatch; [`producer_sink::ProducerSink`] ships stream flows that set
+//! `aggregatedRecordSizeBytes` through `sluice-client`'s KPL producer (aggregation, rate
+//! limits, retries); [`file_sink::FileSink`] appends records to files (`--sink-file DIR`).
+//! Unfinished: `https://` endpoints (AWS itself), which need TLS and SigV4 signing in
+//! `sluice-client`'s HTTP client (see `docs/agent.md`).
 
 pub mod checkpoint;
 pub mod config;
@@ -35,6 +36,7 @@ pub mod json;
 pub mod limits;
 pub mod metrics;
 pub mod process;
+pub mod producer_sink;
 pub mod run;
 pub mod sink;
 pub mod split;

@@ -105,6 +105,24 @@ pub const STREAM_SINK_CALLS_HELD_MAX: usize = 16;
 /// `RLIMIT_MEMLOCK`; 2 MiB keeps the agent's footprint and memlock needs small.
 pub const STREAM_SINK_IO_MEMORY_BYTES: usize = 2 * 1024 * 1024;
 
+/// Smallest non-zero `aggregatedRecordSizeBytes` of a stream flow: the KPL's
+/// `AggregationMaxSize` minimum (`sluice_kpl::limits::AGGREGATION_MAX_SIZE_MIN`), below which
+/// an aggregate's framing leaves no room for data.
+pub const AGGREGATED_RECORD_BYTES_MIN: u64 = sluice_kpl::limits::AGGREGATION_MAX_SIZE_MIN as u64;
+
+/// Records the producer sink has handed to its producers and not yet completed, over all
+/// flows (the queue between its feeder and completer threads). The flows' windows bound the
+/// records in flight already; this only keeps the queue itself bounded, at a whole window.
+pub const PRODUCER_SINK_PENDING_MAX: usize = WINDOW_RECORDS_MAX;
+
+/// The producer sink's `RecordTtl`: a year, i.e. never in practice. The KPL fails a record not
+/// put within its TTL (30 s by default); the agent must not drop lines, so a record is retried
+/// until it is in, as the stream sink does, and back-pressure stops the flows meanwhile.
+pub const PRODUCER_SINK_RECORD_TTL_MS: u64 = 365 * 24 * 3600 * 1000;
+
+/// How often a stopping producer sink looks whether its records completed.
+pub const PRODUCER_SINK_SHUTDOWN_POLL: Duration = Duration::from_millis(10);
+
 /// A recurring sink problem (sluiced unreachable, a stream that does not exist yet) is logged
 /// at most this often per stream: visible, without a line per retry.
 pub const STREAM_SINK_LOG_EVERY: Duration = Duration::from_secs(60);

@@ -103,11 +103,20 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
             for warning in &config.warnings {
                 println!("warning: {warning}");
             }
-            // Whether this build can run it: the sink's refusals (deliveryStream flows, an
-            // https endpoint) fail the check, after everything else was printed.
+            // Whether this build can run it: the sink's refusals (an https endpoint, a
+            // delivery stream without an HTTP firehose.endpoint) fail the check, after
+            // everything else was printed.
             let options = RunOptions { sink_dir: cli.sink_file.clone(), ..RunOptions::default() };
             match run::check_sink(&config, &options)? {
-                Some(endpoint) => println!("sink: PutRecords to {endpoint}"),
+                Some(endpoints) => {
+                    println!("sink: {endpoints}");
+                    for flow in config.flows.iter().filter(|f| sluice_agent::producer_sink::aggregates(f)) {
+                        println!(
+                            "flow {}: through the KPL producer, aggregates of at most {} bytes",
+                            flow.id, flow.aggregated_record_size_bytes
+                        );
+                    }
+                }
                 None => println!(
                     "sink: files in {}",
                     cli.sink_file.as_deref().unwrap_or(std::path::Path::new("?")).display()
@@ -156,8 +165,9 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
         None => {
             let config = AgentConfig::load(&cli.config)?;
             let load_options = RunOptions { sink_dir: cli.sink_file.clone(), ..RunOptions::default() };
-            // A configuration this sink cannot serve (deliveryStream flows, an https endpoint)
-            // is refused now, before a signal handler, a thread or a file is touched.
+            // A configuration this sink cannot serve (an https endpoint, a delivery stream
+            // without an HTTP firehose.endpoint) is refused now, before a signal handler, a
+            // thread or a file is touched.
             run::check_sink(&config, &load_options).with_context(|| format!("{}", cli.config.display()))?;
             let stop = Arc::new(AtomicBool::new(false));
             let report = Arc::new(AtomicBool::new(false));

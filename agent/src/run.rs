@@ -12,8 +12,9 @@ use crate::config::{AgentConfig, DestinationKind};
 use crate::file_sink::FileSink;
 use crate::limits;
 use crate::metrics::{FlowMetrics, Status};
+use crate::producer_sink::ProducerSink;
 use crate::sink::{Sink, SinkSettings};
-use crate::stream_sink::{EndpointError, StreamEndpoint, StreamSink, DELIVERY_STREAM_UNSUPPORTED};
+use crate::stream_sink::{EndpointError, SinkEndpoints, StreamEndpoint, StreamSink};
 use crate::tail::{self, FlowContext, FlowExit, TailError};
 use crate::watch::{Wake, Watcher};
 
@@ -45,8 +46,6 @@ pub enum RunError {
     Tail(#[from] TailError),
     #[error("cannot start the file sink in {dir}: {source}")]
     Sink { dir: PathBuf, source: std::io::Error },
-    #[error("flow {flow}: {message}")]
-    DeliveryStream { flow: String, message: &'static str },
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
     #[error("cannot start the stream sink: {0}")]
@@ -94,16 +93,20 @@ pub fn sink_settings(config: &AgentConfig) -> SinkSettings {
 }
 
 /// Checks that the configuration can run with the sink `options` pick, before anything is
-/// read: the stream sink (the default) refuses `deliveryStream` flows, which sluiced does not
-/// serve yet, and a `kinesis.endpoint` it cannot use. Returns the stream sink's endpoint.
-pub fn check_sink(config: &AgentConfig, options: &RunOptions) -> Result<Option<StreamEndpoint>, RunError> {
+/// read: the stream sink (the default) refuses a `kinesis.endpoint` it cannot use (https,
+/// unfinished), and, when a flow names a delivery stream, a `firehose.endpoint` that is not
+/// HTTP. Returns the stream sink's endpoints.
+pub fn check_sink(config: &AgentConfig, options: &RunOptions) -> Result<Option<SinkEndpoints>, RunError> {
     if options.sink_dir.is_some() {
         return Ok(None);
     }
-    if let Some(flow) = config.flows.iter().find(|f| f.destination.kind == DestinationKind::DeliveryStream) {
-        return Err(RunError::DeliveryStream { flow: flow.id.clone(), message: DELIVERY_STREAM_UNSUPPORTED });
-    }
-    Ok(Some(StreamEndpoint::parse(config.kinesis.endpoint.as_deref())?))
+    let kinesis = StreamEndpoint::parse(config.kinesis.endpoint.as_deref())?;
+    let firehose = if config.flows.iter().any(|f| f.destination.kind == DestinationKind::DeliveryStream) {
+        Some(StreamEndpoint::parse_firehose(config.firehose.endpoint.as_deref(), &kinesis)?)
+    } else {
+        None
+    };
+    Ok(Some(SinkEndpoints { kinesis, firehose }))
 }
 
 /// Runs the agent until `stop` is set (or, with `--once`, until everything is shipped).
@@ -116,9 +119,16 @@ pub fn run(
 ) -> Result<RunSummary, RunError> {
     let sink: Arc<dyn Sink> = match (&options.sink_dir, check_sink(&config, &options)?) {
         (Some(dir), _) => FileSink::start(dir).map_err(|source| RunError::Sink { dir: dir.clone(), source })?,
-        // The KPL-aggregating producer driver, when it lands, is started here instead (it
-        // implements `Sink` too; docs/agent.md, "The sink boundary").
-        (None, Some(endpoint)) => StreamSink::start(endpoint).map_err(RunError::StreamSink)?,
+        (None, Some(endpoints)) => {
+            let kinesis = endpoints.kinesis.clone();
+            let streams = StreamSink::start(endpoints).map_err(RunError::StreamSink)?;
+            if config.flows.iter().any(crate::producer_sink::aggregates) {
+                // Aggregating flows through the KPL producer; the rest through `streams`.
+                ProducerSink::start(&kinesis, streams).map_err(RunError::StreamSink)?
+            } else {
+                streams
+            }
+        }
         (None, None) => unreachable!("check_sink returns an endpoint without --sink-file"),
     };
     run_with_sink(config, options, sink, stop, report)

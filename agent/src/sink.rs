@@ -6,8 +6,8 @@
 //! "failed" for good) and every record before it in the file did too.
 //!
 //! The contract a sink implements ([`crate::stream_sink::StreamSink`] implements it for streams
-//! over the native or HTTP protocol, [`crate::file_sink::FileSink`] on local files, and the
-//! KPL-aggregating producer driver of `sluice-client` will):
+//! over the native or HTTP protocol and for delivery streams, [`crate::producer_sink::ProducerSink`]
+//! through `sluice-client`'s KPL producer, [`crate::file_sink::FileSink`] on local files):
 //!
 //! - **Bounded.** `submit` either takes the records or, when the sink has no room for them
 //!   within `wait`, hands them back ([`SubmitError::Full`]); the flow then stops reading until

@@ -1,23 +1,30 @@
 //! The stream sink: ships records to a Kinesis stream on a real `sluiced` (or anything that
-//! speaks Kinesis' API) with PutRecords through `sluice-client`, as the AWS Kinesis Agent does,
-//! and acknowledges each record only once the service answered that it holds it (sluiced
-//! answers PutRecords after the records are durable on disk).
+//! speaks Kinesis' API) with PutRecords through `sluice-client`, and to a Firehose delivery
+//! stream with PutRecordBatch, as the AWS Kinesis Agent does, and acknowledges each record
+//! only once the service answered that it holds it (sluiced answers PutRecords after the
+//! records are durable on disk, and PutRecordBatch once they are durable in the delivery
+//! stream's hidden stream).
 //!
 //! - **Protocols.** `kinesis.endpoint` picks one: `sluice://host:port` or a bare `host:port`
 //!   is sluiced's native protocol (the default, at sluiced's default address
 //!   `127.0.0.1:4568`); `http://host:port` is the AWS JSON 1.1 API over HTTP/1.1 (sluiced's
 //!   `--http-listen`, or any Kinesis-compatible HTTP service). `https://` (AWS itself) is
 //!   refused at start: `sluice-client` has neither TLS nor SigV4 signing yet.
+//!   `deliveryStream` flows go to `firehose.endpoint`, which must be `http://host:port`
+//!   (Firehose's API is JSON over HTTP only: sluiced serves it on its `--http-listen` port);
+//!   without it, to `kinesis.endpoint` if that is `http://`.
 //! - **Batching**, the AWS agent's: per destination, records collect until
 //!   `maxBufferSizeRecords` (at most 500, PutRecords' limit), `maxBufferSizeBytes` (at most
-//!   5 MiB, counting data and partition keys as Kinesis does) or `maxBufferAgeMillis`.
+//!   5 MiB, counting data and partition keys as Kinesis does) or `maxBufferAgeMillis`; for
+//!   delivery streams at most 500 records and 4 MiB of data, PutRecordBatch's limits.
 //! - **One call in flight per destination**, and a call's failed entries are retried (after a
 //!   backoff from `retryInitialBackoffMillis` doubling to `retryMaxBackoffMillis`, with
 //!   jitter) before the next call is sent. So with no failed entries (no throttling), each
 //!   shard holds every file's records in file order, and a re-sent call (after a broken
 //!   connection) repeats records right after themselves. A throttled entry retried alone can
 //!   land after records that followed it, as with the AWS agent.
-//! - **Errors.** A failed entry (throttled, internal failure) is retried. A whole call that
+//! - **Errors.** A failed entry (throttled, internal failure; for delivery streams
+//!   `ServiceUnavailableException`, Firehose's throttling) is retried. A whole call that
 //!   fails for a reason that can pass (connection lost, sluiced restarting, throttling, a
 //!   stream that does not exist yet, access denied) is retried with backoff, forever, holding
 //!   the records: the flows stop reading when the sink is full, nothing is dropped. A call the
@@ -32,8 +39,8 @@
 //! The driver is one thread running a glommio executor (the client is glommio-based, like
 //! sluiced); the flows' threads talk to it through a crossbeam queue and a doorbell.
 //!
-//! This sink stands where the KPL-aggregating producer driver of `sluice-client` will: both
-//! implement [`Sink`], so switching is a change in `run::run` only (`docs/agent.md`).
+//! Stream flows that set `aggregatedRecordSizeBytes` go through the KPL producer instead
+//! (`producer_sink`), which wraps this sink for the other flows.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -47,6 +54,7 @@ use bytes::Bytes;
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TryRecvError};
 use rand::Rng;
 use sluice_client::aws::HttpClient;
+use sluice_client::firehose::{FirehoseRecord, PutRecordBatchInput, PutRecordBatchOutput, SERVICE_UNAVAILABLE};
 use sluice_client::{
     Client, ClientError, Encoding, ErrorKind, PutRecordsInput, PutRecordsOutput, PutRecordsRequestEntry,
 };
@@ -87,8 +95,10 @@ impl std::fmt::Display for StreamEndpoint {
 
 /// Why `kinesis.endpoint` cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("kinesis.endpoint {endpoint:?}: {reason}")]
+#[error("{key} {endpoint:?}: {reason}")]
 pub struct EndpointError {
+    /// `kinesis.endpoint` or `firehose.endpoint`.
+    pub key: &'static str,
     pub endpoint: String,
     pub reason: String,
 }
@@ -100,7 +110,8 @@ impl StreamEndpoint {
         let Some(text) = endpoint else {
             return Ok(StreamEndpoint { protocol: Protocol::Native, address: DEFAULT_NATIVE_ENDPOINT.into() });
         };
-        let error = |reason: &str| EndpointError { endpoint: text.into(), reason: reason.into() };
+        let error =
+            |reason: &str| EndpointError { key: "kinesis.endpoint", endpoint: text.into(), reason: reason.into() };
         let (protocol, rest) = if let Some(rest) = text.strip_prefix("sluice://") {
             (Protocol::Native, rest)
         } else if let Some(rest) = text.strip_prefix("http://") {
@@ -123,6 +134,64 @@ impl StreamEndpoint {
         }
         Ok(StreamEndpoint { protocol, address: address.into() })
     }
+
+    /// Reads `firehose.endpoint` for `deliveryStream` flows: `http://host:port` (Firehose's
+    /// API is JSON over HTTP only; sluiced serves it on `--http-listen`). Without one, the
+    /// delivery streams are reached at `kinesis` if that is an HTTP endpoint (sluiced serves
+    /// both APIs on one port).
+    pub fn parse_firehose(endpoint: Option<&str>, kinesis: &StreamEndpoint) -> Result<StreamEndpoint, EndpointError> {
+        let Some(text) = endpoint else {
+            if kinesis.protocol == Protocol::Http {
+                return Ok(kinesis.clone());
+            }
+            return Err(EndpointError {
+                key: "firehose.endpoint",
+                endpoint: String::new(),
+                reason: format!(
+                    "deliveryStream flows need it (http://host:port: Firehose's API is served over HTTP only, \
+                     on sluiced's --http-listen port); kinesis.endpoint {kinesis} is not HTTP"
+                ),
+            });
+        };
+        if text.starts_with("https://") {
+            // Unfinished, as for kinesis.endpoint: TLS and SigV4 signing in sluice-client.
+            return Err(EndpointError {
+                key: "firehose.endpoint",
+                endpoint: text.into(),
+                reason: "https endpoints (AWS itself) need TLS and SigV4 signing, which sluice-client does not have \
+                         yet; use http://host:port (sluiced's --http-listen)"
+                    .into(),
+            });
+        }
+        let parsed = StreamEndpoint::parse(Some(text)).map_err(|e| EndpointError { key: "firehose.endpoint", ..e })?;
+        if parsed.protocol != Protocol::Http {
+            return Err(EndpointError {
+                key: "firehose.endpoint",
+                endpoint: text.into(),
+                reason: "must be http://host:port: Firehose's API is served over HTTP only (sluiced's --http-listen)"
+                    .into(),
+            });
+        }
+        Ok(parsed)
+    }
+}
+
+/// Where the stream sink sends: streams to `kinesis`, delivery streams to `firehose` (present
+/// when a flow names a delivery stream).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkEndpoints {
+    pub kinesis: StreamEndpoint,
+    pub firehose: Option<StreamEndpoint>,
+}
+
+impl std::fmt::Display for SinkEndpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PutRecords to {}", self.kinesis)?;
+        if let Some(firehose) = &self.firehose {
+            write!(f, ", PutRecordBatch to {firehose}")?;
+        }
+        Ok(())
+    }
 }
 
 /// What the sink needs per destination, from its (first) flow.
@@ -131,6 +200,9 @@ pub struct SendSettings {
     pub buffer: BufferLimits,
     pub retry_initial_backoff: Duration,
     pub retry_max_backoff: Duration,
+    /// `aggregatedRecordSizeBytes` of a delivery stream: consecutive records are sent as one
+    /// Firehose record of at most this many bytes (0: one Firehose record per record).
+    pub aggregated_record_bytes: u64,
 }
 
 /// The delay before retry number `attempt` (0-based): `initial` doubled per attempt up to
@@ -152,7 +224,7 @@ struct Shared {
 
 /// The stream sink. See the module docs.
 pub struct StreamSink {
-    endpoint: StreamEndpoint,
+    endpoints: SinkEndpoints,
     queue: Sender<Vec<SinkRecord>>,
     doorbell: async_channel::Sender<()>,
     shared: Arc<Shared>,
@@ -161,9 +233,9 @@ pub struct StreamSink {
 }
 
 impl StreamSink {
-    /// Starts the driver thread for `endpoint`. It connects lazily (and again after every
+    /// Starts the driver thread for `endpoints`. It connects lazily (and again after every
     /// broken connection), so a sluiced that is not up yet delays records, not the start.
-    pub fn start(endpoint: StreamEndpoint) -> std::io::Result<Arc<StreamSink>> {
+    pub fn start(endpoints: SinkEndpoints) -> std::io::Result<Arc<StreamSink>> {
         let (queue, records) = bounded(limits::SINK_QUEUE_BATCHES_MAX);
         let (doorbell, rings) = async_channel::bounded(1);
         let shared = Arc::new(Shared {
@@ -172,7 +244,7 @@ impl StreamSink {
             shutdown: Mutex::new(None),
         });
         let driver_shared = Arc::clone(&shared);
-        let driver_endpoint = endpoint.clone();
+        let driver_endpoints = endpoints.clone();
         let driver_doorbell = doorbell.clone();
         let worker = std::thread::Builder::new().name("stream-sink".into()).spawn(move || {
             let executor = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
@@ -181,13 +253,13 @@ impl StreamSink {
                 .make();
             match executor {
                 Ok(executor) => executor.run(async move {
-                    Driver::new(driver_endpoint, driver_shared, records, rings, driver_doorbell).run().await;
+                    Driver::new(driver_endpoints, driver_shared, records, rings, driver_doorbell).run().await;
                 }),
                 Err(error) => tracing::error!(%error, "cannot start the stream sink's executor; nothing is shipped"),
             }
         })?;
         Ok(Arc::new(StreamSink {
-            endpoint,
+            endpoints,
             queue,
             doorbell,
             shared,
@@ -198,21 +270,16 @@ impl StreamSink {
 
     /// [`Sink::open`] with the retry settings too (the file sink needs none).
     pub fn open_with(&self, destination: &Destination, settings: SendSettings) -> Result<(), SinkError> {
-        if destination.kind == DestinationKind::DeliveryStream {
+        if destination.kind == DestinationKind::DeliveryStream && self.endpoints.firehose.is_none() {
             return Err(SinkError {
                 destination: destination.name.clone(),
-                message: DELIVERY_STREAM_UNSUPPORTED.into(),
+                message: "deliveryStream flows need firehose.endpoint (http://host:port)".into(),
             });
         }
         self.shared.settings.lock().expect("not poisoned").entry(destination.clone()).or_insert(settings);
         Ok(())
     }
 }
-
-/// Why `deliveryStream` flows cannot run against sluiced.
-pub const DELIVERY_STREAM_UNSUPPORTED: &str =
-    "deliveryStream (Firehose) is not served by sluiced yet (the delivery engine, \
-     docs/firehose.md, is not wired into the daemon); use kinesisStream, or --sink-file DIR";
 
 impl Sink for StreamSink {
     fn open(&self, destination: &Destination, limits: BufferLimits) -> Result<(), SinkError> {
@@ -222,6 +289,7 @@ impl Sink for StreamSink {
                 buffer: limits,
                 retry_initial_backoff: Duration::from_millis(limits::RETRY_INITIAL_BACKOFF_MS_DEFAULT),
                 retry_max_backoff: Duration::from_millis(limits::RETRY_MAX_BACKOFF_MS_DEFAULT),
+                aggregated_record_bytes: 0,
             },
         )
     }
@@ -233,6 +301,10 @@ impl Sink for StreamSink {
                 buffer: flow.buffer,
                 retry_initial_backoff: flow.retry_initial_backoff,
                 retry_max_backoff: flow.retry_max_backoff,
+                aggregated_record_bytes: match flow.destination.kind {
+                    DestinationKind::DeliveryStream => flow.aggregated_record_size_bytes,
+                    DestinationKind::Stream => 0,
+                },
             },
         )
     }
@@ -269,7 +341,7 @@ impl Sink for StreamSink {
     }
 
     fn describe(&self) -> String {
-        format!("stream sink to {}", self.endpoint)
+        format!("stream sink: {}", self.endpoints)
     }
 }
 
@@ -284,12 +356,13 @@ impl Drop for StreamSink {
 /// A record on its way, with what retries need.
 struct Pending {
     data: Bytes,
+    /// Empty for delivery streams.
     partition_key: String,
     ack: Ack,
     throttles: u32,
 }
 
-/// One PutRecords call's records.
+/// One PutRecords (or PutRecordBatch) call's records.
 struct Call {
     destination: Destination,
     records: Vec<Pending>,
@@ -316,6 +389,13 @@ impl Transport {
         match self {
             Transport::Native(client) => client.call(input).await,
             Transport::Http(client) => client.call(input).await,
+        }
+    }
+
+    async fn put_record_batch(&self, input: &PutRecordBatchInput) -> Result<PutRecordBatchOutput, ClientError> {
+        match self {
+            Transport::Http(client) => client.put_record_batch(input).await,
+            Transport::Native(_) => unreachable!("firehose endpoints are HTTP (StreamEndpoint::parse_firehose)"),
         }
     }
 
@@ -375,6 +455,8 @@ impl Quiet {
 /// What the senders share with the main loop.
 struct Context {
     connector: Connector,
+    /// Delivery streams' endpoint, when a flow names one.
+    firehose: Option<Connector>,
     /// Sealed calls queued or in flight, over all destinations.
     held: Cell<usize>,
     shutdown: RefCell<Option<Instant>>,
@@ -399,14 +481,15 @@ struct Driver {
 
 impl Driver {
     fn new(
-        endpoint: StreamEndpoint,
+        endpoints: SinkEndpoints,
         shared: Arc<Shared>,
         records: Receiver<Vec<SinkRecord>>,
         rings: async_channel::Receiver<()>,
         doorbell: async_channel::Sender<()>,
     ) -> Driver {
         let context = Rc::new(Context {
-            connector: Connector { endpoint, current: RefCell::new(None) },
+            connector: Connector { endpoint: endpoints.kinesis, current: RefCell::new(None) },
+            firehose: endpoints.firehose.map(|endpoint| Connector { endpoint, current: RefCell::new(None) }),
             held: Cell::new(0),
             shutdown: RefCell::new(None),
             doorbell,
@@ -475,9 +558,13 @@ impl Driver {
 
     fn add(&mut self, record: SinkRecord) {
         let SinkRecord { destination, partition_key, data, ack } = record;
-        let Some(partition_key) = partition_key else {
-            ack.failed("a stream record without a partition key");
-            return;
+        let partition_key = match (&destination.kind, partition_key) {
+            (DestinationKind::Stream, Some(key)) => key,
+            (DestinationKind::Stream, None) => {
+                ack.failed("a stream record without a partition key");
+                return;
+            }
+            (DestinationKind::DeliveryStream, _) => String::new(),
         };
         // Kinesis counts the partition key into the call's size.
         let size = (data.len() + partition_key.len()) as u64;
@@ -583,8 +670,127 @@ async fn send_calls(context: Rc<Context>, queue: async_channel::Receiver<Call>, 
     }
 }
 
+/// How one record of a call came back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Delivered,
+    Throttled,
+    /// Failed for a reason that can pass (an internal failure): retried like a throttle.
+    Failed,
+}
+
+/// Consecutive records grouped into Firehose records of at most `aggregate_bytes` each (the
+/// AWS agent's `aggregatedRecordSizeBytes`; a record larger than that goes alone): the number
+/// of records in each group, in order. 0 means one record per group.
+pub fn firehose_groups(sizes: impl IntoIterator<Item = usize>, aggregate_bytes: usize) -> Vec<usize> {
+    let mut groups: Vec<usize> = Vec::new();
+    let mut open_bytes = 0;
+    for size in sizes {
+        match groups.last_mut() {
+            Some(count) if aggregate_bytes > 0 && open_bytes + size <= aggregate_bytes => {
+                *count += 1;
+                open_bytes += size;
+            }
+            _ => {
+                groups.push(1);
+                open_bytes = size;
+            }
+        }
+    }
+    groups
+}
+
+/// Sends one call of `pending` to `destination` (PutRecords or PutRecordBatch) and answers
+/// per record, in order.
+async fn put(
+    context: &Context,
+    destination: &Destination,
+    pending: &[Pending],
+    aggregate_bytes: u64,
+) -> Result<Vec<Entry>, ClientError> {
+    let connector = match destination.kind {
+        DestinationKind::Stream => &context.connector,
+        DestinationKind::DeliveryStream => context.firehose.as_ref().expect("checked by open_with"),
+    };
+    let transport = connector.get().await?;
+    let result = match destination.kind {
+        DestinationKind::Stream => {
+            let input = PutRecordsInput {
+                records: pending
+                    .iter()
+                    .map(|p| PutRecordsRequestEntry {
+                        data: p.data.clone(),
+                        explicit_hash_key: None,
+                        partition_key: Some(p.partition_key.clone()),
+                    })
+                    .collect(),
+                stream_name: Some(destination.name.clone()),
+                stream_arn: None,
+            };
+            transport.put_records(&input).await.and_then(|output| {
+                if output.records.len() != pending.len() {
+                    return Err(ClientError::UnexpectedResponse {
+                        operation: "PutRecords",
+                        body: format!("{} entries for {} records", output.records.len(), pending.len()),
+                    });
+                }
+                Ok(output
+                    .records
+                    .iter()
+                    .map(|entry| match entry.error_code {
+                        None => Entry::Delivered,
+                        Some(ErrorKind::ProvisionedThroughputExceeded) => Entry::Throttled,
+                        Some(_) => Entry::Failed,
+                    })
+                    .collect())
+            })
+        }
+        DestinationKind::DeliveryStream => {
+            let groups = firehose_groups(pending.iter().map(|p| p.data.len()), aggregate_bytes as usize);
+            let mut records = Vec::with_capacity(groups.len());
+            let mut next = 0;
+            for &count in &groups {
+                let members = &pending[next..next + count];
+                next += count;
+                let data = match members {
+                    [one] => one.data.clone(),
+                    many => Bytes::from(many.iter().flat_map(|p| p.data.iter().copied()).collect::<Vec<u8>>()),
+                };
+                records.push(FirehoseRecord { data });
+            }
+            let input = PutRecordBatchInput { delivery_stream_name: destination.name.clone(), records };
+            // The client checks that every Firehose record has its entry; a group's entry
+            // answers for each of its records.
+            transport.put_record_batch(&input).await.map(|output| {
+                output
+                    .request_responses
+                    .iter()
+                    .zip(&groups)
+                    .flat_map(|(entry, &count)| {
+                        let entry = match entry.error_code.as_deref() {
+                            None => Entry::Delivered,
+                            Some(SERVICE_UNAVAILABLE) => Entry::Throttled,
+                            Some(_) => Entry::Failed,
+                        };
+                        std::iter::repeat_n(entry, count)
+                    })
+                    .collect()
+            })
+        }
+    };
+    if result.as_ref().is_err_and(|e| matches!(e, ClientError::Connection(_))) {
+        connector.drop_connection();
+    }
+    result
+}
+
 async fn send_call(context: &Context, call: Call, settings: SendSettings) {
-    let stream = call.destination.name.clone();
+    let destination = call.destination;
+    let (operation, what) = match destination.kind {
+        DestinationKind::Stream => ("PutRecords", "stream"),
+        DestinationKind::DeliveryStream => ("PutRecordBatch", "delivery stream"),
+    };
+    let name = destination.name.as_str();
     let mut pending = call.records;
     let mut attempt: u32 = 0;
     loop {
@@ -592,41 +798,18 @@ async fn send_call(context: &Context, call: Call, settings: SendSettings) {
             // Dropped: Abandoned, sent again after a restart.
             return;
         }
-        let outcome = match context.connector.get().await {
-            Ok(transport) => {
-                let input = PutRecordsInput {
-                    records: pending
-                        .iter()
-                        .map(|p| PutRecordsRequestEntry {
-                            data: p.data.clone(),
-                            explicit_hash_key: None,
-                            partition_key: Some(p.partition_key.clone()),
-                        })
-                        .collect(),
-                    stream_name: Some(stream.clone()),
-                    stream_arn: None,
-                };
-                let result = transport.put_records(&input).await;
-                if result.as_ref().is_err_and(|e| matches!(e, ClientError::Connection(_))) {
-                    context.connector.drop_connection();
-                }
-                result
-            }
-            Err(error) => Err(error),
-        };
-        match outcome {
-            Ok(output) if output.records.len() == pending.len() => {
+        match put(context, &destination, &pending, settings.aggregated_record_bytes).await {
+            Ok(entries) => {
                 let before = pending.len();
                 let mut retry = Vec::new();
-                for (mut record, entry) in pending.into_iter().zip(output.records) {
-                    match entry.error_code {
-                        None => record.ack.delivered(record.throttles),
-                        Some(code) => {
-                            if code == ErrorKind::ProvisionedThroughputExceeded {
-                                record.throttles = record.throttles.saturating_add(1);
-                            }
+                for (mut record, entry) in pending.into_iter().zip(entries) {
+                    match entry {
+                        Entry::Delivered => record.ack.delivered(record.throttles),
+                        Entry::Throttled => {
+                            record.throttles = record.throttles.saturating_add(1);
                             retry.push(record);
                         }
+                        Entry::Failed => retry.push(record),
                     }
                 }
                 if retry.is_empty() {
@@ -636,34 +819,24 @@ async fn send_call(context: &Context, call: Call, settings: SendSettings) {
                     attempt = 0;
                 }
                 pending = retry;
-                tracing::debug!(stream = stream.as_str(), failed = pending.len(), "retrying failed entries");
-            }
-            Ok(output) => {
-                if context.quiet.due(&format!("count:{stream}")) {
-                    tracing::warn!(
-                        stream = stream.as_str(),
-                        sent = pending.len(),
-                        answered = output.records.len(),
-                        "PutRecords answered with the wrong number of entries; sending the call again"
-                    );
-                }
+                tracing::debug!(destination = name, failed = pending.len(), "retrying failed entries");
             }
             Err(error) => {
                 let code = error.code();
                 match code {
                     Some(ErrorKind::InvalidArgument | ErrorKind::Validation | ErrorKind::Serialization) => {
-                        let reason = format!("PutRecords to {stream} refused: {error}");
-                        tracing::error!(stream = stream.as_str(), records = pending.len(), %error, "the service refused the call; its records are skipped");
+                        let reason = format!("{operation} to {what} {name} refused: {error}");
+                        tracing::error!(destination = name, records = pending.len(), %error, "the service refused the call; its records are skipped");
                         for record in pending {
                             record.ack.failed(reason.clone());
                         }
                         return;
                     }
                     Some(ErrorKind::ResourceNotFound) => {
-                        if context.quiet.due(&format!("missing:{stream}")) {
+                        if context.quiet.due(&format!("missing:{name}")) {
                             tracing::warn!(
-                                stream = stream.as_str(),
-                                "stream does not exist (yet); holding its records and retrying"
+                                destination = name,
+                                "{what} does not exist (yet); holding its records and retrying"
                             );
                         }
                     }
@@ -675,8 +848,8 @@ async fn send_call(context: &Context, call: Call, settings: SendSettings) {
                         }
                     }
                     _ => {
-                        if context.quiet.due(&format!("error:{stream}")) {
-                            tracing::warn!(stream = stream.as_str(), endpoint = %context.connector.endpoint, %error, "PutRecords failed; retrying with backoff");
+                        if context.quiet.due(&format!("error:{name}")) {
+                            tracing::warn!(destination = name, %error, "{operation} failed; retrying with backoff");
                         }
                     }
                 }
@@ -712,6 +885,33 @@ mod tests {
         for bad in ["ftp://h:1", "http://h:1/path", "sluice://", "hostonly"] {
             assert!(StreamEndpoint::parse(Some(bad)).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn firehose_endpoints_are_http_or_borrowed_from_an_http_kinesis_endpoint() {
+        let http = |a: &str| StreamEndpoint { protocol: Protocol::Http, address: a.into() };
+        let native = StreamEndpoint::parse(None).unwrap();
+        assert_eq!(StreamEndpoint::parse_firehose(Some("http://h:2"), &native).unwrap(), http("h:2"));
+        assert_eq!(StreamEndpoint::parse_firehose(None, &http("h:3")).unwrap(), http("h:3"));
+        let none = StreamEndpoint::parse_firehose(None, &native).unwrap_err();
+        assert_eq!(none.key, "firehose.endpoint");
+        assert!(none.reason.contains("HTTP only"), "{none}");
+        for bad in ["sluice://h:1", "h:1"] {
+            let error = StreamEndpoint::parse_firehose(Some(bad), &native).unwrap_err();
+            assert!(error.reason.contains("HTTP only"), "{bad}: {error}");
+        }
+        let https =
+            StreamEndpoint::parse_firehose(Some("https://firehose.us-east-1.amazonaws.com"), &native).unwrap_err();
+        assert!(https.to_string().starts_with("firehose.endpoint") && https.reason.contains("SigV4"), "{https}");
+    }
+
+    #[test]
+    fn firehose_groups_fill_up_to_the_aggregate_size_and_keep_big_records_alone() {
+        assert_eq!(firehose_groups([10, 10, 10], 0), [1, 1, 1]);
+        assert_eq!(firehose_groups([10, 10, 10], 20), [2, 1]);
+        assert_eq!(firehose_groups([10, 10, 10], 30), [3]);
+        assert_eq!(firehose_groups([5, 50, 5, 5], 20), [1, 1, 2]);
+        assert_eq!(firehose_groups([], 20), Vec::<usize>::new());
     }
 
     #[test]

@@ -11,7 +11,13 @@
 //!   takes a burst of 3,000 lines: entries come back throttled and are retried until all are in.
 //! - `http_endpoint_and_a_stream_created_late`: the AWS JSON API over HTTP, to a stream that
 //!   does not exist when the agent starts.
-//! - `delivery_streams_are_refused_at_load`.
+//! - `aggregating_flow_ships_kpl_aggregates_through_the_producer`: `aggregatedRecordSizeBytes`
+//!   on a stream flow: the KPL producer's aggregates, de-aggregated by the checker.
+//! - `delivery_stream_gets_every_line_exactly_once`: a `deliveryStream` flow (PutRecordBatch)
+//!   into a delivery stream delivering to a local directory, read back from the objects.
+//! - `throttled_delivery_stream_records_are_retried`: `ServiceUnavailableException` per record
+//!   under `--limits kinesis`, retried until every line is in once.
+//! - `delivery_streams_need_an_http_firehose_endpoint`.
 //!
 //! `SLUICE_AGENT_KILL_SECONDS` (default 10) sets how long the writers run.
 
@@ -281,19 +287,237 @@ fn http_endpoint_and_a_stream_created_late() {
     assert!(found, "the missing stream is logged");
 }
 
+/// Every user record of a stream, KPL aggregates split as a consumer (the KCL) does:
+/// (Kinesis records read, user records' data).
+fn read_deaggregated(native: std::net::SocketAddr, name: &str) -> (usize, usize, Vec<Vec<u8>>) {
+    use sluice_kpl::aggregation::{deaggregate, Deaggregated};
+    let records = read_stream(native, name);
+    let mut aggregates = 0;
+    let mut user_records = Vec::new();
+    for (_, data) in &records {
+        match deaggregate(&bytes::Bytes::from(data.clone())).expect("an authentic aggregate reads whole") {
+            Deaggregated::Aggregated(subs) => {
+                aggregates += 1;
+                user_records.extend(subs.into_iter().map(|sub| sub.data.to_vec()));
+            }
+            Deaggregated::Plain(_) => user_records.push(data.clone()),
+        }
+    }
+    (records.len(), aggregates, user_records)
+}
+
+/// A stream flow with `aggregatedRecordSizeBytes`: shipped through sluice-client's KPL
+/// producer into a stream that does not exist when the agent starts (the producer's start is
+/// retried), read back and de-aggregated: every line exactly once, in far fewer Kinesis
+/// records than lines.
 #[test]
-fn delivery_streams_are_refused_at_load() {
+fn aggregating_flow_ships_kpl_aggregates_through_the_producer() {
+    let dir = tempfile::tempdir().unwrap();
+    let sluiced = Sluiced::start(dir.path(), "unlimited");
+    let scene = stream_scene(
+        "agg.log",
+        &sluiced.native_endpoint(),
+        r#""initialPosition": "START_OF_FILE", "aggregatedRecordSizeBytes": 4096, "retryInitialBackoffMillis": 50, "retryMaxBackoffMillis": 300"#,
+    );
+    let lines = 5000;
+    let text: String = (0..lines).map(|i| format!("line {i:06} {}\n", "z".repeat(60))).collect();
+    std::fs::write(scene.log("agg.log"), text).unwrap();
+    let mut agent = start_agent(&scene, &[]);
+    std::thread::sleep(Duration::from_millis(700));
+    create_stream(sluiced.native, "s", 2);
+    let (kinesis_records, aggregates, user_records) = wait_for("every line in the stream", || {
+        let read = read_deaggregated(sluiced.native, "s");
+        (read.2.len() >= lines).then_some(read)
+    });
+    signal(&agent.0, libc::SIGTERM);
+    assert!(agent.0.wait().unwrap().success(), "SIGTERM: a clean stop");
+    let mut seen = vec![0u32; lines];
+    for data in &user_records {
+        let text = std::str::from_utf8(data).unwrap();
+        assert_eq!(text.len(), 73, "whole lines: {text:?}");
+        seen[text[5..11].parse::<usize>().unwrap()] += 1;
+    }
+    assert!(seen.iter().all(|&c| c == 1), "every line exactly once");
+    // 5,000 lines of 73 bytes in aggregates of at most 4 KiB of data: ~90 Kinesis records.
+    assert!(
+        aggregates > 0 && kinesis_records * 10 < lines,
+        "{kinesis_records} Kinesis records, {aggregates} aggregates"
+    );
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{}.status", scene.checkpoint.display())).unwrap()).unwrap();
+    assert_eq!(status["flows"][0]["recordsSent"].as_u64(), Some(lines as u64), "{status}");
+    assert!(status["sink"].as_str().unwrap().contains("KPL producer"), "{status}");
+}
+
+/// One Firehose call over HTTP/1.1 to sluiced's HTTP port (a test's own client, independent
+/// of the agent's); returns the status and the body.
+fn firehose_call(http: std::net::SocketAddr, operation: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(http).expect("connect to the HTTP port");
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: {http}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         X-Amz-Target: Firehose_20150804.{operation}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.get(9..12).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("bad answer {answer:?}"));
+    (status, answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+}
+
+/// Every line of every delivered object under `dir` (temporary files excluded), counted.
+fn delivered_lines(dir: &std::path::Path) -> BTreeMap<String, u32> {
+    let mut lines = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !path.to_string_lossy().ends_with(".tmp") {
+                for line in std::fs::read_to_string(&path).unwrap_or_default().lines() {
+                    *lines.entry(line.to_owned()).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    lines
+}
+
+/// A sluiced (`limits`) with a delivery stream `logs` delivering every second to a
+/// local-directory bucket, and a scene whose one flow (`pattern`, `extra` keys) ships to it
+/// over `firehose.endpoint`. Returns them with the directory the objects land in.
+fn delivery_scene(
+    dir: &std::path::Path,
+    limits: &'static str,
+    pattern: &str,
+    extra: &str,
+) -> (Sluiced, Scene, std::path::PathBuf) {
+    let delivered = dir.join("delivered");
+    let firehose_config = dir.join("firehose.toml");
+    std::fs::write(&firehose_config, format!("[buckets.files]\ndir = {:?}\n", delivered.display().to_string()))
+        .unwrap();
+    let sluiced = Sluiced::start_with(dir, limits, &["--firehose-config", firehose_config.to_str().unwrap()]);
+    let (status, body) = firehose_call(
+        sluiced.http,
+        "CreateDeliveryStream",
+        r#"{"DeliveryStreamName": "logs", "S3DestinationConfiguration": {"RoleARN": "arn:aws:iam::000000000000:role/firehose",
+            "BucketARN": "arn:aws:s3:::files", "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 1}}}"#,
+    );
+    assert_eq!(status, 200, "CreateDeliveryStream: {body}");
+    let scene = Scene::new(pattern, extra);
+    let text = std::fs::read_to_string(&scene.config)
+        .unwrap()
+        .replace(r#""kinesisStream": "s""#, r#""deliveryStream": "logs""#);
+    let text = text.replacen('{', &format!("{{\"firehose.endpoint\": \"http://{}\", ", sluiced.http), 1);
+    std::fs::write(&scene.config, text).unwrap();
+    (sluiced, scene, delivered)
+}
+
+/// A `deliveryStream` flow into a real sluiced's delivery stream (PutRecordBatch on its HTTP
+/// port, lines aggregated into Firehose records of up to 1,000 bytes as
+/// `aggregatedRecordSizeBytes` asks), delivered to a local-directory bucket and read back from
+/// the delivered objects:
+/// every line the rotating writer wrote (both rotation kinds) arrives exactly once. The agent
+/// is stopped with SIGTERM halfway (a clean stop acknowledges what it sent, so no duplicates)
+/// and restarted.
+#[test]
+fn delivery_stream_gets_every_line_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_sluiced, scene, delivered) = delivery_scene(
+        dir.path(),
+        "unlimited",
+        "app.log*",
+        // Firehose records of up to 1,000 bytes: about 20 lines each (the AWS agent's aggregation).
+        r#""initialPosition": "START_OF_FILE", "maxBufferSizeRecords": 100, "aggregatedRecordSizeBytes": 1000, "retryInitialBackoffMillis": 50, "retryMaxBackoffMillis": 500"#,
+    );
+    let writer = Command::new(writer_bin())
+        .arg(&scene.logs)
+        .args(["app.log", "2000", "1000", "3000", "4"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the writer");
+    let mut agent = start_agent(&scene, &[]);
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&agent.0, libc::SIGTERM);
+    assert!(agent.0.wait().unwrap().success(), "SIGTERM: a clean stop");
+    let mut agent = start_agent(&scene, &[]);
+    let written = writer.wait_with_output().expect("the writer finishes");
+    assert!(written.status.success());
+    let lines = serde_json::from_slice::<serde_json::Value>(&written.stdout).expect("writer summary")["lines"]
+        .as_u64()
+        .unwrap();
+    signal(&agent.0, libc::SIGTERM);
+    assert!(agent.0.wait().unwrap().success(), "SIGTERM: a clean stop");
+    // The rest (rotations finish after their idle time) with --once.
+    once(&scene);
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{}.status", scene.checkpoint.display())).unwrap()).unwrap();
+    assert_eq!(status["flows"][0]["recordsFailed"].as_u64(), Some(0), "{status}");
+
+    // sluiced delivers its buffer every second; wait for every line, then check the counts.
+    wait_for("every line delivered", || (delivered_lines(&delivered).len() as u64 >= lines).then_some(()));
+    // A duplicate would be delivered with the same buffer interval: give it one more.
+    std::thread::sleep(Duration::from_millis(1500));
+    let found = delivered_lines(&delivered);
+    let mut seen = vec![0u32; lines as usize];
+    for (line, count) in &found {
+        let (_, seq) = parse(format!("{line}\n").as_bytes());
+        assert!(seq < lines, "a line never written: {line:?}");
+        seen[seq as usize] += count;
+    }
+    let wrong: Vec<(usize, u32)> = seen.iter().copied().enumerate().filter(|&(_, c)| c != 1).take(10).collect();
+    assert!(wrong.is_empty(), "every line exactly once; (line, copies) not: {wrong:?}");
+    eprintln!("delivery stream: {lines} lines written, each delivered exactly once");
+}
+
+/// A burst of 6,000 lines into a delivery stream under AWS's quotas (`--limits kinesis`: its
+/// hidden stream's 2 shards take 2,000 records/s): records come back
+/// `ServiceUnavailableException` and are retried until all are in, each delivered once.
+#[test]
+fn throttled_delivery_stream_records_are_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_sluiced, scene, delivered) = delivery_scene(
+        dir.path(),
+        "kinesis",
+        "burst.log",
+        r#""initialPosition": "START_OF_FILE", "retryInitialBackoffMillis": 100, "retryMaxBackoffMillis": 400"#,
+    );
+    let lines = 6000;
+    let text: String = (0..lines).map(|i| format!("line {i:06} {}\n", "y".repeat(80))).collect();
+    std::fs::write(scene.log("burst.log"), text).unwrap();
+    once(&scene);
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{}.status", scene.checkpoint.display())).unwrap()).unwrap();
+    let flow = &status["flows"][0];
+    assert!(flow["throttles"].as_u64().unwrap() > 0, "a burst over 2,000 records/s is throttled: {flow}");
+    assert_eq!(flow["recordsSent"].as_u64(), Some(lines as u64), "{flow}");
+    wait_for("every line delivered", || (delivered_lines(&delivered).len() >= lines).then_some(()));
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut seen = vec![0u32; lines];
+    for (line, count) in delivered_lines(&delivered) {
+        seen[line[5..11].parse::<usize>().unwrap()] += count;
+    }
+    assert!(seen.iter().all(|&c| c == 1), "every line exactly once (throttled records are never written)");
+}
+
+#[test]
+fn delivery_streams_need_an_http_firehose_endpoint() {
     let scene = Scene::new("app.log", "");
     let text = std::fs::read_to_string(&scene.config).unwrap().replace("kinesisStream", "deliveryStream");
     std::fs::write(&scene.config, text).unwrap();
+    // kinesis.endpoint defaults to sluiced's native port, which does not carry Firehose.
     let output = Command::new(agent_bin()).arg("--config").arg(&scene.config).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
-    assert!(stderr.contains("deliveryStream (Firehose) is not served by sluiced yet"), "{stderr}");
+    assert!(stderr.contains("firehose.endpoint") && stderr.contains("HTTP only"), "{stderr}");
     assert!(!scene.checkpoint.exists(), "nothing ran");
     let check = Command::new(agent_bin()).arg("--config").arg(&scene.config).arg("check-config").output().unwrap();
     assert!(!check.status.success(), "check-config says so too");
-    // The file sink still takes delivery streams (for debugging a configuration).
+    // The file sink takes delivery streams without an endpoint (for debugging a configuration).
     let file = Command::new(agent_bin())
         .arg("--config")
         .arg(&scene.config)

@@ -16,6 +16,7 @@
 
 use crate::auth::ConnectOptions;
 use crate::errors::{ClientError, ConnectionError};
+use crate::firehose::FIREHOSE_TARGET_PREFIX;
 use crate::tls::TlsOptions;
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncRead, AsyncWrite};
@@ -56,11 +57,10 @@ pub struct HttpClient {
     /// HTTPS: the CA bundle to trust, with ALPN `http/1.1`.
     tls: Option<TlsOptions>,
     /// Signs every request, when credentials were given.
-    signer: Option<Signer>,
+    /// Signers for the two services this client calls: Kinesis (and Sluice's own targets), and
+    /// Firehose (`firehose.rs`), whose requests sluiced verifies under the `firehose` scope.
+    signers: Option<(Signer, Signer)>,
 }
-
-/// The SigV4 service name sluiced verifies Kinesis (and its own `Sluice_*`) operations with.
-const SIGNING_SERVICE: &str = "kinesis";
 
 impl HttpClient {
     /// A client of `endpoint` (`host:port`) speaking `encoding`, unsigned and over plain TCP.
@@ -99,10 +99,12 @@ impl HttpClient {
             encoding,
             idle: RefCell::new(Vec::new()),
             tls: options.tls.as_ref().map(TlsOptions::for_http),
-            signer: options
-                .credentials
-                .clone()
-                .map(|credentials| Signer::new(credentials, options.region.clone(), SIGNING_SERVICE)),
+            signers: options.credentials.clone().map(|credentials| {
+                (
+                    Signer::new(credentials.clone(), options.region.clone(), sigv4::KINESIS_SERVICE),
+                    Signer::new(credentials, options.region.clone(), sigv4::FIREHOSE_SERVICE),
+                )
+            }),
         });
         let connection = client.open().await.map_err(|error| match error {
             // The TLS handshake's own error says more than "nothing answers".
@@ -125,8 +127,10 @@ impl HttpClient {
         }
     }
 
-    fn request(&self, operation: Operation, body: Vec<u8>) -> Request<Full<Bytes>> {
-        let content_type = match self.encoding {
+    /// A POST of `body` under `target` (`X-Amz-Target`: `Kinesis_20131202.<Operation>`,
+    /// `Sluice_20261201.<Operation>`, or another service's, as Firehose's in `firehose.rs`).
+    fn request(&self, target: &str, encoding: Encoding, body: Vec<u8>) -> Request<Full<Bytes>> {
+        let content_type = match encoding {
             Encoding::Json => "application/x-amz-json-1.1",
             Encoding::Cbor => "application/x-amz-cbor-1.1",
         };
@@ -135,11 +139,11 @@ impl HttpClient {
             .uri("/")
             .header(header::HOST, &self.host)
             .header(header::CONTENT_TYPE, content_type)
-            // `Kinesis_20131202.<Operation>`, or `Sluice_20261201.<Operation>` for Sluice's own.
-            .header("x-amz-target", operation.target())
+            .header("x-amz-target", target)
             .body(())
             .expect("the request's parts are valid");
-        if let Some(signer) = &self.signer {
+        if let Some((kinesis, firehose)) = &self.signers {
+            let signer = if target.starts_with(FIREHOSE_TARGET_PREFIX) { firehose } else { kinesis };
             let now_ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX));
@@ -161,10 +165,11 @@ impl HttpClient {
     /// and body, with the connection it came on.
     async fn exchange(
         &self,
-        operation: Operation,
+        target: &str,
+        encoding: Encoding,
         body: Vec<u8>,
     ) -> Result<(http::Response<Incoming>, SendRequest<Full<Bytes>>), ClientError> {
-        let mut request = self.request(operation, body);
+        let mut request = self.request(target, encoding, body);
         // Idle connections first; one the server closed gives the request back unsent.
         loop {
             let idle = self.idle.borrow_mut().pop();
@@ -193,13 +198,26 @@ impl HttpClient {
         }
     }
 
-    /// Calls one operation and returns its output (or the Kinesis error the server answered).
-    pub async fn call<I: OperationInput + Serialize>(&self, input: &I) -> Result<I::Output, ClientError> {
-        let operation = I::OPERATION;
-        let (response, sender) = self.exchange(operation, aws::encode_request(self.encoding, input)).await?;
+    /// Sends one request and reads its whole answer (at most [`BODY_BYTES_MAX`]): the status
+    /// and the body.
+    pub(crate) async fn post(
+        &self,
+        target: &str,
+        encoding: Encoding,
+        body: Vec<u8>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        let (response, sender) = self.exchange(target, encoding, body).await?;
         let status = response.status();
         let body = Limited::new(response.into_body(), BODY_BYTES_MAX).collect().await.map_err(io_error)?.to_bytes();
         self.release(sender);
+        Ok((status, body))
+    }
+
+    /// Calls one operation and returns its output (or the Kinesis error the server answered).
+    pub async fn call<I: OperationInput + Serialize>(&self, input: &I) -> Result<I::Output, ClientError> {
+        let operation = I::OPERATION;
+        let (status, body) =
+            self.post(&operation.target(), self.encoding, aws::encode_request(self.encoding, input)).await?;
         if status != StatusCode::OK {
             return Err(ClientError::Service(aws::decode_error(self.encoding, &body)));
         }
@@ -271,7 +289,11 @@ impl HttpClient {
     pub async fn subscribe_to_shard(&self, input: &SubscribeToShardInput) -> Result<HttpSubscription, ClientError> {
         let mut sender = self.open().await?;
         sender.ready().await.map_err(io_error)?;
-        let request = self.request(Operation::SubscribeToShard, aws::encode_request(self.encoding, input));
+        let request = self.request(
+            &Operation::SubscribeToShard.target(),
+            self.encoding,
+            aws::encode_request(self.encoding, input),
+        );
         let response = sender.send_request(request).await.map_err(io_error)?;
         if response.status() != StatusCode::OK {
             let body = Limited::new(response.into_body(), BODY_BYTES_MAX).collect().await.map_err(io_error)?.to_bytes();

@@ -31,6 +31,7 @@
 //!
 //! [`aws::HttpClient`] speaks the AWS JSON protocol instead, with the same types: to sluiced's
 //! HTTP port (the load generator measures it), or to anything that speaks Kinesis' API.
+//! [`firehose`] adds Firehose's PutRecordBatch to it (delivery streams, on the same port).
 //!
 //! # Design
 //!
@@ -63,6 +64,7 @@ pub mod aws;
 mod connection;
 pub mod consumer;
 mod errors;
+pub mod firehose;
 pub mod producer;
 mod recv_buffer;
 #[cfg(test)]

@@ -177,6 +177,8 @@ pub struct Sluiced {
     pub native: std::net::SocketAddr,
     pub http: std::net::SocketAddr,
     limits: &'static str,
+    /// More arguments (e.g. `--firehose-config FILE`).
+    extra: Vec<String>,
 }
 
 /// A free port below the ephemeral range. Not port 0's choice: a client retrying a connect
@@ -199,12 +201,18 @@ fn free_port() -> u16 {
 impl Sluiced {
     /// Starts sluiced (`limits`: `kinesis` for AWS's quotas, `unlimited`) with its data in `dir`.
     pub fn start(dir: &Path, limits: &'static str) -> Sluiced {
+        Sluiced::start_with(dir, limits, &[])
+    }
+
+    /// [`Sluiced::start`] with more arguments.
+    pub fn start_with(dir: &Path, limits: &'static str, extra: &[&str]) -> Sluiced {
         let mut sluiced = Sluiced {
             child: None,
             data: dir.join("sluiced-data"),
             native: ([127, 0, 0, 1], free_port()).into(),
             http: ([127, 0, 0, 1], free_port()).into(),
             limits,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         sluiced.spawn();
         sluiced
@@ -225,6 +233,7 @@ impl Sluiced {
                 .args(["--listen", &self.native.to_string(), "--http-listen", &self.http.to_string()])
                 .args(["--metrics-listen", "127.0.0.1:0"])
                 .args(["--cores", "1", "--limits", self.limits, "--log-level", "warn"])
+                .args(&self.extra)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
