@@ -145,7 +145,8 @@ impl Delivery {
             .chain(replayed.state.leases.applications().map(|app| app.id.0 + 1))
             .chain([replayed.state.next_application_id()])
             .max()
-            .unwrap_or(1);
+            .unwrap_or(1)
+            .max(1);
         // Queue ids likewise: an ARN of a deleted queue must never name a new one (the
         // snapshot's counter covers the queues whose entries a trim took).
         let next_queue_id = decoded
@@ -157,7 +158,8 @@ impl Delivery {
             .chain(replayed.state.queues.queues().map(|queue| queue.id.0 + 1))
             .chain([replayed.state.next_queue_id()])
             .max()
-            .unwrap_or(1);
+            .unwrap_or(1)
+            .max(1);
         tracing::info!(
             core,
             entries = decoded.len(),
