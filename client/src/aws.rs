@@ -215,18 +215,31 @@ impl HttpClient {
 
     /// Calls one operation and returns its output (or the Kinesis error the server answered).
     pub async fn call<I: OperationInput + Serialize>(&self, input: &I) -> Result<I::Output, ClientError> {
-        let operation = I::OPERATION;
+        let response = self.call_operation(I::OPERATION, input).await?;
+        I::output_of(response).map_err(|other| ClientError::UnexpectedResponse {
+            operation: I::OPERATION.name(),
+            body: format!("a {other} response"),
+        })
+    }
+
+    /// Calls the operation of any request (a request serializes as its input) and returns
+    /// its response: for callers that hold a `Request`, like the CLI.
+    pub async fn call_request(&self, request: &sluice_model::Request) -> Result<Response, ClientError> {
+        self.call_operation(request.operation(), request).await
+    }
+
+    async fn call_operation<T: Serialize + ?Sized>(
+        &self,
+        operation: Operation,
+        input: &T,
+    ) -> Result<Response, ClientError> {
         let (status, body) =
             self.post(&operation.target(), self.encoding, aws::encode_request(self.encoding, input)).await?;
         if status != StatusCode::OK {
             return Err(ClientError::Service(aws::decode_error(self.encoding, &body)));
         }
-        let response = aws::decode_response(operation, self.encoding, &body)
-            .map_err(|error| ClientError::UnexpectedResponse { operation: operation.name(), body: error.reason })?;
-        I::output_of(response).map_err(|other| ClientError::UnexpectedResponse {
-            operation: operation.name(),
-            body: format!("a {other} response"),
-        })
+        aws::decode_response(operation, self.encoding, &body)
+            .map_err(|error| ClientError::UnexpectedResponse { operation: operation.name(), body: error.reason })
     }
 
     // Sluice's consumer-group operations (docs/clients.md, "Consumer groups: the lease

@@ -95,6 +95,17 @@ impl ShardIndex {
         self.trim_index() - trim_before
     }
 
+    /// Forgets the runs that end at or before `index` (whole runs only: a run that `index`
+    /// cuts stays). Returns how many records left the index. The owner of a shard that trims
+    /// its own log (the delivery state's internal shard) calls this through
+    /// `Journal::trim_shard_before`.
+    pub fn trim_before(&mut self, index: u64) -> u64 {
+        let trim_before = self.trim_index();
+        let trimmed = self.runs.partition_point(|run| run.end_index() <= index);
+        self.runs.drain(..trimmed);
+        self.trim_index() - trim_before
+    }
+
     /// Index of the first record that arrived at or after `timestamp_ms`, or the tip.
     pub fn index_at_timestamp(&self, timestamp_ms: i64) -> u64 {
         let run = self.runs.partition_point(|run| run.timestamp_ms < timestamp_ms);
@@ -160,6 +171,20 @@ mod tests {
     fn gaps_are_refused() {
         let mut index = index(&[run(0, 3, 10)]);
         assert_eq!(index.push(1, run(4, 1, 10)), Err(GapError { shard_uid: 1, expected: 3, found: 4 }));
+    }
+
+    #[test]
+    fn trimming_by_index_drops_whole_runs_only() {
+        let mut index = index(&[run(1, 3, 10), run(4, 2, 20), run(6, 4, 30)]);
+        assert_eq!(index.trim_before(3), 0, "run 1..4 is cut by 3: it stays");
+        assert_eq!(index.trim_index(), 1);
+        assert_eq!(index.trim_before(4), 3);
+        assert_eq!(index.trim_index(), 4);
+        assert_eq!(index.trim_before(9), 2, "run 6..10 is cut by 9: it stays");
+        assert_eq!(index.trim_index(), 6);
+        assert_eq!(index.trim_before(1), 0, "never backwards");
+        assert_eq!(index.trim_before(100), 4);
+        assert_eq!((index.trim_index(), index.next_index()), (10, 10), "the tip never moves");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use common::{append_one, journal_dir, open, read_all, run, small_config, spec};
 use sluice_engine::clock::ManualClock;
 use sluice_engine::journal::{prime_iopoll_probe, JournalConfig};
-use sluice_engine::{AppendRecord, EngineError, StartPosition};
+use sluice_engine::{AppendRecord, EngineError, ShardSpec, StartPosition};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -307,6 +307,60 @@ fn retention_expires_records_deletes_segments_and_never_reuses_sequence_numbers(
         assert_eq!(journal.bounds(1).unwrap(), (101, 101));
         assert_eq!(append_one(&journal, 1, "next").await.sequence_number.record_index(), 101);
         assert_eq!(read_all(&journal, 2, 0).await.len(), 1);
+        journal.close().await.unwrap();
+    });
+}
+
+/// A shard that keeps its own log (the delivery state's internal shard: retention forever)
+/// lets its old records go by index, and the segments they pinned are deleted even though
+/// the shard never expires; a restart continues after the trim and never reuses an index.
+#[test]
+fn trimming_a_shard_by_index_releases_the_segments_it_pinned() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    let clock = ManualClock::new(100 * HOUR_MS);
+    let (clock2, path2) = (clock.clone(), path.clone());
+    let forever = |uid| ShardSpec { retention_ms: i64::MAX, ..spec(uid) };
+    run(move || async move {
+        let journal = open(small_config(&path), &clock).await;
+        journal.register_shard(forever(1));
+        journal.register_shard(spec(2));
+        // Shard 1's first record lies in the first segment, then both write through many.
+        append_one(&journal, 1, "init").await;
+        for i in 0..100 {
+            append_one(&journal, 2, &format!("{i:0>300}")).await;
+            if i % 10 == 9 {
+                append_one(&journal, 1, &format!("entry {i}")).await;
+            }
+        }
+        let segments = journal.segment_count();
+        assert!(segments >= 4, "{segments} segments");
+        assert!(journal.shard_pins_sealed_segment(1));
+        // Shard 2 expires; shard 1 keeps every segment it has a record in.
+        clock.advance_ms(25 * HOUR_MS);
+        let deleted = journal.enforce_retention().await.unwrap();
+        assert!(deleted < segments - 1, "shard 1 pins some: {deleted} of {segments} went");
+        assert_eq!(journal.bounds(1).unwrap(), (1, 12));
+        // Trimming before its last record (a snapshot, say) lets every sealed segment go.
+        assert_eq!(journal.trim_shard_before(1, 11).unwrap(), 11);
+        assert!(!journal.shard_pins_sealed_segment(1), "its last record is in the active segment");
+        journal.enforce_retention().await.unwrap();
+        assert_eq!(journal.segment_count(), 1, "only the active segment is left");
+        let left = read_all(&journal, 1, 0).await;
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].data, Bytes::from("entry 99"));
+        assert_eq!(journal.trim_shard_before(1, 5).unwrap(), 11, "never backwards");
+        assert!(matches!(journal.trim_shard_before(9, 1), Err(EngineError::UnknownShard(9))));
+        journal.close().await.unwrap();
+    });
+    run(move || async move {
+        let journal = open(small_config(&path2), &clock2).await;
+        journal.register_shard(forever(1));
+        journal.register_shard(spec(2));
+        // The trim was recorded before segments went: the shard starts at it, with no gap.
+        assert_eq!(journal.bounds(1).unwrap(), (11, 12));
+        assert_eq!(read_all(&journal, 1, 0).await[0].data, Bytes::from("entry 99"));
+        assert_eq!(append_one(&journal, 1, "next").await.sequence_number.record_index(), 12);
         journal.close().await.unwrap();
     });
 }

@@ -8,7 +8,8 @@
 //!    tasks each loop ReceiveQueueRecords (10 records, long polling) then
 //!    AcknowledgeQueueRecords of what they got, until every record is acknowledged (or
 //!    `--duration-s` passes). The figure is records received and acknowledged per second,
-//!    over the whole drain: every record counted was acknowledged durably.
+//!    from the first receive to the answer of the last acknowledgement (the consumers' last
+//!    long polls after it are not counted): every record counted was acknowledged durably.
 //! 2. **Redelivery and dead-lettering**: a queue with `--visibility-timeout-s` and
 //!    `--max-receive-count`; `--redelivery-consumers` consumers receive
 //!    `--redelivery-records` records and leave `--unacked-fraction` of them unacknowledged.
@@ -202,11 +203,14 @@ async fn drain(client: &Rc<HttpClient>, args: &QueueArgs, consumers: usize) -> a
     let receive_latency = Rc::new(RefCell::new(Latency::new()));
     let acknowledge_latency = Rc::new(RefCell::new(Latency::new()));
     let progress = Progress::new(&format!("queue drain, {consumers} consumers"), duration.as_secs_f64());
+    // When the last record's acknowledgement was answered: the drain's end. The consumers'
+    // last long polls after it (up to WAIT_TIME_S each) are not part of the figure.
+    let finished: Rc<Cell<Option<Instant>>> = Rc::default();
     let start = Instant::now();
     let deadline = start + duration;
     let tasks: Vec<_> = (0..consumers)
         .map(|_| {
-            let (client, queue_arn) = (client.clone(), queue_arn.clone());
+            let (client, queue_arn, finished) = (client.clone(), queue_arn.clone(), finished.clone());
             let (acknowledged, empty, seen) = (acknowledged.clone(), empty.clone(), seen.clone());
             let (receive_latency, acknowledge_latency) = (receive_latency.clone(), acknowledge_latency.clone());
             glommio::spawn_local(async move {
@@ -233,6 +237,9 @@ async fn drain(client: &Rc<HttpClient>, args: &QueueArgs, consumers: usize) -> a
                         bail!("acknowledge failed: {} {:?}", failed.error_code, failed.error_message);
                     }
                     acknowledged.set(acknowledged.get() + answer.successful.len() as u64);
+                    if acknowledged.get() >= total && finished.get().is_none() {
+                        finished.set(Some(Instant::now()));
+                    }
                 }
                 Ok::<_, anyhow::Error>(())
             })
@@ -251,7 +258,7 @@ async fn drain(client: &Rc<HttpClient>, args: &QueueArgs, consumers: usize) -> a
     for task in tasks {
         task.await?;
     }
-    let seconds = start.elapsed().as_secs_f64();
+    let seconds = finished.get().unwrap_or_else(Instant::now).duration_since(start).as_secs_f64();
     reporter.await;
     let done = acknowledged.get();
     clean_up(client, args.common.keep_streams, stream, queue_arn).await?;

@@ -103,6 +103,9 @@ impl Request {
         let tagged = |arn: &ResourceArn| -> Vec<IamResource> {
             if arn.as_str().contains("/consumer/") {
                 vec![IamResource::Consumer(ConsumerArn::from(arn.as_str()))]
+            } else if arn.as_str().contains(":queue/") {
+                // Queues are tagged like streams (TagResource and its siblings).
+                vec![IamResource::Queue(arn.as_str().to_owned())]
             } else {
                 vec![IamResource::Stream(StreamArn::from(arn.as_str()))]
             }

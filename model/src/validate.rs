@@ -13,7 +13,7 @@
 use crate::enums::{AwsEnum, ShardFilterType, ShardIteratorType, StreamMode};
 use crate::error::{KinesisError, Violation, Violations};
 use crate::identity::{invalid_name, is_valid_name, Identity};
-use crate::ids::{SequenceNumber, ShardId, StreamArn, Timestamp};
+use crate::ids::{ResourceArn, SequenceNumber, ShardId, StreamArn, Timestamp};
 use crate::limits::{
     APPLICATIONS_PER_STREAM_MAX, LEASES_PAGE_SIZE_MAX, LEASE_DURATION_MS_MAX, LEASE_DURATION_MS_MIN,
     WORKER_ID_BYTES_MAX,
@@ -107,7 +107,7 @@ impl Request {
                 }
                 Ok(())
             }
-            Request::ListTagsForResource(input) => identity.resource_of(&input.resource_arn).map(drop),
+            Request::ListTagsForResource(input) => tagged_resource(identity, &input.resource_arn),
             Request::ListTagsForStream(input) => {
                 stream(identity, &input.stream_name, &input.stream_arn)?;
                 page(input.limit, LIST_TAGS_PAGE_SIZE_MAX, "limit")
@@ -137,7 +137,7 @@ impl Request {
                 position(&start.r#type, start.sequence_number.as_ref(), start.timestamp)
             }
             Request::TagResource(input) => {
-                identity.resource_of(&input.resource_arn)?;
+                tagged_resource(identity, &input.resource_arn)?;
                 tags(&input.tags, true)
             }
             // The document itself is parsed by the server, against the IAM grammar it enforces.
@@ -145,7 +145,7 @@ impl Request {
             Request::GetResourcePolicy(input) => identity.resource_of(&input.resource_arn).map(drop),
             Request::DeleteResourcePolicy(input) => identity.resource_of(&input.resource_arn).map(drop),
             Request::UntagResource(input) => {
-                identity.resource_of(&input.resource_arn)?;
+                tagged_resource(identity, &input.resource_arn)?;
                 tag_keys(&input.tag_keys, None)
             }
             Request::UpdateShardCount(input) => {
@@ -336,6 +336,16 @@ fn retention(hours: i32) -> Result {
     } else {
         Err(KinesisError::retention_out_of_range(i64::from(hours), RETENTION_HOURS_MIN, RETENTION_HOURS_MAX))
     }
+}
+
+/// The resource TagResource and its siblings name: a stream, a consumer, or a queue (the
+/// model: "The Kinesis resource can be a data stream, a queue, or an enhanced fan-out
+/// consumer").
+fn tagged_resource(identity: &Identity, arn: &ResourceArn) -> Result {
+    if identity.queue_of(arn.as_str()).is_ok() {
+        return Ok(());
+    }
+    identity.resource_of(arn).map(drop)
 }
 
 /// Tag keys of 1..=128 characters and values of at most 256 (`TagKey`, `TagValue`); the map

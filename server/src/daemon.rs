@@ -414,7 +414,8 @@ async fn run_core(
     journal.retain_shards(|uid| live.contains(&uid) || (core_id == 0 && uid == internal));
     // The delivery state (consumer groups) lives on core 0 and is replayed before it serves.
     let delivery = if core_id == 0 {
-        let opened = Delivery::open(&journal, core_id, shared.now_ms()).await;
+        let interval = shared.config.limits.delivery_snapshot_interval_entries;
+        let opened = Delivery::open(&journal, core_id, shared.now_ms(), interval).await;
         Some(opened.map_err(|error| anyhow::anyhow!("open the delivery state: {error}"))?)
     } else {
         None
@@ -447,6 +448,13 @@ async fn run_core(
     glommio::spawn_local(async move {
         loop {
             glommio::timer::sleep(retention_interval).await;
+            // A snapshot first, if the delivery-state log pins a sealed segment: the trim
+            // lets this pass delete it.
+            if let Some(delivery) = &retention.delivery {
+                if let Err(error) = delivery.snapshot_if_due(&retention.journal).await {
+                    tracing::error!(%error, "could not write a snapshot of the delivery state");
+                }
+            }
             if let Err(error) = retention.journal.enforce_retention().await {
                 tracing::error!(%error, "retention failed");
             }

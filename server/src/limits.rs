@@ -303,6 +303,10 @@ pub struct Limits {
     pub requests_in_flight_per_connection_max: usize,
     pub shutdown_drain_ms: u64,
     pub retention_interval_ms: u64,
+    /// Delivery-state log entries applied after which core 0 writes a snapshot and trims the
+    /// log before it (`sluice_state::limits::SNAPSHOT_INTERVAL_ENTRIES` otherwise). Tests make
+    /// it small so that snapshots, trims and crashes between them happen in a short run.
+    pub delivery_snapshot_interval_entries: u64,
     /// Bytes at which a core's journal starts a new segment file (the engine's
     /// `SEGMENT_BYTES_MAX_DEFAULT` otherwise). Retention deletes whole sealed segments, so
     /// tests that want to see a deletion make them small.
@@ -330,6 +334,7 @@ impl Default for Limits {
             requests_in_flight_per_connection_max: REQUESTS_IN_FLIGHT_PER_CONNECTION_MAX,
             shutdown_drain_ms: SHUTDOWN_DRAIN_MS,
             retention_interval_ms: RETENTION_INTERVAL_MS,
+            delivery_snapshot_interval_entries: sluice_state::limits::SNAPSHOT_INTERVAL_ENTRIES,
             segment_bytes_max: sluice_engine::limits::SEGMENT_BYTES_MAX_DEFAULT,
         }
     }
@@ -346,6 +351,10 @@ impl Limits {
             ("subscriptions-per-core-max", self.subscriptions_per_core_max),
             ("on-demand-initial-shards", self.on_demand_initial_shards as usize),
             ("segment-bytes-max", self.segment_bytes_max.min(usize::MAX as u64) as usize),
+            (
+                "delivery-snapshot-interval-entries",
+                self.delivery_snapshot_interval_entries.min(usize::MAX as u64) as usize,
+            ),
         ];
         match positive.iter().find(|(_, value)| *value == 0) {
             Some((name, _)) => Err(format!("limit-overrides.{name} must be at least 1")),

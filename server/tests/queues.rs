@@ -3,7 +3,13 @@
 //! daemon is killed at a random moment, again and again. Checks, over every cycle:
 //! - no record whose acknowledgement was answered Successful is ever received again;
 //! - no record is lost: once the last daemon drains the queue, every record put was
-//!   acknowledged (or its acknowledgement was in flight at a kill, applied but unanswered).
+//!   acknowledged (or its acknowledgement was in flight at a kill, applied but unanswered);
+//! - the queue's tags survive too.
+//!
+//! The daemon snapshots its delivery-state log every 25 entries and trims the log before each
+//! snapshot (`[limit-overrides]`), so kills also land while snapshot parts are written and
+//! restarts replay from a snapshot of a trimmed log; the metrics show that snapshots were
+//! written and that the log stayed short.
 //!
 //! The boto3 suite (`tests/aws/test_queues.py`) covers the operations one by one.
 
@@ -21,6 +27,8 @@ const STREAM: &str = "queued";
 const RECORDS: usize = 800;
 const CYCLES: u64 = 10;
 const CONSUMERS: usize = 3;
+/// A snapshot every this many delivery-state entries: several per cycle.
+const SNAPSHOT_INTERVAL_ENTRIES: u64 = 25;
 
 /// What every cycle's consumers saw, kept outside the daemon and the executors.
 #[derive(Default)]
@@ -33,6 +41,9 @@ struct Seen {
     /// meanwhile): it may or may not have been applied, so these may never come again.
     unanswered: BTreeSet<String>,
     receives: usize,
+    /// Calls that logged at least one entry (receives that delivered, answered
+    /// acknowledgements): a lower bound of the log's length without trims.
+    logged_calls: usize,
 }
 
 fn queue_arn_of(description: &QueueDescriptionOutput) -> String {
@@ -59,6 +70,7 @@ async fn consume(client: std::rc::Rc<HttpClient>, queue: String, seen: Arc<Mutex
         {
             let mut seen = seen.lock().unwrap();
             seen.receives += 1;
+            seen.logged_calls += usize::from(!records.is_empty());
             for record in &records {
                 if seen.acknowledged.contains(&record.record_id) {
                     seen.violations.push(record.record_id.clone());
@@ -87,6 +99,7 @@ async fn consume(client: std::rc::Rc<HttpClient>, queue: String, seen: Arc<Mutex
         match client.call(&acknowledge).await {
             Ok(output) => {
                 let mut seen = seen.lock().unwrap();
+                seen.logged_calls += 1;
                 for entry in &output.successful {
                     let record = chosen.iter().find(|record| record.receipt_handle == entry.receipt_handle).unwrap();
                     seen.acknowledged.insert(record.record_id.clone());
@@ -133,7 +146,14 @@ fn consumers(
 
 #[test]
 fn sigkill_during_receive_and_acknowledge_neither_redelivers_acknowledged_records_nor_loses_any() {
-    let mut daemon = Daemon::start("unlimited", 2);
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let config = dir.path().join("sluiced.toml");
+    let overrides = format!(
+        "[limit-overrides]\ndelivery-snapshot-interval-entries = {SNAPSHOT_INTERVAL_ENTRIES}\n\
+         segment-bytes-max = 65536\nretention-interval-ms = 100\n"
+    );
+    std::fs::write(&config, overrides).unwrap();
+    let mut daemon = Daemon::start_with("unlimited", 2, &["--config", config.to_str().unwrap()]);
     let endpoint = daemon.http_addr.to_string();
     let sent = Arc::new(Mutex::new(BTreeSet::new()));
     let queue = Arc::new(Mutex::new(String::new()));
@@ -163,7 +183,7 @@ fn sigkill_during_receive_and_acknowledge_neither_redelivers_acknowledged_record
                     max_receive_count: None,
                 }),
             }),
-            tags: None,
+            tags: Some([("suite".to_owned(), "crash".to_owned())].into()),
         };
         *queue_run.lock().unwrap() = queue_arn_of(&client.call(&create).await.unwrap());
         for batch in 0..RECORDS / 100 {
@@ -206,7 +226,24 @@ fn sigkill_during_receive_and_acknowledge_neither_redelivers_acknowledged_record
     }
     let before_drain = seen.lock().unwrap().acknowledged.len();
     consumers(&daemon, &queue, &seen, CYCLES, true).join().unwrap();
+    // The last daemon snapshotted its log during the drain, and the log stayed far shorter
+    // than what was written to it.
+    let snapshots = common::scrape(daemon.metrics_addr, "sluice_delivery_snapshots_total");
+    let log_entries = common::scrape(daemon.metrics_addr, "sluice_delivery_log_entries");
+    let endpoint = daemon.http_addr.to_string();
+    let queue_arn = queue.clone();
+    common::run(move || async move {
+        let client = HttpClient::connect(&endpoint, Encoding::Json).await.unwrap();
+        let tags = client.call(&ListTagsForResourceInput { resource_arn: queue_arn.into() }).await.unwrap().tags;
+        assert_eq!(tags, vec![Tag { key: "suite".into(), value: Some("crash".into()) }]);
+    });
     let seen = seen.lock().unwrap();
+    assert!(snapshots >= 1.0, "no snapshot during the drain");
+    assert!(
+        log_entries < (seen.logged_calls / 2) as f64,
+        "the log holds {log_entries} entries after {} logging calls",
+        seen.logged_calls
+    );
     assert!(seen.violations.is_empty(), "acknowledged records received again: {:?}", seen.violations);
     // Every record was acknowledged, or its acknowledgement was in flight at a kill (applied
     // before the kill, unanswered: it is gone, as it should be).
@@ -218,9 +255,11 @@ fn sigkill_during_receive_and_acknowledge_neither_redelivers_acknowledged_record
     assert!(before_drain > 0, "no acknowledgement before the drain ({} receives)", seen.receives);
     eprintln!(
         "{CYCLES} SIGKILL cycles: {before_drain} of {RECORDS} acknowledged before the drain, {} with the answer \
-         lost to a kill, {} receives",
+         lost to a kill, {} receives; {snapshots} snapshots in the last run, {log_entries} log entries left of \
+         at least {} written",
         seen.unanswered.len(),
-        seen.receives
+        seen.receives,
+        seen.logged_calls
     );
     drop(seen);
     daemon.stop();

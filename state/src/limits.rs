@@ -105,3 +105,10 @@ pub const HANDLE_KEY_BYTES: usize = 32;
 
 /// Parents a shard can have: one after a split, two after a merge.
 pub const SHARD_PARENTS_MAX: usize = 2;
+
+/// Tags of one queue (model: TagResource and CreateQueue's `Tags`, "up to 50 tags per
+/// resource", the same quota as streams and consumers).
+pub const QUEUE_TAGS_MAX: usize = 50;
+/// Longest tag key and value, in characters (model: `TagKey` max 128, `TagValue` max 256).
+pub const TAG_KEY_CHARS_MAX: usize = 128;
+pub const TAG_VALUE_CHARS_MAX: usize = 256;

@@ -74,6 +74,14 @@ pub enum SnapshotItem {
     },
     Lease(LeaseItem),
     Queue(QueueItem),
+    /// The ids the log handed out so far (added after the first three variants; a snapshot
+    /// without it restores counters of 0). Once a snapshot lets the log's beginning go, the
+    /// `CreateApplication` and `CreateQueue` entries of deleted resources are gone with it:
+    /// these keep a new application or queue from taking a deleted one's id (its ARN).
+    Ids {
+        next_application_id: u64,
+        next_queue_id: u64,
+    },
 }
 
 /// A command whose fields break a rule the types cannot express.
@@ -97,6 +105,10 @@ pub enum InvalidCommand {
     SnapshotPart { part: u32, part_count: u32 },
     #[error("the state was initialised already")]
     AlreadyInitialised,
+    #[error("{0} tags in one command; a queue has at most 50")]
+    TagCount(usize),
+    #[error("a tag key is 1 to 128 characters and a value at most 256")]
+    Tag,
 }
 
 /// A snapshot whose items do not fit together.
@@ -159,6 +171,10 @@ pub struct State {
     handle_key: Option<HandleKey>,
     /// The last log index applied.
     applied: Option<LogIndex>,
+    /// Above every application id a `CreateApplication` of the log named, applied or refused.
+    next_application_id: u64,
+    /// Above every queue id a `CreateQueue` of the log named, applied or refused.
+    next_queue_id: u64,
     pub leases: Leases,
     pub queues: Queues,
 }
@@ -174,6 +190,16 @@ impl State {
 
     pub fn applied(&self) -> Option<LogIndex> {
         self.applied
+    }
+
+    /// An application id no entry of this log ever named (deleted applications included).
+    pub fn next_application_id(&self) -> u64 {
+        self.next_application_id
+    }
+
+    /// A queue id no entry of this log ever named (deleted queues included).
+    pub fn next_queue_id(&self) -> u64 {
+        self.next_queue_id
     }
 
     /// Applies the entry at `index`, which must follow the last one applied.
@@ -198,15 +224,28 @@ impl State {
                 self.queues.follow(now_ms, event);
                 Outcome::Followed
             }
-            Command::Lease(command) => Outcome::Lease(self.leases.apply(now_ms, command)),
-            Command::Queue(command) => Outcome::Queue(self.queues.apply(now_ms, command)),
+            Command::Lease(command) => {
+                if let LeaseCommand::CreateApplication { application, .. } = command {
+                    self.next_application_id = self.next_application_id.max(application.0 + 1);
+                }
+                Outcome::Lease(self.leases.apply(now_ms, command))
+            }
+            Command::Queue(command) => {
+                if let QueueCommand::CreateQueue { queue, .. } = command {
+                    self.next_queue_id = self.next_queue_id.max(queue.0 + 1);
+                }
+                Outcome::Queue(self.queues.apply(now_ms, command))
+            }
             Command::SnapshotPart(_) => Outcome::Snapshot,
         }
     }
 
     /// The whole state as snapshot items, in restore order.
     pub fn snapshot_items(&self) -> Vec<SnapshotItem> {
-        let mut items = vec![SnapshotItem::Meta { clock_ms: self.clock_ms, handle_key: self.handle_key.clone() }];
+        let mut items = vec![
+            SnapshotItem::Meta { clock_ms: self.clock_ms, handle_key: self.handle_key.clone() },
+            SnapshotItem::Ids { next_application_id: self.next_application_id, next_queue_id: self.next_queue_id },
+        ];
         self.leases.snapshot(&mut |item| items.push(SnapshotItem::Lease(item)));
         self.queues.snapshot(&mut |item| items.push(SnapshotItem::Queue(item)));
         items
@@ -226,6 +265,10 @@ impl State {
         for item in items {
             match item {
                 SnapshotItem::Meta { .. } => return Err(RestoreError::Duplicate("meta item")),
+                SnapshotItem::Ids { next_application_id, next_queue_id } => {
+                    state.next_application_id = next_application_id;
+                    state.next_queue_id = next_queue_id;
+                }
                 SnapshotItem::Lease(item) => state.leases.restore(item)?,
                 SnapshotItem::Queue(item) => state.queues.restore(item)?,
             }

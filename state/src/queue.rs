@@ -26,8 +26,8 @@ use crate::handle::{Delivery, Side};
 use crate::ids::{QueueId, RecordIndex, ShardNumber, ShardUid, StreamUid};
 use crate::limits::{
     MAX_RECEIVE_COUNT_DEFAULT, MAX_RECEIVE_COUNT_MAX, MAX_RECEIVE_COUNT_MIN, QUEUE_ENTRIES_PER_CALL_MAX,
-    QUEUE_RECEIVE_RECORDS_MAX, QUEUE_WINDOW_RECORDS_MAX, QUEUE_WINDOW_RECORDS_PER_SHARD_MAX, SHARD_PARENTS_MAX,
-    VISIBILITY_TIMEOUT_S_DEFAULT, VISIBILITY_TIMEOUT_S_MAX,
+    QUEUE_RECEIVE_RECORDS_MAX, QUEUE_TAGS_MAX, QUEUE_WINDOW_RECORDS_MAX, QUEUE_WINDOW_RECORDS_PER_SHARD_MAX,
+    SHARD_PARENTS_MAX, TAG_KEY_CHARS_MAX, TAG_VALUE_CHARS_MAX, VISIBILITY_TIMEOUT_S_DEFAULT, VISIBILITY_TIMEOUT_S_MAX,
 };
 use crate::machine::{InvalidCommand, Machine, RestoreError};
 use crate::stream::{ShardInfo, StreamEvent};
@@ -145,6 +145,9 @@ pub struct Queue {
     pub attributes: QueueAttributes,
     /// Where the next receive starts its round over the shards, so that no shard starves.
     pub rotation: u64,
+    /// The queue's tags (CreateQueue's `Tags`, TagResource, UntagResource), at most
+    /// [`QUEUE_TAGS_MAX`].
+    pub tags: BTreeMap<String, String>,
     shards: BTreeMap<ShardUid, QueueShard>,
     timeouts: BTreeSet<Key>,
     ready: BTreeSet<(Side, i64, ShardUid, RecordIndex)>,
@@ -219,6 +222,18 @@ pub enum QueueCommand {
         queue: QueueId,
         deliveries: Vec<Delivery>,
     },
+    /// Adds or overwrites tags (TagResource on a queue ARN, CreateQueue's `Tags`); refused as
+    /// a whole if the queue would have more than [`QUEUE_TAGS_MAX`]. Appended after the first
+    /// seven variants (their tags on disk stay).
+    Tag {
+        queue: QueueId,
+        tags: Vec<(String, String)>,
+    },
+    /// Removes tags by key; keys the queue does not have are ignored (UntagResource).
+    Untag {
+        queue: QueueId,
+        keys: Vec<String>,
+    },
 }
 
 impl QueueCommand {
@@ -230,7 +245,9 @@ impl QueueCommand {
             | QueueCommand::Receive { queue, .. }
             | QueueCommand::Acknowledge { queue, .. }
             | QueueCommand::ChangeVisibility { queue, .. }
-            | QueueCommand::Restore { queue, .. } => *queue,
+            | QueueCommand::Restore { queue, .. }
+            | QueueCommand::Tag { queue, .. }
+            | QueueCommand::Untag { queue, .. } => *queue,
         }
     }
 
@@ -290,6 +307,22 @@ impl QueueCommand {
                     visibility(change.visibility_timeout_s)?;
                 }
             }
+            QueueCommand::Tag { tags, .. } => {
+                if tags.len() > QUEUE_TAGS_MAX {
+                    return Err(InvalidCommand::TagCount(tags.len()));
+                }
+                if tags.iter().any(|(key, value)| !valid_tag(key, value)) {
+                    return Err(InvalidCommand::Tag);
+                }
+            }
+            QueueCommand::Untag { keys, .. } => {
+                if keys.len() > QUEUE_TAGS_MAX {
+                    return Err(InvalidCommand::TagCount(keys.len()));
+                }
+                if keys.iter().any(|key| !valid_tag(key, "")) {
+                    return Err(InvalidCommand::Tag);
+                }
+            }
         }
         Ok(())
     }
@@ -306,11 +339,18 @@ pub struct Received {
     pub receive_count: u32,
 }
 
+/// Whether a tag fits the bounds of the model's `TagKey` (1..=128 characters) and `TagValue`
+/// (0..=256); the characters are the request checks' business (`sluice_model::validate`).
+fn valid_tag(key: &str, value: &str) -> bool {
+    (1..=TAG_KEY_CHARS_MAX).contains(&key.chars().count()) && value.chars().count() <= TAG_VALUE_CHARS_MAX
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueReply {
     Created,
     Updated,
     Deleted,
+    Tagged,
     Received(Vec<Received>),
     /// One result per entry, in request order (model: `Successful` and `Failed` lists).
     Entries(Vec<Result<(), EntryError>>),
@@ -320,6 +360,8 @@ pub enum QueueReply {
 pub enum QueueError {
     #[error("queue {0} does not exist")]
     QueueNotFound(QueueId),
+    #[error("queue {queue} would have {count} tags, more than {QUEUE_TAGS_MAX}")]
+    TooManyTags { queue: QueueId, count: usize },
 }
 
 pub type QueueOutcome = Result<QueueReply, QueueError>;
@@ -472,6 +514,12 @@ pub enum QueueItem {
         queue: QueueId,
         shard: ShardUid,
         records: Vec<(RecordIndex, WindowRecord)>,
+    },
+    /// The queue's tags, right after its `Queue` item when it has any (appended after the
+    /// first three variants).
+    Tags {
+        queue: QueueId,
+        tags: Vec<(String, String)>,
     },
 }
 
@@ -1042,6 +1090,7 @@ impl Machine for Queues {
                     effective_start_ms: *effective_start_ms,
                     attributes: *attributes,
                     rotation: 0,
+                    tags: BTreeMap::new(),
                     shards: shards
                         .iter()
                         .map(|start| {
@@ -1081,6 +1130,23 @@ impl Machine for Queues {
             QueueCommand::Restore { queue, deliveries } => {
                 Ok(QueueReply::Entries(self.queue_mut(*queue)?.restore(now_ms, deliveries)))
             }
+            QueueCommand::Tag { queue, tags } => {
+                let existing = &mut self.queue_mut(*queue)?.tags;
+                let mut merged = existing.clone();
+                merged.extend(tags.iter().cloned());
+                if merged.len() > QUEUE_TAGS_MAX {
+                    return Err(QueueError::TooManyTags { queue: *queue, count: merged.len() });
+                }
+                *existing = merged;
+                Ok(QueueReply::Tagged)
+            }
+            QueueCommand::Untag { queue, keys } => {
+                let existing = &mut self.queue_mut(*queue)?.tags;
+                for key in keys {
+                    existing.remove(key);
+                }
+                Ok(QueueReply::Tagged)
+            }
         }
     }
 
@@ -1108,6 +1174,10 @@ impl Machine for Queues {
                 attributes: queue.attributes,
                 rotation: queue.rotation,
             });
+            if !queue.tags.is_empty() {
+                let tags = queue.tags.iter().map(|(key, value)| (key.clone(), value.clone())).collect();
+                emit(QueueItem::Tags { queue: queue.id, tags });
+            }
             for shard in queue.shards.values() {
                 emit(QueueItem::Shard {
                     queue: queue.id,
@@ -1146,6 +1216,7 @@ impl Machine for Queues {
                     effective_start_ms,
                     attributes,
                     rotation,
+                    tags: BTreeMap::new(),
                     shards: BTreeMap::new(),
                     timeouts: BTreeSet::new(),
                     ready: BTreeSet::new(),
@@ -1155,6 +1226,13 @@ impl Machine for Queues {
                 if self.queues.insert(id, queue).is_some() {
                     return Err(RestoreError::Duplicate("queue"));
                 }
+            }
+            QueueItem::Tags { queue, tags } => {
+                let queue = self.queues.get_mut(&queue).ok_or(RestoreError::Orphan("queue tags"))?;
+                if !queue.tags.is_empty() {
+                    return Err(RestoreError::Duplicate("queue tags"));
+                }
+                queue.tags = tags.into_iter().collect();
             }
             QueueItem::Shard { queue, info, cursor, ending } => {
                 let queue = self.queues.get_mut(&queue).ok_or(RestoreError::Orphan("queue shard"))?;

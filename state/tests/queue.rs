@@ -414,3 +414,45 @@ fn the_next_deadline_is_the_earliest_visibility_timeout() {
     sim.receive(Side::Queue, 1, Some(20));
     assert_eq!(sim.state.queues.queue(QUEUE).unwrap().next_deadline_ms(), Some(sim.now_ms + 20_000));
 }
+
+#[test]
+fn tags_are_kept_bounded_snapshotted_and_replayed() {
+    let mut sim = Sim::with_queue(1, 24 * HOUR_MS, attributes(30, None));
+    let tag = |tags: Vec<(&str, &str)>| {
+        Command::Queue(QueueCommand::Tag {
+            queue: QUEUE,
+            tags: tags.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        })
+    };
+    assert_eq!(sim.append(tag(vec![("team", "orders"), ("tier", "1")])), Outcome::Queue(Ok(QueueReply::Tagged)));
+    assert_eq!(sim.append(tag(vec![("tier", "2")])), Outcome::Queue(Ok(QueueReply::Tagged)), "overwrites");
+    let untag = Command::Queue(QueueCommand::Untag { queue: QUEUE, keys: vec!["team".into(), "absent".into()] });
+    assert_eq!(sim.append(untag), Outcome::Queue(Ok(QueueReply::Tagged)));
+    let tags = |sim: &Sim| sim.state.queues.queue(QUEUE).unwrap().tags.clone();
+    assert_eq!(tags(&sim).into_iter().collect::<Vec<_>>(), vec![("tier".to_owned(), "2".to_owned())]);
+    // Fifty in all at most: a command that would pass it changes nothing.
+    let many: Vec<(String, String)> = (0..50).map(|i| (format!("k{i}"), String::new())).collect();
+    let refused = sim.append(Command::Queue(QueueCommand::Tag { queue: QUEUE, tags: many.clone() }));
+    assert_eq!(refused, Outcome::Queue(Err(QueueError::TooManyTags { queue: QUEUE, count: 51 })));
+    assert_eq!(tags(&sim).len(), 1);
+    // A key over 128 characters is no valid command: the decoder refuses it (so the
+    // runtime checks before it logs).
+    let Command::Queue(too_long) = tag(vec![(&"k".repeat(129), "v")]) else { unreachable!() };
+    assert_eq!(too_long.validate(), Err(sluice_state::machine::InvalidCommand::Tag));
+    // Snapshotted (with the id counters), restored, and replayed after a trim of the log.
+    sim.snapshot();
+    sim.trim_log();
+    assert_eq!(tags(&sim).len(), 1);
+    let deleted = sim.append(Command::Queue(QueueCommand::DeleteQueue { queue: QUEUE }));
+    assert_eq!(deleted, Outcome::Queue(Ok(QueueReply::Deleted)));
+    let missing = sim.append(tag(vec![("a", "b")]));
+    assert_eq!(missing, Outcome::Queue(Err(QueueError::QueueNotFound(QUEUE))));
+    // The deleted queue's creation is trimmed away after the next snapshot; its id is not.
+    sim.snapshot();
+    sim.trim_log();
+    assert!(sim
+        .decoded_log()
+        .iter()
+        .all(|(_, entry)| !matches!(entry.command, Command::Queue(QueueCommand::CreateQueue { .. }))));
+    assert_eq!(sim.state.next_queue_id(), QUEUE.0 + 1, "a new queue never takes the deleted one's id");
+}

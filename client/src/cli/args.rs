@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::cli::queues::EntryOperation;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use bytes::Bytes;
@@ -18,6 +19,8 @@ use std::str::FromStr;
 
 /// Where `sluiced` listens for the native protocol unless `--endpoint` says otherwise.
 pub const ENDPOINT_DEFAULT: &str = "127.0.0.1:4568";
+/// Where `sluiced` serves the AWS API over HTTP unless `--http-endpoint` says otherwise.
+pub const HTTP_ENDPOINT_DEFAULT: &str = "127.0.0.1:4567";
 
 /// Command-line client for sluiced, a Kinesis-compatible streaming server.
 ///
@@ -29,6 +32,11 @@ pub struct Cli {
     /// The sluiced native-protocol endpoint.
     #[arg(long, global = true, value_name = "HOST:PORT", default_value = ENDPOINT_DEFAULT)]
     pub endpoint: String,
+
+    /// The sluiced HTTP endpoint (its `--http-listen`), for the queue commands, which go over
+    /// the AWS JSON protocol.
+    #[arg(long, global = true, value_name = "HOST:PORT", default_value = HTTP_ENDPOINT_DEFAULT)]
+    pub http_endpoint: String,
 
     /// The region sluiced runs in (its `--region`), part of the key the native handshake
     /// derives (and of SigV4 signatures with `--http`). Default: AWS_REGION,
@@ -116,6 +124,30 @@ pub enum Command {
     DeleteApplication(crate::cli::leases::ApplicationArgs),
     /// List an application's leases: owner, counter, expiry and checkpoint per shard.
     ListLeases(crate::cli::leases::ListLeasesArgs),
+    /// Create a Kinesis queue on an on-demand stream (over HTTP: --http-endpoint).
+    CreateQueue(crate::cli::queues::CreateQueueArgs),
+    /// Describe a queue.
+    DescribeQueue(crate::cli::queues::QueueArnArgs),
+    /// List queues (optionally of some streams).
+    ListQueues(crate::cli::queues::ListQueuesArgs),
+    /// Change a queue's visibility timeout or dead-letter configuration.
+    UpdateQueue(crate::cli::queues::UpdateQueueArgs),
+    /// Delete a queue.
+    DeleteQueue(crate::cli::queues::QueueArnArgs),
+    /// Receive up to 10 records of a queue, with their receipt handles.
+    ReceiveQueueRecords(crate::cli::queues::ReceiveArgs),
+    /// Acknowledge received records so they are not delivered again.
+    AcknowledgeQueueRecords(crate::cli::queues::EntriesArgs),
+    /// Change the visibility timeout of records in flight (0: visible at once).
+    UpdateQueueRecordsVisibility(crate::cli::queues::EntriesArgs),
+    /// Receive a queue's dead-letter records.
+    ReceiveDeadLetterQueueRecords(crate::cli::queues::ReceiveArgs),
+    /// Acknowledge dead-letter records.
+    AcknowledgeDeadLetterQueueRecords(crate::cli::queues::EntriesArgs),
+    /// Return dead-letter records to the queue with a receive count of 0.
+    RestoreDeadLetterQueueRecords(crate::cli::queues::EntriesArgs),
+    /// Change the visibility timeout of dead-letter records in flight.
+    UpdateDeadLetterQueueRecordsVisibility(crate::cli::queues::EntriesArgs),
 }
 
 /// The stream an operation acts on: by name or by ARN.
@@ -432,6 +464,8 @@ pub enum Call {
     },
     /// A consumer-group operation (`crate::cli::leases`).
     Application(Request),
+    /// A queue operation (`crate::cli::queues`), sent over HTTP.
+    Queue(Request),
 }
 
 impl Call {
@@ -462,7 +496,7 @@ impl Call {
             Self::DescribeStreamConsumer(input) => input.into(),
             Self::ListStreamConsumers(input) => input.into(),
             Self::SubscribeToShard { request, .. } => request.into(),
-            Self::Application(request) => request,
+            Self::Application(request) | Self::Queue(request) => request,
         }
     }
 
@@ -493,7 +527,7 @@ impl Call {
             Self::DescribeStreamConsumer(_) => "DescribeStreamConsumer",
             Self::ListStreamConsumers(_) => "ListStreamConsumers",
             Self::SubscribeToShard { .. } => "SubscribeToShard",
-            Self::Application(request) => request.operation().name(),
+            Self::Application(request) | Self::Queue(request) => request.operation().name(),
         }
     }
 }
@@ -643,6 +677,28 @@ impl Command {
             Self::ListApplications(args) => Call::Application(crate::cli::leases::list_applications(args)),
             Self::DeleteApplication(args) => Call::Application(crate::cli::leases::delete_application(args)),
             Self::ListLeases(args) => Call::Application(crate::cli::leases::list_leases(args)),
+            Self::CreateQueue(args) => Call::Queue(crate::cli::queues::create_queue(args)?),
+            Self::DescribeQueue(args) => Call::Queue(crate::cli::queues::describe_queue(args)),
+            Self::ListQueues(args) => Call::Queue(crate::cli::queues::list_queues(args)?),
+            Self::UpdateQueue(args) => Call::Queue(crate::cli::queues::update_queue(args)?),
+            Self::DeleteQueue(args) => Call::Queue(crate::cli::queues::delete_queue(args)),
+            Self::ReceiveQueueRecords(args) => Call::Queue(crate::cli::queues::receive(args, false)),
+            Self::ReceiveDeadLetterQueueRecords(args) => Call::Queue(crate::cli::queues::receive(args, true)),
+            Self::AcknowledgeQueueRecords(args) => {
+                Call::Queue(crate::cli::queues::entries(args, EntryOperation::Acknowledge)?)
+            }
+            Self::AcknowledgeDeadLetterQueueRecords(args) => {
+                Call::Queue(crate::cli::queues::entries(args, EntryOperation::AcknowledgeDeadLetter)?)
+            }
+            Self::RestoreDeadLetterQueueRecords(args) => {
+                Call::Queue(crate::cli::queues::entries(args, EntryOperation::Restore)?)
+            }
+            Self::UpdateQueueRecordsVisibility(args) => {
+                Call::Queue(crate::cli::queues::entries(args, EntryOperation::Visibility)?)
+            }
+            Self::UpdateDeadLetterQueueRecordsVisibility(args) => {
+                Call::Queue(crate::cli::queues::entries(args, EntryOperation::DeadLetterVisibility)?)
+            }
             Self::RegisterStreamConsumer(args) => Call::RegisterStreamConsumer(RegisterStreamConsumerInput {
                 stream_arn: StreamArn::from(args.stream_arn.as_str()),
                 consumer_name: args.consumer_name.clone(),

@@ -438,6 +438,7 @@ fn publish<S: Storage>(inner: &Inner<S>, framed: Framed<S>) -> Framed<S> {
     segment.runs.extend_from_slice(&framed.runs);
     for (uid, run) in &framed.runs {
         segment.shard_last_timestamp_ms.insert(*uid, run.timestamp_ms);
+        segment.shard_end_index.insert(*uid, run.end_index());
         // A shard forgotten while its commit was in flight: its bytes are on disk, unserved.
         let Some(shard) = state.shards.get_mut(uid) else { continue };
         shard.index.push(*uid, *run).expect("commits publish in order, so runs are contiguous");

@@ -110,12 +110,14 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
             file: Rc::new(file),
             bytes: valid_bytes,
             shard_last_timestamp_ms: HashMap::new(),
+            shard_end_index: HashMap::new(),
             // Only the active segment keeps its runs: for its checkpoint, once it is sealed.
             runs: if last { runs.clone() } else { Vec::new() },
             pins: Rc::default(),
         };
         for (uid, run) in runs {
             segment.shard_last_timestamp_ms.insert(uid, run.timestamp_ms);
+            segment.shard_end_index.insert(uid, run.end_index());
             let watermark = watermarks.get(&uid);
             // Runs of deleted streams, and runs that had expired by the last retention pass
             // (their neighbours may be deleted): not indexed, never served again.

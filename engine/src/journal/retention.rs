@@ -2,7 +2,7 @@
 //! but expired records (or records of forgotten shards), after persisting the watermarks that
 //! keep sequence numbers from ever being reused and tell recovery which holes are deletions.
 
-use super::segment::checkpoint_path;
+use super::segment::{checkpoint_path, Segment};
 use super::{Journal, ShardState};
 use crate::error::{EngineError, Result};
 use crate::format::{self, Watermark, Watermarks};
@@ -14,6 +14,34 @@ pub(super) const WATERMARKS_FILE: &str = "watermarks";
 const LEGACY_WATERMARKS_FILE: &str = "watermarks.json";
 
 impl<S: Storage> Journal<S> {
+    /// Lets the records of `shard_uid` before `index` go: a shard that keeps its own log (the
+    /// delivery state's internal shard, which has no time-based retention) calls it once a
+    /// snapshot covers them. Whole runs only (a run `index` cuts stays readable), so the trim
+    /// horizon may stay a little below `index`. The next retention pass records the new trim
+    /// index in the watermarks before it deletes any segment the shard no longer needs; until
+    /// then a restart finds the trimmed records again, which is harmless for a log whose
+    /// reader starts at its latest snapshot. Returns the shard's trim horizon.
+    pub fn trim_shard_before(&self, shard_uid: u64, index: u64) -> Result<u64> {
+        let mut state = self.inner.state.borrow_mut();
+        let shard = state.shards.get_mut(&shard_uid).ok_or(EngineError::UnknownShard(shard_uid))?;
+        shard.index.trim_before(index);
+        Ok(shard.index.trim_index())
+    }
+
+    /// Whether a sealed segment (one retention could delete) holds records of `shard_uid` at
+    /// or after its trim horizon: whether trimming the shard could release a segment.
+    pub fn shard_pins_sealed_segment(&self, shard_uid: u64) -> bool {
+        let state = self.inner.state.borrow();
+        let Some(shard) = state.shards.get(&shard_uid) else { return false };
+        let trim = shard.index.trim_index();
+        let active = *state.segments.keys().next_back().expect("there is always an active segment");
+        state
+            .segments
+            .values()
+            .filter(|segment| segment.base != active)
+            .any(|segment| segment.shard_end_index.get(&shard_uid).is_some_and(|&end| end > trim))
+    }
+
     /// Drops expired runs from every shard's index and deletes sealed segments that hold only
     /// expired records or records of forgotten shards, unless a read is using them (a later
     /// pass deletes those). Returns how many segments went.
@@ -40,9 +68,14 @@ impl<S: Storage> Journal<S> {
                 }
             }
             let active = *state.segments.keys().next_back().expect("there is always an active segment");
-            let expired = |uid: &u64, last_ms: &i64| match state.shards.get(uid) {
+            // A shard's records in a segment are gone once the newest of them expired, or once
+            // its owner trimmed past them (`trim_shard_before`: the index no longer has them).
+            let expired = |segment: &Segment<S>, uid: &u64, last_ms: &i64| match state.shards.get(uid) {
                 None => true,
-                Some(ShardState { spec: Some(spec), .. }) => *last_ms < now_ms - spec.retention_ms,
+                Some(ShardState { spec: Some(spec), index, .. }) => {
+                    *last_ms < now_ms - spec.retention_ms
+                        || segment.shard_end_index.get(uid).is_some_and(|&end| end <= index.trim_index())
+                }
                 // Found by recovery but not registered yet: keep until we know its retention.
                 Some(_) => false,
             };
@@ -50,7 +83,7 @@ impl<S: Storage> Journal<S> {
                 .segments
                 .values()
                 .filter(|segment| segment.base != active)
-                .filter(|segment| segment.shard_last_timestamp_ms.iter().all(|(uid, last)| expired(uid, last)))
+                .filter(|segment| segment.shard_last_timestamp_ms.iter().all(|(uid, last)| expired(segment, uid, last)))
                 .map(|segment| segment.base)
                 .collect();
             // Forgotten shards stay listed while some segment still holds their runs.

@@ -23,6 +23,11 @@ pub(super) struct Segment<S: Storage> {
     pub bytes: u64,
     /// Newest arrival time of each shard's records here: the segment can go once all expired.
     pub shard_last_timestamp_ms: HashMap<u64, i64>,
+    /// Where each shard's records here end (the index after its last one): the segment can
+    /// also go once every shard's trim horizon passed it ([`Journal::trim_shard_before`]).
+    ///
+    /// [`Journal::trim_shard_before`]: super::Journal::trim_shard_before
+    pub shard_end_index: HashMap<u64, u64>,
     /// Every run written here, for the checkpoint written when the segment is sealed (then
     /// emptied). Not the shard indexes: those drop expired runs and forgotten shards, and a
     /// checkpoint without them made recovery find gaps, or continue a shard from an older
@@ -92,6 +97,7 @@ pub(super) async fn create_segment<S: Storage>(storage: &S, dir: &Path, base: u6
         file: Rc::new(file),
         bytes: 0,
         shard_last_timestamp_ms: HashMap::new(),
+        shard_end_index: HashMap::new(),
         runs: Vec::new(),
         pins: Rc::default(),
     })

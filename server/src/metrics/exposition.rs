@@ -396,6 +396,18 @@ impl Scrape {
             "Journal bytes of the segment files retention deleted",
             cores.iter().map(|c| (core(c), c.journal.retention_deleted_bytes)),
         )?;
+        counters(
+            out,
+            "sluice_delivery_snapshots_total",
+            "Snapshots of the delivery-state log (consumer groups, queues) written since start-up",
+            cores.iter().map(|c| (core(c), c.delivery_snapshots)),
+        )?;
+        gauges(
+            out,
+            "sluice_delivery_log_entries",
+            "Entries the delivery-state log holds (what a restart replays from, after trims)",
+            cores.iter().map(|c| (core(c), c.delivery_log_entries as i64)),
+        )?;
         gauges(out, "sluice_shards", "Shards this core owns", cores.iter().map(|c| (core(c), c.shards as i64)))?;
         gauges(
             out,

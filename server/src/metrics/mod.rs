@@ -261,6 +261,10 @@ pub struct CoreSnapshot {
     pub reshards: u64,
     pub on_demand_splits: u64,
     pub mailbox_jobs: u64,
+    /// Snapshots of the delivery-state log written since start-up (core 0).
+    pub delivery_snapshots: u64,
+    /// Entries the delivery-state log holds (its internal shard, after trims; core 0).
+    pub delivery_log_entries: u64,
 }
 
 /// The whole node's figures at one scrape: every core's snapshot, and what the scraper reads

@@ -113,6 +113,10 @@ pub fn list(node: &Node, input: ListStreamConsumersInput) -> Result<ListStreamCo
 }
 
 pub async fn tag_resource(node: &Rc<Node>, input: TagResourceInput) -> Result<Empty> {
+    if node.identity().queue_of(input.resource_arn.as_str()).is_ok() {
+        crate::ops::queues::tag(node, input.resource_arn.as_str().to_owned(), input.tags).await?;
+        return Ok(Empty {});
+    }
     let resource = node.identity().resource_of(&input.resource_arn)?;
     change(node, move |catalog, _, rules| control::consumers::tag_resource(catalog, rules, &resource, &input.tags))
         .await?;
@@ -120,6 +124,10 @@ pub async fn tag_resource(node: &Rc<Node>, input: TagResourceInput) -> Result<Em
 }
 
 pub async fn untag_resource(node: &Rc<Node>, input: UntagResourceInput) -> Result<Empty> {
+    if node.identity().queue_of(input.resource_arn.as_str()).is_ok() {
+        crate::ops::queues::untag(node, input.resource_arn.as_str().to_owned(), input.tag_keys).await?;
+        return Ok(Empty {});
+    }
     let resource = node.identity().resource_of(&input.resource_arn)?;
     change(node, move |catalog, _, rules| {
         control::consumers::untag_resource(catalog, rules, &resource, &input.tag_keys)
@@ -158,11 +166,18 @@ pub fn get_resource_policy(node: &Node, input: GetResourcePolicyInput) -> Result
     Ok(GetResourcePolicyOutput { policy: policy.unwrap_or_else(|| "{}".to_string()) })
 }
 
-/// ListTagsForResource: every tag of a stream or a consumer, sorted by key.
-pub fn list_tags_for_resource(node: &Node, input: ListTagsForResourceInput) -> Result<ListTagsForResourceOutput> {
-    let tags = match node.identity().resource_of(&input.resource_arn)? {
-        Resource::Stream(name) => route_of(node, &name)?.meta.tags.clone(),
-        Resource::Consumer(name) => find(node, &name.stream, &name.consumer, Some(name.created_s))?.1.tags,
+/// ListTagsForResource: every tag of a stream, a consumer or a queue, sorted by key.
+pub async fn list_tags_for_resource(
+    node: &Rc<Node>,
+    input: ListTagsForResourceInput,
+) -> Result<ListTagsForResourceOutput> {
+    let tags = if node.identity().queue_of(input.resource_arn.as_str()).is_ok() {
+        crate::ops::queues::tags(node, input.resource_arn.as_str().to_owned()).await?
+    } else {
+        match node.identity().resource_of(&input.resource_arn)? {
+            Resource::Stream(name) => route_of(node, &name)?.meta.tags.clone(),
+            Resource::Consumer(name) => find(node, &name.stream, &name.consumer, Some(name.created_s))?.1.tags,
+        }
     };
     Ok(ListTagsForResourceOutput {
         tags: tags.into_iter().map(|(key, value)| Tag { key, value: Some(value) }).collect(),

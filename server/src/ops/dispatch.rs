@@ -105,7 +105,7 @@ async fn run(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<Answe
         Request::ListStreamConsumers(input) => Response::ListStreamConsumers(consumers::list(node, input)?),
         Request::ListStreams(input) => Response::ListStreams(streams::list(node, input)?),
         Request::ListTagsForResource(input) => {
-            Response::ListTagsForResource(consumers::list_tags_for_resource(node, input)?)
+            Response::ListTagsForResource(consumers::list_tags_for_resource(node, input).await?)
         }
         Request::ListTagsForStream(input) => Response::ListTagsForStream(streams::list_tags(node, input)?),
         Request::MergeShards(input) => Response::MergeShards(reshard::merge(node, input).await?),

@@ -198,5 +198,7 @@ pub fn snapshot(node: &Node) -> CoreSnapshot {
         reshards: metrics.reshards.get(),
         on_demand_splits: metrics.on_demand_splits.get(),
         mailbox_jobs: metrics.mailbox_jobs.get(),
+        delivery_snapshots: node.delivery.as_ref().map_or(0, |delivery| delivery.snapshots_written()),
+        delivery_log_entries: node.delivery.as_ref().map_or(0, |delivery| delivery.log_entries(&node.journal)),
     }
 }

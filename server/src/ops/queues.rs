@@ -10,14 +10,22 @@
 //! signed by the state's key. Concurrent receives of a queue reserve what they chose
 //! ([`Reservations`]) until their command is applied, so they choose different records.
 //!
+//! **Statuses** (the model's asynchronous create, update and delete): a queue is CREATING from
+//! the moment its `CreateQueue` is durable (CreateQueue answers then) until it has followed
+//! its stream (children of a reshard that ran meanwhile), which a task does right after the
+//! answer; UPDATING while an `UpdateQueue` is being made durable (UpdateQueue answers
+//! UPDATING, as the model documents, with the update applied); DELETING while a
+//! `DeleteQueue` is, during which receives deliver nothing. The transitional statuses live
+//! only in core 0's memory: each is one durable command, so a restart has none to finish.
+//!
+//! **Tags** are kept by the delivery state (`QueueCommand::Tag` / `Untag`), so they are as
+//! durable as the queue and go with it; CreateQueue's `Tags` are a `Tag` command right after
+//! the creation (a crash between the two leaves the queue untagged, and the unanswered
+//! CreateQueue's retry is refused as ResourceInUse).
+//!
 //! Differences from docs/state.md's plan and from AWS, each named `Unfinished`:
 //! - Every queue lives on core 0 (no home cores), like applications.
-//! - Statuses: a queue is ACTIVE once CreateQueue answers (creation is one durable command);
-//!   CREATING, UPDATING and DELETING never show.
-//! - One stream per queue: the model's `StreamConfigurationList` takes up to 10,000 streams;
-//!   the state keeps one stream per queue, so a list of more than one is refused.
-//! - Tags on queues (CreateQueue's `Tags`) are refused: the state does not keep them yet.
-//! - Native protocol and `sluice` CLI support, and the loadgen `queue` scenario.
+//! - Native protocol and `sluice` CLI support.
 //! - A per-queue prefetch cache: every receive reads its shards again.
 //! - Long polling looks again every `QUEUE_RECEIVE_POLL_MS` instead of waking on new records.
 
@@ -54,6 +62,29 @@ thread_local! {
     /// Per queue, the records chosen by receives not applied yet (core 0 only). Not state: a
     /// crash forgets it, and applying a `Receive` drops whatever is no longer deliverable.
     static RESERVATIONS: RefCell<HashMap<QueueId, Reservations>> = RefCell::new(HashMap::new());
+    /// Per queue, its status while it is not ACTIVE (core 0 only; see the module's doc).
+    static STATUSES: RefCell<HashMap<QueueId, QueueStatus>> = RefCell::new(HashMap::new());
+}
+
+/// A queue's status: ACTIVE unless an operation holds another one.
+fn status_of(id: QueueId) -> QueueStatus {
+    STATUSES.with(|statuses| statuses.borrow().get(&id).cloned()).unwrap_or(QueueStatus::Active)
+}
+
+/// Holds a queue in a transitional status until dropped (however the operation ends).
+struct Transition(QueueId);
+
+impl Transition {
+    fn new(id: QueueId, status: QueueStatus) -> Transition {
+        STATUSES.with(|statuses| statuses.borrow_mut().insert(id, status));
+        Transition(id)
+    }
+}
+
+impl Drop for Transition {
+    fn drop(&mut self) {
+        STATUSES.with(|statuses| statuses.borrow_mut().remove(&self.0));
+    }
 }
 
 /// Submits a queue command on core 0 and returns its reply, or its refusal as an exception.
@@ -62,6 +93,9 @@ async fn submit(core0: &Rc<Node>, arn: &str, command: QueueCommand) -> Result<Qu
     match outcome {
         Outcome::Queue(Ok(reply)) => Ok(reply),
         Outcome::Queue(Err(QueueError::QueueNotFound(_))) => Err(not_found(arn)),
+        Outcome::Queue(Err(QueueError::TooManyTags { .. })) => {
+            Err(KinesisError::too_many_tags("queue", sluice_state::limits::QUEUE_TAGS_MAX))
+        }
         Outcome::Invalid(invalid) => Err(KinesisError::invalid_argument(invalid.to_string())),
         other => Err(KinesisError::internal(format!("a queue command answered {other:?}"))),
     }
@@ -111,7 +145,7 @@ fn description(core0: &Node, queue: &Queue) -> QueueDescription {
     QueueDescription {
         queue_name: queue.name.clone(),
         queue_arn: identity.queue_arn(QueueRef(queue.id.0)),
-        queue_status: QueueStatus::Active,
+        queue_status: status_of(queue.id),
         queue_creation_timestamp: Timestamp::from_epoch_ms(queue.created_ms),
         stream_configuration_list: vec![QueueStreamConfiguration {
             stream_arn,
@@ -170,14 +204,21 @@ async fn shard_starts(core0: &Rc<Node>, meta: &StreamMeta, position: StartingPos
 
 pub async fn create(node: &Rc<Node>, input: CreateQueueInput) -> Result<QueueDescriptionOutput> {
     node.on_core0(move |core0| async move {
-        if input.tags.as_ref().is_some_and(|tags| !tags.is_empty()) {
-            // Unfinished: queue tags (TagResource/ListTagsForResource on queue ARNs too).
-            return Err(KinesisError::invalid_argument("Sluice does not keep tags on queues yet; create it without Tags"));
+        let tags = input.tags.clone().unwrap_or_default();
+        let tags_max = core0.limits().tags_per_resource_max.min(sluice_state::limits::QUEUE_TAGS_MAX);
+        if tags.len() > tags_max {
+            return Err(KinesisError::too_many_tags("queue", tags_max));
         }
+        // Checked before the queue exists, so that a creation never half succeeds.
+        let tag_command = |queue| QueueCommand::Tag { queue, tags: tags.clone().into_iter().collect() };
+        tag_command(QueueId(0))
+            .validate()
+            .map_err(|invalid| KinesisError::invalid_argument(invalid.to_string()))?;
         let [config] = input.stream_configuration_list.as_slice() else {
-            // Unfinished: queues over several streams (the state keeps one stream per queue).
+            // The model: "The list must contain exactly one entry, because a queue delivers
+            // records from a single data stream."
             return Err(KinesisError::invalid_argument(
-                "Sluice queues read exactly one stream yet: give StreamConfigurationList one entry",
+                "A queue reads exactly one stream: StreamConfigurationList must have one entry",
             ));
         };
         let delivery = core0.delivery_state()?.clone();
@@ -247,10 +288,24 @@ pub async fn create(node: &Rc<Node>, input: CreateQueueInput) -> Result<QueueDes
             shards,
         };
         submit(&core0, &arn, command).await?;
+        // CREATING until it has followed the stream (below).
+        let creating = Transition::new(id, QueueStatus::Creating);
+        if !tags.is_empty() {
+            submit(&core0, &arn, tag_command(id)).await?;
+        }
         drop(_permit);
-        // A reshard may have run between reading the routes and applying the creation.
-        follow_streams(&core0).await?;
-        describe_output(&core0, id, &arn)
+        let answer = describe_output(&core0, id, &arn);
+        // A reshard may have run between reading the routes and applying the creation; the
+        // queue is ACTIVE once it followed it. (A receive meanwhile follows first too.)
+        let follower = core0.clone();
+        glommio::spawn_local(async move {
+            if let Err(error) = follow_streams(&follower).await {
+                tracing::error!(%error, queue = id.0, "a new queue could not follow its stream");
+            }
+            drop(creating);
+        })
+        .detach();
+        answer
     })
     .await
 }
@@ -272,7 +327,9 @@ pub async fn update(node: &Rc<Node>, input: UpdateQueueInput) -> Result<QueueDes
             visibility_timeout_s: attributes.visibility_timeout_seconds.map(|seconds| seconds as u32),
             dead_letter: attributes.dead_letter_configuration.as_ref().map(dead_letter),
         };
+        let _updating = Transition::new(id, QueueStatus::Updating);
         submit(&core0, &input.queue_arn, command).await?;
+        // Answered UPDATING, as the model documents, with the update applied.
         describe_output(&core0, id, &input.queue_arn)
     })
     .await
@@ -283,6 +340,8 @@ pub async fn delete(node: &Rc<Node>, input: DeleteQueueInput) -> Result<Empty> {
         let delivery = core0.delivery_state()?.clone();
         let _permit = delivery.control_permit().await?;
         let id = queue_id(&core0, &input.queue_arn)?;
+        // DELETING: receives deliver nothing from now on.
+        let _deleting = Transition::new(id, QueueStatus::Deleting);
         submit(&core0, &input.queue_arn, QueueCommand::DeleteQueue { queue: id }).await?;
         RESERVATIONS.with(|reservations| reservations.borrow_mut().remove(&id));
         Ok(Empty {})
@@ -423,6 +482,9 @@ async fn receive_once(
     limit: usize,
     visibility: Option<u32>,
 ) -> Result<Vec<QueueRecord>> {
+    if status_of(id) == QueueStatus::Deleting {
+        return Ok(Vec::new());
+    }
     let limits = QueueLimits::default();
     let now_ms = core0.now_ms();
     let (wants, shard_cores) = {
@@ -750,4 +812,43 @@ pub async fn follow_streams(core0: &Rc<Node>) -> Result<()> {
         delivery.submit(&core0.journal, core0.now_ms(), Command::Stream(event)).await?;
     }
     Ok(())
+}
+
+/// TagResource on a queue ARN: adds or overwrites tags, at most 50 in all.
+pub async fn tag(node: &Rc<Node>, arn: String, tags: TagMap) -> Result<()> {
+    node.on_core0(move |core0| async move {
+        let id = queue_id(&core0, &arn)?;
+        let limit = core0.limits().tags_per_resource_max.min(sluice_state::limits::QUEUE_TAGS_MAX);
+        // Checked again when the command applies (log order decides); this answers the usual
+        // case without logging a command that will be refused.
+        let count = {
+            let state = core0.delivery_state()?.state();
+            let existing = &state.queues.queue(id).ok_or_else(|| not_found(&arn))?.tags;
+            existing.len() + tags.keys().filter(|key| !existing.contains_key(*key)).count()
+        };
+        if count > limit {
+            return Err(KinesisError::too_many_tags("queue", limit));
+        }
+        submit(&core0, &arn, QueueCommand::Tag { queue: id, tags: tags.into_iter().collect() }).await.map(drop)
+    })
+    .await
+}
+
+/// UntagResource on a queue ARN: keys it does not have are ignored.
+pub async fn untag(node: &Rc<Node>, arn: String, keys: Vec<String>) -> Result<()> {
+    node.on_core0(move |core0| async move {
+        let id = queue_id(&core0, &arn)?;
+        submit(&core0, &arn, QueueCommand::Untag { queue: id, keys }).await.map(drop)
+    })
+    .await
+}
+
+/// ListTagsForResource on a queue ARN: its tags, sorted by key.
+pub async fn tags(node: &Rc<Node>, arn: String) -> Result<TagMap> {
+    node.on_core0(move |core0| async move {
+        let id = queue_id(&core0, &arn)?;
+        let state = core0.delivery_state()?.state();
+        Ok(state.queues.queue(id).ok_or_else(|| not_found(&arn))?.tags.clone())
+    })
+    .await
 }

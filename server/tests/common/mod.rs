@@ -221,3 +221,21 @@ impl Rng {
         self.0
     }
 }
+
+/// The sum of a metric family's samples in a scrape of the metrics port at `addr` (one
+/// plain HTTP/1.0 GET of `/metrics`).
+pub fn scrape(addr: SocketAddr, family: &str) -> f64 {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(addr).expect("connect to the metrics port");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let samples: Vec<f64> = text
+        .lines()
+        .filter(|line| line.strip_prefix(family).is_some_and(|rest| rest.starts_with(['{', ' '])))
+        .map(|line| line.rsplit(' ').next().unwrap().parse().unwrap_or_else(|_| panic!("a sample: {line}")))
+        .collect();
+    assert!(!samples.is_empty(), "no {family} in the scrape: {text}");
+    samples.iter().sum()
+}

@@ -363,6 +363,7 @@ pub fn seed_entries() -> Vec<(&'static str, Entry)> {
     let mut snapshot = Sim::with_queue(2, 3_600_000, QueueAttributes::default());
     snapshot.put(1, 3);
     snapshot.receive(Side::Queue, 2, None);
+    snapshot.append(Command::Queue(QueueCommand::Tag { queue: QUEUE, tags: vec![("team".into(), "orders".into())] }));
     let snapshot_part = log::snapshot_entries(&snapshot.state).remove(0).command;
     vec![
         ("init", at(Command::Init { handle_key: HandleKey([0x5a; 32]) })),
@@ -520,5 +521,13 @@ pub fn seed_entries() -> Vec<(&'static str, Entry)> {
             })),
         ),
         ("snapshot_part", at(snapshot_part)),
+        (
+            "tag_queue",
+            at(Command::Queue(QueueCommand::Tag {
+                queue: QUEUE,
+                tags: vec![("team".into(), "orders".into()), ("cost-centre".into(), String::new())],
+            })),
+        ),
+        ("untag_queue", at(Command::Queue(QueueCommand::Untag { queue: QUEUE, keys: vec!["team".into()] }))),
     ]
 }
