@@ -16,7 +16,6 @@
 
 use crate::auth::ConnectOptions;
 use crate::errors::{ClientError, ConnectionError};
-use crate::firehose::FIREHOSE_TARGET_PREFIX;
 use crate::tls::TlsOptions;
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncRead, AsyncWrite};
@@ -61,6 +60,10 @@ pub struct HttpClient {
     /// Firehose (`firehose.rs`), whose requests sluiced verifies under the `firehose` scope.
     signers: Option<(Signer, Signer)>,
 }
+
+/// The target prefix of Firehose's operations (`firehose.rs`), whose requests are signed for the
+/// `firehose` service.
+pub const FIREHOSE_TARGET_PREFIX: &str = "Firehose_20150804.";
 
 impl HttpClient {
     /// A client of `endpoint` (`host:port`) speaking `encoding`, unsigned and over plain TCP.

@@ -21,11 +21,8 @@ use serde::{Deserialize, Serialize, Serializer};
 use sluice_model::{ErrorKind, KinesisError};
 use sluice_protocol::aws::{self, Encoding};
 
-use crate::aws::HttpClient;
+use crate::aws::{HttpClient, FIREHOSE_TARGET_PREFIX};
 use crate::errors::ClientError;
-
-/// The target prefix of Firehose's operations.
-pub const FIREHOSE_TARGET_PREFIX: &str = "Firehose_20150804.";
 
 /// Most records in one PutRecordBatch (Firehose's quota, "Amazon Data Firehose Quota").
 pub const PUT_RECORD_BATCH_RECORDS_MAX: usize = 500;
