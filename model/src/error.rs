@@ -5,7 +5,6 @@
 //! account ... not found.", "Shard ... in stream ... under account ... does not exist", the
 //! retention and explicit-hash-key texts); the others say what was wrong and with which value.
 
-use crate::identity::Identity;
 use crate::ids::ShardId;
 use std::fmt;
 
@@ -198,39 +197,6 @@ impl KinesisError {
 
     // ----- Streams, shards, consumers -----
 
-    /// AWS: `Stream orders under account 123456789012 not found.`
-    pub fn stream_not_found(identity: &Identity, stream: &str) -> KinesisError {
-        KinesisError::resource_not_found(format!("Stream {stream} under account {} not found.", identity.account_id()))
-    }
-
-    /// AWS: `Stream orders under account 123456789012 already exists.`
-    pub fn stream_exists(identity: &Identity, stream: &str) -> KinesisError {
-        KinesisError::resource_in_use(format!(
-            "Stream {stream} under account {} already exists.",
-            identity.account_id()
-        ))
-    }
-
-    /// AWS: `Shard shardId-000000000009 in stream orders under account 123456789012 does not
-    /// exist`.
-    pub fn shard_not_found(identity: &Identity, stream: &str, shard: &ShardId) -> KinesisError {
-        KinesisError::resource_not_found(format!(
-            "Shard {shard} in stream {stream} under account {} does not exist",
-            identity.account_id()
-        ))
-    }
-
-    /// AWS: `This request would exceed the shard limit for the account 123456789012 in
-    /// us-east-1. Current shard count for the account: 500. Limit: 500. Number of additional
-    /// shards that would have resulted from this request: 1.`
-    pub fn shard_limit_exceeded(identity: &Identity, open: u32, limit: u32, additional: u32) -> KinesisError {
-        KinesisError::limit_exceeded(format!(
-            "This request would exceed the shard limit for the account {} in {}. Current shard count for the account: {open}. Limit: {limit}. Number of additional shards that would have resulted from this request: {additional}.",
-            identity.account_id(),
-            identity.region()
-        ))
-    }
-
     /// A resource would have more tags than the quota allows.
     pub fn too_many_tags(resource: &str, limit: usize) -> KinesisError {
         KinesisError::limit_exceeded(format!("A {resource} can have at most {limit} tags"))
@@ -238,26 +204,6 @@ impl KinesisError {
 
     pub fn consumer_not_found(stream: &str, consumer: &str) -> KinesisError {
         KinesisError::resource_not_found(format!("Consumer {consumer} under stream {stream} not found"))
-    }
-
-    /// A stream that must be ACTIVE for the call is CREATING, UPDATING or DELETING.
-    pub fn stream_not_active(identity: &Identity, stream: &str, doing: &str) -> KinesisError {
-        KinesisError::resource_in_use(format!(
-            "Stream {stream} under account {} is not ACTIVE; {doing}",
-            identity.account_id()
-        ))
-    }
-
-    /// The shard's quota refused a write, a read or an iterator (AWS: `Rate exceeded for shard
-    /// shardId-000000000001 in stream orders under account 123456789012.`).
-    pub fn rate_exceeded(identity: &Identity, stream: &str, shard: &ShardId, quota: &str) -> KinesisError {
-        KinesisError::new(
-            ErrorKind::ProvisionedThroughputExceeded,
-            format!(
-                "Rate exceeded for shard {shard} in stream {stream} under account {}. {quota}",
-                identity.account_id()
-            ),
-        )
     }
 
     // ----- Arguments -----

@@ -5,8 +5,8 @@
 //! `arn:aws:kinesis:<region>:<account>:stream/<name>` and
 //! `arn:aws:kinesis:<region>:<account>:stream/<name>/consumer/<consumer>:<creation epoch s>`.
 
-use crate::error::{KinesisError, Violation};
-use crate::ids::{ConsumerArn, ResourceArn, StreamArn};
+use crate::error::{ErrorKind, KinesisError, Violation};
+use crate::ids::{ConsumerArn, ResourceArn, ShardId, StreamArn};
 use crate::limits::NAME_CHARS_MAX;
 
 /// The region Sluice reports unless configured. A single-node Sluice is one "region"; SDKs
@@ -228,6 +228,62 @@ pub struct ApplicationName {
     pub application: String,
     /// From an ARN: the creation time it carries, in seconds.
     pub created_s: Option<i64>,
+}
+
+/// The errors whose AWS messages name the caller's account or region.
+impl KinesisError {
+    /// AWS: `Stream orders under account 123456789012 not found.`
+    pub fn stream_not_found(identity: &Identity, stream: &str) -> KinesisError {
+        KinesisError::resource_not_found(format!("Stream {stream} under account {} not found.", identity.account_id()))
+    }
+
+    /// AWS: `Stream orders under account 123456789012 already exists.`
+    pub fn stream_exists(identity: &Identity, stream: &str) -> KinesisError {
+        KinesisError::resource_in_use(format!(
+            "Stream {stream} under account {} already exists.",
+            identity.account_id()
+        ))
+    }
+
+    /// AWS: `Shard shardId-000000000009 in stream orders under account 123456789012 does not
+    /// exist`.
+    pub fn shard_not_found(identity: &Identity, stream: &str, shard: &ShardId) -> KinesisError {
+        KinesisError::resource_not_found(format!(
+            "Shard {shard} in stream {stream} under account {} does not exist",
+            identity.account_id()
+        ))
+    }
+
+    /// AWS: `This request would exceed the shard limit for the account 123456789012 in
+    /// us-east-1. Current shard count for the account: 500. Limit: 500. Number of additional
+    /// shards that would have resulted from this request: 1.`
+    pub fn shard_limit_exceeded(identity: &Identity, open: u32, limit: u32, additional: u32) -> KinesisError {
+        KinesisError::limit_exceeded(format!(
+            "This request would exceed the shard limit for the account {} in {}. Current shard count for the account: {open}. Limit: {limit}. Number of additional shards that would have resulted from this request: {additional}.",
+            identity.account_id(),
+            identity.region()
+        ))
+    }
+
+    /// A stream that must be ACTIVE for the call is CREATING, UPDATING or DELETING.
+    pub fn stream_not_active(identity: &Identity, stream: &str, doing: &str) -> KinesisError {
+        KinesisError::resource_in_use(format!(
+            "Stream {stream} under account {} is not ACTIVE; {doing}",
+            identity.account_id()
+        ))
+    }
+
+    /// The shard's quota refused a write, a read or an iterator (AWS: `Rate exceeded for shard
+    /// shardId-000000000001 in stream orders under account 123456789012.`).
+    pub fn rate_exceeded(identity: &Identity, stream: &str, shard: &ShardId, quota: &str) -> KinesisError {
+        KinesisError::new(
+            ErrorKind::ProvisionedThroughputExceeded,
+            format!(
+                "Rate exceeded for shard {shard} in stream {stream} under account {}. {quota}",
+                identity.account_id()
+            ),
+        )
+    }
 }
 
 /// A name that is not 1..=128 characters of `[a-zA-Z0-9_.-]`: a ValidationException naming

@@ -806,6 +806,27 @@ operations! {
     UpdateStreamWarmThroughput(UpdateStreamWarmThroughputInput) -> UpdateStreamWarmThroughputOutput;
 }
 
+impl Operation {
+    /// The twelve operations of Kinesis queues.
+    pub fn is_queue(self) -> bool {
+        matches!(
+            self,
+            Operation::AcknowledgeDeadLetterQueueRecords
+                | Operation::AcknowledgeQueueRecords
+                | Operation::CreateQueue
+                | Operation::DeleteQueue
+                | Operation::DescribeQueue
+                | Operation::ListQueues
+                | Operation::ReceiveDeadLetterQueueRecords
+                | Operation::ReceiveQueueRecords
+                | Operation::RestoreDeadLetterQueueRecords
+                | Operation::UpdateDeadLetterQueueRecordsVisibility
+                | Operation::UpdateQueue
+                | Operation::UpdateQueueRecordsVisibility
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

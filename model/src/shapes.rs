@@ -145,7 +145,7 @@ pub struct StreamDescriptionSummary {
     pub consumer_count: Option<i32>,
     /// Present for ON_DEMAND streams while the account's MinimumThroughputBillingCommitment is
     /// enabled (UpdateStreamWarmThroughput).
-    pub warm_throughput: Option<crate::settings::WarmThroughput>,
+    pub warm_throughput: Option<WarmThroughput>,
     #[serde(rename = "MaxRecordSizeInKiB")]
     pub max_record_size_in_kib: Option<i32>,
     pub record_distribution_strategy: Option<crate::enums::RecordDistributionStrategy>,
@@ -294,4 +294,14 @@ pub struct MinimumThroughputBillingCommitment {
     pub started_at: Option<Timestamp>,
     pub ended_at: Option<Timestamp>,
     pub earliest_allowed_end_at: Option<Timestamp>,
+}
+
+/// AWS `WarmThroughputObject`: what an on-demand stream is scaled to take now, and what it is
+/// heading for.
+#[serde_with::skip_serializing_none]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WarmThroughput {
+    pub target_mi_bps: Option<i32>,
+    pub current_mi_bps: Option<i32>,
 }

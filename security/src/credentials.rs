@@ -20,7 +20,7 @@
 //! only its message and position are kept.
 
 use crate::limits::{CONFIG_FILE_BYTES_MAX, IDENTITY_POLICY_CHARS_MAX, PRINCIPALS_MAX};
-use crate::policy::{Policy, PolicyError, PolicyKind};
+use crate::policy::{is_account_id, parse_iam_arn, Policy, PolicyError, PolicyKind};
 use crate::secret::Secret;
 use crate::timestamp::parse_policy_date;
 use serde::Deserialize;
@@ -373,21 +373,6 @@ fn parse_identity_policy(text: &str) -> Result<Policy, PolicyError> {
         return Err(PolicyError::TooLarge { chars: text.chars().count(), chars_max: IDENTITY_POLICY_CHARS_MAX });
     }
     Policy::parse(text, PolicyKind::Identity)
-}
-
-fn is_account_id(text: &str) -> bool {
-    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// The account of an IAM user, role or root ARN.
-pub fn parse_iam_arn(arn: &str) -> Option<String> {
-    let rest = arn.strip_prefix("arn:aws:iam::")?;
-    let (account, resource) = rest.split_once(':')?;
-    let ok = is_account_id(account)
-        && (resource == "root"
-            || resource.strip_prefix("user/").is_some_and(|n| !n.is_empty())
-            || resource.strip_prefix("role/").is_some_and(|n| !n.is_empty()));
-    ok.then(|| account.to_string())
 }
 
 pub(crate) enum ReadError {

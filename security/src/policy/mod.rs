@@ -92,6 +92,22 @@ impl PolicyError {
     }
 }
 
+/// Twelve decimal digits.
+pub(crate) fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The account of an IAM user, role or root ARN.
+pub fn parse_iam_arn(arn: &str) -> Option<String> {
+    let rest = arn.strip_prefix("arn:aws:iam::")?;
+    let (account, resource) = rest.split_once(':')?;
+    let ok = is_account_id(account)
+        && (resource == "root"
+            || resource.strip_prefix("user/").is_some_and(|n| !n.is_empty())
+            || resource.strip_prefix("role/").is_some_and(|n| !n.is_empty()));
+    ok.then(|| account.to_string())
+}
+
 fn malformed(message: impl Into<String>) -> PolicyError {
     PolicyError::Malformed(message.into())
 }
@@ -300,7 +316,7 @@ fn parse_principal(value: &Value, negated: bool) -> Result<PrincipalList, Policy
                                 value.strip_prefix("arn:aws:iam::").and_then(|rest| rest.strip_suffix(":root"))
                             {
                                 list.accounts.push(account.to_string());
-                            } else if crate::credentials::parse_iam_arn(&value).is_some() {
+                            } else if parse_iam_arn(&value).is_some() {
                                 list.arns.push(value);
                             } else {
                                 return Err(malformed(format!("Invalid principal in policy: \"AWS\":\"{value}\"")));

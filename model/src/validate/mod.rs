@@ -26,6 +26,9 @@ use crate::limits::{
 use crate::operations::*;
 use crate::shapes::{PutRecordsRequestEntry, TagMap};
 
+mod queues;
+mod settings;
+
 type Result<T = ()> = std::result::Result<T, KinesisError>;
 
 /// `MaxRecordSizeInKiB`: 1024..=10240 (the model's `MaxRecordSizeInKiB` shape).
@@ -35,10 +38,10 @@ const MAX_RECORD_SIZE_KIB_RANGE: std::ops::RangeInclusive<i32> =
 impl Request {
     /// Checks what can be checked without the server's state; see the module docs.
     pub fn validate(&self, identity: &Identity) -> Result {
-        if let Some(checked) = crate::queues::validate(self, identity) {
+        if let Some(checked) = queues::validate(self, identity) {
             return checked;
         }
-        if let Some(checked) = crate::settings::validate(self, identity) {
+        if let Some(checked) = settings::validate(self, identity) {
             return checked;
         }
         match self {
@@ -171,7 +174,7 @@ impl Request {
                 known(&input.stream_mode_details.stream_mode, "streamModeDetails.streamMode")?;
                 identity.stream_name_of(&input.stream_arn).map(drop)
             }
-            // Checked by `crate::settings::validate` above.
+            // Checked by `settings::validate` above.
             Request::UpdateAccountSettings(_)
             | Request::UpdateMaxRecordSize(_)
             | Request::UpdateStreamRecordDistributionStrategy(_)
@@ -224,7 +227,7 @@ impl Request {
                 lease(identity, input, &input.lease_key, &input.worker_id, input.lease_counter)?;
                 worker(&input.lease_owner, "leaseOwner")
             }
-            // Checked by `crate::queues::validate` above.
+            // Checked by `queues::validate` above.
             Request::AcknowledgeDeadLetterQueueRecords(_)
             | Request::AcknowledgeQueueRecords(_)
             | Request::CreateQueue(_)
