@@ -37,16 +37,26 @@ scripts/bench-check.sh
 step "delivery-stream test tools: pyarrow, python-snappy, the SeaweedFS server (firehose/tests/setup.sh)"
 firehose/tests/setup.sh
 
-step "tests"
+step "tests: the server's and every other crate's, side by side"
 log=$(mktemp)
+server_log=$(mktemp)
 aws_log=$(mktemp)
-trap 'rm -f "$log" "$aws_log"' EXIT
+trap 'rm -f "$log" "$server_log" "$aws_log"' EXIT
 # A failing test must not end the script before the other suites and the summary run.
 set +e
+# Cargo runs one test binary at a time, and most of them wait on daemons, disks and timers
+# more than they compute: the server's tests (about half of the time) run beside the other
+# crates' in a second cargo (the build above made every binary; running takes no cargo lock).
 # --no-fail-fast: a failing test binary must not skip the binaries after it.
 # The cluster kill test runs 8 s of leader kills here (at least 3 cycles) instead of its 20 s.
-SLUICE_CLUSTER_KILL_SECONDS=8 cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
+export SLUICE_CLUSTER_KILL_SECONDS=8
+cargo test -p sluice-server --no-fail-fast >"$server_log" 2>&1 &
+server_pid=$!
+cargo test --workspace --exclude sluice-server --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+wait "$server_pid" || status=1
+echo "==> the server's tests (cargo test -p sluice-server), run beside the above:"
+tee -a "$log" <"$server_log"
 set -e
 # One closing line for the whole run (cargo prints one per test binary, the last often a
 # doc-test binary with 0 tests).
