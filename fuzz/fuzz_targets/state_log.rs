@@ -11,7 +11,7 @@ use sluice_state::codec;
 use sluice_state::handle::HandleKey;
 use sluice_state::ids::{ApplicationId, LogIndex, QueueId, RecordIndex, ShardNumber, ShardUid, StreamUid};
 use sluice_state::lease::{InitialPosition, LeaseCommand, NewShard};
-use sluice_state::machine::{Command, Entry, State};
+use sluice_state::state::{Command, Entry, State};
 use sluice_state::queue::{QueueAttributes, QueueCommand, QueueShardStart, StartingPosition};
 use sluice_state::stream::ShardInfo;
 

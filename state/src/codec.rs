@@ -10,7 +10,8 @@
 //! that the entry uses every byte it was given.
 
 use crate::limits::LOG_ENTRY_BYTES_MAX;
-use crate::machine::{Entry, InvalidCommand};
+use crate::machine::InvalidCommand;
+use crate::state::Entry;
 
 /// Version of the entry encoding, the first byte of every entry.
 pub const LOG_FORMAT_VERSION: u8 = 1;

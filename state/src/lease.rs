@@ -513,7 +513,7 @@ impl Leases {
             lease_duration_ms: app.lease_duration_ms,
             created_ms: app.created_ms,
         });
-        crate::log::chunk_by_size(app.leases.values().cloned(), |leases| {
+        crate::machine::chunk_by_size(app.leases.values().cloned(), |leases| {
             emit(LeaseItem::Leases { application: app.id, leases });
         });
     }

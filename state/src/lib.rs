@@ -4,8 +4,8 @@
 //! internal shard of the owning core's journal and applies them once durable; this crate
 //! decides what they do.
 //!
-//! - [`machine`]: the [`State`] of one core, the [`Command`]s of its log and the [`Machine`]
-//!   trait both state machines implement.
+//! - [`state`]: the [`State`] of one core and the [`Command`]s of its log.
+//! - [`machine`]: the [`Machine`] trait both state machines implement.
 //! - [`lease`]: applications and leases (take, renew, release, steal, checkpoint), fenced by
 //!   the lease counter.
 //! - [`queue`]: queues: receive selection, visibility timeouts, acknowledgement,
@@ -25,6 +25,8 @@ pub mod limits;
 pub mod log;
 pub mod machine;
 pub mod queue;
+pub mod state;
 pub mod stream;
 
-pub use machine::{Command, Entry, Machine, Outcome, State};
+pub use machine::Machine;
+pub use state::{Command, Entry, Outcome, State};

@@ -11,8 +11,9 @@
 
 use crate::codec::{self, DecodeError};
 use crate::ids::LogIndex;
-use crate::limits::{SNAPSHOT_ITEM_BYTES_MAX, SNAPSHOT_PART_BYTES_MAX};
-use crate::machine::{Command, Entry, RestoreError, SnapshotItem, SnapshotPart, State};
+use crate::limits::SNAPSHOT_PART_BYTES_MAX;
+use crate::machine::{encoded_bytes, RestoreError};
+use crate::state::{Command, Entry, SnapshotItem, SnapshotPart, State};
 use std::collections::BTreeMap;
 
 /// The entries that write a snapshot of `state` (as of its last applied entry). Append them
@@ -40,31 +41,6 @@ pub fn snapshot_entries(state: &State) -> Vec<Entry> {
             command: Command::SnapshotPart(SnapshotPart { as_of, part: part as u32, part_count, items }),
         })
         .collect()
-}
-
-/// Bytes `value` encodes to.
-pub(crate) fn encoded_bytes<T: serde::Serialize>(value: &T) -> usize {
-    postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default()).expect("state types serialize")
-}
-
-/// Cuts `values` into runs of at most [`SNAPSHOT_ITEM_BYTES_MAX`] encoded bytes, for the
-/// snapshot items of a machine (leases of an application, records of a window).
-pub(crate) fn chunk_by_size<T: serde::Serialize>(values: impl IntoIterator<Item = T>, mut emit: impl FnMut(Vec<T>)) {
-    let mut chunk = Vec::new();
-    let mut chunk_bytes = 0;
-    for value in values {
-        let bytes = encoded_bytes(&value);
-        assert!(bytes <= SNAPSHOT_ITEM_BYTES_MAX, "one value of {bytes} bytes is larger than a snapshot item");
-        if chunk_bytes + bytes > SNAPSHOT_ITEM_BYTES_MAX {
-            emit(std::mem::take(&mut chunk));
-            chunk_bytes = 0;
-        }
-        chunk_bytes += bytes;
-        chunk.push(value);
-    }
-    if !chunk.is_empty() {
-        emit(chunk);
-    }
 }
 
 /// Which snapshot a replay starts from.

@@ -1186,9 +1186,12 @@ impl Machine for Queues {
                     ending: shard.ending,
                 });
                 let uid = shard.info.uid;
-                crate::log::chunk_by_size(shard.records.iter().map(|(&index, &record)| (index, record)), |records| {
-                    emit(QueueItem::Records { queue: queue.id, shard: uid, records });
-                });
+                crate::machine::chunk_by_size(
+                    shard.records.iter().map(|(&index, &record)| (index, record)),
+                    |records| {
+                        emit(QueueItem::Records { queue: queue.id, shard: uid, records });
+                    },
+                );
             }
         }
     }

@@ -10,8 +10,8 @@ use sluice_state::ids::{ApplicationId, LogIndex, ShardUid, WorkerId};
 use sluice_state::lease::{InitialPosition, LeaseCommand, NewShard};
 use sluice_state::limits::SNAPSHOT_PART_BYTES_MAX;
 use sluice_state::log::{self, ReplayError, StartFrom};
-use sluice_state::machine::Command;
 use sluice_state::queue::QueueAttributes;
+use sluice_state::state::Command;
 
 /// A core with 4,000 leases held by workers with 256-byte ids, and a queue with 20,000
 /// records in flight: megabytes of state.

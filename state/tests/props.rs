@@ -19,8 +19,8 @@ use sim::{EntryFailure, Sim, STREAM};
 use sluice_state::handle::{Delivery, Side};
 use sluice_state::ids::{ApplicationId, ShardUid, WorkerId};
 use sluice_state::lease::{Checkpoint, InitialPosition, LeaseCommand, LeaseError, LeaseReply, NewShard};
-use sluice_state::machine::Command;
 use sluice_state::queue::{DeadLetter, EntryError, QueueAttributes, QueueCommand, QueueLimits};
+use sluice_state::state::Command;
 use sluice_state::stream::StreamEvent;
 use std::collections::{BTreeMap, BTreeSet};
 

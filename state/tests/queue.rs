@@ -6,11 +6,11 @@ mod sim;
 use sim::{EntryFailure, Sim, QUEUE};
 use sluice_state::handle::{HandleError, Side};
 use sluice_state::ids::{RecordIndex, ShardUid};
-use sluice_state::machine::{Command, Outcome};
 use sluice_state::queue::{
     DeadLetter, EntryError, EntryErrorKind, QueueAttributes, QueueCommand, QueueError, QueueLimits, QueueReply,
     Received,
 };
+use sluice_state::state::{Command, Outcome};
 
 const HOUR_MS: i64 = 3_600_000;
 

@@ -11,11 +11,11 @@ use sluice_state::handle::{Delivery, HandleError, HandleKey, Side};
 use sluice_state::ids::{LogIndex, QueueId, RecordIndex, ShardNumber, ShardUid, StreamUid};
 use sluice_state::lease::{LeaseCommand, LeaseOutcome};
 use sluice_state::log::{self, StartFrom};
-use sluice_state::machine::{Command, Entry, Outcome, State};
 use sluice_state::queue::{
     EntryError, Offered, OfferedRecord, QueueAttributes, QueueCommand, QueueLimits, QueueReply, QueueShardStart,
     Received, Reservations, ShardHorizon, StartingPosition, VisibilityChange,
 };
+use sluice_state::state::{Command, Entry, Outcome, State};
 use sluice_state::stream::{ShardInfo, StreamEvent};
 use std::collections::BTreeMap;
 
