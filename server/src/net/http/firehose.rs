@@ -4,6 +4,13 @@
 //!
 //! Served: CreateDeliveryStream, DescribeDeliveryStream, ListDeliveryStreams,
 //! DeleteDeliveryStream, PutRecord, PutRecordBatch.
+//!
+//! With `--credentials`, every call is authorized for its caller once its body is decoded:
+//! `firehose:<Operation>` on the delivery stream's ARN
+//! (`arn:aws:firehose:REGION:ACCOUNT:deliverystream/NAME`; ListDeliveryStreams on `*`), and
+//! CreateDeliveryStream with `Tags` also `firehose:TagDeliveryStream`, as AWS does. A refusal is
+//! AccessDeniedException with IAM's message. Calls of an authenticated caller are audited
+//! (`--audit-dir`) with record data and endpoint access keys hidden.
 // Unfinished: UpdateDestination, the tag operations, StartDeliveryStreamEncryption and
 // StopDeliveryStreamEncryption (answered UnknownOperationException), the Kinesis channel
 // operations, and the native protocol's and the `sluice` CLI's Firehose operations.
@@ -16,6 +23,8 @@ use crate::limits::{
     FIREHOSE_RECORD_BYTES_MAX,
 };
 use crate::net::http::{document, Body, Refusal};
+use crate::ops::audit;
+use crate::ops::auth::{self, Caller};
 use crate::ops::firehose::{Definition, Firehose, FirehoseError};
 use crate::ops::node::Node;
 use base64::Engine as _;
@@ -65,6 +74,59 @@ impl Operation {
             Operation::PutRecordBatch => "PutRecordBatch",
         }
     }
+
+    /// The IAM action that authorizes it: `firehose:<Operation>`.
+    pub fn iam_action(self) -> &'static str {
+        match self {
+            Operation::CreateDeliveryStream => "firehose:CreateDeliveryStream",
+            Operation::DeleteDeliveryStream => "firehose:DeleteDeliveryStream",
+            Operation::DescribeDeliveryStream => "firehose:DescribeDeliveryStream",
+            Operation::ListDeliveryStreams => "firehose:ListDeliveryStreams",
+            Operation::PutRecord => "firehose:PutRecord",
+            Operation::PutRecordBatch => "firehose:PutRecordBatch",
+        }
+    }
+}
+
+/// The IAM action of tagging a delivery stream, which CreateDeliveryStream with `Tags` needs too.
+const TAG_ACTION: &str = "firehose:TagDeliveryStream";
+
+/// A refusal of the authorizer as Firehose answers it (AccessDeniedException, or
+/// UnrecognizedClientException for a key removed since the connection authenticated).
+fn refused(error: sluice_model::KinesisError) -> FirehoseError {
+    FirehoseError::new(error.kind.exception_name(), error.message)
+}
+
+/// Checks `caller` for `action` on the delivery stream `name` (`*` when `None`).
+fn authorize(
+    node: &Node,
+    caller: &Caller,
+    firehose: &Firehose,
+    action: &str,
+    name: Option<&str>,
+    tags: &[sluice_firehose::config::Tag],
+) -> Result<(), FirehoseError> {
+    let resources: Vec<String> = name.map(|name| firehose.arn(name)).into_iter().collect();
+    let tags = tags.iter().map(|tag| (tag.key.as_str(), tag.value.as_deref().unwrap_or("")));
+    auth::authorize_arns(node, caller, action, &resources, tags).map_err(refused)
+}
+
+/// Answers one Firehose call for `caller` (authorized in [`answer`]) and records it in the
+/// audit log.
+pub async fn respond(
+    node: &Rc<Node>,
+    caller: &Caller,
+    firehose: &Firehose,
+    operation: Operation,
+    body: &[u8],
+) -> Result<Response<Body>, Refusal> {
+    let answer = answer(node, caller, firehose, operation, body).await;
+    if audit::records(node, caller) {
+        let parameters = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let outcome = answer.as_ref().map(|_| ()).map_err(|error| (error.exception, error.message.as_str()));
+        audit::record_named_call(node, caller, operation.name(), parameters, outcome);
+    }
+    json_answer(answer)
 }
 
 impl From<FirehoseError> for Refusal {
@@ -188,9 +250,10 @@ fn record_data(record: &RecordInput, member: &str) -> Result<Bytes, FirehoseErro
     Ok(Bytes::from(data))
 }
 
-/// Answers one Firehose call whose body has been read.
+/// Answers one Firehose call whose body has been read, once `caller` is authorized for it.
 pub async fn answer(
     node: &Rc<Node>,
+    caller: &Caller,
     firehose: &Firehose,
     operation: Operation,
     body: &[u8],
@@ -198,23 +261,32 @@ pub async fn answer(
     match operation {
         Operation::CreateDeliveryStream => {
             let input: CreateDeliveryStreamInput = decode(body)?;
+            let name = Some(input.delivery_stream_name.as_str());
+            let tags = input.tags.as_deref().unwrap_or(&[]);
+            authorize(node, caller, firehose, operation.iam_action(), name, tags)?;
+            if let Some(tags) = input.tags.as_deref().filter(|tags| !tags.is_empty()) {
+                authorize(node, caller, firehose, TAG_ACTION, name, tags)?;
+            }
             let arn = firehose.create(node, input).await?;
             Ok(json!({ "DeliveryStreamARN": arn }))
         }
         Operation::DeleteDeliveryStream => {
             let input: NameInput = decode(body)?;
             check_name(&input.delivery_stream_name)?;
+            authorize(node, caller, firehose, operation.iam_action(), Some(&input.delivery_stream_name), &[])?;
             firehose.delete(node, &input.delivery_stream_name).await?;
             Ok(json!({}))
         }
         Operation::DescribeDeliveryStream => {
             let input: NameInput = decode(body)?;
             check_name(&input.delivery_stream_name)?;
+            authorize(node, caller, firehose, operation.iam_action(), Some(&input.delivery_stream_name), &[])?;
             let definition = firehose.definition(&input.delivery_stream_name)?;
             Ok(json!({ "DeliveryStreamDescription": description(firehose, &definition) }))
         }
         Operation::ListDeliveryStreams => {
             let input: ListInput = decode(body)?;
+            authorize(node, caller, firehose, operation.iam_action(), None, &[])?;
             let limit = match input.limit {
                 None => FIREHOSE_LIST_DEFAULT,
                 Some(limit) if (1..=FIREHOSE_LIST_MAX as i64).contains(&limit) => limit as usize,
@@ -238,6 +310,7 @@ pub async fn answer(
         Operation::PutRecord => {
             let input: PutRecordInput = decode(body)?;
             check_name(&input.delivery_stream_name)?;
+            authorize(node, caller, firehose, operation.iam_action(), Some(&input.delivery_stream_name), &[])?;
             let data = record_data(&input.record, "record.data")?;
             let mut results = firehose.put(node, &input.delivery_stream_name, vec![data]).await?;
             match results.pop().expect("one result per record") {
@@ -248,6 +321,7 @@ pub async fn answer(
         Operation::PutRecordBatch => {
             let input: PutRecordBatchInput = decode(body)?;
             check_name(&input.delivery_stream_name)?;
+            authorize(node, caller, firehose, operation.iam_action(), Some(&input.delivery_stream_name), &[])?;
             if input.records.is_empty() || input.records.len() > FIREHOSE_PUT_BATCH_RECORDS_MAX {
                 return Err(violation(
                     &format!("{} records", input.records.len()),
