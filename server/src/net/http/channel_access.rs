@@ -25,28 +25,9 @@ use crate::ops::audit;
 use crate::ops::auth::{self, Caller};
 use crate::ops::firehose::FirehoseError;
 use crate::ops::node::Node;
-use serde::Deserialize;
+use crate::net::http::firehose_bodies::{channel_peek, StreamArnOnly};
 use serde_json::Value;
 use std::collections::BTreeMap;
-
-/// The members of any channel request that name resources or set tags.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Peek {
-    pub channel_name: Option<String>,
-    #[serde(rename = "ChannelARN")]
-    pub channel_arn: Option<String>,
-    pub stream_configuration_list: Option<Vec<StreamArnOnly>>,
-    pub stream_filter: Option<Vec<StreamArnOnly>>,
-    pub tags: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct StreamArnOnly {
-    #[serde(rename = "StreamARN")]
-    pub stream_arn: Option<String>,
-}
 
 /// One IAM action a channel call needs, on these resources (`*` when empty), with the tags it sets.
 #[derive(Debug, PartialEq, Eq)]
@@ -69,9 +50,8 @@ pub fn iam_action(operation: Operation) -> &'static str {
 
 /// What a channel call with `body` needs; `channel_arn` makes a channel's ARN of its name.
 pub fn checks(operation: Operation, body: &[u8], channel_arn: impl Fn(&str) -> String) -> Vec<ChannelCheck> {
-    let body = if body.is_empty() { b"{}".as_slice() } else { body };
     let action = iam_action(operation);
-    let Ok(peek) = serde_json::from_slice::<Peek>(body) else {
+    let Some(peek) = channel_peek(body) else {
         return vec![ChannelCheck { action, resources: Vec::new(), tags: BTreeMap::new() }];
     };
     let streams = |list: Option<Vec<StreamArnOnly>>| -> Vec<String> {
