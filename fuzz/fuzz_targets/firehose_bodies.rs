@@ -13,6 +13,7 @@ use libfuzzer_sys::fuzz_target;
 #[allow(dead_code, reason = "only the Firehose limits are used here")]
 mod limits;
 #[path = "../../server/src/net/http/firehose_bodies.rs"]
+#[allow(dead_code, reason = "what sluiced reads of a decoded request is not read here")]
 mod firehose_bodies;
 #[path = "../../firehose/src/config.rs"]
 #[allow(dead_code, reason = "the shapes' helpers are the engine's")]
@@ -31,7 +32,7 @@ fn check_refusal(error: &BodyError) {
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else { return };
-    match selector % 6 {
+    match selector % 7 {
         0 => match firehose_bodies::name(body) {
             Ok(name) => assert!((1..=64).contains(&name.len())),
             Err(error) => check_refusal(&error),
@@ -54,6 +55,10 @@ fuzz_target!(|data: &[u8]| {
         4 => {
             let _ = firehose_bodies::channel_peek(body);
         }
+        5 => match firehose_bodies::update_destination(body) {
+            Ok(update) => assert!((1..=64).contains(&update.delivery_stream_name.len())),
+            Err(error) => check_refusal(&error),
+        },
         _ => match firehose_bodies::decode::<config::CreateDeliveryStreamInput>(body) {
             Ok(input) => {
                 let persisted = serde_json::to_vec(&input).expect("a decoded input serializes");

@@ -486,3 +486,104 @@ print(json.dumps(out))
     );
     assert_eq!(channel_refusals[0]["requestParameters"]["ChannelARN"], channel);
 }
+
+/// The value of `family`'s series for `delivery_stream` in a scrape of the metrics port.
+fn delivery_stream_sample(addr: std::net::SocketAddr, family: &str, delivery_stream: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the metrics port");
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let series = format!("{family}{{delivery_stream=\"{delivery_stream}\"}} ");
+    text.lines().find_map(|line| line.strip_prefix(&series)).map(|value| value.trim().parse().expect("a number"))
+}
+
+/// UpdateDestination: merged into the destination, versioned (a stale version id is
+/// ConcurrentModificationException), shown by DescribeDeliveryStream, applied to what is
+/// delivered next, and kept across a restart; and the delivery stream's figures on the
+/// metrics port after a delivery.
+#[test]
+fn update_destination_changes_where_the_next_buffers_go_and_metrics_count_the_delivery() {
+    let work = tempfile::tempdir().unwrap();
+    let files = work.path().join("files");
+    let config = firehose_config(work.path(), &files, None);
+    let mut daemon = Daemon::start_with("kinesis", 1, &["--firehose-config", config.to_str().unwrap()]);
+    let script = r#"
+fh.create_delivery_stream(DeliveryStreamName="moving", ExtendedS3DestinationConfiguration={"RoleARN": args[0],
+    "BucketARN": "arn:aws:s3:::files", "Prefix": "v1/", "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 1}})
+fh.put_record_batch(DeliveryStreamName="moving", Records=[{"Data": ("one %d\n" % i).encode()} for i in range(50)])
+print(json.dumps({}))
+"#;
+    boto3(&daemon.http_addr.to_string(), script, &[ROLE]);
+    wait_until("the first records under v1/", Duration::from_secs(60), || lines_under(&files.join("v1")).len() == 50);
+
+    // The delivery stream's figures on the metrics port, labelled by delivery stream.
+    let sample = |family: &str| delivery_stream_sample(daemon.metrics_addr, family, "moving");
+    wait_until("DeliveryToS3.Records on /metrics", Duration::from_secs(30), || {
+        sample("sluice_firehose_delivery_to_s3_records_total") == Some(50.0)
+    });
+    let bytes: usize = (0..50).map(|i| format!("one {i}\n").len()).sum();
+    assert_eq!(sample("sluice_firehose_incoming_records_total"), Some(50.0));
+    assert_eq!(sample("sluice_firehose_incoming_bytes_total"), Some(bytes as f64));
+    assert_eq!(sample("sluice_firehose_delivery_to_s3_bytes_total"), Some(bytes as f64));
+    let succeeded = sample("sluice_firehose_delivery_to_s3_success_succeeded_total").unwrap();
+    assert!(succeeded >= 1.0 && Some(succeeded) == sample("sluice_firehose_delivery_to_s3_success_attempts_total"));
+    assert_eq!(sample("sluice_firehose_delivery_to_s3_data_freshness_seconds"), Some(0.0), "nothing pending");
+    let script = r#"
+def describe():
+    return fh.describe_delivery_stream(DeliveryStreamName="moving")["DeliveryStreamDescription"]
+d = describe()
+out = {"version_before": d["VersionId"], "destination_id": d["Destinations"][0]["DestinationId"]}
+fh.update_destination(DeliveryStreamName="moving", CurrentDeliveryStreamVersionId=d["VersionId"],
+    DestinationId=out["destination_id"], ExtendedS3DestinationUpdate={"Prefix": "v2/", "BufferingHints": {"SizeInMBs": 2}})
+d = describe()
+s3 = d["Destinations"][0]["ExtendedS3DestinationDescription"]
+out["version_after"] = d["VersionId"]
+out["prefix"], out["hints"] = s3["Prefix"], s3["BufferingHints"]
+out["updated"] = "LastUpdateTimestamp" in d
+out["stale"] = error_code(lambda: fh.update_destination(DeliveryStreamName="moving", CurrentDeliveryStreamVersionId="1",
+    DestinationId=out["destination_id"], ExtendedS3DestinationUpdate={"Prefix": "stale/"}))
+out["wrong_destination"] = error_code(lambda: fh.update_destination(DeliveryStreamName="moving",
+    CurrentDeliveryStreamVersionId="2", DestinationId="destinationId-000000000009", S3DestinationUpdate={"Prefix": "x/"}))
+out["invalid"] = error_code(lambda: fh.update_destination(DeliveryStreamName="moving", CurrentDeliveryStreamVersionId="2",
+    DestinationId=out["destination_id"], ExtendedS3DestinationUpdate={"BufferingHints": {"SizeInMBs": 500}}))
+out["unsupported"] = error_code(lambda: fh.update_destination(DeliveryStreamName="moving", CurrentDeliveryStreamVersionId="2",
+    DestinationId=out["destination_id"], SplunkDestinationUpdate={"HECEndpoint": "https://splunk"}))
+out["missing"] = error_code(lambda: fh.update_destination(DeliveryStreamName="nowhere", CurrentDeliveryStreamVersionId="1",
+    DestinationId=out["destination_id"], S3DestinationUpdate={"Prefix": "x/"}))
+out["version_unchanged"] = describe()["VersionId"]
+fh.put_record_batch(DeliveryStreamName="moving", Records=[{"Data": ("two %d\n" % i).encode()} for i in range(50)])
+print(json.dumps(out))
+"#;
+    let out: serde_json::Value = serde_json::from_str(&boto3(&daemon.http_addr.to_string(), script, &[])).unwrap();
+    assert_eq!(out["version_before"], "1", "{out}");
+    assert_eq!(out["destination_id"], "destinationId-000000000001");
+    assert_eq!(out["version_after"], "2");
+    assert_eq!(out["prefix"], "v2/");
+    assert_eq!(out["hints"], serde_json::json!({"SizeInMBs": 2, "IntervalInSeconds": 1}), "merged, not replaced");
+    assert_eq!(out["updated"], true);
+    assert_eq!(out["stale"], "ConcurrentModificationException");
+    assert_eq!(out["wrong_destination"], "InvalidArgumentException");
+    assert_eq!(out["invalid"], "ValidationException");
+    assert_eq!(out["unsupported"], "InvalidArgumentException");
+    assert_eq!(out["missing"], "ResourceNotFoundException");
+    assert_eq!(out["version_unchanged"], "2", "refused updates change nothing");
+    wait_until("the records put after the update under v2/", Duration::from_secs(60), || {
+        lines_under(&files.join("v2")).len() == 50
+    });
+    assert!(lines_under(&files.join("v2")).keys().all(|line| line.starts_with("two ")));
+    assert_eq!(lines_under(&files.join("v1")).len(), 50, "what was delivered before stays where it was");
+
+    // Durable: after a restart the description and the delivery follow the update.
+    daemon.restart();
+    let script = r#"
+d = fh.describe_delivery_stream(DeliveryStreamName="moving")["DeliveryStreamDescription"]
+fh.put_record_batch(DeliveryStreamName="moving", Records=[{"Data": ("three %d\n" % i).encode()} for i in range(50)])
+print(json.dumps({"version": d["VersionId"], "prefix": d["Destinations"][0]["ExtendedS3DestinationDescription"]["Prefix"]}))
+"#;
+    let out: serde_json::Value = serde_json::from_str(&boto3(&daemon.http_addr.to_string(), script, &[])).unwrap();
+    assert_eq!(out, serde_json::json!({"version": "2", "prefix": "v2/"}));
+    wait_until("the records put after the restart under v2/", Duration::from_secs(60), || {
+        lines_under(&files.join("v2")).len() == 100
+    });
+}

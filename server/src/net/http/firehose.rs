@@ -3,7 +3,7 @@
 //! `ops::firehose`, and answered with AWS's shapes and error types.
 //!
 //! Served: CreateDeliveryStream, DescribeDeliveryStream, ListDeliveryStreams,
-//! DeleteDeliveryStream, PutRecord, PutRecordBatch.
+//! DeleteDeliveryStream, PutRecord, PutRecordBatch, UpdateDestination.
 //!
 //! With `--credentials`, every call is authorized for its caller once its body is decoded:
 //! `firehose:<Operation>` on the delivery stream's ARN
@@ -11,7 +11,7 @@
 //! CreateDeliveryStream with `Tags` also `firehose:TagDeliveryStream`, as AWS does. A refusal is
 //! AccessDeniedException with IAM's message. Calls of an authenticated caller are audited
 //! (`--audit-dir`) with record data and endpoint access keys hidden.
-// Unfinished: UpdateDestination, the tag operations, StartDeliveryStreamEncryption and
+// Unfinished: the tag operations, StartDeliveryStreamEncryption and
 // StopDeliveryStreamEncryption (answered UnknownOperationException), the Kinesis channel
 // operations, and the native protocol's and the `sluice` CLI's Firehose operations.
 // The bodies are decoded and checked in `firehose_bodies` (fuzzed by
@@ -21,7 +21,7 @@ use crate::net::http::firehose_bodies::{self as bodies, BodyError};
 use crate::net::http::{document, Body, Refusal};
 use crate::ops::audit;
 use crate::ops::auth::{self, Caller};
-use crate::ops::firehose::{Definition, Firehose, FirehoseError};
+use crate::ops::firehose::{Definition, Firehose, FirehoseError, DESTINATION_ID};
 use crate::ops::node::Node;
 use http::{Response, StatusCode};
 use serde::de::DeserializeOwned;
@@ -41,6 +41,7 @@ pub enum Operation {
     ListDeliveryStreams,
     PutRecord,
     PutRecordBatch,
+    UpdateDestination,
 }
 
 impl Operation {
@@ -52,6 +53,7 @@ impl Operation {
             "ListDeliveryStreams" => Operation::ListDeliveryStreams,
             "PutRecord" => Operation::PutRecord,
             "PutRecordBatch" => Operation::PutRecordBatch,
+            "UpdateDestination" => Operation::UpdateDestination,
             _ => return None,
         })
     }
@@ -65,6 +67,7 @@ impl Operation {
             Operation::ListDeliveryStreams => "ListDeliveryStreams",
             Operation::PutRecord => "PutRecord",
             Operation::PutRecordBatch => "PutRecordBatch",
+            Operation::UpdateDestination => "UpdateDestination",
         }
     }
 
@@ -77,6 +80,7 @@ impl Operation {
             Operation::ListDeliveryStreams => "firehose:ListDeliveryStreams",
             Operation::PutRecord => "firehose:PutRecord",
             Operation::PutRecordBatch => "firehose:PutRecordBatch",
+            Operation::UpdateDestination => "firehose:UpdateDestination",
         }
     }
 }
@@ -200,6 +204,16 @@ pub async fn answer(
             let more = start + page.len() < names.len();
             Ok(json!({ "DeliveryStreamNames": page, "HasMoreDeliveryStreams": more }))
         }
+        Operation::UpdateDestination => {
+            let request = bodies::update_destination(body)?;
+            let name = request.delivery_stream_name;
+            authorize(node, caller, firehose, operation.iam_action(), Some(&name), &[])?;
+            let update = request.update.map(|(kind, members)| (kind.configuration_member(), members));
+            firehose
+                .update_destination(&name, request.current_version_id, &request.destination_id, update, node.now_ms())
+                .await?;
+            Ok(json!({}))
+        }
         Operation::PutRecord => {
             let (name, data) = bodies::put_record(body)?;
             authorize(node, caller, firehose, operation.iam_action(), Some(&name), &[])?;
@@ -233,7 +247,7 @@ fn description(firehose: &Firehose, definition: &Definition) -> Value {
     let name = &input.delivery_stream_name;
     let config = serde_json::to_value(input).expect("the configuration serializes");
     let created = definition.create_ms as f64 / 1000.0;
-    let mut destination = json!({ "DestinationId": "destinationId-000000000001" });
+    let mut destination = json!({ "DestinationId": DESTINATION_ID });
     let renamed = |value: &Value, from: &str, to: &str| {
         let mut value = value.clone();
         if let Some(object) = value.as_object_mut() {
@@ -268,6 +282,9 @@ fn description(firehose: &Firehose, definition: &Definition) -> Value {
         "Destinations": [destination],
         "HasMoreDestinations": false,
     });
+    if let Some(update_ms) = definition.update_ms {
+        description["LastUpdateTimestamp"] = json!(update_ms as f64 / 1000.0);
+    }
     if let Some(source) = &input.kinesis_stream_source_configuration {
         description["Source"] = json!({ "KinesisStreamSourceDescription": {
             "KinesisStreamARN": source.kinesis_stream_arn,

@@ -207,6 +207,99 @@ pub fn put_record_batch(body: &[u8]) -> Result<(String, Vec<Bytes>), BodyError> 
     Ok((input.delivery_stream_name, data))
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateDestinationInput {
+    delivery_stream_name: String,
+    current_delivery_stream_version_id: String,
+    destination_id: String,
+    #[serde(rename = "S3DestinationUpdate")]
+    s3_destination_update: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(rename = "ExtendedS3DestinationUpdate")]
+    extended_s3_destination_update: Option<serde_json::Map<String, serde_json::Value>>,
+    http_endpoint_destination_update: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The update members of destinations Sluice does not deliver to (Redshift, Splunk, …).
+    #[serde(flatten)]
+    other: BTreeMap<String, serde_json::Value>,
+}
+
+/// The destination an UpdateDestination changes, as the update's member names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestinationKind {
+    /// `S3DestinationUpdate` (deprecated) or `ExtendedS3DestinationUpdate`: both update the
+    /// one S3 destination.
+    S3 {
+        extended: bool,
+    },
+    HttpEndpoint,
+}
+
+impl DestinationKind {
+    /// The member of `CreateDeliveryStream` that configures this destination.
+    pub fn configuration_member(self) -> &'static str {
+        match self {
+            DestinationKind::S3 { extended: false } => "S3DestinationConfiguration",
+            DestinationKind::S3 { extended: true } => "ExtendedS3DestinationConfiguration",
+            DestinationKind::HttpEndpoint => "HttpEndpointDestinationConfiguration",
+        }
+    }
+}
+
+/// UpdateDestination, checked: the members of the one update given (none: the version moves on
+/// and nothing else changes, as AWS accepts it).
+#[derive(Debug)]
+pub struct UpdateDestinationRequest {
+    pub delivery_stream_name: String,
+    pub current_version_id: u64,
+    pub destination_id: String,
+    pub update: Option<(DestinationKind, serde_json::Map<String, serde_json::Value>)>,
+}
+
+pub fn update_destination(body: &[u8]) -> Result<UpdateDestinationRequest, BodyError> {
+    let input: UpdateDestinationInput = decode(body)?;
+    check_name(&input.delivery_stream_name)?;
+    let version = &input.current_delivery_stream_version_id;
+    if version.is_empty() || version.len() > 50 || !version.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(violation(
+            version,
+            "currentDeliveryStreamVersionId",
+            "Member must satisfy regular expression pattern: [0-9]+ and have length between 1 and 50",
+        ));
+    }
+    let id = &input.destination_id;
+    if id.is_empty() || id.len() > 100 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(violation(
+            id,
+            "destinationId",
+            "Member must satisfy regular expression pattern: [a-zA-Z0-9-]+ and have length between 1 and 100",
+        ));
+    }
+    // A version id this long names no version this daemon wrote: it can only mismatch.
+    let current_version_id = version.parse::<u64>().unwrap_or(u64::MAX);
+    if let Some(member) = input.other.keys().find(|member| member.ends_with("DestinationUpdate")) {
+        return Err(BodyError::new(
+            "InvalidArgumentException",
+            format!("{member}: Sluice delivers to S3-compatible stores, directories and HTTP endpoints only"),
+        ));
+    }
+    let updates = [
+        input.s3_destination_update.map(|update| (DestinationKind::S3 { extended: false }, update)),
+        input.extended_s3_destination_update.map(|update| (DestinationKind::S3 { extended: true }, update)),
+        input.http_endpoint_destination_update.map(|update| (DestinationKind::HttpEndpoint, update)),
+    ];
+    let mut given = updates.into_iter().flatten();
+    let update = given.next();
+    if given.next().is_some() {
+        return Err(BodyError::new("InvalidArgumentException", "Only one destination update may be given"));
+    }
+    Ok(UpdateDestinationRequest {
+        delivery_stream_name: input.delivery_stream_name,
+        current_version_id,
+        destination_id: input.destination_id,
+        update,
+    })
+}
+
 /// The members of any channel request that name resources or set tags (every one optional,
 /// of the same type as in the operation's own shape, so a body the operation reads this reads).
 #[derive(Debug, Default, Deserialize)]
@@ -252,6 +345,19 @@ mod tests {
         let empty = put_record_batch(br#"{"DeliveryStreamName": "s", "Records": []}"#).unwrap_err();
         assert_eq!(empty.exception, "ValidationException");
         assert!(channel_peek(b"[]").is_none());
+        let update = update_destination(
+            br#"{"DeliveryStreamName": "s", "CurrentDeliveryStreamVersionId": "3", "DestinationId": "destinationId-000000000001",
+                 "ExtendedS3DestinationUpdate": {"Prefix": "new/"}}"#,
+        )
+        .unwrap();
+        assert_eq!(update.current_version_id, 3);
+        assert_eq!(update.update.unwrap().0, DestinationKind::S3 { extended: true });
+        let redshift = br#"{"DeliveryStreamName": "s", "CurrentDeliveryStreamVersionId": "1", "DestinationId": "d",
+                            "RedshiftDestinationUpdate": {}}"#;
+        assert_eq!(update_destination(redshift).unwrap_err().exception, "InvalidArgumentException");
+        let bad_version =
+            br#"{"DeliveryStreamName": "s", "CurrentDeliveryStreamVersionId": "x", "DestinationId": "d"}"#;
+        assert_eq!(update_destination(bad_version).unwrap_err().exception, "ValidationException");
         assert_eq!(channel_peek(br#"{"ChannelARN": "x"}"#).unwrap().channel_arn.as_deref(), Some("x"));
     }
 }
