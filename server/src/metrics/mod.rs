@@ -347,6 +347,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cloudwatch_names_are_spelled_as_prometheus_families() {
+        for (cloudwatch, family) in [
+            ("IncomingRecords", "incoming_records"),
+            ("DeliveryToS3.Records", "delivery_to_s3_records"),
+            ("DeliveryToS3.Success.Succeeded", "delivery_to_s3_success_succeeded"),
+            ("DeliveryToHttpEndpoint.DataFreshness", "delivery_to_http_endpoint_data_freshness"),
+        ] {
+            assert_eq!(exposition::snake_case(cloudwatch), family);
+        }
+    }
+
+    #[test]
     fn streams_merge_over_cores_and_shards_only_when_enabled() {
         let key = |stream: &str, shard_number| ShardKey { stream: stream.to_owned(), shard_number };
         let mut cores = Vec::new();

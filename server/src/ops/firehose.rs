@@ -661,8 +661,18 @@ pub fn merge_destination(
     };
     let member = member.to_string();
     merge(object.entry(member).or_insert(Value::Object(Default::default())), Value::Object(members));
-    serde_json::from_value(config)
-        .map_err(|error| FirehoseError::new("InvalidArgumentException", format!("UpdateDestination: {error}")))
+    // A destination replaced by an incomplete update lacks a required member: AWS's
+    // ValidationException, as for the same member absent from a create.
+    serde_json::from_value(config).map_err(|error| {
+        let text = error.to_string();
+        match text.strip_prefix("missing field `").and_then(|rest| rest.split_once('`')) {
+            Some((member, _)) => FirehoseError::new(
+                "ValidationException",
+                format!("1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"),
+            ),
+            None => FirehoseError::invalid_argument(format!("UpdateDestination: {text}")),
+        }
+    })
 }
 
 fn environment(config: &FirehoseConfig, identity: &Identity) -> Result<Environment, StartError> {
@@ -886,5 +896,59 @@ async fn read_shard(node: Rc<Node>, start: Rc<ReaderStart>, shard: u32) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn input(config: Value) -> CreateDeliveryStreamInput {
+        serde_json::from_value(config).unwrap()
+    }
+
+    fn update(members: Value) -> serde_json::Map<String, Value> {
+        members.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn an_update_of_the_same_kind_merges_and_another_kind_replaces() {
+        let s3 = input(json!({"DeliveryStreamName": "d", "ExtendedS3DestinationConfiguration": {
+            "RoleARN": "r", "BucketARN": "arn:aws:s3:::a", "Prefix": "v1/",
+            "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 60}}}));
+        let merged = merge_destination(
+            &s3,
+            "S3DestinationConfiguration",
+            update(json!({"BufferingHints": {"SizeInMBs": 5}, "S3BackupUpdate": {"RoleARN": "r", "BucketARN": "arn:aws:s3:::b"}})),
+        )
+        .unwrap();
+        let merged = serde_json::to_value(&merged).unwrap();
+        let s3 = &merged["ExtendedS3DestinationConfiguration"];
+        assert_eq!(s3["BufferingHints"], json!({"SizeInMBs": 5, "IntervalInSeconds": 60}));
+        assert_eq!((s3["Prefix"].as_str(), s3["BucketARN"].as_str()), (Some("v1/"), Some("arn:aws:s3:::a")));
+        assert_eq!(s3["S3BackupConfiguration"]["BucketARN"], "arn:aws:s3:::b");
+        assert!(merged.get("S3DestinationConfiguration").is_none());
+
+        let http = input(json!({"DeliveryStreamName": "d", "ExtendedS3DestinationConfiguration": {
+            "RoleARN": "r", "BucketARN": "arn:aws:s3:::a"}}));
+        let replaced = merge_destination(
+            &http,
+            "HttpEndpointDestinationConfiguration",
+            update(json!({"EndpointConfiguration": {"Url": "https://e"},
+                          "S3Update": {"RoleARN": "r", "BucketARN": "arn:aws:s3:::a"}})),
+        )
+        .unwrap();
+        assert!(replaced.extended_s3_destination_configuration.is_none());
+        let replaced = serde_json::to_value(&replaced).unwrap();
+        assert_eq!(replaced["HttpEndpointDestinationConfiguration"]["S3Configuration"]["BucketARN"], "arn:aws:s3:::a");
+
+        // Another kind replaces the destination, so the update must be complete.
+        let incomplete = merge_destination(
+            &http,
+            "HttpEndpointDestinationConfiguration",
+            update(json!({"EndpointConfiguration": {"Url": "https://e"}})),
+        );
+        assert_eq!(incomplete.unwrap_err().exception, "ValidationException");
     }
 }
