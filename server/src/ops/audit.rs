@@ -56,6 +56,8 @@ pub fn record_call(
 /// Records a call of an authenticated caller to an operation served outside the Kinesis model
 /// (Firehose, channels): `parameters` as the caller sent them, with [`hide_sensitive`] applied;
 /// the outcome as AWS's exception name and message.
+// Unfinished: a Firehose call's event carries the log's one `eventSource`,
+// `kinesis.amazonaws.com`, where CloudTrail writes `firehose.amazonaws.com`.
 pub fn record_named_call(
     node: &Node,
     caller: &Caller,
