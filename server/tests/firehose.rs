@@ -334,3 +334,256 @@ kinesis.put_records(StreamName="orders", Records=[{"Data": ("order %d\n" % i).en
     assert_eq!(lines.len(), 300);
     assert!(lines.values().all(|count| *count == 1), "nothing delivered twice after a clean restart");
 }
+
+/// A principal of a credentials file with one identity policy of `statements` (JSON).
+fn principal(name: &str, access_key_id: &str, statements: &str) -> String {
+    let policy = format!(r#"{{"Version": "2012-10-17", "Statement": [{statements}]}}"#);
+    format!(
+        "[[principal]]\nname = \"{name}\"\naccess_key_id = \"{access_key_id}\"\nsecret_access_key = \"{access_key_id}-secret\"\n\
+         policies = ['''{policy}''']\n\n"
+    )
+}
+
+/// The audit log's events, once `count` of them match `predicate` (its writer thread appends
+/// in the background).
+fn audit_events(dir: &Path, predicate: impl Fn(&serde_json::Value) -> bool, count: usize) -> Vec<serde_json::Value> {
+    let mut matching = Vec::new();
+    wait_until("the audit events", Duration::from_secs(30), || {
+        let text = std::fs::read_to_string(dir.join("audit.log")).unwrap_or_default();
+        matching = text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|event| predicate(event))
+            .collect();
+        matching.len() >= count
+    });
+    matching
+}
+
+/// With `--credentials`, Firehose and channel calls are authorized per caller as Kinesis calls
+/// are: `admin` may do everything; `producer` may list and describe, put to `open-*` delivery
+/// streams only, and describe channels; its other calls get AccessDeniedException with IAM's
+/// message, and every call is in the audit log with record data hidden.
+#[test]
+fn firehose_and_channel_calls_are_authorized_per_caller_and_audited() {
+    let work = tempfile::tempdir().unwrap();
+    let files = work.path().join("files");
+    let config = firehose_config(work.path(), &files, None);
+    let credentials = work.path().join("credentials.toml");
+    let audit = work.path().join("audit");
+    let open = "arn:aws:firehose:us-east-1:000000000000:deliverystream/open-*";
+    std::fs::write(
+        &credentials,
+        principal("admin", "AKIDADMIN", r#"{"Effect": "Allow", "Action": ["firehose:*", "kinesis:*"], "Resource": "*"}"#)
+            + &principal(
+                "producer",
+                "AKIDPRODUCER",
+                &format!(
+                    r#"{{"Effect": "Allow", "Action": ["firehose:Describe*", "firehose:List*", "kinesis:DescribeChannel", "kinesis:ListChannels"], "Resource": "*"}},
+                       {{"Effect": "Allow", "Action": "firehose:PutRecord*", "Resource": "{open}"}}"#
+                ),
+            ),
+    )
+    .unwrap();
+    let daemon = Daemon::start_with(
+        "kinesis",
+        1,
+        &[
+            "--firehose-config",
+            config.to_str().unwrap(),
+            "--credentials",
+            credentials.to_str().unwrap(),
+            "--audit-dir",
+            audit.to_str().unwrap(),
+        ],
+    );
+    let script = r#"
+def clients(key):
+    s = boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=key + "-secret", region_name="us-east-1")
+    c = Config(retries={"max_attempts": 1})
+    return (s.client("firehose", endpoint_url="http://" + sys.argv[1], config=c),
+            s.client("kinesis", endpoint_url="http://" + sys.argv[1], config=c))
+admin, admin_kinesis = clients("AKIDADMIN")
+producer, producer_kinesis = clients("AKIDPRODUCER")
+def denied(call):
+    try:
+        call()
+    except botocore.exceptions.ClientError as e:
+        return [e.response["Error"]["Code"], e.response["Error"]["Message"]]
+    return None
+destination = {"RoleARN": args[0], "BucketARN": "arn:aws:s3:::files", "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 1}}
+for name in ["open-1", "closed"]:
+    admin.create_delivery_stream(DeliveryStreamName=name, S3DestinationConfiguration=destination,
+        Tags=[{"Key": "team", "Value": "web"}])
+admin_kinesis.create_stream(StreamName="src", ShardCount=1)
+arn = admin_kinesis.describe_stream_summary(StreamName="src")["StreamDescriptionSummary"]["StreamARN"]
+channel = admin_kinesis.create_channel(ChannelName="ch", ServiceExecutionRoleARN="arn:aws:iam::000000000000:role/c",
+    StreamConfigurationList=[{"StreamARN": arn, "RecordConfiguration": {"RecordFormatType": "JSON"}}],
+    S3DestinationConfiguration={"StorageConfiguration": {"BucketARN": "arn:aws:s3:::files", "ExpectedBucketOwner": "000000000000", "CompressionType": "NONE"}},
+    Tags={"team": "web"})["ChannelDescription"]["ChannelARN"]
+out = {"channel": channel}
+out["names"] = producer.list_delivery_streams()["DeliveryStreamNames"]
+out["describe"] = producer.describe_delivery_stream(DeliveryStreamName="closed")["DeliveryStreamDescription"]["DeliveryStreamName"]
+out["put_open"] = "RecordId" in producer.put_record(DeliveryStreamName="open-1", Record={"Data": b"allowed\n"})
+out["batch_open"] = producer.put_record_batch(DeliveryStreamName="open-1", Records=[{"Data": b"batch\n"}])["FailedPutCount"]
+out["put_closed"] = denied(lambda: producer.put_record(DeliveryStreamName="closed", Record={"Data": b"secret\n"}))
+out["batch_closed"] = denied(lambda: producer.put_record_batch(DeliveryStreamName="closed", Records=[{"Data": b"secret\n"}]))
+out["create"] = denied(lambda: producer.create_delivery_stream(DeliveryStreamName="open-2", S3DestinationConfiguration=destination))
+out["delete"] = denied(lambda: producer.delete_delivery_stream(DeliveryStreamName="open-1"))
+out["describe_channel"] = producer_kinesis.describe_channel(ChannelARN=channel)["ChannelDescription"]["ChannelName"]
+out["list_channels"] = len(producer_kinesis.list_channels()["ChannelSummaries"])
+out["delete_channel"] = denied(lambda: producer_kinesis.delete_channel(ChannelARN=channel))
+out["update_channel"] = denied(lambda: producer_kinesis.update_channel(ChannelARN=channel,
+    S3DestinationConfiguration={"DataFreshnessInSeconds": 600}))
+out["create_channel"] = denied(lambda: producer_kinesis.create_channel(ChannelName="ch2",
+    ServiceExecutionRoleARN="arn:aws:iam::000000000000:role/c",
+    StreamConfigurationList=[{"StreamARN": arn, "RecordConfiguration": {"RecordFormatType": "JSON"}}],
+    S3DestinationConfiguration={"StorageConfiguration": {"BucketARN": "arn:aws:s3:::files", "ExpectedBucketOwner": "000000000000", "CompressionType": "NONE"}}))
+out["still_there"] = admin.describe_delivery_stream(DeliveryStreamName="open-1")["DeliveryStreamDescription"]["DeliveryStreamStatus"]
+admin_kinesis.delete_channel(ChannelARN=channel)
+print(json.dumps(out))
+"#;
+    let out: serde_json::Value = serde_json::from_str(&boto3(&daemon.http_addr.to_string(), script, &[ROLE])).unwrap();
+    assert_eq!(out["names"], serde_json::json!(["closed", "open-1"]), "{out}");
+    assert_eq!(out["describe"], "closed");
+    assert_eq!(out["put_open"], true);
+    assert_eq!(out["batch_open"], 0);
+    let producer_arn = "arn:aws:iam::000000000000:user/producer";
+    let refusal = |what: &str, action: &str, resource: &str| {
+        assert_eq!(out[what][0], "AccessDeniedException", "{what}: {out}");
+        let message = out[what][1].as_str().unwrap();
+        let want = format!("User: {producer_arn} is not authorized to perform: {action} on resource: {resource} ");
+        assert!(message.starts_with(&want), "{what}: {message}");
+    };
+    let closed = "arn:aws:firehose:us-east-1:000000000000:deliverystream/closed";
+    refusal("put_closed", "firehose:PutRecord", closed);
+    refusal("batch_closed", "firehose:PutRecordBatch", closed);
+    refusal("create", "firehose:CreateDeliveryStream", "arn:aws:firehose:us-east-1:000000000000:deliverystream/open-2");
+    refusal("delete", "firehose:DeleteDeliveryStream", "arn:aws:firehose:us-east-1:000000000000:deliverystream/open-1");
+    let channel = out["channel"].as_str().unwrap();
+    assert_eq!(channel, "arn:aws:kinesis:us-east-1:000000000000:channel/ch");
+    assert_eq!(out["describe_channel"], "ch");
+    assert_eq!(out["list_channels"], 1);
+    refusal("delete_channel", "kinesis:DeleteChannel", channel);
+    refusal("update_channel", "kinesis:UpdateChannel", channel);
+    refusal("create_channel", "kinesis:CreateChannel", "arn:aws:kinesis:us-east-1:000000000000:channel/ch2");
+    assert_eq!(out["still_there"], "ACTIVE");
+
+    // The audit log: the allowed and the refused calls, as the caller, data hidden.
+    let puts = audit_events(
+        &audit,
+        |event| event["eventName"] == "PutRecord" && event["userIdentity"]["userName"] == "producer",
+        2,
+    );
+    let refused: Vec<_> = puts.iter().filter(|event| event["errorCode"] == "AccessDeniedException").collect();
+    assert_eq!(refused.len(), 1, "{puts:?}");
+    assert_eq!(refused[0]["requestParameters"]["DeliveryStreamName"], "closed");
+    assert_eq!(refused[0]["requestParameters"]["Record"]["Data"], "HIDDEN_DUE_TO_SECURITY_REASONS");
+    let channel_refusals = audit_events(
+        &audit,
+        |event| event["eventName"] == "DeleteChannel" && event["errorCode"] == "AccessDeniedException",
+        1,
+    );
+    assert_eq!(channel_refusals[0]["requestParameters"]["ChannelARN"], channel);
+}
+
+/// The value of `family`'s series for `delivery_stream` in a scrape of the metrics port.
+fn delivery_stream_sample(addr: std::net::SocketAddr, family: &str, delivery_stream: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the metrics port");
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let series = format!("{family}{{delivery_stream=\"{delivery_stream}\"}} ");
+    text.lines().find_map(|line| line.strip_prefix(&series)).map(|value| value.trim().parse().expect("a number"))
+}
+
+/// UpdateDestination: merged into the destination, versioned (a stale version id is
+/// ConcurrentModificationException), shown by DescribeDeliveryStream, applied to what is
+/// delivered next, and kept across a restart; and the delivery stream's figures on the
+/// metrics port after a delivery.
+#[test]
+fn update_destination_changes_where_the_next_buffers_go_and_metrics_count_the_delivery() {
+    let work = tempfile::tempdir().unwrap();
+    let files = work.path().join("files");
+    let config = firehose_config(work.path(), &files, None);
+    let mut daemon = Daemon::start_with("kinesis", 1, &["--firehose-config", config.to_str().unwrap()]);
+    let script = r#"
+fh.create_delivery_stream(DeliveryStreamName="moving", ExtendedS3DestinationConfiguration={"RoleARN": args[0],
+    "BucketARN": "arn:aws:s3:::files", "Prefix": "v1/", "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 1}})
+fh.put_record_batch(DeliveryStreamName="moving", Records=[{"Data": ("one %d\n" % i).encode()} for i in range(50)])
+print(json.dumps({}))
+"#;
+    boto3(&daemon.http_addr.to_string(), script, &[ROLE]);
+    wait_until("the first records under v1/", Duration::from_secs(60), || lines_under(&files.join("v1")).len() == 50);
+
+    // The delivery stream's figures on the metrics port, labelled by delivery stream.
+    let sample = |family: &str| delivery_stream_sample(daemon.metrics_addr, family, "moving");
+    wait_until("DeliveryToS3.Records on /metrics", Duration::from_secs(30), || {
+        sample("sluice_firehose_delivery_to_s3_records_total") == Some(50.0)
+    });
+    let bytes: usize = (0..50).map(|i| format!("one {i}\n").len()).sum();
+    assert_eq!(sample("sluice_firehose_incoming_records_total"), Some(50.0));
+    assert_eq!(sample("sluice_firehose_incoming_bytes_total"), Some(bytes as f64));
+    assert_eq!(sample("sluice_firehose_delivery_to_s3_bytes_total"), Some(bytes as f64));
+    let succeeded = sample("sluice_firehose_delivery_to_s3_success_succeeded_total").unwrap();
+    assert!(succeeded >= 1.0 && Some(succeeded) == sample("sluice_firehose_delivery_to_s3_success_attempts_total"));
+    assert_eq!(sample("sluice_firehose_delivery_to_s3_data_freshness_seconds"), Some(0.0), "nothing pending");
+    let script = r#"
+def describe():
+    return fh.describe_delivery_stream(DeliveryStreamName="moving")["DeliveryStreamDescription"]
+d = describe()
+out = {"version_before": d["VersionId"], "destination_id": d["Destinations"][0]["DestinationId"]}
+fh.update_destination(DeliveryStreamName="moving", CurrentDeliveryStreamVersionId=d["VersionId"],
+    DestinationId=out["destination_id"], ExtendedS3DestinationUpdate={"Prefix": "v2/", "BufferingHints": {"SizeInMBs": 2}})
+d = describe()
+s3 = d["Destinations"][0]["ExtendedS3DestinationDescription"]
+out["version_after"] = d["VersionId"]
+out["prefix"], out["hints"] = s3["Prefix"], s3["BufferingHints"]
+out["updated"] = "LastUpdateTimestamp" in d
+out["stale"] = error_code(lambda: fh.update_destination(DeliveryStreamName="moving", CurrentDeliveryStreamVersionId="1",
+    DestinationId=out["destination_id"], ExtendedS3DestinationUpdate={"Prefix": "stale/"}))
+out["wrong_destination"] = error_code(lambda: fh.update_destination(DeliveryStreamName="moving",
+    CurrentDeliveryStreamVersionId="2", DestinationId="destinationId-000000000009", S3DestinationUpdate={"Prefix": "x/"}))
+out["invalid"] = error_code(lambda: fh.update_destination(DeliveryStreamName="moving", CurrentDeliveryStreamVersionId="2",
+    DestinationId=out["destination_id"], ExtendedS3DestinationUpdate={"BufferingHints": {"SizeInMBs": 500}}))
+out["unsupported"] = error_code(lambda: fh.update_destination(DeliveryStreamName="moving", CurrentDeliveryStreamVersionId="2",
+    DestinationId=out["destination_id"], SplunkDestinationUpdate={"HECEndpoint": "https://splunk"}))
+out["missing"] = error_code(lambda: fh.update_destination(DeliveryStreamName="nowhere", CurrentDeliveryStreamVersionId="1",
+    DestinationId=out["destination_id"], S3DestinationUpdate={"Prefix": "x/"}))
+out["version_unchanged"] = describe()["VersionId"]
+fh.put_record_batch(DeliveryStreamName="moving", Records=[{"Data": ("two %d\n" % i).encode()} for i in range(50)])
+print(json.dumps(out))
+"#;
+    let out: serde_json::Value = serde_json::from_str(&boto3(&daemon.http_addr.to_string(), script, &[])).unwrap();
+    assert_eq!(out["version_before"], "1", "{out}");
+    assert_eq!(out["destination_id"], "destinationId-000000000001");
+    assert_eq!(out["version_after"], "2");
+    assert_eq!(out["prefix"], "v2/");
+    assert_eq!(out["hints"], serde_json::json!({"SizeInMBs": 2, "IntervalInSeconds": 1}), "merged, not replaced");
+    assert_eq!(out["updated"], true);
+    assert_eq!(out["stale"], "ConcurrentModificationException");
+    assert_eq!(out["wrong_destination"], "InvalidArgumentException");
+    assert_eq!(out["invalid"], "ValidationException");
+    assert_eq!(out["unsupported"], "InvalidArgumentException");
+    assert_eq!(out["missing"], "ResourceNotFoundException");
+    assert_eq!(out["version_unchanged"], "2", "refused updates change nothing");
+    wait_until("the records put after the update under v2/", Duration::from_secs(60), || {
+        lines_under(&files.join("v2")).len() == 50
+    });
+    assert!(lines_under(&files.join("v2")).keys().all(|line| line.starts_with("two ")));
+    assert_eq!(lines_under(&files.join("v1")).len(), 50, "what was delivered before stays where it was");
+
+    // Durable: after a restart the description and the delivery follow the update.
+    daemon.restart();
+    let script = r#"
+d = fh.describe_delivery_stream(DeliveryStreamName="moving")["DeliveryStreamDescription"]
+fh.put_record_batch(DeliveryStreamName="moving", Records=[{"Data": ("three %d\n" % i).encode()} for i in range(50)])
+print(json.dumps({"version": d["VersionId"], "prefix": d["Destinations"][0]["ExtendedS3DestinationDescription"]["Prefix"]}))
+"#;
+    let out: serde_json::Value = serde_json::from_str(&boto3(&daemon.http_addr.to_string(), script, &[])).unwrap();
+    assert_eq!(out, serde_json::json!({"version": "2", "prefix": "v2/"}));
+    wait_until("the records put after the restart under v2/", Duration::from_secs(60), || {
+        lines_under(&files.join("v2")).len() == 100
+    });
+}

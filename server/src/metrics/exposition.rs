@@ -285,11 +285,70 @@ impl prometheus_client::collector::Collector for Scrape {
             streams.iter().map(|(stream, (c, _))| ([("stream", stream.as_str())], c.events_millis_behind_latest)),
         )?;
         self.encode_shards(out)?;
+        self.encode_delivery_streams(out)?;
         self.encode_daemon(out)
     }
 }
 
+/// A CloudWatch metric name in Prometheus's spelling: `DeliveryToS3.Records` →
+/// `delivery_to_s3_records`.
+pub fn snake_case(cloudwatch: &str) -> String {
+    let mut out = String::with_capacity(cloudwatch.len() + 8);
+    let mut previous: Option<char> = None;
+    for c in cloudwatch.chars() {
+        if c == '.' {
+            out.push('_');
+        } else if c.is_ascii_uppercase() {
+            if previous.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit()) {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+        previous = Some(c);
+    }
+    out
+}
+
+/// The prefix of the delivery streams' families (CloudWatch's namespace AWS/Firehose).
+pub const FIREHOSE_PREFIX: &str = "sluice_firehose_";
+
 impl Scrape {
+    /// The delivery streams' families: `sluice_firehose_` + the CloudWatch name in snake case
+    /// (`_total` on counters, `_seconds` on the data freshness gauge), labelled
+    /// `delivery_stream` (CloudWatch's DeliveryStreamName dimension). A family is written once
+    /// per name any delivery stream reports; a delivery stream's series exist while it does.
+    fn encode_delivery_streams(&self, out: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let samples = &self.snapshot.delivery_streams;
+        let mut names: Vec<&'static str> =
+            samples.iter().flat_map(|sample| sample.counters.iter().map(|(name, _)| *name)).collect();
+        names.sort_unstable();
+        names.dedup();
+        for cloudwatch in names {
+            let family = format!("{FIREHOSE_PREFIX}{}_total", snake_case(cloudwatch));
+            let rows = samples.iter().filter_map(|sample| {
+                let value = sample.counters.iter().find(|(name, _)| *name == cloudwatch)?.1;
+                Some(([("delivery_stream", sample.name.as_str())], value))
+            });
+            counters(out, &family, &format!("{cloudwatch} (AWS/Firehose)"), rows)?;
+        }
+        let mut freshness: Vec<&'static str> = samples.iter().map(|sample| sample.data_freshness_name).collect();
+        freshness.sort_unstable();
+        freshness.dedup();
+        for cloudwatch in freshness {
+            let family = format!("{FIREHOSE_PREFIX}{}_seconds", snake_case(cloudwatch));
+            let rows = samples.iter().filter(|sample| sample.data_freshness_name == cloudwatch).map(|sample| {
+                (
+                    [("delivery_stream", sample.name.as_str())],
+                    i64::try_from(sample.data_freshness_s).unwrap_or(i64::MAX),
+                )
+            });
+            gauges(out, &family, &format!("{cloudwatch}: age of the oldest record not yet delivered"), rows)?;
+        }
+        Ok(())
+    }
+
     /// The shard-level families: each only for the streams that enabled its CloudWatch name.
     fn encode_shards(&self, out: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let shards = self.snapshot.shards();

@@ -267,6 +267,25 @@ pub struct CoreSnapshot {
     pub delivery_log_entries: u64,
 }
 
+/// One delivery stream's figures at a scrape: the delivery engine's counters by their
+/// CloudWatch (AWS/Firehose) names, and its data freshness.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryStreamSample {
+    pub name: String,
+    /// `IncomingRecords`, `DeliveryToS3.Records`, … (counters).
+    pub counters: Vec<(&'static str, u64)>,
+    /// `DeliveryToS3.DataFreshness` or `DeliveryToHttpEndpoint.DataFreshness`, by destination.
+    pub data_freshness_name: &'static str,
+    /// Seconds since the oldest record not yet delivered arrived (0 when none is pending).
+    pub data_freshness_s: u64,
+}
+
+/// Where a scrape finds the delivery streams' figures: the `ops` layer's delivery streams,
+/// registered once they run (this layer knows no delivery engine).
+pub trait DeliveryMetrics: Send + Sync {
+    fn samples(&self, now_ms: i64) -> Vec<DeliveryStreamSample>;
+}
+
 /// The whole node's figures at one scrape: every core's snapshot, and what the scraper reads
 /// itself.
 #[derive(Debug, Clone, Default)]
@@ -284,6 +303,8 @@ pub struct NodeSnapshot {
     pub disk_free_bytes: u64,
     pub disk_total_bytes: u64,
     pub ready: bool,
+    /// Every delivery stream's figures, by name.
+    pub delivery_streams: Vec<DeliveryStreamSample>,
 }
 
 impl NodeSnapshot {
@@ -324,6 +345,18 @@ impl NodeSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cloudwatch_names_are_spelled_as_prometheus_families() {
+        for (cloudwatch, family) in [
+            ("IncomingRecords", "incoming_records"),
+            ("DeliveryToS3.Records", "delivery_to_s3_records"),
+            ("DeliveryToS3.Success.Succeeded", "delivery_to_s3_success_succeeded"),
+            ("DeliveryToHttpEndpoint.DataFreshness", "delivery_to_http_endpoint_data_freshness"),
+        ] {
+            assert_eq!(exposition::snake_case(cloudwatch), family);
+        }
+    }
 
     #[test]
     fn streams_merge_over_cores_and_shards_only_when_enabled() {

@@ -115,6 +115,9 @@ impl Scraper {
             .filter(|stream| !stream.meta.shard_level_metrics.is_empty())
             .map(|stream| (stream.meta.name.clone(), stream.meta.shard_level_metrics.clone()))
             .collect();
+        if let Some(delivery) = shared.delivery_metrics.get() {
+            snapshot.delivery_streams = delivery.samples(shared.now_ms());
+        }
         snapshot.mailbox_capacity = shared.mailboxes.capacity();
         snapshot.uptime = shared.started.elapsed();
         snapshot.ready = shared.health.is_ready();

@@ -53,6 +53,49 @@ pub fn record_call(
     log.record(event(node, operation.name(), UserIdentity::of(principal), source, parameters, outcome));
 }
 
+/// Records a call of an authenticated caller to an operation served outside the Kinesis model
+/// (Firehose, channels): `parameters` as the caller sent them, with [`hide_sensitive`] applied;
+/// the outcome as AWS's exception name and message.
+// Unfinished: a Firehose call's event carries the log's one `eventSource`,
+// `kinesis.amazonaws.com`, where CloudTrail writes `firehose.amazonaws.com`.
+pub fn record_named_call(
+    node: &Node,
+    caller: &Caller,
+    operation: &str,
+    mut parameters: Value,
+    outcome: Result<(), (&str, &str)>,
+) {
+    let (Some(log), Some(principal)) = (&node.shared.config.security.audit, caller.principal()) else { return };
+    let Caller::Principal(authenticated) = caller else { return };
+    hide_sensitive(&mut parameters);
+    let outcome = outcome.map(|()| Value::Null).map_err(|(code, message)| (code.to_string(), message.to_string()));
+    log.record(event(node, operation, UserIdentity::of(principal), &authenticated.source, parameters, outcome));
+}
+
+/// Whether the audit log would record a call of `caller` (so a caller of
+/// [`record_named_call`] can skip building its parameters).
+pub fn records(node: &Node, caller: &Caller) -> bool {
+    node.shared.config.security.audit.is_some() && caller.principal().is_some()
+}
+
+/// Replaces, at any depth, what CloudTrail never shows: record `Data` and an HTTP endpoint's
+/// `AccessKey`.
+fn hide_sensitive(value: &mut Value) {
+    match value {
+        Value::Object(members) => {
+            for (key, member) in members.iter_mut() {
+                if key == "Data" || key == "AccessKey" {
+                    *member = Value::String(HIDDEN.to_string());
+                } else {
+                    hide_sensitive(member);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(hide_sensitive),
+        _ => {}
+    }
+}
+
 /// Records a request refused before it had a caller: its signature was missing or wrong.
 pub fn record_refusal(
     node: &Node,

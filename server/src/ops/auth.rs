@@ -116,6 +116,39 @@ pub fn authorize(node: &Node, caller: &Caller, request: &Request) -> Result<(), 
     Ok(())
 }
 
+/// Checks `caller` for `action` on every ARN of `resources`: the calls served outside the
+/// Kinesis model (Firehose's delivery streams, Kinesis channels), whose resources carry no
+/// tags or resource policies in Sluice, so their ARNs are all the policies see.
+/// `request_tags` are the tags the call sets (`aws:RequestTag/…`, `aws:TagKeys`). An
+/// anonymous caller (open mode) may do everything.
+pub fn authorize_arns<'a>(
+    node: &Node,
+    caller: &Caller,
+    action: &str,
+    resources: &[String],
+    request_tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), KinesisError> {
+    let Caller::Principal(authenticated) = caller else { return Ok(()) };
+    let principal = &current_principal(node, &authenticated.principal)?;
+    let mut context = RequestContext::for_request(
+        principal,
+        node.now_ms(),
+        authenticated.source.source_ip,
+        authenticated.secure_transport,
+    );
+    let request_tags: Vec<(&str, &str)> = request_tags.into_iter().collect();
+    if !request_tags.is_empty() {
+        context.set_request_tags(request_tags);
+    }
+    // Fail closed: a call naming no resource is checked as if on every resource.
+    let star = ["*".to_string()];
+    let resources = if resources.is_empty() { &star[..] } else { resources };
+    let refs: Vec<ResourceRef<'_>> =
+        resources.iter().map(|arn| ResourceRef { arn, policy: None, tags: None }).collect();
+    let asked = AuthzRequest::of(principal, action, &context);
+    policy::authorize(&asked, &refs).map_err(|denied| KinesisError::new(ErrorKind::AccessDenied, denied.to_string()))
+}
+
 /// The caller's principal as the credentials file says now. A native connection authenticates
 /// once and may outlive a credentials reload (SIGHUP): its next request is authorized by the
 /// principal's current policies, and refused as an unknown key if the key is gone or its secret

@@ -42,6 +42,9 @@ pub struct Shared {
     pub health: Health,
     /// When the node started, for `sluice_uptime_seconds`.
     pub started: std::time::Instant,
+    /// The delivery streams' figures for `/metrics`, once they run (set by core 0's
+    /// delivery-stream readers).
+    pub delivery_metrics: std::sync::OnceLock<Arc<dyn crate::metrics::DeliveryMetrics>>,
 }
 
 impl Shared {
@@ -62,6 +65,7 @@ impl Shared {
             mailboxes,
             health: Health::default(),
             started: std::time::Instant::now(),
+            delivery_metrics: std::sync::OnceLock::new(),
         };
         (Arc::new(shared), receivers)
     }

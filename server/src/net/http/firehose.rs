@@ -3,26 +3,28 @@
 //! `ops::firehose`, and answered with AWS's shapes and error types.
 //!
 //! Served: CreateDeliveryStream, DescribeDeliveryStream, ListDeliveryStreams,
-//! DeleteDeliveryStream, PutRecord, PutRecordBatch.
-// Unfinished: UpdateDestination, the tag operations, StartDeliveryStreamEncryption and
+//! DeleteDeliveryStream, PutRecord, PutRecordBatch, UpdateDestination.
+//!
+//! With `--credentials`, every call is authorized for its caller once its body is decoded:
+//! `firehose:<Operation>` on the delivery stream's ARN
+//! (`arn:aws:firehose:REGION:ACCOUNT:deliverystream/NAME`; ListDeliveryStreams on `*`), and
+//! CreateDeliveryStream with `Tags` also `firehose:TagDeliveryStream`, as AWS does. A refusal is
+//! AccessDeniedException with IAM's message. Calls of an authenticated caller are audited
+//! (`--audit-dir`) with record data and endpoint access keys hidden.
+// Unfinished: the tag operations, StartDeliveryStreamEncryption and
 // StopDeliveryStreamEncryption (answered UnknownOperationException), the Kinesis channel
 // operations, and the native protocol's and the `sluice` CLI's Firehose operations.
-// Unfinished: a cargo-fuzz target for these bodies. They are decoded by serde_json into the
-// structs below and `CreateDeliveryStreamInput` (whose decoder and validation the firehose
-// crate's `garbage` proptests feed arbitrary bodies); errors answer SerializationException.
+// The bodies are decoded and checked in `firehose_bodies` (fuzzed by
+// `fuzz/fuzz_targets/firehose_bodies.rs`, with `CreateDeliveryStreamInput`'s decoder).
 
-use crate::limits::{
-    FIREHOSE_LIST_DEFAULT, FIREHOSE_LIST_MAX, FIREHOSE_PUT_BATCH_BYTES_MAX, FIREHOSE_PUT_BATCH_RECORDS_MAX,
-    FIREHOSE_RECORD_BYTES_MAX,
-};
+use crate::net::http::firehose_bodies::{self as bodies, BodyError};
 use crate::net::http::{document, Body, Refusal};
-use crate::ops::firehose::{Definition, Firehose, FirehoseError};
+use crate::ops::audit;
+use crate::ops::auth::{self, Caller};
+use crate::ops::firehose::{Definition, Firehose, FirehoseError, DESTINATION_ID};
 use crate::ops::node::Node;
-use base64::Engine as _;
-use bytes::Bytes;
 use http::{Response, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use sluice_firehose::config::CreateDeliveryStreamInput;
 use std::rc::Rc;
@@ -39,6 +41,7 @@ pub enum Operation {
     ListDeliveryStreams,
     PutRecord,
     PutRecordBatch,
+    UpdateDestination,
 }
 
 impl Operation {
@@ -50,6 +53,7 @@ impl Operation {
             "ListDeliveryStreams" => Operation::ListDeliveryStreams,
             "PutRecord" => Operation::PutRecord,
             "PutRecordBatch" => Operation::PutRecordBatch,
+            "UpdateDestination" => Operation::UpdateDestination,
             _ => return None,
         })
     }
@@ -63,8 +67,63 @@ impl Operation {
             Operation::ListDeliveryStreams => "ListDeliveryStreams",
             Operation::PutRecord => "PutRecord",
             Operation::PutRecordBatch => "PutRecordBatch",
+            Operation::UpdateDestination => "UpdateDestination",
         }
     }
+
+    /// The IAM action that authorizes it: `firehose:<Operation>`.
+    pub fn iam_action(self) -> &'static str {
+        match self {
+            Operation::CreateDeliveryStream => "firehose:CreateDeliveryStream",
+            Operation::DeleteDeliveryStream => "firehose:DeleteDeliveryStream",
+            Operation::DescribeDeliveryStream => "firehose:DescribeDeliveryStream",
+            Operation::ListDeliveryStreams => "firehose:ListDeliveryStreams",
+            Operation::PutRecord => "firehose:PutRecord",
+            Operation::PutRecordBatch => "firehose:PutRecordBatch",
+            Operation::UpdateDestination => "firehose:UpdateDestination",
+        }
+    }
+}
+
+/// The IAM action of tagging a delivery stream, which CreateDeliveryStream with `Tags` needs too.
+const TAG_ACTION: &str = "firehose:TagDeliveryStream";
+
+/// A refusal of the authorizer as Firehose answers it (AccessDeniedException, or
+/// UnrecognizedClientException for a key removed since the connection authenticated).
+fn refused(error: sluice_model::KinesisError) -> FirehoseError {
+    FirehoseError::new(error.kind.exception_name(), error.message)
+}
+
+/// Checks `caller` for `action` on the delivery stream `name` (`*` when `None`).
+fn authorize(
+    node: &Node,
+    caller: &Caller,
+    firehose: &Firehose,
+    action: &str,
+    name: Option<&str>,
+    tags: &[sluice_firehose::config::Tag],
+) -> Result<(), FirehoseError> {
+    let resources: Vec<String> = name.map(|name| firehose.arn(name)).into_iter().collect();
+    let tags = tags.iter().map(|tag| (tag.key.as_str(), tag.value.as_deref().unwrap_or("")));
+    auth::authorize_arns(node, caller, action, &resources, tags).map_err(refused)
+}
+
+/// Answers one Firehose call for `caller` (authorized in [`answer`]) and records it in the
+/// audit log.
+pub async fn respond(
+    node: &Rc<Node>,
+    caller: &Caller,
+    firehose: &Firehose,
+    operation: Operation,
+    body: &[u8],
+) -> Result<Response<Body>, Refusal> {
+    let answer = answer(node, caller, firehose, operation, body).await;
+    if audit::records(node, caller) {
+        let parameters = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let outcome = answer.as_ref().map(|_| ()).map_err(|error| (error.exception, error.message.as_str()));
+        audit::record_named_call(node, caller, operation.name(), parameters, outcome);
+    }
+    json_answer(answer)
 }
 
 impl From<FirehoseError> for Refusal {
@@ -79,30 +138,20 @@ impl From<FirehoseError> for Refusal {
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
-/// The body as `T`. A required member that is absent is AWS's ValidationException (`Member
-/// must not be null`); any other decoding failure (a wrong type, not JSON) is a
-/// SerializationException, as the Kinesis codec answers.
-pub(super) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FirehoseError> {
-    let body = if body.is_empty() { b"{}".as_slice() } else { body };
-    serde_json::from_slice(body).map_err(|error| {
-        let text = error.to_string();
-        match text.strip_prefix("missing field `").and_then(|rest| rest.split_once('`')) {
-            Some((member, _)) => FirehoseError::new(
-                "ValidationException",
-                format!(
-                    "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
-                    lower_first(member)
-                ),
-            ),
-            None => FirehoseError::new("SerializationException", text),
-        }
-    })
+impl From<BodyError> for FirehoseError {
+    fn from(error: BodyError) -> FirehoseError {
+        FirehoseError::new(error.exception, error.message)
+    }
 }
 
-/// AWS names members in validation messages with a lower-case first letter.
-fn lower_first(member: &str) -> String {
-    let mut chars = member.chars();
-    chars.next().map(|first| first.to_ascii_lowercase().to_string() + chars.as_str()).unwrap_or_default()
+/// The body as `T` ([`bodies::decode`]), for the channel operations.
+pub(super) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FirehoseError> {
+    Ok(bodies::decode(body)?)
+}
+
+/// AWS's ValidationException for one member ([`bodies::violation`]).
+pub(super) fn violation(value: &str, member: &str, constraint: &str) -> FirehoseError {
+    bodies::violation(value, member, constraint).into()
 }
 
 /// The answer of a Firehose or channel call as the JSON document AWS sends, or its error.
@@ -110,87 +159,10 @@ pub fn json_answer(answer: Result<Value, FirehoseError>) -> Result<Response<Body
     Ok(document(StatusCode::OK, CONTENT_TYPE, serde_json::to_vec(&answer?).expect("JSON values serialize")))
 }
 
-/// AWS's ValidationException for one member.
-pub(super) fn violation(value: &str, member: &str, constraint: &str) -> FirehoseError {
-    FirehoseError::new(
-        "ValidationException",
-        format!(
-            "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {constraint}"
-        ),
-    )
-}
-
-/// `DeliveryStreamName`: 1–64 of `[a-zA-Z0-9_.-]`.
-fn check_name(name: &str) -> Result<(), FirehoseError> {
-    if name.is_empty() || name.len() > 64 {
-        return Err(violation(
-            name,
-            "deliveryStreamName",
-            "Member must have length less than or equal to 64 and greater than or equal to 1",
-        ));
-    }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
-        return Err(violation(
-            name,
-            "deliveryStreamName",
-            "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
-        ));
-    }
-    Ok(())
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct NameInput {
-    delivery_stream_name: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListInput {
-    limit: Option<i64>,
-    delivery_stream_type: Option<String>,
-    exclusive_start_delivery_stream_name: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct RecordInput {
-    data: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct PutRecordInput {
-    delivery_stream_name: String,
-    record: RecordInput,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct PutRecordBatchInput {
-    delivery_stream_name: String,
-    records: Vec<RecordInput>,
-}
-
-/// A record's `Data`: base64, at most [`FIREHOSE_RECORD_BYTES_MAX`] bytes decoded.
-fn record_data(record: &RecordInput, member: &str) -> Result<Bytes, FirehoseError> {
-    let data = base64::engine::general_purpose::STANDARD
-        .decode(&record.data)
-        .map_err(|error| FirehoseError::new("SerializationException", format!("{member} is not base64: {error}")))?;
-    if data.len() > FIREHOSE_RECORD_BYTES_MAX {
-        return Err(violation(
-            "java.nio.HeapByteBuffer",
-            member,
-            &format!("Member must have length less than or equal to {FIREHOSE_RECORD_BYTES_MAX}"),
-        ));
-    }
-    Ok(Bytes::from(data))
-}
-
-/// Answers one Firehose call whose body has been read.
+/// Answers one Firehose call whose body has been read, once `caller` is authorized for it.
 pub async fn answer(
     node: &Rc<Node>,
+    caller: &Caller,
     firehose: &Firehose,
     operation: Operation,
     body: &[u8],
@@ -198,34 +170,31 @@ pub async fn answer(
     match operation {
         Operation::CreateDeliveryStream => {
             let input: CreateDeliveryStreamInput = decode(body)?;
+            let name = Some(input.delivery_stream_name.as_str());
+            let tags = input.tags.as_deref().unwrap_or(&[]);
+            authorize(node, caller, firehose, operation.iam_action(), name, tags)?;
+            if let Some(tags) = input.tags.as_deref().filter(|tags| !tags.is_empty()) {
+                authorize(node, caller, firehose, TAG_ACTION, name, tags)?;
+            }
             let arn = firehose.create(node, input).await?;
             Ok(json!({ "DeliveryStreamARN": arn }))
         }
         Operation::DeleteDeliveryStream => {
-            let input: NameInput = decode(body)?;
-            check_name(&input.delivery_stream_name)?;
-            firehose.delete(node, &input.delivery_stream_name).await?;
+            let name = bodies::name(body)?;
+            authorize(node, caller, firehose, operation.iam_action(), Some(&name), &[])?;
+            firehose.delete(node, &name).await?;
             Ok(json!({}))
         }
         Operation::DescribeDeliveryStream => {
-            let input: NameInput = decode(body)?;
-            check_name(&input.delivery_stream_name)?;
-            let definition = firehose.definition(&input.delivery_stream_name)?;
+            let name = bodies::name(body)?;
+            authorize(node, caller, firehose, operation.iam_action(), Some(&name), &[])?;
+            let definition = firehose.definition(&name)?;
             Ok(json!({ "DeliveryStreamDescription": description(firehose, &definition) }))
         }
         Operation::ListDeliveryStreams => {
-            let input: ListInput = decode(body)?;
-            let limit = match input.limit {
-                None => FIREHOSE_LIST_DEFAULT,
-                Some(limit) if (1..=FIREHOSE_LIST_MAX as i64).contains(&limit) => limit as usize,
-                Some(limit) => {
-                    return Err(violation(
-                        &limit.to_string(),
-                        "limit",
-                        &format!("Member must have value between 1 and {FIREHOSE_LIST_MAX}"),
-                    ))
-                }
-            };
+            let input = bodies::list(body)?;
+            authorize(node, caller, firehose, operation.iam_action(), None, &[])?;
+            let limit = input.limit;
             let names = firehose.names(input.delivery_stream_type.as_deref());
             let start = match &input.exclusive_start_delivery_stream_name {
                 Some(after) => names.partition_point(|name| name.as_str() <= after.as_str()),
@@ -235,41 +204,29 @@ pub async fn answer(
             let more = start + page.len() < names.len();
             Ok(json!({ "DeliveryStreamNames": page, "HasMoreDeliveryStreams": more }))
         }
+        Operation::UpdateDestination => {
+            let request = bodies::update_destination(body)?;
+            let name = request.delivery_stream_name;
+            authorize(node, caller, firehose, operation.iam_action(), Some(&name), &[])?;
+            let update = request.update.map(|(kind, members)| (kind.configuration_member(), members));
+            firehose
+                .update_destination(&name, request.current_version_id, &request.destination_id, update, node.now_ms())
+                .await?;
+            Ok(json!({}))
+        }
         Operation::PutRecord => {
-            let input: PutRecordInput = decode(body)?;
-            check_name(&input.delivery_stream_name)?;
-            let data = record_data(&input.record, "record.data")?;
-            let mut results = firehose.put(node, &input.delivery_stream_name, vec![data]).await?;
+            let (name, data) = bodies::put_record(body)?;
+            authorize(node, caller, firehose, operation.iam_action(), Some(&name), &[])?;
+            let mut results = firehose.put(node, &name, vec![data]).await?;
             match results.pop().expect("one result per record") {
                 Ok(id) => Ok(json!({ "RecordId": id, "Encrypted": false })),
                 Err((exception, message)) => Err(FirehoseError::new(exception, message)),
             }
         }
         Operation::PutRecordBatch => {
-            let input: PutRecordBatchInput = decode(body)?;
-            check_name(&input.delivery_stream_name)?;
-            if input.records.is_empty() || input.records.len() > FIREHOSE_PUT_BATCH_RECORDS_MAX {
-                return Err(violation(
-                    &format!("{} records", input.records.len()),
-                    "records",
-                    &format!(
-                        "Member must have length less than or equal to {FIREHOSE_PUT_BATCH_RECORDS_MAX} and greater than or equal to 1"
-                    ),
-                ));
-            }
-            let data = input
-                .records
-                .iter()
-                .enumerate()
-                .map(|(i, record)| record_data(record, &format!("records.{}.member.data", i + 1)))
-                .collect::<Result<Vec<_>, _>>()?;
-            let total: usize = data.iter().map(Bytes::len).sum();
-            if total > FIREHOSE_PUT_BATCH_BYTES_MAX {
-                return Err(FirehoseError::invalid_argument(format!(
-                    "Records size {total} bytes exceeds the limit of {FIREHOSE_PUT_BATCH_BYTES_MAX} bytes per PutRecordBatch"
-                )));
-            }
-            let results = firehose.put(node, &input.delivery_stream_name, data).await?;
+            let (name, data) = bodies::put_record_batch(body)?;
+            authorize(node, caller, firehose, operation.iam_action(), Some(&name), &[])?;
+            let results = firehose.put(node, &name, data).await?;
             let failed = results.iter().filter(|result| result.is_err()).count();
             let responses: Vec<Value> = results
                 .into_iter()
@@ -290,7 +247,7 @@ fn description(firehose: &Firehose, definition: &Definition) -> Value {
     let name = &input.delivery_stream_name;
     let config = serde_json::to_value(input).expect("the configuration serializes");
     let created = definition.create_ms as f64 / 1000.0;
-    let mut destination = json!({ "DestinationId": "destinationId-000000000001" });
+    let mut destination = json!({ "DestinationId": DESTINATION_ID });
     let renamed = |value: &Value, from: &str, to: &str| {
         let mut value = value.clone();
         if let Some(object) = value.as_object_mut() {
@@ -325,6 +282,9 @@ fn description(firehose: &Firehose, definition: &Definition) -> Value {
         "Destinations": [destination],
         "HasMoreDestinations": false,
     });
+    if let Some(update_ms) = definition.update_ms {
+        description["LastUpdateTimestamp"] = json!(update_ms as f64 / 1000.0);
+    }
     if let Some(source) = &input.kinesis_stream_source_configuration {
         description["Source"] = json!({ "KinesisStreamSourceDescription": {
             "KinesisStreamARN": source.kinesis_stream_arn,

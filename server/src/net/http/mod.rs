@@ -25,9 +25,13 @@
 //! caller is `Caller::Anonymous`.
 
 #[cfg(feature = "firehose")]
+pub mod channel_access;
+#[cfg(feature = "firehose")]
 pub mod channels;
 #[cfg(feature = "firehose")]
 pub mod firehose;
+#[cfg(feature = "firehose")]
+pub mod firehose_bodies;
 pub mod kinesis;
 
 use crate::limits::{
@@ -390,15 +394,18 @@ async fn respond(
     };
     match service {
         Service::Kinesis(operation) => kinesis::respond(&shared.node, &caller, operation, encoding, body).await,
-        // Unfinished: Firehose calls are not authorized per caller (every caller is anonymous).
         #[cfg(feature = "firehose")]
         Service::Firehose(operation) => {
-            firehose::json_answer(firehose::answer(&shared.node, &shared.firehose, operation, &body).await)
+            firehose::respond(&shared.node, &caller, &shared.firehose, operation, &body).await
         }
-        // Unfinished: channel calls are not authorized per caller either.
         #[cfg(feature = "firehose")]
         Service::Channel(operation) => {
-            firehose::json_answer(channels::answer(&shared.node, &shared.channels, operation, &body).await)
+            let answer = match channel_access::authorize(&shared.node, &caller, operation, &body) {
+                Ok(()) => channels::answer(&shared.node, &shared.channels, operation, &body).await,
+                Err(refusal) => Err(refusal),
+            };
+            channel_access::record(&shared.node, &caller, operation, &body, answer.as_ref().map(|_| ()));
+            firehose::json_answer(answer)
         }
     }
 }
