@@ -19,7 +19,7 @@ use sluice_protocol::flatbuffers::FlatBufferBuilder;
 use sluice_protocol::native::handshake::{self, AuthenticateFields, HandshakeResponse};
 use sluice_security::challenge::{Challenge, ClientHandshake, ServerProof};
 pub use sluice_security::sigv4::SigningCredentials;
-use sluice_security::Secret;
+pub use sluice_security::Secret;
 
 use crate::errors::{ClientError, ConnectionError};
 
@@ -108,6 +108,15 @@ impl ConnectOptions {
         };
         Ok(ConnectOptions { credentials, region, tls: None })
     }
+}
+
+/// The region as the AWS SDKs find it: `AWS_REGION`, `AWS_DEFAULT_REGION`, or the `region` of
+/// the profile `AWS_PROFILE` (or `default`) in the shared config file; `None` if none names one.
+pub fn region_from_environment() -> Option<String> {
+    let profile = var("AWS_PROFILE");
+    var("AWS_REGION")
+        .or_else(|| var("AWS_DEFAULT_REGION"))
+        .or_else(|| SharedFiles::from_environment().region(profile.as_deref().unwrap_or("default")))
 }
 
 /// An environment variable's value, if set and not empty.

@@ -111,10 +111,11 @@ impl HttpClient {
 /// record, or [`ClientError::UnexpectedResponse`] (never a panic, whatever the bytes; the fuzz
 /// target `firehose_answer` holds it to that).
 pub fn decode_put_record_batch(body: &[u8], records: usize) -> Result<PutRecordBatchOutput, ClientError> {
-    let output: PutRecordBatchOutput = serde_json::from_slice(body).map_err(|error| ClientError::UnexpectedResponse {
-        operation: "PutRecordBatch",
-        body: format!("a body that is not PutRecordBatch's answer ({error})"),
-    })?;
+    let output: PutRecordBatchOutput =
+        serde_json::from_slice(body).map_err(|error| ClientError::UnexpectedResponse {
+            operation: "PutRecordBatch",
+            body: format!("a body that is not PutRecordBatch's answer ({error})"),
+        })?;
     if output.request_responses.len() != records {
         return Err(ClientError::UnexpectedResponse {
             operation: "PutRecordBatch",

@@ -72,7 +72,8 @@ impl TlsOptions {
             let io = |source| TlsError::Io { path: path.to_path_buf(), source };
             let mut pem = Vec::new();
             let file = std::fs::File::open(path).map_err(io)?;
-            std::io::Read::read_to_end(&mut std::io::Read::take(file, CA_BUNDLE_BYTES_MAX + 1), &mut pem).map_err(io)?;
+            std::io::Read::read_to_end(&mut std::io::Read::take(file, CA_BUNDLE_BYTES_MAX + 1), &mut pem)
+                .map_err(io)?;
             if pem.len() as u64 > CA_BUNDLE_BYTES_MAX {
                 let detail = format!("larger than {CA_BUNDLE_BYTES_MAX} bytes");
                 return Err(TlsError::BadPem { path: path.to_path_buf(), detail }.into());
