@@ -25,7 +25,7 @@ use sluice_client::auth::{CredentialsError, SigningCredentials};
 use sluice_client::tls::{TlsOptions, TrustError};
 use sluice_client::ConnectOptions;
 
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, DestinationKind};
 use crate::stream_sink::{Protocol, SinkEndpoints, StreamEndpoint};
 
 /// The region when neither the configuration, the endpoint nor the environment names one: the
@@ -144,7 +144,9 @@ pub fn resolve(
             None => (None, CredentialSource::None),
         },
     };
-    let all = std::iter::once(&endpoints.kinesis).chain(endpoints.firehose.as_ref());
+    // The endpoints flows ship to (the Kinesis one only if a flow names a stream).
+    let streams = config.flows.iter().any(|flow| flow.destination.kind == DestinationKind::Stream);
+    let all = streams.then_some(&endpoints.kinesis).into_iter().chain(endpoints.firehose.as_ref());
     if credentials.is_none() {
         if let Some(aws) = all.clone().find(|endpoint| endpoint.is_aws()) {
             return Err(AccessError::NoCredentials { endpoint: aws.to_string() });
