@@ -154,7 +154,7 @@ pub fn run(
     run_with_sink(config, options, sink, stop, report)
 }
 
-/// [`run`] with a given sink: the entry point the producer driver's sink will use.
+/// [`run`] with a given sink (tests, or an embedding program with a sink of its own).
 pub fn run_with_sink(
     config: AgentConfig,
     options: RunOptions,
