@@ -71,15 +71,30 @@ impl std::fmt::Display for ConfigWarning {
     }
 }
 
-/// Credentials from the configuration. Unfinished: they are carried to the sink, which will
-/// sign requests with them when the producer driver ships to AWS; `assumeRoleARN` then needs
-/// an STS client (`sts.endpoint`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Credentials from the configuration: the stream sink signs with the keys (`access.rs`);
+/// `assumeRoleARN` and `userDefinedCredentialsProvider.classname` are refused there (they need
+/// an STS call or a JVM).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub assume_role_arn: Option<String>,
     pub assume_role_external_id: Option<String>,
+    /// `userDefinedCredentialsProvider.classname`.
+    pub user_defined_provider: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    /// Never the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "<redacted>"))
+            .field("assume_role_arn", &self.assume_role_arn)
+            .field("assume_role_external_id", &self.assume_role_external_id)
+            .field("user_defined_provider", &self.user_defined_provider)
+            .finish()
+    }
 }
 
 /// A service endpoint (`kinesis.endpoint`, `kinesis.region`, …); empty strings, as in the AWS
@@ -205,6 +220,7 @@ const TOP_SUPPORTED: &[&str] = &[
     "awsSecretAccessKey",
     "assumeRoleARN",
     "assumeRoleExternalId",
+    "userDefinedCredentialsProvider.classname",
     "log.statusReportingPeriodSeconds",
     "log.emitMetrics",
     "checkpointTimeToLiveDays",
@@ -225,22 +241,18 @@ const TOP_IGNORED: &[(&str, &str)] = &[
     ("maxSendingThreadsPerCore", "no sending thread pool"),
     ("sendingThreadsKeepAliveMillis", "no sending thread pool"),
     ("sendingThreadsMaxQueueSize", "no sending thread pool; queues are bounded by the agent's own limits"),
-    ("maxConnections", "HTTP connection settings belong to the producer driver"),
-    ("connectionTimeoutMillis", "HTTP connection settings belong to the producer driver"),
-    ("connectionTTLMillis", "HTTP connection settings belong to the producer driver"),
-    ("socketTimeoutMillis", "HTTP connection settings belong to the producer driver"),
-    ("useTcpKeepAlive", "HTTP connection settings belong to the producer driver"),
-    ("useHttpGzip", "HTTP connection settings belong to the producer driver"),
-    ("userAgent", "the producer driver sets its own user agent"),
-    ("userAgentOverride", "the producer driver sets its own user agent"),
-    (
-        "userDefinedCredentialsProvider.classname",
-        "Java credential providers cannot be loaded; use awsAccessKeyId/awsSecretAccessKey or the environment",
-    ),
+    ("maxConnections", "the sink keeps its own connections (one native connection, or a pool over HTTP)"),
+    ("connectionTimeoutMillis", "a call, connecting included, is given up after 50 s (STREAM_SINK_CALL_TIMEOUT)"),
+    ("connectionTTLMillis", "connections are kept until they break or the server closes them"),
+    ("socketTimeoutMillis", "a call is given up after 50 s (STREAM_SINK_CALL_TIMEOUT), the AWS SDK's default"),
+    ("useTcpKeepAlive", "TCP keep-alive is not set"),
+    ("useHttpGzip", "requests are not compressed"),
+    ("userAgent", "no User-Agent header is sent"),
+    ("userAgentOverride", "no User-Agent header is sent"),
     ("userDefinedCredentialsProvider.location", "Java credential providers cannot be loaded"),
     ("checkpoints.queryTimeoutSeconds", "checkpoints are a JSON file, not SQLite"),
     ("checkpoints.connectionTimeoutSeconds", "checkpoints are a JSON file, not SQLite"),
-    ("assumeRoleDurationSeconds", "role sessions belong to the producer driver"),
+    ("assumeRoleDurationSeconds", "used only with assumeRoleARN, which is refused (it needs an STS call)"),
 ];
 
 /// Flow keys we implement.
@@ -325,6 +337,16 @@ impl AgentConfig {
             }
         }
 
+        if reader.string("assumeRoleARN")?.is_none() {
+            for key in ["sts.endpoint", "assumeRoleExternalId"] {
+                if reader.string(key)?.is_some() {
+                    warnings.push(ConfigWarning {
+                        key: key.into(),
+                        reason: "accepted but ignored: used only with assumeRoleARN".into(),
+                    });
+                }
+            }
+        }
         let string = |key| reader.string(key);
         Ok(AgentConfig {
             checkpoint_file: string("checkpointFile")?
@@ -344,6 +366,7 @@ impl AgentConfig {
                 secret_access_key: string("awsSecretAccessKey")?,
                 assume_role_arn: string("assumeRoleARN")?,
                 assume_role_external_id: string("assumeRoleExternalId")?,
+                user_defined_provider: string("userDefinedCredentialsProvider.classname")?,
             },
             status_log_period: Duration::from_secs(reader.integer(
                 "log.statusReportingPeriodSeconds",

@@ -24,9 +24,11 @@
 //! PutRecordBatch; [`producer_sink::ProducerSink`] ships stream flows that set
 //! `aggregatedRecordSizeBytes` through `sluice-client`'s KPL producer (aggregation, rate
 //! limits, retries); [`file_sink::FileSink`] appends records to files (`--sink-file DIR`).
-//! Unfinished: `https://` endpoints (AWS itself), which need TLS and SigV4 signing in
-//! `sluice-client`'s HTTP client (see `docs/agent.md`).
+//! Requests are signed (SigV4 over HTTP(S), the native handshake on sluiced's native port)
+//! with the credentials [`access`] finds, and `https://` endpoints (AWS itself, or sluiced with
+//! TLS) trust the system's roots.
 
+pub mod access;
 pub mod checkpoint;
 pub mod config;
 pub mod exposition;

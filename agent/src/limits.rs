@@ -131,6 +131,13 @@ pub const STREAM_SINK_LOG_EVERY: Duration = Duration::from_secs(60);
 /// sooner on every submit, flush and shutdown).
 pub const STREAM_SINK_IDLE_WAKE: Duration = Duration::from_secs(1);
 
+/// How long one PutRecords / PutRecordBatch call (connecting included) may take before it is
+/// given up as a broken connection and sent again on a new one: the AWS Java SDK's default
+/// socket timeout (`ClientConfiguration.DEFAULT_SOCKET_TIMEOUT`, 50 s), which the AWS agent
+/// runs with. Without it a connection that stops answering (a dead NAT entry on the way to
+/// AWS) would hold its destination's records for ever.
+pub const STREAM_SINK_CALL_TIMEOUT: Duration = Duration::from_secs(50);
+
 /// At shutdown, after the deadline for records in flight, how long the driver waits for each
 /// sender to let go of a call it is in the middle of (a request on a dead connection).
 pub const STREAM_SINK_STOP_GRACE: Duration = Duration::from_millis(200);

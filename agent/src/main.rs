@@ -28,9 +28,13 @@ struct Cli {
     #[arg(long, short = 'c', default_value = CONFIG_DEFAULT, global = true)]
     config: PathBuf,
     /// Write records to files in DIR (one per destination) instead of shipping them to
-    /// streams (the default: PutRecords to `kinesis.endpoint`, sluice://127.0.0.1:4568 unset).
+    /// streams (the default: PutRecords to `kinesis.endpoint`; unset, AWS's regional endpoint).
     #[arg(long, value_name = "DIR", global = true)]
     sink_file: Option<PathBuf>,
+    /// A PEM file of CA certificates that HTTPS endpoints may chain to, besides the system's
+    /// roots (default: `AWS_CA_BUNDLE`; `SSL_CERT_FILE` replaces the system's roots).
+    #[arg(long, value_name = "FILE", global = true)]
+    ca_bundle: Option<PathBuf>,
     /// Ship what the files hold now, then exit.
     #[arg(long)]
     once: bool,
@@ -106,10 +110,14 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
             // Whether this build can run it: the sink's refusals (an https endpoint, a
             // delivery stream without an HTTP firehose.endpoint) fail the check, after
             // everything else was printed.
-            let options = RunOptions { sink_dir: cli.sink_file.clone(), ..RunOptions::default() };
+            let options = RunOptions {
+                sink_dir: cli.sink_file.clone(),
+                ca_bundle: cli.ca_bundle.clone(),
+                ..RunOptions::default()
+            };
             match run::check_sink(&config, &options)? {
-                Some(endpoints) => {
-                    println!("sink: {endpoints}");
+                Some(plan) => {
+                    println!("sink: {plan}");
                     for flow in config.flows.iter().filter(|f| sluice_agent::producer_sink::aggregates(f)) {
                         println!(
                             "flow {}: through the KPL producer, aggregates of at most {} bytes",
@@ -164,7 +172,11 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         None => {
             let config = AgentConfig::load(&cli.config)?;
-            let load_options = RunOptions { sink_dir: cli.sink_file.clone(), ..RunOptions::default() };
+            let load_options = RunOptions {
+                sink_dir: cli.sink_file.clone(),
+                ca_bundle: cli.ca_bundle.clone(),
+                ..RunOptions::default()
+            };
             // A configuration this sink cannot serve (an https endpoint, a delivery stream
             // without an HTTP firehose.endpoint) is refused now, before a signal handler, a
             // thread or a file is touched.
@@ -183,6 +195,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
                 no_inotify: cli.no_inotify,
                 window_records: cli.window_records,
                 metrics_listen: cli.metrics_listen,
+                ca_bundle: cli.ca_bundle,
             };
             let summary = run::run(config, options, stop, report)?;
             for line in summary.status.lines() {

@@ -42,10 +42,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 use sluice_client::producer::{Producer, PutError, RecordFuture, StartError};
 use sluice_client::transport::Endpoint;
-use sluice_client::Encoding;
+use sluice_client::{ConnectOptions, Encoding};
 use sluice_kpl::limits::COLLECTION_MAX_SIZE_MIN;
 use sluice_kpl::producer::{ProducerConfig, UserRecord};
 
+use crate::access::Access;
 use crate::config::{BufferLimits, Destination, DestinationKind, FlowConfig};
 use crate::limits;
 use crate::sink::{Ack, Sink, SinkError, SinkRecord, SubmitError};
@@ -77,6 +78,10 @@ pub fn aggregates(flow: &FlowConfig) -> bool {
 /// What the threads share.
 struct Shared {
     endpoint: Endpoint,
+    /// Credentials (SigV4 over HTTP(S), the handshake natively), region and TLS.
+    options: ConnectOptions,
+    /// The endpoint as configured (`https://…`), for `describe`.
+    label: String,
     /// Settings per aggregating stream, from its (first) flow.
     configs: Mutex<HashMap<Destination, (ProducerConfig, Duration, Duration)>>,
     /// Running producers, per stream.
@@ -98,13 +103,23 @@ pub struct ProducerSink {
 impl ProducerSink {
     /// Starts the feeder, completer and flusher threads for `endpoint`; `streams` takes the
     /// flows that do not aggregate (and delivery streams).
-    pub fn start(endpoint: &StreamEndpoint, streams: Arc<StreamSink>) -> std::io::Result<Arc<ProducerSink>> {
+    pub fn start(
+        endpoint: &StreamEndpoint,
+        access: &Access,
+        streams: Arc<StreamSink>,
+    ) -> std::io::Result<Arc<ProducerSink>> {
+        let options = access.options(endpoint);
+        let label = endpoint.to_string();
         let endpoint = match endpoint.protocol {
             Protocol::Native => Endpoint::Native(endpoint.address.clone()),
-            Protocol::Http => Endpoint::Http { addr: endpoint.address.clone(), encoding: Encoding::Json },
+            Protocol::Http | Protocol::Https => {
+                Endpoint::Http { addr: endpoint.address.clone(), encoding: Encoding::Json }
+            }
         };
         let shared = Arc::new(Shared {
             endpoint,
+            options,
+            label,
             configs: Mutex::new(HashMap::new()),
             producers: Mutex::new(HashMap::new()),
             outstanding: AtomicUsize::new(0),
@@ -204,7 +219,7 @@ impl Sink for ProducerSink {
     }
 
     fn describe(&self) -> String {
-        format!("KPL producer to {} for aggregating flows; {}", self.shared.endpoint, self.streams.describe())
+        format!("KPL producer to {} for aggregating flows; {}", self.shared.label, self.streams.describe())
     }
 }
 
@@ -242,7 +257,7 @@ fn producer_for(
             return Some(producer.clone());
         }
         let (config, initial, max) = shared.configs.lock().expect("not poisoned").get(destination).cloned()?;
-        match Producer::start(shared.endpoint.clone(), &destination.name, config) {
+        match Producer::start_with(shared.endpoint.clone(), shared.options.clone(), &destination.name, config) {
             Ok(producer) => {
                 tracing::info!(stream = destination.name.as_str(), "KPL producer started");
                 shared.producers.lock().expect("not poisoned").insert(destination.clone(), producer.clone());

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::access::{self, Access, AccessError};
 use crate::checkpoint::{CheckpointError, CheckpointStore};
 use crate::config::{AgentConfig, DestinationKind};
 use crate::file_sink::FileSink;
 use crate::limits;
 use crate::metrics::{FlowMetrics, Status};
 use crate::producer_sink::ProducerSink;
-use crate::sink::{Sink, SinkSettings};
+use crate::sink::Sink;
 use crate::stream_sink::{EndpointError, SinkEndpoints, StreamEndpoint, StreamSink};
 use crate::tail::{self, FlowContext, FlowExit, TailError};
 use crate::watch::{Wake, Watcher};
@@ -35,6 +36,9 @@ pub struct RunOptions {
     pub window_records: Option<usize>,
     /// `--metrics-listen`: where to serve `GET /metrics` (Prometheus); `None` for no port.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `--ca-bundle`: a PEM file of CA certificates HTTPS trusts besides the system's roots
+    /// (default: `AWS_CA_BUNDLE`).
+    pub ca_bundle: Option<PathBuf>,
 }
 
 /// Why the agent could not run.
@@ -48,6 +52,8 @@ pub enum RunError {
     Sink { dir: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
+    #[error(transparent)]
+    Access(#[from] AccessError),
     #[error("cannot start the stream sink: {0}")]
     StreamSink(std::io::Error),
     #[error("cannot start a thread: {0}")]
@@ -81,32 +87,45 @@ fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
 }
 
-/// The endpoints and credentials of the configuration (the stream sink uses
-/// `kinesis.endpoint`; the producer driver will take the rest: regions, credentials, STS).
-pub fn sink_settings(config: &AgentConfig) -> SinkSettings {
-    SinkSettings {
-        kinesis: config.kinesis.clone(),
-        firehose: config.firehose.clone(),
-        sts_endpoint: config.sts_endpoint.clone(),
-        credentials: config.credentials.clone(),
+/// Where the stream sink sends and how it signs and trusts.
+#[derive(Debug, Clone)]
+pub struct SinkPlan {
+    pub endpoints: SinkEndpoints,
+    pub access: Access,
+}
+
+impl std::fmt::Display for SinkPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (region {}", self.endpoints, self.endpoints.kinesis.region)?;
+        if let Some(firehose) = self.endpoints.firehose.as_ref().filter(|f| f.region != self.endpoints.kinesis.region) {
+            write!(f, "; Firehose region {}", firehose.region)?;
+        }
+        write!(f, "), {}", self.access)
     }
 }
 
 /// Checks that the configuration can run with the sink `options` pick, before anything is
-/// read: the stream sink (the default) refuses a `kinesis.endpoint` it cannot use (https,
-/// unfinished), and, when a flow names a delivery stream, a `firehose.endpoint` that is not
-/// HTTP. Returns the stream sink's endpoints.
-pub fn check_sink(config: &AgentConfig, options: &RunOptions) -> Result<Option<SinkEndpoints>, RunError> {
+/// read: the endpoints (`kinesis.endpoint`; `firehose.endpoint` when a flow names a delivery
+/// stream, which must be HTTP(S)), the credentials (`access.rs`: refused keys, keys given by
+/// halves, an AWS endpoint without any) and HTTPS's trusted roots. Returns the stream sink's
+/// plan; `None` with the file sink.
+pub fn check_sink(config: &AgentConfig, options: &RunOptions) -> Result<Option<SinkPlan>, RunError> {
     if options.sink_dir.is_some() {
         return Ok(None);
     }
-    let kinesis = StreamEndpoint::parse(config.kinesis.endpoint.as_deref())?;
+    let kinesis = StreamEndpoint::parse(config.kinesis.endpoint.as_deref(), config.kinesis.region.as_deref())?;
     let firehose = if config.flows.iter().any(|f| f.destination.kind == DestinationKind::DeliveryStream) {
-        Some(StreamEndpoint::parse_firehose(config.firehose.endpoint.as_deref(), &kinesis)?)
+        Some(StreamEndpoint::parse_firehose(
+            config.firehose.endpoint.as_deref(),
+            config.firehose.region.as_deref(),
+            &kinesis,
+        )?)
     } else {
         None
     };
-    Ok(Some(SinkEndpoints { kinesis, firehose }))
+    let endpoints = SinkEndpoints { kinesis, firehose };
+    let access = access::resolve(config, &endpoints, options.ca_bundle.as_deref())?;
+    Ok(Some(SinkPlan { endpoints, access }))
 }
 
 /// Runs the agent until `stop` is set (or, with `--once`, until everything is shipped).
@@ -119,12 +138,13 @@ pub fn run(
 ) -> Result<RunSummary, RunError> {
     let sink: Arc<dyn Sink> = match (&options.sink_dir, check_sink(&config, &options)?) {
         (Some(dir), _) => FileSink::start(dir).map_err(|source| RunError::Sink { dir: dir.clone(), source })?,
-        (None, Some(endpoints)) => {
+        (None, Some(SinkPlan { endpoints, access })) => {
             let kinesis = endpoints.kinesis.clone();
-            let streams = StreamSink::start(endpoints).map_err(RunError::StreamSink)?;
+            tracing::info!("sink: {} ({})", endpoints, access);
+            let streams = StreamSink::start(endpoints, access.clone()).map_err(RunError::StreamSink)?;
             if config.flows.iter().any(crate::producer_sink::aggregates) {
                 // Aggregating flows through the KPL producer; the rest through `streams`.
-                ProducerSink::start(&kinesis, streams).map_err(RunError::StreamSink)?
+                ProducerSink::start(&kinesis, &access, streams).map_err(RunError::StreamSink)?
             } else {
                 streams
             }
@@ -134,7 +154,7 @@ pub fn run(
     run_with_sink(config, options, sink, stop, report)
 }
 
-/// [`run`] with a given sink: the entry point the producer driver's sink will use.
+/// [`run`] with a given sink (tests, or an embedding program with a sink of its own).
 pub fn run_with_sink(
     config: AgentConfig,
     options: RunOptions,

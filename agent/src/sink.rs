@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use crate::config::{BufferLimits, Credentials, Destination, Endpoint, FlowConfig};
+use crate::config::{BufferLimits, Destination, FlowConfig};
 
 /// A record on its way out.
 #[derive(Debug)]
@@ -117,15 +117,6 @@ pub enum SubmitError {
 pub struct SinkError {
     pub destination: String,
     pub message: String,
-}
-
-/// What a sink needs to reach AWS or Sluice: the configuration's endpoints and credentials.
-#[derive(Debug, Clone, Default)]
-pub struct SinkSettings {
-    pub kinesis: Endpoint,
-    pub firehose: Endpoint,
-    pub sts_endpoint: Option<String>,
-    pub credentials: Credentials,
 }
 
 /// Where records go. See the module docs for the contract.

@@ -6,13 +6,15 @@
 //! stream's hidden stream).
 //!
 //! - **Protocols.** `kinesis.endpoint` picks one: `sluice://host:port` or a bare `host:port`
-//!   is sluiced's native protocol (the default, at sluiced's default address
-//!   `127.0.0.1:4568`); `http://host:port` is the AWS JSON 1.1 API over HTTP/1.1 (sluiced's
-//!   `--http-listen`, or any Kinesis-compatible HTTP service). `https://` (AWS itself) is
-//!   refused at start: `sluice-client` has neither TLS nor SigV4 signing yet.
-//!   `deliveryStream` flows go to `firehose.endpoint`, which must be `http://host:port`
-//!   (Firehose's API is JSON over HTTP only: sluiced serves it on its `--http-listen` port);
-//!   without it, to `kinesis.endpoint` if that is `http://`.
+//!   is sluiced's native protocol; `http://host:port` is the AWS JSON 1.1 API over HTTP/1.1
+//!   (sluiced's `--http-listen`, or any Kinesis-compatible HTTP service); `https://host[:port]`
+//!   or a bare host name (`kinesis.eu-west-1.amazonaws.com`, as the AWS agent takes it) is the
+//!   same over TLS (AWS itself, or sluiced with `--tls-cert`). Unset, it is the AWS agent's
+//!   default: AWS's Kinesis endpoint of the region. `deliveryStream` flows go to
+//!   `firehose.endpoint` (HTTP or HTTPS: Firehose's API is JSON over HTTP only, which sluiced
+//!   serves on its `--http-listen` port); unset, to `kinesis.endpoint` if that is a sluiced
+//!   HTTP(S) port, else to AWS's Firehose endpoint of the region. Requests are signed with the
+//!   credentials `access.rs` finds (`kinesis` or `firehose` as the SigV4 service).
 //! - **Batching**, the AWS agent's: per destination, records collect until
 //!   `maxBufferSizeRecords` (at most 500, PutRecords' limit), `maxBufferSizeBytes` (at most
 //!   5 MiB, counting data and partition keys as Kinesis does) or `maxBufferAgeMillis`; for
@@ -56,16 +58,16 @@ use rand::Rng;
 use sluice_client::aws::HttpClient;
 use sluice_client::firehose::{FirehoseRecord, PutRecordBatchInput, PutRecordBatchOutput, SERVICE_UNAVAILABLE};
 use sluice_client::{
-    Client, ClientError, Encoding, ErrorKind, PutRecordsInput, PutRecordsOutput, PutRecordsRequestEntry,
+    Client, ClientError, ConnectOptions, Encoding, ErrorKind, PutRecordsInput, PutRecordsOutput, PutRecordsRequestEntry,
 };
 
+use crate::access::{self, Access};
 use crate::config::{BufferLimits, Destination, DestinationKind};
 use crate::limits;
 use crate::sink::{Ack, Sink, SinkError, SinkRecord, SubmitError};
 
-/// sluiced's default native address (`sluiced --listen`), used when `kinesis.endpoint` is not
-/// set: the agent and sluiced on one host work without configuration.
-pub const DEFAULT_NATIVE_ENDPOINT: &str = "127.0.0.1:4568";
+/// sluiced's native port (`sluiced --listen`), for a `sluice://host` endpoint without one.
+pub const NATIVE_PORT_DEFAULT: u16 = 4568;
 
 /// Which protocol carries PutRecords.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +76,8 @@ pub enum Protocol {
     Native,
     /// The AWS JSON 1.1 API over HTTP/1.1.
     Http,
+    /// The same over TLS: AWS itself, or a sluiced with `--tls-cert`.
+    Https,
 }
 
 /// Where the stream sink sends.
@@ -82,6 +86,9 @@ pub struct StreamEndpoint {
     pub protocol: Protocol,
     /// `host:port`.
     pub address: String,
+    /// The region requests are signed for: `kinesis.region` / `firehose.region`, else the
+    /// region of an AWS host name, else `AWS_REGION` / `AWS_DEFAULT_REGION`, else us-east-1.
+    pub region: String,
 }
 
 impl std::fmt::Display for StreamEndpoint {
@@ -89,6 +96,7 @@ impl std::fmt::Display for StreamEndpoint {
         match self.protocol {
             Protocol::Native => write!(f, "sluice://{}", self.address),
             Protocol::Http => write!(f, "http://{}", self.address),
+            Protocol::Https => write!(f, "https://{}", self.address),
         }
     }
 }
@@ -103,76 +111,109 @@ pub struct EndpointError {
     pub reason: String,
 }
 
+/// `address`'s host (without the port; an IPv6 literal keeps its brackets).
+fn host_of(address: &str) -> &str {
+    match address.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => host,
+        _ => address,
+    }
+}
+
+/// Reads an endpoint setting: `sluice://host[:port]` or a bare `host:port` (sluiced's native
+/// protocol), `http://host[:port]`, `https://host[:port]`, or a bare host name (HTTPS, as the
+/// AWS agent's SDK reads `kinesis.us-west-2.amazonaws.com`). No path.
+fn parse_address(key: &'static str, text: &str) -> Result<(Protocol, String), EndpointError> {
+    let error = |reason: &str| EndpointError { key, endpoint: text.into(), reason: reason.into() };
+    let (protocol, rest, default_port) = if let Some(rest) = text.strip_prefix("sluice://") {
+        (Protocol::Native, rest, NATIVE_PORT_DEFAULT)
+    } else if let Some(rest) = text.strip_prefix("http://") {
+        (Protocol::Http, rest, 80)
+    } else if let Some(rest) = text.strip_prefix("https://") {
+        (Protocol::Https, rest, 443)
+    } else if text.contains("://") {
+        return Err(error(
+            "the scheme must be https:// (AWS, or sluiced with TLS), http:// (the AWS JSON API without TLS) or \
+             sluice:// (sluiced's native protocol)",
+        ));
+    } else if host_of(text) != text {
+        (Protocol::Native, text, NATIVE_PORT_DEFAULT)
+    } else {
+        (Protocol::Https, text, 443)
+    };
+    let address = rest.strip_suffix('/').unwrap_or(rest);
+    if address.is_empty() || address.contains('/') || host_of(address).is_empty() {
+        return Err(error("expected a host and optionally :port after the scheme (no path)"));
+    }
+    let address = if host_of(address) == address { format!("{address}:{default_port}") } else { address.to_owned() };
+    Ok((protocol, address))
+}
+
 impl StreamEndpoint {
-    /// Reads `kinesis.endpoint`: `sluice://host:port`, `host:port` (native), or
-    /// `http://host:port[/]` (AWS JSON over HTTP); none means sluiced's default native address.
-    pub fn parse(endpoint: Option<&str>) -> Result<StreamEndpoint, EndpointError> {
-        let Some(text) = endpoint else {
-            return Ok(StreamEndpoint { protocol: Protocol::Native, address: DEFAULT_NATIVE_ENDPOINT.into() });
-        };
-        let error =
-            |reason: &str| EndpointError { key: "kinesis.endpoint", endpoint: text.into(), reason: reason.into() };
-        let (protocol, rest) = if let Some(rest) = text.strip_prefix("sluice://") {
-            (Protocol::Native, rest)
-        } else if let Some(rest) = text.strip_prefix("http://") {
-            (Protocol::Http, rest)
-        } else if text.starts_with("https://") {
-            // Unfinished: AWS itself needs TLS and SigV4 signing in sluice-client's HTTP client
-            // (the security crate has the signer; the client does not use it yet).
-            return Err(error(
-                "https endpoints (AWS itself) need TLS and SigV4 signing, which sluice-client does not have yet; \
-                 use sluice://host:port (sluiced's native protocol) or http://host:port (its HTTP API)",
-            ));
-        } else if text.contains("://") {
-            return Err(error("the scheme must be sluice:// (native protocol) or http:// (AWS JSON API)"));
-        } else {
-            (Protocol::Native, text)
-        };
-        let address = rest.trim_end_matches('/');
-        if address.is_empty() || address.contains('/') || !address.contains(':') {
-            return Err(error("expected host:port after the scheme (no path)"));
-        }
-        Ok(StreamEndpoint { protocol, address: address.into() })
+    fn new(protocol: Protocol, address: String, region: Option<&str>) -> StreamEndpoint {
+        let region = region
+            .map(str::to_owned)
+            .or_else(|| access::region_of_host(host_of(&address)))
+            .unwrap_or_else(access::environment_region);
+        StreamEndpoint { protocol, address, region }
     }
 
-    /// Reads `firehose.endpoint` for `deliveryStream` flows: `http://host:port` (Firehose's
-    /// API is JSON over HTTP only; sluiced serves it on `--http-listen`). Without one, the
-    /// delivery streams are reached at `kinesis` if that is an HTTP endpoint (sluiced serves
-    /// both APIs on one port).
-    pub fn parse_firehose(endpoint: Option<&str>, kinesis: &StreamEndpoint) -> Result<StreamEndpoint, EndpointError> {
+    /// Whether this is one of AWS's own endpoints (credentials are then required).
+    pub fn is_aws(&self) -> bool {
+        access::is_aws_host(host_of(&self.address))
+    }
+
+    /// Reads `kinesis.endpoint` (see `parse_address`) with `kinesis.region`. None means the
+    /// AWS agent's default: the Kinesis endpoint of the region (`kinesis.region`, else
+    /// `AWS_REGION` / `AWS_DEFAULT_REGION`, else us-east-1) over HTTPS.
+    pub fn parse(endpoint: Option<&str>, region: Option<&str>) -> Result<StreamEndpoint, EndpointError> {
         let Some(text) = endpoint else {
-            if kinesis.protocol == Protocol::Http {
-                return Ok(kinesis.clone());
-            }
-            return Err(EndpointError {
-                key: "firehose.endpoint",
-                endpoint: String::new(),
-                reason: format!(
-                    "deliveryStream flows need it (http://host:port: Firehose's API is served over HTTP only, \
-                     on sluiced's --http-listen port); kinesis.endpoint {kinesis} is not HTTP"
-                ),
-            });
+            let region = region.map(str::to_owned).unwrap_or_else(access::environment_region);
+            let address = format!("{}:443", access::regional_host("kinesis", &region));
+            return Ok(StreamEndpoint { protocol: Protocol::Https, address, region });
         };
-        if text.starts_with("https://") {
-            // Unfinished, as for kinesis.endpoint: TLS and SigV4 signing in sluice-client.
+        let (protocol, address) = parse_address("kinesis.endpoint", text)?;
+        Ok(StreamEndpoint::new(protocol, address, region))
+    }
+
+    /// Reads `firehose.endpoint` (with `firehose.region`) for `deliveryStream` flows: HTTP or
+    /// HTTPS (Firehose's API is JSON over HTTP only; sluiced serves it on its `--http-listen`
+    /// port). Without one: `kinesis`'s endpoint if that is a non-AWS HTTP(S) endpoint (sluiced
+    /// serves both APIs on one port); an error if `kinesis` is sluiced's native port; else the
+    /// AWS agent's default, the Firehose endpoint of the region over HTTPS.
+    pub fn parse_firehose(
+        endpoint: Option<&str>,
+        region: Option<&str>,
+        kinesis: &StreamEndpoint,
+    ) -> Result<StreamEndpoint, EndpointError> {
+        let Some(text) = endpoint else {
+            return match kinesis.protocol {
+                Protocol::Http | Protocol::Https if !kinesis.is_aws() => Ok(kinesis.clone()),
+                Protocol::Native => Err(EndpointError {
+                    key: "firehose.endpoint",
+                    endpoint: String::new(),
+                    reason: format!(
+                        "deliveryStream flows need it (http(s)://host:port: Firehose's API is served over HTTP only, \
+                         on sluiced's --http-listen port); kinesis.endpoint {kinesis} is sluiced's native protocol"
+                    ),
+                }),
+                Protocol::Http | Protocol::Https => {
+                    let region = region.map(str::to_owned).unwrap_or_else(access::environment_region);
+                    let address = format!("{}:443", access::regional_host("firehose", &region));
+                    Ok(StreamEndpoint { protocol: Protocol::Https, address, region })
+                }
+            };
+        };
+        let (protocol, address) = parse_address("firehose.endpoint", text)?;
+        if protocol == Protocol::Native {
             return Err(EndpointError {
                 key: "firehose.endpoint",
                 endpoint: text.into(),
-                reason: "https endpoints (AWS itself) need TLS and SigV4 signing, which sluice-client does not have \
-                         yet; use http://host:port (sluiced's --http-listen)"
+                reason: "must be http(s)://host[:port]: Firehose's API is served over HTTP only (sluiced's \
+                         --http-listen)"
                     .into(),
             });
         }
-        let parsed = StreamEndpoint::parse(Some(text)).map_err(|e| EndpointError { key: "firehose.endpoint", ..e })?;
-        if parsed.protocol != Protocol::Http {
-            return Err(EndpointError {
-                key: "firehose.endpoint",
-                endpoint: text.into(),
-                reason: "must be http://host:port: Firehose's API is served over HTTP only (sluiced's --http-listen)"
-                    .into(),
-            });
-        }
-        Ok(parsed)
+        Ok(StreamEndpoint::new(protocol, address, region))
     }
 }
 
@@ -235,7 +276,7 @@ pub struct StreamSink {
 impl StreamSink {
     /// Starts the driver thread for `endpoints`. It connects lazily (and again after every
     /// broken connection), so a sluiced that is not up yet delays records, not the start.
-    pub fn start(endpoints: SinkEndpoints) -> std::io::Result<Arc<StreamSink>> {
+    pub fn start(endpoints: SinkEndpoints, access: Access) -> std::io::Result<Arc<StreamSink>> {
         let (queue, records) = bounded(limits::SINK_QUEUE_BATCHES_MAX);
         let (doorbell, rings) = async_channel::bounded(1);
         let shared = Arc::new(Shared {
@@ -253,7 +294,7 @@ impl StreamSink {
                 .make();
             match executor {
                 Ok(executor) => executor.run(async move {
-                    Driver::new(driver_endpoints, driver_shared, records, rings, driver_doorbell).run().await;
+                    Driver::new(driver_endpoints, &access, driver_shared, records, rings, driver_doorbell).run().await;
                 }),
                 Err(error) => tracing::error!(%error, "cannot start the stream sink's executor; nothing is shipped"),
             }
@@ -411,17 +452,25 @@ impl Transport {
 /// The connection the destinations' senders share, opened lazily and again when broken.
 struct Connector {
     endpoint: StreamEndpoint,
+    /// Credentials, the endpoint's region, TLS.
+    options: ConnectOptions,
     current: RefCell<Option<Transport>>,
 }
 
 impl Connector {
+    fn new(endpoint: StreamEndpoint, access: &Access) -> Connector {
+        Connector { options: access.options(&endpoint), endpoint, current: RefCell::new(None) }
+    }
+
     async fn get(&self) -> Result<Transport, ClientError> {
         if let Some(transport) = self.current.borrow().as_ref().filter(|t| !t.broken()) {
             return Ok(transport.clone());
         }
         let transport = match self.endpoint.protocol {
-            Protocol::Native => Transport::Native(Client::connect(&self.endpoint.address).await?),
-            Protocol::Http => Transport::Http(HttpClient::connect(&self.endpoint.address, Encoding::Json).await?),
+            Protocol::Native => Transport::Native(Client::connect_with(&self.endpoint.address, &self.options).await?),
+            Protocol::Http | Protocol::Https => {
+                Transport::Http(HttpClient::connect_with(&self.endpoint.address, Encoding::Json, &self.options).await?)
+            }
         };
         *self.current.borrow_mut() = Some(transport.clone());
         Ok(transport)
@@ -482,14 +531,15 @@ struct Driver {
 impl Driver {
     fn new(
         endpoints: SinkEndpoints,
+        access: &Access,
         shared: Arc<Shared>,
         records: Receiver<Vec<SinkRecord>>,
         rings: async_channel::Receiver<()>,
         doorbell: async_channel::Sender<()>,
     ) -> Driver {
         let context = Rc::new(Context {
-            connector: Connector { endpoint: endpoints.kinesis, current: RefCell::new(None) },
-            firehose: endpoints.firehose.map(|endpoint| Connector { endpoint, current: RefCell::new(None) }),
+            connector: Connector::new(endpoints.kinesis, access),
+            firehose: endpoints.firehose.map(|endpoint| Connector::new(endpoint, access)),
             held: Cell::new(0),
             shutdown: RefCell::new(None),
             doorbell,
@@ -700,9 +750,38 @@ pub fn firehose_groups(sizes: impl IntoIterator<Item = usize>, aggregate_bytes: 
     groups
 }
 
+/// [`put_once`], given up after [`limits::STREAM_SINK_CALL_TIMEOUT`] as a broken connection
+/// (dropped, so the retry opens a new one).
+async fn put(
+    context: &Context,
+    destination: &Destination,
+    pending: &[Pending],
+    aggregate_bytes: u64,
+) -> Result<Vec<Entry>, ClientError> {
+    let timeout = async {
+        glommio::timer::sleep(limits::STREAM_SINK_CALL_TIMEOUT).await;
+        Err(ClientError::Connection(sluice_client::ConnectionError::Io(Arc::new(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer within {} s", limits::STREAM_SINK_CALL_TIMEOUT.as_secs()),
+        )))))
+    };
+    let result = futures_lite::future::or(put_once(context, destination, pending, aggregate_bytes), timeout).await;
+    if result.as_ref().is_err_and(|e| matches!(e, ClientError::Connection(_))) {
+        match destination.kind {
+            DestinationKind::Stream => context.connector.drop_connection(),
+            DestinationKind::DeliveryStream => {
+                if let Some(firehose) = &context.firehose {
+                    firehose.drop_connection();
+                }
+            }
+        }
+    }
+    result
+}
+
 /// Sends one call of `pending` to `destination` (PutRecords or PutRecordBatch) and answers
 /// per record, in order.
-async fn put(
+async fn put_once(
     context: &Context,
     destination: &Destination,
     pending: &[Pending],
@@ -778,9 +857,6 @@ async fn put(
             })
         }
     };
-    if result.as_ref().is_err_and(|e| matches!(e, ClientError::Connection(_))) {
-        connector.drop_connection();
-    }
     result
 }
 
@@ -841,6 +917,29 @@ async fn send_call(context: &Context, call: Call, settings: SendSettings) {
                         }
                     }
                     Some(
+                        kind @ (ErrorKind::MissingAuthenticationToken
+                        | ErrorKind::IncompleteSignature
+                        | ErrorKind::InvalidSignature
+                        | ErrorKind::UnrecognizedClient
+                        | ErrorKind::ExpiredToken
+                        | ErrorKind::AccessDenied),
+                    ) => {
+                        // Credentials the service refuses do not fix themselves; the records
+                        // stay held (the flows stop reading) until the agent is restarted
+                        // with credentials it takes, and nothing is lost meanwhile.
+                        if context.quiet.due(&format!("refused:{name}")) {
+                            tracing::error!(
+                                destination = name,
+                                refusal = kind.exception_name(),
+                                %error,
+                                "{operation} to {what} {name} refused ({}): check the credentials \
+                                 (awsAccessKeyId / awsSecretAccessKey or the environment) and the permissions; \
+                                 holding the records and retrying",
+                                kind.exception_name()
+                            );
+                        }
+                    }
+                    Some(
                         ErrorKind::ProvisionedThroughputExceeded | ErrorKind::Throttling | ErrorKind::LimitExceeded,
                     ) => {
                         for record in &mut pending {
@@ -870,39 +969,55 @@ async fn send_call(context: &Context, call: Call, settings: SendSettings) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn endpoints_are_read_and_refused_with_reasons() {
-        let native = |a: &str| StreamEndpoint { protocol: Protocol::Native, address: a.into() };
-        assert_eq!(StreamEndpoint::parse(None).unwrap(), native(DEFAULT_NATIVE_ENDPOINT));
-        assert_eq!(StreamEndpoint::parse(Some("sluice://h:1")).unwrap(), native("h:1"));
-        assert_eq!(StreamEndpoint::parse(Some("10.0.0.1:4568")).unwrap(), native("10.0.0.1:4568"));
-        assert_eq!(
-            StreamEndpoint::parse(Some("http://localhost:4567/")).unwrap(),
-            StreamEndpoint { protocol: Protocol::Http, address: "localhost:4567".into() }
-        );
-        let https = StreamEndpoint::parse(Some("https://kinesis.us-east-1.amazonaws.com")).unwrap_err();
-        assert!(https.reason.contains("SigV4"), "{https}");
-        for bad in ["ftp://h:1", "http://h:1/path", "sluice://", "hostonly"] {
-            assert!(StreamEndpoint::parse(Some(bad)).is_err(), "{bad} accepted");
-        }
+    fn endpoint(protocol: Protocol, address: &str, region: &str) -> StreamEndpoint {
+        StreamEndpoint { protocol, address: address.into(), region: region.into() }
     }
 
     #[test]
-    fn firehose_endpoints_are_http_or_borrowed_from_an_http_kinesis_endpoint() {
-        let http = |a: &str| StreamEndpoint { protocol: Protocol::Http, address: a.into() };
-        let native = StreamEndpoint::parse(None).unwrap();
-        assert_eq!(StreamEndpoint::parse_firehose(Some("http://h:2"), &native).unwrap(), http("h:2"));
-        assert_eq!(StreamEndpoint::parse_firehose(None, &http("h:3")).unwrap(), http("h:3"));
-        let none = StreamEndpoint::parse_firehose(None, &native).unwrap_err();
+    fn endpoints_are_read_and_refused_with_reasons() {
+        let parse = |text: &str| StreamEndpoint::parse(Some(text), Some("eu-north-1"));
+        assert_eq!(parse("sluice://h:1").unwrap(), endpoint(Protocol::Native, "h:1", "eu-north-1"));
+        assert_eq!(parse("sluice://h").unwrap(), endpoint(Protocol::Native, "h:4568", "eu-north-1"));
+        assert_eq!(parse("10.0.0.1:4568").unwrap(), endpoint(Protocol::Native, "10.0.0.1:4568", "eu-north-1"));
+        assert_eq!(parse("http://localhost:4567/").unwrap(), endpoint(Protocol::Http, "localhost:4567", "eu-north-1"));
+        assert_eq!(parse("https://127.0.0.1:4443").unwrap(), endpoint(Protocol::Https, "127.0.0.1:4443", "eu-north-1"));
+        // The AWS agent's forms: a bare host name is HTTPS; the region comes from the host
+        // unless kinesis.region says otherwise.
+        let aws = StreamEndpoint::parse(Some("kinesis.us-west-2.amazonaws.com"), None).unwrap();
+        assert_eq!(aws, endpoint(Protocol::Https, "kinesis.us-west-2.amazonaws.com:443", "us-west-2"));
+        assert!(aws.is_aws());
+        let aws = StreamEndpoint::parse(Some("https://kinesis.ap-south-1.amazonaws.com/"), None).unwrap();
+        assert_eq!(aws, endpoint(Protocol::Https, "kinesis.ap-south-1.amazonaws.com:443", "ap-south-1"));
+        assert_eq!(parse("https://kinesis.us-west-2.amazonaws.com").unwrap().region, "eu-north-1");
+        for bad in ["ftp://h:1", "http://h:1/path", "sluice://", "https://", "https://your/kinesis/endpoint"] {
+            assert!(parse(bad).is_err(), "{bad} accepted");
+        }
+        // Unset: AWS's regional endpoint.
+        let default = StreamEndpoint::parse(None, Some("eu-west-3")).unwrap();
+        assert_eq!(default, endpoint(Protocol::Https, "kinesis.eu-west-3.amazonaws.com:443", "eu-west-3"));
+        assert!(default.is_aws());
+    }
+
+    #[test]
+    fn firehose_endpoints_are_http_borrowed_from_sluiced_or_aws() {
+        let sluiced_http = endpoint(Protocol::Http, "h:3", "us-east-1");
+        let native = endpoint(Protocol::Native, "h:1", "us-east-1");
+        let aws_kinesis = StreamEndpoint::parse(None, Some("eu-west-1")).unwrap();
+        let parse = |text: Option<&str>, kinesis: &StreamEndpoint| StreamEndpoint::parse_firehose(text, None, kinesis);
+        assert_eq!(parse(Some("http://h:2"), &native).unwrap().address, "h:2");
+        assert_eq!(parse(Some("https://h:2"), &native).unwrap().protocol, Protocol::Https);
+        assert_eq!(parse(None, &sluiced_http).unwrap(), sluiced_http);
+        let none = parse(None, &native).unwrap_err();
         assert_eq!(none.key, "firehose.endpoint");
         assert!(none.reason.contains("HTTP only"), "{none}");
         for bad in ["sluice://h:1", "h:1"] {
-            let error = StreamEndpoint::parse_firehose(Some(bad), &native).unwrap_err();
+            let error = parse(Some(bad), &native).unwrap_err();
             assert!(error.reason.contains("HTTP only"), "{bad}: {error}");
         }
-        let https =
-            StreamEndpoint::parse_firehose(Some("https://firehose.us-east-1.amazonaws.com"), &native).unwrap_err();
-        assert!(https.to_string().starts_with("firehose.endpoint") && https.reason.contains("SigV4"), "{https}");
+        let aws = StreamEndpoint::parse_firehose(None, Some("sa-east-1"), &aws_kinesis).unwrap();
+        assert_eq!(aws, endpoint(Protocol::Https, "firehose.sa-east-1.amazonaws.com:443", "sa-east-1"));
+        let named = parse(Some("firehose.eu-central-1.amazonaws.com"), &aws_kinesis).unwrap();
+        assert_eq!(named, endpoint(Protocol::Https, "firehose.eu-central-1.amazonaws.com:443", "eu-central-1"));
     }
 
     #[test]

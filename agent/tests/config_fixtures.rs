@@ -60,12 +60,7 @@ fn repository_examples_are_accepted() {
     // The Java-only keys are named, not dropped silently.
     assert_eq!(
         warned_keys(&config),
-        [
-            "cloudwatch.emitMetrics",
-            "cloudwatch.endpoint",
-            "userDefinedCredentialsProvider.classname",
-            "userDefinedCredentialsProvider.location",
-        ]
+        ["cloudwatch.emitMetrics", "cloudwatch.endpoint", "userDefinedCredentialsProvider.location",]
     );
 
     // Empty endpoints mean "not set".
@@ -92,7 +87,7 @@ fn every_flow_setting_at_its_bounds() {
 
 #[test]
 fn check_config_names_ignored_keys() {
-    // Its kinesis.endpoint is AWS's (https): this build cannot ship there, and says so after
+    // It names a Java credentials provider, which cannot be loaded: refused (not ignored), after
     // printing what the configuration means; with the file sink it runs.
     let output = Command::new(env!("CARGO_BIN_EXE_sluice-agent"))
         .args(["check-config", "--config"])
@@ -101,7 +96,8 @@ fn check_config_names_ignored_keys() {
         .unwrap();
     assert!(!output.status.success());
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("https endpoints (AWS itself) need TLS and SigV4"),
+        String::from_utf8_lossy(&output.stderr)
+            .contains("userDefinedCredentialsProvider.classname: not supported by sluice-agent"),
         "{output:?}"
     );
     let dir = tempfile::tempdir().unwrap();
@@ -114,7 +110,7 @@ fn check_config_names_ignored_keys() {
         .unwrap();
     assert!(output.status.success(), "{output:?}");
     let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(stdout.contains("warning: userDefinedCredentialsProvider.classname"), "{stdout}");
+    assert!(stdout.contains("warning: userDefinedCredentialsProvider.location"), "{stdout}");
     assert!(stdout.contains("flow kinesis:aws-kinesis-agent-test1:/tmp/aws-kinesis-agent-test1.log*"), "{stdout}");
 
     let bad = dir.path().join("agent.json");
@@ -124,4 +120,93 @@ fn check_config_names_ignored_keys() {
     assert!(!output.status.success());
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("ADDEC2METADATA"), "{stderr}");
+}
+
+/// `check-config` of an AWS agent's configuration with an empty environment (no AWS variables,
+/// a HOME without `~/.aws`), trusting a generated root through `SSL_CERT_FILE`.
+fn check_aws(name: &str, env: &[(&str, &str)]) -> std::process::Output {
+    let home = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let root = rcgen::CertificateParams::new(vec!["root.test".to_string()]).unwrap().self_signed(&key).unwrap();
+    let roots = home.path().join("roots.pem");
+    std::fs::write(&roots, root.pem()).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sluice-agent"));
+    command.args(["check-config", "--config"]).arg(fixture(name)).env_clear().env("HOME", home.path());
+    command.env("SSL_CERT_FILE", &roots).envs(env.iter().copied());
+    command.output().unwrap()
+}
+
+#[test]
+fn aws_defaults_credentials_and_refusals() {
+    // No endpoint: the AWS agent's default, AWS's regional endpoint, over HTTPS; no
+    // credentials anywhere is an error for AWS (never unsigned requests to AWS).
+    let output = check_aws("streams-configure-and-start.json", &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("no credentials for https://kinesis.us-east-1.amazonaws.com:443"), "{stderr}");
+    // From the environment, with its region.
+    let output = check_aws(
+        "streams-configure-and-start.json",
+        &[("AWS_ACCESS_KEY_ID", "AKIAENVIRONMENT00001"), ("AWS_SECRET_ACCESS_KEY", "s"), ("AWS_REGION", "eu-west-1")],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout.contains(
+            "sink: PutRecords to https://kinesis.eu-west-1.amazonaws.com:443 (region eu-west-1), signed as \
+             AKIAENVIRONMENT00001 (environment), HTTPS trusting the system's roots"
+        ),
+        "{stdout}"
+    );
+    // From a profile of the shared config file.
+    let files = tempfile::tempdir().unwrap();
+    let config = files.path().join("config");
+    std::fs::write(
+        &config,
+        "[profile ship]\nregion = ap-south-1\naws_access_key_id = AKIAPROFILE000000001\naws_secret_access_key = s\n",
+    )
+    .unwrap();
+    let output = check_aws(
+        "firehose-configure-and-start.json",
+        &[("AWS_CONFIG_FILE", config.to_str().unwrap()), ("AWS_PROFILE", "ship")],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout.contains("PutRecordBatch to https://firehose.ap-south-1.amazonaws.com:443"), "{stdout}");
+    assert!(stdout.contains("signed as AKIAPROFILE000000001 (environment)"), "{stdout}");
+    // The keys of agent.json over the environment's, the region from the endpoint's host name
+    // (written as the AWS agent's documentation writes it, without a scheme).
+    let written = files.path().join("agent.json");
+    std::fs::write(
+        &written,
+        r#"{"kinesis.endpoint": "kinesis.us-west-2.amazonaws.com", "awsAccessKeyId": "AKIACONFIGURATION001",
+            "awsSecretAccessKey": "s", "flows": [{"filePattern": "/tmp/app.log*", "kinesisStream": "s"}]}"#,
+    )
+    .unwrap();
+    let output = check_aws(
+        written.to_str().unwrap(),
+        &[("AWS_ACCESS_KEY_ID", "AKIAENVIRONMENT00001"), ("AWS_SECRET_ACCESS_KEY", "s")],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout.contains("https://kinesis.us-west-2.amazonaws.com:443 (region us-west-2), signed as AKIACONFIGURATION001 (agent.json)"),
+        "{stdout}"
+    );
+    // One key without the other is refused.
+    std::fs::write(
+        &written,
+        r#"{"awsAccessKeyId": "AKIA1", "flows": [{"filePattern": "/tmp/a", "kinesisStream": "s"}]}"#,
+    )
+    .unwrap();
+    let output = check_aws(written.to_str().unwrap(), &[]);
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("awsAccessKeyId is set but awsSecretAccessKey is not"),
+        "{output:?}"
+    );
+    // assumeRoleARN needs an STS call: refused with the reason, not ignored.
+    let output = check_aws("all-flow-settings.json", &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("assumeRoleARN: not supported by sluice-agent: assuming a role needs an STS"), "{stderr}");
 }

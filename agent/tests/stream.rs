@@ -27,7 +27,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{agent_bin, create_stream, read_stream, signal, wait_for, writer_bin, Forwarder, Scene, Sluiced};
+use common::{
+    agent_bin, create_stream, delivered_lines, read_stream, signal, wait_for, writer_bin, Forwarder, Scene, Sluiced,
+};
 use rand::Rng;
 
 /// The window of records in flight the agent runs with in the kill tests: each agent kill may
@@ -367,26 +369,6 @@ fn firehose_call(http: std::net::SocketAddr, operation: &str, body: &str) -> (u1
     (status, answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
 }
 
-/// Every line of every delivered object under `dir` (temporary files excluded), counted.
-fn delivered_lines(dir: &std::path::Path) -> BTreeMap<String, u32> {
-    let mut lines = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if !path.to_string_lossy().ends_with(".tmp") {
-                for line in std::fs::read_to_string(&path).unwrap_or_default().lines() {
-                    *lines.entry(line.to_owned()).or_insert(0) += 1;
-                }
-            }
-        }
-    }
-    lines
-}
-
 /// A sluiced (`limits`) with a delivery stream `logs` delivering every second to a
 /// local-directory bucket, and a scene whose one flow (`pattern`, `extra` keys) ships to it
 /// over `firehose.endpoint`. Returns them with the directory the objects land in.
@@ -506,10 +488,10 @@ fn throttled_delivery_stream_records_are_retried() {
 
 #[test]
 fn delivery_streams_need_an_http_firehose_endpoint() {
-    let scene = Scene::new("app.log", "");
+    let scene = stream_scene("app.log", "sluice://127.0.0.1:4568", "");
     let text = std::fs::read_to_string(&scene.config).unwrap().replace("kinesisStream", "deliveryStream");
     std::fs::write(&scene.config, text).unwrap();
-    // kinesis.endpoint defaults to sluiced's native port, which does not carry Firehose.
+    // A kinesis.endpoint on sluiced's native port, which does not carry Firehose.
     let output = Command::new(agent_bin()).arg("--config").arg(&scene.config).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());

@@ -21,7 +21,8 @@
 # Binaries: $SLUICED and $AGENT, by default the release builds of main in
 # /work/main/target/release (the agent's hot path is unchanged on this branch). Prints the
 # load average at the start and the end; on this shared 2-core machine other engineers'
-# builds run meanwhile, which is why the figures are paired ratios and medians.
+# builds run meanwhile, which is why the figures are paired ratios and medians. Starting and
+# stopping sluiced is bench/lib.sh's (its data in a scratch directory removed at exit).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -58,29 +59,26 @@ while len(ports) < 2:
     s.close()
 print(*ports)'
 }
+root="$repo"
+sluiced="$sluiced_bin"
+# shellcheck source=../lib.sh
+source "$repo/bench/lib.sh"
+bench_init agent
 agent_pid=""
 writer_pid=""
-sluiced=""
 cleanup() {
-    for pid in $writer_pid $agent_pid $sluiced; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    for pid in $writer_pid $agent_pid; do kill "$pid" 2>/dev/null || true; done
+    bench_cleanup
 }
 trap cleanup EXIT
-for attempt in $(seq 5); do
+# A start that fails (a port taken meanwhile) is retried on other ports.
+up=""
+for _ in $(seq 5); do
     read -r native_port http_port < <(free_ports)
-    "$sluiced_bin" --data-dir "$work/data" --cores 1 --limits unlimited --log-level warn \
-        --listen "127.0.0.1:$native_port" --http-listen "127.0.0.1:$http_port" --metrics-listen 127.0.0.1:0 &
-    sluiced=$!
-    up=""
-    for _ in $(seq 1200); do
-        kill -0 "$sluiced" 2>/dev/null || break
-        if (exec 3<>"/dev/tcp/127.0.0.1/$http_port") 2>/dev/null; then up=1; break; fi
-        sleep 0.05
-    done
-    [ -n "$up" ] && break
-    kill "$sluiced" 2>/dev/null || true; wait "$sluiced" 2>/dev/null || true; sluiced=""
+    if CORES=1 start_sluiced main "$native_port" "$http_port"; then up=1; break; fi
 done
-[ -n "$sluiced" ] || { echo "sluiced did not start" >&2; exit 1; }
+[ -n "$up" ] || { echo "sluiced did not start" >&2; exit 1; }
+sluiced_pid=${daemon_pid[main]}
 call() { # $1 = operation, $2 = JSON body
     python3 - "$http_port" "$1" "$2" <<'PY'
 import sys, urllib.request
@@ -160,13 +158,13 @@ writer_pid=$!
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 sleep 5
-t0=$(now); a0=$(ticks "$agent_pid"); s0=$(ticks "$sluiced")
+t0=$(now); a0=$(ticks "$agent_pid"); s0=$(ticks "$sluiced_pid")
 : > "$work/rss"
 for _ in $(seq 30); do
     sleep 1
     awk '/VmRSS/ {print $2}' "/proc/$agent_pid/status" >> "$work/rss"
 done
-t1=$(now); a1=$(ticks "$agent_pid"); s1=$(ticks "$sluiced")
+t1=$(now); a1=$(ticks "$agent_pid"); s1=$(ticks "$sluiced_pid")
 wait "$writer_pid"; writer_pid=""
 written=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["lines"])' "$work/writer.json")
 achieved=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["lines_per_s"])' "$work/writer.json")

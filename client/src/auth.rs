@@ -7,8 +7,10 @@
 //! server knows it too. [`ConnectOptions::from_environment`] finds credentials where the AWS
 //! SDKs and CLI do: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, else
 //! the profile `AWS_PROFILE` (or `default`) of the shared credentials file
-//! (`AWS_SHARED_CREDENTIALS_FILE`, or `~/.aws/credentials`); the region from `AWS_REGION` or
-//! `AWS_DEFAULT_REGION`.
+//! (`AWS_SHARED_CREDENTIALS_FILE`, or `~/.aws/credentials`), else of the config file
+//! (`AWS_CONFIG_FILE`, or `~/.aws/config`, `[profile NAME]`); the region from `AWS_REGION`,
+//! `AWS_DEFAULT_REGION`, or the profile's `region` in the config file. (Not read: SSO, role
+//! and process profiles, which need calls to AWS; such a profile gives no credentials.)
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +19,7 @@ use sluice_protocol::flatbuffers::FlatBufferBuilder;
 use sluice_protocol::native::handshake::{self, AuthenticateFields, HandshakeResponse};
 use sluice_security::challenge::{Challenge, ClientHandshake, ServerProof};
 pub use sluice_security::sigv4::SigningCredentials;
-use sluice_security::Secret;
+pub use sluice_security::Secret;
 
 use crate::errors::{ClientError, ConnectionError};
 
@@ -69,21 +71,17 @@ impl ConnectOptions {
     }
 
     /// As [`ConnectOptions::from_environment`]; a `profile` given (`sluice --profile`, as
-    /// `aws --profile`) is read from the shared credentials file instead of the environment's
-    /// keys, and must exist.
+    /// `aws --profile`) is read from the shared files instead of the environment's keys, and
+    /// must exist.
     pub fn from_environment_or_profile(profile: Option<&str>) -> Result<ConnectOptions, CredentialsError> {
-        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
-        let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).unwrap_or_else(|| REGION_DEFAULT.into());
-        let shared_file = || {
-            let explicit = var("AWS_SHARED_CREDENTIALS_FILE").map(PathBuf::from);
-            explicit.or_else(|| var("HOME").map(|home| Path::new(&home).join(".aws/credentials")))
-        };
+        let files = SharedFiles::from_environment();
+        let named = profile.map(str::to_owned).or_else(|| var("AWS_PROFILE"));
+        let region = var("AWS_REGION")
+            .or_else(|| var("AWS_DEFAULT_REGION"))
+            .or_else(|| files.region(named.as_deref().unwrap_or("default")))
+            .unwrap_or_else(|| REGION_DEFAULT.into());
         if let Some(profile) = profile {
-            let path = shared_file().unwrap_or_else(|| PathBuf::from("~/.aws/credentials"));
-            if !path.exists() {
-                return Err(CredentialsError::NoProfile { path, profile: profile.to_owned() });
-            }
-            let credentials = from_shared_file(&path, profile, true)?;
+            let credentials = files.credentials(profile, true)?;
             return Ok(ConnectOptions { credentials, region, tls: None });
         }
         let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
@@ -104,39 +102,107 @@ impl ConnectOptions {
                     missing: "AWS_ACCESS_KEY_ID",
                 })
             }
-            (None, None) => {
-                let path = shared_file();
-                let profile = var("AWS_PROFILE");
-                match path {
-                    // No file means no credentials, as for the AWS CLI, unless a profile was
-                    // asked for by name: then it is a mistake worth saying.
-                    Some(path) if path.exists() => {
-                        from_shared_file(&path, profile.as_deref().unwrap_or("default"), profile.is_some())?
-                    }
-                    Some(path) if profile.is_some() => {
-                        let profile = profile.unwrap_or_default();
-                        return Err(CredentialsError::NoProfile { path, profile });
-                    }
-                    _ => None,
-                }
-            }
+            // No files, or no such profile, means no credentials, as for the AWS CLI, unless a
+            // profile was asked for by name: then it is a mistake worth saying.
+            (None, None) => files.credentials(named.as_deref().unwrap_or("default"), named.is_some())?,
         };
         Ok(ConnectOptions { credentials, region, tls: None })
     }
 }
 
-/// The profile's keys from an AWS shared credentials file (INI: `[profile]`, `key = value`).
-fn from_shared_file(
-    path: &Path,
-    profile: &str,
-    required: bool,
-) -> Result<Option<SigningCredentials>, CredentialsError> {
+/// The region as the AWS SDKs find it: `AWS_REGION`, `AWS_DEFAULT_REGION`, or the `region` of
+/// the profile `AWS_PROFILE` (or `default`) in the shared config file; `None` if none names one.
+pub fn region_from_environment() -> Option<String> {
+    let profile = var("AWS_PROFILE");
+    var("AWS_REGION")
+        .or_else(|| var("AWS_DEFAULT_REGION"))
+        .or_else(|| SharedFiles::from_environment().region(profile.as_deref().unwrap_or("default")))
+}
+
+/// An environment variable's value, if set and not empty.
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// The AWS shared files, where botocore looks for them: the credentials file
+/// (`AWS_SHARED_CREDENTIALS_FILE`, or `~/.aws/credentials`, sections `[NAME]`) and the config
+/// file (`AWS_CONFIG_FILE`, or `~/.aws/config`, sections `[default]` and `[profile NAME]`).
+/// Keys are taken from the credentials file first, then from the config file.
+struct SharedFiles {
+    credentials: Option<PathBuf>,
+    config: Option<PathBuf>,
+}
+
+impl SharedFiles {
+    fn from_environment() -> SharedFiles {
+        let home = |rest: &str| var("HOME").map(|home| Path::new(&home).join(rest));
+        SharedFiles {
+            credentials: var("AWS_SHARED_CREDENTIALS_FILE").map(PathBuf::from).or_else(|| home(".aws/credentials")),
+            config: var("AWS_CONFIG_FILE").map(PathBuf::from).or_else(|| home(".aws/config")),
+        }
+    }
+
+    /// The config file's section of `profile`.
+    fn config_section(profile: &str) -> String {
+        if profile == "default" {
+            profile.to_owned()
+        } else {
+            format!("profile {profile}")
+        }
+    }
+
+    /// The profile's keys from the credentials file, else from the config file; `required`
+    /// makes a profile found in neither an error.
+    fn credentials(&self, profile: &str, required: bool) -> Result<Option<SigningCredentials>, CredentialsError> {
+        let existing = |path: &Option<PathBuf>| path.clone().filter(|path| path.exists());
+        if let Some(path) = existing(&self.credentials) {
+            if let Some(credentials) = from_shared_file(&path, profile, profile, false)? {
+                return Ok(Some(credentials));
+            }
+        }
+        if let Some(path) = existing(&self.config) {
+            let section = SharedFiles::config_section(profile);
+            if let Some(credentials) = from_shared_file(&path, &section, profile, false)? {
+                return Ok(Some(credentials));
+            }
+        }
+        if required {
+            let path = self.credentials.clone().unwrap_or_else(|| PathBuf::from("~/.aws/credentials"));
+            return Err(CredentialsError::NoProfile { path, profile: profile.to_owned() });
+        }
+        Ok(None)
+    }
+
+    /// The profile's `region` in the config file, if any.
+    fn region(&self, profile: &str) -> Option<String> {
+        let path = self.config.as_ref().filter(|path| path.exists())?;
+        let text = read_shared_file(path).ok()?;
+        let keys = profile_keys(&text, &SharedFiles::config_section(profile))?;
+        keys.into_iter().find(|(name, _)| name == "region").map(|(_, value)| value).filter(|value| !value.is_empty())
+    }
+}
+
+fn read_shared_file(path: &Path) -> Result<String, CredentialsError> {
     let read = |error| CredentialsError::Read { path: path.to_owned(), error };
     let file = std::fs::File::open(path).map_err(read)?;
     let mut text = String::new();
     std::io::Read::read_to_string(&mut std::io::Read::take(file, CREDENTIALS_FILE_BYTES_MAX), &mut text)
         .map_err(read)?;
-    let Some(keys) = profile_keys(&text, profile) else {
+    Ok(text)
+}
+
+/// The keys of section `[section]` (the profile `profile`) of an AWS shared file (INI:
+/// `[section]`, `key = value`): `None` if there is no such section, or it has no access key
+/// (a config-file profile may hold only settings); an access key without its secret is an
+/// error.
+fn from_shared_file(
+    path: &Path,
+    section: &str,
+    profile: &str,
+    required: bool,
+) -> Result<Option<SigningCredentials>, CredentialsError> {
+    let text = read_shared_file(path)?;
+    let Some(keys) = profile_keys(&text, section) else {
         if required {
             return Err(CredentialsError::NoProfile { path: path.to_owned(), profile: profile.to_owned() });
         }
@@ -145,8 +211,14 @@ fn from_shared_file(
     let get = |key: &str| keys.iter().find(|(name, _)| name == key).map(|(_, value)| value.clone());
     let incomplete =
         |missing| CredentialsError::ProfileIncomplete { path: path.to_owned(), profile: profile.to_owned(), missing };
+    let Some(access_key_id) = get("aws_access_key_id") else {
+        if required || get("aws_secret_access_key").is_some() {
+            return Err(incomplete("aws_access_key_id"));
+        }
+        return Ok(None);
+    };
     Ok(Some(SigningCredentials {
-        access_key_id: get("aws_access_key_id").ok_or_else(|| incomplete("aws_access_key_id"))?,
+        access_key_id,
         secret_access_key: Secret::new(
             get("aws_secret_access_key").ok_or_else(|| incomplete("aws_secret_access_key"))?,
         ),
@@ -301,13 +373,29 @@ mod tests {
             "[default]\naws_access_key_id = AKIA1\naws_secret_access_key = s\n[half]\naws_access_key_id = AKIA2\n",
         )
         .unwrap();
-        let credentials = from_shared_file(&path, "default", false).unwrap().unwrap();
+        let credentials = from_shared_file(&path, "default", "default", false).unwrap().unwrap();
         assert_eq!(credentials.access_key_id, "AKIA1");
         assert_eq!(credentials.secret_access_key.expose(), "s");
-        let error = from_shared_file(&path, "half", true).unwrap_err();
+        let error = from_shared_file(&path, "half", "half", true).unwrap_err();
         assert!(error.to_string().ends_with("profile [half] has no aws_secret_access_key"), "{error}");
-        assert!(matches!(from_shared_file(&path, "none", true), Err(CredentialsError::NoProfile { .. })));
-        assert!(from_shared_file(&path, "none", false).unwrap().is_none());
+        assert!(matches!(from_shared_file(&path, "none", "none", true), Err(CredentialsError::NoProfile { .. })));
+        assert!(from_shared_file(&path, "none", "none", false).unwrap().is_none());
+        // The config file: `[profile NAME]` sections, keys or only settings.
+        let config = dir.join("config");
+        std::fs::write(
+            &config,
+            "[default]\nregion = eu-west-1\n[profile ci]\nregion = us-west-2\naws_access_key_id = AKIA3\n\
+             aws_secret_access_key = s3\n",
+        )
+        .unwrap();
+        let files = SharedFiles { credentials: Some(path.clone()), config: Some(config) };
+        assert_eq!(files.credentials("default", true).unwrap().unwrap().access_key_id, "AKIA1");
+        assert_eq!(files.credentials("ci", true).unwrap().unwrap().access_key_id, "AKIA3");
+        assert!(files.credentials("other", false).unwrap().is_none());
+        assert!(matches!(files.credentials("other", true), Err(CredentialsError::NoProfile { .. })));
+        assert_eq!(files.region("default").as_deref(), Some("eu-west-1"));
+        assert_eq!(files.region("ci").as_deref(), Some("us-west-2"));
+        assert_eq!(files.region("other"), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -50,7 +50,11 @@ fn io_error(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Clien
 /// Connections to one endpoint, opened as requests need them and kept for reuse.
 pub struct HttpClient {
     addr: SocketAddr,
+    /// `host:port` as given: the TLS server name is its host.
     host: String,
+    /// The `Host` header (signed): `host:port`, without the port when it is the scheme's
+    /// default (443 over TLS, 80 without), as the AWS SDKs send it.
+    host_header: String,
     encoding: Encoding,
     idle: RefCell<Vec<SendRequest<Full<Bytes>>>>,
     /// HTTPS: the CA bundle to trust, with ALPN `http/1.1`.
@@ -96,9 +100,14 @@ impl HttpClient {
                 }
             }
         }
+        let host_header = match (options.tls.is_some(), endpoint.rsplit_once(':')) {
+            (true, Some((host, "443"))) | (false, Some((host, "80"))) => host.to_owned(),
+            _ => endpoint.to_owned(),
+        };
         let client = Rc::new(HttpClient {
             addr,
             host: endpoint.to_owned(),
+            host_header,
             encoding,
             idle: RefCell::new(Vec::new()),
             tls: options.tls.as_ref().map(TlsOptions::for_http),
@@ -140,7 +149,7 @@ impl HttpClient {
         let mut request = Request::builder()
             .method(Method::POST)
             .uri("/")
-            .header(header::HOST, &self.host)
+            .header(header::HOST, &self.host_header)
             .header(header::CONTENT_TYPE, content_type)
             .header("x-amz-target", target)
             .body(())
@@ -202,8 +211,9 @@ impl HttpClient {
     }
 
     /// Sends one request and reads its whole answer (at most [`BODY_BYTES_MAX`]): the status
-    /// and the body.
-    pub(crate) async fn post(
+    /// and the body. For operations this crate has no method for (another service's, such as
+    /// Firehose's CreateDeliveryStream): the body is sent as given, signed like every request.
+    pub async fn post(
         &self,
         target: &str,
         encoding: Encoding,

@@ -292,24 +292,45 @@ pub fn on_glommio<T: Send + 'static, Fut: std::future::Future<Output = T> + 'sta
 
 /// Creates a stream of `shards` shards on sluiced's native port.
 pub fn create_stream(native: std::net::SocketAddr, name: &str, shards: i32) {
+    let endpoint = sluice_client::transport::Endpoint::Native(native.to_string());
+    create_stream_via(endpoint, sluice_client::ConnectOptions::default(), name, shards);
+}
+
+/// Creates a stream through any endpoint, with `options` (credentials, TLS).
+pub fn create_stream_via(
+    endpoint: sluice_client::transport::Endpoint,
+    options: sluice_client::ConnectOptions,
+    name: &str,
+    shards: i32,
+) {
     let name = name.to_owned();
     on_glommio(move || async move {
-        let client = sluice_client::Client::connect(&native.to_string()).await.expect("connect");
+        let transport = sluice_client::transport::Transport::with_options(endpoint, options);
         let create = sluice_client::CreateStreamInput {
             stream_name: name.clone(),
             shard_count: Some(shards),
             ..Default::default()
         };
-        client.call(&create).await.expect("create stream");
+        transport.call(&create).await.expect("create stream");
     })
 }
 
 /// Every record of a stream, per shard in sequence order: (shard id, data).
 pub fn read_stream(native: std::net::SocketAddr, name: &str) -> Vec<(String, Vec<u8>)> {
+    let endpoint = sluice_client::transport::Endpoint::Native(native.to_string());
+    read_stream_via(endpoint, sluice_client::ConnectOptions::default(), name)
+}
+
+/// [`read_stream`] through any endpoint, with `options` (credentials, TLS).
+pub fn read_stream_via(
+    endpoint: sluice_client::transport::Endpoint,
+    options: sluice_client::ConnectOptions,
+    name: &str,
+) -> Vec<(String, Vec<u8>)> {
     use sluice_client::*;
     let name = name.to_owned();
     on_glommio(move || async move {
-        let client = Client::connect(&native.to_string()).await.expect("connect");
+        let client = transport::Transport::with_options(endpoint, options);
         let shards = client
             .call(&ListShardsInput { stream_name: Some(name.clone()), ..Default::default() })
             .await
@@ -347,6 +368,28 @@ pub fn read_stream(native: std::net::SocketAddr, name: &str) -> Vec<(String, Vec
         }
         all
     })
+}
+
+/// Every line of every delivered object under `dir` (temporary files excluded), counted.
+/// (The same walk as `lines_under` in `server/tests/firehose.rs`: test helpers cannot be shared
+/// between the two crates' test binaries without a crate of their own.)
+pub fn delivered_lines(dir: &Path) -> std::collections::BTreeMap<String, u32> {
+    let mut lines = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !path.to_string_lossy().ends_with(".tmp") {
+                for line in std::fs::read_to_string(&path).unwrap_or_default().lines() {
+                    *lines.entry(line.to_owned()).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    lines
 }
 
 /// A TCP forwarder on a fixed port to wherever sluiced listens now: sluiced comes back from a
