@@ -93,4 +93,7 @@ pub enum DeliveryError {
     Query(String),
     #[error("configuration: {0}")]
     Config(#[from] ApiError),
+    #[cfg(feature = "iceberg")]
+    #[error("iceberg: {0}")]
+    Iceberg(#[from] iceberg::Error),
 }

@@ -345,7 +345,12 @@ pub async fn update(
         let mut definition = entry.definition.clone();
         match (&mut definition.input.s3_destination_configuration, data_freshness_s, s3_tables_freshness_s) {
             (Some(s3), Some(freshness), _) => s3.data_freshness_in_seconds = Some(freshness),
-            (None, _, Some(_)) | (Some(_), None, None) => {}
+            (None, _, Some(freshness)) => {
+                if let Some(tables) = &mut definition.input.s3_tables_destination_configuration {
+                    tables.data_freshness_in_seconds = Some(freshness);
+                }
+            }
+            (Some(_), None, None) => {}
             (Some(_), None, Some(_)) => {
                 return Err(FirehoseError::invalid_argument(
                     "This channel has an S3 destination: use S3DestinationConfiguration.",
@@ -463,6 +468,13 @@ fn describe_entry(firehose: &Firehose, entry: &Entry) -> Value {
             "DeadLetterQueueS3Configuration": dead_letter,
             "StorageConfiguration": s3.storage_configuration,
         });
+    }
+    if let Some(tables) = &input.s3_tables_destination_configuration {
+        // `S3TablesDestinationDescription`: the same members, the freshness always present.
+        let mut shown = serde_json::to_value(tables).expect("configurations serialize");
+        shown["DataFreshnessInSeconds"] =
+            json!(tables.data_freshness_in_seconds.unwrap_or(i64::from(CHANNEL_DATA_FRESHNESS_S_DEFAULT)));
+        description["S3TablesDestinationConfiguration"] = shown;
     }
     if let Some(encryption) = &input.encryption_configuration {
         description["EncryptionConfiguration"] = encryption.clone();
