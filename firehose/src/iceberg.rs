@@ -449,7 +449,13 @@ impl TablePlan {
             (COMMIT_ID_PROPERTY.to_string(), commit_id.to_string()),
         ]);
         let transaction = Transaction::new(&open.table);
-        let action = transaction.fast_append().add_data_files(data_files).set_snapshot_properties(properties);
+        // No duplicate check: it reads every manifest of the table on each commit, and data
+        // file names carry the commit's UUID, so they are never added twice.
+        let action = transaction
+            .fast_append()
+            .with_check_duplicate(false)
+            .add_data_files(data_files)
+            .set_snapshot_properties(properties);
         let transaction = action.apply(transaction)?;
         let table = transaction.commit(&open.catalog).await?;
         // Committed: the metadata file is written. The hint is for readers only.
