@@ -353,15 +353,15 @@ fn plan_table(
         Bucket::Store { store, .. } => store,
         // Unfinished: tables in a directory bucket (object_store's LocalFileSystem does not
         // fsync, and the commit is a file that must be durable).
-        Bucket::Directory { .. } => {
-            return Err(bad(format!(
-                "Table bucket {bucket_name} is a directory in this Sluice; Iceberg tables need an S3-compatible endpoint."
-            ))
-            .into())
-        }
+        Bucket::Directory { .. } => return Err(bad(format!(
+            "Table bucket {bucket_name} is a directory in this Sluice; Iceberg tables need an S3-compatible endpoint."
+        ))
+        .into()),
     };
     let interval = freshness_override.unwrap_or_else(|| {
-        std::time::Duration::from_secs(t.data_freshness_in_seconds.unwrap_or(CHANNEL_DATA_FRESHNESS_S_DEFAULT as i64) as u64)
+        std::time::Duration::from_secs(
+            t.data_freshness_in_seconds.unwrap_or(CHANNEL_DATA_FRESHNESS_S_DEFAULT as i64) as u64
+        )
     });
     let d = &t.dead_letter_queue_s3_configuration;
     let errors = ErrorTarget {

@@ -280,10 +280,8 @@ impl TablePlan {
 
     async fn try_open(&self) -> Result<Open, DeliveryError> {
         let warehouse = format!("s3://{}", self.bucket_name);
-        let factory = Arc::new(BucketStorageFactory {
-            bucket: self.bucket_name.clone(),
-            store: Some(self.store.clone()),
-        });
+        let factory =
+            Arc::new(BucketStorageFactory { bucket: self.bucket_name.clone(), store: Some(self.store.clone()) });
         let catalog = MemoryCatalogBuilder::default()
             .with_storage_factory(factory)
             .load("sluice", HashMap::from([(MEMORY_CATALOG_WAREHOUSE.to_string(), warehouse)]))
@@ -516,10 +514,7 @@ impl BucketStorage {
             .and_then(|rest| rest.strip_prefix(self.bucket.as_str()))
             .and_then(|rest| rest.strip_prefix('/'))
             .ok_or_else(|| {
-                iceberg::Error::new(
-                    iceberg::ErrorKind::DataInvalid,
-                    format!("{path} is not in bucket {}", self.bucket),
-                )
+                iceberg::Error::new(iceberg::ErrorKind::DataInvalid, format!("{path} is not in bucket {}", self.bucket))
             })?;
         StorePath::parse(key).map_err(io_error)
     }

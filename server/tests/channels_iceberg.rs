@@ -59,7 +59,8 @@ def record(n):
 
 /// Runs a Python script (`kinesis` is a boto3 client of `endpoint`); returns its stdout as JSON.
 fn script(endpoint: &str, body: &str, args: &[&str]) -> Value {
-    let out = python().arg("-c").arg(format!("{PRELUDE}\n{body}")).arg(endpoint).args(args).output().expect("python runs");
+    let out =
+        python().arg("-c").arg(format!("{PRELUDE}\n{body}")).arg(endpoint).args(args).output().expect("python runs");
     assert!(
         out.status.success(),
         "python failed: {}\n{}",
