@@ -384,7 +384,6 @@ impl TablePlan {
 
     /// Converts a buffer's records to an Arrow batch of the table's schema (field ids and
     /// Iceberg's types), with the records that did not convert.
-    #[expect(clippy::type_complexity, reason = "a batch and the failures beside it")]
     pub async fn convert(
         &self,
         records: Vec<Bytes>,
