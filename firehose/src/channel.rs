@@ -353,10 +353,12 @@ fn plan_table(
         Bucket::Store { store, .. } => store,
         // Unfinished: tables in a directory bucket (object_store's LocalFileSystem does not
         // fsync, and the commit is a file that must be durable).
-        Bucket::Directory { .. } => return Err(bad(format!(
+        Bucket::Directory { .. } => {
+            return Err(bad(format!(
             "Table bucket {bucket_name} is a directory in this Sluice; Iceberg tables need an S3-compatible endpoint."
         ))
-        .into()),
+            .into())
+        }
     };
     let interval = freshness_override.unwrap_or_else(|| {
         std::time::Duration::from_secs(

@@ -163,6 +163,7 @@ struct Buffer {
     last_index: u64,
     /// For a table commit: the position of the buffer's last record of each lane (set when
     /// its upload starts).
+    #[cfg(feature = "iceberg")]
     lanes: BTreeMap<Lane, Position>,
     bytes: usize,
     opened: Instant,
@@ -494,6 +495,7 @@ impl Engine {
                     key: key.clone(),
                     min_index: index,
                     last_index: index,
+                    #[cfg(feature = "iceberg")]
                     lanes: BTreeMap::new(),
                     bytes: 0,
                     opened: Instant::now(),
@@ -570,7 +572,9 @@ impl Engine {
 
     fn start_uploads(&mut self) {
         while self.uploads.len() < self.plan.options.uploads_in_flight_max {
-            let Some(mut buffer) = self.ready.pop_front() else { break };
+            let Some(buffer) = self.ready.pop_front() else { break };
+            #[cfg(feature = "iceberg")]
+            let mut buffer = buffer;
             #[cfg(feature = "iceberg")]
             if matches!(self.plan.destination, Destination::Table(_)) {
                 // Every record up to the buffer's last is still pending (the buffer is live),
