@@ -31,6 +31,12 @@
 //! A commit whose metadata write failed is resolved by reading the metadata directory again: if
 //! the highest version carries this commit's id, it happened (the PUT landed though the answer
 //! was lost); otherwise it is retried on that version.
+//!
+//! Unfinished: removing the data files and manifests a crash orphaned (nothing references them;
+//! Iceberg's "remove orphan files" maintenance would); expiring old snapshots (every buffer adds
+//! one, and the metadata file lists them all, so it grows by a few hundred bytes per commit);
+//! the `TIME_HOUR` partition spec; a second writer (two sluiced on one table would both write
+//! version N+1: a conditional PUT, `PutMode::Create`, would make that a conflict to retry).
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -596,6 +602,8 @@ impl FileRead for BucketRead {
 
 /// Collects a file and PUTs it whole on close: a data file is at most one buffer (the channel's
 /// buffer size bounds it), and a single PUT makes it appear whole or not at all.
+// Unfinished: a multipart upload for data files near the 128 MiB buffer, which now sit in
+// memory twice (the records and the Parquet bytes) while they are written.
 struct BucketWrite {
     store: Arc<dyn ObjectStore>,
     key: StorePath,

@@ -219,6 +219,8 @@ partitioned["S3TablesConfigurationList"][0]["PartitionSpec"] = {"PartitionFields
 out["partitioned"] = create(ChannelName="bad", S3TablesDestinationConfiguration=partitioned)
 created = create()
 out["status"] = created["ChannelStatus"]
+out["same_table"] = create(ChannelName="again")
+out["described"] = kinesis.describe_channel(ChannelARN=created["ChannelARN"])["ChannelDescription"]["S3TablesDestinationConfiguration"]["S3TablesConfigurationList"][0]["TableName"]
 summary = kinesis.list_channels()["ChannelSummaries"][0]
 out["type"] = summary["ChannelDestinationType"]
 entries = [{"Data": json.dumps(record(n)).encode(), "PartitionKey": str(n)} for n in range(1000)]
@@ -233,6 +235,8 @@ print(json.dumps(out))
     assert_eq!(out["bad_type"], "InvalidArgumentException", "{out}");
     assert_eq!(out["partitioned"], "InvalidArgumentException", "{out}");
     assert_eq!(out["status"], "CREATING", "{out}");
+    assert_eq!(out["same_table"], "ResourceInUseException", "a table has one writer: {out}");
+    assert_eq!(out["described"], "events", "{out}");
     assert_eq!(out["type"], "S3_TABLES", "{out}");
     assert_eq!(out["failed_puts"], 0);
 

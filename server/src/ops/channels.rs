@@ -224,6 +224,24 @@ pub async fn create(channels: &Channels, node: &Rc<Node>, input: CreateChannelIn
                 format!("Channel {} already exists.", arn(firehose, &name)),
             ));
         }
+        // An Iceberg table has one writer: two channels committing to it would both write the
+        // same next metadata version (see sluice_firehose::iceberg).
+        if let Some(table) = table_of(&definition.input) {
+            if let Some(other) =
+                registry.channels.values().find(|entry| table_of(&entry.definition.input) == Some(table))
+            {
+                return Err(FirehoseError::new(
+                    "ResourceInUseException",
+                    format!(
+                        "Table {}.{} of {} is already the destination of channel {}.",
+                        table.1,
+                        table.2,
+                        table.0,
+                        other.definition.name()
+                    ),
+                ));
+            }
+        }
         if registry.channels.len() >= FIREHOSE_CHANNELS_MAX {
             return Err(FirehoseError::new(
                 "LimitExceededException",
@@ -259,6 +277,12 @@ pub async fn create(channels: &Channels, node: &Rc<Node>, input: CreateChannelIn
         _ => delivery.stop(),
     }
     Ok(json!({ "ChannelDescription": created }))
+}
+
+/// The Iceberg table a channel writes, as (table bucket ARN, namespace, table name).
+fn table_of(input: &CreateChannelInput) -> Option<(&str, &str, &str)> {
+    let table = input.s3_tables_destination_configuration.as_ref()?.s3_tables_configuration_list.first()?;
+    Some((&table.table_bucket_arn, &table.namespace, &table.table_name))
 }
 
 /// DescribeChannel.
