@@ -14,9 +14,9 @@
 //! to the dead-letter bucket under its `ErrorOutputPrefix` (default
 //! `!{firehose:error-output-type}/`), or to the destination bucket when none is given.
 //!
-//! Unfinished: the S3 Tables (Iceberg) destination. The configuration is validated here, and
-//! planning it answers InvalidArgumentException; see docs/firehose.md for the `iceberg` crate's
-//! measured build cost and the plan.
+//! The S3 Tables destination writes one Apache Iceberg table (see [`crate::iceberg`], built
+//! with the cargo feature `iceberg`; without it, planning one answers InvalidArgumentException).
+//! Its schema is the table's own when the table exists, else Sluice's `SluiceColumns` member.
 
 use std::sync::LazyLock;
 
@@ -24,6 +24,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::compress::Compression;
+use crate::convert::ColumnType;
 use crate::error::{ApiError, DeliveryError};
 use crate::limits::*;
 use crate::plan::{
@@ -134,6 +135,12 @@ pub struct S3TablesConfiguration {
     pub compression_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition_spec: Option<serde_json::Value>,
+    /// Sluice's extension (as `SchemaConfiguration.SluiceColumns` of delivery streams): the
+    /// columns, in AWS Glue's `Column` shape, to create the table with when it does not exist.
+    /// AWS takes them from the Glue Schema Registry (`GSR_JSON`), which Sluice does not have;
+    /// without them the table must exist, and its schema is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sluice_columns: Option<Vec<crate::config::Column>>,
 }
 
 static CHANNEL_NAME: LazyLock<Regex> = LazyLock::new(|| pattern("[a-zA-Z0-9_.-]+"));
@@ -206,6 +213,9 @@ pub fn validate_create(input: &CreateChannelInput) -> Result<(), ApiError> {
             c.string(at(&tp, "Namespace"), &table.namespace, 1, 255, Some(&TABLE_NAME));
             c.string(at(&tp, "TableName"), &table.table_name, 1, 255, Some(&TABLE_NAME));
             c.one_of(at(&tp, "CompressionType"), &table.compression_type, &["NONE", "ZSTD", "SNAPPY"]);
+            if let Some(columns) = &table.sluice_columns {
+                c.count(at(&tp, "SluiceColumns"), columns.len(), 1, TABLE_COLUMNS_MAX);
+            }
         }
     }
     c.finish()?;
@@ -238,6 +248,25 @@ pub fn validate_create(input: &CreateChannelInput) -> Result<(), ApiError> {
             return Err(bad(format!("RecordFormatType {f} is supported only for general purpose S3 destinations.")));
         }
     }
+    if let Some(t) = &input.s3_tables_destination_configuration {
+        // The model's documentation: "Currently, one table is supported per channel."
+        if t.s3_tables_configuration_list.len() > 1 {
+            return Err(bad("S3TablesConfigurationList must have exactly one member: one table per channel."));
+        }
+        let table = &t.s3_tables_configuration_list[0];
+        if table.partition_spec.is_some() {
+            // Unfinished: the TIME_HOUR partition transform (Iceberg's `hour`).
+            return Err(bad("PartitionSpec is not supported by Sluice yet: its Iceberg tables are unpartitioned."));
+        }
+        for column in table.sluice_columns.iter().flatten() {
+            if ColumnType::parse(&column.column_type).is_none() {
+                return Err(bad(format!(
+                    "Column {} has type '{}', which Sluice does not write to Iceberg tables (string, boolean, tinyint, smallint, int, bigint, float, double, timestamp, date).",
+                    column.name, column.column_type
+                )));
+            }
+        }
+    }
     if let Some(t) =
         input.s3_destination_configuration.as_ref().and_then(|s| s.storage_configuration.output_key_template.as_deref())
     {
@@ -260,11 +289,7 @@ pub fn plan(
     let name = input.channel_name.clone();
     let arn = format!("arn:aws:kinesis:{}:{}:channel/{name}", env.region, env.account_id);
     let Some(s3) = &input.s3_destination_configuration else {
-        // Unfinished: Iceberg tables (S3TablesDestinationConfiguration); see the module docs.
-        return Err(ApiError::invalid_argument(
-            "S3TablesDestinationConfiguration is not supported by Sluice yet: Iceberg table delivery is unfinished.",
-        )
-        .into());
+        return plan_table(input, env, freshness_override, name, arn);
     };
     let st = &s3.storage_configuration;
     let compression = Compression::from_channel(&st.compression_type).expect("validated");
@@ -309,6 +334,84 @@ pub fn plan(
         processing: Processing::default(),
         options: env.options.clone(),
     })
+}
+
+/// Plans a channel to an Iceberg table (see [`crate::iceberg`]).
+#[cfg(feature = "iceberg")]
+fn plan_table(
+    input: &CreateChannelInput,
+    env: &Environment,
+    freshness_override: Option<std::time::Duration>,
+    name: String,
+    arn: String,
+) -> Result<DeliveryPlan, DeliveryError> {
+    use crate::store::Bucket;
+    let t = input.s3_tables_destination_configuration.as_ref().expect("validated: one destination");
+    let table = &t.s3_tables_configuration_list[0];
+    let bucket_name = crate::iceberg::table_bucket_name(&table.table_bucket_arn);
+    let store = match env.buckets.resolve(bucket_name)? {
+        Bucket::Store { store, .. } => store,
+        // Unfinished: tables in a directory bucket (object_store's LocalFileSystem does not
+        // fsync, and the commit is a file that must be durable).
+        Bucket::Directory { .. } => {
+            return Err(bad(format!(
+            "Table bucket {bucket_name} is a directory in this Sluice; Iceberg tables need an S3-compatible endpoint."
+        ))
+            .into())
+        }
+    };
+    let interval = freshness_override.unwrap_or_else(|| {
+        std::time::Duration::from_secs(
+            t.data_freshness_in_seconds.unwrap_or(CHANNEL_DATA_FRESHNESS_S_DEFAULT as i64) as u64
+        )
+    });
+    let d = &t.dead_letter_queue_s3_configuration;
+    let errors = ErrorTarget {
+        bucket: env.buckets.resolve(&d.bucket_arn)?,
+        prefix: PrefixTemplate::parse(d.error_output_prefix.as_deref().unwrap_or(""), PrefixKind::ErrorOutputPrefix)?
+            .then(PrefixTemplate::parse("!{firehose:error-output-type}/", PrefixKind::ErrorOutputPrefix)?)
+            .with_default_timestamp(),
+    };
+    if let Some(columns) = &table.sluice_columns {
+        crate::iceberg::schema_of(columns)?;
+    }
+    let plan = crate::iceberg::TablePlan::new(
+        bucket_name.to_string(),
+        store,
+        table.namespace.clone(),
+        table.table_name.clone(),
+        table.sluice_columns.clone(),
+        crate::iceberg::compression_of(&table.compression_type),
+        BufferLimits { size_bytes: (CHANNEL_BUFFER_SIZE_MIB as usize) << 20, interval },
+        errors,
+    );
+    // One commit at a time, in order: each snapshot's positions include every earlier buffer's.
+    let options = crate::plan::EngineOptions { uploads_in_flight_max: 1, ..env.options.clone() };
+    Ok(DeliveryPlan {
+        name,
+        arn,
+        region: env.region.clone(),
+        version: 1,
+        destination: Destination::Table(std::sync::Arc::new(plan)),
+        processing: Processing::default(),
+        options,
+    })
+}
+
+/// Without the `iceberg` feature, a table destination is refused when planned (CreateChannel
+/// answers InvalidArgumentException).
+#[cfg(not(feature = "iceberg"))]
+fn plan_table(
+    _input: &CreateChannelInput,
+    _env: &Environment,
+    _freshness_override: Option<std::time::Duration>,
+    _name: String,
+    _arn: String,
+) -> Result<DeliveryPlan, DeliveryError> {
+    Err(bad(
+        "S3TablesDestinationConfiguration needs Iceberg tables, and this Sluice was built without them (cargo feature `iceberg`).",
+    )
+    .into())
 }
 
 fn bad(message: impl Into<String>) -> ApiError {

@@ -119,6 +119,16 @@ impl ParquetConverter {
             .as_ref()
             .and_then(|s| s.sluice_columns.as_deref())
             .ok_or_else(|| ApiError::invalid_argument("SchemaConfiguration.SluiceColumns is required: Sluice has no AWS Glue catalog to read the table's columns from."))?;
+        Self::with_columns(columns_config, config)
+    }
+
+    /// A converter of records into `columns` with the OpenX JSON SerDe's defaults, for callers
+    /// that write the batches themselves (the Iceberg table destination).
+    pub fn from_columns(columns: &[Column]) -> Result<Self, ApiError> {
+        Self::with_columns(columns, &DataFormatConversionConfiguration::default())
+    }
+
+    fn with_columns(columns_config: &[Column], config: &DataFormatConversionConfiguration) -> Result<Self, ApiError> {
         let openx = config
             .input_format_configuration
             .as_ref()
@@ -185,6 +195,23 @@ impl ParquetConverter {
 
     /// Converts the records of one buffer into one Parquet file.
     pub fn convert<'a>(&self, records: impl IntoIterator<Item = &'a [u8]>) -> Result<Converted, DeliveryError> {
+        let (batch, failed) = self.to_batch(records)?;
+        let Some(batch) = batch else {
+            return Ok(Converted { parquet: None, record_count: 0, failed });
+        };
+        let mut writer = ArrowWriter::try_new(Vec::new(), self.schema.clone(), Some(self.properties.clone()))?;
+        writer.write(&batch)?;
+        let bytes = writer.into_inner()?;
+        Ok(Converted { parquet: Some(bytes), record_count: batch.num_rows(), failed })
+    }
+
+    /// Converts the records of one buffer into one Arrow batch of [`Self::schema`] (`None` when
+    /// no record converted), with the indexes of the records that did not convert and why.
+    #[expect(clippy::type_complexity, reason = "a batch and the failures beside it; named once here")]
+    pub fn to_batch<'a>(
+        &self,
+        records: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<(Option<RecordBatch>, Vec<(usize, String)>), DeliveryError> {
         let mut rows: Vec<Vec<Cell>> = Vec::new();
         let mut failed = Vec::new();
         for (index, data) in records.into_iter().enumerate() {
@@ -194,17 +221,13 @@ impl ParquetConverter {
             }
         }
         if rows.is_empty() {
-            return Ok(Converted { parquet: None, record_count: 0, failed });
+            return Ok((None, failed));
         }
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
         for (c, (_, column_type)) in self.columns.iter().enumerate() {
             arrays.push(build_array(*column_type, rows.iter().map(|r| &r[c])));
         }
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
-        let mut writer = ArrowWriter::try_new(Vec::new(), self.schema.clone(), Some(self.properties.clone()))?;
-        writer.write(&batch)?;
-        let bytes = writer.into_inner()?;
-        Ok(Converted { parquet: Some(bytes), record_count: rows.len(), failed })
+        Ok((Some(RecordBatch::try_new(self.schema.clone(), arrays)?), failed))
     }
 
     /// One record's cells, or why it does not convert.

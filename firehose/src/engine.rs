@@ -103,6 +103,12 @@ pub async fn run(
     metrics: Arc<Metrics>,
 ) {
     let mut engine = Engine::new(plan, progress, metrics);
+    #[cfg(feature = "iceberg")]
+    if let Destination::Table(table) = &engine.plan.destination {
+        // What the table already holds: records at or before these positions are skipped (see
+        // `crate::iceberg`: the table, not the checkpoint, says what was delivered).
+        engine.committed = table.open().await;
+    }
     let mut closed = false;
     loop {
         engine.start_uploads();
@@ -153,6 +159,12 @@ struct BufRecord {
 struct Buffer {
     key: BufferKey,
     min_index: u64,
+    /// The index of the last record added.
+    last_index: u64,
+    /// For a table commit: the position of the buffer's last record of each lane (set when
+    /// its upload starts).
+    #[cfg(feature = "iceberg")]
+    lanes: BTreeMap<Lane, Position>,
     bytes: usize,
     opened: Instant,
     limits: BufferLimits,
@@ -192,6 +204,9 @@ struct Engine {
     main_buffers: usize,
     ready: VecDeque<Buffer>,
     uploads: JoinSet<u64>,
+    /// Records already in an Iceberg table (see `crate::iceberg`); empty for other destinations.
+    #[cfg(feature = "iceberg")]
+    committed: crate::iceberg::Committed,
 }
 
 /// Error-output types (`!{firehose:error-output-type}`).
@@ -216,6 +231,8 @@ impl Engine {
             main_buffers: 0,
             ready: VecDeque::new(),
             uploads: JoinSet::new(),
+            #[cfg(feature = "iceberg")]
+            committed: crate::iceberg::Committed::default(),
         }
     }
 
@@ -257,12 +274,20 @@ impl Engine {
         self.next_index += 1;
         Metrics::add(&self.metrics.incoming_records, 1);
         Metrics::add(&self.metrics.incoming_bytes, record.data.len() as u64);
+        #[cfg(feature = "iceberg")]
+        let committed = self.committed.covers(record.lane, &record.position);
         self.pending.push_back(Pending {
             index,
             lane: record.lane,
             position: record.position,
             arrival_ms: record.arrival_ms,
         });
+        #[cfg(feature = "iceberg")]
+        if committed {
+            // Already in the table (read again after a crash between a commit and its
+            // checkpoint): done, in its turn, without a buffer.
+            return;
+        }
         if self.backup_target().is_some() {
             let limits = self.backup_target().expect("checked").buffer;
             self.add(BufferKey::Backup, limits, index, record.arrival_ms, record.data.clone(), None, None);
@@ -293,6 +318,8 @@ impl Engine {
         match &self.plan.destination {
             Destination::S3(s3) => s3.backup.as_ref(),
             Destination::Http(h) => h.backup.as_ref(),
+            #[cfg(feature = "iceberg")]
+            Destination::Table(_) => None,
         }
     }
 
@@ -300,6 +327,8 @@ impl Engine {
         match &self.plan.destination {
             Destination::S3(s3) => s3.main.buffer,
             Destination::Http(h) => h.buffer,
+            #[cfg(feature = "iceberg")]
+            Destination::Table(t) => t.buffer,
         }
     }
 
@@ -393,6 +422,8 @@ impl Engine {
                 }
             }
             Destination::Http(_) => String::new(),
+            #[cfg(feature = "iceberg")]
+            Destination::Table(_) => String::new(),
         };
         let key = BufferKey::Main(partition);
         if !self.buffers.contains_key(&key) && self.main_buffers >= ACTIVE_PARTITIONS_MAX {
@@ -463,6 +494,9 @@ impl Engine {
                 Buffer {
                     key: key.clone(),
                     min_index: index,
+                    last_index: index,
+                    #[cfg(feature = "iceberg")]
+                    lanes: BTreeMap::new(),
                     bytes: 0,
                     opened: Instant::now(),
                     limits,
@@ -474,6 +508,7 @@ impl Engine {
             );
         }
         let buffer = self.buffers.get_mut(&key).expect("inserted above");
+        buffer.last_index = index;
         buffer.bytes += data.len();
         buffer.oldest_arrival_ms = buffer.oldest_arrival_ms.min(arrival_ms);
         buffer.records.push(BufRecord { arrival_ms, data });
@@ -538,6 +573,16 @@ impl Engine {
     fn start_uploads(&mut self) {
         while self.uploads.len() < self.plan.options.uploads_in_flight_max {
             let Some(buffer) = self.ready.pop_front() else { break };
+            #[cfg(feature = "iceberg")]
+            let mut buffer = buffer;
+            #[cfg(feature = "iceberg")]
+            if matches!(self.plan.destination, Destination::Table(_)) {
+                // Every record up to the buffer's last is still pending (the buffer is live),
+                // and with one commit at a time no other buffer holds any of them.
+                for p in self.pending.iter().take_while(|p| p.index <= buffer.last_index) {
+                    buffer.lanes.insert(p.lane, p.position.clone());
+                }
+            }
             let plan = self.plan.clone();
             let metrics = self.metrics.clone();
             let client = self.client.clone();
@@ -646,6 +691,8 @@ async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client
     let errors = match &plan.destination {
         Destination::S3(s3) => &s3.errors,
         Destination::Http(h) => &h.errors,
+        #[cfg(feature = "iceberg")]
+        Destination::Table(t) => &t.errors,
     };
     match (&buffer.key, &plan.destination) {
         (BufferKey::Error(error_type), _) => {
@@ -655,6 +702,8 @@ async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client
             let target = match destination {
                 Destination::S3(s3) => s3.backup.as_ref(),
                 Destination::Http(h) => h.backup.as_ref(),
+                #[cfg(feature = "iceberg")]
+                Destination::Table(_) => None,
             }
             .expect("a backup buffer exists only with a backup target");
             let raw = concat(&buffer.records);
@@ -782,6 +831,10 @@ async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client
                     .await;
             }
         }
+        #[cfg(feature = "iceberg")]
+        (BufferKey::Main(_), Destination::Table(table)) => {
+            upload_to_table(plan, metrics, table, buffer).await;
+        }
         (BufferKey::Main(_), Destination::Http(h)) => {
             let records: Vec<Bytes> = buffer.records.iter().map(|r| r.data.clone()).collect();
             let result = http_endpoint::deliver(
@@ -824,6 +877,41 @@ async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client
             }
         }
     }
+}
+
+/// Delivers a buffer to an Iceberg table: records that do not convert go to the dead-letter
+/// bucket first, then the rest are committed as one snapshot with the buffer's positions.
+#[cfg(feature = "iceberg")]
+async fn upload_to_table(plan: &DeliveryPlan, metrics: &Metrics, table: &crate::iceberg::TablePlan, buffer: Buffer) {
+    let records: Vec<Bytes> = buffer.records.iter().map(|r| r.data.clone()).collect();
+    let (batch, failed) = match table.convert(records).await {
+        Ok(converted) => converted,
+        Err(e) => {
+            // The whole buffer failed to convert (a writer error): every record goes to the
+            // dead-letter bucket rather than being lost.
+            (None, (0..buffer.records.len()).map(|i| (i, e.to_string())).collect())
+        }
+    };
+    if !failed.is_empty() {
+        let lines: Vec<u8> = failed
+            .iter()
+            .flat_map(|(i, why)| {
+                let r = &buffer.records[*i];
+                error_line(r.arrival_ms, &r.data, "DataFormatConversion.MalformedData", why, 1, None).to_vec()
+            })
+            .collect();
+        Metrics::add(&metrics.conversion_failed_records, failed.len() as u64);
+        Metrics::add(&metrics.error_output_records, failed.len() as u64);
+        put_errors(plan, metrics, &table.errors, FORMAT_CONVERSION_FAILED, buffer.oldest_arrival_ms, lines).await;
+    }
+    let rows = batch.as_ref().map_or(0, |b| b.num_rows());
+    Metrics::add(&metrics.conversion_succeeded_records, rows as u64);
+    Metrics::add(&metrics.delivery_to_s3_attempts, 1);
+    let bytes = table.commit(batch, &buffer.lanes).await;
+    Metrics::add(&metrics.delivery_to_s3_success, 1);
+    Metrics::add(&metrics.delivery_to_s3_records, rows as u64);
+    Metrics::add(&metrics.delivery_to_s3_bytes, bytes);
+    Metrics::add(&metrics.delivery_to_s3_objects, 1);
 }
 
 async fn compress_blocking(compression: crate::compress::Compression, raw: Vec<u8>, name: String) -> Bytes {

@@ -93,4 +93,16 @@ pub enum DeliveryError {
     Query(String),
     #[error("configuration: {0}")]
     Config(#[from] ApiError),
+    /// Boxed: the crate's error is large, and this enum travels in every `Result` of sluiced's
+    /// delivery wiring.
+    #[cfg(feature = "iceberg")]
+    #[error("iceberg: {0}")]
+    Iceberg(Box<iceberg::Error>),
+}
+
+#[cfg(feature = "iceberg")]
+impl From<iceberg::Error> for DeliveryError {
+    fn from(error: iceberg::Error) -> Self {
+        DeliveryError::Iceberg(Box::new(error))
+    }
 }

@@ -17,6 +17,7 @@
 //! - [`transform`] (the Lambda hook), [`partition`] (jq keys), [`convert`] (JSON → Parquet),
 //!   [`compress`], [`prefix`] (object naming), [`store`] (directory / object store),
 //!   [`http_endpoint`], [`metrics`], [`limits`].
+//! - `iceberg` (cargo feature `iceberg`): the Iceberg table destination of channels.
 
 pub mod channel;
 pub mod compress;
@@ -25,6 +26,8 @@ pub mod convert;
 pub mod engine;
 pub mod error;
 pub mod http_endpoint;
+#[cfg(feature = "iceberg")]
+pub mod iceberg;
 pub mod limits;
 pub mod metrics;
 pub mod partition;

@@ -109,6 +109,11 @@ pub const CHANNEL_DATA_FRESHNESS_S_MAX: u32 = 900;
 /// gives channels no size knob.
 pub const CHANNEL_BUFFER_SIZE_MIB: u32 = BUFFER_SIZE_MIB_MAX;
 
+/// Most columns of an Iceberg table a channel creates (`SluiceColumns`): Glue's limit on a
+/// table's columns is far higher, but a channel's records are converted row by row into every
+/// column, and a bound keeps a configuration body from asking for millions.
+pub const TABLE_COLUMNS_MAX: usize = 1000;
+
 const _: () = assert!(BUFFER_SIZE_MIB_DEFAULT >= BUFFER_SIZE_MIB_MIN);
 const _: () = assert!(BUFFER_SIZE_MIB_DEFAULT <= BUFFER_SIZE_MIB_MAX);
 const _: () = assert!(BUFFER_INTERVAL_S_DEFAULT <= BUFFER_INTERVAL_S_MAX);

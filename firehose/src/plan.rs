@@ -113,6 +113,10 @@ pub enum Destination {
     // Both boxed: plans are built once and read by reference, and the two differ in size.
     S3(Box<S3Plan>),
     Http(Box<HttpPlan>),
+    /// An Iceberg table (a channel's `S3TablesDestinationConfiguration`).
+    #[cfg(feature = "iceberg")]
+    /// Shared with the engine's uploads: one plan runs one engine (it holds the opened table).
+    Table(std::sync::Arc<crate::iceberg::TablePlan>),
 }
 
 /// Processing before buffering.

@@ -224,6 +224,24 @@ pub async fn create(channels: &Channels, node: &Rc<Node>, input: CreateChannelIn
                 format!("Channel {} already exists.", arn(firehose, &name)),
             ));
         }
+        // An Iceberg table has one writer: two channels committing to it would both write the
+        // same next metadata version (see sluice_firehose::iceberg).
+        if let Some(table) = table_of(&definition.input) {
+            if let Some(other) =
+                registry.channels.values().find(|entry| table_of(&entry.definition.input) == Some(table))
+            {
+                return Err(FirehoseError::new(
+                    "ResourceInUseException",
+                    format!(
+                        "Table {}.{} of {} is already the destination of channel {}.",
+                        table.1,
+                        table.2,
+                        table.0,
+                        other.definition.name()
+                    ),
+                ));
+            }
+        }
         if registry.channels.len() >= FIREHOSE_CHANNELS_MAX {
             return Err(FirehoseError::new(
                 "LimitExceededException",
@@ -259,6 +277,12 @@ pub async fn create(channels: &Channels, node: &Rc<Node>, input: CreateChannelIn
         _ => delivery.stop(),
     }
     Ok(json!({ "ChannelDescription": created }))
+}
+
+/// The Iceberg table a channel writes, as (table bucket ARN, namespace, table name).
+fn table_of(input: &CreateChannelInput) -> Option<(&str, &str, &str)> {
+    let table = input.s3_tables_destination_configuration.as_ref()?.s3_tables_configuration_list.first()?;
+    Some((&table.table_bucket_arn, &table.namespace, &table.table_name))
 }
 
 /// DescribeChannel.
@@ -345,7 +369,12 @@ pub async fn update(
         let mut definition = entry.definition.clone();
         match (&mut definition.input.s3_destination_configuration, data_freshness_s, s3_tables_freshness_s) {
             (Some(s3), Some(freshness), _) => s3.data_freshness_in_seconds = Some(freshness),
-            (None, _, Some(_)) | (Some(_), None, None) => {}
+            (None, _, Some(freshness)) => {
+                if let Some(tables) = &mut definition.input.s3_tables_destination_configuration {
+                    tables.data_freshness_in_seconds = Some(freshness);
+                }
+            }
+            (Some(_), None, None) => {}
             (Some(_), None, Some(_)) => {
                 return Err(FirehoseError::invalid_argument(
                     "This channel has an S3 destination: use S3DestinationConfiguration.",
@@ -463,6 +492,13 @@ fn describe_entry(firehose: &Firehose, entry: &Entry) -> Value {
             "DeadLetterQueueS3Configuration": dead_letter,
             "StorageConfiguration": s3.storage_configuration,
         });
+    }
+    if let Some(tables) = &input.s3_tables_destination_configuration {
+        // `S3TablesDestinationDescription`: the same members, the freshness always present.
+        let mut shown = serde_json::to_value(tables).expect("configurations serialize");
+        shown["DataFreshnessInSeconds"] =
+            json!(tables.data_freshness_in_seconds.unwrap_or(i64::from(CHANNEL_DATA_FRESHNESS_S_DEFAULT)));
+        description["S3TablesDestinationConfiguration"] = shown;
     }
     if let Some(encryption) = &input.encryption_configuration {
         description["EncryptionConfiguration"] = encryption.clone();
