@@ -51,7 +51,7 @@ fn start_node(id: usize, peers: &str) -> Daemon {
 /// catalog changes); gives up after `deadline`.
 async fn call_any<I>(shared: &Shared, input: &I, deadline: Duration) -> I::Output
 where
-    I: EncodeInput + Clone,
+    I: OperationInput + EncodeInput + std::fmt::Debug,
 {
     let start = Instant::now();
     loop {
