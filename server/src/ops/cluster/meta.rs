@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use sluice_cluster::host::{AppendError, GroupHost};
 use sluice_cluster::limits::APPEND_COMMIT_WAIT_MS;
 use sluice_engine::catalog::write_atomic;
-use sluice_model::{CreateStreamInput, KinesisError};
+use sluice_model::{CreateStreamInput, Empty, KinesisError, StreamMode};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -146,6 +146,27 @@ async fn apply(core0: &Rc<Node>, command: MetaCommand) -> Outcome {
         }
     }
     Ok(())
+}
+
+/// CreateStream on a replicated node: a command of the metadata group. ON_DEMAND streams are
+/// refused: their scaler reshards on its own measurements, which differ per node.
+pub async fn create_stream(node: &Rc<Node>, input: CreateStreamInput) -> Result<Empty, KinesisError> {
+    let mode = input.stream_mode_details.as_ref().map(|details| &details.stream_mode);
+    if mode == Some(&StreamMode::OnDemand) {
+        // Unfinished: on-demand scaling (and resharding) as metadata commands.
+        return Err(KinesisError::invalid_argument(
+            "ON_DEMAND streams are not available on a replicated node yet (their resharding is not replicated); \
+             create a PROVISIONED stream",
+        ));
+    }
+    propose(node, MetaCommand::CreateStream { now_ms: node.now_ms(), input }).await?;
+    Ok(Empty {})
+}
+
+/// DeleteStream on a replicated node: a command of the metadata group.
+pub async fn delete_stream(node: &Rc<Node>, name: String, enforce_consumer_deletion: bool) -> Result<Empty, KinesisError> {
+    propose(node, MetaCommand::DeleteStream { name, enforce_consumer_deletion }).await?;
+    Ok(Empty {})
 }
 
 /// Proposes `command` to the metadata group (from any core) and answers once this node
