@@ -1,9 +1,10 @@
 //! One Raft group hosted on a glommio executor: its [`Replica`], the clock that ticks it,
 //! the appends waiting for their commit, and the committed log they are read from.
 //!
-//! This is the piece `sluiced` will run once per shard on the shard's core (with one
-//! [`crate::transport::PeerNetwork`] per core carrying every group's messages); the
-//! `sluice-cluster-node` binary runs one, to test the layer end to end with real processes.
+//! `sluiced` runs one per shard on the shard's core and one for its catalog (with one
+//! [`crate::transport::PeerNetwork`] per core carrying every group's messages;
+//! `server/src/ops/cluster/`); the `sluice-cluster-node` binary runs one, to test the layer
+//! end to end with real processes.
 //!
 //! An append is proposed with a context naming this host's boot (a random nonce) and the
 //! proposal's number, and answered when an entry with that context is reported committed:

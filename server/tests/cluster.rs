@@ -55,7 +55,8 @@ where
 {
     let start = Instant::now();
     loop {
-        for endpoint in shared.endpoints.lock().unwrap().clone().into_iter().flatten() {
+        let endpoints: Vec<String> = shared.endpoints.lock().unwrap().iter().flatten().cloned().collect();
+        for endpoint in endpoints {
             if let Ok(client) = Client::connect(&endpoint).await {
                 if let Ok(output) = client.call(input).await {
                     return output;
@@ -70,7 +71,7 @@ where
 /// Puts records until told to stop, always to the node that answered last and to the next
 /// one when that fails.
 async fn write(shared: Arc<Shared>) {
-    let mut rng = Rng(0x5EED_0F_C1A5_7E12);
+    let mut rng = Rng(0x5EED_0FC1_A57E_1200);
     let mut clients: HashMap<usize, (String, Client)> = HashMap::new();
     let mut target = 0;
     let mut failures_in_a_row = 0;
@@ -106,7 +107,8 @@ async fn write(shared: Arc<Shared>) {
                 }
             })
             .collect();
-        let request = PutRecordsInput { stream_name: Some(STREAM.into()), records: entries.clone(), ..Default::default() };
+        let request =
+            PutRecordsInput { stream_name: Some(STREAM.into()), records: entries.clone(), ..Default::default() };
         let answered = match client {
             Some(client) => client.call(&request).await.ok(),
             None => None,
@@ -150,7 +152,8 @@ async fn read_shard(endpoint: &str) -> Option<Vec<Record>> {
     let mut iterator = client.call(&request).await.ok()?.shard_iterator?;
     let mut records = Vec::new();
     loop {
-        let page = client.call(&GetRecordsInput { shard_iterator: iterator.clone(), ..Default::default() }).await.ok()?;
+        let page =
+            client.call(&GetRecordsInput { shard_iterator: iterator.clone(), ..Default::default() }).await.ok()?;
         if page.records.is_empty() {
             return Some(records);
         }
@@ -175,7 +178,7 @@ fn check_node(node: usize, records: &[Record], acked: &BTreeMap<u128, Bytes>) ->
         let Some(record) = by_sequence.get(sequence) else {
             return Err(format!("node {node}: acknowledged record {sequence} is missing"));
         };
-        if &record.data != data {
+        if record.data != data {
             return Err(format!("node {node}: record {sequence} changed"));
         }
         if data_seen[data] != 1 {
@@ -202,8 +205,7 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
     // The stream, through whichever node leads the catalog; then visible on every node.
     let creator = shared.clone();
     run(move || async move {
-        let create =
-            CreateStreamInput { stream_name: STREAM.into(), shard_count: Some(1), ..Default::default() };
+        let create = CreateStreamInput { stream_name: STREAM.into(), shard_count: Some(1), ..Default::default() };
         call_any(&creator, &create, Duration::from_secs(60)).await;
         let endpoints: Vec<String> = creator.endpoints.lock().unwrap().iter().flatten().cloned().collect();
         for endpoint in endpoints {
@@ -244,7 +246,11 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
         shared.endpoints.lock().unwrap()[leader] = None;
         let acknowledged_at = wait_for_ack_after(killed_at);
         failovers.push(acknowledged_at - killed_at);
-        eprintln!("killed node {} (the leader): next write acknowledged after {:?}", leader + 1, acknowledged_at - killed_at);
+        eprintln!(
+            "killed node {} (the leader): next write acknowledged after {:?}",
+            leader + 1,
+            acknowledged_at - killed_at
+        );
         daemons[leader].restart();
         shared.endpoints.lock().unwrap()[leader] = Some(daemons[leader].endpoint());
         healthy_since = Instant::now();

@@ -289,7 +289,13 @@ impl<S: Storage> Journal<S> {
             if state.closing {
                 return Err(EngineError::Closed);
             }
-            state.pending.push_back(Pending { records: Vec::new(), arrival_ms: None, encoded_bytes: 0, _permit: permit, reply });
+            state.pending.push_back(Pending {
+                records: Vec::new(),
+                arrival_ms: None,
+                encoded_bytes: 0,
+                _permit: permit,
+                reply,
+            });
         }
         let _ = self.inner.wake.try_send(());
         receiver.await.map_err(|_| EngineError::Closed)??;

@@ -48,7 +48,8 @@ impl ClusterConfig {
         let mut members = BTreeMap::new();
         for member in peers.split(',').map(str::trim).filter(|member| !member.is_empty()) {
             let (id, address) = member.split_once('=').ok_or_else(|| ClusterConfigError::Shape(member.into()))?;
-            let id: u64 = id.trim().parse().ok().filter(|id| *id > 0).ok_or_else(|| ClusterConfigError::Id(id.into()))?;
+            let id: u64 =
+                id.trim().parse().ok().filter(|id| *id > 0).ok_or_else(|| ClusterConfigError::Id(id.into()))?;
             let address: SocketAddr =
                 address.trim().parse().map_err(|_| ClusterConfigError::Address(address.into()))?;
             if usize::from(address.port()) + cores > usize::from(u16::MAX) + 1 {

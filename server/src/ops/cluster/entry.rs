@@ -11,10 +11,19 @@
 //! ```
 //!
 //! The bytes come from the committed log, which peers wrote: the decoder checks every length
-//! against what is left and returns an error, never panics.
+//! against what is left and returns an error, never panics (fuzz target `replicated_entry`,
+//! which compiles this file in: it depends on `bytes` and `thiserror` only).
 
 use bytes::{BufMut, Bytes, BytesMut};
-use sluice_engine::AppendRecord;
+
+/// One record of an entry (its shard is the group's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRecord {
+    pub partition_key: Bytes,
+    pub data: Bytes,
+    /// Sealed (encrypted) data: the journal's `AppendRecord::sealed`.
+    pub sealed: bool,
+}
 
 pub const RECORDS_ENTRY_VERSION: u8 = 1;
 /// version, arrival_ms, record_count.
@@ -37,21 +46,21 @@ pub enum EntryError {
     Empty,
 }
 
-/// One shard's records and their arrival time (the shard is the group's).
-#[derive(Debug, Clone)]
+/// One shard's records and their arrival time.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordsEntry {
     pub arrival_ms: i64,
-    pub records: Vec<AppendRecord>,
+    pub records: Vec<EntryRecord>,
 }
 
 /// The encoded size of `records` in an entry.
-pub fn encoded_bytes(records: &[AppendRecord]) -> usize {
+pub fn encoded_bytes(records: &[EntryRecord]) -> usize {
     RECORDS_HEADER_BYTES
         + records.iter().map(|r| RECORD_HEADER_BYTES + r.partition_key.len() + r.data.len()).sum::<usize>()
 }
 
 /// Encodes the records of one shard (keys up to 256 bytes, as the model checked).
-pub fn encode(arrival_ms: i64, records: &[AppendRecord]) -> Bytes {
+pub fn encode(arrival_ms: i64, records: &[EntryRecord]) -> Bytes {
     let mut out = BytesMut::with_capacity(encoded_bytes(records));
     out.put_u8(RECORDS_ENTRY_VERSION);
     out.put_i64_le(arrival_ms);
@@ -66,8 +75,8 @@ pub fn encode(arrival_ms: i64, records: &[AppendRecord]) -> Bytes {
     out.freeze()
 }
 
-/// Decodes an entry of `shard_uid`'s group; the records share `bytes`' allocation.
-pub fn decode(bytes: &Bytes, shard_uid: u64) -> Result<RecordsEntry, EntryError> {
+/// Decodes an entry; the records share `bytes`' allocation.
+pub fn decode(bytes: &Bytes) -> Result<RecordsEntry, EntryError> {
     let take = |at: &mut usize, length: usize| -> Result<Bytes, EntryError> {
         let end = at.checked_add(length).filter(|end| *end <= bytes.len()).ok_or(EntryError::Truncated { at: *at })?;
         let taken = bytes.slice(*at..end);
@@ -100,7 +109,7 @@ pub fn decode(bytes: &Bytes, shard_uid: u64) -> Result<RecordsEntry, EntryError>
         let data_bytes = u32::from_le_bytes(header[3..7].try_into().expect("four bytes")) as usize;
         let partition_key = take(&mut at, key_bytes)?;
         let data = take(&mut at, data_bytes)?;
-        records.push(AppendRecord { shard_uid, partition_key, data, sealed: flags & FLAG_SEALED != 0 });
+        records.push(EntryRecord { partition_key, data, sealed: flags & FLAG_SEALED != 0 });
     }
     if at != bytes.len() {
         return Err(EntryError::Trailing(bytes.len() - at));
@@ -113,21 +122,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// What an entry holds, comparable (`AppendRecord` is not).
-    fn parts(entry: Result<RecordsEntry, EntryError>) -> Result<(i64, Vec<(u64, Bytes, Bytes, bool)>), EntryError> {
-        entry.map(|entry| {
-            let records = entry.records.into_iter().map(|r| (r.shard_uid, r.partition_key, r.data, r.sealed)).collect();
-            (entry.arrival_ms, records)
-        })
-    }
-
-    fn record(key: &[u8], data: &[u8], sealed: bool) -> AppendRecord {
-        AppendRecord {
-            shard_uid: 7,
-            partition_key: Bytes::copy_from_slice(key),
-            data: Bytes::copy_from_slice(data),
-            sealed,
-        }
+    fn record(key: &[u8], data: &[u8], sealed: bool) -> EntryRecord {
+        EntryRecord { partition_key: Bytes::copy_from_slice(key), data: Bytes::copy_from_slice(data), sealed }
     }
 
     #[test]
@@ -135,21 +131,20 @@ mod tests {
         let records = vec![record(b"k", b"", false), record(b"key-2", b"data", true)];
         let bytes = encode(1_700_000_000_123, &records);
         assert_eq!(bytes.len(), encoded_bytes(&records));
-        let expected = parts(Ok(RecordsEntry { arrival_ms: 1_700_000_000_123, records }));
-        assert_eq!(parts(decode(&bytes, 7)), expected);
+        assert_eq!(decode(&bytes), Ok(RecordsEntry { arrival_ms: 1_700_000_000_123, records }));
         for cut in 0..bytes.len() {
-            assert!(decode(&bytes.slice(..cut), 7).is_err(), "cut at {cut}");
+            assert!(decode(&bytes.slice(..cut)).is_err(), "cut at {cut}");
         }
         let mut longer = bytes.to_vec();
         longer.push(0);
-        assert_eq!(parts(decode(&Bytes::from(longer), 7)), Err(EntryError::Trailing(1)));
-        assert_eq!(parts(decode(&encode(1, &[]), 7)), Err(EntryError::Empty));
+        assert_eq!(decode(&Bytes::from(longer)), Err(EntryError::Trailing(1)));
+        assert_eq!(decode(&encode(1, &[])), Err(EntryError::Empty));
     }
 
     proptest! {
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let _ = decode(&Bytes::from(bytes), 1);
+            let _ = decode(&Bytes::from(bytes));
         }
 
         #[test]
@@ -161,8 +156,7 @@ mod tests {
             ),
         ) {
             let records: Vec<_> = records.iter().map(|(key, data, sealed)| record(key, data, *sealed)).collect();
-            let expected = parts(Ok(RecordsEntry { arrival_ms, records: records.clone() }));
-            prop_assert_eq!(parts(decode(&encode(arrival_ms, &records), 7)), expected);
+            prop_assert_eq!(decode(&encode(arrival_ms, &records)), Ok(RecordsEntry { arrival_ms, records }));
         }
     }
 }

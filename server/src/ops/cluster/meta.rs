@@ -109,9 +109,7 @@ async fn apply_committed(core0: Rc<Node>, group: Rc<MetaGroup>) {
             }
         };
         let path = applied_path(&core0);
-        let saved = glommio::executor()
-            .spawn_blocking(move || write_atomic(&path, &index.to_le_bytes()))
-            .await;
+        let saved = glommio::executor().spawn_blocking(move || write_atomic(&path, &index.to_le_bytes())).await;
         if let Err(error) = saved {
             tracing::error!(index, %error, "replication: could not record the applied catalog command; it stops");
             return;
@@ -123,8 +121,10 @@ async fn apply_committed(core0: Rc<Node>, group: Rc<MetaGroup>) {
 async fn apply(core0: &Rc<Node>, command: MetaCommand) -> Outcome {
     match command {
         MetaCommand::CreateStream { now_ms, input } => {
-            catalog::apply(core0, move |catalog, _, rules| control::streams::create_stream(catalog, now_ms, rules, &input))
-                .await?;
+            catalog::apply(core0, move |catalog, _, rules| {
+                control::streams::create_stream(catalog, now_ms, rules, &input)
+            })
+            .await?;
         }
         MetaCommand::DeleteStream { name, enforce_consumer_deletion } => {
             catalog::apply(core0, move |catalog, _, rules| {
@@ -164,7 +164,11 @@ pub async fn create_stream(node: &Rc<Node>, input: CreateStreamInput) -> Result<
 }
 
 /// DeleteStream on a replicated node: a command of the metadata group.
-pub async fn delete_stream(node: &Rc<Node>, name: String, enforce_consumer_deletion: bool) -> Result<Empty, KinesisError> {
+pub async fn delete_stream(
+    node: &Rc<Node>,
+    name: String,
+    enforce_consumer_deletion: bool,
+) -> Result<Empty, KinesisError> {
     propose(node, MetaCommand::DeleteStream { name, enforce_consumer_deletion }).await?;
     Ok(Empty {})
 }

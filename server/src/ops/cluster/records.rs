@@ -11,7 +11,7 @@
 //! shard's applier (fail-stop) rather than serve different records than the other replicas.
 
 use crate::kinesis::errors::engine_error;
-use crate::ops::cluster::entry;
+use crate::ops::cluster::entry::{self, EntryRecord};
 use crate::ops::node::Node;
 use sluice_cluster::host::{AppendError, GroupHost};
 use sluice_cluster::limits::APPEND_COMMIT_WAIT_MS;
@@ -89,7 +89,7 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
             group.set_applied(index, None);
             continue;
         }
-        let entry = match entry::decode(&data, group.uid) {
+        let entry = match entry::decode(&data) {
             Ok(entry) => entry,
             Err(error) => {
                 tracing::error!(shard = group.uid, index, %error, "replication: a committed entry does not decode; the shard stops applying");
@@ -121,7 +121,17 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
             );
             return;
         }
-        match node.journal.append_at(entry.records, entry.arrival_ms).await {
+        let records = entry
+            .records
+            .into_iter()
+            .map(|record| AppendRecord {
+                shard_uid: group.uid,
+                partition_key: record.partition_key,
+                data: record.data,
+                sealed: record.sealed,
+            })
+            .collect();
+        match node.journal.append_at(records, entry.arrival_ms).await {
             Ok(acks) => {
                 records_before += count;
                 group.set_applied(index, Some(Ok(acks)));
@@ -142,7 +152,10 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
 /// of its group and answers per record once the entry is committed and applied here.
 pub async fn append(node: &Rc<Node>, records: Vec<AppendRecord>) -> Vec<Result<Appended, KinesisError>> {
     let Some(core) = crate::ops::cluster::core() else {
-        return records.iter().map(|_| Err(KinesisError::internal("replication is not running on this core"))).collect();
+        return records
+            .iter()
+            .map(|_| Err(KinesisError::internal("replication is not running on this core")))
+            .collect();
     };
     let mut outcomes: Vec<Option<Result<Appended, KinesisError>>> = vec![None; records.len()];
     // Per shard, in request order: positions and records.
@@ -160,7 +173,9 @@ pub async fn append(node: &Rc<Node>, records: Vec<AppendRecord>) -> Vec<Result<A
             let core = core.clone();
             let task = glommio::spawn_local(async move {
                 let Some(group) = group else {
-                    return Err(KinesisError::internal(format!("shard {uid} has no replication group here yet; retry")));
+                    return Err(KinesisError::internal(format!(
+                        "shard {uid} has no replication group here yet; retry"
+                    )));
                 };
                 propose(&core, &group, now_ms, &shard_records).await
             });
@@ -190,10 +205,18 @@ async fn propose(
     now_ms: i64,
     records: &[AppendRecord],
 ) -> Result<Vec<Appended>, KinesisError> {
-    if entry::encoded_bytes(records) > APPEND_DATA_BYTES_MAX {
+    let records: Vec<EntryRecord> = records
+        .iter()
+        .map(|record| EntryRecord {
+            partition_key: record.partition_key.clone(),
+            data: record.data.clone(),
+            sealed: record.sealed,
+        })
+        .collect();
+    if entry::encoded_bytes(&records) > APPEND_DATA_BYTES_MAX {
         return Err(KinesisError::internal("the shard's records of this request exceed one replicated entry"));
     }
-    let appended = group.host.append(entry::encode(now_ms, records)).await.map_err(|error| match error {
+    let appended = group.host.append(entry::encode(now_ms, &records)).await.map_err(|error| match error {
         // Unfinished: forwarding to the leader (both protocols); until then the client retries
         // on the node this message names.
         AppendError::NotLeader { leader } => KinesisError::internal(match core.peer_address(leader) {
