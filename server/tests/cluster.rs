@@ -37,8 +37,8 @@ struct Shared {
     leader: AtomicUsize,
     /// Sequence number → data, of every acknowledged record.
     acked: Mutex<BTreeMap<u128, Bytes>>,
-    /// When each acknowledged call was answered.
-    acked_at: Mutex<Vec<Instant>>,
+    /// When each acknowledged call was answered, and by which node.
+    acked_at: Mutex<Vec<(Instant, usize)>>,
     stop: AtomicBool,
 }
 
@@ -125,7 +125,7 @@ async fn write(shared: Arc<Shared>) {
             }
         }
         if acknowledged > 0 {
-            shared.acked_at.lock().unwrap().push(Instant::now());
+            shared.acked_at.lock().unwrap().push((Instant::now(), target));
             shared.leader.store(target, Ordering::SeqCst);
             failures_in_a_row = 0;
         } else {
@@ -223,28 +223,33 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
     let writer = std::thread::spawn(move || run(move || write(writer_shared)));
 
     // Kill the shard's leader, wait for the next acknowledged write, restart the dead node.
-    let wait_for_ack_after = |moment: Instant| -> Instant {
+    // The first write another node acknowledges after `moment` (an answer the killed leader
+    // sent just before its death can arrive after it, and does not count).
+    let wait_for_ack_after = |moment: Instant, not_from: Option<usize>| -> Instant {
         let start = Instant::now();
         loop {
-            if let Some(&at) = shared.acked_at.lock().unwrap().iter().rev().take_while(|at| **at > moment).last() {
+            let acked_at = shared.acked_at.lock().unwrap();
+            let after = acked_at.iter().filter(|(at, node)| *at > moment && Some(*node) != not_from).map(|(at, _)| *at);
+            if let Some(at) = after.min() {
                 return at;
             }
+            drop(acked_at);
             assert!(start.elapsed() < Duration::from_secs(60), "no write was acknowledged for 60 s");
             std::thread::sleep(Duration::from_millis(5));
         }
     };
     let mut failovers = Vec::new();
     let started = Instant::now();
-    let mut healthy_since = wait_for_ack_after(started);
+    let mut healthy_since = wait_for_ack_after(started, None);
     while started.elapsed() < Duration::from_secs(kill_seconds) || failovers.is_empty() {
         // Let writes flow for a moment with every node up.
-        wait_for_ack_after(healthy_since);
+        wait_for_ack_after(healthy_since, None);
         std::thread::sleep(Duration::from_millis(300));
         let leader = shared.leader.load(Ordering::SeqCst);
         let killed_at = Instant::now();
         daemons[leader].kill();
         shared.endpoints.lock().unwrap()[leader] = None;
-        let acknowledged_at = wait_for_ack_after(killed_at);
+        let acknowledged_at = wait_for_ack_after(killed_at, Some(leader));
         failovers.push(acknowledged_at - killed_at);
         eprintln!(
             "killed node {} (the leader): next write acknowledged after {:?}",
@@ -255,7 +260,7 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
         shared.endpoints.lock().unwrap()[leader] = Some(daemons[leader].endpoint());
         healthy_since = Instant::now();
     }
-    wait_for_ack_after(healthy_since);
+    wait_for_ack_after(healthy_since, None);
     shared.stop.store(true, Ordering::SeqCst);
     writer.join().unwrap();
     let acked = std::mem::take(&mut *shared.acked.lock().unwrap());

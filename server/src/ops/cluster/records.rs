@@ -2,7 +2,8 @@
 //! applies the committed entries to its journal in log order.
 //!
 //! Apply: the entry at Raft index `i` holds `n` records; the records of the entries before it
-//! are the shard's record indexes `0..k`, so its records get `k..k + n`, whichever node applies
+//! take the shard's record indexes from the first (`FIRST_RECORD_INDEX`) to `k - 1`, so its
+//! records get `k..k + n`, whichever node applies
 //! it, and the leader's arrival time (at least the shard's previous one: `Journal::append_at`).
 //! After a restart the replica reports its committed entries again from the first; an entry
 //! whose records the journal already holds (its end at or below the journal's next index) is
@@ -10,12 +11,12 @@
 //! or not at all; anything else is a disagreement between the two files, which stops the
 //! shard's applier (fail-stop) rather than serve different records than the other replicas.
 
-use crate::kinesis::errors::engine_error;
 use crate::ops::cluster::entry::{self, EntryRecord};
 use crate::ops::node::Node;
 use sluice_cluster::host::{AppendError, GroupHost};
 use sluice_cluster::limits::APPEND_COMMIT_WAIT_MS;
 use sluice_cluster::wire::APPEND_DATA_BYTES_MAX;
+use sluice_engine::shard_index::FIRST_RECORD_INDEX;
 use sluice_engine::{AppendRecord, Appended};
 use sluice_model::KinesisError;
 use std::cell::{Cell, RefCell};
@@ -78,8 +79,9 @@ impl ShardGroup {
 }
 
 async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
-    // Records in the committed log before the next entry.
-    let mut records_before: u64 = 0;
+    // The record index the next entry's first record gets: the shard's first index plus the
+    // records of the committed entries before it.
+    let mut next_record_index: u64 = FIRST_RECORD_INDEX;
     loop {
         let index = group.applied.get() + 1;
         group.host.committed_past(index - 1).await;
@@ -105,17 +107,17 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
                 return;
             }
         };
-        if records_before + count <= next_index {
+        if next_record_index + count <= next_index {
             // In the journal already, from before a restart.
-            records_before += count;
+            next_record_index += count;
             group.set_applied(index, None);
             continue;
         }
-        if records_before != next_index {
+        if next_record_index != next_index {
             tracing::error!(
                 shard = group.uid,
                 index,
-                records_before,
+                next_record_index,
                 next_index,
                 "replication: the journal and the Raft log disagree on the shard's records; the shard stops applying"
             );
@@ -133,7 +135,7 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
             .collect();
         match node.journal.append_at(records, entry.arrival_ms).await {
             Ok(acks) => {
-                records_before += count;
+                next_record_index += count;
                 group.set_applied(index, Some(Ok(acks)));
             }
             Err(error) => {
@@ -248,6 +250,10 @@ async fn propose(
     }
     match group.outcomes.borrow_mut().remove(&appended.index) {
         Some(outcome) => outcome,
-        None => Err(engine_error(sluice_engine::EngineError::Closed)),
+        // Kept only for `APPLIED_OUTCOMES_KEPT_MAX` entries, or the applier stopped.
+        None => Err(KinesisError::internal(format!(
+            "Shard uid {}'s entry {} committed, but its outcome is unknown here; it may be stored",
+            group.uid, appended.index
+        ))),
     }
 }
