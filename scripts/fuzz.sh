@@ -32,6 +32,7 @@ fi
 targets=(
     native_frame aws_codec aws_shapes event_stream shard_iterator segment_scan state_log kpl_deaggregate sigv4_auth
     sealed_batch policy_document checkpoints agent_input metrics_request raft_log firehose_bodies firehose_answer
+    replicated_entry
 )
 echo "==> building ${#targets[@]} fuzz targets (sanitizer: $sanitizer, $build_flag)"
 cargo fuzz build --fuzz-dir fuzz --sanitizer "$sanitizer" "$build_flag"

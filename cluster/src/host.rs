@@ -1,9 +1,10 @@
 //! One Raft group hosted on a glommio executor: its [`Replica`], the clock that ticks it,
 //! the appends waiting for their commit, and the committed log they are read from.
 //!
-//! This is the piece `sluiced` will run once per shard on the shard's core (with one
-//! [`crate::transport::PeerNetwork`] per core carrying every group's messages); the
-//! `sluice-cluster-node` binary runs one, to test the layer end to end with real processes.
+//! `sluiced` runs one per shard on the shard's core and one for its catalog (with one
+//! [`crate::transport::PeerNetwork`] per core carrying every group's messages;
+//! `server/src/ops/cluster/`); the `sluice-cluster-node` binary runs one, to test the layer
+//! end to end with real processes.
 //!
 //! An append is proposed with a context naming this host's boot (a random nonce) and the
 //! proposal's number, and answered when an entry with that context is reported committed:
@@ -81,6 +82,9 @@ struct HostState {
     leader: u64,
     /// Proposal number → where its outcome goes.
     pending: HashMap<u64, async_channel::Sender<std::result::Result<Appended, AppendError>>>,
+    /// Who waits for the next commit ([`GroupHost::committed_past`]); woken and cleared on
+    /// each. At most one per applier of the group (it is how an applier sleeps).
+    commit_waiters: Vec<async_channel::Sender<()>>,
 }
 
 struct HostEvents(Rc<HostInner>);
@@ -97,6 +101,9 @@ impl ReplicaEvents for HostEvents {
                     let _ = outcome.try_send(Ok(Appended { index: entry.index, term: entry.term }));
                 }
             }
+        }
+        for waiter in state.commit_waiters.drain(..) {
+            let _ = waiter.try_send(());
         }
     }
 
@@ -230,6 +237,33 @@ impl GroupHost {
             entries.push(data.clone());
         }
         entries
+    }
+
+    /// Resolves once the committed log is longer than `index` entries (at once if it is).
+    /// How an applier of the committed entries waits for more.
+    pub async fn committed_past(&self, index: u64) {
+        let waiting = {
+            let mut state = self.inner.state.borrow_mut();
+            if state.committed.len() as u64 > index {
+                return;
+            }
+            let (waker, waiting) = async_channel::bounded(1);
+            state.commit_waiters.push(waker);
+            waiting
+        };
+        let _ = waiting.recv().await;
+    }
+
+    /// The committed entry at `index` (1 is the first), if committed.
+    pub fn committed_entry(&self, index: u64) -> Option<Bytes> {
+        let state = self.inner.state.borrow();
+        let at = usize::try_from(index.checked_sub(1)?).ok()?;
+        state.committed.get(at).map(|(_, data)| data.clone())
+    }
+
+    /// Whether this node leads the group, and the leader it knows (0: none).
+    pub fn leader(&self) -> u64 {
+        self.inner.state.borrow().leader
     }
 
     pub fn status(&self) -> NodeStatus {

@@ -17,11 +17,12 @@
 //! partitions, drops, delays or reorderings happen. `tests/simulation.rs` checks it over
 //! seeded runs of three nodes. The design, and what is still to do, is in `docs/replication.md`.
 
-// Unfinished: nothing here is wired into `sluiced` yet (`--node-id`/`--peers`, one group per
-// shard on its owning core, PutRecords acknowledged on commit and apply, request forwarding to
-// the leader, the metadata group for the catalog). The real-process test kills the leader of
-// three `sluice-cluster-node`s (the raw Raft layer, not Sluice streams); partitions (network
-// namespaces, iptables/tc netem) are not injected yet. See `docs/replication.md`.
+// Unfinished: `sluiced` hosts the groups (`server/src/ops/cluster/`: a group per shard, the
+// metadata group for CreateStream/DeleteStream) but does not forward requests to leaders yet,
+// and keeps each group's log in a file of its own beside the journal (a second write). The
+// real-process tests kill leaders on loopback (`tests/nodes.rs`, `server/tests/cluster.rs`);
+// partitions (network namespaces, iptables/tc netem) are not injected yet. See
+// `docs/replication.md`.
 
 pub mod codec;
 #[cfg(feature = "replica")]

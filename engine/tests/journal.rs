@@ -552,3 +552,37 @@ fn the_sealed_flag_comes_back_from_the_cache_and_after_a_restart() {
         journal.close().await.unwrap();
     });
 }
+
+#[test]
+fn append_at_stores_the_given_arrival_time_never_going_backwards() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let clock = ManualClock::new(5_000);
+        let journal = open(JournalConfig::new(&path), &clock).await;
+        journal.register_shard(spec(1));
+        let record = |data: &str| AppendRecord {
+            shard_uid: 1,
+            partition_key: Bytes::from_static(b"k"),
+            data: Bytes::from(data.to_owned()),
+            sealed: false,
+        };
+        // A replicated shard's records take the time their leader gave them, not this clock's.
+        let acks = journal.append_at(vec![record("a"), record("b")], 9_000).await.unwrap();
+        assert!(acks.iter().all(|ack| ack.timestamp_ms == 9_000));
+        // A time before the shard's last (a new leader whose clock is behind) is raised to it.
+        let acks = journal.append_at(vec![record("c")], 7_000).await.unwrap();
+        assert_eq!(acks[0].timestamp_ms, 9_000);
+        let acks = journal.append_at(vec![record("d")], 9_500).await.unwrap();
+        assert_eq!(acks[0].timestamp_ms, 9_500);
+        let stored: Vec<i64> = read_all(&journal, 1, 0).await.iter().map(|r| r.timestamp_ms).collect();
+        assert_eq!(stored, vec![9_000, 9_000, 9_000, 9_500]);
+        journal.close().await.unwrap();
+        // The times are durable: a restart reads the same ones.
+        let journal = open(JournalConfig::new(&path), &clock).await;
+        journal.register_shard(spec(1));
+        let stored: Vec<i64> = read_all(&journal, 1, 0).await.iter().map(|r| r.timestamp_ms).collect();
+        assert_eq!(stored, vec![9_000, 9_000, 9_000, 9_500]);
+        journal.close().await.unwrap();
+    });
+}

@@ -13,6 +13,7 @@ use crate::ops::delivery::{self, Delivery};
 use crate::ops::firehose::{self, Firehose};
 use crate::ops::node::{Node, Shared};
 use crate::ops::{leases, on_demand, reshard};
+use crate::runtime::cluster::ClusterConfig;
 use crate::runtime::mailbox::{self, Job};
 use crate::runtime::{NodeConfig, Security};
 use anyhow::Context;
@@ -39,7 +40,7 @@ pub mod exposure;
 #[command(name = "sluiced", about = "Sluice: a Kinesis-compatible streaming data daemon", version)]
 pub struct Args {
     /// TOML file with any of the keys below (data-dir, listen, http-listen, region, account-id,
-    /// cores, limits, log-level, on-demand-window-ms, firehose-config), and a `[limit-overrides]` table of
+    /// cores, limits, log-level, on-demand-window-ms, firehose-config, node-id, peers), and a `[limit-overrides]` table of
     /// quotas and bounds to change (see server/src/limits.rs, `Limits`).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -112,6 +113,14 @@ pub struct Args {
     /// operation). Logged as a warning at every start.
     #[arg(long)]
     pub insecure: bool,
+    /// This node's id in a replicated cluster (with --peers): one of the ids of --peers.
+    /// Default: none, a node alone (docs/replication.md).
+    #[arg(long)]
+    pub node_id: Option<u64>,
+    /// Every member of the cluster, this node included: `1=HOST:PORT,2=HOST:PORT,...`. Core
+    /// `c` of each member listens for its peers on PORT + c.
+    #[arg(long)]
+    pub peers: Option<String>,
 }
 
 /// How logs are written to stderr.
@@ -146,6 +155,8 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     #[serde(default)]
     insecure: bool,
+    node_id: Option<u64>,
+    peers: Option<String>,
 }
 
 /// The effective configuration.
@@ -172,6 +183,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `--insecure`: serve a non-loopback address without credentials or TLS.
     pub insecure: bool,
+    /// `--node-id` and `--peers`: replicated; `None`: a node alone.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Config {
@@ -227,6 +240,11 @@ impl Config {
                 .unwrap_or_else(|| "127.0.0.1:9464".parse().expect("valid default")),
             log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             insecure: args.insecure || file.insecure,
+            cluster: ClusterConfig::parse(
+                args.node_id.or(file.node_id),
+                args.peers.as_deref().or(file.peers.as_deref()),
+                cores,
+            )?,
         };
         config.exposure().check()?;
         Ok(config)
@@ -291,6 +309,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         identity: config.identity.clone(),
         on_demand_window_ms: config.on_demand_window_ms,
         security: security.clone(),
+        cluster: config.cluster.clone().map(Arc::new),
     };
     let (shared, mailboxes) = Shared::new(node_config, Arc::new(SystemClock), &catalog, key);
 
@@ -462,6 +481,9 @@ async fn run_core(
     })
     .detach();
 
+    if let Some(cluster) = &shared.config.cluster {
+        crate::ops::cluster::start(&node, cluster.clone()).await.context("start replication")?;
+    }
     let native_listener = listener::bind(listen).with_context(|| format!("listen on {listen}"))?;
     let http_listener = listener::bind(http_listen).with_context(|| format!("listen for HTTP on {http_listen}"))?;
     let _ = ready.send(Ok(()));

@@ -26,6 +26,9 @@ use std::rc::Rc;
 /// Appends waiting for the next group commit, each with its reply.
 pub(super) struct Pending {
     pub records: Vec<AppendRecord>,
+    /// The records' arrival time, if the caller gives it (`Journal::append_at`), instead of
+    /// the clock's reading at framing.
+    pub arrival_ms: Option<i64>,
     pub encoded_bytes: usize,
     pub _permit: StaticPermit,
     pub reply: oneshot::Sender<Result<Vec<Appended>>>,
@@ -292,7 +295,7 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
                         slots: Vec::new(),
                         seq_prefix: shard.spec.expect("checked above").seq_prefix,
                         first_index: next_index,
-                        timestamp_ms: now_ms.max(last_ms),
+                        timestamp_ms: pending.arrival_ms.unwrap_or(now_ms).max(last_ms),
                     });
                     groups.len() - 1
                 });

@@ -289,7 +289,13 @@ impl<S: Storage> Journal<S> {
             if state.closing {
                 return Err(EngineError::Closed);
             }
-            state.pending.push_back(Pending { records: Vec::new(), encoded_bytes: 0, _permit: permit, reply });
+            state.pending.push_back(Pending {
+                records: Vec::new(),
+                arrival_ms: None,
+                encoded_bytes: 0,
+                _permit: permit,
+                reply,
+            });
         }
         let _ = self.inner.wake.try_send(());
         receiver.await.map_err(|_| EngineError::Closed)??;
@@ -334,6 +340,20 @@ impl<S: Storage> Journal<S> {
     /// Appends records (to any shards of this core) and resolves once they are durable, with
     /// their sequence numbers in request order. Records of one shard keep their order.
     pub async fn append(&self, records: Vec<AppendRecord>) -> Result<Vec<Appended>> {
+        self.append_with(records, None).await
+    }
+
+    /// [`Journal::append`] with the records' arrival time given instead of read from the
+    /// clock: each shard's records get `max(arrival_ms, the shard's last arrival time)`, so
+    /// times never go backwards. A replicated shard's records take the time its leader wrote
+    /// into the Raft entry, so every replica stores the same times (`docs/replication.md`).
+    /// The caller appends at most one such call per shard at a time (awaiting each): two
+    /// framed into one commit would share the first one's time.
+    pub async fn append_at(&self, records: Vec<AppendRecord>, arrival_ms: i64) -> Result<Vec<Appended>> {
+        self.append_with(records, Some(arrival_ms)).await
+    }
+
+    async fn append_with(&self, records: Vec<AppendRecord>, arrival_ms: Option<i64>) -> Result<Vec<Appended>> {
         let encoded_bytes = self.validate_append(&records)?;
         let permit =
             self.inner.space.acquire_static_permit(encoded_bytes as u64).await.map_err(|_| EngineError::Closed)?;
@@ -347,7 +367,7 @@ impl<S: Storage> Journal<S> {
             if let Some(closed) = records.iter().find(|r| state.shards.get(&r.shard_uid).is_some_and(|s| s.closed)) {
                 return Err(EngineError::ShardClosed(closed.shard_uid));
             }
-            state.pending.push_back(Pending { records, encoded_bytes, _permit: permit, reply });
+            state.pending.push_back(Pending { records, arrival_ms, encoded_bytes, _permit: permit, reply });
         }
         // A full channel means the flusher is already signalled.
         let _ = self.inner.wake.try_send(());

@@ -54,6 +54,9 @@ async fn checked(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<A
     request.validate(identity)?;
     refuse_internal_streams(&request, identity)?;
     authorize(node, caller, &request)?;
+    if node.shared.config.cluster.is_some() {
+        crate::ops::cluster::check_operation(request.operation())?;
+    }
     run(node, caller, request).await
 }
 

@@ -25,6 +25,7 @@ pub mod auth;
 pub mod catalog;
 #[cfg(feature = "firehose")]
 pub mod channels;
+pub mod cluster;
 pub mod consumers;
 pub mod delivery;
 pub mod dispatch;

@@ -282,6 +282,17 @@ async fn append_admitted(
         }
         return outcomes;
     }
+    if node.shared.config.cluster.is_some() {
+        // Replicated: answered once the shard's entry is committed and applied here.
+        let acks = crate::ops::cluster::records::append(&node, admitted).await;
+        for (position, ack) in admitted_at.into_iter().zip(acks) {
+            let number = records[position].0.number;
+            outcomes[position] = Some(ack.map(|Appended { sequence_number, .. }| {
+                (ShardId::from_number(number), views::sequence_number(sequence_number))
+            }));
+        }
+        return outcomes;
+    }
     match node.journal.append(admitted).await {
         Ok(acks) => {
             // A request's records interleave the core's shards (their keys are hashed), so

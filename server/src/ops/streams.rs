@@ -21,6 +21,9 @@ fn resolve(node: &Node, name: Option<&str>, arn: Option<&StreamArn>) -> Result<S
 }
 
 pub async fn create(node: &Rc<Node>, input: CreateStreamInput) -> Result<Empty> {
+    if node.shared.config.cluster.is_some() {
+        return crate::ops::cluster::meta::create_stream(node, input).await;
+    }
     change(node, move |catalog, now_ms, rules| control::streams::create_stream(catalog, now_ms, rules, &input)).await?;
     Ok(Empty {})
 }
@@ -28,6 +31,9 @@ pub async fn create(node: &Rc<Node>, input: CreateStreamInput) -> Result<Empty> 
 pub async fn delete(node: &Rc<Node>, input: DeleteStreamInput) -> Result<Empty> {
     let name = resolve(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
     let enforce = input.enforce_consumer_deletion.unwrap_or(false);
+    if node.shared.config.cluster.is_some() {
+        return crate::ops::cluster::meta::delete_stream(node, name, enforce).await;
+    }
     crate::ops::queues::refuse_stream_with_queues(node, name.clone(), "deleting the stream").await?;
     change(node, move |catalog, _, rules| control::streams::delete_stream(catalog, rules, &name, enforce)).await?;
     // The stream's applications and leases go with it (a restart that finds them finishes it).

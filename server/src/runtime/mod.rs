@@ -9,6 +9,7 @@
 //! Layer: imports `kinesis` and `limits`. It knows nothing of the operations: the per-core
 //! context (`ops::node::Node`) is a type parameter here.
 
+pub mod cluster;
 pub mod mailbox;
 pub mod routes;
 pub mod shutdown;
@@ -38,6 +39,9 @@ pub struct NodeConfig {
     pub on_demand_window_ms: u64,
     /// Who may call, and where calls are recorded.
     pub security: Security,
+    /// `--node-id` and `--peers`: the shards are replicated (`ops/cluster/`). `None`: one
+    /// node alone, and none of the replicated code runs.
+    pub cluster: Option<Arc<cluster::ClusterConfig>>,
 }
 
 /// The callers a node knows and its audit log (`--credentials`, `--audit-dir`). Without

@@ -1,0 +1,186 @@
+//! Replication wired into `sluiced` (issue 13, `docs/replication.md`): with `--node-id` and
+//! `--peers`, every shard is a Raft group (TiKV's raft-rs, run by `sluice-cluster`'s
+//! [`GroupHost`]) on the core that owns it, on every node, and the catalog's stream creations
+//! and deletions are the commands of a metadata group on core 0. Without those flags nothing
+//! here runs: [`start`] is not called and the data plane checks one `Option` per core batch.
+//!
+//! Per core: one [`PeerNetwork`] (listening on the member's peer port plus the core index,
+//! talking only to the same core of the other members, since a shard lives on the same core
+//! index everywhere), and the groups of the shards the core owns. The per-core state lives in
+//! a thread-local, as the core's executor does: nothing of it crosses threads.
+//!
+//! - [`records`]: PutRecord(s) on the shard's leader proposes the admitted batch and answers
+//!   once the entry is committed (durable on a quorum) and applied here; every replica applies
+//!   the committed entries to its own journal in log order with the leader's arrival time
+//!   (`Journal::append_at`), so sequence numbers and times are identical on every node.
+//! - [`meta`]: CreateStream and DeleteStream as commands of group 0 on core 0.
+//! - [`entry`]: the byte layout of a shard's entries.
+//!
+//! Unfinished: the Raft log is a second file per group beside the journal (`raft/`), so each
+//! record is written (and synced) twice; the journal as the Raft log is the design's next step.
+//! Groups of deleted streams keep running until the node restarts; the groups' tasks and the
+//! peer network run for the executor's life (they end with it, after the drain).
+
+pub mod entry;
+pub mod meta;
+pub mod records;
+
+use crate::ops::node::Node;
+use crate::runtime::cluster::ClusterConfig;
+use rand::Rng;
+use sluice_cluster::host::{GroupHost, GroupHostConfig};
+use sluice_cluster::limits::{ELECTION_TICKS, TICK_INTERVAL_MS};
+use sluice_cluster::replica::ReplicaConfig;
+use sluice_cluster::transport::PeerNetwork;
+use sluice_cluster::wire::GroupId;
+use sluice_engine::storage::DmaStorage;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The metadata group's id. Shard uids start at 1 (`Catalog::next_shard_uid`), so no shard's
+/// group is 0.
+pub const META_GROUP: GroupId = GroupId(0);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("listen for peers on {address}: {source}")]
+    Listen { address: std::net::SocketAddr, source: std::io::Error },
+    #[error("open the raft state of group {group} in {dir}: {source}")]
+    Group { group: u64, dir: String, source: sluice_cluster::ClusterError },
+}
+
+thread_local! {
+    /// This core's replication state, once [`start`] ran on it (cluster mode only).
+    static CORE: RefCell<Option<Rc<ClusterCore>>> = const { RefCell::new(None) };
+}
+
+/// One core's replication: its peer network and the groups it hosts.
+pub struct ClusterCore {
+    pub config: Arc<ClusterConfig>,
+    pub core: usize,
+    network: PeerNetwork,
+    /// Shard uid → its group.
+    groups: RefCell<HashMap<u64, Rc<records::ShardGroup>>>,
+    /// The metadata group, on core 0.
+    meta: RefCell<Option<Rc<meta::MetaGroup>>>,
+}
+
+/// This core's replication state; `None` on a node alone.
+pub fn core() -> Option<Rc<ClusterCore>> {
+    CORE.with(|core| core.borrow().clone())
+}
+
+/// Starts this core's peer network and the groups of the shards it owns (and on core 0 the
+/// metadata group, replaying the catalog commands not applied yet). Called from `run_core`
+/// in cluster mode, after the journal opened and the core adopted its shards.
+pub async fn start(node: &Rc<Node>, config: Arc<ClusterConfig>) -> Result<(), StartError> {
+    let addresses = config.core_addresses(node.id);
+    let listen = addresses[&config.node_id];
+    let mut peers = addresses;
+    peers.remove(&config.node_id);
+    let network = PeerNetwork::start(config.node_id, listen, &peers)
+        .map_err(|source| StartError::Listen { address: listen, source })?;
+    let core = Rc::new(ClusterCore {
+        config,
+        core: node.id,
+        network,
+        groups: RefCell::new(HashMap::new()),
+        meta: RefCell::new(None),
+    });
+    CORE.with(|slot| *slot.borrow_mut() = Some(core.clone()));
+    start_missing_groups(node).await?;
+    if node.id == 0 {
+        let host = core.start_host(node, META_GROUP, "meta".into()).await?;
+        let group = meta::MetaGroup::start(node, host);
+        *core.meta.borrow_mut() = Some(group);
+    }
+    tracing::info!(core = node.id, node_id = core.config.node_id, %listen, "replication: this core serves its peers");
+    Ok(())
+}
+
+/// Starts a group for each shard this core owns that has none yet (after start-up and after
+/// a catalog command created shards).
+pub async fn start_missing_groups(node: &Rc<Node>) -> Result<(), StartError> {
+    let Some(core) = core() else { return Ok(()) };
+    let owned = node.routes().shards_by_core().remove(&node.id).unwrap_or_default();
+    for shard in owned {
+        if core.groups.borrow().contains_key(&shard.uid) {
+            continue;
+        }
+        let host = core.start_host(node, GroupId(shard.uid), format!("shard-{}", shard.uid)).await?;
+        let group = records::ShardGroup::start(node, shard.uid, host);
+        core.groups.borrow_mut().insert(shard.uid, group);
+    }
+    Ok(())
+}
+
+impl ClusterCore {
+    /// Opens a group's replica from its directory and starts it on this executor.
+    async fn start_host(&self, node: &Rc<Node>, group: GroupId, name: String) -> Result<GroupHost, StartError> {
+        let dir: PathBuf = node.shared.config.data_dir.join("raft").join(format!("core-{}", self.core)).join(name);
+        // Each boot draws its election timeout (as the cluster node does), so two members
+        // that time out together do not split the vote again.
+        let mut random = rand::thread_rng();
+        let host_config = GroupHostConfig {
+            group,
+            replica: ReplicaConfig {
+                id: self.config.node_id,
+                voters: self.config.voters(),
+                election_ticks: random.gen_range(ELECTION_TICKS..2 * ELECTION_TICKS),
+                dir: dir.clone(),
+            },
+            tick_interval: Duration::from_millis(TICK_INTERVAL_MS),
+            boot_nonce: random.gen(),
+        };
+        let (host, running) = GroupHost::start(DmaStorage, host_config, self.network.transport(group))
+            .await
+            .map_err(|source| StartError::Group { group: group.0, dir: dir.display().to_string(), source })?;
+        self.network.register(group, host.inbox());
+        glommio::spawn_local(async move {
+            // The replica stops only if its storage failed: the group is down on this node
+            // (fail-stop) until sluiced restarts and recovers it from its disk.
+            if let Err(error) = running.await {
+                tracing::error!(group = group.0, %error, "replication: a replica stopped; restart this node");
+            }
+        })
+        .detach();
+        Ok(host)
+    }
+
+    pub fn group(&self, shard_uid: u64) -> Option<Rc<records::ShardGroup>> {
+        self.groups.borrow().get(&shard_uid).cloned()
+    }
+
+    pub fn meta(&self) -> Option<Rc<meta::MetaGroup>> {
+        self.meta.borrow().clone()
+    }
+
+    /// The address a client reaches `node_id` at, for error messages: its peer address (the
+    /// client ports of other members are not configured here).
+    pub fn peer_address(&self, node_id: u64) -> Option<std::net::SocketAddr> {
+        self.config.members.get(&node_id).copied()
+    }
+}
+
+/// In cluster mode, before an operation runs: the operations that work on a replicated node
+/// pass; the others (catalog changes that are not metadata commands yet, consumer groups,
+/// queues, delivery streams) answer an error naming what is unfinished.
+pub fn check_operation(operation: sluice_model::Operation) -> Result<(), sluice_model::KinesisError> {
+    let name = operation.name();
+    let replicated = matches!(
+        name,
+        "CreateStream" | "DeleteStream" | "PutRecord" | "PutRecords" | "GetShardIterator" | "GetRecords"
+    );
+    // Reads of the catalog and of a node's own state are served from this node's copy, which
+    // the metadata group keeps equal to the others'.
+    let read = name.starts_with("Describe") || name.starts_with("List");
+    if replicated || read {
+        Ok(())
+    } else {
+        Err(meta::refuse_unreplicated(name))
+    }
+}

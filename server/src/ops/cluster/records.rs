@@ -1,0 +1,259 @@
+//! A shard's group: the leader's PutRecord(s) proposes the admitted batch, and every replica
+//! applies the committed entries to its journal in log order.
+//!
+//! Apply: the entry at Raft index `i` holds `n` records; the records of the entries before it
+//! take the shard's record indexes from the first (`FIRST_RECORD_INDEX`) to `k - 1`, so its
+//! records get `k..k + n`, whichever node applies
+//! it, and the leader's arrival time (at least the shard's previous one: `Journal::append_at`).
+//! After a restart the replica reports its committed entries again from the first; an entry
+//! whose records the journal already holds (its end at or below the journal's next index) is
+//! skipped. The journal commits an append whole or not at all, so an entry is in it entirely
+//! or not at all; anything else is a disagreement between the two files, which stops the
+//! shard's applier (fail-stop) rather than serve different records than the other replicas.
+
+use crate::ops::cluster::entry::{self, EntryRecord};
+use crate::ops::node::Node;
+use sluice_cluster::host::{AppendError, GroupHost};
+use sluice_cluster::limits::APPEND_COMMIT_WAIT_MS;
+use sluice_cluster::wire::APPEND_DATA_BYTES_MAX;
+use sluice_engine::shard_index::FIRST_RECORD_INDEX;
+use sluice_engine::{AppendRecord, Appended};
+use sluice_model::KinesisError;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Applied entries' outcomes kept for the proposers waiting on them (by Raft index). A
+/// proposer takes its outcome as soon as its entry is applied; this bounds what proposers
+/// that gave up (timed out) leave behind.
+const APPLIED_OUTCOMES_KEPT_MAX: usize = 4096;
+
+type Outcome = Result<Vec<Appended>, KinesisError>;
+
+/// One shard's group on this core.
+pub struct ShardGroup {
+    pub uid: u64,
+    pub host: GroupHost,
+    /// The last Raft index applied to the journal (or found there).
+    applied: Cell<u64>,
+    applied_waiters: RefCell<Vec<async_channel::Sender<()>>>,
+    outcomes: RefCell<BTreeMap<u64, Outcome>>,
+}
+
+impl ShardGroup {
+    /// Starts the applier of `host`'s committed entries.
+    pub fn start(node: &Rc<Node>, uid: u64, host: GroupHost) -> Rc<ShardGroup> {
+        let group = Rc::new(ShardGroup {
+            uid,
+            host,
+            applied: Cell::new(0),
+            applied_waiters: RefCell::new(Vec::new()),
+            outcomes: RefCell::new(BTreeMap::new()),
+        });
+        glommio::spawn_local(apply_committed(node.clone(), group.clone())).detach();
+        group
+    }
+
+    fn set_applied(&self, index: u64, outcome: Option<Outcome>) {
+        self.applied.set(index);
+        if let Some(outcome) = outcome {
+            let mut outcomes = self.outcomes.borrow_mut();
+            outcomes.insert(index, outcome);
+            while outcomes.len() > APPLIED_OUTCOMES_KEPT_MAX {
+                outcomes.pop_first();
+            }
+        }
+        for waiter in self.applied_waiters.borrow_mut().drain(..) {
+            let _ = waiter.try_send(());
+        }
+    }
+
+    async fn applied_past(&self, index: u64) {
+        while self.applied.get() < index {
+            let (waker, waiting) = async_channel::bounded(1);
+            self.applied_waiters.borrow_mut().push(waker);
+            let _ = waiting.recv().await;
+        }
+    }
+}
+
+async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
+    // The record index the next entry's first record gets: the shard's first index plus the
+    // records of the committed entries before it.
+    let mut next_record_index: u64 = FIRST_RECORD_INDEX;
+    loop {
+        let index = group.applied.get() + 1;
+        group.host.committed_past(index - 1).await;
+        let Some(data) = group.host.committed_entry(index) else { continue };
+        // A new leader's first entry is empty: no records.
+        if data.is_empty() {
+            group.set_applied(index, None);
+            continue;
+        }
+        let entry = match entry::decode(&data) {
+            Ok(entry) => entry,
+            Err(error) => {
+                tracing::error!(shard = group.uid, index, %error, "replication: a committed entry does not decode; the shard stops applying");
+                return;
+            }
+        };
+        let count = entry.records.len() as u64;
+        let next_index = match node.journal.bounds(group.uid) {
+            Ok((_, next_index)) => next_index,
+            // Deleted (or never adopted here): nothing more to apply.
+            Err(error) => {
+                tracing::info!(shard = group.uid, %error, "replication: the shard's applier stops");
+                return;
+            }
+        };
+        if next_record_index + count <= next_index {
+            // In the journal already, from before a restart.
+            next_record_index += count;
+            group.set_applied(index, None);
+            continue;
+        }
+        if next_record_index != next_index {
+            tracing::error!(
+                shard = group.uid,
+                index,
+                next_record_index,
+                next_index,
+                "replication: the journal and the Raft log disagree on the shard's records; the shard stops applying"
+            );
+            return;
+        }
+        let records = entry
+            .records
+            .into_iter()
+            .map(|record| AppendRecord {
+                shard_uid: group.uid,
+                partition_key: record.partition_key,
+                data: record.data,
+                sealed: record.sealed,
+            })
+            .collect();
+        match node.journal.append_at(records, entry.arrival_ms).await {
+            Ok(acks) => {
+                next_record_index += count;
+                group.set_applied(index, Some(Ok(acks)));
+            }
+            Err(error) => {
+                // The leader validated the records before proposing them, so a refusal here
+                // is the disk (or a deleted shard): applying past it would skip records the
+                // other replicas keep.
+                tracing::error!(shard = group.uid, index, %error, "replication: applying a committed entry failed; the shard stops applying");
+                group.set_applied(index - 1, None);
+                return;
+            }
+        }
+    }
+}
+
+/// On the shards' core, in cluster mode: proposes each shard's admitted records as one entry
+/// of its group and answers per record once the entry is committed and applied here.
+pub async fn append(node: &Rc<Node>, records: Vec<AppendRecord>) -> Vec<Result<Appended, KinesisError>> {
+    let Some(core) = crate::ops::cluster::core() else {
+        return records
+            .iter()
+            .map(|_| Err(KinesisError::internal("replication is not running on this core")))
+            .collect();
+    };
+    let mut outcomes: Vec<Option<Result<Appended, KinesisError>>> = vec![None; records.len()];
+    // Per shard, in request order: positions and records.
+    let mut by_shard: BTreeMap<u64, (Vec<usize>, Vec<AppendRecord>)> = BTreeMap::new();
+    for (position, record) in records.into_iter().enumerate() {
+        let (positions, shard_records) = by_shard.entry(record.shard_uid).or_default();
+        positions.push(position);
+        shard_records.push(record);
+    }
+    let now_ms = node.now_ms();
+    let proposals: Vec<_> = by_shard
+        .into_iter()
+        .map(|(uid, (positions, shard_records))| {
+            let group = core.group(uid);
+            let core = core.clone();
+            let task = glommio::spawn_local(async move {
+                let Some(group) = group else {
+                    return Err(KinesisError::internal(format!(
+                        "shard {uid} has no replication group here yet; retry"
+                    )));
+                };
+                propose(&core, &group, now_ms, &shard_records).await
+            });
+            (positions, task)
+        })
+        .collect();
+    for (positions, task) in proposals {
+        match task.await {
+            Ok(acks) => {
+                for (position, ack) in positions.into_iter().zip(acks) {
+                    outcomes[position] = Some(Ok(ack));
+                }
+            }
+            Err(error) => {
+                for position in positions {
+                    outcomes[position] = Some(Err(error.clone()));
+                }
+            }
+        }
+    }
+    outcomes.into_iter().map(|outcome| outcome.expect("every record has an outcome")).collect()
+}
+
+async fn propose(
+    core: &crate::ops::cluster::ClusterCore,
+    group: &ShardGroup,
+    now_ms: i64,
+    records: &[AppendRecord],
+) -> Result<Vec<Appended>, KinesisError> {
+    let records: Vec<EntryRecord> = records
+        .iter()
+        .map(|record| EntryRecord {
+            partition_key: record.partition_key.clone(),
+            data: record.data.clone(),
+            sealed: record.sealed,
+        })
+        .collect();
+    if entry::encoded_bytes(&records) > APPEND_DATA_BYTES_MAX {
+        return Err(KinesisError::internal("the shard's records of this request exceed one replicated entry"));
+    }
+    let appended = group.host.append(entry::encode(now_ms, &records)).await.map_err(|error| match error {
+        // Unfinished: forwarding to the leader (both protocols); until then the client retries
+        // on the node this message names.
+        AppendError::NotLeader { leader } => KinesisError::internal(match core.peer_address(leader) {
+            Some(address) => format!(
+                "This node does not lead shard uid {}: node {leader} (peer address {address}) does; \
+                 send writes for it there (forwarding is not implemented yet)",
+                group.uid
+            ),
+            None => format!("Shard uid {} has no leader right now (an election is under way); retry", group.uid),
+        }),
+        other => KinesisError::internal(format!("Replication of shard uid {}: {other}; retry", group.uid)),
+    })?;
+    let applied = futures_lite::future::or(
+        async {
+            group.applied_past(appended.index).await;
+            true
+        },
+        async {
+            glommio::timer::sleep(Duration::from_millis(APPEND_COMMIT_WAIT_MS)).await;
+            false
+        },
+    )
+    .await;
+    if !applied {
+        return Err(KinesisError::internal(format!(
+            "Shard uid {}'s entry {} committed but was not applied within {APPEND_COMMIT_WAIT_MS} ms; retry",
+            group.uid, appended.index
+        )));
+    }
+    match group.outcomes.borrow_mut().remove(&appended.index) {
+        Some(outcome) => outcome,
+        // Kept only for `APPLIED_OUTCOMES_KEPT_MAX` entries, or the applier stopped.
+        None => Err(KinesisError::internal(format!(
+            "Shard uid {}'s entry {} committed, but its outcome is unknown here; it may be stored",
+            group.uid, appended.index
+        ))),
+    }
+}
