@@ -48,34 +48,9 @@ use crate::limits::{
 use crate::metrics::Metrics;
 use crate::plan::{BufferLimits, DeliveryPlan, Destination, ErrorTarget, ObjectTarget};
 use crate::prefix::{object_name, PrefixContext};
+use crate::source::{Lane, Position, Progress, SourceRecord};
 use crate::store::Bucket;
 use crate::transform::{Input, Outcome};
-
-/// Where a record is in its source, opaque to the engine (a sequence number, a journal offset).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Position(pub Bytes);
-
-/// One ordered sequence of records in the source (a shard); positions are per lane.
-pub type Lane = u32;
-
-/// A record to deliver.
-#[derive(Debug, Clone)]
-pub struct SourceRecord {
-    pub lane: Lane,
-    pub position: Position,
-    /// Approximate arrival time, milliseconds since the epoch.
-    pub arrival_ms: i64,
-    pub data: Bytes,
-}
-
-/// What is done: per lane, the position of the last record up to which every record is
-/// delivered or in the error output.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Progress {
-    pub lanes: BTreeMap<Lane, Position>,
-    /// Records done so far in this run.
-    pub records_done: u64,
-}
 
 /// The ends of a running delivery stream.
 pub struct Handle {

@@ -71,10 +71,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Column;
 use crate::convert::{ColumnType, ParquetConverter};
-use crate::engine::{Lane, Position};
 use crate::error::{ApiError, DeliveryError};
 use crate::limits::{STORE_BACKOFF_MS_INITIAL, STORE_BACKOFF_MS_MAX};
-use crate::plan::{BufferLimits, ErrorTarget};
+use crate::output::{BufferLimits, ErrorTarget};
+use crate::source::{Lane, Position};
 
 /// The snapshot-summary property holding, as a JSON object `{"LANE": "POSITION"}`, the position
 /// of the last record of each lane that is in the table after that snapshot.

@@ -13,7 +13,9 @@
 //!   ValidationException / InvalidArgumentException answers; [`channel`]: the Kinesis channel
 //!   shapes.
 //! - [`plan`]: a validated configuration resolved into what runs (buckets, functions, defaults).
-//! - [`engine`]: buffers per destination and partition, processing, uploads, progress.
+//! - [`engine`]: buffers per destination and partition, processing, uploads, progress;
+//!   [`source`]: the records it reads and the progress it reports; [`output`]: buffer limits
+//!   and error output, which every destination has.
 //! - [`transform`] (the Lambda hook), [`partition`] (jq keys), [`convert`] (JSON → Parquet),
 //!   [`compress`], [`prefix`] (object naming), [`store`] (directory / object store),
 //!   [`http_endpoint`], [`metrics`], [`limits`].
@@ -30,13 +32,16 @@ pub mod http_endpoint;
 pub mod iceberg;
 pub mod limits;
 pub mod metrics;
+pub mod output;
 pub mod partition;
 pub mod plan;
 pub mod prefix;
+pub mod source;
 pub mod store;
 pub mod transform;
 pub mod validate;
 
-pub use engine::{spawn, Handle, Lane, Position, Progress, SourceRecord};
+pub use engine::{spawn, Handle};
 pub use error::{ApiError, DeliveryError, ErrorType};
 pub use plan::{DeliveryPlan, EngineOptions, Environment};
+pub use source::{Lane, Position, Progress, SourceRecord};

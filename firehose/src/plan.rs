@@ -9,6 +9,7 @@ use crate::config::*;
 use crate::convert::ParquetConverter;
 use crate::error::{ApiError, DeliveryError};
 use crate::limits::*;
+pub use crate::output::{BufferLimits, ErrorTarget};
 use crate::partition::KeyQuery;
 use crate::prefix::{PrefixKind, PrefixTemplate};
 use crate::store::{Bucket, Buckets};
@@ -49,21 +50,6 @@ impl Default for EngineOptions {
     }
 }
 
-/// When a buffer is delivered: whichever comes first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BufferLimits {
-    pub size_bytes: usize,
-    pub interval: Duration,
-}
-
-impl BufferLimits {
-    fn from_hints(hints: Option<&BufferingHints>, size_mib_default: u32, interval_s_default: u32) -> Self {
-        let size = hints.and_then(|h| h.size_in_mbs).unwrap_or(size_mib_default as i64) as usize;
-        let interval = hints.and_then(|h| h.interval_in_seconds).unwrap_or(interval_s_default as i64) as u64;
-        BufferLimits { size_bytes: size << 20, interval: Duration::from_secs(interval) }
-    }
-}
-
 /// An S3 location objects are written to, with its naming and compression.
 #[derive(Debug, Clone)]
 pub struct ObjectTarget {
@@ -72,13 +58,6 @@ pub struct ObjectTarget {
     pub compression: Compression,
     pub extension: String,
     pub buffer: BufferLimits,
-}
-
-/// Where records that fail go (`ErrorOutputPrefix`, or the channel's dead-letter queue).
-#[derive(Debug, Clone)]
-pub struct ErrorTarget {
-    pub bucket: Bucket,
-    pub prefix: PrefixTemplate,
 }
 
 /// The S3 destination (extended or plain) and channels to general-purpose buckets.
