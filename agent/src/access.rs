@@ -17,7 +17,7 @@
 //! - **Trust**: HTTPS trusts the operating system's roots (`SSL_CERT_FILE` / `SSL_CERT_DIR`
 //!   replace them, as for OpenSSL) plus `--ca-bundle FILE` or `AWS_CA_BUNDLE` (botocore's
 //!   variable) if given.
-//! - **Regions** are chosen with the endpoints (`stream_sink::StreamEndpoint`).
+//! - **Regions** are chosen with the endpoints (`endpoint::StreamEndpoint`).
 
 use std::path::{Path, PathBuf};
 
@@ -26,11 +26,7 @@ use sluice_client::tls::{TlsOptions, TrustError};
 use sluice_client::ConnectOptions;
 
 use crate::config::{AgentConfig, DestinationKind};
-use crate::stream_sink::{Protocol, SinkEndpoints, StreamEndpoint};
-
-/// The region when neither the configuration, the endpoint nor the environment names one: the
-/// AWS agent's (its documentation: "The default AWS Region is us-east-1").
-pub const REGION_DEFAULT: &str = "us-east-1";
+use crate::endpoint::{Protocol, SinkEndpoints, StreamEndpoint};
 
 /// Where the credentials came from (for `check-config` and the start-up log; never the secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,68 +157,4 @@ pub fn resolve(
         None
     };
     Ok(Access { credentials, source, tls, ca_bundle })
-}
-
-/// The region of an AWS host name (`kinesis.eu-west-1.amazonaws.com`,
-/// `firehose-fips.us-gov-west-1.amazonaws.com`, `vpce-0a1b.kinesis.us-east-2.vpce.amazonaws.com`,
-/// `kinesis.cn-north-1.amazonaws.com.cn`): its first label shaped like a region. `None` for
-/// other hosts.
-pub fn region_of_host(host: &str) -> Option<String> {
-    if !is_aws_host(host) {
-        return None;
-    }
-    host.split('.').find(|label| looks_like_region(label)).map(str::to_owned)
-}
-
-/// Whether `host` is one of AWS's service domains.
-pub fn is_aws_host(host: &str) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    [".amazonaws.com", ".amazonaws.com.cn", ".api.aws"].iter().any(|suffix| host.ends_with(suffix))
-}
-
-/// `us-east-1`, `ap-southeast-2`, `us-gov-west-1`, `cn-north-1`, `us-iso-east-1`: two letters,
-/// words, a number.
-fn looks_like_region(label: &str) -> bool {
-    let parts: Vec<&str> = label.split('-').collect();
-    parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
-        && parts[1..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
-        && !parts[parts.len() - 1].is_empty()
-}
-
-/// The region from the environment (`AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's
-/// `region` in `~/.aws/config`), else [`REGION_DEFAULT`].
-pub fn environment_region() -> String {
-    sluice_client::auth::region_from_environment().unwrap_or_else(|| REGION_DEFAULT.to_owned())
-}
-
-/// A service's regional endpoint host (`kinesis.eu-west-1.amazonaws.com`; China's regions
-/// under `amazonaws.com.cn`).
-pub fn regional_host(service: &str, region: &str) -> String {
-    if region.starts_with("cn-") {
-        format!("{service}.{region}.amazonaws.com.cn")
-    } else {
-        format!("{service}.{region}.amazonaws.com")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn regions_are_read_from_aws_host_names_only() {
-        assert_eq!(region_of_host("kinesis.eu-west-1.amazonaws.com").as_deref(), Some("eu-west-1"));
-        assert_eq!(region_of_host("firehose-fips.us-gov-west-1.amazonaws.com").as_deref(), Some("us-gov-west-1"));
-        assert_eq!(region_of_host("vpce-0a1b-2c.kinesis.us-east-2.vpce.amazonaws.com").as_deref(), Some("us-east-2"));
-        assert_eq!(region_of_host("kinesis.cn-north-1.amazonaws.com.cn").as_deref(), Some("cn-north-1"));
-        assert_eq!(region_of_host("kinesis.us-east-1.api.aws").as_deref(), Some("us-east-1"));
-        assert_eq!(region_of_host("kinesis.amazonaws.com"), None);
-        assert_eq!(region_of_host("sluiced.eu-west-1.example.com"), None);
-        assert_eq!(region_of_host("127.0.0.1"), None);
-        assert_eq!(regional_host("firehose", "cn-northwest-1"), "firehose.cn-northwest-1.amazonaws.com.cn");
-        assert_eq!(regional_host("kinesis", "ap-south-1"), "kinesis.ap-south-1.amazonaws.com");
-    }
 }

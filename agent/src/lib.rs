@@ -31,6 +31,7 @@
 pub mod access;
 pub mod checkpoint;
 pub mod config;
+pub mod endpoint;
 pub mod exposition;
 pub mod file_sink;
 pub mod identity;

@@ -48,9 +48,10 @@ use sluice_kpl::producer::{ProducerConfig, UserRecord};
 
 use crate::access::Access;
 use crate::config::{BufferLimits, Destination, DestinationKind, FlowConfig};
+use crate::endpoint::{Protocol, StreamEndpoint};
 use crate::limits;
 use crate::sink::{Ack, Sink, SinkError, SinkRecord, SubmitError};
-use crate::stream_sink::{backoff, Protocol, StreamEndpoint, StreamSink};
+use crate::stream_sink::{backoff, StreamSink};
 
 /// The producer's settings for an aggregating flow. `ProducerConfig::validate` checks them
 /// against the KPL's ranges (so `aggregatedRecordSizeBytes` below 64 is refused at start).

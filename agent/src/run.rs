@@ -10,12 +10,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::access::{self, Access, AccessError};
 use crate::checkpoint::{CheckpointError, CheckpointStore};
 use crate::config::{AgentConfig, DestinationKind};
+use crate::endpoint::{EndpointError, SinkEndpoints, StreamEndpoint};
 use crate::file_sink::FileSink;
 use crate::limits;
 use crate::metrics::{FlowMetrics, Status};
 use crate::producer_sink::ProducerSink;
 use crate::sink::Sink;
-use crate::stream_sink::{EndpointError, SinkEndpoints, StreamEndpoint, StreamSink};
+use crate::stream_sink::StreamSink;
 use crate::tail::{self, FlowContext, FlowExit, TailError};
 use crate::watch::{Wake, Watcher};
 
