@@ -36,6 +36,7 @@ pub mod exposition;
 pub mod file_sink;
 pub mod identity;
 pub mod json;
+pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod process;

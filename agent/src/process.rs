@@ -25,8 +25,8 @@ use std::time::SystemTime;
 
 use regex::Regex;
 
-use crate::config::{classify_keys, get, ConfigError, ConfigWarning, Obj, Reader};
 use crate::json::{self, Json};
+use crate::keys::{classify_keys, get, ConfigError, ConfigWarning, Obj, Reader};
 
 /// One configured processing option.
 #[derive(Debug, Clone)]
