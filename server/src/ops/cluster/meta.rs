@@ -17,14 +17,13 @@
 
 use crate::control;
 use crate::ops::catalog;
+use crate::ops::cluster::applied::Applied;
 use crate::ops::node::Node;
 use serde::{Deserialize, Serialize};
 use sluice_cluster::host::{AppendError, GroupHost};
 use sluice_cluster::limits::APPEND_COMMIT_WAIT_MS;
 use sluice_engine::catalog::write_atomic;
 use sluice_model::{CreateStreamInput, Empty, KinesisError, StreamMode};
-use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
@@ -44,9 +43,7 @@ type Outcome = Result<(), KinesisError>;
 
 pub struct MetaGroup {
     host: GroupHost,
-    applied: Cell<u64>,
-    applied_waiters: RefCell<Vec<async_channel::Sender<()>>>,
-    outcomes: RefCell<BTreeMap<u64, Outcome>>,
+    applied: Applied<Outcome>,
 }
 
 fn applied_path(node: &Node) -> PathBuf {
@@ -60,40 +57,15 @@ impl MetaGroup {
             .ok()
             .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
             .map_or(0, u64::from_le_bytes);
-        let group = Rc::new(MetaGroup {
-            host,
-            applied: Cell::new(applied),
-            applied_waiters: RefCell::new(Vec::new()),
-            outcomes: RefCell::new(BTreeMap::new()),
-        });
+        let group = Rc::new(MetaGroup { host, applied: Applied::new(applied, APPLIED_OUTCOMES_KEPT_MAX) });
         glommio::spawn_local(apply_committed(core0.clone(), group.clone())).detach();
         group
-    }
-
-    fn set_applied(&self, index: u64, outcome: Outcome) {
-        self.applied.set(index);
-        let mut outcomes = self.outcomes.borrow_mut();
-        outcomes.insert(index, outcome);
-        while outcomes.len() > APPLIED_OUTCOMES_KEPT_MAX {
-            outcomes.pop_first();
-        }
-        for waiter in self.applied_waiters.borrow_mut().drain(..) {
-            let _ = waiter.try_send(());
-        }
-    }
-
-    async fn applied_past(&self, index: u64) {
-        while self.applied.get() < index {
-            let (waker, waiting) = async_channel::bounded(1);
-            self.applied_waiters.borrow_mut().push(waker);
-            let _ = waiting.recv().await;
-        }
     }
 }
 
 async fn apply_committed(core0: Rc<Node>, group: Rc<MetaGroup>) {
     loop {
-        let index = group.applied.get() + 1;
+        let index = group.applied.index() + 1;
         group.host.committed_past(index - 1).await;
         let Some(data) = group.host.committed_entry(index) else { continue };
         let outcome = if data.is_empty() {
@@ -114,7 +86,7 @@ async fn apply_committed(core0: Rc<Node>, group: Rc<MetaGroup>) {
             tracing::error!(index, %error, "replication: could not record the applied catalog command; it stops");
             return;
         }
-        group.set_applied(index, outcome);
+        group.applied.set(index, Some(outcome));
     }
 }
 
@@ -195,22 +167,10 @@ pub async fn propose(node: &Rc<Node>, command: MetaCommand) -> Outcome {
             )),
             other => KinesisError::internal(format!("Replication of the catalog: {other}; retry")),
         })?;
-        let applied = futures_lite::future::or(
-            async {
-                group.applied_past(appended.index).await;
-                true
-            },
-            async {
-                glommio::timer::sleep(Duration::from_millis(APPEND_COMMIT_WAIT_MS)).await;
-                false
-            },
-        )
-        .await;
-        if !applied {
+        if !group.applied.wait(appended.index, Duration::from_millis(APPEND_COMMIT_WAIT_MS)).await {
             return Err(KinesisError::internal("the catalog change committed but was not applied in time; retry"));
         }
-        let outcome = group.outcomes.borrow_mut().remove(&appended.index);
-        outcome.unwrap_or(Ok(()))
+        group.applied.take(appended.index).unwrap_or(Ok(()))
     })
     .await?
 }

@@ -14,13 +14,15 @@
 //!   the committed entries to its own journal in log order with the leader's arrival time
 //!   (`Journal::append_at`), so sequence numbers and times are identical on every node.
 //! - [`meta`]: CreateStream and DeleteStream as commands of group 0 on core 0.
-//! - [`entry`]: the byte layout of a shard's entries.
+//! - [`entry`]: the byte layout of a shard's entries; [`applied`]: what a group's applier
+//!   shares with the proposers waiting on it.
 //!
 //! Unfinished: the Raft log is a second file per group beside the journal (`raft/`), so each
 //! record is written (and synced) twice; the journal as the Raft log is the design's next step.
 //! Groups of deleted streams keep running until the node restarts; the groups' tasks and the
 //! peer network run for the executor's life (they end with it, after the drain).
 
+pub mod applied;
 pub mod entry;
 pub mod meta;
 pub mod records;

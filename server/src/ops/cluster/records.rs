@@ -11,6 +11,7 @@
 //! or not at all; anything else is a disagreement between the two files, which stops the
 //! shard's applier (fail-stop) rather than serve different records than the other replicas.
 
+use crate::ops::cluster::applied::Applied;
 use crate::ops::cluster::entry::{self, EntryRecord};
 use crate::ops::node::Node;
 use sluice_cluster::host::{AppendError, GroupHost};
@@ -19,7 +20,6 @@ use sluice_cluster::wire::APPEND_DATA_BYTES_MAX;
 use sluice_engine::shard_index::FIRST_RECORD_INDEX;
 use sluice_engine::{AppendRecord, Appended};
 use sluice_model::KinesisError;
-use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
@@ -35,46 +35,17 @@ type Outcome = Result<Vec<Appended>, KinesisError>;
 pub struct ShardGroup {
     pub uid: u64,
     pub host: GroupHost,
-    /// The last Raft index applied to the journal (or found there).
-    applied: Cell<u64>,
-    applied_waiters: RefCell<Vec<async_channel::Sender<()>>>,
-    outcomes: RefCell<BTreeMap<u64, Outcome>>,
+    /// The last Raft index applied to the journal (or found there), and the outcomes of the
+    /// entries proposed here.
+    applied: Applied<Outcome>,
 }
 
 impl ShardGroup {
     /// Starts the applier of `host`'s committed entries.
     pub fn start(node: &Rc<Node>, uid: u64, host: GroupHost) -> Rc<ShardGroup> {
-        let group = Rc::new(ShardGroup {
-            uid,
-            host,
-            applied: Cell::new(0),
-            applied_waiters: RefCell::new(Vec::new()),
-            outcomes: RefCell::new(BTreeMap::new()),
-        });
+        let group = Rc::new(ShardGroup { uid, host, applied: Applied::new(0, APPLIED_OUTCOMES_KEPT_MAX) });
         glommio::spawn_local(apply_committed(node.clone(), group.clone())).detach();
         group
-    }
-
-    fn set_applied(&self, index: u64, outcome: Option<Outcome>) {
-        self.applied.set(index);
-        if let Some(outcome) = outcome {
-            let mut outcomes = self.outcomes.borrow_mut();
-            outcomes.insert(index, outcome);
-            while outcomes.len() > APPLIED_OUTCOMES_KEPT_MAX {
-                outcomes.pop_first();
-            }
-        }
-        for waiter in self.applied_waiters.borrow_mut().drain(..) {
-            let _ = waiter.try_send(());
-        }
-    }
-
-    async fn applied_past(&self, index: u64) {
-        while self.applied.get() < index {
-            let (waker, waiting) = async_channel::bounded(1);
-            self.applied_waiters.borrow_mut().push(waker);
-            let _ = waiting.recv().await;
-        }
     }
 }
 
@@ -83,12 +54,12 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
     // records of the committed entries before it.
     let mut next_record_index: u64 = FIRST_RECORD_INDEX;
     loop {
-        let index = group.applied.get() + 1;
+        let index = group.applied.index() + 1;
         group.host.committed_past(index - 1).await;
         let Some(data) = group.host.committed_entry(index) else { continue };
         // A new leader's first entry is empty: no records.
         if data.is_empty() {
-            group.set_applied(index, None);
+            group.applied.set(index, None);
             continue;
         }
         let entry = match entry::decode(&data) {
@@ -110,7 +81,7 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
         if next_record_index + count <= next_index {
             // In the journal already, from before a restart.
             next_record_index += count;
-            group.set_applied(index, None);
+            group.applied.set(index, None);
             continue;
         }
         if next_record_index != next_index {
@@ -136,14 +107,14 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
         match node.journal.append_at(records, entry.arrival_ms).await {
             Ok(acks) => {
                 next_record_index += count;
-                group.set_applied(index, Some(Ok(acks)));
+                group.applied.set(index, Some(Ok(acks)));
             }
             Err(error) => {
                 // The leader validated the records before proposing them, so a refusal here
                 // is the disk (or a deleted shard): applying past it would skip records the
                 // other replicas keep.
                 tracing::error!(shard = group.uid, index, %error, "replication: applying a committed entry failed; the shard stops applying");
-                group.set_applied(index - 1, None);
+                group.applied.set(index - 1, None);
                 return;
             }
         }
@@ -231,24 +202,13 @@ async fn propose(
         }),
         other => KinesisError::internal(format!("Replication of shard uid {}: {other}; retry", group.uid)),
     })?;
-    let applied = futures_lite::future::or(
-        async {
-            group.applied_past(appended.index).await;
-            true
-        },
-        async {
-            glommio::timer::sleep(Duration::from_millis(APPEND_COMMIT_WAIT_MS)).await;
-            false
-        },
-    )
-    .await;
-    if !applied {
+    if !group.applied.wait(appended.index, Duration::from_millis(APPEND_COMMIT_WAIT_MS)).await {
         return Err(KinesisError::internal(format!(
             "Shard uid {}'s entry {} committed but was not applied within {APPEND_COMMIT_WAIT_MS} ms; retry",
             group.uid, appended.index
         )));
     }
-    match group.outcomes.borrow_mut().remove(&appended.index) {
+    match group.applied.take(appended.index) {
         Some(outcome) => outcome,
         // Kept only for `APPLIED_OUTCOMES_KEPT_MAX` entries, or the applier stopped.
         None => Err(KinesisError::internal(format!(
