@@ -37,26 +37,55 @@ scripts/bench-check.sh
 step "delivery-stream test tools: pyarrow, python-snappy, the SeaweedFS server (firehose/tests/setup.sh)"
 firehose/tests/setup.sh
 
-step "tests: the server's and every other crate's, side by side"
+step "tests: every test binary, the server's beside the other crates'"
 log=$(mktemp)
 server_log=$(mktemp)
 aws_log=$(mktemp)
-trap 'rm -f "$log" "$server_log" "$aws_log"' EXIT
+binaries=$(mktemp)
+trap 'rm -f "$log" "$server_log" "$aws_log" "$binaries"{,.server,.others}' EXIT
 # A failing test must not end the script before the other suites and the summary run.
 set +e
-# Cargo runs one test binary at a time, and most of them wait on daemons, disks and timers
-# more than they compute: the server's tests (about half of the time) run beside the other
-# crates' in a second cargo (the build above made every binary; running takes no cargo lock).
-# --no-fail-fast: a failing test binary must not skip the binaries after it.
-# The cluster kill test runs 8 s of leader kills here (at least 3 cycles) instead of its 20 s.
+# cargo test runs one test binary at a time, and most of ours wait on daemons, disks and
+# timers more than they compute; so the binaries the build step made (`cargo test --no-run`
+# only lists them: same features, nothing to build) run in two lanes, the server's beside the
+# other crates'. (Two `cargo test` runs, `-p sluice-server` and `--exclude sluice-server`,
+# resolve features differently from the build and rebuilt for 2 minutes.) Each binary runs
+# in its package's directory, as cargo runs it; a failing binary does not stop its lane.
+# The cluster kill tests run 8 s of leader kills here (at least 3 cycles) instead of 20 s.
 export SLUICE_CLUSTER_KILL_SECONDS=8
-cargo test -p sluice-server --no-fail-fast >"$server_log" 2>&1 &
+cargo test --workspace --no-run --message-format=json 2>/dev/null | python3 -c '
+import json, os, sys
+for line in sys.stdin:
+    try:
+        message = json.loads(line)
+    except ValueError:
+        continue
+    if message.get("reason") == "compiler-artifact" and message.get("executable") and message["profile"]["test"]:
+        print(os.path.dirname(message["manifest_path"]), message["executable"], sep="\t")
+' >"$binaries"
+grep -P '/server\t' "$binaries" >"$binaries.server"
+grep -vP '/server\t' "$binaries" >"$binaries.others"
+echo "$(wc -l <"$binaries.server") server test binaries, $(wc -l <"$binaries.others") others"
+run_lane() {
+    local lane_status=0 dir executable
+    while IFS=$'\t' read -r dir executable; do
+        echo "     Running ${executable#"$PWD"/}"
+        (cd "$dir" && "$executable" </dev/null) || lane_status=1
+    done <"$1"
+    return "$lane_status"
+}
+status=0
+[ -s "$binaries.server" ] && [ -s "$binaries.others" ] || { echo "no test binaries listed" >&2; status=1; }
+run_lane "$binaries.server" >"$server_log" 2>&1 &
 server_pid=$!
-cargo test --workspace --exclude sluice-server --no-fail-fast 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
+run_lane "$binaries.others" 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 wait "$server_pid" || status=1
-echo "==> the server's tests (cargo test -p sluice-server), run beside the above:"
+echo "==> the server's test binaries, run beside the above:"
 tee -a "$log" <"$server_log"
+echo "==> doc tests"
+cargo test --workspace --doc 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 set -e
 # One closing line for the whole run (cargo prints one per test binary, the last often a
 # doc-test binary with 0 tests).
