@@ -6,6 +6,8 @@
 #
 #   scripts/bench-check.sh                      # compare with bench/baseline.json
 #   scripts/bench-check.sh --write-baseline     # measure and write bench/baseline.json instead
+#   scripts/bench-check.sh --build-only         # only build the release binaries (CI builds them
+#                                               # beside the tests, then measures on a quiet machine)
 #
 # Builds what it needs (release: sluiced, sluice-loadgen, engine-throughput) and starts its own
 # sluiced daemons on free loopback ports, with data under target/bench-check/ (a disk that
@@ -14,9 +16,13 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 write_baseline=false
-if [[ "${1:-}" == "--write-baseline" ]]; then
-    write_baseline=true
-fi
+build_only=false
+case "${1:-}" in
+    --write-baseline) write_baseline=true ;;
+    --build-only) build_only=true ;;
+    "") ;;
+    *) echo "usage: scripts/bench-check.sh [--write-baseline | --build-only]" >&2; exit 2 ;;
+esac
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -66,6 +72,9 @@ step "build (release)"
 # debug info too (the release profile keeps it for profiling): it does not change the code.
 CARGO_PROFILE_RELEASE_DEBUG=false cargo build --release -p sluice-server --no-default-features --bin sluiced -p loadgen --bin sluice-loadgen \
     -p bench --bin engine-throughput
+if $build_only; then
+    exit 0
+fi
 
 loadgen="$release/sluice-loadgen"
 

