@@ -455,6 +455,7 @@ def throughput(args, sluiced, s3, out_dir):
             reader = Reader(s3, how[2])
             reader.poll()  # objects of earlier runs are known, not counted again
             reader.counts.clear()
+            objects0 = reader.objects
             metric_name = how[1] if how[0] == "firehose" else (how[3] if how[0] == "kinesis" else None)
             delivered0 = sluiced.delivered_records(metric_name) if metric_name else 0
             cpu0 = sluiced.cpu_s()
@@ -497,7 +498,7 @@ def throughput(args, sluiced, s3, out_dir):
                    "b_s": b_s, "b_mb_s": total_bytes / b_s / 1e6, "ratio": a_s / b_s,
                    "a_cpu_us_per_record": a_cpu / records_per_run * 1e6,
                    "b_cpu_us_per_record": b_cpu / records_per_run * 1e6,
-                   "objects": reader.objects, "duplicates": duplicates, "loadavg": os.getloadavg()[0]}
+                   "objects": reader.objects - objects0, "duplicates": duplicates, "loadavg": os.getloadavg()[0]}
             results.append(row)
             with open(rows_path, "a") as f:
                 f.write(json.dumps(row) + "\n")
