@@ -634,12 +634,22 @@ def crash(args, sluiced, s3, out_dir):
     """SIGKILL of sluiced during delivery, args.kills times; every record read back afterwards."""
     api = Api(sluiced.http)
     name = "crashy"
-    size_mib, interval_s = 1, 1
-    api.firehose("CreateDeliveryStream", DeliveryStreamName=name, DeliveryStreamType="DirectPut",
-                 ExtendedS3DestinationConfiguration={
-                     "RoleARN": ROLE, "BucketARN": f"arn:aws:s3:::{BUCKET}", "Prefix": f"{name}/",
-                     "CompressionFormat": "GZIP",
-                     "BufferingHints": {"SizeInMBs": size_mib, "IntervalInSeconds": interval_s}})
+    size_mib, interval_s = args.crash_buffer_mib, 1
+    destination = {"RoleARN": ROLE, "BucketARN": f"arn:aws:s3:::{BUCKET}", "Prefix": f"{name}/",
+                   "CompressionFormat": "GZIP",
+                   "BufferingHints": {"SizeInMBs": size_mib, "IntervalInSeconds": interval_s}}
+    if args.crash_source == "direct":
+        api.firehose("CreateDeliveryStream", DeliveryStreamName=name, DeliveryStreamType="DirectPut",
+                     ExtendedS3DestinationConfiguration=destination)
+        target, failed_field = "Firehose_20150804.PutRecordBatch", "RequestResponses"
+    else:
+        # KinesisStreamAsSource: the producer puts to a 2-shard Sluice stream.
+        api.kinesis("CreateStream", StreamName="crashy-source", ShardCount=2)
+        arn = api.kinesis("DescribeStreamSummary", StreamName="crashy-source")["StreamDescriptionSummary"]["StreamARN"]
+        api.firehose("CreateDeliveryStream", DeliveryStreamName=name, DeliveryStreamType="KinesisStreamAsSource",
+                     KinesisStreamSourceConfiguration={"KinesisStreamARN": arn, "RoleARN": ROLE},
+                     ExtendedS3DestinationConfiguration=destination)
+        target, failed_field = "Kinesis_20131202.PutRecords", "Records"
     rng = random.Random(17)
     reader = Reader(s3, f"{name}/")
     acked = set()
@@ -657,14 +667,18 @@ def crash(args, sluiced, s3, out_dir):
             while not stop.is_set():
                 ids = list(range(n, n + batch))
                 n += batch
-                body = put_record_batch_body(name, [record(i, rng) for i in ids])
+                records = [record(i, rng) for i in ids]
+                if args.crash_source == "direct":
+                    body = put_record_batch_body(name, records)
+                else:
+                    body = put_records_body("crashy-source", records)
                 put.update(ids)
                 try:
-                    out = papi.call_raw("Firehose_20150804.PutRecordBatch", body)
+                    out = papi.call_raw(target, body)
                 except Exception:
                     return  # sluiced was killed
-                for i, resp in zip(ids, out["RequestResponses"]):
-                    if "RecordId" in resp:
+                for i, resp in zip(ids, out[failed_field]):
+                    if "RecordId" in resp or "SequenceNumber" in resp:
                         acked.add(i)
                 state["next"] = n
 
@@ -720,9 +734,10 @@ def crash(args, sluiced, s3, out_dir):
          "duplicates_total": sum(duplicates.values()), "duplicates_per_round": duplicates,
          "duplicates_max_per_crash": max(duplicates.values()), "objects": reader.objects,
          "buffer_records": records_per_buffer, "rounds": per_round}
-    with open(f"{out_dir}/crash.json", "w") as f:
+    with open(f"{out_dir}/crash-{args.crash_source}-{size_mib}mib.json", "w") as f:
         json.dump(s, f, indent=1)
-    table = [f"SIGKILL of sluiced during delivery: {args.kills} kills, Direct PUT → SeaweedFS, GZIP, "
+    source = "Direct PUT" if args.crash_source == "direct" else "KinesisStreamAsSource (2 shards)"
+    table = [f"SIGKILL of sluiced during delivery: {args.kills} kills, {source} → SeaweedFS, GZIP, "
              f"buffer {size_mib} MiB ({records_per_buffer} records) / {interval_s} s",
              f"acknowledged {s['acknowledged']}, delivered {s['delivered_distinct']} distinct "
              f"({extra} of them put but unacknowledged at a kill), lost {lost}, never put {never_put}",
@@ -749,6 +764,8 @@ def main():
     parser.add_argument("--fresh-rate", type=float, default=20)
     parser.add_argument("--fresh-s", type=float, default=30)
     parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--crash-source", choices=["direct", "stream"], default="direct")
+    parser.add_argument("--crash-buffer-mib", type=int, default=1)
     args = parser.parse_args()
     parts = args.parts.split(",")
     os.makedirs(args.out, exist_ok=True)
