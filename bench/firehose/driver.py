@@ -656,6 +656,18 @@ def crash(args, sluiced, s3, out_dir):
     put = set()
     per_round = []
     batch = 100
+    # Each object is tagged with the life of sluiced (0 before the first kill, k after the
+    # k-th restart) that wrote it: the bucket is read while sluiced runs and once more right
+    # after each kill, while it is down, so an object first seen by then belongs to a life up
+    # to the current one. A record's copies in later lives are the duplicates that crash
+    # caused (a copy in life k is attributed to kill k).
+    lives = {}  # record -> [life of each copy]
+
+    def read(life):
+        for _, ids in reader.poll():
+            for n in ids:
+                lives.setdefault(n, []).append(life)
+
     for round_number in range(args.kills + 1):
         first = (round_number + 1) * 10_000_000
         stop = threading.Event()
@@ -695,7 +707,7 @@ def crash(args, sluiced, s3, out_dir):
         deadline = time.monotonic() + 120
         objects0 = reader.objects
         while True:
-            reader.poll()
+            read(round_number)
             if state["next"] - first >= 2048 and reader.objects > objects0:
                 break
             if time.monotonic() > deadline:
@@ -706,6 +718,8 @@ def crash(args, sluiced, s3, out_dir):
         stop.set()
         thread.join()
         t_kill = time.monotonic()
+        time.sleep(0.5)  # a PUT whose body was sent before the kill may still complete
+        read(round_number)
         sluiced.start()
         per_round.append({"round": round_number, "put": state["next"] - first,
                           "restart_s": time.monotonic() - t_kill})
@@ -714,25 +728,28 @@ def crash(args, sluiced, s3, out_dir):
     # Everything acknowledged must show up.
     deadline = time.monotonic() + 300
     while True:
-        reader.poll()
+        read(args.kills)
         missing = [n for n in acked if n not in reader.counts]
         if not missing or time.monotonic() > deadline:
             break
         time.sleep(1)
     time.sleep(3)
-    reader.poll()
+    read(args.kills)
     lost = len([n for n in acked if n not in reader.counts])
     never_put = len([n for n in reader.counts if n not in put])
+    # duplicates[k]: extra copies written in life k + 1, i.e. caused by kill k + 1 (index k);
+    # the last entry counts copies twice in one life (none expected: no crash between them).
     duplicates = {r: 0 for r in range(args.kills + 1)}
-    for n, c in reader.counts.items():
-        if c > 1:
-            duplicates[n // 10_000_000 - 1] += c - 1
+    for copies in lives.values():
+        copies.sort()
+        for earlier, later in zip(copies, copies[1:]):
+            duplicates[later - 1 if later > earlier else args.kills] += 1
     extra = len([n for n in reader.counts if n not in acked])
     records_per_buffer = size_mib * 1024 * 1024 // RECORD_BYTES
     s = {"kills": args.kills, "acknowledged": len(acked), "delivered_distinct": len(reader.counts),
          "delivered_unacknowledged": extra, "lost": lost, "never_put_but_delivered": never_put,
-         "duplicates_total": sum(duplicates.values()), "duplicates_per_round": duplicates,
-         "duplicates_max_per_crash": max(duplicates.values()), "objects": reader.objects,
+         "duplicates_total": sum(duplicates.values()), "duplicates_per_kill": duplicates,
+         "duplicates_max_per_crash": max(duplicates[k] for k in range(args.kills)), "objects": reader.objects,
          "buffer_records": records_per_buffer, "rounds": per_round}
     with open(f"{out_dir}/crash-{args.crash_source}-{size_mib}mib.json", "w") as f:
         json.dump(s, f, indent=1)
@@ -742,7 +759,7 @@ def crash(args, sluiced, s3, out_dir):
              f"acknowledged {s['acknowledged']}, delivered {s['delivered_distinct']} distinct "
              f"({extra} of them put but unacknowledged at a kill), lost {lost}, never put {never_put}",
              f"duplicates {s['duplicates_total']} in all; per crash: "
-             + " ".join(str(duplicates[r]) for r in range(args.kills)) + f" (last, unkilled round: "
+             + " ".join(str(duplicates[r]) for r in range(args.kills)) + f" (twice within one life: "
              f"{duplicates[args.kills]}); max per crash {s['duplicates_max_per_crash']} = "
              f"{s['duplicates_max_per_crash'] / records_per_buffer:.2f} buffers"]
     return table
