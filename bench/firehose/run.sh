@@ -8,7 +8,7 @@
 #   2. data freshness p50/p99 at IntervalInSeconds 0 (PutRecord acknowledged → object listed),
 #      to SeaweedFS and to a local directory;
 #   3. duplicates and losses across SIGKILLs of sluiced during delivery.
-# Long (about 15–25 min on a loaded 2-core machine): not for CI.
+# About 6 minutes with the defaults at load average 10 on 2 cores: not for CI.
 #
 # usage: bench/firehose/run.sh [driver options]   e.g. --pairs 3 --parts throughput --mib 16
 #   (driver options: --parts throughput,freshness,crash --configs … --pairs 5 --mib 32
