@@ -715,6 +715,13 @@ def crash(args, sluiced, s3, out_dir):
             time.sleep(0.1)
         time.sleep(rng.uniform(0, 1.5))
         sluiced.kill()
+        wall_kill = time.time()
+        # How old the delivery stream's checkpoint was at the kill: what a restart re-delivers
+        # is what was delivered since it was written.
+        try:
+            checkpoint_age_s = wall_kill - os.stat(f"{sluiced.workdir}/data/firehose/checkpoints/{name}.json").st_mtime
+        except FileNotFoundError:
+            checkpoint_age_s = None
         stop.set()
         thread.join()
         t_kill = time.monotonic()
@@ -722,9 +729,10 @@ def crash(args, sluiced, s3, out_dir):
         read(round_number)
         sluiced.start()
         per_round.append({"round": round_number, "put": state["next"] - first,
-                          "restart_s": time.monotonic() - t_kill})
+                          "restart_s": time.monotonic() - t_kill, "checkpoint_age_s": checkpoint_age_s})
         log(f"crash round {round_number + 1}/{args.kills}: killed after {state['next'] - first} records put, "
-            f"restarted in {per_round[-1]['restart_s']:.1f} s")
+            f"restarted in {per_round[-1]['restart_s']:.1f} s; checkpoint written "
+            + (f"{checkpoint_age_s:.2f} s before the kill" if checkpoint_age_s is not None else "never"))
     # Everything acknowledged must show up.
     deadline = time.monotonic() + 300
     while True:
