@@ -16,6 +16,7 @@ mod common;
 
 use bytes::Bytes;
 use common::{free_port, run, Daemon, Rng};
+use sluice_client::aws::HttpClient;
 use sluice_client::*;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, TcpListener};
@@ -459,8 +460,11 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
         for (node, endpoint) in created_endpoints.iter().enumerate() {
             let client = Client::connect(endpoint).await.unwrap();
             let name = format!("forwarded-{}", node + 1);
-            call_until_ok(&client, &CreateStreamInput { stream_name: name, shard_count: Some(1), ..Default::default() })
-                .await;
+            call_until_ok(
+                &client,
+                &CreateStreamInput { stream_name: name, shard_count: Some(1), ..Default::default() },
+            )
+            .await;
         }
         for endpoint in &created_endpoints {
             let client = Client::connect(endpoint).await.unwrap();
@@ -483,14 +487,18 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
     let writer = std::thread::spawn(move || {
         run(move || async move {
             let mut rng = Rng(0xF0_0A4D_ED00_0001);
-            let mut client = Client::connect(&writer_endpoint).await.unwrap();
+            let mut client: Option<Client> = None;
             for call in 0u64.. {
                 if writer_shared.stop.load(Ordering::SeqCst) {
                     break;
                 }
-                if client.connection_error().is_some() {
-                    client = Client::connect(&writer_endpoint).await.unwrap();
+                if client.as_ref().is_none_or(|client| client.connection_error().is_some()) {
+                    client = Client::connect(&writer_endpoint).await.ok();
                 }
+                let Some(client) = client.as_ref() else {
+                    glommio::timer::sleep(Duration::from_millis(20)).await;
+                    continue;
+                };
                 let entries: Vec<_> = (0..1 + rng.next() % 20)
                     .map(|i| PutRecordsRequestEntry {
                         data: Bytes::from(format!("writer/{call}/{i}/{}", "x".repeat((rng.next() % 1000) as usize))),
@@ -550,7 +558,11 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
         daemons[leader].kill();
         let acknowledged_at = acked_calls_after(killed_at, 1);
         failovers.push(acknowledged_at - killed_at);
-        eprintln!("killed node {} (the leader): the follower's next write acknowledged after {:?}", leader + 1, acknowledged_at - killed_at);
+        eprintln!(
+            "killed node {} (the leader): the follower's next write acknowledged after {:?}",
+            leader + 1,
+            acknowledged_at - killed_at
+        );
         restart_member(&mut daemons[leader]);
         acked_calls_after(Instant::now(), 10);
         leader = shard_leader(&daemons, stream, &mut probe);
@@ -590,15 +602,18 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
         // The follower applies the entry a moment after the leader answered.
         let start = Instant::now();
         loop {
-            let iterator = client.call(&iterator).await.unwrap().shard_iterator.unwrap();
-            let page = client
-                .call(&GetRecordsInput { shard_iterator: iterator, limit: Some(1), ..Default::default() })
-                .await
-                .unwrap();
-            if let Some(record) = page.records.first() {
-                assert_eq!(record.sequence_number, sequence);
-                assert_eq!(record.data, data);
-                return (sequence, data);
+            // Until the follower applied the record, its sequence number is past this node's
+            // tip (InvalidArgument) or the page is empty.
+            if let Ok(GetShardIteratorOutput { shard_iterator: Some(iterator), .. }) = client.call(&iterator).await {
+                let page = client
+                    .call(&GetRecordsInput { shard_iterator: iterator, limit: Some(1), ..Default::default() })
+                    .await
+                    .unwrap();
+                if let Some(record) = page.records.first() {
+                    assert_eq!(record.sequence_number, sequence);
+                    assert_eq!(record.data, data);
+                    return (sequence, data);
+                }
             }
             assert!(start.elapsed() < Duration::from_secs(30), "the follower never served {sequence:?}");
             glommio::timer::sleep(Duration::from_millis(50)).await;

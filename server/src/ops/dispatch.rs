@@ -8,8 +8,8 @@
 
 use crate::control::streams::{is_internal, INTERNAL_STREAM_PREFIX};
 use crate::ops::auth::{authorize, Caller};
-pub use crate::ops::cluster::forward::Origin;
 use crate::ops::cluster::forward;
+pub use crate::ops::cluster::forward::Origin;
 use crate::ops::node::Node;
 use crate::ops::subscriptions::Events;
 use crate::ops::{

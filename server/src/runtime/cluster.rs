@@ -223,11 +223,7 @@ mod tests {
             "1=127.0.0.1:7000/native@127.0.0.1:1/native@127.0.0.1:2",
             ClusterConfigError::PartTwice { id: 1, kind: "native" },
         );
-        check(
-            Some(1),
-            "1=127.0.0.1:7000/raft@127.0.0.1:7001",
-            ClusterConfigError::PartTwice { id: 1, kind: "raft" },
-        );
+        check(Some(1), "1=127.0.0.1:7000/raft@127.0.0.1:7001", ClusterConfigError::PartTwice { id: 1, kind: "raft" });
         check(Some(1), "1=native@127.0.0.1:4568", ClusterConfigError::NoRaftAddress(1));
         check(Some(1), "1=127.0.0.1:7000/http@nowhere", ClusterConfigError::Address("nowhere".into()));
         assert_eq!(ClusterConfig::parse(Some(1), None, 2), Err(ClusterConfigError::Incomplete));

@@ -193,10 +193,9 @@ async fn propose(
         // A forwarded request, or forwarding unavailable (see `forward`): the client retries,
         // on this node or the one named.
         AppendError::NotLeader { leader } => KinesisError::internal(match core.member_addresses(leader) {
-            Some(addresses) => format!(
-                "This node does not lead shard uid {}: node {leader} ({addresses}) does; retry",
-                group.uid
-            ),
+            Some(addresses) => {
+                format!("This node does not lead shard uid {}: node {leader} ({addresses}) does; retry", group.uid)
+            }
             None => format!("Shard uid {} has no leader right now (an election is under way); retry", group.uid),
         }),
         other => KinesisError::internal(format!("Replication of shard uid {}: {other}; retry", group.uid)),
