@@ -185,7 +185,7 @@ impl ClusterCore {
     /// Where a client reaches member `node_id`, for error messages: its client listeners as
     /// `--peers` gives them, or its peer address when it gives none.
     pub fn member_addresses(&self, node_id: u64) -> Option<String> {
-        self.config.members.get(&node_id).map(|member| member_addresses(member))
+        self.config.members.get(&node_id).map(member_addresses)
     }
 }
 
