@@ -43,7 +43,7 @@
 use crate::limits::{FORWARDS_IN_FLIGHT_PER_PEER_MAX, FORWARD_ANSWER_WAIT_MS, FORWARD_CONNECT_TIMEOUT_MS};
 use crate::ops::cluster::META_GROUP;
 use crate::ops::node::Node;
-use crate::ops::records::stream_route;
+use crate::runtime::routes::StreamRoute;
 use bytes::{Bytes, BytesMut};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
@@ -57,6 +57,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Set in the correlation id of a request one member forwards to another: never forwarded
@@ -108,7 +109,7 @@ pub fn target(node: &Node, request: &Request) -> Option<u64> {
     let leader = match request {
         Request::CreateStream(_) | Request::DeleteStream(_) => leaders.leader(META_GROUP.0)?,
         Request::PutRecord(input) => {
-            let route = stream_route(node, input.stream_name.as_deref(), input.stream_arn.as_ref()).ok()?;
+            let route = route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
             if route.meta.distribution == RecordDistribution::Auto {
                 return None;
             }
@@ -119,7 +120,7 @@ pub fn target(node: &Node, request: &Request) -> Option<u64> {
             leaders.leader(route.shard_for(key)?.uid)?
         }
         Request::PutRecords(input) => {
-            let route = stream_route(node, input.stream_name.as_deref(), input.stream_arn.as_ref()).ok()?;
+            let route = route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
             if route.meta.distribution == RecordDistribution::Auto {
                 return None;
             }
@@ -144,6 +145,12 @@ pub fn target(node: &Node, request: &Request) -> Option<u64> {
     };
     let reachable = cluster.members.get(&leader).is_some_and(|member| member.native.is_some());
     (leader != cluster.node_id && reachable).then_some(leader)
+}
+
+/// The stream a write names, from the routes (`None`: the request itself will say what is wrong).
+fn route(node: &Node, name: Option<&str>, arn: Option<&sluice_model::StreamArn>) -> Option<Arc<StreamRoute>> {
+    let name = node.identity().resolve_stream(name, arn).ok()?;
+    node.routes().streams.get(name).cloned()
 }
 
 /// Sends `request` to member `leader` and returns its answer, or a retriable InternalFailure
