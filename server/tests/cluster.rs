@@ -6,9 +6,11 @@
 //! and that all three nodes serve the very same records (sequence numbers, arrival times,
 //! keys, data).
 //!
-//! The writer finds the leader by trying the nodes in turn (a follower answers "not the
-//! leader"; forwarding is not implemented yet). Failover is the time from the leader's
-//! SIGKILL to the next acknowledged write, printed with `--nocapture`.
+//! In the kill test the nodes' `--peers` name no client addresses, so nothing is forwarded and
+//! the writer finds the leader by trying the nodes in turn (a follower answers "not the
+//! leader"). In the forwarding test they do, and one writer talks to one follower only.
+//! Failover is the time from the leader's SIGKILL to the next acknowledged write, printed with
+//! `--nocapture`.
 //!
 //! `SLUICE_CLUSTER_KILL_SECONDS` (default 20; CI sets 8) is how long leaders are killed for.
 
