@@ -118,7 +118,9 @@ pub struct Args {
     #[arg(long)]
     pub node_id: Option<u64>,
     /// Every member of the cluster, this node included: `1=HOST:PORT,2=HOST:PORT,...`. Core
-    /// `c` of each member listens for its peers on PORT + c.
+    /// `c` of each member listens for its peers on PORT + c. A member may add its client
+    /// listeners, `1=HOST:PORT/native@HOST:PORT/http@HOST:PORT`, so the others forward
+    /// requests it leads to it (docs/replication.md).
     #[arg(long)]
     pub peers: Option<String>,
 }

@@ -278,6 +278,30 @@ pub const NATIVE_AUTH_FRAME_BYTES_MAX: usize = 16 << 10;
 const _: () = assert!(NATIVE_AUTH_FRAME_BYTES_MAX > sluice_protocol::native::handshake::SESSION_TOKEN_BYTES_MAX + 1024);
 
 // ---------------------------------------------------------------------------------------------
+// Forwarding to a leader (cluster mode, `ops/cluster/forward.rs`).
+
+/// Requests one core forwards to one member at once; each holds one connection of the core's
+/// pool to that member (a connection carries one request at a time), so this also bounds the
+/// pool. A request beyond it waits for a turn within [`FORWARD_ANSWER_WAIT_MS`], then gets the
+/// retriable error: a slow or dead leader holds at most this many of a core's requests and
+/// sockets.
+pub const FORWARDS_IN_FLIGHT_PER_PEER_MAX: usize = 64;
+/// How long a forwarded request may take, connecting included, before the client gets a
+/// retriable InternalFailure, in milliseconds. Longer than the leader's own worst case (its
+/// commit wait, then its apply wait: it answers a timeout of its own first), shorter than the
+/// Rust client's call timeout (6 s), so the client hears why rather than giving up blind.
+pub const FORWARD_ANSWER_WAIT_MS: u64 = 5_000;
+const _: () = assert!(FORWARD_ANSWER_WAIT_MS > 2 * sluice_cluster::limits::APPEND_COMMIT_WAIT_MS);
+const _: () = assert!(FORWARD_ANSWER_WAIT_MS < CLIENT_CALL_TIMEOUT_MS);
+/// The Rust client's call timeout (`sluice_client::transport::CALL_TIMEOUT_MS`, repeated here:
+/// the server does not depend on the client crate).
+const CLIENT_CALL_TIMEOUT_MS: u64 = 6_000;
+/// How long connecting to a member may take, in milliseconds: a dead host that drops SYNs
+/// must not hold a request for the whole [`FORWARD_ANSWER_WAIT_MS`] when the client could
+/// retry elsewhere sooner.
+pub const FORWARD_CONNECT_TIMEOUT_MS: u64 = 1_000;
+
+// ---------------------------------------------------------------------------------------------
 // The limits a node is configured with.
 
 /// The limits in force on a node: the constants above unless its configuration says

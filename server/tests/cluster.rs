@@ -6,9 +6,11 @@
 //! and that all three nodes serve the very same records (sequence numbers, arrival times,
 //! keys, data).
 //!
-//! The writer finds the leader by trying the nodes in turn (a follower answers "not the
-//! leader"; forwarding is not implemented yet). Failover is the time from the leader's
-//! SIGKILL to the next acknowledged write, printed with `--nocapture`.
+//! In the kill test the nodes' `--peers` name no client addresses, so nothing is forwarded and
+//! the writer finds the leader by trying the nodes in turn (a follower answers "not the
+//! leader"). In the forwarding test they do, and one writer talks to one follower only.
+//! Failover is the time from the leader's SIGKILL to the next acknowledged write, printed with
+//! `--nocapture`.
 //!
 //! `SLUICE_CLUSTER_KILL_SECONDS` (default 20; CI sets 8) is how long leaders are killed for.
 
@@ -16,8 +18,10 @@ mod common;
 
 use bytes::Bytes;
 use common::{free_port, run, Daemon, Rng};
+use sluice_client::aws::HttpClient;
 use sluice_client::*;
 use std::collections::{BTreeMap, HashMap};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -140,9 +144,14 @@ async fn write(shared: Arc<Shared>) {
 
 /// Every record of the stream's one shard on the node at `endpoint`, from the trim horizon.
 async fn read_shard(endpoint: &str) -> Option<Vec<Record>> {
+    read_stream_shard(endpoint, STREAM).await
+}
+
+/// Every record of `stream`'s one shard on the node at `endpoint`, from the trim horizon.
+async fn read_stream_shard(endpoint: &str, stream: &str) -> Option<Vec<Record>> {
     let client = Client::connect(endpoint).await.ok()?;
     let request = GetShardIteratorInput {
-        stream_name: Some(STREAM.into()),
+        stream_name: Some(stream.into()),
         stream_arn: None,
         shard_id: "shardId-000000000000".into(),
         shard_iterator_type: ShardIteratorType::TrimHorizon,
@@ -315,4 +324,338 @@ where
         sender.send(work().await).unwrap();
     });
     receiver.recv().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forwarding: clients that know one node.
+
+/// A member's listeners, chosen before any starts so that each node's `--peers` names every
+/// member's client addresses (`ID=PEER/native@ADDR/http@ADDR`).
+struct Member {
+    peer_port: u16,
+    native: SocketAddr,
+    http: SocketAddr,
+}
+
+fn free_address() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
+}
+
+fn start_member(id: usize, members: &[Member], peers: &str) -> Daemon {
+    let node_id = (id + 1).to_string();
+    let args = ["--node-id", node_id.as_str(), "--peers", peers];
+    Daemon::start_on("unlimited", CORES, &args, members[id].native, members[id].http)
+}
+
+/// Restarts a killed member on its own addresses (the others' `--peers` name them), once the
+/// kernel lets them go.
+fn restart_member(daemon: &mut Daemon) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpListener::bind(daemon.addr).is_err() || TcpListener::bind(daemon.http_addr).is_err() {
+        assert!(Instant::now() < deadline, "{} stayed taken after the kill", daemon.addr);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    daemon.restart_on_same_addresses();
+}
+
+/// PutRecord of `data` sent to `addr` as another member forwards it (the top bit of its
+/// correlation id set): the node that leads the shard stores it, any other refuses it with
+/// the retriable error naming the leader; a forwarded request is never forwarded again.
+fn put_as_forwarded(addr: SocketAddr, stream: &str, data: &[u8]) -> Result<SequenceNumber, KinesisError> {
+    use sluice_protocol::flatbuffers::FlatBufferBuilder;
+    use sluice_protocol::native::{self, ResponseMessage};
+    use sluice_server::ops::cluster::forward::FORWARDED_CORRELATION_BIT;
+    use std::io::{Read, Write};
+    let request = sluice_model::Request::PutRecord(PutRecordInput {
+        stream_name: Some(stream.into()),
+        data: Bytes::copy_from_slice(data),
+        partition_key: Some("probe".into()),
+        ..Default::default()
+    });
+    let correlation_id = FORWARDED_CORRELATION_BIT | 7;
+    let mut builder = FlatBufferBuilder::new();
+    let frame = native::encode_request(&mut builder, correlation_id, &request).unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).map_err(|error| KinesisError::internal(error.to_string()))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream.write_all(frame).unwrap();
+    let mut prefix = [0u8; 4];
+    stream.read_exact(&mut prefix).unwrap();
+    let mut answer = prefix.to_vec();
+    answer.resize(4 + u32::from_le_bytes(prefix) as usize, 0);
+    stream.read_exact(&mut answer[4..]).unwrap();
+    let decoded = native::decode_response(&Bytes::from(answer)).unwrap().unwrap();
+    assert_eq!(decoded.correlation_id, correlation_id);
+    match decoded.message.unwrap() {
+        ResponseMessage::Response(sluice_model::Response::PutRecord(output)) => Ok(output.sequence_number),
+        ResponseMessage::Error(error) => Err(error),
+        other => panic!("PutRecord answered {other:?}"),
+    }
+}
+
+/// The member that leads `stream`'s one shard, found by putting a record marked as forwarded
+/// to each: exactly one stores it, the others refuse it as forwarding requires (retriable,
+/// naming the leader). Retries while an election is under way.
+fn shard_leader(daemons: &[Daemon], stream: &str, probe: &mut u64) -> usize {
+    let start = Instant::now();
+    loop {
+        let mut stored = Vec::new();
+        for (node, daemon) in daemons.iter().enumerate() {
+            *probe += 1;
+            match put_as_forwarded(daemon.addr, stream, format!("probe/{probe}").as_bytes()) {
+                Ok(_) => stored.push(node),
+                Err(error) => {
+                    assert_eq!(error.kind, ErrorKind::InternalFailure, "{error:?}");
+                    assert!(
+                        error.message.contains("does not lead") || error.message.contains("no leader"),
+                        "a forwarded request at a follower must be refused, not forwarded: {error:?}"
+                    );
+                }
+            }
+        }
+        assert!(stored.len() <= 1, "two nodes led the shard at once: {stored:?}");
+        if let [leader] = stored[..] {
+            return leader;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the shard of {stream} got no leader");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Retries `call` on one node while it fails (an election, a dead leader), for up to 60 s.
+async fn call_until_ok<I>(client: &Client, input: &I) -> I::Output
+where
+    I: OperationInput + EncodeInput + std::fmt::Debug,
+{
+    let start = Instant::now();
+    loop {
+        match client.call(input).await {
+            Ok(output) => return output,
+            Err(error) => assert!(start.elapsed() < Duration::from_secs(60), "{input:?} kept failing: {error}"),
+        }
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One writer that only knows one node, a follower: its writes (native protocol) and stream
+/// creations reach the leaders by forwarding, through a SIGKILL of the shard's leader; an
+/// HTTP client does PutRecord and GetRecords through a follower; every acknowledged record is
+/// on every node afterwards, and the nodes agree.
+#[test]
+fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
+    let members: Vec<Member> =
+        (0..NODES).map(|_| Member { peer_port: free_port(), native: free_address(), http: free_address() }).collect();
+    let peers: Vec<String> = members
+        .iter()
+        .enumerate()
+        .map(|(id, member)| {
+            format!("{}=127.0.0.1:{}/native@{}/http@{}", id + 1, member.peer_port, member.native, member.http)
+        })
+        .collect();
+    let peers = peers.join(",");
+    let mut daemons: Vec<Daemon> = (0..NODES).map(|id| start_member(id, &members, &peers)).collect();
+    let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
+
+    // A stream created through each node: at most one of them leads the catalog, so at least
+    // two creations are forwarded. Each is then visible on every node.
+    let created_endpoints = endpoints.clone();
+    run(move || async move {
+        for (node, endpoint) in created_endpoints.iter().enumerate() {
+            let client = Client::connect(endpoint).await.unwrap();
+            let name = format!("forwarded-{}", node + 1);
+            call_until_ok(
+                &client,
+                &CreateStreamInput { stream_name: name, shard_count: Some(1), ..Default::default() },
+            )
+            .await;
+        }
+        for endpoint in &created_endpoints {
+            let client = Client::connect(endpoint).await.unwrap();
+            for node in 0..NODES {
+                let name = format!("forwarded-{}", node + 1);
+                call_until_ok(&client, &DescribeStreamSummaryInput { stream_name: Some(name), stream_arn: None }).await;
+            }
+        }
+    });
+    let stream = "forwarded-1";
+    let mut probe = 0;
+    let leader = shard_leader(&daemons, stream, &mut probe);
+    let follower = (leader + 1) % NODES;
+    eprintln!("shard leader: node {}; the writer talks to node {} only", leader + 1, follower + 1);
+
+    // The writer: PutRecords to the follower only, retrying on it when a call fails.
+    let shared = Arc::new(Shared::default());
+    let writer_shared = shared.clone();
+    let writer_endpoint = endpoints[follower].clone();
+    let writer = std::thread::spawn(move || {
+        run(move || async move {
+            let mut rng = Rng(0xF0_0A4D_ED00_0001);
+            let mut client: Option<Client> = None;
+            for call in 0u64.. {
+                if writer_shared.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                if client.as_ref().is_none_or(|client| client.connection_error().is_some()) {
+                    client = Client::connect(&writer_endpoint).await.ok();
+                }
+                let Some(client) = client.as_ref() else {
+                    glommio::timer::sleep(Duration::from_millis(20)).await;
+                    continue;
+                };
+                let entries: Vec<_> = (0..1 + rng.next() % 20)
+                    .map(|i| PutRecordsRequestEntry {
+                        data: Bytes::from(format!("writer/{call}/{i}/{}", "x".repeat((rng.next() % 1000) as usize))),
+                        partition_key: Some(format!("key-{}", rng.next() % 64)),
+                        explicit_hash_key: None,
+                    })
+                    .collect();
+                let request = PutRecordsInput {
+                    stream_name: Some("forwarded-1".into()),
+                    records: entries.clone(),
+                    ..Default::default()
+                };
+                let mut acknowledged = 0;
+                if let Ok(response) = client.call(&request).await {
+                    let mut acked = writer_shared.acked.lock().unwrap();
+                    for (entry, result) in entries.into_iter().zip(response.records) {
+                        if let Some(sequence) = result.sequence_number {
+                            assert!(acked.insert(sequence.as_u128().unwrap(), entry.data).is_none());
+                            acknowledged += 1;
+                        }
+                    }
+                }
+                if acknowledged > 0 {
+                    writer_shared.acked_at.lock().unwrap().push((Instant::now(), follower));
+                } else {
+                    glommio::timer::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        })
+    });
+    let acked_calls_after = |moment: Instant, count: usize| -> Instant {
+        let start = Instant::now();
+        loop {
+            let acked_at = shared.acked_at.lock().unwrap();
+            let mut after: Vec<Instant> = acked_at.iter().map(|(at, _)| *at).filter(|at| *at > moment).collect();
+            after.sort();
+            if after.len() >= count {
+                return after[count - 1];
+            }
+            drop(acked_at);
+            assert!(start.elapsed() < Duration::from_secs(60), "the writer's follower acknowledged nothing for 60 s");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let started = Instant::now();
+    acked_calls_after(started, 20);
+
+    // Kill the shard's leader (never the writer's node) and restart it, twice while the
+    // writer's node is still a follower.
+    let mut failovers = Vec::new();
+    let mut leader = leader;
+    for _ in 0..2 {
+        if leader == follower {
+            break;
+        }
+        let killed_at = Instant::now();
+        daemons[leader].kill();
+        let acknowledged_at = acked_calls_after(killed_at, 1);
+        failovers.push(acknowledged_at - killed_at);
+        eprintln!(
+            "killed node {} (the leader): the follower's next write acknowledged after {:?}",
+            leader + 1,
+            acknowledged_at - killed_at
+        );
+        restart_member(&mut daemons[leader]);
+        acked_calls_after(Instant::now(), 10);
+        leader = shard_leader(&daemons, stream, &mut probe);
+    }
+    assert!(!failovers.is_empty());
+
+    // HTTP (AWS JSON, as an SDK sends it) through a node that does not lead the shard:
+    // PutRecord is forwarded, GetRecords is served by that node from its applied log.
+    let leader = shard_leader(&daemons, stream, &mut probe);
+    let http_follower = (leader + 2) % NODES;
+    let http = daemons[http_follower].http_addr.to_string();
+    let (http_sequence, http_data) = run_returning(move || async move {
+        let client = HttpClient::connect(&http, Encoding::Json).await.unwrap();
+        let data = Bytes::from_static(b"through a follower's HTTP port");
+        let put = PutRecordInput {
+            stream_name: Some("forwarded-1".into()),
+            data: data.clone(),
+            partition_key: Some("http".into()),
+            ..Default::default()
+        };
+        let start = Instant::now();
+        let sequence = loop {
+            match client.call(&put).await {
+                Ok(output) => break output.sequence_number,
+                Err(error) => assert!(start.elapsed() < Duration::from_secs(60), "PutRecord over HTTP: {error}"),
+            }
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+        };
+        let iterator = GetShardIteratorInput {
+            stream_name: Some("forwarded-1".into()),
+            stream_arn: None,
+            shard_id: "shardId-000000000000".into(),
+            shard_iterator_type: ShardIteratorType::AtSequenceNumber,
+            starting_sequence_number: Some(sequence.clone()),
+            timestamp: None,
+        };
+        // The follower applies the entry a moment after the leader answered.
+        let start = Instant::now();
+        loop {
+            // Until the follower applied the record, its sequence number is past this node's
+            // tip (InvalidArgument) or the page is empty.
+            if let Ok(GetShardIteratorOutput { shard_iterator: Some(iterator), .. }) = client.call(&iterator).await {
+                let page = client
+                    .call(&GetRecordsInput { shard_iterator: iterator, limit: Some(1), ..Default::default() })
+                    .await
+                    .unwrap();
+                if let Some(record) = page.records.first() {
+                    assert_eq!(record.sequence_number, sequence);
+                    assert_eq!(record.data, data);
+                    return (sequence, data);
+                }
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "the follower never served {sequence:?}");
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    eprintln!("PutRecord and GetRecords over HTTP through node {}: {http_sequence:?}", http_follower + 1);
+
+    shared.stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    let mut acked = std::mem::take(&mut *shared.acked.lock().unwrap());
+    acked.insert(http_sequence.as_u128().unwrap(), http_data);
+    let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
+    let (acknowledged, stored) = run_returning(move || async move {
+        let start = Instant::now();
+        loop {
+            let mut all = Vec::new();
+            for endpoint in &endpoints {
+                all.push(read_stream_shard(endpoint, "forwarded-1").await.unwrap_or_default());
+            }
+            let verdicts: Result<(), String> =
+                all.iter().enumerate().try_for_each(|(node, records)| check_node(node + 1, records, &acked));
+            let same = all.windows(2).all(|pair| pair[0] == pair[1]);
+            if verdicts.is_ok() && same {
+                return (acked.len(), all[0].len());
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                let lengths: Vec<usize> = all.iter().map(Vec::len).collect();
+                panic!("after 30 s the nodes still differ ({lengths:?} records): {verdicts:?}, same: {same}");
+            }
+            glommio::timer::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    failovers.sort();
+    eprintln!(
+        "forwarding: {acknowledged} records acknowledged by one follower (and HTTP), {stored} stored on each node; \
+         {} leader kills, failover max {:?}",
+        failovers.len(),
+        failovers.last().unwrap()
+    );
+    for daemon in &mut daemons {
+        daemon.stop();
+    }
 }

@@ -19,7 +19,7 @@ use crate::net::native_auth::{self, ChannelBinding, NativePeer, Opened};
 use crate::net::outbound::Outbound;
 use crate::net::receive::ReceiveBuffer;
 use crate::ops::auth::Caller;
-use crate::ops::dispatch::{execute, Answer};
+use crate::ops::dispatch::{execute, execute_from, Answer, Origin};
 use crate::ops::node::Node;
 use crate::ops::subscriptions::{Events, SubscriptionItem};
 use bytes::{Bytes, BytesMut};
@@ -244,7 +244,8 @@ async fn handle(node: &Rc<Node>, caller: &Caller, frame: Bytes, sink: &Outbound)
         return;
     }
     let Ok(reservation) = sink.reserve(response_bytes_max(&request)).await else { return };
-    let answer = match execute(node, caller, request).instrument(request_span(correlation_id)).await {
+    let origin = Origin::of_native(correlation_id);
+    let answer = match execute_from(node, caller, request, origin).instrument(request_span(correlation_id)).await {
         Ok(Answer::Response(response)) => Ok(response),
         Ok(Answer::Subscription(_)) => Err(KinesisError::internal("only SubscribeToShard answers with events")),
         Err(error) => Err(error),

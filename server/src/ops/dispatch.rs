@@ -8,6 +8,8 @@
 
 use crate::control::streams::{is_internal, INTERNAL_STREAM_PREFIX};
 use crate::ops::auth::{authorize, Caller};
+use crate::ops::cluster::forward;
+pub use crate::ops::cluster::forward::Origin;
 use crate::ops::node::Node;
 use crate::ops::subscriptions::Events;
 use crate::ops::{
@@ -33,10 +35,21 @@ pub enum Answer {
 /// Validates, authorizes and runs `request` for `caller`, on the core that received it, and
 /// records the call in the audit log (if there is one and the caller is authenticated).
 pub async fn execute(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<Answer, KinesisError> {
+    execute_from(node, caller, request, Origin::Client).await
+}
+
+/// [`execute`] for a request of known origin: in cluster mode, one another member forwarded
+/// ([`Origin::Forwarded`]) is never forwarded again.
+pub async fn execute_from(
+    node: &Rc<Node>,
+    caller: &Caller,
+    request: Request,
+    origin: Origin,
+) -> Result<Answer, KinesisError> {
     let operation = request.operation();
     let parameters = audit::parameters(node, caller, &request);
     let observation = observe::begin(node, &request);
-    let answer = checked(node, caller, request).await;
+    let answer = checked(node, caller, request, origin).await;
     let outcome = match &answer {
         Ok(Answer::Response(response)) => Ok(Some(response)),
         Ok(Answer::Subscription(_)) => Ok(None),
@@ -49,13 +62,19 @@ pub async fn execute(node: &Rc<Node>, caller: &Caller, request: Request) -> Resu
     answer
 }
 
-async fn checked(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<Answer, KinesisError> {
+async fn checked(node: &Rc<Node>, caller: &Caller, request: Request, origin: Origin) -> Result<Answer, KinesisError> {
     let identity = node.identity();
     request.validate(identity)?;
     refuse_internal_streams(&request, identity)?;
     authorize(node, caller, &request)?;
     if node.shared.config.cluster.is_some() {
         crate::ops::cluster::check_operation(request.operation())?;
+        // Validated and authorized here; the leader runs it (`ops/cluster/forward.rs`).
+        if origin == Origin::Client {
+            if let Some(leader) = forward::target(node, &request) {
+                return forward::forward(node, leader, request).await.map(Answer::Response);
+            }
+        }
     }
     run(node, caller, request).await
 }

@@ -45,6 +45,9 @@ pub struct Shared {
     /// The delivery streams' figures for `/metrics`, once they run (set by core 0's
     /// delivery-stream readers).
     pub delivery_metrics: std::sync::OnceLock<Arc<dyn crate::metrics::DeliveryMetrics>>,
+    /// In cluster mode, the leader of each Raft group as the cores hosting them last saw it
+    /// (`ops::cluster`); empty on a node alone.
+    pub leaders: crate::runtime::cluster::LeaderTable,
 }
 
 impl Shared {
@@ -66,6 +69,7 @@ impl Shared {
             health: Health::default(),
             started: std::time::Instant::now(),
             delivery_metrics: std::sync::OnceLock::new(),
+            leaders: Default::default(),
         };
         (Arc::new(shared), receivers)
     }

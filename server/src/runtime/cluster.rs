@@ -1,7 +1,10 @@
-//! Cluster membership as configured (`--node-id`, `--peers`): who this node is and where every
-//! member's cores listen for their peers. Without it a node runs alone, as it always did.
+//! Cluster membership as configured (`--node-id`, `--peers`): who this node is, where every
+//! member's cores listen for their peers, and (optionally) where each member serves clients,
+//! so a follower can forward a request to the leader. Without it a node runs alone, as it
+//! always did. Also [`LeaderTable`]: which member leads each group, as this node last saw it.
 
-use std::collections::BTreeMap;
+use arc_swap::ArcSwap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
 /// A replicated node's configuration. Each core `c` of a member listens for the same core of
@@ -11,13 +14,24 @@ use std::net::SocketAddr;
 pub struct ClusterConfig {
     /// This node's id (not 0), one of `members`.
     pub node_id: u64,
-    /// Every member, this node included: its id and its core 0's peer address.
-    pub members: BTreeMap<u64, SocketAddr>,
+    /// Every member, this node included, by id.
+    pub members: BTreeMap<u64, Member>,
+}
+
+/// Where one member listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    /// Its core 0's peer (Raft) address.
+    pub peer: SocketAddr,
+    /// Its native protocol listener (`--listen`), if configured: requests are forwarded there.
+    pub native: Option<SocketAddr>,
+    /// Its HTTP listener (`--http-listen`), if configured: named to clients in errors.
+    pub http: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClusterConfigError {
-    #[error("peer `{0}` is not ID=HOST:PORT")]
+    #[error("peer `{0}` is not ID=HOST:PORT[/native@HOST:PORT][/http@HOST:PORT]")]
     Shape(String),
     #[error("peer id `{0}` is not a number above 0")]
     Id(String),
@@ -25,6 +39,12 @@ pub enum ClusterConfigError {
     Duplicate(u64),
     #[error("peer address `{0}` is not HOST:PORT (an IP address and a port)")]
     Address(String),
+    #[error("peer {id}: `{part}` is not one of raft@, native@, http@ followed by HOST:PORT")]
+    Part { id: u64, part: String },
+    #[error("peer {id}: its {kind} address is given twice")]
+    PartTwice { id: u64, kind: &'static str },
+    #[error("peer {0}: no raft address (the first part, `HOST:PORT` or `raft@HOST:PORT`)")]
+    NoRaftAddress(u64),
     #[error("node id {0} is not one of the peers")]
     NotAMember(u64),
     #[error("a node id needs peers, and peers a node id")]
@@ -34,7 +54,10 @@ pub enum ClusterConfigError {
 }
 
 impl ClusterConfig {
-    /// From `--node-id` and `--peers ID=HOST:PORT,...`; neither given is single-node mode.
+    /// From `--node-id` and `--peers`; neither given is single-node mode. A member is
+    /// `ID=HOST:PORT` (its Raft address, as before client addresses existed), optionally
+    /// followed by `/native@HOST:PORT` and `/http@HOST:PORT` (its client listeners); the Raft
+    /// address may be spelled `raft@HOST:PORT` too.
     pub fn parse(
         node_id: Option<u64>,
         peers: Option<&str>,
@@ -47,15 +70,14 @@ impl ClusterConfig {
         };
         let mut members = BTreeMap::new();
         for member in peers.split(',').map(str::trim).filter(|member| !member.is_empty()) {
-            let (id, address) = member.split_once('=').ok_or_else(|| ClusterConfigError::Shape(member.into()))?;
+            let (id, addresses) = member.split_once('=').ok_or_else(|| ClusterConfigError::Shape(member.into()))?;
             let id: u64 =
                 id.trim().parse().ok().filter(|id| *id > 0).ok_or_else(|| ClusterConfigError::Id(id.into()))?;
-            let address: SocketAddr =
-                address.trim().parse().map_err(|_| ClusterConfigError::Address(address.into()))?;
-            if usize::from(address.port()) + cores > usize::from(u16::MAX) + 1 {
-                return Err(ClusterConfigError::PortRange { port: address.port(), cores });
+            let member = parse_member(id, addresses)?;
+            if usize::from(member.peer.port()) + cores > usize::from(u16::MAX) + 1 {
+                return Err(ClusterConfigError::PortRange { port: member.peer.port(), cores });
             }
-            if members.insert(id, address).is_some() {
+            if members.insert(id, member).is_some() {
                 return Err(ClusterConfigError::Duplicate(id));
             }
         }
@@ -69,8 +91,8 @@ impl ClusterConfig {
     pub fn core_addresses(&self, core: usize) -> BTreeMap<u64, SocketAddr> {
         self.members
             .iter()
-            .map(|(&id, address)| {
-                let mut address = *address;
+            .map(|(&id, member)| {
+                let mut address = member.peer;
                 address.set_port(address.port() + core as u16);
                 (id, address)
             })
@@ -80,6 +102,66 @@ impl ClusterConfig {
     /// Every member's id, this node's included.
     pub fn voters(&self) -> Vec<u64> {
         self.members.keys().copied().collect()
+    }
+}
+
+/// One member's `HOST:PORT[/native@HOST:PORT][/http@HOST:PORT]`.
+fn parse_member(id: u64, addresses: &str) -> Result<Member, ClusterConfigError> {
+    let address = |text: &str| -> Result<SocketAddr, ClusterConfigError> {
+        text.trim().parse().map_err(|_| ClusterConfigError::Address(text.trim().into()))
+    };
+    let (mut peer, mut native, mut http) = (None, None, None);
+    for (position, part) in addresses.split('/').map(str::trim).enumerate() {
+        let (kind, slot, text) = match part.split_once('@') {
+            Some(("raft", text)) => ("raft", &mut peer, text),
+            Some(("native", text)) => ("native", &mut native, text),
+            Some(("http", text)) => ("http", &mut http, text),
+            None if position == 0 => ("raft", &mut peer, part),
+            _ => return Err(ClusterConfigError::Part { id, part: part.into() }),
+        };
+        if slot.replace(address(text)?).is_some() {
+            return Err(ClusterConfigError::PartTwice { id, kind });
+        }
+    }
+    let peer = peer.ok_or(ClusterConfigError::NoRaftAddress(id))?;
+    Ok(Member { peer, native, http })
+}
+
+/// Which member leads each group (by group id: 0 the catalog, else the shard's uid), as the
+/// cores hosting the groups last published it (`ops::cluster`, once per tick). Read by every
+/// core when it decides whether to forward a request, without a lock or a cross-core hop; a
+/// stale answer costs one retriable error, never a wrong write (the leader's Raft group is
+/// what accepts or refuses it).
+#[derive(Default)]
+pub struct LeaderTable {
+    leaders: ArcSwap<HashMap<u64, u64>>,
+}
+
+impl LeaderTable {
+    /// The leader of `group` (`None`: unknown, an election is under way or the group is not
+    /// hosted here).
+    pub fn leader(&self, group: u64) -> Option<u64> {
+        self.leaders.load().get(&group).copied().filter(|&leader| leader != 0)
+    }
+
+    /// Records what a core sees: `(group, leader)` pairs (leader 0: none known). Replaces the
+    /// table only if something changed.
+    pub fn publish(&self, seen: &[(u64, u64)]) {
+        let current = self.leaders.load();
+        if seen.iter().all(|(group, leader)| current.get(group) == Some(leader)) {
+            return;
+        }
+        self.leaders.rcu(|table| {
+            let mut table = HashMap::clone(table);
+            table.extend(seen.iter().copied());
+            table
+        });
+    }
+}
+
+impl std::fmt::Debug for LeaderTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.leaders.load().iter()).finish()
     }
 }
 
@@ -94,7 +176,27 @@ mod tests {
             .unwrap();
         assert_eq!(config.voters(), vec![1, 2, 3]);
         assert_eq!(config.core_addresses(1)[&2], "127.0.0.1:7101".parse().unwrap());
+        assert_eq!(config.members[&1].native, None);
         assert_eq!(ClusterConfig::parse(None, None, 2), Ok(None));
+    }
+
+    #[test]
+    fn client_addresses_parse_in_any_order() {
+        let peers = "1=127.0.0.1:7000/native@127.0.0.1:4568/http@127.0.0.1:4567,\
+                     2=raft@10.0.0.2:7000/http@10.0.0.2:4567, 3=[::1]:7000/native@[::1]:4568";
+        let config = ClusterConfig::parse(Some(1), Some(peers), 1).unwrap().unwrap();
+        let at = |text: &str| Some(text.parse::<SocketAddr>().unwrap());
+        assert_eq!(
+            config.members[&1],
+            Member {
+                peer: "127.0.0.1:7000".parse().unwrap(),
+                native: at("127.0.0.1:4568"),
+                http: at("127.0.0.1:4567")
+            }
+        );
+        assert_eq!(config.members[&2].peer, "10.0.0.2:7000".parse().unwrap());
+        assert_eq!((config.members[&2].native, config.members[&2].http), (None, at("10.0.0.2:4567")));
+        assert_eq!((config.members[&3].native, config.members[&3].http), (at("[::1]:4568"), None));
     }
 
     #[test]
@@ -106,6 +208,34 @@ mod tests {
         check(Some(1), "1:127.0.0.1:7000", ClusterConfigError::Shape("1:127.0.0.1:7000".into()));
         check(Some(1), "1=localhost:7000", ClusterConfigError::Address("localhost:7000".into()));
         check(Some(1), "1=127.0.0.1:65535", ClusterConfigError::PortRange { port: 65535, cores: 2 });
+        check(
+            Some(1),
+            "1=127.0.0.1:7000/grpc@127.0.0.1:1",
+            ClusterConfigError::Part { id: 1, part: "grpc@127.0.0.1:1".into() },
+        );
+        check(
+            Some(1),
+            "1=127.0.0.1:7000/127.0.0.1:7001",
+            ClusterConfigError::Part { id: 1, part: "127.0.0.1:7001".into() },
+        );
+        check(
+            Some(1),
+            "1=127.0.0.1:7000/native@127.0.0.1:1/native@127.0.0.1:2",
+            ClusterConfigError::PartTwice { id: 1, kind: "native" },
+        );
+        check(Some(1), "1=127.0.0.1:7000/raft@127.0.0.1:7001", ClusterConfigError::PartTwice { id: 1, kind: "raft" });
+        check(Some(1), "1=native@127.0.0.1:4568", ClusterConfigError::NoRaftAddress(1));
+        check(Some(1), "1=127.0.0.1:7000/http@nowhere", ClusterConfigError::Address("nowhere".into()));
         assert_eq!(ClusterConfig::parse(Some(1), None, 2), Err(ClusterConfigError::Incomplete));
+    }
+
+    #[test]
+    fn the_leader_table_keeps_what_cores_publish() {
+        let table = LeaderTable::default();
+        assert_eq!(table.leader(0), None);
+        table.publish(&[(0, 2), (7, 0)]);
+        assert_eq!((table.leader(0), table.leader(7)), (Some(2), None));
+        table.publish(&[(7, 3)]);
+        assert_eq!((table.leader(0), table.leader(7)), (Some(2), Some(3)));
     }
 }

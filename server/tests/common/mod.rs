@@ -72,6 +72,33 @@ impl Daemon {
         daemon
     }
 
+    /// Like [`Daemon::start_with`], listening on the given native and HTTP addresses (which a
+    /// test chose beforehand, e.g. to name them in other daemons' flags).
+    pub fn start_on(
+        limits: &'static str,
+        cores: usize,
+        extra_args: &[&str],
+        addr: SocketAddr,
+        http_addr: SocketAddr,
+    ) -> Daemon {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let data_dir = dir.path().join("data");
+        let extra_args = extra_args.iter().map(|arg| arg.to_string()).collect();
+        let mut daemon = Daemon {
+            child: None,
+            addr,
+            http_addr,
+            metrics_addr: addr,
+            data_dir,
+            _dir: Some(dir),
+            limits,
+            cores,
+            extra_args,
+        };
+        daemon.spawn_on(Some((addr, http_addr)));
+        daemon
+    }
+
     /// Starts `sluiced` on two free ports. A free port can be taken by another test between
     /// our probe and the daemon's bind; the daemon then refuses to start (it never shares an
     /// address: `server/src/ownership.rs`), and we retry on new ports.

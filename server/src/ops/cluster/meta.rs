@@ -12,8 +12,8 @@
 //!
 //! Unfinished: only CreateStream and DeleteStream are commands; every other catalog change
 //! (retention, tags, consumers, resharding, encryption, settings) is refused in cluster mode
-//! (`refuse_unreplicated`). Requests are not forwarded to the metadata leader: a follower
-//! names the leader and the client retries there.
+//! (`refuse_unreplicated`). A follower forwards CreateStream and DeleteStream to the metadata
+//! leader (`forward`); a forwarded one that reaches a follower is refused, naming the leader.
 
 use crate::control;
 use crate::ops::catalog;
@@ -51,6 +51,11 @@ fn applied_path(node: &Node) -> PathBuf {
 }
 
 impl MetaGroup {
+    /// The member that leads the catalog as this node knows it (0: none known).
+    pub fn leader(&self) -> u64 {
+        self.host.leader()
+    }
+
     /// Starts the applier on core 0, from the last command applied before a restart.
     pub fn start(core0: &Rc<Node>, host: GroupHost) -> Rc<MetaGroup> {
         let applied = std::fs::read(applied_path(core0))
@@ -157,14 +162,13 @@ pub async fn propose(node: &Rc<Node>, command: MetaCommand) -> Outcome {
         };
         let data = serde_json::to_vec(&command).map_err(|error| KinesisError::internal(error.to_string()))?;
         let appended = group.host.append(data.into()).await.map_err(|error| match error {
-            // Unfinished: forwarding to the metadata leader.
-            AppendError::NotLeader { leader: 0 } => {
-                KinesisError::internal("The catalog has no leader right now (an election is under way); retry")
-            }
-            AppendError::NotLeader { leader } => KinesisError::internal(format!(
-                "This node does not lead the catalog: node {leader} does; send stream changes there \
-                 (forwarding is not implemented yet)"
-            )),
+            // A forwarded request, or forwarding unavailable (see `forward`).
+            AppendError::NotLeader { leader } => KinesisError::internal(match core.member_addresses(leader) {
+                Some(addresses) => {
+                    format!("This node does not lead the catalog: node {leader} ({addresses}) does; retry")
+                }
+                None => "The catalog has no leader right now (an election is under way); retry".to_string(),
+            }),
             other => KinesisError::internal(format!("Replication of the catalog: {other}; retry")),
         })?;
         if !group.applied.wait(appended.index, Duration::from_millis(APPEND_COMMIT_WAIT_MS)).await {

@@ -14,6 +14,9 @@
 //!   the committed entries to its own journal in log order with the leader's arrival time
 //!   (`Journal::append_at`), so sequence numbers and times are identical on every node.
 //! - [`meta`]: CreateStream and DeleteStream as commands of group 0 on core 0.
+//! - [`forward`]: a request whose shard (or the catalog) another member leads goes there, and
+//!   its answer comes back; which member leads what, every core publishes each tick to the
+//!   node's `LeaderTable` ([`publish_leaders`]).
 //! - [`entry`]: the byte layout of a shard's entries; [`applied`]: what a group's applier
 //!   shares with the proposers waiting on it.
 //!
@@ -24,6 +27,7 @@
 
 pub mod applied;
 pub mod entry;
+pub mod forward;
 pub mod meta;
 pub mod records;
 
@@ -100,6 +104,7 @@ pub async fn start(node: &Rc<Node>, config: Arc<ClusterConfig>) -> Result<(), St
         let group = meta::MetaGroup::start(node, host);
         *core.meta.borrow_mut() = Some(group);
     }
+    glommio::spawn_local(publish_leaders(node.clone(), core.clone())).detach();
     tracing::info!(core = node.id, node_id = core.config.node_id, %listen, "replication: this core serves its peers");
     Ok(())
 }
@@ -118,6 +123,22 @@ pub async fn start_missing_groups(node: &Rc<Node>) -> Result<(), StartError> {
         core.groups.borrow_mut().insert(shard.uid, group);
     }
     Ok(())
+}
+
+/// Every tick, publishes the leader of each group this core hosts to the node's leader table,
+/// which every core reads to decide where to forward a request (`forward`). Runs for the
+/// executor's life, like the groups.
+async fn publish_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
+    let mut seen = Vec::new();
+    loop {
+        glommio::timer::sleep(Duration::from_millis(TICK_INTERVAL_MS)).await;
+        seen.clear();
+        seen.extend(core.groups.borrow().iter().map(|(&uid, group)| (uid, group.host.leader())));
+        if let Some(meta) = core.meta() {
+            seen.push((META_GROUP.0, meta.leader()));
+        }
+        node.shared.leaders.publish(&seen);
+    }
 }
 
 impl ClusterCore {
@@ -161,10 +182,20 @@ impl ClusterCore {
         self.meta.borrow().clone()
     }
 
-    /// The address a client reaches `node_id` at, for error messages: its peer address (the
-    /// client ports of other members are not configured here).
-    pub fn peer_address(&self, node_id: u64) -> Option<std::net::SocketAddr> {
-        self.config.members.get(&node_id).copied()
+    /// Where a client reaches member `node_id`, for error messages: its client listeners as
+    /// `--peers` gives them, or its peer address when it gives none.
+    pub fn member_addresses(&self, node_id: u64) -> Option<String> {
+        self.config.members.get(&node_id).map(member_addresses)
+    }
+}
+
+/// A member's client addresses in words, for error messages.
+pub fn member_addresses(member: &crate::runtime::cluster::Member) -> String {
+    match (member.native, member.http) {
+        (None, None) => format!("peer address {}", member.peer),
+        (Some(native), None) => format!("native protocol at {native}"),
+        (None, Some(http)) => format!("HTTP at {http}"),
+        (Some(native), Some(http)) => format!("native protocol at {native}, HTTP at {http}"),
     }
 }
 

@@ -190,14 +190,12 @@ async fn propose(
         return Err(KinesisError::internal("the shard's records of this request exceed one replicated entry"));
     }
     let appended = group.host.append(entry::encode(now_ms, &records)).await.map_err(|error| match error {
-        // Unfinished: forwarding to the leader (both protocols); until then the client retries
-        // on the node this message names.
-        AppendError::NotLeader { leader } => KinesisError::internal(match core.peer_address(leader) {
-            Some(address) => format!(
-                "This node does not lead shard uid {}: node {leader} (peer address {address}) does; \
-                 send writes for it there (forwarding is not implemented yet)",
-                group.uid
-            ),
+        // A forwarded request, or forwarding unavailable (see `forward`): the client retries,
+        // on this node or the one named.
+        AppendError::NotLeader { leader } => KinesisError::internal(match core.member_addresses(leader) {
+            Some(addresses) => {
+                format!("This node does not lead shard uid {}: node {leader} ({addresses}) does; retry", group.uid)
+            }
             None => format!("Shard uid {} has no leader right now (an election is under way); retry", group.uid),
         }),
         other => KinesisError::internal(format!("Replication of shard uid {}: {other}; retry", group.uid)),

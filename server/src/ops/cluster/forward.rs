@@ -1,0 +1,308 @@
+//! Forwarding: a node that does not lead the shard a write goes to (or the catalog, for
+//! CreateStream and DeleteStream) sends the request to the member that does and relays its
+//! answer, so clients need one address (issue 13).
+//!
+//! Where: in the one dispatch (`ops::dispatch`), after the request was validated and its
+//! caller authorized here, and before it runs. Whichever protocol it came by, the request goes
+//! on as a model `Request` over the native protocol to the leader's `--listen` port (given in
+//! `--peers` as `/native@HOST:PORT`), and the leader's model answer (its `Response` or its
+//! error, per record for PutRecords) comes back and is encoded in the client's protocol. So an
+//! HTTP request is checked (SigV4) on the node it reached, whose Host header it was signed for,
+//! and is not re-signed; forwarding the HTTP bytes to the leader's HTTP port instead would need
+//! a second HTTP client in the daemon and would not carry native requests.
+//!
+//! At most once: a forwarded request carries [`FORWARDED_CORRELATION_BIT`] in its correlation
+//! id, and a request so marked is never forwarded again: at a node that does not lead (any
+//! more) it gets the same retriable InternalFailure a node without forwarding answers, naming
+//! the leader. Clients number their requests from 1, far below the bit; a client that sets it
+//! only turns forwarding off for its request.
+//!
+//! Which leader: from the node's [`LeaderTable`](crate::runtime::cluster::LeaderTable), which
+//! every core refreshes each Raft tick from the groups it hosts; no cross-core hop and no lock
+//! to decide. A stale entry costs one retriable error (the request reaches a node that does not
+//! lead and is refused there), never a wrong write: Raft decides, not the table.
+//!
+//! Bounded: per core and member at most [`FORWARDS_IN_FLIGHT_PER_PEER_MAX`] requests (each on
+//! a connection of its own from a pool), connecting within [`FORWARD_CONNECT_TIMEOUT_MS`] and
+//! answered within [`FORWARD_ANSWER_WAIT_MS`]; past either, or when the connection fails, the
+//! client gets a retriable InternalFailure (the write may still have been stored: as with any
+//! timeout, Kinesis' at-least-once contract). A connection is kept for the next request only
+//! after a whole answer was read from it.
+//!
+//! Reads are not forwarded: a node serves GetRecords, GetShardIterator, Describe* and List*
+//! from its own applied log and catalog (`docs/replication.md`).
+//!
+//! Unfinished: with `--credentials` or TLS nothing is forwarded (the follower answers the
+//! retriable error naming the leader's addresses): the leader would have to trust the
+//! follower's authentication, which needs the members to authenticate each other first (the
+//! peer network has no authentication yet either). A PutRecords whose records go to shards led
+//! by different members is forwarded whole to the member leading most of them; its records
+//! for the other shards fail with the retriable per-record error (splitting it by leader is to
+//! do); so are the records of an AUTO-distribution stream, which is served where it arrives.
+
+use crate::limits::{FORWARDS_IN_FLIGHT_PER_PEER_MAX, FORWARD_ANSWER_WAIT_MS, FORWARD_CONNECT_TIMEOUT_MS};
+use crate::ops::cluster::META_GROUP;
+use crate::ops::node::Node;
+use crate::runtime::routes::StreamRoute;
+use bytes::{Bytes, BytesMut};
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use glommio::sync::Semaphore;
+use sluice_engine::catalog::RecordDistribution;
+use sluice_engine::routing::HashKey;
+use sluice_model::{KinesisError, Request, Response};
+use sluice_protocol::flatbuffers::FlatBufferBuilder;
+use sluice_protocol::native::{self, ResponseMessage};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Set in the correlation id of a request one member forwards to another: never forwarded
+/// again.
+pub const FORWARDED_CORRELATION_BIT: u64 = 1 << 63;
+
+/// Bytes read from a forwarding connection at a time: answers to writes are small.
+const READ_CHUNK_BYTES: usize = 16 << 10;
+
+/// A builder's starting capacity for a forwarded request besides its records' bytes.
+const REQUEST_BUILDER_BYTES_INITIAL: usize = 1024;
+
+/// Where a request came from, as far as forwarding cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A client: forwarded to the leader if this node does not lead.
+    Client,
+    /// Another member forwarded it: served here or refused, never forwarded again.
+    Forwarded,
+}
+
+impl Origin {
+    /// The origin of a native request with this correlation id.
+    pub fn of_native(correlation_id: u64) -> Origin {
+        if correlation_id & FORWARDED_CORRELATION_BIT != 0 {
+            Origin::Forwarded
+        } else {
+            Origin::Client
+        }
+    }
+}
+
+/// Whether this node forwards at all: in cluster mode, and (until the members authenticate
+/// each other) only without credentials and TLS.
+fn enabled(node: &Node) -> bool {
+    let security = &node.shared.config.security;
+    node.shared.config.cluster.is_some() && security.credentials.is_none() && security.native_tls.is_none()
+}
+
+/// The member `request` goes to, if it is not this node and can be reached: the leader of the
+/// catalog for CreateStream and DeleteStream, of the shard (of most records) for PutRecord(s).
+/// `None`: serve it here (this node leads, the leader is unknown, or the request is a read).
+pub fn target(node: &Node, request: &Request) -> Option<u64> {
+    if !enabled(node) {
+        return None;
+    }
+    let cluster = node.shared.config.cluster.as_ref()?;
+    let leaders = &node.shared.leaders;
+    let leader = match request {
+        Request::CreateStream(_) | Request::DeleteStream(_) => leaders.leader(META_GROUP.0)?,
+        Request::PutRecord(input) => {
+            let route = route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
+            if route.meta.distribution == RecordDistribution::Auto {
+                return None;
+            }
+            let key = match &input.explicit_hash_key {
+                Some(key) => HashKey(key.0),
+                None => HashKey::from_partition_key(input.partition_key.as_deref().unwrap_or_default()),
+            };
+            leaders.leader(route.shard_for(key)?.uid)?
+        }
+        Request::PutRecords(input) => {
+            let route = route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
+            if route.meta.distribution == RecordDistribution::Auto {
+                return None;
+            }
+            // Records per leader; the first to reach a majority of the request, or the most.
+            let mut counts: Vec<(u64, usize)> = Vec::new();
+            for entry in &input.records {
+                let key = match &entry.explicit_hash_key {
+                    Some(key) => HashKey(key.0),
+                    None => HashKey::from_partition_key(entry.partition_key.as_deref().unwrap_or_default()),
+                };
+                let Some(leader) = route.shard_for(key).and_then(|shard| leaders.leader(shard.uid)) else {
+                    continue;
+                };
+                match counts.iter_mut().find(|(known, _)| *known == leader) {
+                    Some((_, count)) => *count += 1,
+                    None => counts.push((leader, 1)),
+                }
+            }
+            counts.into_iter().max_by_key(|&(_, count)| count)?.0
+        }
+        _ => return None,
+    };
+    let reachable = cluster.members.get(&leader).is_some_and(|member| member.native.is_some());
+    (leader != cluster.node_id && reachable).then_some(leader)
+}
+
+/// The stream a write names, from the routes (`None`: the request itself will say what is wrong).
+fn route(node: &Node, name: Option<&str>, arn: Option<&sluice_model::StreamArn>) -> Option<Arc<StreamRoute>> {
+    let name = node.identity().resolve_stream(name, arn).ok()?;
+    node.routes().streams.get(name).cloned()
+}
+
+/// Sends `request` to member `leader` and returns its answer, or a retriable InternalFailure
+/// saying why there is none.
+pub async fn forward(node: &Node, leader: u64, request: Request) -> Result<Response, KinesisError> {
+    let address = node
+        .shared
+        .config
+        .cluster
+        .as_ref()
+        .and_then(|cluster| cluster.members.get(&leader))
+        .and_then(|member| member.native)
+        .ok_or_else(|| KinesisError::internal(format!("node {leader} has no native address to forward to; retry")))?;
+    let operation = request.operation().name();
+    let pool = pool(leader, address);
+    let correlation_id = next_correlation_id();
+    let mut builder = FlatBufferBuilder::with_capacity(REQUEST_BUILDER_BYTES_INITIAL + payload_bytes(&request));
+    let frame = native::encode_request(&mut builder, correlation_id, &request)
+        .map_err(|error| KinesisError::internal(format!("{operation} could not be forwarded: {error}")))?;
+    let exchanged = future::or(async { Some(pool.exchange(frame, correlation_id).await) }, async {
+        glommio::timer::sleep(Duration::from_millis(FORWARD_ANSWER_WAIT_MS)).await;
+        None
+    })
+    .await;
+    let failure = match exchanged {
+        Some(Ok(ResponseMessage::Response(response))) => return Ok(response),
+        Some(Ok(ResponseMessage::Error(error))) => return Err(error),
+        Some(Ok(_)) => "it answered with a subscription's event".to_string(),
+        Some(Err(why)) => why,
+        None => format!("no answer within {FORWARD_ANSWER_WAIT_MS} ms"),
+    };
+    tracing::debug!(leader, %address, operation, %failure, "forwarding failed");
+    Err(KinesisError::internal(format!(
+        "This node forwarded {operation} to node {leader} ({address}), which leads it as far as this node \
+         knows, and got no answer: {failure}. A write may or may not have been stored; retry"
+    )))
+}
+
+/// The bytes of records a request carries (the builder's capacity, to avoid regrowing it).
+fn payload_bytes(request: &Request) -> usize {
+    match request {
+        Request::PutRecord(input) => input.data.len() + input.partition_key.as_ref().map_or(0, String::len),
+        Request::PutRecords(input) => input
+            .records
+            .iter()
+            .map(|entry| entry.data.len() + entry.partition_key.as_ref().map_or(0, String::len) + 64)
+            .sum(),
+        _ => 0,
+    }
+}
+
+thread_local! {
+    /// This core's connections to each member it forwards to.
+    static POOLS: RefCell<HashMap<u64, Rc<PeerPool>>> = RefCell::new(HashMap::new());
+    static NEXT_CORRELATION_ID: Cell<u64> = const { Cell::new(1) };
+}
+
+fn next_correlation_id() -> u64 {
+    NEXT_CORRELATION_ID.with(|next| {
+        let id = next.get();
+        next.set(id.wrapping_add(1) & !FORWARDED_CORRELATION_BIT);
+        id | FORWARDED_CORRELATION_BIT
+    })
+}
+
+fn pool(leader: u64, address: SocketAddr) -> Rc<PeerPool> {
+    POOLS.with(|pools| {
+        pools
+            .borrow_mut()
+            .entry(leader)
+            .or_insert_with(|| {
+                Rc::new(PeerPool {
+                    address,
+                    idle: RefCell::new(Vec::new()),
+                    turns: Semaphore::new(FORWARDS_IN_FLIGHT_PER_PEER_MAX as u64),
+                })
+            })
+            .clone()
+    })
+}
+
+/// One core's connections to one member: idle ones kept for reuse, and a turn per request in
+/// flight.
+struct PeerPool {
+    address: SocketAddr,
+    idle: RefCell<Vec<Connection>>,
+    turns: Semaphore,
+}
+
+struct Connection {
+    stream: TcpStream,
+    /// Bytes read past the last answer (none, on a connection used one request at a time).
+    buffer: BytesMut,
+}
+
+impl PeerPool {
+    /// Sends one request frame and reads its answer, on an idle connection or a new one.
+    async fn exchange(&self, frame: &[u8], correlation_id: u64) -> Result<ResponseMessage, String> {
+        let _turn = self.turns.acquire_permit(1).await.map_err(|error| error.to_string())?;
+        let idle = self.idle.borrow_mut().pop();
+        let mut connection = match idle {
+            Some(connection) => connection,
+            None => {
+                let timeout = Duration::from_millis(FORWARD_CONNECT_TIMEOUT_MS);
+                let stream = TcpStream::connect_timeout(self.address, timeout)
+                    .await
+                    .map_err(|error| format!("connect: {error}"))?;
+                let _ = stream.set_nodelay(true);
+                Connection { stream, buffer: BytesMut::new() }
+            }
+        };
+        connection.stream.write_all(frame).await.map_err(|error| format!("send: {error}"))?;
+        let answer = connection.read_frame().await?;
+        let decoded = native::decode_response(&answer)
+            .map_err(|error| format!("its answer does not decode: {error}"))?
+            .ok_or("its answer is not a whole frame")?;
+        if decoded.correlation_id != correlation_id {
+            // Correlation id 0 is the server refusing the connection (e.g. a bad frame).
+            return Err(match decoded.message {
+                Ok(ResponseMessage::Error(error)) => format!("it refused the connection: {}", error.message),
+                _ => format!("it answered correlation id {} to {correlation_id}", decoded.correlation_id),
+            });
+        }
+        let message = decoded.message.map_err(|error| format!("its answer does not decode: {error}"))?;
+        if connection.buffer.is_empty() {
+            self.idle.borrow_mut().push(connection);
+        }
+        Ok(message)
+    }
+}
+
+impl Connection {
+    /// The next whole frame; an error if the connection ends first or the frame is too large
+    /// (`frame_len` checks the prefix against `FRAME_BYTES_MAX` before anything is reserved).
+    async fn read_frame(&mut self) -> Result<Bytes, String> {
+        let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+        loop {
+            let wanted = match sluice_protocol::frame_len(&self.buffer) {
+                Ok(Some(len)) if self.buffer.len() >= len => return Ok(self.buffer.split_to(len).freeze()),
+                Ok(Some(len)) => len - self.buffer.len(),
+                // The prefix is not in yet: the answer is one frame, nothing follows it.
+                Ok(None) => READ_CHUNK_BYTES,
+                Err(error) => return Err(format!("its answer's frame is refused: {error}")),
+            };
+            // No more than the frame still needs.
+            let room = wanted.min(chunk.len());
+            let read = self.stream.read(&mut chunk[..room]).await;
+            match read {
+                Ok(0) => return Err("it closed the connection".to_string()),
+                Ok(read) => self.buffer.extend_from_slice(&chunk[..read]),
+                Err(error) => return Err(format!("receive: {error}")),
+            }
+        }
+    }
+}
