@@ -470,7 +470,10 @@ pub enum Call {
     /// A queue operation (`crate::cli::queues`), sent over HTTP.
     Queue(Request),
     /// A Firehose operation (`crate::cli::firehose`): its name and JSON body, sent over HTTP.
-    Firehose { operation: &'static str, body: serde_json::Value },
+    Firehose {
+        operation: &'static str,
+        body: serde_json::Value,
+    },
 }
 
 impl Call {

@@ -201,7 +201,8 @@ fn text(parameter: &'static str, value: &str) -> Result<String, ParamError> {
 
 /// A JSON parameter (inline or `file://PATH`).
 fn json_param(parameter: &'static str, value: &str) -> Result<Value, ParamError> {
-    serde_json::from_str(text(parameter, value)?.trim()).map_err(|problem| error(parameter, format!("Invalid JSON: {problem}")))
+    serde_json::from_str(text(parameter, value)?.trim())
+        .map_err(|problem| error(parameter, format!("Invalid JSON: {problem}")))
 }
 
 /// A JSON structure parameter, or the AWS CLI's shorthand `Member=value,Member=value` (values
@@ -243,7 +244,9 @@ fn tags_param(values: &[String]) -> Result<Value, ParamError> {
         .iter()
         .map(|value| {
             let tag = structure_param(PARAMETER, value)?;
-            if tag.get("Key").is_none() || tag.as_object().is_some_and(|tag| tag.keys().any(|k| k != "Key" && k != "Value")) {
+            if tag.get("Key").is_none()
+                || tag.as_object().is_some_and(|tag| tag.keys().any(|k| k != "Key" && k != "Value"))
+            {
                 return Err(error(PARAMETER, format!("Expected Key=…[,Value=…], found {value:?}")));
             }
             Ok(tag)
@@ -297,7 +300,11 @@ impl FirehoseCommand {
                         "--kinesis-stream-source-configuration",
                         &args.kinesis_stream_source_configuration,
                     ),
-                    ("S3DestinationConfiguration", "--s3-destination-configuration", &args.s3_destination_configuration),
+                    (
+                        "S3DestinationConfiguration",
+                        "--s3-destination-configuration",
+                        &args.s3_destination_configuration,
+                    ),
                     (
                         "ExtendedS3DestinationConfiguration",
                         "--extended-s3-destination-configuration",
@@ -378,7 +385,11 @@ impl FirehoseCommand {
                 body.insert("DestinationId".into(), json!(args.destination_id));
                 for (member, parameter, value) in [
                     ("S3DestinationUpdate", "--s3-destination-update", &args.s3_destination_update),
-                    ("ExtendedS3DestinationUpdate", "--extended-s3-destination-update", &args.extended_s3_destination_update),
+                    (
+                        "ExtendedS3DestinationUpdate",
+                        "--extended-s3-destination-update",
+                        &args.extended_s3_destination_update,
+                    ),
                     (
                         "HttpEndpointDestinationUpdate",
                         "--http-endpoint-destination-update",
@@ -436,7 +447,8 @@ impl FirehoseCommand {
 /// the type possibly prefixed `namespace#`); anything else is reported as it came.
 pub fn error_of(status: u16, body: &[u8]) -> (String, String) {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let field = |name: &str| parsed.as_ref().and_then(|value| value.get(name)).and_then(Value::as_str).map(str::to_owned);
+    let field =
+        |name: &str| parsed.as_ref().and_then(|value| value.get(name)).and_then(Value::as_str).map(str::to_owned);
     match field("__type") {
         Some(kind) => {
             let kind = kind.rsplit_once('#').map_or(kind.as_str(), |(_, name)| name).to_owned();
@@ -480,12 +492,19 @@ mod tests {
             json!({"DeliveryStreamName": "d", "ExtendedS3DestinationConfiguration": {"RoleARN": "r", "BucketARN": "arn:aws:s3:::b"},
                    "Tags": [{"Key": "team", "Value": "web"}, {"Key": "env"}]})
         );
-        let (_, body) =
-            call(&["firehose", "tag-delivery-stream", "--delivery-stream-name", "d", "--tags", r#"[{"Key": "a", "Value": "b"}]"#])
-                .unwrap();
+        let (_, body) = call(&[
+            "firehose",
+            "tag-delivery-stream",
+            "--delivery-stream-name",
+            "d",
+            "--tags",
+            r#"[{"Key": "a", "Value": "b"}]"#,
+        ])
+        .unwrap();
         assert_eq!(body["Tags"], json!([{"Key": "a", "Value": "b"}]));
         let (operation, body) =
-            call(&["firehose", "untag-delivery-stream", "--delivery-stream-name", "d", "--tag-keys", "a", "b"]).unwrap();
+            call(&["firehose", "untag-delivery-stream", "--delivery-stream-name", "d", "--tag-keys", "a", "b"])
+                .unwrap();
         assert_eq!((operation, body["TagKeys"].clone()), ("UntagDeliveryStream", json!(["a", "b"])));
         let (_, body) = call(&[
             "firehose",
@@ -500,7 +519,8 @@ mod tests {
             body["DeliveryStreamEncryptionConfigurationInput"],
             json!({"KeyType": "CUSTOMER_MANAGED_CMK", "KeyARN": "arn:aws:kms:us-east-1:000000000000:key/k"})
         );
-        let (_, body) = call(&["firehose", "put-record", "--delivery-stream-name", "d", "--record", "Data=aGk="]).unwrap();
+        let (_, body) =
+            call(&["firehose", "put-record", "--delivery-stream-name", "d", "--record", "Data=aGk="]).unwrap();
         assert_eq!(body["Record"], json!({"Data": "aGk="}));
         let (_, body) = call(&["firehose", "list-delivery-streams", "--limit", "3"]).unwrap();
         assert_eq!(body, json!({"Limit": 3}));
@@ -509,18 +529,38 @@ mod tests {
     #[test]
     fn bad_parameters_are_refused_before_sending() {
         let refused = |args: &[&str]| call(args).unwrap_err().parameter;
-        assert_eq!(refused(&["firehose", "put-record", "--delivery-stream-name", "d", "--record", "Data=!!"]), "--record");
+        assert_eq!(
+            refused(&["firehose", "put-record", "--delivery-stream-name", "d", "--record", "Data=!!"]),
+            "--record"
+        );
         assert_eq!(
             refused(&["firehose", "put-record-batch", "--delivery-stream-name", "d", "--records", r#"[{"Data": 1}]"#]),
             "--records"
         );
         assert_eq!(
-            refused(&["firehose", "put-record-batch", "--delivery-stream-name", "d", "--records", "file:///nonexistent/x"]),
+            refused(&[
+                "firehose",
+                "put-record-batch",
+                "--delivery-stream-name",
+                "d",
+                "--records",
+                "file:///nonexistent/x"
+            ]),
             "--records"
         );
-        assert_eq!(refused(&["firehose", "tag-delivery-stream", "--delivery-stream-name", "d", "--tags", "Value=x"]), "--tags");
         assert_eq!(
-            refused(&["firehose", "create-delivery-stream", "--delivery-stream-name", "d", "--s3-destination-configuration", "{"]),
+            refused(&["firehose", "tag-delivery-stream", "--delivery-stream-name", "d", "--tags", "Value=x"]),
+            "--tags"
+        );
+        assert_eq!(
+            refused(&[
+                "firehose",
+                "create-delivery-stream",
+                "--delivery-stream-name",
+                "d",
+                "--s3-destination-configuration",
+                "{"
+            ]),
             "--s3-destination-configuration"
         );
     }

@@ -42,7 +42,6 @@ use crate::ops::{records, streams};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sluice_engine::catalog::write_atomic;
-use sluice_security::kms::AWS_MANAGED_ALIAS;
 use sluice_engine::catalog::StreamEncryption;
 use sluice_firehose::config::{CreateDeliveryStreamInput, Tag};
 use sluice_firehose::plan::{DeliveryPlan, EngineOptions, Environment};
@@ -53,6 +52,7 @@ use sluice_model::{
     CreateStreamInput, DeleteStreamInput, ErrorKind, GetRecordsInput, GetShardIteratorInput, Identity, PutRecordsInput,
     PutRecordsRequestEntry, SequenceNumber, ShardId, ShardIteratorType, Timestamp,
 };
+use sluice_security::kms::AWS_MANAGED_ALIAS;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -607,17 +607,18 @@ impl Firehose {
         let running = registry.running.get(name).ok_or_else(|| FirehoseError::not_found(&self.identity, name))?;
         let mut definition = running.definition.clone();
         edit(&mut definition)?;
-        let all: Vec<&Definition> = registry
-            .running
-            .values()
-            .map(|running| {
-                if running.definition.input.delivery_stream_name == name {
-                    &definition
-                } else {
-                    &running.definition
-                }
-            })
-            .collect();
+        let all: Vec<&Definition> =
+            registry
+                .running
+                .values()
+                .map(|running| {
+                    if running.definition.input.delivery_stream_name == name {
+                        &definition
+                    } else {
+                        &running.definition
+                    }
+                })
+                .collect();
         self.persist_all(&all)?;
         registry.running.get_mut(name).expect("looked up under this lock").definition = definition;
         Ok(())
@@ -628,13 +629,8 @@ impl Firehose {
     /// LimitExceededException and changes nothing. Persisted with the definition.
     pub fn tag(&self, name: &str, tags: Vec<(String, Option<String>)>) -> Result<(), FirehoseError> {
         self.edit_definition(name, |definition| {
-            let mut all: BTreeMap<String, Option<String>> = definition
-                .input
-                .tags
-                .iter()
-                .flatten()
-                .map(|tag| (tag.key.clone(), tag.value.clone()))
-                .collect();
+            let mut all: BTreeMap<String, Option<String>> =
+                definition.input.tags.iter().flatten().map(|tag| (tag.key.clone(), tag.value.clone())).collect();
             all.extend(tags);
             if all.len() > FIREHOSE_TAGS_MAX {
                 return Err(FirehoseError::new(

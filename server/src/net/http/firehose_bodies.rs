@@ -312,7 +312,8 @@ const TAG_VALUE_PATTERN: &str = r"^[\p{L}\p{Z}\p{N}_.:\/=+\-@%]*$";
 fn is_tag_char(c: char) -> bool {
     let separator = matches!(
         c,
-        ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
+        ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
     );
     c.is_alphabetic() || c.is_numeric() || separator || "_.:/=+-@%".contains(c)
 }
@@ -329,7 +330,11 @@ fn check_tag_key(key: &str, member: &str) -> Result<(), BodyError> {
         ));
     }
     if key.starts_with("aws:") || !key.chars().all(is_tag_char) {
-        return Err(violation(key, member, &format!("Member must satisfy regular expression pattern: {TAG_KEY_PATTERN}")));
+        return Err(violation(
+            key,
+            member,
+            &format!("Member must satisfy regular expression pattern: {TAG_KEY_PATTERN}"),
+        ));
     }
     Ok(())
 }
@@ -344,7 +349,11 @@ fn check_tag_value(value: &str, member: &str) -> Result<(), BodyError> {
         ));
     }
     if !value.chars().all(is_tag_char) {
-        return Err(violation(value, member, &format!("Member must satisfy regular expression pattern: {TAG_VALUE_PATTERN}")));
+        return Err(violation(
+            value,
+            member,
+            &format!("Member must satisfy regular expression pattern: {TAG_VALUE_PATTERN}"),
+        ));
     }
     Ok(())
 }
@@ -355,7 +364,9 @@ fn check_tag_count(count: usize, member: &str) -> Result<(), BodyError> {
         return Err(violation(
             &format!("{count} items"),
             member,
-            &format!("Member must have length less than or equal to {FIREHOSE_TAGS_MAX} and greater than or equal to 1"),
+            &format!(
+                "Member must have length less than or equal to {FIREHOSE_TAGS_MAX} and greater than or equal to 1"
+            ),
         ));
     }
     Ok(())
@@ -441,13 +452,13 @@ pub fn list_tags(body: &[u8]) -> Result<ListTagsRequest, BodyError> {
     let limit = match input.limit {
         None => FIREHOSE_LIST_TAGS_MAX,
         Some(limit) if (1..=FIREHOSE_LIST_TAGS_MAX as i64).contains(&limit) => limit as usize,
-        Some(limit) => {
-            return Err(violation(
-                &limit.to_string(),
-                "limit",
-                &format!("Member must have value less than or equal to {FIREHOSE_LIST_TAGS_MAX} and greater than or equal to 1"),
-            ))
-        }
+        Some(limit) => return Err(violation(
+            &limit.to_string(),
+            "limit",
+            &format!(
+                "Member must have value less than or equal to {FIREHOSE_LIST_TAGS_MAX} and greater than or equal to 1"
+            ),
+        )),
     };
     Ok(ListTagsRequest {
         delivery_stream_name: input.delivery_stream_name,
@@ -634,19 +645,31 @@ mod tests {
 
     #[test]
     fn tag_bodies_keep_the_models_bounds() {
-        let tag = tag_delivery_stream(br#"{"DeliveryStreamName": "s", "Tags": [{"Key": "team x:/=+-@%_.", "Value": "web"}, {"Key": "k"}]}"#)
-            .unwrap();
+        let tag = tag_delivery_stream(
+            br#"{"DeliveryStreamName": "s", "Tags": [{"Key": "team x:/=+-@%_.", "Value": "web"}, {"Key": "k"}]}"#,
+        )
+        .unwrap();
         assert_eq!(tag.tags, vec![("team x:/=+-@%_.".to_string(), Some("web".to_string())), ("k".to_string(), None)]);
         let refused = |body: &[u8]| tag_delivery_stream(body).unwrap_err();
         assert_eq!(refused(br#"{"DeliveryStreamName": "s", "Tags": []}"#).exception, "ValidationException");
         assert_eq!(refused(br#"{"DeliveryStreamName": "s"}"#).exception, "ValidationException");
         let reserved = refused(br#"{"DeliveryStreamName": "s", "Tags": [{"Key": "aws:x"}]}"#);
         assert!(reserved.message.contains("'tags.1.member.key'"), "{}", reserved.message);
-        assert_eq!(refused(br#"{"DeliveryStreamName": "s", "Tags": [{"Key": "a\nb"}]}"#).exception, "ValidationException");
-        assert_eq!(refused(br#"{"DeliveryStreamName": "s", "Tags": [{"Key": "k", "Value": "a*b"}]}"#).exception, "ValidationException");
+        assert_eq!(
+            refused(br#"{"DeliveryStreamName": "s", "Tags": [{"Key": "a\nb"}]}"#).exception,
+            "ValidationException"
+        );
+        assert_eq!(
+            refused(br#"{"DeliveryStreamName": "s", "Tags": [{"Key": "k", "Value": "a*b"}]}"#).exception,
+            "ValidationException"
+        );
         let long_key = format!(r#"{{"DeliveryStreamName": "s", "Tags": [{{"Key": "{}"}}]}}"#, "é".repeat(129));
         assert_eq!(refused(long_key.as_bytes()).exception, "ValidationException");
-        let max_key = format!(r#"{{"DeliveryStreamName": "s", "Tags": [{{"Key": "{}", "Value": "{}"}}]}}"#, "é".repeat(128), "v".repeat(256));
+        let max_key = format!(
+            r#"{{"DeliveryStreamName": "s", "Tags": [{{"Key": "{}", "Value": "{}"}}]}}"#,
+            "é".repeat(128),
+            "v".repeat(256)
+        );
         assert!(tag_delivery_stream(max_key.as_bytes()).is_ok());
         let many: Vec<String> = (0..51).map(|i| format!(r#"{{"Key": "k{i}"}}"#)).collect();
         let many = format!(r#"{{"DeliveryStreamName": "s", "Tags": [{}]}}"#, many.join(","));
@@ -658,8 +681,14 @@ mod tests {
         assert!(untag_delivery_stream(br#"{"DeliveryStreamName": "s", "TagKeys": [""]}"#).is_err());
 
         assert_eq!(list_tags(br#"{"DeliveryStreamName": "s"}"#).unwrap().limit, FIREHOSE_LIST_TAGS_MAX);
-        assert_eq!(list_tags(br#"{"DeliveryStreamName": "s", "Limit": 51}"#).unwrap_err().exception, "ValidationException");
-        assert_eq!(list_tags(br#"{"DeliveryStreamName": "s", "Limit": 0}"#).unwrap_err().exception, "ValidationException");
+        assert_eq!(
+            list_tags(br#"{"DeliveryStreamName": "s", "Limit": 51}"#).unwrap_err().exception,
+            "ValidationException"
+        );
+        assert_eq!(
+            list_tags(br#"{"DeliveryStreamName": "s", "Limit": 0}"#).unwrap_err().exception,
+            "ValidationException"
+        );
         let page = list_tags(br#"{"DeliveryStreamName": "s", "Limit": 2, "ExclusiveStartTagKey": "a"}"#).unwrap();
         assert_eq!((page.limit, page.exclusive_start_tag_key.as_deref()), (2, Some("a")));
     }
@@ -676,13 +705,12 @@ mod tests {
         assert_eq!((start.key_type, start.key_arn.as_deref()), (KeyType::CustomerManagedCmk, Some(arn)));
         let refused = |body: &str| start_encryption(body.as_bytes()).unwrap_err().exception;
         assert_eq!(
-            refused(r#"{"DeliveryStreamName": "s", "DeliveryStreamEncryptionConfigurationInput": {"KeyType": "CUSTOMER_MANAGED_CMK"}}"#),
+            refused(
+                r#"{"DeliveryStreamName": "s", "DeliveryStreamEncryptionConfigurationInput": {"KeyType": "CUSTOMER_MANAGED_CMK"}}"#
+            ),
             "InvalidArgumentException"
         );
-        assert_eq!(
-            refused(&body.replace("CUSTOMER_MANAGED_CMK", "AWS_OWNED_CMK")),
-            "InvalidArgumentException"
-        );
+        assert_eq!(refused(&body.replace("CUSTOMER_MANAGED_CMK", "AWS_OWNED_CMK")), "InvalidArgumentException");
         assert_eq!(refused(&body.replace("CUSTOMER_MANAGED_CMK", "OTHER")), "ValidationException");
         assert_eq!(refused(&body.replace(":key/", ":nokey/")), "ValidationException");
         assert_eq!(
