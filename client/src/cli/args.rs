@@ -537,7 +537,7 @@ impl Call {
             Self::ListStreamConsumers(_) => "ListStreamConsumers",
             Self::SubscribeToShard { .. } => "SubscribeToShard",
             Self::Application(request) | Self::Queue(request) => request.operation().name(),
-            Self::Firehose { operation, .. } => *operation,
+            Self::Firehose { operation, .. } => operation,
         }
     }
 }
