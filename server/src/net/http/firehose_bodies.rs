@@ -452,13 +452,15 @@ pub fn list_tags(body: &[u8]) -> Result<ListTagsRequest, BodyError> {
     let limit = match input.limit {
         None => FIREHOSE_LIST_TAGS_MAX,
         Some(limit) if (1..=FIREHOSE_LIST_TAGS_MAX as i64).contains(&limit) => limit as usize,
-        Some(limit) => return Err(violation(
-            &limit.to_string(),
-            "limit",
-            &format!(
+        Some(limit) => {
+            return Err(violation(
+                &limit.to_string(),
+                "limit",
+                &format!(
                 "Member must have value less than or equal to {FIREHOSE_LIST_TAGS_MAX} and greater than or equal to 1"
             ),
-        )),
+            ))
+        }
     };
     Ok(ListTagsRequest {
         delivery_stream_name: input.delivery_stream_name,
