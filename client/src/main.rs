@@ -14,6 +14,7 @@
 
 mod cli {
     pub mod args;
+    pub mod firehose;
     pub mod leases;
     pub mod output;
     pub mod pipe;
@@ -73,6 +74,13 @@ fn main() -> ExitCode {
         Err(error) => return fail(&format!("cannot start the I/O executor: {error}")),
     };
     let operation = call.operation();
+    if let Call::Firehose { operation, body } = call {
+        return match executor.run(firehose(&cli, &options, operation, body)) {
+            Ok(Ok(())) => ExitCode::SUCCESS,
+            Ok(Err((exception, message))) => fail(&output::service_error_message(operation, &exception, &message)),
+            Err(error) => fail(&error.to_string()),
+        };
+    }
     match executor.run(run(&cli, &options, call)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(ClientError::Service(error)) => {
@@ -132,6 +140,28 @@ async fn run(cli: &Cli, options: &ConnectOptions, call: Call) -> Result<(), Clie
         }
     }
     Ok(())
+}
+
+/// A Firehose command: its JSON body to the HTTP port, signed for `firehose` when credentials
+/// are found; the answer printed as the AWS CLI prints it, or the error's exception and message.
+async fn firehose(
+    cli: &Cli,
+    options: &ConnectOptions,
+    operation: &str,
+    body: serde_json::Value,
+) -> Result<Result<(), (String, String)>, ClientError> {
+    let client = sluice_client::aws::HttpClient::connect_with(&cli.http_endpoint, Encoding::Json, options).await?;
+    let target = format!("{}{operation}", sluice_client::aws::FIREHOSE_TARGET_PREFIX);
+    let body = serde_json::to_vec(&body).expect("JSON values serialize");
+    let (status, answer) = client.post(&target, Encoding::Json, body).await?;
+    if status != http::StatusCode::OK {
+        return Ok(Err(cli::firehose::error_of(status.as_u16(), &answer)));
+    }
+    match serde_json::from_slice::<serde_json::Value>(&answer) {
+        Ok(value) => print_answer(&output::pretty_json(&value)),
+        Err(_) => print_answer(&String::from_utf8_lossy(&answer)),
+    }
+    Ok(Ok(()))
 }
 
 /// Prints an answer. Operations whose output has no members print nothing, as the AWS CLI

@@ -20,7 +20,16 @@ mod firehose_bodies;
 mod config;
 
 use firehose_bodies::BodyError;
-use limits::{FIREHOSE_PUT_BATCH_BYTES_MAX, FIREHOSE_PUT_BATCH_RECORDS_MAX, FIREHOSE_RECORD_BYTES_MAX};
+use limits::{
+    FIREHOSE_LIST_TAGS_MAX, FIREHOSE_PUT_BATCH_BYTES_MAX, FIREHOSE_PUT_BATCH_RECORDS_MAX, FIREHOSE_RECORD_BYTES_MAX,
+    FIREHOSE_TAGS_MAX, FIREHOSE_TAG_KEY_CHARS_MAX, FIREHOSE_TAG_VALUE_CHARS_MAX,
+};
+
+/// An accepted tag key keeps the model's bounds: 1–128 characters, never `aws:`.
+fn check_key(key: &str) {
+    assert!((1..=FIREHOSE_TAG_KEY_CHARS_MAX).contains(&key.chars().count()), "{key:?}");
+    assert!(!key.starts_with("aws:"), "{key:?}");
+}
 
 /// Every refusal is one of the exceptions AWS answers a bad body with.
 fn check_refusal(error: &BodyError) {
@@ -32,7 +41,7 @@ fn check_refusal(error: &BodyError) {
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else { return };
-    match selector % 7 {
+    match selector % 11 {
         0 => match firehose_bodies::name(body) {
             Ok(name) => assert!((1..=64).contains(&name.len())),
             Err(error) => check_refusal(&error),
@@ -57,6 +66,35 @@ fuzz_target!(|data: &[u8]| {
         }
         5 => match firehose_bodies::update_destination(body) {
             Ok(update) => assert!((1..=64).contains(&update.delivery_stream_name.len())),
+            Err(error) => check_refusal(&error),
+        },
+        6 => match firehose_bodies::tag_delivery_stream(body) {
+            Ok(request) => {
+                assert!((1..=FIREHOSE_TAGS_MAX).contains(&request.tags.len()));
+                for (key, value) in &request.tags {
+                    check_key(key);
+                    assert!(value.as_ref().is_none_or(|value| value.chars().count() <= FIREHOSE_TAG_VALUE_CHARS_MAX));
+                }
+            }
+            Err(error) => check_refusal(&error),
+        },
+        7 => match firehose_bodies::untag_delivery_stream(body) {
+            Ok((_, keys)) => {
+                assert!((1..=FIREHOSE_TAGS_MAX).contains(&keys.len()));
+                keys.iter().for_each(|key| check_key(key));
+            }
+            Err(error) => check_refusal(&error),
+        },
+        8 => match firehose_bodies::list_tags(body) {
+            Ok(request) => assert!((1..=FIREHOSE_LIST_TAGS_MAX).contains(&request.limit)),
+            Err(error) => check_refusal(&error),
+        },
+        9 => match firehose_bodies::start_encryption(body) {
+            Ok(request) => assert_eq!(
+                request.key_arn.is_some(),
+                request.key_type == firehose_bodies::KeyType::CustomerManagedCmk,
+                "a customer managed key comes with its ARN, an AWS-owned one without"
+            ),
             Err(error) => check_refusal(&error),
         },
         _ => match firehose_bodies::decode::<config::CreateDeliveryStreamInput>(body) {

@@ -432,6 +432,17 @@ pub const FIREHOSE_CHECKPOINT_INTERVAL_MS: u64 = 200;
 /// Worker threads of the delivery runtime (tokio) by default: compression and Parquet
 /// conversion are CPU-bound, and the ingest cores must keep theirs.
 pub const FIREHOSE_WORKER_THREADS_DEFAULT: usize = 1;
+/// Tags of one delivery stream (Firehose: "Each delivery stream can have up to 50 tags";
+/// TagDeliveryStream beyond it is LimitExceededException). Also the most tags and tag keys one
+/// TagDeliveryStream / UntagDeliveryStream names (the model's list bounds).
+pub const FIREHOSE_TAGS_MAX: usize = 50;
+/// A tag key's length in characters (the model's `TagKey`: 1–128).
+pub const FIREHOSE_TAG_KEY_CHARS_MAX: usize = 128;
+/// A tag value's length in characters (the model's `TagValue`: 0–256).
+pub const FIREHOSE_TAG_VALUE_CHARS_MAX: usize = 256;
+/// ListTagsForDeliveryStream: the largest `Limit` (the model: 1–50), also its page size when
+/// `Limit` is absent (AWS documents no default; one page then holds every tag).
+pub const FIREHOSE_LIST_TAGS_MAX: usize = FIREHOSE_TAGS_MAX;
 /// ListDeliveryStreams: names per page when `Limit` is absent (Firehose: 10).
 pub const FIREHOSE_LIST_DEFAULT: usize = 10;
 /// ListDeliveryStreams: the largest `Limit` (Firehose's model: 10,000).

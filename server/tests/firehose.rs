@@ -430,6 +430,10 @@ out["put_closed"] = denied(lambda: producer.put_record(DeliveryStreamName="close
 out["batch_closed"] = denied(lambda: producer.put_record_batch(DeliveryStreamName="closed", Records=[{"Data": b"secret\n"}]))
 out["create"] = denied(lambda: producer.create_delivery_stream(DeliveryStreamName="open-2", S3DestinationConfiguration=destination))
 out["delete"] = denied(lambda: producer.delete_delivery_stream(DeliveryStreamName="open-1"))
+out["tag"] = denied(lambda: producer.tag_delivery_stream(DeliveryStreamName="open-1", Tags=[{"Key": "a", "Value": "b"}]))
+out["encrypt"] = denied(lambda: producer.start_delivery_stream_encryption(DeliveryStreamName="open-1"))
+admin.tag_delivery_stream(DeliveryStreamName="open-1", Tags=[{"Key": "owner", "Value": "admin"}])
+out["admin_tags"] = admin.list_tags_for_delivery_stream(DeliveryStreamName="open-1")["Tags"]
 out["describe_channel"] = producer_kinesis.describe_channel(ChannelARN=channel)["ChannelDescription"]["ChannelName"]
 out["list_channels"] = len(producer_kinesis.list_channels()["ChannelSummaries"])
 out["delete_channel"] = denied(lambda: producer_kinesis.delete_channel(ChannelARN=channel))
@@ -460,6 +464,16 @@ print(json.dumps(out))
     refusal("batch_closed", "firehose:PutRecordBatch", closed);
     refusal("create", "firehose:CreateDeliveryStream", "arn:aws:firehose:us-east-1:000000000000:deliverystream/open-2");
     refusal("delete", "firehose:DeleteDeliveryStream", "arn:aws:firehose:us-east-1:000000000000:deliverystream/open-1");
+    refusal("tag", "firehose:TagDeliveryStream", "arn:aws:firehose:us-east-1:000000000000:deliverystream/open-1");
+    refusal(
+        "encrypt",
+        "firehose:StartDeliveryStreamEncryption",
+        "arn:aws:firehose:us-east-1:000000000000:deliverystream/open-1",
+    );
+    assert_eq!(
+        out["admin_tags"],
+        serde_json::json!([{"Key": "owner", "Value": "admin"}, {"Key": "team", "Value": "web"}])
+    );
     let channel = out["channel"].as_str().unwrap();
     assert_eq!(channel, "arn:aws:kinesis:us-east-1:000000000000:channel/ch");
     assert_eq!(out["describe_channel"], "ch");
@@ -479,12 +493,21 @@ print(json.dumps(out))
     assert_eq!(refused.len(), 1, "{puts:?}");
     assert_eq!(refused[0]["requestParameters"]["DeliveryStreamName"], "closed");
     assert_eq!(refused[0]["requestParameters"]["Record"]["Data"], "HIDDEN_DUE_TO_SECURITY_REASONS");
+    // CloudTrail's event source of each service: Firehose's calls are firehose's, channels are Kinesis'.
+    assert!(puts.iter().all(|event| event["eventSource"] == "firehose.amazonaws.com"), "{puts:?}");
+    let tags = audit_events(
+        &audit,
+        |event| event["eventName"] == "TagDeliveryStream" && event["userIdentity"]["userName"] == "admin",
+        1,
+    );
+    assert_eq!(tags[0]["eventSource"], "firehose.amazonaws.com");
     let channel_refusals = audit_events(
         &audit,
         |event| event["eventName"] == "DeleteChannel" && event["errorCode"] == "AccessDeniedException",
         1,
     );
     assert_eq!(channel_refusals[0]["requestParameters"]["ChannelARN"], channel);
+    assert_eq!(channel_refusals[0]["eventSource"], "kinesis.amazonaws.com");
 }
 
 /// The value of `family`'s series for `delivery_stream` in a scrape of the metrics port.
@@ -586,4 +609,343 @@ print(json.dumps({"version": d["VersionId"], "prefix": d["Destinations"][0]["Ext
     wait_until("the records put after the restart under v2/", Duration::from_secs(60), || {
         lines_under(&files.join("v2")).len() == 100
     });
+}
+
+/// Every journal segment of a data directory, concatenated: where a record's bytes rest.
+fn journal_bytes(data_dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(data_dir).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.file_name().unwrap().to_string_lossy().starts_with("journal-") {
+            continue;
+        }
+        for segment in std::fs::read_dir(&dir).unwrap() {
+            let path = segment.unwrap().path();
+            if path.extension().is_some_and(|ext| ext == "seg") {
+                out.extend(std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+/// A key-store file (`--kms-keys`) with one customer managed key.
+const CUSTOMER_KEY_ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+
+fn key_store(at: &Path) -> PathBuf {
+    use base64::Engine as _;
+    let material = base64::engine::general_purpose::STANDARD.encode((0u8..32).collect::<Vec<u8>>());
+    let path = at.join("keys.toml");
+    std::fs::write(
+        &path,
+        format!("[[key]]\nkey_id = \"{CUSTOMER_KEY_ID}\"\naliases = [\"alias/firehose\"]\nmaterial = \"{material}\"\n"),
+    )
+    .unwrap();
+    path
+}
+
+/// Tags (TagDeliveryStream, UntagDeliveryStream, ListTagsForDeliveryStream with paging, AWS's
+/// limits and errors) and encryption at rest (Start/StopDeliveryStreamEncryption with the
+/// AWS-owned stand-in and a customer managed key; the records buffered in the hidden stream
+/// sealed on disk while it is enabled, delivered in plaintext), through boto3, surviving a
+/// restart.
+#[test]
+fn boto3_tags_and_encryption_of_a_delivery_stream_survive_a_restart() {
+    let work = tempfile::tempdir().unwrap();
+    let files = work.path().join("files");
+    let config = firehose_config(work.path(), &files, None);
+    let keys = key_store(work.path());
+    let mut daemon = Daemon::start_with(
+        "kinesis",
+        1,
+        &["--firehose-config", config.to_str().unwrap(), "--kms-keys", keys.to_str().unwrap()],
+    );
+    let script = r#"
+role, key_arn = args
+out = {}
+fh.create_delivery_stream(DeliveryStreamName="t", S3DestinationConfiguration={"RoleARN": role,
+    "BucketARN": "arn:aws:s3:::files", "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 1}},
+    Tags=[{"Key": "team", "Value": "web"}])
+fh.tag_delivery_stream(DeliveryStreamName="t", Tags=[{"Key": "k%02d" % i, "Value": "v%d" % i} for i in range(40)])
+fh.tag_delivery_stream(DeliveryStreamName="t", Tags=[{"Key": "team", "Value": "data"}, {"Key": "bare"}])
+out["too_many"] = error_code(lambda: fh.tag_delivery_stream(DeliveryStreamName="t",
+    Tags=[{"Key": "x%02d" % i} for i in range(9)]))
+out["reserved"] = error_code(lambda: fh.tag_delivery_stream(DeliveryStreamName="t", Tags=[{"Key": "aws:owner"}]))
+out["bad_char"] = error_code(lambda: fh.tag_delivery_stream(DeliveryStreamName="t", Tags=[{"Key": "a*b"}]))
+out["tag_missing"] = error_code(lambda: fh.tag_delivery_stream(DeliveryStreamName="nope", Tags=[{"Key": "a"}]))
+out["list_missing"] = error_code(lambda: fh.list_tags_for_delivery_stream(DeliveryStreamName="nope"))
+out["bad_limit"] = error_code(lambda: fh.list_tags_for_delivery_stream(DeliveryStreamName="t", Limit=51))
+keys, start, pages = [], None, 0
+while True:
+    kw = {"ExclusiveStartTagKey": start} if start else {}
+    page = fh.list_tags_for_delivery_stream(DeliveryStreamName="t", Limit=15, **kw)
+    pages += 1
+    keys += [t["Key"] for t in page["Tags"]]
+    if not page["HasMoreTags"]:
+        break
+    start = page["Tags"][-1]["Key"]
+out["pages"], out["keys"] = pages, keys
+tags = {t["Key"]: t.get("Value") for t in fh.list_tags_for_delivery_stream(DeliveryStreamName="t")["Tags"]}
+out["team"], out["bare"] = tags["team"], tags.get("bare", "absent-value")
+fh.untag_delivery_stream(DeliveryStreamName="t", TagKeys=["k%02d" % i for i in range(40)] + ["never-set"])
+page = fh.list_tags_for_delivery_stream(DeliveryStreamName="t")
+out["after_untag"] = {"Tags": page["Tags"], "HasMoreTags": page["HasMoreTags"]}
+
+def status():
+    return fh.describe_delivery_stream(DeliveryStreamName="t")["DeliveryStreamDescription"]["DeliveryStreamEncryptionConfiguration"]
+def wait_for(want):
+    for _ in range(200):
+        s = status()
+        if s["Status"] == want:
+            return s
+        time.sleep(0.05)
+    raise AssertionError(status())
+out["initial"] = status()
+out["put_plain"] = fh.put_record(DeliveryStreamName="t", Record={"Data": b"plain-before-start\n"})["Encrypted"]
+fh.start_delivery_stream_encryption(DeliveryStreamName="t")
+out["owned"] = wait_for("ENABLED")
+batch = fh.put_record_batch(DeliveryStreamName="t", Records=[{"Data": b"sealed-owned-%03d\n" % i} for i in range(20)])
+out["batch_encrypted"], out["batch_failed"] = batch["Encrypted"], batch["FailedPutCount"]
+out["unknown_key"] = error_code(lambda: fh.start_delivery_stream_encryption(DeliveryStreamName="t",
+    DeliveryStreamEncryptionConfigurationInput={"KeyType": "CUSTOMER_MANAGED_CMK",
+        "KeyARN": "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000"}))
+out["arn_without_customer"] = error_code(lambda: fh.start_delivery_stream_encryption(DeliveryStreamName="t",
+    DeliveryStreamEncryptionConfigurationInput={"KeyType": "AWS_OWNED_CMK", "KeyARN": key_arn}))
+fh.start_delivery_stream_encryption(DeliveryStreamName="t",
+    DeliveryStreamEncryptionConfigurationInput={"KeyType": "CUSTOMER_MANAGED_CMK", "KeyARN": key_arn})
+out["customer"] = wait_for("ENABLED")
+out["put_sealed"] = fh.put_record(DeliveryStreamName="t", Record={"Data": b"sealed-customer\n"})["Encrypted"]
+print(json.dumps(out))
+"#;
+    let key_arn = format!("arn:aws:kms:us-east-1:000000000000:key/{CUSTOMER_KEY_ID}");
+    let endpoint = daemon.http_addr.to_string();
+    let out: serde_json::Value = serde_json::from_str(&boto3(&endpoint, script, &[ROLE, &key_arn])).unwrap();
+    assert_eq!(out["too_many"], "LimitExceededException", "{out}");
+    assert_eq!(out["reserved"], "ValidationException");
+    assert_eq!(out["bad_char"], "ValidationException");
+    assert_eq!(out["tag_missing"], "ResourceNotFoundException");
+    assert_eq!(out["list_missing"], "ResourceNotFoundException");
+    assert_eq!(out["bad_limit"], "ValidationException");
+    let mut want: Vec<String> = (0..40).map(|i| format!("k{i:02}")).collect();
+    want.extend(["bare".to_string(), "team".to_string()]);
+    want.sort();
+    assert_eq!(out["keys"], serde_json::json!(want), "every tag once, in key order, over pages");
+    assert_eq!(out["pages"], 3);
+    assert_eq!((out["team"].as_str(), out["bare"].is_null()), (Some("data"), true), "{out}");
+    assert_eq!(
+        out["after_untag"],
+        serde_json::json!({"Tags": [{"Key": "bare"}, {"Key": "team", "Value": "data"}], "HasMoreTags": false})
+    );
+    assert_eq!(out["initial"], serde_json::json!({"Status": "DISABLED"}));
+    assert_eq!(out["put_plain"], false);
+    assert_eq!(out["owned"], serde_json::json!({"Status": "ENABLED", "KeyType": "AWS_OWNED_CMK"}));
+    assert_eq!((out["batch_encrypted"].as_bool(), out["batch_failed"].as_u64()), (Some(true), Some(0)));
+    assert_eq!(out["unknown_key"], "InvalidKMSResourceException");
+    assert_eq!(out["arn_without_customer"], "InvalidArgumentException");
+    assert_eq!(
+        out["customer"],
+        serde_json::json!({"Status": "ENABLED", "KeyType": "CUSTOMER_MANAGED_CMK", "KeyARN": key_arn})
+    );
+    assert_eq!(out["put_sealed"], true);
+
+    // The buffered records rest sealed in the journal; delivery opens them.
+    let disk = journal_bytes(daemon.data_dir());
+    assert!(contains(&disk, b"plain-before-start"), "records put before Start stay as they were");
+    assert!(!contains(&disk, b"sealed-owned-") && !contains(&disk, b"sealed-customer"), "sealed on disk");
+    wait_until("the records in the directory", Duration::from_secs(60), || lines_under(&files).len() == 22);
+    let lines = lines_under(&files);
+    assert!(lines.contains_key("sealed-customer") && lines.contains_key("sealed-owned-019"), "{lines:?}");
+
+    // Tags and the encryption configuration survive a restart; Stop turns sealing off.
+    daemon.restart();
+    let script = r#"
+out = {"tags": fh.list_tags_for_delivery_stream(DeliveryStreamName="t")["Tags"]}
+d = fh.describe_delivery_stream(DeliveryStreamName="t")["DeliveryStreamDescription"]
+out["encryption"] = d["DeliveryStreamEncryptionConfiguration"]
+fh.stop_delivery_stream_encryption(DeliveryStreamName="t")
+for _ in range(200):
+    s = fh.describe_delivery_stream(DeliveryStreamName="t")["DeliveryStreamDescription"]["DeliveryStreamEncryptionConfiguration"]
+    if s["Status"] == "DISABLED":
+        break
+    time.sleep(0.05)
+out["stopped"] = s
+out["put_after_stop"] = fh.put_record(DeliveryStreamName="t", Record={"Data": b"plain-after-stop\n"})["Encrypted"]
+fh.stop_delivery_stream_encryption(DeliveryStreamName="t")
+print(json.dumps(out))
+"#;
+    let out: serde_json::Value = serde_json::from_str(&boto3(&daemon.http_addr.to_string(), script, &[])).unwrap();
+    assert_eq!(out["tags"], serde_json::json!([{"Key": "bare"}, {"Key": "team", "Value": "data"}]));
+    assert_eq!(out["encryption"]["KeyARN"], key_arn.as_str(), "{out}");
+    assert_eq!(out["stopped"], serde_json::json!({"Status": "DISABLED"}));
+    assert_eq!(out["put_after_stop"], false);
+    wait_until("the record put after Stop", Duration::from_secs(60), || {
+        lines_under(&files).contains_key("plain-after-stop")
+    });
+    assert!(contains(&journal_bytes(daemon.data_dir()), b"plain-after-stop"));
+}
+
+/// The `sluice` CLI next to `sluiced` (`cargo build -p sluice-client --bin sluice`), or `$SLUICE`.
+fn sluice_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("SLUICE") {
+        return PathBuf::from(path);
+    }
+    let path = Path::new(env!("CARGO_BIN_EXE_sluiced")).with_file_name("sluice");
+    assert!(path.exists(), "{} is missing: build it with `cargo build -p sluice-client --bin sluice`", path.display());
+    path
+}
+
+/// Runs `sluice firehose ARGS…` against `http_endpoint`, signed with test credentials: its exit
+/// code, stdout and stderr.
+fn sluice_firehose(http_endpoint: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(sluice_bin())
+        .args(["--http-endpoint", http_endpoint, "firehose"])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "x")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("sluice runs");
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("utf-8");
+    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
+}
+
+/// [`sluice_firehose`] that must succeed; its stdout as JSON (`{}` when it printed nothing).
+fn sluice_ok(http_endpoint: &str, args: &[&str]) -> serde_json::Value {
+    let (code, stdout, stderr) = sluice_firehose(http_endpoint, args);
+    assert_eq!(code, 0, "sluice firehose {args:?}: {stderr}");
+    if stdout.trim().is_empty() {
+        return serde_json::json!({});
+    }
+    serde_json::from_str(&stdout).unwrap_or_else(|error| panic!("{error}: {stdout}"))
+}
+
+/// Every `sluice firehose` command against a real sluiced: a delivery stream created, written
+/// to (delivered to a directory), tagged, encrypted, updated and deleted, and an error printed
+/// as the AWS CLI prints it.
+#[test]
+fn sluice_firehose_commands_drive_a_delivery_stream() {
+    use base64::Engine as _;
+    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let work = tempfile::tempdir().unwrap();
+    let files = work.path().join("files");
+    let config = firehose_config(work.path(), &files, None);
+    let daemon = Daemon::start_with("kinesis", 1, &["--firehose-config", config.to_str().unwrap()]);
+    let http = daemon.http_addr.to_string();
+    let http = http.as_str();
+
+    let destination = format!(
+        r#"{{"RoleARN": "{ROLE}", "BucketARN": "arn:aws:s3:::files", "BufferingHints": {{"SizeInMBs": 1, "IntervalInSeconds": 1}}}}"#
+    );
+    let created = sluice_ok(
+        http,
+        &[
+            "create-delivery-stream",
+            "--delivery-stream-name",
+            "cli",
+            "--extended-s3-destination-configuration",
+            &destination,
+            "--tags",
+            "Key=team,Value=web",
+        ],
+    );
+    assert_eq!(created["DeliveryStreamARN"], "arn:aws:firehose:us-east-1:000000000000:deliverystream/cli");
+    let listed = sluice_ok(http, &["list-delivery-streams"]);
+    assert_eq!(listed["DeliveryStreamNames"], serde_json::json!(["cli"]));
+
+    let put = sluice_ok(
+        http,
+        &["put-record", "--delivery-stream-name", "cli", "--record", &format!("Data={}", b64("cli-0\n"))],
+    );
+    assert!(put["RecordId"].is_string(), "{put}");
+    let records: Vec<serde_json::Value> =
+        (1..=20).map(|i| serde_json::json!({"Data": b64(&format!("cli-{i}\n"))})).collect();
+    let records_file = work.path().join("records.json");
+    std::fs::write(&records_file, serde_json::to_vec(&records).unwrap()).unwrap();
+    let records_param = format!("file://{}", records_file.display());
+    let batch = sluice_ok(http, &["put-record-batch", "--delivery-stream-name", "cli", "--records", &records_param]);
+    assert_eq!(batch["FailedPutCount"], 0, "{batch}");
+
+    sluice_ok(
+        http,
+        &["tag-delivery-stream", "--delivery-stream-name", "cli", "--tags", "Key=env,Value=prod", "Key=tier"],
+    );
+    sluice_ok(http, &["untag-delivery-stream", "--delivery-stream-name", "cli", "--tag-keys", "team"]);
+    let tags = sluice_ok(http, &["list-tags-for-delivery-stream", "--delivery-stream-name", "cli", "--limit", "1"]);
+    assert_eq!(tags, serde_json::json!({"Tags": [{"Key": "env", "Value": "prod"}], "HasMoreTags": true}));
+    let tags = sluice_ok(
+        http,
+        &["list-tags-for-delivery-stream", "--delivery-stream-name", "cli", "--exclusive-start-tag-key", "env"],
+    );
+    assert_eq!(tags, serde_json::json!({"Tags": [{"Key": "tier"}], "HasMoreTags": false}));
+
+    sluice_ok(
+        http,
+        &[
+            "start-delivery-stream-encryption",
+            "--delivery-stream-name",
+            "cli",
+            "--delivery-stream-encryption-configuration-input",
+            "KeyType=AWS_OWNED_CMK",
+        ],
+    );
+    let described = sluice_ok(http, &["describe-delivery-stream", "--delivery-stream-name", "cli"]);
+    let description = &described["DeliveryStreamDescription"];
+    let status = description["DeliveryStreamEncryptionConfiguration"]["Status"].as_str().unwrap();
+    assert!(status == "ENABLING" || status == "ENABLED", "{described}");
+    let version = description["VersionId"].as_str().unwrap().to_string();
+    let destination_id = description["Destinations"][0]["DestinationId"].as_str().unwrap().to_string();
+    sluice_ok(
+        http,
+        &[
+            "update-destination",
+            "--delivery-stream-name",
+            "cli",
+            "--current-delivery-stream-version-id",
+            &version,
+            "--destination-id",
+            &destination_id,
+            "--extended-s3-destination-update",
+            r#"{"Prefix": "v2/"}"#,
+        ],
+    );
+    let described = sluice_ok(http, &["describe-delivery-stream", "--delivery-stream-name", "cli"]);
+    let s3 = &described["DeliveryStreamDescription"]["Destinations"][0]["ExtendedS3DestinationDescription"];
+    assert_eq!(s3["Prefix"], "v2/", "{described}");
+
+    // Stop once the start's short UPDATING window has passed (within it, a change is
+    // ResourceInUseException).
+    wait_until("encryption enabled", Duration::from_secs(30), || {
+        let described = sluice_ok(http, &["describe-delivery-stream", "--delivery-stream-name", "cli"]);
+        described["DeliveryStreamDescription"]["DeliveryStreamEncryptionConfiguration"]["Status"] == "ENABLED"
+    });
+    sluice_ok(http, &["stop-delivery-stream-encryption", "--delivery-stream-name", "cli"]);
+
+    wait_until("the CLI's records in the directory", Duration::from_secs(60), || lines_under(&files).len() == 21);
+
+    // Errors as the AWS CLI prints them, exit status 255; bad parameters refused before sending.
+    let (code, stdout, stderr) =
+        sluice_firehose(http, &["describe-delivery-stream", "--delivery-stream-name", "missing"]);
+    assert_eq!((code, stdout.as_str()), (255, ""));
+    assert!(
+        stderr.contains(
+            "An error occurred (ResourceNotFoundException) when calling the DescribeDeliveryStream operation: Firehose missing under account 000000000000 not found."
+        ),
+        "{stderr}"
+    );
+    let (code, _, stderr) =
+        sluice_firehose(http, &["tag-delivery-stream", "--delivery-stream-name", "cli", "--tags", "Key=aws:x"]);
+    assert_eq!(code, 255);
+    assert!(stderr.contains("(ValidationException) when calling the TagDeliveryStream operation"), "{stderr}");
+    let (code, _, stderr) =
+        sluice_firehose(http, &["put-record", "--delivery-stream-name", "cli", "--record", "Data=!"]);
+    assert_eq!(code, 255);
+    assert!(stderr.contains("--record"), "{stderr}");
+
+    sluice_ok(http, &["delete-delivery-stream", "--delivery-stream-name", "cli"]);
+    assert_eq!(sluice_ok(http, &["list-delivery-streams"])["DeliveryStreamNames"], serde_json::json!([]));
 }

@@ -33,8 +33,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "HOST:PORT", default_value = ENDPOINT_DEFAULT)]
     pub endpoint: String,
 
-    /// The sluiced HTTP endpoint (its `--http-listen`), for the queue commands, which go over
-    /// the AWS JSON protocol.
+    /// The sluiced HTTP endpoint (its `--http-listen`), for the queue and `firehose` commands,
+    /// which go over the AWS JSON protocol.
     #[arg(long, global = true, value_name = "HOST:PORT", default_value = HTTP_ENDPOINT_DEFAULT)]
     pub http_endpoint: String,
 
@@ -148,6 +148,9 @@ pub enum Command {
     RestoreDeadLetterQueueRecords(crate::cli::queues::EntriesArgs),
     /// Change the visibility timeout of dead-letter records in flight.
     UpdateDeadLetterQueueRecordsVisibility(crate::cli::queues::EntriesArgs),
+    /// Firehose delivery streams (`aws firehose …`'s commands, over HTTP: --http-endpoint).
+    #[command(subcommand)]
+    Firehose(crate::cli::firehose::FirehoseCommand),
 }
 
 /// The stream an operation acts on: by name or by ARN.
@@ -466,6 +469,11 @@ pub enum Call {
     Application(Request),
     /// A queue operation (`crate::cli::queues`), sent over HTTP.
     Queue(Request),
+    /// A Firehose operation (`crate::cli::firehose`): its name and JSON body, sent over HTTP.
+    Firehose {
+        operation: &'static str,
+        body: serde_json::Value,
+    },
 }
 
 impl Call {
@@ -497,6 +505,7 @@ impl Call {
             Self::ListStreamConsumers(input) => input.into(),
             Self::SubscribeToShard { request, .. } => request.into(),
             Self::Application(request) | Self::Queue(request) => request,
+            Self::Firehose { operation, .. } => unreachable!("{operation} is sent by the firehose path of `run`"),
         }
     }
 
@@ -528,6 +537,7 @@ impl Call {
             Self::ListStreamConsumers(_) => "ListStreamConsumers",
             Self::SubscribeToShard { .. } => "SubscribeToShard",
             Self::Application(request) | Self::Queue(request) => request.operation().name(),
+            Self::Firehose { operation, .. } => operation,
         }
     }
 }
@@ -677,6 +687,7 @@ impl Command {
             Self::ListApplications(args) => Call::Application(crate::cli::leases::list_applications(args)),
             Self::DeleteApplication(args) => Call::Application(crate::cli::leases::delete_application(args)),
             Self::ListLeases(args) => Call::Application(crate::cli::leases::list_leases(args)),
+            Self::Firehose(command) => command.to_call()?,
             Self::CreateQueue(args) => Call::Queue(crate::cli::queues::create_queue(args)?),
             Self::DescribeQueue(args) => Call::Queue(crate::cli::queues::describe_queue(args)),
             Self::ListQueues(args) => Call::Queue(crate::cli::queues::list_queues(args)?),

@@ -10,7 +10,7 @@ use crate::ops::auth::{CallSource, Caller};
 use crate::ops::node::Node;
 use serde_json::{json, Value};
 use sluice_model::{KinesisError, Operation, Request};
-use sluice_security::audit::{AuditEvent, CallRecord, UserIdentity};
+use sluice_security::audit::{AuditEvent, CallRecord, UserIdentity, EVENT_SOURCE};
 
 /// What CloudTrail writes in place of sensitive fields.
 const HIDDEN: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
@@ -53,23 +53,50 @@ pub fn record_call(
     log.record(event(node, operation.name(), UserIdentity::of(principal), source, parameters, outcome));
 }
 
-/// Records a call of an authenticated caller to an operation served outside the Kinesis model
-/// (Firehose, channels): `parameters` as the caller sent them, with [`hide_sensitive`] applied;
+/// CloudTrail's `eventSource` of Firehose's calls (Kinesis' is the log's own,
+/// `sluice_security::audit::EVENT_SOURCE`).
+pub const FIREHOSE_EVENT_SOURCE: &str = "firehose.amazonaws.com";
+
+/// Records a call of an authenticated caller to a Kinesis operation served outside the Kinesis
+/// model (the channels): `parameters` as the caller sent them, with [`hide_sensitive`] applied;
 /// the outcome as AWS's exception name and message.
-// Unfinished: a Firehose call's event carries the log's one `eventSource`,
-// `kinesis.amazonaws.com`, where CloudTrail writes `firehose.amazonaws.com`.
 pub fn record_named_call(
+    node: &Node,
+    caller: &Caller,
+    operation: &str,
+    parameters: Value,
+    outcome: Result<(), (&str, &str)>,
+) {
+    record_named(node, caller, operation, parameters, outcome, EVENT_SOURCE);
+}
+
+/// [`record_named_call`] for a Firehose operation: its event's `eventSource` is
+/// `firehose.amazonaws.com`, as CloudTrail writes it.
+pub fn record_firehose_call(
+    node: &Node,
+    caller: &Caller,
+    operation: &str,
+    parameters: Value,
+    outcome: Result<(), (&str, &str)>,
+) {
+    record_named(node, caller, operation, parameters, outcome, FIREHOSE_EVENT_SOURCE);
+}
+
+fn record_named(
     node: &Node,
     caller: &Caller,
     operation: &str,
     mut parameters: Value,
     outcome: Result<(), (&str, &str)>,
+    event_source: &'static str,
 ) {
     let (Some(log), Some(principal)) = (&node.shared.config.security.audit, caller.principal()) else { return };
     let Caller::Principal(authenticated) = caller else { return };
     hide_sensitive(&mut parameters);
     let outcome = outcome.map(|()| Value::Null).map_err(|(code, message)| (code.to_string(), message.to_string()));
-    log.record(event(node, operation, UserIdentity::of(principal), &authenticated.source, parameters, outcome));
+    let mut event = event(node, operation, UserIdentity::of(principal), &authenticated.source, parameters, outcome);
+    event.event_source = event_source;
+    log.record(event);
 }
 
 /// Whether the audit log would record a call of `caller` (so a caller of

@@ -27,18 +27,23 @@
 //!
 //! Layer: ops. The HTTP codec is `net::http::firehose`.
 
+use crate::control::encryption::encryption_updating;
 use crate::control::streams::internal_stream_name;
 use crate::limits::{
     FIREHOSE_CHANNELS_MAX, FIREHOSE_CHECKPOINT_INTERVAL_MS, FIREHOSE_DELIVERY_STREAMS_MAX, FIREHOSE_INTERNAL_SHARDS,
-    FIREHOSE_READ_BACKOFF_MS, FIREHOSE_READ_IDLE_MS, FIREHOSE_READ_RECORDS_MAX, FIREHOSE_WORKER_THREADS_DEFAULT,
+    FIREHOSE_READ_BACKOFF_MS, FIREHOSE_READ_IDLE_MS, FIREHOSE_READ_RECORDS_MAX, FIREHOSE_TAGS_MAX,
+    FIREHOSE_WORKER_THREADS_DEFAULT,
 };
 use crate::metrics::DeliveryStreamSample;
+use crate::ops::catalog::change;
 use crate::ops::node::Node;
+use crate::ops::sealing::{key_store, kms_error};
 use crate::ops::{records, streams};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sluice_engine::catalog::write_atomic;
-use sluice_firehose::config::CreateDeliveryStreamInput;
+use sluice_engine::catalog::StreamEncryption;
+use sluice_firehose::config::{CreateDeliveryStreamInput, Tag};
 use sluice_firehose::plan::{DeliveryPlan, EngineOptions, Environment};
 use sluice_firehose::store::{Buckets, S3Endpoint};
 use sluice_firehose::transform::{Function, Functions};
@@ -47,6 +52,7 @@ use sluice_model::{
     CreateStreamInput, DeleteStreamInput, ErrorKind, GetRecordsInput, GetShardIteratorInput, Identity, PutRecordsInput,
     PutRecordsRequestEntry, SequenceNumber, ShardId, ShardIteratorType, Timestamp,
 };
+use sluice_security::kms::AWS_MANAGED_ALIAS;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -167,6 +173,46 @@ pub struct Definition {
     /// The last UpdateDestination (`LastUpdateTimestamp`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_ms: Option<i64>,
+    /// The key StartDeliveryStreamEncryption named, until StopDeliveryStreamEncryption. Whether
+    /// records are sealed is the hidden stream's encryption in the catalog (which seals them);
+    /// this keeps the key type and ARN as the caller gave them, for DescribeDeliveryStream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<DeliveryEncryption>,
+}
+
+/// `DeliveryStreamEncryptionConfigurationInput` as StartDeliveryStreamEncryption took it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryEncryption {
+    /// `AWS_OWNED_CMK` or `CUSTOMER_MANAGED_CMK`.
+    pub key_type: String,
+    /// The customer managed key's ARN (none for `AWS_OWNED_CMK`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_arn: Option<String>,
+}
+
+/// `DeliveryStreamEncryptionConfiguration.Status`, from the hidden stream's encryption in the
+/// catalog: ENABLING and DISABLING for the stream's UPDATING window after a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncryptionStatus {
+    Enabled,
+    Enabling,
+    Disabled,
+    Disabling,
+}
+
+impl EncryptionStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            EncryptionStatus::Enabled => "ENABLED",
+            EncryptionStatus::Enabling => "ENABLING",
+            EncryptionStatus::Disabled => "DISABLED",
+            EncryptionStatus::Disabling => "DISABLING",
+        }
+    }
+
+    pub fn is_encrypting(self) -> bool {
+        matches!(self, EncryptionStatus::Enabled | EncryptionStatus::Enabling)
+    }
 }
 
 impl Definition {
@@ -418,7 +464,7 @@ impl Firehose {
         node: &Rc<Node>,
         input: CreateDeliveryStreamInput,
     ) -> Result<String, FirehoseError> {
-        let definition = Definition { input, version: 1, create_ms: node.now_ms(), update_ms: None };
+        let definition = Definition { input, version: 1, create_ms: node.now_ms(), update_ms: None, encryption: None };
         let name = definition.input.delivery_stream_name.clone();
         let stream = definition.source_stream();
         if definition.is_direct_put() {
@@ -525,6 +571,7 @@ impl Firehose {
                 version: current.version + 1,
                 create_ms: current.create_ms,
                 update_ms: Some(now_ms),
+                encryption: current.encryption.clone(),
             };
             DeliveryPlan::from_create(&definition.input, definition.version, &self.env)?;
             let all: Vec<&Definition> = registry
@@ -546,6 +593,171 @@ impl Firehose {
             start
         };
         self.start_readers(start).await
+    }
+
+    /// Changes the definition of `name` with `edit` and persists it, without touching its
+    /// engine (tags and the encryption key are not part of the delivery plan). A refused edit
+    /// or a failed write changes nothing.
+    fn edit_definition(
+        &self,
+        name: &str,
+        edit: impl FnOnce(&mut Definition) -> Result<(), FirehoseError>,
+    ) -> Result<(), FirehoseError> {
+        let mut registry = self.streams.lock().expect("not poisoned");
+        let running = registry.running.get(name).ok_or_else(|| FirehoseError::not_found(&self.identity, name))?;
+        let mut definition = running.definition.clone();
+        edit(&mut definition)?;
+        let all: Vec<&Definition> =
+            registry
+                .running
+                .values()
+                .map(|running| {
+                    if running.definition.input.delivery_stream_name == name {
+                        &definition
+                    } else {
+                        &running.definition
+                    }
+                })
+                .collect();
+        self.persist_all(&all)?;
+        registry.running.get_mut(name).expect("looked up under this lock").definition = definition;
+        Ok(())
+    }
+
+    /// TagDeliveryStream: adds `tags` to those of `name`, replacing the value of a key it
+    /// already has, as AWS does; more than [`FIREHOSE_TAGS_MAX`] tags in all is
+    /// LimitExceededException and changes nothing. Persisted with the definition.
+    pub fn tag(&self, name: &str, tags: Vec<(String, Option<String>)>) -> Result<(), FirehoseError> {
+        self.edit_definition(name, |definition| {
+            let mut all: BTreeMap<String, Option<String>> =
+                definition.input.tags.iter().flatten().map(|tag| (tag.key.clone(), tag.value.clone())).collect();
+            all.extend(tags);
+            if all.len() > FIREHOSE_TAGS_MAX {
+                return Err(FirehoseError::new(
+                    "LimitExceededException",
+                    format!(
+                        "Firehose {name} would have {} tags; a delivery stream has at most {FIREHOSE_TAGS_MAX}.",
+                        all.len()
+                    ),
+                ));
+            }
+            definition.input.tags = Some(all.into_iter().map(|(key, value)| Tag { key, value }).collect());
+            Ok(())
+        })
+    }
+
+    /// UntagDeliveryStream: removes the tags of `keys`; keys it does not have are ignored, as
+    /// AWS ignores them.
+    pub fn untag(&self, name: &str, keys: &[String]) -> Result<(), FirehoseError> {
+        self.edit_definition(name, |definition| {
+            if let Some(tags) = &mut definition.input.tags {
+                tags.retain(|tag| !keys.contains(&tag.key));
+                if tags.is_empty() {
+                    definition.input.tags = None;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// ListTagsForDeliveryStream: up to `limit` tags of `name` after `exclusive_start_key`, in
+    /// key order, and whether there are more.
+    pub fn tags(
+        &self,
+        name: &str,
+        exclusive_start_key: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Tag>, bool), FirehoseError> {
+        let definition = self.definition(name)?;
+        let mut tags = definition.input.tags.unwrap_or_default();
+        tags.sort_by(|a, b| a.key.cmp(&b.key));
+        let start = exclusive_start_key.map_or(0, |after| tags.partition_point(|tag| tag.key.as_str() <= after));
+        let page: Vec<Tag> = tags[start..].iter().take(limit).cloned().collect();
+        let more = start + page.len() < tags.len();
+        Ok((page, more))
+    }
+
+    /// The encryption status of `name`'s records at rest: that of its hidden stream.
+    pub fn encryption_status(&self, node: &Node, definition: &Definition) -> EncryptionStatus {
+        if !definition.is_direct_put() {
+            return EncryptionStatus::Disabled;
+        }
+        let Ok(route) = records::route_of(node, &definition.source_stream()) else {
+            return EncryptionStatus::Disabled;
+        };
+        let updating = encryption_updating(&route.meta, node.now_ms());
+        match (route.meta.encryption.is_some(), updating) {
+            (true, false) => EncryptionStatus::Enabled,
+            (true, true) => EncryptionStatus::Enabling,
+            (false, false) => EncryptionStatus::Disabled,
+            (false, true) => EncryptionStatus::Disabling,
+        }
+    }
+
+    /// StartDeliveryStreamEncryption: from now on the records of `name` are sealed in its
+    /// hidden stream (the journal holds them until delivered) under the master key that
+    /// `key_type` and `key_arn` name: for `AWS_OWNED_CMK`, the data directory's AWS-managed key
+    /// (`alias/aws/kinesis`), Sluice having no AWS-owned keys; for `CUSTOMER_MANAGED_CMK`, the
+    /// key of the key store (`--kms-keys`) that `key_arn` names, usable by `principal_arn`.
+    /// Started again, it changes the key; records already sealed stay sealed under theirs.
+    pub async fn start_encryption(
+        &self,
+        node: &Rc<Node>,
+        principal_arn: Option<&str>,
+        name: &str,
+        key_type: &'static str,
+        key_arn: Option<String>,
+    ) -> Result<(), FirehoseError> {
+        let definition = self.definition(name)?;
+        if !definition.is_direct_put() {
+            return Err(FirehoseError::invalid_argument(format!(
+                "Firehose {name} reads a Kinesis stream (KinesisStreamAsSource): its records are encrypted at rest by the source stream's encryption (StartStreamEncryption), not the delivery stream's."
+            )));
+        }
+        let key_id = key_arn.clone().unwrap_or_else(|| AWS_MANAGED_ALIAS.to_string());
+        let keys = key_store(node.shared.config.security.keys.as_deref()).map_err(kms_resource_error)?;
+        let key = keys.resolve(&key_id).map_err(|error| kms_resource_error(kms_error(error)))?;
+        match principal_arn {
+            Some(principal_arn) => key.check_usable(principal_arn, "kms:GenerateDataKey"),
+            None => key.check_state(),
+        }
+        .map_err(|error| kms_resource_error(kms_error(error)))?;
+        let encryption = StreamEncryption { key_id, master_key_id: key.key_id.to_string() };
+        let stream = definition.source_stream();
+        change(node, move |catalog, now_ms, rules| {
+            crate::control::encryption::start(catalog, now_ms, rules, &stream, encryption)
+        })
+        .await
+        .map_err(|error| catalog_error(name, error))?;
+        self.edit_definition(name, |definition| {
+            definition.encryption = Some(DeliveryEncryption { key_type: key_type.to_string(), key_arn });
+            Ok(())
+        })
+    }
+
+    /// StopDeliveryStreamEncryption: records put from now on are stored in plaintext; those
+    /// sealed before stay sealed on disk and are opened when read for delivery. Stopping a
+    /// delivery stream that is not encrypted changes nothing.
+    pub async fn stop_encryption(&self, node: &Rc<Node>, name: &str) -> Result<(), FirehoseError> {
+        let definition = self.definition(name)?;
+        if !definition.is_direct_put() {
+            return Err(FirehoseError::invalid_argument(format!(
+                "Firehose {name} reads a Kinesis stream (KinesisStreamAsSource): stop the source stream's encryption instead (StopStreamEncryption)."
+            )));
+        }
+        let stream = definition.source_stream();
+        let current = records::route_of(node, &stream).ok().and_then(|route| route.meta.encryption.clone());
+        if let Some(current) = current {
+            change(node, move |catalog, now_ms, rules| {
+                crate::control::encryption::stop(catalog, now_ms, rules, &stream, &current.master_key_id)
+            })
+            .await
+            .map_err(|error| catalog_error(name, error))?;
+        }
+        self.edit_definition(name, |definition| {
+            definition.encryption = None;
+            Ok(())
+        })
     }
 
     /// The definition of `name`.
@@ -606,6 +818,29 @@ impl Firehose {
                 (_, _) => Err(("InternalFailure", entry.error_message.unwrap_or_default())),
             })
             .collect())
+    }
+}
+
+/// A KMS error of StartDeliveryStreamEncryption as Firehose answers it:
+/// InvalidKMSResourceException, with KMS's message.
+// Unfinished: the model's `code` member (KMS's error name, e.g. `KMS.NotFoundException`) is not
+// sent; FirehoseError carries AWS's `message` only.
+fn kms_resource_error(error: sluice_model::KinesisError) -> FirehoseError {
+    FirehoseError::new("InvalidKMSResourceException", error.message)
+}
+
+/// A refused catalog change of the hidden stream, in Firehose's words: a change within the
+/// window of the previous one is ResourceInUseException, as AWS answers a delivery stream that
+/// is ENABLING or DISABLING.
+fn catalog_error(name: &str, error: sluice_model::KinesisError) -> FirehoseError {
+    match error.kind {
+        ErrorKind::ResourceInUse => FirehoseError::new(
+            "ResourceInUseException",
+            format!("Firehose {name} is changing its encryption; try again once its status is ENABLED or DISABLED."),
+        ),
+        ErrorKind::ResourceNotFound => FirehoseError::new("ResourceNotFoundException", error.message),
+        ErrorKind::LimitExceeded => FirehoseError::new("LimitExceededException", error.message),
+        _ => FirehoseError::invalid_argument(error.message),
     }
 }
 

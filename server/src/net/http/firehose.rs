@@ -3,7 +3,9 @@
 //! `ops::firehose`, and answered with AWS's shapes and error types.
 //!
 //! Served: CreateDeliveryStream, DescribeDeliveryStream, ListDeliveryStreams,
-//! DeleteDeliveryStream, PutRecord, PutRecordBatch, UpdateDestination.
+//! DeleteDeliveryStream, PutRecord, PutRecordBatch, UpdateDestination, TagDeliveryStream,
+//! UntagDeliveryStream, ListTagsForDeliveryStream, StartDeliveryStreamEncryption,
+//! StopDeliveryStreamEncryption.
 //!
 //! With `--credentials`, every call is authorized for its caller once its body is decoded:
 //! `firehose:<Operation>` on the delivery stream's ARN
@@ -11,9 +13,10 @@
 //! CreateDeliveryStream with `Tags` also `firehose:TagDeliveryStream`, as AWS does. A refusal is
 //! AccessDeniedException with IAM's message. Calls of an authenticated caller are audited
 //! (`--audit-dir`) with record data and endpoint access keys hidden.
-// Unfinished: the tag operations, StartDeliveryStreamEncryption and
-// StopDeliveryStreamEncryption (answered UnknownOperationException), the Kinesis channel
-// operations, and the native protocol's and the `sluice` CLI's Firehose operations.
+// Unfinished: the native protocol's Firehose operations (the `sluice` CLI's go over this port:
+// `client/src/cli/firehose.rs`); CreateDeliveryStream's
+// `DeliveryStreamEncryptionConfigurationInput` (refused as unsupported: start encryption
+// after creating).
 // The bodies are decoded and checked in `firehose_bodies` (fuzzed by
 // `fuzz/fuzz_targets/firehose_bodies.rs`, with `CreateDeliveryStreamInput`'s decoder).
 
@@ -21,12 +24,12 @@ use crate::net::http::firehose_bodies::{self as bodies, BodyError};
 use crate::net::http::{document, Body, Refusal};
 use crate::ops::audit;
 use crate::ops::auth::{self, Caller};
-use crate::ops::firehose::{Definition, Firehose, FirehoseError, DESTINATION_ID};
+use crate::ops::firehose::{Definition, EncryptionStatus, Firehose, FirehoseError, DESTINATION_ID};
 use crate::ops::node::Node;
 use http::{Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
-use sluice_firehose::config::CreateDeliveryStreamInput;
+use sluice_firehose::config::{CreateDeliveryStreamInput, Tag};
 use std::rc::Rc;
 
 /// The target prefix of the Firehose API.
@@ -42,6 +45,11 @@ pub enum Operation {
     PutRecord,
     PutRecordBatch,
     UpdateDestination,
+    TagDeliveryStream,
+    UntagDeliveryStream,
+    ListTagsForDeliveryStream,
+    StartDeliveryStreamEncryption,
+    StopDeliveryStreamEncryption,
 }
 
 impl Operation {
@@ -54,6 +62,11 @@ impl Operation {
             "PutRecord" => Operation::PutRecord,
             "PutRecordBatch" => Operation::PutRecordBatch,
             "UpdateDestination" => Operation::UpdateDestination,
+            "TagDeliveryStream" => Operation::TagDeliveryStream,
+            "UntagDeliveryStream" => Operation::UntagDeliveryStream,
+            "ListTagsForDeliveryStream" => Operation::ListTagsForDeliveryStream,
+            "StartDeliveryStreamEncryption" => Operation::StartDeliveryStreamEncryption,
+            "StopDeliveryStreamEncryption" => Operation::StopDeliveryStreamEncryption,
             _ => return None,
         })
     }
@@ -68,6 +81,11 @@ impl Operation {
             Operation::PutRecord => "PutRecord",
             Operation::PutRecordBatch => "PutRecordBatch",
             Operation::UpdateDestination => "UpdateDestination",
+            Operation::TagDeliveryStream => "TagDeliveryStream",
+            Operation::UntagDeliveryStream => "UntagDeliveryStream",
+            Operation::ListTagsForDeliveryStream => "ListTagsForDeliveryStream",
+            Operation::StartDeliveryStreamEncryption => "StartDeliveryStreamEncryption",
+            Operation::StopDeliveryStreamEncryption => "StopDeliveryStreamEncryption",
         }
     }
 
@@ -81,6 +99,11 @@ impl Operation {
             Operation::PutRecord => "firehose:PutRecord",
             Operation::PutRecordBatch => "firehose:PutRecordBatch",
             Operation::UpdateDestination => "firehose:UpdateDestination",
+            Operation::TagDeliveryStream => TAG_ACTION,
+            Operation::UntagDeliveryStream => "firehose:UntagDeliveryStream",
+            Operation::ListTagsForDeliveryStream => "firehose:ListTagsForDeliveryStream",
+            Operation::StartDeliveryStreamEncryption => "firehose:StartDeliveryStreamEncryption",
+            Operation::StopDeliveryStreamEncryption => "firehose:StopDeliveryStreamEncryption",
         }
     }
 }
@@ -101,7 +124,7 @@ fn authorize(
     firehose: &Firehose,
     action: &str,
     name: Option<&str>,
-    tags: &[sluice_firehose::config::Tag],
+    tags: &[Tag],
 ) -> Result<(), FirehoseError> {
     let resources: Vec<String> = name.map(|name| firehose.arn(name)).into_iter().collect();
     let tags = tags.iter().map(|tag| (tag.key.as_str(), tag.value.as_deref().unwrap_or("")));
@@ -121,7 +144,7 @@ pub async fn respond(
     if audit::records(node, caller) {
         let parameters = serde_json::from_slice(body).unwrap_or(Value::Null);
         let outcome = answer.as_ref().map(|_| ()).map_err(|error| (error.exception, error.message.as_str()));
-        audit::record_named_call(node, caller, operation.name(), parameters, outcome);
+        audit::record_firehose_call(node, caller, operation.name(), parameters, outcome);
     }
     json_answer(answer)
 }
@@ -189,7 +212,8 @@ pub async fn answer(
             let name = bodies::name(body)?;
             authorize(node, caller, firehose, operation.iam_action(), Some(&name), &[])?;
             let definition = firehose.definition(&name)?;
-            Ok(json!({ "DeliveryStreamDescription": description(firehose, &definition) }))
+            let status = firehose.encryption_status(node, &definition);
+            Ok(json!({ "DeliveryStreamDescription": description(firehose, &definition, status) }))
         }
         Operation::ListDeliveryStreams => {
             let input = bodies::list(body)?;
@@ -218,8 +242,9 @@ pub async fn answer(
             let (name, data) = bodies::put_record(body)?;
             authorize(node, caller, firehose, operation.iam_action(), Some(&name), &[])?;
             let mut results = firehose.put(node, &name, vec![data]).await?;
+            let encrypted = encrypted(node, firehose, &name);
             match results.pop().expect("one result per record") {
-                Ok(id) => Ok(json!({ "RecordId": id, "Encrypted": false })),
+                Ok(id) => Ok(json!({ "RecordId": id, "Encrypted": encrypted })),
                 Err((exception, message)) => Err(FirehoseError::new(exception, message)),
             }
         }
@@ -227,6 +252,7 @@ pub async fn answer(
             let (name, data) = bodies::put_record_batch(body)?;
             authorize(node, caller, firehose, operation.iam_action(), Some(&name), &[])?;
             let results = firehose.put(node, &name, data).await?;
+            let encrypted = encrypted(node, firehose, &name);
             let failed = results.iter().filter(|result| result.is_err()).count();
             let responses: Vec<Value> = results
                 .into_iter()
@@ -235,14 +261,52 @@ pub async fn answer(
                     Err((code, message)) => json!({ "ErrorCode": code, "ErrorMessage": message }),
                 })
                 .collect();
-            Ok(json!({ "FailedPutCount": failed, "Encrypted": false, "RequestResponses": responses }))
+            Ok(json!({ "FailedPutCount": failed, "Encrypted": encrypted, "RequestResponses": responses }))
+        }
+        Operation::TagDeliveryStream => {
+            let request = bodies::tag_delivery_stream(body)?;
+            let name = request.delivery_stream_name;
+            let tags: Vec<Tag> =
+                request.tags.iter().map(|(key, value)| Tag { key: key.clone(), value: value.clone() }).collect();
+            authorize(node, caller, firehose, operation.iam_action(), Some(&name), &tags)?;
+            firehose.tag(&name, request.tags)?;
+            Ok(json!({}))
+        }
+        Operation::UntagDeliveryStream => {
+            let (name, keys) = bodies::untag_delivery_stream(body)?;
+            authorize(node, caller, firehose, operation.iam_action(), Some(&name), &[])?;
+            firehose.untag(&name, &keys)?;
+            Ok(json!({}))
+        }
+        Operation::ListTagsForDeliveryStream => {
+            let request = bodies::list_tags(body)?;
+            let name = request.delivery_stream_name;
+            authorize(node, caller, firehose, operation.iam_action(), Some(&name), &[])?;
+            let (tags, more) = firehose.tags(&name, request.exclusive_start_tag_key.as_deref(), request.limit)?;
+            Ok(json!({ "Tags": tags, "HasMoreTags": more }))
+        }
+        Operation::StartDeliveryStreamEncryption => {
+            let request = bodies::start_encryption(body)?;
+            let name = request.delivery_stream_name;
+            authorize(node, caller, firehose, operation.iam_action(), Some(&name), &[])?;
+            let principal_arn = caller.principal().map(|principal| principal.arn.clone());
+            firehose
+                .start_encryption(node, principal_arn.as_deref(), &name, request.key_type.name(), request.key_arn)
+                .await?;
+            Ok(json!({}))
+        }
+        Operation::StopDeliveryStreamEncryption => {
+            let name = bodies::name(body)?;
+            authorize(node, caller, firehose, operation.iam_action(), Some(&name), &[])?;
+            firehose.stop_encryption(node, &name).await?;
+            Ok(json!({}))
         }
     }
 }
 
 /// `DeliveryStreamDescription`: the stored configuration in the description's shapes (which
 /// use the configuration's member names, with `…Description` for nested destinations).
-fn description(firehose: &Firehose, definition: &Definition) -> Value {
+fn description(firehose: &Firehose, definition: &Definition, encryption: EncryptionStatus) -> Value {
     let input = &definition.input;
     let name = &input.delivery_stream_name;
     let config = serde_json::to_value(input).expect("the configuration serializes");
@@ -278,7 +342,7 @@ fn description(firehose: &Firehose, definition: &Definition) -> Value {
         "DeliveryStreamType": input.delivery_stream_type.as_deref().unwrap_or("DirectPut"),
         "VersionId": definition.version.to_string(),
         "CreateTimestamp": created,
-        "DeliveryStreamEncryptionConfiguration": { "Status": "DISABLED" },
+        "DeliveryStreamEncryptionConfiguration": encryption_configuration(definition, encryption),
         "Destinations": [destination],
         "HasMoreDestinations": false,
     });
@@ -293,4 +357,22 @@ fn description(firehose: &Firehose, definition: &Definition) -> Value {
         }});
     }
     description
+}
+
+/// Whether the records of `name` are sealed at rest now (PutRecord(Batch)'s `Encrypted`).
+fn encrypted(node: &Node, firehose: &Firehose, name: &str) -> bool {
+    firehose.definition(name).is_ok_and(|definition| firehose.encryption_status(node, &definition).is_encrypting())
+}
+
+/// `DeliveryStreamEncryptionConfiguration`: the status, and while encrypting the key type and
+/// the customer managed key's ARN.
+fn encryption_configuration(definition: &Definition, status: EncryptionStatus) -> Value {
+    let mut configuration = json!({ "Status": status.name() });
+    if let (true, Some(key)) = (status.is_encrypting(), &definition.encryption) {
+        configuration["KeyType"] = json!(key.key_type);
+        if let Some(arn) = &key.key_arn {
+            configuration["KeyARN"] = json!(arn);
+        }
+    }
+    configuration
 }

@@ -9,8 +9,9 @@
 //! Kinesis codec answers.
 
 use crate::limits::{
-    FIREHOSE_LIST_DEFAULT, FIREHOSE_LIST_MAX, FIREHOSE_PUT_BATCH_BYTES_MAX, FIREHOSE_PUT_BATCH_RECORDS_MAX,
-    FIREHOSE_RECORD_BYTES_MAX,
+    FIREHOSE_LIST_DEFAULT, FIREHOSE_LIST_MAX, FIREHOSE_LIST_TAGS_MAX, FIREHOSE_PUT_BATCH_BYTES_MAX,
+    FIREHOSE_PUT_BATCH_RECORDS_MAX, FIREHOSE_RECORD_BYTES_MAX, FIREHOSE_TAGS_MAX, FIREHOSE_TAG_KEY_CHARS_MAX,
+    FIREHOSE_TAG_VALUE_CHARS_MAX,
 };
 use base64::Engine as _;
 use bytes::Bytes;
@@ -300,6 +301,289 @@ pub fn update_destination(body: &[u8]) -> Result<UpdateDestinationRequest, BodyE
     })
 }
 
+/// The model's `TagKey` pattern, as AWS quotes it in a ValidationException.
+const TAG_KEY_PATTERN: &str = r"^(?!aws:)[\p{L}\p{Z}\p{N}_.:\/=+\-@%]*$";
+/// The model's `TagValue` pattern.
+const TAG_VALUE_PATTERN: &str = r"^[\p{L}\p{Z}\p{N}_.:\/=+\-@%]*$";
+
+/// Whether `c` is in the tag patterns' class `[\p{L}\p{Z}\p{N}_.:\/=+\-@%]`: a letter, a
+/// separator (Unicode's Zs, Zl, Zp: spaces, not tabs or newlines), a number, or one of the
+/// listed signs.
+fn is_tag_char(c: char) -> bool {
+    let separator = matches!(
+        c,
+        ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
+    );
+    c.is_alphabetic() || c.is_numeric() || separator || "_.:/=+-@%".contains(c)
+}
+
+/// A tag key as the model's `TagKey` allows it (1–128 characters of the pattern, not starting
+/// with `aws:`, which AWS reserves); `member` is where it is in the request.
+fn check_tag_key(key: &str, member: &str) -> Result<(), BodyError> {
+    let chars = key.chars().count();
+    if chars == 0 || chars > FIREHOSE_TAG_KEY_CHARS_MAX {
+        return Err(violation(
+            key,
+            member,
+            &format!("Member must have length less than or equal to {FIREHOSE_TAG_KEY_CHARS_MAX} and greater than or equal to 1"),
+        ));
+    }
+    if key.starts_with("aws:") || !key.chars().all(is_tag_char) {
+        return Err(violation(
+            key,
+            member,
+            &format!("Member must satisfy regular expression pattern: {TAG_KEY_PATTERN}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A tag value as the model's `TagValue` allows it (0–256 characters of the pattern).
+fn check_tag_value(value: &str, member: &str) -> Result<(), BodyError> {
+    if value.chars().count() > FIREHOSE_TAG_VALUE_CHARS_MAX {
+        return Err(violation(
+            value,
+            member,
+            &format!("Member must have length less than or equal to {FIREHOSE_TAG_VALUE_CHARS_MAX}"),
+        ));
+    }
+    if !value.chars().all(is_tag_char) {
+        return Err(violation(
+            value,
+            member,
+            &format!("Member must satisfy regular expression pattern: {TAG_VALUE_PATTERN}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A list member's count within the model's 1–[`FIREHOSE_TAGS_MAX`].
+fn check_tag_count(count: usize, member: &str) -> Result<(), BodyError> {
+    if count == 0 || count > FIREHOSE_TAGS_MAX {
+        return Err(violation(
+            &format!("{count} items"),
+            member,
+            &format!(
+                "Member must have length less than or equal to {FIREHOSE_TAGS_MAX} and greater than or equal to 1"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagInput {
+    key: String,
+    value: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagDeliveryStreamInput {
+    delivery_stream_name: String,
+    tags: Vec<TagInput>,
+}
+
+/// TagDeliveryStream, checked: the delivery stream and its new tags (key, value; an absent
+/// `Value` is kept absent, as AWS lists it), in the request's order.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TagRequest {
+    pub delivery_stream_name: String,
+    pub tags: Vec<(String, Option<String>)>,
+}
+
+pub fn tag_delivery_stream(body: &[u8]) -> Result<TagRequest, BodyError> {
+    let input: TagDeliveryStreamInput = decode(body)?;
+    check_name(&input.delivery_stream_name)?;
+    check_tag_count(input.tags.len(), "tags")?;
+    for (i, tag) in input.tags.iter().enumerate() {
+        check_tag_key(&tag.key, &format!("tags.{}.member.key", i + 1))?;
+        if let Some(value) = &tag.value {
+            check_tag_value(value, &format!("tags.{}.member.value", i + 1))?;
+        }
+    }
+    let tags = input.tags.into_iter().map(|tag| (tag.key, tag.value)).collect();
+    Ok(TagRequest { delivery_stream_name: input.delivery_stream_name, tags })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UntagDeliveryStreamInput {
+    delivery_stream_name: String,
+    tag_keys: Vec<String>,
+}
+
+/// UntagDeliveryStream, checked: the delivery stream and the 1–50 keys to remove.
+pub fn untag_delivery_stream(body: &[u8]) -> Result<(String, Vec<String>), BodyError> {
+    let input: UntagDeliveryStreamInput = decode(body)?;
+    check_name(&input.delivery_stream_name)?;
+    check_tag_count(input.tag_keys.len(), "tagKeys")?;
+    for (i, key) in input.tag_keys.iter().enumerate() {
+        check_tag_key(key, &format!("tagKeys.{}.member", i + 1))?;
+    }
+    Ok((input.delivery_stream_name, input.tag_keys))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListTagsInput {
+    delivery_stream_name: String,
+    exclusive_start_tag_key: Option<String>,
+    limit: Option<i64>,
+}
+
+/// ListTagsForDeliveryStream, checked.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ListTagsRequest {
+    pub delivery_stream_name: String,
+    pub exclusive_start_tag_key: Option<String>,
+    /// 1–[`FIREHOSE_LIST_TAGS_MAX`].
+    pub limit: usize,
+}
+
+pub fn list_tags(body: &[u8]) -> Result<ListTagsRequest, BodyError> {
+    let input: ListTagsInput = decode(body)?;
+    check_name(&input.delivery_stream_name)?;
+    if let Some(key) = &input.exclusive_start_tag_key {
+        check_tag_key(key, "exclusiveStartTagKey")?;
+    }
+    let limit = match input.limit {
+        None => FIREHOSE_LIST_TAGS_MAX,
+        Some(limit) if (1..=FIREHOSE_LIST_TAGS_MAX as i64).contains(&limit) => limit as usize,
+        Some(limit) => {
+            return Err(violation(
+                &limit.to_string(),
+                "limit",
+                &format!(
+                "Member must have value less than or equal to {FIREHOSE_LIST_TAGS_MAX} and greater than or equal to 1"
+            ),
+            ))
+        }
+    };
+    Ok(ListTagsRequest {
+        delivery_stream_name: input.delivery_stream_name,
+        exclusive_start_tag_key: input.exclusive_start_tag_key,
+        limit,
+    })
+}
+
+/// `KeyType` of `DeliveryStreamEncryptionConfigurationInput`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    AwsOwnedCmk,
+    CustomerManagedCmk,
+}
+
+impl KeyType {
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::AwsOwnedCmk => "AWS_OWNED_CMK",
+            KeyType::CustomerManagedCmk => "CUSTOMER_MANAGED_CMK",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EncryptionConfigurationInput {
+    #[serde(rename = "KeyARN")]
+    key_arn: Option<String>,
+    key_type: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StartEncryptionInput {
+    delivery_stream_name: String,
+    delivery_stream_encryption_configuration_input: Option<EncryptionConfigurationInput>,
+}
+
+/// StartDeliveryStreamEncryption, checked: the delivery stream, the key type (AWS_OWNED_CMK
+/// when the configuration is absent, as AWS defaults it) and, for a customer managed key, its
+/// ARN (AWS requires it then and refuses it otherwise: InvalidArgumentException).
+#[derive(Debug, PartialEq, Eq)]
+pub struct StartEncryptionRequest {
+    pub delivery_stream_name: String,
+    pub key_type: KeyType,
+    pub key_arn: Option<String>,
+}
+
+/// The model's `AWSKMSKeyARNForSSE` bounds (1–512 characters, `arn:…:kms:…`).
+fn check_key_arn(arn: &str) -> Result<(), BodyError> {
+    const PATTERN: &str = r"arn:.*:kms:[a-zA-Z0-9\-]+:\d{12}:(key|alias)/[a-zA-Z_0-9+=,.@\-_/]+";
+    let shaped = || {
+        let (_, rest) = arn.strip_prefix("arn:")?.split_once(":kms:")?;
+        let (region, rest) = rest.split_once(':')?;
+        let (account, resource) = rest.split_once(':')?;
+        let name = resource.strip_prefix("key/").or_else(|| resource.strip_prefix("alias/"))?;
+        let ok = !region.is_empty()
+            && region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-/".contains(&b));
+        ok.then_some(())
+    };
+    if arn.is_empty() || arn.chars().count() > 512 {
+        return Err(violation(
+            arn,
+            "deliveryStreamEncryptionConfigurationInput.keyARN",
+            "Member must have length less than or equal to 512 and greater than or equal to 1",
+        ));
+    }
+    if shaped().is_none() {
+        return Err(violation(
+            arn,
+            "deliveryStreamEncryptionConfigurationInput.keyARN",
+            &format!("Member must satisfy regular expression pattern: {PATTERN}"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn start_encryption(body: &[u8]) -> Result<StartEncryptionRequest, BodyError> {
+    let input: StartEncryptionInput = decode(body)?;
+    check_name(&input.delivery_stream_name)?;
+    let (key_type, key_arn) = match input.delivery_stream_encryption_configuration_input {
+        None => (KeyType::AwsOwnedCmk, None),
+        Some(configuration) => {
+            let key_type = match configuration.key_type.as_str() {
+                "AWS_OWNED_CMK" => KeyType::AwsOwnedCmk,
+                "CUSTOMER_MANAGED_CMK" => KeyType::CustomerManagedCmk,
+                other => {
+                    return Err(violation(
+                        other,
+                        "deliveryStreamEncryptionConfigurationInput.keyType",
+                        "Member must satisfy enum value set: [AWS_OWNED_CMK, CUSTOMER_MANAGED_CMK]",
+                    ))
+                }
+            };
+            if let Some(arn) = &configuration.key_arn {
+                check_key_arn(arn)?;
+            }
+            match (key_type, &configuration.key_arn) {
+                (KeyType::AwsOwnedCmk, Some(_)) => {
+                    return Err(BodyError::new(
+                        "InvalidArgumentException",
+                        "KeyARN must not be specified when KeyType is AWS_OWNED_CMK.",
+                    ))
+                }
+                (KeyType::CustomerManagedCmk, None) => {
+                    return Err(BodyError::new(
+                        "InvalidArgumentException",
+                        "KeyARN must be specified when KeyType is CUSTOMER_MANAGED_CMK.",
+                    ))
+                }
+                _ => {}
+            }
+            (key_type, configuration.key_arn)
+        }
+    };
+    Ok(StartEncryptionRequest { delivery_stream_name: input.delivery_stream_name, key_type, key_arn })
+}
+
 /// The members of any channel request that name resources or set tags (every one optional,
 /// of the same type as in the operation's own shape, so a body the operation reads this reads).
 #[derive(Debug, Default, Deserialize)]
@@ -359,5 +643,81 @@ mod tests {
             br#"{"DeliveryStreamName": "s", "CurrentDeliveryStreamVersionId": "x", "DestinationId": "d"}"#;
         assert_eq!(update_destination(bad_version).unwrap_err().exception, "ValidationException");
         assert_eq!(channel_peek(br#"{"ChannelARN": "x"}"#).unwrap().channel_arn.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn tag_bodies_keep_the_models_bounds() {
+        let tag = tag_delivery_stream(
+            br#"{"DeliveryStreamName": "s", "Tags": [{"Key": "team x:/=+-@%_.", "Value": "web"}, {"Key": "k"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(tag.tags, vec![("team x:/=+-@%_.".to_string(), Some("web".to_string())), ("k".to_string(), None)]);
+        let refused = |body: &[u8]| tag_delivery_stream(body).unwrap_err();
+        assert_eq!(refused(br#"{"DeliveryStreamName": "s", "Tags": []}"#).exception, "ValidationException");
+        assert_eq!(refused(br#"{"DeliveryStreamName": "s"}"#).exception, "ValidationException");
+        let reserved = refused(br#"{"DeliveryStreamName": "s", "Tags": [{"Key": "aws:x"}]}"#);
+        assert!(reserved.message.contains("'tags.1.member.key'"), "{}", reserved.message);
+        assert_eq!(
+            refused(br#"{"DeliveryStreamName": "s", "Tags": [{"Key": "a\nb"}]}"#).exception,
+            "ValidationException"
+        );
+        assert_eq!(
+            refused(br#"{"DeliveryStreamName": "s", "Tags": [{"Key": "k", "Value": "a*b"}]}"#).exception,
+            "ValidationException"
+        );
+        let long_key = format!(r#"{{"DeliveryStreamName": "s", "Tags": [{{"Key": "{}"}}]}}"#, "é".repeat(129));
+        assert_eq!(refused(long_key.as_bytes()).exception, "ValidationException");
+        let max_key = format!(
+            r#"{{"DeliveryStreamName": "s", "Tags": [{{"Key": "{}", "Value": "{}"}}]}}"#,
+            "é".repeat(128),
+            "v".repeat(256)
+        );
+        assert!(tag_delivery_stream(max_key.as_bytes()).is_ok());
+        let many: Vec<String> = (0..51).map(|i| format!(r#"{{"Key": "k{i}"}}"#)).collect();
+        let many = format!(r#"{{"DeliveryStreamName": "s", "Tags": [{}]}}"#, many.join(","));
+        assert_eq!(refused(many.as_bytes()).exception, "ValidationException");
+
+        let (name, keys) = untag_delivery_stream(br#"{"DeliveryStreamName": "s", "TagKeys": ["a", "b"]}"#).unwrap();
+        assert_eq!((name.as_str(), keys.len()), ("s", 2));
+        assert!(untag_delivery_stream(br#"{"DeliveryStreamName": "s", "TagKeys": []}"#).is_err());
+        assert!(untag_delivery_stream(br#"{"DeliveryStreamName": "s", "TagKeys": [""]}"#).is_err());
+
+        assert_eq!(list_tags(br#"{"DeliveryStreamName": "s"}"#).unwrap().limit, FIREHOSE_LIST_TAGS_MAX);
+        assert_eq!(
+            list_tags(br#"{"DeliveryStreamName": "s", "Limit": 51}"#).unwrap_err().exception,
+            "ValidationException"
+        );
+        assert_eq!(
+            list_tags(br#"{"DeliveryStreamName": "s", "Limit": 0}"#).unwrap_err().exception,
+            "ValidationException"
+        );
+        let page = list_tags(br#"{"DeliveryStreamName": "s", "Limit": 2, "ExclusiveStartTagKey": "a"}"#).unwrap();
+        assert_eq!((page.limit, page.exclusive_start_tag_key.as_deref()), (2, Some("a")));
+    }
+
+    #[test]
+    fn encryption_bodies_pair_the_key_type_with_its_arn() {
+        let start = start_encryption(br#"{"DeliveryStreamName": "s"}"#).unwrap();
+        assert_eq!((start.key_type, start.key_arn), (KeyType::AwsOwnedCmk, None));
+        let arn = "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let body = format!(
+            r#"{{"DeliveryStreamName": "s", "DeliveryStreamEncryptionConfigurationInput": {{"KeyType": "CUSTOMER_MANAGED_CMK", "KeyARN": "{arn}"}}}}"#
+        );
+        let start = start_encryption(body.as_bytes()).unwrap();
+        assert_eq!((start.key_type, start.key_arn.as_deref()), (KeyType::CustomerManagedCmk, Some(arn)));
+        let refused = |body: &str| start_encryption(body.as_bytes()).unwrap_err().exception;
+        assert_eq!(
+            refused(
+                r#"{"DeliveryStreamName": "s", "DeliveryStreamEncryptionConfigurationInput": {"KeyType": "CUSTOMER_MANAGED_CMK"}}"#
+            ),
+            "InvalidArgumentException"
+        );
+        assert_eq!(refused(&body.replace("CUSTOMER_MANAGED_CMK", "AWS_OWNED_CMK")), "InvalidArgumentException");
+        assert_eq!(refused(&body.replace("CUSTOMER_MANAGED_CMK", "OTHER")), "ValidationException");
+        assert_eq!(refused(&body.replace(":key/", ":nokey/")), "ValidationException");
+        assert_eq!(
+            refused(r#"{"DeliveryStreamName": "s", "DeliveryStreamEncryptionConfigurationInput": {}}"#),
+            "ValidationException"
+        );
     }
 }
