@@ -26,12 +26,6 @@ fn optional_text(fbb: &mut Fbb, value: Option<&str>) -> Option<WIPOffset<&'stati
     value.map(|value| fbb.create_string(value))
 }
 
-/// A string written once per answer however many members repeat it (a PutRecords answer names
-/// one of a few shards, and at most one throttling message, in each of its 500 entries).
-fn shared_text(fbb: &mut Fbb, value: Option<&str>) -> Option<WIPOffset<&'static str>> {
-    value.map(|value| fbb.create_shared_string(value))
-}
-
 fn finish<T: ResponseBodyTable>(fbb: &mut Fbb, correlation_id: u64, body: WIPOffset<T>) -> Result<&[u8], FrameError> {
     crate::encode_response(fbb, correlation_id, body)
 }
@@ -459,8 +453,8 @@ pub fn encode_response<'f>(fbb: &'f mut Fbb, correlation_id: u64, response: &Res
                 .iter()
                 .map(|entry| {
                     let sequence_number = entry.sequence_number.as_ref().map(own_sequence_to_wire);
-                    let shard_id = shared_text(fbb, entry.shard_id.as_ref().map(ShardId::as_str));
-                    let error_message = shared_text(fbb, entry.error_message.as_deref());
+                    let shard_id = optional_text(fbb, entry.shard_id.as_ref().map(ShardId::as_str));
+                    let error_message = optional_text(fbb, entry.error_message.as_deref());
                     wire::PutRecordsResultEntry::create(
                         fbb,
                         &wire::PutRecordsResultEntryArgs {
