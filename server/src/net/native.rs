@@ -17,9 +17,9 @@ use crate::limits::{
     SMALL_RESPONSE_BYTES, TLS_HANDSHAKE_TIMEOUT_MS,
 };
 use crate::metrics::Protocol;
+use crate::net::frame_pool::FramePool;
 use crate::net::native_auth::{self, ChannelBinding, NativePeer, Opened};
 use crate::net::outbound::Outbound;
-use crate::net::frame_pool::FramePool;
 use crate::net::receive::ReceiveBuffer;
 use crate::ops::auth::Caller;
 use crate::ops::dispatch::{execute, Answer};
