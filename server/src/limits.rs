@@ -185,6 +185,13 @@ pub const REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX: usize = 64 << 20;
 const _: () = assert!(REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX >= sluice_protocol::FRAME_BYTES_MAX);
 /// Bytes read from a socket at a time when no larger frame is pending.
 pub const RECEIVE_CHUNK_BYTES: usize = 64 << 10;
+/// Bytes of idle frame buffers one core keeps for reuse (`net/frame_pool.rs`): frames larger
+/// than [`RECEIVE_CHUNK_BYTES`] are read into reused memory instead of zeroed fresh memory.
+/// 32 MiB holds the frames in flight under `bench/peers/iggy.sh`'s load (4 connections x 8
+/// PutRecords of about 530 KB, 17 MB, over 2 cores) with room to spare, and is what a core
+/// keeps allocated after a burst.
+pub const FRAME_POOL_BYTES_PER_CORE_MAX: usize = 32 << 20;
+const _: () = assert!(FRAME_POOL_BYTES_PER_CORE_MAX >= sluice_protocol::FRAME_BYTES_MAX);
 /// How long a shutdown waits for in-flight requests before closing connections anyway, in
 /// milliseconds.
 pub const SHUTDOWN_DRAIN_MS: u64 = 10_000;

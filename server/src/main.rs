@@ -4,6 +4,13 @@ use clap::Parser;
 use sluice_server::daemon::{self, Args, Config, LogFormat};
 use std::io::IsTerminal;
 
+/// mimalloc instead of glibc's malloc: the request path allocates per request and per record
+/// (vectors of a PutRecords' 500 records, answers), and glibc's `free` of a chunk of 64 KiB or
+/// more consolidates its fast bins every time; allocation was 11% of sluiced's CPU under
+/// `bench/peers/iggy.sh`'s load (`bench/results/2026-12-02-native-path/`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let check_only = args.check_config;

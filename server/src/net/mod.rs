@@ -5,6 +5,7 @@
 //!
 //! Layer: imports `ops`, `runtime`, `kinesis` and `limits`.
 
+pub mod frame_pool;
 pub mod http;
 pub mod listener;
 pub mod metrics;

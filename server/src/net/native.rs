@@ -8,13 +8,16 @@
 //!
 //! Payloads are not copied on the way in: a record's data is a slice of the received frame
 //! (the codec, `sluice_protocol::native`, decodes it so), and it is copied once, into the
-//! journal's O_DIRECT buffer.
+//! journal's O_DIRECT buffer. A frame larger than a receive chunk (a PutRecords batch) is read
+//! into a reused buffer of its core's [`FramePool`] rather than into fresh memory zeroed for
+//! the read.
 
 use crate::limits::{
     CHANNEL_BINDING_BYTES, RECEIVE_CHUNK_BYTES, REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX, RESPONSE_FRAMES_QUEUED_MAX,
     SMALL_RESPONSE_BYTES, TLS_HANDSHAKE_TIMEOUT_MS,
 };
 use crate::metrics::Protocol;
+use crate::net::frame_pool::FramePool;
 use crate::net::native_auth::{self, ChannelBinding, NativePeer, Opened};
 use crate::net::outbound::Outbound;
 use crate::net::receive::ReceiveBuffer;
@@ -112,20 +115,44 @@ where
         }
     };
     let mut buffer = ReceiveBuffer::new(buffer);
+    let pool = FramePool::of_this_core();
+    // Hands a whole frame to a task of its own, once the connection's bounds admit it.
+    let dispatch = |frame: Bytes| {
+        let (node, sink, caller, requests, bytes) =
+            (node.clone(), sink.clone(), caller.clone(), requests.clone(), bytes.clone());
+        async move {
+            let request = requests.acquire_static_permit(1).await.map_err(closed)?;
+            let held = bytes.acquire_static_permit(frame.len() as u64).await.map_err(closed)?;
+            glommio::spawn_local(async move {
+                handle(&node, &caller, frame, &sink).await;
+                drop((request, held));
+            })
+            .detach();
+            Ok::<(), std::io::Error>(())
+        }
+    };
     'read: loop {
         // Answer every whole frame in the buffer.
         let wanted = loop {
             match sluice_protocol::frame_len(buffer.received()) {
-                Ok(Some(len)) if buffer.received().len() >= len => {
-                    let frame = buffer.split_frame(len);
-                    let request = requests.acquire_static_permit(1).await.map_err(closed)?;
-                    let held = bytes.acquire_static_permit(len as u64).await.map_err(closed)?;
-                    let (node, sink, caller) = (node.clone(), sink.clone(), caller.clone());
-                    glommio::spawn_local(async move {
-                        handle(&node, &caller, frame, &sink).await;
-                        drop((request, held));
-                    })
-                    .detach();
+                Ok(Some(len)) if buffer.received().len() >= len => dispatch(buffer.split_frame(len)).await?,
+                Ok(Some(len)) if len > RECEIVE_CHUNK_BYTES => {
+                    // A large frame: the rest of it is read straight into reused memory.
+                    let mut frame = pool.take(len);
+                    frame.extend_from_slice(buffer.received());
+                    buffer.clear();
+                    while !frame.is_whole() {
+                        let room = frame.unfilled();
+                        match read_or_shutdown(&node, &mut reader, room).await {
+                            Some(Ok(0)) | None => break 'read,
+                            Some(Ok(read)) => frame.filled(read),
+                            Some(Err(error)) => {
+                                tracing::debug!(%error, "read failed");
+                                break 'read;
+                            }
+                        }
+                    }
+                    dispatch(frame.into_bytes()).await?;
                 }
                 Ok(Some(len)) => break len - buffer.received().len(),
                 Ok(None) => break 1,
@@ -137,12 +164,7 @@ where
             }
         };
         let room = buffer.room(wanted.max(RECEIVE_CHUNK_BYTES));
-        let read = future::or(async { Some(reader.read(room).await) }, async {
-            node.signal.triggered().await;
-            None
-        })
-        .await;
-        match read {
+        match read_or_shutdown(&node, &mut reader, room).await {
             Some(Ok(0)) | None => break,
             Some(Ok(read)) => buffer.filled(read),
             Some(Err(error)) => {
@@ -156,6 +178,19 @@ where
     drop(sink);
     writer_task.await;
     Ok(())
+}
+
+/// One read, or `None` if the node shuts down first.
+async fn read_or_shutdown<R: futures_lite::AsyncRead + Unpin>(
+    node: &Node,
+    reader: &mut R,
+    room: &mut [u8],
+) -> Option<std::io::Result<usize>> {
+    future::or(async { Some(reader.read(room).await) }, async {
+        node.signal.triggered().await;
+        None
+    })
+    .await
 }
 
 fn closed(_: glommio::GlommioError<()>) -> std::io::Error {

@@ -7,10 +7,9 @@
 //! initialised (zeroed, or written by an earlier read), so each byte is zeroed at most once
 //! per allocation.
 //!
-//! Unfinished: that once is still a byte zeroed per byte received, since a frame handed to
-//! its request keeps its memory and the next frame gets new memory (memset stayed at 3.5% of
-//! sluiced's CPU under `bench/peers/iggy.sh`'s load; `bench/results/2026-12-01-server-path/`).
-//! Reading into uninitialised memory, or reusing zeroed frame buffers, would remove it.
+//! That once is still a byte zeroed per byte received, since a frame handed to its request
+//! keeps its memory and the next frame gets new memory; so only frames up to a receive chunk
+//! are read here, and larger ones into reused memory (`net/frame_pool.rs`).
 
 use bytes::{Bytes, BytesMut};
 
@@ -39,6 +38,13 @@ impl ReceiveBuffer {
         // The rest is the same memory, `len` bytes further on.
         self.initialized -= len;
         frame
+    }
+
+    /// Drops the received bytes (a large frame's start, copied into its own buffer); the
+    /// memory stays for the next reads.
+    pub fn clear(&mut self) {
+        // The view keeps its start, so `initialized` still counts from it.
+        self.bytes.clear();
     }
 
     /// `room` bytes of initialised memory after the received bytes, for one read; call
