@@ -20,7 +20,8 @@
 //! `KinesisStreamAsSource` delivery stream reads the user's stream instead, from the time it
 //! was created (AWS reads from LATEST). After a crash each reader resumes after its shard's
 //! checkpointed sequence number: nothing acknowledged is lost, and what is delivered again is
-//! bounded by the engine's buffers in flight (see `sluice_firehose::engine`).
+//! one buffer at most (per partition; see `sluice_firehose::engine`): the engine delivers a
+//! buffer only once the checkpoint task reports the one before it durable.
 //!
 //! Definitions (the CreateDeliveryStream input, its version and creation time) are kept in
 //! `data-dir/firehose/delivery-streams.json`, replaced atomically on every change.
