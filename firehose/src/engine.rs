@@ -15,11 +15,24 @@
 //! object is durable too. A record dropped by the transformation is done when its batch is.
 //!
 //! So after a crash, restarting from the checkpoint re-delivers only records that were not yet
-//! done: those in buffers that were open or in flight, plus records of buffers delivered after
-//! an older buffer that was still open. The engine bounds the latter: sealing a buffer seals
-//! every open buffer holding older records with it (`seal`), so at most one buffer per
-//! destination is delivered ahead of the checkpoint. Duplicates are bounded by the buffers in
-//! flight and one buffer per destination; nothing is ever lost.
+//! durably done: those of buffers delivered after the last checkpoint written, plus records of
+//! buffers delivered after an older buffer that was still open. The engine bounds both:
+//!
+//! - Sealing a buffer seals every open buffer holding older records with it (`seal`), so
+//!   buffers are uploaded in the order of their oldest records.
+//! - Uploads prepare their bodies (conversion, compression) concurrently, but *deliver* (write
+//!   to the destination, error output or backup) one at a time, in that order, and with
+//!   [`spawn_checkpointed`] each only once the progress published after the one before it is
+//!   reported durable by the checkpoint keeper ([`Durable`]); see [`Turn`].
+//!
+//! With one buffer open at a time (no dynamic partitioning, no S3 backup, nothing in the error
+//! output), every finished delivery moves the checkpoint past its buffer, so a crash
+//! re-delivers at most one buffer: the one writing, or written and waiting for its
+//! checkpoint. With several buffers open at once (dynamic partitions, error-output types, the
+//! S3 backup, each with a buffer of its own), the checkpoint cannot pass the oldest record of
+//! a buffer still open or waiting, so a crash may also re-deliver the records after it of the
+//! buffers delivered meanwhile: at most one buffer per partition, error-output type and
+//! backup. Nothing is ever lost.
 //!
 //! # Inside
 //!
@@ -61,20 +74,57 @@ pub struct Handle {
     pub task: tokio::task::JoinHandle<()>,
 }
 
-/// Starts the engine of `plan` on the current tokio runtime.
+/// The checkpoint keeper's answer to the engine of [`spawn_checkpointed`]: what of the
+/// published [`Progress`] is durable.
+pub struct Durable(watch::Sender<u64>);
+
+impl Durable {
+    /// Says that `written` (a [`Progress`] the engine published) is durable in the checkpoint,
+    /// or that nothing in it needs writing (its positions are those already written).
+    pub fn report(&self, written: &Progress) {
+        self.0.send_if_modified(|durable| {
+            let newer = written.records_done > *durable;
+            if newer {
+                *durable = written.records_done;
+            }
+            newer
+        });
+    }
+}
+
+/// Starts the engine of `plan` on the current tokio runtime, with nothing to wait for: the
+/// progress it publishes counts as durable at once (for callers that keep no checkpoint, or
+/// keep it synchronously with the progress).
 pub fn spawn(plan: DeliveryPlan) -> Handle {
+    spawn_with(plan, None)
+}
+
+/// Starts the engine of `plan` on the current tokio runtime for a caller that checkpoints the
+/// published progress and reports each write on the [`Durable`]: the engine delivers no
+/// buffer while the progress of the buffer delivered before it is not yet durable, so a crash
+/// re-delivers at most the buffers sealed together with the one in delivery (see the module
+/// documentation).
+pub fn spawn_checkpointed(plan: DeliveryPlan) -> (Handle, Durable) {
+    let (durable, gate) = watch::channel(0);
+    (spawn_with(plan, Some(gate)), Durable(durable))
+}
+
+fn spawn_with(plan: DeliveryPlan, durable: Option<watch::Receiver<u64>>) -> Handle {
     let (records, source) = mpsc::channel(SOURCE_CHANNEL_RECORDS_MAX);
     let (progress_tx, progress) = watch::channel(Progress::default());
     let metrics = Arc::new(Metrics::new());
-    let task = tokio::spawn(run(plan, source, progress_tx, metrics.clone()));
+    let task = tokio::spawn(run(plan, source, progress_tx, durable, metrics.clone()));
     Handle { records, progress, metrics, task }
 }
 
-/// Runs the engine until `source` is closed and everything received is done.
+/// Runs the engine until `source` is closed and everything received is done. With `durable`,
+/// each delivery waits until the progress published after the previous one is reported
+/// durable there (see [`spawn_checkpointed`]).
 pub async fn run(
     plan: DeliveryPlan,
     mut source: mpsc::Receiver<SourceRecord>,
     progress: watch::Sender<Progress>,
+    mut durable: Option<watch::Receiver<u64>>,
     metrics: Arc<Metrics>,
 ) {
     let mut engine = Engine::new(plan, progress, metrics);
@@ -102,16 +152,55 @@ pub async fn run(
                 }
             },
             Some(done) = engine.uploads.join_next(), if !engine.uploads.is_empty() => match done {
-                Ok(min_index) => engine.live_remove(min_index),
+                Ok(min_index) => {
+                    engine.live_remove(min_index);
+                    engine.turns_finished += 1;
+                }
                 Err(e) => std::panic::resume_unwind(e.into_panic()),
             },
+            reported = durable_changed(&mut durable), if engine.turn_waits() => {
+                if reported.is_err() {
+                    // The checkpoint keeper stopped (sluiced is shutting the delivery down):
+                    // nothing will be reported durable any more, so stop waiting for it.
+                    tracing::warn!(delivery_stream = %engine.plan.name, "checkpoint keeper gone; delivering without it");
+                    durable = None;
+                }
+            }
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))), if deadline.is_some() => {
                 engine.flush_expired().await;
             }
         }
         engine.report();
+        engine.next_turn(durable.as_ref());
     }
     engine.report();
+}
+
+/// Waits for the checkpoint keeper's next report (never, without one).
+async fn durable_changed(durable: &mut Option<watch::Receiver<u64>>) -> Result<(), watch::error::RecvError> {
+    match durable {
+        Some(durable) => durable.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// An upload's place in the order of deliveries. Uploads prepare their bodies (conversion,
+/// compression) concurrently, but deliver one at a time, in the order they started (which is
+/// the order of their buffers' oldest records, see `Engine::seal`), each only once the
+/// progress after the one before it is durable: [`Turn::wait`] before writing anywhere.
+struct Turn {
+    number: u64,
+    allowed: watch::Receiver<u64>,
+}
+
+impl Turn {
+    /// Returns once this upload may deliver (at once, when called again).
+    async fn wait(&mut self) {
+        let number = self.number;
+        // The engine outlives its uploads (dropping the JoinSet aborts them), so the sender
+        // is never gone while one waits.
+        let _ = self.allowed.wait_for(|allowed| *allowed >= number).await;
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -179,6 +268,12 @@ struct Engine {
     main_buffers: usize,
     ready: VecDeque<Buffer>,
     uploads: JoinSet<u64>,
+    /// The turn an upload delivers in (see [`Turn`]): the highest allowed, published to the
+    /// uploads.
+    turn_allowed: watch::Sender<u64>,
+    /// Turns handed out, and turns finished (uploads finish in turn order).
+    turns_started: u64,
+    turns_finished: u64,
     /// Records already in an Iceberg table (see `crate::iceberg`); empty for other destinations.
     #[cfg(feature = "iceberg")]
     committed: crate::iceberg::Committed,
@@ -206,8 +301,25 @@ impl Engine {
             main_buffers: 0,
             ready: VecDeque::new(),
             uploads: JoinSet::new(),
+            turn_allowed: watch::channel(0).0,
+            turns_started: 0,
+            turns_finished: 0,
             #[cfg(feature = "iceberg")]
             committed: crate::iceberg::Committed::default(),
+        }
+    }
+
+    /// Whether the next turn is held until the checkpoint keeper reports durability.
+    fn turn_waits(&self) -> bool {
+        *self.turn_allowed.borrow() < self.turns_finished
+    }
+
+    /// Lets the next upload deliver once every upload before it has finished and the progress
+    /// published since (by `report`) is durable.
+    fn next_turn(&mut self, durable: Option<&watch::Receiver<u64>>) {
+        let is_durable = durable.is_none_or(|durable| *durable.borrow() >= self.done.records_done);
+        if self.turn_waits() && is_durable {
+            self.turn_allowed.send_replace(self.turns_finished);
         }
     }
 
@@ -561,9 +673,14 @@ impl Engine {
             let plan = self.plan.clone();
             let metrics = self.metrics.clone();
             let client = self.client.clone();
+            let mut turn = Turn { number: self.turns_started, allowed: self.turn_allowed.subscribe() };
+            self.turns_started += 1;
             self.uploads.spawn(async move {
                 let min_index = buffer.min_index;
-                upload(&plan, &metrics, &client, buffer).await;
+                upload(&plan, &metrics, &client, buffer, &mut turn).await;
+                // Every path through `upload` waited before writing; this also keeps uploads
+                // finishing in turn order, which `Engine::next_turn` counts on.
+                turn.wait().await;
                 min_index
             });
         }
@@ -661,7 +778,9 @@ async fn put_errors(
     .await;
 }
 
-async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client, buffer: Buffer) {
+/// Delivers `buffer`: prepares what to write, then waits for its `turn` before writing
+/// anything anywhere (destination, error output or backup).
+async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client, buffer: Buffer, turn: &mut Turn) {
     let oldest = timestamp(buffer.oldest_arrival_ms);
     let errors = match &plan.destination {
         Destination::S3(s3) => &s3.errors,
@@ -671,6 +790,7 @@ async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client
     };
     match (&buffer.key, &plan.destination) {
         (BufferKey::Error(error_type), _) => {
+            turn.wait().await;
             put_errors(plan, metrics, errors, error_type, buffer.oldest_arrival_ms, concat(&buffer.records)).await;
         }
         (BufferKey::Backup, destination) => {
@@ -686,6 +806,7 @@ async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client
             let body = compress_blocking(target.compression, raw, name.clone()).await;
             let ctx = PrefixContext { timestamp: Some(oldest), ..Default::default() };
             let prefix = target.prefix.evaluate(&ctx).unwrap_or_default();
+            turn.wait().await;
             put_until_durable(
                 &target.bucket,
                 &format!("{prefix}{name}"),
@@ -716,6 +837,7 @@ async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client
                         })
                         .collect();
                     Metrics::add(&metrics.error_output_records, buffer.records.len() as u64);
+                    turn.wait().await;
                     put_errors(plan, metrics, errors, PARTITIONING_FAILED, buffer.oldest_arrival_ms, lines).await;
                     return;
                 }
@@ -783,6 +905,7 @@ async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client
                     )
                 }
             };
+            turn.wait().await;
             if let Some(body) = body {
                 let len = body.len();
                 put_until_durable(
@@ -808,10 +931,11 @@ async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client
         }
         #[cfg(feature = "iceberg")]
         (BufferKey::Main(_), Destination::Table(table)) => {
-            upload_to_table(plan, metrics, table, buffer).await;
+            upload_to_table(plan, metrics, table, buffer, turn).await;
         }
         (BufferKey::Main(_), Destination::Http(h)) => {
             let records: Vec<Bytes> = buffer.records.iter().map(|r| r.data.clone()).collect();
+            turn.wait().await;
             let result = http_endpoint::deliver(
                 client,
                 h,
@@ -857,7 +981,13 @@ async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client
 /// Delivers a buffer to an Iceberg table: records that do not convert go to the dead-letter
 /// bucket first, then the rest are committed as one snapshot with the buffer's positions.
 #[cfg(feature = "iceberg")]
-async fn upload_to_table(plan: &DeliveryPlan, metrics: &Metrics, table: &crate::iceberg::TablePlan, buffer: Buffer) {
+async fn upload_to_table(
+    plan: &DeliveryPlan,
+    metrics: &Metrics,
+    table: &crate::iceberg::TablePlan,
+    buffer: Buffer,
+    turn: &mut Turn,
+) {
     let records: Vec<Bytes> = buffer.records.iter().map(|r| r.data.clone()).collect();
     let (batch, failed) = match table.convert(records).await {
         Ok(converted) => converted,
@@ -867,6 +997,7 @@ async fn upload_to_table(plan: &DeliveryPlan, metrics: &Metrics, table: &crate::
             (None, (0..buffer.records.len()).map(|i| (i, e.to_string())).collect())
         }
     };
+    turn.wait().await;
     if !failed.is_empty() {
         let lines: Vec<u8> = failed
             .iter()

@@ -41,7 +41,7 @@ pub mod store;
 pub mod transform;
 pub mod validate;
 
-pub use engine::{spawn, Handle};
+pub use engine::{spawn, spawn_checkpointed, Durable, Handle};
 pub use error::{ApiError, DeliveryError, ErrorType};
 pub use plan::{DeliveryPlan, EngineOptions, Environment};
 pub use source::{Lane, Position, Progress, SourceRecord};

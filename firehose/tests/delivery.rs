@@ -206,6 +206,53 @@ async fn buffers_close_on_size_and_on_interval() {
     assert!(files(&dir.path().join("out")).len() >= 4);
 }
 
+/// With a checkpoint keeper, the engine delivers no buffer while the progress of the one
+/// before it is not yet reported durable: here a keeper that stalls until the test says so.
+/// A crash at any moment thus finds at most one buffer delivered ahead of the checkpoint.
+#[tokio::test]
+async fn a_buffer_is_delivered_only_once_the_last_one_is_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let env = dir_env(dir.path(), &["out"]);
+    let plan = plan(s3_destination(json!({"BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 900}})), &env);
+    let (mut handle, durable) = sluice_firehose::spawn_checkpointed(plan);
+    // 3.5 MiB through 1 MiB buffers: three buffers sealed by size, the rest at the end.
+    let big: Vec<Vec<u8>> = (0..3584).map(|i| format!("{i:01023}\n").into_bytes()).collect();
+    let records = handle.records.clone();
+    let feeder = tokio::spawn(async move {
+        for (i, d) in big.into_iter().enumerate() {
+            records.send(record(i as u64, d)).await.unwrap();
+        }
+    });
+    for delivered in 1..=3 {
+        let want = delivered * 1024;
+        let progress =
+            tokio::time::timeout(Duration::from_secs(30), handle.progress.wait_for(|p| p.records_done >= want as u64))
+                .await
+                .unwrap()
+                .unwrap()
+                .clone();
+        assert_eq!(progress.records_done, want as u64, "one buffer of 1024 records at a time");
+        // The next buffers are sealed and being prepared; give them time to be written, which
+        // they must not be while the keeper has not written this progress.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(files(&out).len(), delivered, "delivered ahead of the checkpoint");
+        assert_eq!(handle.progress.borrow().records_done, want as u64);
+        durable.report(&progress);
+    }
+    feeder.await.unwrap();
+    drop(handle.records);
+    // The last half buffer, at the end of the source, waits for the third report only.
+    tokio::time::timeout(Duration::from_secs(30), handle.progress.wait_for(|p| p.records_done == 3584))
+        .await
+        .unwrap()
+        .unwrap();
+    (&mut handle.task).await.unwrap();
+    let lines: usize = files(&out).values().map(|body| body.split(|b| *b == b'\n').count() - 1).sum();
+    assert_eq!(lines, 3584);
+    assert_eq!(files(&out).len(), 4);
+}
+
 const TRANSFORM_SCRIPT: &str = r#"
 import base64, json, sys
 request = json.load(sys.stdin)

@@ -432,10 +432,12 @@ pub const FIREHOSE_READ_RECORDS_MAX: i32 = 10_000;
 pub const FIREHOSE_READ_IDLE_MS: u64 = 250;
 /// How long a reader waits after a throttled or failed read.
 pub const FIREHOSE_READ_BACKOFF_MS: u64 = 1_000;
-/// How often at most a delivery stream's delivered positions are written to disk: each write
-/// is an fsync and a rename; after a crash, everything delivered in the last interval is
-/// delivered again (bounded by the engine's buffers in flight anyway).
-pub const FIREHOSE_CHECKPOINT_INTERVAL_MS: u64 = 200;
+/// How long the checkpoint keeper waits before writing a delivery stream's delivered
+/// positions again after a write failed (a full or failing disk). The engine delivers nothing
+/// more until the write succeeds (see `sluice_firehose::engine`), so this bounds the stall
+/// after the disk recovers; the positions themselves are written as soon as they move, one
+/// fsync per delivered buffer at most.
+pub const FIREHOSE_CHECKPOINT_RETRY_MS: u64 = 1_000;
 /// Worker threads of the delivery runtime (tokio) by default: compression and Parquet
 /// conversion are CPU-bound, and the ingest cores must keep theirs.
 pub const FIREHOSE_WORKER_THREADS_DEFAULT: usize = 1;

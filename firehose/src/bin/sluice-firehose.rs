@@ -139,7 +139,7 @@ async fn deliver(config: PathBuf, input: PathBuf, checkpoint: PathBuf, targets: 
         serde_json::from_slice(&std::fs::read(&config)?).context("reading the configuration")?;
     let plan = DeliveryPlan::from_create(&request, 1, &environment(&targets)?)?;
     let start = read_checkpoint(&checkpoint)?;
-    let mut handle = sluice_firehose::spawn(plan);
+    let (mut handle, durable) = sluice_firehose::spawn_checkpointed(plan);
     let records = handle.records.clone();
     drop(handle.records);
     // The reader: one record per line, its position the offset just after it.
@@ -170,14 +170,16 @@ async fn deliver(config: PathBuf, input: PathBuf, checkpoint: PathBuf, targets: 
     let mut last = start;
     loop {
         let changed = handle.progress.changed().await;
-        let position = handle.progress.borrow_and_update().lanes.get(&0).cloned();
-        if let Some(Position(p)) = position {
+        let progress = handle.progress.borrow_and_update().clone();
+        if let Some(Position(p)) = progress.lanes.get(&0) {
             let offset = u64::from_be_bytes(p[..8].try_into().context("position")?);
             if offset != last {
                 write_checkpoint(&checkpoint, offset)?;
                 last = offset;
             }
         }
+        // Written (and fsynced) above, or nothing new to write: the engine may deliver on.
+        durable.report(&progress);
         if changed.is_err() {
             break;
         }

@@ -20,7 +20,8 @@
 //! `KinesisStreamAsSource` delivery stream reads the user's stream instead, from the time it
 //! was created (AWS reads from LATEST). After a crash each reader resumes after its shard's
 //! checkpointed sequence number: nothing acknowledged is lost, and what is delivered again is
-//! bounded by the engine's buffers in flight (see `sluice_firehose::engine`).
+//! one buffer at most (per partition; see `sluice_firehose::engine`): the engine delivers a
+//! buffer only once the checkpoint task reports the one before it durable.
 //!
 //! Definitions (the CreateDeliveryStream input, its version and creation time) are kept in
 //! `data-dir/firehose/delivery-streams.json`, replaced atomically on every change.
@@ -30,7 +31,7 @@
 use crate::control::encryption::encryption_updating;
 use crate::control::streams::internal_stream_name;
 use crate::limits::{
-    FIREHOSE_CHANNELS_MAX, FIREHOSE_CHECKPOINT_INTERVAL_MS, FIREHOSE_DELIVERY_STREAMS_MAX, FIREHOSE_INTERNAL_SHARDS,
+    FIREHOSE_CHANNELS_MAX, FIREHOSE_CHECKPOINT_RETRY_MS, FIREHOSE_DELIVERY_STREAMS_MAX, FIREHOSE_INTERNAL_SHARDS,
     FIREHOSE_READ_BACKOFF_MS, FIREHOSE_READ_IDLE_MS, FIREHOSE_READ_RECORDS_MAX, FIREHOSE_TAGS_MAX,
     FIREHOSE_WORKER_THREADS_DEFAULT,
 };
@@ -47,7 +48,7 @@ use sluice_firehose::config::{CreateDeliveryStreamInput, Tag};
 use sluice_firehose::plan::{DeliveryPlan, EngineOptions, Environment};
 use sluice_firehose::store::{Buckets, S3Endpoint};
 use sluice_firehose::transform::{Function, Functions};
-use sluice_firehose::{DeliveryError, Lane, Position, Progress, SourceRecord};
+use sluice_firehose::{DeliveryError, Durable, Lane, Position, Progress, SourceRecord};
 use sluice_model::{
     CreateStreamInput, DeleteStreamInput, ErrorKind, GetRecordsInput, GetShardIteratorInput, Identity, PutRecordsInput,
     PutRecordsRequestEntry, SequenceNumber, ShardId, ShardIteratorType, Timestamp,
@@ -397,8 +398,8 @@ impl Firehose {
         let name = plan.name.clone();
         let after = read_checkpoint(&checkpoint_path);
         let _runtime = self.runtime.enter();
-        let handle = sluice_firehose::spawn(plan);
-        let checkpoint = tokio::spawn(keep_checkpoint(checkpoint_path, handle.progress.clone()));
+        let (handle, durable) = sluice_firehose::spawn_checkpointed(plan);
+        let checkpoint = tokio::spawn(keep_checkpoint(checkpoint_path, handle.progress.clone(), durable));
         let stop = Arc::new(AtomicBool::new(false));
         let start = ReaderStart { name, stream, after, start_ms, records: handle.records, stop: stop.clone() };
         (start, Delivery { stop, metrics: handle.metrics, engine: handle.task, checkpoint })
@@ -970,28 +971,40 @@ fn read_checkpoint(path: &Path) -> BTreeMap<Lane, SequenceNumber> {
     }
 }
 
-/// Writes the delivered positions whenever they move, at most every
-/// [`FIREHOSE_CHECKPOINT_INTERVAL_MS`].
-async fn keep_checkpoint(path: PathBuf, mut progress: watch::Receiver<Progress>) {
+/// Writes the delivered positions whenever they move, and reports each write to the engine,
+/// which delivers its next buffer only once the positions of the last one are durable (see
+/// `sluice_firehose::engine`). Progress published while a write runs is taken together by the
+/// next write, so a busy delivery stream costs one write and fsync per delivered buffer at
+/// most, off the tokio workers.
+async fn keep_checkpoint(path: PathBuf, mut progress: watch::Receiver<Progress>, durable: Durable) {
     let mut written = BTreeMap::new();
     loop {
         let open = progress.changed().await.is_ok();
-        if open {
-            tokio::time::sleep(Duration::from_millis(FIREHOSE_CHECKPOINT_INTERVAL_MS)).await;
-        }
-        let lanes = progress.borrow_and_update().lanes.clone();
-        if lanes != written {
-            let text: BTreeMap<Lane, String> = lanes
+        // Until the latest progress is durable: the engine waits for it, so a failed write is
+        // retried rather than left for the next change, which would never come.
+        loop {
+            let latest = progress.borrow_and_update().clone();
+            if latest.lanes == written {
+                durable.report(&latest);
+                break;
+            }
+            let text: BTreeMap<Lane, String> = latest
+                .lanes
                 .iter()
                 .map(|(lane, Position(bytes))| (*lane, String::from_utf8_lossy(bytes).into_owned()))
                 .collect();
             let bytes = serde_json::to_vec(&text).expect("positions serialize");
             let target = path.clone();
             match tokio::task::spawn_blocking(move || write_atomic(&target, &bytes)).await {
-                Ok(Ok(())) => written = lanes,
+                Ok(Ok(())) => {
+                    written = latest.lanes.clone();
+                    durable.report(&latest);
+                    break;
+                }
                 Ok(Err(error)) => tracing::error!(%error, "checkpoint not written; retrying"),
-                Err(error) => tracing::error!(%error, "checkpoint task failed"),
+                Err(error) => tracing::error!(%error, "checkpoint task failed; retrying"),
             }
+            tokio::time::sleep(Duration::from_millis(FIREHOSE_CHECKPOINT_RETRY_MS)).await;
         }
         if !open {
             return;
