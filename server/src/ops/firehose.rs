@@ -423,6 +423,25 @@ impl Firehose {
         self.persist_all(&all)
     }
 
+    /// Writes every definition, with `replacement` in place of the one of the same name,
+    /// atomically.
+    fn persist_replacing(&self, registry: &Registry, replacement: &Definition) -> Result<(), FirehoseError> {
+        let name = &replacement.input.delivery_stream_name;
+        let all: Vec<&Definition> =
+            registry
+                .running
+                .values()
+                .map(|running| {
+                    if &running.definition.input.delivery_stream_name == name {
+                        replacement
+                    } else {
+                        &running.definition
+                    }
+                })
+                .collect();
+        self.persist_all(&all)
+    }
+
     /// Writes `all` as the definitions, atomically.
     fn persist_all(&self, all: &[&Definition]) -> Result<(), FirehoseError> {
         let bytes = serde_json::to_vec_pretty(&all).expect("definitions serialize");
@@ -575,18 +594,7 @@ impl Firehose {
                 encryption: current.encryption.clone(),
             };
             DeliveryPlan::from_create(&definition.input, definition.version, &self.env)?;
-            let all: Vec<&Definition> = registry
-                .running
-                .values()
-                .map(|running| {
-                    if running.definition.input.delivery_stream_name == name {
-                        &definition
-                    } else {
-                        &running.definition
-                    }
-                })
-                .collect();
-            self.persist_all(&all)?;
+            self.persist_replacing(&registry, &definition)?;
             let old = registry.running.remove(name).expect("looked up under this lock");
             old.delivery.stop();
             let (start, running) = self.launch(definition)?;
@@ -608,19 +616,7 @@ impl Firehose {
         let running = registry.running.get(name).ok_or_else(|| FirehoseError::not_found(&self.identity, name))?;
         let mut definition = running.definition.clone();
         edit(&mut definition)?;
-        let all: Vec<&Definition> =
-            registry
-                .running
-                .values()
-                .map(|running| {
-                    if running.definition.input.delivery_stream_name == name {
-                        &definition
-                    } else {
-                        &running.definition
-                    }
-                })
-                .collect();
-        self.persist_all(&all)?;
+        self.persist_replacing(&registry, &definition)?;
         registry.running.get_mut(name).expect("looked up under this lock").definition = definition;
         Ok(())
     }
