@@ -40,10 +40,7 @@ pub fn forward_stderr(child: &mut Child) -> std::thread::JoinHandle<String> {
     })
 }
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+pub use sluice_testkit::free_port;
 
 impl Daemon {
     /// Starts `sluiced` with the AWS quotas (`limits = "kinesis"`) or none (`"unlimited"`).
