@@ -64,8 +64,27 @@ pub const RECONNECT_BACKOFF_MS_MAX: u64 = 500;
 const _: () = assert!(RECONNECT_BACKOFF_MS_MIN < RECONNECT_BACKOFF_MS_MAX);
 
 /// Longest a dial of a peer may take, milliseconds (a peer behind a dropped route would
-/// otherwise hold its queue's task for the kernel's SYN retries, about two minutes).
-pub const CONNECT_TIMEOUT_MS: u64 = 1_000;
+/// otherwise hold its queue's task for the kernel's SYN retries, about two minutes). Nodes of
+/// a cluster share a network where a connection takes a millisecond or two; a SYN that was
+/// lost is retransmitted by the kernel only after a second, so a dial started while a
+/// partition lasted is abandoned and started afresh instead: once the partition heals, the
+/// peer is reached within this plus [`RECONNECT_BACKOFF_MS_MAX`].
+pub const CONNECT_TIMEOUT_MS: u64 = 250;
+
+/// Longest data written to a peer may stay unacknowledged by the peer's kernel before the
+/// connection is dropped (`TCP_USER_TIMEOUT`) and dialed again, milliseconds; and, through
+/// keepalive probes every [`PEER_KEEPALIVE_MS`], how soon a silent incoming connection is
+/// found dead. Without it a connection that lost packets in a partition waits out TCP's
+/// exponential retransmission backoff after the network heals: the partition test saw votes
+/// and heartbeats queued behind one for 2 to 8 s, and failovers that long. An election timeout
+/// (heartbeats every 100 ms, so five went unacknowledged): a peer's kernel acknowledges
+/// within a round trip even when its process is stalled, so only a lost network or a dead
+/// host drops a connection.
+pub const PEER_UNACKNOWLEDGED_MS_MAX: u64 = ELECTION_TICKS as u64 * TICK_INTERVAL_MS;
+
+/// Idle time before a keepalive probe on a peer connection, and between probes, milliseconds:
+/// an incoming connection only reads, so the probes are what finds its sender gone.
+pub const PEER_KEEPALIVE_MS: u64 = 250;
 
 /// Peer connections a node serves at once. A cluster of N nodes needs N - 1; a restarted peer
 /// briefly has an old one lingering. More are closed at once (a misbehaving or hostile

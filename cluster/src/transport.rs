@@ -34,8 +34,8 @@ use glommio::net::{TcpListener, TcpStream};
 use raft::eraftpb::Message;
 
 use crate::limits::{
-    CONNECT_TIMEOUT_MS, PEER_CONNECTIONS_MAX, PEER_FRAME_BYTES_MAX, PEER_QUEUE_MESSAGES_MAX,
-    PEER_WRITE_BATCH_BYTES_MAX, RECONNECT_BACKOFF_MS_MAX, RECONNECT_BACKOFF_MS_MIN,
+    CONNECT_TIMEOUT_MS, PEER_CONNECTIONS_MAX, PEER_FRAME_BYTES_MAX, PEER_KEEPALIVE_MS, PEER_QUEUE_MESSAGES_MAX,
+    PEER_UNACKNOWLEDGED_MS_MAX, PEER_WRITE_BATCH_BYTES_MAX, RECONNECT_BACKOFF_MS_MAX, RECONNECT_BACKOFF_MS_MIN,
 };
 use crate::replica::{Input, Transport};
 use crate::wire::{
@@ -177,8 +177,7 @@ async fn dial(inner: Rc<Inner>, peer_id: u64, address: SocketAddr, queue: async_
             Ok(mut stream) => {
                 inner.count(|stats| stats.connections_made += 1);
                 backoff_ms = RECONNECT_BACKOFF_MS_MIN;
-                // Raft's messages are small and latency-bound: no Nagle delay.
-                let _ = stream.set_nodelay(true);
+                tune_peer_socket(&stream);
                 if write_queue(&mut stream, &hello, &queue).await.is_ok() {
                     // The queue closed: the network is gone.
                     return;
@@ -189,6 +188,24 @@ async fn dial(inner: Rc<Inner>, peer_id: u64, address: SocketAddr, queue: async_
         glommio::timer::sleep(Duration::from_millis(backoff_ms)).await;
         backoff_ms = (backoff_ms * 2).min(RECONNECT_BACKOFF_MS_MAX);
     }
+}
+
+/// Options of every peer connection, either end. Raft's messages are small and
+/// latency-bound: no Nagle delay. A connection whose data goes unacknowledged for
+/// [`PEER_UNACKNOWLEDGED_MS_MAX`] is dropped (and dialed again) instead of waiting out TCP's
+/// retransmission backoff after a partition heals; keepalive probes find an incoming
+/// connection whose sender is gone. Best effort: a socket refusing an option still works.
+fn tune_peer_socket(stream: &TcpStream) {
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    // SAFETY: the descriptor belongs to `stream`, which outlives this borrow.
+    let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+    let socket = socket2::SockRef::from(&fd);
+    let _ = socket.set_tcp_nodelay(true);
+    let _ = socket.set_tcp_user_timeout(Some(Duration::from_millis(PEER_UNACKNOWLEDGED_MS_MAX)));
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_millis(PEER_KEEPALIVE_MS))
+        .with_interval(Duration::from_millis(PEER_KEEPALIVE_MS));
+    let _ = socket.set_tcp_keepalive(&keepalive);
 }
 
 /// Writes the hello, then the queue's frames in batches, until the connection fails (the
@@ -210,6 +227,7 @@ async fn accept(inner: Rc<Inner>, listener: TcpListener) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
+                tune_peer_socket(&stream);
                 if open.get() >= PEER_CONNECTIONS_MAX {
                     inner.count(|stats| stats.connections_rejected += 1);
                     continue;

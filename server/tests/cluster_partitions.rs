@@ -17,7 +17,7 @@ mod replication;
 
 use common::{run, Daemon};
 use replication::netns::Network;
-use replication::{call_any, percentile, wait_until_every_node_agrees, write, Shared};
+use replication::{call_any, percentile, wait_until_every_node_agrees, write, DiskProbe, Shared};
 use sluice_client::*;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
@@ -50,6 +50,8 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
     let partition_seconds: u64 =
         std::env::var("SLUICE_CLUSTER_PARTITION_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
     let network = Network::new(NODES);
+    let probe_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let disk = DiskProbe::start(probe_dir.path());
     let peers: Vec<String> = (1..=NODES).map(|node| format!("{node}={}:{PEER_PORT}", network.address(node))).collect();
     let peers = peers.join(",");
     let mut daemons: Vec<Daemon> = (1..=NODES)
@@ -112,10 +114,11 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
             follower_stalls.push(next - cut_at);
         }
         eprintln!(
-            "cut off node {} ({}): next write acknowledged by another after {:?}",
+            "cut off node {} ({}): next write acknowledged by another after {:?} (slowest fdatasync meanwhile {:?})",
             cut + 1,
             if cut == leader { "the leader" } else { "a follower" },
-            next - cut_at
+            next - cut_at,
+            disk.slowest_between(cut_at, next),
         );
         // The majority writes on for a while without it.
         std::thread::sleep(Duration::from_millis(700));
@@ -125,6 +128,7 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
         minority_acked += acked.len();
         shared.acked.lock().unwrap().extend(acked);
         network.heal(cut + 1);
+        shared.network_changes.fetch_add(1, Ordering::SeqCst);
         healthy_since = Instant::now();
     }
     shared.wait_for_ack_after(healthy_since, None);
@@ -134,10 +138,12 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
     let (acknowledged, stored) = wait_until_every_node_agrees(endpoints, STREAM, acked);
     leader_failovers.sort();
     follower_stalls.sort();
+    let syncs = disk.finish();
     eprintln!(
         "{} partitions of the leader, {} of a follower; {acknowledged} records acknowledged ({minority_acked} by a \
          node while cut off), {stored} stored on each node; leader failover p50 {:?} max {:?} (with the \
-         writer's {:?} wait for the silent old leader); next write after a follower was cut off: p50 {:?} max {:?}",
+         writer's {:?} wait for the silent old leader); next write after a follower was cut off: p50 {:?} max {:?}; \
+         the disk meanwhile: {} fdatasyncs of 4 KiB, p50 {:?} p99 {:?} max {:?}",
         leader_failovers.len(),
         follower_stalls.len(),
         percentile(&leader_failovers, 0.5),
@@ -145,6 +151,10 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
         replication::CALL_LIMIT,
         percentile(&follower_stalls, 0.5),
         follower_stalls.last().unwrap(),
+        syncs.len(),
+        percentile(&syncs, 0.5),
+        percentile(&syncs, 0.99),
+        syncs.last().unwrap(),
     );
     assert!(acknowledged > 0);
     for daemon in &mut daemons {

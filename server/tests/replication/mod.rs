@@ -25,6 +25,10 @@ pub struct Shared {
     /// When each acknowledged call was answered, and by which node.
     pub acked_at: Mutex<Vec<(Instant, usize)>>,
     pub stop: AtomicBool,
+    /// Raised when the network changed under the writer's connections (a healed partition):
+    /// a connection that lost packets waits out TCP's retransmission backoff, seconds after
+    /// the link is back, so the writer drops its connections and connects afresh.
+    pub network_changes: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -98,9 +102,16 @@ pub async fn write(shared: &Shared, stream: &str, label: &str, seed: u64) {
     let mut failures_in_a_row = 0;
     let nodes = shared.endpoints.lock().unwrap().len();
     let mut silent_until: HashMap<usize, Instant> = HashMap::new();
+    let mut network_changes = 0;
     for call in 0u64.. {
         if shared.stop.load(Ordering::SeqCst) {
             break;
+        }
+        let changes = shared.network_changes.load(Ordering::SeqCst);
+        if changes != network_changes {
+            network_changes = changes;
+            clients.clear();
+            silent_until.clear();
         }
         for _ in 0..nodes {
             if silent_until.get(&target).is_some_and(|until| Instant::now() < *until) {
@@ -274,4 +285,57 @@ where
         sender.send(work().await).unwrap();
     });
     receiver.recv().unwrap()
+}
+
+/// Measures the disk beside a test: a thread appends 4 KiB to a file in `dir` and fdatasyncs
+/// it every 50 ms, noting how long each sync took. Replication waits on fdatasync (a vote, an
+/// entry), so a failover that took long is read beside the syncs of its moment: on a machine
+/// shared with builds, a slow disk and a slow election look alike from the client.
+pub struct DiskProbe {
+    samples: std::sync::Arc<Mutex<Vec<(Instant, Duration)>>>,
+    stop: std::sync::Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DiskProbe {
+    pub fn start(dir: &std::path::Path) -> DiskProbe {
+        use std::io::Write;
+        let mut file = std::fs::File::create(dir.join("disk-probe")).unwrap();
+        let samples = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (samples, stop) = (samples.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let block = [0x5a_u8; 4096];
+                while !stop.load(Ordering::SeqCst) {
+                    let start = Instant::now();
+                    file.write_all(&block).unwrap();
+                    file.sync_data().unwrap();
+                    samples.lock().unwrap().push((start, start.elapsed()));
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            })
+        };
+        DiskProbe { samples, stop, thread: Some(thread) }
+    }
+
+    /// The slowest sync that started in `from..to` (or was still running at `from`).
+    pub fn slowest_between(&self, from: Instant, to: Instant) -> Duration {
+        let samples = self.samples.lock().unwrap();
+        samples
+            .iter()
+            .filter(|(at, took)| *at < to && *at + *took > from)
+            .map(|(_, took)| *took)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Every sync's duration, sorted.
+    pub fn finish(mut self) -> Vec<Duration> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.take().unwrap().join().unwrap();
+        let mut took: Vec<Duration> = self.samples.lock().unwrap().iter().map(|(_, took)| *took).collect();
+        took.sort();
+        took
+    }
 }
