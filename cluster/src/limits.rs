@@ -10,10 +10,11 @@ pub const ENTRY_PAYLOAD_BYTES_MAX: usize = 6 << 20;
 /// peer's memory grow. 1024 covers a burst of appends and heartbeats from two peers.
 pub const INBOX_INPUTS_MAX: usize = 1024;
 
-/// Ticks without a heartbeat after which a follower campaigns (raft-rs `election_tick`). The
-/// simulation draws each boot's value in `ELECTION_TICKS..2 * ELECTION_TICKS` so elections
-/// do not split forever (raft-rs randomises with a thread-local RNG, which a seeded
-/// simulation cannot replay; the replica pins raft-rs' range to one value instead).
+/// Ticks without a heartbeat after which a follower campaigns (raft-rs `election_tick`), and
+/// the leader's lease. Nodes draw each election's timeout in `ELECTION_TICKS..2 *
+/// ELECTION_TICKS` (raft-rs' randomised timeout) so elections do not split forever; the
+/// simulation draws one value per boot from its seed instead (raft-rs randomises with a
+/// thread-local RNG, which a seeded simulation cannot replay).
 pub const ELECTION_TICKS: usize = 10;
 
 /// Ticks between a leader's heartbeats: well under the election timeout, as Raft requires.
@@ -29,7 +30,7 @@ pub const APPEND_MESSAGES_IN_FLIGHT_MAX: usize = 256;
 
 /// Real time per Raft tick on a node, milliseconds. With [`ELECTION_TICKS`] and
 /// [`HEARTBEAT_TICKS`] this gives heartbeats every 100 ms and an election timeout of 0.5 to
-/// 1 s (each boot draws its value in `ELECTION_TICKS..2 * ELECTION_TICKS`), etcd's defaults
+/// 1 s (each election draws its value in `ELECTION_TICKS..2 * ELECTION_TICKS`), etcd's defaults
 /// halved: a leader's death is noticed within a second, well inside the 2 s failover
 /// budget, while a 4 ms fdatasync stall (this machine's p99) costs no election.
 pub const TICK_INTERVAL_MS: u64 = 50;

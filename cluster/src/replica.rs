@@ -65,9 +65,13 @@ pub struct ReplicaConfig {
     pub id: u64,
     /// Every voting member's id, this one's included.
     pub voters: Vec<u64>,
-    /// Ticks without a leader before campaigning; more than `3 * HEARTBEAT_TICKS`. Differ it
-    /// between members (and boots) so that elections do not split forever.
-    pub election_ticks: usize,
+    /// Ticks without a leader before campaigning, drawn from this range for each election
+    /// (raft-rs' randomised timeout, so that elections do not split forever); its start, more
+    /// than `3 * HEARTBEAT_TICKS`, is also the leader's lease (check-quorum: a member that
+    /// heard from a leader within it refuses to vote). The simulation passes a range of one
+    /// value, drawn per boot from its seed, because raft-rs draws from a thread-local RNG that
+    /// a seed cannot replay.
+    pub election_ticks: std::ops::Range<usize>,
     /// Where the Raft files live.
     pub dir: PathBuf,
 }
@@ -93,10 +97,10 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         cache.wl().set_hardstate(recovered.hard_state);
         let raft_config = Config {
             id: config.id,
-            election_tick: config.election_ticks,
+            election_tick: config.election_ticks.start,
             heartbeat_tick: HEARTBEAT_TICKS,
-            min_election_tick: config.election_ticks,
-            max_election_tick: config.election_ticks + 1,
+            min_election_tick: config.election_ticks.start,
+            max_election_tick: config.election_ticks.end,
             max_size_per_msg: APPEND_MESSAGE_BYTES_MAX,
             max_inflight_msgs: APPEND_MESSAGES_IN_FLIGHT_MAX,
             // A leader cut off from a quorum steps down, and a member cut off campaigns only

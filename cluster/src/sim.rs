@@ -297,7 +297,10 @@ impl World {
         let config = ReplicaConfig {
             id: node.id,
             voters,
-            election_ticks: self.rng.range(ELECTION_TICKS as u64, 2 * ELECTION_TICKS as u64) as usize,
+            election_ticks: {
+                let ticks = self.rng.range(ELECTION_TICKS as u64, 2 * ELECTION_TICKS as u64) as usize;
+                ticks..ticks + 1
+            },
             dir: PathBuf::from(RAFT_DIR),
         };
         let storage: SimStorage = node.disk.storage(&self.executor);

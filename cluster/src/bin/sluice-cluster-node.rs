@@ -84,15 +84,14 @@ async fn run(args: Args, members: BTreeMap<u64, SocketAddr>, listen: SocketAddr)
     peers.remove(&args.node_id);
     let network =
         PeerNetwork::start(args.node_id, listen, &peers).with_context(|| format!("listen for peers on {listen}"))?;
-    // Each boot draws its election timeout, so that two nodes that time out together do
-    // not split the vote again on the next round.
+    // raft-rs draws each election's timeout from `election_ticks` (as in sluiced).
     let mut random = rand::thread_rng();
     let config = GroupHostConfig {
         group: GROUP,
         replica: ReplicaConfig {
             id: args.node_id,
             voters: members.keys().copied().collect(),
-            election_ticks: random.gen_range(ELECTION_TICKS..2 * ELECTION_TICKS),
+            election_ticks: ELECTION_TICKS..2 * ELECTION_TICKS,
             dir: args.data.clone(),
         },
         tick_interval: Duration::from_millis(args.tick_ms),

@@ -145,15 +145,18 @@ impl ClusterCore {
     /// Opens a group's replica from its directory and starts it on this executor.
     async fn start_host(&self, node: &Rc<Node>, group: GroupId, name: String) -> Result<GroupHost, StartError> {
         let dir: PathBuf = node.shared.config.data_dir.join("raft").join(format!("core-{}", self.core)).join(name);
-        // Each boot draws its election timeout (as the cluster node does), so two members
-        // that time out together do not split the vote again.
+        // raft-rs draws each election's timeout from `election_ticks`, so two members that
+        // time out together do not split the vote again, and the leader's lease is the
+        // range's start for every member: a survivor is not refused for a lease the other
+        // one still counts down (a timeout drawn once per boot did that, and doubled
+        // failovers after a partition).
         let mut random = rand::thread_rng();
         let host_config = GroupHostConfig {
             group,
             replica: ReplicaConfig {
                 id: self.config.node_id,
                 voters: self.config.voters(),
-                election_ticks: random.gen_range(ELECTION_TICKS..2 * ELECTION_TICKS),
+                election_ticks: ELECTION_TICKS..2 * ELECTION_TICKS,
                 dir: dir.clone(),
             },
             tick_interval: Duration::from_millis(TICK_INTERVAL_MS),
