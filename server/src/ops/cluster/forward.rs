@@ -1,5 +1,5 @@
-//! Forwarding: a node that does not lead the shard a write goes to (or the catalog, for
-//! CreateStream and DeleteStream) sends the request to the member that does and relays its
+//! Forwarding: a node that does not lead the shard a write goes to (or the catalog, for the
+//! catalog changes that are metadata commands, `meta::COMMAND_OPERATIONS`) sends the request to the member that does and relays its
 //! answer, so clients need one address (issue 13).
 //!
 //! Where: in the one dispatch (`ops::dispatch`), after the request was validated and its
@@ -41,7 +41,7 @@
 //! do); so are the records of an AUTO-distribution stream, which is served where it arrives.
 
 use crate::limits::{FORWARDS_IN_FLIGHT_PER_PEER_MAX, FORWARD_ANSWER_WAIT_MS, FORWARD_CONNECT_TIMEOUT_MS};
-use crate::ops::cluster::META_GROUP;
+use crate::ops::cluster::{meta, META_GROUP};
 use crate::ops::node::Node;
 use crate::runtime::routes::StreamRoute;
 use bytes::{Bytes, BytesMut};
@@ -98,7 +98,7 @@ fn enabled(node: &Node) -> bool {
 }
 
 /// The member `request` goes to, if it is not this node and can be reached: the leader of the
-/// catalog for CreateStream and DeleteStream, of the shard (of most records) for PutRecord(s).
+/// catalog for a metadata command, of the shard (of most records) for PutRecord(s).
 /// `None`: serve it here (this node leads, the leader is unknown, or the request is a read).
 pub fn target(node: &Node, request: &Request) -> Option<u64> {
     if !enabled(node) {
@@ -107,7 +107,6 @@ pub fn target(node: &Node, request: &Request) -> Option<u64> {
     let cluster = node.shared.config.cluster.as_ref()?;
     let leaders = &node.shared.leaders;
     let leader = match request {
-        Request::CreateStream(_) | Request::DeleteStream(_) => leaders.leader(META_GROUP.0)?,
         Request::PutRecord(input) => {
             let route = route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
             if route.meta.distribution == RecordDistribution::Auto {
@@ -141,6 +140,7 @@ pub fn target(node: &Node, request: &Request) -> Option<u64> {
             }
             counts.into_iter().max_by_key(|&(_, count)| count)?.0
         }
+        _ if meta::is_command(request.operation().name()) => leaders.leader(META_GROUP.0)?,
         _ => return None,
     };
     let reachable = cluster.members.get(&leader).is_some_and(|member| member.native.is_some());
