@@ -39,14 +39,14 @@
 //! mode (`refuse_unreplicated`). A follower forwards every command to the metadata leader
 //! (`forward`); a forwarded one that reaches a follower is refused, naming the leader.
 
-use crate::control;
+use crate::control::{self, Rules};
 use crate::ops::catalog;
 use crate::ops::cluster::applied::Applied;
 use crate::ops::node::Node;
 use serde::{Deserialize, Serialize};
 use sluice_cluster::host::{AppendError, GroupHost};
 use sluice_cluster::limits::APPEND_COMMIT_WAIT_MS;
-use sluice_engine::catalog::write_atomic;
+use sluice_engine::catalog::{write_atomic, Catalog};
 use sluice_model::{
     BillingCommitmentInputStatus, Consumer, ConsumerName, CreateStreamInput, Empty, EnhancedMonitoringOutput,
     KinesisError, MetricsName, MinimumThroughputBillingCommitment, RecordDistributionStrategy, Resource, StreamMode,
@@ -292,99 +292,60 @@ async fn apply_committed(core0: Rc<Node>, group: Rc<MetaGroup>) {
 }
 
 async fn apply(core0: &Rc<Node>, command: MetaCommand) -> Outcome {
+    let applied = command.clone();
+    let reply = catalog::apply(core0, move |catalog, _, rules| apply_to(catalog, rules, &applied)).await?;
+    match command {
+        MetaCommand::CreateStream { .. } => start_new_groups(core0).await,
+        MetaCommand::DeleteStream { .. } => crate::ops::leases::follow_streams(core0).await?,
+        _ => {}
+    }
+    Ok(reply)
+}
+
+/// Applies `command` to `catalog`: a function of the two and of the rules every member is
+/// given alike, with no clock of its own (a time comes in the command), so every node that
+/// applies the same commands in the same order gets the same catalog and the same outcomes.
+/// On an error the caller drops the edited copy (`catalog::apply`).
+pub fn apply_to(catalog: &mut Catalog, rules: Rules<'_>, command: &MetaCommand) -> Outcome {
+    use control::{consumers, settings, streams};
     let done = |()| Reply::Done;
     match command {
-        MetaCommand::CreateStream { now_ms, input } => {
-            catalog::apply(core0, move |catalog, _, rules| {
-                control::streams::create_stream(catalog, now_ms, rules, &input)
-            })
-            .await?;
-            start_new_groups(core0).await;
-            Ok(Reply::Done)
-        }
+        MetaCommand::CreateStream { now_ms, input } => streams::create_stream(catalog, *now_ms, rules, input).map(done),
         MetaCommand::DeleteStream { name, enforce_consumer_deletion } => {
-            catalog::apply(core0, move |catalog, _, rules| {
-                control::streams::delete_stream(catalog, rules, &name, enforce_consumer_deletion)
-            })
-            .await?;
-            crate::ops::leases::follow_streams(core0).await?;
-            Ok(Reply::Done)
+            streams::delete_stream(catalog, rules, name, *enforce_consumer_deletion).map(done)
         }
-        MetaCommand::AddTagsToStream { name, tags } => {
-            catalog::apply(core0, move |catalog, _, rules| control::streams::add_tags(catalog, rules, &name, &tags))
-                .await
-                .map(done)
-        }
-        MetaCommand::RemoveTagsFromStream { name, keys } => {
-            catalog::apply(core0, move |catalog, _, rules| control::streams::remove_tags(catalog, rules, &name, &keys))
-                .await
-                .map(done)
-        }
+        MetaCommand::AddTagsToStream { name, tags } => streams::add_tags(catalog, rules, name, tags).map(done),
+        MetaCommand::RemoveTagsFromStream { name, keys } => streams::remove_tags(catalog, rules, name, keys).map(done),
         MetaCommand::TagResource { resource, tags } => {
-            let resource = Resource::from(resource);
-            catalog::apply(core0, move |catalog, _, rules| {
-                control::consumers::tag_resource(catalog, rules, &resource, &tags)
-            })
-            .await
-            .map(done)
+            consumers::tag_resource(catalog, rules, &resource.clone().into(), tags).map(done)
         }
         MetaCommand::UntagResource { resource, keys } => {
-            let resource = Resource::from(resource);
-            catalog::apply(core0, move |catalog, _, rules| {
-                control::consumers::untag_resource(catalog, rules, &resource, &keys)
-            })
-            .await
-            .map(done)
+            consumers::untag_resource(catalog, rules, &resource.clone().into(), keys).map(done)
         }
-        MetaCommand::SetRetention { name, hours, increase } => catalog::apply(core0, move |catalog, _, rules| {
-            control::streams::set_retention(catalog, rules, &name, hours, increase)
-        })
-        .await
-        .map(done),
+        MetaCommand::SetRetention { name, hours, increase } => {
+            streams::set_retention(catalog, rules, name, *hours, *increase).map(done)
+        }
         MetaCommand::RegisterStreamConsumer { now_ms, stream, consumer, tags } => {
-            catalog::apply(core0, move |catalog, _, rules| {
-                control::consumers::register_consumer(catalog, now_ms, rules, &stream, &consumer, tags.as_ref())
-            })
-            .await
-            .map(Reply::Consumer)
+            consumers::register_consumer(catalog, *now_ms, rules, stream, consumer, tags.as_ref()).map(Reply::Consumer)
         }
         MetaCommand::DeregisterStreamConsumer { stream, consumer, created_s } => {
-            catalog::apply(core0, move |catalog, _, rules| {
-                control::consumers::deregister_named(catalog, rules, &stream, &consumer, created_s)
-            })
-            .await
-            .map(done)
+            consumers::deregister_named(catalog, rules, stream, consumer, *created_s).map(done)
         }
         MetaCommand::SetResourcePolicy { resource, policy } => {
-            let resource = Resource::from(resource);
-            catalog::apply(core0, move |catalog, _, rules| {
-                control::consumers::set_resource_policy(catalog, rules, &resource, policy)
-            })
-            .await
-            .map(done)
+            consumers::set_resource_policy(catalog, rules, &resource.clone().into(), policy.clone()).map(done)
         }
         MetaCommand::SetEnhancedMonitoring { name, metrics, enable } => {
-            catalog::apply(core0, move |catalog, _, rules| {
-                control::streams::set_enhanced_monitoring(catalog, rules, &name, &metrics, enable)
-            })
-            .await
-            .map(Reply::Monitoring)
+            streams::set_enhanced_monitoring(catalog, rules, name, metrics, *enable).map(Reply::Monitoring)
         }
-        MetaCommand::UpdateMaxRecordSize { name, kib } => catalog::apply(core0, move |catalog, _, rules| {
-            control::settings::update_max_record_size(catalog, rules, &name, kib)
-        })
-        .await
-        .map(done),
-        MetaCommand::UpdateRecordDistribution { name, strategy } => catalog::apply(core0, move |catalog, _, rules| {
-            control::settings::update_distribution(catalog, rules, &name, &strategy)
-        })
-        .await
-        .map(done),
-        MetaCommand::UpdateAccountSettings { now_ms, status } => catalog::apply(core0, move |catalog, _, _| {
-            control::settings::update_account_settings(catalog, now_ms, &status)
-        })
-        .await
-        .map(Reply::Commitment),
+        MetaCommand::UpdateMaxRecordSize { name, kib } => {
+            settings::update_max_record_size(catalog, rules, name, *kib).map(done)
+        }
+        MetaCommand::UpdateRecordDistribution { name, strategy } => {
+            settings::update_distribution(catalog, rules, name, strategy).map(done)
+        }
+        MetaCommand::UpdateAccountSettings { now_ms, status } => {
+            settings::update_account_settings(catalog, *now_ms, status).map(Reply::Commitment)
+        }
     }
 }
 
@@ -500,6 +461,81 @@ mod tests {
             let known = sluice_model::Operation::ALL.iter().any(|known| known.name() == *operation);
             assert!(known, "{operation} is not an operation");
         }
+    }
+
+    /// The claim of the module docs: a crash between the catalog's write and
+    /// `raft/meta.applied` applies the last command twice, and the second application changes
+    /// nothing (it is refused, or sets the same values again).
+    #[test]
+    fn every_command_applied_twice_changes_the_catalog_once() {
+        use crate::control::test_support::{rules, NOW_MS};
+        let stream = || "s".to_string();
+        let consumer_s = (NOW_MS + 1_500).div_euclid(1000);
+        let consumer = ResourceName::Consumer { stream: stream(), consumer: "c".into(), created_s: consumer_s };
+        let commands = [
+            MetaCommand::CreateStream {
+                now_ms: NOW_MS,
+                input: CreateStreamInput { stream_name: stream(), shard_count: Some(2), ..Default::default() },
+            },
+            MetaCommand::AddTagsToStream {
+                name: stream(),
+                tags: [("a".into(), "1".into()), ("b".into(), "2".into())].into(),
+            },
+            MetaCommand::RemoveTagsFromStream { name: stream(), keys: vec!["b".into()] },
+            MetaCommand::TagResource {
+                resource: ResourceName::Stream { name: stream() },
+                tags: [("c".into(), "3".into())].into(),
+            },
+            MetaCommand::SetRetention { name: stream(), hours: 48, increase: true },
+            MetaCommand::SetRetention { name: stream(), hours: 36, increase: false },
+            MetaCommand::RegisterStreamConsumer {
+                now_ms: NOW_MS + 1_500,
+                stream: stream(),
+                consumer: "c".into(),
+                tags: None,
+            },
+            MetaCommand::TagResource { resource: consumer.clone(), tags: [("d".into(), "4".into())].into() },
+            MetaCommand::UntagResource { resource: consumer.clone(), keys: vec!["d".into()] },
+            MetaCommand::SetResourcePolicy { resource: consumer, policy: Some("{}".into()) },
+            MetaCommand::SetEnhancedMonitoring { name: stream(), metrics: vec![MetricsName::All], enable: true },
+            MetaCommand::SetEnhancedMonitoring {
+                name: stream(),
+                metrics: vec![MetricsName::IncomingBytes],
+                enable: false,
+            },
+            MetaCommand::UpdateMaxRecordSize { name: stream(), kib: 2048 },
+            MetaCommand::UpdateRecordDistribution {
+                name: stream(),
+                strategy: RecordDistributionStrategy::UserPartitionKey,
+            },
+            MetaCommand::UpdateAccountSettings { now_ms: NOW_MS, status: BillingCommitmentInputStatus::Enabled },
+            MetaCommand::UpdateAccountSettings {
+                now_ms: NOW_MS + 60_000,
+                status: BillingCommitmentInputStatus::Disabled,
+            },
+            MetaCommand::DeregisterStreamConsumer {
+                stream: stream(),
+                consumer: "c".into(),
+                created_s: Some(consumer_s),
+            },
+            MetaCommand::DeleteStream { name: stream(), enforce_consumer_deletion: false },
+        ];
+        let mut catalog = Catalog::new(2);
+        for command in &commands {
+            // As `catalog::apply` does: the edited copy is kept only if the command succeeded.
+            let mut edited = catalog.clone();
+            apply_to(&mut edited, rules(), command).unwrap_or_else(|error| panic!("{command:?}: {error:?}"));
+            // (USER_PARTITION_KEY is a new stream's distribution already.)
+            if !matches!(command, MetaCommand::UpdateRecordDistribution { .. }) {
+                assert_ne!(edited, catalog, "{command:?} changed nothing the first time");
+            }
+            catalog = edited;
+            let mut again = catalog.clone();
+            if apply_to(&mut again, rules(), command).is_ok() {
+                assert_eq!(again, catalog, "{command:?} applied twice changed the catalog again");
+            }
+        }
+        assert!(catalog.streams.is_empty());
     }
 
     proptest::proptest! {
