@@ -491,7 +491,9 @@ where
 /// One writer that only knows one node, a follower: its writes (native protocol) and stream
 /// creations reach the leaders by forwarding, through a SIGKILL of the shard's leader; an
 /// HTTP client does PutRecord and GetRecords through a follower; every acknowledged record is
-/// on every node afterwards, and the nodes agree.
+/// on every node afterwards, and the nodes agree. Then, on the same members, the catalog's
+/// changes through a follower of the catalog, across a SIGKILL of the catalog's leader
+/// ([`catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_death`]).
 #[test]
 fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
     let mut daemons = start_forwarding_cluster();
@@ -677,6 +679,9 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
         failovers.len(),
         failovers.last().unwrap()
     );
+
+    // The catalog's changes, through a follower of the catalog, on the same members.
+    catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_death(&mut daemons);
     for daemon in &mut daemons {
         daemon.stop();
     }
@@ -790,10 +795,11 @@ fn catalog_leader(daemons: &[Daemon], stream: &str) -> usize {
 /// consumer (its ARN and registration time are the proposer's). The catalog's leader is
 /// SIGKILLed: the follower's next changes go through the new leader, and the killed node,
 /// restarted, shows every change too.
-#[test]
-fn catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_death() {
+///
+/// Run on the forwarding test's three members once that test is done with them (three more
+/// daemons beside the kill test cost CI several seconds on two cores).
+fn catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_death(daemons: &mut [Daemon]) {
     const CATALOG_STREAM: &str = "catalog";
-    let mut daemons = start_forwarding_cluster();
     let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
     let first = endpoints[0].clone();
     run(move || async move {
@@ -892,7 +898,4 @@ fn catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_d
     restart_member(&mut daemons[leader]);
     let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
     expect_everywhere(endpoints, CATALOG_STREAM, &consumer_arn, &expected);
-    for daemon in &mut daemons {
-        daemon.stop();
-    }
 }
