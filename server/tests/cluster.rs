@@ -808,7 +808,7 @@ fn catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_d
             CreateStreamInput { stream_name: CATALOG_STREAM.into(), shard_count: Some(1), ..Default::default() };
         call_until_ok(&client, &create).await;
     });
-    let leader = catalog_leader(&daemons, CATALOG_STREAM);
+    let leader = catalog_leader(daemons, CATALOG_STREAM);
     let follower = (leader + 1) % NODES;
     eprintln!("catalog leader: node {}; changes go through node {}", leader + 1, follower + 1);
 
