@@ -11,6 +11,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Each step's title carries the minutes and seconds since the start: CI has a time budget.
 step() { printf '\n==> [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
+# Waits for a job started in the background, prints its log, and fails naming the job if it did.
+await_job() {
+    local pid=$1 job_log=$2 what=$3 job_status=0
+    wait "$pid" || job_status=$?
+    cat "$job_log"
+    if [ "$job_status" -ne 0 ]; then
+        echo "$what failed (exit $job_status)" >&2
+        return 1
+    fi
+}
+
 step "formatting"
 cargo fmt --all -- --check
 
@@ -47,13 +58,7 @@ bench_build_log=$(mktemp)
 binaries=$(mktemp)
 trap 'rm -f "$log" "$server_log" "$aws_log"{,.pytest,.cli,.js} "$bench_build_log" "$setup_log" "$binaries"{,.server,.others}' EXIT
 echo "==> waiting for the test tools"
-setup_status=0
-wait "$setup_pid" || setup_status=$?
-cat "$setup_log"
-if [ "$setup_status" -ne 0 ]; then
-    echo "installing the test tools failed (firehose/tests/setup.sh, exit $setup_status)" >&2
-    exit 1
-fi
+await_job "$setup_pid" "$setup_log" "installing the test tools (firehose/tests/setup.sh)" || exit 1
 # A failing test must not end the script before the other suites and the summary run.
 set +e
 # cargo test runs one test binary at a time, and most of ours wait on daemons, disks and
@@ -62,8 +67,9 @@ set +e
 # other crates'. (Two `cargo test` runs, `-p sluice-server` and `--exclude sluice-server`,
 # resolve features differently from the build and rebuilt for 2 minutes.) Each binary runs
 # in its package's directory, as cargo runs it; a failing binary does not stop its lane.
-# The cluster kill tests run 8 s of leader kills here (at least 3 cycles) instead of 20 s.
-export SLUICE_CLUSTER_KILL_SECONDS=8
+# The cluster tests run 8 s of leader kills (at least 3 cycles) and 8 s of partitions (at
+# least one of the leader and one of a follower) here instead of 20 s each.
+export SLUICE_CLUSTER_KILL_SECONDS=8 SLUICE_CLUSTER_PARTITION_SECONDS=8
 cargo test --workspace --no-run --message-format=json 2>/dev/null | python3 -c '
 import json, os, sys
 for line in sys.stdin:
@@ -152,11 +158,7 @@ passed=$((passed + $(awk '/^# pass [0-9]+$/ {s += $3} END {print s + 0}' "$aws_l
 failed=$((failed + $(awk '/^# fail [0-9]+$/ {s += $3} END {print s + 0}' "$aws_log.js")))
 
 step "benchmark ratios against bench/baseline.json (scripts/bench-check.sh), once the tests are done"
-bench_build_status=0
-wait "$bench_build_pid" || bench_build_status=$?
-cat "$bench_build_log"
-if [ "$bench_build_status" -ne 0 ]; then
-    echo "the benchmark's release build failed (exit $bench_build_status)" >&2
+if ! await_job "$bench_build_pid" "$bench_build_log" "the benchmark's release build"; then
     status=1
 elif ! CARGO_TARGET_DIR="$bench_target" scripts/bench-check.sh; then
     status=1

@@ -417,8 +417,7 @@ fn scraped(addr: std::net::SocketAddr, family: &str) -> Option<u64> {
 fn the_metrics_port_counts_what_the_agent_read_and_shipped() {
     let scene = Scene::new("app.log", r#""initialPosition": "START_OF_FILE""#);
     append(&scene.log("app.log"), &lines("a", 0..100));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], sluice_testkit::free_port()));
     let agent = scene.start(&["--metrics-listen", &addr.to_string()]);
     scene.wait_records(100);
     let counted = |family: &str, expected: u64| {

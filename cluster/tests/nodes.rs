@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -44,9 +44,7 @@ fn node_binary() -> PathBuf {
         .map_or_else(|| env!("CARGO_BIN_EXE_sluice-cluster-node").into(), PathBuf::from)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use sluice_testkit::free_port;
 
 /// The client's data for `value`: the value, then filler derived from it (100 to 999 bytes),
 /// so a damaged or misplaced copy cannot pass for it.

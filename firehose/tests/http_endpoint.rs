@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::json;
+use sluice_testkit::free_port;
 use support::*;
 
 fn http_config(url: &str, retry_s: u64, backup: &str) -> serde_json::Value {

@@ -228,7 +228,7 @@ fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
 fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
     let kill_seconds: u64 =
         std::env::var("SLUICE_CLUSTER_KILL_SECONDS").ok().and_then(|seconds| seconds.parse().ok()).unwrap_or(20);
-    let peers: Vec<String> = (0..NODES).map(|id| format!("{}=127.0.0.1:{}", id + 1, peer_port())).collect();
+    let peers: Vec<String> = (0..NODES).map(|id| format!("{}=127.0.0.1:{}", id + 1, free_port())).collect();
     let peers = peers.join(",");
     let mut daemons: Vec<Daemon> = (0..NODES).map(|id| start_node(id, &peers)).collect();
     let shared = Arc::new(Shared::default());
@@ -339,28 +339,6 @@ struct Member {
     http: SocketAddr,
 }
 
-/// A free port for a node's peer listener, from below the kernel's ephemeral range. The
-/// nodes' own connections to each other, and every other test's [`free_port`], draw from that
-/// range, and once one of them took a peer port between its choice and the node's bind (CI:
-/// "listen for peers …: Address already in use"). Below it, only another listener choosing
-/// this way can take the port, and it picks at random from about 12,000.
-fn peer_port() -> u16 {
-    let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32768);
-    let span = 12_000u16.min(ephemeral_low.saturating_sub(1_024));
-    assert!(span > 1_000, "too few ports below the ephemeral range ({ephemeral_low})");
-    let mut rng =
-        Rng(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
-    loop {
-        let port = ephemeral_low - 1 - (rng.next() % u64::from(span)) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 fn free_address() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
@@ -375,7 +353,7 @@ fn start_member(id: usize, members: &[Member], peers: &str) -> Daemon {
 /// forwards to the others.
 fn start_forwarding_cluster() -> Vec<Daemon> {
     let members: Vec<Member> =
-        (0..NODES).map(|_| Member { peer_port: peer_port(), native: free_address(), http: free_address() }).collect();
+        (0..NODES).map(|_| Member { peer_port: free_port(), native: free_address(), http: free_address() }).collect();
     let peers: Vec<String> = members
         .iter()
         .enumerate()

@@ -181,22 +181,7 @@ pub struct Sluiced {
     extra: Vec<String>,
 }
 
-/// A free port below the ephemeral range. Not port 0's choice: a client retrying a connect
-/// to an ephemeral port nobody listens on can be given that very port as its own and connect
-/// to itself (TCP simultaneous open), and then holds it, so a killed sluiced could not come
-/// back on it.
-fn free_port() -> u16 {
-    use rand::Rng;
-    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
-    let ephemeral_low: u16 = range.split_whitespace().next().and_then(|p| p.parse().ok()).unwrap_or(32768);
-    let mut rng = rand::thread_rng();
-    loop {
-        let port = rng.gen_range(10_000..ephemeral_low.max(10_001));
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+use sluice_testkit::free_port;
 
 impl Sluiced {
     /// Starts sluiced (`limits`: `kinesis` for AWS's quotas, `unlimited`) with its data in `dir`.

@@ -62,30 +62,7 @@ impl S3Server {
             "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]});
         std::fs::write(dir.path().join("s3.json"), identities.to_string()).expect("s3 config");
-        // Eight different ports from below the kernel's ephemeral range, all held until chosen.
-        // Ports from bind(0) are in that range, where every outbound connection and every other
-        // test's free port come from, and once one of them took a port before `weed` bound it
-        // (its S3 gateway never came up). Below it, only another listener choosing this way can.
-        let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-            .ok()
-            .and_then(|range| range.split_whitespace().next()?.parse().ok())
-            .unwrap_or(32768);
-        let span = 12_000u32.min(u32::from(ephemeral_low.saturating_sub(1_024)));
-        assert!(span > 1_000, "too few ports below the ephemeral range ({ephemeral_low})");
-        let mut seed =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u32 | 1;
-        let mut listeners: Vec<StdListener> = Vec::with_capacity(8);
-        while listeners.len() < 8 {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            let port = ephemeral_low - 1 - (seed % span) as u16;
-            if let Ok(listener) = StdListener::bind(("127.0.0.1", port)) {
-                listeners.push(listener);
-            }
-        }
-        let ports: [u16; 8] = std::array::from_fn(|i| listeners[i].local_addr().expect("addr").port());
-        drop(listeners);
+        let ports: [u16; 8] = sluice_testkit::free_ports(8).try_into().expect("eight ports");
         let child = Self::spawn(dir.path(), &ports);
         let server = S3Server { url: format!("http://127.0.0.1:{}", ports[6]), dir, child, ports };
         // CreateBucket succeeds only once the master, volume server and filer are all up, so

@@ -19,7 +19,14 @@ pub struct Daemon {
     limits: &'static str,
     cores: usize,
     extra_args: Vec<String>,
+    /// The network namespace it runs in (`ip netns exec`), if not the test's own.
+    namespace: Option<String>,
 }
+
+/// The ports of a daemon alone in a network namespace ([`Daemon::start_in_namespace`]).
+pub const NAMESPACE_NATIVE_PORT: u16 = 4568;
+pub const NAMESPACE_HTTP_PORT: u16 = 4567;
+pub const NAMESPACE_METRICS_PORT: u16 = 9568;
 
 /// Start-ups to try before giving up, each on new ports (see `Daemon::spawn`).
 const START_ATTEMPTS_MAX: usize = 5;
@@ -40,10 +47,7 @@ pub fn forward_stderr(child: &mut Child) -> std::thread::JoinHandle<String> {
     })
 }
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+pub use sluice_testkit::free_port;
 
 impl Daemon {
     /// Starts `sluiced` with the AWS quotas (`limits = "kinesis"`) or none (`"unlimited"`).
@@ -67,8 +71,38 @@ impl Daemon {
             limits,
             cores,
             extra_args,
+            namespace: None,
         };
         daemon.spawn();
+        daemon
+    }
+
+    /// Starts `sluiced` in the network namespace `namespace`, listening on `ip` (an address
+    /// of that namespace the test reaches) at fixed ports: it has the namespace to itself, so
+    /// nothing else can take them. Non-loopback, so `--insecure` is passed.
+    pub fn start_in_namespace(
+        namespace: &str,
+        ip: std::net::Ipv4Addr,
+        limits: &'static str,
+        cores: usize,
+        extra_args: &[&str],
+    ) -> Daemon {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let mut extra_args: Vec<String> = extra_args.iter().map(|arg| arg.to_string()).collect();
+        extra_args.push("--insecure".into());
+        let mut daemon = Daemon {
+            child: None,
+            addr: SocketAddr::from((ip, NAMESPACE_NATIVE_PORT)),
+            http_addr: SocketAddr::from((ip, NAMESPACE_HTTP_PORT)),
+            metrics_addr: SocketAddr::from((ip, NAMESPACE_METRICS_PORT)),
+            data_dir: dir.path().join("data"),
+            _dir: Some(dir),
+            limits,
+            cores,
+            extra_args,
+            namespace: Some(namespace.into()),
+        };
+        daemon.restart_on_same_addresses();
         daemon
     }
 
@@ -94,6 +128,7 @@ impl Daemon {
             limits,
             cores,
             extra_args,
+            namespace: None,
         };
         daemon.spawn_on(Some((addr, http_addr)));
         daemon
@@ -111,8 +146,20 @@ impl Daemon {
             (self.addr, self.http_addr) = ports.unwrap_or_else(|| {
                 (SocketAddr::from(([127, 0, 0, 1], free_port())), SocketAddr::from(([127, 0, 0, 1], free_port())))
             });
-            self.metrics_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-            let mut child = Command::new(env!("CARGO_BIN_EXE_sluiced"))
+            if self.namespace.is_none() {
+                self.metrics_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            }
+            // `ip netns exec` enters the namespace and then execs sluiced: the child's pid is
+            // sluiced's, so a kill reaches it.
+            let mut command = match &self.namespace {
+                None => Command::new(env!("CARGO_BIN_EXE_sluiced")),
+                Some(namespace) => {
+                    let mut command = Command::new("ip");
+                    command.args(["netns", "exec", namespace, env!("CARGO_BIN_EXE_sluiced")]);
+                    command
+                }
+            };
+            let mut child = command
                 .arg("--data-dir")
                 .arg(&self.data_dir)
                 .arg("--listen")

@@ -1,0 +1,277 @@
+//! What the replication tests share: a writer that finds the shard's leader by trying the
+//! nodes, and the independent checker that reads the shard back from every node.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+pub mod netns;
+
+use crate::common::{run, Rng};
+use bytes::Bytes;
+use sluice_client::*;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// What a writer shares with the test's thread.
+#[derive(Default)]
+pub struct Shared {
+    /// Each node's native endpoint, `None` while it is down.
+    pub endpoints: Mutex<Vec<Option<String>>>,
+    /// The node that acknowledged the last write: the shard's leader.
+    pub leader: AtomicUsize,
+    /// Sequence number → data, of every acknowledged record.
+    pub acked: Mutex<BTreeMap<u128, Bytes>>,
+    /// When each acknowledged call was answered, and by which node.
+    pub acked_at: Mutex<Vec<(Instant, usize)>>,
+    pub stop: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(endpoints: Vec<String>) -> Shared {
+        Shared { endpoints: Mutex::new(endpoints.into_iter().map(Some).collect()), ..Shared::default() }
+    }
+
+    /// The first acknowledgement after `moment` by a node other than `not_from` (an answer a
+    /// node sent just before it was killed or cut off can arrive after, and does not count).
+    pub fn wait_for_ack_after(&self, moment: Instant, not_from: Option<usize>) -> Instant {
+        let start = Instant::now();
+        loop {
+            let acked_at = self.acked_at.lock().unwrap();
+            let after = acked_at.iter().filter(|(at, node)| *at > moment && Some(*node) != not_from).map(|(at, _)| *at);
+            if let Some(at) = after.min() {
+                return at;
+            }
+            drop(acked_at);
+            assert!(start.elapsed() < Duration::from_secs(60), "no write was acknowledged for 60 s");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// `work`, or `None` once `limit` has passed: a node cut off by a partition answers nothing,
+/// and neither does a connect to it.
+pub async fn within<T>(limit: Duration, work: impl Future<Output = T>) -> Option<T> {
+    futures_lite::future::or(async { Some(work.await) }, async {
+        glommio::timer::sleep(limit).await;
+        None
+    })
+    .await
+}
+
+/// How long a writer waits for one node to answer before trying the next.
+pub const CALL_LIMIT: Duration = Duration::from_millis(500);
+
+/// How long a writer leaves a node alone after it said nothing within [`CALL_LIMIT`], as a
+/// client leaves a broker it lost: otherwise each round of the nodes waits on it again.
+pub const SILENT_NODE_SKIPPED_FOR: Duration = Duration::from_secs(2);
+
+/// Calls `input` on each live node in turn until one answers it (the metadata leader, for
+/// catalog changes); gives up after `deadline`.
+pub async fn call_any<I>(shared: &Shared, input: &I, deadline: Duration) -> I::Output
+where
+    I: OperationInput + EncodeInput + std::fmt::Debug,
+{
+    let start = Instant::now();
+    loop {
+        let endpoints: Vec<String> = shared.endpoints.lock().unwrap().iter().flatten().cloned().collect();
+        for endpoint in endpoints {
+            if let Some(Ok(client)) = within(CALL_LIMIT, Client::connect(&endpoint)).await {
+                if let Some(Ok(output)) = within(Duration::from_secs(5), client.call(input)).await {
+                    return output;
+                }
+            }
+        }
+        assert!(start.elapsed() < deadline, "no node answered {input:?}");
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Puts records to `stream` until told to stop, always to the node that answered last and to
+/// the next one when that fails or says nothing within [`CALL_LIMIT`] (skipping a node that
+/// said nothing for [`SILENT_NODE_SKIPPED_FOR`] while another is left). Every record's data
+/// starts with `label`, so two writers never write the same bytes.
+pub async fn write(shared: &Shared, stream: &str, label: &str, seed: u64) {
+    let mut rng = Rng(seed);
+    let mut clients: HashMap<usize, (String, Client)> = HashMap::new();
+    let mut target = 0;
+    let mut failures_in_a_row = 0;
+    let nodes = shared.endpoints.lock().unwrap().len();
+    let mut silent_until: HashMap<usize, Instant> = HashMap::new();
+    for call in 0u64.. {
+        if shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        for _ in 0..nodes {
+            if silent_until.get(&target).is_some_and(|until| Instant::now() < *until) {
+                target = (target + 1) % nodes;
+            }
+        }
+        let endpoint = shared.endpoints.lock().unwrap()[target].clone();
+        let client = match endpoint {
+            None => None,
+            Some(endpoint) => match clients.get(&target) {
+                Some((known, client)) if *known == endpoint && client.connection_error().is_none() => {
+                    Some(client.clone())
+                }
+                _ => match within(CALL_LIMIT, Client::connect(&endpoint)).await {
+                    Some(Ok(client)) => {
+                        clients.insert(target, (endpoint, client.clone()));
+                        Some(client)
+                    }
+                    Some(Err(_)) => None,
+                    None => {
+                        silent_until.insert(target, Instant::now() + SILENT_NODE_SKIPPED_FOR);
+                        None
+                    }
+                },
+            },
+        };
+        let entries: Vec<_> = (0..1 + rng.next() % 20)
+            .map(|i| {
+                let mut data = format!("{label}/{call}/{i}/").into_bytes();
+                let filler = (rng.next() % 1500) as usize;
+                data.resize(data.len() + filler, (rng.next() & 0xff) as u8);
+                PutRecordsRequestEntry {
+                    data: Bytes::from(data),
+                    partition_key: Some(format!("key-{}", rng.next() % 64)),
+                    explicit_hash_key: None,
+                }
+            })
+            .collect();
+        let request =
+            PutRecordsInput { stream_name: Some(stream.into()), records: entries.clone(), ..Default::default() };
+        let answered = match client {
+            Some(client) => match within(CALL_LIMIT, client.call(&request)).await {
+                Some(answer) => answer.ok(),
+                None => {
+                    // A connection to a node that went silent: start afresh next time.
+                    clients.remove(&target);
+                    silent_until.insert(target, Instant::now() + SILENT_NODE_SKIPPED_FOR);
+                    None
+                }
+            },
+            None => None,
+        };
+        let mut acknowledged = 0;
+        if let Some(response) = answered {
+            let mut acked = shared.acked.lock().unwrap();
+            for (entry, result) in entries.into_iter().zip(response.records) {
+                if let Some(sequence) = result.sequence_number {
+                    let previous = acked.insert(sequence.as_u128().unwrap(), entry.data);
+                    assert!(previous.is_none(), "sequence number {sequence:?} acknowledged twice");
+                    acknowledged += 1;
+                }
+            }
+        }
+        if acknowledged > 0 {
+            shared.acked_at.lock().unwrap().push((Instant::now(), target));
+            shared.leader.store(target, Ordering::SeqCst);
+            failures_in_a_row = 0;
+        } else {
+            target = (target + 1) % nodes;
+            failures_in_a_row += 1;
+            if failures_in_a_row % nodes == 0 {
+                glommio::timer::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// Every record of `stream`'s one shard on the node at `endpoint`, from the trim horizon.
+pub async fn read_stream_shard(endpoint: &str, stream: &str) -> Option<Vec<Record>> {
+    let client = within(Duration::from_secs(5), Client::connect(endpoint)).await?.ok()?;
+    let request = GetShardIteratorInput {
+        stream_name: Some(stream.into()),
+        stream_arn: None,
+        shard_id: "shardId-000000000000".into(),
+        shard_iterator_type: ShardIteratorType::TrimHorizon,
+        starting_sequence_number: None,
+        timestamp: None,
+    };
+    let mut iterator = client.call(&request).await.ok()?.shard_iterator?;
+    let mut records = Vec::new();
+    loop {
+        let page =
+            client.call(&GetRecordsInput { shard_iterator: iterator.clone(), ..Default::default() }).await.ok()?;
+        if page.records.is_empty() {
+            return Some(records);
+        }
+        records.extend(page.records);
+        iterator = page.next_shard_iterator?;
+    }
+}
+
+/// The checker: every acknowledged record on `records` exactly once, at its sequence number,
+/// byte-exact, and sequence numbers strictly increasing.
+pub fn check_node(node: usize, records: &[Record], acked: &BTreeMap<u128, Bytes>) -> Result<(), String> {
+    let sequences: Vec<u128> = records.iter().map(|r| r.sequence_number.as_u128().unwrap()).collect();
+    if let Some(pair) = sequences.windows(2).find(|pair| pair[0] >= pair[1]) {
+        return Err(format!("node {node}: sequence numbers out of order or repeated: {pair:?}"));
+    }
+    let by_sequence: HashMap<u128, &Record> = sequences.iter().copied().zip(records).collect();
+    let mut data_seen: HashMap<&Bytes, usize> = HashMap::new();
+    for record in records {
+        *data_seen.entry(&record.data).or_default() += 1;
+    }
+    for (sequence, data) in acked {
+        let Some(record) = by_sequence.get(sequence) else {
+            return Err(format!("node {node}: acknowledged record {sequence} is missing"));
+        };
+        if record.data != data {
+            return Err(format!("node {node}: record {sequence} changed"));
+        }
+        if data_seen[data] != 1 {
+            return Err(format!("node {node}: record {sequence} is stored {} times", data_seen[data]));
+        }
+    }
+    Ok(())
+}
+
+/// Waits (up to 30 s) until every node at `endpoints` serves every record of `acked` as
+/// [`check_node`] demands and all serve the very same records; returns how many were
+/// acknowledged and how many each node stores (more: committed, but the answer was lost).
+pub fn wait_until_every_node_agrees(
+    endpoints: Vec<String>,
+    stream: &'static str,
+    acked: BTreeMap<u128, Bytes>,
+) -> (usize, usize) {
+    run_returning(move || async move {
+        let start = Instant::now();
+        loop {
+            let mut all = Vec::new();
+            for endpoint in &endpoints {
+                all.push(read_stream_shard(endpoint, stream).await.unwrap_or_default());
+            }
+            let verdicts: Result<(), String> =
+                all.iter().enumerate().try_for_each(|(node, records)| check_node(node + 1, records, &acked));
+            let same = all.windows(2).all(|pair| pair[0] == pair[1]);
+            if verdicts.is_ok() && same {
+                return (acked.len(), all[0].len());
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                let lengths: Vec<usize> = all.iter().map(Vec::len).collect();
+                panic!("after 30 s the nodes still differ ({lengths:?} records): {verdicts:?}, same: {same}");
+            }
+            glommio::timer::sleep(Duration::from_millis(200)).await;
+        }
+    })
+}
+
+pub fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    sorted[((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// [`run`], returning what `work` returns.
+pub fn run_returning<T, F, Fut>(work: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+{
+    let (sender, receiver) = std::sync::mpsc::channel();
+    run(move || async move {
+        sender.send(work().await).unwrap();
+    });
+    receiver.recv().unwrap()
+}

@@ -1,0 +1,111 @@
+//! A small network of namespaces for replication tests: one namespace per node, joined by a
+//! bridge in a namespace of its own, and a veth from the test's namespace onto the same bridge
+//! so the test reaches every node by its address. A node is partitioned away by taking its
+//! bridge port down (nothing crosses, in either direction) and healed by bringing it back.
+//!
+//! Needs root and iproute2's `ip` (CI runs as root; so do these machines). Loss and delay
+//! (`tc netem`) are not here: this kernel has no netem qdisc and no tc classifiers.
+
+use std::net::Ipv4Addr;
+use std::process::Command;
+
+/// The namespaces' prefix: names are `PREFIX<pid>s` (the bridge) and `PREFIX<pid>n<i>`.
+const PREFIX: &str = "slt";
+
+pub struct Network {
+    tag: String,
+    /// The subnet's first three octets, within 198.18.0.0/15 (RFC 2544's range for network
+    /// tests, which no real network uses).
+    subnet: [u8; 3],
+    nodes: usize,
+}
+
+/// Runs `ip ARGS`, failing the test with what it printed.
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip (iproute2; the test needs root)");
+    assert!(
+        out.status.success(),
+        "ip {} failed (the test needs root and iproute2): {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Network {
+    /// Namespaces for `nodes` nodes, all connected.
+    pub fn new(nodes: usize) -> Network {
+        remove_stale();
+        let pid = std::process::id();
+        let network =
+            Network { tag: format!("{PREFIX}{pid}"), subnet: [198, 18 + (pid >> 8 & 1) as u8, pid as u8], nodes };
+        let switch = network.switch();
+        ip(&["netns", "add", &switch]);
+        ip(&["-n", &switch, "link", "add", "br0", "type", "bridge"]);
+        ip(&["-n", &switch, "link", "set", "br0", "up"]);
+        // The test's own way in: an address of the subnet on this namespace's side.
+        let host = format!("{}h", network.tag);
+        ip(&["link", "add", &host, "type", "veth", "peer", "name", "host", "netns", &switch]);
+        ip(&["addr", "add", &format!("{}/24", network.address(0)), "dev", &host]);
+        ip(&["link", "set", &host, "up"]);
+        ip(&["-n", &switch, "link", "set", "host", "master", "br0", "up"]);
+        for node in 1..=nodes {
+            let namespace = network.namespace(node);
+            ip(&["netns", "add", &namespace]);
+            let port = format!("p{node}");
+            ip(&["link", "add", "eth0", "netns", &namespace, "type", "veth", "peer", "name", &port, "netns", &switch]);
+            ip(&["-n", &namespace, "addr", "add", &format!("{}/24", network.address(node)), "dev", "eth0"]);
+            ip(&["-n", &namespace, "link", "set", "eth0", "up"]);
+            ip(&["-n", &namespace, "link", "set", "lo", "up"]);
+            ip(&["-n", &switch, "link", "set", &port, "master", "br0", "up"]);
+        }
+        network
+    }
+
+    fn switch(&self) -> String {
+        format!("{}s", self.tag)
+    }
+
+    /// Node `node`'s namespace (nodes count from 1).
+    pub fn namespace(&self, node: usize) -> String {
+        format!("{}n{node}", self.tag)
+    }
+
+    /// Node `node`'s address (0: the test's own).
+    pub fn address(&self, node: usize) -> Ipv4Addr {
+        let [a, b, c] = self.subnet;
+        Ipv4Addr::new(a, b, c, 1 + node as u8)
+    }
+
+    /// Cuts node `node` off from every other node and from the test.
+    pub fn isolate(&self, node: usize) {
+        ip(&["-n", &self.switch(), "link", "set", &format!("p{node}"), "down"]);
+    }
+
+    /// Connects node `node` again.
+    pub fn heal(&self, node: usize) {
+        ip(&["-n", &self.switch(), "link", "set", &format!("p{node}"), "up"]);
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes its ends of the veths, and with them the other ends.
+        for node in 1..=self.nodes {
+            let _ = Command::new("ip").args(["netns", "delete", &self.namespace(node)]).status();
+        }
+        let _ = Command::new("ip").args(["netns", "delete", &self.switch()]).status();
+    }
+}
+
+/// Deletes the namespaces of earlier runs whose process is gone (killed before its `Drop`).
+fn remove_stale() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else { return };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or_default();
+        let Some(rest) = name.strip_prefix(PREFIX) else { continue };
+        let pid: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if !pid.is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = Command::new("ip").args(["netns", "delete", name]).status();
+        }
+    }
+}

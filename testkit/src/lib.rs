@@ -1,0 +1,73 @@
+//! What the integration tests of several crates share and cannot import from each other's
+//! `tests/` directories. A dev-dependency only: nothing here is built into a binary.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::net::TcpListener;
+
+/// How many ports below the kernel's ephemeral range [`free_port`] picks from, at most.
+const SPAN: u32 = 20_000;
+
+/// Ports under this are left alone: well-known services, and what root-only daemons bind.
+const LOWEST: u16 = 1_024;
+
+/// A port nobody listens on now, for a process a test starts later (a daemon, a peer node, an
+/// S3 server).
+///
+/// Not the kernel's choice for port 0: that comes from the ephemeral range, where every
+/// outbound connection on the machine and every other test's bind(0) also draw, so between
+/// the choice and the child's bind another socket can take it (CI saw "Address already in
+/// use" from a cluster node and an S3 gateway that never came up). A client retrying a connect
+/// to an ephemeral port nobody listens on can even be given that very port and connect to
+/// itself. Below the range only another listener choosing this way can take the port, and it
+/// picks at random from up to 20,000.
+pub fn free_port() -> u16 {
+    free_ports(1)[0]
+}
+
+/// `count` different free ports, as [`free_port`] chooses them, all held until every one is
+/// chosen.
+pub fn free_ports(count: usize) -> Vec<u16> {
+    let ephemeral_low = ephemeral_low();
+    let span = SPAN.min(u32::from(ephemeral_low.saturating_sub(LOWEST)));
+    assert!(span as usize > 4 * count + 1_000, "too few ports below the ephemeral range ({ephemeral_low})");
+    let mut listeners: Vec<TcpListener> = Vec::with_capacity(count);
+    let seeds = RandomState::new();
+    let mut draw = 0u64;
+    while listeners.len() < count {
+        draw += 1;
+        let mut hasher = seeds.build_hasher();
+        hasher.write_u64(draw);
+        let port = ephemeral_low - 1 - (hasher.finish() % u64::from(span)) as u16;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            listeners.push(listener);
+        }
+    }
+    listeners.iter().map(|listener| listener.local_addr().expect("a bound listener has an address").port()).collect()
+}
+
+/// The first port of the kernel's ephemeral range (Linux's default when it cannot be read).
+fn ephemeral_low() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_distinct_bindable_and_below_the_ephemeral_range() {
+        let ports = free_ports(64);
+        let mut sorted = ports.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 64, "{ports:?}");
+        for port in ports {
+            assert!((LOWEST..ephemeral_low()).contains(&port), "{port}");
+            TcpListener::bind(("127.0.0.1", port)).expect("a chosen port is free once released");
+        }
+    }
+}
