@@ -672,6 +672,7 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
 #[derive(Debug, Clone, PartialEq)]
 struct CatalogView {
     retention_period_hours: i32,
+    max_record_size_in_kib: Option<i32>,
     consumer_count: Option<i32>,
     stream_tags: Vec<Tag>,
     consumer: Option<ConsumerDescription>,
@@ -704,6 +705,7 @@ async fn catalog_view(endpoint: &str, stream: &str, consumer_arn: &ConsumerArn) 
         .unwrap_or_default();
     Some(CatalogView {
         retention_period_hours: summary.retention_period_hours,
+        max_record_size_in_kib: summary.max_record_size_in_kib,
         consumer_count: summary.consumer_count,
         stream_tags: tags,
         consumer,
@@ -830,9 +832,22 @@ fn catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_d
         assert!(refused.to_string().contains("not available on a replicated node"), "{refused}");
         (consumer, stream_arn)
     });
+    // UpdateMaxRecordSize has no native form yet: a follower cannot forward it and names the
+    // leader, whose HTTP port takes it; the command then reaches every node.
+    let (follower_http, leader_http) = (daemons[follower].http_addr, daemons[leader].http_addr);
+    let resize_arn = stream_arn.clone();
+    run(move || async move {
+        let resize = UpdateMaxRecordSizeInput { stream_arn: Some(resize_arn), max_record_size_in_kib: 2048 };
+        let client = HttpClient::connect(&follower_http.to_string(), Encoding::Json).await.unwrap();
+        let refused = client.call(&resize).await.unwrap_err().to_string();
+        assert!(refused.contains(&leader_http.to_string()), "the follower must name the leader: {refused}");
+        let client = HttpClient::connect(&leader_http.to_string(), Encoding::Json).await.unwrap();
+        client.call(&resize).await.expect("UpdateMaxRecordSize on the catalog's leader");
+    });
     let consumer_arn = consumer.consumer_arn.clone();
     let mut expected = CatalogView {
         retention_period_hours: 48,
+        max_record_size_in_kib: Some(2048),
         consumer_count: Some(1),
         stream_tags: tag_list(&[("team", "data")]),
         consumer: Some(ConsumerDescription {

@@ -39,6 +39,10 @@
 //! by different members is forwarded whole to the member leading most of them; its records
 //! for the other shards fail with the retriable per-record error (splitting it by leader is to
 //! do); so are the records of an AUTO-distribution stream, which is served where it arrives.
+//! The catalog changes the native protocol has no form for yet (Put/DeleteResourcePolicy,
+//! UpdateAccountSettings, UpdateMaxRecordSize, UpdateStreamRecordDistributionStrategy) are
+//! not forwarded either: a follower answers a retriable InternalFailure naming the leader and
+//! its addresses; sent to the leader (over HTTP) they are replicated like the others.
 
 use crate::limits::{FORWARDS_IN_FLIGHT_PER_PEER_MAX, FORWARD_ANSWER_WAIT_MS, FORWARD_CONNECT_TIMEOUT_MS};
 use crate::ops::cluster::{meta, META_GROUP};
@@ -168,8 +172,16 @@ pub async fn forward(node: &Node, leader: u64, request: Request) -> Result<Respo
     let pool = pool(leader, address);
     let correlation_id = next_correlation_id();
     let mut builder = FlatBufferBuilder::with_capacity(REQUEST_BUILDER_BYTES_INITIAL + payload_bytes(&request));
-    let frame = native::encode_request(&mut builder, correlation_id, &request)
-        .map_err(|error| KinesisError::internal(format!("{operation} could not be forwarded: {error}")))?;
+    let frame = native::encode_request(&mut builder, correlation_id, &request).map_err(|error| {
+        // Operations the native protocol has no form for yet (resource policies, the stream
+        // and account settings) cannot travel to the leader: the client is told where it is.
+        let addresses = node.shared.config.cluster.as_ref().and_then(|cluster| cluster.members.get(&leader));
+        let addresses = addresses.map(crate::ops::cluster::member_addresses).unwrap_or_default();
+        KinesisError::internal(format!(
+            "{operation} cannot be forwarded to node {leader} ({addresses}), which leads it ({error}): \
+             send it there"
+        ))
+    })?;
     let exchanged = future::or(async { Some(pool.exchange(frame, correlation_id).await) }, async {
         glommio::timer::sleep(Duration::from_millis(FORWARD_ANSWER_WAIT_MS)).await;
         None
