@@ -142,11 +142,6 @@ async fn write(shared: Arc<Shared>) {
     }
 }
 
-/// Every record of the stream's one shard on the node at `endpoint`, from the trim horizon.
-async fn read_shard(endpoint: &str) -> Option<Vec<Record>> {
-    read_stream_shard(endpoint, STREAM).await
-}
-
 /// Every record of `stream`'s one shard on the node at `endpoint`, from the trim horizon.
 async fn read_stream_shard(endpoint: &str, stream: &str) -> Option<Vec<Record>> {
     let client = Client::connect(endpoint).await.ok()?;
@@ -195,6 +190,34 @@ fn check_node(node: usize, records: &[Record], acked: &BTreeMap<u128, Bytes>) ->
         }
     }
     Ok(())
+}
+
+/// The checker, until every node (a restarted one catching up from its peers) holds every
+/// acknowledged record of `stream`'s one shard and all serve the same records; at most 30 s.
+/// Returns the records acknowledged and the records each node stores.
+fn check_every_node(daemons: &[Daemon], stream: &str, acked: BTreeMap<u128, Bytes>) -> (usize, usize) {
+    let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
+    let stream = stream.to_owned();
+    run_returning(move || async move {
+        let start = Instant::now();
+        loop {
+            let mut all = Vec::new();
+            for endpoint in &endpoints {
+                all.push(read_stream_shard(endpoint, &stream).await.unwrap_or_default());
+            }
+            let verdicts: Result<(), String> =
+                all.iter().enumerate().try_for_each(|(node, records)| check_node(node + 1, records, &acked));
+            let same = all.windows(2).all(|pair| pair[0] == pair[1]);
+            if verdicts.is_ok() && same {
+                return (acked.len(), all[0].len());
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                let lengths: Vec<usize> = all.iter().map(Vec::len).collect();
+                panic!("after 30 s the nodes still differ ({lengths:?} records): {verdicts:?}, same: {same}");
+            }
+            glommio::timer::sleep(Duration::from_millis(200)).await;
+        }
+    })
 }
 
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
@@ -275,28 +298,7 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
     let acked = std::mem::take(&mut *shared.acked.lock().unwrap());
 
     // Every node catches up (a restarted one from its peers), then all must agree.
-    let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
-    let checked = run_returning(move || async move {
-        let start = Instant::now();
-        loop {
-            let mut all = Vec::new();
-            for endpoint in &endpoints {
-                all.push(read_shard(endpoint).await.unwrap_or_default());
-            }
-            let verdicts: Result<(), String> =
-                all.iter().enumerate().try_for_each(|(node, records)| check_node(node + 1, records, &acked));
-            let same = all.windows(2).all(|pair| pair[0] == pair[1]);
-            if verdicts.is_ok() && same {
-                return (acked.len(), all[0].len());
-            }
-            if start.elapsed() > Duration::from_secs(30) {
-                let lengths: Vec<usize> = all.iter().map(Vec::len).collect();
-                panic!("after 30 s the nodes still differ ({lengths:?} records): {verdicts:?}, same: {same}");
-            }
-            glommio::timer::sleep(Duration::from_millis(200)).await;
-        }
-    });
-    let (acknowledged, stored) = checked;
+    let (acknowledged, stored) = check_every_node(&daemons, STREAM, acked);
     failovers.sort();
     eprintln!(
         "{} leader kills, {acknowledged} records acknowledged, {stored} stored on each node (the rest committed \
@@ -347,6 +349,22 @@ fn start_member(id: usize, members: &[Member], peers: &str) -> Daemon {
     Daemon::start_on("unlimited", CORES, &args, members[id].native, members[id].http)
 }
 
+/// Three members whose `--peers` name every member's native and HTTP listeners, so that each
+/// forwards to the others.
+fn start_forwarding_cluster() -> Vec<Daemon> {
+    let members: Vec<Member> =
+        (0..NODES).map(|_| Member { peer_port: free_port(), native: free_address(), http: free_address() }).collect();
+    let peers: Vec<String> = members
+        .iter()
+        .enumerate()
+        .map(|(id, member)| {
+            format!("{}=127.0.0.1:{}/native@{}/http@{}", id + 1, member.peer_port, member.native, member.http)
+        })
+        .collect();
+    let peers = peers.join(",");
+    (0..NODES).map(|id| start_member(id, &members, &peers)).collect()
+}
+
 /// Restarts a killed member on its own addresses (the others' `--peers` name them), once the
 /// kernel lets them go.
 fn restart_member(daemon: &mut Daemon) {
@@ -362,19 +380,31 @@ fn restart_member(daemon: &mut Daemon) {
 /// correlation id set): the node that leads the shard stores it, any other refuses it with
 /// the retriable error naming the leader; a forwarded request is never forwarded again.
 fn put_as_forwarded(addr: SocketAddr, stream: &str, data: &[u8]) -> Result<SequenceNumber, KinesisError> {
-    use sluice_protocol::flatbuffers::FlatBufferBuilder;
-    use sluice_protocol::native::{self, ResponseMessage};
-    use sluice_server::ops::cluster::forward::FORWARDED_CORRELATION_BIT;
-    use std::io::{Read, Write};
     let request = sluice_model::Request::PutRecord(PutRecordInput {
         stream_name: Some(stream.into()),
         data: Bytes::copy_from_slice(data),
         partition_key: Some("probe".into()),
         ..Default::default()
     });
+    match call_as_forwarded(addr, &request)? {
+        sluice_model::Response::PutRecord(output) => Ok(output.sequence_number),
+        other => panic!("PutRecord answered {other:?}"),
+    }
+}
+
+/// `request` sent to `addr` as another member forwards it: served there or refused, never
+/// forwarded again.
+fn call_as_forwarded(
+    addr: SocketAddr,
+    request: &sluice_model::Request,
+) -> Result<sluice_model::Response, KinesisError> {
+    use sluice_protocol::flatbuffers::FlatBufferBuilder;
+    use sluice_protocol::native::{self, ResponseMessage};
+    use sluice_server::ops::cluster::forward::FORWARDED_CORRELATION_BIT;
+    use std::io::{Read, Write};
     let correlation_id = FORWARDED_CORRELATION_BIT | 7;
     let mut builder = FlatBufferBuilder::new();
-    let frame = native::encode_request(&mut builder, correlation_id, &request).unwrap();
+    let frame = native::encode_request(&mut builder, correlation_id, request).unwrap();
     let mut stream = std::net::TcpStream::connect(addr).map_err(|error| KinesisError::internal(error.to_string()))?;
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     stream.write_all(frame).unwrap();
@@ -386,9 +416,9 @@ fn put_as_forwarded(addr: SocketAddr, stream: &str, data: &[u8]) -> Result<Seque
     let decoded = native::decode_response(&Bytes::from(answer)).unwrap().unwrap();
     assert_eq!(decoded.correlation_id, correlation_id);
     match decoded.message.unwrap() {
-        ResponseMessage::Response(sluice_model::Response::PutRecord(output)) => Ok(output.sequence_number),
+        ResponseMessage::Response(response) => Ok(response),
         ResponseMessage::Error(error) => Err(error),
-        other => panic!("PutRecord answered {other:?}"),
+        other => panic!("{request:?} answered {other:?}"),
     }
 }
 
@@ -439,20 +469,12 @@ where
 /// One writer that only knows one node, a follower: its writes (native protocol) and stream
 /// creations reach the leaders by forwarding, through a SIGKILL of the shard's leader; an
 /// HTTP client does PutRecord and GetRecords through a follower; every acknowledged record is
-/// on every node afterwards, and the nodes agree.
+/// on every node afterwards, and the nodes agree. Then, on the same members, the catalog's
+/// changes through a follower of the catalog, across a SIGKILL of the catalog's leader
+/// ([`catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_death`]).
 #[test]
 fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
-    let members: Vec<Member> =
-        (0..NODES).map(|_| Member { peer_port: free_port(), native: free_address(), http: free_address() }).collect();
-    let peers: Vec<String> = members
-        .iter()
-        .enumerate()
-        .map(|(id, member)| {
-            format!("{}=127.0.0.1:{}/native@{}/http@{}", id + 1, member.peer_port, member.native, member.http)
-        })
-        .collect();
-    let peers = peers.join(",");
-    let mut daemons: Vec<Daemon> = (0..NODES).map(|id| start_member(id, &members, &peers)).collect();
+    let mut daemons = start_forwarding_cluster();
     let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
 
     // A stream created through each node: at most one of them leads the catalog, so at least
@@ -627,27 +649,7 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
     writer.join().unwrap();
     let mut acked = std::mem::take(&mut *shared.acked.lock().unwrap());
     acked.insert(http_sequence.as_u128().unwrap(), http_data);
-    let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
-    let (acknowledged, stored) = run_returning(move || async move {
-        let start = Instant::now();
-        loop {
-            let mut all = Vec::new();
-            for endpoint in &endpoints {
-                all.push(read_stream_shard(endpoint, "forwarded-1").await.unwrap_or_default());
-            }
-            let verdicts: Result<(), String> =
-                all.iter().enumerate().try_for_each(|(node, records)| check_node(node + 1, records, &acked));
-            let same = all.windows(2).all(|pair| pair[0] == pair[1]);
-            if verdicts.is_ok() && same {
-                return (acked.len(), all[0].len());
-            }
-            if start.elapsed() > Duration::from_secs(30) {
-                let lengths: Vec<usize> = all.iter().map(Vec::len).collect();
-                panic!("after 30 s the nodes still differ ({lengths:?} records): {verdicts:?}, same: {same}");
-            }
-            glommio::timer::sleep(Duration::from_millis(200)).await;
-        }
-    });
+    let (acknowledged, stored) = check_every_node(&daemons, stream, acked);
     failovers.sort();
     eprintln!(
         "forwarding: {acknowledged} records acknowledged by one follower (and HTTP), {stored} stored on each node; \
@@ -655,7 +657,238 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
         failovers.len(),
         failovers.last().unwrap()
     );
+
+    // The catalog's changes, through a follower of the catalog, on the same members.
+    catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_death(&mut daemons);
     for daemon in &mut daemons {
         daemon.stop();
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The catalog's changes as metadata commands: tags, retention, consumers.
+
+/// What one node's catalog says about a stream, as its clients read it.
+#[derive(Debug, Clone, PartialEq)]
+struct CatalogView {
+    retention_period_hours: i32,
+    max_record_size_in_kib: Option<i32>,
+    consumer_count: Option<i32>,
+    stream_tags: Vec<Tag>,
+    consumer: Option<ConsumerDescription>,
+    consumer_tags: Vec<Tag>,
+}
+
+/// The view of `stream` (and of its consumer `consumer_arn`) on the node at `endpoint`;
+/// `None` while the node cannot answer.
+async fn catalog_view(endpoint: &str, stream: &str, consumer_arn: &ConsumerArn) -> Option<CatalogView> {
+    let client = Client::connect(endpoint).await.ok()?;
+    let summary = client
+        .call(&DescribeStreamSummaryInput { stream_name: Some(stream.into()), stream_arn: None })
+        .await
+        .ok()?
+        .stream_description_summary;
+    let tags = client
+        .call(&ListTagsForStreamInput { stream_name: Some(stream.into()), ..Default::default() })
+        .await
+        .ok()?
+        .tags;
+    let consumer = client
+        .call(&DescribeStreamConsumerInput { consumer_arn: Some(consumer_arn.clone()), ..Default::default() })
+        .await
+        .ok()
+        .map(|output| output.consumer_description);
+    let consumer_tags = client
+        .call(&ListTagsForResourceInput { resource_arn: ResourceArn::from(consumer_arn.as_str()) })
+        .await
+        .map(|output| output.tags)
+        .unwrap_or_default();
+    Some(CatalogView {
+        retention_period_hours: summary.retention_period_hours,
+        max_record_size_in_kib: summary.max_record_size_in_kib,
+        consumer_count: summary.consumer_count,
+        stream_tags: tags,
+        consumer,
+        consumer_tags,
+    })
+}
+
+/// Waits (at most 30 s) until every node at `endpoints` shows `expected`: each applies the
+/// metadata commands a moment after the leader answered.
+fn expect_everywhere(endpoints: Vec<String>, stream: &str, consumer_arn: &ConsumerArn, expected: &CatalogView) {
+    let (stream, consumer_arn, expected) = (stream.to_owned(), consumer_arn.clone(), expected.clone());
+    run(move || async move {
+        let start = Instant::now();
+        for endpoint in &endpoints {
+            loop {
+                let view = catalog_view(endpoint, &stream, &consumer_arn).await;
+                if view.as_ref() == Some(&expected) {
+                    break;
+                }
+                assert!(start.elapsed() < Duration::from_secs(30), "{endpoint} still shows {view:?}, not {expected:?}");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+}
+
+fn tags(pairs: &[(&str, &str)]) -> TagMap {
+    pairs.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect()
+}
+
+fn tag_list(pairs: &[(&str, &str)]) -> Vec<Tag> {
+    pairs.iter().map(|(key, value)| Tag { key: key.to_string(), value: Some(value.to_string()) }).collect()
+}
+
+/// The member that leads the catalog, found by sending each a catalog change marked as
+/// forwarded (removing a tag the stream does not have: it changes nothing): the leader
+/// applies it, the others refuse it. Retries while an election is under way.
+fn catalog_leader(daemons: &[Daemon], stream: &str) -> usize {
+    let probe = sluice_model::Request::RemoveTagsFromStream(RemoveTagsFromStreamInput {
+        stream_name: Some(stream.into()),
+        tag_keys: vec!["probe".into()],
+        stream_arn: None,
+    });
+    let start = Instant::now();
+    loop {
+        let mut applied = Vec::new();
+        for (node, daemon) in daemons.iter().enumerate() {
+            match call_as_forwarded(daemon.addr, &probe) {
+                Ok(_) => applied.push(node),
+                Err(error) => assert!(
+                    error.message.contains("does not lead") || error.message.contains("no leader"),
+                    "a forwarded catalog change at a follower must be refused, not forwarded: {error:?}"
+                ),
+            }
+        }
+        assert!(applied.len() <= 1, "two nodes led the catalog at once: {applied:?}");
+        if let [leader] = applied[..] {
+            return leader;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the catalog got no leader");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Through a follower of the catalog only: a stream is tagged, its retention raised, a
+/// consumer registered and tagged; every node then shows the same tags, retention and
+/// consumer (its ARN and registration time are the proposer's). The catalog's leader is
+/// SIGKILLed: the follower's next changes go through the new leader, and the killed node,
+/// restarted, shows every change too.
+///
+/// Run on the forwarding test's three members once that test is done with them (three more
+/// daemons beside the kill test cost CI several seconds on two cores).
+fn catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_death(daemons: &mut [Daemon]) {
+    const CATALOG_STREAM: &str = "catalog";
+    let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
+    let first = endpoints[0].clone();
+    run(move || async move {
+        let client = Client::connect(&first).await.unwrap();
+        let create =
+            CreateStreamInput { stream_name: CATALOG_STREAM.into(), shard_count: Some(1), ..Default::default() };
+        call_until_ok(&client, &create).await;
+    });
+    let leader = catalog_leader(daemons, CATALOG_STREAM);
+    let follower = (leader + 1) % NODES;
+    eprintln!("catalog leader: node {}; changes go through node {}", leader + 1, follower + 1);
+
+    let through = endpoints[follower].clone();
+    let (consumer, stream_arn) = run_returning(move || async move {
+        let client = Client::connect(&through).await.unwrap();
+        let name = Some(CATALOG_STREAM.to_string());
+        let add = AddTagsToStreamInput {
+            stream_name: name.clone(),
+            tags: tags(&[("team", "data"), ("tier", "gold")]),
+            stream_arn: None,
+        };
+        call_until_ok(&client, &add).await;
+        let remove =
+            RemoveTagsFromStreamInput { stream_name: name.clone(), tag_keys: vec!["tier".into()], stream_arn: None };
+        call_until_ok(&client, &remove).await;
+        let retention = IncreaseStreamRetentionPeriodInput {
+            stream_name: name.clone(),
+            retention_period_hours: 48,
+            stream_arn: None,
+        };
+        call_until_ok(&client, &retention).await;
+        let summary = DescribeStreamSummaryInput { stream_name: name, stream_arn: None };
+        let stream_arn = call_until_ok(&client, &summary).await.stream_description_summary.stream_arn;
+        let register =
+            RegisterStreamConsumerInput { stream_arn: stream_arn.clone(), consumer_name: "reader".into(), tags: None };
+        let consumer = client.call(&register).await.expect("RegisterStreamConsumer through a follower").consumer;
+        let tag = TagResourceInput {
+            tags: tags(&[("owner", "raft4")]),
+            resource_arn: ResourceArn::from(consumer.consumer_arn.as_str()),
+        };
+        call_until_ok(&client, &tag).await;
+        // Resharding is not a metadata command yet: refused, not run on one node alone.
+        let split = SplitShardInput {
+            stream_name: Some(CATALOG_STREAM.into()),
+            shard_to_split: "shardId-000000000000".into(),
+            new_starting_hash_key: HashKey::from(1u128 << 127),
+            stream_arn: None,
+        };
+        let refused = client.call(&split).await.unwrap_err();
+        assert!(refused.to_string().contains("not available on a replicated node"), "{refused}");
+        (consumer, stream_arn)
+    });
+    // UpdateMaxRecordSize has no native form yet: a follower cannot forward it and names the
+    // leader, whose HTTP port takes it; the command then reaches every node.
+    let (follower_http, leader_http) = (daemons[follower].http_addr, daemons[leader].http_addr);
+    let resize_arn = stream_arn.clone();
+    run(move || async move {
+        let resize = UpdateMaxRecordSizeInput { stream_arn: Some(resize_arn), max_record_size_in_kib: 2048 };
+        let client = HttpClient::connect(&follower_http.to_string(), Encoding::Json).await.unwrap();
+        let refused = client.call(&resize).await.unwrap_err().to_string();
+        assert!(refused.contains(&leader_http.to_string()), "the follower must name the leader: {refused}");
+        let client = HttpClient::connect(&leader_http.to_string(), Encoding::Json).await.unwrap();
+        client.call(&resize).await.expect("UpdateMaxRecordSize on the catalog's leader");
+    });
+    let consumer_arn = consumer.consumer_arn.clone();
+    let mut expected = CatalogView {
+        retention_period_hours: 48,
+        max_record_size_in_kib: Some(2048),
+        consumer_count: Some(1),
+        stream_tags: tag_list(&[("team", "data")]),
+        consumer: Some(ConsumerDescription {
+            consumer_name: consumer.consumer_name.clone(),
+            consumer_arn: consumer.consumer_arn.clone(),
+            consumer_status: consumer.consumer_status.clone(),
+            consumer_creation_timestamp: consumer.consumer_creation_timestamp,
+            stream_arn,
+        }),
+        consumer_tags: tag_list(&[("owner", "raft4")]),
+    };
+    expect_everywhere(endpoints.clone(), CATALOG_STREAM, &consumer_arn, &expected);
+
+    // The catalog's leader dies; the follower's next changes reach the new leader.
+    daemons[leader].kill();
+    let killed_at = Instant::now();
+    let through = endpoints[follower].clone();
+    run(move || async move {
+        let client = Client::connect(&through).await.unwrap();
+        let add = AddTagsToStreamInput {
+            stream_name: Some(CATALOG_STREAM.into()),
+            tags: tags(&[("after", "failover")]),
+            stream_arn: None,
+        };
+        call_until_ok(&client, &add).await;
+        let decrease = DecreaseStreamRetentionPeriodInput {
+            stream_name: Some(CATALOG_STREAM.into()),
+            retention_period_hours: 36,
+            stream_arn: None,
+        };
+        call_until_ok(&client, &decrease).await;
+    });
+    eprintln!("catalog leader killed: the next changes went through after {:?}", killed_at.elapsed());
+    expected.retention_period_hours = 36;
+    expected.stream_tags = tag_list(&[("after", "failover"), ("team", "data")]);
+    let survivors: Vec<String> =
+        (0..NODES).filter(|&node| node != leader).map(|node| endpoints[node].clone()).collect();
+    expect_everywhere(survivors, CATALOG_STREAM, &consumer_arn, &expected);
+
+    // The killed node comes back with every change, its own applied ones and those it missed.
+    restart_member(&mut daemons[leader]);
+    let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
+    expect_everywhere(endpoints, CATALOG_STREAM, &consumer_arn, &expected);
 }

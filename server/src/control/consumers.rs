@@ -53,6 +53,29 @@ pub fn deregister_consumer(catalog: &mut Catalog, rules: Rules<'_>, stream: &str
     Ok(())
 }
 
+/// DeregisterStreamConsumer of a consumer named in the request: by ARN (`created_s` given:
+/// the consumer registered at that second) or by stream and name. ResourceNotFound if there is
+/// no such consumer, so that the check and the removal are one change (a replicated node
+/// applies it in log order, after whatever changed the consumers before it).
+pub fn deregister_named(
+    catalog: &mut Catalog,
+    rules: Rules<'_>,
+    stream: &str,
+    consumer_name: &str,
+    created_s: Option<i64>,
+) -> Result {
+    let meta = stream_mut(catalog, rules.identity, stream)?;
+    let before = meta.consumers.len();
+    meta.consumers.retain(|existing| {
+        existing.name != consumer_name
+            || created_s.is_some_and(|created| created != existing.created_ms.div_euclid(1000))
+    });
+    if meta.consumers.len() == before {
+        return Err(KinesisError::consumer_not_found(stream, consumer_name));
+    }
+    Ok(())
+}
+
 /// The consumer a consumer ARN names, in the catalog: the registration time must match, since
 /// a consumer registered again under the same name is another consumer.
 fn consumer_mut<'c>(catalog: &'c mut Catalog, name: &ConsumerName) -> Result<&'c mut ConsumerMeta> {
@@ -129,6 +152,25 @@ mod tests {
         assert_eq!(over.unwrap_err().kind, ErrorKind::LimitExceeded);
         deregister_consumer(&mut catalog, rules(), "s", "c0").unwrap();
         register_consumer(&mut catalog, NOW_MS, rules(), "s", "c20", None).unwrap();
+    }
+
+    #[test]
+    fn a_consumer_named_by_arn_is_deregistered_once_and_only_with_its_registration_time() {
+        let mut catalog = Catalog::new(1);
+        catalog.create_stream("s", 1, CapacityMode::Provisioned, NOW_MS).unwrap();
+        register_consumer(&mut catalog, NOW_MS, rules(), "s", "c", None).unwrap();
+        let stale = deregister_named(&mut catalog, rules(), "s", "c", Some(NOW_MS / 1000 - 1));
+        assert_eq!(stale.unwrap_err().kind, ErrorKind::ResourceNotFound);
+        deregister_named(&mut catalog, rules(), "s", "c", Some(NOW_MS / 1000)).unwrap();
+        assert!(catalog.streams["s"].consumers.is_empty());
+        // Applied a second time (a crash before the applied index was saved): refused, and
+        // nothing changes.
+        let again = deregister_named(&mut catalog, rules(), "s", "c", Some(NOW_MS / 1000));
+        assert_eq!(again.unwrap_err().kind, ErrorKind::ResourceNotFound);
+        register_consumer(&mut catalog, NOW_MS, rules(), "s", "d", None).unwrap();
+        deregister_named(&mut catalog, rules(), "s", "d", None).unwrap();
+        let missing = deregister_named(&mut catalog, rules(), "t", "d", None);
+        assert_eq!(missing.unwrap_err().kind, ErrorKind::ResourceNotFound);
     }
 
     #[test]

@@ -6,8 +6,10 @@ use crate::kinesis::paging::{decode_next_token, encode_next_token, page_size};
 use crate::kinesis::views;
 use crate::limits::LIST_CONSUMERS_DEFAULT;
 use crate::ops::catalog::change;
+use crate::ops::cluster::meta::{self, MetaCommand};
 use crate::ops::node::Node;
 use crate::ops::records::route_of;
+use crate::ops::streams::replicated;
 use crate::runtime::routes::StreamRoute;
 use sluice_engine::catalog::ConsumerMeta;
 use sluice_model::limits::PAGE_SIZE_MAX;
@@ -60,6 +62,18 @@ fn find_named(
 
 pub async fn register(node: &Rc<Node>, input: RegisterStreamConsumerInput) -> Result<RegisterStreamConsumerOutput> {
     let stream = node.identity().stream_name_of(&input.stream_arn)?.to_owned();
+    if replicated(node) {
+        // The registration time is the proposer's: it is part of the consumer's ARN, which
+        // must be the same on every node.
+        let command = MetaCommand::RegisterStreamConsumer {
+            now_ms: node.now_ms(),
+            stream,
+            consumer: input.consumer_name,
+            tags: input.tags,
+        };
+        let consumer = meta::propose(node, command).await?.into_consumer()?;
+        return Ok(RegisterStreamConsumerOutput { consumer });
+    }
     let consumer = change(node, move |catalog, now_ms, rules| {
         control::consumers::register_consumer(
             catalog,
@@ -75,6 +89,26 @@ pub async fn register(node: &Rc<Node>, input: RegisterStreamConsumerInput) -> Re
 }
 
 pub async fn deregister(node: &Rc<Node>, input: DeregisterStreamConsumerInput) -> Result<Empty> {
+    if replicated(node) {
+        // Named, not looked up: the command checks that the consumer exists where it is
+        // applied, in log order.
+        let (stream, consumer, created_s) = match (&input.consumer_arn, &input.stream_arn, input.consumer_name) {
+            (Some(arn), _, _) => {
+                let name = node.identity().consumer_of(arn)?;
+                (name.stream, name.consumer, Some(name.created_s))
+            }
+            (None, Some(stream_arn), Some(name)) => {
+                (node.identity().stream_name_of(stream_arn)?.to_owned(), name, None)
+            }
+            _ => {
+                return Err(KinesisError::invalid_argument(
+                    "Either ConsumerARN, or StreamARN and ConsumerName, must be provided",
+                ))
+            }
+        };
+        meta::propose(node, MetaCommand::DeregisterStreamConsumer { stream, consumer, created_s }).await?;
+        return Ok(Empty {});
+    }
     let (route, meta) =
         find_named(node, input.stream_arn.as_ref(), input.consumer_name.as_deref(), input.consumer_arn.as_ref())?;
     let stream = route.meta.name.clone();
@@ -113,7 +147,16 @@ pub fn list(node: &Node, input: ListStreamConsumersInput) -> Result<ListStreamCo
 }
 
 pub async fn tag_resource(node: &Rc<Node>, input: TagResourceInput) -> Result<Empty> {
-    if node.identity().queue_of(input.resource_arn.as_str()).is_ok() {
+    let queue = node.identity().queue_of(input.resource_arn.as_str()).is_ok();
+    if replicated(node) {
+        if queue {
+            return Err(meta::refuse_unreplicated("TagResource of a queue"));
+        }
+        let resource = node.identity().resource_of(&input.resource_arn)?.into();
+        meta::propose(node, MetaCommand::TagResource { resource, tags: input.tags }).await?;
+        return Ok(Empty {});
+    }
+    if queue {
         crate::ops::queues::tag(node, input.resource_arn.as_str().to_owned(), input.tags).await?;
         return Ok(Empty {});
     }
@@ -124,7 +167,16 @@ pub async fn tag_resource(node: &Rc<Node>, input: TagResourceInput) -> Result<Em
 }
 
 pub async fn untag_resource(node: &Rc<Node>, input: UntagResourceInput) -> Result<Empty> {
-    if node.identity().queue_of(input.resource_arn.as_str()).is_ok() {
+    let queue = node.identity().queue_of(input.resource_arn.as_str()).is_ok();
+    if replicated(node) {
+        if queue {
+            return Err(meta::refuse_unreplicated("UntagResource of a queue"));
+        }
+        let resource = node.identity().resource_of(&input.resource_arn)?.into();
+        meta::propose(node, MetaCommand::UntagResource { resource, keys: input.tag_keys }).await?;
+        return Ok(Empty {});
+    }
+    if queue {
         crate::ops::queues::untag(node, input.resource_arn.as_str().to_owned(), input.tag_keys).await?;
         return Ok(Empty {});
     }
@@ -143,6 +195,11 @@ pub async fn put_resource_policy(node: &Rc<Node>, input: PutResourcePolicyInput)
     let resource = node.identity().resource_of(&input.resource_arn)?;
     Policy::parse(&input.policy, PolicyKind::Resource)
         .map_err(|error| KinesisError::invalid_argument(format!("Invalid resource policy: {error}")))?;
+    if replicated(node) {
+        let command = MetaCommand::SetResourcePolicy { resource: resource.into(), policy: Some(input.policy) };
+        meta::propose(node, command).await?;
+        return Ok(Empty {});
+    }
     change(node, move |catalog, _, rules| {
         control::consumers::set_resource_policy(catalog, rules, &resource, Some(input.policy))
     })
@@ -152,6 +209,10 @@ pub async fn put_resource_policy(node: &Rc<Node>, input: PutResourcePolicyInput)
 
 pub async fn delete_resource_policy(node: &Rc<Node>, input: DeleteResourcePolicyInput) -> Result<Empty> {
     let resource = node.identity().resource_of(&input.resource_arn)?;
+    if replicated(node) {
+        meta::propose(node, MetaCommand::SetResourcePolicy { resource: resource.into(), policy: None }).await?;
+        return Ok(Empty {});
+    }
     change(node, move |catalog, _, rules| control::consumers::set_resource_policy(catalog, rules, &resource, None))
         .await?;
     Ok(Empty {})

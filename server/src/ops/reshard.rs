@@ -16,6 +16,17 @@
 //!
 //! A restart finds parents still closing and resumes at Close, and an UpdateShardCount in
 //! progress at Next ([`finish_interrupted`]).
+//!
+//! Unfinished: on a replicated node (`--peers`) reshards are refused (`ops/cluster/mod.rs`,
+//! `check_operation`). Begin and Next are catalog edits and would become metadata commands
+//! like the others (`ops/cluster/meta.rs`), with the children's groups started on every node
+//! as CreateStream's are. Close is the hard part: a parent's end must be the same on every
+//! node, but each node's journal fences the parent at whatever it has applied, and entries
+//! the parent's group committed before the routes moved may still be applied after. It needs
+//! a seal entry in the parent's own group (`ops/cluster/entry.rs`: a new kind), whose applied
+//! position is the parent's end on every replica (entries after it refused), then a metadata
+//! command recording that end; and the driver must run on the metadata leader only, resumed
+//! by a new leader from the catalog's closing shards (as [`finish_interrupted`] does at start).
 
 use crate::control;
 use crate::kinesis::errors::engine_error;

@@ -5,7 +5,9 @@
 
 use crate::control;
 use crate::ops::catalog::{apply, change};
+use crate::ops::cluster::meta::{self, MetaCommand};
 use crate::ops::node::Node;
+use crate::ops::streams::replicated;
 use sluice_model::*;
 use std::rc::Rc;
 
@@ -15,6 +17,10 @@ pub async fn update_max_record_size(node: &Rc<Node>, input: UpdateMaxRecordSizeI
     let arn = input.stream_arn.ok_or_else(|| KinesisError::invalid_argument("StreamARN must be provided"))?;
     let name = node.identity().stream_name_of(&arn)?.to_owned();
     let kib = input.max_record_size_in_kib;
+    if replicated(node) {
+        meta::propose(node, MetaCommand::UpdateMaxRecordSize { name, kib }).await?;
+        return Ok(Empty {});
+    }
     change(node, move |catalog, _, rules| control::settings::update_max_record_size(catalog, rules, &name, kib))
         .await?;
     Ok(Empty {})
@@ -23,6 +29,10 @@ pub async fn update_max_record_size(node: &Rc<Node>, input: UpdateMaxRecordSizeI
 pub async fn update_distribution(node: &Rc<Node>, input: UpdateStreamRecordDistributionStrategyInput) -> Result<Empty> {
     let name = node.identity().stream_name_of(&input.stream_arn)?.to_owned();
     let strategy = input.record_distribution_strategy;
+    if replicated(node) {
+        meta::propose(node, MetaCommand::UpdateRecordDistribution { name, strategy }).await?;
+        return Ok(Empty {});
+    }
     change(node, move |catalog, _, rules| control::settings::update_distribution(catalog, rules, &name, &strategy))
         .await?;
     Ok(Empty {})
@@ -65,6 +75,12 @@ pub async fn update_account_settings(
     input: UpdateAccountSettingsInput,
 ) -> Result<UpdateAccountSettingsOutput> {
     let status = input.minimum_throughput_billing_commitment.status;
+    if replicated(node) {
+        // The commitment's window starts at the proposer's time, the same on every node.
+        let command = MetaCommand::UpdateAccountSettings { now_ms: node.now_ms(), status };
+        let commitment = meta::propose(node, command).await?.into_commitment()?;
+        return Ok(UpdateAccountSettingsOutput { minimum_throughput_billing_commitment: Some(commitment) });
+    }
     let commitment =
         change(node, move |catalog, now_ms, _| control::settings::update_account_settings(catalog, now_ms, &status))
             .await?;

@@ -6,6 +6,7 @@ use crate::kinesis::paging::{decode_next_token, encode_next_token, page_size};
 use crate::kinesis::views;
 use crate::limits::{DESCRIBE_STREAM_SHARDS_MAX, LIST_SHARDS_MAX, LIST_STREAMS_DEFAULT, LIST_TAGS_DEFAULT};
 use crate::ops::catalog::change;
+use crate::ops::cluster::meta::{self, MetaCommand};
 use crate::ops::node::Node;
 use crate::ops::records::{route_of, stream_route};
 use sluice_engine::catalog::{CapacityMode, ShardMeta};
@@ -15,14 +16,20 @@ use std::rc::Rc;
 
 type Result<T> = std::result::Result<T, KinesisError>;
 
+/// Whether this node is a member of a cluster: its catalog changes are metadata commands
+/// (`ops/cluster/meta.rs`), proposed to the catalog's Raft group and applied on every member.
+pub fn replicated(node: &Node) -> bool {
+    node.shared.config.cluster.is_some()
+}
+
 /// The stream's name, from `StreamName` or `StreamARN` (validated already).
 fn resolve(node: &Node, name: Option<&str>, arn: Option<&StreamArn>) -> Result<String> {
     node.identity().resolve_stream(name, arn).map(str::to_owned)
 }
 
 pub async fn create(node: &Rc<Node>, input: CreateStreamInput) -> Result<Empty> {
-    if node.shared.config.cluster.is_some() {
-        return crate::ops::cluster::meta::create_stream(node, input).await;
+    if replicated(node) {
+        return meta::create_stream(node, input).await;
     }
     change(node, move |catalog, now_ms, rules| control::streams::create_stream(catalog, now_ms, rules, &input)).await?;
     Ok(Empty {})
@@ -31,8 +38,9 @@ pub async fn create(node: &Rc<Node>, input: CreateStreamInput) -> Result<Empty> 
 pub async fn delete(node: &Rc<Node>, input: DeleteStreamInput) -> Result<Empty> {
     let name = resolve(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
     let enforce = input.enforce_consumer_deletion.unwrap_or(false);
-    if node.shared.config.cluster.is_some() {
-        return crate::ops::cluster::meta::delete_stream(node, name, enforce).await;
+    if replicated(node) {
+        meta::propose(node, MetaCommand::DeleteStream { name, enforce_consumer_deletion: enforce }).await?;
+        return Ok(Empty {});
     }
     crate::ops::queues::refuse_stream_with_queues(node, name.clone(), "deleting the stream").await?;
     change(node, move |catalog, _, rules| control::streams::delete_stream(catalog, rules, &name, enforce)).await?;
@@ -155,6 +163,10 @@ pub async fn change_retention(
     increase: bool,
 ) -> Result<Empty> {
     let name = resolve(node, name, arn)?;
+    if replicated(node) {
+        meta::propose(node, MetaCommand::SetRetention { name, hours, increase }).await?;
+        return Ok(Empty {});
+    }
     change(node, move |catalog, _, rules| control::streams::set_retention(catalog, rules, &name, hours, increase))
         .await?;
     Ok(Empty {})
@@ -162,12 +174,20 @@ pub async fn change_retention(
 
 pub async fn add_tags(node: &Rc<Node>, input: AddTagsToStreamInput) -> Result<Empty> {
     let name = resolve(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
+    if replicated(node) {
+        meta::propose(node, MetaCommand::AddTagsToStream { name, tags: input.tags }).await?;
+        return Ok(Empty {});
+    }
     change(node, move |catalog, _, rules| control::streams::add_tags(catalog, rules, &name, &input.tags)).await?;
     Ok(Empty {})
 }
 
 pub async fn remove_tags(node: &Rc<Node>, input: RemoveTagsFromStreamInput) -> Result<Empty> {
     let name = resolve(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
+    if replicated(node) {
+        meta::propose(node, MetaCommand::RemoveTagsFromStream { name, keys: input.tag_keys }).await?;
+        return Ok(Empty {});
+    }
     change(node, move |catalog, _, rules| control::streams::remove_tags(catalog, rules, &name, &input.tag_keys))
         .await?;
     Ok(Empty {})
@@ -199,6 +219,11 @@ pub async fn set_enhanced_monitoring(
     enable: bool,
 ) -> Result<EnhancedMonitoringOutput> {
     let name = resolve(node, name, arn)?;
+    if replicated(node) {
+        return meta::propose(node, MetaCommand::SetEnhancedMonitoring { name, metrics, enable })
+            .await?
+            .into_monitoring();
+    }
     change(node, move |catalog, _, rules| {
         control::streams::set_enhanced_monitoring(catalog, rules, &name, &metrics, enable)
     })

@@ -1,5 +1,5 @@
-//! Forwarding: a node that does not lead the shard a write goes to (or the catalog, for
-//! CreateStream and DeleteStream) sends the request to the member that does and relays its
+//! Forwarding: a node that does not lead the shard a write goes to (or the catalog, for the
+//! catalog changes that are metadata commands, `meta::COMMAND_OPERATIONS`) sends the request to the member that does and relays its
 //! answer, so clients need one address (issue 13).
 //!
 //! Where: in the one dispatch (`ops::dispatch`), after the request was validated and its
@@ -39,9 +39,13 @@
 //! by different members is forwarded whole to the member leading most of them; its records
 //! for the other shards fail with the retriable per-record error (splitting it by leader is to
 //! do); so are the records of an AUTO-distribution stream, which is served where it arrives.
+//! The catalog changes the native protocol has no form for yet (Put/DeleteResourcePolicy,
+//! UpdateAccountSettings, UpdateMaxRecordSize, UpdateStreamRecordDistributionStrategy) are
+//! not forwarded either: a follower answers a retriable InternalFailure naming the leader and
+//! its addresses; sent to the leader (over HTTP) they are replicated like the others.
 
 use crate::limits::{FORWARDS_IN_FLIGHT_PER_PEER_MAX, FORWARD_ANSWER_WAIT_MS, FORWARD_CONNECT_TIMEOUT_MS};
-use crate::ops::cluster::META_GROUP;
+use crate::ops::cluster::{meta, META_GROUP};
 use crate::ops::node::Node;
 use crate::runtime::routes::StreamRoute;
 use bytes::{Bytes, BytesMut};
@@ -98,7 +102,7 @@ fn enabled(node: &Node) -> bool {
 }
 
 /// The member `request` goes to, if it is not this node and can be reached: the leader of the
-/// catalog for CreateStream and DeleteStream, of the shard (of most records) for PutRecord(s).
+/// catalog for a metadata command, of the shard (of most records) for PutRecord(s).
 /// `None`: serve it here (this node leads, the leader is unknown, or the request is a read).
 pub fn target(node: &Node, request: &Request) -> Option<u64> {
     if !enabled(node) {
@@ -107,7 +111,6 @@ pub fn target(node: &Node, request: &Request) -> Option<u64> {
     let cluster = node.shared.config.cluster.as_ref()?;
     let leaders = &node.shared.leaders;
     let leader = match request {
-        Request::CreateStream(_) | Request::DeleteStream(_) => leaders.leader(META_GROUP.0)?,
         Request::PutRecord(input) => {
             let route = route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
             if route.meta.distribution == RecordDistribution::Auto {
@@ -141,6 +144,7 @@ pub fn target(node: &Node, request: &Request) -> Option<u64> {
             }
             counts.into_iter().max_by_key(|&(_, count)| count)?.0
         }
+        _ if meta::is_command(request.operation().name()) => leaders.leader(META_GROUP.0)?,
         _ => return None,
     };
     let reachable = cluster.members.get(&leader).is_some_and(|member| member.native.is_some());
@@ -168,8 +172,16 @@ pub async fn forward(node: &Node, leader: u64, request: Request) -> Result<Respo
     let pool = pool(leader, address);
     let correlation_id = next_correlation_id();
     let mut builder = FlatBufferBuilder::with_capacity(REQUEST_BUILDER_BYTES_INITIAL + payload_bytes(&request));
-    let frame = native::encode_request(&mut builder, correlation_id, &request)
-        .map_err(|error| KinesisError::internal(format!("{operation} could not be forwarded: {error}")))?;
+    let frame = native::encode_request(&mut builder, correlation_id, &request).map_err(|error| {
+        // Operations the native protocol has no form for yet (resource policies, the stream
+        // and account settings) cannot travel to the leader: the client is told where it is.
+        let addresses = node.shared.config.cluster.as_ref().and_then(|cluster| cluster.members.get(&leader));
+        let addresses = addresses.map(crate::ops::cluster::member_addresses).unwrap_or_default();
+        KinesisError::internal(format!(
+            "{operation} cannot be forwarded to node {leader} ({addresses}), which leads it ({error}): \
+             send it there"
+        ))
+    })?;
     let exchanged = future::or(async { Some(pool.exchange(frame, correlation_id).await) }, async {
         glommio::timer::sleep(Duration::from_millis(FORWARD_ANSWER_WAIT_MS)).await;
         None

@@ -1,29 +1,60 @@
 //! The metadata group: the catalog's changes as commands of Raft group 0 on core 0, applied
 //! by every node to its catalog in log order, so every node has the same streams, shards,
-//! shard uids and sequence-number prefixes.
+//! shard uids, sequence-number prefixes, tags, retention, consumers and settings.
 //!
-//! A command carries everything its change reads besides the catalog (the proposer's clock
-//! for CreateStream, which becomes the shards' sequence-number epoch), so applying it is a
-//! pure function of the catalog and the command (`control::streams`), the same on every node.
+//! A command carries everything its change reads besides the catalog and the node's
+//! configuration (identity and limits, which every member must be given alike): the
+//! proposer's clock where the change records a time (CreateStream's sequence-number epoch, a
+//! consumer's registration time, which is part of its ARN, a billing commitment's start), and
+//! names already resolved from the request's ARNs. Applying it is then a pure function of the
+//! catalog and the command (the same `control::` functions a node alone runs), the same on
+//! every node; its outcome (an error included) is the same everywhere too, and the proposer's
+//! node answers with it.
+//!
 //! After a restart the replica reports its committed commands again from the first; the index
 //! of the last one applied is kept in `raft/meta.applied`, written after the catalog, so at
-//! most the last command is applied twice, which these commands survive (a second creation
-//! or deletion of one stream is refused and changes nothing).
+//! most the last command is applied twice (a crash between the two writes). Each survives it:
 //!
-//! Unfinished: only CreateStream and DeleteStream are commands; every other catalog change
-//! (retention, tags, consumers, resharding, encryption, settings) is refused in cluster mode
-//! (`refuse_unreplicated`). A follower forwards CreateStream and DeleteStream to the metadata
-//! leader (`forward`); a forwarded one that reaches a follower is refused, naming the leader.
+//! - CreateStream, RegisterStreamConsumer: the second time the stream (the consumer) exists,
+//!   so it is refused and changes nothing.
+//! - DeleteStream, DeregisterStreamConsumer: the second time it is gone: refused (not found),
+//!   nothing changes.
+//! - Tags (AddTagsToStream, RemoveTagsFromStream, TagResource, UntagResource), resource
+//!   policies, enhanced monitoring, UpdateMaxRecordSize, the record distribution: they set
+//!   values, so a second application sets the same ones (adding the same tags again does not
+//!   grow the count the tag quota checks).
+//! - Increase/DecreaseStreamRetentionPeriod: the second time the retention already is the
+//!   requested one, which both directions accept and set again.
+//! - UpdateAccountSettings: enabling a commitment in force keeps it, disabling one already
+//!   ended or already asked to end changes nothing.
+//!
+//! Members must all run the same build: a command an older build does not know does not
+//! decode there and is skipped (logged) on that node alone.
+//!
+//! Unfinished: resharding (SplitShard, MergeShards, UpdateShardCount: each step a command,
+//! the children's groups started on every node, a parent's end taken from its own group's
+//! committed log), ON_DEMAND streams and UpdateStreamMode (their scaler reshards on each
+//! node's own measurements), warm throughput (it starts a scaling), stream encryption (master
+//! keys are per node), and the delivery state (consumer groups, queues) are refused in cluster
+//! mode (`refuse_unreplicated`). A follower forwards every command to the metadata leader
+//! (`forward`); a forwarded one that reaches a follower is refused, naming the leader. Five
+//! commands have no native-protocol form yet (Put/DeleteResourcePolicy, UpdateAccountSettings,
+//! UpdateMaxRecordSize, UpdateStreamRecordDistributionStrategy): a follower cannot forward
+//! them and names the leader, whose HTTP port takes them.
 
-use crate::control;
+use crate::control::{self, Rules};
 use crate::ops::catalog;
 use crate::ops::cluster::applied::Applied;
 use crate::ops::node::Node;
 use serde::{Deserialize, Serialize};
 use sluice_cluster::host::{AppendError, GroupHost};
 use sluice_cluster::limits::APPEND_COMMIT_WAIT_MS;
-use sluice_engine::catalog::write_atomic;
-use sluice_model::{CreateStreamInput, Empty, KinesisError, StreamMode};
+use sluice_engine::catalog::{write_atomic, Catalog};
+use sluice_model::{
+    BillingCommitmentInputStatus, Consumer, ConsumerName, CreateStreamInput, Empty, EnhancedMonitoringOutput,
+    KinesisError, MetricsName, MinimumThroughputBillingCommitment, RecordDistributionStrategy, Resource, StreamMode,
+    TagMap,
+};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
@@ -31,15 +62,183 @@ use std::time::Duration;
 /// Applied commands' outcomes kept for the proposers waiting on them (as in `records`).
 const APPLIED_OUTCOMES_KEPT_MAX: usize = 1024;
 
-/// One catalog change, as proposed and as applied (JSON: the model's own serde shapes).
+/// The operations that are metadata commands on a replicated node: a follower forwards them
+/// to the catalog's leader (`forward::target`), and `check_operation` lets them run.
+pub const COMMAND_OPERATIONS: &[&str] = &[
+    "CreateStream",
+    "DeleteStream",
+    "AddTagsToStream",
+    "RemoveTagsFromStream",
+    "TagResource",
+    "UntagResource",
+    "IncreaseStreamRetentionPeriod",
+    "DecreaseStreamRetentionPeriod",
+    "RegisterStreamConsumer",
+    "DeregisterStreamConsumer",
+    "PutResourcePolicy",
+    "DeleteResourcePolicy",
+    "EnableEnhancedMonitoring",
+    "DisableEnhancedMonitoring",
+    "UpdateMaxRecordSize",
+    "UpdateStreamRecordDistributionStrategy",
+    "UpdateAccountSettings",
+];
+
+/// Whether operation `name` is a metadata command on a replicated node.
+pub fn is_command(name: &str) -> bool {
+    COMMAND_OPERATIONS.contains(&name)
+}
+
+/// One catalog change, as proposed and as applied (JSON: the model's own serde shapes; the
+/// variant's name in `command`). Variants are only ever appended or added: a committed
+/// command must decode with every later build.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command")]
 pub enum MetaCommand {
-    CreateStream { now_ms: i64, input: CreateStreamInput },
-    DeleteStream { name: String, enforce_consumer_deletion: bool },
+    CreateStream {
+        now_ms: i64,
+        input: CreateStreamInput,
+    },
+    DeleteStream {
+        name: String,
+        enforce_consumer_deletion: bool,
+    },
+    AddTagsToStream {
+        name: String,
+        tags: TagMap,
+    },
+    RemoveTagsFromStream {
+        name: String,
+        keys: Vec<String>,
+    },
+    /// TagResource of a stream or a consumer (a queue's tags are not replicated).
+    TagResource {
+        resource: ResourceName,
+        tags: TagMap,
+    },
+    UntagResource {
+        resource: ResourceName,
+        keys: Vec<String>,
+    },
+    /// Increase- (`increase`) or DecreaseStreamRetentionPeriod.
+    SetRetention {
+        name: String,
+        hours: i32,
+        increase: bool,
+    },
+    /// RegisterStreamConsumer, registered at the proposer's `now_ms` (its ARN has the second).
+    RegisterStreamConsumer {
+        now_ms: i64,
+        stream: String,
+        consumer: String,
+        tags: Option<TagMap>,
+    },
+    /// DeregisterStreamConsumer of the consumer registered at `created_s` when its ARN named
+    /// it, else of whichever has the name.
+    DeregisterStreamConsumer {
+        stream: String,
+        consumer: String,
+        created_s: Option<i64>,
+    },
+    /// PutResourcePolicy (`Some`, parsed by the proposer) and DeleteResourcePolicy (`None`).
+    SetResourcePolicy {
+        resource: ResourceName,
+        policy: Option<String>,
+    },
+    /// Enable- (`enable`) or DisableEnhancedMonitoring.
+    SetEnhancedMonitoring {
+        name: String,
+        metrics: Vec<MetricsName>,
+        enable: bool,
+    },
+    UpdateMaxRecordSize {
+        name: String,
+        kib: i32,
+    },
+    UpdateRecordDistribution {
+        name: String,
+        strategy: RecordDistributionStrategy,
+    },
+    /// UpdateAccountSettings at the proposer's `now_ms` (a commitment's window starts then).
+    UpdateAccountSettings {
+        now_ms: i64,
+        status: BillingCommitmentInputStatus,
+    },
 }
 
-type Outcome = Result<(), KinesisError>;
+/// A stream or a consumer, as a resource ARN names it (the model's [`Resource`], resolved by
+/// the proposer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum ResourceName {
+    Stream { name: String },
+    Consumer { stream: String, consumer: String, created_s: i64 },
+}
+
+impl From<Resource> for ResourceName {
+    fn from(resource: Resource) -> ResourceName {
+        match resource {
+            Resource::Stream(name) => ResourceName::Stream { name },
+            Resource::Consumer(ConsumerName { stream, consumer, created_s }) => {
+                ResourceName::Consumer { stream, consumer, created_s }
+            }
+        }
+    }
+}
+
+impl From<ResourceName> for Resource {
+    fn from(resource: ResourceName) -> Resource {
+        match resource {
+            ResourceName::Stream { name } => Resource::Stream(name),
+            ResourceName::Consumer { stream, consumer, created_s } => {
+                Resource::Consumer(ConsumerName { stream, consumer, created_s })
+            }
+        }
+    }
+}
+
+/// What an applied command answers its proposer with, besides success.
+#[derive(Debug)]
+pub enum Reply {
+    Done,
+    Consumer(Consumer),
+    Monitoring(EnhancedMonitoringOutput),
+    Commitment(MinimumThroughputBillingCommitment),
+}
+
+impl Reply {
+    /// The registered consumer, for RegisterStreamConsumer.
+    pub fn into_consumer(self) -> Result<Consumer, KinesisError> {
+        match self {
+            Reply::Consumer(consumer) => Ok(consumer),
+            other => Err(lost_outcome(&other)),
+        }
+    }
+
+    pub fn into_monitoring(self) -> Result<EnhancedMonitoringOutput, KinesisError> {
+        match self {
+            Reply::Monitoring(output) => Ok(output),
+            other => Err(lost_outcome(&other)),
+        }
+    }
+
+    pub fn into_commitment(self) -> Result<MinimumThroughputBillingCommitment, KinesisError> {
+        match self {
+            Reply::Commitment(commitment) => Ok(commitment),
+            other => Err(lost_outcome(&other)),
+        }
+    }
+}
+
+/// The change was applied but its answer is gone (more than [`APPLIED_OUTCOMES_KEPT_MAX`]
+/// outcomes were waiting): the caller can describe what it changed.
+fn lost_outcome(reply: &Reply) -> KinesisError {
+    KinesisError::internal(format!(
+        "the catalog change was applied but its answer was not kept ({reply:?}); describe the resource to see it"
+    ))
+}
+
+type Outcome = Result<Reply, KinesisError>;
 
 pub struct MetaGroup {
     host: GroupHost,
@@ -74,7 +273,7 @@ async fn apply_committed(core0: Rc<Node>, group: Rc<MetaGroup>) {
         group.host.committed_past(index - 1).await;
         let Some(data) = group.host.committed_entry(index) else { continue };
         let outcome = if data.is_empty() {
-            Ok(())
+            Ok(Reply::Done)
         } else {
             match serde_json::from_slice::<MetaCommand>(&data) {
                 Ok(command) => apply(&core0, command).await,
@@ -96,33 +295,78 @@ async fn apply_committed(core0: Rc<Node>, group: Rc<MetaGroup>) {
 }
 
 async fn apply(core0: &Rc<Node>, command: MetaCommand) -> Outcome {
+    let applied = command.clone();
+    let reply = catalog::apply(core0, move |catalog, _, rules| apply_to(catalog, rules, &applied)).await?;
     match command {
-        MetaCommand::CreateStream { now_ms, input } => {
-            catalog::apply(core0, move |catalog, _, rules| {
-                control::streams::create_stream(catalog, now_ms, rules, &input)
-            })
-            .await?;
-        }
+        MetaCommand::CreateStream { .. } => start_new_groups(core0).await,
+        MetaCommand::DeleteStream { .. } => crate::ops::leases::follow_streams(core0).await?,
+        _ => {}
+    }
+    Ok(reply)
+}
+
+/// Applies `command` to `catalog`: a function of the two and of the rules every member is
+/// given alike, with no clock of its own (a time comes in the command), so every node that
+/// applies the same commands in the same order gets the same catalog and the same outcomes.
+/// On an error the caller drops the edited copy (`catalog::apply`).
+pub fn apply_to(catalog: &mut Catalog, rules: Rules<'_>, command: &MetaCommand) -> Outcome {
+    use control::{consumers, settings, streams};
+    let done = |()| Reply::Done;
+    match command {
+        MetaCommand::CreateStream { now_ms, input } => streams::create_stream(catalog, *now_ms, rules, input).map(done),
         MetaCommand::DeleteStream { name, enforce_consumer_deletion } => {
-            catalog::apply(core0, move |catalog, _, rules| {
-                control::streams::delete_stream(catalog, rules, &name, enforce_consumer_deletion)
-            })
-            .await?;
-            crate::ops::leases::follow_streams(core0).await?;
+            streams::delete_stream(catalog, rules, name, *enforce_consumer_deletion).map(done)
+        }
+        MetaCommand::AddTagsToStream { name, tags } => streams::add_tags(catalog, rules, name, tags).map(done),
+        MetaCommand::RemoveTagsFromStream { name, keys } => streams::remove_tags(catalog, rules, name, keys).map(done),
+        MetaCommand::TagResource { resource, tags } => {
+            consumers::tag_resource(catalog, rules, &resource.clone().into(), tags).map(done)
+        }
+        MetaCommand::UntagResource { resource, keys } => {
+            consumers::untag_resource(catalog, rules, &resource.clone().into(), keys).map(done)
+        }
+        MetaCommand::SetRetention { name, hours, increase } => {
+            streams::set_retention(catalog, rules, name, *hours, *increase).map(done)
+        }
+        MetaCommand::RegisterStreamConsumer { now_ms, stream, consumer, tags } => {
+            consumers::register_consumer(catalog, *now_ms, rules, stream, consumer, tags.as_ref()).map(Reply::Consumer)
+        }
+        MetaCommand::DeregisterStreamConsumer { stream, consumer, created_s } => {
+            consumers::deregister_named(catalog, rules, stream, consumer, *created_s).map(done)
+        }
+        MetaCommand::SetResourcePolicy { resource, policy } => {
+            consumers::set_resource_policy(catalog, rules, &resource.clone().into(), policy.clone()).map(done)
+        }
+        MetaCommand::SetEnhancedMonitoring { name, metrics, enable } => {
+            streams::set_enhanced_monitoring(catalog, rules, name, metrics, *enable).map(Reply::Monitoring)
+        }
+        MetaCommand::UpdateMaxRecordSize { name, kib } => {
+            settings::update_max_record_size(catalog, rules, name, *kib).map(done)
+        }
+        MetaCommand::UpdateRecordDistribution { name, strategy } => {
+            settings::update_distribution(catalog, rules, name, strategy).map(done)
+        }
+        MetaCommand::UpdateAccountSettings { now_ms, status } => {
+            settings::update_account_settings(catalog, *now_ms, status).map(Reply::Commitment)
         }
     }
-    // New shards get their groups on their cores (on every node: each applies this command).
+}
+
+/// New shards get their groups on their cores (on every node: each applies the command that
+/// created them).
+async fn start_new_groups(core0: &Rc<Node>) {
     for core in 0..core0.shared.config.cores {
         let started = core0
             .run_on(core, |node| async move {
                 crate::ops::cluster::start_missing_groups(&node).await.map_err(|error| error.to_string())
             })
-            .await?;
-        if let Err(error) = started {
-            tracing::error!(core, %error, "replication: could not start a new shard's group");
+            .await;
+        match started {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(core, %error, "replication: could not start a new shard's group"),
+            Err(error) => tracing::error!(core, %error, "replication: could not reach a core to start a shard's group"),
         }
     }
-    Ok(())
 }
 
 /// CreateStream on a replicated node: a command of the metadata group. ON_DEMAND streams are
@@ -140,18 +384,8 @@ pub async fn create_stream(node: &Rc<Node>, input: CreateStreamInput) -> Result<
     Ok(Empty {})
 }
 
-/// DeleteStream on a replicated node: a command of the metadata group.
-pub async fn delete_stream(
-    node: &Rc<Node>,
-    name: String,
-    enforce_consumer_deletion: bool,
-) -> Result<Empty, KinesisError> {
-    propose(node, MetaCommand::DeleteStream { name, enforce_consumer_deletion }).await?;
-    Ok(Empty {})
-}
-
 /// Proposes `command` to the metadata group (from any core) and answers once this node
-/// applied it.
+/// applied it, with the outcome of its application here (the same on every node).
 pub async fn propose(node: &Rc<Node>, command: MetaCommand) -> Outcome {
     node.run_on(0, move |_core0| async move {
         let Some(core) = crate::ops::cluster::core() else {
@@ -174,7 +408,7 @@ pub async fn propose(node: &Rc<Node>, command: MetaCommand) -> Outcome {
         if !group.applied.wait(appended.index, Duration::from_millis(APPEND_COMMIT_WAIT_MS)).await {
             return Err(KinesisError::internal("the catalog change committed but was not applied in time; retry"));
         }
-        group.applied.take(appended.index).unwrap_or(Ok(()))
+        group.applied.take(appended.index).unwrap_or(Ok(Reply::Done))
     })
     .await?
 }
@@ -182,7 +416,149 @@ pub async fn propose(node: &Rc<Node>, command: MetaCommand) -> Outcome {
 /// In cluster mode, the catalog changes that are not replicated commands yet answer this.
 pub fn refuse_unreplicated(operation: &str) -> KinesisError {
     KinesisError::internal(format!(
-        "{operation} is not available on a replicated node yet: only CreateStream and DeleteStream \
-         change the catalog of a cluster (docs/replication.md)"
+        "{operation} is not available on a replicated node yet: it is not one of the catalog changes a \
+         cluster replicates (docs/replication.md lists them)"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Commands travel as JSON in the log; each must come back as it was proposed, and the
+    /// two the first build wrote must keep their spelling.
+    #[test]
+    fn commands_round_trip_and_keep_their_spelling() {
+        let consumer = ResourceName::Consumer { stream: "s".into(), consumer: "c".into(), created_s: 1_700_000_000 };
+        let tags: TagMap = [("team".to_owned(), "data".to_owned())].into();
+        let commands = [
+            MetaCommand::DeleteStream { name: "s".into(), enforce_consumer_deletion: true },
+            MetaCommand::AddTagsToStream { name: "s".into(), tags: tags.clone() },
+            MetaCommand::TagResource { resource: consumer.clone(), tags },
+            MetaCommand::UntagResource { resource: ResourceName::Stream { name: "s".into() }, keys: vec!["k".into()] },
+            MetaCommand::SetRetention { name: "s".into(), hours: 48, increase: true },
+            MetaCommand::RegisterStreamConsumer {
+                now_ms: 1_700_000_000_123,
+                stream: "s".into(),
+                consumer: "c".into(),
+                tags: None,
+            },
+            MetaCommand::DeregisterStreamConsumer { stream: "s".into(), consumer: "c".into(), created_s: Some(5) },
+            MetaCommand::SetResourcePolicy { resource: consumer, policy: Some("{}".into()) },
+            MetaCommand::SetEnhancedMonitoring { name: "s".into(), metrics: vec![MetricsName::All], enable: true },
+            MetaCommand::UpdateMaxRecordSize { name: "s".into(), kib: 2048 },
+            MetaCommand::UpdateRecordDistribution {
+                name: "s".into(),
+                strategy: RecordDistributionStrategy::UserPartitionKey,
+            },
+            MetaCommand::UpdateAccountSettings { now_ms: 7, status: BillingCommitmentInputStatus::Enabled },
+        ];
+        for command in commands {
+            let bytes = serde_json::to_vec(&command).unwrap();
+            assert_eq!(serde_json::from_slice::<MetaCommand>(&bytes).unwrap(), command);
+        }
+        let old = br#"{"command":"DeleteStream","name":"s","enforce_consumer_deletion":false}"#;
+        let decoded = serde_json::from_slice::<MetaCommand>(old).unwrap();
+        assert_eq!(decoded, MetaCommand::DeleteStream { name: "s".into(), enforce_consumer_deletion: false });
+        for operation in COMMAND_OPERATIONS {
+            let known = sluice_model::Operation::ALL.iter().any(|known| known.name() == *operation);
+            assert!(known, "{operation} is not an operation");
+        }
+    }
+
+    /// The claim of the module docs: a crash between the catalog's write and
+    /// `raft/meta.applied` applies the last command twice, and the second application changes
+    /// nothing (it is refused, or sets the same values again).
+    #[test]
+    fn every_command_applied_twice_changes_the_catalog_once() {
+        use crate::control::test_support::{rules, NOW_MS};
+        let stream = || "s".to_string();
+        let consumer_s = (NOW_MS + 1_500).div_euclid(1000);
+        let consumer = ResourceName::Consumer { stream: stream(), consumer: "c".into(), created_s: consumer_s };
+        let commands = [
+            MetaCommand::CreateStream {
+                now_ms: NOW_MS,
+                input: CreateStreamInput { stream_name: stream(), shard_count: Some(2), ..Default::default() },
+            },
+            MetaCommand::AddTagsToStream {
+                name: stream(),
+                tags: [("a".into(), "1".into()), ("b".into(), "2".into())].into(),
+            },
+            MetaCommand::RemoveTagsFromStream { name: stream(), keys: vec!["b".into()] },
+            MetaCommand::TagResource {
+                resource: ResourceName::Stream { name: stream() },
+                tags: [("c".into(), "3".into())].into(),
+            },
+            MetaCommand::SetRetention { name: stream(), hours: 48, increase: true },
+            MetaCommand::SetRetention { name: stream(), hours: 36, increase: false },
+            MetaCommand::RegisterStreamConsumer {
+                now_ms: NOW_MS + 1_500,
+                stream: stream(),
+                consumer: "c".into(),
+                tags: None,
+            },
+            MetaCommand::TagResource { resource: consumer.clone(), tags: [("d".into(), "4".into())].into() },
+            MetaCommand::UntagResource { resource: consumer.clone(), keys: vec!["d".into()] },
+            MetaCommand::SetResourcePolicy { resource: consumer, policy: Some("{}".into()) },
+            MetaCommand::SetEnhancedMonitoring { name: stream(), metrics: vec![MetricsName::All], enable: true },
+            MetaCommand::SetEnhancedMonitoring {
+                name: stream(),
+                metrics: vec![MetricsName::IncomingBytes],
+                enable: false,
+            },
+            MetaCommand::UpdateMaxRecordSize { name: stream(), kib: 2048 },
+            MetaCommand::UpdateRecordDistribution {
+                name: stream(),
+                strategy: RecordDistributionStrategy::UserPartitionKey,
+            },
+            MetaCommand::UpdateAccountSettings { now_ms: NOW_MS, status: BillingCommitmentInputStatus::Enabled },
+            MetaCommand::UpdateAccountSettings {
+                now_ms: NOW_MS + 60_000,
+                status: BillingCommitmentInputStatus::Disabled,
+            },
+            MetaCommand::DeregisterStreamConsumer {
+                stream: stream(),
+                consumer: "c".into(),
+                created_s: Some(consumer_s),
+            },
+            MetaCommand::DeleteStream { name: stream(), enforce_consumer_deletion: false },
+        ];
+        let mut catalog = Catalog::new(2);
+        for command in &commands {
+            // As `catalog::apply` does: the edited copy is kept only if the command succeeded.
+            let mut edited = catalog.clone();
+            apply_to(&mut edited, rules(), command).unwrap_or_else(|error| panic!("{command:?}: {error:?}"));
+            // (USER_PARTITION_KEY is a new stream's distribution already.)
+            if !matches!(command, MetaCommand::UpdateRecordDistribution { .. }) {
+                assert_ne!(edited, catalog, "{command:?} changed nothing the first time");
+            }
+            catalog = edited;
+            let mut again = catalog.clone();
+            if apply_to(&mut again, rules(), command).is_ok() {
+                assert_eq!(again, catalog, "{command:?} applied twice changed the catalog again");
+            }
+        }
+        assert!(catalog.streams.is_empty());
+    }
+
+    proptest::proptest! {
+        /// A committed entry is decoded by every node; whatever its bytes (cut, flipped, or
+        /// not a command at all), decoding answers a command or an error, never a panic.
+        #[test]
+        fn any_entry_decodes_or_is_refused(cut in 0usize..200, flip in 0usize..200, garbage in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let command = MetaCommand::RegisterStreamConsumer {
+                now_ms: 1_700_000_000_123,
+                stream: "s".into(),
+                consumer: "c".into(),
+                tags: Some([("k".to_owned(), "v".to_owned())].into()),
+            };
+            let mut bytes = serde_json::to_vec(&command).unwrap();
+            bytes.truncate(cut.min(bytes.len()));
+            if let Some(byte) = bytes.get_mut(flip) {
+                *byte ^= 0x20;
+            }
+            let _ = serde_json::from_slice::<MetaCommand>(&bytes);
+            let _ = serde_json::from_slice::<MetaCommand>(&garbage);
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! Replication wired into `sluiced` (issue 13, `docs/replication.md`): with `--node-id` and
 //! `--peers`, every shard is a Raft group (TiKV's raft-rs, run by `sluice-cluster`'s
-//! [`GroupHost`]) on the core that owns it, on every node, and the catalog's stream creations
-//! and deletions are the commands of a metadata group on core 0. Without those flags nothing
+//! [`GroupHost`]) on the core that owns it, on every node, and the catalog's changes (streams,
+//! tags, retention, consumers, policies, settings) are the commands of a metadata group on
+//! core 0. Without those flags nothing
 //! here runs: [`start`] is not called and the data plane checks one `Option` per core batch.
 //!
 //! Per core: one [`PeerNetwork`] (listening on the member's peer port plus the core index,
@@ -13,7 +14,8 @@
 //!   once the entry is committed (durable on a quorum) and applied here; every replica applies
 //!   the committed entries to its own journal in log order with the leader's arrival time
 //!   (`Journal::append_at`), so sequence numbers and times are identical on every node.
-//! - [`meta`]: CreateStream and DeleteStream as commands of group 0 on core 0.
+//! - [`meta`]: the catalog's changes as commands of group 0 on core 0
+//!   ([`meta::COMMAND_OPERATIONS`]); resharding, on-demand streams and encryption not yet.
 //! - [`forward`]: a request whose shard (or the catalog) another member leads goes there, and
 //!   its answer comes back; which member leads what, every core publishes each tick to the
 //!   node's `LeaderTable` ([`publish_leaders`]).
@@ -203,17 +205,16 @@ pub fn member_addresses(member: &crate::runtime::cluster::Member) -> String {
 }
 
 /// In cluster mode, before an operation runs: the operations that work on a replicated node
-/// pass; the others (catalog changes that are not metadata commands yet, consumer groups,
-/// queues, delivery streams) answer an error naming what is unfinished.
+/// pass; the others (catalog changes that are not metadata commands yet: resharding, stream
+/// mode, warm throughput, encryption; SubscribeToShard; consumer groups, queues, delivery
+/// streams) answer an error naming what is unfinished.
 pub fn check_operation(operation: sluice_model::Operation) -> Result<(), sluice_model::KinesisError> {
     let name = operation.name();
-    let replicated = matches!(
-        name,
-        "CreateStream" | "DeleteStream" | "PutRecord" | "PutRecords" | "GetShardIterator" | "GetRecords"
-    );
+    let replicated =
+        matches!(name, "PutRecord" | "PutRecords" | "GetShardIterator" | "GetRecords") || meta::is_command(name);
     // Reads of the catalog and of a node's own state are served from this node's copy, which
     // the metadata group keeps equal to the others'.
-    let read = name.starts_with("Describe") || name.starts_with("List");
+    let read = name.starts_with("Describe") || name.starts_with("List") || name == "GetResourcePolicy";
     if replicated || read {
         Ok(())
     } else {
