@@ -244,15 +244,16 @@ pub fn check_node(node: usize, records: &[Record], acked: &BTreeMap<u128, Bytes>
 /// acknowledged and how many each node stores (more: committed, but the answer was lost).
 pub fn wait_until_every_node_agrees(
     endpoints: Vec<String>,
-    stream: &'static str,
+    stream: &str,
     acked: BTreeMap<u128, Bytes>,
 ) -> (usize, usize) {
+    let stream = stream.to_owned();
     run_returning(move || async move {
         let start = Instant::now();
         loop {
             let mut all = Vec::new();
             for endpoint in &endpoints {
-                all.push(read_stream_shard(endpoint, stream).await.unwrap_or_default());
+                all.push(read_stream_shard(endpoint, &stream).await.unwrap_or_default());
             }
             let verdicts: Result<(), String> =
                 all.iter().enumerate().try_for_each(|(node, records)| check_node(node + 1, records, &acked));
