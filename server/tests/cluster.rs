@@ -12,6 +12,9 @@
 //! Failover is the time from the leader's SIGKILL to the next acknowledged write, printed with
 //! `--nocapture`.
 //!
+//! In the partition test each node runs in a network namespace of its own, and the test cuts
+//! the leader or a follower off and heals it (see its section below).
+//!
 //! `SLUICE_CLUSTER_KILL_SECONDS` (default 20; CI sets 8) is how long leaders are killed for.
 
 mod common;
@@ -19,10 +22,12 @@ mod replication;
 
 use bytes::Bytes;
 use common::{free_port, run, Daemon, Rng};
-use replication::{call_any, percentile, run_returning, wait_until_every_node_agrees, write, Shared};
+use replication::netns::Network;
+use replication::{call_any, percentile, run_returning, wait_until_every_node_agrees, write, DiskProbe, Shared};
 use sluice_client::aws::HttpClient;
 use sluice_client::*;
 use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -680,4 +685,153 @@ fn catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_d
     restart_member(&mut daemons[leader]);
     let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
     expect_everywhere(endpoints, CATALOG_STREAM, &consumer_arn, &expected);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partitions: each node in a network namespace of its own (`replication/netns.rs`). A writer
+// in the test's namespace puts records continuously to whichever node leads the shard, while
+// the test cuts one node off and heals it again and again: the shard's leader (a new one must
+// be elected by the two left, and the old one must acknowledge nothing it cannot commit) and a
+// follower (the majority writes on without it; it catches up once healed). A second writer,
+// inside the cut-off node's namespace, keeps writing to that node while it is alone: whatever
+// it gets acknowledged must be on every node afterwards. Needs root (network namespaces).
+// `SLUICE_CLUSTER_PARTITION_SECONDS` (default 20; CI sets 8) is how long partitions go on; at
+// least one of each kind happens.
+
+const PARTITIONED: &str = "partitioned";
+/// The port each node listens on for its peers (alone in its namespace, so fixed).
+const PEER_PORT: u16 = 7400;
+
+/// Runs `work` on a glommio executor whose thread is in network namespace `namespace`: a
+/// thread enters it with setns(2), and the executor's thread, created from it, inherits it.
+fn run_in_namespace<F, Fut>(namespace: String, work: F) -> std::thread::JoinHandle<()>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(format!("/run/netns/{namespace}")).expect("the namespace's file");
+        // SAFETY: setns(2) on a descriptor we own; it changes only this thread's namespace.
+        let entered = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(entered, 0, "setns: {}", std::io::Error::last_os_error());
+        run(work);
+    })
+}
+
+#[test]
+fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
+    let partition_seconds: u64 =
+        std::env::var("SLUICE_CLUSTER_PARTITION_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let network = Network::new(NODES);
+    let probe_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let disk = DiskProbe::start(probe_dir.path());
+    let peers: Vec<String> = (1..=NODES).map(|node| format!("{node}={}:{PEER_PORT}", network.address(node))).collect();
+    let peers = peers.join(",");
+    let mut daemons: Vec<Daemon> = (1..=NODES)
+        .map(|node| {
+            let id = node.to_string();
+            let args = ["--node-id", id.as_str(), "--peers", peers.as_str()];
+            Daemon::start_in_namespace(&network.namespace(node), network.address(node), "unlimited", 1, &args)
+        })
+        .collect();
+    let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
+    let shared = Arc::new(Shared::new(endpoints.clone()));
+
+    let creator = shared.clone();
+    run(move || async move {
+        let create = CreateStreamInput { stream_name: PARTITIONED.into(), shard_count: Some(1), ..Default::default() };
+        call_any(&creator, &create, Duration::from_secs(60)).await;
+        let endpoints: Vec<String> = creator.endpoints.lock().unwrap().iter().flatten().cloned().collect();
+        for endpoint in endpoints {
+            let client = Client::connect(&endpoint).await.unwrap();
+            let describe = DescribeStreamSummaryInput { stream_name: Some(PARTITIONED.into()), stream_arn: None };
+            let start = Instant::now();
+            while client.call(&describe).await.is_err() {
+                assert!(start.elapsed() < Duration::from_secs(30), "the stream never reached {endpoint}");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    let writer_shared = shared.clone();
+    let writer =
+        std::thread::spawn(move || run(move || async move { write(&writer_shared, PARTITIONED, "main", 7).await }));
+
+    let mut leader_failovers = Vec::new();
+    let mut follower_stalls = Vec::new();
+    let mut minority_acked = 0;
+    let started = Instant::now();
+    let mut healthy_since = shared.wait_for_ack_after(started, None);
+    for cycle in 0.. {
+        if started.elapsed() >= Duration::from_secs(partition_seconds) && cycle >= 2 {
+            break;
+        }
+        shared.wait_for_ack_after(healthy_since, None);
+        std::thread::sleep(Duration::from_millis(300));
+        let leader = shared.leader.load(Ordering::SeqCst);
+        let cut = if cycle % 2 == 0 { leader } else { (leader + 1) % NODES };
+        let cut_at = Instant::now();
+        network.isolate(cut + 1);
+        // The cut-off node's own writer: alone, it must not get an acknowledgement for what
+        // it cannot commit (or if it does, the record must survive: the checker sees to it).
+        let minority = Arc::new(Shared::new(vec![endpoints[cut].clone()]));
+        let minority_writer = {
+            let minority = minority.clone();
+            let label = format!("minority-{cycle}");
+            run_in_namespace(network.namespace(cut + 1), move || async move {
+                write(&minority, PARTITIONED, &label, 11 + cycle as u64).await
+            })
+        };
+        let next = shared.wait_for_ack_after(cut_at, Some(cut));
+        if cut == leader {
+            leader_failovers.push(next - cut_at);
+        } else {
+            follower_stalls.push(next - cut_at);
+        }
+        eprintln!(
+            "cut off node {} ({}): next write acknowledged by another after {:?} (slowest fdatasync meanwhile {:?})",
+            cut + 1,
+            if cut == leader { "the leader" } else { "a follower" },
+            next - cut_at,
+            disk.slowest_between(cut_at, next),
+        );
+        // The majority writes on for a while without it.
+        std::thread::sleep(Duration::from_millis(700));
+        minority.stop.store(true, Ordering::SeqCst);
+        minority_writer.join().unwrap();
+        let acked = std::mem::take(&mut *minority.acked.lock().unwrap());
+        minority_acked += acked.len();
+        shared.acked.lock().unwrap().extend(acked);
+        network.heal(cut + 1);
+        shared.network_changes.fetch_add(1, Ordering::SeqCst);
+        healthy_since = Instant::now();
+    }
+    shared.wait_for_ack_after(healthy_since, None);
+    shared.stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    let acked = std::mem::take(&mut *shared.acked.lock().unwrap());
+    let (acknowledged, stored) = wait_until_every_node_agrees(endpoints, PARTITIONED, acked);
+    leader_failovers.sort();
+    follower_stalls.sort();
+    let syncs = disk.finish();
+    eprintln!(
+        "{} partitions of the leader, {} of a follower; {acknowledged} records acknowledged ({minority_acked} by a \
+         node while cut off), {stored} stored on each node; leader failover p50 {:?} max {:?} (with the \
+         writer's {:?} wait for the silent old leader); next write after a follower was cut off: p50 {:?} max {:?}; \
+         the disk meanwhile: {} fdatasyncs of 4 KiB, p50 {:?} p99 {:?} max {:?}",
+        leader_failovers.len(),
+        follower_stalls.len(),
+        percentile(&leader_failovers, 0.5),
+        leader_failovers.last().unwrap(),
+        replication::CALL_LIMIT,
+        percentile(&follower_stalls, 0.5),
+        follower_stalls.last().unwrap(),
+        syncs.len(),
+        percentile(&syncs, 0.5),
+        percentile(&syncs, 0.99),
+        syncs.last().unwrap(),
+    );
+    assert!(acknowledged > 0);
+    for daemon in &mut daemons {
+        daemon.stop();
+    }
 }
