@@ -165,25 +165,48 @@ impl Transport for PeerTransport {
 async fn dial(inner: Rc<Inner>, peer_id: u64, address: SocketAddr, queue: async_channel::Receiver<Vec<u8>>) {
     let hello = encode_hello(Hello { from: inner.node_id, to: peer_id });
     let mut backoff_ms = RECONNECT_BACKOFF_MS_MIN;
+    // The batch being written when a connection died: written first on the next one when
+    // that is made at once. Raft takes a message twice without harm, but a vote lost costs an
+    // election round (the partition test saw pre-vote answers lost this way after a heal).
+    let mut unsent: Vec<u8> = Vec::new();
+    let mut connected_last_time = false;
     loop {
-        // What piled up while there was no connection is stale (heartbeats, votes of a term
-        // long gone); Raft sends again whatever still matters.
-        let mut stale = 0;
-        while queue.try_recv().is_ok() {
-            stale += 1;
+        if !connected_last_time {
+            // What piled up while no connection could be made is stale (heartbeats, votes of
+            // a term long gone); Raft sends again whatever still matters.
+            let mut stale = u64::from(!unsent.is_empty());
+            unsent.clear();
+            while queue.try_recv().is_ok() {
+                stale += 1;
+            }
+            inner.count(|stats| stats.frames_dropped += stale);
         }
-        inner.count(|stats| stats.frames_dropped += stale);
         match TcpStream::connect_timeout(address, Duration::from_millis(CONNECT_TIMEOUT_MS)).await {
-            Ok(mut stream) => {
+            Ok(stream) => {
+                connected_last_time = true;
                 inner.count(|stats| stats.connections_made += 1);
                 backoff_ms = RECONNECT_BACKOFF_MS_MIN;
                 tune_peer_socket(&stream);
-                if write_queue(&mut stream, &hello, &queue).await.is_ok() {
+                let (mut reader, mut writer) = futures_lite::io::split(stream);
+                // The peer never writes on this connection: a read ends only when the peer
+                // closes or resets it (it lost the connection in a partition, or restarted),
+                // and the connection is then replaced at once, not at the next write, which
+                // would be lost with it.
+                let reset = async {
+                    let mut byte = [0u8; 1];
+                    let _ = reader.read(&mut byte).await;
+                    Err(io::Error::from(io::ErrorKind::ConnectionReset))
+                };
+                let written = futures_lite::future::or(write_queue(&mut writer, &hello, &queue, &mut unsent), reset);
+                if written.await.is_ok() {
                     // The queue closed: the network is gone.
                     return;
                 }
             }
-            Err(_) => inner.count(|stats| stats.connections_failed += 1),
+            Err(_) => {
+                connected_last_time = false;
+                inner.count(|stats| stats.connections_failed += 1);
+            }
         }
         glommio::timer::sleep(Duration::from_millis(backoff_ms)).await;
         backoff_ms = (backoff_ms * 2).min(RECONNECT_BACKOFF_MS_MAX);
@@ -208,18 +231,28 @@ fn tune_peer_socket(stream: &TcpStream) {
     let _ = socket.set_tcp_keepalive(&keepalive);
 }
 
-/// Writes the hello, then the queue's frames in batches, until the connection fails (the
-/// error) or the queue closes (Ok).
-async fn write_queue(stream: &mut TcpStream, hello: &[u8], queue: &async_channel::Receiver<Vec<u8>>) -> io::Result<()> {
+/// Writes the hello, then `unsent` (if a batch was left from a connection that died), then
+/// the queue's frames in batches, until the connection fails (the error; the batch being
+/// written stays in `unsent`) or the queue closes (Ok).
+async fn write_queue<W: futures_lite::AsyncWrite + Unpin>(
+    stream: &mut W,
+    hello: &[u8],
+    queue: &async_channel::Receiver<Vec<u8>>,
+    unsent: &mut Vec<u8>,
+) -> io::Result<()> {
     stream.write_all(hello).await?;
-    while let Ok(mut batch) = queue.recv().await {
-        while batch.len() < PEER_WRITE_BATCH_BYTES_MAX {
-            let Ok(frame) = queue.try_recv() else { break };
-            batch.extend_from_slice(&frame);
+    loop {
+        if unsent.is_empty() {
+            let Ok(frame) = queue.recv().await else { return Ok(()) };
+            *unsent = frame;
+            while unsent.len() < PEER_WRITE_BATCH_BYTES_MAX {
+                let Ok(frame) = queue.try_recv() else { break };
+                unsent.extend_from_slice(&frame);
+            }
         }
-        stream.write_all(&batch).await?;
+        stream.write_all(unsent).await?;
+        unsent.clear();
     }
-    Ok(())
 }
 
 async fn accept(inner: Rc<Inner>, listener: TcpListener) {
