@@ -56,7 +56,7 @@ if [ -z "${SLUICE_PEERS_NETNS:-}" ]; then
     if [ ! -x "$here/node_modules/.bin/kinesalite" ] || [ ! -x "$here/node_modules/.bin/kinesis-local" ]; then
         (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
     fi
-    if [ ! -x "$here/.venv/bin/moto_server" ]; then
+    if [[ " $peers " == *" moto "* ]] && [ ! -x "$here/.venv/bin/moto_server" ]; then
         python3 -m venv "$here/.venv"
         "$here/.venv/bin/pip" install -q "moto[server]==$moto_version"
     fi
