@@ -181,12 +181,15 @@ if [ -n "${endpoint[before]:-}" ]; then
     grep -v '^before ' "$results" >"$out/results-after.txt"
     grep -v '^sluice ' "$results" | sed 's/^before /sluice /' >"$out/results-before.txt"
     grep -v '^peer ' "$results" | sed 's/^sluice /peer /; s/^before /sluice /' >"$out/results-before-vs-after.txt"
+    # Each table exits non-zero if it has a PROBLEM line; print all three, then say so.
+    status=0
     echo "## SLUICED ($sluiced) / peer"
-    kinesis table "$out/results-after.txt" "$out/table.md"
+    kinesis table "$out/results-after.txt" "$out/table.md" || status=1
     echo "## SLUICED_BEFORE ($SLUICED_BEFORE) / peer"
-    kinesis table "$out/results-before.txt" "$out/table-before.md"
+    kinesis table "$out/results-before.txt" "$out/table-before.md" || status=1
     echo "## SLUICED_BEFORE / SLUICED (the 'peer' column is SLUICED: a ratio below 1 means SLUICED is faster)"
-    kinesis table "$out/results-before-vs-after.txt" "$out/table-before-vs-after.md"
+    kinesis table "$out/results-before-vs-after.txt" "$out/table-before-vs-after.md" || status=1
+    exit "$status"
 else
     kinesis table "$results" "$out/table.md"
 fi
