@@ -18,6 +18,9 @@
 #        RECORD_BYTES (1024), RECORDS per PutRecords (500, Kinesis' maximum, which every peer
 #        accepts), SHARDS (4), CORES (sluiced's; all), WARMUP_S (3),
 #        SLUICED (a sluiced binary instead of building target/release/sluiced),
+#        SLUICED_BEFORE (a second sluiced binary, e.g. main's: measured in every pair too, on a
+#        daemon of its own, alternately before and after SLUICED, and written as system
+#        `before`; the table then also gives before / peer and SLUICED / before),
 #        OUT (a directory for results.txt and table.md; default: a temporary one, printed)
 #
 # After every run the stream is read back whole with GetRecords (bench/peers/kinesis.py count):
@@ -53,7 +56,7 @@ if [ -z "${SLUICE_PEERS_NETNS:-}" ]; then
     if [ ! -x "$here/node_modules/.bin/kinesalite" ] || [ ! -x "$here/node_modules/.bin/kinesis-local" ]; then
         (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
     fi
-    if [ ! -x "$here/.venv/bin/moto_server" ]; then
+    if [[ " $peers " == *" moto "* ]] && [ ! -x "$here/.venv/bin/moto_server" ]; then
         python3 -m venv "$here/.venv"
         "$here/.venv/bin/pip" install -q "moto[server]==$moto_version"
     fi
@@ -90,6 +93,13 @@ port=$(free_port)
     --listen "127.0.0.1:$(free_port)" --http-listen "127.0.0.1:$port" --metrics-listen 127.0.0.1:0 >"$data/sluiced.log" 2>&1 &
 pids+=("$!")
 endpoint[sluice]="127.0.0.1:$port"
+if [ -n "${SLUICED_BEFORE:-}" ]; then
+    port=$(free_port)
+    "$SLUICED_BEFORE" --data-dir "$data/sluice-before" --limits unlimited --log-level warn ${CORES:+--cores "$CORES"} \
+        --listen "127.0.0.1:$(free_port)" --http-listen "127.0.0.1:$port" --metrics-listen 127.0.0.1:0 >"$data/sluiced-before.log" 2>&1 &
+    pids+=("$!")
+    endpoint[before]="127.0.0.1:$port"
+fi
 for peer in $peers; do
     port=$(free_port)
     case "$peer" in
@@ -150,12 +160,36 @@ echo "results: $out"
 for operation in $operations; do
     for peer in $peers; do
         warm "${endpoint[sluice]}" "$operation"
+        if [ -n "${endpoint[before]:-}" ]; then warm "${endpoint[before]}" "$operation"; fi
         warm "${endpoint[$peer]}" "$operation"
         for pair in $(seq "$pairs"); do
+            # With SLUICED_BEFORE: before, Sluice, peer in odd pairs; Sluice, before, peer in even ones.
+            if [ -n "${endpoint[before]:-}" ] && [ $((pair % 2)) = 1 ]; then
+                measure before "$peer" "$operation" "$pair" "${endpoint[before]}"
+            fi
             measure sluice "$peer" "$operation" "$pair" "${endpoint[sluice]}"
+            if [ -n "${endpoint[before]:-}" ] && [ $((pair % 2)) = 0 ]; then
+                measure before "$peer" "$operation" "$pair" "${endpoint[before]}"
+            fi
             measure peer "$peer" "$operation" "$pair" "${endpoint[$peer]}"
         done
     done
 done
 echo
-kinesis table "$results" "$out/table.md"
+if [ -n "${endpoint[before]:-}" ]; then
+    # Three tables from the one run: SLUICED / peer, SLUICED_BEFORE / peer, SLUICED / SLUICED_BEFORE.
+    grep -v '^before ' "$results" >"$out/results-after.txt"
+    grep -v '^sluice ' "$results" | sed 's/^before /sluice /' >"$out/results-before.txt"
+    grep -v '^peer ' "$results" | sed 's/^sluice /peer /; s/^before /sluice /' >"$out/results-before-vs-after.txt"
+    # Each table exits non-zero if it has a PROBLEM line; print all three, then say so.
+    status=0
+    echo "## SLUICED ($sluiced) / peer"
+    kinesis table "$out/results-after.txt" "$out/table.md" || status=1
+    echo "## SLUICED_BEFORE ($SLUICED_BEFORE) / peer"
+    kinesis table "$out/results-before.txt" "$out/table-before.md" || status=1
+    echo "## SLUICED_BEFORE / SLUICED (the 'peer' column is SLUICED: a ratio below 1 means SLUICED is faster)"
+    kinesis table "$out/results-before-vs-after.txt" "$out/table-before-vs-after.md" || status=1
+    exit "$status"
+else
+    kinesis table "$results" "$out/table.md"
+fi

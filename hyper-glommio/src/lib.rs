@@ -3,7 +3,8 @@
 //! accepted the connection like everything else in `sluiced`.
 //!
 //! - [`Io`]: hyper's [`Read`]/[`Write`] over glommio's `TcpStream` (which speaks the `futures`
-//!   `AsyncRead`/`AsyncWrite` traits).
+//!   `AsyncRead`/`AsyncWrite` traits), or any such stream (TLS); [`SocketIo`] the same over a
+//!   socket, reading into hyper's buffer without zeroing it first.
 //! - [`LocalExec`]: hyper's [`Executor`], spawning on the current glommio executor. HTTP/2 runs
 //!   each stream as its own task through it. Nothing here is `Send`: tasks stay on this core.
 //! - [`GlommioTimer`]: hyper's [`Timer`], over glommio's timers, for the HTTP/1.1 header-read
@@ -17,6 +18,7 @@ use futures_lite::{AsyncRead, AsyncWrite};
 use hyper::rt::{Executor, Read, ReadBufCursor, Sleep, Timer, Write};
 use std::future::Future;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::thread::ThreadId;
@@ -44,6 +46,81 @@ impl<T: AsyncRead + Unpin> Read for Io<T> {
 }
 
 impl<T: AsyncWrite + Unpin> Write for Io<T> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_close(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
+    }
+}
+
+/// A socket (glommio's `TcpStream`) as hyper's I/O, reading without zeroing first.
+///
+/// hyper hands [`Read::poll_read`] the uninitialised spare capacity of its read buffer, anew
+/// for every read, so [`Io`] zeroes all of it each time (up to hyper's ~400 KiB read size on a
+/// large body, however few bytes then arrive): 6% of `sluiced`'s CPU under HTTP PutRecords
+/// (`bench/results/2026-12-02-http-path/`). Here the socket's bytes go straight into that
+/// memory with a non-blocking `recv(2)`, which writes through a raw pointer and never makes
+/// a reference to the uninitialised bytes; only when nothing is waiting does the stream's own
+/// `poll_read` (on a small zeroed part) register for readiness and return `Pending`.
+pub struct SocketIo<T>(pub T);
+
+/// What [`SocketIo`] zeroes and hands to the stream when nothing is waiting in the socket:
+/// a read that has to wait for readiness, so a small one (what arrives is read by the next
+/// `recv` straight into hyper's buffer).
+const WAITING_READ_BYTES: usize = 4096;
+
+impl<T: AsyncRead + AsRawFd + Unpin> Read for SocketIo<T> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, mut buf: ReadBufCursor<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        // SAFETY: nothing below reads the slice or writes uninitialised bytes into it; `recv`
+        // writes through the raw pointer only.
+        let spare = unsafe { buf.as_mut() };
+        if spare.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        // SAFETY: the pointer and length describe `spare`, writable memory hyper lends for
+        // this call; the descriptor is the socket `this.0` owns, open while it lives.
+        let read =
+            unsafe { libc::recv(this.0.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len(), libc::MSG_DONTWAIT) };
+        if read >= 0 {
+            // SAFETY: `recv` initialised the first `read` bytes (at most `spare.len()`).
+            unsafe { buf.advance(read as usize) };
+            return Poll::Ready(Ok(()));
+        }
+        let error = io::Error::last_os_error();
+        if !matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) {
+            return Poll::Ready(Err(error));
+        }
+        let waiting = buf.remaining().min(WAITING_READ_BYTES);
+        let unfilled = buf.initialize_unfilled_to(waiting);
+        match Pin::new(&mut this.0).poll_read(cx, unfilled) {
+            Poll::Ready(Ok(read)) => {
+                // SAFETY: `initialize_unfilled_to` initialised the part, and `poll_read`
+                // reported filling `read` of its bytes.
+                unsafe { buf.advance(read) };
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> Write for SocketIo<T> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
     }

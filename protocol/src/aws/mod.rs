@@ -16,6 +16,7 @@
 //! - Client: [`encode_request`], [`decode_response`], [`decode_error`], [`decode_event`].
 
 pub mod document;
+pub mod put_body;
 pub mod shapes;
 
 pub use document::{Encoding, Value};
@@ -57,6 +58,17 @@ pub fn to_vec<T: Serialize + ?Sized>(encoding: Encoding, value: &T) -> Vec<u8> {
 /// member of the wrong type, ValidationException for broken constraints, InvalidArgumentException
 /// for a hash key above 2^128 - 1.
 pub fn decode_request(operation: Operation, encoding: Encoding, body: &[u8]) -> Result<Request, KinesisError> {
+    // PutRecord and PutRecords bodies of the usual kind skip the document and the checker;
+    // anything else (errors included) comes here (see `put_body`).
+    if let Some(request) = put_body::decode(operation, encoding, body) {
+        return Ok(request);
+    }
+    decode_request_general(operation, encoding, body)
+}
+
+/// [`decode_request`] without the fast path: every body through the document and the shape
+/// checker (public so that tests and the fuzz target can hold the fast path against it).
+pub fn decode_request_general(operation: Operation, encoding: Encoding, body: &[u8]) -> Result<Request, KinesisError> {
     let mut document =
         document::decode(encoding, body).map_err(|error| KinesisError::serialization(error.to_string()))?;
     shapes::check(operation.name(), &mut document, encoding)?;
@@ -65,7 +77,7 @@ pub fn decode_request(operation: Operation, encoding: Encoding, body: &[u8]) -> 
 
 /// An answer's body.
 pub fn encode_response(encoding: Encoding, response: &Response) -> Vec<u8> {
-    to_vec(encoding, response)
+    put_body::encode_response(encoding, response).unwrap_or_else(|| to_vec(encoding, response))
 }
 
 /// The body of an error answer: `{"__type": "...Exception", "message": "..."}`.

@@ -163,7 +163,7 @@ pub async fn connection(shared: Rc<HttpCore>, stream: TcpStream) {
     }
     let address = stream.peer_addr().ok();
     let Some(tls) = shared.node.shared.config.security.http_tls.clone() else {
-        return serve(shared, stream, Peer { address, secure: false }).await;
+        return serve(shared, rt::SocketIo(stream), Peer { address, secure: false }).await;
     };
     let handshake = future::or(async { Some(tls.acceptor().accept(stream).await) }, async {
         glommio::timer::sleep(Duration::from_millis(TLS_HANDSHAKE_TIMEOUT_MS)).await;
@@ -171,16 +171,16 @@ pub async fn connection(shared: Rc<HttpCore>, stream: TcpStream) {
     })
     .await;
     match handshake {
-        Some(Ok(stream)) => serve(shared, stream, Peer { address, secure: true }).await,
+        Some(Ok(stream)) => serve(shared, rt::Io(stream), Peer { address, secure: true }).await,
         Some(Err(error)) => tracing::debug!(%error, ?address, "TLS handshake failed"),
         None => tracing::debug!(?address, "TLS handshake timed out"),
     }
 }
 
-/// Serves HTTP on a connection (plain or TLS).
-async fn serve<S>(shared: Rc<HttpCore>, stream: S, peer: Peer)
+/// Serves HTTP on a connection (plain: [`rt::SocketIo`]; TLS: [`rt::Io`]).
+async fn serve<I>(shared: Rc<HttpCore>, io: I, peer: Peer)
 where
-    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + 'static,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
 {
     let mut builder = hyper_util::server::conn::auto::Builder::new(rt::LocalExec);
     builder
@@ -195,7 +195,7 @@ where
         let shared = shared.clone();
         async move { Ok::<_, Infallible>(handle(&shared, peer, request).await) }
     });
-    let connection = builder.serve_connection(rt::Io(stream), service);
+    let connection = builder.serve_connection(io, service);
     let mut connection = std::pin::pin!(connection);
     let finished = future::or(async { Some(connection.as_mut().await) }, async {
         node.signal.triggered().await;
@@ -367,7 +367,7 @@ async fn respond(
     let _bytes = shared.body_bytes.acquire_permit(reserved).await.map_err(|_| closing())?;
     // A client that sends its headers and then trickles (or withholds) the body must not hold
     // its reservation forever.
-    let body = future::or(read_body(body), async {
+    let body = future::or(read_body(body, declared), async {
         glommio::timer::sleep(Duration::from_millis(HTTP_BODY_READ_TIMEOUT_MS)).await;
         Err(Refusal {
             status: StatusCode::REQUEST_TIMEOUT,
@@ -431,18 +431,30 @@ fn closing() -> Refusal {
 }
 
 /// Reads a whole body, refusing it once it passes [`HTTP_BODY_BYTES_MAX`] (a chunked body
-/// declares no length up front).
-async fn read_body(mut body: Incoming) -> Result<Bytes, Refusal> {
+/// declares no length up front). A body that arrives as one frame is kept as it is; one of
+/// several frames is gathered into a buffer of its declared length (bounded above), so that it
+/// is copied once and never again as a growing buffer doubles.
+async fn read_body(mut body: Incoming, declared: Option<u64>) -> Result<Bytes, Refusal> {
+    let mut first: Option<Bytes> = None;
     let mut collected = BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame =
             frame.map_err(|error| refuse(ErrorKind::Serialization, format!("reading the body failed: {error}")))?;
-        if let Ok(data) = frame.into_data() {
-            if collected.len() + data.len() > HTTP_BODY_BYTES_MAX {
-                return Err(too_large((collected.len() + data.len()) as u64));
-            }
-            collected.extend_from_slice(&data);
+        let Ok(data) = frame.into_data() else { continue };
+        let length = first.as_ref().map_or(0, Bytes::len) + collected.len() + data.len();
+        if length > HTTP_BODY_BYTES_MAX {
+            return Err(too_large(length as u64));
         }
+        if first.is_none() && collected.is_empty() {
+            first = Some(data);
+            continue;
+        }
+        if let Some(earlier) = first.take() {
+            let declared = declared.map_or(0, |declared| declared.min(HTTP_BODY_BYTES_MAX as u64) as usize);
+            collected.reserve(declared.max(length));
+            collected.extend_from_slice(&earlier);
+        }
+        collected.extend_from_slice(&data);
     }
-    Ok(collected.freeze())
+    Ok(first.unwrap_or_else(|| collected.freeze()))
 }
