@@ -12,7 +12,7 @@ use libfuzzer_sys::fuzz_target;
 #[path = "../../server/src/limits.rs"]
 #[allow(dead_code, reason = "only the Firehose limits are used here")]
 mod limits;
-#[path = "../../server/src/net/http/firehose_bodies.rs"]
+#[path = "../../server/src/ops/firehose_bodies.rs"]
 #[allow(dead_code, reason = "what sluiced reads of a decoded request is not read here")]
 mod firehose_bodies;
 #[path = "../../firehose/src/config.rs"]
