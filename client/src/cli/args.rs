@@ -33,8 +33,9 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "HOST:PORT", default_value = ENDPOINT_DEFAULT)]
     pub endpoint: String,
 
-    /// The sluiced HTTP endpoint (its `--http-listen`), for the queue and `firehose` commands,
-    /// which go over the AWS JSON protocol.
+    /// The sluiced HTTP endpoint (its `--http-listen`), for the queue commands and
+    /// `firehose --http`, which go over the AWS JSON protocol (a `firehose` command given only
+    /// this endpoint goes over HTTP too).
     #[arg(long, global = true, value_name = "HOST:PORT", default_value = HTTP_ENDPOINT_DEFAULT)]
     pub http_endpoint: String,
 

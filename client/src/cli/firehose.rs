@@ -472,123 +472,6 @@ pub fn error_of(status: u16, body: &[u8]) -> (String, String) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::super::args::Cli;
-    use super::*;
-    use clap::Parser;
-
-    fn call(args: &[&str]) -> Result<(&'static str, Value), ParamError> {
-        let cli = Cli::try_parse_from(std::iter::once("sluice").chain(args.iter().copied())).unwrap();
-        match cli.command.to_call()? {
-            Call::Firehose { operation, body } => Ok((operation, body)),
-            other => panic!("not a firehose call: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn commands_send_botocores_members() {
-        let (operation, body) = call(&[
-            "firehose",
-            "create-delivery-stream",
-            "--delivery-stream-name",
-            "d",
-            "--extended-s3-destination-configuration",
-            r#"{"RoleARN": "r", "BucketARN": "arn:aws:s3:::b"}"#,
-            "--tags",
-            "Key=team,Value=web",
-            "Key=env",
-        ])
-        .unwrap();
-        assert_eq!(operation, "CreateDeliveryStream");
-        assert_eq!(
-            body,
-            json!({"DeliveryStreamName": "d", "ExtendedS3DestinationConfiguration": {"RoleARN": "r", "BucketARN": "arn:aws:s3:::b"},
-                   "Tags": [{"Key": "team", "Value": "web"}, {"Key": "env"}]})
-        );
-        let (_, body) = call(&[
-            "firehose",
-            "tag-delivery-stream",
-            "--delivery-stream-name",
-            "d",
-            "--tags",
-            r#"[{"Key": "a", "Value": "b"}]"#,
-        ])
-        .unwrap();
-        assert_eq!(body["Tags"], json!([{"Key": "a", "Value": "b"}]));
-        let (operation, body) =
-            call(&["firehose", "untag-delivery-stream", "--delivery-stream-name", "d", "--tag-keys", "a", "b"])
-                .unwrap();
-        assert_eq!((operation, body["TagKeys"].clone()), ("UntagDeliveryStream", json!(["a", "b"])));
-        let (_, body) = call(&[
-            "firehose",
-            "start-delivery-stream-encryption",
-            "--delivery-stream-name",
-            "d",
-            "--delivery-stream-encryption-configuration-input",
-            "KeyType=CUSTOMER_MANAGED_CMK,KeyARN=arn:aws:kms:us-east-1:000000000000:key/k",
-        ])
-        .unwrap();
-        assert_eq!(
-            body["DeliveryStreamEncryptionConfigurationInput"],
-            json!({"KeyType": "CUSTOMER_MANAGED_CMK", "KeyARN": "arn:aws:kms:us-east-1:000000000000:key/k"})
-        );
-        let (_, body) =
-            call(&["firehose", "put-record", "--delivery-stream-name", "d", "--record", "Data=aGk="]).unwrap();
-        assert_eq!(body["Record"], json!({"Data": "aGk="}));
-        let (_, body) = call(&["firehose", "list-delivery-streams", "--limit", "3"]).unwrap();
-        assert_eq!(body, json!({"Limit": 3}));
-    }
-
-    #[test]
-    fn bad_parameters_are_refused_before_sending() {
-        let refused = |args: &[&str]| call(args).unwrap_err().parameter;
-        assert_eq!(
-            refused(&["firehose", "put-record", "--delivery-stream-name", "d", "--record", "Data=!!"]),
-            "--record"
-        );
-        assert_eq!(
-            refused(&["firehose", "put-record-batch", "--delivery-stream-name", "d", "--records", r#"[{"Data": 1}]"#]),
-            "--records"
-        );
-        assert_eq!(
-            refused(&[
-                "firehose",
-                "put-record-batch",
-                "--delivery-stream-name",
-                "d",
-                "--records",
-                "file:///nonexistent/x"
-            ]),
-            "--records"
-        );
-        assert_eq!(
-            refused(&["firehose", "tag-delivery-stream", "--delivery-stream-name", "d", "--tags", "Value=x"]),
-            "--tags"
-        );
-        assert_eq!(
-            refused(&[
-                "firehose",
-                "create-delivery-stream",
-                "--delivery-stream-name",
-                "d",
-                "--s3-destination-configuration",
-                "{"
-            ]),
-            "--s3-destination-configuration"
-        );
-    }
-
-    #[test]
-    fn error_answers_name_their_exception() {
-        assert_eq!(
-            error_of(400, br#"{"__type": "com.amazonaws#InvalidKMSResourceException", "message": "no key"}"#),
-            ("InvalidKMSResourceException".to_string(), "no key".to_string())
-        );
-        assert_eq!(error_of(502, b"bad gateway"), ("HTTP 502".to_string(), "bad gateway".to_string()));
-    }
-}
-
 /// The native request of a command's AWS JSON body (what [`FirehoseCommand::to_call`] built):
 /// the same members, with record data decoded from base64 to the raw bytes the native
 /// protocol carries. CreateDeliveryStream and UpdateDestination travel as that JSON body.
@@ -731,5 +614,200 @@ pub fn answer_json(response: &FirehoseResponse) -> Value {
         | FirehoseResponse::UntagDeliveryStream
         | FirehoseResponse::StartDeliveryStreamEncryption
         | FirehoseResponse::StopDeliveryStreamEncryption => json!({}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::args::Cli;
+    use super::*;
+    use clap::Parser;
+
+    fn call(args: &[&str]) -> Result<(&'static str, Value), ParamError> {
+        let cli = Cli::try_parse_from(std::iter::once("sluice").chain(args.iter().copied())).unwrap();
+        match cli.command.to_call()? {
+            Call::Firehose { operation, body, http: _ } => Ok((operation, body)),
+            other => panic!("not a firehose call: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn native_requests_carry_raw_record_data_and_the_json_of_configurations() {
+        let (operation, body) = call(&[
+            "firehose",
+            "put-record-batch",
+            "--delivery-stream-name",
+            "d",
+            "--records",
+            r#"[{"Data": "AAEC/w=="}, {"Data": "aGk="}]"#,
+        ])
+        .unwrap();
+        assert_eq!(
+            native_request(operation, &body).unwrap(),
+            FirehoseRequest::PutRecordBatch {
+                delivery_stream_name: "d".into(),
+                records: vec![Bytes::from_static(b"\x00\x01\x02\xff"), Bytes::from_static(b"hi")],
+            }
+        );
+        let (operation, body) = call(&[
+            "firehose",
+            "start-delivery-stream-encryption",
+            "--delivery-stream-name",
+            "d",
+            "--delivery-stream-encryption-configuration-input",
+            "KeyType=AWS_OWNED_CMK",
+        ])
+        .unwrap();
+        assert_eq!(
+            native_request(operation, &body).unwrap(),
+            FirehoseRequest::StartDeliveryStreamEncryption {
+                delivery_stream_name: "d".into(),
+                key_type: Some("AWS_OWNED_CMK".into()),
+                key_arn: None,
+            }
+        );
+        let (operation, body) = call(&[
+            "firehose",
+            "create-delivery-stream",
+            "--delivery-stream-name",
+            "d",
+            "--extended-s3-destination-configuration",
+            r#"{"RoleARN": "r", "BucketARN": "arn:aws:s3:::b"}"#,
+        ])
+        .unwrap();
+        let FirehoseRequest::CreateDeliveryStream { input_json } = native_request(operation, &body).unwrap() else {
+            panic!("not a create")
+        };
+        assert_eq!(serde_json::from_slice::<Value>(&input_json).unwrap(), body);
+        let cli = Cli::try_parse_from(["sluice", "firehose", "--http", "list-delivery-streams"]).unwrap();
+        assert!(matches!(cli.command.to_call().unwrap(), Call::Firehose { http: true, .. }));
+    }
+
+    #[test]
+    fn native_answers_print_as_the_http_apis() {
+        let batch = FirehoseResponse::PutRecordBatch {
+            failed_put_count: 1,
+            encrypted: Some(false),
+            request_responses: vec![
+                PutRecordBatchEntry::Stored { record_id: "1".into() },
+                PutRecordBatchEntry::Failed {
+                    error_code: "ServiceUnavailableException".into(),
+                    error_message: "Slow down.".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            answer_json(&batch),
+            json!({"FailedPutCount": 1, "Encrypted": false, "RequestResponses": [{"RecordId": "1"},
+                   {"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "Slow down."}]})
+        );
+        assert_eq!(answer_json(&FirehoseResponse::DeleteDeliveryStream), json!({}));
+        let tags = FirehoseResponse::ListTagsForDeliveryStream {
+            tags: vec![FirehoseTag { key: "k".into(), value: None }],
+            has_more_tags: false,
+        };
+        assert_eq!(answer_json(&tags), json!({"Tags": [{"Key": "k"}], "HasMoreTags": false}));
+    }
+
+    #[test]
+    fn commands_send_botocores_members() {
+        let (operation, body) = call(&[
+            "firehose",
+            "create-delivery-stream",
+            "--delivery-stream-name",
+            "d",
+            "--extended-s3-destination-configuration",
+            r#"{"RoleARN": "r", "BucketARN": "arn:aws:s3:::b"}"#,
+            "--tags",
+            "Key=team,Value=web",
+            "Key=env",
+        ])
+        .unwrap();
+        assert_eq!(operation, "CreateDeliveryStream");
+        assert_eq!(
+            body,
+            json!({"DeliveryStreamName": "d", "ExtendedS3DestinationConfiguration": {"RoleARN": "r", "BucketARN": "arn:aws:s3:::b"},
+                   "Tags": [{"Key": "team", "Value": "web"}, {"Key": "env"}]})
+        );
+        let (_, body) = call(&[
+            "firehose",
+            "tag-delivery-stream",
+            "--delivery-stream-name",
+            "d",
+            "--tags",
+            r#"[{"Key": "a", "Value": "b"}]"#,
+        ])
+        .unwrap();
+        assert_eq!(body["Tags"], json!([{"Key": "a", "Value": "b"}]));
+        let (operation, body) =
+            call(&["firehose", "untag-delivery-stream", "--delivery-stream-name", "d", "--tag-keys", "a", "b"])
+                .unwrap();
+        assert_eq!((operation, body["TagKeys"].clone()), ("UntagDeliveryStream", json!(["a", "b"])));
+        let (_, body) = call(&[
+            "firehose",
+            "start-delivery-stream-encryption",
+            "--delivery-stream-name",
+            "d",
+            "--delivery-stream-encryption-configuration-input",
+            "KeyType=CUSTOMER_MANAGED_CMK,KeyARN=arn:aws:kms:us-east-1:000000000000:key/k",
+        ])
+        .unwrap();
+        assert_eq!(
+            body["DeliveryStreamEncryptionConfigurationInput"],
+            json!({"KeyType": "CUSTOMER_MANAGED_CMK", "KeyARN": "arn:aws:kms:us-east-1:000000000000:key/k"})
+        );
+        let (_, body) =
+            call(&["firehose", "put-record", "--delivery-stream-name", "d", "--record", "Data=aGk="]).unwrap();
+        assert_eq!(body["Record"], json!({"Data": "aGk="}));
+        let (_, body) = call(&["firehose", "list-delivery-streams", "--limit", "3"]).unwrap();
+        assert_eq!(body, json!({"Limit": 3}));
+    }
+
+    #[test]
+    fn bad_parameters_are_refused_before_sending() {
+        let refused = |args: &[&str]| call(args).unwrap_err().parameter;
+        assert_eq!(
+            refused(&["firehose", "put-record", "--delivery-stream-name", "d", "--record", "Data=!!"]),
+            "--record"
+        );
+        assert_eq!(
+            refused(&["firehose", "put-record-batch", "--delivery-stream-name", "d", "--records", r#"[{"Data": 1}]"#]),
+            "--records"
+        );
+        assert_eq!(
+            refused(&[
+                "firehose",
+                "put-record-batch",
+                "--delivery-stream-name",
+                "d",
+                "--records",
+                "file:///nonexistent/x"
+            ]),
+            "--records"
+        );
+        assert_eq!(
+            refused(&["firehose", "tag-delivery-stream", "--delivery-stream-name", "d", "--tags", "Value=x"]),
+            "--tags"
+        );
+        assert_eq!(
+            refused(&[
+                "firehose",
+                "create-delivery-stream",
+                "--delivery-stream-name",
+                "d",
+                "--s3-destination-configuration",
+                "{"
+            ]),
+            "--s3-destination-configuration"
+        );
+    }
+
+    #[test]
+    fn error_answers_name_their_exception() {
+        assert_eq!(
+            error_of(400, br#"{"__type": "com.amazonaws#InvalidKMSResourceException", "message": "no key"}"#),
+            ("InvalidKMSResourceException".to_string(), "no key".to_string())
+        );
+        assert_eq!(error_of(502, b"bad gateway"), ("HTTP 502".to_string(), "bad gateway".to_string()));
     }
 }
