@@ -411,3 +411,104 @@ fn the_cli_speaks_the_native_protocol() {
     let listed = sluice_ok(&native, &["list-delivery-streams"]);
     assert_eq!(listed["DeliveryStreamNames"], serde_json::json!([]));
 }
+
+/// A principal of the credentials file with an inline policy of `statements`.
+fn principal(name: &str, access_key_id: &str, statements: &str) -> String {
+    let policy = format!(r#"{{"Version": "2012-10-17", "Statement": [{statements}]}}"#);
+    format!(
+        "[[principal]]\nname = \"{name}\"\naccess_key_id = \"{access_key_id}\"\nsecret_access_key = \"{access_key_id}-secret\"\n\
+         policies = ['''{policy}''']\n\n"
+    )
+}
+
+fn options(access_key_id: &str) -> sluice_client::ConnectOptions {
+    sluice_client::ConnectOptions {
+        credentials: Some(sluice_client::auth::SigningCredentials {
+            access_key_id: access_key_id.into(),
+            secret_access_key: sluice_security::Secret::new(format!("{access_key_id}-secret")),
+            session_token: None,
+        }),
+        region: "us-east-1".into(),
+        tls: None,
+    }
+}
+
+/// With `--credentials`, a native Firehose call is authorized for the principal the native
+/// handshake authenticated, on the delivery stream's ARN, and audited as an HTTP one is
+/// (`eventSource` `firehose.amazonaws.com`, record data hidden).
+#[test]
+fn native_calls_are_authorized_per_caller_and_audited() {
+    let work = tempfile::tempdir().unwrap();
+    let files = work.path().join("files");
+    let config = work.path().join("firehose.toml");
+    std::fs::write(&config, format!("[buckets.files]\ndir = {:?}\n", files.display().to_string())).unwrap();
+    let credentials = work.path().join("credentials.toml");
+    let audit = work.path().join("audit");
+    let open = "arn:aws:firehose:us-east-1:000000000000:deliverystream/open-*";
+    std::fs::write(
+        &credentials,
+        principal("admin", "AKIDADMIN", r#"{"Effect": "Allow", "Action": "firehose:*", "Resource": "*"}"#)
+            + &principal(
+                "producer",
+                "AKIDPRODUCER",
+                &format!(r#"{{"Effect": "Allow", "Action": "firehose:PutRecordBatch", "Resource": "{open}"}}"#),
+            ),
+    )
+    .unwrap();
+    let daemon = Daemon::start_with(
+        "unlimited",
+        1,
+        &[
+            "--firehose-config",
+            config.to_str().unwrap(),
+            "--credentials",
+            credentials.to_str().unwrap(),
+            "--audit-dir",
+            audit.to_str().unwrap(),
+        ],
+    );
+    let endpoint = daemon.endpoint();
+    common::run(move || async move {
+        let admin = Client::connect_with(&endpoint, &options("AKIDADMIN")).await.unwrap();
+        let producer = Client::connect_with(&endpoint, &options("AKIDPRODUCER")).await.unwrap();
+        for name in ["open-1", "closed"] {
+            let create = FirehoseRequest::CreateDeliveryStream { input_json: create_body(name, "auth/").into() };
+            admin.call_firehose(&create).await.unwrap();
+        }
+        let batch = |name: &str| FirehoseRequest::PutRecordBatch {
+            delivery_stream_name: name.into(),
+            records: vec![Bytes::from_static(b"allowed\n")],
+        };
+        let put = producer.call_firehose(&batch("open-1")).await.unwrap();
+        assert!(matches!(put, FirehoseResponse::PutRecordBatch { failed_put_count: 0, .. }), "{put:?}");
+        let refused = service_error(producer.call_firehose(&batch("closed")).await);
+        assert_eq!(refused.kind, ErrorKind::AccessDenied);
+        assert!(
+            refused.message.contains("firehose:PutRecordBatch")
+                && refused.message.contains("arn:aws:firehose:us-east-1:000000000000:deliverystream/closed"),
+            "{}",
+            refused.message
+        );
+        let delete =
+            FirehoseRequest::DeleteDeliveryStream { delivery_stream_name: "open-1".into(), allow_force_delete: None };
+        assert_eq!(service_error(producer.call_firehose(&delete).await).kind, ErrorKind::AccessDenied);
+        admin.call_firehose(&delete).await.unwrap();
+    });
+
+    // The audit log: the producer's allowed and refused batches, as the caller, data hidden.
+    let mut events = Vec::new();
+    wait_until("the audit events", Duration::from_secs(30), || {
+        let text = std::fs::read_to_string(audit.join("audit.log")).unwrap_or_default();
+        events = text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|event| event["eventName"] == "PutRecordBatch" && event["userIdentity"]["userName"] == "producer")
+            .collect();
+        events.len() >= 2
+    });
+    assert!(events.iter().all(|event| event["eventSource"] == "firehose.amazonaws.com"), "{events:?}");
+    let refused: Vec<_> = events.iter().filter(|event| event["errorCode"] == "AccessDeniedException").collect();
+    assert_eq!(refused.len(), 1, "{events:?}");
+    assert_eq!(refused[0]["requestParameters"]["DeliveryStreamName"], "closed");
+    assert_eq!(refused[0]["requestParameters"]["Records"][0]["Data"], "HIDDEN_DUE_TO_SECURITY_REASONS");
+}
