@@ -32,7 +32,9 @@ use futures_channel::{mpsc, oneshot};
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use glommio::net::TcpStream;
 use glommio::sync::{RwLock, Semaphore, StaticPermit};
-use sluice_model::{OperationInput, Request, Response, SubscribeToShardEvent, SubscribeToShardInput};
+use sluice_model::{
+    FirehoseRequest, FirehoseResponse, OperationInput, Request, Response, SubscribeToShardEvent, SubscribeToShardInput,
+};
 use sluice_protocol::flatbuffers::FlatBufferBuilder;
 use sluice_protocol::native::{self, EncodeInput, ResponseMessage};
 
@@ -263,8 +265,32 @@ impl Client {
         }
     }
 
-    /// Sends one request and waits for its final response.
+    /// Calls one Firehose operation (delivery streams, `docs/firehose.md`): record data goes
+    /// as raw bytes in the frame, not base64. A Firehose error is [`ClientError::Service`]
+    /// with its exception's kind (`ResourceNotFoundException`, `ServiceUnavailableException`,
+    /// …); PutRecordBatch's per-record failures are entries of its answer, not errors.
+    pub async fn call_firehose(&self, request: &FirehoseRequest) -> Result<FirehoseResponse, ClientError> {
+        let operation = request.operation().name();
+        match self.exchange_message(request, operation).await? {
+            ResponseMessage::Firehose(response) if response.operation() == request.operation() => Ok(response),
+            other => Err(unexpected(operation, &other)),
+        }
+    }
+
+    /// Sends one request and waits for its final Kinesis response.
     async fn exchange(&self, request: &dyn EncodeInput, operation: &'static str) -> Result<Response, ClientError> {
+        match self.exchange_message(request, operation).await? {
+            ResponseMessage::Response(response) => Ok(response),
+            other => Err(unexpected(operation, &other)),
+        }
+    }
+
+    /// Sends one request and waits for its final answer, of either API.
+    async fn exchange_message(
+        &self,
+        request: &dyn EncodeInput,
+        operation: &'static str,
+    ) -> Result<ResponseMessage, ClientError> {
         let permit = self.inner.shared.acquire_permit().await?;
         let (reply_sender, reply) = oneshot::channel();
         let waiter = Waiter::Call(CallWaiter { reply: reply_sender, _permit: permit });
@@ -282,6 +308,7 @@ fn unexpected(operation: &'static str, message: &ResponseMessage) -> ClientError
         ResponseMessage::Error(error) => format!("the error {error}"),
         ResponseMessage::Event(_) => "a SubscribeToShardEvent".to_owned(),
         ResponseMessage::SubscriptionEnd => "a SubscribeToShardEnd".to_owned(),
+        ResponseMessage::Firehose(response) => format!("a Firehose {} response", response.operation()),
     };
     ClientError::UnexpectedResponse { operation, body }
 }
@@ -449,7 +476,8 @@ enum Waiter {
 }
 
 struct CallWaiter {
-    reply: oneshot::Sender<Result<Response, ClientError>>,
+    /// The answer: a Kinesis response or a Firehose one (the caller checks which it wanted).
+    reply: oneshot::Sender<Result<ResponseMessage, ClientError>>,
     _permit: StaticPermit,
 }
 
@@ -562,7 +590,9 @@ impl Shared {
                 let result = match outcome {
                     Outcome::Error(error) => Err(error),
                     Outcome::Body(Err(error)) => Err(error),
-                    Outcome::Body(Ok(ResponseMessage::Response(response))) => Ok(response),
+                    Outcome::Body(Ok(message @ (ResponseMessage::Response(_) | ResponseMessage::Firehose(_)))) => {
+                        Ok(message)
+                    }
                     Outcome::Body(Ok(other)) => Err(unexpected("a call", &other)),
                 };
                 // The caller may have stopped waiting; that is fine.

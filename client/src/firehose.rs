@@ -2,8 +2,8 @@
 //! stream (`X-Amz-Target: Firehose_20150804.PutRecordBatch`, AWS JSON 1.1), as sluiced's HTTP
 //! port serves it (`server/src/net/http/firehose.rs`, `docs/firehose.md`) and as AWS does.
 //!
-//! Only the call a producer needs is here; delivery streams are created and described with
-//! boto3, the AWS CLI or any Firehose client. The shapes are botocore's `firehose/2015-08-04`
+//! Only the call a producer needs is here; over the native protocol every Firehose operation
+//! is [`crate::Client::call_firehose`] (record data as raw bytes, no base64). The shapes are botocore's `firehose/2015-08-04`
 //! members. Firehose always speaks JSON 1.1, whatever encoding the client was made with.
 //!
 //! Errors: an answer other than 200 is [`ClientError::Service`]. Firehose's throttling

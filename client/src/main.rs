@@ -24,7 +24,8 @@ mod cli {
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 use sluice_client::{Client, ClientError, ConnectOptions, Encoding};
 
 use cli::args::{Call, Cli, Command};
@@ -39,7 +40,9 @@ const EXIT_FAILURE: u8 = 255;
 const CLI_IO_MEMORY_BYTES: usize = 64 * 1024;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
     let options = match connect_options(&cli) {
         Ok(options) => options,
         Err(error) => return fail(&format!("{error:#}")),
@@ -74,8 +77,16 @@ fn main() -> ExitCode {
         Err(error) => return fail(&format!("cannot start the I/O executor: {error}")),
     };
     let operation = call.operation();
-    if let Call::Firehose { operation, body } = call {
-        return match executor.run(firehose(&cli, &options, operation, body)) {
+    if let Call::Firehose { operation, body, http } = call {
+        // The native protocol unless HTTP is asked for: by `--http`, or by naming only the
+        // HTTP endpoint (as the Firehose commands needed before they were native).
+        let http = http || (given("http_endpoint") && !given("endpoint"));
+        let answered = if http {
+            executor.run(firehose(&cli, &options, operation, body))
+        } else {
+            executor.run(firehose_native(&cli, &options, operation, body))
+        };
+        return match answered {
             Ok(Ok(())) => ExitCode::SUCCESS,
             Ok(Err((exception, message))) => fail(&output::service_error_message(operation, &exception, &message)),
             Err(error) => fail(&error.to_string()),
@@ -162,6 +173,29 @@ async fn firehose(
         Err(_) => print_answer(&String::from_utf8_lossy(&answer)),
     }
     Ok(Ok(()))
+}
+
+/// A Firehose command over the native protocol: record data as raw bytes, the native
+/// handshake when credentials are found; the answer printed as the HTTP API's would be.
+async fn firehose_native(
+    cli: &Cli,
+    options: &ConnectOptions,
+    operation: &str,
+    body: serde_json::Value,
+) -> Result<Result<(), (String, String)>, ClientError> {
+    let request = match cli::firehose::native_request(operation, &body) {
+        Ok(request) => request,
+        Err(error) => return Ok(Err(("ParamValidation".to_owned(), error.to_string()))),
+    };
+    let client = Client::connect_with(&cli.endpoint, options).await?;
+    match client.call_firehose(&request).await {
+        Ok(response) => {
+            print_answer(&output::pretty_json(&cli::firehose::answer_json(&response)));
+            Ok(Ok(()))
+        }
+        Err(ClientError::Service(error)) => Ok(Err((error.kind.exception_name().to_owned(), error.message))),
+        Err(error) => Err(error),
+    }
 }
 
 /// Prints an answer. Operations whose output has no members print nothing, as the AWS CLI

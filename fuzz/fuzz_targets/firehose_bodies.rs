@@ -1,8 +1,10 @@
 //! The Firehose request bodies and the resource-naming members of channel bodies on arbitrary
 //! bytes: each decoder and its checks answer a request or AWS's error, never a panic; an
-//! accepted record batch keeps AWS's bounds; and a CreateDeliveryStream input the decoder
-//! accepts serializes and reads back equal, as sluiced persists it (`delivery-streams.json`)
-//! and reads it at its next start. The first byte picks the decoder, the rest is the body.
+//! accepted record batch keeps AWS's bounds, on raw records too (the native protocol's
+//! `checked_batch`, which must also accept whatever the JSON decoder accepted); and a
+//! CreateDeliveryStream input the decoder accepts serializes and reads back equal, as sluiced
+//! persists it (`delivery-streams.json`) and reads it at its next start. The first byte picks
+//! the decoder, the rest is the body.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,7 +14,7 @@ use libfuzzer_sys::fuzz_target;
 #[path = "../../server/src/limits.rs"]
 #[allow(dead_code, reason = "only the Firehose limits are used here")]
 mod limits;
-#[path = "../../server/src/net/http/firehose_bodies.rs"]
+#[path = "../../server/src/ops/firehose_bodies.rs"]
 #[allow(dead_code, reason = "what sluiced reads of a decoded request is not read here")]
 mod firehose_bodies;
 #[path = "../../firehose/src/config.rs"]
@@ -55,11 +57,25 @@ fuzz_target!(|data: &[u8]| {
             Err(error) => check_refusal(&error),
         },
         3 => match firehose_bodies::put_record_batch(body) {
-            Ok((_, records)) => {
+            Ok((name, records)) => {
                 assert!((1..=FIREHOSE_PUT_BATCH_RECORDS_MAX).contains(&records.len()));
                 assert!(records.iter().map(|record| record.len()).sum::<usize>() <= FIREHOSE_PUT_BATCH_BYTES_MAX);
+                // The native protocol's check of the same values accepts them too.
+                let checked = firehose_bodies::checked_batch(name.clone(), records.clone());
+                assert_eq!(checked, Ok((name, records)));
             }
-            Err(error) => check_refusal(&error),
+            Err(error) => {
+                check_refusal(&error);
+                // The native protocol's checks on raw records (the body split at newlines).
+                let records: Vec<bytes::Bytes> = body.split(|&b| b == b'\n').map(bytes::Bytes::copy_from_slice).collect();
+                match firehose_bodies::checked_batch("s".to_owned(), records) {
+                    Ok((_, records)) => {
+                        assert!((1..=FIREHOSE_PUT_BATCH_RECORDS_MAX).contains(&records.len()));
+                        assert!(records.iter().all(|record| record.len() <= FIREHOSE_RECORD_BYTES_MAX));
+                    }
+                    Err(error) => check_refusal(&error),
+                }
+            }
         },
         4 => {
             let _ = firehose_bodies::channel_peek(body);

@@ -2,14 +2,16 @@
 //! error, never a panic; payloads are slices of the frame; and whatever decodes encodes again
 //! to a frame that decodes to the same value (what the server and the client rely on). The
 //! authentication handshake's decoders (`native::handshake`) get the same bytes and the same
-//! round trip.
+//! round trip, and so do the Firehose operations' frames (`decode_any_request`, whose record
+//! data must be slices of the frame).
 #![no_main]
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use sluice_protocol::flatbuffers::FlatBufferBuilder;
 use sluice_protocol::native::handshake::{self, HandshakeRequest, HandshakeResponse};
-use sluice_protocol::native::{self, EncodeError, ResponseMessage};
+use sluice_model::FirehoseRequest;
+use sluice_protocol::native::{self, EncodeError, EncodeInput, NativeRequest, ResponseMessage};
 
 fuzz_target!(|data: &[u8]| {
     let frame = Bytes::copy_from_slice(data);
@@ -52,6 +54,26 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
+    if let Ok(Some(decoded)) = native::decode_any_request(&frame) {
+        if let Ok(NativeRequest::Firehose(request)) = decoded.request {
+            if let FirehoseRequest::PutRecordBatch { records, .. } = &request {
+                let (outer, inner) = (frame.as_ptr_range(), records.iter().map(|data| data.as_ptr_range()));
+                for data in inner.filter(|data| !data.is_empty()) {
+                    assert!(outer.start <= data.start && data.end <= outer.end, "record data was copied");
+                }
+            }
+            let mut fbb = FlatBufferBuilder::new();
+            match request.encode(&mut fbb, decoded.correlation_id) {
+                Ok(again) => {
+                    let again = Bytes::copy_from_slice(again);
+                    let redecoded = native::decode_any_request(&again).unwrap().expect("a whole frame");
+                    assert_eq!(redecoded.request, Ok(NativeRequest::Firehose(request)));
+                }
+                Err(EncodeError::Frame(_)) => {}
+                Err(error) => panic!("a decoded Firehose request does not encode: {error}"),
+            }
+        }
+    }
     if let Ok(Some(decoded)) = native::decode_response(&frame) {
         let mut fbb = FlatBufferBuilder::new();
         let again = match &decoded.message {
@@ -59,6 +81,7 @@ fuzz_target!(|data: &[u8]| {
             Ok(ResponseMessage::Event(event)) => native::encode_event(&mut fbb, 1, event),
             Ok(ResponseMessage::Error(error)) => native::encode_error(&mut fbb, 1, error),
             Ok(ResponseMessage::SubscriptionEnd) => native::encode_subscription_end(&mut fbb, 1),
+            Ok(ResponseMessage::Firehose(response)) => native::encode_firehose_response(&mut fbb, 1, response),
             Err(_) => return,
         };
         if let Ok(again) = again {

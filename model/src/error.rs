@@ -39,6 +39,11 @@ pub enum ErrorKind {
     InvalidSignature,
     UnrecognizedClient,
     ExpiredToken,
+    /// Firehose's own (`Firehose_20150804`): the exceptions of delivery-stream calls that the
+    /// Kinesis API does not have.
+    ServiceUnavailable,
+    ConcurrentModification,
+    InvalidKmsResource,
 }
 
 impl ErrorKind {
@@ -68,6 +73,9 @@ impl ErrorKind {
         ErrorKind::InvalidSignature,
         ErrorKind::UnrecognizedClient,
         ErrorKind::ExpiredToken,
+        ErrorKind::ServiceUnavailable,
+        ErrorKind::ConcurrentModification,
+        ErrorKind::InvalidKmsResource,
     ];
 
     /// The AWS exception name: the `__type` of a JSON error, the `:exception-type` of an
@@ -100,6 +108,9 @@ impl ErrorKind {
             ErrorKind::InvalidSignature => "InvalidSignatureException",
             ErrorKind::UnrecognizedClient => "UnrecognizedClientException",
             ErrorKind::ExpiredToken => "ExpiredTokenException",
+            ErrorKind::ServiceUnavailable => "ServiceUnavailableException",
+            ErrorKind::ConcurrentModification => "ConcurrentModificationException",
+            ErrorKind::InvalidKmsResource => "InvalidKMSResourceException",
         }
     }
 
@@ -121,6 +132,7 @@ impl ErrorKind {
     pub fn http_status(self) -> u16 {
         match self {
             ErrorKind::InternalFailure => 500,
+            ErrorKind::ServiceUnavailable => 503,
             _ => 400,
         }
     }

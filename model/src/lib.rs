@@ -14,12 +14,14 @@
 //! - [`Request::validate`]: the checks every request passes whatever its protocol;
 //!   [`Request::iam_checks`]: the IAM actions and resources an authorizer checks.
 //! - [`limits`]: the API's own limits.
+//! - [`firehose`]: the Firehose API's requests and answers, for the native protocol.
 //!
 //! Pure: no I/O, no runtime. The wire codecs (native flatbuffers, AWS JSON and CBOR, event
 //! streams) are in `sluice-protocol`; the server and the clients use both crates.
 
 pub mod enums;
 pub mod error;
+pub mod firehose;
 pub mod iam;
 pub mod identity;
 pub mod ids;
@@ -33,6 +35,7 @@ mod validate;
 
 pub use enums::*;
 pub use error::{ErrorKind, KinesisError, Violation, Violations};
+pub use firehose::*;
 pub use iam::{IamCheck, IamResource};
 pub use identity::{ApplicationName, ConsumerName, Identity, IdentityError, Resource};
 pub use ids::{ConsumerArn, HashKey, ParseIdError, ResourceArn, SequenceNumber, ShardId, StreamArn, Timestamp};

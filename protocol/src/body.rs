@@ -113,6 +113,18 @@ body_kinds! {
         ReleaseLease(ReleaseLeaseRequest) = body_as_release_lease_request,
         StealLease(StealLeaseRequest) = body_as_steal_lease_request,
         CheckpointLease(CheckpointLeaseRequest) = body_as_checkpoint_lease_request,
+        CreateDeliveryStream(CreateDeliveryStreamRequest) = body_as_create_delivery_stream_request,
+        DeleteDeliveryStream(DeleteDeliveryStreamRequest) = body_as_delete_delivery_stream_request,
+        DescribeDeliveryStream(DescribeDeliveryStreamRequest) = body_as_describe_delivery_stream_request,
+        ListDeliveryStreams(ListDeliveryStreamsRequest) = body_as_list_delivery_streams_request,
+        FirehosePutRecord(FirehosePutRecordRequest) = body_as_firehose_put_record_request,
+        PutRecordBatch(PutRecordBatchRequest) = body_as_put_record_batch_request,
+        UpdateDestination(UpdateDestinationRequest) = body_as_update_destination_request,
+        TagDeliveryStream(TagDeliveryStreamRequest) = body_as_tag_delivery_stream_request,
+        UntagDeliveryStream(UntagDeliveryStreamRequest) = body_as_untag_delivery_stream_request,
+        ListTagsForDeliveryStream(ListTagsForDeliveryStreamRequest) = body_as_list_tags_for_delivery_stream_request,
+        StartDeliveryStreamEncryption(StartDeliveryStreamEncryptionRequest) = body_as_start_delivery_stream_encryption_request,
+        StopDeliveryStreamEncryption(StopDeliveryStreamEncryptionRequest) = body_as_stop_delivery_stream_encryption_request,
     }
 }
 
@@ -165,6 +177,18 @@ body_kinds! {
         ReleaseLease(ReleaseLeaseResponse) = body_as_release_lease_response,
         StealLease(StealLeaseResponse) = body_as_steal_lease_response,
         CheckpointLease(CheckpointLeaseResponse) = body_as_checkpoint_lease_response,
+        CreateDeliveryStream(CreateDeliveryStreamResponse) = body_as_create_delivery_stream_response,
+        DeleteDeliveryStream(DeleteDeliveryStreamResponse) = body_as_delete_delivery_stream_response,
+        DescribeDeliveryStream(DescribeDeliveryStreamResponse) = body_as_describe_delivery_stream_response,
+        ListDeliveryStreams(ListDeliveryStreamsResponse) = body_as_list_delivery_streams_response,
+        FirehosePutRecord(FirehosePutRecordResponse) = body_as_firehose_put_record_response,
+        PutRecordBatch(PutRecordBatchResponse) = body_as_put_record_batch_response,
+        UpdateDestination(UpdateDestinationResponse) = body_as_update_destination_response,
+        TagDeliveryStream(TagDeliveryStreamResponse) = body_as_tag_delivery_stream_response,
+        UntagDeliveryStream(UntagDeliveryStreamResponse) = body_as_untag_delivery_stream_response,
+        ListTagsForDeliveryStream(ListTagsForDeliveryStreamResponse) = body_as_list_tags_for_delivery_stream_response,
+        StartDeliveryStreamEncryption(StartDeliveryStreamEncryptionResponse) = body_as_start_delivery_stream_encryption_response,
+        StopDeliveryStreamEncryption(StopDeliveryStreamEncryptionResponse) = body_as_stop_delivery_stream_encryption_response,
     }
 }
 

@@ -129,6 +129,28 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         },
     );
     seeds.push(("subscribe_to_shard", encode_request(&mut fbb, 7, body).unwrap().to_vec()));
+    seeds.extend(firehose_seeds());
+    seeds
+}
+
+/// Firehose frames (`native/firehose.rs`): a PutRecordBatch of raw records, and a
+/// CreateDeliveryStream carrying its AWS JSON body.
+fn firehose_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    use sluice_model::FirehoseRequest;
+    use sluice_protocol::native::EncodeInput;
+    let mut fbb = FlatBufferBuilder::new();
+    let batch = FirehoseRequest::PutRecordBatch {
+        delivery_stream_name: "clicks".into(),
+        records: vec![bytes::Bytes::from_static(&[0, 1, 2, 254, 255]), bytes::Bytes::from_static(b"{\"a\":1}\n")],
+    };
+    let mut seeds = vec![("firehose_put_record_batch", batch.encode(&mut fbb, 8).unwrap().to_vec())];
+    fbb.reset();
+    let create = FirehoseRequest::CreateDeliveryStream {
+        input_json: bytes::Bytes::from_static(
+            br#"{"DeliveryStreamName": "clicks", "ExtendedS3DestinationConfiguration": {"RoleARN": "arn:aws:iam::000000000000:role/r", "BucketARN": "arn:aws:s3:::b"}}"#,
+        ),
+    };
+    seeds.push(("firehose_create_delivery_stream", create.encode(&mut fbb, 9).unwrap().to_vec()));
     seeds
 }
 

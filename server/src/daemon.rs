@@ -489,13 +489,19 @@ async fn run_core(
     let native_listener = listener::bind(listen).with_context(|| format!("listen on {listen}"))?;
     let http_listener = listener::bind(http_listen).with_context(|| format!("listen for HTTP on {http_listen}"))?;
     let _ = ready.send(Ok(()));
+    let native_services = std::rc::Rc::new(native::Services {
+        #[cfg(feature = "firehose")]
+        firehose: firehose.clone(),
+    });
     let http_core = http::HttpCore::new(
         node.clone(),
         #[cfg(feature = "firehose")]
         (firehose, channels),
     );
     future::zip(
-        listener::serve(node.clone(), native_listener, "native", native::connection),
+        listener::serve(node.clone(), native_listener, "native", move |node, stream| {
+            native::connection(node, stream, native_services.clone())
+        }),
         listener::serve(node.clone(), http_listener, "http", move |_, stream| {
             http::connection(http_core.clone(), stream)
         }),

@@ -456,6 +456,14 @@ pub const FIREHOSE_LIST_TAGS_MAX: usize = FIREHOSE_TAGS_MAX;
 pub const FIREHOSE_LIST_DEFAULT: usize = 10;
 /// ListDeliveryStreams: the largest `Limit` (Firehose's model: 10,000).
 pub const FIREHOSE_LIST_MAX: usize = 10_000;
+/// Bytes reserved in a native connection's answer budget per record of a PutRecordBatch: an
+/// entry's table and vtable (about 48 bytes) and its record id (56 digits in Sluice) or its
+/// error code and message (about 150 bytes for ServiceUnavailableException's).
+pub const FIREHOSE_NATIVE_BATCH_ENTRY_ANSWER_BYTES: usize = 256;
+const _: () = assert!(
+    FIREHOSE_PUT_BATCH_RECORDS_MAX * FIREHOSE_NATIVE_BATCH_ENTRY_ANSWER_BYTES
+        <= RESPONSE_BYTES_QUEUED_PER_CONNECTION_MAX
+);
 
 /// A long-polling ReceiveQueueRecords with nothing to deliver looks again at most this often
 /// (sooner when a visibility timeout ends first): new records are noticed within this delay.

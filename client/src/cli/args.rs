@@ -33,8 +33,9 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "HOST:PORT", default_value = ENDPOINT_DEFAULT)]
     pub endpoint: String,
 
-    /// The sluiced HTTP endpoint (its `--http-listen`), for the queue and `firehose` commands,
-    /// which go over the AWS JSON protocol.
+    /// The sluiced HTTP endpoint (its `--http-listen`), for the queue commands and
+    /// `firehose --http`, which go over the AWS JSON protocol (a `firehose` command given only
+    /// this endpoint goes over HTTP too).
     #[arg(long, global = true, value_name = "HOST:PORT", default_value = HTTP_ENDPOINT_DEFAULT)]
     pub http_endpoint: String,
 
@@ -148,9 +149,9 @@ pub enum Command {
     RestoreDeadLetterQueueRecords(crate::cli::queues::EntriesArgs),
     /// Change the visibility timeout of dead-letter records in flight.
     UpdateDeadLetterQueueRecordsVisibility(crate::cli::queues::EntriesArgs),
-    /// Firehose delivery streams (`aws firehose …`'s commands, over HTTP: --http-endpoint).
-    #[command(subcommand)]
-    Firehose(crate::cli::firehose::FirehoseCommand),
+    /// Firehose delivery streams (`aws firehose …`'s commands): over the native protocol
+    /// (--endpoint), or over HTTP with `firehose --http` or when only --http-endpoint is given.
+    Firehose(crate::cli::firehose::FirehoseArgs),
 }
 
 /// The stream an operation acts on: by name or by ARN.
@@ -469,10 +470,12 @@ pub enum Call {
     Application(Request),
     /// A queue operation (`crate::cli::queues`), sent over HTTP.
     Queue(Request),
-    /// A Firehose operation (`crate::cli::firehose`): its name and JSON body, sent over HTTP.
+    /// A Firehose operation (`crate::cli::firehose`): its name and AWS JSON body, and whether
+    /// `--http` asked for the HTTP API.
     Firehose {
         operation: &'static str,
         body: serde_json::Value,
+        http: bool,
     },
 }
 
@@ -687,7 +690,7 @@ impl Command {
             Self::ListApplications(args) => Call::Application(crate::cli::leases::list_applications(args)),
             Self::DeleteApplication(args) => Call::Application(crate::cli::leases::delete_application(args)),
             Self::ListLeases(args) => Call::Application(crate::cli::leases::list_leases(args)),
-            Self::Firehose(command) => command.to_call()?,
+            Self::Firehose(args) => args.command.to_call(args.http)?,
             Self::CreateQueue(args) => Call::Queue(crate::cli::queues::create_queue(args)?),
             Self::DescribeQueue(args) => Call::Queue(crate::cli::queues::describe_queue(args)),
             Self::ListQueues(args) => Call::Queue(crate::cli::queues::list_queues(args)?),

@@ -7,16 +7,30 @@
 //! `Data=…`). Blobs (`Data`) are base64, as AWS CLI v2 takes them by default.
 //!
 //! The request body is the JSON AWS JSON 1.1 sends, built here member by member from what was
-//! given, and sent over the daemon's HTTP port (`--http-endpoint`, `X-Amz-Target:
+//! given. It goes over the native protocol (`--endpoint`, like every Kinesis command; record
+//! data decoded to raw bytes, the native handshake when credentials are found) unless `--http`
+//! is given or only `--http-endpoint` is: then over the daemon's HTTP port (`X-Amz-Target:
 //! Firehose_20150804.<Operation>`), signed with SigV4 for the `firehose` service when
-//! credentials are found. The answer is printed as the daemon sent it.
+//! credentials are found. Either way the answer is printed as the AWS JSON the HTTP API sends.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
+use bytes::Bytes;
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
+use sluice_model::{FirehoseRequest, FirehoseResponse, FirehoseTag, PutRecordBatchEntry};
 
 use super::args::{Call, ParamError};
+
+/// `sluice firehose [--http] COMMAND …`.
+#[derive(Debug, Args)]
+pub struct FirehoseArgs {
+    /// Call the HTTP API (--http-endpoint, AWS JSON 1.1) instead of the native protocol.
+    #[arg(long)]
+    pub http: bool,
+    #[command(subcommand)]
+    pub command: FirehoseCommand,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum FirehoseCommand {
@@ -280,8 +294,8 @@ fn put_if(
 }
 
 impl FirehoseCommand {
-    /// The operation and the JSON body this command sends.
-    pub fn to_call(&self) -> Result<Call, ParamError> {
+    /// The operation and the JSON body this command sends (`http`: `--http` was given).
+    pub fn to_call(&self, http: bool) -> Result<Call, ParamError> {
         let mut body = Map::new();
         let operation = match self {
             Self::CreateDeliveryStream(args) => {
@@ -439,7 +453,7 @@ impl FirehoseCommand {
                 "StopDeliveryStreamEncryption"
             }
         };
-        Ok(Call::Firehose { operation, body: Value::Object(body) })
+        Ok(Call::Firehose { operation, body: Value::Object(body), http })
     }
 }
 
@@ -458,6 +472,151 @@ pub fn error_of(status: u16, body: &[u8]) -> (String, String) {
     }
 }
 
+/// The native request of a command's AWS JSON body (what [`FirehoseCommand::to_call`] built):
+/// the same members, with record data decoded from base64 to the raw bytes the native
+/// protocol carries. CreateDeliveryStream and UpdateDestination travel as that JSON body.
+pub fn native_request(operation: &str, body: &Value) -> Result<FirehoseRequest, ParamError> {
+    let text = |member: &str| body.get(member).and_then(Value::as_str).map(str::to_owned);
+    let name = || text("DeliveryStreamName").unwrap_or_default();
+    let number = |member: &str| body.get(member).and_then(Value::as_i64);
+    let data = |parameter: &'static str, record: &Value| -> Result<Bytes, ParamError> {
+        let encoded = record.get("Data").and_then(Value::as_str).unwrap_or_default();
+        BASE64.decode(encoded).map(Bytes::from).map_err(|problem| error(parameter, format!("Data: {problem}")))
+    };
+    let json_body = || Bytes::from(serde_json::to_vec(body).expect("JSON values serialize"));
+    Ok(match operation {
+        "CreateDeliveryStream" => FirehoseRequest::CreateDeliveryStream { input_json: json_body() },
+        "UpdateDestination" => FirehoseRequest::UpdateDestination { input_json: json_body() },
+        "DeleteDeliveryStream" => FirehoseRequest::DeleteDeliveryStream {
+            delivery_stream_name: name(),
+            allow_force_delete: body.get("AllowForceDelete").and_then(Value::as_bool),
+        },
+        "DescribeDeliveryStream" => FirehoseRequest::DescribeDeliveryStream {
+            delivery_stream_name: name(),
+            limit: number("Limit"),
+            exclusive_start_destination_id: text("ExclusiveStartDestinationId"),
+        },
+        "ListDeliveryStreams" => FirehoseRequest::ListDeliveryStreams {
+            limit: number("Limit"),
+            delivery_stream_type: text("DeliveryStreamType"),
+            exclusive_start_delivery_stream_name: text("ExclusiveStartDeliveryStreamName"),
+        },
+        "PutRecord" => FirehoseRequest::PutRecord {
+            delivery_stream_name: name(),
+            data: data("--record", body.get("Record").unwrap_or(&Value::Null))?,
+        },
+        "PutRecordBatch" => FirehoseRequest::PutRecordBatch {
+            delivery_stream_name: name(),
+            records: body
+                .get("Records")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|record| data("--records", record))
+                .collect::<Result<_, _>>()?,
+        },
+        "TagDeliveryStream" => FirehoseRequest::TagDeliveryStream {
+            delivery_stream_name: name(),
+            tags: body
+                .get("Tags")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|tag| FirehoseTag {
+                    key: tag.get("Key").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    value: tag.get("Value").and_then(Value::as_str).map(str::to_owned),
+                })
+                .collect(),
+        },
+        "UntagDeliveryStream" => FirehoseRequest::UntagDeliveryStream {
+            delivery_stream_name: name(),
+            tag_keys: body
+                .get("TagKeys")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|key| key.as_str().map(str::to_owned).ok_or_else(|| error("--tag-keys", "expected strings")))
+                .collect::<Result<_, _>>()?,
+        },
+        "ListTagsForDeliveryStream" => FirehoseRequest::ListTagsForDeliveryStream {
+            delivery_stream_name: name(),
+            exclusive_start_tag_key: text("ExclusiveStartTagKey"),
+            limit: number("Limit"),
+        },
+        "StartDeliveryStreamEncryption" => {
+            let configuration = body.get("DeliveryStreamEncryptionConfigurationInput");
+            let member = |member: &str| {
+                configuration.and_then(|configuration| configuration.get(member)).and_then(Value::as_str)
+            };
+            FirehoseRequest::StartDeliveryStreamEncryption {
+                delivery_stream_name: name(),
+                key_type: member("KeyType").map(str::to_owned),
+                key_arn: member("KeyARN").map(str::to_owned),
+            }
+        }
+        "StopDeliveryStreamEncryption" => {
+            FirehoseRequest::StopDeliveryStreamEncryption { delivery_stream_name: name() }
+        }
+        other => unreachable!("{other} is not a Firehose command"),
+    })
+}
+
+/// A native answer as the AWS JSON the HTTP API answers, so both print the same.
+pub fn answer_json(response: &FirehoseResponse) -> Value {
+    match response {
+        FirehoseResponse::CreateDeliveryStream { delivery_stream_arn } => {
+            json!({ "DeliveryStreamARN": delivery_stream_arn })
+        }
+        FirehoseResponse::DescribeDeliveryStream { description_json } => {
+            let description: Value = serde_json::from_slice(description_json)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(description_json).into_owned()));
+            json!({ "DeliveryStreamDescription": description })
+        }
+        FirehoseResponse::ListDeliveryStreams { delivery_stream_names, has_more_delivery_streams } => {
+            json!({ "DeliveryStreamNames": delivery_stream_names, "HasMoreDeliveryStreams": has_more_delivery_streams })
+        }
+        FirehoseResponse::PutRecord { record_id, encrypted } => {
+            let mut answer = json!({ "RecordId": record_id });
+            if let Some(encrypted) = encrypted {
+                answer["Encrypted"] = json!(encrypted);
+            }
+            answer
+        }
+        FirehoseResponse::PutRecordBatch { failed_put_count, encrypted, request_responses } => {
+            let responses: Vec<Value> = request_responses
+                .iter()
+                .map(|entry| match entry {
+                    PutRecordBatchEntry::Stored { record_id } => json!({ "RecordId": record_id }),
+                    PutRecordBatchEntry::Failed { error_code, error_message } => {
+                        json!({ "ErrorCode": error_code, "ErrorMessage": error_message })
+                    }
+                })
+                .collect();
+            let mut answer = json!({ "FailedPutCount": failed_put_count, "RequestResponses": responses });
+            if let Some(encrypted) = encrypted {
+                answer["Encrypted"] = json!(encrypted);
+            }
+            answer
+        }
+        FirehoseResponse::ListTagsForDeliveryStream { tags, has_more_tags } => {
+            let tags: Vec<Value> = tags
+                .iter()
+                .map(|tag| match &tag.value {
+                    Some(value) => json!({ "Key": tag.key, "Value": value }),
+                    None => json!({ "Key": tag.key }),
+                })
+                .collect();
+            json!({ "Tags": tags, "HasMoreTags": has_more_tags })
+        }
+        FirehoseResponse::DeleteDeliveryStream
+        | FirehoseResponse::UpdateDestination
+        | FirehoseResponse::TagDeliveryStream
+        | FirehoseResponse::UntagDeliveryStream
+        | FirehoseResponse::StartDeliveryStreamEncryption
+        | FirehoseResponse::StopDeliveryStreamEncryption => json!({}),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::args::Cli;
@@ -467,9 +626,87 @@ mod tests {
     fn call(args: &[&str]) -> Result<(&'static str, Value), ParamError> {
         let cli = Cli::try_parse_from(std::iter::once("sluice").chain(args.iter().copied())).unwrap();
         match cli.command.to_call()? {
-            Call::Firehose { operation, body } => Ok((operation, body)),
+            Call::Firehose { operation, body, http: _ } => Ok((operation, body)),
             other => panic!("not a firehose call: {other:?}"),
         }
+    }
+
+    #[test]
+    fn native_requests_carry_raw_record_data_and_the_json_of_configurations() {
+        let (operation, body) = call(&[
+            "firehose",
+            "put-record-batch",
+            "--delivery-stream-name",
+            "d",
+            "--records",
+            r#"[{"Data": "AAEC/w=="}, {"Data": "aGk="}]"#,
+        ])
+        .unwrap();
+        assert_eq!(
+            native_request(operation, &body).unwrap(),
+            FirehoseRequest::PutRecordBatch {
+                delivery_stream_name: "d".into(),
+                records: vec![Bytes::from_static(b"\x00\x01\x02\xff"), Bytes::from_static(b"hi")],
+            }
+        );
+        let (operation, body) = call(&[
+            "firehose",
+            "start-delivery-stream-encryption",
+            "--delivery-stream-name",
+            "d",
+            "--delivery-stream-encryption-configuration-input",
+            "KeyType=AWS_OWNED_CMK",
+        ])
+        .unwrap();
+        assert_eq!(
+            native_request(operation, &body).unwrap(),
+            FirehoseRequest::StartDeliveryStreamEncryption {
+                delivery_stream_name: "d".into(),
+                key_type: Some("AWS_OWNED_CMK".into()),
+                key_arn: None,
+            }
+        );
+        let (operation, body) = call(&[
+            "firehose",
+            "create-delivery-stream",
+            "--delivery-stream-name",
+            "d",
+            "--extended-s3-destination-configuration",
+            r#"{"RoleARN": "r", "BucketARN": "arn:aws:s3:::b"}"#,
+        ])
+        .unwrap();
+        let FirehoseRequest::CreateDeliveryStream { input_json } = native_request(operation, &body).unwrap() else {
+            panic!("not a create")
+        };
+        assert_eq!(serde_json::from_slice::<Value>(&input_json).unwrap(), body);
+        let cli = Cli::try_parse_from(["sluice", "firehose", "--http", "list-delivery-streams"]).unwrap();
+        assert!(matches!(cli.command.to_call().unwrap(), Call::Firehose { http: true, .. }));
+    }
+
+    #[test]
+    fn native_answers_print_as_the_http_apis() {
+        let batch = FirehoseResponse::PutRecordBatch {
+            failed_put_count: 1,
+            encrypted: Some(false),
+            request_responses: vec![
+                PutRecordBatchEntry::Stored { record_id: "1".into() },
+                PutRecordBatchEntry::Failed {
+                    error_code: "ServiceUnavailableException".into(),
+                    error_message: "Slow down.".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            answer_json(&batch),
+            json!({"FailedPutCount": 1, "Encrypted": false, "RequestResponses": [{"RecordId": "1"},
+                   {"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "Slow down."}]})
+        );
+        assert_eq!(answer_json(&FirehoseResponse::DeleteDeliveryStream), json!({}));
+        let tags = FirehoseResponse::ListTagsForDeliveryStream {
+            tags: vec![FirehoseTag { key: "k".into(), value: None }],
+            has_more_tags: false,
+        };
+        assert_eq!(answer_json(&tags), json!({"Tags": [{"Key": "k"}], "HasMoreTags": false}));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::*;
 
 use crate::test_frames;
 
-type CallReceiver = oneshot::Receiver<Result<Response, ClientError>>;
+type CallReceiver = oneshot::Receiver<Result<ResponseMessage, ClientError>>;
 
 fn call(shared: &Shared, correlation_id: u64) -> CallReceiver {
     let permit = shared.in_flight.try_acquire_static_permit(1).expect("a permit");
@@ -44,7 +44,10 @@ fn route(shared: &Shared, frame: Vec<u8>) -> Result<Option<Delivery>, Connection
 
 /// The reply a call received, which must have arrived.
 fn received(receiver: &mut CallReceiver) -> Result<Response, ClientError> {
-    receiver.try_recv().expect("sender alive").expect("a reply has arrived")
+    match receiver.try_recv().expect("sender alive").expect("a reply has arrived")? {
+        ResponseMessage::Response(response) => Ok(response),
+        other => panic!("not a Kinesis response: {other:?}"),
+    }
 }
 
 fn iterator_of(reply: Result<Response, ClientError>) -> String {

@@ -13,10 +13,10 @@ pub mod wire {
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_ERROR_CODE: u16 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_ERROR_CODE: u16 = 24;
+pub const ENUM_MAX_ERROR_CODE: u16 = 27;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 25] = [
+pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 28] = [
   ErrorCode::InternalFailure,
   ErrorCode::ResourceNotFound,
   ErrorCode::ResourceInUse,
@@ -42,6 +42,9 @@ pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 25] = [
   ErrorCode::InvalidSignature,
   ErrorCode::UnrecognizedClient,
   ErrorCode::ExpiredToken,
+  ErrorCode::ServiceUnavailable,
+  ErrorCode::ConcurrentModification,
+  ErrorCode::InvalidKMSResource,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -74,9 +77,12 @@ impl ErrorCode {
   pub const InvalidSignature: Self = Self(22);
   pub const UnrecognizedClient: Self = Self(23);
   pub const ExpiredToken: Self = Self(24);
+  pub const ServiceUnavailable: Self = Self(25);
+  pub const ConcurrentModification: Self = Self(26);
+  pub const InvalidKMSResource: Self = Self(27);
 
   pub const ENUM_MIN: u16 = 0;
-  pub const ENUM_MAX: u16 = 24;
+  pub const ENUM_MAX: u16 = 27;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::InternalFailure,
     Self::ResourceNotFound,
@@ -103,6 +109,9 @@ impl ErrorCode {
     Self::InvalidSignature,
     Self::UnrecognizedClient,
     Self::ExpiredToken,
+    Self::ServiceUnavailable,
+    Self::ConcurrentModification,
+    Self::InvalidKMSResource,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -132,6 +141,9 @@ impl ErrorCode {
       Self::InvalidSignature => Some("InvalidSignature"),
       Self::UnrecognizedClient => Some("UnrecognizedClient"),
       Self::ExpiredToken => Some("ExpiredToken"),
+      Self::ServiceUnavailable => Some("ServiceUnavailable"),
+      Self::ConcurrentModification => Some("ConcurrentModification"),
+      Self::InvalidKMSResource => Some("InvalidKMSResource"),
       _ => None,
     }
   }
@@ -929,10 +941,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for BillingCommitmentStatus {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_REQUEST_BODY: u8 = 43;
+pub const ENUM_MAX_REQUEST_BODY: u8 = 55;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 44] = [
+pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 56] = [
   RequestBody::NONE,
   RequestBody::CreateStreamRequest,
   RequestBody::DeleteStreamRequest,
@@ -977,6 +989,18 @@ pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 44] = [
   RequestBody::ReleaseLeaseRequest,
   RequestBody::StealLeaseRequest,
   RequestBody::CheckpointLeaseRequest,
+  RequestBody::CreateDeliveryStreamRequest,
+  RequestBody::DeleteDeliveryStreamRequest,
+  RequestBody::DescribeDeliveryStreamRequest,
+  RequestBody::ListDeliveryStreamsRequest,
+  RequestBody::FirehosePutRecordRequest,
+  RequestBody::PutRecordBatchRequest,
+  RequestBody::UpdateDestinationRequest,
+  RequestBody::TagDeliveryStreamRequest,
+  RequestBody::UntagDeliveryStreamRequest,
+  RequestBody::ListTagsForDeliveryStreamRequest,
+  RequestBody::StartDeliveryStreamEncryptionRequest,
+  RequestBody::StopDeliveryStreamEncryptionRequest,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1028,9 +1052,21 @@ impl RequestBody {
   pub const ReleaseLeaseRequest: Self = Self(41);
   pub const StealLeaseRequest: Self = Self(42);
   pub const CheckpointLeaseRequest: Self = Self(43);
+  pub const CreateDeliveryStreamRequest: Self = Self(44);
+  pub const DeleteDeliveryStreamRequest: Self = Self(45);
+  pub const DescribeDeliveryStreamRequest: Self = Self(46);
+  pub const ListDeliveryStreamsRequest: Self = Self(47);
+  pub const FirehosePutRecordRequest: Self = Self(48);
+  pub const PutRecordBatchRequest: Self = Self(49);
+  pub const UpdateDestinationRequest: Self = Self(50);
+  pub const TagDeliveryStreamRequest: Self = Self(51);
+  pub const UntagDeliveryStreamRequest: Self = Self(52);
+  pub const ListTagsForDeliveryStreamRequest: Self = Self(53);
+  pub const StartDeliveryStreamEncryptionRequest: Self = Self(54);
+  pub const StopDeliveryStreamEncryptionRequest: Self = Self(55);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 43;
+  pub const ENUM_MAX: u8 = 55;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::CreateStreamRequest,
@@ -1076,6 +1112,18 @@ impl RequestBody {
     Self::ReleaseLeaseRequest,
     Self::StealLeaseRequest,
     Self::CheckpointLeaseRequest,
+    Self::CreateDeliveryStreamRequest,
+    Self::DeleteDeliveryStreamRequest,
+    Self::DescribeDeliveryStreamRequest,
+    Self::ListDeliveryStreamsRequest,
+    Self::FirehosePutRecordRequest,
+    Self::PutRecordBatchRequest,
+    Self::UpdateDestinationRequest,
+    Self::TagDeliveryStreamRequest,
+    Self::UntagDeliveryStreamRequest,
+    Self::ListTagsForDeliveryStreamRequest,
+    Self::StartDeliveryStreamEncryptionRequest,
+    Self::StopDeliveryStreamEncryptionRequest,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1124,6 +1172,18 @@ impl RequestBody {
       Self::ReleaseLeaseRequest => Some("ReleaseLeaseRequest"),
       Self::StealLeaseRequest => Some("StealLeaseRequest"),
       Self::CheckpointLeaseRequest => Some("CheckpointLeaseRequest"),
+      Self::CreateDeliveryStreamRequest => Some("CreateDeliveryStreamRequest"),
+      Self::DeleteDeliveryStreamRequest => Some("DeleteDeliveryStreamRequest"),
+      Self::DescribeDeliveryStreamRequest => Some("DescribeDeliveryStreamRequest"),
+      Self::ListDeliveryStreamsRequest => Some("ListDeliveryStreamsRequest"),
+      Self::FirehosePutRecordRequest => Some("FirehosePutRecordRequest"),
+      Self::PutRecordBatchRequest => Some("PutRecordBatchRequest"),
+      Self::UpdateDestinationRequest => Some("UpdateDestinationRequest"),
+      Self::TagDeliveryStreamRequest => Some("TagDeliveryStreamRequest"),
+      Self::UntagDeliveryStreamRequest => Some("UntagDeliveryStreamRequest"),
+      Self::ListTagsForDeliveryStreamRequest => Some("ListTagsForDeliveryStreamRequest"),
+      Self::StartDeliveryStreamEncryptionRequest => Some("StartDeliveryStreamEncryptionRequest"),
+      Self::StopDeliveryStreamEncryptionRequest => Some("StopDeliveryStreamEncryptionRequest"),
       _ => None,
     }
   }
@@ -1183,10 +1243,10 @@ pub struct RequestBodyUnionTableOffset {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_RESPONSE_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_RESPONSE_BODY: u8 = 45;
+pub const ENUM_MAX_RESPONSE_BODY: u8 = 57;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 46] = [
+pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 58] = [
   ResponseBody::NONE,
   ResponseBody::CreateStreamResponse,
   ResponseBody::DeleteStreamResponse,
@@ -1233,6 +1293,18 @@ pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 46] = [
   ResponseBody::ReleaseLeaseResponse,
   ResponseBody::StealLeaseResponse,
   ResponseBody::CheckpointLeaseResponse,
+  ResponseBody::CreateDeliveryStreamResponse,
+  ResponseBody::DeleteDeliveryStreamResponse,
+  ResponseBody::DescribeDeliveryStreamResponse,
+  ResponseBody::ListDeliveryStreamsResponse,
+  ResponseBody::FirehosePutRecordResponse,
+  ResponseBody::PutRecordBatchResponse,
+  ResponseBody::UpdateDestinationResponse,
+  ResponseBody::TagDeliveryStreamResponse,
+  ResponseBody::UntagDeliveryStreamResponse,
+  ResponseBody::ListTagsForDeliveryStreamResponse,
+  ResponseBody::StartDeliveryStreamEncryptionResponse,
+  ResponseBody::StopDeliveryStreamEncryptionResponse,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1286,9 +1358,21 @@ impl ResponseBody {
   pub const ReleaseLeaseResponse: Self = Self(43);
   pub const StealLeaseResponse: Self = Self(44);
   pub const CheckpointLeaseResponse: Self = Self(45);
+  pub const CreateDeliveryStreamResponse: Self = Self(46);
+  pub const DeleteDeliveryStreamResponse: Self = Self(47);
+  pub const DescribeDeliveryStreamResponse: Self = Self(48);
+  pub const ListDeliveryStreamsResponse: Self = Self(49);
+  pub const FirehosePutRecordResponse: Self = Self(50);
+  pub const PutRecordBatchResponse: Self = Self(51);
+  pub const UpdateDestinationResponse: Self = Self(52);
+  pub const TagDeliveryStreamResponse: Self = Self(53);
+  pub const UntagDeliveryStreamResponse: Self = Self(54);
+  pub const ListTagsForDeliveryStreamResponse: Self = Self(55);
+  pub const StartDeliveryStreamEncryptionResponse: Self = Self(56);
+  pub const StopDeliveryStreamEncryptionResponse: Self = Self(57);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 45;
+  pub const ENUM_MAX: u8 = 57;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::CreateStreamResponse,
@@ -1336,6 +1420,18 @@ impl ResponseBody {
     Self::ReleaseLeaseResponse,
     Self::StealLeaseResponse,
     Self::CheckpointLeaseResponse,
+    Self::CreateDeliveryStreamResponse,
+    Self::DeleteDeliveryStreamResponse,
+    Self::DescribeDeliveryStreamResponse,
+    Self::ListDeliveryStreamsResponse,
+    Self::FirehosePutRecordResponse,
+    Self::PutRecordBatchResponse,
+    Self::UpdateDestinationResponse,
+    Self::TagDeliveryStreamResponse,
+    Self::UntagDeliveryStreamResponse,
+    Self::ListTagsForDeliveryStreamResponse,
+    Self::StartDeliveryStreamEncryptionResponse,
+    Self::StopDeliveryStreamEncryptionResponse,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1386,6 +1482,18 @@ impl ResponseBody {
       Self::ReleaseLeaseResponse => Some("ReleaseLeaseResponse"),
       Self::StealLeaseResponse => Some("StealLeaseResponse"),
       Self::CheckpointLeaseResponse => Some("CheckpointLeaseResponse"),
+      Self::CreateDeliveryStreamResponse => Some("CreateDeliveryStreamResponse"),
+      Self::DeleteDeliveryStreamResponse => Some("DeleteDeliveryStreamResponse"),
+      Self::DescribeDeliveryStreamResponse => Some("DescribeDeliveryStreamResponse"),
+      Self::ListDeliveryStreamsResponse => Some("ListDeliveryStreamsResponse"),
+      Self::FirehosePutRecordResponse => Some("FirehosePutRecordResponse"),
+      Self::PutRecordBatchResponse => Some("PutRecordBatchResponse"),
+      Self::UpdateDestinationResponse => Some("UpdateDestinationResponse"),
+      Self::TagDeliveryStreamResponse => Some("TagDeliveryStreamResponse"),
+      Self::UntagDeliveryStreamResponse => Some("UntagDeliveryStreamResponse"),
+      Self::ListTagsForDeliveryStreamResponse => Some("ListTagsForDeliveryStreamResponse"),
+      Self::StartDeliveryStreamEncryptionResponse => Some("StartDeliveryStreamEncryptionResponse"),
+      Self::StopDeliveryStreamEncryptionResponse => Some("StopDeliveryStreamEncryptionResponse"),
       _ => None,
     }
   }
@@ -15848,6 +15956,2734 @@ impl ::core::fmt::Debug for CheckpointLeaseResponse<'_> {
       ds.finish()
   }
 }
+pub enum CreateDeliveryStreamRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct CreateDeliveryStreamRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for CreateDeliveryStreamRequest<'a> {
+  type Inner = CreateDeliveryStreamRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> CreateDeliveryStreamRequest<'a> {
+  pub const VT_INPUT_JSON: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    CreateDeliveryStreamRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args CreateDeliveryStreamRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<CreateDeliveryStreamRequest<'bldr>> {
+    let mut builder = CreateDeliveryStreamRequestBuilder::new(_fbb);
+    if let Some(x) = args.input_json { builder.add_input_json(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn input_json(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(CreateDeliveryStreamRequest::VT_INPUT_JSON, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for CreateDeliveryStreamRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("input_json", Self::VT_INPUT_JSON, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct CreateDeliveryStreamRequestArgs<'a> {
+    pub input_json: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+}
+impl<'a> Default for CreateDeliveryStreamRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    CreateDeliveryStreamRequestArgs {
+      input_json: None,
+    }
+  }
+}
+
+pub struct CreateDeliveryStreamRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> CreateDeliveryStreamRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_input_json(&mut self, input_json: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(CreateDeliveryStreamRequest::VT_INPUT_JSON, input_json);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> CreateDeliveryStreamRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    CreateDeliveryStreamRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<CreateDeliveryStreamRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for CreateDeliveryStreamRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("CreateDeliveryStreamRequest");
+      ds.field("input_json", &self.input_json());
+      ds.finish()
+  }
+}
+pub enum CreateDeliveryStreamResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct CreateDeliveryStreamResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for CreateDeliveryStreamResponse<'a> {
+  type Inner = CreateDeliveryStreamResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> CreateDeliveryStreamResponse<'a> {
+  pub const VT_DELIVERY_STREAM_ARN: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    CreateDeliveryStreamResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args CreateDeliveryStreamResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<CreateDeliveryStreamResponse<'bldr>> {
+    let mut builder = CreateDeliveryStreamResponseBuilder::new(_fbb);
+    if let Some(x) = args.delivery_stream_arn { builder.add_delivery_stream_arn(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn delivery_stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(CreateDeliveryStreamResponse::VT_DELIVERY_STREAM_ARN, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for CreateDeliveryStreamResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("delivery_stream_arn", Self::VT_DELIVERY_STREAM_ARN, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct CreateDeliveryStreamResponseArgs<'a> {
+    pub delivery_stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for CreateDeliveryStreamResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    CreateDeliveryStreamResponseArgs {
+      delivery_stream_arn: None,
+    }
+  }
+}
+
+pub struct CreateDeliveryStreamResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> CreateDeliveryStreamResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_delivery_stream_arn(&mut self, delivery_stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(CreateDeliveryStreamResponse::VT_DELIVERY_STREAM_ARN, delivery_stream_arn);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> CreateDeliveryStreamResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    CreateDeliveryStreamResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<CreateDeliveryStreamResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for CreateDeliveryStreamResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("CreateDeliveryStreamResponse");
+      ds.field("delivery_stream_arn", &self.delivery_stream_arn());
+      ds.finish()
+  }
+}
+pub enum DeleteDeliveryStreamRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct DeleteDeliveryStreamRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for DeleteDeliveryStreamRequest<'a> {
+  type Inner = DeleteDeliveryStreamRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> DeleteDeliveryStreamRequest<'a> {
+  pub const VT_DELIVERY_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_ALLOW_FORCE_DELETE: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    DeleteDeliveryStreamRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args DeleteDeliveryStreamRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<DeleteDeliveryStreamRequest<'bldr>> {
+    let mut builder = DeleteDeliveryStreamRequestBuilder::new(_fbb);
+    if let Some(x) = args.delivery_stream_name { builder.add_delivery_stream_name(x); }
+    if let Some(x) = args.allow_force_delete { builder.add_allow_force_delete(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn delivery_stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DeleteDeliveryStreamRequest::VT_DELIVERY_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn allow_force_delete(&self) -> Option<bool> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(DeleteDeliveryStreamRequest::VT_ALLOW_FORCE_DELETE, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for DeleteDeliveryStreamRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("delivery_stream_name", Self::VT_DELIVERY_STREAM_NAME, false)?
+     .visit_field::<bool>("allow_force_delete", Self::VT_ALLOW_FORCE_DELETE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct DeleteDeliveryStreamRequestArgs<'a> {
+    pub delivery_stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub allow_force_delete: Option<bool>,
+}
+impl<'a> Default for DeleteDeliveryStreamRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    DeleteDeliveryStreamRequestArgs {
+      delivery_stream_name: None,
+      allow_force_delete: None,
+    }
+  }
+}
+
+pub struct DeleteDeliveryStreamRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> DeleteDeliveryStreamRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_delivery_stream_name(&mut self, delivery_stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DeleteDeliveryStreamRequest::VT_DELIVERY_STREAM_NAME, delivery_stream_name);
+  }
+  #[inline]
+  pub fn add_allow_force_delete(&mut self, allow_force_delete: bool) {
+    self.fbb_.push_slot_always::<bool>(DeleteDeliveryStreamRequest::VT_ALLOW_FORCE_DELETE, allow_force_delete);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> DeleteDeliveryStreamRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    DeleteDeliveryStreamRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<DeleteDeliveryStreamRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for DeleteDeliveryStreamRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("DeleteDeliveryStreamRequest");
+      ds.field("delivery_stream_name", &self.delivery_stream_name());
+      ds.field("allow_force_delete", &self.allow_force_delete());
+      ds.finish()
+  }
+}
+pub enum DeleteDeliveryStreamResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct DeleteDeliveryStreamResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for DeleteDeliveryStreamResponse<'a> {
+  type Inner = DeleteDeliveryStreamResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> DeleteDeliveryStreamResponse<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    DeleteDeliveryStreamResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args DeleteDeliveryStreamResponseArgs
+  ) -> ::flatbuffers::WIPOffset<DeleteDeliveryStreamResponse<'bldr>> {
+    let mut builder = DeleteDeliveryStreamResponseBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for DeleteDeliveryStreamResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct DeleteDeliveryStreamResponseArgs {
+}
+impl<'a> Default for DeleteDeliveryStreamResponseArgs {
+  #[inline]
+  fn default() -> Self {
+    DeleteDeliveryStreamResponseArgs {
+    }
+  }
+}
+
+pub struct DeleteDeliveryStreamResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> DeleteDeliveryStreamResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> DeleteDeliveryStreamResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    DeleteDeliveryStreamResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<DeleteDeliveryStreamResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for DeleteDeliveryStreamResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("DeleteDeliveryStreamResponse");
+      ds.finish()
+  }
+}
+pub enum DescribeDeliveryStreamRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct DescribeDeliveryStreamRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for DescribeDeliveryStreamRequest<'a> {
+  type Inner = DescribeDeliveryStreamRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> DescribeDeliveryStreamRequest<'a> {
+  pub const VT_DELIVERY_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_LIMIT: ::flatbuffers::VOffsetT = 6;
+  pub const VT_EXCLUSIVE_START_DESTINATION_ID: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    DescribeDeliveryStreamRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args DescribeDeliveryStreamRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<DescribeDeliveryStreamRequest<'bldr>> {
+    let mut builder = DescribeDeliveryStreamRequestBuilder::new(_fbb);
+    if let Some(x) = args.limit { builder.add_limit(x); }
+    if let Some(x) = args.exclusive_start_destination_id { builder.add_exclusive_start_destination_id(x); }
+    if let Some(x) = args.delivery_stream_name { builder.add_delivery_stream_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn delivery_stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DescribeDeliveryStreamRequest::VT_DELIVERY_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn limit(&self) -> Option<i64> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(DescribeDeliveryStreamRequest::VT_LIMIT, None)}
+  }
+  #[inline]
+  pub fn exclusive_start_destination_id(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DescribeDeliveryStreamRequest::VT_EXCLUSIVE_START_DESTINATION_ID, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for DescribeDeliveryStreamRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("delivery_stream_name", Self::VT_DELIVERY_STREAM_NAME, false)?
+     .visit_field::<i64>("limit", Self::VT_LIMIT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("exclusive_start_destination_id", Self::VT_EXCLUSIVE_START_DESTINATION_ID, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct DescribeDeliveryStreamRequestArgs<'a> {
+    pub delivery_stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub limit: Option<i64>,
+    pub exclusive_start_destination_id: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for DescribeDeliveryStreamRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    DescribeDeliveryStreamRequestArgs {
+      delivery_stream_name: None,
+      limit: None,
+      exclusive_start_destination_id: None,
+    }
+  }
+}
+
+pub struct DescribeDeliveryStreamRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> DescribeDeliveryStreamRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_delivery_stream_name(&mut self, delivery_stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DescribeDeliveryStreamRequest::VT_DELIVERY_STREAM_NAME, delivery_stream_name);
+  }
+  #[inline]
+  pub fn add_limit(&mut self, limit: i64) {
+    self.fbb_.push_slot_always::<i64>(DescribeDeliveryStreamRequest::VT_LIMIT, limit);
+  }
+  #[inline]
+  pub fn add_exclusive_start_destination_id(&mut self, exclusive_start_destination_id: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DescribeDeliveryStreamRequest::VT_EXCLUSIVE_START_DESTINATION_ID, exclusive_start_destination_id);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> DescribeDeliveryStreamRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    DescribeDeliveryStreamRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<DescribeDeliveryStreamRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for DescribeDeliveryStreamRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("DescribeDeliveryStreamRequest");
+      ds.field("delivery_stream_name", &self.delivery_stream_name());
+      ds.field("limit", &self.limit());
+      ds.field("exclusive_start_destination_id", &self.exclusive_start_destination_id());
+      ds.finish()
+  }
+}
+pub enum DescribeDeliveryStreamResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct DescribeDeliveryStreamResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for DescribeDeliveryStreamResponse<'a> {
+  type Inner = DescribeDeliveryStreamResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> DescribeDeliveryStreamResponse<'a> {
+  pub const VT_DESCRIPTION_JSON: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    DescribeDeliveryStreamResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args DescribeDeliveryStreamResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<DescribeDeliveryStreamResponse<'bldr>> {
+    let mut builder = DescribeDeliveryStreamResponseBuilder::new(_fbb);
+    if let Some(x) = args.description_json { builder.add_description_json(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn description_json(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(DescribeDeliveryStreamResponse::VT_DESCRIPTION_JSON, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for DescribeDeliveryStreamResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("description_json", Self::VT_DESCRIPTION_JSON, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct DescribeDeliveryStreamResponseArgs<'a> {
+    pub description_json: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+}
+impl<'a> Default for DescribeDeliveryStreamResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    DescribeDeliveryStreamResponseArgs {
+      description_json: None,
+    }
+  }
+}
+
+pub struct DescribeDeliveryStreamResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> DescribeDeliveryStreamResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_description_json(&mut self, description_json: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DescribeDeliveryStreamResponse::VT_DESCRIPTION_JSON, description_json);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> DescribeDeliveryStreamResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    DescribeDeliveryStreamResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<DescribeDeliveryStreamResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for DescribeDeliveryStreamResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("DescribeDeliveryStreamResponse");
+      ds.field("description_json", &self.description_json());
+      ds.finish()
+  }
+}
+pub enum ListDeliveryStreamsRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct ListDeliveryStreamsRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ListDeliveryStreamsRequest<'a> {
+  type Inner = ListDeliveryStreamsRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ListDeliveryStreamsRequest<'a> {
+  pub const VT_LIMIT: ::flatbuffers::VOffsetT = 4;
+  pub const VT_DELIVERY_STREAM_TYPE: ::flatbuffers::VOffsetT = 6;
+  pub const VT_EXCLUSIVE_START_DELIVERY_STREAM_NAME: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ListDeliveryStreamsRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ListDeliveryStreamsRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ListDeliveryStreamsRequest<'bldr>> {
+    let mut builder = ListDeliveryStreamsRequestBuilder::new(_fbb);
+    if let Some(x) = args.limit { builder.add_limit(x); }
+    if let Some(x) = args.exclusive_start_delivery_stream_name { builder.add_exclusive_start_delivery_stream_name(x); }
+    if let Some(x) = args.delivery_stream_type { builder.add_delivery_stream_type(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn limit(&self) -> Option<i64> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(ListDeliveryStreamsRequest::VT_LIMIT, None)}
+  }
+  #[inline]
+  pub fn delivery_stream_type(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ListDeliveryStreamsRequest::VT_DELIVERY_STREAM_TYPE, None)}
+  }
+  #[inline]
+  pub fn exclusive_start_delivery_stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ListDeliveryStreamsRequest::VT_EXCLUSIVE_START_DELIVERY_STREAM_NAME, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ListDeliveryStreamsRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<i64>("limit", Self::VT_LIMIT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("delivery_stream_type", Self::VT_DELIVERY_STREAM_TYPE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("exclusive_start_delivery_stream_name", Self::VT_EXCLUSIVE_START_DELIVERY_STREAM_NAME, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ListDeliveryStreamsRequestArgs<'a> {
+    pub limit: Option<i64>,
+    pub delivery_stream_type: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub exclusive_start_delivery_stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for ListDeliveryStreamsRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ListDeliveryStreamsRequestArgs {
+      limit: None,
+      delivery_stream_type: None,
+      exclusive_start_delivery_stream_name: None,
+    }
+  }
+}
+
+pub struct ListDeliveryStreamsRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ListDeliveryStreamsRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_limit(&mut self, limit: i64) {
+    self.fbb_.push_slot_always::<i64>(ListDeliveryStreamsRequest::VT_LIMIT, limit);
+  }
+  #[inline]
+  pub fn add_delivery_stream_type(&mut self, delivery_stream_type: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListDeliveryStreamsRequest::VT_DELIVERY_STREAM_TYPE, delivery_stream_type);
+  }
+  #[inline]
+  pub fn add_exclusive_start_delivery_stream_name(&mut self, exclusive_start_delivery_stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListDeliveryStreamsRequest::VT_EXCLUSIVE_START_DELIVERY_STREAM_NAME, exclusive_start_delivery_stream_name);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ListDeliveryStreamsRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ListDeliveryStreamsRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ListDeliveryStreamsRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ListDeliveryStreamsRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ListDeliveryStreamsRequest");
+      ds.field("limit", &self.limit());
+      ds.field("delivery_stream_type", &self.delivery_stream_type());
+      ds.field("exclusive_start_delivery_stream_name", &self.exclusive_start_delivery_stream_name());
+      ds.finish()
+  }
+}
+pub enum ListDeliveryStreamsResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct ListDeliveryStreamsResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ListDeliveryStreamsResponse<'a> {
+  type Inner = ListDeliveryStreamsResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ListDeliveryStreamsResponse<'a> {
+  pub const VT_DELIVERY_STREAM_NAMES: ::flatbuffers::VOffsetT = 4;
+  pub const VT_HAS_MORE_DELIVERY_STREAMS: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ListDeliveryStreamsResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ListDeliveryStreamsResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ListDeliveryStreamsResponse<'bldr>> {
+    let mut builder = ListDeliveryStreamsResponseBuilder::new(_fbb);
+    if let Some(x) = args.delivery_stream_names { builder.add_delivery_stream_names(x); }
+    builder.add_has_more_delivery_streams(args.has_more_delivery_streams);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn delivery_stream_names(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>(ListDeliveryStreamsResponse::VT_DELIVERY_STREAM_NAMES, None)}
+  }
+  #[inline]
+  pub fn has_more_delivery_streams(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(ListDeliveryStreamsResponse::VT_HAS_MORE_DELIVERY_STREAMS, Some(false)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ListDeliveryStreamsResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<&'_ str>>>>("delivery_stream_names", Self::VT_DELIVERY_STREAM_NAMES, false)?
+     .visit_field::<bool>("has_more_delivery_streams", Self::VT_HAS_MORE_DELIVERY_STREAMS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ListDeliveryStreamsResponseArgs<'a> {
+    pub delivery_stream_names: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>,
+    pub has_more_delivery_streams: bool,
+}
+impl<'a> Default for ListDeliveryStreamsResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ListDeliveryStreamsResponseArgs {
+      delivery_stream_names: None,
+      has_more_delivery_streams: false,
+    }
+  }
+}
+
+pub struct ListDeliveryStreamsResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ListDeliveryStreamsResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_delivery_stream_names(&mut self, delivery_stream_names: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<&'b  str>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListDeliveryStreamsResponse::VT_DELIVERY_STREAM_NAMES, delivery_stream_names);
+  }
+  #[inline]
+  pub fn add_has_more_delivery_streams(&mut self, has_more_delivery_streams: bool) {
+    self.fbb_.push_slot::<bool>(ListDeliveryStreamsResponse::VT_HAS_MORE_DELIVERY_STREAMS, has_more_delivery_streams, false);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ListDeliveryStreamsResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ListDeliveryStreamsResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ListDeliveryStreamsResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ListDeliveryStreamsResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ListDeliveryStreamsResponse");
+      ds.field("delivery_stream_names", &self.delivery_stream_names());
+      ds.field("has_more_delivery_streams", &self.has_more_delivery_streams());
+      ds.finish()
+  }
+}
+pub enum FirehoseRecordOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct FirehoseRecord<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for FirehoseRecord<'a> {
+  type Inner = FirehoseRecord<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> FirehoseRecord<'a> {
+  pub const VT_DATA: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    FirehoseRecord { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args FirehoseRecordArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<FirehoseRecord<'bldr>> {
+    let mut builder = FirehoseRecordBuilder::new(_fbb);
+    if let Some(x) = args.data { builder.add_data(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn data(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(FirehoseRecord::VT_DATA, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for FirehoseRecord<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("data", Self::VT_DATA, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct FirehoseRecordArgs<'a> {
+    pub data: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+}
+impl<'a> Default for FirehoseRecordArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    FirehoseRecordArgs {
+      data: None,
+    }
+  }
+}
+
+pub struct FirehoseRecordBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> FirehoseRecordBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_data(&mut self, data: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(FirehoseRecord::VT_DATA, data);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> FirehoseRecordBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    FirehoseRecordBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<FirehoseRecord<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for FirehoseRecord<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("FirehoseRecord");
+      ds.field("data", &self.data());
+      ds.finish()
+  }
+}
+pub enum FirehosePutRecordRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct FirehosePutRecordRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for FirehosePutRecordRequest<'a> {
+  type Inner = FirehosePutRecordRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> FirehosePutRecordRequest<'a> {
+  pub const VT_DELIVERY_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_RECORD: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    FirehosePutRecordRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args FirehosePutRecordRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<FirehosePutRecordRequest<'bldr>> {
+    let mut builder = FirehosePutRecordRequestBuilder::new(_fbb);
+    if let Some(x) = args.record { builder.add_record(x); }
+    if let Some(x) = args.delivery_stream_name { builder.add_delivery_stream_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn delivery_stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(FirehosePutRecordRequest::VT_DELIVERY_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn record(&self) -> Option<FirehoseRecord<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<FirehoseRecord>>(FirehosePutRecordRequest::VT_RECORD, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for FirehosePutRecordRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("delivery_stream_name", Self::VT_DELIVERY_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<FirehoseRecord>>("record", Self::VT_RECORD, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct FirehosePutRecordRequestArgs<'a> {
+    pub delivery_stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub record: Option<::flatbuffers::WIPOffset<FirehoseRecord<'a>>>,
+}
+impl<'a> Default for FirehosePutRecordRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    FirehosePutRecordRequestArgs {
+      delivery_stream_name: None,
+      record: None,
+    }
+  }
+}
+
+pub struct FirehosePutRecordRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> FirehosePutRecordRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_delivery_stream_name(&mut self, delivery_stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(FirehosePutRecordRequest::VT_DELIVERY_STREAM_NAME, delivery_stream_name);
+  }
+  #[inline]
+  pub fn add_record(&mut self, record: ::flatbuffers::WIPOffset<FirehoseRecord<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<FirehoseRecord>>(FirehosePutRecordRequest::VT_RECORD, record);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> FirehosePutRecordRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    FirehosePutRecordRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<FirehosePutRecordRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for FirehosePutRecordRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("FirehosePutRecordRequest");
+      ds.field("delivery_stream_name", &self.delivery_stream_name());
+      ds.field("record", &self.record());
+      ds.finish()
+  }
+}
+pub enum FirehosePutRecordResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct FirehosePutRecordResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for FirehosePutRecordResponse<'a> {
+  type Inner = FirehosePutRecordResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> FirehosePutRecordResponse<'a> {
+  pub const VT_RECORD_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_ENCRYPTED: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    FirehosePutRecordResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args FirehosePutRecordResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<FirehosePutRecordResponse<'bldr>> {
+    let mut builder = FirehosePutRecordResponseBuilder::new(_fbb);
+    if let Some(x) = args.record_id { builder.add_record_id(x); }
+    if let Some(x) = args.encrypted { builder.add_encrypted(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn record_id(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(FirehosePutRecordResponse::VT_RECORD_ID, None)}
+  }
+  #[inline]
+  pub fn encrypted(&self) -> Option<bool> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(FirehosePutRecordResponse::VT_ENCRYPTED, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for FirehosePutRecordResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("record_id", Self::VT_RECORD_ID, false)?
+     .visit_field::<bool>("encrypted", Self::VT_ENCRYPTED, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct FirehosePutRecordResponseArgs<'a> {
+    pub record_id: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub encrypted: Option<bool>,
+}
+impl<'a> Default for FirehosePutRecordResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    FirehosePutRecordResponseArgs {
+      record_id: None,
+      encrypted: None,
+    }
+  }
+}
+
+pub struct FirehosePutRecordResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> FirehosePutRecordResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_record_id(&mut self, record_id: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(FirehosePutRecordResponse::VT_RECORD_ID, record_id);
+  }
+  #[inline]
+  pub fn add_encrypted(&mut self, encrypted: bool) {
+    self.fbb_.push_slot_always::<bool>(FirehosePutRecordResponse::VT_ENCRYPTED, encrypted);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> FirehosePutRecordResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    FirehosePutRecordResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<FirehosePutRecordResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for FirehosePutRecordResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("FirehosePutRecordResponse");
+      ds.field("record_id", &self.record_id());
+      ds.field("encrypted", &self.encrypted());
+      ds.finish()
+  }
+}
+pub enum PutRecordBatchRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct PutRecordBatchRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for PutRecordBatchRequest<'a> {
+  type Inner = PutRecordBatchRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> PutRecordBatchRequest<'a> {
+  pub const VT_DELIVERY_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_RECORDS: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    PutRecordBatchRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args PutRecordBatchRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<PutRecordBatchRequest<'bldr>> {
+    let mut builder = PutRecordBatchRequestBuilder::new(_fbb);
+    if let Some(x) = args.records { builder.add_records(x); }
+    if let Some(x) = args.delivery_stream_name { builder.add_delivery_stream_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn delivery_stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(PutRecordBatchRequest::VT_DELIVERY_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn records(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<FirehoseRecord<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<FirehoseRecord>>>>(PutRecordBatchRequest::VT_RECORDS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for PutRecordBatchRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("delivery_stream_name", Self::VT_DELIVERY_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<FirehoseRecord>>>>("records", Self::VT_RECORDS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct PutRecordBatchRequestArgs<'a> {
+    pub delivery_stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub records: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<FirehoseRecord<'a>>>>>,
+}
+impl<'a> Default for PutRecordBatchRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    PutRecordBatchRequestArgs {
+      delivery_stream_name: None,
+      records: None,
+    }
+  }
+}
+
+pub struct PutRecordBatchRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> PutRecordBatchRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_delivery_stream_name(&mut self, delivery_stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PutRecordBatchRequest::VT_DELIVERY_STREAM_NAME, delivery_stream_name);
+  }
+  #[inline]
+  pub fn add_records(&mut self, records: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<FirehoseRecord<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PutRecordBatchRequest::VT_RECORDS, records);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> PutRecordBatchRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    PutRecordBatchRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<PutRecordBatchRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for PutRecordBatchRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("PutRecordBatchRequest");
+      ds.field("delivery_stream_name", &self.delivery_stream_name());
+      ds.field("records", &self.records());
+      ds.finish()
+  }
+}
+pub enum PutRecordBatchResponseEntryOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct PutRecordBatchResponseEntry<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for PutRecordBatchResponseEntry<'a> {
+  type Inner = PutRecordBatchResponseEntry<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> PutRecordBatchResponseEntry<'a> {
+  pub const VT_RECORD_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_ERROR_CODE: ::flatbuffers::VOffsetT = 6;
+  pub const VT_ERROR_MESSAGE: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    PutRecordBatchResponseEntry { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args PutRecordBatchResponseEntryArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<PutRecordBatchResponseEntry<'bldr>> {
+    let mut builder = PutRecordBatchResponseEntryBuilder::new(_fbb);
+    if let Some(x) = args.error_message { builder.add_error_message(x); }
+    if let Some(x) = args.error_code { builder.add_error_code(x); }
+    if let Some(x) = args.record_id { builder.add_record_id(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn record_id(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(PutRecordBatchResponseEntry::VT_RECORD_ID, None)}
+  }
+  #[inline]
+  pub fn error_code(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(PutRecordBatchResponseEntry::VT_ERROR_CODE, None)}
+  }
+  #[inline]
+  pub fn error_message(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(PutRecordBatchResponseEntry::VT_ERROR_MESSAGE, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for PutRecordBatchResponseEntry<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("record_id", Self::VT_RECORD_ID, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("error_code", Self::VT_ERROR_CODE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("error_message", Self::VT_ERROR_MESSAGE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct PutRecordBatchResponseEntryArgs<'a> {
+    pub record_id: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub error_code: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub error_message: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for PutRecordBatchResponseEntryArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    PutRecordBatchResponseEntryArgs {
+      record_id: None,
+      error_code: None,
+      error_message: None,
+    }
+  }
+}
+
+pub struct PutRecordBatchResponseEntryBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> PutRecordBatchResponseEntryBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_record_id(&mut self, record_id: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PutRecordBatchResponseEntry::VT_RECORD_ID, record_id);
+  }
+  #[inline]
+  pub fn add_error_code(&mut self, error_code: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PutRecordBatchResponseEntry::VT_ERROR_CODE, error_code);
+  }
+  #[inline]
+  pub fn add_error_message(&mut self, error_message: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PutRecordBatchResponseEntry::VT_ERROR_MESSAGE, error_message);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> PutRecordBatchResponseEntryBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    PutRecordBatchResponseEntryBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<PutRecordBatchResponseEntry<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for PutRecordBatchResponseEntry<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("PutRecordBatchResponseEntry");
+      ds.field("record_id", &self.record_id());
+      ds.field("error_code", &self.error_code());
+      ds.field("error_message", &self.error_message());
+      ds.finish()
+  }
+}
+pub enum PutRecordBatchResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct PutRecordBatchResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for PutRecordBatchResponse<'a> {
+  type Inner = PutRecordBatchResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> PutRecordBatchResponse<'a> {
+  pub const VT_FAILED_PUT_COUNT: ::flatbuffers::VOffsetT = 4;
+  pub const VT_ENCRYPTED: ::flatbuffers::VOffsetT = 6;
+  pub const VT_REQUEST_RESPONSES: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    PutRecordBatchResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args PutRecordBatchResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<PutRecordBatchResponse<'bldr>> {
+    let mut builder = PutRecordBatchResponseBuilder::new(_fbb);
+    if let Some(x) = args.request_responses { builder.add_request_responses(x); }
+    builder.add_failed_put_count(args.failed_put_count);
+    if let Some(x) = args.encrypted { builder.add_encrypted(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn failed_put_count(&self) -> i32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(PutRecordBatchResponse::VT_FAILED_PUT_COUNT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn encrypted(&self) -> Option<bool> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(PutRecordBatchResponse::VT_ENCRYPTED, None)}
+  }
+  #[inline]
+  pub fn request_responses(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<PutRecordBatchResponseEntry<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<PutRecordBatchResponseEntry>>>>(PutRecordBatchResponse::VT_REQUEST_RESPONSES, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for PutRecordBatchResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<i32>("failed_put_count", Self::VT_FAILED_PUT_COUNT, false)?
+     .visit_field::<bool>("encrypted", Self::VT_ENCRYPTED, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<PutRecordBatchResponseEntry>>>>("request_responses", Self::VT_REQUEST_RESPONSES, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct PutRecordBatchResponseArgs<'a> {
+    pub failed_put_count: i32,
+    pub encrypted: Option<bool>,
+    pub request_responses: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<PutRecordBatchResponseEntry<'a>>>>>,
+}
+impl<'a> Default for PutRecordBatchResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    PutRecordBatchResponseArgs {
+      failed_put_count: 0,
+      encrypted: None,
+      request_responses: None,
+    }
+  }
+}
+
+pub struct PutRecordBatchResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> PutRecordBatchResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_failed_put_count(&mut self, failed_put_count: i32) {
+    self.fbb_.push_slot::<i32>(PutRecordBatchResponse::VT_FAILED_PUT_COUNT, failed_put_count, 0);
+  }
+  #[inline]
+  pub fn add_encrypted(&mut self, encrypted: bool) {
+    self.fbb_.push_slot_always::<bool>(PutRecordBatchResponse::VT_ENCRYPTED, encrypted);
+  }
+  #[inline]
+  pub fn add_request_responses(&mut self, request_responses: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<PutRecordBatchResponseEntry<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PutRecordBatchResponse::VT_REQUEST_RESPONSES, request_responses);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> PutRecordBatchResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    PutRecordBatchResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<PutRecordBatchResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for PutRecordBatchResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("PutRecordBatchResponse");
+      ds.field("failed_put_count", &self.failed_put_count());
+      ds.field("encrypted", &self.encrypted());
+      ds.field("request_responses", &self.request_responses());
+      ds.finish()
+  }
+}
+pub enum UpdateDestinationRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct UpdateDestinationRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for UpdateDestinationRequest<'a> {
+  type Inner = UpdateDestinationRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> UpdateDestinationRequest<'a> {
+  pub const VT_INPUT_JSON: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    UpdateDestinationRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args UpdateDestinationRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<UpdateDestinationRequest<'bldr>> {
+    let mut builder = UpdateDestinationRequestBuilder::new(_fbb);
+    if let Some(x) = args.input_json { builder.add_input_json(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn input_json(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(UpdateDestinationRequest::VT_INPUT_JSON, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for UpdateDestinationRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("input_json", Self::VT_INPUT_JSON, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct UpdateDestinationRequestArgs<'a> {
+    pub input_json: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+}
+impl<'a> Default for UpdateDestinationRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    UpdateDestinationRequestArgs {
+      input_json: None,
+    }
+  }
+}
+
+pub struct UpdateDestinationRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> UpdateDestinationRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_input_json(&mut self, input_json: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(UpdateDestinationRequest::VT_INPUT_JSON, input_json);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> UpdateDestinationRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    UpdateDestinationRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<UpdateDestinationRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for UpdateDestinationRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("UpdateDestinationRequest");
+      ds.field("input_json", &self.input_json());
+      ds.finish()
+  }
+}
+pub enum UpdateDestinationResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct UpdateDestinationResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for UpdateDestinationResponse<'a> {
+  type Inner = UpdateDestinationResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> UpdateDestinationResponse<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    UpdateDestinationResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args UpdateDestinationResponseArgs
+  ) -> ::flatbuffers::WIPOffset<UpdateDestinationResponse<'bldr>> {
+    let mut builder = UpdateDestinationResponseBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for UpdateDestinationResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct UpdateDestinationResponseArgs {
+}
+impl<'a> Default for UpdateDestinationResponseArgs {
+  #[inline]
+  fn default() -> Self {
+    UpdateDestinationResponseArgs {
+    }
+  }
+}
+
+pub struct UpdateDestinationResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> UpdateDestinationResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> UpdateDestinationResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    UpdateDestinationResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<UpdateDestinationResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for UpdateDestinationResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("UpdateDestinationResponse");
+      ds.finish()
+  }
+}
+pub enum TagDeliveryStreamRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct TagDeliveryStreamRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for TagDeliveryStreamRequest<'a> {
+  type Inner = TagDeliveryStreamRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> TagDeliveryStreamRequest<'a> {
+  pub const VT_DELIVERY_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_TAGS: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    TagDeliveryStreamRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args TagDeliveryStreamRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<TagDeliveryStreamRequest<'bldr>> {
+    let mut builder = TagDeliveryStreamRequestBuilder::new(_fbb);
+    if let Some(x) = args.tags { builder.add_tags(x); }
+    if let Some(x) = args.delivery_stream_name { builder.add_delivery_stream_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn delivery_stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(TagDeliveryStreamRequest::VT_DELIVERY_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn tags(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Tag<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Tag>>>>(TagDeliveryStreamRequest::VT_TAGS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for TagDeliveryStreamRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("delivery_stream_name", Self::VT_DELIVERY_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Tag>>>>("tags", Self::VT_TAGS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct TagDeliveryStreamRequestArgs<'a> {
+    pub delivery_stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub tags: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Tag<'a>>>>>,
+}
+impl<'a> Default for TagDeliveryStreamRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    TagDeliveryStreamRequestArgs {
+      delivery_stream_name: None,
+      tags: None,
+    }
+  }
+}
+
+pub struct TagDeliveryStreamRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> TagDeliveryStreamRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_delivery_stream_name(&mut self, delivery_stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TagDeliveryStreamRequest::VT_DELIVERY_STREAM_NAME, delivery_stream_name);
+  }
+  #[inline]
+  pub fn add_tags(&mut self, tags: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<Tag<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TagDeliveryStreamRequest::VT_TAGS, tags);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> TagDeliveryStreamRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    TagDeliveryStreamRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<TagDeliveryStreamRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for TagDeliveryStreamRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("TagDeliveryStreamRequest");
+      ds.field("delivery_stream_name", &self.delivery_stream_name());
+      ds.field("tags", &self.tags());
+      ds.finish()
+  }
+}
+pub enum TagDeliveryStreamResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct TagDeliveryStreamResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for TagDeliveryStreamResponse<'a> {
+  type Inner = TagDeliveryStreamResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> TagDeliveryStreamResponse<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    TagDeliveryStreamResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args TagDeliveryStreamResponseArgs
+  ) -> ::flatbuffers::WIPOffset<TagDeliveryStreamResponse<'bldr>> {
+    let mut builder = TagDeliveryStreamResponseBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for TagDeliveryStreamResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct TagDeliveryStreamResponseArgs {
+}
+impl<'a> Default for TagDeliveryStreamResponseArgs {
+  #[inline]
+  fn default() -> Self {
+    TagDeliveryStreamResponseArgs {
+    }
+  }
+}
+
+pub struct TagDeliveryStreamResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> TagDeliveryStreamResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> TagDeliveryStreamResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    TagDeliveryStreamResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<TagDeliveryStreamResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for TagDeliveryStreamResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("TagDeliveryStreamResponse");
+      ds.finish()
+  }
+}
+pub enum UntagDeliveryStreamRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct UntagDeliveryStreamRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for UntagDeliveryStreamRequest<'a> {
+  type Inner = UntagDeliveryStreamRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> UntagDeliveryStreamRequest<'a> {
+  pub const VT_DELIVERY_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_TAG_KEYS: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    UntagDeliveryStreamRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args UntagDeliveryStreamRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<UntagDeliveryStreamRequest<'bldr>> {
+    let mut builder = UntagDeliveryStreamRequestBuilder::new(_fbb);
+    if let Some(x) = args.tag_keys { builder.add_tag_keys(x); }
+    if let Some(x) = args.delivery_stream_name { builder.add_delivery_stream_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn delivery_stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(UntagDeliveryStreamRequest::VT_DELIVERY_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn tag_keys(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>(UntagDeliveryStreamRequest::VT_TAG_KEYS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for UntagDeliveryStreamRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("delivery_stream_name", Self::VT_DELIVERY_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<&'_ str>>>>("tag_keys", Self::VT_TAG_KEYS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct UntagDeliveryStreamRequestArgs<'a> {
+    pub delivery_stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub tag_keys: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>,
+}
+impl<'a> Default for UntagDeliveryStreamRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    UntagDeliveryStreamRequestArgs {
+      delivery_stream_name: None,
+      tag_keys: None,
+    }
+  }
+}
+
+pub struct UntagDeliveryStreamRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> UntagDeliveryStreamRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_delivery_stream_name(&mut self, delivery_stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(UntagDeliveryStreamRequest::VT_DELIVERY_STREAM_NAME, delivery_stream_name);
+  }
+  #[inline]
+  pub fn add_tag_keys(&mut self, tag_keys: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<&'b  str>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(UntagDeliveryStreamRequest::VT_TAG_KEYS, tag_keys);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> UntagDeliveryStreamRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    UntagDeliveryStreamRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<UntagDeliveryStreamRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for UntagDeliveryStreamRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("UntagDeliveryStreamRequest");
+      ds.field("delivery_stream_name", &self.delivery_stream_name());
+      ds.field("tag_keys", &self.tag_keys());
+      ds.finish()
+  }
+}
+pub enum UntagDeliveryStreamResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct UntagDeliveryStreamResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for UntagDeliveryStreamResponse<'a> {
+  type Inner = UntagDeliveryStreamResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> UntagDeliveryStreamResponse<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    UntagDeliveryStreamResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args UntagDeliveryStreamResponseArgs
+  ) -> ::flatbuffers::WIPOffset<UntagDeliveryStreamResponse<'bldr>> {
+    let mut builder = UntagDeliveryStreamResponseBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for UntagDeliveryStreamResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct UntagDeliveryStreamResponseArgs {
+}
+impl<'a> Default for UntagDeliveryStreamResponseArgs {
+  #[inline]
+  fn default() -> Self {
+    UntagDeliveryStreamResponseArgs {
+    }
+  }
+}
+
+pub struct UntagDeliveryStreamResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> UntagDeliveryStreamResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> UntagDeliveryStreamResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    UntagDeliveryStreamResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<UntagDeliveryStreamResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for UntagDeliveryStreamResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("UntagDeliveryStreamResponse");
+      ds.finish()
+  }
+}
+pub enum ListTagsForDeliveryStreamRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct ListTagsForDeliveryStreamRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ListTagsForDeliveryStreamRequest<'a> {
+  type Inner = ListTagsForDeliveryStreamRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ListTagsForDeliveryStreamRequest<'a> {
+  pub const VT_DELIVERY_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_EXCLUSIVE_START_TAG_KEY: ::flatbuffers::VOffsetT = 6;
+  pub const VT_LIMIT: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ListTagsForDeliveryStreamRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ListTagsForDeliveryStreamRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ListTagsForDeliveryStreamRequest<'bldr>> {
+    let mut builder = ListTagsForDeliveryStreamRequestBuilder::new(_fbb);
+    if let Some(x) = args.limit { builder.add_limit(x); }
+    if let Some(x) = args.exclusive_start_tag_key { builder.add_exclusive_start_tag_key(x); }
+    if let Some(x) = args.delivery_stream_name { builder.add_delivery_stream_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn delivery_stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ListTagsForDeliveryStreamRequest::VT_DELIVERY_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn exclusive_start_tag_key(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ListTagsForDeliveryStreamRequest::VT_EXCLUSIVE_START_TAG_KEY, None)}
+  }
+  #[inline]
+  pub fn limit(&self) -> Option<i64> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(ListTagsForDeliveryStreamRequest::VT_LIMIT, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ListTagsForDeliveryStreamRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("delivery_stream_name", Self::VT_DELIVERY_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("exclusive_start_tag_key", Self::VT_EXCLUSIVE_START_TAG_KEY, false)?
+     .visit_field::<i64>("limit", Self::VT_LIMIT, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ListTagsForDeliveryStreamRequestArgs<'a> {
+    pub delivery_stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub exclusive_start_tag_key: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub limit: Option<i64>,
+}
+impl<'a> Default for ListTagsForDeliveryStreamRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ListTagsForDeliveryStreamRequestArgs {
+      delivery_stream_name: None,
+      exclusive_start_tag_key: None,
+      limit: None,
+    }
+  }
+}
+
+pub struct ListTagsForDeliveryStreamRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ListTagsForDeliveryStreamRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_delivery_stream_name(&mut self, delivery_stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListTagsForDeliveryStreamRequest::VT_DELIVERY_STREAM_NAME, delivery_stream_name);
+  }
+  #[inline]
+  pub fn add_exclusive_start_tag_key(&mut self, exclusive_start_tag_key: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListTagsForDeliveryStreamRequest::VT_EXCLUSIVE_START_TAG_KEY, exclusive_start_tag_key);
+  }
+  #[inline]
+  pub fn add_limit(&mut self, limit: i64) {
+    self.fbb_.push_slot_always::<i64>(ListTagsForDeliveryStreamRequest::VT_LIMIT, limit);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ListTagsForDeliveryStreamRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ListTagsForDeliveryStreamRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ListTagsForDeliveryStreamRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ListTagsForDeliveryStreamRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ListTagsForDeliveryStreamRequest");
+      ds.field("delivery_stream_name", &self.delivery_stream_name());
+      ds.field("exclusive_start_tag_key", &self.exclusive_start_tag_key());
+      ds.field("limit", &self.limit());
+      ds.finish()
+  }
+}
+pub enum ListTagsForDeliveryStreamResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct ListTagsForDeliveryStreamResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ListTagsForDeliveryStreamResponse<'a> {
+  type Inner = ListTagsForDeliveryStreamResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ListTagsForDeliveryStreamResponse<'a> {
+  pub const VT_TAGS: ::flatbuffers::VOffsetT = 4;
+  pub const VT_HAS_MORE_TAGS: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ListTagsForDeliveryStreamResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ListTagsForDeliveryStreamResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ListTagsForDeliveryStreamResponse<'bldr>> {
+    let mut builder = ListTagsForDeliveryStreamResponseBuilder::new(_fbb);
+    if let Some(x) = args.tags { builder.add_tags(x); }
+    builder.add_has_more_tags(args.has_more_tags);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn tags(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Tag<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Tag>>>>(ListTagsForDeliveryStreamResponse::VT_TAGS, None)}
+  }
+  #[inline]
+  pub fn has_more_tags(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(ListTagsForDeliveryStreamResponse::VT_HAS_MORE_TAGS, Some(false)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ListTagsForDeliveryStreamResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Tag>>>>("tags", Self::VT_TAGS, false)?
+     .visit_field::<bool>("has_more_tags", Self::VT_HAS_MORE_TAGS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ListTagsForDeliveryStreamResponseArgs<'a> {
+    pub tags: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Tag<'a>>>>>,
+    pub has_more_tags: bool,
+}
+impl<'a> Default for ListTagsForDeliveryStreamResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ListTagsForDeliveryStreamResponseArgs {
+      tags: None,
+      has_more_tags: false,
+    }
+  }
+}
+
+pub struct ListTagsForDeliveryStreamResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ListTagsForDeliveryStreamResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_tags(&mut self, tags: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<Tag<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListTagsForDeliveryStreamResponse::VT_TAGS, tags);
+  }
+  #[inline]
+  pub fn add_has_more_tags(&mut self, has_more_tags: bool) {
+    self.fbb_.push_slot::<bool>(ListTagsForDeliveryStreamResponse::VT_HAS_MORE_TAGS, has_more_tags, false);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ListTagsForDeliveryStreamResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ListTagsForDeliveryStreamResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ListTagsForDeliveryStreamResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ListTagsForDeliveryStreamResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ListTagsForDeliveryStreamResponse");
+      ds.field("tags", &self.tags());
+      ds.field("has_more_tags", &self.has_more_tags());
+      ds.finish()
+  }
+}
+pub enum StartDeliveryStreamEncryptionRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct StartDeliveryStreamEncryptionRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for StartDeliveryStreamEncryptionRequest<'a> {
+  type Inner = StartDeliveryStreamEncryptionRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> StartDeliveryStreamEncryptionRequest<'a> {
+  pub const VT_DELIVERY_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_KEY_TYPE: ::flatbuffers::VOffsetT = 6;
+  pub const VT_KEY_ARN: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    StartDeliveryStreamEncryptionRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args StartDeliveryStreamEncryptionRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<StartDeliveryStreamEncryptionRequest<'bldr>> {
+    let mut builder = StartDeliveryStreamEncryptionRequestBuilder::new(_fbb);
+    if let Some(x) = args.key_arn { builder.add_key_arn(x); }
+    if let Some(x) = args.key_type { builder.add_key_type(x); }
+    if let Some(x) = args.delivery_stream_name { builder.add_delivery_stream_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn delivery_stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(StartDeliveryStreamEncryptionRequest::VT_DELIVERY_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn key_type(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(StartDeliveryStreamEncryptionRequest::VT_KEY_TYPE, None)}
+  }
+  #[inline]
+  pub fn key_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(StartDeliveryStreamEncryptionRequest::VT_KEY_ARN, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for StartDeliveryStreamEncryptionRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("delivery_stream_name", Self::VT_DELIVERY_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("key_type", Self::VT_KEY_TYPE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("key_arn", Self::VT_KEY_ARN, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct StartDeliveryStreamEncryptionRequestArgs<'a> {
+    pub delivery_stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub key_type: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub key_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for StartDeliveryStreamEncryptionRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    StartDeliveryStreamEncryptionRequestArgs {
+      delivery_stream_name: None,
+      key_type: None,
+      key_arn: None,
+    }
+  }
+}
+
+pub struct StartDeliveryStreamEncryptionRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> StartDeliveryStreamEncryptionRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_delivery_stream_name(&mut self, delivery_stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(StartDeliveryStreamEncryptionRequest::VT_DELIVERY_STREAM_NAME, delivery_stream_name);
+  }
+  #[inline]
+  pub fn add_key_type(&mut self, key_type: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(StartDeliveryStreamEncryptionRequest::VT_KEY_TYPE, key_type);
+  }
+  #[inline]
+  pub fn add_key_arn(&mut self, key_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(StartDeliveryStreamEncryptionRequest::VT_KEY_ARN, key_arn);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> StartDeliveryStreamEncryptionRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    StartDeliveryStreamEncryptionRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<StartDeliveryStreamEncryptionRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for StartDeliveryStreamEncryptionRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("StartDeliveryStreamEncryptionRequest");
+      ds.field("delivery_stream_name", &self.delivery_stream_name());
+      ds.field("key_type", &self.key_type());
+      ds.field("key_arn", &self.key_arn());
+      ds.finish()
+  }
+}
+pub enum StartDeliveryStreamEncryptionResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct StartDeliveryStreamEncryptionResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for StartDeliveryStreamEncryptionResponse<'a> {
+  type Inner = StartDeliveryStreamEncryptionResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> StartDeliveryStreamEncryptionResponse<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    StartDeliveryStreamEncryptionResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args StartDeliveryStreamEncryptionResponseArgs
+  ) -> ::flatbuffers::WIPOffset<StartDeliveryStreamEncryptionResponse<'bldr>> {
+    let mut builder = StartDeliveryStreamEncryptionResponseBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for StartDeliveryStreamEncryptionResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct StartDeliveryStreamEncryptionResponseArgs {
+}
+impl<'a> Default for StartDeliveryStreamEncryptionResponseArgs {
+  #[inline]
+  fn default() -> Self {
+    StartDeliveryStreamEncryptionResponseArgs {
+    }
+  }
+}
+
+pub struct StartDeliveryStreamEncryptionResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> StartDeliveryStreamEncryptionResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> StartDeliveryStreamEncryptionResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    StartDeliveryStreamEncryptionResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<StartDeliveryStreamEncryptionResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for StartDeliveryStreamEncryptionResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("StartDeliveryStreamEncryptionResponse");
+      ds.finish()
+  }
+}
+pub enum StopDeliveryStreamEncryptionRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct StopDeliveryStreamEncryptionRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for StopDeliveryStreamEncryptionRequest<'a> {
+  type Inner = StopDeliveryStreamEncryptionRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> StopDeliveryStreamEncryptionRequest<'a> {
+  pub const VT_DELIVERY_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    StopDeliveryStreamEncryptionRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args StopDeliveryStreamEncryptionRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<StopDeliveryStreamEncryptionRequest<'bldr>> {
+    let mut builder = StopDeliveryStreamEncryptionRequestBuilder::new(_fbb);
+    if let Some(x) = args.delivery_stream_name { builder.add_delivery_stream_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn delivery_stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(StopDeliveryStreamEncryptionRequest::VT_DELIVERY_STREAM_NAME, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for StopDeliveryStreamEncryptionRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("delivery_stream_name", Self::VT_DELIVERY_STREAM_NAME, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct StopDeliveryStreamEncryptionRequestArgs<'a> {
+    pub delivery_stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for StopDeliveryStreamEncryptionRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    StopDeliveryStreamEncryptionRequestArgs {
+      delivery_stream_name: None,
+    }
+  }
+}
+
+pub struct StopDeliveryStreamEncryptionRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> StopDeliveryStreamEncryptionRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_delivery_stream_name(&mut self, delivery_stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(StopDeliveryStreamEncryptionRequest::VT_DELIVERY_STREAM_NAME, delivery_stream_name);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> StopDeliveryStreamEncryptionRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    StopDeliveryStreamEncryptionRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<StopDeliveryStreamEncryptionRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for StopDeliveryStreamEncryptionRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("StopDeliveryStreamEncryptionRequest");
+      ds.field("delivery_stream_name", &self.delivery_stream_name());
+      ds.finish()
+  }
+}
+pub enum StopDeliveryStreamEncryptionResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct StopDeliveryStreamEncryptionResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for StopDeliveryStreamEncryptionResponse<'a> {
+  type Inner = StopDeliveryStreamEncryptionResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> StopDeliveryStreamEncryptionResponse<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    StopDeliveryStreamEncryptionResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args StopDeliveryStreamEncryptionResponseArgs
+  ) -> ::flatbuffers::WIPOffset<StopDeliveryStreamEncryptionResponse<'bldr>> {
+    let mut builder = StopDeliveryStreamEncryptionResponseBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for StopDeliveryStreamEncryptionResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct StopDeliveryStreamEncryptionResponseArgs {
+}
+impl<'a> Default for StopDeliveryStreamEncryptionResponseArgs {
+  #[inline]
+  fn default() -> Self {
+    StopDeliveryStreamEncryptionResponseArgs {
+    }
+  }
+}
+
+pub struct StopDeliveryStreamEncryptionResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> StopDeliveryStreamEncryptionResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> StopDeliveryStreamEncryptionResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    StopDeliveryStreamEncryptionResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<StopDeliveryStreamEncryptionResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for StopDeliveryStreamEncryptionResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("StopDeliveryStreamEncryptionResponse");
+      ds.finish()
+  }
+}
 pub enum ErrorOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -16664,6 +19500,186 @@ impl<'a> Request<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_create_delivery_stream_request(&self) -> Option<CreateDeliveryStreamRequest<'a>> {
+    if self.body_type() == RequestBody::CreateDeliveryStreamRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { CreateDeliveryStreamRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_delete_delivery_stream_request(&self) -> Option<DeleteDeliveryStreamRequest<'a>> {
+    if self.body_type() == RequestBody::DeleteDeliveryStreamRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { DeleteDeliveryStreamRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_describe_delivery_stream_request(&self) -> Option<DescribeDeliveryStreamRequest<'a>> {
+    if self.body_type() == RequestBody::DescribeDeliveryStreamRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { DescribeDeliveryStreamRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_list_delivery_streams_request(&self) -> Option<ListDeliveryStreamsRequest<'a>> {
+    if self.body_type() == RequestBody::ListDeliveryStreamsRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { ListDeliveryStreamsRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_firehose_put_record_request(&self) -> Option<FirehosePutRecordRequest<'a>> {
+    if self.body_type() == RequestBody::FirehosePutRecordRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { FirehosePutRecordRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_put_record_batch_request(&self) -> Option<PutRecordBatchRequest<'a>> {
+    if self.body_type() == RequestBody::PutRecordBatchRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { PutRecordBatchRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_update_destination_request(&self) -> Option<UpdateDestinationRequest<'a>> {
+    if self.body_type() == RequestBody::UpdateDestinationRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { UpdateDestinationRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_tag_delivery_stream_request(&self) -> Option<TagDeliveryStreamRequest<'a>> {
+    if self.body_type() == RequestBody::TagDeliveryStreamRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { TagDeliveryStreamRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_untag_delivery_stream_request(&self) -> Option<UntagDeliveryStreamRequest<'a>> {
+    if self.body_type() == RequestBody::UntagDeliveryStreamRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { UntagDeliveryStreamRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_list_tags_for_delivery_stream_request(&self) -> Option<ListTagsForDeliveryStreamRequest<'a>> {
+    if self.body_type() == RequestBody::ListTagsForDeliveryStreamRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { ListTagsForDeliveryStreamRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_start_delivery_stream_encryption_request(&self) -> Option<StartDeliveryStreamEncryptionRequest<'a>> {
+    if self.body_type() == RequestBody::StartDeliveryStreamEncryptionRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { StartDeliveryStreamEncryptionRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_stop_delivery_stream_encryption_request(&self) -> Option<StopDeliveryStreamEncryptionRequest<'a>> {
+    if self.body_type() == RequestBody::StopDeliveryStreamEncryptionRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { StopDeliveryStreamEncryptionRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Request<'_> {
@@ -16718,6 +19734,18 @@ impl ::flatbuffers::Verifiable for Request<'_> {
           RequestBody::ReleaseLeaseRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ReleaseLeaseRequest>>("RequestBody::ReleaseLeaseRequest", pos),
           RequestBody::StealLeaseRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StealLeaseRequest>>("RequestBody::StealLeaseRequest", pos),
           RequestBody::CheckpointLeaseRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<CheckpointLeaseRequest>>("RequestBody::CheckpointLeaseRequest", pos),
+          RequestBody::CreateDeliveryStreamRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<CreateDeliveryStreamRequest>>("RequestBody::CreateDeliveryStreamRequest", pos),
+          RequestBody::DeleteDeliveryStreamRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DeleteDeliveryStreamRequest>>("RequestBody::DeleteDeliveryStreamRequest", pos),
+          RequestBody::DescribeDeliveryStreamRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DescribeDeliveryStreamRequest>>("RequestBody::DescribeDeliveryStreamRequest", pos),
+          RequestBody::ListDeliveryStreamsRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ListDeliveryStreamsRequest>>("RequestBody::ListDeliveryStreamsRequest", pos),
+          RequestBody::FirehosePutRecordRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<FirehosePutRecordRequest>>("RequestBody::FirehosePutRecordRequest", pos),
+          RequestBody::PutRecordBatchRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<PutRecordBatchRequest>>("RequestBody::PutRecordBatchRequest", pos),
+          RequestBody::UpdateDestinationRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UpdateDestinationRequest>>("RequestBody::UpdateDestinationRequest", pos),
+          RequestBody::TagDeliveryStreamRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<TagDeliveryStreamRequest>>("RequestBody::TagDeliveryStreamRequest", pos),
+          RequestBody::UntagDeliveryStreamRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UntagDeliveryStreamRequest>>("RequestBody::UntagDeliveryStreamRequest", pos),
+          RequestBody::ListTagsForDeliveryStreamRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ListTagsForDeliveryStreamRequest>>("RequestBody::ListTagsForDeliveryStreamRequest", pos),
+          RequestBody::StartDeliveryStreamEncryptionRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StartDeliveryStreamEncryptionRequest>>("RequestBody::StartDeliveryStreamEncryptionRequest", pos),
+          RequestBody::StopDeliveryStreamEncryptionRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StopDeliveryStreamEncryptionRequest>>("RequestBody::StopDeliveryStreamEncryptionRequest", pos),
           _ => Ok(()),
         }
      })?
@@ -17075,6 +20103,90 @@ impl ::core::fmt::Debug for Request<'_> {
         },
         RequestBody::CheckpointLeaseRequest => {
           if let Some(x) = self.body_as_checkpoint_lease_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::CreateDeliveryStreamRequest => {
+          if let Some(x) = self.body_as_create_delivery_stream_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::DeleteDeliveryStreamRequest => {
+          if let Some(x) = self.body_as_delete_delivery_stream_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::DescribeDeliveryStreamRequest => {
+          if let Some(x) = self.body_as_describe_delivery_stream_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::ListDeliveryStreamsRequest => {
+          if let Some(x) = self.body_as_list_delivery_streams_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::FirehosePutRecordRequest => {
+          if let Some(x) = self.body_as_firehose_put_record_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::PutRecordBatchRequest => {
+          if let Some(x) = self.body_as_put_record_batch_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::UpdateDestinationRequest => {
+          if let Some(x) = self.body_as_update_destination_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::TagDeliveryStreamRequest => {
+          if let Some(x) = self.body_as_tag_delivery_stream_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::UntagDeliveryStreamRequest => {
+          if let Some(x) = self.body_as_untag_delivery_stream_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::ListTagsForDeliveryStreamRequest => {
+          if let Some(x) = self.body_as_list_tags_for_delivery_stream_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::StartDeliveryStreamEncryptionRequest => {
+          if let Some(x) = self.body_as_start_delivery_stream_encryption_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::StopDeliveryStreamEncryptionRequest => {
+          if let Some(x) = self.body_as_stop_delivery_stream_encryption_request() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
@@ -17830,6 +20942,186 @@ impl<'a> Response<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_create_delivery_stream_response(&self) -> Option<CreateDeliveryStreamResponse<'a>> {
+    if self.body_type() == ResponseBody::CreateDeliveryStreamResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { CreateDeliveryStreamResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_delete_delivery_stream_response(&self) -> Option<DeleteDeliveryStreamResponse<'a>> {
+    if self.body_type() == ResponseBody::DeleteDeliveryStreamResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { DeleteDeliveryStreamResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_describe_delivery_stream_response(&self) -> Option<DescribeDeliveryStreamResponse<'a>> {
+    if self.body_type() == ResponseBody::DescribeDeliveryStreamResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { DescribeDeliveryStreamResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_list_delivery_streams_response(&self) -> Option<ListDeliveryStreamsResponse<'a>> {
+    if self.body_type() == ResponseBody::ListDeliveryStreamsResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { ListDeliveryStreamsResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_firehose_put_record_response(&self) -> Option<FirehosePutRecordResponse<'a>> {
+    if self.body_type() == ResponseBody::FirehosePutRecordResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { FirehosePutRecordResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_put_record_batch_response(&self) -> Option<PutRecordBatchResponse<'a>> {
+    if self.body_type() == ResponseBody::PutRecordBatchResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { PutRecordBatchResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_update_destination_response(&self) -> Option<UpdateDestinationResponse<'a>> {
+    if self.body_type() == ResponseBody::UpdateDestinationResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { UpdateDestinationResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_tag_delivery_stream_response(&self) -> Option<TagDeliveryStreamResponse<'a>> {
+    if self.body_type() == ResponseBody::TagDeliveryStreamResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { TagDeliveryStreamResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_untag_delivery_stream_response(&self) -> Option<UntagDeliveryStreamResponse<'a>> {
+    if self.body_type() == ResponseBody::UntagDeliveryStreamResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { UntagDeliveryStreamResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_list_tags_for_delivery_stream_response(&self) -> Option<ListTagsForDeliveryStreamResponse<'a>> {
+    if self.body_type() == ResponseBody::ListTagsForDeliveryStreamResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { ListTagsForDeliveryStreamResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_start_delivery_stream_encryption_response(&self) -> Option<StartDeliveryStreamEncryptionResponse<'a>> {
+    if self.body_type() == ResponseBody::StartDeliveryStreamEncryptionResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { StartDeliveryStreamEncryptionResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_stop_delivery_stream_encryption_response(&self) -> Option<StopDeliveryStreamEncryptionResponse<'a>> {
+    if self.body_type() == ResponseBody::StopDeliveryStreamEncryptionResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { StopDeliveryStreamEncryptionResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Response<'_> {
@@ -17886,6 +21178,18 @@ impl ::flatbuffers::Verifiable for Response<'_> {
           ResponseBody::ReleaseLeaseResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ReleaseLeaseResponse>>("ResponseBody::ReleaseLeaseResponse", pos),
           ResponseBody::StealLeaseResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StealLeaseResponse>>("ResponseBody::StealLeaseResponse", pos),
           ResponseBody::CheckpointLeaseResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<CheckpointLeaseResponse>>("ResponseBody::CheckpointLeaseResponse", pos),
+          ResponseBody::CreateDeliveryStreamResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<CreateDeliveryStreamResponse>>("ResponseBody::CreateDeliveryStreamResponse", pos),
+          ResponseBody::DeleteDeliveryStreamResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DeleteDeliveryStreamResponse>>("ResponseBody::DeleteDeliveryStreamResponse", pos),
+          ResponseBody::DescribeDeliveryStreamResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DescribeDeliveryStreamResponse>>("ResponseBody::DescribeDeliveryStreamResponse", pos),
+          ResponseBody::ListDeliveryStreamsResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ListDeliveryStreamsResponse>>("ResponseBody::ListDeliveryStreamsResponse", pos),
+          ResponseBody::FirehosePutRecordResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<FirehosePutRecordResponse>>("ResponseBody::FirehosePutRecordResponse", pos),
+          ResponseBody::PutRecordBatchResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<PutRecordBatchResponse>>("ResponseBody::PutRecordBatchResponse", pos),
+          ResponseBody::UpdateDestinationResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UpdateDestinationResponse>>("ResponseBody::UpdateDestinationResponse", pos),
+          ResponseBody::TagDeliveryStreamResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<TagDeliveryStreamResponse>>("ResponseBody::TagDeliveryStreamResponse", pos),
+          ResponseBody::UntagDeliveryStreamResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UntagDeliveryStreamResponse>>("ResponseBody::UntagDeliveryStreamResponse", pos),
+          ResponseBody::ListTagsForDeliveryStreamResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ListTagsForDeliveryStreamResponse>>("ResponseBody::ListTagsForDeliveryStreamResponse", pos),
+          ResponseBody::StartDeliveryStreamEncryptionResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StartDeliveryStreamEncryptionResponse>>("ResponseBody::StartDeliveryStreamEncryptionResponse", pos),
+          ResponseBody::StopDeliveryStreamEncryptionResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StopDeliveryStreamEncryptionResponse>>("ResponseBody::StopDeliveryStreamEncryptionResponse", pos),
           _ => Ok(()),
         }
      })?
@@ -18264,6 +21568,90 @@ impl ::core::fmt::Debug for Response<'_> {
         },
         ResponseBody::CheckpointLeaseResponse => {
           if let Some(x) = self.body_as_checkpoint_lease_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::CreateDeliveryStreamResponse => {
+          if let Some(x) = self.body_as_create_delivery_stream_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::DeleteDeliveryStreamResponse => {
+          if let Some(x) = self.body_as_delete_delivery_stream_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::DescribeDeliveryStreamResponse => {
+          if let Some(x) = self.body_as_describe_delivery_stream_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::ListDeliveryStreamsResponse => {
+          if let Some(x) = self.body_as_list_delivery_streams_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::FirehosePutRecordResponse => {
+          if let Some(x) = self.body_as_firehose_put_record_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::PutRecordBatchResponse => {
+          if let Some(x) = self.body_as_put_record_batch_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::UpdateDestinationResponse => {
+          if let Some(x) = self.body_as_update_destination_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::TagDeliveryStreamResponse => {
+          if let Some(x) = self.body_as_tag_delivery_stream_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::UntagDeliveryStreamResponse => {
+          if let Some(x) = self.body_as_untag_delivery_stream_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::ListTagsForDeliveryStreamResponse => {
+          if let Some(x) = self.body_as_list_tags_for_delivery_stream_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::StartDeliveryStreamEncryptionResponse => {
+          if let Some(x) = self.body_as_start_delivery_stream_encryption_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::StopDeliveryStreamEncryptionResponse => {
+          if let Some(x) = self.body_as_stop_delivery_stream_encryption_response() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")

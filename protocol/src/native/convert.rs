@@ -186,6 +186,9 @@ pub(super) fn error_code(kind: ErrorKind) -> wire::ErrorCode {
         ErrorKind::InvalidSignature => C::InvalidSignature,
         ErrorKind::UnrecognizedClient => C::UnrecognizedClient,
         ErrorKind::ExpiredToken => C::ExpiredToken,
+        ErrorKind::ServiceUnavailable => C::ServiceUnavailable,
+        ErrorKind::ConcurrentModification => C::ConcurrentModification,
+        ErrorKind::InvalidKmsResource => C::InvalidKMSResource,
     }
 }
 

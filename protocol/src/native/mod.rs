@@ -5,6 +5,10 @@
 //!   come back (a response, an error, or a subscription's events and end).
 //! - Server: [`decode_request`] a frame into a request; [`encode_response`], [`encode_error`],
 //!   [`encode_event`] and [`encode_subscription_end`] the answers.
+//! - Firehose (delivery streams, `firehose`): a [`sluice_model::FirehoseRequest`] encodes with
+//!   [`EncodeInput`]; a server decodes frames of both APIs with [`decode_any_request`] and
+//!   answers with [`encode_firehose_response`]; the client reads
+//!   [`ResponseMessage::Firehose`].
 //!
 //! Decoding copies no payload: a record's data is a [`Bytes`] slice of the frame it arrived
 //! in. Sequence numbers and hash keys travel as 16-byte structs, so no record costs a decimal
@@ -23,6 +27,7 @@
 //! [`FrameError`]: crate::FrameError
 
 mod convert;
+mod firehose;
 pub mod handshake;
 mod leases;
 mod request;
@@ -32,7 +37,10 @@ mod schema_tests;
 #[cfg(test)]
 mod tests;
 
-pub use request::{decode_request, encode_request, EncodeInput, RequestFrame};
+pub use firehose::{encode_firehose_response, firehose_capacity_for};
+pub use request::{
+    decode_any_request, decode_request, encode_request, AnyRequestFrame, EncodeInput, NativeRequest, RequestFrame,
+};
 pub use response::{
     capacity_for, decode_response, encode_error, encode_event, encode_response, encode_subscription_end, ResponseFrame,
     ResponseMessage,

@@ -658,12 +658,42 @@ fn stream_mode(value: wire::StreamMode) -> Decoded<StreamModeDetails> {
 }
 
 /// Decodes the request frame `frame` (a whole frame, as `frame_len` measured it): `Ok(None)`
-/// if it is shorter than its length prefix says.
+/// if it is shorter than its length prefix says. A Firehose request decodes to
+/// UnknownOperationException here; a server that serves them decodes with
+/// [`decode_any_request`].
 pub fn decode_request(frame: &Bytes) -> Result<Option<RequestFrame>, FrameError> {
     let Some((_, envelope)) = crate::decode_request(frame)? else { return Ok(None) };
     let correlation_id = envelope.correlation_id();
     let request = request_of(frame, RequestBodyRef::of(&envelope));
     Ok(Some(RequestFrame { correlation_id, request }))
+}
+
+/// A request of either API the native protocol carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NativeRequest {
+    Kinesis(Request),
+    Firehose(FirehoseRequest),
+}
+
+/// A request frame of either API, decoded: its correlation id, and the request or why it is
+/// not one (as in [`RequestFrame`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnyRequestFrame {
+    pub correlation_id: u64,
+    pub request: Result<NativeRequest, KinesisError>,
+}
+
+/// [`decode_request`] for a server that serves the Firehose operations too: the frame is
+/// verified once, whichever API its body belongs to.
+pub fn decode_any_request(frame: &Bytes) -> Result<Option<AnyRequestFrame>, FrameError> {
+    let Some((_, envelope)) = crate::decode_request(frame)? else { return Ok(None) };
+    let correlation_id = envelope.correlation_id();
+    let body = RequestBodyRef::of(&envelope);
+    let request = match super::firehose::request_of(frame, body) {
+        Some(firehose) => firehose.map(NativeRequest::Firehose),
+        None => request_of(frame, body).map(NativeRequest::Kinesis),
+    };
+    Ok(Some(AnyRequestFrame { correlation_id, request }))
 }
 
 fn request_of(frame: &Bytes, body: RequestBodyRef<'_>) -> Decoded<Request> {
@@ -902,6 +932,23 @@ fn request_of(frame: &Bytes, body: RequestBodyRef<'_>) -> Decoded<Request> {
             return Err(KinesisError::new(
                 ErrorKind::UnknownOperation,
                 format!("Unknown operation (request body type {})", tag.0),
+            ))
+        }
+        RequestBodyRef::CreateDeliveryStream(_)
+        | RequestBodyRef::DeleteDeliveryStream(_)
+        | RequestBodyRef::DescribeDeliveryStream(_)
+        | RequestBodyRef::ListDeliveryStreams(_)
+        | RequestBodyRef::FirehosePutRecord(_)
+        | RequestBodyRef::PutRecordBatch(_)
+        | RequestBodyRef::UpdateDestination(_)
+        | RequestBodyRef::TagDeliveryStream(_)
+        | RequestBodyRef::UntagDeliveryStream(_)
+        | RequestBodyRef::ListTagsForDeliveryStream(_)
+        | RequestBodyRef::StartDeliveryStreamEncryption(_)
+        | RequestBodyRef::StopDeliveryStreamEncryption(_) => {
+            return Err(KinesisError::new(
+                ErrorKind::UnknownOperation,
+                "A Firehose operation, which this peer does not serve (decode_any_request decodes it)",
             ))
         }
     })

@@ -555,6 +555,8 @@ pub enum ResponseMessage {
     Event(SubscribeToShardEvent),
     /// A subscription ended; its id is free.
     SubscriptionEnd,
+    /// The answer of a Firehose call (`super::firehose`).
+    Firehose(FirehoseResponse),
 }
 
 /// A response frame, decoded.
@@ -690,6 +692,9 @@ pub fn decode_response(frame: &Bytes) -> Result<Option<ResponseFrame>, FrameErro
 }
 
 fn message_of(frame: &Bytes, body: ResponseBodyRef<'_>) -> Decoded<ResponseMessage> {
+    if let Some(answer) = super::firehose::response_of(frame, body) {
+        return answer.map(ResponseMessage::Firehose);
+    }
     let response = match body {
         ResponseBodyRef::AddTagsToStream(_) => Response::AddTagsToStream(Empty {}),
         ResponseBodyRef::CreateStream(_) => Response::CreateStream(Empty {}),
@@ -916,6 +921,19 @@ fn message_of(frame: &Bytes, body: ResponseBodyRef<'_>) -> Decoded<ResponseMessa
             return Err(DecodeError::UnknownBody(wire::ResponseBody::AuthenticateResponse.0))
         }
         ResponseBodyRef::Unknown(tag) => return Err(DecodeError::UnknownBody(tag.0)),
+        // Answered by `super::firehose::response_of` above.
+        ResponseBodyRef::CreateDeliveryStream(_)
+        | ResponseBodyRef::DeleteDeliveryStream(_)
+        | ResponseBodyRef::DescribeDeliveryStream(_)
+        | ResponseBodyRef::ListDeliveryStreams(_)
+        | ResponseBodyRef::FirehosePutRecord(_)
+        | ResponseBodyRef::PutRecordBatch(_)
+        | ResponseBodyRef::UpdateDestination(_)
+        | ResponseBodyRef::TagDeliveryStream(_)
+        | ResponseBodyRef::UntagDeliveryStream(_)
+        | ResponseBodyRef::ListTagsForDeliveryStream(_)
+        | ResponseBodyRef::StartDeliveryStreamEncryption(_)
+        | ResponseBodyRef::StopDeliveryStreamEncryption(_) => unreachable!("Firehose answers decode above"),
     };
     Ok(ResponseMessage::Response(response))
 }

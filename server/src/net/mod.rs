@@ -11,5 +11,7 @@ pub mod listener;
 pub mod metrics;
 pub mod native;
 pub mod native_auth;
+#[cfg(feature = "firehose")]
+pub mod native_firehose;
 pub mod outbound;
 pub mod receive;

@@ -23,6 +23,8 @@ use crate::net::outbound::Outbound;
 use crate::net::receive::ReceiveBuffer;
 use crate::ops::auth::Caller;
 use crate::ops::dispatch::{execute, execute_from, Answer, Origin};
+#[cfg(feature = "firehose")]
+use crate::ops::firehose::Firehose;
 use crate::ops::node::Node;
 use crate::ops::subscriptions::{Events, SubscriptionItem};
 use bytes::{Bytes, BytesMut};
@@ -31,27 +33,37 @@ use glommio::channels::local_channel;
 use glommio::net::TcpStream;
 use glommio::sync::{Semaphore, StaticPermit};
 use sluice_model::limits::{GET_RECORDS_COUNT_MAX, STREAM_RECORD_BYTES_MAX};
-use sluice_model::{KinesisError, Request, Response};
+use sluice_model::{FirehoseRequest, KinesisError, Request, Response};
 use sluice_protocol::flatbuffers::FlatBufferBuilder;
 use sluice_protocol::frame::{RECORD_FRAMING_BYTES_MAX, SEQUENCE_NUMBER_BYTES_MAX};
-use sluice_protocol::native::{self, capacity_for};
+use sluice_protocol::native::{self, capacity_for, NativeRequest};
 use sluice_protocol::FRAME_BYTES_MAX;
 use sluice_security::challenge::CHANNEL_BINDING_LABEL;
 use std::rc::Rc;
+#[cfg(feature = "firehose")]
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument as _;
 
 /// A builder's starting capacity for answers other than records: most are far smaller.
 const ANSWER_BUILDER_BYTES_INITIAL: usize = 1024;
 
+/// What the native connections of one core share besides the node: the delivery streams the
+/// Firehose operations run on (feature `firehose`).
+#[derive(Clone)]
+pub struct Services {
+    #[cfg(feature = "firehose")]
+    pub firehose: Arc<Firehose>,
+}
+
 /// Serves one native connection until the client closes it or the node shuts down.
-pub async fn connection(node: Rc<Node>, stream: TcpStream) {
+pub async fn connection(node: Rc<Node>, stream: TcpStream, services: Rc<Services>) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "set_nodelay failed");
     }
     let address = stream.peer_addr().ok();
     let Some(tls) = node.shared.config.security.native_tls.clone() else {
-        if let Err(error) = serve(node, stream, NativePeer { address, secure: false }, Vec::new()).await {
+        if let Err(error) = serve(node, services, stream, NativePeer { address, secure: false }, Vec::new()).await {
             tracing::debug!(%error, "connection ended with an error");
         }
         return;
@@ -78,13 +90,19 @@ pub async fn connection(node: Rc<Node>, stream: TcpStream) {
         Ok(binding) => binding,
         Err(error) => return tracing::debug!(%error, ?address, "TLS keying material export failed"),
     };
-    if let Err(error) = serve(node, stream, NativePeer { address, secure: true }, binding).await {
+    if let Err(error) = serve(node, services, stream, NativePeer { address, secure: true }, binding).await {
         tracing::debug!(%error, "connection ended with an error");
     }
 }
 
 /// Serves a connection (plain or TLS): the authentication handshake, then its requests.
-async fn serve<S>(node: Rc<Node>, stream: S, peer: NativePeer, channel_binding: ChannelBinding) -> std::io::Result<()>
+async fn serve<S>(
+    node: Rc<Node>,
+    services: Rc<Services>,
+    stream: S,
+    peer: NativePeer,
+    channel_binding: ChannelBinding,
+) -> std::io::Result<()>
 where
     S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + 'static,
 {
@@ -118,13 +136,13 @@ where
     let pool = FramePool::of_this_core();
     // Hands a whole frame to a task of its own, once the connection's bounds admit it.
     let dispatch = |frame: Bytes| {
-        let (node, sink, caller, requests, bytes) =
-            (node.clone(), sink.clone(), caller.clone(), requests.clone(), bytes.clone());
+        let (node, services, sink, caller, requests, bytes) =
+            (node.clone(), services.clone(), sink.clone(), caller.clone(), requests.clone(), bytes.clone());
         async move {
             let request = requests.acquire_static_permit(1).await.map_err(closed)?;
             let held = bytes.acquire_static_permit(frame.len() as u64).await.map_err(closed)?;
             glommio::spawn_local(async move {
-                handle(&node, &caller, frame, &sink).await;
+                handle(&node, &services, &caller, frame, &sink).await;
                 drop((request, held));
             })
             .detach();
@@ -245,8 +263,8 @@ fn request_span(correlation_id: u64) -> tracing::Span {
 }
 
 /// Answers one request frame: sends its answer frame(s) to `sink`.
-async fn handle(node: &Rc<Node>, caller: &Caller, frame: Bytes, sink: &Outbound) {
-    let decoded = match native::decode_request(&frame) {
+async fn handle(node: &Rc<Node>, services: &Services, caller: &Caller, frame: Bytes, sink: &Outbound) {
+    let decoded = match native::decode_any_request(&frame) {
         Ok(Some(decoded)) => decoded,
         // The connection checked the frame's length; the body failed verification.
         Ok(None) | Err(_) => {
@@ -256,7 +274,12 @@ async fn handle(node: &Rc<Node>, caller: &Caller, frame: Bytes, sink: &Outbound)
     };
     let correlation_id = decoded.correlation_id;
     let request = match decoded.request {
-        Ok(request) => request,
+        Ok(NativeRequest::Kinesis(request)) => request,
+        Ok(NativeRequest::Firehose(request)) => {
+            let _in_flight = node.metrics.request(Protocol::Native);
+            let span = request_span(correlation_id);
+            return firehose(node, services, caller, correlation_id, request, sink).instrument(span).await;
+        }
         Err(error) => {
             let _ = sink.send(error_frame(correlation_id, &error)).await;
             return;
@@ -286,6 +309,51 @@ async fn handle(node: &Rc<Node>, caller: &Caller, frame: Bytes, sink: &Outbound)
         Err(error) => Err(error),
     };
     let _ = sink.send_reserved(answer_frame(correlation_id, answer), reservation).await;
+}
+
+/// Answers one Firehose request (`net::native_firehose`, the code path of the HTTP API's).
+#[cfg(feature = "firehose")]
+async fn firehose(
+    node: &Rc<Node>,
+    services: &Services,
+    caller: &Caller,
+    correlation_id: u64,
+    request: FirehoseRequest,
+    sink: &Outbound,
+) {
+    use crate::net::native_firehose;
+    let Ok(reservation) = sink.reserve(native_firehose::response_bytes_max(&request)).await else { return };
+    let frame = match native_firehose::answer(node, caller, &services.firehose, request).await {
+        Ok(response) => {
+            let mut fbb = FlatBufferBuilder::with_capacity(native::firehose_capacity_for(&response));
+            match native::encode_firehose_response(&mut fbb, correlation_id, &response) {
+                Ok(frame) => frame.to_vec(),
+                Err(error) => error_frame(
+                    correlation_id,
+                    &KinesisError::internal(format!("response does not fit a frame: {error}")),
+                ),
+            }
+        }
+        Err(error) => error_frame(correlation_id, &error),
+    };
+    let _ = sink.send_reserved(frame, reservation).await;
+}
+
+/// Without delivery streams, a Firehose request is an operation this daemon does not serve.
+#[cfg(not(feature = "firehose"))]
+async fn firehose(
+    _: &Rc<Node>,
+    _: &Services,
+    _: &Caller,
+    correlation_id: u64,
+    request: FirehoseRequest,
+    sink: &Outbound,
+) {
+    let error = KinesisError::new(
+        sluice_model::ErrorKind::UnknownOperation,
+        format!("{}: this sluiced was built without delivery streams (cargo feature `firehose`)", request.operation()),
+    );
+    let _ = sink.send(error_frame(correlation_id, &error)).await;
 }
 
 /// Sends a subscription: the acceptance, then every event, then its end or error, all under

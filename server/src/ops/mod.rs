@@ -14,7 +14,9 @@
 //! - [`subscriptions`]: SubscribeToShard's pushes.
 //! - [`reshard`]: SplitShard, MergeShards and UpdateShardCount as state machines on core 0.
 //! - [`on_demand`]: the scaler of ON_DEMAND streams, on core 0.
-//! - [`firehose`]: delivery streams: definitions, the delivery runtime, readers, checkpoints.
+//! - [`firehose`]: delivery streams: definitions, the delivery runtime, readers, checkpoints;
+//!   [`firehose_calls`]: the Firehose operations, authorized and run, for both protocols;
+//!   [`firehose_bodies`]: their requests checked as AWS checks them (and their JSON bodies).
 //! - [`delivery`]: the delivery state (consumer-group leases) in core 0's internal shard;
 //!   [`leases`]: Sluice's lease operations on it; [`queues`]: the Kinesis queue operations on it.
 //!
@@ -32,6 +34,10 @@ pub mod dispatch;
 pub mod encryption;
 #[cfg(feature = "firehose")]
 pub mod firehose;
+#[cfg(feature = "firehose")]
+pub mod firehose_bodies;
+#[cfg(feature = "firehose")]
+pub mod firehose_calls;
 pub mod leases;
 pub mod node;
 pub mod observe;

@@ -21,10 +21,10 @@
 //! SerializationException).
 
 use crate::net::http::channels::Operation;
-use crate::net::http::firehose_bodies::{channel_peek, StreamArnOnly};
 use crate::ops::audit;
 use crate::ops::auth::{self, Caller};
 use crate::ops::firehose::FirehoseError;
+use crate::ops::firehose_bodies::{channel_peek, StreamArnOnly};
 use crate::ops::node::Node;
 use serde_json::Value;
 use std::collections::BTreeMap;

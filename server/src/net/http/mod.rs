@@ -30,8 +30,6 @@ pub mod channel_access;
 pub mod channels;
 #[cfg(feature = "firehose")]
 pub mod firehose;
-#[cfg(feature = "firehose")]
-pub mod firehose_bodies;
 pub mod kinesis;
 
 use crate::limits::{

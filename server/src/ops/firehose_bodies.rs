@@ -1,8 +1,14 @@
 //! The request bodies of the Firehose operations, and the members of channel bodies that name
 //! resources, decoded from untrusted bytes and checked as AWS checks them, with no runtime and
-//! nothing of the daemon: `net::http::firehose` and `net::http::channel_access` run what these
-//! answer, and `fuzz/fuzz_targets/firehose_bodies.rs` compiles this file in and feeds it
-//! arbitrary bodies (it reads only `crate::limits`).
+//! nothing of the daemon: `ops::firehose_calls` runs what these answer (for the HTTP API in
+//! `net::http::firehose` and the native protocol in `net::native_firehose`), and
+//! `net::http::channel_access` reads the channel members. `fuzz/fuzz_targets/firehose_bodies.rs`
+//! compiles this file in and feeds it arbitrary bodies (it reads only `crate::limits`).
+//!
+//! The checks take the decoded values ([`checked_name`], [`checked_list`], [`checked_record`],
+//! [`checked_batch`], …), so the native protocol, which brings the same values without JSON,
+//! is held to exactly the same bounds and answered with the same errors. CreateDeliveryStream
+//! and UpdateDestination come as AWS JSON on both protocols and are decoded here for both.
 //!
 //! A required member that is absent is AWS's ValidationException (`Member must not be null`);
 //! any other decoding failure (a wrong type, not JSON) is a SerializationException, as the
@@ -94,8 +100,13 @@ struct NameInput {
 /// DeleteDeliveryStream's and DescribeDeliveryStream's body: the delivery stream's name.
 pub fn name(body: &[u8]) -> Result<String, BodyError> {
     let input: NameInput = decode(body)?;
-    check_name(&input.delivery_stream_name)?;
-    Ok(input.delivery_stream_name)
+    checked_name(input.delivery_stream_name)
+}
+
+/// A delivery stream's name, once [`check_name`] accepts it.
+pub fn checked_name(name: String) -> Result<String, BodyError> {
+    check_name(&name)?;
+    Ok(name)
 }
 
 #[derive(Deserialize)]
@@ -116,7 +127,17 @@ pub struct ListRequest {
 
 pub fn list(body: &[u8]) -> Result<ListRequest, BodyError> {
     let input: ListInput = decode(body)?;
-    let limit = match input.limit {
+    checked_list(input.limit, input.delivery_stream_type, input.exclusive_start_delivery_stream_name)
+}
+
+/// ListDeliveryStreams' members, checked: `Limit` 1–[`FIREHOSE_LIST_MAX`] (default
+/// [`FIREHOSE_LIST_DEFAULT`]).
+pub fn checked_list(
+    limit: Option<i64>,
+    delivery_stream_type: Option<String>,
+    exclusive_start_delivery_stream_name: Option<String>,
+) -> Result<ListRequest, BodyError> {
+    let limit = match limit {
         None => FIREHOSE_LIST_DEFAULT,
         Some(limit) if (1..=FIREHOSE_LIST_MAX as i64).contains(&limit) => limit as usize,
         Some(limit) => {
@@ -127,11 +148,7 @@ pub fn list(body: &[u8]) -> Result<ListRequest, BodyError> {
             ))
         }
     };
-    Ok(ListRequest {
-        limit,
-        delivery_stream_type: input.delivery_stream_type,
-        exclusive_start_delivery_stream_name: input.exclusive_start_delivery_stream_name,
-    })
+    Ok(ListRequest { limit, delivery_stream_type, exclusive_start_delivery_stream_name })
 }
 
 #[derive(Deserialize)]
@@ -159,6 +176,13 @@ fn record_data(record: &RecordInput, member: &str) -> Result<Bytes, BodyError> {
     let data = base64::engine::general_purpose::STANDARD
         .decode(&record.data)
         .map_err(|error| BodyError::new("SerializationException", format!("{member} is not base64: {error}")))?;
+    check_record(&data, member)?;
+    Ok(Bytes::from(data))
+}
+
+/// A record's data within [`FIREHOSE_RECORD_BYTES_MAX`]; `member` is where it is in the
+/// request.
+fn check_record(data: &[u8], member: &str) -> Result<(), BodyError> {
     if data.len() > FIREHOSE_RECORD_BYTES_MAX {
         return Err(violation(
             "java.nio.HeapByteBuffer",
@@ -166,7 +190,7 @@ fn record_data(record: &RecordInput, member: &str) -> Result<Bytes, BodyError> {
             &format!("Member must have length less than or equal to {FIREHOSE_RECORD_BYTES_MAX}"),
         ));
     }
-    Ok(Bytes::from(data))
+    Ok(())
 }
 
 /// PutRecord's body: the delivery stream's name and the record's data.
@@ -177,25 +201,56 @@ pub fn put_record(body: &[u8]) -> Result<(String, Bytes), BodyError> {
     Ok((input.delivery_stream_name, data))
 }
 
-/// PutRecordBatch's body: the delivery stream's name and 1–500 records of at most 4 MiB in all.
-pub fn put_record_batch(body: &[u8]) -> Result<(String, Vec<Bytes>), BodyError> {
-    let input: PutRecordBatchInput = decode(body)?;
-    check_name(&input.delivery_stream_name)?;
-    if input.records.is_empty() || input.records.len() > FIREHOSE_PUT_BATCH_RECORDS_MAX {
+/// PutRecord's members, checked as [`put_record`] checks them.
+pub fn checked_record(name: String, data: Bytes) -> Result<(String, Bytes), BodyError> {
+    check_name(&name)?;
+    check_record(&data, "record.data")?;
+    Ok((name, data))
+}
+
+/// PutRecordBatch's record count within 1–[`FIREHOSE_PUT_BATCH_RECORDS_MAX`].
+fn check_batch_count(count: usize) -> Result<(), BodyError> {
+    if count == 0 || count > FIREHOSE_PUT_BATCH_RECORDS_MAX {
         return Err(violation(
-            &format!("{} records", input.records.len()),
+            &format!("{count} records"),
             "records",
             &format!(
                 "Member must have length less than or equal to {FIREHOSE_PUT_BATCH_RECORDS_MAX} and greater than or equal to 1"
             ),
         ));
     }
+    Ok(())
+}
+
+/// PutRecordBatch's body: the delivery stream's name and 1–500 records of at most 4 MiB in all.
+pub fn put_record_batch(body: &[u8]) -> Result<(String, Vec<Bytes>), BodyError> {
+    let input: PutRecordBatchInput = decode(body)?;
+    check_name(&input.delivery_stream_name)?;
+    check_batch_count(input.records.len())?;
     let data = input
         .records
         .iter()
         .enumerate()
         .map(|(i, record)| record_data(record, &format!("records.{}.member.data", i + 1)))
         .collect::<Result<Vec<_>, _>>()?;
+    check_batch_bytes(&data)?;
+    Ok((input.delivery_stream_name, data))
+}
+
+/// PutRecordBatch's members, checked as [`put_record_batch`] checks them, in the same order
+/// (so the same bad request gets the same error on both protocols).
+pub fn checked_batch(name: String, records: Vec<Bytes>) -> Result<(String, Vec<Bytes>), BodyError> {
+    check_name(&name)?;
+    check_batch_count(records.len())?;
+    for (i, data) in records.iter().enumerate() {
+        check_record(data, &format!("records.{}.member.data", i + 1))?;
+    }
+    check_batch_bytes(&records)?;
+    Ok((name, records))
+}
+
+/// A batch's records within [`FIREHOSE_PUT_BATCH_BYTES_MAX`] in all.
+fn check_batch_bytes(data: &[Bytes]) -> Result<(), BodyError> {
     let total: usize = data.iter().map(Bytes::len).sum();
     if total > FIREHOSE_PUT_BATCH_BYTES_MAX {
         return Err(BodyError::new(
@@ -205,7 +260,7 @@ pub fn put_record_batch(body: &[u8]) -> Result<(String, Vec<Bytes>), BodyError> 
             ),
         ));
     }
-    Ok((input.delivery_stream_name, data))
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -396,16 +451,21 @@ pub struct TagRequest {
 
 pub fn tag_delivery_stream(body: &[u8]) -> Result<TagRequest, BodyError> {
     let input: TagDeliveryStreamInput = decode(body)?;
-    check_name(&input.delivery_stream_name)?;
-    check_tag_count(input.tags.len(), "tags")?;
-    for (i, tag) in input.tags.iter().enumerate() {
-        check_tag_key(&tag.key, &format!("tags.{}.member.key", i + 1))?;
-        if let Some(value) = &tag.value {
+    let tags = input.tags.into_iter().map(|tag| (tag.key, tag.value)).collect();
+    checked_tags(input.delivery_stream_name, tags)
+}
+
+/// TagDeliveryStream's members, checked as [`tag_delivery_stream`] checks them.
+pub fn checked_tags(name: String, tags: Vec<(String, Option<String>)>) -> Result<TagRequest, BodyError> {
+    check_name(&name)?;
+    check_tag_count(tags.len(), "tags")?;
+    for (i, (key, value)) in tags.iter().enumerate() {
+        check_tag_key(key, &format!("tags.{}.member.key", i + 1))?;
+        if let Some(value) = value {
             check_tag_value(value, &format!("tags.{}.member.value", i + 1))?;
         }
     }
-    let tags = input.tags.into_iter().map(|tag| (tag.key, tag.value)).collect();
-    Ok(TagRequest { delivery_stream_name: input.delivery_stream_name, tags })
+    Ok(TagRequest { delivery_stream_name: name, tags })
 }
 
 #[derive(Deserialize)]
@@ -418,12 +478,17 @@ struct UntagDeliveryStreamInput {
 /// UntagDeliveryStream, checked: the delivery stream and the 1–50 keys to remove.
 pub fn untag_delivery_stream(body: &[u8]) -> Result<(String, Vec<String>), BodyError> {
     let input: UntagDeliveryStreamInput = decode(body)?;
-    check_name(&input.delivery_stream_name)?;
-    check_tag_count(input.tag_keys.len(), "tagKeys")?;
-    for (i, key) in input.tag_keys.iter().enumerate() {
+    checked_untag(input.delivery_stream_name, input.tag_keys)
+}
+
+/// UntagDeliveryStream's members, checked as [`untag_delivery_stream`] checks them.
+pub fn checked_untag(name: String, keys: Vec<String>) -> Result<(String, Vec<String>), BodyError> {
+    check_name(&name)?;
+    check_tag_count(keys.len(), "tagKeys")?;
+    for (i, key) in keys.iter().enumerate() {
         check_tag_key(key, &format!("tagKeys.{}.member", i + 1))?;
     }
-    Ok((input.delivery_stream_name, input.tag_keys))
+    Ok((name, keys))
 }
 
 #[derive(Deserialize)]
@@ -445,11 +510,20 @@ pub struct ListTagsRequest {
 
 pub fn list_tags(body: &[u8]) -> Result<ListTagsRequest, BodyError> {
     let input: ListTagsInput = decode(body)?;
-    check_name(&input.delivery_stream_name)?;
-    if let Some(key) = &input.exclusive_start_tag_key {
+    checked_list_tags(input.delivery_stream_name, input.exclusive_start_tag_key, input.limit)
+}
+
+/// ListTagsForDeliveryStream's members, checked as [`list_tags`] checks them.
+pub fn checked_list_tags(
+    delivery_stream_name: String,
+    exclusive_start_tag_key: Option<String>,
+    limit: Option<i64>,
+) -> Result<ListTagsRequest, BodyError> {
+    check_name(&delivery_stream_name)?;
+    if let Some(key) = &exclusive_start_tag_key {
         check_tag_key(key, "exclusiveStartTagKey")?;
     }
-    let limit = match input.limit {
+    let limit = match limit {
         None => FIREHOSE_LIST_TAGS_MAX,
         Some(limit) if (1..=FIREHOSE_LIST_TAGS_MAX as i64).contains(&limit) => limit as usize,
         Some(limit) => {
@@ -462,11 +536,7 @@ pub fn list_tags(body: &[u8]) -> Result<ListTagsRequest, BodyError> {
             ))
         }
     };
-    Ok(ListTagsRequest {
-        delivery_stream_name: input.delivery_stream_name,
-        exclusive_start_tag_key: input.exclusive_start_tag_key,
-        limit,
-    })
+    Ok(ListTagsRequest { delivery_stream_name, exclusive_start_tag_key, limit })
 }
 
 /// `KeyType` of `DeliveryStreamEncryptionConfigurationInput`.
@@ -545,11 +615,23 @@ fn check_key_arn(arn: &str) -> Result<(), BodyError> {
 
 pub fn start_encryption(body: &[u8]) -> Result<StartEncryptionRequest, BodyError> {
     let input: StartEncryptionInput = decode(body)?;
-    check_name(&input.delivery_stream_name)?;
-    let (key_type, key_arn) = match input.delivery_stream_encryption_configuration_input {
+    let configuration = input
+        .delivery_stream_encryption_configuration_input
+        .map(|configuration| (configuration.key_type, configuration.key_arn));
+    checked_start_encryption(input.delivery_stream_name, configuration)
+}
+
+/// StartDeliveryStreamEncryption's members, checked as [`start_encryption`] checks them:
+/// `configuration` is `DeliveryStreamEncryptionConfigurationInput`'s `KeyType` and `KeyARN`.
+pub fn checked_start_encryption(
+    delivery_stream_name: String,
+    configuration: Option<(String, Option<String>)>,
+) -> Result<StartEncryptionRequest, BodyError> {
+    check_name(&delivery_stream_name)?;
+    let (key_type, key_arn) = match configuration {
         None => (KeyType::AwsOwnedCmk, None),
-        Some(configuration) => {
-            let key_type = match configuration.key_type.as_str() {
+        Some((configured_type, configured_arn)) => {
+            let key_type = match configured_type.as_str() {
                 "AWS_OWNED_CMK" => KeyType::AwsOwnedCmk,
                 "CUSTOMER_MANAGED_CMK" => KeyType::CustomerManagedCmk,
                 other => {
@@ -560,10 +642,10 @@ pub fn start_encryption(body: &[u8]) -> Result<StartEncryptionRequest, BodyError
                     ))
                 }
             };
-            if let Some(arn) = &configuration.key_arn {
+            if let Some(arn) = &configured_arn {
                 check_key_arn(arn)?;
             }
-            match (key_type, &configuration.key_arn) {
+            match (key_type, &configured_arn) {
                 (KeyType::AwsOwnedCmk, Some(_)) => {
                     return Err(BodyError::new(
                         "InvalidArgumentException",
@@ -578,10 +660,10 @@ pub fn start_encryption(body: &[u8]) -> Result<StartEncryptionRequest, BodyError
                 }
                 _ => {}
             }
-            (key_type, configuration.key_arn)
+            (key_type, configured_arn)
         }
     };
-    Ok(StartEncryptionRequest { delivery_stream_name: input.delivery_stream_name, key_type, key_arn })
+    Ok(StartEncryptionRequest { delivery_stream_name, key_type, key_arn })
 }
 
 /// The members of any channel request that name resources or set tags (every one optional,
