@@ -123,6 +123,9 @@ print(f"idle_cpu_{label}_threads: " + ", ".join(f"{name}={t / tick:.2f}s" for t,
 PY
 }
 
+# sluiced's CPU seconds so far (user + system, every thread).
+cpu_s() { python3 -c 'import os, sys; f = open(f"/proc/{sys.argv[1]}/stat").read().rsplit(")", 1)[1].split(); print((int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK"))' "$pid"; }
+
 run_scale() { "$scale" --endpoint "127.0.0.1:$native" --streams "$streams" --concurrency "$concurrency" "$@"; }
 
 say "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -133,7 +136,12 @@ start first
 wait_ready first
 sleep 2
 memory empty
+cpu_before=$(cpu_s)
+# PERF=1: a flat CPU profile of sluiced while the streams are created (perf.create.data).
+[[ -n "${PERF:-}" ]] && { perf record -q -F 499 -p "$pid" -o "$log_dir/perf.create.data" 2>/dev/null & perf_pid=$!; }
 run_scale create --shards "$shards" | tee -a "$log_dir/figures"
+[[ -n "${PERF:-}" ]] && { kill -INT "$perf_pid"; wait "$perf_pid" || true; perf report -i "$log_dir/perf.create.data" --no-children --percent-limit 1 --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40 >"$log_dir/perf-create.txt"; }
+say "create_sluiced_cpu_s=$(python3 -c "print(round($(cpu_s) - $cpu_before, 2))")"
 sleep 5
 memory created
 idle_cpu created "$idle_s"
@@ -180,6 +188,7 @@ say "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ -n "$out" ]]; then
     mkdir -p "$out"
     cp "$log_dir/figures" "$out/figures.txt"
+    [[ -f "$log_dir/perf-create.txt" ]] && cp "$log_dir/perf-create.txt" "$out/"
     for log in "$log_dir"/sluiced-*.log; do cp "$log" "$out/"; done
 fi
 rm -rf "$log_dir"
