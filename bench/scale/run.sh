@@ -144,6 +144,12 @@ run_scale create --shards "$shards" | tee -a "$log_dir/figures"
 say "create_sluiced_cpu_s=$(python3 -c "print(round($(cpu_s) - $cpu_before, 2))")"
 sleep 5
 memory created
+# CREATE_ONLY=1: stop here (for interleaved A/B runs of the create path).
+if [[ -n "${CREATE_ONLY:-}" ]]; then
+    stop TERM
+    [[ -n "$out" ]] && { mkdir -p "$out"; cp "$log_dir/figures" "$out/figures.txt"; }
+    exit 0
+fi
 idle_cpu created "$idle_s"
 run_scale write --records-per-shard 1 --record-bytes 100 | tee -a "$log_dir/figures"
 sleep 5

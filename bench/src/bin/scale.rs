@@ -281,7 +281,10 @@ async fn read_stream(client: &Client, stream: &str, expect_per_shard: usize) -> 
         };
         let iterator = client.call(&request).await.with_context(|| format!("GetShardIterator {stream}/{shard_id}"))?;
         let iterator = iterator.shard_iterator.context("no iterator")?;
-        let request = GetRecordsInput { shard_iterator: iterator, ..Default::default() };
+        // Only the records asked for: the figure is when every shard serves, not how fast
+        // the whole data directory reads back.
+        let limit = Some(i32::try_from(expect_per_shard.max(1)).unwrap_or(i32::MAX));
+        let request = GetRecordsInput { shard_iterator: iterator, limit, ..Default::default() };
         let batch = client.call(&request).await.with_context(|| format!("GetRecords {stream}/{shard_id}"))?;
         if batch.records.len() < expect_per_shard {
             bail!("{stream}/{shard_id}: {} records, expected at least {expect_per_shard}", batch.records.len());
