@@ -4,6 +4,15 @@
 //! written in batches costs far less than one entry per record. Every lookup is a binary
 //! search: by record index (sequence numbers), by arrival time (AT_TIMESTAMP), or the ends
 //! (TRIM_HORIZON, LATEST).
+//!
+//! Unfinished (issue 19, "the run index kept bounded for long retention"): every retained run
+//! stays in memory, 32 bytes each (`RunEntry`), so the index grows with commits × shards
+//! written per commit, not with bytes: 10 GiB over 10,000 shards in 500-record calls was
+//! 220,000 runs (7 MB, `bench/results/2026-12-02-scale/`), but a shard taking one record per
+//! group commit at 1,000 commits/s for a year of retention would hold 3.2e10 runs. The plan:
+//! keep only the active segment's runs in memory and, per sealed segment, one entry per shard
+//! (first index, first and last arrival time), reading that segment's checkpoint (`.idx`, which
+//! already lists its runs) when a read lands in it.
 
 use std::collections::VecDeque;
 

@@ -42,6 +42,9 @@ pub(super) struct Framed<S: Storage> {
     runs: Vec<(u64, RunEntry)>,
     /// The commit's batches: journal position and the I/O buffer (kept for the tail cache).
     batches: Vec<(u64, Rc<S::Buffer>)>,
+    /// Bytes allocated for each of `batches` (at least what is written): what the tail cache
+    /// counts against its bound.
+    allocated: Vec<usize>,
     file: Rc<S::File>,
     base: u64,
     path: PathBuf,
@@ -315,20 +318,38 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
     };
     let alignment = alignment_of(&*file);
     let capacity = inner.config.batch_bytes_max;
+    // Each batch's buffer is sized to what is left to frame (an upper bound: a run header for
+    // every record), not to `capacity`: the tail cache keeps published buffers whole, and a
+    // 2 MiB buffer holding one small commit cost 2 MiB for as long as it stayed cached (issue
+    // 19: 2.3 GiB resident after one small PutRecords per stream of 1,000).
+    let mut unframed: usize = groups
+        .iter()
+        .flat_map(|group| &group.slots)
+        .map(|&(append, slot)| {
+            let record = &batch[append].records[slot];
+            format::RUN_HEADER_BYTES + format::record_bytes(record.partition_key.len(), record.data.len())
+        })
+        .sum();
+    let buffer_bytes = |unframed: usize| batch_buffer_bytes(unframed, capacity, alignment);
 
     let mut batches: Vec<(u64, Rc<S::Buffer>)> = Vec::new();
+    let mut allocated: Vec<usize> = Vec::new();
     let mut runs: Vec<(u64, RunEntry)> = Vec::with_capacity(groups.len());
     let mut batch_position = position;
-    let mut writer = BatchWriter::new(BufferBytes(file.alloc_buffer(capacity)));
+    let mut writer = BatchWriter::new(BufferBytes(file.alloc_buffer(buffer_bytes(unframed))));
     let mut flags = format::COMMIT_START;
-    let seal =
-        |writer: BatchWriter<BufferBytes<S::Buffer>>, at: u64, flags: u16, batches: &mut Vec<(u64, Rc<S::Buffer>)>| {
-            let (buffer, padded) = writer.finish(at, now_ms, flags, alignment);
-            let mut buffer = buffer.0;
-            buffer.shrink_to(padded);
-            batches.push((at, Rc::new(buffer)));
-            padded as u64
-        };
+    let seal = |writer: BatchWriter<BufferBytes<S::Buffer>>,
+                at: u64,
+                flags: u16,
+                batches: &mut Vec<(u64, Rc<S::Buffer>)>,
+                allocated: &mut Vec<usize>| {
+        let (buffer, padded) = writer.finish(at, now_ms, flags, alignment);
+        let mut buffer = buffer.0;
+        allocated.push(buffer.bytes().len());
+        buffer.shrink_to(padded);
+        batches.push((at, Rc::new(buffer)));
+        padded as u64
+    };
     for group in &groups {
         // The run open in the current batch: (offset in batch, first record index, records).
         let mut open_run: Option<(usize, u64, u32)> = None;
@@ -348,11 +369,12 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
                 let needed = format::BATCH_HEADER_BYTES
                     + format::RUN_HEADER_BYTES
                     + format::record_bytes(record.partition_key.len(), record.data.len());
-                let fresh_capacity = capacity.max(needed.next_multiple_of(alignment.max(format::BLOCK_BYTES)));
+                let fresh_capacity =
+                    buffer_bytes(unframed).max(needed.next_multiple_of(alignment.max(format::BLOCK_BYTES)));
                 let fresh = BatchWriter::new(BufferBytes(file.alloc_buffer(fresh_capacity)));
                 let full = std::mem::replace(&mut writer, fresh);
                 if !full.is_empty() {
-                    batch_position += seal(full, batch_position, flags, &mut batches);
+                    batch_position += seal(full, batch_position, flags, &mut batches, &mut allocated);
                     flags = 0;
                 }
             }
@@ -365,6 +387,7 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
                 &record.data,
                 if record.sealed { format::RECORD_SEALED } else { 0 },
             );
+            unframed -= format::RUN_HEADER_BYTES + format::record_bytes(record.partition_key.len(), record.data.len());
             open_run.as_mut().expect("a run is open").2 += 1;
             if let Ok(appended) = &mut acks[append] {
                 let sequence_number = group.seq_prefix.sequence_number(index);
@@ -382,7 +405,7 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
         // Framing a large commit is the longest stretch of CPU here: let others run between shards.
         futures_lite::future::yield_now().await;
     }
-    batch_position += seal(writer, batch_position, flags | format::COMMIT_END, &mut batches);
+    batch_position += seal(writer, batch_position, flags | format::COMMIT_END, &mut batches, &mut allocated);
     let every_slot =
         |list: Vec<Option<Appended>>| list.into_iter().map(|ack| ack.expect("every record was framed")).collect();
     Ok(Framed {
@@ -391,6 +414,7 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
         batch,
         runs,
         batches,
+        allocated,
         file,
         base,
         path,
@@ -398,6 +422,14 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
         bytes: batch_position - position,
         framed_at: std::time::Instant::now(),
     })
+}
+
+/// Bytes of the buffer a batch is framed into when `unframed` bytes (headers included) are left
+/// to frame: enough for all of them with the batch header and the alignment padding, at most
+/// `capacity` (the batch size; a larger record gets a buffer of its own size). A multiple of
+/// the alignment and of the format's block, as the batch writer needs.
+pub(super) fn batch_buffer_bytes(unframed: usize, capacity: usize, alignment: usize) -> usize {
+    (format::BATCH_HEADER_BYTES + unframed).next_multiple_of(alignment.max(format::BLOCK_BYTES)).min(capacity)
 }
 
 /// Writes a framed commit's batches all at once, then one fdatasync.
@@ -451,13 +483,15 @@ fn publish<S: Storage>(inner: &Inner<S>, framed: Framed<S>) -> Framed<S> {
     }
     state.write_position += framed.bytes;
     state.stats.record_commit(framed.record_count, framed.bytes, framed.framed_at.elapsed());
-    for (position, buffer) in &framed.batches {
-        state.cache_bytes += buffer.bytes().len();
-        state.cache.push_back(CachedBatch { position: *position, buffer: buffer.clone() });
+    // The cache counts what its buffers hold in memory, not what they wrote, so that its
+    // bound is a bound on memory.
+    for ((position, buffer), &allocated_bytes) in framed.batches.iter().zip(&framed.allocated) {
+        state.cache_bytes += allocated_bytes;
+        state.cache.push_back(CachedBatch { position: *position, buffer: buffer.clone(), allocated_bytes });
     }
     while state.cache_bytes > inner.config.tail_cache_bytes_max {
         let evicted = state.cache.pop_front().expect("cache holds bytes");
-        state.cache_bytes -= evicted.buffer.bytes().len();
+        state.cache_bytes -= evicted.allocated_bytes;
     }
     framed
 }

@@ -66,6 +66,8 @@ impl Drop for SegmentPin {
 pub(super) struct CachedBatch<S: Storage> {
     pub position: u64,
     pub buffer: Rc<S::Buffer>,
+    /// The buffer's size in memory (at least its written bytes).
+    pub allocated_bytes: usize,
 }
 
 pub(super) fn segment_path(dir: &Path, base: u64) -> PathBuf {

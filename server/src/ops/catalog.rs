@@ -48,8 +48,8 @@ where
         .await
         .map_err(|error| crate::kinesis::errors::catalog_error(&config.identity, error))?;
     *owner.catalog.borrow_mut() = next;
-    let routes = Arc::new(Routes::from_catalog(&owner.catalog.borrow()));
     let previous = core0.routes();
+    let routes = Arc::new(Routes::updated(&previous, &owner.catalog.borrow()));
     let (before, after) = (previous.shards_by_core(), routes.shards_by_core());
     prepare_cores(core0, &before, &after).await?;
     core0.shared.routes.publish(routes);
@@ -88,10 +88,14 @@ async fn settle_cores(
         let uids: HashSet<u64> = kept.iter().map(|shard| shard.uid).collect();
         let dropped: Vec<u64> =
             before.get(&core).into_iter().flatten().map(|shard| shard.uid).filter(|uid| !uids.contains(uid)).collect();
+        // Only the shards whose route changed: adopting an unchanged one changes nothing, and
+        // adopting every shard of the core made each change cost every shard (issue 19).
+        let unchanged: HashSet<ShardRoute> = before.get(&core).into_iter().flatten().copied().collect();
+        let changed: Vec<ShardRoute> = kept.into_iter().filter(|shard| !unchanged.contains(shard)).collect();
         core0
             .run_on(core, move |node| async move {
                 node.drop_shards(&dropped);
-                node.adopt_shards(&kept, true);
+                node.adopt_shards(&changed, true);
             })
             .await?;
     }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Where a shard lives and how its sequence numbers look.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ShardRoute {
     pub uid: u64,
     pub number: u32,
@@ -120,13 +120,32 @@ impl Routes {
         Routes { streams: streams.collect(), account: catalog.account.clone() }
     }
 
-    /// Every shard, by the core that owns it.
+    /// The routes of `catalog`, sharing `previous`'s route of every stream whose metadata
+    /// did not change: a catalog change touches one stream or a few, and rebuilding every
+    /// stream's route (a clone of its metadata, its shard maps, its policies parsed again) made
+    /// each CreateStream cost in proportion to every shard of the node (issue 19).
+    pub fn updated(previous: &Routes, catalog: &Catalog) -> Routes {
+        let streams = catalog.streams.iter().map(|(name, meta)| {
+            let route = match previous.streams.get(name) {
+                Some(route) if route.meta == *meta => route.clone(),
+                _ => Arc::new(StreamRoute::new(meta)),
+            };
+            (name.clone(), route)
+        });
+        Routes { streams: streams.collect(), account: catalog.account.clone() }
+    }
+
+    /// Every shard, by the core that owns it, in uid order: two snapshots with the same
+    /// shards give equal lists, so a catalog change can tell which cores it changed.
     pub fn shards_by_core(&self) -> BTreeMap<usize, Vec<ShardRoute>> {
         let mut by_core: BTreeMap<usize, Vec<ShardRoute>> = BTreeMap::new();
         for stream in self.streams.values() {
             for shard in stream.shards() {
                 by_core.entry(shard.core).or_default().push(shard);
             }
+        }
+        for shards in by_core.values_mut() {
+            shards.sort_unstable_by_key(|shard| shard.uid);
         }
         by_core
     }
@@ -147,5 +166,44 @@ impl RouteTable {
     /// Makes `routes` the current routes; returns the previous ones.
     pub fn publish(&self, routes: Arc<Routes>) -> Arc<Routes> {
         self.0.swap(routes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_engine::catalog::CapacityMode;
+
+    fn catalog(streams: &[&str]) -> Catalog {
+        let mut catalog = Catalog::new(2);
+        for name in streams {
+            catalog.create_stream(name, 3, CapacityMode::Provisioned, 1_000).unwrap();
+        }
+        catalog
+    }
+
+    #[test]
+    fn an_update_keeps_the_routes_of_unchanged_streams() {
+        let mut catalog = catalog(&["a", "b"]);
+        let before = Routes::from_catalog(&catalog);
+        catalog.create_stream("c", 2, CapacityMode::Provisioned, 2_000).unwrap();
+        catalog.streams.get_mut("b").unwrap().retention_hours = 48;
+        let after = Routes::updated(&before, &catalog);
+        assert!(Arc::ptr_eq(&before.streams["a"], &after.streams["a"]), "unchanged: shared");
+        assert!(!Arc::ptr_eq(&before.streams["b"], &after.streams["b"]), "changed: rebuilt");
+        assert_eq!(after.streams["b"].meta.retention_hours, 48);
+        assert_eq!(after.streams["c"].shards().count(), 2);
+        assert_eq!(after.shards_by_core(), Routes::from_catalog(&catalog).shards_by_core());
+    }
+
+    #[test]
+    fn snapshots_of_one_catalog_list_the_same_shards_per_core() {
+        // Each `HashMap` iterates in its own order: the lists must not depend on it.
+        let catalog = catalog(&["a", "b", "c", "d", "e", "f", "g", "h"]);
+        let first = Routes::from_catalog(&catalog).shards_by_core();
+        for _ in 0..8 {
+            assert_eq!(Routes::from_catalog(&catalog).shards_by_core(), first);
+        }
+        assert_eq!(first.values().map(Vec::len).sum::<usize>(), 24);
     }
 }
