@@ -23,7 +23,9 @@ mod replication;
 use bytes::Bytes;
 use common::{free_port, run, Daemon, Rng};
 use replication::netns::Network;
-use replication::{call_any, percentile, run_returning, wait_until_every_node_agrees, write, DiskProbe, Shared};
+use replication::{
+    create_everywhere, percentile, run_returning, wait_until_every_node_agrees, write, DiskProbe, Shared,
+};
 use sluice_client::aws::HttpClient;
 use sluice_client::*;
 use std::net::{SocketAddr, TcpListener};
@@ -52,22 +54,7 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
     let mut daemons: Vec<Daemon> = (0..NODES).map(|id| start_node(id, &peers)).collect();
     let shared = Arc::new(Shared::new(daemons.iter().map(Daemon::endpoint).collect()));
 
-    // The stream, through whichever node leads the catalog; then visible on every node.
-    let creator = shared.clone();
-    run(move || async move {
-        let create = CreateStreamInput { stream_name: STREAM.into(), shard_count: Some(1), ..Default::default() };
-        call_any(&creator, &create, Duration::from_secs(60)).await;
-        let endpoints: Vec<String> = creator.endpoints.lock().unwrap().iter().flatten().cloned().collect();
-        for endpoint in endpoints {
-            let client = Client::connect(&endpoint).await.unwrap();
-            let describe = DescribeStreamSummaryInput { stream_name: Some(STREAM.into()), stream_arn: None };
-            let start = Instant::now();
-            while client.call(&describe).await.is_err() {
-                assert!(start.elapsed() < Duration::from_secs(30), "the stream never reached {endpoint}");
-                glommio::timer::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    });
+    create_everywhere(&shared, STREAM);
 
     let writer_shared = shared.clone();
     let writer = std::thread::spawn(move || {
@@ -737,21 +724,7 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
     let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
     let shared = Arc::new(Shared::new(endpoints.clone()));
 
-    let creator = shared.clone();
-    run(move || async move {
-        let create = CreateStreamInput { stream_name: PARTITIONED.into(), shard_count: Some(1), ..Default::default() };
-        call_any(&creator, &create, Duration::from_secs(60)).await;
-        let endpoints: Vec<String> = creator.endpoints.lock().unwrap().iter().flatten().cloned().collect();
-        for endpoint in endpoints {
-            let client = Client::connect(&endpoint).await.unwrap();
-            let describe = DescribeStreamSummaryInput { stream_name: Some(PARTITIONED.into()), stream_arn: None };
-            let start = Instant::now();
-            while client.call(&describe).await.is_err() {
-                assert!(start.elapsed() < Duration::from_secs(30), "the stream never reached {endpoint}");
-                glommio::timer::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    });
+    create_everywhere(&shared, PARTITIONED);
     let writer_shared = shared.clone();
     let writer =
         std::thread::spawn(move || run(move || async move { write(&writer_shared, PARTITIONED, "main", 7).await }));

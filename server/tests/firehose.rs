@@ -9,7 +9,7 @@ mod common;
 #[path = "../../firehose/tests/support/seaweedfs.rs"]
 mod seaweedfs;
 
-use common::Daemon;
+use common::{sluice_bin, Daemon};
 use seaweedfs::{S3Server, ACCESS_KEY, SECRET_KEY};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -828,16 +828,6 @@ print(json.dumps(out))
         lines_under(&files).contains_key("plain-after-stop")
     });
     assert!(contains(&journal_bytes(daemon.data_dir()), b"plain-after-stop"));
-}
-
-/// The `sluice` CLI next to `sluiced` (`cargo build -p sluice-client --bin sluice`), or `$SLUICE`.
-fn sluice_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("SLUICE") {
-        return PathBuf::from(path);
-    }
-    let path = Path::new(env!("CARGO_BIN_EXE_sluiced")).with_file_name("sluice");
-    assert!(path.exists(), "{} is missing: build it with `cargo build -p sluice-client --bin sluice`", path.display());
-    path
 }
 
 /// Runs `sluice firehose ARGS…` against `http_endpoint`, signed with test credentials: its exit

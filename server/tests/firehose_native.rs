@@ -11,7 +11,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::Daemon;
+use common::{sluice_bin, Daemon};
 use sluice_client::aws::{HttpClient, FIREHOSE_TARGET_PREFIX};
 use sluice_client::{Client, ClientError, Encoding};
 use sluice_model::{ErrorKind, FirehoseRequest, FirehoseResponse, FirehoseTag, PutRecordBatchEntry};
@@ -320,16 +320,6 @@ fn both_protocols_refuse_the_same_requests_alike() {
 fn base64(data: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(data)
-}
-
-/// The `sluice` CLI next to `sluiced` (`cargo build -p sluice-client --bin sluice`), or `$SLUICE`.
-fn sluice_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("SLUICE") {
-        return PathBuf::from(path);
-    }
-    let path = Path::new(env!("CARGO_BIN_EXE_sluiced")).with_file_name("sluice");
-    assert!(path.exists(), "{} is missing: build it with `cargo build -p sluice-client --bin sluice`", path.display());
-    path
 }
 
 /// Runs `sluice [global…] firehose ARGS…`; its exit code, stdout and stderr.

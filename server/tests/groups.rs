@@ -20,7 +20,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use bytes::Bytes;
-use common::{run, Daemon};
+use common::{run, sluice_bin, Daemon};
 use serde_json::Value;
 use sluice_client::aws::HttpClient;
 use sluice_client::*;
@@ -46,15 +45,6 @@ const DEADLINE_S: u64 = 90;
 /// One test at a time: each runs a daemon, a producer and several worker processes, and the
 /// takeover figures mean little when three such tests share two cores.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn sluice_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("SLUICE") {
-        return PathBuf::from(path);
-    }
-    let path = Path::new(env!("CARGO_BIN_EXE_sluiced")).with_file_name("sluice");
-    assert!(path.exists(), "{} is missing: build it with `cargo build -p sluice-client --bin sluice`", path.display());
-    path
-}
 
 fn epoch_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64

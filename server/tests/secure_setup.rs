@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{forward_stderr, free_port, run, Daemon};
+use common::{forward_stderr, free_port, run, sluice_bin, Daemon};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use sluice_client::auth::SigningCredentials;
 use sluice_client::aws::HttpClient;
@@ -22,7 +22,7 @@ use sluice_security::sigv4::TOKEN_INVALID;
 use sluice_security::Secret;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -283,13 +283,6 @@ fn sighup_rereads_the_credentials_without_dropping_connections() {
         assert_eq!((kind, message.as_str()), (ErrorKind::UnrecognizedClient, TOKEN_INVALID));
         assert_eq!(refusal(alice_http.call(&list).await).0, ErrorKind::UnrecognizedClient);
     });
-}
-
-/// The `sluice` CLI next to `sluiced` (built with the workspace).
-fn sluice_bin() -> PathBuf {
-    let cli = Path::new(env!("CARGO_BIN_EXE_sluiced")).with_file_name("sluice");
-    assert!(cli.exists(), "{} is missing: build the workspace first (cargo build --workspace)", cli.display());
-    cli
 }
 
 /// A CA that issued nothing the daemon serves.

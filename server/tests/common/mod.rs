@@ -23,6 +23,17 @@ pub struct Daemon {
     namespace: Option<String>,
 }
 
+/// The `sluice` CLI next to `sluiced` (`cargo build -p sluice-client --bin sluice`, which the
+/// workspace build makes), or `$SLUICE`.
+pub fn sluice_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("SLUICE") {
+        return PathBuf::from(path);
+    }
+    let path = Path::new(env!("CARGO_BIN_EXE_sluiced")).with_file_name("sluice");
+    assert!(path.exists(), "{} is missing: build it with `cargo build -p sluice-client --bin sluice`", path.display());
+    path
+}
+
 /// The ports of a daemon alone in a network namespace ([`Daemon::start_in_namespace`]).
 pub const NAMESPACE_NATIVE_PORT: u16 = 4568;
 pub const NAMESPACE_HTTP_PORT: u16 = 4567;

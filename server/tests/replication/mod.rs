@@ -91,6 +91,26 @@ where
     }
 }
 
+/// Creates `stream` (one shard) through whichever node leads the catalog, then waits until
+/// every node's catalog has it.
+pub fn create_everywhere(shared: &std::sync::Arc<Shared>, stream: &str) {
+    let (shared, stream) = (shared.clone(), stream.to_owned());
+    run(move || async move {
+        let create = CreateStreamInput { stream_name: stream.clone(), shard_count: Some(1), ..Default::default() };
+        call_any(&shared, &create, Duration::from_secs(60)).await;
+        let endpoints: Vec<String> = shared.endpoints.lock().unwrap().iter().flatten().cloned().collect();
+        for endpoint in endpoints {
+            let client = Client::connect(&endpoint).await.unwrap();
+            let describe = DescribeStreamSummaryInput { stream_name: Some(stream.clone()), stream_arn: None };
+            let start = Instant::now();
+            while client.call(&describe).await.is_err() {
+                assert!(start.elapsed() < Duration::from_secs(30), "the stream never reached {endpoint}");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+}
+
 /// Puts records to `stream` until told to stop, always to the node that answered last and to
 /// the next one when that fails or says nothing within [`CALL_LIMIT`] (skipping a node that
 /// said nothing for [`SILENT_NODE_SKIPPED_FOR`] while another is left). Every record's data
