@@ -195,8 +195,8 @@ mod aws_and_event_stream {
     use sluice_model::{AcknowledgeQueueRecordsInput, CreateQueueInput, QueueStreamConfiguration, ReceiptHandleEntry};
     use sluice_model::{
         CreateStreamInput, EncryptionType, ErrorKind, GetRecordsOutput, GetShardIteratorInput, HashKey, KinesisError,
-        ListShardsInput, Operation, PutRecordsInput, PutRecordsRequestEntry, Record, Request, SequenceNumber,
-        ShardFilter, ShardFilterType, ShardId, ShardIteratorType, SubscribeToShardEvent, Timestamp,
+        ListShardsInput, Operation, PutRecordInput, PutRecordsInput, PutRecordsRequestEntry, Record, Request,
+        SequenceNumber, ShardFilter, ShardFilterType, ShardId, ShardIteratorType, SubscribeToShardEvent, Timestamp,
     };
     use sluice_protocol::aws::{self, Encoding};
     use sluice_protocol::eventstream;
@@ -210,6 +210,14 @@ mod aws_and_event_stream {
     }
 
     fn aws_seeds() -> Vec<(&'static str, Vec<u8>)> {
+        // The HTTP fast path's (`aws/put_body.rs`) usual body: one record with an explicit hash key.
+        let put_record = Request::from(PutRecordInput {
+            stream_name: Some("orders".into()),
+            data: Bytes::from_static(b"hello world"),
+            partition_key: Some("customer-17".into()),
+            explicit_hash_key: Some(HashKey(1 << 127)),
+            ..Default::default()
+        });
         let put_records = Request::from(PutRecordsInput {
             records: vec![
                 PutRecordsRequestEntry {
@@ -283,6 +291,7 @@ mod aws_and_event_stream {
         let json = |value: &dyn ErasedSerialize| value.to_body(Encoding::Json);
         let cbor = |value: &dyn ErasedSerialize| value.to_body(Encoding::Cbor);
         vec![
+            ("put_record.json", aws_input(Operation::PutRecord, json(&put_record))),
             ("put_records.json", aws_input(Operation::PutRecords, json(&put_records))),
             ("put_records.cbor", aws_input(Operation::PutRecords, cbor(&put_records))),
             ("create_stream.json", aws_input(Operation::CreateStream, json(&create_stream))),
