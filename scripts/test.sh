@@ -42,13 +42,13 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "build"
 cargo build --workspace --all-targets
 
-step "fuzzing: every cargo-fuzz target, 10 s each, two at a time (scripts/fuzz.sh; longer runs by hand: scripts/fuzz.sh SECONDS)"
+step "fuzzing: every cargo-fuzz target, 5 s each, two at a time (scripts/fuzz.sh; longer runs by hand: scripts/fuzz.sh SECONDS)"
 # Without AddressSanitizer and without optimization here: CI's short runs look for what the
 # safe-Rust decoders can do wrong (panics, overflows, endless loops), and the instrumented,
 # optimized build of every dependency is time CI does not have (the unoptimized build costs
 # about 40% less CPU). Runs by hand keep both (scripts/fuzz.sh's defaults), for the unsafe
 # accessors of the generated flatbuffers code and for many more inputs per second.
-SLUICE_FUZZ_SANITIZER=none SLUICE_FUZZ_BUILD=dev scripts/fuzz.sh 10
+SLUICE_FUZZ_SANITIZER=none SLUICE_FUZZ_BUILD=dev scripts/fuzz.sh 5
 
 step "tests: every test binary in two lanes (the server's beside the other crates'), the AWS suites in a third"
 log=$(mktemp)
