@@ -184,8 +184,16 @@ fn prometheus_sees_what_the_client_sent_and_the_dashboard_and_alerts_evaluate() 
     assert!(sent.stored > 0 && sent.throttled > 0, "the load both stored and was throttled: {sent:?}");
 
     let stored = sent.stored as f64;
+    // Each core's counters reach a scrape in their own snapshot, so one family can show its
+    // final count a scrape before another does (CI once saw the throttled records 428 short
+    // while the incoming ones were final): wait until every family checked below is final.
     prometheus.wait_until("Prometheus scraped the final counts", || {
         prometheus.value(r#"sluice_incoming_records_total{stream="metered"}"#) == Some(stored)
+            && prometheus.value(r#"sluice_put_records_throttled_records_total{stream="metered"}"#)
+                == Some(sent.throttled as f64)
+            && prometheus.value(r#"sluice_write_provisioned_throughput_exceeded_total{stream="metered"}"#)
+                == Some(sent.throttled as f64)
+            && prometheus.value(r#"sluice_put_records_successful_records_total{stream="metered"}"#) == Some(stored)
     });
     // Scraped while the load ran, not only at its end.
     let samples = prometheus.value(r#"count_over_time(sluice_incoming_records_total{stream="metered"}[5m])"#).unwrap();
