@@ -15,7 +15,11 @@
 //! In the partition test each node runs in a network namespace of its own, and the test cuts
 //! the leader or a follower off and heals it (see its section below).
 //!
-//! `SLUICE_CLUSTER_KILL_SECONDS` (default 20; CI sets 8) is how long leaders are killed for.
+//! `SLUICE_CLUSTER_KILL_SECONDS` (default 20; CI sets 8) is how long leaders are killed for,
+//! and `SLUICE_CLUSTER_PARTITION_SECONDS` how long partitions go on. For issue 13's figures
+//! (100 kills, 50 partitions, a release build) `SLUICE_CLUSTER_KILLS` and
+//! `SLUICE_CLUSTER_PARTITIONS` set the least number of each, and `SLUICE_CLUSTER_WRITERS` (default
+//! 1) how many writers put records at once, each with its own records.
 
 mod common;
 mod replication;
@@ -40,6 +44,28 @@ const NODES: usize = 3;
 /// on the same core, as they would on core 0 of a bigger node.
 const CORES: usize = 1;
 
+/// A number from the environment, or `default`.
+fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
+}
+
+/// Starts `SLUICE_CLUSTER_WRITERS` writers (seeds from `seed`), each on a thread of its own.
+fn start_writers(
+    shared: &Arc<Shared>,
+    stream: &'static str,
+    label: &'static str,
+    seed: u64,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..env_number("SLUICE_CLUSTER_WRITERS", 1u64))
+        .map(|writer| {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                run(move || async move { write(&shared, stream, &format!("{label}{writer}"), seed + writer).await })
+            })
+        })
+        .collect()
+}
+
 fn start_node(id: usize, peers: &str) -> Daemon {
     let node_id = (id + 1).to_string();
     Daemon::start_with("unlimited", CORES, &["--node-id", &node_id, "--peers", peers])
@@ -47,8 +73,8 @@ fn start_node(id: usize, peers: &str) -> Daemon {
 
 #[test]
 fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
-    let kill_seconds: u64 =
-        std::env::var("SLUICE_CLUSTER_KILL_SECONDS").ok().and_then(|seconds| seconds.parse().ok()).unwrap_or(20);
+    let kill_seconds: u64 = env_number("SLUICE_CLUSTER_KILL_SECONDS", 20);
+    let kills_min: usize = env_number("SLUICE_CLUSTER_KILLS", 1);
     let peers: Vec<String> = (0..NODES).map(|id| format!("{}=127.0.0.1:{}", id + 1, free_port())).collect();
     let peers = peers.join(",");
     let mut daemons: Vec<Daemon> = (0..NODES).map(|id| start_node(id, &peers)).collect();
@@ -56,17 +82,14 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
 
     create_everywhere(&shared, STREAM);
 
-    let writer_shared = shared.clone();
-    let writer = std::thread::spawn(move || {
-        run(move || async move { write(&writer_shared, STREAM, "kill", 0x5EED_0FC1_A57E_1200).await })
-    });
+    let writers = start_writers(&shared, STREAM, "kill", 0x5EED_0FC1_A57E_1200);
 
     // Kill the shard's leader, wait for the next acknowledged write, restart the dead node.
     let wait_for_ack_after = |moment, not_from| shared.wait_for_ack_after(moment, not_from);
     let mut failovers = Vec::new();
     let started = Instant::now();
     let mut healthy_since = wait_for_ack_after(started, None);
-    while started.elapsed() < Duration::from_secs(kill_seconds) || failovers.is_empty() {
+    while started.elapsed() < Duration::from_secs(kill_seconds) || failovers.len() < kills_min {
         // Let writes flow for a moment with every node up.
         wait_for_ack_after(healthy_since, None);
         std::thread::sleep(Duration::from_millis(300));
@@ -87,7 +110,7 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
     }
     wait_for_ack_after(healthy_since, None);
     shared.stop.store(true, Ordering::SeqCst);
-    writer.join().unwrap();
+    writers.into_iter().for_each(|writer| writer.join().unwrap());
     let acked = std::mem::take(&mut *shared.acked.lock().unwrap());
 
     // Every node catches up (a restarted one from its peers), then all must agree.
@@ -707,8 +730,8 @@ where
 
 #[test]
 fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
-    let partition_seconds: u64 =
-        std::env::var("SLUICE_CLUSTER_PARTITION_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let partition_seconds: u64 = env_number("SLUICE_CLUSTER_PARTITION_SECONDS", 20);
+    let partitions_min: usize = env_number("SLUICE_CLUSTER_PARTITIONS", 2);
     let network = Network::new(NODES);
     let probe_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let disk = DiskProbe::start(probe_dir.path());
@@ -725,9 +748,7 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
     let shared = Arc::new(Shared::new(endpoints.clone()));
 
     create_everywhere(&shared, PARTITIONED);
-    let writer_shared = shared.clone();
-    let writer =
-        std::thread::spawn(move || run(move || async move { write(&writer_shared, PARTITIONED, "main", 7).await }));
+    let writers = start_writers(&shared, PARTITIONED, "main", 7);
 
     let mut leader_failovers = Vec::new();
     let mut follower_stalls = Vec::new();
@@ -735,7 +756,7 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
     let started = Instant::now();
     let mut healthy_since = shared.wait_for_ack_after(started, None);
     for cycle in 0.. {
-        if started.elapsed() >= Duration::from_secs(partition_seconds) && cycle >= 2 {
+        if started.elapsed() >= Duration::from_secs(partition_seconds) && cycle >= partitions_min.max(2) {
             break;
         }
         shared.wait_for_ack_after(healthy_since, None);
@@ -780,7 +801,7 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
     }
     shared.wait_for_ack_after(healthy_since, None);
     shared.stop.store(true, Ordering::SeqCst);
-    writer.join().unwrap();
+    writers.into_iter().for_each(|writer| writer.join().unwrap());
     let acked = std::mem::take(&mut *shared.acked.lock().unwrap());
     let (acknowledged, stored) = wait_until_every_node_agrees(endpoints, PARTITIONED, acked);
     leader_failovers.sort();
@@ -788,12 +809,13 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
     let syncs = disk.finish();
     eprintln!(
         "{} partitions of the leader, {} of a follower; {acknowledged} records acknowledged ({minority_acked} by a \
-         node while cut off), {stored} stored on each node; leader failover p50 {:?} max {:?} (with the \
+         node while cut off), {stored} stored on each node; leader failover p50 {:?} p99 {:?} max {:?} (with the \
          writer's {:?} wait for the silent old leader); next write after a follower was cut off: p50 {:?} max {:?}; \
          the disk meanwhile: {} fdatasyncs of 4 KiB, p50 {:?} p99 {:?} max {:?}",
         leader_failovers.len(),
         follower_stalls.len(),
         percentile(&leader_failovers, 0.5),
+        percentile(&leader_failovers, 0.99),
         leader_failovers.last().unwrap(),
         replication::CALL_LIMIT,
         percentile(&follower_stalls, 0.5),
