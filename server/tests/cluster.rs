@@ -300,6 +300,33 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
                 call_until_ok(&client, &DescribeStreamSummaryInput { stream_name: Some(name), stream_arn: None }).await;
             }
         }
+        // ACTIVE means writable, as on AWS: a stream shows CREATING on a node until its
+        // shard's group has a leader there, so the first put after ACTIVE succeeds at once
+        // through any node (without that, it met the first election's retriable errors).
+        for (node, endpoint) in created_endpoints.iter().enumerate() {
+            let client = Client::connect(endpoint).await.unwrap();
+            let describe = DescribeStreamSummaryInput { stream_name: Some("forwarded-3".into()), stream_arn: None };
+            let waiting = Instant::now();
+            while call_until_ok(&client, &describe).await.stream_description_summary.stream_status
+                != StreamStatus::Active
+            {
+                assert!(
+                    waiting.elapsed() < Duration::from_secs(30),
+                    "forwarded-3 never became ACTIVE on node {}",
+                    node + 1
+                );
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+            let put = PutRecordInput {
+                stream_name: Some("forwarded-3".into()),
+                data: Bytes::from_static(b"first"),
+                partition_key: Some("first".into()),
+                ..Default::default()
+            };
+            if let Err(error) = client.call(&put).await {
+                panic!("the first put through node {} after ACTIVE failed: {error:?}", node + 1);
+            }
+        }
     });
     let stream = "forwarded-1";
     let mut probe = 0;

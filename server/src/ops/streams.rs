@@ -9,7 +9,7 @@ use crate::ops::catalog::change;
 use crate::ops::cluster::meta::{self, MetaCommand};
 use crate::ops::node::Node;
 use crate::ops::records::{route_of, stream_route};
-use sluice_engine::catalog::{CapacityMode, ShardMeta};
+use sluice_engine::catalog::{CapacityMode, ShardMeta, StreamMeta};
 use sluice_model::limits::{LIST_TAGS_PAGE_SIZE_MAX, PAGE_SIZE_MAX};
 use sluice_model::*;
 use std::rc::Rc;
@@ -20,6 +20,25 @@ type Result<T> = std::result::Result<T, KinesisError>;
 /// (`ops/cluster/meta.rs`), proposed to the catalog's Raft group and applied on every member.
 pub fn replicated(node: &Node) -> bool {
     node.shared.config.cluster.is_some()
+}
+
+/// The status a describe shows: the catalog's, except that on a replicated node an ACTIVE
+/// stream one of whose open shards has no Raft leader known here yet (the first election after
+/// CreateStream, 0.5 to 1 s) shows as CREATING. ACTIVE then means what it means on AWS and on
+/// one node, that writes are taken: a client that waits for ACTIVE (AWS's `stream_exists`
+/// waiter, the loadgen) does not meet a burst of retriable "no leader" errors first. A leader
+/// lost later (a failover) does not change the status: AWS keeps such a stream ACTIVE too.
+fn described_status(node: &Node, meta: &StreamMeta) -> StreamStatus {
+    let status = views::stream_status(meta.status);
+    let electing = || {
+        meta.shards.iter().any(|shard| {
+            shard.ending_index.is_none() && !shard.closing && node.shared.leaders.leader(shard.uid).is_none()
+        })
+    };
+    if status == StreamStatus::Active && replicated(node) && electing() {
+        return StreamStatus::Creating;
+    }
+    status
 }
 
 /// The stream's name, from `StreamName` or `StreamARN` (validated already).
@@ -67,6 +86,7 @@ pub fn describe(node: &Node, input: DescribeStreamInput) -> Result<DescribeStrea
     let page: Vec<Shard> = shards[start..].iter().take(limit).map(|shard| views::shard(shard, meta)).collect();
     let has_more = start + page.len() < shards.len();
     let mut stream_description = views::stream_description(node.identity(), meta, page, has_more);
+    stream_description.stream_status = described_status(node, meta);
     if control::encryption::encryption_updating(meta, node.now_ms()) {
         stream_description.stream_status = StreamStatus::Updating;
     }
@@ -80,6 +100,7 @@ pub fn describe_summary(node: &Node, input: DescribeStreamSummaryInput) -> Resul
         &route.meta,
         control::settings::warm_throughput(&node.routes().account, node.now_ms(), &route.meta),
     );
+    stream_description_summary.stream_status = described_status(node, &route.meta);
     if control::encryption::encryption_updating(&route.meta, node.now_ms()) {
         stream_description_summary.stream_status = StreamStatus::Updating;
     }
