@@ -327,6 +327,43 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
                 panic!("the first put through node {} after ACTIVE failed: {error:?}", node + 1);
             }
         }
+        // A PutRecords with a record for each of six shards, whose leaders are spread over the
+        // members by their elections (all six on one member: 1 in 243), is split by leader:
+        // through any node, every record is stored in its shard on the first call.
+        let first = Client::connect(&created_endpoints[0]).await.unwrap();
+        call_until_ok(
+            &first,
+            &CreateStreamInput { stream_name: "spread".into(), shard_count: Some(6), ..Default::default() },
+        )
+        .await;
+        for (node, endpoint) in created_endpoints.iter().enumerate() {
+            let client = Client::connect(endpoint).await.unwrap();
+            let describe = DescribeStreamSummaryInput { stream_name: Some("spread".into()), stream_arn: None };
+            let waiting = Instant::now();
+            while call_until_ok(&client, &describe).await.stream_description_summary.stream_status
+                != StreamStatus::Active
+            {
+                assert!(waiting.elapsed() < Duration::from_secs(30), "spread never became ACTIVE on node {}", node + 1);
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+            let list = ListShardsInput { stream_name: Some("spread".into()), ..Default::default() };
+            let shards = call_until_ok(&client, &list).await.shards;
+            assert_eq!(shards.len(), 6);
+            let records = shards
+                .iter()
+                .map(|shard| PutRecordsRequestEntry {
+                    data: Bytes::from(format!("spread through node {} to {}", node + 1, shard.shard_id.as_str())),
+                    partition_key: Some("spread".into()),
+                    explicit_hash_key: Some(shard.hash_key_range.starting_hash_key),
+                })
+                .collect();
+            let put = PutRecordsInput { records, stream_name: Some("spread".into()), stream_arn: None };
+            let answer = client.call(&put).await.expect("PutRecords through a node");
+            assert_eq!(answer.failed_record_count, Some(0), "through node {}: {answer:?}", node + 1);
+            for (shard, entry) in shards.iter().zip(&answer.records) {
+                assert_eq!(entry.shard_id.as_ref(), Some(&shard.shard_id), "records answered out of order: {answer:?}");
+            }
+        }
     });
     let stream = "forwarded-1";
     let mut probe = 0;

@@ -16,7 +16,7 @@ use crate::ops::{
     audit, consumers, encryption, leases, observe, queues, records, reshard, settings, streams, subscriptions,
 };
 use sluice_model::iam::IamResource;
-use sluice_model::{Identity, KinesisError, Request, Response};
+use sluice_model::{Identity, KinesisError, PutRecordsOutput, Request, Response};
 use std::rc::Rc;
 
 /// What a request is answered with.
@@ -71,12 +71,45 @@ async fn checked(node: &Rc<Node>, caller: &Caller, request: Request, origin: Ori
         crate::ops::cluster::check_operation(request.operation())?;
         // Validated and authorized here; the leader runs it (`ops/cluster/forward.rs`).
         if origin == Origin::Client {
+            if let Request::PutRecords(input) = &request {
+                if let Some(split) = forward::split_put_records(node, input) {
+                    return Ok(Answer::Response(Response::PutRecords(put_records_split(node, caller, split).await)));
+                }
+            }
             if let Some(leader) = forward::target(node, &request) {
                 return forward::forward(node, leader, request).await.map(Answer::Response);
             }
         }
     }
     run(node, caller, request).await
+}
+
+/// A PutRecords whose records have several leaders: each part goes to its leader (or runs
+/// here) at the same time, and the answers are merged in the request's order.
+async fn put_records_split(node: &Rc<Node>, caller: &Caller, split: forward::PutRecordsSplit) -> PutRecordsOutput {
+    let parts: Vec<_> = split
+        .parts
+        .into_iter()
+        .map(|(leader, input, indexes)| {
+            let (node, caller) = (node.clone(), caller.clone());
+            glommio::spawn_local(async move {
+                let answer = match leader {
+                    Some(leader) => forward::forward(&node, leader, Request::PutRecords(input)).await,
+                    None => match run(&node, &caller, Request::PutRecords(input)).await {
+                        Ok(Answer::Response(response)) => Ok(response),
+                        Ok(Answer::Subscription(_)) => unreachable!("PutRecords answers a response"),
+                        Err(error) => Err(error),
+                    },
+                };
+                (indexes, answer)
+            })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(parts.len());
+    for part in parts {
+        answers.push(part.await);
+    }
+    forward::merge_put_records(split.record_count, answers)
 }
 
 /// Runs a validated and authorized request.

@@ -35,10 +35,15 @@
 //! Unfinished: with `--credentials` or TLS nothing is forwarded (the follower answers the
 //! retriable error naming the leader's addresses): the leader would have to trust the
 //! follower's authentication, which needs the members to authenticate each other first (the
-//! peer network has no authentication yet either). A PutRecords whose records go to shards led
-//! by different members is forwarded whole to the member leading most of them; its records
-//! for the other shards fail with the retriable per-record error (splitting it by leader is to
-//! do); so are the records of an AUTO-distribution stream, which is served where it arrives.
+//! peer network has no authentication yet either). The records of an AUTO-distribution stream
+//! are served where they arrive.
+//!
+//! A PutRecords whose records go to shards led by different members is split by leader
+//! ([`split_put_records`]): each leader gets its records (a shard's records stay together and
+//! in order, as a shard has one leader), this node serves those it leads or whose leader it
+//! does not know, all at once, and the answers are put back in the request's order
+//! ([`merge_put_records`]). A part that gets no answer fails its records with the retriable
+//! per-record InternalFailure, as Kinesis fails records it could not store.
 //! The catalog changes the native protocol has no form for yet (Put/DeleteResourcePolicy,
 //! UpdateAccountSettings, UpdateMaxRecordSize, UpdateStreamRecordDistributionStrategy) are
 //! not forwarded either: a follower answers a retriable InternalFailure naming the leader and
@@ -54,7 +59,9 @@ use glommio::net::TcpStream;
 use glommio::sync::Semaphore;
 use sluice_engine::catalog::RecordDistribution;
 use sluice_engine::routing::HashKey;
-use sluice_model::{KinesisError, Request, Response};
+use sluice_model::{
+    ErrorKind, KinesisError, PutRecordsInput, PutRecordsOutput, PutRecordsResultEntry, Request, Response,
+};
 use sluice_protocol::flatbuffers::FlatBufferBuilder;
 use sluice_protocol::native::{self, ResponseMessage};
 use std::cell::{Cell, RefCell};
@@ -149,6 +156,102 @@ pub fn target(node: &Node, request: &Request) -> Option<u64> {
     };
     let reachable = cluster.members.get(&leader).is_some_and(|member| member.native.is_some());
     (leader != cluster.node_id && reachable).then_some(leader)
+}
+
+/// A PutRecords split by the member leading each record's shard.
+#[derive(Debug)]
+pub struct PutRecordsSplit {
+    /// The records of the request.
+    pub record_count: usize,
+    /// One part per member: the leader (`None`: served here), its request, and the index of
+    /// each of its records in the original request.
+    pub parts: Vec<(Option<u64>, PutRecordsInput, Vec<usize>)>,
+}
+
+/// `input` split by leader, if its records go to more than one member (this node counting as
+/// one); `None`: it goes whole to one place, as [`target`] says.
+pub fn split_put_records(node: &Node, input: &PutRecordsInput) -> Option<PutRecordsSplit> {
+    if !enabled(node) {
+        return None;
+    }
+    let cluster = node.shared.config.cluster.as_ref()?;
+    let route = route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
+    if route.meta.distribution == RecordDistribution::Auto {
+        return None;
+    }
+    let leaders = &node.shared.leaders;
+    let mut parts: Vec<(Option<u64>, PutRecordsInput, Vec<usize>)> = Vec::new();
+    for (index, entry) in input.records.iter().enumerate() {
+        let key = match &entry.explicit_hash_key {
+            Some(key) => HashKey(key.0),
+            None => HashKey::from_partition_key(entry.partition_key.as_deref().unwrap_or_default()),
+        };
+        let leader = route.shard_for(key).and_then(|shard| leaders.leader(shard.uid));
+        let reachable = |leader: &u64| cluster.members.get(leader).is_some_and(|member| member.native.is_some());
+        let to = leader.filter(|leader| *leader != cluster.node_id && reachable(leader));
+        let part = match parts.iter().position(|(known, _, _)| *known == to) {
+            Some(part) => part,
+            None => {
+                let request = PutRecordsInput {
+                    records: Vec::new(),
+                    stream_name: input.stream_name.clone(),
+                    stream_arn: input.stream_arn.clone(),
+                };
+                parts.push((to, request, Vec::new()));
+                parts.len() - 1
+            }
+        };
+        parts[part].1.records.push(entry.clone());
+        parts[part].2.push(index);
+    }
+    (parts.len() > 1).then_some(PutRecordsSplit { record_count: input.records.len(), parts })
+}
+
+/// The answer to a split PutRecords, in the request's order, from each part's answer. A part
+/// that failed whole fails each of its records with the per-record error (throttling stays
+/// throttling; anything else is a retriable InternalFailure with the part's message).
+pub fn merge_put_records(
+    record_count: usize,
+    answers: Vec<(Vec<usize>, Result<Response, KinesisError>)>,
+) -> PutRecordsOutput {
+    let mut records: Vec<Option<PutRecordsResultEntry>> = vec![None; record_count];
+    let mut encryption_type = None;
+    for (indexes, answer) in answers {
+        let output = match answer {
+            Ok(Response::PutRecords(output)) if output.records.len() == indexes.len() => Ok(output),
+            Ok(other) => Err(KinesisError::internal(format!(
+                "A forwarded part of this PutRecords got an answer of another shape ({}); retry",
+                other.operation().name()
+            ))),
+            Err(error) => Err(error),
+        };
+        match output {
+            Ok(output) => {
+                encryption_type = encryption_type.or(output.encryption_type);
+                for (index, entry) in indexes.into_iter().zip(output.records) {
+                    records[index] = Some(entry);
+                }
+            }
+            Err(error) => {
+                let code = match error.kind {
+                    ErrorKind::ProvisionedThroughputExceeded => ErrorKind::ProvisionedThroughputExceeded,
+                    _ => ErrorKind::InternalFailure,
+                };
+                for index in indexes {
+                    records[index] = Some(PutRecordsResultEntry {
+                        sequence_number: None,
+                        shard_id: None,
+                        error_code: Some(code),
+                        error_message: Some(error.message.clone()),
+                    });
+                }
+            }
+        }
+    }
+    let records: Vec<PutRecordsResultEntry> =
+        records.into_iter().map(|entry| entry.expect("every record is in exactly one part")).collect();
+    let failed = records.iter().filter(|entry| entry.error_code.is_some()).count();
+    PutRecordsOutput { failed_record_count: Some(failed as i32), records, encryption_type }
 }
 
 /// The stream a write names, from the routes (`None`: the request itself will say what is wrong).
