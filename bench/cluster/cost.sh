@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# The cost of replication (issue 13's report): durable ingest and put-acknowledge latency of a
+# 3-node cluster (`--node-id`/`--peers`, replication factor 3, every node forwarding to the
+# shards' leaders) as ratios to a single node, measured in one run, interleaved
+# single cluster single cluster …, with the median of the paired ratios.
+#
+# Both are driven by the loadgen over the native protocol through ONE address (node 1 of the
+# cluster, as a client behind a single endpoint does; writes to shards node 1 does not lead are
+# forwarded):
+#   throughput  PutRecords of BATCH records of RECORD_BYTES, PRODUCERS connections x 8 in
+#               flight, SHARDS shards, DURATION_S per run: records/s acknowledged;
+#   latency     PutRecord of one RECORD_BYTES record, open loop at RATE records/s per shard,
+#               SHARDS shards: put-acknowledge p50 and p99.
+#
+# On one machine the three nodes share its cores and its disk (and today each node writes
+# every record twice, journal and Raft log: docs/replication.md), so the ratios here are a
+# bound from below of what three hosts would give, not a figure for three hosts.
+#
+# usage: bench/cluster/cost.sh [ROUNDS] [DURATION_S]   (defaults: 3, 8 s)
+# env:   RECORD_BYTES (1024), BATCH (500), SHARDS (4), PRODUCERS (4), RATE (200), CORES (1, per
+#        node, the single node included), SLUICED / LOADGEN (default target/release/…; build
+#        them first: cargo build --release -p sluice-server --bin sluiced -p loadgen --bin sluice-loadgen)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+rounds="${1:-3}"
+duration="${2:-8}"
+record_bytes="${RECORD_BYTES:-1024}"
+batch="${BATCH:-500}"
+shards="${SHARDS:-4}"
+producers="${PRODUCERS:-4}"
+rate="${RATE:-200}"
+export CORES="${CORES:-1}"
+sluiced="${SLUICED:-$root/target/release/sluiced}"
+loadgen="${LOADGEN:-$root/target/release/sluice-loadgen}"
+source "$root/bench/lib.sh"
+
+bench_init cluster-cost
+single_port=$(free_port)
+start_sluiced single "$single_port" "$(free_port)"
+
+# The cluster's members: each node's --peers names every member's peer, native and HTTP
+# addresses, so that each forwards to the others.
+peers=()
+native=()
+http=()
+for id in 1 2 3; do
+    native[id]=$(free_port)
+    http[id]=$(free_port)
+    peers+=("$id=127.0.0.1:$(free_port)/native@127.0.0.1:${native[id]}/http@127.0.0.1:${http[id]}")
+done
+peer_list=$(IFS=,; echo "${peers[*]}")
+for id in 1 2 3; do
+    start_sluiced "node$id" "${native[id]}" "${http[id]}" --node-id "$id" --peers "$peer_list"
+done
+
+# The cluster's CPU time is the three nodes' together.
+cluster_cpu_s() { echo "$(daemon_cpu_s node1) + $(daemon_cpu_s node2) + $(daemon_cpu_s node3)" | bc -l; }
+
+results="$data/results"
+run() { # name port
+    local name=$1 port=$2 cpu_before cpu_after
+    if [ "$name" = single ]; then cpu_before=$(daemon_cpu_s single); else cpu_before=$(cluster_cpu_s); fi
+    "$loadgen" throughput --endpoint "127.0.0.1:$port" --shards "$shards" --producers "$producers" \
+        --record-bytes "$record_bytes" --batch-records "$batch" --polling-consumers 0 --efo-consumers 0 \
+        --duration-s "$duration" --json "$data/$name-throughput.json" >/dev/null
+    if [ "$name" = single ]; then cpu_after=$(daemon_cpu_s single); else cpu_after=$(cluster_cpu_s); fi
+    "$loadgen" latency --endpoint "127.0.0.1:$port" --shards "$shards" --producers 2 \
+        --record-bytes "$record_bytes" --rate "$rate" --polling-consumers 0 --efo-consumers 0 \
+        --duration-s "$duration" --json "$data/$name-latency.json" >/dev/null
+    python3 - "$name" "$data/$name-throughput.json" "$data/$name-latency.json" "$cpu_before" "$cpu_after" \
+        <<'PY' | tee -a "$results"
+import json, sys
+name, throughput, latency, cpu_before, cpu_after = sys.argv[1:]
+result = json.load(open(throughput))
+ingest = result["ingest"][0]
+if ingest["failed_records"] or ingest["throttled_records"]:
+    sys.exit(f"{name}: {ingest['failed_records']} failed, {ingest['throttled_records']} throttled records")
+put_ack = json.load(open(latency))["put_ack"]
+# The CPU time spans the whole loadgen run, warm-up included, at about the measured rate.
+records = ingest["records_per_s"] * (result["duration_s"] + result["warmup_s"])
+cpu_us = (float(cpu_after) - float(cpu_before)) / records * 1e6 if records else float("nan")
+print(name, ingest["records_per_s"], put_ack["p50_ms"], put_ack["p99_ms"], cpu_us)
+PY
+}
+
+echo "cluster cost: $producers producers x 8 in flight, $shards shards, PutRecords of $batch x $record_bytes B," \
+    "then PutRecord at $rate records/s per shard; ${duration}s each; $CORES core(s) per node; $(nproc) cores;" \
+    "load average $(load_average)"
+for round in $(seq "$rounds"); do
+    # Alternate which goes first, so neither always runs on the warmer (or busier) machine.
+    if [ $((round % 2)) = 1 ]; then
+        run single "$single_port"
+        run cluster "${native[1]}"
+    else
+        run cluster "${native[1]}"
+        run single "$single_port"
+    fi
+done
+echo "load average after: $(load_average)"
+python3 - "$results" <<'PY'
+import statistics, sys
+runs = {"single": [], "cluster": []}
+for line in open(sys.argv[1]):
+    name, *values = line.split()
+    runs[name].append([float(v) for v in values])
+columns = ["records/s", "put-ack p50 ms", "put-ack p99 ms", "CPU µs per record (all nodes)"]
+for i, column in enumerate(columns):
+    single = [r[i] for r in runs["single"]]
+    cluster = [r[i] for r in runs["cluster"]]
+    ratios = [c / s for s, c in zip(single, cluster)]
+    print(f"{column}: single {' '.join(f'{v:.4g}' for v in single)}; cluster {' '.join(f'{v:.4g}' for v in cluster)};"
+          f" paired cluster/single {' '.join(f'{r:.3f}' for r in ratios)}, median {statistics.median(ratios):.3f}")
+PY
