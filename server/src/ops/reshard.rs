@@ -28,9 +28,9 @@
 //! command recording that end; and the driver must run on the metadata leader only, resumed
 //! by a new leader from the catalog's closing shards (as [`finish_interrupted`] does at start).
 
-use crate::control;
 use crate::kinesis::errors::engine_error;
 use crate::ops::catalog::apply;
+use crate::ops::cluster::meta::{self, MetaCommand, Reply};
 use crate::ops::node::Node;
 use crate::ops::records::{shard_of, stream_route};
 use sluice_engine::catalog::CapacityMode;
@@ -67,7 +67,7 @@ enum Step {
     Done,
 }
 
-/// Drives a reshard from `step` to its end, on core 0.
+/// Drives a reshard from `step` to its end, on core 0 (of the metadata leader, replicated).
 async fn drive(core0: &Rc<Node>, mut step: Step) -> Result<()> {
     loop {
         // Consumer-group leases follow each durable step: children after Begin, parents'
@@ -78,19 +78,14 @@ async fn drive(core0: &Rc<Node>, mut step: Step) -> Result<()> {
         }
         step = match step {
             Step::Split { stream, number, key, mode } => {
-                let name = stream.clone();
-                let parents = apply(core0, move |catalog, now_ms, rules| {
-                    control::reshard::begin_split(catalog, now_ms, rules, &name, number, key, mode)
-                })
-                .await?;
+                let command =
+                    MetaCommand::BeginSplit { now_ms: core0.now_ms(), stream: stream.clone(), number, key, mode };
+                let parents = edit(core0, command).await?.into_parents()?.unwrap_or_default();
                 Step::Close { stream, parents, scaling: false }
             }
             Step::Merge { stream, first, second } => {
-                let name = stream.clone();
-                let parents = apply(core0, move |catalog, now_ms, rules| {
-                    control::reshard::begin_merge(catalog, now_ms, rules, &name, first, second)
-                })
-                .await?;
+                let command = MetaCommand::BeginMerge { now_ms: core0.now_ms(), stream: stream.clone(), first, second };
+                let parents = edit(core0, command).await?.into_parents()?.unwrap_or_default();
                 Step::Close { stream, parents, scaling: false }
             }
             Step::Close { stream, parents, scaling } => {
@@ -104,12 +99,8 @@ async fn drive(core0: &Rc<Node>, mut step: Step) -> Result<()> {
                 }
             }
             Step::Next { stream } => {
-                let name = stream.clone();
-                let next = apply(core0, move |catalog, now_ms, rules| {
-                    control::reshard::next_scaling_step(catalog, now_ms, rules, &name)
-                })
-                .await?;
-                match next {
+                let command = MetaCommand::NextScalingStep { now_ms: core0.now_ms(), stream: stream.clone() };
+                match edit(core0, command).await?.into_parents()? {
                     Some(parents) => Step::Close { stream, parents, scaling: true },
                     None => Step::Done,
                 }
@@ -119,16 +110,40 @@ async fn drive(core0: &Rc<Node>, mut step: Step) -> Result<()> {
     }
 }
 
-/// Fences shard `number` of `stream` on its core and records where it ended.
+/// A reshard's catalog step: a metadata command on a replicated node (every member applies
+/// it; this one answers once it applied it too), the same change applied here on a node alone.
+async fn edit(core0: &Rc<Node>, command: MetaCommand) -> Result<Reply> {
+    if core0.shared.config.cluster.is_some() {
+        meta::propose(core0, command).await
+    } else {
+        apply(core0, move |catalog, _, rules| meta::apply_to(catalog, rules, &command)).await
+    }
+}
+
+/// Fences shard `number` of `stream` and records where it ended: alone, its core's journal
+/// fences it at what it accepted; replicated, its seal entry does, at one position of its log
+/// on every member.
 async fn close(core0: &Rc<Node>, stream: &str, number: u32) -> Result<()> {
     let route = core0.routes().streams.get(stream).and_then(|route| route.shard(number));
     let Some(shard) = route else { return Ok(()) };
-    let ending_index = core0
-        .run_on(shard.core, move |node| async move { node.journal.close_shard(shard.uid).await.map_err(engine_error) })
-        .await??;
-    let name = stream.to_owned();
-    apply(core0, move |catalog, _, rules| control::reshard::finish_close(catalog, rules, &name, number, ending_index))
-        .await?;
+    if shard.ending_index.is_some() {
+        // Closed already (a resumed reshard, or another driver of a new leader's).
+        return Ok(());
+    }
+    let ending_index = if core0.shared.config.cluster.is_some() {
+        core0
+            .run_on(shard.core, move |node| async move { crate::ops::cluster::sealed_end(&node, shard.uid).await })
+            .await??
+    } else {
+        core0
+            .run_on(
+                shard.core,
+                move |node| async move { node.journal.close_shard(shard.uid).await.map_err(engine_error) },
+            )
+            .await??
+    };
+    let command = MetaCommand::FinishClose { stream: stream.to_owned(), number, ending_index };
+    edit(core0, command).await?;
     core0.metrics.reshards.set(core0.metrics.reshards.get() + 1);
     Ok(())
 }
@@ -177,11 +192,8 @@ pub async fn update_shard_count(node: &Rc<Node>, input: UpdateShardCountInput) -
     let name = stream.clone();
     let current = node
         .run_on(0, move |core0| async move {
-            let scaled = name.clone();
-            let current = apply(&core0, move |catalog, now_ms, rules| {
-                control::reshard::begin_scaling(catalog, now_ms, rules, &scaled, target)
-            })
-            .await?;
+            let command = MetaCommand::BeginScaling { now_ms: core0.now_ms(), stream: name.clone(), target };
+            let current = edit(&core0, command).await?.into_shard_count()?;
             let driver = core0.clone();
             glommio::spawn_local(async move {
                 if let Err(error) = drive(&driver, Step::Next { stream: name.clone() }).await {
