@@ -17,16 +17,31 @@
 //! A restart finds parents still closing and resumes at Close, and an UpdateShardCount in
 //! progress at Next ([`finish_interrupted`]).
 //!
-//! Unfinished: on a replicated node (`--peers`) reshards are refused (`ops/cluster/mod.rs`,
-//! `check_operation`). Begin and Next are catalog edits and would become metadata commands
-//! like the others (`ops/cluster/meta.rs`), with the children's groups started on every node
-//! as CreateStream's are. Close is the hard part: a parent's end must be the same on every
-//! node, but each node's journal fences the parent at whatever it has applied, and entries
-//! the parent's group committed before the routes moved may still be applied after. It needs
-//! a seal entry in the parent's own group (`ops/cluster/entry.rs`: a new kind), whose applied
-//! position is the parent's end on every replica (entries after it refused), then a metadata
-//! command recording that end; and the driver must run on the metadata leader only, resumed
-//! by a new leader from the catalog's closing shards (as [`finish_interrupted`] does at start).
+//! Replicated (`--peers`), each catalog step (Begin, Next, the end Close records) is a
+//! metadata command (`ops/cluster/meta.rs`: `BeginSplit`, `BeginMerge`, `BeginScaling`,
+//! `NextScalingStep`, `FinishClose`), which every member applies to its catalog, starting the
+//! children's groups as CreateStream's are. The driver runs on the metadata leader only (a
+//! follower forwards SplitShard, MergeShards and UpdateShardCount there). Close cannot be each
+//! node's journal fence: each would fence the parent at whatever it had applied, and entries
+//! the parent's group committed before the routes moved may still be applied after. Instead the
+//! member leading the parent's group (whichever it is; every member runs a sealer for the
+//! closing parents it hosts: `cluster::start_missing_groups`) proposes a seal entry to that
+//! group (`ops/cluster/entry.rs`); every replica closes the parent where it applies the seal,
+//! the same record index everywhere, and refuses the records entries committed after it (their
+//! proposer routes them again, to the children: `cluster::records`). The driver waits until
+//! its own replica applied the seal and proposes `FinishClose` with that index. A new metadata
+//! leader, once a command of its own is applied (`MetaCommand::Barrier`), finishes the reshards
+//! the catalog has in progress ([`finish_interrupted`], from `cluster::meta`'s
+//! `resume_reshards`); every step applied twice (two leaders in turn, a replay) is one step.
+//!
+//! On-demand scaling on a replicated node: each shard's writes are admitted only on its group's
+//! leader (a follower forwards them, and a proposal succeeds only there), so that leader's
+//! demand counters are the shard's whole demand; the scaler is to run per shard on its leader,
+//! which asks the metadata leader to drive the split. Unfinished: that request from a shard's
+//! leader to the metadata leader is not a client operation (SplitShard refuses ON_DEMAND
+//! streams), so until it exists ON_DEMAND streams, UpdateStreamMode and
+//! UpdateStreamWarmThroughput stay refused in cluster mode (`cluster::check_operation`), and
+//! `on_demand::scale` finds nothing to scale there.
 
 use crate::kinesis::errors::engine_error;
 use crate::ops::catalog::apply;

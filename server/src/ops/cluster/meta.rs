@@ -27,16 +27,20 @@
 //!   requested one, which both directions accept and set again.
 //! - UpdateAccountSettings: enabling a commitment in force keeps it, disabling one already
 //!   ended or already asked to end changes nothing.
+//! - BeginSplit, BeginMerge, BeginScaling: the second time the stream is UPDATING (one reshard
+//!   at a time), so it is refused and changes nothing.
+//! - NextScalingStep: while the step's parents are closing it begins nothing and names them
+//!   again (`control::reshard::next_scaling_step`), so it is one step.
+//! - FinishClose: sets the same end again (the seal's index, the same on every member).
+//! - Barrier: changes nothing.
 //!
 //! Members must all run the same build: a command an older build does not know does not
 //! decode there and is skipped (logged) on that node alone.
 //!
-//! Unfinished: resharding (SplitShard, MergeShards, UpdateShardCount: each step a command,
-//! the children's groups started on every node, a parent's end taken from its own group's
-//! committed log), ON_DEMAND streams and UpdateStreamMode (their scaler reshards on each
-//! node's own measurements), warm throughput (it starts a scaling), stream encryption (master
-//! keys are per node), and the delivery state (consumer groups, queues) are refused in cluster
-//! mode (`refuse_unreplicated`). A follower forwards every command to the metadata leader
+//! Unfinished: ON_DEMAND streams and UpdateStreamMode (their scaler is to run on each shard's
+//! leader and ask the metadata leader to split: `ops/reshard.rs`), warm throughput (it starts
+//! a scaling), stream encryption (master keys are per node), and the delivery state (consumer
+//! groups, queues) are refused in cluster mode (`refuse_unreplicated`). A follower forwards every command to the metadata leader
 //! (`forward`); a forwarded one that reaches a follower is refused, naming the leader. Five
 //! commands have no native-protocol form yet (Put/DeleteResourcePolicy, UpdateAccountSettings,
 //! UpdateMaxRecordSize, UpdateStreamRecordDistributionStrategy): a follower cannot forward
@@ -496,13 +500,13 @@ async fn start_new_groups(core0: &Rc<Node>) {
 }
 
 /// CreateStream on a replicated node: a command of the metadata group. ON_DEMAND streams are
-/// refused: their scaler reshards on its own measurements, which differ per node.
+/// refused: their scaler does not run on a replicated node yet (`ops/reshard.rs`).
 pub async fn create_stream(node: &Rc<Node>, input: CreateStreamInput) -> Result<Empty, KinesisError> {
     let mode = input.stream_mode_details.as_ref().map(|details| &details.stream_mode);
     if mode == Some(&StreamMode::OnDemand) {
-        // Unfinished: on-demand scaling (and resharding) as metadata commands.
+        // Unfinished: on-demand scaling on a replicated node (`ops/reshard.rs`).
         return Err(KinesisError::invalid_argument(
-            "ON_DEMAND streams are not available on a replicated node yet (their resharding is not replicated); \
+            "ON_DEMAND streams are not available on a replicated node yet (their scaler does not run there); \
              create a PROVISIONED stream",
         ));
     }

@@ -15,11 +15,13 @@
 //!   the committed entries to its own journal in log order with the leader's arrival time
 //!   (`Journal::append_at`), so sequence numbers and times are identical on every node.
 //! - [`meta`]: the catalog's changes as commands of group 0 on core 0
-//!   ([`meta::COMMAND_OPERATIONS`]); resharding, on-demand streams and encryption not yet.
+//!   ([`meta::COMMAND_OPERATIONS`]), reshards' steps included (`ops/reshard.rs`); on-demand
+//!   streams and encryption not yet.
 //! - [`forward`]: a request whose shard (or the catalog) another member leads goes there, and
 //!   its answer comes back; which member leads what, every core publishes each tick to the
 //!   node's `LeaderTable` ([`publish_leaders`]).
-//! - [`entry`]: the byte layout of a shard's entries; [`applied`]: what a group's applier
+//! - [`entry`]: the byte layout of a shard's entries (records, or a reshard parent's seal);
+//!   [`applied`]: what a group's applier
 //!   shares with the proposers waiting on it.
 //!
 //! Unfinished: the Raft log is a second file per group beside the journal (`raft/`), so each
@@ -244,9 +246,9 @@ pub fn member_addresses(member: &crate::runtime::cluster::Member) -> String {
 }
 
 /// In cluster mode, before an operation runs: the operations that work on a replicated node
-/// pass; the others (catalog changes that are not metadata commands yet: resharding, stream
-/// mode, warm throughput, encryption; SubscribeToShard; consumer groups, queues, delivery
-/// streams) answer an error naming what is unfinished.
+/// pass; the others (catalog changes that are not metadata commands yet: stream mode, warm
+/// throughput, encryption; SubscribeToShard; consumer groups, queues, delivery streams)
+/// answer an error naming what is unfinished.
 pub fn check_operation(operation: sluice_model::Operation) -> Result<(), sluice_model::KinesisError> {
     let name = operation.name();
     let replicated =
