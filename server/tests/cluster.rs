@@ -24,7 +24,7 @@ use bytes::Bytes;
 use common::{free_port, run, Daemon, Rng};
 use replication::netns::Network;
 use replication::{
-    create_everywhere, percentile, run_returning, spawn_writer, wait_until_every_node_agrees, write, DiskProbe, Shared,
+    create_everywhere, percentile, run_returning, wait_until_every_node_agrees, write, DiskProbe, Shared,
 };
 use sluice_client::aws::HttpClient;
 use sluice_client::*;
@@ -806,7 +806,9 @@ fn reshards_through_a_follower_under_writes_end_alike_on_every_node_and_survive_
     let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
     let shared = Arc::new(Shared::new(endpoints.clone()));
     create_everywhere(&shared, RESHARDED);
-    let writer = spawn_writer(&shared, RESHARDED, "reshard", 13);
+    let writer_shared = shared.clone();
+    let writer =
+        std::thread::spawn(move || run(move || async move { write(&writer_shared, RESHARDED, "reshard", 13).await }));
     shared.wait_for_ack_after(Instant::now(), None);
 
     let leader = catalog_leader(daemons, RESHARDED);
@@ -872,8 +874,7 @@ fn reshards_through_a_follower_under_writes_end_alike_on_every_node_and_survive_
         }
     });
     eprintln!(
-        "catalog leader killed right after UpdateShardCount answered (the stream was {:?} on a survivor then): \
-         the scaling finished {:?} after the kill",
+        "catalog leader killed right after UpdateShardCount answered (the stream was {:?} on a survivor then):          the scaling finished {:?} after the kill",
         scaled_at.0,
         killed_at.elapsed()
     );
@@ -958,7 +959,9 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
     let shared = Arc::new(Shared::new(endpoints.clone()));
 
     create_everywhere(&shared, PARTITIONED);
-    let writer = spawn_writer(&shared, PARTITIONED, "main", 7);
+    let writer_shared = shared.clone();
+    let writer =
+        std::thread::spawn(move || run(move || async move { write(&writer_shared, PARTITIONED, "main", 7).await }));
 
     let mut leader_failovers = Vec::new();
     let mut follower_stalls = Vec::new();

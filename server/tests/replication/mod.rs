@@ -209,17 +209,6 @@ pub async fn write(shared: &Shared, stream: &str, label: &str, seed: u64) {
     }
 }
 
-/// [`write`] on a thread of its own, until `shared.stop`.
-pub fn spawn_writer(
-    shared: &std::sync::Arc<Shared>,
-    stream: &str,
-    label: &str,
-    seed: u64,
-) -> std::thread::JoinHandle<()> {
-    let (shared, stream, label) = (shared.clone(), stream.to_owned(), label.to_owned());
-    std::thread::spawn(move || run(move || async move { write(&shared, &stream, &label, seed).await }))
-}
-
 /// Every record of `stream`'s one shard on the node at `endpoint`, from the trim horizon.
 pub async fn read_stream_shard(endpoint: &str, stream: &str) -> Option<Vec<Record>> {
     let client = within(Duration::from_secs(5), Client::connect(endpoint)).await?.ok()?;
