@@ -874,7 +874,8 @@ fn reshards_through_a_follower_under_writes_end_alike_on_every_node_and_survive_
         }
     });
     eprintln!(
-        "catalog leader killed right after UpdateShardCount answered (the stream was {:?} on a survivor then):          the scaling finished {:?} after the kill",
+        "catalog leader killed right after UpdateShardCount answered (the stream was {:?} on a survivor then): \
+         the scaling finished {:?} after the kill",
         scaled_at.0,
         killed_at.elapsed()
     );
