@@ -1,5 +1,5 @@
 //! A replicated shard's Raft entry (`server/src/ops/cluster/entry.rs`) on arbitrary bytes: the
-//! records or an error, never a panic, and an entry it accepts encodes back to the same bytes.
+//! records (or the seal) or an error, never a panic, and an entry it accepts encodes back to the same bytes.
 //! The entries come from the committed log, which peers wrote.
 #![no_main]
 
@@ -16,5 +16,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(decoded) = entry::decode(&bytes) {
         assert!(!decoded.records.is_empty());
         assert_eq!(entry::encode(decoded.arrival_ms, &decoded.records), bytes);
+    }
+    if let Ok(entry::ShardEntry::Seal) = entry::decode_shard_entry(&bytes) {
+        assert_eq!(entry::encode_seal(), bytes);
     }
 });

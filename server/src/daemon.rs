@@ -442,7 +442,8 @@ async fn run_core(
         None
     };
     let node = Node::new(core_id, shared.clone(), journal, catalog, delivery);
-    node.adopt_shards(&owned, true);
+    // Replicated, a closed parent is fenced again when its group's replay applies its seal.
+    node.adopt_shards(&owned, shared.config.cluster.is_none());
 
     let received = |node: &Node| node.metrics.mailbox_jobs.set(node.metrics.mailbox_jobs.get() + 1);
     glommio::spawn_local(mailbox::serve(node.clone(), mailbox, received)).detach();
@@ -450,9 +451,13 @@ async fn run_core(
         // Reshards a crash interrupted finish once every core serves (jobs to cores that are
         // still starting wait in their mailboxes).
         let resharder = node.clone();
+        // Replicated, the metadata leader finishes them, once it leads (`cluster::meta`).
+        let alone = shared.config.cluster.is_none();
         glommio::spawn_local(async move {
-            if let Err(error) = reshard::finish_interrupted(&resharder).await {
-                tracing::error!(%error, "could not finish an interrupted reshard");
+            if alone {
+                if let Err(error) = reshard::finish_interrupted(&resharder).await {
+                    tracing::error!(%error, "could not finish an interrupted reshard");
+                }
             }
             // The delivery state catches up with what the catalog did before the restart.
             if let Err(error) = leases::follow_streams(&resharder).await {

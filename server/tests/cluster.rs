@@ -32,6 +32,7 @@ use replication::{
 };
 use sluice_client::aws::HttpClient;
 use sluice_client::*;
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
@@ -528,6 +529,7 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
 
     // The catalog's changes, through a follower of the catalog, on the same members.
     catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_death(&mut daemons);
+    reshards_through_a_follower_under_writes_end_alike_on_every_node_and_survive_the_leaders_death(&mut daemons);
     for daemon in &mut daemons {
         daemon.stop();
     }
@@ -689,15 +691,6 @@ fn catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_d
             resource_arn: ResourceArn::from(consumer.consumer_arn.as_str()),
         };
         call_until_ok(&client, &tag).await;
-        // Resharding is not a metadata command yet: refused, not run on one node alone.
-        let split = SplitShardInput {
-            stream_name: Some(CATALOG_STREAM.into()),
-            shard_to_split: "shardId-000000000000".into(),
-            new_starting_hash_key: HashKey::from(1u128 << 127),
-            stream_arn: None,
-        };
-        let refused = client.call(&split).await.unwrap_err();
-        assert!(refused.to_string().contains("not available on a replicated node"), "{refused}");
         (consumer, stream_arn)
     });
     // UpdateMaxRecordSize has no native form yet: a follower cannot forward it and names the
@@ -759,6 +752,248 @@ fn catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_d
     restart_member(&mut daemons[leader]);
     let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
     expect_everywhere(endpoints, CATALOG_STREAM, &consumer_arn, &expected);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resharding as metadata commands, each parent ended by a seal entry in its own group.
+
+const RESHARDED: &str = "resharded";
+
+/// What one node serves of a stream: its shards as ListShards gives them, and each shard's
+/// records from the trim horizon, with whether the read reached the shard's end (a closed
+/// shard read to its ending sequence number has no next iterator).
+#[derive(Debug, Clone, PartialEq)]
+struct StreamView {
+    shards: Vec<Shard>,
+    records: Vec<(Vec<Record>, bool)>,
+}
+
+/// `stream` as the node at `endpoint` serves it; `None` while it cannot answer.
+async fn stream_view(endpoint: &str, stream: &str) -> Option<StreamView> {
+    let client = replication::within(Duration::from_secs(5), Client::connect(endpoint)).await?.ok()?;
+    let list = ListShardsInput { stream_name: Some(stream.into()), ..Default::default() };
+    let shards = client.call(&list).await.ok()?.shards;
+    let mut records = Vec::new();
+    for shard in &shards {
+        let request = GetShardIteratorInput {
+            stream_name: Some(stream.into()),
+            stream_arn: None,
+            shard_id: shard.shard_id.clone(),
+            shard_iterator_type: ShardIteratorType::TrimHorizon,
+            starting_sequence_number: None,
+            timestamp: None,
+        };
+        let mut iterator = client.call(&request).await.ok()?.shard_iterator?;
+        let mut read = Vec::new();
+        let ended = loop {
+            let page =
+                client.call(&GetRecordsInput { shard_iterator: iterator.clone(), ..Default::default() }).await.ok()?;
+            let empty = page.records.is_empty();
+            read.extend(page.records);
+            match page.next_shard_iterator {
+                None => break true,
+                Some(_) if empty => break false,
+                Some(next) => iterator = next,
+            }
+        };
+        records.push((read, ended));
+    }
+    Some(StreamView { shards, records })
+}
+
+/// The checker for a resharded stream on one node: every closed shard read to its end, its
+/// last record the one its ending sequence number names, sequence numbers increasing in
+/// each shard, and every acknowledged record stored exactly once in the stream, byte-exact.
+fn check_resharded(node: usize, view: &StreamView, acked: &BTreeMap<u128, Bytes>) -> Result<(), String> {
+    let mut all = Vec::new();
+    for (shard, (records, ended)) in view.shards.iter().zip(&view.records) {
+        let sequences: Vec<u128> = records.iter().map(|r| r.sequence_number.as_u128().unwrap()).collect();
+        if let Some(pair) = sequences.windows(2).find(|pair| pair[0] >= pair[1]) {
+            return Err(format!("node {node}: {}: sequence numbers out of order: {pair:?}", shard.shard_id));
+        }
+        if let Some(end) = &shard.sequence_number_range.ending_sequence_number {
+            if !ended {
+                return Err(format!("node {node}: closed {} not read to its end yet", shard.shard_id));
+            }
+            // The ending sequence number is the shard's last record's.
+            let end = end.as_u128().unwrap();
+            if let Some(&last) = sequences.last() {
+                if last != end {
+                    return Err(format!("node {node}: {} ends at {end} but its last record is {last}", shard.shard_id));
+                }
+            }
+        }
+        all.extend(records.iter().cloned());
+    }
+    replication::check_node(node, &sorted_by_sequence(all), acked)
+}
+
+fn sorted_by_sequence(mut records: Vec<Record>) -> Vec<Record> {
+    records.sort_by_key(|record| record.sequence_number.as_u128().unwrap());
+    records
+}
+
+/// Waits (up to 60 s) until `stream` is ACTIVE with `open` open shards on every node at
+/// `endpoints`, every node passes [`check_resharded`], and all serve the very same shards
+/// (ids, hash ranges, parents, sequence-number ranges with each parent's end) and records.
+fn wait_until_every_node_agrees_on_shards(
+    endpoints: Vec<String>,
+    stream: &str,
+    open: usize,
+    acked: BTreeMap<u128, Bytes>,
+) -> StreamView {
+    let stream = stream.to_owned();
+    run_returning(move || async move {
+        let start = Instant::now();
+        loop {
+            let mut views = Vec::new();
+            let mut active = true;
+            for endpoint in &endpoints {
+                let client = Client::connect(endpoint).await.ok();
+                let summary = DescribeStreamSummaryInput { stream_name: Some(stream.clone()), stream_arn: None };
+                let status = match &client {
+                    Some(client) => client.call(&summary).await.ok().map(|s| s.stream_description_summary),
+                    None => None,
+                };
+                active &= status.is_some_and(|summary| {
+                    summary.stream_status == StreamStatus::Active && summary.open_shard_count as usize == open
+                });
+                views.push(stream_view(endpoint, &stream).await);
+            }
+            let verdicts: Result<(), String> = views.iter().enumerate().try_for_each(|(node, view)| match view {
+                Some(view) => check_resharded(node + 1, view, &acked),
+                None => Err(format!("node {} did not answer", node + 1)),
+            });
+            let same = views.windows(2).all(|pair| pair[0] == pair[1]);
+            if active && verdicts.is_ok() && same {
+                return views.swap_remove(0).expect("checked");
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                let shards: Vec<_> = views.iter().map(|view| view.as_ref().map(|view| view.shards.clone())).collect();
+                panic!("after 60 s the nodes still differ: active {active}, {verdicts:?}, same: {same}; {shards:#?}");
+            }
+            glommio::timer::sleep(Duration::from_millis(200)).await;
+        }
+    })
+}
+
+/// Resharding on a replicated cluster, with a writer putting records all along (through
+/// whichever node answers: a follower forwards to the shards' leaders): SplitShard and
+/// MergeShards through a follower of the catalog, then UpdateShardCount through it with the
+/// catalog's leader SIGKILLed as soon as it answered, while its scaling goes on. The new
+/// leader finishes the scaling (from the catalog's closing shards and target). Every node then
+/// serves the same shards with the same ends and the same records, every acknowledged record
+/// exactly once, and no record past a parent's end: a parent fenced where each node happened
+/// to be instead of at its seal entry would end at different sequence numbers (or hold
+/// records past its end) on some node.
+fn reshards_through_a_follower_under_writes_end_alike_on_every_node_and_survive_the_leaders_death(
+    daemons: &mut [Daemon],
+) {
+    let started = Instant::now();
+    let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
+    let shared = Arc::new(Shared::new(endpoints.clone()));
+    create_everywhere(&shared, RESHARDED);
+    let writer_shared = shared.clone();
+    let writer =
+        std::thread::spawn(move || run(move || async move { write(&writer_shared, RESHARDED, "reshard", 13).await }));
+    shared.wait_for_ack_after(Instant::now(), None);
+
+    let leader = catalog_leader(daemons, RESHARDED);
+    let follower = (leader + 1) % NODES;
+    eprintln!("reshards: catalog leader node {}; requests go through node {}", leader + 1, follower + 1);
+    let through = endpoints[follower].clone();
+    let writes = shared.clone();
+    run(move || async move {
+        let client = Client::connect(&through).await.unwrap();
+        let split = SplitShardInput {
+            stream_name: Some(RESHARDED.into()),
+            shard_to_split: "shardId-000000000000".into(),
+            new_starting_hash_key: HashKey::from(1u128 << 127),
+            stream_arn: None,
+        };
+        call_until_ok(&client, &split).await;
+        // Records go to the children for a while before they merge.
+        writes.wait_for_ack_after(Instant::now(), None);
+        let merge = MergeShardsInput {
+            stream_name: Some(RESHARDED.into()),
+            shard_to_merge: "shardId-000000000001".into(),
+            adjacent_shard_to_merge: "shardId-000000000002".into(),
+            stream_arn: None,
+        };
+        call_until_ok(&client, &merge).await;
+        writes.wait_for_ack_after(Instant::now(), None);
+    });
+    // 1 → 2 open shards by UpdateShardCount: its split runs on the leader after it answered.
+    let through = endpoints[follower].clone();
+    run(move || async move {
+        let client = Client::connect(&through).await.unwrap();
+        let scale = UpdateShardCountInput {
+            stream_name: Some(RESHARDED.into()),
+            target_shard_count: 2,
+            scaling_type: ScalingType::UniformScaling,
+            stream_arn: None,
+        };
+        call_until_ok(&client, &scale).await;
+    });
+    daemons[leader].kill();
+    shared.endpoints.lock().unwrap()[leader] = None;
+    let killed_at = Instant::now();
+    let survivors: Vec<String> =
+        (0..NODES).filter(|&node| node != leader).map(|node| endpoints[node].clone()).collect();
+    let scaled_at = run_returning({
+        let survivor = survivors[0].clone();
+        move || async move {
+            let client = Client::connect(&survivor).await.unwrap();
+            let summary = DescribeStreamSummaryInput { stream_name: Some(RESHARDED.into()), stream_arn: None };
+            let interrupted = client.call(&summary).await.unwrap().stream_description_summary.stream_status;
+            let start = Instant::now();
+            loop {
+                let now = client.call(&summary).await.unwrap().stream_description_summary;
+                if now.stream_status == StreamStatus::Active && now.open_shard_count == 2 {
+                    return (interrupted, start.elapsed());
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "the new leader never finished the scaling: {now:?}"
+                );
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    eprintln!(
+        "catalog leader killed right after UpdateShardCount answered (the stream was {:?} on a survivor then): \
+         the scaling finished {:?} after the kill",
+        scaled_at.0,
+        killed_at.elapsed()
+    );
+    shared.wait_for_ack_after(Instant::now(), None);
+    restart_member(&mut daemons[leader]);
+    shared.endpoints.lock().unwrap()[leader] = Some(endpoints[leader].clone());
+    shared.wait_for_ack_after(Instant::now(), None);
+    shared.stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+
+    let acked = std::mem::take(&mut *shared.acked.lock().unwrap());
+    let acknowledged = acked.len();
+    let view = wait_until_every_node_agrees_on_shards(endpoints, RESHARDED, 2, acked);
+    // Shard 0 split into 1 and 2, merged into 3, which UpdateShardCount split into 4 and 5.
+    let ids: Vec<&str> = view.shards.iter().map(|shard| shard.shard_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "shardId-000000000000",
+            "shardId-000000000001",
+            "shardId-000000000002",
+            "shardId-000000000003",
+            "shardId-000000000004",
+            "shardId-000000000005"
+        ]
+    );
+    let per_shard: Vec<usize> = view.records.iter().map(|(records, _)| records.len()).collect();
+    eprintln!(
+        "reshards: {acknowledged} records acknowledged, per shard on every node {per_shard:?}; {:?} in all",
+        started.elapsed()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -102,10 +102,16 @@ pub fn begin_scaling(catalog: &mut Catalog, now_ms: i64, rules: Rules<'_>, name:
 
 /// UpdateShardCount's next step: begins the next split or merge towards the stream's target
 /// and returns the parents to close, or `None` once the target is reached (the stream is
-/// ACTIVE again when no shard is closing).
+/// ACTIVE again when no shard is closing). While a step's parents are still closing it
+/// begins nothing and returns them: a step applied twice (a replicated command replayed
+/// after a crash, or proposed by two metadata leaders in turn) is one step.
 pub fn next_scaling_step(catalog: &mut Catalog, now_ms: i64, rules: Rules<'_>, name: &str) -> Result<Option<Vec<u32>>> {
     let stream = stream_mut(catalog, rules.identity, name)?;
     let Some(target) = stream.scaling_target else { return Ok(None) };
+    let closing: Vec<u32> = stream.shards.iter().filter(|shard| shard.closing).map(|shard| shard.number).collect();
+    if !closing.is_empty() {
+        return Ok(Some(closing));
+    }
     match uniform_scaling_step(stream, target) {
         Some(ScalingStep::Split { shard, new_starting_hash_key }) => {
             catalog.split_shard(name, shard, new_starting_hash_key, now_ms).map_err(catalog_err(rules.identity))?;
@@ -163,6 +169,10 @@ mod tests {
         assert_eq!(begin_scaling(&mut catalog, NOW_MS, rules(), "s", 4).unwrap(), 2);
         let mut steps = 0;
         while let Some(parents) = next_scaling_step(&mut catalog, NOW_MS, rules(), "s").unwrap() {
+            // Asked again before the parents closed: the same step, nothing begun.
+            let before = catalog.clone();
+            assert_eq!(next_scaling_step(&mut catalog, NOW_MS, rules(), "s").unwrap(), Some(parents.clone()));
+            assert_eq!(catalog, before);
             for parent in parents {
                 finish_close(&mut catalog, rules(), "s", parent, 0).unwrap();
             }

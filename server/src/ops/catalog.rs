@@ -95,7 +95,9 @@ async fn settle_cores(
         core0
             .run_on(core, move |node| async move {
                 node.drop_shards(&dropped);
-                node.adopt_shards(&changed, true);
+                // Replicated, a parent is fenced by its seal entry, at one position of its
+                // own log on every node (`cluster::records`), not when this node hears of it.
+                node.adopt_shards(&changed, node.shared.config.cluster.is_none());
             })
             .await?;
     }

@@ -285,11 +285,14 @@ async fn append_admitted(
     if node.shared.config.cluster.is_some() {
         // Replicated: answered once the shard's entry is committed and applied here.
         let acks = crate::ops::cluster::records::append(&node, admitted).await;
+        // A record without an answer came after its shard's seal: routed again.
         for (position, ack) in admitted_at.into_iter().zip(acks) {
             let number = records[position].0.number;
-            outcomes[position] = Some(ack.map(|Appended { sequence_number, .. }| {
-                (ShardId::from_number(number), views::sequence_number(sequence_number))
-            }));
+            outcomes[position] = ack.map(|ack| {
+                ack.map(|Appended { sequence_number, .. }| {
+                    (ShardId::from_number(number), views::sequence_number(sequence_number))
+                })
+            });
         }
         return outcomes;
     }

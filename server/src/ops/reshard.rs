@@ -17,20 +17,35 @@
 //! A restart finds parents still closing and resumes at Close, and an UpdateShardCount in
 //! progress at Next ([`finish_interrupted`]).
 //!
-//! Unfinished: on a replicated node (`--peers`) reshards are refused (`ops/cluster/mod.rs`,
-//! `check_operation`). Begin and Next are catalog edits and would become metadata commands
-//! like the others (`ops/cluster/meta.rs`), with the children's groups started on every node
-//! as CreateStream's are. Close is the hard part: a parent's end must be the same on every
-//! node, but each node's journal fences the parent at whatever it has applied, and entries
-//! the parent's group committed before the routes moved may still be applied after. It needs
-//! a seal entry in the parent's own group (`ops/cluster/entry.rs`: a new kind), whose applied
-//! position is the parent's end on every replica (entries after it refused), then a metadata
-//! command recording that end; and the driver must run on the metadata leader only, resumed
-//! by a new leader from the catalog's closing shards (as [`finish_interrupted`] does at start).
+//! Replicated (`--peers`), each catalog step (Begin, Next, the end Close records) is a
+//! metadata command (`ops/cluster/meta.rs`: `BeginSplit`, `BeginMerge`, `BeginScaling`,
+//! `NextScalingStep`, `FinishClose`), which every member applies to its catalog, starting the
+//! children's groups as CreateStream's are. The driver runs on the metadata leader only (a
+//! follower forwards SplitShard, MergeShards and UpdateShardCount there). Close cannot be each
+//! node's journal fence: each would fence the parent at whatever it had applied, and entries
+//! the parent's group committed before the routes moved may still be applied after. Instead the
+//! member leading the parent's group (whichever it is; every member runs a sealer for the
+//! closing parents it hosts: `cluster::start_missing_groups`) proposes a seal entry to that
+//! group (`ops/cluster/entry.rs`); every replica closes the parent where it applies the seal,
+//! the same record index everywhere, and refuses the records entries committed after it (their
+//! proposer routes them again, to the children: `cluster::records`). The driver waits until
+//! its own replica applied the seal and proposes `FinishClose` with that index. A new metadata
+//! leader, once a command of its own is applied (`MetaCommand::Barrier`), finishes the reshards
+//! the catalog has in progress ([`finish_interrupted`], from `cluster::meta`'s
+//! `resume_reshards`); every step applied twice (two leaders in turn, a replay) is one step.
+//!
+//! On-demand scaling on a replicated node: each shard's writes are admitted only on its group's
+//! leader (a follower forwards them, and a proposal succeeds only there), so that leader's
+//! demand counters are the shard's whole demand; the scaler is to run per shard on its leader,
+//! which asks the metadata leader to drive the split. Unfinished: that request from a shard's
+//! leader to the metadata leader is not a client operation (SplitShard refuses ON_DEMAND
+//! streams), so until it exists ON_DEMAND streams, UpdateStreamMode and
+//! UpdateStreamWarmThroughput stay refused in cluster mode (`cluster::check_operation`), and
+//! `on_demand::scale` finds nothing to scale there.
 
-use crate::control;
 use crate::kinesis::errors::engine_error;
 use crate::ops::catalog::apply;
+use crate::ops::cluster::meta::{self, MetaCommand, Reply};
 use crate::ops::node::Node;
 use crate::ops::records::{shard_of, stream_route};
 use sluice_engine::catalog::CapacityMode;
@@ -67,7 +82,7 @@ enum Step {
     Done,
 }
 
-/// Drives a reshard from `step` to its end, on core 0.
+/// Drives a reshard from `step` to its end, on core 0 (of the metadata leader, replicated).
 async fn drive(core0: &Rc<Node>, mut step: Step) -> Result<()> {
     loop {
         // Consumer-group leases follow each durable step: children after Begin, parents'
@@ -78,19 +93,14 @@ async fn drive(core0: &Rc<Node>, mut step: Step) -> Result<()> {
         }
         step = match step {
             Step::Split { stream, number, key, mode } => {
-                let name = stream.clone();
-                let parents = apply(core0, move |catalog, now_ms, rules| {
-                    control::reshard::begin_split(catalog, now_ms, rules, &name, number, key, mode)
-                })
-                .await?;
+                let command =
+                    MetaCommand::BeginSplit { now_ms: core0.now_ms(), stream: stream.clone(), number, key, mode };
+                let parents = edit(core0, command).await?.into_parents()?.unwrap_or_default();
                 Step::Close { stream, parents, scaling: false }
             }
             Step::Merge { stream, first, second } => {
-                let name = stream.clone();
-                let parents = apply(core0, move |catalog, now_ms, rules| {
-                    control::reshard::begin_merge(catalog, now_ms, rules, &name, first, second)
-                })
-                .await?;
+                let command = MetaCommand::BeginMerge { now_ms: core0.now_ms(), stream: stream.clone(), first, second };
+                let parents = edit(core0, command).await?.into_parents()?.unwrap_or_default();
                 Step::Close { stream, parents, scaling: false }
             }
             Step::Close { stream, parents, scaling } => {
@@ -104,12 +114,8 @@ async fn drive(core0: &Rc<Node>, mut step: Step) -> Result<()> {
                 }
             }
             Step::Next { stream } => {
-                let name = stream.clone();
-                let next = apply(core0, move |catalog, now_ms, rules| {
-                    control::reshard::next_scaling_step(catalog, now_ms, rules, &name)
-                })
-                .await?;
-                match next {
+                let command = MetaCommand::NextScalingStep { now_ms: core0.now_ms(), stream: stream.clone() };
+                match edit(core0, command).await?.into_parents()? {
                     Some(parents) => Step::Close { stream, parents, scaling: true },
                     None => Step::Done,
                 }
@@ -119,16 +125,40 @@ async fn drive(core0: &Rc<Node>, mut step: Step) -> Result<()> {
     }
 }
 
-/// Fences shard `number` of `stream` on its core and records where it ended.
+/// A reshard's catalog step: a metadata command on a replicated node (every member applies
+/// it; this one answers once it applied it too), the same change applied here on a node alone.
+async fn edit(core0: &Rc<Node>, command: MetaCommand) -> Result<Reply> {
+    if core0.shared.config.cluster.is_some() {
+        meta::propose(core0, command).await
+    } else {
+        apply(core0, move |catalog, _, rules| meta::apply_to(catalog, rules, &command)).await
+    }
+}
+
+/// Fences shard `number` of `stream` and records where it ended: alone, its core's journal
+/// fences it at what it accepted; replicated, its seal entry does, at one position of its log
+/// on every member.
 async fn close(core0: &Rc<Node>, stream: &str, number: u32) -> Result<()> {
     let route = core0.routes().streams.get(stream).and_then(|route| route.shard(number));
     let Some(shard) = route else { return Ok(()) };
-    let ending_index = core0
-        .run_on(shard.core, move |node| async move { node.journal.close_shard(shard.uid).await.map_err(engine_error) })
-        .await??;
-    let name = stream.to_owned();
-    apply(core0, move |catalog, _, rules| control::reshard::finish_close(catalog, rules, &name, number, ending_index))
-        .await?;
+    if shard.ending_index.is_some() {
+        // Closed already (a resumed reshard, or another driver of a new leader's).
+        return Ok(());
+    }
+    let ending_index = if core0.shared.config.cluster.is_some() {
+        core0
+            .run_on(shard.core, move |node| async move { crate::ops::cluster::sealed_end(&node, shard.uid).await })
+            .await??
+    } else {
+        core0
+            .run_on(
+                shard.core,
+                move |node| async move { node.journal.close_shard(shard.uid).await.map_err(engine_error) },
+            )
+            .await??
+    };
+    let command = MetaCommand::FinishClose { stream: stream.to_owned(), number, ending_index };
+    edit(core0, command).await?;
     core0.metrics.reshards.set(core0.metrics.reshards.get() + 1);
     Ok(())
 }
@@ -177,11 +207,8 @@ pub async fn update_shard_count(node: &Rc<Node>, input: UpdateShardCountInput) -
     let name = stream.clone();
     let current = node
         .run_on(0, move |core0| async move {
-            let scaled = name.clone();
-            let current = apply(&core0, move |catalog, now_ms, rules| {
-                control::reshard::begin_scaling(catalog, now_ms, rules, &scaled, target)
-            })
-            .await?;
+            let command = MetaCommand::BeginScaling { now_ms: core0.now_ms(), stream: name.clone(), target };
+            let current = edit(&core0, command).await?.into_shard_count()?;
             let driver = core0.clone();
             glommio::spawn_local(async move {
                 if let Err(error) = drive(&driver, Step::Next { stream: name.clone() }).await {

@@ -1,14 +1,22 @@
 //! What a shard's Raft entry carries: one batch of the shard's records, as its leader admitted
-//! them, with the arrival time the leader's clock gave them. Every replica appends the
-//! committed entries to its own journal in log order, so record indexes (and with the
-//! catalog's shard prefix, sequence numbers) and arrival times are the same everywhere.
+//! them, with the arrival time the leader's clock gave them; or the shard's seal. Every
+//! replica appends the committed entries to its own journal in log order, so record indexes
+//! (and with the catalog's shard prefix, sequence numbers) and arrival times are the same
+//! everywhere.
 //!
-//! Layout (little endian):
+//! Layout (little endian), told apart by the first byte:
 //!
 //! ```text
-//! version u8 = 1 | arrival_ms i64 | record_count u32
-//! per record: flags u8 (bit 0: sealed) | key_len u16 | data_len u32 | key | data
+//! records: version u8 = 1 | arrival_ms i64 | record_count u32
+//!          per record: flags u8 (bit 0: sealed) | key_len u16 | data_len u32 | key | data
+//! seal:    kind u8 = 2
 //! ```
+//!
+//! The seal ends a reshard's parent (`ops/reshard.rs`): the records of the entries before it
+//! are the parent's, on every replica, and every records entry committed after it is refused
+//! (a closed shard's refusal: the proposer routes its records again, to the children). A
+//! parent's end is therefore a position in its own log, not whatever each node had applied
+//! when it heard of the reshard.
 //!
 //! The bytes come from the committed log, which peers wrote: the decoder checks every length
 //! against what is left and returns an error, never panics (fuzz target `replicated_entry`,
@@ -31,6 +39,9 @@ pub const RECORDS_HEADER_BYTES: usize = 1 + 8 + 4;
 /// flags, key_len, data_len.
 pub const RECORD_HEADER_BYTES: usize = 1 + 2 + 4;
 const FLAG_SEALED: u8 = 1;
+/// The first (and only) byte of a seal entry; distinct from every records entry's version.
+pub const SEAL_ENTRY_KIND: u8 = 2;
+const _: () = assert!(SEAL_ENTRY_KIND != RECORDS_ENTRY_VERSION);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EntryError {
@@ -44,6 +55,30 @@ pub enum EntryError {
     Flags(u8),
     #[error("a records entry with no records")]
     Empty,
+    #[error("a seal entry of {0} bytes (it has 1)")]
+    Seal(usize),
+}
+
+/// A shard's committed entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardEntry {
+    Records(RecordsEntry),
+    /// The shard ends here (a reshard's parent): no records after it.
+    Seal,
+}
+
+/// The bytes of a seal entry.
+pub fn encode_seal() -> Bytes {
+    Bytes::from_static(&[SEAL_ENTRY_KIND])
+}
+
+/// Decodes a shard's entry: a seal, or records ([`decode`]).
+pub fn decode_shard_entry(bytes: &Bytes) -> Result<ShardEntry, EntryError> {
+    match bytes.first() {
+        Some(&SEAL_ENTRY_KIND) if bytes.len() == 1 => Ok(ShardEntry::Seal),
+        Some(&SEAL_ENTRY_KIND) => Err(EntryError::Seal(bytes.len())),
+        _ => decode(bytes).map(ShardEntry::Records),
+    }
 }
 
 /// One shard's records and their arrival time.
@@ -141,10 +176,22 @@ mod tests {
         assert_eq!(decode(&encode(1, &[])), Err(EntryError::Empty));
     }
 
+    #[test]
+    fn a_seal_is_told_apart_from_records() {
+        assert_eq!(decode_shard_entry(&encode_seal()), Ok(ShardEntry::Seal));
+        assert_eq!(decode_shard_entry(&Bytes::from_static(&[SEAL_ENTRY_KIND, 0])), Err(EntryError::Seal(2)));
+        let records = vec![record(b"k", b"d", false)];
+        let bytes = encode(5, &records);
+        assert_eq!(decode_shard_entry(&bytes), Ok(ShardEntry::Records(RecordsEntry { arrival_ms: 5, records })));
+        assert_eq!(decode(&encode_seal()), Err(EntryError::Truncated { at: 0 }));
+    }
+
     proptest! {
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let _ = decode(&Bytes::from(bytes));
+            let bytes = Bytes::from(bytes);
+            let _ = decode(&bytes);
+            let _ = decode_shard_entry(&bytes);
         }
 
         #[test]

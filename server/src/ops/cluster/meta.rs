@@ -27,16 +27,20 @@
 //!   requested one, which both directions accept and set again.
 //! - UpdateAccountSettings: enabling a commitment in force keeps it, disabling one already
 //!   ended or already asked to end changes nothing.
+//! - BeginSplit, BeginMerge, BeginScaling: the second time the stream is UPDATING (one reshard
+//!   at a time), so it is refused and changes nothing.
+//! - NextScalingStep: while the step's parents are closing it begins nothing and names them
+//!   again (`control::reshard::next_scaling_step`), so it is one step.
+//! - FinishClose: sets the same end again (the seal's index, the same on every member).
+//! - Barrier: changes nothing.
 //!
 //! Members must all run the same build: a command an older build does not know does not
 //! decode there and is skipped (logged) on that node alone.
 //!
-//! Unfinished: resharding (SplitShard, MergeShards, UpdateShardCount: each step a command,
-//! the children's groups started on every node, a parent's end taken from its own group's
-//! committed log), ON_DEMAND streams and UpdateStreamMode (their scaler reshards on each
-//! node's own measurements), warm throughput (it starts a scaling), stream encryption (master
-//! keys are per node), and the delivery state (consumer groups, queues) are refused in cluster
-//! mode (`refuse_unreplicated`). A follower forwards every command to the metadata leader
+//! Unfinished: ON_DEMAND streams and UpdateStreamMode (their scaler is to run on each shard's
+//! leader and ask the metadata leader to split: `ops/reshard.rs`), warm throughput (it starts
+//! a scaling), stream encryption (master keys are per node), and the delivery state (consumer
+//! groups, queues) are refused in cluster mode (`refuse_unreplicated`). A follower forwards every command to the metadata leader
 //! (`forward`); a forwarded one that reaches a follower is refused, naming the leader. Five
 //! commands have no native-protocol form yet (Put/DeleteResourcePolicy, UpdateAccountSettings,
 //! UpdateMaxRecordSize, UpdateStreamRecordDistributionStrategy): a follower cannot forward
@@ -48,8 +52,8 @@ use crate::ops::cluster::applied::Applied;
 use crate::ops::node::Node;
 use serde::{Deserialize, Serialize};
 use sluice_cluster::host::{AppendError, GroupHost};
-use sluice_cluster::limits::APPEND_COMMIT_WAIT_MS;
-use sluice_engine::catalog::{write_atomic, Catalog};
+use sluice_cluster::limits::{APPEND_COMMIT_WAIT_MS, TICK_INTERVAL_MS};
+use sluice_engine::catalog::{write_atomic, CapacityMode, Catalog};
 use sluice_model::{
     BillingCommitmentInputStatus, Consumer, ConsumerName, CreateStreamInput, Empty, EnhancedMonitoringOutput,
     KinesisError, MetricsName, MinimumThroughputBillingCommitment, RecordDistributionStrategy, Resource, StreamMode,
@@ -82,6 +86,9 @@ pub const COMMAND_OPERATIONS: &[&str] = &[
     "UpdateMaxRecordSize",
     "UpdateStreamRecordDistributionStrategy",
     "UpdateAccountSettings",
+    "SplitShard",
+    "MergeShards",
+    "UpdateShardCount",
 ];
 
 /// Whether operation `name` is a metadata command on a replicated node.
@@ -164,6 +171,56 @@ pub enum MetaCommand {
         now_ms: i64,
         status: BillingCommitmentInputStatus,
     },
+    /// A reshard's first step (`ops/reshard.rs`): shard `number` closing, two children split
+    /// at `key` (in capacity `mode`: the on-demand scaler splits ON_DEMAND streams).
+    BeginSplit {
+        now_ms: i64,
+        stream: String,
+        number: u32,
+        #[serde(with = "decimal_u128")]
+        key: u128,
+        mode: CapacityMode,
+    },
+    BeginMerge {
+        now_ms: i64,
+        stream: String,
+        first: u32,
+        second: u32,
+    },
+    /// UpdateShardCount's first step: the stream UPDATING towards `target`.
+    BeginScaling {
+        now_ms: i64,
+        stream: String,
+        target: u32,
+    },
+    /// UpdateShardCount's next split or merge (or its end), once no shard is closing.
+    NextScalingStep {
+        now_ms: i64,
+        stream: String,
+    },
+    /// A closing shard's end: the index its seal entry was applied at, on every replica.
+    FinishClose {
+        stream: String,
+        number: u32,
+        ending_index: u64,
+    },
+    /// Changes nothing: a new leader's first command, applied after everything committed
+    /// before it (`resume_reshards`).
+    Barrier,
+}
+
+/// A hash key as a decimal string, as Kinesis writes one: serde's internally tagged enums
+/// (the `command` tag) cannot carry a `u128` number.
+mod decimal_u128 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &u128, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(value)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u128, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// A stream or a consumer, as a resource ARN names it (the model's [`Resource`], resolved by
@@ -204,6 +261,10 @@ pub enum Reply {
     Consumer(Consumer),
     Monitoring(EnhancedMonitoringOutput),
     Commitment(MinimumThroughputBillingCommitment),
+    /// A reshard's step: the parents it closes (none: UpdateShardCount reached its target).
+    Parents(Option<Vec<u32>>),
+    /// BeginScaling: the open shards before.
+    ShardCount(u32),
 }
 
 impl Reply {
@@ -225,6 +286,20 @@ impl Reply {
     pub fn into_commitment(self) -> Result<MinimumThroughputBillingCommitment, KinesisError> {
         match self {
             Reply::Commitment(commitment) => Ok(commitment),
+            other => Err(lost_outcome(&other)),
+        }
+    }
+
+    pub fn into_parents(self) -> Result<Option<Vec<u32>>, KinesisError> {
+        match self {
+            Reply::Parents(parents) => Ok(parents),
+            other => Err(lost_outcome(&other)),
+        }
+    }
+
+    pub fn into_shard_count(self) -> Result<u32, KinesisError> {
+        match self {
+            Reply::ShardCount(count) => Ok(count),
             other => Err(lost_outcome(&other)),
         }
     }
@@ -263,7 +338,41 @@ impl MetaGroup {
             .map_or(0, u64::from_le_bytes);
         let group = Rc::new(MetaGroup { host, applied: Applied::new(applied, APPLIED_OUTCOMES_KEPT_MAX) });
         glommio::spawn_local(apply_committed(core0.clone(), group.clone())).detach();
+        glommio::spawn_local(resume_reshards(core0.clone(), group.clone())).detach();
         group
+    }
+}
+
+/// Reshards are driven by the metadata leader alone (`ops/reshard.rs`). Each time this member
+/// becomes the leader, once it applied every command committed before, it finishes the
+/// reshards the catalog has in progress (closing parents, an UpdateShardCount's target), as a
+/// node alone does at start-up; again a second later while that fails and it still leads.
+/// Runs for the executor's life, like the group.
+async fn resume_reshards(core0: Rc<Node>, group: Rc<MetaGroup>) {
+    let node_id = core0.shared.config.cluster.as_ref().map_or(0, |cluster| cluster.node_id);
+    let tick = Duration::from_millis(TICK_INTERVAL_MS);
+    let mut resumed = false;
+    loop {
+        glommio::timer::sleep(tick).await;
+        if group.leader() != node_id {
+            resumed = false;
+            continue;
+        }
+        if resumed {
+            continue;
+        }
+        resumed = true;
+        // Once a command of this leader's own is applied, every command committed before it
+        // is applied here too: the catalog shows every reshard begun.
+        let resumed_all = match propose(&core0, MetaCommand::Barrier).await {
+            Ok(_) => crate::ops::reshard::finish_interrupted(&core0).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = resumed_all {
+            tracing::warn!(%error, "replication: could not finish the reshards in progress; again");
+            glommio::timer::sleep(Duration::from_secs(1)).await;
+            resumed = false;
+        }
     }
 }
 
@@ -298,7 +407,12 @@ async fn apply(core0: &Rc<Node>, command: MetaCommand) -> Outcome {
     let applied = command.clone();
     let reply = catalog::apply(core0, move |catalog, _, rules| apply_to(catalog, rules, &applied)).await?;
     match command {
-        MetaCommand::CreateStream { .. } => start_new_groups(core0).await,
+        // Reshards' children get their groups here too, and closing parents their sealers
+        // (`start_missing_groups`).
+        MetaCommand::CreateStream { .. }
+        | MetaCommand::BeginSplit { .. }
+        | MetaCommand::BeginMerge { .. }
+        | MetaCommand::NextScalingStep { .. } => start_new_groups(core0).await,
         MetaCommand::DeleteStream { .. } => crate::ops::leases::follow_streams(core0).await?,
         _ => {}
     }
@@ -310,7 +424,7 @@ async fn apply(core0: &Rc<Node>, command: MetaCommand) -> Outcome {
 /// applies the same commands in the same order gets the same catalog and the same outcomes.
 /// On an error the caller drops the edited copy (`catalog::apply`).
 pub fn apply_to(catalog: &mut Catalog, rules: Rules<'_>, command: &MetaCommand) -> Outcome {
-    use control::{consumers, settings, streams};
+    use control::{consumers, reshard, settings, streams};
     let done = |()| Reply::Done;
     match command {
         MetaCommand::CreateStream { now_ms, input } => streams::create_stream(catalog, *now_ms, rules, input).map(done),
@@ -349,6 +463,22 @@ pub fn apply_to(catalog: &mut Catalog, rules: Rules<'_>, command: &MetaCommand) 
         MetaCommand::UpdateAccountSettings { now_ms, status } => {
             settings::update_account_settings(catalog, *now_ms, status).map(Reply::Commitment)
         }
+        MetaCommand::BeginSplit { now_ms, stream, number, key, mode } => {
+            reshard::begin_split(catalog, *now_ms, rules, stream, *number, *key, *mode).map(|p| Reply::Parents(Some(p)))
+        }
+        MetaCommand::BeginMerge { now_ms, stream, first, second } => {
+            reshard::begin_merge(catalog, *now_ms, rules, stream, *first, *second).map(|p| Reply::Parents(Some(p)))
+        }
+        MetaCommand::BeginScaling { now_ms, stream, target } => {
+            reshard::begin_scaling(catalog, *now_ms, rules, stream, *target).map(Reply::ShardCount)
+        }
+        MetaCommand::NextScalingStep { now_ms, stream } => {
+            reshard::next_scaling_step(catalog, *now_ms, rules, stream).map(Reply::Parents)
+        }
+        MetaCommand::FinishClose { stream, number, ending_index } => {
+            reshard::finish_close(catalog, rules, stream, *number, *ending_index).map(done)
+        }
+        MetaCommand::Barrier => Ok(Reply::Done),
     }
 }
 
@@ -370,13 +500,13 @@ async fn start_new_groups(core0: &Rc<Node>) {
 }
 
 /// CreateStream on a replicated node: a command of the metadata group. ON_DEMAND streams are
-/// refused: their scaler reshards on its own measurements, which differ per node.
+/// refused: their scaler does not run on a replicated node yet (`ops/reshard.rs`).
 pub async fn create_stream(node: &Rc<Node>, input: CreateStreamInput) -> Result<Empty, KinesisError> {
     let mode = input.stream_mode_details.as_ref().map(|details| &details.stream_mode);
     if mode == Some(&StreamMode::OnDemand) {
-        // Unfinished: on-demand scaling (and resharding) as metadata commands.
+        // Unfinished: on-demand scaling on a replicated node (`ops/reshard.rs`).
         return Err(KinesisError::invalid_argument(
-            "ON_DEMAND streams are not available on a replicated node yet (their resharding is not replicated); \
+            "ON_DEMAND streams are not available on a replicated node yet (their scaler does not run there); \
              create a PROVISIONED stream",
         ));
     }
@@ -452,6 +582,18 @@ mod tests {
                 strategy: RecordDistributionStrategy::UserPartitionKey,
             },
             MetaCommand::UpdateAccountSettings { now_ms: 7, status: BillingCommitmentInputStatus::Enabled },
+            MetaCommand::BeginSplit {
+                now_ms: 8,
+                stream: "s".into(),
+                number: 0,
+                key: u128::MAX - 1,
+                mode: CapacityMode::Provisioned,
+            },
+            MetaCommand::BeginMerge { now_ms: 9, stream: "s".into(), first: 1, second: 2 },
+            MetaCommand::BeginScaling { now_ms: 10, stream: "s".into(), target: 4 },
+            MetaCommand::NextScalingStep { now_ms: 11, stream: "s".into() },
+            MetaCommand::FinishClose { stream: "s".into(), number: 3, ending_index: 1 << 40 },
+            MetaCommand::Barrier,
         ];
         for command in commands {
             let bytes = serde_json::to_vec(&command).unwrap();
@@ -521,6 +663,22 @@ mod tests {
                 consumer: "c".into(),
                 created_s: Some(consumer_s),
             },
+            // A split of shard 0 (children 2 and 3), their merge (child 4), and an
+            // UpdateShardCount's first step: each Begin applied twice is refused the second
+            // time (one reshard at a time), a step twice is one step, an end twice the same.
+            MetaCommand::BeginSplit {
+                now_ms: NOW_MS,
+                stream: stream(),
+                number: 0,
+                key: 1 << 100,
+                mode: CapacityMode::Provisioned,
+            },
+            MetaCommand::FinishClose { stream: stream(), number: 0, ending_index: 5 },
+            MetaCommand::BeginMerge { now_ms: NOW_MS, stream: stream(), first: 2, second: 3 },
+            MetaCommand::FinishClose { stream: stream(), number: 2, ending_index: 0 },
+            MetaCommand::FinishClose { stream: stream(), number: 3, ending_index: 7 },
+            MetaCommand::BeginScaling { now_ms: NOW_MS, stream: stream(), target: 4 },
+            MetaCommand::NextScalingStep { now_ms: NOW_MS, stream: stream() },
             MetaCommand::DeleteStream { name: stream(), enforce_consumer_deletion: false },
         ];
         let mut catalog = Catalog::new(2);

@@ -15,11 +15,13 @@
 //!   the committed entries to its own journal in log order with the leader's arrival time
 //!   (`Journal::append_at`), so sequence numbers and times are identical on every node.
 //! - [`meta`]: the catalog's changes as commands of group 0 on core 0
-//!   ([`meta::COMMAND_OPERATIONS`]); resharding, on-demand streams and encryption not yet.
+//!   ([`meta::COMMAND_OPERATIONS`]), reshards' steps included (`ops/reshard.rs`); on-demand
+//!   streams and encryption not yet.
 //! - [`forward`]: a request whose shard (or the catalog) another member leads goes there, and
 //!   its answer comes back; which member leads what, every core publishes each tick to the
 //!   node's `LeaderTable` ([`publish_leaders`]).
-//! - [`entry`]: the byte layout of a shard's entries; [`applied`]: what a group's applier
+//! - [`entry`]: the byte layout of a shard's entries (records, or a reshard parent's seal);
+//!   [`applied`]: what a group's applier
 //!   shares with the proposers waiting on it.
 //!
 //! Unfinished: the Raft log is a second file per group beside the journal (`raft/`), so each
@@ -43,7 +45,7 @@ use sluice_cluster::transport::PeerNetwork;
 use sluice_cluster::wire::GroupId;
 use sluice_engine::storage::DmaStorage;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -75,6 +77,8 @@ pub struct ClusterCore {
     groups: RefCell<HashMap<u64, Rc<records::ShardGroup>>>,
     /// The metadata group, on core 0.
     meta: RefCell<Option<Rc<meta::MetaGroup>>>,
+    /// Closing parents this core runs a sealer for ([`seal_while_closing`]).
+    sealing: RefCell<HashSet<u64>>,
 }
 
 /// This core's replication state; `None` on a node alone.
@@ -98,6 +102,7 @@ pub async fn start(node: &Rc<Node>, config: Arc<ClusterConfig>) -> Result<(), St
         network,
         groups: RefCell::new(HashMap::new()),
         meta: RefCell::new(None),
+        sealing: RefCell::new(HashSet::new()),
     });
     CORE.with(|slot| *slot.borrow_mut() = Some(core.clone()));
     start_missing_groups(node).await?;
@@ -111,20 +116,56 @@ pub async fn start(node: &Rc<Node>, config: Arc<ClusterConfig>) -> Result<(), St
     Ok(())
 }
 
-/// Starts a group for each shard this core owns that has none yet (after start-up and after
-/// a catalog command created shards).
+/// Starts a group for each shard this core owns that has none yet, and a sealer for each
+/// closing one (after start-up and after a catalog command created or closed shards).
 pub async fn start_missing_groups(node: &Rc<Node>) -> Result<(), StartError> {
     let Some(core) = core() else { return Ok(()) };
     let owned = node.routes().shards_by_core().remove(&node.id).unwrap_or_default();
     for shard in owned {
-        if core.groups.borrow().contains_key(&shard.uid) {
-            continue;
+        if !core.groups.borrow().contains_key(&shard.uid) {
+            let host = core.start_host(node, GroupId(shard.uid), format!("shard-{}", shard.uid)).await?;
+            let group = records::ShardGroup::start(node, shard.uid, host);
+            core.groups.borrow_mut().insert(shard.uid, group);
         }
-        let host = core.start_host(node, GroupId(shard.uid), format!("shard-{}", shard.uid)).await?;
-        let group = records::ShardGroup::start(node, shard.uid, host);
-        core.groups.borrow_mut().insert(shard.uid, group);
+        let closing = !shard.open && shard.ending_index.is_none();
+        if closing && core.sealing.borrow_mut().insert(shard.uid) {
+            glommio::spawn_local(seal_while_closing(node.clone(), core.clone(), shard.uid)).detach();
+        }
     }
     Ok(())
+}
+
+/// On every member, for a closing parent this core hosts: proposes its seal whenever this
+/// member leads the parent's group, until the seal is applied here or the catalog records the
+/// parent's end. The metadata leader's reshard driver waits for the seal ([`sealed_end`]) but
+/// cannot propose it unless it also leads the parent; this is how the parent's leader,
+/// wherever it is, ends it.
+async fn seal_while_closing(node: Rc<Node>, core: Rc<ClusterCore>, uid: u64) {
+    if let Some(group) = core.group(uid) {
+        let still_closing = || {
+            node.routes()
+                .streams
+                .values()
+                .flat_map(|stream| stream.shards())
+                .any(|shard| shard.uid == uid && !shard.open && shard.ending_index.is_none())
+        };
+        records::seal(&group, core.config.node_id, still_closing).await;
+    }
+    core.sealing.borrow_mut().remove(&uid);
+}
+
+/// On shard `uid`'s core of the metadata leader, for the reshard driver: the shard's end once
+/// its seal is applied here (proposing it if this member leads the shard), or an error once
+/// this node no longer leads the catalog (the new leader resumes the reshard).
+pub async fn sealed_end(node: &Rc<Node>, uid: u64) -> Result<u64, sluice_model::KinesisError> {
+    use sluice_model::KinesisError;
+    let core = core().ok_or_else(|| KinesisError::internal("replication is not running on this core"))?;
+    let group = core.group(uid).ok_or_else(|| KinesisError::internal(format!("shard uid {uid} has no group here")))?;
+    let node_id = core.config.node_id;
+    let leads_catalog = || node.shared.leaders.leader(META_GROUP.0) == Some(node_id);
+    records::seal(&group, node_id, leads_catalog).await.ok_or_else(|| {
+        KinesisError::internal("This node no longer leads the catalog: the new leader finishes the reshard")
+    })
 }
 
 /// Every tick, publishes the leader of each group this core hosts to the node's leader table,
@@ -205,9 +246,9 @@ pub fn member_addresses(member: &crate::runtime::cluster::Member) -> String {
 }
 
 /// In cluster mode, before an operation runs: the operations that work on a replicated node
-/// pass; the others (catalog changes that are not metadata commands yet: resharding, stream
-/// mode, warm throughput, encryption; SubscribeToShard; consumer groups, queues, delivery
-/// streams) answer an error naming what is unfinished.
+/// pass; the others (catalog changes that are not metadata commands yet: stream mode, warm
+/// throughput, encryption; SubscribeToShard; consumer groups, queues, delivery streams)
+/// answer an error naming what is unfinished.
 pub fn check_operation(operation: sluice_model::Operation) -> Result<(), sluice_model::KinesisError> {
     let name = operation.name();
     let replicated =

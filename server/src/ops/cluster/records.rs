@@ -10,16 +10,26 @@
 //! skipped. The journal commits an append whole or not at all, so an entry is in it entirely
 //! or not at all; anything else is a disagreement between the two files, which stops the
 //! shard's applier (fail-stop) rather than serve different records than the other replicas.
+//!
+//! Seal: a reshard's parent ends at its seal entry (`entry::ShardEntry::Seal`). Applying it
+//! fences the shard in the journal (`Journal::close_shard`) at the records of the entries
+//! before it, the same index on every replica; records entries committed after it are
+//! refused, stored nowhere, and their proposer routes the records again (to the children).
+//! In cluster mode nothing else closes a shard in the journal: not the catalog's closing flag
+//! (each node applies that at its own moment), not start-up (the replay meets the seal
+//! again). Any member leading a closing parent proposes its seal ([`seal`]); a second seal
+//! committed (two leaders in turn) changes nothing.
 
 use crate::ops::cluster::applied::Applied;
-use crate::ops::cluster::entry::{self, EntryRecord};
+use crate::ops::cluster::entry::{self, EntryRecord, ShardEntry};
 use crate::ops::node::Node;
 use sluice_cluster::host::{AppendError, GroupHost};
-use sluice_cluster::limits::APPEND_COMMIT_WAIT_MS;
+use sluice_cluster::limits::{APPEND_COMMIT_WAIT_MS, TICK_INTERVAL_MS};
 use sluice_cluster::wire::APPEND_DATA_BYTES_MAX;
 use sluice_engine::shard_index::FIRST_RECORD_INDEX;
 use sluice_engine::{AppendRecord, Appended};
 use sluice_model::KinesisError;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
@@ -29,7 +39,9 @@ use std::time::Duration;
 /// that gave up (timed out) leave behind.
 const APPLIED_OUTCOMES_KEPT_MAX: usize = 4096;
 
-type Outcome = Result<Vec<Appended>, KinesisError>;
+/// What an applied records entry answers its proposer: its records' acknowledgements, or
+/// `None` when it came after the shard's seal and nothing was stored.
+type Outcome = Result<Option<Vec<Appended>>, KinesisError>;
 
 /// One shard's group on this core.
 pub struct ShardGroup {
@@ -38,14 +50,54 @@ pub struct ShardGroup {
     /// The last Raft index applied to the journal (or found there), and the outcomes of the
     /// entries proposed here.
     applied: Applied<Outcome>,
+    /// The shard's end (its next record index) once its seal is applied here.
+    ending_index: Cell<Option<u64>>,
 }
 
 impl ShardGroup {
     /// Starts the applier of `host`'s committed entries.
     pub fn start(node: &Rc<Node>, uid: u64, host: GroupHost) -> Rc<ShardGroup> {
-        let group = Rc::new(ShardGroup { uid, host, applied: Applied::new(0, APPLIED_OUTCOMES_KEPT_MAX) });
+        let group = Rc::new(ShardGroup {
+            uid,
+            host,
+            applied: Applied::new(0, APPLIED_OUTCOMES_KEPT_MAX),
+            ending_index: Cell::new(None),
+        });
         glommio::spawn_local(apply_committed(node.clone(), group.clone())).detach();
         group
+    }
+
+    /// The shard's end, once its seal is applied on this node.
+    pub fn ending_index(&self) -> Option<u64> {
+        self.ending_index.get()
+    }
+}
+
+/// On the shard's core: waits until the shard's seal is applied here and returns its end,
+/// proposing the seal whenever this member leads the group and has not applied one yet (so
+/// whichever member leads the parent seals it, across elections). `None` if this node stops
+/// being `still_wanted`'s (the metadata leader stepped down; the catalog no longer has the
+/// shard closing) first.
+pub async fn seal(group: &ShardGroup, node_id: u64, still_wanted: impl Fn() -> bool) -> Option<u64> {
+    loop {
+        if let Some(ending_index) = group.ending_index() {
+            return Some(ending_index);
+        }
+        if !still_wanted() {
+            return None;
+        }
+        if group.host.leader() == node_id {
+            match group.host.append(entry::encode_seal()).await {
+                Ok(appended) => {
+                    group.applied.wait(appended.index, Duration::from_millis(APPEND_COMMIT_WAIT_MS)).await;
+                    continue;
+                }
+                Err(error) => {
+                    tracing::debug!(shard = group.uid, %error, "replication: the seal was not proposed; again")
+                }
+            }
+        }
+        glommio::timer::sleep(Duration::from_millis(TICK_INTERVAL_MS)).await;
     }
 }
 
@@ -62,13 +114,44 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
             group.applied.set(index, None);
             continue;
         }
-        let entry = match entry::decode(&data) {
-            Ok(entry) => entry,
+        let entry = match entry::decode_shard_entry(&data) {
+            Ok(ShardEntry::Records(entry)) => entry,
+            Ok(ShardEntry::Seal) => {
+                if group.ending_index().is_none() {
+                    // A barrier behind every append this applier made: the end is durable.
+                    match node.journal.close_shard(group.uid).await {
+                        Ok(ending_index) if ending_index == next_record_index => {
+                            group.ending_index.set(Some(ending_index));
+                        }
+                        Ok(ending_index) => {
+                            tracing::error!(shard = group.uid, index, ending_index, next_record_index, "replication: the journal holds other records than the log before the seal; the shard stops applying");
+                            return;
+                        }
+                        Err(error) => {
+                            tracing::error!(shard = group.uid, index, %error, "replication: the seal could not close the shard; the shard stops applying");
+                            return;
+                        }
+                    }
+                    tracing::info!(
+                        shard = group.uid,
+                        index,
+                        ending_index = next_record_index,
+                        "replication: the shard is sealed"
+                    );
+                }
+                group.applied.set(index, None);
+                continue;
+            }
             Err(error) => {
                 tracing::error!(shard = group.uid, index, %error, "replication: a committed entry does not decode; the shard stops applying");
                 return;
             }
         };
+        if group.ending_index().is_some() {
+            // Committed after the seal: the shard takes no more records, on any replica.
+            group.applied.set(index, Some(Ok(None)));
+            continue;
+        }
         let count = entry.records.len() as u64;
         let next_index = match node.journal.bounds(group.uid) {
             Ok((_, next_index)) => next_index,
@@ -107,7 +190,7 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
         match node.journal.append_at(records, entry.arrival_ms).await {
             Ok(acks) => {
                 next_record_index += count;
-                group.applied.set(index, Some(Ok(acks)));
+                group.applied.set(index, Some(Ok(Some(acks))));
             }
             Err(error) => {
                 // The leader validated the records before proposing them, so a refusal here
@@ -122,12 +205,13 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
 }
 
 /// On the shards' core, in cluster mode: proposes each shard's admitted records as one entry
-/// of its group and answers per record once the entry is committed and applied here.
-pub async fn append(node: &Rc<Node>, records: Vec<AppendRecord>) -> Vec<Result<Appended, KinesisError>> {
+/// of its group and answers per record once the entry is committed and applied here; `None`
+/// for a record whose entry came after its shard's seal (stored nowhere: route it again).
+pub async fn append(node: &Rc<Node>, records: Vec<AppendRecord>) -> Vec<Option<Result<Appended, KinesisError>>> {
     let Some(core) = crate::ops::cluster::core() else {
         return records
             .iter()
-            .map(|_| Err(KinesisError::internal("replication is not running on this core")))
+            .map(|_| Some(Err(KinesisError::internal("replication is not running on this core"))))
             .collect();
     };
     let mut outcomes: Vec<Option<Result<Appended, KinesisError>>> = vec![None; records.len()];
@@ -157,11 +241,12 @@ pub async fn append(node: &Rc<Node>, records: Vec<AppendRecord>) -> Vec<Result<A
         .collect();
     for (positions, task) in proposals {
         match task.await {
-            Ok(acks) => {
+            Ok(Some(acks)) => {
                 for (position, ack) in positions.into_iter().zip(acks) {
                     outcomes[position] = Some(Ok(ack));
                 }
             }
+            Ok(None) => {}
             Err(error) => {
                 for position in positions {
                     outcomes[position] = Some(Err(error.clone()));
@@ -169,7 +254,7 @@ pub async fn append(node: &Rc<Node>, records: Vec<AppendRecord>) -> Vec<Result<A
             }
         }
     }
-    outcomes.into_iter().map(|outcome| outcome.expect("every record has an outcome")).collect()
+    outcomes
 }
 
 async fn propose(
@@ -177,7 +262,7 @@ async fn propose(
     group: &ShardGroup,
     now_ms: i64,
     records: &[AppendRecord],
-) -> Result<Vec<Appended>, KinesisError> {
+) -> Outcome {
     let records: Vec<EntryRecord> = records
         .iter()
         .map(|record| EntryRecord {
