@@ -22,23 +22,26 @@ pub fn replicated(node: &Node) -> bool {
     node.shared.config.cluster.is_some()
 }
 
-/// The status a describe shows: the catalog's, except that on a replicated node an ACTIVE
-/// stream one of whose open shards has no Raft leader known here yet (the first election after
-/// CreateStream, 0.5 to 1 s) shows as CREATING. ACTIVE then means what it means on AWS and on
-/// one node, that writes are taken: a client that waits for ACTIVE (AWS's `stream_exists`
-/// waiter, the loadgen) does not meet a burst of retriable "no leader" errors first. A leader
-/// lost later (a failover) does not change the status: AWS keeps such a stream ACTIVE too.
+/// The status a describe shows: the catalog's, except on a replicated node while one of the
+/// stream's open shards is in its first election here (0.5 to 1 s after CreateStream or a
+/// reshard made it): CREATING for a new stream, UPDATING for one whose open shards came from
+/// a reshard. ACTIVE then means what it means on AWS and on one node, that writes are taken:
+/// a client that waits for ACTIVE (AWS's `stream_exists` waiter, the loadgen) does not meet a
+/// burst of retriable "no leader" errors first. A leader lost later (a failover) does not
+/// change the status: AWS keeps such a stream ACTIVE too.
 fn described_status(node: &Node, meta: &StreamMeta) -> StreamStatus {
     let status = views::stream_status(meta.status);
-    let electing = || {
-        meta.shards.iter().any(|shard| {
-            shard.ending_index.is_none() && !shard.closing && node.shared.leaders.leader(shard.uid).is_none()
-        })
-    };
-    if status == StreamStatus::Active && replicated(node) && electing() {
-        return StreamStatus::Creating;
+    if status != StreamStatus::Active || !replicated(node) {
+        return status;
     }
-    status
+    let open = || meta.shards.iter().filter(|shard| shard.ending_index.is_none() && !shard.closing);
+    if open().all(|shard| node.shared.leaders.elected(shard.uid)) {
+        status
+    } else if open().any(|shard| shard.parent_shard_number.is_some()) {
+        StreamStatus::Updating
+    } else {
+        StreamStatus::Creating
+    }
 }
 
 /// The stream's name, from `StreamName` or `StreamARN` (validated already).

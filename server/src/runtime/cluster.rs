@@ -134,26 +134,45 @@ fn parse_member(id: u64, addresses: &str) -> Result<Member, ClusterConfigError> 
 /// what accepts or refuses it).
 #[derive(Default)]
 pub struct LeaderTable {
-    leaders: ArcSwap<HashMap<u64, u64>>,
+    leaders: ArcSwap<HashMap<u64, Seen>>,
+}
+
+/// What the table knows of one group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    /// The leader now (0: none known).
+    leader: u64,
+    /// Whether the group has had a leader since this node started hosting it.
+    elected: bool,
 }
 
 impl LeaderTable {
     /// The leader of `group` (`None`: unknown, an election is under way or the group is not
     /// hosted here).
     pub fn leader(&self, group: u64) -> Option<u64> {
-        self.leaders.load().get(&group).copied().filter(|&leader| leader != 0)
+        self.leaders.load().get(&group).map(|seen| seen.leader).filter(|&leader| leader != 0)
+    }
+
+    /// Whether `group` has had a leader since this node started hosting it: false only for a
+    /// group still in its first election here (a new stream's or a new child shard's), not
+    /// for one that lost its leader later.
+    pub fn elected(&self, group: u64) -> bool {
+        self.leaders.load().get(&group).is_some_and(|seen| seen.elected)
     }
 
     /// Records what a core sees: `(group, leader)` pairs (leader 0: none known). Replaces the
     /// table only if something changed.
     pub fn publish(&self, seen: &[(u64, u64)]) {
         let current = self.leaders.load();
-        if seen.iter().all(|(group, leader)| current.get(group) == Some(leader)) {
+        if seen.iter().all(|(group, leader)| current.get(group).map(|seen| seen.leader) == Some(*leader)) {
             return;
         }
         self.leaders.rcu(|table| {
             let mut table = HashMap::clone(table);
-            table.extend(seen.iter().copied());
+            for &(group, leader) in seen {
+                let elected = leader != 0 || table.get(&group).is_some_and(|seen| seen.elected);
+                table.insert(group, Seen { leader, elected });
+            }
             table
         });
     }
@@ -168,6 +187,19 @@ impl std::fmt::Debug for LeaderTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_is_elected_once_it_had_a_leader_and_stays_so_through_a_failover() {
+        let table = LeaderTable::default();
+        assert!(!table.elected(7), "a group the table never saw");
+        table.publish(&[(7, 0)]);
+        assert!(!table.elected(7) && table.leader(7).is_none(), "the first election");
+        table.publish(&[(7, 2)]);
+        assert!(table.elected(7) && table.leader(7) == Some(2));
+        table.publish(&[(7, 0), (8, 0)]);
+        assert!(table.elected(7) && table.leader(7).is_none(), "a failover: no leader, still elected once");
+        assert!(!table.elected(8));
+    }
 
     #[test]
     fn peers_parse_and_each_core_gets_its_port() {
