@@ -264,8 +264,9 @@ pub type ConversionFailure = SchemaError;
 /// Where a delivery stream's Parquet schema comes from.
 #[derive(Debug, Clone)]
 pub enum Conversion {
-    /// `SluiceColumns`: fixed when the delivery stream is planned.
-    Inline(ParquetConverter),
+    /// `SluiceColumns`: fixed when the delivery stream is planned (boxed: the converter is
+    /// several times the size of a table's name).
+    Inline(Box<ParquetConverter>),
     /// The Glue table `SchemaConfiguration` names, read at each buffer.
     Table {
         catalog: SharedCatalog,
@@ -281,7 +282,7 @@ impl Conversion {
     /// The converter for the next buffer: the inline one, or one of the table's columns now.
     pub fn converter(&self) -> Result<ParquetConverter, ConversionFailure> {
         match self {
-            Conversion::Inline(converter) => Ok(converter.clone()),
+            Conversion::Inline(converter) => Ok((**converter).clone()),
             Conversion::Table { catalog, database, table, version, config } => {
                 let columns = catalog.read().expect("the catalog lock is not poisoned").columns(
                     database,

@@ -232,7 +232,7 @@ fn processing(
 fn conversion_of(d: &DataFormatConversionConfiguration, env: &Environment) -> Result<Conversion, ApiError> {
     let schema = d.schema_configuration.as_ref().expect("validation requires SchemaConfiguration");
     if let Some(columns) = &schema.sluice_columns {
-        return Ok(Conversion::Inline(ParquetConverter::new(columns, d)?));
+        return Ok(Conversion::Inline(Box::new(ParquetConverter::new(columns, d)?)));
     }
     let Some(catalog) = &env.glue else {
         return Err(ApiError::invalid_argument(

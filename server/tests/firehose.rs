@@ -405,9 +405,9 @@ fn audit_events(dir: &Path, predicate: impl Fn(&serde_json::Value) -> bool, coun
     matching
 }
 
-/// With `--credentials`, Firehose and channel calls are authorized per caller as Kinesis calls
-/// are: `admin` may do everything; `producer` may list and describe, put to `open-*` delivery
-/// streams only, and describe channels; its other calls get AccessDeniedException with IAM's
+/// With `--credentials`, Firehose, channel and Glue calls are authorized per caller as Kinesis
+/// calls are: `admin` may do everything; `producer` may list and describe, put to `open-*`
+/// delivery streams only, describe channels, and read the tables of the Glue database `shop`; its other calls get AccessDeniedException with IAM's
 /// message, and every call is in the audit log with record data hidden.
 #[test]
 fn firehose_and_channel_calls_are_authorized_per_caller_and_audited() {
@@ -417,15 +417,17 @@ fn firehose_and_channel_calls_are_authorized_per_caller_and_audited() {
     let credentials = work.path().join("credentials.toml");
     let audit = work.path().join("audit");
     let open = "arn:aws:firehose:us-east-1:000000000000:deliverystream/open-*";
+    let glue = "arn:aws:glue:us-east-1:000000000000";
     std::fs::write(
         &credentials,
-        principal("admin", "AKIDADMIN", r#"{"Effect": "Allow", "Action": ["firehose:*", "kinesis:*"], "Resource": "*"}"#)
+        principal("admin", "AKIDADMIN", r#"{"Effect": "Allow", "Action": ["firehose:*", "kinesis:*", "glue:*"], "Resource": "*"}"#)
             + &principal(
                 "producer",
                 "AKIDPRODUCER",
                 &format!(
                     r#"{{"Effect": "Allow", "Action": ["firehose:Describe*", "firehose:List*", "kinesis:DescribeChannel", "kinesis:ListChannels"], "Resource": "*"}},
-                       {{"Effect": "Allow", "Action": "firehose:PutRecord*", "Resource": "{open}"}}"#
+                       {{"Effect": "Allow", "Action": "firehose:PutRecord*", "Resource": "{open}"}},
+                       {{"Effect": "Allow", "Action": "glue:GetTable", "Resource": ["{glue}:catalog", "{glue}:database/shop", "{glue}:table/shop/*"]}}"#
                 ),
             ),
     )
@@ -450,6 +452,10 @@ def clients(key):
             s.client("kinesis", endpoint_url="http://" + sys.argv[1], config=c))
 admin, admin_kinesis = clients("AKIDADMIN")
 producer, producer_kinesis = clients("AKIDPRODUCER")
+def glue_client(key):
+    s = boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=key + "-secret", region_name="us-east-1")
+    return s.client("glue", endpoint_url="http://" + sys.argv[1], config=Config(retries={"max_attempts": 1}))
+admin_glue, producer_glue = glue_client("AKIDADMIN"), glue_client("AKIDPRODUCER")
 def denied(call):
     try:
         call()
@@ -488,6 +494,12 @@ out["create_channel"] = denied(lambda: producer_kinesis.create_channel(ChannelNa
     ServiceExecutionRoleARN="arn:aws:iam::000000000000:role/c",
     StreamConfigurationList=[{"StreamARN": arn, "RecordConfiguration": {"RecordFormatType": "JSON"}}],
     S3DestinationConfiguration={"StorageConfiguration": {"BucketARN": "arn:aws:s3:::files", "ExpectedBucketOwner": "000000000000", "CompressionType": "NONE"}}))
+for database in ["shop", "private"]:
+    admin_glue.create_database(DatabaseInput={"Name": database})
+    admin_glue.create_table(DatabaseName=database, TableInput={"Name": "orders", "StorageDescriptor": {"Columns": [{"Name": "id", "Type": "int"}]}})
+out["glue_get"] = producer_glue.get_table(DatabaseName="shop", Name="orders")["Table"]["Name"]
+out["glue_create"] = denied(lambda: producer_glue.create_table(DatabaseName="shop", TableInput={"Name": "more"}))
+out["glue_private"] = denied(lambda: producer_glue.get_table(DatabaseName="private", Name="orders"))
 out["still_there"] = admin.describe_delivery_stream(DeliveryStreamName="open-1")["DeliveryStreamDescription"]["DeliveryStreamStatus"]
 admin_kinesis.delete_channel(ChannelARN=channel)
 print(json.dumps(out))
@@ -527,6 +539,11 @@ print(json.dumps(out))
     refusal("update_channel", "kinesis:UpdateChannel", channel);
     refusal("create_channel", "kinesis:CreateChannel", "arn:aws:kinesis:us-east-1:000000000000:channel/ch2");
     assert_eq!(out["still_there"], "ACTIVE");
+    // Glue's calls, signed for the service `glue`, need the action on the catalog, the database
+    // and the table.
+    assert_eq!(out["glue_get"], "orders");
+    refusal("glue_create", "glue:CreateTable", &format!("{glue}:catalog"));
+    refusal("glue_private", "glue:GetTable", &format!("{glue}:database/private"));
 
     // The audit log: the allowed and the refused calls, as the caller, data hidden.
     let puts = audit_events(
@@ -553,6 +570,13 @@ print(json.dumps(out))
     );
     assert_eq!(channel_refusals[0]["requestParameters"]["ChannelARN"], channel);
     assert_eq!(channel_refusals[0]["eventSource"], "kinesis.amazonaws.com");
+    let glue_calls = audit_events(
+        &audit,
+        |event| event["eventName"] == "GetTable" && event["userIdentity"]["userName"] == "producer",
+        2,
+    );
+    assert!(glue_calls.iter().all(|event| event["eventSource"] == "glue.amazonaws.com"), "{glue_calls:?}");
+    assert_eq!(glue_calls.iter().filter(|event| event["errorCode"] == "AccessDeniedException").count(), 1);
 }
 
 /// The value of `family`'s series for `delivery_stream` in a scrape of the metrics port.
