@@ -8,8 +8,8 @@
 //! [`crate::plan`] turns a validated configuration into typed values.
 //!
 //! One member is Sluice's own: [`SchemaConfiguration::sluice_columns`] (`SluiceColumns`), the
-//! columns of the Parquet schema given inline, where AWS points at an AWS Glue table. Everything
-//! else is AWS's.
+//! columns of the Parquet schema given inline instead of naming an AWS Glue table (which
+//! sluiced's own Data Catalog serves, `crate::glue`). Everything else is AWS's.
 //!
 //! Members of destinations Sluice does not deliver to (Redshift, OpenSearch, Splunk, Snowflake,
 //! Iceberg through Firehose, MSK and database sources) are collected in `other` so the API layer
@@ -228,9 +228,10 @@ pub struct SchemaConfiguration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
     /// **Sluice extension.** The table's columns, inline, in AWS Glue's `Column` shape
-    /// (`Name`, `Type` as a Hive type name, optional `Comment`). AWS reads them from the Glue
-    /// table named by `DatabaseName`/`TableName`; Sluice has no Glue catalog, so it takes them
-    /// here, and the Glue members may then be left out.
+    /// (`Name`, `Type` as a Hive type name, optional `Comment`), instead of the Glue table
+    /// named by `DatabaseName`/`TableName` (never both). It stays for the standalone
+    /// `sluice-firehose` binary, which has no Data Catalog, and because Kinesis channels take
+    /// the same member to create their Iceberg tables (`crate::channel`).
     #[serde(rename = "SluiceColumns", default, skip_serializing_if = "Option::is_none")]
     pub sluice_columns: Option<Vec<Column>>,
 }

@@ -1,14 +1,19 @@
 //! Record format conversion: JSON records to one Parquet file per buffer (`arrow` + `parquet`).
 //!
-//! The schema is the inline `SchemaConfiguration.SluiceColumns` (Sluice's stand-in for the AWS
-//! Glue table). Records are read the way the OpenX JSON SerDe reads them: keys match columns
+//! The schema is the AWS Glue table `SchemaConfiguration` names (`DatabaseName`, `TableName`,
+//! `VersionId`), read from sluiced's Data Catalog (`crate::glue`) each time a buffer is
+//! converted, as AWS reads it (a `LATEST` table's changes apply to the next buffer), or
+//! Sluice's inline `SluiceColumns`, fixed when the delivery stream is planned ([`Conversion`]).
+//! Records are read the way the OpenX JSON SerDe reads them: keys match columns
 //! case-insensitively unless `CaseInsensitive` is false, `ConvertDotsInJsonKeysToUnderscores`
 //! renames `a.b` to `a_b`, `ColumnToJsonKeyMappings` maps a column to another key, missing keys
 //! and JSON `null` are NULL, and scalars are coerced leniently (`"42"` into an `int` column).
 //!
 //! A record that is not a JSON object, or whose value cannot be coerced to its column's type, is
 //! not written: it comes back in [`Converted::failed`] and goes to the error output under
-//! `format-conversion-failed`. The other records of the buffer are converted.
+//! `format-conversion-failed`. The other records of the buffer are converted. A table that
+//! is missing or whose columns Sluice cannot write fails the whole buffer the same way
+//! ([`ConversionFailure`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +32,7 @@ use serde_json::Value;
 
 use crate::config::{Column, DataFormatConversionConfiguration};
 use crate::error::{ApiError, DeliveryError};
+use crate::glue::{SchemaError, SharedCatalog};
 
 /// A column type Sluice converts to (Hive names, as in an AWS Glue table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,9 +51,15 @@ pub enum ColumnType {
 }
 
 impl ColumnType {
-    /// The Hive type names accepted in `SluiceColumns[].Type`.
+    /// The Hive type names accepted in a Glue table's columns and `SluiceColumns[].Type`
+    /// (`varchar(n)` and `char(n)` as strings: the length is Hive's, not Parquet's).
     pub fn parse(name: &str) -> Option<Self> {
-        Some(match name.trim().to_ascii_lowercase().as_str() {
+        let name = name.trim().to_ascii_lowercase();
+        let base = match name.split_once('(') {
+            Some((base, rest)) if matches!(base.trim(), "varchar" | "char") && rest.ends_with(')') => base.trim(),
+            _ => name.as_str(),
+        };
+        Some(match base {
             "string" | "varchar" | "char" => ColumnType::String,
             "boolean" => ColumnType::Boolean,
             "tinyint" => ColumnType::TinyInt,
@@ -112,23 +124,15 @@ pub struct ParquetConverter {
 }
 
 impl ParquetConverter {
-    /// Builds the converter of a validated, enabled conversion configuration.
-    pub fn new(config: &DataFormatConversionConfiguration) -> Result<Self, ApiError> {
-        let columns_config: &[Column] = config
-            .schema_configuration
-            .as_ref()
-            .and_then(|s| s.sluice_columns.as_deref())
-            .ok_or_else(|| ApiError::invalid_argument("SchemaConfiguration.SluiceColumns is required: Sluice has no AWS Glue catalog to read the table's columns from."))?;
-        Self::with_columns(columns_config, config)
-    }
-
     /// A converter of records into `columns` with the OpenX JSON SerDe's defaults, for callers
     /// that write the batches themselves (the Iceberg table destination).
     pub fn from_columns(columns: &[Column]) -> Result<Self, ApiError> {
-        Self::with_columns(columns, &DataFormatConversionConfiguration::default())
+        Self::new(columns, &DataFormatConversionConfiguration::default())
     }
 
-    fn with_columns(columns_config: &[Column], config: &DataFormatConversionConfiguration) -> Result<Self, ApiError> {
+    /// The converter of records into `columns` (a Glue table's or `SluiceColumns`) with the
+    /// SerDe options of `config`.
+    pub fn new(columns_config: &[Column], config: &DataFormatConversionConfiguration) -> Result<Self, ApiError> {
         let openx = config
             .input_format_configuration
             .as_ref()
@@ -251,6 +255,46 @@ impl ParquetConverter {
             row.push(cell);
         }
         Ok(row)
+    }
+}
+
+/// Why a whole buffer could not be converted: the error output's `errorCode` and message.
+pub type ConversionFailure = SchemaError;
+
+/// Where a delivery stream's Parquet schema comes from.
+#[derive(Debug, Clone)]
+pub enum Conversion {
+    /// `SluiceColumns`: fixed when the delivery stream is planned (boxed: the converter is
+    /// several times the size of a table's name).
+    Inline(Box<ParquetConverter>),
+    /// The Glue table `SchemaConfiguration` names, read at each buffer.
+    Table {
+        catalog: SharedCatalog,
+        database: String,
+        table: String,
+        /// `VersionId` (`None` or `LATEST`: the table as it is when the buffer converts).
+        version: Option<String>,
+        config: Box<DataFormatConversionConfiguration>,
+    },
+}
+
+impl Conversion {
+    /// The converter for the next buffer: the inline one, or one of the table's columns now.
+    pub fn converter(&self) -> Result<ParquetConverter, ConversionFailure> {
+        match self {
+            Conversion::Inline(converter) => Ok((**converter).clone()),
+            Conversion::Table { catalog, database, table, version, config } => {
+                let columns = catalog.read().expect("the catalog lock is not poisoned").columns(
+                    database,
+                    table,
+                    version.as_deref(),
+                )?;
+                ParquetConverter::new(&columns, config).map_err(|e| SchemaError {
+                    code: "DataFormatConversion.InvalidSchema",
+                    message: format!("Table {database}.{table}: {}", e.message),
+                })
+            }
+        }
     }
 }
 
@@ -436,7 +480,47 @@ mod tests {
             }),
             output_format_configuration: None,
         };
-        ParquetConverter::new(&config).unwrap()
+        let columns = config.schema_configuration.as_ref().and_then(|s| s.sluice_columns.as_deref()).unwrap();
+        ParquetConverter::new(columns, &config).unwrap()
+    }
+
+    /// A Glue table is read when a buffer converts: missing, then created, then changed.
+    #[test]
+    fn a_glue_table_is_read_at_each_buffer() {
+        use crate::glue::{Call, Operation};
+        let catalog: SharedCatalog = Default::default();
+        let conversion = Conversion::Table {
+            catalog: catalog.clone(),
+            database: "db".into(),
+            table: "Events".into(),
+            version: Some("LATEST".into()),
+            config: Box::default(),
+        };
+        assert_eq!(conversion.converter().unwrap_err().code, "DataFormatConversion.EntityNotFound");
+        let run = |catalog: &SharedCatalog, operation, body: serde_json::Value| {
+            let call = Call::from_json(operation, body.to_string().as_bytes(), "000000000000").unwrap();
+            catalog.write().unwrap().run(call, "000000000000", 0).unwrap();
+        };
+        run(&catalog, Operation::CreateDatabase, serde_json::json!({"DatabaseInput": {"Name": "db"}}));
+        let table = |t: &str| {
+            serde_json::json!({"DatabaseName": "db", "TableInput": {"Name": "events",
+            "StorageDescriptor": {"Columns": [{"Name": "id", "Type": t}]}}})
+        };
+        run(&catalog, Operation::CreateTable, table("bigint"));
+        let schema = |c: &Conversion| c.converter().unwrap().schema().field(0).data_type().clone();
+        assert_eq!(schema(&conversion), DataType::Int64);
+        run(&catalog, Operation::UpdateTable, table("string"));
+        assert_eq!(schema(&conversion), DataType::Utf8);
+        run(&catalog, Operation::UpdateTable, table("array<int>"));
+        assert_eq!(conversion.converter().unwrap_err().code, "DataFormatConversion.InvalidSchema");
+    }
+
+    #[test]
+    fn hive_lengths_of_strings_are_strings() {
+        assert_eq!(ColumnType::parse("varchar(10)"), Some(ColumnType::String));
+        assert_eq!(ColumnType::parse(" CHAR(3) "), Some(ColumnType::String));
+        assert_eq!(ColumnType::parse("decimal(10,2)"), None);
+        assert_eq!(ColumnType::parse("bigint(3)"), None);
     }
 
     #[test]

@@ -54,6 +54,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::convert::Conversion;
 use crate::http_endpoint;
 use crate::limits::{
     ACTIVE_PARTITIONS_MAX, SOURCE_CHANNEL_RECORDS_MAX, STORE_BACKOFF_MS_INITIAL, STORE_BACKOFF_MS_MAX,
@@ -843,9 +844,8 @@ async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client
                 }
             };
             let name = object_name(&plan.name, plan.version, oldest, &s3.main.extension);
-            let (body, delivered_records, failed_lines) = match &s3.converter {
-                Some(converter) => {
-                    let converter = converter.clone();
+            let (body, delivered_records, failed_lines) = match s3.converter.as_ref().map(Conversion::converter) {
+                Some(Ok(converter)) => {
                     let records = buffer.records.clone();
                     let converted =
                         tokio::task::spawn_blocking(move || converter.convert(records.iter().map(|r| &r.data[..])))
@@ -873,29 +873,16 @@ async fn upload(plan: &DeliveryPlan, metrics: &Metrics, client: &reqwest::Client
                             Metrics::add(&metrics.conversion_failed_records, c.failed.len() as u64);
                             (c.parquet.map(Bytes::from), c.record_count, lines)
                         }
+                        // The whole buffer failed to convert (a writer error): every record
+                        // goes to the error output rather than being lost.
                         Err(e) => {
-                            // The whole buffer failed to convert (a writer error): every record
-                            // goes to the error output rather than being lost.
-                            let lines: Vec<u8> = buffer
-                                .records
-                                .iter()
-                                .flat_map(|r| {
-                                    error_line(
-                                        r.arrival_ms,
-                                        &r.data,
-                                        "DataFormatConversion.WriterError",
-                                        &e.to_string(),
-                                        1,
-                                        None,
-                                    )
-                                    .to_vec()
-                                })
-                                .collect();
-                            Metrics::add(&metrics.conversion_failed_records, buffer.records.len() as u64);
-                            (None, 0, lines)
+                            (None, 0, unconverted(metrics, &buffer, "DataFormatConversion.WriterError", &e.to_string()))
                         }
                     }
                 }
+                // No schema to convert with (the Glue table is missing, or its columns are not
+                // ones Sluice writes): as in AWS, the records go to the error output.
+                Some(Err(failure)) => (None, 0, unconverted(metrics, &buffer, failure.code, &failure.message)),
                 None => {
                     let raw = concat(&buffer.records);
                     (
@@ -1018,6 +1005,12 @@ async fn upload_to_table(
     Metrics::add(&metrics.delivery_to_s3_records, rows as u64);
     Metrics::add(&metrics.delivery_to_s3_bytes, bytes);
     Metrics::add(&metrics.delivery_to_s3_objects, 1);
+}
+
+/// The error-output lines of a buffer none of whose records converted, counted as failed.
+fn unconverted(metrics: &Metrics, buffer: &Buffer, code: &str, why: &str) -> Vec<u8> {
+    Metrics::add(&metrics.conversion_failed_records, buffer.records.len() as u64);
+    buffer.records.iter().flat_map(|r| error_line(r.arrival_ms, &r.data, code, why, 1, None).to_vec()).collect()
 }
 
 async fn compress_blocking(compression: crate::compress::Compression, raw: Vec<u8>, name: String) -> Bytes {

@@ -19,6 +19,8 @@
 //! - [`transform`] (the Lambda hook), [`partition`] (jq keys), [`convert`] (JSON → Parquet),
 //!   [`compress`], [`prefix`] (object naming), [`store`] (directory / object store),
 //!   [`http_endpoint`], [`metrics`], [`limits`].
+//! - [`glue`]: the AWS Glue Data Catalog's databases and tables (sluiced serves it), whose
+//!   tables name the columns of Parquet conversion.
 //! - `iceberg` (cargo feature `iceberg`): the Iceberg table destination of channels.
 
 pub mod channel;
@@ -27,6 +29,7 @@ pub mod config;
 pub mod convert;
 pub mod engine;
 pub mod error;
+pub mod glue;
 pub mod http_endpoint;
 #[cfg(feature = "iceberg")]
 pub mod iceberg;

@@ -125,3 +125,24 @@ const _: () = assert!(STORE_BACKOFF_MS_INITIAL <= STORE_BACKOFF_MS_MAX);
 const _: () = assert!(RECORD_BYTES_MAX <= PUT_RECORD_BATCH_BYTES_MAX);
 const _: () = assert!(CHANNEL_DATA_FRESHNESS_S_DEFAULT >= CHANNEL_DATA_FRESHNESS_S_MIN);
 const _: () = assert!(CHANNEL_DATA_FRESHNESS_S_MAX <= BUFFER_INTERVAL_S_MAX);
+
+// The AWS Glue Data Catalog (`crate::glue`): botocore's `glue/2017-03-31` model and the AWS
+// Glue endpoints and quotas page.
+
+/// Databases per node. AWS's quota is 10,000 per account; Sluice keeps the whole catalog in one
+/// file that is replaced on every change, and a Firehose user needs one database for a few
+/// tables, so a node holds a tenth of it.
+pub const GLUE_DATABASES_MAX: usize = 1_000;
+/// Tables per node, all databases together. AWS's quotas are 200,000 per database and
+/// 1,000,000 per account; here each delivery stream converting to Parquet needs one table (at
+/// most 50 delivery streams per node), and every change rewrites the catalog file.
+pub const GLUE_TABLES_MAX: usize = 1_000;
+/// `GetDatabases` / `GetTables` page size maximum and default (model shape
+/// `CatalogGetterPageSize`: 1–100; AWS documents no default and answers 100).
+pub const GLUE_PAGE_SIZE_MAX: usize = 100;
+/// Tags on `CreateDatabase` (model shape `TagsMap`: at most 50).
+pub const GLUE_TAGS_MAX: usize = 50;
+/// Longest `GetTables` `Expression` compiled into a regex, in bytes of the compiled program
+/// (the model allows 2,048 characters; a bounded program keeps a hostile pattern from taking
+/// the core's memory).
+pub const GLUE_EXPRESSION_PROGRAM_BYTES_MAX: usize = 1 << 20;

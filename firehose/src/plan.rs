@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::compress::Compression;
 use crate::config::*;
-use crate::convert::ParquetConverter;
+use crate::convert::{Conversion, ParquetConverter};
 use crate::error::{ApiError, DeliveryError};
 use crate::limits::*;
 pub use crate::output::{BufferLimits, ErrorTarget};
@@ -24,6 +24,10 @@ pub struct Environment {
     pub region: String,
     pub account_id: String,
     pub options: EngineOptions,
+    /// The AWS Glue Data Catalog Parquet conversion reads its tables from (sluiced's);
+    /// `None` where there is none (the standalone binary), and a delivery stream naming a
+    /// Glue table is refused.
+    pub glue: Option<crate::glue::SharedCatalog>,
 }
 
 /// Engine settings that are not part of AWS's configuration.
@@ -65,7 +69,7 @@ pub struct ObjectTarget {
 pub struct S3Plan {
     pub main: ObjectTarget,
     pub errors: ErrorTarget,
-    pub converter: Option<ParquetConverter>,
+    pub converter: Option<Conversion>,
     /// Source records before processing, when `S3BackupMode` is `Enabled`.
     pub backup: Option<ObjectTarget>,
 }
@@ -221,6 +225,41 @@ fn processing(
     Ok(out)
 }
 
+/// Where a validated conversion's schema comes from: `SluiceColumns`, or the Glue table of
+/// this node's catalog that `SchemaConfiguration` names (read at each buffer, not now: AWS
+/// creates the delivery stream without reading the table, and a missing table fails the
+/// records it would have converted).
+fn conversion_of(d: &DataFormatConversionConfiguration, env: &Environment) -> Result<Conversion, ApiError> {
+    let schema = d.schema_configuration.as_ref().expect("validation requires SchemaConfiguration");
+    if let Some(columns) = &schema.sluice_columns {
+        return Ok(Conversion::Inline(Box::new(ParquetConverter::new(columns, d)?)));
+    }
+    let Some(catalog) = &env.glue else {
+        return Err(ApiError::invalid_argument(
+            "SchemaConfiguration names an AWS Glue table, but this delivery runs without sluiced's Data Catalog; use SchemaConfiguration.SluiceColumns.",
+        ));
+    };
+    if let Some(catalog_id) = schema.catalog_id.as_ref().filter(|id| **id != env.account_id) {
+        return Err(ApiError::invalid_argument(format!(
+            "SchemaConfiguration.CatalogId {catalog_id} is not this node's Data Catalog ({}): Sluice reads tables of its own account only.",
+            env.account_id
+        )));
+    }
+    if let Some(region) = schema.region.as_ref().filter(|region| **region != env.region) {
+        return Err(ApiError::invalid_argument(format!(
+            "SchemaConfiguration.Region {region} is not this node's region ({}): Sluice reads tables of its own region only.",
+            env.region
+        )));
+    }
+    Ok(Conversion::Table {
+        catalog: catalog.clone(),
+        database: schema.database_name.clone().expect("validation requires DatabaseName"),
+        table: schema.table_name.clone().expect("validation requires TableName"),
+        version: schema.version_id.clone(),
+        config: Box::new(d.clone()),
+    })
+}
+
 impl DeliveryPlan {
     /// Plans a delivery stream from a `CreateDeliveryStream` request (validated here too).
     pub fn from_create(
@@ -255,7 +294,7 @@ impl DeliveryPlan {
                 ..Default::default()
             };
             let mut main = target_from_s3(&base, env, !dynamic)?;
-            let converter = conversion.map(ParquetConverter::new).transpose()?;
+            let converter = conversion.map(|d| conversion_of(d, env)).transpose()?;
             if converter.is_some() {
                 main.extension = ".parquet".into();
             }

@@ -7,8 +7,8 @@
 //! Member must have value less than or equal to 128; …"). Then the members are checked against
 //! each other, and the first problem is an `InvalidArgumentException`.
 //!
-//! Sluice-specific refusals (a destination Sluice does not deliver to, a Glue table without
-//! inline columns, a time zone other than UTC) are InvalidArgumentExceptions whose text says
+//! Sluice-specific refusals (a destination Sluice does not deliver to, a schema naming both a
+//! Glue table and inline columns, a time zone other than UTC) are InvalidArgumentExceptions whose text says
 //! it is Sluice that refuses.
 
 use std::sync::LazyLock;
@@ -600,7 +600,7 @@ fn extended_s3(e: &ExtendedS3DestinationConfiguration) -> Result<(), ApiError> {
                 return Err(bad("HiveJsonSerDe.TimestampFormats other than 'millis' are not supported by Sluice yet; ISO-8601 and epoch milliseconds are read without them."));
             }
         }
-        crate::convert::ParquetConverter::new(d)?;
+        schema(d)?;
     }
     if let Some(z) = &e.custom_time_zone {
         if !z.is_empty() && z != "UTC" {
@@ -626,6 +626,33 @@ fn extended_s3(e: &ExtendedS3DestinationConfiguration) -> Result<(), ApiError> {
         debug_assert!(Compression::from_firehose(f).is_some(), "checked by the shape stage");
     }
     Ok(())
+}
+
+/// `SchemaConfiguration`: the Glue table (`DatabaseName`, `TableName` and `RoleARN`, which
+/// AWS requires in CreateDeliveryStream) or Sluice's `SluiceColumns`, never both.
+fn schema(d: &DataFormatConversionConfiguration) -> Result<(), ApiError> {
+    let Some(s) = &d.schema_configuration else {
+        return Err(bad("SchemaConfiguration is required when DataFormatConversionConfiguration is enabled."));
+    };
+    let glue = s.database_name.is_some() || s.table_name.is_some();
+    match &s.sluice_columns {
+        Some(_) if glue => Err(bad(
+            "SchemaConfiguration names either an AWS Glue table (DatabaseName, TableName) or SluiceColumns, not both.",
+        )),
+        Some(columns) => crate::convert::ParquetConverter::new(columns, d).map(drop),
+        None => {
+            for (member, value) in
+                [("DatabaseName", &s.database_name), ("TableName", &s.table_name), ("RoleARN", &s.role_arn)]
+            {
+                if value.is_none() {
+                    return Err(bad(format!(
+                        "SchemaConfiguration.{member} is required when SchemaConfiguration is given in CreateDeliveryStream."
+                    )));
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 fn bad(message: impl Into<String>) -> ApiError {

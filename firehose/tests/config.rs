@@ -222,7 +222,25 @@ fn inconsistent_members_are_invalid_argument_exceptions() {
             extended(
                 json!({"DataFormatConversionConfiguration": {"SchemaConfiguration": {"DatabaseName": "db", "TableName": "t"}, "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {}}}}}),
             ),
-            "SluiceColumns is required",
+            "SchemaConfiguration.RoleARN is required",
+        ),
+        (
+            extended(
+                json!({"DataFormatConversionConfiguration": {"SchemaConfiguration": {"TableName": "t", "RoleARN": "arn:aws:iam::123456789012:role/x"}, "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {}}}}}),
+            ),
+            "SchemaConfiguration.DatabaseName is required",
+        ),
+        (
+            extended(
+                json!({"DataFormatConversionConfiguration": {"SchemaConfiguration": {"DatabaseName": "db", "TableName": "t", "SluiceColumns": [{"Name": "a", "Type": "int"}]}, "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {}}}}}),
+            ),
+            "either an AWS Glue table (DatabaseName, TableName) or SluiceColumns, not both",
+        ),
+        (
+            extended(
+                json!({"DataFormatConversionConfiguration": {"OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {}}}}}),
+            ),
+            "SchemaConfiguration is required",
         ),
         (
             extended(

@@ -3,9 +3,7 @@
 //! (cargo-fuzz targets for these are Unfinished: see docs/firehose.md, "Tests".)
 
 use proptest::prelude::*;
-use sluice_firehose::config::{
-    Column, CreateDeliveryStreamInput, DataFormatConversionConfiguration, SchemaConfiguration,
-};
+use sluice_firehose::config::{Column, CreateDeliveryStreamInput};
 use sluice_firehose::convert::ParquetConverter;
 use sluice_firehose::partition::KeyQuery;
 use sluice_firehose::prefix::{PrefixContext, PrefixKind, PrefixTemplate};
@@ -20,20 +18,11 @@ fn converter() -> ParquetConverter {
         ("f", "date"),
         ("g", "tinyint"),
     ];
-    ParquetConverter::new(&DataFormatConversionConfiguration {
-        enabled: Some(true),
-        schema_configuration: Some(SchemaConfiguration {
-            sluice_columns: Some(
-                columns
-                    .iter()
-                    .map(|(n, t)| Column { name: n.to_string(), column_type: t.to_string(), comment: None })
-                    .collect(),
-            ),
-            ..Default::default()
-        }),
-        ..Default::default()
-    })
-    .unwrap()
+    let columns: Vec<Column> = columns
+        .iter()
+        .map(|(n, t)| Column { name: n.to_string(), column_type: t.to_string(), comment: None })
+        .collect();
+    ParquetConverter::from_columns(&columns).unwrap()
 }
 
 /// JSON-ish garbage: bytes biased towards JSON's alphabet, so the decoders get past the first

@@ -51,6 +51,7 @@ fn env(store: Arc<dyn ObjectStore>) -> Environment {
         region: "us-east-1".into(),
         account_id: "000000000000".into(),
         options: Default::default(),
+        glue: None,
     }
 }
 

@@ -1,7 +1,9 @@
 //! Delivery streams through sluiced: boto3's `firehose` client against a real `sluiced`,
 //! delivering to a real SeaweedFS server (read back with boto3's S3 client) and to a local
 //! directory; definitions surviving a restart; and a SIGKILL of sluiced while records are
-//! being put and delivered, after which every acknowledged record is found (duplicates counted).
+//! being put and delivered, after which every acknowledged record is found (duplicates counted);
+//! the Glue Data Catalog through boto3's `glue` client, and an AWS user's Firehose script
+//! (`firehose/tests/aws_parquet_script.py`) run unchanged against sluiced and SeaweedFS.
 //!
 //! Needs `firehose/tests/setup.sh` (boto3 and SeaweedFS in `.venv`).
 
@@ -47,6 +49,7 @@ session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x"
 fh = session.client("firehose", endpoint_url="http://" + sys.argv[1],
                     config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=30))
 kinesis = session.client("kinesis", endpoint_url="http://" + sys.argv[1])
+glue = session.client("glue", endpoint_url="http://" + sys.argv[1], config=Config(retries={"max_attempts": 1}))
 args = sys.argv[2:]
 def error_code(call):
     try:
@@ -402,9 +405,9 @@ fn audit_events(dir: &Path, predicate: impl Fn(&serde_json::Value) -> bool, coun
     matching
 }
 
-/// With `--credentials`, Firehose and channel calls are authorized per caller as Kinesis calls
-/// are: `admin` may do everything; `producer` may list and describe, put to `open-*` delivery
-/// streams only, and describe channels; its other calls get AccessDeniedException with IAM's
+/// With `--credentials`, Firehose, channel and Glue calls are authorized per caller as Kinesis
+/// calls are: `admin` may do everything; `producer` may list and describe, put to `open-*`
+/// delivery streams only, describe channels, and read the tables of the Glue database `shop`; its other calls get AccessDeniedException with IAM's
 /// message, and every call is in the audit log with record data hidden.
 #[test]
 fn firehose_and_channel_calls_are_authorized_per_caller_and_audited() {
@@ -414,15 +417,17 @@ fn firehose_and_channel_calls_are_authorized_per_caller_and_audited() {
     let credentials = work.path().join("credentials.toml");
     let audit = work.path().join("audit");
     let open = "arn:aws:firehose:us-east-1:000000000000:deliverystream/open-*";
+    let glue = "arn:aws:glue:us-east-1:000000000000";
     std::fs::write(
         &credentials,
-        principal("admin", "AKIDADMIN", r#"{"Effect": "Allow", "Action": ["firehose:*", "kinesis:*"], "Resource": "*"}"#)
+        principal("admin", "AKIDADMIN", r#"{"Effect": "Allow", "Action": ["firehose:*", "kinesis:*", "glue:*"], "Resource": "*"}"#)
             + &principal(
                 "producer",
                 "AKIDPRODUCER",
                 &format!(
                     r#"{{"Effect": "Allow", "Action": ["firehose:Describe*", "firehose:List*", "kinesis:DescribeChannel", "kinesis:ListChannels"], "Resource": "*"}},
-                       {{"Effect": "Allow", "Action": "firehose:PutRecord*", "Resource": "{open}"}}"#
+                       {{"Effect": "Allow", "Action": "firehose:PutRecord*", "Resource": "{open}"}},
+                       {{"Effect": "Allow", "Action": "glue:GetTable", "Resource": ["{glue}:catalog", "{glue}:database/shop", "{glue}:table/shop/*"]}}"#
                 ),
             ),
     )
@@ -447,6 +452,10 @@ def clients(key):
             s.client("kinesis", endpoint_url="http://" + sys.argv[1], config=c))
 admin, admin_kinesis = clients("AKIDADMIN")
 producer, producer_kinesis = clients("AKIDPRODUCER")
+def glue_client(key):
+    s = boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=key + "-secret", region_name="us-east-1")
+    return s.client("glue", endpoint_url="http://" + sys.argv[1], config=Config(retries={"max_attempts": 1}))
+admin_glue, producer_glue = glue_client("AKIDADMIN"), glue_client("AKIDPRODUCER")
 def denied(call):
     try:
         call()
@@ -485,6 +494,12 @@ out["create_channel"] = denied(lambda: producer_kinesis.create_channel(ChannelNa
     ServiceExecutionRoleARN="arn:aws:iam::000000000000:role/c",
     StreamConfigurationList=[{"StreamARN": arn, "RecordConfiguration": {"RecordFormatType": "JSON"}}],
     S3DestinationConfiguration={"StorageConfiguration": {"BucketARN": "arn:aws:s3:::files", "ExpectedBucketOwner": "000000000000", "CompressionType": "NONE"}}))
+for database in ["shop", "private"]:
+    admin_glue.create_database(DatabaseInput={"Name": database})
+    admin_glue.create_table(DatabaseName=database, TableInput={"Name": "orders", "StorageDescriptor": {"Columns": [{"Name": "id", "Type": "int"}]}})
+out["glue_get"] = producer_glue.get_table(DatabaseName="shop", Name="orders")["Table"]["Name"]
+out["glue_create"] = denied(lambda: producer_glue.create_table(DatabaseName="shop", TableInput={"Name": "more"}))
+out["glue_private"] = denied(lambda: producer_glue.get_table(DatabaseName="private", Name="orders"))
 out["still_there"] = admin.describe_delivery_stream(DeliveryStreamName="open-1")["DeliveryStreamDescription"]["DeliveryStreamStatus"]
 admin_kinesis.delete_channel(ChannelARN=channel)
 print(json.dumps(out))
@@ -524,6 +539,11 @@ print(json.dumps(out))
     refusal("update_channel", "kinesis:UpdateChannel", channel);
     refusal("create_channel", "kinesis:CreateChannel", "arn:aws:kinesis:us-east-1:000000000000:channel/ch2");
     assert_eq!(out["still_there"], "ACTIVE");
+    // Glue's calls, signed for the service `glue`, need the action on the catalog, the database
+    // and the table.
+    assert_eq!(out["glue_get"], "orders");
+    refusal("glue_create", "glue:CreateTable", &format!("{glue}:catalog"));
+    refusal("glue_private", "glue:GetTable", &format!("{glue}:database/private"));
 
     // The audit log: the allowed and the refused calls, as the caller, data hidden.
     let puts = audit_events(
@@ -550,6 +570,13 @@ print(json.dumps(out))
     );
     assert_eq!(channel_refusals[0]["requestParameters"]["ChannelARN"], channel);
     assert_eq!(channel_refusals[0]["eventSource"], "kinesis.amazonaws.com");
+    let glue_calls = audit_events(
+        &audit,
+        |event| event["eventName"] == "GetTable" && event["userIdentity"]["userName"] == "producer",
+        2,
+    );
+    assert!(glue_calls.iter().all(|event| event["eventSource"] == "glue.amazonaws.com"), "{glue_calls:?}");
+    assert_eq!(glue_calls.iter().filter(|event| event["errorCode"] == "AccessDeniedException").count(), 1);
 }
 
 /// The value of `family`'s series for `delivery_stream` in a scrape of the metrics port.
@@ -980,4 +1007,186 @@ fn sluice_firehose_commands_drive_a_delivery_stream() {
 
     sluice_ok(http, &["delete-delivery-stream", "--delivery-stream-name", "cli"]);
     assert_eq!(sluice_ok(http, &["list-delivery-streams"])["DeliveryStreamNames"], serde_json::json!([]));
+}
+
+/// Issue 15's "Done when": a boto3 script written for AWS (a Glue table, a Kinesis stream, a
+/// `KinesisStreamAsSource` delivery stream converting to Parquet under hourly prefixes, records
+/// put, every object read back with pyarrow) runs against sluiced with only the endpoints and
+/// the credentials changed. The script fails if a record is lost, duplicated, mis-converted, or
+/// an object is not under its hour; it also checks the one record that does not fit the table
+/// lands under `format-conversion-failed/`.
+#[test]
+fn aws_firehose_script_with_a_glue_table_writes_parquet_under_hourly_prefixes() {
+    let s3 = S3Server::start(&["lake"]);
+    let work = tempfile::tempdir().unwrap();
+    let config = firehose_config(work.path(), &work.path().join("files"), Some(&s3));
+    let daemon = Daemon::start_with("kinesis", 2, &["--firehose-config", config.to_str().unwrap()]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firehose/tests/aws_parquet_script.py");
+    let started = Instant::now();
+    let out = Command::new(python_path())
+        .arg(&script)
+        .args(["lake", ROLE])
+        .env("SLUICE_ENDPOINT", format!("http://{}", daemon.http_addr))
+        .env("S3_ENDPOINT", &s3.url)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "the AWS script failed against sluiced:\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the script prints its summary");
+    assert_eq!(summary["records"], 1000, "{summary}");
+    assert_eq!(summary["errors"], 1, "{summary}");
+    assert_eq!(summary["error_code"], "DataFormatConversion.MalformedData", "{summary}");
+    eprintln!("the AWS script ran in {:?}: {summary}", started.elapsed());
+}
+
+/// The Glue Data Catalog through boto3's `glue` client: AWS's answers and errors, names in lower
+/// case, paging, UpdateTable's version check; Parquet conversion reading its table at each
+/// buffer (records converted while the table is missing go to `format-conversion-failed` with
+/// `DataFormatConversion.EntityNotFound`, the next ones convert once it exists); and the
+/// catalog surviving a SIGKILL.
+#[test]
+fn boto3_glue_catalog_feeds_parquet_conversion_and_survives_sigkill() {
+    let work = tempfile::tempdir().unwrap();
+    let files = work.path().join("files");
+    let config = firehose_config(work.path(), &files, None);
+    let mut daemon = Daemon::start_with("kinesis", 2, &["--firehose-config", config.to_str().unwrap()]);
+    let script = r#"
+out = {}
+table = {"Name": "Orders", "TableType": "EXTERNAL_TABLE", "Parameters": {"classification": "parquet"},
+    "PartitionKeys": [{"Name": "dt", "Type": "string"}],
+    "StorageDescriptor": {"Columns": [{"Name": "id", "Type": "bigint", "Comment": "key"}, {"Name": "name", "Type": "varchar(20)"}],
+        "Location": "s3://files/orders/",
+        "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"}}}
+def error(call):
+    try:
+        call()
+    except botocore.exceptions.ClientError as e:
+        return [e.response["Error"]["Code"], e.response["Error"]["Message"]]
+    return None
+glue.create_database(DatabaseInput={"Name": "Shop", "Description": "orders"})
+out["db_again"] = error(lambda: glue.create_database(DatabaseInput={"Name": "shop"}))
+out["db_missing"] = error(lambda: glue.get_database(Name="nowhere"))
+out["db"] = glue.get_database(Name="SHOP")["Database"]["Name"]
+out["dbs"] = [d["Name"] for d in glue.get_databases()["DatabaseList"]]
+out["table_no_db"] = error(lambda: glue.create_table(DatabaseName="nowhere", TableInput=table))
+glue.create_table(DatabaseName="shop", TableInput=table)
+out["table_again"] = error(lambda: glue.create_table(DatabaseName="shop", TableInput=table))
+out["too_long"] = error(lambda: glue.create_table(DatabaseName="shop", TableInput=dict(table, Name="t" * 256)))
+t = glue.get_table(DatabaseName="shop", Name="ORDERS")["Table"]
+out["table"] = {k: t[k] for k in ["Name", "DatabaseName", "VersionId", "CatalogId", "TableType", "Parameters", "PartitionKeys"]}
+out["columns"] = t["StorageDescriptor"]["Columns"]
+out["times"] = t["CreateTime"] == t["UpdateTime"] and t["CreateTime"].year >= 2026
+out["table_missing"] = error(lambda: glue.get_table(DatabaseName="shop", Name="nothing"))
+glue.create_table(DatabaseName="shop", TableInput=dict(table, Name="returns"))
+page = glue.get_tables(DatabaseName="shop", MaxResults=1)
+out["page1"] = [x["Name"] for x in page["TableList"]]
+out["page2"] = [x["Name"] for x in glue.get_tables(DatabaseName="shop", NextToken=page["NextToken"])["TableList"]]
+out["stale"] = error(lambda: glue.update_table(DatabaseName="shop", TableInput=table, VersionId="5"))
+glue.update_table(DatabaseName="shop", TableInput=dict(table, Description="v1"), VersionId="0")
+out["updated"] = glue.get_table(DatabaseName="shop", Name="orders")["Table"]["VersionId"]
+glue.delete_table(DatabaseName="shop", Name="returns")
+out["deleted"] = error(lambda: glue.delete_table(DatabaseName="shop", Name="returns"))
+conversion = lambda table_name: {"Enabled": True,
+    "SchemaConfiguration": {"DatabaseName": "shop", "TableName": table_name, "RoleARN": args[0]},
+    "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
+    "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {}}}}
+destination = lambda table_name: {"RoleARN": args[0], "BucketARN": "arn:aws:s3:::files",
+    "BufferingHints": {"SizeInMBs": 64, "IntervalInSeconds": 0},
+    "DataFormatConversionConfiguration": conversion(table_name)}
+no_role = destination("later")
+del no_role["DataFormatConversionConfiguration"]["SchemaConfiguration"]["RoleARN"]
+out["no_role"] = error(lambda: fh.create_delivery_stream(DeliveryStreamName="norole", ExtendedS3DestinationConfiguration=no_role))
+fh.create_delivery_stream(DeliveryStreamName="later", ExtendedS3DestinationConfiguration=destination("later"))
+fh.put_record_batch(DeliveryStreamName="later", Records=[{"Data": json.dumps({"id": i, "name": "n%d" % i}).encode()} for i in range(3)])
+print(json.dumps(out))
+"#;
+    let out: serde_json::Value = serde_json::from_str(&boto3(&daemon.http_addr.to_string(), script, &[ROLE])).unwrap();
+    let error = |key: &str, code: &str, message: &str| {
+        assert_eq!(out[key][0], code, "{key}: {out}");
+        assert!(out[key][1].as_str().unwrap().contains(message), "{key}: {out}");
+    };
+    error("db_again", "AlreadyExistsException", "Database already exists.");
+    error("db_missing", "EntityNotFoundException", "Database nowhere not found.");
+    error("table_no_db", "EntityNotFoundException", "Database nowhere not found.");
+    error("table_again", "AlreadyExistsException", "Table already exists.");
+    error(
+        "too_long",
+        "ValidationException",
+        "at 'tableInput.name' failed to satisfy constraint: Member must have length less than or equal to 255",
+    );
+    error("table_missing", "EntityNotFoundException", "Table nothing not found.");
+    error("stale", "ConcurrentModificationException", "concurrent modifications");
+    error("deleted", "EntityNotFoundException", "Table returns not found.");
+    error("no_role", "InvalidArgumentException", "SchemaConfiguration.RoleARN is required");
+    assert_eq!(out["db"], "shop");
+    assert_eq!(out["dbs"], serde_json::json!(["shop"]));
+    assert_eq!(
+        out["table"],
+        serde_json::json!({"Name": "orders", "DatabaseName": "shop", "VersionId": "0", "CatalogId": "000000000000",
+            "TableType": "EXTERNAL_TABLE", "Parameters": {"classification": "parquet"},
+            "PartitionKeys": [{"Name": "dt", "Type": "string"}]})
+    );
+    assert_eq!(out["columns"][0], serde_json::json!({"Name": "id", "Type": "bigint", "Comment": "key"}));
+    assert_eq!(out["times"], true);
+    assert_eq!(
+        (out["page1"].clone(), out["page2"].clone()),
+        (serde_json::json!(["orders"]), serde_json::json!(["returns"]))
+    );
+    assert_eq!(out["updated"], "1");
+
+    // The table `later` does not exist: the records go to the error output, as AWS sends them.
+    let errors = |files: &Path| -> Vec<serde_json::Value> {
+        files_under(files)
+            .into_iter()
+            .filter(|(path, _)| path.to_string_lossy().contains("format-conversion-failed"))
+            .flat_map(|(_, lines)| lines.into_iter().map(|line| serde_json::from_str(&line).unwrap()))
+            .collect()
+    };
+    wait_until("the unconverted records", Duration::from_secs(60), || errors(&files).len() == 3);
+    for record in errors(&files) {
+        assert_eq!(record["errorCode"], "DataFormatConversion.EntityNotFound", "{record}");
+    }
+    // Once the table exists, the next buffer converts with its columns (AWS reads `LATEST`).
+    let script = r#"
+glue.create_table(DatabaseName="shop", TableInput={"Name": "later", "StorageDescriptor": {"Columns": [{"Name": "id", "Type": "int"}, {"Name": "name", "Type": "string"}]}})
+fh.put_record_batch(DeliveryStreamName="later", Records=[{"Data": json.dumps({"id": i, "name": "n%d" % i}).encode()} for i in range(3, 6)])
+"#;
+    boto3(&daemon.http_addr.to_string(), script, &[]);
+    let parquet = |files: &Path| -> Vec<PathBuf> {
+        files_under(files).into_keys().filter(|path| path.extension().is_some_and(|e| e == "parquet")).collect()
+    };
+    wait_until("the converted records", Duration::from_secs(60), || !parquet(&files).is_empty());
+    let read = r#"
+import pyarrow.parquet as pq, os
+rows = []
+for path in args:
+    rows += pq.read_table(path).to_pylist()
+print(json.dumps(sorted(rows, key=lambda r: r["id"])))
+sys.stdout.flush()
+os._exit(0)
+"#;
+    let paths: Vec<String> = parquet(&files).iter().map(|p| p.display().to_string()).collect();
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let rows: serde_json::Value = serde_json::from_str(&boto3(&daemon.http_addr.to_string(), read, &paths)).unwrap();
+    assert_eq!(rows, serde_json::json!([{"id": 3, "name": "n3"}, {"id": 4, "name": "n4"}, {"id": 5, "name": "n5"}]));
+    assert_eq!(errors(&files).len(), 3, "nothing more failed");
+
+    // Every acknowledged change survives a SIGKILL.
+    daemon.kill_and_restart_same_ports();
+    let script = r#"
+t = glue.get_table(DatabaseName="shop", Name="orders")["Table"]
+print(json.dumps({"version": t["VersionId"], "description": t.get("Description"),
+    "tables": [x["Name"] for x in glue.get_tables(DatabaseName="shop")["TableList"]]}))
+"#;
+    let out: serde_json::Value = serde_json::from_str(&boto3(&daemon.http_addr.to_string(), script, &[])).unwrap();
+    assert_eq!(out, serde_json::json!({"version": "1", "description": "v1", "tables": ["later", "orders"]}));
 }

@@ -101,6 +101,7 @@ fn environment(targets: &Targets) -> Result<Environment> {
         region: "us-east-1".into(),
         account_id: "000000000000".into(),
         options: EngineOptions::default(),
+        glue: None,
     })
 }
 

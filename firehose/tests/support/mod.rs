@@ -103,6 +103,7 @@ pub fn dir_env(dir: &Path, buckets: &[&str]) -> Environment {
         region: "us-east-1".into(),
         account_id: "000000000000".into(),
         options: EngineOptions::default(),
+        glue: None,
     }
 }
 

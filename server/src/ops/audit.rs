@@ -82,6 +82,20 @@ pub fn record_firehose_call(
     record_named(node, caller, operation, parameters, outcome, FIREHOSE_EVENT_SOURCE);
 }
 
+/// CloudTrail's `eventSource` of AWS Glue's calls.
+pub const GLUE_EVENT_SOURCE: &str = "glue.amazonaws.com";
+
+/// [`record_named_call`] for a Glue Data Catalog operation (`eventSource` `glue.amazonaws.com`).
+pub fn record_glue_call(
+    node: &Node,
+    caller: &Caller,
+    operation: &str,
+    parameters: Value,
+    outcome: Result<(), (&str, &str)>,
+) {
+    record_named(node, caller, operation, parameters, outcome, GLUE_EVENT_SOURCE);
+}
+
 fn record_named(
     node: &Node,
     caller: &Caller,

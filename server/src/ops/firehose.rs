@@ -24,7 +24,9 @@
 //! buffer only once the checkpoint task reports the one before it durable.
 //!
 //! Definitions (the CreateDeliveryStream input, its version and creation time) are kept in
-//! `data-dir/firehose/delivery-streams.json`, replaced atomically on every change.
+//! `data-dir/firehose/delivery-streams.json`, replaced atomically on every change. The Glue
+//! Data Catalog that Parquet conversion reads tables from is opened here too (`ops::glue`,
+//! `data-dir/firehose/glue-catalog.json`), so every plan's environment shares it.
 //!
 //! Layer: ops. The HTTP codec is `net::http::firehose`.
 
@@ -37,6 +39,7 @@ use crate::limits::{
 };
 use crate::metrics::DeliveryStreamSample;
 use crate::ops::catalog::change;
+use crate::ops::glue::{Glue, GlueOpenError};
 use crate::ops::node::Node;
 use crate::ops::sealing::{key_store, kms_error};
 use crate::ops::{records, streams};
@@ -112,6 +115,8 @@ pub enum StartError {
     Bucket { bucket: String, source: DeliveryError },
     #[error("start the delivery runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("the Glue Data Catalog: {0}")]
+    Glue(#[from] GlueOpenError),
 }
 
 /// An answer of the Firehose API that is not a success: AWS's exception name, HTTP status and
@@ -283,6 +288,8 @@ pub struct Firehose {
     channel_freshness_override: Option<Duration>,
     readers: async_channel::Sender<ReaderStart>,
     readers_rx: async_channel::Receiver<ReaderStart>,
+    /// The Glue Data Catalog Parquet conversion reads its tables from (`env.glue` shares it).
+    glue: Glue,
 }
 
 #[derive(Default)]
@@ -305,14 +312,16 @@ impl Firehose {
             }
             None => FirehoseConfig::default(),
         };
-        let env = environment(&config, &identity)?;
+        let dir = data_dir.join("firehose");
+        let glue = Glue::open(&dir)?;
+        let mut env = environment(&config, &identity)?;
+        env.glue = Some(glue.shared());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.worker_threads.unwrap_or(FIREHOSE_WORKER_THREADS_DEFAULT).max(1))
             .thread_name("sluice-firehose")
             .enable_all()
             .build()
             .map_err(StartError::Runtime)?;
-        let dir = data_dir.join("firehose");
         let (readers, readers_rx) = async_channel::bounded(FIREHOSE_DELIVERY_STREAMS_MAX + FIREHOSE_CHANNELS_MAX);
         let firehose = Arc::new(Firehose {
             dir,
@@ -323,6 +332,7 @@ impl Firehose {
             channel_freshness_override: config.channel_data_freshness_ms.map(Duration::from_millis),
             readers,
             readers_rx,
+            glue,
         });
         let definitions_path = firehose.definitions_path();
         let definitions: Vec<Definition> = match std::fs::read(&definitions_path) {
@@ -348,6 +358,11 @@ impl Firehose {
 
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    /// The node's Glue Data Catalog.
+    pub fn glue(&self) -> &Glue {
+        &self.glue
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -950,6 +965,7 @@ fn environment(config: &FirehoseConfig, identity: &Identity) -> Result<Environme
         region: identity.region().to_string(),
         account_id: identity.account_id().to_string(),
         options: EngineOptions::default(),
+        glue: None,
     })
 }
 

@@ -16,7 +16,8 @@
 //! - [`on_demand`]: the scaler of ON_DEMAND streams, on core 0.
 //! - [`firehose`]: delivery streams: definitions, the delivery runtime, readers, checkpoints;
 //!   [`firehose_calls`]: the Firehose operations, authorized and run, for both protocols;
-//!   [`firehose_bodies`]: their requests checked as AWS checks them (and their JSON bodies).
+//!   [`firehose_bodies`]: their requests checked as AWS checks them (and their JSON bodies);
+//!   [`glue`]: the AWS Glue Data Catalog (`AWSGlue.*`) Parquet conversion reads tables from.
 //! - [`delivery`]: the delivery state (consumer-group leases) in core 0's internal shard;
 //!   [`leases`]: Sluice's lease operations on it; [`queues`]: the Kinesis queue operations on it.
 //!
@@ -38,6 +39,8 @@ pub mod firehose;
 pub mod firehose_bodies;
 #[cfg(feature = "firehose")]
 pub mod firehose_calls;
+#[cfg(feature = "firehose")]
+pub mod glue;
 pub mod leases;
 pub mod node;
 pub mod observe;

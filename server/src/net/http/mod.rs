@@ -9,7 +9,8 @@
 //! This module owns what every AWS service on the port shares: connections (hyper on glommio),
 //! bounds, request ids, reading bodies, and routing by `X-Amz-Target` prefix to a service
 //! ([`Service`]). Each service decodes, runs and encodes its own operations: [`kinesis`] for
-//! `Kinesis_20131202`, [`firehose`] for `Firehose_20150804`.
+//! `Kinesis_20131202`, [`firehose`] for `Firehose_20150804`, [`glue`] for `AWSGlue` (the Data
+//! Catalog Parquet conversion reads its tables from).
 //!
 //! Bounds: request bodies ([`HTTP_BODY_BYTES_MAX`] each, [`HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX`]
 //! per core), requests in flight per core, connections per core, HTTP/2 streams per connection,
@@ -30,6 +31,8 @@ pub mod channel_access;
 pub mod channels;
 #[cfg(feature = "firehose")]
 pub mod firehose;
+#[cfg(feature = "firehose")]
+pub mod glue;
 pub mod kinesis;
 
 use crate::limits::{
@@ -81,6 +84,8 @@ pub struct HttpCore {
     verifier: Verifier,
     #[cfg(feature = "firehose")]
     firehose_verifier: Verifier,
+    #[cfg(feature = "firehose")]
+    glue_verifier: Verifier,
 }
 
 impl HttpCore {
@@ -91,6 +96,8 @@ impl HttpCore {
         let verifier = Verifier::new(node.identity().region(), sigv4::KINESIS_SERVICE);
         #[cfg(feature = "firehose")]
         let firehose_verifier = Verifier::new(node.identity().region(), sigv4::FIREHOSE_SERVICE);
+        #[cfg(feature = "firehose")]
+        let glue_verifier = Verifier::new(node.identity().region(), glue::SIGNING_SERVICE);
         Rc::new(HttpCore {
             node,
             #[cfg(feature = "firehose")]
@@ -102,6 +109,8 @@ impl HttpCore {
             verifier,
             #[cfg(feature = "firehose")]
             firehose_verifier,
+            #[cfg(feature = "firehose")]
+            glue_verifier,
         })
     }
 }
@@ -128,6 +137,9 @@ pub enum Service {
     /// engine (`channels`), not through the Kinesis codec.
     #[cfg(feature = "firehose")]
     Channel(channels::Operation),
+    /// `AWSGlue.<Operation>`: the Data Catalog.
+    #[cfg(feature = "firehose")]
+    Glue(glue::Operation),
 }
 
 impl Service {
@@ -147,6 +159,10 @@ impl Service {
         #[cfg(feature = "firehose")]
         if let Some(operation) = target.strip_prefix(firehose::TARGET_PREFIX) {
             return firehose::Operation::from_name(operation).map(Service::Firehose);
+        }
+        #[cfg(feature = "firehose")]
+        if let Some(operation) = target.strip_prefix(glue::TARGET_PREFIX) {
+            return glue::Operation::from_name(operation).map(Service::Glue);
         }
         None
     }
@@ -310,7 +326,9 @@ async fn respond(
     }
     let target = request.headers().get("x-amz-target").and_then(|value| value.to_str().ok()).unwrap_or("");
     let Some(service) = Service::of_target(target) else {
-        if cfg!(not(feature = "firehose")) && (target.starts_with("Firehose_") || is_channel_target(target)) {
+        if cfg!(not(feature = "firehose"))
+            && (target.starts_with("Firehose_") || target.starts_with("AWSGlue.") || is_channel_target(target))
+        {
             return Err(refuse(
                 ErrorKind::UnknownOperation,
                 format!("Unknown operation {target:?}: this sluiced was built without delivery streams (cargo feature `firehose`)"),
@@ -341,6 +359,8 @@ async fn respond(
         Service::Firehose(operation) => (operation.name(), &shared.firehose_verifier),
         #[cfg(feature = "firehose")]
         Service::Channel(operation) => (operation.name(), &shared.verifier),
+        #[cfg(feature = "firehose")]
+        Service::Glue(operation) => (operation.name(), &shared.glue_verifier),
     };
     // A refused signature is answered, and recorded in the audit log with the key it claimed.
     let refused = |error: AuthError, access_key_id: Option<&str>| {
@@ -405,6 +425,8 @@ async fn respond(
             channel_access::record(&shared.node, &caller, operation, &body, answer.as_ref().map(|_| ()));
             firehose::json_answer(answer)
         }
+        #[cfg(feature = "firehose")]
+        Service::Glue(operation) => glue::respond(&shared.node, &caller, shared.firehose.glue(), operation, &body),
     }
 }
 
