@@ -14,32 +14,37 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 impl<S: Storage> Journal<S> {
-    /// Resolves a start position to a record index of the shard.
-    pub fn resolve(&self, shard_uid: u64, position: StartPosition) -> Result<u64> {
-        let mut state = self.inner.state.borrow_mut();
-        let state = &mut *state;
+    /// Resolves a start position to a record index of the shard. May read a sealed segment's
+    /// checkpoint (AT_TIMESTAMP inside a sealed segment, or TRIM_HORIZON once retention cut
+    /// into one): see `crate::shard_index`.
+    pub async fn resolve(&self, shard_uid: u64, position: StartPosition) -> Result<u64> {
         let now_ms = self.inner.clock.now_ms();
-        let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, now_ms)?;
-        let (trim, next) = (shard.index.trim_index(), shard.index.next_index());
-        let index = match position {
-            StartPosition::TrimHorizon => trim,
-            StartPosition::Latest => next,
-            StartPosition::AtIndex(index) => index,
-            StartPosition::AfterIndex(index) => index.saturating_add(1),
-            StartPosition::AtTimestamp(timestamp_ms) => shard.index.index_at_timestamp(timestamp_ms),
-        };
-        if index > next {
-            return Err(EngineError::IndexBeyondTip { index, next_index: next });
-        }
-        Ok(index.max(trim))
+        self.with_sealed_runs(shard_uid, |state, runs| {
+            let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, now_ms)?;
+            let next = shard.index.next_index();
+            let index = match position {
+                StartPosition::TrimHorizon => shard.index.trim_index(runs)?,
+                StartPosition::Latest => next,
+                StartPosition::AtIndex(index) => index,
+                StartPosition::AfterIndex(index) => index.saturating_add(1),
+                StartPosition::AtTimestamp(timestamp_ms) => shard.index.index_at_timestamp(timestamp_ms, runs)?,
+            };
+            if index > next {
+                return Err(EngineError::IndexBeyondTip { index, next_index: next }.into());
+            }
+            Ok(shard.index.clamp_to_trim(index, runs)?)
+        })
+        .await
     }
 
-    /// Index the next record of the shard will get, and its trim horizon.
-    pub fn bounds(&self, shard_uid: u64) -> Result<(u64, u64)> {
-        let mut state = self.inner.state.borrow_mut();
-        let state = &mut *state;
-        let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, self.inner.clock.now_ms())?;
-        Ok((shard.index.trim_index(), shard.index.next_index()))
+    /// The shard's trim horizon, and the index its next record will get.
+    pub async fn bounds(&self, shard_uid: u64) -> Result<(u64, u64)> {
+        let now_ms = self.inner.clock.now_ms();
+        self.with_sealed_runs(shard_uid, |state, runs| {
+            let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, now_ms)?;
+            Ok((shard.index.trim_index(runs)?, shard.index.next_index()))
+        })
+        .await
     }
 
     /// Reads up to `records_max` records and about `bytes_max` bytes (data plus keys; always at
@@ -53,30 +58,50 @@ impl<S: Storage> Journal<S> {
         bytes_max: usize,
     ) -> Result<ReadBatch> {
         let now_ms = self.inner.clock.now_ms();
-        let (spec, start, runs) = {
-            let mut state = self.inner.state.borrow_mut();
-            let state = &mut *state;
-            let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, now_ms)?;
-            let spec = shard.spec.expect("served shards are registered");
-            let start = from_index.max(shard.index.trim_index());
-            let mut runs: Vec<(RunEntry, Rc<ReadSegment<S>>)> = Vec::new();
-            let (mut records, mut bytes) = (0usize, 0usize);
-            for run in shard.index.runs_from(start) {
-                if records >= records_max || bytes >= bytes_max {
-                    break;
-                }
-                records += (run.end_index() - run.first_index.max(start)) as usize;
-                bytes += run.run_bytes as usize;
-                // Pin each segment the read needs, once, while the index and the segments agree.
-                let pinned = runs.last().map(|(_, segment)| segment.clone()).filter(|segment| segment.holds(run));
-                let segment = match pinned {
-                    Some(segment) => segment,
-                    None => Rc::new(ReadSegment::find(&state.segments, run)?),
+        // Planned under the state's borrow, pinning each segment the read needs while the
+        // index and the segments agree. A walk that reaches a sealed span whose runs are not
+        // loaded stops there and goes on from `cursor` once they are.
+        let mut runs: Vec<(RunEntry, Rc<ReadSegment<S>>)> = Vec::new();
+        let (mut records, mut bytes) = (0usize, 0usize);
+        let mut cursor = from_index;
+        let mut start = None;
+        let spec = self
+            .with_sealed_runs(shard_uid, |state, sealed| {
+                let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, now_ms)?;
+                let spec = shard.spec.expect("served shards are registered");
+                let start = *match start {
+                    Some(ref start) => start,
+                    None => start.insert(shard.index.clamp_to_trim(from_index, sealed)?),
                 };
-                runs.push((*run, segment));
-            }
-            (spec, start, runs)
-        };
+                let mut missing = None;
+                shard.index.visit_runs_from(cursor.max(start), sealed, |run| {
+                    if records >= records_max || bytes >= bytes_max {
+                        return false;
+                    }
+                    let pinned = runs.last().map(|(_, segment)| segment.clone()).filter(|segment| segment.holds(run));
+                    let segment = match pinned {
+                        Some(segment) => segment,
+                        None => match ReadSegment::find(&state.segments, run) {
+                            Ok(segment) => Rc::new(segment),
+                            Err(error) => {
+                                missing = Some(error);
+                                return false;
+                            }
+                        },
+                    };
+                    records += (run.end_index() - run.first_index.max(start)) as usize;
+                    bytes += run.run_bytes as usize;
+                    cursor = run.end_index();
+                    runs.push((*run, segment));
+                    true
+                })?;
+                match missing {
+                    Some(error) => Err(error.into()),
+                    None => Ok(spec),
+                }
+            })
+            .await?;
+        let start = start.expect("set by the first attempt that found the shard");
         let mut out = Vec::new();
         let mut bytes = 0usize;
         'runs: for (run, segment) in &runs {
@@ -112,12 +137,15 @@ impl<S: Storage> Journal<S> {
             }
         }
         let next_index = out.last().map_or(start, |record| record.sequence_number.record_index() + 1);
-        let state = self.inner.state.borrow();
-        let millis_behind_latest = state
-            .shards
-            .get(&shard_uid)
-            .and_then(|shard| shard.index.timestamp_of(next_index))
-            .map_or(0, |timestamp_ms| (now_ms - timestamp_ms).max(0));
+        // Usually answered without a load: `next_index` lies in the span just read, or starts
+        // the next span (whose first arrival time the span holds), or is the tip.
+        let next_timestamp_ms = self
+            .with_sealed_runs(shard_uid, |state, sealed| match state.shards.get(&shard_uid) {
+                Some(shard) => Ok(shard.index.timestamp_of(next_index, sealed)?),
+                None => Ok(None),
+            })
+            .await?;
+        let millis_behind_latest = next_timestamp_ms.map_or(0, |timestamp_ms| (now_ms - timestamp_ms).max(0));
         Ok(ReadBatch { records: out, next_index, millis_behind_latest })
     }
 
