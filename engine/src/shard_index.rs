@@ -301,6 +301,62 @@ impl ShardIndex {
         Ok(())
     }
 
+    /// Whether a walk from `index` reaches a sealed span (so may need to load runs).
+    pub fn reaches_sealed(&self, index: u64) -> bool {
+        self.sealed.back().is_some_and(|span| span.end_index > index.max(self.trimmed_before))
+    }
+
+    /// The spans and active runs holding records from `index` on, as far as `records_max`
+    /// records (and no further), with this index's trims: an index of its own, which a read
+    /// walks while it loads sealed runs, so that what it returns is what the index held when
+    /// it began, however retention and appends move meanwhile (as a read whose runs were all
+    /// in memory always did). At most `records_max` active runs are copied.
+    pub fn view_from(&self, index: u64, records_max: usize) -> ShardIndex {
+        let index = index.max(self.trimmed_before);
+        let records_max = records_max as u64;
+        let first_span = self.sealed.partition_point(|span| span.end_index <= index);
+        let mut records = 0u64;
+        let mut sealed = VecDeque::new();
+        let cut = self.cut_span().copied();
+        for span in self.sealed.range(first_span..) {
+            if records >= records_max {
+                break;
+            }
+            // How many of a cut span's records are gone only its runs tell: count none.
+            if cut != Some(*span) {
+                records += span.end_index - span.first_index.max(index);
+            }
+            sealed.push_back(*span);
+        }
+        let mut active = VecDeque::new();
+        let first_run = self.active.partition_point(|run| run.end_index() <= index);
+        for run in self.active.range(first_run..) {
+            if records >= records_max {
+                break;
+            }
+            records += run.end_index() - run.first_index.max(index);
+            active.push_back(*run);
+        }
+        let next_index = match (active.back(), sealed.back()) {
+            (Some(run), _) => run.end_index(),
+            (None, Some(span)) => span.end_index,
+            (None, None) => index,
+        };
+        ShardIndex {
+            sealed,
+            active,
+            next_index,
+            last_timestamp_ms: self.last_timestamp_ms,
+            expired_before_ms: self.expired_before_ms,
+            trimmed_before: self.trimmed_before,
+        }
+    }
+
+    /// The sealed spans, oldest first.
+    pub fn sealed_spans(&self) -> impl Iterator<Item = &SealedSpan> {
+        self.sealed.iter()
+    }
+
     /// The first retained run holding records from `index` on.
     pub fn run_from(&self, index: u64, sealed: &impl SealedRuns) -> Result<Option<RunEntry>, NeedRuns> {
         let mut found = None;

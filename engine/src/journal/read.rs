@@ -5,7 +5,7 @@ use super::segment::{Segment, SegmentPin};
 use super::{served_shard, Journal, ReadBatch, StartPosition, StoredRecord};
 use crate::error::{EngineError, Result};
 use crate::format::{self, FrameError};
-use crate::shard_index::RunEntry;
+use crate::shard_index::{RunEntry, ShardIndex};
 use crate::storage::{IoBuffer, Storage, StorageFile};
 use bytes::Bytes;
 use futures_channel::oneshot;
@@ -59,22 +59,37 @@ impl<S: Storage> Journal<S> {
     ) -> Result<ReadBatch> {
         let now_ms = self.inner.clock.now_ms();
         // Planned under the state's borrow, pinning each segment the read needs while the
-        // index and the segments agree. A walk that reaches a sealed span whose runs are not
-        // loaded stops there and goes on from `cursor` once they are.
+        // index and the segments agree. A read that reaches a sealed span may wait on the disk
+        // for its runs, and what it returns must not depend on what retention or appends did
+        // meanwhile: it walks a view of the index taken when it began (`view_from`), with the
+        // segments of its spans pinned, stopping at a span whose runs are not loaded and going
+        // on from `cursor` once they are. A read within the active segment walks the index.
         let mut runs: Vec<(RunEntry, Rc<ReadSegment<S>>)> = Vec::new();
         let (mut records, mut bytes) = (0usize, 0usize);
-        let mut cursor = from_index;
+        let cursor = std::cell::Cell::new(from_index);
         let mut start = None;
+        let mut view: Option<(ShardIndex, Vec<ReadSegment<S>>)> = None;
+        let mut first_attempt = true;
         let spec = self
             .with_sealed_runs(shard_uid, |state, sealed| {
                 let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, now_ms)?;
                 let spec = shard.spec.expect("served shards are registered");
+                // Taken in the first attempt, which runs when the read is called.
+                if std::mem::take(&mut first_attempt) && shard.index.reaches_sealed(from_index) {
+                    let taken = shard.index.view_from(from_index, records_max);
+                    let pins = taken
+                        .sealed_spans()
+                        .map(|span| ReadSegment::at(&state.segments, span.segment_base))
+                        .collect::<Result<Vec<_>>>()?;
+                    view = Some((taken, pins));
+                }
+                let index = view.as_ref().map_or(&shard.index, |(view, _)| view);
                 let start = *match start {
                     Some(ref start) => start,
-                    None => start.insert(shard.index.clamp_to_trim(from_index, sealed)?),
+                    None => start.insert(index.clamp_to_trim(from_index, sealed)?),
                 };
                 let mut missing = None;
-                shard.index.visit_runs_from(cursor.max(start), sealed, |run| {
+                index.visit_runs_from(cursor.get().max(start), sealed, |run| {
                     if records >= records_max || bytes >= bytes_max {
                         return false;
                     }
@@ -91,7 +106,7 @@ impl<S: Storage> Journal<S> {
                     };
                     records += (run.end_index() - run.first_index.max(start)) as usize;
                     bytes += run.run_bytes as usize;
-                    cursor = run.end_index();
+                    cursor.set(run.end_index());
                     runs.push((*run, segment));
                     true
                 })?;
@@ -223,6 +238,18 @@ impl<S: Storage> ReadSegment<S> {
             return Err(EngineError::NoSegment { position: run.position });
         }
         Ok(found)
+    }
+
+    /// The live segment at `base`, pinned.
+    fn at(segments: &BTreeMap<u64, Segment<S>>, base: u64) -> Result<ReadSegment<S>> {
+        let segment = segments.get(&base).ok_or(EngineError::NoSegment { position: base })?;
+        Ok(ReadSegment {
+            base,
+            end: base + segment.bytes,
+            path: segment.path.clone(),
+            file: segment.file.clone(),
+            _pin: SegmentPin::new(segment),
+        })
     }
 
     fn holds(&self, run: &RunEntry) -> bool {

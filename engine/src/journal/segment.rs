@@ -154,10 +154,13 @@ pub(super) async fn maybe_roll<S: Storage>(inner: &Inner<S>, batch: &[Pending]) 
     // published meanwhile: the flusher is here.
     let mut state = inner.state.borrow_mut();
     let state = &mut *state;
-    let sealed = state.segments.get(&sealed_base).expect("the sealed segment stays while its roll runs");
-    for uid in sealed.shard_end_index.keys() {
-        if let Some(shard) = state.shards.get_mut(uid) {
-            shard.index.seal(sealed_base, new_base);
+    // Retention may have deleted the segment meanwhile (every record in it expired), and then
+    // no index holds a run of it any more.
+    if let Some(sealed) = state.segments.get(&sealed_base) {
+        for uid in sealed.shard_end_index.keys() {
+            if let Some(shard) = state.shards.get_mut(uid) {
+                shard.index.seal(sealed_base, new_base);
+            }
         }
     }
     Ok(())
