@@ -197,7 +197,9 @@ pub struct JournalStats {
     /// Runs reads took from a segment file on disk: the tail cache's misses.
     pub tail_cache_misses: u64,
     /// Records that left the shard indexes because their retention period ended (not those
-    /// of deleted streams, which go with their stream).
+    /// of deleted streams, which go with their stream). The expired records of a sealed
+    /// segment count when the shard's last record in that segment expires: until then the
+    /// index keeps the segment's span (and skips the expired records in it).
     pub retention_expired_records: u64,
     /// Sealed segment files retention deleted (expired records, or deleted streams' only).
     pub retention_deleted_segments: u64,

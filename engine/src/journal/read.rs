@@ -47,6 +47,16 @@ impl<S: Storage> Journal<S> {
         .await
     }
 
+    /// [`Journal::bounds`] from memory alone, never waiting on the disk (for metrics): the
+    /// trim horizon is a run boundary at or below the true one (`ShardIndex::trim_index_floor`),
+    /// equal to it unless retention or a trim cut into a sealed segment's runs of the shard.
+    pub fn bounds_in_memory(&self, shard_uid: u64) -> Result<(u64, u64)> {
+        let mut state = self.inner.state.borrow_mut();
+        let state = &mut *state;
+        let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, self.inner.clock.now_ms())?;
+        Ok((shard.index.trim_index_floor(), shard.index.next_index()))
+    }
+
     /// Reads up to `records_max` records and about `bytes_max` bytes (data plus keys; always at
     /// least one record if there is one) starting at record index `from_index`. Records that
     /// expired are skipped: reading starts at the trim horizon at the earliest.
