@@ -192,9 +192,9 @@ impl ShardIndex {
 
     /// The oldest span, if it is partly gone: its gone runs are known only from its runs.
     fn cut_span(&self) -> Option<&SealedSpan> {
-        self.sealed.front().filter(|span| {
-            span.first_timestamp_ms < self.expired_before_ms || span.first_index < self.trimmed_before
-        })
+        self.sealed
+            .front()
+            .filter(|span| span.first_timestamp_ms < self.expired_before_ms || span.first_index < self.trimmed_before)
     }
 
     fn is_gone(&self, run: &RunEntry) -> bool {
@@ -418,7 +418,10 @@ mod tests {
     impl Checkpoints {
         fn span_runs(&self, span: &SealedSpan) -> Vec<RunEntry> {
             let runs = &self.0[&span.segment_base];
-            runs.iter().filter(|run| run.end_index() > span.first_index && run.first_index < span.end_index).copied().collect()
+            runs.iter()
+                .filter(|run| run.end_index() > span.first_index && run.first_index < span.end_index)
+                .copied()
+                .collect()
         }
     }
 
@@ -545,12 +548,19 @@ mod tests {
     #[derive(Debug, Clone)]
     enum Op {
         /// A commit of `records` records, `delay_ms` after the previous one.
-        Push { records: u32, delay_ms: i64 },
+        Push {
+            records: u32,
+            delay_ms: i64,
+        },
         Seal,
         /// Retention's cutoff, `age_ms` before now (later records arrive at now or after).
-        Expire { age_ms: i64 },
+        Expire {
+            age_ms: i64,
+        },
         /// A trim `back` records before the tip (an owner trims only records it has).
-        Trim { back: u64 },
+        Trim {
+            back: u64,
+        },
     }
 
     fn op() -> impl Strategy<Value = Op> {

@@ -297,7 +297,8 @@ pub(super) async fn scan_sealed_segment<S: Storage>(
     let scan = format::scan_segment(&content[..content.len().min(bytes as usize)], base);
     match scan.end {
         SegmentEnd::Clean => Ok(scanned_runs(&scan, base)),
-        SegmentEnd::Torn { error_offset: offset, error: reason, .. } | SegmentEnd::Corrupt { offset, error: reason } => {
+        SegmentEnd::Torn { error_offset: offset, error: reason, .. }
+        | SegmentEnd::Corrupt { offset, error: reason } => {
             Err(EngineError::Corrupt { path: path.to_path_buf(), offset: offset as u64, reason })
         }
     }

@@ -182,10 +182,16 @@ impl<S: Storage> Journal<S> {
 
 /// `shard_uid`'s runs among a segment's `runs` that hold the records of `span`, checked to be
 /// exactly those records, contiguous.
-fn span_runs(runs: &[(u64, RunEntry)], shard_uid: u64, span: &SealedSpan) -> std::result::Result<Vec<RunEntry>, GapError> {
+fn span_runs(
+    runs: &[(u64, RunEntry)],
+    shard_uid: u64,
+    span: &SealedSpan,
+) -> std::result::Result<Vec<RunEntry>, GapError> {
     let selected: Vec<RunEntry> = runs
         .iter()
-        .filter(|(uid, run)| *uid == shard_uid && run.end_index() > span.first_index && run.first_index < span.end_index)
+        .filter(|(uid, run)| {
+            *uid == shard_uid && run.end_index() > span.first_index && run.first_index < span.end_index
+        })
         .map(|(_, run)| *run)
         .collect();
     let mut expected = span.first_index;

@@ -191,7 +191,10 @@ async fn shard_starts(core0: &Rc<Node>, meta: &StreamMeta, position: StartingPos
                 };
                 let uid = shard.uid;
                 let resolved = core0
-                    .run_on(shard.core as usize, move |node| async move { node.journal.resolve(uid, engine_position).await })
+                    .run_on(
+                        shard.core as usize,
+                        move |node| async move { node.journal.resolve(uid, engine_position).await },
+                    )
                     .await?;
                 // A shard its core no longer serves (expired): nothing of it to deliver.
                 resolved.unwrap_or_else(|_| shard.ending_index.unwrap_or(0))
