@@ -94,7 +94,7 @@ fn main() -> anyhow::Result<()> {
     let handle = LocalExecutorBuilder::default()
         .name("run-index")
         .spawn(move || async move { run(args, path).await })
-        .context("executor")?;
+        .map_err(|error| anyhow::anyhow!("spawn executor: {error:?}"))?;
     handle.join().map_err(|_| anyhow::anyhow!("the executor panicked"))?
 }
 
