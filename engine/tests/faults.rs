@@ -39,6 +39,16 @@ fn small(text: &str) -> AppendRecord {
     }
 }
 
+/// Segments of 4 KiB, so each commit of a [`big`] record seals one; no tail cache, so reads
+/// go to the segments.
+fn one_commit_per_segment() -> JournalConfig {
+    let mut config = JournalConfig::new(DIR);
+    config.segment_bytes_max = 4096;
+    config.batch_bytes_max = 4096;
+    config.tail_cache_bytes_max = 0;
+    config
+}
+
 async fn open(storage: SimStorage, config: JournalConfig, clock: &ManualClock) -> Journal<SimStorage> {
     let journal = Journal::open_in(storage, config, Arc::new(clock.clone())).await.expect("open");
     journal.register_shard(spec(1));
@@ -187,10 +197,7 @@ fn a_slow_reader_keeps_its_segments_until_it_is_done() {
     let disk = SimDisk::new(config, SimRng::new(3));
     let files = disk.clone();
     on_sim_disk(&disk, |storage| async move {
-        let mut config = JournalConfig::new(DIR);
-        config.segment_bytes_max = 4096;
-        config.batch_bytes_max = 4096;
-        config.tail_cache_bytes_max = 0;
+        let config = one_commit_per_segment();
         let clock = ManualClock::new(1_000);
         let journal = open(storage, config, &clock).await;
         for i in 0..12 {
@@ -227,10 +234,7 @@ fn a_read_in_a_sealed_segment_without_a_valid_checkpoint_scans_it() {
     let disk = disk();
     let files = disk.clone();
     on_sim_disk(&disk, |storage| async move {
-        let mut config = JournalConfig::new(DIR);
-        config.segment_bytes_max = 4096;
-        config.batch_bytes_max = 4096;
-        config.tail_cache_bytes_max = 0;
+        let config = one_commit_per_segment();
         let journal = open(storage, config, &ManualClock::new(1_000)).await;
         for i in 0..12 {
             append(&journal, big(&format!("{}", i % 10))).await;
