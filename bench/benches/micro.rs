@@ -5,7 +5,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use sluice_engine::format::{self, BatchWriter, COMMIT_END, COMMIT_START};
 use sluice_engine::limits::BATCH_BYTES_MAX;
 use sluice_engine::routing::{find_range, split_evenly, HashKey};
-use sluice_engine::shard_index::{RunEntry, ShardIndex};
+use sluice_engine::shard_index::{NoSealedRuns, RunEntry, ShardIndex};
 use std::hint::black_box;
 
 const RECORD_BYTES: usize = 1024;
@@ -115,13 +115,13 @@ fn index_lookup(c: &mut Criterion) {
     group.bench_function("by_record_index", |b| {
         b.iter(|| {
             probe = (probe + 7_919_993) % (runs * 10);
-            index.runs_from(black_box(1 + probe)).next().map(|run| run.position)
+            index.run_from(black_box(1 + probe), &NoSealedRuns).unwrap().map(|run| run.position)
         })
     });
     group.bench_function("by_timestamp", |b| {
         b.iter(|| {
             probe = (probe + 7_919) % runs;
-            index.index_at_timestamp(black_box(probe as i64))
+            index.index_at_timestamp(black_box(probe as i64), &NoSealedRuns).unwrap()
         })
     });
     group.finish();

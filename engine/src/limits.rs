@@ -101,6 +101,20 @@ const _: () = assert!(SEGMENT_BYTES_MAX_DEFAULT >= 2 * COMMIT_BYTES_MAX as u64);
 /// at the tip (the common case) never touch the disk.
 pub const TAIL_CACHE_BYTES_DEFAULT: usize = 64 << 20;
 
+/// Most shards' sealed-segment run lists a core's journal keeps loaded (issue 19: the run
+/// index holds one span per shard and sealed segment; reads inside a span load that shard's
+/// runs of the segment from its checkpoint). A consumer reading through old segments needs
+/// one entry at a time (the segment it is in), and each entry serves every GetRecords call
+/// until the reader leaves the segment; 256 entries let 256 such readers (or a reshard's
+/// parents and its children) on one core go on without re-reading a checkpoint.
+pub const SEALED_RUNS_CACHE_ENTRIES_MAX: usize = 256;
+
+/// Most runs (32 bytes each in memory) the loaded run lists hold together on one core: 64 MiB.
+/// One shard's runs in one default 128 MiB segment are at most about 2.7 million (a run of
+/// one 1-byte record takes 49 bytes), so one hot shard's list alone may exceed it: the cache
+/// then holds that list only, and a read always gets the list it asked for.
+pub const SEALED_RUNS_CACHE_RUNS_MAX: usize = 2 << 20;
+
 /// Record indexes occupy 48 bits of a sequence number: 2.8e14 records per shard, about
 /// 8,900 years at the Kinesis quota of 1,000 records/s.
 pub const RECORD_INDEX_MAX: u64 = (1 << 48) - 1;

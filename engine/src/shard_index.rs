@@ -1,18 +1,34 @@
-//! The in-memory index of one shard: where each of its runs lies in the core's journal.
+//! The in-memory index of one shard: where its runs lie in the core's journal, kept bounded
+//! by segments, not by commits (issue 19, "the run index kept bounded for long retention").
 //!
-//! One entry per run (the records a shard received in one group commit), so a shard that is
-//! written in batches costs far less than one entry per record. Every lookup is a binary
-//! search: by record index (sequence numbers), by arrival time (AT_TIMESTAMP), or the ends
-//! (TRIM_HORIZON, LATEST).
+//! A run is the records a shard received in one group commit. The runs of the **active**
+//! segment are held in memory, 32 bytes each ([`RunEntry`]); the active segment is at most
+//! `segment_bytes_max`, so they are bounded. When a segment is sealed, each shard's runs in
+//! it collapse into one [`SealedSpan`] (its first and end record index and its first and last
+//! arrival time, 40 bytes), whatever the number of commits. A shard taking one record per
+//! group commit at 1,000 commits/s for a year held 3.2e10 runs (a terabyte); it now holds one
+//! span per sealed segment it wrote into.
 //!
-//! Unfinished (issue 19, "the run index kept bounded for long retention"): every retained run
-//! stays in memory, 32 bytes each (`RunEntry`), so the index grows with commits × shards
-//! written per commit, not with bytes: 10 GiB over 10,000 shards in 500-record calls was
-//! 220,000 runs (7 MB, `bench/results/2026-12-02-scale/`), but a shard taking one record per
-//! group commit at 1,000 commits/s for a year of retention would hold 3.2e10 runs. The plan:
-//! keep only the active segment's runs in memory and, per sealed segment, one entry per shard
-//! (first index, first and last arrival time), reading that segment's checkpoint (`.idx`, which
-//! already lists its runs) when a read lands in it.
+//! The runs of a sealed segment are on disk in its checkpoint (`.idx`, `docs/format.md`),
+//! which lists every run written into the segment. A lookup that needs the runs inside a span
+//! (reading records there, AT_TIMESTAMP landing inside it, a trim horizon inside it) returns
+//! [`NeedRuns`] naming the span; the journal loads that segment's runs of this shard through
+//! its storage (a bounded cache in front, `journal::sealed_runs`) and asks again, passing
+//! them in through [`SealedRuns`]. Lookups the spans answer alone never touch the disk: a
+//! sequence number outside every span, LATEST, the trim horizon when retention has not cut
+//! into a sealed span, AT_TIMESTAMP at a span's first record.
+//!
+//! Trimming is lazy inside sealed spans: retention records the cutoff time
+//! (`expire_before`) and a shard that trims its own log records the index (`trim_before`);
+//! spans and active runs wholly before them are dropped at once, and a span they cut stays,
+//! its gone runs skipped by every lookup. So the exact trim horizon is
+//! [`ShardIndex::trim_index`] (which may need the first span's runs), and
+//! [`ShardIndex::trim_index_floor`] is a run boundary at or below it that memory alone gives:
+//! what retention uses to decide which segments to delete (a segment goes only when every
+//! run of it is gone, and then its span was dropped, so the two agree) and what the
+//! watermarks record (recovery skips runs below it and expires the rest by time again).
+//!
+//! Every lookup is a binary search: over spans, then over one span's runs or the active runs.
 
 use std::collections::VecDeque;
 
@@ -32,6 +48,39 @@ impl RunEntry {
     }
 }
 
+/// A shard's runs in one sealed segment, summarised: records `first_index..end_index`, which
+/// arrived from `first_timestamp_ms` to `last_timestamp_ms`. `first_index` is the first index
+/// of a run (the first run kept when the segment was sealed or recovered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealedSpan {
+    /// The sealed segment's base position: which checkpoint lists the runs.
+    pub segment_base: u64,
+    pub first_index: u64,
+    pub end_index: u64,
+    pub first_timestamp_ms: i64,
+    pub last_timestamp_ms: i64,
+}
+
+/// A lookup needs the runs of this span, which only the segment's checkpoint holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeedRuns(pub SealedSpan);
+
+/// The runs of sealed spans that the caller has at hand: for `span`, this shard's runs in
+/// segment `span.segment_base` that overlap the span (exactly its records, in order), or
+/// `None` if they must be loaded first.
+pub trait SealedRuns {
+    fn runs(&self, span: &SealedSpan) -> Option<&[RunEntry]>;
+}
+
+/// No sealed runs at hand: lookups that need some return [`NeedRuns`].
+pub struct NoSealedRuns;
+
+impl SealedRuns for NoSealedRuns {
+    fn runs(&self, _: &SealedSpan) -> Option<&[RunEntry]> {
+        None
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("shard {shard_uid}: run starts at record {found}, expected {expected}")]
 pub struct GapError {
@@ -47,11 +96,19 @@ pub const FIRST_RECORD_INDEX: u64 = 1;
 
 #[derive(Debug, Clone)]
 pub struct ShardIndex {
-    runs: VecDeque<RunEntry>,
+    /// One per sealed segment the shard has retained records in, oldest first.
+    sealed: VecDeque<SealedSpan>,
+    /// The runs in the active segment, oldest first. None of them is gone unless `sealed` is
+    /// empty (gone runs are a prefix, and those in memory are dropped at once).
+    active: VecDeque<RunEntry>,
     /// Index the next appended record gets.
     next_index: u64,
     /// Arrival time of the newest record; later records never get an earlier one.
     last_timestamp_ms: i64,
+    /// Runs that arrived before this are gone (retention's cutoff; only ever grows).
+    expired_before_ms: i64,
+    /// Runs that end at or before this index are gone (`trim_before`; only ever grows).
+    trimmed_before: u64,
 }
 
 impl Default for ShardIndex {
@@ -64,22 +121,55 @@ impl ShardIndex {
     /// An index that continues after records that are no longer indexed (expired, or known
     /// only from a watermark), so that their indexes are never handed out again.
     pub fn starting_at(next_index: u64, last_timestamp_ms: i64) -> ShardIndex {
-        ShardIndex { runs: VecDeque::new(), next_index, last_timestamp_ms }
+        ShardIndex {
+            sealed: VecDeque::new(),
+            active: VecDeque::new(),
+            next_index,
+            last_timestamp_ms,
+            expired_before_ms: i64::MIN,
+            trimmed_before: 0,
+        }
     }
 
+    /// Appends a run of the active segment.
     pub fn push(&mut self, shard_uid: u64, run: RunEntry) -> Result<(), GapError> {
         // Before any run is indexed the shard may start anywhere at or past the watermark:
         // earlier runs lived in segments retention has deleted.
         let contiguous =
-            if self.runs.is_empty() { run.first_index >= self.next_index } else { run.first_index == self.next_index };
+            if self.is_empty() { run.first_index >= self.next_index } else { run.first_index == self.next_index };
         if !contiguous {
             return Err(GapError { shard_uid, expected: self.next_index, found: run.first_index });
         }
         assert!(run.record_count > 0, "empty runs are never written");
         self.next_index = run.end_index();
         self.last_timestamp_ms = self.last_timestamp_ms.max(run.timestamp_ms);
-        self.runs.push_back(run);
+        self.active.push_back(run);
         Ok(())
+    }
+
+    /// The segment at `segment_base` was sealed: the active runs before journal position
+    /// `segment_end` (all of them, as the journal seals only with every commit published)
+    /// become one span.
+    pub fn seal(&mut self, segment_base: u64, segment_end: u64) {
+        let count = self.active.partition_point(|run| run.position < segment_end);
+        if count == 0 {
+            return;
+        }
+        let (first, last) = (self.active[0], self.active[count - 1]);
+        assert!(first.position >= segment_base, "a run before the sealed segment is still active");
+        self.sealed.push_back(SealedSpan {
+            segment_base,
+            first_index: first.first_index,
+            end_index: last.end_index(),
+            first_timestamp_ms: first.timestamp_ms,
+            last_timestamp_ms: last.timestamp_ms,
+        });
+        self.active.drain(..count);
+    }
+
+    /// No run is indexed (all gone, or none written since the index started).
+    pub fn is_empty(&self) -> bool {
+        self.sealed.is_empty() && self.active.is_empty()
     }
 
     pub fn next_index(&self) -> u64 {
@@ -90,59 +180,274 @@ impl ShardIndex {
         self.last_timestamp_ms
     }
 
-    /// First retained record: the trim horizon.
-    pub fn trim_index(&self) -> u64 {
-        self.runs.front().map_or(self.next_index, |run| run.first_index)
+    /// Runs in memory: the active segment's. What grows with commits, up to a segment's worth.
+    pub fn active_run_count(&self) -> usize {
+        self.active.len()
     }
 
-    /// Forgets runs that arrived before `cutoff_ms`. Returns how many records expired (runs
-    /// are contiguous, so that is how far the trim horizon moved).
+    /// Sealed segments the shard holds retained records in: one span each.
+    pub fn sealed_span_count(&self) -> usize {
+        self.sealed.len()
+    }
+
+    /// The oldest span, if it is partly gone: its gone runs are known only from its runs.
+    fn cut_span(&self) -> Option<&SealedSpan> {
+        self.sealed
+            .front()
+            .filter(|span| span.first_timestamp_ms < self.expired_before_ms || span.first_index < self.trimmed_before)
+    }
+
+    fn is_gone(&self, run: &RunEntry) -> bool {
+        run.timestamp_ms < self.expired_before_ms || run.end_index() <= self.trimmed_before
+    }
+
+    /// A run boundary at or below the trim horizon, from memory alone: the first index of the
+    /// oldest span or active run. Equal to [`ShardIndex::trim_index`] unless retention or a
+    /// trim cut into the oldest sealed span.
+    pub fn trim_index_floor(&self) -> u64 {
+        match (self.sealed.front(), self.active.front()) {
+            (Some(span), _) => span.first_index,
+            (None, Some(run)) => run.first_index,
+            (None, None) => self.next_index,
+        }
+    }
+
+    /// First retained record: the trim horizon.
+    pub fn trim_index(&self, sealed: &impl SealedRuns) -> Result<u64, NeedRuns> {
+        if self.cut_span().is_none() {
+            return Ok(self.trim_index_floor());
+        }
+        let mut first = self.next_index;
+        self.visit_runs_from(0, sealed, |run| {
+            first = run.first_index;
+            false
+        })?;
+        Ok(first)
+    }
+
+    /// `index`, or the trim horizon if that is later. Needs runs only if `index` lies below
+    /// the end of a sealed span that retention or a trim cut into.
+    pub fn clamp_to_trim(&self, index: u64, sealed: &impl SealedRuns) -> Result<u64, NeedRuns> {
+        match self.cut_span() {
+            Some(span) if index < span.end_index => Ok(index.max(self.trim_index(sealed)?)),
+            _ => Ok(index.max(self.trim_index_floor())),
+        }
+    }
+
+    /// Forgets runs that arrived before `cutoff_ms`. Returns how many records left memory
+    /// (whole spans and active runs; the gone records of a span it cuts are counted when the
+    /// span goes).
     pub fn expire_before(&mut self, cutoff_ms: i64) -> u64 {
-        let trim_before = self.trim_index();
-        let expired = self.runs.partition_point(|run| run.timestamp_ms < cutoff_ms);
-        self.runs.drain(..expired);
-        self.trim_index() - trim_before
+        self.expired_before_ms = self.expired_before_ms.max(cutoff_ms);
+        self.drop_gone()
     }
 
     /// Forgets the runs that end at or before `index` (whole runs only: a run that `index`
-    /// cuts stays). Returns how many records left the index. The owner of a shard that trims
-    /// its own log (the delivery state's internal shard) calls this through
+    /// cuts stays). Returns how many records left memory. The owner of a shard that trims its
+    /// own log (the delivery state's internal shard) calls this through
     /// `Journal::trim_shard_before`.
     pub fn trim_before(&mut self, index: u64) -> u64 {
-        let trim_before = self.trim_index();
-        let trimmed = self.runs.partition_point(|run| run.end_index() <= index);
-        self.runs.drain(..trimmed);
-        self.trim_index() - trim_before
+        self.trimmed_before = self.trimmed_before.max(index);
+        self.drop_gone()
     }
 
-    /// Index of the first record that arrived at or after `timestamp_ms`, or the tip.
-    pub fn index_at_timestamp(&self, timestamp_ms: i64) -> u64 {
-        let run = self.runs.partition_point(|run| run.timestamp_ms < timestamp_ms);
-        self.runs.get(run).map_or(self.next_index, |run| run.first_index)
+    /// Drops the spans and active runs that are wholly gone; returns how far the floor moved.
+    fn drop_gone(&mut self) -> u64 {
+        let floor_before = self.trim_index_floor();
+        let (expired_before_ms, trimmed_before) = (self.expired_before_ms, self.trimmed_before);
+        // A span is wholly gone when its last run is (gone runs are a prefix).
+        let spans = self
+            .sealed
+            .partition_point(|span| span.last_timestamp_ms < expired_before_ms || span.end_index <= trimmed_before);
+        self.sealed.drain(..spans);
+        if self.sealed.is_empty() {
+            let runs = self
+                .active
+                .partition_point(|run| run.timestamp_ms < expired_before_ms || run.end_index() <= trimmed_before);
+            self.active.drain(..runs);
+        }
+        self.trim_index_floor() - floor_before
     }
 
-    /// The runs holding records from `index` on, oldest first.
-    pub fn runs_from(&self, index: u64) -> impl Iterator<Item = &RunEntry> {
-        let first = self.runs.partition_point(|run| run.end_index() <= index);
-        self.runs.range(first..)
+    /// Calls `visit` with each retained run holding records from `index` on, oldest first,
+    /// until it returns false. Stops with [`NeedRuns`] at the first sealed span whose runs
+    /// `sealed` lacks (after visiting the runs before it), so a caller that loads them can go
+    /// on from where it stopped.
+    pub fn visit_runs_from(
+        &self,
+        index: u64,
+        sealed: &impl SealedRuns,
+        mut visit: impl FnMut(&RunEntry) -> bool,
+    ) -> Result<(), NeedRuns> {
+        let index = index.max(self.trimmed_before);
+        let first_span = self.sealed.partition_point(|span| span.end_index <= index);
+        for span in self.sealed.range(first_span..) {
+            let runs = sealed.runs(span).ok_or(NeedRuns(*span))?;
+            let expired = runs.partition_point(|run| run.timestamp_ms < self.expired_before_ms);
+            let start = runs.partition_point(|run| run.end_index() <= index).max(expired);
+            for run in &runs[start..] {
+                if !visit(run) {
+                    return Ok(());
+                }
+            }
+        }
+        let expired = self.active.partition_point(|run| self.is_gone(run));
+        let start = self.active.partition_point(|run| run.end_index() <= index).max(expired);
+        for run in self.active.range(start..) {
+            if !visit(run) {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a walk from `index` reaches a sealed span (so may need to load runs).
+    pub fn reaches_sealed(&self, index: u64) -> bool {
+        self.sealed.back().is_some_and(|span| span.end_index > index.max(self.trimmed_before))
+    }
+
+    /// The spans and active runs holding records from `index` on, as far as `records_max`
+    /// records (and no further), with this index's trims: an index of its own, which a read
+    /// walks while it loads sealed runs, so that what it returns is what the index held when
+    /// it began, however retention and appends move meanwhile (as a read whose runs were all
+    /// in memory always did). At most `records_max` active runs are copied.
+    pub fn view_from(&self, index: u64, records_max: usize) -> ShardIndex {
+        let index = index.max(self.trimmed_before);
+        let records_max = records_max as u64;
+        let first_span = self.sealed.partition_point(|span| span.end_index <= index);
+        let mut records = 0u64;
+        let mut sealed = VecDeque::new();
+        let cut = self.cut_span().copied();
+        for span in self.sealed.range(first_span..) {
+            if records >= records_max {
+                break;
+            }
+            // How many of a cut span's records are gone only its runs tell: count none.
+            if cut != Some(*span) {
+                records += span.end_index - span.first_index.max(index);
+            }
+            sealed.push_back(*span);
+        }
+        let mut active = VecDeque::new();
+        let first_run = self.active.partition_point(|run| run.end_index() <= index);
+        for run in self.active.range(first_run..) {
+            if records >= records_max {
+                break;
+            }
+            records += run.end_index() - run.first_index.max(index);
+            active.push_back(*run);
+        }
+        let next_index = match (active.back(), sealed.back()) {
+            (Some(run), _) => run.end_index(),
+            (None, Some(span)) => span.end_index,
+            (None, None) => index,
+        };
+        ShardIndex {
+            sealed,
+            active,
+            next_index,
+            last_timestamp_ms: self.last_timestamp_ms,
+            expired_before_ms: self.expired_before_ms,
+            trimmed_before: self.trimmed_before,
+        }
+    }
+
+    /// The sealed spans, oldest first.
+    pub fn sealed_spans(&self) -> impl Iterator<Item = &SealedSpan> {
+        self.sealed.iter()
+    }
+
+    /// The first retained run holding records from `index` on.
+    pub fn run_from(&self, index: u64, sealed: &impl SealedRuns) -> Result<Option<RunEntry>, NeedRuns> {
+        let mut found = None;
+        self.visit_runs_from(index, sealed, |run| {
+            found = Some(*run);
+            false
+        })?;
+        Ok(found)
+    }
+
+    /// Index of the first retained record that arrived at or after `timestamp_ms`, or the tip.
+    pub fn index_at_timestamp(&self, timestamp_ms: i64, sealed: &impl SealedRuns) -> Result<u64, NeedRuns> {
+        let cut = self.cut_span().copied();
+        let span = self.sealed.partition_point(|span| span.last_timestamp_ms < timestamp_ms);
+        if let Some(span) = self.sealed.get(span) {
+            // A span's first run arrived at its first timestamp: no runs needed to land on it.
+            if span.first_timestamp_ms >= timestamp_ms && cut != Some(*span) {
+                return Ok(span.first_index);
+            }
+            let runs = sealed.runs(span).ok_or(NeedRuns(*span))?;
+            let at = runs.partition_point(|run| run.timestamp_ms < timestamp_ms || self.is_gone(run));
+            return Ok(runs[at].first_index);
+        }
+        let at = self.active.partition_point(|run| run.timestamp_ms < timestamp_ms || self.is_gone(run));
+        Ok(self.active.get(at).map_or(self.next_index, |run| run.first_index))
     }
 
     /// Arrival time of the record at `index`, if it is retained.
-    pub fn timestamp_of(&self, index: u64) -> Option<i64> {
-        self.runs_from(index).next().filter(|run| run.first_index <= index).map(|run| run.timestamp_ms)
-    }
-
-    pub fn run_count(&self) -> usize {
-        self.runs.len()
+    pub fn timestamp_of(&self, index: u64, sealed: &impl SealedRuns) -> Result<Option<i64>, NeedRuns> {
+        if index >= self.next_index || index < self.trim_index_floor() {
+            return Ok(None);
+        }
+        let span = self.sealed.partition_point(|span| span.end_index <= index);
+        if let Some(span) = self.sealed.get(span) {
+            if span.first_index == index && self.cut_span() != Some(span) {
+                return Ok(Some(span.first_timestamp_ms));
+            }
+        }
+        Ok(self.run_from(index, sealed)?.filter(|run| run.first_index <= index).map(|run| run.timestamp_ms))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
+    /// Segment bases stand for the segment's position range: runs at positions
+    /// `base..base + SEGMENT` (positions are `first_index * 1000` below).
     fn run(first_index: u64, record_count: u32, timestamp_ms: i64) -> RunEntry {
         RunEntry { first_index, record_count, run_bytes: 100, position: first_index * 1000, timestamp_ms }
+    }
+
+    /// Every run ever pushed, by the segment base it was sealed in: what the checkpoints hold.
+    #[derive(Default)]
+    struct Checkpoints(BTreeMap<u64, Vec<RunEntry>>);
+
+    impl Checkpoints {
+        fn span_runs(&self, span: &SealedSpan) -> Vec<RunEntry> {
+            let runs = &self.0[&span.segment_base];
+            runs.iter()
+                .filter(|run| run.end_index() > span.first_index && run.first_index < span.end_index)
+                .copied()
+                .collect()
+        }
+    }
+
+    /// The runs a caller loaded so far, as the journal's cache holds them.
+    #[derive(Default)]
+    struct Loaded(BTreeMap<u64, Vec<RunEntry>>);
+
+    impl SealedRuns for Loaded {
+        fn runs(&self, span: &SealedSpan) -> Option<&[RunEntry]> {
+            self.0.get(&span.segment_base).map(Vec::as_slice)
+        }
+    }
+
+    /// Runs `lookup`, loading what it asks for as the journal does; returns the answer and how
+    /// many spans it loaded.
+    fn loading<T>(checkpoints: &Checkpoints, mut lookup: impl FnMut(&Loaded) -> Result<T, NeedRuns>) -> (T, usize) {
+        let mut loaded = Loaded::default();
+        loop {
+            match lookup(&loaded) {
+                Ok(answer) => return (answer, loaded.0.len()),
+                Err(NeedRuns(span)) => {
+                    assert!(!loaded.0.contains_key(&span.segment_base), "asked twice for {span:?}");
+                    loaded.0.insert(span.segment_base, checkpoints.span_runs(&span));
+                }
+            }
+        }
     }
 
     fn index(runs: &[RunEntry]) -> ShardIndex {
@@ -157,9 +462,9 @@ mod tests {
     fn lookups_by_index_and_time() {
         let index = index(&[run(0, 3, 10), run(3, 2, 20), run(5, 5, 20), run(10, 1, 40)]);
         assert_eq!(index.next_index(), 11);
-        assert_eq!(index.trim_index(), 0);
+        assert_eq!(index.trim_index(&NoSealedRuns), Ok(0));
         let check = |at: u64, expected_first: Option<u64>| {
-            assert_eq!(index.runs_from(at).next().map(|r| r.first_index), expected_first, "from {at}");
+            assert_eq!(index.run_from(at, &NoSealedRuns).unwrap().map(|r| r.first_index), expected_first, "from {at}");
         };
         check(0, Some(0));
         check(2, Some(0));
@@ -167,13 +472,10 @@ mod tests {
         check(9, Some(5));
         check(10, Some(10));
         check(11, None);
-        assert_eq!(index.index_at_timestamp(0), 0);
-        assert_eq!(index.index_at_timestamp(11), 3);
-        assert_eq!(index.index_at_timestamp(20), 3);
-        assert_eq!(index.index_at_timestamp(21), 10);
-        assert_eq!(index.index_at_timestamp(41), 11);
-        assert_eq!(index.timestamp_of(6), Some(20));
-        assert_eq!(index.timestamp_of(11), None);
+        let at = |timestamp_ms| index.index_at_timestamp(timestamp_ms, &NoSealedRuns).unwrap();
+        assert_eq!((at(0), at(11), at(20), at(21), at(41)), (0, 3, 3, 10, 11));
+        assert_eq!(index.timestamp_of(6, &NoSealedRuns), Ok(Some(20)));
+        assert_eq!(index.timestamp_of(11, &NoSealedRuns), Ok(None));
     }
 
     #[test]
@@ -185,28 +487,174 @@ mod tests {
     #[test]
     fn trimming_by_index_drops_whole_runs_only() {
         let mut index = index(&[run(1, 3, 10), run(4, 2, 20), run(6, 4, 30)]);
+        let trim = |index: &ShardIndex| index.trim_index(&NoSealedRuns).unwrap();
         assert_eq!(index.trim_before(3), 0, "run 1..4 is cut by 3: it stays");
-        assert_eq!(index.trim_index(), 1);
+        assert_eq!(trim(&index), 1);
         assert_eq!(index.trim_before(4), 3);
-        assert_eq!(index.trim_index(), 4);
+        assert_eq!(trim(&index), 4);
         assert_eq!(index.trim_before(9), 2, "run 6..10 is cut by 9: it stays");
-        assert_eq!(index.trim_index(), 6);
+        assert_eq!(trim(&index), 6);
         assert_eq!(index.trim_before(1), 0, "never backwards");
         assert_eq!(index.trim_before(100), 4);
-        assert_eq!((index.trim_index(), index.next_index()), (10, 10), "the tip never moves");
+        assert_eq!((trim(&index), index.next_index()), (10, 10), "the tip never moves");
     }
 
     #[test]
     fn expiry_moves_the_trim_horizon_but_never_the_tip() {
         let mut index = index(&[run(0, 3, 10), run(3, 2, 20)]);
         assert_eq!(index.expire_before(15), 3, "the first run's three records");
-        assert_eq!(index.trim_index(), 3);
+        assert_eq!(index.trim_index(&NoSealedRuns), Ok(3));
         assert_eq!(index.expire_before(15), 0, "nothing more arrived before 15");
         assert_eq!(index.expire_before(100), 2);
-        assert_eq!((index.trim_index(), index.next_index()), (5, 5));
+        assert_eq!((index.trim_index(&NoSealedRuns), index.next_index()), (Ok(5), 5));
         // A watermark-started index continues where the expired one stopped.
         let mut resumed = ShardIndex::starting_at(5, 20);
         assert!(resumed.push(1, run(4, 1, 30)).is_err());
         resumed.push(1, run(5, 1, 30)).unwrap();
+    }
+
+    /// A sealed segment costs one span, however many commits it took; lookups that the spans
+    /// answer need no runs, and the others name the one span they need.
+    #[test]
+    fn sealed_segments_keep_one_span_and_load_runs_only_inside_one() {
+        let mut checkpoints = Checkpoints::default();
+        let mut index = ShardIndex::starting_at(1, i64::MIN);
+        for segment in 0..3u64 {
+            // Where the segment's first run lies (positions are first index × 1000).
+            let base = (1 + segment * 100) * 1000;
+            for i in 0..100u64 {
+                let first = 1 + segment * 100 + i;
+                let entry = run(first, 1, first as i64 * 10);
+                index.push(1, entry).unwrap();
+                checkpoints.0.entry(base).or_default().push(entry);
+            }
+            index.seal(base, base + 100 * 1000);
+        }
+        assert_eq!((index.sealed_span_count(), index.active_run_count()), (3, 0));
+        assert_eq!(index.trim_index(&NoSealedRuns), Ok(1), "the trim horizon from memory");
+        assert_eq!(index.index_at_timestamp(1010, &NoSealedRuns), Ok(101), "a span's first record");
+        assert_eq!(index.timestamp_of(201, &NoSealedRuns), Ok(Some(2010)));
+        let need = index.index_at_timestamp(1500, &NoSealedRuns).unwrap_err();
+        assert_eq!(need.0.segment_base, 101_000);
+        assert_eq!(loading(&checkpoints, |runs| index.index_at_timestamp(1500, runs)), (150, 1));
+        // Retention cuts into the first span: the horizon needs its runs, the floor does not.
+        index.expire_before(505);
+        assert_eq!(index.trim_index_floor(), 1);
+        assert_eq!(loading(&checkpoints, |runs| index.trim_index(runs)), (51, 1));
+        index.expire_before(1005);
+        assert_eq!((index.sealed_span_count(), index.trim_index_floor()), (2, 101), "span 0 went whole");
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A commit of `records` records, `delay_ms` after the previous one.
+        Push {
+            records: u32,
+            delay_ms: i64,
+        },
+        Seal,
+        /// Retention's cutoff, `age_ms` before now (later records arrive at now or after).
+        Expire {
+            age_ms: i64,
+        },
+        /// A trim `back` records before the tip (an owner trims only records it has).
+        Trim {
+            back: u64,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (1..4u32, 0..3i64).prop_map(|(records, delay_ms)| Op::Push { records, delay_ms }),
+            2 => Just(Op::Seal),
+            1 => (0..40i64).prop_map(|age_ms| Op::Expire { age_ms }),
+            1 => (0..200u64).prop_map(|back| Op::Trim { back }),
+        ]
+    }
+
+    /// The model: today's index, every retained run in memory, by first index.
+    #[derive(Default)]
+    struct Model {
+        runs: BTreeMap<u64, RunEntry>,
+        next_index: u64,
+    }
+
+    impl Model {
+        fn trim_index(&self) -> u64 {
+            self.runs.values().next().map_or(self.next_index, |run| run.first_index)
+        }
+
+        fn runs_from(&self, index: u64) -> impl Iterator<Item = &RunEntry> {
+            self.runs.values().filter(move |run| run.end_index() > index)
+        }
+    }
+
+    proptest! {
+        /// The bounded index answers every lookup as the index that kept every run did, across
+        /// pushes, seals, expiry and trims; it loads at most the spans a lookup lands in.
+        #[test]
+        fn matches_a_model_that_keeps_every_run(ops in proptest::collection::vec(op(), 1..120)) {
+            let mut index = ShardIndex::starting_at(1, i64::MIN);
+            let mut model = Model { next_index: 1, ..Model::default() };
+            let mut checkpoints = Checkpoints::default();
+            let (mut position, mut now_ms, mut segment_base, mut seals) = (0u64, 0i64, 0u64, 0usize);
+            for op in ops {
+                match op {
+                    Op::Push { records, delay_ms } => {
+                        now_ms += delay_ms;
+                        let entry = RunEntry { first_index: model.next_index, record_count: records, run_bytes: 64, position, timestamp_ms: now_ms };
+                        position += 64;
+                        index.push(1, entry).unwrap();
+                        checkpoints.0.entry(segment_base).or_default().push(entry);
+                        model.runs.insert(entry.first_index, entry);
+                        model.next_index = entry.end_index();
+                    }
+                    Op::Seal => {
+                        index.seal(segment_base, position);
+                        segment_base = position;
+                        seals += 1;
+                    }
+                    Op::Expire { age_ms } => {
+                        let cutoff_ms = now_ms - age_ms;
+                        index.expire_before(cutoff_ms);
+                        model.runs.retain(|_, run| run.timestamp_ms >= cutoff_ms);
+                    }
+                    Op::Trim { back } => {
+                        let at = model.next_index.saturating_sub(back);
+                        index.trim_before(at);
+                        model.runs.retain(|_, run| run.end_index() > at);
+                    }
+                }
+                // Gone runs are a prefix: the model drops them in order.
+                let floor = index.trim_index_floor();
+                let trim = model.trim_index();
+                prop_assert!(floor <= trim, "floor {floor} above the horizon {trim}");
+                prop_assert_eq!(loading(&checkpoints, |runs| index.trim_index(runs)).0, trim);
+                prop_assert_eq!(index.next_index(), model.next_index);
+                // Memory: one span per sealed segment at most, runs only of the active one.
+                prop_assert!(index.sealed_span_count() <= seals, "{} spans after {} seals", index.sealed_span_count(), seals);
+                prop_assert!(index.active_run_count() <= checkpoints.0.get(&segment_base).map_or(0, Vec::len));
+                for at in 0..=model.next_index + 1 {
+                    let (found, loads) = loading(&checkpoints, |runs| index.run_from(at, runs));
+                    prop_assert_eq!(found, model.runs_from(at).next().copied(), "run from {}", at);
+                    prop_assert!(loads <= 1, "run from {} loaded {} spans", at, loads);
+                    let (timestamp, _) = loading(&checkpoints, |runs| index.timestamp_of(at, runs));
+                    let expected = model.runs_from(at).next().filter(|run| run.first_index <= at).map(|run| run.timestamp_ms);
+                    prop_assert_eq!(timestamp, expected, "timestamp of {}", at);
+                }
+                for timestamp_ms in -1..=now_ms + 1 {
+                    let (at, loads) = loading(&checkpoints, |runs| index.index_at_timestamp(timestamp_ms, runs));
+                    let expected = model.runs.values().find(|run| run.timestamp_ms >= timestamp_ms).map_or(model.next_index, |run| run.first_index);
+                    prop_assert_eq!(at, expected, "at timestamp {}", timestamp_ms);
+                    prop_assert!(loads <= 1);
+                }
+                // A walk over every retained run, loading span after span as a reader does.
+                let (walked, _) = loading(&checkpoints, |runs| {
+                    let mut walked = Vec::new();
+                    index.visit_runs_from(0, runs, |run| { walked.push(*run); true }).map(|()| walked)
+                });
+                prop_assert_eq!(walked, model.runs.values().copied().collect::<Vec<_>>());
+            }
+        }
     }
 }

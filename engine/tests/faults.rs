@@ -39,6 +39,16 @@ fn small(text: &str) -> AppendRecord {
     }
 }
 
+/// Segments of 4 KiB, so each commit of a [`big`] record seals one; no tail cache, so reads
+/// go to the segments.
+fn one_commit_per_segment() -> JournalConfig {
+    let mut config = JournalConfig::new(DIR);
+    config.segment_bytes_max = 4096;
+    config.batch_bytes_max = 4096;
+    config.tail_cache_bytes_max = 0;
+    config
+}
+
 async fn open(storage: SimStorage, config: JournalConfig, clock: &ManualClock) -> Journal<SimStorage> {
     let journal = Journal::open_in(storage, config, Arc::new(clock.clone())).await.expect("open");
     journal.register_shard(spec(1));
@@ -187,10 +197,7 @@ fn a_slow_reader_keeps_its_segments_until_it_is_done() {
     let disk = SimDisk::new(config, SimRng::new(3));
     let files = disk.clone();
     on_sim_disk(&disk, |storage| async move {
-        let mut config = JournalConfig::new(DIR);
-        config.segment_bytes_max = 4096;
-        config.batch_bytes_max = 4096;
-        config.tail_cache_bytes_max = 0;
+        let config = one_commit_per_segment();
         let clock = ManualClock::new(1_000);
         let journal = open(storage, config, &clock).await;
         for i in 0..12 {
@@ -214,6 +221,44 @@ fn a_slow_reader_keeps_its_segments_until_it_is_done() {
         assert_eq!(journal.enforce_retention().await.unwrap(), segments - 1);
         let left = files.files().into_iter().filter(|(path, _)| path.extension().is_some_and(|e| e == "seg")).count();
         assert_eq!(left, 1, "only the active segment is left");
+        journal.close().await.unwrap();
+    });
+}
+
+/// A read that lands in a sealed segment whose checkpoint (`.idx`) is missing or corrupt
+/// takes the segment's runs from a scan of the segment, as recovery does, and serves the same
+/// records (issue 19: the run index reads sealed runs from checkpoints). A segment that fails
+/// the scan too is corruption: the read is refused, never served wrong records.
+#[test]
+fn a_read_in_a_sealed_segment_without_a_valid_checkpoint_scans_it() {
+    let disk = disk();
+    let files = disk.clone();
+    on_sim_disk(&disk, |storage| async move {
+        let config = one_commit_per_segment();
+        let journal = open(storage, config, &ManualClock::new(1_000)).await;
+        for i in 0..12 {
+            append(&journal, big(&format!("{}", i % 10))).await;
+        }
+        let checkpoints: Vec<_> = files
+            .files()
+            .into_iter()
+            .map(|(path, _)| path)
+            .filter(|path| path.extension().is_some_and(|e| e == "idx"))
+            .collect();
+        assert!(checkpoints.len() >= 4, "{checkpoints:?}");
+        // The first checkpoint loses a bit; the second the bit of its segment too.
+        assert!(files.flip_bit(&checkpoints[0], 20, 0));
+        assert!(files.flip_bit(&checkpoints[1], 20, 0));
+        let second_segment = checkpoints[1].with_extension("seg");
+        let batch = journal.read(1, 0, 1, usize::MAX).await.expect("the first segment is scanned");
+        assert_eq!(batch.records[0].data, big("0").data);
+        assert_eq!(journal.stats().sealed_run_scans, 1);
+        assert!(files.flip_bit(&second_segment, 100, 3));
+        let error = journal.read(1, batch.next_index, 1, usize::MAX).await.unwrap_err();
+        assert!(matches!(&error, EngineError::Corrupt { path, .. } if *path == second_segment), "{error:?}");
+        // The segments after it have valid checkpoints: reads there go on.
+        let later = journal.read(1, 4, 100, usize::MAX).await.expect("later segments");
+        assert_eq!(later.records.len(), 9);
         journal.close().await.unwrap();
     });
 }

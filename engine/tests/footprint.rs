@@ -141,3 +141,55 @@ fn the_tail_cache_bound_bounds_its_memory() {
     eprintln!("{COMMITS} small commits hold {grown} B");
     assert!(grown <= allowed, "{COMMITS} small commits hold {grown} B, at most {allowed} expected");
 }
+
+/// Issue 19: the run index grows with segments, not with commits. One shard takes one record
+/// per group commit through many sealed segments; the index then holds one span per sealed
+/// segment and the runs of the active segment only, however many commits the sealed ones
+/// took. (Before, it held every run: one entry per commit.) Counts entries, not time.
+#[test]
+fn the_run_index_holds_one_span_per_sealed_segment_not_one_run_per_commit() {
+    const COMMITS: usize = 2_000;
+    let disk = disk();
+    let (footprints, segments, loads) = on_sim_disk(&disk, |storage| async move {
+        let mut config = JournalConfig::new(DIR);
+        config.segment_bytes_max = 64 << 10;
+        config.tail_cache_bytes_max = 0;
+        let journal = Journal::open_in(storage, config, Arc::new(ManualClock::new(1_000))).await.expect("open");
+        journal.register_shard(spec(1));
+        let mut footprints = Vec::new();
+        for commit in 1..=COMMITS {
+            journal.append(vec![record(1)]).await.expect("append");
+            if commit % (COMMITS / 4) == 0 {
+                footprints.push((journal.segment_count(), journal.index_footprint()));
+            }
+        }
+        // A reader from the start walks every sealed segment: one checkpoint load each, then
+        // every later read in the same segment finds its runs cached.
+        let mut from = 0;
+        loop {
+            let batch = journal.read(1, from, 100, usize::MAX).await.expect("read");
+            if batch.records.is_empty() {
+                break;
+            }
+            from = batch.next_index;
+        }
+        assert_eq!(from, COMMITS as u64 + 1, "every record read back");
+        let segments = journal.segment_count();
+        let loads = journal.stats().sealed_run_loads;
+        journal.close().await.expect("close");
+        (footprints, segments, loads)
+    });
+    eprintln!("{COMMITS} one-record commits: {footprints:?}; {loads} checkpoint loads over {segments} segments");
+    // A commit of one 100-byte record takes one 512-byte block: a segment holds at most
+    // 64 KiB / 512 B of them, whatever the commit count.
+    let runs_per_segment_max = (64 << 10) / 512;
+    assert!(segments > 10, "the commits span many segments: {segments}");
+    for (segment_count, footprint) in &footprints {
+        assert_eq!(footprint.sealed_spans, segment_count - 1, "one span per sealed segment: {footprint:?}");
+        assert!(
+            footprint.active_runs <= runs_per_segment_max,
+            "in-memory runs grow with commits: {footprint:?} in {segment_count} segments"
+        );
+    }
+    assert_eq!(loads, segments as u64 - 1, "each sealed segment's checkpoint is read once");
+}

@@ -61,22 +61,25 @@ fn every_start_position_resolves() {
             clock.advance_ms(100);
         }
         // Records 1..=6 arrived at 10_000, 10_100, ..., 10_500.
-        let check =
-            |position, expected: u64| assert_eq!(journal.resolve(1, position).unwrap(), expected, "{position:?}");
-        check(StartPosition::TrimHorizon, 1);
-        check(StartPosition::Latest, 7);
-        check(StartPosition::AtIndex(3), 3);
-        check(StartPosition::AfterIndex(3), 4);
-        check(StartPosition::AfterIndex(0), 1);
-        check(StartPosition::AtTimestamp(10_250), 4);
-        check(StartPosition::AtTimestamp(10_300), 4);
-        check(StartPosition::AtTimestamp(0), 1);
-        check(StartPosition::AtTimestamp(99_999), 7);
+        let checks = [
+            (StartPosition::TrimHorizon, 1),
+            (StartPosition::Latest, 7),
+            (StartPosition::AtIndex(3), 3),
+            (StartPosition::AfterIndex(3), 4),
+            (StartPosition::AfterIndex(0), 1),
+            (StartPosition::AtTimestamp(10_250), 4),
+            (StartPosition::AtTimestamp(10_300), 4),
+            (StartPosition::AtTimestamp(0), 1),
+            (StartPosition::AtTimestamp(99_999), 7),
+        ];
+        for (position, expected) in checks {
+            assert_eq!(journal.resolve(1, position).await.unwrap(), expected, "{position:?}");
+        }
         assert!(matches!(
-            journal.resolve(1, StartPosition::AtIndex(8)),
+            journal.resolve(1, StartPosition::AtIndex(8)).await,
             Err(EngineError::IndexBeyondTip { index: 8, next_index: 7 })
         ));
-        assert!(matches!(journal.resolve(9, StartPosition::Latest), Err(EngineError::UnknownShard(9))));
+        assert!(matches!(journal.resolve(9, StartPosition::Latest).await, Err(EngineError::UnknownShard(9))));
         // A reader caught up with the tip is 0 ms behind; one at the start is behind by age.
         clock.advance_ms(1_000);
         let behind = journal.read(1, 0, 2, usize::MAX).await.unwrap();
@@ -141,7 +144,7 @@ fn invalid_appends_get_errors_and_write_nothing() {
             assert!(format!("{error:?}").starts_with(expected), "{error:?} is not {expected}");
         }
         assert_eq!(journal.stats().commits, 0);
-        assert_eq!(journal.bounds(1).unwrap(), (1, 1));
+        assert_eq!(journal.bounds(1).await.unwrap(), (1, 1));
         journal.close().await.unwrap();
     });
 }
@@ -286,7 +289,7 @@ fn retention_expires_records_deletes_segments_and_never_reuses_sequence_numbers(
         clock.advance_ms(13 * HOUR_MS);
         // 25 h after shard 1's writes: all of them expired; shard 2's record has 11 h to go.
         assert!(read_all(&journal, 1, 0).await.is_empty());
-        assert_eq!(journal.resolve(1, StartPosition::TrimHorizon).unwrap(), 101);
+        assert_eq!(journal.resolve(1, StartPosition::TrimHorizon).await.unwrap(), 101);
         let bytes_before = journal.segment_bytes();
         let deleted = journal.enforce_retention().await.unwrap();
         assert_eq!(deleted, segments_before - 1, "every sealed segment held only expired records");
@@ -304,7 +307,7 @@ fn retention_expires_records_deletes_segments_and_never_reuses_sequence_numbers(
         journal.register_shard(spec(1));
         journal.register_shard(spec(2));
         // Shard 1's segments are gone; its next record still gets index 101, not 1.
-        assert_eq!(journal.bounds(1).unwrap(), (101, 101));
+        assert_eq!(journal.bounds(1).await.unwrap(), (101, 101));
         assert_eq!(append_one(&journal, 1, "next").await.sequence_number.record_index(), 101);
         assert_eq!(read_all(&journal, 2, 0).await.len(), 1);
         journal.close().await.unwrap();
@@ -340,17 +343,17 @@ fn trimming_a_shard_by_index_releases_the_segments_it_pinned() {
         clock.advance_ms(25 * HOUR_MS);
         let deleted = journal.enforce_retention().await.unwrap();
         assert!(deleted < segments - 1, "shard 1 pins some: {deleted} of {segments} went");
-        assert_eq!(journal.bounds(1).unwrap(), (1, 12));
+        assert_eq!(journal.bounds(1).await.unwrap(), (1, 12));
         // Trimming before its last record (a snapshot, say) lets every sealed segment go.
-        assert_eq!(journal.trim_shard_before(1, 11).unwrap(), 11);
+        assert_eq!(journal.trim_shard_before(1, 11).await.unwrap(), 11);
         assert!(!journal.shard_pins_sealed_segment(1), "its last record is in the active segment");
         journal.enforce_retention().await.unwrap();
         assert_eq!(journal.segment_count(), 1, "only the active segment is left");
         let left = read_all(&journal, 1, 0).await;
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].data, Bytes::from("entry 99"));
-        assert_eq!(journal.trim_shard_before(1, 5).unwrap(), 11, "never backwards");
-        assert!(matches!(journal.trim_shard_before(9, 1), Err(EngineError::UnknownShard(9))));
+        assert_eq!(journal.trim_shard_before(1, 5).await.unwrap(), 11, "never backwards");
+        assert!(matches!(journal.trim_shard_before(9, 1).await, Err(EngineError::UnknownShard(9))));
         journal.close().await.unwrap();
     });
     run(move || async move {
@@ -358,7 +361,7 @@ fn trimming_a_shard_by_index_releases_the_segments_it_pinned() {
         journal.register_shard(forever(1));
         journal.register_shard(spec(2));
         // The trim was recorded before segments went: the shard starts at it, with no gap.
-        assert_eq!(journal.bounds(1).unwrap(), (11, 12));
+        assert_eq!(journal.bounds(1).await.unwrap(), (11, 12));
         assert_eq!(read_all(&journal, 1, 0).await[0].data, Bytes::from("entry 99"));
         assert_eq!(append_one(&journal, 1, "next").await.sequence_number.record_index(), 12);
         journal.close().await.unwrap();

@@ -242,7 +242,7 @@ proptest! {
                                 (StartPosition::AtTimestamp(at), first as u64 + 1)
                             }
                         };
-                        assert_eq!(journal.resolve(shard, start).unwrap(), want, "{start:?}");
+                        assert_eq!(journal.resolve(shard, start).await.unwrap(), want, "{start:?}");
                     }
                     Op::Restart { clean } => {
                         if clean {

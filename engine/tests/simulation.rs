@@ -518,7 +518,12 @@ async fn reader(ctx: Rc<Ctx>) {
                 2 => StartPosition::AtIndex(from),
                 _ => StartPosition::AtTimestamp(ctx.clock.now_ms() - ctx.draw(3000) as i64),
             };
-            if let (Ok(index), Ok((trim, next))) = (ctx.journal.resolve(uid, position), ctx.journal.bounds(uid)) {
+            // Resolving may load a sealed segment's runs, and other tasks run meanwhile: the
+            // trim horizon before it and the tip after it bound its answer.
+            let before = ctx.journal.bounds(uid).await;
+            let index = ctx.journal.resolve(uid, position).await;
+            let after = ctx.journal.bounds(uid).await;
+            if let (Ok(index), Ok((trim, _)), Ok((_, next))) = (index, before, after) {
                 if index < trim || index > next {
                     ctx.model
                         .borrow()
@@ -549,7 +554,7 @@ async fn subscriber(ctx: Rc<Ctx>) {
         let Some(&uid) = live.get(ctx.draw(live.len().max(1) as u64) as usize) else { return };
         uid
     };
-    let Ok(mut next) = ctx.journal.resolve(uid, StartPosition::TrimHorizon) else { return };
+    let Ok(mut next) = ctx.journal.resolve(uid, StartPosition::TrimHorizon).await else { return };
     for _ in 0..1 + ctx.draw(ctx.params.reads_per_task_max) {
         let now_ms = ctx.clock.now_ms();
         let learnt_before = ctx.model.borrow().learnt;
@@ -691,7 +696,7 @@ async fn verify_after_restart(ctx: &Rc<Ctx>) -> Result<(), ()> {
                 }
             }
         }
-        let (trim, next_index) = ctx.journal.bounds(uid).expect("registered shard");
+        let (trim, next_index) = ctx.journal.bounds(uid).await.expect("registered shard");
         let mut model = ctx.model.borrow_mut();
         let model = &mut *model;
         let shard = &model.shards[&uid];

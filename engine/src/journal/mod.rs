@@ -21,12 +21,15 @@
 //!
 //! This module holds the journal's state and its small operations; the rest is split by
 //! concern: [`commit`] (the group-commit pipeline), [`segment`] (segment files, rolls,
-//! checkpoints), [`recovery`], [`retention`], [`read`].
+//! checkpoints), [`recovery`], [`retention`], [`read`], and [`sealed_runs`] (the runs of sealed
+//! segments, loaded from their checkpoints when a read lands in one: the shard indexes keep
+//! only one span per sealed segment in memory, `crate::shard_index`).
 
 mod commit;
 mod read;
 mod recovery;
 mod retention;
+mod sealed_runs;
 mod segment;
 
 use crate::clock::SharedClock;
@@ -155,6 +158,9 @@ struct Inner<S: Storage> {
     flusher: RefCell<Option<S::Task<()>>>,
     /// One retention pass at a time (see [`Journal::enforce_retention`]).
     retention_running: Cell<bool>,
+    /// Shards' runs of sealed segments, loaded for lookups inside a sealed span. Apart from
+    /// `state` so that a lookup borrows it while it changes the state (expiry, pins).
+    sealed_runs: RefCell<sealed_runs::SealedRunsCache>,
 }
 
 struct State<S: Storage> {
@@ -191,12 +197,28 @@ pub struct JournalStats {
     /// Runs reads took from a segment file on disk: the tail cache's misses.
     pub tail_cache_misses: u64,
     /// Records that left the shard indexes because their retention period ended (not those
-    /// of deleted streams, which go with their stream).
+    /// of deleted streams, which go with their stream). The expired records of a sealed
+    /// segment count when the shard's last record in that segment expires: until then the
+    /// index keeps the segment's span (and skips the expired records in it).
     pub retention_expired_records: u64,
     /// Sealed segment files retention deleted (expired records, or deleted streams' only).
     pub retention_deleted_segments: u64,
     /// Bytes of journal those segments held.
     pub retention_deleted_bytes: u64,
+    /// Times a lookup inside a sealed segment loaded one shard's runs of it (from its
+    /// checkpoint, or a scan): the sealed-run cache's misses.
+    pub sealed_run_loads: u64,
+    /// Of those, loads that scanned the segment because its checkpoint was missing or failed
+    /// a check.
+    pub sealed_run_scans: u64,
+}
+
+/// What the shard indexes hold in memory (see [`Journal::index_footprint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexFootprint {
+    pub active_runs: usize,
+    pub sealed_spans: usize,
+    pub cached_runs: usize,
 }
 
 impl JournalStats {
@@ -255,6 +277,7 @@ impl<S: Storage> Journal<S> {
             wake,
             flusher: RefCell::new(None),
             retention_running: Cell::new(false),
+            sealed_runs: RefCell::default(),
         });
         let task = inner.storage.spawn(commit::flush_loop(inner.clone(), wake_rx));
         *inner.flusher.borrow_mut() = Some(task);
@@ -411,6 +434,19 @@ impl<S: Storage> Journal<S> {
     /// How many segment files the journal has, the active one included.
     pub fn segment_count(&self) -> usize {
         self.inner.state.borrow().segments.len()
+    }
+
+    /// Runs the shard indexes hold in memory (the active segment's) and sealed spans (one per
+    /// shard and sealed segment), over every shard; and the runs the sealed-run cache holds.
+    /// What issue 19 bounds: it grows with segments, not with commits.
+    pub fn index_footprint(&self) -> IndexFootprint {
+        let state = self.inner.state.borrow();
+        let (mut active_runs, mut sealed_spans) = (0, 0);
+        for shard in state.shards.values() {
+            active_runs += shard.index.active_run_count();
+            sealed_spans += shard.index.sealed_span_count();
+        }
+        IndexFootprint { active_runs, sealed_spans, cached_runs: self.inner.sealed_runs.borrow().run_count() }
     }
 
     /// Bytes of journal the segment files hold, the active one's published commits included.

@@ -5,7 +5,7 @@ use super::segment::{Segment, SegmentPin};
 use super::{served_shard, Journal, ReadBatch, StartPosition, StoredRecord};
 use crate::error::{EngineError, Result};
 use crate::format::{self, FrameError};
-use crate::shard_index::RunEntry;
+use crate::shard_index::{RunEntry, ShardIndex};
 use crate::storage::{IoBuffer, Storage, StorageFile};
 use bytes::Bytes;
 use futures_channel::oneshot;
@@ -14,32 +14,47 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 impl<S: Storage> Journal<S> {
-    /// Resolves a start position to a record index of the shard.
-    pub fn resolve(&self, shard_uid: u64, position: StartPosition) -> Result<u64> {
-        let mut state = self.inner.state.borrow_mut();
-        let state = &mut *state;
+    /// Resolves a start position to a record index of the shard. May read a sealed segment's
+    /// checkpoint (AT_TIMESTAMP inside a sealed segment, or TRIM_HORIZON once retention cut
+    /// into one): see `crate::shard_index`.
+    pub async fn resolve(&self, shard_uid: u64, position: StartPosition) -> Result<u64> {
         let now_ms = self.inner.clock.now_ms();
-        let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, now_ms)?;
-        let (trim, next) = (shard.index.trim_index(), shard.index.next_index());
-        let index = match position {
-            StartPosition::TrimHorizon => trim,
-            StartPosition::Latest => next,
-            StartPosition::AtIndex(index) => index,
-            StartPosition::AfterIndex(index) => index.saturating_add(1),
-            StartPosition::AtTimestamp(timestamp_ms) => shard.index.index_at_timestamp(timestamp_ms),
-        };
-        if index > next {
-            return Err(EngineError::IndexBeyondTip { index, next_index: next });
-        }
-        Ok(index.max(trim))
+        self.with_sealed_runs(shard_uid, |state, runs| {
+            let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, now_ms)?;
+            let next = shard.index.next_index();
+            let index = match position {
+                StartPosition::TrimHorizon => shard.index.trim_index(runs)?,
+                StartPosition::Latest => next,
+                StartPosition::AtIndex(index) => index,
+                StartPosition::AfterIndex(index) => index.saturating_add(1),
+                StartPosition::AtTimestamp(timestamp_ms) => shard.index.index_at_timestamp(timestamp_ms, runs)?,
+            };
+            if index > next {
+                return Err(EngineError::IndexBeyondTip { index, next_index: next }.into());
+            }
+            Ok(shard.index.clamp_to_trim(index, runs)?)
+        })
+        .await
     }
 
-    /// Index the next record of the shard will get, and its trim horizon.
-    pub fn bounds(&self, shard_uid: u64) -> Result<(u64, u64)> {
+    /// The shard's trim horizon, and the index its next record will get.
+    pub async fn bounds(&self, shard_uid: u64) -> Result<(u64, u64)> {
+        let now_ms = self.inner.clock.now_ms();
+        self.with_sealed_runs(shard_uid, |state, runs| {
+            let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, now_ms)?;
+            Ok((shard.index.trim_index(runs)?, shard.index.next_index()))
+        })
+        .await
+    }
+
+    /// [`Journal::bounds`] from memory alone, never waiting on the disk (for metrics): the
+    /// trim horizon is a run boundary at or below the true one (`ShardIndex::trim_index_floor`),
+    /// equal to it unless retention or a trim cut into a sealed segment's runs of the shard.
+    pub fn bounds_in_memory(&self, shard_uid: u64) -> Result<(u64, u64)> {
         let mut state = self.inner.state.borrow_mut();
         let state = &mut *state;
         let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, self.inner.clock.now_ms())?;
-        Ok((shard.index.trim_index(), shard.index.next_index()))
+        Ok((shard.index.trim_index_floor(), shard.index.next_index()))
     }
 
     /// Reads up to `records_max` records and about `bytes_max` bytes (data plus keys; always at
@@ -53,30 +68,65 @@ impl<S: Storage> Journal<S> {
         bytes_max: usize,
     ) -> Result<ReadBatch> {
         let now_ms = self.inner.clock.now_ms();
-        let (spec, start, runs) = {
-            let mut state = self.inner.state.borrow_mut();
-            let state = &mut *state;
-            let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, now_ms)?;
-            let spec = shard.spec.expect("served shards are registered");
-            let start = from_index.max(shard.index.trim_index());
-            let mut runs: Vec<(RunEntry, Rc<ReadSegment<S>>)> = Vec::new();
-            let (mut records, mut bytes) = (0usize, 0usize);
-            for run in shard.index.runs_from(start) {
-                if records >= records_max || bytes >= bytes_max {
-                    break;
+        // Planned under the state's borrow, pinning each segment the read needs while the
+        // index and the segments agree. A read that reaches a sealed span may wait on the disk
+        // for its runs, and what it returns must not depend on what retention or appends did
+        // meanwhile: it walks a view of the index taken when it began (`view_from`), with the
+        // segments of its spans pinned, stopping at a span whose runs are not loaded and going
+        // on from `cursor` once they are. A read within the active segment walks the index.
+        let mut runs: Vec<(RunEntry, Rc<ReadSegment<S>>)> = Vec::new();
+        let (mut records, mut bytes) = (0usize, 0usize);
+        let cursor = std::cell::Cell::new(from_index);
+        let mut start = None;
+        let mut view: Option<(ShardIndex, Vec<ReadSegment<S>>)> = None;
+        let mut first_attempt = true;
+        let spec = self
+            .with_sealed_runs(shard_uid, |state, sealed| {
+                let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, now_ms)?;
+                let spec = shard.spec.expect("served shards are registered");
+                // Taken in the first attempt, which runs when the read is called.
+                if std::mem::take(&mut first_attempt) && shard.index.reaches_sealed(from_index) {
+                    let taken = shard.index.view_from(from_index, records_max);
+                    let pins = taken
+                        .sealed_spans()
+                        .map(|span| ReadSegment::at(&state.segments, span.segment_base))
+                        .collect::<Result<Vec<_>>>()?;
+                    view = Some((taken, pins));
                 }
-                records += (run.end_index() - run.first_index.max(start)) as usize;
-                bytes += run.run_bytes as usize;
-                // Pin each segment the read needs, once, while the index and the segments agree.
-                let pinned = runs.last().map(|(_, segment)| segment.clone()).filter(|segment| segment.holds(run));
-                let segment = match pinned {
-                    Some(segment) => segment,
-                    None => Rc::new(ReadSegment::find(&state.segments, run)?),
+                let index = view.as_ref().map_or(&shard.index, |(view, _)| view);
+                let start = *match start {
+                    Some(ref start) => start,
+                    None => start.insert(index.clamp_to_trim(from_index, sealed)?),
                 };
-                runs.push((*run, segment));
-            }
-            (spec, start, runs)
-        };
+                let mut missing = None;
+                index.visit_runs_from(cursor.get().max(start), sealed, |run| {
+                    if records >= records_max || bytes >= bytes_max {
+                        return false;
+                    }
+                    let pinned = runs.last().map(|(_, segment)| segment.clone()).filter(|segment| segment.holds(run));
+                    let segment = match pinned {
+                        Some(segment) => segment,
+                        None => match ReadSegment::find(&state.segments, run) {
+                            Ok(segment) => Rc::new(segment),
+                            Err(error) => {
+                                missing = Some(error);
+                                return false;
+                            }
+                        },
+                    };
+                    records += (run.end_index() - run.first_index.max(start)) as usize;
+                    bytes += run.run_bytes as usize;
+                    cursor.set(run.end_index());
+                    runs.push((*run, segment));
+                    true
+                })?;
+                match missing {
+                    Some(error) => Err(error.into()),
+                    None => Ok(spec),
+                }
+            })
+            .await?;
+        let start = start.expect("set by the first attempt that found the shard");
         let mut out = Vec::new();
         let mut bytes = 0usize;
         'runs: for (run, segment) in &runs {
@@ -112,12 +162,15 @@ impl<S: Storage> Journal<S> {
             }
         }
         let next_index = out.last().map_or(start, |record| record.sequence_number.record_index() + 1);
-        let state = self.inner.state.borrow();
-        let millis_behind_latest = state
-            .shards
-            .get(&shard_uid)
-            .and_then(|shard| shard.index.timestamp_of(next_index))
-            .map_or(0, |timestamp_ms| (now_ms - timestamp_ms).max(0));
+        // Usually answered without a load: `next_index` lies in the span just read, or starts
+        // the next span (whose first arrival time the span holds), or is the tip.
+        let next_timestamp_ms = self
+            .with_sealed_runs(shard_uid, |state, sealed| match state.shards.get(&shard_uid) {
+                Some(shard) => Ok(shard.index.timestamp_of(next_index, sealed)?),
+                None => Ok(None),
+            })
+            .await?;
+        let millis_behind_latest = next_timestamp_ms.map_or(0, |timestamp_ms| (now_ms - timestamp_ms).max(0));
         Ok(ReadBatch { records: out, next_index, millis_behind_latest })
     }
 
@@ -195,6 +248,18 @@ impl<S: Storage> ReadSegment<S> {
             return Err(EngineError::NoSegment { position: run.position });
         }
         Ok(found)
+    }
+
+    /// The live segment at `base`, pinned.
+    fn at(segments: &BTreeMap<u64, Segment<S>>, base: u64) -> Result<ReadSegment<S>> {
+        let segment = segments.get(&base).ok_or(EngineError::NoSegment { position: base })?;
+        Ok(ReadSegment {
+            base,
+            end: base + segment.bytes,
+            path: segment.path.clone(),
+            file: segment.file.clone(),
+            _pin: SegmentPin::new(segment),
+        })
     }
 
     fn holds(&self, run: &RunEntry) -> bool {

@@ -79,21 +79,7 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
                         return Err(EngineError::Corrupt { path, offset: offset as u64, reason });
                     }
                 }
-                let runs: Vec<(u64, RunEntry)> = scan
-                    .batches
-                    .iter()
-                    .flat_map(|batch| batch.runs.iter())
-                    .map(|run| {
-                        let entry = RunEntry {
-                            first_index: run.first_index,
-                            record_count: run.record_count,
-                            run_bytes: run.run_bytes,
-                            position: base + run.offset as u64,
-                            timestamp_ms: run.timestamp_ms,
-                        };
-                        (run.shard_uid, entry)
-                    })
-                    .collect();
+                let runs = scanned_runs(&scan, base);
                 if !last {
                     let checkpoint = format::encode_segment_checkpoint(base, &runs);
                     storage::write_atomic(storage, &checkpoint_path(&path), &checkpoint)
@@ -151,12 +137,21 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
             });
             // Nothing at or after the trim index was ever deleted: the first run must start
             // exactly there, and every later one where the previous ended.
-            let expected = watermark.filter(|_| shard.index.run_count() == 0).map(|w| w.trim_index);
+            let expected = watermark.filter(|_| shard.index.is_empty()).map(|w| w.trim_index);
             if let Some(expected) = expected.filter(|&expected| run.first_index != expected) {
                 let gap = GapError { shard_uid: uid, expected, found: run.first_index };
                 return Err(EngineError::Gap { path: path.clone(), gap });
             }
             shard.index.push(uid, run).map_err(|gap| EngineError::Gap { path: path.clone(), gap })?;
+        }
+        if !last {
+            // A sealed segment's runs collapse into one span per shard; its checkpoint
+            // holds them for the reads that land inside (issue 19).
+            for uid in segment.shard_end_index.keys() {
+                if let Some(shard) = shards.get_mut(uid) {
+                    shard.index.seal(base, base + valid_bytes);
+                }
+            }
         }
         segments.insert(base, segment);
         timing.index_ms += index_step.elapsed().as_millis();
@@ -172,7 +167,7 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
         let shard = shards.entry(uid).or_default();
         let found = shard.index.next_index();
         if watermark.next_index > found {
-            if shard.index.run_count() > 0 {
+            if !shard.index.is_empty() {
                 return Err(EngineError::MissingRecords { shard_uid: uid, watermark: watermark.next_index, found });
             }
             shard.index = ShardIndex::starting_at(watermark.next_index, watermark.last_timestamp_ms);
@@ -271,9 +266,47 @@ async fn reconcile_segments<S: Storage>(
     Ok(())
 }
 
+/// The runs a scan found, in journal order, as a checkpoint lists them.
+fn scanned_runs(scan: &format::SegmentScan, base: u64) -> Vec<(u64, RunEntry)> {
+    scan.batches
+        .iter()
+        .flat_map(|batch| batch.runs.iter())
+        .map(|run| {
+            let entry = RunEntry {
+                first_index: run.first_index,
+                record_count: run.record_count,
+                run_bytes: run.run_bytes,
+                position: base + run.offset as u64,
+                timestamp_ms: run.timestamp_ms,
+            };
+            (run.shard_uid, entry)
+        })
+        .collect()
+}
+
+/// The runs of a sealed segment of `bytes` bytes, from a scan of the whole segment: for a read
+/// that lands in a sealed segment whose checkpoint fails (recovery scans such a segment too).
+/// A sealed segment's every commit was acknowledged, so any failed check is corruption.
+pub(super) async fn scan_sealed_segment<S: Storage>(
+    file: &S::File,
+    path: &Path,
+    base: u64,
+    bytes: u64,
+) -> Result<Vec<(u64, RunEntry)>> {
+    let content = file.read_at(0, bytes as usize).await.map_err(EngineError::io(path, "read"))?;
+    let scan = format::scan_segment(&content[..content.len().min(bytes as usize)], base);
+    match scan.end {
+        SegmentEnd::Clean => Ok(scanned_runs(&scan, base)),
+        SegmentEnd::Torn { error_offset: offset, error: reason, .. }
+        | SegmentEnd::Corrupt { offset, error: reason } => {
+            Err(EngineError::Corrupt { path: path.to_path_buf(), offset: offset as u64, reason })
+        }
+    }
+}
+
 /// A sealed segment's checkpoint, or `None` if it is missing or fails any check (then the
 /// segment is scanned instead).
-async fn load_checkpoint<S: Storage>(
+pub(super) async fn load_checkpoint<S: Storage>(
     storage: &S,
     segment_path: &Path,
     base: u64,

@@ -21,11 +21,13 @@ impl<S: Storage> Journal<S> {
     /// index in the watermarks before it deletes any segment the shard no longer needs; until
     /// then a restart finds the trimmed records again, which is harmless for a log whose
     /// reader starts at its latest snapshot. Returns the shard's trim horizon.
-    pub fn trim_shard_before(&self, shard_uid: u64, index: u64) -> Result<u64> {
-        let mut state = self.inner.state.borrow_mut();
-        let shard = state.shards.get_mut(&shard_uid).ok_or(EngineError::UnknownShard(shard_uid))?;
-        shard.index.trim_before(index);
-        Ok(shard.index.trim_index())
+    pub async fn trim_shard_before(&self, shard_uid: u64, index: u64) -> Result<u64> {
+        self.with_sealed_runs(shard_uid, |state, runs| {
+            let shard = state.shards.get_mut(&shard_uid).ok_or(EngineError::UnknownShard(shard_uid))?;
+            shard.index.trim_before(index);
+            Ok(shard.index.trim_index(runs)?)
+        })
+        .await
     }
 
     /// Whether a sealed segment (one retention could delete) holds records of `shard_uid` at
@@ -33,7 +35,9 @@ impl<S: Storage> Journal<S> {
     pub fn shard_pins_sealed_segment(&self, shard_uid: u64) -> bool {
         let state = self.inner.state.borrow();
         let Some(shard) = state.shards.get(&shard_uid) else { return false };
-        let trim = shard.index.trim_index();
+        // The floor is the horizon unless a trim cut into a sealed span, and then the segment
+        // of that span is pinned either way.
+        let trim = shard.index.trim_index_floor();
         let active = *state.segments.keys().next_back().expect("there is always an active segment");
         state
             .segments
@@ -74,7 +78,7 @@ impl<S: Storage> Journal<S> {
                 None => true,
                 Some(ShardState { spec: Some(spec), index, .. }) => {
                     *last_ms < now_ms - spec.retention_ms
-                        || segment.shard_end_index.get(uid).is_some_and(|&end| end <= index.trim_index())
+                        || segment.shard_end_index.get(uid).is_some_and(|&end| end <= index.trim_index_floor())
                 }
                 // Found by recovery but not registered yet: keep until we know its retention.
                 Some(_) => false,
@@ -93,9 +97,11 @@ impl<S: Storage> Journal<S> {
                 .shards
                 .iter()
                 .map(|(&uid, shard)| {
+                    // The floor, a run boundary at or below the horizon: recovery skips the runs
+                    // below it and expires the others by time again, as before the restart.
                     let watermark = Watermark {
                         next_index: shard.index.next_index(),
-                        trim_index: shard.index.trim_index(),
+                        trim_index: shard.index.trim_index_floor(),
                         last_timestamp_ms: shard.index.last_timestamp_ms(),
                     };
                     (uid, watermark)
@@ -133,6 +139,7 @@ impl<S: Storage> Journal<S> {
             {
                 let mut state = self.inner.state.borrow_mut();
                 let removed = state.segments.remove(&base).map_or(0, |segment| segment.bytes);
+                self.inner.sealed_runs.borrow_mut().forget_segment(base);
                 state.stats.retention_deleted_segments += 1;
                 state.stats.retention_deleted_bytes += removed;
             }

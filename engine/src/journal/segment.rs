@@ -143,10 +143,25 @@ pub(super) async fn maybe_roll<S: Storage>(inner: &Inner<S>, batch: &[Pending]) 
         state.segments.insert(new_base, segment);
         sealed
     };
-    // The checkpoint only speeds up the next recovery; failing to write it loses nothing.
+    // Failing to write the checkpoint loses nothing: recovery, and a read that lands in the
+    // segment, scan the segment instead.
     let checkpoint = format::encode_segment_checkpoint(sealed_base, &runs);
     if let Err(error) = storage::write_atomic(&inner.storage, &checkpoint_path(&sealed_path), &checkpoint).await {
-        tracing::warn!(%error, "could not write a segment index checkpoint; recovery will scan the segment");
+        tracing::warn!(%error, "could not write a segment index checkpoint; recovery and reads will scan the segment");
+    }
+    // Only now do the shard indexes let go of the sealed runs (one span per shard instead):
+    // until the checkpoint is written (or failed) they serve reads from memory. Nothing is
+    // published meanwhile: the flusher is here.
+    let mut state = inner.state.borrow_mut();
+    let state = &mut *state;
+    // Retention may have deleted the segment meanwhile (every record in it expired), and then
+    // no index holds a run of it any more.
+    if let Some(sealed) = state.segments.get(&sealed_base) {
+        for uid in sealed.shard_end_index.keys() {
+            if let Some(shard) = state.shards.get_mut(uid) {
+                shard.index.seal(sealed_base, new_base);
+            }
+        }
     }
     Ok(())
 }

@@ -117,7 +117,7 @@ impl Delivery {
         let prefix = ShardSeqPrefix::new(0, u32::MAX - core as u32);
         // Retention: forever (the state trims its own log after each snapshot).
         journal.register_shard(ShardSpec { uid, seq_prefix: prefix, retention_ms: i64::MAX });
-        let (trim, next) = journal.bounds(uid).map_err(engine_error)?;
+        let (trim, next) = journal.bounds(uid).await.map_err(engine_error)?;
         let mut records = Vec::new();
         let mut from = trim;
         while from < next {
@@ -302,7 +302,7 @@ impl Delivery {
         }
         // Entries applied while the parts were written count towards the next snapshot.
         self.applied_since_snapshot.set(self.applied_since_snapshot.get().saturating_sub(counted));
-        let trim = journal.trim_shard_before(self.uid, as_of.0 + 1).map_err(engine_error)?;
+        let trim = journal.trim_shard_before(self.uid, as_of.0 + 1).await.map_err(engine_error)?;
         self.snapshots_written.set(self.snapshots_written.get() + 1);
         tracing::info!(as_of = as_of.0, parts, trim, "delivery state snapshot written; the log before it trimmed");
         Ok(Some(as_of))
@@ -313,8 +313,9 @@ impl Delivery {
         self.snapshots_written.get()
     }
 
-    /// Entries the log holds now (from its trim horizon to its tip).
+    /// Entries the log holds now (from its trim horizon to its tip; from memory alone, so the
+    /// horizon may be a sealed segment's worth low, see `Journal::bounds_in_memory`).
     pub fn log_entries(&self, journal: &Journal) -> u64 {
-        journal.bounds(self.uid).map_or(0, |(trim, next)| next - trim)
+        journal.bounds_in_memory(self.uid).map_or(0, |(trim, next)| next - trim)
     }
 }

@@ -191,7 +191,10 @@ async fn shard_starts(core0: &Rc<Node>, meta: &StreamMeta, position: StartingPos
                 };
                 let uid = shard.uid;
                 let resolved = core0
-                    .run_on(shard.core as usize, move |node| async move { node.journal.resolve(uid, engine_position) })
+                    .run_on(
+                        shard.core as usize,
+                        move |node| async move { node.journal.resolve(uid, engine_position).await },
+                    )
                     .await?;
                 // A shard its core no longer serves (expired): nothing of it to deliver.
                 resolved.unwrap_or_else(|_| shard.ending_index.unwrap_or(0))
@@ -603,7 +606,7 @@ fn read_on(
     let node = core0.clone();
     glommio::spawn_local(async move {
         node.run_on(core, move |node| async move {
-            let (trim, _) = node.journal.bounds(shard.0).map_err(engine_error)?;
+            let (trim, _) = node.journal.bounds(shard.0).await.map_err(engine_error)?;
             let mut batch = node.journal.read(shard.0, from.0, count_max, bytes_max).await.map_err(engine_error)?;
             node.open_records(shard.0, &mut batch.records)?;
             Ok((RecordIndex(trim), batch.records))

@@ -345,7 +345,7 @@ pub async fn get_shard_iterator(node: &Rc<Node>, input: GetShardIteratorInput) -
         .run_on(shard.core, move |node| async move {
             let admitted = node.shards.with(shard.uid, |state| state.limits.admit_get_shard_iterator(node.now_ms()));
             match admitted {
-                Some(true) => node.journal.resolve(shard.uid, position).map_err(engine_error),
+                Some(true) => node.journal.resolve(shard.uid, position).await.map_err(engine_error),
                 Some(false) => Err(KinesisError::rate_exceeded(
                     node.identity(),
                     &throttled_stream,

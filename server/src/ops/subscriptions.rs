@@ -49,14 +49,14 @@ pub async fn subscribe(node: &Rc<Node>, input: SubscribeToShardInput) -> Result<
     let consumer_arn = input.consumer_arn.into_string();
     let stream_name = route.meta.name.clone();
     node.run_on(shard.core, move |node| async move {
-        start_on_shard_core(node, consumer_arn, stream_name, shard, position, events)
+        start_on_shard_core(node, consumer_arn, stream_name, shard, position, events).await
     })
     .await??;
     Ok(receiver)
 }
 
 /// On the shard's core: registers the subscription and starts its task.
-fn start_on_shard_core(
+async fn start_on_shard_core(
     node: Rc<Node>,
     consumer_arn: String,
     stream_name: String,
@@ -80,7 +80,7 @@ fn start_on_shard_core(
         limits.subscriptions_per_core_max,
         in_use,
     )?;
-    let next_index = match node.journal.resolve(shard.uid, position) {
+    let next_index = match node.journal.resolve(shard.uid, position).await {
         Ok(index) => index,
         Err(error) => {
             node.subscriptions.finish(&consumer_arn, shard.uid, started.id);

@@ -153,7 +153,7 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
             continue;
         }
         let count = entry.records.len() as u64;
-        let next_index = match node.journal.bounds(group.uid) {
+        let next_index = match node.journal.bounds(group.uid).await {
             Ok((_, next_index)) => next_index,
             // Deleted (or never adopted here): nothing more to apply.
             Err(error) => {
