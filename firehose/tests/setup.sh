@@ -13,6 +13,6 @@ tests/aws/setup.sh
 .venv/bin/python -m pip install -q --disable-pip-version-check -r firehose/tests/requirements.txt
 for tool in gzip unzip zstd; do
     if ! command -v "$tool" >/dev/null; then
-        apt-get install -y -q "$tool" >/dev/null
+        apt-get -o DPkg::Lock::Timeout=600 install -y -q "$tool" >/dev/null
     fi
 done
