@@ -9,6 +9,8 @@ import subprocess
 import tempfile
 import time
 
+from ports import free_port  # noqa: F401 (the tests import it from here)
+
 import boto3
 import pytest
 from botocore.config import Config
@@ -43,12 +45,6 @@ def stop_cleanly(process, log_path):
     process.terminate()
     code = process.wait(timeout=30)
     assert code == 0, f"sluiced did not exit cleanly on SIGTERM (exit {code}):\n{why_it_failed(log_path)}"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Daemon:

@@ -10,11 +10,7 @@ limits=kinesis
 if [ "${1:-}" = "--limits" ]; then limits="$2"; shift 2; fi
 sluiced="${SLUICED:-$root/target/debug/sluiced}"
 data="$(mktemp -d "${TMPDIR:-/tmp}/sluice-aws-XXXXXX")"
-read -r native_port http_port < <(python3 -c '
-import socket
-a, b = socket.socket(), socket.socket()
-a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
-print(a.getsockname()[1], b.getsockname()[1])')
+read -r native_port http_port < <(python3 "$root/tests/aws/ports.py" 2)
 "$sluiced" --data-dir "$data/data" --cores 2 --limits "$limits" --log-level warn \
     --listen "127.0.0.1:$native_port" --http-listen "127.0.0.1:$http_port" --metrics-listen 127.0.0.1:0 &
 pid=$!

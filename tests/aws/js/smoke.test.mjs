@@ -73,12 +73,28 @@ import { NodeHttpHandler } from "@smithy/node-http-handler";
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const sluiced = process.env.SLUICED ?? join(root, "target", "debug", "sluiced");
 
+// A port nobody listens on now, chosen as sluice-testkit's free_port chooses (testkit/src/lib.rs
+// says why): at random from up to 20,000 ports below the kernel's ephemeral range, where the
+// ports of listen(0) and of outbound connections by the tests running beside this one are not
+// drawn (CI once saw sluiced fail with "Address already in use" on a listen(0) port).
 async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  let ephemeralLow = 32768;
+  try {
+    ephemeralLow = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || 32768;
+  } catch {}
+  const span = Math.min(20000, ephemeralLow - 1024);
+  for (;;) {
+    const port = ephemeralLow - 1 - Math.floor(Math.random() * span);
+    const server = net.createServer();
+    const bound = await new Promise((resolve) => {
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => resolve(true));
+    });
+    if (bound) {
+      await new Promise((resolve) => server.close(resolve));
+      return port;
+    }
+  }
 }
 
 async function waitForPort(port, child) {
