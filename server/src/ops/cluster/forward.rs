@@ -109,53 +109,53 @@ fn enabled(node: &Node) -> bool {
 }
 
 /// The member `request` goes to, if it is not this node and can be reached: the leader of the
-/// catalog for a metadata command, of the shard (of most records) for PutRecord(s).
+/// catalog for a metadata command, of the record's shard for PutRecord, of the records' shard
+/// for a PutRecords that [`split_put_records`] left whole (all its records go to one member).
 /// `None`: serve it here (this node leads, the leader is unknown, or the request is a read).
 pub fn target(node: &Node, request: &Request) -> Option<u64> {
     if !enabled(node) {
         return None;
     }
     let cluster = node.shared.config.cluster.as_ref()?;
-    let leaders = &node.shared.leaders;
     let leader = match request {
         Request::PutRecord(input) => {
             let route = route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
-            if route.meta.distribution == RecordDistribution::Auto {
-                return None;
-            }
-            let key = match &input.explicit_hash_key {
-                Some(key) => HashKey(key.0),
-                None => HashKey::from_partition_key(input.partition_key.as_deref().unwrap_or_default()),
-            };
-            leaders.leader(route.shard_for(key)?.uid)?
+            record_leader(node, &route, input.explicit_hash_key.as_ref(), input.partition_key.as_deref())?
         }
         Request::PutRecords(input) => {
             let route = route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
-            if route.meta.distribution == RecordDistribution::Auto {
-                return None;
-            }
-            // Records per leader; the first to reach a majority of the request, or the most.
-            let mut counts: Vec<(u64, usize)> = Vec::new();
-            for entry in &input.records {
-                let key = match &entry.explicit_hash_key {
-                    Some(key) => HashKey(key.0),
-                    None => HashKey::from_partition_key(entry.partition_key.as_deref().unwrap_or_default()),
-                };
-                let Some(leader) = route.shard_for(key).and_then(|shard| leaders.leader(shard.uid)) else {
-                    continue;
-                };
-                match counts.iter_mut().find(|(known, _)| *known == leader) {
-                    Some((_, count)) => *count += 1,
-                    None => counts.push((leader, 1)),
-                }
-            }
-            counts.into_iter().max_by_key(|&(_, count)| count)?.0
+            input.records.iter().find_map(|entry| {
+                record_leader(node, &route, entry.explicit_hash_key.as_ref(), entry.partition_key.as_deref())
+            })?
         }
-        _ if meta::is_command(request.operation().name()) => leaders.leader(META_GROUP.0)?,
+        _ if meta::is_command(request.operation().name()) => node.shared.leaders.leader(META_GROUP.0)?,
         _ => return None,
     };
-    let reachable = cluster.members.get(&leader).is_some_and(|member| member.native.is_some());
-    (leader != cluster.node_id && reachable).then_some(leader)
+    (leader != cluster.node_id && reachable(node, leader)).then_some(leader)
+}
+
+/// The member leading the shard a record goes to (`None`: unknown, or an AUTO-distribution
+/// stream, whose records are served where they arrive).
+fn record_leader(
+    node: &Node,
+    route: &StreamRoute,
+    explicit_hash_key: Option<&sluice_model::HashKey>,
+    partition_key: Option<&str>,
+) -> Option<u64> {
+    if route.meta.distribution == RecordDistribution::Auto {
+        return None;
+    }
+    let key = match explicit_hash_key {
+        Some(key) => HashKey(key.0),
+        None => HashKey::from_partition_key(partition_key.unwrap_or_default()),
+    };
+    node.shared.leaders.leader(route.shard_for(key)?.uid)
+}
+
+/// Whether member `leader` has a native address to forward to.
+fn reachable(node: &Node, leader: u64) -> bool {
+    let cluster = node.shared.config.cluster.as_ref();
+    cluster.and_then(|cluster| cluster.members.get(&leader)).is_some_and(|member| member.native.is_some())
 }
 
 /// A PutRecords split by the member leading each record's shard.
@@ -179,16 +179,10 @@ pub fn split_put_records(node: &Node, input: &PutRecordsInput) -> Option<PutReco
     if route.meta.distribution == RecordDistribution::Auto {
         return None;
     }
-    let leaders = &node.shared.leaders;
     let mut parts: Vec<(Option<u64>, PutRecordsInput, Vec<usize>)> = Vec::new();
     for (index, entry) in input.records.iter().enumerate() {
-        let key = match &entry.explicit_hash_key {
-            Some(key) => HashKey(key.0),
-            None => HashKey::from_partition_key(entry.partition_key.as_deref().unwrap_or_default()),
-        };
-        let leader = route.shard_for(key).and_then(|shard| leaders.leader(shard.uid));
-        let reachable = |leader: &u64| cluster.members.get(leader).is_some_and(|member| member.native.is_some());
-        let to = leader.filter(|leader| *leader != cluster.node_id && reachable(leader));
+        let leader = record_leader(node, &route, entry.explicit_hash_key.as_ref(), entry.partition_key.as_deref());
+        let to = leader.filter(|&leader| leader != cluster.node_id && reachable(node, leader));
         let part = match parts.iter().position(|(known, _, _)| *known == to) {
             Some(part) => part,
             None => {
