@@ -23,8 +23,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use crate::columns::ColumnType;
 use crate::compress::Compression;
-use crate::convert::ColumnType;
 use crate::error::{ApiError, DeliveryError};
 use crate::limits::*;
 use crate::plan::{

@@ -23,72 +23,17 @@ use arrow_array::builder::{
     Int8Builder, StringBuilder, TimestampMillisecondBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{Field, Schema, SchemaRef};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as ParquetCompression, GzipLevel};
 use parquet::file::properties::{WriterProperties, WriterVersion};
 use serde_json::Value;
 
+use crate::columns::{self, ColumnType};
 use crate::config::{Column, DataFormatConversionConfiguration};
 use crate::error::{ApiError, DeliveryError};
 use crate::glue::{SchemaError, SharedCatalog};
-
-/// A column type Sluice converts to (Hive names, as in an AWS Glue table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnType {
-    String,
-    Boolean,
-    TinyInt,
-    SmallInt,
-    Int,
-    BigInt,
-    Float,
-    Double,
-    /// Milliseconds since the epoch, UTC.
-    Timestamp,
-    Date,
-}
-
-impl ColumnType {
-    /// The Hive type names accepted in a Glue table's columns and `SluiceColumns[].Type`
-    /// (`varchar(n)` and `char(n)` as strings: the length is Hive's, not Parquet's).
-    pub fn parse(name: &str) -> Option<Self> {
-        let name = name.trim().to_ascii_lowercase();
-        let base = match name.split_once('(') {
-            Some((base, rest)) if matches!(base.trim(), "varchar" | "char") && rest.ends_with(')') => base.trim(),
-            _ => name.as_str(),
-        };
-        Some(match base {
-            "string" | "varchar" | "char" => ColumnType::String,
-            "boolean" => ColumnType::Boolean,
-            "tinyint" => ColumnType::TinyInt,
-            "smallint" => ColumnType::SmallInt,
-            "int" | "integer" => ColumnType::Int,
-            "bigint" => ColumnType::BigInt,
-            "float" => ColumnType::Float,
-            "double" => ColumnType::Double,
-            "timestamp" => ColumnType::Timestamp,
-            "date" => ColumnType::Date,
-            _ => return None,
-        })
-    }
-
-    fn arrow(self) -> DataType {
-        match self {
-            ColumnType::String => DataType::Utf8,
-            ColumnType::Boolean => DataType::Boolean,
-            ColumnType::TinyInt => DataType::Int8,
-            ColumnType::SmallInt => DataType::Int16,
-            ColumnType::Int => DataType::Int32,
-            ColumnType::BigInt => DataType::Int64,
-            ColumnType::Float => DataType::Float32,
-            ColumnType::Double => DataType::Float64,
-            ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            ColumnType::Date => DataType::Date32,
-        }
-    }
-}
 
 /// One converted value, before it is appended to its column.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,13 +90,7 @@ impl ParquetConverter {
         let mut columns = Vec::new();
         let mut fields = Vec::new();
         let mut keys = Vec::new();
-        for column in columns_config {
-            let column_type = ColumnType::parse(&column.column_type).ok_or_else(|| {
-                ApiError::invalid_argument(format!(
-                    "Column {} has type '{}', which Sluice does not convert to (string, boolean, tinyint, smallint, int, bigint, float, double, timestamp, date).",
-                    column.name, column.column_type
-                ))
-            })?;
+        for (column, column_type) in columns_config.iter().zip(columns::check(columns_config)?) {
             fields.push(Field::new(column.name.clone(), column_type.arrow(), true));
             let key = mappings.get(&column.name).cloned().unwrap_or_else(|| column.name.clone());
             keys.push(normalise(&key, case_insensitive, false));
@@ -462,6 +401,7 @@ fn build_array<'a>(t: ColumnType, cells: impl Iterator<Item = &'a Cell>) -> Arra
 mod tests {
     use super::*;
     use crate::config::{Deserializer, InputFormatConfiguration, OpenXJsonSerDe, SchemaConfiguration};
+    use arrow_schema::DataType;
 
     fn converter(columns: &[(&str, &str)], openx: Option<OpenXJsonSerDe>) -> ParquetConverter {
         let config = DataFormatConversionConfiguration {
@@ -513,14 +453,6 @@ mod tests {
         assert_eq!(schema(&conversion), DataType::Utf8);
         run(&catalog, Operation::UpdateTable, table("array<int>"));
         assert_eq!(conversion.converter().unwrap_err().code, "DataFormatConversion.InvalidSchema");
-    }
-
-    #[test]
-    fn hive_lengths_of_strings_are_strings() {
-        assert_eq!(ColumnType::parse("varchar(10)"), Some(ColumnType::String));
-        assert_eq!(ColumnType::parse(" CHAR(3) "), Some(ColumnType::String));
-        assert_eq!(ColumnType::parse("decimal(10,2)"), None);
-        assert_eq!(ColumnType::parse("bigint(3)"), None);
     }
 
     #[test]

@@ -24,6 +24,7 @@
 //! - `iceberg` (cargo feature `iceberg`): the Iceberg table destination of channels.
 
 pub mod channel;
+pub mod columns;
 pub mod compress;
 pub mod config;
 pub mod convert;

@@ -639,7 +639,7 @@ fn schema(d: &DataFormatConversionConfiguration) -> Result<(), ApiError> {
         Some(_) if glue => Err(bad(
             "SchemaConfiguration names either an AWS Glue table (DatabaseName, TableName) or SluiceColumns, not both.",
         )),
-        Some(columns) => crate::convert::ParquetConverter::new(columns, d).map(drop),
+        Some(columns) => crate::columns::check(columns).map(drop),
         None => {
             for (member, value) in
                 [("DatabaseName", &s.database_name), ("TableName", &s.table_name), ("RoleARN", &s.role_arn)]
