@@ -451,8 +451,11 @@ async fn run_core(
         // Reshards a crash interrupted finish once every core serves (jobs to cores that are
         // still starting wait in their mailboxes).
         let resharder = node.clone();
-        // Replicated, the metadata leader finishes them, once it leads (`cluster::meta`).
+        // Replicated, the metadata leader finishes them, each time it becomes the leader.
         let alone = shared.config.cluster.is_none();
+        if !alone {
+            glommio::spawn_local(reshard::finish_interrupted_while_leading(node.clone())).detach();
+        }
         glommio::spawn_local(async move {
             if alone {
                 if let Err(error) = reshard::finish_interrupted(&resharder).await {

@@ -31,8 +31,7 @@
 //! proposer routes them again, to the children: `cluster::records`). The driver waits until
 //! its own replica applied the seal and proposes `FinishClose` with that index. A new metadata
 //! leader, once a command of its own is applied (`MetaCommand::Barrier`), finishes the reshards
-//! the catalog has in progress ([`finish_interrupted`], from `cluster::meta`'s
-//! `resume_reshards`); every step applied twice (two leaders in turn, a replay) is one step.
+//! the catalog has in progress ([`finish_interrupted_while_leading`]); every step applied twice (two leaders in turn, a replay) is one step.
 //!
 //! On-demand scaling on a replicated node: each shard's writes are admitted only on its group's
 //! leader (a follower forwards them, and a proposal succeeds only there), so that leader's
@@ -46,11 +45,14 @@
 use crate::kinesis::errors::engine_error;
 use crate::ops::catalog::apply;
 use crate::ops::cluster::meta::{self, MetaCommand, Reply};
+use crate::ops::cluster::META_GROUP;
 use crate::ops::node::Node;
 use crate::ops::records::{shard_of, stream_route};
+use sluice_cluster::limits::TICK_INTERVAL_MS;
 use sluice_engine::catalog::CapacityMode;
 use sluice_model::*;
 use std::rc::Rc;
+use std::time::Duration;
 
 type Result<T> = std::result::Result<T, KinesisError>;
 
@@ -237,6 +239,39 @@ pub fn spawn_scaling(core0: &Rc<Node>, stream: String) {
         }
     })
     .detach();
+}
+
+/// Replicated, reshards are driven by the metadata leader alone. Each time this node becomes
+/// that leader, once it applied every command committed before, it finishes the reshards the
+/// catalog has in progress (closing parents, an UpdateShardCount's target), as a node alone
+/// does at start-up; again a second later while that fails and it still leads. Runs on core 0
+/// for the executor's life, like the metadata group.
+pub async fn finish_interrupted_while_leading(core0: Rc<Node>) {
+    let node_id = core0.shared.config.cluster.as_ref().map_or(0, |cluster| cluster.node_id);
+    let tick = Duration::from_millis(TICK_INTERVAL_MS);
+    let mut resumed = false;
+    loop {
+        glommio::timer::sleep(tick).await;
+        if core0.shared.leaders.leader(META_GROUP.0) != Some(node_id) {
+            resumed = false;
+            continue;
+        }
+        if resumed {
+            continue;
+        }
+        resumed = true;
+        // Once a command of this leader's own is applied, every command committed before it
+        // is applied here too: the catalog shows every reshard begun.
+        let resumed_all = match meta::propose(&core0, MetaCommand::Barrier).await {
+            Ok(_) => finish_interrupted(&core0).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = resumed_all {
+            tracing::warn!(%error, "replication: could not finish the reshards in progress; again");
+            glommio::timer::sleep(Duration::from_secs(1)).await;
+            resumed = false;
+        }
+    }
 }
 
 /// At start-up, on core 0 once every core serves: finishes the reshards a crash interrupted.

@@ -52,7 +52,7 @@ use crate::ops::cluster::applied::Applied;
 use crate::ops::node::Node;
 use serde::{Deserialize, Serialize};
 use sluice_cluster::host::{AppendError, GroupHost};
-use sluice_cluster::limits::{APPEND_COMMIT_WAIT_MS, TICK_INTERVAL_MS};
+use sluice_cluster::limits::APPEND_COMMIT_WAIT_MS;
 use sluice_engine::catalog::{write_atomic, CapacityMode, Catalog};
 use sluice_model::{
     BillingCommitmentInputStatus, Consumer, ConsumerName, CreateStreamInput, Empty, EnhancedMonitoringOutput,
@@ -205,7 +205,7 @@ pub enum MetaCommand {
         ending_index: u64,
     },
     /// Changes nothing: a new leader's first command, applied after everything committed
-    /// before it (`resume_reshards`).
+    /// before it (`reshard::finish_interrupted_while_leading`).
     Barrier,
 }
 
@@ -338,41 +338,7 @@ impl MetaGroup {
             .map_or(0, u64::from_le_bytes);
         let group = Rc::new(MetaGroup { host, applied: Applied::new(applied, APPLIED_OUTCOMES_KEPT_MAX) });
         glommio::spawn_local(apply_committed(core0.clone(), group.clone())).detach();
-        glommio::spawn_local(resume_reshards(core0.clone(), group.clone())).detach();
         group
-    }
-}
-
-/// Reshards are driven by the metadata leader alone (`ops/reshard.rs`). Each time this member
-/// becomes the leader, once it applied every command committed before, it finishes the
-/// reshards the catalog has in progress (closing parents, an UpdateShardCount's target), as a
-/// node alone does at start-up; again a second later while that fails and it still leads.
-/// Runs for the executor's life, like the group.
-async fn resume_reshards(core0: Rc<Node>, group: Rc<MetaGroup>) {
-    let node_id = core0.shared.config.cluster.as_ref().map_or(0, |cluster| cluster.node_id);
-    let tick = Duration::from_millis(TICK_INTERVAL_MS);
-    let mut resumed = false;
-    loop {
-        glommio::timer::sleep(tick).await;
-        if group.leader() != node_id {
-            resumed = false;
-            continue;
-        }
-        if resumed {
-            continue;
-        }
-        resumed = true;
-        // Once a command of this leader's own is applied, every command committed before it
-        // is applied here too: the catalog shows every reshard begun.
-        let resumed_all = match propose(&core0, MetaCommand::Barrier).await {
-            Ok(_) => crate::ops::reshard::finish_interrupted(&core0).await,
-            Err(error) => Err(error),
-        };
-        if let Err(error) = resumed_all {
-            tracing::warn!(%error, "replication: could not finish the reshards in progress; again");
-            glommio::timer::sleep(Duration::from_secs(1)).await;
-            resumed = false;
-        }
     }
 }
 
