@@ -28,7 +28,8 @@ use bytes::Bytes;
 use common::{free_port, run, Daemon, Rng};
 use replication::netns::Network;
 use replication::{
-    create_everywhere, percentile, run_returning, wait_until_every_node_agrees, write, DiskProbe, Shared,
+    check_node, create_everywhere, percentile, read_stream_shard, run_returning, wait_until_every_node_agrees, within,
+    write, DiskProbe, Shared,
 };
 use sluice_client::aws::HttpClient;
 use sluice_client::*;
@@ -530,6 +531,7 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
     // The catalog's changes, through a follower of the catalog, on the same members.
     catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_death(&mut daemons);
     reshards_through_a_follower_under_writes_end_alike_on_every_node_and_survive_the_leaders_death(&mut daemons);
+    subscriptions_deliver_every_record_through_a_leader_kill_and_resume_on_another_node(&mut daemons);
     for daemon in &mut daemons {
         daemon.stop();
     }
@@ -770,7 +772,7 @@ struct StreamView {
 
 /// `stream` as the node at `endpoint` serves it; `None` while it cannot answer.
 async fn stream_view(endpoint: &str, stream: &str) -> Option<StreamView> {
-    let client = replication::within(Duration::from_secs(5), Client::connect(endpoint)).await?.ok()?;
+    let client = within(Duration::from_secs(5), Client::connect(endpoint)).await?.ok()?;
     let list = ListShardsInput { stream_name: Some(stream.into()), ..Default::default() };
     let shards = client.call(&list).await.ok()?.shards;
     let mut records = Vec::new();
@@ -825,7 +827,7 @@ fn check_resharded(node: usize, view: &StreamView, acked: &BTreeMap<u128, Bytes>
         }
         all.extend(records.iter().cloned());
     }
-    replication::check_node(node, &sorted_by_sequence(all), acked)
+    check_node(node, &sorted_by_sequence(all), acked)
 }
 
 fn sorted_by_sequence(mut records: Vec<Record>) -> Vec<Record> {
@@ -993,6 +995,210 @@ fn reshards_through_a_follower_under_writes_end_alike_on_every_node_and_survive_
     eprintln!(
         "reshards: {acknowledged} records acknowledged, per shard on every node {per_shard:?}; {:?} in all",
         started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// SubscribeToShard on a replicated node.
+
+const SUBSCRIBED: &str = "subscribed";
+
+/// A consumer registered through one member subscribes (native protocol) at a follower of the
+/// shard, which pushes each record as it applies it, while a writer puts records through the
+/// third member. The shard's leader is SIGKILLed: the subscription goes on, fed by the new
+/// leader's entries. Then the subscriber's own node is SIGKILLed: the consumer subscribes
+/// again at another member after the last sequence number it received, as AWS consumers do
+/// when a subscription ends. Every acknowledged record must arrive exactly once, in order,
+/// byte-exact, and what arrived must be the shard as every node stores it (probes included).
+fn subscriptions_deliver_every_record_through_a_leader_kill_and_resume_on_another_node(daemons: &mut [Daemon]) {
+    let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
+    let setup_endpoints = endpoints.clone();
+    let consumer_arn = run_returning(move || async move {
+        let first = Client::connect(&setup_endpoints[0]).await.unwrap();
+        call_until_ok(
+            &first,
+            &CreateStreamInput { stream_name: SUBSCRIBED.into(), shard_count: Some(1), ..Default::default() },
+        )
+        .await;
+        let describe = DescribeStreamSummaryInput { stream_name: Some(SUBSCRIBED.into()), stream_arn: None };
+        let mut stream_arn = None;
+        for endpoint in &setup_endpoints {
+            let client = Client::connect(endpoint).await.unwrap();
+            let waiting = Instant::now();
+            loop {
+                let summary = call_until_ok(&client, &describe).await.stream_description_summary;
+                if summary.stream_status == StreamStatus::Active {
+                    stream_arn = Some(summary.stream_arn);
+                    break;
+                }
+                assert!(waiting.elapsed() < Duration::from_secs(30), "{SUBSCRIBED} never became ACTIVE at {endpoint}");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        let register = RegisterStreamConsumerInput {
+            stream_arn: stream_arn.unwrap(),
+            consumer_name: "fan-out".into(),
+            tags: None,
+        };
+        let second = Client::connect(&setup_endpoints[1]).await.unwrap();
+        let consumer_arn = call_until_ok(&second, &register).await.consumer.consumer_arn;
+        for endpoint in &setup_endpoints {
+            let client = Client::connect(endpoint).await.unwrap();
+            let waiting = Instant::now();
+            let describe =
+                DescribeStreamConsumerInput { consumer_arn: Some(consumer_arn.clone()), ..Default::default() };
+            while call_until_ok(&client, &describe).await.consumer_description.consumer_status != ConsumerStatus::Active
+            {
+                assert!(waiting.elapsed() < Duration::from_secs(30), "the consumer never became ACTIVE at {endpoint}");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        consumer_arn
+    });
+    let mut probe = 0;
+    let leader = shard_leader(daemons, SUBSCRIBED, &mut probe);
+    let subscriber_node = (leader + 1) % NODES;
+    let writer_node = (leader + 2) % NODES;
+    eprintln!(
+        "subscription: leader node {}, subscribed at node {}, writes through node {}",
+        leader + 1,
+        subscriber_node + 1,
+        writer_node + 1
+    );
+
+    // The writer: one PutRecord at a time through its node, reconnecting and retrying.
+    let shared = Arc::new(Shared::default());
+    let writer_shared = shared.clone();
+    let writer_endpoint = endpoints[writer_node].clone();
+    let writer = std::thread::spawn(move || {
+        run(move || async move {
+            let mut client: Option<Client> = None;
+            for call in 0u64.. {
+                if writer_shared.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                if client.as_ref().is_none_or(|client| client.connection_error().is_some()) {
+                    client = Client::connect(&writer_endpoint).await.ok();
+                }
+                let data = Bytes::from(format!("subscribed/{call}"));
+                let put = PutRecordInput {
+                    stream_name: Some(SUBSCRIBED.into()),
+                    data: data.clone(),
+                    partition_key: Some(format!("key-{}", call % 16)),
+                    ..Default::default()
+                };
+                match client.as_ref() {
+                    Some(client) => match client.call(&put).await {
+                        Ok(output) => {
+                            let sequence = output.sequence_number.as_u128().unwrap();
+                            writer_shared.acked.lock().unwrap().insert(sequence, data);
+                        }
+                        Err(_) => glommio::timer::sleep(Duration::from_millis(20)).await,
+                    },
+                    None => glommio::timer::sleep(Duration::from_millis(20)).await,
+                }
+            }
+        })
+    });
+
+    // The consumer: subscribed at `subscribe_at`'s node; when its subscription fails or ends,
+    // it subscribes again there after the last record it received.
+    let received: Arc<std::sync::Mutex<Vec<Record>>> = Arc::default();
+    let subscribe_at = Arc::new(std::sync::atomic::AtomicUsize::new(subscriber_node));
+    let consumer_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (consumer_stopped, consumer_received, consumer_at, consumer_endpoints) =
+        (consumer_stop.clone(), received.clone(), subscribe_at.clone(), endpoints.clone());
+    let consumer = std::thread::spawn(move || {
+        run(move || async move {
+            let mut subscriptions = 0u32;
+            while !consumer_stopped.load(Ordering::SeqCst) {
+                let endpoint = &consumer_endpoints[consumer_at.load(Ordering::SeqCst)];
+                let last = consumer_received.lock().unwrap().last().map(|record| record.sequence_number.clone());
+                let starting_position = match last {
+                    Some(sequence) => StartingPosition {
+                        r#type: ShardIteratorType::AfterSequenceNumber,
+                        sequence_number: Some(sequence),
+                        timestamp: None,
+                    },
+                    None => StartingPosition {
+                        r#type: ShardIteratorType::TrimHorizon,
+                        sequence_number: None,
+                        timestamp: None,
+                    },
+                };
+                let input = SubscribeToShardInput {
+                    consumer_arn: consumer_arn.clone(),
+                    shard_id: "shardId-000000000000".into(),
+                    starting_position,
+                };
+                let subscribed = match within(Duration::from_secs(5), Client::connect(endpoint)).await {
+                    Some(Ok(client)) => client.subscribe_to_shard(&input).await.ok(),
+                    _ => None,
+                };
+                let Some(mut subscription) = subscribed else {
+                    glommio::timer::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                subscriptions += 1;
+                // A node killed under the subscription closes its connection: the events end.
+                while !consumer_stopped.load(Ordering::SeqCst) {
+                    match within(Duration::from_millis(500), subscription.next()).await {
+                        Some(Some(Ok(event))) => consumer_received.lock().unwrap().extend(event.records),
+                        Some(_) => break,
+                        None => {}
+                    }
+                }
+            }
+            eprintln!("subscription: {subscriptions} subscriptions made");
+        })
+    });
+
+    let received_count = || received.lock().unwrap().len();
+    let received_beyond = |count: usize| {
+        let start = Instant::now();
+        while received_count() < count {
+            assert!(start.elapsed() < Duration::from_secs(60), "the subscription delivered nothing new for 60 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    received_beyond(20);
+    let killed_at = Instant::now();
+    daemons[leader].kill();
+    received_beyond(received_count() + 20);
+    eprintln!("subscription: records kept arriving after the leader's SIGKILL ({:?})", killed_at.elapsed());
+    restart_member(&mut daemons[leader]);
+    subscribe_at.store(writer_node, Ordering::SeqCst);
+    let killed_at = Instant::now();
+    daemons[subscriber_node].kill();
+    received_beyond(received_count() + 20);
+    eprintln!("subscription: resumed at node {} after its node's SIGKILL ({:?})", writer_node + 1, killed_at.elapsed());
+    restart_member(&mut daemons[subscriber_node]);
+
+    // Writes stop; the subscription must then deliver up to the shard's last record.
+    shared.stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    let acked = std::mem::take(&mut *shared.acked.lock().unwrap());
+    wait_until_every_node_agrees(endpoints.clone(), SUBSCRIBED, acked.clone());
+    let stored = run_returning({
+        let endpoint = endpoints[writer_node].clone();
+        move || async move { read_stream_shard(&endpoint, SUBSCRIBED).await.expect("read the shard") }
+    });
+    received_beyond(stored.len());
+    consumer_stop.store(true, Ordering::SeqCst);
+    consumer.join().unwrap();
+    let received = std::mem::take(&mut *received.lock().unwrap());
+    check_node(writer_node + 1, &received, &acked)
+        .unwrap_or_else(|error| panic!("what the subscription received: {error}"));
+    assert!(
+        received == stored,
+        "the subscription received {} records, the shard holds {}: they differ",
+        received.len(),
+        stored.len()
+    );
+    eprintln!(
+        "subscription: {} records received exactly once, in order ({} acknowledged)",
+        received.len(),
+        acked.len()
     );
 }
 

@@ -247,12 +247,22 @@ pub fn member_addresses(member: &crate::runtime::cluster::Member) -> String {
 
 /// In cluster mode, before an operation runs: the operations that work on a replicated node
 /// pass; the others (catalog changes that are not metadata commands yet: stream mode, warm
-/// throughput, encryption; SubscribeToShard; consumer groups, queues, delivery streams)
-/// answer an error naming what is unfinished.
+/// throughput, encryption; consumer groups, queues, delivery streams) answer an error naming
+/// what is unfinished.
+///
+/// Reads, SubscribeToShard included, are served by any member from its own journal, where
+/// records arrive only once committed (applied in log order): a subscription on a follower
+/// pushes each record as the follower applies it, and goes on through a failover of the
+/// shard's leader. When the subscription's node dies, the consumer subscribes again at
+/// another member after the last sequence number it saw, as AWS consumers do when a
+/// subscription ends. Unfinished: AWS refuses a second subscription of one consumer to one
+/// shard within 5 s (ResourceInUseException); each member checks that only for the
+/// subscriptions it serves itself.
 pub fn check_operation(operation: sluice_model::Operation) -> Result<(), sluice_model::KinesisError> {
     let name = operation.name();
     let replicated =
-        matches!(name, "PutRecord" | "PutRecords" | "GetShardIterator" | "GetRecords") || meta::is_command(name);
+        matches!(name, "PutRecord" | "PutRecords" | "GetShardIterator" | "GetRecords" | "SubscribeToShard")
+            || meta::is_command(name);
     // Reads of the catalog and of a node's own state are served from this node's copy, which
     // the metadata group keeps equal to the others'.
     let read = name.starts_with("Describe") || name.starts_with("List") || name == "GetResourcePolicy";
