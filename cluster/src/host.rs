@@ -179,6 +179,13 @@ impl GroupHost {
         Ok((GroupHost { inner }, running))
     }
 
+    /// Asks the replica to hand the leadership to member `to` (see `Input::TransferLeader`:
+    /// done only if this member leads and `to` is caught up). Nothing waits for it: the
+    /// leader it produces shows in [`GroupHost::leader`].
+    pub fn transfer_leader(&self, to: u64) {
+        let _ = self.inner.inbox.try_send(Input::TransferLeader { to });
+    }
+
     /// Where the network delivers this group's messages.
     pub fn inbox(&self) -> async_channel::Sender<Input> {
         self.inner.inbox.clone()

@@ -37,6 +37,11 @@ pub enum Input {
     /// learns of success only by the entry's commit, and retries elsewhere). The context
     /// travels with the entry (the host tags its proposals to recognise them committed).
     Propose { context: Vec<u8>, data: Vec<u8> },
+    /// Hand the leadership to member `to`, if this replica leads and `to` is caught up (has
+    /// every entry of the log and answered recently); ignored otherwise. Leader balancing
+    /// asks for it; raft-rs refuses proposals while the transfer is under way (at most an
+    /// election timeout), and they are retried as any proposal dropped.
+    TransferLeader { to: u64 },
 }
 
 /// Carries messages to peers. Sending never blocks and may lose the message (Raft retries).
@@ -150,6 +155,15 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                     return;
                 }
                 let _ = self.raw.step(*message);
+            }
+            Input::TransferLeader { to } => {
+                let raft = &self.raw.raft;
+                let last_index = raft.raft_log.last_index();
+                let caught_up =
+                    raft.prs().get(to).is_some_and(|progress| progress.recent_active && progress.matched == last_index);
+                if raft.state == StateRole::Leader && to != self.id && caught_up {
+                    self.raw.transfer_leader(to);
+                }
             }
             Input::Propose { context, data } => {
                 // Only the leader takes a proposal. raft-rs would have a follower forward it as

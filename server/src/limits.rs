@@ -299,6 +299,14 @@ pub const FORWARDS_IN_FLIGHT_PER_PEER_MAX: usize = 64;
 /// Rust client's call timeout (6 s), so the client hears why rather than giving up blind.
 pub const FORWARD_ANSWER_WAIT_MS: u64 = 5_000;
 const _: () = assert!(FORWARD_ANSWER_WAIT_MS > 2 * sluice_cluster::limits::APPEND_COMMIT_WAIT_MS);
+
+/// How often a core of a replicated node looks at who leads the shards' groups and, if this
+/// node leads more than its share, hands one of its groups to the member leading fewest
+/// (`ops/cluster/balance.rs`), in milliseconds. Forty Raft ticks: long after an election has
+/// settled in the leader table (refreshed each tick), so a transfer acts on counts that
+/// include the previous one; short enough that a restarted node takes its share back within
+/// seconds. Each core acts in turn, one transfer per turn, so leadership moves gradually.
+pub const LEADER_BALANCE_INTERVAL_MS: u64 = 2_000;
 const _: () = assert!(FORWARD_ANSWER_WAIT_MS < CLIENT_CALL_TIMEOUT_MS);
 /// The Rust client's call timeout (`sluice_client::transport::CALL_TIMEOUT_MS`, repeated here:
 /// the server does not depend on the client crate).

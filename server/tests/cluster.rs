@@ -532,6 +532,7 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
     catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_death(&mut daemons);
     reshards_through_a_follower_under_writes_end_alike_on_every_node_and_survive_the_leaders_death(&mut daemons);
     subscriptions_deliver_every_record_through_a_leader_kill_and_resume_on_another_node(&mut daemons);
+    leaders_even_out_over_the_members_after_a_restart(&mut daemons);
     for daemon in &mut daemons {
         daemon.stop();
     }
@@ -1200,6 +1201,41 @@ fn subscriptions_deliver_every_record_through_a_leader_kill_and_resume_on_anothe
         received.len(),
         acked.len()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leader balancing.
+
+/// How many shard groups each member leads, from its `sluice_raft_groups_led`.
+fn groups_led(daemons: &[Daemon]) -> Vec<usize> {
+    daemons.iter().map(|daemon| common::scrape(daemon.metrics_addr, "sluice_raft_groups_led") as usize).collect()
+}
+
+/// After the tests above the members host a dozen shard groups. A member is SIGKILLed and
+/// restarted: the survivors took over every group it led, and it leads none. Leader balancing
+/// must then hand it its share: every member within one group of the others, the restarted
+/// one included. Without balancing it led nothing until the next failure.
+fn leaders_even_out_over_the_members_after_a_restart(daemons: &mut [Daemon]) {
+    let restarted = 0;
+    daemons[restarted].kill();
+    // The survivors elect leaders for the groups the dead member led.
+    std::thread::sleep(Duration::from_secs(2));
+    restart_member(&mut daemons[restarted]);
+    let start = Instant::now();
+    loop {
+        let led = groups_led(daemons);
+        let (most, fewest) = (led.iter().max().unwrap(), led.iter().min().unwrap());
+        if most - fewest <= 1 && led[restarted] > 0 {
+            eprintln!("leader balancing: {led:?} groups led, {:?} after the restart", start.elapsed());
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "60 s after node {} restarted the members still lead {led:?} groups",
+            restarted + 1
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -470,6 +470,12 @@ impl Scrape {
         gauges(out, "sluice_shards", "Shards this core owns", cores.iter().map(|c| (core(c), c.shards as i64)))?;
         gauges(
             out,
+            "sluice_raft_groups_led",
+            "Shards' Raft groups on this core that this node leads (cluster mode; leader balancing evens them out over the members)",
+            cores.iter().map(|c| (core(c), c.raft_groups_led as i64)),
+        )?;
+        gauges(
+            out,
             "sluice_mailbox_jobs",
             "Jobs waiting in the core's mailbox",
             snapshot.mailbox_depths.iter().enumerate().map(|(at, depth)| ([("core", at.to_string())], *depth as i64)),

@@ -265,6 +265,8 @@ pub struct CoreSnapshot {
     pub delivery_snapshots: u64,
     /// Entries the delivery-state log holds (its internal shard, after trims; core 0).
     pub delivery_log_entries: u64,
+    /// Shards' Raft groups on this core that this node leads (cluster mode; 0 alone).
+    pub raft_groups_led: usize,
 }
 
 /// One delivery stream's figures at a scrape: the delivery engine's counters by their

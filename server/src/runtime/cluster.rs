@@ -178,6 +178,21 @@ impl LeaderTable {
     }
 }
 
+impl LeaderTable {
+    /// How many groups each member leads, as far as this node knows, leaving out group
+    /// `except` (the metadata group, which leader balancing leaves alone). Groups with no
+    /// leader known count for no one.
+    pub fn leader_counts(&self, except: u64) -> HashMap<u64, usize> {
+        let mut counts = HashMap::new();
+        for (&group, seen) in self.leaders.load().iter() {
+            if group != except && seen.leader != 0 {
+                *counts.entry(seen.leader).or_default() += 1;
+            }
+        }
+        counts
+    }
+}
+
 impl std::fmt::Debug for LeaderTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map().entries(self.leaders.load().iter()).finish()

@@ -20,6 +20,8 @@
 //! - [`forward`]: a request whose shard (or the catalog) another member leads goes there, and
 //!   its answer comes back; which member leads what, every core publishes each tick to the
 //!   node's `LeaderTable` ([`publish_leaders`]).
+//! - [`balance`]: each member hands groups to the members leading fewer, until each leads
+//!   about its share (a restarted node gets its share back).
 //! - [`entry`]: the byte layout of a shard's entries (records, or a reshard parent's seal);
 //!   [`applied`]: what a group's applier
 //!   shares with the proposers waiting on it.
@@ -30,6 +32,7 @@
 //! peer network run for the executor's life (they end with it, after the drain).
 
 pub mod applied;
+pub mod balance;
 pub mod entry;
 pub mod forward;
 pub mod meta;
@@ -112,6 +115,7 @@ pub async fn start(node: &Rc<Node>, config: Arc<ClusterConfig>) -> Result<(), St
         *core.meta.borrow_mut() = Some(group);
     }
     glommio::spawn_local(publish_leaders(node.clone(), core.clone())).detach();
+    glommio::spawn_local(balance::balance_leaders(node.clone(), core.clone())).detach();
     tracing::info!(core = node.id, node_id = core.config.node_id, %listen, "replication: this core serves its peers");
     Ok(())
 }
@@ -222,6 +226,11 @@ impl ClusterCore {
 
     pub fn group(&self, shard_uid: u64) -> Option<Rc<records::ShardGroup>> {
         self.groups.borrow().get(&shard_uid).cloned()
+    }
+
+    /// How many of this core's shard groups this node leads.
+    pub fn groups_led(&self) -> usize {
+        self.groups.borrow().values().filter(|group| group.host.leader() == self.config.node_id).count()
     }
 
     pub fn meta(&self) -> Option<Rc<meta::MetaGroup>> {

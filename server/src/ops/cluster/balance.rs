@@ -1,0 +1,123 @@
+//! Leader balancing: each member should lead about its share of the shards' groups, so that
+//! the work of leading (admitting writes, proposing, sending every entry to the followers) is
+//! spread over the nodes. Elections alone do not spread it: after a node restarts, the
+//! survivors keep every group they took over, and the restarted node leads nothing until
+//! another failure (Kafka's preferred-leader election and Redpanda's leader balancer exist
+//! for the same reason).
+//!
+//! Every [`LEADER_BALANCE_INTERVAL_MS`], one core of the node in turn reads the node's
+//! [`LeaderTable`](crate::runtime::cluster::LeaderTable) (who leads each group, refreshed each
+//! tick by every core). If this node leads more than its share (the groups with a leader over
+//! the members, rounded up) and the member leading fewest leads at least two fewer, the core
+//! asks one of the groups it leads to hand its leadership to that member. The replica does it
+//! only if that member is caught up in that group (raft-rs' leader transfer: the member
+//! campaigns at once, without waiting for an election timeout); otherwise the next turn tries
+//! another group. Every member runs the same rule, so the nodes over their share give groups
+//! to the nodes under it until each is within one of the others. The metadata group is left
+//! where its election put it.
+//!
+//! While a member is down it counts as leading nothing, so it is the member the others pick;
+//! the replicas ignore those transfers (it is not caught up), and nothing moves between the
+//! live members until it returns. Balancing is for after a node returns, not around a dead one.
+//!
+//! A transfer makes the group refuse proposals for a moment (at most an election timeout);
+//! writes in flight get the retriable error of any leader change. Balancing never moves a
+//! group whose new leader would lack entries, so it cannot lose or change a record.
+
+use crate::limits::LEADER_BALANCE_INTERVAL_MS;
+use crate::ops::cluster::{ClusterCore, META_GROUP};
+use crate::ops::node::Node;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Runs for the executor's life, like the groups.
+pub async fn balance_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
+    let node_id = core.config.node_id;
+    let members = core.config.voters();
+    let cores = node.shared.config.cores.max(1);
+    let mut turn: usize = 0;
+    loop {
+        glommio::timer::sleep(Duration::from_millis(LEADER_BALANCE_INTERVAL_MS)).await;
+        turn = turn.wrapping_add(1);
+        if turn % cores != core.core {
+            continue;
+        }
+        let counts = node.shared.leaders.leader_counts(META_GROUP.0);
+        let Some(to) = transfer_target(node_id, &members, &counts) else { continue };
+        let mut led: Vec<_> =
+            core.groups.borrow().values().filter(|group| group.host.leader() == node_id).cloned().collect();
+        if led.is_empty() {
+            continue;
+        }
+        led.sort_by_key(|group| group.uid);
+        // A different group each turn: the replica ignores a transfer to a member that is not
+        // caught up in that group, and another group may have it caught up.
+        let group = &led[(turn / cores) % led.len()];
+        tracing::debug!(shard = group.uid, to, "replication: handing the leadership over to balance leaders");
+        group.host.transfer_leader(to);
+    }
+}
+
+/// The member this node should hand a group to, from how many groups each member leads:
+/// the one leading fewest (the lowest id among equals), if this node leads more than its
+/// share and at least two more than that member. `None`: leave things as they are.
+fn transfer_target(node_id: u64, members: &[u64], counts: &std::collections::HashMap<u64, usize>) -> Option<u64> {
+    let led = |member: u64| counts.get(&member).copied().unwrap_or(0);
+    let total: usize = members.iter().map(|&member| led(member)).sum();
+    let share = total.div_ceil(members.len().max(1));
+    let mine = led(node_id);
+    let fewest =
+        members.iter().copied().filter(|&member| member != node_id).min_by_key(|&member| (led(member), member))?;
+    (mine > share && mine >= led(fewest) + 2).then_some(fewest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn counts(pairs: &[(u64, usize)]) -> HashMap<u64, usize> {
+        pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn a_node_over_its_share_gives_a_group_to_the_member_leading_fewest() {
+        // Node 1 restarted: 2 and 3 kept its groups.
+        let after_restart = counts(&[(2, 3), (3, 3)]);
+        assert_eq!(transfer_target(2, &[1, 2, 3], &after_restart), Some(1));
+        assert_eq!(transfer_target(3, &[1, 2, 3], &after_restart), Some(1));
+        assert_eq!(transfer_target(1, &[1, 2, 3], &after_restart), None, "the node under its share gives nothing");
+    }
+
+    #[test]
+    fn within_one_of_each_other_nothing_moves() {
+        for balanced in [counts(&[(1, 2), (2, 2), (3, 2)]), counts(&[(1, 3), (2, 2), (3, 2)]), counts(&[(1, 1)])] {
+            for node in [1, 2, 3] {
+                assert_eq!(transfer_target(node, &[1, 2, 3], &balanced), None, "{balanced:?} at node {node}");
+            }
+        }
+    }
+
+    #[test]
+    fn repeated_transfers_converge_to_within_one() {
+        // Every member applies the rule in turn, one transfer each, until nothing moves.
+        let members = [1, 2, 3, 4];
+        let mut led = counts(&[(1, 10), (2, 1)]);
+        for _ in 0..100 {
+            let mut moved = false;
+            for &node in &members {
+                if let Some(to) = transfer_target(node, &members, &led) {
+                    *led.get_mut(&node).unwrap() -= 1;
+                    *led.entry(to).or_default() += 1;
+                    moved = true;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        let values: Vec<usize> = members.iter().map(|member| led.get(member).copied().unwrap_or(0)).collect();
+        assert_eq!(values.iter().sum::<usize>(), 11);
+        assert!(values.iter().max().unwrap() - values.iter().min().unwrap() <= 1, "{values:?}");
+    }
+}
