@@ -45,6 +45,9 @@ pub struct SimConfig {
     pub down_rounds_max: u64,
     pub partition_one_in: u64,
     pub partition_rounds_max: u64,
+    /// The leader is asked to hand its leadership to another member (leader balancing's
+    /// transfer, done only if that member is caught up).
+    pub transfer_one_in: u64,
     pub propose_one_in: u64,
     /// Each disk call fails (EIO, torn or short write, ENOSPC) with probability `1 / n`.
     pub disk_fail_one_in: u64,
@@ -68,6 +71,7 @@ impl Default for SimConfig {
             down_rounds_max: 60,
             partition_one_in: 80,
             partition_rounds_max: 80,
+            transfer_one_in: 40,
             propose_one_in: 2,
             disk_fail_one_in: 3_000,
             disk_yields_max: 2,
@@ -89,6 +93,8 @@ pub struct SimOutcome {
     pub power_losses: u64,
     pub storage_failures: u64,
     pub partitions: u64,
+    /// Leader transfers asked for (each done only if the new leader was caught up).
+    pub transfers: u64,
     pub messages_sent: u64,
     pub messages_dropped: u64,
 }
@@ -417,6 +423,17 @@ impl World {
             let sides: Vec<u64> = network.sides.iter().map(|&side| u64::from(side)).collect();
             drop(network);
             self.checker.borrow_mut().note(&sides);
+        }
+        if faults && self.rng.one_in(self.config.transfer_one_in) {
+            if let Some(leader) = self.leader_index().filter(|leader| self.alive().contains(leader)) {
+                let others: Vec<u64> =
+                    self.nodes.iter().map(|node| node.id).filter(|&id| id != self.nodes[leader].id).collect();
+                if !others.is_empty() {
+                    let to = others[self.rng.below(others.len() as u64) as usize];
+                    self.outcome.transfers += 1;
+                    self.send(leader, Input::TransferLeader { to });
+                }
+            }
         }
         if !faults {
             self.network.borrow_mut().sides.fill(0);

@@ -45,6 +45,7 @@ fn every_acknowledged_entry_survives_crashes_partitions_and_a_lossy_network() {
         total.power_losses += outcome.power_losses;
         total.storage_failures += outcome.storage_failures;
         total.partitions += outcome.partitions;
+        total.transfers += outcome.transfers;
         total.messages_sent += outcome.messages_sent;
         total.messages_dropped += outcome.messages_dropped;
     }
@@ -52,7 +53,7 @@ fn every_acknowledged_entry_survives_crashes_partitions_and_a_lossy_network() {
     if std::env::var("SIMULATION_SEED").is_err() {
         // The faults really happened, so the checks above were not run on a calm cluster.
         assert!(total.crashes > 0 && total.power_losses > 0, "{total:?}");
-        assert!(total.storage_failures > 0 && total.partitions > 0, "{total:?}");
+        assert!(total.storage_failures > 0 && total.partitions > 0 && total.transfers > 0, "{total:?}");
         // More than the first election of each seed: leaders died or were cut off and replaced.
         let seeds = seeds().len() as u64;
         assert!(total.messages_dropped > 0 && total.elections_checked > 2 * seeds, "{total:?}");
