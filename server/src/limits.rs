@@ -307,6 +307,12 @@ const _: () = assert!(FORWARD_ANSWER_WAIT_MS > 2 * sluice_cluster::limits::APPEN
 /// include the previous one; short enough that a restarted node takes its share back within
 /// seconds. Each core acts in turn, one transfer per turn, so leadership moves gradually.
 pub const LEADER_BALANCE_INTERVAL_MS: u64 = 2_000;
+
+/// How long after this node first saw a shard's group led that leader balancing may move it,
+/// in milliseconds. A new stream's groups are spread by their first elections, and clients
+/// that waited for ACTIVE write at once (AWS's waiters): a handover then would answer their
+/// first writes with the retriable error of a leader change.
+pub const LEADER_BALANCE_SETTLE_MS: u64 = 10_000;
 const _: () = assert!(FORWARD_ANSWER_WAIT_MS < CLIENT_CALL_TIMEOUT_MS);
 /// The Rust client's call timeout (`sluice_client::transport::CALL_TIMEOUT_MS`, repeated here:
 /// the server does not depend on the client crate).

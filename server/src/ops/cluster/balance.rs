@@ -20,15 +20,19 @@
 //! the replicas ignore those transfers (it is not caught up), and nothing moves between the
 //! live members until it returns. Balancing is for after a node returns, not around a dead one.
 //!
+//! A group is moved only once it has been led for [`LEADER_BALANCE_SETTLE_MS`] here: a new
+//! stream's first writes, right after AWS's waiters saw it ACTIVE, do not meet a handover.
+//!
 //! A transfer makes the group refuse proposals for a moment (at most an election timeout);
 //! writes in flight get the retriable error of any leader change. Balancing never moves a
 //! group whose new leader would lack entries, so it cannot lose or change a record.
 
-use crate::limits::LEADER_BALANCE_INTERVAL_MS;
+use crate::limits::{LEADER_BALANCE_INTERVAL_MS, LEADER_BALANCE_SETTLE_MS};
 use crate::ops::cluster::{ClusterCore, META_GROUP};
 use crate::ops::node::Node;
+use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Runs for the executor's life, like the groups.
 pub async fn balance_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
@@ -36,8 +40,24 @@ pub async fn balance_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
     let members = core.config.voters();
     let cores = node.shared.config.cores.max(1);
     let mut turn: usize = 0;
+    // When this core first saw each of its groups led (a group younger than
+    // `LEADER_BALANCE_SETTLE_MS` is not moved). The groups this node opened from its disk at
+    // start-up are old ones: settled already.
+    let settle = Duration::from_millis(LEADER_BALANCE_SETTLE_MS);
+    let started = Instant::now().checked_sub(settle).unwrap_or_else(Instant::now);
+    let mut first_led: HashMap<u64, Instant> = core.groups.borrow().keys().map(|&uid| (uid, started)).collect();
+    let settled = |at: &Instant| at.elapsed() >= settle;
     loop {
         glommio::timer::sleep(Duration::from_millis(LEADER_BALANCE_INTERVAL_MS)).await;
+        {
+            let groups = core.groups.borrow();
+            first_led.retain(|uid, _| groups.contains_key(uid));
+            for (&uid, group) in groups.iter() {
+                if group.host.leader() != 0 {
+                    first_led.entry(uid).or_insert_with(Instant::now);
+                }
+            }
+        }
         turn = turn.wrapping_add(1);
         if turn % cores != core.core {
             continue;
@@ -46,6 +66,7 @@ pub async fn balance_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
         let Some(to) = transfer_target(node_id, &members, &counts) else { continue };
         let mut led: Vec<_> =
             core.groups.borrow().values().filter(|group| group.host.leader() == node_id).cloned().collect();
+        led.retain(|group| first_led.get(&group.uid).is_some_and(settled));
         if led.is_empty() {
             continue;
         }
