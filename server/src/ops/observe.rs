@@ -200,6 +200,6 @@ pub fn snapshot(node: &Node) -> CoreSnapshot {
         mailbox_jobs: metrics.mailbox_jobs.get(),
         delivery_snapshots: node.delivery.as_ref().map_or(0, |delivery| delivery.snapshots_written()),
         delivery_log_entries: node.delivery.as_ref().map_or(0, |delivery| delivery.log_entries(&node.journal)),
-        raft_groups_led: crate::ops::cluster::core().map_or(0, |core| core.groups_led()),
+        raft_groups_led: crate::ops::cluster::core().map_or(0, |core| core.led_groups().len()),
     }
 }

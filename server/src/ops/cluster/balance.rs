@@ -64,8 +64,7 @@ pub async fn balance_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
         }
         let counts = node.shared.leaders.leader_counts(META_GROUP.0);
         let Some(to) = transfer_target(node_id, &members, &counts) else { continue };
-        let mut led: Vec<_> =
-            core.groups.borrow().values().filter(|group| group.host.leader() == node_id).cloned().collect();
+        let mut led = core.led_groups();
         led.retain(|group| first_led.get(&group.uid).is_some_and(settled));
         if led.is_empty() {
             continue;
@@ -82,7 +81,7 @@ pub async fn balance_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
 /// The member this node should hand a group to, from how many groups each member leads:
 /// the one leading fewest (the lowest id among equals), if this node leads more than its
 /// share and at least two more than that member. `None`: leave things as they are.
-fn transfer_target(node_id: u64, members: &[u64], counts: &std::collections::HashMap<u64, usize>) -> Option<u64> {
+fn transfer_target(node_id: u64, members: &[u64], counts: &HashMap<u64, usize>) -> Option<u64> {
     let led = |member: u64| counts.get(&member).copied().unwrap_or(0);
     let total: usize = members.iter().map(|&member| led(member)).sum();
     let share = total.div_ceil(members.len().max(1));
@@ -95,7 +94,6 @@ fn transfer_target(node_id: u64, members: &[u64], counts: &std::collections::Has
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn counts(pairs: &[(u64, usize)]) -> HashMap<u64, usize> {
         pairs.iter().copied().collect()

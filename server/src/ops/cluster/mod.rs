@@ -228,9 +228,10 @@ impl ClusterCore {
         self.groups.borrow().get(&shard_uid).cloned()
     }
 
-    /// How many of this core's shard groups this node leads.
-    pub fn groups_led(&self) -> usize {
-        self.groups.borrow().values().filter(|group| group.host.leader() == self.config.node_id).count()
+    /// The shard groups of this core that this node leads.
+    pub fn led_groups(&self) -> Vec<Rc<records::ShardGroup>> {
+        let node_id = self.config.node_id;
+        self.groups.borrow().values().filter(|group| group.host.leader() == node_id).cloned().collect()
     }
 
     pub fn meta(&self) -> Option<Rc<meta::MetaGroup>> {
