@@ -121,8 +121,13 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"))
 }
 
+/// The length of the frame whose header starts `bytes`, as the header says (not checked).
+pub fn frame_length(bytes: &[u8]) -> Option<usize> {
+    Some(FRAME_HEADER_BYTES + u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize)
+}
+
 /// Decodes one frame at the start of `bytes`: the entry and the frame's length.
-fn decode_frame(bytes: &[u8]) -> Result<(LogEntry, usize), LogDefect> {
+pub fn decode_frame(bytes: &[u8]) -> Result<(LogEntry, usize), LogDefect> {
     if bytes.len() < FRAME_HEADER_BYTES {
         return Err(if bytes.iter().all(|&byte| byte == 0) { LogDefect::End } else { LogDefect::Truncated });
     }
@@ -168,15 +173,23 @@ pub fn decode_log(bytes: &[u8]) -> DecodedLog {
             Ok(frame) => frame,
             Err(stop) => return DecodedLog { entries, valid_bytes: at, stop },
         };
-        let next = entries.len() as u64 + 1;
-        if entry.index == 0 || entry.index > next {
-            let stop = LogDefect::Gap { expected_max: next, actual: entry.index };
+        if let Err(stop) = check_follows(entry.index, entries.len() as u64) {
             return DecodedLog { entries, valid_bytes: at, stop };
         }
         entries.truncate(entry.index as usize - 1);
         entries.push(entry);
         at += length;
     }
+}
+
+/// Whether a frame of entry `index` may follow a log of `last_index` entries: it extends the
+/// log or replaces a suffix of it ([`LogDefect::Gap`] otherwise).
+pub fn check_follows(index: u64, last_index: u64) -> Result<(), LogDefect> {
+    let next = last_index + 1;
+    if index == 0 || index > next {
+        return Err(LogDefect::Gap { expected_max: next, actual: index });
+    }
+    Ok(())
 }
 
 pub fn encode_hard_state(state: &HardStateRecord) -> [u8; HARD_STATE_BYTES] {

@@ -15,7 +15,7 @@
 //! twice, as Kinesis' own PutRecords may.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -24,7 +24,11 @@ use raft::eraftpb::Entry;
 use sluice_engine::storage::Storage;
 
 use crate::error::Result;
-use crate::limits::{APPEND_COMMIT_WAIT_MS, INBOX_INPUTS_MAX, PROPOSALS_PENDING_MAX, READ_RESPONSE_BYTES_MAX};
+use crate::limits::{
+    APPEND_COMMIT_WAIT_MS, COMMITTED_KEPT_BYTES, INBOX_INPUTS_MAX, PROPOSALS_PENDING_MAX, READ_RESPONSE_BYTES_MAX,
+    TICK_INTERVAL_MS,
+};
+use crate::log_store::LogStore;
 use crate::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Transport};
 use crate::wire::{GroupId, NodeStatus, APPEND_DATA_BYTES_MAX, PROPOSAL_CONTEXT_BYTES};
 
@@ -76,8 +80,14 @@ struct HostInner {
 
 #[derive(Default)]
 struct HostState {
-    /// The committed log, index `at + 1` at `at`: (term, data).
-    committed: Vec<(u64, Bytes)>,
+    /// The last committed index.
+    commit: u64,
+    /// The newest committed entries' data, ending at `commit` (at most
+    /// `limits::COMMITTED_KEPT_BYTES`, or the newest entry); older ones are read from disk.
+    committed: VecDeque<Bytes>,
+    committed_bytes: usize,
+    /// Entries read from disk for an applier behind `committed`: (index, data), contiguous.
+    replay: VecDeque<(u64, Bytes)>,
     term: u64,
     leader: u64,
     /// Proposal number → where its outcome goes.
@@ -90,12 +100,26 @@ struct HostState {
 struct HostEvents(Rc<HostInner>);
 
 impl ReplicaEvents for HostEvents {
+    fn opened(&self, _node_id: u64, commit: u64) {
+        let mut state = self.0.state.borrow_mut();
+        state.commit = commit;
+        state.committed.clear();
+        state.committed_bytes = 0;
+        state.replay.clear();
+    }
+
     fn committed(&self, _node_id: u64, entries: &[Entry]) {
         let inner = &self.0;
         let mut state = inner.state.borrow_mut();
         for entry in entries {
-            assert_eq!(entry.index, state.committed.len() as u64 + 1, "the replica reported a commit out of order");
-            state.committed.push((entry.term, entry.data.clone()));
+            assert_eq!(entry.index, state.commit + 1, "the replica reported a commit out of order");
+            state.commit = entry.index;
+            state.committed_bytes += entry.data.len();
+            state.committed.push_back(entry.data.clone());
+            while state.committed_bytes > COMMITTED_KEPT_BYTES && state.committed.len() > 1 {
+                let dropped = state.committed.pop_front().expect("more than one");
+                state.committed_bytes -= dropped.len();
+            }
             if let Some(number) = inner.own_proposal(&entry.context) {
                 if let Some(outcome) = state.pending.remove(&number) {
                     let _ = outcome.try_send(Ok(Appended { index: entry.index, term: entry.term }));
@@ -107,7 +131,7 @@ impl ReplicaEvents for HostEvents {
         }
     }
 
-    fn became_leader(&self, _node_id: u64, term: u64, _log: &[Entry]) {
+    fn became_leader(&self, _node_id: u64, term: u64, _log: &LogStore) {
         self.0.state.borrow_mut().term = term;
     }
 
@@ -231,17 +255,19 @@ impl GroupHost {
     /// Committed entries from index `from` (1 is the first) on: at most `count_max`, and no
     /// more bytes than `limits::READ_RESPONSE_BYTES_MAX` (but at least one entry, if any).
     /// Empty data is an entry Raft made itself (a new leader's first).
-    pub fn read(&self, from: u64, count_max: usize) -> Vec<Bytes> {
-        let state = self.inner.state.borrow();
-        let start = from.max(1).saturating_sub(1).min(state.committed.len() as u64) as usize;
+    pub async fn read(&self, from: u64, count_max: usize) -> Vec<Bytes> {
         let mut entries = Vec::new();
         let mut bytes = 0;
-        for (_, data) in state.committed[start..].iter().take(count_max) {
+        for index in from.max(1).. {
+            if entries.len() >= count_max {
+                break;
+            }
+            let Some(data) = self.committed_entry(index).await else { break };
             bytes += 4 + data.len();
             if bytes > READ_RESPONSE_BYTES_MAX && !entries.is_empty() {
                 break;
             }
-            entries.push(data.clone());
+            entries.push(data);
         }
         entries
     }
@@ -251,7 +277,7 @@ impl GroupHost {
     pub async fn committed_past(&self, index: u64) {
         let waiting = {
             let mut state = self.inner.state.borrow_mut();
-            if state.committed.len() as u64 > index {
+            if state.commit > index {
                 return;
             }
             let (waker, waiting) = async_channel::bounded(1);
@@ -261,11 +287,42 @@ impl GroupHost {
         let _ = waiting.recv().await;
     }
 
-    /// The committed entry at `index` (1 is the first), if committed.
-    pub fn committed_entry(&self, index: u64) -> Option<Bytes> {
-        let state = self.inner.state.borrow();
-        let at = usize::try_from(index.checked_sub(1)?).ok()?;
-        state.committed.get(at).map(|(_, data)| data.clone())
+    /// The committed entry at `index` (1 is the first), if committed: from memory if it is
+    /// among the newest, else from disk through the replica (with the entries after it, for
+    /// the next calls). `None` also if the replica has stopped (after a pause of one tick, so
+    /// that an applier retrying does not spin).
+    pub async fn committed_entry(&self, index: u64) -> Option<Bytes> {
+        let commit = {
+            let mut state = self.inner.state.borrow_mut();
+            if index == 0 || index > state.commit {
+                return None;
+            }
+            let kept_from = state.commit + 1 - state.committed.len() as u64;
+            if index >= kept_from {
+                return state.committed.get((index - kept_from) as usize).cloned();
+            }
+            while state.replay.front().is_some_and(|(at, _)| *at < index) {
+                state.replay.pop_front();
+            }
+            if let Some((at, data)) = state.replay.front() {
+                if *at == index {
+                    return Some(data.clone());
+                }
+            }
+            state.commit
+        };
+        let (reply, answer) = async_channel::bounded(1);
+        let asked = self.inner.inbox.send(Input::ReadCommitted { from: index, to: commit, reply }).await;
+        let entries = match asked {
+            Ok(()) => answer.recv().await.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let found = entries.first().filter(|(at, _)| *at == index).map(|(_, data)| data.clone());
+        if found.is_none() {
+            glommio::timer::sleep(Duration::from_millis(TICK_INTERVAL_MS)).await;
+        }
+        self.inner.state.borrow_mut().replay = entries.into();
+        found
     }
 
     /// Whether this node leads the group, and the leader it knows (0: none).
@@ -275,11 +332,6 @@ impl GroupHost {
 
     pub fn status(&self) -> NodeStatus {
         let state = self.inner.state.borrow();
-        NodeStatus {
-            node: self.inner.node_id,
-            term: state.term,
-            leader: state.leader,
-            commit: state.committed.len() as u64,
-        }
+        NodeStatus { node: self.inner.node_id, term: state.term, leader: state.leader, commit: state.commit }
     }
 }

@@ -33,6 +33,8 @@ pub mod error;
 pub mod host;
 pub mod limits;
 #[cfg(feature = "replica")]
+pub mod log_store;
+#[cfg(feature = "replica")]
 pub mod replica;
 #[cfg(feature = "simulation")]
 pub mod sim;

@@ -114,3 +114,23 @@ const _: () = assert!(PROPOSALS_PENDING_MAX < INBOX_INPUTS_MAX);
 /// and retries: two election timeouts, so a proposal caught by a leader's death or a
 /// partition gets its answer after the next leader is elected.
 pub const APPEND_COMMIT_WAIT_MS: u64 = 2_000;
+
+/// Bytes of a group's newest log entries kept in memory (`log_store`), beyond those not yet
+/// applied (always kept). A follower a little behind is sent entries from here; one further
+/// behind, from disk. Four of the largest PutRecords entries (5 MiB of data each would not
+/// fit: those are served from disk once applied), or about 8 entries of 500 × 1 KiB records.
+pub const ENTRY_CACHE_BYTES: usize = 4 << 20;
+
+/// Bytes of a group's newest committed entries its host keeps for the applier; an applier
+/// further behind (after a restart, or slow) reads them from disk through the replica.
+pub const COMMITTED_KEPT_BYTES: usize = 4 << 20;
+
+/// Bytes one read of committed entries from disk answers with (at least one entry): an
+/// applier replaying the log after a restart pages through it.
+pub const COMMITTED_READ_BYTES_MAX: usize = 4 << 20;
+
+/// Bytes one read of `raft.log` asks the disk for while recovering or paging (a frame longer
+/// than this is read on its own). Larger than the largest frame, so that recovery always
+/// holds a whole frame.
+pub const LOG_READ_CHUNK_BYTES: usize = 8 << 20;
+const _: () = assert!(LOG_READ_CHUNK_BYTES > ENTRY_PAYLOAD_BYTES_MAX + 64);

@@ -14,16 +14,18 @@
 
 use std::path::PathBuf;
 
+use bytes::Bytes;
 use raft::eraftpb::{ConfState, Entry, Message, MessageType};
-use raft::storage::MemStorage;
 use raft::{Config, RawNode, StateRole};
 use sluice_engine::storage::Storage;
 
 use crate::durable_log::DurableLog;
 use crate::error::Result;
 use crate::limits::{
-    APPEND_MESSAGES_IN_FLIGHT_MAX, APPEND_MESSAGE_BYTES_MAX, ENTRY_PAYLOAD_BYTES_MAX, HEARTBEAT_TICKS,
+    APPEND_MESSAGES_IN_FLIGHT_MAX, APPEND_MESSAGE_BYTES_MAX, COMMITTED_READ_BYTES_MAX, ENTRY_PAYLOAD_BYTES_MAX,
+    HEARTBEAT_TICKS,
 };
+use crate::log_store::LogStore;
 use crate::wire::validate_peer_message;
 
 /// What a replica's inbox carries.
@@ -42,7 +44,15 @@ pub enum Input {
     /// asks for it; raft-rs refuses proposals while the transfer is under way (at most an
     /// election timeout), and they are retried as any proposal dropped.
     TransferLeader { to: u64 },
+    /// Committed entries from `from` to at most `to` (and at most
+    /// `limits::COMMITTED_READ_BYTES_MAX` bytes, but one entry at least), as (index, data):
+    /// how the host's appliers read entries it no longer keeps. Empty if `from` is not
+    /// committed here.
+    ReadCommitted { from: u64, to: u64, reply: CommittedReply },
 }
+
+/// Where the answer to an [`Input::ReadCommitted`] goes: (index, data) of each entry.
+pub type CommittedReply = async_channel::Sender<Vec<(u64, Bytes)>>;
 
 /// Carries messages to peers. Sending never blocks and may lose the message (Raft retries).
 /// Two implement it: the simulated network (`sim`) and TCP between nodes (`transport`).
@@ -52,15 +62,23 @@ pub trait Transport {
 
 /// What a replica tells its host.
 pub trait ReplicaEvents {
-    /// Entries now committed (durable on a quorum, and here), in index order. After a restart
-    /// the replica reports its committed entries again from index 1.
+    /// The replica opened its disk, where entries up to `commit` are committed: they are not
+    /// reported again (read them with [`Input::ReadCommitted`]).
+    fn opened(&self, node_id: u64, commit: u64);
+    /// Entries now committed (durable on a quorum, and here), in index order, from the
+    /// `commit` of [`ReplicaEvents::opened`] on.
     fn committed(&self, node_id: u64, entries: &[Entry]);
-    /// This replica just won the election of `term`; `log` is its whole log at that moment.
-    fn became_leader(&self, node_id: u64, term: u64, log: &[Entry]);
+    /// This replica just won the election of `term`; `log` is its log at that moment.
+    fn became_leader(&self, node_id: u64, term: u64, log: &LogStore);
     /// The leader this replica knows changed (`leader_id` 0: none), or its role did; `term`
     /// is its current term.
     fn leader_changed(&self, node_id: u64, term: u64, leader_id: u64) {
         let _ = (node_id, term, leader_id);
+    }
+    /// `entries` older than the cache were read back from disk, for a follower behind or an
+    /// applier (the simulation counts them, to know that path ran).
+    fn read_from_disk(&self, node_id: u64, entries: usize) {
+        let _ = (node_id, entries);
     }
 }
 
@@ -79,28 +97,35 @@ pub struct ReplicaConfig {
     pub election_ticks: std::ops::Range<usize>,
     /// Where the Raft files live.
     pub dir: PathBuf,
+    /// Bytes of the newest entries kept in memory (`limits::ENTRY_CACHE_BYTES`; the
+    /// simulation keeps few, so that its followers are served from disk).
+    pub entry_cache_bytes: usize,
 }
 
 pub struct Replica<S: Storage, T: Transport, E: ReplicaEvents> {
     id: u64,
     voters: Vec<u64>,
-    raw: RawNode<MemStorage>,
+    raw: RawNode<LogStore>,
     log: DurableLog<S>,
     transport: T,
     events: E,
+    /// [`Input::ReadCommitted`]s to answer after this round's `Ready`.
+    reads: Vec<(u64, u64, CommittedReply)>,
 }
 
 impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
     /// Opens the replica's files and restores its Raft state from what is durable there.
     pub async fn open(storage: S, config: &ReplicaConfig, transport: T, events: E) -> Result<Self> {
-        let (log, recovered) = DurableLog::open(storage, &config.dir).await?;
-        // The log's cache in memory, which raft-rs reads from (the durable log is its truth).
-        // Unfinished: a snapshot and log compaction; until then the log and its cache grow
-        // without bound, and membership is the fixed `voters`.
-        let cache = MemStorage::new_with_conf_state(ConfState::from((config.voters.clone(), vec![])));
-        cache.wl().append(&recovered.entries)?;
-        cache.wl().set_hardstate(recovered.hard_state);
+        // Unfinished: snapshots and log compaction; until then `raft.log` grows without bound
+        // (memory does not: `log_store`), and membership is the fixed `voters`.
+        let conf_state = ConfState::from((config.voters.clone(), vec![]));
+        let (log, store) = DurableLog::open(storage, &config.dir, conf_state, config.entry_cache_bytes).await?;
+        // What was committed before is applied as far as raft-rs is concerned: it never
+        // reads those entries again, and they may stay on disk only.
+        let commit = store.hard_state().commit;
+        events.opened(config.id, commit);
         let raft_config = Config {
+            applied: commit,
             id: config.id,
             election_tick: config.election_ticks.start,
             heartbeat_tick: HEARTBEAT_TICKS,
@@ -116,8 +141,8 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         };
         raft_config.validate()?;
         let logger = slog::Logger::root(slog::Discard, slog::o!());
-        let raw = RawNode::new(&raft_config, cache, &logger)?;
-        Ok(Replica { id: config.id, voters: config.voters.clone(), raw, log, transport, events })
+        let raw = RawNode::new(&raft_config, store, &logger)?;
+        Ok(Replica { id: config.id, voters: config.voters.clone(), raw, log, transport, events, reads: Vec::new() })
     }
 
     /// Serves the inbox until it closes (Ok) or the storage fails (the error: the replica must
@@ -130,8 +155,51 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                 self.handle(input);
             }
             self.process_ready().await?;
+            self.read_from_disk().await?;
         }
         Ok(())
+    }
+
+    /// Serves the reads that need the disk: entries raft-rs wants to send to a follower that
+    /// is behind the cache (then it is told to ask again), and committed entries the host's
+    /// appliers asked for. One round per turn of the loop, so that a follower far behind
+    /// does not hold up the ticks and messages waiting in the inbox: raft-rs asks for the
+    /// rest at the follower's next answer.
+    async fn read_from_disk(&mut self) -> Result<()> {
+        let wanted = self.raw.store().take_wanted();
+        let reads = std::mem::take(&mut self.reads);
+        if wanted.is_empty() && reads.is_empty() {
+            return Ok(());
+        }
+        for wanted in wanted {
+            let bytes_max = wanted.max_size.unwrap_or(APPEND_MESSAGE_BYTES_MAX).min(APPEND_MESSAGE_BYTES_MAX) as usize;
+            let entries = self.log.read(wanted.low, wanted.high - 1, bytes_max, self.raw.store()).await?;
+            if !entries.is_empty() {
+                self.events.read_from_disk(self.id, entries.len());
+                self.raw.store().add_fetched(entries);
+                self.raw.on_entries_fetched(wanted.context);
+            }
+        }
+        let raft_log = &self.raw.raft.raft_log;
+        let committed = raft_log.committed.min(raft_log.persisted);
+        for (from, to, reply) in reads {
+            let to = to.min(committed);
+            let entries = if from < 1 || from > to {
+                Vec::new()
+            } else {
+                match self.raw.store().cached_from(from, COMMITTED_READ_BYTES_MAX) {
+                    Some(cached) => cached,
+                    None => {
+                        let entries = self.log.read(from, to, COMMITTED_READ_BYTES_MAX, self.raw.store()).await?;
+                        self.events.read_from_disk(self.id, entries.len());
+                        entries
+                    }
+                }
+            };
+            let entries = entries.into_iter().take_while(|entry| entry.index <= to);
+            let _ = reply.try_send(entries.map(|entry| (entry.index, entry.data)).collect());
+        }
+        self.process_ready().await
     }
 
     fn handle(&mut self, input: Input) {
@@ -165,6 +233,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                     self.raw.transfer_leader(to);
                 }
             }
+            Input::ReadCommitted { from, to, reply } => self.reads.push((from, to, reply)),
             Input::Propose { context, data } => {
                 // Only the leader takes a proposal. raft-rs would have a follower forward it as
                 // a Raft message, which the network may duplicate: the entry would be appended
@@ -194,8 +263,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             self.events.leader_changed(self.id, self.raw.raft.term, soft.leader_id);
         }
         if ready.ss().is_some_and(|soft| soft.raft_state == StateRole::Leader) {
-            let log = self.raw.raft.raft_log.all_entries();
-            self.events.became_leader(self.id, self.raw.raft.term, &log);
+            self.events.became_leader(self.id, self.raw.raft.term, self.raw.store());
         }
         for message in ready.take_messages() {
             self.transport.send(message);
@@ -204,8 +272,9 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         assert!(ready.snapshot().is_empty(), "a snapshot reached a replica that never makes one");
         let committed = ready.take_committed_entries();
         let hard_state = ready.hs().cloned();
+        let mut offsets = Vec::new();
         if !ready.entries().is_empty() {
-            self.log.append(ready.entries()).await?;
+            offsets = self.log.append(ready.entries()).await?;
             self.log.sync().await?;
         }
         if let Some(hard_state) = &hard_state {
@@ -213,10 +282,10 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         }
         // Durable: now Raft's cache and the peers may learn of it.
         {
-            let store = self.raw.mut_store();
-            store.wl().append(ready.entries())?;
+            let store = self.raw.store();
+            store.append(ready.entries(), &offsets);
             if let Some(hard_state) = hard_state {
-                store.wl().set_hardstate(hard_state);
+                store.set_hard_state(hard_state);
             }
         }
         for message in ready.take_persisted_messages() {
@@ -227,13 +296,14 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         if let Some(commit) = light.commit_index() {
             // Kept in the cache; written with the next hard state (a commit index on disk
             // that lags only costs a restarted replica a little re-reporting).
-            self.raw.mut_store().wl().mut_hard_state().commit = commit;
+            self.raw.store().set_commit(commit);
         }
         for message in light.take_messages() {
             self.transport.send(message);
         }
         self.report(light.take_committed_entries());
         self.raw.advance_apply();
+        self.raw.store().evict(self.raw.raft.raft_log.applied);
         Ok(())
     }
 

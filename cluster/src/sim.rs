@@ -18,14 +18,19 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use raft::eraftpb::{Entry, Message};
+use raft::eraftpb::{ConfState, Entry, Message};
 use sluice_engine::checksum::xxh3_64_with_seed;
 use sluice_engine::sim::{DiskConfig, RunOutcome, SimDisk, SimExecutor, SimRng, SimStorage, SimTask};
 
 use crate::durable_log::DurableLog;
 use crate::error::ClusterError;
 use crate::limits::{ELECTION_TICKS, INBOX_INPUTS_MAX};
+use crate::log_store::LogStore;
 use crate::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Transport};
+
+/// Bytes of entries each replica keeps in memory: about three of the simulation's, so that
+/// followers behind are sent entries read back from disk, and appliers read old ones there.
+const ENTRY_CACHE_BYTES: usize = 2 << 10;
 
 /// How hostile a run is. Probabilities are `1 / n` per round (0: never).
 #[derive(Debug, Clone)]
@@ -97,6 +102,8 @@ pub struct SimOutcome {
     pub transfers: u64,
     pub messages_sent: u64,
     pub messages_dropped: u64,
+    /// Entries leaders read back from disk to send to followers behind their caches.
+    pub entries_read_from_disk: u64,
 }
 
 /// A client entry: its value (unique per proposal) then filler derived from it, so that the
@@ -121,11 +128,13 @@ struct Checker {
     committed: BTreeMap<u64, (u64, Vec<u8>)>,
     /// Client values acknowledged (committed somewhere), and at which index.
     acknowledged: BTreeMap<u64, u64>,
-    /// Per node, how far its reports since its last boot go (they come contiguously from 1).
+    /// Per node, how far its reports since its last boot go (they come contiguously from the
+    /// commit it opened with).
     reported_to: BTreeMap<u64, u64>,
     /// The newest leader seen: (term, node).
     leader: Option<(u64, u64)>,
     elections_checked: u64,
+    entries_read_from_disk: u64,
     digest: u64,
 }
 
@@ -160,16 +169,25 @@ impl Checker {
         }
     }
 
-    fn became_leader(&mut self, node_id: u64, term: u64, log: &[Entry]) {
-        self.note(&[2, node_id, term, log.len() as u64]);
+    fn opened(&mut self, node_id: u64, commit: u64) {
+        self.note(&[5, node_id, commit]);
+        self.reported_to.insert(node_id, commit);
+    }
+
+    /// Leader completeness: every committed entry is in the new leader's log. By Raft's log
+    /// matching, an entry of the same index and term is the same entry (the data of each
+    /// committed entry is checked where nodes report it).
+    fn became_leader(&mut self, node_id: u64, term: u64, log: &LogStore) {
+        let last_index = log.last_index();
+        self.note(&[2, node_id, term, last_index]);
         self.elections_checked += 1;
-        for (&index, (committed_term, data)) in &self.committed {
-            let entry = log.get(index as usize - 1).unwrap_or_else(|| {
-                panic!("leader {node_id} of term {term} lacks committed entry {index} (its log ends at {})", log.len())
+        for (&index, (committed_term, _)) in &self.committed {
+            let held = log.term_of(index).unwrap_or_else(|| {
+                panic!("leader {node_id} of term {term} lacks committed entry {index} (its log ends at {last_index})")
             });
             assert!(
-                entry.index == index && entry.term == *committed_term && entry.data[..] == data[..],
-                "leader {node_id} of term {term} holds another entry at committed index {index}"
+                held == *committed_term,
+                "leader {node_id} of term {term} holds an entry of term {held} at committed index {index} (term {committed_term})"
             );
         }
         if self.leader.is_none_or(|(newest, _)| term > newest) {
@@ -182,12 +200,22 @@ impl Checker {
 struct Events(Rc<RefCell<Checker>>);
 
 impl ReplicaEvents for Events {
+    fn opened(&self, node_id: u64, commit: u64) {
+        self.0.borrow_mut().opened(node_id, commit);
+    }
+
     fn committed(&self, node_id: u64, entries: &[Entry]) {
         self.0.borrow_mut().committed(node_id, entries);
     }
 
-    fn became_leader(&self, node_id: u64, term: u64, log: &[Entry]) {
+    fn became_leader(&self, node_id: u64, term: u64, log: &LogStore) {
         self.0.borrow_mut().became_leader(node_id, term, log);
+    }
+
+    fn read_from_disk(&self, node_id: u64, entries: usize) {
+        let mut checker = self.0.borrow_mut();
+        checker.note(&[6, node_id, entries as u64]);
+        checker.entries_read_from_disk += entries as u64;
     }
 }
 
@@ -308,6 +336,7 @@ impl World {
                 ticks..ticks + 1
             },
             dir: PathBuf::from(RAFT_DIR),
+            entry_cache_bytes: ENTRY_CACHE_BYTES,
         };
         let storage: SimStorage = node.disk.storage(&self.executor);
         let transport = SimTransport(self.network.clone());
@@ -330,7 +359,6 @@ impl World {
             ended_flag.set(true);
         });
         node.running = Some(Running { inbox: sender, switch, ended, error, _task: task });
-        self.checker.borrow_mut().reported_to.insert(node.id, 0);
     }
 
     /// Kills node `index`'s process (and its machine's power, if `power_loss`), waiting until
@@ -534,10 +562,22 @@ impl World {
         let mut copies: BTreeMap<u64, usize> = BTreeMap::new();
         for node in &self.nodes {
             let storage = node.disk.storage(&self.executor);
-            let opened = DurableLog::open(storage, Path::new(RAFT_DIR)).await;
-            let (_log, recovered) = opened.unwrap_or_else(|error| panic!("node {} does not reopen: {error}", node.id));
+            // Nothing kept in memory: every entry is read back through the log's index, as
+            // followers far behind and appliers after a restart are served.
+            let conf_state = ConfState::from(((1..=self.config.nodes).collect::<Vec<u64>>(), vec![]));
+            let opened = DurableLog::open(storage, Path::new(RAFT_DIR), conf_state, 0).await;
+            let (log, store) = opened.unwrap_or_else(|error| panic!("node {} does not reopen: {error}", node.id));
+            let last_index = store.last_index();
+            let entries = match last_index {
+                0 => Vec::new(),
+                _ => log
+                    .read(1, last_index, usize::MAX, &store)
+                    .await
+                    .unwrap_or_else(|error| panic!("node {} cannot read its log back: {error}", node.id)),
+            };
+            assert_eq!(entries.len() as u64, last_index, "node {} read back part of its log", node.id);
             for (&index, (term, data)) in &committed {
-                match recovered.entries.get(index as usize - 1) {
+                match entries.get(index as usize - 1) {
                     Some(entry) if entry.term == *term && entry.data[..] == data[..] => {
                         *copies.entry(index).or_default() += 1;
                     }
@@ -547,7 +587,7 @@ impl World {
                         !everywhere.contains_key(&index),
                         "node {} lost or changed committed entry {index} (its log ends at {}, holds {:?})",
                         node.id,
-                        recovered.entries.len(),
+                        entries.len(),
                         held.map(|entry| entry.term)
                     ),
                 }
@@ -569,6 +609,7 @@ impl World {
             digest,
             acknowledged: checker.acknowledged.len() as u64,
             elections_checked: checker.elections_checked,
+            entries_read_from_disk: checker.entries_read_from_disk,
             messages_sent: network.sent,
             messages_dropped: network.dropped,
             ..self.outcome.clone()

@@ -6,8 +6,9 @@ use std::future::Future;
 use std::path::Path;
 
 use bytes::Bytes;
-use raft::eraftpb::{Entry, HardState};
+use raft::eraftpb::{ConfState, Entry, HardState};
 use sluice_cluster::durable_log::DurableLog;
+use sluice_cluster::log_store::LogStore;
 use sluice_engine::sim::{DiskConfig, RunOutcome, SimDisk, SimExecutor, SimRng, SimStorage};
 
 const DIR: &str = "/raft";
@@ -26,9 +27,18 @@ fn block_on<T: 'static>(executor: &SimExecutor, future: impl Future<Output = T> 
     }
 }
 
+/// Opens the log with nothing kept in memory but what follows the commit, and reads every
+/// entry back from disk through the log's index.
 async fn open(storage: SimStorage) -> (DurableLog<SimStorage>, Vec<Entry>, HardState) {
-    let (log, recovered) = DurableLog::open(storage, Path::new(DIR)).await.expect("the log opens");
-    (log, recovered.entries, recovered.hard_state)
+    let conf_state = ConfState::from((vec![1, 2, 3], vec![]));
+    let (log, store) = DurableLog::open(storage, Path::new(DIR), conf_state, 0).await.expect("the log opens");
+    let last_index = store.last_index();
+    let entries = match last_index {
+        0 => Vec::new(),
+        _ => log.read(1, last_index, usize::MAX, &store).await.expect("the log reads back"),
+    };
+    assert_eq!(entries.len() as u64, last_index);
+    (log, entries, store.hard_state())
 }
 
 fn seeds() -> Vec<u64> {
@@ -142,5 +152,42 @@ fn a_replaced_suffix_stays_replaced_across_restarts() {
     let entries = block_on(&executor, async move { open(storage).await.1 });
     let expected: Vec<Entry> = (1..=3).map(|index| entry(index, 1, 300)).chain([entry(4, 2, 10)]).collect();
     assert_eq!(entries, expected);
+    executor.shutdown();
+}
+
+#[test]
+fn reads_page_through_the_log_by_its_index_whatever_the_read_size() {
+    let executor = SimExecutor::new(SimRng::new(7));
+    let disk = SimDisk::new(DiskConfig::default(), SimRng::new(8));
+    let storage = disk.storage(&executor);
+    block_on(&executor, async move {
+        let (mut log, _, _) = open(storage).await;
+        let conf_state = ConfState::from((vec![1], vec![]));
+        let store = LogStore::new(HardState::default(), conf_state, Vec::new(), Vec::new(), Default::default(), 0);
+        let first: Vec<Entry> = (1..=12).map(|index| entry(index, 1, 700 + index as usize * 311)).collect();
+        let offsets = log.append(&first).await.expect("append");
+        store.append(&first, &offsets);
+        // A new leader replaces 9.. : those entries now lie after the old ones in the file.
+        let second: Vec<Entry> = (9..=14).map(|index| entry(index, 2, 5_000)).collect();
+        let offsets = log.append(&second).await.expect("append");
+        store.append(&second, &offsets);
+        log.sync().await.expect("sync");
+        let expected: Vec<Entry> = first[..8].iter().chain(&second).cloned().collect();
+        // Reads smaller than one frame return one entry each (the frame is read on its own);
+        // larger ones cross from the old frames to the appended ones.
+        for bytes_max in [1, 3_000, 20_000, usize::MAX] {
+            let mut read = Vec::new();
+            while (read.len() as u64) < store.last_index() {
+                let next = read.len() as u64 + 1;
+                let entries = log.read(next, store.last_index(), bytes_max, &store).await.expect("read");
+                assert!(!entries.is_empty());
+                if bytes_max == 1 {
+                    assert_eq!(entries.len(), 1);
+                }
+                read.extend(entries);
+            }
+            assert_eq!(read, expected, "read {bytes_max} bytes at a time");
+        }
+    });
     executor.shutdown();
 }

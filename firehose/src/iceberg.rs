@@ -69,8 +69,9 @@ use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
+use crate::columns::ColumnType;
 use crate::config::Column;
-use crate::convert::{ColumnType, ParquetConverter};
+use crate::convert::ParquetConverter;
 use crate::error::{ApiError, DeliveryError};
 use crate::limits::{STORE_BACKOFF_MS_INITIAL, STORE_BACKOFF_MS_MAX};
 use crate::output::{BufferLimits, ErrorTarget};

@@ -93,6 +93,7 @@ async fn run(args: Args, members: BTreeMap<u64, SocketAddr>, listen: SocketAddr)
             voters: members.keys().copied().collect(),
             election_ticks: ELECTION_TICKS..2 * ELECTION_TICKS,
             dir: args.data.clone(),
+            entry_cache_bytes: sluice_cluster::limits::ENTRY_CACHE_BYTES,
         },
         tick_interval: Duration::from_millis(args.tick_ms),
         boot_nonce: random.gen(),
@@ -176,7 +177,7 @@ async fn answer(host: &GroupHost, request: ClientRequest) -> ClientResponse {
         },
         ClientRequest::Read { from, count_max } => {
             let commit = host.status().commit;
-            ClientResponse::Entries { first: from.max(1), commit, entries: host.read(from, count_max as usize) }
+            ClientResponse::Entries { first: from.max(1), commit, entries: host.read(from, count_max as usize).await }
         }
         ClientRequest::Status => ClientResponse::Status(host.status()),
     }

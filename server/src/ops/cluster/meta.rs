@@ -346,7 +346,7 @@ async fn apply_committed(core0: Rc<Node>, group: Rc<MetaGroup>) {
     loop {
         let index = group.applied.index() + 1;
         group.host.committed_past(index - 1).await;
-        let Some(data) = group.host.committed_entry(index) else { continue };
+        let Some(data) = group.host.committed_entry(index).await else { continue };
         let outcome = if data.is_empty() {
             Ok(Reply::Done)
         } else {

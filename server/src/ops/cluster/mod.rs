@@ -205,6 +205,7 @@ impl ClusterCore {
                 voters: self.config.voters(),
                 election_ticks: ELECTION_TICKS..2 * ELECTION_TICKS,
                 dir: dir.clone(),
+                entry_cache_bytes: sluice_cluster::limits::ENTRY_CACHE_BYTES,
             },
             tick_interval: Duration::from_millis(TICK_INTERVAL_MS),
             boot_nonce: random.gen(),

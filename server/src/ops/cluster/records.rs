@@ -108,7 +108,7 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
     loop {
         let index = group.applied.index() + 1;
         group.host.committed_past(index - 1).await;
-        let Some(data) = group.host.committed_entry(index) else { continue };
+        let Some(data) = group.host.committed_entry(index).await else { continue };
         // A new leader's first entry is empty: no records.
         if data.is_empty() {
             group.applied.set(index, None);

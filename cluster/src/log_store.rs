@@ -1,0 +1,381 @@
+//! What raft-rs reads a replica's log through ([`raft::Storage`]), with memory bounded: the
+//! newest entries in a cache of at most `ReplicaConfig::entry_cache_bytes`, and for every
+//! entry only its place in `raft.log` (8 bytes) and its term (one pair per run of a term).
+//!
+//! raft-rs reads entries in two ways. Entries to apply, and those a campaign or a vote checks
+//! for configuration changes, it needs at once: they all follow the applied index, and the
+//! cache never gives up an entry that is not applied yet ([`LogStore::evict`]). Entries to
+//! send to a follower that is behind may come later: for those the store answers
+//! `LogTemporarilyUnavailable` and records the request; the replica reads the entries from
+//! disk ([`LogStore::take_wanted`], then [`LogStore::add_fetched`]) and tells raft-rs to ask
+//! again (`RawNode::on_entries_fetched`), as raft-rs' `Storage::entries` docs describe.
+//!
+//! Unfinished: the log is never compacted (no snapshots), so `raft.log` and the 8 bytes per
+//! entry still grow with every entry written; see `docs/replication.md`.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+
+use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
+use raft::{GetEntriesContext, RaftState, StorageError};
+
+/// Requests for entries kept for the replica to fetch; more are refused (raft-rs asks again at
+/// the follower's next response).
+const WANTED_MAX: usize = 8;
+
+/// Batches read from disk and not yet taken by raft-rs; the oldest is dropped beyond this.
+const FETCHED_MAX: usize = 8;
+
+/// A read raft-rs asked for that the cache could not serve: entries from `low` (below the
+/// cache), before `high`, at most `max_size` bytes.
+pub struct Wanted {
+    pub low: u64,
+    pub high: u64,
+    pub max_size: Option<u64>,
+    pub context: GetEntriesContext,
+}
+
+pub struct LogStore {
+    core: RefCell<Core>,
+}
+
+struct Core {
+    hard_state: HardState,
+    conf_state: ConfState,
+    /// Where entry `i`'s frame starts in `raft.log`, at `offsets[i - 1]`; its length is the
+    /// log's length.
+    offsets: Vec<u64>,
+    /// `(first index, term)` of each run of entries of one term, in index order.
+    terms: Vec<(u64, u64)>,
+    /// The newest entries, contiguous and ending at the last index (empty: none cached).
+    cache: VecDeque<Entry>,
+    cache_bytes: usize,
+    cache_bytes_max: usize,
+    wanted: Vec<Wanted>,
+    /// Entries read from disk for a request, each batch contiguous.
+    fetched: VecDeque<Vec<Entry>>,
+}
+
+fn entry_bytes(entry: &Entry) -> usize {
+    entry.data.len() + entry.context.len() + 32
+}
+
+impl LogStore {
+    /// A store over a log of `offsets.len()` entries whose terms are `terms` (runs, as kept
+    /// here) and whose newest entries are `cache` (contiguous, ending at the last entry).
+    pub fn new(
+        hard_state: HardState,
+        conf_state: ConfState,
+        offsets: Vec<u64>,
+        terms: Vec<(u64, u64)>,
+        cache: VecDeque<Entry>,
+        cache_bytes_max: usize,
+    ) -> LogStore {
+        debug_assert!(cache.back().is_none_or(|entry| entry.index == offsets.len() as u64));
+        let cache_bytes = cache.iter().map(entry_bytes).sum();
+        let core = Core {
+            hard_state,
+            conf_state,
+            offsets,
+            terms,
+            cache,
+            cache_bytes,
+            cache_bytes_max,
+            wanted: Vec::new(),
+            fetched: VecDeque::new(),
+        };
+        LogStore { core: RefCell::new(core) }
+    }
+
+    pub fn hard_state(&self) -> HardState {
+        self.core.borrow().hard_state.clone()
+    }
+
+    pub fn set_hard_state(&self, hard_state: HardState) {
+        self.core.borrow_mut().hard_state = hard_state;
+    }
+
+    pub fn set_commit(&self, commit: u64) {
+        self.core.borrow_mut().hard_state.commit = commit;
+    }
+
+    /// Entries just made durable at `offsets` in `raft.log` (one per entry). An entry whose
+    /// index is in the log already replaces it and every entry after it, as in Raft.
+    pub fn append(&self, entries: &[Entry], offsets: &[u64]) {
+        let Some(first) = entries.first() else { return };
+        debug_assert_eq!(entries.len(), offsets.len());
+        let mut core = self.core.borrow_mut();
+        let first_index = first.index;
+        assert!(
+            first_index >= 1 && first_index <= core.offsets.len() as u64 + 1,
+            "entries from {first_index} appended to a log ending at {}",
+            core.offsets.len()
+        );
+        core.offsets.truncate(first_index as usize - 1);
+        while core.terms.last().is_some_and(|&(run_first, _)| run_first >= first_index) {
+            core.terms.pop();
+        }
+        while core.cache.back().is_some_and(|entry| entry.index >= first_index) {
+            let dropped = core.cache.pop_back().expect("just seen");
+            core.cache_bytes -= entry_bytes(&dropped);
+        }
+        if core.cache.back().is_none_or(|entry| entry.index + 1 != first_index) {
+            // The cache must end at the last entry: older cached entries no longer join.
+            core.cache.clear();
+            core.cache_bytes = 0;
+        }
+        for (entry, &offset) in entries.iter().zip(offsets) {
+            core.offsets.push(offset);
+            if core.terms.last().is_none_or(|&(_, term)| term != entry.term) {
+                core.terms.push((entry.index, entry.term));
+            }
+            core.cache_bytes += entry_bytes(entry);
+            core.cache.push_back(entry.clone());
+        }
+        // Batches fetched before this append may hold entries it replaced.
+        core.fetched.clear();
+    }
+
+    /// Drops the oldest cached entries beyond the cache's size, never one after `applied`
+    /// (raft-rs reads unapplied entries synchronously).
+    pub fn evict(&self, applied: u64) {
+        let mut core = self.core.borrow_mut();
+        while core.cache_bytes > core.cache_bytes_max {
+            match core.cache.front() {
+                Some(entry) if entry.index <= applied => {
+                    let dropped = core.cache.pop_front().expect("just seen");
+                    core.cache_bytes -= entry_bytes(&dropped);
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// The reads raft-rs asked for that need the disk.
+    pub fn take_wanted(&self) -> Vec<Wanted> {
+        std::mem::take(&mut self.core.borrow_mut().wanted)
+    }
+
+    /// Entries read from disk for a [`Wanted`] read, from its `low`.
+    pub fn add_fetched(&self, entries: Vec<Entry>) {
+        if entries.is_empty() {
+            return;
+        }
+        let mut core = self.core.borrow_mut();
+        if core.fetched.len() >= FETCHED_MAX {
+            core.fetched.pop_front();
+        }
+        core.fetched.push_back(entries);
+    }
+
+    /// Where entry `index`'s frame is in `raft.log`, if the log has it.
+    pub fn offset(&self, index: u64) -> Option<u64> {
+        let core = self.core.borrow();
+        core.offsets.get(usize::try_from(index.checked_sub(1)?).ok()?).copied()
+    }
+
+    /// The log's entries from `index` to its end that are cached (none if `index` is older).
+    pub fn cached_from(&self, index: u64, bytes_max: usize) -> Option<Vec<Entry>> {
+        let core = self.core.borrow();
+        let first = core.cache.front()?.index;
+        if index < first || index > core.offsets.len() as u64 {
+            return None;
+        }
+        let mut entries = Vec::new();
+        let mut bytes = 0;
+        for entry in core.cache.iter().skip((index - first) as usize) {
+            bytes += entry_bytes(entry);
+            if bytes > bytes_max && !entries.is_empty() {
+                break;
+            }
+            entries.push(entry.clone());
+        }
+        Some(entries)
+    }
+
+    pub fn last_index(&self) -> u64 {
+        self.core.borrow().offsets.len() as u64
+    }
+
+    /// The term of entry `index` (0 for index 0), if the log has it.
+    pub fn term_of(&self, index: u64) -> Option<u64> {
+        self.core.borrow().term_of(index)
+    }
+
+    /// Bytes the cache holds (for tests and metrics).
+    pub fn cache_bytes(&self) -> usize {
+        self.core.borrow().cache_bytes
+    }
+}
+
+impl Core {
+    fn term_of(&self, index: u64) -> Option<u64> {
+        if index == 0 {
+            return Some(0);
+        }
+        if index > self.offsets.len() as u64 {
+            return None;
+        }
+        let run = self.terms.partition_point(|&(first, _)| first <= index);
+        Some(self.terms[run.checked_sub(1)?].1)
+    }
+}
+
+fn limited(entries: impl Iterator<Item = Entry>, max_size: Option<u64>) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut bytes: u64 = 0;
+    for entry in entries {
+        bytes += entry_bytes(&entry) as u64;
+        if max_size.is_some_and(|max| bytes > max) && !out.is_empty() {
+            break;
+        }
+        out.push(entry);
+    }
+    out
+}
+
+impl raft::Storage for LogStore {
+    fn initial_state(&self) -> raft::Result<RaftState> {
+        let core = self.core.borrow();
+        Ok(RaftState::new(core.hard_state.clone(), core.conf_state.clone()))
+    }
+
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: impl Into<Option<u64>>,
+        context: GetEntriesContext,
+    ) -> raft::Result<Vec<Entry>> {
+        let max_size = max_size.into();
+        let mut core = self.core.borrow_mut();
+        let last = core.offsets.len() as u64;
+        if low < 1 || high > last + 1 || low > high {
+            return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        if low == high {
+            return Ok(Vec::new());
+        }
+        let cache_first = core.cache.front().map_or(last + 1, |entry| entry.index);
+        if low >= cache_first {
+            let skip = (low - cache_first) as usize;
+            let take = (high - low) as usize;
+            return Ok(limited(core.cache.iter().skip(skip).take(take).cloned(), max_size));
+        }
+        if let Some(at) = core.fetched.iter().position(|batch| batch[0].index == low) {
+            let batch = core.fetched.remove(at).expect("just found");
+            let take = (high - low) as usize;
+            return Ok(limited(batch.into_iter().take(take), max_size));
+        }
+        if context.can_async() {
+            if core.wanted.len() < WANTED_MAX && !core.wanted.iter().any(|wanted| wanted.low == low) {
+                core.wanted.push(Wanted { low, high: high.min(cache_first), max_size, context });
+            }
+            return Err(raft::Error::Store(StorageError::LogTemporarilyUnavailable));
+        }
+        // Never: what raft-rs needs at once follows the applied index, and stays cached.
+        Err(raft::Error::Store(StorageError::Unavailable))
+    }
+
+    fn term(&self, index: u64) -> raft::Result<u64> {
+        self.core.borrow().term_of(index).ok_or(raft::Error::Store(StorageError::Unavailable))
+    }
+
+    fn first_index(&self) -> raft::Result<u64> {
+        Ok(1)
+    }
+
+    fn last_index(&self) -> raft::Result<u64> {
+        Ok(self.core.borrow().offsets.len() as u64)
+    }
+
+    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        // The log is never compacted, so raft-rs never needs one.
+        Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raft::Storage;
+
+    fn entry(index: u64, term: u64, bytes: usize) -> Entry {
+        Entry { index, term, data: vec![index as u8; bytes].into(), ..Entry::default() }
+    }
+
+    fn store(cache_bytes_max: usize) -> LogStore {
+        LogStore::new(
+            HardState::default(),
+            ConfState::from((vec![1, 2, 3], vec![])),
+            Vec::new(),
+            Vec::new(),
+            VecDeque::new(),
+            cache_bytes_max,
+        )
+    }
+
+    fn append(store: &LogStore, entries: &[Entry]) {
+        let offsets: Vec<u64> = entries.iter().map(|entry| entry.index * 1000).collect();
+        store.append(entries, &offsets);
+    }
+
+    #[test]
+    fn terms_follow_appends_and_the_suffixes_they_replace() {
+        let store = store(1 << 20);
+        append(&store, &[entry(1, 1, 10), entry(2, 1, 10), entry(3, 2, 10), entry(4, 2, 10)]);
+        assert_eq!((1..=4).map(|index| store.term(index).unwrap()).collect::<Vec<_>>(), [1, 1, 2, 2]);
+        assert_eq!(store.term(0).unwrap(), 0);
+        assert!(store.term(5).is_err());
+        // A new leader of term 3 replaces entries 3 and 4.
+        append(&store, &[entry(3, 3, 10)]);
+        assert_eq!(store.last_index(), 3);
+        assert_eq!((1..=3).map(|index| store.term(index).unwrap()).collect::<Vec<_>>(), [1, 1, 3]);
+        let entries = store.entries(1, 4, None, GetEntriesContext::empty(false)).unwrap();
+        assert_eq!(entries.iter().map(|entry| (entry.index, entry.term)).collect::<Vec<_>>(), [(1, 1), (2, 1), (3, 3)]);
+        assert_eq!(store.offset(3), Some(3000));
+    }
+
+    #[test]
+    fn eviction_keeps_unapplied_entries_and_old_ones_come_from_fetches() {
+        let store = store(100);
+        let entries: Vec<Entry> = (1..=10).map(|index| entry(index, 1, 40)).collect();
+        append(&store, &entries);
+        // Nothing applied: everything stays, over the bound.
+        store.evict(0);
+        assert_eq!(store.cached_from(1, usize::MAX).unwrap().len(), 10);
+        store.evict(8);
+        let cached = store.cached_from(9, usize::MAX).unwrap();
+        assert_eq!(cached.len(), 2);
+        assert!(store.cache_bytes() <= 2 * 72);
+        assert!(store.cached_from(8, usize::MAX).is_none());
+        // A send to a follower at 3 must wait for the disk; a read that cannot wait fails.
+        let sending = GetEntriesContext::empty(true);
+        let waiting = store.entries(3, 11, None, sending);
+        assert!(matches!(waiting, Err(raft::Error::Store(StorageError::LogTemporarilyUnavailable))));
+        assert!(store.entries(3, 11, None, GetEntriesContext::empty(false)).is_err());
+        let wanted = store.take_wanted();
+        assert_eq!(wanted.iter().map(|wanted| (wanted.low, wanted.high)).collect::<Vec<_>>(), [(3, 9)]);
+        store.add_fetched(entries[2..8].to_vec());
+        let served = store.entries(3, 11, Some(150), GetEntriesContext::empty(true)).unwrap();
+        assert_eq!(served.iter().map(|entry| entry.index).collect::<Vec<_>>(), [3, 4]);
+        // Served once: the next ask goes to the disk again.
+        assert!(store.entries(3, 11, None, GetEntriesContext::empty(true)).is_err());
+        // The newest entries are still served from the cache.
+        let newest = store.entries(9, 11, None, GetEntriesContext::empty(false)).unwrap();
+        assert_eq!(newest.iter().map(|entry| entry.index).collect::<Vec<_>>(), [9, 10]);
+    }
+
+    #[test]
+    fn an_append_below_the_cache_restarts_it_at_the_new_entries() {
+        let store = store(50);
+        append(&store, &(1..=6).map(|index| entry(index, 1, 40)).collect::<Vec<_>>());
+        store.evict(6);
+        assert!(store.cached_from(5, usize::MAX).is_none());
+        append(&store, &[entry(4, 2, 40)]);
+        assert_eq!(store.last_index(), 4);
+        let cached = store.cached_from(4, usize::MAX).unwrap();
+        assert_eq!(cached.iter().map(|entry| (entry.index, entry.term)).collect::<Vec<_>>(), [(4, 2)]);
+        assert_eq!(store.term(3).unwrap(), 1);
+    }
+}
