@@ -63,6 +63,11 @@ print((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
 PY
 }
 
+# The daemon's resident memory now, MiB.
+daemon_rss_mib() { # name
+    awk '/^VmRSS:/ { printf "%.0f\n", $2 / 1024 }' "/proc/${daemon_pid[$1]}/status"
+}
+
 # Records the daemon committed to its journals so far (the sum of its group-commit size
 # histograms, every core: unlike the per-stream IncomingRecords, it survives the loadgen deleting
 # its stream at the end of a run).

@@ -98,6 +98,10 @@ for round in $(seq "$rounds"); do
     fi
 done
 echo "load average after: $(load_average)"
+# Each node's log is bounded in memory (cluster/src/log_store.rs): this is what stays resident
+# after every record of the rounds above was written.
+echo "resident memory after, MiB: single $(daemon_rss_mib single); cluster nodes" \
+    "$(daemon_rss_mib node1) $(daemon_rss_mib node2) $(daemon_rss_mib node3)"
 python3 - "$results" <<'PY'
 import statistics, sys
 runs = {"single": [], "cluster": []}
