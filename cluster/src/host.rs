@@ -95,6 +95,8 @@ struct HostState {
     /// Who waits for the next commit ([`GroupHost::committed_past`]); woken and cleared on
     /// each. At most one per applier of the group (it is how an applier sleeps).
     commit_waiters: Vec<async_channel::Sender<()>>,
+    /// [`GroupHost::stop`] was called.
+    stopped: bool,
 }
 
 struct HostEvents(Rc<HostInner>);
@@ -137,6 +139,9 @@ impl ReplicaEvents for HostEvents {
 
     fn leader_changed(&self, node_id: u64, term: u64, leader_id: u64) {
         let mut state = self.0.state.borrow_mut();
+        if state.stopped {
+            return;
+        }
         state.term = term;
         state.leader = leader_id;
         if leader_id != node_id {
@@ -277,7 +282,7 @@ impl GroupHost {
     pub async fn committed_past(&self, index: u64) {
         let waiting = {
             let mut state = self.inner.state.borrow_mut();
-            if state.commit > index {
+            if state.commit > index || state.stopped {
                 return;
             }
             let (waker, waiting) = async_channel::bounded(1);
@@ -323,6 +328,26 @@ impl GroupHost {
         }
         self.inner.state.borrow_mut().replay = entries.into();
         found
+    }
+
+    /// Stops the group on this node for good (its shard was deleted): the replica ends once
+    /// it has handled what its inbox holds, appends waiting hear "leadership lost", and an
+    /// applier waiting for commits wakes and sees [`GroupHost::stopped`].
+    pub fn stop(&self) {
+        self.inner.inbox.close();
+        let mut state = self.inner.state.borrow_mut();
+        state.stopped = true;
+        state.leader = 0;
+        for (_, outcome) in state.pending.drain() {
+            let _ = outcome.try_send(Err(AppendError::LeadershipLost));
+        }
+        for waiter in state.commit_waiters.drain(..) {
+            let _ = waiter.try_send(());
+        }
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.inner.state.borrow().stopped
     }
 
     /// Whether this node leads the group, and the leader it knows (0: none).

@@ -133,6 +133,11 @@ impl PeerNetwork {
         self.inner.groups.borrow_mut().insert(group, inbox);
     }
 
+    /// Messages for `group` are dropped from now on (its replica stopped for good).
+    pub fn unregister(&self, group: GroupId) {
+        self.inner.groups.borrow_mut().remove(&group);
+    }
+
     /// The transport a replica of `group` sends through.
     pub fn transport(&self, group: GroupId) -> PeerTransport {
         PeerTransport { inner: self.inner.clone(), group }

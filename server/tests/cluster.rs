@@ -36,6 +36,7 @@ use sluice_client::*;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -142,6 +143,18 @@ struct Member {
     peer_port: u16,
     native: SocketAddr,
     http: SocketAddr,
+}
+
+/// The shard groups whose Raft files are in a node's data directory.
+fn shard_groups_on_disk(data_dir: &Path) -> usize {
+    let Ok(cores) = std::fs::read_dir(data_dir.join("raft")) else { return 0 };
+    cores
+        .flatten()
+        .filter_map(|core| std::fs::read_dir(core.path()).ok())
+        .flatten()
+        .flatten()
+        .filter(|group| group.file_name().to_string_lossy().starts_with("shard-"))
+        .count()
 }
 
 fn free_address() -> SocketAddr {
@@ -281,6 +294,7 @@ where
 fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
     let mut daemons = start_forwarding_cluster();
     let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
+    let data_dirs: Vec<PathBuf> = daemons.iter().map(|daemon| daemon.data_dir().to_path_buf()).collect();
 
     // A stream created through each node: at most one of them leads the catalog, so at least
     // two creations are forwarded. Each is then visible on every node.
@@ -365,6 +379,23 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
             for (shard, entry) in shards.iter().zip(&answer.records) {
                 assert_eq!(entry.shard_id.as_ref(), Some(&shard.shard_id), "records answered out of order: {answer:?}");
             }
+        }
+        // Deleting the stream stops its six shards' groups on every node and removes their
+        // Raft files (before, they ran until the node restarted).
+        let groups_before: Vec<usize> = data_dirs.iter().map(|dir| shard_groups_on_disk(dir)).collect();
+        let delete = DeleteStreamInput { stream_name: Some("spread".into()), ..Default::default() };
+        call_until_ok(&first, &delete).await;
+        let waiting = Instant::now();
+        loop {
+            let groups: Vec<usize> = data_dirs.iter().map(|dir| shard_groups_on_disk(dir)).collect();
+            if groups.iter().zip(&groups_before).all(|(now, before)| now + 6 == *before) {
+                break;
+            }
+            assert!(
+                waiting.elapsed() < Duration::from_secs(30),
+                "shard groups on disk per node: {groups_before:?} before deleting a 6-shard stream, {groups:?} now"
+            );
+            glommio::timer::sleep(Duration::from_millis(50)).await;
         }
     });
     let stream = "forwarded-1";

@@ -25,7 +25,7 @@
 //! node's journal fence: each would fence the parent at whatever it had applied, and entries
 //! the parent's group committed before the routes moved may still be applied after. Instead the
 //! member leading the parent's group (whichever it is; every member runs a sealer for the
-//! closing parents it hosts: `cluster::start_missing_groups`) proposes a seal entry to that
+//! closing parents it hosts: `cluster::sync_groups`) proposes a seal entry to that
 //! group (`ops/cluster/entry.rs`); every replica closes the parent where it applies the seal,
 //! the same record index everywhere, and refuses the records entries committed after it (their
 //! proposer routes them again, to the children: `cluster::records`). The driver waits until

@@ -374,12 +374,15 @@ async fn apply(core0: &Rc<Node>, command: MetaCommand) -> Outcome {
     let reply = catalog::apply(core0, move |catalog, _, rules| apply_to(catalog, rules, &applied)).await?;
     match command {
         // Reshards' children get their groups here too, and closing parents their sealers
-        // (`start_missing_groups`).
+        // (`sync_groups`).
         MetaCommand::CreateStream { .. }
         | MetaCommand::BeginSplit { .. }
         | MetaCommand::BeginMerge { .. }
-        | MetaCommand::NextScalingStep { .. } => start_new_groups(core0).await,
-        MetaCommand::DeleteStream { .. } => crate::ops::leases::follow_streams(core0).await?,
+        | MetaCommand::NextScalingStep { .. } => sync_groups(core0).await,
+        MetaCommand::DeleteStream { .. } => {
+            sync_groups(core0).await;
+            crate::ops::leases::follow_streams(core0).await?
+        }
         _ => {}
     }
     Ok(reply)
@@ -448,19 +451,19 @@ pub fn apply_to(catalog: &mut Catalog, rules: Rules<'_>, command: &MetaCommand) 
     }
 }
 
-/// New shards get their groups on their cores (on every node: each applies the command that
-/// created them).
-async fn start_new_groups(core0: &Rc<Node>) {
+/// New shards get their groups on their cores, and deleted ones lose theirs (on every node:
+/// each applies the command that created or deleted them).
+async fn sync_groups(core0: &Rc<Node>) {
     for core in 0..core0.shared.config.cores {
-        let started = core0
+        let synced = core0
             .run_on(core, |node| async move {
-                crate::ops::cluster::start_missing_groups(&node).await.map_err(|error| error.to_string())
+                crate::ops::cluster::sync_groups(&node).await.map_err(|error| error.to_string())
             })
             .await;
-        match started {
+        match synced {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::error!(core, %error, "replication: could not start a new shard's group"),
-            Err(error) => tracing::error!(core, %error, "replication: could not reach a core to start a shard's group"),
+            Err(error) => tracing::error!(core, %error, "replication: could not reach a core to sync its groups"),
         }
     }
 }

@@ -108,7 +108,7 @@ pub async fn start(node: &Rc<Node>, config: Arc<ClusterConfig>) -> Result<(), St
         sealing: RefCell::new(HashSet::new()),
     });
     CORE.with(|slot| *slot.borrow_mut() = Some(core.clone()));
-    start_missing_groups(node).await?;
+    sync_groups(node).await?;
     if node.id == 0 {
         let host = core.start_host(node, META_GROUP, "meta".into()).await?;
         let group = meta::MetaGroup::start(node, host);
@@ -121,10 +121,22 @@ pub async fn start(node: &Rc<Node>, config: Arc<ClusterConfig>) -> Result<(), St
 }
 
 /// Starts a group for each shard this core owns that has none yet, and a sealer for each
-/// closing one (after start-up and after a catalog command created or closed shards).
-pub async fn start_missing_groups(node: &Rc<Node>) -> Result<(), StartError> {
+/// closing one; stops the groups of shards it no longer owns (their stream was deleted) and
+/// removes their Raft files. After start-up and after a catalog command created, closed or
+/// deleted shards.
+pub async fn sync_groups(node: &Rc<Node>) -> Result<(), StartError> {
     let Some(core) = core() else { return Ok(()) };
     let owned = node.routes().shards_by_core().remove(&node.id).unwrap_or_default();
+    let owned_uids: HashSet<u64> = owned.iter().map(|shard| shard.uid).collect();
+    let gone: Vec<u64> = core.groups.borrow().keys().copied().filter(|uid| !owned_uids.contains(uid)).collect();
+    for uid in gone {
+        if let Some(group) = core.groups.borrow_mut().remove(&uid) {
+            // The replica's watcher removes its files once it has ended (`start_host`).
+            core.network.unregister(GroupId(uid));
+            group.host.stop();
+            tracing::info!(shard = uid, "replication: the shard's group stopped (its stream was deleted)");
+        }
+    }
     for shard in owned {
         if !core.groups.borrow().contains_key(&shard.uid) {
             let host = core.start_host(node, GroupId(shard.uid), format!("shard-{}", shard.uid)).await?;
@@ -214,11 +226,23 @@ impl ClusterCore {
             .await
             .map_err(|source| StartError::Group { group: group.0, dir: dir.display().to_string(), source })?;
         self.network.register(group, host.inbox());
+        let stopped = host.clone();
         glommio::spawn_local(async move {
-            // The replica stops only if its storage failed: the group is down on this node
-            // (fail-stop) until sluiced restarts and recovers it from its disk.
-            if let Err(error) = running.await {
-                tracing::error!(group = group.0, %error, "replication: a replica stopped; restart this node");
+            match running.await {
+                // The replica stops only if its storage failed: the group is down on this
+                // node (fail-stop) until sluiced restarts and recovers it from its disk.
+                Err(error) => {
+                    tracing::error!(group = group.0, %error, "replication: a replica stopped; restart this node")
+                }
+                // Or when it was stopped for good: its files go. (A crash before this leaves
+                // them; the group is not started again, since its shard is not in the catalog.)
+                Ok(()) if stopped.stopped() => {
+                    let removed = glommio::executor().spawn_blocking(move || std::fs::remove_dir_all(&dir)).await;
+                    if let Err(error) = removed {
+                        tracing::warn!(group = group.0, %error, "replication: could not remove a stopped group's files");
+                    }
+                }
+                Ok(()) => {}
             }
         })
         .detach();

@@ -108,6 +108,10 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
     loop {
         let index = group.applied.index() + 1;
         group.host.committed_past(index - 1).await;
+        if group.host.stopped() {
+            // The stream was deleted: the group is gone on this node.
+            return;
+        }
         let Some(data) = group.host.committed_entry(index).await else { continue };
         // A new leader's first entry is empty: no records.
         if data.is_empty() {
