@@ -45,6 +45,10 @@ pub enum EngineError {
     AppendTooLarge { bytes: usize, max: usize },
     #[error("record index {index} is beyond the tip {next_index}")]
     IndexBeyondTip { index: u64, next_index: u64 },
+    /// An append that had to start at record index `expected` (`Journal::queue_at`) found the
+    /// shard ending at `actual`: an earlier one failed. Nothing of it was stored.
+    #[error("shard {shard_uid}'s next record index is {actual}, not {expected}: an earlier append failed")]
+    NotNext { shard_uid: u64, expected: u64, actual: u64 },
     #[error("the journal is closed")]
     Closed,
 }

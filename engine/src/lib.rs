@@ -33,4 +33,6 @@ pub mod storage;
 
 pub use error::{EngineError, Result};
 #[cfg(feature = "journal")]
-pub use journal::{AppendRecord, Appended, Journal, JournalConfig, ReadBatch, ShardSpec, StartPosition, StoredRecord};
+pub use journal::{
+    AppendRecord, Appended, Journal, JournalConfig, QueuedAppend, ReadBatch, ShardSpec, StartPosition, StoredRecord,
+};

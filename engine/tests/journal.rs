@@ -557,7 +557,7 @@ fn the_sealed_flag_comes_back_from_the_cache_and_after_a_restart() {
 }
 
 #[test]
-fn append_at_stores_the_given_arrival_time_never_going_backwards() {
+fn queued_appends_keep_their_own_arrival_times_never_going_backwards() {
     let dir = journal_dir();
     let path = dir.path().to_path_buf();
     run(move || async move {
@@ -570,22 +570,35 @@ fn append_at_stores_the_given_arrival_time_never_going_backwards() {
             data: Bytes::from(data.to_owned()),
             sealed: false,
         };
-        // A replicated shard's records take the time their leader gave them, not this clock's.
-        let acks = journal.append_at(vec![record("a"), record("b")], 9_000).await.unwrap();
+        // A replicated shard's records take the time their leader gave them, not this clock's;
+        // a time before the shard's last (a new leader whose clock is behind) is raised to it.
+        // Queued together, they may share a commit, and still keep their own times.
+        let first = journal.queue_at(vec![record("a"), record("b")], 9_000, 1).await.unwrap();
+        let second = journal.queue_at(vec![record("c")], 7_000, 3).await.unwrap();
+        let third = journal.queue_at(vec![record("d")], 9_500, 4).await.unwrap();
+        let acks = first.durable().await.unwrap();
         assert!(acks.iter().all(|ack| ack.timestamp_ms == 9_000));
-        // A time before the shard's last (a new leader whose clock is behind) is raised to it.
-        let acks = journal.append_at(vec![record("c")], 7_000).await.unwrap();
-        assert_eq!(acks[0].timestamp_ms, 9_000);
-        let acks = journal.append_at(vec![record("d")], 9_500).await.unwrap();
-        assert_eq!(acks[0].timestamp_ms, 9_500);
+        assert_eq!(second.durable().await.unwrap()[0].timestamp_ms, 9_000);
+        assert_eq!(third.durable().await.unwrap()[0].timestamp_ms, 9_500);
         let stored: Vec<i64> = read_all(&journal, 1, 0).await.iter().map(|r| r.timestamp_ms).collect();
         assert_eq!(stored, vec![9_000, 9_000, 9_000, 9_500]);
+        // An append that would not start where it must is refused, and so is the one queued
+        // behind it: no hole, nothing stored.
+        let wrong = journal.queue_at(vec![record("e")], 9_600, 6).await.unwrap();
+        let behind = journal.queue_at(vec![record("f")], 9_700, 7).await.unwrap();
+        assert!(matches!(wrong.durable().await, Err(EngineError::NotNext { expected: 6, actual: 5, .. })));
+        assert!(matches!(behind.durable().await, Err(EngineError::NotNext { expected: 7, actual: 5, .. })));
         journal.close().await.unwrap();
         // The times are durable: a restart reads the same ones.
         let journal = open(JournalConfig::new(&path), &clock).await;
         journal.register_shard(spec(1));
-        let stored: Vec<i64> = read_all(&journal, 1, 0).await.iter().map(|r| r.timestamp_ms).collect();
-        assert_eq!(stored, vec![9_000, 9_000, 9_000, 9_500]);
+        let stored: Vec<(i64, Bytes)> =
+            read_all(&journal, 1, 0).await.into_iter().map(|r| (r.timestamp_ms, r.data)).collect();
+        let expected: Vec<(i64, Bytes)> = [(9_000, "a"), (9_000, "b"), (9_000, "c"), (9_500, "d")]
+            .into_iter()
+            .map(|(time, data)| (time, Bytes::from_static(data.as_bytes())))
+            .collect();
+        assert_eq!(stored, expected);
         journal.close().await.unwrap();
     });
 }

@@ -26,9 +26,11 @@ use std::rc::Rc;
 /// Appends waiting for the next group commit, each with its reply.
 pub(super) struct Pending {
     pub records: Vec<AppendRecord>,
-    /// The records' arrival time, if the caller gives it (`Journal::append_at`), instead of
+    /// The records' arrival time, if the caller gives it (`Journal::queue_at`), instead of
     /// the clock's reading at framing.
     pub arrival_ms: Option<i64>,
+    /// The record index the records must start at (`Journal::queue_at`: one shard's).
+    pub first_index: Option<u64>,
     pub encoded_bytes: usize,
     pub _permit: StaticPermit,
     pub reply: oneshot::Sender<Result<Vec<Appended>>>,
@@ -234,13 +236,23 @@ fn take_batch<S: Storage>(inner: &Inner<S>) -> Vec<Pending> {
     batch
 }
 
-/// One shard's records in a commit: `(append, slot)` pairs in arrival order.
+/// Consecutive records of one shard in a commit, of one time: `(append, slot)` pairs in
+/// arrival order. The appends that take the clock's time share their shard's group; an append
+/// with its own arrival time (`Journal::queue_at`) gets a group of its own.
 struct ShardGroup {
     uid: u64,
     slots: Vec<(usize, usize)>,
     seq_prefix: ShardSeqPrefix,
     first_index: u64,
     timestamp_ms: i64,
+    /// The append that opened the group, if it gave its own arrival time.
+    own_time_of: Option<usize>,
+}
+
+impl ShardGroup {
+    fn end(&self) -> (u64, i64) {
+        (self.first_index + self.slots.len() as u64, self.timestamp_ms)
+    }
 }
 
 /// Upper bound on the bytes a commit of `batch` takes: every batch may waste a header and
@@ -277,7 +289,17 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
     let mut groups: Vec<ShardGroup> = Vec::new();
     {
         let state = inner.state.borrow();
-        let mut group_of: HashMap<u64, usize> = HashMap::new();
+        // Each shard's newest group in this commit: later records of the shard follow it.
+        let mut latest_group: HashMap<u64, usize> = HashMap::new();
+        // Where shard `uid`'s next record goes, and its last arrival time, so far.
+        let end_of = |uid: u64, latest_group: &HashMap<u64, usize>, groups: &[ShardGroup]| match latest_group.get(&uid)
+        {
+            Some(&group) => groups[group].end(),
+            None => after_previous.get(&uid).copied().unwrap_or_else(|| {
+                let shard = &state.shards[&uid];
+                (shard.index.next_index(), shard.index.last_timestamp_ms())
+            }),
+        };
         for (append, pending) in batch.iter().enumerate() {
             let missing =
                 pending.records.iter().find(|r| state.shards.get(&r.shard_uid).is_none_or(|s| s.spec.is_none()));
@@ -285,23 +307,35 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
                 acks.push(Err(EngineError::UnknownShard(missing.shard_uid)));
                 continue;
             }
+            if let Some(expected) = pending.first_index {
+                let shard_uid = pending.records[0].shard_uid;
+                let (actual, _) = end_of(shard_uid, &latest_group, &groups);
+                if actual != expected {
+                    acks.push(Err(EngineError::NotNext { shard_uid, expected, actual }));
+                    continue;
+                }
+            }
             acks.push(Ok(vec![None; pending.records.len()]));
             for (slot, record) in pending.records.iter().enumerate() {
-                let group = *group_of.entry(record.shard_uid).or_insert_with(|| {
-                    let shard = &state.shards[&record.shard_uid];
-                    let (next_index, last_ms) = after_previous
-                        .get(&record.shard_uid)
-                        .copied()
-                        .unwrap_or((shard.index.next_index(), shard.index.last_timestamp_ms()));
-                    groups.push(ShardGroup {
-                        uid: record.shard_uid,
-                        slots: Vec::new(),
-                        seq_prefix: shard.spec.expect("checked above").seq_prefix,
-                        first_index: next_index,
-                        timestamp_ms: pending.arrival_ms.unwrap_or(now_ms).max(last_ms),
-                    });
-                    groups.len() - 1
-                });
+                let uid = record.shard_uid;
+                let own_time_of = pending.arrival_ms.map(|_| append);
+                let joins = latest_group.get(&uid).copied().filter(|&group| groups[group].own_time_of == own_time_of);
+                let group = match joins {
+                    Some(group) => group,
+                    None => {
+                        let (next_index, last_ms) = end_of(uid, &latest_group, &groups);
+                        groups.push(ShardGroup {
+                            uid,
+                            slots: Vec::new(),
+                            seq_prefix: state.shards[&uid].spec.expect("checked above").seq_prefix,
+                            first_index: next_index,
+                            timestamp_ms: pending.arrival_ms.unwrap_or(now_ms).max(last_ms),
+                            own_time_of,
+                        });
+                        latest_group.insert(uid, groups.len() - 1);
+                        groups.len() - 1
+                    }
+                };
                 groups[group].slots.push((append, slot));
             }
         }

@@ -57,6 +57,25 @@ use std::rc::Rc;
 
 pub use crate::storage::dma::prime_iopoll_probe;
 
+/// An append queued by [`Journal::queue_at`], on its way to the disk.
+pub struct QueuedAppend(oneshot::Receiver<Result<Vec<Appended>>>);
+
+impl QueuedAppend {
+    /// The records' acknowledgements once they are durable, or why they were refused.
+    pub async fn durable(self) -> Result<Vec<Appended>> {
+        self.0.await.map_err(|_| EngineError::Closed)?
+    }
+
+    /// The answer, if it came already ([`QueuedAppend::durable`] without waiting).
+    pub fn try_durable(&mut self) -> Option<Result<Vec<Appended>>> {
+        match self.0.try_recv() {
+            Ok(Some(answer)) => Some(answer),
+            Ok(None) => None,
+            Err(_) => Some(Err(EngineError::Closed)),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct JournalConfig {
     pub dir: PathBuf,
@@ -315,6 +334,7 @@ impl<S: Storage> Journal<S> {
             state.pending.push_back(Pending {
                 records: Vec::new(),
                 arrival_ms: None,
+                first_index: None,
                 encoded_bytes: 0,
                 _permit: permit,
                 reply,
@@ -366,17 +386,40 @@ impl<S: Storage> Journal<S> {
         self.append_with(records, None).await
     }
 
-    /// [`Journal::append`] with the records' arrival time given instead of read from the
-    /// clock: each shard's records get `max(arrival_ms, the shard's last arrival time)`, so
-    /// times never go backwards. A replicated shard's records take the time its leader wrote
-    /// into the Raft entry, so every replica stores the same times (`docs/replication.md`).
-    /// The caller appends at most one such call per shard at a time (awaiting each): two
-    /// framed into one commit would share the first one's time.
-    pub async fn append_at(&self, records: Vec<AppendRecord>, arrival_ms: i64) -> Result<Vec<Appended>> {
-        self.append_with(records, Some(arrival_ms)).await
+    /// For a replica applying its log (`server/src/ops/cluster/records.rs`): queues one
+    /// shard's records with their arrival time given instead of read from the clock, to be
+    /// stored from record index `first_index` on, and returns once they are queued (after
+    /// waiting for queue space); [`QueuedAppend::durable`] resolves once they are durable.
+    ///
+    /// Appends queued one after another commit in that order, so an applier can have many on
+    /// their way to the disk at once. Each keeps its own arrival time (two in one commit do not
+    /// share one): the shard's records get `max(arrival_ms, the shard's last arrival time)`, so
+    /// times never go backwards, and a replicated shard's records take the time its leader
+    /// wrote into the Raft entry, equal on every replica (`docs/replication.md`). An append
+    /// that would not start at `first_index` (an earlier one failed, so the shard ends before
+    /// it) is refused with [`EngineError::NotNext`] and stores nothing: an applier never
+    /// leaves a hole behind a failed append.
+    pub async fn queue_at(
+        &self,
+        records: Vec<AppendRecord>,
+        arrival_ms: i64,
+        first_index: u64,
+    ) -> Result<QueuedAppend> {
+        self.enqueue(records, Some(arrival_ms), Some(first_index)).await.map(QueuedAppend)
     }
 
     async fn append_with(&self, records: Vec<AppendRecord>, arrival_ms: Option<i64>) -> Result<Vec<Appended>> {
+        self.enqueue(records, arrival_ms, None).await?.await.map_err(|_| EngineError::Closed)?
+    }
+
+    /// Queues an append for the next group commit (waiting for queue space); the receiver
+    /// answers once it is durable, or refused.
+    async fn enqueue(
+        &self,
+        records: Vec<AppendRecord>,
+        arrival_ms: Option<i64>,
+        first_index: Option<u64>,
+    ) -> Result<oneshot::Receiver<Result<Vec<Appended>>>> {
         let encoded_bytes = self.validate_append(&records)?;
         let permit =
             self.inner.space.acquire_static_permit(encoded_bytes as u64).await.map_err(|_| EngineError::Closed)?;
@@ -390,11 +433,18 @@ impl<S: Storage> Journal<S> {
             if let Some(closed) = records.iter().find(|r| state.shards.get(&r.shard_uid).is_some_and(|s| s.closed)) {
                 return Err(EngineError::ShardClosed(closed.shard_uid));
             }
-            state.pending.push_back(Pending { records, arrival_ms, encoded_bytes, _permit: permit, reply });
+            state.pending.push_back(Pending {
+                records,
+                arrival_ms,
+                first_index,
+                encoded_bytes,
+                _permit: permit,
+                reply,
+            });
         }
         // A full channel means the flusher is already signalled.
         let _ = self.inner.wake.try_send(());
-        receiver.await.map_err(|_| EngineError::Closed)?
+        Ok(receiver)
     }
 
     fn validate_append(&self, records: &[AppendRecord]) -> Result<usize> {

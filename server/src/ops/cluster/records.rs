@@ -4,8 +4,8 @@
 //! Apply: the entry at Raft index `i` holds `n` records; the records of the entries before it
 //! take the shard's record indexes from the first (`FIRST_RECORD_INDEX`) to `k - 1`, so its
 //! records get `k..k + n`, whichever node applies
-//! it, and the leader's arrival time (at least the shard's previous one: `Journal::append_at`).
-//! After a restart the replica reports its committed entries again from the first; an entry
+//! it, and the leader's arrival time (at least the shard's previous one: `Journal::queue_at`).
+//! After a restart the applier reads the committed entries again from the first; an entry
 //! whose records the journal already holds (its end at or below the journal's next index) is
 //! skipped. The journal commits an append whole or not at all, so an entry is in it entirely
 //! or not at all; anything else is a disagreement between the two files, which stops the
@@ -27,10 +27,10 @@ use sluice_cluster::host::{AppendError, GroupHost};
 use sluice_cluster::limits::{APPEND_COMMIT_WAIT_MS, TICK_INTERVAL_MS};
 use sluice_cluster::wire::APPEND_DATA_BYTES_MAX;
 use sluice_engine::shard_index::FIRST_RECORD_INDEX;
-use sluice_engine::{AppendRecord, Appended};
+use sluice_engine::{AppendRecord, Appended, QueuedAppend};
 use sluice_model::KinesisError;
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -101,26 +101,64 @@ pub async fn seal(group: &ShardGroup, node_id: u64, still_wanted: impl Fn() -> b
     }
 }
 
+/// Entries an applier has on their way to the journal at once. Applying one entry at a time,
+/// each waiting for its group commit, held a shard to one entry per commit's latency: a
+/// 3-node cluster acknowledged 27,000-35,000 records/s and PutRecord took seconds at 800 calls/s
+/// (`bench/results/2026-12-03-replication-cost/`). The journal's queue bounds the bytes.
+const APPLY_IN_FLIGHT_MAX: usize = 64;
+
+/// An entry handed to the journal, or one with nothing to store, in Raft order.
+enum Applying {
+    Queued { index: u64, append: QueuedAppend },
+    Done { index: u64, outcome: Option<Outcome> },
+}
+
+/// Applies the group's committed entries to the journal in log order, with up to
+/// [`APPLY_IN_FLIGHT_MAX`] of them on their way to the disk at once (`Journal::queue_at`:
+/// each must start where the one before it ends, so an append that fails leaves no hole
+/// behind it: the ones queued after it are refused too). Proposers learn of their entry once
+/// it and every entry before it are durable (`Applied` moves in index order).
 async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
     // The record index the next entry's first record gets: the shard's first index plus the
     // records of the committed entries before it.
     let mut next_record_index: u64 = FIRST_RECORD_INDEX;
+    let mut next = group.applied.index() + 1;
+    let mut in_flight: VecDeque<Applying> = VecDeque::new();
     loop {
-        let index = group.applied.index() + 1;
+        // Entries whose appends are durable already are applied at once, in order.
+        if !finish_durable(&group, &mut in_flight) {
+            return;
+        }
+        // Wait for the oldest when the window is full or nothing more is committed yet.
+        if !in_flight.is_empty() && (in_flight.len() >= APPLY_IN_FLIGHT_MAX || group.host.status().commit < next) {
+            if !finish_oldest(&group, &mut in_flight).await {
+                return;
+            }
+            continue;
+        }
+        let index = next;
         group.host.committed_past(index - 1).await;
         if group.host.stopped() {
             // The stream was deleted: the group is gone on this node.
             return;
         }
         let Some(data) = group.host.committed_entry(index).await else { continue };
+        next += 1;
         // A new leader's first entry is empty: no records.
         if data.is_empty() {
-            group.applied.set(index, None);
+            in_flight.push_back(Applying::Done { index, outcome: None });
             continue;
         }
         let entry = match entry::decode_shard_entry(&data) {
             Ok(ShardEntry::Records(entry)) => entry,
             Ok(ShardEntry::Seal) => {
+                // The seal closes the shard at the records of every entry before it: those
+                // must be durable first.
+                while !in_flight.is_empty() {
+                    if !finish_oldest(&group, &mut in_flight).await {
+                        return;
+                    }
+                }
                 if group.ending_index().is_none() {
                     // A barrier behind every append this applier made: the end is durable.
                     match node.journal.close_shard(group.uid).await {
@@ -153,33 +191,37 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
         };
         if group.ending_index().is_some() {
             // Committed after the seal: the shard takes no more records, on any replica.
-            group.applied.set(index, Some(Ok(None)));
+            in_flight.push_back(Applying::Done { index, outcome: Some(Ok(None)) });
             continue;
         }
         let count = entry.records.len() as u64;
-        let next_index = match node.journal.bounds(group.uid).await {
-            Ok((_, next_index)) => next_index,
-            // Deleted (or never adopted here): nothing more to apply.
-            Err(error) => {
-                tracing::info!(shard = group.uid, %error, "replication: the shard's applier stops");
+        if in_flight.is_empty() {
+            // Where the journal ends tells what a restart already applied; with appends on
+            // their way, this applier alone decides where the shard ends.
+            let next_index = match node.journal.bounds(group.uid).await {
+                Ok((_, next_index)) => next_index,
+                // Deleted (or never adopted here): nothing more to apply.
+                Err(error) => {
+                    tracing::info!(shard = group.uid, %error, "replication: the shard's applier stops");
+                    return;
+                }
+            };
+            if next_record_index + count <= next_index {
+                // In the journal already, from before a restart.
+                next_record_index += count;
+                group.applied.set(index, None);
+                continue;
+            }
+            if next_record_index != next_index {
+                tracing::error!(
+                    shard = group.uid,
+                    index,
+                    next_record_index,
+                    next_index,
+                    "replication: the journal and the Raft log disagree on the shard's records; the shard stops applying"
+                );
                 return;
             }
-        };
-        if next_record_index + count <= next_index {
-            // In the journal already, from before a restart.
-            next_record_index += count;
-            group.applied.set(index, None);
-            continue;
-        }
-        if next_record_index != next_index {
-            tracing::error!(
-                shard = group.uid,
-                index,
-                next_record_index,
-                next_index,
-                "replication: the journal and the Raft log disagree on the shard's records; the shard stops applying"
-            );
-            return;
         }
         let records = entry
             .records
@@ -191,21 +233,71 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
                 sealed: record.sealed,
             })
             .collect();
-        match node.journal.append_at(records, entry.arrival_ms).await {
-            Ok(acks) => {
+        match node.journal.queue_at(records, entry.arrival_ms, next_record_index).await {
+            Ok(append) => {
                 next_record_index += count;
-                group.applied.set(index, Some(Ok(Some(acks))));
+                in_flight.push_back(Applying::Queued { index, append });
             }
             Err(error) => {
-                // The leader validated the records before proposing them, so a refusal here
-                // is the disk (or a deleted shard): applying past it would skip records the
-                // other replicas keep.
-                tracing::error!(shard = group.uid, index, %error, "replication: applying a committed entry failed; the shard stops applying");
-                group.applied.set(index - 1, None);
+                while !in_flight.is_empty() {
+                    if !finish_oldest(&group, &mut in_flight).await {
+                        return;
+                    }
+                }
+                applying_failed(&group, index, &error);
                 return;
             }
         }
     }
+}
+
+/// Waits for the oldest entry on its way and marks it applied; false if its append failed
+/// (the applier stops).
+async fn finish_oldest(group: &ShardGroup, in_flight: &mut VecDeque<Applying>) -> bool {
+    match in_flight.pop_front() {
+        Some(Applying::Done { index, outcome }) => group.applied.set(index, outcome),
+        Some(Applying::Queued { index, append }) => match append.durable().await {
+            Ok(acks) => group.applied.set(index, Some(Ok(Some(acks)))),
+            Err(error) => {
+                applying_failed(group, index, &error);
+                return false;
+            }
+        },
+        None => {}
+    }
+    true
+}
+
+/// Marks applied the oldest entries whose appends already answered (without waiting); false
+/// if one failed (the applier stops).
+fn finish_durable(group: &ShardGroup, in_flight: &mut VecDeque<Applying>) -> bool {
+    loop {
+        let answer = match in_flight.front_mut() {
+            Some(Applying::Queued { append, .. }) => match append.try_durable() {
+                Some(answer) => Some(answer),
+                None => return true,
+            },
+            Some(Applying::Done { .. }) => None,
+            None => return true,
+        };
+        match (in_flight.pop_front(), answer) {
+            (Some(Applying::Done { index, outcome }), _) => group.applied.set(index, outcome),
+            (Some(Applying::Queued { index, .. }), Some(Ok(acks))) => group.applied.set(index, Some(Ok(Some(acks)))),
+            (Some(Applying::Queued { index, .. }), Some(Err(error))) => {
+                applying_failed(group, index, &error);
+                return false;
+            }
+            _ => unreachable!("the front was just seen"),
+        }
+    }
+}
+
+fn applying_failed(group: &ShardGroup, index: u64, error: &sluice_engine::EngineError) {
+    // The leader validated the records before proposing them, so a refusal here is the disk
+    // (or a deleted shard): applying past it would skip records the other replicas keep.
+    // Appends queued after it are refused by the journal (each must start where the one
+    // before ends), so nothing of the entries after it is stored either.
+    tracing::error!(shard = group.uid, index, %error, "replication: applying a committed entry failed; the shard stops applying");
 }
 
 /// On the shards' core, in cluster mode: proposes each shard's admitted records as one entry
