@@ -13,7 +13,7 @@
 //! - [`records`]: PutRecord(s) on the shard's leader proposes the admitted batch and answers
 //!   once the entry is committed (durable on a quorum) and applied here; every replica applies
 //!   the committed entries to its own journal in log order with the leader's arrival time
-//!   (`Journal::append_at`), so sequence numbers and times are identical on every node.
+//!   (`Journal::queue_at`), so sequence numbers and times are identical on every node.
 //! - [`meta`]: the catalog's changes as commands of group 0 on core 0
 //!   ([`meta::COMMAND_OPERATIONS`]), reshards' steps included (`ops/reshard.rs`); on-demand
 //!   streams and encryption not yet.
