@@ -145,6 +145,90 @@ struct Member {
     http: SocketAddr,
 }
 
+/// An ON_DEMAND stream created through node 2 (a CreateStream without a shard count is one,
+/// as on AWS) grows under writes through node 1: every node applies them, the catalog's leader
+/// sees the demand and splits, and every node shows the new shards. UpdateStreamMode through
+/// node 3 then reaches every node. (Both were refused on a replicated node before.)
+async fn on_demand_streams_split_on_the_catalog_leader_and_change_mode_through_any_node(endpoints: &[String]) {
+    let clients = {
+        let mut clients = Vec::new();
+        for endpoint in endpoints {
+            clients.push(Client::connect(endpoint).await.unwrap());
+        }
+        clients
+    };
+    let create = CreateStreamInput {
+        stream_name: "auto".into(),
+        stream_mode_details: Some(StreamModeDetails::from(StreamMode::OnDemand)),
+        ..Default::default()
+    };
+    call_until_ok(&clients[1], &create).await;
+    let describe = DescribeStreamSummaryInput { stream_name: Some("auto".into()), stream_arn: None };
+    let summary = |client: Client| {
+        let describe = describe.clone();
+        async move { call_until_ok(&client, &describe).await.stream_description_summary }
+    };
+    for (node, client) in clients.iter().enumerate() {
+        let waiting = Instant::now();
+        while summary(client.clone()).await.stream_status != StreamStatus::Active {
+            assert!(waiting.elapsed() < Duration::from_secs(30), "auto never became ACTIVE on node {}", node + 1);
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    assert_eq!(summary(clients[0].clone()).await.open_shard_count, 4);
+    // About 1.1 MiB/s for 3 s, all in the first shard's hash-key range: over the 80% of its
+    // 1 MiB/s at which the scaler splits it. (Records refused while a split is under way, a
+    // new child's group still electing, are not the point here: they are not counted.)
+    let data = Bytes::from(vec![7u8; 8 << 10]);
+    let started = Instant::now();
+    let mut sent = 0u64;
+    while started.elapsed() < Duration::from_secs(3) {
+        let records = (0..30)
+            .map(|_| {
+                sent += 1;
+                PutRecordsRequestEntry {
+                    data: data.clone(),
+                    partition_key: Some("hot".into()),
+                    explicit_hash_key: Some(HashKey(sent as u128)),
+                }
+            })
+            .collect();
+        let put = PutRecordsInput { records, stream_name: Some("auto".into()), stream_arn: None };
+        clients[0].call(&put).await.expect("PutRecords through node 1");
+        glommio::timer::sleep(Duration::from_millis(200)).await;
+    }
+    let waiting = Instant::now();
+    for (node, client) in clients.iter().enumerate() {
+        loop {
+            let open = summary(client.clone()).await.open_shard_count;
+            if open > 4 {
+                break;
+            }
+            assert!(
+                waiting.elapsed() < Duration::from_secs(30),
+                "node {} still shows {open} open shards of the ON_DEMAND stream after {sent} hot 8 KiB records",
+                node + 1
+            );
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let stream_arn = summary(clients[2].clone()).await.stream_arn;
+    let to_provisioned =
+        UpdateStreamModeInput { stream_arn, stream_mode_details: StreamModeDetails::from(StreamMode::Provisioned) };
+    call_until_ok(&clients[2], &to_provisioned).await;
+    for (node, client) in clients.iter().enumerate() {
+        let waiting = Instant::now();
+        loop {
+            let mode = summary(client.clone()).await.stream_mode_details.map(|details| details.stream_mode);
+            if mode == Some(StreamMode::Provisioned) {
+                break;
+            }
+            assert!(waiting.elapsed() < Duration::from_secs(30), "node {} shows auto as {mode:?}", node + 1);
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 /// The shard groups whose Raft files are in a node's data directory.
 fn shard_groups_on_disk(data_dir: &Path) -> usize {
     let Ok(cores) = std::fs::read_dir(data_dir.join("raft")) else { return 0 };
@@ -163,7 +247,8 @@ fn free_address() -> SocketAddr {
 
 fn start_member(id: usize, members: &[Member], peers: &str) -> Daemon {
     let node_id = (id + 1).to_string();
-    let args = ["--node-id", node_id.as_str(), "--peers", peers];
+    // A short on-demand window, so that an ON_DEMAND stream splits within the test.
+    let args = ["--node-id", node_id.as_str(), "--peers", peers, "--on-demand-window-ms", "500"];
     Daemon::start_on("unlimited", CORES, &args, members[id].native, members[id].http)
 }
 
@@ -397,6 +482,7 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
             );
             glommio::timer::sleep(Duration::from_millis(50)).await;
         }
+        on_demand_streams_split_on_the_catalog_leader_and_change_mode_through_any_node(&created_endpoints).await;
     });
     let stream = "forwarded-1";
     let mut probe = 0;

@@ -1,8 +1,15 @@
 //! On-demand capacity, on core 0: every window, the scaler collects every core's write demand
 //! and splits the hot shards of every ON_DEMAND stream (the decision is
 //! `kinesis::demand::plan`), at the middle of their hash-key ranges.
+//!
+//! Replicated, every node counts the writes it applies (the same everywhere) and only the
+//! metadata leader splits, through the metadata group (`reshard`). A node alone counts what
+//! producers asked for, throttled writes included; a replicated node counts what was admitted,
+//! so a shard held at its quota splits once that is over `SPLIT_DEMAND_FRACTION` of it, and the
+//! hottest shards are told apart only up to their quota.
 
 use crate::kinesis::demand::{plan, Demand};
+use crate::ops::cluster::META_GROUP;
 use crate::ops::node::Node;
 use crate::ops::reshard::split_for_capacity;
 use sluice_engine::catalog::{CapacityMode, StreamStatus};
@@ -25,6 +32,11 @@ pub async fn scale(core0: Rc<Node>, window_ms: u64) {
                 let entry = demand.entry(uid).or_default();
                 entry.bytes += counted.bytes;
                 entry.records += counted.records;
+            }
+        }
+        if let Some(cluster) = &core0.shared.config.cluster {
+            if core0.shared.leaders.leader(META_GROUP.0) != Some(cluster.node_id) {
+                continue;
             }
         }
         let shards_max = core0.limits().on_demand_shards_max;

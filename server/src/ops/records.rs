@@ -247,10 +247,15 @@ async fn append_admitted(
             continue;
         }
         let bytes = (record.data.len() + record.partition_key.len()) as u64;
+        let alone = node.shared.config.cluster.is_none();
         let verdict = node.shards.with(shard.uid, |state| {
             // Demand counts what producers asked for, admitted or not (see kinesis/demand.rs).
-            state.demand.bytes += bytes;
-            state.demand.records += 1;
+            // Replicated, every node counts what it applies instead (`cluster::records`): the
+            // on-demand scaler runs on the metadata leader, which admits only its own shards.
+            if alone {
+                state.demand.bytes += bytes;
+                state.demand.records += 1;
+            }
             let admitted = state.limits.admit_write(now_ms, bytes);
             state.counters.count_write(bytes, admitted);
             admitted

@@ -257,6 +257,10 @@ pub async fn set_enhanced_monitoring(
 pub async fn update_mode(node: &Rc<Node>, input: UpdateStreamModeInput) -> Result<Empty> {
     let name = node.identity().stream_name_of(&input.stream_arn)?.to_owned();
     let mode = input.stream_mode_details.stream_mode;
+    if replicated(node) {
+        meta::propose(node, MetaCommand::UpdateStreamMode { now_ms: node.now_ms(), name, mode }).await?;
+        return Ok(Empty {});
+    }
     if mode == StreamMode::Provisioned {
         // Queues live only on ON_DEMAND streams.
         crate::ops::queues::refuse_stream_with_queues(node, name.clone(), "switching it to PROVISIONED").await?;

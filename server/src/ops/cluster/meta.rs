@@ -33,14 +33,16 @@
 //!   again (`control::reshard::next_scaling_step`), so it is one step.
 //! - FinishClose: sets the same end again (the seal's index, the same on every member).
 //! - Barrier: changes nothing.
+//! - UpdateStreamMode: the second time the stream already is in that mode: refused, nothing
+//!   changes.
 //!
 //! Members must all run the same build: a command an older build does not know does not
 //! decode there and is skipped (logged) on that node alone.
 //!
-//! Unfinished: ON_DEMAND streams and UpdateStreamMode (their scaler is to run on each shard's
-//! leader and ask the metadata leader to split: `ops/reshard.rs`), warm throughput (it starts
-//! a scaling), stream encryption (master keys are per node), and the delivery state (consumer
-//! groups, queues) are refused in cluster mode (`refuse_unreplicated`). A follower forwards every command to the metadata leader
+//! ON_DEMAND streams scale on the metadata leader (`on_demand::scale`), from the writes every
+//! node applies. Unfinished: warm throughput (it starts a scaling), stream encryption (master
+//! keys are per node), and the delivery state (consumer groups, queues) are refused in cluster
+//! mode (`refuse_unreplicated`). A follower forwards every command to the metadata leader
 //! (`forward`); a forwarded one that reaches a follower is refused, naming the leader. Five
 //! commands have no native-protocol form yet (Put/DeleteResourcePolicy, UpdateAccountSettings,
 //! UpdateMaxRecordSize, UpdateStreamRecordDistributionStrategy): a follower cannot forward
@@ -86,6 +88,7 @@ pub const COMMAND_OPERATIONS: &[&str] = &[
     "UpdateMaxRecordSize",
     "UpdateStreamRecordDistributionStrategy",
     "UpdateAccountSettings",
+    "UpdateStreamMode",
     "SplitShard",
     "MergeShards",
     "UpdateShardCount",
@@ -207,6 +210,12 @@ pub enum MetaCommand {
     /// Changes nothing: a new leader's first command, applied after everything committed
     /// before it (`reshard::finish_interrupted_while_leading`).
     Barrier,
+    /// UpdateStreamMode at the proposer's time (the window of mode changes counts it).
+    UpdateStreamMode {
+        now_ms: i64,
+        name: String,
+        mode: StreamMode,
+    },
 }
 
 /// A hash key as a decimal string, as Kinesis writes one: serde's internally tagged enums
@@ -448,6 +457,9 @@ pub fn apply_to(catalog: &mut Catalog, rules: Rules<'_>, command: &MetaCommand) 
             reshard::finish_close(catalog, rules, stream, *number, *ending_index).map(done)
         }
         MetaCommand::Barrier => Ok(Reply::Done),
+        MetaCommand::UpdateStreamMode { now_ms, name, mode } => {
+            streams::update_stream_mode(catalog, *now_ms, rules, name, mode).map(done)
+        }
     }
 }
 
@@ -468,17 +480,8 @@ async fn sync_groups(core0: &Rc<Node>) {
     }
 }
 
-/// CreateStream on a replicated node: a command of the metadata group. ON_DEMAND streams are
-/// refused: their scaler does not run on a replicated node yet (`ops/reshard.rs`).
+/// CreateStream on a replicated node: a command of the metadata group.
 pub async fn create_stream(node: &Rc<Node>, input: CreateStreamInput) -> Result<Empty, KinesisError> {
-    let mode = input.stream_mode_details.as_ref().map(|details| &details.stream_mode);
-    if mode == Some(&StreamMode::OnDemand) {
-        // Unfinished: on-demand scaling on a replicated node (`ops/reshard.rs`).
-        return Err(KinesisError::invalid_argument(
-            "ON_DEMAND streams are not available on a replicated node yet (their scaler does not run there); \
-             create a PROVISIONED stream",
-        ));
-    }
     propose(node, MetaCommand::CreateStream { now_ms: node.now_ms(), input }).await?;
     Ok(Empty {})
 }
@@ -563,6 +566,7 @@ mod tests {
             MetaCommand::NextScalingStep { now_ms: 11, stream: "s".into() },
             MetaCommand::FinishClose { stream: "s".into(), number: 3, ending_index: 1 << 40 },
             MetaCommand::Barrier,
+            MetaCommand::UpdateStreamMode { now_ms: 12, name: "s".into(), mode: StreamMode::OnDemand },
         ];
         for command in commands {
             let bytes = serde_json::to_vec(&command).unwrap();

@@ -223,6 +223,13 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
                 return;
             }
         }
+        // The on-demand scaler's demand (`on_demand::scale`, on the metadata leader): on a
+        // replicated node, the writes applied, the same on every node.
+        let bytes: usize = entry.records.iter().map(|record| record.data.len() + record.partition_key.len()).sum();
+        node.shards.with(group.uid, |state| {
+            state.demand.bytes += bytes as u64;
+            state.demand.records += count;
+        });
         let records = entry
             .records
             .into_iter()
