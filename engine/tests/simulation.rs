@@ -174,6 +174,10 @@ struct Stats {
     flips_in_records: u64,
     closes: u64,
     segments_deleted: u64,
+    /// Appends queued with `queue_at` (the pipeliner) and acknowledged, and refused as not
+    /// next (behind a failed one, or a shard another appender moved).
+    queued_acked: u64,
+    queued_not_next: u64,
 }
 
 struct Model {
@@ -312,17 +316,19 @@ impl Ctx {
         }
     }
 
-    fn new_attempt(&self) -> Option<(usize, Vec<AppendRecord>)> {
+    /// A new append's records: to shard `only`, if given (and live), else to a live shard or,
+    /// one time in four, to several.
+    fn new_attempt(&self, only: Option<u64>) -> Option<(usize, Vec<AppendRecord>)> {
         let mut model = self.model.borrow_mut();
         let live = model.live_shards();
-        if live.is_empty() {
+        if live.is_empty() || only.is_some_and(|uid| !live.contains(&uid)) {
             return None;
         }
         let attempt = model.attempts.len();
         let count = 1 + self.draw(self.params.records_per_append_max) as usize;
         // Most appends go to one shard; some span several (one commit, all or nothing).
-        let single = live[self.draw(live.len() as u64) as usize];
-        let spread = self.draw(4) == 0;
+        let single = only.unwrap_or_else(|| live[self.draw(live.len() as u64) as usize]);
+        let spread = only.is_none() && self.draw(4) == 0;
         let mut records = Vec::new();
         let mut model_records = Vec::new();
         for ordinal in 0..count {
@@ -400,6 +406,9 @@ impl Ctx {
                         Status::Lost
                     }
                     EngineError::UnknownShard(uid) if model.shards.get(uid).is_none_or(|s| s.forgotten) => Status::Lost,
+                    // A queued append whose shard another appender moved, or behind one that
+                    // failed: refused before writing.
+                    EngineError::NotNext { .. } => Status::Lost,
                     error if is_injected_io(error) && model.io_errors_expected => {
                         model.stats.failed_appends += 1;
                         Status::Failed
@@ -490,9 +499,65 @@ impl Ctx {
 async fn appender(ctx: Rc<Ctx>) {
     let appends = 1 + ctx.draw(ctx.params.appends_per_task_max);
     for _ in 0..appends {
-        let Some((attempt, records)) = ctx.new_attempt() else { return };
+        let Some((attempt, records)) = ctx.new_attempt(None) else { return };
         let result = ctx.journal.append(records).await;
         ctx.on_appended(attempt, result);
+        ctx.yields(3).await;
+    }
+}
+
+/// As a replica's applier does (`server/src/ops/cluster/records.rs`): several appends to one
+/// shard queued at once with `queue_at`, each with its own arrival time and at the record index
+/// where the one before it ends. One that is acknowledged must be stored exactly there, so a
+/// failed append never leaves a hole that a later one fills.
+async fn pipeliner(ctx: Rc<Ctx>) {
+    let rounds = 1 + ctx.draw(ctx.params.appends_per_task_max);
+    for _ in 0..rounds {
+        let live = ctx.model.borrow().live_shards();
+        if live.is_empty() {
+            return;
+        }
+        let uid = live[ctx.draw(live.len() as u64) as usize];
+        let Ok((_, mut next)) = ctx.journal.bounds(uid).await else {
+            ctx.yields(3).await;
+            continue;
+        };
+        let mut queued = Vec::new();
+        for _ in 0..1 + ctx.draw(4) {
+            let Some((attempt, records)) = ctx.new_attempt(Some(uid)) else { break };
+            let count = records.len() as u64;
+            let arrival_ms = ctx.clock.now_ms() - ctx.draw(50) as i64;
+            match ctx.journal.queue_at(records, arrival_ms, next).await {
+                Ok(append) => {
+                    queued.push((attempt, next, arrival_ms, append));
+                    next += count;
+                }
+                Err(error) => {
+                    ctx.on_appended(attempt, Err(error));
+                    break;
+                }
+            }
+        }
+        for (attempt, expected, arrival_ms, append) in queued {
+            let result = append.durable().await;
+            match &result {
+                Ok(acks) => {
+                    let first = acks.first().map(|ack| ack.sequence_number.record_index());
+                    let mut model = ctx.model.borrow_mut();
+                    if first != Some(expected) {
+                        model.fail(format!("a{attempt}: queued at index {expected}, stored at {first:?}"));
+                    }
+                    // Its own time (or the shard's later last one), not another append's.
+                    if acks.iter().any(|ack| ack.timestamp_ms < arrival_ms) {
+                        model.fail(format!("a{attempt}: arrived at {arrival_ms}, stored at an earlier time"));
+                    }
+                    model.stats.queued_acked += 1;
+                }
+                Err(EngineError::NotNext { .. }) => ctx.model.borrow_mut().stats.queued_not_next += 1,
+                Err(_) => {}
+            }
+            ctx.on_appended(attempt, result);
+        }
         ctx.yields(3).await;
     }
 }
@@ -830,6 +895,7 @@ async fn epoch(ctx: Rc<Ctx>, ending: Ending) -> EpochEnd {
     for _ in 0..ctx.params.appenders {
         tasks.push(executor.spawn(appender(ctx.clone())));
     }
+    tasks.push(executor.spawn(pipeliner(ctx.clone())));
     for _ in 0..ctx.params.readers {
         tasks.push(executor.spawn(reader(ctx.clone())));
     }
@@ -1145,8 +1211,14 @@ fn simulation() {
         total.flips_in_records += s.flips_in_records;
         total.closes += s.closes;
         total.segments_deleted += s.segments_deleted;
+        total.queued_acked += s.queued_acked;
+        total.queued_not_next += s.queued_not_next;
     }
     println!("{count} seeds from {start}: {total:?}");
+    if count > 1 {
+        // The pipeliner's appends were stored, and some were refused as not next.
+        assert!(total.queued_acked > 0 && total.queued_not_next > 0, "{total:?}");
+    }
 }
 
 /// Same seed, same run: the schedule, every storage call and its outcome, and the bytes left
