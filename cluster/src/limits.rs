@@ -134,3 +134,9 @@ pub const COMMITTED_READ_BYTES_MAX: usize = 4 << 20;
 /// holds a whole frame.
 pub const LOG_READ_CHUNK_BYTES: usize = 8 << 20;
 const _: () = assert!(LOG_READ_CHUNK_BYTES > ENTRY_PAYLOAD_BYTES_MAX + 64);
+
+/// Bytes of entries appended between two writes of a replica's hard state when only its
+/// commit index changed (a term or a vote is written at once). A restarted replica keeps in
+/// memory the entries after the commit it finds on disk (raft-rs reads those synchronously),
+/// so this bounds them at about the entry cache's size, plus what was in flight.
+pub const COMMIT_SAVED_EVERY_BYTES: usize = ENTRY_CACHE_BYTES;

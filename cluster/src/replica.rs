@@ -22,8 +22,8 @@ use sluice_engine::storage::Storage;
 use crate::durable_log::DurableLog;
 use crate::error::Result;
 use crate::limits::{
-    APPEND_MESSAGES_IN_FLIGHT_MAX, APPEND_MESSAGE_BYTES_MAX, COMMITTED_READ_BYTES_MAX, ENTRY_PAYLOAD_BYTES_MAX,
-    HEARTBEAT_TICKS,
+    APPEND_MESSAGES_IN_FLIGHT_MAX, APPEND_MESSAGE_BYTES_MAX, COMMITTED_READ_BYTES_MAX, COMMIT_SAVED_EVERY_BYTES,
+    ENTRY_PAYLOAD_BYTES_MAX, HEARTBEAT_TICKS,
 };
 use crate::log_store::LogStore;
 use crate::wire::validate_peer_message;
@@ -111,6 +111,8 @@ pub struct Replica<S: Storage, T: Transport, E: ReplicaEvents> {
     events: E,
     /// [`Input::ReadCommitted`]s to answer after this round's `Ready`.
     reads: Vec<(u64, u64, CommittedReply)>,
+    /// Bytes of entries appended since the hard state was last written.
+    bytes_since_saved: usize,
 }
 
 impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
@@ -142,7 +144,16 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         raft_config.validate()?;
         let logger = slog::Logger::root(slog::Discard, slog::o!());
         let raw = RawNode::new(&raft_config, store, &logger)?;
-        Ok(Replica { id: config.id, voters: config.voters.clone(), raw, log, transport, events, reads: Vec::new() })
+        Ok(Replica {
+            id: config.id,
+            voters: config.voters.clone(),
+            raw,
+            log,
+            transport,
+            events,
+            reads: Vec::new(),
+            bytes_since_saved: 0,
+        })
     }
 
     /// Serves the inbox until it closes (Ok) or the storage fails (the error: the replica must
@@ -277,8 +288,20 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             offsets = self.log.append(ready.entries()).await?;
             self.log.sync().await?;
         }
+        self.bytes_since_saved += ready.entries().iter().map(|entry| entry.data.len()).sum::<usize>();
         if let Some(hard_state) = &hard_state {
-            self.log.save_hard_state(hard_state).await?;
+            // The term and the vote must be durable before any message that depends on them
+            // leaves. The commit index need not be (a restarted replica learns it again from
+            // its leader, and re-reports the entries after the one stored), so a change of
+            // the commit alone is written only once `limits::COMMIT_SAVED_EVERY_BYTES` of
+            // entries were appended since the last write: writing the file (a temporary file,
+            // two fsyncs and a rename) at every `Ready` was most of a group's disk work.
+            let saved = self.raw.store().hard_state();
+            let vote_or_term = hard_state.term != saved.term || hard_state.vote != saved.vote;
+            if vote_or_term || self.bytes_since_saved >= COMMIT_SAVED_EVERY_BYTES {
+                self.log.save_hard_state(hard_state).await?;
+                self.bytes_since_saved = 0;
+            }
         }
         // Durable: now Raft's cache and the peers may learn of it.
         {
