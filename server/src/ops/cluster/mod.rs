@@ -139,8 +139,10 @@ pub async fn sync_groups(node: &Rc<Node>) -> Result<(), StartError> {
     }
     for shard in owned {
         if !core.groups.borrow().contains_key(&shard.uid) {
-            let host = core.start_host(node, GroupId(shard.uid), format!("shard-{}", shard.uid)).await?;
-            let group = records::ShardGroup::start(node, shard.uid, host);
+            let name = format!("shard-{}", shard.uid);
+            let dir = core.group_dir(node, &name);
+            let host = core.start_host(node, GroupId(shard.uid), name).await?;
+            let group = records::ShardGroup::start(node, shard.uid, host, &dir);
             core.groups.borrow_mut().insert(shard.uid, group);
         }
         let closing = !shard.open && shard.ending_index.is_none();
@@ -201,9 +203,14 @@ async fn publish_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
 }
 
 impl ClusterCore {
+    /// Where group `name` of this core keeps its files.
+    fn group_dir(&self, node: &Node, name: &str) -> PathBuf {
+        node.shared.config.data_dir.join("raft").join(format!("core-{}", self.core)).join(name)
+    }
+
     /// Opens a group's replica from its directory and starts it on this executor.
     async fn start_host(&self, node: &Rc<Node>, group: GroupId, name: String) -> Result<GroupHost, StartError> {
-        let dir: PathBuf = node.shared.config.data_dir.join("raft").join(format!("core-{}", self.core)).join(name);
+        let dir = self.group_dir(node, &name);
         // raft-rs draws each election's timeout from `election_ticks`, so two members that
         // time out together do not split the vote again, and the leader's lease is the
         // range's start for every member: a survivor is not refused for a lease the other

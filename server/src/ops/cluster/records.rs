@@ -26,11 +26,13 @@ use crate::ops::node::Node;
 use sluice_cluster::host::{AppendError, GroupHost};
 use sluice_cluster::limits::{APPEND_COMMIT_WAIT_MS, TICK_INTERVAL_MS};
 use sluice_cluster::wire::APPEND_DATA_BYTES_MAX;
+use sluice_engine::catalog::write_atomic;
 use sluice_engine::shard_index::FIRST_RECORD_INDEX;
 use sluice_engine::{AppendRecord, Appended, QueuedAppend};
 use sluice_model::KinesisError;
 use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -52,18 +54,70 @@ pub struct ShardGroup {
     applied: Applied<Outcome>,
     /// The shard's end (its next record index) once its seal is applied here.
     ending_index: Cell<Option<u64>>,
+    /// Where the applier saves how far it got ([`Progress`]), and whether a save is under way.
+    progress_path: PathBuf,
+    progress_saving: Rc<Cell<bool>>,
+}
+
+/// The applier's progress file in the group's directory.
+const PROGRESS_FILE: &str = "applied";
+
+/// Entries applied between two saves of the applier's progress.
+const PROGRESS_SAVED_EVERY_ENTRIES: u64 = 1024;
+
+/// How far a shard's applier got: every entry up to Raft index `index` is in the journal, and
+/// the next entry's first record goes at `next_record_index`. Saved every
+/// [`PROGRESS_SAVED_EVERY_ENTRIES`] entries (after they are durable) so that a restart applies
+/// from there instead of reading the whole log from its first entry; never past a seal, so
+/// that a restart still meets the seal and fences the shard. A stale one only costs reading
+/// the entries after it again (each is found in the journal and skipped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Progress {
+    index: u64,
+    next_record_index: u64,
+}
+
+impl Progress {
+    fn read(path: &Path) -> Option<Progress> {
+        let bytes = std::fs::read(path).ok()?;
+        let bytes: [u8; 16] = bytes.as_slice().try_into().ok()?;
+        let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"));
+        Some(Progress { index: word(0), next_record_index: word(8) })
+    }
+
+    fn bytes(&self) -> [u8; 16] {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.index.to_le_bytes());
+        bytes[8..].copy_from_slice(&self.next_record_index.to_le_bytes());
+        bytes
+    }
 }
 
 impl ShardGroup {
-    /// Starts the applier of `host`'s committed entries.
-    pub fn start(node: &Rc<Node>, uid: u64, host: GroupHost) -> Rc<ShardGroup> {
+    /// Starts the applier of `host`'s committed entries, from the progress it saved in `dir`
+    /// (from the first entry if none, or if the journal holds less than it says).
+    pub fn start(node: &Rc<Node>, uid: u64, host: GroupHost, dir: &Path) -> Rc<ShardGroup> {
+        let path = dir.join(PROGRESS_FILE);
+        let saved = Progress::read(&path).filter(|progress| {
+            node.journal.bounds_in_memory(uid).is_ok_and(|(_, next_index)| next_index >= progress.next_record_index)
+        });
+        if let Some(progress) = saved {
+            tracing::info!(
+                shard = uid,
+                entry = progress.index,
+                "replication: the applier resumes after its saved progress"
+            );
+        }
+        let start = saved.unwrap_or(Progress { index: 0, next_record_index: FIRST_RECORD_INDEX });
         let group = Rc::new(ShardGroup {
             uid,
             host,
-            applied: Applied::new(0, APPLIED_OUTCOMES_KEPT_MAX),
+            applied: Applied::new(start.index, APPLIED_OUTCOMES_KEPT_MAX),
             ending_index: Cell::new(None),
+            progress_path: path,
+            progress_saving: Rc::new(Cell::new(false)),
         });
-        glommio::spawn_local(apply_committed(node.clone(), group.clone())).detach();
+        glommio::spawn_local(apply_committed(node.clone(), group.clone(), start.next_record_index)).detach();
         group
     }
 
@@ -108,9 +162,10 @@ pub async fn seal(group: &ShardGroup, node_id: u64, still_wanted: impl Fn() -> b
 const APPLY_IN_FLIGHT_MAX: usize = 64;
 
 /// An entry handed to the journal, or one with nothing to store, in Raft order.
+/// `end` is the shard's next record index once the entry is applied.
 enum Applying {
-    Queued { index: u64, append: QueuedAppend },
-    Done { index: u64, outcome: Option<Outcome> },
+    Queued { index: u64, end: u64, append: QueuedAppend },
+    Done { index: u64, end: u64, outcome: Option<Outcome> },
 }
 
 /// Applies the group's committed entries to the journal in log order, with up to
@@ -118,10 +173,9 @@ enum Applying {
 /// each must start where the one before it ends, so an append that fails leaves no hole
 /// behind it: the ones queued after it are refused too). Proposers learn of their entry once
 /// it and every entry before it are durable (`Applied` moves in index order).
-async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
-    // The record index the next entry's first record gets: the shard's first index plus the
-    // records of the committed entries before it.
-    let mut next_record_index: u64 = FIRST_RECORD_INDEX;
+async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_index: u64) {
+    // `next_record_index`: the record index the next entry's first record gets: the shard's
+    // first index plus the records of the committed entries before it.
     let mut next = group.applied.index() + 1;
     let mut in_flight: VecDeque<Applying> = VecDeque::new();
     loop {
@@ -146,7 +200,7 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
         next += 1;
         // A new leader's first entry is empty: no records.
         if data.is_empty() {
-            in_flight.push_back(Applying::Done { index, outcome: None });
+            in_flight.push_back(Applying::Done { index, end: next_record_index, outcome: None });
             continue;
         }
         let entry = match entry::decode_shard_entry(&data) {
@@ -181,7 +235,7 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
                         "replication: the shard is sealed"
                     );
                 }
-                group.applied.set(index, None);
+                applied(&group, index, next_record_index, None);
                 continue;
             }
             Err(error) => {
@@ -191,7 +245,7 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
         };
         if group.ending_index().is_some() {
             // Committed after the seal: the shard takes no more records, on any replica.
-            in_flight.push_back(Applying::Done { index, outcome: Some(Ok(None)) });
+            in_flight.push_back(Applying::Done { index, end: next_record_index, outcome: Some(Ok(None)) });
             continue;
         }
         let count = entry.records.len() as u64;
@@ -209,7 +263,7 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
             if next_record_index + count <= next_index {
                 // In the journal already, from before a restart.
                 next_record_index += count;
-                group.applied.set(index, None);
+                applied(&group, index, next_record_index, None);
                 continue;
             }
             if next_record_index != next_index {
@@ -243,7 +297,7 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
         match node.journal.queue_at(records, entry.arrival_ms, next_record_index).await {
             Ok(append) => {
                 next_record_index += count;
-                in_flight.push_back(Applying::Queued { index, append });
+                in_flight.push_back(Applying::Queued { index, end: next_record_index, append });
             }
             Err(error) => {
                 while !in_flight.is_empty() {
@@ -262,9 +316,9 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>) {
 /// (the applier stops).
 async fn finish_oldest(group: &ShardGroup, in_flight: &mut VecDeque<Applying>) -> bool {
     match in_flight.pop_front() {
-        Some(Applying::Done { index, outcome }) => group.applied.set(index, outcome),
-        Some(Applying::Queued { index, append }) => match append.durable().await {
-            Ok(acks) => group.applied.set(index, Some(Ok(Some(acks)))),
+        Some(Applying::Done { index, end, outcome }) => applied(group, index, end, outcome),
+        Some(Applying::Queued { index, end, append }) => match append.durable().await {
+            Ok(acks) => applied(group, index, end, Some(Ok(Some(acks)))),
             Err(error) => {
                 applying_failed(group, index, &error);
                 return false;
@@ -288,8 +342,10 @@ fn finish_durable(group: &ShardGroup, in_flight: &mut VecDeque<Applying>) -> boo
             None => return true,
         };
         match (in_flight.pop_front(), answer) {
-            (Some(Applying::Done { index, outcome }), _) => group.applied.set(index, outcome),
-            (Some(Applying::Queued { index, .. }), Some(Ok(acks))) => group.applied.set(index, Some(Ok(Some(acks)))),
+            (Some(Applying::Done { index, end, outcome }), _) => applied(group, index, end, outcome),
+            (Some(Applying::Queued { index, end, .. }), Some(Ok(acks))) => {
+                applied(group, index, end, Some(Ok(Some(acks))))
+            }
             (Some(Applying::Queued { index, .. }), Some(Err(error))) => {
                 applying_failed(group, index, &error);
                 return false;
@@ -297,6 +353,33 @@ fn finish_durable(group: &ShardGroup, in_flight: &mut VecDeque<Applying>) -> boo
             _ => unreachable!("the front was just seen"),
         }
     }
+}
+
+/// Entry `index` is applied (the shard's next record index is `end`): its proposer learns
+/// its outcome, and every [`PROGRESS_SAVED_EVERY_ENTRIES`] the progress is saved (in the
+/// background; a save still under way skips this one), never once the shard is sealed.
+fn applied(group: &ShardGroup, index: u64, end: u64, outcome: Option<Outcome>) {
+    group.applied.set(index, outcome);
+    if !index.is_multiple_of(PROGRESS_SAVED_EVERY_ENTRIES)
+        || group.ending_index().is_some()
+        || group.progress_saving.get()
+    {
+        return;
+    }
+    group.progress_saving.set(true);
+    let path = group.progress_path.clone();
+    let bytes = Progress { index, next_record_index: end }.bytes();
+    let uid = group.uid;
+    let saving = group.progress_saving.clone();
+    glommio::spawn_local(async move {
+        let saved = glommio::executor().spawn_blocking(move || write_atomic(&path, &bytes)).await;
+        if let Err(error) = saved {
+            // Only a restart's replay is longer for it.
+            tracing::warn!(shard = uid, %error, "replication: could not save the applier's progress");
+        }
+        saving.set(false);
+    })
+    .detach();
 }
 
 fn applying_failed(group: &ShardGroup, index: u64, error: &sluice_engine::EngineError) {
