@@ -30,6 +30,10 @@ pub enum Command {
     /// acknowledge throughput with N competing consumers, redelivery after the visibility
     /// timeout, and dead-lettering after MaxReceiveCount.
     Queue(QueueArgs),
+    /// Continuous writes to a cluster (`--endpoints` of every node) that ride through leader
+    /// kills and partitions as a real client would, with a log of every acknowledged record
+    /// (`--ack-log`) for an independent checker; runs for `--duration-s` or until SIGTERM.
+    Endure(EndureArgs),
     /// Compare a bench-check run's results with a committed baseline, as ratios; exits 1 on a
     /// regression (used by scripts/bench-check.sh).
     Check(CheckArgs),
@@ -246,4 +250,55 @@ pub struct CheckArgs {
     /// Write the measured ratios here, in the baseline's format (to refresh the baseline).
     #[arg(long)]
     pub write_measured: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EndureArgs {
+    /// The native-protocol address of every node, comma-separated. Calls go to the node that
+    /// answered last and move on to the next when it fails.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub endpoints: Vec<String>,
+    /// The stream: created (through any node that answers) unless a node already describes it.
+    /// Default: a name unique to this run. The stream is kept at the end, for a checker.
+    #[arg(long)]
+    pub stream: Option<String>,
+    /// Shards of the stream, when it is created here.
+    #[arg(long, default_value_t = 1)]
+    pub shards: usize,
+    /// Data bytes per record (at least 24, the record's header).
+    #[arg(long, default_value_t = 1024)]
+    pub record_bytes: usize,
+    /// Records per PutRecords call.
+    #[arg(long, default_value_t = 10)]
+    pub batch_records: usize,
+    /// Connections, each with one PutRecords call in flight.
+    #[arg(long, default_value_t = 2)]
+    pub connections: usize,
+    /// Seconds to write for. Default: until SIGTERM or SIGINT (or stdin's end, with
+    /// `--until-stdin-closes`).
+    #[arg(long)]
+    pub duration_s: Option<f64>,
+    /// Also stop when stdin reaches its end (a parent process that closes the pipe).
+    #[arg(long)]
+    pub until_stdin_closes: bool,
+    /// How long a node may take to accept a connection or answer a call before the next node
+    /// is tried: a partitioned node answers nothing.
+    #[arg(long, default_value_t = 500)]
+    pub call_timeout_ms: u64,
+    /// How long a node that said nothing is left alone while another node is left.
+    #[arg(long, default_value_t = 2_000)]
+    pub silent_node_skip_ms: u64,
+    /// This process's writer id, part of every record's data: give concurrent runs on one
+    /// stream different ids so that their records differ.
+    #[arg(long, default_value_t = 0)]
+    pub writer_id: u64,
+    /// Write a line per acknowledged record here (format in loadgen/src/endure.rs).
+    #[arg(long)]
+    pub ack_log: Option<PathBuf>,
+    /// `--protocol native` over TLS, trusting this PEM CA bundle.
+    #[arg(long)]
+    pub ca_bundle: Option<PathBuf>,
+    /// Write the summary as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }

@@ -2,7 +2,8 @@
 //!
 //! Scenarios (subcommands): `limits` proves the per-shard quotas, `latency` draws enhanced
 //! fan-out against polling latency, `throughput` finds the durable ingest ceiling, `queue`
-//! measures Kinesis queues with competing consumers (over HTTP); `check`
+//! measures Kinesis queues with competing consumers (over HTTP), `endure` writes to a cluster
+//! through leader kills and partitions and logs every acknowledged record; `check`
 //! compares a short run of all three with a committed baseline, as ratios (CI). Each scenario
 //! prints a live progress line, then a summary table, and writes a JSON result (`--json`);
 //! `latency` also writes HdrHistogram `.hgrm` files and an SVG plot. docs/benchmarks.md says
@@ -15,6 +16,7 @@
 mod check;
 mod cli;
 mod conn;
+mod endure;
 mod latency;
 mod limits;
 mod payload;
@@ -33,6 +35,8 @@ use cli::{Cli, Command};
 use serde::Serialize;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
@@ -83,6 +87,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             write_json(json.as_deref(), &server.after(&result)?)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Endure(args) => {
+            endure::validate(&args)?;
+            let json = args.json.clone();
+            let stop = stop_flag(args.until_stdin_closes)?;
+            let result = on_executor(move || endure::run(args, stop))?;
+            print!("{}", endure::table(&result));
+            write_json(json.as_deref(), &result)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check(args) => {
             let report = check::run(&args)?;
             print!("{}", report.table());
@@ -118,6 +131,24 @@ impl ServerMetrics {
         }
         Ok(json)
     }
+}
+
+/// A flag raised by SIGTERM or SIGINT and, if `stdin_too`, by the end of stdin: the scenario
+/// then stops sending, waits for the calls in flight and prints its summary.
+fn stop_flag(stdin_too: bool) -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone()).context("register a signal handler")?;
+    }
+    if stdin_too {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            // Reads until the end (or an error), discarding what it reads.
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            stop.store(true, Ordering::SeqCst);
+        });
+    }
+    Ok(stop)
 }
 
 /// Runs `work` on a fresh glommio executor thread and returns its result.

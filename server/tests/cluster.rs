@@ -20,12 +20,19 @@
 //! (100 kills, 50 partitions, a release build) `SLUICE_CLUSTER_KILLS` and
 //! `SLUICE_CLUSTER_PARTITIONS` set the least number of each, and `SLUICE_CLUSTER_WRITERS` (default
 //! 1) how many writers put records at once, each with its own records.
+//!
+//! With `SLUICE_CLUSTER_LOADGEN=/path/to/sluice-loadgen` the kill and partition tests put their
+//! load through that binary (`sluice-loadgen endure`, a real client process that knows every
+//! node's address) instead of the writer threads, and learn what it got acknowledged, when and
+//! by which node from its ack log (`replication/loadgen.rs`). Nodes killed are then restarted
+//! on their own addresses, which the loadgen knows.
 
 mod common;
 mod replication;
 
 use bytes::Bytes;
 use common::{free_port, run, Daemon, Rng};
+use replication::loadgen::Loadgen;
 use replication::netns::Network;
 use replication::{
     check_node, create_everywhere, percentile, read_stream_shard, run_returning, wait_until_every_node_agrees, within,
@@ -81,11 +88,22 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
     let peers: Vec<String> = (0..NODES).map(|id| format!("{}=127.0.0.1:{}", id + 1, free_port())).collect();
     let peers = peers.join(",");
     let mut daemons: Vec<Daemon> = (0..NODES).map(|id| start_node(id, &peers)).collect();
-    let shared = Arc::new(Shared::new(daemons.iter().map(Daemon::endpoint).collect()));
+    let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
+    let shared = Arc::new(Shared::new(endpoints.clone()));
 
-    create_everywhere(&shared, STREAM);
-
-    let writers = start_writers(&shared, STREAM, "kill", 0x5EED_0FC1_A57E_1200);
+    // The load: the writer threads, or with SLUICE_CLUSTER_LOADGEN the loadgen (which
+    // creates the stream itself, through whichever node answers).
+    let loadgen = replication::loadgen::binary();
+    let (writers, load) = match &loadgen {
+        None => {
+            create_everywhere(&shared, STREAM);
+            (start_writers(&shared, STREAM, "kill", 0x5EED_0FC1_A57E_1200), None)
+        }
+        Some(binary) => {
+            let nodes = (0..NODES).collect();
+            (Vec::new(), Some(Loadgen::start(binary, None, shared.clone(), nodes, &endpoints, STREAM, 1)))
+        }
+    };
 
     // Kill the shard's leader, wait for the next acknowledged write, restart the dead node.
     let wait_for_ack_after = |moment, not_from| shared.wait_for_ack_after(moment, not_from);
@@ -107,13 +125,21 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
             leader + 1,
             acknowledged_at - killed_at
         );
-        daemons[leader].restart();
+        if load.is_some() {
+            // The loadgen knows the nodes by their addresses: the node comes back on its own.
+            restart_member(&mut daemons[leader]);
+        } else {
+            daemons[leader].restart();
+        }
         shared.endpoints.lock().unwrap()[leader] = Some(daemons[leader].endpoint());
         healthy_since = Instant::now();
     }
     wait_for_ack_after(healthy_since, None);
     shared.stop.store(true, Ordering::SeqCst);
     writers.into_iter().for_each(|writer| writer.join().unwrap());
+    if let Some(load) = load {
+        load.stop();
+    }
     let acked = std::mem::take(&mut *shared.acked.lock().unwrap());
 
     // Every node catches up (a restarted one from its peers), then all must agree.
@@ -122,11 +148,12 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
     failovers.sort();
     eprintln!(
         "{} leader kills, {acknowledged} records acknowledged, {stored} stored on each node (the rest committed \
-         but not acknowledged before a kill); failover p50 {:?}, p99 {:?}, max {:?}",
+         but not acknowledged before a kill); failover p50 {:?}, p99 {:?}, max {:?}; load: {}",
         failovers.len(),
         percentile(&failovers, 0.5),
         percentile(&failovers, 0.99),
         failovers.last().unwrap(),
+        if loadgen.is_some() { "sluice-loadgen endure" } else { "writer threads" },
     );
     assert!(acknowledged > 0);
     for daemon in &mut daemons {
@@ -1405,8 +1432,19 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
     let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
     let shared = Arc::new(Shared::new(endpoints.clone()));
 
-    create_everywhere(&shared, PARTITIONED);
-    let writers = start_writers(&shared, PARTITIONED, "main", 7);
+    // The load: the writer threads, or with SLUICE_CLUSTER_LOADGEN the loadgen, in the
+    // test's namespace (it reaches every node through the bridge).
+    let loadgen = replication::loadgen::binary();
+    let (writers, load) = match &loadgen {
+        None => {
+            create_everywhere(&shared, PARTITIONED);
+            (start_writers(&shared, PARTITIONED, "main", 7), None)
+        }
+        Some(binary) => {
+            let nodes = (0..NODES).collect();
+            (Vec::new(), Some(Loadgen::start(binary, None, shared.clone(), nodes, &endpoints, PARTITIONED, 1)))
+        }
+    };
 
     let mut leader_failovers = Vec::new();
     let mut follower_stalls = Vec::new();
@@ -1426,12 +1464,24 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
         // The cut-off node's own writer: alone, it must not get an acknowledgement for what
         // it cannot commit (or if it does, the record must survive: the checker sees to it).
         let minority = Arc::new(Shared::new(vec![endpoints[cut].clone()]));
-        let minority_writer = {
-            let minority = minority.clone();
-            let label = format!("minority-{cycle}");
-            run_in_namespace(network.namespace(cut + 1), move || async move {
-                write(&minority, PARTITIONED, &label, 11 + cycle as u64).await
-            })
+        let minority_writer = match &loadgen {
+            None => {
+                let minority = minority.clone();
+                let label = format!("minority-{cycle}");
+                Ok(run_in_namespace(network.namespace(cut + 1), move || async move {
+                    write(&minority, PARTITIONED, &label, 11 + cycle as u64).await
+                }))
+            }
+            // A loadgen of its own in the node's namespace, writer 100 + the cycle.
+            Some(binary) => Err(Loadgen::start(
+                binary,
+                Some(&network.namespace(cut + 1)),
+                minority.clone(),
+                vec![cut],
+                &endpoints[cut..=cut],
+                PARTITIONED,
+                100 + cycle as u64,
+            )),
         };
         let next = shared.wait_for_ack_after(cut_at, Some(cut));
         if cut == leader {
@@ -1449,7 +1499,12 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
         // The majority writes on for a while without it.
         std::thread::sleep(Duration::from_millis(700));
         minority.stop.store(true, Ordering::SeqCst);
-        minority_writer.join().unwrap();
+        match minority_writer {
+            Ok(writer) => writer.join().unwrap(),
+            Err(load) => {
+                load.stop();
+            }
+        }
         let acked = std::mem::take(&mut *minority.acked.lock().unwrap());
         minority_acked += acked.len();
         shared.acked.lock().unwrap().extend(acked);
@@ -1460,6 +1515,9 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
     shared.wait_for_ack_after(healthy_since, None);
     shared.stop.store(true, Ordering::SeqCst);
     writers.into_iter().for_each(|writer| writer.join().unwrap());
+    if let Some(load) = load {
+        load.stop();
+    }
     let acked = std::mem::take(&mut *shared.acked.lock().unwrap());
     let (acknowledged, stored) = wait_until_every_node_agrees(endpoints, PARTITIONED, acked);
     leader_failovers.sort();
@@ -1469,7 +1527,7 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
         "{} partitions of the leader, {} of a follower; {acknowledged} records acknowledged ({minority_acked} by a \
          node while cut off), {stored} stored on each node; leader failover p50 {:?} p99 {:?} max {:?} (with the \
          writer's {:?} wait for the silent old leader); next write after a follower was cut off: p50 {:?} max {:?}; \
-         the disk meanwhile: {} fdatasyncs of 4 KiB, p50 {:?} p99 {:?} max {:?}",
+         the disk meanwhile: {} fdatasyncs of 4 KiB, p50 {:?} p99 {:?} max {:?}; load: {}",
         leader_failovers.len(),
         follower_stalls.len(),
         percentile(&leader_failovers, 0.5),
@@ -1482,6 +1540,7 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
         percentile(&syncs, 0.5),
         percentile(&syncs, 0.99),
         syncs.last().unwrap(),
+        if loadgen.is_some() { "sluice-loadgen endure" } else { "writer threads" },
     );
     assert!(acknowledged > 0);
     for daemon in &mut daemons {
