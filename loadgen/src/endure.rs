@@ -474,11 +474,13 @@ async fn worker(run: Rc<Run>) {
     let mut failures_in_a_row = 0usize;
     while !run.stopping() {
         let target = run.choose_target();
+        let mut fresh = false;
         let client = match &clients[target] {
             Some(client) if client.connection_error().is_none() => Some(client.clone()),
             _ => match connect(&run, target).await {
                 Some(Ok(client)) => {
                     clients[target] = Some(client.clone());
+                    fresh = true;
                     Some(client)
                 }
                 Some(Err(_)) => None,
@@ -493,7 +495,7 @@ async fn worker(run: Rc<Run>) {
                 run.stats.borrow_mut().call_failures.connect += 1;
                 false
             }
-            Some(client) => call_once(&run, &client, target, &mut retries, &mut clients).await,
+            Some(client) => call_once(&run, &client, target, fresh, &mut retries, &mut clients).await,
         };
         if acknowledged {
             run.target.set(target);
@@ -516,6 +518,7 @@ async fn call_once(
     run: &Run,
     client: &Client,
     target: usize,
+    fresh: bool,
     retries: &mut VecDeque<Pending>,
     clients: &mut [Option<Client>],
 ) -> bool {
@@ -541,9 +544,15 @@ async fn call_once(
             let mut stats = run.stats.borrow_mut();
             match failed {
                 None => {
-                    // A node that went silent: a fresh connection next time, and leave it alone.
+                    // No answer: a fresh connection next time. A node is left alone only if it
+                    // did not answer on a fresh one: a connection that lost packets while its
+                    // node was cut off waits out TCP's retransmission backoff for seconds
+                    // after the node is back (a partition healed), and skipping that node for
+                    // it held every call for 3 s after the next leader's loss.
                     clients[target] = None;
-                    run.mark_silent(target);
+                    if fresh {
+                        run.mark_silent(target);
+                    }
                     stats.call_failures.timeout += 1;
                 }
                 Some(Err(ClientError::Service(_))) | Some(Ok(_)) => stats.call_failures.error_answer += 1,
