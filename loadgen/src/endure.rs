@@ -505,7 +505,7 @@ async fn worker(run: Rc<Run>) {
         } else {
             run.failed(target);
             failures_in_a_row += 1;
-            if failures_in_a_row % nodes == 0 {
+            if failures_in_a_row.is_multiple_of(nodes) {
                 glommio::timer::sleep(ROUND_FAILED_PAUSE).await;
             }
         }
