@@ -261,10 +261,14 @@ impl Run {
         target
     }
 
-    /// `node` failed this worker: the next call (of every worker) goes to the next node,
-    /// unless another worker has already moved on.
+    /// `node` failed this worker: the next call (of every worker) goes to the node after it,
+    /// unless another worker has already moved on. `node` is compared with the node
+    /// [`Run::choose_target`] picks, not with `target`: while the node that answered last is
+    /// silent, `target` still names it, and comparing with it never moved past the first node
+    /// after it (the partition test's leader failover was 3 s: the silent node's 2 s, then its
+    /// timeout, before the third node was tried).
     fn failed(&self, node: usize) {
-        if self.target.get() == node {
+        if self.choose_target() == node {
             self.target.set((node + 1) % self.nodes());
         }
     }
