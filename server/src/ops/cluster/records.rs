@@ -5,7 +5,8 @@
 //! take the shard's record indexes from the first (`FIRST_RECORD_INDEX`) to `k - 1`, so its
 //! records get `k..k + n`, whichever node applies
 //! it, and the leader's arrival time (at least the shard's previous one: `Journal::queue_at`).
-//! After a restart the applier reads the committed entries again from the first; an entry
+//! After a restart the applier reads the committed entries again from its saved progress
+//! ([`Progress`], or the first entry); an entry
 //! whose records the journal already holds (its end at or below the journal's next index) is
 //! skipped. The journal commits an append whole or not at all, so an entry is in it entirely
 //! or not at all; anything else is a disagreement between the two files, which stops the
@@ -208,10 +209,8 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
             Ok(ShardEntry::Seal) => {
                 // The seal closes the shard at the records of every entry before it: those
                 // must be durable first.
-                while !in_flight.is_empty() {
-                    if !finish_oldest(&group, &mut in_flight).await {
-                        return;
-                    }
+                if !finish_all(&group, &mut in_flight).await {
+                    return;
                 }
                 if group.ending_index().is_none() {
                     // A barrier behind every append this applier made: the end is durable.
@@ -300,12 +299,9 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
                 in_flight.push_back(Applying::Queued { index, end: next_record_index, append });
             }
             Err(error) => {
-                while !in_flight.is_empty() {
-                    if !finish_oldest(&group, &mut in_flight).await {
-                        return;
-                    }
+                if finish_all(&group, &mut in_flight).await {
+                    applying_failed(&group, index, &error);
                 }
-                applying_failed(&group, index, &error);
                 return;
             }
         }
@@ -325,6 +321,17 @@ async fn finish_oldest(group: &ShardGroup, in_flight: &mut VecDeque<Applying>) -
             }
         },
         None => {}
+    }
+    true
+}
+
+/// Waits for every entry on its way and marks each applied; false if an append failed (the
+/// applier stops, the failure logged).
+async fn finish_all(group: &ShardGroup, in_flight: &mut VecDeque<Applying>) -> bool {
+    while !in_flight.is_empty() {
+        if !finish_oldest(group, in_flight).await {
+            return false;
+        }
     }
     true
 }
