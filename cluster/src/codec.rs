@@ -1,5 +1,6 @@
-//! The byte layout of a replica's Raft files (specified in `docs/replication.md`): the log, a
-//! sequence of checksummed frames, one Raft entry each, and the hard state, one small record.
+//! The byte layout of a replica's Raft files (specified in `docs/replication.md`): the log,
+//! segment files of checksummed frames, one Raft entry each, and two small records, the hard
+//! state and where the log was compacted.
 //! Pure functions, no I/O: the decoders read bytes from disk, which may be torn or garbage,
 //! and must never panic on them (`tests/codec.rs` feeds them arbitrary bytes, and the fuzz
 //! target `raft_log` does for longer).
@@ -39,6 +40,9 @@ pub const HARD_STATE_MAGIC: [u8; 4] = *b"SLHS";
 pub const HARD_STATE_VERSION: u32 = 1;
 /// magic, version, term, vote, commit, checksum.
 pub const HARD_STATE_BYTES: usize = 4 + 4 + 8 + 8 + 8 + 8;
+/// The compaction record has the hard state's layout (magic, version, index, term, zero,
+/// checksum) under its own magic.
+pub const COMPACTED_MAGIC: [u8; 4] = *b"SLCP";
 
 /// The entry types a frame may carry (raft-rs' `EntryType`: normal, conf change, conf change
 /// v2), numbered as raft-rs numbers them.
@@ -60,6 +64,14 @@ pub struct HardStateRecord {
     pub term: u64,
     pub vote: u64,
     pub commit: u64,
+}
+
+/// Where the log was compacted: entries up to `index` (whose term was `term`) are gone from
+/// it, and its first entry is `index + 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CompactedRecord {
+    pub index: u64,
+    pub term: u64,
 }
 
 /// Why a log's bytes were not entirely a valid log. Only [`LogDefect::Gap`] is an error; the
@@ -193,24 +205,45 @@ pub fn check_follows(index: u64, last_index: u64) -> Result<(), LogDefect> {
 }
 
 pub fn encode_hard_state(state: &HardStateRecord) -> [u8; HARD_STATE_BYTES] {
-    let mut out = [0u8; HARD_STATE_BYTES];
-    out[0..4].copy_from_slice(&HARD_STATE_MAGIC);
-    out[4..8].copy_from_slice(&HARD_STATE_VERSION.to_le_bytes());
-    out[8..16].copy_from_slice(&state.term.to_le_bytes());
-    out[16..24].copy_from_slice(&state.vote.to_le_bytes());
-    out[24..32].copy_from_slice(&state.commit.to_le_bytes());
-    let checksum = xxh3_64_with_seed(&out[..32], FRAME_SEED);
-    out[32..40].copy_from_slice(&checksum.to_le_bytes());
-    out
+    encode_record(HARD_STATE_MAGIC, [state.term, state.vote, state.commit])
 }
 
 /// Decodes a hard state record. Its file is replaced atomically, so any defect is corruption:
 /// the error says which.
 pub fn decode_hard_state(bytes: &[u8]) -> Result<HardStateRecord, String> {
+    let [term, vote, commit] = decode_record(bytes, HARD_STATE_MAGIC)?;
+    Ok(HardStateRecord { term, vote, commit })
+}
+
+pub fn encode_compacted(compacted: &CompactedRecord) -> [u8; HARD_STATE_BYTES] {
+    encode_record(COMPACTED_MAGIC, [compacted.index, compacted.term, 0])
+}
+
+/// Decodes the record of where the log was compacted; like the hard state's, its file is
+/// replaced atomically, so any defect is corruption.
+pub fn decode_compacted(bytes: &[u8]) -> Result<CompactedRecord, String> {
+    let [index, term, _] = decode_record(bytes, COMPACTED_MAGIC)?;
+    Ok(CompactedRecord { index, term })
+}
+
+/// The layout both small records share: magic, version, three words, checksum.
+fn encode_record(magic: [u8; 4], words: [u64; 3]) -> [u8; HARD_STATE_BYTES] {
+    let mut out = [0u8; HARD_STATE_BYTES];
+    out[0..4].copy_from_slice(&magic);
+    out[4..8].copy_from_slice(&HARD_STATE_VERSION.to_le_bytes());
+    for (at, word) in words.iter().enumerate() {
+        out[8 + 8 * at..16 + 8 * at].copy_from_slice(&word.to_le_bytes());
+    }
+    let checksum = xxh3_64_with_seed(&out[..32], FRAME_SEED);
+    out[32..40].copy_from_slice(&checksum.to_le_bytes());
+    out
+}
+
+fn decode_record(bytes: &[u8], magic: [u8; 4]) -> Result<[u64; 3], String> {
     if bytes.len() != HARD_STATE_BYTES {
         return Err(format!("{} bytes, expected {HARD_STATE_BYTES}", bytes.len()));
     }
-    if bytes[0..4] != HARD_STATE_MAGIC {
+    if bytes[0..4] != magic {
         return Err("bad magic".to_owned());
     }
     let version = u32_at(bytes, 4);
@@ -220,5 +253,5 @@ pub fn decode_hard_state(bytes: &[u8]) -> Result<HardStateRecord, String> {
     if xxh3_64_with_seed(&bytes[..32], FRAME_SEED) != u64_at(bytes, 32) {
         return Err("checksum mismatch".to_owned());
     }
-    Ok(HardStateRecord { term: u64_at(bytes, 8), vote: u64_at(bytes, 16), commit: u64_at(bytes, 24) })
+    Ok([u64_at(bytes, 8), u64_at(bytes, 16), u64_at(bytes, 24)])
 }

@@ -1,17 +1,26 @@
 //! A replica's Raft log and hard state on disk, through the engine's storage seam (O_DIRECT
 //! files through glommio in the daemon, the simulated disk in the simulation).
 //!
-//! Two files in the replica's directory: `raft.log`, the entries as checksummed frames
-//! (`codec`), only ever appended to; and `raft.state`, the hard state (term, vote, commit),
-//! replaced atomically. Durability follows the seam's contract: [`DurableLog::append`] only
-//! writes; the entries are durable once [`DurableLog::sync`] returns, and the replica tells
-//! Raft (and its peers) that it has them only after that.
+//! The log is a run of segment files, `raft-<BASE>.log` (BASE in 20 decimal digits), holding
+//! the entries as checksummed frames (`codec`), only ever appended to; a new segment starts
+//! when the last one holds `segment_bytes`. An entry's place is one number, BASE plus its
+//! offset in its segment: each segment's BASE is the previous one's plus its length, so places
+//! only grow. Beside them, `raft.state` holds the hard state (term, vote, commit) and
+//! `raft.compacted` where the log was compacted, each replaced atomically. Durability follows
+//! the seam's contract: [`DurableLog::append`] only writes; the entries are durable once
+//! [`DurableLog::sync`] returns (a segment is synced, and the directory too, before the next
+//! one takes appends), and the replica tells Raft (and its peers) that it has them only after.
 //!
-//! Recovery reads the whole log in chunks, keeps the valid frames, cuts the file after the
-//! last one (a torn tail must not come back to life behind a later append) and syncs what it
-//! kept: bytes that were written but never synced before a crash may still be there, and from
-//! now on the replica vouches for them. What stays in memory is bounded (`log_store`): older
-//! entries are read back from the file where the store says each is ([`DurableLog::read`]).
+//! Compaction ([`DurableLog::compact`]) records its point, then deletes the oldest segments
+//! whose every frame is at or before it; the newest segment always stays. Recovery skips the
+//! frames at or before the recorded point, which a deletion cut short may leave.
+//!
+//! Recovery reads each segment in chunks, keeps the valid frames, cuts the last segment after
+//! its last one (a torn tail must not come back to life behind a later append) and syncs what
+//! it kept: bytes that were written but never synced before a crash may still be there, and
+//! from now on the replica vouches for them. What stays in memory is bounded (`log_store`):
+//! older entries are read back from the segments where the store says each is
+//! ([`DurableLog::read`]).
 //!
 //! Unfinished: this is a second log beside the core's journal. The design stores a shard
 //! group's entries in the journal itself (one write of the data, one group commit for every
@@ -23,22 +32,49 @@ use std::rc::Rc;
 use raft::eraftpb::{ConfState, Entry, EntryType, HardState};
 use sluice_engine::storage::{read_whole, write_atomic, IoBuffer, Storage, StorageFile};
 
-use crate::codec::{self, HardStateRecord, LogDefect, LogEntry, FRAME_HEADER_BYTES};
+use crate::codec::{self, CompactedRecord, HardStateRecord, LogDefect, LogEntry, FRAME_HEADER_BYTES};
 use crate::error::{ClusterError, Result};
 use crate::limits::{ENTRY_PAYLOAD_BYTES_MAX, LOG_READ_CHUNK_BYTES};
 use crate::log_store::LogStore;
 
-pub const LOG_FILE: &str = "raft.log";
 pub const HARD_STATE_FILE: &str = "raft.state";
+pub const COMPACTED_FILE: &str = "raft.compacted";
+/// The single log file of the layout before segments; opened as the segment at place 0.
+pub const LEGACY_LOG_FILE: &str = "raft.log";
+const LOG_FILE: &str = "raft log segment";
+
+/// The file name of the segment whose first byte is at place `base`.
+pub fn segment_name(base: u64) -> String {
+    format!("raft-{base:020}.log")
+}
+
+/// The place of the segment named `name`, if it is one.
+pub fn segment_base(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("raft-")?.strip_suffix(".log")?;
+    if digits.len() != 20 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+struct Segment<F> {
+    base: u64,
+    file: F,
+    /// Bytes of frames in it (for the last segment: where the next append goes).
+    end: u64,
+    /// The highest index of any frame in it (0: none).
+    index_max: u64,
+}
 
 pub struct DurableLog<S: Storage> {
     storage: S,
     dir: PathBuf,
-    file: S::File,
-    /// End of the last frame: where the next append goes.
-    end_bytes: u64,
-    /// The bytes from the last aligned offset before `end_bytes` to it: an O_DIRECT write
-    /// starts on an aligned offset, so each append rewrites them ahead of its frames.
+    /// Oldest first; the last takes appends.
+    segments: Vec<Segment<S::File>>,
+    segment_bytes: u64,
+    /// The bytes from the last aligned offset before the last segment's end to it: an
+    /// O_DIRECT write starts on an aligned offset, so each append rewrites them ahead of its
+    /// frames.
     tail: Vec<u8>,
 }
 
@@ -49,13 +85,14 @@ fn corrupt(file: &'static str, offset: u64, reason: String) -> ClusterError {
 impl<S: Storage> DurableLog<S> {
     /// Opens (creating if needed) the Raft files in `dir` and returns what they hold, as the
     /// store raft-rs reads: the whole log's places and terms, and in memory the entries after
-    /// the stored commit plus the newest up to `cache_bytes_max`. The log is read in chunks
-    /// of `limits::LOG_READ_CHUNK_BYTES`, never whole.
+    /// the stored commit plus the newest up to `cache_bytes_max`. Segments are read in chunks
+    /// of `limits::LOG_READ_CHUNK_BYTES`, never whole; a new one starts past `segment_bytes`.
     pub async fn open(
         storage: S,
         dir: &Path,
         conf_state: ConfState,
         cache_bytes_max: usize,
+        segment_bytes: usize,
     ) -> Result<(DurableLog<S>, LogStore)> {
         storage.prepare_dir(dir).await.map_err(ClusterError::io("prepare the raft directory"))?;
         let hard_state = match read_whole(&storage, &dir.join(HARD_STATE_FILE))
@@ -68,68 +105,51 @@ impl<S: Storage> DurableLog<S> {
             }
             None => HardState::default(),
         };
+        let compacted = match read_whole(&storage, &dir.join(COMPACTED_FILE))
+            .await
+            .map_err(ClusterError::io("read the raft compaction record"))?
+        {
+            Some(bytes) => codec::decode_compacted(&bytes).map_err(|reason| corrupt(COMPACTED_FILE, 0, reason))?,
+            None => CompactedRecord::default(),
+        };
         let commit = hard_state.commit;
-        let store = LogStore::new(hard_state, conf_state, Vec::new(), Vec::new(), Default::default(), cache_bytes_max);
-        let file = storage.open(&dir.join(LOG_FILE), true).await.map_err(ClusterError::io("open the raft log"))?;
-        let size = file.size().await.map_err(ClusterError::io("size the raft log"))?;
-        // The frames from `buffer_at`; `at` is the next to decode.
-        let mut buffer: Vec<u8> = Vec::new();
-        let mut buffer_at: u64 = 0;
-        let mut at = 0usize;
-        let stop = loop {
-            let defect = match codec::decode_frame(&buffer[at..]) {
-                Ok((entry, length)) => match codec::check_follows(entry.index, store.last_index()) {
-                    Ok(()) => {
-                        store.append(&[raft_entry(entry)], &[buffer_at + at as u64]);
-                        store.evict(commit);
-                        at += length;
-                        continue;
-                    }
-                    Err(defect) => defect,
-                },
-                Err(defect) => defect,
-            };
-            let read_to = buffer_at + buffer.len() as u64;
-            if read_to < size && buffer.len() - at < FRAME_HEADER_BYTES + ENTRY_PAYLOAD_BYTES_MAX {
-                // The frame may go on past what was read: read on.
-                buffer.drain(..at);
-                buffer_at += at as u64;
-                at = 0;
-                let want = (size - read_to).min(LOG_READ_CHUNK_BYTES as u64) as usize;
-                let bytes = file.read_at(read_to, want).await.map_err(ClusterError::io("read the raft log"))?;
-                if bytes.len() != want {
-                    let reason = format!("read {} of {want} bytes", bytes.len());
-                    return Err(corrupt(LOG_FILE, read_to + bytes.len() as u64, reason));
+        if commit < compacted.index {
+            let reason = format!("commit {commit} is before the compaction point {}", compacted.index);
+            return Err(corrupt(HARD_STATE_FILE, 0, reason));
+        }
+        let store = LogStore::new(hard_state, conf_state, (compacted.index, compacted.term), cache_bytes_max);
+        let names = storage.list(dir).await.map_err(ClusterError::io("list the raft directory"))?;
+        let mut bases: Vec<u64> = names.iter().filter_map(|name| segment_base(name)).collect();
+        if bases.is_empty() && names.iter().any(|name| name == LEGACY_LOG_FILE) {
+            let from = dir.join(LEGACY_LOG_FILE);
+            storage.rename(&from, &dir.join(segment_name(0))).await.map_err(ClusterError::io("rename raft.log"))?;
+            bases.push(0);
+        }
+        if bases.is_empty() {
+            bases.push(0);
+        }
+        bases.sort_unstable();
+        let mut segments = Vec::with_capacity(bases.len());
+        let mut tail = Vec::new();
+        for (at, &base) in bases.iter().enumerate() {
+            let last = at + 1 == bases.len();
+            let path = dir.join(segment_name(base));
+            let file = storage.open(&path, last).await.map_err(ClusterError::io("open a raft log segment"))?;
+            let (end, index_max) = recover_segment(&file, base, &store, compacted.index, last).await?;
+            if last {
+                let alignment = file.alignment() as u64;
+                let tail_at = end - end % alignment;
+                let tail_bytes = (end - tail_at) as usize;
+                if tail_bytes > 0 {
+                    let bytes =
+                        file.read_at(tail_at, tail_bytes).await.map_err(ClusterError::io("read the raft log"))?;
+                    tail = bytes.get(..tail_bytes).map(<[u8]>::to_vec).ok_or_else(|| {
+                        corrupt(LOG_FILE, tail_at, format!("read {} of the tail's {tail_bytes} bytes", bytes.len()))
+                    })?;
                 }
-                buffer.extend_from_slice(&bytes);
-                continue;
             }
-            break defect;
-        };
-        let valid_bytes = buffer_at + at as u64;
-        if let LogDefect::Gap { expected_max, actual } = stop {
-            let reason = format!("entry {actual} follows a log that ends before {expected_max}");
-            return Err(corrupt(LOG_FILE, valid_bytes, reason));
+            segments.push(Segment { base, file, end, index_max });
         }
-        // Unfinished: a checksum failure in the middle of the log (a flipped bit in a durable
-        // frame) is taken for a torn tail here, and the frames after it are dropped; it must
-        // be told apart (a durable watermark, as the engine's journal keeps) and stop the
-        // replica instead, since a member that forgets entries it acknowledged breaks Raft.
-        if valid_bytes < size {
-            file.truncate(valid_bytes).await.map_err(ClusterError::io("cut the raft log's torn tail"))?;
-        }
-        file.fdatasync().await.map_err(ClusterError::io("sync the recovered raft log"))?;
-        let alignment = file.alignment() as u64;
-        let tail_at = valid_bytes - valid_bytes % alignment;
-        let tail_bytes = (valid_bytes - tail_at) as usize;
-        let tail = if tail_bytes == 0 {
-            Vec::new()
-        } else {
-            let bytes = file.read_at(tail_at, tail_bytes).await.map_err(ClusterError::io("read the raft log"))?;
-            bytes.get(..tail_bytes).map(<[u8]>::to_vec).ok_or_else(|| {
-                corrupt(LOG_FILE, tail_at, format!("read {} of the tail's {tail_bytes} bytes", bytes.len()))
-            })?
-        };
         // The log's creation and the last hard state's rename may not be durable yet.
         storage.sync_dir(dir).await.map_err(ClusterError::io("sync the raft directory"))?;
         let last_index = store.last_index();
@@ -137,7 +157,7 @@ impl<S: Storage> DurableLog<S> {
             let reason = format!("commit {commit} is past the log's last entry {last_index}");
             return Err(corrupt(HARD_STATE_FILE, 0, reason));
         }
-        let log = DurableLog { storage, dir: dir.to_path_buf(), file, end_bytes: valid_bytes, tail };
+        let log = DurableLog { storage, dir: dir.to_path_buf(), segments, segment_bytes: segment_bytes as u64, tail };
         Ok((log, store))
     }
 
@@ -148,13 +168,15 @@ impl<S: Storage> DurableLog<S> {
         let mut bytes = 0usize;
         let mut next = from;
         while next <= to && (entries.is_empty() || bytes < bytes_max) {
-            let Some(start) = store.offset(next) else { break };
-            let want = (self.end_bytes - start).min(bytes_max.clamp(FRAME_HEADER_BYTES, LOG_READ_CHUNK_BYTES) as u64);
-            let mut chunk = self.read_exactly(start, want as usize).await?;
+            let Some(place) = store.offset(next) else { break };
+            let segment = self.segment_at(place)?;
+            let start = place - segment.base;
+            let want = (segment.end - start).min(bytes_max.clamp(FRAME_HEADER_BYTES, LOG_READ_CHUNK_BYTES) as u64);
+            let mut chunk = read_exactly(&segment.file, start, want as usize).await?;
             if codec::decode_frame(&chunk).is_err() {
                 // A frame longer than the chunk: read it alone.
-                let length = codec::frame_length(&chunk).unwrap_or(0).min((self.end_bytes - start) as usize);
-                chunk = self.read_exactly(start, length).await?;
+                let length = codec::frame_length(&chunk).unwrap_or(0).min((segment.end - start) as usize);
+                chunk = read_exactly(&segment.file, start, length).await?;
             }
             let mut at = 0;
             let read_before = entries.len();
@@ -162,7 +184,7 @@ impl<S: Storage> DurableLog<S> {
             // again later: a frame of another index, or at another place, ends this chunk.
             while next <= to && (entries.is_empty() || bytes < bytes_max) {
                 match codec::decode_frame(&chunk[at..]) {
-                    Ok((entry, length)) if entry.index == next && store.offset(next) == Some(start + at as u64) => {
+                    Ok((entry, length)) if entry.index == next && store.offset(next) == Some(place + at as u64) => {
                         bytes += entry.data.len();
                         entries.push(raft_entry(entry));
                         at += length;
@@ -173,76 +195,126 @@ impl<S: Storage> DurableLog<S> {
             }
             if entries.len() == read_before {
                 let reason = format!("entry {next} is not where the log's index says");
-                return Err(corrupt(LOG_FILE, start, reason));
+                return Err(corrupt(LOG_FILE, place, reason));
             }
         }
         Ok(entries)
     }
 
-    async fn read_exactly(&self, offset: u64, length: usize) -> Result<Vec<u8>> {
-        let bytes = self.file.read_at(offset, length).await.map_err(ClusterError::io("read the raft log"))?;
-        match bytes.get(..length) {
-            Some(bytes) => Ok(bytes.to_vec()),
-            None => Err(corrupt(LOG_FILE, offset, format!("read {} of {length} bytes", bytes.len()))),
+    fn segment_at(&self, place: u64) -> Result<&Segment<S::File>> {
+        let at = self.segments.partition_point(|segment| segment.base <= place);
+        match at.checked_sub(1).map(|at| &self.segments[at]) {
+            Some(segment) if place < segment.base + segment.end => Ok(segment),
+            _ => Err(corrupt(LOG_FILE, place, "no segment holds this place".to_owned())),
         }
     }
 
     /// Writes `entries` after the log's end (not yet durable: see [`DurableLog::sync`]) and
-    /// returns where each frame starts. Entries whose index is already in the log replace it
+    /// returns the place of each frame. Entries whose index is already in the log replace it
     /// from there on (`codec`).
     pub async fn append(&mut self, entries: &[Entry]) -> Result<Vec<u64>> {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
+        if self.last().end >= self.segment_bytes {
+            self.start_segment().await?;
+        }
         let mut frames = std::mem::take(&mut self.tail);
         let tail_bytes = frames.len();
         let entries: Vec<LogEntry> = entries.iter().map(log_entry).collect();
         frames.reserve(entries.iter().map(codec::frame_bytes).sum());
-        let first_frame_at = self.end_bytes;
-        let mut offsets = Vec::with_capacity(entries.len());
+        let segment = self.segments.last_mut().expect("a log has a segment");
+        let first_frame_at = segment.end;
+        let mut places = Vec::with_capacity(entries.len());
         for entry in &entries {
-            offsets.push(first_frame_at + (frames.len() - tail_bytes) as u64);
+            places.push(segment.base + first_frame_at + (frames.len() - tail_bytes) as u64);
             codec::encode_entry(entry, &mut frames);
         }
-        let alignment = self.file.alignment();
+        let alignment = segment.file.alignment();
         let padded = frames.len().div_ceil(alignment) * alignment;
-        let mut buffer = self.file.alloc_buffer(padded);
+        let mut buffer = segment.file.alloc_buffer(padded);
         let bytes = buffer.bytes_mut();
         bytes[..frames.len()].copy_from_slice(&frames);
         // Zeros after the last frame read as the end of the log.
         bytes[frames.len()..].fill(0);
-        let offset = self.end_bytes - tail_bytes as u64;
-        let written = self.file.write_at(Rc::new(buffer), offset).await;
-        let written = match written {
-            Ok(written) => written,
-            Err(error) => {
-                // The tail is still what the file holds before `end_bytes`; a replica stops on
-                // an error anyway, but keep the value honest.
-                frames.truncate(tail_bytes);
-                self.tail = frames;
-                return Err(ClusterError::Io { what: "append to the raft log", source: error });
-            }
+        let offset = segment.end - tail_bytes as u64;
+        let written = segment.file.write_at(Rc::new(buffer), offset).await;
+        let failure = match written {
+            Ok(written) if written == padded => None,
+            Ok(written) => Some(std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                format!("short write: {written} of {padded} bytes"),
+            )),
+            Err(error) => Some(error),
         };
-        if written != padded {
+        if let Some(error) = failure {
+            // The tail is still what the file holds before the end; a replica stops on an
+            // error anyway, but keep the value honest.
             frames.truncate(tail_bytes);
             self.tail = frames;
-            return Err(ClusterError::Io {
-                what: "append to the raft log",
-                source: std::io::Error::new(
-                    std::io::ErrorKind::WriteZero,
-                    format!("short write: {written} of {padded} bytes"),
-                ),
-            });
+            return Err(ClusterError::Io { what: "append to the raft log", source: error });
         }
-        self.end_bytes = offset + frames.len() as u64;
+        segment.end = offset + frames.len() as u64;
+        segment.index_max = entries.iter().map(|entry| entry.index).fold(segment.index_max, u64::max);
         let keep = frames.len() % alignment;
         self.tail = frames.split_off(frames.len() - keep);
-        Ok(offsets)
+        Ok(places)
+    }
+
+    fn last(&self) -> &Segment<S::File> {
+        self.segments.last().expect("a log has a segment")
+    }
+
+    /// Syncs the last segment and starts the next, durably (its directory entry too), so that
+    /// [`DurableLog::sync`] need only sync the last.
+    async fn start_segment(&mut self) -> Result<()> {
+        let last = self.last();
+        last.file.fdatasync().await.map_err(ClusterError::io("sync the raft log"))?;
+        let base = last.base + last.end;
+        let path = self.dir.join(segment_name(base));
+        let file = self.storage.open(&path, true).await.map_err(ClusterError::io("create a raft log segment"))?;
+        self.storage.sync_dir(&self.dir).await.map_err(ClusterError::io("sync the raft directory"))?;
+        self.segments.push(Segment { base, file, end: 0, index_max: 0 });
+        self.tail.clear();
+        Ok(())
     }
 
     /// Makes every entry appended so far durable.
     pub async fn sync(&self) -> Result<()> {
-        self.file.fdatasync().await.map_err(ClusterError::io("sync the raft log"))
+        self.last().file.fdatasync().await.map_err(ClusterError::io("sync the raft log"))
+    }
+
+    /// Whether [`DurableLog::compact`] at `index` would delete a segment.
+    pub fn can_drop_segments(&self, index: u64) -> bool {
+        self.segments.len() > 1 && self.segments[0].index_max <= index
+    }
+
+    /// Records durably that entries up to `index` (of `term`) are gone, then deletes the
+    /// oldest segments holding nothing after it (never the last). The caller keeps the hard
+    /// state's commit at or past `index` on disk first, and has `store` compacted.
+    pub async fn compact(&mut self, index: u64, term: u64) -> Result<usize> {
+        if !self.can_drop_segments(index) {
+            return Ok(0);
+        }
+        let bytes = codec::encode_compacted(&CompactedRecord { index, term });
+        write_atomic(&self.storage, &self.dir.join(COMPACTED_FILE), &bytes)
+            .await
+            .map_err(ClusterError::io("write the raft compaction record"))?;
+        let mut dropped = 0;
+        while self.can_drop_segments(index) {
+            let segment = self.segments.remove(0);
+            drop(segment.file);
+            let path = self.dir.join(segment_name(segment.base));
+            self.storage.remove(&path).await.map_err(ClusterError::io("delete a raft log segment"))?;
+            dropped += 1;
+        }
+        // Not synced: a deletion lost to a crash leaves a segment whose frames recovery skips.
+        Ok(dropped)
+    }
+
+    /// Segments on disk (for tests and metrics).
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
     }
 
     /// Replaces the hard state, durably (the vote must be on disk before the vote message
@@ -254,6 +326,90 @@ impl<S: Storage> DurableLog<S> {
             .await
             .map_err(ClusterError::io("write the raft hard state"))
     }
+}
+
+async fn read_exactly<F: StorageFile>(file: &F, offset: u64, length: usize) -> Result<Vec<u8>> {
+    let bytes = file.read_at(offset, length).await.map_err(ClusterError::io("read the raft log"))?;
+    match bytes.get(..length) {
+        Some(bytes) => Ok(bytes.to_vec()),
+        None => Err(corrupt(LOG_FILE, offset, format!("read {} of {length} bytes", bytes.len()))),
+    }
+}
+
+/// Reads one segment's frames into `store`, skipping those at or before `compacted`, and
+/// returns where its valid frames end and the highest index among them. The last segment's
+/// torn tail is cut and what it kept synced; an older one was synced whole before the next
+/// began, so its frames end where its first defect is.
+async fn recover_segment<F: StorageFile>(
+    file: &F,
+    base: u64,
+    store: &LogStore,
+    compacted: u64,
+    last: bool,
+) -> Result<(u64, u64)> {
+    let size = file.size().await.map_err(ClusterError::io("size a raft log segment"))?;
+    // The frames from `buffer_at`; `at` is the next to decode.
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut buffer_at: u64 = 0;
+    let mut at = 0usize;
+    let mut index_max = 0;
+    let commit = store.hard_state().commit;
+    let stop = loop {
+        let defect = match codec::decode_frame(&buffer[at..]) {
+            Ok((entry, length)) => {
+                index_max = index_max.max(entry.index);
+                if entry.index <= compacted {
+                    // Compacted away; one that follows entries after the point replaced them
+                    // (they were a deposed leader's, never committed).
+                    store.discard_all();
+                    at += length;
+                    continue;
+                }
+                match codec::check_follows(entry.index, store.last_index()) {
+                    Ok(()) => {
+                        store.append(&[raft_entry(entry)], &[base + buffer_at + at as u64]);
+                        store.evict(commit);
+                        at += length;
+                        continue;
+                    }
+                    Err(defect) => defect,
+                }
+            }
+            Err(defect) => defect,
+        };
+        let read_to = buffer_at + buffer.len() as u64;
+        if read_to < size && buffer.len() - at < FRAME_HEADER_BYTES + ENTRY_PAYLOAD_BYTES_MAX {
+            // The frame may go on past what was read: read on.
+            buffer.drain(..at);
+            buffer_at += at as u64;
+            at = 0;
+            let want = (size - read_to).min(LOG_READ_CHUNK_BYTES as u64) as usize;
+            let bytes = file.read_at(read_to, want).await.map_err(ClusterError::io("read the raft log"))?;
+            if bytes.len() != want {
+                let reason = format!("read {} of {want} bytes", bytes.len());
+                return Err(corrupt(LOG_FILE, base + read_to + bytes.len() as u64, reason));
+            }
+            buffer.extend_from_slice(&bytes);
+            continue;
+        }
+        break defect;
+    };
+    let valid_bytes = buffer_at + at as u64;
+    if let LogDefect::Gap { expected_max, actual } = stop {
+        let reason = format!("entry {actual} follows a log that ends before {expected_max}");
+        return Err(corrupt(LOG_FILE, base + valid_bytes, reason));
+    }
+    // Unfinished: a checksum failure in the middle of the log (a flipped bit in a durable
+    // frame) is taken for a torn tail here, and the frames after it are dropped; it must be
+    // told apart (a durable watermark, as the engine's journal keeps) and stop the replica
+    // instead, since a member that forgets entries it acknowledged breaks Raft.
+    if last {
+        if valid_bytes < size {
+            file.truncate(valid_bytes).await.map_err(ClusterError::io("cut the raft log's torn tail"))?;
+        }
+        file.fdatasync().await.map_err(ClusterError::io("sync the recovered raft log"))?;
+    }
+    Ok((valid_bytes, index_max))
 }
 
 fn log_entry(entry: &Entry) -> LogEntry {

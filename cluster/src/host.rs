@@ -215,6 +215,13 @@ impl GroupHost {
         let _ = self.inner.inbox.try_send(Input::TransferLeader { to });
     }
 
+    /// The state machine holds every entry up to `index` durably, and will never read them
+    /// again, even after a restart: the replica may drop them from its log once every member
+    /// has them (`Input::Compactable`). A full inbox drops the news; the next call repeats it.
+    pub fn compactable(&self, index: u64) {
+        let _ = self.inner.inbox.try_send(Input::Compactable { index });
+    }
+
     /// Where the network delivers this group's messages.
     pub fn inbox(&self) -> async_channel::Sender<Input> {
         self.inner.inbox.clone()

@@ -129,7 +129,13 @@ pub const COMMITTED_KEPT_BYTES: usize = 4 << 20;
 /// applier replaying the log after a restart pages through it.
 pub const COMMITTED_READ_BYTES_MAX: usize = 4 << 20;
 
-/// Bytes one read of `raft.log` asks the disk for while recovering or paging (a frame longer
+/// Bytes of a Raft log segment before the next one begins. Compaction deletes whole
+/// segments, so a group's log on disk is about one to two of these while every member is up
+/// (one frame may take a segment past it). Small enough for thousands of groups per node,
+/// large enough that starting one (two syncs) is rare.
+pub const LOG_SEGMENT_BYTES: usize = 8 << 20;
+
+/// Bytes one read of the Raft log asks the disk for while recovering or paging (a frame longer
 /// than this is read on its own). Larger than the largest frame, so that recovery always
 /// holds a whole frame.
 pub const LOG_READ_CHUNK_BYTES: usize = 8 << 20;

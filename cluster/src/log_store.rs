@@ -10,8 +10,12 @@
 //! disk ([`LogStore::take_wanted`], then [`LogStore::add_fetched`]) and tells raft-rs to ask
 //! again (`RawNode::on_entries_fetched`), as raft-rs' `Storage::entries` docs describe.
 //!
-//! Unfinished: the log is never compacted (no snapshots), so `raft.log` and the 8 bytes per
-//! entry still grow with every entry written; see `docs/replication.md`.
+//! The log's oldest entries go once every member has them and this node's state machine has
+//! applied them durably ([`LogStore::compact`]): raft-rs then sees a log that starts later
+//! (`first_index`), and knows only the term of the entry before it.
+//!
+//! Unfinished: no snapshots. Compaction waits for every member, so raft-rs never needs to send
+//! one; a member that is down holds its groups' compaction back until it returns.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -42,9 +46,13 @@ pub struct LogStore {
 struct Core {
     hard_state: HardState,
     conf_state: ConfState,
-    /// Where entry `i`'s frame starts in `raft.log`, at `offsets[i - 1]`; its length is the
-    /// log's length.
-    offsets: Vec<u64>,
+    /// The first entry the log holds; those before it were compacted.
+    first: u64,
+    /// The term of entry `first - 1` (0 if none).
+    compacted_term: u64,
+    /// Where entry `i`'s frame starts in the log's segments (`durable_log`), at
+    /// `offsets[i - first]`.
+    offsets: VecDeque<u64>,
     /// `(first index, term)` of each run of entries of one term, in index order.
     terms: Vec<(u64, u64)>,
     /// The newest entries, contiguous and ending at the last index (empty: none cached).
@@ -61,25 +69,23 @@ fn entry_bytes(entry: &Entry) -> usize {
 }
 
 impl LogStore {
-    /// A store over a log of `offsets.len()` entries whose terms are `terms` (runs, as kept
-    /// here) and whose newest entries are `cache` (contiguous, ending at the last entry).
+    /// An empty store over a log compacted up to `compacted` (index and term; 0 and 0 for a
+    /// log that starts at entry 1): its entries come with [`LogStore::append`].
     pub fn new(
         hard_state: HardState,
         conf_state: ConfState,
-        offsets: Vec<u64>,
-        terms: Vec<(u64, u64)>,
-        cache: VecDeque<Entry>,
+        compacted: (u64, u64),
         cache_bytes_max: usize,
     ) -> LogStore {
-        debug_assert!(cache.back().is_none_or(|entry| entry.index == offsets.len() as u64));
-        let cache_bytes = cache.iter().map(entry_bytes).sum();
         let core = Core {
             hard_state,
             conf_state,
-            offsets,
-            terms,
-            cache,
-            cache_bytes,
+            first: compacted.0 + 1,
+            compacted_term: compacted.1,
+            offsets: VecDeque::new(),
+            terms: Vec::new(),
+            cache: VecDeque::new(),
+            cache_bytes: 0,
             cache_bytes_max,
             wanted: Vec::new(),
             fetched: VecDeque::new(),
@@ -99,19 +105,21 @@ impl LogStore {
         self.core.borrow_mut().hard_state.commit = commit;
     }
 
-    /// Entries just made durable at `offsets` in `raft.log` (one per entry). An entry whose
+    /// Entries just made durable at `offsets` in the log (one per entry). An entry whose
     /// index is in the log already replaces it and every entry after it, as in Raft.
     pub fn append(&self, entries: &[Entry], offsets: &[u64]) {
         let Some(first) = entries.first() else { return };
         debug_assert_eq!(entries.len(), offsets.len());
         let mut core = self.core.borrow_mut();
         let first_index = first.index;
+        let last = core.last_index();
         assert!(
-            first_index >= 1 && first_index <= core.offsets.len() as u64 + 1,
-            "entries from {first_index} appended to a log ending at {}",
-            core.offsets.len()
+            first_index >= core.first && first_index <= last + 1,
+            "entries from {first_index} appended to a log of entries {} to {last}",
+            core.first
         );
-        core.offsets.truncate(first_index as usize - 1);
+        let keep = (first_index - core.first) as usize;
+        core.offsets.truncate(keep);
         while core.terms.last().is_some_and(|&(run_first, _)| run_first >= first_index) {
             core.terms.pop();
         }
@@ -125,7 +133,7 @@ impl LogStore {
             core.cache_bytes = 0;
         }
         for (entry, &offset) in entries.iter().zip(offsets) {
-            core.offsets.push(offset);
+            core.offsets.push_back(offset);
             if core.terms.last().is_none_or(|&(_, term)| term != entry.term) {
                 core.terms.push((entry.index, entry.term));
             }
@@ -134,6 +142,54 @@ impl LogStore {
         }
         // Batches fetched before this append may hold entries it replaced.
         core.fetched.clear();
+    }
+
+    /// Forgets entries up to `index` (applied and durable in the state machine, and held by
+    /// every member): the log starts at `index + 1` from now on. An index not past the start,
+    /// or past the last entry, changes nothing.
+    pub fn compact(&self, index: u64) {
+        let mut core = self.core.borrow_mut();
+        if index < core.first || index > core.last_index() {
+            return;
+        }
+        let term = core.term_of(index).expect("within the log");
+        let dropped = (index + 1 - core.first) as usize;
+        core.offsets.drain(..dropped);
+        core.first = index + 1;
+        core.compacted_term = term;
+        // Term runs wholly before the new start go; the one it falls in starts there.
+        let runs_before = core.terms.partition_point(|&(run_first, _)| run_first <= index + 1);
+        if runs_before > 0 {
+            core.terms.drain(..runs_before - 1);
+            if let Some(run) = core.terms.first_mut() {
+                run.0 = run.0.max(index + 1);
+            }
+        }
+        if core.offsets.is_empty() {
+            core.terms.clear();
+        }
+        while core.cache.front().is_some_and(|entry| entry.index <= index) {
+            let gone = core.cache.pop_front().expect("just seen");
+            core.cache_bytes -= entry_bytes(&gone);
+        }
+        core.fetched.clear();
+        core.wanted.retain(|wanted| wanted.low > index);
+    }
+
+    /// Forgets every entry after the compaction point (recovery, reading a frame that
+    /// replaced them).
+    pub fn discard_all(&self) {
+        let mut core = self.core.borrow_mut();
+        core.offsets.clear();
+        core.terms.clear();
+        core.cache.clear();
+        core.cache_bytes = 0;
+        core.fetched.clear();
+    }
+
+    /// The first entry the log holds (those before it were compacted).
+    pub fn first_index(&self) -> u64 {
+        self.core.borrow().first
     }
 
     /// Drops the oldest cached entries beyond the cache's size, never one after `applied`
@@ -168,17 +224,17 @@ impl LogStore {
         core.fetched.push_back(entries);
     }
 
-    /// Where entry `index`'s frame is in `raft.log`, if the log has it.
+    /// Where entry `index`'s frame is in the log, if the log has it.
     pub fn offset(&self, index: u64) -> Option<u64> {
         let core = self.core.borrow();
-        core.offsets.get(usize::try_from(index.checked_sub(1)?).ok()?).copied()
+        core.offsets.get(usize::try_from(index.checked_sub(core.first)?).ok()?).copied()
     }
 
     /// The log's entries from `index` to its end that are cached (none if `index` is older).
     pub fn cached_from(&self, index: u64, bytes_max: usize) -> Option<Vec<Entry>> {
         let core = self.core.borrow();
         let first = core.cache.front()?.index;
-        if index < first || index > core.offsets.len() as u64 {
+        if index < first || index > core.last_index() {
             return None;
         }
         let mut entries = Vec::new();
@@ -194,7 +250,7 @@ impl LogStore {
     }
 
     pub fn last_index(&self) -> u64 {
-        self.core.borrow().offsets.len() as u64
+        self.core.borrow().last_index()
     }
 
     /// The term of entry `index` (0 for index 0), if the log has it.
@@ -209,11 +265,16 @@ impl LogStore {
 }
 
 impl Core {
+    fn last_index(&self) -> u64 {
+        self.first + self.offsets.len() as u64 - 1
+    }
+
+    /// The term of entry `index`, from the entry before the first on (0 for index 0).
     fn term_of(&self, index: u64) -> Option<u64> {
-        if index == 0 {
-            return Some(0);
+        if index + 1 == self.first {
+            return Some(self.compacted_term);
         }
-        if index > self.offsets.len() as u64 {
+        if index < self.first || index > self.last_index() {
             return None;
         }
         let run = self.terms.partition_point(|&(first, _)| first <= index);
@@ -249,8 +310,11 @@ impl raft::Storage for LogStore {
     ) -> raft::Result<Vec<Entry>> {
         let max_size = max_size.into();
         let mut core = self.core.borrow_mut();
-        let last = core.offsets.len() as u64;
-        if low < 1 || high > last + 1 || low > high {
+        let last = core.last_index();
+        if low < core.first {
+            return Err(raft::Error::Store(StorageError::Compacted));
+        }
+        if high > last + 1 || low > high {
             return Err(raft::Error::Store(StorageError::Unavailable));
         }
         if low == high {
@@ -278,19 +342,24 @@ impl raft::Storage for LogStore {
     }
 
     fn term(&self, index: u64) -> raft::Result<u64> {
-        self.core.borrow().term_of(index).ok_or(raft::Error::Store(StorageError::Unavailable))
+        let core = self.core.borrow();
+        if index + 1 < core.first {
+            return Err(raft::Error::Store(StorageError::Compacted));
+        }
+        core.term_of(index).ok_or(raft::Error::Store(StorageError::Unavailable))
     }
 
     fn first_index(&self) -> raft::Result<u64> {
-        Ok(1)
+        Ok(self.core.borrow().first)
     }
 
     fn last_index(&self) -> raft::Result<u64> {
-        Ok(self.core.borrow().offsets.len() as u64)
+        Ok(self.core.borrow().last_index())
     }
 
     fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        // The log is never compacted, so raft-rs never needs one.
+        // Unfinished (see the module doc): the log is compacted only up to what every member
+        // holds, so a member never needs one; one whose disk was replaced would, and waits.
         Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable))
     }
 }
@@ -305,14 +374,7 @@ mod tests {
     }
 
     fn store(cache_bytes_max: usize) -> LogStore {
-        LogStore::new(
-            HardState::default(),
-            ConfState::from((vec![1, 2, 3], vec![])),
-            Vec::new(),
-            Vec::new(),
-            VecDeque::new(),
-            cache_bytes_max,
-        )
+        LogStore::new(HardState::default(), ConfState::from((vec![1, 2, 3], vec![])), (0, 0), cache_bytes_max)
     }
 
     fn append(store: &LogStore, entries: &[Entry]) {
@@ -377,5 +439,39 @@ mod tests {
         let cached = store.cached_from(4, usize::MAX).unwrap();
         assert_eq!(cached.iter().map(|entry| (entry.index, entry.term)).collect::<Vec<_>>(), [(4, 2)]);
         assert_eq!(store.term(3).unwrap(), 1);
+    }
+
+    #[test]
+    fn compaction_moves_the_start_and_keeps_the_term_before_it() {
+        let store = store(1 << 20);
+        let entries: Vec<Entry> = (1..=8).map(|index| entry(index, if index < 4 { 1 } else { 2 }, 10)).collect();
+        append(&store, &entries);
+        store.compact(5);
+        assert_eq!(store.first_index(), 6);
+        assert_eq!(raft::Storage::first_index(&store).unwrap(), 6);
+        assert_eq!(store.last_index(), 8);
+        assert_eq!(store.term(5).unwrap(), 2);
+        assert!(matches!(store.term(4), Err(raft::Error::Store(StorageError::Compacted))));
+        assert!(matches!(
+            store.entries(5, 9, None, GetEntriesContext::empty(false)),
+            Err(raft::Error::Store(StorageError::Compacted))
+        ));
+        let held = store.entries(6, 9, None, GetEntriesContext::empty(false)).unwrap();
+        assert_eq!(held.iter().map(|entry| entry.index).collect::<Vec<_>>(), [6, 7, 8]);
+        assert_eq!(store.offset(5), None);
+        assert_eq!(store.offset(6), Some(6000));
+        // A replaced suffix after the start still works; one before it is a bug.
+        append(&store, &[entry(7, 3, 10)]);
+        assert_eq!((5..=7).map(|index| store.term(index).unwrap()).collect::<Vec<_>>(), [2, 2, 3]);
+        // Compacting everything leaves an empty log after the last entry.
+        store.compact(7);
+        assert_eq!((store.first_index(), store.last_index()), (8, 7));
+        assert_eq!(store.term(7).unwrap(), 3);
+        assert!(store.entries(8, 8, None, GetEntriesContext::empty(false)).unwrap().is_empty());
+        append(&store, &[entry(8, 3, 10)]);
+        assert_eq!(store.term(8).unwrap(), 3);
+        // Compacting at or before the start changes nothing.
+        store.compact(6);
+        assert_eq!(store.first_index(), 8);
     }
 }

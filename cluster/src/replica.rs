@@ -49,6 +49,10 @@ pub enum Input {
     /// how the host's appliers read entries it no longer keeps. Empty if `from` is not
     /// committed here.
     ReadCommitted { from: u64, to: u64, reply: CommittedReply },
+    /// The host's state machine holds every entry up to `index` durably (it never reads them
+    /// from the log again, even after a restart): the log may drop them once every member has
+    /// them too.
+    Compactable { index: u64 },
 }
 
 /// Where the answer to an [`Input::ReadCommitted`] goes: (index, data) of each entry.
@@ -80,6 +84,27 @@ pub trait ReplicaEvents {
     fn read_from_disk(&self, node_id: u64, entries: usize) {
         let _ = (node_id, entries);
     }
+    /// The log now starts after `index`: `segments` segment files were deleted.
+    fn compacted(&self, node_id: u64, index: u64, segments: usize) {
+        let _ = (node_id, index, segments);
+    }
+}
+
+/// What a leader adds to its heartbeats' context: the highest index every member of the
+/// group holds, so that followers, which cannot see the others' progress, know how far they
+/// may compact too. raft-rs uses the heartbeat context only for read-index requests, which
+/// this cluster never makes; a follower takes the hint off before raft-rs sees the message.
+const HELD_BY_ALL_MAGIC: [u8; 4] = *b"SLHA";
+
+fn held_by_all_context(index: u64) -> Vec<u8> {
+    let mut context = HELD_BY_ALL_MAGIC.to_vec();
+    context.extend_from_slice(&index.to_le_bytes());
+    context
+}
+
+fn held_by_all_hint(context: &[u8]) -> Option<u64> {
+    let index = context.strip_prefix(&HELD_BY_ALL_MAGIC)?;
+    Some(u64::from_le_bytes(index.try_into().ok()?))
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +125,9 @@ pub struct ReplicaConfig {
     /// Bytes of the newest entries kept in memory (`limits::ENTRY_CACHE_BYTES`; the
     /// simulation keeps few, so that its followers are served from disk).
     pub entry_cache_bytes: usize,
+    /// Bytes of a log segment before the next begins (`limits::LOG_SEGMENT_BYTES`; the
+    /// simulation's are small, so that it compacts often).
+    pub segment_bytes: usize,
 }
 
 pub struct Replica<S: Storage, T: Transport, E: ReplicaEvents> {
@@ -113,15 +141,19 @@ pub struct Replica<S: Storage, T: Transport, E: ReplicaEvents> {
     reads: Vec<(u64, u64, CommittedReply)>,
     /// Bytes of entries appended since the hard state was last written.
     bytes_since_saved: usize,
+    /// The host's state machine holds entries up to here durably ([`Input::Compactable`]).
+    durable_applied: u64,
+    /// On a follower, the highest index its leader said every member holds.
+    held_by_all: u64,
 }
 
 impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
     /// Opens the replica's files and restores its Raft state from what is durable there.
     pub async fn open(storage: S, config: &ReplicaConfig, transport: T, events: E) -> Result<Self> {
-        // Unfinished: snapshots and log compaction; until then `raft.log` grows without bound
-        // (memory does not: `log_store`), and membership is the fixed `voters`.
+        // Unfinished: snapshots; membership is the fixed `voters`.
         let conf_state = ConfState::from((config.voters.clone(), vec![]));
-        let (log, store) = DurableLog::open(storage, &config.dir, conf_state, config.entry_cache_bytes).await?;
+        let (log, store) =
+            DurableLog::open(storage, &config.dir, conf_state, config.entry_cache_bytes, config.segment_bytes).await?;
         // What was committed before is applied as far as raft-rs is concerned: it never
         // reads those entries again, and they may stay on disk only.
         let commit = store.hard_state().commit;
@@ -153,6 +185,8 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             events,
             reads: Vec::new(),
             bytes_since_saved: 0,
+            durable_applied: 0,
+            held_by_all: 0,
         })
     }
 
@@ -167,8 +201,46 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             }
             self.process_ready().await?;
             self.read_from_disk().await?;
+            self.compact().await?;
         }
         Ok(())
+    }
+
+    /// Drops the log's oldest segments once every entry in them is durable in the host's
+    /// state machine and held by every member, so that no member can ever need them again
+    /// (there are no snapshots to send instead). The leader knows what each member holds;
+    /// a follower learns it from its leader's heartbeats.
+    async fn compact(&mut self) -> Result<()> {
+        let raft = &self.raw.raft;
+        let store = self.raw.store();
+        let held_by_all = if raft.state == StateRole::Leader {
+            raft.prs().iter().map(|(_, progress)| progress.matched).min().unwrap_or(0)
+        } else {
+            self.held_by_all
+        };
+        let index = held_by_all.min(self.durable_applied).min(raft.raft_log.applied).min(store.last_index());
+        if index < store.first_index() || !self.log.can_drop_segments(index) {
+            return Ok(());
+        }
+        let term = store.term_of(index).expect("within the log");
+        // A restart must find a commit at least as far as the log's new start.
+        let mut hard_state = store.hard_state();
+        hard_state.commit = hard_state.commit.min(store.last_index());
+        self.log.save_hard_state(&hard_state).await?;
+        self.bytes_since_saved = 0;
+        self.raw.store().compact(index);
+        let segments = self.log.compact(index, term).await?;
+        self.events.compacted(self.id, index, segments);
+        Ok(())
+    }
+
+    /// Sends `message`; a leader's heartbeat carries how far every member holds the log.
+    fn send(&self, mut message: Message) {
+        if message.msg_type == MessageType::MsgHeartbeat && message.context.is_empty() {
+            let held_by_all = self.raw.raft.prs().iter().map(|(_, progress)| progress.matched).min().unwrap_or(0);
+            message.context = held_by_all_context(held_by_all).into();
+        }
+        self.transport.send(message);
     }
 
     /// Serves the reads that need the disk: entries raft-rs wants to send to a follower that
@@ -233,7 +305,14 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                 if message.msg_type == MessageType::MsgHeartbeat && message.commit > last_index {
                     return;
                 }
-                let _ = self.raw.step(*message);
+                let mut message = *message;
+                if message.msg_type == MessageType::MsgHeartbeat {
+                    if let Some(index) = held_by_all_hint(&message.context) {
+                        self.held_by_all = self.held_by_all.max(index);
+                    }
+                    message.context = Default::default();
+                }
+                let _ = self.raw.step(message);
             }
             Input::TransferLeader { to } => {
                 let raft = &self.raw.raft;
@@ -245,6 +324,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                 }
             }
             Input::ReadCommitted { from, to, reply } => self.reads.push((from, to, reply)),
+            Input::Compactable { index } => self.durable_applied = self.durable_applied.max(index),
             Input::Propose { context, data } => {
                 // Only the leader takes a proposal. raft-rs would have a follower forward it as
                 // a Raft message, which the network may duplicate: the entry would be appended
@@ -277,9 +357,10 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             self.events.became_leader(self.id, self.raw.raft.term, self.raw.store());
         }
         for message in ready.take_messages() {
-            self.transport.send(message);
+            self.send(message);
         }
-        // We never compact the log, so no peer is ever sent a snapshot.
+        // No snapshot is ever made (compaction waits for every member), nor let in from the
+        // network (`validate_peer_message`).
         assert!(ready.snapshot().is_empty(), "a snapshot reached a replica that never makes one");
         let committed = ready.take_committed_entries();
         let hard_state = ready.hs().cloned();
@@ -312,7 +393,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             }
         }
         for message in ready.take_persisted_messages() {
-            self.transport.send(message);
+            self.send(message);
         }
         self.report(committed);
         let mut light = self.raw.advance(ready);
@@ -322,7 +403,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             self.raw.store().set_commit(commit);
         }
         for message in light.take_messages() {
-            self.transport.send(message);
+            self.send(message);
         }
         self.report(light.take_committed_entries());
         self.raw.advance_apply();

@@ -32,6 +32,10 @@ use crate::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Transport};
 /// followers behind are sent entries read back from disk, and appliers read old ones there.
 const ENTRY_CACHE_BYTES: usize = 2 << 10;
 
+/// Bytes of a log segment: a few of the simulation's entries, so that logs are compacted
+/// (and segments deleted) many times in every run.
+const SEGMENT_BYTES: usize = 4 << 10;
+
 /// How hostile a run is. Probabilities are `1 / n` per round (0: never).
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -104,6 +108,8 @@ pub struct SimOutcome {
     pub messages_dropped: u64,
     /// Entries leaders read back from disk to send to followers behind their caches.
     pub entries_read_from_disk: u64,
+    /// Log segments deleted by compaction, on all nodes.
+    pub segments_deleted: u64,
 }
 
 /// A client entry: its value (unique per proposal) then filler derived from it, so that the
@@ -135,6 +141,7 @@ struct Checker {
     leader: Option<(u64, u64)>,
     elections_checked: u64,
     entries_read_from_disk: u64,
+    segments_deleted: u64,
     digest: u64,
 }
 
@@ -181,7 +188,9 @@ impl Checker {
         let last_index = log.last_index();
         self.note(&[2, node_id, term, last_index]);
         self.elections_checked += 1;
-        for (&index, (committed_term, _)) in &self.committed {
+        // Entries compacted away were held by every member (`Replica::compact`).
+        let from = log.first_index() - 1;
+        for (&index, (committed_term, _)) in self.committed.range(from..) {
             let held = log.term_of(index).unwrap_or_else(|| {
                 panic!("leader {node_id} of term {term} lacks committed entry {index} (its log ends at {last_index})")
             });
@@ -216,6 +225,12 @@ impl ReplicaEvents for Events {
         let mut checker = self.0.borrow_mut();
         checker.note(&[6, node_id, entries as u64]);
         checker.entries_read_from_disk += entries as u64;
+    }
+
+    fn compacted(&self, node_id: u64, index: u64, segments: usize) {
+        let mut checker = self.0.borrow_mut();
+        checker.note(&[7, node_id, index, segments as u64]);
+        checker.segments_deleted += segments as u64;
     }
 }
 
@@ -337,6 +352,7 @@ impl World {
             },
             dir: PathBuf::from(RAFT_DIR),
             entry_cache_bytes: ENTRY_CACHE_BYTES,
+            segment_bytes: SEGMENT_BYTES,
         };
         let storage: SimStorage = node.disk.storage(&self.executor);
         let transport = SimTransport(self.network.clone());
@@ -470,6 +486,10 @@ impl World {
             if self.rng.below(4) != 0 {
                 self.send(index, Input::Tick);
             }
+            // The state machine is the checker, which holds what a node reported as soon as it
+            // reports it; after a restart the node reports again from the commit it stored.
+            let reported = self.checker.borrow().reported_to.get(&self.nodes[index].id).copied().unwrap_or(0);
+            self.send(index, Input::Compactable { index: reported });
         }
         loop {
             let due = {
@@ -565,19 +585,29 @@ impl World {
             // Nothing kept in memory: every entry is read back through the log's index, as
             // followers far behind and appliers after a restart are served.
             let conf_state = ConfState::from(((1..=self.config.nodes).collect::<Vec<u64>>(), vec![]));
-            let opened = DurableLog::open(storage, Path::new(RAFT_DIR), conf_state, 0).await;
+            let opened = DurableLog::open(storage, Path::new(RAFT_DIR), conf_state, 0, SEGMENT_BYTES).await;
             let (log, store) = opened.unwrap_or_else(|error| panic!("node {} does not reopen: {error}", node.id));
-            let last_index = store.last_index();
+            let (first_index, last_index) = (store.first_index(), store.last_index());
             let entries = match last_index {
-                0 => Vec::new(),
+                _ if last_index < first_index => Vec::new(),
                 _ => log
-                    .read(1, last_index, usize::MAX, &store)
+                    .read(first_index, last_index, usize::MAX, &store)
                     .await
                     .unwrap_or_else(|error| panic!("node {} cannot read its log back: {error}", node.id)),
             };
-            assert_eq!(entries.len() as u64, last_index, "node {} read back part of its log", node.id);
+            assert_eq!(
+                entries.len() as u64,
+                last_index + 1 - first_index,
+                "node {} read back part of its log",
+                node.id
+            );
             for (&index, (term, data)) in &committed {
-                match entries.get(index as usize - 1) {
+                if index < first_index {
+                    // Compacted: applied durably here, and held by every member before.
+                    *copies.entry(index).or_default() += 1;
+                    continue;
+                }
+                match entries.get((index - first_index) as usize) {
                     Some(entry) if entry.term == *term && entry.data[..] == data[..] => {
                         *copies.entry(index).or_default() += 1;
                     }
@@ -587,7 +617,7 @@ impl World {
                         !everywhere.contains_key(&index),
                         "node {} lost or changed committed entry {index} (its log ends at {}, holds {:?})",
                         node.id,
-                        entries.len(),
+                        last_index,
                         held.map(|entry| entry.term)
                     ),
                 }
@@ -610,6 +640,7 @@ impl World {
             acknowledged: checker.acknowledged.len() as u64,
             elections_checked: checker.elections_checked,
             entries_read_from_disk: checker.entries_read_from_disk,
+            segments_deleted: checker.segments_deleted,
             messages_sent: network.sent,
             messages_dropped: network.dropped,
             ..self.outcome.clone()

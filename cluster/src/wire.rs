@@ -169,8 +169,9 @@ pub fn validate_peer_message(message: &Message, own_id: u64, voters: &[u64]) -> 
             | MsgRequestPreVoteResponse
     );
     if !networked {
-        // Local types, snapshots (never made: no compaction yet), and the forwarding types
-        // (proposals, read index, leader transfer) this cluster does not send between nodes.
+        // Local types, snapshots (never made: compaction waits for every member), and the
+        // forwarding types (proposals, read index, leader transfer) this cluster does not send
+        // between nodes.
         return invalid(format!("type {:?} does not travel between nodes here", message.msg_type));
     }
     if message.to != own_id {

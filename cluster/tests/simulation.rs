@@ -49,6 +49,7 @@ fn every_acknowledged_entry_survives_crashes_partitions_and_a_lossy_network() {
         total.messages_sent += outcome.messages_sent;
         total.messages_dropped += outcome.messages_dropped;
         total.entries_read_from_disk += outcome.entries_read_from_disk;
+        total.segments_deleted += outcome.segments_deleted;
     }
     eprintln!("all seeds: {total:?}");
     if std::env::var("SIMULATION_SEED").is_err() {
@@ -60,6 +61,7 @@ fn every_acknowledged_entry_survives_crashes_partitions_and_a_lossy_network() {
         assert!(total.messages_dropped > 0 && total.elections_checked > 2 * seeds, "{total:?}");
         // Followers behind the leaders' small caches were sent entries read back from disk.
         assert!(total.entries_read_from_disk > 0, "{total:?}");
+        assert!(total.segments_deleted > 0, "{total:?}");
     }
 }
 

@@ -4,7 +4,9 @@
 
 use crate::kinesis::shard_iterator::{IteratorKey, ITERATOR_KEY_BYTES};
 use crate::kinesis::throttle::LimitsProfile;
-use crate::limits::{Limits, IO_MEMORY_BYTES_PER_CORE, ON_DEMAND_WINDOW_MS_DEFAULT, ON_DEMAND_WINDOW_MS_MIN};
+use crate::limits::{
+    Limits, IO_MEMORY_BYTES_PER_CORE, ON_DEMAND_WINDOW_MS_DEFAULT, ON_DEMAND_WINDOW_MS_MIN, RAFT_SEGMENT_BYTES_MIN,
+};
 use crate::net::{http, listener, native};
 #[cfg(feature = "firehose")]
 use crate::ops::channels::{self, Channels};
@@ -40,7 +42,7 @@ pub mod exposure;
 #[command(name = "sluiced", about = "Sluice: a Kinesis-compatible streaming data daemon", version)]
 pub struct Args {
     /// TOML file with any of the keys below (data-dir, listen, http-listen, region, account-id,
-    /// cores, limits, log-level, on-demand-window-ms, firehose-config, node-id, peers), and a `[limit-overrides]` table of
+    /// cores, limits, log-level, on-demand-window-ms, firehose-config, node-id, peers, raft-segment-bytes), and a `[limit-overrides]` table of
     /// quotas and bounds to change (see server/src/limits.rs, `Limits`).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -123,6 +125,11 @@ pub struct Args {
     /// requests it leads to it (docs/replication.md).
     #[arg(long)]
     pub peers: Option<String>,
+    /// Bytes of a Raft log segment in a cluster: each group's log is compacted a whole
+    /// segment at a time, once every member holds its entries and this node applied them.
+    /// Default: 8388608 (8 MiB); at least 65536.
+    #[arg(long)]
+    pub raft_segment_bytes: Option<usize>,
 }
 
 /// How logs are written to stderr.
@@ -142,6 +149,7 @@ struct FileConfig {
     region: Option<String>,
     account_id: Option<String>,
     on_demand_window_ms: Option<u64>,
+    raft_segment_bytes: Option<usize>,
     cores: Option<usize>,
     limits: Option<String>,
     log_level: Option<String>,
@@ -246,7 +254,15 @@ impl Config {
                 args.node_id.or(file.node_id),
                 args.peers.as_deref().or(file.peers.as_deref()),
                 cores,
-            )?,
+            )?
+            .map(|cluster| ClusterConfig {
+                segment_bytes: args
+                    .raft_segment_bytes
+                    .or(file.raft_segment_bytes)
+                    .unwrap_or(cluster.segment_bytes)
+                    .max(RAFT_SEGMENT_BYTES_MIN),
+                ..cluster
+            }),
         };
         config.exposure().check()?;
         Ok(config)

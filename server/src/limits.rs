@@ -106,6 +106,10 @@ pub const ON_DEMAND_WINDOW_MS_DEFAULT: u64 = 10_000;
 /// The shortest window a configuration may ask for: shorter ones would split on noise.
 pub const ON_DEMAND_WINDOW_MS_MIN: u64 = 100;
 
+/// The smallest `--raft-segment-bytes`: below it a segment holds one small batch, and every
+/// append would start a file (two syncs).
+pub const RAFT_SEGMENT_BYTES_MIN: usize = 64 << 10;
+
 // ---------------------------------------------------------------------------------------------
 // Pages and tokens (Kinesis' defaults; the maximums the model allows are in the model).
 

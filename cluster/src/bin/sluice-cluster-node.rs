@@ -94,6 +94,7 @@ async fn run(args: Args, members: BTreeMap<u64, SocketAddr>, listen: SocketAddr)
             election_ticks: ELECTION_TICKS..2 * ELECTION_TICKS,
             dir: args.data.clone(),
             entry_cache_bytes: sluice_cluster::limits::ENTRY_CACHE_BYTES,
+            segment_bytes: sluice_cluster::limits::LOG_SEGMENT_BYTES,
         },
         tick_interval: Duration::from_millis(args.tick_ms),
         boot_nonce: random.gen(),

@@ -16,6 +16,8 @@ pub struct ClusterConfig {
     pub node_id: u64,
     /// Every member, this node included, by id.
     pub members: BTreeMap<u64, Member>,
+    /// Bytes of each group's Raft log segment (`--raft-segment-bytes`).
+    pub segment_bytes: usize,
 }
 
 /// Where one member listens.
@@ -84,7 +86,7 @@ impl ClusterConfig {
         if !members.contains_key(&node_id) {
             return Err(ClusterConfigError::NotAMember(node_id));
         }
-        Ok(Some(ClusterConfig { node_id, members }))
+        Ok(Some(ClusterConfig { node_id, members, segment_bytes: sluice_cluster::limits::LOG_SEGMENT_BYTES }))
     }
 
     /// Where core `core` of every member listens for its peers.

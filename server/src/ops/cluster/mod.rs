@@ -142,7 +142,7 @@ pub async fn sync_groups(node: &Rc<Node>) -> Result<(), StartError> {
             let name = format!("shard-{}", shard.uid);
             let dir = core.group_dir(node, &name);
             let host = core.start_host(node, GroupId(shard.uid), name).await?;
-            let group = records::ShardGroup::start(node, shard.uid, host, &dir);
+            let group = records::ShardGroup::start(node, shard.uid, host, &dir, core.config.segment_bytes);
             core.groups.borrow_mut().insert(shard.uid, group);
         }
         let closing = !shard.open && shard.ending_index.is_none();
@@ -225,6 +225,7 @@ impl ClusterCore {
                 election_ticks: ELECTION_TICKS..2 * ELECTION_TICKS,
                 dir: dir.clone(),
                 entry_cache_bytes: sluice_cluster::limits::ENTRY_CACHE_BYTES,
+                segment_bytes: self.config.segment_bytes,
             },
             tick_interval: Duration::from_millis(TICK_INTERVAL_MS),
             boot_nonce: random.gen(),

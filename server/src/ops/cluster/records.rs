@@ -58,18 +58,25 @@ pub struct ShardGroup {
     /// Where the applier saves how far it got ([`Progress`]), and whether a save is under way.
     progress_path: PathBuf,
     progress_saving: Rc<Cell<bool>>,
+    /// Bytes of entries taken from the log since the last save began, and how many call for
+    /// the next save: half a log segment, so that the log can drop a segment soon after it
+    /// fills (compaction never passes the saved progress).
+    unsaved_bytes: Cell<usize>,
+    progress_every_bytes: usize,
 }
 
 /// The applier's progress file in the group's directory.
 const PROGRESS_FILE: &str = "applied";
 
-/// Entries applied between two saves of the applier's progress.
+/// Entries applied between two saves of the applier's progress (or fewer: see
+/// `ShardGroup::progress_every_bytes`).
 const PROGRESS_SAVED_EVERY_ENTRIES: u64 = 1024;
 
 /// How far a shard's applier got: every entry up to Raft index `index` is in the journal, and
 /// the next entry's first record goes at `next_record_index`. Saved every
-/// [`PROGRESS_SAVED_EVERY_ENTRIES`] entries (after they are durable) so that a restart applies
-/// from there instead of reading the whole log from its first entry; never past a seal, so
+/// [`PROGRESS_SAVED_EVERY_ENTRIES`] entries or half a log segment of them (after they are
+/// durable) so that a restart applies from there instead of reading the whole log from its
+/// first entry, and so that the log may drop what came before; never past a seal, so
 /// that a restart still meets the seal and fences the shard. A stale one only costs reading
 /// the entries after it again (each is found in the journal and skipped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,10 +104,25 @@ impl Progress {
 impl ShardGroup {
     /// Starts the applier of `host`'s committed entries, from the progress it saved in `dir`
     /// (from the first entry if none, or if the journal holds less than it says).
-    pub fn start(node: &Rc<Node>, uid: u64, host: GroupHost, dir: &Path) -> Rc<ShardGroup> {
+    pub fn start(node: &Rc<Node>, uid: u64, host: GroupHost, dir: &Path, segment_bytes: usize) -> Rc<ShardGroup> {
         let path = dir.join(PROGRESS_FILE);
         let saved = Progress::read(&path).filter(|progress| {
-            node.journal.bounds_in_memory(uid).is_ok_and(|(_, next_index)| next_index >= progress.next_record_index)
+            let held = node
+                .journal
+                .bounds_in_memory(uid)
+                .is_ok_and(|(_, next_index)| next_index >= progress.next_record_index);
+            if !held {
+                // The log may have dropped the entries before the saved progress (compaction
+                // follows it), so the replay from the first entry would wait for them forever.
+                tracing::error!(
+                    shard = uid,
+                    entry = progress.index,
+                    "replication: the journal holds fewer records than the applier's saved progress; \
+                     the entries before it may be compacted away, and this replica needs a copy of the \
+                     shard from a peer (unfinished: snapshots)"
+                );
+            }
+            held
         });
         if let Some(progress) = saved {
             tracing::info!(
@@ -110,6 +132,7 @@ impl ShardGroup {
             );
         }
         let start = saved.unwrap_or(Progress { index: 0, next_record_index: FIRST_RECORD_INDEX });
+        host.compactable(start.index);
         let group = Rc::new(ShardGroup {
             uid,
             host,
@@ -117,6 +140,8 @@ impl ShardGroup {
             ending_index: Cell::new(None),
             progress_path: path,
             progress_saving: Rc::new(Cell::new(false)),
+            unsaved_bytes: Cell::new(0),
+            progress_every_bytes: segment_bytes / 2,
         });
         glommio::spawn_local(apply_committed(node.clone(), group.clone(), start.next_record_index)).detach();
         group
@@ -199,6 +224,7 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
         }
         let Some(data) = group.host.committed_entry(index).await else { continue };
         next += 1;
+        group.unsaved_bytes.set(group.unsaved_bytes.get() + data.len());
         // A new leader's first entry is empty: no records.
         if data.is_empty() {
             in_flight.push_back(Applying::Done { index, end: next_record_index, outcome: None });
@@ -363,26 +389,29 @@ fn finish_durable(group: &ShardGroup, in_flight: &mut VecDeque<Applying>) -> boo
 }
 
 /// Entry `index` is applied (the shard's next record index is `end`): its proposer learns
-/// its outcome, and every [`PROGRESS_SAVED_EVERY_ENTRIES`] the progress is saved (in the
+/// its outcome, and every [`PROGRESS_SAVED_EVERY_ENTRIES`] (or half a segment's bytes) the progress is saved (in the
 /// background; a save still under way skips this one), never once the shard is sealed.
 fn applied(group: &ShardGroup, index: u64, end: u64, outcome: Option<Outcome>) {
     group.applied.set(index, outcome);
-    if !index.is_multiple_of(PROGRESS_SAVED_EVERY_ENTRIES)
-        || group.ending_index().is_some()
-        || group.progress_saving.get()
-    {
+    let due =
+        index.is_multiple_of(PROGRESS_SAVED_EVERY_ENTRIES) || group.unsaved_bytes.get() >= group.progress_every_bytes;
+    if !due || group.ending_index().is_some() || group.progress_saving.get() {
         return;
     }
     group.progress_saving.set(true);
+    group.unsaved_bytes.set(0);
     let path = group.progress_path.clone();
     let bytes = Progress { index, next_record_index: end }.bytes();
     let uid = group.uid;
     let saving = group.progress_saving.clone();
+    let host = group.host.clone();
     glommio::spawn_local(async move {
         let saved = glommio::executor().spawn_blocking(move || write_atomic(&path, &bytes)).await;
-        if let Err(error) = saved {
+        match saved {
+            // A restart resumes after this entry: the log need not keep it.
+            Ok(()) => host.compactable(index),
             // Only a restart's replay is longer for it.
-            tracing::warn!(shard = uid, %error, "replication: could not save the applier's progress");
+            Err(error) => tracing::warn!(shard = uid, %error, "replication: could not save the applier's progress"),
         }
         saving.set(false);
     })
