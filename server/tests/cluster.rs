@@ -236,7 +236,9 @@ fn raft_logs_are_compacted_once_every_member_holds_them() {
     let writers = start_writers(&shared, stream, "compact", 0xC0_4FAC_7ED0);
     let all: Vec<usize> = (0..NODES).collect();
     let wait_for_bytes = |bytes: usize| {
+        let start = Instant::now();
         while acked_bytes(&shared) < bytes {
+            assert!(start.elapsed() < Duration::from_secs(120), "{bytes} bytes not acknowledged in 120 s");
             std::thread::sleep(Duration::from_millis(50));
         }
     };
@@ -868,6 +870,82 @@ fn tag_list(pairs: &[(&str, &str)]) -> Vec<Tag> {
     pairs.iter().map(|(key, value)| Tag { key: key.to_string(), value: Some(value.to_string()) }).collect()
 }
 
+/// UpdateStreamWarmThroughput is a catalog command (`BeginWarmThroughput`): sent to the
+/// catalog's leader over HTTP (it has no native form, so a follower names the leader instead of
+/// forwarding it), it scales an ON_DEMAND stream from its 4 shards to the 6 that 6 MiB/s need,
+/// and every node shows the new shards and the target (over HTTP: the native schema has no
+/// warm throughput yet). (It was refused on a replicated node.)
+fn warm_throughput_scales_an_on_demand_stream_on_every_node(
+    endpoints: &[String],
+    https: &[SocketAddr],
+    follower: usize,
+    leader: usize,
+) {
+    let (endpoints, https) = (endpoints.to_vec(), https.to_vec());
+    let (follower_http, leader_http) = (https[follower], https[leader]);
+    run(move || async move {
+        let leader = HttpClient::connect(&leader_http.to_string(), Encoding::Json).await.unwrap();
+        let commitment = MinimumThroughputBillingCommitmentInput { status: BillingCommitmentInputStatus::Enabled };
+        let enable = UpdateAccountSettingsInput { minimum_throughput_billing_commitment: commitment };
+        leader.call(&enable).await.expect("UpdateAccountSettings on the catalog's leader");
+        let native = Client::connect(&endpoints[follower]).await.unwrap();
+        let create = CreateStreamInput {
+            stream_name: "warm".into(),
+            stream_mode_details: Some(StreamModeDetails::from(StreamMode::OnDemand)),
+            ..Default::default()
+        };
+        call_until_ok(&native, &create).await;
+        let warm = UpdateStreamWarmThroughputInput {
+            stream_arn: None,
+            stream_name: Some("warm".into()),
+            warm_throughput_mi_bps: 6,
+        };
+        let refused = HttpClient::connect(&follower_http.to_string(), Encoding::Json).await.unwrap().call(&warm).await;
+        let refused = refused.expect_err("a follower cannot forward UpdateStreamWarmThroughput").to_string();
+        assert!(refused.contains(&leader_http.to_string()), "the follower must name the leader: {refused}");
+        // The stream may still be CREATING on the leader: ResourceInUse until it is ACTIVE.
+        let waiting = Instant::now();
+        let answer = loop {
+            match leader.call(&warm).await {
+                Ok(answer) => break answer,
+                Err(error) => {
+                    assert!(waiting.elapsed() < Duration::from_secs(30), "UpdateStreamWarmThroughput: {error}");
+                    glommio::timer::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        assert_eq!(answer.warm_throughput.and_then(|warm| warm.target_mi_bps), Some(6));
+        let describe = DescribeStreamSummaryInput { stream_name: Some("warm".into()), stream_arn: None };
+        let waiting = Instant::now();
+        for (node, http) in https.iter().enumerate() {
+            let client = HttpClient::connect(&http.to_string(), Encoding::Json).await.unwrap();
+            loop {
+                let summary = match client.call(&describe).await {
+                    Ok(summary) => summary,
+                    Err(error) => {
+                        assert!(waiting.elapsed() < Duration::from_secs(60), "node {}: {error}", node + 1);
+                        glommio::timer::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let summary = summary.stream_description_summary;
+                let target = summary.warm_throughput.as_ref().and_then(|warm| warm.target_mi_bps);
+                if summary.open_shard_count == 6 && summary.stream_status == StreamStatus::Active && target == Some(6) {
+                    break;
+                }
+                assert!(
+                    waiting.elapsed() < Duration::from_secs(60),
+                    "node {}: {} open shards, {:?}, warm target {target:?}",
+                    node + 1,
+                    summary.open_shard_count,
+                    summary.stream_status
+                );
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
+}
+
 /// The member that leads the catalog, found by sending each a catalog change marked as
 /// forwarded (removing a tag the stream does not have: it changes nothing): the leader
 /// applies it, the others refuse it. Retries while an election is under way.
@@ -963,6 +1041,8 @@ fn catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_d
         let client = HttpClient::connect(&leader_http.to_string(), Encoding::Json).await.unwrap();
         client.call(&resize).await.expect("UpdateMaxRecordSize on the catalog's leader");
     });
+    let https: Vec<SocketAddr> = daemons.iter().map(|daemon| daemon.http_addr).collect();
+    warm_throughput_scales_an_on_demand_stream_on_every_node(&endpoints, &https, follower, leader);
     let consumer_arn = consumer.consumer_arn.clone();
     let mut expected = CatalogView {
         retention_period_hours: 48,

@@ -33,14 +33,10 @@
 //! leader, once a command of its own is applied (`MetaCommand::Barrier`), finishes the reshards
 //! the catalog has in progress ([`finish_interrupted_while_leading`]); every step applied twice (two leaders in turn, a replay) is one step.
 //!
-//! On-demand scaling on a replicated node: each shard's writes are admitted only on its group's
-//! leader (a follower forwards them, and a proposal succeeds only there), so that leader's
-//! demand counters are the shard's whole demand; the scaler is to run per shard on its leader,
-//! which asks the metadata leader to drive the split. Unfinished: that request from a shard's
-//! leader to the metadata leader is not a client operation (SplitShard refuses ON_DEMAND
-//! streams), so until it exists ON_DEMAND streams, UpdateStreamMode and
-//! UpdateStreamWarmThroughput stay refused in cluster mode (`cluster::check_operation`), and
-//! `on_demand::scale` finds nothing to scale there.
+//! On-demand scaling on a replicated node: every node counts the writes it applies as its
+//! shards' demand (the same on every node), and only the metadata leader's scaler splits, through
+//! the commands above. UpdateStreamWarmThroughput is a command too (`BeginWarmThroughput`), whose
+//! proposer, the metadata leader, drives the scaling it starts.
 
 use crate::kinesis::errors::engine_error;
 use crate::ops::catalog::apply;

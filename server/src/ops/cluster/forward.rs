@@ -45,9 +45,10 @@
 //! ([`merge_put_records`]). A part that gets no answer fails its records with the retriable
 //! per-record InternalFailure, as Kinesis fails records it could not store.
 //! The catalog changes the native protocol has no form for yet (Put/DeleteResourcePolicy,
-//! UpdateAccountSettings, UpdateMaxRecordSize, UpdateStreamRecordDistributionStrategy) are
-//! not forwarded either: a follower answers a retriable InternalFailure naming the leader and
-//! its addresses; sent to the leader (over HTTP) they are replicated like the others.
+//! UpdateAccountSettings, UpdateMaxRecordSize, UpdateStreamRecordDistributionStrategy,
+//! UpdateStreamWarmThroughput) are not forwarded either: a follower answers a retriable
+//! InternalFailure naming the leader and its addresses; sent to the leader (over HTTP) they
+//! are replicated like the others.
 
 use crate::limits::{FORWARDS_IN_FLIGHT_PER_PEER_MAX, FORWARD_ANSWER_WAIT_MS, FORWARD_CONNECT_TIMEOUT_MS};
 use crate::ops::cluster::{meta, META_GROUP};

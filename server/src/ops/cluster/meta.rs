@@ -59,7 +59,7 @@ use sluice_engine::catalog::{write_atomic, CapacityMode, Catalog};
 use sluice_model::{
     BillingCommitmentInputStatus, Consumer, ConsumerName, CreateStreamInput, Empty, EnhancedMonitoringOutput,
     KinesisError, MetricsName, MinimumThroughputBillingCommitment, RecordDistributionStrategy, Resource, StreamMode,
-    TagMap,
+    TagMap, WarmThroughput,
 };
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -89,6 +89,7 @@ pub const COMMAND_OPERATIONS: &[&str] = &[
     "UpdateStreamRecordDistributionStrategy",
     "UpdateAccountSettings",
     "UpdateStreamMode",
+    "UpdateStreamWarmThroughput",
     "SplitShard",
     "MergeShards",
     "UpdateShardCount",
@@ -216,6 +217,14 @@ pub enum MetaCommand {
         name: String,
         mode: StreamMode,
     },
+    /// UpdateStreamWarmThroughput's first step, at the proposer's time (the account's
+    /// commitment must be in force then): the target recorded, and the stream UPDATING towards
+    /// the shards it needs, which the proposer's scaling then reaches (as UpdateShardCount's).
+    BeginWarmThroughput {
+        now_ms: i64,
+        name: String,
+        mibps: i32,
+    },
 }
 
 /// A hash key as a decimal string, as Kinesis writes one: serde's internally tagged enums
@@ -274,6 +283,8 @@ pub enum Reply {
     Parents(Option<Vec<u32>>),
     /// BeginScaling: the open shards before.
     ShardCount(u32),
+    /// BeginWarmThroughput: the warm throughput to answer.
+    Warm(WarmThroughput),
 }
 
 impl Reply {
@@ -302,6 +313,13 @@ impl Reply {
     pub fn into_parents(self) -> Result<Option<Vec<u32>>, KinesisError> {
         match self {
             Reply::Parents(parents) => Ok(parents),
+            other => Err(lost_outcome(&other)),
+        }
+    }
+
+    pub fn into_warm(self) -> Result<WarmThroughput, KinesisError> {
+        match self {
+            Reply::Warm(warm) => Ok(warm),
             other => Err(lost_outcome(&other)),
         }
     }
@@ -444,6 +462,9 @@ pub fn apply_to(catalog: &mut Catalog, rules: Rules<'_>, command: &MetaCommand) 
         MetaCommand::UpdateAccountSettings { now_ms, status } => {
             settings::update_account_settings(catalog, *now_ms, status).map(Reply::Commitment)
         }
+        MetaCommand::BeginWarmThroughput { now_ms, name, mibps } => {
+            settings::begin_warm_throughput(catalog, *now_ms, rules, name, *mibps).map(Reply::Warm)
+        }
         MetaCommand::BeginSplit { now_ms, stream, number, key, mode } => {
             reshard::begin_split(catalog, *now_ms, rules, stream, *number, *key, *mode).map(|p| Reply::Parents(Some(p)))
         }
@@ -570,6 +591,7 @@ mod tests {
             MetaCommand::FinishClose { stream: "s".into(), number: 3, ending_index: 1 << 40 },
             MetaCommand::Barrier,
             MetaCommand::UpdateStreamMode { now_ms: 12, name: "s".into(), mode: StreamMode::OnDemand },
+            MetaCommand::BeginWarmThroughput { now_ms: 13, name: "s".into(), mibps: 40 },
         ];
         for command in commands {
             let bytes = serde_json::to_vec(&command).unwrap();
