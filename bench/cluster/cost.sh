@@ -18,7 +18,8 @@
 #
 # usage: bench/cluster/cost.sh [ROUNDS] [DURATION_S]   (defaults: 3, 8 s)
 # env:   RECORD_BYTES (1024), BATCH (500), SHARDS (4), PRODUCERS (4), RATE (200), CORES (1, per
-#        node, the single node included), SLUICED / LOADGEN (default target/release/…; build
+#        node, the single node included), CLUSTER_ARGS (more sluiced flags for the cluster's
+#        nodes, e.g. --raft-segment-bytes), SLUICED / LOADGEN (default target/release/…; build
 #        them first: cargo build --release -p sluice-server --bin sluiced -p loadgen --bin sluice-loadgen)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -51,7 +52,8 @@ for id in 1 2 3; do
 done
 peer_list=$(IFS=,; echo "${peers[*]}")
 for id in 1 2 3; do
-    start_sluiced "node$id" "${native[id]}" "${http[id]}" --node-id "$id" --peers "$peer_list"
+    # shellcheck disable=SC2086 # CLUSTER_ARGS is a list of flags.
+    start_sluiced "node$id" "${native[id]}" "${http[id]}" --node-id "$id" --peers "$peer_list" ${CLUSTER_ARGS:-}
 done
 
 # The cluster's CPU time is the three nodes' together.
@@ -86,7 +88,7 @@ PY
 
 echo "cluster cost: $producers producers x 8 in flight, $shards shards, PutRecords of $batch x $record_bytes B," \
     "then PutRecord at $rate records/s per shard; ${duration}s each; $CORES core(s) per node; $(nproc) cores;" \
-    "load average $(load_average)"
+    "load average $(load_average); cluster flags: ${CLUSTER_ARGS:-none}"
 for round in $(seq "$rounds"); do
     # Alternate which goes first, so neither always runs on the warmer (or busier) machine.
     if [ $((round % 2)) = 1 ]; then

@@ -141,6 +141,8 @@ pub struct Replica<S: Storage, T: Transport, E: ReplicaEvents> {
     reads: Vec<(u64, u64, CommittedReply)>,
     /// Bytes of entries appended since the hard state was last written.
     bytes_since_saved: usize,
+    /// The commit index the hard state on disk holds.
+    saved_commit: u64,
     /// The host's state machine holds entries up to here durably ([`Input::Compactable`]).
     durable_applied: u64,
     /// On a follower, the highest index its leader said every member holds.
@@ -185,6 +187,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             events,
             reads: Vec::new(),
             bytes_since_saved: 0,
+            saved_commit: commit,
             durable_applied: 0,
             held_by_all: 0,
         })
@@ -223,11 +226,15 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             return Ok(());
         }
         let term = store.term_of(index).expect("within the log");
-        // A restart must find a commit at least as far as the log's new start.
-        let mut hard_state = store.hard_state();
-        hard_state.commit = hard_state.commit.min(store.last_index());
-        self.log.save_hard_state(&hard_state).await?;
-        self.bytes_since_saved = 0;
+        // A restart must find a commit at least as far as the log's new start (the hard state
+        // is written every `COMMIT_SAVED_EVERY_BYTES`, so it mostly is already).
+        if self.saved_commit < index {
+            let mut hard_state = store.hard_state();
+            hard_state.commit = hard_state.commit.min(store.last_index());
+            self.log.save_hard_state(&hard_state).await?;
+            self.bytes_since_saved = 0;
+            self.saved_commit = hard_state.commit;
+        }
         self.raw.store().compact(index);
         let segments = self.log.compact(index, term).await?;
         self.events.compacted(self.id, index, segments);
@@ -382,6 +389,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             if vote_or_term || self.bytes_since_saved >= COMMIT_SAVED_EVERY_BYTES {
                 self.log.save_hard_state(hard_state).await?;
                 self.bytes_since_saved = 0;
+                self.saved_commit = hard_state.commit;
             }
         }
         // Durable: now Raft's cache and the peers may learn of it.

@@ -266,3 +266,40 @@ fn compaction_deletes_old_segments_and_recovery_starts_after_it() {
         executor.shutdown();
     }
 }
+
+#[test]
+fn a_log_of_the_layout_before_segments_opens_as_the_first_segment() {
+    use sluice_cluster::codec::{self, LogEntry};
+    use sluice_cluster::durable_log::{segment_name, LEGACY_LOG_FILE};
+    use sluice_engine::storage::{IoBuffer, Storage, StorageFile};
+    use std::rc::Rc;
+
+    let executor = SimExecutor::new(SimRng::new(11));
+    let disk = SimDisk::new(DiskConfig::default(), SimRng::new(12));
+    let storage = disk.storage(&executor);
+    let written: Vec<Entry> = (1..=9).map(|index| entry(index, 1, 400)).collect();
+    let expected = written.clone();
+    block_on(&executor, async move {
+        // `raft.log` as the build before segments wrote it: frames from the start, zero-padded.
+        let mut frames = Vec::new();
+        for entry in &written {
+            let entry =
+                LogEntry { term: entry.term, index: entry.index, data: entry.data.clone(), ..LogEntry::default() };
+            codec::encode_entry(&entry, &mut frames);
+        }
+        storage.prepare_dir(Path::new(DIR)).await.unwrap();
+        let file = storage.open(&Path::new(DIR).join(LEGACY_LOG_FILE), true).await.unwrap();
+        let padded = frames.len().div_ceil(file.alignment()) * file.alignment();
+        let mut buffer = file.alloc_buffer(padded);
+        buffer.bytes_mut()[..frames.len()].copy_from_slice(&frames);
+        buffer.bytes_mut()[frames.len()..].fill(0);
+        file.write_at(Rc::new(buffer), 0).await.unwrap();
+        file.fdatasync().await.unwrap();
+        drop(file);
+        let (_log, entries, _) = open(storage.clone()).await;
+        assert_eq!(entries, expected);
+        let names = storage.list(Path::new(DIR)).await.unwrap();
+        assert!(names.contains(&segment_name(0)) && !names.iter().any(|name| name == LEGACY_LOG_FILE), "{names:?}");
+    });
+    executor.shutdown();
+}

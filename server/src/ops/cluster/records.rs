@@ -59,8 +59,8 @@ pub struct ShardGroup {
     progress_path: PathBuf,
     progress_saving: Rc<Cell<bool>>,
     /// Bytes of entries taken from the log since the last save began, and how many call for
-    /// the next save: half a log segment, so that the log can drop a segment soon after it
-    /// fills (compaction never passes the saved progress).
+    /// the next save: a log segment's, so that the log can drop a segment soon after it fills
+    /// (compaction never passes the saved progress).
     unsaved_bytes: Cell<usize>,
     progress_every_bytes: usize,
 }
@@ -74,7 +74,7 @@ const PROGRESS_SAVED_EVERY_ENTRIES: u64 = 1024;
 
 /// How far a shard's applier got: every entry up to Raft index `index` is in the journal, and
 /// the next entry's first record goes at `next_record_index`. Saved every
-/// [`PROGRESS_SAVED_EVERY_ENTRIES`] entries or half a log segment of them (after they are
+/// [`PROGRESS_SAVED_EVERY_ENTRIES`] entries or a log segment of them (after they are
 /// durable) so that a restart applies from there instead of reading the whole log from its
 /// first entry, and so that the log may drop what came before; never past a seal, so
 /// that a restart still meets the seal and fences the shard. A stale one only costs reading
@@ -141,7 +141,7 @@ impl ShardGroup {
             progress_path: path,
             progress_saving: Rc::new(Cell::new(false)),
             unsaved_bytes: Cell::new(0),
-            progress_every_bytes: segment_bytes / 2,
+            progress_every_bytes: segment_bytes,
         });
         glommio::spawn_local(apply_committed(node.clone(), group.clone(), start.next_record_index)).detach();
         group
@@ -389,7 +389,7 @@ fn finish_durable(group: &ShardGroup, in_flight: &mut VecDeque<Applying>) -> boo
 }
 
 /// Entry `index` is applied (the shard's next record index is `end`): its proposer learns
-/// its outcome, and every [`PROGRESS_SAVED_EVERY_ENTRIES`] (or half a segment's bytes) the progress is saved (in the
+/// its outcome, and every [`PROGRESS_SAVED_EVERY_ENTRIES`] (or a segment's bytes) the progress is saved (in the
 /// background; a save still under way skips this one), never once the shard is sealed.
 fn applied(group: &ShardGroup, index: u64, end: u64, outcome: Option<Outcome>) {
     group.applied.set(index, outcome);
@@ -423,6 +423,11 @@ fn applying_failed(group: &ShardGroup, index: u64, error: &sluice_engine::Engine
     // (or a deleted shard): applying past it would skip records the other replicas keep.
     // Appends queued after it are refused by the journal (each must start where the one
     // before ends), so nothing of the entries after it is stored either.
+    if matches!(error, sluice_engine::EngineError::UnknownShard(_)) {
+        // DeleteStream took the shard out of the journal before its group stopped.
+        tracing::info!(shard = group.uid, index, "replication: the shard was deleted; its applier stops");
+        return;
+    }
     tracing::error!(shard = group.uid, index, %error, "replication: applying a committed entry failed; the shard stops applying");
 }
 
