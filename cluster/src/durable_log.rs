@@ -76,6 +76,8 @@ pub struct DurableLog<S: Storage> {
     /// O_DIRECT write starts on an aligned offset, so each append rewrites them ahead of its
     /// frames.
     tail: Vec<u8>,
+    /// Appends written to the last segment since its last sync.
+    unsynced: bool,
 }
 
 fn corrupt(file: &'static str, offset: u64, reason: String) -> ClusterError {
@@ -157,7 +159,14 @@ impl<S: Storage> DurableLog<S> {
             let reason = format!("commit {commit} is past the log's last entry {last_index}");
             return Err(corrupt(HARD_STATE_FILE, 0, reason));
         }
-        let log = DurableLog { storage, dir: dir.to_path_buf(), segments, segment_bytes: segment_bytes as u64, tail };
+        let log = DurableLog {
+            storage,
+            dir: dir.to_path_buf(),
+            segments,
+            segment_bytes: segment_bytes as u64,
+            tail,
+            unsynced: false,
+        };
         Ok((log, store))
     }
 
@@ -254,6 +263,7 @@ impl<S: Storage> DurableLog<S> {
             self.tail = frames;
             return Err(ClusterError::Io { what: "append to the raft log", source: error });
         }
+        self.unsynced = true;
         segment.end = offset + frames.len() as u64;
         segment.index_max = entries.iter().map(|entry| entry.index).fold(segment.index_max, u64::max);
         let keep = frames.len() % alignment;
@@ -265,11 +275,13 @@ impl<S: Storage> DurableLog<S> {
         self.segments.last().expect("a log has a segment")
     }
 
-    /// Syncs the last segment and starts the next, durably (its directory entry too), so that
-    /// [`DurableLog::sync`] need only sync the last.
+    /// Syncs the last segment (if an append is not synced yet) and starts the next, durably
+    /// (its directory entry too), so that [`DurableLog::sync`] need only sync the last.
     async fn start_segment(&mut self) -> Result<()> {
+        if self.unsynced {
+            self.sync().await?;
+        }
         let last = self.last();
-        last.file.fdatasync().await.map_err(ClusterError::io("sync the raft log"))?;
         let base = last.base + last.end;
         let path = self.dir.join(segment_name(base));
         let file = self.storage.open(&path, true).await.map_err(ClusterError::io("create a raft log segment"))?;
@@ -280,20 +292,23 @@ impl<S: Storage> DurableLog<S> {
     }
 
     /// Makes every entry appended so far durable.
-    pub async fn sync(&self) -> Result<()> {
-        self.last().file.fdatasync().await.map_err(ClusterError::io("sync the raft log"))
+    pub async fn sync(&mut self) -> Result<()> {
+        self.last().file.fdatasync().await.map_err(ClusterError::io("sync the raft log"))?;
+        self.unsynced = false;
+        Ok(())
     }
 
-    /// Whether [`DurableLog::compact`] at `index` would delete a segment.
-    pub fn can_drop_segments(&self, index: u64) -> bool {
-        self.segments.len() > 1 && self.segments[0].index_max <= index
+    /// How many segments [`DurableLog::compact`] at `index` would delete.
+    pub fn droppable_segments(&self, index: u64) -> usize {
+        let older = &self.segments[..self.segments.len() - 1];
+        older.iter().take_while(|segment| segment.index_max <= index).count()
     }
 
     /// Records durably that entries up to `index` (of `term`) are gone, then deletes the
     /// oldest segments holding nothing after it (never the last). The caller keeps the hard
     /// state's commit at or past `index` on disk first, and has `store` compacted.
     pub async fn compact(&mut self, index: u64, term: u64) -> Result<usize> {
-        if !self.can_drop_segments(index) {
+        if self.droppable_segments(index) == 0 {
             return Ok(0);
         }
         let bytes = codec::encode_compacted(&CompactedRecord { index, term });
@@ -301,7 +316,7 @@ impl<S: Storage> DurableLog<S> {
             .await
             .map_err(ClusterError::io("write the raft compaction record"))?;
         let mut dropped = 0;
-        while self.can_drop_segments(index) {
+        while self.droppable_segments(index) > 0 {
             let segment = self.segments.remove(0);
             drop(segment.file);
             let path = self.dir.join(segment_name(segment.base));

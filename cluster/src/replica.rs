@@ -23,7 +23,7 @@ use crate::durable_log::DurableLog;
 use crate::error::Result;
 use crate::limits::{
     APPEND_MESSAGES_IN_FLIGHT_MAX, APPEND_MESSAGE_BYTES_MAX, COMMITTED_READ_BYTES_MAX, COMMIT_SAVED_EVERY_BYTES,
-    ENTRY_PAYLOAD_BYTES_MAX, HEARTBEAT_TICKS,
+    COMPACT_SEGMENTS_MIN, ENTRY_PAYLOAD_BYTES_MAX, HEARTBEAT_TICKS,
 };
 use crate::log_store::LogStore;
 use crate::wire::validate_peer_message;
@@ -222,7 +222,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             self.held_by_all
         };
         let index = held_by_all.min(self.durable_applied).min(raft.raft_log.applied).min(store.last_index());
-        if index < store.first_index() || !self.log.can_drop_segments(index) {
+        if index < store.first_index() || self.log.droppable_segments(index) < COMPACT_SEGMENTS_MIN {
             return Ok(());
         }
         let term = store.term_of(index).expect("within the log");
