@@ -266,6 +266,8 @@ pub async fn forward(node: &Node, leader: u64, request: Request) -> Result<Respo
         .and_then(|member| member.native)
         .ok_or_else(|| KinesisError::internal(format!("node {leader} has no native address to forward to; retry")))?;
     let operation = request.operation().name();
+    let metrics = &node.metrics;
+    metrics.forwarded_requests.set(metrics.forwarded_requests.get() + 1);
     let pool = pool(leader, address);
     let correlation_id = next_correlation_id();
     let mut builder = FlatBufferBuilder::with_capacity(REQUEST_BUILDER_BYTES_INITIAL + payload_bytes(&request));
