@@ -199,9 +199,14 @@ impl RoutedClient {
     /// The any connection: the one open, or a new one to the next seed (then the members of
     /// the tables held) that answers.
     pub async fn any(&self) -> Result<Client, ClientError> {
-        if let Some((_, client)) = self.inner.any.borrow().as_ref() {
+        self.any_at().await.map(|(_, client)| client)
+    }
+
+    /// [`RoutedClient::any`] with the address it is connected to.
+    async fn any_at(&self) -> Result<(String, Client), ClientError> {
+        if let Some((address, client)) = self.inner.any.borrow().as_ref() {
             if client.connection_error().is_none() {
-                return Ok(client.clone());
+                return Ok((address.clone(), client.clone()));
             }
         }
         let mut candidates = self.inner.config.seeds.clone();
@@ -220,7 +225,7 @@ impl RoutedClient {
                 Ok(client) => {
                     self.inner.next_seed.set(start + tried + 1);
                     *self.inner.any.borrow_mut() = Some((address.clone(), client.clone()));
-                    return Ok(client);
+                    return Ok((address.clone(), client));
                 }
                 Err(error) => last_error = Some(error),
             }
@@ -285,36 +290,39 @@ impl RoutedClient {
     }
 
     /// One try of `input` at `target` (a member that is down goes through the any connection),
-    /// within the call timeout. A failed connection is dropped (a member's also marked down).
-    async fn call_at<I>(&self, target: &Target, input: &I) -> Result<I::Output, ClientError>
+    /// within the call timeout, and the address it went to (`None`: no node could be reached).
+    /// A failed connection is dropped (a member's also marked down).
+    async fn call_at<I>(&self, target: &Target, input: &I) -> (Option<String>, Result<I::Output, ClientError>)
     where
         I: OperationInput + EncodeInput,
     {
         let direct = match target {
-            Target::Member { address, .. } => self.member(address).await.map(|client| (address.as_str(), client)),
+            Target::Member { address, .. } => self.member(address).await.map(|client| (address.clone(), client)),
             Target::Any => None,
         };
-        let (address, client) = match direct {
+        let (client, direct) = match direct {
             Some((address, client)) => {
                 self.count(|stats| stats.direct_calls += 1);
-                (Some(address), client)
+                (client.map(|client| (address, client)), true)
             }
             None => {
                 self.count(|stats| stats.any_calls += 1);
-                (None, self.any().await)
+                (self.any_at().await, false)
             }
         };
-        let result = match client {
-            Ok(client) => self.timed(client.call(input)).await,
-            Err(error) => Err(error),
+        let (address, client) = match client {
+            Ok((address, client)) => (address, client),
+            Err(error) => return (None, Err(error)),
         };
+        let result = self.timed(client.call(input)).await;
         if matches!(result, Err(ClientError::Connection(_) | ClientError::Connect { .. })) {
-            match address {
-                Some(address) => self.mark_down(address),
-                None => drop(self.inner.any.borrow_mut().take()),
+            if direct {
+                self.mark_down(&address);
+            } else {
+                self.inner.any.borrow_mut().take();
             }
         }
-        result
+        (Some(address), result)
     }
 
     async fn timed<T>(
@@ -413,13 +421,13 @@ impl RoutedClient {
             Some((table, _)) => table.target(input.partition_key.as_deref(), input.explicit_hash_key),
             None => Target::Any,
         };
-        match self.call_at(&target, input).await {
+        match self.call_at(&target, input).await.1 {
             Err(error) if stale_route(&error) => {
                 if let Some((_, generation)) = table {
                     self.invalidate(name, arn, generation);
                 }
                 self.count(|stats| stats.retries += 1);
-                self.call_at(&Target::Any, input).await
+                self.call_at(&Target::Any, input).await.1
             }
             result => result,
         }
@@ -432,15 +440,26 @@ impl RoutedClient {
     /// A part refused whole for a reason of the request itself (a missing stream, access
     /// denied, a bad argument) fails the whole call with that error, as one node would have.
     pub async fn put_records(&self, input: &PutRecordsInput) -> Result<PutRecordsOutput, ClientError> {
+        self.put_records_answered(input).await.map(|(output, _)| output)
+    }
+
+    /// [`RoutedClient::put_records`], and for each record the native address of the node whose
+    /// answer it got (`None`: no node could be reached for it).
+    pub async fn put_records_answered(
+        &self,
+        input: &PutRecordsInput,
+    ) -> Result<(PutRecordsOutput, Vec<Option<String>>), ClientError> {
         let (name, arn) = (input.stream_name.as_deref(), input.stream_arn.as_ref());
         let table = self.table(name, arn).await;
         let parts = match &table {
             Some((table, _)) => table.split(&input.records),
             None => vec![(Target::Any, (0..input.records.len()).collect())],
         };
+        let mut answered_by: Vec<Option<String>> = vec![None; input.records.len()];
         let mut output = match parts.as_slice() {
             [(target, _)] => {
-                let answer = self.call_at(target, input).await;
+                let (address, answer) = self.call_at(target, input).await;
+                answered_by.fill(address);
                 let answer = request_error(answer)?;
                 route_table::merge(
                     input.records.len(),
@@ -458,14 +477,17 @@ impl RoutedClient {
                         };
                         let client = self.clone();
                         glommio::spawn_local(async move {
-                            let answer = client.call_at(&target, &part).await;
-                            (indexes, answer)
+                            let (address, answer) = client.call_at(&target, &part).await;
+                            (indexes, address, answer)
                         })
                     })
                     .collect();
                 let mut answers = Vec::with_capacity(tasks.len());
                 for task in tasks {
-                    let (indexes, answer) = task.await;
+                    let (indexes, address, answer) = task.await;
+                    for &index in &indexes {
+                        answered_by[index].clone_from(&address);
+                    }
                     let answer = request_error(answer)?;
                     answers.push((indexes.clone(), part_answer(indexes.len(), answer)));
                 }
@@ -480,7 +502,7 @@ impl RoutedClient {
             .map(|(index, _)| index)
             .collect();
         if retry.is_empty() {
-            return Ok(output);
+            return Ok((output, answered_by));
         }
         if let Some((_, generation)) = table {
             self.invalidate(name, arn, generation);
@@ -491,17 +513,18 @@ impl RoutedClient {
             stream_name: input.stream_name.clone(),
             stream_arn: input.stream_arn.clone(),
         };
-        if let Ok(answer) = self.call_at(&Target::Any, &again).await {
+        if let (address, Ok(answer)) = self.call_at(&Target::Any, &again).await {
             if answer.records.len() == retry.len() {
                 for (index, entry) in retry.into_iter().zip(answer.records) {
                     output.records[index] = entry;
+                    answered_by[index].clone_from(&address);
                 }
                 let failed = output.records.iter().filter(|entry: &&PutRecordsResultEntry| entry.error_code.is_some());
                 output.failed_record_count = Some(failed.count() as i32);
                 output.encryption_type = output.encryption_type.or(answer.encryption_type);
             }
         }
-        Ok(output)
+        Ok((output, answered_by))
     }
 }
 
