@@ -120,6 +120,11 @@ impl RouteTable {
         self.members.iter().filter_map(|(&node_id, address)| Some((node_id, address.as_deref()?)))
     }
 
+    /// Each open shard's leader (`None`: unknown), by the start of its range.
+    pub fn leaders(&self) -> &[Option<u64>] {
+        &self.leaders
+    }
+
     /// How many open shards the table lists.
     pub fn shard_count(&self) -> usize {
         self.ranges.len()

@@ -16,7 +16,8 @@
 //!   ServiceUnavailable; a node that cannot forward answers that, naming the leader), or its
 //!   connection fails: the table is dropped and the call (or the records that failed) is sent
 //!   once more through the any connection, which forwards it; a member whose connection failed
-//!   is not tried directly for [`MEMBER_DOWN_MS`];
+//!   is not tried directly for [`MEMBER_DOWN_MS`], and the tables (which name it) are fetched
+//!   again; once no seed answers, the any connection goes to a member a table named;
 //! - nothing fails (the old leader forwards after a rebalance): the table is refreshed every
 //!   [`ROUTE_TABLE_TTL_MS`] anyway.
 //!
@@ -56,6 +57,11 @@ pub const ROUTE_TABLE_TTL_MS: u64 = 5_000;
 /// DescribeStreamRoutes, a missing stream), writes go through the any connection for this long
 /// before the table is asked for again: one failed fetch per second, not one per call.
 pub const ROUTE_TABLE_RETRY_MS: u64 = 1_000;
+
+/// A table is not dropped for a failure within this long of its fetch. During an election
+/// every node answers the same table (no leader yet) for a second or so, and a burst of calls
+/// failing at once would otherwise fetch it again once per call.
+pub const ROUTE_TABLE_AGE_MIN_MS: u64 = 200;
 
 /// Streams whose tables are kept; past it the oldest is dropped (and fetched again if used).
 /// A client writes to a few streams; 64 tables of a few shards each are kilobytes.
@@ -125,6 +131,9 @@ struct Inner {
     next_seed: Cell<usize>,
     /// One connection per member, by native address.
     members: RefCell<HashMap<String, Client>>,
+    /// Every member address a table named (at most `ROUTE_TABLE_MEMBERS_MAX`, newest kept):
+    /// where the any connection goes once no seed answers (the seeds may all be dead).
+    learned: RefCell<Vec<String>>,
     /// Members not tried directly until the instant given ([`MEMBER_DOWN_MS`]).
     down: RefCell<HashMap<String, Instant>>,
     /// Tables by the stream's name or ARN as the caller names it.
@@ -168,6 +177,7 @@ impl RoutedClient {
                 any: RefCell::new(None),
                 next_seed: Cell::new(0),
                 members: RefCell::new(HashMap::new()),
+                learned: RefCell::new(Vec::new()),
                 down: RefCell::new(HashMap::new()),
                 tables: RefCell::new(HashMap::new()),
                 fetching: Semaphore::new(1),
@@ -196,8 +206,8 @@ impl RoutedClient {
         self.inner.stats.set(stats);
     }
 
-    /// The any connection: the one open, or a new one to the next seed (then the members of
-    /// the tables held) that answers.
+    /// The any connection: the one open, or a new one to the next seed (then the members the
+    /// tables named) that answers.
     pub async fn any(&self) -> Result<Client, ClientError> {
         self.any_at().await.map(|(_, client)| client)
     }
@@ -212,11 +222,9 @@ impl RoutedClient {
         let mut candidates = self.inner.config.seeds.clone();
         let start = self.inner.next_seed.get() % candidates.len();
         candidates.rotate_left(start);
-        for table in self.inner.tables.borrow().values().filter_map(|cached| cached.table.clone()) {
-            for (_, address) in table.addresses() {
-                if !candidates.iter().any(|known| known == address) {
-                    candidates.push(address.to_owned());
-                }
+        for address in self.inner.learned.borrow().iter() {
+            if !candidates.contains(address) {
+                candidates.push(address.clone());
             }
         }
         let mut last_error = None;
@@ -278,6 +286,10 @@ impl RoutedClient {
         Some(opened)
     }
 
+    /// Leaves member `address` alone for [`MEMBER_DOWN_MS`], and drops every table: they name
+    /// it as a leader, and one fetched now names another once the survivors elected it. A
+    /// member is marked down at most once per [`MEMBER_DOWN_MS`] (it is not tried meanwhile),
+    /// so neither are the tables dropped more often for it.
     fn mark_down(&self, address: &str) {
         let now = Instant::now();
         let mut down = self.inner.down.borrow_mut();
@@ -287,6 +299,7 @@ impl RoutedClient {
         }
         drop(down);
         self.inner.members.borrow_mut().remove(address);
+        self.inner.tables.borrow_mut().clear();
     }
 
     /// One try of `input` at `target` (a member that is down goes through the any connection),
@@ -378,8 +391,17 @@ impl RoutedClient {
             Err(error) => Err(error.to_string()),
         };
         let table = fetched.map_err(|why| *self.inner.table_error.borrow_mut() = Some(why)).ok();
-        if table.is_some() {
+        if let Some(table) = &table {
             self.inner.table_error.borrow_mut().take();
+            let mut learned = self.inner.learned.borrow_mut();
+            for (_, address) in table.addresses() {
+                if !learned.iter().any(|known| known == address) {
+                    if learned.len() == route_table::ROUTE_TABLE_MEMBERS_MAX {
+                        learned.remove(0);
+                    }
+                    learned.push(address.to_owned());
+                }
+            }
         }
         let generation = self.inner.generation.get() + 1;
         self.inner.generation.set(generation);
@@ -394,6 +416,17 @@ impl RoutedClient {
         table.map(|table| (table, generation))
     }
 
+    /// Drops the stream's table and fetches it again (what [`RoutedClient::table`] returns).
+    pub async fn refresh_table(
+        &self,
+        stream_name: Option<&str>,
+        stream_arn: Option<&StreamArn>,
+    ) -> Option<(Rc<RouteTable>, u64)> {
+        let key = stream_key(stream_name, stream_arn)?;
+        self.inner.tables.borrow_mut().remove(&key);
+        self.table(stream_name, stream_arn).await
+    }
+
     /// The cached answer for `key` if it is still fresh: `Some(None)` while a failed fetch is
     /// being waited out.
     fn cached(&self, key: &str) -> Option<Option<(Rc<RouteTable>, u64)>> {
@@ -403,11 +436,14 @@ impl RoutedClient {
     }
 
     /// Drops the table of `key` if it is still the one of `generation` (a newer one was
-    /// fetched after the failure being reported, and stays).
+    /// fetched after the failure being reported, and stays) and older than
+    /// [`ROUTE_TABLE_AGE_MIN_MS`].
     fn invalidate(&self, stream_name: Option<&str>, stream_arn: Option<&StreamArn>, generation: u64) {
         let Some(key) = stream_key(stream_name, stream_arn) else { return };
         let mut tables = self.inner.tables.borrow_mut();
-        if tables.get(&key).is_some_and(|cached| cached.generation == generation) {
+        let age_min = Duration::from_millis(ROUTE_TABLE_AGE_MIN_MS);
+        if tables.get(&key).is_some_and(|cached| cached.generation == generation && cached.fetched.elapsed() >= age_min)
+        {
             tables.remove(&key);
         }
     }
