@@ -29,6 +29,11 @@
 //! timeout, Kinesis' at-least-once contract). A connection is kept for the next request only
 //! after a whole answer was read from it.
 //!
+//! Clients that know the leaders need none of this: DescribeStreamRoutes (`ops/routes.rs`)
+//! gives them the same table, and `sluice_client::RoutedClient` writes to the leaders
+//! directly; each forward counts in `sluice_forwarded_requests_total`, which shows how often
+//! clients did not.
+//!
 //! Reads are not forwarded: a node serves GetRecords, GetShardIterator, Describe* and List*
 //! from its own applied log and catalog (`docs/replication.md`).
 //!
