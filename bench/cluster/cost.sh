@@ -12,14 +12,21 @@
 #   latency     PutRecord of one RECORD_BYTES record, open loop at RATE records/s per shard,
 #               SHARDS shards: put-acknowledge p50 and p99.
 #
+# With ROUTES="any direct" the cluster is measured twice per round: through node 1 as above
+# (`cluster`), and with the loadgen's `--route direct` (`cluster-direct`: the client learns the
+# shards' leaders with DescribeStreamRoutes from node 1 and writes to each leader itself,
+# sluice_client::RoutedClient), and the two are compared pair by pair too. Each cluster run also
+# reports how many requests the nodes forwarded (sluice_forwarded_requests_total).
+#
 # On one machine the three nodes share its cores and its disk (and today each node writes
 # every record twice, journal and Raft log: docs/replication.md), so the ratios here are a
 # bound from below of what three hosts would give, not a figure for three hosts.
 #
 # usage: bench/cluster/cost.sh [ROUNDS] [DURATION_S]   (defaults: 3, 8 s)
 # env:   RECORD_BYTES (1024), BATCH (500), SHARDS (4), PRODUCERS (4), RATE (200), CORES (1, per
-#        node, the single node included), CLUSTER_ARGS (more sluiced flags for the cluster's
-#        nodes, e.g. --raft-segment-bytes), SLUICED / LOADGEN (default target/release/…; build
+#        node, the single node included), ROUTES ("any"; "direct"; "any direct"), CLUSTER_ARGS
+#        (more sluiced flags for the cluster's nodes, e.g. --raft-segment-bytes), SLUICED /
+#        LOADGEN (default target/release/…; build
 #        them first: cargo build --release -p sluice-server --bin sluiced -p loadgen --bin sluice-loadgen)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,6 +39,7 @@ shards="${SHARDS:-4}"
 producers="${PRODUCERS:-4}"
 rate="${RATE:-200}"
 export CORES="${CORES:-1}"
+routes="${ROUTES:-any}"
 sluiced="${SLUICED:-$root/target/release/sluiced}"
 loadgen="${LOADGEN:-$root/target/release/sluice-loadgen}"
 source "$root/bench/lib.sh"
@@ -59,15 +67,29 @@ done
 # The cluster's CPU time is the three nodes' together.
 cluster_cpu_s() { echo "$(daemon_cpu_s node1) + $(daemon_cpu_s node2) + $(daemon_cpu_s node3)" | bc -l; }
 
+# Requests the three nodes forwarded to each other so far.
+cluster_forwarded() {
+    python3 - "${daemon_metrics[node1]}" "${daemon_metrics[node2]}" "${daemon_metrics[node3]}" <<'PY'
+import sys, urllib.request
+total = 0.0
+for port in sys.argv[1:]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    total += sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                 if line.startswith("sluice_forwarded_requests_total"))
+print(int(total))
+PY
+}
+
 results="$data/results"
-run() { # name port
-    local name=$1 port=$2 cpu_before cpu_after
+run() { # name port [route]
+    local name=$1 port=$2 route=${3:-any} cpu_before cpu_after forwarded_before=0
     if [ "$name" = single ]; then cpu_before=$(daemon_cpu_s single); else cpu_before=$(cluster_cpu_s); fi
-    "$loadgen" throughput --endpoint "127.0.0.1:$port" --shards "$shards" --producers "$producers" \
+    if [ "$name" != single ]; then forwarded_before=$(cluster_forwarded); fi
+    "$loadgen" throughput --endpoint "127.0.0.1:$port" --route "$route" --shards "$shards" --producers "$producers" \
         --record-bytes "$record_bytes" --batch-records "$batch" --polling-consumers 0 --efo-consumers 0 \
         --duration-s "$duration" --json "$data/$name-throughput.json" >/dev/null
     if [ "$name" = single ]; then cpu_after=$(daemon_cpu_s single); else cpu_after=$(cluster_cpu_s); fi
-    "$loadgen" latency --endpoint "127.0.0.1:$port" --shards "$shards" --producers 2 \
+    "$loadgen" latency --endpoint "127.0.0.1:$port" --route "$route" --shards "$shards" --producers 2 \
         --record-bytes "$record_bytes" --rate "$rate" --polling-consumers 0 --efo-consumers 0 \
         --duration-s "$duration" --json "$data/$name-latency.json" >/dev/null
     python3 - "$name" "$data/$name-throughput.json" "$data/$name-latency.json" "$cpu_before" "$cpu_after" \
@@ -84,18 +106,33 @@ records = ingest["records_per_s"] * (result["duration_s"] + result["warmup_s"])
 cpu_us = (float(cpu_after) - float(cpu_before)) / records * 1e6 if records else float("nan")
 print(name, ingest["records_per_s"], put_ack["p50_ms"], put_ack["p99_ms"], cpu_us)
 PY
+    if [ "$name" != single ]; then
+        echo "$name forwarded $(( $(cluster_forwarded) - forwarded_before )) requests (throughput and latency runs)" \
+            | tee -a "$data/forwarded"
+    fi
+}
+
+# The cluster's runs of one round, each route in ROUTES.
+run_cluster() {
+    for route in $routes; do
+        case "$route" in
+            any) run cluster "${native[1]}" any ;;
+            direct) run cluster-direct "${native[1]}" direct ;;
+            *) echo "ROUTES: unknown route $route (any, direct)" >&2; exit 2 ;;
+        esac
+    done
 }
 
 echo "cluster cost: $producers producers x 8 in flight, $shards shards, PutRecords of $batch x $record_bytes B," \
     "then PutRecord at $rate records/s per shard; ${duration}s each; $CORES core(s) per node; $(nproc) cores;" \
-    "load average $(load_average); cluster flags: ${CLUSTER_ARGS:-none}"
+    "routes: $routes; load average $(load_average); cluster flags: ${CLUSTER_ARGS:-none}"
 for round in $(seq "$rounds"); do
     # Alternate which goes first, so neither always runs on the warmer (or busier) machine.
     if [ $((round % 2)) = 1 ]; then
         run single "$single_port"
-        run cluster "${native[1]}"
+        run_cluster
     else
-        run cluster "${native[1]}"
+        run_cluster
         run single "$single_port"
     fi
 done
@@ -106,15 +143,17 @@ echo "resident memory after, MiB: single $(daemon_rss_mib single); cluster nodes
     "$(daemon_rss_mib node1) $(daemon_rss_mib node2) $(daemon_rss_mib node3)"
 python3 - "$results" <<'PY'
 import statistics, sys
-runs = {"single": [], "cluster": []}
+runs = {}
 for line in open(sys.argv[1]):
     name, *values = line.split()
-    runs[name].append([float(v) for v in values])
+    runs.setdefault(name, []).append([float(v) for v in values])
 columns = ["records/s", "put-ack p50 ms", "put-ack p99 ms", "CPU µs per record (all nodes)"]
+pairs = [(c, "single") for c in ("cluster", "cluster-direct") if c in runs]
+if "cluster" in runs and "cluster-direct" in runs:
+    pairs.append(("cluster-direct", "cluster"))
 for i, column in enumerate(columns):
-    single = [r[i] for r in runs["single"]]
-    cluster = [r[i] for r in runs["cluster"]]
-    ratios = [c / s for s, c in zip(single, cluster)]
-    print(f"{column}: single {' '.join(f'{v:.4g}' for v in single)}; cluster {' '.join(f'{v:.4g}' for v in cluster)};"
-          f" paired cluster/single {' '.join(f'{r:.3f}' for r in ratios)}, median {statistics.median(ratios):.3f}")
+    print(f"{column}: " + "; ".join(f"{name} {' '.join(f'{r[i]:.4g}' for r in rows)}" for name, rows in runs.items()))
+    for top, bottom in pairs:
+        ratios = [t[i] / b[i] for b, t in zip(runs[bottom], runs[top])]
+        print(f"  paired {top}/{bottom} {' '.join(f'{r:.3f}' for r in ratios)}, median {statistics.median(ratios):.3f}")
 PY

@@ -50,7 +50,11 @@
 //!   from the server can make the client panic: a frame that fails verification closes the
 //!   connection with [`ConnectionError::Frame`].
 //!
-//! Not here, deliberately: retries and reconnection (the caller knows which operations are
+//! [`RoutedClient`] ([`routed`]) is for a cluster: it learns each shard's leader
+//! (DescribeStreamRoutes) and sends PutRecord and PutRecords straight there, splitting a
+//! PutRecords by leader, and retries once through any node when a route turns out stale.
+//!
+//! Not here, deliberately (on [`Client`]): retries and reconnection (the caller knows which operations are
 //! safe to repeat), connection pools for the native protocol, and request signing over HTTP
 //! ([`aws::HttpClient`] sends unsigned requests, which sluiced accepts without
 //! `--credentials`). Native connections authenticate with [`Client::connect_with`] and
@@ -67,6 +71,8 @@ mod errors;
 pub mod firehose;
 pub mod producer;
 mod recv_buffer;
+pub mod route_table;
+pub mod routed;
 #[cfg(test)]
 mod test_frames;
 pub mod tls;
@@ -76,6 +82,7 @@ pub mod worker;
 pub use auth::ConnectOptions;
 pub use connection::{Client, Subscription, REQUESTS_IN_FLIGHT_MAX, SUBSCRIPTION_EVENTS_QUEUED_MAX};
 pub use errors::{ClientError, ConnectionError};
+pub use routed::{RoutedClient, RoutedConfig, RoutedStats};
 pub use sluice_model::*;
 pub use sluice_protocol::aws::Encoding;
 pub use sluice_protocol::native::EncodeInput;

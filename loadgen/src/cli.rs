@@ -49,6 +49,27 @@ pub enum Protocol {
     Http,
 }
 
+/// Where writes go in a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Route {
+    /// Every call to the one node given (`--endpoint`), which forwards writes to the shards'
+    /// leaders: a client behind a single address (and what this tool always did).
+    Any,
+    /// PutRecord and PutRecords straight to each shard's leader, from the routing table
+    /// (DescribeStreamRoutes, `sluice_client::RoutedClient`), split by leader; everything else
+    /// to the node given. Native protocol only.
+    Direct,
+}
+
+impl Route {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Any => "any",
+            Route::Direct => "direct",
+        }
+    }
+}
+
 /// Flags every scenario has.
 #[derive(Debug, Clone, Args)]
 pub struct Common {
@@ -57,6 +78,10 @@ pub struct Common {
     pub endpoint: String,
     #[arg(long, value_enum, default_value_t = Protocol::Native)]
     pub protocol: Protocol,
+    /// Where writes go in a cluster: through the one node given, or straight to each shard's
+    /// leader.
+    #[arg(long, value_enum, default_value_t = Route::Any)]
+    pub route: Route,
     /// `--protocol native` over TLS (the daemon's `--tls-cert`), trusting this PEM CA bundle.
     /// Credentials, for a daemon with `--credentials`, come from the AWS environment
     /// (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_REGION).
@@ -281,6 +306,12 @@ pub struct EndureArgs {
     /// Also stop when stdin reaches its end (a parent process that closes the pipe).
     #[arg(long)]
     pub until_stdin_closes: bool,
+    /// `any`: every call to the node that answered last, moving on when it fails. `direct`:
+    /// each record to its shard's leader (`sluice_client::RoutedClient`, seeded with
+    /// `--endpoints`), retried through any node when the route is stale; the ack log's
+    /// endpoint_index is then the endpoint whose address answered the record.
+    #[arg(long, value_enum, default_value_t = Route::Any)]
+    pub route: Route,
     /// How long a node may take to accept a connection or answer a call before the next node
     /// is tried: a partitioned node answers nothing.
     #[arg(long, default_value_t = 500)]

@@ -39,17 +39,23 @@
 //! ack_unix_ns endpoint_index shard_id sequence_number writer_id counter attempt record_bytes
 //! ```
 //!
-//! `endpoint_index` counts from 0 in `--endpoints`; [`record_data`] of the last four fields
-//! gives the record's data byte-exactly.
+//! `endpoint_index` counts from 0 in `--endpoints` (with `--route direct`: the endpoint whose
+//! address answered the record, or the number of endpoints if a member not among them did);
+//! [`record_data`] of the last four fields gives the record's data byte-exactly.
+//!
+//! With `--route direct` the workers share one `sluice_client::RoutedClient` (seeded with
+//! `--endpoints`): each record goes to its shard's leader, a PutRecords split by leader, and a
+//! stale route is retried once through any node by the client itself; whatever is still not
+//! acknowledged is sent again in the worker's next call, as above.
 
-use crate::cli::EndureArgs;
+use crate::cli::{EndureArgs, Route};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use serde::Serialize;
 use sluice_client::tls::TlsOptions;
 use sluice_client::{
     Client, ClientError, ConnectOptions, CreateStreamInput, DescribeStreamSummaryInput, ErrorKind, PutRecordsInput,
-    PutRecordsRequestEntry, StreamStatus,
+    PutRecordsRequestEntry, PutRecordsResultEntry, RoutedClient, RoutedConfig, StreamStatus,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -147,6 +153,8 @@ pub struct Gap {
 pub struct EndureResult {
     pub scenario: &'static str,
     pub endpoints: Vec<String>,
+    /// `--route`: `any` or `direct`.
+    pub route: &'static str,
     pub stream: String,
     pub shards: usize,
     pub record_bytes: usize,
@@ -225,6 +233,9 @@ struct Run {
     counter: Cell<u64>,
     ack_log: RefCell<Option<BufWriter<File>>>,
     stats: RefCell<Stats>,
+    /// `--route direct`: the client that sends each record to its shard's leader (the
+    /// workers share it, and its connections).
+    routed: Option<RoutedClient>,
 }
 
 impl Run {
@@ -271,6 +282,20 @@ impl Run {
         if self.choose_target() == node {
             self.target.set((node + 1) % self.nodes());
         }
+    }
+
+    /// The PutRecords of the records `sent`.
+    fn request(&self, sent: &[Pending]) -> PutRecordsInput {
+        let (writer_id, record_bytes) = (self.args.writer_id, self.args.record_bytes);
+        let records = sent
+            .iter()
+            .map(|pending| PutRecordsRequestEntry {
+                data: Bytes::from(record_data(writer_id, pending.counter, pending.attempt, record_bytes)),
+                partition_key: Some(format!("{writer_id}-{}", pending.counter)),
+                explicit_hash_key: None,
+            })
+            .collect();
+        PutRecordsInput { stream_name: Some(self.stream.clone()), stream_arn: None, records }
     }
 
     fn next_counter(&self) -> u64 {
@@ -331,6 +356,7 @@ pub async fn run(args: EndureArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Endu
             let mut log = BufWriter::new(file);
             writeln!(log, "# sluice-loadgen endure: one acknowledged record a line (loadgen/src/endure.rs)")?;
             writeln!(log, "# endpoints {}", args.endpoints.join(","))?;
+            writeln!(log, "# route {}", args.route.as_str())?;
             writeln!(log, "# stream {stream}")?;
             writeln!(
                 log,
@@ -342,6 +368,18 @@ pub async fn run(args: EndureArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Endu
         None => None,
     };
     let nodes = args.endpoints.len();
+    let routed = match args.route {
+        Route::Any => None,
+        Route::Direct => {
+            let config = RoutedConfig {
+                options: options.clone(),
+                connect_timeout_ms: args.call_timeout_ms,
+                call_timeout_ms: args.call_timeout_ms,
+                ..RoutedConfig::new(args.endpoints.clone())
+            };
+            Some(RoutedClient::connect(config).await.context("connect to any of --endpoints")?)
+        }
+    };
     let run = Rc::new(Run {
         options,
         stream,
@@ -351,7 +389,13 @@ pub async fn run(args: EndureArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Endu
         silent_until: RefCell::new(vec![None; nodes]),
         counter: Cell::new(0),
         ack_log: RefCell::new(ack_log),
-        stats: RefCell::new(Stats { acknowledged_by_endpoint: vec![0; nodes], ..Stats::default() }),
+        // With `--route direct`, one more endpoint: records a member not among --endpoints
+        // answered.
+        stats: RefCell::new(Stats {
+            acknowledged_by_endpoint: vec![0; nodes + usize::from(routed.is_some())],
+            ..Stats::default()
+        }),
+        routed,
         args,
     });
     prepare_stream(&run).await?;
@@ -364,8 +408,12 @@ pub async fn run(args: EndureArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Endu
         run.args.record_bytes
     );
     let started = Instant::now();
-    let workers: Vec<_> =
-        (0..run.args.connections).map(|_| glommio::spawn_local(worker(run.clone())).detach()).collect();
+    let workers: Vec<_> = (0..run.args.connections)
+        .map(|_| match run.routed.clone() {
+            Some(routed) => glommio::spawn_local(routed_worker(run.clone(), routed)).detach(),
+            None => glommio::spawn_local(worker(run.clone())).detach(),
+        })
+        .collect();
     let deadline = run.args.duration_s.map(|s| started + Duration::from_secs_f64(s));
     let mut next_status = Instant::now() + STATUS_INTERVAL;
     while !run.stopping() && deadline.is_none_or(|deadline| Instant::now() < deadline) {
@@ -394,6 +442,7 @@ pub async fn run(args: EndureArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Endu
     Ok(EndureResult {
         scenario: "endure",
         endpoints: args.endpoints.clone(),
+        route: args.route.as_str(),
         stream: run.stream.clone(),
         shards: args.shards,
         record_bytes: args.record_bytes,
@@ -531,16 +580,7 @@ async fn call_once(
     while sent.len() < batch {
         sent.push(Pending { counter: run.next_counter(), attempt: 0 });
     }
-    let (writer_id, record_bytes) = (run.args.writer_id, run.args.record_bytes);
-    let records = sent
-        .iter()
-        .map(|pending| PutRecordsRequestEntry {
-            data: Bytes::from(record_data(writer_id, pending.counter, pending.attempt, record_bytes)),
-            partition_key: Some(format!("{writer_id}-{}", pending.counter)),
-            explicit_hash_key: None,
-        })
-        .collect();
-    let request = PutRecordsInput { stream_name: Some(run.stream.clone()), stream_arn: None, records };
+    let request = run.request(&sent);
     let answer = within(run.call_timeout(), client.call(&request)).await;
     let response = match answer {
         Some(Ok(response)) if response.records.len() == sent.len() => response,
@@ -570,14 +610,73 @@ async fn call_once(
             return false;
         }
     };
+    take_answer(run, sent, response.records, |_| target, retries)
+}
+
+/// `--route direct`: one connection's closed loop, each call through the routed client, which
+/// splits it by leader and retries a stale route once through any node itself; what is still
+/// not acknowledged is sent again in the next call, as in [`worker`].
+async fn routed_worker(run: Rc<Run>, routed: RoutedClient) {
+    let mut retries: VecDeque<Pending> = VecDeque::with_capacity(run.args.batch_records);
+    while !run.stopping() {
+        let batch = run.args.batch_records;
+        let mut sent: Vec<Pending> = retries.drain(..).collect();
+        while sent.len() < batch {
+            sent.push(Pending { counter: run.next_counter(), attempt: 0 });
+        }
+        let request = run.request(&sent);
+        // The routed client bounds each try (connect and call within --call-timeout-ms) and
+        // makes two at most, after one table fetch at most.
+        let acknowledged = match routed.put_records_answered(&request).await {
+            Ok((response, answered_by)) if response.records.len() == sent.len() => {
+                let endpoints = &run.args.endpoints;
+                let endpoint_of = |index: usize| {
+                    let address = answered_by[index].as_deref();
+                    endpoints.iter().position(|endpoint| Some(endpoint.as_str()) == address).unwrap_or(endpoints.len())
+                };
+                take_answer(&run, sent, response.records, endpoint_of, &mut retries)
+            }
+            failed => {
+                let mut stats = run.stats.borrow_mut();
+                match failed {
+                    Err(ClientError::Service(_)) | Ok(_) => stats.call_failures.error_answer += 1,
+                    Err(ClientError::Connect { .. }) => stats.call_failures.connect += 1,
+                    Err(_) => stats.call_failures.connection += 1,
+                }
+                stats.records_retried += sent.len() as u64;
+                retries.extend(sent.into_iter().map(|p| Pending { counter: p.counter, attempt: p.attempt + 1 }));
+                false
+            }
+        };
+        if !acknowledged {
+            glommio::timer::sleep(ROUND_FAILED_PAUSE).await;
+        }
+    }
+    run.stats.borrow_mut().records_unacknowledged_at_stop += retries.len() as u64;
+}
+
+/// The answer to the records `sent`: each acknowledged one logged (with the endpoint
+/// `endpoint_of` its index says answered it), the others back to `retries` with their next
+/// attempt number. True if anything was acknowledged.
+fn take_answer(
+    run: &Run,
+    sent: Vec<Pending>,
+    answers: Vec<PutRecordsResultEntry>,
+    endpoint_of: impl Fn(usize) -> usize,
+    retries: &mut VecDeque<Pending>,
+) -> bool {
+    let (writer_id, record_bytes) = (run.args.writer_id, run.args.record_bytes);
     let ack_ns = unix_ns();
     let at_ns = u64::try_from(run.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
     let mut acknowledged = 0u64;
+    let mut by_endpoint = vec![0u64; run.stats.borrow().acknowledged_by_endpoint.len()];
     let mut log = run.ack_log.borrow_mut();
-    for (pending, entry) in sent.into_iter().zip(response.records) {
+    for (index, (pending, entry)) in sent.into_iter().zip(answers).enumerate() {
         match (entry.sequence_number, entry.shard_id, entry.error_code) {
             (Some(sequence), Some(shard_id), None) => {
                 acknowledged += 1;
+                let target = endpoint_of(index);
+                by_endpoint[target] += 1;
                 if let Some(log) = log.as_mut() {
                     // A full disk under the log must end the run: the log is the run's evidence.
                     writeln!(
@@ -600,7 +699,10 @@ async fn call_once(
         log.flush().expect("flush the ack log");
     }
     if acknowledged > 0 {
-        run.stats.borrow_mut().acknowledged(at_ns, target, acknowledged);
+        let mut stats = run.stats.borrow_mut();
+        for (endpoint, &records) in by_endpoint.iter().enumerate().filter(|(_, records)| **records > 0) {
+            stats.acknowledged(at_ns, endpoint, records);
+        }
         true
     } else {
         run.stats.borrow_mut().call_failures.error_answer += 1;

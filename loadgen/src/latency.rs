@@ -125,6 +125,8 @@ pub struct LatencyConfig {
 pub struct LatencyJson {
     pub scenario: &'static str,
     pub endpoint: String,
+    /// `--route`: `any` (through the node given) or `direct` (to each shard's leader).
+    pub route: &'static str,
     pub config: LatencyConfig,
     /// Put-to-delivery latency, one entry per consumer kind present ("polling", "efo").
     pub latency: Vec<Summary>,
@@ -340,6 +342,7 @@ pub async fn run(args: LatencyArgs) -> anyhow::Result<LatencyResult> {
     let json = LatencyJson {
         scenario: "latency",
         endpoint: common.endpoint.clone(),
+        route: common.route.as_str(),
         config: LatencyConfig {
             streams: args.streams,
             shards_per_stream: args.shards,

@@ -78,6 +78,8 @@ struct Run {
 pub struct LimitsResult {
     pub scenario: &'static str,
     pub endpoint: String,
+    /// `--route`: `any` (through the node given) or `direct` (to each shard's leader).
+    pub route: &'static str,
     pub phase_s: f64,
     pub warmup_s: f64,
     pub rate_multiple: f64,
@@ -269,6 +271,7 @@ pub async fn run(args: LimitsArgs) -> anyhow::Result<LimitsResult> {
     Ok(LimitsResult {
         scenario: "limits",
         endpoint: common.endpoint.clone(),
+        route: common.route.as_str(),
         phase_s,
         warmup_s,
         rate_multiple: args.rate,

@@ -91,6 +91,10 @@ pub struct QueueResult {
 }
 
 pub async fn run(args: QueueArgs) -> anyhow::Result<QueueResult> {
+    anyhow::ensure!(
+        args.common.route == crate::cli::Route::Any,
+        "--route direct is for the put scenarios: queues are served over HTTP, by any node"
+    );
     let client = Rc::new(HttpClient::connect(&args.common.endpoint, Encoding::Json).await.with_context(|| {
         format!("connect to {} (the daemon's --http-listen port: queues are served over HTTP)", args.common.endpoint)
     })?);

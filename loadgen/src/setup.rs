@@ -1,6 +1,6 @@
 //! Connecting, and the streams, shards and consumers a scenario runs on.
 
-use crate::cli::{Common, Protocol};
+use crate::cli::{Common, Protocol, Route};
 use crate::conn::Conn;
 use anyhow::{bail, Context};
 use sluice_client::aws::HttpClient;
@@ -8,7 +8,7 @@ use sluice_client::tls::TlsOptions;
 use sluice_client::{
     Client, ConnectOptions, ConsumerArn, ConsumerStatus, CreateStreamInput, DeleteStreamInput,
     DescribeStreamConsumerInput, DescribeStreamSummaryInput, Encoding, ErrorKind, HashKey, ListShardsInput,
-    RegisterStreamConsumerInput, ShardId, StreamArn, StreamStatus,
+    RegisterStreamConsumerInput, RoutedClient, RoutedConfig, ShardId, StreamArn, StreamStatus,
 };
 use std::time::{Duration, Instant};
 
@@ -30,8 +30,20 @@ pub async fn connect(common: &Common) -> anyhow::Result<Conn> {
             if let Some(bundle) = &common.ca_bundle {
                 options.tls = Some(TlsOptions::from_ca_bundle(bundle).context("--ca-bundle")?);
             }
-            let client = Client::connect_with(endpoint, &options).await;
-            Conn::Native(client.with_context(|| format!("connect to {endpoint}"))?)
+            match common.route {
+                Route::Any => {
+                    let client = Client::connect_with(endpoint, &options).await;
+                    Conn::Native(client.with_context(|| format!("connect to {endpoint}"))?)
+                }
+                Route::Direct => {
+                    let config = RoutedConfig { options, ..RoutedConfig::new(vec![endpoint.clone()]) };
+                    let client = RoutedClient::connect(config).await;
+                    Conn::Routed(client.with_context(|| format!("connect to {endpoint}"))?)
+                }
+            }
+        }
+        Protocol::Http if common.route == Route::Direct => {
+            bail!("--route direct needs --protocol native: the routing table and the members' addresses are native")
         }
         Protocol::Http => {
             let client = HttpClient::connect(endpoint, Encoding::Json).await;

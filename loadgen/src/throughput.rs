@@ -54,6 +54,28 @@ pub struct Ingest {
     pub call_p99_ms: f64,
     pub failed_records: u64,
     pub throttled_records: u64,
+    /// `--route direct`: the producers' PutRecords parts sent straight to a leader, and those
+    /// sent through the node given (no leader known, or a retry after a stale route).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routed: Option<RoutedCalls>,
+}
+
+/// What the routed clients of the producers did, summed.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct RoutedCalls {
+    pub direct_calls: u64,
+    pub any_calls: u64,
+    pub table_fetches: u64,
+    pub retries: u64,
+}
+
+impl RoutedCalls {
+    fn add(&mut self, stats: sluice_client::RoutedStats) {
+        self.direct_calls += stats.direct_calls;
+        self.any_calls += stats.any_calls;
+        self.table_fetches += stats.table_fetches;
+        self.retries += stats.retries;
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -75,6 +97,8 @@ pub struct Read {
 pub struct ThroughputResult {
     pub scenario: &'static str,
     pub endpoint: String,
+    /// `--route`: `any` (through the node given) or `direct` (to each shard's leader).
+    pub route: &'static str,
     pub streams: usize,
     pub shards_per_stream: usize,
     pub producers: usize,
@@ -95,6 +119,7 @@ struct ThreadResult {
     calls: Latency,
     failed: u64,
     throttled: u64,
+    routed: Option<RoutedCalls>,
 }
 
 pub fn run(args: ThroughputArgs) -> anyhow::Result<ThroughputResult> {
@@ -144,6 +169,7 @@ pub fn run(args: ThroughputArgs) -> anyhow::Result<ThroughputResult> {
     Ok(ThroughputResult {
         scenario: "throughput",
         endpoint: common.endpoint.clone(),
+        route: common.route.as_str(),
         streams: args.streams,
         shards_per_stream: args.shards,
         producers: args.producers,
@@ -208,6 +234,7 @@ fn ingest_once(
     let mut records_per_second = Vec::new();
     let mut calls = Latency::new();
     let (mut failed, mut throttled) = (0, 0);
+    let mut routed: Option<RoutedCalls> = None;
     for handle in handles {
         let thread = handle.join().map_err(|error| anyhow::anyhow!("executor: {error:?}"))??;
         add_into(&mut bytes_per_second, &thread.bytes_per_second);
@@ -215,6 +242,13 @@ fn ingest_once(
         calls.add(&thread.calls);
         failed += thread.failed;
         throttled += thread.throttled;
+        if let Some(thread) = thread.routed {
+            let total = routed.get_or_insert_with(RoutedCalls::default);
+            total.direct_calls += thread.direct_calls;
+            total.any_calls += thread.any_calls;
+            total.table_fetches += thread.table_fetches;
+            total.retries += thread.retries;
+        }
     }
     // Whole seconds after the warm-up and before the deadline.
     let first = warmup_s.ceil() as usize;
@@ -236,6 +270,7 @@ fn ingest_once(
         call_p99_ms: calls.quantile_ms(0.99),
         failed_records: failed,
         throttled_records: throttled,
+        routed,
     })
 }
 
@@ -281,8 +316,10 @@ async fn drive(
     });
     let mut tasks = Vec::new();
     let next_call = Rc::new(Cell::new(0usize));
+    let mut clients = Vec::with_capacity(connections);
     for _ in 0..connections {
         let client = setup::connect(common).await?;
+        clients.push(client.clone());
         for _ in 0..in_flight {
             let (client, streams, totals, data, next_call, acked_bytes) =
                 (client.clone(), streams.clone(), totals.clone(), data.clone(), next_call.clone(), acked_bytes.clone());
@@ -328,12 +365,17 @@ async fn drive(
         task.await?;
     }
     let calls = totals.calls.borrow().clone();
+    let mut routed: Option<RoutedCalls> = None;
+    for stats in clients.iter().filter_map(Conn::routed_stats) {
+        routed.get_or_insert_with(RoutedCalls::default).add(stats);
+    }
     Ok(ThreadResult {
         bytes_per_second: totals.bytes.iter().map(Cell::get).collect(),
         records_per_second: totals.records.iter().map(Cell::get).collect(),
         calls,
         failed: totals.failed.get(),
         throttled: totals.throttled.get(),
+        routed,
     })
 }
 

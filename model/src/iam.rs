@@ -122,6 +122,7 @@ impl Request {
             Request::DescribeStream(i) => stream(&i.stream_name, &i.stream_arn),
             Request::DescribeStreamConsumer(i) => consumer(&i.consumer_arn, &i.stream_arn, &i.consumer_name, false),
             Request::DescribeStreamSummary(i) => stream(&i.stream_name, &i.stream_arn),
+            Request::DescribeStreamRoutes(i) => stream(&i.stream_name, &i.stream_arn),
             Request::DisableEnhancedMonitoring(i) => stream(&i.stream_name, &i.stream_arn),
             Request::EnableEnhancedMonitoring(i) => stream(&i.stream_name, &i.stream_arn),
             Request::GetRecords(i) => match &i.stream_arn {
@@ -224,5 +225,11 @@ mod tests {
         let actions: Vec<_> = create.iam_checks(&identity).into_iter().map(|check| check.action).collect();
         assert_eq!(actions, ["kinesis:CreateStream", "kinesis:AddTagsToStream"]);
         assert_eq!(Operation::SubscribeToShard.iam_action(), "kinesis:SubscribeToShard");
+        let routes = Request::from(crate::routes::DescribeStreamRoutesInput {
+            stream_name: Some("s".into()),
+            ..Default::default()
+        });
+        assert_eq!(routes.iam_action(), "kinesis:DescribeStream", "what DescribeStream needs, no action of its own");
+        assert_eq!(routes.resources(&identity), vec![IamResource::Stream(stream.clone())]);
     }
 }

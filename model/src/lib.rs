@@ -15,6 +15,7 @@
 //!   [`Request::iam_checks`]: the IAM actions and resources an authorizer checks.
 //! - [`limits`]: the API's own limits.
 //! - [`firehose`]: the Firehose API's requests and answers, for the native protocol.
+//! - [`routes`]: DescribeStreamRoutes, the routing table a client of a cluster writes by.
 //!
 //! Pure: no I/O, no runtime. The wire codecs (native flatbuffers, AWS JSON and CBOR, event
 //! streams) are in `sluice-protocol`; the server and the clients use both crates.
@@ -29,6 +30,7 @@ pub mod leases;
 pub mod limits;
 pub mod operations;
 pub mod queues;
+pub mod routes;
 pub mod settings;
 pub mod shapes;
 mod validate;
@@ -42,5 +44,6 @@ pub use ids::{ConsumerArn, HashKey, ParseIdError, ResourceArn, SequenceNumber, S
 pub use leases::*;
 pub use operations::*;
 pub use queues::*;
+pub use routes::*;
 pub use settings::*;
 pub use shapes::*;

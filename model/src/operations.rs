@@ -12,6 +12,7 @@ use crate::enums::{MetricsName, ScalingType, ShardIteratorType};
 use crate::ids::{blob, ConsumerArn, HashKey, ResourceArn, SequenceNumber, ShardId, StreamArn, Timestamp};
 use crate::leases::*;
 use crate::queues::*;
+use crate::routes::*;
 use crate::settings::*;
 use crate::shapes::*;
 use bytes::Bytes;
@@ -568,7 +569,8 @@ pub struct UpdateShardCountOutput {
 }
 
 impl Operation {
-    /// Sluice's own operations (consumer-group leases, `crate::leases`), which answer to the
+    /// Sluice's own operations (consumer-group leases, `crate::leases`; the routing table,
+    /// `crate::routes`), which answer to the
     /// `Sluice_20261201` target prefix; every other operation is Kinesis'.
     pub fn is_sluice(self) -> bool {
         matches!(
@@ -577,6 +579,7 @@ impl Operation {
                 | Operation::CreateApplication
                 | Operation::DeleteApplication
                 | Operation::DescribeApplication
+                | Operation::DescribeStreamRoutes
                 | Operation::ListApplications
                 | Operation::ListLeases
                 | Operation::ReleaseLease
@@ -584,6 +587,16 @@ impl Operation {
                 | Operation::StealLease
                 | Operation::TakeLease
         )
+    }
+
+    /// The IAM action a caller needs for this operation: `kinesis:<Name>`, as AWS's service
+    /// authorization reference lists them, except DescribeStreamRoutes, which needs
+    /// `kinesis:DescribeStream` (`crate::routes` says why).
+    pub fn iam_action(self) -> &'static str {
+        match self {
+            Operation::DescribeStreamRoutes => Operation::DescribeStream.named_iam_action(),
+            _ => self.named_iam_action(),
+        }
     }
 
     /// The `X-Amz-Target` of a call: `Kinesis_20131202.PutRecord`, `Sluice_20261201.TakeLease`.
@@ -636,9 +649,9 @@ macro_rules! operations {
                 }
             }
 
-            /// The IAM action a caller needs for this operation: `kinesis:<Name>`, as AWS's
-            /// service authorization reference lists them.
-            pub fn iam_action(self) -> &'static str {
+            /// `kinesis:<Name>`, the action [`Operation::iam_action`] answers for all but
+            /// the operations it names otherwise.
+            fn named_iam_action(self) -> &'static str {
                 match self {
                     $( Operation::$name => concat!("kinesis:", stringify!($name)), )*
                 }
@@ -760,6 +773,7 @@ operations! {
     DescribeQueue(DescribeQueueInput) -> QueueDescriptionOutput;
     DescribeStream(DescribeStreamInput) -> DescribeStreamOutput;
     DescribeStreamConsumer(DescribeStreamConsumerInput) -> DescribeStreamConsumerOutput;
+    DescribeStreamRoutes(DescribeStreamRoutesInput) -> DescribeStreamRoutesOutput;
     DescribeStreamSummary(DescribeStreamSummaryInput) -> DescribeStreamSummaryOutput;
     DisableEnhancedMonitoring(DisableEnhancedMonitoringInput) -> EnhancedMonitoringOutput;
     EnableEnhancedMonitoring(EnableEnhancedMonitoringInput) -> EnhancedMonitoringOutput;
@@ -833,11 +847,15 @@ mod tests {
 
     #[test]
     fn operations_are_named_as_aws_names_them() {
-        assert_eq!(Operation::ALL.len(), 62);
+        assert_eq!(Operation::ALL.len(), 63);
         for &operation in Operation::ALL {
             assert_eq!(Operation::from_name(operation.name()), Some(operation));
-            assert_eq!(operation.iam_action(), format!("kinesis:{operation}"));
+            if operation != Operation::DescribeStreamRoutes {
+                assert_eq!(operation.iam_action(), format!("kinesis:{operation}"));
+            }
         }
+        assert_eq!(Operation::DescribeStreamRoutes.iam_action(), "kinesis:DescribeStream");
+        assert!(Operation::DescribeStreamRoutes.is_sluice());
         let mut sorted = Operation::ALL.to_vec();
         sorted.sort_by_key(|operation| operation.name());
         assert_eq!(sorted, Operation::ALL, "the list is alphabetical");

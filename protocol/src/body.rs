@@ -125,6 +125,7 @@ body_kinds! {
         ListTagsForDeliveryStream(ListTagsForDeliveryStreamRequest) = body_as_list_tags_for_delivery_stream_request,
         StartDeliveryStreamEncryption(StartDeliveryStreamEncryptionRequest) = body_as_start_delivery_stream_encryption_request,
         StopDeliveryStreamEncryption(StopDeliveryStreamEncryptionRequest) = body_as_stop_delivery_stream_encryption_request,
+        DescribeStreamRoutes(DescribeStreamRoutesRequest) = body_as_describe_stream_routes_request,
     }
 }
 
@@ -189,6 +190,7 @@ body_kinds! {
         ListTagsForDeliveryStream(ListTagsForDeliveryStreamResponse) = body_as_list_tags_for_delivery_stream_response,
         StartDeliveryStreamEncryption(StartDeliveryStreamEncryptionResponse) = body_as_start_delivery_stream_encryption_response,
         StopDeliveryStreamEncryption(StopDeliveryStreamEncryptionResponse) = body_as_stop_delivery_stream_encryption_response,
+        DescribeStreamRoutes(DescribeStreamRoutesResponse) = body_as_describe_stream_routes_response,
     }
 }
 

@@ -644,10 +644,13 @@ fn initial_position() -> impl Strategy<Value = InitialPosition> {
     ]
 }
 
-/// Any request of Sluice's own operations (consumer-group leases; AWS JSON/CBOR only).
+/// Any request of Sluice's own operations (consumer-group leases, the routing table).
 pub fn sluice_request() -> BoxedStrategy<Request> {
     let checkpoint = prop_oneof![Just("SHARD_END".to_owned()), any::<u128>().prop_map(|n| n.to_string())];
     prop_oneof![
+        (option::of(name()), option::of(stream_arn())).prop_map(|(stream_name, stream_arn)| {
+            Request::from(DescribeStreamRoutesInput { stream_name, stream_arn })
+        }),
         (
             option::of(name()),
             option::of(stream_arn()),
@@ -855,9 +858,28 @@ fn application_description() -> impl Strategy<Value = ApplicationDescription> {
         )
 }
 
+/// A routing table: members with and without addresses, leaders known and not.
+fn stream_routes() -> impl Strategy<Value = DescribeStreamRoutesOutput> {
+    let node_id = || 0..=NODE_ID_MAX;
+    let member = (node_id(), option::of("[0-9.]{1,15}:[0-9]{1,5}"))
+        .prop_map(|(node_id, native_address)| RouteMember { node_id, native_address });
+    let shard = (shard_id(), hash_key_range(), option::of(node_id()))
+        .prop_map(|(shard_id, hash_key_range, leader_node_id)| ShardRoute { shard_id, hash_key_range, leader_node_id });
+    (stream_arn(), timestamp(), node_id(), vec(member, 0..4), vec(shard, 0..6)).prop_map(
+        |(stream_arn, stream_creation_timestamp, node_id, members, shards)| DescribeStreamRoutesOutput {
+            stream_arn,
+            stream_creation_timestamp,
+            node_id,
+            members,
+            shards,
+        },
+    )
+}
+
 /// Any response of Sluice's own operations.
 pub fn sluice_response() -> BoxedStrategy<Response> {
     prop_oneof![
+        stream_routes().prop_map(Response::DescribeStreamRoutes),
         application_description()
             .prop_map(|d| Response::CreateApplication(ApplicationDescriptionOutput { application_description: d })),
         application_description()

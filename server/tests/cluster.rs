@@ -1738,3 +1738,288 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
         daemon.stop();
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Direct routing: a client that learns the leaders (DescribeStreamRoutes) and writes to them.
+
+const ROUTED_STREAM: &str = "routed";
+const ROUTED_SHARDS: usize = 6;
+
+/// Requests the members forwarded to each other, summed over the members given.
+fn forwarded(metrics: &[SocketAddr]) -> f64 {
+    metrics.iter().map(|&addr| common::scrape(addr, "sluice_forwarded_requests_total")).sum()
+}
+
+/// Each shard's leader as every node in `endpoints` tells it, once all of them agree on a
+/// leader for every shard and on the members (`None` while they do not).
+async fn agreed_leaders(endpoints: &[String]) -> Option<BTreeMap<ShardId, u64>> {
+    let mut agreed: Option<BTreeMap<ShardId, u64>> = None;
+    for endpoint in endpoints {
+        let client = within(Duration::from_secs(5), Client::connect(endpoint)).await?.ok()?;
+        let input = DescribeStreamRoutesInput { stream_name: Some(ROUTED_STREAM.into()), stream_arn: None };
+        let table = within(Duration::from_secs(5), client.call(&input)).await?.ok()?;
+        assert_eq!(table.members.len(), NODES, "every member is in the table: {table:?}");
+        assert!(table.members.iter().all(|member| member.native_address.is_some()), "{table:?}");
+        let leaders: BTreeMap<ShardId, u64> = table
+            .shards
+            .iter()
+            .map(|shard| Some((shard.shard_id.clone(), shard.leader_node_id?)))
+            .collect::<Option<_>>()?;
+        if leaders.len() != ROUTED_SHARDS || agreed.as_ref().is_some_and(|agreed| *agreed != leaders) {
+            return None;
+        }
+        agreed = Some(leaders);
+    }
+    agreed
+}
+
+/// Leaders every node agrees on, unchanged over three looks in a row (leader balancing moves
+/// groups for a while after a stream is created) and spread over at least two members.
+async fn settled_leaders(endpoints: &[String]) -> BTreeMap<ShardId, u64> {
+    let start = Instant::now();
+    let mut same_in_a_row = 0;
+    let mut last = None;
+    loop {
+        let now = agreed_leaders(endpoints).await;
+        same_in_a_row = if now.is_some() && now == last { same_in_a_row + 1 } else { 0 };
+        last = now;
+        if let Some(leaders) = last.as_ref().filter(|_| same_in_a_row >= 2) {
+            let members: std::collections::BTreeSet<u64> = leaders.values().copied().collect();
+            if members.len() >= 2 {
+                return leaders.clone();
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the shards' leaders never settled over two members: {last:?}"
+        );
+        glommio::timer::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// PutRecords of a record for every shard (random partition keys, routed by their MD5) and a
+/// PutRecord, through `client`, until each record is acknowledged: the acknowledged records,
+/// `(shard id, sequence number) -> data`, go into `acked`. Records are sent again only if
+/// they failed (at most 60 s: a failover takes about one).
+async fn put_until_acknowledged(
+    client: &RoutedClient,
+    round: &str,
+    rng: &mut Rng,
+    acked: &mut BTreeMap<(ShardId, u128), Bytes>,
+) {
+    let start = Instant::now();
+    let mut pending: Vec<(String, Bytes)> = (0..ROUTED_SHARDS * 3)
+        .map(|i| (format!("{round}-{i}-{}", rng.next()), Bytes::from(format!("{round}/{i}/{}", rng.next()))))
+        .collect();
+    while !pending.is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "round {round}: {} records never acknowledged",
+            pending.len()
+        );
+        let records = pending
+            .iter()
+            .map(|(key, data)| PutRecordsRequestEntry {
+                data: data.clone(),
+                partition_key: Some(key.clone()),
+                explicit_hash_key: None,
+            })
+            .collect();
+        let put = PutRecordsInput { records, stream_name: Some(ROUTED_STREAM.into()), stream_arn: None };
+        let Ok(answer) = client.put_records(&put).await else {
+            glommio::timer::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        assert_eq!(answer.records.len(), pending.len());
+        let mut failed = Vec::new();
+        for ((key, data), entry) in pending.into_iter().zip(answer.records) {
+            match (entry.shard_id, entry.sequence_number) {
+                (Some(shard), Some(sequence)) => {
+                    acked.insert((shard, sequence.as_u128().unwrap()), data);
+                }
+                _ => failed.push((key, data)),
+            }
+        }
+        if !failed.is_empty() {
+            // No leader yet (a failover): a moment for the election, as any client backs off.
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+        }
+        pending = failed;
+    }
+    let single = Bytes::from(format!("{round}/single/{}", rng.next()));
+    let put = PutRecordInput {
+        stream_name: Some(ROUTED_STREAM.into()),
+        data: single.clone(),
+        partition_key: Some(format!("{round}-single")),
+        ..Default::default()
+    };
+    loop {
+        match client.put_record(&put).await {
+            Ok(output) => {
+                acked.insert((output.shard_id, output.sequence_number.as_u128().unwrap()), single);
+                break;
+            }
+            Err(error) => assert!(start.elapsed() < Duration::from_secs(60), "round {round}: PutRecord: {error}"),
+        }
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every record of every shard of the stream, as the node at `endpoint` serves them.
+async fn read_routed_stream(endpoint: &str) -> BTreeMap<(ShardId, u128), Bytes> {
+    let client = Client::connect(endpoint).await.unwrap();
+    let list = ListShardsInput { stream_name: Some(ROUTED_STREAM.into()), ..Default::default() };
+    let mut stored = BTreeMap::new();
+    for shard in call_until_ok(&client, &list).await.shards {
+        let request = GetShardIteratorInput {
+            stream_name: Some(ROUTED_STREAM.into()),
+            stream_arn: None,
+            shard_id: shard.shard_id.clone(),
+            shard_iterator_type: ShardIteratorType::TrimHorizon,
+            starting_sequence_number: None,
+            timestamp: None,
+        };
+        let mut iterator = call_until_ok(&client, &request).await.shard_iterator;
+        while let Some(current) = iterator {
+            let page = call_until_ok(&client, &GetRecordsInput { shard_iterator: current, ..Default::default() }).await;
+            if page.records.is_empty() {
+                break;
+            }
+            for record in page.records {
+                stored.insert((shard.shard_id.clone(), record.sequence_number.as_u128().unwrap()), record.data);
+            }
+            iterator = page.next_shard_iterator;
+        }
+    }
+    stored
+}
+
+/// Every acknowledged record is on the node at `endpoint`, at its shard and sequence number,
+/// byte-exact (records the client's retries stored twice are there too, and allowed).
+async fn check_routed_records(endpoint: &str, acked: &BTreeMap<(ShardId, u128), Bytes>) {
+    let start = Instant::now();
+    loop {
+        let stored = read_routed_stream(endpoint).await;
+        let missing: Vec<_> = acked.iter().filter(|(at, data)| stored.get(*at) != Some(*data)).collect();
+        if missing.is_empty() {
+            return;
+        }
+        // A follower applies what the leader committed a moment later.
+        assert!(start.elapsed() < Duration::from_secs(30), "{endpoint} lacks acknowledged records: {missing:?}");
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A routed client that knows one node learns the table, keeps a connection per member and
+/// writes each record to its shard's leader: while the leaders stay put, no member forwards
+/// anything (`sluice_forwarded_requests_total`), though the leaders are spread over the
+/// members and a plain client of that one node needs forwarding for most records. Then the
+/// leader of some shards is SIGKILLed: the client's writes fail over (a fresh table, a retry
+/// through any node) and go on to the new leaders. Every acknowledged record is on every
+/// surviving node.
+#[test]
+fn a_routed_client_writes_to_the_leaders_directly_and_reroutes_after_a_leader_dies() {
+    let mut daemons = start_forwarding_cluster();
+    let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
+    let metrics: Vec<SocketAddr> = daemons.iter().map(|daemon| daemon.metrics_addr).collect();
+    let pids: Vec<u32> = daemons.iter().map(Daemon::pid).collect();
+    let killed = run_returning(move || async move {
+        // One seed: node 1. The client learns the others from the table.
+        let client = RoutedClient::connect(RoutedConfig::new(vec![endpoints[0].clone()])).await.unwrap();
+        let create = CreateStreamInput {
+            stream_name: ROUTED_STREAM.into(),
+            shard_count: Some(ROUTED_SHARDS as i32),
+            ..Default::default()
+        };
+        call_until_ok(&client.any().await.unwrap(), &create).await;
+        let mut rng = Rng(0x5EED_0020_77E5);
+        let mut acked = BTreeMap::new();
+
+        // While the leaders stay where they are, nothing is forwarded. Leaders move now and
+        // then (balancing): a round during which they moved is done again, a few times at most.
+        let mut direct_rounds = 0;
+        for attempt in 0..5 {
+            let before = settled_leaders(&endpoints).await;
+            let (table, _) = client.refresh_table(Some(ROUTED_STREAM), None).await.expect("a routing table");
+            let (stats_before, forwarded_before) = (client.stats(), forwarded(&metrics));
+            put_until_acknowledged(&client, &format!("direct{attempt}"), &mut rng, &mut acked).await;
+            let (stats_after, forwarded_after) = (client.stats(), forwarded(&metrics));
+            let known: Vec<Option<u64>> = before.values().map(|&leader| Some(leader)).collect();
+            if table.leaders() != known.as_slice() || agreed_leaders(&endpoints).await.as_ref() != Some(&before) {
+                continue;
+            }
+            assert_eq!(
+                forwarded_after, forwarded_before,
+                "writes were forwarded though the client knew the leaders {before:?}"
+            );
+            assert!(stats_after.direct_calls > stats_before.direct_calls, "{stats_after:?}");
+            assert_eq!(stats_after.any_calls, stats_before.any_calls, "every write went direct: {stats_after:?}");
+            direct_rounds += 1;
+            break;
+        }
+        assert_eq!(direct_rounds, 1, "the leaders never stayed put for one round of writes");
+        // The same writes through node 1 alone are forwarded: the figure above means something.
+        let plain = Client::connect(&endpoints[0]).await.unwrap();
+        let leaders = settled_leaders(&endpoints).await;
+        let forwarded_before = forwarded(&metrics);
+        let records = (0..ROUTED_SHARDS * 3)
+            .map(|i| PutRecordsRequestEntry {
+                data: Bytes::from(format!("plain/{i}")),
+                partition_key: Some(format!("plain-{i}")),
+                explicit_hash_key: None,
+            })
+            .collect();
+        let put = PutRecordsInput { records, stream_name: Some(ROUTED_STREAM.into()), stream_arn: None };
+        call_until_ok(&plain, &put).await;
+        if leaders.values().any(|&leader| leader != 1) && agreed_leaders(&endpoints).await == Some(leaders) {
+            assert!(forwarded(&metrics) > forwarded_before, "a plain client of node 1 was not forwarded");
+        }
+
+        // SIGKILL a leader: node 1, the client's only seed, if it leads a shard (then the
+        // client's other calls must move to a member it learned from the table), else the
+        // leader of the first shard. The client goes on.
+        let leaders = settled_leaders(&endpoints).await;
+        let victim = if leaders.values().any(|&leader| leader == 1) { 1 } else { *leaders.values().next().unwrap() };
+        let victim_index = victim as usize - 1;
+        // SAFETY: a signal to a child process of this test.
+        unsafe { libc::kill(pids[victim_index] as i32, libc::SIGKILL) };
+        let fetches_before = client.stats().table_fetches;
+        for round in 0..3 {
+            put_until_acknowledged(&client, &format!("after-kill{round}"), &mut rng, &mut acked).await;
+        }
+        let stats = client.stats();
+        assert!(stats.table_fetches > fetches_before, "the client never fetched a new table: {stats:?}");
+        // The survivors elect new leaders for the dead node's shards; the client's table names
+        // them once they have, and its writes go there directly again.
+        let survivors: Vec<String> =
+            endpoints.iter().enumerate().filter(|(node, _)| *node != victim_index).map(|(_, e)| e.clone()).collect();
+        let start = Instant::now();
+        loop {
+            // The table as the client holds it: fetched again after a call failed or a member
+            // went down, and at least every few seconds.
+            let table = client.table(Some(ROUTED_STREAM), None).await;
+            let rerouted = table.as_ref().is_some_and(|(table, _)| {
+                table.shard_count() == ROUTED_SHARDS
+                    && table.leaders().iter().all(|leader| leader.is_some_and(|leader| leader != victim))
+            });
+            if rerouted {
+                break;
+            }
+            let held = table.map(|(table, _)| table.leaders().to_vec());
+            assert!(start.elapsed() < Duration::from_secs(60), "the client's table kept the dead leader: {held:?}");
+            glommio::timer::sleep(Duration::from_millis(200)).await;
+        }
+        let direct_before = client.stats().direct_calls;
+        put_until_acknowledged(&client, "rerouted", &mut rng, &mut acked).await;
+        assert!(client.stats().direct_calls > direct_before, "{:?}", client.stats());
+        for survivor in &survivors {
+            check_routed_records(survivor, &acked).await;
+        }
+        eprintln!("routed: {} records acknowledged, node {victim} killed; client {:?}", acked.len(), client.stats());
+        victim_index
+    });
+    daemons[killed].kill();
+    for daemon in &mut daemons {
+        daemon.stop();
+    }
+}

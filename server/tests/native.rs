@@ -622,3 +622,54 @@ fn garbage_frames_never_bring_the_daemon_down() {
         put(&client, "still-alive", "k", b"ok").await;
     });
 }
+
+/// A node alone answers DescribeStreamRoutes with itself (node 0, no address: the one the
+/// client used) as the leader of every open shard, on both protocols, so clients can ask it
+/// unconditionally; and a routed client writes through it as through a plain one.
+#[test]
+fn a_node_alone_routes_every_shard_to_itself() {
+    let daemon = Daemon::start("unlimited", 2);
+    let (endpoint, http) = (daemon.endpoint(), daemon.http_addr.to_string());
+    run(move || async move {
+        let client = connect(&endpoint).await;
+        create(&client, "routes", 3).await;
+        let input = DescribeStreamRoutesInput { stream_name: name("routes"), stream_arn: None };
+        let table = client.call(&input).await.expect("DescribeStreamRoutes");
+        assert_eq!(table.node_id, SINGLE_NODE_ID);
+        assert_eq!(table.members, vec![RouteMember { node_id: SINGLE_NODE_ID, native_address: None }]);
+        let shards = client.call(&ListShardsInput { stream_name: name("routes"), ..Default::default() }).await.unwrap();
+        assert_eq!(table.shards.len(), 3);
+        for (route, shard) in table.shards.iter().zip(&shards.shards) {
+            assert_eq!((&route.shard_id, &route.hash_key_range), (&shard.shard_id, &shard.hash_key_range));
+            assert_eq!(route.leader_node_id, Some(SINGLE_NODE_ID));
+        }
+        assert!(table.stream_arn.as_str().ends_with(":stream/routes"), "{table:?}");
+
+        let over_http = aws::HttpClient::connect(&http, Encoding::Json).await.unwrap();
+        assert_eq!(over_http.call(&input).await.expect("DescribeStreamRoutes over HTTP"), table);
+        let missing = DescribeStreamRoutesInput { stream_name: name("nope"), stream_arn: None };
+        assert_eq!(code(client.call(&missing).await), ErrorKind::ResourceNotFound);
+        assert_eq!(code(client.call(&DescribeStreamRoutesInput::default()).await), ErrorKind::InvalidArgument);
+
+        let routed = RoutedClient::connect(RoutedConfig::new(vec![endpoint.clone()])).await.unwrap();
+        let records = (0..30)
+            .map(|i| PutRecordsRequestEntry {
+                data: Bytes::from(format!("r{i}")),
+                partition_key: Some(format!("key-{i}")),
+                explicit_hash_key: None,
+            })
+            .collect();
+        let put = PutRecordsInput { records, stream_name: name("routes"), stream_arn: None };
+        let answer = routed.put_records(&put).await.expect("a routed PutRecords");
+        assert_eq!(answer.failed_record_count, Some(0));
+        for (i, entry) in answer.records.iter().enumerate() {
+            let key = HashKey(sluice_engine::routing::HashKey::from_partition_key(&format!("key-{i}")).0);
+            let expected = table.shards.iter().find(|shard| {
+                shard.hash_key_range.starting_hash_key <= key && key <= shard.hash_key_range.ending_hash_key
+            });
+            assert_eq!(entry.shard_id.as_ref(), expected.map(|shard| &shard.shard_id), "record {i}");
+        }
+        let stats = routed.stats();
+        assert_eq!((stats.direct_calls, stats.any_calls, stats.table_fetches), (0, 1, 1), "{stats:?}");
+    });
+}

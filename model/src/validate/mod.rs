@@ -68,6 +68,7 @@ impl Request {
                 consumer(identity, &input.stream_arn, &input.consumer_name, &input.consumer_arn)
             }
             Request::DescribeStreamSummary(input) => stream(identity, &input.stream_name, &input.stream_arn),
+            Request::DescribeStreamRoutes(input) => stream(identity, &input.stream_name, &input.stream_arn),
             Request::DisableEnhancedMonitoring(input) => {
                 stream(identity, &input.stream_name, &input.stream_arn)?;
                 metrics(&input.shard_level_metrics)
@@ -568,6 +569,7 @@ fn list_shards(identity: &Identity, input: &ListShardsInput) -> Result {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use crate::routes::DescribeStreamRoutesInput;
     use crate::shapes::StreamModeDetails;
     use bytes::Bytes;
 
@@ -608,6 +610,12 @@ mod tests {
             kind(DescribeStreamSummaryInput { stream_arn: Some(foreign), ..Default::default() }),
             Some(ErrorKind::InvalidArgument)
         );
+        assert_eq!(kind(DescribeStreamRoutesInput::default()), Some(ErrorKind::InvalidArgument));
+        assert_eq!(
+            kind(DescribeStreamRoutesInput { stream_name: named("a b"), ..Default::default() }),
+            Some(ErrorKind::Validation)
+        );
+        assert_eq!(kind(DescribeStreamRoutesInput { stream_name: named("s"), ..Default::default() }), None);
     }
 
     #[test]

@@ -941,10 +941,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for BillingCommitmentStatus {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_REQUEST_BODY: u8 = 55;
+pub const ENUM_MAX_REQUEST_BODY: u8 = 56;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 56] = [
+pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 57] = [
   RequestBody::NONE,
   RequestBody::CreateStreamRequest,
   RequestBody::DeleteStreamRequest,
@@ -1001,6 +1001,7 @@ pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 56] = [
   RequestBody::ListTagsForDeliveryStreamRequest,
   RequestBody::StartDeliveryStreamEncryptionRequest,
   RequestBody::StopDeliveryStreamEncryptionRequest,
+  RequestBody::DescribeStreamRoutesRequest,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1064,9 +1065,10 @@ impl RequestBody {
   pub const ListTagsForDeliveryStreamRequest: Self = Self(53);
   pub const StartDeliveryStreamEncryptionRequest: Self = Self(54);
   pub const StopDeliveryStreamEncryptionRequest: Self = Self(55);
+  pub const DescribeStreamRoutesRequest: Self = Self(56);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 55;
+  pub const ENUM_MAX: u8 = 56;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::CreateStreamRequest,
@@ -1124,6 +1126,7 @@ impl RequestBody {
     Self::ListTagsForDeliveryStreamRequest,
     Self::StartDeliveryStreamEncryptionRequest,
     Self::StopDeliveryStreamEncryptionRequest,
+    Self::DescribeStreamRoutesRequest,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1184,6 +1187,7 @@ impl RequestBody {
       Self::ListTagsForDeliveryStreamRequest => Some("ListTagsForDeliveryStreamRequest"),
       Self::StartDeliveryStreamEncryptionRequest => Some("StartDeliveryStreamEncryptionRequest"),
       Self::StopDeliveryStreamEncryptionRequest => Some("StopDeliveryStreamEncryptionRequest"),
+      Self::DescribeStreamRoutesRequest => Some("DescribeStreamRoutesRequest"),
       _ => None,
     }
   }
@@ -1243,10 +1247,10 @@ pub struct RequestBodyUnionTableOffset {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_RESPONSE_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_RESPONSE_BODY: u8 = 57;
+pub const ENUM_MAX_RESPONSE_BODY: u8 = 58;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 58] = [
+pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 59] = [
   ResponseBody::NONE,
   ResponseBody::CreateStreamResponse,
   ResponseBody::DeleteStreamResponse,
@@ -1305,6 +1309,7 @@ pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 58] = [
   ResponseBody::ListTagsForDeliveryStreamResponse,
   ResponseBody::StartDeliveryStreamEncryptionResponse,
   ResponseBody::StopDeliveryStreamEncryptionResponse,
+  ResponseBody::DescribeStreamRoutesResponse,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1370,9 +1375,10 @@ impl ResponseBody {
   pub const ListTagsForDeliveryStreamResponse: Self = Self(55);
   pub const StartDeliveryStreamEncryptionResponse: Self = Self(56);
   pub const StopDeliveryStreamEncryptionResponse: Self = Self(57);
+  pub const DescribeStreamRoutesResponse: Self = Self(58);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 57;
+  pub const ENUM_MAX: u8 = 58;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::CreateStreamResponse,
@@ -1432,6 +1438,7 @@ impl ResponseBody {
     Self::ListTagsForDeliveryStreamResponse,
     Self::StartDeliveryStreamEncryptionResponse,
     Self::StopDeliveryStreamEncryptionResponse,
+    Self::DescribeStreamRoutesResponse,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1494,6 +1501,7 @@ impl ResponseBody {
       Self::ListTagsForDeliveryStreamResponse => Some("ListTagsForDeliveryStreamResponse"),
       Self::StartDeliveryStreamEncryptionResponse => Some("StartDeliveryStreamEncryptionResponse"),
       Self::StopDeliveryStreamEncryptionResponse => Some("StopDeliveryStreamEncryptionResponse"),
+      Self::DescribeStreamRoutesResponse => Some("DescribeStreamRoutesResponse"),
       _ => None,
     }
   }
@@ -18684,6 +18692,526 @@ impl ::core::fmt::Debug for StopDeliveryStreamEncryptionResponse<'_> {
       ds.finish()
   }
 }
+pub enum DescribeStreamRoutesRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct DescribeStreamRoutesRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for DescribeStreamRoutesRequest<'a> {
+  type Inner = DescribeStreamRoutesRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> DescribeStreamRoutesRequest<'a> {
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    DescribeStreamRoutesRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args DescribeStreamRoutesRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<DescribeStreamRoutesRequest<'bldr>> {
+    let mut builder = DescribeStreamRoutesRequestBuilder::new(_fbb);
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DescribeStreamRoutesRequest::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DescribeStreamRoutesRequest::VT_STREAM_ARN, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for DescribeStreamRoutesRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct DescribeStreamRoutesRequestArgs<'a> {
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for DescribeStreamRoutesRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    DescribeStreamRoutesRequestArgs {
+      stream_name: None,
+      stream_arn: None,
+    }
+  }
+}
+
+pub struct DescribeStreamRoutesRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> DescribeStreamRoutesRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DescribeStreamRoutesRequest::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DescribeStreamRoutesRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> DescribeStreamRoutesRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    DescribeStreamRoutesRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<DescribeStreamRoutesRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for DescribeStreamRoutesRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("DescribeStreamRoutesRequest");
+      ds.field("stream_name", &self.stream_name());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.finish()
+  }
+}
+pub enum RouteMemberOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct RouteMember<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for RouteMember<'a> {
+  type Inner = RouteMember<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> RouteMember<'a> {
+  pub const VT_NODE_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_NATIVE_ADDRESS: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    RouteMember { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args RouteMemberArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<RouteMember<'bldr>> {
+    let mut builder = RouteMemberBuilder::new(_fbb);
+    builder.add_node_id(args.node_id);
+    if let Some(x) = args.native_address { builder.add_native_address(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn node_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(RouteMember::VT_NODE_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn native_address(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(RouteMember::VT_NATIVE_ADDRESS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for RouteMember<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u64>("node_id", Self::VT_NODE_ID, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("native_address", Self::VT_NATIVE_ADDRESS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct RouteMemberArgs<'a> {
+    pub node_id: u64,
+    pub native_address: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for RouteMemberArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    RouteMemberArgs {
+      node_id: 0,
+      native_address: None,
+    }
+  }
+}
+
+pub struct RouteMemberBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> RouteMemberBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_node_id(&mut self, node_id: u64) {
+    self.fbb_.push_slot::<u64>(RouteMember::VT_NODE_ID, node_id, 0);
+  }
+  #[inline]
+  pub fn add_native_address(&mut self, native_address: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(RouteMember::VT_NATIVE_ADDRESS, native_address);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> RouteMemberBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    RouteMemberBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<RouteMember<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for RouteMember<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("RouteMember");
+      ds.field("node_id", &self.node_id());
+      ds.field("native_address", &self.native_address());
+      ds.finish()
+  }
+}
+pub enum ShardRouteOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct ShardRoute<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ShardRoute<'a> {
+  type Inner = ShardRoute<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ShardRoute<'a> {
+  pub const VT_SHARD_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_HASH_KEY_RANGE: ::flatbuffers::VOffsetT = 6;
+  pub const VT_LEADER_NODE_ID: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ShardRoute { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ShardRouteArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ShardRoute<'bldr>> {
+    let mut builder = ShardRouteBuilder::new(_fbb);
+    if let Some(x) = args.leader_node_id { builder.add_leader_node_id(x); }
+    if let Some(x) = args.hash_key_range { builder.add_hash_key_range(x); }
+    if let Some(x) = args.shard_id { builder.add_shard_id(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn shard_id(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ShardRoute::VT_SHARD_ID, None)}
+  }
+  #[inline]
+  pub fn hash_key_range(&self) -> Option<HashKeyRange<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<HashKeyRange>>(ShardRoute::VT_HASH_KEY_RANGE, None)}
+  }
+  #[inline]
+  pub fn leader_node_id(&self) -> Option<u64> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ShardRoute::VT_LEADER_NODE_ID, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ShardRoute<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("shard_id", Self::VT_SHARD_ID, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<HashKeyRange>>("hash_key_range", Self::VT_HASH_KEY_RANGE, false)?
+     .visit_field::<u64>("leader_node_id", Self::VT_LEADER_NODE_ID, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ShardRouteArgs<'a> {
+    pub shard_id: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub hash_key_range: Option<::flatbuffers::WIPOffset<HashKeyRange<'a>>>,
+    pub leader_node_id: Option<u64>,
+}
+impl<'a> Default for ShardRouteArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ShardRouteArgs {
+      shard_id: None,
+      hash_key_range: None,
+      leader_node_id: None,
+    }
+  }
+}
+
+pub struct ShardRouteBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ShardRouteBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_shard_id(&mut self, shard_id: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ShardRoute::VT_SHARD_ID, shard_id);
+  }
+  #[inline]
+  pub fn add_hash_key_range(&mut self, hash_key_range: ::flatbuffers::WIPOffset<HashKeyRange<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<HashKeyRange>>(ShardRoute::VT_HASH_KEY_RANGE, hash_key_range);
+  }
+  #[inline]
+  pub fn add_leader_node_id(&mut self, leader_node_id: u64) {
+    self.fbb_.push_slot_always::<u64>(ShardRoute::VT_LEADER_NODE_ID, leader_node_id);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ShardRouteBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ShardRouteBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ShardRoute<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ShardRoute<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ShardRoute");
+      ds.field("shard_id", &self.shard_id());
+      ds.field("hash_key_range", &self.hash_key_range());
+      ds.field("leader_node_id", &self.leader_node_id());
+      ds.finish()
+  }
+}
+pub enum DescribeStreamRoutesResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct DescribeStreamRoutesResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for DescribeStreamRoutesResponse<'a> {
+  type Inner = DescribeStreamRoutesResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> DescribeStreamRoutesResponse<'a> {
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_CREATION_TIMESTAMP: ::flatbuffers::VOffsetT = 6;
+  pub const VT_NODE_ID: ::flatbuffers::VOffsetT = 8;
+  pub const VT_MEMBERS: ::flatbuffers::VOffsetT = 10;
+  pub const VT_SHARDS: ::flatbuffers::VOffsetT = 12;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    DescribeStreamRoutesResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args DescribeStreamRoutesResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<DescribeStreamRoutesResponse<'bldr>> {
+    let mut builder = DescribeStreamRoutesResponseBuilder::new(_fbb);
+    builder.add_node_id(args.node_id);
+    builder.add_stream_creation_timestamp(args.stream_creation_timestamp);
+    if let Some(x) = args.shards { builder.add_shards(x); }
+    if let Some(x) = args.members { builder.add_members(x); }
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DescribeStreamRoutesResponse::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn stream_creation_timestamp(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(DescribeStreamRoutesResponse::VT_STREAM_CREATION_TIMESTAMP, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn node_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(DescribeStreamRoutesResponse::VT_NODE_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn members(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<RouteMember<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<RouteMember>>>>(DescribeStreamRoutesResponse::VT_MEMBERS, None)}
+  }
+  #[inline]
+  pub fn shards(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ShardRoute<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ShardRoute>>>>(DescribeStreamRoutesResponse::VT_SHARDS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for DescribeStreamRoutesResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<i64>("stream_creation_timestamp", Self::VT_STREAM_CREATION_TIMESTAMP, false)?
+     .visit_field::<u64>("node_id", Self::VT_NODE_ID, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<RouteMember>>>>("members", Self::VT_MEMBERS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<ShardRoute>>>>("shards", Self::VT_SHARDS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct DescribeStreamRoutesResponseArgs<'a> {
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_creation_timestamp: i64,
+    pub node_id: u64,
+    pub members: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<RouteMember<'a>>>>>,
+    pub shards: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ShardRoute<'a>>>>>,
+}
+impl<'a> Default for DescribeStreamRoutesResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    DescribeStreamRoutesResponseArgs {
+      stream_arn: None,
+      stream_creation_timestamp: 0,
+      node_id: 0,
+      members: None,
+      shards: None,
+    }
+  }
+}
+
+pub struct DescribeStreamRoutesResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> DescribeStreamRoutesResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DescribeStreamRoutesResponse::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_stream_creation_timestamp(&mut self, stream_creation_timestamp: i64) {
+    self.fbb_.push_slot::<i64>(DescribeStreamRoutesResponse::VT_STREAM_CREATION_TIMESTAMP, stream_creation_timestamp, 0);
+  }
+  #[inline]
+  pub fn add_node_id(&mut self, node_id: u64) {
+    self.fbb_.push_slot::<u64>(DescribeStreamRoutesResponse::VT_NODE_ID, node_id, 0);
+  }
+  #[inline]
+  pub fn add_members(&mut self, members: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<RouteMember<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DescribeStreamRoutesResponse::VT_MEMBERS, members);
+  }
+  #[inline]
+  pub fn add_shards(&mut self, shards: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<ShardRoute<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DescribeStreamRoutesResponse::VT_SHARDS, shards);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> DescribeStreamRoutesResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    DescribeStreamRoutesResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<DescribeStreamRoutesResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for DescribeStreamRoutesResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("DescribeStreamRoutesResponse");
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("stream_creation_timestamp", &self.stream_creation_timestamp());
+      ds.field("node_id", &self.node_id());
+      ds.field("members", &self.members());
+      ds.field("shards", &self.shards());
+      ds.finish()
+  }
+}
 pub enum ErrorOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -19680,6 +20208,21 @@ impl<'a> Request<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_describe_stream_routes_request(&self) -> Option<DescribeStreamRoutesRequest<'a>> {
+    if self.body_type() == RequestBody::DescribeStreamRoutesRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { DescribeStreamRoutesRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Request<'_> {
@@ -19746,6 +20289,7 @@ impl ::flatbuffers::Verifiable for Request<'_> {
           RequestBody::ListTagsForDeliveryStreamRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ListTagsForDeliveryStreamRequest>>("RequestBody::ListTagsForDeliveryStreamRequest", pos),
           RequestBody::StartDeliveryStreamEncryptionRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StartDeliveryStreamEncryptionRequest>>("RequestBody::StartDeliveryStreamEncryptionRequest", pos),
           RequestBody::StopDeliveryStreamEncryptionRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StopDeliveryStreamEncryptionRequest>>("RequestBody::StopDeliveryStreamEncryptionRequest", pos),
+          RequestBody::DescribeStreamRoutesRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DescribeStreamRoutesRequest>>("RequestBody::DescribeStreamRoutesRequest", pos),
           _ => Ok(()),
         }
      })?
@@ -20187,6 +20731,13 @@ impl ::core::fmt::Debug for Request<'_> {
         },
         RequestBody::StopDeliveryStreamEncryptionRequest => {
           if let Some(x) = self.body_as_stop_delivery_stream_encryption_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::DescribeStreamRoutesRequest => {
+          if let Some(x) = self.body_as_describe_stream_routes_request() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
@@ -21122,6 +21673,21 @@ impl<'a> Response<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_describe_stream_routes_response(&self) -> Option<DescribeStreamRoutesResponse<'a>> {
+    if self.body_type() == ResponseBody::DescribeStreamRoutesResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { DescribeStreamRoutesResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Response<'_> {
@@ -21190,6 +21756,7 @@ impl ::flatbuffers::Verifiable for Response<'_> {
           ResponseBody::ListTagsForDeliveryStreamResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ListTagsForDeliveryStreamResponse>>("ResponseBody::ListTagsForDeliveryStreamResponse", pos),
           ResponseBody::StartDeliveryStreamEncryptionResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StartDeliveryStreamEncryptionResponse>>("ResponseBody::StartDeliveryStreamEncryptionResponse", pos),
           ResponseBody::StopDeliveryStreamEncryptionResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StopDeliveryStreamEncryptionResponse>>("ResponseBody::StopDeliveryStreamEncryptionResponse", pos),
+          ResponseBody::DescribeStreamRoutesResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DescribeStreamRoutesResponse>>("ResponseBody::DescribeStreamRoutesResponse", pos),
           _ => Ok(()),
         }
      })?
@@ -21652,6 +22219,13 @@ impl ::core::fmt::Debug for Response<'_> {
         },
         ResponseBody::StopDeliveryStreamEncryptionResponse => {
           if let Some(x) = self.body_as_stop_delivery_stream_encryption_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::DescribeStreamRoutesResponse => {
+          if let Some(x) = self.body_as_describe_stream_routes_response() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")

@@ -32,6 +32,7 @@ pub mod handshake;
 mod leases;
 mod request;
 mod response;
+mod routes;
 #[cfg(test)]
 mod schema_tests;
 #[cfg(test)]

@@ -43,7 +43,7 @@ pub fn capacity_for(records: &[Record]) -> usize {
     ENVELOPE_BYTES + bytes
 }
 
-fn hash_key_range(fbb: &mut Fbb, range: &HashKeyRange) -> WIPOffset<wire::HashKeyRange<'static>> {
+pub(super) fn hash_key_range(fbb: &mut Fbb, range: &HashKeyRange) -> WIPOffset<wire::HashKeyRange<'static>> {
     let (start, end) = (hash_key_to_wire(range.starting_hash_key), hash_key_to_wire(range.ending_hash_key));
     wire::HashKeyRange::create(
         fbb,
@@ -206,6 +206,7 @@ pub fn encode_response<'f>(fbb: &'f mut Fbb, correlation_id: u64, response: &Res
         | Response::StopStreamEncryption(_) => {
             encode_error(fbb, cid, &KinesisError::unknown_operation(response.operation().name()))
         }
+        Response::DescribeStreamRoutes(output) => super::routes::encode_response(fbb, cid, output),
         Response::AddTagsToStream(_) => empty!(fbb, cid, AddTagsToStreamResponse, AddTagsToStreamResponseArgs),
         Response::CreateStream(_) => empty!(fbb, cid, CreateStreamResponse, CreateStreamResponseArgs),
         Response::DecreaseStreamRetentionPeriod(_) => {
@@ -580,7 +581,7 @@ fn payload(frame: &Bytes, data: Option<Vector<'_, u8>>) -> Bytes {
     data.map_or_else(Bytes::new, |data| frame.slice_ref(data.bytes()))
 }
 
-fn hash_key_range_of(range: Option<wire::HashKeyRange<'_>>, shape: &'static str) -> Decoded<HashKeyRange> {
+pub(super) fn hash_key_range_of(range: Option<wire::HashKeyRange<'_>>, shape: &'static str) -> Decoded<HashKeyRange> {
     let range = required(range, shape, "hash_key_range")?;
     Ok(HashKeyRange {
         starting_hash_key: hash_key_from_wire(required(
@@ -914,6 +915,7 @@ fn message_of(frame: &Bytes, body: ResponseBodyRef<'_>) -> Decoded<ResponseMessa
         ResponseBodyRef::CheckpointLease(t) => Response::CheckpointLease(LeaseOutput {
             lease: super::leases::lease_of(t.lease(), "CheckpointLeaseResponse")?,
         }),
+        ResponseBodyRef::DescribeStreamRoutes(t) => super::routes::response_of(t)?,
         // The handshake's answers come before any call (`native::handshake`); one anywhere
         // else answers nothing the client asked.
         ResponseBodyRef::Hello(_) => return Err(DecodeError::UnknownBody(wire::ResponseBody::HelloResponse.0)),

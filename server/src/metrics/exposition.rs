@@ -548,6 +548,12 @@ impl Scrape {
             "Shards the on-demand scaler split",
             [(NONE, cores.iter().map(|c| c.on_demand_splits).sum())],
         )?;
+        counters(
+            out,
+            "sluice_forwarded_requests_total",
+            "Requests (or parts of a split PutRecords) sent on to the member leading their shard or the catalog",
+            [(NONE, cores.iter().map(|c| c.forwarded_requests).sum())],
+        )?;
         gauges(
             out,
             "sluice_scrape_stale_cores",

@@ -176,6 +176,9 @@ pub struct CoreMetrics {
     requests_in_flight: [Cell<u64>; 2],
     pub reshards: Cell<u64>,
     pub on_demand_splits: Cell<u64>,
+    /// Requests (or parts of a split PutRecords) this core sent to the member leading them
+    /// (`ops/cluster/forward.rs`): what a client that routes by the table avoids.
+    pub forwarded_requests: Cell<u64>,
     /// Jobs this core took from its mailbox: work other cores sent it, and each scrape's one.
     pub mailbox_jobs: Cell<u64>,
 }
@@ -260,6 +263,7 @@ pub struct CoreSnapshot {
     pub shards: usize,
     pub reshards: u64,
     pub on_demand_splits: u64,
+    pub forwarded_requests: u64,
     pub mailbox_jobs: u64,
     /// Snapshots of the delivery-state log written since start-up (core 0).
     pub delivery_snapshots: u64,

@@ -13,7 +13,7 @@ pub use crate::ops::cluster::forward::Origin;
 use crate::ops::node::Node;
 use crate::ops::subscriptions::Events;
 use crate::ops::{
-    audit, consumers, encryption, leases, observe, queues, records, reshard, settings, streams, subscriptions,
+    audit, consumers, encryption, leases, observe, queues, records, reshard, routes, settings, streams, subscriptions,
 };
 use sluice_model::iam::IamResource;
 use sluice_model::{Identity, KinesisError, PutRecordsOutput, Request, Response};
@@ -135,6 +135,9 @@ async fn run(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<Answe
         Request::DescribeStreamConsumer(input) => Response::DescribeStreamConsumer(consumers::describe(node, input)?),
         Request::DescribeStreamSummary(input) => {
             Response::DescribeStreamSummary(streams::describe_summary(node, input)?)
+        }
+        Request::DescribeStreamRoutes(input) => {
+            Response::DescribeStreamRoutes(routes::describe_stream_routes(node, input)?)
         }
         Request::DisableEnhancedMonitoring(input) => {
             let (name, arn) = (input.stream_name.as_deref(), input.stream_arn.as_ref());

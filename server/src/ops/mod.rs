@@ -11,6 +11,7 @@
 //! - [`streams`], [`consumers`]: the control plane's operations; [`settings`]: a stream's
 //!   record size, distribution strategy and warm throughput, and the account's settings.
 //! - [`records`]: PutRecord(s), GetShardIterator, GetRecords, and each shard's quotas.
+//! - [`routes`]: DescribeStreamRoutes, the routing table a client of a cluster writes by.
 //! - [`subscriptions`]: SubscribeToShard's pushes.
 //! - [`reshard`]: SplitShard, MergeShards and UpdateShardCount as state machines on core 0.
 //! - [`on_demand`]: the scaler of ON_DEMAND streams, on core 0.
@@ -48,6 +49,7 @@ pub mod on_demand;
 pub mod queues;
 pub mod records;
 pub mod reshard;
+pub mod routes;
 pub mod sealing;
 pub mod settings;
 pub mod state;

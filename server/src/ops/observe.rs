@@ -197,6 +197,7 @@ pub fn snapshot(node: &Node) -> CoreSnapshot {
         shards: node.shards.len(),
         reshards: metrics.reshards.get(),
         on_demand_splits: metrics.on_demand_splits.get(),
+        forwarded_requests: metrics.forwarded_requests.get(),
         mailbox_jobs: metrics.mailbox_jobs.get(),
         delivery_snapshots: node.delivery.as_ref().map_or(0, |delivery| delivery.snapshots_written()),
         delivery_log_entries: node.delivery.as_ref().map_or(0, |delivery| delivery.log_entries(&node.journal)),

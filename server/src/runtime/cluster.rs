@@ -7,6 +7,10 @@ use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
+/// The largest node id: DescribeStreamRoutes names members by id over HTTP too, as JSON
+/// numbers (`sluice_model::routes::NODE_ID_MAX`).
+pub use sluice_model::routes::NODE_ID_MAX;
+
 /// A replicated node's configuration. Each core `c` of a member listens for the same core of
 /// its peers on the member's port plus `c` (a shard lives on the same core index on every
 /// node, so one core's groups talk only to that core on the others).
@@ -35,7 +39,7 @@ pub struct Member {
 pub enum ClusterConfigError {
     #[error("peer `{0}` is not ID=HOST:PORT[/native@HOST:PORT][/http@HOST:PORT]")]
     Shape(String),
-    #[error("peer id `{0}` is not a number above 0")]
+    #[error("peer id `{0}` is not a number from 1 to {NODE_ID_MAX}")]
     Id(String),
     #[error("peer id {0} is given twice")]
     Duplicate(u64),
@@ -73,8 +77,12 @@ impl ClusterConfig {
         let mut members = BTreeMap::new();
         for member in peers.split(',').map(str::trim).filter(|member| !member.is_empty()) {
             let (id, addresses) = member.split_once('=').ok_or_else(|| ClusterConfigError::Shape(member.into()))?;
-            let id: u64 =
-                id.trim().parse().ok().filter(|id| *id > 0).ok_or_else(|| ClusterConfigError::Id(id.into()))?;
+            let id: u64 = id
+                .trim()
+                .parse()
+                .ok()
+                .filter(|id| (1..=NODE_ID_MAX).contains(id))
+                .ok_or_else(|| ClusterConfigError::Id(id.into()))?;
             let member = parse_member(id, addresses)?;
             if usize::from(member.peer.port()) + cores > usize::from(u16::MAX) + 1 {
                 return Err(ClusterConfigError::PortRange { port: member.peer.port(), cores });
@@ -253,6 +261,7 @@ mod tests {
         let check = |node_id, peers: &str, error| assert_eq!(ClusterConfig::parse(node_id, Some(peers), 2), Err(error));
         check(Some(1), "1=127.0.0.1:7000,1=127.0.0.1:7001", ClusterConfigError::Duplicate(1));
         check(Some(1), "0=127.0.0.1:7000", ClusterConfigError::Id("0".into()));
+        check(Some(1), "9007199254740992=127.0.0.1:7000", ClusterConfigError::Id("9007199254740992".into()));
         check(Some(4), "1=127.0.0.1:7000", ClusterConfigError::NotAMember(4));
         check(Some(1), "1:127.0.0.1:7000", ClusterConfigError::Shape("1:127.0.0.1:7000".into()));
         check(Some(1), "1=localhost:7000", ClusterConfigError::Address("localhost:7000".into()));

@@ -29,6 +29,11 @@
 //! timeout, Kinesis' at-least-once contract). A connection is kept for the next request only
 //! after a whole answer was read from it.
 //!
+//! Clients that know the leaders need none of this: DescribeStreamRoutes (`ops/routes.rs`)
+//! gives them the same table, and `sluice_client::RoutedClient` writes to the leaders
+//! directly; each forward counts in `sluice_forwarded_requests_total`, which shows how often
+//! clients did not.
+//!
 //! Reads are not forwarded: a node serves GetRecords, GetShardIterator, Describe* and List*
 //! from its own applied log and catalog (`docs/replication.md`).
 //!
@@ -267,6 +272,8 @@ pub async fn forward(node: &Node, leader: u64, request: Request) -> Result<Respo
         .and_then(|member| member.native)
         .ok_or_else(|| KinesisError::internal(format!("node {leader} has no native address to forward to; retry")))?;
     let operation = request.operation().name();
+    let metrics = &node.metrics;
+    metrics.forwarded_requests.set(metrics.forwarded_requests.get() + 1);
     let pool = pool(leader, address);
     let correlation_id = next_correlation_id();
     let mut builder = FlatBufferBuilder::with_capacity(REQUEST_BUILDER_BYTES_INITIAL + payload_bytes(&request));
