@@ -216,11 +216,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
     async fn compact(&mut self) -> Result<()> {
         let raft = &self.raw.raft;
         let store = self.raw.store();
-        let held_by_all = if raft.state == StateRole::Leader {
-            raft.prs().iter().map(|(_, progress)| progress.matched).min().unwrap_or(0)
-        } else {
-            self.held_by_all
-        };
+        let held_by_all = if raft.state == StateRole::Leader { self.matched_by_all() } else { self.held_by_all };
         let index = held_by_all.min(self.durable_applied).min(raft.raft_log.applied).min(store.last_index());
         if index < store.first_index() || self.log.droppable_segments(index) < COMPACT_SEGMENTS_MIN {
             return Ok(());
@@ -241,11 +237,15 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         Ok(())
     }
 
+    /// On a leader, the highest index every member holds (its progress' lowest `matched`).
+    fn matched_by_all(&self) -> u64 {
+        self.raw.raft.prs().iter().map(|(_, progress)| progress.matched).min().unwrap_or(0)
+    }
+
     /// Sends `message`; a leader's heartbeat carries how far every member holds the log.
     fn send(&self, mut message: Message) {
         if message.msg_type == MessageType::MsgHeartbeat && message.context.is_empty() {
-            let held_by_all = self.raw.raft.prs().iter().map(|(_, progress)| progress.matched).min().unwrap_or(0);
-            message.context = held_by_all_context(held_by_all).into();
+            message.context = held_by_all_context(self.matched_by_all()).into();
         }
         self.transport.send(message);
     }
