@@ -60,6 +60,9 @@ fn every_line_arrives_across_kills_and_rotations() {
     for (run, records) in runs.iter().enumerate() {
         let mut last_in_generation: BTreeMap<u64, u64> = BTreeMap::new();
         let mut repeated = 0;
+        // Per file generation, the first and last line this run sent again (for the message
+        // if a restart re-sends more than the window: which files, which stretch).
+        let mut repeated_in: BTreeMap<u64, (u64, u64, usize)> = BTreeMap::new();
         for record in records {
             let mut fields = record.split(' ');
             let generation: u64 = fields
@@ -86,19 +89,27 @@ fn every_line_arrives_across_kills_and_rotations() {
             let seen = count.entry(seq).or_insert(0);
             if *seen > 0 {
                 repeated += 1;
+                let stretch = repeated_in.entry(generation).or_insert((seq, seq, 0));
+                stretch.1 = seq;
+                stretch.2 += 1;
             }
             *seen += 1;
         }
         if run > 0 {
-            duplicates_per_restart.push(repeated);
+            duplicates_per_restart.push((repeated, repeated_in));
         }
     }
     let missing: Vec<u64> = (0..lines).filter(|s| !count.contains_key(s)).take(10).collect();
     assert!(missing.is_empty(), "lines lost (first few): {missing:?}");
     let duplicates: u64 = count.values().map(|&c| u64::from(c - 1)).sum();
-    for (restart, &repeated) in duplicates_per_restart.iter().enumerate() {
-        assert!(repeated <= WINDOW, "restart {restart} re-sent {repeated} records, more than the window of {WINDOW}");
+    for (restart, (repeated, repeated_in)) in duplicates_per_restart.iter().enumerate() {
+        assert!(
+            *repeated <= WINDOW,
+            "restart {restart} re-sent {repeated} records, more than the window of {WINDOW}; \
+             per file generation (first line, last line, count): {repeated_in:?}"
+        );
     }
+    let duplicates_per_restart: Vec<usize> = duplicates_per_restart.iter().map(|(repeated, _)| *repeated).collect();
     assert_eq!(runs.len(), kills + 1, "one session per agent run");
     eprintln!(
         "kill cycles: {lines} lines in {generations} file generations, {kills} SIGKILLs, {} runs, 0 lost, {duplicates} duplicates (per restart: {duplicates_per_restart:?})",
