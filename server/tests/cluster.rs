@@ -164,15 +164,7 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
 /// The Raft log segments of every shard group in a node's data directory, and how many of
 /// those groups recorded a compaction.
 fn shard_log_segments(data_dir: &Path) -> (usize, usize) {
-    let Ok(cores) = std::fs::read_dir(data_dir.join("raft")) else { return (0, 0) };
-    let groups: Vec<PathBuf> = cores
-        .flatten()
-        .filter_map(|core| std::fs::read_dir(core.path()).ok())
-        .flatten()
-        .flatten()
-        .filter(|group| group.file_name().to_string_lossy().starts_with("shard-"))
-        .map(|group| group.path())
-        .collect();
+    let groups = shard_group_dirs(data_dir);
     let segments = groups
         .iter()
         .filter_map(|group| std::fs::read_dir(group).ok())
@@ -371,14 +363,20 @@ async fn on_demand_streams_split_on_the_catalog_leader_and_change_mode_through_a
 
 /// The shard groups whose Raft files are in a node's data directory.
 fn shard_groups_on_disk(data_dir: &Path) -> usize {
-    let Ok(cores) = std::fs::read_dir(data_dir.join("raft")) else { return 0 };
+    shard_group_dirs(data_dir).len()
+}
+
+/// The directories of the shard groups in a node's data directory (`raft/<core>/shard-<uid>`).
+fn shard_group_dirs(data_dir: &Path) -> Vec<PathBuf> {
+    let Ok(cores) = std::fs::read_dir(data_dir.join("raft")) else { return Vec::new() };
     cores
         .flatten()
         .filter_map(|core| std::fs::read_dir(core.path()).ok())
         .flatten()
         .flatten()
         .filter(|group| group.file_name().to_string_lossy().starts_with("shard-"))
-        .count()
+        .map(|group| group.path())
+        .collect()
 }
 
 fn free_address() -> SocketAddr {
