@@ -123,9 +123,10 @@ async fn drive(core0: &Rc<Node>, mut step: Step) -> Result<()> {
     }
 }
 
-/// A reshard's catalog step: a metadata command on a replicated node (every member applies
-/// it; this one answers once it applied it too), the same change applied here on a node alone.
-async fn edit(core0: &Rc<Node>, command: MetaCommand) -> Result<Reply> {
+/// A catalog change driven from core 0 (a reshard's steps, UpdateStreamWarmThroughput's
+/// first): a metadata command on a replicated node (every member applies it; this one
+/// answers once it applied it too), the same change applied here on a node alone.
+pub(crate) async fn edit(core0: &Rc<Node>, command: MetaCommand) -> Result<Reply> {
     if core0.shared.config.cluster.is_some() {
         meta::propose(core0, command).await
     } else {

@@ -4,7 +4,7 @@
 //! (`control::settings`); the records' side is in `records.rs`.
 
 use crate::control;
-use crate::ops::catalog::{apply, change};
+use crate::ops::catalog::change;
 use crate::ops::cluster::meta::{self, MetaCommand};
 use crate::ops::node::Node;
 use crate::ops::streams::replicated;
@@ -49,18 +49,10 @@ pub async fn update_warm_throughput(
     let stream = name.clone();
     let warm = node
         .run_on(0, move |core0| async move {
-            let warm = if replicated(&core0) {
-                // Proposed by the catalog's leader (others forward it), whose scaling below
-                // reaches the target; a new leader resumes it (`reshard`).
-                let command = MetaCommand::BeginWarmThroughput { now_ms: core0.now_ms(), name: stream.clone(), mibps };
-                meta::propose(&core0, command).await?.into_warm()?
-            } else {
-                let scaled = stream.clone();
-                apply(&core0, move |catalog, now_ms, rules| {
-                    control::settings::begin_warm_throughput(catalog, now_ms, rules, &scaled, mibps)
-                })
-                .await?
-            };
+            // Replicated, proposed by the catalog's leader (others forward it), whose scaling
+            // below reaches the target; a new leader resumes it (`reshard`).
+            let command = MetaCommand::BeginWarmThroughput { now_ms: core0.now_ms(), name: stream.clone(), mibps };
+            let warm = crate::ops::reshard::edit(&core0, command).await?.into_warm()?;
             crate::ops::reshard::spawn_scaling(&core0, stream);
             Ok::<_, KinesisError>(warm)
         })
