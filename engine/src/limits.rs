@@ -97,6 +97,19 @@ const _: () = assert!(PENDING_BYTES_MAX_DEFAULT >= COMMIT_BYTES_MAX);
 pub const SEGMENT_BYTES_MAX_DEFAULT: u64 = 128 << 20;
 const _: () = assert!(SEGMENT_BYTES_MAX_DEFAULT >= 2 * COMMIT_BYTES_MAX as u64);
 
+/// Default bytes the active segment reserves on the disk ahead of its end (fallocate, at most to
+/// `segment_bytes_max`), so that a commit's writes land in reserved space instead of extending
+/// the file: io_uring then does them inline, where an extending O_DIRECT write goes to one of
+/// its worker threads (issue 19: those hand-offs were the largest share of sluiced's CPU per
+/// PutRecord). One commit at most, so one reservation per commit at most; recovery reads this
+/// much of zeros past the last commit at most.
+pub const SEGMENT_RESERVE_BYTES_DEFAULT: u64 = COMMIT_BYTES_MAX as u64;
+
+/// Largest file-system block commits are aligned to: a file system reporting larger blocks
+/// (network and copy-on-write ones report their record size) gets commits aligned to this,
+/// rather than padding each commit of a light load to a large block.
+pub const COMMIT_ALIGNMENT_BYTES_MAX: usize = 16 << 10;
+
 /// Default bytes of recently committed batches kept in memory per core, so that consumers
 /// at the tip (the common case) never touch the disk.
 pub const TAIL_CACHE_BYTES_DEFAULT: usize = 64 << 20;

@@ -160,12 +160,17 @@ fn a_commit_whose_fsync_failed_may_surface_after_a_crash_but_reuses_no_sequence_
 
 /// The commit path says what happened: a full disk is `DiskFull` (ENOSPC), anything else
 /// `WriteFailed`; both acknowledge nothing, and appends go on once the disk is fine again.
+/// A disk that fills up takes commits into the space the segment reserved before, and refuses
+/// them once that is used.
 #[test]
 fn commit_errors_say_disk_full_or_io_error() {
     let disk = disk();
     let planned = disk.clone();
-    on_sim_disk(&disk, |storage| async move {
-        let journal = open(storage, JournalConfig::new(DIR), &ManualClock::new(1_000)).await;
+    let accepted_while_full = on_sim_disk(&disk, |storage| async move {
+        // Small segments reserve little: the reserved space runs out within a few commits.
+        let mut config = JournalConfig::new(DIR);
+        config.segment_bytes_max = 64 << 10;
+        let journal = open(storage, config, &ManualClock::new(1_000)).await;
         append(&journal, small("a")).await;
         planned.plan(OpKind::Write, Fault::Enospc);
         let error = journal.append(vec![small("b")]).await.unwrap_err();
@@ -175,14 +180,28 @@ fn commit_errors_say_disk_full_or_io_error() {
         let error = journal.append(vec![small("c")]).await.unwrap_err();
         assert!(matches!(&error, EngineError::WriteFailed { operation: "fdatasync", .. }), "{error:?}");
         assert!(error.to_string().contains("Input/output error"), "{error}");
-        // A disk that stays full refuses every commit until space returns.
+        // A disk that stays full refuses every commit past the reserved space until space
+        // returns.
         planned.set_capacity_bytes(Some(0));
-        assert!(matches!(journal.append(vec![big("d")]).await, Err(EngineError::DiskFull { .. })));
+        let mut accepted = 0;
+        let error = loop {
+            match journal.append(vec![big("d")]).await {
+                Ok(_) => accepted += 1,
+                Err(error) => break error,
+            }
+            assert!(accepted < 100, "a full disk refuses commits once the reserved space is used");
+        };
+        assert!(matches!(error, EngineError::DiskFull { .. }), "{error:?}");
+        assert!(accepted > 0, "commits went on into the space reserved before the disk filled up");
         planned.set_capacity_bytes(None);
-        assert_eq!(append(&journal, small("e")).await.sequence_number.record_index(), 2);
+        assert_eq!(append(&journal, small("e")).await.sequence_number.record_index(), 2 + accepted);
         journal.close().await.unwrap();
+        accepted as usize
     });
-    assert_eq!(after_restart(&disk), ["a", "e"]);
+    let mut expected = vec!["a"];
+    expected.extend(std::iter::repeat_n("d", accepted_while_full));
+    expected.push("e");
+    assert_eq!(after_restart(&disk), expected);
 }
 
 /// A read that outlives retention (issue 10): the read found its runs in the index, then

@@ -94,6 +94,8 @@ fn idle_and_written_shards_cost_hundreds_of_bytes() {
         let mut config = JournalConfig::new(DIR);
         // The cache is bounded on its own (below); here only the shards' own costs count.
         config.tail_cache_bytes_max = 0;
+        // The simulated disk would hold the segment's reserved space as bytes in memory.
+        config.segment_reserve_bytes = 0;
         let journal = Journal::open_in(storage, config, Arc::new(ManualClock::new(1_000))).await.expect("open");
         let before = live_bytes();
         for uid in 1..=SHARDS {
@@ -125,6 +127,8 @@ fn the_tail_cache_bound_bounds_its_memory() {
     let grown = on_sim_disk(&disk, |storage| async move {
         let mut config = JournalConfig::new(DIR);
         config.tail_cache_bytes_max = CACHE_BYTES;
+        // The simulated disk would hold the segment's reserved space as bytes in memory.
+        config.segment_reserve_bytes = 0;
         let journal = Journal::open_in(storage, config, Arc::new(ManualClock::new(1_000))).await.expect("open");
         journal.register_shard(spec(1));
         let before = live_bytes();

@@ -223,6 +223,62 @@ fn restart_recovers_everything_from_disk() {
     });
 }
 
+/// The active segment's file as the disk holds it: its size, and the bytes of blocks it holds.
+fn active_segment_on_disk(dir: &std::path::Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let mut segments: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "seg"))
+        .collect();
+    segments.sort();
+    let meta = std::fs::metadata(segments.last().expect("a segment")).unwrap();
+    (meta.len(), meta.blocks() * 512)
+}
+
+/// Commits are written into space the segment reserved ahead of them (fallocate), not by
+/// extending the file; recovery reads the reserved zeros past the last commit as the clean
+/// end they are, and the commits after a restart reserve again.
+#[test]
+fn commits_are_written_into_reserved_space_and_recovery_reads_past_it() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    let clock = ManualClock::new(5_000);
+    let config = JournalConfig::new(&path);
+    let reserve = sluice_engine::limits::SEGMENT_RESERVE_BYTES_DEFAULT;
+    assert!(config.segment_bytes_max > 2 * reserve, "the default segment reserves in steps");
+    let (path_for_writes, clock_for_writes, config_for_writes) = (path.clone(), clock.clone(), config.clone());
+    run(move || async move {
+        let journal = open(config_for_writes, &clock_for_writes).await;
+        journal.register_shard(spec(1));
+        for i in 0..100 {
+            append_one(&journal, 1, &format!("{i:0>1000}")).await;
+        }
+        let (size, allocated) = active_segment_on_disk(&path_for_writes);
+        // 100 commits of ~1 KiB: one reservation of a step past the first commit's end.
+        assert!(size > reserve && size < reserve + 64 * 1024, "segment size {size}");
+        assert!(allocated >= reserve, "the space is allocated, not a sparse hole: {allocated} bytes");
+        // No close: the closing commit would be one more; recovery must stop at the zeros.
+    });
+    run(move || async move {
+        let journal = open(config, &clock).await;
+        journal.register_shard(spec(1));
+        let records = read_all(&journal, 1, 0).await;
+        assert_eq!(records.len(), 100);
+        for (i, record) in records.iter().enumerate() {
+            assert_eq!(record.data, format!("{i:0>1000}"));
+        }
+        let (size, _) = active_segment_on_disk(&path);
+        // 100 commits of one block each (4 KiB on ext4).
+        assert!(size <= 100 * 16 * 1024, "recovery cut the reserved zeros off: {size}");
+        let ack = append_one(&journal, 1, "after restart").await;
+        assert_eq!(ack.sequence_number.record_index(), 101, "the 101st record (indexes count from 1)");
+        let (size, _) = active_segment_on_disk(&path);
+        assert!(size > reserve, "the next commit reserved again: {size}");
+        journal.close().await.unwrap();
+    });
+}
+
 /// Records above the 2 MiB batch size (a stream's raised MaxRecordSizeInKiB, up to 10 MiB)
 /// get batches of their own, between ordinary ones, and survive a restart.
 #[test]

@@ -19,7 +19,8 @@ use std::sync::Arc;
 const SEGMENT: &str = "00000000000000000000.seg";
 
 /// Writes `count` single-record batches to shard 1 and stops without closing, as a crash
-/// would. Returns the segment's bytes.
+/// would. Returns the segment's bytes up to its last commit (not the zeros of the space the
+/// segment reserved after it).
 fn crashed_journal(path: &Path, count: usize) -> Vec<u8> {
     let path = path.to_path_buf();
     let segment = path.join(SEGMENT);
@@ -30,7 +31,9 @@ fn crashed_journal(path: &Path, count: usize) -> Vec<u8> {
             append_one(&journal, 1, &format!("record {i} {}", "x".repeat(150))).await;
         }
     });
-    std::fs::read(segment).unwrap()
+    let mut bytes = std::fs::read(segment).unwrap();
+    bytes.truncate(scan_segment(&bytes, 0).valid_bytes);
+    bytes
 }
 
 /// Opens the journal in `path` on a fresh executor and returns what shard 1 holds, or the error.

@@ -1294,3 +1294,13 @@ fn regression_failed_commit_bytes_never_outlive_a_roll() {
 // Reads racing retention (first found by seeds 115, 201 and 407: a panic in `run_bytes`, or
 // false corruption) are covered by `tests/faults.rs`, `a_slow_reader_keeps_its_segments_until_
 // it_is_done`: reads now hold the files they read, so no seed shows the race any more.
+
+/// A read that waits for a sealed segment's runs walks a view of the index taken when it began,
+/// whose active runs are in the then active segment. A roll sealed that segment meanwhile and
+/// retention deleted it (all its records expired), and the read failed with `NoSegment`. The
+/// read now pins the active segment too. (Found after segments began reserving their space,
+/// which moved every seed's draws.)
+#[test]
+fn regression_a_read_pins_the_active_segment_its_view_holds_runs_of() {
+    run_seed_reporting(2387);
+}

@@ -1,7 +1,9 @@
 //! Durable engine append throughput against the disk's raw O_DIRECT bandwidth, in one run.
 //!
-//! (a) raw: 1 MiB O_DIRECT writes at queue depth `--queue-depth` to a fresh file, then one
-//!     fdatasync: the physical limit for sequential durable writes.
+//! (a) raw: 1 MiB O_DIRECT writes at queue depth `--queue-depth` into a fresh file whose space
+//!     is reserved first (fallocate, timed too), then one fdatasync: the physical limit for
+//!     sequential durable writes. Reserved, because writes that extend a file go through
+//!     io_uring's worker threads, and the journal reserves its segments' space too.
 //! (b) engine: on each of `--cores` cores (default: all), one journal with its own producers
 //!     appending batches of `--record-bytes` records to many shards, as `sluiced` runs; every
 //!     append resolves only once durable (group commit). The producers share their core with
@@ -163,6 +165,7 @@ async fn raw_write(dir: &std::path::Path, bytes: u64, queue_depth: usize) -> any
     let blocks = bytes / RAW_BLOCK_BYTES as u64;
     let next = Rc::new(std::cell::Cell::new(0u64));
     let start = Instant::now();
+    file.pre_allocate(blocks * RAW_BLOCK_BYTES as u64, false).await.map_err(io)?;
     let writers: Vec<_> = (0..queue_depth)
         .map(|_| {
             let (file, next) = (file.clone(), next.clone());

@@ -7,7 +7,7 @@
 //! recovery tell a torn tail from corruption (see `format::scan_segment`). If N fails, N+1 is
 //! unframed: its appends go back to the front of the queue and nothing of it was written.
 
-use super::segment::{alignment_of, maybe_roll, needs_roll, CachedBatch};
+use super::segment::{alignment_of, maybe_roll, needs_roll, reservation, reserve, CachedBatch};
 use super::{AppendRecord, Appended, Inner};
 use crate::error::{EngineError, Result};
 use crate::format::{self, BatchWriter};
@@ -52,6 +52,8 @@ pub(super) struct Framed<S: Storage> {
     path: PathBuf,
     position: u64,
     pub bytes: u64,
+    /// The size to reserve the segment file to before the writes (see `segment::reservation`).
+    reserve_to: Option<u64>,
     record_count: u64,
     /// When framing finished: the commit's latency (waiting for the previous commit, the
     /// writes, the fdatasync) runs from here to its publication.
@@ -137,6 +139,7 @@ pub(super) async fn flush_loop<S: Storage>(inner: Rc<Inner<S>>, wake: LocalRecei
                     framed.file.clone(),
                     framed.path.clone(),
                     framed.base,
+                    framed.reserve_to,
                     framed.batches.clone(),
                 ));
                 in_flight = Some((framed, Box::pin(io)));
@@ -207,6 +210,7 @@ async fn close_journal<S: Storage>(inner: &Inner<S>) {
                 framed.file.clone(),
                 framed.path.clone(),
                 framed.base,
+                framed.reserve_to,
                 framed.batches.clone(),
             )
             .await;
@@ -350,7 +354,7 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
         let position = state.write_position + previous.map_or(0, |framed| framed.bytes);
         (segment.file.clone(), *base, segment.path.clone(), position)
     };
-    let alignment = alignment_of(&*file);
+    let alignment = alignment_of(inner, &file);
     let capacity = inner.config.batch_bytes_max;
     // Each batch's buffer is sized to what is left to frame (an upper bound: a run header for
     // every record), not to `capacity`: the tail cache keeps published buffers whole, and a
@@ -440,6 +444,7 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
         futures_lite::future::yield_now().await;
     }
     batch_position += seal(writer, batch_position, flags | format::COMMIT_END, &mut batches, &mut allocated);
+    let reserve_to = reservation(inner, base, batch_position - base);
     let every_slot =
         |list: Vec<Option<Appended>>| list.into_iter().map(|ack| ack.expect("every record was framed")).collect();
     Ok(Framed {
@@ -454,6 +459,7 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
         path,
         position,
         bytes: batch_position - position,
+        reserve_to,
         framed_at: std::time::Instant::now(),
     })
 }
@@ -466,14 +472,19 @@ pub(super) fn batch_buffer_bytes(unframed: usize, capacity: usize, alignment: us
     (format::BATCH_HEADER_BYTES + unframed).next_multiple_of(alignment.max(format::BLOCK_BYTES)).min(capacity)
 }
 
-/// Writes a framed commit's batches all at once, then one fdatasync.
+/// Writes a framed commit's batches all at once (into reserved space: `reserve_to`, if the
+/// segment needs more first), then one fdatasync.
 async fn write_commit<S: Storage>(
     storage: S,
     file: Rc<S::File>,
     path: PathBuf,
     base: u64,
+    reserve_to: Option<u64>,
     batches: Vec<(u64, Rc<S::Buffer>)>,
 ) -> Result<()> {
+    if let Some(bytes) = reserve_to {
+        reserve(&*file, &path, bytes).await;
+    }
     let writes: Vec<_> = batches
         .iter()
         .map(|(position, buffer)| {

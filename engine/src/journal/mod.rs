@@ -86,6 +86,9 @@ pub struct JournalConfig {
     pub commit_bytes_max: usize,
     pub pending_bytes_max: usize,
     pub tail_cache_bytes_max: usize,
+    /// Bytes the active segment reserves ahead of the commit being written (fallocate; see
+    /// `limits::SEGMENT_RESERVE_BYTES_DEFAULT`); 0: none, the segment grows by its writes.
+    pub segment_reserve_bytes: u64,
 }
 
 impl JournalConfig {
@@ -97,6 +100,7 @@ impl JournalConfig {
             commit_bytes_max: limits::COMMIT_BYTES_MAX,
             pending_bytes_max: limits::PENDING_BYTES_MAX_DEFAULT,
             tail_cache_bytes_max: limits::TAIL_CACHE_BYTES_DEFAULT,
+            segment_reserve_bytes: limits::SEGMENT_RESERVE_BYTES_DEFAULT,
         }
     }
 }
@@ -180,6 +184,9 @@ struct Inner<S: Storage> {
     /// Shards' runs of sealed segments, loaded for lookups inside a sealed span. Apart from
     /// `state` so that a lookup borrows it while it changes the state (expiry, pins).
     sealed_runs: RefCell<sealed_runs::SealedRunsCache>,
+    /// The file system's block size, within `format::BLOCK_BYTES..=COMMIT_ALIGNMENT_BYTES_MAX`:
+    /// commits start and end on it (`segment::alignment_of`).
+    block_bytes: usize,
 }
 
 struct State<S: Storage> {
@@ -275,6 +282,12 @@ impl<S: Storage> Journal<S> {
         let dir = config.dir.clone();
         storage.prepare_dir(&dir).await.map_err(EngineError::io(&dir, "create directory"))?;
         let recovered = recovery::recover(&storage, &dir).await?;
+        let block_bytes = match storage.block_size(&dir) {
+            Ok(bytes) if bytes.is_power_of_two() => {
+                bytes.clamp(format::BLOCK_BYTES, limits::COMMIT_ALIGNMENT_BYTES_MAX)
+            }
+            _ => format::BLOCK_BYTES,
+        };
         let (wake, wake_rx) = local_channel::new_bounded(1);
         let state = State {
             shards: recovered.shards,
@@ -297,6 +310,7 @@ impl<S: Storage> Journal<S> {
             flusher: RefCell::new(None),
             retention_running: Cell::new(false),
             sealed_runs: RefCell::default(),
+            block_bytes,
         });
         let task = inner.storage.spawn(commit::flush_loop(inner.clone(), wake_rx));
         *inner.flusher.borrow_mut() = Some(task);

@@ -87,10 +87,17 @@ impl<S: Storage> Journal<S> {
                 // Taken in the first attempt, which runs when the read is called.
                 if std::mem::take(&mut first_attempt) && shard.index.reaches_sealed(from_index) {
                     let taken = shard.index.view_from(from_index, records_max);
-                    let pins = taken
+                    let mut pins = taken
                         .sealed_spans()
                         .map(|span| ReadSegment::at(&state.segments, span.segment_base))
                         .collect::<Result<Vec<_>>>()?;
+                    // The view's active runs are in the active segment, which a roll may seal
+                    // while this read waits for sealed runs, and retention then delete: it is
+                    // pinned too (simulation seed 2387 with reserved segments: NoSegment).
+                    if taken.active_run_count() > 0 {
+                        let active = *state.segments.keys().next_back().expect("an active segment");
+                        pins.push(ReadSegment::at(&state.segments, active)?);
+                    }
                     view = Some((taken, pins));
                 }
                 let index = view.as_ref().map_or(&shard.index, |(view, _)| view);

@@ -118,6 +118,8 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
             // Only the active segment keeps its runs: for its checkpoint, once it is sealed.
             runs: if last { runs.clone() } else { Vec::new() },
             pins: Rc::default(),
+            // Past the last commit the file was cut off above: nothing is reserved.
+            reserved: valid_bytes,
         };
         for (uid, run) in runs {
             segment.shard_last_timestamp_ms.insert(uid, run.timestamp_ms);

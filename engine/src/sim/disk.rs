@@ -12,7 +12,7 @@
 //!   successful one makes everything written durable: the journal writes with O_DIRECT, so
 //!   unsynced bytes wait in the device's cache, which a flush empties, not in the page cache
 //!   (where Linux would drop them after a failed writeback: "fsyncgate").
-//! - Any call can fail (EIO; ENOSPC for writes and creations), after a few random yields that
+//! - Any call can fail (EIO; ENOSPC for writes, reservations and creations), after a few random yields that
 //!   let other tasks run first; writes must be aligned as O_DIRECT requires (EINVAL if not).
 //!
 //! A killed process (no power loss) loses nothing written; handles of the old process stop
@@ -51,6 +51,7 @@ pub enum OpKind {
     Read,
     Fdatasync,
     Truncate,
+    Allocate,
 }
 
 /// What an injected fault does.
@@ -245,7 +246,7 @@ impl Disk {
         Some(match (kind, self.rng.below(4)) {
             (OpKind::Write, 0) => Fault::Torn { sectors: self.rng.below(16) as usize },
             (OpKind::Write, 1) => Fault::Short { sectors: self.rng.below(16) as usize },
-            (OpKind::Write | OpKind::Open, 2) => Fault::Enospc,
+            (OpKind::Write | OpKind::Open | OpKind::Allocate, 2) => Fault::Enospc,
             _ => Fault::Eio,
         })
     }
@@ -500,6 +501,12 @@ impl Storage for SimStorage {
         })
     }
 
+    fn block_size(&self, _dir: &Path) -> io::Result<usize> {
+        // The simulated file system's block is its sector alignment: every aligned write is
+        // whole blocks.
+        self.with(|disk| Ok(disk.config.alignment))
+    }
+
     async fn open(&self, path: &Path, create: bool) -> io::Result<SimFile> {
         self.disk.begin(OpKind::Open).await?;
         let (inode, generation, alignment) = self.with(|disk| {
@@ -721,6 +728,32 @@ impl StorageFile for SimFile {
             inode.live.resize(bytes as usize, 0);
             inode.mark_dirty(old.min(bytes as usize), old.max(bytes as usize));
             disk.record(OpKind::Truncate, &[id, bytes], true);
+            Ok(())
+        })
+    }
+
+    async fn allocate(&self, bytes: u64) -> io::Result<()> {
+        self.disk.begin(OpKind::Allocate).await?;
+        let id = self.inode;
+        self.with(|disk, inode| {
+            let old = inode.live.len();
+            let growth = (bytes as usize).saturating_sub(old) as u64;
+            let full = disk.config.capacity_bytes.is_some_and(|capacity| disk.live_bytes() + growth > capacity);
+            let fault = if full { Some(Fault::Enospc) } else { disk.fault_for(OpKind::Allocate) };
+            if let Some(fault) = fault {
+                disk.record(OpKind::Allocate, &[id, bytes], false);
+                return Err(match fault {
+                    Fault::Enospc => error(ENOSPC, "fallocate"),
+                    _ => error(EIO, "fallocate"),
+                });
+            }
+            if growth > 0 {
+                // Zeros, as a real reservation reads; the new length is durable only after an
+                // fdatasync, like a write's.
+                inode.live.resize(bytes as usize, 0);
+                inode.mark_dirty(old, bytes as usize);
+            }
+            disk.record(OpKind::Allocate, &[id, bytes], true);
             Ok(())
         })
     }

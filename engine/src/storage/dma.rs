@@ -98,6 +98,12 @@ impl Storage for DmaStorage {
         blocking(move || std::fs::File::open(&dir).and_then(|dir| dir.sync_all())).await
     }
 
+    fn block_size(&self, dir: &Path) -> io::Result<usize> {
+        use std::os::unix::fs::MetadataExt;
+        // One stat, once per journal at start-up: not worth a trip off the executor.
+        Ok(std::fs::metadata(dir)?.blksize() as usize)
+    }
+
     fn spawn<T: 'static>(&self, future: impl Future<Output = T> + 'static) -> glommio::Task<T> {
         glommio::spawn_local(future)
     }
@@ -138,6 +144,11 @@ impl StorageFile for DmaFile {
 
     async fn truncate(&self, bytes: u64) -> io::Result<()> {
         DmaFile::truncate(self, bytes).await.map_err(io_error)
+    }
+
+    async fn allocate(&self, bytes: u64) -> io::Result<()> {
+        // `keep_size: false`: the size grows too, so later writes below it are not appends.
+        self.pre_allocate(bytes, false).await.map_err(io_error)
     }
 }
 

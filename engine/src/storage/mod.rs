@@ -43,6 +43,11 @@ pub trait Storage: Clone + 'static {
     async fn remove(&self, path: &Path) -> io::Result<()>;
     /// Makes the entries of `dir` (creations, renames, removals) durable.
     async fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// The block size of the file system holding `dir`. Writes into reserved space
+    /// ([`StorageFile::allocate`]) that start and end on its blocks are the ones the disk takes
+    /// inline: ext4 serializes one that leaves part of a reserved block unwritten, and io_uring
+    /// hands it to a worker thread.
+    fn block_size(&self, dir: &Path) -> io::Result<usize>;
     /// Runs `future` concurrently on the current executor.
     fn spawn<T: 'static>(&self, future: impl Future<Output = T> + 'static) -> Self::Task<T>;
 }
@@ -66,6 +71,12 @@ pub trait StorageFile: 'static {
     /// Makes every byte written to this file, and its size, durable.
     async fn fdatasync(&self) -> io::Result<()>;
     async fn truncate(&self, bytes: u64) -> io::Result<()>;
+    /// Makes the file at least `bytes` long, reserving the space (fallocate): the bytes past
+    /// the old end read as zeros until written, and the new size, like a write, is durable
+    /// only after [`StorageFile::fdatasync`]. A write into reserved space does not change the
+    /// file's size, which on the real disk lets io_uring do it inline instead of handing it to
+    /// a worker thread (see `journal::segment::reserve`).
+    async fn allocate(&self, bytes: u64) -> io::Result<()>;
 }
 
 /// A buffer the journal frames batches into and writes from.
