@@ -100,9 +100,10 @@ const _: () = assert!(SEGMENT_BYTES_MAX_DEFAULT >= 2 * COMMIT_BYTES_MAX as u64);
 /// Default bytes the active segment reserves on the disk ahead of its end (fallocate, at most to
 /// `segment_bytes_max`), so that a commit's writes land in reserved space instead of extending
 /// the file: io_uring then does them inline, where an extending O_DIRECT write goes to one of
-/// its worker threads (issue 19: those hand-offs were the largest share of sluiced's CPU per
-/// PutRecord). One commit at most, so one reservation per commit at most; recovery reads this
-/// much of zeros past the last commit at most.
+/// its worker threads (issue 19: the engine's durable appends went 1.78x as fast, in
+/// `bench/results/2026-12-03-reserved-segments/`). As large as the largest commit, so one
+/// reservation per commit at most; recovery reads this much of zeros past the last commit at
+/// most.
 pub const SEGMENT_RESERVE_BYTES_DEFAULT: u64 = COMMIT_BYTES_MAX as u64;
 
 /// Largest file-system block commits are aligned to: a file system reporting larger blocks
