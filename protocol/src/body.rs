@@ -126,6 +126,15 @@ body_kinds! {
         StartDeliveryStreamEncryption(StartDeliveryStreamEncryptionRequest) = body_as_start_delivery_stream_encryption_request,
         StopDeliveryStreamEncryption(StopDeliveryStreamEncryptionRequest) = body_as_stop_delivery_stream_encryption_request,
         DescribeStreamRoutes(DescribeStreamRoutesRequest) = body_as_describe_stream_routes_request,
+        UpdateMaxRecordSize(UpdateMaxRecordSizeRequest) = body_as_update_max_record_size_request,
+        UpdateStreamWarmThroughput(UpdateStreamWarmThroughputRequest) = body_as_update_stream_warm_throughput_request,
+        UpdateStreamRecordDistributionStrategy(UpdateStreamRecordDistributionStrategyRequest) = body_as_update_stream_record_distribution_strategy_request,
+        UpdateAccountSettings(UpdateAccountSettingsRequest) = body_as_update_account_settings_request,
+        PutResourcePolicy(PutResourcePolicyRequest) = body_as_put_resource_policy_request,
+        GetResourcePolicy(GetResourcePolicyRequest) = body_as_get_resource_policy_request,
+        DeleteResourcePolicy(DeleteResourcePolicyRequest) = body_as_delete_resource_policy_request,
+        StartStreamEncryption(StartStreamEncryptionRequest) = body_as_start_stream_encryption_request,
+        StopStreamEncryption(StopStreamEncryptionRequest) = body_as_stop_stream_encryption_request,
     }
 }
 
@@ -191,6 +200,15 @@ body_kinds! {
         StartDeliveryStreamEncryption(StartDeliveryStreamEncryptionResponse) = body_as_start_delivery_stream_encryption_response,
         StopDeliveryStreamEncryption(StopDeliveryStreamEncryptionResponse) = body_as_stop_delivery_stream_encryption_response,
         DescribeStreamRoutes(DescribeStreamRoutesResponse) = body_as_describe_stream_routes_response,
+        UpdateMaxRecordSize(UpdateMaxRecordSizeResponse) = body_as_update_max_record_size_response,
+        UpdateStreamWarmThroughput(UpdateStreamWarmThroughputResponse) = body_as_update_stream_warm_throughput_response,
+        UpdateStreamRecordDistributionStrategy(UpdateStreamRecordDistributionStrategyResponse) = body_as_update_stream_record_distribution_strategy_response,
+        UpdateAccountSettings(UpdateAccountSettingsResponse) = body_as_update_account_settings_response,
+        PutResourcePolicy(PutResourcePolicyResponse) = body_as_put_resource_policy_response,
+        GetResourcePolicy(GetResourcePolicyResponse) = body_as_get_resource_policy_response,
+        DeleteResourcePolicy(DeleteResourcePolicyResponse) = body_as_delete_resource_policy_response,
+        StartStreamEncryption(StartStreamEncryptionResponse) = body_as_start_stream_encryption_response,
+        StopStreamEncryption(StopStreamEncryptionResponse) = body_as_stop_stream_encryption_response,
     }
 }
 

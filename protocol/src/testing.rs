@@ -1121,7 +1121,7 @@ fn policy_text() -> impl Strategy<Value = String> {
     ]
 }
 
-/// Any request of the resource-policy operations (AWS JSON/CBOR only: no native tables yet).
+/// Any request of the resource-policy operations.
 pub fn policy_request() -> BoxedStrategy<Request> {
     let stream_id = || option::of("[a-z0-9]{20}-[a-z0-9]{3}");
     prop_oneof![
@@ -1141,8 +1141,7 @@ fn warm_throughput() -> impl Strategy<Value = WarmThroughput> {
         .prop_map(|(target_mi_bps, current_mi_bps)| WarmThroughput { target_mi_bps, current_mi_bps })
 }
 
-/// Any request of the stream and account settings, encryption included (AWS JSON/CBOR only: no
-/// native tables yet).
+/// Any request of the stream and account settings, encryption included.
 pub fn settings_request() -> BoxedStrategy<Request> {
     prop_oneof![
         (option::of(stream_arn()), 1024..=10_240i32).prop_map(|(stream_arn, max_record_size_in_kib)| {
@@ -1188,7 +1187,7 @@ pub fn policy_response() -> BoxedStrategy<Response> {
 }
 
 /// Any response of the stream and account settings, and a DescribeStreamSummary with the
-/// members only the AWS codec carries.
+/// members they set (warm throughput, record distribution).
 pub fn settings_response() -> BoxedStrategy<Response> {
     prop_oneof![
         Just(Response::UpdateMaxRecordSize(Empty {})),

@@ -779,6 +779,8 @@ fn describe_stream_summary_response() {
         open_shard_count: 4,
         consumer_count: Some(2),
         max_record_size_in_kib: Some(1024),
+        warm_throughput: None,
+        record_distribution_strategy: None,
     };
     let summary = StreamDescriptionSummary::create(&mut fbb, &args);
     let args = DescribeStreamSummaryResponseArgs { stream_description_summary: Some(summary) };

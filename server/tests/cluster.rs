@@ -801,6 +801,7 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
 struct CatalogView {
     retention_period_hours: i32,
     max_record_size_in_kib: Option<i32>,
+    stream_policy: String,
     consumer_count: Option<i32>,
     stream_tags: Vec<Tag>,
     consumer: Option<ConsumerDescription>,
@@ -831,9 +832,13 @@ async fn catalog_view(endpoint: &str, stream: &str, consumer_arn: &ConsumerArn) 
         .await
         .map(|output| output.tags)
         .unwrap_or_default();
+    let policy =
+        GetResourcePolicyInput { resource_arn: ResourceArn::from(summary.stream_arn.as_str()), stream_id: None };
+    let stream_policy = client.call(&policy).await.ok()?.policy;
     Some(CatalogView {
         retention_period_hours: summary.retention_period_hours,
         max_record_size_in_kib: summary.max_record_size_in_kib,
+        stream_policy,
         consumer_count: summary.consumer_count,
         stream_tags: tags,
         consumer,
@@ -860,6 +865,14 @@ fn expect_everywhere(endpoints: Vec<String>, stream: &str, consumer_arn: &Consum
     });
 }
 
+/// A resource policy for `stream`: it lets one user read it (so it parses and names the stream,
+/// and changes nothing for the test's unauthenticated clients).
+fn stream_policy(stream: &StreamArn) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::000000000000:user/reader"}},"Action":"kinesis:GetRecords","Resource":"{stream}"}}]}}"#
+    )
+}
+
 fn tags(pairs: &[(&str, &str)]) -> TagMap {
     pairs.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect()
 }
@@ -868,25 +881,20 @@ fn tag_list(pairs: &[(&str, &str)]) -> Vec<Tag> {
     pairs.iter().map(|(key, value)| Tag { key: key.to_string(), value: Some(value.to_string()) }).collect()
 }
 
-/// UpdateStreamWarmThroughput is a catalog command (`BeginWarmThroughput`): sent to the
-/// catalog's leader over HTTP (it has no native form, so a follower names the leader instead of
-/// forwarding it), it scales an ON_DEMAND stream from its 4 shards to the 6 that 6 MiB/s need,
-/// and every node shows the new shards and the target (over HTTP: the native schema has no
-/// warm throughput yet). (It was refused on a replicated node.)
-fn warm_throughput_scales_an_on_demand_stream_on_every_node(
-    endpoints: &[String],
-    https: &[SocketAddr],
-    follower: usize,
-    leader: usize,
-) {
-    let (endpoints, https) = (endpoints.to_vec(), https.to_vec());
-    let (follower_http, leader_http) = (https[follower], https[leader]);
+/// UpdateStreamWarmThroughput is a catalog command (`BeginWarmThroughput`): sent to a
+/// follower of the catalog over HTTP (which forwards it to the leader on the native protocol,
+/// as it does UpdateAccountSettings before it), it scales an ON_DEMAND stream from its 4
+/// shards to the 6 that 6 MiB/s need, and every node shows the new shards and the target.
+fn warm_throughput_scales_an_on_demand_stream_on_every_node(endpoints: &[String], follower_http: SocketAddr) {
+    let endpoints = endpoints.to_vec();
     run(move || async move {
-        let leader = HttpClient::connect(&leader_http.to_string(), Encoding::Json).await.unwrap();
+        let http = HttpClient::connect(&follower_http.to_string(), Encoding::Json).await.unwrap();
         let commitment = MinimumThroughputBillingCommitmentInput { status: BillingCommitmentInputStatus::Enabled };
         let enable = UpdateAccountSettingsInput { minimum_throughput_billing_commitment: commitment };
-        leader.call(&enable).await.expect("UpdateAccountSettings on the catalog's leader");
-        let native = Client::connect(&endpoints[follower]).await.unwrap();
+        let enabled = http.call(&enable).await.expect("UpdateAccountSettings through a follower");
+        let status = enabled.minimum_throughput_billing_commitment.map(|commitment| commitment.status);
+        assert_eq!(status, Some(BillingCommitmentStatus::Enabled));
+        let native = Client::connect(&endpoints[0]).await.unwrap();
         let create = CreateStreamInput {
             stream_name: "warm".into(),
             stream_mode_details: Some(StreamModeDetails::from(StreamMode::OnDemand)),
@@ -898,13 +906,10 @@ fn warm_throughput_scales_an_on_demand_stream_on_every_node(
             stream_name: Some("warm".into()),
             warm_throughput_mi_bps: 6,
         };
-        let refused = HttpClient::connect(&follower_http.to_string(), Encoding::Json).await.unwrap().call(&warm).await;
-        let refused = refused.expect_err("a follower cannot forward UpdateStreamWarmThroughput").to_string();
-        assert!(refused.contains(&leader_http.to_string()), "the follower must name the leader: {refused}");
         // The stream may still be CREATING on the leader: ResourceInUse until it is ACTIVE.
         let waiting = Instant::now();
         let answer = loop {
-            match leader.call(&warm).await {
+            match http.call(&warm).await {
                 Ok(answer) => break answer,
                 Err(error) => {
                     assert!(waiting.elapsed() < Duration::from_secs(30), "UpdateStreamWarmThroughput: {error}");
@@ -915,8 +920,8 @@ fn warm_throughput_scales_an_on_demand_stream_on_every_node(
         assert_eq!(answer.warm_throughput.and_then(|warm| warm.target_mi_bps), Some(6));
         let describe = DescribeStreamSummaryInput { stream_name: Some("warm".into()), stream_arn: None };
         let waiting = Instant::now();
-        for (node, http) in https.iter().enumerate() {
-            let client = HttpClient::connect(&http.to_string(), Encoding::Json).await.unwrap();
+        for (node, endpoint) in endpoints.iter().enumerate() {
+            let client = Client::connect(endpoint).await.unwrap();
             loop {
                 let summary = match client.call(&describe).await {
                     Ok(summary) => summary,
@@ -938,6 +943,26 @@ fn warm_throughput_scales_an_on_demand_stream_on_every_node(
                     summary.open_shard_count,
                     summary.stream_status
                 );
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        // The scaled stream's records are then spread over its shards as they come
+        // (UpdateStreamRecordDistributionStrategy, forwarded too; AUTO needs ON_DEMAND).
+        let stream_arn = native.call(&describe).await.unwrap().stream_description_summary.stream_arn;
+        let auto = UpdateStreamRecordDistributionStrategyInput {
+            stream_arn,
+            record_distribution_strategy: RecordDistributionStrategy::Auto,
+        };
+        http.call(&auto).await.expect("UpdateStreamRecordDistributionStrategy through a follower");
+        for (node, endpoint) in endpoints.iter().enumerate() {
+            let client = Client::connect(endpoint).await.unwrap();
+            loop {
+                let summary = client.call(&describe).await.unwrap().stream_description_summary;
+                if summary.record_distribution_strategy == Some(RecordDistributionStrategy::Auto) {
+                    break;
+                }
+                let strategy = summary.record_distribution_strategy;
+                assert!(waiting.elapsed() < Duration::from_secs(90), "node {}: distribution {strategy:?}", node + 1);
                 glommio::timer::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -1027,24 +1052,24 @@ fn catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_d
         call_until_ok(&client, &tag).await;
         (consumer, stream_arn)
     });
-    // UpdateMaxRecordSize has no native form yet: a follower cannot forward it and names the
-    // leader, whose HTTP port takes it; the command then reaches every node.
-    let (follower_http, leader_http) = (daemons[follower].http_addr, daemons[leader].http_addr);
-    let resize_arn = stream_arn.clone();
+    // The settings and the resource policy through the same follower, over HTTP: it forwards
+    // them to the leader on the native protocol, as it does the changes above.
+    let follower_http = daemons[follower].http_addr;
+    let (settings_arn, policy) = (stream_arn.clone(), stream_policy(&stream_arn));
     run(move || async move {
-        let resize = UpdateMaxRecordSizeInput { stream_arn: Some(resize_arn), max_record_size_in_kib: 2048 };
-        let client = HttpClient::connect(&follower_http.to_string(), Encoding::Json).await.unwrap();
-        let refused = client.call(&resize).await.unwrap_err().to_string();
-        assert!(refused.contains(&leader_http.to_string()), "the follower must name the leader: {refused}");
-        let client = HttpClient::connect(&leader_http.to_string(), Encoding::Json).await.unwrap();
-        client.call(&resize).await.expect("UpdateMaxRecordSize on the catalog's leader");
+        let http = HttpClient::connect(&follower_http.to_string(), Encoding::Json).await.unwrap();
+        let resize = UpdateMaxRecordSizeInput { stream_arn: Some(settings_arn.clone()), max_record_size_in_kib: 2048 };
+        http.call(&resize).await.expect("UpdateMaxRecordSize through a follower");
+        let put =
+            PutResourcePolicyInput { resource_arn: ResourceArn::from(settings_arn.as_str()), policy, stream_id: None };
+        http.call(&put).await.expect("PutResourcePolicy through a follower");
     });
-    let https: Vec<SocketAddr> = daemons.iter().map(|daemon| daemon.http_addr).collect();
-    warm_throughput_scales_an_on_demand_stream_on_every_node(&endpoints, &https, follower, leader);
+    warm_throughput_scales_an_on_demand_stream_on_every_node(&endpoints, follower_http);
     let consumer_arn = consumer.consumer_arn.clone();
     let mut expected = CatalogView {
         retention_period_hours: 48,
         max_record_size_in_kib: Some(2048),
+        stream_policy: stream_policy(&stream_arn),
         consumer_count: Some(1),
         stream_tags: tag_list(&[("team", "data")]),
         consumer: Some(ConsumerDescription {
@@ -1052,7 +1077,7 @@ fn catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_d
             consumer_arn: consumer.consumer_arn.clone(),
             consumer_status: consumer.consumer_status.clone(),
             consumer_creation_timestamp: consumer.consumer_creation_timestamp,
-            stream_arn,
+            stream_arn: stream_arn.clone(),
         }),
         consumer_tags: tag_list(&[("owner", "raft4")]),
     };
@@ -1062,6 +1087,7 @@ fn catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_d
     daemons[leader].kill();
     let killed_at = Instant::now();
     let through = endpoints[follower].clone();
+    let policy_arn = stream_arn.clone();
     run(move || async move {
         let client = Client::connect(&through).await.unwrap();
         let add = AddTagsToStreamInput {
@@ -1076,9 +1102,13 @@ fn catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_d
             stream_arn: None,
         };
         call_until_ok(&client, &decrease).await;
+        let delete =
+            DeleteResourcePolicyInput { resource_arn: ResourceArn::from(policy_arn.as_str()), stream_id: None };
+        call_until_ok(&client, &delete).await;
     });
     eprintln!("catalog leader killed: the next changes went through after {:?}", killed_at.elapsed());
     expected.retention_period_hours = 36;
+    expected.stream_policy = "{}".into();
     expected.stream_tags = tag_list(&[("after", "failover"), ("team", "data")]);
     let survivors: Vec<String> =
         (0..NODES).filter(|&node| node != leader).map(|node| endpoints[node].clone()).collect();

@@ -939,12 +939,180 @@ impl<'a> ::flatbuffers::Verifiable for BillingCommitmentStatus {
 
 impl ::flatbuffers::SimpleToVerifyInSlice for BillingCommitmentStatus {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
+pub const ENUM_MIN_RECORD_DISTRIBUTION_STRATEGY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_REQUEST_BODY: u8 = 56;
+pub const ENUM_MAX_RECORD_DISTRIBUTION_STRATEGY: u8 = 1;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 57] = [
+pub const ENUM_VALUES_RECORD_DISTRIBUTION_STRATEGY: [RecordDistributionStrategy; 2] = [
+  RecordDistributionStrategy::AUTO,
+  RecordDistributionStrategy::USER_PARTITION_KEY,
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct RecordDistributionStrategy(pub u8);
+#[allow(non_upper_case_globals)]
+impl RecordDistributionStrategy {
+  pub const AUTO: Self = Self(0);
+  pub const USER_PARTITION_KEY: Self = Self(1);
+
+  pub const ENUM_MIN: u8 = 0;
+  pub const ENUM_MAX: u8 = 1;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::AUTO,
+    Self::USER_PARTITION_KEY,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::AUTO => Some("AUTO"),
+      Self::USER_PARTITION_KEY => Some("USER_PARTITION_KEY"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for RecordDistributionStrategy {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for RecordDistributionStrategy {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<u8>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for RecordDistributionStrategy {
+    type Output = RecordDistributionStrategy;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<u8>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for RecordDistributionStrategy {
+  type Scalar = u8;
+  #[inline]
+  fn to_little_endian(self) -> u8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u8) -> Self {
+    let b = u8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for RecordDistributionStrategy {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    u8::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for RecordDistributionStrategy {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_BILLING_COMMITMENT_INPUT_STATUS: u8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_BILLING_COMMITMENT_INPUT_STATUS: u8 = 1;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_BILLING_COMMITMENT_INPUT_STATUS: [BillingCommitmentInputStatus; 2] = [
+  BillingCommitmentInputStatus::ENABLED,
+  BillingCommitmentInputStatus::DISABLED,
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct BillingCommitmentInputStatus(pub u8);
+#[allow(non_upper_case_globals)]
+impl BillingCommitmentInputStatus {
+  pub const ENABLED: Self = Self(0);
+  pub const DISABLED: Self = Self(1);
+
+  pub const ENUM_MIN: u8 = 0;
+  pub const ENUM_MAX: u8 = 1;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::ENABLED,
+    Self::DISABLED,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::ENABLED => Some("ENABLED"),
+      Self::DISABLED => Some("DISABLED"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for BillingCommitmentInputStatus {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for BillingCommitmentInputStatus {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<u8>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for BillingCommitmentInputStatus {
+    type Output = BillingCommitmentInputStatus;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<u8>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for BillingCommitmentInputStatus {
+  type Scalar = u8;
+  #[inline]
+  fn to_little_endian(self) -> u8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u8) -> Self {
+    let b = u8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for BillingCommitmentInputStatus {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    u8::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for BillingCommitmentInputStatus {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_REQUEST_BODY: u8 = 65;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 66] = [
   RequestBody::NONE,
   RequestBody::CreateStreamRequest,
   RequestBody::DeleteStreamRequest,
@@ -1002,6 +1170,15 @@ pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 57] = [
   RequestBody::StartDeliveryStreamEncryptionRequest,
   RequestBody::StopDeliveryStreamEncryptionRequest,
   RequestBody::DescribeStreamRoutesRequest,
+  RequestBody::UpdateMaxRecordSizeRequest,
+  RequestBody::UpdateStreamWarmThroughputRequest,
+  RequestBody::UpdateStreamRecordDistributionStrategyRequest,
+  RequestBody::UpdateAccountSettingsRequest,
+  RequestBody::PutResourcePolicyRequest,
+  RequestBody::GetResourcePolicyRequest,
+  RequestBody::DeleteResourcePolicyRequest,
+  RequestBody::StartStreamEncryptionRequest,
+  RequestBody::StopStreamEncryptionRequest,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1066,9 +1243,18 @@ impl RequestBody {
   pub const StartDeliveryStreamEncryptionRequest: Self = Self(54);
   pub const StopDeliveryStreamEncryptionRequest: Self = Self(55);
   pub const DescribeStreamRoutesRequest: Self = Self(56);
+  pub const UpdateMaxRecordSizeRequest: Self = Self(57);
+  pub const UpdateStreamWarmThroughputRequest: Self = Self(58);
+  pub const UpdateStreamRecordDistributionStrategyRequest: Self = Self(59);
+  pub const UpdateAccountSettingsRequest: Self = Self(60);
+  pub const PutResourcePolicyRequest: Self = Self(61);
+  pub const GetResourcePolicyRequest: Self = Self(62);
+  pub const DeleteResourcePolicyRequest: Self = Self(63);
+  pub const StartStreamEncryptionRequest: Self = Self(64);
+  pub const StopStreamEncryptionRequest: Self = Self(65);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 56;
+  pub const ENUM_MAX: u8 = 65;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::CreateStreamRequest,
@@ -1127,6 +1313,15 @@ impl RequestBody {
     Self::StartDeliveryStreamEncryptionRequest,
     Self::StopDeliveryStreamEncryptionRequest,
     Self::DescribeStreamRoutesRequest,
+    Self::UpdateMaxRecordSizeRequest,
+    Self::UpdateStreamWarmThroughputRequest,
+    Self::UpdateStreamRecordDistributionStrategyRequest,
+    Self::UpdateAccountSettingsRequest,
+    Self::PutResourcePolicyRequest,
+    Self::GetResourcePolicyRequest,
+    Self::DeleteResourcePolicyRequest,
+    Self::StartStreamEncryptionRequest,
+    Self::StopStreamEncryptionRequest,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1188,6 +1383,15 @@ impl RequestBody {
       Self::StartDeliveryStreamEncryptionRequest => Some("StartDeliveryStreamEncryptionRequest"),
       Self::StopDeliveryStreamEncryptionRequest => Some("StopDeliveryStreamEncryptionRequest"),
       Self::DescribeStreamRoutesRequest => Some("DescribeStreamRoutesRequest"),
+      Self::UpdateMaxRecordSizeRequest => Some("UpdateMaxRecordSizeRequest"),
+      Self::UpdateStreamWarmThroughputRequest => Some("UpdateStreamWarmThroughputRequest"),
+      Self::UpdateStreamRecordDistributionStrategyRequest => Some("UpdateStreamRecordDistributionStrategyRequest"),
+      Self::UpdateAccountSettingsRequest => Some("UpdateAccountSettingsRequest"),
+      Self::PutResourcePolicyRequest => Some("PutResourcePolicyRequest"),
+      Self::GetResourcePolicyRequest => Some("GetResourcePolicyRequest"),
+      Self::DeleteResourcePolicyRequest => Some("DeleteResourcePolicyRequest"),
+      Self::StartStreamEncryptionRequest => Some("StartStreamEncryptionRequest"),
+      Self::StopStreamEncryptionRequest => Some("StopStreamEncryptionRequest"),
       _ => None,
     }
   }
@@ -1247,10 +1451,10 @@ pub struct RequestBodyUnionTableOffset {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_RESPONSE_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_RESPONSE_BODY: u8 = 58;
+pub const ENUM_MAX_RESPONSE_BODY: u8 = 67;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 59] = [
+pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 68] = [
   ResponseBody::NONE,
   ResponseBody::CreateStreamResponse,
   ResponseBody::DeleteStreamResponse,
@@ -1310,6 +1514,15 @@ pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 59] = [
   ResponseBody::StartDeliveryStreamEncryptionResponse,
   ResponseBody::StopDeliveryStreamEncryptionResponse,
   ResponseBody::DescribeStreamRoutesResponse,
+  ResponseBody::UpdateMaxRecordSizeResponse,
+  ResponseBody::UpdateStreamWarmThroughputResponse,
+  ResponseBody::UpdateStreamRecordDistributionStrategyResponse,
+  ResponseBody::UpdateAccountSettingsResponse,
+  ResponseBody::PutResourcePolicyResponse,
+  ResponseBody::GetResourcePolicyResponse,
+  ResponseBody::DeleteResourcePolicyResponse,
+  ResponseBody::StartStreamEncryptionResponse,
+  ResponseBody::StopStreamEncryptionResponse,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1376,9 +1589,18 @@ impl ResponseBody {
   pub const StartDeliveryStreamEncryptionResponse: Self = Self(56);
   pub const StopDeliveryStreamEncryptionResponse: Self = Self(57);
   pub const DescribeStreamRoutesResponse: Self = Self(58);
+  pub const UpdateMaxRecordSizeResponse: Self = Self(59);
+  pub const UpdateStreamWarmThroughputResponse: Self = Self(60);
+  pub const UpdateStreamRecordDistributionStrategyResponse: Self = Self(61);
+  pub const UpdateAccountSettingsResponse: Self = Self(62);
+  pub const PutResourcePolicyResponse: Self = Self(63);
+  pub const GetResourcePolicyResponse: Self = Self(64);
+  pub const DeleteResourcePolicyResponse: Self = Self(65);
+  pub const StartStreamEncryptionResponse: Self = Self(66);
+  pub const StopStreamEncryptionResponse: Self = Self(67);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 58;
+  pub const ENUM_MAX: u8 = 67;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::CreateStreamResponse,
@@ -1439,6 +1661,15 @@ impl ResponseBody {
     Self::StartDeliveryStreamEncryptionResponse,
     Self::StopDeliveryStreamEncryptionResponse,
     Self::DescribeStreamRoutesResponse,
+    Self::UpdateMaxRecordSizeResponse,
+    Self::UpdateStreamWarmThroughputResponse,
+    Self::UpdateStreamRecordDistributionStrategyResponse,
+    Self::UpdateAccountSettingsResponse,
+    Self::PutResourcePolicyResponse,
+    Self::GetResourcePolicyResponse,
+    Self::DeleteResourcePolicyResponse,
+    Self::StartStreamEncryptionResponse,
+    Self::StopStreamEncryptionResponse,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1502,6 +1733,15 @@ impl ResponseBody {
       Self::StartDeliveryStreamEncryptionResponse => Some("StartDeliveryStreamEncryptionResponse"),
       Self::StopDeliveryStreamEncryptionResponse => Some("StopDeliveryStreamEncryptionResponse"),
       Self::DescribeStreamRoutesResponse => Some("DescribeStreamRoutesResponse"),
+      Self::UpdateMaxRecordSizeResponse => Some("UpdateMaxRecordSizeResponse"),
+      Self::UpdateStreamWarmThroughputResponse => Some("UpdateStreamWarmThroughputResponse"),
+      Self::UpdateStreamRecordDistributionStrategyResponse => Some("UpdateStreamRecordDistributionStrategyResponse"),
+      Self::UpdateAccountSettingsResponse => Some("UpdateAccountSettingsResponse"),
+      Self::PutResourcePolicyResponse => Some("PutResourcePolicyResponse"),
+      Self::GetResourcePolicyResponse => Some("GetResourcePolicyResponse"),
+      Self::DeleteResourcePolicyResponse => Some("DeleteResourcePolicyResponse"),
+      Self::StartStreamEncryptionResponse => Some("StartStreamEncryptionResponse"),
+      Self::StopStreamEncryptionResponse => Some("StopStreamEncryptionResponse"),
       _ => None,
     }
   }
@@ -2999,6 +3239,8 @@ impl<'a> StreamDescriptionSummary<'a> {
   pub const VT_OPEN_SHARD_COUNT: ::flatbuffers::VOffsetT = 22;
   pub const VT_CONSUMER_COUNT: ::flatbuffers::VOffsetT = 24;
   pub const VT_MAX_RECORD_SIZE_IN_KIB: ::flatbuffers::VOffsetT = 26;
+  pub const VT_WARM_THROUGHPUT: ::flatbuffers::VOffsetT = 28;
+  pub const VT_RECORD_DISTRIBUTION_STRATEGY: ::flatbuffers::VOffsetT = 30;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -3011,6 +3253,7 @@ impl<'a> StreamDescriptionSummary<'a> {
   ) -> ::flatbuffers::WIPOffset<StreamDescriptionSummary<'bldr>> {
     let mut builder = StreamDescriptionSummaryBuilder::new(_fbb);
     builder.add_stream_creation_timestamp(args.stream_creation_timestamp);
+    if let Some(x) = args.warm_throughput { builder.add_warm_throughput(x); }
     if let Some(x) = args.max_record_size_in_kib { builder.add_max_record_size_in_kib(x); }
     if let Some(x) = args.consumer_count { builder.add_consumer_count(x); }
     builder.add_open_shard_count(args.open_shard_count);
@@ -3019,6 +3262,7 @@ impl<'a> StreamDescriptionSummary<'a> {
     builder.add_retention_period_hours(args.retention_period_hours);
     if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
     if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    if let Some(x) = args.record_distribution_strategy { builder.add_record_distribution_strategy(x); }
     if let Some(x) = args.encryption_type { builder.add_encryption_type(x); }
     if let Some(x) = args.stream_mode { builder.add_stream_mode(x); }
     builder.add_stream_status(args.stream_status);
@@ -3110,6 +3354,20 @@ impl<'a> StreamDescriptionSummary<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<i32>(StreamDescriptionSummary::VT_MAX_RECORD_SIZE_IN_KIB, None)}
   }
+  #[inline]
+  pub fn warm_throughput(&self) -> Option<WarmThroughput<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<WarmThroughput>>(StreamDescriptionSummary::VT_WARM_THROUGHPUT, None)}
+  }
+  #[inline]
+  pub fn record_distribution_strategy(&self) -> Option<RecordDistributionStrategy> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<RecordDistributionStrategy>(StreamDescriptionSummary::VT_RECORD_DISTRIBUTION_STRATEGY, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for StreamDescriptionSummary<'_> {
@@ -3130,6 +3388,8 @@ impl ::flatbuffers::Verifiable for StreamDescriptionSummary<'_> {
      .visit_field::<i32>("open_shard_count", Self::VT_OPEN_SHARD_COUNT, false)?
      .visit_field::<i32>("consumer_count", Self::VT_CONSUMER_COUNT, false)?
      .visit_field::<i32>("max_record_size_in_kib", Self::VT_MAX_RECORD_SIZE_IN_KIB, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<WarmThroughput>>("warm_throughput", Self::VT_WARM_THROUGHPUT, false)?
+     .visit_field::<RecordDistributionStrategy>("record_distribution_strategy", Self::VT_RECORD_DISTRIBUTION_STRATEGY, false)?
      .finish();
     Ok(())
   }
@@ -3147,6 +3407,8 @@ pub struct StreamDescriptionSummaryArgs<'a> {
     pub open_shard_count: i32,
     pub consumer_count: Option<i32>,
     pub max_record_size_in_kib: Option<i32>,
+    pub warm_throughput: Option<::flatbuffers::WIPOffset<WarmThroughput<'a>>>,
+    pub record_distribution_strategy: Option<RecordDistributionStrategy>,
 }
 impl<'a> Default for StreamDescriptionSummaryArgs<'a> {
   #[inline]
@@ -3164,6 +3426,8 @@ impl<'a> Default for StreamDescriptionSummaryArgs<'a> {
       open_shard_count: 0,
       consumer_count: None,
       max_record_size_in_kib: None,
+      warm_throughput: None,
+      record_distribution_strategy: None,
     }
   }
 }
@@ -3222,6 +3486,14 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> StreamDescriptionSummaryBuild
     self.fbb_.push_slot_always::<i32>(StreamDescriptionSummary::VT_MAX_RECORD_SIZE_IN_KIB, max_record_size_in_kib);
   }
   #[inline]
+  pub fn add_warm_throughput(&mut self, warm_throughput: ::flatbuffers::WIPOffset<WarmThroughput<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<WarmThroughput>>(StreamDescriptionSummary::VT_WARM_THROUGHPUT, warm_throughput);
+  }
+  #[inline]
+  pub fn add_record_distribution_strategy(&mut self, record_distribution_strategy: RecordDistributionStrategy) {
+    self.fbb_.push_slot_always::<RecordDistributionStrategy>(StreamDescriptionSummary::VT_RECORD_DISTRIBUTION_STRATEGY, record_distribution_strategy);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> StreamDescriptionSummaryBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     StreamDescriptionSummaryBuilder {
@@ -3251,6 +3523,8 @@ impl ::core::fmt::Debug for StreamDescriptionSummary<'_> {
       ds.field("open_shard_count", &self.open_shard_count());
       ds.field("consumer_count", &self.consumer_count());
       ds.field("max_record_size_in_kib", &self.max_record_size_in_kib());
+      ds.field("warm_throughput", &self.warm_throughput());
+      ds.field("record_distribution_strategy", &self.record_distribution_strategy());
       ds.finish()
   }
 }
@@ -19212,6 +19486,2011 @@ impl ::core::fmt::Debug for DescribeStreamRoutesResponse<'_> {
       ds.finish()
   }
 }
+pub enum WarmThroughputOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct WarmThroughput<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for WarmThroughput<'a> {
+  type Inner = WarmThroughput<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> WarmThroughput<'a> {
+  pub const VT_TARGET_MI_BPS: ::flatbuffers::VOffsetT = 4;
+  pub const VT_CURRENT_MI_BPS: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    WarmThroughput { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args WarmThroughputArgs
+  ) -> ::flatbuffers::WIPOffset<WarmThroughput<'bldr>> {
+    let mut builder = WarmThroughputBuilder::new(_fbb);
+    if let Some(x) = args.current_mi_bps { builder.add_current_mi_bps(x); }
+    if let Some(x) = args.target_mi_bps { builder.add_target_mi_bps(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn target_mi_bps(&self) -> Option<i32> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(WarmThroughput::VT_TARGET_MI_BPS, None)}
+  }
+  #[inline]
+  pub fn current_mi_bps(&self) -> Option<i32> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(WarmThroughput::VT_CURRENT_MI_BPS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for WarmThroughput<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<i32>("target_mi_bps", Self::VT_TARGET_MI_BPS, false)?
+     .visit_field::<i32>("current_mi_bps", Self::VT_CURRENT_MI_BPS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct WarmThroughputArgs {
+    pub target_mi_bps: Option<i32>,
+    pub current_mi_bps: Option<i32>,
+}
+impl<'a> Default for WarmThroughputArgs {
+  #[inline]
+  fn default() -> Self {
+    WarmThroughputArgs {
+      target_mi_bps: None,
+      current_mi_bps: None,
+    }
+  }
+}
+
+pub struct WarmThroughputBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> WarmThroughputBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_target_mi_bps(&mut self, target_mi_bps: i32) {
+    self.fbb_.push_slot_always::<i32>(WarmThroughput::VT_TARGET_MI_BPS, target_mi_bps);
+  }
+  #[inline]
+  pub fn add_current_mi_bps(&mut self, current_mi_bps: i32) {
+    self.fbb_.push_slot_always::<i32>(WarmThroughput::VT_CURRENT_MI_BPS, current_mi_bps);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> WarmThroughputBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    WarmThroughputBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<WarmThroughput<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for WarmThroughput<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("WarmThroughput");
+      ds.field("target_mi_bps", &self.target_mi_bps());
+      ds.field("current_mi_bps", &self.current_mi_bps());
+      ds.finish()
+  }
+}
+pub enum UpdateMaxRecordSizeRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct UpdateMaxRecordSizeRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for UpdateMaxRecordSizeRequest<'a> {
+  type Inner = UpdateMaxRecordSizeRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> UpdateMaxRecordSizeRequest<'a> {
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 4;
+  pub const VT_MAX_RECORD_SIZE_IN_KIB: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    UpdateMaxRecordSizeRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args UpdateMaxRecordSizeRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<UpdateMaxRecordSizeRequest<'bldr>> {
+    let mut builder = UpdateMaxRecordSizeRequestBuilder::new(_fbb);
+    if let Some(x) = args.max_record_size_in_kib { builder.add_max_record_size_in_kib(x); }
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(UpdateMaxRecordSizeRequest::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn max_record_size_in_kib(&self) -> Option<i32> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(UpdateMaxRecordSizeRequest::VT_MAX_RECORD_SIZE_IN_KIB, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for UpdateMaxRecordSizeRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<i32>("max_record_size_in_kib", Self::VT_MAX_RECORD_SIZE_IN_KIB, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct UpdateMaxRecordSizeRequestArgs<'a> {
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub max_record_size_in_kib: Option<i32>,
+}
+impl<'a> Default for UpdateMaxRecordSizeRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    UpdateMaxRecordSizeRequestArgs {
+      stream_arn: None,
+      max_record_size_in_kib: None,
+    }
+  }
+}
+
+pub struct UpdateMaxRecordSizeRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> UpdateMaxRecordSizeRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(UpdateMaxRecordSizeRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_max_record_size_in_kib(&mut self, max_record_size_in_kib: i32) {
+    self.fbb_.push_slot_always::<i32>(UpdateMaxRecordSizeRequest::VT_MAX_RECORD_SIZE_IN_KIB, max_record_size_in_kib);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> UpdateMaxRecordSizeRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    UpdateMaxRecordSizeRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<UpdateMaxRecordSizeRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for UpdateMaxRecordSizeRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("UpdateMaxRecordSizeRequest");
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("max_record_size_in_kib", &self.max_record_size_in_kib());
+      ds.finish()
+  }
+}
+pub enum UpdateMaxRecordSizeResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct UpdateMaxRecordSizeResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for UpdateMaxRecordSizeResponse<'a> {
+  type Inner = UpdateMaxRecordSizeResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> UpdateMaxRecordSizeResponse<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    UpdateMaxRecordSizeResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args UpdateMaxRecordSizeResponseArgs
+  ) -> ::flatbuffers::WIPOffset<UpdateMaxRecordSizeResponse<'bldr>> {
+    let mut builder = UpdateMaxRecordSizeResponseBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for UpdateMaxRecordSizeResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct UpdateMaxRecordSizeResponseArgs {
+}
+impl<'a> Default for UpdateMaxRecordSizeResponseArgs {
+  #[inline]
+  fn default() -> Self {
+    UpdateMaxRecordSizeResponseArgs {
+    }
+  }
+}
+
+pub struct UpdateMaxRecordSizeResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> UpdateMaxRecordSizeResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> UpdateMaxRecordSizeResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    UpdateMaxRecordSizeResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<UpdateMaxRecordSizeResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for UpdateMaxRecordSizeResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("UpdateMaxRecordSizeResponse");
+      ds.finish()
+  }
+}
+pub enum UpdateStreamWarmThroughputRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct UpdateStreamWarmThroughputRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for UpdateStreamWarmThroughputRequest<'a> {
+  type Inner = UpdateStreamWarmThroughputRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> UpdateStreamWarmThroughputRequest<'a> {
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 6;
+  pub const VT_WARM_THROUGHPUT_MI_BPS: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    UpdateStreamWarmThroughputRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args UpdateStreamWarmThroughputRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<UpdateStreamWarmThroughputRequest<'bldr>> {
+    let mut builder = UpdateStreamWarmThroughputRequestBuilder::new(_fbb);
+    if let Some(x) = args.warm_throughput_mi_bps { builder.add_warm_throughput_mi_bps(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(UpdateStreamWarmThroughputRequest::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(UpdateStreamWarmThroughputRequest::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn warm_throughput_mi_bps(&self) -> Option<i32> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i32>(UpdateStreamWarmThroughputRequest::VT_WARM_THROUGHPUT_MI_BPS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for UpdateStreamWarmThroughputRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<i32>("warm_throughput_mi_bps", Self::VT_WARM_THROUGHPUT_MI_BPS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct UpdateStreamWarmThroughputRequestArgs<'a> {
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub warm_throughput_mi_bps: Option<i32>,
+}
+impl<'a> Default for UpdateStreamWarmThroughputRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    UpdateStreamWarmThroughputRequestArgs {
+      stream_arn: None,
+      stream_name: None,
+      warm_throughput_mi_bps: None,
+    }
+  }
+}
+
+pub struct UpdateStreamWarmThroughputRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> UpdateStreamWarmThroughputRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(UpdateStreamWarmThroughputRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(UpdateStreamWarmThroughputRequest::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_warm_throughput_mi_bps(&mut self, warm_throughput_mi_bps: i32) {
+    self.fbb_.push_slot_always::<i32>(UpdateStreamWarmThroughputRequest::VT_WARM_THROUGHPUT_MI_BPS, warm_throughput_mi_bps);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> UpdateStreamWarmThroughputRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    UpdateStreamWarmThroughputRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<UpdateStreamWarmThroughputRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for UpdateStreamWarmThroughputRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("UpdateStreamWarmThroughputRequest");
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("stream_name", &self.stream_name());
+      ds.field("warm_throughput_mi_bps", &self.warm_throughput_mi_bps());
+      ds.finish()
+  }
+}
+pub enum UpdateStreamWarmThroughputResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct UpdateStreamWarmThroughputResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for UpdateStreamWarmThroughputResponse<'a> {
+  type Inner = UpdateStreamWarmThroughputResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> UpdateStreamWarmThroughputResponse<'a> {
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 6;
+  pub const VT_WARM_THROUGHPUT: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    UpdateStreamWarmThroughputResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args UpdateStreamWarmThroughputResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<UpdateStreamWarmThroughputResponse<'bldr>> {
+    let mut builder = UpdateStreamWarmThroughputResponseBuilder::new(_fbb);
+    if let Some(x) = args.warm_throughput { builder.add_warm_throughput(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(UpdateStreamWarmThroughputResponse::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(UpdateStreamWarmThroughputResponse::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn warm_throughput(&self) -> Option<WarmThroughput<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<WarmThroughput>>(UpdateStreamWarmThroughputResponse::VT_WARM_THROUGHPUT, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for UpdateStreamWarmThroughputResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<WarmThroughput>>("warm_throughput", Self::VT_WARM_THROUGHPUT, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct UpdateStreamWarmThroughputResponseArgs<'a> {
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub warm_throughput: Option<::flatbuffers::WIPOffset<WarmThroughput<'a>>>,
+}
+impl<'a> Default for UpdateStreamWarmThroughputResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    UpdateStreamWarmThroughputResponseArgs {
+      stream_arn: None,
+      stream_name: None,
+      warm_throughput: None,
+    }
+  }
+}
+
+pub struct UpdateStreamWarmThroughputResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> UpdateStreamWarmThroughputResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(UpdateStreamWarmThroughputResponse::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(UpdateStreamWarmThroughputResponse::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_warm_throughput(&mut self, warm_throughput: ::flatbuffers::WIPOffset<WarmThroughput<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<WarmThroughput>>(UpdateStreamWarmThroughputResponse::VT_WARM_THROUGHPUT, warm_throughput);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> UpdateStreamWarmThroughputResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    UpdateStreamWarmThroughputResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<UpdateStreamWarmThroughputResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for UpdateStreamWarmThroughputResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("UpdateStreamWarmThroughputResponse");
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("stream_name", &self.stream_name());
+      ds.field("warm_throughput", &self.warm_throughput());
+      ds.finish()
+  }
+}
+pub enum UpdateStreamRecordDistributionStrategyRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct UpdateStreamRecordDistributionStrategyRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for UpdateStreamRecordDistributionStrategyRequest<'a> {
+  type Inner = UpdateStreamRecordDistributionStrategyRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> UpdateStreamRecordDistributionStrategyRequest<'a> {
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 4;
+  pub const VT_RECORD_DISTRIBUTION_STRATEGY: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    UpdateStreamRecordDistributionStrategyRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args UpdateStreamRecordDistributionStrategyRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<UpdateStreamRecordDistributionStrategyRequest<'bldr>> {
+    let mut builder = UpdateStreamRecordDistributionStrategyRequestBuilder::new(_fbb);
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.record_distribution_strategy { builder.add_record_distribution_strategy(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(UpdateStreamRecordDistributionStrategyRequest::VT_STREAM_ARN, None)}
+  }
+  #[inline]
+  pub fn record_distribution_strategy(&self) -> Option<RecordDistributionStrategy> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<RecordDistributionStrategy>(UpdateStreamRecordDistributionStrategyRequest::VT_RECORD_DISTRIBUTION_STRATEGY, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for UpdateStreamRecordDistributionStrategyRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .visit_field::<RecordDistributionStrategy>("record_distribution_strategy", Self::VT_RECORD_DISTRIBUTION_STRATEGY, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct UpdateStreamRecordDistributionStrategyRequestArgs<'a> {
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub record_distribution_strategy: Option<RecordDistributionStrategy>,
+}
+impl<'a> Default for UpdateStreamRecordDistributionStrategyRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    UpdateStreamRecordDistributionStrategyRequestArgs {
+      stream_arn: None,
+      record_distribution_strategy: None,
+    }
+  }
+}
+
+pub struct UpdateStreamRecordDistributionStrategyRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> UpdateStreamRecordDistributionStrategyRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(UpdateStreamRecordDistributionStrategyRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn add_record_distribution_strategy(&mut self, record_distribution_strategy: RecordDistributionStrategy) {
+    self.fbb_.push_slot_always::<RecordDistributionStrategy>(UpdateStreamRecordDistributionStrategyRequest::VT_RECORD_DISTRIBUTION_STRATEGY, record_distribution_strategy);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> UpdateStreamRecordDistributionStrategyRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    UpdateStreamRecordDistributionStrategyRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<UpdateStreamRecordDistributionStrategyRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for UpdateStreamRecordDistributionStrategyRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("UpdateStreamRecordDistributionStrategyRequest");
+      ds.field("stream_arn", &self.stream_arn());
+      ds.field("record_distribution_strategy", &self.record_distribution_strategy());
+      ds.finish()
+  }
+}
+pub enum UpdateStreamRecordDistributionStrategyResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct UpdateStreamRecordDistributionStrategyResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for UpdateStreamRecordDistributionStrategyResponse<'a> {
+  type Inner = UpdateStreamRecordDistributionStrategyResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> UpdateStreamRecordDistributionStrategyResponse<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    UpdateStreamRecordDistributionStrategyResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args UpdateStreamRecordDistributionStrategyResponseArgs
+  ) -> ::flatbuffers::WIPOffset<UpdateStreamRecordDistributionStrategyResponse<'bldr>> {
+    let mut builder = UpdateStreamRecordDistributionStrategyResponseBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for UpdateStreamRecordDistributionStrategyResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct UpdateStreamRecordDistributionStrategyResponseArgs {
+}
+impl<'a> Default for UpdateStreamRecordDistributionStrategyResponseArgs {
+  #[inline]
+  fn default() -> Self {
+    UpdateStreamRecordDistributionStrategyResponseArgs {
+    }
+  }
+}
+
+pub struct UpdateStreamRecordDistributionStrategyResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> UpdateStreamRecordDistributionStrategyResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> UpdateStreamRecordDistributionStrategyResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    UpdateStreamRecordDistributionStrategyResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<UpdateStreamRecordDistributionStrategyResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for UpdateStreamRecordDistributionStrategyResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("UpdateStreamRecordDistributionStrategyResponse");
+      ds.finish()
+  }
+}
+pub enum UpdateAccountSettingsRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct UpdateAccountSettingsRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for UpdateAccountSettingsRequest<'a> {
+  type Inner = UpdateAccountSettingsRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> UpdateAccountSettingsRequest<'a> {
+  pub const VT_MINIMUM_THROUGHPUT_BILLING_COMMITMENT_STATUS: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    UpdateAccountSettingsRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args UpdateAccountSettingsRequestArgs
+  ) -> ::flatbuffers::WIPOffset<UpdateAccountSettingsRequest<'bldr>> {
+    let mut builder = UpdateAccountSettingsRequestBuilder::new(_fbb);
+    if let Some(x) = args.minimum_throughput_billing_commitment_status { builder.add_minimum_throughput_billing_commitment_status(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn minimum_throughput_billing_commitment_status(&self) -> Option<BillingCommitmentInputStatus> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<BillingCommitmentInputStatus>(UpdateAccountSettingsRequest::VT_MINIMUM_THROUGHPUT_BILLING_COMMITMENT_STATUS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for UpdateAccountSettingsRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<BillingCommitmentInputStatus>("minimum_throughput_billing_commitment_status", Self::VT_MINIMUM_THROUGHPUT_BILLING_COMMITMENT_STATUS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct UpdateAccountSettingsRequestArgs {
+    pub minimum_throughput_billing_commitment_status: Option<BillingCommitmentInputStatus>,
+}
+impl<'a> Default for UpdateAccountSettingsRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    UpdateAccountSettingsRequestArgs {
+      minimum_throughput_billing_commitment_status: None,
+    }
+  }
+}
+
+pub struct UpdateAccountSettingsRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> UpdateAccountSettingsRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_minimum_throughput_billing_commitment_status(&mut self, minimum_throughput_billing_commitment_status: BillingCommitmentInputStatus) {
+    self.fbb_.push_slot_always::<BillingCommitmentInputStatus>(UpdateAccountSettingsRequest::VT_MINIMUM_THROUGHPUT_BILLING_COMMITMENT_STATUS, minimum_throughput_billing_commitment_status);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> UpdateAccountSettingsRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    UpdateAccountSettingsRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<UpdateAccountSettingsRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for UpdateAccountSettingsRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("UpdateAccountSettingsRequest");
+      ds.field("minimum_throughput_billing_commitment_status", &self.minimum_throughput_billing_commitment_status());
+      ds.finish()
+  }
+}
+pub enum UpdateAccountSettingsResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct UpdateAccountSettingsResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for UpdateAccountSettingsResponse<'a> {
+  type Inner = UpdateAccountSettingsResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> UpdateAccountSettingsResponse<'a> {
+  pub const VT_MINIMUM_THROUGHPUT_BILLING_COMMITMENT: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    UpdateAccountSettingsResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args UpdateAccountSettingsResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<UpdateAccountSettingsResponse<'bldr>> {
+    let mut builder = UpdateAccountSettingsResponseBuilder::new(_fbb);
+    if let Some(x) = args.minimum_throughput_billing_commitment { builder.add_minimum_throughput_billing_commitment(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn minimum_throughput_billing_commitment(&self) -> Option<MinimumThroughputBillingCommitment<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<MinimumThroughputBillingCommitment>>(UpdateAccountSettingsResponse::VT_MINIMUM_THROUGHPUT_BILLING_COMMITMENT, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for UpdateAccountSettingsResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<MinimumThroughputBillingCommitment>>("minimum_throughput_billing_commitment", Self::VT_MINIMUM_THROUGHPUT_BILLING_COMMITMENT, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct UpdateAccountSettingsResponseArgs<'a> {
+    pub minimum_throughput_billing_commitment: Option<::flatbuffers::WIPOffset<MinimumThroughputBillingCommitment<'a>>>,
+}
+impl<'a> Default for UpdateAccountSettingsResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    UpdateAccountSettingsResponseArgs {
+      minimum_throughput_billing_commitment: None,
+    }
+  }
+}
+
+pub struct UpdateAccountSettingsResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> UpdateAccountSettingsResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_minimum_throughput_billing_commitment(&mut self, minimum_throughput_billing_commitment: ::flatbuffers::WIPOffset<MinimumThroughputBillingCommitment<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<MinimumThroughputBillingCommitment>>(UpdateAccountSettingsResponse::VT_MINIMUM_THROUGHPUT_BILLING_COMMITMENT, minimum_throughput_billing_commitment);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> UpdateAccountSettingsResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    UpdateAccountSettingsResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<UpdateAccountSettingsResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for UpdateAccountSettingsResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("UpdateAccountSettingsResponse");
+      ds.field("minimum_throughput_billing_commitment", &self.minimum_throughput_billing_commitment());
+      ds.finish()
+  }
+}
+pub enum PutResourcePolicyRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct PutResourcePolicyRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for PutResourcePolicyRequest<'a> {
+  type Inner = PutResourcePolicyRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> PutResourcePolicyRequest<'a> {
+  pub const VT_RESOURCE_ARN: ::flatbuffers::VOffsetT = 4;
+  pub const VT_POLICY: ::flatbuffers::VOffsetT = 6;
+  pub const VT_STREAM_ID: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    PutResourcePolicyRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args PutResourcePolicyRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<PutResourcePolicyRequest<'bldr>> {
+    let mut builder = PutResourcePolicyRequestBuilder::new(_fbb);
+    if let Some(x) = args.stream_id { builder.add_stream_id(x); }
+    if let Some(x) = args.policy { builder.add_policy(x); }
+    if let Some(x) = args.resource_arn { builder.add_resource_arn(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn resource_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(PutResourcePolicyRequest::VT_RESOURCE_ARN, None)}
+  }
+  #[inline]
+  pub fn policy(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(PutResourcePolicyRequest::VT_POLICY, None)}
+  }
+  #[inline]
+  pub fn stream_id(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(PutResourcePolicyRequest::VT_STREAM_ID, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for PutResourcePolicyRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("resource_arn", Self::VT_RESOURCE_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("policy", Self::VT_POLICY, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_id", Self::VT_STREAM_ID, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct PutResourcePolicyRequestArgs<'a> {
+    pub resource_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub policy: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_id: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for PutResourcePolicyRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    PutResourcePolicyRequestArgs {
+      resource_arn: None,
+      policy: None,
+      stream_id: None,
+    }
+  }
+}
+
+pub struct PutResourcePolicyRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> PutResourcePolicyRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_resource_arn(&mut self, resource_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PutResourcePolicyRequest::VT_RESOURCE_ARN, resource_arn);
+  }
+  #[inline]
+  pub fn add_policy(&mut self, policy: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PutResourcePolicyRequest::VT_POLICY, policy);
+  }
+  #[inline]
+  pub fn add_stream_id(&mut self, stream_id: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(PutResourcePolicyRequest::VT_STREAM_ID, stream_id);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> PutResourcePolicyRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    PutResourcePolicyRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<PutResourcePolicyRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for PutResourcePolicyRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("PutResourcePolicyRequest");
+      ds.field("resource_arn", &self.resource_arn());
+      ds.field("policy", &self.policy());
+      ds.field("stream_id", &self.stream_id());
+      ds.finish()
+  }
+}
+pub enum PutResourcePolicyResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct PutResourcePolicyResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for PutResourcePolicyResponse<'a> {
+  type Inner = PutResourcePolicyResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> PutResourcePolicyResponse<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    PutResourcePolicyResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args PutResourcePolicyResponseArgs
+  ) -> ::flatbuffers::WIPOffset<PutResourcePolicyResponse<'bldr>> {
+    let mut builder = PutResourcePolicyResponseBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for PutResourcePolicyResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct PutResourcePolicyResponseArgs {
+}
+impl<'a> Default for PutResourcePolicyResponseArgs {
+  #[inline]
+  fn default() -> Self {
+    PutResourcePolicyResponseArgs {
+    }
+  }
+}
+
+pub struct PutResourcePolicyResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> PutResourcePolicyResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> PutResourcePolicyResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    PutResourcePolicyResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<PutResourcePolicyResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for PutResourcePolicyResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("PutResourcePolicyResponse");
+      ds.finish()
+  }
+}
+pub enum GetResourcePolicyRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct GetResourcePolicyRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for GetResourcePolicyRequest<'a> {
+  type Inner = GetResourcePolicyRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> GetResourcePolicyRequest<'a> {
+  pub const VT_RESOURCE_ARN: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_ID: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    GetResourcePolicyRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args GetResourcePolicyRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<GetResourcePolicyRequest<'bldr>> {
+    let mut builder = GetResourcePolicyRequestBuilder::new(_fbb);
+    if let Some(x) = args.stream_id { builder.add_stream_id(x); }
+    if let Some(x) = args.resource_arn { builder.add_resource_arn(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn resource_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(GetResourcePolicyRequest::VT_RESOURCE_ARN, None)}
+  }
+  #[inline]
+  pub fn stream_id(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(GetResourcePolicyRequest::VT_STREAM_ID, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for GetResourcePolicyRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("resource_arn", Self::VT_RESOURCE_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_id", Self::VT_STREAM_ID, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct GetResourcePolicyRequestArgs<'a> {
+    pub resource_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_id: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for GetResourcePolicyRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    GetResourcePolicyRequestArgs {
+      resource_arn: None,
+      stream_id: None,
+    }
+  }
+}
+
+pub struct GetResourcePolicyRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> GetResourcePolicyRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_resource_arn(&mut self, resource_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(GetResourcePolicyRequest::VT_RESOURCE_ARN, resource_arn);
+  }
+  #[inline]
+  pub fn add_stream_id(&mut self, stream_id: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(GetResourcePolicyRequest::VT_STREAM_ID, stream_id);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> GetResourcePolicyRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    GetResourcePolicyRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<GetResourcePolicyRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for GetResourcePolicyRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("GetResourcePolicyRequest");
+      ds.field("resource_arn", &self.resource_arn());
+      ds.field("stream_id", &self.stream_id());
+      ds.finish()
+  }
+}
+pub enum GetResourcePolicyResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct GetResourcePolicyResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for GetResourcePolicyResponse<'a> {
+  type Inner = GetResourcePolicyResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> GetResourcePolicyResponse<'a> {
+  pub const VT_POLICY: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    GetResourcePolicyResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args GetResourcePolicyResponseArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<GetResourcePolicyResponse<'bldr>> {
+    let mut builder = GetResourcePolicyResponseBuilder::new(_fbb);
+    if let Some(x) = args.policy { builder.add_policy(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn policy(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(GetResourcePolicyResponse::VT_POLICY, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for GetResourcePolicyResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("policy", Self::VT_POLICY, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct GetResourcePolicyResponseArgs<'a> {
+    pub policy: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for GetResourcePolicyResponseArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    GetResourcePolicyResponseArgs {
+      policy: None,
+    }
+  }
+}
+
+pub struct GetResourcePolicyResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> GetResourcePolicyResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_policy(&mut self, policy: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(GetResourcePolicyResponse::VT_POLICY, policy);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> GetResourcePolicyResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    GetResourcePolicyResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<GetResourcePolicyResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for GetResourcePolicyResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("GetResourcePolicyResponse");
+      ds.field("policy", &self.policy());
+      ds.finish()
+  }
+}
+pub enum DeleteResourcePolicyRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct DeleteResourcePolicyRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for DeleteResourcePolicyRequest<'a> {
+  type Inner = DeleteResourcePolicyRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> DeleteResourcePolicyRequest<'a> {
+  pub const VT_RESOURCE_ARN: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_ID: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    DeleteResourcePolicyRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args DeleteResourcePolicyRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<DeleteResourcePolicyRequest<'bldr>> {
+    let mut builder = DeleteResourcePolicyRequestBuilder::new(_fbb);
+    if let Some(x) = args.stream_id { builder.add_stream_id(x); }
+    if let Some(x) = args.resource_arn { builder.add_resource_arn(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn resource_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DeleteResourcePolicyRequest::VT_RESOURCE_ARN, None)}
+  }
+  #[inline]
+  pub fn stream_id(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(DeleteResourcePolicyRequest::VT_STREAM_ID, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for DeleteResourcePolicyRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("resource_arn", Self::VT_RESOURCE_ARN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_id", Self::VT_STREAM_ID, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct DeleteResourcePolicyRequestArgs<'a> {
+    pub resource_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_id: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for DeleteResourcePolicyRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    DeleteResourcePolicyRequestArgs {
+      resource_arn: None,
+      stream_id: None,
+    }
+  }
+}
+
+pub struct DeleteResourcePolicyRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> DeleteResourcePolicyRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_resource_arn(&mut self, resource_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DeleteResourcePolicyRequest::VT_RESOURCE_ARN, resource_arn);
+  }
+  #[inline]
+  pub fn add_stream_id(&mut self, stream_id: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(DeleteResourcePolicyRequest::VT_STREAM_ID, stream_id);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> DeleteResourcePolicyRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    DeleteResourcePolicyRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<DeleteResourcePolicyRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for DeleteResourcePolicyRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("DeleteResourcePolicyRequest");
+      ds.field("resource_arn", &self.resource_arn());
+      ds.field("stream_id", &self.stream_id());
+      ds.finish()
+  }
+}
+pub enum DeleteResourcePolicyResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct DeleteResourcePolicyResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for DeleteResourcePolicyResponse<'a> {
+  type Inner = DeleteResourcePolicyResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> DeleteResourcePolicyResponse<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    DeleteResourcePolicyResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args DeleteResourcePolicyResponseArgs
+  ) -> ::flatbuffers::WIPOffset<DeleteResourcePolicyResponse<'bldr>> {
+    let mut builder = DeleteResourcePolicyResponseBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for DeleteResourcePolicyResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct DeleteResourcePolicyResponseArgs {
+}
+impl<'a> Default for DeleteResourcePolicyResponseArgs {
+  #[inline]
+  fn default() -> Self {
+    DeleteResourcePolicyResponseArgs {
+    }
+  }
+}
+
+pub struct DeleteResourcePolicyResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> DeleteResourcePolicyResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> DeleteResourcePolicyResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    DeleteResourcePolicyResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<DeleteResourcePolicyResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for DeleteResourcePolicyResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("DeleteResourcePolicyResponse");
+      ds.finish()
+  }
+}
+pub enum StartStreamEncryptionRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct StartStreamEncryptionRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for StartStreamEncryptionRequest<'a> {
+  type Inner = StartStreamEncryptionRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> StartStreamEncryptionRequest<'a> {
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_ENCRYPTION_TYPE: ::flatbuffers::VOffsetT = 6;
+  pub const VT_KEY_ID: ::flatbuffers::VOffsetT = 8;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    StartStreamEncryptionRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args StartStreamEncryptionRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<StartStreamEncryptionRequest<'bldr>> {
+    let mut builder = StartStreamEncryptionRequestBuilder::new(_fbb);
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.key_id { builder.add_key_id(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    if let Some(x) = args.encryption_type { builder.add_encryption_type(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(StartStreamEncryptionRequest::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn encryption_type(&self) -> Option<EncryptionType> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<EncryptionType>(StartStreamEncryptionRequest::VT_ENCRYPTION_TYPE, None)}
+  }
+  #[inline]
+  pub fn key_id(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(StartStreamEncryptionRequest::VT_KEY_ID, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(StartStreamEncryptionRequest::VT_STREAM_ARN, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for StartStreamEncryptionRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<EncryptionType>("encryption_type", Self::VT_ENCRYPTION_TYPE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("key_id", Self::VT_KEY_ID, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct StartStreamEncryptionRequestArgs<'a> {
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub encryption_type: Option<EncryptionType>,
+    pub key_id: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for StartStreamEncryptionRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    StartStreamEncryptionRequestArgs {
+      stream_name: None,
+      encryption_type: None,
+      key_id: None,
+      stream_arn: None,
+    }
+  }
+}
+
+pub struct StartStreamEncryptionRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> StartStreamEncryptionRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(StartStreamEncryptionRequest::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_encryption_type(&mut self, encryption_type: EncryptionType) {
+    self.fbb_.push_slot_always::<EncryptionType>(StartStreamEncryptionRequest::VT_ENCRYPTION_TYPE, encryption_type);
+  }
+  #[inline]
+  pub fn add_key_id(&mut self, key_id: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(StartStreamEncryptionRequest::VT_KEY_ID, key_id);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(StartStreamEncryptionRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> StartStreamEncryptionRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    StartStreamEncryptionRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<StartStreamEncryptionRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for StartStreamEncryptionRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("StartStreamEncryptionRequest");
+      ds.field("stream_name", &self.stream_name());
+      ds.field("encryption_type", &self.encryption_type());
+      ds.field("key_id", &self.key_id());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.finish()
+  }
+}
+pub enum StartStreamEncryptionResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct StartStreamEncryptionResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for StartStreamEncryptionResponse<'a> {
+  type Inner = StartStreamEncryptionResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> StartStreamEncryptionResponse<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    StartStreamEncryptionResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args StartStreamEncryptionResponseArgs
+  ) -> ::flatbuffers::WIPOffset<StartStreamEncryptionResponse<'bldr>> {
+    let mut builder = StartStreamEncryptionResponseBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for StartStreamEncryptionResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct StartStreamEncryptionResponseArgs {
+}
+impl<'a> Default for StartStreamEncryptionResponseArgs {
+  #[inline]
+  fn default() -> Self {
+    StartStreamEncryptionResponseArgs {
+    }
+  }
+}
+
+pub struct StartStreamEncryptionResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> StartStreamEncryptionResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> StartStreamEncryptionResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    StartStreamEncryptionResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<StartStreamEncryptionResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for StartStreamEncryptionResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("StartStreamEncryptionResponse");
+      ds.finish()
+  }
+}
+pub enum StopStreamEncryptionRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct StopStreamEncryptionRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for StopStreamEncryptionRequest<'a> {
+  type Inner = StopStreamEncryptionRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> StopStreamEncryptionRequest<'a> {
+  pub const VT_STREAM_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_ENCRYPTION_TYPE: ::flatbuffers::VOffsetT = 6;
+  pub const VT_KEY_ID: ::flatbuffers::VOffsetT = 8;
+  pub const VT_STREAM_ARN: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    StopStreamEncryptionRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args StopStreamEncryptionRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<StopStreamEncryptionRequest<'bldr>> {
+    let mut builder = StopStreamEncryptionRequestBuilder::new(_fbb);
+    if let Some(x) = args.stream_arn { builder.add_stream_arn(x); }
+    if let Some(x) = args.key_id { builder.add_key_id(x); }
+    if let Some(x) = args.stream_name { builder.add_stream_name(x); }
+    if let Some(x) = args.encryption_type { builder.add_encryption_type(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(StopStreamEncryptionRequest::VT_STREAM_NAME, None)}
+  }
+  #[inline]
+  pub fn encryption_type(&self) -> Option<EncryptionType> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<EncryptionType>(StopStreamEncryptionRequest::VT_ENCRYPTION_TYPE, None)}
+  }
+  #[inline]
+  pub fn key_id(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(StopStreamEncryptionRequest::VT_KEY_ID, None)}
+  }
+  #[inline]
+  pub fn stream_arn(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(StopStreamEncryptionRequest::VT_STREAM_ARN, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for StopStreamEncryptionRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_name", Self::VT_STREAM_NAME, false)?
+     .visit_field::<EncryptionType>("encryption_type", Self::VT_ENCRYPTION_TYPE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("key_id", Self::VT_KEY_ID, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("stream_arn", Self::VT_STREAM_ARN, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct StopStreamEncryptionRequestArgs<'a> {
+    pub stream_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub encryption_type: Option<EncryptionType>,
+    pub key_id: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_arn: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for StopStreamEncryptionRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    StopStreamEncryptionRequestArgs {
+      stream_name: None,
+      encryption_type: None,
+      key_id: None,
+      stream_arn: None,
+    }
+  }
+}
+
+pub struct StopStreamEncryptionRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> StopStreamEncryptionRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream_name(&mut self, stream_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(StopStreamEncryptionRequest::VT_STREAM_NAME, stream_name);
+  }
+  #[inline]
+  pub fn add_encryption_type(&mut self, encryption_type: EncryptionType) {
+    self.fbb_.push_slot_always::<EncryptionType>(StopStreamEncryptionRequest::VT_ENCRYPTION_TYPE, encryption_type);
+  }
+  #[inline]
+  pub fn add_key_id(&mut self, key_id: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(StopStreamEncryptionRequest::VT_KEY_ID, key_id);
+  }
+  #[inline]
+  pub fn add_stream_arn(&mut self, stream_arn: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(StopStreamEncryptionRequest::VT_STREAM_ARN, stream_arn);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> StopStreamEncryptionRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    StopStreamEncryptionRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<StopStreamEncryptionRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for StopStreamEncryptionRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("StopStreamEncryptionRequest");
+      ds.field("stream_name", &self.stream_name());
+      ds.field("encryption_type", &self.encryption_type());
+      ds.field("key_id", &self.key_id());
+      ds.field("stream_arn", &self.stream_arn());
+      ds.finish()
+  }
+}
+pub enum StopStreamEncryptionResponseOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct StopStreamEncryptionResponse<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for StopStreamEncryptionResponse<'a> {
+  type Inner = StopStreamEncryptionResponse<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> StopStreamEncryptionResponse<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    StopStreamEncryptionResponse { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args StopStreamEncryptionResponseArgs
+  ) -> ::flatbuffers::WIPOffset<StopStreamEncryptionResponse<'bldr>> {
+    let mut builder = StopStreamEncryptionResponseBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for StopStreamEncryptionResponse<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct StopStreamEncryptionResponseArgs {
+}
+impl<'a> Default for StopStreamEncryptionResponseArgs {
+  #[inline]
+  fn default() -> Self {
+    StopStreamEncryptionResponseArgs {
+    }
+  }
+}
+
+pub struct StopStreamEncryptionResponseBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> StopStreamEncryptionResponseBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> StopStreamEncryptionResponseBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    StopStreamEncryptionResponseBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<StopStreamEncryptionResponse<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for StopStreamEncryptionResponse<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("StopStreamEncryptionResponse");
+      ds.finish()
+  }
+}
 pub enum ErrorOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -20223,6 +22502,141 @@ impl<'a> Request<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_update_max_record_size_request(&self) -> Option<UpdateMaxRecordSizeRequest<'a>> {
+    if self.body_type() == RequestBody::UpdateMaxRecordSizeRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { UpdateMaxRecordSizeRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_update_stream_warm_throughput_request(&self) -> Option<UpdateStreamWarmThroughputRequest<'a>> {
+    if self.body_type() == RequestBody::UpdateStreamWarmThroughputRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { UpdateStreamWarmThroughputRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_update_stream_record_distribution_strategy_request(&self) -> Option<UpdateStreamRecordDistributionStrategyRequest<'a>> {
+    if self.body_type() == RequestBody::UpdateStreamRecordDistributionStrategyRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { UpdateStreamRecordDistributionStrategyRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_update_account_settings_request(&self) -> Option<UpdateAccountSettingsRequest<'a>> {
+    if self.body_type() == RequestBody::UpdateAccountSettingsRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { UpdateAccountSettingsRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_put_resource_policy_request(&self) -> Option<PutResourcePolicyRequest<'a>> {
+    if self.body_type() == RequestBody::PutResourcePolicyRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { PutResourcePolicyRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_get_resource_policy_request(&self) -> Option<GetResourcePolicyRequest<'a>> {
+    if self.body_type() == RequestBody::GetResourcePolicyRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { GetResourcePolicyRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_delete_resource_policy_request(&self) -> Option<DeleteResourcePolicyRequest<'a>> {
+    if self.body_type() == RequestBody::DeleteResourcePolicyRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { DeleteResourcePolicyRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_start_stream_encryption_request(&self) -> Option<StartStreamEncryptionRequest<'a>> {
+    if self.body_type() == RequestBody::StartStreamEncryptionRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { StartStreamEncryptionRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_stop_stream_encryption_request(&self) -> Option<StopStreamEncryptionRequest<'a>> {
+    if self.body_type() == RequestBody::StopStreamEncryptionRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { StopStreamEncryptionRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Request<'_> {
@@ -20290,6 +22704,15 @@ impl ::flatbuffers::Verifiable for Request<'_> {
           RequestBody::StartDeliveryStreamEncryptionRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StartDeliveryStreamEncryptionRequest>>("RequestBody::StartDeliveryStreamEncryptionRequest", pos),
           RequestBody::StopDeliveryStreamEncryptionRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StopDeliveryStreamEncryptionRequest>>("RequestBody::StopDeliveryStreamEncryptionRequest", pos),
           RequestBody::DescribeStreamRoutesRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DescribeStreamRoutesRequest>>("RequestBody::DescribeStreamRoutesRequest", pos),
+          RequestBody::UpdateMaxRecordSizeRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UpdateMaxRecordSizeRequest>>("RequestBody::UpdateMaxRecordSizeRequest", pos),
+          RequestBody::UpdateStreamWarmThroughputRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UpdateStreamWarmThroughputRequest>>("RequestBody::UpdateStreamWarmThroughputRequest", pos),
+          RequestBody::UpdateStreamRecordDistributionStrategyRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UpdateStreamRecordDistributionStrategyRequest>>("RequestBody::UpdateStreamRecordDistributionStrategyRequest", pos),
+          RequestBody::UpdateAccountSettingsRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UpdateAccountSettingsRequest>>("RequestBody::UpdateAccountSettingsRequest", pos),
+          RequestBody::PutResourcePolicyRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<PutResourcePolicyRequest>>("RequestBody::PutResourcePolicyRequest", pos),
+          RequestBody::GetResourcePolicyRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<GetResourcePolicyRequest>>("RequestBody::GetResourcePolicyRequest", pos),
+          RequestBody::DeleteResourcePolicyRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DeleteResourcePolicyRequest>>("RequestBody::DeleteResourcePolicyRequest", pos),
+          RequestBody::StartStreamEncryptionRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StartStreamEncryptionRequest>>("RequestBody::StartStreamEncryptionRequest", pos),
+          RequestBody::StopStreamEncryptionRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StopStreamEncryptionRequest>>("RequestBody::StopStreamEncryptionRequest", pos),
           _ => Ok(()),
         }
      })?
@@ -20738,6 +23161,69 @@ impl ::core::fmt::Debug for Request<'_> {
         },
         RequestBody::DescribeStreamRoutesRequest => {
           if let Some(x) = self.body_as_describe_stream_routes_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::UpdateMaxRecordSizeRequest => {
+          if let Some(x) = self.body_as_update_max_record_size_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::UpdateStreamWarmThroughputRequest => {
+          if let Some(x) = self.body_as_update_stream_warm_throughput_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::UpdateStreamRecordDistributionStrategyRequest => {
+          if let Some(x) = self.body_as_update_stream_record_distribution_strategy_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::UpdateAccountSettingsRequest => {
+          if let Some(x) = self.body_as_update_account_settings_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::PutResourcePolicyRequest => {
+          if let Some(x) = self.body_as_put_resource_policy_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::GetResourcePolicyRequest => {
+          if let Some(x) = self.body_as_get_resource_policy_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::DeleteResourcePolicyRequest => {
+          if let Some(x) = self.body_as_delete_resource_policy_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::StartStreamEncryptionRequest => {
+          if let Some(x) = self.body_as_start_stream_encryption_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::StopStreamEncryptionRequest => {
+          if let Some(x) = self.body_as_stop_stream_encryption_request() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
@@ -21688,6 +24174,141 @@ impl<'a> Response<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_update_max_record_size_response(&self) -> Option<UpdateMaxRecordSizeResponse<'a>> {
+    if self.body_type() == ResponseBody::UpdateMaxRecordSizeResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { UpdateMaxRecordSizeResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_update_stream_warm_throughput_response(&self) -> Option<UpdateStreamWarmThroughputResponse<'a>> {
+    if self.body_type() == ResponseBody::UpdateStreamWarmThroughputResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { UpdateStreamWarmThroughputResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_update_stream_record_distribution_strategy_response(&self) -> Option<UpdateStreamRecordDistributionStrategyResponse<'a>> {
+    if self.body_type() == ResponseBody::UpdateStreamRecordDistributionStrategyResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { UpdateStreamRecordDistributionStrategyResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_update_account_settings_response(&self) -> Option<UpdateAccountSettingsResponse<'a>> {
+    if self.body_type() == ResponseBody::UpdateAccountSettingsResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { UpdateAccountSettingsResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_put_resource_policy_response(&self) -> Option<PutResourcePolicyResponse<'a>> {
+    if self.body_type() == ResponseBody::PutResourcePolicyResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { PutResourcePolicyResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_get_resource_policy_response(&self) -> Option<GetResourcePolicyResponse<'a>> {
+    if self.body_type() == ResponseBody::GetResourcePolicyResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { GetResourcePolicyResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_delete_resource_policy_response(&self) -> Option<DeleteResourcePolicyResponse<'a>> {
+    if self.body_type() == ResponseBody::DeleteResourcePolicyResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { DeleteResourcePolicyResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_start_stream_encryption_response(&self) -> Option<StartStreamEncryptionResponse<'a>> {
+    if self.body_type() == ResponseBody::StartStreamEncryptionResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { StartStreamEncryptionResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_stop_stream_encryption_response(&self) -> Option<StopStreamEncryptionResponse<'a>> {
+    if self.body_type() == ResponseBody::StopStreamEncryptionResponse {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { StopStreamEncryptionResponse::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Response<'_> {
@@ -21757,6 +24378,15 @@ impl ::flatbuffers::Verifiable for Response<'_> {
           ResponseBody::StartDeliveryStreamEncryptionResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StartDeliveryStreamEncryptionResponse>>("ResponseBody::StartDeliveryStreamEncryptionResponse", pos),
           ResponseBody::StopDeliveryStreamEncryptionResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StopDeliveryStreamEncryptionResponse>>("ResponseBody::StopDeliveryStreamEncryptionResponse", pos),
           ResponseBody::DescribeStreamRoutesResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DescribeStreamRoutesResponse>>("ResponseBody::DescribeStreamRoutesResponse", pos),
+          ResponseBody::UpdateMaxRecordSizeResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UpdateMaxRecordSizeResponse>>("ResponseBody::UpdateMaxRecordSizeResponse", pos),
+          ResponseBody::UpdateStreamWarmThroughputResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UpdateStreamWarmThroughputResponse>>("ResponseBody::UpdateStreamWarmThroughputResponse", pos),
+          ResponseBody::UpdateStreamRecordDistributionStrategyResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UpdateStreamRecordDistributionStrategyResponse>>("ResponseBody::UpdateStreamRecordDistributionStrategyResponse", pos),
+          ResponseBody::UpdateAccountSettingsResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<UpdateAccountSettingsResponse>>("ResponseBody::UpdateAccountSettingsResponse", pos),
+          ResponseBody::PutResourcePolicyResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<PutResourcePolicyResponse>>("ResponseBody::PutResourcePolicyResponse", pos),
+          ResponseBody::GetResourcePolicyResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<GetResourcePolicyResponse>>("ResponseBody::GetResourcePolicyResponse", pos),
+          ResponseBody::DeleteResourcePolicyResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DeleteResourcePolicyResponse>>("ResponseBody::DeleteResourcePolicyResponse", pos),
+          ResponseBody::StartStreamEncryptionResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StartStreamEncryptionResponse>>("ResponseBody::StartStreamEncryptionResponse", pos),
+          ResponseBody::StopStreamEncryptionResponse => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StopStreamEncryptionResponse>>("ResponseBody::StopStreamEncryptionResponse", pos),
           _ => Ok(()),
         }
      })?
@@ -22226,6 +24856,69 @@ impl ::core::fmt::Debug for Response<'_> {
         },
         ResponseBody::DescribeStreamRoutesResponse => {
           if let Some(x) = self.body_as_describe_stream_routes_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::UpdateMaxRecordSizeResponse => {
+          if let Some(x) = self.body_as_update_max_record_size_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::UpdateStreamWarmThroughputResponse => {
+          if let Some(x) = self.body_as_update_stream_warm_throughput_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::UpdateStreamRecordDistributionStrategyResponse => {
+          if let Some(x) = self.body_as_update_stream_record_distribution_strategy_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::UpdateAccountSettingsResponse => {
+          if let Some(x) = self.body_as_update_account_settings_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::PutResourcePolicyResponse => {
+          if let Some(x) = self.body_as_put_resource_policy_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::GetResourcePolicyResponse => {
+          if let Some(x) = self.body_as_get_resource_policy_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::DeleteResourcePolicyResponse => {
+          if let Some(x) = self.body_as_delete_resource_policy_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::StartStreamEncryptionResponse => {
+          if let Some(x) = self.body_as_start_stream_encryption_response() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::StopStreamEncryptionResponse => {
+          if let Some(x) = self.body_as_stop_stream_encryption_response() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")

@@ -3,8 +3,9 @@
 use super::EncodeError;
 use crate::wire;
 use sluice_model::{
-    AwsEnum, BillingCommitmentStatus, ConsumerStatus, EncryptionType, ErrorKind, HashKey, KinesisError, MetricsName,
-    SequenceNumber, ShardFilterType, ShardIteratorType, StreamMode, StreamStatus, UnknownValue, Violation,
+    AwsEnum, BillingCommitmentInputStatus, BillingCommitmentStatus, ConsumerStatus, EncryptionType, ErrorKind, HashKey,
+    KinesisError, MetricsName, RecordDistributionStrategy, SequenceNumber, ShardFilterType, ShardIteratorType,
+    StreamMode, StreamStatus, UnknownValue, Violation,
 };
 
 pub(super) fn sequence_to_wire(
@@ -157,6 +158,14 @@ wire_enum!(BillingCommitmentStatus, BillingCommitmentStatus, "BillingCommitmentS
     Disabled = DISABLED,
     EnabledUntilEarliestAllowedEnd = ENABLED_UNTIL_EARLIEST_ALLOWED_END,
 });
+wire_enum!(BillingCommitmentInputStatus, BillingCommitmentInputStatus, "BillingCommitmentInputStatus" {
+    Enabled = ENABLED,
+    Disabled = DISABLED,
+});
+wire_enum!(RecordDistributionStrategy, RecordDistributionStrategy, "RecordDistributionStrategy" {
+    Auto = AUTO,
+    UserPartitionKey = USER_PARTITION_KEY,
+});
 
 pub(super) fn error_code(kind: ErrorKind) -> wire::ErrorCode {
     use wire::ErrorCode as C;
@@ -230,6 +239,8 @@ mod tests {
         check::<EncryptionType>(wire::EncryptionType::ENUM_VALUES.len());
         check::<MetricsName>(wire::MetricsName::ENUM_VALUES.len());
         check::<BillingCommitmentStatus>(wire::BillingCommitmentStatus::ENUM_VALUES.len());
+        check::<BillingCommitmentInputStatus>(wire::BillingCommitmentInputStatus::ENUM_VALUES.len());
+        check::<RecordDistributionStrategy>(wire::RecordDistributionStrategy::ENUM_VALUES.len());
         let unknown = ShardIteratorType::from_request(wire::ShardIteratorType(9), "shardIteratorType").unwrap_err();
         assert_eq!(unknown.kind, ErrorKind::Validation);
         assert!(

@@ -35,6 +35,7 @@ mod response;
 mod routes;
 #[cfg(test)]
 mod schema_tests;
+mod settings;
 #[cfg(test)]
 mod tests;
 

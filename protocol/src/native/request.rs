@@ -13,15 +13,15 @@ type Offsets<T> = WIPOffset<Vector<'static, ForwardsUOffset<T>>>;
 // ---------------------------------------------------------------------------------------------
 // Encoding.
 
-fn text(fbb: &mut Fbb, value: &str) -> Option<WIPOffset<&'static str>> {
+pub(super) fn text(fbb: &mut Fbb, value: &str) -> Option<WIPOffset<&'static str>> {
     Some(fbb.create_string(value))
 }
 
-fn optional_text(fbb: &mut Fbb, value: Option<&str>) -> Option<WIPOffset<&'static str>> {
+pub(super) fn optional_text(fbb: &mut Fbb, value: Option<&str>) -> Option<WIPOffset<&'static str>> {
     value.map(|value| fbb.create_string(value))
 }
 
-fn stream_arn(fbb: &mut Fbb, arn: &Option<StreamArn>) -> Option<WIPOffset<&'static str>> {
+pub(super) fn stream_arn(fbb: &mut Fbb, arn: &Option<StreamArn>) -> Option<WIPOffset<&'static str>> {
     optional_text(fbb, arn.as_ref().map(StreamArn::as_str))
 }
 
@@ -123,7 +123,16 @@ pub fn encode_request<'f>(fbb: &'f mut Fbb, correlation_id: u64, request: &Reque
         Request::ReleaseLease(input) => input.encode(fbb, correlation_id),
         Request::StealLease(input) => input.encode(fbb, correlation_id),
         Request::CheckpointLease(input) => input.encode(fbb, correlation_id),
-        // Unfinished: Kinesis queues have no flatbuffers tables yet either; over HTTP only.
+        Request::UpdateMaxRecordSize(input) => input.encode(fbb, correlation_id),
+        Request::UpdateStreamWarmThroughput(input) => input.encode(fbb, correlation_id),
+        Request::UpdateStreamRecordDistributionStrategy(input) => input.encode(fbb, correlation_id),
+        Request::UpdateAccountSettings(input) => input.encode(fbb, correlation_id),
+        Request::PutResourcePolicy(input) => input.encode(fbb, correlation_id),
+        Request::GetResourcePolicy(input) => input.encode(fbb, correlation_id),
+        Request::DeleteResourcePolicy(input) => input.encode(fbb, correlation_id),
+        Request::StartStreamEncryption(input) => input.encode(fbb, correlation_id),
+        Request::StopStreamEncryption(input) => input.encode(fbb, correlation_id),
+        // Unfinished: Kinesis queues have no flatbuffers tables yet; over HTTP only.
         Request::AcknowledgeDeadLetterQueueRecords(_)
         | Request::AcknowledgeQueueRecords(_)
         | Request::CreateQueue(_)
@@ -135,20 +144,7 @@ pub fn encode_request<'f>(fbb: &'f mut Fbb, correlation_id: u64, request: &Reque
         | Request::RestoreDeadLetterQueueRecords(_)
         | Request::UpdateDeadLetterQueueRecordsVisibility(_)
         | Request::UpdateQueue(_)
-        | Request::UpdateQueueRecordsVisibility(_)
-        // Unfinished: nor do resource policies.
-        | Request::DeleteResourcePolicy(_)
-        | Request::GetResourcePolicy(_)
-        | Request::PutResourcePolicy(_)
-        // Unfinished: nor the stream and account settings; HTTP only.
-        | Request::UpdateAccountSettings(_)
-        | Request::UpdateMaxRecordSize(_)
-        | Request::UpdateStreamRecordDistributionStrategy(_)
-        | Request::UpdateStreamWarmThroughput(_)
-        // Unfinished: StartStreamEncryption / StopStreamEncryption have no flatbuffers tables
-        // yet (a schema change regenerates the committed code); over HTTP only.
-        | Request::StartStreamEncryption(_)
-        | Request::StopStreamEncryption(_) => {
+        | Request::UpdateQueueRecordsVisibility(_) => {
             Err(EncodeError::NotNative { operation: request.operation().name() })
         }
     }
@@ -612,11 +608,11 @@ pub struct RequestFrame {
 type Decoded<T> = Result<T, KinesisError>;
 
 /// A required member, or AWS's ValidationException for its absence.
-fn required<T>(value: Option<T>, path: &str) -> Decoded<T> {
+pub(super) fn required<T>(value: Option<T>, path: &str) -> Decoded<T> {
     value.ok_or_else(|| KinesisError::validation(Violation::null(path)))
 }
 
-fn owned(value: Option<&str>) -> Option<String> {
+pub(super) fn owned(value: Option<&str>) -> Option<String> {
     value.map(str::to_owned)
 }
 
@@ -624,7 +620,7 @@ fn required_text(value: Option<&str>, path: &str) -> Decoded<String> {
     required(value, path).map(str::to_owned)
 }
 
-fn stream_arn_of(value: Option<&str>) -> Option<StreamArn> {
+pub(super) fn stream_arn_of(value: Option<&str>) -> Option<StreamArn> {
     value.map(StreamArn::from)
 }
 
@@ -921,6 +917,17 @@ fn request_of(frame: &Bytes, body: RequestBodyRef<'_>) -> Decoded<Request> {
         RequestBodyRef::ReleaseLease(t) => super::leases::release_lease(t)?,
         RequestBodyRef::StealLease(t) => super::leases::steal_lease(t)?,
         RequestBodyRef::CheckpointLease(t) => super::leases::checkpoint_lease(t)?,
+        RequestBodyRef::UpdateMaxRecordSize(t) => super::settings::update_max_record_size(t)?,
+        RequestBodyRef::UpdateStreamWarmThroughput(t) => super::settings::update_stream_warm_throughput(t)?,
+        RequestBodyRef::UpdateStreamRecordDistributionStrategy(t) => {
+            super::settings::update_stream_record_distribution_strategy(t)?
+        }
+        RequestBodyRef::UpdateAccountSettings(t) => super::settings::update_account_settings(t)?,
+        RequestBodyRef::PutResourcePolicy(t) => super::settings::put_resource_policy(t)?,
+        RequestBodyRef::GetResourcePolicy(t) => super::settings::get_resource_policy(t)?,
+        RequestBodyRef::DeleteResourcePolicy(t) => super::settings::delete_resource_policy(t)?,
+        RequestBodyRef::StartStreamEncryption(t) => super::settings::start_stream_encryption(t)?,
+        RequestBodyRef::StopStreamEncryption(t) => super::settings::stop_stream_encryption(t)?,
         // The connection answers these itself before any operation (`native::handshake`);
         // once it is authenticated (or when the client did not start with them) they are out
         // of place.

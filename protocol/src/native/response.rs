@@ -191,20 +191,19 @@ pub fn encode_response<'f>(fbb: &'f mut Fbb, correlation_id: u64, response: &Res
         | Response::RestoreDeadLetterQueueRecords(_)
         | Response::UpdateDeadLetterQueueRecordsVisibility(_)
         | Response::UpdateQueue(_)
-        | Response::UpdateQueueRecordsVisibility(_)
-        // Unfinished: nor for resource policies.
-        | Response::DeleteResourcePolicy(_)
+        | Response::UpdateQueueRecordsVisibility(_) => {
+            encode_error(fbb, cid, &KinesisError::unknown_operation(response.operation().name()))
+        }
+        Response::DeleteResourcePolicy(_)
         | Response::GetResourcePolicy(_)
         | Response::PutResourcePolicy(_)
-        // Unfinished: nor for the stream and account settings (UpdateMaxRecordSize, ...).
         | Response::UpdateAccountSettings(_)
         | Response::UpdateMaxRecordSize(_)
         | Response::UpdateStreamRecordDistributionStrategy(_)
         | Response::UpdateStreamWarmThroughput(_)
-        // Unfinished: nor for StartStreamEncryption / StopStreamEncryption (HTTP only for now).
         | Response::StartStreamEncryption(_)
         | Response::StopStreamEncryption(_) => {
-            encode_error(fbb, cid, &KinesisError::unknown_operation(response.operation().name()))
+            super::settings::encode_response(fbb, cid, response).expect("a settings response")
         }
         Response::DescribeStreamRoutes(output) => super::routes::encode_response(fbb, cid, output),
         Response::AddTagsToStream(_) => empty!(fbb, cid, AddTagsToStreamResponse, AddTagsToStreamResponseArgs),
@@ -217,17 +216,10 @@ pub fn encode_response<'f>(fbb: &'f mut Fbb, correlation_id: u64, response: &Res
             empty!(fbb, cid, DeregisterStreamConsumerResponse, DeregisterStreamConsumerResponseArgs)
         }
         Response::DescribeAccountSettings(output) => {
-            let commitment = output.minimum_throughput_billing_commitment.as_ref().map(|commitment| {
-                wire::MinimumThroughputBillingCommitment::create(
-                    fbb,
-                    &wire::MinimumThroughputBillingCommitmentArgs {
-                        status: Some(commitment.status.to_wire()),
-                        started_at: commitment.started_at.map(Timestamp::epoch_ms),
-                        ended_at: commitment.ended_at.map(Timestamp::epoch_ms),
-                        earliest_allowed_end_at: commitment.earliest_allowed_end_at.map(Timestamp::epoch_ms),
-                    },
-                )
-            });
+            let commitment = output
+                .minimum_throughput_billing_commitment
+                .as_ref()
+                .map(|commitment| super::settings::commitment_table(fbb, commitment));
             let body = wire::DescribeAccountSettingsResponse::create(
                 fbb,
                 &wire::DescribeAccountSettingsResponseArgs { minimum_throughput_billing_commitment: commitment },
@@ -302,6 +294,8 @@ pub fn encode_response<'f>(fbb: &'f mut Fbb, correlation_id: u64, response: &Res
             let stream_name = text(fbb, &summary.stream_name);
             let stream_arn = text(fbb, summary.stream_arn.as_str());
             let key_id = optional_text(fbb, summary.key_id.as_deref());
+            let warm_throughput =
+                summary.warm_throughput.as_ref().map(|warm| super::settings::warm_throughput_table(fbb, warm));
             let table = wire::StreamDescriptionSummary::create(
                 fbb,
                 &wire::StreamDescriptionSummaryArgs {
@@ -317,6 +311,8 @@ pub fn encode_response<'f>(fbb: &'f mut Fbb, correlation_id: u64, response: &Res
                     open_shard_count: summary.open_shard_count,
                     consumer_count: summary.consumer_count,
                     max_record_size_in_kib: summary.max_record_size_in_kib,
+                    warm_throughput,
+                    record_distribution_strategy: summary.record_distribution_strategy.as_ref().map(WireEnum::to_wire),
                 },
             );
             let body = wire::DescribeStreamSummaryResponse::create(
@@ -569,7 +565,7 @@ pub struct ResponseFrame {
 
 type Decoded<T> = Result<T, DecodeError>;
 
-fn required<T>(value: Option<T>, shape: &'static str, member: &'static str) -> Decoded<T> {
+pub(super) fn required<T>(value: Option<T>, shape: &'static str, member: &'static str) -> Decoded<T> {
     value.ok_or(DecodeError::MissingMember { shape, member })
 }
 
@@ -703,21 +699,10 @@ fn message_of(frame: &Bytes, body: ResponseBodyRef<'_>) -> Decoded<ResponseMessa
         ResponseBodyRef::DeleteStream(_) => Response::DeleteStream(Empty {}),
         ResponseBodyRef::DeregisterStreamConsumer(_) => Response::DeregisterStreamConsumer(Empty {}),
         ResponseBodyRef::DescribeAccountSettings(t) => {
-            let commitment = match t.minimum_throughput_billing_commitment() {
-                Some(commitment) => Some(MinimumThroughputBillingCommitment {
-                    status: BillingCommitmentStatus::from_response(required(
-                        commitment.status(),
-                        "MinimumThroughputBillingCommitment",
-                        "status",
-                    )?),
-                    started_at: commitment.started_at().map(Timestamp::from_epoch_ms),
-                    ended_at: commitment.ended_at().map(Timestamp::from_epoch_ms),
-                    earliest_allowed_end_at: commitment.earliest_allowed_end_at().map(Timestamp::from_epoch_ms),
-                }),
-                None => None,
-            };
             Response::DescribeAccountSettings(DescribeAccountSettingsOutput {
-                minimum_throughput_billing_commitment: commitment,
+                minimum_throughput_billing_commitment: super::settings::commitment_of(
+                    t.minimum_throughput_billing_commitment(),
+                )?,
             })
         }
         ResponseBodyRef::DescribeLimits(t) => Response::DescribeLimits(DescribeLimitsOutput {
@@ -775,11 +760,11 @@ fn message_of(frame: &Bytes, body: ResponseBodyRef<'_>) -> Decoded<ResponseMessa
                     key_id: owned(s.key_id()),
                     open_shard_count: s.open_shard_count(),
                     consumer_count: s.consumer_count(),
-                    // Unfinished: the native schema has no warm throughput or distribution
-                    // strategy members yet (the settings operations are HTTP only).
-                    warm_throughput: None,
+                    warm_throughput: s.warm_throughput().map(super::settings::warm_throughput_of),
                     max_record_size_in_kib: s.max_record_size_in_kib(),
-                    record_distribution_strategy: None,
+                    record_distribution_strategy: s
+                        .record_distribution_strategy()
+                        .map(RecordDistributionStrategy::from_response),
                 },
             })
         }
@@ -916,6 +901,17 @@ fn message_of(frame: &Bytes, body: ResponseBodyRef<'_>) -> Decoded<ResponseMessa
             lease: super::leases::lease_of(t.lease(), "CheckpointLeaseResponse")?,
         }),
         ResponseBodyRef::DescribeStreamRoutes(t) => super::routes::response_of(t)?,
+        ResponseBodyRef::UpdateMaxRecordSize(_) => Response::UpdateMaxRecordSize(Empty {}),
+        ResponseBodyRef::UpdateStreamWarmThroughput(t) => super::settings::update_stream_warm_throughput_of(t),
+        ResponseBodyRef::UpdateStreamRecordDistributionStrategy(_) => {
+            Response::UpdateStreamRecordDistributionStrategy(Empty {})
+        }
+        ResponseBodyRef::UpdateAccountSettings(t) => super::settings::update_account_settings_of(t)?,
+        ResponseBodyRef::PutResourcePolicy(_) => Response::PutResourcePolicy(Empty {}),
+        ResponseBodyRef::GetResourcePolicy(t) => super::settings::get_resource_policy_of(t)?,
+        ResponseBodyRef::DeleteResourcePolicy(_) => Response::DeleteResourcePolicy(Empty {}),
+        ResponseBodyRef::StartStreamEncryption(_) => Response::StartStreamEncryption(Empty {}),
+        ResponseBodyRef::StopStreamEncryption(_) => Response::StopStreamEncryption(Empty {}),
         // The handshake's answers come before any call (`native::handshake`); one anywhere
         // else answers nothing the client asked.
         ResponseBodyRef::Hello(_) => return Err(DecodeError::UnknownBody(wire::ResponseBody::HelloResponse.0)),

@@ -59,6 +59,23 @@ proptest! {
     }
 
     #[test]
+    fn every_settings_and_policy_request_round_trips(
+        request in prop_oneof![testing::settings_request(), testing::policy_request()]
+    ) {
+        let frame = request_frame(&request);
+        prop_assert_eq!(decoded_request(&frame), Ok(request));
+    }
+
+    #[test]
+    fn every_settings_and_policy_response_round_trips(
+        response in prop_oneof![testing::settings_response(), testing::policy_response()]
+    ) {
+        let mut fbb = FlatBufferBuilder::new();
+        let frame = encode_response(&mut fbb, 7, &response).unwrap().to_vec();
+        prop_assert_eq!(decoded_response(&frame), ResponseMessage::Response(response));
+    }
+
+    #[test]
     fn events_errors_and_ends_round_trip(event in testing::event(), message in "\\PC{0,40}") {
         let mut fbb = FlatBufferBuilder::new();
         let frame = encode_event(&mut fbb, 7, &event).unwrap().to_vec();

@@ -49,11 +49,11 @@
 //! does not know, all at once, and the answers are put back in the request's order
 //! ([`merge_put_records`]). A part that gets no answer fails its records with the retriable
 //! per-record InternalFailure, as Kinesis fails records it could not store.
-//! The catalog changes the native protocol has no form for yet (Put/DeleteResourcePolicy,
-//! UpdateAccountSettings, UpdateMaxRecordSize, UpdateStreamRecordDistributionStrategy,
-//! UpdateStreamWarmThroughput) are not forwarded either: a follower answers a retriable
-//! InternalFailure naming the leader and its addresses; sent to the leader (over HTTP) they
-//! are replicated like the others.
+//!
+//! Every catalog change has a native form, so every one is forwarded. A request the native
+//! protocol cannot carry (a frame past its size limit, an enum spelling this build does not
+//! know) is answered here with a retriable InternalFailure naming the leader and its
+//! addresses.
 
 use crate::limits::{FORWARDS_IN_FLIGHT_PER_PEER_MAX, FORWARD_ANSWER_WAIT_MS, FORWARD_CONNECT_TIMEOUT_MS};
 use crate::ops::cluster::{meta, META_GROUP};
@@ -278,8 +278,8 @@ pub async fn forward(node: &Node, leader: u64, request: Request) -> Result<Respo
     let correlation_id = next_correlation_id();
     let mut builder = FlatBufferBuilder::with_capacity(REQUEST_BUILDER_BYTES_INITIAL + payload_bytes(&request));
     let frame = native::encode_request(&mut builder, correlation_id, &request).map_err(|error| {
-        // Operations the native protocol has no form for yet (resource policies, the stream
-        // and account settings) cannot travel to the leader: the client is told where it is.
+        // A request the native protocol cannot carry cannot travel to the leader: the client
+        // is told where it is.
         let addresses = node.shared.config.cluster.as_ref().and_then(|cluster| cluster.members.get(&leader));
         let addresses = addresses.map(crate::ops::cluster::member_addresses).unwrap_or_default();
         KinesisError::internal(format!(

@@ -43,10 +43,7 @@
 //! node applies. Unfinished: warm throughput (it starts a scaling), stream encryption (master
 //! keys are per node), and the delivery state (consumer groups, queues) are refused in cluster
 //! mode (`refuse_unreplicated`). A follower forwards every command to the metadata leader
-//! (`forward`); a forwarded one that reaches a follower is refused, naming the leader. Five
-//! commands have no native-protocol form yet (Put/DeleteResourcePolicy, UpdateAccountSettings,
-//! UpdateMaxRecordSize, UpdateStreamRecordDistributionStrategy): a follower cannot forward
-//! them and names the leader, whose HTTP port takes them.
+//! (`forward`); a forwarded one that reaches a follower is refused, naming the leader.
 
 use crate::control::{self, Rules};
 use crate::ops::catalog;
