@@ -47,12 +47,6 @@ pub fn register_consumer(
     Ok(views::consumer(identity, meta, &consumer))
 }
 
-pub fn deregister_consumer(catalog: &mut Catalog, rules: Rules<'_>, stream: &str, consumer_name: &str) -> Result {
-    let meta = stream_mut(catalog, rules.identity, stream)?;
-    meta.consumers.retain(|existing| existing.name != consumer_name);
-    Ok(())
-}
-
 /// DeregisterStreamConsumer of a consumer named in the request: by ARN (`created_s` given:
 /// the consumer registered at that second) or by stream and name. ResourceNotFound if there is
 /// no such consumer, so that the check and the removal are one change (a replicated node
@@ -150,7 +144,7 @@ mod tests {
         }
         let over = register_consumer(&mut catalog, NOW_MS, rules(), "s", "c20", None);
         assert_eq!(over.unwrap_err().kind, ErrorKind::LimitExceeded);
-        deregister_consumer(&mut catalog, rules(), "s", "c0").unwrap();
+        deregister_named(&mut catalog, rules(), "s", "c0", None).unwrap();
         register_consumer(&mut catalog, NOW_MS, rules(), "s", "c20", None).unwrap();
     }
 

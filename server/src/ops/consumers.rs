@@ -1,11 +1,10 @@
 //! Enhanced fan-out consumers, and what names a stream or a consumer by ARN: tags
 //! (TagResource and its siblings) and resource policies (PutResourcePolicy and its siblings).
 
-use crate::control;
 use crate::kinesis::paging::{decode_next_token, encode_next_token, page_size};
 use crate::kinesis::views;
 use crate::limits::LIST_CONSUMERS_DEFAULT;
-use crate::ops::catalog::change;
+use crate::ops::catalog::edit;
 use crate::ops::cluster::meta::{self, MetaCommand};
 use crate::ops::node::Node;
 use crate::ops::records::route_of;
@@ -62,37 +61,24 @@ fn find_named(
 
 pub async fn register(node: &Rc<Node>, input: RegisterStreamConsumerInput) -> Result<RegisterStreamConsumerOutput> {
     let stream = node.identity().stream_name_of(&input.stream_arn)?.to_owned();
-    if replicated(node) {
-        // The registration time is the proposer's: it is part of the consumer's ARN, which
-        // must be the same on every node.
-        let command = MetaCommand::RegisterStreamConsumer {
-            now_ms: node.now_ms(),
-            stream,
-            consumer: input.consumer_name,
-            tags: input.tags,
-        };
-        let consumer = meta::propose(node, command).await?.into_consumer()?;
-        return Ok(RegisterStreamConsumerOutput { consumer });
-    }
-    let consumer = change(node, move |catalog, now_ms, rules| {
-        control::consumers::register_consumer(
-            catalog,
-            now_ms,
-            rules,
-            &stream,
-            &input.consumer_name,
-            input.tags.as_ref(),
-        )
-    })
-    .await?;
+    // The registration time is the proposer's: it is part of the consumer's ARN, which must
+    // be the same on every node.
+    let command = MetaCommand::RegisterStreamConsumer {
+        now_ms: node.now_ms(),
+        stream,
+        consumer: input.consumer_name,
+        tags: input.tags,
+    };
+    let consumer = edit(node, command).await?.into_consumer()?;
     Ok(RegisterStreamConsumerOutput { consumer })
 }
 
 pub async fn deregister(node: &Rc<Node>, input: DeregisterStreamConsumerInput) -> Result<Empty> {
-    if replicated(node) {
+    let (stream, consumer, created_s) = if replicated(node) {
         // Named, not looked up: the command checks that the consumer exists where it is
-        // applied, in log order.
-        let (stream, consumer, created_s) = match (&input.consumer_arn, &input.stream_arn, input.consumer_name) {
+        // applied, in log order, and this node's catalog may not have applied its
+        // registration yet.
+        match (&input.consumer_arn, &input.stream_arn, input.consumer_name) {
             (Some(arn), _, _) => {
                 let name = node.identity().consumer_of(arn)?;
                 (name.stream, name.consumer, Some(name.created_s))
@@ -105,15 +91,13 @@ pub async fn deregister(node: &Rc<Node>, input: DeregisterStreamConsumerInput) -
                     "Either ConsumerARN, or StreamARN and ConsumerName, must be provided",
                 ))
             }
-        };
-        meta::propose(node, MetaCommand::DeregisterStreamConsumer { stream, consumer, created_s }).await?;
-        return Ok(Empty {});
-    }
-    let (route, meta) =
-        find_named(node, input.stream_arn.as_ref(), input.consumer_name.as_deref(), input.consumer_arn.as_ref())?;
-    let stream = route.meta.name.clone();
-    change(node, move |catalog, _, rules| control::consumers::deregister_consumer(catalog, rules, &stream, &meta.name))
-        .await?;
+        }
+    } else {
+        let (route, meta) =
+            find_named(node, input.stream_arn.as_ref(), input.consumer_name.as_deref(), input.consumer_arn.as_ref())?;
+        (route.meta.name.clone(), meta.name, Some(meta.created_ms.div_euclid(1000)))
+    };
+    edit(node, MetaCommand::DeregisterStreamConsumer { stream, consumer, created_s }).await?;
     Ok(Empty {})
 }
 
@@ -147,44 +131,29 @@ pub fn list(node: &Node, input: ListStreamConsumersInput) -> Result<ListStreamCo
 }
 
 pub async fn tag_resource(node: &Rc<Node>, input: TagResourceInput) -> Result<Empty> {
-    let queue = node.identity().queue_of(input.resource_arn.as_str()).is_ok();
-    if replicated(node) {
-        if queue {
+    if node.identity().queue_of(input.resource_arn.as_str()).is_ok() {
+        if replicated(node) {
             return Err(meta::refuse_unreplicated("TagResource of a queue"));
         }
-        let resource = node.identity().resource_of(&input.resource_arn)?.into();
-        meta::propose(node, MetaCommand::TagResource { resource, tags: input.tags }).await?;
-        return Ok(Empty {});
+        return crate::ops::queues::tag(node, input.resource_arn.as_str().to_owned(), input.tags)
+            .await
+            .map(|()| Empty {});
     }
-    if queue {
-        crate::ops::queues::tag(node, input.resource_arn.as_str().to_owned(), input.tags).await?;
-        return Ok(Empty {});
-    }
-    let resource = node.identity().resource_of(&input.resource_arn)?;
-    change(node, move |catalog, _, rules| control::consumers::tag_resource(catalog, rules, &resource, &input.tags))
-        .await?;
+    let resource = node.identity().resource_of(&input.resource_arn)?.into();
+    edit(node, MetaCommand::TagResource { resource, tags: input.tags }).await?;
     Ok(Empty {})
 }
 
 pub async fn untag_resource(node: &Rc<Node>, input: UntagResourceInput) -> Result<Empty> {
-    let queue = node.identity().queue_of(input.resource_arn.as_str()).is_ok();
-    if replicated(node) {
-        if queue {
+    if node.identity().queue_of(input.resource_arn.as_str()).is_ok() {
+        if replicated(node) {
             return Err(meta::refuse_unreplicated("UntagResource of a queue"));
         }
-        let resource = node.identity().resource_of(&input.resource_arn)?.into();
-        meta::propose(node, MetaCommand::UntagResource { resource, keys: input.tag_keys }).await?;
-        return Ok(Empty {});
+        let arn = input.resource_arn.as_str().to_owned();
+        return crate::ops::queues::untag(node, arn, input.tag_keys).await.map(|()| Empty {});
     }
-    if queue {
-        crate::ops::queues::untag(node, input.resource_arn.as_str().to_owned(), input.tag_keys).await?;
-        return Ok(Empty {});
-    }
-    let resource = node.identity().resource_of(&input.resource_arn)?;
-    change(node, move |catalog, _, rules| {
-        control::consumers::untag_resource(catalog, rules, &resource, &input.tag_keys)
-    })
-    .await?;
+    let resource = node.identity().resource_of(&input.resource_arn)?.into();
+    edit(node, MetaCommand::UntagResource { resource, keys: input.tag_keys }).await?;
     Ok(Empty {})
 }
 
@@ -195,26 +164,13 @@ pub async fn put_resource_policy(node: &Rc<Node>, input: PutResourcePolicyInput)
     let resource = node.identity().resource_of(&input.resource_arn)?;
     Policy::parse(&input.policy, PolicyKind::Resource)
         .map_err(|error| KinesisError::invalid_argument(format!("Invalid resource policy: {error}")))?;
-    if replicated(node) {
-        let command = MetaCommand::SetResourcePolicy { resource: resource.into(), policy: Some(input.policy) };
-        meta::propose(node, command).await?;
-        return Ok(Empty {});
-    }
-    change(node, move |catalog, _, rules| {
-        control::consumers::set_resource_policy(catalog, rules, &resource, Some(input.policy))
-    })
-    .await?;
+    edit(node, MetaCommand::SetResourcePolicy { resource: resource.into(), policy: Some(input.policy) }).await?;
     Ok(Empty {})
 }
 
 pub async fn delete_resource_policy(node: &Rc<Node>, input: DeleteResourcePolicyInput) -> Result<Empty> {
     let resource = node.identity().resource_of(&input.resource_arn)?;
-    if replicated(node) {
-        meta::propose(node, MetaCommand::SetResourcePolicy { resource: resource.into(), policy: None }).await?;
-        return Ok(Empty {});
-    }
-    change(node, move |catalog, _, rules| control::consumers::set_resource_policy(catalog, rules, &resource, None))
-        .await?;
+    edit(node, MetaCommand::SetResourcePolicy { resource: resource.into(), policy: None }).await?;
     Ok(Empty {})
 }
 

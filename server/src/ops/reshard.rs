@@ -39,8 +39,8 @@
 //! proposer, the metadata leader, drives the scaling it starts.
 
 use crate::kinesis::errors::engine_error;
-use crate::ops::catalog::apply;
-use crate::ops::cluster::meta::{self, MetaCommand, Reply};
+use crate::ops::catalog;
+use crate::ops::cluster::meta::{self, MetaCommand};
 use crate::ops::cluster::META_GROUP;
 use crate::ops::node::Node;
 use crate::ops::records::{shard_of, stream_route};
@@ -93,12 +93,12 @@ async fn drive(core0: &Rc<Node>, mut step: Step) -> Result<()> {
             Step::Split { stream, number, key, mode } => {
                 let command =
                     MetaCommand::BeginSplit { now_ms: core0.now_ms(), stream: stream.clone(), number, key, mode };
-                let parents = edit(core0, command).await?.into_parents()?.unwrap_or_default();
+                let parents = catalog::edit(core0, command).await?.into_parents()?.unwrap_or_default();
                 Step::Close { stream, parents, scaling: false }
             }
             Step::Merge { stream, first, second } => {
                 let command = MetaCommand::BeginMerge { now_ms: core0.now_ms(), stream: stream.clone(), first, second };
-                let parents = edit(core0, command).await?.into_parents()?.unwrap_or_default();
+                let parents = catalog::edit(core0, command).await?.into_parents()?.unwrap_or_default();
                 Step::Close { stream, parents, scaling: false }
             }
             Step::Close { stream, parents, scaling } => {
@@ -113,24 +113,13 @@ async fn drive(core0: &Rc<Node>, mut step: Step) -> Result<()> {
             }
             Step::Next { stream } => {
                 let command = MetaCommand::NextScalingStep { now_ms: core0.now_ms(), stream: stream.clone() };
-                match edit(core0, command).await?.into_parents()? {
+                match catalog::edit(core0, command).await?.into_parents()? {
                     Some(parents) => Step::Close { stream, parents, scaling: true },
                     None => Step::Done,
                 }
             }
             Step::Done => return Ok(()),
         }
-    }
-}
-
-/// A catalog change driven from core 0 (a reshard's steps, UpdateStreamWarmThroughput's
-/// first): a metadata command on a replicated node (every member applies it; this one
-/// answers once it applied it too), the same change applied here on a node alone.
-pub(crate) async fn edit(core0: &Rc<Node>, command: MetaCommand) -> Result<Reply> {
-    if core0.shared.config.cluster.is_some() {
-        meta::propose(core0, command).await
-    } else {
-        apply(core0, move |catalog, _, rules| meta::apply_to(catalog, rules, &command)).await
     }
 }
 
@@ -157,7 +146,7 @@ async fn close(core0: &Rc<Node>, stream: &str, number: u32) -> Result<()> {
             .await??
     };
     let command = MetaCommand::FinishClose { stream: stream.to_owned(), number, ending_index };
-    edit(core0, command).await?;
+    catalog::edit(core0, command).await?;
     core0.metrics.reshards.set(core0.metrics.reshards.get() + 1);
     Ok(())
 }
@@ -207,7 +196,7 @@ pub async fn update_shard_count(node: &Rc<Node>, input: UpdateShardCountInput) -
     let current = node
         .run_on(0, move |core0| async move {
             let command = MetaCommand::BeginScaling { now_ms: core0.now_ms(), stream: name.clone(), target };
-            let current = edit(&core0, command).await?.into_shard_count()?;
+            let current = catalog::edit(&core0, command).await?.into_shard_count()?;
             let driver = core0.clone();
             glommio::spawn_local(async move {
                 if let Err(error) = drive(&driver, Step::Next { stream: name.clone() }).await {

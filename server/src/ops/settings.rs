@@ -4,10 +4,9 @@
 //! (`control::settings`); the records' side is in `records.rs`.
 
 use crate::control;
-use crate::ops::catalog::change;
-use crate::ops::cluster::meta::{self, MetaCommand};
+use crate::ops::catalog::edit;
+use crate::ops::cluster::meta::MetaCommand;
 use crate::ops::node::Node;
-use crate::ops::streams::replicated;
 use sluice_model::*;
 use std::rc::Rc;
 
@@ -17,24 +16,14 @@ pub async fn update_max_record_size(node: &Rc<Node>, input: UpdateMaxRecordSizeI
     let arn = input.stream_arn.ok_or_else(|| KinesisError::invalid_argument("StreamARN must be provided"))?;
     let name = node.identity().stream_name_of(&arn)?.to_owned();
     let kib = input.max_record_size_in_kib;
-    if replicated(node) {
-        meta::propose(node, MetaCommand::UpdateMaxRecordSize { name, kib }).await?;
-        return Ok(Empty {});
-    }
-    change(node, move |catalog, _, rules| control::settings::update_max_record_size(catalog, rules, &name, kib))
-        .await?;
+    edit(node, MetaCommand::UpdateMaxRecordSize { name, kib }).await?;
     Ok(Empty {})
 }
 
 pub async fn update_distribution(node: &Rc<Node>, input: UpdateStreamRecordDistributionStrategyInput) -> Result<Empty> {
     let name = node.identity().stream_name_of(&input.stream_arn)?.to_owned();
     let strategy = input.record_distribution_strategy;
-    if replicated(node) {
-        meta::propose(node, MetaCommand::UpdateRecordDistribution { name, strategy }).await?;
-        return Ok(Empty {});
-    }
-    change(node, move |catalog, _, rules| control::settings::update_distribution(catalog, rules, &name, &strategy))
-        .await?;
+    edit(node, MetaCommand::UpdateRecordDistribution { name, strategy }).await?;
     Ok(Empty {})
 }
 
@@ -52,7 +41,7 @@ pub async fn update_warm_throughput(
             // Replicated, proposed by the catalog's leader (others forward it), whose scaling
             // below reaches the target; a new leader resumes it (`reshard`).
             let command = MetaCommand::BeginWarmThroughput { now_ms: core0.now_ms(), name: stream.clone(), mibps };
-            let warm = crate::ops::reshard::edit(&core0, command).await?.into_warm()?;
+            let warm = edit(&core0, command).await?.into_warm()?;
             crate::ops::reshard::spawn_scaling(&core0, stream);
             Ok::<_, KinesisError>(warm)
         })
@@ -74,14 +63,8 @@ pub async fn update_account_settings(
     input: UpdateAccountSettingsInput,
 ) -> Result<UpdateAccountSettingsOutput> {
     let status = input.minimum_throughput_billing_commitment.status;
-    if replicated(node) {
-        // The commitment's window starts at the proposer's time, the same on every node.
-        let command = MetaCommand::UpdateAccountSettings { now_ms: node.now_ms(), status };
-        let commitment = meta::propose(node, command).await?.into_commitment()?;
-        return Ok(UpdateAccountSettingsOutput { minimum_throughput_billing_commitment: Some(commitment) });
-    }
-    let commitment =
-        change(node, move |catalog, now_ms, _| control::settings::update_account_settings(catalog, now_ms, &status))
-            .await?;
+    // The commitment's window starts at the proposer's time, the same on every node.
+    let command = MetaCommand::UpdateAccountSettings { now_ms: node.now_ms(), status };
+    let commitment = edit(node, command).await?.into_commitment()?;
     Ok(UpdateAccountSettingsOutput { minimum_throughput_billing_commitment: Some(commitment) })
 }

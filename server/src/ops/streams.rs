@@ -5,8 +5,8 @@ use crate::control;
 use crate::kinesis::paging::{decode_next_token, encode_next_token, page_size};
 use crate::kinesis::views;
 use crate::limits::{DESCRIBE_STREAM_SHARDS_MAX, LIST_SHARDS_MAX, LIST_STREAMS_DEFAULT, LIST_TAGS_DEFAULT};
-use crate::ops::catalog::change;
-use crate::ops::cluster::meta::{self, MetaCommand};
+use crate::ops::catalog::edit;
+use crate::ops::cluster::meta::MetaCommand;
 use crate::ops::node::Node;
 use crate::ops::records::{route_of, stream_route};
 use sluice_engine::catalog::{CapacityMode, ShardMeta, StreamMeta};
@@ -50,24 +50,24 @@ fn resolve(node: &Node, name: Option<&str>, arn: Option<&StreamArn>) -> Result<S
 }
 
 pub async fn create(node: &Rc<Node>, input: CreateStreamInput) -> Result<Empty> {
-    if replicated(node) {
-        return meta::create_stream(node, input).await;
-    }
-    change(node, move |catalog, now_ms, rules| control::streams::create_stream(catalog, now_ms, rules, &input)).await?;
+    edit(node, MetaCommand::CreateStream { now_ms: node.now_ms(), input }).await?;
     Ok(Empty {})
 }
 
 pub async fn delete(node: &Rc<Node>, input: DeleteStreamInput) -> Result<Empty> {
     let name = resolve(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
     let enforce = input.enforce_consumer_deletion.unwrap_or(false);
-    if replicated(node) {
-        meta::propose(node, MetaCommand::DeleteStream { name, enforce_consumer_deletion: enforce }).await?;
-        return Ok(Empty {});
+    // A replicated node has no queues (it refuses them), and its applier, on every member,
+    // does what a node alone does after the change.
+    let alone = !replicated(node);
+    if alone {
+        crate::ops::queues::refuse_stream_with_queues(node, name.clone(), "deleting the stream").await?;
     }
-    crate::ops::queues::refuse_stream_with_queues(node, name.clone(), "deleting the stream").await?;
-    change(node, move |catalog, _, rules| control::streams::delete_stream(catalog, rules, &name, enforce)).await?;
-    // The stream's applications and leases go with it (a restart that finds them finishes it).
-    node.run_on(0, |core0| async move { crate::ops::leases::follow_streams(&core0).await }).await??;
+    edit(node, MetaCommand::DeleteStream { name, enforce_consumer_deletion: enforce }).await?;
+    if alone {
+        // The stream's applications and leases go with it (a restart that finds them finishes it).
+        node.run_on(0, |core0| async move { crate::ops::leases::follow_streams(&core0).await }).await??;
+    }
     Ok(Empty {})
 }
 
@@ -187,33 +187,19 @@ pub async fn change_retention(
     increase: bool,
 ) -> Result<Empty> {
     let name = resolve(node, name, arn)?;
-    if replicated(node) {
-        meta::propose(node, MetaCommand::SetRetention { name, hours, increase }).await?;
-        return Ok(Empty {});
-    }
-    change(node, move |catalog, _, rules| control::streams::set_retention(catalog, rules, &name, hours, increase))
-        .await?;
+    edit(node, MetaCommand::SetRetention { name, hours, increase }).await?;
     Ok(Empty {})
 }
 
 pub async fn add_tags(node: &Rc<Node>, input: AddTagsToStreamInput) -> Result<Empty> {
     let name = resolve(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
-    if replicated(node) {
-        meta::propose(node, MetaCommand::AddTagsToStream { name, tags: input.tags }).await?;
-        return Ok(Empty {});
-    }
-    change(node, move |catalog, _, rules| control::streams::add_tags(catalog, rules, &name, &input.tags)).await?;
+    edit(node, MetaCommand::AddTagsToStream { name, tags: input.tags }).await?;
     Ok(Empty {})
 }
 
 pub async fn remove_tags(node: &Rc<Node>, input: RemoveTagsFromStreamInput) -> Result<Empty> {
     let name = resolve(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
-    if replicated(node) {
-        meta::propose(node, MetaCommand::RemoveTagsFromStream { name, keys: input.tag_keys }).await?;
-        return Ok(Empty {});
-    }
-    change(node, move |catalog, _, rules| control::streams::remove_tags(catalog, rules, &name, &input.tag_keys))
-        .await?;
+    edit(node, MetaCommand::RemoveTagsFromStream { name, keys: input.tag_keys }).await?;
     Ok(Empty {})
 }
 
@@ -243,32 +229,18 @@ pub async fn set_enhanced_monitoring(
     enable: bool,
 ) -> Result<EnhancedMonitoringOutput> {
     let name = resolve(node, name, arn)?;
-    if replicated(node) {
-        return meta::propose(node, MetaCommand::SetEnhancedMonitoring { name, metrics, enable })
-            .await?
-            .into_monitoring();
-    }
-    change(node, move |catalog, _, rules| {
-        control::streams::set_enhanced_monitoring(catalog, rules, &name, &metrics, enable)
-    })
-    .await
+    edit(node, MetaCommand::SetEnhancedMonitoring { name, metrics, enable }).await?.into_monitoring()
 }
 
 pub async fn update_mode(node: &Rc<Node>, input: UpdateStreamModeInput) -> Result<Empty> {
     let name = node.identity().stream_name_of(&input.stream_arn)?.to_owned();
     let mode = input.stream_mode_details.stream_mode;
-    if replicated(node) {
-        meta::propose(node, MetaCommand::UpdateStreamMode { now_ms: node.now_ms(), name, mode }).await?;
-        return Ok(Empty {});
-    }
-    if mode == StreamMode::Provisioned {
-        // Queues live only on ON_DEMAND streams.
+    if mode == StreamMode::Provisioned && !replicated(node) {
+        // Queues live only on ON_DEMAND streams (and on a node alone: a replicated one refuses
+        // them).
         crate::ops::queues::refuse_stream_with_queues(node, name.clone(), "switching it to PROVISIONED").await?;
     }
-    change(node, move |catalog, now_ms, rules| {
-        control::streams::update_stream_mode(catalog, now_ms, rules, &name, &mode)
-    })
-    .await?;
+    edit(node, MetaCommand::UpdateStreamMode { now_ms: node.now_ms(), name, mode }).await?;
     Ok(Empty {})
 }
 

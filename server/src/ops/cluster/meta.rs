@@ -54,9 +54,9 @@ use sluice_cluster::host::{AppendError, GroupHost};
 use sluice_cluster::limits::APPEND_COMMIT_WAIT_MS;
 use sluice_engine::catalog::{write_atomic, CapacityMode, Catalog};
 use sluice_model::{
-    BillingCommitmentInputStatus, Consumer, ConsumerName, CreateStreamInput, Empty, EnhancedMonitoringOutput,
-    KinesisError, MetricsName, MinimumThroughputBillingCommitment, RecordDistributionStrategy, Resource, StreamMode,
-    TagMap, WarmThroughput,
+    BillingCommitmentInputStatus, Consumer, ConsumerName, CreateStreamInput, EnhancedMonitoringOutput, KinesisError,
+    MetricsName, MinimumThroughputBillingCommitment, RecordDistributionStrategy, Resource, StreamMode, TagMap,
+    WarmThroughput,
 };
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -502,11 +502,6 @@ async fn sync_groups(core0: &Rc<Node>) {
 }
 
 /// CreateStream on a replicated node: a command of the metadata group.
-pub async fn create_stream(node: &Rc<Node>, input: CreateStreamInput) -> Result<Empty, KinesisError> {
-    propose(node, MetaCommand::CreateStream { now_ms: node.now_ms(), input }).await?;
-    Ok(Empty {})
-}
-
 /// Proposes `command` to the metadata group (from any core) and answers once this node
 /// applied it, with the outcome of its application here (the same on every node).
 pub async fn propose(node: &Rc<Node>, command: MetaCommand) -> Outcome {
