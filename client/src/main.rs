@@ -19,6 +19,7 @@ mod cli {
     pub mod output;
     pub mod pipe;
     pub mod queues;
+    pub mod settings;
 }
 
 use std::io::Write;

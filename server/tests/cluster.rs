@@ -35,8 +35,8 @@ use common::{free_port, run, Daemon, Rng};
 use replication::loadgen::Loadgen;
 use replication::netns::Network;
 use replication::{
-    check_node, create_everywhere, percentile, read_stream_shard, run_returning, wait_until_every_node_agrees, within,
-    write, DiskProbe, Shared,
+    check_node, create_everywhere, percentile, read_stream_shard, wait_until_every_node_agrees, within, write,
+    DiskProbe, Shared,
 };
 use sluice_client::aws::HttpClient;
 use sluice_client::*;
@@ -722,7 +722,7 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
     let leader = shard_leader(&daemons, stream, &mut probe);
     let http_follower = (leader + 2) % NODES;
     let http = daemons[http_follower].http_addr.to_string();
-    let (http_sequence, http_data) = run_returning(move || async move {
+    let (http_sequence, http_data) = run(move || async move {
         let client = HttpClient::connect(&http, Encoding::Json).await.unwrap();
         let data = Bytes::from_static(b"through a follower's HTTP port");
         let put = PutRecordInput {
@@ -1022,7 +1022,7 @@ fn catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_d
     eprintln!("catalog leader: node {}; changes go through node {}", leader + 1, follower + 1);
 
     let through = endpoints[follower].clone();
-    let (consumer, stream_arn) = run_returning(move || async move {
+    let (consumer, stream_arn) = run(move || async move {
         let client = Client::connect(&through).await.unwrap();
         let name = Some(CATALOG_STREAM.to_string());
         let add = AddTagsToStreamInput {
@@ -1209,7 +1209,7 @@ fn wait_until_every_node_agrees_on_shards(
     acked: BTreeMap<u128, Bytes>,
 ) -> StreamView {
     let stream = stream.to_owned();
-    run_returning(move || async move {
+    run(move || async move {
         let start = Instant::now();
         loop {
             let mut views = Vec::new();
@@ -1306,7 +1306,7 @@ fn reshards_through_a_follower_under_writes_end_alike_on_every_node_and_survive_
     let killed_at = Instant::now();
     let survivors: Vec<String> =
         (0..NODES).filter(|&node| node != leader).map(|node| endpoints[node].clone()).collect();
-    let scaled_at = run_returning({
+    let scaled_at = run({
         let survivor = survivors[0].clone();
         move || async move {
             let client = Client::connect(&survivor).await.unwrap();
@@ -1377,7 +1377,7 @@ const SUBSCRIBED: &str = "subscribed";
 fn subscriptions_deliver_every_record_through_a_leader_kill_and_resume_on_another_node(daemons: &mut [Daemon]) {
     let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
     let setup_endpoints = endpoints.clone();
-    let consumer_arn = run_returning(move || async move {
+    let consumer_arn = run(move || async move {
         let first = Client::connect(&setup_endpoints[0]).await.unwrap();
         call_until_ok(
             &first,
@@ -1543,7 +1543,7 @@ fn subscriptions_deliver_every_record_through_a_leader_kill_and_resume_on_anothe
     writer.join().unwrap();
     let acked = std::mem::take(&mut *shared.acked.lock().unwrap());
     wait_until_every_node_agrees(endpoints.clone(), SUBSCRIBED, acked.clone());
-    let stored = run_returning({
+    let stored = run({
         let endpoint = endpoints[writer_node].clone();
         move || async move { read_stream_shard(&endpoint, SUBSCRIBED).await.expect("read the shard") }
     });
@@ -1951,7 +1951,7 @@ fn a_routed_client_writes_to_the_leaders_directly_and_reroutes_after_a_leader_di
     let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
     let metrics: Vec<SocketAddr> = daemons.iter().map(|daemon| daemon.metrics_addr).collect();
     let pids: Vec<u32> = daemons.iter().map(Daemon::pid).collect();
-    let killed = run_returning(move || async move {
+    let killed = run(move || async move {
         // One seed: node 1. The client learns the others from the table.
         let client = RoutedClient::connect(RoutedConfig::new(vec![endpoints[0].clone()])).await.unwrap();
         let create = CreateStreamInput {

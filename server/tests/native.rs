@@ -673,3 +673,108 @@ fn a_node_alone_routes_every_shard_to_itself() {
         assert_eq!((stats.direct_calls, stats.any_calls, stats.table_fetches), (0, 1, 1), "{stats:?}");
     });
 }
+
+/// The `sluice` CLI's commands for settings, resource policies, account settings and resource
+/// tags, run as a user runs them against the real daemon: each change shows in what the
+/// daemon describes afterwards, and a refused one exits 255 naming AWS's exception.
+#[test]
+fn the_cli_changes_settings_policies_and_tags() {
+    let daemon = Daemon::start("kinesis", 2);
+    let endpoint = daemon.endpoint();
+    let cli = |args: &[&str]| {
+        let output = std::process::Command::new(common::sluice_bin())
+            .args(["--endpoint", &endpoint])
+            .args(args)
+            .output()
+            .expect("run sluice");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let json = |args: &[&str]| -> serde_json::Value {
+        let (status, stdout, stderr) = cli(args);
+        assert_eq!(status, Some(0), "sluice {args:?}: {stderr}");
+        if stdout.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&stdout).unwrap()
+        }
+    };
+    let client_endpoint = endpoint.clone();
+    let (provisioned, on_demand) = run(move || async move {
+        let client = connect(&client_endpoint).await;
+        create(&client, "settings", 1).await;
+        let on_demand = CreateStreamInput {
+            stream_name: "warm".into(),
+            stream_mode_details: Some(StreamModeDetails::from(StreamMode::OnDemand)),
+            ..Default::default()
+        };
+        client.call(&on_demand).await.expect("create an ON_DEMAND stream");
+        let arn = |stream: &str| {
+            let describe = DescribeStreamSummaryInput { stream_name: name(stream), stream_arn: None };
+            let client = client.clone();
+            async move { client.call(&describe).await.unwrap().stream_description_summary.stream_arn.to_string() }
+        };
+        (arn("settings").await, arn("warm").await)
+    });
+    let summary =
+        |stream: &str| json(&["describe-stream-summary", "--stream-name", stream])["StreamDescriptionSummary"].clone();
+
+    json(&["update-max-record-size", "--stream-arn", &provisioned, "--max-record-size-in-ki-b", "2048"]);
+    assert_eq!(summary("settings")["MaxRecordSizeInKiB"], 2048);
+    let (status, _, stderr) =
+        cli(&["update-max-record-size", "--stream-arn", &provisioned, "--max-record-size-in-ki-b", "99"]);
+    assert_eq!(status, Some(255), "{stderr}");
+    assert!(stderr.contains("ValidationException") && stderr.contains("UpdateMaxRecordSize"), "{stderr}");
+
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::000000000000:user/reader"}},"Action":"kinesis:GetRecords","Resource":"{provisioned}"}}]}}"#
+    );
+    json(&["put-resource-policy", "--resource-arn", &provisioned, "--policy", &policy]);
+    assert_eq!(json(&["get-resource-policy", "--resource-arn", &provisioned])["Policy"], policy.as_str());
+    json(&["delete-resource-policy", "--resource-arn", &provisioned]);
+    assert_eq!(json(&["get-resource-policy", "--resource-arn", &provisioned])["Policy"], "{}");
+
+    json(&["tag-resource", "--resource-arn", &provisioned, "--tags", "team=data,tier=gold"]);
+    json(&["untag-resource", "--resource-arn", &provisioned, "--tag-keys", "tier"]);
+    let tags = json(&["list-tags-for-resource", "--resource-arn", &provisioned]);
+    assert_eq!(tags["Tags"], serde_json::json!([{"Key": "team", "Value": "data"}]));
+
+    let enabled = json(&["update-account-settings", "--minimum-throughput-billing-commitment", "Status=ENABLED"]);
+    assert_eq!(enabled["MinimumThroughputBillingCommitment"]["Status"], "ENABLED");
+    let described = json(&["describe-account-settings"]);
+    assert_eq!(described["MinimumThroughputBillingCommitment"]["Status"], "ENABLED");
+    let warm = json(&["update-stream-warm-throughput", "--stream-name", "warm", "--warm-throughput-mi-bps", "6"]);
+    assert_eq!(warm["WarmThroughput"]["TargetMiBps"], 6);
+    assert_eq!(summary("warm")["WarmThroughput"]["TargetMiBps"], 6);
+    // AUTO needs an ON_DEMAND stream: the PROVISIONED one is refused.
+    let (status, _, stderr) = cli(&[
+        "update-stream-record-distribution-strategy",
+        "--stream-arn",
+        &provisioned,
+        "--record-distribution-strategy",
+        "AUTO",
+    ]);
+    assert_eq!(status, Some(255), "{stderr}");
+    assert!(stderr.contains("InvalidArgumentException"), "{stderr}");
+    // The warm stream is UPDATING while it scales to its target: the change waits for ACTIVE.
+    let started = std::time::Instant::now();
+    loop {
+        let (status, _, stderr) = cli(&[
+            "update-stream-record-distribution-strategy",
+            "--stream-arn",
+            &on_demand,
+            "--record-distribution-strategy",
+            "AUTO",
+        ]);
+        if status == Some(0) {
+            break;
+        }
+        assert!(stderr.contains("ResourceInUseException"), "{stderr}");
+        assert!(started.elapsed() < Duration::from_secs(60), "the warm stream never became ACTIVE: {stderr}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(summary("warm")["RecordDistributionStrategy"], "AUTO");
+}

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::cli::queues::EntryOperation;
+use crate::cli::settings;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use bytes::Bytes;
@@ -149,6 +150,38 @@ pub enum Command {
     RestoreDeadLetterQueueRecords(crate::cli::queues::EntriesArgs),
     /// Change the visibility timeout of dead-letter records in flight.
     UpdateDeadLetterQueueRecordsVisibility(crate::cli::queues::EntriesArgs),
+    /// Switch a stream between PROVISIONED and ON_DEMAND.
+    UpdateStreamMode(crate::cli::settings::UpdateStreamModeArgs),
+    /// Start recording shard-level metrics.
+    EnableEnhancedMonitoring(crate::cli::settings::EnhancedMonitoringArgs),
+    /// Stop recording shard-level metrics.
+    DisableEnhancedMonitoring(crate::cli::settings::EnhancedMonitoringArgs),
+    /// Change the largest record a stream takes (KiB).
+    UpdateMaxRecordSize(crate::cli::settings::UpdateMaxRecordSizeArgs),
+    /// Scale an ON_DEMAND stream to take this many MiB/s at once.
+    UpdateStreamWarmThroughput(crate::cli::settings::UpdateStreamWarmThroughputArgs),
+    /// Route records by partition key (USER_PARTITION_KEY) or spread them (AUTO).
+    UpdateStreamRecordDistributionStrategy(crate::cli::settings::UpdateStreamRecordDistributionStrategyArgs),
+    /// Show the account's minimum-throughput billing commitment.
+    DescribeAccountSettings,
+    /// Enable or disable the account's minimum-throughput billing commitment.
+    UpdateAccountSettings(crate::cli::settings::UpdateAccountSettingsArgs),
+    /// Attach a resource policy to a stream or consumer, replacing its previous one.
+    PutResourcePolicy(crate::cli::settings::PutResourcePolicyArgs),
+    /// Show a stream's or consumer's resource policy (`{}` when it has none).
+    GetResourcePolicy(crate::cli::settings::ResourceArgs),
+    /// Remove a stream's or consumer's resource policy.
+    DeleteResourcePolicy(crate::cli::settings::ResourceArgs),
+    /// Encrypt a stream's new records under a master key.
+    StartStreamEncryption(crate::cli::settings::StreamEncryptionArgs),
+    /// Stop encrypting a stream's new records.
+    StopStreamEncryption(crate::cli::settings::StreamEncryptionArgs),
+    /// Add or update tags of a stream or consumer, by ARN.
+    TagResource(crate::cli::settings::TagResourceArgs),
+    /// Remove tags from a stream or consumer, by ARN.
+    UntagResource(crate::cli::settings::UntagResourceArgs),
+    /// List a stream's or consumer's tags, by ARN.
+    ListTagsForResource(crate::cli::settings::ResourceArgs),
     /// Firehose delivery streams (`aws firehose …`'s commands): over the native protocol
     /// (--endpoint), or over HTTP with `firehose --http` or when only --http-endpoint is given.
     Firehose(crate::cli::firehose::FirehoseArgs),
@@ -179,8 +212,8 @@ pub struct CreateStreamArgs {
     /// `k1=v1,k2=v2` or `{"k1":"v1"}`.
     #[arg(long)]
     pub tags: Option<String>,
-    /// 1024..=10240.
-    #[arg(long = "max-record-size-in-kib", value_name = "KIB")]
+    /// 1024..=10240 (`--max-record-size-in-ki-b`, the AWS CLI's spelling, works too).
+    #[arg(long = "max-record-size-in-kib", alias = "max-record-size-in-ki-b", value_name = "KIB")]
     pub max_record_size_in_kib: Option<i32>,
 }
 
@@ -466,8 +499,9 @@ pub enum Call {
         request: SubscribeToShardInput,
         max_events: Option<u64>,
     },
-    /// A consumer-group operation (`crate::cli::leases`).
-    Application(Request),
+    /// Any other single call over the native protocol: consumer groups (`crate::cli::leases`),
+    /// settings, policies, encryption and resource tags (`crate::cli::settings`).
+    Native(Request),
     /// A queue operation (`crate::cli::queues`), sent over HTTP.
     Queue(Request),
     /// A Firehose operation (`crate::cli::firehose`): its name and AWS JSON body, and whether
@@ -507,7 +541,7 @@ impl Call {
             Self::DescribeStreamConsumer(input) => input.into(),
             Self::ListStreamConsumers(input) => input.into(),
             Self::SubscribeToShard { request, .. } => request.into(),
-            Self::Application(request) | Self::Queue(request) => request,
+            Self::Native(request) | Self::Queue(request) => request,
             Self::Firehose { operation, .. } => unreachable!("{operation} is sent by the firehose path of `run`"),
         }
     }
@@ -539,7 +573,7 @@ impl Call {
             Self::DescribeStreamConsumer(_) => "DescribeStreamConsumer",
             Self::ListStreamConsumers(_) => "ListStreamConsumers",
             Self::SubscribeToShard { .. } => "SubscribeToShard",
-            Self::Application(request) | Self::Queue(request) => request.operation().name(),
+            Self::Native(request) | Self::Queue(request) => request.operation().name(),
             Self::Firehose { operation, .. } => operation,
         }
     }
@@ -685,12 +719,30 @@ impl Command {
                 scaling_type: parse_enum("--scaling-type", &args.scaling_type)?,
             }),
             Self::DescribeLimits => Call::DescribeLimits,
-            Self::CreateApplication(args) => Call::Application(crate::cli::leases::create_application(args)?),
-            Self::DescribeApplication(args) => Call::Application(crate::cli::leases::describe_application(args)),
-            Self::ListApplications(args) => Call::Application(crate::cli::leases::list_applications(args)),
-            Self::DeleteApplication(args) => Call::Application(crate::cli::leases::delete_application(args)),
-            Self::ListLeases(args) => Call::Application(crate::cli::leases::list_leases(args)),
+            Self::CreateApplication(args) => Call::Native(crate::cli::leases::create_application(args)?),
+            Self::DescribeApplication(args) => Call::Native(crate::cli::leases::describe_application(args)),
+            Self::ListApplications(args) => Call::Native(crate::cli::leases::list_applications(args)),
+            Self::DeleteApplication(args) => Call::Native(crate::cli::leases::delete_application(args)),
+            Self::ListLeases(args) => Call::Native(crate::cli::leases::list_leases(args)),
             Self::Firehose(args) => args.command.to_call(args.http)?,
+            Self::UpdateStreamMode(args) => Call::Native(settings::update_stream_mode(args)?),
+            Self::EnableEnhancedMonitoring(args) => Call::Native(settings::enhanced_monitoring(args, true)?),
+            Self::DisableEnhancedMonitoring(args) => Call::Native(settings::enhanced_monitoring(args, false)?),
+            Self::UpdateMaxRecordSize(args) => Call::Native(settings::update_max_record_size(args)),
+            Self::UpdateStreamWarmThroughput(args) => Call::Native(settings::update_stream_warm_throughput(args)),
+            Self::UpdateStreamRecordDistributionStrategy(args) => {
+                Call::Native(settings::update_stream_record_distribution_strategy(args)?)
+            }
+            Self::DescribeAccountSettings => Call::Native(DescribeAccountSettingsInput {}.into()),
+            Self::UpdateAccountSettings(args) => Call::Native(settings::update_account_settings(args)?),
+            Self::PutResourcePolicy(args) => Call::Native(settings::put_resource_policy(args)),
+            Self::GetResourcePolicy(args) => Call::Native(settings::get_resource_policy(args)),
+            Self::DeleteResourcePolicy(args) => Call::Native(settings::delete_resource_policy(args)),
+            Self::StartStreamEncryption(args) => Call::Native(settings::stream_encryption(args, true)?),
+            Self::StopStreamEncryption(args) => Call::Native(settings::stream_encryption(args, false)?),
+            Self::TagResource(args) => Call::Native(settings::tag_resource(args)?),
+            Self::UntagResource(args) => Call::Native(settings::untag_resource(args)),
+            Self::ListTagsForResource(args) => Call::Native(settings::list_tags_for_resource(args)),
             Self::CreateQueue(args) => Call::Queue(crate::cli::queues::create_queue(args)?),
             Self::DescribeQueue(args) => Call::Queue(crate::cli::queues::describe_queue(args)),
             Self::ListQueues(args) => Call::Queue(crate::cli::queues::list_queues(args)?),
@@ -787,7 +839,7 @@ pub fn parse_timestamp(parameter: &'static str, value: &str) -> Result<Timestamp
 
 /// A structure given as AWS CLI shorthand (`Key=Value,Key=Value`) or as a JSON object whose
 /// values are strings or numbers. The members come back sorted by key.
-fn parse_structure(parameter: &'static str, value: &str) -> Result<BTreeMap<String, String>, ParamError> {
+pub(crate) fn parse_structure(parameter: &'static str, value: &str) -> Result<BTreeMap<String, String>, ParamError> {
     let value = value.trim();
     if value.starts_with('{') {
         let object: serde_json::Map<String, serde_json::Value> =
@@ -824,14 +876,14 @@ fn only_members(
     }
 }
 
-fn parse_enum<T>(parameter: &'static str, value: &str) -> Result<T, ParamError>
+pub(crate) fn parse_enum<T>(parameter: &'static str, value: &str) -> Result<T, ParamError>
 where
     T: std::str::FromStr<Err = ParseEnumError>,
 {
     value.trim().parse().map_err(|error| param_error(parameter, error))
 }
 
-fn parse_stream_mode_details(value: &str) -> Result<StreamMode, ParamError> {
+pub(crate) fn parse_stream_mode_details(value: &str) -> Result<StreamMode, ParamError> {
     const PARAMETER: &str = "--stream-mode-details";
     if !value.contains('=') && !value.trim_start().starts_with('{') {
         return parse_enum(PARAMETER, value);

@@ -281,17 +281,19 @@ impl Drop for Daemon {
     }
 }
 
-/// Runs `work` on a glommio executor (the client is glommio-based, like the daemon).
-pub fn run<F, Fut>(work: F)
+/// Runs `work` on a glommio executor (the client is glommio-based, like the daemon) and returns
+/// what it returns.
+pub fn run<T, F, Fut>(work: F) -> T
 where
+    T: Send + 'static,
     F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + 'static,
+    Fut: std::future::Future<Output = T> + 'static,
 {
     glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
         .spawn(work)
         .expect("spawn executor")
         .join()
-        .expect("test executor");
+        .expect("test executor")
 }
 
 /// A small deterministic generator (xorshift64) for randomized tests: seeds make failures

@@ -269,7 +269,7 @@ pub fn wait_until_every_node_agrees(
     acked: BTreeMap<u128, Bytes>,
 ) -> (usize, usize) {
     let stream = stream.to_owned();
-    run_returning(move || async move {
+    run(move || async move {
         let start = Instant::now();
         loop {
             let mut all = Vec::new();
@@ -293,20 +293,6 @@ pub fn wait_until_every_node_agrees(
 
 pub fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     sorted[((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
-/// [`run`], returning what `work` returns.
-pub fn run_returning<T, F, Fut>(work: F) -> T
-where
-    T: Send + 'static,
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = T> + 'static,
-{
-    let (sender, receiver) = std::sync::mpsc::channel();
-    run(move || async move {
-        sender.send(work().await).unwrap();
-    });
-    receiver.recv().unwrap()
 }
 
 /// Measures the disk beside a test: a thread appends 4 KiB to a file in `dir` and fdatasyncs

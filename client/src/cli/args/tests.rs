@@ -324,3 +324,131 @@ fn every_command_names_its_operation() {
     let subscribe = ["subscribe-to-shard", "--consumer-arn", "a", "--shard-id", "s", "--starting-position", "LATEST"];
     assert_eq!(call(&subscribe).operation(), "SubscribeToShard");
 }
+
+#[test]
+fn settings_commands_map_their_parameters() {
+    let native = |args: &[&str]| match call(args) {
+        Call::Native(request) => request,
+        other => panic!("{args:?} made {other:?}"),
+    };
+    assert_eq!(
+        native(&["update-max-record-size", "--stream-arn", "arn:s", "--max-record-size-in-ki-b", "2048"]),
+        Request::from(UpdateMaxRecordSizeInput { stream_arn: Some("arn:s".into()), max_record_size_in_kib: 2048 })
+    );
+    // The spelling create-stream takes works here too.
+    assert_eq!(
+        native(&["update-max-record-size", "--stream-arn", "arn:s", "--max-record-size-in-kib", "2048"]),
+        native(&["update-max-record-size", "--stream-arn", "arn:s", "--max-record-size-in-ki-b", "2048"])
+    );
+    assert_eq!(
+        native(&["update-stream-warm-throughput", "--stream-name", "s", "--warm-throughput-mi-bps", "6"]),
+        Request::from(UpdateStreamWarmThroughputInput {
+            stream_arn: None,
+            stream_name: Some("s".into()),
+            warm_throughput_mi_bps: 6
+        })
+    );
+    assert_eq!(
+        native(&[
+            "update-stream-record-distribution-strategy",
+            "--stream-arn",
+            "arn:s",
+            "--record-distribution-strategy",
+            "AUTO"
+        ]),
+        Request::from(UpdateStreamRecordDistributionStrategyInput {
+            stream_arn: "arn:s".into(),
+            record_distribution_strategy: RecordDistributionStrategy::Auto
+        })
+    );
+    for commitment in ["ENABLED", "Status=ENABLED", r#"{"Status": "ENABLED"}"#] {
+        assert_eq!(
+            native(&["update-account-settings", "--minimum-throughput-billing-commitment", commitment]),
+            Request::from(UpdateAccountSettingsInput {
+                minimum_throughput_billing_commitment: MinimumThroughputBillingCommitmentInput {
+                    status: BillingCommitmentInputStatus::Enabled
+                }
+            }),
+            "{commitment}"
+        );
+    }
+    let error = param_failure(&["update-account-settings", "--minimum-throughput-billing-commitment", "Status=ON"]);
+    assert!(error.message.contains("ENABLED, DISABLED"), "{error}");
+    let error = param_failure(&["update-account-settings", "--minimum-throughput-billing-commitment", "State=ENABLED"]);
+    assert_eq!(error.parameter, "--minimum-throughput-billing-commitment");
+    assert_eq!(native(&["describe-account-settings"]), Request::from(DescribeAccountSettingsInput {}));
+    assert_eq!(
+        native(&["update-stream-mode", "--stream-arn", "arn:s", "--stream-mode-details", "StreamMode=ON_DEMAND"]),
+        Request::from(UpdateStreamModeInput {
+            stream_arn: "arn:s".into(),
+            stream_mode_details: StreamModeDetails::from(StreamMode::OnDemand)
+        })
+    );
+    assert_eq!(
+        native(&["enable-enhanced-monitoring", "--stream-name", "s", "--shard-level-metrics", "IncomingBytes", "ALL"]),
+        Request::from(EnableEnhancedMonitoringInput {
+            stream_name: Some("s".into()),
+            shard_level_metrics: vec![MetricsName::IncomingBytes, MetricsName::All],
+            stream_arn: None
+        })
+    );
+    let error = param_failure(&["disable-enhanced-monitoring", "--stream-name", "s", "--shard-level-metrics", "Bytes"]);
+    assert_eq!(error.parameter, "--shard-level-metrics");
+}
+
+#[test]
+fn policy_encryption_and_resource_tag_commands_map_their_parameters() {
+    let native = |args: &[&str]| match call(args) {
+        Call::Native(request) => request,
+        other => panic!("{args:?} made {other:?}"),
+    };
+    assert_eq!(
+        native(&["put-resource-policy", "--resource-arn", "arn:s", "--policy", "{}"]),
+        Request::from(PutResourcePolicyInput { resource_arn: "arn:s".into(), policy: "{}".into(), stream_id: None })
+    );
+    assert_eq!(
+        native(&["get-resource-policy", "--resource-arn", "arn:s"]),
+        Request::from(GetResourcePolicyInput { resource_arn: "arn:s".into(), stream_id: None })
+    );
+    assert_eq!(
+        native(&["delete-resource-policy", "--resource-arn", "arn:s"]),
+        Request::from(DeleteResourcePolicyInput { resource_arn: "arn:s".into(), stream_id: None })
+    );
+    assert_eq!(
+        native(&[
+            "start-stream-encryption",
+            "--stream-name",
+            "s",
+            "--encryption-type",
+            "KMS",
+            "--key-id",
+            "alias/aws/kinesis"
+        ]),
+        Request::from(StartStreamEncryptionInput {
+            stream_name: Some("s".into()),
+            encryption_type: EncryptionType::Kms,
+            key_id: "alias/aws/kinesis".into(),
+            stream_arn: None
+        })
+    );
+    assert!(matches!(
+        native(&["stop-stream-encryption", "--stream-arn", "arn:s", "--encryption-type", "KMS", "--key-id", "k"]),
+        Request::StopStreamEncryption(_)
+    ));
+    assert_eq!(
+        native(&["tag-resource", "--resource-arn", "arn:c", "--tags", "team=data"]),
+        Request::from(TagResourceInput {
+            tags: [("team".to_owned(), "data".to_owned())].into(),
+            resource_arn: "arn:c".into()
+        })
+    );
+    assert_eq!(
+        native(&["untag-resource", "--resource-arn", "arn:c", "--tag-keys", "team"]),
+        Request::from(UntagResourceInput { tag_keys: vec!["team".into()], resource_arn: "arn:c".into() })
+    );
+    assert_eq!(
+        native(&["list-tags-for-resource", "--resource-arn", "arn:c"]),
+        Request::from(ListTagsForResourceInput { resource_arn: "arn:c".into() })
+    );
+    assert!(parse(&["untag-resource", "--resource-arn", "arn:c"]).is_err());
+}
