@@ -303,3 +303,86 @@ fn a_log_of_the_layout_before_segments_opens_as_the_first_segment() {
     });
     executor.shutdown();
 }
+
+/// On the real disk (O_DIRECT through glommio): appends go into space the last segment
+/// reserved ahead of them (fallocate), so they do not extend the file, which io_uring would hand
+/// to a worker thread; each write covers whole file-system blocks; and recovery reads the
+/// reserved zeros after the last frame as the log's end, cuts them off, and later appends
+/// reserve again.
+#[test]
+fn appends_go_into_reserved_space_and_recovery_reads_past_it() {
+    use sluice_cluster::codec::{self, LogEntry};
+    use sluice_cluster::durable_log::segment_name;
+    use sluice_cluster::limits::{LOG_RESERVE_BYTES_MAX, LOG_RESERVE_BYTES_MIN, LOG_SEGMENT_BYTES};
+    use sluice_engine::storage::DmaStorage;
+    use std::os::unix::fs::MetadataExt;
+
+    const ENTRY_BYTES: usize = 1000;
+    const ENTRIES: u64 = 300;
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let path = dir.path().to_path_buf();
+    let on_disk = move |path: &Path| {
+        let meta = std::fs::metadata(path.join(segment_name(0))).unwrap();
+        (meta.len(), meta.blocks() * 512)
+    };
+    let conf_state = || ConfState::from((vec![1], vec![]));
+    let written: Vec<Entry> = (1..=ENTRIES).map(|index| entry(index, 1, ENTRY_BYTES)).collect();
+    let frames: u64 = written
+        .iter()
+        .map(|entry| {
+            let entry =
+                LogEntry { term: entry.term, index: entry.index, data: entry.data.clone(), ..LogEntry::default() };
+            codec::frame_bytes(&entry) as u64
+        })
+        .sum();
+    let (first, expected) = (path.clone(), written.clone());
+    on_glommio(move || async move {
+        {
+            let (mut log, _) = DurableLog::open(DmaStorage, &first, conf_state(), 0, LOG_SEGMENT_BYTES).await.unwrap();
+            let mut chunks = written.chunks(10);
+            log.append(chunks.next().unwrap()).await.unwrap();
+            log.sync().await.unwrap();
+            // The first append reserves the least ahead of its end.
+            let (size, allocated) = on_disk(&first);
+            assert!(size >= LOG_RESERVE_BYTES_MIN + 10 * ENTRY_BYTES as u64, "{size} bytes after the first append");
+            assert!(allocated >= size, "the space is allocated, not a sparse hole: {allocated} of {size} bytes");
+            for chunk in chunks {
+                log.append(chunk).await.unwrap();
+            }
+            log.sync().await.unwrap();
+            let (size, allocated) = on_disk(&first);
+            // Reserved ahead: up to as much again as the log held when it last reserved.
+            assert!(size > frames, "segment size {size} for {frames} bytes of frames: nothing reserved");
+            assert!(size <= 2 * frames + LOG_RESERVE_BYTES_MAX, "segment size {size} for {frames} bytes of frames");
+            assert!(allocated >= size, "the space is allocated, not a sparse hole: {allocated} of {size} bytes");
+            // No clean close: recovery must find the end among the zeros.
+        }
+    });
+    let second = path.clone();
+    on_glommio(move || async move {
+        {
+            let (mut log, store) =
+                DurableLog::open(DmaStorage, &second, conf_state(), 0, LOG_SEGMENT_BYTES).await.unwrap();
+            assert_eq!(store.last_index(), ENTRIES);
+            let entries = log.read(1, ENTRIES, usize::MAX, &store).await.unwrap();
+            assert_eq!(entries, expected);
+            let (size, _) = on_disk(&second);
+            assert!(
+                size < frames + 64 * 1024,
+                "recovery cut the reserved zeros off: {size} for {frames} bytes of frames"
+            );
+            log.append(&[entry(ENTRIES + 1, 1, ENTRY_BYTES)]).await.unwrap();
+            log.sync().await.unwrap();
+            let (after, _) = on_disk(&second);
+            assert!(after > size + 64 * 1024, "the next append reserved again: {size} then {after}");
+        }
+    });
+}
+
+fn on_glommio<F, Fut>(work: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound).spawn(work).unwrap().join().unwrap();
+}
