@@ -3,9 +3,7 @@
 //!
 //! The log is a run of segment files, `raft-<BASE>.log` (BASE in 20 decimal digits), holding
 //! the entries as checksummed frames (`codec`), only ever appended to; a new segment starts
-//! when the last one holds `segment_bytes`. Every write covers whole file-system blocks
-//! (`write_block_bytes`), into space the last segment reserved ahead (`reservation`), so that
-//! io_uring does it inline instead of handing it to a worker thread, as the journal's. An entry's place is one number, BASE plus its
+//! when the last one holds `segment_bytes`. An entry's place is one number, BASE plus its
 //! offset in its segment: each segment's BASE is the previous one's plus its length, so places
 //! only grow. Beside them, `raft.state` holds the hard state (term, vote, commit) and
 //! `raft.compacted` where the log was compacted, each replaced atomically. Durability follows
@@ -32,13 +30,11 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use raft::eraftpb::{ConfState, Entry, EntryType, HardState};
-use sluice_engine::storage::{
-    read_whole, reserve, reserving_supported, write_atomic, write_block_bytes, IoBuffer, Storage, StorageFile,
-};
+use sluice_engine::storage::{read_whole, write_atomic, IoBuffer, Storage, StorageFile};
 
 use crate::codec::{self, CompactedRecord, HardStateRecord, LogDefect, LogEntry, FRAME_HEADER_BYTES};
 use crate::error::{ClusterError, Result};
-use crate::limits::{ENTRY_PAYLOAD_BYTES_MAX, LOG_READ_CHUNK_BYTES, LOG_RESERVE_BYTES_MAX, LOG_RESERVE_BYTES_MIN};
+use crate::limits::{ENTRY_PAYLOAD_BYTES_MAX, LOG_READ_CHUNK_BYTES};
 use crate::log_store::LogStore;
 
 pub const HARD_STATE_FILE: &str = "raft.state";
@@ -68,8 +64,6 @@ struct Segment<F> {
     end: u64,
     /// The highest index of any frame in it (0: none).
     index_max: u64,
-    /// Bytes of the file reserved (the last segment's: see `reservation`).
-    reserved: u64,
 }
 
 pub struct DurableLog<S: Storage> {
@@ -78,12 +72,9 @@ pub struct DurableLog<S: Storage> {
     /// Oldest first; the last takes appends.
     segments: Vec<Segment<S::File>>,
     segment_bytes: u64,
-    /// What writes are padded to besides a file's O_DIRECT alignment: the file system's block
-    /// (`write_block_bytes`), so that each write covers whole blocks of reserved space, which
-    /// the disk takes inline (ext4 hands a write that leaves part of one unwritten to a worker).
-    block_bytes: usize,
-    /// The bytes from the last block boundary before the last segment's end to it: a write
-    /// starts on a block, so each append rewrites them ahead of its frames.
+    /// The bytes from the last aligned offset before the last segment's end to it: an
+    /// O_DIRECT write starts on an aligned offset, so each append rewrites them ahead of its
+    /// frames.
     tail: Vec<u8>,
     /// Appends written to the last segment since its last sync.
     unsynced: bool,
@@ -140,7 +131,6 @@ impl<S: Storage> DurableLog<S> {
             bases.push(0);
         }
         bases.sort_unstable();
-        let block_bytes = write_block_bytes(&storage, dir);
         let mut segments = Vec::with_capacity(bases.len());
         let mut tail = Vec::new();
         for (at, &base) in bases.iter().enumerate() {
@@ -149,8 +139,8 @@ impl<S: Storage> DurableLog<S> {
             let file = storage.open(&path, last).await.map_err(ClusterError::io("open a raft log segment"))?;
             let (end, index_max) = recover_segment(&file, base, &store, compacted.index, last).await?;
             if last {
-                let block = file.alignment().max(block_bytes) as u64;
-                let tail_at = end - end % block;
+                let alignment = file.alignment() as u64;
+                let tail_at = end - end % alignment;
                 let tail_bytes = (end - tail_at) as usize;
                 if tail_bytes > 0 {
                     let bytes =
@@ -160,8 +150,7 @@ impl<S: Storage> DurableLog<S> {
                     })?;
                 }
             }
-            // Recovery cut the last segment after its last frame, reserved space included.
-            segments.push(Segment { base, file, end, index_max, reserved: end });
+            segments.push(Segment { base, file, end, index_max });
         }
         // The log's creation and the last hard state's rename may not be durable yet.
         storage.sync_dir(dir).await.map_err(ClusterError::io("sync the raft directory"))?;
@@ -175,7 +164,6 @@ impl<S: Storage> DurableLog<S> {
             dir: dir.to_path_buf(),
             segments,
             segment_bytes: segment_bytes as u64,
-            block_bytes,
             tail,
             unsynced: false,
         };
@@ -251,17 +239,14 @@ impl<S: Storage> DurableLog<S> {
             places.push(segment.base + first_frame_at + (frames.len() - tail_bytes) as u64);
             codec::encode_entry(entry, &mut frames);
         }
-        let block = segment.file.alignment().max(self.block_bytes);
-        let padded = frames.len().div_ceil(block) * block;
+        let alignment = segment.file.alignment();
+        let padded = frames.len().div_ceil(alignment) * alignment;
         let mut buffer = segment.file.alloc_buffer(padded);
         let bytes = buffer.bytes_mut();
         bytes[..frames.len()].copy_from_slice(&frames);
         // Zeros after the last frame read as the end of the log.
         bytes[frames.len()..].fill(0);
         let offset = segment.end - tail_bytes as u64;
-        if let Some(target) = reservation(segment, offset + padded as u64, self.segment_bytes) {
-            reserve(&segment.file, &self.dir.join(segment_name(segment.base)), target).await;
-        }
         let written = segment.file.write_at(Rc::new(buffer), offset).await;
         let failure = match written {
             Ok(written) if written == padded => None,
@@ -281,7 +266,7 @@ impl<S: Storage> DurableLog<S> {
         self.unsynced = true;
         segment.end = offset + frames.len() as u64;
         segment.index_max = entries.iter().map(|entry| entry.index).fold(segment.index_max, u64::max);
-        let keep = frames.len() % block;
+        let keep = frames.len() % alignment;
         self.tail = frames.split_off(frames.len() - keep);
         Ok(places)
     }
@@ -301,7 +286,7 @@ impl<S: Storage> DurableLog<S> {
         let path = self.dir.join(segment_name(base));
         let file = self.storage.open(&path, true).await.map_err(ClusterError::io("create a raft log segment"))?;
         self.storage.sync_dir(&self.dir).await.map_err(ClusterError::io("sync the raft directory"))?;
-        self.segments.push(Segment { base, file, end: 0, index_max: 0, reserved: 0 });
+        self.segments.push(Segment { base, file, end: 0, index_max: 0 });
         self.tail.clear();
         Ok(())
     }
@@ -356,21 +341,6 @@ impl<S: Storage> DurableLog<S> {
             .await
             .map_err(ClusterError::io("write the raft hard state"))
     }
-}
-
-/// The size to reserve `segment` to before a write that ends `write_end` bytes into it, if what
-/// it reserved does not cover that (which it then counts as reserved): as much again as the
-/// write's end, within `LOG_RESERVE_BYTES_MIN..=LOG_RESERVE_BYTES_MAX` and the segment's
-/// `segment_bytes` (a segment's last append may go past them; it then extends the file). A
-/// failed reservation is not asked again for the same bytes: the writes extend the file.
-fn reservation<F>(segment: &mut Segment<F>, write_end: u64, segment_bytes: u64) -> Option<u64> {
-    if write_end <= segment.reserved || !reserving_supported() {
-        return None;
-    }
-    let ahead = write_end.clamp(LOG_RESERVE_BYTES_MIN, LOG_RESERVE_BYTES_MAX);
-    let target = (write_end + ahead).min(segment_bytes).max(write_end);
-    segment.reserved = target;
-    Some(target)
 }
 
 async fn read_exactly<F: StorageFile>(file: &F, offset: u64, length: usize) -> Result<Vec<u8>> {

@@ -135,14 +135,6 @@ pub const COMMITTED_READ_BYTES_MAX: usize = 4 << 20;
 /// large enough that starting one (two syncs) is rare.
 pub const LOG_SEGMENT_BYTES: usize = 8 << 20;
 
-/// Bytes a Raft log's last segment reserves past its writes (fallocate) at most, and at
-/// least: a write into reserved space is done inline, where one that extends the file goes to
-/// an io_uring worker thread (issue 19; the journal does the same). A segment reserves ahead as
-/// much as it holds, within these bounds and its size: an idle group's log (every shard has
-/// one) reserves little, a busy one about once per MiB of entries.
-pub const LOG_RESERVE_BYTES_MAX: u64 = 1 << 20;
-pub const LOG_RESERVE_BYTES_MIN: u64 = 64 << 10;
-
 /// Segments a compaction deletes at the least: each writes the compaction record (a temporary
 /// file, two syncs, a rename), so doing it for two segments at once halves that cost (5 pairs
 /// of `bench/cluster/cost.sh` measured compaction at one segment costing 10% of a cluster's

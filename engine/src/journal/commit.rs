@@ -7,14 +7,14 @@
 //! recovery tell a torn tail from corruption (see `format::scan_segment`). If N fails, N+1 is
 //! unframed: its appends go back to the front of the queue and nothing of it was written.
 
-use super::segment::{alignment_of, maybe_roll, needs_roll, reservation, CachedBatch};
+use super::segment::{alignment_of, maybe_roll, needs_roll, reservation, reserve, CachedBatch};
 use super::{AppendRecord, Appended, Inner};
 use crate::error::{EngineError, Result};
 use crate::format::{self, BatchWriter};
 use crate::limits;
 use crate::sequence::ShardSeqPrefix;
 use crate::shard_index::RunEntry;
-use crate::storage::{reserve, short_write, BufferBytes, IoBuffer, Storage, StorageFile};
+use crate::storage::{short_write, BufferBytes, IoBuffer, Storage, StorageFile};
 use futures_channel::oneshot;
 use glommio::channels::local_channel::LocalReceiver;
 use glommio::sync::StaticPermit;

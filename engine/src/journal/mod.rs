@@ -282,7 +282,12 @@ impl<S: Storage> Journal<S> {
         let dir = config.dir.clone();
         storage.prepare_dir(&dir).await.map_err(EngineError::io(&dir, "create directory"))?;
         let recovered = recovery::recover(&storage, &dir).await?;
-        let block_bytes = crate::storage::write_block_bytes(&storage, &dir);
+        let block_bytes = match storage.block_size(&dir) {
+            Ok(bytes) if bytes.is_power_of_two() => {
+                bytes.clamp(format::BLOCK_BYTES, limits::COMMIT_ALIGNMENT_BYTES_MAX)
+            }
+            _ => format::BLOCK_BYTES,
+        };
         let (wake, wake_rx) = local_channel::new_bounded(1);
         let state = State {
             shards: recovered.shards,

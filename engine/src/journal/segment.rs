@@ -11,6 +11,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub(super) const SEGMENT_SUFFIX: &str = "seg";
 pub(super) const CHECKPOINT_SUFFIX: &str = "idx";
@@ -113,12 +114,19 @@ pub(super) async fn create_segment<S: Storage>(storage: &S, dir: &Path, base: u6
     })
 }
 
+/// Linux's EOPNOTSUPP: the file system cannot reserve space (fallocate).
+const EOPNOTSUPP: i32 = 95;
+
+/// Set once the data directory's file system refused a reservation as unsupported: segments
+/// then grow by their writes alone, and nothing asks again.
+static RESERVING_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+
 /// The size to reserve the active segment at `base` to before writing a commit that ends `end`
 /// bytes into it, if what it reserved does not cover that (which it then counts as reserved):
 /// `segment_reserve_bytes` past the commit, within the segment's size.
 pub(super) fn reservation<S: Storage>(inner: &Inner<S>, base: u64, end: u64) -> Option<u64> {
     let ahead = inner.config.segment_reserve_bytes;
-    if ahead == 0 || !crate::storage::reserving_supported() {
+    if ahead == 0 || RESERVING_UNSUPPORTED.load(Ordering::Relaxed) {
         return None;
     }
     let mut state = inner.state.borrow_mut();
@@ -129,6 +137,19 @@ pub(super) fn reservation<S: Storage>(inner: &Inner<S>, base: u64, end: u64) -> 
     let target = (end + ahead).min(inner.config.segment_bytes_max).max(end);
     segment.reserved = target;
     Some(target)
+}
+
+/// Reserves the first `bytes` of a segment file. Failing loses nothing: the commit's writes
+/// then extend the file, as they would without reserving (only slower).
+pub(super) async fn reserve<F: StorageFile>(file: &F, path: &Path, bytes: u64) {
+    if let Err(error) = file.allocate(bytes).await {
+        if error.raw_os_error() == Some(EOPNOTSUPP) {
+            RESERVING_UNSUPPORTED.store(true, Ordering::Relaxed);
+            tracing::warn!(path = %path.display(), %error, "the file system cannot reserve segment space; writes extend the segments instead");
+        } else {
+            tracing::warn!(path = %path.display(), bytes, %error, "could not reserve segment space; this commit's writes extend the segment instead");
+        }
+    }
 }
 
 /// Whether framing `batch` after `previous` would overflow the active segment.

@@ -20,7 +20,6 @@ use std::io;
 use std::ops::Deref;
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A file system and the executor the journal's tasks run on (the journal spawns its flusher
 /// and its concurrent writes; the simulator must schedule those itself to be deterministic).
@@ -94,49 +93,6 @@ pub(crate) struct BufferBytes<B>(pub B);
 impl<B: IoBuffer> AsMut<[u8]> for BufferBytes<B> {
     fn as_mut(&mut self) -> &mut [u8] {
         self.0.bytes_mut()
-    }
-}
-
-/// The size writes to files in `dir` are padded to, so that each one starts and ends on a
-/// block of the file system (see [`Storage::block_size`]): its block size, a power of two from
-/// `format::BLOCK_BYTES` to `limits::COMMIT_ALIGNMENT_BYTES_MAX` (a file system reporting
-/// larger blocks, as network and copy-on-write ones report their record size, gets the
-/// largest: padding each small write to a large block would cost more than it saves), else
-/// `format::BLOCK_BYTES`. A file's writes also keep to its own [`StorageFile::alignment`].
-pub fn write_block_bytes<S: Storage>(storage: &S, dir: &Path) -> usize {
-    match storage.block_size(dir) {
-        Ok(bytes) if bytes.is_power_of_two() => {
-            bytes.clamp(crate::format::BLOCK_BYTES, crate::limits::COMMIT_ALIGNMENT_BYTES_MAX)
-        }
-        _ => crate::format::BLOCK_BYTES,
-    }
-}
-
-/// Linux's EOPNOTSUPP: the file system cannot reserve space (fallocate).
-const EOPNOTSUPP: i32 = 95;
-
-/// Set once a file system refused a reservation as unsupported: files then grow by their
-/// writes alone, and nothing asks again.
-static RESERVING_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
-
-/// Whether reserving space ([`reserve`]) is worth asking for: not once a file system said it
-/// cannot.
-pub fn reserving_supported() -> bool {
-    !RESERVING_UNSUPPORTED.load(Ordering::Relaxed)
-}
-
-/// Reserves the first `bytes` of `file` (at `path`, for the log), so that writes into them do
-/// not extend it: a write that extends a file is not done inline, and io_uring hands it to a
-/// worker thread. Failing loses nothing: the writes then extend the file, as they would
-/// without reserving (only slower).
-pub async fn reserve<F: StorageFile>(file: &F, path: &Path, bytes: u64) {
-    if let Err(error) = file.allocate(bytes).await {
-        if error.raw_os_error() == Some(EOPNOTSUPP) {
-            RESERVING_UNSUPPORTED.store(true, Ordering::Relaxed);
-            tracing::warn!(path = %path.display(), %error, "the file system cannot reserve space; writes extend the files instead");
-        } else {
-            tracing::warn!(path = %path.display(), bytes, %error, "could not reserve space; these writes extend the file instead");
-        }
     }
 }
 
