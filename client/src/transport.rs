@@ -1,5 +1,6 @@
-//! One way to reach a Kinesis endpoint for the producer and the consumer: the native protocol
-//! or AWS JSON/CBOR over HTTP, behind one `call`, reconnecting after a failed connection.
+//! One way to reach a Kinesis endpoint for the producer and the consumer: the native protocol,
+//! the native protocol to a cluster's shard leaders ([`Endpoint::Routed`]), or AWS JSON/CBOR
+//! over HTTP, behind one `call`, reconnecting after a failed connection.
 //!
 //! The plain [`crate::Client`] deliberately never reconnects (the caller knows which
 //! operations are safe to repeat). The producer and consumer do know: PutRecords is retried
@@ -7,19 +8,21 @@
 //! wrapper drops a failed connection and opens a new one on the next call; the failed call
 //! itself is reported (as a [`ConnectionError`]) for the caller to retry.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
 use futures_lite::future;
 use serde::Serialize;
-use sluice_model::{OperationInput, SubscribeToShardEvent, SubscribeToShardInput};
+use sluice_model::{OperationInput, PutRecordInput, PutRecordsInput, SubscribeToShardEvent, SubscribeToShardInput};
 use sluice_protocol::aws::Encoding;
 use sluice_protocol::native::EncodeInput;
 
 use crate::auth::ConnectOptions;
 use crate::aws::{HttpClient, HttpSubscription};
 use crate::errors::{ClientError, ConnectionError};
+use crate::routed::{RoutedClient, RoutedConfig};
 use crate::{Client, Subscription};
 
 /// How long one call may take before it is given up as a transport failure (the KPL's
@@ -38,6 +41,11 @@ pub enum Endpoint {
     /// any Kinesis-compatible endpoint); signed and over TLS as the transport's
     /// [`ConnectOptions`] say.
     Http { addr: String, encoding: Encoding },
+    /// A cluster's native protocol through [`RoutedClient`]: PutRecord and PutRecords go
+    /// straight to each shard's leader (learned from any of these seeds, `host:port`), the rest
+    /// (reads, the control plane, SubscribeToShard) to one node, which serves or forwards it.
+    /// On a node alone it behaves as [`Endpoint::Native`] (one table, no hop to save).
+    Routed(Vec<String>),
 }
 
 impl std::fmt::Display for Endpoint {
@@ -45,6 +53,7 @@ impl std::fmt::Display for Endpoint {
         match self {
             Endpoint::Native(addr) => write!(f, "native://{addr}"),
             Endpoint::Http { addr, .. } => write!(f, "http://{addr}"),
+            Endpoint::Routed(seeds) => write!(f, "routed://{}", seeds.join(",")),
         }
     }
 }
@@ -52,6 +61,8 @@ impl std::fmt::Display for Endpoint {
 enum Connection {
     Native(Client),
     Http(Rc<HttpClient>),
+    /// Reconnects by itself, member by member.
+    Routed(RoutedClient),
 }
 
 /// A reconnecting connection to an [`Endpoint`], bound to the glommio executor it was made on.
@@ -82,8 +93,8 @@ impl Transport {
         if let Some(connection) = self.connection.borrow().as_ref() {
             let failed = match connection.as_ref() {
                 Connection::Native(client) => client.connection_error().is_some(),
-                // The HTTP client opens connections as requests need them.
-                Connection::Http(_) => false,
+                // These open connections as requests need them.
+                Connection::Http(_) | Connection::Routed(_) => false,
             };
             if !failed {
                 return Ok(connection.clone());
@@ -93,6 +104,10 @@ impl Transport {
             Endpoint::Native(addr) => Connection::Native(Client::connect_with(addr, &self.options).await?),
             Endpoint::Http { addr, encoding } => {
                 Connection::Http(HttpClient::connect_with(addr, *encoding, &self.options).await?)
+            }
+            Endpoint::Routed(seeds) => {
+                let config = RoutedConfig { options: self.options.clone(), ..RoutedConfig::new(seeds.clone()) };
+                Connection::Routed(RoutedClient::connect(config).await?)
             }
         });
         *self.connection.borrow_mut() = Some(connection.clone());
@@ -104,13 +119,15 @@ impl Transport {
     /// connection (its answer, if it ever comes, is not waited for).
     pub async fn call<I>(&self, input: &I) -> Result<I::Output, ClientError>
     where
-        I: OperationInput + EncodeInput + Serialize,
+        I: OperationInput + EncodeInput + Serialize + 'static,
+        I::Output: 'static,
     {
         let attempt = async {
             let connection = self.connection().await?;
             match connection.as_ref() {
                 Connection::Native(client) => client.call(input).await,
                 Connection::Http(client) => client.call(input).await,
+                Connection::Routed(client) => routed_call(client, input).await,
             }
         };
         let timeout = async {
@@ -126,6 +143,25 @@ impl Transport {
         }
         result
     }
+}
+
+/// `input` through a routed client: the writes by their shards' leaders, the rest through any
+/// node.
+async fn routed_call<I>(client: &RoutedClient, input: &I) -> Result<I::Output, ClientError>
+where
+    I: OperationInput + EncodeInput + 'static,
+    I::Output: 'static,
+{
+    let input: &dyn Any = input;
+    let output: Box<dyn Any> = if let Some(put) = input.downcast_ref::<PutRecordsInput>() {
+        Box::new(client.put_records(put).await?)
+    } else if let Some(put) = input.downcast_ref::<PutRecordInput>() {
+        Box::new(client.put_record(put).await?)
+    } else {
+        let input = input.downcast_ref::<I>().expect("the input is an I");
+        return client.call(input).await;
+    };
+    Ok(*output.downcast::<I::Output>().expect("PutRecord and PutRecords answer with their own outputs"))
 }
 
 /// A SubscribeToShard over either protocol.
@@ -151,6 +187,10 @@ impl Transport {
         let result = match connection.as_ref() {
             Connection::Native(client) => client.subscribe_to_shard(input).await.map(ShardSubscription::Native),
             Connection::Http(client) => client.subscribe_to_shard(input).await.map(ShardSubscription::Http),
+            Connection::Routed(client) => match client.any().await {
+                Ok(client) => client.subscribe_to_shard(input).await.map(ShardSubscription::Native),
+                Err(error) => Err(error),
+            },
         };
         if matches!(result, Err(ClientError::Connection(_) | ClientError::Connect { .. })) {
             self.connection.borrow_mut().take();

@@ -1825,6 +1825,35 @@ async fn settled_leaders(endpoints: &[String]) -> BTreeMap<ShardId, u64> {
     }
 }
 
+/// The KPL producer through a routed transport (`Endpoint::Routed`, seeded with the
+/// `survivors`): every record is acknowledged, and while the leaders stay put no member
+/// forwards any of them. Its records (not aggregated, so each is one Kinesis record) go into
+/// `acked`.
+async fn produce_routed(survivors: &[String], metrics: &[SocketAddr], acked: &mut BTreeMap<(ShardId, u128), Bytes>) {
+    use sluice_client::producer::Producer;
+    use sluice_kpl::producer::{ProducerConfig, UserRecord};
+    let leaders = settled_leaders(survivors).await;
+    let forwarded_before = forwarded(metrics);
+    let config = ProducerConfig { aggregation_enabled: false, record_ttl_ms: 60_000, ..Default::default() };
+    let producer = Producer::start(transport::Endpoint::Routed(survivors.to_vec()), ROUTED_STREAM, config).unwrap();
+    let mut pending = Vec::new();
+    for i in 0..ROUTED_SHARDS * 20 {
+        let data = Bytes::from(format!("producer/{i}"));
+        pending.push((data.clone(), producer.put(UserRecord::new(format!("producer-{i}"), data)).await));
+    }
+    for (data, future) in pending {
+        let put = future.await.unwrap_or_else(|error| panic!("the producer did not put {data:?}: {error}"));
+        assert_eq!(put.sub_sequence_number, None, "not aggregated");
+        let shard = ShardId::from_number(u32::try_from(put.shard_id.0).expect("a shard number sluiced made"));
+        acked.insert((shard, put.sequence_number.as_u128().expect("sluiced's own number")), data);
+    }
+    let forwarded_after = forwarded(metrics);
+    if agreed_leaders(survivors).await.as_ref() == Some(&leaders) {
+        assert_eq!(forwarded_after, forwarded_before, "the producer's writes were forwarded: leaders {leaders:?}");
+    }
+    producer.close();
+}
+
 /// PutRecords of a record for every shard (random partition keys, routed by their MD5) and a
 /// PutRecord, through `client`, until each record is acknowledged: the acknowledged records,
 /// `(shard id, sequence number) -> data`, go into `acked`. Records are sent again only if
@@ -2040,6 +2069,9 @@ fn a_routed_client_writes_to_the_leaders_directly_and_reroutes_after_a_leader_di
         let direct_before = client.stats().direct_calls;
         put_until_acknowledged(&client, "rerouted", &mut rng, &mut acked).await;
         assert!(client.stats().direct_calls > direct_before, "{:?}", client.stats());
+        let survivor_metrics: Vec<SocketAddr> =
+            metrics.iter().enumerate().filter(|(node, _)| *node != victim_index).map(|(_, &addr)| addr).collect();
+        produce_routed(&survivors, &survivor_metrics, &mut acked).await;
         for survivor in &survivors {
             check_routed_records(survivor, &acked).await;
         }

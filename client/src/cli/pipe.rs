@@ -49,6 +49,20 @@ pub struct TransportArgs {
     /// With --http: AWS CBOR 1.1 instead of JSON.
     #[arg(long, requires = "http")]
     pub cbor: bool,
+    /// On a cluster's native protocol: `direct` writes each record to its shard's leader,
+    /// learned from `--endpoint` (DescribeStreamRoutes), saving the hop through the node that
+    /// would forward it; `any` sends everything to `--endpoint`.
+    #[arg(long, value_enum, default_value = "any", conflicts_with = "http")]
+    pub route: Route,
+}
+
+/// Where the writes of `--route` go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Route {
+    /// Everything to `--endpoint`.
+    Any,
+    /// Writes to their shards' leaders.
+    Direct,
 }
 
 impl TransportArgs {
@@ -56,6 +70,8 @@ impl TransportArgs {
         if self.http {
             let encoding = if self.cbor { Encoding::Cbor } else { Encoding::Json };
             Endpoint::Http { addr: addr.to_owned(), encoding }
+        } else if self.route == Route::Direct {
+            Endpoint::Routed(vec![addr.to_owned()])
         } else {
             Endpoint::Native(addr.to_owned())
         }

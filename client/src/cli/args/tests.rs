@@ -452,3 +452,18 @@ fn policy_encryption_and_resource_tag_commands_map_their_parameters() {
     );
     assert!(parse(&["untag-resource", "--resource-arn", "arn:c"]).is_err());
 }
+
+#[test]
+fn produce_and_consume_write_to_the_leaders_with_route_direct() {
+    use sluice_client::transport::Endpoint;
+    let Command::Produce(args) = parse(&["produce", "--stream-name", "s", "--route", "direct"]).unwrap().command else {
+        panic!("not produce")
+    };
+    assert_eq!(args.transport.endpoint("h:1"), Endpoint::Routed(vec!["h:1".into()]));
+    let Command::Consume(args) = parse(&["consume", "--stream-name", "s"]).unwrap().command else {
+        panic!("not consume")
+    };
+    assert_eq!(args.transport.endpoint("h:1"), Endpoint::Native("h:1".into()));
+    // Routing is the native protocol's.
+    assert!(parse(&["produce", "--stream-name", "s", "--http", "--route", "direct"]).is_err());
+}
