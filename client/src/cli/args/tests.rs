@@ -10,6 +10,14 @@ fn call(args: &[&str]) -> Call {
     parse(args).unwrap().command.to_call().unwrap()
 }
 
+/// The request of a command that makes a plain native call.
+fn native(args: &[&str]) -> Request {
+    match call(args) {
+        Call::Native(request) => request,
+        other => panic!("{args:?} made {other:?}"),
+    }
+}
+
 fn param_failure(args: &[&str]) -> ParamError {
     parse(args).unwrap().command.to_call().unwrap_err()
 }
@@ -327,10 +335,6 @@ fn every_command_names_its_operation() {
 
 #[test]
 fn settings_commands_map_their_parameters() {
-    let native = |args: &[&str]| match call(args) {
-        Call::Native(request) => request,
-        other => panic!("{args:?} made {other:?}"),
-    };
     assert_eq!(
         native(&["update-max-record-size", "--stream-arn", "arn:s", "--max-record-size-in-ki-b", "2048"]),
         Request::from(UpdateMaxRecordSizeInput { stream_arn: Some("arn:s".into()), max_record_size_in_kib: 2048 })
@@ -398,10 +402,6 @@ fn settings_commands_map_their_parameters() {
 
 #[test]
 fn policy_encryption_and_resource_tag_commands_map_their_parameters() {
-    let native = |args: &[&str]| match call(args) {
-        Call::Native(request) => request,
-        other => panic!("{args:?} made {other:?}"),
-    };
     assert_eq!(
         native(&["put-resource-policy", "--resource-arn", "arn:s", "--policy", "{}"]),
         Request::from(PutResourcePolicyInput { resource_arn: "arn:s".into(), policy: "{}".into(), stream_id: None })
