@@ -77,9 +77,10 @@ pub const MEMBER_DOWN_MS: u64 = 1_000;
 /// a call waits before going elsewhere.
 pub const CONNECT_TIMEOUT_MS: u64 = 1_000;
 
-/// How long one try of a call may take (the KPL's `RequestTimeout`, as
-/// [`crate::transport::CALL_TIMEOUT_MS`]).
-pub const CALL_TIMEOUT_MS: u64 = crate::transport::CALL_TIMEOUT_MS;
+/// How long one try of a call may take: the KPL's `RequestTimeout` default, 6 s, which the
+/// producer's and consumer's transports use too. A PutRecords answer waits for one group
+/// commit; seconds without one mean the node is gone or wedged.
+pub const CALL_TIMEOUT_MS: u64 = 6_000;
 
 /// Where a routed client starts and how long it waits.
 #[derive(Debug, Clone)]

@@ -26,10 +26,9 @@ use crate::routed::{RoutedClient, RoutedConfig};
 use crate::{Client, Subscription};
 
 /// How long one call may take before it is given up as a transport failure (the KPL's
-/// `RequestTimeout` default, 6 s). A PutRecords answer waits for one group commit; seconds
-/// without one mean the daemon is gone or wedged, and the producer's retry (after backoff)
-/// goes to a fresh connection.
-pub const CALL_TIMEOUT_MS: u64 = 6_000;
+/// `RequestTimeout` default, as a routed client's calls): the producer's retry (after backoff)
+/// then goes to a fresh connection.
+pub const CALL_TIMEOUT_MS: u64 = crate::routed::CALL_TIMEOUT_MS;
 
 /// Where the endpoint is and which protocol it speaks. `Send`, so it can be handed to the
 /// thread a producer runs on.

@@ -11,7 +11,6 @@
 //! before its core had adopted it fail with "shard moved; retry".
 
 use crate::control::Rules;
-use crate::ops::cluster::meta::{self, MetaCommand, Reply};
 use crate::ops::node::Node;
 use crate::runtime::routes::{Routes, ShardRoute};
 use sluice_engine::catalog::Catalog;
@@ -28,19 +27,6 @@ where
     T: Send + 'static,
 {
     node.run_on(0, move |core0| async move { apply(&core0, edit).await }).await?
-}
-
-/// One catalog change as a metadata command, from any core: proposed to the catalog's Raft
-/// group on a replicated node (every member applies it in log order, and this one answers once
-/// it has too), applied here by [`change`] on a node alone. Both apply the same function,
-/// `meta::apply_to`, so a change has one meaning whether or not the node is replicated; this
-/// is the one place that chooses between the two.
-pub async fn edit(node: &Rc<Node>, command: MetaCommand) -> Result<Reply, KinesisError> {
-    if node.shared.config.cluster.is_some() {
-        meta::propose(node, command).await
-    } else {
-        change(node, move |catalog, _, rules| meta::apply_to(catalog, rules, &command)).await
-    }
 }
 
 /// [`change`], on core 0.

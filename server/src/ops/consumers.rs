@@ -4,8 +4,7 @@
 use crate::kinesis::paging::{decode_next_token, encode_next_token, page_size};
 use crate::kinesis::views;
 use crate::limits::LIST_CONSUMERS_DEFAULT;
-use crate::ops::catalog::edit;
-use crate::ops::cluster::meta::{self, MetaCommand};
+use crate::ops::cluster::meta::{self, edit, MetaCommand};
 use crate::ops::node::Node;
 use crate::ops::records::route_of;
 use crate::ops::streams::replicated;

@@ -39,7 +39,6 @@
 //! proposer, the metadata leader, drives the scaling it starts.
 
 use crate::kinesis::errors::engine_error;
-use crate::ops::catalog;
 use crate::ops::cluster::meta::{self, MetaCommand};
 use crate::ops::cluster::META_GROUP;
 use crate::ops::node::Node;
@@ -93,12 +92,12 @@ async fn drive(core0: &Rc<Node>, mut step: Step) -> Result<()> {
             Step::Split { stream, number, key, mode } => {
                 let command =
                     MetaCommand::BeginSplit { now_ms: core0.now_ms(), stream: stream.clone(), number, key, mode };
-                let parents = catalog::edit(core0, command).await?.into_parents()?.unwrap_or_default();
+                let parents = meta::edit(core0, command).await?.into_parents()?.unwrap_or_default();
                 Step::Close { stream, parents, scaling: false }
             }
             Step::Merge { stream, first, second } => {
                 let command = MetaCommand::BeginMerge { now_ms: core0.now_ms(), stream: stream.clone(), first, second };
-                let parents = catalog::edit(core0, command).await?.into_parents()?.unwrap_or_default();
+                let parents = meta::edit(core0, command).await?.into_parents()?.unwrap_or_default();
                 Step::Close { stream, parents, scaling: false }
             }
             Step::Close { stream, parents, scaling } => {
@@ -113,7 +112,7 @@ async fn drive(core0: &Rc<Node>, mut step: Step) -> Result<()> {
             }
             Step::Next { stream } => {
                 let command = MetaCommand::NextScalingStep { now_ms: core0.now_ms(), stream: stream.clone() };
-                match catalog::edit(core0, command).await?.into_parents()? {
+                match meta::edit(core0, command).await?.into_parents()? {
                     Some(parents) => Step::Close { stream, parents, scaling: true },
                     None => Step::Done,
                 }
@@ -146,7 +145,7 @@ async fn close(core0: &Rc<Node>, stream: &str, number: u32) -> Result<()> {
             .await??
     };
     let command = MetaCommand::FinishClose { stream: stream.to_owned(), number, ending_index };
-    catalog::edit(core0, command).await?;
+    meta::edit(core0, command).await?;
     core0.metrics.reshards.set(core0.metrics.reshards.get() + 1);
     Ok(())
 }
@@ -196,7 +195,7 @@ pub async fn update_shard_count(node: &Rc<Node>, input: UpdateShardCountInput) -
     let current = node
         .run_on(0, move |core0| async move {
             let command = MetaCommand::BeginScaling { now_ms: core0.now_ms(), stream: name.clone(), target };
-            let current = catalog::edit(&core0, command).await?.into_shard_count()?;
+            let current = meta::edit(&core0, command).await?.into_shard_count()?;
             let driver = core0.clone();
             glommio::spawn_local(async move {
                 if let Err(error) = drive(&driver, Step::Next { stream: name.clone() }).await {

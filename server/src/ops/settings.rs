@@ -4,8 +4,7 @@
 //! (`control::settings`); the records' side is in `records.rs`.
 
 use crate::control;
-use crate::ops::catalog::edit;
-use crate::ops::cluster::meta::MetaCommand;
+use crate::ops::cluster::meta::{edit, MetaCommand};
 use crate::ops::node::Node;
 use sluice_model::*;
 use std::rc::Rc;

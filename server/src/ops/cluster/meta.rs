@@ -501,7 +501,19 @@ async fn sync_groups(core0: &Rc<Node>) {
     }
 }
 
-/// CreateStream on a replicated node: a command of the metadata group.
+/// One catalog change as a metadata command, from any core: proposed to the catalog's Raft
+/// group on a replicated node (every member applies it in log order, and this one answers once
+/// it has too), applied here by `catalog::change` on a node alone. Both apply the same function,
+/// [`apply_to`], so a change has one meaning whether or not the node is replicated; this
+/// is the one place that chooses between the two.
+pub async fn edit(node: &Rc<Node>, command: MetaCommand) -> Result<Reply, KinesisError> {
+    if node.shared.config.cluster.is_some() {
+        propose(node, command).await
+    } else {
+        catalog::change(node, move |catalog, _, rules| apply_to(catalog, rules, &command)).await
+    }
+}
+
 /// Proposes `command` to the metadata group (from any core) and answers once this node
 /// applied it, with the outcome of its application here (the same on every node).
 pub async fn propose(node: &Rc<Node>, command: MetaCommand) -> Outcome {
