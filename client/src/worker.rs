@@ -551,6 +551,13 @@ impl<P: RecordProcessor> LeaseSink<'_, P> {
         while let Some(action) = self.consumer.poll_action() {
             match action {
                 Action::Checkpoint(checkpoint) => {
+                    // Checked again right before the write: processing the batch may have
+                    // taken long enough (or the worker may have been paused) for the lease to
+                    // lapse since `deliver` looked. (A shutdown's last checkpoint goes as it is;
+                    // the daemon fences it if the lease has moved on.)
+                    if self.lease.hold.get() == Hold::Held && !self.still_held().await {
+                        return false;
+                    }
                     let result = write_checkpoint(self.ctx, self.lease, &checkpoint).await;
                     let refused = result.is_err();
                     if result.is_ok() {
