@@ -135,6 +135,7 @@ body_kinds! {
         DeleteResourcePolicy(DeleteResourcePolicyRequest) = body_as_delete_resource_policy_request,
         StartStreamEncryption(StartStreamEncryptionRequest) = body_as_start_stream_encryption_request,
         StopStreamEncryption(StopStreamEncryptionRequest) = body_as_stop_stream_encryption_request,
+        Forwarded(ForwardedRequest) = body_as_forwarded_request,
     }
 }
 

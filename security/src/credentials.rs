@@ -310,6 +310,12 @@ fn principal_from(
     if !key_ok {
         return Err(problem("access_key_id must be 1 to 128 letters, digits or underscores".into()));
     }
+    if crate::members::is_member_key(&entry.access_key_id) {
+        return Err(problem(format!(
+            "access_key_id may not start with {}: the cluster's members use those (--cluster-secret)",
+            crate::members::MEMBER_KEY_PREFIX
+        )));
+    }
     if entry.secret_access_key.is_empty() {
         return Err(problem("secret_access_key is empty".into()));
     }
@@ -465,6 +471,7 @@ session_token_expires = "2030-01-01T00:00:00Z"
             "[[principal]]\nname = \"bob\"\naccess_key_id = \"AK/IA\"\nsecret_access_key = \"s\"",
             "access_key_id must be",
         );
+        check(&entry("").replace("AKIABOB", "SLUICEMEMBER1"), "may not start with SLUICEMEMBER");
         check(
             "[[principal]]\nname = \"bob\"\naccess_key_id = \"AKIA\"\nsecret_access_key = \"\"",
             "secret_access_key is empty",

@@ -17,6 +17,7 @@
 //! - [`audit`]: the CloudTrail-shaped audit log, written by its own thread, never blocking.
 //! - [`tls`]: rustls server and client configurations, reloadable on SIGHUP.
 //! - [`challenge`]: the native protocol's connection authentication (challenge-response).
+//! - [`members`]: cluster members' credentials, derived from the secret they share.
 //! - [`limits`]: every bound of the crate, with its reason.
 
 // `sluiced` uses sigv4, credentials (reloaded on SIGHUP), policy, audit and tls for its HTTP
@@ -29,6 +30,7 @@ pub mod challenge;
 pub mod credentials;
 pub mod kms;
 pub mod limits;
+pub mod members;
 pub mod policy;
 pub mod secret;
 pub mod sigv4;

@@ -17,7 +17,7 @@ use crate::ops::node::{Node, Shared};
 use crate::ops::{leases, on_demand, reshard};
 use crate::runtime::cluster::ClusterConfig;
 use crate::runtime::mailbox::{self, Job};
-use crate::runtime::{NodeConfig, Security};
+use crate::runtime::{Members, NodeConfig, Security};
 use anyhow::Context;
 use futures_lite::future;
 use serde::Deserialize;
@@ -29,6 +29,7 @@ use sluice_model::Identity;
 use sluice_security::audit::{AuditLog, AuditWriter};
 use sluice_security::credentials::ReloadableCredentials;
 use sluice_security::kms::KeyStore;
+use sluice_security::members::ClusterSecret;
 use sluice_security::tls::ReloadableServerConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -42,7 +43,7 @@ pub mod exposure;
 #[command(name = "sluiced", about = "Sluice: a Kinesis-compatible streaming data daemon", version)]
 pub struct Args {
     /// TOML file with any of the keys below (data-dir, listen, http-listen, region, account-id,
-    /// cores, limits, log-level, on-demand-window-ms, firehose-config, node-id, peers, raft-segment-bytes), and a `[limit-overrides]` table of
+    /// cores, limits, log-level, on-demand-window-ms, firehose-config, node-id, peers, cluster-secret, raft-segment-bytes), and a `[limit-overrides]` table of
     /// quotas and bounds to change (see server/src/limits.rs, `Limits`).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -125,6 +126,13 @@ pub struct Args {
     /// requests it leads to it (docs/replication.md).
     #[arg(long)]
     pub peers: Option<String>,
+    /// A file holding the secret every member of the cluster shares (one line, at least 32
+    /// bytes: `openssl rand -hex 32`; mode 0600). With --credentials or TLS, members
+    /// authenticate to each other with keys derived from it, and only then forward the
+    /// requests of clients they authenticated (docs/cluster.md). Default: none, and such a
+    /// cluster does not forward.
+    #[arg(long)]
+    pub cluster_secret: Option<PathBuf>,
     /// Bytes of a Raft log segment in a cluster: each group's log is compacted a whole
     /// segment at a time, once every member holds its entries and this node applied them.
     /// Default: 8388608 (8 MiB); at least 65536.
@@ -167,6 +175,7 @@ struct FileConfig {
     insecure: bool,
     node_id: Option<u64>,
     peers: Option<String>,
+    cluster_secret: Option<PathBuf>,
 }
 
 /// The effective configuration.
@@ -195,6 +204,8 @@ pub struct Config {
     pub insecure: bool,
     /// `--node-id` and `--peers`: replicated; `None`: a node alone.
     pub cluster: Option<ClusterConfig>,
+    /// `--cluster-secret`.
+    pub cluster_secret: Option<PathBuf>,
 }
 
 impl Config {
@@ -263,7 +274,11 @@ impl Config {
                     .max(RAFT_SEGMENT_BYTES_MIN),
                 ..cluster
             }),
+            cluster_secret: args.cluster_secret.or(file.cluster_secret),
         };
+        if config.cluster_secret.is_some() && config.cluster.is_none() {
+            anyhow::bail!("cluster-secret is for a cluster's members: give --node-id and --peers too");
+        }
         config.exposure().check()?;
         Ok(config)
     }
@@ -571,7 +586,16 @@ fn security(config: &Config) -> anyhow::Result<(Security, Option<AuditWriter>)> 
     sluice_security::kms::add_aws_managed_key(&mut keys, &config.data_dir)?;
     tracing::info!(master_keys = keys.keys().len(), "encryption at rest: key store loaded");
     let keys = Some(Arc::new(keys));
-    Ok((Security { credentials, audit, http_tls, native_tls, keys }, writer))
+    let members = match (&config.cluster_secret, &config.cluster) {
+        (Some(path), Some(cluster)) => {
+            let secret = ClusterSecret::load(path)?;
+            let store = secret.store(cluster.members.keys().copied())?;
+            tracing::info!(file = %path.display(), "members authenticate to each other with the cluster secret");
+            Some(Arc::new(Members { node_id: cluster.node_id, secret, store }))
+        }
+        _ => None,
+    };
+    Ok((Security { credentials, audit, http_tls, native_tls, keys, members }, writer))
 }
 
 /// SIGHUP: reread the credentials file (principals, keys, policies). Requests and handshakes

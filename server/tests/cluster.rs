@@ -35,8 +35,8 @@ use common::{free_port, run, Daemon, Rng};
 use replication::loadgen::Loadgen;
 use replication::netns::Network;
 use replication::{
-    check_node, create_everywhere, percentile, read_stream_shard, wait_until_every_node_agrees, within, write,
-    DiskProbe, Shared,
+    check_node, create_everywhere, percentile, read_shard, read_stream_shard, wait_until_every_node_agrees, within,
+    write, DiskProbe, Shared,
 };
 use sluice_client::aws::HttpClient;
 use sluice_client::*;
@@ -383,16 +383,22 @@ fn free_address() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
-fn start_member(id: usize, members: &[Member], peers: &str) -> Daemon {
+fn start_member(id: usize, members: &[Member], peers: &str, extra: &[&str]) -> Daemon {
     let node_id = (id + 1).to_string();
     // A short on-demand window, so that an ON_DEMAND stream splits within the test.
-    let args = ["--node-id", node_id.as_str(), "--peers", peers, "--on-demand-window-ms", "500"];
+    let mut args = vec!["--node-id", node_id.as_str(), "--peers", peers, "--on-demand-window-ms", "500"];
+    args.extend_from_slice(extra);
     Daemon::start_on("unlimited", CORES, &args, members[id].native, members[id].http)
 }
 
 /// Three members whose `--peers` name every member's native and HTTP listeners, so that each
 /// forwards to the others.
 fn start_forwarding_cluster() -> Vec<Daemon> {
+    start_forwarding_cluster_with(|_| Vec::new())
+}
+
+/// [`start_forwarding_cluster`], member `id` (from 0) with the flags `extra(id)` besides.
+fn start_forwarding_cluster_with(extra: impl Fn(usize) -> Vec<String>) -> Vec<Daemon> {
     let members: Vec<Member> =
         (0..NODES).map(|_| Member { peer_port: free_port(), native: free_address(), http: free_address() }).collect();
     let peers: Vec<String> = members
@@ -403,7 +409,13 @@ fn start_forwarding_cluster() -> Vec<Daemon> {
         })
         .collect();
     let peers = peers.join(",");
-    (0..NODES).map(|id| start_member(id, &members, &peers)).collect()
+    (0..NODES)
+        .map(|id| {
+            let extra = extra(id);
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            start_member(id, &members, &peers, &extra)
+        })
+        .collect()
 }
 
 /// Restarts a killed member on its own addresses (the others' `--peers` name them), once the
@@ -441,11 +453,12 @@ fn call_as_forwarded(
 ) -> Result<sluice_model::Response, KinesisError> {
     use sluice_protocol::flatbuffers::FlatBufferBuilder;
     use sluice_protocol::native::{self, ResponseMessage};
-    use sluice_server::ops::cluster::forward::FORWARDED_CORRELATION_BIT;
     use std::io::{Read, Write};
-    let correlation_id = FORWARDED_CORRELATION_BIT | 7;
+    let correlation_id = 7;
     let mut builder = FlatBufferBuilder::new();
-    let frame = native::encode_request(&mut builder, correlation_id, request).unwrap();
+    let inner = native::encode_request(&mut builder, correlation_id, request).unwrap();
+    let mut wrapper = FlatBufferBuilder::new();
+    let frame = native::encode_forwarded(&mut wrapper, correlation_id, None, inner).unwrap();
     let mut stream = std::net::TcpStream::connect(addr).map_err(|error| KinesisError::internal(error.to_string()))?;
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     stream.write_all(frame).unwrap();
@@ -2082,4 +2095,253 @@ fn a_routed_client_writes_to_the_leaders_directly_and_reroutes_after_a_leader_di
     for daemon in &mut daemons {
         daemon.stop();
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forwarding with credentials: the members authenticate to each other with the cluster secret,
+// and a forwarded request runs as the client that sent it.
+
+const SECURED_STREAM: &str = "secured";
+const CLUSTER_SECRET: &str = "7d1f0c2a9b8e4f6a1c3d5e7f9a0b2c4d";
+const ADMIN: (&str, &str) = ("AKIAADMIN00000000001", "admin/secret+key");
+/// May read and describe, not write.
+const READER: (&str, &str) = ("AKIAREADER0000000001", "reader-secret");
+
+/// The credentials file (admin may do everything, reader only read) and the cluster secret's
+/// file, in `dir`.
+fn secured_files(dir: &Path) -> (PathBuf, PathBuf) {
+    let credentials = dir.join("credentials.toml");
+    let reader_actions = r#"["kinesis:Get*", "kinesis:Describe*", "kinesis:List*"]"#;
+    let text = format!(
+        r#"account_id = "000000000000"
+
+[[principal]]
+name = "admin"
+access_key_id = "{}"
+secret_access_key = "{}"
+policies = ['''{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": "kinesis:*", "Resource": "*"}}]}}''']
+
+[[principal]]
+name = "reader"
+access_key_id = "{}"
+secret_access_key = "{}"
+policies = ['''{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": {reader_actions}, "Resource": "*"}}]}}''']
+"#,
+        ADMIN.0, ADMIN.1, READER.0, READER.1
+    );
+    std::fs::write(&credentials, text).unwrap();
+    let secret = dir.join("cluster.secret");
+    std::fs::write(&secret, format!("{CLUSTER_SECRET}\n")).unwrap();
+    (credentials, secret)
+}
+
+fn signed_with((access_key_id, secret): (&str, &str)) -> ConnectOptions {
+    ConnectOptions {
+        credentials: Some(sluice_client::auth::SigningCredentials {
+            access_key_id: access_key_id.into(),
+            secret_access_key: sluice_security::Secret::new(secret),
+            session_token: None,
+        }),
+        region: "us-east-1".into(),
+        tls: None,
+    }
+}
+
+/// The error kind a call or a connection was refused with.
+fn refused<T: std::fmt::Debug>(result: Result<T, ClientError>) -> (ErrorKind, String) {
+    match result {
+        Err(ClientError::Service(error)) => (error.kind, error.message),
+        Err(ClientError::Connection(ConnectionError::Rejected(error))) => (error.kind, error.message),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// A plain connection to `addr` that went through the native handshake as `credentials`:
+/// frames are written and read by hand, so that it can send what no client would.
+fn handshaken(addr: SocketAddr, credentials: &sluice_security::sigv4::SigningCredentials) -> std::net::TcpStream {
+    use sluice_protocol::flatbuffers::FlatBufferBuilder;
+    use sluice_protocol::native::handshake::{self, AuthenticateFields, HandshakeResponse};
+    use sluice_security::challenge::{Challenge, ClientHandshake, ServerProof};
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut fbb = FlatBufferBuilder::new();
+    stream.write_all(handshake::encode_hello(&mut fbb, 1).unwrap()).unwrap();
+    let answer = |stream: &mut std::net::TcpStream| match handshake::decode_handshake_response(&read_frame(stream)) {
+        Ok(Some((_, answer))) => answer,
+        other => panic!("a handshake answer: {other:?}"),
+    };
+    let HandshakeResponse::Hello { server_nonce, authentication_required: true } = answer(&mut stream) else {
+        panic!("the node did not ask for authentication");
+    };
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let (proof, expected) =
+        ClientHandshake::respond(&Challenge { server_nonce }, credentials, "us-east-1", b"", now_ms);
+    let fields = AuthenticateFields {
+        access_key_id: proof.access_key_id,
+        timestamp_ms: proof.timestamp_ms,
+        client_nonce: proof.client_nonce,
+        session_token: proof.session_token,
+        mac: proof.mac,
+    };
+    fbb.reset();
+    stream.write_all(handshake::encode_authenticate(&mut fbb, 2, &fields).unwrap()).unwrap();
+    match answer(&mut stream) {
+        HandshakeResponse::Authenticated { server_mac, .. } => {
+            assert!(expected.check_server(&ServerProof { mac: server_mac }));
+        }
+        other => panic!("{} was not authenticated: {other:?}", credentials.access_key_id),
+    }
+    stream
+}
+
+fn read_frame(stream: &mut std::net::TcpStream) -> Bytes {
+    use std::io::Read;
+    let mut prefix = [0u8; 4];
+    stream.read_exact(&mut prefix).unwrap();
+    let mut frame = prefix.to_vec();
+    frame.resize(4 + u32::from_le_bytes(prefix) as usize, 0);
+    stream.read_exact(&mut frame[4..]).unwrap();
+    Bytes::from(frame)
+}
+
+/// ListStreams sent on `stream` as a ForwardedRequest naming `caller` (by access key id).
+fn list_streams_forwarded_as(
+    stream: &mut std::net::TcpStream,
+    caller: &str,
+) -> Result<sluice_model::Response, KinesisError> {
+    use sluice_protocol::flatbuffers::FlatBufferBuilder;
+    use sluice_protocol::native::{self, ForwardedCaller, ResponseMessage};
+    use std::io::Write;
+    let request = sluice_model::Request::ListStreams(ListStreamsInput::default());
+    let mut builder = FlatBufferBuilder::new();
+    let inner = native::encode_request(&mut builder, 3, &request).unwrap();
+    let caller =
+        ForwardedCaller { access_key_id: caller.into(), source_ip: Some("192.0.2.7".into()), ..Default::default() };
+    let mut wrapper = FlatBufferBuilder::new();
+    stream.write_all(native::encode_forwarded(&mut wrapper, 3, Some(&caller), inner).unwrap()).unwrap();
+    let decoded = native::decode_response(&read_frame(stream)).unwrap().unwrap();
+    assert_eq!(decoded.correlation_id, 3);
+    match decoded.message.unwrap() {
+        ResponseMessage::Response(response) => Ok(response),
+        ResponseMessage::Error(error) => Err(error),
+        other => panic!("ListStreams answered {other:?}"),
+    }
+}
+
+/// With `--credentials` and `--cluster-secret`, a client that knows one node still reaches
+/// every leader: the members forward its writes and catalog changes, authenticated to each
+/// other with keys derived from the secret, and the leader serves each as the client that sent
+/// it, authorized by the client's own policies. A member's key opens no door of its own, a
+/// wrong secret opens none, and a client cannot pass its request off as another's.
+#[test]
+fn with_credentials_members_forward_their_clients_requests_as_those_clients() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let (credentials, secret) = secured_files(dir.path());
+    let audit = |id: usize| dir.path().join(format!("audit-{id}"));
+    let daemons = start_forwarding_cluster_with(|id| {
+        let files =
+            [credentials.as_path(), secret.as_path(), audit(id).as_path()].map(|path| path.display().to_string());
+        let [credentials, secret, audit] = files;
+        vec!["--credentials".into(), credentials, "--cluster-secret".into(), secret, "--audit-dir".into(), audit]
+    });
+    let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
+    let metrics: Vec<SocketAddr> = daemons.iter().map(|daemon| daemon.metrics_addr).collect();
+    let addresses: Vec<SocketAddr> = daemons.iter().map(|daemon| daemon.addr).collect();
+    let puts_per_node = 10;
+    run(move || async move {
+        let mut admins = Vec::new();
+        for endpoint in &endpoints {
+            admins.push(Client::connect_with(endpoint, &signed_with(ADMIN)).await.unwrap());
+        }
+        // Created through node 1: a catalog change, forwarded unless node 1 leads the catalog.
+        let create =
+            CreateStreamInput { stream_name: SECURED_STREAM.into(), shard_count: Some(1), ..Default::default() };
+        call_until_ok(&admins[0], &create).await;
+        let before = forwarded(&metrics);
+        // Every node takes writes; the two that do not lead the shard forward theirs.
+        let mut acked = BTreeMap::new();
+        for (node, admin) in admins.iter().enumerate() {
+            for n in 0..puts_per_node {
+                let data = Bytes::from(format!("node {node} record {n}"));
+                let put = PutRecordInput {
+                    stream_name: Some(SECURED_STREAM.into()),
+                    data: data.clone(),
+                    partition_key: Some(format!("key-{n}")),
+                    ..Default::default()
+                };
+                let output = call_until_ok(admin, &put).await;
+                acked.insert(output.sequence_number.as_u128().unwrap(), data);
+            }
+        }
+        let forwarded_writes = forwarded(&metrics) - before;
+        assert!(
+            forwarded_writes >= (2 * puts_per_node) as f64,
+            "two of the three nodes forward their writes: {forwarded_writes} forwarded"
+        );
+        // Every node serves every record, to a caller allowed to read.
+        for endpoint in &endpoints {
+            let reader = Client::connect_with(endpoint, &signed_with(READER)).await.unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let records = read_shard(&reader, SECURED_STREAM).await.unwrap_or_default();
+                let read: BTreeMap<u128, Bytes> = records
+                    .into_iter()
+                    .map(|record| (record.sequence_number.as_u128().unwrap(), record.data))
+                    .collect();
+                if read == acked {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{endpoint} serves {} of {} records", read.len(), acked.len());
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+            }
+            // The reader may not write, through whichever node.
+            let put = PutRecordInput {
+                stream_name: Some(SECURED_STREAM.into()),
+                data: Bytes::from_static(b"denied"),
+                partition_key: Some("k".into()),
+                ..Default::default()
+            };
+            assert_eq!(refused(reader.call(&put).await).0, ErrorKind::AccessDenied);
+        }
+
+        // A member's own key: authenticated, but it may do nothing by itself; with another
+        // secret it is not even authenticated.
+        let cluster_secret = sluice_security::members::ClusterSecret::parse(CLUSTER_SECRET).unwrap();
+        let member = cluster_secret.credentials(2);
+        let member_options = signed_with((&member.access_key_id, member.secret_access_key.expose()));
+        let as_member = Client::connect_with(&endpoints[0], &member_options).await.unwrap();
+        assert_eq!(refused(as_member.call(&ListStreamsInput::default()).await).0, ErrorKind::AccessDenied);
+        let wrong = sluice_security::members::ClusterSecret::parse(&CLUSTER_SECRET.replace('7', "8")).unwrap();
+        let wrong = wrong.credentials(2);
+        let wrong_options = signed_with((&wrong.access_key_id, wrong.secret_access_key.expose()));
+        assert_eq!(
+            refused(Client::connect_with(&endpoints[0], &wrong_options).await.map(|_| ())).0,
+            ErrorKind::InvalidSignature
+        );
+    });
+
+    // By hand: a member's connection carries a client's request, which runs as that client,
+    // authorized by the client's policies on the node that serves it.
+    let cluster_secret = sluice_security::members::ClusterSecret::parse(CLUSTER_SECRET).unwrap();
+    let mut member = handshaken(addresses[0], &cluster_secret.credentials(2));
+    match list_streams_forwarded_as(&mut member, ADMIN.0) {
+        Ok(sluice_model::Response::ListStreams(output)) => assert_eq!(output.stream_names, vec![SECURED_STREAM]),
+        other => panic!("ListStreams as admin answered {other:?}"),
+    }
+    let as_writer_only = list_streams_forwarded_as(&mut member, READER.0).map(|_| ());
+    assert_eq!(as_writer_only, Ok(()), "the reader may list streams");
+    let nobody = list_streams_forwarded_as(&mut member, "AKIANOBODY0000000001").unwrap_err();
+    assert_eq!(nobody.kind, ErrorKind::UnrecognizedClient, "{nobody:?}");
+    // A client that is not a member cannot pass its request off as another's.
+    let reader = sluice_security::sigv4::SigningCredentials {
+        access_key_id: READER.0.into(),
+        secret_access_key: sluice_security::Secret::new(READER.1),
+        session_token: None,
+    };
+    let mut not_a_member = handshaken(addresses[0], &reader);
+    let error = list_streams_forwarded_as(&mut not_a_member, ADMIN.0).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::AccessDenied, "{error:?}");
+    assert!(error.message.contains("only a cluster member"), "{error:?}");
+    drop(daemons);
 }

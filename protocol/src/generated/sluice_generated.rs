@@ -1109,10 +1109,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for BillingCommitmentInputStatus {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_REQUEST_BODY: u8 = 65;
+pub const ENUM_MAX_REQUEST_BODY: u8 = 66;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 66] = [
+pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 67] = [
   RequestBody::NONE,
   RequestBody::CreateStreamRequest,
   RequestBody::DeleteStreamRequest,
@@ -1179,6 +1179,7 @@ pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 66] = [
   RequestBody::DeleteResourcePolicyRequest,
   RequestBody::StartStreamEncryptionRequest,
   RequestBody::StopStreamEncryptionRequest,
+  RequestBody::ForwardedRequest,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1252,9 +1253,10 @@ impl RequestBody {
   pub const DeleteResourcePolicyRequest: Self = Self(63);
   pub const StartStreamEncryptionRequest: Self = Self(64);
   pub const StopStreamEncryptionRequest: Self = Self(65);
+  pub const ForwardedRequest: Self = Self(66);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 65;
+  pub const ENUM_MAX: u8 = 66;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::CreateStreamRequest,
@@ -1322,6 +1324,7 @@ impl RequestBody {
     Self::DeleteResourcePolicyRequest,
     Self::StartStreamEncryptionRequest,
     Self::StopStreamEncryptionRequest,
+    Self::ForwardedRequest,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1392,6 +1395,7 @@ impl RequestBody {
       Self::DeleteResourcePolicyRequest => Some("DeleteResourcePolicyRequest"),
       Self::StartStreamEncryptionRequest => Some("StartStreamEncryptionRequest"),
       Self::StopStreamEncryptionRequest => Some("StopStreamEncryptionRequest"),
+      Self::ForwardedRequest => Some("ForwardedRequest"),
       _ => None,
     }
   }
@@ -18966,6 +18970,283 @@ impl ::core::fmt::Debug for StopDeliveryStreamEncryptionResponse<'_> {
       ds.finish()
   }
 }
+pub enum ForwardedCallerOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct ForwardedCaller<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ForwardedCaller<'a> {
+  type Inner = ForwardedCaller<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ForwardedCaller<'a> {
+  pub const VT_ACCESS_KEY_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_SOURCE_IP: ::flatbuffers::VOffsetT = 6;
+  pub const VT_SECURE_TRANSPORT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_USER_AGENT: ::flatbuffers::VOffsetT = 10;
+  pub const VT_REQUEST_ID: ::flatbuffers::VOffsetT = 12;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ForwardedCaller { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ForwardedCallerArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ForwardedCaller<'bldr>> {
+    let mut builder = ForwardedCallerBuilder::new(_fbb);
+    if let Some(x) = args.request_id { builder.add_request_id(x); }
+    if let Some(x) = args.user_agent { builder.add_user_agent(x); }
+    if let Some(x) = args.source_ip { builder.add_source_ip(x); }
+    if let Some(x) = args.access_key_id { builder.add_access_key_id(x); }
+    builder.add_secure_transport(args.secure_transport);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn access_key_id(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ForwardedCaller::VT_ACCESS_KEY_ID, None)}
+  }
+  #[inline]
+  pub fn source_ip(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ForwardedCaller::VT_SOURCE_IP, None)}
+  }
+  #[inline]
+  pub fn secure_transport(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(ForwardedCaller::VT_SECURE_TRANSPORT, Some(false)).unwrap()}
+  }
+  #[inline]
+  pub fn user_agent(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ForwardedCaller::VT_USER_AGENT, None)}
+  }
+  #[inline]
+  pub fn request_id(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ForwardedCaller::VT_REQUEST_ID, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ForwardedCaller<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("access_key_id", Self::VT_ACCESS_KEY_ID, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("source_ip", Self::VT_SOURCE_IP, false)?
+     .visit_field::<bool>("secure_transport", Self::VT_SECURE_TRANSPORT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("user_agent", Self::VT_USER_AGENT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("request_id", Self::VT_REQUEST_ID, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ForwardedCallerArgs<'a> {
+    pub access_key_id: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub source_ip: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub secure_transport: bool,
+    pub user_agent: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub request_id: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for ForwardedCallerArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ForwardedCallerArgs {
+      access_key_id: None,
+      source_ip: None,
+      secure_transport: false,
+      user_agent: None,
+      request_id: None,
+    }
+  }
+}
+
+pub struct ForwardedCallerBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ForwardedCallerBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_access_key_id(&mut self, access_key_id: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ForwardedCaller::VT_ACCESS_KEY_ID, access_key_id);
+  }
+  #[inline]
+  pub fn add_source_ip(&mut self, source_ip: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ForwardedCaller::VT_SOURCE_IP, source_ip);
+  }
+  #[inline]
+  pub fn add_secure_transport(&mut self, secure_transport: bool) {
+    self.fbb_.push_slot::<bool>(ForwardedCaller::VT_SECURE_TRANSPORT, secure_transport, false);
+  }
+  #[inline]
+  pub fn add_user_agent(&mut self, user_agent: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ForwardedCaller::VT_USER_AGENT, user_agent);
+  }
+  #[inline]
+  pub fn add_request_id(&mut self, request_id: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ForwardedCaller::VT_REQUEST_ID, request_id);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ForwardedCallerBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ForwardedCallerBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ForwardedCaller<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ForwardedCaller<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ForwardedCaller");
+      ds.field("access_key_id", &self.access_key_id());
+      ds.field("source_ip", &self.source_ip());
+      ds.field("secure_transport", &self.secure_transport());
+      ds.field("user_agent", &self.user_agent());
+      ds.field("request_id", &self.request_id());
+      ds.finish()
+  }
+}
+pub enum ForwardedRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct ForwardedRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ForwardedRequest<'a> {
+  type Inner = ForwardedRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ForwardedRequest<'a> {
+  pub const VT_CALLER: ::flatbuffers::VOffsetT = 4;
+  pub const VT_REQUEST: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ForwardedRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ForwardedRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ForwardedRequest<'bldr>> {
+    let mut builder = ForwardedRequestBuilder::new(_fbb);
+    if let Some(x) = args.request { builder.add_request(x); }
+    if let Some(x) = args.caller { builder.add_caller(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn caller(&self) -> Option<ForwardedCaller<'a>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<ForwardedCaller>>(ForwardedRequest::VT_CALLER, None)}
+  }
+  #[inline]
+  pub fn request(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(ForwardedRequest::VT_REQUEST, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ForwardedRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<ForwardedCaller>>("caller", Self::VT_CALLER, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("request", Self::VT_REQUEST, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ForwardedRequestArgs<'a> {
+    pub caller: Option<::flatbuffers::WIPOffset<ForwardedCaller<'a>>>,
+    pub request: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+}
+impl<'a> Default for ForwardedRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ForwardedRequestArgs {
+      caller: None,
+      request: None,
+    }
+  }
+}
+
+pub struct ForwardedRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ForwardedRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_caller(&mut self, caller: ::flatbuffers::WIPOffset<ForwardedCaller<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<ForwardedCaller>>(ForwardedRequest::VT_CALLER, caller);
+  }
+  #[inline]
+  pub fn add_request(&mut self, request: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ForwardedRequest::VT_REQUEST, request);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ForwardedRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ForwardedRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ForwardedRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ForwardedRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ForwardedRequest");
+      ds.field("caller", &self.caller());
+      ds.field("request", &self.request());
+      ds.finish()
+  }
+}
 pub enum DescribeStreamRoutesRequestOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -22637,6 +22918,21 @@ impl<'a> Request<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_forwarded_request(&self) -> Option<ForwardedRequest<'a>> {
+    if self.body_type() == RequestBody::ForwardedRequest {
+      self.body().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { ForwardedRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Request<'_> {
@@ -22713,6 +23009,7 @@ impl ::flatbuffers::Verifiable for Request<'_> {
           RequestBody::DeleteResourcePolicyRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<DeleteResourcePolicyRequest>>("RequestBody::DeleteResourcePolicyRequest", pos),
           RequestBody::StartStreamEncryptionRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StartStreamEncryptionRequest>>("RequestBody::StartStreamEncryptionRequest", pos),
           RequestBody::StopStreamEncryptionRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StopStreamEncryptionRequest>>("RequestBody::StopStreamEncryptionRequest", pos),
+          RequestBody::ForwardedRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ForwardedRequest>>("RequestBody::ForwardedRequest", pos),
           _ => Ok(()),
         }
      })?
@@ -23224,6 +23521,13 @@ impl ::core::fmt::Debug for Request<'_> {
         },
         RequestBody::StopStreamEncryptionRequest => {
           if let Some(x) = self.body_as_stop_stream_encryption_request() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::ForwardedRequest => {
+          if let Some(x) = self.body_as_forwarded_request() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")

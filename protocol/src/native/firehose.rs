@@ -489,7 +489,7 @@ mod tests {
         assert_eq!(decoded.correlation_id, 9);
         match decoded.request? {
             NativeRequest::Firehose(request) => Ok(request),
-            NativeRequest::Kinesis(other) => panic!("decoded as {other:?}"),
+            other => panic!("decoded as {other:?}"),
         }
     }
 

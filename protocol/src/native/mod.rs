@@ -28,6 +28,7 @@
 
 mod convert;
 mod firehose;
+mod forwarded;
 pub mod handshake;
 mod leases;
 mod request;
@@ -40,6 +41,7 @@ mod settings;
 mod tests;
 
 pub use firehose::{encode_firehose_response, firehose_capacity_for};
+pub use forwarded::{encode_forwarded, Forwarded, ForwardedCaller};
 pub use request::{
     decode_any_request, decode_request, encode_request, AnyRequestFrame, EncodeInput, NativeRequest, RequestFrame,
 };

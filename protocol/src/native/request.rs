@@ -1,6 +1,7 @@
 //! Requests: [`encode_request`] (the client's direction) and [`decode_request`] (the server's).
 
 use super::convert::{hash_key_from_wire, hash_key_to_wire, sequence_from_wire, sequence_to_wire, WireEnum};
+use super::forwarded::Forwarded;
 use super::EncodeError;
 use crate::flatbuffers::{FlatBufferBuilder, ForwardsUOffset, Vector, WIPOffset};
 use crate::{create_bytes, wire, FrameError, RequestBodyRef, RequestBodyTable};
@@ -670,6 +671,8 @@ pub fn decode_request(frame: &Bytes) -> Result<Option<RequestFrame>, FrameError>
 pub enum NativeRequest {
     Kinesis(Request),
     Firehose(FirehoseRequest),
+    /// A Kinesis request another cluster member forwarded (`super::forwarded`).
+    Forwarded(Box<Forwarded>),
 }
 
 /// A request frame of either API, decoded: its correlation id, and the request or why it is
@@ -686,11 +689,26 @@ pub fn decode_any_request(frame: &Bytes) -> Result<Option<AnyRequestFrame>, Fram
     let Some((_, envelope)) = crate::decode_request(frame)? else { return Ok(None) };
     let correlation_id = envelope.correlation_id();
     let body = RequestBodyRef::of(&envelope);
+    if let RequestBodyRef::Forwarded(t) = body {
+        let request = forwarded(frame, t).map(|forwarded| NativeRequest::Forwarded(Box::new(forwarded)));
+        return Ok(Some(AnyRequestFrame { correlation_id, request }));
+    }
     let request = match super::firehose::request_of(frame, body) {
         Some(firehose) => firehose.map(NativeRequest::Firehose),
         None => request_of(frame, body).map(NativeRequest::Kinesis),
     };
     Ok(Some(AnyRequestFrame { correlation_id, request }))
+}
+
+/// The request a ForwardedRequest carries, decoded as a client's would be.
+fn forwarded(frame: &Bytes, t: wire::ForwardedRequest<'_>) -> Result<Forwarded, KinesisError> {
+    let (caller, inner) = super::forwarded::parts_of(frame, t)?;
+    let request = match decode_request(&inner) {
+        Ok(Some(RequestFrame { request, .. })) => request?,
+        Ok(None) => return Err(super::forwarded::malformed("the request frame is cut short")),
+        Err(error) => return Err(super::forwarded::malformed(&format!("the request frame does not verify: {error}"))),
+    };
+    Ok(Forwarded { caller, request })
 }
 
 fn request_of(frame: &Bytes, body: RequestBodyRef<'_>) -> Decoded<Request> {
@@ -937,6 +955,11 @@ fn request_of(frame: &Bytes, body: RequestBodyRef<'_>) -> Decoded<Request> {
                 "The authentication handshake (Hello, Authenticate) only opens a connection",
             ))
         }
+        // Only `decode_any_request` takes a forwarded request, and only around another one.
+        RequestBodyRef::Forwarded(_) => return Err(KinesisError::new(
+            ErrorKind::UnknownOperation,
+            "ForwardedRequest is for cluster members, and carries a client's request, never another ForwardedRequest",
+        )),
         RequestBodyRef::Unknown(tag) => {
             return Err(KinesisError::new(
                 ErrorKind::UnknownOperation,

@@ -196,3 +196,72 @@ fn a_truncated_frame_is_not_yet_a_frame() {
     assert_eq!(decode_request(&frame.slice(..frame.len() - 1)), Ok(None));
     assert!(decode_request(&Bytes::from_static(&[4, 0, 0, 0, 1, 2, 3, 4])).is_err());
 }
+
+/// A client's request as one cluster member forwards it to another (`forwarded.rs`).
+mod forwarded {
+    use super::*;
+
+    type Fbb = FlatBufferBuilder<'static>;
+
+    fn put() -> Request {
+        Request::PutRecord(PutRecordInput {
+            stream_name: Some("s".into()),
+            data: Bytes::from_static(b"payload"),
+            partition_key: Some("k".into()),
+            ..Default::default()
+        })
+    }
+
+    fn wrapped(caller: Option<&ForwardedCaller>, inner: &[u8]) -> Bytes {
+        let mut fbb = Fbb::new();
+        Bytes::copy_from_slice(encode_forwarded(&mut fbb, 5, caller, inner).unwrap())
+    }
+
+    fn decoded(frame: &Bytes) -> Result<NativeRequest, KinesisError> {
+        let decoded = decode_any_request(frame).unwrap().unwrap();
+        assert_eq!(decoded.correlation_id, 5);
+        decoded.request
+    }
+
+    #[test]
+    fn round_trips_with_and_without_a_caller() {
+        let mut fbb = Fbb::new();
+        let inner = encode_request(&mut fbb, 1, &put()).unwrap().to_vec();
+        let caller = ForwardedCaller {
+            access_key_id: "AKIDALICE".into(),
+            source_ip: Some("10.0.0.7".into()),
+            secure_transport: true,
+            user_agent: Some("boto3".into()),
+            request_id: Some("id-1".into()),
+        };
+        for caller in [None, Some(caller)] {
+            let expected = Forwarded { caller: caller.clone(), request: put() };
+            assert_eq!(decoded(&wrapped(caller.as_ref(), &inner)), Ok(NativeRequest::Forwarded(Box::new(expected))));
+        }
+    }
+
+    #[test]
+    fn a_wrapper_is_not_forwarded_twice_and_its_frame_must_be_whole() {
+        let mut fbb = Fbb::new();
+        let inner = encode_request(&mut fbb, 1, &put()).unwrap().to_vec();
+        let twice = wrapped(None, &wrapped(None, &inner));
+        let error = decoded(&twice).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::UnknownOperation, "{error:?}");
+        for cut in [&inner[..inner.len() - 1], &inner[..3], &[][..]] {
+            let error = decoded(&wrapped(None, cut)).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::Serialization, "{error:?}");
+        }
+        let mut longer = inner.clone();
+        longer.push(0);
+        assert_eq!(decoded(&wrapped(None, &longer)).unwrap_err().kind, ErrorKind::Serialization);
+        let nameless = ForwardedCaller::default();
+        assert_eq!(decoded(&wrapped(Some(&nameless), &inner)).unwrap_err().kind, ErrorKind::Serialization);
+    }
+
+    proptest! {
+        #[test]
+        fn any_inner_bytes_decode_or_fail_cleanly(inner in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = decoded(&wrapped(None, &inner));
+        }
+    }
+}

@@ -124,8 +124,10 @@ where
     let bytes = Rc::new(Semaphore::new(REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX as u64));
     let sink = Rc::new(sink);
     let mut buffer = BytesMut::with_capacity(RECEIVE_CHUNK_BYTES);
-    let caller = match native_auth::open(&node, &mut reader, &mut buffer, &sink, peer, &channel_binding).await {
-        Opened::Caller(caller) => Rc::new(caller),
+    let (caller, member) = match native_auth::open(&node, &mut reader, &mut buffer, &sink, peer, &channel_binding).await
+    {
+        Opened::Caller(caller) => (Rc::new(caller), false),
+        Opened::Member(caller) => (Rc::new(caller), true),
         Opened::Closed => {
             drop(sink);
             writer_task.await;
@@ -142,7 +144,7 @@ where
             let request = requests.acquire_static_permit(1).await.map_err(closed)?;
             let held = bytes.acquire_static_permit(frame.len() as u64).await.map_err(closed)?;
             glommio::spawn_local(async move {
-                handle(&node, &services, &caller, frame, &sink).await;
+                handle(&node, &services, &caller, member, frame, &sink).await;
                 drop((request, held));
             })
             .detach();
@@ -262,8 +264,9 @@ fn request_span(correlation_id: u64) -> tracing::Span {
     tracing::error_span!("request", correlation_id)
 }
 
-/// Answers one request frame: sends its answer frame(s) to `sink`.
-async fn handle(node: &Rc<Node>, services: &Services, caller: &Caller, frame: Bytes, sink: &Outbound) {
+/// Answers one request frame: sends its answer frame(s) to `sink`. `member`: the connection
+/// authenticated as another cluster member.
+async fn handle(node: &Rc<Node>, services: &Services, caller: &Caller, member: bool, frame: Bytes, sink: &Outbound) {
     let decoded = match native::decode_any_request(&frame) {
         Ok(Some(decoded)) => decoded,
         // The connection checked the frame's length; the body failed verification.
@@ -273,8 +276,17 @@ async fn handle(node: &Rc<Node>, services: &Services, caller: &Caller, frame: By
         }
     };
     let correlation_id = decoded.correlation_id;
-    let request = match decoded.request {
-        Ok(NativeRequest::Kinesis(request)) => request,
+    let (request, forwarded_as, origin) = match decoded.request {
+        Ok(NativeRequest::Kinesis(request)) => (request, None, Origin::Client),
+        Ok(NativeRequest::Forwarded(forwarded)) => {
+            match native_auth::forwarded_caller(node, caller, member, forwarded.caller) {
+                Ok(as_caller) => (forwarded.request, Some(as_caller), Origin::Forwarded),
+                Err(error) => {
+                    let _ = sink.send(error_frame(correlation_id, &error)).await;
+                    return;
+                }
+            }
+        }
         Ok(NativeRequest::Firehose(request)) => {
             let _in_flight = node.metrics.request(Protocol::Native);
             let span = request_span(correlation_id);
@@ -286,6 +298,7 @@ async fn handle(node: &Rc<Node>, services: &Services, caller: &Caller, frame: By
         }
     };
     let _in_flight = node.metrics.request(Protocol::Native);
+    let caller = forwarded_as.as_ref().unwrap_or(caller);
     if matches!(request, Request::SubscribeToShard(_)) {
         // A subscription's frames are sent one at a time as events come, each reserving its
         // own room; the request frame is not needed meanwhile.
@@ -302,7 +315,6 @@ async fn handle(node: &Rc<Node>, services: &Services, caller: &Caller, frame: By
         return;
     }
     let Ok(reservation) = sink.reserve(response_bytes_max(&request)).await else { return };
-    let origin = Origin::of_native(correlation_id);
     let answer = match execute_from(node, caller, request, origin).instrument(request_span(correlation_id)).await {
         Ok(Answer::Response(response)) => Ok(response),
         Ok(Answer::Subscription(_)) => Err(KinesisError::internal("only SubscribeToShard answers with events")),

@@ -25,10 +25,12 @@ use futures_lite::{future, AsyncRead, AsyncReadExt};
 use sluice_model::{ErrorKind, KinesisError};
 use sluice_protocol::flatbuffers::FlatBufferBuilder;
 use sluice_protocol::native::handshake::{self, AuthenticateFields, HandshakeRequest};
+use sluice_protocol::native::ForwardedCaller;
 use sluice_security::challenge::{PendingChallenge, Proof};
 use sluice_security::credentials::CredentialStore;
 use sluice_security::limits::CHALLENGE_NONCE_BYTES;
-use sluice_security::sigv4::{AuthError, AuthErrorKind};
+use sluice_security::members::is_member_key;
+use sluice_security::sigv4::{AuthError, AuthErrorKind, TOKEN_EXPIRED, TOKEN_INVALID};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -58,6 +60,9 @@ pub enum Opened {
     /// Serve the connection's operations as this caller. In open mode the first ordinary frame
     /// may already be in the buffer.
     Caller(Caller),
+    /// Another cluster member authenticated (with its key from `--cluster-secret`): it may
+    /// carry its clients' requests ([`forwarded_caller`]); its own are denied.
+    Member(Caller),
     /// The connection was refused (and told why) or went away: close it.
     Closed,
 }
@@ -183,6 +188,10 @@ async fn authenticate<R: AsyncRead + Unpin>(
     };
     let AuthenticateFields { access_key_id, timestamp_ms, client_nonce, session_token, mac } = fields;
     let proof = Proof { access_key_id, timestamp_ms, client_nonce, session_token, mac };
+    // A member's key is checked against the members' (the credentials file cannot hold one).
+    let members = node.shared.config.security.members.as_ref();
+    let member_store = members.filter(|_| is_member_key(&proof.access_key_id)).map(|members| &members.store);
+    let store: &CredentialStore = member_store.unwrap_or(store);
     let (principal, server_proof) = match pending.verify(&proof, store, channel_binding, node.now_ms()) {
         Ok(verified) => verified,
         Err(error) => {
@@ -196,10 +205,62 @@ async fn authenticate<R: AsyncRead + Unpin>(
         return Opened::Closed;
     }
     tracing::debug!(principal = %principal.arn, address = ?peer.address, "native connection authenticated");
-    Opened::Caller(Caller::Principal(Authenticated {
+    let caller = Caller::Principal(Authenticated {
         principal: store.shared(&proof.access_key_id).expect("the store verified this key"),
         source,
         secure_transport: peer.secure,
+    });
+    match member_store {
+        Some(_) => Opened::Member(caller),
+        None => Opened::Caller(caller),
+    }
+}
+
+/// Who a forwarded request runs as, on a connection whose own caller is `connection` (a
+/// member's if `member`): in open mode, anyone (as any request there); with credentials, the
+/// client the forwarding member carried, looked up in this node's credentials file, and only
+/// if a member sends it.
+pub fn forwarded_caller(
+    node: &Node,
+    connection: &Caller,
+    member: bool,
+    carried: Option<ForwardedCaller>,
+) -> Result<Caller, KinesisError> {
+    let Some(credentials) = node.shared.config.security.credentials.as_ref() else {
+        return Ok(Caller::Anonymous);
+    };
+    if !member {
+        let arn = connection.principal().map_or("an anonymous caller", |principal| principal.arn.as_str());
+        return Err(KinesisError::new(
+            ErrorKind::AccessDenied,
+            format!(
+                "User: {arn} is not authorized to perform: ForwardedRequest: only a cluster member (authenticated with its key from --cluster-secret) forwards requests"
+            ),
+        ));
+    }
+    let Some(carried) = carried else {
+        return Err(KinesisError::new(
+            ErrorKind::MissingAuthenticationToken,
+            format!(
+                "{MISSING_AUTHENTICATION_TOKEN}: a forwarded request must name its caller on a node with credentials"
+            ),
+        ));
+    };
+    let principal = credentials
+        .current()
+        .shared(&carried.access_key_id)
+        .ok_or_else(|| KinesisError::new(ErrorKind::UnrecognizedClient, TOKEN_INVALID))?;
+    if principal.session_token_expires_ms().is_some_and(|expires| node.now_ms() >= expires) {
+        return Err(KinesisError::new(ErrorKind::ExpiredToken, TOKEN_EXPIRED));
+    }
+    Ok(Caller::Principal(Authenticated {
+        principal,
+        source: CallSource {
+            source_ip: carried.source_ip.and_then(|ip| ip.parse().ok()),
+            user_agent: carried.user_agent,
+            request_id: carried.request_id,
+        },
+        secure_transport: carried.secure_transport,
     }))
 }
 

@@ -18,6 +18,7 @@ use crate::runtime::routes::Routes;
 use sluice_model::iam::IamResource;
 use sluice_model::Identity;
 use sluice_model::{ErrorKind, KinesisError, Request, TagMap};
+use sluice_protocol::native::ForwardedCaller;
 use sluice_security::credentials::Principal;
 use sluice_security::policy::{self, AuthzRequest, Policy, RequestContext, ResourceRef};
 use std::net::IpAddr;
@@ -53,6 +54,18 @@ pub struct CallSource {
 }
 
 impl Caller {
+    /// What a request another cluster member forwards says of its caller (`None`: anonymous).
+    pub fn carried(&self) -> Option<ForwardedCaller> {
+        let Caller::Principal(authenticated) = self else { return None };
+        Some(ForwardedCaller {
+            access_key_id: authenticated.principal.access_key_id.clone(),
+            source_ip: authenticated.source.source_ip.map(|ip| ip.to_string()),
+            secure_transport: authenticated.secure_transport,
+            user_agent: authenticated.source.user_agent.clone(),
+            request_id: authenticated.source.request_id.clone(),
+        })
+    }
+
     /// The principal, if the caller was authenticated.
     pub fn principal(&self) -> Option<&Arc<Principal>> {
         match self {
@@ -155,6 +168,14 @@ pub fn authorize_arns<'a>(
 /// or session token changed.
 fn current_principal(node: &Node, authenticated: &Arc<Principal>) -> Result<Arc<Principal>, KinesisError> {
     let Some(credentials) = &node.shared.config.security.credentials else { return Ok(authenticated.clone()) };
+    // A cluster member (its key is not in the credentials file, and is not reloaded): it has
+    // no policies, so its own requests are denied as anyone's without an allow.
+    let members = node.shared.config.security.members.as_ref();
+    if let Some(member) = members.and_then(|members| members.store.shared(&authenticated.access_key_id)) {
+        if Arc::ptr_eq(&member, authenticated) {
+            return Ok(member);
+        }
+    }
     let store = credentials.current();
     match store.shared(&authenticated.access_key_id) {
         Some(current) if Arc::ptr_eq(&current, authenticated) => Ok(current),

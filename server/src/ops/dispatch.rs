@@ -77,7 +77,7 @@ async fn checked(node: &Rc<Node>, caller: &Caller, request: Request, origin: Ori
                 }
             }
             if let Some(leader) = forward::target(node, &request) {
-                return forward::forward(node, leader, request).await.map(Answer::Response);
+                return forward::forward(node, leader, caller, request).await.map(Answer::Response);
             }
         }
     }
@@ -94,7 +94,7 @@ async fn put_records_split(node: &Rc<Node>, caller: &Caller, split: forward::Put
             let (node, caller) = (node.clone(), caller.clone());
             glommio::spawn_local(async move {
                 let answer = match leader {
-                    Some(leader) => forward::forward(&node, leader, Request::PutRecords(input)).await,
+                    Some(leader) => forward::forward(&node, leader, &caller, Request::PutRecords(input)).await,
                     None => match run(&node, &caller, Request::PutRecords(input)).await {
                         Ok(Answer::Response(response)) => Ok(response),
                         Ok(Answer::Subscription(_)) => unreachable!("PutRecords answers a response"),

@@ -59,6 +59,17 @@ pub struct Security {
     /// The master keys of encryption at rest (`--kms-keys` and the data directory's
     /// AWS-managed key); `None`: StartStreamEncryption answers KMSNotFoundException.
     pub keys: Option<Arc<sluice_security::kms::KeyStore>>,
+    /// The cluster members' credentials (`--cluster-secret`), for forwarding with
+    /// credentials (`ops/cluster/forward.rs`).
+    pub members: Option<Arc<Members>>,
+}
+
+/// This member's credential and every member's, derived from the cluster secret.
+pub struct Members {
+    pub node_id: u64,
+    pub secret: sluice_security::members::ClusterSecret,
+    /// The members' principals, for verifying another member's handshake.
+    pub store: sluice_security::credentials::CredentialStore,
 }
 
 impl fmt::Debug for Security {
@@ -69,6 +80,7 @@ impl fmt::Debug for Security {
             .field("http_tls", &self.http_tls.is_some())
             .field("native_tls", &self.native_tls.is_some())
             .field("master_keys", &self.keys.as_ref().map(|keys| keys.keys().len()))
+            .field("members", &self.members.is_some())
             .finish()
     }
 }

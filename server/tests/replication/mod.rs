@@ -213,6 +213,11 @@ pub async fn write(shared: &Shared, stream: &str, label: &str, seed: u64) {
 /// Every record of `stream`'s one shard on the node at `endpoint`, from the trim horizon.
 pub async fn read_stream_shard(endpoint: &str, stream: &str) -> Option<Vec<Record>> {
     let client = within(Duration::from_secs(5), Client::connect(endpoint)).await?.ok()?;
+    read_shard(&client, stream).await
+}
+
+/// [`read_stream_shard`] through a client already connected.
+pub async fn read_shard(client: &Client, stream: &str) -> Option<Vec<Record>> {
     let request = GetShardIteratorInput {
         stream_name: Some(stream.into()),
         stream_arn: None,

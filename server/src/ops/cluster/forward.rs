@@ -5,17 +5,24 @@
 //! Where: in the one dispatch (`ops::dispatch`), after the request was validated and its
 //! caller authorized here, and before it runs. Whichever protocol it came by, the request goes
 //! on as a model `Request` over the native protocol to the leader's `--listen` port (given in
-//! `--peers` as `/native@HOST:PORT`), and the leader's model answer (its `Response` or its
-//! error, per record for PutRecords) comes back and is encoded in the client's protocol. So an
-//! HTTP request is checked (SigV4) on the node it reached, whose Host header it was signed for,
-//! and is not re-signed; forwarding the HTTP bytes to the leader's HTTP port instead would need
-//! a second HTTP client in the daemon and would not carry native requests.
+//! `--peers` as `/native@HOST:PORT`), wrapped in a ForwardedRequest that names its caller
+//! (`sluice_protocol::native::encode_forwarded`), and the leader's model answer (its `Response`
+//! or its error, per record for PutRecords) comes back and is encoded in the client's
+//! protocol. So an HTTP request is checked (SigV4) on the node it reached, whose Host header
+//! it was signed for, and is not re-signed; forwarding the HTTP bytes to the leader's HTTP port
+//! instead would need a second HTTP client in the daemon and would not carry native requests.
 //!
-//! At most once: a forwarded request carries [`FORWARDED_CORRELATION_BIT`] in its correlation
-//! id, and a request so marked is never forwarded again: at a node that does not lead (any
-//! more) it gets the same retriable InternalFailure a node without forwarding answers, naming
-//! the leader. Clients number their requests from 1, far below the bit; a client that sets it
-//! only turns forwarding off for its request.
+//! With credentials: the members authenticate to each other with keys derived from the secret
+//! they share (`--cluster-secret`, `sluice_security::members`), by the native protocol's own
+//! handshake. The leader serves a ForwardedRequest only on a connection a member opened, as
+//! the caller it names, looked up in the leader's own credentials file and authorized again
+//! there (`net::native_auth::forwarded_caller`); the caller's address and transport travel
+//! with it for `aws:SourceIp` and `aws:SecureTransport`. Both nodes record the call in their
+//! audit logs, under the same request id. Without the secret such a cluster does not forward.
+//!
+//! At most once: a ForwardedRequest is never forwarded again: at a node that does not lead
+//! (any more) it gets the same retriable InternalFailure a node without forwarding answers,
+//! naming the leader, and a ForwardedRequest cannot carry another.
 //!
 //! Which leader: from the node's [`LeaderTable`](crate::runtime::cluster::LeaderTable), which
 //! every core refreshes each Raft tick from the groups it hosts; no cross-core hop and no lock
@@ -37,11 +44,11 @@
 //! Reads are not forwarded: a node serves GetRecords, GetShardIterator, Describe* and List*
 //! from its own applied log and catalog (`docs/replication.md`).
 //!
-//! Unfinished: with `--credentials` or TLS nothing is forwarded (the follower answers the
-//! retriable error naming the leader's addresses): the leader would have to trust the
-//! follower's authentication, which needs the members to authenticate each other first (the
-//! peer network has no authentication yet either). The records of an AUTO-distribution stream
-//! are served where they arrive.
+//! Unfinished: with TLS nothing is forwarded yet (the follower answers the retriable error
+//! naming the leader's addresses): the forwarding connection would need a client TLS
+//! configuration trusting the members' certificates. The Raft peer network does not
+//! authenticate its peers yet. The records of an AUTO-distribution stream are served where
+//! they arrive.
 //!
 //! A PutRecords whose records go to shards led by different members is split by leader
 //! ([`split_put_records`]): each leader gets its records (a shard's records stay together and
@@ -56,6 +63,7 @@
 //! addresses.
 
 use crate::limits::{FORWARDS_IN_FLIGHT_PER_PEER_MAX, FORWARD_ANSWER_WAIT_MS, FORWARD_CONNECT_TIMEOUT_MS};
+use crate::ops::auth::Caller;
 use crate::ops::cluster::{meta, META_GROUP};
 use crate::ops::node::Node;
 use crate::runtime::routes::StreamRoute;
@@ -69,7 +77,10 @@ use sluice_model::{
     ErrorKind, KinesisError, PutRecordsInput, PutRecordsOutput, PutRecordsResultEntry, Request, Response,
 };
 use sluice_protocol::flatbuffers::FlatBufferBuilder;
+use sluice_protocol::native::handshake::{self, AuthenticateFields, HandshakeResponse};
 use sluice_protocol::native::{self, ResponseMessage};
+use sluice_security::challenge::{Challenge, ClientHandshake, ServerProof};
+use sluice_security::sigv4::SigningCredentials;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -77,12 +88,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Set in the correlation id of a request one member forwards to another: never forwarded
-/// again.
-pub const FORWARDED_CORRELATION_BIT: u64 = 1 << 63;
-
 /// Bytes read from a forwarding connection at a time: answers to writes are small.
 const READ_CHUNK_BYTES: usize = 16 << 10;
+
+/// A handshake frame's builder capacity: a key id, a nonce and a MAC.
+const HANDSHAKE_BUILDER_BYTES: usize = 512;
 
 /// A builder's starting capacity for a forwarded request besides its records' bytes.
 const REQUEST_BUILDER_BYTES_INITIAL: usize = 1024;
@@ -96,22 +106,13 @@ pub enum Origin {
     Forwarded,
 }
 
-impl Origin {
-    /// The origin of a native request with this correlation id.
-    pub fn of_native(correlation_id: u64) -> Origin {
-        if correlation_id & FORWARDED_CORRELATION_BIT != 0 {
-            Origin::Forwarded
-        } else {
-            Origin::Client
-        }
-    }
-}
-
-/// Whether this node forwards at all: in cluster mode, and (until the members authenticate
-/// each other) only without credentials and TLS.
+/// Whether this node forwards at all: in cluster mode; with credentials, only when the members
+/// can authenticate to each other (`--cluster-secret`); not yet with TLS.
 fn enabled(node: &Node) -> bool {
     let security = &node.shared.config.security;
-    node.shared.config.cluster.is_some() && security.credentials.is_none() && security.native_tls.is_none()
+    node.shared.config.cluster.is_some()
+        && (security.credentials.is_none() || security.members.is_some())
+        && security.native_tls.is_none()
 }
 
 /// The member `request` goes to, if it is not this node and can be reached: the leader of the
@@ -260,9 +261,9 @@ fn route(node: &Node, name: Option<&str>, arn: Option<&sluice_model::StreamArn>)
     node.routes().streams.get(name).cloned()
 }
 
-/// Sends `request` to member `leader` and returns its answer, or a retriable InternalFailure
-/// saying why there is none.
-pub async fn forward(node: &Node, leader: u64, request: Request) -> Result<Response, KinesisError> {
+/// Sends `request` of `caller` to member `leader` and returns its answer, or a retriable
+/// InternalFailure saying why there is none.
+pub async fn forward(node: &Node, leader: u64, caller: &Caller, request: Request) -> Result<Response, KinesisError> {
     let address = node
         .shared
         .config
@@ -276,8 +277,13 @@ pub async fn forward(node: &Node, leader: u64, request: Request) -> Result<Respo
     metrics.forwarded_requests.set(metrics.forwarded_requests.get() + 1);
     let pool = pool(leader, address);
     let correlation_id = next_correlation_id();
-    let mut builder = FlatBufferBuilder::with_capacity(REQUEST_BUILDER_BYTES_INITIAL + payload_bytes(&request));
-    let frame = native::encode_request(&mut builder, correlation_id, &request).map_err(|error| {
+    let bytes = REQUEST_BUILDER_BYTES_INITIAL + payload_bytes(&request);
+    let mut builder = FlatBufferBuilder::with_capacity(bytes);
+    let mut wrapper = FlatBufferBuilder::with_capacity(bytes + REQUEST_BUILDER_BYTES_INITIAL);
+    let frame = native::encode_request(&mut builder, correlation_id, &request).and_then(|inner| {
+        native::encode_forwarded(&mut wrapper, correlation_id, caller.carried().as_ref(), inner).map_err(Into::into)
+    });
+    let frame = frame.map_err(|error: native::EncodeError| {
         // A request the native protocol cannot carry cannot travel to the leader: the client
         // is told where it is.
         let addresses = node.shared.config.cluster.as_ref().and_then(|cluster| cluster.members.get(&leader));
@@ -287,7 +293,7 @@ pub async fn forward(node: &Node, leader: u64, request: Request) -> Result<Respo
              send it there"
         ))
     })?;
-    let exchanged = future::or(async { Some(pool.exchange(frame, correlation_id).await) }, async {
+    let exchanged = future::or(async { Some(pool.exchange(node, frame, correlation_id).await) }, async {
         glommio::timer::sleep(Duration::from_millis(FORWARD_ANSWER_WAIT_MS)).await;
         None
     })
@@ -328,8 +334,9 @@ thread_local! {
 fn next_correlation_id() -> u64 {
     NEXT_CORRELATION_ID.with(|next| {
         let id = next.get();
-        next.set(id.wrapping_add(1) & !FORWARDED_CORRELATION_BIT);
-        id | FORWARDED_CORRELATION_BIT
+        // From 1: 0 is the server refusing the connection.
+        next.set(id.checked_add(1).unwrap_or(1));
+        id
     })
 }
 
@@ -365,7 +372,7 @@ struct Connection {
 
 impl PeerPool {
     /// Sends one request frame and reads its answer, on an idle connection or a new one.
-    async fn exchange(&self, frame: &[u8], correlation_id: u64) -> Result<ResponseMessage, String> {
+    async fn exchange(&self, node: &Node, frame: &[u8], correlation_id: u64) -> Result<ResponseMessage, String> {
         let _turn = self.turns.acquire_permit(1).await.map_err(|error| error.to_string())?;
         let idle = self.idle.borrow_mut().pop();
         let mut connection = match idle {
@@ -376,7 +383,14 @@ impl PeerPool {
                     .await
                     .map_err(|error| format!("connect: {error}"))?;
                 let _ = stream.set_nodelay(true);
-                Connection { stream, buffer: BytesMut::new() }
+                let mut connection = Connection { stream, buffer: BytesMut::new() };
+                // With credentials the leader serves forwarded requests only to a member.
+                if node.shared.config.security.credentials.is_some() {
+                    let members = node.shared.config.security.members.as_ref().ok_or("no cluster secret")?;
+                    let credentials = members.secret.credentials(members.node_id);
+                    connection.authenticate(&credentials, node.identity().region(), node.now_ms()).await?;
+                }
+                connection
             }
         };
         connection.stream.write_all(frame).await.map_err(|error| format!("send: {error}"))?;
@@ -400,6 +414,58 @@ impl PeerPool {
 }
 
 impl Connection {
+    /// The native handshake (Hello, Authenticate) as member `credentials`, over plain TCP (no
+    /// channel binding).
+    async fn authenticate(
+        &mut self,
+        credentials: &SigningCredentials,
+        region: &str,
+        now_ms: i64,
+    ) -> Result<(), String> {
+        let mut fbb = FlatBufferBuilder::with_capacity(HANDSHAKE_BUILDER_BYTES);
+        let hello = handshake::encode_hello(&mut fbb, 1).map_err(|error| error.to_string())?.to_vec();
+        self.stream.write_all(&hello).await.map_err(|error| format!("send: {error}"))?;
+        let server_nonce = match self.handshake_answer().await? {
+            HandshakeResponse::Hello { server_nonce, authentication_required: true } => server_nonce,
+            HandshakeResponse::Hello { authentication_required: false, .. } => return Ok(()),
+            HandshakeResponse::Refused(error) => return Err(format!("it refused the handshake: {}", error.message)),
+            HandshakeResponse::Authenticated { .. } => return Err("it answered Hello out of turn".into()),
+        };
+        let (proof, expected) = ClientHandshake::respond(&Challenge { server_nonce }, credentials, region, b"", now_ms);
+        let fields = AuthenticateFields {
+            access_key_id: proof.access_key_id,
+            timestamp_ms: proof.timestamp_ms,
+            client_nonce: proof.client_nonce,
+            session_token: proof.session_token,
+            mac: proof.mac,
+        };
+        fbb.reset();
+        let frame = handshake::encode_authenticate(&mut fbb, 2, &fields).map_err(|error| error.to_string())?.to_vec();
+        self.stream.write_all(&frame).await.map_err(|error| format!("send: {error}"))?;
+        match self.handshake_answer().await? {
+            HandshakeResponse::Authenticated { server_mac, .. }
+                if expected.check_server(&ServerProof { mac: server_mac }) =>
+            {
+                Ok(())
+            }
+            HandshakeResponse::Authenticated { .. } => Err("it does not know the cluster secret".into()),
+            HandshakeResponse::Refused(error) => Err(format!(
+                "it refused this member's key (is --cluster-secret the same on every member?): {}",
+                error.message
+            )),
+            HandshakeResponse::Hello { .. } => Err("it sent a second challenge".into()),
+        }
+    }
+
+    async fn handshake_answer(&mut self) -> Result<HandshakeResponse, String> {
+        let frame = self.read_frame().await?;
+        match handshake::decode_handshake_response(&frame) {
+            Ok(Some((_, answer))) => Ok(answer),
+            Ok(None) => Err("its handshake answer is cut short".into()),
+            Err(error) => Err(format!("its handshake answer does not decode: {error:?}")),
+        }
+    }
+
     /// The next whole frame; an error if the connection ends first or the frame is too large
     /// (`frame_len` checks the prefix against `FRAME_BYTES_MAX` before anything is reserved).
     async fn read_frame(&mut self) -> Result<Bytes, String> {
