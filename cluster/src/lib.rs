@@ -35,6 +35,8 @@ pub mod limits;
 #[cfg(feature = "replica")]
 pub mod log_store;
 #[cfg(feature = "replica")]
+pub mod peer_auth;
+#[cfg(feature = "replica")]
 pub mod replica;
 #[cfg(feature = "simulation")]
 pub mod sim;

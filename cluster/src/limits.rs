@@ -72,6 +72,12 @@ const _: () = assert!(RECONNECT_BACKOFF_MS_MIN < RECONNECT_BACKOFF_MS_MAX);
 /// peer is reached within this plus [`RECONNECT_BACKOFF_MS_MAX`].
 pub const CONNECT_TIMEOUT_MS: u64 = 250;
 
+/// Longest a peer connection's opening may take, milliseconds: the listener's wait for the
+/// hello (and, with a peer key, the proof), the dialer's for the challenge. A connection that
+/// opens and then says nothing holds one of [`PEER_CONNECTIONS_MAX`] no longer than this.
+/// Members answer within a round trip; a second leaves room for a loaded host.
+pub const PEER_HANDSHAKE_TIMEOUT_MS: u64 = 1_000;
+
 /// Longest data written to a peer may stay unacknowledged by the peer's kernel before the
 /// connection is dropped (`TCP_USER_TIMEOUT`) and dialed again, milliseconds; and, through
 /// keepalive probes every [`PEER_KEEPALIVE_MS`], how soon a silent incoming connection is

@@ -16,10 +16,14 @@
 //! peers dialed in. Nothing waits for an answer on a connection, so a peer that stops reading
 //! costs only its own queue.
 //!
-//! Unfinished: no TLS or authentication between nodes (any process that can reach the peer
-//! port and names a member's id is believed); no deadline on a connection that opens and then
-//! sends nothing (bounded by the connection limit only); the tasks run for the executor's
-//! life (no shutdown, which `sluiced` will need for its drain).
+//! With a [`PeerKey`] (from the cluster secret), a dialer proves it holds the key before the
+//! listener reads any frame (`peer_auth`: a challenge, an HMAC answer); without one any process
+//! that can reach the peer port and names a member's id is believed. Either way a connection
+//! must open (hello, and proof) within [`PEER_HANDSHAKE_TIMEOUT_MS`].
+//!
+//! Unfinished: no TLS between nodes (an attacker on the path can read a connection and write
+//! into it after the handshake); the tasks run for the executor's life (no shutdown, which
+//! `sluiced` will need for its drain).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -34,9 +38,11 @@ use glommio::net::{TcpListener, TcpStream};
 use raft::eraftpb::Message;
 
 use crate::limits::{
-    CONNECT_TIMEOUT_MS, PEER_CONNECTIONS_MAX, PEER_FRAME_BYTES_MAX, PEER_KEEPALIVE_MS, PEER_QUEUE_MESSAGES_MAX,
-    PEER_UNACKNOWLEDGED_MS_MAX, PEER_WRITE_BATCH_BYTES_MAX, RECONNECT_BACKOFF_MS_MAX, RECONNECT_BACKOFF_MS_MIN,
+    CONNECT_TIMEOUT_MS, PEER_CONNECTIONS_MAX, PEER_FRAME_BYTES_MAX, PEER_HANDSHAKE_TIMEOUT_MS, PEER_KEEPALIVE_MS,
+    PEER_QUEUE_MESSAGES_MAX, PEER_UNACKNOWLEDGED_MS_MAX, PEER_WRITE_BATCH_BYTES_MAX, RECONNECT_BACKOFF_MS_MAX,
+    RECONNECT_BACKOFF_MS_MIN,
 };
+use crate::peer_auth::{self, PeerKey, PEER_NONCE_BYTES, PEER_PROOF_BYTES};
 use crate::replica::{Input, Transport};
 use crate::wire::{
     decode_hello, decode_peer_frame, encode_hello, encode_peer_frame, frame_body_bytes, GroupId, Hello, WireError,
@@ -75,6 +81,8 @@ pub struct PeerNetwork {
 
 struct Inner {
     node_id: u64,
+    /// The key dialers prove they hold (`None`: peers are not authenticated).
+    key: Option<PeerKey>,
     queues: BTreeMap<u64, async_channel::Sender<Vec<u8>>>,
     groups: RefCell<HashMap<GroupId, async_channel::Sender<Input>>>,
     stats: Cell<TransportStats>,
@@ -104,8 +112,14 @@ pub fn bind(address: SocketAddr) -> io::Result<TcpListener> {
 
 impl PeerNetwork {
     /// Listens on `listen` for the peers and starts dialing each of `peers` (this node left
-    /// out). Must run on the glommio executor that hosts the groups.
-    pub fn start(node_id: u64, listen: SocketAddr, peers: &BTreeMap<u64, SocketAddr>) -> io::Result<PeerNetwork> {
+    /// out); with `key`, each connection proves it holds it. Must run on the glommio executor
+    /// that hosts the groups.
+    pub fn start(
+        node_id: u64,
+        listen: SocketAddr,
+        peers: &BTreeMap<u64, SocketAddr>,
+        key: Option<PeerKey>,
+    ) -> io::Result<PeerNetwork> {
         let listener = bind(listen)?;
         let mut queues = BTreeMap::new();
         let mut dialers = Vec::new();
@@ -117,6 +131,7 @@ impl PeerNetwork {
         }
         let inner = Rc::new(Inner {
             node_id,
+            key,
             queues,
             groups: RefCell::new(HashMap::new()),
             stats: Cell::new(TransportStats::default()),
@@ -168,7 +183,7 @@ impl Transport for PeerTransport {
 
 /// Keeps a connection to one peer and writes its queue to it, for the executor's life.
 async fn dial(inner: Rc<Inner>, peer_id: u64, address: SocketAddr, queue: async_channel::Receiver<Vec<u8>>) {
-    let hello = encode_hello(Hello { from: inner.node_id, to: peer_id });
+    let hello = Hello { from: inner.node_id, to: peer_id, authenticated: inner.key.is_some() };
     let mut backoff_ms = RECONNECT_BACKOFF_MS_MIN;
     // The batch being written when a connection died: written first on the next one when
     // that is made at once. Raft takes a message twice without harm, but a vote lost costs an
@@ -187,11 +202,18 @@ async fn dial(inner: Rc<Inner>, peer_id: u64, address: SocketAddr, queue: async_
             inner.count(|stats| stats.frames_dropped += stale);
         }
         match TcpStream::connect_timeout(address, Duration::from_millis(CONNECT_TIMEOUT_MS)).await {
-            Ok(stream) => {
+            Ok(mut stream) => {
+                tune_peer_socket(&stream);
+                if within_handshake(open(&mut stream, hello, inner.key.as_ref())).await.is_err() {
+                    connected_last_time = false;
+                    inner.count(|stats| stats.connections_failed += 1);
+                    glommio::timer::sleep(Duration::from_millis(backoff_ms)).await;
+                    backoff_ms = (backoff_ms * 2).min(RECONNECT_BACKOFF_MS_MAX);
+                    continue;
+                }
                 connected_last_time = true;
                 inner.count(|stats| stats.connections_made += 1);
                 backoff_ms = RECONNECT_BACKOFF_MS_MIN;
-                tune_peer_socket(&stream);
                 let (mut reader, mut writer) = futures_lite::io::split(stream);
                 // The peer never writes on this connection: a read ends only when the peer
                 // closes or resets it (it lost the connection in a partition, or restarted),
@@ -202,7 +224,7 @@ async fn dial(inner: Rc<Inner>, peer_id: u64, address: SocketAddr, queue: async_
                     let _ = reader.read(&mut byte).await;
                     Err(io::Error::from(io::ErrorKind::ConnectionReset))
                 };
-                let written = futures_lite::future::or(write_queue(&mut writer, &hello, &queue, &mut unsent), reset);
+                let written = futures_lite::future::or(write_queue(&mut writer, &queue, &mut unsent), reset);
                 if written.await.is_ok() {
                     // The queue closed: the network is gone.
                     return;
@@ -236,16 +258,34 @@ fn tune_peer_socket(stream: &TcpStream) {
     let _ = socket.set_tcp_keepalive(&keepalive);
 }
 
-/// Writes the hello, then `unsent` (if a batch was left from a connection that died), then
-/// the queue's frames in batches, until the connection fails (the error; the batch being
-/// written stays in `unsent`) or the queue closes (Ok).
+/// The dialer's opening: the hello, and with a key the answer to the listener's challenge.
+async fn open(stream: &mut TcpStream, hello: Hello, key: Option<&PeerKey>) -> io::Result<()> {
+    stream.write_all(&encode_hello(hello)).await?;
+    if let Some(key) = key {
+        let mut nonce = [0; PEER_NONCE_BYTES];
+        stream.read_exact(&mut nonce).await?;
+        stream.write_all(&peer_auth::proof(key, hello, &nonce)).await?;
+    }
+    Ok(())
+}
+
+/// `work`, or a timeout error once [`PEER_HANDSHAKE_TIMEOUT_MS`] have passed.
+async fn within_handshake<T>(work: impl std::future::Future<Output = io::Result<T>>) -> io::Result<T> {
+    futures_lite::future::or(work, async {
+        glommio::timer::sleep(Duration::from_millis(PEER_HANDSHAKE_TIMEOUT_MS)).await;
+        Err(io::Error::from(io::ErrorKind::TimedOut))
+    })
+    .await
+}
+
+/// Writes `unsent` (if a batch was left from a connection that died), then the queue's frames
+/// in batches, until the connection fails (the error; the batch being written stays in
+/// `unsent`) or the queue closes (Ok).
 async fn write_queue<W: futures_lite::AsyncWrite + Unpin>(
     stream: &mut W,
-    hello: &[u8],
     queue: &async_channel::Receiver<Vec<u8>>,
     unsent: &mut Vec<u8>,
 ) -> io::Result<()> {
-    stream.write_all(hello).await?;
     loop {
         if unsent.is_empty() {
             let Ok(frame) = queue.recv().await else { return Ok(()) };
@@ -273,8 +313,9 @@ async fn accept(inner: Rc<Inner>, listener: TcpListener) {
                 open.set(open.get() + 1);
                 let (inner, open) = (inner.clone(), open.clone());
                 glommio::spawn_local(async move {
-                    if let Err(ReadError::Wire) = read_peer(&inner, stream).await {
+                    if let Err(ReadError::Wire(error)) = read_peer(&inner, stream).await {
                         inner.count(|stats| stats.connections_rejected += 1);
+                        tracing::warn!(node = inner.node_id, %error, "peer connection refused");
                     }
                     open.set(open.get() - 1);
                 })
@@ -288,7 +329,7 @@ async fn accept(inner: Rc<Inner>, listener: TcpListener) {
 /// Why a peer connection ended: its socket (the peer went away), or the protocol (counted).
 enum ReadError {
     Io,
-    Wire,
+    Wire(WireError),
 }
 
 impl From<io::Error> for ReadError {
@@ -298,19 +339,44 @@ impl From<io::Error> for ReadError {
 }
 
 impl From<WireError> for ReadError {
-    fn from(_: WireError) -> ReadError {
-        ReadError::Wire
+    fn from(error: WireError) -> ReadError {
+        ReadError::Wire(error)
     }
 }
 
-/// Reads one peer's connection until it ends or breaks the protocol.
-async fn read_peer(inner: &Inner, mut stream: TcpStream) -> Result<(), ReadError> {
+/// The listener's side of a connection's opening: the hello, from a peer to this node, and
+/// with a key the proof that the dialer holds it.
+async fn accept_hello(inner: &Inner, stream: &mut TcpStream) -> Result<Hello, ReadError> {
     let mut hello = [0; HELLO_BYTES];
     stream.read_exact(&mut hello).await?;
     let hello = decode_hello(&hello)?;
     if hello.to != inner.node_id || !inner.queues.contains_key(&hello.from) {
         return Err(WireError::Hello("from a node that is not a peer, or to another node").into());
     }
+    match (&inner.key, hello.authenticated) {
+        (Some(key), true) => {
+            let nonce: [u8; PEER_NONCE_BYTES] = rand::random();
+            stream.write_all(&nonce).await?;
+            let mut proof = [0; PEER_PROOF_BYTES];
+            stream.read_exact(&mut proof).await?;
+            if !peer_auth::verify(key, hello, &nonce, &proof) {
+                return Err(WireError::Hello("the peer's proof does not match this node's peer key").into());
+            }
+        }
+        (None, false) => {}
+        (Some(_), false) => return Err(WireError::Hello("a peer without the cluster secret").into()),
+        (None, true) => return Err(WireError::Hello("a peer with a cluster secret this node lacks").into()),
+    }
+    Ok(hello)
+}
+
+/// Reads one peer's connection until it ends or breaks the protocol.
+async fn read_peer(inner: &Inner, mut stream: TcpStream) -> Result<(), ReadError> {
+    let opened = futures_lite::future::or(accept_hello(inner, &mut stream), async {
+        glommio::timer::sleep(Duration::from_millis(PEER_HANDSHAKE_TIMEOUT_MS)).await;
+        Err(WireError::Hello("no hello (or no proof) within the handshake timeout").into())
+    });
+    let hello = opened.await?;
     let mut body = Vec::new();
     loop {
         let mut prefix = [0; LENGTH_PREFIX_BYTES];

@@ -74,12 +74,16 @@ pub enum WireError {
 pub struct Hello {
     pub from: u64,
     pub to: u64,
+    /// The dialer will prove it holds the cluster's peer key (`peer_auth`): the listener
+    /// answers with a challenge before any frame. Byte 6 of the hello, 0 or 1.
+    pub authenticated: bool,
 }
 
 pub fn encode_hello(hello: Hello) -> [u8; HELLO_BYTES] {
     let mut bytes = [0; HELLO_BYTES];
     bytes[0..4].copy_from_slice(&HELLO_MAGIC);
     bytes[4..6].copy_from_slice(&WIRE_VERSION.to_le_bytes());
+    bytes[6] = u8::from(hello.authenticated);
     bytes[8..16].copy_from_slice(&hello.from.to_le_bytes());
     bytes[16..24].copy_from_slice(&hello.to.to_le_bytes());
     bytes
@@ -92,10 +96,15 @@ pub fn decode_hello(bytes: &[u8; HELLO_BYTES]) -> Result<Hello, WireError> {
     if u16::from_le_bytes([bytes[4], bytes[5]]) != WIRE_VERSION {
         return Err(WireError::Hello("unknown version"));
     }
-    if bytes[6..8] != [0, 0] {
-        return Err(WireError::Hello("reserved bytes are not zero"));
+    let authenticated = match bytes[6] {
+        0 => false,
+        1 => true,
+        _ => return Err(WireError::Hello("the authentication flag is neither 0 nor 1")),
+    };
+    if bytes[7] != 0 {
+        return Err(WireError::Hello("reserved byte is not zero"));
     }
-    Ok(Hello { from: u64_at(bytes, 8), to: u64_at(bytes, 16) })
+    Ok(Hello { from: u64_at(bytes, 8), to: u64_at(bytes, 16), authenticated })
 }
 
 /// The body length a frame's prefix announces, checked against `max_bytes` before anything

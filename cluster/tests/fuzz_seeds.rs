@@ -93,7 +93,7 @@ fn the_raft_log_seeds_are_current_and_decode_as_expected() {
 /// A peer connection to node 1 as node 2 opens it: the hello, an append with two entries, a
 /// heartbeat, a vote request.
 fn peer_stream() -> Vec<u8> {
-    let mut stream = encode_hello(Hello { from: 2, to: 1 }).to_vec();
+    let mut stream = encode_hello(Hello { from: 2, to: 1, authenticated: false }).to_vec();
     let mut append = Message {
         msg_type: MessageType::MsgAppend,
         from: 2,

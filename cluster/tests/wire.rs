@@ -33,8 +33,14 @@ fn peer_frames_round_trip() {
     for cut in 0..frame.len() {
         assert_eq!(split_frame(&frame[..cut], PEER_FRAME_BYTES_MAX).unwrap(), None, "cut at {cut}");
     }
-    let hello = Hello { from: 3, to: 1 };
-    assert_eq!(decode_hello(&encode_hello(hello)).unwrap(), hello);
+    for authenticated in [false, true] {
+        let hello = Hello { from: 3, to: 1, authenticated };
+        assert_eq!(decode_hello(&encode_hello(hello)).unwrap(), hello);
+    }
+    let hello = Hello { from: 3, to: 1, authenticated: false };
+    let mut flag = encode_hello(hello);
+    flag[6] = 2;
+    assert!(decode_hello(&flag).is_err());
     let mut bad = encode_hello(hello);
     bad[0] ^= 1;
     assert!(decode_hello(&bad).is_err());

@@ -8,6 +8,9 @@
 //! secret on the wire). A connection so authenticated may carry the requests of clients the
 //! member already authenticated; the leader serves each as that client.
 //!
+//! The same secret gives the Raft peer network its key ([`ClusterSecret::peer_key`]): a member
+//! dialing another proves it holds it before any Raft message is believed.
+//!
 //! What the secret protects: whoever holds it can act as any member, and so as any client of
 //! the credentials file. It belongs with the data directory's keys, readable by the daemon
 //! alone (`chmod 600`), and the same on every member. Members' keys never appear in the
@@ -23,6 +26,7 @@ pub const MEMBER_KEY_PREFIX: &str = "SLUICEMEMBER";
 /// The shortest cluster secret, in bytes after trimming: 32 hex characters are 128 bits.
 pub const CLUSTER_SECRET_BYTES_MIN: usize = 32;
 const MEMBER_KEY_DOMAIN: &str = "sluice member key ";
+const PEER_KEY_DOMAIN: &str = "sluice peer network key";
 /// The account members' principals name in their ARNs (they hold no policies; the account
 /// only shows in logs).
 const MEMBER_ACCOUNT_ID: &str = "000000000000";
@@ -84,6 +88,12 @@ impl ClusterSecret {
             Principal::new(&name, MEMBER_ACCOUNT_ID, &member_key_id(node_id), self.member_secret(node_id), Vec::new())
         });
         CredentialStore::new(principals.collect())
+    }
+
+    /// The key of the Raft peer network, which every member proves it holds when it dials
+    /// another (`sluice_cluster::peer_auth`).
+    pub fn peer_key(&self) -> [u8; 32] {
+        hmac_sha256(self.0.expose().as_bytes(), PEER_KEY_DOMAIN.as_bytes())
     }
 
     fn member_secret(&self, node_id: u64) -> Secret {

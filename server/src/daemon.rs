@@ -127,10 +127,10 @@ pub struct Args {
     #[arg(long)]
     pub peers: Option<String>,
     /// A file holding the secret every member of the cluster shares (one line, at least 32
-    /// bytes: `openssl rand -hex 32`; mode 0600). With --credentials or TLS, members
-    /// authenticate to each other with keys derived from it, and only then forward the
-    /// requests of clients they authenticated (docs/cluster.md). Default: none, and such a
-    /// cluster does not forward.
+    /// bytes: `openssl rand -hex 32`; mode 0600). Members prove they hold it on the Raft peer
+    /// connections, and with --credentials authenticate to each other with keys derived from
+    /// it to forward the requests of clients they authenticated (docs/cluster.md). Default:
+    /// none: peers are not authenticated, and a node with --credentials does not forward.
     #[arg(long)]
     pub cluster_secret: Option<PathBuf>,
     /// Bytes of a Raft log segment in a cluster: each group's log is compacted a whole
@@ -590,7 +590,7 @@ fn security(config: &Config) -> anyhow::Result<(Security, Option<AuditWriter>)> 
         (Some(path), Some(cluster)) => {
             let secret = ClusterSecret::load(path)?;
             let store = secret.store(cluster.members.keys().copied())?;
-            tracing::info!(file = %path.display(), "members authenticate to each other with the cluster secret");
+            tracing::info!(file = %path.display(), "members authenticate to each other (peer network, forwarding) with the cluster secret");
             Some(Arc::new(Members { node_id: cluster.node_id, secret, store }))
         }
         _ => None,

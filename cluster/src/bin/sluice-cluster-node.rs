@@ -83,7 +83,9 @@ async fn run(args: Args, members: BTreeMap<u64, SocketAddr>, listen: SocketAddr)
     let mut peers = members.clone();
     peers.remove(&args.node_id);
     let network =
-        PeerNetwork::start(args.node_id, listen, &peers).with_context(|| format!("listen for peers on {listen}"))?;
+        // Unauthenticated peers: this binary is for tests on loopback (sluiced authenticates
+        // them with the cluster secret).
+        PeerNetwork::start(args.node_id, listen, &peers, None).with_context(|| format!("listen for peers on {listen}"))?;
     // raft-rs draws each election's timeout from `election_ticks` (as in sluiced).
     let mut random = rand::thread_rng();
     let config = GroupHostConfig {

@@ -46,9 +46,8 @@
 //!
 //! Unfinished: with TLS nothing is forwarded yet (the follower answers the retriable error
 //! naming the leader's addresses): the forwarding connection would need a client TLS
-//! configuration trusting the members' certificates. The Raft peer network does not
-//! authenticate its peers yet. The records of an AUTO-distribution stream are served where
-//! they arrive.
+//! configuration trusting the members' certificates. The records of an AUTO-distribution
+//! stream are served where they arrive.
 //!
 //! A PutRecords whose records go to shards led by different members is split by leader
 //! ([`split_put_records`]): each leader gets its records (a shard's records stay together and

@@ -43,6 +43,7 @@ use crate::runtime::cluster::ClusterConfig;
 use rand::Rng;
 use sluice_cluster::host::{GroupHost, GroupHostConfig};
 use sluice_cluster::limits::{ELECTION_TICKS, TICK_INTERVAL_MS};
+use sluice_cluster::peer_auth::PeerKey;
 use sluice_cluster::replica::ReplicaConfig;
 use sluice_cluster::transport::PeerNetwork;
 use sluice_cluster::wire::GroupId;
@@ -97,7 +98,8 @@ pub async fn start(node: &Rc<Node>, config: Arc<ClusterConfig>) -> Result<(), St
     let listen = addresses[&config.node_id];
     let mut peers = addresses;
     peers.remove(&config.node_id);
-    let network = PeerNetwork::start(config.node_id, listen, &peers)
+    let key = node.shared.config.security.members.as_ref().map(|members| PeerKey::new(members.secret.peer_key()));
+    let network = PeerNetwork::start(config.node_id, listen, &peers, key)
         .map_err(|source| StartError::Listen { address: listen, source })?;
     let core = Rc::new(ClusterCore {
         config,
