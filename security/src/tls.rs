@@ -22,7 +22,8 @@ use crate::credentials::{read_bounded, ReadError};
 use arc_swap::ArcSwap;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+pub use rustls::ClientConfig;
+use rustls::{RootCertStore, ServerConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -143,6 +144,32 @@ impl ReloadableServerConfig {
     pub fn acceptor(&self) -> futures_rustls::TlsAcceptor {
         futures_rustls::TlsAcceptor::from(self.current())
     }
+}
+
+/// Bytes of a TLS session's channel binding ([`connect`]).
+pub const CHANNEL_BINDING_BYTES: usize = 32;
+
+/// A TLS connection over `stream` to `server_name` (a DNS name or an IP address, checked
+/// against the certificate), verified by `config`; with its channel binding, the RFC 5705
+/// exporter's output under [`crate::challenge::CHANNEL_BINDING_LABEL`], which the native
+/// handshake's proofs include.
+pub async fn connect<S>(
+    config: Arc<ClientConfig>,
+    server_name: &str,
+    stream: S,
+) -> std::io::Result<(futures_rustls::client::TlsStream<S>, Vec<u8>)>
+where
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin,
+{
+    let name = rustls::pki_types::ServerName::try_from(server_name.to_owned())
+        .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("TLS server name: {error}")))?;
+    let stream = futures_rustls::TlsConnector::from(config).connect(name, stream).await?;
+    let binding = stream
+        .get_ref()
+        .1
+        .export_keying_material(vec![0u8; CHANNEL_BINDING_BYTES], crate::challenge::CHANNEL_BINDING_LABEL, None)
+        .map_err(|error| std::io::Error::other(format!("TLS keying material export failed: {error}")))?;
+    Ok((stream, binding))
 }
 
 /// A client configuration trusting the certificates of a PEM CA bundle.

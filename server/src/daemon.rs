@@ -30,7 +30,7 @@ use sluice_security::audit::{AuditLog, AuditWriter};
 use sluice_security::credentials::ReloadableCredentials;
 use sluice_security::kms::KeyStore;
 use sluice_security::members::ClusterSecret;
-use sluice_security::tls::ReloadableServerConfig;
+use sluice_security::tls::{client_config_from_file, ReloadableServerConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,7 +43,7 @@ pub mod exposure;
 #[command(name = "sluiced", about = "Sluice: a Kinesis-compatible streaming data daemon", version)]
 pub struct Args {
     /// TOML file with any of the keys below (data-dir, listen, http-listen, region, account-id,
-    /// cores, limits, log-level, on-demand-window-ms, firehose-config, node-id, peers, cluster-secret, raft-segment-bytes), and a `[limit-overrides]` table of
+    /// cores, limits, log-level, on-demand-window-ms, firehose-config, node-id, peers, cluster-secret, cluster-ca-bundle, raft-segment-bytes), and a `[limit-overrides]` table of
     /// quotas and bounds to change (see server/src/limits.rs, `Limits`).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -133,6 +133,12 @@ pub struct Args {
     /// none: peers are not authenticated, and a node with --credentials does not forward.
     #[arg(long)]
     pub cluster_secret: Option<PathBuf>,
+    /// PEM CA bundle that members' certificates are verified with when one forwards a request
+    /// to another's native listener over TLS (each member's certificate must name its address
+    /// in --peers). Default: the --tls-cert file, right when the members share one certificate
+    /// naming every member's address, or when that file carries the CA that signed them all.
+    #[arg(long)]
+    pub cluster_ca_bundle: Option<PathBuf>,
     /// Bytes of a Raft log segment in a cluster: each group's log is compacted a whole
     /// segment at a time, once every member holds its entries and this node applied them.
     /// Default: 8388608 (8 MiB); at least 65536.
@@ -176,6 +182,7 @@ struct FileConfig {
     node_id: Option<u64>,
     peers: Option<String>,
     cluster_secret: Option<PathBuf>,
+    cluster_ca_bundle: Option<PathBuf>,
 }
 
 /// The effective configuration.
@@ -206,6 +213,8 @@ pub struct Config {
     pub cluster: Option<ClusterConfig>,
     /// `--cluster-secret`.
     pub cluster_secret: Option<PathBuf>,
+    /// `--cluster-ca-bundle`.
+    pub cluster_ca_bundle: Option<PathBuf>,
 }
 
 impl Config {
@@ -275,9 +284,17 @@ impl Config {
                 ..cluster
             }),
             cluster_secret: args.cluster_secret.or(file.cluster_secret),
+            cluster_ca_bundle: args.cluster_ca_bundle.or(file.cluster_ca_bundle),
         };
-        if config.cluster_secret.is_some() && config.cluster.is_none() {
-            anyhow::bail!("cluster-secret is for a cluster's members: give --node-id and --peers too");
+        if config.cluster.is_none() && (config.cluster_secret.is_some() || config.cluster_ca_bundle.is_some()) {
+            anyhow::bail!(
+                "cluster-secret and cluster-ca-bundle are for a cluster's members: give --node-id and --peers too"
+            );
+        }
+        if config.cluster_ca_bundle.is_some() && config.tls.is_none() {
+            anyhow::bail!(
+                "cluster-ca-bundle verifies the members' TLS certificates: give --tls-cert and --tls-key too"
+            );
         }
         config.exposure().check()?;
         Ok(config)
@@ -595,7 +612,17 @@ fn security(config: &Config) -> anyhow::Result<(Security, Option<AuditWriter>)> 
         }
         _ => None,
     };
-    Ok((Security { credentials, audit, http_tls, native_tls, keys, members }, writer))
+    // Forwarding over TLS: the members' native certificates, verified by the cluster's CA.
+    let member_tls = match (&config.cluster, &config.tls) {
+        (Some(_), Some((cert, _))) => {
+            let bundle = config.cluster_ca_bundle.as_ref().unwrap_or(cert);
+            let tls = client_config_from_file(bundle, &sluice_security::tls::ALPN_NATIVE)
+                .with_context(|| format!("cluster CA bundle {}", bundle.display()))?;
+            Some(Arc::new(tls))
+        }
+        _ => None,
+    };
+    Ok((Security { credentials, audit, http_tls, native_tls, keys, members, member_tls }, writer))
 }
 
 /// SIGHUP: reread the credentials file (principals, keys, policies). Requests and handshakes

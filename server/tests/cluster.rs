@@ -2107,6 +2107,22 @@ const ADMIN: (&str, &str) = ("AKIAADMIN00000000001", "admin/secret+key");
 /// May read and describe, not write.
 const READER: (&str, &str) = ("AKIAREADER0000000001", "reader-secret");
 
+/// A test CA's certificate (PEM), and in `dir` the certificate for 127.0.0.1 it issued, which
+/// every member serves, and its key.
+fn cluster_certificates(dir: &Path) -> (String, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, "Sluice cluster test CA");
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().signed_by(&key, &ca).unwrap();
+    let (cert_path, key_path) = (dir.join("member.pem"), dir.join("member.key"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    (ca.pem(), cert_path, key_path)
+}
+
 /// The credentials file (admin may do everything, reader only read) and the cluster secret's
 /// file, in `dir`.
 fn secured_files(dir: &Path) -> (PathBuf, PathBuf) {
@@ -2135,7 +2151,7 @@ policies = ['''{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Ac
     (credentials, secret)
 }
 
-fn signed_with((access_key_id, secret): (&str, &str)) -> ConnectOptions {
+fn signed_with((access_key_id, secret): (&str, &str), ca_pem: &str) -> ConnectOptions {
     ConnectOptions {
         credentials: Some(sluice_client::auth::SigningCredentials {
             access_key_id: access_key_id.into(),
@@ -2143,7 +2159,7 @@ fn signed_with((access_key_id, secret): (&str, &str)) -> ConnectOptions {
             session_token: None,
         }),
         region: "us-east-1".into(),
-        tls: None,
+        tls: Some(sluice_client::tls::TlsOptions::from_ca_pem(ca_pem.as_bytes()).unwrap()),
     }
 }
 
@@ -2156,18 +2172,35 @@ fn refused<T: std::fmt::Debug>(result: Result<T, ClientError>) -> (ErrorKind, St
     }
 }
 
-/// A plain connection to `addr` that went through the native handshake as `credentials`:
-/// frames are written and read by hand, so that it can send what no client would.
-fn handshaken(addr: SocketAddr, credentials: &sluice_security::sigv4::SigningCredentials) -> std::net::TcpStream {
+/// A blocking byte stream both ways (TLS over a `TcpStream`, here).
+trait ReadWrite: std::io::Read + std::io::Write {}
+impl<T: std::io::Read + std::io::Write> ReadWrite for T {}
+
+/// A TLS connection to `addr`, trusting `ca_pem`, that went through the native handshake as
+/// `credentials` (its proof bound to the TLS session): frames are written and read by hand, so
+/// that it can send what no client would.
+fn handshaken(
+    addr: SocketAddr,
+    credentials: &sluice_security::sigv4::SigningCredentials,
+    ca_pem: &str,
+) -> Box<dyn ReadWrite> {
     use sluice_protocol::flatbuffers::FlatBufferBuilder;
     use sluice_protocol::native::handshake::{self, AuthenticateFields, HandshakeResponse};
-    use sluice_security::challenge::{Challenge, ClientHandshake, ServerProof};
+    use sluice_security::challenge::{Challenge, ClientHandshake, ServerProof, CHANNEL_BINDING_LABEL};
+    use sluice_security::tls::{client_config, ALPN_NATIVE};
     use std::io::Write;
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let config = Arc::new(client_config(ca_pem.as_bytes(), &ALPN_NATIVE).unwrap());
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut stream = rustls::StreamOwned::new(rustls::ClientConnection::new(config, name).unwrap(), tcp);
+    while stream.conn.is_handshaking() {
+        stream.conn.complete_io(&mut stream.sock).unwrap();
+    }
+    let binding = stream.conn.export_keying_material(vec![0u8; 32], CHANNEL_BINDING_LABEL, None).unwrap();
     let mut fbb = FlatBufferBuilder::new();
     stream.write_all(handshake::encode_hello(&mut fbb, 1).unwrap()).unwrap();
-    let answer = |stream: &mut std::net::TcpStream| match handshake::decode_handshake_response(&read_frame(stream)) {
+    let answer = |stream: &mut dyn ReadWrite| match handshake::decode_handshake_response(&read_frame(stream)) {
         Ok(Some((_, answer))) => answer,
         other => panic!("a handshake answer: {other:?}"),
     };
@@ -2176,7 +2209,7 @@ fn handshaken(addr: SocketAddr, credentials: &sluice_security::sigv4::SigningCre
     };
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let (proof, expected) =
-        ClientHandshake::respond(&Challenge { server_nonce }, credentials, "us-east-1", b"", now_ms);
+        ClientHandshake::respond(&Challenge { server_nonce }, credentials, "us-east-1", &binding, now_ms);
     let fields = AuthenticateFields {
         access_key_id: proof.access_key_id,
         timestamp_ms: proof.timestamp_ms,
@@ -2192,11 +2225,10 @@ fn handshaken(addr: SocketAddr, credentials: &sluice_security::sigv4::SigningCre
         }
         other => panic!("{} was not authenticated: {other:?}", credentials.access_key_id),
     }
-    stream
+    Box::new(stream)
 }
 
-fn read_frame(stream: &mut std::net::TcpStream) -> Bytes {
-    use std::io::Read;
+fn read_frame(stream: &mut dyn ReadWrite) -> Bytes {
     let mut prefix = [0u8; 4];
     stream.read_exact(&mut prefix).unwrap();
     let mut frame = prefix.to_vec();
@@ -2207,7 +2239,7 @@ fn read_frame(stream: &mut std::net::TcpStream) -> Bytes {
 
 /// ListStreams sent on `stream` as a ForwardedRequest naming `caller` (by access key id).
 fn list_streams_forwarded_as(
-    stream: &mut std::net::TcpStream,
+    stream: &mut Box<dyn ReadWrite>,
     caller: &str,
 ) -> Result<sluice_model::Response, KinesisError> {
     use sluice_protocol::flatbuffers::FlatBufferBuilder;
@@ -2229,30 +2261,37 @@ fn list_streams_forwarded_as(
     }
 }
 
-/// With `--credentials` and `--cluster-secret`, a client that knows one node still reaches
-/// every leader: the members forward its writes and catalog changes, authenticated to each
-/// other with keys derived from the secret, and the leader serves each as the client that sent
-/// it, authorized by the client's own policies. A member's key opens no door of its own, a
-/// wrong secret opens none, and a client cannot pass its request off as another's.
+/// With `--credentials`, TLS and `--cluster-secret`, a client that knows one node still
+/// reaches every leader: the members forward its writes and catalog changes over TLS,
+/// authenticated to each other with keys derived from the secret, and the leader serves each as
+/// the client that sent it, authorized by the client's own policies. A member's key opens no
+/// door of its own, a wrong secret opens none, and a client cannot pass its request off as
+/// another's.
 #[test]
-fn with_credentials_members_forward_their_clients_requests_as_those_clients() {
+fn with_credentials_and_tls_members_forward_their_clients_requests_as_those_clients() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let (credentials, secret) = secured_files(dir.path());
+    let (ca_pem, cert, key) = cluster_certificates(dir.path());
+    let ca_bundle = dir.path().join("ca.pem");
+    std::fs::write(&ca_bundle, &ca_pem).unwrap();
     let audit = |id: usize| dir.path().join(format!("audit-{id}"));
     let daemons = start_forwarding_cluster_with(|id| {
-        let files =
-            [credentials.as_path(), secret.as_path(), audit(id).as_path()].map(|path| path.display().to_string());
-        let [credentials, secret, audit] = files;
-        vec!["--credentials".into(), credentials, "--cluster-secret".into(), secret, "--audit-dir".into(), audit]
+        let files = [&credentials, &secret, &audit(id), &cert, &key, &ca_bundle].map(|path| path.display().to_string());
+        let [credentials, secret, audit, cert, key, ca_bundle] = files;
+        let flags =
+            ["--credentials", "--cluster-secret", "--audit-dir", "--tls-cert", "--tls-key", "--cluster-ca-bundle"];
+        let values = [credentials, secret, audit, cert, key, ca_bundle];
+        flags.into_iter().zip(values).flat_map(|(flag, value)| [flag.to_owned(), value]).collect()
     });
     let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
     let metrics: Vec<SocketAddr> = daemons.iter().map(|daemon| daemon.metrics_addr).collect();
     let addresses: Vec<SocketAddr> = daemons.iter().map(|daemon| daemon.addr).collect();
     let puts_per_node = 10;
+    let client_ca = ca_pem.clone();
     run(move || async move {
         let mut admins = Vec::new();
         for endpoint in &endpoints {
-            admins.push(Client::connect_with(endpoint, &signed_with(ADMIN)).await.unwrap());
+            admins.push(Client::connect_with(endpoint, &signed_with(ADMIN, &client_ca)).await.unwrap());
         }
         // Created through node 1: a catalog change, forwarded unless node 1 leads the catalog.
         let create =
@@ -2281,7 +2320,7 @@ fn with_credentials_members_forward_their_clients_requests_as_those_clients() {
         );
         // Every node serves every record, to a caller allowed to read.
         for endpoint in &endpoints {
-            let reader = Client::connect_with(endpoint, &signed_with(READER)).await.unwrap();
+            let reader = Client::connect_with(endpoint, &signed_with(READER, &client_ca)).await.unwrap();
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
                 let records = read_shard(&reader, SECURED_STREAM).await.unwrap_or_default();
@@ -2309,12 +2348,12 @@ fn with_credentials_members_forward_their_clients_requests_as_those_clients() {
         // secret it is not even authenticated.
         let cluster_secret = sluice_security::members::ClusterSecret::parse(CLUSTER_SECRET).unwrap();
         let member = cluster_secret.credentials(2);
-        let member_options = signed_with((&member.access_key_id, member.secret_access_key.expose()));
+        let member_options = signed_with((&member.access_key_id, member.secret_access_key.expose()), &client_ca);
         let as_member = Client::connect_with(&endpoints[0], &member_options).await.unwrap();
         assert_eq!(refused(as_member.call(&ListStreamsInput::default()).await).0, ErrorKind::AccessDenied);
         let wrong = sluice_security::members::ClusterSecret::parse(&CLUSTER_SECRET.replace('7', "8")).unwrap();
         let wrong = wrong.credentials(2);
-        let wrong_options = signed_with((&wrong.access_key_id, wrong.secret_access_key.expose()));
+        let wrong_options = signed_with((&wrong.access_key_id, wrong.secret_access_key.expose()), &client_ca);
         assert_eq!(
             refused(Client::connect_with(&endpoints[0], &wrong_options).await.map(|_| ())).0,
             ErrorKind::InvalidSignature
@@ -2324,7 +2363,7 @@ fn with_credentials_members_forward_their_clients_requests_as_those_clients() {
     // By hand: a member's connection carries a client's request, which runs as that client,
     // authorized by the client's policies on the node that serves it.
     let cluster_secret = sluice_security::members::ClusterSecret::parse(CLUSTER_SECRET).unwrap();
-    let mut member = handshaken(addresses[0], &cluster_secret.credentials(2));
+    let mut member = handshaken(addresses[0], &cluster_secret.credentials(2), &ca_pem);
     match list_streams_forwarded_as(&mut member, ADMIN.0) {
         Ok(sluice_model::Response::ListStreams(output)) => assert_eq!(output.stream_names, vec![SECURED_STREAM]),
         other => panic!("ListStreams as admin answered {other:?}"),
@@ -2339,7 +2378,7 @@ fn with_credentials_members_forward_their_clients_requests_as_those_clients() {
         secret_access_key: sluice_security::Secret::new(READER.1),
         session_token: None,
     };
-    let mut not_a_member = handshaken(addresses[0], &reader);
+    let mut not_a_member = handshaken(addresses[0], &reader, &ca_pem);
     let error = list_streams_forwarded_as(&mut not_a_member, ADMIN.0).unwrap_err();
     assert_eq!(error.kind, ErrorKind::AccessDenied, "{error:?}");
     assert!(error.message.contains("only a cluster member"), "{error:?}");

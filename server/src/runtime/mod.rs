@@ -62,6 +62,9 @@ pub struct Security {
     /// The cluster members' credentials (`--cluster-secret`), for forwarding with
     /// credentials (`ops/cluster/forward.rs`).
     pub members: Option<Arc<Members>>,
+    /// How a member verifies another's native listener when it forwards over TLS
+    /// (`--cluster-ca-bundle`, by default the `--tls-cert` file); `None` without TLS.
+    pub member_tls: Option<Arc<sluice_security::tls::ClientConfig>>,
 }
 
 /// This member's credential and every member's, derived from the cluster secret.
@@ -81,6 +84,7 @@ impl fmt::Debug for Security {
             .field("native_tls", &self.native_tls.is_some())
             .field("master_keys", &self.keys.as_ref().map(|keys| keys.keys().len()))
             .field("members", &self.members.is_some())
+            .field("member_tls", &self.member_tls.is_some())
             .finish()
     }
 }

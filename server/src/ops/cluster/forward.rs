@@ -44,10 +44,11 @@
 //! Reads are not forwarded: a node serves GetRecords, GetShardIterator, Describe* and List*
 //! from its own applied log and catalog (`docs/replication.md`).
 //!
-//! Unfinished: with TLS nothing is forwarded yet (the follower answers the retriable error
-//! naming the leader's addresses): the forwarding connection would need a client TLS
-//! configuration trusting the members' certificates. The records of an AUTO-distribution
-//! stream are served where they arrive.
+//! With TLS on the native listener, a member forwards over TLS, verifying the leader's
+//! certificate for the address `--peers` names with `--cluster-ca-bundle` (by default the
+//! node's own `--tls-cert` file), and binds its member proof to that session.
+//!
+//! Unfinished: the records of an AUTO-distribution stream are served where they arrive.
 //!
 //! A PutRecords whose records go to shards led by different members is split by leader
 //! ([`split_put_records`]): each leader gets its records (a shard's records stay together and
@@ -106,12 +107,12 @@ pub enum Origin {
 }
 
 /// Whether this node forwards at all: in cluster mode; with credentials, only when the members
-/// can authenticate to each other (`--cluster-secret`); not yet with TLS.
+/// can authenticate to each other (`--cluster-secret`); with TLS, over TLS.
 fn enabled(node: &Node) -> bool {
     let security = &node.shared.config.security;
     node.shared.config.cluster.is_some()
         && (security.credentials.is_none() || security.members.is_some())
-        && security.native_tls.is_none()
+        && (security.native_tls.is_none() || security.member_tls.is_some())
 }
 
 /// The member `request` goes to, if it is not this node and can be reached: the leader of the
@@ -364,10 +365,15 @@ struct PeerPool {
 }
 
 struct Connection {
-    stream: TcpStream,
+    /// Plain TCP, or TLS to a member whose native listener has it.
+    stream: Box<dyn Duplex>,
     /// Bytes read past the last answer (none, on a connection used one request at a time).
     buffer: BytesMut,
 }
+
+/// A byte stream both ways: a `TcpStream`, or TLS over one.
+trait Duplex: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin {}
+impl<T: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin> Duplex for T {}
 
 impl PeerPool {
     /// Sends one request frame and reads its answer, on an idle connection or a new one.
@@ -382,17 +388,37 @@ impl PeerPool {
                     .await
                     .map_err(|error| format!("connect: {error}"))?;
                 let _ = stream.set_nodelay(true);
+                let security = &node.shared.config.security;
+                let (stream, binding): (Box<dyn Duplex>, Vec<u8>) = match &security.member_tls {
+                    None => (Box::new(stream), Vec::new()),
+                    Some(config) => {
+                        // The member's certificate must name the address --peers gives it.
+                        let host = self.address.ip().to_string();
+                        let connected = future::or(
+                            async { Some(sluice_security::tls::connect(config.clone(), &host, stream).await) },
+                            async {
+                                glommio::timer::sleep(timeout).await;
+                                None
+                            },
+                        );
+                        match connected.await {
+                            Some(Ok((stream, binding))) => (Box::new(stream), binding),
+                            Some(Err(error)) => return Err(format!("TLS: {error}")),
+                            None => return Err(format!("TLS: no handshake within {FORWARD_CONNECT_TIMEOUT_MS} ms")),
+                        }
+                    }
+                };
                 let mut connection = Connection { stream, buffer: BytesMut::new() };
                 // With credentials the leader serves forwarded requests only to a member.
-                if node.shared.config.security.credentials.is_some() {
-                    let members = node.shared.config.security.members.as_ref().ok_or("no cluster secret")?;
+                if security.credentials.is_some() {
+                    let members = security.members.as_ref().ok_or("no cluster secret")?;
                     let credentials = members.secret.credentials(members.node_id);
-                    connection.authenticate(&credentials, node.identity().region(), node.now_ms()).await?;
+                    connection.authenticate(&credentials, node.identity().region(), &binding, node.now_ms()).await?;
                 }
                 connection
             }
         };
-        connection.stream.write_all(frame).await.map_err(|error| format!("send: {error}"))?;
+        connection.send(frame).await?;
         let answer = connection.read_frame().await?;
         let decoded = native::decode_response(&answer)
             .map_err(|error| format!("its answer does not decode: {error}"))?
@@ -413,24 +439,32 @@ impl PeerPool {
 }
 
 impl Connection {
-    /// The native handshake (Hello, Authenticate) as member `credentials`, over plain TCP (no
-    /// channel binding).
+    /// Writes a whole frame (and flushes what TLS holds back).
+    async fn send(&mut self, frame: &[u8]) -> Result<(), String> {
+        self.stream.write_all(frame).await.map_err(|error| format!("send: {error}"))?;
+        self.stream.flush().await.map_err(|error| format!("send: {error}"))
+    }
+
+    /// The native handshake (Hello, Authenticate) as member `credentials`, its proof bound to
+    /// the TLS session by `binding` (empty over plain TCP).
     async fn authenticate(
         &mut self,
         credentials: &SigningCredentials,
         region: &str,
+        binding: &[u8],
         now_ms: i64,
     ) -> Result<(), String> {
         let mut fbb = FlatBufferBuilder::with_capacity(HANDSHAKE_BUILDER_BYTES);
         let hello = handshake::encode_hello(&mut fbb, 1).map_err(|error| error.to_string())?.to_vec();
-        self.stream.write_all(&hello).await.map_err(|error| format!("send: {error}"))?;
+        self.send(&hello).await?;
         let server_nonce = match self.handshake_answer().await? {
             HandshakeResponse::Hello { server_nonce, authentication_required: true } => server_nonce,
             HandshakeResponse::Hello { authentication_required: false, .. } => return Ok(()),
             HandshakeResponse::Refused(error) => return Err(format!("it refused the handshake: {}", error.message)),
             HandshakeResponse::Authenticated { .. } => return Err("it answered Hello out of turn".into()),
         };
-        let (proof, expected) = ClientHandshake::respond(&Challenge { server_nonce }, credentials, region, b"", now_ms);
+        let (proof, expected) =
+            ClientHandshake::respond(&Challenge { server_nonce }, credentials, region, binding, now_ms);
         let fields = AuthenticateFields {
             access_key_id: proof.access_key_id,
             timestamp_ms: proof.timestamp_ms,
@@ -440,7 +474,7 @@ impl Connection {
         };
         fbb.reset();
         let frame = handshake::encode_authenticate(&mut fbb, 2, &fields).map_err(|error| error.to_string())?.to_vec();
-        self.stream.write_all(&frame).await.map_err(|error| format!("send: {error}"))?;
+        self.send(&frame).await?;
         match self.handshake_answer().await? {
             HandshakeResponse::Authenticated { server_mac, .. }
                 if expected.check_server(&ServerProof { mac: server_mac }) =>
