@@ -86,6 +86,8 @@ struct Inner {
     queues: BTreeMap<u64, async_channel::Sender<Vec<u8>>>,
     groups: RefCell<HashMap<GroupId, async_channel::Sender<Input>>>,
     stats: Cell<TransportStats>,
+    /// The peers this node's dialer holds an open connection to now.
+    connected: RefCell<std::collections::BTreeSet<u64>>,
 }
 
 impl Inner {
@@ -135,6 +137,7 @@ impl PeerNetwork {
             queues,
             groups: RefCell::new(HashMap::new()),
             stats: Cell::new(TransportStats::default()),
+            connected: RefCell::new(std::collections::BTreeSet::new()),
         });
         for (peer_id, address, receiver) in dialers {
             glommio::spawn_local(dial(inner.clone(), peer_id, address, receiver)).detach();
@@ -160,6 +163,12 @@ impl PeerNetwork {
 
     pub fn stats(&self) -> TransportStats {
         self.inner.stats.get()
+    }
+
+    /// Whether this node holds an open connection to `peer` now (it dialed and opened it, and
+    /// the peer has not closed it): a peer that is down or cut off is not connected.
+    pub fn is_connected(&self, peer: u64) -> bool {
+        self.inner.connected.borrow().contains(&peer)
     }
 }
 
@@ -213,6 +222,7 @@ async fn dial(inner: Rc<Inner>, peer_id: u64, address: SocketAddr, queue: async_
                 }
                 connected_last_time = true;
                 inner.count(|stats| stats.connections_made += 1);
+                inner.connected.borrow_mut().insert(peer_id);
                 backoff_ms = RECONNECT_BACKOFF_MS_MIN;
                 let (mut reader, mut writer) = futures_lite::io::split(stream);
                 // The peer never writes on this connection: a read ends only when the peer
@@ -225,7 +235,9 @@ async fn dial(inner: Rc<Inner>, peer_id: u64, address: SocketAddr, queue: async_
                     Err(io::Error::from(io::ErrorKind::ConnectionReset))
                 };
                 let written = futures_lite::future::or(write_queue(&mut writer, &queue, &mut unsent), reset);
-                if written.await.is_ok() {
+                let written = written.await;
+                inner.connected.borrow_mut().remove(&peer_id);
+                if written.is_ok() {
                     // The queue closed: the network is gone.
                     return;
                 }

@@ -16,9 +16,11 @@
 //! to the nodes under it until each is within one of the others. The metadata group is left
 //! where its election put it.
 //!
-//! While a member is down it counts as leading nothing, so it is the member the others pick;
-//! the replicas ignore those transfers (it is not caught up), and nothing moves between the
-//! live members until it returns. Balancing is for after a node returns, not around a dead one.
+//! Only the members this core's peer network is connected to take part: a member that is down
+//! or cut off leads nothing, and would otherwise be the one every transfer goes to (and be
+//! refused, as it is not caught up), so that nothing would move between the live members
+//! until it returned. Without it, the groups a dead leader led spread over the survivors
+//! (the routed-client test saw all six on one survivor, for good, once in a while).
 //!
 //! A group is moved only once it has been led for [`LEADER_BALANCE_SETTLE_MS`] here: a new
 //! stream's first writes, right after AWS's waiters saw it ACTIVE, do not meet a handover.
@@ -63,7 +65,8 @@ pub async fn balance_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
             continue;
         }
         let counts = node.shared.leaders.leader_counts(META_GROUP.0);
-        let Some(to) = transfer_target(node_id, &members, &counts) else { continue };
+        let live: Vec<u64> = members.iter().copied().filter(|&member| core.reaches(member)).collect();
+        let Some(to) = transfer_target(node_id, &live, &counts) else { continue };
         let mut led = core.led_groups();
         led.retain(|group| first_led.get(&group.uid).is_some_and(settled));
         if led.is_empty() {
@@ -78,11 +81,12 @@ pub async fn balance_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
     }
 }
 
-/// The member this node should hand a group to, from how many groups each member leads:
+/// The member this node should hand a group to, of the live `members`, from how many groups
+/// each member leads (a member not in `members` leads none that count):
 /// the one leading fewest (the lowest id among equals), if this node leads more than its
 /// share and at least two more than that member. `None`: leave things as they are.
 fn transfer_target(node_id: u64, members: &[u64], counts: &HashMap<u64, usize>) -> Option<u64> {
-    let led = |member: u64| counts.get(&member).copied().unwrap_or(0);
+    let led = |member: u64| if members.contains(&member) { counts.get(&member).copied().unwrap_or(0) } else { 0 };
     let total: usize = members.iter().map(|&member| led(member)).sum();
     let share = total.div_ceil(members.len().max(1));
     let mine = led(node_id);
@@ -106,6 +110,15 @@ mod tests {
         assert_eq!(transfer_target(2, &[1, 2, 3], &after_restart), Some(1));
         assert_eq!(transfer_target(3, &[1, 2, 3], &after_restart), Some(1));
         assert_eq!(transfer_target(1, &[1, 2, 3], &after_restart), None, "the node under its share gives nothing");
+    }
+
+    #[test]
+    fn a_dead_member_is_left_out_and_the_survivors_even_out() {
+        // Node 2 died; node 1 took all its groups, and leads all six; node 3 leads none.
+        let after_kill = counts(&[(1, 6), (3, 0)]);
+        assert_eq!(transfer_target(1, &[1, 2, 3], &after_kill), Some(2), "the dead member, if counted");
+        assert_eq!(transfer_target(1, &[1, 3], &after_kill), Some(3), "among the live ones");
+        assert_eq!(transfer_target(1, &[1, 3], &counts(&[(1, 3), (2, 9), (3, 3)])), None, "node 2's stale count");
     }
 
     #[test]

@@ -205,6 +205,12 @@ async fn publish_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
 }
 
 impl ClusterCore {
+    /// Whether this core's peer network is connected to member `node_id` now (this node
+    /// counts as connected to itself).
+    pub fn reaches(&self, node_id: u64) -> bool {
+        node_id == self.config.node_id || self.network.is_connected(node_id)
+    }
+
     /// Where group `name` of this core keeps its files.
     fn group_dir(&self, node: &Node, name: &str) -> PathBuf {
         node.shared.config.data_dir.join("raft").join(format!("core-{}", self.core)).join(name)
