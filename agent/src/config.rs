@@ -59,6 +59,8 @@ impl std::fmt::Debug for Credentials {
 pub struct Endpoint {
     pub endpoint: Option<String>,
     pub region: Option<String>,
+    /// `kinesis.route` (a Sluice setting; none for Firehose).
+    pub route: Option<String>,
 }
 
 /// The whole configuration.
@@ -169,6 +171,7 @@ const TOP_SUPPORTED: &[&str] = &[
     "shutdownTimeoutMillis",
     "kinesis.endpoint",
     "kinesis.region",
+    "kinesis.route",
     "firehose.endpoint",
     "firehose.region",
     "sts.endpoint",
@@ -314,8 +317,16 @@ impl AgentConfig {
                 0,
                 u64::MAX / 2,
             )?),
-            kinesis: Endpoint { endpoint: string("kinesis.endpoint")?, region: string("kinesis.region")? },
-            firehose: Endpoint { endpoint: string("firehose.endpoint")?, region: string("firehose.region")? },
+            kinesis: Endpoint {
+                endpoint: string("kinesis.endpoint")?,
+                region: string("kinesis.region")?,
+                route: string("kinesis.route")?,
+            },
+            firehose: Endpoint {
+                endpoint: string("firehose.endpoint")?,
+                region: string("firehose.region")?,
+                route: None,
+            },
             sts_endpoint: string("sts.endpoint")?,
             credentials: Credentials {
                 access_key_id: string("awsAccessKeyId")?,

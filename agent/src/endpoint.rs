@@ -29,11 +29,16 @@ pub struct StreamEndpoint {
     /// The region requests are signed for: `kinesis.region` / `firehose.region`, else the
     /// region of an AWS host name, else `AWS_REGION` / `AWS_DEFAULT_REGION`, else us-east-1.
     pub region: String,
+    /// `kinesis.route: direct` (a Sluice setting): records go to their shards' leaders in a
+    /// sluiced cluster, learned from `address` (DescribeStreamRoutes), instead of through
+    /// `address`, which forwards them. Native protocol only.
+    pub routed: bool,
 }
 
 impl std::fmt::Display for StreamEndpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.protocol {
+            Protocol::Native if self.routed => write!(f, "sluice://{} (routed to the leaders)", self.address),
             Protocol::Native => write!(f, "sluice://{}", self.address),
             Protocol::Http => write!(f, "http://{}", self.address),
             Protocol::Https => write!(f, "https://{}", self.address),
@@ -92,7 +97,7 @@ impl StreamEndpoint {
     fn new(protocol: Protocol, address: String, region: Option<&str>) -> StreamEndpoint {
         let region =
             region.map(str::to_owned).or_else(|| region_of_host(host_of(&address))).unwrap_or_else(environment_region);
-        StreamEndpoint { protocol, address, region }
+        StreamEndpoint { protocol, address, region, routed: false }
     }
 
     /// Whether this is one of AWS's own endpoints (credentials are then required).
@@ -107,10 +112,25 @@ impl StreamEndpoint {
         let Some(text) = endpoint else {
             let region = region.map(str::to_owned).unwrap_or_else(environment_region);
             let address = format!("{}:443", regional_host("kinesis", &region));
-            return Ok(StreamEndpoint { protocol: Protocol::Https, address, region });
+            return Ok(StreamEndpoint { protocol: Protocol::Https, address, region, routed: false });
         };
         let (protocol, address) = parse_address("kinesis.endpoint", text)?;
         Ok(StreamEndpoint::new(protocol, address, region))
+    }
+
+    /// Applies `kinesis.route`: `direct` (native endpoints only) or `any` (the default).
+    pub fn with_route(self, route: Option<&str>) -> Result<StreamEndpoint, EndpointError> {
+        let error =
+            |reason: String| EndpointError { key: "kinesis.route", endpoint: route.unwrap_or_default().into(), reason };
+        match route {
+            None | Some("any") => Ok(StreamEndpoint { routed: false, ..self }),
+            Some("direct") if self.protocol == Protocol::Native => Ok(StreamEndpoint { routed: true, ..self }),
+            Some("direct") => Err(error(format!(
+                "direct routing needs sluiced's native protocol (sluice://host:port), which tells the shards' \
+                 leaders; kinesis.endpoint is {self}"
+            ))),
+            Some(_) => Err(error("must be direct (to each shard's leader) or any (through the endpoint)".into())),
+        }
     }
 
     /// Reads `firehose.endpoint` (with `firehose.region`) for `deliveryStream` flows: HTTP or
@@ -137,7 +157,7 @@ impl StreamEndpoint {
                 Protocol::Http | Protocol::Https => {
                     let region = region.map(str::to_owned).unwrap_or_else(environment_region);
                     let address = format!("{}:443", regional_host("firehose", &region));
-                    Ok(StreamEndpoint { protocol: Protocol::Https, address, region })
+                    Ok(StreamEndpoint { protocol: Protocol::Https, address, region, routed: false })
                 }
             };
         };

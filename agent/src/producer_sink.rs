@@ -112,6 +112,7 @@ impl ProducerSink {
         let options = access.options(endpoint);
         let label = endpoint.to_string();
         let endpoint = match endpoint.protocol {
+            Protocol::Native if endpoint.routed => Endpoint::Routed(vec![endpoint.address.clone()]),
             Protocol::Native => Endpoint::Native(endpoint.address.clone()),
             Protocol::Http | Protocol::Https => {
                 Endpoint::Http { addr: endpoint.address.clone(), encoding: Encoding::Json }

@@ -114,7 +114,8 @@ pub fn check_sink(config: &AgentConfig, options: &RunOptions) -> Result<Option<S
     if options.sink_dir.is_some() {
         return Ok(None);
     }
-    let kinesis = StreamEndpoint::parse(config.kinesis.endpoint.as_deref(), config.kinesis.region.as_deref())?;
+    let kinesis = StreamEndpoint::parse(config.kinesis.endpoint.as_deref(), config.kinesis.region.as_deref())?
+        .with_route(config.kinesis.route.as_deref())?;
     let firehose = if config.flows.iter().any(|f| f.destination.kind == DestinationKind::DeliveryStream) {
         Some(StreamEndpoint::parse_firehose(
             config.firehose.endpoint.as_deref(),

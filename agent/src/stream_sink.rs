@@ -57,6 +57,7 @@ use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TryRecvErro
 use rand::Rng;
 use sluice_client::aws::HttpClient;
 use sluice_client::firehose::{FirehoseRecord, PutRecordBatchInput, PutRecordBatchOutput, SERVICE_UNAVAILABLE};
+use sluice_client::routed::{RoutedClient, RoutedConfig};
 use sluice_client::{
     Client, ClientError, ConnectOptions, Encoding, ErrorKind, PutRecordsInput, PutRecordsOutput, PutRecordsRequestEntry,
 };
@@ -254,6 +255,8 @@ struct Lane {
 #[derive(Clone)]
 enum Transport {
     Native(Client),
+    /// To each shard's leader (`kinesis.route: direct`).
+    Routed(Rc<RoutedClient>),
     Http(Rc<HttpClient>),
 }
 
@@ -261,6 +264,7 @@ impl Transport {
     async fn put_records(&self, input: &PutRecordsInput) -> Result<PutRecordsOutput, ClientError> {
         match self {
             Transport::Native(client) => client.call(input).await,
+            Transport::Routed(client) => client.put_records(input).await,
             Transport::Http(client) => client.call(input).await,
         }
     }
@@ -268,15 +272,17 @@ impl Transport {
     async fn put_record_batch(&self, input: &PutRecordBatchInput) -> Result<PutRecordBatchOutput, ClientError> {
         match self {
             Transport::Http(client) => client.put_record_batch(input).await,
-            Transport::Native(_) => unreachable!("firehose endpoints are HTTP (StreamEndpoint::parse_firehose)"),
+            Transport::Native(_) | Transport::Routed(_) => {
+                unreachable!("firehose endpoints are HTTP (StreamEndpoint::parse_firehose)")
+            }
         }
     }
 
     fn broken(&self) -> bool {
         match self {
             Transport::Native(client) => client.connection_error().is_some(),
-            // The HTTP client opens connections as requests need them.
-            Transport::Http(_) => false,
+            // These open connections (and learn routes again) as requests need them.
+            Transport::Routed(_) | Transport::Http(_) => false,
         }
     }
 }
@@ -299,6 +305,11 @@ impl Connector {
             return Ok(transport.clone());
         }
         let transport = match self.endpoint.protocol {
+            Protocol::Native if self.endpoint.routed => {
+                let seeds = vec![self.endpoint.address.clone()];
+                let config = RoutedConfig { options: self.options.clone(), ..RoutedConfig::new(seeds) };
+                Transport::Routed(Rc::new(RoutedClient::connect(config).await?))
+            }
             Protocol::Native => Transport::Native(Client::connect_with(&self.endpoint.address, &self.options).await?),
             Protocol::Http | Protocol::Https => {
                 Transport::Http(HttpClient::connect_with(&self.endpoint.address, Encoding::Json, &self.options).await?)
@@ -802,7 +813,21 @@ mod tests {
     use super::*;
 
     fn endpoint(protocol: Protocol, address: &str, region: &str) -> StreamEndpoint {
-        StreamEndpoint { protocol, address: address.into(), region: region.into() }
+        StreamEndpoint { protocol, address: address.into(), region: region.into(), routed: false }
+    }
+
+    #[test]
+    fn direct_routing_is_for_native_endpoints_only() {
+        let parse =
+            |text: &str, route: Option<&str>| StreamEndpoint::parse(Some(text), None).unwrap().with_route(route);
+        assert!(parse("sluice://h:1", Some("direct")).unwrap().routed);
+        assert!(!parse("sluice://h:1", Some("any")).unwrap().routed);
+        assert!(!parse("sluice://h:1", None).unwrap().routed);
+        let error = parse("http://h:1", Some("direct")).unwrap_err().to_string();
+        assert!(error.contains("kinesis.route") && error.contains("native protocol"), "{error}");
+        let error = parse("sluice://h:1", Some("leaders")).unwrap_err().to_string();
+        assert!(error.contains("must be direct") && error.contains("leaders"), "{error}");
+        assert_eq!(parse("sluice://h:1", Some("direct")).unwrap().to_string(), "sluice://h:1 (routed to the leaders)");
     }
 
     #[test]

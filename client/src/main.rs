@@ -27,7 +27,8 @@ use std::process::ExitCode;
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
-use sluice_client::{Client, ClientError, ConnectOptions, Encoding};
+use sluice_client::routed::{RoutedClient, RoutedConfig};
+use sluice_client::{Client, ClientError, ConnectOptions, Encoding, Request, Response};
 
 use cli::args::{Call, Cli, Command};
 use cli::output;
@@ -127,6 +128,17 @@ async fn run(cli: &Cli, options: &ConnectOptions, call: Call) -> Result<(), Clie
         // HTTP, so a daemon with --credentials refuses these.
         let client = sluice_client::aws::HttpClient::connect(&cli.http_endpoint, Encoding::Json).await?;
         let response = client.call_request(&request).await?;
+        print_answer(&output::pretty_json(&response));
+        return Ok(());
+    }
+    if cli.command.route() == cli::pipe::Route::Direct {
+        let config = RoutedConfig { options: options.clone(), ..RoutedConfig::new(vec![cli.endpoint.clone()]) };
+        let client = RoutedClient::connect(config).await?;
+        let response = match call.into_request() {
+            Request::PutRecord(input) => Response::PutRecord(client.put_record(&input).await?),
+            Request::PutRecords(input) => Response::PutRecords(client.put_records(&input).await?),
+            request => unreachable!("only writes are routed, not {}", request.operation().name()),
+        };
         print_answer(&output::pretty_json(&response));
         return Ok(());
     }

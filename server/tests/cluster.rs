@@ -1842,6 +1842,110 @@ async fn settled_leaders(endpoints: &[String]) -> BTreeMap<ShardId, u64> {
 /// `survivors`): every record is acknowledged, and while the leaders stay put no member
 /// forwards any of them. Its records (not aggregated, so each is one Kinesis record) go into
 /// `acked`.
+/// The log agent with `kinesis.route: direct`, through one survivor: a plain flow (the stream
+/// sink) and an aggregating one (the KPL producer sink) ship their lines to the shards' leaders,
+/// so no member forwards (while the leaders stay put); the plain flow's lines are in the stream.
+async fn agent_ships_routed(survivors: &[String], metrics: &[SocketAddr]) {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let lines = ROUTED_SHARDS * 10;
+    for (file, prefix) in [("plain.log", "agent"), ("aggregated.log", "agent-kpl")] {
+        let text: String = (0..lines).map(|i| format!("{prefix}/{i}\n")).collect();
+        std::fs::write(dir.path().join(file), text).unwrap();
+    }
+    let config = serde_json::json!({
+        "kinesis.endpoint": format!("sluice://{}", survivors[0]),
+        "kinesis.route": "direct",
+        "checkpointFile": dir.path().join("checkpoints"),
+        "flows": [
+            {"filePattern": dir.path().join("plain.log"), "kinesisStream": ROUTED_STREAM,
+             "initialPosition": "START_OF_FILE", "maxBufferAgeMillis": 1000},
+            {"filePattern": dir.path().join("aggregated.log"), "kinesisStream": ROUTED_STREAM,
+             "initialPosition": "START_OF_FILE", "maxBufferAgeMillis": 1000, "aggregatedRecordSizeBytes": 65536},
+        ],
+    });
+    let config_path = dir.path().join("agent.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let leaders = settled_leaders(survivors).await;
+    let forwarded_before = forwarded(metrics);
+    let records_before = read_routed_stream(&survivors[0]).await.len();
+    let output = std::process::Command::new(common::agent_bin())
+        .arg("--config")
+        .arg(&config_path)
+        .arg("--once")
+        .output()
+        .expect("run sluice-agent");
+    assert!(output.status.success(), "sluice-agent --once: {}", String::from_utf8_lossy(&output.stderr));
+    let forwarded_after = forwarded(metrics);
+    if agreed_leaders(survivors).await.as_ref() == Some(&leaders) {
+        assert_eq!(forwarded_after, forwarded_before, "the agent's writes were forwarded: leaders {leaders:?}");
+    }
+    // Every line of both files is a user record in the stream, in a record of its own or in
+    // an aggregate (a stream with an aggregating flow gets its plain flows' records through the
+    // same producer).
+    let mut user_records = Vec::new();
+    for data in read_routed_stream(&survivors[0]).await.into_values() {
+        match sluice_kpl::aggregation::deaggregate(&data).expect("aggregates are intact") {
+            sluice_kpl::aggregation::Deaggregated::Plain(_) => user_records.push(data),
+            sluice_kpl::aggregation::Deaggregated::Aggregated(subs) => {
+                user_records.extend(subs.into_iter().map(|sub| sub.data));
+            }
+        }
+    }
+    assert!(user_records.len() >= records_before + 2 * lines, "{} user records", user_records.len());
+    for prefix in ["agent", "agent-kpl"] {
+        for i in 0..lines {
+            // Each line is sent newline included, as the AWS agent sends it.
+            let line = format!("{prefix}/{i}\n");
+            assert!(user_records.iter().any(|data| data.as_ref() == line.as_bytes()), "{line:?} is not in the stream");
+        }
+    }
+}
+
+/// The `sluice` CLI's put-record and put-records with `--route direct`, through one survivor:
+/// each record goes to its shard's leader, so no member forwards (while the leaders stay put).
+async fn cli_puts_routed(survivors: &[String], metrics: &[SocketAddr], acked: &mut BTreeMap<(ShardId, u128), Bytes>) {
+    let leaders = settled_leaders(survivors).await;
+    let forwarded_before = forwarded(metrics);
+    let sluice = |args: &[&str]| -> serde_json::Value {
+        let output = std::process::Command::new(common::sluice_bin())
+            .args(["--endpoint", &survivors[0]])
+            .args(args)
+            .args(["--route", "direct"])
+            .output()
+            .expect("run sluice");
+        assert!(output.status.success(), "sluice {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).expect("sluice prints JSON")
+    };
+    let mut put = |shard: &serde_json::Value, sequence: &serde_json::Value, data: String| {
+        let shard = ShardId::from(shard.as_str().expect("a shard id"));
+        let sequence: u128 = sequence.as_str().expect("a sequence number").parse().expect("a decimal number");
+        acked.insert((shard, sequence), Bytes::from(data));
+    };
+    for i in 0..ROUTED_SHARDS * 2 {
+        let data = format!("cli/{i}");
+        let key = format!("cli-{i}");
+        let answer = sluice(&["put-record", "--stream-name", ROUTED_STREAM, "--data", &data, "--partition-key", &key]);
+        put(&answer["ShardId"], &answer["SequenceNumber"], data);
+    }
+    let entries: Vec<serde_json::Value> = (0..ROUTED_SHARDS * 2)
+        .map(|i| {
+            use base64::Engine;
+            let data = base64::engine::general_purpose::STANDARD.encode(format!("cli-batch/{i}"));
+            serde_json::json!({"Data": data, "PartitionKey": format!("cli-batch-{i}")})
+        })
+        .collect();
+    let records = serde_json::Value::Array(entries).to_string();
+    let answer = sluice(&["put-records", "--stream-name", ROUTED_STREAM, "--records", &records]);
+    assert_eq!(answer["FailedRecordCount"], 0, "{answer}");
+    for (i, entry) in answer["Records"].as_array().expect("records").iter().enumerate() {
+        put(&entry["ShardId"], &entry["SequenceNumber"], format!("cli-batch/{i}"));
+    }
+    let forwarded_after = forwarded(metrics);
+    if agreed_leaders(survivors).await.as_ref() == Some(&leaders) {
+        assert_eq!(forwarded_after, forwarded_before, "the CLI's writes were forwarded: leaders {leaders:?}");
+    }
+}
+
 async fn produce_routed(survivors: &[String], metrics: &[SocketAddr], acked: &mut BTreeMap<(ShardId, u128), Bytes>) {
     use sluice_client::producer::Producer;
     use sluice_kpl::producer::{ProducerConfig, UserRecord};
@@ -2085,6 +2189,8 @@ fn a_routed_client_writes_to_the_leaders_directly_and_reroutes_after_a_leader_di
         let survivor_metrics: Vec<SocketAddr> =
             metrics.iter().enumerate().filter(|(node, _)| *node != victim_index).map(|(_, &addr)| addr).collect();
         produce_routed(&survivors, &survivor_metrics, &mut acked).await;
+        cli_puts_routed(&survivors, &survivor_metrics, &mut acked).await;
+        agent_ships_routed(&survivors, &survivor_metrics).await;
         for survivor in &survivors {
             check_routed_records(survivor, &acked).await;
         }

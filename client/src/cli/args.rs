@@ -325,6 +325,18 @@ pub struct PutRecordArgs {
     pub explicit_hash_key: Option<String>,
     #[arg(long)]
     pub sequence_number_for_ordering: Option<String>,
+    #[command(flatten)]
+    pub route: RouteArgs,
+}
+
+/// Where a single write goes on a cluster.
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    /// On a cluster's native protocol: `direct` sends each record to its shard's leader,
+    /// learned from --endpoint (DescribeStreamRoutes), saving the hop through the node that
+    /// would forward it; `any` sends the call to --endpoint.
+    #[arg(long, value_enum, default_value = "any")]
+    pub route: crate::cli::pipe::Route,
 }
 
 #[derive(Debug, Args)]
@@ -335,6 +347,8 @@ pub struct PutRecordsArgs {
     /// `[{"Data":"aGk=","PartitionKey":"k","ExplicitHashKey":"0"}]`, or `file://PATH`.
     #[arg(long)]
     pub records: String,
+    #[command(flatten)]
+    pub route: RouteArgs,
 }
 
 #[derive(Debug, Args)]
@@ -580,6 +594,17 @@ impl Call {
 }
 
 impl Command {
+    /// Where the command's write goes (`Any` for every command but put-record and
+    /// put-records).
+    pub fn route(&self) -> crate::cli::pipe::Route {
+        match self {
+            Self::PutRecord(PutRecordArgs { route, .. }) | Self::PutRecords(PutRecordsArgs { route, .. }) => {
+                route.route
+            }
+            _ => crate::cli::pipe::Route::Any,
+        }
+    }
+
     /// The request this command sends, with every parameter parsed.
     pub fn to_call(&self) -> Result<Call, ParamError> {
         Ok(match self {

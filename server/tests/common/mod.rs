@@ -34,6 +34,16 @@ pub fn sluice_bin() -> PathBuf {
     path
 }
 
+/// The log agent next to `sluiced` (the workspace build makes it), or `$SLUICE_AGENT`.
+pub fn agent_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("SLUICE_AGENT") {
+        return PathBuf::from(path);
+    }
+    let path = Path::new(env!("CARGO_BIN_EXE_sluiced")).with_file_name("sluice-agent");
+    assert!(path.exists(), "{} is missing: build it with `cargo build -p sluice-agent`", path.display());
+    path
+}
+
 /// The ports of a daemon alone in a network namespace ([`Daemon::start_in_namespace`]).
 pub const NAMESPACE_NATIVE_PORT: u16 = 4568;
 pub const NAMESPACE_HTTP_PORT: u16 = 4567;
