@@ -165,6 +165,16 @@ fn derived_principal_id(arn: &str) -> String {
     format!("AIDA{tail}")
 }
 
+/// The access key id prefix of a cluster member's credential (`members`), which the
+/// credentials file may not use.
+pub const MEMBER_KEY_PREFIX: &str = "SLUICEMEMBER";
+
+/// Whether `access_key_id` is a cluster member's (its verification goes to the members' store,
+/// `members::ClusterSecret::store`).
+pub fn is_member_key(access_key_id: &str) -> bool {
+    access_key_id.starts_with(MEMBER_KEY_PREFIX)
+}
+
 /// Every principal of one credentials file, by access key id.
 #[derive(Debug, Default)]
 pub struct CredentialStore {
@@ -310,10 +320,9 @@ fn principal_from(
     if !key_ok {
         return Err(problem("access_key_id must be 1 to 128 letters, digits or underscores".into()));
     }
-    if crate::members::is_member_key(&entry.access_key_id) {
+    if is_member_key(&entry.access_key_id) {
         return Err(problem(format!(
-            "access_key_id may not start with {}: the cluster's members use those (--cluster-secret)",
-            crate::members::MEMBER_KEY_PREFIX
+            "access_key_id may not start with {MEMBER_KEY_PREFIX}: the cluster's members use those (--cluster-secret)"
         )));
     }
     if entry.secret_access_key.is_empty() {

@@ -16,13 +16,12 @@
 //! alone (`chmod 600`), and the same on every member. Members' keys never appear in the
 //! credentials file; its principals may not use the prefix.
 
+pub use crate::credentials::{is_member_key, MEMBER_KEY_PREFIX};
 use crate::credentials::{read_bounded, CredentialStore, CredentialsError, Principal, ReadError};
 use crate::secret::Secret;
 use crate::sigv4::{hex, hmac_sha256, SigningCredentials};
 use std::path::{Path, PathBuf};
 
-/// The access key id prefix of a member's credential.
-pub const MEMBER_KEY_PREFIX: &str = "SLUICEMEMBER";
 /// The shortest cluster secret, in bytes after trimming: 32 hex characters are 128 bits.
 pub const CLUSTER_SECRET_BYTES_MIN: usize = 32;
 const MEMBER_KEY_DOMAIN: &str = "sluice member key ";
@@ -105,11 +104,6 @@ impl ClusterSecret {
 /// The access key id of member `node_id`'s credential.
 pub fn member_key_id(node_id: u64) -> String {
     format!("{MEMBER_KEY_PREFIX}{node_id}")
-}
-
-/// Whether `access_key_id` is a member's (its verification goes to [`ClusterSecret::store`]).
-pub fn is_member_key(access_key_id: &str) -> bool {
-    access_key_id.starts_with(MEMBER_KEY_PREFIX)
 }
 
 #[cfg(test)]
