@@ -1854,7 +1854,7 @@ async fn agent_ships_routed(survivors: &[String], metrics: &[SocketAddr]) {
     }
     let config = serde_json::json!({
         "kinesis.endpoint": format!("sluice://{}", survivors[0]),
-        "kinesis.route": "direct",
+        "kinesis.route": "DIRECT",
         "checkpointFile": dir.path().join("checkpoints"),
         "flows": [
             {"filePattern": dir.path().join("plain.log"), "kinesisStream": ROUTED_STREAM,
@@ -2420,6 +2420,12 @@ fn with_credentials_and_tls_members_forward_their_clients_requests_as_those_clie
             }
         }
         let forwarded_writes = forwarded(&metrics) - before;
+        // Each member's peer network holds a connection to both others: the secret's proof
+        // was accepted everywhere, and nothing was refused.
+        for &addr in &metrics {
+            assert_eq!(common::scrape(addr, "sluice_peers_connected"), 2.0, "members connected to {addr}");
+            assert_eq!(common::scrape(addr, "sluice_peer_connections_refused_total"), 0.0, "refused at {addr}");
+        }
         assert!(
             forwarded_writes >= (2 * puts_per_node) as f64,
             "two of the three nodes forward their writes: {forwarded_writes} forwarded"

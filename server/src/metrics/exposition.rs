@@ -476,6 +476,12 @@ impl Scrape {
         )?;
         gauges(
             out,
+            "sluice_peers_connected",
+            "Other cluster members this core's peer network holds an open connection to (cluster mode)",
+            cores.iter().map(|c| (core(c), c.peers_connected as i64)),
+        )?;
+        gauges(
+            out,
             "sluice_mailbox_jobs",
             "Jobs waiting in the core's mailbox",
             snapshot.mailbox_depths.iter().enumerate().map(|(at, depth)| ([("core", at.to_string())], *depth as i64)),
@@ -553,6 +559,12 @@ impl Scrape {
             "sluice_forwarded_requests_total",
             "Requests (or parts of a split PutRecords) sent on to the member leading their shard or the catalog",
             [(NONE, cores.iter().map(|c| c.forwarded_requests).sum())],
+        )?;
+        counters(
+            out,
+            "sluice_peer_connections_refused_total",
+            "Incoming Raft peer connections refused: a bad hello, a wrong or missing proof of the cluster secret, a broken frame",
+            [(NONE, cores.iter().map(|c| c.peer_connections_refused).sum())],
         )?;
         gauges(
             out,

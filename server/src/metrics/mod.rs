@@ -271,6 +271,10 @@ pub struct CoreSnapshot {
     pub delivery_log_entries: u64,
     /// Shards' Raft groups on this core that this node leads (cluster mode; 0 alone).
     pub raft_groups_led: usize,
+    /// Other members this core's peer network is connected to (cluster mode; 0 alone).
+    pub peers_connected: usize,
+    /// Incoming peer connections this core refused (cluster mode).
+    pub peer_connections_refused: u64,
 }
 
 /// One delivery stream's figures at a scrape: the delivery engine's counters by their

@@ -181,6 +181,8 @@ pub fn snapshot(node: &Node) -> CoreSnapshot {
         .map(|((name, number), reads)| (ShardKey { stream: name.to_string(), shard_number: *number }, *reads))
         .collect();
     use crate::metrics::Protocol::{Http, Native};
+    let cluster = crate::ops::cluster::core();
+    let peers = cluster.as_ref().map_or((0, 0), |core| core.peers());
     CoreSnapshot {
         core: node.id,
         streams,
@@ -201,6 +203,8 @@ pub fn snapshot(node: &Node) -> CoreSnapshot {
         mailbox_jobs: metrics.mailbox_jobs.get(),
         delivery_snapshots: node.delivery.as_ref().map_or(0, |delivery| delivery.snapshots_written()),
         delivery_log_entries: node.delivery.as_ref().map_or(0, |delivery| delivery.log_entries(&node.journal)),
-        raft_groups_led: crate::ops::cluster::core().map_or(0, |core| core.led_groups().len()),
+        raft_groups_led: cluster.as_ref().map_or(0, |core| core.led_groups().len()),
+        peers_connected: peers.0,
+        peer_connections_refused: peers.1,
     }
 }

@@ -211,6 +211,15 @@ impl ClusterCore {
         node_id == self.config.node_id || self.network.is_connected(node_id)
     }
 
+    /// The members (other than this node) this core's peer network holds an open connection
+    /// to, and the incoming peer connections it refused since start-up (a bad hello, a wrong
+    /// or missing proof of the cluster secret, a broken frame).
+    pub fn peers(&self) -> (usize, u64) {
+        let connected = self.config.members.keys().filter(|&&member| member != self.config.node_id);
+        let connected = connected.filter(|&&member| self.network.is_connected(member)).count();
+        (connected, self.network.stats().connections_rejected)
+    }
+
     /// Where group `name` of this core keeps its files.
     fn group_dir(&self, node: &Node, name: &str) -> PathBuf {
         node.shared.config.data_dir.join("raft").join(format!("core-{}", self.core)).join(name)
