@@ -118,18 +118,21 @@ impl StreamEndpoint {
         Ok(StreamEndpoint::new(protocol, address, region))
     }
 
-    /// Applies `kinesis.route`: `direct` (native endpoints only) or `any` (the default).
+    /// Applies `kinesis.route`: `DIRECT` (native endpoints only) or `ANY` (the default), in
+    /// either case (the file's other values are upper case, the CLI's `--route` lower).
     pub fn with_route(self, route: Option<&str>) -> Result<StreamEndpoint, EndpointError> {
         let error =
             |reason: String| EndpointError { key: "kinesis.route", endpoint: route.unwrap_or_default().into(), reason };
+        let is = |value: &str| route.is_some_and(|route| route.eq_ignore_ascii_case(value));
         match route {
-            None | Some("any") => Ok(StreamEndpoint { routed: false, ..self }),
-            Some("direct") if self.protocol == Protocol::Native => Ok(StreamEndpoint { routed: true, ..self }),
-            Some("direct") => Err(error(format!(
+            None => Ok(StreamEndpoint { routed: false, ..self }),
+            Some(_) if is("any") => Ok(StreamEndpoint { routed: false, ..self }),
+            Some(_) if is("direct") && self.protocol == Protocol::Native => Ok(StreamEndpoint { routed: true, ..self }),
+            Some(_) if is("direct") => Err(error(format!(
                 "direct routing needs sluiced's native protocol (sluice://host:port), which tells the shards' \
                  leaders; kinesis.endpoint is {self}"
             ))),
-            Some(_) => Err(error("must be direct (to each shard's leader) or any (through the endpoint)".into())),
+            Some(_) => Err(error("must be DIRECT (to each shard's leader) or ANY (through the endpoint)".into())),
         }
     }
 

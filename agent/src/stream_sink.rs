@@ -821,12 +821,13 @@ mod tests {
         let parse =
             |text: &str, route: Option<&str>| StreamEndpoint::parse(Some(text), None).unwrap().with_route(route);
         assert!(parse("sluice://h:1", Some("direct")).unwrap().routed);
+        assert!(parse("sluice://h:1", Some("DIRECT")).unwrap().routed);
         assert!(!parse("sluice://h:1", Some("any")).unwrap().routed);
         assert!(!parse("sluice://h:1", None).unwrap().routed);
         let error = parse("http://h:1", Some("direct")).unwrap_err().to_string();
         assert!(error.contains("kinesis.route") && error.contains("native protocol"), "{error}");
         let error = parse("sluice://h:1", Some("leaders")).unwrap_err().to_string();
-        assert!(error.contains("must be direct") && error.contains("leaders"), "{error}");
+        assert!(error.contains("must be DIRECT") && error.contains("leaders"), "{error}");
         assert_eq!(parse("sluice://h:1", Some("direct")).unwrap().to_string(), "sluice://h:1 (routed to the leaders)");
     }
 

@@ -326,17 +326,7 @@ pub struct PutRecordArgs {
     #[arg(long)]
     pub sequence_number_for_ordering: Option<String>,
     #[command(flatten)]
-    pub route: RouteArgs,
-}
-
-/// Where a single write goes on a cluster.
-#[derive(Debug, Args)]
-pub struct RouteArgs {
-    /// On a cluster's native protocol: `direct` sends each record to its shard's leader,
-    /// learned from --endpoint (DescribeStreamRoutes), saving the hop through the node that
-    /// would forward it; `any` sends the call to --endpoint.
-    #[arg(long, value_enum, default_value = "any")]
-    pub route: crate::cli::pipe::Route,
+    pub route: crate::cli::pipe::RouteArgs,
 }
 
 #[derive(Debug, Args)]
@@ -348,7 +338,7 @@ pub struct PutRecordsArgs {
     #[arg(long)]
     pub records: String,
     #[command(flatten)]
-    pub route: RouteArgs,
+    pub route: crate::cli::pipe::RouteArgs,
 }
 
 #[derive(Debug, Args)]

@@ -43,16 +43,25 @@ const RECORD_DATA_BYTES_MAX: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, Args)]
 pub struct TransportArgs {
-    /// `--endpoint` speaks HTTP (AWS JSON 1.1) instead of the native protocol.
-    #[arg(long)]
+    /// `--endpoint` speaks HTTP (AWS JSON 1.1) instead of the native protocol (not with
+    /// `--route`, which is native).
+    #[arg(long, conflicts_with = "route")]
     pub http: bool,
     /// With --http: AWS CBOR 1.1 instead of JSON.
     #[arg(long, requires = "http")]
     pub cbor: bool,
-    /// On a cluster's native protocol: `direct` writes each record to its shard's leader,
+    #[command(flatten)]
+    pub route: RouteArgs,
+}
+
+/// Where writes go on a cluster (`produce`, `consume`'s checkpoints, `put-record`,
+/// `put-records`).
+#[derive(Debug, Clone, Args)]
+pub struct RouteArgs {
+    /// On a cluster's native protocol: `direct` sends each record to its shard's leader,
     /// learned from `--endpoint` (DescribeStreamRoutes), saving the hop through the node that
-    /// would forward it; `any` sends everything to `--endpoint`.
-    #[arg(long, value_enum, default_value = "any", conflicts_with = "http")]
+    /// would forward it; `any` sends the call to `--endpoint`.
+    #[arg(long, value_enum, default_value = "any")]
     pub route: Route,
 }
 
@@ -70,7 +79,7 @@ impl TransportArgs {
         if self.http {
             let encoding = if self.cbor { Encoding::Cbor } else { Encoding::Json };
             Endpoint::Http { addr: addr.to_owned(), encoding }
-        } else if self.route == Route::Direct {
+        } else if self.route.route == Route::Direct {
             Endpoint::Routed(vec![addr.to_owned()])
         } else {
             Endpoint::Native(addr.to_owned())
