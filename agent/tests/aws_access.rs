@@ -18,31 +18,15 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{create_stream_via, delivered_lines, read_stream_via, signal, wait_for, Sluiced};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use sluice_client::auth::{Secret, SigningCredentials};
 use sluice_client::transport::Endpoint;
 use sluice_client::{ConnectOptions, Encoding};
+use sluice_testkit::TestCa;
 
 const ACCESS_KEY_ID: &str = "AKIAAGENTTEST0000001";
 const SECRET: &str = "agent-test-secret";
 /// The window of records in flight per flow while the secret is wrong: reading stops there.
 const WINDOW: usize = 200;
-
-/// A test CA and a certificate for 127.0.0.1 it issued: `ca.pem`, `cert.pem`, `key.pem`.
-fn write_test_ca(dir: &Path) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, "Sluice agent test CA");
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
-}
 
 /// The test's own client options: the same credentials, trusting the test CA by name.
 fn client_options(dir: &Path) -> ConnectOptions {
@@ -103,7 +87,7 @@ fn lines_read(dir: &Path) -> Vec<u64> {
 fn wrong_secret_is_refused_then_every_line_arrives_once_fixed() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    write_test_ca(dir);
+    TestCa::new("Sluice agent test CA").write(dir);
     let policy = r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": ["kinesis:*", "firehose:*"], "Resource": "*"}}"#;
     std::fs::write(
         dir.join("credentials.toml"),

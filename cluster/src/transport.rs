@@ -16,14 +16,16 @@
 //! peers dialed in. Nothing waits for an answer on a connection, so a peer that stops reading
 //! costs only its own queue.
 //!
-//! With a [`PeerKey`] (from the cluster secret), a dialer proves it holds the key before the
-//! listener reads any frame (`peer_auth`: a challenge, an HMAC answer); without one any process
-//! that can reach the peer port and names a member's id is believed. Either way a connection
-//! must open (hello, and proof) within [`PEER_HANDSHAKE_TIMEOUT_MS`].
+//! With [`PeerTls`] every connection is TLS (ALPN `sluice-raft/1`): the dialer verifies that
+//! the listener's certificate names the address it dialed, against the cluster's CA bundle, and
+//! everything after is private. With a [`PeerKey`] (from the cluster secret), a dialer proves it
+//! holds the key before the listener reads any frame (`peer_auth`: a challenge, an HMAC answer
+//! bound to the TLS session); without one any process that can reach the peer port and names a
+//! member's id is believed. Either way a connection must open (TLS, hello, and proof) within
+//! [`PEER_HANDSHAKE_TIMEOUT_MS`].
 //!
-//! Unfinished: no TLS between nodes (an attacker on the path can read a connection and write
-//! into it after the handshake); the tasks run for the executor's life (no shutdown, which
-//! `sluiced` will need for its drain).
+//! Unfinished: the tasks run for the executor's life (no shutdown, which `sluiced` will need
+//! for its drain).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -31,6 +33,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -42,12 +45,13 @@ use crate::limits::{
     PEER_QUEUE_MESSAGES_MAX, PEER_UNACKNOWLEDGED_MS_MAX, PEER_WRITE_BATCH_BYTES_MAX, RECONNECT_BACKOFF_MS_MAX,
     RECONNECT_BACKOFF_MS_MIN,
 };
-use crate::peer_auth::{self, PeerKey, PEER_NONCE_BYTES, PEER_PROOF_BYTES};
+use crate::peer_auth::{self, PeerKey, PEER_CHANNEL_BINDING_LABEL, PEER_NONCE_BYTES, PEER_PROOF_BYTES};
 use crate::replica::{Input, Transport};
 use crate::wire::{
     decode_hello, decode_peer_frame, encode_hello, encode_peer_frame, frame_body_bytes, GroupId, Hello, WireError,
     HELLO_BYTES, LENGTH_PREFIX_BYTES,
 };
+use sluice_security::tls::{ClientConfig, ReloadableServerConfig};
 
 /// Listen backlog of the peer and client sockets: the connection limits are far below it.
 const LISTEN_BACKLOG: i32 = 128;
@@ -73,6 +77,32 @@ pub struct TransportStats {
     pub connections_rejected: u64,
 }
 
+/// TLS between members: what a member offers the members that dial it, and how it checks
+/// the members it dials.
+#[derive(Clone)]
+pub struct PeerTls {
+    /// This member's certificate and key, with ALPN `sluice-raft/1`; each new connection takes
+    /// the configuration current then (a reload changes it for the next ones).
+    pub server: Arc<ReloadableServerConfig>,
+    /// The cluster's CA bundle, with the same ALPN: a member's certificate must name the
+    /// address this member dials it at.
+    pub client: Arc<ClientConfig>,
+}
+
+/// How members prove themselves on the peer network: neither (a trusted network), either, or
+/// both (what `sluiced` does with `--tls-cert` and `--cluster-secret`).
+#[derive(Clone, Default)]
+pub struct PeerSecurity {
+    /// The key dialers prove they hold (`None`: peers are not authenticated).
+    pub key: Option<PeerKey>,
+    /// TLS on every connection (`None`: plain TCP).
+    pub tls: Option<PeerTls>,
+}
+
+/// A connection, plain or TLS.
+trait Duplex: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin {}
+impl<T: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin> Duplex for T {}
+
 /// The peer side of one node: its listener, and a queue and a dialer per peer.
 #[derive(Clone)]
 pub struct PeerNetwork {
@@ -81,8 +111,7 @@ pub struct PeerNetwork {
 
 struct Inner {
     node_id: u64,
-    /// The key dialers prove they hold (`None`: peers are not authenticated).
-    key: Option<PeerKey>,
+    security: PeerSecurity,
     queues: BTreeMap<u64, async_channel::Sender<Vec<u8>>>,
     groups: RefCell<HashMap<GroupId, async_channel::Sender<Input>>>,
     stats: Cell<TransportStats>,
@@ -114,13 +143,13 @@ pub fn bind(address: SocketAddr) -> io::Result<TcpListener> {
 
 impl PeerNetwork {
     /// Listens on `listen` for the peers and starts dialing each of `peers` (this node left
-    /// out); with `key`, each connection proves it holds it. Must run on the glommio executor
-    /// that hosts the groups.
+    /// out), each connection secured as `security` says. Must run on the glommio executor that
+    /// hosts the groups.
     pub fn start(
         node_id: u64,
         listen: SocketAddr,
         peers: &BTreeMap<u64, SocketAddr>,
-        key: Option<PeerKey>,
+        security: PeerSecurity,
     ) -> io::Result<PeerNetwork> {
         let listener = bind(listen)?;
         let mut queues = BTreeMap::new();
@@ -133,7 +162,7 @@ impl PeerNetwork {
         }
         let inner = Rc::new(Inner {
             node_id,
-            key,
+            security,
             queues,
             groups: RefCell::new(HashMap::new()),
             stats: Cell::new(TransportStats::default()),
@@ -192,7 +221,7 @@ impl Transport for PeerTransport {
 
 /// Keeps a connection to one peer and writes its queue to it, for the executor's life.
 async fn dial(inner: Rc<Inner>, peer_id: u64, address: SocketAddr, queue: async_channel::Receiver<Vec<u8>>) {
-    let hello = Hello { from: inner.node_id, to: peer_id, authenticated: inner.key.is_some() };
+    let hello = Hello { from: inner.node_id, to: peer_id, authenticated: inner.security.key.is_some() };
     let mut backoff_ms = RECONNECT_BACKOFF_MS_MIN;
     // The batch being written when a connection died: written first on the next one when
     // that is made at once. Raft takes a message twice without harm, but a vote lost costs an
@@ -211,15 +240,22 @@ async fn dial(inner: Rc<Inner>, peer_id: u64, address: SocketAddr, queue: async_
             inner.count(|stats| stats.frames_dropped += stale);
         }
         match TcpStream::connect_timeout(address, Duration::from_millis(CONNECT_TIMEOUT_MS)).await {
-            Ok(mut stream) => {
+            Ok(stream) => {
                 tune_peer_socket(&stream);
-                if within_handshake(open(&mut stream, hello, inner.key.as_ref())).await.is_err() {
-                    connected_last_time = false;
-                    inner.count(|stats| stats.connections_failed += 1);
-                    glommio::timer::sleep(Duration::from_millis(backoff_ms)).await;
-                    backoff_ms = (backoff_ms * 2).min(RECONNECT_BACKOFF_MS_MAX);
-                    continue;
-                }
+                let stream = match within_handshake(open(stream, address, hello, &inner.security)).await {
+                    Ok(stream) => stream,
+                    Err(error) => {
+                        if inner.security.tls.is_some() {
+                            // A certificate that does not verify shows here, not at the listener.
+                            tracing::warn!(node = inner.node_id, peer = peer_id, %error, "could not open a peer connection");
+                        }
+                        connected_last_time = false;
+                        inner.count(|stats| stats.connections_failed += 1);
+                        glommio::timer::sleep(Duration::from_millis(backoff_ms)).await;
+                        backoff_ms = (backoff_ms * 2).min(RECONNECT_BACKOFF_MS_MAX);
+                        continue;
+                    }
+                };
                 connected_last_time = true;
                 inner.count(|stats| stats.connections_made += 1);
                 inner.connected.borrow_mut().insert(peer_id);
@@ -270,15 +306,33 @@ fn tune_peer_socket(stream: &TcpStream) {
     let _ = socket.set_tcp_keepalive(&keepalive);
 }
 
-/// The dialer's opening: the hello, and with a key the answer to the listener's challenge.
-async fn open(stream: &mut TcpStream, hello: Hello, key: Option<&PeerKey>) -> io::Result<()> {
+/// The dialer's opening: TLS if configured (the peer's certificate must name `address`), the
+/// hello, and with a key the answer to the listener's challenge.
+async fn open(
+    stream: TcpStream,
+    address: SocketAddr,
+    hello: Hello,
+    security: &PeerSecurity,
+) -> io::Result<Box<dyn Duplex>> {
+    let (mut stream, binding): (Box<dyn Duplex>, Vec<u8>) = match &security.tls {
+        None => (Box::new(stream), Vec::new()),
+        Some(tls) => {
+            let host = address.ip().to_string();
+            let label = PEER_CHANNEL_BINDING_LABEL;
+            let (stream, binding) =
+                sluice_security::tls::connect_bound(tls.client.clone(), &host, stream, label).await?;
+            (Box::new(stream), binding)
+        }
+    };
     stream.write_all(&encode_hello(hello)).await?;
-    if let Some(key) = key {
+    stream.flush().await?;
+    if let Some(key) = &security.key {
         let mut nonce = [0; PEER_NONCE_BYTES];
         stream.read_exact(&mut nonce).await?;
-        stream.write_all(&peer_auth::proof(key, hello, &nonce)).await?;
+        stream.write_all(&peer_auth::proof(key, hello, &nonce, &binding)).await?;
+        stream.flush().await?;
     }
-    Ok(())
+    Ok(stream)
 }
 
 /// `work`, or a timeout error once [`PEER_HANDSHAKE_TIMEOUT_MS`] have passed.
@@ -308,6 +362,7 @@ async fn write_queue<W: futures_lite::AsyncWrite + Unpin>(
             }
         }
         stream.write_all(unsent).await?;
+        stream.flush().await?;
         unsent.clear();
     }
 }
@@ -325,9 +380,16 @@ async fn accept(inner: Rc<Inner>, listener: TcpListener) {
                 open.set(open.get() + 1);
                 let (inner, open) = (inner.clone(), open.clone());
                 glommio::spawn_local(async move {
-                    if let Err(ReadError::Wire(error)) = read_peer(&inner, stream).await {
-                        inner.count(|stats| stats.connections_rejected += 1);
-                        tracing::warn!(node = inner.node_id, %error, "peer connection refused");
+                    match read_peer(&inner, stream).await {
+                        Err(ReadError::Wire(error)) => {
+                            inner.count(|stats| stats.connections_rejected += 1);
+                            tracing::warn!(node = inner.node_id, %error, "peer connection refused");
+                        }
+                        Err(ReadError::Tls(error)) => {
+                            inner.count(|stats| stats.connections_rejected += 1);
+                            tracing::warn!(node = inner.node_id, %error, "peer connection refused: its TLS handshake failed");
+                        }
+                        Ok(()) | Err(ReadError::Io) => {}
                     }
                     open.set(open.get() - 1);
                 })
@@ -338,10 +400,12 @@ async fn accept(inner: Rc<Inner>, listener: TcpListener) {
     }
 }
 
-/// Why a peer connection ended: its socket (the peer went away), or the protocol (counted).
+/// Why a peer connection ended: its socket (the peer went away), or the protocol or its TLS
+/// handshake (both counted).
 enum ReadError {
     Io,
     Wire(WireError),
+    Tls(io::Error),
 }
 
 impl From<io::Error> for ReadError {
@@ -356,22 +420,32 @@ impl From<WireError> for ReadError {
     }
 }
 
-/// The listener's side of a connection's opening: the hello, from a peer to this node, and
-/// with a key the proof that the dialer holds it.
-async fn accept_hello(inner: &Inner, stream: &mut TcpStream) -> Result<Hello, ReadError> {
+/// The listener's side of a connection's opening: TLS if configured, the hello, from a peer to
+/// this node, and with a key the proof that the dialer holds it.
+async fn accept_hello(inner: &Inner, stream: TcpStream) -> Result<(Hello, Box<dyn Duplex>), ReadError> {
+    let (mut stream, binding): (Box<dyn Duplex>, Vec<u8>) = match &inner.security.tls {
+        None => (Box::new(stream), Vec::new()),
+        Some(tls) => {
+            let accepted =
+                sluice_security::tls::accept_bound(tls.server.acceptor(), stream, PEER_CHANNEL_BINDING_LABEL);
+            let (stream, binding) = accepted.await.map_err(ReadError::Tls)?;
+            (Box::new(stream), binding)
+        }
+    };
     let mut hello = [0; HELLO_BYTES];
     stream.read_exact(&mut hello).await?;
     let hello = decode_hello(&hello)?;
     if hello.to != inner.node_id || !inner.queues.contains_key(&hello.from) {
         return Err(WireError::Hello("from a node that is not a peer, or to another node").into());
     }
-    match (&inner.key, hello.authenticated) {
+    match (&inner.security.key, hello.authenticated) {
         (Some(key), true) => {
             let nonce: [u8; PEER_NONCE_BYTES] = rand::random();
             stream.write_all(&nonce).await?;
+            stream.flush().await?;
             let mut proof = [0; PEER_PROOF_BYTES];
             stream.read_exact(&mut proof).await?;
-            if !peer_auth::verify(key, hello, &nonce, &proof) {
+            if !peer_auth::verify(key, hello, &nonce, &binding, &proof) {
                 return Err(WireError::Hello("the peer's proof does not match this node's peer key").into());
             }
         }
@@ -379,16 +453,16 @@ async fn accept_hello(inner: &Inner, stream: &mut TcpStream) -> Result<Hello, Re
         (Some(_), false) => return Err(WireError::Hello("a peer without the cluster secret").into()),
         (None, true) => return Err(WireError::Hello("a peer with a cluster secret this node lacks").into()),
     }
-    Ok(hello)
+    Ok((hello, stream))
 }
 
 /// Reads one peer's connection until it ends or breaks the protocol.
-async fn read_peer(inner: &Inner, mut stream: TcpStream) -> Result<(), ReadError> {
-    let opened = futures_lite::future::or(accept_hello(inner, &mut stream), async {
+async fn read_peer(inner: &Inner, stream: TcpStream) -> Result<(), ReadError> {
+    let opened = futures_lite::future::or(accept_hello(inner, stream), async {
         glommio::timer::sleep(Duration::from_millis(PEER_HANDSHAKE_TIMEOUT_MS)).await;
-        Err(WireError::Hello("no hello (or no proof) within the handshake timeout").into())
+        Err(WireError::Hello("no TLS handshake, hello or proof within the handshake timeout").into())
     });
-    let hello = opened.await?;
+    let (hello, mut stream) = opened.await?;
     let mut body = Vec::new();
     loop {
         let mut prefix = [0; LENGTH_PREFIX_BYTES];

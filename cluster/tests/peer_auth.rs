@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use raft::eraftpb::{Message, MessageType};
 use sluice_cluster::limits::PEER_HANDSHAKE_TIMEOUT_MS;
 use sluice_cluster::peer_auth::{self, PeerKey, PEER_NONCE_BYTES};
-use sluice_cluster::transport::{PeerNetwork, TransportStats};
+use sluice_cluster::transport::{PeerNetwork, PeerSecurity, TransportStats};
 use sluice_cluster::wire::{encode_hello, encode_peer_frame, GroupId, Hello};
 use sluice_cluster::Input;
 
@@ -34,7 +34,9 @@ fn listen() -> Listener {
         glommio::LocalExecutorBuilder::default().make().unwrap().run(async move {
             // Node 2 is a peer that is never up: its dialer retries in the background.
             let peers = [(2, SocketAddr::from(([127, 0, 0, 1], 1)))].into_iter().collect();
-            let network = PeerNetwork::start(1, address, &peers, Some(PeerKey::new(KEY))).unwrap();
+            let network =
+                PeerNetwork::start(1, address, &peers, PeerSecurity { key: Some(PeerKey::new(KEY)), tls: None })
+                    .unwrap();
             let (inbox, messages) = async_channel::bounded(16);
             network.register(GROUP, inbox);
             glommio::spawn_local(async move {
@@ -106,7 +108,7 @@ fn only_a_peer_that_proves_the_key_is_heard() {
     member.write_all(&encode_hello(hello)).unwrap();
     let mut nonce = [0; PEER_NONCE_BYTES];
     member.read_exact(&mut nonce).unwrap();
-    member.write_all(&peer_auth::proof(&PeerKey::new(KEY), hello, &nonce)).unwrap();
+    member.write_all(&peer_auth::proof(&PeerKey::new(KEY), hello, &nonce, &[])).unwrap();
     member.write_all(&heartbeat(7)).unwrap();
     assert_eq!(node.received.recv_timeout(Duration::from_secs(10)), Ok(7), "the member's heartbeat arrives");
 
@@ -123,7 +125,7 @@ fn only_a_peer_that_proves_the_key_is_heard() {
     let mut fresh = [0; PEER_NONCE_BYTES];
     impostor.read_exact(&mut fresh).unwrap();
     assert_ne!(fresh, nonce, "each connection gets a nonce of its own");
-    impostor.write_all(&peer_auth::proof(&PeerKey::new([0x5b; 32]), hello, &fresh)).unwrap();
+    impostor.write_all(&peer_auth::proof(&PeerKey::new([0x5b; 32]), hello, &fresh, &[])).unwrap();
     let _ = impostor.write_all(&heartbeat(9));
     assert!(closed(&mut impostor));
     node.wait_rejected(2);
@@ -133,7 +135,7 @@ fn only_a_peer_that_proves_the_key_is_heard() {
     replayer.write_all(&encode_hello(hello)).unwrap();
     let mut ignored = [0; PEER_NONCE_BYTES];
     replayer.read_exact(&mut ignored).unwrap();
-    replayer.write_all(&peer_auth::proof(&PeerKey::new(KEY), hello, &nonce)).unwrap();
+    replayer.write_all(&peer_auth::proof(&PeerKey::new(KEY), hello, &nonce, &[])).unwrap();
     let _ = replayer.write_all(&heartbeat(10));
     assert!(closed(&mut replayer));
     node.wait_rejected(3);

@@ -23,7 +23,8 @@ use arc_swap::ArcSwap;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 pub use rustls::ClientConfig;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::RootCertStore;
+pub use rustls::ServerConfig;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ use std::sync::Arc;
 pub const ALPN_HTTP: [&[u8]; 2] = [b"h2", b"http/1.1"];
 /// ALPN of the native protocol.
 pub const ALPN_NATIVE: [&[u8]; 1] = [b"sluice/1"];
+/// ALPN of the Raft peer network between cluster members.
+pub const ALPN_PEER: [&[u8]; 1] = [b"sluice-raft/1"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -161,15 +164,48 @@ pub async fn connect<S>(
 where
     S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin,
 {
+    connect_bound(config, server_name, stream, crate::challenge::CHANNEL_BINDING_LABEL).await
+}
+
+/// [`connect`], with the channel binding exported under `label` (each protocol that binds
+/// proofs to its sessions has a label of its own).
+pub async fn connect_bound<S>(
+    config: Arc<ClientConfig>,
+    server_name: &str,
+    stream: S,
+    label: &[u8],
+) -> std::io::Result<(futures_rustls::client::TlsStream<S>, Vec<u8>)>
+where
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin,
+{
     let name = rustls::pki_types::ServerName::try_from(server_name.to_owned())
         .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("TLS server name: {error}")))?;
     let stream = futures_rustls::TlsConnector::from(config).connect(name, stream).await?;
-    let binding = stream
-        .get_ref()
-        .1
-        .export_keying_material(vec![0u8; CHANNEL_BINDING_BYTES], crate::challenge::CHANNEL_BINDING_LABEL, None)
-        .map_err(|error| std::io::Error::other(format!("TLS keying material export failed: {error}")))?;
+    let binding = channel_binding(stream.get_ref().1, label)?;
     Ok((stream, binding))
+}
+
+/// The server's side of [`connect_bound`]: the connection accepted over `stream` with
+/// `acceptor`, and its channel binding under `label`.
+pub async fn accept_bound<S>(
+    acceptor: futures_rustls::TlsAcceptor,
+    stream: S,
+    label: &[u8],
+) -> std::io::Result<(futures_rustls::server::TlsStream<S>, Vec<u8>)>
+where
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin,
+{
+    let stream = acceptor.accept(stream).await?;
+    let binding = channel_binding(stream.get_ref().1, label)?;
+    Ok((stream, binding))
+}
+
+/// [`CHANNEL_BINDING_BYTES`] of the RFC 5705 exporter under `label`: the same on both ends of
+/// one TLS session, and unknown to anyone outside it.
+fn channel_binding<Data>(connection: &rustls::ConnectionCommon<Data>, label: &[u8]) -> std::io::Result<Vec<u8>> {
+    connection
+        .export_keying_material(vec![0u8; CHANNEL_BINDING_BYTES], label, None)
+        .map_err(|error| std::io::Error::other(format!("TLS keying material export failed: {error}")))
 }
 
 /// A client configuration trusting the certificates of a PEM CA bundle.

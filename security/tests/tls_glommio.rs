@@ -6,35 +6,12 @@
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::{TlsAcceptor, TlsConnector};
 use glommio::net::{TcpListener, TcpStream};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use rustls::pki_types::ServerName;
 use sluice_security::challenge::CHANNEL_BINDING_LABEL;
 use sluice_security::tls::{client_config, ReloadableServerConfig, ALPN_HTTP};
-use std::path::Path;
+use sluice_testkit::TestCa;
 use std::rc::Rc;
 use std::sync::Arc;
-
-/// A test certificate authority and one server certificate for `localhost` it issued.
-struct TestCa {
-    ca_pem: String,
-    server_cert_pem: String,
-    server_key_pem: String,
-}
-
-fn test_ca(name: &str) -> TestCa {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&server_key, &ca).unwrap();
-    TestCa { ca_pem: ca.pem(), server_cert_pem: server.pem(), server_key_pem: server_key.serialize_pem() }
-}
-
-fn install(ca: &TestCa, dir: &Path) {
-    std::fs::write(dir.join("cert.pem"), &ca.server_cert_pem).unwrap();
-    std::fs::write(dir.join("key.pem"), &ca.server_key_pem).unwrap();
-}
 
 fn run<F: std::future::Future<Output = ()> + 'static>(work: impl FnOnce() -> F + Send + 'static) {
     glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
@@ -90,8 +67,8 @@ async fn echo(tls: &mut futures_rustls::client::TlsStream<TcpStream>, message: &
 fn tls_echo_over_glommio_with_alpn_and_reload() {
     run(|| async {
         let dir = tempfile::tempdir().unwrap();
-        let (first, second) = (test_ca("Sluice test CA 1"), test_ca("Sluice test CA 2"));
-        install(&first, dir.path());
+        let (first, second) = (TestCa::new("Sluice test CA 1"), TestCa::new("Sluice test CA 2"));
+        first.install(dir.path());
         let config = Arc::new(
             ReloadableServerConfig::load(&dir.path().join("cert.pem"), &dir.path().join("key.pem"), &ALPN_HTTP)
                 .unwrap(),
@@ -122,7 +99,7 @@ fn tls_echo_over_glommio_with_alpn_and_reload() {
         assert!(connect(address, &second.ca_pem, &ALPN_HTTP).await.is_err());
 
         // Reload (what SIGHUP will do) with a certificate from the second CA.
-        install(&second, dir.path());
+        second.install(dir.path());
         config.reload().unwrap();
         assert_eq!(echo(&mut h2, b"still on the old session").await, b"still on the old session");
         assert!(connect(address, &first.ca_pem, &ALPN_HTTP).await.is_err(), "a new connection got the old certificate");
@@ -135,13 +112,9 @@ fn tls_echo_over_glommio_with_alpn_and_reload() {
 #[test]
 fn both_ends_export_the_same_channel_binding() {
     run(|| async {
-        let ca = test_ca("Sluice test CA");
-        let server_config = sluice_security::tls::server_config(
-            ca.server_cert_pem.as_bytes(),
-            ca.server_key_pem.as_bytes(),
-            &ALPN_HTTP,
-        )
-        .unwrap();
+        let ca = TestCa::new("Sluice test CA");
+        let server_config =
+            sluice_security::tls::server_config(ca.cert_pem.as_bytes(), ca.key_pem.as_bytes(), &ALPN_HTTP).unwrap();
         let acceptor = TlsAcceptor::from(Arc::new(server_config));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();

@@ -21,6 +21,7 @@ use crate::runtime::{Members, NodeConfig, Security};
 use anyhow::Context;
 use futures_lite::future;
 use serde::Deserialize;
+use sluice_cluster::transport::PeerTls;
 use sluice_engine::catalog::{write_atomic, Catalog};
 use sluice_engine::clock::SystemClock;
 use sluice_engine::{Journal, JournalConfig};
@@ -612,17 +613,25 @@ fn security(config: &Config) -> anyhow::Result<(Security, Option<AuditWriter>)> 
         }
         _ => None,
     };
-    // Forwarding over TLS: the members' native certificates, verified by the cluster's CA.
-    let member_tls = match (&config.cluster, &config.tls) {
-        (Some(_), Some((cert, _))) => {
+    // Between members, TLS both ways: forwarding to a member's native listener, and the Raft
+    // peer network; the members' certificates are verified by the cluster's CA.
+    let (member_tls, peer_tls) = match (&config.cluster, &config.tls) {
+        (Some(_), Some((cert, key))) => {
             let bundle = config.cluster_ca_bundle.as_ref().unwrap_or(cert);
-            let tls = client_config_from_file(bundle, &sluice_security::tls::ALPN_NATIVE)
-                .with_context(|| format!("cluster CA bundle {}", bundle.display()))?;
-            Some(Arc::new(tls))
+            let client = |alpn: &[&[u8]]| {
+                client_config_from_file(bundle, alpn).with_context(|| format!("cluster CA bundle {}", bundle.display()))
+            };
+            let member = client(&sluice_security::tls::ALPN_NATIVE)?;
+            let peer = PeerTls {
+                server: Arc::new(ReloadableServerConfig::load(cert, key, &sluice_security::tls::ALPN_PEER)?),
+                client: Arc::new(client(&sluice_security::tls::ALPN_PEER)?),
+            };
+            (Some(Arc::new(member)), Some(peer))
         }
-        _ => None,
+        _ => (None, None),
     };
-    Ok((Security { credentials, audit, http_tls, native_tls, keys, members, member_tls }, writer))
+    let security = Security { credentials, audit, http_tls, native_tls, keys, members, member_tls, peer_tls };
+    Ok((security, writer))
 }
 
 /// SIGHUP: reread the credentials file (principals, keys, policies). Requests and handshakes
@@ -650,7 +659,8 @@ fn reload_tls(security: &Security) {
         tracing::info!("SIGHUP: no TLS configured, nothing to reload");
         return;
     };
-    match tls.reload().and_then(|()| native.reload()) {
+    let peer = security.peer_tls.as_ref().map(|peer| &peer.server);
+    match tls.reload().and_then(|()| native.reload()).and_then(|()| peer.map_or(Ok(()), |peer| peer.reload())) {
         Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
         Err(error) => tracing::error!(%error, "SIGHUP: TLS reload failed; keeping the previous certificate"),
     }

@@ -429,8 +429,8 @@ fn restart_member(daemon: &mut Daemon) {
     daemon.restart_on_same_addresses();
 }
 
-/// PutRecord of `data` sent to `addr` as another member forwards it (the top bit of its
-/// correlation id set): the node that leads the shard stores it, any other refuses it with
+/// PutRecord of `data` sent to `addr` as another member forwards it (wrapped in a
+/// `ForwardedRequest`): the node that leads the shard stores it, any other refuses it with
 /// the retriable error naming the leader; a forwarded request is never forwarded again.
 fn put_as_forwarded(addr: SocketAddr, stream: &str, data: &[u8]) -> Result<SequenceNumber, KinesisError> {
     let request = sluice_model::Request::PutRecord(PutRecordInput {
@@ -2216,17 +2216,9 @@ const READER: (&str, &str) = ("AKIAREADER0000000001", "reader-secret");
 /// A test CA's certificate (PEM), and in `dir` the certificate for 127.0.0.1 it issued, which
 /// every member serves, and its key.
 fn cluster_certificates(dir: &Path) -> (String, PathBuf, PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, "Sluice cluster test CA");
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().signed_by(&key, &ca).unwrap();
-    let (cert_path, key_path) = (dir.join("member.pem"), dir.join("member.key"));
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, key.serialize_pem()).unwrap();
-    (ca.pem(), cert_path, key_path)
+    let ca = sluice_testkit::TestCa::new("Sluice cluster test CA");
+    ca.install(dir);
+    (ca.ca_pem, dir.join("cert.pem"), dir.join("key.pem"))
 }
 
 /// The credentials file (admin may do everything, reader only read) and the cluster secret's
@@ -2392,6 +2384,7 @@ fn with_credentials_and_tls_members_forward_their_clients_requests_as_those_clie
     let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
     let metrics: Vec<SocketAddr> = daemons.iter().map(|daemon| daemon.metrics_addr).collect();
     let addresses: Vec<SocketAddr> = daemons.iter().map(|daemon| daemon.addr).collect();
+    let peers_flag = daemons[0].flag("--peers").unwrap().to_owned();
     let puts_per_node = 10;
     let client_ca = ca_pem.clone();
     run(move || async move {
@@ -2426,6 +2419,33 @@ fn with_credentials_and_tls_members_forward_their_clients_requests_as_those_clie
             assert_eq!(common::scrape(addr, "sluice_peers_connected"), 2.0, "members connected to {addr}");
             assert_eq!(common::scrape(addr, "sluice_peer_connections_refused_total"), 0.0, "refused at {addr}");
         }
+        // The peer ports speak TLS: a member's hello in plain TCP is refused.
+        let peer_port = |peers: &str| -> u16 {
+            let first = peers.split(',').next().unwrap().split('/').next().unwrap();
+            first.rsplit(':').next().unwrap().parse().unwrap()
+        };
+        let node_one_peer = SocketAddr::from(([127, 0, 0, 1], peer_port(peers_flag.as_str())));
+        let mut plain = std::net::TcpStream::connect(node_one_peer).unwrap();
+        plain.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        use std::io::{Read, Write};
+        let hello =
+            sluice_cluster::wire::encode_hello(sluice_cluster::wire::Hello { from: 2, to: 1, authenticated: true });
+        plain.write_all(&hello).unwrap();
+        let mut answer = Vec::new();
+        let _ = plain.read_to_end(&mut answer);
+        // Plain TCP would answer the hello with the challenge's nonce; TLS answers with an
+        // alert record (content type 21), or nothing.
+        assert!(
+            answer.len() != sluice_cluster::peer_auth::PEER_NONCE_BYTES
+                && answer.first().is_none_or(|&byte| byte == 21),
+            "the peer port answered a plain hello with {answer:?}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while common::scrape(metrics[0], "sluice_peer_connections_refused_total") < 1.0 {
+            assert!(Instant::now() < deadline, "node 1 took a plain peer connection");
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(common::scrape(metrics[0], "sluice_peers_connected"), 2.0, "the members stay connected");
         assert!(
             forwarded_writes >= (2 * puts_per_node) as f64,
             "two of the three nodes forward their writes: {forwarded_writes} forwarded"

@@ -6,39 +6,14 @@
 mod common;
 
 use common::{run, Daemon};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use sluice_client::auth::SigningCredentials;
 use sluice_client::tls::TlsOptions;
 use sluice_client::{Client, ClientError, ConnectOptions, ErrorKind, ListStreamsInput};
 use sluice_security::Secret;
+use sluice_testkit::TestCa;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A test CA's certificate, and a certificate for `localhost` and 127.0.0.1 it issued.
-struct TestCa {
-    ca_pem: String,
-    cert_pem: String,
-    key_pem: String,
-}
-
-fn test_ca(name: &str) -> TestCa {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    TestCa { ca_pem: ca.pem(), cert_pem: cert.pem(), key_pem: key.serialize_pem() }
-}
-
-fn install(ca: &TestCa, dir: &Path) {
-    std::fs::write(dir.join("cert.pem"), &ca.cert_pem).unwrap();
-    std::fs::write(dir.join("key.pem"), &ca.key_pem).unwrap();
-}
 
 fn admin(tls: Option<TlsOptions>) -> ConnectOptions {
     ConnectOptions {
@@ -55,8 +30,8 @@ fn admin(tls: Option<TlsOptions>) -> ConnectOptions {
 #[test]
 fn native_tls_with_authentication_a_ca_bundle_and_reload_on_sighup() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let (first, second) = (test_ca("Sluice test CA 1"), test_ca("Sluice test CA 2"));
-    install(&first, dir.path());
+    let (first, second) = (TestCa::new("Sluice test CA 1"), TestCa::new("Sluice test CA 2"));
+    first.install(dir.path());
     let credentials = dir.path().join("credentials.toml");
     std::fs::write(
         &credentials,

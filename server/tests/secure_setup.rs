@@ -11,7 +11,6 @@
 mod common;
 
 use common::{forward_stderr, free_port, run, sluice_bin, Daemon};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use sluice_client::auth::SigningCredentials;
 use sluice_client::aws::HttpClient;
 use sluice_client::tls::TlsOptions;
@@ -20,29 +19,13 @@ use sluice_client::{
 };
 use sluice_security::sigv4::TOKEN_INVALID;
 use sluice_security::Secret;
+use sluice_testkit::TestCa;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// A test CA's certificate, and a certificate for `localhost` and 127.0.0.1 it issued, written
-/// as `ca.pem`, `cert.pem`, `key.pem` into `dir`.
-fn write_test_ca(dir: &Path) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, "Sluice safe-defaults test CA");
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
-}
 
 /// One principal of a credentials file, allowed `action` (e.g. `kinesis:*`) everywhere.
 fn principal(name: &str, access_key_id: &str, secret: &str, action: &str) -> String {
@@ -127,7 +110,7 @@ fn stop(mut child: Child) {
 #[test]
 fn a_non_loopback_listener_needs_credentials_and_tls_or_insecure() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    write_test_ca(dir.path());
+    TestCa::new("Sluice safe-defaults test CA").write(dir.path());
     let credentials = dir.path().join("credentials.toml");
     write_credentials(&credentials, "AKIAADMIN00000000001", "admin-secret");
     let credentials = credentials.to_str().unwrap();
@@ -285,18 +268,10 @@ fn sighup_rereads_the_credentials_without_dropping_connections() {
     });
 }
 
-/// A CA that issued nothing the daemon serves.
-fn other_ca_pem() -> Vec<u8> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, "Some other CA");
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap().pem().into_bytes()
-}
-
 #[test]
 fn clients_sign_and_use_tls_over_both_protocols() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    write_test_ca(dir.path());
+    TestCa::new("Sluice safe-defaults test CA").write(dir.path());
     let credentials = dir.path().join("credentials.toml");
     let admin = ("AKIAADMIN00000000001", "admin-secret");
     write_credentials(&credentials, admin.0, admin.1);
@@ -337,7 +312,7 @@ fn clients_sign_and_use_tls_over_both_protocols() {
         );
         // A CA that did not issue the daemon's certificate fails the handshake; plain HTTP to
         // the TLS listener gets no answer.
-        let distrusting = Some(TlsOptions::from_ca_pem(&other_ca_pem()).unwrap());
+        let distrusting = Some(TlsOptions::from_ca_pem(TestCa::new("Some other CA").ca_pem.as_bytes()).unwrap());
         let refused = HttpClient::connect_with(&http, Encoding::Json, &options(admin.0, admin.1, distrusting)).await;
         assert!(matches!(refused, Err(ClientError::Connect { .. })), "{:?}", refused.err());
         let plain = HttpClient::connect(&http, Encoding::Json).await.unwrap();

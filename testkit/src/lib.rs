@@ -4,6 +4,9 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::net::TcpListener;
+use std::path::Path;
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 
 /// How many ports below the kernel's ephemeral range [`free_port`] picks from, at most.
 const SPAN: u32 = 20_000;
@@ -52,6 +55,40 @@ fn ephemeral_low() -> u16 {
         .ok()
         .and_then(|range| range.split_whitespace().next()?.parse().ok())
         .unwrap_or(32_768)
+}
+
+/// A test certificate authority, and one certificate it issued for `localhost` and 127.0.0.1,
+/// with that certificate's key (all PEM).
+pub struct TestCa {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl TestCa {
+    /// A new CA named `common_name`, with fresh keys.
+    pub fn new(common_name: &str) -> TestCa {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("no names");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("a key")).expect("a CA");
+        let key = KeyPair::generate().expect("a key");
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let cert = CertificateParams::new(names).expect("valid names").signed_by(&key, &ca).expect("a certificate");
+        TestCa { ca_pem: ca.pem(), cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+    }
+
+    /// Writes what a server serves, `cert.pem` and `key.pem`, into `dir` (replacing them).
+    pub fn install(&self, dir: &Path) {
+        std::fs::write(dir.join("cert.pem"), &self.cert_pem).expect("write cert.pem");
+        std::fs::write(dir.join("key.pem"), &self.key_pem).expect("write key.pem");
+    }
+
+    /// [`TestCa::install`], and the CA's certificate as `ca.pem`.
+    pub fn write(&self, dir: &Path) {
+        self.install(dir);
+        std::fs::write(dir.join("ca.pem"), &self.ca_pem).expect("write ca.pem");
+    }
 }
 
 #[cfg(test)]

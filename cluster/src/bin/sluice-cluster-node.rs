@@ -24,7 +24,7 @@ use rand::Rng;
 use sluice_cluster::host::{AppendError, GroupHost, GroupHostConfig};
 use sluice_cluster::limits::{CLIENT_CONNECTIONS_MAX, CLIENT_FRAME_BYTES_MAX, ELECTION_TICKS, TICK_INTERVAL_MS};
 use sluice_cluster::replica::ReplicaConfig;
-use sluice_cluster::transport::{bind, PeerNetwork};
+use sluice_cluster::transport::{bind, PeerNetwork, PeerSecurity};
 use sluice_cluster::wire::{frame_body_bytes, ClientRequest, ClientResponse, FailReason, GroupId, LENGTH_PREFIX_BYTES};
 use sluice_engine::storage::DmaStorage;
 
@@ -85,7 +85,7 @@ async fn run(args: Args, members: BTreeMap<u64, SocketAddr>, listen: SocketAddr)
     let network =
         // Unauthenticated peers: this binary is for tests on loopback (sluiced authenticates
         // them with the cluster secret).
-        PeerNetwork::start(args.node_id, listen, &peers, None).with_context(|| format!("listen for peers on {listen}"))?;
+        PeerNetwork::start(args.node_id, listen, &peers, PeerSecurity::default()).with_context(|| format!("listen for peers on {listen}"))?;
     // raft-rs draws each election's timeout from `election_ticks` (as in sluiced).
     let mut random = rand::thread_rng();
     let config = GroupHostConfig {

@@ -65,6 +65,9 @@ pub struct Security {
     /// How a member verifies another's native listener when it forwards over TLS
     /// (`--cluster-ca-bundle`, by default the `--tls-cert` file); `None` without TLS.
     pub member_tls: Option<Arc<sluice_security::tls::ClientConfig>>,
+    /// TLS on the Raft peer network: the `--tls-cert` certificate with ALPN `sluice-raft/1`
+    /// (reloaded on SIGHUP), and the members' verified as for forwarding; `None` without TLS.
+    pub peer_tls: Option<sluice_cluster::transport::PeerTls>,
 }
 
 /// This member's credential and every member's, derived from the cluster secret.
@@ -85,6 +88,7 @@ impl fmt::Debug for Security {
             .field("master_keys", &self.keys.as_ref().map(|keys| keys.keys().len()))
             .field("members", &self.members.is_some())
             .field("member_tls", &self.member_tls.is_some())
+            .field("peer_tls", &self.peer_tls.is_some())
             .finish()
     }
 }

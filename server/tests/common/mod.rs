@@ -71,6 +71,12 @@ pub fn forward_stderr(child: &mut Child) -> std::thread::JoinHandle<String> {
 pub use sluice_testkit::free_port;
 
 impl Daemon {
+    /// The value `sluiced` was given for `flag` (`--peers`, say), if any.
+    pub fn flag(&self, flag: &str) -> Option<&str> {
+        let at = self.extra_args.iter().position(|arg| arg == flag)?;
+        self.extra_args.get(at + 1).map(String::as_str)
+    }
+
     /// Starts `sluiced` with the AWS quotas (`limits = "kinesis"`) or none (`"unlimited"`).
     pub fn start(limits: &'static str, cores: usize) -> Daemon {
         Daemon::start_with(limits, cores, &[])

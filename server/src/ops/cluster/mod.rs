@@ -45,7 +45,7 @@ use sluice_cluster::host::{GroupHost, GroupHostConfig};
 use sluice_cluster::limits::{ELECTION_TICKS, TICK_INTERVAL_MS};
 use sluice_cluster::peer_auth::PeerKey;
 use sluice_cluster::replica::ReplicaConfig;
-use sluice_cluster::transport::PeerNetwork;
+use sluice_cluster::transport::{PeerNetwork, PeerSecurity};
 use sluice_cluster::wire::GroupId;
 use sluice_engine::storage::DmaStorage;
 use std::cell::RefCell;
@@ -98,8 +98,10 @@ pub async fn start(node: &Rc<Node>, config: Arc<ClusterConfig>) -> Result<(), St
     let listen = addresses[&config.node_id];
     let mut peers = addresses;
     peers.remove(&config.node_id);
-    let key = node.shared.config.security.members.as_ref().map(|members| PeerKey::new(members.secret.peer_key()));
-    let network = PeerNetwork::start(config.node_id, listen, &peers, key)
+    let security = &node.shared.config.security;
+    let key = security.members.as_ref().map(|members| PeerKey::new(members.secret.peer_key()));
+    let peer_security = PeerSecurity { key, tls: security.peer_tls.clone() };
+    let network = PeerNetwork::start(config.node_id, listen, &peers, peer_security)
         .map_err(|source| StartError::Listen { address: listen, source })?;
     let core = Rc::new(ClusterCore {
         config,
