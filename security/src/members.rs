@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 pub const CLUSTER_SECRET_BYTES_MIN: usize = 32;
 const MEMBER_KEY_DOMAIN: &str = "sluice member key ";
 const PEER_KEY_DOMAIN: &str = "sluice peer network key";
+const AWS_MANAGED_KEY_DOMAIN: &str = "sluice cluster aws-managed kinesis key";
 /// The account members' principals name in their ARNs (they hold no policies; the account
 /// only shows in logs).
 const MEMBER_ACCOUNT_ID: &str = "000000000000";
@@ -95,6 +96,14 @@ impl ClusterSecret {
         hmac_sha256(self.0.expose().as_bytes(), PEER_KEY_DOMAIN.as_bytes())
     }
 
+    /// The material of the cluster's AWS-managed key (`alias/aws/kinesis`): the same on every
+    /// member, so that a record one member sealed opens on every other (`kms::derive`).
+    pub fn aws_managed_key_material(&self) -> crate::secret::SecretBytes {
+        crate::secret::SecretBytes::new(
+            hmac_sha256(self.0.expose().as_bytes(), AWS_MANAGED_KEY_DOMAIN.as_bytes()).to_vec(),
+        )
+    }
+
     fn member_secret(&self, node_id: u64) -> Secret {
         let mac = hmac_sha256(self.0.expose().as_bytes(), format!("{MEMBER_KEY_DOMAIN}{node_id}").as_bytes());
         Secret::new(hex(&mac))
@@ -143,5 +152,15 @@ mod tests {
         // Each member's key is its own.
         assert_ne!(ours.credentials(1).secret_access_key, ours.credentials(2).secret_access_key);
         assert!(is_member_key("SLUICEMEMBER7") && !is_member_key("AKIDALICE"));
+    }
+
+    #[test]
+    fn the_aws_managed_key_is_the_clusters_own() {
+        let ours = ClusterSecret::parse(SECRET).unwrap();
+        let again = ClusterSecret::parse(SECRET).unwrap();
+        let theirs = ClusterSecret::parse(&SECRET.replace('0', "1")).unwrap();
+        assert_eq!(ours.aws_managed_key_material().expose(), again.aws_managed_key_material().expose());
+        assert_ne!(ours.aws_managed_key_material().expose(), theirs.aws_managed_key_material().expose());
+        assert_ne!(ours.aws_managed_key_material().expose(), &ours.peer_key()[..], "a key of its own");
     }
 }

@@ -597,13 +597,6 @@ fn security(config: &Config) -> anyhow::Result<(Security, Option<AuditWriter>)> 
     };
     let region = config.identity.region().to_string();
     let account_id = config.identity.account_id().to_string();
-    let mut keys = match &config.kms_keys {
-        Some(path) => KeyStore::load(path, &region, &account_id)?,
-        None => KeyStore::new(&region, &account_id),
-    };
-    sluice_security::kms::add_aws_managed_key(&mut keys, &config.data_dir)?;
-    tracing::info!(master_keys = keys.keys().len(), "encryption at rest: key store loaded");
-    let keys = Some(Arc::new(keys));
     let members = match (&config.cluster_secret, &config.cluster) {
         (Some(path), Some(cluster)) => {
             let secret = ClusterSecret::load(path)?;
@@ -613,6 +606,25 @@ fn security(config: &Config) -> anyhow::Result<(Security, Option<AuditWriter>)> 
         }
         _ => None,
     };
+    let mut keys = match &config.kms_keys {
+        Some(path) => KeyStore::load(path, &region, &account_id)?,
+        None => KeyStore::new(&region, &account_id),
+    };
+    // A record one member seals, every member opens: in a cluster the AWS-managed key is the
+    // cluster's (from its secret), not the data directory's; without a secret there is none.
+    match (&config.cluster, &members) {
+        (None, _) => sluice_security::kms::add_aws_managed_key(&mut keys, &config.data_dir)?,
+        (Some(_), Some(members)) => {
+            sluice_security::kms::add_aws_managed_key_material(&mut keys, members.secret.aws_managed_key_material())
+                .map_err(|problem| anyhow::anyhow!("the cluster's AWS-managed key: {problem}"))?
+        }
+        (Some(_), None) => tracing::warn!(
+            "encryption at rest: no AWS-managed key (alias/aws/kinesis) without --cluster-secret in a cluster; \
+             streams may be encrypted with the --kms-keys keys, the same file on every member"
+        ),
+    }
+    tracing::info!(master_keys = keys.keys().len(), "encryption at rest: key store loaded");
+    let keys = Some(Arc::new(keys));
     // Between members, TLS both ways: forwarding to a member's native listener, and the Raft
     // peer network; the members' certificates are verified by the cluster's CA.
     let (member_tls, peer_tls) = match (&config.cluster, &config.tls) {

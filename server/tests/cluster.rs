@@ -2213,6 +2213,30 @@ const ADMIN: (&str, &str) = ("AKIAADMIN00000000001", "admin/secret+key");
 /// May read and describe, not write.
 const READER: (&str, &str) = ("AKIAREADER0000000001", "reader-secret");
 
+/// What the records written to the encrypted stream start with: never on disk in plaintext.
+const SEALED_MARKER: &str = "sealed record of node";
+
+/// The contents of every file under `dir`.
+fn files_under(dir: &Path) -> Vec<Vec<u8>> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().map_while(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                files.push(bytes);
+            }
+        }
+    }
+    files
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle)
+}
+
 /// A test CA's certificate (PEM), and in `dir` the certificate for 127.0.0.1 it issued, which
 /// every member serves, and its key.
 fn cluster_certificates(dir: &Path) -> (String, PathBuf, PathBuf) {
@@ -2476,6 +2500,59 @@ fn with_credentials_and_tls_members_forward_their_clients_requests_as_those_clie
             assert_eq!(refused(reader.call(&put).await).0, ErrorKind::AccessDenied);
         }
 
+        // Encryption at rest, replicated: started through a node that may not lead the catalog,
+        // with the cluster's AWS-managed key (from the secret); every member seals and opens.
+        let start = StartStreamEncryptionInput {
+            stream_name: Some(SECURED_STREAM.into()),
+            encryption_type: EncryptionType::Kms,
+            key_id: "alias/aws/kinesis".into(),
+            stream_arn: None,
+        };
+        call_until_ok(&admins[1], &start).await;
+        for admin in &admins {
+            let describe = DescribeStreamSummaryInput { stream_name: Some(SECURED_STREAM.into()), stream_arn: None };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let summary = call_until_ok(admin, &describe).await.stream_description_summary;
+                assert_eq!(summary.encryption_type, Some(EncryptionType::Kms), "every member applied the start");
+                assert_eq!(summary.key_id.as_deref(), Some("alias/aws/kinesis"));
+                if summary.stream_status == StreamStatus::Active {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the stream stayed {:?}", summary.stream_status);
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        for (node, admin) in admins.iter().enumerate() {
+            for n in 0..puts_per_node {
+                let data = Bytes::from(format!("{SEALED_MARKER} {node} {n}"));
+                let put = PutRecordInput {
+                    stream_name: Some(SECURED_STREAM.into()),
+                    data: data.clone(),
+                    partition_key: Some(format!("key-{n}")),
+                    ..Default::default()
+                };
+                let output = call_until_ok(admin, &put).await;
+                acked.insert(output.sequence_number.as_u128().unwrap(), data);
+            }
+        }
+        for endpoint in &endpoints {
+            let reader = Client::connect_with(endpoint, &signed_with(READER, &client_ca)).await.unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let records = read_shard(&reader, SECURED_STREAM).await.unwrap_or_default();
+                let read: BTreeMap<u128, Bytes> = records
+                    .into_iter()
+                    .map(|record| (record.sequence_number.as_u128().unwrap(), record.data))
+                    .collect();
+                if read == acked {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{endpoint} opens {} of {} records", read.len(), acked.len());
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+            }
+        }
+
         // A member's own key: authenticated, but it may do nothing by itself; with another
         // secret it is not even authenticated.
         let cluster_secret = sluice_security::members::ClusterSecret::parse(CLUSTER_SECRET).unwrap();
@@ -2491,6 +2568,20 @@ fn with_credentials_and_tls_members_forward_their_clients_requests_as_those_clie
             ErrorKind::InvalidSignature
         );
     });
+
+    // On every member's disk (journal segments and Raft logs): the records written before the
+    // start in plaintext (the scan sees them), none written after it.
+    for daemon in &daemons {
+        let files = files_under(&daemon.data_dir);
+        let holding = |needle: &[u8]| files.iter().filter(|bytes| contains(bytes, needle)).count();
+        assert!(holding(b"node 0 record 0") > 0, "{}: the plaintext records are not where the scan looks", daemon.addr);
+        assert_eq!(
+            holding(SEALED_MARKER.as_bytes()),
+            0,
+            "{}: a sealed record's data is on disk in plaintext",
+            daemon.addr
+        );
+    }
 
     // By hand: a member's connection carries a client's request, which runs as that client,
     // authorized by the client's policies on the node that serves it.

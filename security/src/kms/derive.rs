@@ -14,7 +14,10 @@
 //! The AWS-managed key (`alias/aws/kinesis`, what the console offers by default) is a master
 //! key file in the data directory (`kms/aws-kinesis.key`, 32 random bytes, mode 0600), created
 //! the first time the daemon starts on that directory. Its key id is derived from its material,
-//! so it is stable across restarts without a second file.
+//! so it is stable across restarts without a second file. A cluster's members must seal and
+//! open each other's records, so in cluster mode each derives the key's material from the
+//! cluster secret instead ([`add_aws_managed_key_material`], `members::ClusterSecret`), and
+//! every member holds the same key under the same id.
 
 use super::envelope::{DataKey, DATA_KEY_BYTES};
 use super::keystore::{KeyStore, KeyStoreError, MasterKey, MASTER_KEY_BYTES};
@@ -61,7 +64,15 @@ pub fn add_aws_managed_key(store: &mut KeyStore, data_dir: &Path) -> Result<(), 
     if material.len() != MASTER_KEY_BYTES {
         return Err(file_error(&path, format!("must hold {MASTER_KEY_BYTES} bytes, not {}", material.len())));
     }
-    let material = SecretBytes::new(material);
+    add_aws_managed_key_material(store, SecretBytes::new(material)).map_err(|problem| file_error(&path, problem))
+}
+
+/// Adds the AWS-managed key with `material` (32 bytes) to `store`, under an id derived from
+/// the material.
+pub fn add_aws_managed_key_material(store: &mut KeyStore, material: SecretBytes) -> Result<(), String> {
+    if material.expose().len() != MASTER_KEY_BYTES {
+        return Err(format!("the AWS-managed key must hold {MASTER_KEY_BYTES} bytes"));
+    }
     let mut id = [0u8; 16];
     Hkdf::<Sha256>::new(None, material.expose()).expand(KEY_ID_INFO, &mut id).expect("16 bytes");
     let key_id = uuid::Builder::from_random_bytes(id).into_uuid();
@@ -70,7 +81,7 @@ pub fn add_aws_managed_key(store: &mut KeyStore, data_dir: &Path) -> Result<(), 
     let mut key = MasterKey::new(key_id, &region, &account, material);
     key.aliases = vec![AWS_MANAGED_ALIAS.to_string()];
     key.description = Some("Default key that protects my Kinesis data when no other key is defined".into());
-    store.insert_managed(key).map_err(|problem| file_error(&path, problem))
+    store.insert_managed(key)
 }
 
 /// Writes 32 fresh random bytes to `path` with mode 0600, durably (file and directory synced),

@@ -22,7 +22,7 @@ pub mod envelope;
 pub mod keystore;
 
 pub use batch::{open_in_place, BatchSealer, DataKeyRing, OpenError, SealError, SealedHeader};
-pub use derive::{add_aws_managed_key, AWS_MANAGED_ALIAS};
+pub use derive::{add_aws_managed_key, add_aws_managed_key_material, AWS_MANAGED_ALIAS};
 pub use envelope::{DataKey, EncryptionContext, WrappedDataKey};
 pub use keystore::{KeyState, KeyStore, KeyStoreError, MasterKey};
 

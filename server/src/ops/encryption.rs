@@ -2,8 +2,7 @@
 //! sealed under (the catalog keeps it). The sealing itself, on every record's way to and from
 //! the journal, is `ops::sealing`.
 
-use crate::control;
-use crate::ops::catalog::change;
+use crate::ops::cluster::meta::{edit, MetaCommand};
 use crate::ops::node::Node;
 use crate::ops::records::stream_route;
 use crate::ops::sealing::{key_store, kms_error};
@@ -24,8 +23,7 @@ pub async fn start(node: &Rc<Node>, principal_arn: Option<&str>, input: StartStr
     }
     .map_err(kms_error)?;
     let encryption = StreamEncryption { key_id: input.key_id, master_key_id: key.key_id.to_string() };
-    change(node, move |catalog, now_ms, rules| control::encryption::start(catalog, now_ms, rules, &name, encryption))
-        .await?;
+    edit(node, MetaCommand::StartStreamEncryption { now_ms: node.now_ms(), name, encryption }).await?;
     Ok(Empty {})
 }
 
@@ -39,7 +37,6 @@ pub async fn stop(node: &Rc<Node>, input: StopStreamEncryptionInput) -> Result<E
         Ok(key) => key.key_id.to_string(),
         Err(_) => input.key_id,
     };
-    change(node, move |catalog, now_ms, rules| control::encryption::stop(catalog, now_ms, rules, &name, &key_id))
-        .await?;
+    edit(node, MetaCommand::StopStreamEncryption { now_ms: node.now_ms(), name, key_id }).await?;
     Ok(Empty {})
 }

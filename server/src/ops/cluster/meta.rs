@@ -52,7 +52,7 @@ use crate::ops::node::Node;
 use serde::{Deserialize, Serialize};
 use sluice_cluster::host::{AppendError, GroupHost};
 use sluice_cluster::limits::APPEND_COMMIT_WAIT_MS;
-use sluice_engine::catalog::{write_atomic, CapacityMode, Catalog};
+use sluice_engine::catalog::{write_atomic, CapacityMode, Catalog, StreamEncryption};
 use sluice_model::{
     BillingCommitmentInputStatus, Consumer, ConsumerName, CreateStreamInput, EnhancedMonitoringOutput, KinesisError,
     MetricsName, MinimumThroughputBillingCommitment, RecordDistributionStrategy, Resource, StreamMode, TagMap,
@@ -90,6 +90,8 @@ pub const COMMAND_OPERATIONS: &[&str] = &[
     "SplitShard",
     "MergeShards",
     "UpdateShardCount",
+    "StartStreamEncryption",
+    "StopStreamEncryption",
 ];
 
 /// Whether operation `name` is a metadata command on a replicated node.
@@ -221,6 +223,21 @@ pub enum MetaCommand {
         now_ms: i64,
         name: String,
         mibps: i32,
+    },
+    /// StartStreamEncryption at the proposer's time, with the master key the proposer resolved
+    /// `KeyId` to and checked the caller may use (every member holds the same master keys:
+    /// `docs/cluster.md`).
+    StartStreamEncryption {
+        now_ms: i64,
+        name: String,
+        encryption: StreamEncryption,
+    },
+    /// StopStreamEncryption at the proposer's time; `key_id` names the master key in any form
+    /// (the proposer resolves it when it can).
+    StopStreamEncryption {
+        now_ms: i64,
+        name: String,
+        key_id: String,
     },
 }
 
@@ -481,6 +498,12 @@ pub fn apply_to(catalog: &mut Catalog, rules: Rules<'_>, command: &MetaCommand) 
         MetaCommand::UpdateStreamMode { now_ms, name, mode } => {
             streams::update_stream_mode(catalog, *now_ms, rules, name, mode).map(done)
         }
+        MetaCommand::StartStreamEncryption { now_ms, name, encryption } => {
+            control::encryption::start(catalog, *now_ms, rules, name, encryption.clone()).map(done)
+        }
+        MetaCommand::StopStreamEncryption { now_ms, name, key_id } => {
+            control::encryption::stop(catalog, *now_ms, rules, name, key_id).map(done)
+        }
     }
 }
 
@@ -596,6 +619,15 @@ mod tests {
             MetaCommand::Barrier,
             MetaCommand::UpdateStreamMode { now_ms: 12, name: "s".into(), mode: StreamMode::OnDemand },
             MetaCommand::BeginWarmThroughput { now_ms: 13, name: "s".into(), mibps: 40 },
+            MetaCommand::StartStreamEncryption {
+                now_ms: 14,
+                name: "s".into(),
+                encryption: StreamEncryption {
+                    key_id: "alias/aws/kinesis".into(),
+                    master_key_id: "3f0c3f4e-0000-4000-8000-000000000001".into(),
+                },
+            },
+            MetaCommand::StopStreamEncryption { now_ms: 15, name: "s".into(), key_id: "alias/aws/kinesis".into() },
         ];
         for command in commands {
             let bytes = serde_json::to_vec(&command).unwrap();

@@ -308,9 +308,8 @@ pub fn member_addresses(member: &crate::runtime::cluster::Member) -> String {
 }
 
 /// In cluster mode, before an operation runs: the operations that work on a replicated node
-/// pass; the others (catalog changes that are not metadata commands yet: stream mode, warm
-/// throughput, encryption; consumer groups, queues, delivery streams) answer an error naming
-/// what is unfinished.
+/// pass; the others (consumer groups, queues, delivery streams) answer an error naming what
+/// is unfinished.
 ///
 /// Reads, SubscribeToShard included, are served by any member from its own journal, where
 /// records arrive only once committed (applied in log order): a subscription on a follower
