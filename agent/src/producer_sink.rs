@@ -150,10 +150,6 @@ impl ProducerSink {
         })?;
         Ok(Arc::new(ProducerSink { shared, queue, flushes, streams }))
     }
-
-    fn aggregated(&self, destination: &Destination) -> bool {
-        self.shared.configs.lock().expect("not poisoned").contains_key(destination)
-    }
 }
 
 impl Sink for ProducerSink {
@@ -179,9 +175,9 @@ impl Sink for ProducerSink {
     }
 
     fn submit(&self, records: Vec<SinkRecord>, wait: Duration) -> Result<(), SubmitError> {
-        // A flow submits records of its own destination only.
+        // A flow submits records of its own only: all aggregated, or none.
         let Some(first) = records.first() else { return Ok(()) };
-        if !self.aggregated(&first.destination) {
+        if !first.aggregated {
             return self.streams.submit(records, wait);
         }
         if self.shared.closed.load(Ordering::Acquire) {
@@ -231,7 +227,7 @@ fn feed(shared: &Shared, batches: &Receiver<Vec<SinkRecord>>, pending: &Sender<(
     let mut last_logged: HashMap<String, Instant> = HashMap::new();
     while let Ok(batch) = batches.recv() {
         for record in batch {
-            let SinkRecord { destination, partition_key, data, ack } = record;
+            let SinkRecord { destination, partition_key, data, ack, .. } = record;
             let Some(producer) = producer_for(shared, &destination, &mut last_logged) else {
                 // Closed while the stream was missing: the Ack is dropped (Abandoned).
                 shared.outstanding.fetch_sub(1, Ordering::AcqRel);

@@ -42,6 +42,9 @@ pub struct SinkRecord {
     pub partition_key: Option<String>,
     pub data: Vec<u8>,
     pub ack: Ack,
+    /// Its flow ships records in KPL aggregates (`aggregatedRecordSizeBytes` > 0): a stream
+    /// may have flows of both kinds, and only this says which a record came from.
+    pub aggregated: bool,
 }
 
 /// How a record ended.

@@ -450,7 +450,7 @@ impl Driver {
     }
 
     fn add(&mut self, record: SinkRecord) {
-        let SinkRecord { destination, partition_key, data, ack } = record;
+        let SinkRecord { destination, partition_key, data, ack, .. } = record;
         let partition_key = match (&destination.kind, partition_key) {
             (DestinationKind::Stream, Some(key)) => key,
             (DestinationKind::Stream, None) => {

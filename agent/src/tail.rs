@@ -951,6 +951,7 @@ impl Flow {
             partition_key,
             data,
             ack: Ack::new(self.completions_tx.clone(), ticket),
+            aggregated: crate::producer_sink::aggregates(&self.ctx.config),
         });
         if self.outbox.len() >= limits::SUBMIT_RECORDS_MAX {
             self.submit();

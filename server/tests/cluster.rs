@@ -1879,24 +1879,29 @@ async fn agent_ships_routed(survivors: &[String], metrics: &[SocketAddr]) {
     if agreed_leaders(survivors).await.as_ref() == Some(&leaders) {
         assert_eq!(forwarded_after, forwarded_before, "the agent's writes were forwarded: leaders {leaders:?}");
     }
-    // Every line of both files is a user record in the stream, in a record of its own or in
-    // an aggregate (a stream with an aggregating flow gets its plain flows' records through the
-    // same producer).
-    let mut user_records = Vec::new();
+    // Every line of the plain flow is a record of its own, and every line of the aggregating
+    // flow is in an aggregate (the plain flow does not go through the KPL producer because the
+    // stream also has an aggregating flow).
+    let (mut plain, mut aggregated) = (Vec::new(), Vec::new());
     for data in read_routed_stream(&survivors[0]).await.into_values() {
         match sluice_kpl::aggregation::deaggregate(&data).expect("aggregates are intact") {
-            sluice_kpl::aggregation::Deaggregated::Plain(_) => user_records.push(data),
+            sluice_kpl::aggregation::Deaggregated::Plain(_) => plain.push(data),
             sluice_kpl::aggregation::Deaggregated::Aggregated(subs) => {
-                user_records.extend(subs.into_iter().map(|sub| sub.data));
+                aggregated.extend(subs.into_iter().map(|sub| sub.data));
             }
         }
     }
-    assert!(user_records.len() >= records_before + 2 * lines, "{} user records", user_records.len());
-    for prefix in ["agent", "agent-kpl"] {
+    assert!(
+        plain.len() + aggregated.len() >= records_before + 2 * lines,
+        "{} plain, {} aggregated",
+        plain.len(),
+        aggregated.len()
+    );
+    for (prefix, records, kind) in [("agent", &plain, "a plain record"), ("agent-kpl", &aggregated, "an aggregate")] {
         for i in 0..lines {
             // Each line is sent newline included, as the AWS agent sends it.
             let line = format!("{prefix}/{i}\n");
-            assert!(user_records.iter().any(|data| data.as_ref() == line.as_bytes()), "{line:?} is not in the stream");
+            assert!(records.iter().any(|data| data.as_ref() == line.as_bytes()), "{line:?} is not in {kind}");
         }
     }
 }
