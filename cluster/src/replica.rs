@@ -107,6 +107,21 @@ fn held_by_all_hint(context: &[u8]) -> Option<u64> {
     Some(u64::from_le_bytes(index.try_into().ok()?))
 }
 
+/// A rejection of an append (`message`, for the leader's current term) from a follower that
+/// already acknowledged every entry up to `matched`: false if it is stale (it rejects an
+/// index the follower holds), else true, with its hint raised to `matched` if it was below
+/// (and the hint's term dropped, so that the leader probes right after `matched`).
+fn reject_within_match(message: &mut Message, matched: u64) -> bool {
+    if message.index <= matched {
+        return false;
+    }
+    if message.reject_hint < matched {
+        message.reject_hint = matched;
+        message.log_term = 0;
+    }
+    true
+}
+
 #[derive(Debug, Clone)]
 pub struct ReplicaConfig {
     /// This member's id (not 0, unique in the group).
@@ -313,6 +328,9 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                     return;
                 }
                 let mut message = *message;
+                if !self.fix_stale_rejection(&mut message) {
+                    return;
+                }
                 if message.msg_type == MessageType::MsgHeartbeat {
                     if let Some(index) = held_by_all_hint(&message.context) {
                         self.held_by_all = self.held_by_all.max(index);
@@ -344,6 +362,27 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                 }
             }
         }
+    }
+
+    /// On a leader, a follower's rejection of an append that contradicts what the follower
+    /// already acknowledged in this term (a duplicated or late message: the network may
+    /// deliver either) is dropped (false), and one whose hint points below it is pointed at it.
+    /// raft-rs 0.7 moves the follower's next index to `min(rejected, hint + 1)` in the probe
+    /// state, even below `matched + 1` (etcd's raft clamps it to `matched + 1`); with the log
+    /// compacted up to `matched` that asks for a snapshot, which this cluster never sends, and
+    /// the follower would never be sent another entry. The cluster simulation found it (a
+    /// follower stuck at the leader's compaction point while the others went on).
+    fn fix_stale_rejection(&self, message: &mut Message) -> bool {
+        let raft = &self.raw.raft;
+        if message.msg_type != MessageType::MsgAppendResponse
+            || !message.reject
+            || raft.state != StateRole::Leader
+            || message.term != raft.term
+        {
+            return true;
+        }
+        let Some(progress) = raft.prs().get(message.from) else { return true };
+        reject_within_match(message, progress.matched)
     }
 
     /// Handles `Ready`s until raft-rs has nothing more to say (advancing one can make the
@@ -423,5 +462,36 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         if !entries.is_empty() {
             self.events.committed(self.id, &entries);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejection(index: u64, reject_hint: u64, log_term: u64) -> Message {
+        Message {
+            msg_type: MessageType::MsgAppendResponse,
+            reject: true,
+            index,
+            reject_hint,
+            log_term,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_rejection_never_sends_the_leader_back_below_what_the_follower_matched() {
+        // A late or duplicated rejection of an index the follower has since acknowledged.
+        assert!(!reject_within_match(&mut rejection(143, 142, 3), 143));
+        assert!(!reject_within_match(&mut rejection(100, 99, 3), 143));
+        // A rejection past it with a hint below it: probe right after `matched`.
+        let mut low_hint = rejection(150, 120, 3);
+        assert!(reject_within_match(&mut low_hint, 143));
+        assert_eq!((low_hint.reject_hint, low_hint.log_term), (143, 0));
+        // One that does not contradict it passes unchanged.
+        let mut fine = rejection(150, 146, 3);
+        assert!(reject_within_match(&mut fine, 143));
+        assert_eq!((fine.reject_hint, fine.log_term), (146, 3));
     }
 }
