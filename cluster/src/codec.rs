@@ -13,9 +13,13 @@
 //! | 4..12      | checksum     | XXH3-64 of the payload, seeded with `FRAME_SEED ^ payload_len` |
 //! | 12..20     | term         | the entry's Raft term                                    |
 //! | 20..28     | index        | the entry's Raft index                                   |
-//! | 28         | entry_type   | 0 normal, 1 conf change, 2 conf change v2                |
+//! | 28         | entry_type   | 0 normal, 1 conf change, 2 conf change v2; bit 7: `after_sync` |
 //! | 29..33     | context_len  | bytes of context that follow                             |
 //! | 33..       | context,data | the entry's context, then its data (the rest)            |
+//!
+//! `after_sync` marks the first frame of an append made when every byte before it was synced.
+//! Recovery uses it to tell a torn tail from damage to durable frames: only the last append
+//! can be torn, so a damaged frame followed by a valid frame with the mark was durable.
 //!
 //! The log is only ever appended to. Raft may replace a suffix of a follower's log (entries of
 //! a deposed leader that never committed): the replacement is appended, and a frame whose
@@ -47,6 +51,10 @@ pub const COMPACTED_MAGIC: [u8; 4] = *b"SLCP";
 /// The entry types a frame may carry (raft-rs' `EntryType`: normal, conf change, conf change
 /// v2), numbered as raft-rs numbers them.
 pub const ENTRY_TYPE_MAX: u8 = 2;
+/// The bit of the entry type byte that carries `after_sync`.
+const AFTER_SYNC_FLAG: u8 = 0x80;
+/// Offset of the entry type byte in a frame.
+const ENTRY_TYPE_AT: usize = FRAME_HEADER_BYTES + 16;
 
 /// One entry as the log file holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -56,6 +64,9 @@ pub struct LogEntry {
     pub entry_type: u8,
     pub context: Bytes,
     pub data: Bytes,
+    /// The first frame of an append made when everything before it in its segment was
+    /// durable (see the module docs). Not part of the entry: a mark of where it was written.
+    pub after_sync: bool,
 }
 
 /// The Raft hard state as its file holds it.
@@ -117,7 +128,7 @@ pub fn encode_entry(entry: &LogEntry, out: &mut Vec<u8>) {
     out.extend_from_slice(&entry.term.to_le_bytes());
     out.extend_from_slice(&entry.index.to_le_bytes());
     assert!(entry.entry_type <= ENTRY_TYPE_MAX, "entry type {} reached the log", entry.entry_type);
-    out.push(entry.entry_type);
+    out.push(entry.entry_type | if entry.after_sync { AFTER_SYNC_FLAG } else { 0 });
     out.extend_from_slice(&(entry.context.len() as u32).to_le_bytes());
     out.extend_from_slice(&entry.context);
     out.extend_from_slice(&entry.data);
@@ -156,9 +167,9 @@ pub fn decode_frame(bytes: &[u8]) -> Result<(LogEntry, usize), LogDefect> {
     if xxh3_64_with_seed(payload, FRAME_SEED ^ payload_len as u64) != u64_at(bytes, 4) {
         return Err(LogDefect::Checksum);
     }
-    let entry_type = payload[16];
+    let entry_type = payload[16] & !AFTER_SYNC_FLAG;
     if entry_type > ENTRY_TYPE_MAX {
-        return Err(LogDefect::EntryType(entry_type));
+        return Err(LogDefect::EntryType(payload[16]));
     }
     let context_len = u32_at(payload, 17) as usize;
     let Some(rest) = payload.get(PAYLOAD_FIXED_BYTES..) else { return Err(LogDefect::Truncated) };
@@ -166,6 +177,7 @@ pub fn decode_frame(bytes: &[u8]) -> Result<(LogEntry, usize), LogDefect> {
         return Err(LogDefect::Truncated);
     }
     let entry = LogEntry {
+        after_sync: payload[16] & AFTER_SYNC_FLAG != 0,
         entry_type,
         term: u64_at(payload, 0),
         index: u64_at(payload, 8),
@@ -173,6 +185,13 @@ pub fn decode_frame(bytes: &[u8]) -> Result<(LogEntry, usize), LogDefect> {
         data: Bytes::copy_from_slice(&rest[context_len..]),
     };
     Ok((entry, FRAME_HEADER_BYTES + payload_len))
+}
+
+/// Whether a valid frame marked `after_sync` starts `bytes`. Looks at the mark before the
+/// checksum, so that scanning garbage for such a frame costs little per byte.
+pub fn opens_synced_append(bytes: &[u8]) -> bool {
+    let marked = bytes.get(ENTRY_TYPE_AT).is_some_and(|&byte| byte & AFTER_SYNC_FLAG != 0);
+    marked && decode_frame(bytes).is_ok_and(|(entry, _)| entry.after_sync)
 }
 
 /// Decodes a log file's bytes, never panicking: frames up to the first that is not valid,

@@ -17,7 +17,12 @@
 //!
 //! Recovery reads each segment in chunks, keeps the valid frames, cuts the last segment after
 //! its last one (a torn tail must not come back to life behind a later append) and syncs what
-//! it kept: bytes that were written but never synced before a crash may still be there, and
+//! it kept. A damaged frame is taken for a torn tail only if it can be one: the first frame
+//! of an append made when everything before it was synced carries a mark (`codec`), so a valid
+//! marked frame anywhere after the damage proves the damaged bytes were durable, and the log
+//! refuses to open ([`ClusterError::Corrupt`]) instead of forgetting entries this member told
+//! its peers it had. What stays undetected: damage to the last synced append when nothing
+//! was appended after it. Before the cut, bytes that were written but never synced before a crash may still be there, and
 //! from now on the replica vouches for them. What stays in memory is bounded (`log_store`):
 //! older entries are read back from the segments where the store says each is
 //! ([`DurableLog::read`]).
@@ -230,7 +235,9 @@ impl<S: Storage> DurableLog<S> {
         }
         let mut frames = std::mem::take(&mut self.tail);
         let tail_bytes = frames.len();
-        let entries: Vec<LogEntry> = entries.iter().map(log_entry).collect();
+        let mut entries: Vec<LogEntry> = entries.iter().map(log_entry).collect();
+        // Everything before this append is durable: say so in its first frame.
+        entries[0].after_sync = !self.unsynced;
         frames.reserve(entries.iter().map(codec::frame_bytes).sum());
         let segment = self.segments.last_mut().expect("a log has a segment");
         let first_frame_at = segment.end;
@@ -414,10 +421,14 @@ async fn recover_segment<F: StorageFile>(
         let reason = format!("entry {actual} follows a log that ends before {expected_max}");
         return Err(corrupt(LOG_FILE, base + valid_bytes, reason));
     }
-    // Unfinished: a checksum failure in the middle of the log (a flipped bit in a durable
-    // frame) is taken for a torn tail here, and the frames after it are dropped; it must be
-    // told apart (a durable watermark, as the engine's journal keeps) and stop the replica
-    // instead, since a member that forgets entries it acknowledged breaks Raft.
+    // Only the last append can be torn: one that began after a sync, found further on, means
+    // the damaged bytes were durable.
+    if let Some(at) = synced_append_after(file, valid_bytes, size).await? {
+        let reason = format!(
+            "a frame that was durable is damaged ({stop:?}): an append made after it was synced starts at byte {at}"
+        );
+        return Err(corrupt(LOG_FILE, base + valid_bytes, reason));
+    }
     if last {
         if valid_bytes < size {
             file.truncate(valid_bytes).await.map_err(ClusterError::io("cut the raft log's torn tail"))?;
@@ -425,6 +436,40 @@ async fn recover_segment<F: StorageFile>(
         file.fdatasync().await.map_err(ClusterError::io("sync the recovered raft log"))?;
     }
     Ok((valid_bytes, index_max))
+}
+
+/// Where the first frame marked `after_sync` lies in `file` from byte `from` to `size`, if one
+/// does. Reads in chunks as recovery does, and tries every offset (the frames after damage do
+/// not line up with anything). Record data that holds a well-formed marked frame would be
+/// taken for one: a torn tail holding such data would then stop the replica, not lose data.
+async fn synced_append_after<F: StorageFile>(file: &F, from: u64, size: u64) -> Result<Option<u64>> {
+    let window = FRAME_HEADER_BYTES + ENTRY_PAYLOAD_BYTES_MAX;
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut buffer_at = from;
+    let mut at = 0usize;
+    loop {
+        let read_to = buffer_at + buffer.len() as u64;
+        if read_to < size && buffer.len() - at < window {
+            buffer.drain(..at);
+            buffer_at += at as u64;
+            at = 0;
+            let want = (size - read_to).min(LOG_READ_CHUNK_BYTES as u64) as usize;
+            let bytes = file.read_at(read_to, want).await.map_err(ClusterError::io("read the raft log"))?;
+            if bytes.len() != want {
+                let reason = format!("read {} of {want} bytes", bytes.len());
+                return Err(corrupt(LOG_FILE, read_to + bytes.len() as u64, reason));
+            }
+            buffer.extend_from_slice(&bytes);
+            continue;
+        }
+        if at >= buffer.len() {
+            return Ok(None);
+        }
+        if codec::opens_synced_append(&buffer[at..]) {
+            return Ok(Some(buffer_at + at as u64));
+        }
+        at += 1;
+    }
 }
 
 fn log_entry(entry: &Entry) -> LogEntry {
@@ -440,6 +485,7 @@ fn log_entry(entry: &Entry) -> LogEntry {
         entry_type,
         context: entry.context.clone(),
         data: entry.data.clone(),
+        after_sync: false,
     }
 }
 

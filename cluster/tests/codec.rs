@@ -108,6 +108,7 @@ proptest! {
                     entry_type: kind % 3,
                     data: Bytes::from(data),
                     context: Bytes::from(context),
+                    after_sync: kind & 0x10 != 0,
                 }
             })
             .collect();

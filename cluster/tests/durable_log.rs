@@ -138,6 +138,55 @@ fn an_unsynced_tail_survives_as_a_prefix_and_never_resurfaces_after_recovery() {
     }
 }
 
+/// A flipped bit in a frame that was synced, with appends after it, is damage, not a torn
+/// tail: the log refuses to open instead of dropping the entries from there on (which this
+/// member told its peers it had). In the first segment and in the last one alike.
+#[test]
+fn damage_to_a_synced_frame_stops_recovery_instead_of_shortening_the_log() {
+    use sluice_cluster::durable_log::segment_name;
+    use sluice_cluster::ClusterError;
+    // Place 0 is the first segment's first frame; the last segment's first frame is found
+    // after the writes.
+    for damaged_segment in ["first", "last"] {
+        let executor = SimExecutor::new(SimRng::new(21));
+        let disk = SimDisk::new(DiskConfig::default(), SimRng::new(22));
+        let storage = disk.storage(&executor);
+        let written: Vec<Entry> = (1..=30).map(|index| entry(index, 1, 150)).collect();
+        let batches = written.clone();
+        block_on(&executor, async move {
+            let (mut log, _, _) = open(storage).await;
+            for batch in batches.chunks(3) {
+                log.append(batch).await.expect("append");
+                log.sync().await.expect("sync");
+            }
+        });
+        let segments: Vec<std::path::PathBuf> = disk
+            .files()
+            .into_iter()
+            .map(|(path, _)| path)
+            .filter(|path| path.file_name().is_some_and(|name| name.to_string_lossy().starts_with("raft-")))
+            .collect();
+        assert!(segments.len() >= 3, "segments {segments:?}");
+        let path = if damaged_segment == "first" { &segments[0] } else { segments.last().unwrap() };
+        assert!(damaged_segment == "last" || path.ends_with(segment_name(0)));
+        // A byte of the first frame's data (header 12 bytes, fixed fields 21).
+        assert!(disk.flip_bit(path, 40, 2));
+        disk.kill();
+        let storage = disk.storage(&executor);
+        let opened = block_on(&executor, async move {
+            let conf_state = ConfState::from((vec![1, 2, 3], vec![]));
+            DurableLog::open(storage, Path::new(DIR), conf_state, 0, SEGMENT_BYTES).await.map(|_| ())
+        });
+        match opened {
+            Err(ClusterError::Corrupt { reason, .. }) => {
+                assert!(reason.contains("was durable"), "{damaged_segment}: {reason}")
+            }
+            other => panic!("{damaged_segment} segment damaged: the log opened with {other:?}"),
+        }
+        executor.shutdown();
+    }
+}
+
 #[test]
 fn a_replaced_suffix_stays_replaced_across_restarts() {
     let executor = SimExecutor::new(SimRng::new(5));

@@ -22,7 +22,7 @@ use sluice_cluster::wire::{
 };
 
 fn entry(index: u64, term: u64, entry_type: u8, data: &[u8]) -> LogEntry {
-    LogEntry { index, term, entry_type, data: Bytes::copy_from_slice(data), context: Bytes::new() }
+    LogEntry { index, term, entry_type, data: Bytes::copy_from_slice(data), context: Bytes::new(), after_sync: false }
 }
 
 fn log(entries: &[LogEntry]) -> Vec<u8> {

@@ -120,10 +120,11 @@ fn recording_proxy(target: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<u8>>>) {
             std::thread::spawn(move || {
                 let mut buffer = [0u8; 4096];
                 while let Ok(read) = client.read(&mut buffer) {
+                    // Kept before it is passed on: what arrived was recorded.
+                    kept.lock().unwrap().extend_from_slice(&buffer[..read]);
                     if read == 0 || server_in.write_all(&buffer[..read]).is_err() {
                         break;
                     }
-                    kept.lock().unwrap().extend_from_slice(&buffer[..read]);
                 }
             });
         }
