@@ -618,7 +618,7 @@ fn security(config: &Config) -> anyhow::Result<(Security, Option<AuditWriter>)> 
             sluice_security::kms::add_aws_managed_key_material(&mut keys, members.secret.aws_managed_key_material())
                 .map_err(|problem| anyhow::anyhow!("the cluster's AWS-managed key: {problem}"))?
         }
-        (Some(_), None) => tracing::warn!(
+        (Some(_), None) => tracing::info!(
             "encryption at rest: no AWS-managed key (alias/aws/kinesis) without --cluster-secret in a cluster; \
              streams may be encrypted with the --kms-keys keys, the same file on every member"
         ),
