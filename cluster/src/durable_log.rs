@@ -370,28 +370,25 @@ async fn recover_segment<F: StorageFile>(
     last: bool,
 ) -> Result<(u64, u64)> {
     let size = file.size().await.map_err(ClusterError::io("size a raft log segment"))?;
-    // The frames from `buffer_at`; `at` is the next to decode.
-    let mut buffer: Vec<u8> = Vec::new();
-    let mut buffer_at: u64 = 0;
-    let mut at = 0usize;
+    let mut window = Window::new(0);
     let mut index_max = 0;
     let commit = store.hard_state().commit;
     let stop = loop {
-        let defect = match codec::decode_frame(&buffer[at..]) {
+        let defect = match codec::decode_frame(window.rest()) {
             Ok((entry, length)) => {
                 index_max = index_max.max(entry.index);
                 if entry.index <= compacted {
                     // Compacted away; one that follows entries after the point replaced them
                     // (they were a deposed leader's, never committed).
                     store.discard_all();
-                    at += length;
+                    window.at += length;
                     continue;
                 }
                 match codec::check_follows(entry.index, store.last_index()) {
                     Ok(()) => {
-                        store.append(&[raft_entry(entry)], &[base + buffer_at + at as u64]);
+                        store.append(&[raft_entry(entry)], &[base + window.position()]);
                         store.evict(commit);
-                        at += length;
+                        window.at += length;
                         continue;
                     }
                     Err(defect) => defect,
@@ -399,31 +396,20 @@ async fn recover_segment<F: StorageFile>(
             }
             Err(defect) => defect,
         };
-        let read_to = buffer_at + buffer.len() as u64;
-        if read_to < size && buffer.len() - at < FRAME_HEADER_BYTES + ENTRY_PAYLOAD_BYTES_MAX {
-            // The frame may go on past what was read: read on.
-            buffer.drain(..at);
-            buffer_at += at as u64;
-            at = 0;
-            let want = (size - read_to).min(LOG_READ_CHUNK_BYTES as u64) as usize;
-            let bytes = file.read_at(read_to, want).await.map_err(ClusterError::io("read the raft log"))?;
-            if bytes.len() != want {
-                let reason = format!("read {} of {want} bytes", bytes.len());
-                return Err(corrupt(LOG_FILE, base + read_to + bytes.len() as u64, reason));
-            }
-            buffer.extend_from_slice(&bytes);
+        // The frame may go on past what was read: read on.
+        if window.read_on(file, base, size).await? {
             continue;
         }
         break defect;
     };
-    let valid_bytes = buffer_at + at as u64;
+    let valid_bytes = window.position();
     if let LogDefect::Gap { expected_max, actual } = stop {
         let reason = format!("entry {actual} follows a log that ends before {expected_max}");
         return Err(corrupt(LOG_FILE, base + valid_bytes, reason));
     }
     // Only the last append can be torn: one that began after a sync, found further on, means
     // the damaged bytes were durable.
-    if let Some(at) = synced_append_after(file, valid_bytes, size).await? {
+    if let Some(at) = synced_append_after(file, base, valid_bytes, size).await? {
         let reason = format!(
             "a frame that was durable is damaged ({stop:?}): an append made after it was synced starts at byte {at}"
         );
@@ -438,37 +424,67 @@ async fn recover_segment<F: StorageFile>(
     Ok((valid_bytes, index_max))
 }
 
-/// Where the first frame marked `after_sync` lies in `file` from byte `from` to `size`, if one
-/// does. Reads in chunks as recovery does, and tries every offset (the frames after damage do
-/// not line up with anything). Record data that holds a well-formed marked frame would be
-/// taken for one: a torn tail holding such data would then stop the replica, not lose data.
-async fn synced_append_after<F: StorageFile>(file: &F, from: u64, size: u64) -> Result<Option<u64>> {
-    let window = FRAME_HEADER_BYTES + ENTRY_PAYLOAD_BYTES_MAX;
-    let mut buffer: Vec<u8> = Vec::new();
-    let mut buffer_at = from;
-    let mut at = 0usize;
+/// Where the first frame marked `after_sync` lies in `file` (the segment at place `base`) from
+/// byte `from` to `size`, if one does. Tries every offset (the frames after damage do not line
+/// up with anything). Record data that holds a well-formed marked frame would be taken for
+/// one: a torn tail holding such data would then stop the replica, not lose data.
+async fn synced_append_after<F: StorageFile>(file: &F, base: u64, from: u64, size: u64) -> Result<Option<u64>> {
+    let mut window = Window::new(from);
     loop {
-        let read_to = buffer_at + buffer.len() as u64;
-        if read_to < size && buffer.len() - at < window {
-            buffer.drain(..at);
-            buffer_at += at as u64;
-            at = 0;
-            let want = (size - read_to).min(LOG_READ_CHUNK_BYTES as u64) as usize;
-            let bytes = file.read_at(read_to, want).await.map_err(ClusterError::io("read the raft log"))?;
-            if bytes.len() != want {
-                let reason = format!("read {} of {want} bytes", bytes.len());
-                return Err(corrupt(LOG_FILE, read_to + bytes.len() as u64, reason));
-            }
-            buffer.extend_from_slice(&bytes);
+        if window.read_on(file, base, size).await? {
             continue;
         }
-        if at >= buffer.len() {
+        if window.rest().is_empty() {
             return Ok(None);
         }
-        if codec::opens_synced_append(&buffer[at..]) {
-            return Ok(Some(buffer_at + at as u64));
+        if codec::opens_synced_append(window.rest()) {
+            return Ok(Some(window.position()));
         }
-        at += 1;
+        window.at += 1;
+    }
+}
+
+/// A segment's bytes from `buffer_at`, read in chunks of `LOG_READ_CHUNK_BYTES`, and the next
+/// to look at (`at`).
+struct Window {
+    buffer: Vec<u8>,
+    buffer_at: u64,
+    at: usize,
+}
+
+impl Window {
+    fn new(from: u64) -> Window {
+        Window { buffer: Vec::new(), buffer_at: from, at: 0 }
+    }
+
+    /// The bytes held from `at` on.
+    fn rest(&self) -> &[u8] {
+        &self.buffer[self.at..]
+    }
+
+    /// `at` as an offset in the segment.
+    fn position(&self) -> u64 {
+        self.buffer_at + self.at as u64
+    }
+
+    /// Reads the next chunk if fewer bytes than the largest frame are held from `at` and the
+    /// segment (of `size` bytes, at place `base`) has more: whether it read.
+    async fn read_on<F: StorageFile>(&mut self, file: &F, base: u64, size: u64) -> Result<bool> {
+        let read_to = self.buffer_at + self.buffer.len() as u64;
+        if read_to >= size || self.rest().len() >= FRAME_HEADER_BYTES + ENTRY_PAYLOAD_BYTES_MAX {
+            return Ok(false);
+        }
+        self.buffer.drain(..self.at);
+        self.buffer_at += self.at as u64;
+        self.at = 0;
+        let want = (size - read_to).min(LOG_READ_CHUNK_BYTES as u64) as usize;
+        let bytes = file.read_at(read_to, want).await.map_err(ClusterError::io("read the raft log"))?;
+        if bytes.len() != want {
+            let reason = format!("read {} of {want} bytes", bytes.len());
+            return Err(corrupt(LOG_FILE, base + read_to + bytes.len() as u64, reason));
+        }
+        self.buffer.extend_from_slice(&bytes);
+        Ok(true)
     }
 }
 

@@ -2218,6 +2218,45 @@ const ADMIN: (&str, &str) = ("AKIAADMIN00000000001", "admin/secret+key");
 /// May read and describe, not write.
 const READER: (&str, &str) = ("AKIAREADER0000000001", "reader-secret");
 
+/// Puts `puts` records through each of `admins` into the secured stream, the data of the `n`th
+/// through node `node` being `data(node, n)`, and adds each to `acked` by sequence number.
+async fn put_through_each(
+    admins: &[Client],
+    puts: usize,
+    acked: &mut BTreeMap<u128, Bytes>,
+    data: impl Fn(usize, usize) -> String,
+) {
+    for (node, admin) in admins.iter().enumerate() {
+        for n in 0..puts {
+            let data = Bytes::from(data(node, n));
+            let put = PutRecordInput {
+                stream_name: Some(SECURED_STREAM.into()),
+                data: data.clone(),
+                partition_key: Some(format!("key-{n}")),
+                ..Default::default()
+            };
+            let output = call_until_ok(admin, &put).await;
+            acked.insert(output.sequence_number.as_u128().unwrap(), data);
+        }
+    }
+}
+
+/// Waits (30 s at most) until `reader` of `endpoint` reads exactly `acked` from the secured
+/// stream, byte-exact.
+async fn read_until_served(reader: &Client, endpoint: &str, acked: &BTreeMap<u128, Bytes>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let records = read_shard(reader, SECURED_STREAM).await.unwrap_or_default();
+        let read: BTreeMap<u128, Bytes> =
+            records.into_iter().map(|record| (record.sequence_number.as_u128().unwrap(), record.data)).collect();
+        if &read == acked {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{endpoint} serves {} of {} records", read.len(), acked.len());
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// What the records written to the encrypted stream start with: never on disk in plaintext.
 const SEALED_MARKER: &str = "sealed record of node";
 
@@ -2428,19 +2467,7 @@ fn with_credentials_and_tls_members_forward_their_clients_requests_as_those_clie
         let before = forwarded(&metrics);
         // Every node takes writes; the two that do not lead the shard forward theirs.
         let mut acked = BTreeMap::new();
-        for (node, admin) in admins.iter().enumerate() {
-            for n in 0..puts_per_node {
-                let data = Bytes::from(format!("node {node} record {n}"));
-                let put = PutRecordInput {
-                    stream_name: Some(SECURED_STREAM.into()),
-                    data: data.clone(),
-                    partition_key: Some(format!("key-{n}")),
-                    ..Default::default()
-                };
-                let output = call_until_ok(admin, &put).await;
-                acked.insert(output.sequence_number.as_u128().unwrap(), data);
-            }
-        }
+        put_through_each(&admins, puts_per_node, &mut acked, |node, n| format!("node {node} record {n}")).await;
         let forwarded_writes = forwarded(&metrics) - before;
         // Each member's peer network holds a connection to both others: the secret's proof
         // was accepted everywhere, and nothing was refused.
@@ -2482,19 +2509,7 @@ fn with_credentials_and_tls_members_forward_their_clients_requests_as_those_clie
         // Every node serves every record, to a caller allowed to read.
         for endpoint in &endpoints {
             let reader = Client::connect_with(endpoint, &signed_with(READER, &client_ca)).await.unwrap();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                let records = read_shard(&reader, SECURED_STREAM).await.unwrap_or_default();
-                let read: BTreeMap<u128, Bytes> = records
-                    .into_iter()
-                    .map(|record| (record.sequence_number.as_u128().unwrap(), record.data))
-                    .collect();
-                if read == acked {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "{endpoint} serves {} of {} records", read.len(), acked.len());
-                glommio::timer::sleep(Duration::from_millis(100)).await;
-            }
+            read_until_served(&reader, endpoint, &acked).await;
             // The reader may not write, through whichever node.
             let put = PutRecordInput {
                 stream_name: Some(SECURED_STREAM.into()),
@@ -2528,34 +2543,10 @@ fn with_credentials_and_tls_members_forward_their_clients_requests_as_those_clie
                 glommio::timer::sleep(Duration::from_millis(100)).await;
             }
         }
-        for (node, admin) in admins.iter().enumerate() {
-            for n in 0..puts_per_node {
-                let data = Bytes::from(format!("{SEALED_MARKER} {node} {n}"));
-                let put = PutRecordInput {
-                    stream_name: Some(SECURED_STREAM.into()),
-                    data: data.clone(),
-                    partition_key: Some(format!("key-{n}")),
-                    ..Default::default()
-                };
-                let output = call_until_ok(admin, &put).await;
-                acked.insert(output.sequence_number.as_u128().unwrap(), data);
-            }
-        }
+        put_through_each(&admins, puts_per_node, &mut acked, |node, n| format!("{SEALED_MARKER} {node} {n}")).await;
         for endpoint in &endpoints {
             let reader = Client::connect_with(endpoint, &signed_with(READER, &client_ca)).await.unwrap();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                let records = read_shard(&reader, SECURED_STREAM).await.unwrap_or_default();
-                let read: BTreeMap<u128, Bytes> = records
-                    .into_iter()
-                    .map(|record| (record.sequence_number.as_u128().unwrap(), record.data))
-                    .collect();
-                if read == acked {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "{endpoint} opens {} of {} records", read.len(), acked.len());
-                glommio::timer::sleep(Duration::from_millis(100)).await;
-            }
+            read_until_served(&reader, endpoint, &acked).await;
         }
 
         // A member's own key: authenticated, but it may do nothing by itself; with another
