@@ -22,8 +22,8 @@
 //! marked frame anywhere after the damage proves the damaged bytes were durable, and the log
 //! refuses to open ([`ClusterError::Corrupt`]) instead of forgetting entries this member told
 //! its peers it had. What stays undetected: damage to the last synced append when nothing
-//! was appended after it. Before the cut, bytes that were written but never synced before a crash may still be there, and
-//! from now on the replica vouches for them. What stays in memory is bounded (`log_store`):
+//! was appended after it. Bytes that were written but never synced before a crash may still
+//! be there after the cut; from now on the replica vouches for them. What stays in memory is bounded (`log_store`):
 //! older entries are read back from the segments where the store says each is
 //! ([`DurableLog::read`]).
 //!
