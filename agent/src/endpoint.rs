@@ -123,12 +123,10 @@ impl StreamEndpoint {
     pub fn with_route(self, route: Option<&str>) -> Result<StreamEndpoint, EndpointError> {
         let error =
             |reason: String| EndpointError { key: "kinesis.route", endpoint: route.unwrap_or_default().into(), reason };
-        let is = |value: &str| route.is_some_and(|route| route.eq_ignore_ascii_case(value));
-        match route {
-            None => Ok(StreamEndpoint { routed: false, ..self }),
-            Some(_) if is("any") => Ok(StreamEndpoint { routed: false, ..self }),
-            Some(_) if is("direct") && self.protocol == Protocol::Native => Ok(StreamEndpoint { routed: true, ..self }),
-            Some(_) if is("direct") => Err(error(format!(
+        match route.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("any") => Ok(StreamEndpoint { routed: false, ..self }),
+            Some("direct") if self.protocol == Protocol::Native => Ok(StreamEndpoint { routed: true, ..self }),
+            Some("direct") => Err(error(format!(
                 "direct routing needs sluiced's native protocol (sluice://host:port), which tells the shards' \
                  leaders; kinesis.endpoint is {self}"
             ))),

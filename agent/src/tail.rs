@@ -156,6 +156,8 @@ struct Entry {
 struct Flow {
     ctx: FlowContext,
     destination: Arc<Destination>,
+    /// The flow ships through the KPL producer (`SinkRecord::aggregated`).
+    aggregated: bool,
     processor: Processor,
     dir: PathBuf,
     glob: globset::GlobMatcher,
@@ -220,6 +222,7 @@ impl Flow {
         let now = Instant::now();
         Ok(Flow {
             destination: Arc::new(ctx.config.destination.clone()),
+            aggregated: crate::producer_sink::aggregates(&ctx.config),
             processor: Processor::new(ctx.config.processing.clone()),
             dir,
             glob,
@@ -951,7 +954,7 @@ impl Flow {
             partition_key,
             data,
             ack: Ack::new(self.completions_tx.clone(), ticket),
-            aggregated: crate::producer_sink::aggregates(&self.ctx.config),
+            aggregated: self.aggregated,
         });
         if self.outbox.len() >= limits::SUBMIT_RECORDS_MAX {
             self.submit();

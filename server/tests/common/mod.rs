@@ -26,21 +26,21 @@ pub struct Daemon {
 /// The `sluice` CLI next to `sluiced` (`cargo build -p sluice-client --bin sluice`, which the
 /// workspace build makes), or `$SLUICE`.
 pub fn sluice_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("SLUICE") {
-        return PathBuf::from(path);
-    }
-    let path = Path::new(env!("CARGO_BIN_EXE_sluiced")).with_file_name("sluice");
-    assert!(path.exists(), "{} is missing: build it with `cargo build -p sluice-client --bin sluice`", path.display());
-    path
+    sibling_bin("SLUICE", "sluice", "cargo build -p sluice-client --bin sluice")
 }
 
 /// The log agent next to `sluiced` (the workspace build makes it), or `$SLUICE_AGENT`.
 pub fn agent_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("SLUICE_AGENT") {
+    sibling_bin("SLUICE_AGENT", "sluice-agent", "cargo build -p sluice-agent")
+}
+
+/// `$variable` if set, else the binary `name` next to `sluiced`, which `build` makes.
+fn sibling_bin(variable: &str, name: &str, build: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(variable) {
         return PathBuf::from(path);
     }
-    let path = Path::new(env!("CARGO_BIN_EXE_sluiced")).with_file_name("sluice-agent");
-    assert!(path.exists(), "{} is missing: build it with `cargo build -p sluice-agent`", path.display());
+    let path = Path::new(env!("CARGO_BIN_EXE_sluiced")).with_file_name(name);
+    assert!(path.exists(), "{} is missing: build it with `{build}`", path.display());
     path
 }
 
