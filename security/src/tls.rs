@@ -23,8 +23,7 @@ use arc_swap::ArcSwap;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 pub use rustls::ClientConfig;
-use rustls::RootCertStore;
-pub use rustls::ServerConfig;
+use rustls::{RootCertStore, ServerConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -149,7 +148,8 @@ impl ReloadableServerConfig {
     }
 }
 
-/// Bytes of a TLS session's channel binding ([`connect`]).
+/// Bytes of a TLS session's channel binding ([`connect`], [`accept_bound`]): one SHA-256
+/// output's worth, as tls-exporter channel bindings use (RFC 9266: 32 bytes).
 pub const CHANNEL_BINDING_BYTES: usize = 32;
 
 /// A TLS connection over `stream` to `server_name` (a DNS name or an IP address, checked

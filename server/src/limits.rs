@@ -277,10 +277,6 @@ pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 /// as for TLS, bounds how long a client that never authenticates holds a connection slot.
 pub const NATIVE_AUTH_TIMEOUT_MS: u64 = 10_000;
 
-/// Bytes of TLS keying material (RFC 5705) the native handshake binds its proofs to: one
-/// SHA-256 output's worth, as tls-exporter channel bindings use (RFC 9266: 32 bytes).
-pub const CHANNEL_BINDING_BYTES: usize = 32;
-
 /// Bytes of a frame the native listener reads from a connection that has not authenticated
 /// yet (with `--credentials`). The largest honest one is an Authenticate with a session token
 /// of `SESSION_TOKEN_BYTES_MAX`; a larger frame is refused from its length prefix, so an

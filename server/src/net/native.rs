@@ -13,8 +13,8 @@
 //! the read.
 
 use crate::limits::{
-    CHANNEL_BINDING_BYTES, RECEIVE_CHUNK_BYTES, REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX, RESPONSE_FRAMES_QUEUED_MAX,
-    SMALL_RESPONSE_BYTES, TLS_HANDSHAKE_TIMEOUT_MS,
+    RECEIVE_CHUNK_BYTES, REQUEST_BYTES_IN_FLIGHT_PER_CONNECTION_MAX, RESPONSE_FRAMES_QUEUED_MAX, SMALL_RESPONSE_BYTES,
+    TLS_HANDSHAKE_TIMEOUT_MS,
 };
 use crate::metrics::Protocol;
 use crate::net::frame_pool::FramePool;
@@ -69,26 +69,19 @@ pub async fn connection(node: Rc<Node>, stream: TcpStream, services: Rc<Services
         return;
     };
     // TLS first (the certificate of the moment: a reload on SIGHUP applies to connections
-    // accepted after it), bounded in time like the HTTP listener's.
-    let handshake = future::or(async { Some(tls.acceptor().accept(stream).await) }, async {
+    // accepted after it), bounded in time like the HTTP listener's. The authentication
+    // handshake's proofs name this TLS session (its RFC 5705 channel binding), so they cannot
+    // be relayed through another one.
+    let accepted = sluice_security::tls::accept_bound(tls.acceptor(), stream, CHANNEL_BINDING_LABEL);
+    let handshake = future::or(async { Some(accepted.await) }, async {
         glommio::timer::sleep(Duration::from_millis(TLS_HANDSHAKE_TIMEOUT_MS)).await;
         None
     })
     .await;
-    let stream = match handshake {
-        Some(Ok(stream)) => stream,
+    let (stream, binding) = match handshake {
+        Some(Ok(accepted)) => accepted,
         Some(Err(error)) => return tracing::debug!(%error, ?address, "TLS handshake failed"),
         None => return tracing::debug!(?address, "TLS handshake timed out"),
-    };
-    // The authentication handshake's proofs name this TLS session (RFC 5705), so they cannot
-    // be relayed through another one.
-    let binding = match stream.get_ref().1.export_keying_material(
-        vec![0u8; CHANNEL_BINDING_BYTES],
-        CHANNEL_BINDING_LABEL,
-        None,
-    ) {
-        Ok(binding) => binding,
-        Err(error) => return tracing::debug!(%error, ?address, "TLS keying material export failed"),
     };
     if let Err(error) = serve(node, services, stream, NativePeer { address, secure: true }, binding).await {
         tracing::debug!(%error, "connection ended with an error");
