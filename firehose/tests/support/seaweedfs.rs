@@ -66,7 +66,8 @@ impl S3Server {
         let child = Self::spawn(dir.path(), &ports);
         let server = S3Server { url: format!("http://127.0.0.1:{}", ports[6]), dir, child, ports };
         // CreateBucket succeeds only once the master, volume server and filer are all up, so
-        // retrying it is also the readiness check.
+        // retrying it is also the readiness check. While the gateway starts it may also take a
+        // connection and close it unanswered (ConnectionClosedError: CI saw it once).
         let script = r#"
 import sys, time, boto3, botocore
 s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
@@ -77,7 +78,8 @@ for bucket in sys.argv[4:]:
         try:
             s3.create_bucket(Bucket=bucket)
             break
-        except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ClientError) as e:
+        except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError,
+                botocore.exceptions.ClientError):
             if time.time() > deadline:
                 raise
             time.sleep(0.2)
