@@ -119,11 +119,12 @@ impl<S: Storage> DurableLog<S> {
             Some(bytes) => codec::decode_compacted(&bytes).map_err(|reason| corrupt(COMPACTED_FILE, 0, reason))?,
             None => CompactedRecord::default(),
         };
+        // Compaction writes the hard state first (its commit at least the new start); a
+        // snapshot's installation writes the compaction record first (the entries before it
+        // are in the state machine, so committed), and a crash may come before its hard state.
+        let mut hard_state = hard_state;
+        hard_state.commit = hard_state.commit.max(compacted.index);
         let commit = hard_state.commit;
-        if commit < compacted.index {
-            let reason = format!("commit {commit} is before the compaction point {}", compacted.index);
-            return Err(corrupt(HARD_STATE_FILE, 0, reason));
-        }
         let store = LogStore::new(hard_state, conf_state, (compacted.index, compacted.term), cache_bytes_max);
         let names = storage.list(dir).await.map_err(ClusterError::io("list the raft directory"))?;
         let mut bases: Vec<u64> = names.iter().filter_map(|name| segment_base(name)).collect();
@@ -332,6 +333,32 @@ impl<S: Storage> DurableLog<S> {
         }
         // Not synced: a deletion lost to a crash leaves a segment whose frames recovery skips.
         Ok(dropped)
+    }
+
+    /// Installs a snapshot of the entries up to `index` (of `term`), which the host's state
+    /// machine now holds: records durably that they are gone, then replaces every segment with
+    /// an empty one, so the log continues at `index + 1`. The caller saves a hard state whose
+    /// commit is at least `index` next, and restores `LogStore` to it. A crash midway leaves
+    /// segments whose frames recovery skips (those up to `index`) or keeps as the log after it
+    /// (entries of some leader, which the next one replaces if they differ); and a commit
+    /// below the compaction record's index, which opening raises to it.
+    pub async fn install_snapshot(&mut self, index: u64, term: u64) -> Result<()> {
+        let bytes = codec::encode_compacted(&CompactedRecord { index, term });
+        write_atomic(&self.storage, &self.dir.join(COMPACTED_FILE), &bytes)
+            .await
+            .map_err(ClusterError::io("write the raft compaction record"))?;
+        if self.last().end > 0 {
+            // Places only grow: the new segment starts where the last one ends.
+            self.start_segment().await?;
+        }
+        let last = self.segments.len() - 1;
+        for segment in self.segments.drain(..last) {
+            drop(segment.file);
+            let path = self.dir.join(segment_name(segment.base));
+            self.storage.remove(&path).await.map_err(ClusterError::io("delete a raft log segment"))?;
+        }
+        self.tail.clear();
+        Ok(())
     }
 
     /// Segments on disk (for tests and metrics).

@@ -29,7 +29,7 @@ use crate::limits::{
     TICK_INTERVAL_MS,
 };
 use crate::log_store::LogStore;
-use crate::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Transport};
+use crate::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Restoring, SnapshotToRestore, Transport};
 use crate::wire::{GroupId, NodeStatus, APPEND_DATA_BYTES_MAX, PROPOSAL_CONTEXT_BYTES};
 
 #[derive(Debug, Clone)]
@@ -70,8 +70,14 @@ pub struct GroupHost {
     inner: Rc<HostInner>,
 }
 
+/// How a host's state machine is restored from a peer when its group sends it a snapshot
+/// (`ReplicaEvents::restore`): resolves to true once the state machine durably holds every
+/// entry up to the snapshot's index.
+pub type Restorer = Rc<dyn Fn(SnapshotToRestore) -> Restoring>;
+
 struct HostInner {
     node_id: u64,
+    restorer: Option<Restorer>,
     inbox: async_channel::Sender<Input>,
     boot_nonce: u64,
     next_proposal: Cell<u64>,
@@ -99,15 +105,22 @@ struct HostState {
     stopped: bool,
 }
 
+impl HostState {
+    /// Entries up to `commit` are committed, and none of them is kept here (reports continue
+    /// after it; older entries are read from the log).
+    fn committed_from(&mut self, commit: u64) {
+        self.commit = commit;
+        self.committed.clear();
+        self.committed_bytes = 0;
+        self.replay.clear();
+    }
+}
+
 struct HostEvents(Rc<HostInner>);
 
 impl ReplicaEvents for HostEvents {
     fn opened(&self, _node_id: u64, commit: u64) {
-        let mut state = self.0.state.borrow_mut();
-        state.commit = commit;
-        state.committed.clear();
-        state.committed_bytes = 0;
-        state.replay.clear();
+        self.0.state.borrow_mut().committed_from(commit);
     }
 
     fn committed(&self, _node_id: u64, entries: &[Entry]) {
@@ -135,6 +148,22 @@ impl ReplicaEvents for HostEvents {
 
     fn became_leader(&self, _node_id: u64, term: u64, _log: &LogStore) {
         self.0.state.borrow_mut().term = term;
+    }
+
+    fn restore(&self, _node_id: u64, snapshot: SnapshotToRestore) -> Restoring {
+        match &self.0.restorer {
+            Some(restorer) => restorer(snapshot),
+            None => Box::pin(async { false }),
+        }
+    }
+
+    fn restored(&self, _node_id: u64, index: u64) {
+        let mut state = self.0.state.borrow_mut();
+        state.committed_from(index);
+        // An applier waiting for the entry after its own position moves on to the snapshot's.
+        for waiter in state.commit_waiters.drain(..) {
+            let _ = waiter.try_send(());
+        }
     }
 
     fn leader_changed(&self, node_id: u64, term: u64, leader_id: u64) {
@@ -173,10 +202,13 @@ impl GroupHost {
     /// Opens the group's replica from its durable state and starts it and its clock on the
     /// current glommio executor. The task ends only if the replica's storage fails (the
     /// error): the replica has stopped, and the process must restart it from its disk.
+    /// `restorer` brings the state machine up to a snapshot the group is sent (required if
+    /// the group's `laggard_held_bytes_max` is set: its peers compact past members far behind).
     pub async fn start<S, T>(
         storage: S,
         config: GroupHostConfig,
         transport: T,
+        restorer: Option<Restorer>,
     ) -> Result<(GroupHost, glommio::Task<Result<()>>)>
     where
         S: Storage + 'static,
@@ -185,6 +217,7 @@ impl GroupHost {
         let (inbox, inputs) = async_channel::bounded(INBOX_INPUTS_MAX);
         let inner = Rc::new(HostInner {
             node_id: config.replica.id,
+            restorer,
             inbox,
             boot_nonce: config.boot_nonce,
             next_proposal: Cell::new(1),
@@ -217,9 +250,11 @@ impl GroupHost {
 
     /// The state machine holds every entry up to `index` durably, and will never read them
     /// again, even after a restart: the replica may drop them from its log once every member
-    /// has them (`Input::Compactable`). A full inbox drops the news; the next call repeats it.
-    pub fn compactable(&self, index: u64) {
-        let _ = self.inner.inbox.try_send(Input::Compactable { index });
+    /// has them (`Input::Compactable`); `state` is what another member needs to restore its
+    /// state machine to `index` from this one. A full inbox drops the news; the next call
+    /// repeats it.
+    pub fn compactable(&self, index: u64, state: Bytes) {
+        let _ = self.inner.inbox.try_send(Input::Compactable { index, state });
     }
 
     /// Where the network delivers this group's messages.

@@ -158,3 +158,15 @@ const _: () = assert!(LOG_READ_CHUNK_BYTES > ENTRY_PAYLOAD_BYTES_MAX + 64);
 /// memory the entries after the commit it finds on disk (raft-rs reads those synchronously),
 /// so this bounds them at about the entry cache's size, plus what was in flight.
 pub const COMMIT_SAVED_EVERY_BYTES: usize = ENTRY_CACHE_BYTES;
+
+/// Copy requests from peers (a member restoring a snapshot) waiting for the host to answer;
+/// more are dropped (the restoring member asks again after [`COPY_ANSWER_WAIT_MS`]).
+pub const COPY_REQUESTS_QUEUED_MAX: usize = 16;
+
+/// How long a member restoring a snapshot waits for a peer's answer to one copy request
+/// before it gives up on that snapshot (its leader sends another). A piece is at most a few
+/// MiB read from the peer's disk.
+pub const COPY_ANSWER_WAIT_MS: u64 = 5_000;
+
+/// Copy requests of this member waiting for an answer at once (each restoring group has one).
+pub const COPIES_PENDING_MAX: usize = 64;

@@ -14,8 +14,10 @@
 //! applied them durably ([`LogStore::compact`]): raft-rs then sees a log that starts later
 //! (`first_index`), and knows only the term of the entry before it.
 //!
-//! Unfinished: no snapshots. Compaction waits for every member, so raft-rs never needs to send
-//! one; a member that is down holds its groups' compaction back until it returns.
+//! Snapshots: the host offers, with each report of what its state machine holds durably
+//! ([`LogStore::offer_snapshot`]), the bytes a member needs to restore its state machine to
+//! that index from a peer; raft-rs sends them when a follower needs entries the log no longer
+//! has, and a follower that installs one starts its log after it ([`LogStore::restore`]).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -62,6 +64,9 @@ struct Core {
     wanted: Vec<Wanted>,
     /// Entries read from disk for a request, each batch contiguous.
     fetched: VecDeque<Vec<Entry>>,
+    /// The newest snapshot the host offered: an index its state machine holds durably, and
+    /// what a member needs to restore its own to that index.
+    offered: Option<(u64, bytes::Bytes)>,
 }
 
 fn entry_bytes(entry: &Entry) -> usize {
@@ -89,6 +94,7 @@ impl LogStore {
             cache_bytes_max,
             wanted: Vec::new(),
             fetched: VecDeque::new(),
+            offered: None,
         };
         LogStore { core: RefCell::new(core) }
     }
@@ -174,6 +180,32 @@ impl LogStore {
         }
         core.fetched.clear();
         core.wanted.retain(|wanted| wanted.low > index);
+    }
+
+    /// The host's state machine holds every entry up to `index` durably, and `state` is what a
+    /// member needs to restore its own to that index: a follower behind the log's start is sent
+    /// the newest such offer (only one at or after the log's start can be sent).
+    pub fn offer_snapshot(&self, index: u64, state: bytes::Bytes) {
+        let mut core = self.core.borrow_mut();
+        if core.offered.as_ref().is_none_or(|(offered, _)| index >= *offered) {
+            core.offered = Some((index, state));
+        }
+    }
+
+    /// A snapshot of entries up to `index` (of `term`) is installed: the state machine holds
+    /// them, and the log starts after it, empty (whatever it held is gone, as raft-rs' own
+    /// log forgot it when it took the snapshot). The commit is at least `index`.
+    pub fn restore(&self, index: u64, term: u64) {
+        let mut core = self.core.borrow_mut();
+        core.first = index + 1;
+        core.compacted_term = term;
+        core.hard_state.commit = core.hard_state.commit.max(index);
+        core.offsets.clear();
+        core.terms.clear();
+        core.cache.clear();
+        core.cache_bytes = 0;
+        core.fetched.clear();
+        core.wanted.clear();
     }
 
     /// Forgets every entry after the compaction point (recovery, reading a frame that
@@ -358,9 +390,22 @@ impl raft::Storage for LogStore {
     }
 
     fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        // Unfinished (see the module doc): the log is compacted only up to what every member
-        // holds, so a member never needs one; one whose disk was replaced would, and waits.
-        Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable))
+        // The newest offer, if the log still knows its term (it is at or after the entry
+        // before the first): the follower then gets every entry after it from the log. None
+        // yet (a host that restores from no snapshot, or a replica just started): raft-rs asks
+        // again at the follower's next answer.
+        let core = self.core.borrow();
+        let unavailable = raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable);
+        let Some((index, state)) = core.offered.as_ref().filter(|(index, _)| *index > 0) else {
+            return Err(unavailable);
+        };
+        let Some(term) = core.term_of(*index) else { return Err(unavailable) };
+        let mut snapshot = Snapshot { data: state.clone(), ..Snapshot::default() };
+        let metadata = snapshot.mut_metadata();
+        metadata.index = *index;
+        metadata.term = term;
+        metadata.set_conf_state(core.conf_state.clone());
+        Ok(snapshot)
     }
 }
 

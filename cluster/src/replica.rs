@@ -7,16 +7,24 @@
 //! send the messages that promise them (votes, append responses) and report the committed
 //! entries; then advance. So "committed" means durable on a quorum, and on this replica too.
 //!
+//! Snapshots: a log is compacted once every member holds its entries, or, if the group's
+//! `laggard_held_bytes_max` is set, without waiting for a member that far behind. Such a
+//! member is sent a snapshot: the index the leader's state machine holds durably and the bytes
+//! its host offered with it. The follower's host restores its state machine from a peer
+//! ([`ReplicaEvents::restore`]) before raft-rs sees the snapshot; then the log starts after it.
+//!
 //! Nothing here reads a clock or draws a random number: time is the [`Input::Tick`]s the
 //! host delivers, and the election timeout is a per-boot value the host chooses (raft-rs
 //! draws its own from a thread-local RNG; pinning its range to one value keeps a seeded
 //! simulation replayable).
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 
 use bytes::Bytes;
 use raft::eraftpb::{ConfState, Entry, Message, MessageType};
-use raft::{Config, RawNode, StateRole};
+use raft::{Config, RawNode, SnapshotStatus, StateRole};
 use sluice_engine::storage::Storage;
 
 use crate::durable_log::DurableLog;
@@ -51,9 +59,25 @@ pub enum Input {
     ReadCommitted { from: u64, to: u64, reply: CommittedReply },
     /// The host's state machine holds every entry up to `index` durably (it never reads them
     /// from the log again, even after a restart): the log may drop them once every member has
-    /// them too.
-    Compactable { index: u64 },
+    /// them too (or the group lets it go past a member far behind). `state` is what a member
+    /// needs to restore its state machine to `index` from a peer, sent in a snapshot to a
+    /// member behind the log's start.
+    Compactable { index: u64, state: Bytes },
 }
+
+/// A snapshot a follower was sent: its state machine must hold every entry up to `index` (of
+/// `term`) before its log can continue after it. `from` sent it (its state machine holds
+/// them); `state` is what that member's host offered with it.
+#[derive(Debug, Clone)]
+pub struct SnapshotToRestore {
+    pub index: u64,
+    pub term: u64,
+    pub from: u64,
+    pub state: Bytes,
+}
+
+/// A restoration under way: true once the state machine holds the snapshot's entries durably.
+pub type Restoring = Pin<Box<dyn Future<Output = bool>>>;
 
 /// Where the answer to an [`Input::ReadCommitted`] goes: (index, data) of each entry.
 pub type CommittedReply = async_channel::Sender<Vec<(u64, Bytes)>>;
@@ -88,22 +112,36 @@ pub trait ReplicaEvents {
     fn compacted(&self, node_id: u64, index: u64, segments: usize) {
         let _ = (node_id, index, segments);
     }
+    /// Brings the state machine up to `snapshot` (from a peer), durably, before the replica
+    /// installs it; false if it could not (the snapshot is dropped, and the leader sends one
+    /// again). A host whose state machine cannot restore keeps the default, and its group
+    /// must wait for every member before compacting (no `laggard_held_bytes_max`).
+    fn restore(&self, node_id: u64, snapshot: SnapshotToRestore) -> Restoring {
+        let _ = (node_id, snapshot);
+        Box::pin(async { false })
+    }
+    /// A snapshot up to `index` is installed: the entries after it are reported as they are
+    /// committed ([`ReplicaEvents::committed`] continues at `index + 1`).
+    fn restored(&self, node_id: u64, index: u64) {
+        let _ = (node_id, index);
+    }
 }
 
-/// What a leader adds to its heartbeats' context: the highest index every member of the
-/// group holds, so that followers, which cannot see the others' progress, know how far they
-/// may compact too. raft-rs uses the heartbeat context only for read-index requests, which
-/// this cluster never makes; a follower takes the hint off before raft-rs sees the message.
-const HELD_BY_ALL_MAGIC: [u8; 4] = *b"SLHA";
+/// What a leader adds to its heartbeats' context: how far the group's logs may be compacted
+/// (the highest index every member holds, or past members far behind: [`Replica::compact`]),
+/// so that followers, which cannot see the others' progress, know how far they may compact
+/// too. raft-rs uses the heartbeat context only for read-index requests, which this cluster
+/// never makes; a follower takes the hint off before raft-rs sees the message.
+const COMPACT_TO_MAGIC: [u8; 4] = *b"SLHA";
 
-fn held_by_all_context(index: u64) -> Vec<u8> {
-    let mut context = HELD_BY_ALL_MAGIC.to_vec();
+fn compact_to_context(index: u64) -> Vec<u8> {
+    let mut context = COMPACT_TO_MAGIC.to_vec();
     context.extend_from_slice(&index.to_le_bytes());
     context
 }
 
-fn held_by_all_hint(context: &[u8]) -> Option<u64> {
-    let index = context.strip_prefix(&HELD_BY_ALL_MAGIC)?;
+fn compact_to_from_context(context: &[u8]) -> Option<u64> {
+    let index = context.strip_prefix(&COMPACT_TO_MAGIC)?;
     Some(u64::from_le_bytes(index.try_into().ok()?))
 }
 
@@ -143,6 +181,10 @@ pub struct ReplicaConfig {
     /// Bytes of a log segment before the next begins (`limits::LOG_SEGMENT_BYTES`; the
     /// simulation's are small, so that it compacts often).
     pub segment_bytes: usize,
+    /// Bytes of log a member behind may hold back on the others: past it, the log is
+    /// compacted without waiting for that member, which gets a snapshot instead. `None`:
+    /// compaction waits for every member (a group whose host cannot restore from snapshots).
+    pub laggard_held_bytes_max: Option<u64>,
 }
 
 pub struct Replica<S: Storage, T: Transport, E: ReplicaEvents> {
@@ -160,8 +202,14 @@ pub struct Replica<S: Storage, T: Transport, E: ReplicaEvents> {
     saved_commit: u64,
     /// The host's state machine holds entries up to here durably ([`Input::Compactable`]).
     durable_applied: u64,
-    /// On a follower, the highest index its leader said every member holds.
-    held_by_all: u64,
+    /// On a follower, how far its leader said the logs may be compacted.
+    compact_to_hint: u64,
+    /// `ReplicaConfig::laggard_held_bytes_max`.
+    laggard_held_bytes_max: Option<u64>,
+    /// The newest snapshot received and not yet handled (restored, then stepped).
+    snapshot_received: Option<Box<Message>>,
+    /// Members this leader sent a snapshot to in the last `Ready`s, to report to raft-rs.
+    snapshots_sent: Vec<u64>,
 }
 
 impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
@@ -204,7 +252,10 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             bytes_since_saved: 0,
             saved_commit: commit,
             durable_applied: 0,
-            held_by_all: 0,
+            compact_to_hint: 0,
+            laggard_held_bytes_max: config.laggard_held_bytes_max,
+            snapshot_received: None,
+            snapshots_sent: Vec::new(),
         })
     }
 
@@ -217,6 +268,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             while let Ok(input) = inbox.try_recv() {
                 self.handle(input);
             }
+            self.restore_snapshot().await;
             self.process_ready().await?;
             self.read_from_disk().await?;
             self.compact().await?;
@@ -225,14 +277,14 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
     }
 
     /// Drops the log's oldest segments once every entry in them is durable in the host's
-    /// state machine and held by every member, so that no member can ever need them again
-    /// (there are no snapshots to send instead). The leader knows what each member holds;
-    /// a follower learns it from its leader's heartbeats.
+    /// state machine and held by every member (but a member far behind: [`Replica::compact_to`]),
+    /// so that no member but those needs them again. The leader knows what each member holds;
+    /// a follower learns how far to go from its leader's heartbeats.
     async fn compact(&mut self) -> Result<()> {
         let raft = &self.raw.raft;
         let store = self.raw.store();
-        let held_by_all = if raft.state == StateRole::Leader { self.matched_by_all() } else { self.held_by_all };
-        let index = held_by_all.min(self.durable_applied).min(raft.raft_log.applied).min(store.last_index());
+        let allowed = if raft.state == StateRole::Leader { self.compact_to() } else { self.compact_to_hint };
+        let index = allowed.min(self.durable_applied).min(raft.raft_log.applied).min(store.last_index());
         if index < store.first_index() || self.log.droppable_segments(index) < COMPACT_SEGMENTS_MIN {
             return Ok(());
         }
@@ -252,17 +304,65 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         Ok(())
     }
 
-    /// On a leader, the highest index every member holds (its progress' lowest `matched`).
-    fn matched_by_all(&self) -> u64 {
-        self.raw.raft.prs().iter().map(|(_, progress)| progress.matched).min().unwrap_or(0)
+    /// On a leader, how far the logs may be compacted: the highest index every member holds
+    /// (its progress' lowest `matched`), leaving out, if the group has a
+    /// `laggard_held_bytes_max`, each member that lacks more than that many bytes of the log
+    /// or whose next entry is compacted away already (it gets a snapshot).
+    fn compact_to(&self) -> u64 {
+        let store = self.raw.store();
+        let end = store.offset(store.last_index());
+        let far_behind = |matched: u64| {
+            let Some(held_max) = self.laggard_held_bytes_max else { return false };
+            match (store.offset(matched + 1), end) {
+                (Some(next), Some(end)) => end - next > held_max,
+                // Its next entry is compacted already; or nothing is left for it to miss.
+                (None, _) => matched + 1 < store.first_index(),
+                (Some(_), None) => false,
+            }
+        };
+        let matched: Vec<u64> = self.raw.raft.prs().iter().map(|(_, progress)| progress.matched).collect();
+        let held = matched.iter().copied().filter(|&matched| !far_behind(matched)).min();
+        // Every member far behind (this leader's own `matched` is its last index, so only if
+        // `held_max` is 0): as far as this leader holds.
+        held.or_else(|| matched.iter().copied().max()).unwrap_or(0)
     }
 
-    /// Sends `message`; a leader's heartbeat carries how far every member holds the log.
-    fn send(&self, mut message: Message) {
+    /// Sends `message`; a leader's heartbeat carries how far the logs may be compacted.
+    fn send(&mut self, mut message: Message) {
         if message.msg_type == MessageType::MsgHeartbeat && message.context.is_empty() {
-            message.context = held_by_all_context(self.matched_by_all()).into();
+            message.context = compact_to_context(self.compact_to()).into();
+        }
+        if message.msg_type == MessageType::MsgSnapshot {
+            self.snapshots_sent.push(message.to);
         }
         self.transport.send(message);
+    }
+
+    /// A snapshot received: the host brings its state machine up to it from a peer, then
+    /// raft-rs takes it (and its `Ready` installs it in the log). One raft-rs would ignore (of
+    /// an older term, not past the commit, or matching the log, which raft-rs then commits up
+    /// to) is stepped as it is. One the host could not restore is dropped; the leader sends
+    /// another. The replica takes no other input meanwhile (a member this far behind has no
+    /// part in the group's progress).
+    async fn restore_snapshot(&mut self) {
+        let Some(message) = self.snapshot_received.take() else { return };
+        let metadata = message.get_snapshot().get_metadata();
+        let raft = &self.raw.raft;
+        let needed = message.term >= raft.term
+            && metadata.index > raft.raft_log.committed
+            && !raft.raft_log.match_term(metadata.index, metadata.term);
+        if needed {
+            let snapshot = SnapshotToRestore {
+                index: metadata.index,
+                term: metadata.term,
+                from: message.from,
+                state: message.get_snapshot().data.clone(),
+            };
+            if !self.events.restore(self.id, snapshot).await {
+                return;
+            }
+        }
+        let _ = self.raw.step(*message);
     }
 
     /// Serves the reads that need the disk: entries raft-rs wants to send to a follower that
@@ -332,10 +432,15 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                     return;
                 }
                 if message.msg_type == MessageType::MsgHeartbeat {
-                    if let Some(index) = held_by_all_hint(&message.context) {
-                        self.held_by_all = self.held_by_all.max(index);
+                    if let Some(index) = compact_to_from_context(&message.context) {
+                        self.compact_to_hint = self.compact_to_hint.max(index);
                     }
                     message.context = Default::default();
+                }
+                if message.msg_type == MessageType::MsgSnapshot {
+                    // Restored from a peer before raft-rs sees it (`restore_snapshot`).
+                    self.snapshot_received = Some(Box::new(message));
+                    return;
                 }
                 let _ = self.raw.step(message);
             }
@@ -349,7 +454,12 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                 }
             }
             Input::ReadCommitted { from, to, reply } => self.reads.push((from, to, reply)),
-            Input::Compactable { index } => self.durable_applied = self.durable_applied.max(index),
+            Input::Compactable { index, state } => {
+                self.durable_applied = self.durable_applied.max(index);
+                if self.laggard_held_bytes_max.is_some() {
+                    self.raw.store().offer_snapshot(index, state);
+                }
+            }
             Input::Propose { context, data } => {
                 // Only the leader takes a proposal. raft-rs would have a follower forward it as
                 // a Raft message, which the network may duplicate: the entry would be appended
@@ -369,8 +479,9 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
     /// deliver either) is dropped (false), and one whose hint points below it is pointed at it.
     /// raft-rs 0.7 moves the follower's next index to `min(rejected, hint + 1)` in the probe
     /// state, even below `matched + 1` (etcd's raft clamps it to `matched + 1`); with the log
-    /// compacted up to `matched` that asks for a snapshot, which this cluster never sends, and
-    /// the follower would never be sent another entry. The cluster simulation found it (a
+    /// compacted up to `matched` that asks for a snapshot, which a group that waits for every
+    /// member before compacting cannot send, and the follower would never be sent another
+    /// entry (a group with `laggard_held_bytes_max` would send one needlessly). The cluster simulation found it (a
     /// follower stuck at the leader's compaction point while the others went on).
     fn fix_stale_rejection(&self, message: &mut Message) -> bool {
         let raft = &self.raw.raft;
@@ -388,10 +499,20 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
     /// Handles `Ready`s until raft-rs has nothing more to say (advancing one can make the
     /// next: entries newly committed, messages to send).
     async fn process_ready(&mut self) -> Result<()> {
-        while self.raw.has_ready() {
-            self.process_one_ready().await?;
+        loop {
+            while self.raw.has_ready() {
+                self.process_one_ready().await?;
+            }
+            // The snapshot is a small message (the state comes from a peer, at the follower's
+            // pace), so it is reported delivered once sent: raft-rs probes the follower again,
+            // which answers once it has restored, or rejects and gets another snapshot.
+            if self.snapshots_sent.is_empty() {
+                return Ok(());
+            }
+            for to in std::mem::take(&mut self.snapshots_sent) {
+                self.raw.report_snapshot(to, SnapshotStatus::Finish);
+            }
         }
-        Ok(())
     }
 
     async fn process_one_ready(&mut self) -> Result<()> {
@@ -405,9 +526,20 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         for message in ready.take_messages() {
             self.send(message);
         }
-        // No snapshot is ever made (compaction waits for every member), nor let in from the
-        // network (`validate_peer_message`).
-        assert!(ready.snapshot().is_empty(), "a snapshot reached a replica that never makes one");
+        if !ready.snapshot().is_empty() {
+            // The state machine holds its entries (`restore_snapshot`): the log starts after it.
+            let metadata = ready.snapshot().get_metadata();
+            let (index, term) = (metadata.index, metadata.term);
+            self.log.install_snapshot(index, term).await?;
+            let mut hard_state = ready.hs().cloned().unwrap_or_else(|| self.raw.store().hard_state());
+            hard_state.commit = hard_state.commit.max(index);
+            self.log.save_hard_state(&hard_state).await?;
+            self.bytes_since_saved = 0;
+            self.saved_commit = hard_state.commit;
+            self.raw.store().restore(index, term);
+            self.durable_applied = self.durable_applied.max(index);
+            self.events.restored(self.id, index);
+        }
         let committed = ready.take_committed_entries();
         let hard_state = ready.hs().cloned();
         let mut offsets = Vec::new();

@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use bytes::Bytes;
 use raft::eraftpb::{ConfState, Entry, Message};
 use sluice_engine::checksum::xxh3_64_with_seed;
 use sluice_engine::sim::{DiskConfig, RunOutcome, SimDisk, SimExecutor, SimRng, SimStorage, SimTask};
@@ -26,7 +27,7 @@ use crate::durable_log::DurableLog;
 use crate::error::ClusterError;
 use crate::limits::{ELECTION_TICKS, INBOX_INPUTS_MAX};
 use crate::log_store::LogStore;
-use crate::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Transport};
+use crate::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Restoring, SnapshotToRestore, Transport};
 
 /// Bytes of entries each replica keeps in memory: about three of the simulation's, so that
 /// followers behind are sent entries read back from disk, and appliers read old ones there.
@@ -35,6 +36,10 @@ const ENTRY_CACHE_BYTES: usize = 2 << 10;
 /// Bytes of a log segment: a few of the simulation's entries, so that logs are compacted
 /// (and segments deleted) many times in every run.
 const SEGMENT_BYTES: usize = 4 << 10;
+
+/// Bytes of log a member behind holds back on the others: two segments, so that a member down
+/// for a while is often sent a snapshot when it returns.
+const LAGGARD_HELD_BYTES_MAX: u64 = 2 * SEGMENT_BYTES as u64;
 
 /// How hostile a run is. Probabilities are `1 / n` per round (0: never).
 #[derive(Debug, Clone)]
@@ -64,6 +69,9 @@ pub struct SimConfig {
     pub disk_yields_max: u64,
     /// Rounds the healed, fault-free cluster gets to commit every acknowledged entry everywhere.
     pub settle_rounds_max: u64,
+    /// The replicas' `laggard_held_bytes_max`: logs are compacted past a member this far
+    /// behind, which is sent a snapshot (`None`: every member is waited for).
+    pub laggard_held_bytes_max: Option<u64>,
 }
 
 impl Default for SimConfig {
@@ -85,6 +93,7 @@ impl Default for SimConfig {
             disk_fail_one_in: 3_000,
             disk_yields_max: 2,
             settle_rounds_max: 3_000,
+            laggard_held_bytes_max: Some(LAGGARD_HELD_BYTES_MAX),
         }
     }
 }
@@ -110,6 +119,8 @@ pub struct SimOutcome {
     pub entries_read_from_disk: u64,
     /// Log segments deleted by compaction, on all nodes.
     pub segments_deleted: u64,
+    /// Snapshots installed by members behind the others' logs.
+    pub snapshots_installed: u64,
 }
 
 /// A client entry: its value (unique per proposal) then filler derived from it, so that the
@@ -137,11 +148,17 @@ struct Checker {
     /// Per node, how far its reports since its last boot go (they come contiguously from the
     /// commit it opened with).
     reported_to: BTreeMap<u64, u64>,
+    /// Per node, how far its state machine goes (the checker, which never forgets: the most
+    /// it ever reported or restored).
+    held: BTreeMap<u64, u64>,
+    /// Per node, the snapshot its state machine last restored (an install must follow one).
+    restoring: BTreeMap<u64, u64>,
     /// The newest leader seen: (term, node).
     leader: Option<(u64, u64)>,
     elections_checked: u64,
     entries_read_from_disk: u64,
     segments_deleted: u64,
+    snapshots_installed: u64,
     digest: u64,
 }
 
@@ -156,6 +173,8 @@ impl Checker {
             let reported = self.reported_to.entry(node_id).or_insert(0);
             assert_eq!(entry.index, *reported + 1, "node {node_id} reported commits out of order");
             *reported = entry.index;
+            let held = self.held.entry(node_id).or_insert(0);
+            *held = (*held).max(entry.index);
             self.note(&[1, node_id, entry.index, entry.term]);
             match self.committed.get(&entry.index) {
                 Some((term, data)) => assert!(
@@ -174,6 +193,47 @@ impl Checker {
                 }
             }
         }
+    }
+
+    /// A member is restoring its state machine (the checker) from a peer: the snapshot must be
+    /// of an entry committed with that term, and its sender must have reported it (its state
+    /// machine holds it).
+    fn restore(&mut self, node_id: u64, snapshot: &SnapshotToRestore) {
+        self.note(&[8, node_id, snapshot.index, snapshot.term, snapshot.from]);
+        let committed = self.committed.get(&snapshot.index).map(|(term, _)| *term);
+        assert_eq!(
+            committed,
+            Some(snapshot.term),
+            "node {node_id} was sent a snapshot at {} of term {} by node {}, which is not a committed entry",
+            snapshot.index,
+            snapshot.term,
+            snapshot.from
+        );
+        self.restoring.insert(node_id, snapshot.index);
+        let sender = self.held.get(&snapshot.from).copied().unwrap_or(0);
+        assert!(
+            sender >= snapshot.index,
+            "node {} sent a snapshot at {} but its state machine holds only up to {sender}",
+            snapshot.from,
+            snapshot.index
+        );
+    }
+
+    /// The snapshot is installed: the node's reports continue after it.
+    fn restored(&mut self, node_id: u64, index: u64) {
+        self.note(&[9, node_id, index]);
+        // raft-rs installed it only after the state machine restored it (`Replica::restore_snapshot`).
+        assert_eq!(
+            self.restoring.remove(&node_id),
+            Some(index),
+            "node {node_id} installed a snapshot it did not restore"
+        );
+        let reported = self.reported_to.entry(node_id).or_insert(0);
+        assert!(*reported < index, "node {node_id} installed a snapshot at {index}, already past it at {reported}");
+        *reported = index;
+        let held = self.held.entry(node_id).or_insert(0);
+        *held = (*held).max(index);
+        self.snapshots_installed += 1;
     }
 
     fn opened(&mut self, node_id: u64, commit: u64) {
@@ -231,6 +291,22 @@ impl ReplicaEvents for Events {
         let mut checker = self.0.borrow_mut();
         checker.note(&[7, node_id, index, segments as u64]);
         checker.segments_deleted += segments as u64;
+    }
+
+    /// The state machine is the checker: restoring it copies nothing, but is checked, and
+    /// takes a few scheduler turns, as a copy from a peer takes time.
+    fn restore(&self, node_id: u64, snapshot: SnapshotToRestore) -> Restoring {
+        self.0.borrow_mut().restore(node_id, &snapshot);
+        Box::pin(async {
+            for _ in 0..3 {
+                futures_lite::future::yield_now().await;
+            }
+            true
+        })
+    }
+
+    fn restored(&self, node_id: u64, index: u64) {
+        self.0.borrow_mut().restored(node_id, index);
     }
 }
 
@@ -353,6 +429,7 @@ impl World {
             dir: PathBuf::from(RAFT_DIR),
             entry_cache_bytes: ENTRY_CACHE_BYTES,
             segment_bytes: SEGMENT_BYTES,
+            laggard_held_bytes_max: self.config.laggard_held_bytes_max,
         };
         let storage: SimStorage = node.disk.storage(&self.executor);
         let transport = SimTransport(self.network.clone());
@@ -489,7 +566,7 @@ impl World {
             // The state machine is the checker, which holds what a node reported as soon as it
             // reports it; after a restart the node reports again from the commit it stored.
             let reported = self.checker.borrow().reported_to.get(&self.nodes[index].id).copied().unwrap_or(0);
-            self.send(index, Input::Compactable { index: reported });
+            self.send(index, Input::Compactable { index: reported, state: Bytes::new() });
         }
         loop {
             let due = {
@@ -641,6 +718,7 @@ impl World {
             elections_checked: checker.elections_checked,
             entries_read_from_disk: checker.entries_read_from_disk,
             segments_deleted: checker.segments_deleted,
+            snapshots_installed: checker.snapshots_installed,
             messages_sent: network.sent,
             messages_dropped: network.dropped,
             ..self.outcome.clone()

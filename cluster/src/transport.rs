@@ -16,6 +16,11 @@
 //! peers dialed in. Nothing waits for an answer on a connection, so a peer that stops reading
 //! costs only its own queue.
 //!
+//! Copies (`wire::CopyFrame`): a member restoring a snapshot asks a peer for the group's state
+//! ([`PeerNetwork::fetch`]); the request travels on its connection, the host of the peer reads
+//! it from [`PeerNetwork::copy_requests`] and answers ([`PeerNetwork::answer`]) on the peer's
+//! own connection back, which carries the request's id. Lost either way, the asker times out.
+//!
 //! With [`PeerTls`] every connection is TLS (ALPN `sluice-raft/1`): the dialer verifies that
 //! the listener's certificate names the address it dialed, against the cluster's CA bundle, and
 //! everything after is private. With a [`PeerKey`] (from the cluster secret), a dialer proves it
@@ -41,15 +46,15 @@ use glommio::net::{TcpListener, TcpStream};
 use raft::eraftpb::Message;
 
 use crate::limits::{
-    CONNECT_TIMEOUT_MS, PEER_CONNECTIONS_MAX, PEER_FRAME_BYTES_MAX, PEER_HANDSHAKE_TIMEOUT_MS, PEER_KEEPALIVE_MS,
-    PEER_QUEUE_MESSAGES_MAX, PEER_UNACKNOWLEDGED_MS_MAX, PEER_WRITE_BATCH_BYTES_MAX, RECONNECT_BACKOFF_MS_MAX,
-    RECONNECT_BACKOFF_MS_MIN,
+    CONNECT_TIMEOUT_MS, COPIES_PENDING_MAX, COPY_ANSWER_WAIT_MS, COPY_REQUESTS_QUEUED_MAX, PEER_CONNECTIONS_MAX,
+    PEER_FRAME_BYTES_MAX, PEER_HANDSHAKE_TIMEOUT_MS, PEER_KEEPALIVE_MS, PEER_QUEUE_MESSAGES_MAX,
+    PEER_UNACKNOWLEDGED_MS_MAX, PEER_WRITE_BATCH_BYTES_MAX, RECONNECT_BACKOFF_MS_MAX, RECONNECT_BACKOFF_MS_MIN,
 };
 use crate::peer_auth::{self, PeerKey, PEER_CHANNEL_BINDING_LABEL, PEER_NONCE_BYTES, PEER_PROOF_BYTES};
 use crate::replica::{Input, Transport};
 use crate::wire::{
-    decode_hello, decode_peer_frame, encode_hello, encode_peer_frame, frame_body_bytes, GroupId, Hello, WireError,
-    HELLO_BYTES, LENGTH_PREFIX_BYTES,
+    decode_any_peer_frame, decode_hello, encode_copy_frame, encode_hello, encode_peer_frame, frame_body_bytes,
+    CopyFrame, GroupId, Hello, PeerFrame, WireError, HELLO_BYTES, LENGTH_PREFIX_BYTES,
 };
 use sluice_security::tls::{ClientConfig, ReloadableServerConfig};
 
@@ -75,6 +80,26 @@ pub struct TransportStats {
     pub connections_failed: u64,
     /// Incoming connections closed for a protocol error.
     pub connections_rejected: u64,
+}
+
+/// One of this member's copy requests waiting for its answer.
+struct PendingCopy {
+    peer: u64,
+    group: GroupId,
+    from: u64,
+    answer: async_channel::Sender<bytes::Bytes>,
+}
+
+/// A peer's request for a piece of a group's state (it restores a snapshot), for the host to
+/// answer with [`PeerNetwork::answer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyRequest {
+    pub group: GroupId,
+    /// The member asking.
+    pub peer: u64,
+    pub id: u64,
+    pub from: u64,
+    pub bytes_max: u32,
 }
 
 /// TLS between members: what a member offers the members that dial it, and how it checks
@@ -117,6 +142,11 @@ struct Inner {
     stats: Cell<TransportStats>,
     /// The peers this node's dialer holds an open connection to now.
     connected: RefCell<std::collections::BTreeSet<u64>>,
+    /// Where peers' copy requests go, once the host serves them.
+    copy_requests: RefCell<Option<async_channel::Sender<CopyRequest>>>,
+    /// This member's copy requests waiting for an answer, by id.
+    copies: RefCell<HashMap<u64, PendingCopy>>,
+    next_copy: Cell<u64>,
 }
 
 impl Inner {
@@ -167,6 +197,9 @@ impl PeerNetwork {
             groups: RefCell::new(HashMap::new()),
             stats: Cell::new(TransportStats::default()),
             connected: RefCell::new(std::collections::BTreeSet::new()),
+            copy_requests: RefCell::new(None),
+            copies: RefCell::new(HashMap::new()),
+            next_copy: Cell::new(1),
         });
         for (peer_id, address, receiver) in dialers {
             glommio::spawn_local(dial(inner.clone(), peer_id, address, receiver)).detach();
@@ -192,6 +225,59 @@ impl PeerNetwork {
 
     pub fn stats(&self) -> TransportStats {
         self.inner.stats.get()
+    }
+
+    /// Peers' copy requests from now on (before, they are dropped): the host answers each with
+    /// [`PeerNetwork::answer`]. At most [`COPY_REQUESTS_QUEUED_MAX`] wait; more are dropped.
+    pub fn copy_requests(&self) -> async_channel::Receiver<CopyRequest> {
+        let (sender, receiver) = async_channel::bounded(COPY_REQUESTS_QUEUED_MAX);
+        *self.inner.copy_requests.borrow_mut() = Some(sender);
+        receiver
+    }
+
+    /// Answers a peer's copy request with `data` (at most `wire::COPY_DATA_BYTES_MAX` bytes);
+    /// false if it could not be queued (the peer asks again).
+    pub fn answer(&self, request: &CopyRequest, data: bytes::Bytes) -> bool {
+        let copy = CopyFrame::Answer { id: request.id, from: request.from, data };
+        self.queue_frame(request.peer, encode_copy_frame(request.group, &copy).ok())
+    }
+
+    /// Asks `peer` for group `group`'s state from position `from` on (at most `bytes_max`
+    /// bytes of it) and waits for the answer: `None` if it could not be asked or did not
+    /// answer within [`COPY_ANSWER_WAIT_MS`].
+    pub async fn fetch(&self, peer: u64, group: GroupId, from: u64, bytes_max: u32) -> Option<bytes::Bytes> {
+        let inner = &self.inner;
+        let id = inner.next_copy.get();
+        inner.next_copy.set(id + 1);
+        let (sender, answer) = async_channel::bounded(1);
+        {
+            let mut copies = inner.copies.borrow_mut();
+            if copies.len() >= COPIES_PENDING_MAX {
+                return None;
+            }
+            copies.insert(id, PendingCopy { peer, group, from, answer: sender });
+        }
+        let request = CopyFrame::Request { id, from, bytes_max };
+        let answered = if self.queue_frame(peer, encode_copy_frame(group, &request).ok()) {
+            futures_lite::future::or(async { answer.recv().await.ok() }, async {
+                glommio::timer::sleep(Duration::from_millis(COPY_ANSWER_WAIT_MS)).await;
+                None
+            })
+            .await
+        } else {
+            None
+        };
+        inner.copies.borrow_mut().remove(&id);
+        answered
+    }
+
+    fn queue_frame(&self, peer: u64, frame: Option<Vec<u8>>) -> bool {
+        let queued = match (self.inner.queues.get(&peer), frame) {
+            (Some(queue), Some(frame)) => queue.try_send(frame).is_ok(),
+            _ => false,
+        };
+        self.inner.count(|stats| if queued { stats.frames_queued += 1 } else { stats.frames_dropped += 1 });
+        queued
     }
 
     /// Whether this node holds an open connection to `peer` now (it dialed and opened it, and
@@ -470,22 +556,49 @@ async fn read_peer(inner: &Inner, stream: TcpStream) -> Result<(), ReadError> {
         let body_bytes = frame_body_bytes(prefix, PEER_FRAME_BYTES_MAX)?;
         body.resize(body_bytes, 0);
         stream.read_exact(&mut body).await?;
-        let (group, message) = decode_peer_frame(&body)?;
+        let (group, frame) = decode_any_peer_frame(&body)?;
         if body.capacity() > READ_BUFFER_KEPT_BYTES_MAX {
             body = Vec::new();
         }
+        let message = match frame {
+            PeerFrame::Raft(message) => message,
+            PeerFrame::Copy(copy) => {
+                inner.count(|stats| stats.frames_received += 1);
+                if !deliver_copy(inner, hello.from, group, copy) {
+                    inner.count(|stats| stats.frames_undelivered += 1);
+                }
+                continue;
+            }
+        };
         if message.from != hello.from {
             return Err(WireError::Invalid(format!("node {} sent a message from {}", hello.from, message.from)).into());
         }
         inner.count(|stats| stats.frames_received += 1);
         // A full inbox loses the message, as a lossy network would.
-        let delivered = inner
-            .groups
-            .borrow()
-            .get(&group)
-            .is_some_and(|inbox| inbox.try_send(Input::Message(Box::new(message))).is_ok());
+        let delivered =
+            inner.groups.borrow().get(&group).is_some_and(|inbox| inbox.try_send(Input::Message(message)).is_ok());
         if !delivered {
             inner.count(|stats| stats.frames_undelivered += 1);
+        }
+    }
+}
+
+/// A copy frame from `peer`: a request goes to the host (if it serves them and has room), an
+/// answer to the fetch waiting for it, if it is the answer to what was asked of that peer.
+fn deliver_copy(inner: &Inner, peer: u64, group: GroupId, copy: CopyFrame) -> bool {
+    match copy {
+        CopyFrame::Request { id, from, bytes_max } => {
+            let request = CopyRequest { group, peer, id, from, bytes_max };
+            inner.copy_requests.borrow().as_ref().is_some_and(|requests| requests.try_send(request).is_ok())
+        }
+        CopyFrame::Answer { id, from, data } => {
+            let copies = inner.copies.borrow();
+            match copies.get(&id) {
+                Some(pending) if pending.peer == peer && pending.group == group && pending.from == from => {
+                    pending.answer.try_send(data).is_ok()
+                }
+                _ => false,
+            }
         }
     }
 }

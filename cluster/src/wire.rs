@@ -22,6 +22,10 @@
 //! [`PEER_FRAME_BYTES_MAX`]. TCP's checksum and protobuf's structure guard the bytes; what a
 //! message *says* is checked by [`validate_peer_message`] before raft-rs sees it.
 //!
+//! A frame whose message starts with a zero byte (never a protobuf message's first byte:
+//! field number 0 does not exist) is a copy frame instead, how a member restoring a snapshot
+//! fetches the group's state from a peer ([`CopyFrame`]): `group u64 | 0 u8 | kind u8 | fields`.
+//!
 //! Client frames are `body_len u32 | kind u8 | fields`, at most [`CLIENT_FRAME_BYTES_MAX`]:
 //! see [`ClientRequest`] and [`ClientResponse`] for each kind's fields.
 
@@ -145,21 +149,102 @@ pub fn encode_peer_frame(group: GroupId, message: &Message) -> Result<Vec<u8>, W
     Ok(frame)
 }
 
-/// Decodes a peer frame's body (after the length prefix).
+/// Decodes a peer frame's body (after the length prefix) that carries a Raft message.
 pub fn decode_peer_frame(body: &[u8]) -> Result<(GroupId, Message), WireError> {
+    match decode_any_peer_frame(body)? {
+        (group, PeerFrame::Raft(message)) => Ok((group, *message)),
+        (_, PeerFrame::Copy(_)) => Err(WireError::Invalid("a copy frame where a Raft message belongs".to_owned())),
+    }
+}
+
+/// What a peer frame carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PeerFrame {
+    Raft(Box<Message>),
+    Copy(CopyFrame),
+}
+
+/// A member restoring a snapshot asks a peer for the group's state piece by piece: what the
+/// pieces hold is the host's business (`sluiced`: a shard's records from a record index on).
+/// The answer goes back on the answering member's own connection, so it names the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyFrame {
+    /// kind 1, `id u64 | from u64 | bytes_max u32`: the state from position `from` on, at
+    /// most `bytes_max` bytes of it.
+    Request { id: u64, from: u64, bytes_max: u32 },
+    /// kind 2, `id u64 | from u64 | data`: the answer to request `id` (for position `from`).
+    Answer { id: u64, from: u64, data: Bytes },
+}
+
+const COPY_MARK: u8 = 0;
+const COPY_REQUEST: u8 = 1;
+const COPY_ANSWER: u8 = 2;
+const COPY_REQUEST_BYTES: usize = 2 + 8 + 8 + 4;
+const COPY_ANSWER_FIXED_BYTES: usize = 2 + 8 + 8;
+
+/// Bytes of data a copy answer may carry: a frame's worth, less its fixed fields.
+pub const COPY_DATA_BYTES_MAX: usize = PEER_FRAME_BYTES_MAX - GROUP_ID_BYTES - COPY_ANSWER_FIXED_BYTES;
+
+/// One frame for a peer carrying `copy`; an error if its data is over [`COPY_DATA_BYTES_MAX`].
+pub fn encode_copy_frame(group: GroupId, copy: &CopyFrame) -> Result<Vec<u8>, WireError> {
+    let mut body = group.0.to_le_bytes().to_vec();
+    match copy {
+        CopyFrame::Request { id, from, bytes_max } => {
+            body.extend_from_slice(&[COPY_MARK, COPY_REQUEST]);
+            body.extend_from_slice(&id.to_le_bytes());
+            body.extend_from_slice(&from.to_le_bytes());
+            body.extend_from_slice(&bytes_max.to_le_bytes());
+        }
+        CopyFrame::Answer { id, from, data } => {
+            if data.len() > COPY_DATA_BYTES_MAX {
+                let length_bytes = GROUP_ID_BYTES + COPY_ANSWER_FIXED_BYTES + data.len();
+                return Err(WireError::FrameTooLarge { length_bytes, max_bytes: PEER_FRAME_BYTES_MAX });
+            }
+            body.extend_from_slice(&[COPY_MARK, COPY_ANSWER]);
+            body.extend_from_slice(&id.to_le_bytes());
+            body.extend_from_slice(&from.to_le_bytes());
+            body.extend_from_slice(data);
+        }
+    }
+    let mut frame = (body.len() as u32).to_le_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    Ok(frame)
+}
+
+/// Decodes a peer frame's body (after the length prefix): a Raft message or a copy frame.
+pub fn decode_any_peer_frame(body: &[u8]) -> Result<(GroupId, PeerFrame), WireError> {
     if body.len() < GROUP_ID_BYTES {
         return Err(WireError::FrameTooShort { length_bytes: body.len(), min_bytes: GROUP_ID_BYTES });
     }
     let group = GroupId(u64_at(body, 0));
+    let rest = &body[GROUP_ID_BYTES..];
+    if rest.first() == Some(&COPY_MARK) {
+        let copy = match (rest.get(1), rest.len()) {
+            (Some(&COPY_REQUEST), COPY_REQUEST_BYTES) => CopyFrame::Request {
+                id: u64_at(rest, 2),
+                from: u64_at(rest, 10),
+                bytes_max: u32::from_le_bytes(rest[18..22].try_into().expect("four bytes")),
+            },
+            (Some(&COPY_ANSWER), length) if length >= COPY_ANSWER_FIXED_BYTES => CopyFrame::Answer {
+                id: u64_at(rest, 2),
+                from: u64_at(rest, 10),
+                data: Bytes::copy_from_slice(&rest[COPY_ANSWER_FIXED_BYTES..]),
+            },
+            (kind, length) => {
+                return Err(WireError::Invalid(format!("a copy frame of kind {kind:?} and {length} bytes")));
+            }
+        };
+        return Ok((group, PeerFrame::Copy(copy)));
+    }
     let mut message = Message::default();
-    message.merge_from_bytes(&body[GROUP_ID_BYTES..]).map_err(|error| WireError::Protobuf(error.to_string()))?;
-    Ok((group, message))
+    message.merge_from_bytes(rest).map_err(|error| WireError::Protobuf(error.to_string()))?;
+    Ok((group, PeerFrame::Raft(Box::new(message))))
 }
 
 /// Checks that a message from the network is one a live member of this group could have
 /// sent to `own_id`, before raft-rs steps it: raft-rs trusts its peers and asserts on some
-/// impossible messages (a snapshot here, where none is ever made; entries that skip an index;
-/// a local message type). What no structural check can catch is a well-formed message that
+/// impossible messages (a snapshot of another membership; entries that skip an index; a local
+/// message type). What no structural check can catch is a well-formed message that
 /// lies (a peer that breaks Raft): Raft does not tolerate Byzantine members, and neither does
 /// this.
 pub fn validate_peer_message(message: &Message, own_id: u64, voters: &[u64]) -> Result<(), WireError> {
@@ -176,10 +261,10 @@ pub fn validate_peer_message(message: &Message, own_id: u64, voters: &[u64]) -> 
             | MsgTimeoutNow
             | MsgRequestPreVote
             | MsgRequestPreVoteResponse
+            | MsgSnapshot
     );
     if !networked {
-        // Local types, snapshots (never made: compaction waits for every member), and the
-        // forwarding types (proposals, read index, leader transfer) this cluster does not send
+        // Local types, and the forwarding types (proposals, read index, leader transfer) this cluster does not send
         // between nodes.
         return invalid(format!("type {:?} does not travel between nodes here", message.msg_type));
     }
@@ -193,8 +278,12 @@ pub fn validate_peer_message(message: &Message, own_id: u64, voters: &[u64]) -> 
         // raft-rs reads term 0 as a local message and would take it without a term check.
         return invalid("term 0".to_owned());
     }
-    if message.has_snapshot() && !message.get_snapshot().is_empty() {
-        return invalid("carries a snapshot".to_owned());
+    let snapshot = message.has_snapshot().then(|| message.get_snapshot()).filter(|snapshot| !snapshot.is_empty());
+    match (message.msg_type, snapshot) {
+        (MsgSnapshot, Some(snapshot)) => validate_snapshot(snapshot, message.term, voters)?,
+        (MsgSnapshot, None) => return invalid("a snapshot message without a snapshot".to_owned()),
+        (_, Some(_)) => return invalid(format!("{:?} carries a snapshot", message.msg_type)),
+        (_, None) => {}
     }
     if message.msg_type != MsgAppend && !message.entries.is_empty() {
         return invalid(format!("{:?} with entries", message.msg_type));
@@ -219,6 +308,34 @@ pub fn validate_peer_message(message: &Message, own_id: u64, voters: &[u64]) -> 
     }
     Ok(())
 }
+
+/// A snapshot's metadata, before raft-rs restores from it (it asserts on some of it): an entry
+/// of a term no later than the message's, the group's own membership (membership is static so
+/// far), and at most [`SNAPSHOT_STATE_BYTES_MAX`] of the host's state.
+fn validate_snapshot(snapshot: &eraftpb::Snapshot, message_term: u64, voters: &[u64]) -> Result<(), WireError> {
+    let invalid = |why: String| Err(WireError::Invalid(why));
+    let metadata = snapshot.get_metadata();
+    if metadata.index == 0 || metadata.term == 0 || metadata.term > message_term {
+        return invalid(format!("a snapshot at index {} of term {}", metadata.index, metadata.term));
+    }
+    let conf_state = metadata.get_conf_state();
+    let mut members = conf_state.voters.clone();
+    members.sort_unstable();
+    let mut own = voters.to_vec();
+    own.sort_unstable();
+    let joint = !conf_state.voters_outgoing.is_empty() || !conf_state.learners.is_empty();
+    if members != own || joint || !conf_state.learners_next.is_empty() || conf_state.auto_leave {
+        return invalid(format!("a snapshot of another membership ({:?})", conf_state.voters));
+    }
+    if snapshot.data.len() > SNAPSHOT_STATE_BYTES_MAX {
+        return invalid(format!("a snapshot's state of {} bytes", snapshot.data.len()));
+    }
+    Ok(())
+}
+
+/// Bytes of the state a host sends in a snapshot (what a member needs to restore its state
+/// machine from a peer, not the state itself).
+pub const SNAPSHOT_STATE_BYTES_MAX: usize = 64 << 10;
 
 /// What a client asks a node.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -316,6 +316,77 @@ fn compaction_deletes_old_segments_and_recovery_starts_after_it() {
     }
 }
 
+/// A member far behind installs a snapshot past its log's end (its entries all gone) or inside
+/// it (entries of another leader after it): the log continues right after the snapshot, a crash
+/// between the compaction record and the hard state opens with the commit raised to it, and no
+/// entry of the log before comes back.
+#[test]
+fn an_installed_snapshot_replaces_the_log_and_survives_crashes() {
+    for (snapshot_index, power_loss, save_hard_state) in
+        [(90, false, true), (90, true, true), (25, true, true), (90, true, false), (25, false, false)]
+    {
+        let executor = SimExecutor::new(SimRng::new(11));
+        let disk = SimDisk::new(DiskConfig::default(), SimRng::new(12));
+        let storage = disk.storage(&executor);
+        let case = format!("snapshot at {snapshot_index}, power loss {power_loss}, hard state saved {save_hard_state}");
+        block_on(&executor, async move {
+            let conf_state = ConfState::from((vec![1, 2, 3], vec![]));
+            let (mut log, store) =
+                DurableLog::open(storage, Path::new(DIR), conf_state, 0, SEGMENT_BYTES).await.expect("opens");
+            let written: Vec<Entry> = (1..=40).map(|index| entry(index, 1, 300)).collect();
+            for batch in written.chunks(4) {
+                let places = log.append(batch).await.expect("append");
+                log.sync().await.expect("sync");
+                store.append(batch, &places);
+            }
+            log.save_hard_state(&HardState { term: 1, vote: 2, commit: 20, ..HardState::default() })
+                .await
+                .expect("state");
+            log.install_snapshot(snapshot_index, 3).await.expect("install");
+            assert_eq!(log.segment_count(), 1);
+            if save_hard_state {
+                log.save_hard_state(&HardState { term: 3, vote: 0, commit: snapshot_index, ..HardState::default() })
+                    .await
+                    .expect("state");
+                store.restore(snapshot_index, 3);
+                // The log continues after the snapshot.
+                let next: Vec<Entry> =
+                    (snapshot_index + 1..=snapshot_index + 5).map(|index| entry(index, 3, 200)).collect();
+                let places = log.append(&next).await.expect("append");
+                log.sync().await.expect("sync");
+                store.append(&next, &places);
+            }
+        });
+        if power_loss {
+            disk.power_loss();
+        } else {
+            disk.kill();
+        }
+        let storage = disk.storage(&executor);
+        block_on(&executor, async move {
+            let conf_state = ConfState::from((vec![1, 2, 3], vec![]));
+            let (log, store) =
+                DurableLog::open(storage, Path::new(DIR), conf_state, 0, SEGMENT_BYTES).await.expect("reopens");
+            assert_eq!(store.first_index(), snapshot_index + 1, "{case}");
+            assert_eq!(store.term_of(snapshot_index), Some(3), "{case}");
+            assert!(store.hard_state().commit >= snapshot_index, "{case}");
+            let last_index = store.last_index();
+            if save_hard_state {
+                assert_eq!(last_index, snapshot_index + 5, "{case}");
+                let read = log.read(snapshot_index + 1, last_index, usize::MAX, &store).await.expect("read");
+                assert!(read.iter().all(|entry| entry.term == 3 && entry.data.len() == 200), "{case}");
+            } else {
+                // Nothing after the snapshot, unless a power loss brought back a deleted
+                // segment of the old log with entries past it (a leader's, replaced if they
+                // differ from the next leader's).
+                let resurrected = power_loss && snapshot_index < 40 && last_index == 40;
+                assert!(last_index == snapshot_index || resurrected, "{case}: log ends at {last_index}");
+            }
+        });
+        executor.shutdown();
+    }
+}
+
 #[test]
 fn a_log_of_the_layout_before_segments_opens_as_the_first_segment() {
     use sluice_cluster::codec::{self, LogEntry};

@@ -4,11 +4,12 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use raft::eraftpb::{Entry, EntryType, Message, MessageType, Snapshot, SnapshotMetadata};
+use raft::eraftpb::{ConfState, Entry, EntryType, Message, MessageType, Snapshot, SnapshotMetadata};
 use sluice_cluster::limits::{CLIENT_FRAME_BYTES_MAX, ENTRY_PAYLOAD_BYTES_MAX, PEER_FRAME_BYTES_MAX};
 use sluice_cluster::wire::{
-    decode_hello, decode_peer_frame, encode_hello, encode_peer_frame, split_frame, validate_peer_message,
-    ClientRequest, ClientResponse, FailReason, GroupId, Hello, NodeStatus, WireError, HELLO_BYTES,
+    decode_any_peer_frame, decode_hello, decode_peer_frame, encode_copy_frame, encode_hello, encode_peer_frame,
+    split_frame, validate_peer_message, ClientRequest, ClientResponse, CopyFrame, FailReason, GroupId, Hello,
+    NodeStatus, PeerFrame, WireError, COPY_DATA_BYTES_MAX, HELLO_BYTES, SNAPSHOT_STATE_BYTES_MAX,
 };
 
 fn append(from: u64, to: u64, index: u64, terms: &[u64]) -> Message {
@@ -33,6 +34,27 @@ fn peer_frames_round_trip() {
     for cut in 0..frame.len() {
         assert_eq!(split_frame(&frame[..cut], PEER_FRAME_BYTES_MAX).unwrap(), None, "cut at {cut}");
     }
+    // Copy frames: a zero byte where a protobuf message would start.
+    let copies = [
+        CopyFrame::Request { id: 7, from: 1_000, bytes_max: 1 << 20 },
+        CopyFrame::Answer { id: 7, from: 1_000, data: Bytes::from_static(b"records") },
+        CopyFrame::Answer { id: 8, from: 0, data: Bytes::new() },
+    ];
+    for copy in copies {
+        let frame = encode_copy_frame(GroupId(42), &copy).unwrap();
+        let (body, _) = split_frame(&frame, PEER_FRAME_BYTES_MAX).unwrap().unwrap();
+        assert_eq!(decode_any_peer_frame(body).unwrap(), (GroupId(42), PeerFrame::Copy(copy)));
+        assert!(decode_peer_frame(body).is_err(), "a copy frame read as a Raft message");
+    }
+    let request = encode_copy_frame(GroupId(1), &CopyFrame::Request { id: 1, from: 2, bytes_max: 3 }).unwrap();
+    for cut in [request.len() - 1, 13] {
+        assert!(decode_any_peer_frame(&request[4..cut]).is_err(), "a request cut at {cut}");
+    }
+    let mut unknown_kind = request.clone();
+    unknown_kind[13] = 9;
+    assert!(decode_any_peer_frame(&unknown_kind[4..]).is_err());
+    let oversized = CopyFrame::Answer { id: 1, from: 2, data: Bytes::from(vec![0; COPY_DATA_BYTES_MAX + 1]) };
+    assert!(matches!(encode_copy_frame(GroupId(1), &oversized), Err(WireError::FrameTooLarge { .. })));
     for authenticated in [false, true] {
         let hello = Hello { from: 3, to: 1, authenticated };
         assert_eq!(decode_hello(&encode_hello(hello)).unwrap(), hello);
@@ -88,6 +110,33 @@ fn validation_refuses_what_raft_rs_must_not_see() {
     check("an oversized entry", &|message| message.entries[0].data = Bytes::from(vec![0; ENTRY_PAYLOAD_BYTES_MAX]));
     check("entries on a heartbeat", &|message| message.msg_type = MessageType::MsgHeartbeat);
     check("an index overflowing", &|message| message.index = u64::MAX);
+
+    // A snapshot of the group's own membership, no later than the message's term, with a
+    // small state: raft-rs may restore it. Anything else is dropped before raft-rs sees it.
+    let snapshot_message = |index: u64, term: u64, members: Vec<u64>, state_bytes: usize| {
+        let mut snapshot = Snapshot::default();
+        let metadata = SnapshotMetadata { index, term, ..Default::default() };
+        snapshot.set_metadata(metadata);
+        snapshot.mut_metadata().set_conf_state(ConfState::from((members, vec![])));
+        snapshot.data = Bytes::from(vec![7; state_bytes]);
+        let mut message = Message { msg_type: MessageType::MsgSnapshot, from: 2, to: 1, term: 5, ..Default::default() };
+        message.set_snapshot(snapshot);
+        message
+    };
+    assert_eq!(validate_peer_message(&snapshot_message(90, 4, vec![3, 1, 2], 16), 1, &voters), Ok(()));
+    for (why, message) in [
+        ("index 0", snapshot_message(0, 4, vec![1, 2, 3], 16)),
+        ("term 0", snapshot_message(90, 0, vec![1, 2, 3], 16)),
+        ("a term past the message's", snapshot_message(90, 6, vec![1, 2, 3], 16)),
+        ("another membership", snapshot_message(90, 4, vec![1, 2], 16)),
+        ("a member more", snapshot_message(90, 4, vec![1, 2, 3, 4], 16)),
+        ("an oversized state", snapshot_message(90, 4, vec![1, 2, 3], SNAPSHOT_STATE_BYTES_MAX + 1)),
+    ] {
+        assert!(validate_peer_message(&message, 1, &voters).is_err(), "accepted a snapshot with {why}");
+    }
+    let mut with_learner = snapshot_message(90, 4, vec![1, 2, 3], 16);
+    with_learner.mut_snapshot().mut_metadata().mut_conf_state().learners = vec![4];
+    assert!(validate_peer_message(&with_learner, 1, &voters).is_err(), "accepted a snapshot with a learner");
 }
 
 #[test]
@@ -132,6 +181,9 @@ proptest! {
         if let Ok((group, message)) = decode_peer_frame(&bytes) {
             let _ = validate_peer_message(&message, 1, &[1, 2, 3]);
             let _ = encode_peer_frame(group, &message);
+        }
+        if let Ok((group, PeerFrame::Copy(copy))) = decode_any_peer_frame(&bytes) {
+            prop_assert_eq!(&encode_copy_frame(group, &copy).unwrap()[4..], &bytes[..]);
         }
         if let Ok(hello) = <&[u8; HELLO_BYTES]>::try_from(bytes.get(..HELLO_BYTES).unwrap_or(&[])) {
             let _ = decode_hello(hello);

@@ -11,7 +11,8 @@
 //!
 //! Bit 2 picks the network formats instead (cluster/src/wire.rs), on what a socket may carry:
 //! the rest is a stream of length-prefixed frames, read as a peer connection (a hello, then
-//! raft-rs protobuf messages tagged with their group, each validated as a replica would) or,
+//! raft-rs protobuf messages tagged with their group, each validated as a replica would, or
+//! copy frames, which must encode back to the same bytes) or,
 //! with bit 3, as client requests and responses. Nothing may panic; what decodes must encode
 //! back to the same bytes (client frames) or to a message that decodes the same (protobuf).
 #![no_main]
@@ -23,8 +24,8 @@ use sluice_cluster::codec::{
 use sluice_cluster::limits::{CLIENT_FRAME_BYTES_MAX, PEER_FRAME_BYTES_MAX};
 use sluice_cluster::wire::eraftpb::Message;
 use sluice_cluster::wire::{
-    decode_hello, decode_peer_frame, encode_peer_frame, split_frame, validate_peer_message, ClientRequest,
-    ClientResponse, HELLO_BYTES,
+    decode_any_peer_frame, decode_hello, decode_peer_frame, encode_copy_frame, encode_peer_frame, split_frame,
+    validate_peer_message, ClientRequest, ClientResponse, PeerFrame, HELLO_BYTES,
 };
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -64,11 +65,19 @@ fn network(mode: u8, stream: &[u8]) {
             if let Ok(response) = ClientResponse::decode(body) {
                 assert_eq!(&response.encode()[4..], body);
             }
-        } else if let Ok((group, message)) = decode_peer_frame(body) {
-            let _ = validate_peer_message(&message, 1, &[1, 2, 3]);
-            if let Ok(frame) = encode_peer_frame(group, &message) {
-                let (again_group, again) = decode_peer_frame(&frame[4..]).expect("an encoded frame decodes");
-                assert_eq!((again_group, known_fields(&again)), (group, known_fields(&message)));
+        } else if let Ok((group, frame)) = decode_any_peer_frame(body) {
+            match frame {
+                PeerFrame::Raft(message) => {
+                    let _ = validate_peer_message(&message, 1, &[1, 2, 3]);
+                    if let Ok(frame) = encode_peer_frame(group, &message) {
+                        let (again_group, again) = decode_peer_frame(&frame[4..]).expect("an encoded frame decodes");
+                        assert_eq!((again_group, known_fields(&again)), (group, known_fields(&message)));
+                    }
+                }
+                PeerFrame::Copy(copy) => {
+                    let frame = encode_copy_frame(group, &copy).expect("a decoded copy frame encodes");
+                    assert_eq!(&frame[4..], body);
+                }
             }
         }
     }

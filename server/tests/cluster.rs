@@ -203,12 +203,14 @@ fn wait_for_segments(daemons: &[Daemon], nodes: &[usize], what: &str, condition:
 }
 
 /// Each shard group's Raft log is compacted (whole 64 KiB segments deleted) once every member
-/// holds its entries and has applied them durably; a member that is down holds compaction
-/// back, so that it can catch up from the others' logs when it returns (there are no
-/// snapshots), and compaction resumes once it has. Every acknowledged record is then served by
-/// every node, byte-exact and in order.
+/// holds its entries and has applied them durably. A member that is down holds compaction
+/// back while it lacks less than 32 segments (2 MiB here), so that it can catch up from the
+/// others' logs; past that the others compact without it, and when it returns it is sent a
+/// snapshot and copies the records it lacks from a peer's journal (their logs no longer hold
+/// them: the check that every node serves every record fails otherwise). Every acknowledged
+/// record is then served by every node, byte-exact, with the same sequence numbers and times.
 #[test]
-fn raft_logs_are_compacted_once_every_member_holds_them() {
+fn raft_logs_are_compacted_and_a_member_far_behind_catches_up_from_a_snapshot() {
     const SEGMENT_BYTES: usize = 64 << 10;
     const WRITTEN_BYTES: usize = 2 << 20;
     let stream = "compacted";
@@ -240,7 +242,7 @@ fn raft_logs_are_compacted_once_every_member_holds_them() {
     let few = |(segments, compacted): (usize, usize)| compacted == 1 && segments <= 8;
     wait_for_segments(&daemons, &all, "all members up", few);
 
-    // A follower down: the others keep every segment it lacks.
+    // A follower down: the others keep every segment it lacks, up to 32.
     let leader = shared.leader.load(Ordering::SeqCst);
     let down = (leader + 1) % NODES;
     daemons[down].kill();
@@ -251,9 +253,29 @@ fn raft_logs_are_compacted_once_every_member_holds_them() {
     let many = |(segments, _): (usize, usize)| segments >= 10;
     wait_for_segments(&daemons, &up, "one follower down", many);
 
-    // Back: it catches up from their logs, and every log is compacted again.
+    // Further behind than that: the others compact without it (holding everything since it
+    // went down would be 64 segments and more).
+    wait_for_bytes(killed_at + 2 * WRITTEN_BYTES);
+    let without_it = |(segments, compacted): (usize, usize)| compacted == 1 && segments <= 40;
+    wait_for_segments(&daemons, &up, "the follower far behind", without_it);
+
+    // Back: it restores from a snapshot (copying the records from a peer), catches up from
+    // their logs after it, and every log is compacted again.
     restart_member(&mut daemons[down]);
     shared.endpoints.lock().unwrap()[down] = Some(daemons[down].endpoint());
+    let metrics = daemons[down].metrics_addr;
+    let start = Instant::now();
+    while common::scrape(metrics, "sluice_raft_snapshots_restored_total") < 1.0 {
+        assert!(start.elapsed() < Duration::from_secs(60), "the follower restored no snapshot in 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let copied = common::scrape(metrics, "sluice_raft_snapshot_records_copied_total");
+    let failed = common::scrape(metrics, "sluice_raft_snapshots_failed_total");
+    eprintln!(
+        "the follower back: a snapshot restored after {:?}, {copied} records copied, {failed} failed",
+        start.elapsed()
+    );
+    assert!(copied >= 1.0, "the snapshot copied no record");
     wait_for_segments(&daemons, &all, "the follower back", few);
     shared.stop.store(true, Ordering::SeqCst);
     writers.into_iter().for_each(|writer| writer.join().unwrap());

@@ -97,11 +97,13 @@ async fn run(args: Args, members: BTreeMap<u64, SocketAddr>, listen: SocketAddr)
             dir: args.data.clone(),
             entry_cache_bytes: sluice_cluster::limits::ENTRY_CACHE_BYTES,
             segment_bytes: sluice_cluster::limits::LOG_SEGMENT_BYTES,
+            // Its clients read the log itself, which is never compacted.
+            laggard_held_bytes_max: None,
         },
         tick_interval: Duration::from_millis(args.tick_ms),
         boot_nonce: random.gen(),
     };
-    let (host, replica) = GroupHost::start(DmaStorage, config, network.transport(GROUP))
+    let (host, replica) = GroupHost::start(DmaStorage, config, network.transport(GROUP), None)
         .await
         .with_context(|| format!("open the raft state in {}", args.data.display()))?;
     network.register(GROUP, host.inbox());

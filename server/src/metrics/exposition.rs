@@ -566,6 +566,24 @@ impl Scrape {
             "Incoming Raft peer connections refused: a bad hello, a wrong or missing proof of the cluster secret, a broken frame",
             [(NONE, cores.iter().map(|c| c.peer_connections_refused).sum())],
         )?;
+        counters(
+            out,
+            "sluice_raft_snapshots_restored_total",
+            "Snapshots a shard's replica restored from a peer (it was behind the others' compacted Raft logs)",
+            [(NONE, cores.iter().map(|c| c.raft_snapshots_restored).sum())],
+        )?;
+        counters(
+            out,
+            "sluice_raft_snapshots_failed_total",
+            "Snapshots a shard's replica could not restore (logged with the reason; the leader sends another)",
+            [(NONE, cores.iter().map(|c| c.raft_snapshots_failed).sum())],
+        )?;
+        counters(
+            out,
+            "sluice_raft_snapshot_records_copied_total",
+            "Records copied from peers' journals to restore snapshots",
+            [(NONE, cores.iter().map(|c| c.raft_snapshot_records_copied).sum())],
+        )?;
         gauges(
             out,
             "sluice_scrape_stale_cores",

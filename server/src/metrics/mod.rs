@@ -275,6 +275,12 @@ pub struct CoreSnapshot {
     pub peers_connected: usize,
     /// Incoming peer connections this core refused (cluster mode).
     pub peer_connections_refused: u64,
+    /// Snapshots this core's shard groups restored from a peer, and those that failed (cluster
+    /// mode: `ops/cluster/snapshot.rs`).
+    pub raft_snapshots_restored: u64,
+    pub raft_snapshots_failed: u64,
+    /// Records those snapshots copied from peers' journals.
+    pub raft_snapshot_records_copied: u64,
 }
 
 /// One delivery stream's figures at a scrape: the delivery engine's counters by their

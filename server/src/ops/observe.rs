@@ -206,5 +206,8 @@ pub fn snapshot(node: &Node) -> CoreSnapshot {
         raft_groups_led: cluster.as_ref().map_or(0, |core| core.led_groups().len()),
         peers_connected: peers.0,
         peer_connections_refused: peers.1,
+        raft_snapshots_restored: cluster.as_ref().map_or(0, |core| core.snapshots.restored.get()),
+        raft_snapshots_failed: cluster.as_ref().map_or(0, |core| core.snapshots.failed.get()),
+        raft_snapshot_records_copied: cluster.as_ref().map_or(0, |core| core.snapshots.records_copied.get()),
     }
 }

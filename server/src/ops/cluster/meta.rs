@@ -377,7 +377,7 @@ impl MetaGroup {
             .ok()
             .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
             .map_or(0, u64::from_le_bytes);
-        host.compactable(applied);
+        host.compactable(applied, bytes::Bytes::new());
         let group = Rc::new(MetaGroup { host, applied: Applied::new(applied, APPLIED_OUTCOMES_KEPT_MAX) });
         glommio::spawn_local(apply_committed(core0.clone(), group.clone())).detach();
         group
@@ -409,7 +409,7 @@ async fn apply_committed(core0: Rc<Node>, group: Rc<MetaGroup>) {
         }
         group.applied.set(index, Some(outcome));
         // The catalog holds it durably, and a restart resumes after it.
-        group.host.compactable(index);
+        group.host.compactable(index, bytes::Bytes::new());
     }
 }
 

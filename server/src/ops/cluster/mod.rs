@@ -37,6 +37,7 @@ pub mod entry;
 pub mod forward;
 pub mod meta;
 pub mod records;
+pub mod snapshot;
 
 use crate::ops::node::Node;
 use crate::runtime::cluster::ClusterConfig;
@@ -83,6 +84,8 @@ pub struct ClusterCore {
     meta: RefCell<Option<Rc<meta::MetaGroup>>>,
     /// Closing parents this core runs a sealer for ([`seal_while_closing`]).
     sealing: RefCell<HashSet<u64>>,
+    /// What this core's shard groups' snapshots did, for the metrics.
+    pub snapshots: snapshot::SnapshotCounts,
 }
 
 /// This core's replication state; `None` on a node alone.
@@ -110,11 +113,14 @@ pub async fn start(node: &Rc<Node>, config: Arc<ClusterConfig>) -> Result<(), St
         groups: RefCell::new(HashMap::new()),
         meta: RefCell::new(None),
         sealing: RefCell::new(HashSet::new()),
+        snapshots: snapshot::SnapshotCounts::default(),
     });
     CORE.with(|slot| *slot.borrow_mut() = Some(core.clone()));
+    glommio::spawn_local(snapshot::serve(node.clone(), core.network.clone())).detach();
     sync_groups(node).await?;
     if node.id == 0 {
-        let host = core.start_host(node, META_GROUP, "meta".into()).await?;
+        // The catalog's log is small and waits for every member: no snapshots.
+        let host = core.start_host(node, META_GROUP, "meta".into(), None).await?;
         let group = meta::MetaGroup::start(node, host);
         *core.meta.borrow_mut() = Some(group);
     }
@@ -145,7 +151,8 @@ pub async fn sync_groups(node: &Rc<Node>) -> Result<(), StartError> {
         if !core.groups.borrow().contains_key(&shard.uid) {
             let name = format!("shard-{}", shard.uid);
             let dir = core.group_dir(node, &name);
-            let host = core.start_host(node, GroupId(shard.uid), name).await?;
+            let restorer = snapshot::restorer(node.clone(), shard.uid);
+            let host = core.start_host(node, GroupId(shard.uid), name, Some(restorer)).await?;
             let group = records::ShardGroup::start(node, shard.uid, host, &dir, core.config.segment_bytes);
             core.groups.borrow_mut().insert(shard.uid, group);
         }
@@ -227,8 +234,17 @@ impl ClusterCore {
         node.shared.config.data_dir.join("raft").join(format!("core-{}", self.core)).join(name)
     }
 
-    /// Opens a group's replica from its directory and starts it on this executor.
-    async fn start_host(&self, node: &Rc<Node>, group: GroupId, name: String) -> Result<GroupHost, StartError> {
+    /// Opens a group's replica from its directory and starts it on this executor. A group
+    /// with a `restorer` lets its logs be compacted past a member far behind
+    /// ([`snapshot::LAGGARD_HELD_SEGMENTS`]), which restores from a snapshot with it; one
+    /// without waits for every member.
+    async fn start_host(
+        &self,
+        node: &Rc<Node>,
+        group: GroupId,
+        name: String,
+        restorer: Option<sluice_cluster::host::Restorer>,
+    ) -> Result<GroupHost, StartError> {
         let dir = self.group_dir(node, &name);
         // raft-rs draws each election's timeout from `election_ticks`, so two members that
         // time out together do not split the vote again, and the leader's lease is the
@@ -245,11 +261,14 @@ impl ClusterCore {
                 dir: dir.clone(),
                 entry_cache_bytes: sluice_cluster::limits::ENTRY_CACHE_BYTES,
                 segment_bytes: self.config.segment_bytes,
+                laggard_held_bytes_max: restorer
+                    .as_ref()
+                    .map(|_| snapshot::LAGGARD_HELD_SEGMENTS * self.config.segment_bytes as u64),
             },
             tick_interval: Duration::from_millis(TICK_INTERVAL_MS),
             boot_nonce: random.gen(),
         };
-        let (host, running) = GroupHost::start(DmaStorage, host_config, self.network.transport(group))
+        let (host, running) = GroupHost::start(DmaStorage, host_config, self.network.transport(group), restorer)
             .await
             .map_err(|source| StartError::Group { group: group.0, dir: dir.display().to_string(), source })?;
         self.network.register(group, host.inbox());

@@ -58,6 +58,9 @@ pub struct ShardGroup {
     /// Where the applier saves how far it got ([`Progress`]), and whether a save is under way.
     progress_path: PathBuf,
     progress_saving: Rc<Cell<bool>>,
+    /// A snapshot restored the journal up to here (`snapshot`): the applier continues after
+    /// it.
+    restored: Cell<Option<Progress>>,
     /// Bytes of entries taken from the log since the last save began, and how many call for
     /// the next save: a log segment's, so that the log can drop a segment soon after it fills
     /// (compaction never passes the saved progress).
@@ -79,18 +82,29 @@ const PROGRESS_SAVED_EVERY_ENTRIES: u64 = 1024;
 /// first entry, and so that the log may drop what came before; never past a seal, so
 /// that a restart still meets the seal and fences the shard. A stale one only costs reading
 /// the entries after it again (each is found in the journal and skipped).
+///
+/// It is also what the group offers in snapshots (`snapshot`): a member whose log the others
+/// compacted past copies the records up to `next_record_index` from a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Progress {
-    index: u64,
-    next_record_index: u64,
+pub struct Progress {
+    pub index: u64,
+    pub next_record_index: u64,
 }
 
 impl Progress {
     fn read(path: &Path) -> Option<Progress> {
-        let bytes = std::fs::read(path).ok()?;
-        let bytes: [u8; 16] = bytes.as_slice().try_into().ok()?;
+        Progress::decode(&std::fs::read(path).ok()?)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Progress> {
+        let bytes: [u8; 16] = bytes.try_into().ok()?;
         let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"));
         Some(Progress { index: word(0), next_record_index: word(8) })
+    }
+
+    /// Offered in snapshots with each report of what the journal holds.
+    fn state(&self) -> bytes::Bytes {
+        bytes::Bytes::copy_from_slice(&self.bytes())
     }
 
     fn bytes(&self) -> [u8; 16] {
@@ -118,8 +132,8 @@ impl ShardGroup {
                     shard = uid,
                     entry = progress.index,
                     "replication: the journal holds fewer records than the applier's saved progress; \
-                     the entries before it may be compacted away, and this replica needs a copy of the \
-                     shard from a peer (unfinished: snapshots)"
+                     the entries before it may be compacted away (the journal lost records it had \
+                     synced: this member's disk is damaged)"
                 );
             }
             held
@@ -132,7 +146,7 @@ impl ShardGroup {
             );
         }
         let start = saved.unwrap_or(Progress { index: 0, next_record_index: FIRST_RECORD_INDEX });
-        host.compactable(start.index);
+        host.compactable(start.index, start.state());
         let group = Rc::new(ShardGroup {
             uid,
             host,
@@ -140,6 +154,7 @@ impl ShardGroup {
             ending_index: Cell::new(None),
             progress_path: path,
             progress_saving: Rc::new(Cell::new(false)),
+            restored: Cell::new(None),
             unsaved_bytes: Cell::new(0),
             progress_every_bytes: segment_bytes,
         });
@@ -150,6 +165,30 @@ impl ShardGroup {
     /// The shard's end, once its seal is applied on this node.
     pub fn ending_index(&self) -> Option<u64> {
         self.ending_index.get()
+    }
+
+    /// The last Raft index applied to the journal.
+    pub fn applied_index(&self) -> u64 {
+        self.applied.index()
+    }
+
+    /// A snapshot restored the journal up to `progress` (`snapshot::restore`, with the applier
+    /// idle): the progress is saved (a restart resumes after it, since the log will start
+    /// there), and the applier continues after it.
+    pub async fn restored_to(&self, progress: Progress) -> Result<(), String> {
+        // A save of an older progress still under way would land after this one.
+        while self.progress_saving.replace(true) {
+            glommio::timer::sleep(Duration::from_millis(TICK_INTERVAL_MS)).await;
+        }
+        let path = self.progress_path.clone();
+        let bytes = progress.bytes();
+        let saved = glommio::executor().spawn_blocking(move || write_atomic(&path, &bytes)).await;
+        self.progress_saving.set(false);
+        saved.map_err(|error| format!("could not save the progress: {error}"))?;
+        self.unsaved_bytes.set(0);
+        self.restored.set(Some(progress));
+        self.host.compactable(progress.index, progress.state());
+        Ok(())
     }
 }
 
@@ -205,6 +244,13 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
     let mut next = group.applied.index() + 1;
     let mut in_flight: VecDeque<Applying> = VecDeque::new();
     loop {
+        if let Some(restored) = group.restored.take() {
+            // A snapshot brought the journal here while nothing was on its way.
+            debug_assert!(in_flight.is_empty(), "a snapshot restored while entries were being applied");
+            next = restored.index + 1;
+            next_record_index = restored.next_record_index;
+            group.applied.set(restored.index, None);
+        }
         // Entries whose appends are durable already are applied at once, in order.
         if !finish_durable(&group, &mut in_flight) {
             return;
@@ -409,7 +455,7 @@ fn applied(group: &ShardGroup, index: u64, end: u64, outcome: Option<Outcome>) {
         let saved = glommio::executor().spawn_blocking(move || write_atomic(&path, &bytes)).await;
         match saved {
             // A restart resumes after this entry: the log need not keep it.
-            Ok(()) => host.compactable(index),
+            Ok(()) => host.compactable(index, Progress { index, next_record_index: end }.state()),
             // Only a restart's replay is longer for it.
             Err(error) => tracing::warn!(shard = uid, %error, "replication: could not save the applier's progress"),
         }
