@@ -245,6 +245,52 @@ pub fn decode_compacted(bytes: &[u8]) -> Result<CompactedRecord, String> {
     Ok(CompactedRecord { index, term })
 }
 
+/// The membership record's magic (`raft.conf`).
+#[cfg(feature = "wire")]
+pub const CONF_MAGIC: [u8; 4] = *b"SLCF";
+/// Bytes of a membership record at most (its ConfState lists at most a few hundred ids).
+#[cfg(feature = "wire")]
+pub const CONF_RECORD_BYTES_MAX: usize = 64 << 10;
+
+/// The group's membership as of entry (or snapshot) `index`: magic `SLCF`, version 1, `index
+/// u64`, `length u32`, raft-rs' `ConfState` in its own protobuf encoding, then an xxh3 of all
+/// before it. Replaced atomically, like the hard state.
+#[cfg(feature = "wire")]
+pub fn encode_conf(index: u64, conf_state: &raft::eraftpb::ConfState) -> Vec<u8> {
+    use protobuf::Message as _;
+    let state = conf_state.write_to_bytes().expect("a ConfState encodes");
+    let mut out = Vec::with_capacity(28 + state.len());
+    out.extend_from_slice(&CONF_MAGIC);
+    out.extend_from_slice(&HARD_STATE_VERSION.to_le_bytes());
+    out.extend_from_slice(&index.to_le_bytes());
+    out.extend_from_slice(&(state.len() as u32).to_le_bytes());
+    out.extend_from_slice(&state);
+    let checksum = xxh3_64_with_seed(&out, FRAME_SEED);
+    out.extend_from_slice(&checksum.to_le_bytes());
+    out
+}
+
+/// Decodes a membership record; any defect is corruption (the file is replaced atomically).
+#[cfg(feature = "wire")]
+pub fn decode_conf(bytes: &[u8]) -> Result<(u64, raft::eraftpb::ConfState), String> {
+    use protobuf::Message as _;
+    if bytes.len() < 28 || bytes.len() > CONF_RECORD_BYTES_MAX {
+        return Err(format!("{} bytes", bytes.len()));
+    }
+    check_magic_and_version(bytes, CONF_MAGIC)?;
+    let length = u32_at(bytes, 16) as usize;
+    if bytes.len() != 20 + length + 8 {
+        return Err(format!("a state of {length} bytes in a record of {}", bytes.len()));
+    }
+    let end = 20 + length;
+    if xxh3_64_with_seed(&bytes[..end], FRAME_SEED) != u64_at(bytes, end) {
+        return Err("checksum mismatch".to_owned());
+    }
+    let conf_state =
+        raft::eraftpb::ConfState::parse_from_bytes(&bytes[20..end]).map_err(|error| format!("the state: {error}"))?;
+    Ok((u64_at(bytes, 8), conf_state))
+}
+
 /// The layout both small records share: magic, version, three words, checksum.
 fn encode_record(magic: [u8; 4], words: [u64; 3]) -> [u8; HARD_STATE_BYTES] {
     let mut out = [0u8; HARD_STATE_BYTES];
@@ -258,10 +304,8 @@ fn encode_record(magic: [u8; 4], words: [u64; 3]) -> [u8; HARD_STATE_BYTES] {
     out
 }
 
-fn decode_record(bytes: &[u8], magic: [u8; 4]) -> Result<[u64; 3], String> {
-    if bytes.len() != HARD_STATE_BYTES {
-        return Err(format!("{} bytes, expected {HARD_STATE_BYTES}", bytes.len()));
-    }
+/// The start every small record shares (at least 8 bytes long, checked by the caller).
+fn check_magic_and_version(bytes: &[u8], magic: [u8; 4]) -> Result<(), String> {
     if bytes[0..4] != magic {
         return Err("bad magic".to_owned());
     }
@@ -269,6 +313,14 @@ fn decode_record(bytes: &[u8], magic: [u8; 4]) -> Result<[u64; 3], String> {
     if version != HARD_STATE_VERSION {
         return Err(format!("version {version}, expected {HARD_STATE_VERSION}"));
     }
+    Ok(())
+}
+
+fn decode_record(bytes: &[u8], magic: [u8; 4]) -> Result<[u64; 3], String> {
+    if bytes.len() != HARD_STATE_BYTES {
+        return Err(format!("{} bytes, expected {HARD_STATE_BYTES}", bytes.len()));
+    }
+    check_magic_and_version(bytes, magic)?;
     if xxh3_64_with_seed(&bytes[..32], FRAME_SEED) != u64_at(bytes, 32) {
         return Err("checksum mismatch".to_owned());
     }

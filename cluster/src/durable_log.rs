@@ -44,6 +44,8 @@ use crate::log_store::LogStore;
 
 pub const HARD_STATE_FILE: &str = "raft.state";
 pub const COMPACTED_FILE: &str = "raft.compacted";
+/// The group's membership, once it changed from the one the group started with.
+pub const CONF_FILE: &str = "raft.conf";
 /// The single log file of the layout before segments; opened as the segment at place 0.
 pub const LEGACY_LOG_FILE: &str = "raft.log";
 const LOG_FILE: &str = "raft log segment";
@@ -125,7 +127,15 @@ impl<S: Storage> DurableLog<S> {
         let mut hard_state = hard_state;
         hard_state.commit = hard_state.commit.max(compacted.index);
         let commit = hard_state.commit;
+        let (conf_index, conf_state) = match read_whole(&storage, &dir.join(CONF_FILE))
+            .await
+            .map_err(ClusterError::io("read the raft membership"))?
+        {
+            Some(bytes) => codec::decode_conf(&bytes).map_err(|reason| corrupt(CONF_FILE, 0, reason))?,
+            None => (0, conf_state),
+        };
         let store = LogStore::new(hard_state, conf_state, (compacted.index, compacted.term), cache_bytes_max);
+        store.set_conf_state(conf_index, store.conf_state());
         let names = storage.list(dir).await.map_err(ClusterError::io("list the raft directory"))?;
         let mut bases: Vec<u64> = names.iter().filter_map(|name| segment_base(name)).collect();
         if bases.is_empty() && names.iter().any(|name| name == LEGACY_LOG_FILE) {
@@ -364,6 +374,14 @@ impl<S: Storage> DurableLog<S> {
     /// Segments on disk (for tests and metrics).
     pub fn segment_count(&self) -> usize {
         self.segments.len()
+    }
+
+    /// Replaces the membership record with `conf_state`, as of entry (or snapshot) `index`,
+    /// durably: it is what the group's membership is after a restart.
+    pub async fn save_conf(&self, index: u64, conf_state: &ConfState) -> Result<()> {
+        write_atomic(&self.storage, &self.dir.join(CONF_FILE), &codec::encode_conf(index, conf_state))
+            .await
+            .map_err(ClusterError::io("write the raft membership"))
     }
 
     /// Replaces the hard state, durably (the vote must be on disk before the vote message

@@ -48,6 +48,8 @@ pub struct LogStore {
 struct Core {
     hard_state: HardState,
     conf_state: ConfState,
+    /// The entry (or snapshot) that made `conf_state` (0: the group started with it).
+    conf_index: u64,
     /// The first entry the log holds; those before it were compacted.
     first: u64,
     /// The term of entry `first - 1` (0 if none).
@@ -85,6 +87,7 @@ impl LogStore {
         let core = Core {
             hard_state,
             conf_state,
+            conf_index: 0,
             first: compacted.0 + 1,
             compacted_term: compacted.1,
             offsets: VecDeque::new(),
@@ -105,6 +108,22 @@ impl LogStore {
 
     pub fn set_hard_state(&self, hard_state: HardState) {
         self.core.borrow_mut().hard_state = hard_state;
+    }
+
+    /// The group's membership, as of entry (or snapshot) `index`.
+    pub fn set_conf_state(&self, index: u64, conf_state: ConfState) {
+        let mut core = self.core.borrow_mut();
+        core.conf_index = index;
+        core.conf_state = conf_state;
+    }
+
+    pub fn conf_state(&self) -> ConfState {
+        self.core.borrow().conf_state.clone()
+    }
+
+    /// The entry (or snapshot) that made the membership (0: the group started with it).
+    pub fn conf_index(&self) -> u64 {
+        self.core.borrow().conf_index
     }
 
     pub fn set_commit(&self, commit: u64) {
@@ -394,11 +413,12 @@ impl raft::Storage for LogStore {
         // before the first): the follower then gets every entry after it from the log. None
         // yet (a host that restores from no snapshot, or a replica just started): raft-rs asks
         // again at the follower's next answer.
+        // The snapshot carries the membership as of its index: the current one, if it changed
+        // at or before the offer (else wait for an offer past the change).
         let core = self.core.borrow();
         let unavailable = raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable);
-        let Some((index, state)) = core.offered.as_ref().filter(|(index, _)| *index > 0) else {
-            return Err(unavailable);
-        };
+        let offer = core.offered.as_ref().filter(|(index, _)| *index > 0 && *index >= core.conf_index);
+        let Some((index, state)) = offer else { return Err(unavailable) };
         let Some(term) = core.term_of(*index) else { return Err(unavailable) };
         let mut snapshot = Snapshot { data: state.clone(), ..Snapshot::default() };
         let metadata = snapshot.mut_metadata();

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 
 use bytes::Bytes;
-use raft::eraftpb::{ConfState, Entry, Message, MessageType};
+use raft::eraftpb::{ConfChangeV2, ConfState, Entry, EntryType, Message, MessageType};
 use raft::{Config, RawNode, SnapshotStatus, StateRole};
 use sluice_engine::storage::Storage;
 
@@ -47,6 +47,11 @@ pub enum Input {
     /// learns of success only by the entry's commit, and retries elsewhere). The context
     /// travels with the entry (the host tags its proposals to recognise them committed).
     Propose { context: Vec<u8>, data: Vec<u8> },
+    /// Propose a change of the group's membership, if this replica leads (dropped otherwise,
+    /// or while another change is not applied yet: raft-rs allows one at a time). Whoever
+    /// drives membership proposes again until the group's membership is what it wants
+    /// ([`ReplicaEvents::membership_changed`]).
+    ChangeMembership(ConfChangeV2),
     /// Hand the leadership to member `to`, if this replica leads and `to` is caught up (has
     /// every entry of the log and answered recently); ignored otherwise. Leader balancing
     /// asks for it; raft-rs refuses proposals while the transfer is under way (at most an
@@ -108,6 +113,11 @@ pub trait ReplicaEvents {
     fn read_from_disk(&self, node_id: u64, entries: usize) {
         let _ = (node_id, entries);
     }
+    /// The group's membership is now `conf_state`, from entry (or snapshot) `index` on (also
+    /// once when the replica opens, with the membership it found).
+    fn membership_changed(&self, node_id: u64, index: u64, conf_state: &ConfState) {
+        let _ = (node_id, index, conf_state);
+    }
     /// The log now starts after `index`: `segments` segment files were deleted.
     fn compacted(&self, node_id: u64, index: u64, segments: usize) {
         let _ = (node_id, index, segments);
@@ -164,8 +174,14 @@ fn reject_within_match(message: &mut Message, matched: u64) -> bool {
 pub struct ReplicaConfig {
     /// This member's id (not 0, unique in the group).
     pub id: u64,
-    /// Every voting member's id, this one's included.
+    /// The voting members a new group starts with, this one's included (its log starts empty
+    /// on every one of them). Empty: this member joins a group that runs already, and waits
+    /// until a leader adds it and sends it a snapshot. Once the membership changed, the
+    /// replica's files hold it and this is not read.
     pub voters: Vec<u64>,
+    /// Every node that may send this group messages: members now or later (a message from
+    /// any other is dropped).
+    pub members: Vec<u64>,
     /// Ticks without a leader before campaigning, drawn from this range for each election
     /// (raft-rs' randomised timeout, so that elections do not split forever); its start, more
     /// than `3 * HEARTBEAT_TICKS`, is also the leader's lease (check-quorum: a member that
@@ -189,7 +205,10 @@ pub struct ReplicaConfig {
 
 pub struct Replica<S: Storage, T: Transport, E: ReplicaEvents> {
     id: u64,
-    voters: Vec<u64>,
+    /// `ReplicaConfig::voters`: the members a new group started with.
+    founders: Vec<u64>,
+    /// `ReplicaConfig::members`.
+    members: Vec<u64>,
     raw: RawNode<LogStore>,
     log: DurableLog<S>,
     transport: T,
@@ -215,10 +234,10 @@ pub struct Replica<S: Storage, T: Transport, E: ReplicaEvents> {
 impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
     /// Opens the replica's files and restores its Raft state from what is durable there.
     pub async fn open(storage: S, config: &ReplicaConfig, transport: T, events: E) -> Result<Self> {
-        // Unfinished: snapshots; membership is the fixed `voters`.
         let conf_state = ConfState::from((config.voters.clone(), vec![]));
         let (log, store) =
             DurableLog::open(storage, &config.dir, conf_state, config.entry_cache_bytes, config.segment_bytes).await?;
+        events.membership_changed(config.id, store.conf_index(), &store.conf_state());
         // What was committed before is applied as far as raft-rs is concerned: it never
         // reads those entries again, and they may stay on disk only.
         let commit = store.hard_state().commit;
@@ -243,7 +262,8 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         let raw = RawNode::new(&raft_config, store, &logger)?;
         Ok(Replica {
             id: config.id,
-            voters: config.voters.clone(),
+            founders: config.voters.clone(),
+            members: config.members.clone(),
             raw,
             log,
             transport,
@@ -417,7 +437,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                 // snapshot, with entries out of order: `validate_peer_message`) is dropped as a
                 // lossy network would drop it; raft-rs ignores stale terms itself. Proposals
                 // travel only as client requests (see `Input::Propose`).
-                if validate_peer_message(&message, self.id, &self.voters).is_err() {
+                if validate_peer_message(&message, self.id, &self.members).is_err() {
                     return;
                 }
                 // raft-rs asserts that a heartbeat's commit is within the log. A leader sends
@@ -428,7 +448,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                     return;
                 }
                 let mut message = *message;
-                if !self.fix_stale_rejection(&mut message) {
+                if !self.fix_stale_rejection(&mut message) || !self.seeded(&mut message) {
                     return;
                 }
                 if message.msg_type == MessageType::MsgHeartbeat {
@@ -443,6 +463,11 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                     return;
                 }
                 let _ = self.raw.step(message);
+            }
+            Input::ChangeMembership(change) => {
+                if self.raw.raft.state == StateRole::Leader {
+                    let _ = self.raw.propose_conf_change(Vec::new(), change);
+                }
             }
             Input::TransferLeader { to } => {
                 let raft = &self.raw.raft;
@@ -472,6 +497,56 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                 }
             }
         }
+    }
+
+    /// A member that joined the group (not one of its founders) starts from a snapshot, never
+    /// from the log's first entry: the log does not hold the founders' membership (it is not
+    /// an entry), so the conf changes in it would build another membership from nothing. On
+    /// the leader, such a member's rejection that says its log is empty asks raft-rs for a
+    /// snapshot (the rejection's `request_snapshot`, as a follower asking for one would); on
+    /// the member, while it has no membership, an append from the log's start is dropped.
+    fn seeded(&self, message: &mut Message) -> bool {
+        let raft = &self.raw.raft;
+        let empty_rejection = message.msg_type == MessageType::MsgAppendResponse
+            && message.reject
+            && message.reject_hint == 0
+            && raft.state == StateRole::Leader;
+        if empty_rejection && !self.founders.contains(&message.from) && message.request_snapshot == 0 {
+            message.request_snapshot = 1;
+        }
+        let conf = self.raw.store().conf_state();
+        let without_membership = conf.voters.is_empty() && conf.learners.is_empty();
+        !(without_membership
+            && message.msg_type == MessageType::MsgAppend
+            && message.index == 0
+            && !message.entries.is_empty())
+    }
+
+    /// Applies the membership changes among `entries` (committed, in order) to raft-rs, and
+    /// keeps each new membership on disk before anything after it is reported. A change raft-rs
+    /// refuses (or that does not decode) is refused the same way on every member, and skipped.
+    /// One at or before the membership the files hold was applied before a restart.
+    async fn apply_membership_changes(&mut self, entries: &[Entry]) -> Result<()> {
+        for entry in entries {
+            use protobuf::Message as _;
+            let change = match entry.entry_type {
+                // Only `Input::ChangeMembership`'s form (and raft-rs' own leaving of a joint
+                // membership) is ever proposed here.
+                EntryType::EntryConfChange => None,
+                EntryType::EntryConfChangeV2 => ConfChangeV2::parse_from_bytes(&entry.data).ok(),
+                EntryType::EntryNormal => continue,
+            };
+            if entry.index <= self.raw.store().conf_index() {
+                continue;
+            }
+            let Some(conf_state) = change.and_then(|change| self.raw.apply_conf_change(&change).ok()) else {
+                continue;
+            };
+            self.log.save_conf(entry.index, &conf_state).await?;
+            self.raw.store().set_conf_state(entry.index, conf_state.clone());
+            self.events.membership_changed(self.id, entry.index, &conf_state);
+        }
+        Ok(())
     }
 
     /// On a leader, a follower's rejection of an append that contradicts what the follower
@@ -530,6 +605,11 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             // The state machine holds its entries (`restore_snapshot`): the log starts after it.
             let metadata = ready.snapshot().get_metadata();
             let (index, term) = (metadata.index, metadata.term);
+            // The membership first: a log that starts after the snapshot must never open with
+            // the membership of before it (a crash before the rest only brings the snapshot
+            // again, and the membership with it).
+            let conf_state = metadata.get_conf_state().clone();
+            self.log.save_conf(index, &conf_state).await?;
             self.log.install_snapshot(index, term).await?;
             let mut hard_state = ready.hs().cloned().unwrap_or_else(|| self.raw.store().hard_state());
             hard_state.commit = hard_state.commit.max(index);
@@ -537,8 +617,10 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             self.bytes_since_saved = 0;
             self.saved_commit = hard_state.commit;
             self.raw.store().restore(index, term);
+            self.raw.store().set_conf_state(index, conf_state.clone());
             self.durable_applied = self.durable_applied.max(index);
             self.events.restored(self.id, index);
+            self.events.membership_changed(self.id, index, &conf_state);
         }
         let committed = ready.take_committed_entries();
         let hard_state = ready.hs().cloned();
@@ -574,6 +656,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         for message in ready.take_persisted_messages() {
             self.send(message);
         }
+        self.apply_membership_changes(&committed).await?;
         self.report(committed);
         let mut light = self.raw.advance(ready);
         if let Some(commit) = light.commit_index() {
@@ -584,13 +667,23 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         for message in light.take_messages() {
             self.send(message);
         }
-        self.report(light.take_committed_entries());
+        let committed = light.take_committed_entries();
+        self.apply_membership_changes(&committed).await?;
+        self.report(committed);
         self.raw.advance_apply();
         self.raw.store().evict(self.raw.raft.raft_log.applied);
         Ok(())
     }
 
-    fn report(&self, entries: Vec<Entry>) {
+    /// Reports committed entries to the host; a membership change's is reported without its
+    /// data (the replica applied it: the host's state machine has nothing to do with it).
+    fn report(&self, mut entries: Vec<Entry>) {
+        for entry in &mut entries {
+            if entry.entry_type != EntryType::EntryNormal {
+                entry.entry_type = EntryType::EntryNormal;
+                entry.data = Bytes::new();
+            }
+        }
         if !entries.is_empty() {
             self.events.committed(self.id, &entries);
         }

@@ -4,6 +4,11 @@
 //! while a driver crashes and restarts nodes (process kills and power losses) and proposes
 //! entries. Everything is a function of one seed, so a failure replays exactly.
 //!
+//! The driver also replaces members: it kills one for good (its machine is gone) and starts a
+//! new node in its place, which the leader adds as a learner (it restores a snapshot), then
+//! promotes while it removes the dead one (a joint membership, which raft-rs leaves by
+//! itself).
+//!
 //! The checker sees every commit and every election as it happens and holds Raft to its
 //! promises: an entry once reported committed never changes, and is in the log of every later
 //! leader (leader completeness); after the faults stop and the cluster heals, every
@@ -19,7 +24,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use raft::eraftpb::{ConfState, Entry, Message};
+use raft::eraftpb::{ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfState, Entry, Message};
 use sluice_engine::checksum::xxh3_64_with_seed;
 use sluice_engine::sim::{DiskConfig, RunOutcome, SimDisk, SimExecutor, SimRng, SimStorage, SimTask};
 
@@ -72,6 +77,12 @@ pub struct SimConfig {
     /// The replicas' `laggard_held_bytes_max`: logs are compacted past a member this far
     /// behind, which is sent a snapshot (`None`: every member is waited for).
     pub laggard_held_bytes_max: Option<u64>,
+    /// Members replaced by new nodes during the faults (one at a time), and the chance per
+    /// round that the next replacement starts.
+    pub replacements: u64,
+    pub replace_one_in: u64,
+    /// Bytes of a log segment (small by default, so that logs are compacted often).
+    pub segment_bytes: usize,
 }
 
 impl Default for SimConfig {
@@ -94,6 +105,9 @@ impl Default for SimConfig {
             disk_yields_max: 2,
             settle_rounds_max: 3_000,
             laggard_held_bytes_max: Some(LAGGARD_HELD_BYTES_MAX),
+            replacements: 1,
+            replace_one_in: 100,
+            segment_bytes: SEGMENT_BYTES,
         }
     }
 }
@@ -121,6 +135,8 @@ pub struct SimOutcome {
     pub segments_deleted: u64,
     /// Snapshots installed by members behind the others' logs.
     pub snapshots_installed: u64,
+    /// Members replaced by new nodes (the new one a voter, the old one removed).
+    pub replacements_done: u64,
 }
 
 /// A client entry: its value (unique per proposal) then filler derived from it, so that the
@@ -153,6 +169,14 @@ struct Checker {
     held: BTreeMap<u64, u64>,
     /// Per node, the snapshot its state machine last restored (an install must follow one).
     restoring: BTreeMap<u64, u64>,
+    /// Per node, its membership and the entry that made it.
+    membership: BTreeMap<u64, (u64, ConfState)>,
+    /// The membership each entry (or snapshot) made, as the first node to apply it saw it:
+    /// every other must see the same.
+    memberships: BTreeMap<u64, Membership>,
+    /// Nodes that joined the running group: each must start from a snapshot, never from the
+    /// log's first entry (`Replica::seeded`).
+    joiners: std::collections::BTreeSet<u64>,
     /// The newest leader seen: (term, node).
     leader: Option<(u64, u64)>,
     elections_checked: u64,
@@ -172,6 +196,10 @@ impl Checker {
         for entry in entries {
             let reported = self.reported_to.entry(node_id).or_insert(0);
             assert_eq!(entry.index, *reported + 1, "node {node_id} reported commits out of order");
+            assert!(
+                entry.index > 1 || !self.joiners.contains(&node_id),
+                "node {node_id} joined the group and replayed its log from the first entry"
+            );
             *reported = entry.index;
             let held = self.held.entry(node_id).or_insert(0);
             *held = (*held).max(entry.index);
@@ -308,6 +336,46 @@ impl ReplicaEvents for Events {
     fn restored(&self, node_id: u64, index: u64) {
         self.0.borrow_mut().restored(node_id, index);
     }
+
+    fn membership_changed(&self, node_id: u64, index: u64, conf_state: &ConfState) {
+        let mut checker = self.0.borrow_mut();
+        let membership = Membership::of(conf_state);
+        let mut words = vec![10, node_id, index];
+        words.extend(membership.voters.iter().chain(&membership.learners).chain(&membership.outgoing));
+        checker.note(&words);
+        if index > 0 {
+            let first = checker.memberships.entry(index).or_insert_with(|| membership.clone());
+            assert_eq!(*first, membership, "node {node_id} has another membership than the others at entry {index}");
+        }
+        checker.membership.insert(node_id, (index, conf_state.clone()));
+    }
+}
+
+/// A membership in a form that compares (raft-rs lists ids in no particular order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Membership {
+    voters: Vec<u64>,
+    learners: Vec<u64>,
+    outgoing: Vec<u64>,
+    learners_next: Vec<u64>,
+    auto_leave: bool,
+}
+
+impl Membership {
+    fn of(conf_state: &ConfState) -> Membership {
+        let sorted = |ids: &[u64]| {
+            let mut ids = ids.to_vec();
+            ids.sort_unstable();
+            ids
+        };
+        Membership {
+            voters: sorted(&conf_state.voters),
+            learners: sorted(&conf_state.learners),
+            outgoing: sorted(&conf_state.voters_outgoing),
+            learners_next: sorted(&conf_state.learners_next),
+            auto_leave: conf_state.auto_leave,
+        }
+    }
 }
 
 /// The wires between the nodes.
@@ -400,6 +468,17 @@ struct Node {
     running: Option<Running>,
     /// Down until this round.
     down_until: u64,
+    /// Not started (a spare, until it replaces a member) or gone for good (replaced).
+    out: bool,
+    /// Started as a new member of the running group (with no membership of its own).
+    joiner: bool,
+}
+
+/// A member being replaced: `dead` (gone for good) by `new`, both node indexes.
+#[derive(Debug, Clone, Copy)]
+struct Replacement {
+    dead: usize,
+    new: usize,
 }
 
 const RAFT_DIR: &str = "/sluice/raft";
@@ -413,22 +492,25 @@ struct World {
     nodes: Vec<Node>,
     next_value: u64,
     outcome: SimOutcome,
+    replacing: Option<Replacement>,
 }
 
 impl World {
     fn start(&mut self, index: usize) {
-        let voters: Vec<u64> = (1..=self.config.nodes).collect();
+        let members: Vec<u64> = self.nodes.iter().map(|node| node.id).collect();
         let node = &mut self.nodes[index];
+        let voters = if node.joiner { Vec::new() } else { (1..=self.config.nodes).collect() };
         let config = ReplicaConfig {
             id: node.id,
             voters,
+            members,
             election_ticks: {
                 let ticks = self.rng.range(ELECTION_TICKS as u64, 2 * ELECTION_TICKS as u64) as usize;
                 ticks..ticks + 1
             },
             dir: PathBuf::from(RAFT_DIR),
             entry_cache_bytes: ENTRY_CACHE_BYTES,
-            segment_bytes: SEGMENT_BYTES,
+            segment_bytes: self.config.segment_bytes,
             laggard_held_bytes_max: self.config.laggard_held_bytes_max,
         };
         let storage: SimStorage = node.disk.storage(&self.executor);
@@ -487,6 +569,79 @@ impl World {
         self.checker.borrow().leader.map(|(_, node_id)| node_id as usize - 1)
     }
 
+    /// Nodes that are members or may become members (neither spares nor replaced).
+    fn in_cluster(&self) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|&index| !self.nodes[index].out).collect()
+    }
+
+    /// The membership the leader last applied, if a leader is known.
+    fn leader_membership(&self) -> Option<(usize, ConfState)> {
+        let leader = self.leader_index().filter(|&leader| self.nodes[leader].running.is_some())?;
+        let checker = self.checker.borrow();
+        let (_, conf) = checker.membership.get(&self.nodes[leader].id)?;
+        Some((leader, conf.clone()))
+    }
+
+    /// Starts a replacement (kills a voter for good, starts a spare in its place) or moves the
+    /// one under way along: the leader adds the new node as a learner, then, once it holds
+    /// the group's state, makes it a voter and removes the dead one in one joint change.
+    async fn replace(&mut self, now: u64, faults: bool) {
+        let Some((leader, conf)) = self.leader_membership() else { return };
+        let Some(replacement) = self.replacing else {
+            let spare = (0..self.nodes.len()).find(|&index| self.nodes[index].out && !self.nodes[index].joiner);
+            let wanted = faults && self.outcome.replacements_done < self.config.replacements;
+            if !wanted || !self.rng.one_in(self.config.replace_one_in) || !conf.voters_outgoing.is_empty() {
+                return;
+            }
+            // A group of one or two has no quorum without the member replaced.
+            let (Some(new), true) = (spare, conf.voters.len() >= 3) else { return };
+            let dead_id = conf.voters[self.rng.below(conf.voters.len() as u64) as usize];
+            let dead = dead_id as usize - 1;
+            self.crash(dead, true).await;
+            self.nodes[dead].out = true;
+            self.nodes[new].out = false;
+            self.nodes[new].joiner = true;
+            let new_id = self.nodes[new].id;
+            self.checker.borrow_mut().joiners.insert(new_id);
+            self.start(new);
+            self.checker.borrow_mut().note(&[11, dead_id, new_id, now]);
+            self.replacing = Some(Replacement { dead, new });
+            return;
+        };
+        let (dead, new) = (self.nodes[replacement.dead].id, self.nodes[replacement.new].id);
+        let single = |change_type: ConfChangeType, node_id: u64| ConfChangeSingle {
+            change_type,
+            node_id,
+            ..ConfChangeSingle::default()
+        };
+        let change = if conf.voters.contains(&new) && !conf.voters.contains(&dead) && conf.voters_outgoing.is_empty() {
+            self.outcome.replacements_done += 1;
+            self.replacing = None;
+            return;
+        } else if !conf.voters_outgoing.is_empty() {
+            // raft-rs leaves a joint membership by itself; this only repeats it if a leader
+            // change lost the leaving.
+            ConfChangeV2::default()
+        } else if conf.learners.contains(&new) {
+            let checker = self.checker.borrow();
+            let added_at = checker.membership.get(&new).map_or(u64::MAX, |(index, _)| *index);
+            if checker.held.get(&new).copied().unwrap_or(0) < added_at {
+                return;
+            }
+            ConfChangeV2 {
+                changes: vec![single(ConfChangeType::AddNode, new), single(ConfChangeType::RemoveNode, dead)].into(),
+                transition: ConfChangeTransition::Auto,
+                ..ConfChangeV2::default()
+            }
+        } else {
+            ConfChangeV2 {
+                changes: vec![single(ConfChangeType::AddLearnerNode, new)].into(),
+                ..ConfChangeV2::default()
+            }
+        };
+        self.send(leader, Input::ChangeMembership(change));
+    }
+
     fn alive(&self) -> Vec<usize> {
         (0..self.nodes.len()).filter(|&index| self.nodes[index].running.is_some()).collect()
     }
@@ -508,6 +663,7 @@ impl World {
                 self.nodes[index].down_until = now + self.rng.range(1, self.config.down_rounds_max + 1);
             }
         }
+        self.replace(now, faults).await;
         if faults && self.rng.one_in(self.config.crash_one_in) {
             let alive = self.alive();
             if !alive.is_empty() {
@@ -521,7 +677,7 @@ impl World {
                 self.nodes[index].down_until = now + self.rng.range(1, self.config.down_rounds_max + 1);
             }
         }
-        for index in 0..self.nodes.len() {
+        for index in self.in_cluster() {
             if self.nodes[index].running.is_none() && (self.nodes[index].down_until <= now || !faults) {
                 self.start(index);
                 let id = self.nodes[index].id;
@@ -534,7 +690,7 @@ impl World {
                 // Cut one node off (the leader, half the time): a minority and a majority.
                 let alone = match self.leader_index() {
                     Some(leader) if self.rng.coin() => leader,
-                    _ => self.rng.below(self.config.nodes) as usize,
+                    _ => self.rng.below(self.nodes.len() as u64) as usize,
                 };
                 network.sides[alone] = 1;
                 self.outcome.partitions += 1;
@@ -610,7 +766,7 @@ impl World {
     }
 
     async fn run(mut self) -> SimOutcome {
-        for index in 0..self.nodes.len() {
+        for index in self.in_cluster() {
             self.start(index);
         }
         for now in 0..self.config.rounds {
@@ -630,13 +786,16 @@ impl World {
         let mut now = settle_start;
         loop {
             let target = self.checker.borrow().committed.keys().next_back().copied().unwrap_or(0);
+            let members = self.in_cluster();
             let everywhere = {
                 let checker = self.checker.borrow();
-                self.nodes.iter().all(|node| checker.reported_to.get(&node.id).copied().unwrap_or(0) >= target)
+                let reported = |index: usize| checker.reported_to.get(&self.nodes[index].id).copied().unwrap_or(0);
+                members.iter().all(|&index| reported(index) >= target)
             };
-            // Done once every node has every commit, including one proposed after the heal.
+            // Done once every member has every commit, including one proposed after the heal,
+            // and a replacement under way is done.
             let fresh = self.checker.borrow().acknowledged.range(floor..).next().is_some();
-            if everywhere && fresh && self.alive().len() == self.nodes.len() {
+            if everywhere && fresh && self.alive().len() == members.len() && self.replacing.is_none() {
                 break;
             }
             assert!(
@@ -652,17 +811,18 @@ impl World {
         // and every entry committed anywhere on a quorum of disks. (The nodes still up commit
         // more while the first ones go down: those entries need not be everywhere.)
         let everywhere = self.checker.borrow().committed.clone();
-        for index in 0..self.nodes.len() {
+        let members = self.in_cluster();
+        for &index in &members {
             self.crash(index, true).await;
         }
         let committed = self.checker.borrow().committed.clone();
         let mut copies: BTreeMap<u64, usize> = BTreeMap::new();
-        for node in &self.nodes {
+        for node in members.iter().map(|&index| &self.nodes[index]) {
             let storage = node.disk.storage(&self.executor);
             // Nothing kept in memory: every entry is read back through the log's index, as
             // followers far behind and appliers after a restart are served.
             let conf_state = ConfState::from(((1..=self.config.nodes).collect::<Vec<u64>>(), vec![]));
-            let opened = DurableLog::open(storage, Path::new(RAFT_DIR), conf_state, 0, SEGMENT_BYTES).await;
+            let opened = DurableLog::open(storage, Path::new(RAFT_DIR), conf_state, 0, self.config.segment_bytes).await;
             let (log, store) = opened.unwrap_or_else(|error| panic!("node {} does not reopen: {error}", node.id));
             let (first_index, last_index) = (store.first_index(), store.last_index());
             let entries = match last_index {
@@ -685,7 +845,8 @@ impl World {
                     continue;
                 }
                 match entries.get((index - first_index) as usize) {
-                    Some(entry) if entry.term == *term && entry.data[..] == data[..] => {
+                    // A membership change is reported without its data (the replica applies it).
+                    Some(entry) if entry.term == *term && reported_data(entry) == &data[..] => {
                         *copies.entry(index).or_default() += 1;
                     }
                     // A node that never reported it committed may lag, or hold an entry of a
@@ -700,7 +861,7 @@ impl World {
                 }
             }
         }
-        let quorum = self.nodes.len() / 2 + 1;
+        let quorum = members.len() / 2 + 1;
         for &index in committed.keys() {
             let held = copies.get(&index).copied().unwrap_or(0);
             assert!(held >= quorum, "committed entry {index} is on {held} disks, fewer than a quorum");
@@ -726,18 +887,29 @@ impl World {
     }
 }
 
+/// An entry's data as the replica reports it committed: none for a membership change.
+fn reported_data(entry: &Entry) -> &[u8] {
+    match entry.entry_type {
+        raft::eraftpb::EntryType::EntryNormal => &entry.data,
+        _ => &[],
+    }
+}
+
 /// Runs one seeded simulation; panics (naming what broke) if an invariant fails.
 pub fn run(seed: u64, config: &SimConfig) -> SimOutcome {
     let mut rng = SimRng::new(seed);
     let executor = SimExecutor::new(rng.fork());
-    let nodes = (1..=config.nodes)
+    // The members, then a spare for each replacement.
+    let slots = config.nodes + config.replacements;
+    let nodes: Vec<Node> = (1..=slots)
         .map(|id| {
             let disk_config = DiskConfig {
                 fail_one_in: config.disk_fail_one_in,
                 yields_max: config.disk_yields_max,
                 ..DiskConfig::default()
             };
-            Node { id, disk: SimDisk::new(disk_config, rng.fork()), running: None, down_until: 0 }
+            let disk = SimDisk::new(disk_config, rng.fork());
+            Node { id, disk, running: None, down_until: 0, out: id > config.nodes, joiner: false }
         })
         .collect();
     let network = Network {
@@ -746,7 +918,7 @@ pub fn run(seed: u64, config: &SimConfig) -> SimOutcome {
         in_flight: BTreeMap::new(),
         sent: 0,
         dropped: 0,
-        sides: vec![0; config.nodes as usize],
+        sides: vec![0; slots as usize],
         config: config.clone(),
     };
     let world = World {
@@ -758,6 +930,7 @@ pub fn run(seed: u64, config: &SimConfig) -> SimOutcome {
         nodes,
         next_value: 0,
         outcome: SimOutcome::default(),
+        replacing: None,
     };
     let polls_max = (config.rounds + config.settle_rounds_max) * (config.yields_per_round + 1) * 64;
     let outcome = executor.run(world.run(), || false, polls_max);

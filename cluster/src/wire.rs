@@ -243,11 +243,11 @@ pub fn decode_any_peer_frame(body: &[u8]) -> Result<(GroupId, PeerFrame), WireEr
 
 /// Checks that a message from the network is one a live member of this group could have
 /// sent to `own_id`, before raft-rs steps it: raft-rs trusts its peers and asserts on some
-/// impossible messages (a snapshot of another membership; entries that skip an index; a local
-/// message type). What no structural check can catch is a well-formed message that
+/// impossible messages (entries that skip an index; a local message type). `members`: every
+/// node that may send the group messages (its members now, and those it may add). What no structural check can catch is a well-formed message that
 /// lies (a peer that breaks Raft): Raft does not tolerate Byzantine members, and neither does
 /// this.
-pub fn validate_peer_message(message: &Message, own_id: u64, voters: &[u64]) -> Result<(), WireError> {
+pub fn validate_peer_message(message: &Message, own_id: u64, members: &[u64]) -> Result<(), WireError> {
     let invalid = |why: String| Err(WireError::Invalid(why));
     use MessageType::*;
     let networked = matches!(
@@ -271,7 +271,7 @@ pub fn validate_peer_message(message: &Message, own_id: u64, voters: &[u64]) -> 
     if message.to != own_id {
         return invalid(format!("addressed to node {}, this is node {own_id}", message.to));
     }
-    if message.from == own_id || !voters.contains(&message.from) {
+    if message.from == own_id || !members.contains(&message.from) {
         return invalid(format!("from node {}, not another member of the group", message.from));
     }
     if message.term == 0 {
@@ -280,7 +280,7 @@ pub fn validate_peer_message(message: &Message, own_id: u64, voters: &[u64]) -> 
     }
     let snapshot = message.has_snapshot().then(|| message.get_snapshot()).filter(|snapshot| !snapshot.is_empty());
     match (message.msg_type, snapshot) {
-        (MsgSnapshot, Some(snapshot)) => validate_snapshot(snapshot, message.term, voters)?,
+        (MsgSnapshot, Some(snapshot)) => validate_snapshot(snapshot, message.term, members)?,
         (MsgSnapshot, None) => return invalid("a snapshot message without a snapshot".to_owned()),
         (_, Some(_)) => return invalid(format!("{:?} carries a snapshot", message.msg_type)),
         (_, None) => {}
@@ -294,8 +294,8 @@ pub fn validate_peer_message(message: &Message, own_id: u64, voters: &[u64]) -> 
         if expected != Some(entry.index) {
             return invalid(format!("entry {} where {expected:?} belongs", entry.index));
         }
-        if entry.entry_type != EntryType::EntryNormal {
-            // Membership is static so far: no conf change is ever proposed.
+        if entry.entry_type == EntryType::EntryConfChange {
+            // Membership changes are proposed in raft-rs' second form only.
             return invalid(format!("entry {} is a {:?}", entry.index, entry.entry_type));
         }
         if entry.term < previous_term || entry.term > message.term {
@@ -310,22 +310,22 @@ pub fn validate_peer_message(message: &Message, own_id: u64, voters: &[u64]) -> 
 }
 
 /// A snapshot's metadata, before raft-rs restores from it (it asserts on some of it): an entry
-/// of a term no later than the message's, the group's own membership (membership is static so
-/// far), and at most [`SNAPSHOT_STATE_BYTES_MAX`] of the host's state.
-fn validate_snapshot(snapshot: &eraftpb::Snapshot, message_term: u64, voters: &[u64]) -> Result<(), WireError> {
+/// of a term no later than the message's, a membership with voters, all of them nodes that
+/// may be members (raft-rs checks that it holds this one), and at most
+/// [`SNAPSHOT_STATE_BYTES_MAX`] of the host's state.
+fn validate_snapshot(snapshot: &eraftpb::Snapshot, message_term: u64, members: &[u64]) -> Result<(), WireError> {
     let invalid = |why: String| Err(WireError::Invalid(why));
     let metadata = snapshot.get_metadata();
     if metadata.index == 0 || metadata.term == 0 || metadata.term > message_term {
         return invalid(format!("a snapshot at index {} of term {}", metadata.index, metadata.term));
     }
     let conf_state = metadata.get_conf_state();
-    let mut members = conf_state.voters.clone();
-    members.sort_unstable();
-    let mut own = voters.to_vec();
-    own.sort_unstable();
-    let joint = !conf_state.voters_outgoing.is_empty() || !conf_state.learners.is_empty();
-    if members != own || joint || !conf_state.learners_next.is_empty() || conf_state.auto_leave {
-        return invalid(format!("a snapshot of another membership ({:?})", conf_state.voters));
+    let ids = || {
+        let conf = conf_state;
+        conf.voters.iter().chain(&conf.learners).chain(&conf.voters_outgoing).chain(&conf.learners_next)
+    };
+    if conf_state.voters.is_empty() || ids().any(|id| !members.contains(id)) {
+        return invalid(format!("a snapshot of a membership of other nodes ({conf_state:?})"));
     }
     if snapshot.data.len() > SNAPSHOT_STATE_BYTES_MAX {
         return invalid(format!("a snapshot's state of {} bytes", snapshot.data.len()));

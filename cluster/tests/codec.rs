@@ -3,8 +3,10 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
+use raft::eraftpb::ConfState;
 use sluice_cluster::codec::{
-    decode_hard_state, decode_log, encode_entry, encode_hard_state, HardStateRecord, LogDefect, LogEntry,
+    decode_conf, decode_hard_state, decode_log, encode_conf, encode_entry, encode_hard_state, HardStateRecord,
+    LogDefect, LogEntry,
 };
 
 fn entry(index: u64, term: u64, data: &[u8]) -> LogEntry {
@@ -91,7 +93,31 @@ fn the_hard_state_round_trips_and_any_damage_is_reported() {
     assert!(decode_hard_state(&[]).is_err());
 }
 
+#[test]
+fn the_membership_round_trips_and_any_damage_is_reported() {
+    let mut joint = ConfState::from((vec![1, 2, 4], vec![5]));
+    joint.voters_outgoing = vec![1, 2, 3];
+    joint.auto_leave = true;
+    for conf_state in [ConfState::from((vec![1, 2, 3], vec![])), joint, ConfState::default()] {
+        let bytes = encode_conf(73, &conf_state);
+        assert_eq!(decode_conf(&bytes), Ok((73, conf_state.clone())));
+        for bit in 0..bytes.len() * 8 {
+            let mut damaged = bytes.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert!(decode_conf(&damaged).is_err(), "bit {bit}");
+        }
+        for cut in 0..bytes.len() {
+            assert!(decode_conf(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+}
+
 proptest! {
+    #[test]
+    fn membership_records_survive_garbage(bytes in prop::collection::vec(any::<u8>(), 0..128)) {
+        let _ = decode_conf(&bytes);
+    }
+
     #[test]
     fn logs_round_trip(
         shapes in prop::collection::vec((0u64..4, any::<u8>(), prop::collection::vec(any::<u8>(), 0..300), prop::collection::vec(any::<u8>(), 0..20)), 0..20)

@@ -44,6 +44,15 @@ async fn open(storage: SimStorage) -> (DurableLog<SimStorage>, Vec<Entry>, HardS
     (log, entries, store.hard_state())
 }
 
+/// The process dies (a kill) or the machine loses power.
+fn crash(disk: &SimDisk, power_loss: bool) {
+    if power_loss {
+        disk.power_loss();
+    } else {
+        disk.kill();
+    }
+}
+
 fn seeds() -> Vec<u64> {
     match std::env::var("SIMULATION_SEED") {
         Ok(seed) => vec![seed.parse().expect("a number")],
@@ -72,11 +81,7 @@ fn synced_entries_and_the_hard_state_survive_kills_and_power_losses() {
                 .expect("state");
         });
         for power_loss in [false, true] {
-            if power_loss {
-                disk.power_loss();
-            } else {
-                disk.kill();
-            }
+            crash(&disk, power_loss);
             let storage = disk.storage(&executor);
             let (entries, state) = block_on(&executor, async move {
                 let (_log, entries, state) = open(storage).await;
@@ -278,11 +283,7 @@ fn compaction_deletes_old_segments_and_recovery_starts_after_it() {
         });
         // A power loss may bring deleted segments back (their removal was not synced):
         // recovery skips what they hold.
-        if power_loss {
-            disk.power_loss();
-        } else {
-            disk.kill();
-        }
+        crash(&disk, power_loss);
         let storage = disk.storage(&executor);
         let expected = written[40..].to_vec();
         block_on(&executor, async move {
@@ -357,11 +358,7 @@ fn an_installed_snapshot_replaces_the_log_and_survives_crashes() {
                 store.append(&next, &places);
             }
         });
-        if power_loss {
-            disk.power_loss();
-        } else {
-            disk.kill();
-        }
+        crash(&disk, power_loss);
         let storage = disk.storage(&executor);
         block_on(&executor, async move {
             let conf_state = ConfState::from((vec![1, 2, 3], vec![]));
@@ -385,6 +382,43 @@ fn an_installed_snapshot_replaces_the_log_and_survives_crashes() {
         });
         executor.shutdown();
     }
+}
+
+/// The membership a group started with holds until a change is saved; the saved one is what
+/// opens after kills and power losses, and a damaged record stops the log from opening.
+#[test]
+fn a_saved_membership_is_what_the_log_opens_with() {
+    let executor = SimExecutor::new(SimRng::new(13));
+    let disk = SimDisk::new(DiskConfig::default(), SimRng::new(14));
+    let open_with = |storage: SimStorage| async move {
+        let founders = ConfState::from((vec![1, 2, 3], vec![]));
+        let (log, store) = DurableLog::open(storage, Path::new(DIR), founders, 0, SEGMENT_BYTES).await?;
+        Ok::<_, sluice_cluster::ClusterError>((log, store.conf_index(), store.conf_state()))
+    };
+    let storage = disk.storage(&executor);
+    let changed = ConfState::from((vec![1, 2, 4], vec![5]));
+    let saved = changed.clone();
+    block_on(&executor, async move {
+        let (log, index, conf_state) = open_with(storage).await.expect("opens");
+        assert_eq!((index, conf_state.voters), (0, vec![1, 2, 3]));
+        log.save_conf(57, &saved).await.expect("saved");
+    });
+    for power_loss in [false, true] {
+        crash(&disk, power_loss);
+        let storage = disk.storage(&executor);
+        let expected = changed.clone();
+        block_on(&executor, async move {
+            let (_, index, conf_state) = open_with(storage).await.expect("reopens");
+            assert_eq!((index, conf_state), (57, expected), "power loss {power_loss}");
+        });
+    }
+    assert!(disk.flip_bit(&Path::new(DIR).join("raft.conf"), 30, 1));
+    let storage = disk.storage(&executor);
+    block_on(&executor, async move {
+        let opened = open_with(storage).await;
+        assert!(matches!(opened, Err(sluice_cluster::ClusterError::Corrupt { .. })), "a damaged membership opened");
+    });
+    executor.shutdown();
 }
 
 #[test]

@@ -52,6 +52,7 @@ fn every_acknowledged_entry_survives_crashes_partitions_and_a_lossy_network() {
         total.entries_read_from_disk += outcome.entries_read_from_disk;
         total.segments_deleted += outcome.segments_deleted;
         total.snapshots_installed += outcome.snapshots_installed;
+        total.replacements_done += outcome.replacements_done;
     }
     eprintln!("all seeds: {total:?}");
     if std::env::var("SIMULATION_SEED").is_err() {
@@ -66,6 +67,8 @@ fn every_acknowledged_entry_survives_crashes_partitions_and_a_lossy_network() {
         assert!(total.segments_deleted > 0, "{total:?}");
         // Members back from a while down found the others' logs compacted past them.
         assert!(total.snapshots_installed > 0, "{total:?}");
+        // Members were replaced by new nodes (from a snapshot, then promoted).
+        assert!(total.replacements_done > seeds / 2, "{total:?}");
     }
 }
 
@@ -86,11 +89,29 @@ fn a_seed_replays_exactly() {
 #[test]
 fn regression_a_stale_rejection_does_not_strand_a_follower() {
     for seed in [2502, 8] {
-        let config = SimConfig { laggard_held_bytes_max: None, ..SimConfig::default() };
+        // No member replaced either: a new member needs a snapshot.
+        let config = SimConfig { laggard_held_bytes_max: None, replacements: 0, ..SimConfig::default() };
         let outcome = run_seed(seed, &config);
         assert_eq!(outcome.snapshots_installed, 0, "seed {seed}: {outcome:?}");
         assert!(outcome.acknowledged > 0, "seed {seed}: {outcome:?}");
     }
+}
+
+/// A member replaced while the leader's log still starts at its first entry (segments too
+/// large to compact): the new member must still start from a snapshot, since the log does not
+/// hold the founders' membership and its membership changes alone would make another one
+/// (`Replica::seeded`).
+#[test]
+fn a_new_member_starts_from_a_snapshot_even_when_the_log_is_whole() {
+    let config = SimConfig { segment_bytes: 1 << 30, replace_one_in: 20, ..SimConfig::default() };
+    let mut replaced = 0;
+    for seed in 0..40 {
+        // The checker fails a run whose new member replays the log from its first entry.
+        let outcome = run_seed(seed, &config);
+        assert_eq!(outcome.segments_deleted, 0, "seed {seed}: {outcome:?}");
+        replaced += outcome.replacements_done;
+    }
+    assert!(replaced > 20, "{replaced} replacements in 40 seeds");
 }
 
 #[test]

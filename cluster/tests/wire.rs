@@ -106,7 +106,10 @@ fn validation_refuses_what_raft_rs_must_not_see() {
     check("an index skipped", &|message| message.entries[1].index += 1);
     check("a term going back", &|message| message.entries[2].term = 1);
     check("a term past the message's", &|message| message.entries[2].term = 4);
-    check("a conf change", &|message| message.entries[0].entry_type = EntryType::EntryConfChange);
+    check("a conf change of the first form", &|message| message.entries[0].entry_type = EntryType::EntryConfChange);
+    let mut membership_change = valid.clone();
+    membership_change.entries[0].entry_type = EntryType::EntryConfChangeV2;
+    assert_eq!(validate_peer_message(&membership_change, 1, &voters), Ok(()));
     check("an oversized entry", &|message| message.entries[0].data = Bytes::from(vec![0; ENTRY_PAYLOAD_BYTES_MAX]));
     check("entries on a heartbeat", &|message| message.msg_type = MessageType::MsgHeartbeat);
     check("an index overflowing", &|message| message.index = u64::MAX);
@@ -128,15 +131,22 @@ fn validation_refuses_what_raft_rs_must_not_see() {
         ("index 0", snapshot_message(0, 4, vec![1, 2, 3], 16)),
         ("term 0", snapshot_message(90, 0, vec![1, 2, 3], 16)),
         ("a term past the message's", snapshot_message(90, 6, vec![1, 2, 3], 16)),
-        ("another membership", snapshot_message(90, 4, vec![1, 2], 16)),
-        ("a member more", snapshot_message(90, 4, vec![1, 2, 3, 4], 16)),
+        ("no voters", snapshot_message(90, 4, vec![], 16)),
+        ("a voter that is no member", snapshot_message(90, 4, vec![1, 2, 3, 4], 16)),
         ("an oversized state", snapshot_message(90, 4, vec![1, 2, 3], SNAPSHOT_STATE_BYTES_MAX + 1)),
     ] {
         assert!(validate_peer_message(&message, 1, &voters).is_err(), "accepted a snapshot with {why}");
     }
     let mut with_learner = snapshot_message(90, 4, vec![1, 2, 3], 16);
     with_learner.mut_snapshot().mut_metadata().mut_conf_state().learners = vec![4];
-    assert!(validate_peer_message(&with_learner, 1, &voters).is_err(), "accepted a snapshot with a learner");
+    assert!(validate_peer_message(&with_learner, 1, &voters).is_err(), "accepted a learner that is no member");
+    // A membership being changed: a learner, or a joint one, of members.
+    with_learner.mut_snapshot().mut_metadata().mut_conf_state().learners = vec![3];
+    with_learner.mut_snapshot().mut_metadata().mut_conf_state().voters = vec![1, 2];
+    assert_eq!(validate_peer_message(&with_learner, 1, &voters), Ok(()));
+    let mut joint = snapshot_message(90, 4, vec![1, 2, 3], 16);
+    joint.mut_snapshot().mut_metadata().mut_conf_state().voters_outgoing = vec![1, 2, 9];
+    assert!(validate_peer_message(&joint, 1, &voters).is_err(), "accepted an outgoing voter that is no member");
 }
 
 #[test]

@@ -93,6 +93,7 @@ async fn run(args: Args, members: BTreeMap<u64, SocketAddr>, listen: SocketAddr)
         replica: ReplicaConfig {
             id: args.node_id,
             voters: members.keys().copied().collect(),
+            members: members.keys().copied().collect(),
             election_ticks: ELECTION_TICKS..2 * ELECTION_TICKS,
             dir: args.data.clone(),
             entry_cache_bytes: sluice_cluster::limits::ENTRY_CACHE_BYTES,

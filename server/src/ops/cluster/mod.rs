@@ -257,6 +257,7 @@ impl ClusterCore {
             replica: ReplicaConfig {
                 id: self.config.node_id,
                 voters: self.config.voters(),
+                members: self.config.voters(),
                 election_ticks: ELECTION_TICKS..2 * ELECTION_TICKS,
                 dir: dir.clone(),
                 entry_cache_bytes: sluice_cluster::limits::ENTRY_CACHE_BYTES,
