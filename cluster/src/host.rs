@@ -20,7 +20,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use raft::eraftpb::Entry;
+use raft::eraftpb::{ConfChangeV2, ConfState, Entry};
 use sluice_engine::storage::Storage;
 
 use crate::error::Result;
@@ -103,6 +103,8 @@ struct HostState {
     commit_waiters: Vec<async_channel::Sender<()>>,
     /// [`GroupHost::stop`] was called.
     stopped: bool,
+    /// The group's membership as this replica applied it last.
+    membership: ConfState,
 }
 
 impl HostState {
@@ -155,6 +157,10 @@ impl ReplicaEvents for HostEvents {
             Some(restorer) => restorer(snapshot),
             None => Box::pin(async { false }),
         }
+    }
+
+    fn membership_changed(&self, _node_id: u64, _index: u64, conf_state: &ConfState) {
+        self.0.state.borrow_mut().membership = conf_state.clone();
     }
 
     fn restored(&self, _node_id: u64, index: u64) {
@@ -246,6 +252,25 @@ impl GroupHost {
     /// leader it produces shows in [`GroupHost::leader`].
     pub fn transfer_leader(&self, to: u64) {
         let _ = self.inner.inbox.try_send(Input::TransferLeader { to });
+    }
+
+    /// Asks the replica to propose `change` of the group's membership (see
+    /// `Input::ChangeMembership`: only a leader does, one change at a time). Nothing waits for
+    /// it: the membership it produces shows in [`GroupHost::membership`].
+    pub fn change_membership(&self, change: ConfChangeV2) {
+        let _ = self.inner.inbox.try_send(Input::ChangeMembership(change));
+    }
+
+    /// The group's membership as this replica applied it last (voters, learners, and while a
+    /// change is under way the outgoing voters).
+    pub fn membership(&self) -> ConfState {
+        self.inner.state.borrow().membership.clone()
+    }
+
+    /// The nodes that may send this group messages from now on (`ReplicaConfig::members`).
+    /// A full inbox drops the news; the caller repeats it.
+    pub fn set_members(&self, members: Vec<u64>) -> bool {
+        self.inner.inbox.try_send(Input::SetMembers(members)).is_ok()
     }
 
     /// The state machine holds every entry up to `index` durably, and will never read them

@@ -47,5 +47,8 @@ pub mod wire;
 
 #[cfg(feature = "replica")]
 pub use error::ClusterError;
+/// raft-rs' messages and memberships, for hosts that change a group's membership.
+#[cfg(feature = "replica")]
+pub use raft::eraftpb;
 #[cfg(feature = "replica")]
 pub use replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Transport};

@@ -57,6 +57,9 @@ pub enum Input {
     /// asks for it; raft-rs refuses proposals while the transfer is under way (at most an
     /// election timeout), and they are retried as any proposal dropped.
     TransferLeader { to: u64 },
+    /// Every node that may send this group messages from now on (`ReplicaConfig::members`):
+    /// a member added to the cluster, or one that left it.
+    SetMembers(Vec<u64>),
     /// Committed entries from `from` to at most `to` (and at most
     /// `limits::COMMITTED_READ_BYTES_MAX` bytes, but one entry at least), as (index, data):
     /// how the host's appliers read entries it no longer keeps. Empty if `from` is not
@@ -478,12 +481,13 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                     self.raw.transfer_leader(to);
                 }
             }
+            Input::SetMembers(members) => self.members = members,
             Input::ReadCommitted { from, to, reply } => self.reads.push((from, to, reply)),
             Input::Compactable { index, state } => {
                 self.durable_applied = self.durable_applied.max(index);
-                if self.laggard_held_bytes_max.is_some() {
-                    self.raw.store().offer_snapshot(index, state);
-                }
+                // Offered whatever the laggard rule: a member added to the group starts from a
+                // snapshot even when the log is whole (`seeded`).
+                self.raw.store().offer_snapshot(index, state);
             }
             Input::Propose { context, data } => {
                 // Only the leader takes a proposal. raft-rs would have a follower forward it as

@@ -137,7 +137,8 @@ pub struct PeerNetwork {
 struct Inner {
     node_id: u64,
     security: PeerSecurity,
-    queues: BTreeMap<u64, async_channel::Sender<Vec<u8>>>,
+    /// Each peer's outgoing queue, which its dialer writes; dropping it ends the dialer.
+    queues: RefCell<BTreeMap<u64, async_channel::Sender<Vec<u8>>>>,
     groups: RefCell<HashMap<GroupId, async_channel::Sender<Input>>>,
     stats: Cell<TransportStats>,
     /// The peers this node's dialer holds an open connection to now.
@@ -182,18 +183,10 @@ impl PeerNetwork {
         security: PeerSecurity,
     ) -> io::Result<PeerNetwork> {
         let listener = bind(listen)?;
-        let mut queues = BTreeMap::new();
-        let mut dialers = Vec::new();
-        for (&peer_id, &address) in peers {
-            assert_ne!(peer_id, node_id, "a node is not its own peer");
-            let (sender, receiver) = async_channel::bounded(PEER_QUEUE_MESSAGES_MAX);
-            queues.insert(peer_id, sender);
-            dialers.push((peer_id, address, receiver));
-        }
         let inner = Rc::new(Inner {
             node_id,
             security,
-            queues,
+            queues: RefCell::new(BTreeMap::new()),
             groups: RefCell::new(HashMap::new()),
             stats: Cell::new(TransportStats::default()),
             connected: RefCell::new(std::collections::BTreeSet::new()),
@@ -201,11 +194,40 @@ impl PeerNetwork {
             copies: RefCell::new(HashMap::new()),
             next_copy: Cell::new(1),
         });
-        for (peer_id, address, receiver) in dialers {
-            glommio::spawn_local(dial(inner.clone(), peer_id, address, receiver)).detach();
+        let network = PeerNetwork { inner: inner.clone() };
+        network.add_peers(peers);
+        glommio::spawn_local(accept(inner, listener)).detach();
+        Ok(network)
+    }
+
+    fn add_peers(&self, peers: &BTreeMap<u64, SocketAddr>) {
+        for (&peer_id, &address) in peers {
+            assert_ne!(peer_id, self.inner.node_id, "a node is not its own peer");
+            let (sender, receiver) = async_channel::bounded(PEER_QUEUE_MESSAGES_MAX);
+            self.inner.queues.borrow_mut().insert(peer_id, sender);
+            glommio::spawn_local(dial(self.inner.clone(), peer_id, address, receiver)).detach();
         }
-        glommio::spawn_local(accept(inner.clone(), listener)).detach();
-        Ok(PeerNetwork { inner })
+    }
+
+    /// The peers from now on (this node left out), when the cluster's membership changed: a
+    /// new peer is dialed and may dial in; a peer no longer listed is neither (its queued
+    /// messages are dropped, its dialer ends); a peer whose address changed is dialed there.
+    pub fn set_peers(&self, peers: &BTreeMap<u64, SocketAddr>, previous: &BTreeMap<u64, SocketAddr>) {
+        let mut added = BTreeMap::new();
+        for (peer_id, address) in peers {
+            if previous.get(peer_id) != Some(address) {
+                added.insert(*peer_id, *address);
+            }
+        }
+        let mut queues = self.inner.queues.borrow_mut();
+        for peer_id in previous.keys() {
+            if peers.get(peer_id) != previous.get(peer_id) {
+                // Dropping the only sender closes the queue: its dialer ends.
+                queues.remove(peer_id);
+            }
+        }
+        drop(queues);
+        self.add_peers(&added);
     }
 
     /// Delivers the messages for `group` to `inbox` from now on.
@@ -272,7 +294,7 @@ impl PeerNetwork {
     }
 
     fn queue_frame(&self, peer: u64, frame: Option<Vec<u8>>) -> bool {
-        let queued = match (self.inner.queues.get(&peer), frame) {
+        let queued = match (self.inner.queues.borrow().get(&peer), frame) {
             (Some(queue), Some(frame)) => queue.try_send(frame).is_ok(),
             _ => false,
         };
@@ -295,7 +317,8 @@ pub struct PeerTransport {
 
 impl Transport for PeerTransport {
     fn send(&self, message: Message) {
-        let Some(queue) = self.inner.queues.get(&message.to) else {
+        let queues = self.inner.queues.borrow();
+        let Some(queue) = queues.get(&message.to) else {
             self.inner.count(|stats| stats.frames_dropped += 1);
             return;
         };
@@ -315,6 +338,10 @@ async fn dial(inner: Rc<Inner>, peer_id: u64, address: SocketAddr, queue: async_
     let mut unsent: Vec<u8> = Vec::new();
     let mut connected_last_time = false;
     loop {
+        if queue.is_closed() {
+            // The peer left the cluster (`PeerNetwork::set_peers`).
+            return;
+        }
         if !connected_last_time {
             // What piled up while no connection could be made is stale (heartbeats, votes of
             // a term long gone); Raft sends again whatever still matters.
@@ -521,7 +548,7 @@ async fn accept_hello(inner: &Inner, stream: TcpStream) -> Result<(Hello, Box<dy
     let mut hello = [0; HELLO_BYTES];
     stream.read_exact(&mut hello).await?;
     let hello = decode_hello(&hello)?;
-    if hello.to != inner.node_id || !inner.queues.contains_key(&hello.from) {
+    if hello.to != inner.node_id || !inner.queues.borrow().contains_key(&hello.from) {
         return Err(WireError::Hello("from a node that is not a peer, or to another node").into());
     }
     match (&inner.security.key, hello.authenticated) {

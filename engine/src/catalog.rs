@@ -215,6 +215,22 @@ pub struct Catalog {
     pub streams: BTreeMap<String, StreamMeta>,
     #[serde(default)]
     pub account: AccountSettings,
+    /// A replicated node's members, once an admin call changed them (the server's
+    /// `ReplaceClusterMember`); `None` while they are the ones `--peers` names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<BTreeMap<u64, CatalogMember>>,
+}
+
+/// One member of a replicated node's cluster, as the catalog keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogMember {
+    /// Its core 0's peer (Raft) address.
+    pub peer: std::net::SocketAddr,
+    pub native: Option<std::net::SocketAddr>,
+    pub http: Option<std::net::SocketAddr>,
+    /// The first shard uid whose group it founded: the groups of older shards it joined
+    /// (from a snapshot), those of later ones it starts with the others.
+    pub first_shard_uid: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -261,6 +277,7 @@ impl Catalog {
             next_shard_uid: 1,
             streams: BTreeMap::new(),
             account: AccountSettings::default(),
+            members: None,
         }
     }
 

@@ -5,7 +5,8 @@
 use crate::kinesis::shard_iterator::{IteratorKey, ITERATOR_KEY_BYTES};
 use crate::kinesis::throttle::LimitsProfile;
 use crate::limits::{
-    Limits, IO_MEMORY_BYTES_PER_CORE, ON_DEMAND_WINDOW_MS_DEFAULT, ON_DEMAND_WINDOW_MS_MIN, RAFT_SEGMENT_BYTES_MIN,
+    Limits, FORWARDING_MEMBER_IDS_DERIVED, IO_MEMORY_BYTES_PER_CORE, ON_DEMAND_WINDOW_MS_DEFAULT,
+    ON_DEMAND_WINDOW_MS_MIN, RAFT_SEGMENT_BYTES_MIN,
 };
 use crate::net::{http, listener, native};
 #[cfg(feature = "firehose")]
@@ -44,7 +45,7 @@ pub mod exposure;
 #[command(name = "sluiced", about = "Sluice: a Kinesis-compatible streaming data daemon", version)]
 pub struct Args {
     /// TOML file with any of the keys below (data-dir, listen, http-listen, region, account-id,
-    /// cores, limits, log-level, on-demand-window-ms, firehose-config, node-id, peers, cluster-secret, cluster-ca-bundle, raft-segment-bytes), and a `[limit-overrides]` table of
+    /// cores, limits, log-level, on-demand-window-ms, firehose-config, node-id, peers, cluster-secret, cluster-ca-bundle, raft-segment-bytes, join), and a `[limit-overrides]` table of
     /// quotas and bounds to change (see server/src/limits.rs, `Limits`).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -145,6 +146,12 @@ pub struct Args {
     /// Default: 8388608 (8 MiB); at least 65536.
     #[arg(long)]
     pub raft_segment_bytes: Option<usize>,
+    /// This node is new to a running cluster, which adds it in place of a member with the
+    /// admin call ReplaceClusterMember (docs/cluster.md, "Replacing a node"): it founds no
+    /// group, and copies the catalog and each shard from the members. Its --peers names the
+    /// live members and itself.
+    #[arg(long)]
+    pub join: bool,
 }
 
 /// How logs are written to stderr.
@@ -184,6 +191,8 @@ struct FileConfig {
     peers: Option<String>,
     cluster_secret: Option<PathBuf>,
     cluster_ca_bundle: Option<PathBuf>,
+    #[serde(default)]
+    join: bool,
 }
 
 /// The effective configuration.
@@ -282,6 +291,7 @@ impl Config {
                     .or(file.raft_segment_bytes)
                     .unwrap_or(cluster.segment_bytes)
                     .max(RAFT_SEGMENT_BYTES_MIN),
+                joining: args.join || file.join,
                 ..cluster
             }),
             cluster_secret: args.cluster_secret.or(file.cluster_secret),
@@ -600,7 +610,11 @@ fn security(config: &Config) -> anyhow::Result<(Security, Option<AuditWriter>)> 
     let members = match (&config.cluster_secret, &config.cluster) {
         (Some(path), Some(cluster)) => {
             let secret = ClusterSecret::load(path)?;
-            let store = secret.store(cluster.members.keys().copied())?;
+            // A member added later (ReplaceClusterMember) forwards as its own id: the keys of
+            // the first ids are derived too, since a member's key is the secret's anyway.
+            let ids: std::collections::BTreeSet<u64> =
+                (1..=FORWARDING_MEMBER_IDS_DERIVED).chain(cluster.members.keys().copied()).collect();
+            let store = secret.store(ids)?;
             tracing::info!(file = %path.display(), "members authenticate to each other (peer network, forwarding) with the cluster secret");
             Some(Arc::new(Members { node_id: cluster.node_id, secret, store }))
         }

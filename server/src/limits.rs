@@ -110,6 +110,11 @@ pub const ON_DEMAND_WINDOW_MS_MIN: u64 = 100;
 /// append would start a file (two syncs).
 pub const RAFT_SEGMENT_BYTES_MIN: usize = 64 << 10;
 
+/// With `--credentials` and `--cluster-secret`, the member ids whose forwarding keys every
+/// member derives at start-up besides its `--peers`' (a member added later by
+/// ReplaceClusterMember forwards as its own id; its key is the cluster secret's anyway).
+pub const FORWARDING_MEMBER_IDS_DERIVED: u64 = 256;
+
 // ---------------------------------------------------------------------------------------------
 // Pages and tokens (Kinesis' defaults; the maximums the model allows are in the model).
 

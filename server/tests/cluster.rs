@@ -288,6 +288,148 @@ fn raft_logs_are_compacted_and_a_member_far_behind_catches_up_from_a_snapshot() 
     }
 }
 
+/// One admin call (`SluiceAdmin_20261201.<operation>`, unsigned: the nodes run without
+/// credentials) to the HTTP listener at `http`: the status and the body.
+fn admin_call(http: SocketAddr, operation: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(http) else { return (0, "no connection".into()) };
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {http}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         X-Amz-Target: SluiceAdmin_20261201.{operation}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut answer = String::new();
+    if stream.write_all(request.as_bytes()).is_err() || stream.read_to_string(&mut answer).is_err() {
+        return (0, answer);
+    }
+    let status = answer.split(' ').nth(1).and_then(|status| status.parse().ok()).unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// Waits (up to 90 s) until DescribeCluster on every node at `https` shows the members
+/// `members` and every group it hosts with exactly them as voters.
+fn wait_until_settled(https: &[SocketAddr], members: &[u64]) {
+    let start = Instant::now();
+    for &http in https {
+        loop {
+            let (status, body) = admin_call(http, "DescribeCluster", "{}");
+            let view: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let listed: Vec<u64> =
+                view["Members"].as_array().into_iter().flatten().filter_map(|m| m["NodeId"].as_u64()).collect();
+            if status == 200 && view["Settled"] == true && listed == members {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(90), "{http} did not settle on {members:?}: {status} {body}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    eprintln!("every node settled on members {members:?} after {:?}", start.elapsed());
+}
+
+/// A member whose disk is lost for good is replaced by a new node (`--join`, then the admin
+/// call ReplaceClusterMember) while a writer goes on: the catalog and the shard's records reach
+/// the new node by snapshots (the others compacted their logs meanwhile), every group ends with
+/// the new members as voters, and the new node is one of them: with another old member killed
+/// afterwards, the two left (one old, the new one) still acknowledge writes, create a stream
+/// (whose group the new node founds) and serve every record, byte-exact and alike.
+#[test]
+fn a_lost_member_is_replaced_by_a_new_node_that_copies_everything_and_votes() {
+    const SEGMENT_BYTES: usize = 64 << 10;
+    const WRITTEN_BYTES: usize = 1 << 20;
+    let stream = "replaced";
+    let peer_ports: Vec<u16> = (0..=NODES).map(|_| free_port()).collect();
+    let peer = |id: usize| format!("{}=127.0.0.1:{}", id + 1, peer_ports[id]);
+    let peers = (0..NODES).map(peer).collect::<Vec<_>>().join(",");
+    let segment = SEGMENT_BYTES.to_string();
+    let start = |id: usize, peers: &str, extra: &[&str]| {
+        let node_id = (id + 1).to_string();
+        let mut args = vec!["--node-id", node_id.as_str(), "--peers", peers, "--raft-segment-bytes", segment.as_str()];
+        args.extend_from_slice(extra);
+        Daemon::start_with("unlimited", CORES, &args)
+    };
+    let mut daemons: Vec<Daemon> = (0..NODES).map(|id| start(id, &peers, &[])).collect();
+    let shared = Arc::new(Shared::new(daemons.iter().map(Daemon::endpoint).collect()));
+    create_everywhere(&shared, stream);
+    let writers = start_writers(&shared, stream, "replace", 0x4E9_1ACE);
+    let wait_for_bytes = |bytes: usize| {
+        let start = Instant::now();
+        while acked_bytes(&shared) < bytes {
+            assert!(start.elapsed() < Duration::from_secs(120), "{bytes} bytes not acknowledged in 120 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for_bytes(WRITTEN_BYTES);
+
+    // Node 3 is lost with its disk; the two others go on, and compact their logs.
+    daemons[2].kill();
+    shared.endpoints.lock().unwrap()[2] = None;
+    wait_for_bytes(acked_bytes(&shared) + WRITTEN_BYTES);
+
+    // Node 4 starts empty and joins in node 3's place.
+    let new_peers = [peer(0), peer(1), peer(3)].join(",");
+    let mut new = start(3, &new_peers, &["--join"]);
+    let body = format!(r#"{{"OldNodeId":3,"NewNodeId":4,"PeerAddress":"127.0.0.1:{}"}}"#, peer_ports[3]);
+    let asked = Instant::now();
+    'replaced: loop {
+        // The node leading the catalog takes the call; another names it.
+        for daemon in &daemons[..2] {
+            let (status, answer) = admin_call(daemon.http_addr, "ReplaceClusterMember", &body);
+            if status == 200 {
+                break 'replaced;
+            }
+            eprintln!("ReplaceClusterMember at {}: {status} {answer}", daemon.http_addr);
+        }
+        assert!(asked.elapsed() < Duration::from_secs(30), "no node took ReplaceClusterMember in 30 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Asked again, it is refused: node 3 is no member any more.
+    let answers: Vec<(u16, String)> =
+        daemons[..2].iter().map(|daemon| admin_call(daemon.http_addr, "ReplaceClusterMember", &body)).collect();
+    let refused = answers.iter().any(|(status, answer)| *status == 400 && answer.contains("not a member"));
+    assert!(refused, "a second replacement of node 3 was not refused: {answers:?}");
+    shared.endpoints.lock().unwrap()[2] = Some(new.endpoint());
+    wait_until_settled(&[daemons[0].http_addr, daemons[1].http_addr, new.http_addr], &[1, 2, 4]);
+    let restored = common::scrape(new.metrics_addr, "sluice_raft_snapshots_restored_total");
+    let copied = common::scrape(new.metrics_addr, "sluice_raft_snapshot_records_copied_total");
+    eprintln!("the new node restored {restored} shard snapshots, copying {copied} records");
+    assert!(restored >= 1.0 && copied >= 1.0, "the new node copied no shard");
+
+    // The new node votes: with node 1 killed too, nodes 2 and 4 are a majority.
+    wait_for_bytes(acked_bytes(&shared) + WRITTEN_BYTES / 4);
+    daemons[0].kill();
+    shared.endpoints.lock().unwrap()[0] = None;
+    let killed = Instant::now();
+    wait_for_bytes(acked_bytes(&shared) + WRITTEN_BYTES / 4);
+    eprintln!("writes acknowledged by nodes 2 and 4 alone within {:?} of node 1's kill", killed.elapsed());
+    shared.stop.store(true, Ordering::SeqCst);
+    writers.into_iter().for_each(|writer| writer.join().unwrap());
+    let acked = std::mem::take(&mut *shared.acked.lock().unwrap());
+    let survivors = vec![daemons[1].endpoint(), new.endpoint()];
+    let (acknowledged, stored) = wait_until_every_node_agrees(survivors.clone(), stream, acked);
+    eprintln!("replacement: {acknowledged} records acknowledged, {stored} stored on nodes 2 and 4");
+
+    // A stream created now has a group that nodes 2 and 4 founded (with node 1): they elect
+    // its leader and store its records alone.
+    let later = Arc::new(Shared::new(survivors.clone()));
+    create_everywhere(&later, "after");
+    let writers = start_writers(&later, "after", "after", 0xAF7E5);
+    let start_after = Instant::now();
+    while later.acked.lock().unwrap().len() < 100 {
+        assert!(start_after.elapsed() < Duration::from_secs(60), "the new stream took no writes in 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    later.stop.store(true, Ordering::SeqCst);
+    writers.into_iter().for_each(|writer| writer.join().unwrap());
+    let acked = std::mem::take(&mut *later.acked.lock().unwrap());
+    wait_until_every_node_agrees(survivors, "after", acked);
+    new.stop();
+    for daemon in &mut daemons {
+        daemon.stop();
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Forwarding: clients that know one node.
 

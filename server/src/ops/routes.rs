@@ -25,8 +25,7 @@ pub fn describe_stream_routes(
     let cluster = node.shared.config.cluster.as_ref();
     let (node_id, members) = match cluster {
         Some(cluster) => {
-            let members = cluster
-                .members
+            let members = crate::ops::cluster::members(node)
                 .iter()
                 .map(|(&node_id, member)| RouteMember {
                     node_id,

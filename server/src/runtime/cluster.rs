@@ -4,6 +4,7 @@
 //! always did. Also [`LeaderTable`]: which member leads each group, as this node last saw it.
 
 use arc_swap::ArcSwap;
+use sluice_engine::catalog::CatalogMember;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
@@ -22,6 +23,9 @@ pub struct ClusterConfig {
     pub members: BTreeMap<u64, Member>,
     /// Bytes of each group's Raft log segment (`--raft-segment-bytes`).
     pub segment_bytes: usize,
+    /// `--join`: this node is new to a running cluster, which adds it with an admin call
+    /// (`ReplaceClusterMember`); it founds no group and starts each from a snapshot.
+    pub joining: bool,
 }
 
 /// Where one member listens.
@@ -94,25 +98,53 @@ impl ClusterConfig {
         if !members.contains_key(&node_id) {
             return Err(ClusterConfigError::NotAMember(node_id));
         }
-        Ok(Some(ClusterConfig { node_id, members, segment_bytes: sluice_cluster::limits::LOG_SEGMENT_BYTES }))
+        Ok(Some(ClusterConfig {
+            node_id,
+            members,
+            segment_bytes: sluice_cluster::limits::LOG_SEGMENT_BYTES,
+            joining: false,
+        }))
     }
 
-    /// Where core `core` of every member listens for its peers.
-    pub fn core_addresses(&self, core: usize) -> BTreeMap<u64, SocketAddr> {
-        self.members
-            .iter()
-            .map(|(&id, member)| {
-                let mut address = member.peer;
-                address.set_port(address.port() + core as u16);
-                (id, address)
-            })
-            .collect()
+    /// The members now: the catalog's once an admin call changed them (`routes.members`),
+    /// else the ones `--peers` names.
+    pub fn members_now(&self, catalog: Option<&BTreeMap<u64, CatalogMember>>) -> BTreeMap<u64, Member> {
+        match catalog {
+            None => self.members.clone(),
+            Some(members) => members
+                .iter()
+                .map(|(&id, member)| (id, Member { peer: member.peer, native: member.native, http: member.http }))
+                .collect(),
+        }
     }
 
-    /// Every member's id, this node's included.
-    pub fn voters(&self) -> Vec<u64> {
-        self.members.keys().copied().collect()
+    /// The members a new group of shard `shard_uid` (`None`: the catalog's group) starts with
+    /// on this node: empty where this node joins it (it is sent a snapshot), as a node started
+    /// with `--join` does every group older than its membership.
+    pub fn founders(&self, catalog: Option<&BTreeMap<u64, CatalogMember>>, shard_uid: Option<u64>) -> Vec<u64> {
+        match (catalog, shard_uid) {
+            (None, _) | (Some(_), None) if self.joining => Vec::new(),
+            (None, _) | (Some(_), None) => self.members.keys().copied().collect(),
+            (Some(members), Some(uid)) => match members.get(&self.node_id) {
+                Some(own) if own.first_shard_uid <= uid => {
+                    members.iter().filter(|(_, member)| member.first_shard_uid <= uid).map(|(&id, _)| id).collect()
+                }
+                _ => Vec::new(),
+            },
+        }
     }
+}
+
+/// Where core `core` of each of `members` listens for its peers.
+pub fn core_addresses(members: &BTreeMap<u64, Member>, core: usize) -> BTreeMap<u64, SocketAddr> {
+    members
+        .iter()
+        .map(|(&id, member)| {
+            let mut address = member.peer;
+            address.set_port(address.port() + core as u16);
+            (id, address)
+        })
+        .collect()
 }
 
 /// One member's `HOST:PORT[/native@HOST:PORT][/http@HOST:PORT]`.
@@ -231,8 +263,8 @@ mod tests {
         let config = ClusterConfig::parse(Some(2), Some("1=127.0.0.1:7000, 2=127.0.0.1:7100,3=127.0.0.1:7200"), 2)
             .unwrap()
             .unwrap();
-        assert_eq!(config.voters(), vec![1, 2, 3]);
-        assert_eq!(config.core_addresses(1)[&2], "127.0.0.1:7101".parse().unwrap());
+        assert_eq!(config.founders(None, Some(9)), vec![1, 2, 3]);
+        assert_eq!(core_addresses(&config.members, 1)[&2], "127.0.0.1:7101".parse().unwrap());
         assert_eq!(config.members[&1].native, None);
         assert_eq!(ClusterConfig::parse(None, None, 2), Ok(None));
     }

@@ -106,18 +106,24 @@ fn parse_policy(text: &str) -> Arc<Policy> {
 const DENY_EVERYTHING: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*"}]}"#;
 
+fn members_of(catalog: &Catalog) -> Option<Arc<BTreeMap<u64, sluice_engine::catalog::CatalogMember>>> {
+    catalog.members.clone().map(Arc::new)
+}
+
 /// The data plane's read-only view of the catalog.
 #[derive(Debug, Clone, Default)]
 pub struct Routes {
     pub streams: HashMap<String, Arc<StreamRoute>>,
     /// The account's settings (UpdateAccountSettings), for the descriptions every core answers.
     pub account: sluice_engine::catalog::AccountSettings,
+    /// A replicated node's members once an admin call changed them (`ops::cluster::members`).
+    pub members: Option<Arc<BTreeMap<u64, sluice_engine::catalog::CatalogMember>>>,
 }
 
 impl Routes {
     pub fn from_catalog(catalog: &Catalog) -> Routes {
         let streams = catalog.streams.iter().map(|(name, meta)| (name.clone(), Arc::new(StreamRoute::new(meta))));
-        Routes { streams: streams.collect(), account: catalog.account.clone() }
+        Routes { streams: streams.collect(), account: catalog.account.clone(), members: members_of(catalog) }
     }
 
     /// The routes of `catalog`, sharing `previous`'s route of every stream whose metadata
@@ -132,7 +138,11 @@ impl Routes {
             };
             (name.clone(), route)
         });
-        Routes { streams: streams.collect(), account: catalog.account.clone() }
+        let members = match (&previous.members, &catalog.members) {
+            (Some(previous), Some(members)) if **previous == *members => Some(previous.clone()),
+            _ => members_of(catalog),
+        };
+        Routes { streams: streams.collect(), account: catalog.account.clone(), members }
     }
 
     /// Every shard, by the core that owns it, in uid order: two snapshots with the same

@@ -26,6 +26,7 @@
 //! caller is `Caller::Anonymous`.
 
 #[cfg(feature = "firehose")]
+pub mod admin;
 pub mod channel_access;
 #[cfg(feature = "firehose")]
 pub mod channels;
@@ -140,6 +141,8 @@ pub enum Service {
     /// `AWSGlue.<Operation>`: the Data Catalog.
     #[cfg(feature = "firehose")]
     Glue(glue::Operation),
+    /// `SluiceAdmin_20261201.<Operation>`: the cluster's membership.
+    Admin(admin::Operation),
 }
 
 impl Service {
@@ -163,6 +166,9 @@ impl Service {
         #[cfg(feature = "firehose")]
         if let Some(operation) = target.strip_prefix(glue::TARGET_PREFIX) {
             return glue::Operation::from_name(operation).map(Service::Glue);
+        }
+        if let Some(operation) = target.strip_prefix(admin::TARGET_PREFIX) {
+            return admin::Operation::from_name(operation).map(Service::Admin);
         }
         None
     }
@@ -361,6 +367,7 @@ async fn respond(
         Service::Channel(operation) => (operation.name(), &shared.verifier),
         #[cfg(feature = "firehose")]
         Service::Glue(operation) => (operation.name(), &shared.glue_verifier),
+        Service::Admin(operation) => (operation.name(), &shared.verifier),
     };
     // A refused signature is answered, and recorded in the audit log with the key it claimed.
     let refused = |error: AuthError, access_key_id: Option<&str>| {
@@ -427,6 +434,7 @@ async fn respond(
         }
         #[cfg(feature = "firehose")]
         Service::Glue(operation) => glue::respond(&shared.node, &caller, shared.firehose.glue(), operation, &body),
+        Service::Admin(operation) => admin::respond(&shared.node, &caller, operation, &body).await,
     }
 }
 

@@ -39,7 +39,6 @@ use std::time::{Duration, Instant};
 /// Runs for the executor's life, like the groups.
 pub async fn balance_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
     let node_id = core.config.node_id;
-    let members = core.config.voters();
     let cores = node.shared.config.cores.max(1);
     let mut turn: usize = 0;
     // When this core first saw each of its groups led (a group younger than
@@ -65,7 +64,8 @@ pub async fn balance_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
             continue;
         }
         let counts = node.shared.leaders.leader_counts(META_GROUP.0);
-        let live: Vec<u64> = members.iter().copied().filter(|&member| core.reaches(member)).collect();
+        let members = super::members(&node);
+        let live: Vec<u64> = members.keys().copied().filter(|&member| core.reaches(member)).collect();
         let Some(to) = transfer_target(node_id, &live, &counts) else { continue };
         let mut led = core.led_groups();
         led.retain(|group| first_led.get(&group.uid).is_some_and(settled));

@@ -161,8 +161,7 @@ fn record_leader(
 
 /// Whether member `leader` has a native address to forward to.
 fn reachable(node: &Node, leader: u64) -> bool {
-    let cluster = node.shared.config.cluster.as_ref();
-    cluster.and_then(|cluster| cluster.members.get(&leader)).is_some_and(|member| member.native.is_some())
+    crate::ops::cluster::members(node).get(&leader).is_some_and(|member| member.native.is_some())
 }
 
 /// A PutRecords split by the member leading each record's shard.
@@ -264,12 +263,9 @@ fn route(node: &Node, name: Option<&str>, arn: Option<&sluice_model::StreamArn>)
 /// Sends `request` of `caller` to member `leader` and returns its answer, or a retriable
 /// InternalFailure saying why there is none.
 pub async fn forward(node: &Node, leader: u64, caller: &Caller, request: Request) -> Result<Response, KinesisError> {
-    let address = node
-        .shared
-        .config
-        .cluster
-        .as_ref()
-        .and_then(|cluster| cluster.members.get(&leader))
+    let members = crate::ops::cluster::members(node);
+    let address = members
+        .get(&leader)
         .and_then(|member| member.native)
         .ok_or_else(|| KinesisError::internal(format!("node {leader} has no native address to forward to; retry")))?;
     let operation = request.operation().name();
@@ -286,8 +282,7 @@ pub async fn forward(node: &Node, leader: u64, caller: &Caller, request: Request
     let frame = frame.map_err(|error: native::EncodeError| {
         // A request the native protocol cannot carry cannot travel to the leader: the client
         // is told where it is.
-        let addresses = node.shared.config.cluster.as_ref().and_then(|cluster| cluster.members.get(&leader));
-        let addresses = addresses.map(crate::ops::cluster::member_addresses).unwrap_or_default();
+        let addresses = members.get(&leader).map(crate::ops::cluster::member_addresses).unwrap_or_default();
         KinesisError::internal(format!(
             "{operation} cannot be forwarded to node {leader} ({addresses}), which leads it ({error}): \
              send it there"

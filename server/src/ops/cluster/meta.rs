@@ -33,6 +33,8 @@
 //!   again (`control::reshard::next_scaling_step`), so it is one step.
 //! - FinishClose: sets the same end again (the seal's index, the same on every member).
 //! - Barrier: changes nothing.
+//! - ReplaceMember: the second time `old` is no member and `new` is one: refused, nothing
+//!   changes.
 //! - UpdateStreamMode: the second time the stream already is in that mode: refused, nothing
 //!   changes.
 //!
@@ -48,6 +50,7 @@
 use crate::control::{self, Rules};
 use crate::ops::catalog;
 use crate::ops::cluster::applied::Applied;
+use crate::ops::cluster::membership::MemberAddresses;
 use crate::ops::node::Node;
 use serde::{Deserialize, Serialize};
 use sluice_cluster::host::{AppendError, GroupHost};
@@ -239,6 +242,16 @@ pub enum MetaCommand {
         name: String,
         key_id: String,
     },
+    /// ReplaceClusterMember (`membership`): member `old` leaves the cluster and `new`, at
+    /// `member`'s addresses, takes its place in every group. `before` is the membership the
+    /// proposer saw, which the catalog takes if it holds none yet (`--peers`' then).
+    ReplaceMember {
+        old: u64,
+        new: u64,
+        member: MemberAddresses,
+        /// (A list of pairs: an internally tagged enum's map cannot have number keys in JSON.)
+        before: Vec<(u64, MemberAddresses)>,
+    },
 }
 
 /// A hash key as a decimal string, as Kinesis writes one: serde's internally tagged enums
@@ -371,6 +384,27 @@ impl MetaGroup {
         self.host.leader()
     }
 
+    pub fn host(&self) -> &GroupHost {
+        &self.host
+    }
+
+    /// The index of the last catalog command applied here.
+    pub fn applied_index(&self) -> u64 {
+        self.applied.index()
+    }
+
+    /// The catalog was copied from a peer up to command `index` (`membership::restorer`):
+    /// recorded as applied, and every core opens the groups of its shards.
+    pub async fn restored_to(&self, core0: &Rc<Node>, index: u64) -> Result<(), String> {
+        let path = applied_path(core0);
+        let saved = glommio::executor().spawn_blocking(move || write_atomic(&path, &index.to_le_bytes())).await;
+        saved.map_err(|error| format!("record the copied catalog applied: {error}"))?;
+        self.applied.set(index, None);
+        sync_groups(core0).await;
+        crate::ops::leases::follow_streams(core0).await.map_err(|error| error.to_string())?;
+        Ok(())
+    }
+
     /// Starts the applier on core 0, from the last command applied before a restart.
     pub fn start(core0: &Rc<Node>, host: GroupHost) -> Rc<MetaGroup> {
         let applied = std::fs::read(applied_path(core0))
@@ -388,6 +422,10 @@ async fn apply_committed(core0: Rc<Node>, group: Rc<MetaGroup>) {
     loop {
         let index = group.applied.index() + 1;
         group.host.committed_past(index - 1).await;
+        if group.applied.index() + 1 != index {
+            // The catalog was copied from a peer meanwhile (a snapshot): go on after it.
+            continue;
+        }
         let Some(data) = group.host.committed_entry(index).await else { continue };
         let outcome = if data.is_empty() {
             Ok(Reply::Done)
@@ -503,6 +541,9 @@ pub fn apply_to(catalog: &mut Catalog, rules: Rules<'_>, command: &MetaCommand) 
         }
         MetaCommand::StopStreamEncryption { now_ms, name, key_id } => {
             control::encryption::stop(catalog, *now_ms, rules, name, key_id).map(done)
+        }
+        MetaCommand::ReplaceMember { old, new, member, before } => {
+            crate::ops::cluster::membership::replace(catalog, *old, *new, member, before).map(done)
         }
     }
 }
@@ -628,6 +669,7 @@ mod tests {
                 },
             },
             MetaCommand::StopStreamEncryption { now_ms: 15, name: "s".into(), key_id: "alias/aws/kinesis".into() },
+            replace_member(),
         ];
         for command in commands {
             let bytes = serde_json::to_vec(&command).unwrap();
@@ -639,6 +681,20 @@ mod tests {
         for operation in COMMAND_OPERATIONS {
             let known = sluice_model::Operation::ALL.iter().any(|known| known.name() == *operation);
             assert!(known, "{operation} is not an operation");
+        }
+    }
+
+    fn replace_member() -> MetaCommand {
+        let addresses = |port: u16| MemberAddresses {
+            peer: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            native: Some(std::net::SocketAddr::from(([127, 0, 0, 1], port + 1))),
+            http: None,
+        };
+        MetaCommand::ReplaceMember {
+            old: 3,
+            new: 4,
+            member: addresses(7400),
+            before: (1..=3).map(|id| (id, addresses(7000 + 100 * id as u16))).collect(),
         }
     }
 
@@ -714,6 +770,7 @@ mod tests {
             MetaCommand::BeginScaling { now_ms: NOW_MS, stream: stream(), target: 4 },
             MetaCommand::NextScalingStep { now_ms: NOW_MS, stream: stream() },
             MetaCommand::DeleteStream { name: stream(), enforce_consumer_deletion: false },
+            replace_member(),
         ];
         let mut catalog = Catalog::new(2);
         for command in &commands {

@@ -35,12 +35,13 @@ pub mod applied;
 pub mod balance;
 pub mod entry;
 pub mod forward;
+pub mod membership;
 pub mod meta;
 pub mod records;
 pub mod snapshot;
 
 use crate::ops::node::Node;
-use crate::runtime::cluster::ClusterConfig;
+use crate::runtime::cluster::{core_addresses, ClusterConfig, Member};
 use rand::Rng;
 use sluice_cluster::host::{GroupHost, GroupHostConfig};
 use sluice_cluster::limits::{ELECTION_TICKS, TICK_INTERVAL_MS};
@@ -50,7 +51,7 @@ use sluice_cluster::transport::{PeerNetwork, PeerSecurity};
 use sluice_cluster::wire::GroupId;
 use sluice_engine::storage::DmaStorage;
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -86,6 +87,17 @@ pub struct ClusterCore {
     sealing: RefCell<HashSet<u64>>,
     /// What this core's shard groups' snapshots did, for the metrics.
     pub snapshots: snapshot::SnapshotCounts,
+    /// The members whose peer addresses this core's network dials now (`membership::keep`).
+    peers_now: RefCell<BTreeMap<u64, Member>>,
+}
+
+/// The cluster's members now, from any core: the catalog's once an admin call changed them,
+/// else `--peers`' (empty on a node alone).
+pub fn members(node: &Node) -> BTreeMap<u64, Member> {
+    match &node.shared.config.cluster {
+        Some(config) => config.members_now(node.routes().members.as_deref()),
+        None => BTreeMap::new(),
+    }
 }
 
 /// This core's replication state; `None` on a node alone.
@@ -97,9 +109,10 @@ pub fn core() -> Option<Rc<ClusterCore>> {
 /// metadata group, replaying the catalog commands not applied yet). Called from `run_core`
 /// in cluster mode, after the journal opened and the core adopted its shards.
 pub async fn start(node: &Rc<Node>, config: Arc<ClusterConfig>) -> Result<(), StartError> {
-    let addresses = config.core_addresses(node.id);
-    let listen = addresses[&config.node_id];
-    let mut peers = addresses;
+    let members = members(node);
+    let mut peers = core_addresses(&members, node.id);
+    // Its own address as --peers gives it: a member the others added is listed there.
+    let listen = core_addresses(&config.members, node.id)[&config.node_id];
     peers.remove(&config.node_id);
     let security = &node.shared.config.security;
     let key = security.members.as_ref().map(|members| PeerKey::new(members.secret.peer_key()));
@@ -114,18 +127,22 @@ pub async fn start(node: &Rc<Node>, config: Arc<ClusterConfig>) -> Result<(), St
         meta: RefCell::new(None),
         sealing: RefCell::new(HashSet::new()),
         snapshots: snapshot::SnapshotCounts::default(),
+        peers_now: RefCell::new(members),
     });
     CORE.with(|slot| *slot.borrow_mut() = Some(core.clone()));
     glommio::spawn_local(snapshot::serve(node.clone(), core.network.clone())).detach();
     sync_groups(node).await?;
     if node.id == 0 {
-        // The catalog's log is small and waits for every member: no snapshots.
-        let host = core.start_host(node, META_GROUP, "meta".into(), None).await?;
+        // The catalog's log is small and waits for every member; a member added to the
+        // cluster copies the catalog from a peer (`membership::restorer`).
+        let restorer = membership::restorer(node.clone());
+        let host = core.start_host(node, META_GROUP, "meta".into(), Some(restorer), false).await?;
         let group = meta::MetaGroup::start(node, host);
         *core.meta.borrow_mut() = Some(group);
     }
     glommio::spawn_local(publish_leaders(node.clone(), core.clone())).detach();
     glommio::spawn_local(balance::balance_leaders(node.clone(), core.clone())).detach();
+    glommio::spawn_local(membership::keep(node.clone(), core.clone())).detach();
     tracing::info!(core = node.id, node_id = core.config.node_id, %listen, "replication: this core serves its peers");
     Ok(())
 }
@@ -152,7 +169,7 @@ pub async fn sync_groups(node: &Rc<Node>) -> Result<(), StartError> {
             let name = format!("shard-{}", shard.uid);
             let dir = core.group_dir(node, &name);
             let restorer = snapshot::restorer(node.clone(), shard.uid);
-            let host = core.start_host(node, GroupId(shard.uid), name, Some(restorer)).await?;
+            let host = core.start_host(node, GroupId(shard.uid), name, Some(restorer), true).await?;
             let group = records::ShardGroup::start(node, shard.uid, host, &dir, core.config.segment_bytes);
             core.groups.borrow_mut().insert(shard.uid, group);
         }
@@ -224,7 +241,8 @@ impl ClusterCore {
     /// to, and the incoming peer connections it refused since start-up (a bad hello, a wrong
     /// or missing proof of the cluster secret, a broken frame).
     pub fn peers(&self) -> (usize, u64) {
-        let connected = self.config.members.keys().filter(|&&member| member != self.config.node_id);
+        let members = self.peers_now.borrow();
+        let connected = members.keys().filter(|&&member| member != self.config.node_id);
         let connected = connected.filter(|&&member| self.network.is_connected(member)).count();
         (connected, self.network.stats().connections_rejected)
     }
@@ -235,17 +253,25 @@ impl ClusterCore {
     }
 
     /// Opens a group's replica from its directory and starts it on this executor. A group
-    /// with a `restorer` lets its logs be compacted past a member far behind
-    /// ([`snapshot::LAGGARD_HELD_SEGMENTS`]), which restores from a snapshot with it; one
-    /// without waits for every member.
+    /// `compacted_past_laggards` lets its logs be compacted past a member far behind
+    /// ([`snapshot::LAGGARD_HELD_SEGMENTS`]), which restores from a snapshot with its
+    /// `restorer`; one not waits for every member (a member added later still starts from a
+    /// snapshot).
     async fn start_host(
         &self,
         node: &Rc<Node>,
         group: GroupId,
         name: String,
         restorer: Option<sluice_cluster::host::Restorer>,
+        compacted_past_laggards: bool,
     ) -> Result<GroupHost, StartError> {
         let dir = self.group_dir(node, &name);
+        let catalog_members = node.routes().members.clone();
+        let shard_uid = (group != META_GROUP).then_some(group.0);
+        let voters = self.config.founders(catalog_members.as_deref(), shard_uid);
+        let members: BTreeSet<u64> =
+            self.peers_now.borrow().keys().chain(self.config.members.keys()).copied().collect();
+        let members = members.into_iter().collect();
         // raft-rs draws each election's timeout from `election_ticks`, so two members that
         // time out together do not split the vote again, and the leader's lease is the
         // range's start for every member: a survivor is not refused for a lease the other
@@ -256,15 +282,14 @@ impl ClusterCore {
             group,
             replica: ReplicaConfig {
                 id: self.config.node_id,
-                voters: self.config.voters(),
-                members: self.config.voters(),
+                voters,
+                members,
                 election_ticks: ELECTION_TICKS..2 * ELECTION_TICKS,
                 dir: dir.clone(),
                 entry_cache_bytes: sluice_cluster::limits::ENTRY_CACHE_BYTES,
                 segment_bytes: self.config.segment_bytes,
-                laggard_held_bytes_max: restorer
-                    .as_ref()
-                    .map(|_| snapshot::LAGGARD_HELD_SEGMENTS * self.config.segment_bytes as u64),
+                laggard_held_bytes_max: (compacted_past_laggards && restorer.is_some())
+                    .then(|| snapshot::LAGGARD_HELD_SEGMENTS * self.config.segment_bytes as u64),
             },
             tick_interval: Duration::from_millis(TICK_INTERVAL_MS),
             boot_nonce: random.gen(),
@@ -313,7 +338,7 @@ impl ClusterCore {
     /// Where a client reaches member `node_id`, for error messages: its client listeners as
     /// `--peers` gives them, or its peer address when it gives none.
     pub fn member_addresses(&self, node_id: u64) -> Option<String> {
-        self.config.members.get(&node_id).map(member_addresses)
+        self.peers_now.borrow().get(&node_id).map(member_addresses)
     }
 }
 

@@ -156,6 +156,13 @@ fn decode_piece(mut bytes: Bytes) -> Result<Piece, String> {
 pub async fn serve(node: Rc<Node>, network: PeerNetwork) {
     let requests = network.copy_requests();
     while let Ok(request) = requests.recv().await {
+        if request.group == crate::ops::cluster::META_GROUP {
+            // The catalog's group runs on core 0, which holds the catalog.
+            if node.id == 0 {
+                network.answer(&request, crate::ops::cluster::membership::catalog_piece(&node, &request));
+            }
+            continue;
+        }
         let piece = read_piece(&node, &request).await;
         network.answer(&request, encode_piece(&piece));
     }

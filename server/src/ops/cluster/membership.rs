@@ -1,0 +1,439 @@
+//! The cluster's membership on a replicated node (issue 13, `docs/cluster.md`, "Replacing a
+//! node"): an admin call (`ReplaceClusterMember`, [`replace_member`]) replaces one member by a
+//! new node in every group, the catalog's and each shard's.
+//!
+//! 1. The call is a catalog command ([`MetaCommand::ReplaceMember`]): once committed, every
+//!    node's catalog names the members, with each one's addresses and the first shard uid
+//!    whose group it founded (a later shard's group starts with every member; an older one's
+//!    the new member joins). Until the first such call the members are `--peers`'.
+//! 2. On every core of every member, [`keep`] follows the catalog: the peer network dials the
+//!    new member (and no longer the old one), and each group this member leads proposes the
+//!    change of its membership to raft-rs (`ConfChangeV2`, both at once: raft-rs passes
+//!    through a joint membership, in which the old and the new majorities both decide, and
+//!    leaves it by itself), again until the group's membership is the catalog's. A leader
+//!    that is itself leaving hands its groups to a member staying first.
+//! 3. The new node runs with `--join`: it founds no group, and a leader sends each group a
+//!    snapshot (`sluice_cluster::replica`, `seeded`): the catalog's is restored by copying a
+//!    peer's catalog ([`restorer`]), after which the node opens every stream's shards and
+//!    their groups; each shard's is restored by copying its records (`snapshot`).
+//!
+//! Unfinished: adding or removing a member without replacing one (the replication factor is
+//! the member count). With `--credentials`, a new member whose id is past
+//! `FORWARDING_MEMBER_IDS_DERIVED` cannot forward to the members started before it joined (the
+//! keys members authenticate each other with are derived at start-up).
+
+use crate::ops::catalog;
+use crate::ops::cluster::meta::{self, MetaCommand};
+use crate::ops::cluster::{core_addresses, ClusterCore, META_GROUP};
+use crate::ops::node::Node;
+use crate::runtime::cluster::{Member, NODE_ID_MAX};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sluice_cluster::eraftpb::{ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfState};
+use sluice_cluster::host::{GroupHost, Restorer};
+use sluice_cluster::limits::TICK_INTERVAL_MS;
+use sluice_cluster::replica::SnapshotToRestore;
+use sluice_cluster::transport::CopyRequest;
+use sluice_engine::catalog::{Catalog, CatalogMember};
+use sluice_model::KinesisError;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// How often each core compares its peers and its groups' memberships with the catalog's.
+const KEEP_INTERVAL_MS: u64 = 500;
+
+/// Bytes of the catalog one copy answer holds at most.
+const CATALOG_PIECE_BYTES: u32 = 1 << 20;
+
+/// A catalog copied in pieces that changed between two of them is copied again, this many
+/// times at most before the snapshot is dropped (its leader sends another).
+const CATALOG_COPY_ATTEMPTS: usize = 5;
+
+/// `applied u64 | total u64` before a catalog piece's bytes.
+const CATALOG_PIECE_HEADER_BYTES: usize = 16;
+
+/// A member's addresses, as a catalog command carries them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberAddresses {
+    pub peer: SocketAddr,
+    pub native: Option<SocketAddr>,
+    pub http: Option<SocketAddr>,
+}
+
+impl From<&Member> for MemberAddresses {
+    fn from(member: &Member) -> MemberAddresses {
+        MemberAddresses { peer: member.peer, native: member.native, http: member.http }
+    }
+}
+
+/// [`MetaCommand::ReplaceMember`] applied to `catalog` (the same on every node).
+pub fn replace(
+    catalog: &mut Catalog,
+    old: u64,
+    new: u64,
+    member: &MemberAddresses,
+    before: &[(u64, MemberAddresses)],
+) -> Result<(), KinesisError> {
+    let founder = |addresses: &MemberAddresses| CatalogMember {
+        peer: addresses.peer,
+        native: addresses.native,
+        http: addresses.http,
+        first_shard_uid: 0,
+    };
+    let mut members = catalog
+        .members
+        .clone()
+        .unwrap_or_else(|| before.iter().map(|(id, addresses)| (*id, founder(addresses))).collect());
+    if !members.contains_key(&old) {
+        return Err(KinesisError::resource_not_found(format!("Node {old} is not a member of the cluster")));
+    }
+    if members.contains_key(&new) {
+        return Err(KinesisError::resource_in_use(format!("Node {new} is a member of the cluster already")));
+    }
+    members.remove(&old);
+    members.insert(new, CatalogMember { first_shard_uid: catalog.next_shard_uid, ..founder(member) });
+    catalog.members = Some(members);
+    Ok(())
+}
+
+/// ReplaceClusterMember: member `old` leaves every group, and node `new` at `member`'s
+/// addresses (started with `--join`) takes its place. Answers once the catalog names the new
+/// members; the groups move after (DescribeCluster shows when each is done).
+pub async fn replace_member(node: &Rc<Node>, old: u64, new: u64, member: MemberAddresses) -> Result<(), KinesisError> {
+    if node.shared.config.cluster.is_none() {
+        return Err(KinesisError::invalid_argument("This node is not a member of a cluster (no --node-id, --peers)"));
+    }
+    if new == 0 || new > NODE_ID_MAX {
+        return Err(KinesisError::invalid_argument(format!("NewNodeId {new} is not a number from 1 to {NODE_ID_MAX}")));
+    }
+    let members = crate::ops::cluster::members(node);
+    if !members.contains_key(&old) {
+        return Err(KinesisError::resource_not_found(format!("Node {old} is not a member of the cluster")));
+    }
+    if members.contains_key(&new) {
+        return Err(KinesisError::resource_in_use(format!("Node {new} is a member of the cluster already")));
+    }
+    for (id, other) in &members {
+        let taken = [Some(other.peer), other.native, other.http];
+        let wanted = [Some(member.peer), member.native, member.http];
+        if *id != old && wanted.iter().flatten().any(|address| taken.contains(&Some(*address))) {
+            return Err(KinesisError::invalid_argument(format!(
+                "An address of node {new} is node {id}'s already ({})",
+                crate::ops::cluster::member_addresses(other)
+            )));
+        }
+    }
+    let before = members.iter().map(|(&id, member)| (id, MemberAddresses::from(member))).collect();
+    meta::propose(node, MetaCommand::ReplaceMember { old, new, member, before }).await?;
+    Ok(())
+}
+
+/// DescribeCluster: the members, and each group this node hosts with its leader and its
+/// membership; `Settled` once every one of them has exactly the members as voters.
+pub async fn describe(node: &Rc<Node>) -> Result<Value, KinesisError> {
+    let Some(config) = node.shared.config.cluster.clone() else {
+        return Err(KinesisError::invalid_argument("This node is not a member of a cluster (no --node-id, --peers)"));
+    };
+    let members = crate::ops::cluster::members(node);
+    let wanted: Vec<u64> = members.keys().copied().collect();
+    let mut groups = Vec::new();
+    for core in 0..node.shared.config.cores {
+        let found = node
+            .run_on(core, |node| async move {
+                let Some(cluster) = crate::ops::cluster::core() else { return Vec::new() };
+                let mut hosts: Vec<(String, GroupHost)> = cluster
+                    .groups
+                    .borrow()
+                    .iter()
+                    .map(|(uid, group)| (format!("shard-{uid}"), group.host.clone()))
+                    .collect();
+                if let Some(meta) = cluster.meta() {
+                    hosts.push(("catalog".to_string(), meta.host().clone()));
+                }
+                drop(node);
+                hosts.into_iter().map(|(name, host)| (name, host.leader(), host.membership())).collect()
+            })
+            .await?;
+        groups.extend(found);
+    }
+    groups.sort_by(|a, b| a.0.cmp(&b.0));
+    let settled = groups.iter().all(|(_, _, conf)| settled(conf, &wanted));
+    let groups: Vec<Value> = groups
+        .into_iter()
+        .map(|(name, leader, conf)| {
+            json!({
+                "Group": name,
+                "Leader": leader,
+                "Voters": conf.voters,
+                "OutgoingVoters": conf.voters_outgoing,
+                "Learners": conf.learners,
+            })
+        })
+        .collect();
+    let members: Vec<Value> = members
+        .iter()
+        .map(|(id, member)| {
+            json!({
+                "NodeId": id,
+                "PeerAddress": member.peer.to_string(),
+                "NativeAddress": member.native.map(|address| address.to_string()),
+                "HttpAddress": member.http.map(|address| address.to_string()),
+            })
+        })
+        .collect();
+    Ok(json!({ "NodeId": config.node_id, "Members": members, "Groups": groups, "Settled": settled }))
+}
+
+/// Whether a group's membership is exactly `wanted`, with no change under way.
+fn settled(conf: &ConfState, wanted: &[u64]) -> bool {
+    let mut voters = conf.voters.clone();
+    voters.sort_unstable();
+    conf.voters_outgoing.is_empty() && conf.learners.is_empty() && voters == wanted
+}
+
+/// On every core of a replicated node, for the executor's life: brings the peer network and
+/// the groups this member leads to the catalog's membership (see the module doc).
+pub async fn keep(node: Rc<Node>, core: Rc<ClusterCore>) {
+    let node_id = core.config.node_id;
+    // Groups that have not taken the news of a membership change yet (a full inbox).
+    let mut untold: HashSet<u64> = HashSet::new();
+    loop {
+        glommio::timer::sleep(Duration::from_millis(KEEP_INTERVAL_MS)).await;
+        let members = crate::ops::cluster::members(&node);
+        let changed = *core.peers_now.borrow() != members;
+        if changed {
+            let peers = |members: &BTreeMap<u64, Member>| {
+                let mut addresses = core_addresses(members, core.core);
+                addresses.remove(&node_id);
+                addresses
+            };
+            let previous = peers(&core.peers_now.borrow());
+            core.network.set_peers(&peers(&members), &previous);
+            *core.peers_now.borrow_mut() = members.clone();
+            untold = core.groups.borrow().keys().copied().chain(core.meta().map(|_| META_GROUP.0)).collect();
+            tracing::info!(core = core.core, members = ?members.keys().collect::<Vec<_>>(), "replication: the cluster's members changed");
+        }
+        let allowed: BTreeSet<u64> = members.keys().chain(core.config.members.keys()).copied().collect();
+        let allowed: Vec<u64> = allowed.into_iter().collect();
+        let wanted: Vec<u64> = members.keys().copied().collect();
+        for (uid, host) in hosts(&core) {
+            if untold.contains(&uid) && host.set_members(allowed.clone()) {
+                untold.remove(&uid);
+            }
+            if host.leader() == node_id {
+                lead_towards(&core, &host, &wanted);
+            }
+        }
+    }
+}
+
+/// The groups this core hosts, by group id.
+fn hosts(core: &ClusterCore) -> Vec<(u64, GroupHost)> {
+    let mut hosts: Vec<(u64, GroupHost)> =
+        core.groups.borrow().iter().map(|(&uid, group)| (uid, group.host.clone())).collect();
+    if let Some(meta) = core.meta() {
+        hosts.push((META_GROUP.0, meta.host().clone()));
+    }
+    hosts
+}
+
+/// On the leader of a group: proposes the change that makes its voters `wanted`, unless one is
+/// under way; a leader that is not among `wanted` hands the group to a member that is.
+fn lead_towards(core: &ClusterCore, host: &GroupHost, wanted: &[u64]) {
+    let conf = host.membership();
+    if conf.voters.is_empty() || settled(&conf, wanted) || !conf.voters_outgoing.is_empty() || !conf.learners.is_empty()
+    {
+        return;
+    }
+    let node_id = core.config.node_id;
+    if !wanted.contains(&node_id) {
+        let staying = wanted.iter().copied().filter(|member| conf.voters.contains(member));
+        if let Some(to) = staying.into_iter().find(|&member| core.reaches(member)) {
+            host.transfer_leader(to);
+        }
+        return;
+    }
+    host.change_membership(change_towards(&conf.voters, wanted));
+}
+
+/// The conf change from `voters` to `wanted`: every addition and removal at once, which
+/// raft-rs passes through a joint membership and leaves by itself (`Auto`).
+fn change_towards(voters: &[u64], wanted: &[u64]) -> ConfChangeV2 {
+    let single = |change_type: ConfChangeType, node_id: u64| ConfChangeSingle {
+        change_type,
+        node_id,
+        ..ConfChangeSingle::default()
+    };
+    let added = wanted.iter().filter(|id| !voters.contains(id)).map(|&id| single(ConfChangeType::AddNode, id));
+    let removed = voters.iter().filter(|id| !wanted.contains(id)).map(|&id| single(ConfChangeType::RemoveNode, id));
+    ConfChangeV2 {
+        changes: added.chain(removed).collect(),
+        transition: ConfChangeTransition::Auto,
+        ..ConfChangeV2::default()
+    }
+}
+
+/// A peer's copy request for the catalog, on core 0: the catalog as this node holds it, as
+/// JSON from byte `request.from` on, after the index of the last catalog command applied.
+pub fn catalog_piece(core0: &Node, request: &CopyRequest) -> Bytes {
+    let applied = crate::ops::cluster::core().and_then(|core| core.meta()).map_or(0, |meta| meta.applied_index());
+    let json = core0.catalog.as_ref().map(|owner| serde_json::to_vec(&*owner.catalog.borrow()).unwrap_or_default());
+    let json = json.unwrap_or_default();
+    let from = (request.from as usize).min(json.len());
+    let length = (json.len() - from).min(request.bytes_max.min(CATALOG_PIECE_BYTES) as usize);
+    let mut piece = BytesMut::with_capacity(CATALOG_PIECE_HEADER_BYTES + length);
+    piece.put_u64_le(applied);
+    piece.put_u64_le(json.len() as u64);
+    piece.put_slice(&json[from..from + length]);
+    piece.freeze()
+}
+
+/// One piece of a peer's catalog: (applied, total bytes, these bytes), or why it is not one.
+fn decode_catalog_piece(mut piece: Bytes) -> Result<(u64, u64, Bytes), String> {
+    if piece.len() < CATALOG_PIECE_HEADER_BYTES {
+        return Err(format!("a catalog piece of {} bytes", piece.len()));
+    }
+    let applied = piece.get_u64_le();
+    let total = piece.get_u64_le();
+    Ok((applied, total, piece))
+}
+
+/// What the catalog's group restores a snapshot with: a copy of the sender's catalog, at or
+/// past the snapshot's index (commands applied twice change nothing: `meta`).
+pub fn restorer(core0: Rc<Node>) -> Restorer {
+    Rc::new(move |snapshot: SnapshotToRestore| {
+        let node = core0.clone();
+        Box::pin(async move {
+            match restore_catalog(&node, &snapshot).await {
+                Ok(applied) => {
+                    tracing::info!(
+                        entry = snapshot.index,
+                        from = snapshot.from,
+                        applied,
+                        "replication: the catalog was copied from a peer"
+                    );
+                    true
+                }
+                Err(why) => {
+                    tracing::warn!(entry = snapshot.index, from = snapshot.from, %why, "replication: the catalog could not be copied; the leader sends another snapshot");
+                    glommio::timer::sleep(Duration::from_millis(10 * TICK_INTERVAL_MS)).await;
+                    false
+                }
+            }
+        })
+    })
+}
+
+/// Copies the catalog from `snapshot.from`, installs it here and records it applied: the
+/// index of the last command it holds.
+async fn restore_catalog(core0: &Rc<Node>, snapshot: &SnapshotToRestore) -> Result<u64, String> {
+    let core = crate::ops::cluster::core().ok_or("replication is not running on this core")?;
+    let meta = core.meta().ok_or("the catalog's group is not running here")?;
+    if meta.applied_index() >= snapshot.index {
+        return Ok(meta.applied_index());
+    }
+    let (applied, json) = copy_catalog(&core, snapshot.from).await?;
+    if applied < snapshot.index {
+        return Err(format!(
+            "node {} applied the catalog to entry {applied} only, short of {}",
+            snapshot.from, snapshot.index
+        ));
+    }
+    let copied: Catalog = serde_json::from_slice(&json).map_err(|error| format!("the copied catalog: {error}"))?;
+    let cores = core0.shared.config.cores as u32;
+    if copied.core_count != cores {
+        return Err(format!(
+            "the cluster's nodes run {} cores, this one {cores}: start it with --cores {}",
+            copied.core_count, copied.core_count
+        ));
+    }
+    catalog::apply(core0, move |catalog, _, _| {
+        *catalog = copied;
+        Ok(())
+    })
+    .await
+    .map_err(|error| error.to_string())?;
+    meta.restored_to(core0, applied).await?;
+    Ok(applied)
+}
+
+/// The whole catalog of `peer` as JSON, with the index it is applied to; pieces that do not
+/// belong to one catalog (it changed in between) start the copy again.
+async fn copy_catalog(core: &ClusterCore, peer: u64) -> Result<(u64, Vec<u8>), String> {
+    for _ in 0..CATALOG_COPY_ATTEMPTS {
+        let mut json = Vec::new();
+        let mut first: Option<(u64, u64)> = None;
+        loop {
+            let answer = core.network.fetch(peer, META_GROUP, json.len() as u64, CATALOG_PIECE_BYTES).await;
+            let answer = answer.ok_or_else(|| format!("node {peer} did not answer for the catalog"))?;
+            let (applied, total, bytes) = decode_catalog_piece(answer)?;
+            if first.is_some_and(|first| first != (applied, total)) {
+                break;
+            }
+            first = Some((applied, total));
+            if json.len() as u64 + bytes.len() as u64 > total || (bytes.is_empty() && (json.len() as u64) < total) {
+                return Err(format!("node {peer} sent a catalog piece past its length {total}"));
+            }
+            json.extend_from_slice(&bytes);
+            if json.len() as u64 == total {
+                return Ok((applied, json));
+            }
+        }
+    }
+    Err(format!("node {peer}'s catalog changed during each of {CATALOG_COPY_ATTEMPTS} copies"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addresses(port: u16) -> MemberAddresses {
+        MemberAddresses { peer: SocketAddr::from(([127, 0, 0, 1], port)), native: None, http: None }
+    }
+
+    #[test]
+    fn a_replacement_takes_the_founders_then_changes_one_member() {
+        let mut catalog = Catalog::new(1);
+        catalog.next_shard_uid = 7;
+        let before: Vec<(u64, MemberAddresses)> = (1..=3).map(|id| (id, addresses(7000 + id as u16))).collect();
+        replace(&mut catalog, 3, 4, &addresses(7400), &before).unwrap();
+        let members = catalog.members.clone().unwrap();
+        assert_eq!(members.keys().copied().collect::<Vec<_>>(), vec![1, 2, 4]);
+        assert_eq!(members[&1].first_shard_uid, 0);
+        assert_eq!(members[&4].first_shard_uid, 7);
+        // Applied twice (a crash between the catalog and `meta.applied`): refused, no change.
+        let again = catalog.clone();
+        assert!(replace(&mut catalog, 3, 4, &addresses(7400), &before).is_err());
+        assert_eq!(catalog, again);
+        // The catalog's members, not `before`, are the base from now on.
+        replace(&mut catalog, 2, 5, &addresses(7500), &[]).unwrap();
+        assert_eq!(catalog.members.unwrap().keys().copied().collect::<Vec<_>>(), vec![1, 4, 5]);
+    }
+
+    #[test]
+    fn the_change_adds_and_removes_at_once() {
+        let change = change_towards(&[1, 2, 3], &[1, 2, 4]);
+        let changes: Vec<(ConfChangeType, u64)> =
+            change.changes.iter().map(|single| (single.change_type, single.node_id)).collect();
+        assert_eq!(changes, vec![(ConfChangeType::AddNode, 4), (ConfChangeType::RemoveNode, 3)]);
+        assert_eq!(change.transition, ConfChangeTransition::Auto);
+        assert!(settled(&ConfState::from((vec![4, 1, 2], vec![])), &[1, 2, 4]));
+        assert!(!settled(
+            &ConfState { voters_outgoing: vec![3], ..ConfState::from((vec![1, 2, 4], vec![])) },
+            &[1, 2, 4]
+        ));
+    }
+
+    #[test]
+    fn catalog_pieces_decode_or_are_refused() {
+        let mut piece = BytesMut::new();
+        piece.put_u64_le(9);
+        piece.put_u64_le(3);
+        piece.put_slice(b"{}x");
+        assert_eq!(decode_catalog_piece(piece.freeze()), Ok((9, 3, Bytes::from_static(b"{}x"))));
+        assert!(decode_catalog_piece(Bytes::from_static(&[1, 2, 3])).is_err());
+    }
+}
