@@ -333,7 +333,8 @@ fn wait_until_settled(https: &[SocketAddr], members: &[u64]) {
 /// the new node by snapshots (the others compacted their logs meanwhile), every group ends with
 /// the new members as voters, and the new node is one of them: with another old member killed
 /// afterwards, the two left (one old, the new one) still acknowledge writes, create a stream
-/// (whose group the new node founds) and serve every record, byte-exact and alike.
+/// (whose group the new node founds) and serve every record, byte-exact and alike, also after
+/// the old one restarts with its old `--peers`.
 #[test]
 fn a_lost_member_is_replaced_by_a_new_node_that_copies_everything_and_votes() {
     const SEGMENT_BYTES: usize = 64 << 10;
@@ -422,7 +423,24 @@ fn a_lost_member_is_replaced_by_a_new_node_that_copies_everything_and_votes() {
     }
     later.stop.store(true, Ordering::SeqCst);
     writers.into_iter().for_each(|writer| writer.join().unwrap());
-    let acked = std::mem::take(&mut *later.acked.lock().unwrap());
+    let mut acked = std::mem::take(&mut *later.acked.lock().unwrap());
+
+    // Node 2 restarts with its old --peers (naming node 3): the catalog's members win, so it
+    // dials node 4, and with node 4 it is a majority again.
+    daemons[1].kill_and_restart_same_ports();
+    let again = Arc::new(Shared::new(survivors.clone()));
+    let writers = start_writers(&again, "after", "again", 0xA6A1);
+    let restarted = Instant::now();
+    while again.acked.lock().unwrap().len() < 50 {
+        assert!(
+            restarted.elapsed() < Duration::from_secs(60),
+            "nodes 2 and 4 took no writes in 60 s after the restart"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    again.stop.store(true, Ordering::SeqCst);
+    writers.into_iter().for_each(|writer| writer.join().unwrap());
+    acked.append(&mut again.acked.lock().unwrap());
     wait_until_every_node_agrees(survivors, "after", acked);
     new.stop();
     for daemon in &mut daemons {
