@@ -658,3 +658,43 @@ fn queued_appends_keep_their_own_arrival_times_never_going_backwards() {
         journal.close().await.unwrap();
     });
 }
+
+/// A replica restoring a shard from a peer whose retention dropped the first records starts
+/// its empty shard where the peer's records start: appends go on from there, reads start
+/// there, and a restart keeps it; a shard with records cannot be moved.
+#[test]
+fn an_empty_shard_starts_at_a_later_index_and_keeps_it_across_a_restart() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let clock = ManualClock::new(5_000);
+        let journal = open(JournalConfig::new(&path), &clock).await;
+        journal.register_shard(spec(1));
+        let record = |data: &str| AppendRecord {
+            shard_uid: 1,
+            partition_key: Bytes::from_static(b"k"),
+            data: Bytes::from(data.to_owned()),
+            sealed: false,
+        };
+        assert!(matches!(journal.start_empty_shard_at(9, 100), Err(EngineError::UnknownShard(9))));
+        journal.start_empty_shard_at(1, 100).unwrap();
+        // Not at the new start: refused, nothing stored.
+        let early = journal.queue_at(vec![record("early")], 6_000, 0).await.unwrap();
+        assert!(matches!(early.durable().await, Err(EngineError::NotNext { expected: 0, actual: 100, .. })));
+        journal.queue_at(vec![record("a"), record("b")], 6_000, 100).await.unwrap().durable().await.unwrap();
+        assert_eq!(journal.bounds(1).await.unwrap(), (100, 102));
+        assert!(matches!(journal.start_empty_shard_at(1, 200), Err(EngineError::NotNext { actual: 102, .. })));
+        let indexes = |records: Vec<sluice_engine::StoredRecord>| -> Vec<u64> {
+            records.iter().map(|record| record.sequence_number.record_index()).collect()
+        };
+        assert_eq!(indexes(read_all(&journal, 1, 0).await), vec![100, 101]);
+        journal.close().await.unwrap();
+        let journal = open(JournalConfig::new(&path), &clock).await;
+        journal.register_shard(spec(1));
+        assert_eq!(journal.bounds(1).await.unwrap(), (100, 102));
+        assert_eq!(indexes(read_all(&journal, 1, 0).await), vec![100, 101]);
+        journal.append(vec![record("c")]).await.unwrap();
+        assert_eq!(indexes(read_all(&journal, 1, 0).await), vec![100, 101, 102]);
+        journal.close().await.unwrap();
+    });
+}

@@ -17,10 +17,13 @@
 //! 3. saves the progress at the snapshot, and only then lets raft-rs install it (the log then
 //!    starts after it); its applier continues there.
 //!
-//! A member that fails (the sender does not answer, the sender's retention already dropped
-//! records it lacks) drops the snapshot; its leader sends another. Unfinished: a member behind
-//! the others' retention cannot catch up (the journal cannot start a shard at a later record
-//! index); it logs why.
+//! A member that holds none of the shard's records (a new member, or one whose own retention
+//! dropped them all) while the sender's retention already dropped the first ones starts its
+//! shard where the sender's records start (`Journal::start_empty_shard_at`), as if its own
+//! retention had dropped those. A member that fails (the sender does not answer, or its
+//! retention dropped records this member lacks after ones it holds) drops the snapshot; its
+//! leader sends another. Unfinished: a member holding some of the shard's records, behind the
+//! others' retention, cannot catch up (its shard would have a hole); it logs why.
 
 use crate::ops::cluster::records::{Progress, ShardGroup};
 use crate::ops::node::Node;
@@ -244,24 +247,40 @@ async fn restore(node: &Node, uid: u64, snapshot: &SnapshotToRestore) -> Result<
     let core = crate::ops::cluster::core().ok_or("replication is not running on this core")?;
     let group = core.group(uid).ok_or("the shard has no group here")?;
     wait_for_idle_applier(&group).await?;
-    let (_, mut next) = node.journal.bounds(uid).await.map_err(|error| error.to_string())?;
+    let (trim, mut next) = node.journal.bounds(uid).await.map_err(|error| error.to_string())?;
     if next > target.next_record_index {
         return Err(format!(
             "the journal holds records to index {next}, past the snapshot's {}",
             target.next_record_index
         ));
     }
-    let copied_from = next;
+    let mut copied_from = next;
+    // No record of the shard here (a new member): it may start where the sender's do.
+    let mut holds_none = trim == next;
     while next < target.next_record_index {
         let answer = core.network.fetch(snapshot.from, GroupId(uid), next, COPY_PIECE_BYTES).await;
         let answer = answer.ok_or_else(|| format!("node {} did not answer for record {next}", snapshot.from))?;
         let records = match decode_piece(answer).map_err(|why| format!("a piece that does not decode: {why}"))? {
             Piece::Records(records) if !records.is_empty() => records,
             Piece::Records(_) => return Err(format!("node {} has no record {next}", snapshot.from)),
+            Piece::Trimmed { first } if holds_none && first > next => {
+                // The sender's retention dropped the records before `first`, and this member
+                // has none of the shard's: its shard starts there too (reads start there, as
+                // after retention here).
+                let start = first.min(target.next_record_index);
+                node.journal.start_empty_shard_at(uid, start).map_err(|error| error.to_string())?;
+                tracing::info!(
+                    shard = uid,
+                    start,
+                    "replication: the shard starts past the sender's retention here too"
+                );
+                (next, copied_from) = (start, start);
+                continue;
+            }
             Piece::Trimmed { first } => {
                 return Err(format!(
                     "node {} holds records from index {first} only, and this member lacks them from {next} \
-                     (unfinished: a member behind the others' retention)",
+                     after records it holds (unfinished: a member behind the others' retention)",
                     snapshot.from
                 ))
             }
@@ -288,6 +307,7 @@ async fn restore(node: &Node, uid: u64, snapshot: &SnapshotToRestore) -> Result<
                 })
                 .collect();
             let append = node.journal.queue_at(run, arrival_ms, next).await.map_err(|error| error.to_string())?;
+            holds_none = false;
             queued.push(append);
             next += count;
         }
