@@ -64,7 +64,7 @@ pub async fn balance_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
             continue;
         }
         let counts = node.shared.leaders.leader_counts(META_GROUP.0);
-        let members = super::members(&node);
+        let members = crate::ops::cluster::members(&node);
         let live: Vec<u64> = members.keys().copied().filter(|&member| core.reaches(member)).collect();
         let Some(to) = transfer_target(node_id, &live, &counts) else { continue };
         let mut led = core.led_groups();
