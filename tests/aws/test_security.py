@@ -69,6 +69,11 @@ PRINCIPALS = {
         policy({"Effect": "Allow", "Action": "kinesis:List*", "Resource": "*",
                 "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}}),
     ]),
+    # Describes the cluster (Sluice's admin service), and may do nothing else.
+    "operator": ("AKIAOPERATOR00000001", "operator-secret", [
+        policy({"Effect": "Allow", "Action": "sluice:DescribeCluster",
+                "Resource": f"arn:aws:sluice:{REGION}:{ACCOUNT}:cluster"}),
+    ]),
 }
 
 
@@ -222,6 +227,31 @@ def test_the_aws_cli_signs_and_is_verified(secured):
 
 # ------------------------------------------------------------------------------------------------
 # Authorization.
+
+def admin_call(daemon, name, operation, body):
+    """One call to Sluice's admin service, signed as principal `name`: (status, JSON answer)."""
+    key, secret, _ = PRINCIPALS[name]
+    request = AWSRequest(method="POST", url=daemon.endpoint + "/", data=json.dumps(body).encode(),
+                         headers={"X-Amz-Target": f"SluiceAdmin_20261201.{operation}",
+                                  "Content-Type": "application/x-amz-json-1.1"})
+    botocore.auth.SigV4Auth(Credentials(key, secret), "kinesis", REGION).add_auth(request)
+    answer = httpx.post(request.url, headers=dict(request.headers), content=request.body)
+    return answer.status_code, answer.json()
+
+
+def test_admin_calls_need_their_own_actions_which_kinesis_star_does_not_grant(secured):
+    cluster = f"arn:aws:sluice:{REGION}:{ACCOUNT}:cluster"
+    status, answer = admin_call(secured, "admin", "DescribeCluster", {})
+    assert status == 400, answer
+    assert (answer["__type"], answer["message"]) == denied("admin", "sluice:DescribeCluster", cluster)
+    # Allowed: it runs, and a node alone answers that it is no cluster's member.
+    status, answer = admin_call(secured, "operator", "DescribeCluster", {})
+    assert (status, answer["__type"]) == (400, "InvalidArgumentException"), answer
+    assert "not a member of a cluster" in answer["message"]
+    replace = {"OldNodeId": 3, "NewNodeId": 4, "PeerAddress": "127.0.0.1:7400"}
+    status, answer = admin_call(secured, "operator", "ReplaceClusterMember", replace)
+    assert (answer["__type"], answer["message"]) == denied("operator", "sluice:ReplaceClusterMember", cluster)
+
 
 def denied(name, action, resource, why="because no identity-based policy allows the {action} action"):
     return ("AccessDeniedException",
