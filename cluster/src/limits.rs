@@ -64,6 +64,15 @@ pub const RECONNECT_BACKOFF_MS_MIN: u64 = 10;
 pub const RECONNECT_BACKOFF_MS_MAX: u64 = 500;
 const _: () = assert!(RECONNECT_BACKOFF_MS_MIN < RECONNECT_BACKOFF_MS_MAX);
 
+/// A peer connection that ended sooner than this after it opened (milliseconds) counts as a
+/// failed one for the backoff: a listener that refuses this node (it is not, or no longer, a
+/// member there) closes each connection at once, and was dialed again every few milliseconds.
+pub const PEER_CONNECTION_STABLE_MS: u64 = 1_000;
+
+/// At most one warning of refused peer connections per this many milliseconds, per core (the
+/// others are counted in it and in `connections_rejected`).
+pub const PEER_REFUSAL_WARN_INTERVAL_MS: u64 = 10_000;
+
 /// Longest a dial of a peer may take, milliseconds (a peer behind a dropped route would
 /// otherwise hold its queue's task for the kernel's SYN retries, about two minutes). Nodes of
 /// a cluster share a network where a connection takes a millisecond or two; a SYN that was

@@ -47,8 +47,9 @@ use raft::eraftpb::Message;
 
 use crate::limits::{
     CONNECT_TIMEOUT_MS, COPIES_PENDING_MAX, COPY_ANSWER_WAIT_MS, COPY_REQUESTS_QUEUED_MAX, PEER_CONNECTIONS_MAX,
-    PEER_FRAME_BYTES_MAX, PEER_HANDSHAKE_TIMEOUT_MS, PEER_KEEPALIVE_MS, PEER_QUEUE_MESSAGES_MAX,
-    PEER_UNACKNOWLEDGED_MS_MAX, PEER_WRITE_BATCH_BYTES_MAX, RECONNECT_BACKOFF_MS_MAX, RECONNECT_BACKOFF_MS_MIN,
+    PEER_CONNECTION_STABLE_MS, PEER_FRAME_BYTES_MAX, PEER_HANDSHAKE_TIMEOUT_MS, PEER_KEEPALIVE_MS,
+    PEER_QUEUE_MESSAGES_MAX, PEER_REFUSAL_WARN_INTERVAL_MS, PEER_UNACKNOWLEDGED_MS_MAX, PEER_WRITE_BATCH_BYTES_MAX,
+    RECONNECT_BACKOFF_MS_MAX, RECONNECT_BACKOFF_MS_MIN,
 };
 use crate::peer_auth::{self, PeerKey, PEER_CHANNEL_BINDING_LABEL, PEER_NONCE_BYTES, PEER_PROOF_BYTES};
 use crate::replica::{Input, Transport};
@@ -148,9 +149,28 @@ struct Inner {
     /// This member's copy requests waiting for an answer, by id.
     copies: RefCell<HashMap<u64, PendingCopy>>,
     next_copy: Cell<u64>,
+    /// When a refused connection was last warned of, and how many were refused since.
+    refusal_warned: Cell<Option<std::time::Instant>>,
+    refusals_unwarned: Cell<u64>,
 }
 
 impl Inner {
+    /// Whether a refused connection is warned of now (at most one warning per
+    /// [`PEER_REFUSAL_WARN_INTERVAL_MS`]): the refusals not warned of since the last warning.
+    fn refusal_to_warn(&self) -> Option<u64> {
+        let now = std::time::Instant::now();
+        let due = self
+            .refusal_warned
+            .get()
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_millis(PEER_REFUSAL_WARN_INTERVAL_MS));
+        if !due {
+            self.refusals_unwarned.set(self.refusals_unwarned.get() + 1);
+            return None;
+        }
+        self.refusal_warned.set(Some(now));
+        Some(self.refusals_unwarned.replace(0))
+    }
+
     fn count(&self, change: impl FnOnce(&mut TransportStats)) {
         let mut stats = self.stats.get();
         change(&mut stats);
@@ -193,6 +213,8 @@ impl PeerNetwork {
             copy_requests: RefCell::new(None),
             copies: RefCell::new(HashMap::new()),
             next_copy: Cell::new(1),
+            refusal_warned: Cell::new(None),
+            refusals_unwarned: Cell::new(0),
         });
         let network = PeerNetwork { inner: inner.clone() };
         network.add_peers(peers);
@@ -372,7 +394,7 @@ async fn dial(inner: Rc<Inner>, peer_id: u64, address: SocketAddr, queue: async_
                 connected_last_time = true;
                 inner.count(|stats| stats.connections_made += 1);
                 inner.connected.borrow_mut().insert(peer_id);
-                backoff_ms = RECONNECT_BACKOFF_MS_MIN;
+                let opened = std::time::Instant::now();
                 let (mut reader, mut writer) = futures_lite::io::split(stream);
                 // The peer never writes on this connection: a read ends only when the peer
                 // closes or resets it (it lost the connection in a partition, or restarted),
@@ -389,6 +411,11 @@ async fn dial(inner: Rc<Inner>, peer_id: u64, address: SocketAddr, queue: async_
                 if written.is_ok() {
                     // The queue closed: the network is gone.
                     return;
+                }
+                // A connection that lived is dialed again at once (the peer restarted); one the
+                // peer closed at once (it refuses this node) backs off as a failed dial does.
+                if opened.elapsed() >= Duration::from_millis(PEER_CONNECTION_STABLE_MS) {
+                    backoff_ms = RECONNECT_BACKOFF_MS_MIN;
                 }
             }
             Err(_) => {
@@ -496,11 +523,15 @@ async fn accept(inner: Rc<Inner>, listener: TcpListener) {
                     match read_peer(&inner, stream).await {
                         Err(ReadError::Wire(error)) => {
                             inner.count(|stats| stats.connections_rejected += 1);
-                            tracing::warn!(node = inner.node_id, %error, "peer connection refused");
+                            if let Some(suppressed) = inner.refusal_to_warn() {
+                                tracing::warn!(node = inner.node_id, %error, suppressed, "peer connection refused");
+                            }
                         }
                         Err(ReadError::Tls(error)) => {
                             inner.count(|stats| stats.connections_rejected += 1);
-                            tracing::warn!(node = inner.node_id, %error, "peer connection refused: its TLS handshake failed");
+                            if let Some(suppressed) = inner.refusal_to_warn() {
+                                tracing::warn!(node = inner.node_id, %error, suppressed, "peer connection refused: its TLS handshake failed");
+                            }
                         }
                         Ok(()) | Err(ReadError::Io) => {}
                     }

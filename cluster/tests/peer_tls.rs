@@ -7,6 +7,7 @@
 //! - A member trusting another CA never connects (it refuses the listener's certificate), and
 //!   none of its messages arrive.
 //! - A dialer speaking plain TCP to a TLS listener is refused.
+//! - A dialer that is no member where it dials backs off between refusals.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -241,4 +242,22 @@ fn a_member_trusting_another_ca_or_speaking_plain_tcp_is_not_heard() {
     while let Ok(message) = node_one.received.try_recv() {
         assert_eq!(message.from, 2, "a message of node 3 arrived");
     }
+}
+
+/// A node that is not a member where it dials (a new member before the admin call adds it, or
+/// one removed and still running) is refused at each connection; it backs off as after a
+/// failed dial instead of dialing again every few milliseconds (it did, hundreds of times a
+/// second, each refusal a warning).
+#[test]
+fn a_dialer_refused_as_no_member_backs_off() {
+    let ports = sluice_testkit::free_ports(2);
+    let (one, nine) = (address(ports[0]), address(ports[1]));
+    let plain = || PeerSecurity { key: None, tls: None };
+    let node_one = Node::start(1, one, [(2, address(1))].into_iter().collect(), plain());
+    let _node_nine = Node::start(9, nine, [(1, one)].into_iter().collect(), plain());
+    node_one.wait_for("node 1 refuses node 9", |stats| stats.connections_rejected >= 1);
+    std::thread::sleep(Duration::from_secs(3));
+    let refused = node_one.stats().connections_rejected;
+    // Dials 10, 20, 40, … ms apart up to 500 ms: about a dozen in these 3 s.
+    assert!(refused <= 25, "node 9 was refused {refused} times in about 3 s");
 }
