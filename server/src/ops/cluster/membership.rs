@@ -142,19 +142,11 @@ pub async fn describe(node: &Rc<Node>) -> Result<Value, KinesisError> {
     let mut groups = Vec::new();
     for core in 0..node.shared.config.cores {
         let found = node
-            .run_on(core, |node| async move {
+            .run_on(core, |_node| async move {
                 let Some(cluster) = crate::ops::cluster::core() else { return Vec::new() };
-                let mut hosts: Vec<(String, GroupHost)> = cluster
-                    .groups
-                    .borrow()
-                    .iter()
-                    .map(|(uid, group)| (format!("shard-{uid}"), group.host.clone()))
-                    .collect();
-                if let Some(meta) = cluster.meta() {
-                    hosts.push(("catalog".to_string(), meta.host().clone()));
-                }
-                drop(node);
-                hosts.into_iter().map(|(name, host)| (name, host.leader(), host.membership())).collect()
+                let name = |uid: u64| if uid == META_GROUP.0 { "catalog".to_string() } else { format!("shard-{uid}") };
+                let hosts = hosts(&cluster).into_iter();
+                hosts.map(|(uid, host)| (name(uid), host.leader(), host.membership())).collect::<Vec<_>>()
             })
             .await?;
         groups.extend(found);
