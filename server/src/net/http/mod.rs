@@ -25,8 +25,8 @@
 //! error shape. Without `--credentials` (open mode) signatures are not looked at and every
 //! caller is `Caller::Anonymous`.
 
-#[cfg(feature = "firehose")]
 pub mod admin;
+#[cfg(feature = "firehose")]
 pub mod channel_access;
 #[cfg(feature = "firehose")]
 pub mod channels;
