@@ -10,6 +10,7 @@
 
 pub mod consumers;
 pub mod encryption;
+pub mod members;
 pub mod reshard;
 pub mod settings;
 pub mod streams;

@@ -22,23 +22,22 @@
 //! `FORWARDING_MEMBER_IDS_DERIVED` cannot forward to the members started before it joined (the
 //! keys members authenticate each other with are derived at start-up).
 
+pub use crate::control::members::MemberAddresses;
 use crate::ops::catalog;
 use crate::ops::cluster::meta::{self, MetaCommand};
 use crate::ops::cluster::{core_addresses, ClusterCore, META_GROUP};
 use crate::ops::node::Node;
 use crate::runtime::cluster::{Member, NODE_ID_MAX};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sluice_cluster::eraftpb::{ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfState};
 use sluice_cluster::host::{GroupHost, Restorer};
 use sluice_cluster::limits::TICK_INTERVAL_MS;
 use sluice_cluster::replica::SnapshotToRestore;
 use sluice_cluster::transport::CopyRequest;
-use sluice_engine::catalog::{Catalog, CatalogMember};
+use sluice_engine::catalog::Catalog;
 use sluice_model::KinesisError;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -55,48 +54,10 @@ const CATALOG_COPY_ATTEMPTS: usize = 5;
 /// `applied u64 | total u64` before a catalog piece's bytes.
 const CATALOG_PIECE_HEADER_BYTES: usize = 16;
 
-/// A member's addresses, as a catalog command carries them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemberAddresses {
-    pub peer: SocketAddr,
-    pub native: Option<SocketAddr>,
-    pub http: Option<SocketAddr>,
-}
-
 impl From<&Member> for MemberAddresses {
     fn from(member: &Member) -> MemberAddresses {
         MemberAddresses { peer: member.peer, native: member.native, http: member.http }
     }
-}
-
-/// [`MetaCommand::ReplaceMember`] applied to `catalog` (the same on every node).
-pub fn replace(
-    catalog: &mut Catalog,
-    old: u64,
-    new: u64,
-    member: &MemberAddresses,
-    before: &[(u64, MemberAddresses)],
-) -> Result<(), KinesisError> {
-    let founder = |addresses: &MemberAddresses| CatalogMember {
-        peer: addresses.peer,
-        native: addresses.native,
-        http: addresses.http,
-        first_shard_uid: 0,
-    };
-    let mut members = catalog
-        .members
-        .clone()
-        .unwrap_or_else(|| before.iter().map(|(id, addresses)| (*id, founder(addresses))).collect());
-    if !members.contains_key(&old) {
-        return Err(KinesisError::resource_not_found(format!("Node {old} is not a member of the cluster")));
-    }
-    if members.contains_key(&new) {
-        return Err(KinesisError::resource_in_use(format!("Node {new} is a member of the cluster already")));
-    }
-    members.remove(&old);
-    members.insert(new, CatalogMember { first_shard_uid: catalog.next_shard_uid, ..founder(member) });
-    catalog.members = Some(members);
-    Ok(())
 }
 
 /// ReplaceClusterMember: member `old` leaves every group, and node `new` at `member`'s
@@ -381,29 +342,6 @@ async fn copy_catalog(core: &ClusterCore, peer: u64) -> Result<(u64, Vec<u8>), S
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn addresses(port: u16) -> MemberAddresses {
-        MemberAddresses { peer: SocketAddr::from(([127, 0, 0, 1], port)), native: None, http: None }
-    }
-
-    #[test]
-    fn a_replacement_takes_the_founders_then_changes_one_member() {
-        let mut catalog = Catalog::new(1);
-        catalog.next_shard_uid = 7;
-        let before: Vec<(u64, MemberAddresses)> = (1..=3).map(|id| (id, addresses(7000 + id as u16))).collect();
-        replace(&mut catalog, 3, 4, &addresses(7400), &before).unwrap();
-        let members = catalog.members.clone().unwrap();
-        assert_eq!(members.keys().copied().collect::<Vec<_>>(), vec![1, 2, 4]);
-        assert_eq!(members[&1].first_shard_uid, 0);
-        assert_eq!(members[&4].first_shard_uid, 7);
-        // Applied twice (a crash between the catalog and `meta.applied`): refused, no change.
-        let again = catalog.clone();
-        assert!(replace(&mut catalog, 3, 4, &addresses(7400), &before).is_err());
-        assert_eq!(catalog, again);
-        // The catalog's members, not `before`, are the base from now on.
-        replace(&mut catalog, 2, 5, &addresses(7500), &[]).unwrap();
-        assert_eq!(catalog.members.unwrap().keys().copied().collect::<Vec<_>>(), vec![1, 4, 5]);
-    }
 
     #[test]
     fn the_change_adds_and_removes_at_once() {

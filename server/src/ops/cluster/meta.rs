@@ -47,10 +47,10 @@
 //! mode (`refuse_unreplicated`). A follower forwards every command to the metadata leader
 //! (`forward`); a forwarded one that reaches a follower is refused, naming the leader.
 
+use crate::control::members::MemberAddresses;
 use crate::control::{self, Rules};
 use crate::ops::catalog;
 use crate::ops::cluster::applied::Applied;
-use crate::ops::cluster::membership::MemberAddresses;
 use crate::ops::node::Node;
 use serde::{Deserialize, Serialize};
 use sluice_cluster::host::{AppendError, GroupHost};
@@ -543,7 +543,7 @@ pub fn apply_to(catalog: &mut Catalog, rules: Rules<'_>, command: &MetaCommand) 
             control::encryption::stop(catalog, *now_ms, rules, name, key_id).map(done)
         }
         MetaCommand::ReplaceMember { old, new, member, before } => {
-            crate::ops::cluster::membership::replace(catalog, *old, *new, member, before).map(done)
+            control::members::replace(catalog, *old, *new, member, before).map(done)
         }
     }
 }
