@@ -620,12 +620,7 @@ fn queued_appends_keep_their_own_arrival_times_never_going_backwards() {
         let clock = ManualClock::new(5_000);
         let journal = open(JournalConfig::new(&path), &clock).await;
         journal.register_shard(spec(1));
-        let record = |data: &str| AppendRecord {
-            shard_uid: 1,
-            partition_key: Bytes::from_static(b"k"),
-            data: Bytes::from(data.to_owned()),
-            sealed: false,
-        };
+        let record = shard_one_record;
         // A replicated shard's records take the time their leader gave them, not this clock's;
         // a time before the shard's last (a new leader whose clock is behind) is raised to it.
         // Queued together, they may share a commit, and still keep their own times.
@@ -670,12 +665,7 @@ fn an_empty_shard_starts_at_a_later_index_and_keeps_it_across_a_restart() {
         let clock = ManualClock::new(5_000);
         let journal = open(JournalConfig::new(&path), &clock).await;
         journal.register_shard(spec(1));
-        let record = |data: &str| AppendRecord {
-            shard_uid: 1,
-            partition_key: Bytes::from_static(b"k"),
-            data: Bytes::from(data.to_owned()),
-            sealed: false,
-        };
+        let record = shard_one_record;
         assert!(matches!(journal.start_empty_shard_at(9, 100), Err(EngineError::UnknownShard(9))));
         journal.start_empty_shard_at(1, 100).unwrap();
         // Not at the new start: refused, nothing stored.
@@ -697,4 +687,14 @@ fn an_empty_shard_starts_at_a_later_index_and_keeps_it_across_a_restart() {
         assert_eq!(indexes(read_all(&journal, 1, 0).await), vec![100, 101, 102]);
         journal.close().await.unwrap();
     });
+}
+
+/// A record of shard 1 with key `k` and `data`.
+fn shard_one_record(data: &str) -> AppendRecord {
+    AppendRecord {
+        shard_uid: 1,
+        partition_key: Bytes::from_static(b"k"),
+        data: Bytes::from(data.to_owned()),
+        sealed: false,
+    }
 }
