@@ -2094,14 +2094,24 @@ async fn cli_puts_routed(survivors: &[String], metrics: &[SocketAddr], acked: &m
     let leaders = settled_leaders(survivors).await;
     let forwarded_before = forwarded(metrics);
     let sluice = |args: &[&str]| -> serde_json::Value {
-        let output = std::process::Command::new(common::sluice_bin())
-            .args(["--endpoint", &survivors[0]])
-            .args(args)
-            .args(["--route", "direct"])
-            .output()
-            .expect("run sluice");
-        assert!(output.status.success(), "sluice {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-        serde_json::from_slice(&output.stdout).expect("sluice prints JSON")
+        // A leader change after the leaders settled (a handover by leader balancing) may leave
+        // a shard without a leader for a moment: the call appended nothing, and is made again.
+        for _ in 0..20 {
+            let output = std::process::Command::new(common::sluice_bin())
+                .args(["--endpoint", &survivors[0]])
+                .args(args)
+                .args(["--route", "direct"])
+                .output()
+                .expect("run sluice");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            if !output.status.success() && stderr.contains("has no leader right now") {
+                std::thread::sleep(Duration::from_millis(250));
+                continue;
+            }
+            assert!(output.status.success(), "sluice {args:?}: {stderr}");
+            return serde_json::from_slice(&output.stdout).expect("sluice prints JSON");
+        }
+        panic!("sluice {args:?}: the shard had no leader for 5 s");
     };
     let mut put = |shard: &serde_json::Value, sequence: &serde_json::Value, data: String| {
         let shard = ShardId::from(shard.as_str().expect("a shard id"));
