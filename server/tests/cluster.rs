@@ -184,6 +184,15 @@ fn acked_bytes(shared: &Shared) -> usize {
     shared.acked.lock().unwrap().values().map(Bytes::len).sum()
 }
 
+/// Waits (up to 120 s) until at least `bytes` of data are acknowledged.
+fn wait_for_acked_bytes(shared: &Shared, bytes: usize) {
+    let start = Instant::now();
+    while acked_bytes(shared) < bytes {
+        assert!(start.elapsed() < Duration::from_secs(120), "{bytes} bytes not acknowledged in 120 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Waits (up to 60 s) until `condition` holds of every node's (segments, compacted groups).
 fn wait_for_segments(daemons: &[Daemon], nodes: &[usize], what: &str, condition: impl Fn((usize, usize)) -> bool) {
     let start = Instant::now();
@@ -229,13 +238,7 @@ fn raft_logs_are_compacted_and_a_member_far_behind_catches_up_from_a_snapshot() 
     create_everywhere(&shared, stream);
     let writers = start_writers(&shared, stream, "compact", 0xC0_4FAC_7ED0);
     let all: Vec<usize> = (0..NODES).collect();
-    let wait_for_bytes = |bytes: usize| {
-        let start = Instant::now();
-        while acked_bytes(&shared) < bytes {
-            assert!(start.elapsed() < Duration::from_secs(120), "{bytes} bytes not acknowledged in 120 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let wait_for_bytes = |bytes: usize| wait_for_acked_bytes(&shared, bytes);
 
     // Every member up: logs stay within a few segments although many were written.
     wait_for_bytes(WRITTEN_BYTES);
@@ -354,13 +357,7 @@ fn a_lost_member_is_replaced_by_a_new_node_that_copies_everything_and_votes() {
     let shared = Arc::new(Shared::new(daemons.iter().map(Daemon::endpoint).collect()));
     create_everywhere(&shared, stream);
     let writers = start_writers(&shared, stream, "replace", 0x4E9_1ACE);
-    let wait_for_bytes = |bytes: usize| {
-        let start = Instant::now();
-        while acked_bytes(&shared) < bytes {
-            assert!(start.elapsed() < Duration::from_secs(120), "{bytes} bytes not acknowledged in 120 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let wait_for_bytes = |bytes: usize| wait_for_acked_bytes(&shared, bytes);
     wait_for_bytes(WRITTEN_BYTES);
 
     // Node 3 is lost with its disk; the two others go on, and compact their logs.
