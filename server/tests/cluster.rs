@@ -2060,28 +2060,39 @@ async fn agent_ships_routed(survivors: &[String], metrics: &[SocketAddr]) {
     }
     // Every line of the plain flow is a record of its own, and every line of the aggregating
     // flow is in an aggregate (the plain flow does not go through the KPL producer because the
-    // stream also has an aggregating flow).
-    let (mut plain, mut aggregated) = (Vec::new(), Vec::new());
-    for data in read_routed_stream(&survivors[0]).await.into_values() {
-        match sluice_kpl::aggregation::deaggregate(&data).expect("aggregates are intact") {
-            sluice_kpl::aggregation::Deaggregated::Plain(_) => plain.push(data),
-            sluice_kpl::aggregation::Deaggregated::Aggregated(subs) => {
-                aggregated.extend(subs.into_iter().map(|sub| sub.data));
+    // stream also has an aggregating flow). The survivor read may follow some shards' leaders:
+    // it applies what they committed a moment later, so the read is made again until then.
+    let start = Instant::now();
+    loop {
+        let (mut plain, mut aggregated) = (Vec::new(), Vec::new());
+        for data in read_routed_stream(&survivors[0]).await.into_values() {
+            match sluice_kpl::aggregation::deaggregate(&data).expect("aggregates are intact") {
+                sluice_kpl::aggregation::Deaggregated::Plain(_) => plain.push(data),
+                sluice_kpl::aggregation::Deaggregated::Aggregated(subs) => {
+                    aggregated.extend(subs.into_iter().map(|sub| sub.data));
+                }
             }
         }
-    }
-    assert!(
-        plain.len() + aggregated.len() >= records_before + 2 * lines,
-        "{} plain, {} aggregated",
-        plain.len(),
-        aggregated.len()
-    );
-    for (prefix, records, kind) in [("agent", &plain, "a plain record"), ("agent-kpl", &aggregated, "an aggregate")] {
-        for i in 0..lines {
-            // Each line is sent newline included, as the AWS agent sends it.
-            let line = format!("{prefix}/{i}\n");
-            assert!(records.iter().any(|data| data.as_ref() == line.as_bytes()), "{line:?} is not in {kind}");
+        // Each line is sent newline included, as the AWS agent sends it.
+        let missing: Vec<String> = [("agent", &plain), ("agent-kpl", &aggregated)]
+            .into_iter()
+            .flat_map(|(prefix, records)| {
+                (0..lines)
+                    .map(move |i| format!("{prefix}/{i}\n"))
+                    .filter(|line| !records.iter().any(|data| data.as_ref() == line.as_bytes()))
+            })
+            .collect();
+        if missing.is_empty() {
+            assert!(plain.len() + aggregated.len() >= records_before + 2 * lines);
+            return;
         }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "lines not in the stream ({} plain records, {} aggregated): {missing:?}",
+            plain.len(),
+            aggregated.len()
+        );
+        glommio::timer::sleep(Duration::from_millis(100)).await;
     }
 }
 
