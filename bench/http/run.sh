@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Throughput of the AWS HTTP API: PutRecord and PutRecords against `sluiced --limits unlimited`
 # and, in the same run with the same client and load, against kinesalite (the Node.js Kinesis
-# emulator). The client is wrk with the Lua scripts beside this file.
+# emulator). The client is wrk with the Lua scripts beside this file. Each run also counts the
+# CPU the server and the client used per request: they share the machine's cores, so the
+# client's own cost caps the requests per second any server could reach here (printed last).
 #
 # usage: bench/http/run.sh [DURATION_S] [CONNECTIONS]      (defaults: 10 s, 32 connections)
 # env:   RECORD_BYTES (1024), RECORDS per PutRecords (100), SHARDS (4), CORES (all),
 #        SLUICED (a sluiced binary to use instead of building target/release/sluiced)
 #
-# Installs wrk (apt) and kinesalite (npm, into bench/http/node_modules) if missing, and builds
-# sluiced in release mode. sluiced acknowledges a record after fdatasync on its data directory
-# (under target/, on the repository's filesystem); kinesalite keeps records in memory.
+# Installs wrk and GNU time (apt) and kinesalite (npm, into bench/http/node_modules) if
+# missing, and builds sluiced in release mode. sluiced acknowledges a record after fdatasync on
+# its data directory (under target/, on the repository's filesystem); kinesalite keeps records
+# in memory.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -20,6 +23,7 @@ shards="${SHARDS:-4}"
 threads=2
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
 if [ ! -x "$here/node_modules/.bin/kinesalite" ]; then
     (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi
@@ -56,10 +60,12 @@ sluice_port=$(free_port)
 "$sluiced" --data-dir "$data/sluice" --limits unlimited --log-level warn \
     ${CORES:+--cores "$CORES"} --listen "127.0.0.1:$(free_port)" --http-listen "127.0.0.1:$sluice_port" --metrics-listen 127.0.0.1:0 &
 pids+=($!)
+sluice_pid=$!
 kinesalite_port=$(free_port)
 "$here/node_modules/.bin/kinesalite" --port "$kinesalite_port" --createStreamMs 0 --deleteStreamMs 0 \
     --updateStreamMs 0 --shardLimit 1000 >/dev/null &
 pids+=($!)
+kinesalite_pid=$!
 wait_port "$sluice_port" && wait_port "$kinesalite_port"
 sluice="http://127.0.0.1:$sluice_port"
 kinesalite="http://127.0.0.1:$kinesalite_port"
@@ -67,21 +73,28 @@ create_stream "$sluice"
 create_stream "$kinesalite"
 
 results="$data/results"
-run() { # name endpoint script
-    local line
-    # A short warm-up, then the measured run.
+# CPU seconds (user + system, all threads) a process has used so far.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+run() { # name endpoint script server-pid
+    local line before after
+    # A short warm-up, then the measured run, with the CPU the server and the client used.
     wrk -t "$threads" -c "$connections" -d 2 -s "$here/$3" "$2" >/dev/null
-    line=$(wrk -t "$threads" -c "$connections" -d "$duration" --latency -s "$here/$3" "$2" | grep '^RESULT')
-    echo "$1 $line" | tee -a "$results"
+    before=$(cpu_seconds "$4")
+    line=$(/usr/bin/time -f "%U %S" -o "$data/wrk-cpu" \
+        wrk -t "$threads" -c "$connections" -d "$duration" --latency -s "$here/$3" "$2" | grep '^RESULT')
+    after=$(cpu_seconds "$4")
+    echo "$1 $line server_cpu_s=$(awk "BEGIN { print $after - $before }") client_cpu_s=$(awk '{ print $1 + $2 }' "$data/wrk-cpu")" |
+        tee -a "$results"
 }
 echo "wrk: $threads threads, $connections connections, ${duration}s per run; $RECORD_BYTES-byte records;" \
     "PutRecords of $RECORDS records; $shards shards; $(nproc) cores"
-run sluice-PutRecord "$sluice" put_record.lua
-run kinesalite-PutRecord "$kinesalite" put_record.lua
-run sluice-PutRecords "$sluice" put_records.lua
-run kinesalite-PutRecords "$kinesalite" put_records.lua
+run sluice-PutRecord "$sluice" put_record.lua "$sluice_pid"
+run kinesalite-PutRecord "$kinesalite" put_record.lua "$kinesalite_pid"
+run sluice-PutRecords "$sluice" put_records.lua "$sluice_pid"
+run kinesalite-PutRecords "$kinesalite" put_records.lua "$kinesalite_pid"
 
 python3 - "$results" <<'PY'
+import os
 import sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -97,15 +110,26 @@ for line in open(sys.argv[1]):
         "p50 ms": int(values["p50_us"]) / 1000,
         "p99 ms": int(values["p99_us"]) / 1000,
         "failed": int(values["failed"]) + int(values.get("timeouts", 0)) + int(values.get("socket_errors", 0)),
+        "server us/req": float(values["server_cpu_s"]) / requests * 1e6,
+        "client us/req": float(values["client_cpu_s"]) / requests * 1e6,
     }
 print()
-print(f"{'run':24} {'req/s':>10} {'records/s':>11} {'MB/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7}")
+print(f"{'run':24} {'req/s':>10} {'records/s':>11} {'MB/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7}"
+      f" {'server CPU us/req':>18} {'client CPU us/req':>18}")
 for name, row in rows.items():
     print(f"{name:24} {row['req/s']:10.0f} {row['records/s']:11.0f} {row['MB/s']:8.1f} "
-          f"{row['p50 ms']:8.2f} {row['p99 ms']:8.2f} {row['failed']:7d}")
+          f"{row['p50 ms']:8.2f} {row['p99 ms']:8.2f} {row['failed']:7d}"
+          f" {row['server us/req']:18.1f} {row['client us/req']:18.1f}")
+cores = os.cpu_count()
 for op in ("PutRecord", "PutRecords"):
     s, k = rows[f"sluice-{op}"], rows[f"kinesalite-{op}"]
     print(f"{op}: sluice / kinesalite = {s['req/s'] / k['req/s']:.1f}x requests/s, {s['MB/s'] / k['MB/s']:.1f}x MB/s")
+    # Client and server share this machine's cores: at the client's own CPU per request, the
+    # cores could carry at most this many requests per second even with a server that cost
+    # nothing, so no server reaches a higher ratio here.
+    ceiling = cores * 1e6 / s["client us/req"]
+    print(f"  the client alone ({s['client us/req']:.1f} us of CPU per request) caps this machine's {cores} cores at "
+          f"{ceiling:.0f} req/s = {ceiling / k['req/s']:.1f}x kinesalite")
 bad = [name for name, row in rows.items() if row["failed"]]
 if bad:
     print("runs with failed requests (results not comparable):", ", ".join(bad))

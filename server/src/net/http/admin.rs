@@ -5,7 +5,8 @@
 //! `kinesis:*` does not grant, and audited.
 //!
 //! - `ReplaceClusterMember` `{"OldNodeId", "NewNodeId", "PeerAddress", "NativeAddress"?,
-//!   "HttpAddress"?}`: answered by the node leading the catalog (another names it: retry there).
+//!   "HttpAddress"?}`: answered by the node leading the catalog (another names it: retry there);
+//!   refused (ResourceInUseException) until every group finished the last change.
 //! - `DescribeCluster` `{}`: this node's view of the members and of its groups' memberships.
 
 use crate::net::http::{document, Body, Refusal};

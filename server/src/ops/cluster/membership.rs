@@ -87,19 +87,20 @@ pub async fn replace_member(node: &Rc<Node>, old: u64, new: u64, member: MemberA
             )));
         }
     }
+    // One change at a time: the groups of a second change would otherwise go through both at
+    // once, which DescribeCluster could no longer tell apart. This node's groups stand for
+    // the others' (every member hosts every group); the catalog's leader, which answers the
+    // call, applied the last change first.
+    let wanted: Vec<u64> = members.keys().copied().collect();
+    one_change_at_a_time(&groups(node).await?, &wanted)?;
     let before = members.iter().map(|(&id, member)| (id, MemberAddresses::from(member))).collect();
     meta::propose(node, MetaCommand::ReplaceMember { old, new, member, before }).await?;
     Ok(())
 }
 
-/// DescribeCluster: the members, and each group this node hosts with its leader and its
-/// membership; `Settled` once every one of them has exactly the members as voters.
-pub async fn describe(node: &Rc<Node>) -> Result<Value, KinesisError> {
-    let Some(config) = node.shared.config.cluster.clone() else {
-        return Err(KinesisError::invalid_argument("This node is not a member of a cluster (no --node-id, --peers)"));
-    };
-    let members = crate::ops::cluster::members(node);
-    let wanted: Vec<u64> = members.keys().copied().collect();
+/// The groups this node hosts, on every core, by name (`catalog`, `shard-UID`), each with its
+/// leader as this node knows it and its membership.
+async fn groups(node: &Rc<Node>) -> Result<Vec<(String, u64, ConfState)>, KinesisError> {
     let mut groups = Vec::new();
     for core in 0..node.shared.config.cores {
         let found = node
@@ -113,6 +114,34 @@ pub async fn describe(node: &Rc<Node>) -> Result<Value, KinesisError> {
         groups.extend(found);
     }
     groups.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(groups)
+}
+
+/// Refuses a membership change while any of `groups` has not finished the last one (its
+/// voters are not exactly `wanted`, the members the catalog names now).
+fn one_change_at_a_time(groups: &[(String, u64, ConfState)], wanted: &[u64]) -> Result<(), KinesisError> {
+    let unsettled: Vec<&str> =
+        groups.iter().filter(|(_, _, conf)| !settled(conf, wanted)).map(|(name, _, _)| name.as_str()).collect();
+    match unsettled.as_slice() {
+        [] => Ok(()),
+        [first, ..] => Err(KinesisError::resource_in_use(format!(
+            "The cluster's last membership change is under way: {} of this node's groups ({first}{}) do not have \
+             exactly the members {wanted:?} as voters yet. Call again once DescribeCluster says Settled",
+            unsettled.len(),
+            if unsettled.len() > 1 { ", …" } else { "" },
+        ))),
+    }
+}
+
+/// DescribeCluster: the members, and each group this node hosts with its leader and its
+/// membership; `Settled` once every one of them has exactly the members as voters.
+pub async fn describe(node: &Rc<Node>) -> Result<Value, KinesisError> {
+    let Some(config) = node.shared.config.cluster.clone() else {
+        return Err(KinesisError::invalid_argument("This node is not a member of a cluster (no --node-id, --peers)"));
+    };
+    let members = crate::ops::cluster::members(node);
+    let wanted: Vec<u64> = members.keys().copied().collect();
+    let groups = groups(node).await?;
     let settled = groups.iter().all(|(_, _, conf)| settled(conf, &wanted));
     let groups: Vec<Value> = groups
         .into_iter()
@@ -365,5 +394,25 @@ mod tests {
         piece.put_slice(b"{}x");
         assert_eq!(decode_catalog_piece(piece.freeze()), Ok((9, 3, Bytes::from_static(b"{}x"))));
         assert!(decode_catalog_piece(Bytes::from_static(&[1, 2, 3])).is_err());
+    }
+
+    #[test]
+    fn a_change_is_refused_until_every_group_finished_the_last() {
+        let group = |name: &str, conf: ConfState| (name.to_string(), 1, conf);
+        let done = ConfState::from((vec![1, 2, 4], vec![]));
+        let joint = ConfState { voters_outgoing: vec![1, 2, 3], ..done.clone() };
+        let settled_groups = [group("catalog", done.clone()), group("shard-0", done.clone())];
+        assert_eq!(one_change_at_a_time(&settled_groups, &[1, 2, 4]), Ok(()));
+        // A group still in the joint membership, or still with the old voters.
+        for conf in [joint, ConfState::from((vec![1, 2, 3], vec![]))] {
+            let groups = [group("catalog", done.clone()), group("shard-7", conf)];
+            let refused = one_change_at_a_time(&groups, &[1, 2, 4]).unwrap_err();
+            assert_eq!(refused.kind, sluice_model::ErrorKind::ResourceInUse);
+            assert!(refused.message.contains("(shard-7)"), "{}", refused.message);
+        }
+        // A group that has not learned its first membership yet counts as under way too.
+        let groups = [group("shard-9", ConfState::default()), group("shard-10", ConfState::default())];
+        let refused = one_change_at_a_time(&groups, &[1, 2, 4]).unwrap_err();
+        assert!(refused.message.contains("2 of this node's groups (shard-9, …)"), "{}", refused.message);
     }
 }
