@@ -17,11 +17,10 @@
 //! partitions, drops, delays or reorderings happen. `tests/simulation.rs` checks it over
 //! seeded runs of three nodes. The design, and what is still to do, is in `docs/replication.md`.
 
-// Unfinished: `sluiced` hosts the groups (`server/src/ops/cluster/`: a group per shard, the
-// metadata group for CreateStream/DeleteStream) but does not forward requests to leaders yet,
-// and keeps each group's log in a file of its own beside the journal (a second write). The
-// real-process tests kill leaders on loopback (`tests/nodes.rs`, `server/tests/cluster.rs`);
-// partitions (network namespaces, iptables/tc netem) are not injected yet. See
+// Unfinished: each group's log is a file of its own beside the core's journal
+// (`durable_log`), so `sluiced` writes every record twice; the design keeps a shard's entries in
+// the journal. `sluiced` hosts the groups (`server/src/ops/cluster/`); its real-process tests
+// kill leaders and partition nodes in network namespaces (`server/tests/cluster.rs`). See
 // `docs/replication.md`.
 
 pub mod codec;

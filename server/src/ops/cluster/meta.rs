@@ -42,10 +42,10 @@
 //! decode there and is skipped (logged) on that node alone.
 //!
 //! ON_DEMAND streams scale on the metadata leader (`on_demand::scale`), from the writes every
-//! node applies. Unfinished: warm throughput (it starts a scaling), stream encryption (master
-//! keys are per node), and the delivery state (consumer groups, queues) are refused in cluster
-//! mode (`refuse_unreplicated`). A follower forwards every command to the metadata leader
-//! (`forward`); a forwarded one that reaches a follower is refused, naming the leader.
+//! node applies. Unfinished: the delivery state (consumer groups, queues, delivery streams)
+//! and the tags of queues are refused in cluster mode (`refuse_unreplicated`). A follower
+//! forwards every command to the metadata leader (`forward`); a forwarded one that reaches a
+//! follower is refused, naming the leader.
 
 use crate::control::members::MemberAddresses;
 use crate::control::{self, Rules};
