@@ -121,6 +121,17 @@ pub fn verify_listeners(addresses: &[(&str, SocketAddr)]) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// Whether process `pid` holds a socket listening on `address` (seen from its own network
+/// namespace, `/proc/PID/net/tcp{,6}`). Test harnesses use it to tell their daemon's listener
+/// from another process's on a port they picked.
+pub fn listens_on(pid: u32, address: SocketAddr) -> bool {
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    let table = proc.join(if address.is_ipv4() { "net/tcp" } else { "net/tcp6" });
+    let Ok(text) = std::fs::read_to_string(table) else { return false };
+    let own = socket_inodes_of(&proc.join("fd"));
+    listening_inodes(&text, address).into_iter().any(|inode| own.contains(&inode))
+}
+
 /// Inodes of the sockets listening (state 0A) on `address`'s port at that address or at the
 /// wildcard address of its family, from the text of `/proc/net/tcp` or `/proc/net/tcp6`.
 fn listening_inodes(table: &str, address: SocketAddr) -> Vec<u64> {
@@ -208,6 +219,19 @@ mod tests {
    4: 0200007F:11D8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 555 1 0";
         assert_eq!(listening_inodes(table, "127.0.0.1:4568".parse().unwrap()), [111, 222]);
         assert_eq!(listening_inodes(table, "0.0.0.0:4568".parse().unwrap()), [111, 222, 555]);
+    }
+
+    #[test]
+    fn a_listener_is_found_among_its_own_process_s_sockets_only() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        assert!(listens_on(std::process::id(), address));
+        // Another process (init), and a connection instead of a listener.
+        assert!(!listens_on(1, address));
+        let client = std::net::TcpStream::connect(address).unwrap();
+        assert!(!listens_on(std::process::id(), client.local_addr().unwrap()));
+        drop(listener);
+        assert!(!listens_on(std::process::id(), address));
     }
 
     #[test]

@@ -581,11 +581,7 @@ print(json.dumps(out))
 
 /// The value of `family`'s series for `delivery_stream` in a scrape of the metrics port.
 fn delivery_stream_sample(addr: std::net::SocketAddr, family: &str, delivery_stream: &str) -> Option<f64> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the metrics port");
-    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
+    let (_, text) = common::http_get(addr, "/metrics");
     let series = format!("{family}{{delivery_stream=\"{delivery_stream}\"}} ");
     text.lines().find_map(|line| line.strip_prefix(&series)).map(|value| value.trim().parse().expect("a number"))
 }

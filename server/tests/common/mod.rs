@@ -209,7 +209,16 @@ impl Daemon {
             let stderr = forward_stderr(&mut child);
             let deadline = Instant::now() + Duration::from_secs(30);
             let mut exited = None;
-            while TcpStream::connect(self.addr).is_err() || TcpStream::connect(self.http_addr).is_err() {
+            // Ready once the daemon says so on its metrics port, which it alone can hold (bound
+            // without SO_REUSEPORT) and does hold (asked of this child's sockets): connecting to
+            // the two ports would also succeed when another process took one of them, while this
+            // one exits for that reason (it did, once, in CI).
+            let pid = child.id();
+            let ready = || {
+                sluice_server::ownership::listens_on(pid, self.metrics_addr)
+                    && try_http_get(self.metrics_addr, "/health/ready").is_some_and(|(status, _)| status == 200)
+            };
+            while !ready() {
                 if let Some(status) = child.try_wait().unwrap() {
                     exited = Some(status);
                     break;
@@ -325,15 +334,29 @@ impl Rng {
     }
 }
 
+/// One plain HTTP/1.0 GET of `path` at `addr` (the metrics port): the status and the body, or
+/// None when the connection or the answer fails.
+pub fn try_http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let status = text.split(' ').nth(1).and_then(|code| code.parse().ok())?;
+    let body = text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    Some((status, body))
+}
+
+/// [`try_http_get`], which must succeed.
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    try_http_get(addr, path).unwrap_or_else(|| panic!("GET {path} at {addr} failed"))
+}
+
 /// The sum of a metric family's samples in a scrape of the metrics port at `addr` (one
 /// plain HTTP/1.0 GET of `/metrics`).
 pub fn scrape(addr: SocketAddr, family: &str) -> f64 {
-    use std::io::{Read, Write};
-    let mut stream = TcpStream::connect(addr).expect("connect to the metrics port");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
+    let (_, text) = http_get(addr, "/metrics");
     let samples: Vec<f64> = text
         .lines()
         .filter(|line| line.strip_prefix(family).is_some_and(|rest| rest.starts_with(['{', ' '])))
