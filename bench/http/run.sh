@@ -130,6 +130,10 @@ for op in ("PutRecord", "PutRecords"):
     ceiling = cores * 1e6 / s["client us/req"]
     print(f"  the client alone ({s['client us/req']:.1f} us of CPU per request) caps this machine's {cores} cores at "
           f"{ceiling:.0f} req/s = {ceiling / k['req/s']:.1f}x kinesalite")
+    both = s["client us/req"] + s["server us/req"]
+    print(f"  client and sluiced together ({both:.1f} us per request) cap them at {cores * 1e6 / both:.0f} req/s = "
+          f"{cores * 1e6 / both / k['req/s']:.1f}x kinesalite; 20x would leave sluiced "
+          f"{cores * 1e6 / (20 * k['req/s']) - s['client us/req']:.1f} us per request with this client")
 bad = [name for name, row in rows.items() if row["failed"]]
 if bad:
     print("runs with failed requests (results not comparable):", ", ".join(bad))
