@@ -27,7 +27,8 @@ bench_cleanup() {
     local pid
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    rm -rf "$data"
+    # KEEP_DATA=1 keeps the daemons' directories and the loadgen's JSON, to look into a run.
+    if [ "${KEEP_DATA:-0}" = 1 ]; then echo "kept $data" >&2; else rm -rf "$data"; fi
 }
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

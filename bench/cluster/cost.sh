@@ -22,9 +22,15 @@
 # every record twice, journal and Raft log: docs/replication.md), so the ratios here are a
 # bound from below of what three hosts would give, not a figure for three hosts.
 #
+# With TLS=1 every daemon, the single node too, runs with `--tls-cert` (a certificate for
+# 127.0.0.1 from a CA this script makes with openssl): the loadgen's connections, the forwarded
+# requests and the peer network are all TLS. The cluster/single ratio of such a run against
+# one without says what TLS between the members costs (the single node pays the clients' TLS
+# as the cluster does).
+#
 # usage: bench/cluster/cost.sh [ROUNDS] [DURATION_S]   (defaults: 3, 8 s)
 # env:   RECORD_BYTES (1024), BATCH (500), SHARDS (4), PRODUCERS (4), RATE (200), CORES (1, per
-#        node, the single node included), ROUTES ("any"; "direct"; "any direct"), CLUSTER_ARGS
+#        node, the single node included), ROUTES ("any"; "direct"; "any direct"), TLS (0), CLUSTER_ARGS
 #        (more sluiced flags for the cluster's nodes, e.g. --raft-segment-bytes), SLUICED /
 #        LOADGEN (default target/release/…; build
 #        them first: cargo build --release -p sluice-server --bin sluiced -p loadgen --bin sluice-loadgen)
@@ -45,8 +51,20 @@ loadgen="${LOADGEN:-$root/target/release/sluice-loadgen}"
 source "$root/bench/lib.sh"
 
 bench_init cluster-cost
+tls_args=()
+loadgen_tls=()
+if [ "${TLS:-0}" = 1 ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=bench-ca \
+        -keyout "$data/ca.key" -out "$data/ca.pem" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 \
+        -keyout "$data/node.key" -out "$data/node.csr" 2>/dev/null
+    openssl x509 -req -in "$data/node.csr" -CA "$data/ca.pem" -CAkey "$data/ca.key" -CAcreateserial -days 2 \
+        -extfile <(printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n') -out "$data/node.pem" 2>/dev/null
+    tls_args=(--tls-cert "$data/node.pem" --tls-key "$data/node.key")
+    loadgen_tls=(--ca-bundle "$data/ca.pem")
+fi
 single_port=$(free_port)
-start_sluiced single "$single_port" "$(free_port)"
+start_sluiced single "$single_port" "$(free_port)" "${tls_args[@]}"
 
 # The cluster's members: each node's --peers names every member's peer, native and HTTP
 # addresses, so that each forwards to the others.
@@ -61,7 +79,8 @@ done
 peer_list=$(IFS=,; echo "${peers[*]}")
 for id in 1 2 3; do
     # shellcheck disable=SC2086 # CLUSTER_ARGS is a list of flags.
-    start_sluiced "node$id" "${native[id]}" "${http[id]}" --node-id "$id" --peers "$peer_list" ${CLUSTER_ARGS:-}
+    start_sluiced "node$id" "${native[id]}" "${http[id]}" --node-id "$id" --peers "$peer_list" \
+        "${tls_args[@]}" ${tls_args[0]:+--cluster-ca-bundle "$data/ca.pem"} ${CLUSTER_ARGS:-}
 done
 
 # The cluster's CPU time is the three nodes' together.
@@ -85,11 +104,13 @@ run() { # name port [route]
     local name=$1 port=$2 route=${3:-any} cpu_before cpu_after forwarded_before=0
     if [ "$name" = single ]; then cpu_before=$(daemon_cpu_s single); else cpu_before=$(cluster_cpu_s); fi
     if [ "$name" != single ]; then forwarded_before=$(cluster_forwarded); fi
-    "$loadgen" throughput --endpoint "127.0.0.1:$port" --route "$route" --shards "$shards" --producers "$producers" \
+    "$loadgen" throughput "${loadgen_tls[@]}" --endpoint "127.0.0.1:$port" --route "$route" --shards "$shards" \
+        --producers "$producers" \
         --record-bytes "$record_bytes" --batch-records "$batch" --polling-consumers 0 --efo-consumers 0 \
         --duration-s "$duration" --json "$data/$name-throughput.json" >/dev/null
     if [ "$name" = single ]; then cpu_after=$(daemon_cpu_s single); else cpu_after=$(cluster_cpu_s); fi
-    "$loadgen" latency --endpoint "127.0.0.1:$port" --route "$route" --shards "$shards" --producers 2 \
+    "$loadgen" latency "${loadgen_tls[@]}" --endpoint "127.0.0.1:$port" --route "$route" --shards "$shards" \
+        --producers 2 \
         --record-bytes "$record_bytes" --rate "$rate" --polling-consumers 0 --efo-consumers 0 \
         --duration-s "$duration" --json "$data/$name-latency.json" >/dev/null
     python3 - "$name" "$data/$name-throughput.json" "$data/$name-latency.json" "$cpu_before" "$cpu_after" \
@@ -101,8 +122,8 @@ ingest = result["ingest"][0]
 # Records refused (a leader election under way, say) are not in records/s, which counts only
 # acknowledged ones; they are reported, not fatal.
 if ingest["failed_records"] or ingest["throttled_records"]:
-    print(f"{name}: {ingest['failed_records']} failed, {ingest['throttled_records']} throttled records",
-          file=sys.stderr)
+    print(f"{name}: {ingest['failed_records']} failed, {ingest['throttled_records']} throttled records"
+          f" (first failure: {ingest.get('first_failure')})", file=sys.stderr)
 put_ack = json.load(open(latency))["put_ack"]
 # The CPU time spans the whole loadgen run, warm-up included, at about the measured rate.
 records = ingest["records_per_s"] * (result["duration_s"] + result["warmup_s"])
@@ -129,7 +150,7 @@ run_cluster() {
 
 echo "cluster cost: $producers producers x 8 in flight, $shards shards, PutRecords of $batch x $record_bytes B," \
     "then PutRecord at $rate records/s per shard; ${duration}s each; $CORES core(s) per node; $(nproc) cores;" \
-    "routes: $routes; load average $(load_average); cluster flags: ${CLUSTER_ARGS:-none}"
+    "routes: $routes; TLS: ${TLS:-0}; load average $(load_average); cluster flags: ${CLUSTER_ARGS:-none}"
 for round in $(seq "$rounds"); do
     # Alternate which goes first, so neither always runs on the warmer (or busier) machine.
     if [ $((round % 2)) = 1 ]; then

@@ -54,6 +54,10 @@ pub struct Ingest {
     pub call_p99_ms: f64,
     pub failed_records: u64,
     pub throttled_records: u64,
+    /// The error code and message of the first record that failed (not throttled), to tell
+    /// why without a second run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_failure: Option<String>,
     /// `--route direct`: the producers' PutRecords parts sent straight to a leader, and those
     /// sent through the node given (no leader known, or a retry after a stale route).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,6 +123,7 @@ struct ThreadResult {
     calls: Latency,
     failed: u64,
     throttled: u64,
+    first_failure: Option<String>,
     routed: Option<RoutedCalls>,
 }
 
@@ -234,6 +239,7 @@ fn ingest_once(
     let mut records_per_second = Vec::new();
     let mut calls = Latency::new();
     let (mut failed, mut throttled) = (0, 0);
+    let mut first_failure = None;
     let mut routed: Option<RoutedCalls> = None;
     for handle in handles {
         let thread = handle.join().map_err(|error| anyhow::anyhow!("executor: {error:?}"))??;
@@ -242,6 +248,7 @@ fn ingest_once(
         calls.add(&thread.calls);
         failed += thread.failed;
         throttled += thread.throttled;
+        first_failure = first_failure.or(thread.first_failure);
         if let Some(thread) = thread.routed {
             let total = routed.get_or_insert_with(RoutedCalls::default);
             total.direct_calls += thread.direct_calls;
@@ -270,6 +277,7 @@ fn ingest_once(
         call_p99_ms: calls.quantile_ms(0.99),
         failed_records: failed,
         throttled_records: throttled,
+        first_failure,
         routed,
     })
 }
@@ -313,6 +321,7 @@ async fn drive(
         calls: std::cell::RefCell::new(Latency::new()),
         failed: Cell::new(0),
         throttled: Cell::new(0),
+        first_failure: std::cell::RefCell::new(None),
     });
     let mut tasks = Vec::new();
     let next_call = Rc::new(Cell::new(0usize));
@@ -349,7 +358,12 @@ async fn drive(
                             Some(ErrorKind::ProvisionedThroughputExceeded) => {
                                 totals.throttled.set(totals.throttled.get() + 1)
                             }
-                            Some(_) => totals.failed.set(totals.failed.get() + 1),
+                            Some(kind) => {
+                                totals.failed.set(totals.failed.get() + 1);
+                                totals.first_failure.borrow_mut().get_or_insert_with(|| {
+                                    format!("{kind:?}: {}", entry.error_message.as_deref().unwrap_or(""))
+                                });
+                            }
                         }
                     }
                     let second = (now.saturating_duration_since(start).as_secs() as usize).min(totals.bytes.len() - 1);
@@ -375,6 +389,7 @@ async fn drive(
         calls,
         failed: totals.failed.get(),
         throttled: totals.throttled.get(),
+        first_failure: totals.first_failure.take(),
         routed,
     })
 }
@@ -385,6 +400,7 @@ struct ThreadTotals {
     calls: std::cell::RefCell<Latency>,
     failed: Cell<u64>,
     throttled: Cell<u64>,
+    first_failure: std::cell::RefCell<Option<String>>,
 }
 
 #[derive(Default)]
