@@ -28,8 +28,9 @@
 //!
 //! Unfinished: the Raft log is a second file per group beside the journal (`raft/`), so each
 //! record is written (and synced) twice; the journal as the Raft log is the design's next step.
-//! Groups of deleted streams keep running until the node restarts; the groups' tasks and the
-//! peer network run for the executor's life (they end with it, after the drain).
+//! The groups' tasks and the peer network run for the executor's life (they end with it,
+//! after the drain); a deleted stream's groups stop when the deletion is applied
+//! ([`sync_groups`]).
 
 pub mod applied;
 pub mod balance;
