@@ -156,6 +156,11 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
         if loadgen.is_some() { "sluice-loadgen endure" } else { "writer threads" },
     );
     assert!(acknowledged > 0);
+    // The last kill's survivors saw the shard's leader die and another member take over.
+    let changes: f64 =
+        daemons.iter().map(|daemon| common::scrape(daemon.metrics_addr, "sluice_raft_leader_changes_total")).sum();
+    eprintln!("leader changes counted by the nodes (since their last restart): {changes}");
+    assert!(changes >= 1.0, "no leader change counted after {} kills", failovers.len());
     for daemon in &mut daemons {
         daemon.stop();
     }
@@ -1954,6 +1959,14 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
         if loadgen.is_some() { "sluice-loadgen endure" } else { "writer threads" },
     );
     assert!(acknowledged > 0);
+    // The nodes left with a majority elected another leader each time the leader was cut off.
+    let changes: f64 =
+        daemons.iter().map(|daemon| common::scrape(daemon.metrics_addr, "sluice_raft_leader_changes_total")).sum();
+    assert!(
+        leader_failovers.is_empty() || changes >= 1.0,
+        "no leader change counted after {} partitions of the leader",
+        leader_failovers.len()
+    );
     for daemon in &mut daemons {
         daemon.stop();
     }

@@ -584,6 +584,18 @@ impl Scrape {
             "Records copied from peers' journals to restore snapshots",
             [(NONE, cores.iter().map(|c| c.raft_snapshot_records_copied).sum())],
         )?;
+        counters(
+            out,
+            "sluice_raft_leader_changes_total",
+            "Times a Raft group hosted here was seen led by another member than before (an election or a handover; writes in flight then get a retriable error)",
+            [(NONE, cores.iter().map(|c| c.raft_leader_changes).sum())],
+        )?;
+        counters(
+            out,
+            "sluice_raft_leader_transfers_requested_total",
+            "Handovers leader balancing asked of the groups this node leads (each to the member leading fewest)",
+            [(NONE, cores.iter().map(|c| c.raft_leader_transfers_requested).sum())],
+        )?;
         gauges(
             out,
             "sluice_scrape_stale_cores",

@@ -281,6 +281,10 @@ pub struct CoreSnapshot {
     pub raft_snapshots_failed: u64,
     /// Records those snapshots copied from peers' journals.
     pub raft_snapshot_records_copied: u64,
+    /// Changes of leader this core's groups went through, and the handovers leader balancing
+    /// asked of them (cluster mode: `ops::cluster::LeadershipCounts`).
+    pub raft_leader_changes: u64,
+    pub raft_leader_transfers_requested: u64,
 }
 
 /// One delivery stream's figures at a scrape: the delivery engine's counters by their

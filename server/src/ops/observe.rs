@@ -209,5 +209,7 @@ pub fn snapshot(node: &Node) -> CoreSnapshot {
         raft_snapshots_restored: cluster.as_ref().map_or(0, |core| core.snapshots.restored.get()),
         raft_snapshots_failed: cluster.as_ref().map_or(0, |core| core.snapshots.failed.get()),
         raft_snapshot_records_copied: cluster.as_ref().map_or(0, |core| core.snapshots.records_copied.get()),
+        raft_leader_changes: cluster.as_ref().map_or(0, |core| core.leadership.changes.get()),
+        raft_leader_transfers_requested: cluster.as_ref().map_or(0, |core| core.leadership.transfers_requested.get()),
     }
 }

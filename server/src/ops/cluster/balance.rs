@@ -78,6 +78,7 @@ pub async fn balance_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
         let group = &led[(turn / cores) % led.len()];
         tracing::debug!(shard = group.uid, to, "replication: handing the leadership over to balance leaders");
         group.host.transfer_leader(to);
+        core.leadership.transfers_requested.set(core.leadership.transfers_requested.get() + 1);
     }
 }
 

@@ -51,7 +51,7 @@ use sluice_cluster::replica::ReplicaConfig;
 use sluice_cluster::transport::{PeerNetwork, PeerSecurity};
 use sluice_cluster::wire::GroupId;
 use sluice_engine::storage::DmaStorage;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -88,6 +88,8 @@ pub struct ClusterCore {
     sealing: RefCell<HashSet<u64>>,
     /// What this core's shard groups' snapshots did, for the metrics.
     pub snapshots: snapshot::SnapshotCounts,
+    /// How often this core's groups changed leaders, for the metrics.
+    pub leadership: LeadershipCounts,
     /// The members whose peer addresses this core's network dials now (`membership::keep`).
     peers_now: RefCell<BTreeMap<u64, Member>>,
 }
@@ -128,6 +130,7 @@ pub async fn start(node: &Rc<Node>, config: Arc<ClusterConfig>) -> Result<(), St
         meta: RefCell::new(None),
         sealing: RefCell::new(HashSet::new()),
         snapshots: snapshot::SnapshotCounts::default(),
+        leadership: LeadershipCounts::default(),
         peers_now: RefCell::new(members),
     });
     CORE.with(|slot| *slot.borrow_mut() = Some(core.clone()));
@@ -215,11 +218,25 @@ pub async fn sealed_end(node: &Rc<Node>, uid: u64) -> Result<u64, sluice_model::
     })
 }
 
+/// How often the groups of a core changed leaders (cluster mode), for the metrics: a client
+/// write in flight at a change gets a retriable error, so a rate of them explains errors.
+#[derive(Default)]
+pub struct LeadershipCounts {
+    /// A group's leader, seen at a tick, was another member than the last one seen (an
+    /// election or a handover; the first leader a group has does not count).
+    pub changes: Cell<u64>,
+    /// Handovers leader balancing asked of a group this core leads (`balance.rs`; the replica
+    /// ignores one to a member not caught up).
+    pub transfers_requested: Cell<u64>,
+}
+
 /// Every tick, publishes the leader of each group this core hosts to the node's leader table,
-/// which every core reads to decide where to forward a request (`forward`). Runs for the
-/// executor's life, like the groups.
+/// which every core reads to decide where to forward a request (`forward`), and counts the
+/// changes of leader it sees. Runs for the executor's life, like the groups.
 async fn publish_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
     let mut seen = Vec::new();
+    // Each group's last leader seen (not 0).
+    let mut last: HashMap<u64, u64> = HashMap::new();
     loop {
         glommio::timer::sleep(Duration::from_millis(TICK_INTERVAL_MS)).await;
         seen.clear();
@@ -228,7 +245,26 @@ async fn publish_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
             seen.push((META_GROUP.0, meta.leader()));
         }
         node.shared.leaders.publish(&seen);
+        let changes = count_leader_changes(&mut last, &seen);
+        core.leadership.changes.set(core.leadership.changes.get() + changes);
     }
+}
+
+/// The groups of `seen` (group, leader now; 0: none known) whose leader is another member
+/// than the last one `last` holds for them; `last` takes the leaders seen, and forgets the
+/// groups no longer hosted.
+fn count_leader_changes(last: &mut HashMap<u64, u64>, seen: &[(u64, u64)]) -> u64 {
+    let mut changes = 0;
+    for &(group, leader) in seen.iter().filter(|(_, leader)| *leader != 0) {
+        if last.insert(group, leader).is_some_and(|before| before != leader) {
+            changes += 1;
+        }
+    }
+    if last.len() > seen.len() {
+        let hosted: HashSet<u64> = seen.iter().map(|(group, _)| *group).collect();
+        last.retain(|group, _| hosted.contains(group));
+    }
+    changes
 }
 
 impl ClusterCore {
@@ -377,5 +413,29 @@ pub fn check_operation(operation: sluice_model::Operation) -> Result<(), sluice_
         Ok(())
     } else {
         Err(meta::refuse_unreplicated(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_of_leader_counts_once_and_a_first_leader_or_none_does_not() {
+        let mut last = HashMap::new();
+        // Two groups get their first leaders: no change yet.
+        assert_eq!(count_leader_changes(&mut last, &[(1, 0), (2, 0)]), 0);
+        assert_eq!(count_leader_changes(&mut last, &[(1, 3), (2, 1)]), 0);
+        // Group 1 loses its leader (an election under way), then gets another: one change.
+        assert_eq!(count_leader_changes(&mut last, &[(1, 0), (2, 1)]), 0);
+        assert_eq!(count_leader_changes(&mut last, &[(1, 2), (2, 1)]), 1);
+        assert_eq!(count_leader_changes(&mut last, &[(1, 2), (2, 1)]), 0);
+        // The same leader again after none is no change; a handover of group 2 is.
+        assert_eq!(count_leader_changes(&mut last, &[(1, 0), (2, 3)]), 1);
+        assert_eq!(count_leader_changes(&mut last, &[(1, 2), (2, 3)]), 0);
+        // A group no longer hosted is forgotten, so its return starts afresh.
+        assert_eq!(count_leader_changes(&mut last, &[(2, 3)]), 0);
+        assert!(!last.contains_key(&1));
+        assert_eq!(count_leader_changes(&mut last, &[(1, 1), (2, 3)]), 0);
     }
 }

@@ -456,6 +456,8 @@ fn applied(group: &ShardGroup, index: u64, end: u64, outcome: Option<Outcome>) {
         match saved {
             // A restart resumes after this entry: the log need not keep it.
             Ok(()) => host.compactable(index, Progress { index, next_record_index: end }.state()),
+            // The stream was deleted meanwhile: its group stopped and its files are going.
+            Err(_) if host.stopped() => {}
             // Only a restart's replay is longer for it.
             Err(error) => tracing::warn!(shard = uid, %error, "replication: could not save the applier's progress"),
         }
