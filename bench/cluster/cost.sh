@@ -16,7 +16,9 @@
 # (`cluster`), and with the loadgen's `--route direct` (`cluster-direct`: the client learns the
 # shards' leaders with DescribeStreamRoutes from node 1 and writes to each leader itself,
 # sluice_client::RoutedClient), and the two are compared pair by pair too. Each cluster run also
-# reports how many requests the nodes forwarded (sluice_forwarded_requests_total).
+# reports how many requests the nodes forwarded (sluice_forwarded_requests_total), how many
+# leader changes they saw and how many handovers leader balancing asked for (a write in flight
+# at a leader change fails with a retriable error).
 #
 # On one machine the three nodes share its cores and its disk (and today each node writes
 # every record twice, journal and Raft log: docs/replication.md), so the ratios here are a
@@ -86,24 +88,27 @@ done
 # The cluster's CPU time is the three nodes' together.
 cluster_cpu_s() { echo "$(daemon_cpu_s node1) + $(daemon_cpu_s node2) + $(daemon_cpu_s node3)" | bc -l; }
 
-# Requests the three nodes forwarded to each other so far.
-cluster_forwarded() {
-    python3 - "${daemon_metrics[node1]}" "${daemon_metrics[node2]}" "${daemon_metrics[node3]}" <<'PY'
+# A counter's sum over the three nodes so far: forwarded requests, leader changes, the
+# handovers leader balancing asked for.
+cluster_sum() { # family
+    python3 - "$1" "${daemon_metrics[node1]}" "${daemon_metrics[node2]}" "${daemon_metrics[node3]}" <<'PY'
 import sys, urllib.request
+family, ports = sys.argv[1], sys.argv[2:]
 total = 0.0
-for port in sys.argv[1:]:
+for port in ports:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    total += sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                 if line.startswith("sluice_forwarded_requests_total"))
+    total += sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(family))
 print(int(total))
 PY
 }
+counted_families="sluice_forwarded_requests_total sluice_raft_leader_changes_total sluice_raft_leader_transfers_requested_total"
+cluster_counts() { local family; for family in $counted_families; do cluster_sum "$family"; done | paste -sd' '; }
 
 results="$data/results"
 run() { # name port [route]
-    local name=$1 port=$2 route=${3:-any} cpu_before cpu_after forwarded_before=0
+    local name=$1 port=$2 route=${3:-any} cpu_before cpu_after counts_before="0 0 0"
     if [ "$name" = single ]; then cpu_before=$(daemon_cpu_s single); else cpu_before=$(cluster_cpu_s); fi
-    if [ "$name" != single ]; then forwarded_before=$(cluster_forwarded); fi
+    if [ "$name" != single ]; then counts_before=$(cluster_counts); fi
     "$loadgen" throughput "${loadgen_tls[@]}" --endpoint "127.0.0.1:$port" --route "$route" --shards "$shards" \
         --producers "$producers" \
         --record-bytes "$record_bytes" --batch-records "$batch" --polling-consumers 0 --efo-consumers 0 \
@@ -132,7 +137,11 @@ print(name, ingest["records_per_s"], put_ack["p50_ms"], put_ack["p99_ms"], cpu_u
       ingest["failed_records"] + ingest["throttled_records"])
 PY
     if [ "$name" != single ]; then
-        echo "$name forwarded $(( $(cluster_forwarded) - forwarded_before )) requests (throughput and latency runs)" \
+        local before after
+        read -ra before <<<"$counts_before"
+        read -ra after <<<"$(cluster_counts)"
+        echo "$name (throughput and latency runs): forwarded $((after[0] - before[0])) requests;" \
+            "leader changes $((after[1] - before[1])), handovers asked by balancing $((after[2] - before[2]))" \
             | tee -a "$data/forwarded"
     fi
 }

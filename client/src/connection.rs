@@ -352,6 +352,11 @@ impl Inner {
                 Err(error) => return Err(guard.fail(ConnectionError::Io(Arc::new(error)))),
             }
         }
+        // TLS keeps what the socket did not take in its buffer until a flush (or the next
+        // write, which may never come): the request would not reach the server.
+        if let Err(error) = stream.flush().await {
+            return Err(guard.fail(ConnectionError::Io(Arc::new(error))));
+        }
         guard.progress = SendProgress::Sent;
         if frame_bytes > REQUEST_BUILDER_BYTES_RETAINED_MAX {
             *builder = FlatBufferBuilder::with_capacity(REQUEST_BUILDER_BYTES_INITIAL);

@@ -104,7 +104,15 @@ where
     let sink = Outbound::new(frames);
     let writer_task = glommio::spawn_local(async move {
         while let Some((frame, permit)) = queued.recv().await {
-            let written = writer.write_all(&frame).await;
+            // TLS: a write the socket takes only in part leaves the rest of the ciphertext in
+            // rustls' buffer (`poll_write` reports the plaintext taken), and only a later write
+            // or a flush sends it. Without the flush the last answer of a burst could wait there
+            // for good while its client waits for it (seen under load in a TLS cluster). On a
+            // plain socket a flush does nothing.
+            let written = match writer.write_all(&frame).await {
+                Ok(()) => writer.flush().await,
+                Err(error) => Err(error),
+            };
             drop((frame, permit));
             if written.is_err() {
                 break;
