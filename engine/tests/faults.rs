@@ -7,7 +7,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{on_sim_disk, spec};
+use common::{on_sim_disk, shard_one_record, spec};
 use sluice_engine::clock::ManualClock;
 use sluice_engine::journal::JournalConfig;
 use sluice_engine::sim::{DiskConfig, Fault, OpKind, SimDisk, SimRng, SimStorage};
@@ -26,15 +26,6 @@ fn big(text: &str) -> AppendRecord {
         shard_uid: 1,
         partition_key: Bytes::from_static(b"k"),
         data: Bytes::from(text.repeat(2000)),
-        sealed: false,
-    }
-}
-
-fn small(text: &str) -> AppendRecord {
-    AppendRecord {
-        shard_uid: 1,
-        partition_key: Bytes::from_static(b"k"),
-        data: Bytes::from(text.to_string()),
         sealed: false,
     }
 }
@@ -74,7 +65,7 @@ fn check_failed_commit_acknowledges_nothing(kind: OpKind, fault: Fault) {
     let planned = disk.clone();
     on_sim_disk(&disk, |storage| async move {
         let journal = open(storage, JournalConfig::new(DIR), &ManualClock::new(1_000)).await;
-        assert_eq!(append(&journal, small("a")).await.sequence_number.record_index(), 1);
+        assert_eq!(append(&journal, shard_one_record("a")).await.sequence_number.record_index(), 1);
         planned.plan(kind, fault);
         let error = journal.append(vec![big("b")]).await.unwrap_err();
         assert!(matches!(error, EngineError::WriteFailed { .. }), "{error:?}");
@@ -113,7 +104,7 @@ fn a_torn_write_then_a_power_loss_recovers_to_the_last_acknowledged_commit() {
         let planned = disk.clone();
         on_sim_disk(&disk, |storage| async move {
             let journal = open(storage, JournalConfig::new(DIR), &ManualClock::new(1_000)).await;
-            append(&journal, small("a")).await;
+            append(&journal, shard_one_record("a")).await;
             planned.plan(OpKind::Write, Fault::Torn { sectors });
             assert!(journal.append(vec![big("b")]).await.is_err());
             // The machine dies here: no close, no further commit.
@@ -123,7 +114,7 @@ fn a_torn_write_then_a_power_loss_recovers_to_the_last_acknowledged_commit() {
         // And the journal goes on after the recovered tail.
         let next = on_sim_disk(&disk, |storage| async move {
             let journal = open(storage, JournalConfig::new(DIR), &ManualClock::new(3_000)).await;
-            let next = append(&journal, small("d")).await.sequence_number.record_index();
+            let next = append(&journal, shard_one_record("d")).await.sequence_number.record_index();
             journal.close().await.unwrap();
             next
         });
@@ -142,7 +133,7 @@ fn a_commit_whose_fsync_failed_may_surface_after_a_crash_but_reuses_no_sequence_
         let planned = disk.clone();
         on_sim_disk(&disk, |storage| async move {
             let journal = open(storage, JournalConfig::new(DIR), &ManualClock::new(1_000)).await;
-            append(&journal, small("a")).await;
+            append(&journal, shard_one_record("a")).await;
             planned.plan(OpKind::Fdatasync, Fault::Eio);
             assert!(journal.append(vec![big("b")]).await.is_err());
         });
@@ -150,7 +141,7 @@ fn a_commit_whose_fsync_failed_may_surface_after_a_crash_but_reuses_no_sequence_
         assert!(found == ["a"] || found == ["a", "b"], "{found:?}");
         let next = on_sim_disk(&disk, |storage| async move {
             let journal = open(storage, JournalConfig::new(DIR), &ManualClock::new(3_000)).await;
-            let next = append(&journal, small("c")).await.sequence_number.record_index();
+            let next = append(&journal, shard_one_record("c")).await.sequence_number.record_index();
             journal.close().await.unwrap();
             next
         });
@@ -171,13 +162,13 @@ fn commit_errors_say_disk_full_or_io_error() {
         let mut config = JournalConfig::new(DIR);
         config.segment_bytes_max = 64 << 10;
         let journal = open(storage, config, &ManualClock::new(1_000)).await;
-        append(&journal, small("a")).await;
+        append(&journal, shard_one_record("a")).await;
         planned.plan(OpKind::Write, Fault::Enospc);
-        let error = journal.append(vec![small("b")]).await.unwrap_err();
+        let error = journal.append(vec![shard_one_record("b")]).await.unwrap_err();
         assert!(matches!(&error, EngineError::DiskFull { operation: "write", .. }), "{error:?}");
         assert!(error.to_string().contains("No space left on device"), "{error}");
         planned.plan(OpKind::Fdatasync, Fault::Eio);
-        let error = journal.append(vec![small("c")]).await.unwrap_err();
+        let error = journal.append(vec![shard_one_record("c")]).await.unwrap_err();
         assert!(matches!(&error, EngineError::WriteFailed { operation: "fdatasync", .. }), "{error:?}");
         assert!(error.to_string().contains("Input/output error"), "{error}");
         // A disk that stays full refuses every commit past the reserved space until space
@@ -194,7 +185,7 @@ fn commit_errors_say_disk_full_or_io_error() {
         assert!(matches!(error, EngineError::DiskFull { .. }), "{error:?}");
         assert!(accepted > 0, "commits went on into the space reserved before the disk filled up");
         planned.set_capacity_bytes(None);
-        assert_eq!(append(&journal, small("e")).await.sequence_number.record_index(), 2 + accepted);
+        assert_eq!(append(&journal, shard_one_record("e")).await.sequence_number.record_index(), 2 + accepted);
         journal.close().await.unwrap();
         accepted as usize
     });

@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{append_one, journal_dir, open, read_all, run, small_config, spec};
+use common::{append_one, journal_dir, open, read_all, run, shard_one_record, small_config, spec};
 use sluice_engine::clock::ManualClock;
 use sluice_engine::journal::{prime_iopoll_probe, JournalConfig};
 use sluice_engine::{AppendRecord, EngineError, ShardSpec, StartPosition};
@@ -687,14 +687,4 @@ fn an_empty_shard_starts_at_a_later_index_and_keeps_it_across_a_restart() {
         assert_eq!(indexes(read_all(&journal, 1, 0).await), vec![100, 101, 102]);
         journal.close().await.unwrap();
     });
-}
-
-/// A record of shard 1 with key `k` and `data`.
-fn shard_one_record(data: &str) -> AppendRecord {
-    AppendRecord {
-        shard_uid: 1,
-        partition_key: Bytes::from_static(b"k"),
-        data: Bytes::from(data.to_owned()),
-        sealed: false,
-    }
 }

@@ -91,3 +91,13 @@ where
         RunOutcome::Exhausted => panic!("simulated process livelocked"),
     }
 }
+
+/// A record of shard 1 with key `k` and `data`.
+pub fn shard_one_record(data: &str) -> AppendRecord {
+    AppendRecord {
+        shard_uid: 1,
+        partition_key: Bytes::from_static(b"k"),
+        data: Bytes::from(data.to_owned()),
+        sealed: false,
+    }
+}
