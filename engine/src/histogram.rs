@@ -37,14 +37,13 @@ impl Histogram {
         self.sum = self.sum.saturating_add(other.sum);
     }
 
-    /// Each bucket's upper bound and the cumulative count at or below it, as Prometheus
-    /// exposes them (without the `+Inf` bucket, which is `count`).
-    pub fn cumulative(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        let mut total = 0;
-        self.buckets.iter().enumerate().map(move |(bucket, count)| {
-            total += count;
-            (1u64 << bucket, total)
-        })
+    /// Each bucket's upper bound and the values that fell in it, not cumulative (the
+    /// Prometheus encoder sums them up), then the values above every bound under
+    /// `u64::MAX`, the `+Inf` bucket's own.
+    pub fn bucket_counts(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let above = self.count - self.buckets.iter().sum::<u64>();
+        let bounded = self.buckets.iter().enumerate().map(|(bucket, count)| (1u64 << bucket, *count));
+        bounded.chain(std::iter::once((u64::MAX, above)))
     }
 }
 
@@ -64,9 +63,11 @@ mod tests {
         assert_eq!(histogram.buckets[3], 1, "5");
         assert_eq!(histogram.buckets[31], 1, "2^31");
         assert_eq!(histogram.count, 8, "2^31 + 1 is counted, in +Inf only");
-        let cumulative: Vec<_> = histogram.cumulative().collect();
-        assert_eq!(cumulative[2], (4, 5));
-        assert_eq!(cumulative.last(), Some(&(1 << 31, 7)));
+        let counts: Vec<_> = histogram.bucket_counts().collect();
+        assert_eq!(counts[2], (4, 2));
+        assert_eq!(counts[31], (1 << 31, 1));
+        assert_eq!(counts.last(), Some(&(u64::MAX, 1)), "2^31 + 1, above every bound");
+        assert_eq!(counts.iter().map(|(_, count)| count).sum::<u64>(), histogram.count);
         let mut merged = histogram;
         merged.merge(&histogram);
         assert_eq!((merged.count, merged.buckets[0], merged.sum), (16, 4, 2 * histogram.sum));

@@ -212,6 +212,8 @@ fn prometheus_sees_what_the_client_sent_and_the_dashboard_and_alerts_evaluate() 
     assert_eq!(prometheus.value(r#"count(sluice_shard_incoming_records_total{stream="quiet"})"#), None);
     check(r#"sluice_incoming_records_total{stream="quiet"}"#, 0);
     check(r#"sum(sluice_group_commit_records_count) > bool 0"#, 1);
+    // Buckets as Prometheus reads them: the +Inf one counts every commit, once.
+    check(r#"sum(sluice_group_commit_records_bucket{le="+Inf"}) == bool sum(sluice_group_commit_records_count)"#, 1);
     check("sluice_ready", 1);
 
     // The dashboard's every query evaluates (Grafana's variables given values Prometheus reads).

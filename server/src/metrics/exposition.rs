@@ -122,11 +122,11 @@ fn gauges<L: EncodeLabelSet>(
 }
 
 /// A histogram of `scale`-unit values as Prometheus buckets (`scale` 1e-6 turns µs into s).
+/// The encoder takes each bucket's own count and writes the cumulative ones.
 fn histogram(metric: &mut MetricEncoder, histogram: &Histogram, scale: f64) -> Result<(), std::fmt::Error> {
     let buckets: Vec<(f64, u64)> = histogram
-        .cumulative()
-        .map(|(bound, count)| (bound as f64 * scale, count))
-        .chain(std::iter::once((f64::INFINITY, histogram.count)))
+        .bucket_counts()
+        .map(|(bound, count)| (if bound == u64::MAX { f64::INFINITY } else { bound as f64 * scale }, count))
         .collect();
     metric.encode_histogram::<NoLabelSet>(histogram.sum as f64 * scale, histogram.count, &buckets, None)
 }

@@ -378,6 +378,28 @@ mod tests {
         }
     }
 
+    /// The scrape's buckets are cumulative once: each at least the one before, the `+Inf`
+    /// one equal to the count (they were summed twice once, and every quantile came out
+    /// as the highest bound).
+    #[test]
+    fn histogram_buckets_count_the_values_at_or_below_their_bound() {
+        let mut snapshot = CoreSnapshot::default();
+        for records in [1, 3, 3, 500, u64::MAX] {
+            snapshot.journal.commit_records.record(records);
+        }
+        let node = NodeSnapshot { cores: vec![snapshot], ..Default::default() };
+        let text = exposition::render(node, exposition::BuildInfo::of_this_build());
+        let bucket = |le: &str| -> u64 {
+            let prefix = format!("sluice_group_commit_records_bucket{{le=\"{le}\",core=\"0\"}} ");
+            let line = text.lines().find(|line| line.starts_with(&prefix)).unwrap_or_else(|| panic!("{prefix}"));
+            line[prefix.len()..].parse().unwrap()
+        };
+        assert_eq!([bucket("1.0"), bucket("2.0"), bucket("4.0"), bucket("512.0")], [1, 1, 3, 4]);
+        assert_eq!(bucket("2147483648.0"), 4);
+        assert_eq!(bucket("+Inf"), 5, "every value, u64::MAX too");
+        assert!(text.contains("sluice_group_commit_records_count{core=\"0\"} 5\n"), "{text}");
+    }
+
     #[test]
     fn streams_merge_over_cores_and_shards_only_when_enabled() {
         let key = |stream: &str, shard_number| ShardKey { stream: stream.to_owned(), shard_number };
