@@ -4,12 +4,15 @@
 # emulator). The client is wrk with the Lua scripts beside this file. Each run also counts the
 # CPU the server and the client used per request: they share the machine's cores, so the
 # client's own cost caps the requests per second any server could reach here (printed last).
+# A third server answers PutRecord without doing anything (nginx's `return 200` of a canned
+# answer): what a server that costs as little as nginx and stores nothing reaches with this
+# client on this machine, the ceiling of the PutRecord ratio here.
 #
 # usage: bench/http/run.sh [DURATION_S] [CONNECTIONS]      (defaults: 10 s, 32 connections)
 # env:   RECORD_BYTES (1024), RECORDS per PutRecords (100), SHARDS (4), CORES (all),
 #        SLUICED (a sluiced binary to use instead of building target/release/sluiced)
 #
-# Installs wrk and GNU time (apt) and kinesalite (npm, into bench/http/node_modules) if
+# Installs wrk, nginx and GNU time (apt) and kinesalite (npm, into bench/http/node_modules) if
 # missing, and builds sluiced in release mode. sluiced acknowledges a record after fdatasync on
 # its data directory (under target/, on the repository's filesystem); kinesalite keeps records
 # in memory.
@@ -23,6 +26,7 @@ shards="${SHARDS:-4}"
 threads=2
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+[ -x /usr/sbin/nginx ] || { apt-get update -qq && apt-get install -y -qq nginx; }
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
 if [ ! -x "$here/node_modules/.bin/kinesalite" ]; then
     (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
@@ -66,15 +70,48 @@ kinesalite_port=$(free_port)
     --updateStreamMs 0 --shardLimit 1000 >/dev/null &
 pids+=($!)
 kinesalite_pid=$!
-wait_port "$sluice_port" && wait_port "$kinesalite_port"
+noop_port=$(free_port)
+mkdir -p "$data/nginx"
+# As many workers as cores; the answer is a PutRecord answer's shape and size.
+cat >"$data/nginx/nginx.conf" <<EOF
+worker_processes $(nproc);
+daemon off;
+pid $data/nginx/nginx.pid;
+error_log $data/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $data/nginx;
+    client_body_buffer_size 64k;
+    keepalive_requests 100000000;
+    server {
+        listen 127.0.0.1:$noop_port;
+        location / {
+            default_type application/x-amz-json-1.1;
+            return 200 '{"SequenceNumber":"49650000000000000000000000000000000000000000000000000002","ShardId":"shardId-000000000000"}';
+        }
+    }
+}
+EOF
+/usr/sbin/nginx -c "$data/nginx/nginx.conf" -e "$data/nginx/error.log" &
+pids+=($!)
+noop_pid=$!
+wait_port "$sluice_port" && wait_port "$kinesalite_port" && wait_port "$noop_port"
 sluice="http://127.0.0.1:$sluice_port"
 kinesalite="http://127.0.0.1:$kinesalite_port"
 create_stream "$sluice"
 create_stream "$kinesalite"
 
 results="$data/results"
-# CPU seconds (user + system, all threads) a process has used so far.
-cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+# CPU seconds (user + system, all threads) a process and its children (nginx's workers) have
+# used so far.
+cpu_seconds() {
+    local pid total=0
+    for pid in $1 $(pgrep -P "$1" || true); do
+        total=$(awk -v hz="$(getconf CLK_TCK)" -v sum="$total" '{ printf "%.3f", sum + ($14 + $15) / hz }' "/proc/$pid/stat")
+    done
+    echo "$total"
+}
 run() { # name endpoint script server-pid
     local line before after
     # A short warm-up, then the measured run, with the CPU the server and the client used.
@@ -90,6 +127,7 @@ echo "wrk: $threads threads, $connections connections, ${duration}s per run; $RE
     "PutRecords of $RECORDS records; $shards shards; $(nproc) cores"
 run sluice-PutRecord "$sluice" put_record.lua "$sluice_pid"
 run kinesalite-PutRecord "$kinesalite" put_record.lua "$kinesalite_pid"
+run noop-PutRecord "http://127.0.0.1:$noop_port" put_record.lua "$noop_pid"
 run sluice-PutRecords "$sluice" put_records.lua "$sluice_pid"
 run kinesalite-PutRecords "$kinesalite" put_records.lua "$kinesalite_pid"
 
@@ -134,6 +172,9 @@ for op in ("PutRecord", "PutRecords"):
     print(f"  client and sluiced together ({both:.1f} us per request) cap them at {cores * 1e6 / both:.0f} req/s = "
           f"{cores * 1e6 / both / k['req/s']:.1f}x kinesalite; 20x would leave sluiced "
           f"{cores * 1e6 / (20 * k['req/s']) - s['client us/req']:.1f} us per request with this client")
+noop, k = rows["noop-PutRecord"], rows["kinesalite-PutRecord"]
+print(f"PutRecord: a server that does nothing (nginx, {noop['server us/req']:.1f} us of CPU per request) reaches "
+      f"{noop['req/s']:.0f} req/s = {noop['req/s'] / k['req/s']:.1f}x kinesalite with this client on this machine")
 bad = [name for name, row in rows.items() if row["failed"]]
 if bad:
     print("runs with failed requests (results not comparable):", ", ".join(bad))
