@@ -6,7 +6,8 @@
 # client's own cost caps the requests per second any server could reach here (printed last).
 # A third server answers PutRecord without doing anything (nginx's `return 200` of a canned
 # answer): what a server that costs as little as nginx and stores nothing reaches with this
-# client on this machine, the ceiling of the PutRecord ratio here.
+# client on this machine, the ceiling of the PutRecord ratio here. And Sluice answers
+# DescribeStreamSummary, which touches no disk: what its HTTP stack costs per request.
 #
 # usage: bench/http/run.sh [DURATION_S] [CONNECTIONS]      (defaults: 10 s, 32 connections)
 # env:   RECORD_BYTES (1024), RECORDS per PutRecords (100), SHARDS (4), CORES (all),
@@ -128,6 +129,7 @@ echo "wrk: $threads threads, $connections connections, ${duration}s per run; $RE
 run sluice-PutRecord "$sluice" put_record.lua "$sluice_pid"
 run kinesalite-PutRecord "$kinesalite" put_record.lua "$kinesalite_pid"
 run noop-PutRecord "http://127.0.0.1:$noop_port" put_record.lua "$noop_pid"
+run sluice-DescribeStreamSummary "$sluice" describe.lua "$sluice_pid"
 run sluice-PutRecords "$sluice" put_records.lua "$sluice_pid"
 run kinesalite-PutRecords "$kinesalite" put_records.lua "$kinesalite_pid"
 
@@ -140,7 +142,7 @@ for line in open(sys.argv[1]):
     values = dict(field.split("=") for field in fields)
     seconds = float(values["seconds"])
     requests = int(values["requests"])
-    records = requests * int(values["records_per_request"])
+    records = requests * max(int(values["records_per_request"]), 1)
     rows[name] = {
         "req/s": requests / seconds,
         "records/s": records / seconds,
@@ -175,6 +177,9 @@ for op in ("PutRecord", "PutRecords"):
 noop, k = rows["noop-PutRecord"], rows["kinesalite-PutRecord"]
 print(f"PutRecord: a server that does nothing (nginx, {noop['server us/req']:.1f} us of CPU per request) reaches "
       f"{noop['req/s']:.0f} req/s = {noop['req/s'] / k['req/s']:.1f}x kinesalite with this client on this machine")
+d = rows["sluice-DescribeStreamSummary"]
+print(f"DescribeStreamSummary (no disk): sluiced {d['server us/req']:.1f} us of CPU per request, "
+      f"{d['req/s']:.0f} req/s = {d['req/s'] / k['req/s']:.1f}x kinesalite's PutRecord")
 bad = [name for name, row in rows.items() if row["failed"]]
 if bad:
     print("runs with failed requests (results not comparable):", ", ".join(bad))
