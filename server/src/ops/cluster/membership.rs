@@ -90,12 +90,24 @@ pub async fn replace_member(node: &Rc<Node>, old: u64, new: u64, member: MemberA
     // One change at a time: the groups of a second change would otherwise go through both at
     // once, which DescribeCluster could no longer tell apart. This node's groups stand for
     // the others' (every member hosts every group); the catalog's leader, which answers the
-    // call, applied the last change first.
+    // call, applied the last change first. Core 0 checks and proposes one call at a time, so
+    // a second call finds the first's command applied and the groups not settled on it.
     let wanted: Vec<u64> = members.keys().copied().collect();
-    one_change_at_a_time(&groups(node).await?, &wanted)?;
     let before = members.iter().map(|(&id, member)| (id, MemberAddresses::from(member))).collect();
-    meta::propose(node, MetaCommand::ReplaceMember { old, new, member, before }).await?;
-    Ok(())
+    node.run_on(0, move |core0| async move {
+        let Some(group) = crate::ops::cluster::core().and_then(|core| core.meta()) else {
+            return Err(KinesisError::internal("the metadata group is not running on core 0"));
+        };
+        let Some(_change) = group.change_members() else {
+            return Err(KinesisError::resource_in_use(
+                "Another ReplaceClusterMember is under way on this node. Call again once DescribeCluster says Settled",
+            ));
+        };
+        one_change_at_a_time(&groups(&core0).await?, &wanted)?;
+        meta::propose(&core0, MetaCommand::ReplaceMember { old, new, member, before }).await?;
+        Ok(())
+    })
+    .await?
 }
 
 /// The groups this node hosts, on every core, by name (`catalog`, `shard-UID`), each with its

@@ -61,6 +61,7 @@ use sluice_model::{
     MetricsName, MinimumThroughputBillingCommitment, RecordDistributionStrategy, Resource, StreamMode, TagMap,
     WarmThroughput,
 };
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
@@ -372,13 +373,38 @@ type Outcome = Result<Reply, KinesisError>;
 pub struct MetaGroup {
     host: GroupHost,
     applied: Applied<Outcome>,
+    /// A membership change is being checked and proposed here ([`MetaGroup::change_members`]).
+    changing_members: Rc<Cell<bool>>,
 }
 
 fn applied_path(node: &Node) -> PathBuf {
     node.shared.config.data_dir.join("raft").join("meta.applied")
 }
 
+/// Held while one membership change is checked and proposed; see [`MetaGroup::change_members`].
+pub struct MemberChange(Rc<Cell<bool>>);
+
+impl MemberChange {
+    /// The guard of `flag`, unless another holds it.
+    fn take(flag: &Rc<Cell<bool>>) -> Option<MemberChange> {
+        (!flag.replace(true)).then(|| MemberChange(flag.clone()))
+    }
+}
+
+impl Drop for MemberChange {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
 impl MetaGroup {
+    /// The right to check and propose one membership change on this node, until the guard is
+    /// dropped; `None` while another call holds it. Without it two calls at the same instant
+    /// could both find the groups settled before either command was applied.
+    pub fn change_members(&self) -> Option<MemberChange> {
+        MemberChange::take(&self.changing_members)
+    }
+
     /// The member that leads the catalog as this node knows it (0: none known).
     pub fn leader(&self) -> u64 {
         self.host.leader()
@@ -412,7 +438,11 @@ impl MetaGroup {
             .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
             .map_or(0, u64::from_le_bytes);
         host.compactable(applied, bytes::Bytes::new());
-        let group = Rc::new(MetaGroup { host, applied: Applied::new(applied, APPLIED_OUTCOMES_KEPT_MAX) });
+        let group = Rc::new(MetaGroup {
+            host,
+            applied: Applied::new(applied, APPLIED_OUTCOMES_KEPT_MAX),
+            changing_members: Rc::default(),
+        });
         glommio::spawn_local(apply_committed(core0.clone(), group.clone())).detach();
         group
     }
@@ -464,6 +494,13 @@ async fn apply(core0: &Rc<Node>, command: MetaCommand) -> Outcome {
         MetaCommand::DeleteStream { .. } => {
             sync_groups(core0).await;
             crate::ops::leases::follow_streams(core0).await?
+        }
+        // The leader checked its own key store; a member without the key says so here.
+        MetaCommand::StartStreamEncryption { name, .. } => {
+            let streams = core0.shared.routes.load();
+            let keys = core0.shared.config.security.keys.as_deref();
+            let stream = streams.streams.get(&name).map(|stream| &stream.meta);
+            crate::ops::sealing::warn_of_missing_master_keys(keys, stream, "StartStreamEncryption");
         }
         _ => {}
     }
@@ -618,6 +655,16 @@ pub fn refuse_unreplicated(operation: &str) -> KinesisError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_member_change_is_checked_and_proposed_at_a_time() {
+        let flag = Rc::default();
+        let first = MemberChange::take(&flag).expect("free");
+        assert!(MemberChange::take(&flag).is_none(), "held by the first call");
+        drop(first);
+        let again = MemberChange::take(&flag);
+        assert!(again.is_some(), "released when the first call ended, however it ended");
+    }
 
     /// Commands travel as JSON in the log; each must come back as it was proposed, and the
     /// two the first build wrote must keep their spelling.
