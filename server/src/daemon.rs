@@ -436,6 +436,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         shared.begin_shutdown();
         return Err(error);
     }
+    let streams = shared.routes.load();
+    let keys = shared.config.security.keys.as_deref();
+    crate::ops::sealing::warn_of_missing_master_keys(keys, streams.streams.values().map(|s| &s.meta), "start-up");
     shared.health.set_ready();
     tracing::info!(
         listen = %config.listen,

@@ -258,7 +258,7 @@ fn prometheus_sees_what_the_client_sent_and_the_dashboard_and_alerts_evaluate() 
         for rule in &rules {
             assert_ne!(rule["health"], "err", "alert rule {} fails: {}", rule["name"], rule["lastError"]);
         }
-        rules.len() >= 8 && rules.iter().all(|rule| rule["health"] == "ok")
+        rules.len() >= 9 && rules.iter().all(|rule| rule["health"] == "ok")
     });
 }
 

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import urllib.request
 import uuid
 
 import boto3
@@ -49,11 +50,11 @@ class Node:
         self.process = None
 
     def start(self):
-        self.http_port = free_port()
+        self.http_port, self.metrics_port = free_port(), free_port()
         self.process = subprocess.Popen(
             [SLUICED, "--data-dir", self.data, "--cores", "2", "--limits", "unlimited",
              "--listen", f"127.0.0.1:{free_port()}", "--http-listen", f"127.0.0.1:{self.http_port}",
-             "--metrics-listen", "127.0.0.1:0", "--log-level", "warn", "--kms-keys", self.keys])
+             "--metrics-listen", f"127.0.0.1:{self.metrics_port}", "--log-level", "warn", "--kms-keys", self.keys])
         client = self.client()
         deadline = time.monotonic() + 30
         while True:
@@ -70,6 +71,13 @@ class Node:
         settings.update(config)
         return boto3.client("kinesis", endpoint_url=f"http://127.0.0.1:{self.http_port}", region_name="us-east-1",
                             config=Config(**settings))
+
+    def gauge(self, name):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as answer:
+            for line in answer.read().decode().splitlines():
+                if line.split(" ")[0] in (name, name + "{}"):
+                    return float(line.split()[1])
+        raise AssertionError(f"{name} is not in the scrape")
 
     def stop(self, sig=signal.SIGTERM):
         self.process.send_signal(sig)
@@ -270,3 +278,16 @@ for i in itertools.count():
     iterator = client.get_shard_iterator(StreamName="crash", ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
     code, message = error_of(client.get_records, ShardIterator=iterator)
     assert code == "InternalFailure" and "cannot be decrypted" in message, (code, message)
+    assert node.gauge("sluice_encrypted_streams_without_master_key") == 0, "the key id is still there"
+    node.stop()
+
+    # A key store without the stream's key (a member given another kms-keys file): the node
+    # counts the stream, and reads of its sealed records are refused as KMS refuses them.
+    other = uuid.UUID(int=5)
+    with open(node.keys, "w") as f:
+        f.write(f'[[key]]\nkey_id = "{other}"\nmaterial = "{base64.b64encode(bytes(32)).decode()}"\n')
+    client = node.start()
+    assert node.gauge("sluice_encrypted_streams_without_master_key") == 1
+    iterator = client.get_shard_iterator(StreamName="crash", ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    code, message = error_of(client.get_records, ShardIterator=iterator)
+    assert code == "KMSNotFoundException" and KEY_ID in message, (code, message)

@@ -616,6 +616,13 @@ impl Scrape {
         )?;
         gauges(
             out,
+            "sluice_encrypted_streams_without_master_key",
+            "Streams encrypted with a master key this node's key store does not hold (their writes and sealed \
+             reads fail here with KMSNotFoundException)",
+            [(NONE, snapshot.encrypted_streams_without_master_key as i64)],
+        )?;
+        gauges(
+            out,
             "sluice_ready",
             "1 when ready (recovered, listening, not stopping)",
             [(NONE, i64::from(snapshot.ready))],

@@ -325,6 +325,9 @@ pub struct NodeSnapshot {
     pub ready: bool,
     /// Every delivery stream's figures, by name.
     pub delivery_streams: Vec<DeliveryStreamSample>,
+    /// Streams encrypted with a master key this node's key store does not hold
+    /// (`ops::sealing::streams_without_master_key`).
+    pub encrypted_streams_without_master_key: u64,
 }
 
 impl NodeSnapshot {

@@ -118,6 +118,10 @@ impl Scraper {
         if let Some(delivery) = shared.delivery_metrics.get() {
             snapshot.delivery_streams = delivery.samples(shared.now_ms());
         }
+        let keys = shared.config.security.keys.as_deref();
+        let metas = routes.streams.values().map(|stream| &stream.meta);
+        snapshot.encrypted_streams_without_master_key =
+            crate::ops::sealing::streams_without_master_key(keys, metas).len() as u64;
         snapshot.mailbox_capacity = shared.mailboxes.capacity();
         snapshot.uptime = shared.started.elapsed();
         snapshot.ready = shared.health.is_ready();

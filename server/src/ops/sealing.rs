@@ -57,6 +57,44 @@ pub fn kms_error(error: KmsError) -> KinesisError {
     KinesisError::new(kind, error.message)
 }
 
+/// The streams among `streams` encrypted with a master key that `keys` does not hold, each
+/// with the key's id: this node can neither seal their new records nor open their sealed
+/// ones (KMSNotFoundException). Every member of a cluster must hold the same keys
+/// (`docs/cluster.md`); `sluice_encrypted_streams_without_master_key` counts these.
+pub fn streams_without_master_key<'a>(
+    keys: Option<&KeyStore>,
+    streams: impl IntoIterator<Item = &'a sluice_engine::catalog::StreamMeta>,
+) -> Vec<(&'a str, &'a str)> {
+    let held = |key_id: &str| {
+        let id = Uuid::parse_str(key_id).ok();
+        keys.zip(id).is_some_and(|(keys, id)| keys.by_key_id(&id).is_some())
+    };
+    streams
+        .into_iter()
+        .filter_map(|meta| meta.encryption.as_ref().map(|encryption| (meta, encryption)))
+        .filter(|(_, encryption)| !held(&encryption.master_key_id))
+        .map(|(meta, encryption)| (meta.name.as_str(), encryption.master_key_id.as_str()))
+        .collect()
+}
+
+/// Says in the log which of `streams` this node cannot seal or open (see
+/// [`streams_without_master_key`]), once per call; `when` tells where it looked.
+pub fn warn_of_missing_master_keys<'a>(
+    keys: Option<&KeyStore>,
+    streams: impl IntoIterator<Item = &'a sluice_engine::catalog::StreamMeta>,
+    when: &str,
+) {
+    for (stream, key_id) in streams_without_master_key(keys, streams) {
+        tracing::error!(
+            stream,
+            master_key = key_id,
+            "{when}: stream {stream} is encrypted with master key {key_id}, which this node's key store \
+             (--kms-keys, or the AWS-managed key) does not hold: its writes and its sealed records' reads \
+             fail here with KMSNotFoundException. Every member of a cluster needs the same kms-keys file"
+        );
+    }
+}
+
 /// The daemon's key store (`--kms-keys` and the AWS-managed key), or KMSNotFoundException.
 pub fn key_store(keys: Option<&KeyStore>) -> Result<&KeyStore> {
     keys.ok_or_else(|| kms_error(KmsError::new(KmsErrorKind::NotFound, "This server has no key store.")))
