@@ -113,7 +113,10 @@ struct ServerMetrics {
 impl ServerMetrics {
     fn before(url: Option<String>) -> anyhow::Result<ServerMetrics> {
         let before = match &url {
-            Some(url) => server_metrics::scrape(url)?,
+            Some(url) => {
+                server_metrics::watch(url);
+                server_metrics::scrape(url)?
+            }
             None => Default::default(),
         };
         Ok(ServerMetrics { url, before })
@@ -123,7 +126,12 @@ impl ServerMetrics {
     fn after(&self, result: &impl Serialize) -> anyhow::Result<serde_json::Value> {
         let mut json = serde_json::to_value(result)?;
         if let Some(url) = &self.url {
-            let delta = server_metrics::delta(&self.before, &server_metrics::scrape(url)?);
+            // Taken before the run deleted its streams, if it did.
+            let after = match server_metrics::take_before_clean_up() {
+                Some(page) => page,
+                None => server_metrics::scrape(url)?,
+            };
+            let delta = server_metrics::delta(&self.before, &after);
             print!("{}", server_metrics::table(&delta));
             if let serde_json::Value::Object(map) = &mut json {
                 map.insert("server_metrics".to_owned(), serde_json::to_value(&delta)?);

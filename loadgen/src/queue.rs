@@ -178,6 +178,7 @@ async fn clean_up(client: &HttpClient, keep: bool, stream: String, queue_arn: St
     if keep {
         return Ok(());
     }
+    crate::server_metrics::before_clean_up();
     client.call(&DeleteQueueInput { queue_arn }).await.context("delete the queue")?;
     let delete =
         DeleteStreamInput { stream_name: Some(stream), enforce_consumer_deletion: Some(true), stream_arn: None };

@@ -26,6 +26,33 @@ fn split_url(url: &str) -> (&str, &str) {
     }
 }
 
+/// `--metrics`' page, while a run uses it ([`watch`]).
+static WATCHED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+/// The page as it was just before the run deleted its streams ([`before_clean_up`]).
+static BEFORE_CLEAN_UP: std::sync::Mutex<Option<Scrape>> = std::sync::Mutex::new(None);
+
+/// Tells [`before_clean_up`] which page to read.
+pub fn watch(url: &str) {
+    let _ = WATCHED.set(url.to_owned());
+}
+
+/// Scrapes the watched page, if any, before a run deletes its streams: a stream's series
+/// leave the page with it, so a scrape after the deletion would count none of its records.
+/// A failed scrape leaves the run to its scrape at the end.
+pub fn before_clean_up() {
+    if let Some(url) = WATCHED.get() {
+        match scrape(url) {
+            Ok(page) => *BEFORE_CLEAN_UP.lock().expect("not poisoned") = Some(page),
+            Err(error) => eprintln!("scrape of {url} before deleting the streams failed: {error:#}"),
+        }
+    }
+}
+
+/// The page [`before_clean_up`] read, once.
+pub fn take_before_clean_up() -> Option<Scrape> {
+    BEFORE_CLEAN_UP.lock().expect("not poisoned").take()
+}
+
 /// Fetches and parses the metrics page at `url`.
 pub fn scrape(url: &str) -> anyhow::Result<Scrape> {
     let (host, path) = split_url(url);

@@ -140,6 +140,7 @@ pub async fn delete_streams(client: &Conn, targets: &[Target], keep: bool) -> an
     if keep {
         return Ok(());
     }
+    crate::server_metrics::before_clean_up();
     let mut names: Vec<&str> = targets.iter().map(|t| t.stream.as_str()).collect();
     names.dedup();
     for name in names {
