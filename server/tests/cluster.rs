@@ -316,6 +316,23 @@ fn admin_call(http: SocketAddr, operation: &str, body: &str) -> (u16, String) {
     (status, body)
 }
 
+/// Makes the admin call `operation` with `body` at each of `https` in turn until one takes it
+/// (the node leading the catalog does; another names it), for 30 s at most.
+fn admin_call_on_the_catalog_leader(https: &[SocketAddr], operation: &str, body: &str) {
+    let asked = Instant::now();
+    loop {
+        for &http in https {
+            let (status, answer) = admin_call(http, operation, body);
+            if status == 200 {
+                return;
+            }
+            eprintln!("{operation} at {http}: {status} {answer}");
+        }
+        assert!(asked.elapsed() < Duration::from_secs(30), "no node took {operation} in 30 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Waits (up to 90 s) until DescribeCluster on every node at `https` shows the members
 /// `members` and every group it hosts with exactly them as voters.
 fn wait_until_settled(https: &[SocketAddr], members: &[u64]) {
@@ -374,19 +391,7 @@ fn a_lost_member_is_replaced_by_a_new_node_that_copies_everything_and_votes() {
     let new_peers = [peer(0), peer(1), peer(3)].join(",");
     let mut new = start(3, &new_peers, &["--join"]);
     let body = format!(r#"{{"OldNodeId":3,"NewNodeId":4,"PeerAddress":"127.0.0.1:{}"}}"#, peer_ports[3]);
-    let asked = Instant::now();
-    'replaced: loop {
-        // The node leading the catalog takes the call; another names it.
-        for daemon in &daemons[..2] {
-            let (status, answer) = admin_call(daemon.http_addr, "ReplaceClusterMember", &body);
-            if status == 200 {
-                break 'replaced;
-            }
-            eprintln!("ReplaceClusterMember at {}: {status} {answer}", daemon.http_addr);
-        }
-        assert!(asked.elapsed() < Duration::from_secs(30), "no node took ReplaceClusterMember in 30 s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    admin_call_on_the_catalog_leader(&[daemons[0].http_addr, daemons[1].http_addr], "ReplaceClusterMember", &body);
     // Asked again, it is refused: node 3 is no member any more.
     let answers: Vec<(u16, String)> =
         daemons[..2].iter().map(|daemon| admin_call(daemon.http_addr, "ReplaceClusterMember", &body)).collect();
@@ -445,6 +450,80 @@ fn a_lost_member_is_replaced_by_a_new_node_that_copies_everything_and_votes() {
     acked.append(&mut again.acked.lock().unwrap());
     wait_until_every_node_agrees(survivors, "after", acked);
     new.stop();
+    for daemon in &mut daemons {
+        daemon.stop();
+    }
+}
+
+/// A node is added (`--join`, then AddClusterMember) while a writer goes on: every group takes
+/// it as a fourth voter, and it copies the catalog and the records by snapshots. Then a member
+/// dies and is removed (RemoveClusterMember): every group ends with the three others as
+/// voters, so with one more of the first members killed, the two left (one of the first and
+/// the added node) are a majority and still acknowledge writes. Both serve every acknowledged
+/// record, byte-exact and alike.
+#[test]
+fn a_node_is_added_then_a_dead_member_removed_and_every_group_follows() {
+    const WRITTEN_BYTES: usize = 256 << 10;
+    let stream = "grown";
+    let peer_ports: Vec<u16> = (0..=NODES).map(|_| free_port()).collect();
+    let peer = |id: usize| format!("{}=127.0.0.1:{}", id + 1, peer_ports[id]);
+    let start = |id: usize, nodes: usize, extra: &[&str]| {
+        let node_id = (id + 1).to_string();
+        let peers = (0..nodes).map(peer).collect::<Vec<_>>().join(",");
+        let mut args = vec!["--node-id", node_id.as_str(), "--peers", peers.as_str()];
+        args.extend_from_slice(extra);
+        Daemon::start_with("unlimited", CORES, &args)
+    };
+    let mut daemons: Vec<Daemon> = (0..NODES).map(|id| start(id, NODES, &[])).collect();
+    let shared = Arc::new(Shared::new(daemons.iter().map(Daemon::endpoint).collect()));
+    create_everywhere(&shared, stream);
+    let writers = start_writers(&shared, stream, "grow", 0x06A0_E4DD);
+    let wait_for_more_bytes = |bytes: usize| wait_for_acked_bytes(&shared, acked_bytes(&shared) + bytes);
+    wait_for_more_bytes(WRITTEN_BYTES);
+
+    // Node 4 starts empty and is added: a fourth voter in every group.
+    let mut added = start(NODES, NODES + 1, &["--join"]);
+    let https: Vec<SocketAddr> = daemons.iter().map(|daemon| daemon.http_addr).collect();
+    // With its client addresses, so that the others can forward to it once it leads.
+    let body = format!(
+        r#"{{"NewNodeId":4,"PeerAddress":"127.0.0.1:{}","NativeAddress":"{}","HttpAddress":"{}"}}"#,
+        peer_ports[NODES], added.addr, added.http_addr
+    );
+    admin_call_on_the_catalog_leader(&https, "AddClusterMember", &body);
+    wait_until_settled(&[https[0], https[1], https[2], added.http_addr], &[1, 2, 3, 4]);
+    let restored = common::scrape(added.metrics_addr, "sluice_raft_snapshots_restored_total");
+    assert!(restored >= 1.0, "the added node restored no shard snapshot");
+    wait_for_more_bytes(WRITTEN_BYTES / 4);
+
+    // Node 1 dies; three of four still decide. It is removed.
+    daemons[0].kill();
+    shared.endpoints.lock().unwrap()[0] = None;
+    wait_for_more_bytes(WRITTEN_BYTES / 4);
+    let (status, answer) = admin_call(https[1], "RemoveClusterMember", r#"{"OldNodeId":1,"NewNodeId":4}"#);
+    assert!(status == 400 && answer.contains("SerializationException"), "{status} {answer}");
+    // (Leaders even out over the members: node 4 may lead the catalog by now.)
+    admin_call_on_the_catalog_leader(
+        &[https[1], https[2], added.http_addr],
+        "RemoveClusterMember",
+        r#"{"OldNodeId":1}"#,
+    );
+    wait_until_settled(&[https[1], https[2], added.http_addr], &[2, 3, 4]);
+
+    // Node 2 dies too: nodes 3 and 4 are two of the three members left, a majority.
+    wait_for_more_bytes(WRITTEN_BYTES / 4);
+    daemons[1].kill();
+    shared.endpoints.lock().unwrap()[1] = None;
+    shared.endpoints.lock().unwrap()[0] = Some(added.endpoint());
+    let killed = Instant::now();
+    wait_for_more_bytes(WRITTEN_BYTES / 4);
+    eprintln!("writes acknowledged by nodes 3 and 4 alone within {:?} of node 2's kill", killed.elapsed());
+    shared.stop.store(true, Ordering::SeqCst);
+    writers.into_iter().for_each(|writer| writer.join().unwrap());
+    let acked = std::mem::take(&mut *shared.acked.lock().unwrap());
+    let survivors = vec![daemons[2].endpoint(), added.endpoint()];
+    let (acknowledged, stored) = wait_until_every_node_agrees(survivors, stream, acked);
+    eprintln!("add and remove: {acknowledged} records acknowledged, {stored} stored on nodes 3 and 4");
+    added.stop();
     for daemon in &mut daemons {
         daemon.stop();
     }

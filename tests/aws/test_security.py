@@ -251,6 +251,10 @@ def test_admin_calls_need_their_own_actions_which_kinesis_star_does_not_grant(se
     replace = {"OldNodeId": 3, "NewNodeId": 4, "PeerAddress": "127.0.0.1:7400"}
     status, answer = admin_call(secured, "operator", "ReplaceClusterMember", replace)
     assert (answer["__type"], answer["message"]) == denied("operator", "sluice:ReplaceClusterMember", cluster)
+    for operation, body in [("AddClusterMember", {"NewNodeId": 4, "PeerAddress": "127.0.0.1:7400"}),
+                            ("RemoveClusterMember", {"OldNodeId": 3})]:
+        status, answer = admin_call(secured, "operator", operation, body)
+        assert (answer["__type"], answer["message"]) == denied("operator", f"sluice:{operation}", cluster)
 
 
 def denied(name, action, resource, why="because no identity-based policy allows the {action} action"):

@@ -1,5 +1,6 @@
-//! The cluster's members as the catalog keeps them on a replicated node (issue 13): the
-//! catalog command ReplaceMember's pure effect (`ops::cluster::membership` drives it).
+//! The cluster's members as the catalog keeps them on a replicated node (issue 13): the pure
+//! effect of the catalog commands ReplaceMember, AddMember and RemoveMember
+//! (`ops::cluster::membership` drives them).
 
 use sluice_engine::catalog::{Catalog, CatalogMember};
 use sluice_model::KinesisError;
@@ -13,12 +14,32 @@ pub struct MemberAddresses {
     pub http: Option<SocketAddr>,
 }
 
+/// A membership change: member `leaving` leaves the cluster, node `joining` (at its addresses)
+/// joins it, or both at once (a replacement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change<'a> {
+    pub leaving: Option<u64>,
+    pub joining: Option<(u64, &'a MemberAddresses)>,
+}
+
 /// The catalog command ReplaceMember applied to `catalog` (the same on every node).
 pub fn replace(
     catalog: &mut Catalog,
     old: u64,
     new: u64,
     member: &MemberAddresses,
+    before: &[(u64, MemberAddresses)],
+) -> Result<(), KinesisError> {
+    change(catalog, Change { leaving: Some(old), joining: Some((new, member)) }, before)
+}
+
+/// A membership change applied to `catalog` (the same on every node). `before` is the
+/// membership the proposer saw, which the catalog takes if it holds none yet (`--peers`').
+/// A node that joins founds the groups of the shards created from now on, and joins the older
+/// ones by snapshots. The last member cannot leave.
+pub fn change(
+    catalog: &mut Catalog,
+    change: Change<'_>,
     before: &[(u64, MemberAddresses)],
 ) -> Result<(), KinesisError> {
     let founder = |addresses: &MemberAddresses| CatalogMember {
@@ -31,14 +52,25 @@ pub fn replace(
         .members
         .clone()
         .unwrap_or_else(|| before.iter().map(|(id, addresses)| (*id, founder(addresses))).collect());
-    if !members.contains_key(&old) {
-        return Err(KinesisError::resource_not_found(format!("Node {old} is not a member of the cluster")));
+    if let Some(old) = change.leaving {
+        if !members.contains_key(&old) {
+            return Err(KinesisError::resource_not_found(format!("Node {old} is not a member of the cluster")));
+        }
     }
-    if members.contains_key(&new) {
-        return Err(KinesisError::resource_in_use(format!("Node {new} is a member of the cluster already")));
+    if let Some((new, _)) = change.joining {
+        if members.contains_key(&new) {
+            return Err(KinesisError::resource_in_use(format!("Node {new} is a member of the cluster already")));
+        }
     }
-    members.remove(&old);
-    members.insert(new, CatalogMember { first_shard_uid: catalog.next_shard_uid, ..founder(member) });
+    if change.leaving.is_some() && change.joining.is_none() && members.len() == 1 {
+        return Err(KinesisError::invalid_argument("The cluster's last member cannot leave it"));
+    }
+    if let Some(old) = change.leaving {
+        members.remove(&old);
+    }
+    if let Some((new, member)) = change.joining {
+        members.insert(new, CatalogMember { first_shard_uid: catalog.next_shard_uid, ..founder(member) });
+    }
     catalog.members = Some(members);
     Ok(())
 }
@@ -68,5 +100,28 @@ mod tests {
         // The catalog's members, not `before`, are the base from now on.
         replace(&mut catalog, 2, 5, &addresses(7500), &[]).unwrap();
         assert_eq!(catalog.members.unwrap().keys().copied().collect::<Vec<_>>(), vec![1, 4, 5]);
+    }
+
+    #[test]
+    fn members_join_and_leave_one_at_a_time_and_the_last_stays() {
+        let ids = |catalog: &Catalog| catalog.members.clone().unwrap().keys().copied().collect::<Vec<_>>();
+        let mut catalog = Catalog::new(1);
+        catalog.next_shard_uid = 9;
+        let before: Vec<(u64, MemberAddresses)> = (1..=3).map(|id| (id, addresses(7000 + id as u16))).collect();
+        let joining = addresses(7400);
+        change(&mut catalog, Change { leaving: None, joining: Some((4, &joining)) }, &before).unwrap();
+        assert_eq!(ids(&catalog), vec![1, 2, 3, 4]);
+        assert_eq!(catalog.members.clone().unwrap()[&4].first_shard_uid, 9, "it founds the groups of later shards");
+        let again = change(&mut catalog, Change { leaving: None, joining: Some((4, &joining)) }, &[]);
+        assert_eq!(again.unwrap_err().kind, sluice_model::ErrorKind::ResourceInUse);
+        for (old, left) in [(1, vec![2, 3, 4]), (4, vec![2, 3]), (2, vec![3])] {
+            change(&mut catalog, Change { leaving: Some(old), joining: None }, &[]).unwrap();
+            assert_eq!(ids(&catalog), left);
+        }
+        let gone = change(&mut catalog, Change { leaving: Some(1), joining: None }, &[]);
+        assert_eq!(gone.unwrap_err().kind, sluice_model::ErrorKind::ResourceNotFound);
+        let last = catalog.clone();
+        assert!(change(&mut catalog, Change { leaving: Some(3), joining: None }, &[]).is_err());
+        assert_eq!(catalog, last, "the last member stays");
     }
 }

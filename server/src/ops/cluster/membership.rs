@@ -1,26 +1,28 @@
-//! The cluster's membership on a replicated node (issue 13, `docs/cluster.md`, "Replacing a
-//! node"): an admin call (`ReplaceClusterMember`, [`replace_member`]) replaces one member by a
-//! new node in every group, the catalog's and each shard's.
+//! The cluster's membership on a replicated node (issue 13, `docs/cluster.md`, "Restarting and
+//! replacing a node"): admin calls ([`change_members`]) replace one member by a new node
+//! (`ReplaceClusterMember`), add a new node (`AddClusterMember`) or remove a member
+//! (`RemoveClusterMember`) in every group, the catalog's and each shard's.
 //!
-//! 1. The call is a catalog command ([`MetaCommand::ReplaceMember`]): once committed, every
-//!    node's catalog names the members, with each one's addresses and the first shard uid
-//!    whose group it founded (a later shard's group starts with every member; an older one's
-//!    the new member joins). Until the first such call the members are `--peers`'.
-//! 2. On every core of every member, [`keep`] follows the catalog: the peer network dials the
-//!    new member (and no longer the old one), and each group this member leads proposes the
-//!    change of its membership to raft-rs (`ConfChangeV2`, both at once: raft-rs passes
-//!    through a joint membership, in which the old and the new majorities both decide, and
-//!    leaves it by itself), again until the group's membership is the catalog's. A leader
-//!    that is itself leaving hands its groups to a member staying first.
-//! 3. The new node runs with `--join`: it founds no group, and a leader sends each group a
+//! 1. The call is a catalog command ([`MetaCommand::ReplaceMember`], `AddMember`,
+//!    `RemoveMember`): once committed, every node's catalog names the members, with each one's
+//!    addresses and the first shard uid whose group it founded (a later shard's group starts
+//!    with every member; an older one's a new member joins). Until the first such call the
+//!    members are `--peers`'.
+//! 2. On every core of every member, [`keep`] follows the catalog: the peer network dials a
+//!    new member (and no longer one that left), and each group this member leads proposes the
+//!    change of its membership to raft-rs (`ConfChangeV2`, every addition and removal at once:
+//!    raft-rs passes through a joint membership, in which the old and the new majorities both
+//!    decide, and leaves it by itself), again until the group's membership is the catalog's.
+//!    A leader that is itself leaving hands its groups to a member staying first.
+//! 3. A new node runs with `--join`: it founds no group, and a leader sends each group a
 //!    snapshot (`sluice_cluster::replica`, `seeded`): the catalog's is restored by copying a
 //!    peer's catalog ([`restorer`]), after which the node opens every stream's shards and
 //!    their groups; each shard's is restored by copying its records (`snapshot`).
 //!
-//! Unfinished: adding or removing a member without replacing one (the replication factor is
-//! the member count). With `--credentials`, a new member whose id is past
-//! `FORWARDING_MEMBER_IDS_DERIVED` cannot forward to the members started before it joined (the
-//! keys members authenticate each other with are derived at start-up).
+//! Unfinished: every member hosts every group (the replication factor is the member count).
+//! With `--credentials`, a new member whose id is past `FORWARDING_MEMBER_IDS_DERIVED` cannot
+//! forward to the members started before it joined (the keys members authenticate each other
+//! with are derived at start-up).
 
 pub use crate::control::members::MemberAddresses;
 use crate::ops::catalog;
@@ -60,31 +62,45 @@ impl From<&Member> for MemberAddresses {
     }
 }
 
-/// ReplaceClusterMember: member `old` leaves every group, and node `new` at `member`'s
-/// addresses (started with `--join`) takes its place. Answers once the catalog names the new
-/// members; the groups move after (DescribeCluster shows when each is done).
-pub async fn replace_member(node: &Rc<Node>, old: u64, new: u64, member: MemberAddresses) -> Result<(), KinesisError> {
+/// ReplaceClusterMember, AddClusterMember and RemoveClusterMember: member `leaving` leaves
+/// every group, node `joining` (started with `--join`, at its addresses) joins every group, or
+/// both at once. Answers once the catalog names the new members; the groups move after
+/// (DescribeCluster shows when each is done).
+pub async fn change_members(
+    node: &Rc<Node>,
+    leaving: Option<u64>,
+    joining: Option<(u64, MemberAddresses)>,
+) -> Result<(), KinesisError> {
     if node.shared.config.cluster.is_none() {
         return Err(KinesisError::invalid_argument("This node is not a member of a cluster (no --node-id, --peers)"));
     }
-    if new == 0 || new > NODE_ID_MAX {
-        return Err(KinesisError::invalid_argument(format!("NewNodeId {new} is not a number from 1 to {NODE_ID_MAX}")));
-    }
     let members = crate::ops::cluster::members(node);
-    if !members.contains_key(&old) {
-        return Err(KinesisError::resource_not_found(format!("Node {old} is not a member of the cluster")));
+    if let Some(old) = leaving {
+        if !members.contains_key(&old) {
+            return Err(KinesisError::resource_not_found(format!("Node {old} is not a member of the cluster")));
+        }
+        if joining.is_none() && members.len() == 1 {
+            return Err(KinesisError::invalid_argument("The cluster's last member cannot leave it"));
+        }
     }
-    if members.contains_key(&new) {
-        return Err(KinesisError::resource_in_use(format!("Node {new} is a member of the cluster already")));
-    }
-    for (id, other) in &members {
-        let taken = [Some(other.peer), other.native, other.http];
-        let wanted = [Some(member.peer), member.native, member.http];
-        if *id != old && wanted.iter().flatten().any(|address| taken.contains(&Some(*address))) {
+    if let Some((new, member)) = joining {
+        if new == 0 || new > NODE_ID_MAX {
             return Err(KinesisError::invalid_argument(format!(
-                "An address of node {new} is node {id}'s already ({})",
-                crate::ops::cluster::member_addresses(other)
+                "NewNodeId {new} is not a number from 1 to {NODE_ID_MAX}"
             )));
+        }
+        if members.contains_key(&new) {
+            return Err(KinesisError::resource_in_use(format!("Node {new} is a member of the cluster already")));
+        }
+        for (id, other) in &members {
+            let taken = [Some(other.peer), other.native, other.http];
+            let wanted = [Some(member.peer), member.native, member.http];
+            if Some(*id) != leaving && wanted.iter().flatten().any(|address| taken.contains(&Some(*address))) {
+                return Err(KinesisError::invalid_argument(format!(
+                    "An address of node {new} is node {id}'s already ({})",
+                    crate::ops::cluster::member_addresses(other)
+                )));
+            }
         }
     }
     // One change at a time: the groups of a second change would otherwise go through both at
@@ -94,17 +110,24 @@ pub async fn replace_member(node: &Rc<Node>, old: u64, new: u64, member: MemberA
     // a second call finds the first's command applied and the groups not settled on it.
     let wanted: Vec<u64> = members.keys().copied().collect();
     let before = members.iter().map(|(&id, member)| (id, MemberAddresses::from(member))).collect();
+    let command = match (leaving, joining) {
+        (Some(old), Some((new, member))) => MetaCommand::ReplaceMember { old, new, member, before },
+        (None, Some((new, member))) => MetaCommand::AddMember { new, member, before },
+        (Some(old), None) => MetaCommand::RemoveMember { old, before },
+        (None, None) => return Ok(()),
+    };
     node.run_on(0, move |core0| async move {
         let Some(group) = crate::ops::cluster::core().and_then(|core| core.meta()) else {
             return Err(KinesisError::internal("the metadata group is not running on core 0"));
         };
         let Some(_change) = group.change_members() else {
             return Err(KinesisError::resource_in_use(
-                "Another ReplaceClusterMember is under way on this node. Call again once DescribeCluster says Settled",
+                "Another change of the cluster's members is under way on this node. Call again once \
+                 DescribeCluster says Settled",
             ));
         };
         one_change_at_a_time(&groups(&core0).await?, &wanted)?;
-        meta::propose(&core0, MetaCommand::ReplaceMember { old, new, member, before }).await?;
+        meta::propose(&core0, command).await?;
         Ok(())
     })
     .await?

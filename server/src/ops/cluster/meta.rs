@@ -253,6 +253,18 @@ pub enum MetaCommand {
         /// (A list of pairs: an internally tagged enum's map cannot have number keys in JSON.)
         before: Vec<(u64, MemberAddresses)>,
     },
+    /// AddClusterMember: node `new`, at `member`'s addresses, joins every group as one more
+    /// voter. `before` as for ReplaceMember.
+    AddMember {
+        new: u64,
+        member: MemberAddresses,
+        before: Vec<(u64, MemberAddresses)>,
+    },
+    /// RemoveClusterMember: member `old` leaves every group. `before` as for ReplaceMember.
+    RemoveMember {
+        old: u64,
+        before: Vec<(u64, MemberAddresses)>,
+    },
 }
 
 /// A hash key as a decimal string, as Kinesis writes one: serde's internally tagged enums
@@ -512,7 +524,7 @@ async fn apply(core0: &Rc<Node>, command: MetaCommand) -> Outcome {
 /// applies the same commands in the same order gets the same catalog and the same outcomes.
 /// On an error the caller drops the edited copy (`catalog::apply`).
 pub fn apply_to(catalog: &mut Catalog, rules: Rules<'_>, command: &MetaCommand) -> Outcome {
-    use control::{consumers, reshard, settings, streams};
+    use control::{consumers, members, reshard, settings, streams};
     let done = |()| Reply::Done;
     match command {
         MetaCommand::CreateStream { now_ms, input } => streams::create_stream(catalog, *now_ms, rules, input).map(done),
@@ -581,6 +593,14 @@ pub fn apply_to(catalog: &mut Catalog, rules: Rules<'_>, command: &MetaCommand) 
         }
         MetaCommand::ReplaceMember { old, new, member, before } => {
             control::members::replace(catalog, *old, *new, member, before).map(done)
+        }
+        MetaCommand::AddMember { new, member, before } => {
+            let change = members::Change { leaving: None, joining: Some((*new, member)) };
+            members::change(catalog, change, before).map(done)
+        }
+        MetaCommand::RemoveMember { old, before } => {
+            let change = members::Change { leaving: Some(*old), joining: None };
+            members::change(catalog, change, before).map(done)
         }
     }
 }
@@ -717,6 +737,8 @@ mod tests {
             },
             MetaCommand::StopStreamEncryption { now_ms: 15, name: "s".into(), key_id: "alias/aws/kinesis".into() },
             replace_member(),
+            add_member(),
+            remove_member(),
         ];
         for command in commands {
             let bytes = serde_json::to_vec(&command).unwrap();
@@ -731,18 +753,28 @@ mod tests {
         }
     }
 
-    fn replace_member() -> MetaCommand {
-        let addresses = |port: u16| MemberAddresses {
+    fn addresses(port: u16) -> MemberAddresses {
+        MemberAddresses {
             peer: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
             native: Some(std::net::SocketAddr::from(([127, 0, 0, 1], port + 1))),
             http: None,
-        };
-        MetaCommand::ReplaceMember {
-            old: 3,
-            new: 4,
-            member: addresses(7400),
-            before: (1..=3).map(|id| (id, addresses(7000 + 100 * id as u16))).collect(),
         }
+    }
+
+    fn founders() -> Vec<(u64, MemberAddresses)> {
+        (1..=3).map(|id| (id, addresses(7000 + 100 * id as u16))).collect()
+    }
+
+    fn replace_member() -> MetaCommand {
+        MetaCommand::ReplaceMember { old: 3, new: 4, member: addresses(7400), before: founders() }
+    }
+
+    fn add_member() -> MetaCommand {
+        MetaCommand::AddMember { new: 5, member: addresses(7500), before: founders() }
+    }
+
+    fn remove_member() -> MetaCommand {
+        MetaCommand::RemoveMember { old: 1, before: founders() }
     }
 
     /// The claim of the module docs: a crash between the catalog's write and
@@ -818,6 +850,8 @@ mod tests {
             MetaCommand::NextScalingStep { now_ms: NOW_MS, stream: stream() },
             MetaCommand::DeleteStream { name: stream(), enforce_consumer_deletion: false },
             replace_member(),
+            add_member(),
+            remove_member(),
         ];
         let mut catalog = Catalog::new(2);
         for command in &commands {
