@@ -460,19 +460,21 @@ fn a_lost_member_is_replaced_by_a_new_node_that_copies_everything_and_votes() {
 /// dies and is removed (RemoveClusterMember): every group ends with the three others as
 /// voters, so with one more of the first members killed, the two left (one of the first and
 /// the added node) are a majority and still acknowledge writes. Both serve every acknowledged
-/// record, byte-exact and alike.
+/// record, byte-exact and alike. The members forward to each other, so the added node must
+/// be given its native address.
 #[test]
 fn a_node_is_added_then_a_dead_member_removed_and_every_group_follows() {
     const WRITTEN_BYTES: usize = 256 << 10;
     let stream = "grown";
-    let peer_ports: Vec<u16> = (0..=NODES).map(|_| free_port()).collect();
-    let peer = |id: usize| format!("{}=127.0.0.1:{}", id + 1, peer_ports[id]);
+    let members: Vec<Member> =
+        (0..=NODES).map(|_| Member { peer_port: free_port(), native: free_address(), http: free_address() }).collect();
+    let peer = |id: usize| {
+        let member = &members[id];
+        format!("{}=127.0.0.1:{}/native@{}/http@{}", id + 1, member.peer_port, member.native, member.http)
+    };
     let start = |id: usize, nodes: usize, extra: &[&str]| {
-        let node_id = (id + 1).to_string();
         let peers = (0..nodes).map(peer).collect::<Vec<_>>().join(",");
-        let mut args = vec!["--node-id", node_id.as_str(), "--peers", peers.as_str()];
-        args.extend_from_slice(extra);
-        Daemon::start_with("unlimited", CORES, &args)
+        start_member(id, &members, &peers, extra)
     };
     let mut daemons: Vec<Daemon> = (0..NODES).map(|id| start(id, NODES, &[])).collect();
     let shared = Arc::new(Shared::new(daemons.iter().map(Daemon::endpoint).collect()));
@@ -484,10 +486,14 @@ fn a_node_is_added_then_a_dead_member_removed_and_every_group_follows() {
     // Node 4 starts empty and is added: a fourth voter in every group.
     let mut added = start(NODES, NODES + 1, &["--join"]);
     let https: Vec<SocketAddr> = daemons.iter().map(|daemon| daemon.http_addr).collect();
-    // With its client addresses, so that the others can forward to it once it leads.
+    // Without its native address the others could not forward to it once it leads: refused.
+    let peer_address = format!("127.0.0.1:{}", members[NODES].peer_port);
+    let body = format!(r#"{{"NewNodeId":4,"PeerAddress":"{peer_address}"}}"#);
+    let (status, answer) = admin_call(https[0], "AddClusterMember", &body);
+    assert!(status == 400 && answer.contains("NativeAddress of node 4 is required"), "{status} {answer}");
     let body = format!(
-        r#"{{"NewNodeId":4,"PeerAddress":"127.0.0.1:{}","NativeAddress":"{}","HttpAddress":"{}"}}"#,
-        peer_ports[NODES], added.addr, added.http_addr
+        r#"{{"NewNodeId":4,"PeerAddress":"{peer_address}","NativeAddress":"{}","HttpAddress":"{}"}}"#,
+        added.addr, added.http_addr
     );
     admin_call_on_the_catalog_leader(&https, "AddClusterMember", &body);
     wait_until_settled(&[https[0], https[1], https[2], added.http_addr], &[1, 2, 3, 4]);

@@ -92,6 +92,16 @@ pub async fn change_members(
         if members.contains_key(&new) {
             return Err(KinesisError::resource_in_use(format!("Node {new} is a member of the cluster already")));
         }
+        // The members forward clients' requests to each other's native listeners: one they
+        // could not reach there would fail the requests for every shard it comes to lead.
+        let forwarding =
+            members.iter().filter(|(id, _)| Some(**id) != leaving).all(|(_, other)| other.native.is_some());
+        if forwarding && member.native.is_none() {
+            return Err(KinesisError::invalid_argument(format!(
+                "NativeAddress of node {new} is required: the members forward clients' requests to each other's \
+                 native listeners, and could not to node {new}'s"
+            )));
+        }
         for (id, other) in &members {
             let taken = [Some(other.peer), other.native, other.http];
             let wanted = [Some(member.peer), member.native, member.http];
