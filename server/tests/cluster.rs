@@ -333,6 +333,25 @@ fn admin_call_on_the_catalog_leader(https: &[SocketAddr], operation: &str, body:
     }
 }
 
+/// A node of `https` that does not lead the catalog, by what DescribeCluster says there (up
+/// to 30 s, while the catalog elects a leader).
+fn catalog_follower(https: &[SocketAddr]) -> SocketAddr {
+    let start = Instant::now();
+    loop {
+        for &http in https {
+            let (_, body) = admin_call(http, "DescribeCluster", "{}");
+            let view: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let groups = view["Groups"].as_array().into_iter().flatten();
+            let leader = groups.filter(|group| group["Group"] == "catalog").find_map(|group| group["Leader"].as_u64());
+            if leader.is_some_and(|leader| leader != 0 && Some(leader) != view["NodeId"].as_u64()) {
+                return http;
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no node named another as the catalog's leader");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Waits (up to 90 s) until DescribeCluster on every node at `https` shows the members
 /// `members` and every group it hosts with exactly them as voters.
 fn wait_until_settled(https: &[SocketAddr], members: &[u64]) {
@@ -495,7 +514,14 @@ fn a_node_is_added_then_a_dead_member_removed_and_every_group_follows() {
         r#"{{"NewNodeId":4,"PeerAddress":"{peer_address}","NativeAddress":"{}","HttpAddress":"{}"}}"#,
         added.addr, added.http_addr
     );
-    admin_call_on_the_catalog_leader(&https, "AddClusterMember", &body);
+    // Asked of a node that does not lead the catalog: it forwards the call to the one that does.
+    let follower = catalog_follower(&https);
+    let (status, answer) = admin_call(follower, "AddClusterMember", &body);
+    assert_eq!(
+        (status, answer.as_str()),
+        (200, "{}"),
+        "AddClusterMember at {follower}, which does not lead the catalog"
+    );
     wait_until_settled(&[https[0], https[1], https[2], added.http_addr], &[1, 2, 3, 4]);
     let restored = common::scrape(added.metrics_addr, "sluice_raft_snapshots_restored_total");
     assert!(restored >= 1.0, "the added node restored no shard snapshot");
@@ -2599,7 +2625,7 @@ fn secured_files(dir: &Path) -> (PathBuf, PathBuf) {
 name = "admin"
 access_key_id = "{}"
 secret_access_key = "{}"
-policies = ['''{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": "kinesis:*", "Resource": "*"}}]}}''']
+policies = ['''{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": ["kinesis:*", "sluice:*"], "Resource": "*"}}]}}''']
 
 [[principal]]
 name = "reader"
@@ -2725,6 +2751,46 @@ fn list_streams_forwarded_as(
     }
 }
 
+/// A membership call signed by a client reaches the catalog's leader through a member that does
+/// not lead it: forwarded over TLS as it came, the leader verifies the client's signature,
+/// authorizes and audits the call, and its answer comes back. The call removes node 9, which is
+/// no member, so the leader refuses it and nothing changes; only the leader could have written
+/// the refusal into its own audit log.
+async fn forwarded_membership_calls_reach_the_catalog_leader(https: &[SocketAddr], audit_logs: &[PathBuf], ca: &str) {
+    const TARGET: &str = "SluiceAdmin_20261201.";
+    let removals = |log: &Path| std::fs::read_to_string(log).unwrap_or_default().matches("RemoveClusterMember").count();
+    let mut forwarded = 0;
+    for &http in https {
+        let client =
+            HttpClient::connect_with(&http.to_string(), Encoding::Json, &signed_with(ADMIN, ca)).await.unwrap();
+        let (status, view) =
+            client.post(&format!("{TARGET}DescribeCluster"), Encoding::Json, b"{}".to_vec()).await.unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&view));
+        let view: serde_json::Value = serde_json::from_slice(&view).unwrap();
+        let groups = view["Groups"].as_array().into_iter().flatten();
+        let leader = groups.filter(|group| group["Group"] == "catalog").find_map(|group| group["Leader"].as_u64());
+        let Some(leader) = leader.filter(|&leader| leader != 0 && Some(leader) != view["NodeId"].as_u64()) else {
+            continue;
+        };
+        let before = removals(&audit_logs[leader as usize - 1]);
+        let body = br#"{"OldNodeId":9}"#.to_vec();
+        let (status, answer) =
+            client.post(&format!("{TARGET}RemoveClusterMember"), Encoding::Json, body).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(status == 400 && answer.contains("Node 9 is not a member"), "{http}: {status} {answer}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while removals(&audit_logs[leader as usize - 1]) == before {
+            assert!(
+                Instant::now() < deadline,
+                "node {leader}, the catalog's leader, did not audit the call via {http}"
+            );
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+        }
+        forwarded += 1;
+    }
+    assert!(forwarded >= 1, "no member named another as the catalog's leader");
+}
+
 /// With `--credentials`, TLS and `--cluster-secret`, a client that knows one node still
 /// reaches every leader: the members forward its writes and catalog changes over TLS,
 /// authenticated to each other with keys derived from the secret, and the leader serves each as
@@ -2753,6 +2819,8 @@ fn with_credentials_and_tls_members_forward_their_clients_requests_as_those_clie
     let peers_flag = daemons[0].flag("--peers").unwrap().to_owned();
     let puts_per_node = 10;
     let client_ca = ca_pem.clone();
+    let https: Vec<SocketAddr> = daemons.iter().map(|daemon| daemon.http_addr).collect();
+    let audit_logs: Vec<PathBuf> = (0..NODES).map(|id| audit(id).join("audit.log")).collect();
     run(move || async move {
         let mut admins = Vec::new();
         for endpoint in &endpoints {
@@ -2762,6 +2830,7 @@ fn with_credentials_and_tls_members_forward_their_clients_requests_as_those_clie
         let create =
             CreateStreamInput { stream_name: SECURED_STREAM.into(), shard_count: Some(1), ..Default::default() };
         call_until_ok(&admins[0], &create).await;
+        forwarded_membership_calls_reach_the_catalog_leader(&https, &audit_logs, &client_ca).await;
         let before = forwarded(&metrics);
         // Every node takes writes; the two that do not lead the shard forward theirs.
         let mut acked = BTreeMap::new();

@@ -5,23 +5,37 @@
 //! `kinesis:*` does not grant, and audited.
 //!
 //! - `ReplaceClusterMember` `{"OldNodeId", "NewNodeId", "PeerAddress", "NativeAddress"?,
-//!   "HttpAddress"?}`: answered by the node leading the catalog (another names it: retry there);
-//!   refused (ResourceInUseException) until every group finished the last change.
+//!   "HttpAddress"?}`: run by the node leading the catalog. Another authorizes the call and
+//!   checks its input, then forwards it to the leader's HTTP listener as it came (its
+//!   signature covers its `Host` header, not the address it goes to; HTTPS when this node
+//!   forwards over TLS), marked with `x-sluice-forwarded-by` so that it goes no further, and
+//!   relays the answer. The leader authorizes it again, with the forwarding member's address
+//!   as `aws:SourceIp`. A leader without an HTTP address in `--peers` is named instead: retry
+//!   there. Refused (ResourceInUseException) until every group finished the last change.
 //! - `AddClusterMember` `{"NewNodeId", "PeerAddress", "NativeAddress"?, "HttpAddress"?}` and
 //!   `RemoveClusterMember` `{"OldNodeId"}`: the same, for one more member or one fewer.
 //! - `DescribeCluster` `{}`: this node's view of the members and of its groups' memberships.
 
+use crate::limits::{FORWARD_ANSWER_WAIT_MS, FORWARD_CONNECT_TIMEOUT_MS};
 use crate::net::http::{document, Body, Refusal};
 use crate::ops::audit;
 use crate::ops::auth::{self, Caller};
 use crate::ops::cluster::membership::{self, MemberAddresses};
+use crate::ops::cluster::META_GROUP;
 use crate::ops::node::Node;
-use http::{Response, StatusCode};
+use futures_lite::future;
+use glommio::net::TcpStream;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::{self, SendRequest};
 use serde::Deserialize;
 use serde_json::Value;
+use sluice_hyper_glommio::Io;
 use sluice_model::KinesisError;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
 
 pub const TARGET_PREFIX: &str = "SluiceAdmin_20261201.";
 
@@ -120,38 +134,184 @@ impl ChangeInput {
     }
 }
 
-/// Authorizes, runs and audits one admin call for `caller`.
+/// Marks a membership call that a member forwarded to the catalog's leader (its value: the
+/// member's id); a node does not forward such a call again.
+const FORWARDED_BY: &str = "x-sluice-forwarded-by";
+
+/// Largest answer a forwarded call's leader may send (membership answers are `{}` or an error).
+const FORWARDED_ANSWER_BYTES_MAX: usize = 64 << 10;
+
+/// What a call's answer is: this node's, or the catalog leader's relayed.
+enum Answer {
+    Here(Value),
+    Relayed(StatusCode, bytes::Bytes),
+}
+
+/// Authorizes, runs and audits one admin call for `caller`. A membership change reaching a
+/// node that does not lead the catalog is authorized here, then forwarded to the leader
+/// ([`forward`]), which authorizes it again and runs it.
 pub async fn respond(
     node: &Rc<Node>,
     caller: &Caller,
     operation: Operation,
-    body: &[u8],
+    head: &Request<()>,
+    body: &bytes::Bytes,
 ) -> Result<Response<Body>, Refusal> {
-    let outcome = run(node, caller, operation, body).await;
+    let outcome = match catalog_leader_elsewhere(node, operation, head) {
+        // Refused here what the leader would refuse for the caller or the input alone.
+        Some((leader, http)) => match authorize(node, caller, operation).and_then(|()| change_of(operation, body)) {
+            Ok(_) => {
+                forward(node, leader, http, head, body).await.map(|(status, answer)| Answer::Relayed(status, answer))
+            }
+            Err(error) => Err(error),
+        },
+        None => run(node, caller, operation, body).await.map(Answer::Here),
+    };
     if audit::records(node, caller) {
         let parameters = serde_json::from_slice(body).unwrap_or(Value::Null);
-        let recorded =
-            outcome.as_ref().map(|_| ()).map_err(|error| (error.kind.exception_name(), error.message.as_str()));
+        let relayed_error = match &outcome {
+            Ok(Answer::Relayed(status, answer)) if !status.is_success() => {
+                let answer: Value = serde_json::from_slice(answer).unwrap_or(Value::Null);
+                let text = |field: &str| answer[field].as_str().unwrap_or_default().to_string();
+                Some((text("__type"), text("message")))
+            }
+            _ => None,
+        };
+        let recorded = match (&outcome, &relayed_error) {
+            (Err(error), _) => Err((error.kind.exception_name(), error.message.as_str())),
+            (Ok(_), Some((exception, message))) => Err((exception.as_str(), message.as_str())),
+            (Ok(_), None) => Ok(()),
+        };
         audit::record_named_call(node, caller, operation.name(), parameters, recorded);
     }
-    let answer = outcome?;
-    Ok(document(
-        StatusCode::OK,
-        "application/x-amz-json-1.1",
-        serde_json::to_vec(&answer).expect("JSON values serialize"),
-    ))
+    Ok(match outcome? {
+        Answer::Here(answer) => document(
+            StatusCode::OK,
+            "application/x-amz-json-1.1",
+            serde_json::to_vec(&answer).expect("JSON values serialize"),
+        ),
+        Answer::Relayed(status, answer) => document(status, "application/x-amz-json-1.1", answer.to_vec()),
+    })
+}
+
+/// The member leading the catalog and its HTTP address, when `operation` changes the members,
+/// another member leads, this call was not forwarded already, and the leader has an HTTP
+/// address; otherwise the call runs here (and a node that does not lead names the leader).
+fn catalog_leader_elsewhere(node: &Node, operation: Operation, head: &Request<()>) -> Option<(u64, SocketAddr)> {
+    let config = node.shared.config.cluster.as_ref()?;
+    if operation == Operation::DescribeCluster || head.headers().contains_key(FORWARDED_BY) {
+        return None;
+    }
+    let leader = node.shared.leaders.leader(META_GROUP.0).filter(|&leader| leader != config.node_id)?;
+    let http = crate::ops::cluster::members(node).get(&leader)?.http?;
+    Some((leader, http))
+}
+
+/// Sends the call to the catalog's leader at `http` as it came (its signature covers its
+/// `Host` header, not the address it is sent to), over TLS when this node forwards over TLS,
+/// and returns the leader's status and answer. Its failures are retriable InternalFailures.
+async fn forward(
+    node: &Node,
+    leader: u64,
+    http: SocketAddr,
+    head: &Request<()>,
+    body: &bytes::Bytes,
+) -> Result<(StatusCode, bytes::Bytes), KinesisError> {
+    let failed = |what: String| {
+        KinesisError::internal(format!(
+            "This node does not lead the catalog, and forwarding the call to node {leader} ({http}) failed: \
+             {what}; retry"
+        ))
+    };
+    let timeout = Duration::from_millis(FORWARD_CONNECT_TIMEOUT_MS);
+    let stream =
+        TcpStream::connect_timeout(http, timeout).await.map_err(|error| failed(format!("connect: {error}")))?;
+    let _ = stream.set_nodelay(true);
+    let sender = match &node.shared.config.security.member_tls {
+        None => handshake(stream).await,
+        Some(config) => {
+            // The member's certificate must name the address it is reached at; ALPN as any
+            // HTTPS client.
+            let mut config = sluice_security::tls::ClientConfig::clone(config);
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let host = http.ip().to_string();
+            let connected = sluice_security::tls::connect(Arc::new(config), &host, stream);
+            match future::or(async { Some(connected.await) }, sleep_none(timeout)).await {
+                Some(Ok((stream, _))) => handshake(stream).await,
+                Some(Err(error)) => return Err(failed(format!("TLS: {error}"))),
+                None => return Err(failed(format!("no TLS handshake within {FORWARD_CONNECT_TIMEOUT_MS} ms"))),
+            }
+        }
+    };
+    let mut sender = sender.map_err(|error| failed(format!("HTTP handshake: {error}")))?;
+    let mut request = Request::builder().method(Method::POST).uri("/");
+    for (name, value) in head.headers() {
+        if name != header::CONNECTION {
+            request = request.header(name, value);
+        }
+    }
+    let request = request
+        .header(FORWARDED_BY, config_node_id(node))
+        .body(Full::new(body.clone()))
+        .map_err(|error| failed(format!("the request: {error}")))?;
+    let wait = Duration::from_millis(FORWARD_ANSWER_WAIT_MS);
+    let exchange = async {
+        let answer = sender.send_request(request).await.map_err(|error| failed(format!("send: {error}")))?;
+        let status = answer.status();
+        let answer = Limited::new(answer.into_body(), FORWARDED_ANSWER_BYTES_MAX)
+            .collect()
+            .await
+            .map_err(|error| failed(format!("its answer: {error}")))?;
+        Ok((status, answer.to_bytes()))
+    };
+    match future::or(async { Some(exchange.await) }, sleep_none(wait)).await {
+        Some(answer) => answer,
+        None => Err(failed(format!("no answer within {FORWARD_ANSWER_WAIT_MS} ms"))),
+    }
+}
+
+/// This node's id as the forwarded call names it.
+fn config_node_id(node: &Node) -> String {
+    node.shared.config.cluster.as_ref().map(|config| config.node_id).unwrap_or_default().to_string()
+}
+
+async fn sleep_none<T>(duration: Duration) -> Option<T> {
+    glommio::timer::sleep(duration).await;
+    None
+}
+
+/// An HTTP/1.1 client connection on `stream`; hyper's connection task runs on this executor.
+async fn handshake<T>(stream: T) -> hyper::Result<SendRequest<Full<bytes::Bytes>>>
+where
+    T: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + 'static,
+{
+    let (sender, connection) = http1::handshake(Io(stream)).await?;
+    glommio::spawn_local(async move {
+        let _ = connection.await;
+    })
+    .detach();
+    Ok(sender)
+}
+
+/// The membership change a call's input names, or why the input is refused.
+fn change_of(operation: Operation, body: &[u8]) -> Result<Change, KinesisError> {
+    let input: ChangeInput = serde_json::from_slice(body)
+        .map_err(|error| KinesisError::serialization(format!("{}'s input: {error}", operation.name())))?;
+    input.change(operation)
+}
+
+fn authorize(node: &Node, caller: &Caller, operation: Operation) -> Result<(), KinesisError> {
+    let identity = node.identity();
+    let cluster = format!("arn:aws:sluice:{}:{}:cluster", identity.region(), identity.account_id());
+    auth::authorize_arns(node, caller, &operation.iam_action(), &[cluster], std::iter::empty::<(&str, &str)>())
 }
 
 async fn run(node: &Rc<Node>, caller: &Caller, operation: Operation, body: &[u8]) -> Result<Value, KinesisError> {
-    let identity = node.identity();
-    let cluster = format!("arn:aws:sluice:{}:{}:cluster", identity.region(), identity.account_id());
-    auth::authorize_arns(node, caller, &operation.iam_action(), &[cluster], std::iter::empty::<(&str, &str)>())?;
+    authorize(node, caller, operation)?;
     match operation {
         Operation::DescribeCluster => membership::describe(node).await,
         Operation::ReplaceClusterMember | Operation::AddClusterMember | Operation::RemoveClusterMember => {
-            let input: ChangeInput = serde_json::from_slice(body)
-                .map_err(|error| KinesisError::serialization(format!("{}'s input: {error}", operation.name())))?;
-            let (leaving, joining) = input.change(operation)?;
+            let (leaving, joining) = change_of(operation, body)?;
             membership::change_members(node, leaving, joining).await?;
             Ok(Value::Object(Default::default()))
         }

@@ -434,7 +434,7 @@ async fn respond(
         }
         #[cfg(feature = "firehose")]
         Service::Glue(operation) => glue::respond(&shared.node, &caller, shared.firehose.glue(), operation, &body),
-        Service::Admin(operation) => admin::respond(&shared.node, &caller, operation, &body).await,
+        Service::Admin(operation) => admin::respond(&shared.node, &caller, operation, &head, &body).await,
     }
 }
 
