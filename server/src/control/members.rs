@@ -34,9 +34,11 @@ pub fn replace(
 }
 
 /// A membership change applied to `catalog` (the same on every node). `before` is the
-/// membership the proposer saw, which the catalog takes if it holds none yet (`--peers`').
-/// A node that joins founds the groups of the shards created from now on, and joins the older
-/// ones by snapshots. The last member cannot leave.
+/// membership the proposer saw, which the catalog takes if it holds none yet (`--peers`'),
+/// and which must be the catalog's: a change proposed before another was applied is refused
+/// here, on every node alike, however the proposers' own checks raced. A node that joins
+/// founds the groups of the shards created from now on, and joins the older ones by
+/// snapshots. The last member cannot leave.
 pub fn change(
     catalog: &mut Catalog,
     change: Change<'_>,
@@ -65,6 +67,16 @@ pub fn change(
     if change.leaving.is_some() && change.joining.is_none() && members.len() == 1 {
         return Err(KinesisError::invalid_argument("The cluster's last member cannot leave it"));
     }
+    let seen: Vec<(u64, MemberAddresses)> = members
+        .iter()
+        .map(|(&id, member)| (id, MemberAddresses { peer: member.peer, native: member.native, http: member.http }))
+        .collect();
+    if seen != before {
+        return Err(KinesisError::resource_in_use(
+            "The cluster's members changed after this call read them (another change was applied first). Call \
+             again once DescribeCluster says Settled",
+        ));
+    }
     if let Some(old) = change.leaving {
         members.remove(&old);
     }
@@ -83,6 +95,15 @@ mod tests {
         MemberAddresses { peer: SocketAddr::from(([127, 0, 0, 1], port)), native: None, http: None }
     }
 
+    /// The members as a proposer reads them from `catalog`.
+    fn seen(catalog: &Catalog) -> Vec<(u64, MemberAddresses)> {
+        let members = catalog.members.clone().unwrap_or_default();
+        members
+            .iter()
+            .map(|(&id, member)| (id, MemberAddresses { peer: member.peer, native: member.native, http: member.http }))
+            .collect()
+    }
+
     #[test]
     fn a_replacement_takes_the_founders_then_changes_one_member() {
         let mut catalog = Catalog::new(1);
@@ -97,8 +118,14 @@ mod tests {
         let again = catalog.clone();
         assert!(replace(&mut catalog, 3, 4, &addresses(7400), &before).is_err());
         assert_eq!(catalog, again);
+        // A second change whose proposer read the members before the first was applied: valid
+        // on its own, refused because it did not see the first.
+        let raced = replace(&mut catalog, 2, 5, &addresses(7500), &before).unwrap_err();
+        assert_eq!(raced.kind, sluice_model::ErrorKind::ResourceInUse, "{}", raced.message);
+        assert_eq!(catalog, again);
         // The catalog's members, not `before`, are the base from now on.
-        replace(&mut catalog, 2, 5, &addresses(7500), &[]).unwrap();
+        let before = seen(&catalog);
+        replace(&mut catalog, 2, 5, &addresses(7500), &before).unwrap();
         assert_eq!(catalog.members.unwrap().keys().copied().collect::<Vec<_>>(), vec![1, 4, 5]);
     }
 
@@ -112,16 +139,20 @@ mod tests {
         change(&mut catalog, Change { leaving: None, joining: Some((4, &joining)) }, &before).unwrap();
         assert_eq!(ids(&catalog), vec![1, 2, 3, 4]);
         assert_eq!(catalog.members.clone().unwrap()[&4].first_shard_uid, 9, "it founds the groups of later shards");
-        let again = change(&mut catalog, Change { leaving: None, joining: Some((4, &joining)) }, &[]);
+        let before = seen(&catalog);
+        let again = change(&mut catalog, Change { leaving: None, joining: Some((4, &joining)) }, &before);
         assert_eq!(again.unwrap_err().kind, sluice_model::ErrorKind::ResourceInUse);
         for (old, left) in [(1, vec![2, 3, 4]), (4, vec![2, 3]), (2, vec![3])] {
-            change(&mut catalog, Change { leaving: Some(old), joining: None }, &[]).unwrap();
+            let before = seen(&catalog);
+            change(&mut catalog, Change { leaving: Some(old), joining: None }, &before).unwrap();
             assert_eq!(ids(&catalog), left);
         }
-        let gone = change(&mut catalog, Change { leaving: Some(1), joining: None }, &[]);
+        let before = seen(&catalog);
+        let gone = change(&mut catalog, Change { leaving: Some(1), joining: None }, &before);
         assert_eq!(gone.unwrap_err().kind, sluice_model::ErrorKind::ResourceNotFound);
         let last = catalog.clone();
-        assert!(change(&mut catalog, Change { leaving: Some(3), joining: None }, &[]).is_err());
+        let before = seen(&catalog);
+        assert!(change(&mut catalog, Change { leaving: Some(3), joining: None }, &before).is_err());
         assert_eq!(catalog, last, "the last member stays");
     }
 }

@@ -769,12 +769,23 @@ mod tests {
         MetaCommand::ReplaceMember { old: 3, new: 4, member: addresses(7400), before: founders() }
     }
 
+    /// The members once [`replace_member`] was applied, and then [`add_member`] if `added`.
+    fn after_replacement(added: bool) -> Vec<(u64, MemberAddresses)> {
+        let mut members = founders();
+        members.retain(|(id, _)| *id != 3);
+        members.push((4, addresses(7400)));
+        if added {
+            members.push((5, addresses(7500)));
+        }
+        members
+    }
+
     fn add_member() -> MetaCommand {
-        MetaCommand::AddMember { new: 5, member: addresses(7500), before: founders() }
+        MetaCommand::AddMember { new: 5, member: addresses(7500), before: after_replacement(false) }
     }
 
     fn remove_member() -> MetaCommand {
-        MetaCommand::RemoveMember { old: 1, before: founders() }
+        MetaCommand::RemoveMember { old: 1, before: after_replacement(true) }
     }
 
     /// The claim of the module docs: a crash between the catalog's write and
