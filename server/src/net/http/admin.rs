@@ -245,11 +245,15 @@ async fn forward(
     };
     let mut sender = sender.map_err(|error| failed(format!("HTTP handshake: {error}")))?;
     let mut request = Request::builder().method(Method::POST).uri("/");
+    // Every header as it came (the signed ones with them), but the connection's own: the
+    // body goes whole, with its length.
+    let hop_by_hop = [header::CONNECTION, header::TRANSFER_ENCODING, header::CONTENT_LENGTH];
     for (name, value) in head.headers() {
-        if name != header::CONNECTION {
+        if !hop_by_hop.contains(name) {
             request = request.header(name, value);
         }
     }
+    request = request.header(header::CONTENT_LENGTH, body.len());
     let request = request
         .header(FORWARDED_BY, config_node_id(node))
         .body(Full::new(body.clone()))
