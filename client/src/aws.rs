@@ -18,15 +18,14 @@ use crate::auth::ConnectOptions;
 use crate::errors::{ClientError, ConnectionError};
 use crate::tls::TlsOptions;
 use bytes::{Bytes, BytesMut};
-use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
 use http::header::{HeaderName, HeaderValue};
 use http::{header, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
+use hyper::client::conn::http1::SendRequest;
 use serde::Serialize;
-use sluice_hyper_glommio::Io;
+use sluice_hyper_glommio::client_handshake;
 use sluice_model::*;
 use sluice_protocol::aws::{self, Encoding};
 use sluice_protocol::eventstream;
@@ -134,8 +133,8 @@ impl HttpClient {
         let stream = TcpStream::connect(self.addr).await.map_err(|error| io_error(io::Error::from(error)))?;
         stream.set_nodelay(true).map_err(|error| io_error(io::Error::from(error)))?;
         match &self.tls {
-            None => handshake(stream).await,
-            Some(tls) => handshake(tls.connect(&self.host, stream).await?).await,
+            None => client_handshake(stream).await.map_err(io_error),
+            Some(tls) => client_handshake(tls.connect(&self.host, stream).await?).await.map_err(io_error),
         }
     }
 
@@ -340,21 +339,6 @@ impl HttpClient {
             None => Err(io_error("the subscription ended before its initial-response")),
         }
     }
-}
-
-/// The HTTP/1.1 handshake on a connected stream (TCP or TLS); hyper's connection task is
-/// spawned on the current executor.
-async fn handshake<T>(stream: T) -> Result<SendRequest<Full<Bytes>>, ClientError>
-where
-    T: AsyncRead + AsyncWrite + Unpin + 'static,
-{
-    let (sender, connection) = http1::handshake(Io(stream)).await.map_err(io_error)?;
-    // hyper's connection task: it reads and writes the socket while requests wait.
-    glommio::spawn_local(async move {
-        let _ = connection.await;
-    })
-    .detach();
-    Ok(sender)
 }
 
 /// The events of one SubscribeToShard over HTTP.

@@ -9,6 +9,8 @@
 //!   each stream as its own task through it. Nothing here is `Send`: tasks stay on this core.
 //! - [`GlommioTimer`]: hyper's [`Timer`], over glommio's timers, for the HTTP/1.1 header-read
 //!   timeout and HTTP/2 keep-alive pings.
+//! - [`client_handshake`]: an HTTP/1.1 client connection on a connected stream, its connection
+//!   task spawned on the current executor.
 //!
 //! This is the same shape as the "single-threaded" example in hyper's repository (an executor
 //! that spawns `!Send` futures locally) and as hyper-util's `TokioIo`, with glommio in place of
@@ -23,6 +25,23 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
+
+/// The HTTP/1.1 client handshake on a connected stream (TCP or TLS); hyper's connection task,
+/// which reads and writes the socket while requests wait, is spawned on the current executor.
+pub async fn client_handshake<T, B>(stream: T) -> hyper::Result<hyper::client::conn::http1::SendRequest<B>>
+where
+    T: AsyncRead + AsyncWrite + Unpin + 'static,
+    B: hyper::body::Body + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(Io(stream)).await?;
+    glommio::spawn_local(async move {
+        let _ = connection.await;
+    })
+    .detach();
+    Ok(sender)
+}
 
 /// A byte stream (glommio's `TcpStream` in the daemon) as hyper's I/O.
 pub struct Io<T>(pub T);

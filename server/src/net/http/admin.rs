@@ -27,10 +27,9 @@ use futures_lite::future;
 use glommio::net::TcpStream;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::http1::{self, SendRequest};
 use serde::Deserialize;
 use serde_json::Value;
-use sluice_hyper_glommio::Io;
+use sluice_hyper_glommio::client_handshake;
 use sluice_model::KinesisError;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -228,7 +227,7 @@ async fn forward(
         TcpStream::connect_timeout(http, timeout).await.map_err(|error| failed(format!("connect: {error}")))?;
     let _ = stream.set_nodelay(true);
     let sender = match &node.shared.config.security.member_tls {
-        None => handshake(stream).await,
+        None => client_handshake(stream).await,
         Some(config) => {
             // The member's certificate must name the address it is reached at; ALPN as any
             // HTTPS client.
@@ -237,7 +236,7 @@ async fn forward(
             let host = http.ip().to_string();
             let connected = sluice_security::tls::connect(Arc::new(config), &host, stream);
             match future::or(async { Some(connected.await) }, sleep_none(timeout)).await {
-                Some(Ok((stream, _))) => handshake(stream).await,
+                Some(Ok((stream, _))) => client_handshake(stream).await,
                 Some(Err(error)) => return Err(failed(format!("TLS: {error}"))),
                 None => return Err(failed(format!("no TLS handshake within {FORWARD_CONNECT_TIMEOUT_MS} ms"))),
             }
@@ -282,19 +281,6 @@ fn config_node_id(node: &Node) -> String {
 async fn sleep_none<T>(duration: Duration) -> Option<T> {
     glommio::timer::sleep(duration).await;
     None
-}
-
-/// An HTTP/1.1 client connection on `stream`; hyper's connection task runs on this executor.
-async fn handshake<T>(stream: T) -> hyper::Result<SendRequest<Full<bytes::Bytes>>>
-where
-    T: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + 'static,
-{
-    let (sender, connection) = http1::handshake(Io(stream)).await?;
-    glommio::spawn_local(async move {
-        let _ = connection.await;
-    })
-    .detach();
-    Ok(sender)
 }
 
 /// The membership change a call's input names, or why the input is refused.
