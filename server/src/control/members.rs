@@ -33,6 +33,26 @@ pub fn replace(
     change(catalog, Change { leaving: Some(old), joining: Some((new, member)) }, before)
 }
 
+/// Whether `change` can be made to a cluster of the members `ids`: the member leaving is one,
+/// the node joining is none, and the last member stays. The proposer checks it before the
+/// command, and [`change`] again when it applies it.
+pub fn check(ids: &[u64], change: &Change<'_>) -> Result<(), KinesisError> {
+    if let Some(old) = change.leaving {
+        if !ids.contains(&old) {
+            return Err(KinesisError::resource_not_found(format!("Node {old} is not a member of the cluster")));
+        }
+        if change.joining.is_none() && ids.len() == 1 {
+            return Err(KinesisError::invalid_argument("The cluster's last member cannot leave it"));
+        }
+    }
+    if let Some((new, _)) = change.joining {
+        if ids.contains(&new) {
+            return Err(KinesisError::resource_in_use(format!("Node {new} is a member of the cluster already")));
+        }
+    }
+    Ok(())
+}
+
 /// A membership change applied to `catalog` (the same on every node). `before` is the
 /// membership the proposer saw, which the catalog takes if it holds none yet (`--peers`'),
 /// and which must be the catalog's: a change proposed before another was applied is refused
@@ -54,19 +74,7 @@ pub fn change(
         .members
         .clone()
         .unwrap_or_else(|| before.iter().map(|(id, addresses)| (*id, founder(addresses))).collect());
-    if let Some(old) = change.leaving {
-        if !members.contains_key(&old) {
-            return Err(KinesisError::resource_not_found(format!("Node {old} is not a member of the cluster")));
-        }
-    }
-    if let Some((new, _)) = change.joining {
-        if members.contains_key(&new) {
-            return Err(KinesisError::resource_in_use(format!("Node {new} is a member of the cluster already")));
-        }
-    }
-    if change.leaving.is_some() && change.joining.is_none() && members.len() == 1 {
-        return Err(KinesisError::invalid_argument("The cluster's last member cannot leave it"));
-    }
+    check(&members.keys().copied().collect::<Vec<_>>(), &change)?;
     let seen: Vec<(u64, MemberAddresses)> = members
         .iter()
         .map(|(&id, member)| (id, MemberAddresses { peer: member.peer, native: member.native, http: member.http }))

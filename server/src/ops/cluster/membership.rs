@@ -24,6 +24,7 @@
 //! forward to the members started before it joined (the keys members authenticate each other
 //! with are derived at start-up).
 
+use crate::control::members::Change;
 pub use crate::control::members::MemberAddresses;
 use crate::ops::catalog;
 use crate::ops::cluster::meta::{self, MetaCommand};
@@ -75,22 +76,14 @@ pub async fn change_members(
         return Err(KinesisError::invalid_argument("This node is not a member of a cluster (no --node-id, --peers)"));
     }
     let members = crate::ops::cluster::members(node);
-    if let Some(old) = leaving {
-        if !members.contains_key(&old) {
-            return Err(KinesisError::resource_not_found(format!("Node {old} is not a member of the cluster")));
-        }
-        if joining.is_none() && members.len() == 1 {
-            return Err(KinesisError::invalid_argument("The cluster's last member cannot leave it"));
-        }
-    }
+    let wanted: Vec<u64> = members.keys().copied().collect();
+    let change = Change { leaving, joining: joining.as_ref().map(|(new, member)| (*new, member)) };
+    crate::control::members::check(&wanted, &change)?;
     if let Some((new, member)) = joining {
         if new == 0 || new > NODE_ID_MAX {
             return Err(KinesisError::invalid_argument(format!(
                 "NewNodeId {new} is not a number from 1 to {NODE_ID_MAX}"
             )));
-        }
-        if members.contains_key(&new) {
-            return Err(KinesisError::resource_in_use(format!("Node {new} is a member of the cluster already")));
         }
         // The members forward clients' requests to each other's native listeners: one they
         // could not reach there would fail the requests for every shard it comes to lead.
@@ -118,7 +111,6 @@ pub async fn change_members(
     // the others' (every member hosts every group); the catalog's leader, which answers the
     // call, applied the last change first. Core 0 checks and proposes one call at a time, so
     // a second call finds the first's command applied and the groups not settled on it.
-    let wanted: Vec<u64> = members.keys().copied().collect();
     let before = members.iter().map(|(&id, member)| (id, MemberAddresses::from(member))).collect();
     let command = match (leaving, joining) {
         (Some(old), Some((new, member))) => MetaCommand::ReplaceMember { old, new, member, before },
