@@ -333,6 +333,14 @@ fn admin_call_on_the_catalog_leader(https: &[SocketAddr], operation: &str, body:
     }
 }
 
+/// The member leading the catalog by a node's DescribeCluster answer `view`, if one does and it
+/// is another node.
+fn other_catalog_leader(view: &serde_json::Value) -> Option<u64> {
+    let groups = view["Groups"].as_array().into_iter().flatten();
+    let leader = groups.filter(|group| group["Group"] == "catalog").find_map(|group| group["Leader"].as_u64());
+    leader.filter(|&leader| leader != 0 && Some(leader) != view["NodeId"].as_u64())
+}
+
 /// A node of `https` that does not lead the catalog, by what DescribeCluster says there (up
 /// to 30 s, while the catalog elects a leader).
 fn catalog_follower(https: &[SocketAddr]) -> SocketAddr {
@@ -340,10 +348,7 @@ fn catalog_follower(https: &[SocketAddr]) -> SocketAddr {
     loop {
         for &http in https {
             let (_, body) = admin_call(http, "DescribeCluster", "{}");
-            let view: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-            let groups = view["Groups"].as_array().into_iter().flatten();
-            let leader = groups.filter(|group| group["Group"] == "catalog").find_map(|group| group["Leader"].as_u64());
-            if leader.is_some_and(|leader| leader != 0 && Some(leader) != view["NodeId"].as_u64()) {
+            if other_catalog_leader(&serde_json::from_str(&body).unwrap_or_default()).is_some() {
                 return http;
             }
         }
@@ -2766,12 +2771,7 @@ async fn forwarded_membership_calls_reach_the_catalog_leader(https: &[SocketAddr
         let (status, view) =
             client.post(&format!("{TARGET}DescribeCluster"), Encoding::Json, b"{}".to_vec()).await.unwrap();
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&view));
-        let view: serde_json::Value = serde_json::from_slice(&view).unwrap();
-        let groups = view["Groups"].as_array().into_iter().flatten();
-        let leader = groups.filter(|group| group["Group"] == "catalog").find_map(|group| group["Leader"].as_u64());
-        let Some(leader) = leader.filter(|&leader| leader != 0 && Some(leader) != view["NodeId"].as_u64()) else {
-            continue;
-        };
+        let Some(leader) = other_catalog_leader(&serde_json::from_slice(&view).unwrap()) else { continue };
         let before = removals(&audit_logs[leader as usize - 1]);
         let body = br#"{"OldNodeId":9}"#.to_vec();
         let (status, answer) =
