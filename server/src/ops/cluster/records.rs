@@ -66,6 +66,8 @@ pub struct ShardGroup {
     /// (compaction never passes the saved progress).
     unsaved_bytes: Cell<usize>,
     progress_every_bytes: usize,
+    /// The entry the last save of the progress began at.
+    saved_index: Cell<u64>,
 }
 
 /// The applier's progress file in the group's directory.
@@ -74,6 +76,12 @@ const PROGRESS_FILE: &str = "applied";
 /// Entries applied between two saves of the applier's progress (or fewer: see
 /// `ShardGroup::progress_every_bytes`).
 const PROGRESS_SAVED_EVERY_ENTRIES: u64 = 1024;
+
+/// How long an applier waits, with nothing more committed, before it saves what it applied
+/// since the last save: a quiet group's log can then be compacted, and a member added to it
+/// seeded with a snapshot (which is what the saved progress offers; without it, an added
+/// member waited for the group's 1,024th entry).
+const PROGRESS_SAVED_WHEN_IDLE_MS: u64 = 1_000;
 
 /// How far a shard's applier got: every entry up to Raft index `index` is in the journal, and
 /// the next entry's first record goes at `next_record_index`. Saved every
@@ -157,6 +165,7 @@ impl ShardGroup {
             restored: Cell::new(None),
             unsaved_bytes: Cell::new(0),
             progress_every_bytes: segment_bytes,
+            saved_index: Cell::new(start.index),
         });
         glommio::spawn_local(apply_committed(node.clone(), group.clone(), start.next_record_index)).detach();
         group
@@ -186,6 +195,7 @@ impl ShardGroup {
         self.progress_saving.set(false);
         saved.map_err(|error| format!("could not save the progress: {error}"))?;
         self.unsaved_bytes.set(0);
+        self.saved_index.set(progress.index);
         self.restored.set(Some(progress));
         self.host.compactable(progress.index, progress.state());
         Ok(())
@@ -263,7 +273,25 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
             continue;
         }
         let index = next;
-        group.host.committed_past(index - 1).await;
+        if group.saved_index.get() < index - 1 && group.ending_index().is_none() {
+            // Entries applied and not saved: saved once nothing more commits for a while.
+            let idle = futures_lite::future::or(
+                async {
+                    group.host.committed_past(index - 1).await;
+                    false
+                },
+                async {
+                    glommio::timer::sleep(Duration::from_millis(PROGRESS_SAVED_WHEN_IDLE_MS)).await;
+                    true
+                },
+            );
+            if idle.await {
+                save_progress(&group, Progress { index: index - 1, next_record_index });
+                continue;
+            }
+        } else {
+            group.host.committed_past(index - 1).await;
+        }
         if group.host.stopped() {
             // The stream was deleted: the group is gone on this node.
             return;
@@ -435,19 +463,29 @@ fn finish_durable(group: &ShardGroup, in_flight: &mut VecDeque<Applying>) -> boo
 }
 
 /// Entry `index` is applied (the shard's next record index is `end`): its proposer learns
-/// its outcome, and every [`PROGRESS_SAVED_EVERY_ENTRIES`] (or a segment's bytes) the progress is saved (in the
-/// background; a save still under way skips this one), never once the shard is sealed.
+/// its outcome, and every [`PROGRESS_SAVED_EVERY_ENTRIES`] (or a segment's bytes) the progress
+/// is saved ([`save_progress`]).
 fn applied(group: &ShardGroup, index: u64, end: u64, outcome: Option<Outcome>) {
     group.applied.set(index, outcome);
     let due =
         index.is_multiple_of(PROGRESS_SAVED_EVERY_ENTRIES) || group.unsaved_bytes.get() >= group.progress_every_bytes;
-    if !due || group.ending_index().is_some() || group.progress_saving.get() {
+    if due {
+        save_progress(group, Progress { index, next_record_index: end });
+    }
+}
+
+/// Saves `progress` in the background (a save still under way skips this one), never once the
+/// shard is sealed; once saved, the log may drop the entries up to it.
+fn save_progress(group: &ShardGroup, progress: Progress) {
+    if group.ending_index().is_some() || group.progress_saving.get() {
         return;
     }
+    let index = progress.index;
     group.progress_saving.set(true);
     group.unsaved_bytes.set(0);
+    group.saved_index.set(index);
     let path = group.progress_path.clone();
-    let bytes = Progress { index, next_record_index: end }.bytes();
+    let bytes = progress.bytes();
     let uid = group.uid;
     let saving = group.progress_saving.clone();
     let host = group.host.clone();
@@ -455,7 +493,7 @@ fn applied(group: &ShardGroup, index: u64, end: u64, outcome: Option<Outcome>) {
         let saved = glommio::executor().spawn_blocking(move || write_atomic(&path, &bytes)).await;
         match saved {
             // A restart resumes after this entry: the log need not keep it.
-            Ok(()) => host.compactable(index, Progress { index, next_record_index: end }.state()),
+            Ok(()) => host.compactable(index, progress.state()),
             // The stream was deleted meanwhile: its group stopped and its files are going.
             Err(_) if host.stopped() => {}
             // Only a restart's replay is longer for it.
@@ -532,7 +570,9 @@ pub async fn append(node: &Rc<Node>, records: Vec<AppendRecord>) -> Vec<Option<R
     outcomes
 }
 
-async fn propose(
+/// Proposes `records` (of `group`'s shard) as one entry and answers once it is committed and
+/// applied here: the records' acknowledgements, or `None` if the shard was sealed before it.
+pub async fn propose(
     core: &crate::ops::cluster::ClusterCore,
     group: &ShardGroup,
     now_ms: i64,
