@@ -40,7 +40,7 @@ use replication::{
 };
 use sluice_client::aws::HttpClient;
 use sluice_client::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -506,6 +506,17 @@ fn a_node_is_added_then_a_dead_member_removed_and_every_group_follows() {
     let writers = start_writers(&shared, stream, "grow", 0x06A0_E4DD);
     let wait_for_more_bytes = |bytes: usize| wait_for_acked_bytes(&shared, acked_bytes(&shared) + bytes);
     wait_for_more_bytes(WRITTEN_BYTES);
+    // Delivery state too: an application of the stream.
+    let application = CreateApplicationInput {
+        stream_name: Some(stream.into()),
+        application_name: "grown-app".into(),
+        ..Default::default()
+    };
+    let endpoint = daemons[0].endpoint();
+    let created = run(move || async move {
+        let client = Client::connect(&endpoint).await.unwrap();
+        call_until_ok(&client, &application).await.application_description.application_arn
+    });
 
     // Node 4 starts empty and is added: a fourth voter in every group.
     let mut added = start(NODES, NODES + 1, &["--join"]);
@@ -560,6 +571,18 @@ fn a_node_is_added_then_a_dead_member_removed_and_every_group_follows() {
     let survivors = vec![daemons[2].endpoint(), added.endpoint()];
     let (acknowledged, stored) = wait_until_every_node_agrees(survivors, stream, acked);
     eprintln!("add and remove: {acknowledged} records acknowledged, {stored} stored on nodes 3 and 4");
+    // The delivery state's log reached node 4 (copied from a peer, then replicated) and the
+    // application is there, through it.
+    let held = common::scrape(added.metrics_addr, "sluice_delivery_log_entries");
+    assert!(held >= 1.0, "node 4 holds no entry of the delivery state's log");
+    let endpoint = added.endpoint();
+    run(move || async move {
+        let client = Client::connect(&endpoint).await.unwrap();
+        let listed = ListApplicationsInput { stream_name: Some(stream.into()), ..Default::default() };
+        let arns: Vec<String> =
+            call_until_ok(&client, &listed).await.applications.into_iter().map(|app| app.application_arn).collect();
+        assert_eq!(arns, [created]);
+    });
     added.stop();
     for daemon in &mut daemons {
         daemon.stop();
@@ -1104,6 +1127,340 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
     for daemon in &mut daemons {
         daemon.stop();
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The delivery state (consumer groups, queues) as the log of a group of its own.
+
+/// The member leading the delivery state's group, once every node of `nodes` names the same
+/// one of them in DescribeCluster (up to 30 s).
+fn delivery_leader(daemons: &[Daemon], nodes: &[usize]) -> usize {
+    let start = Instant::now();
+    loop {
+        let named: Vec<Option<u64>> = nodes
+            .iter()
+            .map(|&node| {
+                let (_, body) = admin_call(daemons[node].http_addr, "DescribeCluster", "{}");
+                let view: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                let groups = view["Groups"].as_array().cloned().unwrap_or_default();
+                groups.iter().find(|group| group["Group"] == "delivery").and_then(|group| group["Leader"].as_u64())
+            })
+            .collect();
+        // A leader among `nodes` (the others may be dead, and named until an election ends).
+        if let Some(Some(leader)) = named.first() {
+            let among = *leader != 0 && nodes.contains(&(*leader as usize - 1));
+            if among && named.iter().all(|other| *other == Some(*leader)) {
+                return *leader as usize - 1;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the nodes do not agree on the delivery state's leader: {named:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Retries `call` over HTTP on one node while it fails (an election, a dead leader), for up
+/// to 60 s.
+async fn http_until_ok<I>(client: &HttpClient, input: &I) -> I::Output
+where
+    I: OperationInput + serde::Serialize + std::fmt::Debug,
+{
+    let start = Instant::now();
+    loop {
+        match client.call(input).await {
+            Ok(output) => return output,
+            Err(error) => assert!(start.elapsed() < Duration::from_secs(60), "{input:?} kept failing: {error}"),
+        }
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Receives from `queue` through `client` until `wanted` says it has what it waits for (up to
+/// 60 s), acknowledging through `acknowledger` the records `acknowledge` picks; returns the
+/// ids of the records received, and of those acknowledged (every acknowledgement answered
+/// Successful).
+async fn receive_until(
+    client: &HttpClient,
+    acknowledger: &HttpClient,
+    queue: &str,
+    acknowledge: impl Fn(&QueueRecord) -> bool,
+    wanted: impl Fn(&BTreeSet<String>) -> bool,
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    let (mut received, mut acknowledged) = (BTreeSet::new(), BTreeSet::new());
+    let start = Instant::now();
+    while !wanted(&received) {
+        assert!(start.elapsed() < Duration::from_secs(60), "the queue delivered only {received:?}");
+        let receive = ReceiveQueueRecordsInput {
+            queue_arn: queue.to_string(),
+            limit: Some(10),
+            wait_time_seconds: Some(1),
+            visibility_timeout_seconds: None,
+        };
+        let Ok(output) = client.call(&receive).await else {
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let picked: Vec<&QueueRecord> = output.queue_records.iter().filter(|record| acknowledge(record)).collect();
+        received.extend(output.queue_records.iter().map(|record| record.record_id.clone()));
+        if !picked.is_empty() {
+            let entries = picked
+                .iter()
+                .map(|record| ReceiptHandleEntry { receipt_handle: record.receipt_handle.clone() })
+                .collect();
+            let input = AcknowledgeQueueRecordsInput { queue_arn: queue.to_string(), entries };
+            let answer = http_until_ok(acknowledger, &input).await;
+            assert!(answer.failed.is_empty(), "acknowledgements failed: {:?}", answer.failed);
+            acknowledged.extend(picked.iter().map(|record| record.record_id.clone()));
+        }
+    }
+    (received, acknowledged)
+}
+
+/// Entries of the delivery state's log between two snapshots in
+/// [`consumer_groups_and_queues_through_followers_survive_the_delivery_leaders_death`]: several
+/// snapshots (and trims) while it runs.
+const DELIVERY_SNAPSHOT_INTERVAL_ENTRIES: u64 = 10;
+
+#[test]
+fn consumer_groups_and_queues_through_followers_survive_the_delivery_leaders_death() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let config = dir.path().join("sluiced.toml");
+    let overrides = format!(
+        "[limit-overrides]\ndelivery-snapshot-interval-entries = {DELIVERY_SNAPSHOT_INTERVAL_ENTRIES}\n\
+         segment-bytes-max = 65536\nretention-interval-ms = 100\n"
+    );
+    std::fs::write(&config, overrides).unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let mut daemons = start_forwarding_cluster_with(|_| vec!["--config".into(), config.clone()]);
+    the_delivery_state_through_followers_survives_its_leaders_death(&mut daemons);
+    // The leaders wrote snapshots of the log as entries, and every member trimmed its log
+    // before them: the restarted member too, which replayed from one.
+    let snapshots: f64 =
+        daemons.iter().map(|daemon| common::scrape(daemon.metrics_addr, "sluice_delivery_snapshots_total")).sum();
+    let entries: Vec<f64> =
+        daemons.iter().map(|daemon| common::scrape(daemon.metrics_addr, "sluice_delivery_log_entries")).collect();
+    eprintln!("delivery state: {snapshots} snapshots written, log entries held per member {entries:?}");
+    assert!(snapshots >= 1.0, "no snapshot of the delivery state's log was written");
+    // At most the entries since the last snapshot, its parts, and those applied while it was
+    // being written.
+    let held_max = 2 * DELIVERY_SNAPSHOT_INTERVAL_ENTRIES;
+    assert!(entries.iter().all(|&held| held <= held_max as f64), "a member's log was not trimmed: {entries:?}");
+    for daemon in &mut daemons {
+        daemon.stop();
+    }
+}
+
+/// Consumer groups and queues on a replicated node: their state is the log of the delivery
+/// group, which one member leads; the others forward the lease calls to it (either protocol)
+/// and relay the queue calls (HTTP). Through the two followers: an application, a lease taken
+/// and checkpointed, a queue (with tags) delivering records, half of them acknowledged. Then the
+/// delivery group's leader is SIGKILLed: through the survivors, the lease keeps its owner and
+/// checkpoint, the queue its tags, no acknowledged record is received again while every other one is, and a
+/// second application gets an ARN of its own.
+fn the_delivery_state_through_followers_survives_its_leaders_death(daemons: &mut [Daemon]) {
+    const RECORDS: usize = 20;
+    let leader = delivery_leader(daemons, &[0, 1, 2]);
+    let (first, second) = ((leader + 1) % NODES, (leader + 2) % NODES);
+    let (http_first, http_second) = (daemons[first].http_addr.to_string(), daemons[second].http_addr.to_string());
+    let native_second = daemons[second].endpoint();
+    let stream = "delivered";
+    let lease_input = |input: ListLeasesInput| ListLeasesInput {
+        stream_name: Some(stream.into()),
+        application_name: Some("first".into()),
+        ..input
+    };
+    let (queue, first_arn, checkpoint, acknowledged) = run({
+        let (http_first, http_second) = (http_first.clone(), http_second.clone());
+        move || async move {
+            let http = HttpClient::connect(&http_first, Encoding::Json).await.unwrap();
+            let other = HttpClient::connect(&http_second, Encoding::Json).await.unwrap();
+            let native = Client::connect(&native_second).await.unwrap();
+            let create = CreateStreamInput {
+                stream_name: stream.into(),
+                stream_mode_details: Some(StreamModeDetails { stream_mode: StreamMode::OnDemand }),
+                ..Default::default()
+            };
+            http_until_ok(&http, &create).await;
+            let describe = DescribeStreamSummaryInput { stream_name: Some(stream.into()), stream_arn: None };
+            let start = Instant::now();
+            while http_until_ok(&http, &describe).await.stream_description_summary.stream_status != StreamStatus::Active
+            {
+                assert!(start.elapsed() < Duration::from_secs(30), "{stream} never became ACTIVE");
+                glommio::timer::sleep(Duration::from_millis(20)).await;
+            }
+            // An application through a follower's native port (forwarded to the leader).
+            let app = CreateApplicationInput {
+                stream_name: Some(stream.into()),
+                application_name: "first".into(),
+                lease_duration_millis: Some(600_000),
+                ..Default::default()
+            };
+            let created = call_until_ok(&native, &app).await;
+            assert!(created.application_description.lease_count >= 1, "{created:?}");
+            let first_arn = created.application_description.application_arn;
+            // A lease taken over HTTP through the other follower, checkpointed over the native
+            // protocol.
+            let leases = http_until_ok(&http, &lease_input(ListLeasesInput::default())).await.leases;
+            let key = leases[0].lease_key.clone();
+            let take = TakeLeaseInput {
+                stream_name: Some(stream.into()),
+                application_name: Some("first".into()),
+                lease_key: key.clone(),
+                worker_id: "worker-1".into(),
+                lease_counter: leases[0].lease_counter,
+                ..Default::default()
+            };
+            let taken = http.take_lease(&take).await.unwrap();
+            assert_eq!(
+                (taken.lease_owner.as_deref(), taken.lease_counter),
+                (Some("worker-1"), leases[0].lease_counter + 1)
+            );
+            // A queue through a follower's HTTP port (relayed), then records to it.
+            let stream_arn = Identity::default().stream_arn(stream);
+            let create = CreateQueueInput {
+                queue_name: "work".into(),
+                stream_configuration_list: vec![QueueStreamConfiguration {
+                    stream_arn: stream_arn.clone(),
+                    starting_position: Some(QueueStartingPosition {
+                        r#type: QueueStartingPositionType::TrimHorizon,
+                        timestamp: None,
+                    }),
+                }],
+                queue_attributes: Some(QueueAttributes {
+                    visibility_timeout_seconds: Some(2),
+                    dead_letter_configuration: Some(DeadLetterConfiguration {
+                        target_type: TargetType::None,
+                        max_receive_count: None,
+                    }),
+                }),
+                tags: Some(tags(&[("created", "with")])),
+            };
+            let queue = http_until_ok(&http, &create).await.queue_description.queue_arn;
+            // Its tags are the delivery state's too: a tag added through the native port.
+            let tag =
+                TagResourceInput { tags: tags(&[("added", "later")]), resource_arn: ResourceArn::from(queue.as_str()) };
+            call_until_ok(&native, &tag).await;
+            let put = PutRecordsInput {
+                records: (0..RECORDS)
+                    .map(|i| PutRecordsRequestEntry {
+                        data: Bytes::from(format!("queued {i}")),
+                        partition_key: Some(format!("key-{i}")),
+                        ..Default::default()
+                    })
+                    .collect(),
+                stream_arn: Some(stream_arn),
+                ..Default::default()
+            };
+            let output = http_until_ok(&http, &put).await;
+            assert_eq!(output.failed_record_count, Some(0));
+            let checkpoint = output.records[0].sequence_number.as_ref().unwrap().to_string();
+            let mut checkpointed = CheckpointLeaseInput {
+                stream_name: Some(stream.into()),
+                application_name: Some("first".into()),
+                lease_key: key,
+                worker_id: "worker-1".into(),
+                lease_counter: taken.lease_counter,
+                checkpoint: checkpoint.clone(),
+                ..Default::default()
+            };
+            checkpointed.checkpoint_sub_sequence_number = Some(0);
+            call_until_ok(&native, &checkpointed).await;
+            // Received through one follower, every other record acknowledged through the other.
+            let even = |record: &QueueRecord| record.data.last().is_some_and(|digit| digit % 2 == 0);
+            let (received, acknowledged) =
+                receive_until(&other, &http, &queue, even, |received| received.len() == RECORDS).await;
+            assert_eq!(acknowledged.len(), RECORDS / 2);
+            (queue, first_arn, checkpoint, (received, acknowledged))
+        }
+    });
+    daemons[leader].kill();
+    eprintln!("killed node {} (the delivery state's leader)", leader + 1);
+    delivery_leader(daemons, &[first, second]);
+    let expected = Arc::new(DeliveryExpected { stream, queue, checkpoint, applications: vec![first_arn] });
+    let (received, acknowledged) = acknowledged;
+    let unacknowledged: BTreeSet<String> = received.difference(&acknowledged).cloned().collect();
+    let (native_first, check) = (daemons[first].endpoint(), expected.clone());
+    let second_arn = run(move || async move {
+        let (http, other) = (http_client(&http_first).await, http_client(&http_second).await);
+        let native = Client::connect(&native_first).await.unwrap();
+        // A second application: an ARN of its own.
+        let app = CreateApplicationInput {
+            stream_name: Some(stream.into()),
+            application_name: "second".into(),
+            ..Default::default()
+        };
+        let second_arn = call_until_ok(&native, &app).await.application_description.application_arn;
+        assert!(!check.applications.contains(&second_arn), "{second_arn} named two applications");
+        check.expect(&native, &http, &[&second_arn]).await;
+        // The records not acknowledged come again once their visibility ends; no other does.
+        let wanted = unacknowledged.len();
+        let (again, _) = receive_until(&other, &http, &check.queue, |_| true, |again| again.len() >= wanted).await;
+        assert_eq!(again, unacknowledged, "received after the leader's death");
+        second_arn
+    });
+    // The killed member comes back and catches up; then the leader at that moment dies too,
+    // and the two members left (the restarted one among them) still hold everything.
+    restart_member(&mut daemons[leader]);
+    let next = delivery_leader(daemons, &[0, 1, 2]);
+    daemons[next].kill();
+    let left: Vec<usize> = (0..NODES).filter(|&node| node != next).collect();
+    let now_leading = delivery_leader(daemons, &left);
+    eprintln!("killed node {} (the delivery state's next leader); node {} leads it now", next + 1, now_leading + 1);
+    let (native_left, http_left) = (daemons[left[0]].endpoint(), daemons[left[1]].http_addr.to_string());
+    run(move || async move {
+        let native = Client::connect(&native_left).await.unwrap();
+        expected.expect(&native, &*http_client(&http_left).await, &[&second_arn]).await;
+    });
+    restart_member(&mut daemons[next]);
+    delivery_leader(daemons, &[0, 1, 2]);
+    eprintln!("the delivery state: leases, applications and a queue survived the deaths of two leaders in turn");
+}
+
+/// What [`the_delivery_state_through_followers_survives_its_leaders_death`] left in the
+/// delivery state.
+struct DeliveryExpected {
+    stream: &'static str,
+    queue: String,
+    /// Of the one lease taken, by `worker-1`.
+    checkpoint: String,
+    applications: Vec<String>,
+}
+
+impl DeliveryExpected {
+    /// Checks through `native` and `http` (any members) that the lease keeps its owner and
+    /// checkpoint, the stream has exactly the expected applications (and `more`), and the queue
+    /// its tags.
+    async fn expect(&self, native: &Client, http: &HttpClient, more: &[&str]) {
+        let list = ListLeasesInput {
+            stream_name: Some(self.stream.into()),
+            application_name: Some("first".into()),
+            ..Default::default()
+        };
+        let leases = http_until_ok(http, &list).await.leases;
+        let lease = leases.iter().find(|lease| lease.lease_owner.is_some()).expect("the taken lease kept its owner");
+        assert_eq!(
+            (lease.lease_owner.as_deref(), lease.checkpoint.as_str()),
+            (Some("worker-1"), self.checkpoint.as_str())
+        );
+        let listed = ListApplicationsInput { stream_name: Some(self.stream.into()), ..Default::default() };
+        let mut arns: Vec<String> =
+            call_until_ok(native, &listed).await.applications.into_iter().map(|app| app.application_arn).collect();
+        let mut expected: Vec<String> =
+            self.applications.iter().cloned().chain(more.iter().map(|arn| arn.to_string())).collect();
+        arns.sort();
+        expected.sort();
+        assert_eq!(arns, expected);
+        let listed = ListTagsForResourceInput { resource_arn: ResourceArn::from(self.queue.as_str()) };
+        let mut tags = call_until_ok(native, &listed).await.tags;
+        tags.sort_by(|a, b| a.key.cmp(&b.key));
+        assert_eq!(tags, tag_list(&[("added", "later"), ("created", "with")]));
+    }
+}
+
+async fn http_client(endpoint: &str) -> std::rc::Rc<HttpClient> {
+    HttpClient::connect(endpoint, Encoding::Json).await.unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 use crate::kinesis::paging::{decode_next_token, encode_next_token, page_size};
 use crate::kinesis::views;
 use crate::limits::LIST_CONSUMERS_DEFAULT;
-use crate::ops::cluster::meta::{self, edit, MetaCommand};
+use crate::ops::cluster::meta::{edit, MetaCommand};
 use crate::ops::node::Node;
 use crate::ops::records::route_of;
 use crate::ops::streams::replicated;
@@ -131,9 +131,6 @@ pub fn list(node: &Node, input: ListStreamConsumersInput) -> Result<ListStreamCo
 
 pub async fn tag_resource(node: &Rc<Node>, input: TagResourceInput) -> Result<Empty> {
     if node.identity().queue_of(input.resource_arn.as_str()).is_ok() {
-        if replicated(node) {
-            return Err(meta::refuse_unreplicated("TagResource of a queue"));
-        }
         return crate::ops::queues::tag(node, input.resource_arn.as_str().to_owned(), input.tags)
             .await
             .map(|()| Empty {});
@@ -145,9 +142,6 @@ pub async fn tag_resource(node: &Rc<Node>, input: TagResourceInput) -> Result<Em
 
 pub async fn untag_resource(node: &Rc<Node>, input: UntagResourceInput) -> Result<Empty> {
     if node.identity().queue_of(input.resource_arn.as_str()).is_ok() {
-        if replicated(node) {
-            return Err(meta::refuse_unreplicated("UntagResource of a queue"));
-        }
         let arn = input.resource_arn.as_str().to_owned();
         return crate::ops::queues::untag(node, arn, input.tag_keys).await.map(|()| Empty {});
     }

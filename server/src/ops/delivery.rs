@@ -30,8 +30,21 @@
 //! deletes the segments nothing else needs. A crash while parts are written leaves an
 //! incomplete snapshot that replay ignores, and the previous one is still there, because
 //! trimming waits for the new one. Start-up replays from the latest complete snapshot.
+//!
+//! **Replicated** (cluster mode, `docs/replication.md`): the internal shard of core 0 is the
+//! log of a Raft group of its own on every member (`cluster::DELIVERY_GROUP`), whose applier
+//! stores its committed entries in the journal as a shard's; so every member holds the same
+//! entries at the same indexes. Its leader proposes the commands ([`Delivery::submit`]); every
+//! member applies them as they reach its journal ([`Delivery::follow_log`]), so every member
+//! has the same state, and the proposer answers with the outcome its own member applied.
+//! Requests reach the leader (`cluster::forward`). The leader writes the snapshots (as
+//! entries, like any command); every member trims its own log once a snapshot is whole in it.
+//! A new leader first applies everything the log committed before its own term ([`Delivery::barrier`])
+//! before it hands out application and queue ids, so that it never gives one twice.
 
 use crate::kinesis::errors::engine_error;
+use crate::ops::cluster::applied::Applied;
+use crate::ops::node::Node;
 use bytes::Bytes;
 use futures_channel::oneshot;
 use sluice_engine::sequence::ShardSeqPrefix;
@@ -43,16 +56,25 @@ use sluice_state::{codec, log, Command, Entry, Outcome, State};
 use std::cell::{Cell, Ref, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::time::Duration;
 
 /// The internal shard of core `core`: from the top of the uid space down, where the catalog's
 /// uids (counted up from 0) never reach.
-pub fn internal_shard_uid(core: usize) -> u64 {
+pub const fn internal_shard_uid(core: usize) -> u64 {
     u64::MAX - core as u64
 }
 
 /// The partition key every entry is appended with (the journal requires one; the log does
 /// not use it).
 const ENTRY_PARTITION_KEY: &[u8] = b"state";
+
+/// Replicated: outcomes of applied entries kept for their proposers (taken at once; this
+/// bounds what proposers that gave up leave behind).
+const REPLICATED_OUTCOMES_KEPT_MAX: usize = 1024;
+
+/// Replicated: how often core 0 checks whether it leads the delivery group and has something
+/// to do as its leader ([`lead`]).
+const LEAD_CHECK_INTERVAL_MS: u64 = 500;
 
 /// Records read per journal read while replaying at start-up.
 const REPLAY_READ_RECORDS_MAX: usize = 4_096;
@@ -87,6 +109,84 @@ pub struct Delivery {
     snapshotting: Cell<bool>,
     /// Snapshots completed since start-up (for the logs and tests).
     snapshots_written: Cell<u64>,
+    /// Replicated (cluster mode): commands are proposed to the delivery group and applied as
+    /// its applier stores them in the journal ([`Delivery::follow_log`]).
+    replicated: bool,
+    /// Replicated: the last index applied here, and the outcomes its proposers take.
+    applied: Applied<Result<Outcome, KinesisError>>,
+    /// Replicated: the parts of each snapshot applied since the last whole one (as_of → parts
+    /// seen), to trim the log once one is whole.
+    snapshot_parts: RefCell<BTreeMap<u64, u32>>,
+}
+
+/// The replayed log: the state and where the log goes on.
+struct Replay {
+    state: State,
+    next: u64,
+    next_application_id: u64,
+    next_queue_id: u64,
+    replayed_count: u64,
+}
+
+/// Reads core `core`'s internal shard `uid` whole and replays it from its latest complete
+/// snapshot.
+async fn replay(journal: &Journal, uid: u64, core: usize) -> Result<Replay, KinesisError> {
+    let (trim, next) = journal.bounds(uid).await.map_err(engine_error)?;
+    let mut records = Vec::new();
+    let mut from = trim;
+    while from < next {
+        let batch =
+            journal.read(uid, from, REPLAY_READ_RECORDS_MAX, REPLAY_READ_BYTES_MAX).await.map_err(engine_error)?;
+        if batch.records.is_empty() {
+            break;
+        }
+        from = batch.next_index;
+        records.extend(batch.records.into_iter().map(|record| (record.sequence_number.record_index(), record.data)));
+    }
+    let decoded = log::decode_log(records.iter().map(|(index, data)| (LogIndex(*index), data.as_ref())))
+        .map_err(|error| KinesisError::internal(format!("the delivery state log of core {core}: {error}")))?;
+    let replayed = log::replay(&decoded, log::StartFrom::LatestSnapshot)
+        .map_err(|error| KinesisError::internal(format!("the delivery state log of core {core}: {error}")))?;
+    let next_application_id = decoded
+        .iter()
+        .filter_map(|(_, entry)| match &entry.command {
+            Command::Lease(sluice_state::lease::LeaseCommand::CreateApplication { application, .. }) => {
+                Some(application.0 + 1)
+            }
+            _ => None,
+        })
+        .chain(replayed.state.leases.applications().map(|app| app.id.0 + 1))
+        .chain([replayed.state.next_application_id()])
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    // Queue ids likewise: an ARN of a deleted queue must never name a new one (the snapshot's
+    // counter covers the queues whose entries a trim took).
+    let next_queue_id = decoded
+        .iter()
+        .filter_map(|(_, entry)| match &entry.command {
+            Command::Queue(sluice_state::queue::QueueCommand::CreateQueue { queue, .. }) => Some(queue.0 + 1),
+            _ => None,
+        })
+        .chain(replayed.state.queues.queues().map(|queue| queue.id.0 + 1))
+        .chain([replayed.state.next_queue_id()])
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    tracing::info!(
+        core,
+        entries = decoded.len(),
+        snapshot = ?replayed.snapshot,
+        replayed = replayed.replayed_count,
+        "delivery state replayed"
+    );
+    Ok(Replay {
+        state: replayed.state,
+        next,
+        next_application_id,
+        next_queue_id,
+        replayed_count: replayed.replayed_count,
+    })
 }
 
 /// Clears the snapshotting flag however the snapshot ends (an error, or its future dropped).
@@ -100,95 +200,72 @@ impl Drop for Snapshotting<'_> {
 
 impl Delivery {
     /// Waits for the control operations' one permit (see `control`): creating and deleting
-    /// applications and queues run one at a time.
-    pub async fn control_permit(&self) -> Result<glommio::sync::Permit<'_>, KinesisError> {
-        self.control.acquire_permit(1).await.map_err(|_| KinesisError::internal("the delivery state is closed"))
+    /// applications and queues run one at a time. Replicated, the state has then applied
+    /// every entry committed before (see [`Delivery::barrier`]), so that its checks and the
+    /// ids it hands out see every application and queue.
+    pub async fn control_permit(
+        self: &Rc<Self>,
+        journal: &Journal,
+        now_ms: i64,
+    ) -> Result<glommio::sync::Permit<'_>, KinesisError> {
+        let permit =
+            self.control.acquire_permit(1).await.map_err(|_| KinesisError::internal("the delivery state is closed"))?;
+        if self.replicated {
+            self.barrier(journal, now_ms).await?;
+        }
+        Ok(permit)
+    }
+
+    /// Replicated: appends an `Init` and waits until it is applied here. Everything the group
+    /// committed before it (under any leader) is then applied too, since entries apply in log
+    /// order; a log already initialised refuses it (`AlreadyInitialised`) and nothing changes.
+    /// An empty log takes it as its first entry (with a fresh handle key).
+    async fn barrier(self: &Rc<Self>, journal: &Journal, now_ms: i64) -> Result<(), KinesisError> {
+        self.submit(journal, now_ms, Command::Init { handle_key: random_handle_key() }).await.map(|_| ())
     }
 
     /// Registers core `core`'s internal shard with `journal`, replays it, and appends `Init` to
-    /// an empty one. Run before the core serves.
+    /// an empty one. Run before the core serves. `replicated`: the delivery group's applier
+    /// fills the shard, [`Delivery::follow_log`] applies what it stores, and the group's first
+    /// leader appends `Init` ([`lead`]).
     pub async fn open(
         journal: &Journal,
         core: usize,
         now_ms: i64,
         snapshot_interval_entries: u64,
+        replicated: bool,
     ) -> Result<Rc<Delivery>, KinesisError> {
         let uid = internal_shard_uid(core);
         let prefix = ShardSeqPrefix::new(0, u32::MAX - core as u32);
         // Retention: forever (the state trims its own log after each snapshot).
         journal.register_shard(ShardSpec { uid, seq_prefix: prefix, retention_ms: i64::MAX });
-        let (trim, next) = journal.bounds(uid).await.map_err(engine_error)?;
-        let mut records = Vec::new();
-        let mut from = trim;
-        while from < next {
-            let batch =
-                journal.read(uid, from, REPLAY_READ_RECORDS_MAX, REPLAY_READ_BYTES_MAX).await.map_err(engine_error)?;
-            if batch.records.is_empty() {
-                break;
-            }
-            from = batch.next_index;
-            records
-                .extend(batch.records.into_iter().map(|record| (record.sequence_number.record_index(), record.data)));
-        }
-        let decoded = log::decode_log(records.iter().map(|(index, data)| (LogIndex(*index), data.as_ref())))
-            .map_err(|error| KinesisError::internal(format!("the delivery state log of core {core}: {error}")))?;
-        let replayed = log::replay(&decoded, log::StartFrom::LatestSnapshot)
-            .map_err(|error| KinesisError::internal(format!("the delivery state log of core {core}: {error}")))?;
-        let next_application_id = decoded
-            .iter()
-            .filter_map(|(_, entry)| match &entry.command {
-                Command::Lease(sluice_state::lease::LeaseCommand::CreateApplication { application, .. }) => {
-                    Some(application.0 + 1)
-                }
-                _ => None,
-            })
-            .chain(replayed.state.leases.applications().map(|app| app.id.0 + 1))
-            .chain([replayed.state.next_application_id()])
-            .max()
-            .unwrap_or(1)
-            .max(1);
-        // Queue ids likewise: an ARN of a deleted queue must never name a new one (the
-        // snapshot's counter covers the queues whose entries a trim took).
-        let next_queue_id = decoded
-            .iter()
-            .filter_map(|(_, entry)| match &entry.command {
-                Command::Queue(sluice_state::queue::QueueCommand::CreateQueue { queue, .. }) => Some(queue.0 + 1),
-                _ => None,
-            })
-            .chain(replayed.state.queues.queues().map(|queue| queue.id.0 + 1))
-            .chain([replayed.state.next_queue_id()])
-            .max()
-            .unwrap_or(1)
-            .max(1);
-        tracing::info!(
-            core,
-            entries = decoded.len(),
-            snapshot = ?replayed.snapshot,
-            replayed = replayed.replayed_count,
-            "delivery state replayed"
-        );
+        let replay = replay(journal, uid, core).await?;
+        let empty = replay.state.applied().is_none() && replay.replayed_count == 0;
         let delivery = Rc::new(Delivery {
             uid,
-            state: RefCell::new(replayed.state),
-            next_apply: Cell::new(next),
+            state: RefCell::new(replay.state),
+            next_apply: Cell::new(replay.next),
             waiting: RefCell::new(BTreeMap::new()),
-            next_application_id: Cell::new(next_application_id),
-            next_queue_id: Cell::new(next_queue_id),
+            next_application_id: Cell::new(replay.next_application_id),
+            next_queue_id: Cell::new(replay.next_queue_id),
             control: glommio::sync::Semaphore::new(1),
             snapshot_interval_entries: snapshot_interval_entries.max(1),
-            applied_since_snapshot: Cell::new(replayed.replayed_count),
+            applied_since_snapshot: Cell::new(replay.replayed_count),
             snapshotting: Cell::new(false),
             snapshots_written: Cell::new(0),
+            replicated,
+            applied: Applied::new(replay.next - 1, REPLICATED_OUTCOMES_KEPT_MAX),
+            snapshot_parts: RefCell::new(BTreeMap::new()),
         });
-        if decoded.is_empty() {
-            let mut key = [0u8; sluice_state::limits::HANDLE_KEY_BYTES];
-            rand::Rng::fill(&mut rand::thread_rng(), &mut key[..]);
-            delivery.submit(journal, now_ms, Command::Init { handle_key: HandleKey(key) }).await?;
+        if replicated {
+            glommio::spawn_local(delivery.clone().follow_log(journal.clone())).detach();
+        } else if empty {
+            delivery.submit(journal, now_ms, Command::Init { handle_key: random_handle_key() }).await?;
         }
         Ok(delivery)
     }
 
-    /// The applied state: only durable commands are in it.
+    /// The applied state: only durable commands are in it (replicated: committed ones).
     pub fn state(&self) -> Ref<'_, State> {
         self.state.borrow()
     }
@@ -230,6 +307,9 @@ impl Delivery {
             data: Bytes::from(bytes),
             sealed: false,
         };
+        if self.replicated {
+            return self.propose(now_ms, record).await;
+        }
         let (reply, outcome) = oneshot::channel();
         let (this, journal) = (self.clone(), journal.clone());
         glommio::spawn_local(async move {
@@ -248,21 +328,172 @@ impl Delivery {
         outcome.await.map_err(|_| KinesisError::internal("the delivery state stopped before applying the command"))?
     }
 
-    /// Applies every waiting entry whose predecessors are all applied; starts a snapshot once
-    /// enough entries were applied since the last.
-    fn apply_ready(self: &Rc<Self>, journal: &Journal) {
-        loop {
-            let next = self.next_apply.get();
-            let Some(waiting) = self.waiting.borrow_mut().remove(&next) else { break };
-            if !matches!(waiting.entry.command, Command::SnapshotPart(_)) {
+    /// Replicated: proposes `record` to the delivery group (this member must lead it: requests
+    /// are forwarded to the leader) and answers the outcome of applying it here.
+    async fn propose(self: &Rc<Self>, now_ms: i64, record: AppendRecord) -> Result<Outcome, KinesisError> {
+        use crate::ops::cluster::records;
+        use sluice_cluster::limits::APPEND_COMMIT_WAIT_MS;
+        let core = crate::ops::cluster::core()
+            .ok_or_else(|| KinesisError::internal("replication is not running on this node"))?;
+        let group =
+            core.delivery().ok_or_else(|| KinesisError::internal("the delivery state's group is not running here"))?;
+        let leader = group.host.leader();
+        if leader != core.config.node_id {
+            // A request reaching a member that does not lead is forwarded before it gets here;
+            // this one could not be (no leader known, or no address to forward to).
+            return Err(KinesisError::internal(match core.member_addresses(leader) {
+                Some(addresses) => format!(
+                    "This node does not lead the delivery state (consumer groups, queues): node {leader} ({addresses}) \
+                     does; retry"
+                ),
+                None => "The delivery state has no leader right now (an election is under way); retry".to_string(),
+            }));
+        }
+        let acks = records::propose(&core, &group, now_ms, &[record])
+            .await?
+            .ok_or_else(|| KinesisError::internal("the delivery state's log is sealed"))?;
+        let index = acks
+            .first()
+            .map(|ack| ack.sequence_number.record_index())
+            .ok_or_else(|| KinesisError::internal("the delivery state's entry was stored without an index"))?;
+        if !self.applied.wait(index, Duration::from_millis(APPEND_COMMIT_WAIT_MS)).await {
+            return Err(KinesisError::internal(format!(
+                "the delivery state's entry {index} is stored but was not applied within {APPEND_COMMIT_WAIT_MS} ms; retry"
+            )));
+        }
+        self.applied.take(index).unwrap_or_else(|| {
+            Err(KinesisError::internal(format!(
+                "the delivery state's entry {index} was applied, but its outcome is no longer known here"
+            )))
+        })
+    }
+
+    /// Applies entry `index` (the next one) to the state.
+    fn apply_entry(&self, index: u64, entry: &Entry) -> Outcome {
+        match &entry.command {
+            Command::SnapshotPart(_) => {}
+            // Ids handed out by another member (replicated) are never handed out here again.
+            Command::Lease(sluice_state::lease::LeaseCommand::CreateApplication { application, .. }) => {
+                self.next_application_id.set(self.next_application_id.get().max(application.0 + 1));
                 self.applied_since_snapshot.set(self.applied_since_snapshot.get() + 1);
             }
-            let outcome = self.state.borrow_mut().apply(LogIndex(next), &waiting.entry);
-            self.next_apply.set(next + 1);
-            // The caller may have gone (its connection closed): the command still applied.
-            let _ = waiting.reply.send(Ok(outcome));
+            Command::Queue(sluice_state::queue::QueueCommand::CreateQueue { queue, .. }) => {
+                self.next_queue_id.set(self.next_queue_id.get().max(queue.0 + 1));
+                self.applied_since_snapshot.set(self.applied_since_snapshot.get() + 1);
+            }
+            _ => self.applied_since_snapshot.set(self.applied_since_snapshot.get() + 1),
         }
-        if self.applied_since_snapshot.get() >= self.snapshot_interval_entries && !self.snapshotting.get() {
+        let outcome = self.state.borrow_mut().apply(LogIndex(index), entry);
+        self.next_apply.set(index + 1);
+        outcome
+    }
+
+    /// Replicated, on core 0 of every member, for the executor's life: applies the entries
+    /// the delivery group's applier stores in the journal, in index order, keeping each
+    /// outcome for its proposer; trims the log once a snapshot is whole in it; and, on the
+    /// leader, writes a snapshot when one is due. A shard restored from a peer past what was
+    /// applied here (a member added: `cluster::snapshot`) is replayed again from its start.
+    /// An entry that does not decode stops it (the state must not skip what the others
+    /// apply).
+    async fn follow_log(self: Rc<Self>, journal: Journal) {
+        loop {
+            let next = self.next_apply.get();
+            match journal.wait_for_index(self.uid, next) {
+                Ok(Some(stored)) => {
+                    let _ = stored.await;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(%error, "the delivery state stops following its log");
+                    return;
+                }
+            }
+            let read = async {
+                let (trim, _) = journal.bounds(self.uid).await?;
+                if trim > next {
+                    return Ok(None);
+                }
+                journal.read(self.uid, next, REPLAY_READ_RECORDS_MAX, REPLAY_READ_BYTES_MAX).await.map(Some)
+            };
+            let batch = match read.await {
+                Ok(Some(batch)) => batch,
+                Ok(None) => {
+                    if let Err(error) = self.replay_again(&journal).await {
+                        tracing::error!(%error, "the delivery state could not replay its restored log; it stops");
+                        return;
+                    }
+                    continue;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "the delivery state could not read its log; it stops");
+                    return;
+                }
+            };
+            for record in batch.records {
+                let index = record.sequence_number.record_index();
+                let entry = match codec::decode(&record.data) {
+                    Ok(entry) => entry,
+                    Err(error) => {
+                        tracing::error!(index, %error, "a delivery state entry does not decode; the state stops here");
+                        return;
+                    }
+                };
+                let outcome = self.apply_entry(index, &entry);
+                self.applied.set(index, Some(Ok(outcome)));
+                if let Command::SnapshotPart(part) = &entry.command {
+                    if self.snapshot_whole(part) {
+                        match journal.trim_shard_before(self.uid, part.as_of.0 + 1).await {
+                            Ok(trim) => tracing::info!(
+                                as_of = part.as_of.0,
+                                trim,
+                                "delivery state snapshot applied; the log before it trimmed"
+                            ),
+                            Err(error) => tracing::warn!(%error, "could not trim the delivery state's log"),
+                        }
+                    }
+                }
+            }
+            self.snapshot_when_due(&journal);
+        }
+    }
+
+    /// Replicated: whether `part` completes its snapshot (every part of it applied here).
+    fn snapshot_whole(&self, part: &sluice_state::state::SnapshotPart) -> bool {
+        let mut parts = self.snapshot_parts.borrow_mut();
+        let seen = parts.entry(part.as_of.0).or_insert(0);
+        *seen += 1;
+        if *seen < part.part_count {
+            return false;
+        }
+        // Older snapshots left incomplete (a leader changed while writing one) are done with.
+        parts.retain(|&as_of, _| as_of > part.as_of.0);
+        true
+    }
+
+    /// Replicated: the shard holds records from past what was applied here (a snapshot of the
+    /// group copied them from a peer whose log was trimmed): the state is rebuilt from them.
+    async fn replay_again(&self, journal: &Journal) -> Result<(), KinesisError> {
+        let replay = replay(journal, self.uid, 0).await?;
+        *self.state.borrow_mut() = replay.state;
+        self.next_apply.set(replay.next);
+        self.next_application_id.set(self.next_application_id.get().max(replay.next_application_id));
+        self.next_queue_id.set(self.next_queue_id.get().max(replay.next_queue_id));
+        self.applied_since_snapshot.set(replay.replayed_count);
+        self.applied.set(replay.next - 1, None);
+        Ok(())
+    }
+
+    /// Whether this member proposes the delivery state's commands: alone always; replicated,
+    /// while it leads the delivery group.
+    pub fn proposes_here(&self) -> bool {
+        !self.replicated || crate::ops::cluster::leads_delivery()
+    }
+
+    /// Starts a snapshot in the background if one is due and this member writes them.
+    fn snapshot_when_due(self: &Rc<Self>, journal: &Journal) {
+        let due = self.applied_since_snapshot.get() >= self.snapshot_interval_entries;
+        if due && !self.snapshotting.get() && self.proposes_here() {
             let (this, journal) = (self.clone(), journal.clone());
             glommio::spawn_local(async move {
                 if let Err(error) = this.snapshot_if_due(&journal).await {
@@ -273,6 +504,19 @@ impl Delivery {
         }
     }
 
+    /// Applies every waiting entry whose predecessors are all applied; starts a snapshot once
+    /// enough entries were applied since the last.
+    fn apply_ready(self: &Rc<Self>, journal: &Journal) {
+        loop {
+            let next = self.next_apply.get();
+            let Some(waiting) = self.waiting.borrow_mut().remove(&next) else { break };
+            let outcome = self.apply_entry(next, &waiting.entry);
+            // The caller may have gone (its connection closed): the command still applied.
+            let _ = waiting.reply.send(Ok(outcome));
+        }
+        self.snapshot_when_due(journal);
+    }
+
     /// Writes a snapshot if one is due: `snapshot_interval_entries` entries were applied since
     /// the last, or the log holds entries in a sealed journal segment (which a snapshot and a
     /// trim let retention delete). Appends its parts, waits until all are durable and applied,
@@ -281,7 +525,7 @@ impl Delivery {
     pub async fn snapshot_if_due(self: &Rc<Self>, journal: &Journal) -> Result<Option<LogIndex>, KinesisError> {
         let due = self.applied_since_snapshot.get() >= self.snapshot_interval_entries
             || journal.shard_pins_sealed_segment(self.uid);
-        if !due || self.snapshotting.replace(true) {
+        if !due || !self.proposes_here() || self.snapshotting.replace(true) {
             return Ok(None);
         }
         let _snapshotting = Snapshotting(&self.snapshotting);
@@ -302,6 +546,11 @@ impl Delivery {
         }
         // Entries applied while the parts were written count towards the next snapshot.
         self.applied_since_snapshot.set(self.applied_since_snapshot.get().saturating_sub(counted));
+        if self.replicated {
+            // Every member trims its own log once the snapshot is whole there (`follow_log`).
+            self.snapshots_written.set(self.snapshots_written.get() + 1);
+            return Ok(Some(as_of));
+        }
         let trim = journal.trim_shard_before(self.uid, as_of.0 + 1).await.map_err(engine_error)?;
         self.snapshots_written.set(self.snapshots_written.get() + 1);
         tracing::info!(as_of = as_of.0, parts, trim, "delivery state snapshot written; the log before it trimmed");
@@ -317,5 +566,40 @@ impl Delivery {
     /// horizon may be a sealed segment's worth low, see `Journal::bounds_in_memory`).
     pub fn log_entries(&self, journal: &Journal) -> u64 {
         journal.bounds_in_memory(self.uid).map_or(0, |(trim, next)| next - trim)
+    }
+}
+
+/// A fresh key for receipt handles, for an `Init`.
+fn random_handle_key() -> HandleKey {
+    let mut key = [0u8; sluice_state::limits::HANDLE_KEY_BYTES];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut key[..]);
+    HandleKey(key)
+}
+
+/// Replicated, on core 0 of every member, for the executor's life: while this member leads
+/// the delivery group, gives an empty log its `Init` (through [`Delivery::barrier`], which a
+/// log already initialised refuses) and appends the stream events the state has not followed
+/// yet (`leases::follow_streams`, `queues::follow_streams`): the catalog's changes reach every
+/// member, but only the leader proposes what they mean for the delivery state.
+pub async fn lead(core0: Rc<Node>) {
+    let Some(delivery) = core0.delivery.clone() else { return };
+    loop {
+        glommio::timer::sleep(Duration::from_millis(LEAD_CHECK_INTERVAL_MS)).await;
+        if !delivery.proposes_here() {
+            continue;
+        }
+        if delivery.state().handle_key().is_none() {
+            if let Err(error) = delivery.barrier(&core0.journal, core0.now_ms()).await {
+                tracing::debug!(%error, "the delivery state's Init was not applied; again");
+                continue;
+            }
+        }
+        let followed = async {
+            crate::ops::leases::follow_streams(&core0).await?;
+            crate::ops::queues::follow_streams(&core0).await
+        };
+        if let Err(error) = followed.await {
+            tracing::debug!(%error, "the delivery state did not follow the catalog; again");
+        }
     }
 }

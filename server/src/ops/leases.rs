@@ -86,7 +86,7 @@ pub async fn create_application(
         let delivery = core0.delivery_state()?.clone();
         // One creation or deletion at a time, so that two creations of one name cannot both
         // pass the check below.
-        let _permit = delivery.control_permit().await?;
+        let _permit = delivery.control_permit(&core0.journal, core0.now_ms()).await?;
         let stream =
             core0.identity().resolve_stream(input.stream_name.as_deref(), input.stream_arn.as_ref())?.to_owned();
         let route = crate::ops::records::route_of(&core0, &stream)?;
@@ -167,7 +167,7 @@ pub async fn list_applications(node: &Rc<Node>, input: ListApplicationsInput) ->
 pub async fn delete_application(node: &Rc<Node>, input: DeleteApplicationInput) -> Result<Empty> {
     node.on_core0(move |core0| async move {
         let delivery = core0.delivery_state()?.clone();
-        let _permit = delivery.control_permit().await?;
+        let _permit = delivery.control_permit(&core0.journal, core0.now_ms()).await?;
         let (_, id) = find_application(&core0, input.application_ref())?;
         submit(&core0, LeaseCommand::DeleteApplication { application: id }).await?;
         Ok(Empty {})
@@ -302,6 +302,10 @@ pub async fn checkpoint_lease(node: &Rc<Node>, input: CheckpointLeaseInput) -> R
 /// catalog records as ended whose leases are not closed, and streams that are gone.
 pub async fn follow_streams(core0: &Rc<Node>) -> Result<()> {
     let Some(delivery) = core0.delivery.clone() else { return Ok(()) };
+    // Replicated, the delivery group's leader proposes the events (`delivery::lead`).
+    if !delivery.proposes_here() {
+        return Ok(());
+    }
     let routes = core0.routes();
     let streams: HashMap<StreamUid, &StreamRoute> =
         routes.streams.values().map(|route| (stream_uid(&route.meta), route.as_ref())).collect();

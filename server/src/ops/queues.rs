@@ -227,7 +227,7 @@ pub async fn create(node: &Rc<Node>, input: CreateQueueInput) -> Result<QueueDes
         let delivery = core0.delivery_state()?.clone();
         // One creation or deletion at a time, so that two creations of one name cannot both
         // pass the check below.
-        let _permit = delivery.control_permit().await?;
+        let _permit = delivery.control_permit(&core0.journal, core0.now_ms()).await?;
         let stream = core0.identity().stream_name_of(&config.stream_arn)?.to_owned();
         let route = crate::ops::records::route_of(&core0, &stream)?;
         let meta = &route.meta;
@@ -341,7 +341,7 @@ pub async fn update(node: &Rc<Node>, input: UpdateQueueInput) -> Result<QueueDes
 pub async fn delete(node: &Rc<Node>, input: DeleteQueueInput) -> Result<Empty> {
     node.on_core0(move |core0| async move {
         let delivery = core0.delivery_state()?.clone();
-        let _permit = delivery.control_permit().await?;
+        let _permit = delivery.control_permit(&core0.journal, core0.now_ms()).await?;
         let id = queue_id(&core0, &input.queue_arn)?;
         // DELETING: receives deliver nothing from now on.
         let _deleting = Transition::new(id, QueueStatus::Deleting);
@@ -770,6 +770,10 @@ pub async fn refuse_stream_with_queues(node: &Rc<Node>, stream: String, doing: &
 /// every step, so this needs a crash at exactly that point.
 pub async fn follow_streams(core0: &Rc<Node>) -> Result<()> {
     let Some(delivery) = core0.delivery.clone() else { return Ok(()) };
+    // Replicated, the delivery group's leader proposes the events (`delivery::lead`).
+    if !delivery.proposes_here() {
+        return Ok(());
+    }
     let routes = core0.routes();
     let streams: HashMap<StreamUid, &StreamRoute> =
         routes.streams.values().map(|route| (stream_uid(&route.meta), route.as_ref())).collect();

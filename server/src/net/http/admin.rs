@@ -16,25 +16,19 @@
 //!   `RemoveClusterMember` `{"OldNodeId"}`: the same, for one more member or one fewer.
 //! - `DescribeCluster` `{}`: this node's view of the members and of its groups' memberships.
 
-use crate::limits::{FORWARD_ANSWER_WAIT_MS, FORWARD_CONNECT_TIMEOUT_MS};
-use crate::net::http::{document, Body, Refusal};
+use crate::limits::FORWARD_ANSWER_WAIT_MS;
+use crate::net::http::{document, relay, Body, Refusal};
 use crate::ops::audit;
 use crate::ops::auth::{self, Caller};
 use crate::ops::cluster::membership::{self, MemberAddresses};
 use crate::ops::cluster::META_GROUP;
 use crate::ops::node::Node;
-use futures_lite::future;
-use glommio::net::TcpStream;
-use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http::{Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
-use sluice_hyper_glommio::client_handshake;
 use sluice_model::KinesisError;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::Arc;
-use std::time::Duration;
 
 pub const TARGET_PREFIX: &str = "SluiceAdmin_20261201.";
 
@@ -133,12 +127,20 @@ impl ChangeInput {
     }
 }
 
-/// Marks a membership call that a member forwarded to the catalog's leader (its value: the
-/// member's id); a node does not forward such a call again.
-const FORWARDED_BY: &str = "x-sluice-forwarded-by";
-
 /// Largest answer a forwarded call's leader may send (membership answers are `{}` or an error).
 const FORWARDED_ANSWER_BYTES_MAX: usize = 64 << 10;
+
+/// Sends the call to the catalog's leader as it came (`relay`): its status and answer.
+async fn forward(
+    node: &Node,
+    leader: (u64, SocketAddr),
+    head: &Request<()>,
+    body: &bytes::Bytes,
+) -> Result<(StatusCode, bytes::Bytes), KinesisError> {
+    let bounds = relay::AnswerBounds { bytes_max: FORWARDED_ANSWER_BYTES_MAX, wait_ms: FORWARD_ANSWER_WAIT_MS };
+    let relayed = relay::relay(node, leader, "the catalog", (head, body), bounds).await?;
+    Ok((relayed.status, relayed.body))
+}
 
 /// What a call's answer is: this node's, or the catalog leader's relayed.
 enum Answer {
@@ -160,7 +162,7 @@ pub async fn respond(
         // Refused here what the leader would refuse for the caller or the input alone.
         Some((leader, http)) => match authorize(node, caller, operation).and_then(|()| change_of(operation, body)) {
             Ok(_) => {
-                forward(node, leader, http, head, body).await.map(|(status, answer)| Answer::Relayed(status, answer))
+                forward(node, (leader, http), head, body).await.map(|(status, answer)| Answer::Relayed(status, answer))
             }
             Err(error) => Err(error),
         },
@@ -198,89 +200,11 @@ pub async fn respond(
 /// address; otherwise the call runs here (and a node that does not lead names the leader).
 fn catalog_leader_elsewhere(node: &Node, operation: Operation, head: &Request<()>) -> Option<(u64, SocketAddr)> {
     let config = node.shared.config.cluster.as_ref()?;
-    if operation == Operation::DescribeCluster || head.headers().contains_key(FORWARDED_BY) {
+    if operation == Operation::DescribeCluster || relay::relayed_here(head) {
         return None;
     }
     let leader = node.shared.leaders.leader(META_GROUP.0).filter(|&leader| leader != config.node_id)?;
-    let http = crate::ops::cluster::members(node).get(&leader)?.http?;
-    Some((leader, http))
-}
-
-/// Sends the call to the catalog's leader at `http` as it came (its signature covers its
-/// `Host` header, not the address it is sent to), over TLS when this node forwards over TLS,
-/// and returns the leader's status and answer. Its failures are retriable InternalFailures.
-async fn forward(
-    node: &Node,
-    leader: u64,
-    http: SocketAddr,
-    head: &Request<()>,
-    body: &bytes::Bytes,
-) -> Result<(StatusCode, bytes::Bytes), KinesisError> {
-    let failed = |what: String| {
-        KinesisError::internal(format!(
-            "This node does not lead the catalog, and forwarding the call to node {leader} ({http}) failed: \
-             {what}; retry"
-        ))
-    };
-    let timeout = Duration::from_millis(FORWARD_CONNECT_TIMEOUT_MS);
-    let stream =
-        TcpStream::connect_timeout(http, timeout).await.map_err(|error| failed(format!("connect: {error}")))?;
-    let _ = stream.set_nodelay(true);
-    let sender = match &node.shared.config.security.member_tls {
-        None => client_handshake(stream).await,
-        Some(config) => {
-            // The member's certificate must name the address it is reached at; ALPN as any
-            // HTTPS client.
-            let mut config = sluice_security::tls::ClientConfig::clone(config);
-            config.alpn_protocols = vec![b"http/1.1".to_vec()];
-            let host = http.ip().to_string();
-            let connected = sluice_security::tls::connect(Arc::new(config), &host, stream);
-            match future::or(async { Some(connected.await) }, sleep_none(timeout)).await {
-                Some(Ok((stream, _))) => client_handshake(stream).await,
-                Some(Err(error)) => return Err(failed(format!("TLS: {error}"))),
-                None => return Err(failed(format!("no TLS handshake within {FORWARD_CONNECT_TIMEOUT_MS} ms"))),
-            }
-        }
-    };
-    let mut sender = sender.map_err(|error| failed(format!("HTTP handshake: {error}")))?;
-    let mut request = Request::builder().method(Method::POST).uri("/");
-    // Every header as it came (the signed ones with them), but the connection's own: the
-    // body goes whole, with its length.
-    let hop_by_hop = [header::CONNECTION, header::TRANSFER_ENCODING, header::CONTENT_LENGTH];
-    for (name, value) in head.headers() {
-        if !hop_by_hop.contains(name) {
-            request = request.header(name, value);
-        }
-    }
-    request = request.header(header::CONTENT_LENGTH, body.len());
-    let request = request
-        .header(FORWARDED_BY, config_node_id(node))
-        .body(Full::new(body.clone()))
-        .map_err(|error| failed(format!("the request: {error}")))?;
-    let wait = Duration::from_millis(FORWARD_ANSWER_WAIT_MS);
-    let exchange = async {
-        let answer = sender.send_request(request).await.map_err(|error| failed(format!("send: {error}")))?;
-        let status = answer.status();
-        let answer = Limited::new(answer.into_body(), FORWARDED_ANSWER_BYTES_MAX)
-            .collect()
-            .await
-            .map_err(|error| failed(format!("its answer: {error}")))?;
-        Ok((status, answer.to_bytes()))
-    };
-    match future::or(async { Some(exchange.await) }, sleep_none(wait)).await {
-        Some(answer) => answer,
-        None => Err(failed(format!("no answer within {FORWARD_ANSWER_WAIT_MS} ms"))),
-    }
-}
-
-/// This node's id as the forwarded call names it.
-fn config_node_id(node: &Node) -> String {
-    node.shared.config.cluster.as_ref().map(|config| config.node_id).unwrap_or_default().to_string()
-}
-
-async fn sleep_none<T>(duration: Duration) -> Option<T> {
-    glommio::timer::sleep(duration).await;
-    None
+    Some((leader, relay::http_address(node, leader)?))
 }
 
 /// The membership change a call's input names, or why the input is refused.

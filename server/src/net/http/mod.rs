@@ -35,6 +35,7 @@ pub mod firehose;
 #[cfg(feature = "firehose")]
 pub mod glue;
 pub mod kinesis;
+pub mod relay;
 
 use crate::limits::{
     HTTP2_STREAMS_PER_CONNECTION_MAX, HTTP_BODY_BYTES_IN_FLIGHT_PER_CORE_MAX, HTTP_BODY_BYTES_MAX,
@@ -418,7 +419,22 @@ async fn respond(
         }
     };
     match service {
-        Service::Kinesis(operation) => kinesis::respond(&shared.node, &caller, operation, encoding, body).await,
+        Service::Kinesis(operation) => match queue_leader_elsewhere(&shared.node, operation, &head) {
+            Some(leader) => {
+                let bounds = relay::AnswerBounds {
+                    bytes_max: relay::QUEUE_ANSWER_BYTES_MAX,
+                    wait_ms: relay::QUEUE_ANSWER_WAIT_MS,
+                };
+                let relayed = relay::relay(&shared.node, leader, "the delivery state", (&head, &body), bounds).await?;
+                let mut answer = Response::new(full(relayed.body));
+                *answer.status_mut() = relayed.status;
+                if let Some(content_type) = relayed.content_type {
+                    answer.headers_mut().insert(header::CONTENT_TYPE, content_type);
+                }
+                Ok(answer)
+            }
+            None => kinesis::respond(&shared.node, &caller, operation, encoding, body).await,
+        },
         #[cfg(feature = "firehose")]
         Service::Firehose(operation) => {
             firehose::respond(&shared.node, &caller, &shared.firehose, operation, &body).await
@@ -436,6 +452,26 @@ async fn respond(
         Service::Glue(operation) => glue::respond(&shared.node, &caller, shared.firehose.glue(), operation, &body),
         Service::Admin(operation) => admin::respond(&shared.node, &caller, operation, &head, &body).await,
     }
+}
+
+/// On a replicated node, the leader of the delivery state and its HTTP address when `operation`
+/// is a queue's, another member leads, and no member relayed the call here already: the
+/// native protocol that forwards the other operations does not carry queues, so the call goes
+/// to the leader over HTTP as it came (`relay`), and the leader authorizes and audits it.
+fn queue_leader_elsewhere(
+    node: &Node,
+    operation: sluice_model::Operation,
+    head: &Request<()>,
+) -> Option<(u64, SocketAddr)> {
+    let name = operation.name();
+    if node.shared.config.cluster.is_none()
+        || !crate::ops::cluster::QUEUE_OPERATIONS.contains(&name)
+        || relay::relayed_here(head)
+    {
+        return None;
+    }
+    let leader = node.shared.leaders.leader(crate::ops::cluster::DELIVERY_GROUP.0)?;
+    Some((leader, relay::http_address(node, leader)?))
 }
 
 /// Whether `target` names one of the Kinesis channel operations (served with the cargo

@@ -64,7 +64,7 @@
 
 use crate::limits::{FORWARDS_IN_FLIGHT_PER_PEER_MAX, FORWARD_ANSWER_WAIT_MS, FORWARD_CONNECT_TIMEOUT_MS};
 use crate::ops::auth::Caller;
-use crate::ops::cluster::{meta, META_GROUP};
+use crate::ops::cluster::{is_delivery_operation, meta, DELIVERY_GROUP, META_GROUP};
 use crate::ops::node::Node;
 use crate::runtime::routes::StreamRoute;
 use bytes::{Bytes, BytesMut};
@@ -135,7 +135,16 @@ pub fn target(node: &Node, request: &Request) -> Option<u64> {
                 record_leader(node, &route, entry.explicit_hash_key.as_ref(), entry.partition_key.as_deref())
             })?
         }
+        // A queue's tags are the delivery state's.
+        Request::TagResource(input) if node.identity().queue_of(input.resource_arn.as_str()).is_ok() => {
+            node.shared.leaders.leader(DELIVERY_GROUP.0)?
+        }
+        Request::UntagResource(input) if node.identity().queue_of(input.resource_arn.as_str()).is_ok() => {
+            node.shared.leaders.leader(DELIVERY_GROUP.0)?
+        }
         _ if meta::is_command(request.operation().name()) => node.shared.leaders.leader(META_GROUP.0)?,
+        // Reads too: the leader's state has every change acknowledged.
+        _ if is_delivery_operation(request.operation().name()) => node.shared.leaders.leader(DELIVERY_GROUP.0)?,
         _ => return None,
     };
     (leader != cluster.node_id && reachable(node, leader)).then_some(leader)

@@ -28,7 +28,7 @@ use crate::control::members::Change;
 pub use crate::control::members::MemberAddresses;
 use crate::ops::catalog;
 use crate::ops::cluster::meta::{self, MetaCommand};
-use crate::ops::cluster::{core_addresses, ClusterCore, META_GROUP};
+use crate::ops::cluster::{core_addresses, ClusterCore, DELIVERY_GROUP, META_GROUP};
 use crate::ops::node::Node;
 use crate::runtime::cluster::{Member, NODE_ID_MAX};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -38,6 +38,7 @@ use sluice_cluster::host::{GroupHost, Restorer};
 use sluice_cluster::limits::TICK_INTERVAL_MS;
 use sluice_cluster::replica::SnapshotToRestore;
 use sluice_cluster::transport::CopyRequest;
+use sluice_cluster::wire::GroupId;
 use sluice_engine::catalog::Catalog;
 use sluice_model::KinesisError;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -143,8 +144,12 @@ async fn groups(node: &Rc<Node>) -> Result<Vec<(String, u64, ConfState)>, Kinesi
         let found = node
             .run_on(core, |_node| async move {
                 let Some(cluster) = crate::ops::cluster::core() else { return Vec::new() };
-                let name = |uid: u64| if uid == META_GROUP.0 { "catalog".to_string() } else { format!("shard-{uid}") };
-                let hosts = hosts(&cluster).into_iter();
+                let name = |uid: u64| match GroupId(uid) {
+                    META_GROUP => "catalog".to_string(),
+                    DELIVERY_GROUP => "delivery".to_string(),
+                    _ => format!("shard-{uid}"),
+                };
+                let hosts = cluster.hosts().into_iter();
                 hosts.map(|(uid, host)| (name(uid), host.leader(), host.membership())).collect::<Vec<_>>()
             })
             .await?;
@@ -232,13 +237,13 @@ pub async fn keep(node: Rc<Node>, core: Rc<ClusterCore>) {
             let previous = peers(&core.peers_now.borrow());
             core.network.set_peers(&peers(&members), &previous);
             *core.peers_now.borrow_mut() = members.clone();
-            untold = core.groups.borrow().keys().copied().chain(core.meta().map(|_| META_GROUP.0)).collect();
+            untold = core.hosts().into_iter().map(|(uid, _)| uid).collect();
             tracing::info!(core = core.core, members = ?members.keys().collect::<Vec<_>>(), "replication: the cluster's members changed");
         }
         let allowed: BTreeSet<u64> = members.keys().chain(core.config.members.keys()).copied().collect();
         let allowed: Vec<u64> = allowed.into_iter().collect();
         let wanted: Vec<u64> = members.keys().copied().collect();
-        for (uid, host) in hosts(&core) {
+        for (uid, host) in core.hosts() {
             if untold.contains(&uid) && host.set_members(allowed.clone()) {
                 untold.remove(&uid);
             }
@@ -247,16 +252,6 @@ pub async fn keep(node: Rc<Node>, core: Rc<ClusterCore>) {
             }
         }
     }
-}
-
-/// The groups this core hosts, by group id.
-fn hosts(core: &ClusterCore) -> Vec<(u64, GroupHost)> {
-    let mut hosts: Vec<(u64, GroupHost)> =
-        core.groups.borrow().iter().map(|(&uid, group)| (uid, group.host.clone())).collect();
-    if let Some(meta) = core.meta() {
-        hosts.push((META_GROUP.0, meta.host().clone()));
-    }
-    hosts
 }
 
 /// On the leader of a group: proposes the change that makes its voters `wanted`, unless one is

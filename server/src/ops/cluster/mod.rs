@@ -62,6 +62,10 @@ use std::time::Duration;
 /// group is 0.
 pub const META_GROUP: GroupId = GroupId(0);
 
+/// The delivery state's group (consumer groups' leases, queues): core 0's internal shard
+/// (`delivery::internal_shard_uid`), whose uid no catalog shard reaches.
+pub const DELIVERY_GROUP: GroupId = GroupId(crate::ops::delivery::internal_shard_uid(0));
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("listen for peers on {address}: {source}")]
@@ -84,6 +88,9 @@ pub struct ClusterCore {
     groups: RefCell<HashMap<u64, Rc<records::ShardGroup>>>,
     /// The metadata group, on core 0.
     meta: RefCell<Option<Rc<meta::MetaGroup>>>,
+    /// The delivery state's group, on core 0: its internal shard's entries, applied to the
+    /// journal like a shard's; the delivery state follows them there (`ops::delivery`).
+    delivery: RefCell<Option<Rc<records::ShardGroup>>>,
     /// Closing parents this core runs a sealer for ([`seal_while_closing`]).
     sealing: RefCell<HashSet<u64>>,
     /// What this core's shard groups' snapshots did, for the metrics.
@@ -101,6 +108,12 @@ pub fn members(node: &Node) -> BTreeMap<u64, Member> {
         Some(config) => config.members_now(node.routes().members.as_deref()),
         None => BTreeMap::new(),
     }
+}
+
+/// Whether this node leads the delivery state's group (on core 0; false elsewhere and on a
+/// node alone).
+pub fn leads_delivery() -> bool {
+    core().is_some_and(|core| core.delivery().is_some_and(|group| group.host.leader() == core.config.node_id))
 }
 
 /// This core's replication state; `None` on a node alone.
@@ -128,6 +141,7 @@ pub async fn start(node: &Rc<Node>, config: Arc<ClusterConfig>) -> Result<(), St
         network,
         groups: RefCell::new(HashMap::new()),
         meta: RefCell::new(None),
+        delivery: RefCell::new(None),
         sealing: RefCell::new(HashSet::new()),
         snapshots: snapshot::SnapshotCounts::default(),
         leadership: LeadershipCounts::default(),
@@ -143,6 +157,15 @@ pub async fn start(node: &Rc<Node>, config: Arc<ClusterConfig>) -> Result<(), St
         let host = core.start_host(node, META_GROUP, "meta".into(), Some(restorer), false).await?;
         let group = meta::MetaGroup::start(node, host);
         *core.meta.borrow_mut() = Some(group);
+        // The delivery state's log waits for every member too (like the catalog's); a member
+        // added copies the internal shard's records from a peer, as a shard's.
+        let name = "delivery".to_string();
+        let dir = core.group_dir(node, &name);
+        let restorer = snapshot::restorer(node.clone(), DELIVERY_GROUP.0);
+        let host = core.start_host(node, DELIVERY_GROUP, name, Some(restorer), false).await?;
+        let group = records::ShardGroup::start(node, DELIVERY_GROUP.0, host, &dir, core.config.segment_bytes);
+        *core.delivery.borrow_mut() = Some(group);
+        glommio::spawn_local(crate::ops::delivery::lead(node.clone())).detach();
     }
     glommio::spawn_local(publish_leaders(node.clone(), core.clone())).detach();
     glommio::spawn_local(balance::balance_leaders(node.clone(), core.clone())).detach();
@@ -244,6 +267,9 @@ async fn publish_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
         if let Some(meta) = core.meta() {
             seen.push((META_GROUP.0, meta.leader()));
         }
+        if let Some(delivery) = core.delivery() {
+            seen.push((DELIVERY_GROUP.0, delivery.host.leader()));
+        }
         node.shared.leaders.publish(&seen);
         let changes = count_leader_changes(&mut last, &seen);
         core.leadership.changes.set(core.leadership.changes.get() + changes);
@@ -304,7 +330,8 @@ impl ClusterCore {
     ) -> Result<GroupHost, StartError> {
         let dir = self.group_dir(node, &name);
         let catalog_members = node.routes().members.clone();
-        let shard_uid = (group != META_GROUP).then_some(group.0);
+        // The catalog's and the delivery state's groups are on every member from the start.
+        let shard_uid = (group != META_GROUP && group != DELIVERY_GROUP).then_some(group.0);
         let voters = self.config.founders(catalog_members.as_deref(), shard_uid);
         let members: BTreeSet<u64> =
             self.peers_now.borrow().keys().chain(self.config.members.keys()).copied().collect();
@@ -358,7 +385,12 @@ impl ClusterCore {
         Ok(host)
     }
 
+    /// The group of shard `shard_uid` on this core (the delivery group for core 0's internal
+    /// shard).
     pub fn group(&self, shard_uid: u64) -> Option<Rc<records::ShardGroup>> {
+        if shard_uid == DELIVERY_GROUP.0 {
+            return self.delivery();
+        }
         self.groups.borrow().get(&shard_uid).cloned()
     }
 
@@ -370,6 +402,25 @@ impl ClusterCore {
 
     pub fn meta(&self) -> Option<Rc<meta::MetaGroup>> {
         self.meta.borrow().clone()
+    }
+
+    /// The delivery state's group, on core 0.
+    pub fn delivery(&self) -> Option<Rc<records::ShardGroup>> {
+        self.delivery.borrow().clone()
+    }
+
+    /// Every group this core hosts, by group id: its shards', and on core 0 the catalog's and
+    /// the delivery state's.
+    pub fn hosts(&self) -> Vec<(u64, GroupHost)> {
+        let mut hosts: Vec<(u64, GroupHost)> =
+            self.groups.borrow().iter().map(|(&uid, group)| (uid, group.host.clone())).collect();
+        if let Some(meta) = self.meta() {
+            hosts.push((META_GROUP.0, meta.host().clone()));
+        }
+        if let Some(delivery) = self.delivery() {
+            hosts.push((DELIVERY_GROUP.0, delivery.host.clone()));
+        }
+        hosts
     }
 
     /// Where a client reaches member `node_id`, for error messages: its client listeners as
@@ -389,9 +440,47 @@ pub fn member_addresses(member: &crate::runtime::cluster::Member) -> String {
     }
 }
 
+/// The operations on consumer groups' applications and leases: each runs on the delivery
+/// group's leader, where the other members forward it.
+pub const LEASE_OPERATIONS: &[&str] = &[
+    "CreateApplication",
+    "DeleteApplication",
+    "DescribeApplication",
+    "ListApplications",
+    "ListLeases",
+    "TakeLease",
+    "RenewLease",
+    "ReleaseLease",
+    "StealLease",
+    "CheckpointLease",
+];
+
+/// The operations on queues: each runs on the delivery group's leader, where the other
+/// members relay it over HTTP, the only protocol that carries them (`net::http::relay`).
+pub const QUEUE_OPERATIONS: &[&str] = &[
+    "CreateQueue",
+    "DescribeQueue",
+    "ListQueues",
+    "UpdateQueue",
+    "DeleteQueue",
+    "ReceiveQueueRecords",
+    "AcknowledgeQueueRecords",
+    "UpdateQueueRecordsVisibility",
+    "ReceiveDeadLetterQueueRecords",
+    "AcknowledgeDeadLetterQueueRecords",
+    "RestoreDeadLetterQueueRecords",
+    "UpdateDeadLetterQueueRecordsVisibility",
+];
+
+/// Whether operation `name` reads or changes the delivery state ([`LEASE_OPERATIONS`],
+/// [`QUEUE_OPERATIONS`]).
+pub fn is_delivery_operation(name: &str) -> bool {
+    LEASE_OPERATIONS.contains(&name) || QUEUE_OPERATIONS.contains(&name)
+}
+
 /// In cluster mode, before an operation runs: the operations that work on a replicated node
-/// pass; the others (consumer groups, queues, delivery streams) answer an error naming what
-/// is unfinished.
+/// pass; the others (delivery streams, tags of queues) answer an error naming what is
+/// unfinished.
 ///
 /// Reads, SubscribeToShard included, are served by any member from its own journal, where
 /// records arrive only once committed (applied in log order): a subscription on a follower
@@ -405,7 +494,8 @@ pub fn check_operation(operation: sluice_model::Operation) -> Result<(), sluice_
     let name = operation.name();
     let replicated =
         matches!(name, "PutRecord" | "PutRecords" | "GetShardIterator" | "GetRecords" | "SubscribeToShard")
-            || meta::is_command(name);
+            || meta::is_command(name)
+            || is_delivery_operation(name);
     // Reads of the catalog and of a node's own state are served from this node's copy, which
     // the metadata group keeps equal to the others'.
     let read = name.starts_with("Describe") || name.starts_with("List") || name == "GetResourcePolicy";

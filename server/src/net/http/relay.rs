@@ -1,0 +1,136 @@
+//! A call relayed to the member that runs it, over HTTP, as it came: the membership calls to
+//! the catalog's leader (`admin`), and the queue operations to the delivery state's leader
+//! (the native protocol, which forwards the other operations, does not carry queues).
+//!
+//! The request goes to the member's `--http-listen` (from `--peers`' `/http@`) with every
+//! header it came with but the connection's own, so its SigV4 signature, which covers its
+//! `Host` header and not the address it is sent to, still holds; over TLS when this node
+//! forwards over TLS (`--cluster-ca-bundle`). It is marked with `x-sluice-forwarded-by` (this
+//! node's id), and a node never relays a marked call again. The member authorizes it again, with
+//! this node's address as `aws:SourceIp`, and its answer (status, content type and body) goes
+//! back to the client as it is. Failures are retriable InternalFailures.
+
+use crate::limits::{FORWARD_ANSWER_WAIT_MS, FORWARD_CONNECT_TIMEOUT_MS, QUEUE_RECEIVE_READ_BYTES_MAX};
+use crate::ops::node::Node;
+use bytes::Bytes;
+use futures_lite::future;
+use glommio::net::TcpStream;
+use http::{header, HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use sluice_hyper_glommio::client_handshake;
+use sluice_model::limits::QUEUE_WAIT_TIME_S_MAX;
+use sluice_model::KinesisError;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Marks a call a member relayed (its value: the member's id); a node does not relay such a
+/// call again.
+pub const FORWARDED_BY: &str = "x-sluice-forwarded-by";
+
+/// Largest answer a relayed queue call's member may send: a receive's records (at most
+/// `QUEUE_RECEIVE_READ_BYTES_MAX` of them, base64 in JSON: 4/3 of it) with room for the rest.
+pub const QUEUE_ANSWER_BYTES_MAX: usize = 2 * QUEUE_RECEIVE_READ_BYTES_MAX;
+
+/// How long a relayed queue call may take: a receive's longest wait, and the usual margin.
+pub const QUEUE_ANSWER_WAIT_MS: u64 = QUEUE_WAIT_TIME_S_MAX as u64 * 1000 + FORWARD_ANSWER_WAIT_MS;
+
+/// The member's answer: its status, content type and body.
+pub struct Relayed {
+    pub status: StatusCode,
+    pub content_type: Option<HeaderValue>,
+    pub body: Bytes,
+}
+
+/// Whether another member relayed this call here.
+pub fn relayed_here(head: &Request<()>) -> bool {
+    head.headers().contains_key(FORWARDED_BY)
+}
+
+/// Member `member`'s HTTP address, when it is another member and `--peers` gives one.
+pub fn http_address(node: &Node, member: u64) -> Option<SocketAddr> {
+    let config = node.shared.config.cluster.as_ref()?;
+    if member == config.node_id {
+        return None;
+    }
+    crate::ops::cluster::members(node).get(&member)?.http
+}
+
+/// How much of an answer a relay waits for, and how long.
+pub struct AnswerBounds {
+    pub bytes_max: usize,
+    pub wait_ms: u64,
+}
+
+/// Sends the call to member `member` at `http` (which leads `what`, for the error messages:
+/// "the catalog") and returns its answer.
+pub async fn relay(
+    node: &Node,
+    (member, http): (u64, SocketAddr),
+    what: &str,
+    (head, body): (&Request<()>, &Bytes),
+    bounds: AnswerBounds,
+) -> Result<Relayed, KinesisError> {
+    let failed = |why: String| {
+        KinesisError::internal(format!(
+            "This node does not lead {what}, and forwarding the call to node {member} ({http}) failed: {why}; retry"
+        ))
+    };
+    let timeout = Duration::from_millis(FORWARD_CONNECT_TIMEOUT_MS);
+    let stream =
+        TcpStream::connect_timeout(http, timeout).await.map_err(|error| failed(format!("connect: {error}")))?;
+    let _ = stream.set_nodelay(true);
+    let sender = match &node.shared.config.security.member_tls {
+        None => client_handshake(stream).await,
+        Some(config) => {
+            // The member's certificate must name the address it is reached at; ALPN as any
+            // HTTPS client.
+            let mut config = sluice_security::tls::ClientConfig::clone(config);
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let host = http.ip().to_string();
+            let connected = sluice_security::tls::connect(Arc::new(config), &host, stream);
+            match future::or(async { Some(connected.await) }, sleep_none(timeout)).await {
+                Some(Ok((stream, _))) => client_handshake(stream).await,
+                Some(Err(error)) => return Err(failed(format!("TLS: {error}"))),
+                None => return Err(failed(format!("no TLS handshake within {FORWARD_CONNECT_TIMEOUT_MS} ms"))),
+            }
+        }
+    };
+    let mut sender = sender.map_err(|error| failed(format!("HTTP handshake: {error}")))?;
+    let mut request = Request::builder().method(Method::POST).uri("/");
+    // Every header as it came (the signed ones with them), but the connection's own: the
+    // body goes whole, with its length.
+    let hop_by_hop = [header::CONNECTION, header::TRANSFER_ENCODING, header::CONTENT_LENGTH];
+    for (name, value) in head.headers() {
+        if !hop_by_hop.contains(name) {
+            request = request.header(name, value);
+        }
+    }
+    let node_id = node.shared.config.cluster.as_ref().map(|config| config.node_id).unwrap_or_default();
+    let request = request
+        .header(header::CONTENT_LENGTH, body.len())
+        .header(FORWARDED_BY, node_id.to_string())
+        .body(Full::new(body.clone()))
+        .map_err(|error| failed(format!("the request: {error}")))?;
+    let wait = Duration::from_millis(bounds.wait_ms);
+    let exchange = async {
+        let answer = sender.send_request(request).await.map_err(|error| failed(format!("send: {error}")))?;
+        let status = answer.status();
+        let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
+        let body = Limited::new(answer.into_body(), bounds.bytes_max)
+            .collect()
+            .await
+            .map_err(|error| failed(format!("its answer: {error}")))?
+            .to_bytes();
+        Ok(Relayed { status, content_type, body })
+    };
+    match future::or(async { Some(exchange.await) }, sleep_none(wait)).await {
+        Some(answer) => answer,
+        None => Err(failed(format!("no answer within {} ms", bounds.wait_ms))),
+    }
+}
+
+async fn sleep_none<T>(duration: Duration) -> Option<T> {
+    glommio::timer::sleep(duration).await;
+    None
+}
