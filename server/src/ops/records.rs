@@ -15,7 +15,7 @@ use crate::runtime::routes::{ShardRoute, StreamRoute};
 use bytes::{Bytes, BytesMut};
 use rustc_hash::FxHashMap;
 use sluice_engine::catalog::{RecordDistribution, StreamStatus};
-use sluice_engine::routing::HashKey;
+use sluice_engine::routing::{HashKey, HashKeyRange};
 use sluice_engine::{AppendRecord, Appended};
 use sluice_model::limits::{GET_RECORDS_BYTES_MAX, GET_RECORDS_COUNT_MAX};
 use sluice_model::*;
@@ -130,6 +130,10 @@ async fn put_entries(
         }
     }
     let auto = route.meta.distribution == RecordDistribution::Auto;
+    // Replicated, an AUTO stream's records go to the shards this node leads, so that they are
+    // proposed here rather than forwarded (`cluster::forward` sends the request to a member
+    // that leads one when this node leads none).
+    let led_here = if auto { crate::ops::cluster::forward::open_ranges_led_here(node, &route) } else { Vec::new() };
     let name: Arc<str> = Arc::from(route.meta.name.as_str());
     // Every partition key of the request in one buffer, each record's key a slice of it: the
     // copies of a record (one kept here to route it again, one appended) are then reference
@@ -147,7 +151,7 @@ async fn put_entries(
         .enumerate()
         .map(|(position, (data, partition_key, explicit))| {
             let hash_key = match explicit {
-                _ if auto => auto_hash_key(),
+                _ if auto => auto_hash_key_in(&led_here),
                 Some(key) => HashKey(key.0),
                 None => HashKey::from_partition_key(&partition_key),
             };
@@ -218,6 +222,18 @@ async fn put_entries(
 /// hash-key space, so over the open shards in proportion to their ranges. A Weyl sequence
 /// (adding 2^128 divided by the golden ratio, odd) visits the space evenly without a random
 /// number generator; each core keeps its own.
+/// [`auto_hash_key`] moved into one of `ranges` (each in turn, as the keys go on), or as it is
+/// if there are none.
+fn auto_hash_key_in(ranges: &[HashKeyRange]) -> HashKey {
+    let HashKey(key) = auto_hash_key();
+    if ranges.is_empty() {
+        return HashKey(key);
+    }
+    let range = ranges[(key % ranges.len() as u128) as usize];
+    let width = range.end.0 - range.start.0;
+    HashKey(range.start.0 + if width == u128::MAX { key } else { key % (width + 1) })
+}
+
 fn auto_hash_key() -> HashKey {
     const STEP: u128 = 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835;
     thread_local! {

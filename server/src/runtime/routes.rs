@@ -82,6 +82,11 @@ impl StreamRoute {
         find_range(&self.open_ranges, key).map(|index| self.open_shards[index])
     }
 
+    /// The open shards with their hash-key ranges, by the ranges' starts.
+    pub fn open_shards(&self) -> impl Iterator<Item = (HashKeyRange, ShardRoute)> + '_ {
+        self.open_ranges.iter().copied().zip(self.open_shards.iter().copied())
+    }
+
     pub fn shard(&self, number: u32) -> Option<ShardRoute> {
         self.by_number.get(&number).copied()
     }

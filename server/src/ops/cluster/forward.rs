@@ -48,7 +48,9 @@
 //! certificate for the address `--peers` names with `--cluster-ca-bundle` (by default the
 //! node's own `--tls-cert` file), and binds its member proof to that session.
 //!
-//! Unfinished: the records of an AUTO-distribution stream are served where they arrive.
+//! An AUTO-distribution stream's records may go to any of its open shards: a node that leads
+//! some serves them there (`ops::records` picks among the shards it leads), one that leads none
+//! forwards the request to a member that does.
 //!
 //! A PutRecords whose records go to shards led by different members is split by leader
 //! ([`split_put_records`]): each leader gets its records (a shard's records stay together and
@@ -150,8 +152,10 @@ pub fn target(node: &Node, request: &Request) -> Option<u64> {
     (leader != cluster.node_id && reachable(node, leader)).then_some(leader)
 }
 
-/// The member leading the shard a record goes to (`None`: unknown, or an AUTO-distribution
-/// stream, whose records are served where they arrive).
+/// The member leading the shard a record goes to (`None`: unknown). An AUTO-distribution
+/// stream's records go to any shard: to this node's when it leads one of the stream's open
+/// shards (`ops::records` then picks among those), else to the leader of the first open shard
+/// with a leader known.
 fn record_leader(
     node: &Node,
     route: &StreamRoute,
@@ -159,13 +163,27 @@ fn record_leader(
     partition_key: Option<&str>,
 ) -> Option<u64> {
     if route.meta.distribution == RecordDistribution::Auto {
-        return None;
+        let node_id = node.shared.config.cluster.as_ref()?.node_id;
+        let leaders: Vec<u64> =
+            route.open_shards().filter_map(|(_, shard)| node.shared.leaders.leader(shard.uid)).collect();
+        return if leaders.contains(&node_id) { Some(node_id) } else { leaders.first().copied() };
     }
     let key = match explicit_hash_key {
         Some(key) => HashKey(key.0),
         None => HashKey::from_partition_key(partition_key.unwrap_or_default()),
     };
     node.shared.leaders.leader(route.shard_for(key)?.uid)
+}
+
+/// The hash-key ranges of `route`'s open shards this node leads (none on a node alone):
+/// where an AUTO-distribution stream's records arriving here go.
+pub fn open_ranges_led_here(node: &Node, route: &StreamRoute) -> Vec<sluice_engine::routing::HashKeyRange> {
+    let Some(cluster) = node.shared.config.cluster.as_ref() else { return Vec::new() };
+    route
+        .open_shards()
+        .filter(|(_, shard)| node.shared.leaders.leader(shard.uid) == Some(cluster.node_id))
+        .map(|(range, _)| range)
+        .collect()
 }
 
 /// Whether member `leader` has a native address to forward to.
