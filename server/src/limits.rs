@@ -305,6 +305,14 @@ pub const FORWARDS_IN_FLIGHT_PER_PEER_MAX: usize = 64;
 pub const FORWARD_ANSWER_WAIT_MS: u64 = 5_000;
 const _: () = assert!(FORWARD_ANSWER_WAIT_MS > 2 * sluice_cluster::limits::APPEND_COMMIT_WAIT_MS);
 
+/// How long GetShardIterator on a replicated node waits for its journal to reach a sequence
+/// number past its tip before it answers InvalidArgumentException, in milliseconds: the
+/// shard's leader acknowledged the record once a quorum held it, and a follower applies it a
+/// moment later (milliseconds; a member cut off never does, hence the bound). A client that
+/// was given the number by a PutRecord through the leader can then read from it at once
+/// through any member.
+pub const FOLLOWER_CATCH_UP_WAIT_MS: u64 = 2_000;
+
 /// How often a core of a replicated node looks at who leads the shards' groups and, if this
 /// node leads more than its share, hands one of its groups to the member leading fewest
 /// (`ops/cluster/balance.rs`), in milliseconds. Forty Raft ticks: long after an election has

@@ -299,12 +299,18 @@ fn raft_logs_are_compacted_and_a_member_far_behind_catches_up_from_a_snapshot() 
 /// One admin call (`SluiceAdmin_20261201.<operation>`, unsigned: the nodes run without
 /// credentials) to the HTTP listener at `http`: the status and the body.
 fn admin_call(http: SocketAddr, operation: &str, body: &str) -> (u16, String) {
+    json_call(http, &format!("SluiceAdmin_20261201.{operation}"), body)
+}
+
+/// One unsigned AWS JSON 1.1 call (`X-Amz-Target: target`) to the HTTP listener at `http`:
+/// the status and the body.
+fn json_call(http: SocketAddr, target: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let Ok(mut stream) = std::net::TcpStream::connect(http) else { return (0, "no connection".into()) };
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let request = format!(
         "POST / HTTP/1.1\r\nHost: {http}\r\nContent-Type: application/x-amz-json-1.1\r\n\
-         X-Amz-Target: SluiceAdmin_20261201.{operation}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+         X-Amz-Target: {target}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let mut answer = String::new();
@@ -1216,6 +1222,43 @@ async fn receive_until(
         }
     }
     (received, acknowledged)
+}
+
+/// A sequence number the shard's leader acknowledged is a position on every member at once: a
+/// GetShardIterator after it, sent to a follower that was paused (SIGSTOP) while the record
+/// was written and is resumed with the request waiting, waits for the follower to apply the
+/// record rather than answer that the number is past its tip.
+#[test]
+fn a_follower_reads_from_a_sequence_number_its_leader_just_acknowledged() {
+    let mut daemons = start_forwarding_cluster();
+    let stream = "caught-up";
+    let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
+    run(move || async move {
+        let client = Client::connect(&endpoints[0]).await.unwrap();
+        let create = CreateStreamInput { stream_name: stream.into(), shard_count: Some(1), ..Default::default() };
+        call_until_ok(&client, &create).await;
+    });
+    let mut probe = 0;
+    let leader = shard_leader(&daemons, stream, &mut probe);
+    let follower = (leader + 1) % NODES;
+    let pid = daemons[follower].pid() as libc::pid_t;
+    // SAFETY: a signal to the follower's process, which this test started.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let sequence = put_as_forwarded(daemons[leader].addr, stream, b"while the follower slept").unwrap();
+    let resume = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+    });
+    let body = format!(
+        r#"{{"StreamName":"{stream}","ShardId":"shardId-000000000000","ShardIteratorType":"AFTER_SEQUENCE_NUMBER","StartingSequenceNumber":"{sequence}"}}"#
+    );
+    let (status, answer) = json_call(daemons[follower].http_addr, "Kinesis_20131202.GetShardIterator", &body);
+    resume.join().unwrap();
+    assert_eq!(status, 200, "GetShardIterator after {sequence} at the resumed follower: {answer}");
+    for daemon in &mut daemons {
+        daemon.stop();
+    }
 }
 
 /// Entries of the delivery state's log between two snapshots in

@@ -9,14 +9,14 @@ use crate::kinesis::errors::engine_error;
 use crate::kinesis::positions::{own_sequence_number, start_position};
 use crate::kinesis::shard_iterator::{self, IteratorError, ShardIterator};
 use crate::kinesis::views;
-use crate::limits::PUT_ROUTING_ATTEMPTS_MAX;
+use crate::limits::{FOLLOWER_CATCH_UP_WAIT_MS, PUT_ROUTING_ATTEMPTS_MAX};
 use crate::ops::node::Node;
 use crate::runtime::routes::{ShardRoute, StreamRoute};
 use bytes::{Bytes, BytesMut};
 use rustc_hash::FxHashMap;
 use sluice_engine::catalog::{RecordDistribution, StreamStatus};
 use sluice_engine::routing::{HashKey, HashKeyRange};
-use sluice_engine::{AppendRecord, Appended};
+use sluice_engine::{AppendRecord, Appended, EngineError};
 use sluice_model::limits::{GET_RECORDS_BYTES_MAX, GET_RECORDS_COUNT_MAX};
 use sluice_model::*;
 use std::collections::BTreeMap;
@@ -330,7 +330,7 @@ async fn append_admitted(
             }
         }
         // Closed while the append waited for queue space: nothing was written.
-        Err(sluice_engine::EngineError::ShardClosed(_)) => {}
+        Err(EngineError::ShardClosed(_)) => {}
         Err(error) => {
             // A PutRecords answers the failure per record, so the request's own log line
             // ("request failed", for whole failures) would not name what was lost.
@@ -366,7 +366,15 @@ pub async fn get_shard_iterator(node: &Rc<Node>, input: GetShardIteratorInput) -
         .run_on(shard.core, move |node| async move {
             let admitted = node.shards.with(shard.uid, |state| state.limits.admit_get_shard_iterator(node.now_ms()));
             match admitted {
-                Some(true) => node.journal.resolve(shard.uid, position).await.map_err(engine_error),
+                Some(true) => match node.journal.resolve(shard.uid, position).await {
+                    // Replicated: a sequence number the shard's leader acknowledged, which this
+                    // member has not applied yet.
+                    Err(EngineError::IndexBeyondTip { index, .. }) if node.shared.config.cluster.is_some() => {
+                        caught_up(&node, shard.uid, index).await;
+                        node.journal.resolve(shard.uid, position).await.map_err(engine_error)
+                    }
+                    resolved => resolved.map_err(engine_error),
+                },
                 Some(false) => Err(KinesisError::rate_exceeded(
                     node.identity(),
                     &throttled_stream,
@@ -385,6 +393,20 @@ pub async fn get_shard_iterator(node: &Rc<Node>, input: GetShardIteratorInput) -
         issued_ms: node.now_ms(),
     };
     Ok(GetShardIteratorOutput { shard_iterator: Some(shard_iterator::encode(&iterator, &node.shared.iterator_key)) })
+}
+
+/// Waits until shard `uid`'s journal here holds the records before `index` (an iterator may
+/// then start at `index`), for [`FOLLOWER_CATCH_UP_WAIT_MS`] at most.
+async fn caught_up(node: &Node, uid: u64, index: u64) {
+    let Ok(Some(stored)) = node.journal.wait_for_index(uid, index.saturating_sub(1)) else { return };
+    let wait = glommio::timer::sleep(std::time::Duration::from_millis(FOLLOWER_CATCH_UP_WAIT_MS));
+    futures_lite::future::or(
+        async {
+            let _ = stored.await;
+        },
+        wait,
+    )
+    .await;
 }
 
 pub async fn get_records(node: &Rc<Node>, input: GetRecordsInput) -> Result<GetRecordsOutput> {
