@@ -839,9 +839,17 @@ async fn call_until_ok<I>(client: &Client, input: &I) -> I::Output
 where
     I: OperationInput + EncodeInput + std::fmt::Debug,
 {
+    until_ok(input, || client.call(input)).await
+}
+
+/// Makes `call` (of `input`) again while it fails, every 50 ms, for up to 60 s.
+async fn until_ok<T, E: std::fmt::Display, Fut: std::future::Future<Output = Result<T, E>>>(
+    input: &impl std::fmt::Debug,
+    call: impl Fn() -> Fut,
+) -> T {
     let start = Instant::now();
     loop {
-        match client.call(input).await {
+        match call().await {
             Ok(output) => return output,
             Err(error) => assert!(start.elapsed() < Duration::from_secs(60), "{input:?} kept failing: {error}"),
         }
@@ -1173,14 +1181,7 @@ async fn http_until_ok<I>(client: &HttpClient, input: &I) -> I::Output
 where
     I: OperationInput + serde::Serialize + std::fmt::Debug,
 {
-    let start = Instant::now();
-    loop {
-        match client.call(input).await {
-            Ok(output) => return output,
-            Err(error) => assert!(start.elapsed() < Duration::from_secs(60), "{input:?} kept failing: {error}"),
-        }
-        glommio::timer::sleep(Duration::from_millis(50)).await;
-    }
+    until_ok(input, || client.call(input)).await
 }
 
 /// Receives from `queue` through `client` until `wanted` says it has what it waits for (up to
@@ -1362,24 +1363,7 @@ fn the_delivery_state_through_followers_survives_its_leaders_death(daemons: &mut
             );
             // A queue through a follower's HTTP port (relayed), then records to it.
             let stream_arn = Identity::default().stream_arn(stream);
-            let create = CreateQueueInput {
-                queue_name: "work".into(),
-                stream_configuration_list: vec![QueueStreamConfiguration {
-                    stream_arn: stream_arn.clone(),
-                    starting_position: Some(QueueStartingPosition {
-                        r#type: QueueStartingPositionType::TrimHorizon,
-                        timestamp: None,
-                    }),
-                }],
-                queue_attributes: Some(QueueAttributes {
-                    visibility_timeout_seconds: Some(2),
-                    dead_letter_configuration: Some(DeadLetterConfiguration {
-                        target_type: TargetType::None,
-                        max_receive_count: None,
-                    }),
-                }),
-                tags: Some(tags(&[("created", "with")])),
-            };
+            let create = common::queue_from_trim_horizon("work", &stream_arn, 2, Some(tags(&[("created", "with")])));
             let queue = http_until_ok(&http, &create).await.queue_description.queue_arn;
             // Its tags are the delivery state's too: a tag added through the native port.
             let tag =

@@ -167,24 +167,8 @@ fn sigkill_during_receive_and_acknowledge_neither_redelivers_acknowledged_record
         };
         client.call(&create).await.unwrap();
         let stream_arn = Identity::default().stream_arn(STREAM);
-        let create = CreateQueueInput {
-            queue_name: "work".into(),
-            stream_configuration_list: vec![QueueStreamConfiguration {
-                stream_arn: stream_arn.clone(),
-                starting_position: Some(QueueStartingPosition {
-                    r#type: QueueStartingPositionType::TrimHorizon,
-                    timestamp: None,
-                }),
-            }],
-            queue_attributes: Some(QueueAttributes {
-                visibility_timeout_seconds: Some(1),
-                dead_letter_configuration: Some(DeadLetterConfiguration {
-                    target_type: TargetType::None,
-                    max_receive_count: None,
-                }),
-            }),
-            tags: Some([("suite".to_owned(), "crash".to_owned())].into()),
-        };
+        let tags = [("suite".to_owned(), "crash".to_owned())].into();
+        let create = common::queue_from_trim_horizon("work", &stream_arn, 1, Some(tags));
         *queue_run.lock().unwrap() = queue_arn_of(&client.call(&create).await.unwrap());
         for batch in 0..RECORDS / 100 {
             let put = PutRecordsInput {

@@ -365,3 +365,32 @@ pub fn scrape(addr: SocketAddr, family: &str) -> f64 {
     assert!(!samples.is_empty(), "no {family} in the scrape: {text}");
     samples.iter().sum()
 }
+
+/// A CreateQueue of `name` reading `stream_arn` from its trim horizon, with a visibility
+/// timeout of `visibility_timeout_seconds`, no dead-letter side, and `tags`.
+pub fn queue_from_trim_horizon(
+    name: &str,
+    stream_arn: &sluice_client::StreamArn,
+    visibility_timeout_seconds: i32,
+    tags: Option<sluice_client::TagMap>,
+) -> sluice_client::CreateQueueInput {
+    use sluice_client::*;
+    CreateQueueInput {
+        queue_name: name.into(),
+        stream_configuration_list: vec![QueueStreamConfiguration {
+            stream_arn: stream_arn.clone(),
+            starting_position: Some(QueueStartingPosition {
+                r#type: QueueStartingPositionType::TrimHorizon,
+                timestamp: None,
+            }),
+        }],
+        queue_attributes: Some(QueueAttributes {
+            visibility_timeout_seconds: Some(visibility_timeout_seconds),
+            dead_letter_configuration: Some(DeadLetterConfiguration {
+                target_type: TargetType::None,
+                max_receive_count: None,
+            }),
+        }),
+        tags,
+    }
+}
