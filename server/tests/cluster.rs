@@ -1402,9 +1402,9 @@ fn the_delivery_state_through_followers_survives_its_leaders_death(daemons: &mut
             (queue, first_arn, checkpoint, (received, acknowledged))
         }
     });
+    let killed = Instant::now();
     daemons[leader].kill();
     eprintln!("killed node {} (the delivery state's leader)", leader + 1);
-    delivery_leader(daemons, &[first, second]);
     let expected = Arc::new(DeliveryExpected { stream, queue, checkpoint, applications: vec![first_arn] });
     let (received, acknowledged) = acknowledged;
     let unacknowledged: BTreeSet<String> = received.difference(&acknowledged).cloned().collect();
@@ -1412,6 +1412,17 @@ fn the_delivery_state_through_followers_survives_its_leaders_death(daemons: &mut
     let second_arn = run(move || async move {
         let (http, other) = (http_client(&http_first).await, http_client(&http_second).await);
         let native = Client::connect(&native_first).await.unwrap();
+        // The failover as a client sees it: retried every 50 ms until the new leader answers.
+        let list = ListLeasesInput {
+            stream_name: Some(stream.into()),
+            application_name: Some("first".into()),
+            ..Default::default()
+        };
+        http_until_ok(&http, &list).await;
+        eprintln!(
+            "delivery state: a lease call through a survivor answered {:?} after the leader's SIGKILL",
+            killed.elapsed()
+        );
         // A second application: an ARN of its own.
         let app = CreateApplicationInput {
             stream_name: Some(stream.into()),
