@@ -54,7 +54,7 @@ use sluice_state::handle::HandleKey;
 use sluice_state::ids::LogIndex;
 use sluice_state::{codec, log, Command, Entry, Outcome, State};
 use std::cell::{Cell, Ref, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -114,9 +114,9 @@ pub struct Delivery {
     replicated: bool,
     /// Replicated: the last index applied here, and the outcomes its proposers take.
     applied: Applied<Result<Outcome, KinesisError>>,
-    /// Replicated: the parts of each snapshot applied since the last whole one (as_of → parts
-    /// seen), to trim the log once one is whole.
-    snapshot_parts: RefCell<BTreeMap<u64, u32>>,
+    /// Replicated: the parts of each snapshot applied since the last whole one (as_of → the
+    /// parts' numbers), to trim the log once one is whole.
+    snapshot_parts: RefCell<BTreeMap<u64, BTreeSet<u32>>>,
 }
 
 /// The replayed log: the state and where the log goes on.
@@ -370,18 +370,18 @@ impl Delivery {
 
     /// Applies entry `index` (the next one) to the state.
     fn apply_entry(&self, index: u64, entry: &Entry) -> Outcome {
+        if !matches!(entry.command, Command::SnapshotPart(_)) {
+            self.applied_since_snapshot.set(self.applied_since_snapshot.get() + 1);
+        }
+        // Ids handed out by another member (replicated) are never handed out here again.
         match &entry.command {
-            Command::SnapshotPart(_) => {}
-            // Ids handed out by another member (replicated) are never handed out here again.
             Command::Lease(sluice_state::lease::LeaseCommand::CreateApplication { application, .. }) => {
                 self.next_application_id.set(self.next_application_id.get().max(application.0 + 1));
-                self.applied_since_snapshot.set(self.applied_since_snapshot.get() + 1);
             }
             Command::Queue(sluice_state::queue::QueueCommand::CreateQueue { queue, .. }) => {
                 self.next_queue_id.set(self.next_queue_id.get().max(queue.0 + 1));
-                self.applied_since_snapshot.set(self.applied_since_snapshot.get() + 1);
             }
-            _ => self.applied_since_snapshot.set(self.applied_since_snapshot.get() + 1),
+            _ => {}
         }
         let outcome = self.state.borrow_mut().apply(LogIndex(index), entry);
         self.next_apply.set(index + 1);
@@ -461,9 +461,9 @@ impl Delivery {
     /// Replicated: whether `part` completes its snapshot (every part of it applied here).
     fn snapshot_whole(&self, part: &sluice_state::state::SnapshotPart) -> bool {
         let mut parts = self.snapshot_parts.borrow_mut();
-        let seen = parts.entry(part.as_of.0).or_insert(0);
-        *seen += 1;
-        if *seen < part.part_count {
+        let seen = parts.entry(part.as_of.0).or_default();
+        seen.insert(part.part);
+        if (seen.len() as u32) < part.part_count {
             return false;
         }
         // Older snapshots left incomplete (a leader changed while writing one) are done with.
