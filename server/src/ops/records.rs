@@ -222,18 +222,6 @@ async fn put_entries(
 /// hash-key space, so over the open shards in proportion to their ranges. A Weyl sequence
 /// (adding 2^128 divided by the golden ratio, odd) visits the space evenly without a random
 /// number generator; each core keeps its own.
-/// [`auto_hash_key`] moved into one of `ranges` (each in turn, as the keys go on), or as it is
-/// if there are none.
-fn auto_hash_key_in(ranges: &[HashKeyRange]) -> HashKey {
-    let HashKey(key) = auto_hash_key();
-    if ranges.is_empty() {
-        return HashKey(key);
-    }
-    let range = ranges[(key % ranges.len() as u128) as usize];
-    let width = range.end.0 - range.start.0;
-    HashKey(range.start.0 + if width == u128::MAX { key } else { key % (width + 1) })
-}
-
 fn auto_hash_key() -> HashKey {
     const STEP: u128 = 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835;
     thread_local! {
@@ -244,6 +232,18 @@ fn auto_hash_key() -> HashKey {
         next.set(key);
         HashKey(key)
     })
+}
+
+/// [`auto_hash_key`] mapped into one of `ranges` (picked by the key, so that records spread over
+/// them all), or as it is if there are none.
+fn auto_hash_key_in(ranges: &[HashKeyRange]) -> HashKey {
+    let HashKey(key) = auto_hash_key();
+    if ranges.is_empty() {
+        return HashKey(key);
+    }
+    let range = ranges[(key % ranges.len() as u128) as usize];
+    let width = range.end.0 - range.start.0;
+    HashKey(range.start.0 + if width == u128::MAX { key } else { key % (width + 1) })
 }
 
 /// On the shards' core: admits each record against its shard's write quota, appends the
@@ -470,4 +470,22 @@ pub async fn get_records(node: &Rc<Node>, input: GetRecordsInput) -> Result<GetR
         millis_behind_latest: Some(batch.millis_behind_latest),
         child_shards: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_keys_stay_in_the_ranges_given_and_reach_each() {
+        let range = |start: u128, end: u128| HashKeyRange { start: HashKey(start), end: HashKey(end) };
+        let ranges = [range(10, 19), range(1 << 100, (1 << 101) - 1), range(u128::MAX - 5, u128::MAX)];
+        let mut reached = [0usize; 3];
+        for _ in 0..3000 {
+            let key = auto_hash_key_in(&ranges);
+            let within = ranges.iter().position(|range| range.contains(key));
+            reached[within.unwrap_or_else(|| panic!("{key:?} is in none of the ranges"))] += 1;
+        }
+        assert!(reached.iter().all(|&count| count > 500), "{reached:?}");
+    }
 }
