@@ -1238,6 +1238,18 @@ fn a_follower_reads_from_a_sequence_number_its_leader_just_acknowledged() {
         let client = Client::connect(&endpoints[0]).await.unwrap();
         let create = CreateStreamInput { stream_name: stream.into(), shard_count: Some(1), ..Default::default() };
         call_until_ok(&client, &create).await;
+        // Every member has the stream, with its shard led (ACTIVE), before the leader is probed.
+        let describe = DescribeStreamSummaryInput { stream_name: Some(stream.into()), stream_arn: None };
+        for endpoint in &endpoints {
+            let client = Client::connect(endpoint).await.unwrap();
+            let waiting = Instant::now();
+            while call_until_ok(&client, &describe).await.stream_description_summary.stream_status
+                != StreamStatus::Active
+            {
+                assert!(waiting.elapsed() < Duration::from_secs(30), "{stream} never became ACTIVE at {endpoint}");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }
     });
     let mut probe = 0;
     let leader = shard_leader(&daemons, stream, &mut probe);
