@@ -557,7 +557,7 @@ impl Scrape {
         counters(
             out,
             "sluice_forwarded_requests_total",
-            "Requests (or parts of a split PutRecords) sent on to the member leading their shard or the catalog",
+            "Requests (or parts of a split PutRecords) sent on to the member leading their shard, the catalog or the delivery state",
             [(NONE, cores.iter().map(|c| c.forwarded_requests).sum())],
         )?;
         counters(

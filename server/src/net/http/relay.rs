@@ -76,6 +76,8 @@ pub async fn relay(
             "This node does not lead {what}, and forwarding the call to node {member} ({http}) failed: {why}; retry"
         ))
     };
+    let metrics = &node.metrics;
+    metrics.forwarded_requests.set(metrics.forwarded_requests.get() + 1);
     let timeout = Duration::from_millis(FORWARD_CONNECT_TIMEOUT_MS);
     let stream =
         TcpStream::connect_timeout(http, timeout).await.map_err(|error| failed(format!("connect: {error}")))?;
