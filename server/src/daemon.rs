@@ -498,8 +498,11 @@ async fn run_core(
     // The delivery state (consumer groups) lives on core 0 and is replayed before it serves.
     let delivery = if core_id == 0 {
         let interval = shared.config.limits.delivery_snapshot_interval_entries;
-        let replicated = shared.config.cluster.is_some();
-        let opened = Delivery::open(&journal, core_id, shared.now_ms(), interval, replicated).await;
+        // Replicated, its log is the delivery group's (`ops::cluster::delivery`).
+        let replication = shared.config.cluster.is_some().then(|| {
+            Box::new(crate::ops::cluster::delivery::DeliveryGroup) as Box<dyn crate::ops::delivery::Replication>
+        });
+        let opened = Delivery::open(&journal, core_id, shared.now_ms(), interval, replication).await;
         Some(opened.map_err(|error| anyhow::anyhow!("open the delivery state: {error}"))?)
     } else {
         None

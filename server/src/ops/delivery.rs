@@ -44,7 +44,6 @@
 
 use crate::kinesis::errors::engine_error;
 use crate::ops::cluster::applied::Applied;
-use crate::ops::node::Node;
 use bytes::Bytes;
 use futures_channel::oneshot;
 use sluice_engine::sequence::ShardSeqPrefix;
@@ -55,6 +54,8 @@ use sluice_state::ids::LogIndex;
 use sluice_state::{codec, log, Command, Entry, Outcome, State};
 use std::cell::{Cell, Ref, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -72,14 +73,22 @@ const ENTRY_PARTITION_KEY: &[u8] = b"state";
 /// bounds what proposers that gave up leave behind).
 const REPLICATED_OUTCOMES_KEPT_MAX: usize = 1024;
 
-/// Replicated: how often core 0 checks whether it leads the delivery group and has something
-/// to do as its leader ([`lead`]).
-const LEAD_CHECK_INTERVAL_MS: u64 = 500;
-
 /// Records read per journal read while replaying at start-up.
 const REPLAY_READ_RECORDS_MAX: usize = 4_096;
 /// Bytes read per journal read while replaying at start-up.
 const REPLAY_READ_BYTES_MAX: usize = 8 << 20;
+
+/// How a replicated node's delivery state reaches its Raft group. `ops::cluster` implements it
+/// (`cluster::delivery::DeliveryGroup`) and the daemon hands it to [`Delivery::open`], so that
+/// this module does not depend on replication.
+pub trait Replication {
+    /// Whether this member leads the delivery group now (only the leader proposes).
+    fn leads(&self) -> bool;
+    /// Proposes `record` (of the internal shard) as an entry of the delivery group, stamped
+    /// `now_ms`, and answers its record index once the entry is committed and stored in this
+    /// member's journal.
+    fn propose(&self, now_ms: i64, record: AppendRecord) -> Pin<Box<dyn Future<Output = Result<u64, KinesisError>>>>;
+}
 
 /// A command appended and durable, waiting for the commands before it to be applied.
 struct Waiting {
@@ -111,7 +120,7 @@ pub struct Delivery {
     snapshots_written: Cell<u64>,
     /// Replicated (cluster mode): commands are proposed to the delivery group and applied as
     /// its applier stores them in the journal ([`Delivery::follow_log`]).
-    replicated: bool,
+    replication: Option<Box<dyn Replication>>,
     /// Replicated: the last index applied here, and the outcomes its proposers take.
     applied: Applied<Result<Outcome, KinesisError>>,
     /// Replicated: the parts of each snapshot applied since the last whole one (as_of → the
@@ -210,7 +219,7 @@ impl Delivery {
     ) -> Result<glommio::sync::Permit<'_>, KinesisError> {
         let permit =
             self.control.acquire_permit(1).await.map_err(|_| KinesisError::internal("the delivery state is closed"))?;
-        if self.replicated {
+        if self.replication.is_some() {
             self.barrier(journal, now_ms).await?;
         }
         Ok(permit)
@@ -220,20 +229,20 @@ impl Delivery {
     /// committed before it (under any leader) is then applied too, since entries apply in log
     /// order; a log already initialised refuses it (`AlreadyInitialised`) and nothing changes.
     /// An empty log takes it as its first entry (with a fresh handle key).
-    async fn barrier(self: &Rc<Self>, journal: &Journal, now_ms: i64) -> Result<(), KinesisError> {
+    pub async fn barrier(self: &Rc<Self>, journal: &Journal, now_ms: i64) -> Result<(), KinesisError> {
         self.submit(journal, now_ms, Command::Init { handle_key: random_handle_key() }).await.map(|_| ())
     }
 
     /// Registers core `core`'s internal shard with `journal`, replays it, and appends `Init` to
-    /// an empty one. Run before the core serves. `replicated`: the delivery group's applier
-    /// fills the shard, [`Delivery::follow_log`] applies what it stores, and the group's first
-    /// leader appends `Init` ([`lead`]).
+    /// an empty one. Run before the core serves. With a `replication`, the delivery group's
+    /// applier fills the shard, [`Delivery::follow_log`] applies what it stores, and the
+    /// group's first leader appends `Init` (`cluster::delivery::lead`).
     pub async fn open(
         journal: &Journal,
         core: usize,
         now_ms: i64,
         snapshot_interval_entries: u64,
-        replicated: bool,
+        replication: Option<Box<dyn Replication>>,
     ) -> Result<Rc<Delivery>, KinesisError> {
         let uid = internal_shard_uid(core);
         let prefix = ShardSeqPrefix::new(0, u32::MAX - core as u32);
@@ -253,11 +262,11 @@ impl Delivery {
             applied_since_snapshot: Cell::new(replay.replayed_count),
             snapshotting: Cell::new(false),
             snapshots_written: Cell::new(0),
-            replicated,
             applied: Applied::new(replay.next - 1, REPLICATED_OUTCOMES_KEPT_MAX),
             snapshot_parts: RefCell::new(BTreeMap::new()),
+            replication,
         });
-        if replicated {
+        if delivery.replication.is_some() {
             glommio::spawn_local(delivery.clone().follow_log(journal.clone())).detach();
         } else if empty {
             delivery.submit(journal, now_ms, Command::Init { handle_key: random_handle_key() }).await?;
@@ -307,8 +316,8 @@ impl Delivery {
             data: Bytes::from(bytes),
             sealed: false,
         };
-        if self.replicated {
-            return self.propose(now_ms, record).await;
+        if let Some(replication) = &self.replication {
+            return self.propose(replication.as_ref(), now_ms, record).await;
         }
         let (reply, outcome) = oneshot::channel();
         let (this, journal) = (self.clone(), journal.clone());
@@ -330,32 +339,14 @@ impl Delivery {
 
     /// Replicated: proposes `record` to the delivery group (this member must lead it: requests
     /// are forwarded to the leader) and answers the outcome of applying it here.
-    async fn propose(self: &Rc<Self>, now_ms: i64, record: AppendRecord) -> Result<Outcome, KinesisError> {
-        use crate::ops::cluster::records;
+    async fn propose(
+        &self,
+        replication: &dyn Replication,
+        now_ms: i64,
+        record: AppendRecord,
+    ) -> Result<Outcome, KinesisError> {
         use sluice_cluster::limits::APPEND_COMMIT_WAIT_MS;
-        let core = crate::ops::cluster::core()
-            .ok_or_else(|| KinesisError::internal("replication is not running on this node"))?;
-        let group =
-            core.delivery().ok_or_else(|| KinesisError::internal("the delivery state's group is not running here"))?;
-        let leader = group.host.leader();
-        if leader != core.config.node_id {
-            // A request reaching a member that does not lead is forwarded before it gets here;
-            // this one could not be (no leader known, or no address to forward to).
-            return Err(KinesisError::internal(match core.member_addresses(leader) {
-                Some(addresses) => format!(
-                    "This node does not lead the delivery state (consumer groups, queues): node {leader} ({addresses}) \
-                     does; retry"
-                ),
-                None => "The delivery state has no leader right now (an election is under way); retry".to_string(),
-            }));
-        }
-        let acks = records::propose(&core, &group, now_ms, &[record])
-            .await?
-            .ok_or_else(|| KinesisError::internal("the delivery state's log is sealed"))?;
-        let index = acks
-            .first()
-            .map(|ack| ack.sequence_number.record_index())
-            .ok_or_else(|| KinesisError::internal("the delivery state's entry was stored without an index"))?;
+        let index = replication.propose(now_ms, record).await?;
         if !self.applied.wait(index, Duration::from_millis(APPEND_COMMIT_WAIT_MS)).await {
             return Err(KinesisError::internal(format!(
                 "the delivery state's entry {index} is stored but was not applied within {APPEND_COMMIT_WAIT_MS} ms; retry"
@@ -487,7 +478,7 @@ impl Delivery {
     /// Whether this member proposes the delivery state's commands: alone always; replicated,
     /// while it leads the delivery group.
     pub fn proposes_here(&self) -> bool {
-        !self.replicated || crate::ops::cluster::leads_delivery()
+        self.replication.as_ref().is_none_or(|replication| replication.leads())
     }
 
     /// Starts a snapshot in the background if one is due and this member writes them.
@@ -546,7 +537,7 @@ impl Delivery {
         }
         // Entries applied while the parts were written count towards the next snapshot.
         self.applied_since_snapshot.set(self.applied_since_snapshot.get().saturating_sub(counted));
-        if self.replicated {
+        if self.replication.is_some() {
             // Every member trims its own log once the snapshot is whole there (`follow_log`).
             self.snapshots_written.set(self.snapshots_written.get() + 1);
             return Ok(Some(as_of));
@@ -574,32 +565,4 @@ fn random_handle_key() -> HandleKey {
     let mut key = [0u8; sluice_state::limits::HANDLE_KEY_BYTES];
     rand::Rng::fill(&mut rand::thread_rng(), &mut key[..]);
     HandleKey(key)
-}
-
-/// Replicated, on core 0 of every member, for the executor's life: while this member leads
-/// the delivery group, gives an empty log its `Init` (through [`Delivery::barrier`], which a
-/// log already initialised refuses) and appends the stream events the state has not followed
-/// yet (`leases::follow_streams`, `queues::follow_streams`): the catalog's changes reach every
-/// member, but only the leader proposes what they mean for the delivery state.
-pub async fn lead(core0: Rc<Node>) {
-    let Some(delivery) = core0.delivery.clone() else { return };
-    loop {
-        glommio::timer::sleep(Duration::from_millis(LEAD_CHECK_INTERVAL_MS)).await;
-        if !delivery.proposes_here() {
-            continue;
-        }
-        if delivery.state().handle_key().is_none() {
-            if let Err(error) = delivery.barrier(&core0.journal, core0.now_ms()).await {
-                tracing::debug!(%error, "the delivery state's Init was not applied; again");
-                continue;
-            }
-        }
-        let followed = async {
-            crate::ops::leases::follow_streams(&core0).await?;
-            crate::ops::queues::follow_streams(&core0).await
-        };
-        if let Err(error) = followed.await {
-            tracing::debug!(%error, "the delivery state did not follow the catalog; again");
-        }
-    }
 }

@@ -302,7 +302,7 @@ pub async fn checkpoint_lease(node: &Rc<Node>, input: CheckpointLeaseInput) -> R
 /// catalog records as ended whose leases are not closed, and streams that are gone.
 pub async fn follow_streams(core0: &Rc<Node>) -> Result<()> {
     let Some(delivery) = core0.delivery.clone() else { return Ok(()) };
-    // Replicated, the delivery group's leader proposes the events (`delivery::lead`).
+    // Replicated, the delivery group's leader proposes the events (`cluster::delivery::lead`).
     if !delivery.proposes_here() {
         return Ok(());
     }

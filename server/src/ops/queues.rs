@@ -770,7 +770,7 @@ pub async fn refuse_stream_with_queues(node: &Rc<Node>, stream: String, doing: &
 /// every step, so this needs a crash at exactly that point.
 pub async fn follow_streams(core0: &Rc<Node>) -> Result<()> {
     let Some(delivery) = core0.delivery.clone() else { return Ok(()) };
-    // Replicated, the delivery group's leader proposes the events (`delivery::lead`).
+    // Replicated, the delivery group's leader proposes the events (`cluster::delivery::lead`).
     if !delivery.proposes_here() {
         return Ok(());
     }

@@ -133,7 +133,7 @@ async fn put_entries(
     // Replicated, an AUTO stream's records go to the shards this node leads, so that they are
     // proposed here rather than forwarded (`cluster::forward` sends the request to a member
     // that leads one when this node leads none).
-    let led_here = if auto { crate::ops::cluster::forward::open_ranges_led_here(node, &route) } else { Vec::new() };
+    let led_here = if auto { open_ranges_led_here(node, &route) } else { Vec::new() };
     let name: Arc<str> = Arc::from(route.meta.name.as_str());
     // Every partition key of the request in one buffer, each record's key a slice of it: the
     // copies of a record (one kept here to route it again, one appended) are then reference
@@ -232,6 +232,17 @@ fn auto_hash_key() -> HashKey {
         next.set(key);
         HashKey(key)
     })
+}
+
+/// The hash-key ranges of `route`'s open shards this node leads (none on a node alone): where
+/// an AUTO-distribution stream's records arriving here go.
+fn open_ranges_led_here(node: &Node, route: &StreamRoute) -> Vec<HashKeyRange> {
+    let Some(cluster) = node.shared.config.cluster.as_ref() else { return Vec::new() };
+    route
+        .open_shards()
+        .filter(|(_, shard)| node.shared.leaders.leader(shard.uid) == Some(cluster.node_id))
+        .map(|(range, _)| range)
+        .collect()
 }
 
 /// [`auto_hash_key`] mapped into one of `ranges` (picked by the key, so that records spread over

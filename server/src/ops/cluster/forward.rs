@@ -175,17 +175,6 @@ fn record_leader(
     node.shared.leaders.leader(route.shard_for(key)?.uid)
 }
 
-/// The hash-key ranges of `route`'s open shards this node leads (none on a node alone):
-/// where an AUTO-distribution stream's records arriving here go.
-pub fn open_ranges_led_here(node: &Node, route: &StreamRoute) -> Vec<sluice_engine::routing::HashKeyRange> {
-    let Some(cluster) = node.shared.config.cluster.as_ref() else { return Vec::new() };
-    route
-        .open_shards()
-        .filter(|(_, shard)| node.shared.leaders.leader(shard.uid) == Some(cluster.node_id))
-        .map(|(range, _)| range)
-        .collect()
-}
-
 /// Whether member `leader` has a native address to forward to.
 fn reachable(node: &Node, leader: u64) -> bool {
     crate::ops::cluster::members(node).get(&leader).is_some_and(|member| member.native.is_some())

@@ -34,6 +34,7 @@
 
 pub mod applied;
 pub mod balance;
+pub mod delivery;
 pub mod entry;
 pub mod forward;
 pub mod membership;
@@ -165,7 +166,7 @@ pub async fn start(node: &Rc<Node>, config: Arc<ClusterConfig>) -> Result<(), St
         let host = core.start_host(node, DELIVERY_GROUP, name, Some(restorer), false).await?;
         let group = records::ShardGroup::start(node, DELIVERY_GROUP.0, host, &dir, core.config.segment_bytes);
         *core.delivery.borrow_mut() = Some(group);
-        glommio::spawn_local(crate::ops::delivery::lead(node.clone())).detach();
+        glommio::spawn_local(delivery::lead(node.clone())).detach();
     }
     glommio::spawn_local(publish_leaders(node.clone(), core.clone())).detach();
     glommio::spawn_local(balance::balance_leaders(node.clone(), core.clone())).detach();
