@@ -1,6 +1,7 @@
-# Helpers shared by the security cost benchmarks (bench/native/auth.sh, bench/http/auth.sh,
-# bench/encryption/ingest.sh): free ports, daemons started and stopped with the script, a
-# credentials file, a test CA, and the summary of interleaved runs as paired ratios.
+# Helpers shared by the cost benchmarks (bench/native/auth.sh, bench/http/auth.sh,
+# bench/encryption/ingest.sh, bench/cluster/*.sh): free ports, daemons and clusters started
+# and stopped with the script, a credentials file, a test CA, and the summary of interleaved
+# runs as paired ratios.
 #
 # Source it after setting `root` (the repository) and `sluiced`; then call `bench_init NAME`.
 #
@@ -53,6 +54,25 @@ start_sluiced() { # name native-port http-port extra-args...
     wait_port "$port"
     wait_port "$http"
     wait_port "$metrics"
+}
+
+# A 3-node cluster, daemons node1 to node3: each node's --peers names every member's peer,
+# native and HTTP addresses, so that each forwards to the others; `extra-args` go to every
+# node. Sets native[1..3] and http[1..3], the nodes' client ports.
+start_cluster() { # extra-args...
+    local id peer_list
+    local -a peers=()
+    native=()
+    http=()
+    for id in 1 2 3; do
+        native[id]=$(free_port)
+        http[id]=$(free_port)
+        peers+=("$id=127.0.0.1:$(free_port)/native@127.0.0.1:${native[id]}/http@127.0.0.1:${http[id]}")
+    done
+    peer_list=$(IFS=,; echo "${peers[*]}")
+    for id in 1 2 3; do
+        start_sluiced "node$id" "${native[id]}" "${http[id]}" --node-id "$id" --peers "$peer_list" "$@"
+    done
 }
 
 # The daemon's CPU time so far (user + system, every thread), in seconds.

@@ -68,22 +68,8 @@ fi
 single_port=$(free_port)
 start_sluiced single "$single_port" "$(free_port)" "${tls_args[@]}"
 
-# The cluster's members: each node's --peers names every member's peer, native and HTTP
-# addresses, so that each forwards to the others.
-peers=()
-native=()
-http=()
-for id in 1 2 3; do
-    native[id]=$(free_port)
-    http[id]=$(free_port)
-    peers+=("$id=127.0.0.1:$(free_port)/native@127.0.0.1:${native[id]}/http@127.0.0.1:${http[id]}")
-done
-peer_list=$(IFS=,; echo "${peers[*]}")
-for id in 1 2 3; do
-    # shellcheck disable=SC2086 # CLUSTER_ARGS is a list of flags.
-    start_sluiced "node$id" "${native[id]}" "${http[id]}" --node-id "$id" --peers "$peer_list" \
-        "${tls_args[@]}" ${tls_args[0]:+--cluster-ca-bundle "$data/ca.pem"} ${CLUSTER_ARGS:-}
-done
+# shellcheck disable=SC2086 # CLUSTER_ARGS is a list of flags.
+start_cluster "${tls_args[@]}" ${tls_args[0]:+--cluster-ca-bundle "$data/ca.pem"} ${CLUSTER_ARGS:-}
 
 # The cluster's CPU time is the three nodes' together.
 cluster_cpu_s() { echo "$(daemon_cpu_s node1) + $(daemon_cpu_s node2) + $(daemon_cpu_s node3)" | bc -l; }

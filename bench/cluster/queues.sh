@@ -36,18 +36,7 @@ bench_init cluster-queues
 single_http=$(free_port)
 start_sluiced single "$(free_port)" "$single_http"
 
-peers=()
-native=()
-http=()
-for id in 1 2 3; do
-    native[id]=$(free_port)
-    http[id]=$(free_port)
-    peers+=("$id=127.0.0.1:$(free_port)/native@127.0.0.1:${native[id]}/http@127.0.0.1:${http[id]}")
-done
-peer_list=$(IFS=,; echo "${peers[*]}")
-for id in 1 2 3; do
-    start_sluiced "node$id" "${native[id]}" "${http[id]}" --node-id "$id" --peers "$peer_list"
-done
+start_cluster
 
 # The member leading the delivery group, once node 1 names one (DescribeCluster).
 delivery_leader() {
