@@ -221,13 +221,14 @@ impl LeaderTable {
 }
 
 impl LeaderTable {
-    /// How many groups each member leads, as far as this node knows, leaving out group
-    /// `except` (the metadata group, which leader balancing leaves alone). Groups with no
-    /// leader known count for no one.
-    pub fn leader_counts(&self, except: u64) -> HashMap<u64, usize> {
+    /// How many groups each member leads, as far as this node knows, leaving out the groups
+    /// `except` (the metadata and delivery groups, which leader balancing leaves alone: counted,
+    /// a member leading one looked as if it led a shard more, and the members stopped one
+    /// shard short of even). Groups with no leader known count for no one.
+    pub fn leader_counts(&self, except: &[u64]) -> HashMap<u64, usize> {
         let mut counts = HashMap::new();
         for (&group, seen) in self.leaders.load().iter() {
-            if group != except && seen.leader != 0 {
+            if !except.contains(&group) && seen.leader != 0 {
                 *counts.entry(seen.leader).or_default() += 1;
             }
         }
@@ -256,6 +257,15 @@ mod tests {
         table.publish(&[(7, 0), (8, 0)]);
         assert!(table.elected(7) && table.leader(7).is_none(), "a failover: no leader, still elected once");
         assert!(!table.elected(8));
+    }
+
+    #[test]
+    fn leader_counts_leave_out_the_groups_named_and_those_without_a_leader() {
+        let table = LeaderTable::default();
+        // The catalog's group (0) and the delivery state's (u64::MAX), both led by node 1.
+        table.publish(&[(0, 1), (u64::MAX, 1), (5, 1), (6, 2), (7, 2), (8, 0)]);
+        assert_eq!(table.leader_counts(&[0, u64::MAX]), HashMap::from([(1, 1), (2, 2)]));
+        assert_eq!(table.leader_counts(&[0]), HashMap::from([(1, 2), (2, 2)]));
     }
 
     #[test]

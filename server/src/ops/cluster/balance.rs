@@ -30,7 +30,7 @@
 //! group whose new leader would lack entries, so it cannot lose or change a record.
 
 use crate::limits::{LEADER_BALANCE_INTERVAL_MS, LEADER_BALANCE_SETTLE_MS};
-use crate::ops::cluster::{ClusterCore, META_GROUP};
+use crate::ops::cluster::{ClusterCore, DELIVERY_GROUP, META_GROUP};
 use crate::ops::node::Node;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -63,7 +63,8 @@ pub async fn balance_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
         if turn % cores != core.core {
             continue;
         }
-        let counts = node.shared.leaders.leader_counts(META_GROUP.0);
+        // The shards' groups only: the ones `led_groups` offers to move.
+        let counts = node.shared.leaders.leader_counts(&[META_GROUP.0, DELIVERY_GROUP.0]);
         let members = crate::ops::cluster::members(&node);
         let live: Vec<u64> = members.keys().copied().filter(|&member| core.reaches(member)).collect();
         let Some(to) = transfer_target(node_id, &live, &counts) else { continue };
