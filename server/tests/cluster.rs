@@ -1381,20 +1381,32 @@ fn the_delivery_state_through_followers_survives_its_leaders_death(daemons: &mut
             let tag =
                 TagResourceInput { tags: tags(&[("added", "later")]), resource_arn: ResourceArn::from(queue.as_str()) };
             call_until_ok(&native, &tag).await;
-            let put = PutRecordsInput {
-                records: (0..RECORDS)
-                    .map(|i| PutRecordsRequestEntry {
-                        data: Bytes::from(format!("queued {i}")),
-                        partition_key: Some(format!("key-{i}")),
-                        ..Default::default()
-                    })
-                    .collect(),
-                stream_arn: Some(stream_arn),
-                ..Default::default()
-            };
-            let output = http_until_ok(&http, &put).await;
-            assert_eq!(output.failed_record_count, Some(0));
-            let checkpoint = output.records[0].sequence_number.as_ref().unwrap().to_string();
+            // Records refused for a moment (a leader change: the stream's groups are new and
+            // being balanced) are sent again, as a producer does.
+            let mut pending: Vec<usize> = (0..RECORDS).collect();
+            let mut stored = Vec::new();
+            let putting = Instant::now();
+            while !pending.is_empty() {
+                assert!(putting.elapsed() < Duration::from_secs(60), "records {pending:?} kept being refused");
+                let put = PutRecordsInput {
+                    records: pending
+                        .iter()
+                        .map(|i| PutRecordsRequestEntry {
+                            data: Bytes::from(format!("queued {i}")),
+                            partition_key: Some(format!("key-{i}")),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    stream_arn: Some(stream_arn.clone()),
+                    ..Default::default()
+                };
+                let output = http_until_ok(&http, &put).await;
+                let answers = pending.iter().copied().zip(output.records);
+                let (done, refused): (Vec<_>, Vec<_>) = answers.partition(|(_, answer)| answer.error_code.is_none());
+                stored.extend(done.into_iter().filter_map(|(_, answer)| answer.sequence_number));
+                pending = refused.into_iter().map(|(i, _)| i).collect();
+            }
+            let checkpoint = stored[0].to_string();
             let mut checkpointed = CheckpointLeaseInput {
                 stream_name: Some(stream.into()),
                 application_name: Some("first".into()),
