@@ -75,6 +75,15 @@ start_cluster() { # extra-args...
     done
 }
 
+# Runs the commands `first` and `second` (function names) ROUNDS times each, alternating which
+# goes first, so that neither always runs on the warmer (or busier) machine.
+alternate_rounds() { # rounds first second
+    local round
+    for round in $(seq "$1"); do
+        if [ $((round % 2)) = 1 ]; then "$2"; "$3"; else "$3"; "$2"; fi
+    done
+}
+
 # The daemon's CPU time so far (user + system, every thread), in seconds.
 daemon_cpu_s() { # name
     python3 - "${daemon_pid[$1]}" <<'PY'

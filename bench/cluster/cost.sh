@@ -146,16 +146,8 @@ run_cluster() {
 echo "cluster cost: $producers producers x 8 in flight, $shards shards, PutRecords of $batch x $record_bytes B," \
     "then PutRecord at $rate records/s per shard; ${duration}s each; $CORES core(s) per node; $(nproc) cores;" \
     "routes: $routes; TLS: ${TLS:-0}; load average $(load_average); cluster flags: ${CLUSTER_ARGS:-none}"
-for round in $(seq "$rounds"); do
-    # Alternate which goes first, so neither always runs on the warmer (or busier) machine.
-    if [ $((round % 2)) = 1 ]; then
-        run single "$single_port"
-        run_cluster
-    else
-        run_cluster
-        run single "$single_port"
-    fi
-done
+run_single() { run single "$single_port"; }
+alternate_rounds "$rounds" run_single run_cluster
 echo "load average after: $(load_average)"
 # Each node's log is bounded in memory (cluster/src/log_store.rs): this is what stays resident
 # after every record of the rounds above was written.

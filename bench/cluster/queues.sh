@@ -84,15 +84,7 @@ run_cluster() {
 
 echo "queue cost: $records records of $record_bytes B per run, $consumers consumers; $CORES core(s) per node;" \
     "$(nproc) cores; load average $(load_average)"
-for round in $(seq "$rounds"); do
-    # Alternate which goes first, so neither always runs on the warmer (or busier) machine.
-    if [ $((round % 2)) = 1 ]; then
-        run single "$single_http"
-        run_cluster
-    else
-        run_cluster
-        run single "$single_http"
-    fi
-done
+run_single() { run single "$single_http"; }
+alternate_rounds "$rounds" run_single run_cluster
 echo "load average after: $(load_average)"
 paired_ratios "$results" "records/s" single cluster-leader cluster-relayed

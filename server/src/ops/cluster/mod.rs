@@ -480,8 +480,7 @@ pub fn is_delivery_operation(name: &str) -> bool {
 }
 
 /// In cluster mode, before an operation runs: the operations that work on a replicated node
-/// pass; the others (delivery streams, tags of queues) answer an error naming what is
-/// unfinished.
+/// pass; the others (delivery streams) answer an error naming what is unfinished.
 ///
 /// Reads, SubscribeToShard included, are served by any member from its own journal, where
 /// records arrive only once committed (applied in log order): a subscription on a follower
