@@ -20,6 +20,10 @@ use std::path::{Path, PathBuf};
 pub const CATALOG_FILE: &str = "catalog.json";
 const CATALOG_VERSION: u32 = 1;
 
+/// Bytes of a shard-iterator key (the server's HMAC-SHA256 key: the hash's output size, as
+/// RFC 2104 recommends).
+pub const ITERATOR_KEY_BYTES: usize = 32;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StreamStatus {
@@ -219,6 +223,12 @@ pub struct Catalog {
     /// `ReplaceClusterMember`); `None` while they are the ones `--peers` names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub members: Option<BTreeMap<u64, CatalogMember>>,
+    /// A replicated node's shard-iterator key, the same on every member, so that an iterator
+    /// one member hands out reads at any other (a client behind a load balancer moves between
+    /// them). Set by the catalog's first command; `None` on a node alone, which keeps its key
+    /// in its data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterator_key: Option<[u8; ITERATOR_KEY_BYTES]>,
 }
 
 /// One member of a replicated node's cluster, as the catalog keeps it.
@@ -278,6 +288,7 @@ impl Catalog {
             streams: BTreeMap::new(),
             account: AccountSettings::default(),
             members: None,
+            iterator_key: None,
         }
     }
 

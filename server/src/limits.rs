@@ -305,13 +305,22 @@ pub const FORWARDS_IN_FLIGHT_PER_PEER_MAX: usize = 64;
 pub const FORWARD_ANSWER_WAIT_MS: u64 = 5_000;
 const _: () = assert!(FORWARD_ANSWER_WAIT_MS > 2 * sluice_cluster::limits::APPEND_COMMIT_WAIT_MS);
 
+/// Least time between two "request failed" log lines of one core, in milliseconds; the line
+/// says how many failures it left out since the last (every failure is counted in
+/// `sluice_request_errors_total`). A failover makes every request for the dead leader's
+/// shards fail until the next one is elected: a line each buried a CI run's test failure
+/// under thousands of them.
+pub const REQUEST_FAILURE_LOG_INTERVAL_MS: u64 = 1_000;
+
 /// How long GetShardIterator on a replicated node waits for its journal to reach a sequence
-/// number past its tip before it answers InvalidArgumentException, in milliseconds: the
-/// shard's leader acknowledged the record once a quorum held it, and a follower applies it a
-/// moment later (milliseconds; a member cut off never does, hence the bound). A client that
-/// was given the number by a PutRecord through the leader can then read from it at once
-/// through any member.
-pub const FOLLOWER_CATCH_UP_WAIT_MS: u64 = 2_000;
+/// number past its tip before it asks the shard's leader, in milliseconds: the leader
+/// acknowledged the record once a quorum held it, and a follower applies it a moment later
+/// (within a heartbeat, 100 ms, when it missed the commit). A member further behind (stalled,
+/// cut off, on a loaded host: a CI run once saw a follower resumed from SIGSTOP take over
+/// 2 s) forwards the call to the leader, whose iterator reads at every member
+/// (`dispatch::shard_iterator`). A client that was given the number by a PutRecord through
+/// the leader can then read from it at once through any member.
+pub const FOLLOWER_CATCH_UP_WAIT_MS: u64 = 500;
 
 /// How often a core of a replicated node looks at who leads the shards' groups and, if this
 /// node leads more than its share, hands one of its groups to the member leading fewest

@@ -304,6 +304,12 @@ fn admin_call(http: SocketAddr, operation: &str, body: &str) -> (u16, String) {
 
 /// One unsigned AWS JSON 1.1 call (`X-Amz-Target: target`) to the HTTP listener at `http`:
 /// the status and the body.
+/// The string field `name` of a JSON answer.
+fn json_field(answer: &str, name: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(answer).unwrap_or_else(|error| panic!("{error}: {answer}"));
+    value[name].as_str().unwrap_or_else(|| panic!("no {name} in {answer}")).to_string()
+}
+
 fn json_call(http: SocketAddr, target: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let Ok(mut stream) = std::net::TcpStream::connect(http) else { return (0, "no connection".into()) };
@@ -1227,8 +1233,10 @@ async fn receive_until(
 
 /// A sequence number the shard's leader acknowledged is a position on every member at once: a
 /// GetShardIterator after it, sent to a follower that was paused (SIGSTOP) while the record
-/// was written and is resumed with the request waiting, waits for the follower to apply the
-/// record rather than answer that the number is past its tip.
+/// was written and is resumed with the request waiting, is answered (the follower waits for
+/// the record, or past a bound asks the leader) rather than refused as past its tip. And an
+/// iterator any member hands out reads at every member (a client behind a load balancer
+/// moves between them): the cluster signs them with one key.
 #[test]
 fn a_follower_reads_from_a_sequence_number_its_leader_just_acknowledged() {
     let mut daemons = start_forwarding_cluster();
@@ -1269,6 +1277,31 @@ fn a_follower_reads_from_a_sequence_number_its_leader_just_acknowledged() {
     let (status, answer) = json_call(daemons[follower].http_addr, "Kinesis_20131202.GetShardIterator", &body);
     resume.join().unwrap();
     assert_eq!(status, 200, "GetShardIterator after {sequence} at the resumed follower: {answer}");
+    let after_last = json_field(&answer, "ShardIterator");
+    let trim_horizon =
+        format!(r#"{{"StreamName":"{stream}","ShardId":"shardId-000000000000","ShardIteratorType":"TRIM_HORIZON"}}"#);
+    for (giver, daemon) in daemons.iter().enumerate() {
+        let (status, answer) = json_call(daemon.http_addr, "Kinesis_20131202.GetShardIterator", &trim_horizon);
+        assert_eq!(status, 200, "TRIM_HORIZON at member {giver}: {answer}");
+        let from_start = json_field(&answer, "ShardIterator");
+        for (reader, daemon) in daemons.iter().enumerate() {
+            // (A member applies the last records a moment after the others, hence the retries.)
+            let reading = Instant::now();
+            for (iterator, records_min) in [(&from_start, 2), (&after_last, 0)] {
+                let body = format!(r#"{{"ShardIterator":"{iterator}"}}"#);
+                loop {
+                    let (status, answer) = json_call(daemon.http_addr, "Kinesis_20131202.GetRecords", &body);
+                    assert_eq!(status, 200, "GetRecords at member {reader} with member {giver}'s iterator: {answer}");
+                    let page: serde_json::Value = serde_json::from_str(&answer).unwrap();
+                    if page["Records"].as_array().map_or(0, Vec::len) >= records_min {
+                        break;
+                    }
+                    assert!(reading.elapsed() < Duration::from_secs(30), "member {reader} read too few: {answer}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
     for daemon in &mut daemons {
         daemon.stop();
     }

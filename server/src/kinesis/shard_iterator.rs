@@ -52,8 +52,7 @@ pub const ITERATOR_VERSION: u8 = 1;
 /// Bytes of the HMAC-SHA256 tag kept: 128 bits (see the module docs for why that is enough).
 pub const ITERATOR_TAG_BYTES: usize = 16;
 
-/// Bytes of the secret key: the output size of SHA-256, as RFC 2104 recommends for HMAC.
-pub const ITERATOR_KEY_BYTES: usize = 32;
+pub use sluice_engine::catalog::ITERATOR_KEY_BYTES;
 
 /// Prefixed to the bytes an iterator tag covers, so that the tag means "a shard iterator".
 pub const ITERATOR_MAC_DOMAIN: &[u8] = b"sluice shard iterator\0";

@@ -268,7 +268,7 @@ fn resolve(node: &Node, request: &Request, resource: &IamResource) -> Option<Res
         IamResource::Queue(arn) => Some(Resolved::bare(arn.clone())),
         IamResource::ShardIteratorStream => {
             let Request::GetRecords(input) = request else { return None };
-            let stream = shard_iterator::stream_of(&input.shard_iterator, &node.shared.iterator_key)?;
+            let stream = shard_iterator::stream_of(&input.shard_iterator, &node.shared.iterator_key())?;
             Some(Resolved::stream(&routes, identity, &stream))
         }
     }

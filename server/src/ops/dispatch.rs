@@ -16,7 +16,7 @@ use crate::ops::{
     audit, consumers, encryption, leases, observe, queues, records, reshard, routes, settings, streams, subscriptions,
 };
 use sluice_model::iam::IamResource;
-use sluice_model::{Identity, KinesisError, PutRecordsOutput, Request, Response};
+use sluice_model::{GetShardIteratorInput, Identity, KinesisError, PutRecordsOutput, Request, Response};
 use std::rc::Rc;
 
 /// What a request is answered with.
@@ -79,9 +79,31 @@ async fn checked(node: &Rc<Node>, caller: &Caller, request: Request, origin: Ori
             if let Some(leader) = forward::target(node, &request) {
                 return forward::forward(node, leader, caller, request).await.map(Answer::Response);
             }
+            if let Request::GetShardIterator(input) = request {
+                return shard_iterator(node, caller, input).await.map(Answer::Response);
+            }
         }
     }
     run(node, caller, request).await
+}
+
+/// GetShardIterator from a client of a replicated member: answered here, unless its sequence
+/// number lies past what this member applied even after a wait (a stalled or cut-off
+/// member); the shard's leader, which acknowledged it, answers then, and its iterator reads
+/// here too (the cluster's iterator key).
+async fn shard_iterator(
+    node: &Rc<Node>,
+    caller: &Caller,
+    input: GetShardIteratorInput,
+) -> Result<Response, KinesisError> {
+    let behind = match records::shard_iterator_here(node, input.clone()).await? {
+        Ok(output) => return Ok(Response::GetShardIterator(output)),
+        Err(behind) => behind,
+    };
+    match forward::shard_leader_elsewhere(node, behind.shard_uid) {
+        Some(leader) => forward::forward(node, leader, caller, Request::GetShardIterator(input)).await,
+        None => Err(behind.error),
+    }
 }
 
 /// A PutRecords whose records have several leaders: each part goes to its leader (or runs

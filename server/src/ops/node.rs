@@ -35,7 +35,9 @@ pub struct Shared {
     pub config: NodeConfig,
     pub clock: SharedClock,
     pub routes: RouteTable,
-    pub iterator_key: IteratorKey,
+    /// This node's own iterator key, from its data directory: signs iterators on a node
+    /// alone (a replicated node's is the cluster's: [`Shared::iterator_key`]).
+    pub local_iterator_key: IteratorKey,
     pub mailboxes: Mailboxes<Node>,
     pub shutdown: Shutdown,
     /// Ready or not, for `/health/ready`.
@@ -64,7 +66,7 @@ impl Shared {
             config,
             clock,
             routes: RouteTable::new(Routes::from_catalog(catalog)),
-            iterator_key,
+            local_iterator_key: iterator_key,
             mailboxes,
             health: Health::default(),
             started: std::time::Instant::now(),
@@ -76,6 +78,12 @@ impl Shared {
 
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// The key that signs and checks shard iterators: the cluster's once the catalog holds
+    /// one (every member then accepts every member's iterators), else this node's own.
+    pub fn iterator_key(&self) -> IteratorKey {
+        self.routes.load().iterator_key.clone().unwrap_or_else(|| self.local_iterator_key.clone())
     }
 
     /// Asks every core to stop: each stops accepting, drains its connections, and once all

@@ -6,10 +6,12 @@
 //! at random cannot grow the number of series.
 
 use crate::kinesis::shard_iterator;
+use crate::limits::REQUEST_FAILURE_LOG_INTERVAL_MS;
 use crate::metrics::{CoreSnapshot, ShardKey, StreamCounters};
 use crate::ops::node::Node;
 use sluice_model::{ErrorKind, KinesisError, Request, Response, SubscribeToShardEvent};
-use std::time::Instant;
+use std::cell::Cell;
+use std::time::{Duration, Instant};
 
 /// A request being served: what its figures need from the request, before it is consumed.
 pub struct Observation {
@@ -40,7 +42,7 @@ pub fn begin(node: &Node, request: &Request) -> Observation {
         ),
         Request::GetRecords(input) => (
             // The iterator is checked again by GetRecords; a bad one just goes unlabelled here.
-            shard_iterator::decode(&input.shard_iterator, &node.shared.iterator_key, node.now_ms())
+            shard_iterator::decode(&input.shard_iterator, &node.shared.iterator_key(), node.now_ms())
                 .ok()
                 .map(|iterator| (iterator.stream_name, Some(iterator.shard_number))),
             0,
@@ -52,6 +54,24 @@ pub fn begin(node: &Node, request: &Request) -> Observation {
     };
     let stream = stream.filter(|(name, _)| node.routes().streams.contains_key(name));
     Observation { operation: request.operation().name(), stream, started: Instant::now(), bytes }
+}
+
+thread_local! {
+    /// This core's last "request failed" line, and the failures it left out since.
+    static FAILURE_LOGGED: Cell<(Option<Instant>, u64)> = const { Cell::new((None, 0)) };
+}
+
+/// Whether this core logs a failed request now ([`REQUEST_FAILURE_LOG_INTERVAL_MS`]), with
+/// the failures it left out since its last line; `None`: left out (counted for the next).
+fn failure_to_log() -> Option<u64> {
+    FAILURE_LOGGED.with(|logged| {
+        let (last, suppressed) = logged.get();
+        let now = Instant::now();
+        let due =
+            last.is_none_or(|at| now.duration_since(at) >= Duration::from_millis(REQUEST_FAILURE_LOG_INTERVAL_MS));
+        logged.set(if due { (Some(now), 0) } else { (last, suppressed + 1) });
+        due.then_some(suppressed)
+    })
 }
 
 /// Called by the dispatch with the request's outcome.
@@ -71,7 +91,9 @@ pub fn finish(node: &Node, observation: Observation, result: Result<Option<&Resp
                 None => ("", None),
             };
             let shard = shard.map(|id| id.to_string()).unwrap_or_default();
-            tracing::error!(operation = observation.operation, stream, shard, %error, "request failed");
+            if let Some(suppressed) = failure_to_log() {
+                tracing::error!(operation = observation.operation, stream, shard, %error, suppressed, "request failed");
+            }
         }
     }
     let Some((stream, shard)) = observation.stream else { return };

@@ -361,6 +361,23 @@ async fn append_admitted(
 }
 
 pub async fn get_shard_iterator(node: &Rc<Node>, input: GetShardIteratorInput) -> Result<GetShardIteratorOutput> {
+    shard_iterator_here(node, input).await?.map_err(|behind| behind.error)
+}
+
+/// A GetShardIterator a replicated member cannot answer yet: its sequence number lies past
+/// what the member applied of shard `shard_uid`, even after [`FOLLOWER_CATCH_UP_WAIT_MS`].
+pub struct NotAppliedHere {
+    pub shard_uid: u64,
+    /// The answer if nobody else can give one (InvalidArgumentException: past the tip).
+    pub error: KinesisError,
+}
+
+/// [`get_shard_iterator`], telling a sequence number this member has not applied yet apart
+/// from the other errors: the dispatch then asks the shard's leader.
+pub async fn shard_iterator_here(
+    node: &Rc<Node>,
+    input: GetShardIteratorInput,
+) -> Result<std::result::Result<GetShardIteratorOutput, NotAppliedHere>> {
     let route = stream_route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
     let shard = shard_of(node, &route, &input.shard_id)?;
     let position = start_position(
@@ -382,9 +399,14 @@ pub async fn get_shard_iterator(node: &Rc<Node>, input: GetShardIteratorInput) -
                     // member has not applied yet.
                     Err(EngineError::IndexBeyondTip { index, .. }) if node.shared.config.cluster.is_some() => {
                         caught_up(&node, shard.uid, index).await;
-                        node.journal.resolve(shard.uid, position).await.map_err(engine_error)
+                        match node.journal.resolve(shard.uid, position).await {
+                            Err(error @ EngineError::IndexBeyondTip { .. }) => {
+                                Ok(Err(NotAppliedHere { shard_uid: shard.uid, error: engine_error(error) }))
+                            }
+                            resolved => resolved.map(Ok).map_err(engine_error),
+                        }
                     }
-                    resolved => resolved.map_err(engine_error),
+                    resolved => resolved.map(Ok).map_err(engine_error),
                 },
                 Some(false) => Err(KinesisError::rate_exceeded(
                     node.identity(),
@@ -396,6 +418,10 @@ pub async fn get_shard_iterator(node: &Rc<Node>, input: GetShardIteratorInput) -
             }
         })
         .await??;
+    let record_index = match record_index {
+        Ok(index) => index,
+        Err(behind) => return Ok(Err(behind)),
+    };
     let iterator = ShardIterator {
         stream_name,
         shard_uid: shard.uid,
@@ -403,7 +429,8 @@ pub async fn get_shard_iterator(node: &Rc<Node>, input: GetShardIteratorInput) -
         record_index,
         issued_ms: node.now_ms(),
     };
-    Ok(GetShardIteratorOutput { shard_iterator: Some(shard_iterator::encode(&iterator, &node.shared.iterator_key)) })
+    let encoded = shard_iterator::encode(&iterator, &node.shared.iterator_key());
+    Ok(Ok(GetShardIteratorOutput { shard_iterator: Some(encoded) }))
 }
 
 /// Waits until shard `uid`'s journal here holds the records before `index` (an iterator may
@@ -423,7 +450,7 @@ async fn caught_up(node: &Node, uid: u64, index: u64) {
 pub async fn get_records(node: &Rc<Node>, input: GetRecordsInput) -> Result<GetRecordsOutput> {
     let limit = input.limit.map_or(GET_RECORDS_COUNT_MAX, |limit| limit as usize);
     let now_ms = node.now_ms();
-    let iterator = shard_iterator::decode(&input.shard_iterator, &node.shared.iterator_key, now_ms).map_err(
+    let iterator = shard_iterator::decode(&input.shard_iterator, &node.shared.iterator_key(), now_ms).map_err(
         |error| match error {
             IteratorError::Expired { .. } => KinesisError::new(
                 ErrorKind::ExpiredIterator,
@@ -477,7 +504,7 @@ pub async fn get_records(node: &Rc<Node>, input: GetRecordsInput) -> Result<GetR
     let next = ShardIterator { record_index: batch.next_index, issued_ms: now_ms, ..iterator };
     Ok(GetRecordsOutput {
         records,
-        next_shard_iterator: Some(shard_iterator::encode(&next, &node.shared.iterator_key)),
+        next_shard_iterator: Some(shard_iterator::encode(&next, &node.shared.iterator_key())),
         millis_behind_latest: Some(batch.millis_behind_latest),
         child_shards: None,
     })

@@ -1,6 +1,7 @@
 //! The routes snapshot: the catalog as the data plane reads it, replaced whole on every change
 //! (an `ArcSwap`, so readers on every core take no lock).
 
+use crate::kinesis::shard_iterator::IteratorKey;
 use arc_swap::ArcSwap;
 use sluice_engine::catalog::{Catalog, ShardMeta, StreamMeta};
 use sluice_engine::routing::{find_range, HashKey, HashKeyRange};
@@ -123,12 +124,19 @@ pub struct Routes {
     pub account: sluice_engine::catalog::AccountSettings,
     /// A replicated node's members once an admin call changed them (`ops::cluster::members`).
     pub members: Option<Arc<BTreeMap<u64, sluice_engine::catalog::CatalogMember>>>,
+    /// A replicated node's iterator key, the cluster's (`Catalog::iterator_key`).
+    pub iterator_key: Option<IteratorKey>,
 }
 
 impl Routes {
     pub fn from_catalog(catalog: &Catalog) -> Routes {
         let streams = catalog.streams.iter().map(|(name, meta)| (name.clone(), Arc::new(StreamRoute::new(meta))));
-        Routes { streams: streams.collect(), account: catalog.account.clone(), members: members_of(catalog) }
+        Routes {
+            streams: streams.collect(),
+            account: catalog.account.clone(),
+            members: members_of(catalog),
+            iterator_key: catalog.iterator_key.map(IteratorKey::from_bytes),
+        }
     }
 
     /// The routes of `catalog`, sharing `previous`'s route of every stream whose metadata
@@ -147,7 +155,12 @@ impl Routes {
             (Some(previous), Some(members)) if **previous == *members => Some(previous.clone()),
             _ => members_of(catalog),
         };
-        Routes { streams: streams.collect(), account: catalog.account.clone(), members }
+        Routes {
+            streams: streams.collect(),
+            account: catalog.account.clone(),
+            members,
+            iterator_key: catalog.iterator_key.map(IteratorKey::from_bytes),
+        }
     }
 
     /// Every shard, by the core that owns it, in uid order: two snapshots with the same

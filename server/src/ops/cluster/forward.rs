@@ -175,6 +175,14 @@ fn record_leader(
     node.shared.leaders.leader(route.shard_for(key)?.uid)
 }
 
+/// The member leading shard `uid`, if it is another one this node can forward to: where a
+/// GetShardIterator this member cannot answer yet goes (`dispatch::shard_iterator`).
+pub fn shard_leader_elsewhere(node: &Node, uid: u64) -> Option<u64> {
+    let cluster = node.shared.config.cluster.as_ref()?;
+    let leader = node.shared.leaders.leader(uid)?;
+    (leader != cluster.node_id && reachable(node, leader)).then_some(leader)
+}
+
 /// Whether member `leader` has a native address to forward to.
 fn reachable(node: &Node, leader: u64) -> bool {
     crate::ops::cluster::members(node).get(&leader).is_some_and(|member| member.native.is_some())

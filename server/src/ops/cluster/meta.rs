@@ -41,14 +41,18 @@
 //! Members must all run the same build: a command an older build does not know does not
 //! decode there and is skipped (logged) on that node alone.
 //!
+//! - SetIteratorKey: the catalog keeps the first key it is given, so a second one (a replay,
+//!   or a new leader whose catalog lagged proposing one more) changes nothing.
+//!
 //! ON_DEMAND streams scale on the metadata leader (`on_demand::scale`), from the writes every
-//! node applies. Unfinished: the delivery state (consumer groups, queues, delivery streams)
-//! and the tags of queues are refused in cluster mode (`refuse_unreplicated`). A follower
-//! forwards every command to the metadata leader (`forward`); a forwarded one that reaches a
-//! follower is refused, naming the leader.
+//! node applies. Consumer groups and queues are a log of their own (`ops/delivery.rs`, the
+//! delivery group); unfinished: delivery streams (Firehose) are refused in cluster mode
+//! (`refuse_unreplicated`). A follower forwards every command to the metadata leader
+//! (`forward`); a forwarded one that reaches a follower is refused, naming the leader.
 
 use crate::control::members::MemberAddresses;
 use crate::control::{self, Rules};
+use crate::kinesis::shard_iterator::{IteratorKey, ITERATOR_KEY_BYTES};
 use crate::ops::catalog;
 use crate::ops::cluster::applied::Applied;
 use crate::ops::node::Node;
@@ -264,6 +268,11 @@ pub enum MetaCommand {
     RemoveMember {
         old: u64,
         before: Vec<(u64, MemberAddresses)>,
+    },
+    /// The cluster's shard-iterator key (`Catalog::iterator_key`), which a leader proposes
+    /// before its first command while the catalog has none ([`propose`]).
+    SetIteratorKey {
+        key: [u8; ITERATOR_KEY_BYTES],
     },
 }
 
@@ -602,6 +611,10 @@ pub fn apply_to(catalog: &mut Catalog, rules: Rules<'_>, command: &MetaCommand) 
             let change = members::Change { leaving: Some(*old), joining: None };
             members::change(catalog, change, before).map(done)
         }
+        MetaCommand::SetIteratorKey { key } => {
+            catalog.iterator_key.get_or_insert(*key);
+            Ok(Reply::Done)
+        }
     }
 }
 
@@ -638,24 +651,36 @@ pub async fn edit(node: &Rc<Node>, command: MetaCommand) -> Result<Reply, Kinesi
 /// Proposes `command` to the metadata group (from any core) and answers once this node
 /// applied it, with the outcome of its application here (the same on every node).
 pub async fn propose(node: &Rc<Node>, command: MetaCommand) -> Outcome {
-    node.run_on(0, move |_core0| async move {
+    node.run_on(0, move |core0| async move {
         let Some(core) = crate::ops::cluster::core() else {
             return Err(KinesisError::internal("replication is not running on this node"));
         };
         let Some(group) = core.meta() else {
             return Err(KinesisError::internal("the metadata group is not running on core 0"));
         };
-        let data = serde_json::to_vec(&command).map_err(|error| KinesisError::internal(error.to_string()))?;
-        let appended = group.host.append(data.into()).await.map_err(|error| match error {
-            // A forwarded request, or forwarding unavailable (see `forward`).
-            AppendError::NotLeader { leader } => KinesisError::internal(match core.member_addresses(leader) {
-                Some(addresses) => {
-                    format!("This node does not lead the catalog: node {leader} ({addresses}) does; retry")
-                }
-                None => "The catalog has no leader right now (an election is under way); retry".to_string(),
-            }),
-            other => KinesisError::internal(format!("Replication of the catalog: {other}; retry")),
-        })?;
+        let append = |command: &MetaCommand| {
+            let data = serde_json::to_vec(command).map_err(|error| KinesisError::internal(error.to_string()));
+            let (core, group) = (&core, &group);
+            async move {
+                group.host.append(data?.into()).await.map_err(|error| match error {
+                    // A forwarded request, or forwarding unavailable (see `forward`).
+                    AppendError::NotLeader { leader } => KinesisError::internal(match core.member_addresses(leader) {
+                        Some(addresses) => {
+                            format!("This node does not lead the catalog: node {leader} ({addresses}) does; retry")
+                        }
+                        None => "The catalog has no leader right now (an election is under way); retry".to_string(),
+                    }),
+                    other => KinesisError::internal(format!("Replication of the catalog: {other}; retry")),
+                })
+            }
+        };
+        // The cluster's iterator key comes first: every later command, a stream's creation
+        // included, is applied after it, so no member hands out an iterator of its own key.
+        let keyless = core0.catalog.as_ref().is_some_and(|owner| owner.catalog.borrow().iterator_key.is_none());
+        if keyless && !matches!(command, MetaCommand::SetIteratorKey { .. }) {
+            append(&MetaCommand::SetIteratorKey { key: *IteratorKey::generate().as_bytes() }).await?;
+        }
+        let appended = append(&command).await?;
         if !group.applied.wait(appended.index, Duration::from_millis(APPEND_COMMIT_WAIT_MS)).await {
             return Err(KinesisError::internal("the catalog change committed but was not applied in time; retry"));
         }
@@ -739,6 +764,7 @@ mod tests {
             replace_member(),
             add_member(),
             remove_member(),
+            MetaCommand::SetIteratorKey { key: [7; ITERATOR_KEY_BYTES] },
         ];
         for command in commands {
             let bytes = serde_json::to_vec(&command).unwrap();
@@ -863,6 +889,7 @@ mod tests {
             replace_member(),
             add_member(),
             remove_member(),
+            MetaCommand::SetIteratorKey { key: [1; ITERATOR_KEY_BYTES] },
         ];
         let mut catalog = Catalog::new(2);
         for command in &commands {
@@ -880,6 +907,10 @@ mod tests {
             }
         }
         assert!(catalog.streams.is_empty());
+        // A second leader's key, proposed before the first key reached its catalog, is not
+        // taken: iterators signed with the first stay valid.
+        apply_to(&mut catalog, rules(), &MetaCommand::SetIteratorKey { key: [2; ITERATOR_KEY_BYTES] }).unwrap();
+        assert_eq!(catalog.iterator_key, Some([1; ITERATOR_KEY_BYTES]));
     }
 
     proptest::proptest! {
