@@ -68,8 +68,9 @@ set +e
 # resolve features differently from the build and rebuilt for 2 minutes.) Each binary runs
 # in its package's directory, as cargo runs it; a failing binary does not stop its lane.
 # The cluster tests run 8 s of leader kills (at least 3 cycles) and 8 s of partitions (at
-# least one of the leader and one of a follower) here instead of 20 s each.
-export SLUICE_CLUSTER_KILL_SECONDS=8 SLUICE_CLUSTER_PARTITION_SECONDS=8
+# least one of the leader and one of a follower) here instead of 20 s each, and 5 s of packet
+# loss instead of 10.
+export SLUICE_CLUSTER_KILL_SECONDS=8 SLUICE_CLUSTER_PARTITION_SECONDS=8 SLUICE_CLUSTER_LOSS_SECONDS=5
 cargo test --workspace --no-run --message-format=json 2>/dev/null | python3 -c '
 import json, os, sys
 for line in sys.stdin:

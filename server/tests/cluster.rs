@@ -2413,9 +2413,13 @@ fn leaders_even_out_over_the_members_after_a_restart(daemons: &mut [Daemon]) {
 // inside the cut-off node's namespace, keeps writing to that node while it is alone: whatever
 // it gets acknowledged must be on every node afterwards. Needs root (network namespaces).
 // `SLUICE_CLUSTER_PARTITION_SECONDS` (default 20; CI sets 8) is how long partitions go on; at
-// least one of each kind happens.
+// least one of each kind happens. Then every node loses 10 % of the packets that reach it, for
+// `SLUICE_CLUSTER_LOSS_SECONDS` (default 10; CI sets 5): writes must go on being acknowledged.
+// Needs nftables' `nft` too (`replication/netns.rs`).
 
 const PARTITIONED: &str = "partitioned";
+/// The share of packets each node drops in the partition test's loss phase, percent.
+const LOSS_PERCENT: u32 = 10;
 /// The port each node listens on for its peers (alone in its namespace, so fixed).
 const PEER_PORT: u16 = 7400;
 
@@ -2435,10 +2439,16 @@ where
     })
 }
 
+/// Leader changes every node counted, summed.
+fn leader_changes(daemons: &[Daemon]) -> f64 {
+    daemons.iter().map(|daemon| common::scrape(daemon.metrics_addr, "sluice_raft_leader_changes_total")).sum()
+}
+
 #[test]
 fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
     let partition_seconds: u64 = env_number("SLUICE_CLUSTER_PARTITION_SECONDS", 20);
     let partitions_min: usize = env_number("SLUICE_CLUSTER_PARTITIONS", 2);
+    let loss_seconds: u64 = env_number("SLUICE_CLUSTER_LOSS_SECONDS", 10);
     let network = Network::new(NODES);
     let probe_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let disk = DiskProbe::start(probe_dir.path());
@@ -2534,6 +2544,32 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
         shared.network_changes.fetch_add(1, Ordering::SeqCst);
         healthy_since = Instant::now();
     }
+    // Packet loss: every node drops LOSS_PERCENT % of what reaches it, at random, while the
+    // writers go on. Writes must still be acknowledged (TCP retransmits; Raft resends what a
+    // follower lacks and elects again when heartbeats go missing), and nothing acknowledged
+    // may be lost (the checker below).
+    shared.wait_for_ack_after(healthy_since, None);
+    let changes_before_loss = leader_changes(&daemons);
+    let lossy_since = Instant::now();
+    for node in 1..=NODES {
+        network.lose(node, LOSS_PERCENT);
+    }
+    std::thread::sleep(Duration::from_secs(loss_seconds));
+    let acked_under_loss = shared.acks_after(lossy_since);
+    for node in 1..=NODES {
+        network.stop_losing(node);
+    }
+    shared.network_changes.fetch_add(1, Ordering::SeqCst);
+    let changes_under_loss = leader_changes(&daemons) - changes_before_loss;
+    assert!(acked_under_loss > 0, "no write was acknowledged in {loss_seconds} s of {LOSS_PERCENT} % packet loss");
+    // The same time healed, for comparison.
+    healthy_since = Instant::now();
+    std::thread::sleep(Duration::from_secs(loss_seconds));
+    let acked_healed = shared.acks_after(healthy_since);
+    eprintln!(
+        "{LOSS_PERCENT} % packet loss on every node for {loss_seconds} s: {acked_under_loss} calls acknowledged \
+         ({changes_under_loss} leader changes); the next {loss_seconds} s healed: {acked_healed}"
+    );
     shared.wait_for_ack_after(healthy_since, None);
     shared.stop.store(true, Ordering::SeqCst);
     writers.into_iter().for_each(|writer| writer.join().unwrap());
@@ -2566,8 +2602,7 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
     );
     assert!(acknowledged > 0);
     // The nodes left with a majority elected another leader each time the leader was cut off.
-    let changes: f64 =
-        daemons.iter().map(|daemon| common::scrape(daemon.metrics_addr, "sluice_raft_leader_changes_total")).sum();
+    let changes = leader_changes(&daemons);
     assert!(
         leader_failovers.is_empty() || changes >= 1.0,
         "no leader change counted after {} partitions of the leader",

@@ -37,6 +37,11 @@ impl Shared {
         Shared { endpoints: Mutex::new(endpoints.into_iter().map(Some).collect()), ..Shared::default() }
     }
 
+    /// Calls acknowledged after `moment`.
+    pub fn acks_after(&self, moment: Instant) -> usize {
+        self.acked_at.lock().unwrap().iter().filter(|(at, _)| *at > moment).count()
+    }
+
     /// The first acknowledgement after `moment` by a node other than `not_from` (an answer a
     /// node sent just before it was killed or cut off can arrive after, and does not count).
     pub fn wait_for_ack_after(&self, moment: Instant, not_from: Option<usize>) -> Instant {

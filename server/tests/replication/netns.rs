@@ -3,8 +3,13 @@
 //! so the test reaches every node by its address. A node is partitioned away by taking its
 //! bridge port down (nothing crosses, in either direction) and healed by bringing it back.
 //!
-//! Needs root and iproute2's `ip` (CI runs as root; so do these machines). Loss and delay
-//! (`tc netem`) are not here: this kernel has no netem qdisc and no tc classifiers.
+//! Packet loss is a rule of nftables' in the node's namespace that drops a share of what
+//! reaches its `eth0`, chosen at random (`numgen random`): so every link into a lossy node loses
+//! that share, both its peers' messages and its clients' requests. Delay is not here: this
+//! kernel has no netem qdisc and no tc classifiers, and nftables cannot hold packets back.
+//!
+//! Needs root, iproute2's `ip` and nftables' `nft` (CI runs as root and installs nftables; so
+//! do these machines).
 
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -85,6 +90,48 @@ impl Network {
     pub fn heal(&self, node: usize) {
         ip(&["-n", &self.switch(), "link", "set", &format!("p{node}"), "up"]);
     }
+
+    /// Node `node` drops `percent` % of the packets that reach it, at random, until
+    /// [`Network::stop_losing`].
+    pub fn lose(&self, node: usize, percent: u32) {
+        let namespace = self.namespace(node);
+        nft(&namespace, &["add", "table", "inet", LOSS_TABLE]);
+        nft(
+            &namespace,
+            &["add", "chain", "inet", LOSS_TABLE, "input", "{ type filter hook input priority 0; policy accept; }"],
+        );
+        let share = percent.to_string();
+        nft(
+            &namespace,
+            &[
+                "add", "rule", "inet", LOSS_TABLE, "input", "iifname", "eth0", "numgen", "random", "mod", "100", "<",
+                &share, "drop",
+            ],
+        );
+    }
+
+    /// Node `node` loses nothing again.
+    pub fn stop_losing(&self, node: usize) {
+        nft(&self.namespace(node), &["delete", "table", "inet", LOSS_TABLE]);
+    }
+}
+
+/// The nftables table of [`Network::lose`]'s rule.
+const LOSS_TABLE: &str = "sluice_loss";
+
+/// Runs `nft ARGS` in network namespace `namespace`, failing the test with what it printed.
+fn nft(namespace: &str, args: &[&str]) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", namespace, "nft"])
+        .args(args)
+        .output()
+        .expect("run ip netns exec (iproute2; the test needs root)");
+    assert!(
+        out.status.success(),
+        "nft {} in {namespace} failed (the test needs nftables' nft: apt-get install nftables): {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl Drop for Network {
