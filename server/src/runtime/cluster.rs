@@ -202,15 +202,20 @@ impl LeaderTable {
         self.leaders.load().get(&group).is_some_and(|seen| seen.elected)
     }
 
-    /// Records what a core sees: `(group, leader)` pairs (leader 0: none known). Replaces the
-    /// table only if something changed.
-    pub fn publish(&self, seen: &[(u64, u64)]) {
+    /// Records what a core sees: `(group, leader)` pairs (leader 0: none known), and the
+    /// groups it no longer hosts (`gone`: a deleted stream's shards), which the table forgets.
+    /// Replaces the table only if something changed.
+    pub fn publish(&self, seen: &[(u64, u64)], gone: &[u64]) {
         let current = self.leaders.load();
-        if seen.iter().all(|(group, leader)| current.get(group).map(|seen| seen.leader) == Some(*leader)) {
+        let unchanged = seen.iter().all(|(group, leader)| current.get(group).map(|seen| seen.leader) == Some(*leader));
+        if unchanged && !gone.iter().any(|group| current.contains_key(group)) {
             return;
         }
         self.leaders.rcu(|table| {
             let mut table = HashMap::clone(table);
+            for group in gone {
+                table.remove(group);
+            }
             for &(group, leader) in seen {
                 let elected = leader != 0 || table.get(&group).is_some_and(|seen| seen.elected);
                 table.insert(group, Seen { leader, elected });
@@ -250,11 +255,11 @@ mod tests {
     fn a_group_is_elected_once_it_had_a_leader_and_stays_so_through_a_failover() {
         let table = LeaderTable::default();
         assert!(!table.elected(7), "a group the table never saw");
-        table.publish(&[(7, 0)]);
+        table.publish(&[(7, 0)], &[]);
         assert!(!table.elected(7) && table.leader(7).is_none(), "the first election");
-        table.publish(&[(7, 2)]);
+        table.publish(&[(7, 2)], &[]);
         assert!(table.elected(7) && table.leader(7) == Some(2));
-        table.publish(&[(7, 0), (8, 0)]);
+        table.publish(&[(7, 0), (8, 0)], &[]);
         assert!(table.elected(7) && table.leader(7).is_none(), "a failover: no leader, still elected once");
         assert!(!table.elected(8));
     }
@@ -263,9 +268,22 @@ mod tests {
     fn leader_counts_leave_out_the_groups_named_and_those_without_a_leader() {
         let table = LeaderTable::default();
         // The catalog's group (0) and the delivery state's (u64::MAX), both led by node 1.
-        table.publish(&[(0, 1), (u64::MAX, 1), (5, 1), (6, 2), (7, 2), (8, 0)]);
+        table.publish(&[(0, 1), (u64::MAX, 1), (5, 1), (6, 2), (7, 2), (8, 0)], &[]);
         assert_eq!(table.leader_counts(&[0, u64::MAX]), HashMap::from([(1, 1), (2, 2)]));
         assert_eq!(table.leader_counts(&[0]), HashMap::from([(1, 2), (2, 2)]));
+    }
+
+    /// A deleted stream's groups are forgotten: counted, their last leaders looked as if they
+    /// led more than they did, and leader balancing stopped short of even (CI saw members
+    /// leading [10, 15, 13] shard groups for a minute after a stream was deleted).
+    #[test]
+    fn a_group_no_longer_hosted_is_forgotten() {
+        let table = LeaderTable::default();
+        table.publish(&[(5, 1), (6, 2), (7, 2)], &[]);
+        table.publish(&[(5, 1)], &[6, 7]);
+        assert_eq!(table.leader_counts(&[]), HashMap::from([(1, 1)]));
+        assert_eq!(table.leader(6), None);
+        assert!(!table.elected(7));
     }
 
     #[test]
@@ -333,9 +351,9 @@ mod tests {
     fn the_leader_table_keeps_what_cores_publish() {
         let table = LeaderTable::default();
         assert_eq!(table.leader(0), None);
-        table.publish(&[(0, 2), (7, 0)]);
+        table.publish(&[(0, 2), (7, 0)], &[]);
         assert_eq!((table.leader(0), table.leader(7)), (Some(2), None));
-        table.publish(&[(7, 3)]);
+        table.publish(&[(7, 3)], &[]);
         assert_eq!((table.leader(0), table.leader(7)), (Some(2), Some(3)));
     }
 }

@@ -261,6 +261,9 @@ async fn publish_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
     let mut seen = Vec::new();
     // Each group's last leader seen (not 0).
     let mut last: HashMap<u64, u64> = HashMap::new();
+    // The groups published last tick, and those among them no longer hosted.
+    let mut hosted: HashSet<u64> = HashSet::new();
+    let mut gone = Vec::new();
     loop {
         glommio::timer::sleep(Duration::from_millis(TICK_INTERVAL_MS)).await;
         seen.clear();
@@ -271,7 +274,11 @@ async fn publish_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
         if let Some(delivery) = core.delivery() {
             seen.push((DELIVERY_GROUP.0, delivery.host.leader()));
         }
-        node.shared.leaders.publish(&seen);
+        let now: HashSet<u64> = seen.iter().map(|(group, _)| *group).collect();
+        gone.clear();
+        gone.extend(hosted.difference(&now).copied());
+        hosted = now;
+        node.shared.leaders.publish(&seen, &gone);
         let changes = count_leader_changes(&mut last, &seen);
         core.leadership.changes.set(core.leadership.changes.get() + changes);
     }
