@@ -51,7 +51,8 @@ use std::time::{Duration, Instant};
 const STREAM: &str = "replicated";
 const NODES: usize = 3;
 /// One core per node: the machine is shared, and the shard and the metadata group then live
-/// on the same core, as they would on core 0 of a bigger node.
+/// on the same core, as they would on core 0 of a bigger node. (The forwarding test's members
+/// run two.)
 const CORES: usize = 1;
 
 /// A number from the environment, or `default`.
@@ -719,11 +720,16 @@ fn free_address() -> SocketAddr {
 }
 
 fn start_member(id: usize, members: &[Member], peers: &str, extra: &[&str]) -> Daemon {
+    start_member_on(CORES, id, members, peers, extra)
+}
+
+/// [`start_member`] with `cores` cores.
+fn start_member_on(cores: usize, id: usize, members: &[Member], peers: &str, extra: &[&str]) -> Daemon {
     let node_id = (id + 1).to_string();
     // A short on-demand window, so that an ON_DEMAND stream splits within the test.
     let mut args = vec!["--node-id", node_id.as_str(), "--peers", peers, "--on-demand-window-ms", "500"];
     args.extend_from_slice(extra);
-    Daemon::start_on("unlimited", CORES, &args, members[id].native, members[id].http)
+    Daemon::start_on("unlimited", cores, &args, members[id].native, members[id].http)
 }
 
 /// Three members whose `--peers` name every member's native and HTTP listeners, so that each
@@ -734,6 +740,11 @@ fn start_forwarding_cluster() -> Vec<Daemon> {
 
 /// [`start_forwarding_cluster`], member `id` (from 0) with the flags `extra(id)` besides.
 fn start_forwarding_cluster_with(extra: impl Fn(usize) -> Vec<String>) -> Vec<Daemon> {
+    start_forwarding_cluster_on(CORES, extra)
+}
+
+/// [`start_forwarding_cluster_with`], each member with `cores` cores.
+fn start_forwarding_cluster_on(cores: usize, extra: impl Fn(usize) -> Vec<String>) -> Vec<Daemon> {
     let members: Vec<Member> =
         (0..NODES).map(|_| Member { peer_port: free_port(), native: free_address(), http: free_address() }).collect();
     let peers: Vec<String> = members
@@ -748,7 +759,7 @@ fn start_forwarding_cluster_with(extra: impl Fn(usize) -> Vec<String>) -> Vec<Da
         .map(|id| {
             let extra = extra(id);
             let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-            start_member(id, &members, &peers, &extra)
+            start_member_on(cores, id, &members, &peers, &extra)
         })
         .collect()
 }
@@ -869,9 +880,11 @@ async fn until_ok<T, E: std::fmt::Display, Fut: std::future::Future<Output = Res
 /// on every node afterwards, and the nodes agree. Then, on the same members, the catalog's
 /// changes through a follower of the catalog, across a SIGKILL of the catalog's leader
 /// ([`catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_death`]).
+/// Its members run two cores each (the others one): a request arriving at a core that hosts
+/// neither the shard's group nor the catalog's crosses cores before and after forwarding.
 #[test]
 fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
-    let mut daemons = start_forwarding_cluster();
+    let mut daemons = start_forwarding_cluster_on(2, |_| Vec::new());
     let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
     let data_dirs: Vec<PathBuf> = daemons.iter().map(|daemon| daemon.data_dir().to_path_buf()).collect();
 
