@@ -344,6 +344,16 @@ const CLIENT_CALL_TIMEOUT_MS: u64 = 6_000;
 /// retry elsewhere sooner.
 pub const FORWARD_CONNECT_TIMEOUT_MS: u64 = 1_000;
 
+/// Idle connections to one member's HTTP port a core keeps for the next relayed call
+/// (`net/http/relay.rs`); more are closed once answered. Relays beyond this many at once
+/// each open one more connection.
+pub const RELAY_IDLE_CONNECTIONS_PER_MEMBER_MAX: usize = 8;
+/// How long a relay's idle connection is kept, in milliseconds: well inside the member's own
+/// idle timeout ([`HTTP_HEADER_READ_TIMEOUT_MS`]), so a relay seldom picks a connection the
+/// member is closing.
+pub const RELAY_CONNECTION_IDLE_MS: u64 = 30_000;
+const _: () = assert!(RELAY_CONNECTION_IDLE_MS < HTTP_HEADER_READ_TIMEOUT_MS / 2);
+
 // ---------------------------------------------------------------------------------------------
 // The limits a node is configured with.
 

@@ -1167,6 +1167,14 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
 
 /// The member leading the delivery state's group, once every node of `nodes` names the same
 /// one of them in DescribeCluster (up to 30 s).
+/// HTTP client connections open at a member, over its cores.
+fn http_connections(metrics: SocketAddr) -> f64 {
+    let (_, text) = common::http_get(metrics, "/metrics");
+    let samples =
+        text.lines().filter(|line| line.starts_with("sluice_connections{") && line.contains(r#"protocol="http""#));
+    samples.map(|line| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap()).sum()
+}
+
 fn delivery_leader(daemons: &[Daemon], nodes: &[usize]) -> usize {
     let start = Instant::now();
     loop {
@@ -1472,6 +1480,12 @@ fn the_delivery_state_through_followers_survives_its_leaders_death(daemons: &mut
             (queue, first_arn, checkpoint, (received, acknowledged))
         }
     });
+    // The followers relayed the queue calls over connections they keep alive for the next
+    // ones: some stay open at the leader once the calls are answered (the test's own clients
+    // are the followers').
+    std::thread::sleep(Duration::from_millis(300));
+    let relays = http_connections(daemons[leader].metrics_addr);
+    assert!((1.0..=16.0).contains(&relays), "{relays} HTTP connections open at the delivery leader");
     let killed = Instant::now();
     daemons[leader].kill();
     eprintln!("killed node {} (the delivery state's leader)", leader + 1);

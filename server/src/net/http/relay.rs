@@ -9,20 +9,31 @@
 //! node's id), and a node never relays a marked call again. The member authorizes it again, with
 //! this node's address as `aws:SourceIp`, and its answer (status, content type and body) goes
 //! back to the client as it is. Failures are retriable InternalFailures.
+//!
+//! Each core keeps the connections of relays answered whole alive, a few per member, for the
+//! next relays to that member (a connection each cost a TCP, and with member TLS a TLS,
+//! handshake per call). A relay never retries on another connection: a queue call may have
+//! changed the state before its connection failed, and the client's retry decides.
 
-use crate::limits::{FORWARD_ANSWER_WAIT_MS, FORWARD_CONNECT_TIMEOUT_MS, QUEUE_RECEIVE_READ_BYTES_MAX};
+use crate::limits::{
+    FORWARD_ANSWER_WAIT_MS, FORWARD_CONNECT_TIMEOUT_MS, QUEUE_RECEIVE_READ_BYTES_MAX, RELAY_CONNECTION_IDLE_MS,
+    RELAY_IDLE_CONNECTIONS_PER_MEMBER_MAX,
+};
 use crate::ops::node::Node;
 use bytes::Bytes;
 use futures_lite::future;
 use glommio::net::TcpStream;
 use http::{header, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::SendRequest;
 use sluice_hyper_glommio::client_handshake;
 use sluice_model::limits::QUEUE_WAIT_TIME_S_MAX;
 use sluice_model::KinesisError;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Marks a call a member relayed (its value: the member's id); a node does not relay such a
 /// call again.
@@ -78,27 +89,10 @@ pub async fn relay(
     };
     let metrics = &node.metrics;
     metrics.forwarded_requests.set(metrics.forwarded_requests.get() + 1);
-    let timeout = Duration::from_millis(FORWARD_CONNECT_TIMEOUT_MS);
-    let stream =
-        TcpStream::connect_timeout(http, timeout).await.map_err(|error| failed(format!("connect: {error}")))?;
-    let _ = stream.set_nodelay(true);
-    let sender = match &node.shared.config.security.member_tls {
-        None => client_handshake(stream).await,
-        Some(config) => {
-            // The member's certificate must name the address it is reached at; ALPN as any
-            // HTTPS client.
-            let mut config = sluice_security::tls::ClientConfig::clone(config);
-            config.alpn_protocols = vec![b"http/1.1".to_vec()];
-            let host = http.ip().to_string();
-            let connected = sluice_security::tls::connect(Arc::new(config), &host, stream);
-            match future::or(async { Some(connected.await) }, sleep_none(timeout)).await {
-                Some(Ok((stream, _))) => client_handshake(stream).await,
-                Some(Err(error)) => return Err(failed(format!("TLS: {error}"))),
-                None => return Err(failed(format!("no TLS handshake within {FORWARD_CONNECT_TIMEOUT_MS} ms"))),
-            }
-        }
+    let mut sender = match idle_connection(http) {
+        Some(sender) => sender,
+        None => connect(node, http).await.map_err(failed)?,
     };
-    let mut sender = sender.map_err(|error| failed(format!("HTTP handshake: {error}")))?;
     let mut request = Request::builder().method(Method::POST).uri("/");
     // Every header as it came (the signed ones with them), but the connection's own: the
     // body goes whole, with its length.
@@ -126,10 +120,79 @@ pub async fn relay(
             .to_bytes();
         Ok(Relayed { status, content_type, body })
     };
-    match future::or(async { Some(exchange.await) }, sleep_none(wait)).await {
+    let answer = match future::or(async { Some(exchange.await) }, sleep_none(wait)).await {
         Some(answer) => answer,
         None => Err(failed(format!("no answer within {} ms", bounds.wait_ms))),
+    };
+    // Answered whole: the connection serves the next relay to this member.
+    if answer.is_ok() {
+        keep_idle(http, sender);
     }
+    answer
+}
+
+type Sender = SendRequest<Full<Bytes>>;
+
+thread_local! {
+    /// This core's kept-alive connections to members' HTTP ports, idle, by address, each with
+    /// when it went idle (most recent last).
+    static IDLE: RefCell<HashMap<SocketAddr, Vec<(Instant, Sender)>>> = RefCell::default();
+}
+
+/// An idle connection to `http` that can take a request now, if this core keeps one: the
+/// most recently used (a connection idle for [`RELAY_CONNECTION_IDLE_MS`], closed by the
+/// member, or not ready is dropped).
+fn idle_connection(http: SocketAddr) -> Option<Sender> {
+    IDLE.with(|idle| {
+        let mut idle = idle.borrow_mut();
+        let senders = idle.get_mut(&http)?;
+        let fresh = Duration::from_millis(RELAY_CONNECTION_IDLE_MS);
+        while let Some((since, sender)) = senders.pop() {
+            if since.elapsed() < fresh && !sender.is_closed() && sender.is_ready() {
+                return Some(sender);
+            }
+        }
+        None
+    })
+}
+
+/// Keeps `sender`'s connection to `http` for the next relay, unless the member closed it or
+/// this core keeps [`RELAY_IDLE_CONNECTIONS_PER_MEMBER_MAX`] idle ones to it already.
+fn keep_idle(http: SocketAddr, sender: Sender) {
+    if sender.is_closed() {
+        return;
+    }
+    IDLE.with(|idle| {
+        let mut idle = idle.borrow_mut();
+        let senders = idle.entry(http).or_default();
+        if senders.len() < RELAY_IDLE_CONNECTIONS_PER_MEMBER_MAX {
+            senders.push((Instant::now(), sender));
+        }
+    });
+}
+
+/// A new connection to the member at `http`, over TLS when this node forwards over TLS.
+async fn connect(node: &Node, http: SocketAddr) -> Result<Sender, String> {
+    let timeout = Duration::from_millis(FORWARD_CONNECT_TIMEOUT_MS);
+    let stream = TcpStream::connect_timeout(http, timeout).await.map_err(|error| format!("connect: {error}"))?;
+    let _ = stream.set_nodelay(true);
+    let sender = match &node.shared.config.security.member_tls {
+        None => client_handshake(stream).await,
+        Some(config) => {
+            // The member's certificate must name the address it is reached at; ALPN as any
+            // HTTPS client.
+            let mut config = sluice_security::tls::ClientConfig::clone(config);
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let host = http.ip().to_string();
+            let connected = sluice_security::tls::connect(Arc::new(config), &host, stream);
+            match future::or(async { Some(connected.await) }, sleep_none(timeout)).await {
+                Some(Ok((stream, _))) => client_handshake(stream).await,
+                Some(Err(error)) => return Err(format!("TLS: {error}")),
+                None => return Err(format!("no TLS handshake within {FORWARD_CONNECT_TIMEOUT_MS} ms")),
+            }
+        }
+    };
+    sender.map_err(|error| format!("HTTP handshake: {error}"))
 }
 
 async fn sleep_none<T>(duration: Duration) -> Option<T> {
