@@ -1284,19 +1284,27 @@ fn a_follower_reads_from_a_sequence_number_its_leader_just_acknowledged() {
     let leader = shard_leader(&daemons, stream, &mut probe);
     let follower = (leader + 1) % NODES;
     let pid = daemons[follower].pid() as libc::pid_t;
-    // SAFETY: a signal to the follower's process, which this test started.
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
-    let sequence = put_as_forwarded(daemons[leader].addr, stream, b"while the follower slept").unwrap();
-    let resume = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
-        // SAFETY: as above.
-        unsafe { libc::kill(pid, libc::SIGCONT) };
+    // A record put through the leader while the follower is stopped, and a GetShardIterator
+    // (`request` of the record's sequence number) sent to the follower, which it answers once
+    // resumed.
+    let (leader_addr, follower_http) = (daemons[leader].addr, daemons[follower].http_addr);
+    let while_paused = |data: &[u8], request: &dyn Fn(&SequenceNumber) -> String| {
+        // SAFETY: a signal to the follower's process, which this test started.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        let sequence = put_as_forwarded(leader_addr, stream, data).unwrap();
+        let resume = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+        });
+        let answer = json_call(follower_http, "Kinesis_20131202.GetShardIterator", &request(&sequence));
+        resume.join().unwrap();
+        (sequence, answer)
+    };
+    let shard = format!(r#""StreamName":"{stream}","ShardId":"shardId-000000000000""#);
+    let (sequence, (status, answer)) = while_paused(b"while the follower slept", &|sequence| {
+        format!(r#"{{{shard},"ShardIteratorType":"AFTER_SEQUENCE_NUMBER","StartingSequenceNumber":"{sequence}"}}"#)
     });
-    let body = format!(
-        r#"{{"StreamName":"{stream}","ShardId":"shardId-000000000000","ShardIteratorType":"AFTER_SEQUENCE_NUMBER","StartingSequenceNumber":"{sequence}"}}"#
-    );
-    let (status, answer) = json_call(daemons[follower].http_addr, "Kinesis_20131202.GetShardIterator", &body);
-    resume.join().unwrap();
     assert_eq!(status, 200, "GetShardIterator after {sequence} at the resumed follower: {answer}");
     let after_last = json_field(&answer, "ShardIterator");
     let trim_horizon =
@@ -1323,6 +1331,27 @@ fn a_follower_reads_from_a_sequence_number_its_leader_just_acknowledged() {
             }
         }
     }
+    // LATEST at the follower is after the record the leader acknowledged just before, though
+    // the follower had not applied it: the leader answers it.
+    let (_, (status, answer)) =
+        while_paused(b"before LATEST", &|_| format!(r#"{{{shard},"ShardIteratorType":"LATEST"}}"#));
+    assert_eq!(status, 200, "LATEST at the resumed follower: {answer}");
+    let latest = format!(r#"{{"ShardIterator":"{}"}}"#, json_field(&answer, "ShardIterator"));
+    let from_start = json_call(follower_http, "Kinesis_20131202.GetShardIterator", &trim_horizon).1;
+    let from_start = format!(r#"{{"ShardIterator":"{}"}}"#, json_field(&from_start, "ShardIterator"));
+    let earlier = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode("before LATEST")
+    };
+    let waiting = Instant::now();
+    // Once the follower holds the record, a read from LATEST still does not return it.
+    while !json_call(follower_http, "Kinesis_20131202.GetRecords", &from_start).1.contains(&earlier) {
+        assert!(waiting.elapsed() < Duration::from_secs(30), "the follower never applied the record");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, page) = json_call(follower_http, "Kinesis_20131202.GetRecords", &latest);
+    assert_eq!(status, 200, "{page}");
+    assert!(!page.contains(&earlier), "LATEST at the follower read an earlier record: {page}");
     for daemon in &mut daemons {
         daemon.stop();
     }
