@@ -450,15 +450,14 @@ async fn caught_up(node: &Node, uid: u64, index: u64) {
 pub async fn get_records(node: &Rc<Node>, input: GetRecordsInput) -> Result<GetRecordsOutput> {
     let limit = input.limit.map_or(GET_RECORDS_COUNT_MAX, |limit| limit as usize);
     let now_ms = node.now_ms();
-    let iterator = shard_iterator::decode(&input.shard_iterator, &node.shared.iterator_key(), now_ms).map_err(
-        |error| match error {
-            IteratorError::Expired { .. } => KinesisError::new(
-                ErrorKind::ExpiredIterator,
-                "Iterator expired. The iterator was created more than 5 minutes ago",
-            ),
-            other => KinesisError::invalid_argument(format!("Invalid ShardIterator: {other}")),
-        },
-    )?;
+    let key = node.shared.iterator_key();
+    let iterator = shard_iterator::decode(&input.shard_iterator, &key, now_ms).map_err(|error| match error {
+        IteratorError::Expired { .. } => KinesisError::new(
+            ErrorKind::ExpiredIterator,
+            "Iterator expired. The iterator was created more than 5 minutes ago",
+        ),
+        other => KinesisError::invalid_argument(format!("Invalid ShardIterator: {other}")),
+    })?;
     let route = route_of(node, &iterator.stream_name)?;
     let shard_id = ShardId::from_number(iterator.shard_number);
     let shard = route
@@ -504,7 +503,7 @@ pub async fn get_records(node: &Rc<Node>, input: GetRecordsInput) -> Result<GetR
     let next = ShardIterator { record_index: batch.next_index, issued_ms: now_ms, ..iterator };
     Ok(GetRecordsOutput {
         records,
-        next_shard_iterator: Some(shard_iterator::encode(&next, &node.shared.iterator_key())),
+        next_shard_iterator: Some(shard_iterator::encode(&next, &key)),
         millis_behind_latest: Some(batch.millis_behind_latest),
         child_shards: None,
     })

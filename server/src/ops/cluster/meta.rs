@@ -37,12 +37,11 @@
 //!   changes.
 //! - UpdateStreamMode: the second time the stream already is in that mode: refused, nothing
 //!   changes.
+//! - SetIteratorKey: the catalog keeps the first key it is given, so a second one (a replay,
+//!   or a new leader whose catalog lagged proposing one more) changes nothing.
 //!
 //! Members must all run the same build: a command an older build does not know does not
 //! decode there and is skipped (logged) on that node alone.
-//!
-//! - SetIteratorKey: the catalog keeps the first key it is given, so a second one (a replay,
-//!   or a new leader whose catalog lagged proposing one more) changes nothing.
 //!
 //! ON_DEMAND streams scale on the metadata leader (`on_demand::scale`), from the writes every
 //! node applies. Consumer groups and queues are a log of their own (`ops/delivery.rs`, the
