@@ -1167,14 +1167,6 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
 
 /// The member leading the delivery state's group, once every node of `nodes` names the same
 /// one of them in DescribeCluster (up to 30 s).
-/// HTTP client connections open at a member, over its cores.
-fn http_connections(metrics: SocketAddr) -> f64 {
-    let (_, text) = common::http_get(metrics, "/metrics");
-    let samples =
-        text.lines().filter(|line| line.starts_with("sluice_connections{") && line.contains(r#"protocol="http""#));
-    samples.map(|line| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap()).sum()
-}
-
 fn delivery_leader(daemons: &[Daemon], nodes: &[usize]) -> usize {
     let start = Instant::now();
     loop {
@@ -1513,7 +1505,8 @@ fn the_delivery_state_through_followers_survives_its_leaders_death(daemons: &mut
     // ones: some stay open at the leader once the calls are answered (the test's own clients
     // are the followers'). At the leader now, should an election have moved the group.
     std::thread::sleep(Duration::from_millis(300));
-    let relays = http_connections(daemons[delivery_leader(daemons, &[0, 1, 2])].metrics_addr);
+    let leader_now = &daemons[delivery_leader(daemons, &[0, 1, 2])];
+    let relays = common::scrape_labelled(leader_now.metrics_addr, "sluice_connections", r#"protocol="http""#);
     assert!((1.0..=16.0).contains(&relays), "{relays} HTTP connections open at the delivery leader");
     let killed = Instant::now();
     daemons[leader].kill();

@@ -356,10 +356,16 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
 /// The sum of a metric family's samples in a scrape of the metrics port at `addr` (one
 /// plain HTTP/1.0 GET of `/metrics`).
 pub fn scrape(addr: SocketAddr, family: &str) -> f64 {
+    scrape_labelled(addr, family, "")
+}
+
+/// [`scrape`] of the samples whose labels include `label` (`name="value"`; "" for all).
+pub fn scrape_labelled(addr: SocketAddr, family: &str, label: &str) -> f64 {
     let (_, text) = http_get(addr, "/metrics");
     let samples: Vec<f64> = text
         .lines()
         .filter(|line| line.strip_prefix(family).is_some_and(|rest| rest.starts_with(['{', ' '])))
+        .filter(|line| line.contains(label))
         .map(|line| line.rsplit(' ').next().unwrap().parse().unwrap_or_else(|_| panic!("a sample: {line}")))
         .collect();
     assert!(!samples.is_empty(), "no {family} in the scrape: {text}");

@@ -8,8 +8,8 @@
 //! that share, both its peers' messages and its clients' requests. Delay is not here: this
 //! kernel has no netem qdisc and no tc classifiers, and nftables cannot hold packets back.
 //!
-//! Needs root, iproute2's `ip` and nftables' `nft` (CI runs as root and installs nftables; so
-//! do these machines).
+//! Needs root, iproute2's `ip` and nftables' `nft` (CI runs as root, and `scripts/test.sh`
+//! installs nftables; so do these machines).
 
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -30,7 +30,8 @@ fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("run ip (iproute2; the test needs root)");
     assert!(
         out.status.success(),
-        "ip {} failed (the test needs root and iproute2): {}",
+        "ip {} failed (the test needs root, iproute2, and for packet loss nftables: apt-get install \
+         nftables): {}",
         args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
@@ -119,19 +120,9 @@ impl Network {
 /// The nftables table of [`Network::lose`]'s rule.
 const LOSS_TABLE: &str = "sluice_loss";
 
-/// Runs `nft ARGS` in network namespace `namespace`, failing the test with what it printed.
+/// Runs `nft ARGS` in network namespace `namespace` (through `ip netns exec`).
 fn nft(namespace: &str, args: &[&str]) {
-    let out = Command::new("ip")
-        .args(["netns", "exec", namespace, "nft"])
-        .args(args)
-        .output()
-        .expect("run ip netns exec (iproute2; the test needs root)");
-    assert!(
-        out.status.success(),
-        "nft {} in {namespace} failed (the test needs nftables' nft: apt-get install nftables): {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ip(&[&["netns", "exec", namespace, "nft"], args].concat());
 }
 
 impl Drop for Network {
