@@ -94,6 +94,12 @@ pub struct ClusterCore {
     delivery: RefCell<Option<Rc<records::ShardGroup>>>,
     /// Closing parents this core runs a sealer for ([`seal_while_closing`]).
     sealing: RefCell<HashSet<u64>>,
+    /// One [`sync_groups`] at a time on this core: it checks for a shard's group, then awaits
+    /// the group's start before recording it, and two at once (start-up's, and one core 0's
+    /// catalog applier sent while it replayed) started two replicas on one shard's Raft
+    /// directory; one cut the log the other was reading (a CI run: "raft log segment is
+    /// corrupt at byte 166: read 83 of 429 bytes" on core 1 of a restarted member).
+    syncing: glommio::sync::Semaphore,
     /// What this core's shard groups' snapshots did, for the metrics.
     pub snapshots: snapshot::SnapshotCounts,
     /// How often this core's groups changed leaders, for the metrics.
@@ -144,6 +150,7 @@ pub async fn start(node: &Rc<Node>, config: Arc<ClusterConfig>) -> Result<(), St
         meta: RefCell::new(None),
         delivery: RefCell::new(None),
         sealing: RefCell::new(HashSet::new()),
+        syncing: glommio::sync::Semaphore::new(1),
         snapshots: snapshot::SnapshotCounts::default(),
         leadership: LeadershipCounts::default(),
         peers_now: RefCell::new(members),
@@ -181,6 +188,8 @@ pub async fn start(node: &Rc<Node>, config: Arc<ClusterConfig>) -> Result<(), St
 /// deleted shards.
 pub async fn sync_groups(node: &Rc<Node>) -> Result<(), StartError> {
     let Some(core) = core() else { return Ok(()) };
+    // Never closed: the permit comes.
+    let _one_at_a_time = core.syncing.acquire_permit(1).await;
     let owned = node.routes().shards_by_core().remove(&node.id).unwrap_or_default();
     let owned_uids: HashSet<u64> = owned.iter().map(|shard| shard.uid).collect();
     let gone: Vec<u64> = core.groups.borrow().keys().copied().filter(|uid| !owned_uids.contains(uid)).collect();
