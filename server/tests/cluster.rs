@@ -1365,14 +1365,15 @@ fn consumer_groups_and_queues_through_followers_survive_the_delivery_leaders_dea
     std::fs::write(&config, overrides).unwrap();
     let config = config.to_str().unwrap().to_string();
     let mut daemons = start_forwarding_cluster_with(|_| vec!["--config".into(), config.clone()]);
-    the_delivery_state_through_followers_survives_its_leaders_death(&mut daemons);
-    // The leaders wrote snapshots of the log as entries, and every member trimmed its log
-    // before them: the restarted member too, which replayed from one.
-    let snapshots: f64 =
-        daemons.iter().map(|daemon| common::scrape(daemon.metrics_addr, "sluice_delivery_snapshots_total")).sum();
+    let snapshots = the_delivery_state_through_followers_survives_its_leaders_death(&mut daemons);
+    // The leaders wrote snapshots of the log as entries (counted before the first death: a
+    // killed member's count starts again at 0), and every member trimmed its log before the
+    // latest: the restarted ones too, which replayed from one.
     let entries: Vec<f64> =
         daemons.iter().map(|daemon| common::scrape(daemon.metrics_addr, "sluice_delivery_log_entries")).collect();
-    eprintln!("delivery state: {snapshots} snapshots written, log entries held per member {entries:?}");
+    eprintln!(
+        "delivery state: {snapshots} snapshots written before the first kill, log entries held per member {entries:?}"
+    );
     assert!(snapshots >= 1.0, "no snapshot of the delivery state's log was written");
     // At most the entries since the last snapshot, its parts, and those applied while it was
     // being written.
@@ -1389,8 +1390,9 @@ fn consumer_groups_and_queues_through_followers_survive_the_delivery_leaders_dea
 /// and checkpointed, a queue (with tags) delivering records, half of them acknowledged. Then the
 /// delivery group's leader is SIGKILLed: through the survivors, the lease keeps its owner and
 /// checkpoint, the queue its tags, no acknowledged record is received again while every other one is, and a
-/// second application gets an ARN of its own.
-fn the_delivery_state_through_followers_survives_its_leaders_death(daemons: &mut [Daemon]) {
+/// second application gets an ARN of its own. Returns the snapshots of the log the members
+/// wrote before the first death.
+fn the_delivery_state_through_followers_survives_its_leaders_death(daemons: &mut [Daemon]) -> f64 {
     const RECORDS: usize = 20;
     let leader = delivery_leader(daemons, &[0, 1, 2]);
     let (first, second) = ((leader + 1) % NODES, (leader + 2) % NODES);
@@ -1508,6 +1510,9 @@ fn the_delivery_state_through_followers_survives_its_leaders_death(daemons: &mut
     let leader_now = &daemons[delivery_leader(daemons, &[0, 1, 2])];
     let relays = common::scrape_labelled(leader_now.metrics_addr, "sluice_connections", r#"protocol="http""#);
     assert!((1.0..=16.0).contains(&relays), "{relays} HTTP connections open at the delivery leader");
+    // Written by whichever member led while the entries were applied; counted before any dies.
+    let snapshots: f64 =
+        daemons.iter().map(|daemon| common::scrape(daemon.metrics_addr, "sluice_delivery_snapshots_total")).sum();
     let killed = Instant::now();
     daemons[leader].kill();
     eprintln!("killed node {} (the delivery state's leader)", leader + 1);
@@ -1560,6 +1565,7 @@ fn the_delivery_state_through_followers_survives_its_leaders_death(daemons: &mut
     restart_member(&mut daemons[next]);
     delivery_leader(daemons, &[0, 1, 2]);
     eprintln!("the delivery state: leases, applications and a queue survived the deaths of two leaders in turn");
+    snapshots
 }
 
 /// What [`the_delivery_state_through_followers_survives_its_leaders_death`] left in the

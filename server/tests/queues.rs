@@ -11,6 +11,9 @@
 //! restarts replay from a snapshot of a trimmed log; the metrics show that snapshots were
 //! written and that the log stayed short.
 //!
+//! A second test kills the daemon between a trim of that log and the retention pass that would
+//! record it: the restart trims again.
+//!
 //! The boto3 suite (`tests/aws/test_queues.py`) covers the operations one by one.
 
 mod common;
@@ -246,5 +249,54 @@ fn sigkill_during_receive_and_acknowledge_neither_redelivers_acknowledged_record
         seen.logged_calls
     );
     drop(seen);
+    daemon.stop();
+}
+
+/// A trim of the delivery-state log is recorded by the retention pass after it; a daemon
+/// killed before that pass finds the trimmed entries again, and trims them again as it replays
+/// (else the log would stay long until the next snapshot). Here no pass runs: its interval is
+/// an hour.
+#[test]
+fn a_restart_trims_the_delivery_log_before_its_latest_snapshot() {
+    const INTERVAL: u64 = 5;
+    const TAGGINGS: usize = 30;
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let config = dir.path().join("sluiced.toml");
+    let overrides = format!(
+        "[limit-overrides]\ndelivery-snapshot-interval-entries = {INTERVAL}\nretention-interval-ms = 3600000\n"
+    );
+    std::fs::write(&config, overrides).unwrap();
+    let mut daemon = Daemon::start_with("unlimited", 1, &["--config", config.to_str().unwrap()]);
+    let endpoint = daemon.http_addr.to_string();
+    common::run(move || async move {
+        let client = HttpClient::connect(&endpoint, Encoding::Json).await.unwrap();
+        let create = CreateStreamInput {
+            stream_name: STREAM.into(),
+            stream_mode_details: Some(StreamModeDetails { stream_mode: StreamMode::OnDemand }),
+            ..Default::default()
+        };
+        client.call(&create).await.unwrap();
+        let stream_arn = Identity::default().stream_arn(STREAM);
+        let create = common::queue_from_trim_horizon("tagged", &stream_arn, 1, None);
+        let queue = queue_arn_of(&client.call(&create).await.unwrap());
+        // Each tagging is an entry of the log.
+        for i in 0..TAGGINGS {
+            let tag = TagResourceInput {
+                resource_arn: queue.as_str().into(),
+                tags: [("n".to_owned(), i.to_string())].into(),
+            };
+            client.call(&tag).await.unwrap();
+        }
+    });
+    // At most the entries since the last snapshot, its parts, and those applied while it was
+    // written.
+    let held_max = (2 * INTERVAL) as f64;
+    let before = common::scrape(daemon.metrics_addr, "sluice_delivery_log_entries");
+    assert!(before <= held_max, "the log holds {before} entries after {TAGGINGS} taggings");
+    daemon.kill();
+    daemon.restart();
+    let after = common::scrape(daemon.metrics_addr, "sluice_delivery_log_entries");
+    eprintln!("delivery log: {before} entries held before the kill, {after} after the restart");
+    assert!(after <= held_max, "the restarted daemon's log holds {after} entries, {before} before the kill");
     daemon.stop();
 }

@@ -29,7 +29,9 @@
 //! internal shard before `as_of + 1` (`Journal::trim_shard_before`); the next retention pass
 //! deletes the segments nothing else needs. A crash while parts are written leaves an
 //! incomplete snapshot that replay ignores, and the previous one is still there, because
-//! trimming waits for the new one. Start-up replays from the latest complete snapshot.
+//! trimming waits for the new one. Start-up replays from the latest complete snapshot and trims
+//! the log before it again (a trim is recorded by the next retention pass, which a crash may
+//! have preceded).
 //!
 //! **Replicated** (cluster mode, `docs/replication.md`): the internal shard of core 0 is the
 //! log of a Raft group of its own on every member (`cluster::DELIVERY_GROUP`), whose applier
@@ -156,6 +158,11 @@ async fn replay(journal: &Journal, uid: u64, core: usize) -> Result<Replay, Kine
         .map_err(|error| KinesisError::internal(format!("the delivery state log of core {core}: {error}")))?;
     let replayed = log::replay(&decoded, log::StartFrom::LatestSnapshot)
         .map_err(|error| KinesisError::internal(format!("the delivery state log of core {core}: {error}")))?;
+    // What the snapshot covers goes again: a trim is recorded by the retention pass after it,
+    // so a member stopped before that pass finds the trimmed entries again.
+    if let Some(before) = replayed.trim_before.filter(|before| before.0 > trim) {
+        journal.trim_shard_before(uid, before.0).await.map_err(engine_error)?;
+    }
     let next_application_id = decoded
         .iter()
         .filter_map(|(_, entry)| match &entry.command {
