@@ -25,12 +25,12 @@ use sluice_engine::storage::Storage;
 
 use crate::error::Result;
 use crate::limits::{
-    APPEND_COMMIT_WAIT_MS, COMMITTED_KEPT_BYTES, INBOX_INPUTS_MAX, PROPOSALS_PENDING_MAX, READ_RESPONSE_BYTES_MAX,
-    TICK_INTERVAL_MS,
+    APPEND_COMMIT_WAIT_MS, COMMITTED_KEPT_BYTES, INBOX_INPUTS_MAX, PROPOSALS_PENDING_MAX, READ_INDEX_WAIT_MS,
+    READ_RESPONSE_BYTES_MAX, TICK_INTERVAL_MS,
 };
 use crate::log_store::LogStore;
 use crate::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Restoring, SnapshotToRestore, Transport};
-use crate::wire::{GroupId, NodeStatus, APPEND_DATA_BYTES_MAX, PROPOSAL_CONTEXT_BYTES};
+use crate::wire::{GroupId, NodeStatus, APPEND_DATA_BYTES_MAX, PROPOSAL_CONTEXT_BYTES, READ_CONTEXT_BYTES};
 
 #[derive(Debug, Clone)]
 pub struct GroupHostConfig {
@@ -64,6 +64,20 @@ pub enum AppendError {
     LeadershipLost,
 }
 
+/// Why a read index ([`GroupHost::read_index`]) was not had; the caller asks again, or another
+/// member.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadIndexError {
+    #[error("the group has no leader right now (an election is under way)")]
+    NoLeader,
+    #[error("the group's replica has {inputs} inputs waiting already")]
+    Busy { inputs: usize },
+    #[error("the leader did not confirm its leadership within {waited_ms} ms")]
+    Timeout { waited_ms: u64 },
+    #[error("the leader changed while it was asked")]
+    LeaderChanged,
+}
+
 /// A running group. Cloning shares it.
 #[derive(Clone)]
 pub struct GroupHost {
@@ -81,6 +95,8 @@ struct HostInner {
     inbox: async_channel::Sender<Input>,
     boot_nonce: u64,
     next_proposal: Cell<u64>,
+    /// The number of the next read-index request.
+    next_read: Cell<u64>,
     state: RefCell<HostState>,
 }
 
@@ -195,6 +211,15 @@ impl HostInner {
         context
     }
 
+    /// The context of read-index request `number` (`wire::READ_CONTEXT_BYTES`).
+    fn read_context(&self, number: u64) -> Vec<u8> {
+        let mut context = Vec::with_capacity(READ_CONTEXT_BYTES);
+        for word in [self.node_id, self.boot_nonce, number] {
+            context.extend_from_slice(&word.to_le_bytes());
+        }
+        context
+    }
+
     /// The proposal number, if `context` is one of this boot's proposals.
     fn own_proposal(&self, context: &[u8]) -> Option<u64> {
         if context.len() != PROPOSAL_CONTEXT_BYTES || context[..8] != self.boot_nonce.to_le_bytes() {
@@ -227,6 +252,7 @@ impl GroupHost {
             inbox,
             boot_nonce: config.boot_nonce,
             next_proposal: Cell::new(1),
+            next_read: Cell::new(1),
             state: RefCell::new(HostState::default()),
         });
         let replica = Replica::open(storage, &config.replica, transport, HostEvents(inner.clone())).await?;
@@ -321,6 +347,35 @@ impl GroupHost {
                 inner.state.borrow_mut().pending.remove(&number);
                 Err(AppendError::Timeout { waited_ms: APPEND_COMMIT_WAIT_MS })
             }
+        }
+    }
+
+    /// The group's commit index once its leader has confirmed it still leads
+    /// (`Input::ReadIndex`): wait until the state machine has applied it, and a read of it
+    /// sees every entry committed before this call. Asked of the leader, through it on a
+    /// follower; waits [`READ_INDEX_WAIT_MS`] at most.
+    pub async fn read_index(&self) -> std::result::Result<u64, ReadIndexError> {
+        let inner = &self.inner;
+        if inner.state.borrow().leader == 0 {
+            return Err(ReadIndexError::NoLeader);
+        }
+        let number = inner.next_read.get();
+        inner.next_read.set(number + 1);
+        let (reply, answer) = async_channel::bounded(1);
+        let request = Input::ReadIndex { context: inner.read_context(number), reply };
+        if inner.inbox.try_send(request).is_err() {
+            return Err(ReadIndexError::Busy { inputs: INBOX_INPUTS_MAX });
+        }
+        let answered = futures_lite::future::or(async { Some(answer.recv().await) }, async {
+            glommio::timer::sleep(Duration::from_millis(READ_INDEX_WAIT_MS)).await;
+            None
+        })
+        .await;
+        match answered {
+            Some(Ok(index)) => Ok(index),
+            // Dropped by the replica: a leader change, or too many waiting.
+            Some(Err(_)) => Err(ReadIndexError::LeaderChanged),
+            None => Err(ReadIndexError::Timeout { waited_ms: READ_INDEX_WAIT_MS }),
         }
     }
 

@@ -130,6 +130,14 @@ const _: () = assert!(PROPOSALS_PENDING_MAX < INBOX_INPUTS_MAX);
 /// partition gets its answer after the next leader is elected.
 pub const APPEND_COMMIT_WAIT_MS: u64 = 2_000;
 
+/// Read-index requests waiting for their answer on one replica (`Input::ReadIndex`). More are
+/// refused: each holds a client's request; one whose caller gave up is dropped at the next.
+pub const READ_INDEXES_PENDING_MAX: usize = 256;
+
+/// Longest a read index waits for the leader to confirm it still leads, milliseconds: a
+/// heartbeat round normally; past it (no leader, a partition) the caller hears "timed out".
+pub const READ_INDEX_WAIT_MS: u64 = 1_000;
+
 /// Bytes of a group's newest log entries kept in memory (`log_store`), beyond those not yet
 /// applied (always kept). A follower a little behind is sent entries from here; one further
 /// behind, from disk. Four of the largest PutRecords entries (5 MiB of data each would not

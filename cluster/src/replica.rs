@@ -18,6 +18,7 @@
 //! draws its own from a thread-local RNG; pinning its range to one value keeps a seeded
 //! simulation replayable).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -31,7 +32,7 @@ use crate::durable_log::DurableLog;
 use crate::error::Result;
 use crate::limits::{
     APPEND_MESSAGES_IN_FLIGHT_MAX, APPEND_MESSAGE_BYTES_MAX, COMMITTED_READ_BYTES_MAX, COMMIT_SAVED_EVERY_BYTES,
-    COMPACT_SEGMENTS_MIN, ENTRY_PAYLOAD_BYTES_MAX, HEARTBEAT_TICKS,
+    COMPACT_SEGMENTS_MIN, ENTRY_PAYLOAD_BYTES_MAX, HEARTBEAT_TICKS, READ_INDEXES_PENDING_MAX,
 };
 use crate::log_store::LogStore;
 use crate::wire::validate_peer_message;
@@ -65,6 +66,14 @@ pub enum Input {
     /// how the host's appliers read entries it no longer keeps. Empty if `from` is not
     /// committed here.
     ReadCommitted { from: u64, to: u64, reply: CommittedReply },
+    /// The commit index the group's leader has once it has confirmed, with a round of
+    /// heartbeats to a quorum, that it still leads (raft-rs' ReadIndex, its safe option): a
+    /// state machine that has applied up to it holds everything committed before the request
+    /// began, so a read there is linearizable. A follower's request goes to its leader. Sent
+    /// to `reply`, or dropped (no leader, a leader not yet committed in its term, a leader
+    /// change, too many waiting: `limits::READ_INDEXES_PENDING_MAX`): the caller's wait ends
+    /// and it asks again. `context` (`wire::READ_CONTEXT_BYTES`) must be unique in the group.
+    ReadIndex { context: Vec<u8>, reply: ReadIndexReply },
     /// The host's state machine holds every entry up to `index` durably (it never reads them
     /// from the log again, even after a restart): the log may drop them once every member has
     /// them too (or the group lets it go past a member far behind). `state` is what a member
@@ -89,6 +98,9 @@ pub type Restoring = Pin<Box<dyn Future<Output = bool>>>;
 
 /// Where the answer to an [`Input::ReadCommitted`] goes: (index, data) of each entry.
 pub type CommittedReply = async_channel::Sender<Vec<(u64, Bytes)>>;
+
+/// Where the answer to an [`Input::ReadIndex`] goes: the confirmed commit index.
+pub type ReadIndexReply = async_channel::Sender<u64>;
 
 /// Carries messages to peers. Sending never blocks and may lose the message (Raft retries).
 /// Two implement it: the simulated network (`sim`) and TCP between nodes (`transport`).
@@ -143,8 +155,9 @@ pub trait ReplicaEvents {
 /// What a leader adds to its heartbeats' context: how far the group's logs may be compacted
 /// (the highest index every member holds, or past members far behind: [`Replica::compact`]),
 /// so that followers, which cannot see the others' progress, know how far they may compact
-/// too. raft-rs uses the heartbeat context only for read-index requests, which this cluster
-/// never makes; a follower takes the hint off before raft-rs sees the message.
+/// too. raft-rs uses the heartbeat context for read-index requests (its heartbeats for one
+/// carry the request's context, and those go without the hint); a follower takes the hint off
+/// before raft-rs sees the message, and leaves a read context on (raft-rs echoes it back).
 const COMPACT_TO_MAGIC: [u8; 4] = *b"SLHA";
 
 fn compact_to_context(index: u64) -> Vec<u8> {
@@ -232,6 +245,8 @@ pub struct Replica<S: Storage, T: Transport, E: ReplicaEvents> {
     snapshot_received: Option<Box<Message>>,
     /// Members this leader sent a snapshot to in the last `Ready`s, to report to raft-rs.
     snapshots_sent: Vec<u64>,
+    /// [`Input::ReadIndex`]es not answered yet, by context.
+    read_indexes: HashMap<Vec<u8>, ReadIndexReply>,
 }
 
 impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
@@ -279,6 +294,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             laggard_held_bytes_max: config.laggard_held_bytes_max,
             snapshot_received: None,
             snapshots_sent: Vec::new(),
+            read_indexes: HashMap::new(),
         })
     }
 
@@ -469,8 +485,8 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                 if message.msg_type == MessageType::MsgHeartbeat {
                     if let Some(index) = compact_to_from_context(&message.context) {
                         self.compact_to_hint = self.compact_to_hint.max(index);
+                        message.context = Default::default();
                     }
-                    message.context = Default::default();
                 }
                 if message.msg_type == MessageType::MsgSnapshot {
                     // Restored from a peer before raft-rs sees it (`restore_snapshot`).
@@ -495,6 +511,14 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             }
             Input::SetMembers(members) => self.members = members,
             Input::ReadCommitted { from, to, reply } => self.reads.push((from, to, reply)),
+            Input::ReadIndex { context, reply } => {
+                // Those whose caller gave up go first; past the bound, the request is dropped.
+                self.read_indexes.retain(|_, waiting| !waiting.is_closed());
+                if self.read_indexes.len() < READ_INDEXES_PENDING_MAX {
+                    self.raw.read_index(context.clone());
+                    self.read_indexes.insert(context, reply);
+                }
+            }
             Input::Compactable { index, state } => {
                 self.durable_applied = self.durable_applied.max(index);
                 // Offered whatever the laggard rule: a member added to the group starts from a
@@ -610,6 +634,13 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         let mut ready = self.raw.ready();
         if let Some(soft) = ready.ss() {
             self.events.leader_changed(self.id, self.raw.raft.term, soft.leader_id);
+            // A request the old leader had is lost with it: its caller asks again.
+            self.read_indexes.clear();
+        }
+        for read in ready.take_read_states() {
+            if let Some(reply) = self.read_indexes.remove(&read.request_ctx) {
+                let _ = reply.try_send(read.index);
+            }
         }
         if ready.ss().is_some_and(|soft| soft.raft_state == StateRole::Leader) {
             self.events.became_leader(self.id, self.raw.raft.term, self.raw.store());

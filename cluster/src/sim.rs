@@ -13,7 +13,9 @@
 //! promises: an entry once reported committed never changes, and is in the log of every later
 //! leader (leader completeness); after the faults stop and the cluster heals, every
 //! acknowledged entry is committed on every node, and still there after every node loses
-//! power at once.
+//! power at once. Read indexes (`Input::ReadIndex`), asked of random members (the newest
+//! leader half the time, deposed or not), must never come back below an entry some node
+//! reported committed before they were asked: a read there would miss it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -83,6 +85,9 @@ pub struct SimConfig {
     pub replace_one_in: u64,
     /// Bytes of a log segment (small by default, so that logs are compacted often).
     pub segment_bytes: usize,
+    /// A read index is asked of a live member (its answer checked: [`Checker`]). Drawn from
+    /// a generator of their own, so that with 0 a seed runs as it did before reads existed.
+    pub read_index_one_in: u64,
 }
 
 impl Default for SimConfig {
@@ -108,6 +113,7 @@ impl Default for SimConfig {
             replacements: 1,
             replace_one_in: 100,
             segment_bytes: SEGMENT_BYTES,
+            read_index_one_in: 3,
         }
     }
 }
@@ -137,6 +143,8 @@ pub struct SimOutcome {
     pub snapshots_installed: u64,
     /// Members replaced by new nodes (the new one a voter, the old one removed).
     pub replacements_done: u64,
+    /// Read indexes answered (each checked against what was committed before it was asked).
+    pub reads_answered: u64,
 }
 
 /// A client entry: its value (unique per proposal) then filler derived from it, so that the
@@ -483,6 +491,13 @@ struct Replacement {
 
 const RAFT_DIR: &str = "/sluice/raft";
 
+/// A read index asked of node `node_id` when entries up to `floor` were reported committed.
+struct Read {
+    node_id: u64,
+    floor: u64,
+    answer: async_channel::Receiver<u64>,
+}
+
 struct World {
     executor: SimExecutor,
     rng: SimRng,
@@ -493,6 +508,8 @@ struct World {
     next_value: u64,
     outcome: SimOutcome,
     replacing: Option<Replacement>,
+    reads_rng: SimRng,
+    reads: Vec<Read>,
 }
 
 impl World {
@@ -744,6 +761,7 @@ impl World {
                 self.send(message.to as usize - 1, Input::Message(Box::new(message)));
             }
         }
+        self.read_index();
         if self.rng.one_in(self.config.propose_one_in) {
             let leader = self.leader_index();
             let alive = self.alive();
@@ -763,6 +781,44 @@ impl World {
         for _ in 0..self.config.yields_per_round {
             futures_lite::future::yield_now().await;
         }
+    }
+
+    /// Checks the read indexes answered since the last round, and maybe asks another.
+    fn read_index(&mut self) {
+        let mut answered = Vec::new();
+        self.reads.retain(|read| match read.answer.try_recv() {
+            Ok(index) => {
+                answered.push((read.node_id, read.floor, index));
+                false
+            }
+            Err(async_channel::TryRecvError::Empty) => true,
+            // Dropped: no leader, a leader change, a crash, a full inbox.
+            Err(async_channel::TryRecvError::Closed) => false,
+        });
+        for (node_id, floor, index) in answered {
+            assert!(
+                index >= floor,
+                "node {node_id} answered a read index of {index}, but entry {floor} was committed before it was asked"
+            );
+            self.checker.borrow_mut().note(&[12, node_id, index]);
+            self.outcome.reads_answered += 1;
+        }
+        if !self.reads_rng.one_in(self.config.read_index_one_in) {
+            return;
+        }
+        let alive = self.alive();
+        let target = match self.leader_index() {
+            Some(leader) if alive.contains(&leader) && self.reads_rng.coin() => leader,
+            _ if alive.is_empty() => return,
+            _ => alive[self.reads_rng.below(alive.len() as u64) as usize],
+        };
+        let node_id = self.nodes[target].id;
+        let number = self.reads_rng.next_u64();
+        let context: Vec<u8> = [node_id, 0, number].iter().flat_map(|word| word.to_le_bytes()).collect();
+        let floor = self.checker.borrow().committed.keys().next_back().copied().unwrap_or(0);
+        let (reply, answer) = async_channel::bounded(1);
+        self.send(target, Input::ReadIndex { context, reply });
+        self.reads.push(Read { node_id, floor, answer });
     }
 
     async fn run(mut self) -> SimOutcome {
@@ -931,6 +987,9 @@ pub fn run(seed: u64, config: &SimConfig) -> SimOutcome {
         next_value: 0,
         outcome: SimOutcome::default(),
         replacing: None,
+        // Forked last: the other generators draw as they did before reads existed.
+        reads_rng: rng.fork(),
+        reads: Vec::new(),
     };
     let polls_max = (config.rounds + config.settle_rounds_max) * (config.yields_per_round + 1) * 64;
     let outcome = executor.run(world.run(), || false, polls_max);

@@ -51,6 +51,11 @@ pub const APPEND_DATA_BYTES_MAX: usize = ENTRY_PAYLOAD_BYTES_MAX - PAYLOAD_FIXED
 /// The context of a proposal: the proposing host's boot nonce and its proposal number.
 pub const PROPOSAL_CONTEXT_BYTES: usize = 16;
 const _: () = assert!(APPEND_DATA_BYTES_MAX < CLIENT_FRAME_BYTES_MAX);
+/// The context of a read-index request (`Input::ReadIndex`), which travels to the leader, in
+/// its heartbeats and back: the requesting member's id, its host's boot nonce and the
+/// request's number, so that no two members' requests (which the leader keys by context)
+/// ever share one.
+pub const READ_CONTEXT_BYTES: usize = 24;
 
 /// One Raft group of a node (today one per node; one per shard when it is wired into
 /// `sluiced`, as `docs/replication.md` designs).
@@ -262,10 +267,12 @@ pub fn validate_peer_message(message: &Message, own_id: u64, members: &[u64]) ->
             | MsgRequestPreVote
             | MsgRequestPreVoteResponse
             | MsgSnapshot
+            | MsgReadIndex
+            | MsgReadIndexResp
     );
     if !networked {
-        // Local types, and the forwarding types (proposals, read index, leader transfer) this cluster does not send
-        // between nodes.
+        // Local types, and the forwarding types (proposals, leader transfer) this cluster does
+        // not send between nodes.
         return invalid(format!("type {:?} does not travel between nodes here", message.msg_type));
     }
     if message.to != own_id {
@@ -274,9 +281,23 @@ pub fn validate_peer_message(message: &Message, own_id: u64, members: &[u64]) ->
     if message.from == own_id || !members.contains(&message.from) {
         return invalid(format!("from node {}, not another member of the group", message.from));
     }
-    if message.term == 0 {
-        // raft-rs reads term 0 as a local message and would take it without a term check.
+    // raft-rs reads term 0 as a local message and takes it without a term check: only a
+    // follower's forwarded read index is sent so (raft-rs forwards it like a proposal), and
+    // whichever term it is answered in, the answer is a commit index confirmed at that moment.
+    if message.term == 0 && message.msg_type != MsgReadIndex {
         return invalid("term 0".to_owned());
+    }
+    if matches!(message.msg_type, MsgReadIndex | MsgReadIndexResp) {
+        // One entry: the request's context, which is all raft-rs reads of it.
+        let context_only = |entry: &eraftpb::Entry| {
+            entry.entry_type == EntryType::EntryNormal
+                && entry.context.is_empty()
+                && entry.data.len() == READ_CONTEXT_BYTES
+        };
+        if message.entries.len() != 1 || !context_only(&message.entries[0]) || message.has_snapshot() {
+            return invalid(format!("a {:?} that is not one read context", message.msg_type));
+        }
+        return Ok(());
     }
     let snapshot = message.has_snapshot().then(|| message.get_snapshot()).filter(|snapshot| !snapshot.is_empty());
     match (message.msg_type, snapshot) {

@@ -9,7 +9,7 @@ use sluice_cluster::limits::{CLIENT_FRAME_BYTES_MAX, ENTRY_PAYLOAD_BYTES_MAX, PE
 use sluice_cluster::wire::{
     decode_any_peer_frame, decode_hello, decode_peer_frame, encode_copy_frame, encode_hello, encode_peer_frame,
     split_frame, validate_peer_message, ClientRequest, ClientResponse, CopyFrame, FailReason, GroupId, Hello,
-    NodeStatus, PeerFrame, WireError, COPY_DATA_BYTES_MAX, HELLO_BYTES, SNAPSHOT_STATE_BYTES_MAX,
+    NodeStatus, PeerFrame, WireError, COPY_DATA_BYTES_MAX, HELLO_BYTES, READ_CONTEXT_BYTES, SNAPSHOT_STATE_BYTES_MAX,
 };
 
 fn append(from: u64, to: u64, index: u64, terms: &[u64]) -> Message {
@@ -107,6 +107,43 @@ fn validation_refuses_what_raft_rs_must_not_see() {
     check("a term going back", &|message| message.entries[2].term = 1);
     check("a term past the message's", &|message| message.entries[2].term = 4);
     check("a conf change of the first form", &|message| message.entries[0].entry_type = EntryType::EntryConfChange);
+    check("a read index with entries", &|message| message.msg_type = MessageType::MsgReadIndex);
+
+    // A follower's read index goes to its leader with term 0 (raft-rs forwards it like a
+    // proposal); it and the answer carry one entry: the request's context, nothing else.
+    let context = Entry { data: vec![7u8; READ_CONTEXT_BYTES].into(), ..Default::default() };
+    let read = Message {
+        msg_type: MessageType::MsgReadIndex,
+        from: 2,
+        to: 1,
+        entries: vec![context].into(),
+        ..Default::default()
+    };
+    assert_eq!(validate_peer_message(&read, 1, &voters), Ok(()));
+    let answer = Message { msg_type: MessageType::MsgReadIndexResp, term: 5, index: 40, ..read.clone() };
+    assert_eq!(validate_peer_message(&answer, 1, &voters), Ok(()));
+    let check_read = |why: &str, change: &dyn Fn(&mut Message)| {
+        for message in [&read, &answer] {
+            let mut message = message.clone();
+            change(&mut message);
+            assert!(validate_peer_message(&message, 1, &voters).is_err(), "accepted a read index with {why}");
+        }
+    };
+    check_read("no entry", &|message| message.entries.clear());
+    check_read("two entries", &|message| message.entries.push(message.entries[0].clone()));
+    check_read("a short context", &|message| message.entries[0].data.truncate(8));
+    check_read("an entry context", &|message| message.entries[0].context = vec![1u8].into());
+    check_read("a membership change", &|message| message.entries[0].entry_type = EntryType::EntryConfChangeV2);
+    check_read("a snapshot", &|message| {
+        let mut snapshot = Snapshot::default();
+        snapshot.set_metadata(SnapshotMetadata { index: 5, term: 1, ..Default::default() });
+        message.set_snapshot(snapshot);
+    });
+    check_read("another sender", &|message| message.from = 9);
+    let mut answer_of_term_0 = answer.clone();
+    answer_of_term_0.term = 0;
+    assert!(validate_peer_message(&answer_of_term_0, 1, &voters).is_err(), "accepted a read answer of term 0");
+
     let mut membership_change = valid.clone();
     membership_change.entries[0].entry_type = EntryType::EntryConfChangeV2;
     assert_eq!(validate_peer_message(&membership_change, 1, &voters), Ok(()));

@@ -319,7 +319,9 @@ pub const REQUEST_FAILURE_LOG_INTERVAL_MS: u64 = 1_000;
 /// cut off, on a loaded host: a CI run once saw a follower resumed from SIGSTOP take over
 /// 2 s) forwards the call to the leader, whose iterator reads at every member
 /// (`dispatch::shard_iterator`). A client that was given the number by a PutRecord through
-/// the leader can then read from it at once through any member.
+/// the leader can then read from it at once through any member. Also how long a LATEST waits
+/// for this member to apply up to its group's confirmed commit
+/// (`cluster::records::caught_up_to_commit`).
 pub const FOLLOWER_CATCH_UP_WAIT_MS: u64 = 500;
 
 /// How often a core of a replicated node looks at who leads the shards' groups and, if this

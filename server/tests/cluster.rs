@@ -1324,7 +1324,8 @@ fn a_follower_reads_from_a_sequence_number_its_leader_just_acknowledged() {
         }
     }
     // LATEST at the follower is after the record the leader acknowledged just before, though
-    // the follower had not applied it: the leader answers it.
+    // the follower had not applied it: it learns the group's commit from the leader (a read
+    // index) and applies up to it first.
     let (_, (status, answer)) =
         while_paused(b"before LATEST", &|_| format!(r#"{{{shard},"ShardIteratorType":"LATEST"}}"#));
     assert_eq!(status, 200, "LATEST at the resumed follower: {answer}");
@@ -2494,6 +2495,21 @@ where
     })
 }
 
+/// A LATEST iterator of [`PARTITIONED`]'s first shard from `endpoint`, or why not.
+async fn latest_iterator(endpoint: &str) -> Result<String, String> {
+    let client = Client::connect(endpoint).await.map_err(|error| error.to_string())?;
+    let request = GetShardIteratorInput {
+        stream_name: Some(PARTITIONED.into()),
+        stream_arn: None,
+        shard_id: "shardId-000000000000".into(),
+        shard_iterator_type: ShardIteratorType::Latest,
+        starting_sequence_number: None,
+        timestamp: None,
+    };
+    let output = client.call(&request).await.map_err(|error| error.to_string())?;
+    output.shard_iterator.ok_or_else(|| "no iterator".to_owned())
+}
+
 /// Leader changes every node counted, summed.
 fn leader_changes(daemons: &[Daemon]) -> f64 {
     daemons.iter().map(|daemon| common::scrape(daemon.metrics_addr, "sluice_raft_leader_changes_total")).sum()
@@ -2583,6 +2599,28 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
             next - cut_at,
             disk.slowest_between(cut_at, next),
         );
+        // LATEST while cut off: the member cannot learn its shard's commit (its leader, or
+        // itself leading, hears from no quorum; nothing is forwarded without `native@`
+        // addresses), so it must not answer with its own tip, which the majority has written
+        // past. A member of the majority answers.
+        let at_cut = endpoints[cut].clone();
+        let answer = Arc::new(std::sync::Mutex::new(None));
+        let slot = answer.clone();
+        run_in_namespace(network.namespace(cut + 1), move || async move {
+            *slot.lock().unwrap() = Some(latest_iterator(&at_cut).await);
+        })
+        .join()
+        .unwrap();
+        let answer = answer.lock().unwrap().take().unwrap();
+        assert!(answer.is_err(), "node {} answered LATEST while cut off: {answer:?}", cut + 1);
+        let in_majority = endpoints[(cut + 1) % NODES].clone();
+        run(move || async move {
+            let asking = Instant::now();
+            while let Err(error) = latest_iterator(&in_majority).await {
+                assert!(asking.elapsed() < Duration::from_secs(10), "LATEST in the majority: {error}");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        });
         // The majority writes on for a while without it.
         std::thread::sleep(Duration::from_millis(700));
         minority.stop.store(true, Ordering::SeqCst);

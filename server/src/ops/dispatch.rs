@@ -16,9 +16,7 @@ use crate::ops::{
     audit, consumers, encryption, leases, observe, queues, records, reshard, routes, settings, streams, subscriptions,
 };
 use sluice_model::iam::IamResource;
-use sluice_model::{
-    GetShardIteratorInput, Identity, KinesisError, PutRecordsOutput, Request, Response, ShardIteratorType,
-};
+use sluice_model::{GetShardIteratorInput, Identity, KinesisError, PutRecordsOutput, Request, Response};
 use std::rc::Rc;
 
 /// What a request is answered with.
@@ -91,29 +89,14 @@ async fn checked(node: &Rc<Node>, caller: &Caller, request: Request, origin: Ori
 
 /// GetShardIterator from a client of a replicated member: answered here, unless its sequence
 /// number lies past what this member applied even after a wait (a stalled or cut-off
-/// member); the shard's leader, which acknowledged it, answers then, and its iterator reads
-/// here too (the cluster's iterator key).
-///
-/// LATEST is the shard's tip, which the leader knows and a follower may not have reached
-/// yet (it would then hand out a position before records already acknowledged): the leader
-/// answers it, or this member when the leader cannot be asked.
+/// member), or LATEST could not be confirmed here (`cluster::records::caught_up_to_commit`:
+/// this member first applies what its group's leader had committed); the shard's leader
+/// answers then, and its iterator reads here too (the cluster's iterator key).
 async fn shard_iterator(
     node: &Rc<Node>,
     caller: &Caller,
     input: GetShardIteratorInput,
 ) -> Result<Response, KinesisError> {
-    if input.shard_iterator_type == ShardIteratorType::Latest {
-        let leader = records::stream_route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())
-            .and_then(|route| records::shard_of(node, &route, &input.shard_id))
-            .ok()
-            .and_then(|shard| forward::shard_leader_elsewhere(node, shard.uid));
-        if let Some(leader) = leader {
-            match forward::forward(node, leader, caller, Request::GetShardIterator(input.clone())).await {
-                Ok(answer) => return Ok(answer),
-                Err(error) => tracing::debug!(leader, %error, "LATEST not answered by the shard's leader; served here"),
-            }
-        }
-    }
     let behind = match records::shard_iterator_here(node, input.clone()).await? {
         Ok(output) => return Ok(Response::GetShardIterator(output)),
         Err(behind) => behind,

@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use rustc_hash::FxHashMap;
 use sluice_engine::catalog::{RecordDistribution, StreamStatus};
 use sluice_engine::routing::{HashKey, HashKeyRange};
-use sluice_engine::{AppendRecord, Appended, EngineError};
+use sluice_engine::{AppendRecord, Appended, EngineError, StartPosition};
 use sluice_model::limits::{GET_RECORDS_BYTES_MAX, GET_RECORDS_COUNT_MAX};
 use sluice_model::*;
 use std::collections::BTreeMap;
@@ -365,10 +365,13 @@ pub async fn get_shard_iterator(node: &Rc<Node>, input: GetShardIteratorInput) -
 }
 
 /// A GetShardIterator a replicated member cannot answer yet: its sequence number lies past
-/// what the member applied of shard `shard_uid`, even after [`FOLLOWER_CATCH_UP_WAIT_MS`].
+/// what the member applied of shard `shard_uid`, even after [`FOLLOWER_CATCH_UP_WAIT_MS`]; or
+/// it asks for LATEST, and the member could not learn its group's commit or apply up to it
+/// (`cluster::records::caught_up_to_commit`).
 pub struct NotAppliedHere {
     pub shard_uid: u64,
-    /// The answer if nobody else can give one (InvalidArgumentException: past the tip).
+    /// The answer if nobody else can give one (InvalidArgumentException: past the tip; an
+    /// InternalFailure to retry for LATEST).
     pub error: KinesisError,
 }
 
@@ -394,6 +397,12 @@ pub async fn shard_iterator_here(
         .run_on(shard.core, move |node| async move {
             let admitted = node.shards.with(shard.uid, |state| state.limits.admit_get_shard_iterator(node.now_ms()));
             match admitted {
+                Some(true) if matches!(position, StartPosition::Latest) && node.shared.config.cluster.is_some() => {
+                    match crate::ops::cluster::records::caught_up_to_commit(shard.uid).await {
+                        Ok(()) => node.journal.resolve(shard.uid, position).await.map(Ok).map_err(engine_error),
+                        Err(error) => Ok(Err(NotAppliedHere { shard_uid: shard.uid, error })),
+                    }
+                }
                 Some(true) => match node.journal.resolve(shard.uid, position).await {
                     // Replicated: a sequence number the shard's leader acknowledged, which this
                     // member has not applied yet.

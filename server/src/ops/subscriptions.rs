@@ -80,6 +80,14 @@ async fn start_on_shard_core(
         limits.subscriptions_per_core_max,
         in_use,
     )?;
+    // Replicated, LATEST is past every record acknowledged before the call (as for
+    // GetShardIterator).
+    if matches!(position, StartPosition::Latest) && node.shared.config.cluster.is_some() {
+        if let Err(error) = crate::ops::cluster::records::caught_up_to_commit(shard.uid).await {
+            node.subscriptions.finish(&consumer_arn, shard.uid, started.id);
+            return Err(error);
+        }
+    }
     let next_index = match node.journal.resolve(shard.uid, position).await {
         Ok(index) => index,
         Err(error) => {

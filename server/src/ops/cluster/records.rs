@@ -21,6 +21,7 @@
 //! again). Any member leading a closing parent proposes its seal ([`seal`]); a second seal
 //! committed (two leaders in turn) changes nothing.
 
+use crate::limits::FOLLOWER_CATCH_UP_WAIT_MS;
 use crate::ops::cluster::applied::Applied;
 use crate::ops::cluster::entry::{self, EntryRecord, ShardEntry};
 use crate::ops::node::Node;
@@ -228,6 +229,29 @@ pub async fn seal(group: &ShardGroup, node_id: u64, still_wanted: impl Fn() -> b
         }
         glommio::timer::sleep(Duration::from_millis(TICK_INTERVAL_MS)).await;
     }
+}
+
+/// On the shard's core: waits until this member has applied every entry shard `uid`'s group
+/// had committed when the call began, confirmed by its leader (`GroupHost::read_index`, asked
+/// through the leader on a follower), so that the shard's tip here is past every record
+/// acknowledged before the call: LATEST must not start before one of them, wherever it is
+/// asked, and a leader deposed by a partition cannot confirm its commit. Waits
+/// [`FOLLOWER_CATCH_UP_WAIT_MS`] at most for the apply.
+pub async fn caught_up_to_commit(uid: u64) -> Result<(), KinesisError> {
+    let group = crate::ops::cluster::core().and_then(|core| core.group(uid));
+    let Some(group) = group else {
+        return Err(KinesisError::internal(format!("shard {uid} has no replication group here yet; retry")));
+    };
+    let commit = group.host.read_index().await.map_err(|error| {
+        KinesisError::internal(format!("shard {uid}'s latest position is not known here right now ({error}); retry"))
+    })?;
+    if !group.applied.wait(commit, Duration::from_millis(FOLLOWER_CATCH_UP_WAIT_MS)).await {
+        return Err(KinesisError::internal(format!(
+            "this member has not applied shard {uid}'s records up to its leader's commit within \
+             {FOLLOWER_CATCH_UP_WAIT_MS} ms; retry"
+        )));
+    }
+    Ok(())
 }
 
 /// Entries an applier has on their way to the journal at once. Applying one entry at a time,
