@@ -13,7 +13,9 @@
 //! `--nocapture`.
 //!
 //! In the partition test each node runs in a network namespace of its own, and the test cuts
-//! the leader or a follower off and heals it (see its section below).
+//! the leader or a follower off and heals it, asking the cut-off node for LATEST (it must
+//! refuse); then every node loses packets; then the link between a leader and a follower alone
+//! is cut (see its section below).
 //!
 //! `SLUICE_CLUSTER_KILL_SECONDS` (default 20; CI sets 8) is how long leaders are killed for,
 //! and `SLUICE_CLUSTER_PARTITION_SECONDS` how long partitions go on. For issue 13's figures
@@ -2663,6 +2665,45 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
         "{LOSS_PERCENT} % packet loss on every node for {loss_seconds} s: {acked_under_loss} calls acknowledged \
          ({changes_under_loss} leader changes); the next {loss_seconds} s healed: {acked_healed}"
     );
+    // A partial partition: the link between a leader and one follower alone is cut, each
+    // still reaching the third node. The leader hears from a quorum through the third and
+    // keeps leading (check-quorum); the follower, hearing from no leader, campaigns, but the
+    // third node still hears from the leader and refuses it (pre-vote). Writes go on, and
+    // nothing acknowledged may be lost (the checker below).
+    shared.wait_for_ack_after(healthy_since, None);
+    let leader = shared.leader.load(Ordering::SeqCst);
+    let follower = (leader + 1) % NODES;
+    let changes_before_cut = leader_changes(&daemons);
+    let cut_since = Instant::now();
+    network.cut(leader + 1, follower + 1);
+    // The cut is real: from the leader's namespace the follower is out of reach, the third
+    // node is not.
+    let third = (leader + 2) % NODES;
+    let reaches = |from: usize, to: usize| {
+        let (reached, target) = (Arc::new(std::sync::atomic::AtomicBool::new(false)), daemons[to].addr);
+        let slot = reached.clone();
+        run_in_namespace(network.namespace(from + 1), move || async move {
+            let connected = std::net::TcpStream::connect_timeout(&target, Duration::from_millis(500)).is_ok();
+            slot.store(connected, Ordering::SeqCst);
+        })
+        .join()
+        .unwrap();
+        reached.load(Ordering::SeqCst)
+    };
+    assert!(!reaches(leader, follower) && reaches(leader, third), "the link cut is not as meant");
+    std::thread::sleep(Duration::from_secs(loss_seconds));
+    let acked_cut = shared.acks_after(cut_since);
+    let changes_cut = leader_changes(&daemons) - changes_before_cut;
+    network.mend(leader + 1);
+    shared.network_changes.fetch_add(1, Ordering::SeqCst);
+    eprintln!(
+        "the link between node {} (a leader) and node {} cut for {loss_seconds} s, each reaching the third: \
+         {acked_cut} calls acknowledged ({changes_cut} leader changes)",
+        leader + 1,
+        follower + 1
+    );
+    assert!(acked_cut > 0, "no write was acknowledged in {loss_seconds} s with one link cut");
+    healthy_since = Instant::now();
     shared.wait_for_ack_after(healthy_since, None);
     shared.stop.store(true, Ordering::SeqCst);
     writers.into_iter().for_each(|writer| writer.join().unwrap());

@@ -5,7 +5,9 @@
 //!
 //! Packet loss is a rule of nftables' in the node's namespace that drops a share of what
 //! reaches its `eth0`, chosen at random (`numgen random`): so every link into a lossy node loses
-//! that share, both its peers' messages and its clients' requests. Delay is not here: this
+//! that share, both its peers' messages and its clients' requests. A single link between two
+//! nodes is cut by nftables rules too, in one of them (a partial partition: each still reaches
+//! the third). Delay is not here: this
 //! kernel has no netem qdisc and no tc classifiers, and nftables cannot hold packets back.
 //!
 //! Needs root, iproute2's `ip` and nftables' `nft` (CI runs as root, and `scripts/test.sh`
@@ -115,10 +117,31 @@ impl Network {
     pub fn stop_losing(&self, node: usize) {
         nft(&self.namespace(node), &["delete", "table", "inet", LOSS_TABLE]);
     }
+
+    /// Cuts the link between nodes `node` and `other` alone, both ways (rules in `node`'s
+    /// namespace: nothing from `other` comes in, nothing to it goes out); each still reaches
+    /// every other node, and the test reaches both. Until [`Network::mend`].
+    pub fn cut(&self, node: usize, other: usize) {
+        let (namespace, other) = (self.namespace(node), self.address(other).to_string());
+        nft(&namespace, &["add", "table", "inet", CUT_TABLE]);
+        for (chain, hook, direction) in [("input", "input", "saddr"), ("output", "output", "daddr")] {
+            let spec = format!("{{ type filter hook {hook} priority 0; policy accept; }}");
+            nft(&namespace, &["add", "chain", "inet", CUT_TABLE, chain, &spec]);
+            nft(&namespace, &["add", "rule", "inet", CUT_TABLE, chain, "ip", direction, &other, "drop"]);
+        }
+    }
+
+    /// Node `node`'s links are all whole again (after [`Network::cut`]).
+    pub fn mend(&self, node: usize) {
+        nft(&self.namespace(node), &["delete", "table", "inet", CUT_TABLE]);
+    }
 }
 
 /// The nftables table of [`Network::lose`]'s rule.
 const LOSS_TABLE: &str = "sluice_loss";
+
+/// The nftables table of [`Network::cut`]'s rules.
+const CUT_TABLE: &str = "sluice_cut";
 
 /// Runs `nft ARGS` in network namespace `namespace` (through `ip netns exec`).
 fn nft(namespace: &str, args: &[&str]) {
