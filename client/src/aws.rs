@@ -176,11 +176,8 @@ impl HttpClient {
     /// and body, with the connection it came on.
     async fn exchange(
         &self,
-        target: &str,
-        encoding: Encoding,
-        body: Vec<u8>,
+        mut request: Request<Full<Bytes>>,
     ) -> Result<(http::Response<Incoming>, SendRequest<Full<Bytes>>), ClientError> {
-        let mut request = self.request(target, encoding, body);
         // Idle connections first; one the server closed gives the request back unsent.
         loop {
             let idle = self.idle.borrow_mut().pop();
@@ -218,7 +215,18 @@ impl HttpClient {
         encoding: Encoding,
         body: Vec<u8>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
-        let (response, sender) = self.exchange(target, encoding, body).await?;
+        self.send(self.signed(target, encoding, body)).await
+    }
+
+    /// The request [`HttpClient::post`] sends, signed: for a caller that adds headers of its
+    /// own (unsigned) before it sends it with [`HttpClient::send`].
+    pub fn signed(&self, target: &str, encoding: Encoding, body: Vec<u8>) -> Request<Full<Bytes>> {
+        self.request(target, encoding, body)
+    }
+
+    /// Sends `request` (from [`HttpClient::signed`]) as [`HttpClient::post`] does.
+    pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), ClientError> {
+        let (response, sender) = self.exchange(request).await?;
         let status = response.status();
         let body = Limited::new(response.into_body(), BODY_BYTES_MAX).collect().await.map_err(io_error)?.to_bytes();
         self.release(sender);

@@ -21,12 +21,14 @@ use crate::credentials::{read_bounded, CredentialStore, CredentialsError, Princi
 use crate::secret::Secret;
 use crate::sigv4::{hex, hmac_sha256, SigningCredentials};
 use std::path::{Path, PathBuf};
+use subtle::ConstantTimeEq;
 
 /// The shortest cluster secret, in bytes after trimming: 32 hex characters are 128 bits.
 pub const CLUSTER_SECRET_BYTES_MIN: usize = 32;
 const MEMBER_KEY_DOMAIN: &str = "sluice member key ";
 const PEER_KEY_DOMAIN: &str = "sluice peer network key";
 const AWS_MANAGED_KEY_DOMAIN: &str = "sluice cluster aws-managed kinesis key";
+const RELAY_KEY_DOMAIN: &str = "sluice relay key ";
 /// The account members' principals name in their ARNs (they hold no policies; the account
 /// only shows in logs).
 const MEMBER_ACCOUNT_ID: &str = "000000000000";
@@ -104,6 +106,32 @@ impl ClusterSecret {
         )
     }
 
+    /// What member `node_id` attaches to a call it relays to another member over HTTP to vouch
+    /// for what only it saw of the call (`vouched`: the client's address and transport) and
+    /// to tie that to this call alone (its signed headers, among `vouched`): hex HMAC-SHA256
+    /// under a key derived from the secret for that member. Each part is length-prefixed, so
+    /// that no two lists of parts make one message.
+    pub fn relay_proof(&self, node_id: u64, vouched: &[&str]) -> String {
+        hex(&self.relay_mac(node_id, vouched))
+    }
+
+    /// Whether `proof` is [`ClusterSecret::relay_proof`] of member `node_id` for `vouched`
+    /// (compared in constant time).
+    pub fn verify_relay_proof(&self, node_id: u64, vouched: &[&str], proof: &str) -> bool {
+        let expected = hex(&self.relay_mac(node_id, vouched));
+        bool::from(expected.as_bytes().ct_eq(proof.as_bytes()))
+    }
+
+    fn relay_mac(&self, node_id: u64, vouched: &[&str]) -> [u8; 32] {
+        let key = hmac_sha256(self.0.expose().as_bytes(), format!("{RELAY_KEY_DOMAIN}{node_id}").as_bytes());
+        let mut message = Vec::new();
+        for part in vouched {
+            message.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            message.extend_from_slice(part.as_bytes());
+        }
+        hmac_sha256(&key, &message)
+    }
+
     fn member_secret(&self, node_id: u64) -> Secret {
         let mac = hmac_sha256(self.0.expose().as_bytes(), format!("{MEMBER_KEY_DOMAIN}{node_id}").as_bytes());
         Secret::new(hex(&mac))
@@ -162,5 +190,20 @@ mod tests {
         assert_eq!(ours.aws_managed_key_material().expose(), again.aws_managed_key_material().expose());
         assert_ne!(ours.aws_managed_key_material().expose(), theirs.aws_managed_key_material().expose());
         assert_ne!(ours.aws_managed_key_material().expose(), &ours.peer_key()[..], "a key of its own");
+    }
+
+    #[test]
+    fn a_relay_proof_holds_for_its_member_its_parts_and_the_secret_alone() {
+        let ours = ClusterSecret::parse(SECRET).unwrap();
+        let theirs = ClusterSecret::parse(&SECRET.replace('0', "1")).unwrap();
+        let vouched = ["203.0.113.9", "tls", "AWS4-HMAC-SHA256 Credential=AKID/..."];
+        let proof = ours.relay_proof(2, &vouched);
+        assert!(ours.verify_relay_proof(2, &vouched, &proof));
+        assert!(!ours.verify_relay_proof(3, &vouched, &proof), "another member's");
+        assert!(!theirs.verify_relay_proof(2, &vouched, &proof), "another cluster's");
+        assert!(!ours.verify_relay_proof(2, &["198.51.100.1", vouched[1], vouched[2]], &proof), "another client");
+        // Parts are not run together: "ab" + "c" is not "a" + "bc".
+        assert!(!ours.verify_relay_proof(2, &["203.0.113.9t", "ls", vouched[2]], &proof));
+        assert!(!ours.verify_relay_proof(2, &vouched, &proof[1..]));
     }
 }

@@ -3429,6 +3429,7 @@ async fn forwarded_membership_calls_reach_the_catalog_leader(https: &[SocketAddr
     const TARGET: &str = "SluiceAdmin_20261201.";
     let removals = |log: &Path| std::fs::read_to_string(log).unwrap_or_default().matches("RemoveClusterMember").count();
     let mut forwarded = 0;
+    let mut catalog_leader = None;
     for &http in https {
         let client =
             HttpClient::connect_with(&http.to_string(), Encoding::Json, &signed_with(ADMIN, ca)).await.unwrap();
@@ -3451,8 +3452,65 @@ async fn forwarded_membership_calls_reach_the_catalog_leader(https: &[SocketAddr
             glommio::timer::sleep(Duration::from_millis(50)).await;
         }
         forwarded += 1;
+        catalog_leader = Some(leader);
     }
     assert!(forwarded >= 1, "no member named another as the catalog's leader");
+    relayed_calls_are_their_clients_when_proved(https, audit_logs, ca, catalog_leader.unwrap()).await;
+}
+
+/// A relayed call carries its client's address and transport (`net/http/relay.rs`), which the
+/// member it reaches believes only with the relaying member's proof: a call sent straight to
+/// the catalog's leader as though another member relayed it for 203.0.113.7 is audited with
+/// that address when the proof (made here with the cluster secret) holds, and with the
+/// connection's own address when the proof is one for another client.
+async fn relayed_calls_are_their_clients_when_proved(
+    https: &[SocketAddr],
+    audit_logs: &[PathBuf],
+    ca: &str,
+    leader: u64,
+) {
+    use http::{HeaderName, HeaderValue};
+    let by = if leader == 1 { 2 } else { 1 };
+    let log = &audit_logs[leader as usize - 1];
+    let client =
+        HttpClient::connect_with(&https[leader as usize - 1].to_string(), Encoding::Json, &signed_with(ADMIN, ca))
+            .await
+            .unwrap();
+    let secret = sluice_security::members::ClusterSecret::parse(CLUSTER_SECRET).unwrap();
+    let relayed_for = "203.0.113.7 tls";
+    for proof_of in ["198.51.100.1 tls", relayed_for] {
+        let mut request =
+            client.signed("SluiceAdmin_20261201.RemoveClusterMember", Encoding::Json, br#"{"OldNodeId":9}"#.to_vec());
+        let signed = |name: &str| request.headers().get(name).map_or("", |value| value.to_str().unwrap()).to_owned();
+        let by_text = by.to_string();
+        let covered = [signed("authorization"), signed("x-amz-date"), signed("x-amz-target")];
+        let vouched = [by_text.as_str(), proof_of, &covered[0], &covered[1], &covered[2]];
+        let proof = secret.relay_proof(by, &vouched);
+        for (name, value) in [
+            ("x-sluice-forwarded-by", by_text.as_str()),
+            ("x-sluice-relayed-for", relayed_for),
+            ("x-sluice-relay-proof", &proof),
+        ] {
+            request.headers_mut().insert(HeaderName::from_static(name), HeaderValue::from_str(value).unwrap());
+        }
+        let lines_before = std::fs::read_to_string(log).unwrap_or_default().lines().count();
+        let (status, answer) = client.send(request).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(status == 400 && answer.contains("Node 9 is not a member"), "{status} {answer}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let record = loop {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let added = text.lines().skip(lines_before).find(|line| line.contains("RemoveClusterMember"));
+            if let Some(line) = added {
+                break line.to_owned();
+            }
+            assert!(Instant::now() < deadline, "node {leader} did not audit the relayed call");
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+        };
+        let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+        let expected = if proof_of == relayed_for { "203.0.113.7" } else { "127.0.0.1" };
+        assert_eq!(record["sourceIPAddress"], expected, "a call relayed with a proof for {proof_of}: {record}");
+    }
 }
 
 /// With `--credentials`, TLS and `--cluster-secret`, a client that knows one node still

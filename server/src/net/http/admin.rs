@@ -9,9 +9,10 @@
 //!   checks its input, then forwards it to the leader's HTTP listener as it came (its
 //!   signature covers its `Host` header, not the address it goes to; HTTPS when this node
 //!   forwards over TLS), marked with `x-sluice-forwarded-by` so that it goes no further, and
-//!   relays the answer. The leader authorizes it again, with the forwarding member's address
-//!   as `aws:SourceIp`. A leader without an HTTP address in `--peers` is named instead: retry
-//!   there. Refused (ResourceInUseException) until every group finished the last change.
+//!   relays the answer. The leader authorizes it again, with the client's address as
+//!   `aws:SourceIp` when the forwarding member proved it (`relay`, with a cluster secret), the
+//!   forwarding member's otherwise. A leader without an HTTP address in `--peers` is named
+//!   instead: retry there. Refused (ResourceInUseException) until every group finished the last change.
 //! - `AddClusterMember` `{"NewNodeId", "PeerAddress", "NativeAddress"?, "HttpAddress"?}` and
 //!   `RemoveClusterMember` `{"OldNodeId"}`: the same, for one more member or one fewer.
 //! - `DescribeCluster` `{}`: this node's view of the members and of its groups' memberships.
@@ -134,11 +135,10 @@ const FORWARDED_ANSWER_BYTES_MAX: usize = 64 << 10;
 async fn forward(
     node: &Node,
     leader: (u64, SocketAddr),
-    head: &Request<()>,
-    body: &bytes::Bytes,
+    call: (&Request<()>, &bytes::Bytes, relay::Client),
 ) -> Result<(StatusCode, bytes::Bytes), KinesisError> {
     let bounds = relay::AnswerBounds { bytes_max: FORWARDED_ANSWER_BYTES_MAX, wait_ms: FORWARD_ANSWER_WAIT_MS };
-    let relayed = relay::relay(node, leader, "the catalog", (head, body), bounds).await?;
+    let relayed = relay::relay(node, leader, "the catalog", call, bounds).await?;
     Ok((relayed.status, relayed.body))
 }
 
@@ -155,14 +155,14 @@ pub async fn respond(
     node: &Rc<Node>,
     caller: &Caller,
     operation: Operation,
-    head: &Request<()>,
-    body: &bytes::Bytes,
+    (head, body, client): (&Request<()>, &bytes::Bytes, relay::Client),
 ) -> Result<Response<Body>, Refusal> {
     let outcome = match catalog_leader_elsewhere(node, operation, head) {
         // Refused here what the leader would refuse for the caller or the input alone.
         Some((leader, http)) => match authorize(node, caller, operation).and_then(|()| change_of(operation, body)) {
             Ok(_) => {
-                forward(node, (leader, http), head, body).await.map(|(status, answer)| Answer::Relayed(status, answer))
+                let call = (head, body, client);
+                forward(node, (leader, http), call).await.map(|(status, answer)| Answer::Relayed(status, answer))
             }
             Err(error) => Err(error),
         },

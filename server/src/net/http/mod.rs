@@ -355,8 +355,11 @@ async fn respond(
     let head = Request::from_parts(parts, ());
     // The store as of this request (SIGHUP may swap in another meanwhile).
     let credentials = shared.node.shared.config.security.credentials.as_ref().map(|credentials| credentials.current());
+    // A call another member relayed, with its proof, is its client's (`relay`).
+    let client = relay::vouched_client(&shared.node, &head)
+        .unwrap_or(relay::Client { source_ip: peer.address.map(|address| address.ip()), secure: peer.secure });
     let source = CallSource {
-        source_ip: peer.address.map(|address| address.ip()),
+        source_ip: client.source_ip,
         user_agent: head.headers().get(header::USER_AGENT).and_then(|value| value.to_str().ok()).map(str::to_string),
         request_id: Some(request_id.to_string()),
     };
@@ -414,7 +417,7 @@ async fn respond(
             Caller::Principal(Authenticated {
                 principal: store.shared(&principal.access_key_id).expect("the store verified this key"),
                 source: source.clone(),
-                secure_transport: peer.secure,
+                secure_transport: client.secure,
             })
         }
     };
@@ -425,7 +428,8 @@ async fn respond(
                     bytes_max: relay::QUEUE_ANSWER_BYTES_MAX,
                     wait_ms: relay::QUEUE_ANSWER_WAIT_MS,
                 };
-                let relayed = relay::relay(&shared.node, leader, "the delivery state", (&head, &body), bounds).await?;
+                let call = (&head, &body, client);
+                let relayed = relay::relay(&shared.node, leader, "the delivery state", call, bounds).await?;
                 let mut answer = Response::new(full(relayed.body));
                 *answer.status_mut() = relayed.status;
                 if let Some(content_type) = relayed.content_type {
@@ -450,7 +454,7 @@ async fn respond(
         }
         #[cfg(feature = "firehose")]
         Service::Glue(operation) => glue::respond(&shared.node, &caller, shared.firehose.glue(), operation, &body),
-        Service::Admin(operation) => admin::respond(&shared.node, &caller, operation, &head, &body).await,
+        Service::Admin(operation) => admin::respond(&shared.node, &caller, operation, (&head, &body, client)).await,
     }
 }
 

@@ -6,9 +6,15 @@
 //! header it came with but the connection's own, so its SigV4 signature, which covers its
 //! `Host` header and not the address it is sent to, still holds; over TLS when this node
 //! forwards over TLS (`--cluster-ca-bundle`). It is marked with `x-sluice-forwarded-by` (this
-//! node's id), and a node never relays a marked call again. The member authorizes it again, with
-//! this node's address as `aws:SourceIp`, and its answer (status, content type and body) goes
-//! back to the client as it is. Failures are retriable InternalFailures.
+//! node's id), and a node never relays a marked call again. It also carries the client as this
+//! node saw it (`x-sluice-relayed-for`: its address and transport) and, with a cluster secret,
+//! this node's proof of that (`x-sluice-relay-proof`: `ClusterSecret::relay_proof` over it,
+//! the marker and the call's signed headers, so that it holds for this call alone). The member
+//! authorizes the call again, with the client's address as `aws:SourceIp` and its transport
+//! as `aws:SecureTransport` when the proof holds, and with this node's address and link
+//! otherwise (without a secret nothing tells a member from a client setting those headers);
+//! its answer (status, content type and body) goes back to the client as it is. Failures are
+//! retriable InternalFailures.
 //!
 //! Each core keeps the connections of relays answered whole alive, a few per member, for the
 //! next relays to that member (a connection each cost a TCP, and with member TLS a TLS,
@@ -20,6 +26,7 @@ use crate::limits::{
     RELAY_IDLE_CONNECTIONS_PER_MEMBER_MAX,
 };
 use crate::ops::node::Node;
+use crate::runtime::Members;
 use bytes::Bytes;
 use futures_lite::future;
 use glommio::net::TcpStream;
@@ -31,13 +38,97 @@ use sluice_model::limits::QUEUE_WAIT_TIME_S_MAX;
 use sluice_model::KinesisError;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Marks a call a member relayed (its value: the member's id); a node does not relay such a
 /// call again.
 pub const FORWARDED_BY: &str = "x-sluice-forwarded-by";
+
+/// The relayed call's client as the relaying member saw it: `IP tls` or `IP plain` (`-` for
+/// no address).
+pub const RELAYED_FOR: &str = "x-sluice-relayed-for";
+
+/// The relaying member's proof of [`RELAYED_FOR`], with a cluster secret.
+pub const RELAY_PROOF: &str = "x-sluice-relay-proof";
+
+/// The headers of the call a relay proof covers besides the marker and the client: its
+/// signature (which covers its date, target and body) and what it names.
+const RELAY_PROOF_COVERS: [&str; 3] = ["authorization", "x-amz-date", "x-amz-target"];
+
+/// A call's client: where it came from (`aws:SourceIp`) and whether over TLS
+/// (`aws:SecureTransport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Client {
+    pub source_ip: Option<IpAddr>,
+    pub secure: bool,
+}
+
+impl Client {
+    fn header_value(&self) -> String {
+        let address = self.source_ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+        format!("{address} {}", if self.secure { "tls" } else { "plain" })
+    }
+
+    fn parse(value: &str) -> Option<Client> {
+        let (address, transport) = value.split_once(' ')?;
+        let source_ip = match address {
+            "-" => None,
+            address => Some(address.parse().ok()?),
+        };
+        let secure = match transport {
+            "tls" => true,
+            "plain" => false,
+            _ => return None,
+        };
+        Some(Client { source_ip, secure })
+    }
+}
+
+/// What a relay proof covers of a call relayed by member `forwarded_by` for `relayed_for`.
+fn vouched<'a>(head: &'a Request<()>, forwarded_by: &'a str, relayed_for: &'a str) -> Vec<&'a str> {
+    let signed = RELAY_PROOF_COVERS
+        .iter()
+        .map(|name| head.headers().get(*name).and_then(|value| value.to_str().ok()).unwrap_or(""));
+    [forwarded_by, relayed_for].into_iter().chain(signed).collect()
+}
+
+/// The client of a call another member relayed here, if that member proved it
+/// (`x-sluice-relay-proof`, with this cluster's secret); `None` for any other call, and for a
+/// claim without a valid proof (the caller is then the connection's own peer).
+pub fn vouched_client(node: &Node, head: &Request<()>) -> Option<Client> {
+    vouched_by(node.shared.config.security.members.as_deref()?, head)
+}
+
+/// [`vouched_client`] with the cluster's `members`.
+fn vouched_by(members: &Members, head: &Request<()>) -> Option<Client> {
+    let header = |name: &str| head.headers().get(name).and_then(|value| value.to_str().ok());
+    let (forwarded_by, relayed_for, proof) = (header(FORWARDED_BY)?, header(RELAYED_FOR)?, header(RELAY_PROOF)?);
+    let member: u64 = forwarded_by.parse().ok()?;
+    let proved = members.secret.verify_relay_proof(member, &vouched(head, forwarded_by, relayed_for), proof);
+    if !proved {
+        // Debug: a client may send these headers at will.
+        tracing::debug!(member, "a relayed call's proof of its client does not hold; its peer is taken as its client");
+        return None;
+    }
+    Client::parse(relayed_for)
+}
+
+/// What member `node_id` adds to a call it relays for `client`: the marker, the client, and
+/// with the cluster's `members` (its secret) the proof of both.
+fn relay_headers(
+    members: Option<&Members>,
+    node_id: u64,
+    head: &Request<()>,
+    client: Client,
+) -> Vec<(&'static str, String)> {
+    let (forwarded_by, relayed_for) = (node_id.to_string(), client.header_value());
+    let proof = members.map(|members| members.secret.relay_proof(node_id, &vouched(head, &forwarded_by, &relayed_for)));
+    let mut headers = vec![(FORWARDED_BY, forwarded_by), (RELAYED_FOR, relayed_for)];
+    headers.extend(proof.map(|proof| (RELAY_PROOF, proof)));
+    headers
+}
 
 /// Largest answer a relayed queue call's member may send: a receive's records (at most
 /// `QUEUE_RECEIVE_READ_BYTES_MAX` of them, base64 in JSON: 4/3 of it) with room for the rest.
@@ -79,7 +170,7 @@ pub async fn relay(
     node: &Node,
     (member, http): (u64, SocketAddr),
     what: &str,
-    (head, body): (&Request<()>, &Bytes),
+    (head, body, client): (&Request<()>, &Bytes, Client),
     bounds: AnswerBounds,
 ) -> Result<Relayed, KinesisError> {
     let failed = |why: String| {
@@ -94,18 +185,20 @@ pub async fn relay(
         None => connect(node, http).await.map_err(failed)?,
     };
     let mut request = Request::builder().method(Method::POST).uri("/");
-    // Every header as it came (the signed ones with them), but the connection's own: the
-    // body goes whole, with its length.
-    let hop_by_hop = [header::CONNECTION, header::TRANSFER_ENCODING, header::CONTENT_LENGTH];
+    // Every header as it came (the signed ones with them), but the connection's own, and what
+    // only this node may say of the call: the body goes whole, with its length.
+    let dropped = [header::CONNECTION, header::TRANSFER_ENCODING, header::CONTENT_LENGTH];
     for (name, value) in head.headers() {
-        if !hop_by_hop.contains(name) {
+        if !dropped.contains(name) && name != RELAYED_FOR && name != RELAY_PROOF {
             request = request.header(name, value);
         }
     }
     let node_id = node.shared.config.cluster.as_ref().map(|config| config.node_id).unwrap_or_default();
+    for (name, value) in relay_headers(node.shared.config.security.members.as_deref(), node_id, head, client) {
+        request = request.header(name, value);
+    }
     let request = request
         .header(header::CONTENT_LENGTH, body.len())
-        .header(FORWARDED_BY, node_id.to_string())
         .body(Full::new(body.clone()))
         .map_err(|error| failed(format!("the request: {error}")))?;
     let wait = Duration::from_millis(bounds.wait_ms);
@@ -198,4 +291,51 @@ async fn connect(node: &Node, http: SocketAddr) -> Result<Sender, String> {
 async fn sleep_none<T>(duration: Duration) -> Option<T> {
     glommio::timer::sleep(duration).await;
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_security::members::ClusterSecret;
+
+    fn members(secret: &str, node_id: u64) -> Members {
+        let secret = ClusterSecret::parse(secret).unwrap();
+        let store = secret.store([1, 2, 3]).unwrap();
+        Members { node_id, secret, store }
+    }
+
+    /// A signed call as a client sent it, with `extra` headers.
+    fn call(extra: &[(&str, String)]) -> Request<()> {
+        let mut head = Request::builder()
+            .header("authorization", "AWS4-HMAC-SHA256 Credential=AKID/20261205/us-east-1/kinesis/aws4_request, ...")
+            .header("x-amz-date", "20261205T010000Z")
+            .header("x-amz-target", "Kinesis_20131202.ReceiveQueueRecords");
+        for (name, value) in extra {
+            head = head.header(*name, value);
+        }
+        head.body(()).unwrap()
+    }
+
+    #[test]
+    fn the_member_a_call_reaches_believes_the_client_its_relaying_member_proved() {
+        const SECRET: &str = "0123456789abcdef0123456789abcdef";
+        let client = Client { source_ip: Some("203.0.113.7".parse().unwrap()), secure: false };
+        let (relaying, leader) = (members(SECRET, 2), members(SECRET, 1));
+        let headers = relay_headers(Some(&relaying), 2, &call(&[]), client);
+        assert_eq!(vouched_by(&leader, &call(&headers)), Some(client));
+        // No address, over TLS.
+        let unknown = Client { source_ip: None, secure: true };
+        assert_eq!(vouched_by(&leader, &call(&relay_headers(Some(&relaying), 2, &call(&[]), unknown))), Some(unknown));
+        // Another cluster's member, or none (no secret: no proof), is not believed.
+        let stranger = members(&SECRET.replace('0', "1"), 2);
+        assert_eq!(vouched_by(&leader, &call(&relay_headers(Some(&stranger), 2, &call(&[]), client))), None);
+        assert_eq!(vouched_by(&leader, &call(&relay_headers(None, 2, &call(&[]), client))), None);
+        // The proof holds for its call alone: not with another signature, nor another client.
+        let mut other_call = call(&headers);
+        other_call.headers_mut().insert("authorization", HeaderValue::from_static("AWS4-HMAC-SHA256 other"));
+        assert_eq!(vouched_by(&leader, &other_call), None);
+        let mut other_client = call(&headers);
+        other_client.headers_mut().insert(RELAYED_FOR, HeaderValue::from_static("198.51.100.1 plain"));
+        assert_eq!(vouched_by(&leader, &other_client), None);
+    }
 }
