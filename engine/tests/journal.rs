@@ -654,9 +654,44 @@ fn queued_appends_keep_their_own_arrival_times_never_going_backwards() {
     });
 }
 
-/// A replica restoring a shard from a peer whose retention dropped the first records starts
-/// its empty shard where the peer's records start: appends go on from there, reads start
-/// there, and a restart keeps it; a shard with records cannot be moved.
+/// A replica whose records of a shard all lie before what a peer's retention kept restarts
+/// the shard there: its own records go, appends go on from the new start, reads start there,
+/// and a restart (which finds the old runs still in the segment, and no retention pass after
+/// them) keeps all of it. A start at or before its records is refused.
+#[test]
+fn a_shard_behind_a_peers_retention_restarts_at_its_start_and_keeps_it_across_a_restart() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let clock = ManualClock::new(5_000);
+        let journal = open(JournalConfig::new(&path), &clock).await;
+        journal.register_shard(spec(1));
+        let record = shard_one_record;
+        journal.append(vec![record("old 0"), record("old 1"), record("old 2")]).await.unwrap();
+        assert!(matches!(journal.restart_shard_at(9, 100).await, Err(EngineError::UnknownShard(9))));
+        let (_, next) = journal.bounds(1).await.unwrap();
+        assert!(matches!(journal.restart_shard_at(1, next).await, Err(EngineError::NotNext { .. })));
+        journal.restart_shard_at(1, 100).await.unwrap();
+        assert_eq!(journal.bounds(1).await.unwrap(), (100, 100));
+        journal.queue_at(vec![record("a"), record("b")], 6_000, 100).await.unwrap().durable().await.unwrap();
+        let indexes = |records: Vec<sluice_engine::StoredRecord>| -> Vec<u64> {
+            records.iter().map(|record| record.sequence_number.record_index()).collect()
+        };
+        assert_eq!(indexes(read_all(&journal, 1, 0).await), vec![100, 101]);
+        journal.close().await.unwrap();
+        let journal = open(JournalConfig::new(&path), &clock).await;
+        journal.register_shard(spec(1));
+        assert_eq!(journal.bounds(1).await.unwrap(), (100, 102));
+        assert_eq!(indexes(read_all(&journal, 1, 0).await), vec![100, 101]);
+        journal.append(vec![record("c")]).await.unwrap();
+        assert_eq!(indexes(read_all(&journal, 1, 0).await), vec![100, 101, 102]);
+        journal.close().await.unwrap();
+    });
+}
+
+/// A replica restoring a shard it holds no record of from a peer whose retention dropped the
+/// first records starts the shard where the peer's records start: appends go on from there,
+/// reads start there, and a restart keeps it; the start cannot go back.
 #[test]
 fn an_empty_shard_starts_at_a_later_index_and_keeps_it_across_a_restart() {
     let dir = journal_dir();
@@ -666,14 +701,13 @@ fn an_empty_shard_starts_at_a_later_index_and_keeps_it_across_a_restart() {
         let journal = open(JournalConfig::new(&path), &clock).await;
         journal.register_shard(spec(1));
         let record = shard_one_record;
-        assert!(matches!(journal.start_empty_shard_at(9, 100), Err(EngineError::UnknownShard(9))));
-        journal.start_empty_shard_at(1, 100).unwrap();
+        journal.restart_shard_at(1, 100).await.unwrap();
         // Not at the new start: refused, nothing stored.
         let early = journal.queue_at(vec![record("early")], 6_000, 0).await.unwrap();
         assert!(matches!(early.durable().await, Err(EngineError::NotNext { expected: 0, actual: 100, .. })));
         journal.queue_at(vec![record("a"), record("b")], 6_000, 100).await.unwrap().durable().await.unwrap();
         assert_eq!(journal.bounds(1).await.unwrap(), (100, 102));
-        assert!(matches!(journal.start_empty_shard_at(1, 200), Err(EngineError::NotNext { actual: 102, .. })));
+        assert!(matches!(journal.restart_shard_at(1, 101).await, Err(EngineError::NotNext { actual: 102, .. })));
         let indexes = |records: Vec<sluice_engine::StoredRecord>| -> Vec<u64> {
             records.iter().map(|record| record.sequence_number.record_index()).collect()
         };

@@ -360,26 +360,6 @@ impl<S: Storage> Journal<S> {
         Ok(state.shards.get(&uid).map_or(0, |shard| shard.index.next_index()))
     }
 
-    /// For a replica restoring a shard it holds no record of from a peer whose retention
-    /// already dropped the shard's first records (`server/src/ops/cluster/snapshot.rs`): the
-    /// shard's records start at `next_index`, and those before it were never here (reads start
-    /// there, as after retention). Refused ([`EngineError::NotNext`]) unless the shard is
-    /// registered, holds no record and has no append queued. Memory only: the first run
-    /// appended there persists it (recovery takes an empty shard's first run wherever it
-    /// starts); before that, a restart starts the shard at 0 again.
-    pub fn start_empty_shard_at(&self, uid: u64, next_index: u64) -> Result<()> {
-        let mut state = self.inner.state.borrow_mut();
-        let queued = state.pending.iter().any(|pending| pending.records.iter().any(|record| record.shard_uid == uid));
-        let shard =
-            state.shards.get_mut(&uid).filter(|shard| shard.spec.is_some()).ok_or(EngineError::UnknownShard(uid))?;
-        let actual = shard.index.next_index();
-        if queued || !shard.index.is_empty() || actual > next_index {
-            return Err(EngineError::NotNext { shard_uid: uid, expected: next_index, actual });
-        }
-        shard.index = ShardIndex::starting_at(next_index, shard.index.last_timestamp_ms());
-        Ok(())
-    }
-
     /// Whether a reshard closed the shard (see [`Journal::close_shard`]).
     pub fn is_closed(&self, uid: u64) -> bool {
         self.inner.state.borrow().shards.get(&uid).is_some_and(|shard| shard.closed)

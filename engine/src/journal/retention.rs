@@ -6,6 +6,7 @@ use super::segment::{checkpoint_path, Segment};
 use super::{Journal, ShardState};
 use crate::error::{EngineError, Result};
 use crate::format::{self, Watermark, Watermarks};
+use crate::shard_index::ShardIndex;
 use crate::storage::{self, Storage};
 use std::path::Path;
 
@@ -28,6 +29,49 @@ impl<S: Storage> Journal<S> {
             Ok(shard.index.trim_index(runs)?)
         })
         .await
+    }
+
+    /// For a replica whose records of `uid` all lie before `next_index`, restoring the shard
+    /// from a peer whose retention already dropped every record before `next_index`
+    /// (`server/src/ops/cluster/snapshot.rs`): the records here go as well, as if retention had
+    /// dropped them (or never came: a new member), and the shard continues at `next_index`.
+    /// The new start is written to the watermarks before this returns: a restart then skips
+    /// the old runs and takes the first run appended from here, which a hole after them would
+    /// otherwise stop. Refused
+    /// ([`EngineError::NotNext`]) if the shard's records reach `next_index` or past it, or an
+    /// append of the shard is queued.
+    pub async fn restart_shard_at(&self, uid: u64, next_index: u64) -> Result<()> {
+        // One watermark writer at a time (see `enforce_retention`).
+        while self.inner.retention_running.replace(true) {
+            futures_lite::future::yield_now().await;
+        }
+        let _running = RetentionRunning(&self.inner.retention_running);
+        let watermarks = {
+            let mut state = self.inner.state.borrow_mut();
+            let state = &mut *state;
+            let queued =
+                state.pending.iter().any(|pending| pending.records.iter().any(|record| record.shard_uid == uid));
+            let shard = state
+                .shards
+                .get_mut(&uid)
+                .filter(|shard| shard.spec.is_some())
+                .ok_or(EngineError::UnknownShard(uid))?;
+            let actual = shard.index.next_index();
+            if queued || actual >= next_index {
+                return Err(EngineError::NotNext { shard_uid: uid, expected: next_index, actual });
+            }
+            shard.index = ShardIndex::starting_at(next_index, shard.index.last_timestamp_ms());
+            watermarks_of(state)
+        };
+        self.write_watermarks(&watermarks).await
+    }
+
+    /// Writes `watermarks` in place of the file's, atomically.
+    async fn write_watermarks(&self, watermarks: &Watermarks) -> Result<()> {
+        let path = self.inner.config.dir.join(WATERMARKS_FILE);
+        storage::write_atomic(&self.inner.storage, &path, &format::encode_watermarks(watermarks))
+            .await
+            .map_err(EngineError::io(&path, "write watermarks"))
     }
 
     /// Whether a sealed segment (one retention could delete) holds records of `shard_uid` at
@@ -93,33 +137,15 @@ impl<S: Storage> Journal<S> {
             // Forgotten shards stay listed while some segment still holds their runs.
             let in_segments = |uid: &u64| state.segments.values().any(|s| s.shard_last_timestamp_ms.contains_key(uid));
             state.forgotten.retain(in_segments);
-            let mut watermarks: Watermarks = state
-                .shards
-                .iter()
-                .map(|(&uid, shard)| {
-                    // The floor, a run boundary at or below the horizon: recovery skips the runs
-                    // below it and expires the others by time again, as before the restart.
-                    let watermark = Watermark {
-                        next_index: shard.index.next_index(),
-                        trim_index: shard.index.trim_index_floor(),
-                        last_timestamp_ms: shard.index.last_timestamp_ms(),
-                    };
-                    (uid, watermark)
-                })
-                .collect();
-            watermarks.extend(state.forgotten.iter().map(|&uid| (uid, Watermark::forgotten())));
-            (doomed, watermarks)
+            (doomed, watermarks_of(state))
         };
         if doomed.is_empty() {
             return Ok(0);
         }
         // The watermarks go first: once a segment is gone, its shards' indexes must still
         // continue after the records it held, so that no sequence number is ever reused.
+        self.write_watermarks(&watermarks).await?;
         let dir = &self.inner.config.dir;
-        let path = dir.join(WATERMARKS_FILE);
-        storage::write_atomic(&self.inner.storage, &path, &format::encode_watermarks(&watermarks))
-            .await
-            .map_err(EngineError::io(&path, "write watermarks"))?;
         let mut deleted = 0;
         for base in doomed {
             let segment_path = {
@@ -156,6 +182,26 @@ impl<S: Storage> Journal<S> {
         tracing::info!(dir = %dir.display(), segments = deleted, "deleted expired segments");
         Ok(deleted)
     }
+}
+
+/// Every shard's watermark now, and the forgotten shards'.
+fn watermarks_of<S: Storage>(state: &super::State<S>) -> Watermarks {
+    let mut watermarks: Watermarks = state
+        .shards
+        .iter()
+        .map(|(&uid, shard)| {
+            // The floor, a run boundary at or below the horizon: recovery skips the runs below
+            // it and expires the others by time again, as before the restart.
+            let watermark = Watermark {
+                next_index: shard.index.next_index(),
+                trim_index: shard.index.trim_index_floor(),
+                last_timestamp_ms: shard.index.last_timestamp_ms(),
+            };
+            (uid, watermark)
+        })
+        .collect();
+    watermarks.extend(state.forgotten.iter().map(|&uid| (uid, Watermark::forgotten())));
+    watermarks
 }
 
 /// Clears the running flag however the pass ends (an error, or its future dropped).
