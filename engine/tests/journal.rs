@@ -654,71 +654,46 @@ fn queued_appends_keep_their_own_arrival_times_never_going_backwards() {
     });
 }
 
-/// A replica whose records of a shard all lie before what a peer's retention kept restarts
-/// the shard there: its own records go, appends go on from the new start, reads start there,
-/// and a restart (which finds the old runs still in the segment, and no retention pass after
-/// them) keeps all of it. A start at or before its records is refused.
+/// A replica restoring a shard from a peer whose retention dropped the first records starts
+/// the shard where the peer's records start, whether it held none of the shard's records (a
+/// new member) or only records from before that start (a member down for longer than the
+/// retention; they go): appends go on from there, reads start there, and a restart keeps all
+/// of it (it finds the old runs still in the segment, with no retention pass after them). The
+/// start cannot go back to the shard's records.
 #[test]
-fn a_shard_behind_a_peers_retention_restarts_at_its_start_and_keeps_it_across_a_restart() {
-    let dir = journal_dir();
-    let path = dir.path().to_path_buf();
-    run(move || async move {
-        let clock = ManualClock::new(5_000);
-        let journal = open(JournalConfig::new(&path), &clock).await;
-        journal.register_shard(spec(1));
-        let record = shard_one_record;
-        journal.append(vec![record("old 0"), record("old 1"), record("old 2")]).await.unwrap();
-        assert!(matches!(journal.restart_shard_at(9, 100).await, Err(EngineError::UnknownShard(9))));
-        let (_, next) = journal.bounds(1).await.unwrap();
-        assert!(matches!(journal.restart_shard_at(1, next).await, Err(EngineError::NotNext { .. })));
-        journal.restart_shard_at(1, 100).await.unwrap();
-        assert_eq!(journal.bounds(1).await.unwrap(), (100, 100));
-        journal.queue_at(vec![record("a"), record("b")], 6_000, 100).await.unwrap().durable().await.unwrap();
-        let indexes = |records: Vec<sluice_engine::StoredRecord>| -> Vec<u64> {
-            records.iter().map(|record| record.sequence_number.record_index()).collect()
-        };
-        assert_eq!(indexes(read_all(&journal, 1, 0).await), vec![100, 101]);
-        journal.close().await.unwrap();
-        let journal = open(JournalConfig::new(&path), &clock).await;
-        journal.register_shard(spec(1));
-        assert_eq!(journal.bounds(1).await.unwrap(), (100, 102));
-        assert_eq!(indexes(read_all(&journal, 1, 0).await), vec![100, 101]);
-        journal.append(vec![record("c")]).await.unwrap();
-        assert_eq!(indexes(read_all(&journal, 1, 0).await), vec![100, 101, 102]);
-        journal.close().await.unwrap();
-    });
-}
-
-/// A replica restoring a shard it holds no record of from a peer whose retention dropped the
-/// first records starts the shard where the peer's records start: appends go on from there,
-/// reads start there, and a restart keeps it; the start cannot go back.
-#[test]
-fn an_empty_shard_starts_at_a_later_index_and_keeps_it_across_a_restart() {
-    let dir = journal_dir();
-    let path = dir.path().to_path_buf();
-    run(move || async move {
-        let clock = ManualClock::new(5_000);
-        let journal = open(JournalConfig::new(&path), &clock).await;
-        journal.register_shard(spec(1));
-        let record = shard_one_record;
-        journal.restart_shard_at(1, 100).await.unwrap();
-        // Not at the new start: refused, nothing stored.
-        let early = journal.queue_at(vec![record("early")], 6_000, 0).await.unwrap();
-        assert!(matches!(early.durable().await, Err(EngineError::NotNext { expected: 0, actual: 100, .. })));
-        journal.queue_at(vec![record("a"), record("b")], 6_000, 100).await.unwrap().durable().await.unwrap();
-        assert_eq!(journal.bounds(1).await.unwrap(), (100, 102));
-        assert!(matches!(journal.restart_shard_at(1, 101).await, Err(EngineError::NotNext { actual: 102, .. })));
-        let indexes = |records: Vec<sluice_engine::StoredRecord>| -> Vec<u64> {
-            records.iter().map(|record| record.sequence_number.record_index()).collect()
-        };
-        assert_eq!(indexes(read_all(&journal, 1, 0).await), vec![100, 101]);
-        journal.close().await.unwrap();
-        let journal = open(JournalConfig::new(&path), &clock).await;
-        journal.register_shard(spec(1));
-        assert_eq!(journal.bounds(1).await.unwrap(), (100, 102));
-        assert_eq!(indexes(read_all(&journal, 1, 0).await), vec![100, 101]);
-        journal.append(vec![record("c")]).await.unwrap();
-        assert_eq!(indexes(read_all(&journal, 1, 0).await), vec![100, 101, 102]);
-        journal.close().await.unwrap();
-    });
+fn a_shard_restarts_at_a_peers_retention_and_keeps_it_across_a_restart() {
+    for held in [0, 3] {
+        let dir = journal_dir();
+        let path = dir.path().to_path_buf();
+        run(move || async move {
+            let clock = ManualClock::new(5_000);
+            let journal = open(JournalConfig::new(&path), &clock).await;
+            journal.register_shard(spec(1));
+            let record = shard_one_record;
+            let old: Vec<AppendRecord> = (0..held).map(|i| record(&format!("old {i}"))).collect();
+            if !old.is_empty() {
+                journal.append(old).await.unwrap();
+            }
+            assert!(matches!(journal.restart_shard_at(9, 100).await, Err(EngineError::UnknownShard(9))));
+            journal.restart_shard_at(1, 100).await.unwrap();
+            assert_eq!(journal.bounds(1).await.unwrap(), (100, 100), "{held} records held");
+            // Not at the new start: refused, nothing stored.
+            let early = journal.queue_at(vec![record("early")], 6_000, 0).await.unwrap();
+            assert!(matches!(early.durable().await, Err(EngineError::NotNext { expected: 0, actual: 100, .. })));
+            journal.queue_at(vec![record("a"), record("b")], 6_000, 100).await.unwrap().durable().await.unwrap();
+            assert!(matches!(journal.restart_shard_at(1, 101).await, Err(EngineError::NotNext { actual: 102, .. })));
+            let indexes = |records: Vec<sluice_engine::StoredRecord>| -> Vec<u64> {
+                records.iter().map(|record| record.sequence_number.record_index()).collect()
+            };
+            assert_eq!(indexes(read_all(&journal, 1, 0).await), vec![100, 101]);
+            journal.close().await.unwrap();
+            let journal = open(JournalConfig::new(&path), &clock).await;
+            journal.register_shard(spec(1));
+            assert_eq!(journal.bounds(1).await.unwrap(), (100, 102), "{held} records held, reopened");
+            assert_eq!(indexes(read_all(&journal, 1, 0).await), vec![100, 101]);
+            journal.append(vec![record("c")]).await.unwrap();
+            assert_eq!(indexes(read_all(&journal, 1, 0).await), vec![100, 101, 102]);
+            journal.close().await.unwrap();
+        });
+    }
 }

@@ -53,6 +53,20 @@ fn queue_arn_of(description: &QueueDescriptionOutput) -> String {
     description.queue_description.queue_arn.clone()
 }
 
+/// Creates the ON_DEMAND stream [`STREAM`] (queues need one) and queue `name` on it, delivering
+/// from its trim horizon; the queue's ARN.
+async fn stream_and_queue(client: &HttpClient, name: &str, tags: Option<TagMap>) -> String {
+    let create = CreateStreamInput {
+        stream_name: STREAM.into(),
+        stream_mode_details: Some(StreamModeDetails { stream_mode: StreamMode::OnDemand }),
+        ..Default::default()
+    };
+    client.call(&create).await.unwrap();
+    let stream_arn = Identity::default().stream_arn(STREAM);
+    let create = common::queue_from_trim_horizon(name, &stream_arn, 1, tags);
+    queue_arn_of(&client.call(&create).await.unwrap())
+}
+
 /// One consumer: receive, acknowledge a pseudo-random half, until the daemon goes away (any
 /// transport error) or, if `drain`, until two receives in a row find nothing.
 async fn consume(client: std::rc::Rc<HttpClient>, queue: String, seen: Arc<Mutex<Seen>>, seed: u64, drain: bool) {
@@ -163,16 +177,9 @@ fn sigkill_during_receive_and_acknowledge_neither_redelivers_acknowledged_record
     let (sent_run, queue_run) = (sent.clone(), queue.clone());
     common::run(move || async move {
         let client = HttpClient::connect(&endpoint, Encoding::Json).await.unwrap();
-        let create = CreateStreamInput {
-            stream_name: STREAM.into(),
-            stream_mode_details: Some(StreamModeDetails { stream_mode: StreamMode::OnDemand }),
-            ..Default::default()
-        };
-        client.call(&create).await.unwrap();
-        let stream_arn = Identity::default().stream_arn(STREAM);
         let tags = [("suite".to_owned(), "crash".to_owned())].into();
-        let create = common::queue_from_trim_horizon("work", &stream_arn, 1, Some(tags));
-        *queue_run.lock().unwrap() = queue_arn_of(&client.call(&create).await.unwrap());
+        *queue_run.lock().unwrap() = stream_and_queue(&client, "work", Some(tags)).await;
+        let stream_arn = Identity::default().stream_arn(STREAM);
         for batch in 0..RECORDS / 100 {
             let put = PutRecordsInput {
                 records: (0..100)
@@ -270,15 +277,7 @@ fn a_restart_trims_the_delivery_log_before_its_latest_snapshot() {
     let endpoint = daemon.http_addr.to_string();
     common::run(move || async move {
         let client = HttpClient::connect(&endpoint, Encoding::Json).await.unwrap();
-        let create = CreateStreamInput {
-            stream_name: STREAM.into(),
-            stream_mode_details: Some(StreamModeDetails { stream_mode: StreamMode::OnDemand }),
-            ..Default::default()
-        };
-        client.call(&create).await.unwrap();
-        let stream_arn = Identity::default().stream_arn(STREAM);
-        let create = common::queue_from_trim_horizon("tagged", &stream_arn, 1, None);
-        let queue = queue_arn_of(&client.call(&create).await.unwrap());
+        let queue = stream_and_queue(&client, "tagged", None).await;
         // Each tagging is an entry of the log.
         for i in 0..TAGGINGS {
             let tag = TagResourceInput {

@@ -23,8 +23,8 @@
 //! retention has dropped on the sender, go here too, as if its own retention had dropped them,
 //! and the new start is in its watermarks before anything is appended there. A member that
 //! fails (the sender does not answer) drops the snapshot; its leader sends another.
-//! Unfinished: tested at the journal's level (`a_shard_behind_a_peers_retention_restarts_at_
-//! its_start_and_keeps_it_across_a_restart`) but not in a cluster, where retention would have
+//! Unfinished: tested at the journal's level (`a_shard_restarts_at_a_peers_retention_and_keeps_
+//! it_across_a_restart`) but not in a cluster, where retention would have
 //! to drop records within a test (records are kept 24 hours at least, and no clock can be
 //! moved).
 
