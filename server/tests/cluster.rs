@@ -2333,6 +2333,7 @@ fn subscriptions_deliver_every_record_through_a_leader_kill_and_resume_on_anothe
     let consumer_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (consumer_stopped, consumer_received, consumer_at, consumer_endpoints) =
         (consumer_stop.clone(), received.clone(), subscribe_at.clone(), endpoints.clone());
+    let latest_arn = consumer_arn.clone();
     let consumer = std::thread::spawn(move || {
         run(move || async move {
             let mut subscriptions = 0u32;
@@ -2425,6 +2426,44 @@ fn subscriptions_deliver_every_record_through_a_leader_kill_and_resume_on_anothe
         received.len(),
         acked.len()
     );
+    // LATEST: a subscription at a member once the writes stopped starts past every record
+    // acknowledged before it (the member first applies its group's commit: a read index), and
+    // delivers the record put after it, first.
+    let (at, through, arn) = (endpoints[subscriber_node].clone(), endpoints[writer_node].clone(), latest_arn);
+    let delivered = run(move || async move {
+        let client = Client::connect(&at).await.unwrap();
+        let latest = StartingPosition { r#type: ShardIteratorType::Latest, sequence_number: None, timestamp: None };
+        let input = SubscribeToShardInput {
+            consumer_arn: arn,
+            shard_id: "shardId-000000000000".into(),
+            starting_position: latest,
+        };
+        let asking = Instant::now();
+        let mut subscription = loop {
+            match client.subscribe_to_shard(&input).await {
+                Ok(subscription) => break subscription,
+                Err(error) => assert!(asking.elapsed() < Duration::from_secs(30), "LATEST subscription: {error}"),
+            }
+            glommio::timer::sleep(Duration::from_millis(100)).await;
+        };
+        let probe = Bytes::from_static(b"after LATEST");
+        let put = PutRecordInput {
+            stream_name: Some(SUBSCRIBED.into()),
+            data: probe.clone(),
+            partition_key: Some("latest".into()),
+            ..Default::default()
+        };
+        call_until_ok(&Client::connect(&through).await.unwrap(), &put).await;
+        let mut delivered: Vec<Record> = Vec::new();
+        while !delivered.iter().any(|record| record.data == probe) {
+            match within(Duration::from_secs(30), subscription.next()).await {
+                Some(Some(Ok(event))) => delivered.extend(event.records),
+                _ => panic!("the LATEST subscription ended before the record put after it"),
+            }
+        }
+        delivered
+    });
+    assert_eq!(delivered.len(), 1, "a LATEST subscription delivered records put before it: {delivered:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
