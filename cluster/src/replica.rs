@@ -247,6 +247,10 @@ pub struct Replica<S: Storage, T: Transport, E: ReplicaEvents> {
     snapshots_sent: Vec<u64>,
     /// [`Input::ReadIndex`]es not answered yet, by context.
     read_indexes: HashMap<Vec<u8>, ReadIndexReply>,
+    /// Read-index requests (this member's and its followers') that reached it as a leader
+    /// before it committed an entry of its term, which raft-rs would drop: stepped once it has
+    /// ([`Replica::step_deferred_reads`]).
+    deferred_reads: Vec<Message>,
 }
 
 impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
@@ -295,6 +299,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             snapshot_received: None,
             snapshots_sent: Vec::new(),
             read_indexes: HashMap::new(),
+            deferred_reads: Vec::new(),
         })
     }
 
@@ -309,6 +314,9 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             }
             self.restore_snapshot().await;
             self.process_ready().await?;
+            if self.step_deferred_reads() {
+                self.process_ready().await?;
+            }
             self.read_from_disk().await?;
             self.compact().await?;
         }
@@ -493,6 +501,10 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                     self.snapshot_received = Some(Box::new(message));
                     return;
                 }
+                if message.msg_type == MessageType::MsgReadIndex {
+                    self.read_index(message);
+                    return;
+                }
                 let _ = self.raw.step(message);
             }
             Input::ChangeMembership(change) => {
@@ -515,8 +527,15 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                 // Those whose caller gave up go first; past the bound, the request is dropped.
                 self.read_indexes.retain(|_, waiting| !waiting.is_closed());
                 if self.read_indexes.len() < READ_INDEXES_PENDING_MAX {
-                    self.raw.read_index(context.clone());
+                    // What `RawNode::read_index` steps.
+                    let entry = Entry { data: context.clone().into(), ..Default::default() };
+                    let request = Message {
+                        msg_type: MessageType::MsgReadIndex,
+                        entries: vec![entry].into(),
+                        ..Default::default()
+                    };
                     self.read_indexes.insert(context, reply);
+                    self.read_index(request);
                 }
             }
             Input::Compactable { index, state } => {
@@ -537,6 +556,37 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                 }
             }
         }
+    }
+
+    /// Steps read-index request `request` (this member's, or a follower's), or defers it while
+    /// this member leads without an entry of its term committed: raft-rs would drop it then
+    /// (it cannot know its commit index is the group's yet), and the caller would wait out its
+    /// timeout for nothing, right after each election.
+    fn read_index(&mut self, request: Message) {
+        let raft = &self.raw.raft;
+        if raft.state == StateRole::Leader && !raft.commit_to_current_term() {
+            if self.deferred_reads.len() < READ_INDEXES_PENDING_MAX {
+                self.deferred_reads.push(request);
+            }
+            return;
+        }
+        let _ = self.raw.step(request);
+    }
+
+    /// Steps the deferred read-index requests once this leader has committed an entry of its
+    /// term (drops them if it no longer leads: their callers ask again); whether it did.
+    fn step_deferred_reads(&mut self) -> bool {
+        let raft = &self.raw.raft;
+        if self.deferred_reads.is_empty() || (raft.state == StateRole::Leader && !raft.commit_to_current_term()) {
+            return false;
+        }
+        let leads = raft.state == StateRole::Leader;
+        for request in std::mem::take(&mut self.deferred_reads) {
+            if leads {
+                let _ = self.raw.step(request);
+            }
+        }
+        leads
     }
 
     /// A member that joined the group (not one of its founders) starts from a snapshot, never
