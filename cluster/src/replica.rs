@@ -580,13 +580,14 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         if self.deferred_reads.is_empty() || (raft.state == StateRole::Leader && !raft.commit_to_current_term()) {
             return false;
         }
-        let leads = raft.state == StateRole::Leader;
-        for request in std::mem::take(&mut self.deferred_reads) {
-            if leads {
-                let _ = self.raw.step(request);
-            }
+        if raft.state != StateRole::Leader {
+            self.deferred_reads.clear();
+            return false;
         }
-        leads
+        for request in std::mem::take(&mut self.deferred_reads) {
+            let _ = self.raw.step(request);
+        }
+        true
     }
 
     /// A member that joined the group (not one of its founders) starts from a snapshot, never

@@ -49,6 +49,22 @@ pub fn free_ports(count: usize) -> Vec<u16> {
     listeners.iter().map(|listener| listener.local_addr().expect("a bound listener has an address").port()).collect()
 }
 
+/// The first of `length` consecutive ports nobody listens on now, chosen as [`free_port`]
+/// chooses: for a process that listens on a port and the ports after it (a cluster member's
+/// peer port, plus one per core after the first).
+pub fn free_port_run(length: usize) -> u16 {
+    assert!(length >= 1, "a run of no port");
+    loop {
+        let first = free_port();
+        let rest: Option<Vec<TcpListener>> = (1..length)
+            .map(|offset| TcpListener::bind(("127.0.0.1", first.checked_add(offset as u16)?)).ok())
+            .collect();
+        if rest.is_some() {
+            return first;
+        }
+    }
+}
+
 /// The first port of the kernel's ephemeral range (Linux's default when it cannot be read).
 fn ephemeral_low() -> u16 {
     std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
