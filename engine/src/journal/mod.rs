@@ -50,7 +50,7 @@ use glommio::channels::local_channel::{self, LocalSender};
 use glommio::sync::Semaphore;
 use rustc_hash::FxHashMap;
 use segment::{CachedBatch, Segment};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -179,8 +179,9 @@ struct Inner<S: Storage> {
     space: Rc<Semaphore>,
     wake: LocalSender<()>,
     flusher: RefCell<Option<S::Task<()>>>,
-    /// One retention pass at a time (see [`Journal::enforce_retention`]).
-    retention_running: Cell<bool>,
+    /// One watermark writer at a time: a retention pass (see [`Journal::enforce_retention`])
+    /// or a shard's restart ([`Journal::restart_shard_at`]). One permit.
+    watermark_writer: Semaphore,
     /// Shards' runs of sealed segments, loaded for lookups inside a sealed span. Apart from
     /// `state` so that a lookup borrows it while it changes the state (expiry, pins).
     sealed_runs: RefCell<sealed_runs::SealedRunsCache>,
@@ -308,7 +309,7 @@ impl<S: Storage> Journal<S> {
             state: RefCell::new(state),
             wake,
             flusher: RefCell::new(None),
-            retention_running: Cell::new(false),
+            watermark_writer: Semaphore::new(1),
             sealed_runs: RefCell::default(),
             block_bytes,
         });

@@ -41,11 +41,8 @@ impl<S: Storage> Journal<S> {
     /// ([`EngineError::NotNext`]) if the shard's records reach `next_index` or past it, or an
     /// append of the shard is queued.
     pub async fn restart_shard_at(&self, uid: u64, next_index: u64) -> Result<()> {
-        // One watermark writer at a time (see `enforce_retention`).
-        while self.inner.retention_running.replace(true) {
-            futures_lite::future::yield_now().await;
-        }
-        let _running = RetentionRunning(&self.inner.retention_running);
+        // One watermark writer at a time (see `enforce_retention`): waits for a pass under way.
+        let _writer = self.inner.watermark_writer.acquire_permit(1).await.map_err(|_| EngineError::Closed)?;
         let watermarks = {
             let mut state = self.inner.state.borrow_mut();
             let state = &mut *state;
@@ -102,10 +99,9 @@ impl<S: Storage> Journal<S> {
     /// interleaved could write their watermarks out of order (an older file last, after the
     /// newer one's segments were deleted) and delete one segment twice (simulation seed 301).
     pub async fn enforce_retention(&self) -> Result<usize> {
-        if self.inner.retention_running.replace(true) {
+        let Ok(_writer) = self.inner.watermark_writer.try_acquire_permit(1) else {
             return Ok(0);
-        }
-        let _running = RetentionRunning(&self.inner.retention_running);
+        };
         let now_ms = self.inner.clock.now_ms();
         let (doomed, watermarks) = {
             let mut state = self.inner.state.borrow_mut();
@@ -202,15 +198,6 @@ fn watermarks_of<S: Storage>(state: &super::State<S>) -> Watermarks {
         .collect();
     watermarks.extend(state.forgotten.iter().map(|&uid| (uid, Watermark::forgotten())));
     watermarks
-}
-
-/// Clears the running flag however the pass ends (an error, or its future dropped).
-struct RetentionRunning<'a>(&'a std::cell::Cell<bool>);
-
-impl Drop for RetentionRunning<'_> {
-    fn drop(&mut self) {
-        self.0.set(false);
-    }
 }
 
 pub(super) async fn load_watermarks<S: Storage>(storage: &S, dir: &Path) -> Result<Watermarks> {
