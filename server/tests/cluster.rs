@@ -2788,6 +2788,129 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
     }
 }
 
+/// A catalog change a client sends to a member that does not lead the catalog is relayed to the
+/// leader (over HTTP), which authorizes and audits it as the client: with the client's address,
+/// not the relaying member's. Each node here has a namespace and an address of its own, and the
+/// test another (`Network::address(0)`); the client's principal may act only from the test's
+/// address (`aws:SourceIp`). Relayed without its client, the call would be the relaying
+/// member's at the leader: refused there, and audited with that member's address. With
+/// `--cluster-secret`, which the leader needs to believe the relaying member's word
+/// (`x-sluice-relay-proof`). Needs root, as the partition test does.
+#[test]
+fn a_relayed_call_is_authorized_and_audited_as_its_client_across_namespaces() {
+    let network = Network::new(NODES);
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let client_ip = network.address(0);
+    let credentials = dir.path().join("credentials.toml");
+    let policy = format!(
+        r#"{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": "sluice:*", "Resource": "*", "Condition": {{"IpAddress": {{"aws:SourceIp": "{client_ip}/32"}}}}}}]}}"#
+    );
+    let text = format!(
+        "account_id = \"000000000000\"\n\n[[principal]]\nname = \"near\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\npolicies = ['''{policy}''']\n",
+        ADMIN.0, ADMIN.1
+    );
+    std::fs::write(&credentials, text).unwrap();
+    let secret = dir.path().join("cluster.secret");
+    std::fs::write(&secret, format!("{CLUSTER_SECRET}\n")).unwrap();
+    let member = |node: usize| {
+        let ip = network.address(node);
+        format!(
+            "{node}={ip}:{PEER_PORT}/native@{ip}:{}/http@{ip}:{}",
+            common::NAMESPACE_NATIVE_PORT,
+            common::NAMESPACE_HTTP_PORT
+        )
+    };
+    let peers: Vec<String> = (1..=NODES).map(member).collect();
+    let peers = peers.join(",");
+    let audit = |node: usize| dir.path().join(format!("audit-{node}"));
+    let daemons: Vec<Daemon> = (1..=NODES)
+        .map(|node| {
+            let id = node.to_string();
+            let [credentials, secret, audit] =
+                [&credentials, &secret, &audit(node)].map(|path| path.display().to_string());
+            let args = [
+                "--node-id",
+                &id,
+                "--peers",
+                &peers,
+                "--credentials",
+                &credentials,
+                "--cluster-secret",
+                &secret,
+                "--audit-dir",
+                &audit,
+            ];
+            Daemon::start_in_namespace(&network.namespace(node), network.address(node), "unlimited", 1, &args)
+        })
+        .collect();
+    let https: Vec<SocketAddr> = daemons.iter().map(|daemon| daemon.http_addr).collect();
+    let audit_logs: Vec<PathBuf> = (1..=NODES).map(|node| audit(node).join("audit.log")).collect();
+    let addresses: Vec<String> = (1..=NODES).map(|node| network.address(node).to_string()).collect();
+    run(move || async move {
+        const TARGET: &str = "SluiceAdmin_20261201.";
+        let options = ConnectOptions {
+            credentials: Some(sluice_client::auth::SigningCredentials {
+                access_key_id: ADMIN.0.into(),
+                secret_access_key: sluice_security::Secret::new(ADMIN.1),
+                session_token: None,
+            }),
+            region: "us-east-1".into(),
+            tls: None,
+        };
+        let removals = |log: &Path| -> Vec<String> {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            text.lines().filter(|line| line.contains("RemoveClusterMember")).map(str::to_owned).collect()
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(Instant::now() < deadline, "no call was relayed to the catalog's leader and audited there in 60 s");
+            glommio::timer::sleep(Duration::from_millis(200)).await;
+            for (index, http) in https.iter().enumerate() {
+                let Ok(client) = HttpClient::connect_with(&http.to_string(), Encoding::Json, &options).await else {
+                    continue;
+                };
+                let Ok((status, view)) =
+                    client.post(&format!("{TARGET}DescribeCluster"), Encoding::Json, b"{}".to_vec()).await
+                else {
+                    continue;
+                };
+                if status != 200 {
+                    continue;
+                }
+                let Some(leader) = other_catalog_leader(&serde_json::from_slice(&view).unwrap()) else { continue };
+                let log = &audit_logs[leader as usize - 1];
+                let before = removals(log).len();
+                let body = br#"{"OldNodeId":9}"#.to_vec();
+                let (status, answer) =
+                    client.post(&format!("{TARGET}RemoveClusterMember"), Encoding::Json, body).await.unwrap();
+                let answer = String::from_utf8_lossy(&answer);
+                let waited = Instant::now();
+                while removals(log).len() == before && waited.elapsed() < Duration::from_secs(5) {
+                    glommio::timer::sleep(Duration::from_millis(50)).await;
+                }
+                let Some(record) = removals(log).get(before).cloned() else {
+                    // The catalog's leadership moved meanwhile: the call went elsewhere. Again.
+                    eprintln!(
+                        "node {leader} did not audit the call sent through node {}: {status} {answer}",
+                        index + 1
+                    );
+                    continue;
+                };
+                // Authorized as the client (from its address), then refused by the leader as
+                // no member's removal.
+                assert!(status == 400 && answer.contains("Node 9 is not a member"), "{status} {answer}");
+                let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+                let relaying = &addresses[index];
+                assert_eq!(record["sourceIPAddress"], client_ip.to_string(), "relayed by {relaying}: {record}");
+                return;
+            }
+        }
+    });
+    for mut daemon in daemons {
+        daemon.stop();
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Direct routing: a client that learns the leaders (DescribeStreamRoutes) and writes to them.
 
