@@ -505,12 +505,23 @@ async fn apply(core0: &Rc<Node>, command: MetaCommand) -> Outcome {
     let applied = command.clone();
     let reply = catalog::apply(core0, move |catalog, _, rules| apply_to(catalog, rules, &applied)).await?;
     match command {
+        // A new stream's shards get their groups in the background: a stream of hundreds of
+        // shards takes seconds to start them all (500 shards: 4.7 s on three members of one
+        // 2-core machine), and the proposer, waiting for this command to be applied, answered
+        // InternalFailure after `APPEND_COMMIT_WAIT_MS` for a stream that was created, and held
+        // up every catalog change after it. The stream shows CREATING until each of its shards
+        // has a leader (`streams::described_status`), as on AWS. `sync_groups` starts what the
+        // catalog has at the time it runs, so a later command that deletes the stream cannot
+        // be undone by this one finishing after it.
+        MetaCommand::CreateStream { .. } => {
+            let core0 = core0.clone();
+            glommio::spawn_local(async move { sync_groups(&core0).await }).detach();
+        }
         // Reshards' children get their groups here too, and closing parents their sealers
-        // (`sync_groups`).
-        MetaCommand::CreateStream { .. }
-        | MetaCommand::BeginSplit { .. }
-        | MetaCommand::BeginMerge { .. }
-        | MetaCommand::NextScalingStep { .. } => sync_groups(core0).await,
+        // (`sync_groups`): the reshard's next step waits for them.
+        MetaCommand::BeginSplit { .. } | MetaCommand::BeginMerge { .. } | MetaCommand::NextScalingStep { .. } => {
+            sync_groups(core0).await
+        }
         MetaCommand::DeleteStream { .. } => {
             sync_groups(core0).await;
             crate::ops::leases::follow_streams(core0).await?

@@ -67,6 +67,9 @@ pub const META_GROUP: GroupId = GroupId(0);
 /// (`delivery::internal_shard_uid`), whose uid no catalog shard reaches.
 pub const DELIVERY_GROUP: GroupId = GroupId(crate::ops::delivery::internal_shard_uid(0));
 
+/// How many shard groups one core opens at once ([`sync_groups`]).
+const GROUP_STARTS_AT_ONCE: usize = 32;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("listen for peers on {address}: {source}")]
@@ -201,21 +204,46 @@ pub async fn sync_groups(node: &Rc<Node>) -> Result<(), StartError> {
             tracing::info!(shard = uid, "replication: the shard's group stopped (its stream was deleted)");
         }
     }
-    for shard in owned {
-        if !core.groups.borrow().contains_key(&shard.uid) {
-            let name = format!("shard-{}", shard.uid);
-            let dir = core.group_dir(node, &name);
-            let restorer = snapshot::restorer(node.clone(), shard.uid);
-            let host = core.start_host(node, GroupId(shard.uid), name, Some(restorer), true).await?;
-            let group = records::ShardGroup::start(node, shard.uid, host, &dir, core.config.segment_bytes);
-            core.groups.borrow_mut().insert(shard.uid, group);
+    // Several at a time: each opens its files (a directory, a segment, its hard state, each
+    // synced), and a new stream of hundreds of shards waited for them one after another.
+    let missing: Vec<u64> =
+        owned.iter().map(|shard| shard.uid).filter(|uid| !core.groups.borrow().contains_key(uid)).collect();
+    for uids in missing.chunks(GROUP_STARTS_AT_ONCE) {
+        let starting: Vec<_> =
+            uids.iter().map(|&uid| glommio::spawn_local(start_shard_group(node.clone(), core.clone(), uid))).collect();
+        let mut failed = None;
+        for task in starting {
+            match task.await {
+                Ok((uid, group)) => {
+                    core.groups.borrow_mut().insert(uid, group);
+                }
+                Err(error) => failed = failed.or(Some(error)),
+            }
         }
+        if let Some(error) = failed {
+            return Err(error);
+        }
+    }
+    for shard in owned {
         let closing = !shard.open && shard.ending_index.is_none();
         if closing && core.sealing.borrow_mut().insert(shard.uid) {
             glommio::spawn_local(seal_while_closing(node.clone(), core.clone(), shard.uid)).detach();
         }
     }
     Ok(())
+}
+
+/// Opens shard `uid`'s group on this core and starts its applier.
+async fn start_shard_group(
+    node: Rc<Node>,
+    core: Rc<ClusterCore>,
+    uid: u64,
+) -> Result<(u64, Rc<records::ShardGroup>), StartError> {
+    let name = format!("shard-{uid}");
+    let dir = core.group_dir(&node, &name);
+    let restorer = snapshot::restorer(node.clone(), uid);
+    let host = core.start_host(&node, GroupId(uid), name, Some(restorer), true).await?;
+    Ok((uid, records::ShardGroup::start(&node, uid, host, &dir, core.config.segment_bytes)))
 }
 
 /// On every member, for a closing parent this core hosts: proposes its seal whenever this
