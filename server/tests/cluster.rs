@@ -1369,17 +1369,27 @@ fn a_follower_reads_from_a_sequence_number_its_leader_just_acknowledged() {
         }
     });
     let mut probe = 0;
-    let leader = shard_leader(&daemons, stream, &mut probe);
-    let follower = (leader + 1) % NODES;
-    let pid = daemons[follower].pid() as libc::pid_t;
-    // A record put through the leader while the follower is stopped, and a GetShardIterator
-    // (`request` of the record's sequence number) sent to the follower, which it answers once
-    // resumed.
-    let (leader_addr, follower_http) = (daemons[leader].addr, daemons[follower].http_addr);
-    let while_paused = |data: &[u8], request: &dyn Fn(&SequenceNumber) -> String| {
+    // A record put through the leader while a follower is stopped, and a GetShardIterator
+    // (`request` of the record's sequence number) sent to that follower, which it answers once
+    // resumed. The leadership may move between the probe and the put (an election on a loaded
+    // machine: CI saw the put refused once): then the follower is resumed and both are chosen
+    // again. Returns the follower's HTTP address too.
+    let mut while_paused = |data: &[u8], request: &dyn Fn(&SequenceNumber) -> String| loop {
+        let leader = shard_leader(&daemons, stream, &mut probe);
+        let follower = (leader + 1) % NODES;
+        let pid = daemons[follower].pid() as libc::pid_t;
+        let follower_http = daemons[follower].http_addr;
         // SAFETY: a signal to the follower's process, which this test started.
         unsafe { libc::kill(pid, libc::SIGSTOP) };
-        let sequence = put_as_forwarded(leader_addr, stream, data).unwrap();
+        let sequence = match put_as_forwarded(daemons[leader].addr, stream, data) {
+            Ok(sequence) => sequence,
+            Err(error) if error.message.contains("does not lead") || error.message.contains("no leader") => {
+                // SAFETY: as above.
+                unsafe { libc::kill(pid, libc::SIGCONT) };
+                continue;
+            }
+            Err(error) => panic!("PutRecord at the shard's leader: {error:?}"),
+        };
         let resume = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(300));
             // SAFETY: as above.
@@ -1387,10 +1397,10 @@ fn a_follower_reads_from_a_sequence_number_its_leader_just_acknowledged() {
         });
         let answer = json_call(follower_http, "Kinesis_20131202.GetShardIterator", &request(&sequence));
         resume.join().unwrap();
-        (sequence, answer)
+        return (sequence, answer, follower_http);
     };
     let shard = format!(r#""StreamName":"{stream}","ShardId":"shardId-000000000000""#);
-    let (sequence, (status, answer)) = while_paused(b"while the follower slept", &|sequence| {
+    let (sequence, (status, answer), _) = while_paused(b"while the follower slept", &|sequence| {
         format!(r#"{{{shard},"ShardIteratorType":"AFTER_SEQUENCE_NUMBER","StartingSequenceNumber":"{sequence}"}}"#)
     });
     assert_eq!(status, 200, "GetShardIterator after {sequence} at the resumed follower: {answer}");
@@ -1422,7 +1432,7 @@ fn a_follower_reads_from_a_sequence_number_its_leader_just_acknowledged() {
     // LATEST at the follower is after the record the leader acknowledged just before, though
     // the follower had not applied it: it learns the group's commit from the leader (a read
     // index) and applies up to it first.
-    let (_, (status, answer)) =
+    let (_, (status, answer), follower_http) =
         while_paused(b"before LATEST", &|_| format!(r#"{{{shard},"ShardIteratorType":"LATEST"}}"#));
     assert_eq!(status, 200, "LATEST at the resumed follower: {answer}");
     let latest = format!(r#"{{"ShardIterator":"{}"}}"#, json_field(&answer, "ShardIterator"));
