@@ -528,31 +528,42 @@ pub enum ScalingStep {
     Merge { shard: u32, adjacent: u32 },
 }
 
+/// How far apart two hash keys may be and still be one boundary between shards for
+/// UNIFORM_SCALING. Even ranges of two shard counts put one fraction of the key space at keys
+/// that differ by the rounding of `2^128 / count` (less than the counts): 10 even shards end
+/// the first at `floor(2^128 / 10) - 1`, 20 end their second one key earlier. Taken exactly,
+/// 10 to 20 split each shard in half, then split the upper half again one key before its end,
+/// and merged that one-key shard back: three steps per shard instead of one, and a reshard
+/// three times as long. 2^64 keys is 2^-64 of the key space.
+const SCALING_BOUNDARY_SLACK: u128 = 1 << 64;
+
 /// The next split or merge that brings `stream`'s open shards toward `target` shards of
-/// equal ranges, or `None` once they are there. First every target boundary that falls
-/// inside an open shard splits it there; then neighbours inside one target range merge,
-/// two at a time. Every step is an ordinary SplitShard or MergeShards, so every child has
-/// at most two parents and lineage stays exact, as with Kinesis (which also passes through
-/// intermediate shards).
+/// equal ranges, or `None` once they are there. Each boundary of the even ranges is kept
+/// where an open shard starts within [`SCALING_BOUNDARY_SLACK`] of it (the nearest such
+/// start); first every boundary kept nowhere splits the open shard it falls in, then
+/// neighbours whose shared boundary is not kept merge, two at a time. So doubling splits each
+/// shard once, and halving merges each pair once. Every step is an ordinary SplitShard or
+/// MergeShards, so every child has at most two parents and lineage stays exact, as with
+/// Kinesis (which also passes through intermediate shards).
 pub fn uniform_scaling_step(stream: &StreamMeta, target: u32) -> Option<ScalingStep> {
     let mut open: Vec<&ShardMeta> = stream.shards.iter().filter(|shard| shard.is_open()).collect();
     open.sort_by_key(|shard| shard.hash_key_start);
-    let targets = split_evenly(target);
-    for range in &targets[1..] {
+    let mut kept = Vec::new();
+    for range in &split_evenly(target)[1..] {
         let boundary = range.start.0;
-        if let Some(shard) = open.iter().find(|s| s.hash_key_start < boundary && boundary <= s.hash_key_end) {
-            return Some(ScalingStep::Split { shard: shard.number, new_starting_hash_key: boundary });
+        let nearest = open.iter().map(|shard| shard.hash_key_start).min_by_key(|start| start.abs_diff(boundary));
+        match nearest {
+            Some(start) if start.abs_diff(boundary) <= SCALING_BOUNDARY_SLACK => kept.push(start),
+            _ => {
+                let holder = open.iter().find(|s| s.hash_key_start < boundary && boundary <= s.hash_key_end);
+                if let Some(shard) = holder {
+                    return Some(ScalingStep::Split { shard: shard.number, new_starting_hash_key: boundary });
+                }
+            }
         }
     }
-    for pair in open.windows(2) {
-        let same_target = targets.iter().any(|range| {
-            range.contains(HashKey(pair[0].hash_key_start)) && range.contains(HashKey(pair[1].hash_key_end))
-        });
-        if same_target {
-            return Some(ScalingStep::Merge { shard: pair[0].number, adjacent: pair[1].number });
-        }
-    }
-    None
+    let pair = open.windows(2).find(|pair| !kept.contains(&pair[1].hash_key_start))?;
+    Some(ScalingStep::Merge { shard: pair[0].number, adjacent: pair[1].number })
 }
 
 /// Replaces `path` with `bytes` so that a crash leaves the old or the new content: write a
@@ -659,33 +670,75 @@ mod tests {
         assert_eq!((child.hash_key_start, child.hash_key_end), (middle, u128::MAX));
     }
 
+    /// Runs UNIFORM_SCALING of a new stream of `current` shards to `target`, each step's
+    /// parents closed before the next; returns the steps taken and the open ranges at the end.
+    fn scale(current: u32, target: u32) -> (Vec<ScalingStep>, Vec<HashKeyRange>) {
+        let mut catalog = Catalog::new(2);
+        catalog.create_stream("s", current, CapacityMode::Provisioned, 0).unwrap();
+        let mut steps = Vec::new();
+        while let Some(step) = uniform_scaling_step(&catalog.streams["s"], target) {
+            let closing: Vec<u32> = match step {
+                ScalingStep::Split { shard, new_starting_hash_key } => {
+                    catalog.split_shard("s", shard, new_starting_hash_key, 0).unwrap();
+                    vec![shard]
+                }
+                ScalingStep::Merge { shard, adjacent } => {
+                    catalog.merge_shards("s", shard, adjacent, 0).unwrap();
+                    vec![shard, adjacent]
+                }
+            };
+            for shard in closing {
+                catalog.finish_close("s", shard, 1).unwrap();
+            }
+            steps.push(step);
+            assert!(steps.len() <= 2 * (current + target) as usize, "no convergence");
+        }
+        let mut open: Vec<_> =
+            catalog.streams["s"].shards.iter().filter(|s| s.is_open()).map(|s| s.hash_key_range()).collect();
+        open.sort_by_key(|range| range.start);
+        (steps, open)
+    }
+
+    /// Doubling splits each shard in half once and halving merges each pair once, although
+    /// the even ranges of 10 and of 20 shards put their common boundaries one key apart (10 to
+    /// 20 took 30 steps, each shard's upper half split again one key before its end and that
+    /// one-key shard merged back).
+    #[test]
+    fn doubling_splits_each_shard_once_and_halving_merges_each_pair_once() {
+        for count in [10, 250] {
+            let (steps, open) = scale(count, 2 * count);
+            assert_eq!(steps.len(), count as usize, "{count} to {}: {steps:?}", 2 * count);
+            assert!(steps.iter().all(|step| matches!(step, ScalingStep::Split { .. })));
+            let half = split_evenly(count)[0].end.0 / 2;
+            assert!(
+                open.iter().all(|range| range.end.0 - range.start.0 >= half - SCALING_BOUNDARY_SLACK),
+                "a narrow shard: {open:?}"
+            );
+            let (steps, open) = scale(2 * count, count);
+            assert_eq!(steps.len(), count as usize, "{} to {count}: {steps:?}", 2 * count);
+            assert!(steps.iter().all(|step| matches!(step, ScalingStep::Merge { .. })));
+            assert_eq!(open.len(), count as usize);
+        }
+    }
+
     proptest::proptest! {
+        /// Any scaling ends with `target` shards whose boundaries are the even ranges' (each
+        /// within the slack), in as many steps as there are boundaries to add and to remove.
         #[test]
         fn uniform_scaling_reaches_even_ranges_through_valid_steps(current in 1u32..40, factor in 0.5f64..=2.0) {
             let target = ((f64::from(current) * factor).round() as u32).max(1);
-            let mut catalog = Catalog::new(2);
-            catalog.create_stream("s", current, CapacityMode::Provisioned, 0).unwrap();
-            let mut steps = 0;
-            while let Some(step) = uniform_scaling_step(&catalog.streams["s"], target) {
-                let closing: Vec<u32> = match step {
-                    ScalingStep::Split { shard, new_starting_hash_key } => {
-                        catalog.split_shard("s", shard, new_starting_hash_key, 0).unwrap();
-                        vec![shard]
-                    }
-                    ScalingStep::Merge { shard, adjacent } => {
-                        catalog.merge_shards("s", shard, adjacent, 0).unwrap();
-                        vec![shard, adjacent]
-                    }
-                };
-                for shard in closing {
-                    catalog.finish_close("s", shard, 1).unwrap();
-                }
-                steps += 1;
-                proptest::prop_assert!(steps <= 4 * (current + target), "no convergence");
+            let (steps, open) = scale(current, target);
+            let even = split_evenly(target);
+            proptest::prop_assert_eq!(open.len(), even.len());
+            for (range, wanted) in open.iter().zip(&even) {
+                proptest::prop_assert!(range.start.0.abs_diff(wanted.start.0) <= SCALING_BOUNDARY_SLACK, "{:?} for {:?}", range, wanted);
             }
-            let mut open: Vec<_> = catalog.streams["s"].shards.iter().filter(|s| s.is_open()).map(|s| s.hash_key_range()).collect();
-            open.sort_by_key(|range| range.start);
-            proptest::prop_assert_eq!(open, split_evenly(target));
+            let boundaries = |count: u32| -> Vec<u128> { split_evenly(count)[1..].iter().map(|range| range.start.0).collect() };
+            let missing_from = |these: &[u128], those: &[u128]| {
+                these.iter().filter(|&&key| !those.iter().any(|&other| key.abs_diff(other) <= SCALING_BOUNDARY_SLACK)).count()
+            };
+            let (before, after) = (boundaries(current), boundaries(target));
+            proptest::prop_assert_eq!(steps.len(), missing_from(&after, &before) + missing_from(&before, &after));
         }
     }
 
