@@ -17,6 +17,12 @@ pub const INBOX_INPUTS_MAX: usize = 1024;
 /// thread-local RNG, which a seeded simulation cannot replay).
 pub const ELECTION_TICKS: usize = 10;
 
+/// Ticks at which a new group's chosen founder campaigns while no leader is known
+/// (`ReplicaConfig::campaigns_when_new`), before leaving it to the election timeout: half the
+/// shortest timeout, enough for peers a few milliseconds late to start the group, and over
+/// before any other member's timeout could split the vote.
+pub const FIRST_CAMPAIGN_TICKS: usize = ELECTION_TICKS / 2;
+
 /// Ticks between a leader's heartbeats: well under the election timeout, as Raft requires.
 pub const HEARTBEAT_TICKS: usize = 2;
 const _: () = assert!(HEARTBEAT_TICKS * 3 <= ELECTION_TICKS);

@@ -32,7 +32,7 @@ use crate::durable_log::DurableLog;
 use crate::error::Result;
 use crate::limits::{
     APPEND_MESSAGES_IN_FLIGHT_MAX, APPEND_MESSAGE_BYTES_MAX, COMMITTED_READ_BYTES_MAX, COMMIT_SAVED_EVERY_BYTES,
-    COMPACT_SEGMENTS_MIN, ENTRY_PAYLOAD_BYTES_MAX, HEARTBEAT_TICKS, READ_INDEXES_PENDING_MAX,
+    COMPACT_SEGMENTS_MIN, ENTRY_PAYLOAD_BYTES_MAX, FIRST_CAMPAIGN_TICKS, HEARTBEAT_TICKS, READ_INDEXES_PENDING_MAX,
 };
 use crate::log_store::LogStore;
 use crate::wire::validate_peer_message;
@@ -217,6 +217,12 @@ pub struct ReplicaConfig {
     /// compacted without waiting for that member, which gets a snapshot instead. `None`:
     /// compaction waits for every member (a group whose host cannot restore from snapshots).
     pub laggard_held_bytes_max: Option<u64>,
+    /// This member campaigns when the group is new here (no term yet), at each of its first
+    /// [`FIRST_CAMPAIGN_TICKS`] ticks while no leader is known, instead of waiting out
+    /// an election timeout: every new group had no leader for 0.5 to 1 s, so a new stream's
+    /// shards and a reshard's children could not be written meanwhile. One founder per group
+    /// is chosen (the others still campaign after their timeout if it cannot win).
+    pub campaigns_when_new: bool,
 }
 
 pub struct Replica<S: Storage, T: Transport, E: ReplicaEvents> {
@@ -241,6 +247,9 @@ pub struct Replica<S: Storage, T: Transport, E: ReplicaEvents> {
     compact_to_hint: u64,
     /// `ReplicaConfig::laggard_held_bytes_max`.
     laggard_held_bytes_max: Option<u64>,
+    /// Ticks left at which this member campaigns while no leader is known
+    /// (`ReplicaConfig::campaigns_when_new`); 0 once a leader is.
+    first_campaign_ticks: usize,
     /// The newest snapshot received and not yet handled (restored, then stepped).
     snapshot_received: Option<Box<Message>>,
     /// Members this leader sent a snapshot to in the last `Ready`s, to report to raft-rs.
@@ -259,6 +268,8 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         let conf_state = ConfState::from((config.voters.clone(), vec![]));
         let (log, store) =
             DurableLog::open(storage, &config.dir, conf_state, config.entry_cache_bytes, config.segment_bytes).await?;
+        let new_here = store.hard_state().term == 0 && config.voters.contains(&config.id);
+        let first_campaign_ticks = if config.campaigns_when_new && new_here { FIRST_CAMPAIGN_TICKS } else { 0 };
         events.membership_changed(config.id, store.conf_index(), &store.conf_state());
         // What was committed before is applied as far as raft-rs is concerned: it never
         // reads those entries again, and they may stay on disk only.
@@ -296,6 +307,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             durable_applied: 0,
             compact_to_hint: 0,
             laggard_held_bytes_max: config.laggard_held_bytes_max,
+            first_campaign_ticks,
             snapshot_received: None,
             snapshots_sent: Vec::new(),
             read_indexes: HashMap::new(),
@@ -470,6 +482,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         match input {
             Input::Tick => {
                 self.raw.tick();
+                self.campaign_if_new();
             }
             Input::Message(message) => {
                 // A message raft-rs must not see (for another member, of a local type, with a
@@ -588,6 +601,28 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             let _ = self.raw.step(request);
         }
         true
+    }
+
+    /// A new group's chosen founder campaigns at each of its first ticks while no leader is
+    /// known ([`FIRST_CAMPAIGN_TICKS`] at most), not only once: its peers may not host the
+    /// group yet when the first (pre-)vote requests arrive (they start it on applying the same
+    /// catalog command, a few milliseconds apart), and drop them. A member already campaigning (a
+    /// candidate) waits for its votes: campaigning again would raise the term for nothing.
+    fn campaign_if_new(&mut self) {
+        if self.first_campaign_ticks == 0 {
+            return;
+        }
+        let raft = &self.raw.raft;
+        if raft.leader_id != raft::INVALID_ID {
+            self.first_campaign_ticks = 0;
+            return;
+        }
+        self.first_campaign_ticks -= 1;
+        if matches!(raft.state, StateRole::Follower | StateRole::PreCandidate) {
+            // raft-rs refuses only a campaign it cannot run now (a configuration change not
+            // applied yet, which a new group does not have); the election timeout remains.
+            let _ = self.raw.campaign();
+        }
     }
 
     /// A member that joined the group (not one of its founders) starts from a snapshot, never

@@ -88,6 +88,9 @@ pub struct SimConfig {
     /// A read index is asked of a live member (its answer checked: [`Checker`]). Drawn from
     /// a generator of their own, so that with 0 a seed runs as it did before reads existed.
     pub read_index_one_in: u64,
+    /// The member that campaigns when the group is new (`ReplicaConfig::campaigns_when_new`),
+    /// if any.
+    pub campaigner: Option<u64>,
 }
 
 impl Default for SimConfig {
@@ -114,6 +117,7 @@ impl Default for SimConfig {
             replace_one_in: 100,
             segment_bytes: SEGMENT_BYTES,
             read_index_one_in: 3,
+            campaigner: None,
         }
     }
 }
@@ -145,6 +149,8 @@ pub struct SimOutcome {
     pub replacements_done: u64,
     /// Read indexes answered (each checked against what was committed before it was asked).
     pub reads_answered: u64,
+    /// The round in which a leader was first known, and that leader.
+    pub first_leader: Option<(u64, u64)>,
 }
 
 /// A client entry: its value (unique per proposal) then filler derived from it, so that the
@@ -529,6 +535,7 @@ impl World {
             entry_cache_bytes: ENTRY_CACHE_BYTES,
             segment_bytes: self.config.segment_bytes,
             laggard_held_bytes_max: self.config.laggard_held_bytes_max,
+            campaigns_when_new: self.config.campaigner == Some(node.id),
         };
         let storage: SimStorage = node.disk.storage(&self.executor);
         let transport = SimTransport(self.network.clone());
@@ -780,6 +787,9 @@ impl World {
         }
         for _ in 0..self.config.yields_per_round {
             futures_lite::future::yield_now().await;
+        }
+        if self.outcome.first_leader.is_none() {
+            self.outcome.first_leader = self.checker.borrow().leader.map(|(_, node_id)| (now, node_id));
         }
     }
 

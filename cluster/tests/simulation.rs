@@ -83,6 +83,42 @@ fn a_seed_replays_exactly() {
     assert_ne!(first.digest, run_seed(8, &config).digest, "another seed, another run");
 }
 
+/// A new group's chosen founder is its first leader, elected before any member's election
+/// timeout could have ended (each takes `ELECTION_TICKS` ticks at least, one tick a round at
+/// most), on a reliable network; and with every fault on, the groups it founds keep every
+/// acknowledged entry as the others do.
+#[test]
+fn a_new_groups_chosen_founder_leads_it_before_any_election_timeout() {
+    use sluice_cluster::limits::ELECTION_TICKS;
+    let calm = SimConfig {
+        rounds: 60,
+        drop_one_in: 0,
+        duplicate_one_in: 0,
+        delay_rounds_max: 1,
+        crash_one_in: 0,
+        partition_one_in: 0,
+        transfer_one_in: 0,
+        disk_fail_one_in: 0,
+        replacements: 0,
+        read_index_one_in: 0,
+        ..SimConfig::default()
+    };
+    for seed in 0..20 {
+        for campaigner in 1..=3 {
+            let outcome = run_seed(seed, &SimConfig { campaigner: Some(campaigner), ..calm.clone() });
+            let (round, leader) = outcome.first_leader.expect("a leader");
+            assert_eq!(leader, campaigner, "seed {seed}: {outcome:?}");
+            assert!(round < ELECTION_TICKS as u64, "seed {seed}: first leader in round {round}");
+        }
+        let (round, _) = run_seed(seed, &calm).first_leader.expect("a leader");
+        assert!(round >= ELECTION_TICKS as u64, "seed {seed}: a leader without a campaign in round {round}");
+    }
+    for seed in 0..20 {
+        let outcome = run_seed(seed, &SimConfig { campaigner: Some(2), ..SimConfig::default() });
+        assert!(outcome.acknowledged > 0, "seed {seed}: {outcome:?}");
+    }
+}
+
 /// Seed 2502 stalled: a duplicated or late rejection moved the leader's next index for a
 /// follower below what it had matched, into the compacted log, and raft-rs asked for a
 /// snapshot that was never sent (`replica::reject_within_match`). Seed 8 stalled the same way

@@ -100,6 +100,8 @@ async fn run(args: Args, members: BTreeMap<u64, SocketAddr>, listen: SocketAddr)
             segment_bytes: sluice_cluster::limits::LOG_SEGMENT_BYTES,
             // Its clients read the log itself, which is never compacted.
             laggard_held_bytes_max: None,
+            // Elections as raft-rs runs them: the kill test measures failover, not first leaders.
+            campaigns_when_new: false,
         },
         tick_interval: Duration::from_millis(args.tick_ms),
         boot_nonce: random.gen(),

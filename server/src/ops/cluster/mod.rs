@@ -386,11 +386,16 @@ impl ClusterCore {
         // range's start for every member: a survivor is not refused for a lease the other
         // one still counts down (a timeout drawn once per boot did that, and doubled
         // failovers after a partition).
+        // One founder campaigns as soon as a group is new, chosen by the group's id: first
+        // leaders are spread evenly over the members, and a new shard is led within a few
+        // ticks instead of an election timeout.
+        let campaigner = (!voters.is_empty()).then(|| voters[(group.0 % voters.len() as u64) as usize]);
         let mut random = rand::thread_rng();
         let host_config = GroupHostConfig {
             group,
             replica: ReplicaConfig {
                 id: self.config.node_id,
+                campaigns_when_new: campaigner == Some(self.config.node_id),
                 voters,
                 members,
                 election_ticks: ELECTION_TICKS..2 * ELECTION_TICKS,
