@@ -41,6 +41,10 @@ pub struct GroupHostConfig {
     /// Differs between boots of this node (random): it tells this boot's proposals from an
     /// earlier boot's, which a later leader may still commit.
     pub boot_nonce: u64,
+    /// Signalled (`try_send`: a full channel has a signal waiting already) each time this
+    /// replica sees the group's leader change, so that whoever publishes leaders need not wait
+    /// for its next tick to say so.
+    pub leader_changed: Option<async_channel::Sender<()>>,
 }
 
 /// An append's success: where its entry is in the log.
@@ -91,6 +95,7 @@ pub type Restorer = Rc<dyn Fn(SnapshotToRestore) -> Restoring>;
 
 struct HostInner {
     node_id: u64,
+    leader_changed: Option<async_channel::Sender<()>>,
     restorer: Option<Restorer>,
     inbox: async_channel::Sender<Input>,
     boot_nonce: u64,
@@ -194,7 +199,13 @@ impl ReplicaEvents for HostEvents {
             return;
         }
         state.term = term;
+        let changed = state.leader != leader_id;
         state.leader = leader_id;
+        if changed {
+            if let Some(signal) = &self.0.leader_changed {
+                let _ = signal.try_send(());
+            }
+        }
         if leader_id != node_id {
             for (_, outcome) in state.pending.drain() {
                 let _ = outcome.try_send(Err(AppendError::LeadershipLost));
@@ -248,6 +259,7 @@ impl GroupHost {
         let (inbox, inputs) = async_channel::bounded(INBOX_INPUTS_MAX);
         let inner = Rc::new(HostInner {
             node_id: config.replica.id,
+            leader_changed: config.leader_changed.clone(),
             restorer,
             inbox,
             boot_nonce: config.boot_nonce,

@@ -338,6 +338,18 @@ pub const LEADER_BALANCE_INTERVAL_MS: u64 = 2_000;
 /// first writes with the retriable error of a leader change.
 pub const LEADER_BALANCE_SETTLE_MS: u64 = 10_000;
 const _: () = assert!(FORWARD_ANSWER_WAIT_MS < CLIENT_CALL_TIMEOUT_MS);
+/// How long a client's write (or catalog change) waits at the member it reached for the
+/// leader of its shard's group (or the catalog's) to be known there, when it is not, in
+/// milliseconds; then it is forwarded or served as usual (`forward::leader_known`). A new
+/// group's chosen founder campaigns within its first five ticks (250 ms), and a vote that fails
+/// is tried again after an election timeout (at least 500 ms): a new stream's first writes and
+/// those that arrive during an election are served instead of refused with a retriable error.
+/// With a forward after it, within the Rust client's call timeout.
+pub const LEADER_WAIT_MS: u64 = 750;
+const _: () = assert!(LEADER_WAIT_MS + FORWARD_ANSWER_WAIT_MS < CLIENT_CALL_TIMEOUT_MS);
+/// How often a request waiting for a leader looks at the node's leader table again, in
+/// milliseconds (the cores publish a new leader as soon as they see it).
+pub const LEADER_POLL_MS: u64 = 5;
 /// The Rust client's call timeout (`sluice_client::transport::CALL_TIMEOUT_MS`, repeated here:
 /// the server does not depend on the client crate).
 const CLIENT_CALL_TIMEOUT_MS: u64 = 6_000;

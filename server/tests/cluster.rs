@@ -1030,6 +1030,50 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
                 panic!("the first put through node {} after ACTIVE failed: {error:?}", node + 1);
             }
         }
+        // Written at once, without waiting for ACTIVE: a member that has the new stream but
+        // not yet its shards' groups or their leaders holds the put until a leader is known
+        // (`forward::leader_known`), and forwards or serves it then. Refused at once with a
+        // retriable InternalFailure before ("no replication group here yet", "no leader right
+        // now"), 8 streams in 8 through boto3. A refusal after the whole wait is allowed: a
+        // loaded machine may elect slower than that.
+        let second = Client::connect(&created_endpoints[1]).await.unwrap();
+        call_until_ok(
+            &second,
+            &CreateStreamInput { stream_name: "at-once".into(), shard_count: Some(4), ..Default::default() },
+        )
+        .await;
+        let leader_wait = Duration::from_millis(sluice_server::limits::LEADER_WAIT_MS);
+        for shard in 0..4u128 {
+            let put = PutRecordInput {
+                stream_name: Some("at-once".into()),
+                data: Bytes::from(format!("at once to shard {shard}")),
+                partition_key: Some("at-once".into()),
+                explicit_hash_key: Some(HashKey(shard << 126)),
+                ..Default::default()
+            };
+            loop {
+                let asked = Instant::now();
+                match second.call(&put).await {
+                    Ok(_) => break,
+                    // The catalog's change not applied at this member yet: nothing about leaders.
+                    Err(ClientError::Service(error)) if error.kind == ErrorKind::ResourceNotFound => {
+                        glommio::timer::sleep(Duration::from_millis(10)).await;
+                    }
+                    Err(error) => {
+                        assert!(
+                            asked.elapsed() >= leader_wait,
+                            "a put to a new stream's shard {shard} was refused after {:?}, without waiting for \
+                             its leader: {error:?}",
+                            asked.elapsed()
+                        );
+                        eprintln!("a put to shard {shard} of a new stream was refused after the whole wait: {error:?}");
+                        break;
+                    }
+                }
+            }
+        }
+        // Gone again: the leader balancing at the end of this test moves fewer groups.
+        call_until_ok(&second, &DeleteStreamInput { stream_name: Some("at-once".into()), ..Default::default() }).await;
         // A PutRecords with a record for each of six shards, whose leaders are spread over the
         // members by their elections (all six on one member: 1 in 243), is split by leader:
         // through any node, every record is stored in its shard on the first call.

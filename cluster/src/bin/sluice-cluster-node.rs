@@ -105,6 +105,7 @@ async fn run(args: Args, members: BTreeMap<u64, SocketAddr>, listen: SocketAddr)
         },
         tick_interval: Duration::from_millis(args.tick_ms),
         boot_nonce: random.gen(),
+        leader_changed: None,
     };
     let (host, replica) = GroupHost::start(DmaStorage, config, network.transport(GROUP), None)
         .await

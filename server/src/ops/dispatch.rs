@@ -71,6 +71,7 @@ async fn checked(node: &Rc<Node>, caller: &Caller, request: Request, origin: Ori
         crate::ops::cluster::check_operation(request.operation())?;
         // Validated and authorized here; the leader runs it (`ops/cluster/forward.rs`).
         if origin == Origin::Client {
+            forward::leader_known(node, &request).await;
             if let Request::PutRecords(input) = &request {
                 if let Some(split) = forward::split_put_records(node, input) {
                     return Ok(Answer::Response(Response::PutRecords(put_records_split(node, caller, split).await)));

@@ -170,10 +170,10 @@ fn parse_member(id: u64, addresses: &str) -> Result<Member, ClusterConfigError> 
 }
 
 /// Which member leads each group (by group id: 0 the catalog, else the shard's uid), as the
-/// cores hosting the groups last published it (`ops::cluster`, once per tick). Read by every
-/// core when it decides whether to forward a request, without a lock or a cross-core hop; a
-/// stale answer costs one retriable error, never a wrong write (the leader's Raft group is
-/// what accepts or refuses it).
+/// cores hosting the groups last published it (`ops::cluster`, on each change of leader and
+/// each tick). Read by every core when it decides whether to forward a request, without a
+/// lock or a cross-core hop; a stale answer costs one retriable error, never a wrong write
+/// (the leader's Raft group is what accepts or refuses it).
 #[derive(Default)]
 pub struct LeaderTable {
     leaders: ArcSwap<HashMap<u64, Seen>>,

@@ -25,9 +25,11 @@
 //! naming the leader, and a ForwardedRequest cannot carry another.
 //!
 //! Which leader: from the node's [`LeaderTable`](crate::runtime::cluster::LeaderTable), which
-//! every core refreshes each Raft tick from the groups it hosts; no cross-core hop and no lock
-//! to decide. A stale entry costs one retriable error (the request reaches a node that does not
-//! lead and is refused there), never a wrong write: Raft decides, not the table.
+//! every core refreshes from the groups it hosts as soon as one's leader changes; no
+//! cross-core hop and no lock to decide. A stale entry costs one retriable error (the request
+//! reaches a node that does not lead and is refused there), never a wrong write: Raft decides,
+//! not the table. A client's request whose group has no leader known here waits for one first
+//! ([`leader_known`]).
 //!
 //! Bounded: per core and member at most [`FORWARDS_IN_FLIGHT_PER_PEER_MAX`] requests (each on
 //! a connection of its own from a pool), connecting within [`FORWARD_CONNECT_TIMEOUT_MS`] and
@@ -64,7 +66,9 @@
 //! know) is answered here with a retriable InternalFailure naming the leader and its
 //! addresses.
 
-use crate::limits::{FORWARDS_IN_FLIGHT_PER_PEER_MAX, FORWARD_ANSWER_WAIT_MS, FORWARD_CONNECT_TIMEOUT_MS};
+use crate::limits::{
+    FORWARDS_IN_FLIGHT_PER_PEER_MAX, FORWARD_ANSWER_WAIT_MS, FORWARD_CONNECT_TIMEOUT_MS, LEADER_POLL_MS, LEADER_WAIT_MS,
+};
 use crate::ops::auth::Caller;
 use crate::ops::cluster::{is_delivery_operation, meta, DELIVERY_GROUP, META_GROUP};
 use crate::ops::node::Node;
@@ -88,7 +92,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Bytes read from a forwarding connection at a time: answers to writes are small.
 const READ_CHUNK_BYTES: usize = 16 << 10;
@@ -117,6 +121,49 @@ fn enabled(node: &Node) -> bool {
         && (security.native_tls.is_none() || security.member_tls.is_some())
 }
 
+/// Where a request runs, as far as forwarding cares.
+enum Destination<'a> {
+    /// Wherever it arrives: a read, or a write to a stream this node does not know.
+    Here,
+    /// At the leader of a group: the catalog's or the delivery state's.
+    Group(u64),
+    /// At the leaders of its records' shards: each record's explicit hash key and partition key.
+    Records(Arc<StreamRoute>, Vec<(Option<&'a sluice_model::HashKey>, Option<&'a str>)>),
+}
+
+fn destination<'a>(node: &Node, request: &'a Request) -> Destination<'a> {
+    match request {
+        Request::PutRecord(input) => match route(node, input.stream_name.as_deref(), input.stream_arn.as_ref()) {
+            Some(route) => {
+                Destination::Records(route, vec![(input.explicit_hash_key.as_ref(), input.partition_key.as_deref())])
+            }
+            None => Destination::Here,
+        },
+        Request::PutRecords(input) => match route(node, input.stream_name.as_deref(), input.stream_arn.as_ref()) {
+            Some(route) => Destination::Records(
+                route,
+                input
+                    .records
+                    .iter()
+                    .map(|entry| (entry.explicit_hash_key.as_ref(), entry.partition_key.as_deref()))
+                    .collect(),
+            ),
+            None => Destination::Here,
+        },
+        // A queue's tags are the delivery state's.
+        Request::TagResource(input) if node.identity().queue_of(input.resource_arn.as_str()).is_ok() => {
+            Destination::Group(DELIVERY_GROUP.0)
+        }
+        Request::UntagResource(input) if node.identity().queue_of(input.resource_arn.as_str()).is_ok() => {
+            Destination::Group(DELIVERY_GROUP.0)
+        }
+        _ if meta::is_command(request.operation().name()) => Destination::Group(META_GROUP.0),
+        // Reads too: the leader's state has every change acknowledged.
+        _ if is_delivery_operation(request.operation().name()) => Destination::Group(DELIVERY_GROUP.0),
+        _ => Destination::Here,
+    }
+}
+
 /// The member `request` goes to, if it is not this node and can be reached: the leader of the
 /// catalog for a metadata command, of the record's shard for PutRecord, of the records' shard
 /// for a PutRecords that [`split_put_records`] left whole (all its records go to one member).
@@ -126,30 +173,48 @@ pub fn target(node: &Node, request: &Request) -> Option<u64> {
         return None;
     }
     let cluster = node.shared.config.cluster.as_ref()?;
-    let leader = match request {
-        Request::PutRecord(input) => {
-            let route = route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
-            record_leader(node, &route, input.explicit_hash_key.as_ref(), input.partition_key.as_deref())?
-        }
-        Request::PutRecords(input) => {
-            let route = route(node, input.stream_name.as_deref(), input.stream_arn.as_ref())?;
-            input.records.iter().find_map(|entry| {
-                record_leader(node, &route, entry.explicit_hash_key.as_ref(), entry.partition_key.as_deref())
-            })?
-        }
-        // A queue's tags are the delivery state's.
-        Request::TagResource(input) if node.identity().queue_of(input.resource_arn.as_str()).is_ok() => {
-            node.shared.leaders.leader(DELIVERY_GROUP.0)?
-        }
-        Request::UntagResource(input) if node.identity().queue_of(input.resource_arn.as_str()).is_ok() => {
-            node.shared.leaders.leader(DELIVERY_GROUP.0)?
-        }
-        _ if meta::is_command(request.operation().name()) => node.shared.leaders.leader(META_GROUP.0)?,
-        // Reads too: the leader's state has every change acknowledged.
-        _ if is_delivery_operation(request.operation().name()) => node.shared.leaders.leader(DELIVERY_GROUP.0)?,
-        _ => return None,
+    let leader = match destination(node, request) {
+        Destination::Here => return None,
+        Destination::Group(group) => node.shared.leaders.leader(group)?,
+        Destination::Records(route, keys) => keys
+            .into_iter()
+            .find_map(|(explicit, partition_key)| record_leader(node, &route, explicit, partition_key))?,
     };
     (leader != cluster.node_id && reachable(node, leader)).then_some(leader)
+}
+
+/// Waits, up to [`LEADER_WAIT_MS`], until this node knows the leader of each group `request`
+/// goes to (its records' shards', the catalog's, the delivery state's), before [`target`]
+/// decides where it runs: a write to a new stream's shards, or one that arrives during an
+/// election, is forwarded or served once the leader is elected instead of refused with a
+/// retriable InternalFailure (a member alone would only know that no one leads yet). A
+/// group this node does not host yet (a new stream's, started shortly after the catalog has
+/// it) counts as one without a leader.
+pub async fn leader_known(node: &Node, request: &Request) {
+    if !enabled(node) || !awaits_leader(node, request) {
+        return;
+    }
+    let waited = Instant::now();
+    let wait = Duration::from_millis(LEADER_WAIT_MS);
+    while waited.elapsed() < wait {
+        glommio::timer::sleep(Duration::from_millis(LEADER_POLL_MS)).await;
+        if !awaits_leader(node, request) {
+            return;
+        }
+    }
+}
+
+/// Whether a group `request` goes to has no leader this node knows.
+fn awaits_leader(node: &Node, request: &Request) -> bool {
+    match destination(node, request) {
+        Destination::Here => false,
+        Destination::Group(group) => node.shared.leaders.leader(group).is_none(),
+        Destination::Records(route, keys) => keys.into_iter().any(|(explicit, partition_key)| {
+            // A key no open shard holds is the request's own error, found where it runs.
+            shard_of(&route, explicit, partition_key).is_some()
+                && record_leader(node, &route, explicit, partition_key).is_none()
+        }),
+    }
 }
 
 /// The member leading the shard a record goes to (`None`: unknown). An AUTO-distribution
@@ -168,11 +233,24 @@ fn record_leader(
             route.open_shards().filter_map(|(_, shard)| node.shared.leaders.leader(shard.uid)).collect();
         return if leaders.contains(&node_id) { Some(node_id) } else { leaders.first().copied() };
     }
+    node.shared.leaders.leader(shard_of(route, explicit_hash_key, partition_key)?)
+}
+
+/// The uid of the open shard a record goes to, by its keys (any open shard, for an
+/// AUTO-distribution stream; `None`: no open shard holds its key).
+fn shard_of(
+    route: &StreamRoute,
+    explicit_hash_key: Option<&sluice_model::HashKey>,
+    partition_key: Option<&str>,
+) -> Option<u64> {
+    if route.meta.distribution == RecordDistribution::Auto {
+        return route.open_shards().next().map(|(_, shard)| shard.uid);
+    }
     let key = match explicit_hash_key {
         Some(key) => HashKey(key.0),
         None => HashKey::from_partition_key(partition_key.unwrap_or_default()),
     };
-    node.shared.leaders.leader(route.shard_for(key)?.uid)
+    Some(route.shard_for(key)?.uid)
 }
 
 /// The member leading shard `uid`, if it is another one this node can forward to: where a

@@ -18,8 +18,8 @@
 //!   ([`meta::COMMAND_OPERATIONS`]), reshards' steps included (`ops/reshard.rs`); on-demand
 //!   streams and encryption not yet.
 //! - [`forward`]: a request whose shard (or the catalog) another member leads goes there, and
-//!   its answer comes back; which member leads what, every core publishes each tick to the
-//!   node's `LeaderTable` ([`publish_leaders`]).
+//!   its answer comes back; which member leads what, every core publishes to the node's
+//!   `LeaderTable` as it changes ([`publish_leaders`]).
 //! - [`balance`]: each member hands groups to the members leading fewer, until each leads
 //!   about its share (a restarted node gets its share back).
 //! - [`entry`]: the byte layout of a shard's entries (records, or a reshard parent's seal);
@@ -109,6 +109,8 @@ pub struct ClusterCore {
     pub leadership: LeadershipCounts,
     /// The members whose peer addresses this core's network dials now (`membership::keep`).
     peers_now: RefCell<BTreeMap<u64, Member>>,
+    /// Signalled by this core's groups when one's leader changes ([`publish_leaders`]).
+    leaders_changed: (async_channel::Sender<()>, async_channel::Receiver<()>),
 }
 
 /// The cluster's members now, from any core: the catalog's once an admin call changed them,
@@ -157,6 +159,7 @@ pub async fn start(node: &Rc<Node>, config: Arc<ClusterConfig>) -> Result<(), St
         snapshots: snapshot::SnapshotCounts::default(),
         leadership: LeadershipCounts::default(),
         peers_now: RefCell::new(members),
+        leaders_changed: async_channel::bounded(1),
     });
     CORE.with(|slot| *slot.borrow_mut() = Some(core.clone()));
     glommio::spawn_local(snapshot::serve(node.clone(), core.network.clone())).detach();
@@ -291,9 +294,10 @@ pub struct LeadershipCounts {
     pub transfers_requested: Cell<u64>,
 }
 
-/// Every tick, publishes the leader of each group this core hosts to the node's leader table,
-/// which every core reads to decide where to forward a request (`forward`), and counts the
-/// changes of leader it sees. Runs for the executor's life, like the groups.
+/// Publishes the leader of each group this core hosts to the node's leader table, which every
+/// core reads to decide where to forward a request (`forward`), and counts the changes of
+/// leader it sees: as soon as a group's leader changes, and every tick. Runs for the
+/// executor's life, like the groups.
 async fn publish_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
     let mut seen = Vec::new();
     // Each group's last leader seen (not 0).
@@ -301,8 +305,15 @@ async fn publish_leaders(node: Rc<Node>, core: Rc<ClusterCore>) {
     // The groups published last tick, and those among them no longer hosted.
     let mut hosted: HashSet<u64> = HashSet::new();
     let mut gone = Vec::new();
+    let changed = core.leaders_changed.1.clone();
     loop {
-        glommio::timer::sleep(Duration::from_millis(TICK_INTERVAL_MS)).await;
+        futures_lite::future::or(
+            async {
+                let _ = changed.recv().await;
+            },
+            glommio::timer::sleep(Duration::from_millis(TICK_INTERVAL_MS)),
+        )
+        .await;
         seen.clear();
         seen.extend(core.groups.borrow().iter().map(|(&uid, group)| (uid, group.host.leader())));
         if let Some(meta) = core.meta() {
@@ -407,6 +418,7 @@ impl ClusterCore {
             },
             tick_interval: Duration::from_millis(TICK_INTERVAL_MS),
             boot_nonce: random.gen(),
+            leader_changed: Some(self.leaders_changed.0.clone()),
         };
         let (host, running) = GroupHost::start(DmaStorage, host_config, self.network.transport(group), restorer)
             .await
