@@ -325,12 +325,18 @@ pub const REQUEST_FAILURE_LOG_INTERVAL_MS: u64 = 1_000;
 pub const FOLLOWER_CATCH_UP_WAIT_MS: u64 = 500;
 
 /// How often a core of a replicated node looks at who leads the shards' groups and, if this
-/// node leads more than its share, hands one of its groups to the member leading fewest
-/// (`ops/cluster/balance.rs`), in milliseconds. Forty Raft ticks: long after an election has
-/// settled in the leader table (refreshed each tick), so a transfer acts on counts that
-/// include the previous one; short enough that a restarted node takes its share back within
-/// seconds. Each core acts in turn, one transfer per turn, so leadership moves gradually.
+/// node leads more than the mean, hands some of its groups to the member leading fewest
+/// (`ops/cluster/balance.rs`), in milliseconds. Forty Raft ticks: long after the handovers of
+/// the previous turn have settled in the leader table, so a turn acts on counts that include
+/// them; short enough that a restarted node takes its share back within seconds. Each core
+/// acts in turn, at most [`LEADER_TRANSFERS_PER_TURN_MAX`] handovers per turn.
 pub const LEADER_BALANCE_INTERVAL_MS: u64 = 2_000;
+/// The most groups one core of a member hands over in one turn of leader balancing
+/// (`ops/cluster/balance.rs`). Each handover fails the writes in flight on its shard with the
+/// retriable error of a leader change, so not all at once; with one at a time a restarted
+/// member of a cluster of 500 shards waited minutes for its share (167 groups, about one a
+/// second from two survivors).
+pub const LEADER_TRANSFERS_PER_TURN_MAX: usize = 16;
 
 /// How long after this node first saw a shard's group led that leader balancing may move it,
 /// in milliseconds. A new stream's groups are spread by their first elections, and clients
