@@ -347,11 +347,14 @@ const _: () = assert!(FORWARD_ANSWER_WAIT_MS < CLIENT_CALL_TIMEOUT_MS);
 /// How long a client's write (or catalog change) waits at the member it reached for the
 /// leader of its shard's group (or the catalog's) to be known there, when it is not, in
 /// milliseconds; then it is forwarded or served as usual (`forward::leader_known`). A new
-/// group's chosen founder campaigns within its first five ticks (250 ms), and a vote that fails
-/// is tried again after an election timeout (at least 500 ms): a new stream's first writes and
-/// those that arrive during an election are served instead of refused with a retriable error.
-/// With a forward after it, within the Rust client's call timeout.
-pub const LEADER_WAIT_MS: u64 = 750;
+/// group's chosen founder campaigns within its first five ticks (250 ms), and an election
+/// under way ends within a few round trips once a member campaigns: a new stream's first
+/// writes, and those that arrive during an election, are served instead of refused with a
+/// retriable error. Not long enough to wait out a vote that failed (a new one starts after an
+/// election timeout, 500 ms or more): a client that gives a member half a second before trying
+/// another would take a member waiting that long for a dead one. With a forward after it,
+/// within the Rust client's call timeout.
+pub const LEADER_WAIT_MS: u64 = 400;
 const _: () = assert!(LEADER_WAIT_MS + FORWARD_ANSWER_WAIT_MS < CLIENT_CALL_TIMEOUT_MS);
 /// How often a request waiting for a leader looks at the node's leader table again, in
 /// milliseconds (the cores publish a new leader as soon as they see it).

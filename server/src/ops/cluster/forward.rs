@@ -189,9 +189,11 @@ pub fn target(node: &Node, request: &Request) -> Option<u64> {
 /// election, is forwarded or served once the leader is elected instead of refused with a
 /// retriable InternalFailure (a member alone would only know that no one leads yet). A
 /// group this node does not host yet (a new stream's, started shortly after the catalog has
-/// it) counts as one without a leader.
+/// it) counts as one without a leader. A node that can forward to no other member does not
+/// wait: its clients find the leader themselves, from the error naming it, and a wait would
+/// only delay that (`docs/replication.md`, "Forwarding").
 pub async fn leader_known(node: &Node, request: &Request) {
-    if !enabled(node) || !awaits_leader(node, request) {
+    if !enabled(node) || !forwards_to_any(node) || !awaits_leader(node, request) {
         return;
     }
     let waited = Instant::now();
@@ -259,6 +261,12 @@ pub fn shard_leader_elsewhere(node: &Node, uid: u64) -> Option<u64> {
     let cluster = node.shared.config.cluster.as_ref()?;
     let leader = node.shared.leaders.leader(uid)?;
     (leader != cluster.node_id && reachable(node, leader)).then_some(leader)
+}
+
+/// Whether another member has a native address to forward to.
+fn forwards_to_any(node: &Node) -> bool {
+    let own = node.shared.config.cluster.as_ref().map(|cluster| cluster.node_id);
+    crate::ops::cluster::members(node).iter().any(|(&id, member)| Some(id) != own && member.native.is_some())
 }
 
 /// Whether member `leader` has a native address to forward to.
