@@ -84,7 +84,7 @@ impl StreamRoute {
     }
 
     /// The open shards with their hash-key ranges, by the ranges' starts.
-    pub fn open_shards(&self) -> impl Iterator<Item = (HashKeyRange, ShardRoute)> + '_ {
+    pub fn open_shards(&self) -> impl ExactSizeIterator<Item = (HashKeyRange, ShardRoute)> + '_ {
         self.open_ranges.iter().copied().zip(self.open_shards.iter().copied())
     }
 

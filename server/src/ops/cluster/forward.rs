@@ -72,7 +72,7 @@ use crate::limits::{
 use crate::ops::auth::Caller;
 use crate::ops::cluster::{is_delivery_operation, meta, DELIVERY_GROUP, META_GROUP};
 use crate::ops::node::Node;
-use crate::runtime::routes::StreamRoute;
+use crate::runtime::routes::{ShardRoute, StreamRoute};
 use bytes::{Bytes, BytesMut};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
@@ -80,7 +80,8 @@ use glommio::sync::Semaphore;
 use sluice_engine::catalog::RecordDistribution;
 use sluice_engine::routing::HashKey;
 use sluice_model::{
-    ErrorKind, KinesisError, PutRecordsInput, PutRecordsOutput, PutRecordsResultEntry, Request, Response,
+    ErrorKind, KinesisError, PutRecordInput, PutRecordsInput, PutRecordsOutput, PutRecordsResultEntry, Request,
+    Response,
 };
 use sluice_protocol::flatbuffers::FlatBufferBuilder;
 use sluice_protocol::native::handshake::{self, AuthenticateFields, HandshakeResponse};
@@ -127,29 +128,49 @@ enum Destination<'a> {
     Here,
     /// At the leader of a group: the catalog's or the delivery state's.
     Group(u64),
-    /// At the leaders of its records' shards: each record's explicit hash key and partition key.
-    Records(Arc<StreamRoute>, Vec<(Option<&'a sluice_model::HashKey>, Option<&'a str>)>),
+    /// At the leaders of its records' shards.
+    Records(Arc<StreamRoute>, RecordKeys<'a>),
+}
+
+/// The records of a write, for their keys.
+#[derive(Clone, Copy)]
+enum RecordKeys<'a> {
+    One(&'a PutRecordInput),
+    Many(&'a PutRecordsInput),
+}
+
+impl<'a> RecordKeys<'a> {
+    fn len(self) -> usize {
+        match self {
+            RecordKeys::One(_) => 1,
+            RecordKeys::Many(input) => input.records.len(),
+        }
+    }
+
+    /// Each record's explicit hash key and partition key.
+    fn each(self) -> impl Iterator<Item = (Option<&'a sluice_model::HashKey>, Option<&'a str>)> {
+        let (one, many) = match self {
+            RecordKeys::One(input) => (Some((input.explicit_hash_key.as_ref(), input.partition_key.as_deref())), None),
+            RecordKeys::Many(input) => (None, Some(input.records.iter())),
+        };
+        let many =
+            many.into_iter().flatten().map(|entry| (entry.explicit_hash_key.as_ref(), entry.partition_key.as_deref()));
+        one.into_iter().chain(many)
+    }
 }
 
 fn destination<'a>(node: &Node, request: &'a Request) -> Destination<'a> {
+    let records = |route: Option<Arc<StreamRoute>>, keys| match route {
+        Some(route) => Destination::Records(route, keys),
+        None => Destination::Here,
+    };
     match request {
-        Request::PutRecord(input) => match route(node, input.stream_name.as_deref(), input.stream_arn.as_ref()) {
-            Some(route) => {
-                Destination::Records(route, vec![(input.explicit_hash_key.as_ref(), input.partition_key.as_deref())])
-            }
-            None => Destination::Here,
-        },
-        Request::PutRecords(input) => match route(node, input.stream_name.as_deref(), input.stream_arn.as_ref()) {
-            Some(route) => Destination::Records(
-                route,
-                input
-                    .records
-                    .iter()
-                    .map(|entry| (entry.explicit_hash_key.as_ref(), entry.partition_key.as_deref()))
-                    .collect(),
-            ),
-            None => Destination::Here,
-        },
+        Request::PutRecord(input) => {
+            records(route(node, input.stream_name.as_deref(), input.stream_arn.as_ref()), RecordKeys::One(input))
+        }
+        Request::PutRecords(input) => {
+            records(route(node, input.stream_name.as_deref(), input.stream_arn.as_ref()), RecordKeys::Many(input))
+        }
         // A queue's tags are the delivery state's.
         Request::TagResource(input) if node.identity().queue_of(input.resource_arn.as_str()).is_ok() => {
             Destination::Group(DELIVERY_GROUP.0)
@@ -176,9 +197,9 @@ pub fn target(node: &Node, request: &Request) -> Option<u64> {
     let leader = match destination(node, request) {
         Destination::Here => return None,
         Destination::Group(group) => node.shared.leaders.leader(group)?,
-        Destination::Records(route, keys) => keys
-            .into_iter()
-            .find_map(|(explicit, partition_key)| record_leader(node, &route, explicit, partition_key))?,
+        Destination::Records(route, keys) => {
+            keys.each().find_map(|(explicit, partition_key)| record_leader(node, &route, explicit, partition_key))?
+        }
     };
     (leader != cluster.node_id && reachable(node, leader)).then_some(leader)
 }
@@ -211,11 +232,19 @@ fn awaits_leader(node: &Node, request: &Request) -> bool {
     match destination(node, request) {
         Destination::Here => false,
         Destination::Group(group) => node.shared.leaders.leader(group).is_none(),
-        Destination::Records(route, keys) => keys.into_iter().any(|(explicit, partition_key)| {
-            // A key no open shard holds is the request's own error, found where it runs.
-            shard_of(&route, explicit, partition_key).is_some()
-                && record_leader(node, &route, explicit, partition_key).is_none()
-        }),
+        Destination::Records(route, keys) => {
+            // Every open shard led, as nearly always: with no more shards than records, looking
+            // at each shard is cheaper than routing each record (an MD5 of its key).
+            let led = |(_, shard): (_, ShardRoute)| node.shared.leaders.leader(shard.uid).is_some();
+            if route.open_shards().len() <= keys.len() && route.open_shards().all(led) {
+                return false;
+            }
+            keys.each().any(|(explicit, partition_key)| {
+                // A key no open shard holds is the request's own error, found where it runs.
+                shard_of(&route, explicit, partition_key).is_some()
+                    && record_leader(node, &route, explicit, partition_key).is_none()
+            })
+        }
     }
 }
 
