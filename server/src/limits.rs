@@ -333,9 +333,9 @@ pub const FOLLOWER_CATCH_UP_WAIT_MS: u64 = 500;
 pub const LEADER_BALANCE_INTERVAL_MS: u64 = 2_000;
 /// The most groups one core of a member hands over in one turn of leader balancing
 /// (`ops/cluster/balance.rs`). Each handover fails the writes in flight on its shard with the
-/// retriable error of a leader change, so not all at once; with one at a time a restarted
-/// member of a cluster of 500 shards waited minutes for its share (167 groups, about one a
-/// second from two survivors).
+/// retriable error of a leader change, so not all at once; with one at a time, a restarted
+/// member of a 120-shard cluster waited 40 s for its share, and 86 to 111 s under writes
+/// (`bench/cluster/leaders.py rebalance`).
 pub const LEADER_TRANSFERS_PER_TURN_MAX: usize = 16;
 
 /// How long after this node first saw a shard's group led that leader balancing may move it,

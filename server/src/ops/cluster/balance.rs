@@ -151,7 +151,8 @@ mod tests {
         assert_eq!(transfer_plan(3, &[1, 2, 3], &after_restart), Some((1, 1)));
         assert_eq!(transfer_plan(1, &[1, 2, 3], &after_restart), None, "the node under the mean gives nothing");
         // More groups: each survivor gives the restarted member its part of the lack at once
-        // (one at a time, this took eight turns).
+        // (one at a time and only above the mean rounded up, the members stopped at 3, 5, 5
+        // after three turns).
         let after_restart = counts(&[(2, 7), (3, 6)]);
         assert_eq!(transfer_plan(2, &[1, 2, 3], &after_restart), Some((1, 3)));
         assert_eq!(transfer_plan(3, &[1, 2, 3], &after_restart), Some((1, 2)));
