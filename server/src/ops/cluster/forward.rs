@@ -240,6 +240,13 @@ fn awaits_leader(node: &Node, request: &Request) -> bool {
             if route.open_shards().len() <= keys.len() && route.open_shards().all(led) {
                 return false;
             }
+            if route.meta.distribution == RecordDistribution::Auto {
+                // Whatever their keys, the records go to any open shard with a leader: one
+                // answer for all of them, not one look at every shard per record.
+                return keys.len() > 0
+                    && route.open_shards().len() > 0
+                    && record_leader(node, &route, None, None).is_none();
+            }
             keys.each().any(|(explicit, partition_key)| {
                 // A key no open shard holds is the request's own error, found where it runs.
                 shard_of(&route, explicit, partition_key).is_some()
