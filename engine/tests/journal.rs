@@ -624,19 +624,29 @@ fn queued_appends_keep_their_own_arrival_times_never_going_backwards() {
         // A replicated shard's records take the time their leader gave them, not this clock's;
         // a time before the shard's last (a new leader whose clock is behind) is raised to it.
         // Queued together, they may share a commit, and still keep their own times.
-        let first = journal.queue_at(vec![record("a"), record("b")], 9_000, 1).await.unwrap();
-        let second = journal.queue_at(vec![record("c")], 7_000, 3).await.unwrap();
-        let third = journal.queue_at(vec![record("d")], 9_500, 4).await.unwrap();
+        // A replica's applier foretells each append's acknowledgements from the shard's tip.
+        let mut tip = journal.tip(1).unwrap();
+        assert_eq!((tip.next_index, tip.seq_prefix), (1, spec(1).seq_prefix));
+        let mut first = journal.queue_at(vec![record("a"), record("b")], 9_000, 1).await.unwrap();
+        let mut second = journal.queue_at(vec![record("c")], 7_000, 3).await.unwrap();
+        let mut third = journal.queue_at(vec![record("d")], 9_500, 4).await.unwrap();
+        let foretold = [tip.append(2, 9_000), tip.append(1, 7_000), tip.append(1, 9_500)];
         let acks = first.durable().await.unwrap();
         assert!(acks.iter().all(|ack| ack.timestamp_ms == 9_000));
-        assert_eq!(second.durable().await.unwrap()[0].timestamp_ms, 9_000);
-        assert_eq!(third.durable().await.unwrap()[0].timestamp_ms, 9_500);
+        assert_eq!(acks, foretold[0]);
+        let acks = second.durable().await.unwrap();
+        assert_eq!(acks[0].timestamp_ms, 9_000);
+        assert_eq!(acks, foretold[1]);
+        let acks = third.durable().await.unwrap();
+        assert_eq!(acks[0].timestamp_ms, 9_500);
+        assert_eq!(acks, foretold[2]);
+        assert_eq!(journal.tip(1).unwrap(), tip, "the journal's tip, once they are durable");
         let stored: Vec<i64> = read_all(&journal, 1, 0).await.iter().map(|r| r.timestamp_ms).collect();
         assert_eq!(stored, vec![9_000, 9_000, 9_000, 9_500]);
         // An append that would not start where it must is refused, and so is the one queued
         // behind it: no hole, nothing stored.
-        let wrong = journal.queue_at(vec![record("e")], 9_600, 6).await.unwrap();
-        let behind = journal.queue_at(vec![record("f")], 9_700, 7).await.unwrap();
+        let mut wrong = journal.queue_at(vec![record("e")], 9_600, 6).await.unwrap();
+        let mut behind = journal.queue_at(vec![record("f")], 9_700, 7).await.unwrap();
         assert!(matches!(wrong.durable().await, Err(EngineError::NotNext { expected: 6, actual: 5, .. })));
         assert!(matches!(behind.durable().await, Err(EngineError::NotNext { expected: 7, actual: 5, .. })));
         journal.close().await.unwrap();
@@ -678,7 +688,7 @@ fn a_shard_restarts_at_a_peers_retention_and_keeps_it_across_a_restart() {
             journal.restart_shard_at(1, 100).await.unwrap();
             assert_eq!(journal.bounds(1).await.unwrap(), (100, 100), "{held} records held");
             // Not at the new start: refused, nothing stored.
-            let early = journal.queue_at(vec![record("early")], 6_000, 0).await.unwrap();
+            let mut early = journal.queue_at(vec![record("early")], 6_000, 0).await.unwrap();
             assert!(matches!(early.durable().await, Err(EngineError::NotNext { expected: 0, actual: 100, .. })));
             journal.queue_at(vec![record("a"), record("b")], 6_000, 100).await.unwrap().durable().await.unwrap();
             assert!(matches!(journal.restart_shard_at(1, 101).await, Err(EngineError::NotNext { actual: 102, .. })));

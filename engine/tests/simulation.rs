@@ -518,10 +518,13 @@ async fn pipeliner(ctx: Rc<Ctx>) {
             return;
         }
         let uid = live[ctx.draw(live.len() as u64) as usize];
-        let Ok((_, mut next)) = ctx.journal.bounds(uid).await else {
+        // The applier answers its proposers from the tip before the journal commits: what an
+        // append the journal stores gets must be what the tip foretold.
+        let Ok(mut tip) = ctx.journal.tip(uid) else {
             ctx.yields(3).await;
             continue;
         };
+        let mut next = tip.next_index;
         let mut queued = Vec::new();
         for _ in 0..1 + ctx.draw(4) {
             let Some((attempt, records)) = ctx.new_attempt(Some(uid)) else { break };
@@ -529,7 +532,8 @@ async fn pipeliner(ctx: Rc<Ctx>) {
             let arrival_ms = ctx.clock.now_ms() - ctx.draw(50) as i64;
             match ctx.journal.queue_at(records, arrival_ms, next).await {
                 Ok(append) => {
-                    queued.push((attempt, next, arrival_ms, append));
+                    let foretold = tip.append(count, arrival_ms);
+                    queued.push((attempt, next, arrival_ms, foretold, append));
                     next += count;
                 }
                 Err(error) => {
@@ -538,7 +542,10 @@ async fn pipeliner(ctx: Rc<Ctx>) {
                 }
             }
         }
-        for (attempt, expected, arrival_ms, append) in queued {
+        // Whether every append of the round so far was stored where it was queued: another
+        // task's append may fill a refused one's place.
+        let mut undisturbed = true;
+        for (attempt, expected, arrival_ms, foretold, mut append) in queued {
             let result = append.durable().await;
             match &result {
                 Ok(acks) => {
@@ -546,6 +553,12 @@ async fn pipeliner(ctx: Rc<Ctx>) {
                     let mut model = ctx.model.borrow_mut();
                     if first != Some(expected) {
                         model.fail(format!("a{attempt}: queued at index {expected}, stored at {first:?}"));
+                    }
+                    // Stored where it was queued, as was every one before it in the round, so
+                    // nothing else of the shard came between the tip and it: stored as
+                    // foretold, times included.
+                    if undisturbed && *acks != foretold {
+                        model.fail(format!("a{attempt}: stored as {acks:?}, foretold as {foretold:?}"));
                     }
                     // Its own time (or the shard's later last one), not another append's.
                     if acks.iter().any(|ack| ack.timestamp_ms < arrival_ms) {
@@ -556,6 +569,7 @@ async fn pipeliner(ctx: Rc<Ctx>) {
                 Err(EngineError::NotNext { .. }) => ctx.model.borrow_mut().stats.queued_not_next += 1,
                 Err(_) => {}
             }
+            undisturbed &= result.is_ok();
             ctx.on_appended(attempt, result);
         }
         ctx.yields(3).await;

@@ -61,9 +61,10 @@ pub use crate::storage::dma::prime_iopoll_probe;
 pub struct QueuedAppend(oneshot::Receiver<Result<Vec<Appended>>>);
 
 impl QueuedAppend {
-    /// The records' acknowledgements once they are durable, or why they were refused.
-    pub async fn durable(self) -> Result<Vec<Appended>> {
-        self.0.await.map_err(|_| EngineError::Closed)?
+    /// The records' acknowledgements once they are durable, or why they were refused. Once
+    /// answered, it answers nothing more (a caller waits on it until then, or drops it).
+    pub async fn durable(&mut self) -> Result<Vec<Appended>> {
+        (&mut self.0).await.map_err(|_| EngineError::Closed)?
     }
 
     /// The answer, if it came already ([`QueuedAppend::durable`] without waiting).
@@ -128,6 +129,30 @@ pub struct AppendRecord {
 pub struct Appended {
     pub sequence_number: SequenceNumber,
     pub timestamp_ms: i64,
+}
+
+/// Where a shard's records end ([`Journal::tip`]), moved past appends queued after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardTip {
+    pub next_index: u64,
+    pub last_timestamp_ms: i64,
+    pub seq_prefix: ShardSeqPrefix,
+}
+
+impl ShardTip {
+    /// What the commit of `count` records queued at this tip with `arrival_ms`
+    /// ([`Journal::queue_at`]) gives them, as the commit's framing does: the indexes from
+    /// `next_index` on, and the arrival time never before the shard's last one. The tip moves
+    /// past them.
+    pub fn append(&mut self, count: u64, arrival_ms: i64) -> Vec<Appended> {
+        let timestamp_ms = arrival_ms.max(self.last_timestamp_ms);
+        let acks = (self.next_index..self.next_index + count)
+            .map(|index| Appended { sequence_number: self.seq_prefix.sequence_number(index), timestamp_ms })
+            .collect();
+        self.next_index += count;
+        self.last_timestamp_ms = timestamp_ms;
+        acks
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

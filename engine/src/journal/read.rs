@@ -2,7 +2,7 @@
 //! segment files), and waiting for new records.
 
 use super::segment::{Segment, SegmentPin};
-use super::{served_shard, Journal, ReadBatch, StartPosition, StoredRecord};
+use super::{served_shard, Journal, ReadBatch, ShardTip, StartPosition, StoredRecord};
 use crate::error::{EngineError, Result};
 use crate::format::{self, FrameError};
 use crate::shard_index::{RunEntry, ShardIndex};
@@ -55,6 +55,21 @@ impl<S: Storage> Journal<S> {
         let state = &mut *state;
         let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, self.inner.clock.now_ms())?;
         Ok((shard.index.trim_index_floor(), shard.index.next_index()))
+    }
+
+    /// Where the shard's durable records end, from memory: the index its next record gets, the
+    /// arrival time of its last record (what the next append's time is at least), and its
+    /// sequence numbers' prefix. A replica's applier, the shard's only writer, takes this
+    /// once nothing of its own is on the way, then follows the appends it queues itself.
+    pub fn tip(&self, shard_uid: u64) -> Result<ShardTip> {
+        let mut state = self.inner.state.borrow_mut();
+        let state = &mut *state;
+        let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, self.inner.clock.now_ms())?;
+        Ok(ShardTip {
+            next_index: shard.index.next_index(),
+            last_timestamp_ms: shard.index.last_timestamp_ms(),
+            seq_prefix: shard.spec.expect("a served shard has its spec").seq_prefix,
+        })
     }
 
     /// Reads up to `records_max` records and about `bytes_max` bytes (data plus keys; always at

@@ -30,7 +30,7 @@ use sluice_cluster::limits::{APPEND_COMMIT_WAIT_MS, TICK_INTERVAL_MS};
 use sluice_cluster::wire::APPEND_DATA_BYTES_MAX;
 use sluice_engine::catalog::write_atomic;
 use sluice_engine::shard_index::FIRST_RECORD_INDEX;
-use sluice_engine::{AppendRecord, Appended, QueuedAppend};
+use sluice_engine::{AppendRecord, Appended, QueuedAppend, ShardTip};
 use sluice_model::KinesisError;
 use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
@@ -51,9 +51,14 @@ type Outcome = Result<Option<Vec<Appended>>, KinesisError>;
 pub struct ShardGroup {
     pub uid: u64,
     pub host: GroupHost,
-    /// The last Raft index applied to the journal (or found there), and the outcomes of the
-    /// entries proposed here.
-    applied: Applied<Outcome>,
+    /// The last Raft index whose outcome is decided, and the outcomes of the entries proposed
+    /// here: its records queued to the journal, behind every entry before it, with their
+    /// sequence numbers fixed (or nothing to store). A proposer is answered from here (see
+    /// [`apply_committed`]).
+    decided: Applied<Outcome>,
+    /// The last Raft index applied to the journal durably (or found there): what reads and the
+    /// seal wait for.
+    applied: Applied<()>,
     /// The shard's end (its next record index) once its seal is applied here.
     ending_index: Cell<Option<u64>>,
     /// Where the applier saves how far it got ([`Progress`]), and whether a save is under way.
@@ -159,7 +164,8 @@ impl ShardGroup {
         let group = Rc::new(ShardGroup {
             uid,
             host,
-            applied: Applied::new(start.index, APPLIED_OUTCOMES_KEPT_MAX),
+            decided: Applied::new(start.index, APPLIED_OUTCOMES_KEPT_MAX),
+            applied: Applied::new(start.index, 0),
             ending_index: Cell::new(None),
             progress_path: path,
             progress_saving: Rc::new(Cell::new(false)),
@@ -265,37 +271,65 @@ pub async fn caught_up_to_commit(uid: u64) -> Result<(), KinesisError> {
 const APPLY_IN_FLIGHT_MAX: usize = 64;
 
 /// An entry handed to the journal, or one with nothing to store, in Raft order.
-/// `end` is the shard's next record index once the entry is applied.
+/// `end` is the shard's next record index once the entry is applied; `acks` what its proposer
+/// was answered, which the journal's commit must confirm.
 enum Applying {
-    Queued { index: u64, end: u64, append: QueuedAppend },
-    Done { index: u64, end: u64, outcome: Option<Outcome> },
+    Queued { index: u64, end: u64, append: QueuedAppend, acks: Vec<Appended> },
+    Done { index: u64, end: u64 },
 }
 
 /// Applies the group's committed entries to the journal in log order, with up to
 /// [`APPLY_IN_FLIGHT_MAX`] of them on their way to the disk at once (`Journal::queue_at`:
 /// each must start where the one before it ends, so an append that fails leaves no hole
-/// behind it: the ones queued after it are refused too). Proposers learn of their entry once
-/// it and every entry before it are durable (`Applied` moves in index order).
+/// behind it: the ones queued after it are refused too).
+///
+/// A proposer is answered once its entry is queued, not once the journal synced it: the entry
+/// is committed, so durable in the Raft logs of a quorum, this member's included, and
+/// queued behind every entry before it, its records' sequence numbers and arrival time are
+/// fixed (`ShardTip::append`, what the commit's framing gives them; checked when the commit
+/// answers, and a difference stops the applier). The journal is this member's state machine:
+/// after a crash the applier reads the entries after its saved progress again, which is saved
+/// only once the journal holds them durably, and the log keeps every entry after it. Waiting
+/// for the journal's group commit as well put a second write and fdatasync on every
+/// acknowledgement. Reads wait for the journal ([`ShardGroup::applied_index`] moves once an
+/// entry and every one before it are durable there), so a record is served only once this
+/// member's journal holds it, as before; a GetRecords right after an acknowledgement may come
+/// a commit too early to see it (Kinesis makes no promise either), while an iterator at or
+/// after its sequence number waits for it (`shard_iterator_here`), and so does LATEST
+/// ([`caught_up_to_commit`]).
 async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_index: u64) {
     // `next_record_index`: the record index the next entry's first record gets: the shard's
     // first index plus the records of the committed entries before it.
     let mut next = group.applied.index() + 1;
     let mut in_flight: VecDeque<Applying> = VecDeque::new();
+    // The journal's tip past the appends on their way: taken from the journal whenever
+    // nothing is (this applier is the shard's only writer).
+    let mut tip: Option<ShardTip> = None;
     loop {
         if let Some(restored) = group.restored.take() {
             // A snapshot brought the journal here while nothing was on its way.
             debug_assert!(in_flight.is_empty(), "a snapshot restored while entries were being applied");
             next = restored.index + 1;
             next_record_index = restored.next_record_index;
+            tip = None;
+            group.decided.set(restored.index, None);
             group.applied.set(restored.index, None);
         }
         // Entries whose appends are durable already are applied at once, in order.
         if !finish_durable(&group, &mut in_flight) {
             return;
         }
-        // Wait for the oldest when the window is full or nothing more is committed yet.
-        if !in_flight.is_empty() && (in_flight.len() >= APPLY_IN_FLIGHT_MAX || group.host.status().commit < next) {
+        // Wait for the oldest when the window is full; when nothing more is committed yet, for
+        // the oldest or the next commit, whichever comes first (a proposer waits for its
+        // entry's commit, not for the journal's).
+        if in_flight.len() >= APPLY_IN_FLIGHT_MAX {
             if !finish_oldest(&group, &mut in_flight).await {
+                return;
+            }
+            continue;
+        }
+        if !in_flight.is_empty() && group.host.status().commit < next {
+            if !finish_oldest_or_committed(&group, &mut in_flight, next - 1).await {
                 return;
             }
             continue;
@@ -329,7 +363,7 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
         group.unsaved_bytes.set(group.unsaved_bytes.get() + data.len());
         // A new leader's first entry is empty: no records.
         if data.is_empty() {
-            in_flight.push_back(Applying::Done { index, end: next_record_index, outcome: None });
+            nothing_to_store(&group, &mut in_flight, index, next_record_index, None);
             continue;
         }
         let entry = match entry::decode_shard_entry(&data) {
@@ -362,7 +396,7 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
                         "replication: the shard is sealed"
                     );
                 }
-                applied(&group, index, next_record_index, None);
+                nothing_to_store(&group, &mut in_flight, index, next_record_index, None);
                 continue;
             }
             Err(error) => {
@@ -372,38 +406,42 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
         };
         if group.ending_index().is_some() {
             // Committed after the seal: the shard takes no more records, on any replica.
-            in_flight.push_back(Applying::Done { index, end: next_record_index, outcome: Some(Ok(None)) });
+            nothing_to_store(&group, &mut in_flight, index, next_record_index, Some(Ok(None)));
             continue;
         }
         let count = entry.records.len() as u64;
         if in_flight.is_empty() {
             // Where the journal ends tells what a restart already applied; with appends on
             // their way, this applier alone decides where the shard ends.
-            let next_index = match node.journal.bounds(group.uid).await {
-                Ok((_, next_index)) => next_index,
+            let journal_tip = match node.journal.tip(group.uid) {
+                Ok(journal_tip) => journal_tip,
                 // Deleted (or never adopted here): nothing more to apply.
                 Err(error) => {
                     tracing::info!(shard = group.uid, %error, "replication: the shard's applier stops");
                     return;
                 }
             };
-            if next_record_index + count <= next_index {
+            if next_record_index + count <= journal_tip.next_index {
                 // In the journal already, from before a restart.
                 next_record_index += count;
-                applied(&group, index, next_record_index, None);
+                nothing_to_store(&group, &mut in_flight, index, next_record_index, None);
                 continue;
             }
-            if next_record_index != next_index {
+            if next_record_index != journal_tip.next_index {
                 tracing::error!(
                     shard = group.uid,
                     index,
                     next_record_index,
-                    next_index,
+                    next_index = journal_tip.next_index,
                     "replication: the journal and the Raft log disagree on the shard's records; the shard stops applying"
                 );
                 return;
             }
+            tip = Some(journal_tip);
         }
+        let Some(tip) = tip.as_mut() else {
+            unreachable!("appends on their way were queued at a tip taken from the journal")
+        };
         // The on-demand scaler's demand (`on_demand::scale`, on the metadata leader): on a
         // replicated node, the writes applied, the same on every node.
         let bytes: usize = entry.records.iter().map(|record| record.data.len() + record.partition_key.len()).sum();
@@ -424,7 +462,9 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
         match node.journal.queue_at(records, entry.arrival_ms, next_record_index).await {
             Ok(append) => {
                 next_record_index += count;
-                in_flight.push_back(Applying::Queued { index, end: next_record_index, append });
+                let acks = tip.append(count, entry.arrival_ms);
+                group.decided.set(index, Some(Ok(Some(acks.clone()))));
+                in_flight.push_back(Applying::Queued { index, end: next_record_index, append, acks });
             }
             Err(error) => {
                 if finish_all(&group, &mut in_flight).await {
@@ -436,20 +476,66 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
     }
 }
 
+/// Entry `index` stores nothing more (the shard's next record index is `end`): decided at
+/// once, applied once every entry before it is.
+fn nothing_to_store(
+    group: &ShardGroup,
+    in_flight: &mut VecDeque<Applying>,
+    index: u64,
+    end: u64,
+    outcome: Option<Outcome>,
+) {
+    group.decided.set(index, outcome);
+    if in_flight.is_empty() {
+        applied(group, index, end);
+    } else {
+        in_flight.push_back(Applying::Done { index, end });
+    }
+}
+
 /// Waits for the oldest entry on its way and marks it applied; false if its append failed
 /// (the applier stops).
 async fn finish_oldest(group: &ShardGroup, in_flight: &mut VecDeque<Applying>) -> bool {
     match in_flight.pop_front() {
-        Some(Applying::Done { index, end, outcome }) => applied(group, index, end, outcome),
-        Some(Applying::Queued { index, end, append }) => match append.durable().await {
-            Ok(acks) => applied(group, index, end, Some(Ok(Some(acks)))),
-            Err(error) => {
-                applying_failed(group, index, &error);
+        Some(Applying::Done { index, end }) => applied(group, index, end),
+        Some(Applying::Queued { index, end, mut append, acks }) => {
+            let durable = append.durable().await;
+            if !confirmed(group, index, &acks, durable) {
                 return false;
             }
-        },
+            applied(group, index, end);
+        }
         None => {}
     }
+    true
+}
+
+/// Waits for the oldest entry on its way, and marks it applied, or for an entry past `index`
+/// to be committed, whichever comes first; false if the oldest's append failed (the applier
+/// stops).
+async fn finish_oldest_or_committed(group: &ShardGroup, in_flight: &mut VecDeque<Applying>, index: u64) -> bool {
+    let durable = futures_lite::future::or(
+        async {
+            match in_flight.front_mut() {
+                Some(Applying::Queued { append, .. }) => Some(append.durable().await),
+                // Entries with nothing to store wait only behind appends (`nothing_to_store`).
+                _ => unreachable!("the oldest entry on its way is an append"),
+            }
+        },
+        async {
+            group.host.committed_past(index).await;
+            None
+        },
+    )
+    .await;
+    let Some(durable) = durable else { return true };
+    let Some(Applying::Queued { index, end, acks, .. }) = in_flight.pop_front() else {
+        unreachable!("the oldest entry was just seen")
+    };
+    if !confirmed(group, index, &acks, durable) {
+        return false;
+    }
+    applied(group, index, end);
     true
 }
 
@@ -477,24 +563,51 @@ fn finish_durable(group: &ShardGroup, in_flight: &mut VecDeque<Applying>) -> boo
             None => return true,
         };
         match (in_flight.pop_front(), answer) {
-            (Some(Applying::Done { index, end, outcome }), _) => applied(group, index, end, outcome),
-            (Some(Applying::Queued { index, end, .. }), Some(Ok(acks))) => {
-                applied(group, index, end, Some(Ok(Some(acks))))
-            }
-            (Some(Applying::Queued { index, .. }), Some(Err(error))) => {
-                applying_failed(group, index, &error);
-                return false;
+            (Some(Applying::Done { index, end }), _) => applied(group, index, end),
+            (Some(Applying::Queued { index, end, acks, .. }), Some(durable)) => {
+                if !confirmed(group, index, &acks, durable) {
+                    return false;
+                }
+                applied(group, index, end);
             }
             _ => unreachable!("the front was just seen"),
         }
     }
 }
 
-/// Entry `index` is applied (the shard's next record index is `end`): its proposer learns
-/// its outcome, and every [`PROGRESS_SAVED_EVERY_ENTRIES`] (or a segment's bytes) the progress
-/// is saved ([`save_progress`]).
-fn applied(group: &ShardGroup, index: u64, end: u64, outcome: Option<Outcome>) {
-    group.applied.set(index, outcome);
+/// Whether entry `index`'s append became durable with the acknowledgements its proposer was
+/// given; if not, the failure is logged (the applier stops).
+fn confirmed(
+    group: &ShardGroup,
+    index: u64,
+    given: &[Appended],
+    durable: Result<Vec<Appended>, sluice_engine::EngineError>,
+) -> bool {
+    match durable {
+        Ok(acks) if acks == given => true,
+        Ok(acks) => {
+            tracing::error!(
+                shard = group.uid,
+                index,
+                given = ?given.first(),
+                stored = ?acks.first(),
+                "replication: the journal stored an entry's records otherwise than its proposer was \
+                 answered; the shard stops applying"
+            );
+            false
+        }
+        Err(error) => {
+            applying_failed(group, index, &error);
+            false
+        }
+    }
+}
+
+/// Entry `index` is durable in the journal, with every entry before it (the shard's next
+/// record index is `end`): reads may serve it, and every [`PROGRESS_SAVED_EVERY_ENTRIES`] (or
+/// a segment's bytes) the progress is saved ([`save_progress`]).
+fn applied(group: &ShardGroup, index: u64, end: u64) {
+    group.applied.set(index, None);
     let due =
         index.is_multiple_of(PROGRESS_SAVED_EVERY_ENTRIES) || group.unsaved_bytes.get() >= group.progress_every_bytes;
     if due {
@@ -599,7 +712,8 @@ pub async fn append(node: &Rc<Node>, records: Vec<AppendRecord>) -> Vec<Option<R
 }
 
 /// Proposes `records` (of `group`'s shard) as one entry and answers once it is committed and
-/// applied here: the records' acknowledgements, or `None` if the shard was sealed before it.
+/// its outcome decided here ([`apply_committed`]): the records' acknowledgements, or `None`
+/// if the shard was sealed before it.
 pub async fn propose(
     core: &crate::ops::cluster::ClusterCore,
     group: &ShardGroup,
@@ -628,13 +742,13 @@ pub async fn propose(
         }),
         other => KinesisError::internal(format!("Replication of shard uid {}: {other}; retry", group.uid)),
     })?;
-    if !group.applied.wait(appended.index, Duration::from_millis(APPEND_COMMIT_WAIT_MS)).await {
+    if !group.decided.wait(appended.index, Duration::from_millis(APPEND_COMMIT_WAIT_MS)).await {
         return Err(KinesisError::internal(format!(
             "Shard uid {}'s entry {} committed but was not applied within {APPEND_COMMIT_WAIT_MS} ms; retry",
             group.uid, appended.index
         )));
     }
-    match group.applied.take(appended.index) {
+    match group.decided.take(appended.index) {
         Some(outcome) => outcome,
         // Kept only for `APPLIED_OUTCOMES_KEPT_MAX` entries, or the applier stopped.
         None => Err(KinesisError::internal(format!(

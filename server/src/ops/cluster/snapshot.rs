@@ -309,7 +309,7 @@ async fn restore(node: &Node, uid: u64, snapshot: &SnapshotToRestore) -> Result<
             queued.push(append);
             next += count;
         }
-        for append in queued {
+        for mut append in queued {
             append.durable().await.map_err(|error| error.to_string())?;
         }
     }
