@@ -332,6 +332,12 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
             if !finish_oldest_or_committed(&group, &mut in_flight, next - 1).await {
                 return;
             }
+            if group.host.stopped() {
+                // The stream was deleted (its group stopped, whose wait for a commit returns
+                // at once: going round again would spin without yielding, and starve the
+                // journal's flusher the oldest append waits for).
+                return;
+            }
             continue;
         }
         let index = next;
