@@ -1199,16 +1199,9 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
             &CreateStreamInput { stream_name: "spread".into(), shard_count: Some(6), ..Default::default() },
         )
         .await;
+        active_everywhere(&created_endpoints, "spread").await;
         for (node, endpoint) in created_endpoints.iter().enumerate() {
             let client = Client::connect(endpoint).await.unwrap();
-            let describe = DescribeStreamSummaryInput { stream_name: Some("spread".into()), stream_arn: None };
-            let waiting = Instant::now();
-            while call_until_ok(&client, &describe).await.stream_description_summary.stream_status
-                != StreamStatus::Active
-            {
-                assert!(waiting.elapsed() < Duration::from_secs(30), "spread never became ACTIVE on node {}", node + 1);
-                glommio::timer::sleep(Duration::from_millis(10)).await;
-            }
             let list = ListShardsInput { stream_name: Some("spread".into()), ..Default::default() };
             let shards = call_until_ok(&client, &list).await.shards;
             assert_eq!(shards.len(), 6);
