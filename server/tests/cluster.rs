@@ -306,14 +306,14 @@ fn admin_call(http: SocketAddr, operation: &str, body: &str) -> (u16, String) {
     json_call(http, &format!("SluiceAdmin_20261201.{operation}"), body)
 }
 
-/// One unsigned AWS JSON 1.1 call (`X-Amz-Target: target`) to the HTTP listener at `http`:
-/// the status and the body.
 /// The string field `name` of a JSON answer.
 fn json_field(answer: &str, name: &str) -> String {
     let value: serde_json::Value = serde_json::from_str(answer).unwrap_or_else(|error| panic!("{error}: {answer}"));
     value[name].as_str().unwrap_or_else(|| panic!("no {name} in {answer}")).to_string()
 }
 
+/// One unsigned AWS JSON 1.1 call (`X-Amz-Target: target`) to the HTTP listener at `http`:
+/// the status and the body.
 fn json_call(http: SocketAddr, target: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let Ok(mut stream) = std::net::TcpStream::connect(http) else { return (0, "no connection".into()) };

@@ -36,7 +36,8 @@
 //! answered within [`FORWARD_ANSWER_WAIT_MS`]; past either, or when the connection fails, the
 //! client gets a retriable InternalFailure (the write may still have been stored: as with any
 //! timeout, Kinesis' at-least-once contract). A connection is kept for the next request only
-//! after a whole answer was read from it.
+//! after a whole answer was read from it, and used again only if the member has not closed it
+//! meanwhile (a member that died or restarted did; [`Connection::open`]).
 //!
 //! Clients that know the leaders need none of this: DescribeStreamRoutes (`ops/routes.rs`)
 //! gives them the same table, and `sluice_client::RoutedClient` writes to the leaders
@@ -91,6 +92,7 @@ use sluice_security::sigv4::SigningCredentials;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -509,6 +511,8 @@ struct PeerPool {
 struct Connection {
     /// Plain TCP, or TLS to a member whose native listener has it.
     stream: Box<dyn Duplex>,
+    /// The TCP socket under `stream` (which owns it), to see whether the member closed it.
+    socket: RawFd,
     /// Bytes read past the last answer (none, on a connection used one request at a time).
     buffer: BytesMut,
 }
@@ -518,11 +522,17 @@ trait Duplex: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin {}
 impl<T: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin> Duplex for T {}
 
 impl PeerPool {
+    /// The most recently used idle connection the member has not closed; those it closed are
+    /// dropped. One it closed while idle (it died or restarted since) would fail after the
+    /// request left, and the client would hear that its write may or may not have been stored.
+    fn idle_open(&self) -> Option<Connection> {
+        std::iter::from_fn(|| self.idle.borrow_mut().pop()).find(Connection::open)
+    }
+
     /// Sends one request frame and reads its answer, on an idle connection or a new one.
     async fn exchange(&self, node: &Node, frame: &[u8], correlation_id: u64) -> Result<ResponseMessage, String> {
         let _turn = self.turns.acquire_permit(1).await.map_err(|error| error.to_string())?;
-        let idle = self.idle.borrow_mut().pop();
-        let mut connection = match idle {
+        let mut connection = match self.idle_open() {
             Some(connection) => connection,
             None => {
                 let timeout = Duration::from_millis(FORWARD_CONNECT_TIMEOUT_MS);
@@ -530,6 +540,7 @@ impl PeerPool {
                     .await
                     .map_err(|error| format!("connect: {error}"))?;
                 let _ = stream.set_nodelay(true);
+                let socket = stream.as_raw_fd();
                 let security = &node.shared.config.security;
                 let (stream, binding): (Box<dyn Duplex>, Vec<u8>) = match &security.member_tls {
                     None => (Box::new(stream), Vec::new()),
@@ -550,7 +561,7 @@ impl PeerPool {
                         }
                     }
                 };
-                let mut connection = Connection { stream, buffer: BytesMut::new() };
+                let mut connection = Connection { stream, socket, buffer: BytesMut::new() };
                 // With credentials the leader serves forwarded requests only to a member.
                 if security.credentials.is_some() {
                     let members = security.members.as_ref().ok_or("no cluster secret")?;
@@ -581,6 +592,18 @@ impl PeerPool {
 }
 
 impl Connection {
+    /// Whether an idle connection is still open at the member's end: nothing at all has
+    /// arrived on it since its last answer, not even its end (what a member's kernel sends
+    /// for it when it dies) or a reset. Asked of the kernel without waiting (`MSG_PEEK`), so
+    /// nothing is taken from the stream.
+    fn open(&self) -> bool {
+        let mut byte = 0u8;
+        // SAFETY: `socket` is the descriptor `stream` owns, open while `self` is; recv writes
+        // at most the one byte it is given, and MSG_DONTWAIT keeps it from blocking the core.
+        let peeked = unsafe { libc::recv(self.socket, (&raw mut byte).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+        peeked < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
+    }
+
     /// Writes a whole frame (and flushes what TLS holds back).
     async fn send(&mut self, frame: &[u8]) -> Result<(), String> {
         self.stream.write_all(frame).await.map_err(|error| format!("send: {error}"))?;
@@ -662,5 +685,69 @@ impl Connection {
                 Err(error) => return Err(format!("receive: {error}")),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn connection(stream: TcpStream) -> Connection {
+        let socket = stream.as_raw_fd();
+        Connection { stream: Box::new(stream), socket, buffer: BytesMut::new() }
+    }
+
+    /// An idle connection is open while the member keeps its end and says nothing; not once
+    /// the member closed its end (as its kernel does when it is killed) or sent anything
+    /// unasked. The pool hands out the newest open one and drops the closed ones it passes:
+    /// before, it handed out the newest, and a follower's first forward to a restarted leader
+    /// failed with "it closed the connection" (a CI run of the forwarding test).
+    #[test]
+    fn an_idle_connection_the_member_closed_is_dropped_not_used() {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                // The member's end is a blocking std socket: dropping it closes it at once.
+                let member = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let address = member.local_addr().unwrap();
+                let mut ends = Vec::new();
+                let mut connections = Vec::new();
+                for _ in 0..4 {
+                    connections.push(connection(TcpStream::connect(address).await.unwrap()));
+                    ends.push(member.accept().unwrap().0);
+                }
+                assert!(connections.iter().all(Connection::open));
+                // The oldest stays open; the second is closed, the third reset by data it
+                // did not ask for, the newest closed.
+                ends[2].write_all(b"unasked").unwrap();
+                let newest = ends.pop();
+                drop(newest);
+                drop(ends.remove(1));
+                let kept = connections[0].socket;
+                let gone = |connection: &Connection| {
+                    // Loopback delivers the end within the close call; a bounded wait anyway.
+                    (0..100).any(|_| {
+                        let open = connection.open();
+                        if open {
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                        !open
+                    })
+                };
+                assert!(connections[1..].iter().all(gone));
+                assert!(connections[0].open());
+                let pool = PeerPool {
+                    address,
+                    idle: RefCell::new(connections),
+                    turns: Semaphore::new(FORWARDS_IN_FLIGHT_PER_PEER_MAX as u64),
+                };
+                let handed = pool.idle_open().expect("the open connection");
+                assert_eq!(handed.socket, kept);
+                assert!(pool.idle.borrow().is_empty(), "the closed connections are dropped");
+                assert!(pool.idle_open().is_none());
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }
