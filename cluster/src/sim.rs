@@ -1,8 +1,10 @@
 //! The deterministic cluster simulation (feature `simulation`, tests only): replicas on the
 //! engine's `SimExecutor`, each with its own `SimDisk` (its machine's disk), joined by a
-//! simulated network that drops, duplicates, delays (and so reorders) and partitions messages,
-//! while a driver crashes and restarts nodes (process kills and power losses) and proposes
-//! entries. Everything is a function of one seed, so a failure replays exactly.
+//! simulated network that drops, duplicates, delays (and so reorders) and partitions messages
+//! (a node cut off both ways; with [`SimConfig::link_cut_one_in`], partial cuts too: a node
+//! that hears nobody, one nobody hears, one link cut), while a driver crashes and restarts
+//! nodes (process kills and power losses) and proposes entries. Everything is a function of
+//! one seed, so a failure replays exactly.
 //!
 //! The driver also replaces members: it kills one for good (its machine is gone) and starts a
 //! new node in its place, which the leader adds as a learner (it restores a snapshot), then
@@ -15,7 +17,10 @@
 //! acknowledged entry is committed on every node, and still there after every node loses
 //! power at once. Read indexes (`Input::ReadIndex`), asked of random members (the newest
 //! leader half the time, deposed or not), must never come back below an entry some node
-//! reported committed before they were asked: a read there would miss it.
+//! reported committed before they were asked: a read there would miss it. The outcome reports
+//! the longest stretch of rounds without a new commit while the faults went on, which a run
+//! with partial cuts alone bounds (a majority still reaches itself both ways, so it must keep
+//! committing).
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -91,6 +96,11 @@ pub struct SimConfig {
     /// The member that campaigns when the group is new (`ReplicaConfig::campaigns_when_new`),
     /// if any.
     pub campaigner: Option<u64>,
+    /// A partial cut starts (or the one under way heals) with probability `1 / n` per round
+    /// (0: never): one node hears nobody, or nobody hears it, or one link is cut both ways,
+    /// while every other message goes through ([`LinkCut`]). Drawn from a generator of their
+    /// own, so that with 0 a seed runs as it did before partial cuts existed.
+    pub link_cut_one_in: u64,
 }
 
 impl Default for SimConfig {
@@ -118,6 +128,7 @@ impl Default for SimConfig {
             segment_bytes: SEGMENT_BYTES,
             read_index_one_in: 3,
             campaigner: None,
+            link_cut_one_in: 0,
         }
     }
 }
@@ -151,6 +162,44 @@ pub struct SimOutcome {
     pub reads_answered: u64,
     /// The round in which a leader was first known, and that leader.
     pub first_leader: Option<(u64, u64)>,
+    /// Partial cuts made ([`SimConfig::link_cut_one_in`]).
+    pub link_cuts: u64,
+    /// The most rounds in a row, while the faults went on, in which nothing new was committed
+    /// (the availability a run kept: with crashes or whole partitions a stall can be right,
+    /// with partial cuts alone a majority can always commit).
+    pub longest_commit_gap: u64,
+}
+
+/// A partial cut of the network ([`SimConfig::link_cut_one_in`]): what a firewall rule on one
+/// direction, or a broken cable between two machines, does. The node is a node index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinkCut {
+    /// Nothing reaches the node (it still sends).
+    Deaf(usize),
+    /// Nothing the node sends arrives (it still hears everyone).
+    Mute(usize),
+    /// The two nodes do not reach each other; each reaches everyone else.
+    Link(usize, usize),
+}
+
+impl LinkCut {
+    /// Whether a message from node index `from` to `to` is lost to this cut.
+    fn loses(self, from: usize, to: usize) -> bool {
+        match self {
+            LinkCut::Deaf(node) => to == node,
+            LinkCut::Mute(node) => from == node,
+            LinkCut::Link(one, other) => (from, to) == (one, other) || (from, to) == (other, one),
+        }
+    }
+
+    /// The words the checker's digest notes for it.
+    fn words(self) -> [u64; 4] {
+        match self {
+            LinkCut::Deaf(node) => [13, 1, node as u64, 0],
+            LinkCut::Mute(node) => [13, 2, node as u64, 0],
+            LinkCut::Link(one, other) => [13, 3, one as u64, other as u64],
+        }
+    }
 }
 
 /// A client entry: its value (unique per proposal) then filler derived from it, so that the
@@ -402,12 +451,15 @@ struct Network {
     dropped: u64,
     /// Per node, its side of a partition: messages between sides are lost.
     sides: Vec<u8>,
+    /// The partial cut under way, if any.
+    link_cut: Option<LinkCut>,
     config: SimConfig,
 }
 
 impl Network {
     fn cut(&self, from: u64, to: u64) -> bool {
-        self.sides[from as usize - 1] != self.sides[to as usize - 1]
+        let (from, to) = (from as usize - 1, to as usize - 1);
+        self.sides[from] != self.sides[to] || self.link_cut.is_some_and(|cut| cut.loses(from, to))
     }
 }
 
@@ -424,10 +476,14 @@ impl Transport for SimTransport {
             return;
         }
         let copies = if network.rng.one_in(network.config.duplicate_one_in) { 2 } else { 1 };
-        for _ in 0..copies {
+        for copy in 0..copies {
             let due = network.now + network.rng.range(1, network.config.delay_rounds_max + 1);
-            let order = network.sent * 2 + network.in_flight.len() as u64;
-            network.in_flight.insert((due, order), message.clone());
+            // Unique per copy of each message sent: a key taken twice would replace a message
+            // in flight, a loss nobody drew or counted. (Before, `sent * 2 + in_flight.len()`
+            // was: 137 messages replaced so in one run of 1,500 rounds.)
+            let order = network.sent * 2 + copy;
+            let replaced = network.in_flight.insert((due, order), message.clone());
+            debug_assert!(replaced.is_none(), "two messages in flight with one key");
         }
     }
 }
@@ -516,6 +572,10 @@ struct World {
     replacing: Option<Replacement>,
     reads_rng: SimRng,
     reads: Vec<Read>,
+    /// Draws the partial cuts ([`SimConfig::link_cut_one_in`]).
+    cuts_rng: SimRng,
+    /// The highest entry committed so far, and the round it was first seen in.
+    last_commit: (u64, u64),
 }
 
 impl World {
@@ -736,8 +796,13 @@ impl World {
                 }
             }
         }
+        if faults && self.config.link_cut_one_in > 0 && self.cuts_rng.one_in(self.config.link_cut_one_in) {
+            self.link_cut();
+        }
         if !faults {
-            self.network.borrow_mut().sides.fill(0);
+            let mut network = self.network.borrow_mut();
+            network.sides.fill(0);
+            network.link_cut = None;
         }
         for index in self.alive() {
             if self.rng.below(4) != 0 {
@@ -790,6 +855,45 @@ impl World {
         }
         if self.outcome.first_leader.is_none() {
             self.outcome.first_leader = self.checker.borrow().leader.map(|(_, node_id)| (now, node_id));
+        }
+        let newest = self.checker.borrow().committed.keys().next_back().copied().unwrap_or(0);
+        if newest > self.last_commit.0 {
+            self.last_commit = (newest, now);
+        } else if faults {
+            self.outcome.longest_commit_gap = self.outcome.longest_commit_gap.max(now - self.last_commit.1);
+        }
+    }
+
+    /// Starts a partial cut (one node deaf or mute, the leader half the time, or one link
+    /// cut), or heals the one under way.
+    fn link_cut(&mut self) {
+        let members = self.in_cluster();
+        let mut network = self.network.borrow_mut();
+        let cut = match network.link_cut {
+            Some(_) => None,
+            None => {
+                let rng = &mut self.cuts_rng;
+                let leader = self.checker.borrow().leader.map(|(_, node_id)| node_id as usize - 1);
+                let node = match leader {
+                    Some(leader) if members.contains(&leader) && rng.coin() => leader,
+                    _ => members[rng.below(members.len() as u64) as usize],
+                };
+                let others: Vec<usize> = members.iter().copied().filter(|&other| other != node).collect();
+                match rng.below(3) {
+                    0 => Some(LinkCut::Deaf(node)),
+                    1 => Some(LinkCut::Mute(node)),
+                    _ if others.is_empty() => None,
+                    _ => Some(LinkCut::Link(node, others[rng.below(others.len() as u64) as usize])),
+                }
+            }
+        };
+        network.link_cut = cut;
+        drop(network);
+        if let Some(cut) = cut {
+            self.outcome.link_cuts += 1;
+            self.checker.borrow_mut().note(&cut.words());
+        } else {
+            self.checker.borrow_mut().note(&[13, 0, 0, 0]);
         }
     }
 
@@ -985,6 +1089,7 @@ pub fn run(seed: u64, config: &SimConfig) -> SimOutcome {
         sent: 0,
         dropped: 0,
         sides: vec![0; slots as usize],
+        link_cut: None,
         config: config.clone(),
     };
     let world = World {
@@ -1000,6 +1105,9 @@ pub fn run(seed: u64, config: &SimConfig) -> SimOutcome {
         // Forked last: the other generators draw as they did before reads existed.
         reads_rng: rng.fork(),
         reads: Vec::new(),
+        // After the reads' generator, for the same reason.
+        cuts_rng: rng.fork(),
+        last_commit: (0, 0),
     };
     let polls_max = (config.rounds + config.settle_rounds_max) * (config.yields_per_round + 1) * 64;
     let outcome = executor.run(world.run(), || false, polls_max);
