@@ -37,8 +37,12 @@
 //! log of a Raft group of its own on every member (`cluster::DELIVERY_GROUP`), whose applier
 //! stores its committed entries in the journal as a shard's; so every member holds the same
 //! entries at the same indexes. Its leader proposes the commands ([`Delivery::submit`]); every
-//! member applies them as they reach its journal ([`Delivery::follow_log`]), so every member
-//! has the same state, and the proposer answers with the outcome its own member applied.
+//! member applies them in index order ([`Delivery::follow_log`]) as its applier queues them to
+//! the journal ([`Delivery::committed`]: committed, so durable in a quorum's Raft logs, and a
+//! restart stores and applies them again from there), or as they reach its journal when the
+//! applier did not hand them over (a member restored from a peer's snapshot); so every member
+//! has the same state, and the proposer answers with the outcome its own member applied,
+//! without waiting for the journal's group commit.
 //! Requests reach the leader (`cluster::forward`). The leader writes the snapshots (as
 //! entries, like any command); every member trims its own log once a snapshot is whole in it.
 //! A new leader first applies everything the log committed before its own term ([`Delivery::barrier`])
@@ -75,6 +79,11 @@ const ENTRY_PARTITION_KEY: &[u8] = b"state";
 /// bounds what proposers that gave up leave behind).
 const REPLICATED_OUTCOMES_KEPT_MAX: usize = 1024;
 
+/// Replicated: committed entries the applier handed over ([`Delivery::committed`]) and not
+/// applied yet. They are applied as they come, so this holds a few; past it (the state stopped
+/// following its log) the applier's entries are not kept, and the journal has them.
+const COMMITTED_KEPT_MAX: usize = 4_096;
+
 /// Records read per journal read while replaying at start-up.
 const REPLAY_READ_RECORDS_MAX: usize = 4_096;
 /// Bytes read per journal read while replaying at start-up.
@@ -87,7 +96,7 @@ pub trait Replication {
     /// Whether this member leads the delivery group now (only the leader proposes).
     fn leads(&self) -> bool;
     /// Proposes `record` (of the internal shard) as an entry of the delivery group, stamped
-    /// `now_ms`, and answers its record index once the entry is committed and stored in this
+    /// `now_ms`, and answers its record index once the entry is committed and queued to this
     /// member's journal.
     fn propose(&self, now_ms: i64, record: AppendRecord) -> Pin<Box<dyn Future<Output = Result<u64, KinesisError>>>>;
 }
@@ -128,6 +137,11 @@ pub struct Delivery {
     /// Replicated: the parts of each snapshot applied since the last whole one (as_of → the
     /// parts' numbers), to trim the log once one is whole.
     snapshot_parts: RefCell<BTreeMap<u64, BTreeSet<u32>>>,
+    /// Replicated: entries committed and queued to the journal, by index, not applied yet
+    /// ([`Delivery::committed`]), at most [`COMMITTED_KEPT_MAX`].
+    committed: RefCell<BTreeMap<u64, Bytes>>,
+    /// Replicated: [`Delivery::follow_log`] waiting for the next committed entry.
+    committed_waiters: RefCell<Vec<async_channel::Sender<()>>>,
 }
 
 /// The replayed log: the state and where the log goes on.
@@ -271,6 +285,8 @@ impl Delivery {
             snapshots_written: Cell::new(0),
             applied: Applied::new(replay.next - 1, REPLICATED_OUTCOMES_KEPT_MAX),
             snapshot_parts: RefCell::new(BTreeMap::new()),
+            committed: RefCell::new(BTreeMap::new()),
+            committed_waiters: RefCell::new(Vec::new()),
             replication,
         });
         if delivery.replication.is_some() {
@@ -386,8 +402,39 @@ impl Delivery {
         outcome
     }
 
-    /// Replicated, on core 0 of every member, for the executor's life: applies the entries
-    /// the delivery group's applier stores in the journal, in index order, keeping each
+    /// Replicated, on core 0 of every member: the delivery group's applier queued entry
+    /// `index` (of the internal shard), `data`, to the journal. It is committed: the state
+    /// applies it without waiting for the journal ([`Delivery::follow_log`]).
+    pub fn committed(&self, index: u64, data: Bytes) {
+        {
+            let mut committed = self.committed.borrow_mut();
+            if index < self.next_apply.get() || committed.len() >= COMMITTED_KEPT_MAX {
+                return;
+            }
+            committed.insert(index, data);
+        }
+        for waiter in self.committed_waiters.borrow_mut().drain(..) {
+            let _ = waiter.try_send(());
+        }
+    }
+
+    /// Until the applier hands over entry `index` ([`Delivery::committed`]).
+    async fn handed_over(&self, index: u64) {
+        while !self.committed.borrow().contains_key(&index) {
+            let (waker, waiting) = async_channel::bounded(1);
+            {
+                let mut waiters = self.committed_waiters.borrow_mut();
+                // Those whose wait ended otherwise (the journal stored the entry first).
+                waiters.retain(|waiter| !waiter.is_closed());
+                waiters.push(waker);
+            }
+            let _ = waiting.recv().await;
+        }
+    }
+
+    /// Replicated, on core 0 of every member, for the executor's life: applies the delivery
+    /// group's committed entries in index order, each as soon as the applier hands it over
+    /// ([`Delivery::committed`]) or the journal stores it, whichever comes first, keeping each
     /// outcome for its proposer; trims the log once a snapshot is whole in it; and, on the
     /// leader, writes a snapshot when one is due. A shard restored from a peer past what was
     /// applied here (a member added: `cluster::snapshot`) is replayed again from its start.
@@ -396,9 +443,30 @@ impl Delivery {
     async fn follow_log(self: Rc<Self>, journal: Journal) {
         loop {
             let next = self.next_apply.get();
+            let handed = {
+                let mut committed = self.committed.borrow_mut();
+                // Applied from the journal already (a restored shard replayed past them).
+                while committed.first_key_value().is_some_and(|(&index, _)| index < next) {
+                    committed.pop_first();
+                }
+                committed.remove(&next)
+            };
+            if let Some(data) = handed {
+                if !self.apply_logged(&journal, next, &data).await {
+                    return;
+                }
+                self.snapshot_when_due(&journal);
+                continue;
+            }
             match journal.wait_for_index(self.uid, next) {
                 Ok(Some(stored)) => {
-                    let _ = stored.await;
+                    futures_lite::future::or(
+                        async {
+                            let _ = stored.await;
+                        },
+                        self.handed_over(next),
+                    )
+                    .await;
                     continue;
                 }
                 Ok(None) => {}
@@ -430,30 +498,49 @@ impl Delivery {
             };
             for record in batch.records {
                 let index = record.sequence_number.record_index();
-                let entry = match codec::decode(&record.data) {
-                    Ok(entry) => entry,
-                    Err(error) => {
-                        tracing::error!(index, %error, "a delivery state entry does not decode; the state stops here");
-                        return;
-                    }
-                };
-                let outcome = self.apply_entry(index, &entry);
-                self.applied.set(index, Some(Ok(outcome)));
-                if let Command::SnapshotPart(part) = &entry.command {
-                    if self.snapshot_whole(part) {
-                        match journal.trim_shard_before(self.uid, part.as_of.0 + 1).await {
-                            Ok(trim) => tracing::info!(
-                                as_of = part.as_of.0,
-                                trim,
-                                "delivery state snapshot applied; the log before it trimmed"
-                            ),
-                            Err(error) => tracing::warn!(%error, "could not trim the delivery state's log"),
-                        }
-                    }
+                if index != self.next_apply.get() {
+                    // Applied already, as the applier handed it over while this batch was read.
+                    continue;
+                }
+                if !self.apply_logged(&journal, index, &record.data).await {
+                    return;
                 }
             }
             self.snapshot_when_due(&journal);
         }
+    }
+
+    /// Replicated: applies entry `index` (the next), keeps its outcome for its proposer, and
+    /// trims the log once the snapshot it completes (if it is a snapshot's part) is whole.
+    /// False if it does not decode: the state stops there.
+    async fn apply_logged(&self, journal: &Journal, index: u64, data: &[u8]) -> bool {
+        let entry = match codec::decode(data) {
+            Ok(entry) => entry,
+            Err(error) => {
+                tracing::error!(index, %error, "a delivery state entry does not decode; the state stops here");
+                return false;
+            }
+        };
+        let outcome = self.apply_entry(index, &entry);
+        self.applied.set(index, Some(Ok(outcome)));
+        if let Command::SnapshotPart(part) = &entry.command {
+            if self.snapshot_whole(part) {
+                // Applied as soon as committed: the journal may not hold the snapshot yet, and
+                // must before anything before it goes.
+                if let Ok(Some(stored)) = journal.wait_for_index(self.uid, index) {
+                    let _ = stored.await;
+                }
+                match journal.trim_shard_before(self.uid, part.as_of.0 + 1).await {
+                    Ok(trim) => tracing::info!(
+                        as_of = part.as_of.0,
+                        trim,
+                        "delivery state snapshot applied; the log before it trimmed"
+                    ),
+                    Err(error) => tracing::warn!(%error, "could not trim the delivery state's log"),
+                }
+            }
+        }
+        true
     }
 
     /// Replicated: whether `part` completes its snapshot (every part of it applied here).

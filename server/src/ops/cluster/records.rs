@@ -455,6 +455,13 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
             state.demand.bytes += bytes as u64;
             state.demand.records += count;
         });
+        // The delivery state applies its group's entries as they are queued here, committed,
+        // rather than once the journal synced them (`Delivery::committed`).
+        let delivery = node.delivery.as_ref().filter(|_| group.uid == crate::ops::cluster::DELIVERY_GROUP.0);
+        let handed: Vec<bytes::Bytes> = match delivery {
+            Some(_) => entry.records.iter().map(|record| record.data.clone()).collect(),
+            None => Vec::new(),
+        };
         let records = entry
             .records
             .into_iter()
@@ -469,6 +476,11 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
             Ok(append) => {
                 next_record_index += count;
                 let acks = tip.append(count, entry.arrival_ms);
+                if let Some(delivery) = delivery {
+                    for (ack, data) in acks.iter().zip(handed) {
+                        delivery.committed(ack.sequence_number.record_index(), data);
+                    }
+                }
                 group.decided.set(index, Some(Ok(Some(acks.clone()))));
                 in_flight.push_back(Applying::Queued { index, end: next_record_index, append, acks });
             }
