@@ -187,9 +187,18 @@ pub const COMMIT_SAVED_EVERY_BYTES: usize = ENTRY_CACHE_BYTES;
 pub const COPY_REQUESTS_QUEUED_MAX: usize = 16;
 
 /// How long a member restoring a snapshot waits for a peer's answer to one copy request
-/// before it gives up on that snapshot (its leader sends another). A piece is at most a few
-/// MiB read from the peer's disk.
-pub const COPY_ANSWER_WAIT_MS: u64 = 5_000;
+/// before it gives up on that snapshot (its leader sends another, and the next restore goes on
+/// from what this one copied). A piece is at most a few MiB read from the peer's disk, which
+/// takes milliseconds. The shortest election timeout: a replica takes no other input while it
+/// restores, its vote included, which the other survivor needs when the snapshot's sender was
+/// the leader and died or was cut off. At 5 s, one leader partition in 50 under the loadgen
+/// took 3.7 s to fail over (the budget is 2 s): a follower just healed was restoring from it.
+pub const COPY_ANSWER_WAIT_MS: u64 = ELECTION_TICKS as u64 * TICK_INTERVAL_MS;
+
+/// Ticks a replica drops the snapshots it is sent after one it could not restore, instead of
+/// restoring again at once (a peer that lacks the records would be asked again at every
+/// probe); everything else it takes meanwhile, votes included.
+pub const SNAPSHOT_RETRY_TICKS: usize = ELECTION_TICKS;
 
 /// Copy requests of this member waiting for an answer at once (each restoring group has one).
 pub const COPIES_PENDING_MAX: usize = 64;

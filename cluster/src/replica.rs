@@ -33,6 +33,7 @@ use crate::error::Result;
 use crate::limits::{
     APPEND_MESSAGES_IN_FLIGHT_MAX, APPEND_MESSAGE_BYTES_MAX, COMMITTED_READ_BYTES_MAX, COMMIT_SAVED_EVERY_BYTES,
     COMPACT_SEGMENTS_MIN, ENTRY_PAYLOAD_BYTES_MAX, FIRST_CAMPAIGN_TICKS, HEARTBEAT_TICKS, READ_INDEXES_PENDING_MAX,
+    SNAPSHOT_RETRY_TICKS,
 };
 use crate::log_store::LogStore;
 use crate::wire::validate_peer_message;
@@ -252,6 +253,8 @@ pub struct Replica<S: Storage, T: Transport, E: ReplicaEvents> {
     first_campaign_ticks: usize,
     /// The newest snapshot received and not yet handled (restored, then stepped).
     snapshot_received: Option<Box<Message>>,
+    /// Ticks left during which snapshots are dropped, after one that could not be restored.
+    snapshot_retry_ticks: usize,
     /// Members this leader sent a snapshot to in the last `Ready`s, to report to raft-rs.
     snapshots_sent: Vec<u64>,
     /// [`Input::ReadIndex`]es not answered yet, by context.
@@ -309,6 +312,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             laggard_held_bytes_max: config.laggard_held_bytes_max,
             first_campaign_ticks,
             snapshot_received: None,
+            snapshot_retry_ticks: 0,
             snapshots_sent: Vec::new(),
             read_indexes: HashMap::new(),
             deferred_reads: Vec::new(),
@@ -413,8 +417,10 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
     /// raft-rs takes it (and its `Ready` installs it in the log). One raft-rs would ignore (of
     /// an older term, not past the commit, or matching the log, which raft-rs then commits up
     /// to) is stepped as it is. One the host could not restore is dropped; the leader sends
-    /// another. The replica takes no other input meanwhile (a member this far behind has no
-    /// part in the group's progress).
+    /// another, taken [`SNAPSHOT_RETRY_TICKS`] later. The replica takes no other input
+    /// meanwhile, its vote included: the host gives up on a sender that does not answer within
+    /// an election timeout (`COPY_ANSWER_WAIT_MS`), so that a member restoring from a leader
+    /// that died can vote for the next one.
     async fn restore_snapshot(&mut self) {
         let Some(message) = self.snapshot_received.take() else { return };
         let metadata = message.get_snapshot().get_metadata();
@@ -430,6 +436,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                 state: message.get_snapshot().data.clone(),
             };
             if !self.events.restore(self.id, snapshot).await {
+                self.snapshot_retry_ticks = SNAPSHOT_RETRY_TICKS;
                 return;
             }
         }
@@ -481,6 +488,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
     fn handle(&mut self, input: Input) {
         match input {
             Input::Tick => {
+                self.snapshot_retry_ticks = self.snapshot_retry_ticks.saturating_sub(1);
                 self.raw.tick();
                 self.campaign_if_new();
             }
@@ -510,8 +518,11 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                     }
                 }
                 if message.msg_type == MessageType::MsgSnapshot {
-                    // Restored from a peer before raft-rs sees it (`restore_snapshot`).
-                    self.snapshot_received = Some(Box::new(message));
+                    // Restored from a peer before raft-rs sees it (`restore_snapshot`); not
+                    // again right after a restore that failed (`SNAPSHOT_RETRY_TICKS`).
+                    if self.snapshot_retry_ticks == 0 {
+                        self.snapshot_received = Some(Box::new(message));
+                    }
                     return;
                 }
                 if message.msg_type == MessageType::MsgReadIndex {

@@ -37,7 +37,7 @@ use sluice_engine::sim::{DiskConfig, RunOutcome, SimDisk, SimExecutor, SimRng, S
 
 use crate::durable_log::DurableLog;
 use crate::error::ClusterError;
-use crate::limits::{ELECTION_TICKS, INBOX_INPUTS_MAX};
+use crate::limits::{COPY_ANSWER_WAIT_MS, ELECTION_TICKS, INBOX_INPUTS_MAX, TICK_INTERVAL_MS};
 use crate::log_store::LogStore;
 use crate::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Restoring, SnapshotToRestore, Transport};
 
@@ -52,6 +52,14 @@ const SEGMENT_BYTES: usize = 4 << 10;
 /// Bytes of log a member behind holds back on the others: two segments, so that a member down
 /// for a while is often sent a snapshot when it returns.
 const LAGGARD_HELD_BYTES_MAX: u64 = 2 * SEGMENT_BYTES as u64;
+
+/// A snapshot's restore copies up to this many pieces from its sender, one after the other.
+const COPY_PIECES_MAX: u64 = 4;
+/// Rounds a piece takes while the sender is reachable.
+const COPY_PIECE_ROUNDS: u64 = 2;
+/// Rounds a restoring member waits for a piece before it gives up on the snapshot: the host's
+/// wait (`COPY_ANSWER_WAIT_MS`), a round for a tick (a round ticks 3 times in 4).
+const COPY_ANSWER_WAIT_ROUNDS: u64 = COPY_ANSWER_WAIT_MS / TICK_INTERVAL_MS;
 
 /// How hostile a run is. Probabilities are `1 / n` per round (0: never).
 #[derive(Debug, Clone)]
@@ -160,6 +168,8 @@ pub struct SimOutcome {
     pub replacements_done: u64,
     /// Read indexes answered (each checked against what was committed before it was asked).
     pub reads_answered: u64,
+    /// Restores given up on: the sender died or was cut off while a member copied from it.
+    pub restores_failed: u64,
     /// The round in which a leader was first known, and that leader.
     pub first_leader: Option<(u64, u64)>,
     /// Partial cuts made ([`SimConfig::link_cut_one_in`]).
@@ -246,6 +256,7 @@ struct Checker {
     entries_read_from_disk: u64,
     segments_deleted: u64,
     snapshots_installed: u64,
+    restores_failed: u64,
     digest: u64,
 }
 
@@ -357,51 +368,73 @@ impl Checker {
 }
 
 #[derive(Clone)]
-struct Events(Rc<RefCell<Checker>>);
+struct Events {
+    checker: Rc<RefCell<Checker>>,
+    network: Rc<RefCell<Network>>,
+}
 
 impl ReplicaEvents for Events {
     fn opened(&self, node_id: u64, commit: u64) {
-        self.0.borrow_mut().opened(node_id, commit);
+        self.checker.borrow_mut().opened(node_id, commit);
     }
 
     fn committed(&self, node_id: u64, entries: &[Entry]) {
-        self.0.borrow_mut().committed(node_id, entries);
+        self.checker.borrow_mut().committed(node_id, entries);
     }
 
     fn became_leader(&self, node_id: u64, term: u64, log: &LogStore) {
-        self.0.borrow_mut().became_leader(node_id, term, log);
+        self.checker.borrow_mut().became_leader(node_id, term, log);
     }
 
     fn read_from_disk(&self, node_id: u64, entries: usize) {
-        let mut checker = self.0.borrow_mut();
+        let mut checker = self.checker.borrow_mut();
         checker.note(&[6, node_id, entries as u64]);
         checker.entries_read_from_disk += entries as u64;
     }
 
     fn compacted(&self, node_id: u64, index: u64, segments: usize) {
-        let mut checker = self.0.borrow_mut();
+        let mut checker = self.checker.borrow_mut();
         checker.note(&[7, node_id, index, segments as u64]);
         checker.segments_deleted += segments as u64;
     }
 
     /// The state machine is the checker: restoring it copies nothing, but is checked, and
-    /// takes a few scheduler turns, as a copy from a peer takes time.
+    /// takes time as a copy from the sender does: 1 to [`COPY_PIECES_MAX`] pieces of
+    /// [`COPY_PIECE_ROUNDS`] each, every one needing the sender up and reachable both ways;
+    /// a piece not had within [`COPY_ANSWER_WAIT_ROUNDS`] fails the restore, as in `sluiced`.
+    /// The replica takes no other input meanwhile, so a sender that died while its follower
+    /// copied keeps that follower from voting until then.
     fn restore(&self, node_id: u64, snapshot: SnapshotToRestore) -> Restoring {
-        self.0.borrow_mut().restore(node_id, &snapshot);
-        Box::pin(async {
-            for _ in 0..3 {
-                futures_lite::future::yield_now().await;
+        self.checker.borrow_mut().restore(node_id, &snapshot);
+        let (checker, network) = (self.checker.clone(), self.network.clone());
+        let (from, pieces) = (snapshot.from, 1 + snapshot.index % COPY_PIECES_MAX);
+        Box::pin(async move {
+            for _ in 0..pieces {
+                let asked = network.borrow().now;
+                loop {
+                    futures_lite::future::yield_now().await;
+                    let network = network.borrow();
+                    if network.now >= asked + COPY_PIECE_ROUNDS && network.reachable(node_id, from) {
+                        break;
+                    }
+                    if network.now >= asked + COPY_ANSWER_WAIT_ROUNDS {
+                        let mut checker = checker.borrow_mut();
+                        checker.note(&[14, node_id, snapshot.index]);
+                        checker.restores_failed += 1;
+                        return false;
+                    }
+                }
             }
             true
         })
     }
 
     fn restored(&self, node_id: u64, index: u64) {
-        self.0.borrow_mut().restored(node_id, index);
+        self.checker.borrow_mut().restored(node_id, index);
     }
 
     fn membership_changed(&self, node_id: u64, index: u64, conf_state: &ConfState) {
-        let mut checker = self.0.borrow_mut();
+        let mut checker = self.checker.borrow_mut();
         let membership = Membership::of(conf_state);
         let mut words = vec![10, node_id, index];
         words.extend(membership.voters.iter().chain(&membership.learners).chain(&membership.outgoing));
@@ -453,6 +486,8 @@ struct Network {
     sides: Vec<u8>,
     /// The partial cut under way, if any.
     link_cut: Option<LinkCut>,
+    /// Per node, whether it runs.
+    up: Vec<bool>,
     config: SimConfig,
 }
 
@@ -460,6 +495,12 @@ impl Network {
     fn cut(&self, from: u64, to: u64) -> bool {
         let (from, to) = (from as usize - 1, to as usize - 1);
         self.sides[from] != self.sides[to] || self.link_cut.is_some_and(|cut| cut.loses(from, to))
+    }
+
+    /// Whether nodes `one` and `other` run and reach each other both ways (as a copy needs).
+    fn reachable(&self, one: u64, other: u64) -> bool {
+        let up = |id: u64| self.up[id as usize - 1];
+        up(one) && up(other) && !self.cut(one, other) && !self.cut(other, one)
     }
 }
 
@@ -599,7 +640,8 @@ impl World {
         };
         let storage: SimStorage = node.disk.storage(&self.executor);
         let transport = SimTransport(self.network.clone());
-        let events = Events(self.checker.clone());
+        let events = Events { checker: self.checker.clone(), network: self.network.clone() };
+        self.network.borrow_mut().up[index] = true;
         let (sender, receiver) = async_channel::bounded(INBOX_INPUTS_MAX);
         let switch = Rc::new(KillSwitch::default());
         let ended = Rc::new(Cell::new(false));
@@ -624,6 +666,7 @@ impl World {
     /// its task is gone so that no handle of the old process touches the disk again.
     async fn crash(&mut self, index: usize, power_loss: bool) {
         let Some(running) = self.nodes[index].running.take() else { return };
+        self.network.borrow_mut().up[index] = false;
         running.switch.kill();
         while !running.ended.get() {
             futures_lite::future::yield_now().await;
@@ -1050,6 +1093,7 @@ impl World {
             entries_read_from_disk: checker.entries_read_from_disk,
             segments_deleted: checker.segments_deleted,
             snapshots_installed: checker.snapshots_installed,
+            restores_failed: checker.restores_failed,
             messages_sent: network.sent,
             messages_dropped: network.dropped,
             ..self.outcome.clone()
@@ -1090,6 +1134,7 @@ pub fn run(seed: u64, config: &SimConfig) -> SimOutcome {
         dropped: 0,
         sides: vec![0; slots as usize],
         link_cut: None,
+        up: vec![false; slots as usize],
         config: config.clone(),
     };
     let world = World {

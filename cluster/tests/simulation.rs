@@ -55,6 +55,7 @@ fn every_acknowledged_entry_survives_crashes_partitions_and_a_lossy_network() {
         total.snapshots_installed += outcome.snapshots_installed;
         total.replacements_done += outcome.replacements_done;
         total.reads_answered += outcome.reads_answered;
+        total.restores_failed += outcome.restores_failed;
     }
     eprintln!("all seeds: {total:?}");
     if std::env::var("SIMULATION_SEED").is_err() {
@@ -73,6 +74,9 @@ fn every_acknowledged_entry_survives_crashes_partitions_and_a_lossy_network() {
         assert!(total.replacements_done > seeds / 2, "{total:?}");
         // Read indexes were answered (and checked), not all dropped.
         assert!(total.reads_answered > seeds, "{total:?}");
+        // Restores were given up on (their senders died or were cut off meanwhile), and the
+        // snapshots sent after them restored.
+        assert!(total.restores_failed > 0, "{total:?}");
     }
 }
 

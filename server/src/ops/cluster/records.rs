@@ -416,6 +416,10 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
             continue;
         }
         let count = entry.records.len() as u64;
+        // Records of this entry the journal holds already: a snapshot's copy from a peer that
+        // stopped inside it (`snapshot::restore` gave up, and the log went on here instead).
+        // They are the committed ones, the same on every member: the rest follow them.
+        let mut stored = 0;
         if in_flight.is_empty() {
             // Where the journal ends tells what a restart already applied; with appends on
             // their way, this applier alone decides where the shard ends.
@@ -433,7 +437,16 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
                 nothing_to_store(&group, &mut in_flight, index, next_record_index, None);
                 continue;
             }
-            if next_record_index != journal_tip.next_index {
+            if next_record_index < journal_tip.next_index {
+                stored = journal_tip.next_index - next_record_index;
+                tracing::info!(
+                    shard = group.uid,
+                    index,
+                    stored,
+                    count,
+                    "replication: the journal holds part of an entry already (a copy stopped inside it); the rest follows"
+                );
+            } else if next_record_index != journal_tip.next_index {
                 tracing::error!(
                     shard = group.uid,
                     index,
@@ -459,12 +472,13 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
         // rather than once the journal synced them (`Delivery::committed`).
         let delivery = node.delivery.as_ref().filter(|_| group.uid == crate::ops::cluster::DELIVERY_GROUP.0);
         let handed: Vec<bytes::Bytes> = match delivery {
-            Some(_) => entry.records.iter().map(|record| record.data.clone()).collect(),
+            Some(_) => entry.records.iter().skip(stored as usize).map(|record| record.data.clone()).collect(),
             None => Vec::new(),
         };
         let records = entry
             .records
             .into_iter()
+            .skip(stored as usize)
             .map(|record| AppendRecord {
                 shard_uid: group.uid,
                 partition_key: record.partition_key,
@@ -472,16 +486,19 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
                 sealed: record.sealed,
             })
             .collect();
-        match node.journal.queue_at(records, entry.arrival_ms, next_record_index).await {
+        match node.journal.queue_at(records, entry.arrival_ms, next_record_index + stored).await {
             Ok(append) => {
                 next_record_index += count;
-                let acks = tip.append(count, entry.arrival_ms);
+                let acks = tip.append(count - stored, entry.arrival_ms);
                 if let Some(delivery) = delivery {
                     for (ack, data) in acks.iter().zip(handed) {
                         delivery.committed(ack.sequence_number.record_index(), data);
                     }
                 }
-                group.decided.set(index, Some(Ok(Some(acks.clone()))));
+                // A proposer here is answered all of its entry's records or nothing; one whose
+                // entry a copy partly stored (it lost the leadership meanwhile) retries.
+                let outcome = (stored == 0).then(|| Ok(Some(acks.clone())));
+                group.decided.set(index, outcome);
                 in_flight.push_back(Applying::Queued { index, end: next_record_index, append, acks });
             }
             Err(error) => {

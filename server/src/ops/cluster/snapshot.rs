@@ -230,9 +230,9 @@ pub fn restorer(node: Rc<Node>, uid: u64) -> Restorer {
                     true
                 }
                 Err(why) => {
+                    // The replica takes the leader's next one a while later (not blocked
+                    // meanwhile: it may have to vote).
                     tracing::warn!(shard = uid, entry = snapshot.index, from = snapshot.from, %why, "replication: a snapshot could not be restored; the leader sends another");
-                    // The leader sends another at its next heartbeat: not faster than this.
-                    glommio::timer::sleep(Duration::from_millis(10 * TICK_INTERVAL_MS)).await;
                     false
                 }
             }
