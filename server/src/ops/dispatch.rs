@@ -72,13 +72,26 @@ async fn checked(node: &Rc<Node>, caller: &Caller, request: Request, origin: Ori
         // Validated and authorized here; the leader runs it (`ops/cluster/forward.rs`).
         if origin == Origin::Client {
             forward::leader_known(node, &request).await;
-            if let Request::PutRecords(input) = &request {
-                if let Some(split) = forward::split_put_records(node, input) {
-                    return Ok(Answer::Response(Response::PutRecords(put_records_split(node, caller, split).await)));
+            // Once more after a leader this node could not reach (it died, or is cut off) was
+            // replaced: nothing was sent to it, so the request goes where it goes now.
+            let mut rerouted = false;
+            loop {
+                if let Request::PutRecords(input) = &request {
+                    if let Some(split) = forward::split_put_records(node, input) {
+                        let output = put_records_split(node, caller, split).await;
+                        return Ok(Answer::Response(Response::PutRecords(output)));
+                    }
                 }
-            }
-            if let Some(leader) = forward::target(node, &request) {
-                return forward::forward(node, leader, caller, request).await.map(Answer::Response);
+                let Some(leader) = forward::target(node, &request) else { break };
+                match forward::forward_once(node, leader, caller, &request).await {
+                    Ok(answer) => return answer.map(Answer::Response),
+                    Err(forward::Unsent(error)) => {
+                        if rerouted || !forward::leader_moved(node, &request, leader).await {
+                            return Err(error);
+                        }
+                        rerouted = true;
+                    }
+                }
             }
             if let Request::GetShardIterator(input) = request {
                 return shard_iterator(node, caller, input).await.map(Answer::Response);
@@ -103,7 +116,7 @@ async fn shard_iterator(
         Err(behind) => behind,
     };
     match forward::shard_leader_elsewhere(node, behind.shard_uid) {
-        Some(leader) => forward::forward(node, leader, caller, Request::GetShardIterator(input)).await,
+        Some(leader) => forward::forward(node, leader, caller, &Request::GetShardIterator(input)).await,
         None => Err(behind.error),
     }
 }
@@ -118,7 +131,7 @@ async fn put_records_split(node: &Rc<Node>, caller: &Caller, split: forward::Put
             let (node, caller) = (node.clone(), caller.clone());
             glommio::spawn_local(async move {
                 let answer = match leader {
-                    Some(leader) => forward::forward(&node, leader, &caller, Request::PutRecords(input)).await,
+                    Some(leader) => forward::forward(&node, leader, &caller, &Request::PutRecords(input)).await,
                     None => match run(&node, &caller, Request::PutRecords(input)).await {
                         Ok(Answer::Response(response)) => Ok(response),
                         Ok(Answer::Subscription(_)) => unreachable!("PutRecords answers a response"),

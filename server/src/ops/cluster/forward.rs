@@ -29,7 +29,11 @@
 //! cross-core hop and no lock to decide. A stale entry costs one retriable error (the request
 //! reaches a node that does not lead and is refused there), never a wrong write: Raft decides,
 //! not the table. A client's request whose group has no leader known here waits for one first
-//! ([`leader_known`]).
+//! ([`leader_known`]). One whose leader cannot be reached (connecting or the handshake failed:
+//! it died or is cut off, and nothing of the request was sent, [`Unsent`]) waits up to
+//! [`LEADER_WAIT_MS`] for the table to name another leader, and goes there once
+//! ([`leader_moved`], `dispatch`): through a follower, a leader's SIGKILL failed every write
+//! until the election was over, each at once.
 //!
 //! Bounded: per core and member at most [`FORWARDS_IN_FLIGHT_PER_PEER_MAX`] requests (each on
 //! a connection of its own from a pool), connecting within [`FORWARD_CONNECT_TIMEOUT_MS`] and
@@ -196,14 +200,19 @@ pub fn target(node: &Node, request: &Request) -> Option<u64> {
         return None;
     }
     let cluster = node.shared.config.cluster.as_ref()?;
-    let leader = match destination(node, request) {
-        Destination::Here => return None,
-        Destination::Group(group) => node.shared.leaders.leader(group)?,
-        Destination::Records(route, keys) => {
-            keys.each().find_map(|(explicit, partition_key)| record_leader(node, &route, explicit, partition_key))?
-        }
-    };
+    let leader = leader_of(node, request)?;
     (leader != cluster.node_id && reachable(node, leader)).then_some(leader)
+}
+
+/// The member leading where `request` goes, this one included, as far as this node knows.
+fn leader_of(node: &Node, request: &Request) -> Option<u64> {
+    match destination(node, request) {
+        Destination::Here => None,
+        Destination::Group(group) => node.shared.leaders.leader(group),
+        Destination::Records(route, keys) => {
+            keys.each().find_map(|(explicit, partition_key)| record_leader(node, &route, explicit, partition_key))
+        }
+    }
 }
 
 /// Waits, up to [`LEADER_WAIT_MS`], until this node knows the leader of each group `request`
@@ -411,21 +420,35 @@ fn route(node: &Node, name: Option<&str>, arn: Option<&sluice_model::StreamArn>)
 
 /// Sends `request` of `caller` to member `leader` and returns its answer, or a retriable
 /// InternalFailure saying why there is none.
-pub async fn forward(node: &Node, leader: u64, caller: &Caller, request: Request) -> Result<Response, KinesisError> {
+pub async fn forward(node: &Node, leader: u64, caller: &Caller, request: &Request) -> Result<Response, KinesisError> {
+    forward_once(node, leader, caller, request).await.unwrap_or_else(|Unsent(error)| Err(error))
+}
+
+/// A forward that never left this node: the leader could not be reached (connecting, or the
+/// handshake, failed: it died or is cut off), so nothing of the request was sent, and it may go
+/// to another leader. The error is the client's if it goes nowhere else.
+pub struct Unsent(pub KinesisError);
+
+/// [`forward`], telling a request that was not sent ([`Unsent`]) from one that was.
+pub async fn forward_once(
+    node: &Node,
+    leader: u64,
+    caller: &Caller,
+    request: &Request,
+) -> Result<Result<Response, KinesisError>, Unsent> {
     let members = crate::ops::cluster::members(node);
-    let address = members
-        .get(&leader)
-        .and_then(|member| member.native)
-        .ok_or_else(|| KinesisError::internal(format!("node {leader} has no native address to forward to; retry")))?;
+    let address = members.get(&leader).and_then(|member| member.native).ok_or_else(|| {
+        Unsent(KinesisError::internal(format!("node {leader} has no native address to forward to; retry")))
+    })?;
     let operation = request.operation().name();
     let metrics = &node.metrics;
     metrics.forwarded_requests.set(metrics.forwarded_requests.get() + 1);
     let pool = pool(leader, address);
     let correlation_id = next_correlation_id();
-    let bytes = REQUEST_BUILDER_BYTES_INITIAL + payload_bytes(&request);
+    let bytes = REQUEST_BUILDER_BYTES_INITIAL + payload_bytes(request);
     let mut builder = FlatBufferBuilder::with_capacity(bytes);
     let mut wrapper = FlatBufferBuilder::with_capacity(bytes + REQUEST_BUILDER_BYTES_INITIAL);
-    let frame = native::encode_request(&mut builder, correlation_id, &request).and_then(|inner| {
+    let frame = native::encode_request(&mut builder, correlation_id, request).and_then(|inner| {
         native::encode_forwarded(&mut wrapper, correlation_id, caller.carried().as_ref(), inner).map_err(Into::into)
     });
     let frame = frame.map_err(|error: native::EncodeError| {
@@ -436,24 +459,53 @@ pub async fn forward(node: &Node, leader: u64, caller: &Caller, request: Request
             "{operation} cannot be forwarded to node {leader} ({addresses}), which leads it ({error}): \
              send it there"
         ))
-    })?;
+    });
+    let frame = match frame {
+        Ok(frame) => frame,
+        Err(error) => return Ok(Err(error)),
+    };
     let exchanged = future::or(async { Some(pool.exchange(node, frame, correlation_id).await) }, async {
         glommio::timer::sleep(Duration::from_millis(FORWARD_ANSWER_WAIT_MS)).await;
         None
     })
     .await;
     let failure = match exchanged {
-        Some(Ok(ResponseMessage::Response(response))) => return Ok(response),
-        Some(Ok(ResponseMessage::Error(error))) => return Err(error),
+        Some(Ok(ResponseMessage::Response(response))) => return Ok(Ok(response)),
+        Some(Ok(ResponseMessage::Error(error))) => return Ok(Err(error)),
         Some(Ok(_)) => "it answered with a subscription's event".to_string(),
-        Some(Err(why)) => why,
+        Some(Err(Failure::Lost(why))) => why,
+        Some(Err(Failure::Unsent(why))) => {
+            tracing::debug!(leader, %address, operation, %why, "forwarding could not reach the leader");
+            return Err(Unsent(KinesisError::internal(format!(
+                "This node could not forward {operation} to node {leader} ({address}), which leads it as far as \
+                 this node knows: {why}. Nothing was sent; retry"
+            ))));
+        }
         None => format!("no answer within {FORWARD_ANSWER_WAIT_MS} ms"),
     };
     tracing::debug!(leader, %address, operation, %failure, "forwarding failed");
-    Err(KinesisError::internal(format!(
+    Ok(Err(KinesisError::internal(format!(
         "This node forwarded {operation} to node {leader} ({address}), which leads it as far as this node \
          knows, and got no answer: {failure}. A write may or may not have been stored; retry"
-    )))
+    ))))
+}
+
+/// After a forward to `leader` could not be sent ([`Unsent`]): waits up to
+/// [`LEADER_WAIT_MS`] for this node to learn that another member (or this one) leads where
+/// `request` goes, and says whether it did. A leader that died or was cut off is replaced by
+/// an election within a second or so; the request then goes to the new one instead of failing.
+pub async fn leader_moved(node: &Node, request: &Request, leader: u64) -> bool {
+    let waited = Instant::now();
+    let wait = Duration::from_millis(LEADER_WAIT_MS);
+    loop {
+        if leader_of(node, request).is_some_and(|now| now != leader) {
+            return true;
+        }
+        if waited.elapsed() >= wait {
+            return false;
+        }
+        glommio::timer::sleep(Duration::from_millis(LEADER_POLL_MS)).await;
+    }
 }
 
 /// The bytes of records a request carries (the builder's capacity, to avoid regrowing it).
@@ -521,6 +573,14 @@ struct Connection {
 trait Duplex: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin {}
 impl<T: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin> Duplex for T {}
 
+/// Why an exchange with a member has no answer.
+enum Failure {
+    /// Nothing of the request left: no connection, or its handshake failed.
+    Unsent(String),
+    /// The request may have reached the member.
+    Lost(String),
+}
+
 impl PeerPool {
     /// The most recently used idle connection the member has not closed; those it closed are
     /// dropped. One it closed while idle (it died or restarted since) would fail after the
@@ -530,47 +590,61 @@ impl PeerPool {
     }
 
     /// Sends one request frame and reads its answer, on an idle connection or a new one.
-    async fn exchange(&self, node: &Node, frame: &[u8], correlation_id: u64) -> Result<ResponseMessage, String> {
-        let _turn = self.turns.acquire_permit(1).await.map_err(|error| error.to_string())?;
-        let mut connection = match self.idle_open() {
+    async fn exchange(&self, node: &Node, frame: &[u8], correlation_id: u64) -> Result<ResponseMessage, Failure> {
+        let _turn = self.turns.acquire_permit(1).await.map_err(|error| Failure::Unsent(error.to_string()))?;
+        let connection = match self.idle_open() {
             Some(connection) => connection,
-            None => {
-                let timeout = Duration::from_millis(FORWARD_CONNECT_TIMEOUT_MS);
-                let stream = TcpStream::connect_timeout(self.address, timeout)
-                    .await
-                    .map_err(|error| format!("connect: {error}"))?;
-                let _ = stream.set_nodelay(true);
-                let socket = stream.as_raw_fd();
-                let security = &node.shared.config.security;
-                let (stream, binding): (Box<dyn Duplex>, Vec<u8>) = match &security.member_tls {
-                    None => (Box::new(stream), Vec::new()),
-                    Some(config) => {
-                        // The member's certificate must name the address --peers gives it.
-                        let host = self.address.ip().to_string();
-                        let connected = future::or(
-                            async { Some(sluice_security::tls::connect(config.clone(), &host, stream).await) },
-                            async {
-                                glommio::timer::sleep(timeout).await;
-                                None
-                            },
-                        );
-                        match connected.await {
-                            Some(Ok((stream, binding))) => (Box::new(stream), binding),
-                            Some(Err(error)) => return Err(format!("TLS: {error}")),
-                            None => return Err(format!("TLS: no handshake within {FORWARD_CONNECT_TIMEOUT_MS} ms")),
-                        }
-                    }
-                };
-                let mut connection = Connection { stream, socket, buffer: BytesMut::new() };
-                // With credentials the leader serves forwarded requests only to a member.
-                if security.credentials.is_some() {
-                    let members = security.members.as_ref().ok_or("no cluster secret")?;
-                    let credentials = members.secret.credentials(members.node_id);
-                    connection.authenticate(&credentials, node.identity().region(), &binding, node.now_ms()).await?;
+            None => self.connect(node).await.map_err(Failure::Unsent)?,
+        };
+        self.ask(connection, frame, correlation_id).await.map_err(Failure::Lost)
+    }
+
+    /// A new connection to the member, over TLS and authenticated as this member when the
+    /// node is configured so.
+    async fn connect(&self, node: &Node) -> Result<Connection, String> {
+        let timeout = Duration::from_millis(FORWARD_CONNECT_TIMEOUT_MS);
+        let stream =
+            TcpStream::connect_timeout(self.address, timeout).await.map_err(|error| format!("connect: {error}"))?;
+        let _ = stream.set_nodelay(true);
+        let socket = stream.as_raw_fd();
+        let security = &node.shared.config.security;
+        let (stream, binding): (Box<dyn Duplex>, Vec<u8>) = match &security.member_tls {
+            None => (Box::new(stream), Vec::new()),
+            Some(config) => {
+                // The member's certificate must name the address --peers gives it.
+                let host = self.address.ip().to_string();
+                let connected = future::or(
+                    async { Some(sluice_security::tls::connect(config.clone(), &host, stream).await) },
+                    async {
+                        glommio::timer::sleep(timeout).await;
+                        None
+                    },
+                );
+                match connected.await {
+                    Some(Ok((stream, binding))) => (Box::new(stream), binding),
+                    Some(Err(error)) => return Err(format!("TLS: {error}")),
+                    None => return Err(format!("TLS: no handshake within {FORWARD_CONNECT_TIMEOUT_MS} ms")),
                 }
-                connection
             }
         };
+        let mut connection = Connection { stream, socket, buffer: BytesMut::new() };
+        // With credentials the leader serves forwarded requests only to a member.
+        if security.credentials.is_some() {
+            let members = security.members.as_ref().ok_or("no cluster secret")?;
+            let credentials = members.secret.credentials(members.node_id);
+            connection.authenticate(&credentials, node.identity().region(), &binding, node.now_ms()).await?;
+        }
+        Ok(connection)
+    }
+
+    /// Sends `frame` on `connection` and reads its answer; the connection is kept for the next
+    /// request once a whole answer was read from it.
+    async fn ask(
+        &self,
+        mut connection: Connection,
+        frame: &[u8],
+        correlation_id: u64,
+    ) -> Result<ResponseMessage, String> {
         connection.send(frame).await?;
         let answer = connection.read_frame().await?;
         let decoded = native::decode_response(&answer)
