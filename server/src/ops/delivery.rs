@@ -498,10 +498,6 @@ impl Delivery {
             };
             for record in batch.records {
                 let index = record.sequence_number.record_index();
-                if index != self.next_apply.get() {
-                    // Applied already, as the applier handed it over while this batch was read.
-                    continue;
-                }
                 if !self.apply_logged(&journal, index, &record.data).await {
                     return;
                 }
