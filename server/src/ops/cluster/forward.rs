@@ -229,13 +229,22 @@ pub async fn leader_known(node: &Node, request: &Request) {
     if !enabled(node) || !awaits_leader(node, request) || !forwards_to_any(node) {
         return;
     }
+    within_leader_wait(|| !awaits_leader(node, request)).await;
+}
+
+/// Whether `holds` came true within [`LEADER_WAIT_MS`], looked at every [`LEADER_POLL_MS`]
+/// (the cores publish a new leader as soon as they see it).
+async fn within_leader_wait(holds: impl Fn() -> bool) -> bool {
     let waited = Instant::now();
     let wait = Duration::from_millis(LEADER_WAIT_MS);
-    while waited.elapsed() < wait {
-        glommio::timer::sleep(Duration::from_millis(LEADER_POLL_MS)).await;
-        if !awaits_leader(node, request) {
-            return;
+    loop {
+        if holds() {
+            return true;
         }
+        if waited.elapsed() >= wait {
+            return false;
+        }
+        glommio::timer::sleep(Duration::from_millis(LEADER_POLL_MS)).await;
     }
 }
 
@@ -495,17 +504,7 @@ pub async fn forward_once(
 /// `request` goes, and says whether it did. A leader that died or was cut off is replaced by
 /// an election within a second or so; the request then goes to the new one instead of failing.
 pub async fn leader_moved(node: &Node, request: &Request, leader: u64) -> bool {
-    let waited = Instant::now();
-    let wait = Duration::from_millis(LEADER_WAIT_MS);
-    loop {
-        if leader_of(node, request).is_some_and(|now| now != leader) {
-            return true;
-        }
-        if waited.elapsed() >= wait {
-            return false;
-        }
-        glommio::timer::sleep(Duration::from_millis(LEADER_POLL_MS)).await;
-    }
+    within_leader_wait(|| leader_of(node, request).is_some_and(|now| now != leader)).await
 }
 
 /// The bytes of records a request carries (the builder's capacity, to avoid regrowing it).
