@@ -36,6 +36,8 @@ pub mod log_store;
 #[cfg(feature = "replica")]
 pub mod peer_auth;
 #[cfg(feature = "replica")]
+pub mod raft_log;
+#[cfg(feature = "replica")]
 pub mod replica;
 #[cfg(feature = "simulation")]
 pub mod sim;

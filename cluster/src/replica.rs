@@ -294,7 +294,9 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             ..Config::default()
         };
         raft_config.validate()?;
-        let logger = slog::Logger::root(slog::Discard, slog::o!());
+        // Its lines name the group by its directory (`shard-UID`, say).
+        let group = config.dir.file_name().unwrap_or(config.dir.as_os_str()).to_string_lossy().into_owned();
+        let logger = crate::raft_log::logger(group);
         let raw = RawNode::new(&raft_config, store, &logger)?;
         Ok(Replica {
             id: config.id,

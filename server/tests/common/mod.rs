@@ -49,6 +49,12 @@ pub const NAMESPACE_NATIVE_PORT: u16 = 4568;
 pub const NAMESPACE_HTTP_PORT: u16 = 4567;
 pub const NAMESPACE_METRICS_PORT: u16 = 9568;
 
+/// The daemons' `--log-level`: `warn`, or `SLUICE_TEST_LOG_LEVEL` (`warn,raft=debug` shows
+/// every election).
+fn log_level() -> String {
+    std::env::var("SLUICE_TEST_LOG_LEVEL").unwrap_or_else(|_| "warn".to_owned())
+}
+
 /// Start-ups to try before giving up, each on new ports (see `Daemon::spawn`).
 const START_ATTEMPTS_MAX: usize = 5;
 
@@ -200,7 +206,7 @@ impl Daemon {
                 .arg("--limits")
                 .arg(self.limits)
                 .arg("--log-level")
-                .arg("warn")
+                .arg(log_level())
                 .args(&self.extra_args)
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
