@@ -1,6 +1,7 @@
 //! A small network of namespaces for replication tests: one namespace per node, joined by a
 //! bridge in a namespace of its own, and a veth from the test's namespace onto the same bridge
-//! so the test reaches every node by its address. A node is partitioned away by taking its
+//! so the test reaches every node by its address (each end knows the others' MAC addresses:
+//! no ARP). A node is partitioned away by taking its
 //! bridge port down (nothing crosses, in either direction) and healed by bringing it back.
 //!
 //! Packet loss is a rule of nftables' in the node's namespace that drops a share of what
@@ -65,6 +66,24 @@ impl Network {
             ip(&["-n", &namespace, "link", "set", "eth0", "up"]);
             ip(&["-n", &namespace, "link", "set", "lo", "up"]);
             ip(&["-n", &switch, "link", "set", &port, "master", "br0", "up"]);
+        }
+        // Each end knows every other's MAC address, permanently: learnt by ARP, a node cut off
+        // and healed stayed unreachable for up to a second or two more (a resolution that
+        // failed during the cut is retried once a second, `retrans_time_ms`), and the
+        // partition test's elections right after a heal waited for it.
+        let ends: Vec<(Option<String>, String)> = std::iter::once((None, host))
+            .chain((1..=nodes).map(|node| (Some(network.namespace(node)), "eth0".to_owned())))
+            .collect();
+        let macs: Vec<String> = ends.iter().map(|(namespace, device)| mac(namespace.as_deref(), device)).collect();
+        for (end, (namespace, device)) in ends.iter().enumerate() {
+            for (other, mac) in macs.iter().enumerate().filter(|(other, _)| *other != end) {
+                let address = network.address(other).to_string();
+                let neighbour = ["neigh", "replace", &address, "lladdr", mac, "dev", device, "nud", "permanent"];
+                match namespace {
+                    None => ip(&neighbour),
+                    Some(namespace) => ip(&[&["-n", namespace.as_str()], &neighbour[..]].concat()),
+                }
+            }
         }
         network
     }
@@ -135,6 +154,18 @@ impl Network {
     pub fn mend(&self, node: usize) {
         nft(&self.namespace(node), &["delete", "table", "inet", CUT_TABLE]);
     }
+}
+
+/// The MAC address of `device` in `namespace` (`None`: the test's own).
+fn mac(namespace: Option<&str>, device: &str) -> String {
+    let mut command = Command::new("ip");
+    if let Some(namespace) = namespace {
+        command.args(["-n", namespace]);
+    }
+    let out = command.args(["-o", "link", "show", "dev", device]).output().expect("run ip");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    let mut words = shown.split_whitespace().skip_while(|word| *word != "link/ether");
+    words.nth(1).unwrap_or_else(|| panic!("no MAC address for {device} in `ip link show`: {shown}")).to_owned()
 }
 
 /// The nftables table of [`Network::lose`]'s rule.
