@@ -292,8 +292,10 @@ fn raft_logs_are_compacted_and_a_member_far_behind_catches_up_from_a_snapshot() 
     shared.stop.store(true, Ordering::SeqCst);
     writers.into_iter().for_each(|writer| writer.join().unwrap());
     let acked = std::mem::take(&mut *shared.acked.lock().unwrap());
-    let (acknowledged, stored) =
-        wait_until_every_node_agrees(daemons.iter().map(Daemon::endpoint).collect(), stream, acked);
+    let acknowledged = acked.len();
+    let endpoints = daemons.iter().map(Daemon::endpoint).collect();
+    let view = wait_until_every_node_agrees_on_shards(endpoints, stream, WRITER_SHARDS as usize, acked);
+    let stored: usize = view.records.iter().map(|(records, _)| records.len()).sum();
     eprintln!("compaction: {acknowledged} records acknowledged, {stored} stored on each node");
     for daemon in &mut daemons {
         daemon.stop();
@@ -1085,8 +1087,12 @@ async fn until_ok<T, E: std::fmt::Display, Fut: std::future::Future<Output = Res
     }
 }
 
-/// One writer that only knows one node, a follower: its writes (native protocol) and stream
-/// creations reach the leaders by forwarding, through a SIGKILL of the shard's leader; an
+/// The shards of the stream the forwarding test's writer writes to (one per member).
+const WRITER_SHARDS: i32 = 3;
+
+/// One writer that only knows one node, a follower: its writes (native protocol, each
+/// PutRecords split over the leaders of the stream's three shards) and stream creations reach
+/// the leaders by forwarding, through a SIGKILL of a shard's leader; an
 /// HTTP client does PutRecord and GetRecords through a follower; every acknowledged record is
 /// on every node afterwards, and the nodes agree. Then, on the same members, the catalog's
 /// changes through a follower of the catalog, across a SIGKILL of the catalog's leader
@@ -1106,9 +1112,12 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
         for (node, endpoint) in created_endpoints.iter().enumerate() {
             let client = Client::connect(endpoint).await.unwrap();
             let name = format!("forwarded-{}", node + 1);
+            // forwarded-1, which the writer below writes to, has a shard per member: its
+            // PutRecords are split by leader.
+            let shard_count = if node == 0 { WRITER_SHARDS } else { 1 };
             call_until_ok(
                 &client,
-                &CreateStreamInput { stream_name: name, shard_count: Some(1), ..Default::default() },
+                &CreateStreamInput { stream_name: name, shard_count: Some(shard_count), ..Default::default() },
             )
             .await;
         }
@@ -1247,7 +1256,9 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
     let follower = (leader + 1) % NODES;
     eprintln!("shard leader: node {}; the writer talks to node {} only", leader + 1, follower + 1);
 
-    // The writer: PutRecords to the follower only, retrying on it when a call fails.
+    // The writer: PutRecords to the follower only, retrying on it when a call fails. Each call
+    // has a record for every shard of the stream (by explicit hash key), so it is acknowledged
+    // whole only once every shard has a leader, and is split whenever two members lead them.
     let shared = Arc::new(Shared::default());
     let writer_shared = shared.clone();
     let failed_calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -1268,11 +1279,15 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
                     glommio::timer::sleep(Duration::from_millis(20)).await;
                     continue;
                 };
-                let entries: Vec<_> = (0..1 + rng.next() % 20)
+                let shards = WRITER_SHARDS as u64;
+                let entries: Vec<_> = (0..shards + rng.next() % 20)
                     .map(|i| PutRecordsRequestEntry {
                         data: Bytes::from(format!("writer/{call}/{i}/{}", "x".repeat((rng.next() % 1000) as usize))),
                         partition_key: Some(format!("key-{}", rng.next() % 64)),
-                        explicit_hash_key: None,
+                        // Shard k of n starts at k * (2^128 - 1) / n.
+                        explicit_hash_key: Some(HashKey(
+                            u128::from(i % shards) * (u128::MAX / u128::from(shards)) + u128::from(rng.next() % 1000),
+                        )),
                     })
                     .collect();
                 let request = PutRecordsInput {
@@ -1280,24 +1295,22 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
                     records: entries.clone(),
                     ..Default::default()
                 };
-                let mut acknowledged = 0;
-                match client.call(&request).await {
-                    Ok(response) => {
-                        let mut acked = writer_shared.acked.lock().unwrap();
-                        for (entry, result) in entries.into_iter().zip(response.records) {
-                            if let Some(sequence) = result.sequence_number {
-                                assert!(acked.insert(sequence.as_u128().unwrap(), entry.data).is_none());
-                                acknowledged += 1;
-                            }
+                let (mut acknowledged, sent) = (0, entries.len());
+                if let Ok(response) = client.call(&request).await {
+                    let mut acked = writer_shared.acked.lock().unwrap();
+                    for (entry, result) in entries.into_iter().zip(response.records) {
+                        if let Some(sequence) = result.sequence_number {
+                            assert!(acked.insert(sequence.as_u128().unwrap(), entry.data).is_none());
+                            acknowledged += 1;
                         }
                     }
-                    Err(_) => {
-                        writer_failed.fetch_add(1, Ordering::SeqCst);
-                    }
                 }
-                if acknowledged > 0 {
+                // A call counts as acknowledged once every record of it was: a record failed
+                // inside the answer fails the call.
+                if acknowledged == sent {
                     writer_shared.acked_at.lock().unwrap().push((Instant::now(), follower));
                 } else {
+                    writer_failed.fetch_add(1, Ordering::SeqCst);
                     glommio::timer::sleep(Duration::from_millis(20)).await;
                 }
             }
@@ -1370,9 +1383,9 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
             ..Default::default()
         };
         let start = Instant::now();
-        let sequence = loop {
+        let (shard_id, sequence) = loop {
             match client.call(&put).await {
-                Ok(output) => break output.sequence_number,
+                Ok(output) => break (output.shard_id, output.sequence_number),
                 Err(error) => assert!(start.elapsed() < Duration::from_secs(60), "PutRecord over HTTP: {error}"),
             }
             glommio::timer::sleep(Duration::from_millis(50)).await;
@@ -1380,7 +1393,7 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
         let iterator = GetShardIteratorInput {
             stream_name: Some("forwarded-1".into()),
             stream_arn: None,
-            shard_id: "shardId-000000000000".into(),
+            shard_id,
             shard_iterator_type: ShardIteratorType::AtSequenceNumber,
             starting_sequence_number: Some(sequence.clone()),
             timestamp: None,
@@ -1411,8 +1424,10 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
     writer.join().unwrap();
     let mut acked = std::mem::take(&mut *shared.acked.lock().unwrap());
     acked.insert(http_sequence.as_u128().unwrap(), http_data);
-    let (acknowledged, stored) =
-        wait_until_every_node_agrees(daemons.iter().map(Daemon::endpoint).collect(), stream, acked);
+    let acknowledged = acked.len();
+    let endpoints = daemons.iter().map(Daemon::endpoint).collect();
+    let view = wait_until_every_node_agrees_on_shards(endpoints, stream, WRITER_SHARDS as usize, acked);
+    let stored: usize = view.records.iter().map(|(records, _)| records.len()).sum();
     failovers.sort();
     eprintln!(
         "forwarding: {acknowledged} records acknowledged by one follower (and HTTP), {stored} stored on each node; \

@@ -16,7 +16,9 @@ use crate::ops::{
     audit, consumers, encryption, leases, observe, queues, records, reshard, routes, settings, streams, subscriptions,
 };
 use sluice_model::iam::IamResource;
-use sluice_model::{GetShardIteratorInput, Identity, KinesisError, PutRecordsOutput, Request, Response};
+use sluice_model::{
+    GetShardIteratorInput, Identity, KinesisError, PutRecordsInput, PutRecordsOutput, Request, Response,
+};
 use std::rc::Rc;
 
 /// What a request is answered with.
@@ -78,7 +80,7 @@ async fn checked(node: &Rc<Node>, caller: &Caller, request: Request, origin: Ori
             loop {
                 if let Request::PutRecords(input) = &request {
                     if let Some(split) = forward::split_put_records(node, input) {
-                        let output = put_records_split(node, caller, split).await;
+                        let output = put_records_split(node, caller, split, rerouted).await;
                         return Ok(Answer::Response(Response::PutRecords(output)));
                     }
                 }
@@ -122,31 +124,125 @@ async fn shard_iterator(
 }
 
 /// A PutRecords whose records have several leaders: each part goes to its leader (or runs
-/// here) at the same time, and the answers are merged in the request's order.
-async fn put_records_split(node: &Rc<Node>, caller: &Caller, split: forward::PutRecordsSplit) -> PutRecordsOutput {
-    let parts: Vec<_> = split
-        .parts
+/// here) at the same time, and the answers are merged in the request's order. A part whose
+/// leader could not be reached (nothing of it was sent, `forward::Unsent`) goes once more,
+/// as a whole request does, unless the request was `rerouted` already ([`put_records_rerouted`]).
+async fn put_records_split(
+    node: &Rc<Node>,
+    caller: &Caller,
+    split: forward::PutRecordsSplit,
+    rerouted: bool,
+) -> PutRecordsOutput {
+    let (mut answers, unsent) = put_records_parts(node, caller, split.parts).await;
+    if rerouted {
+        answers.extend(unsent.into_iter().map(UnsentPart::failed));
+    } else if !unsent.is_empty() {
+        answers.extend(put_records_rerouted(node, caller, unsent).await);
+    }
+    forward::merge_put_records(split.record_count, answers)
+}
+
+/// The answer to one part of a split PutRecords, with the index of each of its records in the
+/// client's request.
+type PartAnswer = (Vec<usize>, Result<Response, KinesisError>);
+
+/// A part of a split PutRecords that was not sent: its leader could not be reached.
+struct UnsentPart {
+    leader: u64,
+    input: PutRecordsInput,
+    indexes: Vec<usize>,
+    error: KinesisError,
+}
+
+impl UnsentPart {
+    /// The part's answer if it goes nowhere else.
+    fn failed(self) -> PartAnswer {
+        (self.indexes, Err(self.error))
+    }
+}
+
+/// Runs every part at once where it goes; those whose leader could not be reached come back
+/// apart.
+async fn put_records_parts(
+    node: &Rc<Node>,
+    caller: &Caller,
+    parts: Vec<forward::PutRecordsPart>,
+) -> (Vec<PartAnswer>, Vec<UnsentPart>) {
+    let running: Vec<_> = parts
         .into_iter()
         .map(|(leader, input, indexes)| {
             let (node, caller) = (node.clone(), caller.clone());
             glommio::spawn_local(async move {
+                let request = Request::PutRecords(input);
                 let answer = match leader {
-                    Some(leader) => forward::forward(&node, leader, &caller, &Request::PutRecords(input)).await,
-                    None => match run(&node, &caller, Request::PutRecords(input)).await {
+                    Some(leader) => match forward::forward_once(&node, leader, &caller, &request).await {
+                        Ok(answer) => answer,
+                        Err(forward::Unsent(error)) => {
+                            let Request::PutRecords(input) = request else { unreachable!("built above") };
+                            return Err(UnsentPart { leader, input, indexes, error });
+                        }
+                    },
+                    None => match run(&node, &caller, request).await {
                         Ok(Answer::Response(response)) => Ok(response),
                         Ok(Answer::Subscription(_)) => unreachable!("PutRecords answers a response"),
                         Err(error) => Err(error),
                     },
                 };
-                (indexes, answer)
+                Ok((indexes, answer))
             })
         })
         .collect();
-    let mut answers = Vec::with_capacity(parts.len());
-    for part in parts {
-        answers.push(part.await);
+    let (mut answers, mut unsent) = (Vec::with_capacity(running.len()), Vec::new());
+    for part in running {
+        match part.await {
+            Ok(answer) => answers.push(answer),
+            Err(part) => unsent.push(part),
+        }
     }
-    forward::merge_put_records(split.record_count, answers)
+    (answers, unsent)
+}
+
+/// The records of the parts whose leader could not be reached, sent once more where they go
+/// once this node knows another leader for them (up to `LEADER_WAIT_MS` for each,
+/// `forward::leader_moved`), split again if they go to several members; never a third time.
+/// A part whose leader did not move keeps its error. Before, a leader's death failed its part
+/// of every split PutRecords through a follower until the election was over.
+async fn put_records_rerouted(node: &Rc<Node>, caller: &Caller, unsent: Vec<UnsentPart>) -> Vec<PartAnswer> {
+    let mut answers = Vec::new();
+    let mut moved: Option<PutRecordsInput> = None;
+    let mut indexes = Vec::new();
+    for part in unsent {
+        let request = Request::PutRecords(part.input);
+        if !forward::leader_moved(node, &request, part.leader).await {
+            answers.push((part.indexes, Err(part.error)));
+            continue;
+        }
+        let Request::PutRecords(input) = request else { unreachable!("built above") };
+        indexes.extend(part.indexes);
+        match &mut moved {
+            Some(moved) => moved.records.extend(input.records),
+            None => moved = Some(input),
+        }
+    }
+    let Some(input) = moved else { return answers };
+    // `indexes[i]` is the client's index of the moved records' `i`th.
+    let parts = match forward::split_put_records(node, &input) {
+        Some(split) => split
+            .parts
+            .into_iter()
+            .map(|(leader, part, at)| (leader, part, at.into_iter().map(|at| indexes[at]).collect()))
+            .collect(),
+        None => {
+            let request = Request::PutRecords(input);
+            let leader = forward::target(node, &request);
+            let Request::PutRecords(input) = request else { unreachable!("built above") };
+            vec![(leader, input, indexes)]
+        }
+    };
+    let (rerouted, unsent) = put_records_parts(node, caller, parts).await;
+    answers.extend(rerouted);
+    answers.extend(unsent.into_iter().map(UnsentPart::failed));
+    answers
 }
 
 /// Runs a validated and authorized request.

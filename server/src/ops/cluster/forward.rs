@@ -331,14 +331,17 @@ fn reachable(node: &Node, leader: u64) -> bool {
     crate::ops::cluster::members(node).get(&leader).is_some_and(|member| member.native.is_some())
 }
 
+/// One part of a split PutRecords: the member it goes to (`None`: served here), its request,
+/// and the index of each of its records in the original request.
+pub type PutRecordsPart = (Option<u64>, PutRecordsInput, Vec<usize>);
+
 /// A PutRecords split by the member leading each record's shard.
 #[derive(Debug)]
 pub struct PutRecordsSplit {
     /// The records of the request.
     pub record_count: usize,
-    /// One part per member: the leader (`None`: served here), its request, and the index of
-    /// each of its records in the original request.
-    pub parts: Vec<(Option<u64>, PutRecordsInput, Vec<usize>)>,
+    /// One part per member.
+    pub parts: Vec<PutRecordsPart>,
 }
 
 /// `input` split by leader, if its records go to more than one member (this node counting as
@@ -352,7 +355,7 @@ pub fn split_put_records(node: &Node, input: &PutRecordsInput) -> Option<PutReco
     if route.meta.distribution == RecordDistribution::Auto {
         return None;
     }
-    let mut parts: Vec<(Option<u64>, PutRecordsInput, Vec<usize>)> = Vec::new();
+    let mut parts: Vec<PutRecordsPart> = Vec::new();
     for (index, entry) in input.records.iter().enumerate() {
         let leader = record_leader(node, &route, entry.explicit_hash_key.as_ref(), entry.partition_key.as_deref());
         let to = leader.filter(|&leader| leader != cluster.node_id && reachable(node, leader));
