@@ -32,8 +32,8 @@
 //! ([`leader_known`]). One whose leader cannot be reached (connecting or the handshake failed:
 //! it died or is cut off, and nothing of the request was sent, [`Unsent`]) waits up to
 //! [`LEADER_WAIT_MS`] for the table to name another leader, and goes there once
-//! ([`leader_moved`], `dispatch`): through a follower, a leader's SIGKILL failed every write
-//! until the election was over, each at once.
+//! ([`leader_moved`], `dispatch`; a split PutRecords' unsent parts too): through a follower, a
+//! leader's SIGKILL failed every write until the election was over, each at once.
 //!
 //! Bounded: per core and member at most [`FORWARDS_IN_FLIGHT_PER_PEER_MAX`] requests (each on
 //! a connection of its own from a pool), connecting within [`FORWARD_CONNECT_TIMEOUT_MS`] and
