@@ -8,14 +8,19 @@
 //!
 //! An append is proposed with a context naming this host's boot (a random nonce) and the
 //! proposal's number, and answered when an entry with that context is reported committed:
-//! durable on a quorum, and on this node (`replica`'s rule). A proposal whose leader is
-//! deposed may be committed by the next leader or dropped; the waiting client hears
-//! "leadership lost" or "timed out" (outcome unknown), never a false success. Each append is
-//! proposed once, so it is in the log at most once; a client that retries may store its data
-//! twice, as Kinesis' own PutRecords may.
+//! durable on a quorum, and on this node (`replica`'s rule). The replica says where in its log
+//! each proposal went ([`ReplicaEvents::proposed`]), so an append whose leader is deposed (a
+//! leadership transfer, or a new election this node hears of) is followed to its end: the next
+//! leader commits its entry (success, as if nothing happened) or commits another entry at its
+//! index (it is in no log and never will be: [`AppendError::NotLeader`], which a caller may
+//! send elsewhere at once). Only a wait past [`APPEND_COMMIT_WAIT_MS`], or a snapshot that
+//! skips the index, leaves the outcome unknown ("timed out", "leadership lost"); never a
+//! false success. Each append is proposed once, so it is in the log at most once; a client
+//! that retries after an unknown outcome may store its data twice, as Kinesis' own
+//! PutRecords may.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -56,6 +61,9 @@ pub struct Appended {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AppendError {
+    /// Nothing of the append is in the group's committed log, nor ever will be: this node did
+    /// not lead when it was proposed, or the entry the group committed at its index is
+    /// another one.
     #[error("not the leader (the leader is node {leader}; 0: unknown)")]
     NotLeader { leader: u64 },
     #[error("an append of {length_bytes} bytes (1 to {APPEND_DATA_BYTES_MAX})")]
@@ -64,6 +72,7 @@ pub enum AppendError {
     Busy { pending: usize },
     #[error("not committed within {waited_ms} ms; it may still be")]
     Timeout { waited_ms: u64 },
+    /// The group stopped here, or a snapshot skipped the entry's index: its outcome is unknown.
     #[error("this node stopped leading before the entry committed; it may still be")]
     LeadershipLost,
 }
@@ -119,6 +128,10 @@ struct HostState {
     leader: u64,
     /// Proposal number → where its outcome goes.
     pending: HashMap<u64, async_channel::Sender<std::result::Result<Appended, AppendError>>>,
+    /// Log index → the numbers of the proposals the replica placed there and whose outcome is
+    /// not known yet (more than one if this node led twice and its log was cut back between):
+    /// the entry committed at the index decides them all.
+    placed: BTreeMap<u64, Vec<u64>>,
     /// Who waits for the next commit ([`GroupHost::committed_past`]); woken and cleared on
     /// each. At most one per applier of the group (it is how an applier sleeps).
     commit_waiters: Vec<async_channel::Sender<()>>,
@@ -158,9 +171,19 @@ impl ReplicaEvents for HostEvents {
                 let dropped = state.committed.pop_front().expect("more than one");
                 state.committed_bytes -= dropped.len();
             }
-            if let Some(number) = inner.own_proposal(&entry.context) {
+            let committed = inner.own_proposal(&entry.context);
+            if let Some(number) = committed {
                 if let Some(outcome) = state.pending.remove(&number) {
                     let _ = outcome.try_send(Ok(Appended { index: entry.index, term: entry.term }));
+                }
+            }
+            // Proposals of this node that sat at this index in a log cut back since: the
+            // group committed another entry there, so they are in no log, for good.
+            for number in state.placed.remove(&entry.index).unwrap_or_default() {
+                if Some(number) != committed {
+                    if let Some(outcome) = state.pending.remove(&number) {
+                        let _ = outcome.try_send(Err(AppendError::NotLeader { leader: state.leader }));
+                    }
                 }
             }
         }
@@ -187,13 +210,21 @@ impl ReplicaEvents for HostEvents {
     fn restored(&self, _node_id: u64, index: u64) {
         let mut state = self.0.state.borrow_mut();
         state.committed_from(index);
+        // The entries up to the snapshot's index are not reported: whether those proposals
+        // were committed is not known here.
+        let later = state.placed.split_off(&(index + 1));
+        for number in std::mem::replace(&mut state.placed, later).into_values().flatten() {
+            if let Some(outcome) = state.pending.remove(&number) {
+                let _ = outcome.try_send(Err(AppendError::LeadershipLost));
+            }
+        }
         // An applier waiting for the entry after its own position moves on to the snapshot's.
         for waiter in state.commit_waiters.drain(..) {
             let _ = waiter.try_send(());
         }
     }
 
-    fn leader_changed(&self, node_id: u64, term: u64, leader_id: u64) {
+    fn leader_changed(&self, _node_id: u64, term: u64, leader_id: u64) {
         let mut state = self.0.state.borrow_mut();
         if state.stopped {
             return;
@@ -206,9 +237,22 @@ impl ReplicaEvents for HostEvents {
                 let _ = signal.try_send(());
             }
         }
-        if leader_id != node_id {
-            for (_, outcome) in state.pending.drain() {
-                let _ = outcome.try_send(Err(AppendError::LeadershipLost));
+        // Appends waiting here keep waiting when this node stops leading: the entries the
+        // group commits decide them (`committed`), or their wait ends (`GroupHost::append`).
+    }
+
+    fn proposed(&self, _node_id: u64, context: &[u8], index: Option<u64>) {
+        let inner = &self.0;
+        let Some(number) = inner.own_proposal(context) else { return };
+        let mut state = inner.state.borrow_mut();
+        match index {
+            // Past the commit (a leader appends there): the commit of that index decides it.
+            Some(index) if index > state.commit => state.placed.entry(index).or_default().push(number),
+            Some(_) => {}
+            None => {
+                if let Some(outcome) = state.pending.remove(&number) {
+                    let _ = outcome.try_send(Err(AppendError::NotLeader { leader: state.leader }));
+                }
             }
         }
     }
@@ -356,6 +400,7 @@ impl GroupHost {
         match answered {
             Some(result) => result,
             None => {
+                // Its place, if it has one, is forgotten once the entry there commits.
                 inner.state.borrow_mut().pending.remove(&number);
                 Err(AppendError::Timeout { waited_ms: APPEND_COMMIT_WAIT_MS })
             }
@@ -472,6 +517,7 @@ impl GroupHost {
         let mut state = self.inner.state.borrow_mut();
         state.stopped = true;
         state.leader = 0;
+        state.placed.clear();
         for (_, outcome) in state.pending.drain() {
             let _ = outcome.try_send(Err(AppendError::LeadershipLost));
         }

@@ -45,9 +45,10 @@ pub enum Input {
     Tick,
     /// A message from a peer.
     Message(Box<Message>),
-    /// A client's entry, to be appended if this replica leads (dropped otherwise: the client
-    /// learns of success only by the entry's commit, and retries elsewhere). The context
-    /// travels with the entry (the host tags its proposals to recognise them committed).
+    /// A client's entry, to be appended if this replica leads (dropped otherwise). Either way
+    /// the replica says so ([`ReplicaEvents::proposed`]); the client learns of success only by
+    /// the entry's commit. The context travels with the entry (the host tags its proposals to
+    /// recognise them committed).
     Propose { context: Vec<u8>, data: Vec<u8> },
     /// Propose a change of the group's membership, if this replica leads (dropped otherwise,
     /// or while another change is not applied yet: raft-rs allows one at a time). Whoever
@@ -123,6 +124,12 @@ pub trait ReplicaEvents {
     /// is its current term.
     fn leader_changed(&self, node_id: u64, term: u64, leader_id: u64) {
         let _ = (node_id, term, leader_id);
+    }
+    /// Proposal `context` ([`Input::Propose`]) is entry `index` of this replica's log, or
+    /// (`None`) was dropped: this replica did not lead, or could not take it, and it is in no
+    /// log.
+    fn proposed(&self, node_id: u64, context: &[u8], index: Option<u64>) {
+        let _ = (node_id, context, index);
     }
     /// `entries` older than the cache were read back from disk, for a follower behind or an
     /// applier (the simulation counts them, to know that path ran).
@@ -576,10 +583,15 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                 // twice. Requests are forwarded a layer up instead, where the client hears back
                 // (issue 13); a proposal dropped here is never acknowledged, and retried.
                 let fits = context.len() + data.len() <= ENTRY_PAYLOAD_BYTES_MAX - crate::codec::PAYLOAD_FIXED_BYTES;
+                let mut placed = None;
                 if fits && self.raw.raft.state == StateRole::Leader {
-                    // ProposalDropped (a leadership transfer under way) is the same case.
-                    let _ = self.raw.propose(context, data);
+                    // ProposalDropped (a leadership transfer under way) is the same case. An
+                    // accepted proposal is the last entry of the leader's log.
+                    if self.raw.propose(context.clone(), data).is_ok() {
+                        placed = Some(self.raw.raft.raft_log.last_index());
+                    }
                 }
+                self.events.proposed(self.id, &context, placed);
             }
         }
     }
