@@ -44,6 +44,11 @@ pub enum ErrorKind {
     ServiceUnavailable,
     ConcurrentModification,
     InvalidKmsResource,
+    /// Sluice's own, between the members of a cluster only: the member a request was forwarded
+    /// to does not lead its group, and stored nothing of it, so the forwarder may send it to
+    /// the leader at once (`server/src/ops/cluster/forward.rs`). A client is answered
+    /// InternalFailure instead ([`ErrorKind::for_client`]).
+    NotLeader,
 }
 
 impl ErrorKind {
@@ -76,6 +81,7 @@ impl ErrorKind {
         ErrorKind::ServiceUnavailable,
         ErrorKind::ConcurrentModification,
         ErrorKind::InvalidKmsResource,
+        ErrorKind::NotLeader,
     ];
 
     /// The AWS exception name: the `__type` of a JSON error, the `:exception-type` of an
@@ -111,6 +117,16 @@ impl ErrorKind {
             ErrorKind::ServiceUnavailable => "ServiceUnavailableException",
             ErrorKind::ConcurrentModification => "ConcurrentModificationException",
             ErrorKind::InvalidKmsResource => "InvalidKMSResourceException",
+            ErrorKind::NotLeader => "NotLeaderException",
+        }
+    }
+
+    /// The kind a client is answered: a member's [`ErrorKind::NotLeader`] reaches clients as
+    /// the retriable InternalFailure every other node answers.
+    pub fn for_client(self) -> ErrorKind {
+        match self {
+            ErrorKind::NotLeader => ErrorKind::InternalFailure,
+            kind => kind,
         }
     }
 
@@ -131,7 +147,7 @@ impl ErrorKind {
     /// caller's.
     pub fn http_status(self) -> u16 {
         match self {
-            ErrorKind::InternalFailure => 500,
+            ErrorKind::InternalFailure | ErrorKind::NotLeader => 500,
             ErrorKind::ServiceUnavailable => 503,
             _ => 400,
         }

@@ -48,7 +48,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const STREAM: &str = "replicated";
@@ -987,8 +987,8 @@ fn restart_member(daemon: &mut Daemon) {
 }
 
 /// PutRecord of `data` sent to `addr` as another member forwards it (wrapped in a
-/// `ForwardedRequest`): the node that leads the shard stores it, any other refuses it with
-/// the retriable error naming the leader; a forwarded request is never forwarded again.
+/// `ForwardedRequest`): the node that leads the shard stores it, any other refuses it as not
+/// its leader (NotLeader, naming the leader); a forwarded request is never forwarded again.
 fn put_as_forwarded(addr: SocketAddr, stream: &str, data: &[u8]) -> Result<SequenceNumber, KinesisError> {
     let request = sluice_model::Request::PutRecord(PutRecordInput {
         stream_name: Some(stream.into()),
@@ -1045,7 +1045,9 @@ fn shard_leader(daemons: &[Daemon], stream: &str, probe: &mut u64) -> usize {
             match put_as_forwarded(daemon.addr, stream, format!("probe/{probe}").as_bytes()) {
                 Ok(_) => stored.push(node),
                 Err(error) => {
-                    assert_eq!(error.kind, ErrorKind::InternalFailure, "{error:?}");
+                    // Typed for the member that forwarded it, which sends it on to the leader
+                    // (a client hears InternalFailure).
+                    assert_eq!(error.kind, ErrorKind::NotLeader, "{error:?}");
                     assert!(
                         error.message.contains("does not lead") || error.message.contains("no leader"),
                         "a forwarded request at a follower must be refused, not forwarded: {error:?}"
@@ -1261,6 +1263,8 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
     let writer_shared = shared.clone();
     let failed_calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let writer_failed = failed_calls.clone();
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    let writer_failures = failures.clone();
     let writer_endpoint = endpoints[follower].clone();
     let writer = std::thread::spawn(move || {
         run(move || async move {
@@ -1294,14 +1298,23 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
                     ..Default::default()
                 };
                 let (mut acknowledged, sent) = (0, entries.len());
-                if let Ok(response) = client.call(&request).await {
-                    let mut acked = writer_shared.acked.lock().unwrap();
-                    for (entry, result) in entries.into_iter().zip(response.records) {
-                        if let Some(sequence) = result.sequence_number {
-                            assert!(acked.insert(sequence.as_u128().unwrap(), entry.data).is_none());
-                            acknowledged += 1;
+                let mut why = None;
+                match client.call(&request).await {
+                    Ok(response) => {
+                        let mut acked = writer_shared.acked.lock().unwrap();
+                        for (entry, result) in entries.into_iter().zip(response.records) {
+                            if let Some(sequence) = result.sequence_number {
+                                assert!(acked.insert(sequence.as_u128().unwrap(), entry.data).is_none());
+                                acknowledged += 1;
+                            } else {
+                                why = why.or(result.error_message);
+                            }
                         }
                     }
+                    Err(error) => why = Some(format!("{error:?}")),
+                }
+                if let Some(why) = why {
+                    writer_failures.lock().unwrap().push(why);
                 }
                 // A call counts as acknowledged once every record of it was: a record failed
                 // inside the answer fails the call.
@@ -1334,6 +1347,7 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
     // Kill the shard's leader (never the writer's node) and restart it, twice while the
     // writer's node is still a follower.
     let mut failovers = Vec::new();
+    let mut failed_in_handovers = 0;
     let mut leader = leader;
     for _ in 0..2 {
         if leader == follower {
@@ -1360,11 +1374,44 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
             failed <= waits + 3,
             "{failed} calls through the follower failed in a failover of {failover:?}: they did not wait for the next leader"
         );
+        // The restarted member is handed its share of the leaders back (leader balancing):
+        // each handover is a leadership transfer under the writer's calls. A call's records
+        // proposed to the old leader are followed to their commit by the new one, and those
+        // the old one turns out not to lead any more go on to the new one (`dispatch::routed`),
+        // so no call fails for it: before, 2 or 3 calls failed per restart, each with a
+        // record "this node stopped leading before the entry committed" or "does not lead".
+        // The writer calls one at a time: ten acknowledged calls end the election.
+        acked_calls_after(killed_at, 10);
+        let failed_before = failed_calls.load(Ordering::SeqCst);
+        let failures_before = failures.lock().unwrap().len();
         restart_member(&mut daemons[leader]);
+        let restarted = Instant::now();
+        loop {
+            let led = groups_led(&daemons);
+            if led.iter().max().unwrap() - led.iter().min().unwrap() <= 1 && led[leader] > 0 {
+                break;
+            }
+            assert!(restarted.elapsed() < Duration::from_secs(60), "leaders never evened out: {led:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
         acked_calls_after(Instant::now(), 10);
+        let failed = failed_calls.load(Ordering::SeqCst) - failed_before;
+        let why = failures.lock().unwrap()[failures_before..].to_vec();
+        eprintln!(
+            "restarted node {} and its leaders came back in {:?}: {failed} calls failed meanwhile: {why:?}",
+            leader + 1,
+            restarted.elapsed(),
+        );
+        failed_in_handovers += failed;
         leader = shard_leader(&daemons, stream, &mut probe);
     }
     assert!(!failovers.is_empty());
+    // One is allowed for a loaded machine (a commit wait that runs out); before, 2 to 4 failed
+    // over the two restarts, in each of three runs.
+    assert!(
+        failed_in_handovers <= 1,
+        "{failed_in_handovers} calls through the follower failed while leaders were handed back to restarted members"
+    );
 
     // HTTP (AWS JSON, as an SDK sends it) through a node that does not lead the shard:
     // PutRecord is forwarded, GetRecords is served by that node from its applied log.

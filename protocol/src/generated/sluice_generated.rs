@@ -13,10 +13,10 @@ pub mod wire {
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_ERROR_CODE: u16 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_ERROR_CODE: u16 = 27;
+pub const ENUM_MAX_ERROR_CODE: u16 = 28;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 28] = [
+pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 29] = [
   ErrorCode::InternalFailure,
   ErrorCode::ResourceNotFound,
   ErrorCode::ResourceInUse,
@@ -45,6 +45,7 @@ pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 28] = [
   ErrorCode::ServiceUnavailable,
   ErrorCode::ConcurrentModification,
   ErrorCode::InvalidKMSResource,
+  ErrorCode::NotLeader,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -80,9 +81,10 @@ impl ErrorCode {
   pub const ServiceUnavailable: Self = Self(25);
   pub const ConcurrentModification: Self = Self(26);
   pub const InvalidKMSResource: Self = Self(27);
+  pub const NotLeader: Self = Self(28);
 
   pub const ENUM_MIN: u16 = 0;
-  pub const ENUM_MAX: u16 = 27;
+  pub const ENUM_MAX: u16 = 28;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::InternalFailure,
     Self::ResourceNotFound,
@@ -112,6 +114,7 @@ impl ErrorCode {
     Self::ServiceUnavailable,
     Self::ConcurrentModification,
     Self::InvalidKMSResource,
+    Self::NotLeader,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -144,6 +147,7 @@ impl ErrorCode {
       Self::ServiceUnavailable => Some("ServiceUnavailable"),
       Self::ConcurrentModification => Some("ConcurrentModification"),
       Self::InvalidKMSResource => Some("InvalidKMSResource"),
+      Self::NotLeader => Some("NotLeader"),
       _ => None,
     }
   }

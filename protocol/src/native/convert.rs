@@ -198,6 +198,7 @@ pub(super) fn error_code(kind: ErrorKind) -> wire::ErrorCode {
         ErrorKind::ServiceUnavailable => C::ServiceUnavailable,
         ErrorKind::ConcurrentModification => C::ConcurrentModification,
         ErrorKind::InvalidKmsResource => C::InvalidKMSResource,
+        ErrorKind::NotLeader => C::NotLeader,
     }
 }
 

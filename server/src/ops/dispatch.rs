@@ -17,7 +17,7 @@ use crate::ops::{
 };
 use sluice_model::iam::IamResource;
 use sluice_model::{
-    GetShardIteratorInput, Identity, KinesisError, PutRecordsInput, PutRecordsOutput, Request, Response,
+    ErrorKind, GetShardIteratorInput, Identity, KinesisError, PutRecordsInput, PutRecordsOutput, Request, Response,
 };
 use std::rc::Rc;
 
@@ -73,34 +73,78 @@ async fn checked(node: &Rc<Node>, caller: &Caller, request: Request, origin: Ori
         crate::ops::cluster::check_operation(request.operation())?;
         // Validated and authorized here; the leader runs it (`ops/cluster/forward.rs`).
         if origin == Origin::Client {
-            forward::leader_known(node, &request).await;
-            // Once more after a leader this node could not reach (it died, or is cut off) was
-            // replaced: nothing was sent to it, so the request goes where it goes now.
-            let mut rerouted = false;
-            loop {
-                if let Request::PutRecords(input) = &request {
-                    if let Some(split) = forward::split_put_records(node, input) {
-                        let output = put_records_split(node, caller, split, rerouted).await;
-                        return Ok(Answer::Response(Response::PutRecords(output)));
-                    }
-                }
-                let Some(leader) = forward::target(node, &request) else { break };
-                match forward::forward_once(node, leader, caller, &request).await {
-                    Ok(answer) => return answer.map(Answer::Response),
-                    Err(forward::Unsent(error)) => {
-                        if rerouted || !forward::leader_moved(node, &request, leader).await {
-                            return Err(error);
-                        }
-                        rerouted = true;
-                    }
-                }
-            }
-            if let Request::GetShardIterator(input) = request {
-                return shard_iterator(node, caller, input).await.map(Answer::Response);
-            }
+            return for_client(routed(node, caller, request).await);
         }
     }
     run(node, caller, request).await
+}
+
+/// A client's request on a replicated member: run where its group's leader is, here or at
+/// the member it is forwarded to. Once more after the leader this node chose could not take
+/// it and certainly stored nothing of it (it could not be reached: it died or is cut off,
+/// `forward::Unsent`; or it no longer leads, `ErrorKind::NotLeader`, this node included):
+/// the request goes where it goes once this node knows another leader (up to
+/// `LEADER_WAIT_MS`, `forward::leader_moved`); never a third time.
+async fn routed(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<Answer, KinesisError> {
+    forward::leader_known(node, &request).await;
+    let mut rerouted = false;
+    loop {
+        if let Request::PutRecords(input) = &request {
+            let split = forward::split_put_records(node, input).or_else(|| {
+                forward::target(node, &request).map(|leader| forward::PutRecordsSplit {
+                    record_count: input.records.len(),
+                    parts: vec![(Some(leader), input.clone(), (0..input.records.len()).collect())],
+                })
+            });
+            if let Some(split) = split {
+                let output = put_records_split(node, caller, input, split, rerouted).await;
+                return Ok(Answer::Response(Response::PutRecords(output)));
+            }
+        }
+        let (refused, by) = match forward::target(node, &request) {
+            Some(leader) => match forward::forward_once(node, leader, caller, &request).await {
+                Ok(Err(error)) if error.kind == ErrorKind::NotLeader => (error, leader),
+                Ok(answer) => return answer.map(Answer::Response),
+                Err(forward::Unsent(error)) => (error, leader),
+            },
+            None => {
+                if let Request::GetShardIterator(input) = request {
+                    return shard_iterator(node, caller, input).await.map(Answer::Response);
+                }
+                // A write this node leads, as far as it knows: kept to send on if it turns out
+                // not to (one record, or a catalog or delivery-state command: cheap to copy).
+                let Some(own) = forward::led_here(node, &request).filter(|_| !rerouted) else {
+                    return run(node, caller, request).await;
+                };
+                match run(node, caller, request.clone()).await {
+                    Err(error) if error.kind == ErrorKind::NotLeader => (error, own),
+                    answer => return answer,
+                }
+            }
+        };
+        if rerouted || !forward::leader_moved(node, &request, by).await {
+            return Err(refused);
+        }
+        rerouted = true;
+    }
+}
+
+/// A client's answer: a member's [`ErrorKind::NotLeader`] is a retriable InternalFailure
+/// there, whole or for a record.
+fn for_client(answer: Result<Answer, KinesisError>) -> Result<Answer, KinesisError> {
+    match answer {
+        Ok(Answer::Response(Response::PutRecords(mut output))) => {
+            for entry in &mut output.records {
+                entry.error_code = entry.error_code.map(ErrorKind::for_client);
+            }
+            Ok(Answer::Response(Response::PutRecords(output)))
+        }
+        Err(mut error) => {
+            error.kind = error.kind.for_client();
+            Err(error)
+        }
+        answer => answer,
+    }
 }
 
 /// GetShardIterator from a client of a replicated member: answered here, unless its sequence
@@ -123,21 +167,23 @@ async fn shard_iterator(
     }
 }
 
-/// A PutRecords whose records have several leaders: each part goes to its leader (or runs
-/// here) at the same time, and the answers are merged in the request's order. A part whose
-/// leader could not be reached (nothing of it was sent, `forward::Unsent`) goes once more,
-/// as a whole request does, unless the request was `rerouted` already ([`put_records_rerouted`]).
+/// A PutRecords (`original`) split by the member leading each record's shard (or whole, to
+/// the one leading them all): each part goes to its leader (or runs here) at the same time,
+/// and the answers are merged in the request's order. Records whose leader could not take
+/// them and certainly stored nothing of them ([`UnsentPart`]) go once more, as a whole
+/// request does, unless the request was `rerouted` already ([`put_records_rerouted`]).
 async fn put_records_split(
     node: &Rc<Node>,
     caller: &Caller,
+    original: &PutRecordsInput,
     split: forward::PutRecordsSplit,
     rerouted: bool,
 ) -> PutRecordsOutput {
-    let (mut answers, unsent) = put_records_parts(node, caller, split.parts).await;
+    let (mut answers, unsent) = unsent_records(node, original, put_records_parts(node, caller, split.parts).await);
     if rerouted {
         answers.extend(unsent.into_iter().map(UnsentPart::failed));
     } else if !unsent.is_empty() {
-        answers.extend(put_records_rerouted(node, caller, unsent).await);
+        answers.extend(put_records_rerouted(node, caller, original, unsent).await);
     }
     forward::merge_put_records(split.record_count, answers)
 }
@@ -146,8 +192,14 @@ async fn put_records_split(
 /// client's request.
 type PartAnswer = (Vec<usize>, Result<Response, KinesisError>);
 
-/// A part of a split PutRecords that was not sent: its leader could not be reached.
+/// How one part of a split PutRecords went: where it went (`None`: here), the client's index
+/// of each of its records, and its answer, or (`Err`) why it was not sent.
+type PartOutcome = (Option<u64>, Vec<usize>, Result<Result<Response, KinesisError>, KinesisError>);
+
+/// Records of a split PutRecords that their leader could not take, and of which it certainly
+/// stored nothing: it could not be reached, or (`ErrorKind::NotLeader`) did not lead.
 struct UnsentPart {
+    /// The member that did not take them (this one included).
     leader: u64,
     input: PutRecordsInput,
     indexes: Vec<usize>,
@@ -161,13 +213,8 @@ impl UnsentPart {
     }
 }
 
-/// Runs every part at once where it goes; those whose leader could not be reached come back
-/// apart.
-async fn put_records_parts(
-    node: &Rc<Node>,
-    caller: &Caller,
-    parts: Vec<forward::PutRecordsPart>,
-) -> (Vec<PartAnswer>, Vec<UnsentPart>) {
+/// Runs every part at once where it goes.
+async fn put_records_parts(node: &Rc<Node>, caller: &Caller, parts: Vec<forward::PutRecordsPart>) -> Vec<PartOutcome> {
     let running: Vec<_> = parts
         .into_iter()
         .map(|(leader, input, indexes)| {
@@ -175,39 +222,88 @@ async fn put_records_parts(
             glommio::spawn_local(async move {
                 let request = Request::PutRecords(input);
                 let answer = match leader {
-                    Some(leader) => match forward::forward_once(&node, leader, &caller, &request).await {
-                        Ok(answer) => answer,
-                        Err(forward::Unsent(error)) => {
-                            let Request::PutRecords(input) = request else { unreachable!("built above") };
-                            return Err(UnsentPart { leader, input, indexes, error });
-                        }
-                    },
-                    None => match run(&node, &caller, request).await {
+                    Some(leader) => forward::forward_once(&node, leader, &caller, &request).await.map_err(|u| u.0),
+                    None => Ok(match run(&node, &caller, request).await {
                         Ok(Answer::Response(response)) => Ok(response),
                         Ok(Answer::Subscription(_)) => unreachable!("PutRecords answers a response"),
                         Err(error) => Err(error),
-                    },
+                    }),
                 };
-                Ok((indexes, answer))
+                (leader, indexes, answer)
             })
         })
         .collect();
-    let (mut answers, mut unsent) = (Vec::with_capacity(running.len()), Vec::new());
+    let mut outcomes = Vec::with_capacity(running.len());
     for part in running {
-        match part.await {
-            Ok(answer) => answers.push(answer),
-            Err(part) => unsent.push(part),
+        outcomes.push(part.await);
+    }
+    outcomes
+}
+
+/// The parts' answers, and apart from them the records not taken ([`UnsentPart`]): a part
+/// whose leader could not be reached or refused it whole as not its leader, and each record
+/// refused alone as not its leader's (its shard's leader moved while the rest of the part
+/// was stored). Their requests are rebuilt from `original`.
+fn unsent_records(
+    node: &Node,
+    original: &PutRecordsInput,
+    outcomes: Vec<PartOutcome>,
+) -> (Vec<PartAnswer>, Vec<UnsentPart>) {
+    let own = node.shared.config.cluster.as_ref().map_or(0, |cluster| cluster.node_id);
+    let (mut answers, mut unsent) = (Vec::with_capacity(outcomes.len()), Vec::new());
+    let unsent_part = |leader: Option<u64>, indexes: Vec<usize>, error: KinesisError| UnsentPart {
+        leader: leader.unwrap_or(own),
+        input: PutRecordsInput {
+            records: indexes.iter().map(|&index| original.records[index].clone()).collect(),
+            stream_name: original.stream_name.clone(),
+            stream_arn: original.stream_arn.clone(),
+        },
+        indexes,
+        error,
+    };
+    for (leader, indexes, answer) in outcomes {
+        match answer {
+            Err(error) => unsent.push(unsent_part(leader, indexes, error)),
+            Ok(Err(error)) if error.kind == ErrorKind::NotLeader => unsent.push(unsent_part(leader, indexes, error)),
+            Ok(Ok(Response::PutRecords(mut output)))
+                if output.records.len() == indexes.len()
+                    && output.records.iter().any(|entry| entry.error_code == Some(ErrorKind::NotLeader)) =>
+            {
+                let (mut kept, mut refused) = (Vec::new(), Vec::new());
+                let mut error = None;
+                for (index, entry) in indexes.into_iter().zip(std::mem::take(&mut output.records)) {
+                    if entry.error_code == Some(ErrorKind::NotLeader) {
+                        error = error
+                            .or(entry.error_message.map(|message| KinesisError::new(ErrorKind::NotLeader, message)));
+                        refused.push(index);
+                    } else {
+                        kept.push(index);
+                        output.records.push(entry);
+                    }
+                }
+                let error = error.unwrap_or_else(|| KinesisError::new(ErrorKind::NotLeader, "not the leader; retry"));
+                unsent.push(unsent_part(leader, refused, error));
+                if !kept.is_empty() {
+                    answers.push((kept, Ok(Response::PutRecords(output))));
+                }
+            }
+            Ok(answer) => answers.push((indexes, answer)),
         }
     }
     (answers, unsent)
 }
 
-/// The records of the parts whose leader could not be reached, sent once more where they go
-/// once this node knows another leader for them (up to `LEADER_WAIT_MS` for each,
-/// `forward::leader_moved`), split again if they go to several members; never a third time.
-/// A part whose leader did not move keeps its error. Before, a leader's death failed its part
-/// of every split PutRecords through a follower until the election was over.
-async fn put_records_rerouted(node: &Rc<Node>, caller: &Caller, unsent: Vec<UnsentPart>) -> Vec<PartAnswer> {
+/// The records not taken ([`UnsentPart`]), sent once more where they go once this node knows
+/// another leader for them (up to `LEADER_WAIT_MS` for each, `forward::leader_moved`), split
+/// again if they go to several members; never a third time. A part whose leader did not move
+/// keeps its error. Before, a leader's death failed its part of every split PutRecords
+/// through a follower until the election was over.
+async fn put_records_rerouted(
+    node: &Rc<Node>,
+    caller: &Caller,
+    original: &PutRecordsInput,
+    unsent: Vec<UnsentPart>,
+) -> Vec<PartAnswer> {
     let mut answers = Vec::new();
     let mut moved: Option<PutRecordsInput> = None;
     let mut indexes = Vec::new();
@@ -239,7 +335,7 @@ async fn put_records_rerouted(node: &Rc<Node>, caller: &Caller, unsent: Vec<Unse
             vec![(leader, input, indexes)]
         }
     };
-    let (rerouted, unsent) = put_records_parts(node, caller, parts).await;
+    let (rerouted, unsent) = unsent_records(node, original, put_records_parts(node, caller, parts).await);
     answers.extend(rerouted);
     answers.extend(unsent.into_iter().map(UnsentPart::failed));
     answers

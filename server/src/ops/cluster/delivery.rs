@@ -41,13 +41,7 @@ async fn propose(now_ms: i64, record: AppendRecord) -> Result<u64, KinesisError>
         core.delivery().ok_or_else(|| KinesisError::internal("the delivery state's group is not running here"))?;
     let leader = group.host.leader();
     if leader != core.config.node_id {
-        return Err(KinesisError::internal(match core.member_addresses(leader) {
-            Some(addresses) => format!(
-                "This node does not lead the delivery state (consumer groups, queues): node {leader} ({addresses}) \
-                 does; retry"
-            ),
-            None => "The delivery state has no leader right now (an election is under way); retry".to_string(),
-        }));
+        return Err(core.not_leader("the delivery state (consumer groups, queues)", leader));
     }
     let acks = records::propose(&core, &group, now_ms, &[record])
         .await?

@@ -21,19 +21,24 @@
 //! audit logs, under the same request id. Without the secret such a cluster does not forward.
 //!
 //! At most once: a ForwardedRequest is never forwarded again: at a node that does not lead
-//! (any more) it gets the same retriable InternalFailure a node without forwarding answers,
-//! naming the leader, and a ForwardedRequest cannot carry another.
+//! (any more) it is refused with `ErrorKind::NotLeader` (whole, or each PutRecords record
+//! whose shard that node does not lead), naming the leader, and a ForwardedRequest cannot
+//! carry another. NotLeader is certain: nothing of what it refuses was stored
+//! (`sluice_cluster::host::AppendError::NotLeader`).
 //!
 //! Which leader: from the node's [`LeaderTable`](crate::runtime::cluster::LeaderTable), which
 //! every core refreshes from the groups it hosts as soon as one's leader changes; no
-//! cross-core hop and no lock to decide. A stale entry costs one retriable error (the request
-//! reaches a node that does not lead and is refused there), never a wrong write: Raft decides,
+//! cross-core hop and no lock to decide. A stale entry is never a wrong write: Raft decides,
 //! not the table. A client's request whose group has no leader known here waits for one first
-//! ([`leader_known`]). One whose leader cannot be reached (connecting or the handshake failed:
-//! it died or is cut off, and nothing of the request was sent, [`Unsent`]) waits up to
-//! [`LEADER_WAIT_MS`] for the table to name another leader, and goes there once
-//! ([`leader_moved`], `dispatch`; a split PutRecords' unsent parts too): through a follower, a
-//! leader's SIGKILL failed every write until the election was over, each at once.
+//! ([`leader_known`]). One whose leader could not take it and certainly stored nothing of it
+//! waits up to [`LEADER_WAIT_MS`] for the table to name another leader, and goes there once
+//! ([`leader_moved`], `dispatch::routed`; a split PutRecords' records too): the leader could
+//! not be reached (connecting or the handshake failed: it died or is cut off, and nothing was
+//! sent, [`Unsent`]), or refused it as not its leader (NotLeader: a leadership transfer, an
+//! election this node had not heard of yet; this node's own refusal too). Through a follower,
+//! a leader's SIGKILL failed every write until the election was over, each at once; and every
+//! leadership transfer under writes (leader balancing) failed a call or two. A client never
+//! sees NotLeader: it hears the retriable InternalFailure (`ErrorKind::for_client`).
 //!
 //! Bounded: per core and member at most [`FORWARDS_IN_FLIGHT_PER_PEER_MAX`] requests (each on
 //! a connection of its own from a pool), connecting within [`FORWARD_CONNECT_TIMEOUT_MS`] and
@@ -202,6 +207,15 @@ pub fn target(node: &Node, request: &Request) -> Option<u64> {
     let cluster = node.shared.config.cluster.as_ref()?;
     let leader = leader_of(node, request)?;
     (leader != cluster.node_id && reachable(node, leader)).then_some(leader)
+}
+
+/// This node's id, if it leads where `request` goes as far as it knows, and `request` is not a
+/// PutRecords (whose refused records `dispatch` rebuilds from the request instead of copying
+/// every request it serves).
+pub fn led_here(node: &Node, request: &Request) -> Option<u64> {
+    let own = node.shared.config.cluster.as_ref()?.node_id;
+    let writes = !matches!(request, Request::PutRecords(_));
+    (enabled(node) && writes && leader_of(node, request) == Some(own)).then_some(own)
 }
 
 /// The member leading where `request` goes, this one included, as far as this node knows.

@@ -674,12 +674,7 @@ pub async fn propose(node: &Rc<Node>, command: MetaCommand) -> Outcome {
             async move {
                 group.host.append(data?.into()).await.map_err(|error| match error {
                     // A forwarded request, or forwarding unavailable (see `forward`).
-                    AppendError::NotLeader { leader } => KinesisError::internal(match core.member_addresses(leader) {
-                        Some(addresses) => {
-                            format!("This node does not lead the catalog: node {leader} ({addresses}) does; retry")
-                        }
-                        None => "The catalog has no leader right now (an election is under way); retry".to_string(),
-                    }),
+                    AppendError::NotLeader { leader } => core.not_leader("the catalog", leader),
                     other => KinesisError::internal(format!("Replication of the catalog: {other}; retry")),
                 })
             }

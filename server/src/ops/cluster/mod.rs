@@ -52,6 +52,7 @@ use sluice_cluster::replica::ReplicaConfig;
 use sluice_cluster::transport::{PeerNetwork, PeerSecurity};
 use sluice_cluster::wire::GroupId;
 use sluice_engine::storage::DmaStorage;
+use sluice_model::{ErrorKind, KinesisError};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
@@ -271,8 +272,7 @@ async fn seal_while_closing(node: Rc<Node>, core: Rc<ClusterCore>, uid: u64) {
 /// On shard `uid`'s core of the metadata leader, for the reshard driver: the shard's end once
 /// its seal is applied here (proposing it if this member leads the shard), or an error once
 /// this node no longer leads the catalog (the new leader resumes the reshard).
-pub async fn sealed_end(node: &Rc<Node>, uid: u64) -> Result<u64, sluice_model::KinesisError> {
-    use sluice_model::KinesisError;
+pub async fn sealed_end(node: &Rc<Node>, uid: u64) -> Result<u64, KinesisError> {
     let core = core().ok_or_else(|| KinesisError::internal("replication is not running on this core"))?;
     let group = core.group(uid).ok_or_else(|| KinesisError::internal(format!("shard uid {uid} has no group here")))?;
     let node_id = core.config.node_id;
@@ -489,6 +489,26 @@ impl ClusterCore {
     /// `--peers` gives them, or its peer address when it gives none.
     pub fn member_addresses(&self, node_id: u64) -> Option<String> {
         self.peers_now.borrow().get(&node_id).map(member_addresses)
+    }
+
+    /// The refusal of a write to `what` (a group: "shard uid 7", "the catalog") that this
+    /// member does not lead, with `leader` (0: none known) named, and nothing of it stored:
+    /// the member that forwarded it sends it on (`ErrorKind::NotLeader`, `dispatch`); a client
+    /// hears a retriable InternalFailure.
+    pub fn not_leader(&self, what: &str, leader: u64) -> KinesisError {
+        KinesisError::new(
+            ErrorKind::NotLeader,
+            match self.member_addresses(leader) {
+                Some(addresses) => format!("This node does not lead {what}: node {leader} ({addresses}) does; retry"),
+                None => {
+                    let mut what = what.to_string();
+                    if let Some(first) = what.get_mut(..1) {
+                        first.make_ascii_uppercase();
+                    }
+                    format!("{what} has no leader right now (an election is under way); retry")
+                }
+            },
+        )
     }
 }
 

@@ -769,12 +769,7 @@ pub async fn propose(
     let appended = group.host.append(entry::encode(now_ms, &records)).await.map_err(|error| match error {
         // A forwarded request, or forwarding unavailable (see `forward`): the client retries,
         // on this node or the one named.
-        AppendError::NotLeader { leader } => KinesisError::internal(match core.member_addresses(leader) {
-            Some(addresses) => {
-                format!("This node does not lead shard uid {}: node {leader} ({addresses}) does; retry", group.uid)
-            }
-            None => format!("Shard uid {} has no leader right now (an election is under way); retry", group.uid),
-        }),
+        AppendError::NotLeader { leader } => core.not_leader(&format!("shard uid {}", group.uid), leader),
         other => KinesisError::internal(format!("Replication of shard uid {}: {other}; retry", group.uid)),
     })?;
     if !group.decided.wait(appended.index, Duration::from_millis(APPEND_COMMIT_WAIT_MS)).await {
