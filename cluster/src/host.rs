@@ -400,8 +400,13 @@ impl GroupHost {
         match answered {
             Some(result) => result,
             None => {
-                // Its place, if it has one, is forgotten once the entry there commits.
-                inner.state.borrow_mut().pending.remove(&number);
+                let mut state = inner.state.borrow_mut();
+                state.pending.remove(&number);
+                // Its place too: the index may not be committed for long (a group left idle).
+                state.placed.retain(|_, numbers| {
+                    numbers.retain(|placed| *placed != number);
+                    !numbers.is_empty()
+                });
                 Err(AppendError::Timeout { waited_ms: APPEND_COMMIT_WAIT_MS })
             }
         }
