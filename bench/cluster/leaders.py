@@ -16,7 +16,7 @@ an AWS SDK behind one endpoint does:
                3 s later; the time from the restart until every member leads within one group
                of the others (`sluice_raft_groups_led`). With --load, a writer puts PutRecords
                of one record per shard through member 2 the whole time (boto3 without retries),
-               and the records that failed from the restart until then are counted.
+               and the records that failed from the restart until then are counted, with why.
 
 usage: bench/cluster/leaders.py first-write|split|rebalance [--load] A B [ROUNDS]
        (A, B: sluiced binaries, e.g. target/release/sluiced of two commits; ROUNDS: 2)
@@ -24,6 +24,7 @@ env:   STREAMS (8), SHARDS (120); needs boto3 (pip install boto3).
 Figures from it: docs/replication.md ("Forwarding") and docs/cluster.md (leader balancing).
 """
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -160,18 +161,28 @@ def rebalance(cluster, load):
     keys = [str((2**128 // SHARDS) * k + 1) for k in range(SHARDS)]
     stop, counting = threading.Event(), threading.Event()
     counts = {"ok": 0, "failed": 0}
+    # Why records failed while counting: each distinct message (its addresses and shard left
+    # out), with how many records got it.
+    why = {}
 
     def writer():
         w = cluster.client(2, retries=False)
         records = [{"Data": b"x" * 100, "PartitionKey": "k", "ExplicitHashKey": key} for key in keys]
         while not stop.is_set():
             try:
-                failed = w.put_records(StreamName="s", Records=records)["FailedRecordCount"]
-            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+                answer = w.put_records(StreamName="s", Records=records)
+                failed = answer["FailedRecordCount"]
+                messages = [entry.get("ErrorMessage", "") for entry in answer["Records"] if "ErrorCode" in entry]
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
                 failed = len(records)
+                messages = [str(error)] * failed
             if counting.is_set():
                 counts["failed"] += failed
                 counts["ok"] += len(records) - failed
+                for message in messages:
+                    message = re.sub(r"127\.0\.0\.1:\d+", "ADDRESS", message)
+                    message = re.sub(r"(?i)shard uid \d+", "shard uid N", message)
+                    why[message] = why.get(message, 0) + 1
 
     thread = threading.Thread(target=writer) if load else None
     if thread:
@@ -201,6 +212,8 @@ def rebalance(cluster, load):
         total = counts["ok"] + counts["failed"]
         line += f"; meanwhile {counts['ok']} records acknowledged, {counts['failed']} failed " \
                 f"({100 * counts['failed'] / max(1, total):.2f} %)"
+        for message, count in sorted(why.items(), key=lambda item: -item[1]):
+            line += f"\n    {count} x {message}"
     return line
 
 

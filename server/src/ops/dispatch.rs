@@ -17,7 +17,8 @@ use crate::ops::{
 };
 use sluice_model::iam::IamResource;
 use sluice_model::{
-    ErrorKind, GetShardIteratorInput, Identity, KinesisError, PutRecordsInput, PutRecordsOutput, Request, Response,
+    ErrorKind, GetShardIteratorInput, Identity, KinesisError, PutRecordsInput, PutRecordsOutput, PutRecordsResultEntry,
+    Request, Response,
 };
 use std::rc::Rc;
 
@@ -202,15 +203,35 @@ struct UnsentPart {
     /// The member that did not take them (this one included).
     leader: u64,
     input: PutRecordsInput,
-    indexes: Vec<usize>,
-    error: KinesisError,
+    /// The client's index of each record, and why it was not taken.
+    records: Vec<(usize, KinesisError)>,
 }
 
 impl UnsentPart {
-    /// The part's answer if it goes nowhere else.
+    /// The records' answers if they go nowhere else: each fails with its own error.
     fn failed(self) -> PartAnswer {
-        (self.indexes, Err(self.error))
+        let indexes = self.records.iter().map(|(index, _)| *index).collect();
+        let entries = self.records.into_iter().map(|(_, error)| failed_entry(error)).collect();
+        (indexes, Ok(Response::PutRecords(put_records_output(entries))))
     }
+}
+
+/// A record failed with `error`: AWS fails single records with ProvisionedThroughputExceeded
+/// or InternalFailure only.
+fn failed_entry(error: KinesisError) -> PutRecordsResultEntry {
+    PutRecordsResultEntry {
+        error_code: Some(match error.kind {
+            ErrorKind::ProvisionedThroughputExceeded => error.kind,
+            _ => ErrorKind::InternalFailure,
+        }),
+        error_message: Some(error.message),
+        ..Default::default()
+    }
+}
+
+fn put_records_output(records: Vec<PutRecordsResultEntry>) -> PutRecordsOutput {
+    let failed = records.iter().filter(|entry| entry.error_code.is_some()).count() as i32;
+    PutRecordsOutput { failed_record_count: Some(failed), records, encryption_type: None }
 }
 
 /// Runs every part at once where it goes.
@@ -251,38 +272,39 @@ fn unsent_records(
 ) -> (Vec<PartAnswer>, Vec<UnsentPart>) {
     let own = node.shared.config.cluster.as_ref().map_or(0, |cluster| cluster.node_id);
     let (mut answers, mut unsent) = (Vec::with_capacity(outcomes.len()), Vec::new());
-    let unsent_part = |leader: Option<u64>, indexes: Vec<usize>, error: KinesisError| UnsentPart {
+    let unsent_part = |leader: Option<u64>, records: Vec<(usize, KinesisError)>| UnsentPart {
         leader: leader.unwrap_or(own),
         input: PutRecordsInput {
-            records: indexes.iter().map(|&index| original.records[index].clone()).collect(),
+            records: records.iter().map(|(index, _)| original.records[*index].clone()).collect(),
             stream_name: original.stream_name.clone(),
             stream_arn: original.stream_arn.clone(),
         },
-        indexes,
-        error,
+        records,
+    };
+    let refused_whole = |indexes: Vec<usize>, error: KinesisError| {
+        indexes.into_iter().map(|index| (index, error.clone())).collect::<Vec<_>>()
     };
     for (leader, indexes, answer) in outcomes {
         match answer {
-            Err(error) => unsent.push(unsent_part(leader, indexes, error)),
-            Ok(Err(error)) if error.kind == ErrorKind::NotLeader => unsent.push(unsent_part(leader, indexes, error)),
+            Err(error) => unsent.push(unsent_part(leader, refused_whole(indexes, error))),
+            Ok(Err(error)) if error.kind == ErrorKind::NotLeader => {
+                unsent.push(unsent_part(leader, refused_whole(indexes, error)));
+            }
             Ok(Ok(Response::PutRecords(mut output)))
                 if output.records.len() == indexes.len()
                     && output.records.iter().any(|entry| entry.error_code == Some(ErrorKind::NotLeader)) =>
             {
                 let (mut kept, mut refused) = (Vec::new(), Vec::new());
-                let mut error = None;
                 for (index, entry) in indexes.into_iter().zip(std::mem::take(&mut output.records)) {
                     if entry.error_code == Some(ErrorKind::NotLeader) {
-                        error = error
-                            .or(entry.error_message.map(|message| KinesisError::new(ErrorKind::NotLeader, message)));
-                        refused.push(index);
+                        let message = entry.error_message.unwrap_or_default();
+                        refused.push((index, KinesisError::new(ErrorKind::NotLeader, message)));
                     } else {
                         kept.push(index);
                         output.records.push(entry);
                     }
                 }
-                let error = error.unwrap_or_else(|| KinesisError::new(ErrorKind::NotLeader, "not the leader; retry"));
-                unsent.push(unsent_part(leader, refused, error));
+                unsent.push(unsent_part(leader, refused));
                 if !kept.is_empty() {
                     answers.push((kept, Ok(Response::PutRecords(output))));
                 }
@@ -294,10 +316,10 @@ fn unsent_records(
 }
 
 /// The records not taken ([`UnsentPart`]), sent once more where they go once this node knows
-/// another leader for them (up to `LEADER_WAIT_MS` for each, `forward::leader_moved`), split
-/// again if they go to several members; never a third time. A part whose leader did not move
-/// keeps its error. Before, a leader's death failed its part of every split PutRecords
-/// through a follower until the election was over.
+/// another leader for their shards (up to `LEADER_WAIT_MS`, `forward::record_leaders_moved`),
+/// split again if they go to several members; never a third time. A record whose shard's
+/// leader did not move keeps its error. Before, a leader's death failed its part of every
+/// split PutRecords through a follower until the election was over.
 async fn put_records_rerouted(
     node: &Rc<Node>,
     caller: &Caller,
@@ -308,16 +330,25 @@ async fn put_records_rerouted(
     let mut moved: Option<PutRecordsInput> = None;
     let mut indexes = Vec::new();
     for part in unsent {
-        let request = Request::PutRecords(part.input);
-        if !forward::leader_moved(node, &request, part.leader).await {
-            answers.push((part.indexes, Err(part.error)));
-            continue;
+        let went = forward::record_leaders_moved(node, &part.input, part.leader).await;
+        let mut stayed = Vec::new();
+        let mut input = PutRecordsInput { records: Vec::new(), ..part.input };
+        for ((entry, (index, error)), went) in part.input.records.into_iter().zip(part.records).zip(went) {
+            if went {
+                input.records.push(entry);
+                indexes.push(index);
+            } else {
+                stayed.push((index, error));
+            }
         }
-        let Request::PutRecords(input) = request else { unreachable!("built above") };
-        indexes.extend(part.indexes);
+        if !stayed.is_empty() {
+            answers
+                .push(UnsentPart { leader: part.leader, input: PutRecordsInput::default(), records: stayed }.failed());
+        }
         match &mut moved {
             Some(moved) => moved.records.extend(input.records),
-            None => moved = Some(input),
+            None if !input.records.is_empty() => moved = Some(input),
+            None => {}
         }
     }
     let Some(input) = moved else { return answers };

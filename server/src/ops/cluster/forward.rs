@@ -524,6 +524,22 @@ pub async fn leader_moved(node: &Node, request: &Request, leader: u64) -> bool {
     within_leader_wait(|| leader_of(node, request).is_some_and(|now| now != leader)).await
 }
 
+/// Waits, up to [`LEADER_WAIT_MS`], until this node knows a leader other than `from` for the
+/// shard of each record of `input`, and says for each whether it does: where a split
+/// PutRecords' records that `from` did not take go (`dispatch`). A leadership handover moves
+/// many shards at once (leader balancing), and each election ends on its own.
+pub async fn record_leaders_moved(node: &Node, input: &PutRecordsInput, from: u64) -> Vec<bool> {
+    let Some(route) = route(node, input.stream_name.as_deref(), input.stream_arn.as_ref()) else {
+        return vec![false; input.records.len()];
+    };
+    let moved = |entry: &sluice_model::PutRecordsRequestEntry| {
+        record_leader(node, &route, entry.explicit_hash_key.as_ref(), entry.partition_key.as_deref())
+            .is_some_and(|now| now != from)
+    };
+    within_leader_wait(|| input.records.iter().all(moved)).await;
+    input.records.iter().map(moved).collect()
+}
+
 /// The bytes of records a request carries (the builder's capacity, to avoid regrowing it).
 fn payload_bytes(request: &Request) -> usize {
     match request {
