@@ -234,6 +234,11 @@ struct Checker {
     committed: BTreeMap<u64, (u64, Vec<u8>)>,
     /// Client values acknowledged (committed somewhere), and at which index.
     acknowledged: BTreeMap<u64, u64>,
+    /// Where the replica that took each client value's proposal said it put it
+    /// (`ReplicaEvents::proposed`; `None`: dropped). A host answers its clients from this: a
+    /// value commits only there, so another entry committed at that index means the value is
+    /// in no log for good.
+    placed: BTreeMap<u64, Option<u64>>,
     /// Per node, how far its reports since its last boot go (they come contiguously from the
     /// commit it opened with).
     reported_to: BTreeMap<u64, u64>,
@@ -291,6 +296,13 @@ impl Checker {
                         let value = client_value(&entry.data);
                         let earlier = self.acknowledged.insert(value, entry.index);
                         assert!(earlier.is_none(), "value {value} committed at {earlier:?} and {}", entry.index);
+                        let placed = self.placed.get(&value).copied().flatten();
+                        assert_eq!(
+                            placed,
+                            Some(entry.index),
+                            "value {value} committed at {}, its proposal was reported placed at {placed:?}",
+                            entry.index
+                        );
                     }
                 }
             }
@@ -376,6 +388,14 @@ struct Events {
 impl ReplicaEvents for Events {
     fn opened(&self, node_id: u64, commit: u64) {
         self.checker.borrow_mut().opened(node_id, commit);
+    }
+
+    fn proposed(&self, node_id: u64, context: &[u8], index: Option<u64>) {
+        let value = u64::from_le_bytes(context.try_into().expect("the simulation's contexts are a client value"));
+        let mut checker = self.checker.borrow_mut();
+        checker.note(&[8, node_id, value, index.unwrap_or(0)]);
+        let earlier = checker.placed.insert(value, index);
+        assert!(earlier.is_none(), "value {value} proposed twice");
     }
 
     fn committed(&self, node_id: u64, entries: &[Entry]) {
@@ -890,7 +910,8 @@ impl World {
                 self.next_value += 1;
                 self.outcome.proposed += 1;
                 let length = self.rng.below(700) as usize;
-                self.send(index, Input::Propose { context: Vec::new(), data: client_entry(value, length) });
+                let context = value.to_le_bytes().to_vec();
+                self.send(index, Input::Propose { context, data: client_entry(value, length) });
             }
         }
         for _ in 0..self.config.yields_per_round {
