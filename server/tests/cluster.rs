@@ -1197,6 +1197,26 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
                 }
             }
         }
+        // A PutRecords its shard's leader refuses whole (a record above the stream's
+        // MaxRecordSizeInKiB, 1 MiB by default, which the model lets through: a stream may take
+        // 10 MiB) is refused whole through every node, forwarded or not: the leader's error,
+        // not a failure per record.
+        for (node, endpoint) in created_endpoints.iter().enumerate() {
+            let client = Client::connect(endpoint).await.unwrap();
+            let put = PutRecordsInput {
+                records: vec![PutRecordsRequestEntry {
+                    data: Bytes::from(vec![7u8; 1536 << 10]),
+                    partition_key: Some("big".into()),
+                    explicit_hash_key: None,
+                }],
+                stream_name: Some("forwarded-3".into()),
+                stream_arn: None,
+            };
+            match client.call(&put).await {
+                Err(ClientError::Service(error)) if error.kind == ErrorKind::Validation => {}
+                other => panic!("a record above the stream's largest through node {}: {other:?}", node + 1),
+            }
+        }
         // Gone again: the leader balancing at the end of this test moves fewer groups.
         call_until_ok(&second, &DeleteStreamInput { stream_name: Some("at-once".into()), ..Default::default() }).await;
         // A PutRecords with a record for each of six shards, whose leaders are spread over the

@@ -91,13 +91,7 @@ async fn routed(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<An
     let mut rerouted = false;
     loop {
         if let Request::PutRecords(input) = &request {
-            let split = forward::split_put_records(node, input).or_else(|| {
-                forward::target(node, &request).map(|leader| forward::PutRecordsSplit {
-                    record_count: input.records.len(),
-                    parts: vec![(Some(leader), input.clone(), (0..input.records.len()).collect())],
-                })
-            });
-            if let Some(split) = split {
+            if let Some(split) = forward::split_put_records(node, input) {
                 let output = put_records_split(node, caller, input, split, rerouted).await;
                 return Ok(Answer::Response(Response::PutRecords(output)));
             }
@@ -105,7 +99,10 @@ async fn routed(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<An
         let (refused, by) = match forward::target(node, &request) {
             Some(leader) => match forward::forward_once(node, leader, caller, &request).await {
                 Ok(Err(error)) if error.kind == ErrorKind::NotLeader => (error, leader),
-                Ok(answer) => return answer.map(Answer::Response),
+                Ok(answer) => {
+                    let answer = answer.map(Answer::Response);
+                    return records_sent_on(node, caller, &request, Some(leader), answer, rerouted).await;
+                }
                 Err(forward::Unsent(error)) => (error, leader),
             },
             None => {
@@ -113,13 +110,13 @@ async fn routed(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<An
                     return shard_iterator(node, caller, input).await.map(Answer::Response);
                 }
                 // A write this node leads, as far as it knows: kept to send on if it turns out
-                // not to (one record, or a catalog or delivery-state command: cheap to copy).
+                // not to (a copy costs little next to a replicated write).
                 let Some(own) = forward::led_here(node, &request).filter(|_| !rerouted) else {
                     return run(node, caller, request).await;
                 };
                 match run(node, caller, request.clone()).await {
                     Err(error) if error.kind == ErrorKind::NotLeader => (error, own),
-                    answer => return answer,
+                    answer => return records_sent_on(node, caller, &request, None, answer, rerouted).await,
                 }
             }
         };
@@ -128,6 +125,34 @@ async fn routed(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<An
         }
         rerouted = true;
     }
+}
+
+/// The answer to a whole PutRecords (`request`) that ran where it `went` (`None`: here),
+/// with the records refused there as not their leader's sent on once
+/// ([`put_records_rerouted`]): a shard's leadership moved while the others' records were
+/// stored. Any other answer as it is.
+async fn records_sent_on(
+    node: &Rc<Node>,
+    caller: &Caller,
+    request: &Request,
+    went: Option<u64>,
+    answer: Result<Answer, KinesisError>,
+    rerouted: bool,
+) -> Result<Answer, KinesisError> {
+    let refused =
+        |output: &PutRecordsOutput| output.records.iter().any(|entry| entry.error_code == Some(ErrorKind::NotLeader));
+    let (Request::PutRecords(input), Ok(Answer::Response(Response::PutRecords(output)))) = (request, &answer) else {
+        return answer;
+    };
+    if rerouted || !refused(output) {
+        return answer;
+    }
+    let Ok(Answer::Response(Response::PutRecords(output))) = answer else { unreachable!("matched above") };
+    let count = input.records.len();
+    let outcome = (went, (0..count).collect(), Ok(Ok(Response::PutRecords(output))));
+    let (mut answers, unsent) = unsent_records(node, input, vec![outcome]);
+    answers.extend(put_records_rerouted(node, caller, input, unsent).await);
+    Ok(Answer::Response(Response::PutRecords(forward::merge_put_records(count, answers))))
 }
 
 /// A client's answer: a member's [`ErrorKind::NotLeader`] is a retriable InternalFailure

@@ -209,13 +209,10 @@ pub fn target(node: &Node, request: &Request) -> Option<u64> {
     (leader != cluster.node_id && reachable(node, leader)).then_some(leader)
 }
 
-/// This node's id, if it leads where `request` goes as far as it knows, and `request` is not a
-/// PutRecords (whose refused records `dispatch` rebuilds from the request instead of copying
-/// every request it serves).
+/// This node's id, if it leads where `request` goes as far as it knows and can send it on.
 pub fn led_here(node: &Node, request: &Request) -> Option<u64> {
     let own = node.shared.config.cluster.as_ref()?.node_id;
-    let writes = !matches!(request, Request::PutRecords(_));
-    (enabled(node) && writes && leader_of(node, request) == Some(own)).then_some(own)
+    (enabled(node) && forwards_to_any(node) && leader_of(node, request) == Some(own)).then_some(own)
 }
 
 /// The member leading where `request` goes, this one included, as far as this node knows.
