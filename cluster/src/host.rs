@@ -182,7 +182,7 @@ impl ReplicaEvents for HostEvents {
             for number in state.placed.remove(&entry.index).unwrap_or_default() {
                 if Some(number) != committed {
                     if let Some(outcome) = state.pending.remove(&number) {
-                        let _ = outcome.try_send(Err(AppendError::NotLeader { leader: state.leader }));
+                        let _ = outcome.try_send(Err(inner.not_leader(state.leader)));
                     }
                 }
             }
@@ -251,7 +251,7 @@ impl ReplicaEvents for HostEvents {
             Some(_) => {}
             None => {
                 if let Some(outcome) = state.pending.remove(&number) {
-                    let _ = outcome.try_send(Err(AppendError::NotLeader { leader: state.leader }));
+                    let _ = outcome.try_send(Err(inner.not_leader(state.leader)));
                 }
             }
         }
@@ -273,6 +273,12 @@ impl HostInner {
             context.extend_from_slice(&word.to_le_bytes());
         }
         context
+    }
+
+    /// The refusal of one of this node's appends that is in no log, naming the leader it knows
+    /// unless that is this node (handing its leadership over, or leading again): 0, unknown.
+    fn not_leader(&self, leader: u64) -> AppendError {
+        AppendError::NotLeader { leader: if leader == self.node_id { 0 } else { leader } }
     }
 
     /// The proposal number, if `context` is one of this boot's proposals.

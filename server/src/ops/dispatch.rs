@@ -193,9 +193,9 @@ async fn shard_iterator(
     }
 }
 
-/// A PutRecords (`original`) split by the member leading each record's shard (or whole, to
-/// the one leading them all): each part goes to its leader (or runs here) at the same time,
-/// and the answers are merged in the request's order. Records whose leader could not take
+/// A PutRecords (`original`) split by the member leading each record's shard: each part goes
+/// to its leader (or runs here) at the same time, and the answers are merged in the request's
+/// order. Records whose leader could not take
 /// them and certainly stored nothing of them ([`UnsentPart`]) go once more, as a whole
 /// request does, unless the request was `rerouted` already ([`put_records_rerouted`]).
 async fn put_records_split(
@@ -233,12 +233,17 @@ struct UnsentPart {
 }
 
 impl UnsentPart {
-    /// The records' answers if they go nowhere else: each fails with its own error.
+    /// The records' answers if they go nowhere else.
     fn failed(self) -> PartAnswer {
-        let indexes = self.records.iter().map(|(index, _)| *index).collect();
-        let entries = self.records.into_iter().map(|(_, error)| failed_entry(error)).collect();
-        (indexes, Ok(Response::PutRecords(put_records_output(entries))))
+        records_failed(self.records)
     }
+}
+
+/// The answer of records (the client's index of each) that each fail with their own error.
+fn records_failed(records: Vec<(usize, KinesisError)>) -> PartAnswer {
+    let indexes = records.iter().map(|(index, _)| *index).collect();
+    let entries = records.into_iter().map(|(_, error)| failed_entry(error)).collect();
+    (indexes, Ok(Response::PutRecords(put_records_output(entries))))
 }
 
 /// A record failed with `error`: AWS fails single records with ProvisionedThroughputExceeded
@@ -367,8 +372,7 @@ async fn put_records_rerouted(
             }
         }
         if !stayed.is_empty() {
-            answers
-                .push(UnsentPart { leader: part.leader, input: PutRecordsInput::default(), records: stayed }.failed());
+            answers.push(records_failed(stayed));
         }
         match &mut moved {
             Some(moved) => moved.records.extend(input.records),
