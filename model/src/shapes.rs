@@ -8,7 +8,7 @@ use crate::enums::{
     BillingCommitmentStatus, ConsumerStatus, EncryptionType, MetricsName, ShardFilterType, ShardIteratorType,
     StreamMode, StreamStatus,
 };
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, KinesisError};
 use crate::ids::{blob, ConsumerArn, HashKey, SequenceNumber, ShardId, StreamArn, Timestamp};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -250,6 +250,23 @@ pub struct PutRecordsResultEntry {
 impl PutRecordsResultEntry {
     pub fn is_failure(&self) -> bool {
         self.error_code.is_some()
+    }
+
+    /// A record that failed with `error`. AWS fails single records with exactly two codes,
+    /// ProvisionedThroughputExceeded and InternalFailure; every other kind is the latter, but
+    /// for a cluster member's NotLeader, which goes back to the member that forwarded the
+    /// request (a client hears InternalFailure: `ErrorKind::for_client`).
+    pub fn failed(error: KinesisError) -> PutRecordsResultEntry {
+        let code = match error.kind {
+            ErrorKind::ProvisionedThroughputExceeded | ErrorKind::NotLeader => error.kind,
+            _ => ErrorKind::InternalFailure,
+        };
+        PutRecordsResultEntry {
+            sequence_number: None,
+            shard_id: None,
+            error_code: Some(code),
+            error_message: Some(error.message),
+        }
     }
 }
 

@@ -242,21 +242,8 @@ impl UnsentPart {
 /// The answer of records (the client's index of each) that each fail with their own error.
 fn records_failed(records: Vec<(usize, KinesisError)>) -> PartAnswer {
     let indexes = records.iter().map(|(index, _)| *index).collect();
-    let entries = records.into_iter().map(|(_, error)| failed_entry(error)).collect();
+    let entries = records.into_iter().map(|(_, error)| PutRecordsResultEntry::failed(error)).collect();
     (indexes, Ok(Response::PutRecords(put_records_output(entries))))
-}
-
-/// A record failed with `error`: AWS fails single records with ProvisionedThroughputExceeded
-/// or InternalFailure only.
-fn failed_entry(error: KinesisError) -> PutRecordsResultEntry {
-    PutRecordsResultEntry {
-        error_code: Some(match error.kind {
-            ErrorKind::ProvisionedThroughputExceeded => error.kind,
-            _ => ErrorKind::InternalFailure,
-        }),
-        error_message: Some(error.message),
-        ..Default::default()
-    }
 }
 
 fn put_records_output(records: Vec<PutRecordsResultEntry>) -> PutRecordsOutput {

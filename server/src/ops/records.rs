@@ -86,17 +86,7 @@ pub async fn put_records(node: &Rc<Node>, input: PutRecordsInput) -> Result<PutR
                 shard_id: Some(shard_id),
                 ..Default::default()
             },
-            Err(error) => PutRecordsResultEntry {
-                // AWS fails single records with exactly these two codes. A replicated
-                // member's NotLeader goes back to the member that forwarded the request, which
-                // sends the record on (`dispatch`); a client hears InternalFailure.
-                error_code: Some(match error.kind {
-                    ErrorKind::ProvisionedThroughputExceeded | ErrorKind::NotLeader => error.kind,
-                    _ => ErrorKind::InternalFailure,
-                }),
-                error_message: Some(error.message),
-                ..Default::default()
-            },
+            Err(error) => PutRecordsResultEntry::failed(error),
         })
         .collect();
     Ok(PutRecordsOutput { failed_record_count: Some(failed), records, encryption_type })

@@ -90,8 +90,7 @@ use glommio::sync::Semaphore;
 use sluice_engine::catalog::RecordDistribution;
 use sluice_engine::routing::HashKey;
 use sluice_model::{
-    ErrorKind, KinesisError, PutRecordInput, PutRecordsInput, PutRecordsOutput, PutRecordsResultEntry, Request,
-    Response,
+    KinesisError, PutRecordInput, PutRecordsInput, PutRecordsOutput, PutRecordsResultEntry, Request, Response,
 };
 use sluice_protocol::flatbuffers::FlatBufferBuilder;
 use sluice_protocol::native::handshake::{self, AuthenticateFields, HandshakeResponse};
@@ -414,17 +413,8 @@ pub fn merge_put_records(
                 }
             }
             Err(error) => {
-                let code = match error.kind {
-                    ErrorKind::ProvisionedThroughputExceeded => ErrorKind::ProvisionedThroughputExceeded,
-                    _ => ErrorKind::InternalFailure,
-                };
                 for index in indexes {
-                    records[index] = Some(PutRecordsResultEntry {
-                        sequence_number: None,
-                        shard_id: None,
-                        error_code: Some(code),
-                        error_message: Some(error.message.clone()),
-                    });
+                    records[index] = Some(PutRecordsResultEntry::failed(error.clone()));
                 }
             }
         }
