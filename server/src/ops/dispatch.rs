@@ -10,6 +10,7 @@ use crate::control::streams::{is_internal, INTERNAL_STREAM_PREFIX};
 use crate::ops::auth::{authorize, Caller};
 use crate::ops::cluster::forward;
 pub use crate::ops::cluster::forward::Origin;
+use crate::ops::cluster::forward::RunsAt;
 use crate::ops::node::Node;
 use crate::ops::subscriptions::Events;
 use crate::ops::{
@@ -96,8 +97,9 @@ async fn routed(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<An
                 return Ok(Answer::Response(Response::PutRecords(output)));
             }
         }
-        let (refused, by) = match forward::target(node, &request) {
-            Some(leader) => match forward::forward_once(node, leader, caller, &request).await {
+        let runs_at = forward::runs_at(node, &request);
+        let (refused, by) = match runs_at {
+            RunsAt::Member(leader) => match forward::forward_once(node, leader, caller, &request).await {
                 Ok(Err(error)) if error.kind == ErrorKind::NotLeader => (error, leader),
                 Ok(answer) => {
                     let answer = answer.map(Answer::Response);
@@ -105,15 +107,16 @@ async fn routed(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<An
                 }
                 Err(forward::Unsent(error)) => (error, leader),
             },
-            None => {
+            RunsAt::Here | RunsAt::Leader(_) => {
                 if let Request::GetShardIterator(input) = request {
                     return shard_iterator(node, caller, input).await.map(Answer::Response);
                 }
                 // A write this node leads, as far as it knows: kept to send on if it turns out
                 // not to (a copy costs little next to a replicated write).
-                let Some(own) = forward::led_here(node, &request).filter(|_| !rerouted) else {
+                let RunsAt::Leader(own) = runs_at else { return run(node, caller, request).await };
+                if rerouted {
                     return run(node, caller, request).await;
-                };
+                }
                 match run(node, caller, request.clone()).await {
                     Err(error) if error.kind == ErrorKind::NotLeader => (error, own),
                     answer => return records_sent_on(node, caller, &request, None, answer, rerouted).await,
@@ -139,12 +142,10 @@ async fn records_sent_on(
     answer: Result<Answer, KinesisError>,
     rerouted: bool,
 ) -> Result<Answer, KinesisError> {
-    let refused =
-        |output: &PutRecordsOutput| output.records.iter().any(|entry| entry.error_code == Some(ErrorKind::NotLeader));
     let (Request::PutRecords(input), Ok(Answer::Response(Response::PutRecords(output)))) = (request, &answer) else {
         return answer;
     };
-    if rerouted || !refused(output) {
+    if rerouted || !refuses_any(output) {
         return answer;
     }
     let Ok(Answer::Response(Response::PutRecords(output))) = answer else { unreachable!("matched above") };
@@ -153,6 +154,11 @@ async fn records_sent_on(
     let (mut answers, unsent) = unsent_records(node, input, vec![outcome]);
     answers.extend(put_records_rerouted(node, caller, input, unsent).await);
     Ok(Answer::Response(Response::PutRecords(forward::merge_put_records(count, answers))))
+}
+
+/// Whether `output` refuses a record as not its leader's ([`ErrorKind::NotLeader`]).
+fn refuses_any(output: &PutRecordsOutput) -> bool {
+    output.records.iter().any(|entry| entry.error_code == Some(ErrorKind::NotLeader))
 }
 
 /// A client's answer: a member's [`ErrorKind::NotLeader`] is a retriable InternalFailure
@@ -308,8 +314,7 @@ fn unsent_records(
                 unsent.push(unsent_part(leader, refused_whole(indexes, error)));
             }
             Ok(Ok(Response::PutRecords(mut output)))
-                if output.records.len() == indexes.len()
-                    && output.records.iter().any(|entry| entry.error_code == Some(ErrorKind::NotLeader)) =>
+                if output.records.len() == indexes.len() && refuses_any(&output) =>
             {
                 let (mut kept, mut refused) = (Vec::new(), Vec::new());
                 for (index, entry) in indexes.into_iter().zip(std::mem::take(&mut output.records)) {

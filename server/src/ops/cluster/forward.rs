@@ -195,23 +195,40 @@ fn destination<'a>(node: &Node, request: &'a Request) -> Destination<'a> {
     }
 }
 
-/// The member `request` goes to, if it is not this node and can be reached: the leader of the
-/// catalog for a metadata command, of the record's shard for PutRecord, of the records' shard
-/// for a PutRecords that [`split_put_records`] left whole (all its records go to one member).
-/// `None`: serve it here (this node leads, the leader is unknown, or the request is a read).
-pub fn target(node: &Node, request: &Request) -> Option<u64> {
-    if !enabled(node) {
-        return None;
-    }
-    let cluster = node.shared.config.cluster.as_ref()?;
-    let leader = leader_of(node, request)?;
-    (leader != cluster.node_id && reachable(node, leader)).then_some(leader)
+/// Where a client's request runs, as far as forwarding cares ([`runs_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunsAt {
+    /// Here, as nothing else: the leader is unknown or cannot be forwarded to, or the request
+    /// is a read.
+    Here,
+    /// Here, as this node (its id) leads where it goes, as far as it knows, and another member
+    /// could take it if it turns out not to.
+    Leader(u64),
+    /// At another member, which leads where it goes.
+    Member(u64),
 }
 
-/// This node's id, if it leads where `request` goes as far as it knows and can send it on.
-pub fn led_here(node: &Node, request: &Request) -> Option<u64> {
-    let own = node.shared.config.cluster.as_ref()?.node_id;
-    (enabled(node) && forwards_to_any(node) && leader_of(node, request) == Some(own)).then_some(own)
+/// Where `request` runs: at the leader of the catalog for a metadata command, of the record's
+/// shard for PutRecord, of the records' shard for a PutRecords that [`split_put_records`] left
+/// whole (all its records go to one member); here when this node leads or the leader is
+/// unknown or unreachable, or the request is a read.
+pub fn runs_at(node: &Node, request: &Request) -> RunsAt {
+    let Some(cluster) = node.shared.config.cluster.as_ref().filter(|_| enabled(node)) else {
+        return RunsAt::Here;
+    };
+    match leader_of(node, request) {
+        Some(leader) if leader == cluster.node_id && forwards_to_any(node) => RunsAt::Leader(leader),
+        Some(leader) if leader != cluster.node_id && reachable(node, leader) => RunsAt::Member(leader),
+        _ => RunsAt::Here,
+    }
+}
+
+/// The member `request` is forwarded to ([`runs_at`]), if any.
+pub fn target(node: &Node, request: &Request) -> Option<u64> {
+    match runs_at(node, request) {
+        RunsAt::Member(leader) => Some(leader),
+        RunsAt::Here | RunsAt::Leader(_) => None,
+    }
 }
 
 /// The member leading where `request` goes, this one included, as far as this node knows.
