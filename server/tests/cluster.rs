@@ -4146,14 +4146,22 @@ fn with_credentials_and_tls_members_forward_their_clients_requests_as_those_clie
         for admin in &admins {
             let describe = DescribeStreamSummaryInput { stream_name: Some(SECURED_STREAM.into()), stream_arn: None };
             let deadline = Instant::now() + Duration::from_secs(30);
+            // A member reads its own catalog: it shows the start once it has applied it.
             loop {
                 let summary = call_until_ok(admin, &describe).await.stream_description_summary;
-                assert_eq!(summary.encryption_type, Some(EncryptionType::Kms), "every member applied the start");
-                assert_eq!(summary.key_id.as_deref(), Some("alias/aws/kinesis"));
-                if summary.stream_status == StreamStatus::Active {
+                let applied = summary.encryption_type == Some(EncryptionType::Kms);
+                if applied {
+                    assert_eq!(summary.key_id.as_deref(), Some("alias/aws/kinesis"));
+                }
+                if applied && summary.stream_status == StreamStatus::Active {
                     break;
                 }
-                assert!(Instant::now() < deadline, "the stream stayed {:?}", summary.stream_status);
+                assert!(
+                    Instant::now() < deadline,
+                    "a member stayed {:?}, encryption {:?}",
+                    summary.stream_status,
+                    summary.encryption_type
+                );
                 glommio::timer::sleep(Duration::from_millis(100)).await;
             }
         }
