@@ -29,12 +29,13 @@ cargo fmt --all -- --check
 step "generated protocol code is current"
 scripts/flatc.sh --check
 
-# The replication partition test drops packets with nftables' nft, in the namespaces it makes
-# (server/tests/replication/netns.rs); Debian has it.
-if ! command -v nft >/dev/null; then
-    step "nftables, from Debian (the partition test's packet loss)"
-    apt-get -o DPkg::Lock::Timeout=600 install -y -q nftables >/dev/null \
-        || { apt-get update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -q nftables >/dev/null; }
+# The replication partition test drops packets with nftables' nft and delays them with
+# iptables' NFQUEUE (iptables-legacy), in the namespaces it makes (server/tests/replication/);
+# Debian has both.
+if ! command -v nft >/dev/null || ! command -v iptables-legacy >/dev/null; then
+    step "nftables and iptables, from Debian (the partition test's packet loss and delay)"
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q nftables iptables >/dev/null \
+        || { apt-get update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -q nftables iptables >/dev/null; }
 fi
 
 # The test tools come from the network (pip, npm, apt), which the compiler steps below leave

@@ -34,6 +34,7 @@ mod replication;
 
 use bytes::Bytes;
 use common::{free_port, run, Daemon, Rng};
+use replication::delay::Delay;
 use replication::loadgen::Loadgen;
 use replication::netns::Network;
 use replication::{
@@ -2869,7 +2870,9 @@ fn leaders_even_out_over_the_members_after_a_restart(daemons: &mut [Daemon]) {
 // `SLUICE_CLUSTER_PARTITION_SECONDS` (default 20; CI sets 8) is how long partitions go on; at
 // least one of each kind happens. Then every node loses 10 % of the packets that reach it, for
 // `SLUICE_CLUSTER_LOSS_SECONDS` (default 10; CI sets 5): writes must go on being acknowledged.
-// Needs nftables' `nft` too (`replication/netns.rs`).
+// So they must with `SLUICE_CLUSTER_DELAY_MS` (default 20) of delay on every packet from one
+// node to another, for as long, after which the leader is cut off once more; and with one link
+// cut. Needs nftables' `nft` and iptables too (`replication/netns.rs`, `replication/delay.rs`).
 
 const PARTITIONED: &str = "partitioned";
 /// The share of packets each node drops in the partition test's loss phase, percent.
@@ -2906,6 +2909,21 @@ async fn latest_iterator(endpoint: &str) -> Result<String, String> {
     };
     let output = client.call(&request).await.map_err(|error| error.to_string())?;
     output.shard_iterator.ok_or_else(|| "no iterator".to_owned())
+}
+
+/// How long a TCP connection from node `from`'s namespace to `target` took to open, if it did
+/// within 500 ms.
+fn connect_time(network: &Network, from: usize, target: std::net::SocketAddr) -> Option<Duration> {
+    let (slot, took) = (Arc::new(std::sync::Mutex::new(None)), Instant::now());
+    let answer = slot.clone();
+    run_in_namespace(network.namespace(from + 1), move || async move {
+        let connected = std::net::TcpStream::connect_timeout(&target, Duration::from_millis(500)).is_ok();
+        *answer.lock().unwrap() = connected.then(|| took.elapsed());
+    })
+    .join()
+    .unwrap();
+    let took = slot.lock().unwrap().take();
+    took
 }
 
 /// Leader changes every node counted, summed.
@@ -3061,6 +3079,44 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
         "{LOSS_PERCENT} % packet loss on every node for {loss_seconds} s: {acked_under_loss} calls acknowledged \
          ({changes_under_loss} leader changes); the next {loss_seconds} s healed: {acked_healed}"
     );
+    // Delay: every node holds what it receives from the others for `SLUICE_CLUSTER_DELAY_MS`,
+    // so a round trip between two members takes twice that, as between distant sites. Writes
+    // go on (each now waits for a round trip between the leader and a follower), then the
+    // leader is cut off under the delay: the two left elect another over the slow links.
+    // Nothing acknowledged may be lost (the checker below).
+    shared.wait_for_ack_after(healthy_since, None);
+    let one_way = Duration::from_millis(env_number("SLUICE_CLUSTER_DELAY_MS", 20));
+    let changes_before_delay = leader_changes(&daemons);
+    let delays: Vec<Delay> = (1..=NODES)
+        .map(|node| {
+            let others: Vec<_> =
+                (1..=NODES).filter(|&other| other != node).map(|other| network.address(other)).collect();
+            Delay::start(&network.namespace(node), &others, one_way)
+        })
+        .collect();
+    // The delay is real: a connection between two nodes opens in a round trip, no sooner.
+    let opened = connect_time(&network, 0, daemons[1].addr).expect("node 1 reaches node 2 under the delay");
+    assert!(opened >= 2 * one_way, "a connection between two nodes opened in {opened:?} under {one_way:?} of delay");
+    let delayed_since = Instant::now();
+    std::thread::sleep(Duration::from_secs(loss_seconds));
+    let acked_delayed = shared.acks_after(delayed_since);
+    let changes_delayed = leader_changes(&daemons) - changes_before_delay;
+    assert!(acked_delayed > 0, "no write was acknowledged in {loss_seconds} s with {one_way:?} of delay");
+    let leader = shared.leader.load(Ordering::SeqCst);
+    let cut_at = Instant::now();
+    network.isolate(leader + 1);
+    let failover_delayed = shared.wait_for_ack_after(cut_at, Some(leader)) - cut_at;
+    network.heal(leader + 1);
+    drop(delays);
+    shared.network_changes.fetch_add(1, Ordering::SeqCst);
+    eprintln!(
+        "{one_way:?} one-way delay between the nodes for {loss_seconds} s: {acked_delayed} calls acknowledged \
+         ({changes_delayed} leader changes); the leader (node {}) cut off under it: next write acknowledged by \
+         another after {failover_delayed:?} (with the writer's {:?} wait for the silent old leader)",
+        leader + 1,
+        replication::CALL_LIMIT
+    );
+    healthy_since = Instant::now();
     // A partial partition: the link between a leader and one follower alone is cut, each
     // still reaching the third node. The leader hears from a quorum through the third and
     // keeps leading (check-quorum); the follower, hearing from no leader, campaigns, but the
@@ -3075,17 +3131,7 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
     // The cut is real: from the leader's namespace the follower is out of reach, the third
     // node is not.
     let third = (leader + 2) % NODES;
-    let reaches = |from: usize, to: usize| {
-        let (reached, target) = (Arc::new(std::sync::atomic::AtomicBool::new(false)), daemons[to].addr);
-        let slot = reached.clone();
-        run_in_namespace(network.namespace(from + 1), move || async move {
-            let connected = std::net::TcpStream::connect_timeout(&target, Duration::from_millis(500)).is_ok();
-            slot.store(connected, Ordering::SeqCst);
-        })
-        .join()
-        .unwrap();
-        reached.load(Ordering::SeqCst)
-    };
+    let reaches = |from: usize, to: usize| connect_time(&network, from, daemons[to].addr).is_some();
     assert!(!reaches(leader, follower) && reaches(leader, third), "the link cut is not as meant");
     std::thread::sleep(Duration::from_secs(loss_seconds));
     let acked_cut = shared.acks_after(cut_since);

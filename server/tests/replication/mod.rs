@@ -2,6 +2,7 @@
 //! nodes, and the independent checker that reads the shard back from every node.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub mod delay;
 pub mod loadgen;
 pub mod netns;
 

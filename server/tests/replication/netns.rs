@@ -8,8 +8,8 @@
 //! reaches its `eth0`, chosen at random (`numgen random`): so every link into a lossy node loses
 //! that share, both its peers' messages and its clients' requests. A single link between two
 //! nodes is cut by nftables rules too, in one of them (a partial partition: each still reaches
-//! the third). Delay is not here: this
-//! kernel has no netem qdisc and no tc classifiers, and nftables cannot hold packets back.
+//! the third). Delay is `delay.rs`'s: this kernel has no netem qdisc and no tc classifiers,
+//! and nftables cannot hold packets back.
 //!
 //! Needs root, iproute2's `ip` and nftables' `nft` (CI runs as root, and `scripts/test.sh`
 //! installs nftables; so do these machines).
