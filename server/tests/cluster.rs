@@ -1507,8 +1507,24 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
     reshards_through_a_follower_under_writes_end_alike_on_every_node_and_survive_the_leaders_death(&mut daemons);
     subscriptions_deliver_every_record_through_a_leader_kill_and_resume_on_another_node(&mut daemons);
     leaders_even_out_over_the_members_after_a_restart(&mut daemons);
+    delivery_streams_and_channels_are_refused_on_every_member(&daemons);
     for daemon in &mut daemons {
         daemon.stop();
+    }
+}
+
+/// Delivery streams (Firehose) and channels are not replicated yet: every member refuses them,
+/// with an error that says so and that a client does not retry (`ops::firehose::refuse_on_replicated`).
+fn delivery_streams_and_channels_are_refused_on_every_member(daemons: &[Daemon]) {
+    for daemon in daemons {
+        for target in ["Firehose_20150804.ListDeliveryStreams", "Kinesis_20131202.ListChannels"] {
+            let (status, answer) = json_call(daemon.http_addr, target, "{}");
+            assert_eq!(status, 400, "{target} on a replicated node: {answer}");
+            assert!(
+                answer.contains("InvalidArgumentException") && answer.contains("not available on a replicated node"),
+                "{target} on a replicated node: {answer}"
+            );
+        }
     }
 }
 

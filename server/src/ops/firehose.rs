@@ -833,6 +833,23 @@ impl Firehose {
     }
 }
 
+/// Refuses `operation` on a replicated node (`--peers`): delivery streams and channels keep
+/// their definitions and checkpoints in the node's own files, not in the replicated catalog,
+/// so each member would have its own and deliver alone, and a write to the hidden stream
+/// would reach only the shards this member leads. Refused with InvalidArgumentException (not
+/// a retriable error: retrying does not help).
+// Unfinished (issue 13, docs/replication.md "What is left"): delivery streams and channels on
+// a replicated node.
+pub fn refuse_on_replicated(node: &Node, operation: &str) -> Result<(), FirehoseError> {
+    if node.shared.config.cluster.is_none() {
+        return Ok(());
+    }
+    Err(FirehoseError::invalid_argument(format!(
+        "{operation} is not available on a replicated node yet: delivery streams and channels keep their \
+         definitions and checkpoints per node, not in the replicated catalog (docs/replication.md)"
+    )))
+}
+
 /// A KMS error of StartDeliveryStreamEncryption as Firehose answers it:
 /// InvalidKMSResourceException, with KMS's message.
 // Unfinished: the model's `code` member (KMS's error name, e.g. `KMS.NotFoundException`) is not

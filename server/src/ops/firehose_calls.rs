@@ -13,7 +13,9 @@
 
 use crate::ops::audit;
 use crate::ops::auth::{self, Caller};
-use crate::ops::firehose::{Definition, EncryptionStatus, Firehose, FirehoseError, PutOutcome, DESTINATION_ID};
+use crate::ops::firehose::{
+    refuse_on_replicated, Definition, EncryptionStatus, Firehose, FirehoseError, PutOutcome, DESTINATION_ID,
+};
 use crate::ops::firehose_bodies::{
     self as bodies, BodyError, ListRequest, ListTagsRequest, StartEncryptionRequest, TagRequest,
     UpdateDestinationRequest,
@@ -52,6 +54,24 @@ pub enum Call {
 }
 
 impl Call {
+    /// The operation of this call.
+    pub fn operation(&self) -> Operation {
+        match self {
+            Call::CreateDeliveryStream(_) => Operation::CreateDeliveryStream,
+            Call::DeleteDeliveryStream { .. } => Operation::DeleteDeliveryStream,
+            Call::DescribeDeliveryStream { .. } => Operation::DescribeDeliveryStream,
+            Call::ListDeliveryStreams(_) => Operation::ListDeliveryStreams,
+            Call::UpdateDestination(_) => Operation::UpdateDestination,
+            Call::PutRecord { .. } => Operation::PutRecord,
+            Call::PutRecordBatch { .. } => Operation::PutRecordBatch,
+            Call::TagDeliveryStream(_) => Operation::TagDeliveryStream,
+            Call::UntagDeliveryStream { .. } => Operation::UntagDeliveryStream,
+            Call::ListTagsForDeliveryStream(_) => Operation::ListTagsForDeliveryStream,
+            Call::StartDeliveryStreamEncryption(_) => Operation::StartDeliveryStreamEncryption,
+            Call::StopDeliveryStreamEncryption { .. } => Operation::StopDeliveryStreamEncryption,
+        }
+    }
+
     /// The call an AWS JSON body of `operation` holds, checked.
     pub fn from_json(operation: Operation, body: &[u8]) -> Result<Call, FirehoseError> {
         Ok(match operation {
@@ -138,6 +158,7 @@ pub fn audit(
 
 /// Authorizes and runs one call for `caller`.
 pub async fn call(node: &Rc<Node>, caller: &Caller, firehose: &Firehose, call: Call) -> Result<Answer, FirehoseError> {
+    refuse_on_replicated(node, call.operation().name())?;
     match call {
         Call::CreateDeliveryStream(input) => {
             let operation = Operation::CreateDeliveryStream;

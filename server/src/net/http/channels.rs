@@ -126,6 +126,7 @@ pub async fn answer(
     operation: Operation,
     body: &[u8],
 ) -> Result<Value, FirehoseError> {
+    crate::ops::firehose::refuse_on_replicated(node, operation.name())?;
     match operation {
         Operation::CreateChannel => {
             let input: CreateChannelInput = decode(body)?;
