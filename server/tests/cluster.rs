@@ -36,7 +36,7 @@ use bytes::Bytes;
 use common::{free_port, run, Daemon, Rng};
 use replication::delay::Delay;
 use replication::loadgen::Loadgen;
-use replication::netns::Network;
+use replication::netns::{Network, Way};
 use replication::{
     check_node, create_everywhere, percentile, read_shard, read_stream_shard, wait_until_every_node_agrees, within,
     write, DiskProbe, Shared,
@@ -2887,8 +2887,8 @@ fn leaders_even_out_over_the_members_after_a_restart(daemons: &mut [Daemon]) {
 // least one of each kind happens. Then every node loses 10 % of the packets that reach it, for
 // `SLUICE_CLUSTER_LOSS_SECONDS` (default 10; CI sets 5): writes must go on being acknowledged.
 // So they must with `SLUICE_CLUSTER_DELAY_MS` (default 20) of delay on every packet from one
-// node to another, for as long, after which the leader is cut off once more; and with one link
-// cut. Needs nftables' `nft` and iptables too (`replication/netns.rs`, `replication/delay.rs`).
+// node to another, for as long, after which the leader is cut off once more; with one link
+// cut; and with the leader cut off one way (deaf, then mute). Needs nftables' `nft` and iptables too (`replication/netns.rs`, `replication/delay.rs`).
 
 const PARTITIONED: &str = "partitioned";
 /// The share of packets each node drops in the partition test's loss phase, percent.
@@ -3162,6 +3162,29 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
     );
     assert!(acked_cut > 0, "no write was acknowledged in {loss_seconds} s with one link cut");
     healthy_since = Instant::now();
+    // One-way partitions of the leader: first it hears nothing from the other two while they
+    // still hear it (its heartbeats arrive, their answers do not: it must step down, and they
+    // elect another once its heartbeats stop), then the reverse (they elect another, whose
+    // higher term deposes it). Either way the two others write on, and nothing acknowledged
+    // may be lost (the checker below).
+    for way in [Way::Inbound, Way::Outbound] {
+        shared.wait_for_ack_after(healthy_since, None);
+        let leader = shared.leader.load(Ordering::SeqCst);
+        let cut_at = Instant::now();
+        network.cut_one_way(leader + 1, way);
+        let next = shared.wait_for_ack_after(cut_at, Some(leader));
+        std::thread::sleep(Duration::from_millis(700));
+        network.mend(leader + 1);
+        shared.network_changes.fetch_add(1, Ordering::SeqCst);
+        healthy_since = Instant::now();
+        eprintln!(
+            "the leader (node {}) cut off from the others one way ({way:?}): next write acknowledged by another \
+             after {:?} (with the writer's {:?} wait for the silent old leader)",
+            leader + 1,
+            next - cut_at,
+            replication::CALL_LIMIT
+        );
+    }
     shared.wait_for_ack_after(healthy_since, None);
     shared.stop.store(true, Ordering::SeqCst);
     writers.into_iter().for_each(|writer| writer.join().unwrap());

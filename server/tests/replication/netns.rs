@@ -8,7 +8,8 @@
 //! reaches its `eth0`, chosen at random (`numgen random`): so every link into a lossy node loses
 //! that share, both its peers' messages and its clients' requests. A single link between two
 //! nodes is cut by nftables rules too, in one of them (a partial partition: each still reaches
-//! the third). Delay is `delay.rs`'s: this kernel has no netem qdisc and no tc classifiers,
+//! the third), and so is every link of a node one way only (it sends but hears nothing, or
+//! hears but cannot send). Delay is `delay.rs`'s: this kernel has no netem qdisc and no tc classifiers,
 //! and nftables cannot hold packets back.
 //!
 //! Needs root, iproute2's `ip` and nftables' `nft` (CI runs as root, and `scripts/test.sh`
@@ -141,19 +142,49 @@ impl Network {
     /// namespace: nothing from `other` comes in, nothing to it goes out); each still reaches
     /// every other node, and the test reaches both. Until [`Network::mend`].
     pub fn cut(&self, node: usize, other: usize) {
-        let (namespace, other) = (self.namespace(node), self.address(other).to_string());
+        self.drop_between(node, &[other], &[Way::Inbound, Way::Outbound]);
+    }
+
+    /// Cuts node `node` off from every other node one way only: with [`Way::Inbound`] nothing
+    /// from them reaches it while what it sends reaches them; with [`Way::Outbound`] the
+    /// reverse. The test reaches it both ways. Until [`Network::mend`].
+    pub fn cut_one_way(&self, node: usize, way: Way) {
+        let others: Vec<usize> = (1..=self.nodes).filter(|&other| other != node).collect();
+        self.drop_between(node, &others, &[way]);
+    }
+
+    /// Rules in `node`'s namespace that drop its packets with `others`, each `ways`.
+    fn drop_between(&self, node: usize, others: &[usize], ways: &[Way]) {
+        let namespace = self.namespace(node);
         nft(&namespace, &["add", "table", "inet", CUT_TABLE]);
-        for (chain, hook, direction) in [("input", "input", "saddr"), ("output", "output", "daddr")] {
-            let spec = format!("{{ type filter hook {hook} priority 0; policy accept; }}");
+        for way in ways {
+            let (chain, direction) = match way {
+                Way::Inbound => ("input", "saddr"),
+                Way::Outbound => ("output", "daddr"),
+            };
+            let spec = format!("{{ type filter hook {chain} priority 0; policy accept; }}");
             nft(&namespace, &["add", "chain", "inet", CUT_TABLE, chain, &spec]);
-            nft(&namespace, &["add", "rule", "inet", CUT_TABLE, chain, "ip", direction, &other, "drop"]);
+            for &other in others {
+                let other = self.address(other).to_string();
+                nft(&namespace, &["add", "rule", "inet", CUT_TABLE, chain, "ip", direction, &other, "drop"]);
+            }
         }
     }
 
-    /// Node `node`'s links are all whole again (after [`Network::cut`]).
+    /// Node `node`'s links are all whole again (after [`Network::cut`] or
+    /// [`Network::cut_one_way`]).
     pub fn mend(&self, node: usize) {
         nft(&self.namespace(node), &["delete", "table", "inet", CUT_TABLE]);
     }
+}
+
+/// Which way a one-way cut drops packets ([`Network::cut_one_way`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Way {
+    /// What the node receives from the others.
+    Inbound,
+    /// What it sends to them.
+    Outbound,
 }
 
 /// The MAC address of `device` in `namespace` (`None`: the test's own).
