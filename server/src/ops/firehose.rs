@@ -39,6 +39,7 @@ use crate::limits::{
 };
 use crate::metrics::DeliveryStreamSample;
 use crate::ops::catalog::change;
+use crate::ops::cluster::meta::refuse_unreplicated;
 use crate::ops::glue::{Glue, GlueOpenError};
 use crate::ops::node::Node;
 use crate::ops::sealing::{key_store, kms_error};
@@ -833,21 +834,19 @@ impl Firehose {
     }
 }
 
-/// Refuses `operation` on a replicated node (`--peers`): delivery streams and channels keep
-/// their definitions and checkpoints in the node's own files, not in the replicated catalog,
-/// so each member would have its own and deliver alone, and a write to the hidden stream
-/// would reach only the shards this member leads. Refused with InvalidArgumentException (not
-/// a retriable error: retrying does not help).
+/// Refuses `operation` on a replicated node (`--peers`), with the message of the other
+/// unreplicated operations (`cluster::meta::refuse_unreplicated`): delivery streams and channels
+/// keep their definitions and checkpoints in the node's own files, not in the replicated
+/// catalog, so each member would have its own and deliver alone, and a write to the hidden
+/// stream would reach only the shards this member leads. InvalidArgumentException: retrying
+/// does not help.
 // Unfinished (issue 13, docs/replication.md "What is left"): delivery streams and channels on
 // a replicated node.
 pub fn refuse_on_replicated(node: &Node, operation: &str) -> Result<(), FirehoseError> {
     if node.shared.config.cluster.is_none() {
         return Ok(());
     }
-    Err(FirehoseError::invalid_argument(format!(
-        "{operation} is not available on a replicated node yet: delivery streams and channels keep their \
-         definitions and checkpoints per node, not in the replicated catalog (docs/replication.md)"
-    )))
+    Err(FirehoseError::invalid_argument(refuse_unreplicated(operation).message))
 }
 
 /// A KMS error of StartDeliveryStreamEncryption as Firehose answers it:
