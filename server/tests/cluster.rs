@@ -46,7 +46,6 @@ use sluice_client::*;
 use sluice_testkit::free_port_run;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -2888,7 +2887,8 @@ fn leaders_even_out_over_the_members_after_a_restart(daemons: &mut [Daemon]) {
 // `SLUICE_CLUSTER_LOSS_SECONDS` (default 10; CI sets 5): writes must go on being acknowledged.
 // So they must with `SLUICE_CLUSTER_DELAY_MS` (default 20) of delay on every packet from one
 // node to another, for as long, after which the leader is cut off once more; with one link
-// cut; and with the leader cut off one way (deaf, then mute). Needs nftables' `nft` and iptables too (`replication/netns.rs`, `replication/delay.rs`).
+// cut; and with the leader cut off one way (deaf, then mute). Needs nftables' `nft` and
+// iptables too (`replication/netns.rs`, `replication/delay.rs`).
 
 const PARTITIONED: &str = "partitioned";
 /// The share of packets each node drops in the partition test's loss phase, percent.
@@ -2904,10 +2904,7 @@ where
     Fut: std::future::Future<Output = ()> + 'static,
 {
     std::thread::spawn(move || {
-        let file = std::fs::File::open(format!("/run/netns/{namespace}")).expect("the namespace's file");
-        // SAFETY: setns(2) on a descriptor we own; it changes only this thread's namespace.
-        let entered = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(entered, 0, "setns: {}", std::io::Error::last_os_error());
+        replication::netns::enter(&namespace);
         run(work);
     })
 }

@@ -18,7 +18,6 @@
 use nfq::{Queue, Verdict};
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -77,11 +76,8 @@ impl Drop for Delay {
 /// The delay thread: enters `namespace`, binds the queue, says so on `bound`, then holds each
 /// packet for `one_way` until `stop`.
 fn hold(namespace: &str, one_way: Duration, stop: &AtomicBool, bound: mpsc::Sender<()>) {
-    let file = std::fs::File::open(format!("/run/netns/{namespace}")).expect("the namespace's file");
-    // SAFETY: setns(2) on a descriptor we own; it changes only this thread's namespace, and
-    // the queue's netlink socket, opened next, belongs to the namespace it was opened in.
-    let entered = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    assert_eq!(entered, 0, "setns: {}", std::io::Error::last_os_error());
+    // The queue's netlink socket, opened next, belongs to the namespace it is opened in.
+    super::netns::enter(namespace);
     let mut queue = Queue::open().expect("open a netfilter queue socket");
     queue.bind(QUEUE).expect("bind the netfilter queue");
     // Metadata only: the packet's id is all a verdict needs.

@@ -187,6 +187,16 @@ pub enum Way {
     Outbound,
 }
 
+/// Moves the calling thread into network namespace `namespace` (setns(2)); threads it
+/// creates afterwards, and sockets it opens, belong to that namespace.
+pub fn enter(namespace: &str) {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(format!("/run/netns/{namespace}")).expect("the namespace's file");
+    // SAFETY: setns(2) on a descriptor we own; it changes only this thread's namespace.
+    let entered = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(entered, 0, "setns: {}", std::io::Error::last_os_error());
+}
+
 /// The MAC address of `device` in `namespace` (`None`: the test's own).
 fn mac(namespace: Option<&str>, device: &str) -> String {
     let mut command = Command::new("ip");
