@@ -139,6 +139,8 @@ struct HostState {
     stopped: bool,
     /// The group's membership as this replica applied it last.
     membership: ConfState,
+    /// `ReplicaEvents::follower_lag`'s last report.
+    follower_lag: u64,
 }
 
 impl HostState {
@@ -201,6 +203,10 @@ impl ReplicaEvents for HostEvents {
             Some(restorer) => restorer(snapshot),
             None => Box::pin(async { false }),
         }
+    }
+
+    fn follower_lag(&self, _node_id: u64, entries: u64) {
+        self.0.state.borrow_mut().follower_lag = entries;
     }
 
     fn membership_changed(&self, _node_id: u64, _index: u64, conf_state: &ConfState) {
@@ -539,6 +545,12 @@ impl GroupHost {
 
     pub fn stopped(&self) -> bool {
         self.inner.state.borrow().stopped
+    }
+
+    /// On the group's leader, the most entries another member is not known to hold yet (0 on
+    /// a follower): how far the slowest member is behind.
+    pub fn follower_lag(&self) -> u64 {
+        self.inner.state.borrow().follower_lag
     }
 
     /// Whether this node leads the group, and the leader it knows (0: none).

@@ -136,6 +136,12 @@ pub trait ReplicaEvents {
     fn read_from_disk(&self, node_id: u64, entries: usize) {
         let _ = (node_id, entries);
     }
+    /// After each round of inputs: on a leader, the most entries another member is not known
+    /// to hold ([`Replica::follower_lag`]); 0 on a follower. How far behind a member is, for
+    /// the node's metrics.
+    fn follower_lag(&self, node_id: u64, entries: u64) {
+        let _ = (node_id, entries);
+    }
     /// The group's membership is now `conf_state`, from entry (or snapshot) `index` on (also
     /// once when the replica opens, with the membership it found).
     fn membership_changed(&self, node_id: u64, index: u64, conf_state: &ConfState) {
@@ -344,8 +350,23 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
             }
             self.read_from_disk().await?;
             self.compact().await?;
+            self.events.follower_lag(self.id, self.follower_lag());
         }
         Ok(())
+    }
+
+    /// On a leader, the most entries any other member of the group is not known to hold (the
+    /// log's last index less the member's `matched`; a leader elected a moment ago knows no
+    /// member's progress yet, so counts each as lacking the whole log until it answers); 0
+    /// elsewhere.
+    fn follower_lag(&self) -> u64 {
+        let raft = &self.raw.raft;
+        if raft.state != StateRole::Leader {
+            return 0;
+        }
+        let last_index = raft.raft_log.last_index();
+        let others = raft.prs().iter().filter(|(id, _)| **id != self.id);
+        others.map(|(_, progress)| last_index.saturating_sub(progress.matched)).max().unwrap_or(0)
     }
 
     /// Drops the log's oldest segments once every entry in them is durable in the host's

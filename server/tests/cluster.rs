@@ -264,6 +264,10 @@ fn raft_logs_are_compacted_and_a_member_far_behind_catches_up_from_a_snapshot() 
     let up: Vec<usize> = all.iter().copied().filter(|&node| node != down).collect();
     let many = |(segments, _): (usize, usize)| segments >= 10;
     wait_for_segments(&daemons, &up, "one follower down", many);
+    // The leader counts what the member down lacks: the 10 segments' entries at least.
+    let leader = shared.leader.load(Ordering::SeqCst);
+    let lag = common::scrape(daemons[leader].metrics_addr, "sluice_raft_follower_lag_entries");
+    assert!(lag >= 10.0, "node {} leads with a member down for 10 segments, and counts a lag of {lag}", leader + 1);
 
     // Further behind than that: the others compact without it (holding everything since it
     // went down would be 64 segments and more).
@@ -294,7 +298,16 @@ fn raft_logs_are_compacted_and_a_member_far_behind_catches_up_from_a_snapshot() 
     let acked = std::mem::take(&mut *shared.acked.lock().unwrap());
     let (acknowledged, stored) =
         wait_until_every_node_agrees(daemons.iter().map(Daemon::endpoint).collect(), stream, acked);
-    eprintln!("compaction: {acknowledged} records acknowledged, {stored} stored on each node");
+    eprintln!("compaction: {acknowledged} records acknowledged, {stored} stored on each node, lag {lag} entries");
+    // Every member holds every entry now: no leader counts a lag (once the last answers came).
+    let start = Instant::now();
+    let lags = || -> Vec<f64> {
+        daemons.iter().map(|daemon| common::scrape(daemon.metrics_addr, "sluice_raft_follower_lag_entries")).collect()
+    };
+    while lags().iter().any(|&lag| lag != 0.0) {
+        assert!(start.elapsed() < Duration::from_secs(10), "10 s after the writes stopped, the leaders count {:?}", lags());
+        std::thread::sleep(Duration::from_millis(100));
+    }
     for daemon in &mut daemons {
         daemon.stop();
     }

@@ -476,6 +476,12 @@ impl Scrape {
         )?;
         gauges(
             out,
+            "sluice_raft_follower_lag_entries",
+            "Entries the slowest member of each shard's Raft group this core leads is not known to hold, summed (cluster mode; a member cut off or restarted catches up, and this falls back to what is in flight)",
+            cores.iter().map(|c| (core(c), c.raft_follower_lag_entries as i64)),
+        )?;
+        gauges(
+            out,
             "sluice_peers_connected",
             "Other cluster members this core's peer network holds an open connection to (cluster mode)",
             cores.iter().map(|c| (core(c), c.peers_connected as i64)),

@@ -271,6 +271,8 @@ pub struct CoreSnapshot {
     pub delivery_log_entries: u64,
     /// Shards' Raft groups on this core that this node leads (cluster mode; 0 alone).
     pub raft_groups_led: usize,
+    /// Over the shards' groups this core leads, the entries their slowest member lacks.
+    pub raft_follower_lag_entries: u64,
     /// Other members this core's peer network is connected to (cluster mode; 0 alone).
     pub peers_connected: usize,
     /// Incoming peer connections this core refused (cluster mode).

@@ -205,6 +205,7 @@ pub fn snapshot(node: &Node) -> CoreSnapshot {
     use crate::metrics::Protocol::{Http, Native};
     let cluster = crate::ops::cluster::core();
     let peers = cluster.as_ref().map_or((0, 0), |core| core.peers());
+    let led = cluster.as_ref().map_or_else(Vec::new, |core| core.led_groups());
     CoreSnapshot {
         core: node.id,
         streams,
@@ -225,7 +226,8 @@ pub fn snapshot(node: &Node) -> CoreSnapshot {
         mailbox_jobs: metrics.mailbox_jobs.get(),
         delivery_snapshots: node.delivery.as_ref().map_or(0, |delivery| delivery.snapshots_written()),
         delivery_log_entries: node.delivery.as_ref().map_or(0, |delivery| delivery.log_entries(&node.journal)),
-        raft_groups_led: cluster.as_ref().map_or(0, |core| core.led_groups().len()),
+        raft_groups_led: led.len(),
+        raft_follower_lag_entries: led.iter().map(|group| group.host.follower_lag()).sum(),
         peers_connected: peers.0,
         peer_connections_refused: peers.1,
         raft_snapshots_restored: cluster.as_ref().map_or(0, |core| core.snapshots.restored.get()),
