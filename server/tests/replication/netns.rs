@@ -153,6 +153,13 @@ impl Network {
         self.drop_between(node, &others, &[way]);
     }
 
+    /// Cuts the link between nodes `node` and `other` one way only: with [`Way::Inbound`]
+    /// nothing from `other` reaches `node` while what `node` sends reaches `other`; with
+    /// [`Way::Outbound`] the reverse. Until [`Network::mend`] of `node`.
+    pub fn cut_link_one_way(&self, node: usize, other: usize, way: Way) {
+        self.drop_between(node, &[other], &[way]);
+    }
+
     /// Rules in `node`'s namespace that drop its packets with `others`, each `ways`.
     fn drop_between(&self, node: usize, others: &[usize], ways: &[Way]) {
         let namespace = self.namespace(node);
