@@ -3240,8 +3240,33 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
         let leader = shared.leader.load(Ordering::SeqCst);
         let cut_at = Instant::now();
         network.cut_one_way(leader + 1, way);
+        // A client that waits as long as the leader takes: the deaf leader cannot commit its
+        // put, and once it steps down (it hears from no quorum) it says at once that the
+        // outcome is unknown, rather than at the end of the full commit wait.
+        let probe = (way == Way::Inbound).then(|| {
+            let endpoint = endpoints[leader].clone();
+            std::thread::spawn(move || {
+                let answer = Arc::new(std::sync::Mutex::new(None));
+                let slot = answer.clone();
+                run(move || async move {
+                    let put = PutRecordInput {
+                        stream_name: Some(PARTITIONED.into()),
+                        data: Bytes::from_static(b"to a deaf leader"),
+                        partition_key: Some("deaf".into()),
+                        ..Default::default()
+                    };
+                    let started = Instant::now();
+                    let client = Client::connect(&endpoint).await.expect("the deaf leader takes connections");
+                    let answered = client.call(&put).await.map(|output| output.sequence_number);
+                    *slot.lock().unwrap() = Some((started.elapsed(), answered));
+                });
+                let answered = answer.lock().unwrap().take().expect("answered");
+                answered
+            })
+        });
         let next = shared.wait_for_ack_after(cut_at, Some(leader));
         std::thread::sleep(Duration::from_millis(700));
+        let probed = probe.map(|probe| probe.join().unwrap());
         network.mend(leader + 1);
         shared.network_changes.fetch_add(1, Ordering::SeqCst);
         healthy_since = Instant::now();
@@ -3252,6 +3277,11 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
             next - cut_at,
             replication::CALL_LIMIT
         );
+        if let Some((took, answered)) = probed {
+            eprintln!("a put to the deaf leader, its client waiting as long as it takes: {answered:?} after {took:?}");
+            let error = answered.expect_err("a leader that hears no quorum acknowledged a put").to_string();
+            assert!(error.contains("stopped leading"), "the deaf leader's answer: {error}");
+        }
     }
     shared.wait_for_ack_after(healthy_since, None);
     shared.stop.store(true, Ordering::SeqCst);
