@@ -92,6 +92,17 @@ impl Loadgen {
         Loadgen { child: Some(child), stdin, summary, tail: Some(tail), tail_stop, _dir: dir }
     }
 
+    /// Stops (SIGSTOP) or continues (SIGCONT) the loadgen's process: its writes pause, its
+    /// connections stay open. A call it had on its way may time out on its side meanwhile and
+    /// be retried, as after a kill.
+    pub fn pause(&self, paused: bool) {
+        let pid = self.child.as_ref().expect("running").id() as libc::pid_t;
+        let signal = if paused { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: kill(2) of the child this Loadgen spawned and has not waited for.
+        let sent = unsafe { libc::kill(pid, signal) };
+        assert_eq!(sent, 0, "signal {signal} to sluice-loadgen: {}", std::io::Error::last_os_error());
+    }
+
     /// Closes the loadgen's stdin, waits for it to finish (it must exit 0) and for every line
     /// of its ack log to be taken in; prints its summary and returns how many records it logged.
     pub fn stop(mut self) -> usize {

@@ -27,6 +27,8 @@ pub struct Shared {
     /// When each acknowledged call was answered, and by which node.
     pub acked_at: Mutex<Vec<(Instant, usize)>>,
     pub stop: AtomicBool,
+    /// The writer threads make no call while it is set.
+    pub paused: AtomicBool,
     /// Raised when the network changed under the writer's connections (a healed partition):
     /// a connection that lost packets waits out TCP's retransmission backoff, seconds after
     /// the link is back, so the writer drops its connections and connects afresh.
@@ -131,6 +133,9 @@ pub async fn write(shared: &Shared, stream: &str, label: &str, seed: u64) {
     let mut silent_until: HashMap<usize, Instant> = HashMap::new();
     let mut network_changes = 0;
     for call in 0u64.. {
+        while shared.paused.load(Ordering::SeqCst) && !shared.stop.load(Ordering::SeqCst) {
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
         if shared.stop.load(Ordering::SeqCst) {
             break;
         }

@@ -694,7 +694,11 @@ fn applying_failed(group: &ShardGroup, index: u64, error: &sluice_engine::Engine
         // The node is stopping: its journal closed (`Journal::close`) under the applier, which
         // finds its place again from the journal at the next start. Every clean stop under
         // writes logged this as an error, one line per shard.
-        tracing::info!(shard = group.uid, index, "replication: the journal closed (the node is stopping); the applier stops");
+        tracing::info!(
+            shard = group.uid,
+            index,
+            "replication: the journal closed (the node is stopping); the applier stops"
+        );
         return;
     }
     tracing::error!(shard = group.uid, index, %error, "replication: applying a committed entry failed; the shard stops applying");
