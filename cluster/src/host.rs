@@ -13,10 +13,9 @@
 //! leadership transfer, or a new election this node hears of) is followed to its end: the next
 //! leader commits its entry (success, as if nothing happened) or commits another entry at its
 //! index (it is in no log and never will be: [`AppendError::NotLeader`], which a caller may
-//! send elsewhere at once). Only a wait past [`APPEND_COMMIT_WAIT_MS`], a snapshot that
-//! skips the index, or this leader stepping down because it heard from no quorum (cut off, it
-//! would learn nothing within the wait) leaves the outcome unknown ("timed out", "leadership
-//! lost"); never a false success. Each append is proposed once, so it is in the log at most once; a client
+//! send elsewhere at once). Only a wait past [`APPEND_COMMIT_WAIT_MS`], or a snapshot that
+//! skips the index, leaves the outcome unknown ("timed out", "leadership lost"); never a
+//! false success. Each append is proposed once, so it is in the log at most once; a client
 //! that retries after an unknown outcome may store its data twice, as Kinesis' own
 //! PutRecords may.
 
@@ -73,8 +72,7 @@ pub enum AppendError {
     Busy { pending: usize },
     #[error("not committed within {waited_ms} ms; it may still be")]
     Timeout { waited_ms: u64 },
-    /// The group stopped here, a snapshot skipped the entry's index, or this leader stepped
-    /// down because it heard from no quorum: its outcome is unknown.
+    /// The group stopped here, or a snapshot skipped the entry's index: its outcome is unknown.
     #[error("this node stopped leading before the entry committed; it may still be")]
     LeadershipLost,
 }
@@ -237,9 +235,6 @@ impl ReplicaEvents for HostEvents {
         if state.stopped {
             return;
         }
-        // raft-rs steps a leader down in its own term, with no leader known, only by
-        // check-quorum: it heard from no quorum for an election timeout.
-        let cut_off = state.leader == self.0.node_id && leader_id == 0 && term == state.term;
         state.term = term;
         let changed = state.leader != leader_id;
         state.leader = leader_id;
@@ -248,17 +243,8 @@ impl ReplicaEvents for HostEvents {
                 let _ = signal.try_send(());
             }
         }
-        // Appends waiting here keep waiting when this node stops leading for another: the
-        // entries the group commits decide them (`committed`), or their wait ends
-        // (`GroupHost::append`). A leader cut off hears no entry the group commits until the
-        // cut ends, so its appends' outcome stays unknown: they hear so now, and their clients
-        // retry elsewhere, instead of at the end of the whole wait.
-        if cut_off {
-            state.placed.clear();
-            for (_, outcome) in state.pending.drain() {
-                let _ = outcome.try_send(Err(AppendError::LeadershipLost));
-            }
-        }
+        // Appends waiting here keep waiting when this node stops leading: the entries the
+        // group commits decide them (`committed`), or their wait ends (`GroupHost::append`).
     }
 
     fn proposed(&self, _node_id: u64, context: &[u8], index: Option<u64>) {
