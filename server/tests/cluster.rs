@@ -172,6 +172,12 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
 
 /// The Raft log segments of every shard group in a node's data directory, and how many of
 /// those groups recorded a compaction.
+/// Each node's `sluice_raft_follower_lag_entries`: how far behind the slowest member of the
+/// groups it leads is.
+fn follower_lags(daemons: &[Daemon]) -> Vec<f64> {
+    daemons.iter().map(|daemon| common::scrape(daemon.metrics_addr, "sluice_raft_follower_lag_entries")).collect()
+}
+
 fn shard_log_segments(data_dir: &Path) -> (usize, usize) {
     let groups = shard_group_dirs(data_dir);
     let segments = groups
@@ -301,14 +307,11 @@ fn raft_logs_are_compacted_and_a_member_far_behind_catches_up_from_a_snapshot() 
     eprintln!("compaction: {acknowledged} records acknowledged, {stored} stored on each node, lag {lag} entries");
     // Every member holds every entry now: no leader counts a lag (once the last answers came).
     let start = Instant::now();
-    let lags = || -> Vec<f64> {
-        daemons.iter().map(|daemon| common::scrape(daemon.metrics_addr, "sluice_raft_follower_lag_entries")).collect()
-    };
-    while lags().iter().any(|&lag| lag != 0.0) {
+    while follower_lags(&daemons).iter().any(|&lag| lag != 0.0) {
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "10 s after the writes stopped, the leaders count {:?}",
-            lags()
+            follower_lags(&daemons)
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -2979,11 +2982,8 @@ fn wait_until_caught_up(daemons: &[Daemon], shared: &Shared, load: Option<&Loadg
         load.pause(true);
     }
     let start = Instant::now();
-    let lags = || -> Vec<f64> {
-        daemons.iter().map(|daemon| common::scrape(daemon.metrics_addr, "sluice_raft_follower_lag_entries")).collect()
-    };
     loop {
-        let lag = lags();
+        let lag = follower_lags(daemons);
         if lag.iter().sum::<f64>() <= LAG_IN_FLIGHT_MAX {
             let took = start.elapsed();
             if let Some(load) = load {
