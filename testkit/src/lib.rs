@@ -2,9 +2,11 @@
 //! `tests/` directories. A dev-dependency only: nothing here is built into a binary.
 
 use std::collections::hash_map::RandomState;
+use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
 use std::net::TcpListener;
 use std::path::Path;
+use std::sync::Mutex;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 
@@ -22,31 +24,24 @@ const LOWEST: u16 = 1_024;
 /// the choice and the child's bind another socket can take it (CI saw "Address already in
 /// use" from a cluster node and an S3 gateway that never came up). A client retrying a connect
 /// to an ephemeral port nobody listens on can even be given that very port and connect to
-/// itself. Below the range only another listener choosing this way can take the port, and it
-/// picks at random from up to 20,000.
+/// itself. Below the range only another listener choosing this way can take the port.
+///
+/// Within one test process a port is handed out once only: the tests of a binary run in
+/// parallel, and between one test's choice and its daemon's bind another test could choose
+/// the same free port (CI saw a cluster node refuse to share its native port with another
+/// test's node, whose peer-port run had been checked free before the first node bound). Other
+/// processes choosing this way draw at random from up to 20,000 ports.
 pub fn free_port() -> u16 {
     free_ports(1)[0]
 }
 
-/// `count` different free ports, as [`free_port`] chooses them, all held until every one is
-/// chosen.
+/// `count` different free ports, as [`free_port`] chooses them.
 pub fn free_ports(count: usize) -> Vec<u16> {
-    let ephemeral_low = ephemeral_low();
-    let span = SPAN.min(u32::from(ephemeral_low.saturating_sub(LOWEST)));
-    assert!(span as usize > 4 * count + 1_000, "too few ports below the ephemeral range ({ephemeral_low})");
-    let mut listeners: Vec<TcpListener> = Vec::with_capacity(count);
-    let seeds = RandomState::new();
-    let mut draw = 0u64;
-    while listeners.len() < count {
-        draw += 1;
-        let mut hasher = seeds.build_hasher();
-        hasher.write_u64(draw);
-        let port = ephemeral_low - 1 - (hasher.finish() % u64::from(span)) as u16;
-        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
-            listeners.push(listener);
-        }
+    let mut ports = Vec::with_capacity(count);
+    while ports.len() < count {
+        ports.push(free_port_run(1));
     }
-    listeners.iter().map(|listener| listener.local_addr().expect("a bound listener has an address").port()).collect()
+    ports
 }
 
 /// The first of `length` consecutive ports nobody listens on now, chosen as [`free_port`]
@@ -54,16 +49,34 @@ pub fn free_ports(count: usize) -> Vec<u16> {
 /// peer port, plus one per core after the first).
 pub fn free_port_run(length: usize) -> u16 {
     assert!(length >= 1, "a run of no port");
+    let ephemeral_low = ephemeral_low();
+    let span = SPAN.min(u32::from(ephemeral_low.saturating_sub(LOWEST)));
+    assert!(span as usize > 4 * length + 1_000, "too few ports below the ephemeral range ({ephemeral_low})");
+    let seeds = RandomState::new();
+    let mut draw = 0u64;
     loop {
-        let first = free_port();
-        let rest: Option<Vec<TcpListener>> = (1..length)
-            .map(|offset| TcpListener::bind(("127.0.0.1", first.checked_add(offset as u16)?)).ok())
-            .collect();
-        if rest.is_some() {
+        draw += 1;
+        let mut hasher = seeds.build_hasher();
+        hasher.write_u64(draw);
+        // The run ends below the ephemeral range.
+        let first = ephemeral_low - length as u16 - (hasher.finish() % u64::from(span - length as u32)) as u16;
+        let run = first..first + length as u16;
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if run.clone().any(|port| handed_out.contains(&port)) {
+            continue;
+        }
+        // Held until the whole run is known free.
+        let listeners: Option<Vec<TcpListener>> =
+            run.clone().map(|port| TcpListener::bind(("127.0.0.1", port)).ok()).collect();
+        if listeners.is_some() {
+            handed_out.extend(run);
             return first;
         }
     }
 }
+
+/// Every port [`free_port_run`] has handed out in this process.
+static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 
 /// The first port of the kernel's ephemeral range (Linux's default when it cannot be read).
 fn ephemeral_low() -> u16 {
@@ -122,5 +135,16 @@ mod tests {
             assert!((LOWEST..ephemeral_low()).contains(&port), "{port}");
             TcpListener::bind(("127.0.0.1", port)).expect("a chosen port is free once released");
         }
+    }
+
+    #[test]
+    fn a_port_is_handed_out_once_even_once_it_is_free_again() {
+        let run = free_port_run(3);
+        let singles = free_ports(200);
+        for port in singles {
+            assert!(!(run..run + 3).contains(&port), "{port} is in the run {run}..{}", run + 3);
+        }
+        let next = free_port_run(3);
+        assert!(next + 3 <= run || run + 3 <= next, "runs {run} and {next} overlap");
     }
 }
