@@ -26,7 +26,7 @@ struct Listener {
 }
 
 fn listen() -> Listener {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = sluice_testkit::free_port();
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let (received_tx, received) = mpsc::channel();
     let (ask, asks) = mpsc::channel::<mpsc::Sender<TransportStats>>();
