@@ -12,6 +12,9 @@
 //! Failover is the time from the leader's SIGKILL to the next acknowledged write, printed with
 //! `--nocapture`.
 //!
+//! The outage test takes two nodes down at once (nothing may be acknowledged), then all three
+//! (nothing acknowledged may be lost), `SLUICE_CLUSTER_OUTAGES` times (default 2).
+//!
 //! In the partition test each node runs in a network namespace of its own, and the test cuts
 //! the leader or a follower off and heals it, asking the cut-off node for LATEST (it must
 //! refuse); then every node loses packets; then the link between a leader and a follower alone
@@ -23,10 +26,10 @@
 //! `SLUICE_CLUSTER_PARTITIONS` set the least number of each, and `SLUICE_CLUSTER_WRITERS` (default
 //! 1) how many writers put records at once, each with its own records.
 //!
-//! With `SLUICE_CLUSTER_LOADGEN=/path/to/sluice-loadgen` the kill and partition tests put their
-//! load through that binary (`sluice-loadgen endure`, a real client process that knows every
-//! node's address) instead of the writer threads, and learn what it got acknowledged, when and
-//! by which node from its ack log (`replication/loadgen.rs`). Nodes killed are then restarted
+//! With `SLUICE_CLUSTER_LOADGEN=/path/to/sluice-loadgen` the kill, outage and partition tests
+//! put their load through that binary (`sluice-loadgen endure`, a real client process that
+//! knows every node's address) instead of the writer threads, and learn what it got
+//! acknowledged, when and by which node from its ack log (`replication/loadgen.rs`). Nodes killed are then restarted
 //! on their own addresses, which the loadgen knows.
 
 mod common;
@@ -80,6 +83,28 @@ fn start_writers(
         .collect()
 }
 
+/// The load on `STREAM` through `endpoints`: writer threads (labelled `label`, seeded from
+/// `seed`), or with `loadgen` (SLUICE_CLUSTER_LOADGEN) that binary, which creates the stream
+/// itself through whichever node answers.
+fn start_load(
+    shared: &Arc<Shared>,
+    loadgen: Option<&Path>,
+    endpoints: &[String],
+    label: &'static str,
+    seed: u64,
+) -> (Vec<std::thread::JoinHandle<()>>, Option<Loadgen>) {
+    match loadgen {
+        None => {
+            create_everywhere(shared, STREAM);
+            (start_writers(shared, STREAM, label, seed), None)
+        }
+        Some(binary) => {
+            let nodes = (0..NODES).collect();
+            (Vec::new(), Some(Loadgen::start(binary, None, shared.clone(), nodes, endpoints, STREAM, 1)))
+        }
+    }
+}
+
 fn start_node(id: usize, peers: &str) -> Daemon {
     let node_id = (id + 1).to_string();
     Daemon::start_with("unlimited", CORES, &["--node-id", &node_id, "--peers", peers])
@@ -94,20 +119,8 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
     let mut daemons: Vec<Daemon> = (0..NODES).map(|id| start_node(id, &peers)).collect();
     let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
     let shared = Arc::new(Shared::new(endpoints.clone()));
-
-    // The load: the writer threads, or with SLUICE_CLUSTER_LOADGEN the loadgen (which
-    // creates the stream itself, through whichever node answers).
     let loadgen = replication::loadgen::binary();
-    let (writers, load) = match &loadgen {
-        None => {
-            create_everywhere(&shared, STREAM);
-            (start_writers(&shared, STREAM, "kill", 0x5EED_0FC1_A57E_1200), None)
-        }
-        Some(binary) => {
-            let nodes = (0..NODES).collect();
-            (Vec::new(), Some(Loadgen::start(binary, None, shared.clone(), nodes, &endpoints, STREAM, 1)))
-        }
-    };
+    let (writers, load) = start_load(&shared, loadgen.as_deref(), &endpoints, "kill", 0x5EED_0FC1_A57E_1200);
 
     // Kill the shard's leader, wait for the next acknowledged write, restart the dead node.
     let wait_for_ack_after = |moment, not_from| shared.wait_for_ack_after(moment, not_from);
@@ -170,14 +183,118 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
     }
 }
 
-/// The Raft log segments of every shard group in a node's data directory, and how many of
-/// those groups recorded a compaction.
+/// Two of the three nodes SIGKILLed under writes: the shard's leader, alone, commits nothing,
+/// so it acknowledges nothing (its callers hear a retriable error after the commit wait), yet
+/// it still serves every record acknowledged before; once one of the two is back, writes go on.
+/// Then every node is SIGKILLed at once under writes and restarted: each loses what it held in
+/// memory (records acknowledged and queued to its journal but not yet written among it, which
+/// it applies again from its Raft log), and every acknowledged record is still served, once
+/// and alike, by every node. `SLUICE_CLUSTER_OUTAGES` (default 2) is how many times both are
+/// done; the load is the writer threads or, with `SLUICE_CLUSTER_LOADGEN`, the loadgen.
+#[test]
+fn without_a_quorum_nothing_is_acknowledged_and_killing_every_node_at_once_loses_nothing() {
+    let outages: usize = env_number("SLUICE_CLUSTER_OUTAGES", 2);
+    let peers: Vec<String> = (0..NODES).map(|id| format!("{}=127.0.0.1:{}", id + 1, free_port())).collect();
+    let peers = peers.join(",");
+    let mut daemons: Vec<Daemon> = (0..NODES).map(|id| start_node(id, &peers)).collect();
+    let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
+    let shared = Arc::new(Shared::new(endpoints.clone()));
+    let loadgen = replication::loadgen::binary();
+    let (writers, load) = start_load(&shared, loadgen.as_deref(), &endpoints, "outage", 0x5EED_0FC1_A57E_1300);
+
+    // A call answered after this long past the kills was not committed before them: a
+    // proposer waits this long at most for its entry's commit, then answers that it may not
+    // be stored.
+    let commit_wait = Duration::from_millis(sluice_cluster::limits::APPEND_COMMIT_WAIT_MS + 500);
+    let (mut quorum_back, mut cluster_back) = (Vec::new(), Vec::new());
+    let mut healthy_since = shared.wait_for_ack_after(Instant::now(), None);
+    for _ in 0..outages {
+        shared.wait_for_ack_after(healthy_since, None);
+        std::thread::sleep(Duration::from_millis(300));
+        let leader = shared.leader.load(Ordering::SeqCst);
+        let killed: Vec<usize> = (0..NODES).filter(|&node| node != leader).collect();
+        for &node in &killed {
+            daemons[node].kill();
+        }
+        std::thread::sleep(commit_wait);
+        let quiet_from = Instant::now();
+        std::thread::sleep(Duration::from_secs(3));
+        let acknowledged = shared.acks_after(quiet_from);
+        assert_eq!(
+            acknowledged,
+            0,
+            "node {} acknowledged {acknowledged} calls with two of three nodes dead",
+            leader + 1
+        );
+
+        // Whoever answered last, after the kills, led the shard then and had applied every
+        // committed entry: it serves every acknowledged record, alone.
+        let last_answer = shared.acked_at.lock().unwrap().last().map(|&(_, node)| node);
+        let acked = shared.acked.lock().unwrap().clone();
+        if last_answer == Some(leader) {
+            let survivor = daemons[leader].endpoint();
+            let records = run(move || async move { read_stream_shard(&survivor, STREAM).await })
+                .expect("the node left alone serves reads");
+            check_node(leader + 1, &records, &acked).unwrap();
+        } else {
+            eprintln!(
+                "the shard's leadership moved as its followers died: the survivor's reads are checked at the end only"
+            );
+        }
+
+        // One of the two back: a quorum again.
+        let back_at = Instant::now();
+        restart_member(&mut daemons[killed[0]]);
+        let resumed = shared.wait_for_ack_after(back_at, None) - back_at;
+        restart_member(&mut daemons[killed[1]]);
+        quorum_back.push(resumed);
+
+        // Every node at once, under writes.
+        shared.wait_for_ack_after(Instant::now(), None);
+        std::thread::sleep(Duration::from_millis(300));
+        for daemon in &mut daemons {
+            daemon.kill();
+        }
+        let restarted_at = Instant::now();
+        for daemon in &mut daemons {
+            restart_member(daemon);
+        }
+        healthy_since = shared.wait_for_ack_after(restarted_at, None);
+        cluster_back.push(healthy_since - restarted_at);
+        eprintln!(
+            "two nodes dead: none of the writes for 3 s acknowledged; one restarted: next write acknowledged after \
+             {resumed:?}; all three killed and restarted: next write acknowledged after {:?}",
+            healthy_since - restarted_at
+        );
+    }
+    shared.wait_for_ack_after(healthy_since, None);
+    shared.stop.store(true, Ordering::SeqCst);
+    writers.into_iter().for_each(|writer| writer.join().unwrap());
+    if let Some(load) = load {
+        load.stop();
+    }
+    let acked = std::mem::take(&mut *shared.acked.lock().unwrap());
+    let (acknowledged, stored) =
+        wait_until_every_node_agrees(daemons.iter().map(Daemon::endpoint).collect(), STREAM, acked);
+    eprintln!(
+        "{outages} outages of two nodes and of all three: {acknowledged} records acknowledged, {stored} stored on \
+         each node; from a quorum's return to the next acknowledged write {quorum_back:?}, from every node's \
+         restart {cluster_back:?}"
+    );
+    assert!(acknowledged > 0);
+    for daemon in &mut daemons {
+        daemon.stop();
+    }
+}
+
 /// Each node's `sluice_raft_follower_lag_entries`: how far behind the slowest member of the
 /// groups it leads is.
 fn follower_lags(daemons: &[Daemon]) -> Vec<f64> {
     daemons.iter().map(|daemon| common::scrape(daemon.metrics_addr, "sluice_raft_follower_lag_entries")).collect()
 }
 
+/// The Raft log segments of every shard group in a node's data directory, and how many of
+/// those groups recorded a compaction.
 fn shard_log_segments(data_dir: &Path) -> (usize, usize) {
     let groups = shard_group_dirs(data_dir);
     let segments = groups
