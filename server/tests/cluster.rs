@@ -1640,6 +1640,7 @@ fn a_client_of_one_follower_reaches_the_leaders_by_forwarding() {
 
     // The catalog's changes, through a follower of the catalog, on the same members.
     catalog_changes_through_a_follower_reach_every_node_and_survive_the_leaders_death(&mut daemons);
+    a_created_stream_is_found_at_once_through_either_follower(&daemons);
     reshards_through_a_follower_under_writes_end_alike_on_every_node_and_survive_the_leaders_death(&mut daemons);
     subscriptions_deliver_every_record_through_a_leader_kill_and_resume_on_another_node(&mut daemons);
     leaders_even_out_over_the_members_after_a_restart(&mut daemons);
@@ -2337,6 +2338,47 @@ fn warm_throughput_scales_an_on_demand_stream_on_every_node(endpoints: &[String]
         }
         // One partition key, yet spread over the shards the members lead.
         assert!(shards.len() >= 2, "AUTO records of one key went to {shards:?} only");
+    });
+}
+
+/// Streams created through a follower of the catalog are found the moment the creation is
+/// answered, through that follower (it waits until it applied the change before answering)
+/// and through the other one (a read that finds nothing there first catches up with the
+/// catalog's leader), as AWS's DescribeStream finds a stream CreateStream just answered: the
+/// AWS SDKs' StreamExists waiters stop at the first ResourceNotFoundException. The other
+/// follower is stopped (SIGSTOP) while the stream is created, so that when it continues, the
+/// read waiting in its socket meets a catalog that has not applied the creation yet.
+fn a_created_stream_is_found_at_once_through_either_follower(daemons: &[Daemon]) {
+    const STREAMS: usize = 5;
+    let leader = catalog_leader(daemons, "catalog");
+    let followers: Vec<usize> = (0..NODES).filter(|&node| node != leader).collect();
+    let endpoints: Vec<String> = followers.iter().map(|&node| daemons[node].endpoint()).collect();
+    let other_pid = daemons[followers[1]].pid() as libc::pid_t;
+    let signal = move |signal| {
+        // SAFETY: kill(2) of a daemon this test started and has not waited for.
+        let sent = unsafe { libc::kill(other_pid, signal) };
+        assert_eq!(sent, 0, "signal {signal}: {}", std::io::Error::last_os_error());
+    };
+    run(move || async move {
+        let through = Client::connect(&endpoints[0]).await.unwrap();
+        let other = Client::connect(&endpoints[1]).await.unwrap();
+        for number in 0..STREAMS {
+            let name = format!("found-at-once-{number}");
+            signal(libc::SIGSTOP);
+            let create = CreateStreamInput { stream_name: name.clone(), shard_count: Some(1), ..Default::default() };
+            call_until_ok(&through, &create).await;
+            let describe = DescribeStreamSummaryInput { stream_name: Some(name.clone()), stream_arn: None };
+            let here = through.call(&describe).await;
+            signal(libc::SIGCONT);
+            let there = other.call(&describe).await;
+            for (which, answer) in [("that created it", here), ("stopped during the creation", there)] {
+                if let Err(error) = answer {
+                    panic!(
+                        "stream {name}, created through a follower, not found through the follower {which}: {error}"
+                    );
+                }
+            }
+        }
     });
 }
 

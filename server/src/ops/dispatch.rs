@@ -8,9 +8,9 @@
 
 use crate::control::streams::{is_internal, INTERNAL_STREAM_PREFIX};
 use crate::ops::auth::{authorize, Caller};
-use crate::ops::cluster::forward;
 pub use crate::ops::cluster::forward::Origin;
 use crate::ops::cluster::forward::RunsAt;
+use crate::ops::cluster::{forward, meta, META_GROUP};
 use crate::ops::node::Node;
 use crate::ops::subscriptions::Events;
 use crate::ops::{
@@ -102,6 +102,9 @@ async fn routed(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<An
             RunsAt::Member(leader) => match forward::forward_once(node, leader, caller, &request).await {
                 Ok(Err(error)) if error.kind == ErrorKind::NotLeader => (error, leader),
                 Ok(answer) => {
+                    if answer.is_ok() && meta::is_command(request.operation().name()) {
+                        applied_here(node, &request).await;
+                    }
                     let answer = answer.map(Answer::Response);
                     return records_sent_on(node, caller, &request, Some(leader), answer, rerouted).await;
                 }
@@ -110,6 +113,9 @@ async fn routed(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<An
             RunsAt::Here | RunsAt::Leader(_) => {
                 if let Request::GetShardIterator(input) = request {
                     return shard_iterator(node, caller, input).await.map(Answer::Response);
+                }
+                if crate::ops::cluster::is_catalog_read(request.operation().name()) {
+                    return catalog_read(node, caller, request).await;
                 }
                 // A write this node leads, as far as it knows: kept to send on if it turns out
                 // not to (a copy costs little next to a replicated write).
@@ -127,6 +133,39 @@ async fn routed(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<An
             return Err(refused);
         }
         rerouted = true;
+    }
+}
+
+/// After a catalog change forwarded to the catalog's leader was answered: waits until this
+/// node applied it too, so that the client's next call here sees it (read-your-writes
+/// through one address, as AWS's DescribeStream finds a stream CreateStream just answered).
+/// The change is made either way; if this node cannot catch up in time, its copy shows the
+/// change a moment later, as another member's does.
+async fn applied_here(node: &Rc<Node>, request: &Request) {
+    if let Err(error) = meta::caught_up(node).await {
+        tracing::debug!(operation = request.operation().name(), %error, "a forwarded catalog change was answered before this node applied it");
+    }
+}
+
+/// A read of this node's catalog copy. One that finds no such resource, at a node that does
+/// not lead the catalog, runs once more after this node caught up with the catalog's leader
+/// (`meta::caught_up`): the resource may have been created through another member a moment
+/// ago (a client behind a load balancer creates a stream through one node and waits for it
+/// through another; the AWS SDKs' StreamExists waiter stops at the first
+/// ResourceNotFoundException). A read of a resource that exists costs nothing more.
+async fn catalog_read(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<Answer, KinesisError> {
+    let cluster = node.shared.config.cluster.as_ref();
+    let leads_catalog =
+        cluster.is_some_and(|cluster| node.shared.leaders.leader(META_GROUP.0) == Some(cluster.node_id));
+    if leads_catalog {
+        return run(node, caller, request).await;
+    }
+    match run(node, caller, request.clone()).await {
+        Err(error) if error.kind == ErrorKind::ResourceNotFound => match meta::caught_up(node).await {
+            Ok(()) => run(node, caller, request).await,
+            Err(_) => Err(error),
+        },
+        answer => answer,
     }
 }
 

@@ -694,6 +694,24 @@ pub async fn propose(node: &Rc<Node>, command: MetaCommand) -> Outcome {
     .await?
 }
 
+/// Waits until this node has applied every catalog command its leader had committed when the
+/// call began (`GroupHost::read_index`, through the leader on a follower), for
+/// [`APPEND_COMMIT_WAIT_MS`] at most: a change answered before the call is then seen here.
+/// Why not, if it could not wait.
+pub async fn caught_up(node: &Rc<Node>) -> Result<(), String> {
+    node.run_on(0, |_| async move {
+        let group = crate::ops::cluster::core().and_then(|core| core.meta());
+        let group = group.ok_or("the metadata group is not running on core 0")?;
+        let commit = group.host.read_index().await.map_err(|error| error.to_string())?;
+        if !group.applied.wait(commit, Duration::from_millis(APPEND_COMMIT_WAIT_MS)).await {
+            return Err(format!("the catalog's commit {commit} was not applied here in time"));
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|error| error.message)?
+}
+
 /// In cluster mode, the catalog changes that are not replicated commands yet answer this.
 pub fn refuse_unreplicated(operation: &str) -> KinesisError {
     KinesisError::internal(format!(

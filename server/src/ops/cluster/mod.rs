@@ -560,6 +560,14 @@ pub fn is_delivery_operation(name: &str) -> bool {
     LEASE_OPERATIONS.contains(&name) || QUEUE_OPERATIONS.contains(&name)
 }
 
+/// Whether operation `name` reads the catalog (or a node's own state): served from this
+/// node's copy, which the metadata group keeps equal to the others' (`dispatch::routed` first
+/// catches up with the catalog's leader when the copy has no such resource yet).
+pub fn is_catalog_read(name: &str) -> bool {
+    (name.starts_with("Describe") || name.starts_with("List") || name == "GetResourcePolicy")
+        && !is_delivery_operation(name)
+}
+
 /// In cluster mode, before an operation runs: the operations that work on a replicated node
 /// pass; the others (delivery streams) answer an error naming what is unfinished.
 ///
@@ -577,10 +585,7 @@ pub fn check_operation(operation: sluice_model::Operation) -> Result<(), sluice_
         matches!(name, "PutRecord" | "PutRecords" | "GetShardIterator" | "GetRecords" | "SubscribeToShard")
             || meta::is_command(name)
             || is_delivery_operation(name);
-    // Reads of the catalog and of a node's own state are served from this node's copy, which
-    // the metadata group keeps equal to the others'.
-    let read = name.starts_with("Describe") || name.starts_with("List") || name == "GetResourcePolicy";
-    if replicated || read {
+    if replicated || is_catalog_read(name) {
         Ok(())
     } else {
         Err(meta::refuse_unreplicated(name))
