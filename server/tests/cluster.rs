@@ -83,25 +83,74 @@ fn start_writers(
         .collect()
 }
 
-/// The load on `STREAM` through `endpoints`: writer threads (labelled `label`, seeded from
-/// `seed`), or with `loadgen` (SLUICE_CLUSTER_LOADGEN) that binary, which creates the stream
-/// itself through whichever node answers.
-fn start_load(
-    shared: &Arc<Shared>,
-    loadgen: Option<&Path>,
-    endpoints: &[String],
-    label: &'static str,
-    seed: u64,
-) -> (Vec<std::thread::JoinHandle<()>>, Option<Loadgen>) {
-    match loadgen {
-        None => {
-            create_everywhere(shared, STREAM);
-            (start_writers(shared, STREAM, label, seed), None)
+/// Three nodes on loopback whose `--peers` name no client addresses (nothing is forwarded),
+/// under load on `STREAM`: writer threads, or with SLUICE_CLUSTER_LOADGEN that binary, which
+/// creates the stream itself through whichever node answers.
+struct LoadedCluster {
+    daemons: Vec<Daemon>,
+    shared: Arc<Shared>,
+    writers: Vec<std::thread::JoinHandle<()>>,
+    load: Option<Loadgen>,
+}
+
+impl LoadedCluster {
+    /// Starts the nodes and the load; the writer threads are labelled `label` and seeded from
+    /// `seed`.
+    fn start(label: &'static str, seed: u64) -> LoadedCluster {
+        let peers: Vec<String> = (0..NODES).map(|id| format!("{}=127.0.0.1:{}", id + 1, free_port())).collect();
+        let peers = peers.join(",");
+        let daemons: Vec<Daemon> = (0..NODES).map(|id| start_node(id, &peers)).collect();
+        let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
+        let shared = Arc::new(Shared::new(endpoints.clone()));
+        let (writers, load) = match replication::loadgen::binary() {
+            None => {
+                create_everywhere(&shared, STREAM);
+                (start_writers(&shared, STREAM, label, seed), None)
+            }
+            Some(binary) => {
+                let nodes = (0..NODES).collect();
+                (Vec::new(), Some(Loadgen::start(&binary, None, shared.clone(), nodes, &endpoints, STREAM, 1)))
+            }
+        };
+        LoadedCluster { daemons, shared, writers, load }
+    }
+
+    /// What puts the load: for the figures' log lines.
+    fn load_name(&self) -> &'static str {
+        if self.load.is_some() {
+            "sluice-loadgen endure"
+        } else {
+            "writer threads"
         }
-        Some(binary) => {
-            let nodes = (0..NODES).collect();
-            (Vec::new(), Some(Loadgen::start(binary, None, shared.clone(), nodes, endpoints, STREAM, 1)))
+    }
+
+    /// Starts node `node` again after a kill: on its own addresses when the loadgen, which
+    /// knows the nodes by them, is the load.
+    fn restart(&mut self, node: usize) {
+        if self.load.is_some() {
+            restart_member(&mut self.daemons[node]);
+        } else {
+            self.daemons[node].restart();
         }
+        self.shared.endpoints.lock().unwrap()[node] = Some(self.daemons[node].endpoint());
+    }
+
+    /// Once one more write is acknowledged after `moment`, stops the load and waits until
+    /// every node serves every acknowledged record, once and alike
+    /// ([`wait_until_every_node_agrees`]): how many were acknowledged and how many each node
+    /// stores (more: committed, but the answer was lost).
+    fn finish(&mut self, moment: Instant) -> (usize, usize) {
+        self.shared.wait_for_ack_after(moment, None);
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.writers.drain(..).for_each(|writer| writer.join().unwrap());
+        if let Some(load) = self.load.take() {
+            load.stop();
+        }
+        let acked = std::mem::take(&mut *self.shared.acked.lock().unwrap());
+        let (acknowledged, stored) =
+            wait_until_every_node_agrees(self.daemons.iter().map(Daemon::endpoint).collect(), STREAM, acked);
+        assert!(acknowledged > 0);
+        (acknowledged, stored)
     }
 }
 
@@ -114,13 +163,8 @@ fn start_node(id: usize, peers: &str) -> Daemon {
 fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
     let kill_seconds: u64 = env_number("SLUICE_CLUSTER_KILL_SECONDS", 20);
     let kills_min: usize = env_number("SLUICE_CLUSTER_KILLS", 1);
-    let peers: Vec<String> = (0..NODES).map(|id| format!("{}=127.0.0.1:{}", id + 1, free_port())).collect();
-    let peers = peers.join(",");
-    let mut daemons: Vec<Daemon> = (0..NODES).map(|id| start_node(id, &peers)).collect();
-    let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
-    let shared = Arc::new(Shared::new(endpoints.clone()));
-    let loadgen = replication::loadgen::binary();
-    let (writers, load) = start_load(&shared, loadgen.as_deref(), &endpoints, "kill", 0x5EED_0FC1_A57E_1200);
+    let mut cluster = LoadedCluster::start("kill", 0x5EED_0FC1_A57E_1200);
+    let shared = cluster.shared.clone();
 
     // Kill the shard's leader, wait for the next acknowledged write, restart the dead node.
     let wait_for_ack_after = |moment, not_from| shared.wait_for_ack_after(moment, not_from);
@@ -133,7 +177,7 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
         std::thread::sleep(Duration::from_millis(300));
         let leader = shared.leader.load(Ordering::SeqCst);
         let killed_at = Instant::now();
-        daemons[leader].kill();
+        cluster.daemons[leader].kill();
         shared.endpoints.lock().unwrap()[leader] = None;
         let acknowledged_at = wait_for_ack_after(killed_at, Some(leader));
         failovers.push(acknowledged_at - killed_at);
@@ -142,26 +186,11 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
             leader + 1,
             acknowledged_at - killed_at
         );
-        if load.is_some() {
-            // The loadgen knows the nodes by their addresses: the node comes back on its own.
-            restart_member(&mut daemons[leader]);
-        } else {
-            daemons[leader].restart();
-        }
-        shared.endpoints.lock().unwrap()[leader] = Some(daemons[leader].endpoint());
+        cluster.restart(leader);
         healthy_since = Instant::now();
     }
-    wait_for_ack_after(healthy_since, None);
-    shared.stop.store(true, Ordering::SeqCst);
-    writers.into_iter().for_each(|writer| writer.join().unwrap());
-    if let Some(load) = load {
-        load.stop();
-    }
-    let acked = std::mem::take(&mut *shared.acked.lock().unwrap());
-
     // Every node catches up (a restarted one from its peers), then all must agree.
-    let (acknowledged, stored) =
-        wait_until_every_node_agrees(daemons.iter().map(Daemon::endpoint).collect(), STREAM, acked);
+    let (acknowledged, stored) = cluster.finish(healthy_since);
     failovers.sort();
     eprintln!(
         "{} leader kills, {acknowledged} records acknowledged, {stored} stored on each node (the rest committed \
@@ -170,15 +199,17 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
         percentile(&failovers, 0.5),
         percentile(&failovers, 0.99),
         failovers.last().unwrap(),
-        if loadgen.is_some() { "sluice-loadgen endure" } else { "writer threads" },
+        cluster.load_name(),
     );
-    assert!(acknowledged > 0);
     // The last kill's survivors saw the shard's leader die and another member take over.
-    let changes: f64 =
-        daemons.iter().map(|daemon| common::scrape(daemon.metrics_addr, "sluice_raft_leader_changes_total")).sum();
+    let changes: f64 = cluster
+        .daemons
+        .iter()
+        .map(|daemon| common::scrape(daemon.metrics_addr, "sluice_raft_leader_changes_total"))
+        .sum();
     eprintln!("leader changes counted by the nodes (since their last restart): {changes}");
     assert!(changes >= 1.0, "no leader change counted after {} kills", failovers.len());
-    for daemon in &mut daemons {
+    for daemon in &mut cluster.daemons {
         daemon.stop();
     }
 }
@@ -194,13 +225,8 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
 #[test]
 fn without_a_quorum_nothing_is_acknowledged_and_killing_every_node_at_once_loses_nothing() {
     let outages: usize = env_number("SLUICE_CLUSTER_OUTAGES", 2);
-    let peers: Vec<String> = (0..NODES).map(|id| format!("{}=127.0.0.1:{}", id + 1, free_port())).collect();
-    let peers = peers.join(",");
-    let mut daemons: Vec<Daemon> = (0..NODES).map(|id| start_node(id, &peers)).collect();
-    let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
-    let shared = Arc::new(Shared::new(endpoints.clone()));
-    let loadgen = replication::loadgen::binary();
-    let (writers, load) = start_load(&shared, loadgen.as_deref(), &endpoints, "outage", 0x5EED_0FC1_A57E_1300);
+    let mut cluster = LoadedCluster::start("outage", 0x5EED_0FC1_A57E_1300);
+    let (shared, daemons) = (cluster.shared.clone(), &mut cluster.daemons);
 
     // A call answered after this long past the kills was not committed before them: a
     // proposer waits this long at most for its entry's commit, then answers that it may not
@@ -252,11 +278,11 @@ fn without_a_quorum_nothing_is_acknowledged_and_killing_every_node_at_once_loses
         // Every node at once, under writes.
         shared.wait_for_ack_after(Instant::now(), None);
         std::thread::sleep(Duration::from_millis(300));
-        for daemon in &mut daemons {
+        for daemon in daemons.iter_mut() {
             daemon.kill();
         }
         let restarted_at = Instant::now();
-        for daemon in &mut daemons {
+        for daemon in daemons.iter_mut() {
             restart_member(daemon);
         }
         healthy_since = shared.wait_for_ack_after(restarted_at, None);
@@ -267,22 +293,14 @@ fn without_a_quorum_nothing_is_acknowledged_and_killing_every_node_at_once_loses
             healthy_since - restarted_at
         );
     }
-    shared.wait_for_ack_after(healthy_since, None);
-    shared.stop.store(true, Ordering::SeqCst);
-    writers.into_iter().for_each(|writer| writer.join().unwrap());
-    if let Some(load) = load {
-        load.stop();
-    }
-    let acked = std::mem::take(&mut *shared.acked.lock().unwrap());
-    let (acknowledged, stored) =
-        wait_until_every_node_agrees(daemons.iter().map(Daemon::endpoint).collect(), STREAM, acked);
+    let (acknowledged, stored) = cluster.finish(healthy_since);
     eprintln!(
         "{outages} outages of two nodes and of all three: {acknowledged} records acknowledged, {stored} stored on \
          each node; from a quorum's return to the next acknowledged write {quorum_back:?}, from every node's \
-         restart {cluster_back:?}"
+         restart {cluster_back:?}; load: {}",
+        cluster.load_name(),
     );
-    assert!(acknowledged > 0);
-    for daemon in &mut daemons {
+    for daemon in &mut cluster.daemons {
         daemon.stop();
     }
 }
