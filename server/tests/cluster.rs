@@ -2361,11 +2361,12 @@ fn warm_throughput_scales_an_on_demand_stream_on_every_node(endpoints: &[String]
 
 /// Streams created through a follower of the catalog are found the moment the creation is
 /// answered, through that follower (it waits until it applied the change before answering)
-/// and through the other one (a read that finds nothing there first catches up with the
-/// catalog's leader), as AWS's DescribeStream finds a stream CreateStream just answered: the
-/// AWS SDKs' StreamExists waiters stop at the first ResourceNotFoundException. The other
-/// follower is stopped (SIGSTOP) while the stream is created, so that when it continues, the
-/// read waiting in its socket meets a catalog that has not applied the creation yet.
+/// and through the other one (a read or a write that finds no such stream there first catches
+/// up with the catalog's leader), as AWS's DescribeStream finds a stream CreateStream just
+/// answered: the AWS SDKs' StreamExists waiters stop at the first ResourceNotFoundException.
+/// The other follower is stopped (SIGSTOP) while the stream is created, so that when it
+/// continues, the call waiting in its socket (a Describe, or a PutRecord to the new stream)
+/// meets a catalog that has not applied the creation yet.
 fn a_created_stream_is_found_at_once_through_either_follower(daemons: &[Daemon]) {
     const STREAMS: usize = 5;
     let leader = catalog_leader(daemons, "catalog");
@@ -2386,9 +2387,20 @@ fn a_created_stream_is_found_at_once_through_either_follower(daemons: &[Daemon])
             let create = CreateStreamInput { stream_name: name.clone(), shard_count: Some(1), ..Default::default() };
             call_until_ok(&through, &create).await;
             let describe = DescribeStreamSummaryInput { stream_name: Some(name.clone()), stream_arn: None };
-            let here = through.call(&describe).await;
+            let here = through.call(&describe).await.map(|_| ());
             signal(libc::SIGCONT);
-            let there = other.call(&describe).await;
+            // A read of the catalog, or a write to the new stream's shard.
+            let there = if number % 2 == 0 {
+                other.call(&describe).await.map(|_| ())
+            } else {
+                let put = PutRecordInput {
+                    stream_name: Some(name.clone()),
+                    data: Bytes::from_static(b"first"),
+                    partition_key: Some("key".into()),
+                    ..Default::default()
+                };
+                other.call(&put).await.map(|_| ())
+            };
             for (which, answer) in [("that created it", here), ("stopped during the creation", there)] {
                 if let Err(error) = answer {
                     panic!(

@@ -88,6 +88,10 @@ async fn checked(node: &Rc<Node>, caller: &Caller, request: Request, origin: Ori
 /// the request goes where it goes once this node knows another leader (up to
 /// `LEADER_WAIT_MS`, `forward::leader_moved`); never a third time.
 async fn routed(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<Answer, KinesisError> {
+    if forward::names_unknown_stream(node, &request) && !leads_catalog(node) {
+        // The stream may be a moment old (`catalog_read`); if not, the answer below says so.
+        let _ = meta::caught_up(node).await;
+    }
     forward::leader_known(node, &request).await;
     let mut rerouted = false;
     loop {
@@ -154,10 +158,7 @@ async fn applied_here(node: &Rc<Node>, request: &Request) {
 /// through another; the AWS SDKs' StreamExists waiter stops at the first
 /// ResourceNotFoundException). A read of a resource that exists costs nothing more.
 async fn catalog_read(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<Answer, KinesisError> {
-    let cluster = node.shared.config.cluster.as_ref();
-    let leads_catalog =
-        cluster.is_some_and(|cluster| node.shared.leaders.leader(META_GROUP.0) == Some(cluster.node_id));
-    if leads_catalog {
+    if leads_catalog(node) {
         return run(node, caller, request).await;
     }
     match run(node, caller, request.clone()).await {
@@ -167,6 +168,13 @@ async fn catalog_read(node: &Rc<Node>, caller: &Caller, request: Request) -> Res
         },
         answer => answer,
     }
+}
+
+/// Whether this node leads the catalog's group, as far as it knows: its copy then has every
+/// change acknowledged.
+fn leads_catalog(node: &Node) -> bool {
+    let cluster = node.shared.config.cluster.as_ref();
+    cluster.is_some_and(|cluster| node.shared.leaders.leader(META_GROUP.0) == Some(cluster.node_id))
 }
 
 /// The answer to a whole PutRecords (`request`) that ran where it `went` (`None`: here),

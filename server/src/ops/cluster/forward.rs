@@ -445,6 +445,19 @@ pub fn merge_put_records(
 }
 
 /// The stream a write names, from the routes (`None`: the request itself will say what is wrong).
+/// Whether `request` writes to, or asks an iterator of, a stream this node's catalog does not
+/// have: one created through another member a moment ago, which this node has not applied
+/// yet (`dispatch::routed` then catches up with the catalog's leader first), or none at all.
+pub fn names_unknown_stream(node: &Node, request: &Request) -> bool {
+    let (name, arn) = match request {
+        Request::PutRecord(input) => (input.stream_name.as_deref(), input.stream_arn.as_ref()),
+        Request::PutRecords(input) => (input.stream_name.as_deref(), input.stream_arn.as_ref()),
+        Request::GetShardIterator(input) => (input.stream_name.as_deref(), input.stream_arn.as_ref()),
+        _ => return false,
+    };
+    route(node, name, arn).is_none()
+}
+
 fn route(node: &Node, name: Option<&str>, arn: Option<&sluice_model::StreamArn>) -> Option<Arc<StreamRoute>> {
     let name = node.identity().resolve_stream(name, arn).ok()?;
     node.routes().streams.get(name).cloned()
