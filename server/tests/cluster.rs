@@ -2409,6 +2409,25 @@ fn a_created_stream_is_found_at_once_through_either_follower(daemons: &[Daemon])
                 }
             }
         }
+        // A consumer registered through one follower, subscribed through the other.
+        let describe = DescribeStreamSummaryInput { stream_name: Some("found-at-once-0".into()), stream_arn: None };
+        let stream_arn = through.call(&describe).await.unwrap().stream_description_summary.stream_arn;
+        signal(libc::SIGSTOP);
+        let register = RegisterStreamConsumerInput { stream_arn, consumer_name: "at-once".into(), tags: None };
+        let consumer = call_until_ok(&through, &register).await.consumer;
+        signal(libc::SIGCONT);
+        let subscribe = SubscribeToShardInput {
+            consumer_arn: consumer.consumer_arn,
+            shard_id: "shardId-000000000000".into(),
+            starting_position: StartingPosition {
+                r#type: ShardIteratorType::TrimHorizon,
+                sequence_number: None,
+                timestamp: None,
+            },
+        };
+        if let Err(error) = other.subscribe_to_shard(&subscribe).await {
+            panic!("a consumer registered through a follower, subscribed through the other one: {error}");
+        }
     });
 }
 

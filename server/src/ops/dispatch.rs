@@ -118,7 +118,8 @@ async fn routed(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<An
                 if let Request::GetShardIterator(input) = request {
                     return shard_iterator(node, caller, input).await.map(Answer::Response);
                 }
-                if crate::ops::cluster::is_catalog_read(request.operation().name()) {
+                let reads_catalog = crate::ops::cluster::is_catalog_read(request.operation().name());
+                if reads_catalog || matches!(request, Request::SubscribeToShard(_)) {
                     return catalog_read(node, caller, request).await;
                 }
                 // A write this node leads, as far as it knows: kept to send on if it turns out
@@ -151,7 +152,8 @@ async fn applied_here(node: &Rc<Node>, request: &Request) {
     }
 }
 
-/// A read of this node's catalog copy. One that finds no such resource, at a node that does
+/// A read of this node's catalog copy (or a SubscribeToShard, which looks its consumer up
+/// there). One that finds no such resource, at a node that does
 /// not lead the catalog, runs once more after this node caught up with the catalog's leader
 /// (`meta::caught_up`): the resource may have been created through another member a moment
 /// ago (a client behind a load balancer creates a stream through one node and waits for it
