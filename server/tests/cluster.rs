@@ -91,6 +91,8 @@ struct LoadedCluster {
     shared: Arc<Shared>,
     writers: Vec<std::thread::JoinHandle<()>>,
     load: Option<Loadgen>,
+    /// What puts the load, for the figures' log lines.
+    load_name: &'static str,
 }
 
 impl LoadedCluster {
@@ -112,16 +114,8 @@ impl LoadedCluster {
                 (Vec::new(), Some(Loadgen::start(&binary, None, shared.clone(), nodes, &endpoints, STREAM, 1)))
             }
         };
-        LoadedCluster { daemons, shared, writers, load }
-    }
-
-    /// What puts the load: for the figures' log lines.
-    fn load_name(&self) -> &'static str {
-        if self.load.is_some() {
-            "sluice-loadgen endure"
-        } else {
-            "writer threads"
-        }
+        let load_name = if load.is_some() { "sluice-loadgen endure" } else { "writer threads" };
+        LoadedCluster { daemons, shared, writers, load, load_name }
     }
 
     /// Starts node `node` again after a kill: on its own addresses when the loadgen, which
@@ -199,7 +193,7 @@ fn leader_kills_lose_no_acknowledged_record_and_every_node_serves_the_same() {
         percentile(&failovers, 0.5),
         percentile(&failovers, 0.99),
         failovers.last().unwrap(),
-        cluster.load_name(),
+        cluster.load_name,
     );
     // The last kill's survivors saw the shard's leader die and another member take over.
     let changes: f64 = cluster
@@ -298,7 +292,7 @@ fn without_a_quorum_nothing_is_acknowledged_and_killing_every_node_at_once_loses
         "{outages} outages of two nodes and of all three: {acknowledged} records acknowledged, {stored} stored on \
          each node; from a quorum's return to the next acknowledged write {quorum_back:?}, from every node's \
          restart {cluster_back:?}; load: {}",
-        cluster.load_name(),
+        cluster.load_name,
     );
     for daemon in &mut cluster.daemons {
         daemon.stop();

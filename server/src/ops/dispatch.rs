@@ -153,12 +153,12 @@ async fn applied_here(node: &Rc<Node>, request: &Request) {
 }
 
 /// A read of this node's catalog copy (or a SubscribeToShard, which looks its consumer up
-/// there). One that finds no such resource, at a node that does
-/// not lead the catalog, runs once more after this node caught up with the catalog's leader
-/// (`meta::caught_up`): the resource may have been created through another member a moment
-/// ago (a client behind a load balancer creates a stream through one node and waits for it
-/// through another; the AWS SDKs' StreamExists waiter stops at the first
-/// ResourceNotFoundException). A read of a resource that exists costs nothing more.
+/// there). One that finds no such resource, at a node that does not lead the catalog, runs
+/// once more after this node caught up with the catalog's leader (`meta::caught_up`): the
+/// resource may have been created through another member a moment ago (a client behind a
+/// load balancer creates a stream through one node and waits for it through another; the AWS
+/// SDKs' StreamExists waiter stops at the first ResourceNotFoundException). A read of a
+/// resource that exists costs nothing more.
 async fn catalog_read(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<Answer, KinesisError> {
     if leads_catalog(node) {
         return run(node, caller, request).await;

@@ -444,7 +444,6 @@ pub fn merge_put_records(
     PutRecordsOutput { failed_record_count: Some(failed as i32), records, encryption_type }
 }
 
-/// The stream a write names, from the routes (`None`: the request itself will say what is wrong).
 /// Whether `request` writes to, or asks an iterator of, a stream this node's catalog does not
 /// have: one created through another member a moment ago, which this node has not applied
 /// yet (`dispatch::routed` then catches up with the catalog's leader first), or none at all.
@@ -458,6 +457,7 @@ pub fn names_unknown_stream(node: &Node, request: &Request) -> bool {
     route(node, name, arn).is_none()
 }
 
+/// The stream a write names, from the routes (`None`: the request itself will say what is wrong).
 fn route(node: &Node, name: Option<&str>, arn: Option<&sluice_model::StreamArn>) -> Option<Arc<StreamRoute>> {
     let name = node.identity().resolve_stream(name, arn).ok()?;
     node.routes().streams.get(name).cloned()
