@@ -4,11 +4,12 @@
 use std::collections::hash_map::RandomState;
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
-use std::net::TcpListener;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Mutex;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use socket2::{Domain, Socket, Type};
 
 /// How many ports below the kernel's ephemeral range [`free_port`] picks from, at most.
 const SPAN: u32 = 20_000;
@@ -16,7 +17,7 @@ const SPAN: u32 = 20_000;
 /// Ports under this are left alone: well-known services, and what root-only daemons bind.
 const LOWEST: u16 = 1_024;
 
-/// A port nobody listens on now, for a process a test starts later (a daemon, a peer node, an
+/// A port no socket holds now (not even a connection lingering in TIME_WAIT), for a process a test starts later (a daemon, a peer node, an
 /// S3 server).
 ///
 /// Not the kernel's choice for port 0: that comes from the ephemeral range, where every
@@ -66,13 +67,24 @@ pub fn free_port_run(length: usize) -> u16 {
             continue;
         }
         // Held until the whole run is known free.
-        let listeners: Option<Vec<TcpListener>> =
-            run.clone().map(|port| TcpListener::bind(("127.0.0.1", port)).ok()).collect();
-        if listeners.is_some() {
+        let probes: Option<Vec<Socket>> = run.clone().map(bound_alone).collect();
+        if probes.is_some() {
             handed_out.extend(run);
             return first;
         }
     }
+}
+
+/// A socket bound to `port` on 127.0.0.1 without SO_REUSEADDR or SO_REUSEPORT, if the kernel
+/// lets it: then no socket holds the port, not even one in TIME_WAIT, and a later bind of any
+/// kind succeeds. std's `TcpListener::bind` sets SO_REUSEADDR, so it passes over the TIME_WAIT
+/// connections a killed daemon leaves on its port for a minute; a test that then bound the port
+/// with SO_REUSEPORT alone (as glommio's bind does) was refused "Address already in use" (CI
+/// saw it in the ownership test, right after the cluster tests had killed their nodes).
+fn bound_alone(port: u16) -> Option<Socket> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).ok()?;
+    socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into()).ok()?;
+    Some(socket)
 }
 
 /// Every port [`free_port_run`] has handed out in this process.
@@ -133,8 +145,35 @@ mod tests {
         assert_eq!(sorted.len(), 64, "{ports:?}");
         for port in ports {
             assert!((LOWEST..ephemeral_low()).contains(&port), "{port}");
-            TcpListener::bind(("127.0.0.1", port)).expect("a chosen port is free once released");
+            std::net::TcpListener::bind(("127.0.0.1", port)).expect("a chosen port is free once released");
         }
+    }
+
+    #[test]
+    fn a_port_a_connection_lingers_on_in_time_wait_is_not_free() {
+        use std::io::Read;
+        use std::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // The server's side closes first, so its end (on `port`) goes to TIME_WAIT once the
+        // client's FIN arrives.
+        drop(listener.accept().unwrap());
+        drop(listener);
+        assert_eq!(client.read(&mut [0; 1]).unwrap(), 0, "the server closed");
+        drop(client);
+        let start = std::time::Instant::now();
+        while Socket::new(Domain::IPV4, Type::STREAM, None)
+            .unwrap()
+            .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())
+            .is_ok()
+        {
+            // The client's FIN reaches the server's socket asynchronously.
+            assert!(start.elapsed() < std::time::Duration::from_secs(5), "no TIME_WAIT on {port}");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(TcpListener::bind(("127.0.0.1", port)).is_ok(), "std's bind (SO_REUSEADDR) passes over it");
+        assert!(bound_alone(port).is_none(), "the probe does not");
     }
 
     #[test]

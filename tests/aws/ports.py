@@ -27,11 +27,18 @@ def free_port():
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            # Python sets no SO_REUSEADDR: a port a connection lingers on in TIME_WAIT fails
+            # this bind, as it would fail a listener's that sets SO_REUSEPORT alone.
             return port
 
 
-if __name__ == "__main__":
+def free_ports(count):
+    """`count` different free ports."""
     ports = set()
-    while len(ports) < int(sys.argv[1]):
+    while len(ports) < count:
         ports.add(free_port())
-    print(*ports)
+    return list(ports)
+
+
+if __name__ == "__main__":
+    print(*free_ports(int(sys.argv[1])))

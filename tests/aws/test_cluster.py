@@ -21,23 +21,16 @@ import pytest
 from botocore.config import Config
 
 from conftest import SLUICED, stop_cleanly, why_it_failed
-from ports import free_port
+from ports import free_ports
 
 NODES = 3
-
-
-def distinct_ports(count):
-    ports = set()
-    while len(ports) < count:
-        ports.add(free_port())
-    return list(ports)
 
 
 class Cluster:
     def __init__(self):
         assert os.access(SLUICED, os.X_OK), f"{SLUICED} is not an executable: build sluiced or set $SLUICED"
         self.dir = tempfile.TemporaryDirectory(prefix="sluice-aws-cluster-")
-        ports = distinct_ports(3 * NODES)
+        ports = free_ports(3 * NODES)
         self.members = [
             {"id": node + 1, "peer": ports[3 * node], "native": ports[3 * node + 1], "http": ports[3 * node + 2]}
             for node in range(NODES)
