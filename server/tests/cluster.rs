@@ -56,10 +56,12 @@ use std::time::{Duration, Instant};
 
 const STREAM: &str = "replicated";
 const NODES: usize = 3;
-/// One core per node: the machine is shared, and the shard and the metadata group then live
-/// on the same core, as they would on core 0 of a bigger node. (The forwarding test's members
-/// run two.)
-const CORES: usize = 1;
+/// Cores per node: one unless `SLUICE_CLUSTER_CORES` says otherwise. One, in CI: the machine
+/// is shared, and the shard and the metadata group then live on the same core, as they would
+/// on core 0 of a bigger node. (The forwarding test's members run two.)
+fn cores() -> usize {
+    env_number("SLUICE_CLUSTER_CORES", 1)
+}
 
 /// A number from the environment, or `default`.
 fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -99,7 +101,8 @@ impl LoadedCluster {
     /// Starts the nodes and the load; the writer threads are labelled `label` and seeded from
     /// `seed`.
     fn start(label: &'static str, seed: u64) -> LoadedCluster {
-        let peers: Vec<String> = (0..NODES).map(|id| format!("{}=127.0.0.1:{}", id + 1, free_port())).collect();
+        let peers: Vec<String> =
+            (0..NODES).map(|id| format!("{}=127.0.0.1:{}", id + 1, free_port_run(cores()))).collect();
         let peers = peers.join(",");
         let daemons: Vec<Daemon> = (0..NODES).map(|id| start_node(id, &peers)).collect();
         let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
@@ -150,7 +153,7 @@ impl LoadedCluster {
 
 fn start_node(id: usize, peers: &str) -> Daemon {
     let node_id = (id + 1).to_string();
-    Daemon::start_with("unlimited", CORES, &["--node-id", &node_id, "--peers", peers])
+    Daemon::start_with("unlimited", cores(), &["--node-id", &node_id, "--peers", peers])
 }
 
 #[test]
@@ -367,7 +370,7 @@ fn raft_logs_are_compacted_and_a_member_far_behind_catches_up_from_a_snapshot() 
     const SEGMENT_BYTES: usize = 64 << 10;
     const WRITTEN_BYTES: usize = 2 << 20;
     let stream = "compacted";
-    let peers: Vec<String> = (0..NODES).map(|id| format!("{}=127.0.0.1:{}", id + 1, free_port())).collect();
+    let peers: Vec<String> = (0..NODES).map(|id| format!("{}=127.0.0.1:{}", id + 1, free_port_run(cores()))).collect();
     let peers = peers.join(",");
     let segment = SEGMENT_BYTES.to_string();
     let mut daemons: Vec<Daemon> = (0..NODES)
@@ -375,7 +378,7 @@ fn raft_logs_are_compacted_and_a_member_far_behind_catches_up_from_a_snapshot() 
             let node_id = (id + 1).to_string();
             let args =
                 ["--node-id", node_id.as_str(), "--peers", peers.as_str(), "--raft-segment-bytes", segment.as_str()];
-            Daemon::start_with("unlimited", CORES, &args)
+            Daemon::start_with("unlimited", cores(), &args)
         })
         .collect();
     let shared = Arc::new(Shared::new(daemons.iter().map(Daemon::endpoint).collect()));
@@ -554,7 +557,7 @@ fn a_lost_member_is_replaced_by_a_new_node_that_copies_everything_and_votes() {
     const SEGMENT_BYTES: usize = 64 << 10;
     const WRITTEN_BYTES: usize = 1 << 20;
     let stream = "replaced";
-    let peer_ports: Vec<u16> = (0..=NODES).map(|_| free_port()).collect();
+    let peer_ports: Vec<u16> = (0..=NODES).map(|_| free_port_run(cores())).collect();
     let peer = |id: usize| format!("{}=127.0.0.1:{}", id + 1, peer_ports[id]);
     let peers = (0..NODES).map(peer).collect::<Vec<_>>().join(",");
     let segment = SEGMENT_BYTES.to_string();
@@ -562,7 +565,7 @@ fn a_lost_member_is_replaced_by_a_new_node_that_copies_everything_and_votes() {
         let node_id = (id + 1).to_string();
         let mut args = vec!["--node-id", node_id.as_str(), "--peers", peers, "--raft-segment-bytes", segment.as_str()];
         args.extend_from_slice(extra);
-        Daemon::start_with("unlimited", CORES, &args)
+        Daemon::start_with("unlimited", cores(), &args)
     };
     let mut daemons: Vec<Daemon> = (0..NODES).map(|id| start(id, &peers, &[])).collect();
     let shared = Arc::new(Shared::new(daemons.iter().map(Daemon::endpoint).collect()));
@@ -655,8 +658,9 @@ fn a_lost_member_is_replaced_by_a_new_node_that_copies_everything_and_votes() {
 fn a_node_is_added_then_a_dead_member_removed_and_every_group_follows() {
     const WRITTEN_BYTES: usize = 256 << 10;
     let stream = "grown";
-    let members: Vec<Member> =
-        (0..=NODES).map(|_| Member { peer_port: free_port(), native: free_address(), http: free_address() }).collect();
+    let members: Vec<Member> = (0..=NODES)
+        .map(|_| Member { peer_port: free_port_run(cores()), native: free_address(), http: free_address() })
+        .collect();
     let peer = |id: usize| {
         let member = &members[id];
         format!("{}=127.0.0.1:{}/native@{}/http@{}", id + 1, member.peer_port, member.native, member.http)
@@ -1079,7 +1083,7 @@ fn free_address() -> SocketAddr {
 }
 
 fn start_member(id: usize, members: &[Member], peers: &str, extra: &[&str]) -> Daemon {
-    start_member_on(CORES, id, members, peers, extra)
+    start_member_on(cores(), id, members, peers, extra)
 }
 
 /// [`start_member`] with `cores` cores.
@@ -1099,7 +1103,7 @@ fn start_forwarding_cluster() -> Vec<Daemon> {
 
 /// [`start_forwarding_cluster`], member `id` (from 0) with the flags `extra(id)` besides.
 fn start_forwarding_cluster_with(extra: impl Fn(usize) -> Vec<String>) -> Vec<Daemon> {
-    start_forwarding_cluster_on(CORES, extra)
+    start_forwarding_cluster_on(cores(), extra)
 }
 
 /// [`start_forwarding_cluster_with`], each member with `cores` cores.
@@ -4468,10 +4472,11 @@ fn with_credentials_and_tls_members_forward_their_clients_requests_as_those_clie
         let mut acked = BTreeMap::new();
         put_through_each(&admins, puts_per_node, &mut acked, |node, n| format!("node {node} record {n}")).await;
         let forwarded_writes = forwarded(&metrics) - before;
-        // Each member's peer network holds a connection to both others: the secret's proof
-        // was accepted everywhere, and nothing was refused.
+        // Each core's peer network holds a connection to both others (the metric sums the
+        // cores): the secret's proof was accepted everywhere, and nothing was refused.
+        let connected = 2.0 * cores() as f64;
         for &addr in &metrics {
-            assert_eq!(common::scrape(addr, "sluice_peers_connected"), 2.0, "members connected to {addr}");
+            assert_eq!(common::scrape(addr, "sluice_peers_connected"), connected, "members connected to {addr}");
             assert_eq!(common::scrape(addr, "sluice_peer_connections_refused_total"), 0.0, "refused at {addr}");
         }
         // The peer ports speak TLS: a member's hello in plain TCP is refused.
@@ -4500,7 +4505,7 @@ fn with_credentials_and_tls_members_forward_their_clients_requests_as_those_clie
             assert!(Instant::now() < deadline, "node 1 took a plain peer connection");
             glommio::timer::sleep(Duration::from_millis(50)).await;
         }
-        assert_eq!(common::scrape(metrics[0], "sluice_peers_connected"), 2.0, "the members stay connected");
+        assert_eq!(common::scrape(metrics[0], "sluice_peers_connected"), connected, "the members stay connected");
         assert!(
             forwarded_writes >= (2 * puts_per_node) as f64,
             "two of the three nodes forward their writes: {forwarded_writes} forwarded"
