@@ -359,6 +359,23 @@ const _: () = assert!(LEADER_WAIT_MS + FORWARD_ANSWER_WAIT_MS < CLIENT_CALL_TIME
 /// How often a request waiting for a leader looks at the node's leader table again, in
 /// milliseconds (the cores publish a new leader as soon as they see it).
 pub const LEADER_POLL_MS: u64 = 5;
+/// How long a catalog read (and a member's wait to see a change it forwarded) may wait for the
+/// catalog's leader to confirm its commit (`meta::caught_up`), asking again while the group
+/// elects a leader or the one asked loses its lead, in milliseconds. Reads are linearizable
+/// (`dispatch::catalog_read`), so a read during the catalog's election waits for the new
+/// leader instead of failing: the election after a leader's death ends within 1.0 s at p99
+/// under load (`bench/results/2026-12-06-report-711ad8f/`, shard groups, whose timeouts are
+/// the catalog's), and a vote that fails adds an election timeout (0.5 to 1 s). A member cut
+/// off from the majority answers InternalFailure after this. No attempt starts after it, but
+/// the last may take its whole wait; with the wait to apply the commit after it, within the
+/// Rust client's call timeout.
+pub const CATALOG_CONFIRM_WAIT_MS: u64 = 2_500;
+const _: () = assert!(
+    CATALOG_CONFIRM_WAIT_MS
+        + sluice_cluster::limits::READ_INDEX_WAIT_MS
+        + sluice_cluster::limits::APPEND_COMMIT_WAIT_MS
+        < CLIENT_CALL_TIMEOUT_MS
+);
 /// The Rust client's call timeout (`sluice_client::transport::CALL_TIMEOUT_MS`, repeated here:
 /// the server does not depend on the client crate).
 const CLIENT_CALL_TIMEOUT_MS: u64 = 6_000;

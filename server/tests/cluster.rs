@@ -2407,6 +2407,34 @@ fn a_created_stream_is_found_at_once_through_either_follower(daemons: &[Daemon])
                 }
             }
         }
+        // Reads are linearizable: a change answered through one follower is seen by a read
+        // through the other that starts after it, though that read meets a catalog copy
+        // without the change (sent while the other follower is stopped, it is in its socket
+        // when the follower continues).
+        for round in 0..STREAMS {
+            let stream_name = Some("found-at-once-0".to_string());
+            let key = format!("round-{round}");
+            signal(libc::SIGSTOP);
+            let add = AddTagsToStreamInput {
+                stream_name: stream_name.clone(),
+                tags: tags(&[(&key, "set")]),
+                stream_arn: None,
+            };
+            call_until_ok(&through, &add).await;
+            let list = ListTagsForStreamInput { stream_name, ..Default::default() };
+            let continued = async {
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+                signal(libc::SIGCONT);
+            };
+            let (listed, ()) = futures_lite::future::zip(other.call(&list), continued).await;
+            let listed = listed.unwrap_or_else(|error| panic!("ListTagsForStream after round {round}: {error}"));
+            assert!(
+                listed.tags.iter().any(|tag| tag.key == key),
+                "the tag {key}, added through one follower, is missing from a read through the other that \
+                 began after it was answered: {:?}",
+                listed.tags
+            );
+        }
         // A consumer registered through one follower, subscribed through the other.
         let describe = DescribeStreamSummaryInput { stream_name: Some("found-at-once-0".into()), stream_arn: None };
         let stream_arn = through.call(&describe).await.unwrap().stream_description_summary.stream_arn;

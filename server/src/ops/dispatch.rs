@@ -152,14 +152,35 @@ async fn applied_here(node: &Rc<Node>, request: &Request) {
     }
 }
 
-/// A read of this node's catalog copy (or a SubscribeToShard, which looks its consumer up
-/// there). One that finds no such resource, at a node that does not lead the catalog, runs
-/// once more after this node caught up with the catalog's leader (`meta::caught_up`): the
-/// resource may have been created through another member a moment ago (a client behind a
-/// load balancer creates a stream through one node and waits for it through another; the AWS
-/// SDKs' StreamExists waiter stops at the first ResourceNotFoundException). A read of a
-/// resource that exists costs nothing more.
+/// A read of the catalog (or a SubscribeToShard, which looks its consumer up there), served
+/// from this node's copy once it is known current.
+///
+/// A read is linearizable: it first waits until this node applied every change the catalog's
+/// leader had committed when the read began, a commit the leader confirms with a quorum
+/// (`meta::caught_up`: a read index, at the leader too, so that a leader cut off from the
+/// others cannot answer from a copy the majority has moved past). So a change answered
+/// through any member is seen by every read that starts after it, through any member: a
+/// client behind a load balancer creates a stream through one node and waits for it through
+/// another (the AWS SDKs' StreamExists waiter stops at the first ResourceNotFoundException),
+/// or tags it through one and lists the tags through another. It costs the read a round trip
+/// to the leader (catalog reads are few: AWS allows DescribeStream 10 calls a second per
+/// account), and a member without a quorum answers InternalFailure instead of what may be
+/// stale, as etcd's default reads do.
+///
+/// A SubscribeToShard is not held up that way: it reads records, which a member serves
+/// without a quorum as it serves GetRecords (committed records only), and only looks its
+/// consumer up in the catalog. One whose consumer is not found here, at a node that does not
+/// lead the catalog, runs once more after this node caught up.
 async fn catalog_read(node: &Rc<Node>, caller: &Caller, request: Request) -> Result<Answer, KinesisError> {
+    if !matches!(request, Request::SubscribeToShard(_)) {
+        if let Err(error) = meta::caught_up(node).await {
+            return Err(KinesisError::internal(format!(
+                "this member could not confirm the catalog's latest changes with the catalog's leader \
+                 ({error}); retry"
+            )));
+        }
+        return run(node, caller, request).await;
+    }
     if leads_catalog(node) {
         return run(node, caller, request).await;
     }

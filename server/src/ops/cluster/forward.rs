@@ -55,8 +55,8 @@
 //!
 //! Reads are not forwarded: a node serves GetRecords, GetShardIterator, Describe* and List*
 //! from its own applied log and catalog (`docs/replication.md`). A forwarded catalog change
-//! is answered once this node applied it too, and a catalog read that finds nothing here
-//! catches up with the catalog's leader and runs again (`dispatch::catalog_read`).
+//! is answered once this node applied it too, and a catalog read first catches up with the
+//! commit the catalog's leader confirms (`dispatch::catalog_read`: linearizable).
 //!
 //! With TLS on the native listener, a member forwards over TLS, verifying the leader's
 //! certificate for the address `--peers` names with `--cluster-ca-bundle` (by default the

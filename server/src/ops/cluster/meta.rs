@@ -52,6 +52,7 @@
 use crate::control::members::MemberAddresses;
 use crate::control::{self, Rules};
 use crate::kinesis::shard_iterator::{IteratorKey, ITERATOR_KEY_BYTES};
+use crate::limits::{CATALOG_CONFIRM_WAIT_MS, LEADER_POLL_MS};
 use crate::ops::catalog;
 use crate::ops::cluster::applied::Applied;
 use crate::ops::node::Node;
@@ -695,14 +696,25 @@ pub async fn propose(node: &Rc<Node>, command: MetaCommand) -> Outcome {
 }
 
 /// Waits until this node has applied every catalog command its leader had committed when the
-/// call began (`GroupHost::read_index`, through the leader on a follower), for
-/// [`APPEND_COMMIT_WAIT_MS`] at most: a change answered before the call is then seen here.
-/// Why not, if it could not wait.
+/// call began (`GroupHost::read_index`, through the leader on a follower; asked again while
+/// the group has no leader or changes it, for [`CATALOG_CONFIRM_WAIT_MS`] in all), then for
+/// [`APPEND_COMMIT_WAIT_MS`] at most for the apply: a change answered before the call is then
+/// seen here. Why not, if it could not wait.
 pub async fn caught_up(node: &Rc<Node>) -> Result<(), String> {
     node.run_on(0, |_| async move {
         let group = crate::ops::cluster::core().and_then(|core| core.meta());
         let group = group.ok_or("the metadata group is not running on core 0")?;
-        let commit = group.host.read_index().await.map_err(|error| error.to_string())?;
+        let deadline = std::time::Instant::now() + Duration::from_millis(CATALOG_CONFIRM_WAIT_MS);
+        let commit = loop {
+            match group.host.read_index().await {
+                Ok(commit) => break commit,
+                Err(error) if std::time::Instant::now() >= deadline => return Err(error.to_string()),
+                // An election under way, a leader deposed while it was asked, a quorum out of
+                // reach for a moment, or a full inbox: asked again once the leader table may
+                // have moved.
+                Err(_) => glommio::timer::sleep(Duration::from_millis(LEADER_POLL_MS)).await,
+            }
+        };
         if !group.applied.wait(commit, Duration::from_millis(APPEND_COMMIT_WAIT_MS)).await {
             return Err(format!("the catalog's commit {commit} was not applied here in time"));
         }

@@ -561,8 +561,8 @@ pub fn is_delivery_operation(name: &str) -> bool {
 }
 
 /// Whether operation `name` reads the catalog (or a node's own state): served from this
-/// node's copy, which the metadata group keeps equal to the others' (`dispatch::routed` first
-/// catches up with the catalog's leader when the copy has no such resource yet).
+/// node's copy, which the metadata group keeps equal to the others', once this node caught up
+/// with the commit its leader confirms (`dispatch::catalog_read`).
 pub fn is_catalog_read(name: &str) -> bool {
     (name.starts_with("Describe") || name.starts_with("List") || name == "GetResourcePolicy")
         && !is_delivery_operation(name)
