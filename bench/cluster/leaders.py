@@ -18,9 +18,13 @@ an AWS SDK behind one endpoint does:
                of one record per shard through member 2 the whole time (boto3 without retries),
                and the records that failed from the restart until then are counted, with why.
 
-usage: bench/cluster/leaders.py first-write|split|rebalance [--load] A B [ROUNDS]
+  catalog-reads  one stream of 4 shards; through each member in turn, READS calls each of
+               DescribeStreamSummary and ListShards, one at a time (boto3); the p50 and p99 of
+               each, per member (one of the three leads the catalog).
+
+usage: bench/cluster/leaders.py first-write|split|rebalance|catalog-reads [--load] A B [ROUNDS]
        (A, B: sluiced binaries, e.g. target/release/sluiced of two commits; ROUNDS: 2)
-env:   STREAMS (8), SHARDS (120); needs boto3 (pip install boto3).
+env:   STREAMS (8), SHARDS (120), READS (500); needs boto3 (pip install boto3).
 Figures from it: docs/replication.md ("Forwarding") and docs/cluster.md (leader balancing).
 """
 import os
@@ -41,6 +45,7 @@ import botocore.exceptions
 
 STREAMS = int(os.environ.get("STREAMS", "8"))
 SHARDS = int(os.environ.get("SHARDS", "120"))
+READS = int(os.environ.get("READS", "500"))
 IDS = [1, 2, 3]
 
 
@@ -217,12 +222,40 @@ def rebalance(cluster, load):
     return line
 
 
+def catalog_reads(cluster, _load):
+    until_answered(lambda: cluster.client(1).create_stream(StreamName="s", ShardCount=4))
+    for i in IDS:
+        wait_active(cluster.client(i), "s")
+    calls = {
+        "DescribeStreamSummary": lambda c: c.describe_stream_summary(StreamName="s"),
+        "ListShards": lambda c: c.list_shards(StreamName="s"),
+    }
+    lines = []
+    for i in IDS:
+        c = cluster.client(i)
+        parts = []
+        for name, call in calls.items():
+            for _ in range(20):  # connections opened, code paths warm
+                call(c)
+            times = []
+            for _ in range(READS):
+                started = time.perf_counter()
+                call(c)
+                times.append(1000 * (time.perf_counter() - started))
+            times.sort()
+            p50, p99 = times[len(times) // 2], times[min(len(times) - 1, len(times) * 99 // 100)]
+            parts.append(f"{name} p50 {p50:.2f} ms p99 {p99:.2f} ms")
+        lines.append(f"member {i}: " + "; ".join(parts))
+    return "\n    " + "\n    ".join(lines)
+
+
 def main():
     args = [arg for arg in sys.argv[1:] if arg != "--load"]
     load = "--load" in sys.argv[1:]
-    if len(args) < 3 or args[0] not in ("first-write", "split", "rebalance"):
+    measures = {"first-write": first_write, "split": split, "rebalance": rebalance, "catalog-reads": catalog_reads}
+    if len(args) < 3 or args[0] not in measures:
         sys.exit(__doc__)
-    measure = {"first-write": first_write, "split": split, "rebalance": rebalance}[args[0]]
+    measure = measures[args[0]]
     binaries = {"A": args[1], "B": args[2]}
     rounds = int(args[3]) if len(args) > 3 else 2
     for round_ in range(rounds):
