@@ -287,6 +287,11 @@ pub struct EndureArgs {
     /// Default: a name unique to this run. The stream is kept at the end, for a checker.
     #[arg(long)]
     pub stream: Option<String>,
+    /// The stream exists already: write at once, without describing or creating it first (a
+    /// writer that may reach only a cluster member cut off from the majority, which answers
+    /// catalog reads InternalFailure rather than what may be stale).
+    #[arg(long)]
+    pub stream_exists: bool,
     /// Shards of the stream, when it is created here.
     #[arg(long, default_value_t = 1)]
     pub shards: usize,

@@ -398,7 +398,9 @@ pub async fn run(args: EndureArgs, stop: Arc<AtomicBool>) -> anyhow::Result<Endu
         routed,
         args,
     });
-    prepare_stream(&run).await?;
+    if !run.args.stream_exists {
+        prepare_stream(&run).await?;
+    }
     eprintln!(
         "endure: writing to {} through {} ({} connections, {} records of {} bytes a call)",
         run.stream,

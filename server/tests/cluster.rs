@@ -114,7 +114,7 @@ impl LoadedCluster {
             }
             Some(binary) => {
                 let nodes = (0..NODES).collect();
-                (Vec::new(), Some(Loadgen::start(&binary, None, shared.clone(), nodes, &endpoints, STREAM, 1)))
+                (Vec::new(), Some(Loadgen::start(&binary, None, shared.clone(), nodes, &endpoints, STREAM, 1, false)))
             }
         };
         let load_name = if load.is_some() { "sluice-loadgen endure" } else { "writer threads" };
@@ -3261,7 +3261,7 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
         }
         Some(binary) => {
             let nodes = (0..NODES).collect();
-            (Vec::new(), Some(Loadgen::start(binary, None, shared.clone(), nodes, &endpoints, PARTITIONED, 1)))
+            (Vec::new(), Some(Loadgen::start(binary, None, shared.clone(), nodes, &endpoints, PARTITIONED, 1, false)))
         }
     };
 
@@ -3300,6 +3300,8 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
                 &endpoints[cut..=cut],
                 PARTITIONED,
                 100 + cycle as u64,
+                // Its node, cut off, answers no catalog read.
+                true,
             )),
         };
         let next = shared.wait_for_ack_after(cut_at, Some(cut));

@@ -46,7 +46,9 @@ pub struct Loadgen {
 impl Loadgen {
     /// Starts the loadgen writing to `stream` through `endpoints` (in the network namespace
     /// `namespace`, if given), as writer `writer_id`. `nodes[i]` is the node of `endpoints[i]`,
-    /// as [`Shared`] counts them.
+    /// as [`Shared`] counts them. With `stream_exists`, it writes at once (`--stream-exists`)
+    /// instead of describing the stream (or creating it) first.
+    #[expect(clippy::too_many_arguments, reason = "one loadgen's whole configuration")]
     pub fn start(
         binary: &Path,
         namespace: Option<&str>,
@@ -55,6 +57,7 @@ impl Loadgen {
         endpoints: &[String],
         stream: &str,
         writer_id: u64,
+        stream_exists: bool,
     ) -> Loadgen {
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         let ack_log = dir.path().join("acks.log");
@@ -78,6 +81,7 @@ impl Loadgen {
             .arg("--ack-log")
             .arg(&ack_log)
             .arg("--until-stdin-closes")
+            .args(stream_exists.then_some("--stream-exists"))
             .args(extra.split_whitespace())
             .stdin(Stdio::piped())
             .stdout(std::fs::File::create(&summary).unwrap());
