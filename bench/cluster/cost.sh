@@ -31,11 +31,12 @@
 # as the cluster does).
 #
 # usage: bench/cluster/cost.sh [ROUNDS] [DURATION_S]   (defaults: 3, 8 s)
-# env:   RECORD_BYTES (1024), BATCH (500), SHARDS (4), PRODUCERS (4), RATE (200), CORES (1, per
-#        node, the single node included), ROUTES ("any"; "direct"; "any direct"), TLS (0), CLUSTER_ARGS
-#        (more sluiced flags for the cluster's nodes, e.g. --raft-segment-bytes), SLUICED /
-#        LOADGEN (default target/release/…; build
-#        them first: cargo build --release -p sluice-server --bin sluiced -p loadgen --bin sluice-loadgen)
+# env:   RECORD_BYTES (1024), BATCH (500), SHARDS (4), PRODUCERS (4), RATE (200), SETTLE_S (5, the
+#        quiet before each latency run), CORES (1, per node, the single node included), ROUTES
+#        ("any"; "direct"; "any direct"), TLS (0), CLUSTER_ARGS (more sluiced flags for the
+#        cluster's nodes, e.g. --raft-segment-bytes), SLUICED / LOADGEN (default
+#        target/release/…; build them first: cargo build --release -p sluice-server --bin
+#        sluiced -p loadgen --bin sluice-loadgen)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -46,6 +47,7 @@ batch="${BATCH:-500}"
 shards="${SHARDS:-4}"
 producers="${PRODUCERS:-4}"
 rate="${RATE:-200}"
+settle_s="${SETTLE_S:-5}"
 export CORES="${CORES:-1}"
 routes="${ROUTES:-any}"
 sluiced="${SLUICED:-$root/target/release/sluiced}"
@@ -93,17 +95,22 @@ cluster_counts() { local family; for family in $counted_families; do cluster_sum
 results="$data/results"
 run() { # name port [route]
     local name=$1 port=$2 route=${3:-any} cpu_before cpu_after counts_before="0 0 0"
-    if [ "$name" = single ]; then cpu_before=$(daemon_cpu_s single); else cpu_before=$(cluster_cpu_s); fi
     if [ "$name" != single ]; then counts_before=$(cluster_counts); fi
+    # Latency first, after SETTLE_S of quiet: right after a throughput run the disk is still
+    # busy with its gigabytes (the single node's, about 3 GB in 5 s), and the single node's
+    # latency runs that followed its own throughput run saw put-ack p99s of 61 to 442 ms
+    # (2026-12-06).
+    sleep "$settle_s"
+    "$loadgen" latency "${loadgen_tls[@]}" --endpoint "127.0.0.1:$port" --route "$route" --shards "$shards" \
+        --producers 2 \
+        --record-bytes "$record_bytes" --rate "$rate" --polling-consumers 0 --efo-consumers 0 \
+        --duration-s "$duration" --json "$data/$name-latency.json" >/dev/null
+    if [ "$name" = single ]; then cpu_before=$(daemon_cpu_s single); else cpu_before=$(cluster_cpu_s); fi
     "$loadgen" throughput "${loadgen_tls[@]}" --endpoint "127.0.0.1:$port" --route "$route" --shards "$shards" \
         --producers "$producers" \
         --record-bytes "$record_bytes" --batch-records "$batch" --polling-consumers 0 --efo-consumers 0 \
         --duration-s "$duration" --json "$data/$name-throughput.json" >/dev/null
     if [ "$name" = single ]; then cpu_after=$(daemon_cpu_s single); else cpu_after=$(cluster_cpu_s); fi
-    "$loadgen" latency "${loadgen_tls[@]}" --endpoint "127.0.0.1:$port" --route "$route" --shards "$shards" \
-        --producers 2 \
-        --record-bytes "$record_bytes" --rate "$rate" --polling-consumers 0 --efo-consumers 0 \
-        --duration-s "$duration" --json "$data/$name-latency.json" >/dev/null
     python3 - "$name" "$data/$name-throughput.json" "$data/$name-latency.json" "$cpu_before" "$cpu_after" \
         <<'PY' | tee -a "$results"
 import json, sys
