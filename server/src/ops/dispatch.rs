@@ -153,7 +153,7 @@ async fn applied_here(node: &Rc<Node>, request: &Request) {
 }
 
 /// A read of the catalog (or a SubscribeToShard, which looks its consumer up there), served
-/// from this node's copy, once it is known current for most.
+/// from this node's copy: for most reads, once that copy is known current.
 ///
 /// A read is linearizable: it first waits until this node applied every change the catalog's
 /// leader had committed when the read began, a commit the leader confirms with a quorum
@@ -163,10 +163,11 @@ async fn applied_here(node: &Rc<Node>, request: &Request) {
 /// client behind a load balancer creates a stream through one node and waits for it through
 /// another (the AWS SDKs' StreamExists waiter stops at the first ResourceNotFoundException),
 /// or tags it through one and lists the tags through another. It costs the read a round trip
-/// to the leader (catalog reads are few: AWS's API reference allows DescribeStream 10
-/// transactions a second per account; measured here, about 0.2 ms on loopback:
-/// `bench/results/2026-12-06-linearizable-catalog-reads/`), and a member without a quorum answers InternalFailure instead of what may be
-/// stale, as etcd's default reads do.
+/// to the leader (about 0.2 ms on loopback:
+/// `bench/results/2026-12-06-linearizable-catalog-reads/`; catalog reads are few, AWS's API
+/// reference allows DescribeStream 10 transactions a second per account), and a member
+/// without a quorum answers InternalFailure instead of what may be stale, as etcd's default
+/// reads do.
 ///
 /// Two are not held up that way. A SubscribeToShard reads records, which a member serves
 /// without a quorum as it serves GetRecords (committed records only), and only looks its
