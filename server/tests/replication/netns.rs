@@ -18,8 +18,14 @@
 use std::net::Ipv4Addr;
 use std::process::Command;
 
-/// The namespaces' prefix: names are `PREFIX<pid>s` (the bridge) and `PREFIX<pid>n<i>`.
+/// The namespaces' prefix: names are `PREFIX<pid>x<k>s` (the bridge) and `PREFIX<pid>x<k>n<i>`,
+/// for the process's `k`-th network.
 const PREFIX: &str = "slt";
+
+/// Networks made by this process so far: two tests of one binary may build theirs at once
+/// (with the pid alone they took the same names and subnet, and the second `ip netns add`
+/// failed: "File exists").
+static NETWORKS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 pub struct Network {
     tag: String,
@@ -46,8 +52,12 @@ impl Network {
     pub fn new(nodes: usize) -> Network {
         remove_stale();
         let pid = std::process::id();
+        let k = NETWORKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // One of the range's 512 /24s, a different one for each of this process's networks;
+        // another process's first two take the same ones only if its pid is 256 · n away.
+        let block = pid.wrapping_mul(2).wrapping_add(k) % 512;
         let network =
-            Network { tag: format!("{PREFIX}{pid}"), subnet: [198, 18 + (pid >> 8 & 1) as u8, pid as u8], nodes };
+            Network { tag: format!("{PREFIX}{pid}x{k}"), subnet: [198, 18 + (block >> 8) as u8, block as u8], nodes };
         let switch = network.switch();
         ip(&["netns", "add", &switch]);
         ip(&["-n", &switch, "link", "add", "br0", "type", "bridge"]);
