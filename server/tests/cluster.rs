@@ -2359,12 +2359,14 @@ fn warm_throughput_scales_an_on_demand_stream_on_every_node(endpoints: &[String]
 
 /// Streams created through a follower of the catalog are found the moment the creation is
 /// answered, through that follower (it waits until it applied the change before answering)
-/// and through the other one (a read or a write that finds no such stream there first catches
-/// up with the catalog's leader), as AWS's DescribeStream finds a stream CreateStream just
-/// answered: the AWS SDKs' StreamExists waiters stop at the first ResourceNotFoundException.
-/// The other follower is stopped (SIGSTOP) while the stream is created, so that when it
-/// continues, the call waiting in its socket (a Describe, or a PutRecord to the new stream)
-/// meets a catalog that has not applied the creation yet.
+/// and through the other one (a catalog read first catches up with the catalog's leader, and
+/// a write that finds no such stream does), as AWS's DescribeStream finds a stream
+/// CreateStream just answered: the AWS SDKs' StreamExists waiters stop at the first
+/// ResourceNotFoundException. The other follower is stopped (SIGSTOP) while the stream is
+/// created, so that when it continues, the call waiting in its socket (a Describe, or a
+/// PutRecord to the new stream) meets a catalog that has not applied the creation yet. Then
+/// the same for a change to a stream that exists (tags added, then listed through the other
+/// follower: reads are linearizable), and for a consumer registered, then subscribed to.
 fn a_created_stream_is_found_at_once_through_either_follower(daemons: &[Daemon]) {
     const STREAMS: usize = 5;
     let leader = catalog_leader(daemons, "catalog");
@@ -3245,7 +3247,7 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
         .map(|node| {
             let id = node.to_string();
             let args = ["--node-id", id.as_str(), "--peers", peers.as_str()];
-            Daemon::start_in_namespace(&network.namespace(node), network.address(node), "unlimited", 1, &args)
+            Daemon::start_in_namespace(&network.namespace(node), network.address(node), "unlimited", cores(), &args)
         })
         .collect();
     let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
@@ -3614,7 +3616,7 @@ fn a_relayed_call_is_authorized_and_audited_as_its_client_across_namespaces() {
                 "--audit-dir",
                 &audit,
             ];
-            Daemon::start_in_namespace(&network.namespace(node), network.address(node), "unlimited", 1, &args)
+            Daemon::start_in_namespace(&network.namespace(node), network.address(node), "unlimited", cores(), &args)
         })
         .collect();
     let https: Vec<SocketAddr> = daemons.iter().map(|daemon| daemon.http_addr).collect();
