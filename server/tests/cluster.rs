@@ -107,6 +107,7 @@ impl LoadedCluster {
         let daemons: Vec<Daemon> = (0..NODES).map(|id| start_node(id, &peers)).collect();
         let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
         let shared = Arc::new(Shared::new(endpoints.clone()));
+        shared.report_stalls_of(STREAM);
         let (writers, load) = match replication::loadgen::binary() {
             None => {
                 create_everywhere(&shared, STREAM);
@@ -3252,6 +3253,7 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
         .collect();
     let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
     let shared = Arc::new(Shared::new(endpoints.clone()));
+    shared.report_stalls_of(PARTITIONED);
 
     // The load: the writer threads, or with SLUICE_CLUSTER_LOADGEN the loadgen, in the
     // test's namespace (it reaches every node through the bridge).

@@ -133,8 +133,22 @@ impl Loadgen {
 }
 
 impl Drop for Loadgen {
+    /// Kills the loadgen; while a test panics (a stall, say), first asks it to stop as
+    /// [`Loadgen::stop`] does and prints its summary: its failed calls by kind (timeouts, error
+    /// answers, connects) tell a dead cluster from one that refuses.
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            if std::thread::panicking() {
+                drop(self.stdin.take());
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let mut summary = String::new();
+                if std::fs::File::open(&self.summary).and_then(|mut file| file.read_to_string(&mut summary)).is_ok() {
+                    eprint!("the loadgen, stopped by the panic:\n{summary}");
+                }
+            }
             let _ = child.kill();
             let _ = child.wait();
         }

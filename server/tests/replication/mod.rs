@@ -33,11 +33,26 @@ pub struct Shared {
     /// a connection that lost packets waits out TCP's retransmission backoff, seconds after
     /// the link is back, so the writer drops its connections and connects afresh.
     pub network_changes: std::sync::atomic::AtomicU64,
+    /// What [`Shared::wait_for_ack_after`] adds to its panic when no write was acknowledged
+    /// in time: each node's view ([`stall_report`]), set by a test that can ask the nodes.
+    pub stall_report: Mutex<Option<StallReport>>,
 }
+
+/// See [`Shared::stall_report`].
+pub type StallReport = Box<dyn Fn(&Shared) -> String + Send>;
+
+/// How long [`Shared::wait_for_ack_after`] waits for an acknowledgement.
+pub const STALL_LIMIT: Duration = Duration::from_secs(60);
 
 impl Shared {
     pub fn new(endpoints: Vec<String>) -> Shared {
         Shared { endpoints: Mutex::new(endpoints.into_iter().map(Some).collect()), ..Shared::default() }
+    }
+
+    /// Has a stall's panic say what each node sees of `stream` ([`stall_report`]).
+    pub fn report_stalls_of(&self, stream: &str) {
+        let stream = stream.to_owned();
+        *self.stall_report.lock().unwrap() = Some(Box::new(move |shared| stall_report(shared, &stream)));
     }
 
     /// Calls acknowledged after `moment`.
@@ -56,10 +71,61 @@ impl Shared {
                 return at;
             }
             drop(acked_at);
-            assert!(start.elapsed() < Duration::from_secs(60), "no write was acknowledged for 60 s");
+            if start.elapsed() >= STALL_LIMIT {
+                let report = self.stall_report.lock().unwrap().as_ref().map(|report| report(self));
+                panic!("no write was acknowledged for {STALL_LIMIT:?}{}", report.unwrap_or_default());
+            }
             std::thread::sleep(Duration::from_millis(5));
         }
     }
+}
+
+/// What each node of `shared` says now, for a stall's panic: the leader of each of
+/// `stream`'s shards as it sees it (DescribeStreamRoutes, which answers its own view at once),
+/// and its answer to a PutRecord. Each asked within a few seconds: a node cut off answers
+/// nothing.
+pub fn stall_report(shared: &Shared, stream: &str) -> String {
+    let endpoints: Vec<Option<String>> = shared.endpoints.lock().unwrap().clone();
+    let stream = stream.to_owned();
+    run(move || async move {
+        let mut report = String::new();
+        for (node, endpoint) in endpoints.iter().enumerate() {
+            let Some(endpoint) = endpoint else {
+                report.push_str(&format!("\nnode {}: down", node + 1));
+                continue;
+            };
+            let Some(Ok(client)) = within(Duration::from_secs(2), Client::connect(endpoint)).await else {
+                report.push_str(&format!("\nnode {}: no connection within 2 s", node + 1));
+                continue;
+            };
+            let routes = DescribeStreamRoutesInput { stream_name: Some(stream.clone()), stream_arn: None };
+            let leaders = match within(Duration::from_secs(3), client.call(&routes)).await {
+                Some(Ok(output)) => {
+                    format!("leaders {:?}", output.shards.iter().map(|shard| shard.leader_node_id).collect::<Vec<_>>())
+                }
+                Some(Err(error)) => format!("routes refused: {error}"),
+                None => "no routes within 3 s".to_owned(),
+            };
+            let put = PutRecordInput {
+                stream_name: Some(stream.clone()),
+                data: Bytes::from_static(b"stall probe"),
+                partition_key: Some("stall".into()),
+                ..Default::default()
+            };
+            let started = Instant::now();
+            let answer = match within(Duration::from_secs(5), client.call(&put)).await {
+                Some(Ok(output)) => format!("acknowledged as {}", output.sequence_number),
+                Some(Err(error)) => format!("refused: {error}"),
+                None => "no answer".to_owned(),
+            };
+            report.push_str(&format!(
+                "\nnode {}: {leaders}; a PutRecord: {answer} after {:?}",
+                node + 1,
+                started.elapsed()
+            ));
+        }
+        report
+    })
 }
 
 /// `work`, or `None` once `limit` has passed: a node cut off by a partition answers nothing,
