@@ -30,7 +30,6 @@ Figures from it: docs/replication.md ("Forwarding") and docs/cluster.md (leader 
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,23 +42,24 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
+# The AWS suites' port chooser: below the ephemeral range, refusing ports in TIME_WAIT (a
+# bind(0) port can be taken by an outbound connection before sluiced binds it).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "aws"))
+from ports import free_ports  # noqa: E402
+
 STREAMS = int(os.environ.get("STREAMS", "8"))
 SHARDS = int(os.environ.get("SHARDS", "120"))
 READS = int(os.environ.get("READS", "500"))
 IDS = [1, 2, 3]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Cluster:
     def __init__(self, binary):
         self.binary = binary
         self.root = tempfile.mkdtemp(prefix="sluice-leaders-")
-        ports = {i: {kind: free_port() for kind in ("native", "http", "peer", "metrics")} for i in IDS}
+        kinds = ("native", "http", "peer", "metrics")
+        chosen = iter(free_ports(len(kinds) * len(IDS)))
+        ports = {i: {kind: next(chosen) for kind in kinds} for i in IDS}
         self.ports = ports
         self.peers = ",".join(
             f"{i}=127.0.0.1:{ports[i]['peer']}/native@127.0.0.1:{ports[i]['native']}/http@127.0.0.1:{ports[i]['http']}"
