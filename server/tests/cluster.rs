@@ -107,7 +107,7 @@ impl LoadedCluster {
         let daemons: Vec<Daemon> = (0..NODES).map(|id| start_node(id, &peers)).collect();
         let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
         let shared = Arc::new(Shared::new(endpoints.clone()));
-        shared.report_stalls_of(STREAM);
+        shared.report_stalls_of(STREAM, daemons.iter().map(|daemon| daemon.metrics_addr).collect());
         let (writers, load) = match replication::loadgen::binary() {
             None => {
                 create_everywhere(&shared, STREAM);
@@ -3253,7 +3253,8 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
         .collect();
     let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
     let shared = Arc::new(Shared::new(endpoints.clone()));
-    shared.report_stalls_of(PARTITIONED);
+    let metrics: Vec<std::net::SocketAddr> = daemons.iter().map(|daemon| daemon.metrics_addr).collect();
+    shared.report_stalls_of(PARTITIONED, metrics.clone());
 
     // The load: the writer threads, or with SLUICE_CLUSTER_LOADGEN the loadgen, in the
     // test's namespace (it reaches every node through the bridge).
@@ -3530,7 +3531,9 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
         load.stop();
     }
     let acked = std::mem::take(&mut *shared.acked.lock().unwrap());
-    let (acknowledged, stored) = wait_until_every_node_agrees(endpoints, PARTITIONED, acked);
+    let explain = Box::new(move || replication::raft_metrics_view(&metrics));
+    let (acknowledged, stored) =
+        replication::wait_until_every_node_agrees_explained(endpoints, PARTITIONED, acked, explain);
     leader_failovers.sort();
     follower_stalls.sort();
     let syncs = disk.finish();

@@ -44,15 +44,22 @@ pub type StallReport = Box<dyn Fn(&Shared) -> String + Send>;
 /// How long [`Shared::wait_for_ack_after`] waits for an acknowledgement.
 pub const STALL_LIMIT: Duration = Duration::from_secs(60);
 
+/// How long [`Shared::wait_for_ack_after`] waits before it prints the stall report once and
+/// waits on: a stall that ends before [`STALL_LIMIT`] (a later partition changed things) is
+/// then still explained while it lasts.
+pub const STALL_REPORT_AFTER: Duration = Duration::from_secs(10);
+
 impl Shared {
     pub fn new(endpoints: Vec<String>) -> Shared {
         Shared { endpoints: Mutex::new(endpoints.into_iter().map(Some).collect()), ..Shared::default() }
     }
 
-    /// Has a stall's panic say what each node sees of `stream` ([`stall_report`]).
-    pub fn report_stalls_of(&self, stream: &str) {
+    /// Has a stall's panic say what each node sees of `stream` ([`stall_report`]) and, with
+    /// the nodes' metrics addresses, their Raft metrics ([`raft_metrics_view`]).
+    pub fn report_stalls_of(&self, stream: &str, metrics: Vec<std::net::SocketAddr>) {
         let stream = stream.to_owned();
-        *self.stall_report.lock().unwrap() = Some(Box::new(move |shared| stall_report(shared, &stream)));
+        *self.stall_report.lock().unwrap() =
+            Some(Box::new(move |shared| stall_report(shared, &stream) + &raft_metrics_view(&metrics)));
     }
 
     /// Calls acknowledged after `moment`.
@@ -64,6 +71,7 @@ impl Shared {
     /// node sent just before it was killed or cut off can arrive after, and does not count).
     pub fn wait_for_ack_after(&self, moment: Instant, not_from: Option<usize>) -> Instant {
         let start = Instant::now();
+        let mut reported = false;
         loop {
             let acked_at = self.acked_at.lock().unwrap();
             let after = acked_at.iter().filter(|(at, node)| *at > moment && Some(*node) != not_from).map(|(at, _)| *at);
@@ -71,9 +79,13 @@ impl Shared {
                 return at;
             }
             drop(acked_at);
+            let report = || self.stall_report.lock().unwrap().as_ref().map(|report| report(self)).unwrap_or_default();
+            if !reported && start.elapsed() >= STALL_REPORT_AFTER {
+                reported = true;
+                eprintln!("no write acknowledged for {STALL_REPORT_AFTER:?} so far{}", report());
+            }
             if start.elapsed() >= STALL_LIMIT {
-                let report = self.stall_report.lock().unwrap().as_ref().map(|report| report(self));
-                panic!("no write was acknowledged for {STALL_LIMIT:?}{}", report.unwrap_or_default());
+                panic!("no write was acknowledged for {STALL_LIMIT:?}{}", report());
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -126,6 +138,30 @@ pub fn stall_report(shared: &Shared, stream: &str) -> String {
         }
         report
     })
+}
+
+/// The Raft and peer-network samples of each node's metrics at `metrics` (node `i + 1` at
+/// `metrics[i]`), for a failure's message: which member a leader counts behind and by how
+/// much, and which peers each node is connected to.
+pub fn raft_metrics_view(metrics: &[std::net::SocketAddr]) -> String {
+    const FAMILIES: [&str; 5] = [
+        "sluice_raft_follower_lag_entries",
+        "sluice_raft_groups_led",
+        "sluice_peers_connected",
+        "sluice_peer_connections_refused_total",
+        "sluice_raft_leader_changes_total",
+    ];
+    let mut view = String::new();
+    for (node, addr) in metrics.iter().enumerate() {
+        let Some((_, text)) = crate::common::try_http_get(*addr, "/metrics") else {
+            view.push_str(&format!("\nnode {}: no metrics", node + 1));
+            continue;
+        };
+        let samples: Vec<&str> =
+            text.lines().filter(|line| FAMILIES.iter().any(|family| line.starts_with(family))).collect();
+        view.push_str(&format!("\nnode {}: {}", node + 1, samples.join("; ")));
+    }
+    view
 }
 
 /// `work`, or `None` once `limit` has passed: a node cut off by a partition answers nothing,
@@ -350,6 +386,17 @@ pub fn wait_until_every_node_agrees(
     stream: &str,
     acked: BTreeMap<u128, Bytes>,
 ) -> (usize, usize) {
+    wait_until_every_node_agrees_explained(endpoints, stream, acked, Box::new(String::new))
+}
+
+/// [`wait_until_every_node_agrees`], whose panic adds what `explain` says then (the nodes'
+/// Raft metrics, say: whether the member behind lacks the entries or has not applied them).
+pub fn wait_until_every_node_agrees_explained(
+    endpoints: Vec<String>,
+    stream: &str,
+    acked: BTreeMap<u128, Bytes>,
+    explain: Box<dyn Fn() -> String + Send>,
+) -> (usize, usize) {
     let stream = stream.to_owned();
     run(move || async move {
         let start = Instant::now();
@@ -366,7 +413,10 @@ pub fn wait_until_every_node_agrees(
             }
             if start.elapsed() > Duration::from_secs(30) {
                 let lengths: Vec<usize> = all.iter().map(Vec::len).collect();
-                panic!("after 30 s the nodes still differ ({lengths:?} records): {verdicts:?}, same: {same}");
+                panic!(
+                    "after 30 s the nodes still differ ({lengths:?} records): {verdicts:?}, same: {same}{}",
+                    explain()
+                );
             }
             glommio::timer::sleep(Duration::from_millis(200)).await;
         }
