@@ -33,8 +33,9 @@ pub struct Shared {
     /// a connection that lost packets waits out TCP's retransmission backoff, seconds after
     /// the link is back, so the writer drops its connections and connects afresh.
     pub network_changes: std::sync::atomic::AtomicU64,
-    /// What [`Shared::wait_for_ack_after`] adds to its panic when no write was acknowledged
-    /// in time: each node's view ([`stall_report`]), set by a test that can ask the nodes.
+    /// What [`Shared::wait_for_ack_after`] prints when no write was acknowledged for
+    /// [`STALL_REPORT_AFTER`], and adds to its panic at [`STALL_LIMIT`]: each node's view
+    /// ([`stall_report`]), set by a test that can ask the nodes.
     pub stall_report: Mutex<Option<StallReport>>,
 }
 
@@ -54,8 +55,9 @@ impl Shared {
         Shared { endpoints: Mutex::new(endpoints.into_iter().map(Some).collect()), ..Shared::default() }
     }
 
-    /// Has a stall's panic say what each node sees of `stream` ([`stall_report`]) and, with
-    /// the nodes' metrics addresses, their Raft metrics ([`raft_metrics_view`]).
+    /// Has a stall's report say what each node sees of `stream` ([`stall_report`]) and what
+    /// the metrics at `metrics` (the nodes' as they were started: a node restarted on another
+    /// port shows "no metrics") say ([`raft_metrics_view`]).
     pub fn report_stalls_of(&self, stream: &str, metrics: Vec<std::net::SocketAddr>) {
         let stream = stream.to_owned();
         *self.stall_report.lock().unwrap() =
@@ -92,7 +94,7 @@ impl Shared {
     }
 }
 
-/// What each node of `shared` says now, for a stall's panic: the leader of each of
+/// What each node of `shared` says now, for a stall's report: the leader of each of
 /// `stream`'s shards as it sees it (DescribeStreamRoutes, which answers its own view at once),
 /// and its answer to a PutRecord. Each asked within a few seconds: a node cut off answers
 /// nothing.
