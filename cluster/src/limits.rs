@@ -95,7 +95,7 @@ pub const PEER_HANDSHAKE_TIMEOUT_MS: u64 = 1_000;
 
 /// Longest data written to a peer may stay unacknowledged by the peer's kernel before the
 /// connection is dropped (`TCP_USER_TIMEOUT`) and dialed again, milliseconds; and, through
-/// keepalive probes every [`PEER_KEEPALIVE_MS`], how soon a silent incoming connection is
+/// keepalive probes every [`PEER_KEEPALIVE_SECS`], how soon a silent incoming connection is
 /// found dead. Without it a connection that lost packets in a partition waits out TCP's
 /// exponential retransmission backoff after the network heals: the partition test saw votes
 /// and heartbeats queued behind one for 2 to 8 s, and failovers that long. An election timeout
@@ -104,13 +104,20 @@ pub const PEER_HANDSHAKE_TIMEOUT_MS: u64 = 1_000;
 /// host drops a connection.
 pub const PEER_UNACKNOWLEDGED_MS_MAX: u64 = ELECTION_TICKS as u64 * TICK_INTERVAL_MS;
 
-/// Idle time before a keepalive probe on a peer connection, and between probes, milliseconds:
-/// an incoming connection only reads, so the probes are what finds its sender gone.
-pub const PEER_KEEPALIVE_MS: u64 = 250;
+/// Idle time before a keepalive probe on a peer connection, and between probes, seconds: an
+/// incoming connection only reads, so the probes are what finds its sender gone when the
+/// sender's end vanished without a word reaching this node (its data timed out in a partition,
+/// and its close was lost). Whole seconds, at least one: Linux takes `TCP_KEEPIDLE` and
+/// `TCP_KEEPINTVL` in seconds and refuses 0. (This was 250 ms once, which became 0: the kernel
+/// refused it, the error went unseen, and probes waited two hours. Each partition then left a
+/// dead incoming connection or two open until [`PEER_CONNECTIONS_MAX`] refused every new one,
+/// and a member cut off could no longer be reached: the two-core partition test found it.)
+pub const PEER_KEEPALIVE_SECS: u64 = 1;
 
-/// Peer connections a node serves at once. A cluster of N nodes needs N - 1; a restarted peer
-/// briefly has an old one lingering. More are closed at once (a misbehaving or hostile
-/// client cannot use up the node's memory with connections).
+/// Peer connections a node serves at once, on each core. A cluster of N nodes needs N - 1: a
+/// member that opens a new connection (its old one died, or it restarted) has its older ones
+/// closed once it said hello. More are closed at once (a misbehaving or hostile client cannot
+/// use up the node's memory with connections).
 pub const PEER_CONNECTIONS_MAX: usize = 64;
 
 /// Largest client request or response frame of the node's client interface, bytes: one entry

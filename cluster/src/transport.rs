@@ -11,6 +11,10 @@
 //! [`PEER_FRAME_BYTES_MAX`]; a connection that sends anything else (a bad hello, an oversized
 //! or undecodable frame, a message claiming another sender) is closed. Decoded messages go to
 //! their group's replica inbox, which validates them before raft-rs sees them (`replica`).
+//! A peer holds one connection to a core at a time: once a new one from it has said hello,
+//! its older ones are closed (their sender is gone: it restarted, or the connection died in a
+//! partition and its close was lost), and keepalive probes close one whose peer never comes
+//! back.
 //!
 //! Each connection carries one direction: a node dials every peer to send, and reads what its
 //! peers dialed in. Nothing waits for an answer on a connection, so a peer that stops reading
@@ -36,7 +40,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, IntoRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +51,7 @@ use raft::eraftpb::Message;
 
 use crate::limits::{
     CONNECT_TIMEOUT_MS, COPIES_PENDING_MAX, COPY_ANSWER_WAIT_MS, COPY_REQUESTS_QUEUED_MAX, PEER_CONNECTIONS_MAX,
-    PEER_CONNECTION_STABLE_MS, PEER_FRAME_BYTES_MAX, PEER_HANDSHAKE_TIMEOUT_MS, PEER_KEEPALIVE_MS,
+    PEER_CONNECTION_STABLE_MS, PEER_FRAME_BYTES_MAX, PEER_HANDSHAKE_TIMEOUT_MS, PEER_KEEPALIVE_SECS,
     PEER_QUEUE_MESSAGES_MAX, PEER_REFUSAL_WARN_INTERVAL_MS, PEER_UNACKNOWLEDGED_MS_MAX, PEER_WRITE_BATCH_BYTES_MAX,
     RECONNECT_BACKOFF_MS_MAX, RECONNECT_BACKOFF_MS_MIN,
 };
@@ -79,8 +83,11 @@ pub struct TransportStats {
     pub frames_undelivered: u64,
     pub connections_made: u64,
     pub connections_failed: u64,
-    /// Incoming connections closed for a protocol error.
+    /// Incoming connections closed for a protocol error, or refused past
+    /// [`PEER_CONNECTIONS_MAX`].
     pub connections_rejected: u64,
+    /// Incoming connections closed because their peer opened a newer one.
+    pub connections_superseded: u64,
 }
 
 /// One of this member's copy requests waiting for its answer.
@@ -144,6 +151,12 @@ struct Inner {
     stats: Cell<TransportStats>,
     /// The peers this node's dialer holds an open connection to now.
     connected: RefCell<std::collections::BTreeSet<u64>>,
+    /// Incoming connections open now (in their opening or past it).
+    incoming: Cell<usize>,
+    /// Each peer's newest incoming connection that said hello (a number of its own, and the
+    /// only sender of a channel it watches: dropping the sender closes the connection).
+    newest_incoming: RefCell<HashMap<u64, (u64, async_channel::Sender<()>)>>,
+    next_incoming: Cell<u64>,
     /// Where peers' copy requests go, once the host serves them.
     copy_requests: RefCell<Option<async_channel::Sender<CopyRequest>>>,
     /// This member's copy requests waiting for an answer, by id.
@@ -210,6 +223,9 @@ impl PeerNetwork {
             groups: RefCell::new(HashMap::new()),
             stats: Cell::new(TransportStats::default()),
             connected: RefCell::new(std::collections::BTreeSet::new()),
+            incoming: Cell::new(0),
+            newest_incoming: RefCell::new(HashMap::new()),
+            next_incoming: Cell::new(1),
             copy_requests: RefCell::new(None),
             copies: RefCell::new(HashMap::new()),
             next_copy: Cell::new(1),
@@ -329,6 +345,11 @@ impl PeerNetwork {
     pub fn is_connected(&self, peer: u64) -> bool {
         self.inner.connected.borrow().contains(&peer)
     }
+
+    /// Incoming connections open now: at most one per peer once their openings are over.
+    pub fn incoming_connections(&self) -> usize {
+        self.inner.incoming.get()
+    }
 }
 
 /// One group's way out to its peers.
@@ -432,18 +453,28 @@ async fn dial(inner: Rc<Inner>, peer_id: u64, address: SocketAddr, queue: async_
 /// latency-bound: no Nagle delay. A connection whose data goes unacknowledged for
 /// [`PEER_UNACKNOWLEDGED_MS_MAX`] is dropped (and dialed again) instead of waiting out TCP's
 /// retransmission backoff after a partition heals; keepalive probes find an incoming
-/// connection whose sender is gone. Best effort: a socket refusing an option still works.
-fn tune_peer_socket(stream: &TcpStream) {
-    use std::os::fd::{AsRawFd, BorrowedFd};
+/// connection whose sender is gone. A socket refusing an option still works, worse: the first
+/// refusal is warned of (one refused went unseen once, `PEER_KEEPALIVE_SECS`).
+fn tune_peer_socket(stream: &impl AsRawFd) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if let Err(error) = try_tune_peer_socket(stream) {
+        if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(%error, "a peer connection refused a socket option; dead connections may be found late");
+        }
+    }
+}
+
+fn try_tune_peer_socket(stream: &impl AsRawFd) -> io::Result<()> {
+    use std::os::fd::BorrowedFd;
     // SAFETY: the descriptor belongs to `stream`, which outlives this borrow.
     let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
     let socket = socket2::SockRef::from(&fd);
-    let _ = socket.set_tcp_nodelay(true);
-    let _ = socket.set_tcp_user_timeout(Some(Duration::from_millis(PEER_UNACKNOWLEDGED_MS_MAX)));
+    socket.set_tcp_nodelay(true)?;
+    socket.set_tcp_user_timeout(Some(Duration::from_millis(PEER_UNACKNOWLEDGED_MS_MAX)))?;
     let keepalive = socket2::TcpKeepalive::new()
-        .with_time(Duration::from_millis(PEER_KEEPALIVE_MS))
-        .with_interval(Duration::from_millis(PEER_KEEPALIVE_MS));
-    let _ = socket.set_tcp_keepalive(&keepalive);
+        .with_time(Duration::from_secs(PEER_KEEPALIVE_SECS))
+        .with_interval(Duration::from_secs(PEER_KEEPALIVE_SECS));
+    socket.set_tcp_keepalive(&keepalive)
 }
 
 /// The dialer's opening: TLS if configured (the peer's certificate must name `address`), the
@@ -508,17 +539,24 @@ async fn write_queue<W: futures_lite::AsyncWrite + Unpin>(
 }
 
 async fn accept(inner: Rc<Inner>, listener: TcpListener) {
-    let open = Rc::new(Cell::new(0usize));
     loop {
         match listener.accept().await {
             Ok(stream) => {
                 tune_peer_socket(&stream);
-                if open.get() >= PEER_CONNECTIONS_MAX {
+                if inner.incoming.get() >= PEER_CONNECTIONS_MAX {
                     inner.count(|stats| stats.connections_rejected += 1);
+                    if let Some(suppressed) = inner.refusal_to_warn() {
+                        tracing::warn!(
+                            node = inner.node_id,
+                            limit = PEER_CONNECTIONS_MAX,
+                            suppressed,
+                            "peer connection refused: too many open"
+                        );
+                    }
                     continue;
                 }
-                open.set(open.get() + 1);
-                let (inner, open) = (inner.clone(), open.clone());
+                inner.incoming.set(inner.incoming.get() + 1);
+                let inner = inner.clone();
                 glommio::spawn_local(async move {
                     match read_peer(&inner, stream).await {
                         Err(ReadError::Wire(error)) => {
@@ -535,7 +573,7 @@ async fn accept(inner: Rc<Inner>, listener: TcpListener) {
                         }
                         Ok(()) | Err(ReadError::Io) => {}
                     }
-                    open.set(open.get() - 1);
+                    inner.incoming.set(inner.incoming.get() - 1);
                 })
                 .detach();
             }
@@ -606,7 +644,29 @@ async fn read_peer(inner: &Inner, stream: TcpStream) -> Result<(), ReadError> {
         glommio::timer::sleep(Duration::from_millis(PEER_HANDSHAKE_TIMEOUT_MS)).await;
         Err(WireError::Hello("no TLS handshake, hello or proof within the handshake timeout").into())
     });
-    let (hello, mut stream) = opened.await?;
+    let (hello, stream) = opened.await?;
+    // This is the peer's connection from now on: an older one is closed (its sender is gone).
+    let (newest, superseded) = async_channel::bounded::<()>(1);
+    let number = inner.next_incoming.get();
+    inner.next_incoming.set(number + 1);
+    if inner.newest_incoming.borrow_mut().insert(hello.from, (number, newest)).is_some() {
+        inner.count(|stats| stats.connections_superseded += 1);
+    }
+    let read = read_frames(inner, hello, stream);
+    let ended = futures_lite::future::or(read, async {
+        let _ = superseded.recv().await;
+        Ok(())
+    })
+    .await;
+    let mut newest_incoming = inner.newest_incoming.borrow_mut();
+    if newest_incoming.get(&hello.from).is_some_and(|(newest, _)| *newest == number) {
+        newest_incoming.remove(&hello.from);
+    }
+    ended
+}
+
+/// Reads frames from peer `hello.from` until its connection ends or breaks the protocol.
+async fn read_frames(inner: &Inner, hello: Hello, mut stream: Box<dyn Duplex>) -> Result<(), ReadError> {
     let mut body = Vec::new();
     loop {
         let mut prefix = [0; LENGTH_PREFIX_BYTES];
@@ -658,5 +718,25 @@ fn deliver_copy(inner: &Inner, peer: u64, group: GroupId, copy: CopyFrame) -> bo
                 _ => false,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every option a peer socket gets is taken by the kernel, as asked: a keepalive interval
+    /// below a second was once refused without anyone seeing it.
+    #[test]
+    fn peer_sockets_take_every_option() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        try_tune_peer_socket(&stream).unwrap();
+        let socket = socket2::SockRef::from(&stream);
+        assert!(socket.tcp_nodelay().unwrap());
+        assert_eq!(socket.tcp_user_timeout().unwrap(), Some(Duration::from_millis(PEER_UNACKNOWLEDGED_MS_MAX)));
+        assert!(socket.keepalive().unwrap());
+        assert_eq!(socket.tcp_keepalive_time().unwrap(), Duration::from_secs(PEER_KEEPALIVE_SECS));
+        assert_eq!(socket.tcp_keepalive_interval().unwrap(), Duration::from_secs(PEER_KEEPALIVE_SECS));
     }
 }

@@ -1,6 +1,7 @@
 //! The Raft peer network with a peer key (`peer_auth`, `sluiced --cluster-secret`): a real
 //! listener on loopback, and connections made by hand as a member, an impostor, a replayer
-//! and a silent client would make them. Only the member's messages reach the group.
+//! and a silent client would make them. Only the member's messages reach the group, and a
+//! member's newest connection replaces its older ones.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -8,7 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use raft::eraftpb::{Message, MessageType};
-use sluice_cluster::limits::PEER_HANDSHAKE_TIMEOUT_MS;
+use sluice_cluster::limits::{PEER_CONNECTIONS_MAX, PEER_HANDSHAKE_TIMEOUT_MS};
 use sluice_cluster::peer_auth::{self, PeerKey, PEER_NONCE_BYTES};
 use sluice_cluster::transport::{PeerNetwork, PeerSecurity, TransportStats};
 use sluice_cluster::wire::{encode_hello, encode_peer_frame, GroupId, Hello};
@@ -96,6 +97,53 @@ fn heartbeat(term: u64) -> Vec<u8> {
 fn closed(stream: &mut TcpStream) -> bool {
     let mut byte = [0u8; 1];
     matches!(stream.read(&mut byte), Ok(0) | Err(_))
+}
+
+/// Whether the listener closed `stream`, as opposed to merely saying nothing for the read
+/// timeout.
+fn closed_by_listener(stream: &mut TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Ok(0) => true,
+        Err(error) => {
+            matches!(error.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted)
+        }
+        Ok(_) => false,
+    }
+}
+
+/// Opens a connection as member 2: the hello and the proof of the key.
+fn connect_as_member(node: &Listener) -> TcpStream {
+    let hello = Hello { from: 2, to: 1, authenticated: true };
+    let mut member = node.connect();
+    member.write_all(&encode_hello(hello)).unwrap();
+    let mut nonce = [0; PEER_NONCE_BYTES];
+    member.read_exact(&mut nonce).expect("the listener's challenge: the connection was taken");
+    member.write_all(&peer_auth::proof(&PeerKey::new(KEY), hello, &nonce, &[])).unwrap();
+    member
+}
+
+/// A member whose connections died without a word reaching the listener (a partition lost
+/// their close) dials again, many times over: each new connection is heard, and closes the
+/// one before. The listener once kept them all open until its limit refused the member.
+#[test]
+fn a_members_new_connection_replaces_its_old_one() {
+    let node = listen();
+    let mut previous = connect_as_member(&node);
+    previous.write_all(&heartbeat(1)).unwrap();
+    assert_eq!(node.received.recv_timeout(Duration::from_secs(10)), Ok(1));
+    // Past the limit of connections open at once, the old ones left open by this side.
+    let mut abandoned = Vec::new();
+    for term in 2..=(PEER_CONNECTIONS_MAX as u64 + 2) {
+        let mut newest = connect_as_member(&node);
+        newest.write_all(&heartbeat(term)).unwrap();
+        assert_eq!(node.received.recv_timeout(Duration::from_secs(10)), Ok(term), "connection {term} is heard");
+        assert!(closed_by_listener(&mut previous), "connection {} was not closed by {term}", term - 1);
+        abandoned.push(std::mem::replace(&mut previous, newest));
+    }
+    let stats = node.stats();
+    assert_eq!(stats.connections_superseded, PEER_CONNECTIONS_MAX as u64 + 1, "{stats:?}");
+    assert_eq!(stats.connections_rejected, 0, "{stats:?}");
 }
 
 #[test]

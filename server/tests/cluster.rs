@@ -3531,9 +3531,13 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
         load.stop();
     }
     let acked = std::mem::take(&mut *shared.acked.lock().unwrap());
-    let explain = Box::new(move || replication::raft_metrics_view(&metrics));
+    let explain = {
+        let metrics = metrics.clone();
+        Box::new(move || replication::raft_metrics_view(&metrics))
+    };
     let (acknowledged, stored) =
         replication::wait_until_every_node_agrees_explained(endpoints, PARTITIONED, acked, explain);
+    replication::wait_for_incoming_peer_connections(&metrics, 2 * cores());
     leader_failovers.sort();
     follower_stalls.sort();
     let syncs = disk.finish();
@@ -4514,6 +4518,8 @@ fn with_credentials_and_tls_members_forward_their_clients_requests_as_those_clie
         let connected = 2.0 * cores() as f64;
         for &addr in &metrics {
             assert_eq!(common::scrape(addr, "sluice_peers_connected"), connected, "members connected to {addr}");
+            let incoming = common::scrape(addr, "sluice_peer_connections_incoming");
+            assert_eq!(incoming, connected, "members connected in to {addr}");
             assert_eq!(common::scrape(addr, "sluice_peer_connections_refused_total"), 0.0, "refused at {addr}");
         }
         // The peer ports speak TLS: a member's hello in plain TCP is refused.

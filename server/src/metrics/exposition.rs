@@ -488,6 +488,12 @@ impl Scrape {
         )?;
         gauges(
             out,
+            "sluice_peer_connections_incoming",
+            "Connections other cluster members dialed in to this core, open now: one per member once connected (cluster mode)",
+            cores.iter().map(|c| (core(c), c.peer_connections_incoming as i64)),
+        )?;
+        gauges(
+            out,
             "sluice_mailbox_jobs",
             "Jobs waiting in the core's mailbox",
             snapshot.mailbox_depths.iter().enumerate().map(|(at, depth)| ([("core", at.to_string())], *depth as i64)),
@@ -569,7 +575,7 @@ impl Scrape {
         counters(
             out,
             "sluice_peer_connections_refused_total",
-            "Incoming Raft peer connections refused: a bad hello, a wrong or missing proof of the cluster secret, a broken frame",
+            "Incoming Raft peer connections refused: a bad hello, a wrong or missing proof of the cluster secret, a broken frame, or too many open",
             [(NONE, cores.iter().map(|c| c.peer_connections_refused).sum())],
         )?;
         counters(

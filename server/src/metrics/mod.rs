@@ -275,6 +275,8 @@ pub struct CoreSnapshot {
     pub raft_follower_lag_entries: u64,
     /// Other members this core's peer network is connected to (cluster mode; 0 alone).
     pub peers_connected: usize,
+    /// Connections other members dialed in to this core, open now (cluster mode).
+    pub peer_connections_incoming: usize,
     /// Incoming peer connections this core refused (cluster mode).
     pub peer_connections_refused: u64,
     /// Snapshots this core's shard groups restored from a peer, and those that failed (cluster

@@ -204,7 +204,7 @@ pub fn snapshot(node: &Node) -> CoreSnapshot {
         .collect();
     use crate::metrics::Protocol::{Http, Native};
     let cluster = crate::ops::cluster::core();
-    let peers = cluster.as_ref().map_or((0, 0), |core| core.peers());
+    let peers = cluster.as_ref().map_or_else(Default::default, |core| core.peers());
     let led = cluster.as_ref().map_or_else(Vec::new, |core| core.led_groups());
     CoreSnapshot {
         core: node.id,
@@ -228,8 +228,9 @@ pub fn snapshot(node: &Node) -> CoreSnapshot {
         delivery_log_entries: node.delivery.as_ref().map_or(0, |delivery| delivery.log_entries(&node.journal)),
         raft_groups_led: led.len(),
         raft_follower_lag_entries: led.iter().map(|group| group.host.follower_lag()).sum(),
-        peers_connected: peers.0,
-        peer_connections_refused: peers.1,
+        peers_connected: peers.connected,
+        peer_connections_incoming: peers.incoming,
+        peer_connections_refused: peers.refused,
         raft_snapshots_restored: cluster.as_ref().map_or(0, |core| core.snapshots.restored.get()),
         raft_snapshots_failed: cluster.as_ref().map_or(0, |core| core.snapshots.failed.get()),
         raft_snapshot_records_copied: cluster.as_ref().map_or(0, |core| core.snapshots.records_copied.get()),

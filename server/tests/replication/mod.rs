@@ -142,14 +142,36 @@ pub fn stall_report(shared: &Shared, stream: &str) -> String {
     })
 }
 
+/// Waits (10 s at most) until each node at `metrics` counts `expected` incoming peer
+/// connections open (one per other member and core), and panics with the nodes' metrics if
+/// one does not. More are connections that died in a partition but are still counted open on
+/// the listener's side: they once piled up until the listener refused the members' new ones.
+pub fn wait_for_incoming_peer_connections(metrics: &[std::net::SocketAddr], expected: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let counts: Vec<f64> =
+            metrics.iter().map(|addr| crate::common::scrape(*addr, "sluice_peer_connections_incoming")).collect();
+        if counts.iter().all(|&count| count == expected as f64) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after 10 s the nodes count {counts:?} incoming peer connections, not {expected} each:{}",
+            raft_metrics_view(metrics)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// The Raft and peer-network samples of each node's metrics at `metrics` (node `i + 1` at
 /// `metrics[i]`), for a failure's message: which member a leader counts behind and by how
 /// much, and which peers each node is connected to.
 pub fn raft_metrics_view(metrics: &[std::net::SocketAddr]) -> String {
-    const FAMILIES: [&str; 5] = [
+    const FAMILIES: [&str; 6] = [
         "sluice_raft_follower_lag_entries",
         "sluice_raft_groups_led",
         "sluice_peers_connected",
+        "sluice_peer_connections_incoming",
         "sluice_peer_connections_refused_total",
         "sluice_raft_leader_changes_total",
     ];

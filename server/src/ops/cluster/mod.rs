@@ -349,6 +349,18 @@ fn count_leader_changes(last: &mut HashMap<u64, u64>, seen: &[(u64, u64)]) -> u6
     changes
 }
 
+/// A core's peer connections ([`ClusterCore::peers`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PeerConnections {
+    /// The members (other than this node) its dialers hold an open connection to.
+    pub connected: usize,
+    /// Connections members dialed in, open now: one per member once their openings are over.
+    pub incoming: usize,
+    /// Incoming connections refused since start-up: a bad hello, a wrong or missing proof of
+    /// the cluster secret, a broken frame, or too many open.
+    pub refused: u64,
+}
+
 impl ClusterCore {
     /// Whether this core's peer network is connected to member `node_id` now (this node
     /// counts as connected to itself).
@@ -356,14 +368,16 @@ impl ClusterCore {
         node_id == self.config.node_id || self.network.is_connected(node_id)
     }
 
-    /// The members (other than this node) this core's peer network holds an open connection
-    /// to, and the incoming peer connections it refused since start-up (a bad hello, a wrong
-    /// or missing proof of the cluster secret, a broken frame).
-    pub fn peers(&self) -> (usize, u64) {
+    /// This core's peer connections now, and those it refused since start-up.
+    pub fn peers(&self) -> PeerConnections {
         let members = self.peers_now.borrow();
         let connected = members.keys().filter(|&&member| member != self.config.node_id);
         let connected = connected.filter(|&&member| self.network.is_connected(member)).count();
-        (connected, self.network.stats().connections_rejected)
+        PeerConnections {
+            connected,
+            incoming: self.network.incoming_connections(),
+            refused: self.network.stats().connections_rejected,
+        }
     }
 
     /// Where group `name` of this core keeps its files.
