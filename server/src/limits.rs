@@ -226,6 +226,19 @@ pub const ACCEPT_RETRY_MS: u64 = 10;
 /// glommio's own `bind` uses): a burst of a thousand clients connecting at once is queued, not
 /// refused. The kernel caps it at `net.core.somaxconn`.
 pub const LISTEN_BACKLOG: i32 = 1024;
+/// Keepalive probes on client connections: the first after this many seconds without a
+/// packet, then one every [`CLIENT_KEEPALIVE_INTERVAL_SECS`]; after
+/// [`CLIENT_KEEPALIVE_PROBES`] unanswered the connection is closed. A client whose host died
+/// or vanished behind a partition (its close never arrived) would otherwise hold one of
+/// [`CONNECTIONS_PER_CORE_MAX`] until the daemon restarts; a live client's kernel answers
+/// the probes whatever its program does, so only a dead one is closed, within about two
+/// minutes. Kafka closes idle connections after `connections.max.idle.ms` instead (ten
+/// minutes), which a quiet but live consumer would also lose.
+pub const CLIENT_KEEPALIVE_IDLE_SECS: u64 = 60;
+/// Seconds between keepalive probes on a client connection that did not answer the last one.
+pub const CLIENT_KEEPALIVE_INTERVAL_SECS: u64 = 10;
+/// Keepalive probes a client connection may leave unanswered before it is closed.
+pub const CLIENT_KEEPALIVE_PROBES: u32 = 6;
 /// Registered, pre-faulted I/O memory per core: the engine's tail cache plus the group
 /// commits in flight (each up to 16 MiB). Needs RLIMIT_MEMLOCK of this much per core when
 /// not running as root; glommio falls back to unregistered memory with a warning.

@@ -3,7 +3,10 @@
 //! `shutdown_drain_ms` to finish, tracked by a glommio `Gate`, then the core goes on without
 //! them).
 
-use crate::limits::{ACCEPT_RETRY_MS, LISTEN_BACKLOG};
+use crate::limits::{
+    ACCEPT_RETRY_MS, CLIENT_KEEPALIVE_IDLE_SECS, CLIENT_KEEPALIVE_INTERVAL_SECS, CLIENT_KEEPALIVE_PROBES,
+    LISTEN_BACKLOG,
+};
 use crate::metrics::Protocol;
 use crate::ops::node::Node;
 use futures_lite::future;
@@ -12,7 +15,7 @@ use glommio::sync::Gate;
 use std::cell::Cell;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, IntoRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -31,6 +34,29 @@ pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     // SAFETY: the descriptor is a bound, listening TCP socket that nothing else owns; glommio
     // takes it over (and closes it) from here.
     Ok(unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) })
+}
+
+/// Turns keepalive probes on for a client connection ([`CLIENT_KEEPALIVE_IDLE_SECS`]), so one
+/// whose client is gone without a word is closed. Best effort: a socket refusing it still
+/// serves; the first refusal is warned of.
+fn keep_alive(stream: &impl AsRawFd, protocol: &'static str) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if let Err(error) = try_keep_alive(stream) {
+        if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(%error, protocol, "a client connection refused keepalive; a vanished client holds it open");
+        }
+    }
+}
+
+fn try_keep_alive(stream: &impl AsRawFd) -> std::io::Result<()> {
+    use std::os::fd::BorrowedFd;
+    // SAFETY: the descriptor belongs to `stream`, which outlives this borrow.
+    let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(CLIENT_KEEPALIVE_IDLE_SECS))
+        .with_interval(Duration::from_secs(CLIENT_KEEPALIVE_INTERVAL_SECS))
+        .with_retries(CLIENT_KEEPALIVE_PROBES);
+    socket2::SockRef::from(&fd).set_tcp_keepalive(&keepalive)
 }
 
 /// Accepts connections on `listener` until the node shuts down, serving each with `connection`;
@@ -53,6 +79,7 @@ where
         match accepted {
             None => break,
             Some(Ok(stream)) => {
+                keep_alive(&stream, protocol);
                 if open.get() >= limits.connections_per_core_max {
                     tracing::warn!(core = node.id, protocol, "connection limit reached; closing a new connection");
                     drop(stream);
@@ -92,5 +119,24 @@ where
             connections = open.get(),
             "closing connections still busy after the drain period"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kernel takes the keepalive settings as asked (it refuses what it cannot count in
+    /// seconds, and that refusal went unseen once on the peer connections).
+    #[test]
+    fn client_connections_are_probed() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        try_keep_alive(&stream).unwrap();
+        let socket = socket2::SockRef::from(&stream);
+        assert!(socket.keepalive().unwrap());
+        assert_eq!(socket.tcp_keepalive_time().unwrap(), Duration::from_secs(CLIENT_KEEPALIVE_IDLE_SECS));
+        assert_eq!(socket.tcp_keepalive_interval().unwrap(), Duration::from_secs(CLIENT_KEEPALIVE_INTERVAL_SECS));
+        assert_eq!(socket.tcp_keepalive_retries().unwrap(), CLIENT_KEEPALIVE_PROBES);
     }
 }
