@@ -93,15 +93,9 @@ fn heartbeat(term: u64) -> Vec<u8> {
     encode_peer_frame(GROUP, &message).unwrap()
 }
 
-/// Whether the listener closed `stream` (it reads end of file, or a reset).
+/// Whether the listener closed `stream` (it reads end of file, or a reset), as opposed to
+/// merely saying nothing for the read timeout.
 fn closed(stream: &mut TcpStream) -> bool {
-    let mut byte = [0u8; 1];
-    matches!(stream.read(&mut byte), Ok(0) | Err(_))
-}
-
-/// Whether the listener closed `stream`, as opposed to merely saying nothing for the read
-/// timeout.
-fn closed_by_listener(stream: &mut TcpStream) -> bool {
     let mut byte = [0u8; 1];
     match stream.read(&mut byte) {
         Ok(0) => true,
@@ -112,15 +106,18 @@ fn closed_by_listener(stream: &mut TcpStream) -> bool {
     }
 }
 
-/// Opens a connection as member 2: the hello and the proof of the key.
-fn connect_as_member(node: &Listener) -> TcpStream {
-    let hello = Hello { from: 2, to: 1, authenticated: true };
+/// Member 2's hello.
+const MEMBER_HELLO: Hello = Hello { from: 2, to: 1, authenticated: true };
+
+/// Opens a connection as member 2: the hello and the proof of the key for the listener's
+/// nonce (returned too).
+fn connect_as_member(node: &Listener) -> (TcpStream, [u8; PEER_NONCE_BYTES]) {
     let mut member = node.connect();
-    member.write_all(&encode_hello(hello)).unwrap();
+    member.write_all(&encode_hello(MEMBER_HELLO)).unwrap();
     let mut nonce = [0; PEER_NONCE_BYTES];
     member.read_exact(&mut nonce).expect("the listener's challenge: the connection was taken");
-    member.write_all(&peer_auth::proof(&PeerKey::new(KEY), hello, &nonce, &[])).unwrap();
-    member
+    member.write_all(&peer_auth::proof(&PeerKey::new(KEY), MEMBER_HELLO, &nonce, &[])).unwrap();
+    (member, nonce)
 }
 
 /// A member whose connections died without a word reaching the listener (a partition lost
@@ -129,16 +126,16 @@ fn connect_as_member(node: &Listener) -> TcpStream {
 #[test]
 fn a_members_new_connection_replaces_its_old_one() {
     let node = listen();
-    let mut previous = connect_as_member(&node);
+    let (mut previous, _) = connect_as_member(&node);
     previous.write_all(&heartbeat(1)).unwrap();
     assert_eq!(node.received.recv_timeout(Duration::from_secs(10)), Ok(1));
     // Past the limit of connections open at once, the old ones left open by this side.
     let mut abandoned = Vec::new();
     for term in 2..=(PEER_CONNECTIONS_MAX as u64 + 2) {
-        let mut newest = connect_as_member(&node);
+        let (mut newest, _) = connect_as_member(&node);
         newest.write_all(&heartbeat(term)).unwrap();
         assert_eq!(node.received.recv_timeout(Duration::from_secs(10)), Ok(term), "connection {term} is heard");
-        assert!(closed_by_listener(&mut previous), "connection {} was not closed by {term}", term - 1);
+        assert!(closed(&mut previous), "connection {} was not closed by {term}", term - 1);
         abandoned.push(std::mem::replace(&mut previous, newest));
     }
     let stats = node.stats();
@@ -149,14 +146,10 @@ fn a_members_new_connection_replaces_its_old_one() {
 #[test]
 fn only_a_peer_that_proves_the_key_is_heard() {
     let node = listen();
-    let hello = Hello { from: 2, to: 1, authenticated: true };
+    let hello = MEMBER_HELLO;
 
     // A member: the hello, the proof for this connection's nonce, then a heartbeat.
-    let mut member = node.connect();
-    member.write_all(&encode_hello(hello)).unwrap();
-    let mut nonce = [0; PEER_NONCE_BYTES];
-    member.read_exact(&mut nonce).unwrap();
-    member.write_all(&peer_auth::proof(&PeerKey::new(KEY), hello, &nonce, &[])).unwrap();
+    let (mut member, nonce) = connect_as_member(&node);
     member.write_all(&heartbeat(7)).unwrap();
     assert_eq!(node.received.recv_timeout(Duration::from_secs(10)), Ok(7), "the member's heartbeat arrives");
 

@@ -147,7 +147,7 @@ pub fn stall_report(shared: &Shared, stream: &str) -> String {
 /// one does not. More are connections that died in a partition but are still counted open on
 /// the listener's side: they once piled up until the listener refused the members' new ones.
 pub fn wait_for_incoming_peer_connections(metrics: &[std::net::SocketAddr], expected: usize) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let counts: Vec<f64> =
             metrics.iter().map(|addr| crate::common::scrape(*addr, "sluice_peer_connections_incoming")).collect();
@@ -155,11 +155,11 @@ pub fn wait_for_incoming_peer_connections(metrics: &[std::net::SocketAddr], expe
             return;
         }
         assert!(
-            std::time::Instant::now() < deadline,
+            Instant::now() < deadline,
             "after 10 s the nodes count {counts:?} incoming peer connections, not {expected} each:{}",
             raft_metrics_view(metrics)
         );
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
