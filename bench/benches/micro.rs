@@ -21,7 +21,7 @@ fn framing(c: &mut Criterion) {
             || vec![0u8; BATCH_BYTES_MAX],
             |buffer| {
                 let mut writer = BatchWriter::new(&mut buffer[..]);
-                writer.begin_run(7, 0, 1);
+                writer.begin_run(7, 0, 1, None);
                 for _ in 0..records {
                     writer.push_record(key, &data, 0);
                 }
@@ -32,7 +32,7 @@ fn framing(c: &mut Criterion) {
     });
     let mut framed = vec![0u8; BATCH_BYTES_MAX];
     let mut writer = BatchWriter::new(&mut framed[..]);
-    writer.begin_run(7, 0, 1);
+    writer.begin_run(7, 0, 1, None);
     for _ in 0..records {
         writer.push_record(key, &data, 0);
     }

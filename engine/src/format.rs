@@ -10,7 +10,7 @@
 //! ```text
 //! commit = batch(START) batch* batch(END)    -- or one batch flagged START|END
 //! batch  = batch header (64 B) | run* | zero padding
-//! run    = run header (32 B)   | record*          -- the records of one shard, in order
+//! run    = run header (32 B, or 48 B with a Raft position) | record*   -- one shard's, in order
 //! record = record header (16 B) | partition key | data
 //! ```
 //!
@@ -27,10 +27,16 @@ pub const BLOCK_BYTES: usize = 512;
 
 /// "SLB1" read as a little-endian u32.
 pub const BATCH_MAGIC: u32 = u32::from_le_bytes(*b"SLB1");
-/// The batch format this engine writes. Version 2 checksums the run and record headers in
-/// the batch header instead of the whole body (each record's own checksum covers its bytes),
-/// so every byte of data is hashed once, not twice.
-pub const FORMAT_VERSION: u16 = 2;
+/// The newest batch format this engine reads and writes. Version 2 checksums the run and
+/// record headers in the batch header instead of the whole body (each record's own checksum
+/// covers its bytes), so every byte of data is hashed once, not twice. Version 3 is version 2
+/// whose runs may carry a Raft position ([`RUN_RAFT`]): a batch is written as version 3 only
+/// when one of its runs does (a replicated shard's), so a single node writes version 2 as
+/// before, and a build that predates Raft positions refuses a segment holding them instead
+/// of misreading it.
+pub const FORMAT_VERSION: u16 = 3;
+/// The version of a batch none of whose runs carries a Raft position.
+pub const FORMAT_VERSION_WITHOUT_RAFT: u16 = 2;
 /// The oldest batch format this engine still reads: version 1 checksummed the whole body.
 pub const FORMAT_VERSION_MIN: u16 = 1;
 
@@ -56,12 +62,44 @@ pub mod batch_offset {
 }
 
 pub const RUN_HEADER_BYTES: usize = 32;
+/// A run header with a Raft position ([`RUN_RAFT`] set): the 32 bytes, then the term and the
+/// index of the Raft entry the run's records came from.
+pub const RUN_RAFT_HEADER_BYTES: usize = 48;
 pub mod run_offset {
     pub const SHARD_UID: usize = 0; // u64
     pub const FIRST_INDEX: usize = 8; // u64, record index of the first record
-    pub const RECORD_COUNT: usize = 16; // u32
+    pub const RECORD_COUNT: usize = 16; // u32, with RUN_RAFT in its top bit
     pub const RUN_BYTES: usize = 20; // u32, header + records
     pub const TIMESTAMP_MS: usize = 24; // i64, arrival time of every record of the run
+    pub const RAFT_TERM: usize = 32; // u64, RUN_RAFT only: the term of the run's Raft entry
+    pub const RAFT_INDEX: usize = 40; // u64, RUN_RAFT only: the index of the entry, at least 1
+}
+/// The record count's top bit: the run header is [`RUN_RAFT_HEADER_BYTES`] long and carries
+/// a Raft position. The run says so itself, not its batch, because a read decodes a run alone
+/// from the position the index gives (`journal/read.rs`), and a sealed segment's checkpoint
+/// lists runs without their batches. A run holds far fewer than 2^31 records, so the bit was
+/// always zero before.
+pub const RUN_RAFT: u32 = 1 << 31;
+
+/// Where a run's records sit in its shard's Raft log (a replicated shard's runs only): the
+/// term and index of the entry they were applied from. One entry's records may span several
+/// runs (one per batch of a commit); they all carry its position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RaftPosition {
+    pub term: u64,
+    /// At least 1: Raft's first entry is index 1.
+    pub index: u64,
+}
+
+impl RaftPosition {
+    /// The bytes of the header of a run with this position, or without one.
+    pub fn run_header_bytes(raft: Option<RaftPosition>) -> usize {
+        if raft.is_some() {
+            RUN_RAFT_HEADER_BYTES
+        } else {
+            RUN_HEADER_BYTES
+        }
+    }
 }
 
 pub const RECORD_HEADER_BYTES: usize = 16;
@@ -75,6 +113,7 @@ pub mod record_offset {
 const _: () = assert!(BATCH_HEADER_BYTES <= BLOCK_BYTES);
 const _: () = assert!(batch_offset::HEADER_XXH3 + 8 == BATCH_HEADER_BYTES);
 const _: () = assert!(run_offset::TIMESTAMP_MS + 8 == RUN_HEADER_BYTES);
+const _: () = assert!(run_offset::RAFT_INDEX + 8 == RUN_RAFT_HEADER_BYTES);
 const _: () = assert!(record_offset::FLAGS + 2 == RECORD_HEADER_BYTES);
 
 /// Record flag: the record's data is sealed (encrypted) by the journal's caller. The engine
@@ -126,11 +165,15 @@ pub struct BatchWriter<B> {
     headers: Xxh3Stream,
     cursor: usize,
     run_start: Option<usize>,
+    /// The open run's header length: [`RUN_HEADER_BYTES`], or [`RUN_RAFT_HEADER_BYTES`].
+    run_header_bytes: usize,
     run_records: u32,
     record_count: u32,
     run_count: u32,
     shard_uid: u64,
     next_index: u64,
+    /// Some run carries a Raft position: the batch is [`FORMAT_VERSION`] 3.
+    raft_runs: bool,
 }
 
 impl<B: AsMut<[u8]>> BatchWriter<B> {
@@ -142,11 +185,13 @@ impl<B: AsMut<[u8]>> BatchWriter<B> {
             headers: Xxh3Stream::new(),
             cursor: BATCH_HEADER_BYTES,
             run_start: None,
+            run_header_bytes: RUN_HEADER_BYTES,
             run_records: 0,
             record_count: 0,
             run_count: 0,
             shard_uid: 0,
             next_index: 0,
+            raft_runs: false,
         }
     }
 
@@ -155,28 +200,37 @@ impl<B: AsMut<[u8]>> BatchWriter<B> {
         self.cursor
     }
 
-    /// Whether a record fits, with a run header if `new_run`.
-    pub fn fits(&mut self, key_len: usize, data_len: usize, new_run: bool) -> bool {
-        let run_header = if new_run { RUN_HEADER_BYTES } else { 0 };
-        self.cursor + run_header + record_bytes(key_len, data_len) <= self.buffer.as_mut().len()
+    /// Whether a record fits, after a new run's header of `run_header_bytes` (0: in the open
+    /// run; else [`RaftPosition::run_header_bytes`]).
+    pub fn fits(&mut self, key_len: usize, data_len: usize, run_header_bytes: usize) -> bool {
+        self.cursor + run_header_bytes + record_bytes(key_len, data_len) <= self.buffer.as_mut().len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.run_count == 0 && self.run_start.is_none()
     }
 
-    pub fn begin_run(&mut self, shard_uid: u64, first_index: u64, timestamp_ms: i64) {
+    /// Opens a run of `shard_uid`'s records from `first_index` on, which arrived at
+    /// `timestamp_ms`; with `raft`, the run header carries the Raft entry they came from.
+    pub fn begin_run(&mut self, shard_uid: u64, first_index: u64, timestamp_ms: i64, raft: Option<RaftPosition>) {
         self.end_run();
         let at = self.cursor;
         let buffer = self.buffer.as_mut();
         put(buffer, at + run_offset::SHARD_UID, &shard_uid.to_le_bytes());
         put(buffer, at + run_offset::FIRST_INDEX, &first_index.to_le_bytes());
         put(buffer, at + run_offset::TIMESTAMP_MS, &timestamp_ms.to_le_bytes());
+        if let Some(raft) = raft {
+            assert!(raft.index > 0, "Raft indexes start at 1");
+            put(buffer, at + run_offset::RAFT_TERM, &raft.term.to_le_bytes());
+            put(buffer, at + run_offset::RAFT_INDEX, &raft.index.to_le_bytes());
+            self.raft_runs = true;
+        }
         self.run_start = Some(at);
+        self.run_header_bytes = RaftPosition::run_header_bytes(raft);
         self.run_records = 0;
         self.shard_uid = shard_uid;
         self.next_index = first_index;
-        self.cursor += RUN_HEADER_BYTES;
+        self.cursor += self.run_header_bytes;
     }
 
     /// Appends one record to the open run: the one copy from the request into the I/O buffer.
@@ -204,9 +258,15 @@ impl<B: AsMut<[u8]>> BatchWriter<B> {
         if let Some(start) = self.run_start.take() {
             let run_bytes = (self.cursor - start) as u32;
             let buffer = self.buffer.as_mut();
-            put(buffer, start + run_offset::RECORD_COUNT, &self.run_records.to_le_bytes());
+            assert!(self.run_records < RUN_RAFT, "a run of {} records", self.run_records);
+            let count_word = if self.run_header_bytes == RUN_RAFT_HEADER_BYTES {
+                self.run_records | RUN_RAFT
+            } else {
+                self.run_records
+            };
+            put(buffer, start + run_offset::RECORD_COUNT, &count_word.to_le_bytes());
             put(buffer, start + run_offset::RUN_BYTES, &run_bytes.to_le_bytes());
-            self.headers.update(&buffer[start..start + RUN_HEADER_BYTES]);
+            self.headers.update(&buffer[start..start + self.run_header_bytes]);
             self.run_count += 1;
         }
     }
@@ -225,7 +285,8 @@ impl<B: AsMut<[u8]>> BatchWriter<B> {
         let headers_xxh3 = self.headers.digest();
         let header = &mut buffer[..BATCH_HEADER_BYTES];
         put(header, batch_offset::MAGIC, &BATCH_MAGIC.to_le_bytes());
-        put(header, batch_offset::VERSION, &FORMAT_VERSION.to_le_bytes());
+        let version = if self.raft_runs { FORMAT_VERSION } else { FORMAT_VERSION_WITHOUT_RAFT };
+        put(header, batch_offset::VERSION, &version.to_le_bytes());
         put(header, batch_offset::FLAGS, &flags.to_le_bytes());
         put(header, batch_offset::POSITION, &position.to_le_bytes());
         put(header, batch_offset::BODY_BYTES, &(body_bytes as u32).to_le_bytes());
@@ -281,6 +342,10 @@ pub enum FrameError {
     RunMismatch { expected_shard: u64, expected_index: u64 },
     #[error("record checksum mismatch at record index {record_index}")]
     RecordChecksum { record_index: u64 },
+    #[error("a run carries a Raft position in a batch of format version {0}, which has none")]
+    RaftRunInVersion(u16),
+    #[error("a run's Raft position has index 0")]
+    RaftIndexZero,
 }
 
 /// Reads and checks a batch header found at journal position `position`.
@@ -326,8 +391,11 @@ pub fn decode_batch_header(bytes: &[u8], position: u64) -> Result<BatchHeader, F
 pub struct RunView<'a> {
     pub shard_uid: u64,
     pub first_index: u64,
+    /// Without the [`RUN_RAFT`] bit.
     pub record_count: u32,
     pub timestamp_ms: i64,
+    /// The Raft entry the records came from, if the run says ([`RUN_RAFT`]).
+    pub raft: Option<RaftPosition>,
     /// Offset of the run header from the start of the batch.
     pub offset_in_batch: usize,
     /// The whole run: header and records.
@@ -357,6 +425,11 @@ pub fn decode_batch(bytes: &[u8], position: u64) -> Result<(BatchHeader, Vec<Run
     if runs.len() != header.run_count as usize || record_total != u64::from(header.record_count) {
         return Err(FrameError::Lengths);
     }
+    if header.version < FORMAT_VERSION {
+        if runs.iter().any(|run| run.raft.is_some()) {
+            return Err(FrameError::RaftRunInVersion(header.version));
+        }
+    }
     if header.version >= 2 {
         let mut headers = Xxh3Stream::new();
         for run in &runs {
@@ -364,7 +437,7 @@ pub fn decode_batch(bytes: &[u8], position: u64) -> Result<(BatchHeader, Vec<Run
                 let record = record?;
                 headers.update(&run.bytes[record.offset_in_run..record.offset_in_run + RECORD_HEADER_BYTES]);
             }
-            headers.update(&run.bytes[..RUN_HEADER_BYTES]);
+            headers.update(&run.bytes[..run.header_bytes()]);
         }
         if headers.digest() != header.headers_xxh3 {
             return Err(FrameError::BodyChecksum);
@@ -373,18 +446,31 @@ pub fn decode_batch(bytes: &[u8], position: u64) -> Result<(BatchHeader, Vec<Run
     Ok((header, runs))
 }
 
-/// Reads a run header at the start of `bytes` (which may extend past the run).
+/// Reads a run header at the start of `bytes` (which may extend past the run): of either
+/// length, as the header says ([`RUN_RAFT`]).
 pub fn decode_run(bytes: &[u8], offset_in_batch: usize) -> Result<RunView<'_>, FrameError> {
     let header = bytes.get(..RUN_HEADER_BYTES).ok_or(FrameError::Truncated)?;
+    let count_word = u32_at(header, run_offset::RECORD_COUNT);
+    let raft = if count_word & RUN_RAFT != 0 {
+        let header = bytes.get(..RUN_RAFT_HEADER_BYTES).ok_or(FrameError::Truncated)?;
+        let index = u64_at(header, run_offset::RAFT_INDEX);
+        if index == 0 {
+            return Err(FrameError::RaftIndexZero);
+        }
+        Some(RaftPosition { term: u64_at(header, run_offset::RAFT_TERM), index })
+    } else {
+        None
+    };
     let run_bytes = u32_at(header, run_offset::RUN_BYTES) as usize;
-    if run_bytes < RUN_HEADER_BYTES {
+    if run_bytes < RaftPosition::run_header_bytes(raft) {
         return Err(FrameError::Lengths);
     }
     Ok(RunView {
         shard_uid: u64_at(header, run_offset::SHARD_UID),
         first_index: u64_at(header, run_offset::FIRST_INDEX),
-        record_count: u32_at(header, run_offset::RECORD_COUNT),
+        record_count: count_word & !RUN_RAFT,
         timestamp_ms: i64_at(header, run_offset::TIMESTAMP_MS),
+        raft,
         offset_in_batch,
         bytes: bytes.get(..run_bytes).ok_or(FrameError::Truncated)?,
     })
@@ -403,11 +489,16 @@ pub struct RecordView<'a> {
 }
 
 impl<'a> RunView<'a> {
+    /// The run header's length: [`RUN_HEADER_BYTES`], or [`RUN_RAFT_HEADER_BYTES`].
+    pub fn header_bytes(&self) -> usize {
+        RaftPosition::run_header_bytes(self.raft)
+    }
+
     /// The run's records, each checked against its checksum. Stops at the first error.
     pub fn records(&self) -> impl Iterator<Item = Result<RecordView<'a>, FrameError>> + 'a {
         let (bytes, shard_uid, first_index, count) =
             (self.bytes, self.shard_uid, self.first_index, u64::from(self.record_count));
-        let mut offset = RUN_HEADER_BYTES;
+        let mut offset = self.header_bytes();
         let mut ordinal = 0u64;
         let mut failed = false;
         std::iter::from_fn(move || {
@@ -481,6 +572,7 @@ pub struct ScannedRun {
     pub record_count: u32,
     pub run_bytes: u32,
     pub timestamp_ms: i64,
+    pub raft: Option<RaftPosition>,
     /// Offset of the run header from the start of the segment.
     pub offset: usize,
 }
@@ -539,6 +631,7 @@ pub fn scan_segment(bytes: &[u8], base: u64) -> SegmentScan {
                 record_count: run.record_count,
                 run_bytes: run.bytes.len() as u32,
                 timestamp_ms: run.timestamp_ms,
+                raft: run.raft,
                 offset: offset + run.offset_in_batch,
             })
             .collect();
@@ -590,6 +683,9 @@ pub const FILE_XXH3_BYTES: usize = 8;
 
 /// "SLX1": a sealed segment's index checkpoint.
 pub const CHECKPOINT_MAGIC: [u8; 4] = *b"SLX1";
+/// "SLX2": the checkpoint of a segment some of whose runs carry a Raft position: each entry
+/// is [`CHECKPOINT_RAFT_ENTRY_BYTES`] long. A segment without one keeps "SLX1".
+pub const CHECKPOINT_RAFT_MAGIC: [u8; 4] = *b"SLX2";
 pub const CHECKPOINT_HEADER_BYTES: usize = 16;
 pub mod checkpoint_offset {
     pub const MAGIC: usize = 0; // [u8; 4]
@@ -604,9 +700,21 @@ pub mod checkpoint_entry_offset {
     pub const RUN_BYTES: usize = 20; // u32
     pub const POSITION: usize = 24; // u64, journal position of the run header
     pub const TIMESTAMP_MS: usize = 32; // i64
+    pub const RAFT_TERM: usize = 40; // u64, SLX2 only
+    pub const RAFT_INDEX: usize = 48; // u64, SLX2 only; 0: the run carries no Raft position
 }
+pub const CHECKPOINT_RAFT_ENTRY_BYTES: usize = 56;
 const _: () = assert!(checkpoint_offset::RUN_COUNT + 4 == CHECKPOINT_HEADER_BYTES);
 const _: () = assert!(checkpoint_entry_offset::TIMESTAMP_MS + 8 == CHECKPOINT_ENTRY_BYTES);
+const _: () = assert!(checkpoint_entry_offset::RAFT_INDEX + 8 == CHECKPOINT_RAFT_ENTRY_BYTES);
+
+/// A segment's runs as its checkpoint lists them: `(shard uid, run)` in journal order, and
+/// the Raft positions of those runs that carry one, by run position, in the same order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SegmentRuns {
+    pub runs: Vec<(u64, RunEntry)>,
+    pub raft: Vec<(u64, RaftPosition)>,
+}
 
 /// "SLW1": the watermarks file.
 pub const WATERMARKS_MAGIC: [u8; 4] = *b"SLW1";
@@ -638,10 +746,12 @@ pub enum CheckpointError {
     Base { expected: u64, actual: u64 },
     #[error("{count} entries do not fill {bytes} bytes")]
     Lengths { count: u32, bytes: usize },
-    #[error("run {ordinal} is empty, too short for its records, outside the segment, or not after the previous run")]
+    #[error("run {ordinal} is empty, too short for its records, outside the segment, not after the previous run, or has a Raft term without an index")]
     RunOutOfPlace { ordinal: usize },
     #[error("entry {ordinal} is not in increasing shard order, or trims past its next index")]
     Order { ordinal: usize },
+    #[error("a checkpoint with Raft positions lists none")]
+    NoRaftPositions,
 }
 
 /// Splits `bytes` into the part the trailing checksum covers, after checking it.
@@ -656,23 +766,34 @@ fn checked_body(bytes: &[u8], header_bytes: usize) -> Result<&[u8], CheckpointEr
     Ok(body)
 }
 
-/// Encodes a sealed segment's runs (`(shard uid, run)`, any order) as its checkpoint.
-pub fn encode_segment_checkpoint(base: u64, runs: &[(u64, RunEntry)]) -> Vec<u8> {
+/// Encodes a sealed segment's runs (`(shard uid, run)`, any order) as its checkpoint, with the
+/// Raft positions of the runs that carry one (`(run position, position)`, any order).
+pub fn encode_segment_checkpoint(base: u64, runs: &[(u64, RunEntry)], raft: &[(u64, RaftPosition)]) -> Vec<u8> {
     let mut sorted = runs.to_vec();
     sorted.sort_by_key(|(_, run)| run.position);
-    let mut bytes = vec![0u8; CHECKPOINT_HEADER_BYTES + sorted.len() * CHECKPOINT_ENTRY_BYTES];
-    put(&mut bytes, checkpoint_offset::MAGIC, &CHECKPOINT_MAGIC);
+    let raft: std::collections::HashMap<u64, RaftPosition> = raft.iter().copied().collect();
+    let (magic, entry_bytes) = if raft.is_empty() {
+        (CHECKPOINT_MAGIC, CHECKPOINT_ENTRY_BYTES)
+    } else {
+        (CHECKPOINT_RAFT_MAGIC, CHECKPOINT_RAFT_ENTRY_BYTES)
+    };
+    let mut bytes = vec![0u8; CHECKPOINT_HEADER_BYTES + sorted.len() * entry_bytes];
+    put(&mut bytes, checkpoint_offset::MAGIC, &magic);
     put(&mut bytes, checkpoint_offset::BASE, &base.to_le_bytes());
     let count = u32::try_from(sorted.len()).expect("a segment holds fewer than 2^32 runs");
     put(&mut bytes, checkpoint_offset::RUN_COUNT, &count.to_le_bytes());
     for (ordinal, (uid, run)) in sorted.iter().enumerate() {
-        let entry = &mut bytes[CHECKPOINT_HEADER_BYTES + ordinal * CHECKPOINT_ENTRY_BYTES..];
+        let entry = &mut bytes[CHECKPOINT_HEADER_BYTES + ordinal * entry_bytes..];
         put(entry, checkpoint_entry_offset::SHARD_UID, &uid.to_le_bytes());
         put(entry, checkpoint_entry_offset::FIRST_INDEX, &run.first_index.to_le_bytes());
         put(entry, checkpoint_entry_offset::RECORD_COUNT, &run.record_count.to_le_bytes());
         put(entry, checkpoint_entry_offset::RUN_BYTES, &run.run_bytes.to_le_bytes());
         put(entry, checkpoint_entry_offset::POSITION, &run.position.to_le_bytes());
         put(entry, checkpoint_entry_offset::TIMESTAMP_MS, &run.timestamp_ms.to_le_bytes());
+        if let Some(position) = raft.get(&run.position) {
+            put(entry, checkpoint_entry_offset::RAFT_TERM, &position.term.to_le_bytes());
+            put(entry, checkpoint_entry_offset::RAFT_INDEX, &position.index.to_le_bytes());
+        }
     }
     let checksum = xxh3_64(&bytes);
     bytes.extend_from_slice(&checksum.to_le_bytes());
@@ -682,28 +803,29 @@ pub fn encode_segment_checkpoint(base: u64, runs: &[(u64, RunEntry)]) -> Vec<u8>
 /// Decodes the checkpoint of the segment at `base` whose file holds `segment_bytes` bytes:
 /// its runs in journal order. Any failed check refuses the whole checkpoint (recovery then
 /// scans the segment instead). Never panics, whatever the bytes.
-pub fn decode_segment_checkpoint(
-    bytes: &[u8],
-    base: u64,
-    segment_bytes: u64,
-) -> Result<Vec<(u64, RunEntry)>, CheckpointError> {
+pub fn decode_segment_checkpoint(bytes: &[u8], base: u64, segment_bytes: u64) -> Result<SegmentRuns, CheckpointError> {
     let body = checked_body(bytes, CHECKPOINT_HEADER_BYTES)?;
-    if body[checkpoint_offset::MAGIC..checkpoint_offset::MAGIC + 4] != CHECKPOINT_MAGIC {
+    let magic = &body[checkpoint_offset::MAGIC..checkpoint_offset::MAGIC + 4];
+    let entry_bytes = if magic == CHECKPOINT_MAGIC {
+        CHECKPOINT_ENTRY_BYTES
+    } else if magic == CHECKPOINT_RAFT_MAGIC {
+        CHECKPOINT_RAFT_ENTRY_BYTES
+    } else {
         return Err(CheckpointError::Magic);
-    }
+    };
     let actual = u64_at(body, checkpoint_offset::BASE);
     if actual != base {
         return Err(CheckpointError::Base { expected: base, actual });
     }
     let count = u32_at(body, checkpoint_offset::RUN_COUNT);
     let entries = &body[CHECKPOINT_HEADER_BYTES..];
-    if entries.len() as u64 != u64::from(count) * CHECKPOINT_ENTRY_BYTES as u64 {
+    if entries.len() as u64 != u64::from(count) * entry_bytes as u64 {
         return Err(CheckpointError::Lengths { count, bytes: bytes.len() });
     }
     let end = base.saturating_add(segment_bytes);
-    let mut runs = Vec::with_capacity(count as usize);
+    let mut decoded = SegmentRuns { runs: Vec::with_capacity(count as usize), raft: Vec::new() };
     let mut previous_end = base;
-    for (ordinal, entry) in entries.chunks_exact(CHECKPOINT_ENTRY_BYTES).enumerate() {
+    for (ordinal, entry) in entries.chunks_exact(entry_bytes).enumerate() {
         let run = RunEntry {
             first_index: u64_at(entry, checkpoint_entry_offset::FIRST_INDEX),
             record_count: u32_at(entry, checkpoint_entry_offset::RECORD_COUNT),
@@ -711,9 +833,19 @@ pub fn decode_segment_checkpoint(
             position: u64_at(entry, checkpoint_entry_offset::POSITION),
             timestamp_ms: i64_at(entry, checkpoint_entry_offset::TIMESTAMP_MS),
         };
-        let smallest_run = RUN_HEADER_BYTES as u64 + RECORD_HEADER_BYTES as u64 * u64::from(run.record_count);
+        let listed = (entry_bytes == CHECKPOINT_RAFT_ENTRY_BYTES).then(|| RaftPosition {
+            term: u64_at(entry, checkpoint_entry_offset::RAFT_TERM),
+            index: u64_at(entry, checkpoint_entry_offset::RAFT_INDEX),
+        });
+        let raft = listed.filter(|position| position.index > 0);
+        // No position is written as zeros: a term without an index is damage.
+        let stray_term = listed.is_some_and(|position| position.index == 0 && position.term != 0);
+        let header_bytes = RaftPosition::run_header_bytes(raft) as u64;
+        let smallest_run = header_bytes + RECORD_HEADER_BYTES as u64 * u64::from(run.record_count);
         let run_end = run.position.checked_add(u64::from(run.run_bytes));
-        let in_place = run.record_count > 0
+        let in_place = !stray_term
+            && run.record_count > 0
+            && run.record_count < RUN_RAFT
             && u64::from(run.run_bytes) >= smallest_run
             && run.position >= previous_end
             && run_end.is_some_and(|run_end| run_end <= end)
@@ -722,9 +854,16 @@ pub fn decode_segment_checkpoint(
             return Err(CheckpointError::RunOutOfPlace { ordinal });
         }
         previous_end = run_end.expect("checked above");
-        runs.push((u64_at(entry, checkpoint_entry_offset::SHARD_UID), run));
+        if let Some(raft) = raft {
+            decoded.raft.push((run.position, raft));
+        }
+        decoded.runs.push((u64_at(entry, checkpoint_entry_offset::SHARD_UID), run));
     }
-    Ok(runs)
+    // A checkpoint "SLX2" whose runs carry no Raft position would not encode back the same.
+    if entry_bytes == CHECKPOINT_RAFT_ENTRY_BYTES && decoded.raft.is_empty() {
+        return Err(CheckpointError::NoRaftPositions);
+    }
+    Ok(decoded)
 }
 
 /// What a retention pass persists about a shard before it deletes segments.
@@ -811,15 +950,25 @@ mod tests {
 
     /// Builds a batch of runs at `position`.
     fn batch_with_flags(position: u64, flags: u16, runs: &[TestRun<'_>]) -> Vec<u8> {
+        batch_with_raft(position, flags, runs, |_| None)
+    }
+
+    /// Builds a batch of runs at `position`, run `i` with Raft position `raft(i)`.
+    fn batch_with_raft(
+        position: u64,
+        flags: u16,
+        runs: &[TestRun<'_>],
+        raft: impl Fn(usize) -> Option<RaftPosition>,
+    ) -> Vec<u8> {
         let mut used = BATCH_HEADER_BYTES;
-        for (_, _, records) in runs {
-            used += RUN_HEADER_BYTES;
+        for (ordinal, (_, _, records)) in runs.iter().enumerate() {
+            used += RaftPosition::run_header_bytes(raft(ordinal));
             used += records.iter().map(|(k, d)| record_bytes(k.len(), d.len())).sum::<usize>();
         }
         let mut writer = BatchWriter::new(vec![0xAA; align_up(used, BLOCK_BYTES)]);
-        for (shard, first, records) in runs {
-            assert!(records.iter().all(|(k, d)| writer.fits(k.len(), d.len(), false)));
-            writer.begin_run(*shard, *first, 1_000);
+        for (ordinal, (shard, first, records)) in runs.iter().enumerate() {
+            assert!(records.iter().all(|(k, d)| writer.fits(k.len(), d.len(), 0)));
+            writer.begin_run(*shard, *first, 1_000, raft(ordinal));
             for (key, data) in records {
                 writer.push_record(key, data, 0);
             }
@@ -859,6 +1008,41 @@ mod tests {
         let mut moved = runs[0];
         moved.shard_uid = 2;
         assert!(matches!(moved.records().next(), Some(Err(FrameError::RecordChecksum { .. }))));
+    }
+
+    /// A replicated shard's runs carry their Raft entry's position (version 3); other runs of
+    /// the same batch keep the short header, and a batch without such runs stays version 2.
+    #[test]
+    fn runs_carry_raft_positions_in_version_3_batches() {
+        let position = RaftPosition { term: 4, index: 91 };
+        let runs = [(7, 0, vec![(&b"k1"[..], &b"hello"[..]), (b"k2", b"")]), (9, 5, vec![(b"x", b"y")])];
+        let bytes = batch_with_raft(0, COMMIT_START | COMMIT_END, &runs, |i| (i == 0).then_some(position));
+        let (header, decoded) = decode_batch(&bytes, 0).unwrap();
+        assert_eq!((header.version, header.run_count, header.record_count), (3, 2, 3));
+        assert_eq!((decoded[0].raft, decoded[0].record_count, decoded[0].header_bytes()), (Some(position), 2, 48));
+        assert_eq!((decoded[1].raft, decoded[1].header_bytes()), (None, 32));
+        let records: Vec<_> = decoded[0].records().collect::<Result<_, _>>().unwrap();
+        assert_eq!((records[0].key, records[0].data, records[1].record_index), (&b"k1"[..], &b"hello"[..], 1));
+        // A run decoded alone, as a read does from the index's position, finds its length.
+        let alone = decode_run(&bytes[decoded[0].offset_in_batch..], 0).unwrap();
+        assert_eq!((alone.raft, alone.records().count()), (Some(position), 2));
+        // The Raft position is covered by the batch's checksum: every flipped byte fails.
+        let body_bytes = header.body_bytes as usize;
+        for offset in BATCH_HEADER_BYTES..BATCH_HEADER_BYTES + body_bytes {
+            let mut flipped = bytes.clone();
+            flipped[offset] ^= 0x10;
+            assert!(decode_batch(&flipped, 0).is_err(), "flip at {offset} passed");
+        }
+        // An older version's batch cannot hold such a run.
+        assert_eq!(decode_batch(&with_version(bytes, 2), 0).unwrap_err(), FrameError::RaftRunInVersion(2));
+        let plain = batch(0, &runs);
+        assert_eq!(decode_batch_header(&plain, 0).unwrap().version, FORMAT_VERSION_WITHOUT_RAFT);
+        // Raft indexes start at 1: a run claiming index 0 is refused on its own.
+        let zero =
+            batch_with_raft(0, COMMIT_START | COMMIT_END, &runs[1..], |_| Some(RaftPosition { term: 1, index: 1 }));
+        let mut zero = zero;
+        zero[BATCH_HEADER_BYTES + run_offset::RAFT_INDEX] = 0;
+        assert_eq!(decode_run(&zero[BATCH_HEADER_BYTES..], 0).unwrap_err(), FrameError::RaftIndexZero);
     }
 
     /// Rewrites a version-2 batch as version 1 wrote it: the body's checksum in place of the
@@ -1030,23 +1214,31 @@ mod tests {
     #[test]
     fn checkpoints_round_trip_and_refuse_any_damage() {
         let runs = vec![(2, run_entry(5, 2, 4096 + 600)), (1, run_entry(1, 3, 4096 + 64))];
-        let bytes = encode_segment_checkpoint(4096, &runs);
-        let decoded = decode_segment_checkpoint(&bytes, 4096, 2048).unwrap();
-        assert_eq!(decoded, vec![runs[1], runs[0]], "journal order");
-        assert_eq!(encode_segment_checkpoint(4096, &decoded), bytes);
-        assert_eq!(
-            decode_segment_checkpoint(&bytes, 0, 2048),
-            Err(CheckpointError::Base { expected: 0, actual: 4096 })
-        );
-        // The second run ends at 700: past a segment of 650 bytes.
-        assert_eq!(decode_segment_checkpoint(&bytes, 4096, 650), Err(CheckpointError::RunOutOfPlace { ordinal: 1 }));
-        for at in 0..bytes.len() {
-            let mut flipped = bytes.clone();
-            flipped[at] ^= 0x20;
-            assert!(decode_segment_checkpoint(&flipped, 4096, 2048).is_err(), "flip at {at}");
-        }
-        for cut in 0..bytes.len() {
-            assert!(decode_segment_checkpoint(&bytes[..cut], 4096, 2048).is_err(), "cut at {cut}");
+        let raft_positions = [vec![], vec![(4096 + 600, RaftPosition { term: 3, index: 12 })]];
+        for raft in raft_positions {
+            let bytes = encode_segment_checkpoint(4096, &runs, &raft);
+            let magic = if raft.is_empty() { CHECKPOINT_MAGIC } else { CHECKPOINT_RAFT_MAGIC };
+            assert_eq!(bytes[..4], magic);
+            let decoded = decode_segment_checkpoint(&bytes, 4096, 2048).unwrap();
+            assert_eq!(decoded, SegmentRuns { runs: vec![runs[1], runs[0]], raft: raft.clone() }, "journal order");
+            assert_eq!(encode_segment_checkpoint(4096, &decoded.runs, &decoded.raft), bytes);
+            assert_eq!(
+                decode_segment_checkpoint(&bytes, 0, 2048),
+                Err(CheckpointError::Base { expected: 0, actual: 4096 })
+            );
+            // The second run ends at 700: past a segment of 650 bytes.
+            assert_eq!(
+                decode_segment_checkpoint(&bytes, 4096, 650),
+                Err(CheckpointError::RunOutOfPlace { ordinal: 1 })
+            );
+            for at in 0..bytes.len() {
+                let mut flipped = bytes.clone();
+                flipped[at] ^= 0x20;
+                assert!(decode_segment_checkpoint(&flipped, 4096, 2048).is_err(), "flip at {at}");
+            }
+            for cut in 0..bytes.len() {
+                assert!(decode_segment_checkpoint(&bytes[..cut], 4096, 2048).is_err(), "cut at {cut}");
+            }
         }
     }
 

@@ -51,10 +51,11 @@ pub const RETENTION_HOURS_MAX: u32 = 8760;
 pub const STREAM_NAME_CHARS_MAX: usize = 128;
 
 /// Largest encoded size of one append: a maximal PutRecords, each record in its own run
-/// (the worst case for framing overhead), in one batch.
+/// (the worst case for framing overhead) with a Raft position (a replica's applier), in one
+/// batch.
 pub const APPEND_ENCODED_BYTES_MAX: usize = format::BATCH_HEADER_BYTES
     + PUT_RECORDS_BYTES_MAX
-    + PUT_RECORDS_COUNT_MAX * (format::RUN_HEADER_BYTES + format::RECORD_HEADER_BYTES + RECORD_SEALING_BYTES_MAX);
+    + PUT_RECORDS_COUNT_MAX * (format::RUN_RAFT_HEADER_BYTES + format::RECORD_HEADER_BYTES + RECORD_SEALING_BYTES_MAX);
 
 /// Most bytes of one batch, the unit of write. A commit is framed into batches that are all
 /// written at once, so the disk sees a queue of writes (measured here: 1 MiB writes at queue
@@ -66,7 +67,7 @@ pub const BATCH_BYTES_MAX: usize = 2 << 20;
 const _: () = assert!(
     BATCH_BYTES_MAX
         >= format::BATCH_HEADER_BYTES
-            + format::RUN_HEADER_BYTES
+            + format::RUN_RAFT_HEADER_BYTES
             + format::RECORD_HEADER_BYTES
             + (1 << 20)
             + RECORD_SEALING_BYTES_MAX
@@ -74,7 +75,7 @@ const _: () = assert!(
 /// The largest batch: one record of [`RECORD_BYTES_MAX`] (sealed, at most) with its headers,
 /// rounded up to the largest alignment a device asks (4 KiB).
 pub const BATCH_BYTES_OVERSIZED_MAX: usize = (format::BATCH_HEADER_BYTES
-    + format::RUN_HEADER_BYTES
+    + format::RUN_RAFT_HEADER_BYTES
     + format::RECORD_HEADER_BYTES
     + RECORD_BYTES_MAX
     + RECORD_SEALING_BYTES_MAX)

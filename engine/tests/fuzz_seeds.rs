@@ -8,16 +8,22 @@
 
 use sluice_engine::format::{
     decode_segment_checkpoint, decode_watermarks, encode_segment_checkpoint, encode_watermarks, scan_segment,
-    BatchWriter, SegmentEnd, Watermark, Watermarks, BLOCK_BYTES, COMMIT_END, COMMIT_START, FILE_XXH3_BYTES,
+    BatchWriter, RaftPosition, SegmentEnd, Watermark, Watermarks, BLOCK_BYTES, COMMIT_END, COMMIT_START,
+    FILE_XXH3_BYTES,
 };
 use sluice_engine::shard_index::RunEntry;
 use std::path::{Path, PathBuf};
 
 /// Appends one batch of `(shard, first_index, records)` runs at the end of `segment`.
 fn push_batch(segment: &mut Vec<u8>, flags: u16, runs: &[(u64, u64, &[&[u8]])]) {
+    push_raft_batch(segment, flags, runs, None);
+}
+
+/// [`push_batch`], the runs carrying Raft position `raft` (a replicated shard's).
+fn push_raft_batch(segment: &mut Vec<u8>, flags: u16, runs: &[(u64, u64, &[&[u8]])], raft: Option<RaftPosition>) {
     let mut writer = BatchWriter::new(vec![0u8; 64 * 1024]);
     for (shard, first_index, records) in runs {
-        writer.begin_run(*shard, *first_index, 1_700_000_000_000);
+        writer.begin_run(*shard, *first_index, 1_700_000_000_000, raft);
         for data in *records {
             writer.push_record(b"partition-key", data, 0);
         }
@@ -41,7 +47,23 @@ fn seeds() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     // Flip a bit in the second batch's body: later commits exist, so this is corruption.
     let mut corrupt = clean.clone();
     corrupt[batches[1].offset + 100] ^= 0x04;
-    vec![("clean", clean, "clean"), ("torn", torn, "torn"), ("corrupt", corrupt, "corrupt")]
+    // A replicated shard's runs (format version 3) after a single node's (version 2).
+    let mut raft = Vec::new();
+    push_batch(&mut raft, whole_commit, &[(1, 1, &[b"first"])]);
+    push_raft_batch(
+        &mut raft,
+        whole_commit,
+        &[(2, 1, &[b"entry 7", b"of term 2"])],
+        Some(RaftPosition { term: 2, index: 7 }),
+    );
+    push_raft_batch(&mut raft, COMMIT_START, &[(2, 3, &[&[0x5Au8; 300]])], Some(RaftPosition { term: 3, index: 8 }));
+    push_raft_batch(&mut raft, COMMIT_END, &[(2, 4, &[b"split"])], Some(RaftPosition { term: 3, index: 8 }));
+    vec![
+        ("clean", clean, "clean"),
+        ("torn", torn, "torn"),
+        ("corrupt", corrupt, "corrupt"),
+        ("raft_positions", raft, "clean"),
+    ]
 }
 
 /// Writes `content` to `dir/name` when rewriting the corpus, else checks it matches.
@@ -70,10 +92,13 @@ fn the_committed_checkpoint_seeds_match_the_format() {
     };
     let base = 1 << 20;
     let runs = [(1, run(1, 2, base + 64)), (2, run(7, 1, base + 600)), (1, run(3, 4, base + 1024))];
-    let checkpoint = encode_segment_checkpoint(base, &runs);
+    let checkpoint = encode_segment_checkpoint(base, &runs, &[]);
     // Segments of 2^20 bytes: mode bits 2..8 hold 20.
     let segment_mode = 20 << 2;
-    assert_eq!(decode_segment_checkpoint(&checkpoint, base, 1 << 20).unwrap().len(), 3);
+    assert_eq!(decode_segment_checkpoint(&checkpoint, base, 1 << 20).unwrap().runs.len(), 3);
+    let raft = [(base + 600, RaftPosition { term: 2, index: 40 }), (base + 1024, RaftPosition { term: 3, index: 41 })];
+    let raft_checkpoint = encode_segment_checkpoint(base, &runs, &raft);
+    assert_eq!(decode_segment_checkpoint(&raft_checkpoint, base, 1 << 20).unwrap().raft, raft);
     let mut flipped = checkpoint.clone();
     flipped[20] ^= 0x08;
     assert!(decode_segment_checkpoint(&flipped, base, 1 << 20).is_err());
@@ -90,6 +115,7 @@ fn the_committed_checkpoint_seeds_match_the_format() {
     check_seed(&dir, "checkpoint", &seed(segment_mode, &checkpoint));
     check_seed(&dir, "checkpoint_body", &seed(segment_mode | 1, body));
     check_seed(&dir, "checkpoint_flipped", &seed(segment_mode, &flipped));
+    check_seed(&dir, "checkpoint_raft_positions", &seed(segment_mode, &raft_checkpoint));
     check_seed(&dir, "watermarks", &seed(2, &encoded));
     check_seed(&dir, "watermarks_body", &seed(3, watermarks_body));
 }

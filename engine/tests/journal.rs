@@ -7,8 +7,9 @@ mod common;
 use bytes::Bytes;
 use common::{append_one, journal_dir, open, read_all, run, shard_one_record, small_config, spec};
 use sluice_engine::clock::ManualClock;
+use sluice_engine::format::RaftPosition;
 use sluice_engine::journal::{prime_iopoll_probe, JournalConfig};
-use sluice_engine::{AppendRecord, EngineError, ShardSpec, StartPosition};
+use sluice_engine::{AppendRecord, EngineError, RaftRuns, RaftTip, ShardSpec, StartPosition};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -627,9 +628,9 @@ fn queued_appends_keep_their_own_arrival_times_never_going_backwards() {
         // A replica's applier foretells each append's acknowledgements from the shard's tip.
         let mut tip = journal.tip(1).unwrap();
         assert_eq!((tip.next_index, tip.seq_prefix), (1, spec(1).seq_prefix));
-        let mut first = journal.queue_at(vec![record("a"), record("b")], 9_000, 1).await.unwrap();
-        let mut second = journal.queue_at(vec![record("c")], 7_000, 3).await.unwrap();
-        let mut third = journal.queue_at(vec![record("d")], 9_500, 4).await.unwrap();
+        let mut first = journal.queue_at(vec![record("a"), record("b")], 9_000, 1, None).await.unwrap();
+        let mut second = journal.queue_at(vec![record("c")], 7_000, 3, None).await.unwrap();
+        let mut third = journal.queue_at(vec![record("d")], 9_500, 4, None).await.unwrap();
         let foretold = [tip.append(2, 9_000), tip.append(1, 7_000), tip.append(1, 9_500)];
         let acks = first.durable().await.unwrap();
         assert!(acks.iter().all(|ack| ack.timestamp_ms == 9_000));
@@ -645,8 +646,8 @@ fn queued_appends_keep_their_own_arrival_times_never_going_backwards() {
         assert_eq!(stored, vec![9_000, 9_000, 9_000, 9_500]);
         // An append that would not start where it must is refused, and so is the one queued
         // behind it: no hole, nothing stored.
-        let mut wrong = journal.queue_at(vec![record("e")], 9_600, 6).await.unwrap();
-        let mut behind = journal.queue_at(vec![record("f")], 9_700, 7).await.unwrap();
+        let mut wrong = journal.queue_at(vec![record("e")], 9_600, 6, None).await.unwrap();
+        let mut behind = journal.queue_at(vec![record("f")], 9_700, 7, None).await.unwrap();
         assert!(matches!(wrong.durable().await, Err(EngineError::NotNext { expected: 6, actual: 5, .. })));
         assert!(matches!(behind.durable().await, Err(EngineError::NotNext { expected: 7, actual: 5, .. })));
         journal.close().await.unwrap();
@@ -688,9 +689,9 @@ fn a_shard_restarts_at_a_peers_retention_and_keeps_it_across_a_restart() {
             journal.restart_shard_at(1, 100).await.unwrap();
             assert_eq!(journal.bounds(1).await.unwrap(), (100, 100), "{held} records held");
             // Not at the new start: refused, nothing stored.
-            let mut early = journal.queue_at(vec![record("early")], 6_000, 0).await.unwrap();
+            let mut early = journal.queue_at(vec![record("early")], 6_000, 0, None).await.unwrap();
             assert!(matches!(early.durable().await, Err(EngineError::NotNext { expected: 0, actual: 100, .. })));
-            journal.queue_at(vec![record("a"), record("b")], 6_000, 100).await.unwrap().durable().await.unwrap();
+            journal.queue_at(vec![record("a"), record("b")], 6_000, 100, None).await.unwrap().durable().await.unwrap();
             assert!(matches!(journal.restart_shard_at(1, 101).await, Err(EngineError::NotNext { actual: 102, .. })));
             let indexes = |records: Vec<sluice_engine::StoredRecord>| -> Vec<u64> {
                 records.iter().map(|record| record.sequence_number.record_index()).collect()
@@ -706,4 +707,99 @@ fn a_shard_restarts_at_a_peers_retention_and_keeps_it_across_a_restart() {
             journal.close().await.unwrap();
         });
     }
+}
+
+/// A replicated shard's records carry the position of the Raft entry they came from: the
+/// journal knows which entries it holds from its own bytes, after a restart too, whether the
+/// runs lie in sealed segments (read from their checkpoints, or scanned when a checkpoint is
+/// gone) or in the active one. Other shards' runs, written in the same commits, carry none.
+#[test]
+fn raft_positions_ride_in_the_runs_and_survive_restarts() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    let clock = ManualClock::new(5_000);
+    let (write_path, write_clock) = (path.clone(), clock.clone());
+    // Entry `i` (1..=40) holds `1 + i % 3` records of ~700 bytes; the term changes at 15 and 31.
+    let term = |index: u64| match index {
+        ..15 => 2,
+        15..31 => 3,
+        _ => 5,
+    };
+    let ends: Vec<u64> = (1..=40u64)
+        .scan(1, |next, index| {
+            *next += 1 + index % 3;
+            Some(*next)
+        })
+        .collect();
+    let write_ends = ends.clone();
+    run(move || async move {
+        let ends = write_ends;
+        let journal = open(small_config(&write_path), &write_clock).await;
+        journal.register_shard(spec(1));
+        journal.register_shard(spec(2));
+        assert_eq!(journal.raft_runs(1).unwrap(), RaftRuns::default());
+        let mut next = 1;
+        for index in 1..=40u64 {
+            let records = (0..1 + index % 3)
+                .map(|i| AppendRecord {
+                    data: Bytes::from(vec![index as u8; 700 + i as usize]),
+                    ..shard_one_record("")
+                })
+                .collect();
+            let raft = RaftPosition { term: term(index), index };
+            let mut queued = journal.queue_at(records, 6_000, next, Some(raft)).await.unwrap();
+            // Another shard's plain append, likely in the same commit.
+            append_one(&journal, 2, "plain").await;
+            queued.durable().await.unwrap();
+            next = ends[index as usize - 1];
+        }
+        assert!(journal.segment_count() > 3, "segments rolled: {}", journal.segment_count());
+        let expected = RaftRuns {
+            terms: vec![(1, 2), (15, 3), (31, 5)],
+            tip: Some(RaftTip { position: RaftPosition { term: 5, index: 40 }, end_index: ends[39] }),
+        };
+        assert_eq!(journal.raft_runs(1).unwrap(), expected);
+        assert_eq!(journal.raft_runs(2).unwrap(), RaftRuns::default(), "plain appends carry no position");
+        assert_eq!(
+            (
+                expected.term_of(0),
+                expected.term_of(14),
+                expected.term_of(15),
+                expected.term_of(40),
+                expected.term_of(41)
+            ),
+            (None, Some(2), Some(3), Some(5), None)
+        );
+        journal.close().await.unwrap();
+    });
+    let checkpoints = || {
+        std::fs::read_dir(&path)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|file| file.extension().is_some_and(|extension| extension == "idx"))
+            .collect::<Vec<_>>()
+    };
+    let listed = checkpoints();
+    assert!(listed.len() >= 3, "sealed segments have checkpoints: {listed:?}");
+    assert!(listed.iter().all(|file| std::fs::read(file).unwrap().starts_with(b"SLX2")));
+    for removed in [false, true] {
+        if removed {
+            // Without checkpoints recovery scans the sealed segments (and writes them again).
+            checkpoints().iter().for_each(|file| std::fs::remove_file(file).unwrap());
+        }
+        let (reopen_path, reopen_clock) = (path.clone(), clock.clone());
+        let ends = ends.clone();
+        run(move || async move {
+            let journal = open(small_config(&reopen_path), &reopen_clock).await;
+            journal.register_shard(spec(1));
+            journal.register_shard(spec(2));
+            let runs = journal.raft_runs(1).unwrap();
+            assert_eq!(runs.terms, vec![(1, 2), (15, 3), (31, 5)], "checkpoints removed: {removed}");
+            assert_eq!(runs.tip, Some(RaftTip { position: RaftPosition { term: 5, index: 40 }, end_index: ends[39] }));
+            assert_eq!(journal.raft_runs(2).unwrap(), RaftRuns::default());
+            assert_eq!(read_all(&journal, 1, 0).await.len() as u64, ends[39] - 1);
+            journal.close().await.unwrap();
+        });
+    }
+    assert!(checkpoints().len() >= 3, "the scans wrote the checkpoints again");
 }

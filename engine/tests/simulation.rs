@@ -27,10 +27,11 @@
 
 use bytes::Bytes;
 use sluice_engine::clock::{Clock, ManualClock};
+use sluice_engine::format::RaftPosition;
 use sluice_engine::journal::{JournalConfig, ReadBatch};
 use sluice_engine::sequence::ShardSeqPrefix;
 use sluice_engine::sim::{DiskConfig, RunOutcome, SimDisk, SimExecutor, SimRng, SimStorage};
-use sluice_engine::{AppendRecord, Appended, EngineError, Journal, ShardSpec, StartPosition};
+use sluice_engine::{AppendRecord, Appended, EngineError, Journal, RaftRuns, ShardSpec, StartPosition};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -137,6 +138,14 @@ struct Attempt {
     status: Status,
     /// Per record: the index a read saw it at before its append answered.
     observed: Vec<Option<u64>>,
+    /// The Raft position its runs carry ([`raft_position`]), if it was queued with one.
+    raft: Option<RaftPosition>,
+}
+
+/// The Raft position the pipeliner gives attempt `attempt`: indexes and terms grow with the
+/// attempts, as a replica's applier queues entries in log order.
+fn raft_position(attempt: usize) -> RaftPosition {
+    RaftPosition { term: 1 + attempt as u64 / 5, index: attempt as u64 + 1 }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -343,7 +352,12 @@ impl Ctx {
             });
             model_records.push((shard, data));
         }
-        model.attempts.push(Attempt { records: model_records, status: Status::InFlight, observed: vec![None; count] });
+        model.attempts.push(Attempt {
+            records: model_records,
+            status: Status::InFlight,
+            observed: vec![None; count],
+            raft: None,
+        });
         model.note(format!("append a{attempt} {count} records"));
         Some((attempt, records))
     }
@@ -530,7 +544,11 @@ async fn pipeliner(ctx: Rc<Ctx>) {
             let Some((attempt, records)) = ctx.new_attempt(Some(uid)) else { break };
             let count = records.len() as u64;
             let arrival_ms = ctx.clock.now_ms() - ctx.draw(50) as i64;
-            match ctx.journal.queue_at(records, arrival_ms, next).await {
+            // Most carry their Raft entry's position, as a replica's applier queues them; some
+            // not, as a snapshot's copy from a peer does.
+            let raft = (ctx.draw(4) != 0).then(|| raft_position(attempt));
+            ctx.model.borrow_mut().attempts[attempt].raft = raft;
+            match ctx.journal.queue_at(records, arrival_ms, next, raft).await {
                 Ok(append) => {
                     let foretold = tip.append(count, arrival_ms);
                     queued.push((attempt, next, arrival_ms, foretold, append));
@@ -776,8 +794,10 @@ async fn verify_after_restart(ctx: &Rc<Ctx>) -> Result<(), ()> {
             }
         }
         let (trim, next_index) = ctx.journal.bounds(uid).await.expect("registered shard");
+        let raft_runs = ctx.journal.raft_runs(uid).expect("registered shard");
         let mut model = ctx.model.borrow_mut();
         let model = &mut *model;
+        check_raft_runs(model, uid, &raft_runs, &served, next_index);
         let shard = &model.shards[&uid];
         let cutoff = now_ms - shard.spec.retention_ms;
         let indexes: Vec<u64> = served.keys().copied().collect();
@@ -870,6 +890,47 @@ async fn verify_after_restart(ctx: &Rc<Ctx>) -> Result<(), ()> {
         shard.top = shard.top.max(index);
     }
     Ok(())
+}
+
+/// What recovery rebuilt of shard `uid`'s Raft positions agrees with the records it serves:
+/// the tip is the position of the attempt whose last record ends it, no record served after
+/// it came with a position, and its term is the terms list's at its index.
+fn check_raft_runs(
+    model: &mut Model,
+    uid: u64,
+    raft_runs: &RaftRuns,
+    served: &BTreeMap<u64, (Vec<u8>, i64)>,
+    next_index: u64,
+) {
+    let attempt_at = |model: &Model, index: u64| {
+        let from_served = served.get(&index).and_then(|(data, _)| parse_tag(data)).map(|(_, a, o)| (a, o));
+        from_served.or_else(|| model.shards[&uid].held.get(&index).map(|held| (held.attempt, held.ordinal)))
+    };
+    for (&index, _) in served.range(raft_runs.tip.map_or(0, |tip| tip.end_index)..) {
+        if let Some((attempt, _)) = attempt_at(model, index).filter(|&(a, _)| model.attempts[a].raft.is_some()) {
+            model.fail(format!(
+                "after restart, shard {uid} index {index} (a{attempt}) came with a Raft position past the tip {:?}",
+                raft_runs.tip
+            ));
+        }
+    }
+    let Some(tip) = raft_runs.tip else { return };
+    if tip.end_index > next_index || tip.end_index == 0 {
+        model.fail(format!("after restart, shard {uid}'s Raft tip {tip:?} is past its end {next_index}"));
+    }
+    if raft_runs.term_of(tip.position.index) != Some(tip.position.term) {
+        model.fail(format!("after restart, shard {uid}'s terms {:?} disagree with its tip {tip:?}", raft_runs.terms));
+    }
+    // The tip's record may have expired, and with it what the model can say of it.
+    if let Some((attempt, ordinal)) = attempt_at(model, tip.end_index - 1) {
+        let known = &model.attempts[attempt];
+        if known.raft != Some(tip.position) || ordinal + 1 != known.records.len() {
+            model.fail(format!(
+                "after restart, shard {uid}'s Raft tip {tip:?} ends at a{attempt}r{ordinal}, queued with {:?}",
+                known.raft
+            ));
+        }
+    }
 }
 
 async fn epoch(ctx: Rc<Ctx>, ending: Ending) -> EpochEnd {
@@ -1028,9 +1089,12 @@ fn dump(disk: &SimDisk) {
                 format!("valid {} end {:?} runs {}", scan.valid_bytes, scan.end, runs.join(" "))
             }
             (Some(base), Some("idx")) => match decode_segment_checkpoint(&content, base, u64::MAX / 2) {
-                Ok(runs) => {
-                    let runs: Vec<String> =
-                        runs.iter().map(|(uid, r)| format!("s{uid}:{}+{}", r.first_index, r.record_count)).collect();
+                Ok(decoded) => {
+                    let runs: Vec<String> = decoded
+                        .runs
+                        .iter()
+                        .map(|(uid, r)| format!("s{uid}:{}+{}", r.first_index, r.record_count))
+                        .collect();
                     format!("checkpoint {}", runs.join(" "))
                 }
                 Err(error) => format!("checkpoint refused: {error}"),

@@ -27,17 +27,22 @@ fuzz_target!(|data: &[u8]| {
         let at = checkpoint_offset::BASE;
         let base = bytes.get(at..at + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
         let segment_bytes = 1u64 << (mode >> 2);
-        if let Ok(runs) = decode_segment_checkpoint(&bytes, base, segment_bytes) {
+        if let Ok(decoded) = decode_segment_checkpoint(&bytes, base, segment_bytes) {
             let end = u128::from(base) + u128::from(segment_bytes);
             let mut previous_end = u128::from(base);
-            for (_, run) in &runs {
+            for (position, raft) in &decoded.raft {
+                assert!(raft.index > 0, "an accepted Raft position has an index");
+                assert!(decoded.runs.iter().any(|(_, run)| run.position == *position), "of a listed run");
+            }
+            for (_, run) in &decoded.runs {
                 let start = u128::from(run.position);
                 assert!(run.record_count > 0, "an accepted run holds records");
                 assert!(start >= previous_end, "accepted runs are in order and apart");
                 previous_end = start + u128::from(run.run_bytes);
                 assert!(previous_end <= end, "accepted runs lie in the segment");
             }
-            assert_eq!(encode_segment_checkpoint(base, &runs), bytes, "an accepted checkpoint encodes back");
+            let encoded = encode_segment_checkpoint(base, &decoded.runs, &decoded.raft);
+            assert_eq!(encoded, bytes, "an accepted checkpoint encodes back");
         }
     } else if let Ok(watermarks) = decode_watermarks(&bytes) {
         for watermark in watermarks.values() {

@@ -10,7 +10,7 @@
 use super::segment::{alignment_of, maybe_roll, needs_roll, reservation, reserve, CachedBatch};
 use super::{AppendRecord, Appended, Inner};
 use crate::error::{EngineError, Result};
-use crate::format::{self, BatchWriter};
+use crate::format::{self, BatchWriter, RaftPosition};
 use crate::limits;
 use crate::sequence::ShardSeqPrefix;
 use crate::shard_index::RunEntry;
@@ -31,6 +31,8 @@ pub(super) struct Pending {
     pub arrival_ms: Option<i64>,
     /// The record index the records must start at (`Journal::queue_at`: one shard's).
     pub first_index: Option<u64>,
+    /// The Raft entry the records came from (`Journal::queue_at`): their runs carry it.
+    pub raft: Option<RaftPosition>,
     pub encoded_bytes: usize,
     pub _permit: StaticPermit,
     pub reply: oneshot::Sender<Result<Vec<Appended>>>,
@@ -42,6 +44,8 @@ pub(super) struct Framed<S: Storage> {
     /// Per append: its records' acknowledgements, or why it was refused before writing.
     acks: Vec<Result<Vec<Appended>>>,
     runs: Vec<(u64, RunEntry)>,
+    /// The Raft position of each of `runs`, if it carries one.
+    raft: Vec<Option<RaftPosition>>,
     /// The commit's batches: journal position and the I/O buffer (kept for the tail cache).
     batches: Vec<(u64, Rc<S::Buffer>)>,
     /// Bytes allocated for each of `batches` (at least what is written): what the tail cache
@@ -251,11 +255,17 @@ struct ShardGroup {
     timestamp_ms: i64,
     /// The append that opened the group, if it gave its own arrival time.
     own_time_of: Option<usize>,
+    /// That append's Raft entry: the group's runs carry it.
+    raft: Option<RaftPosition>,
 }
 
 impl ShardGroup {
     fn end(&self) -> (u64, i64) {
         (self.first_index + self.slots.len() as u64, self.timestamp_ms)
+    }
+
+    fn run_header_bytes(&self) -> usize {
+        RaftPosition::run_header_bytes(self.raft)
     }
 }
 
@@ -264,7 +274,7 @@ impl ShardGroup {
 pub(super) fn commit_bytes_bound<S: Storage>(inner: &Inner<S>, batch: &[Pending], alignment: usize) -> u64 {
     let used: usize = batch.iter().map(|pending| pending.encoded_bytes).sum();
     let capacity = inner.config.batch_bytes_max;
-    let fill = capacity - format::BATCH_HEADER_BYTES - format::RUN_HEADER_BYTES;
+    let fill = capacity - format::BATCH_HEADER_BYTES - format::RUN_RAFT_HEADER_BYTES;
     // A record above the batch size seals the batch before it early: one batch more each.
     let oversized = batch
         .iter()
@@ -335,6 +345,7 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
                             first_index: next_index,
                             timestamp_ms: pending.arrival_ms.unwrap_or(now_ms).max(last_ms),
                             own_time_of,
+                            raft: pending.raft,
                         });
                         latest_group.insert(uid, groups.len() - 1);
                         groups.len() - 1
@@ -362,10 +373,10 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
     // 19: 2.3 GiB resident after one small PutRecords per stream of 1,000).
     let mut unframed: usize = groups
         .iter()
-        .flat_map(|group| &group.slots)
-        .map(|&(append, slot)| {
+        .flat_map(|group| group.slots.iter().map(move |slot| (group, slot)))
+        .map(|(group, &(append, slot))| {
             let record = &batch[append].records[slot];
-            format::RUN_HEADER_BYTES + format::record_bytes(record.partition_key.len(), record.data.len())
+            group.run_header_bytes() + format::record_bytes(record.partition_key.len(), record.data.len())
         })
         .sum();
     let buffer_bytes = |unframed: usize| batch_buffer_bytes(unframed, capacity, alignment);
@@ -373,6 +384,7 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
     let mut batches: Vec<(u64, Rc<S::Buffer>)> = Vec::new();
     let mut allocated: Vec<usize> = Vec::new();
     let mut runs: Vec<(u64, RunEntry)> = Vec::with_capacity(groups.len());
+    let mut raft: Vec<Option<RaftPosition>> = Vec::with_capacity(groups.len());
     let mut batch_position = position;
     let mut writer = BatchWriter::new(BufferBytes(file.alloc_buffer(buffer_bytes(unframed))));
     let mut flags = format::COMMIT_START;
@@ -394,18 +406,20 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
         for (ordinal, &(append, slot)) in group.slots.iter().enumerate() {
             let record = &batch[append].records[slot];
             let index = group.first_index + ordinal as u64;
-            if !writer.fits(record.partition_key.len(), record.data.len(), open_run.is_none()) {
+            let new_run_header = if open_run.is_none() { group.run_header_bytes() } else { 0 };
+            if !writer.fits(record.partition_key.len(), record.data.len(), new_run_header) {
                 if let Some((offset, first_index, record_count)) = open_run.take() {
                     let run_bytes = (writer.offset() - offset) as u32;
                     let position = batch_position + offset as u64;
                     let entry =
                         RunEntry { first_index, record_count, run_bytes, position, timestamp_ms: group.timestamp_ms };
                     runs.push((group.uid, entry));
+                    raft.push(group.raft);
                 }
                 // A record above the batch size (a stream's raised MaxRecordSizeInKiB) gets a
                 // batch sized to it; an empty batch is dropped rather than written.
                 let needed = format::BATCH_HEADER_BYTES
-                    + format::RUN_HEADER_BYTES
+                    + group.run_header_bytes()
                     + format::record_bytes(record.partition_key.len(), record.data.len());
                 let fresh_capacity =
                     buffer_bytes(unframed).max(needed.next_multiple_of(alignment.max(format::BLOCK_BYTES)));
@@ -418,14 +432,14 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
             }
             if open_run.is_none() {
                 open_run = Some((writer.offset(), index, 0));
-                writer.begin_run(group.uid, index, group.timestamp_ms);
+                writer.begin_run(group.uid, index, group.timestamp_ms, group.raft);
             }
             writer.push_record(
                 &record.partition_key,
                 &record.data,
                 if record.sealed { format::RECORD_SEALED } else { 0 },
             );
-            unframed -= format::RUN_HEADER_BYTES + format::record_bytes(record.partition_key.len(), record.data.len());
+            unframed -= group.run_header_bytes() + format::record_bytes(record.partition_key.len(), record.data.len());
             open_run.as_mut().expect("a run is open").2 += 1;
             if let Ok(appended) = &mut acks[append] {
                 let sequence_number = group.seq_prefix.sequence_number(index);
@@ -439,6 +453,7 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
                 group.uid,
                 RunEntry { first_index, record_count, run_bytes, position, timestamp_ms: group.timestamp_ms },
             ));
+            raft.push(group.raft);
         }
         // Framing a large commit is the longest stretch of CPU here: let others run between shards.
         futures_lite::future::yield_now().await;
@@ -452,6 +467,7 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
         record_count: groups.iter().map(|group| group.slots.len() as u64).sum(),
         batch,
         runs,
+        raft,
         batches,
         allocated,
         file,
@@ -515,13 +531,21 @@ fn publish<S: Storage>(inner: &Inner<S>, framed: Framed<S>) -> Framed<S> {
     assert_eq!(state.write_position, framed.position, "commits publish in order");
     let segment = state.segments.get_mut(&framed.base).expect("active segment");
     segment.bytes += framed.bytes;
-    segment.runs.extend_from_slice(&framed.runs);
-    for (uid, run) in &framed.runs {
+    segment.runs.runs.extend_from_slice(&framed.runs);
+    for ((_, run), raft) in framed.runs.iter().zip(&framed.raft) {
+        if let Some(raft) = raft {
+            segment.runs.raft.push((run.position, *raft));
+        }
+    }
+    for ((uid, run), raft) in framed.runs.iter().zip(&framed.raft) {
         segment.shard_last_timestamp_ms.insert(*uid, run.timestamp_ms);
         segment.shard_end_index.insert(*uid, run.end_index());
         // A shard forgotten while its commit was in flight: its bytes are on disk, unserved.
         let Some(shard) = state.shards.get_mut(uid) else { continue };
         shard.index.push(*uid, *run).expect("commits publish in order, so runs are contiguous");
+        if let Some(raft) = raft {
+            shard.raft.observe(*raft, run.end_index());
+        }
         for waiter in shard.waiters.drain(..) {
             let _ = waiter.send(());
         }

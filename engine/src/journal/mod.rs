@@ -34,7 +34,7 @@ mod segment;
 
 use crate::clock::SharedClock;
 use crate::error::{EngineError, Result};
-use crate::format;
+use crate::format::{self, RaftPosition};
 use crate::histogram::Histogram;
 use crate::limits;
 use crate::sequence::{SequenceNumber, ShardSeqPrefix};
@@ -129,6 +129,47 @@ pub struct AppendRecord {
 pub struct Appended {
     pub sequence_number: SequenceNumber,
     pub timestamp_ms: i64,
+}
+
+/// What a replicated shard's runs say of its Raft log ([`Journal::raft_runs`]): each run of
+/// an entry carries the entry's term and index (`format::RaftPosition`), so the journal knows,
+/// from its own bytes, which entries it holds. Kept as the Raft log keeps its terms
+/// (`sluice_cluster::log_store`): a list of changes, not one per entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RaftRuns {
+    /// `(first index, term)` at each change of term, in index order.
+    pub terms: Vec<(u64, u64)>,
+    /// The newest entry whose records the journal holds durably.
+    pub tip: Option<RaftTip>,
+}
+
+/// The newest Raft entry a shard's journal holds ([`RaftRuns::tip`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftTip {
+    pub position: RaftPosition,
+    /// The record index after the entry's records: where the next entry's go.
+    pub end_index: u64,
+}
+
+impl RaftRuns {
+    /// A run of the entry at `position`, ending before record index `end_index`, is durable.
+    fn observe(&mut self, position: RaftPosition, end_index: u64) {
+        if self.terms.last().is_none_or(|&(_, term)| term != position.term) {
+            self.terms.push((position.index, position.term));
+        }
+        self.tip = Some(RaftTip { position, end_index });
+    }
+
+    /// The term of entry `index`, if the journal holds entries up to it (those before the
+    /// first run with a position, and those past the tip, are not known here).
+    pub fn term_of(&self, index: u64) -> Option<u64> {
+        let tip = self.tip?;
+        if index > tip.position.index {
+            return None;
+        }
+        let changes_at_or_before = self.terms.partition_point(|&(first, _)| first <= index);
+        changes_at_or_before.checked_sub(1).map(|at| self.terms[at].1)
+    }
 }
 
 /// Where a shard's records end ([`Journal::tip`]), moved past appends queued after it.
@@ -287,6 +328,8 @@ impl JournalStats {
 struct ShardState {
     spec: Option<ShardSpec>,
     index: ShardIndex,
+    /// What the runs' Raft positions say of a replicated shard's log.
+    raft: RaftRuns,
     waiters: Vec<oneshot::Sender<()>>,
     /// Closed by a reshard: takes no more appends; its records stay readable.
     closed: bool,
@@ -375,6 +418,7 @@ impl<S: Storage> Journal<S> {
                 records: Vec::new(),
                 arrival_ms: None,
                 first_index: None,
+                raft: None,
                 encoded_bytes: 0,
                 _permit: permit,
                 reply,
@@ -423,7 +467,7 @@ impl<S: Storage> Journal<S> {
     /// Appends records (to any shards of this core) and resolves once they are durable, with
     /// their sequence numbers in request order. Records of one shard keep their order.
     pub async fn append(&self, records: Vec<AppendRecord>) -> Result<Vec<Appended>> {
-        self.append_with(records, None).await
+        self.enqueue(records, None, None, None).await?.await.map_err(|_| EngineError::Closed)?
     }
 
     /// For a replica applying its log (`server/src/ops/cluster/records.rs`): queues one
@@ -439,17 +483,25 @@ impl<S: Storage> Journal<S> {
     /// that would not start at `first_index` (an earlier one failed, so the shard ends before
     /// it) is refused with [`EngineError::NotNext`] and stores nothing: an applier never
     /// leaves a hole behind a failed append.
+    ///
+    /// With `raft`, the records' runs carry the position of the Raft entry they came from
+    /// (`format::RaftPosition`), and once durable the shard's [`Journal::raft_runs`] says so,
+    /// after a restart too.
     pub async fn queue_at(
         &self,
         records: Vec<AppendRecord>,
         arrival_ms: i64,
         first_index: u64,
+        raft: Option<RaftPosition>,
     ) -> Result<QueuedAppend> {
-        self.enqueue(records, Some(arrival_ms), Some(first_index)).await.map(QueuedAppend)
+        self.enqueue(records, Some(arrival_ms), Some(first_index), raft).await.map(QueuedAppend)
     }
 
-    async fn append_with(&self, records: Vec<AppendRecord>, arrival_ms: Option<i64>) -> Result<Vec<Appended>> {
-        self.enqueue(records, arrival_ms, None).await?.await.map_err(|_| EngineError::Closed)?
+    /// What the shard's runs say of its Raft log: the terms, and the newest entry held.
+    pub fn raft_runs(&self, shard_uid: u64) -> Result<RaftRuns> {
+        let state = self.inner.state.borrow();
+        let shard = state.shards.get(&shard_uid).ok_or(EngineError::UnknownShard(shard_uid))?;
+        Ok(shard.raft.clone())
     }
 
     /// Queues an append for the next group commit (waiting for queue space); the receiver
@@ -459,8 +511,9 @@ impl<S: Storage> Journal<S> {
         records: Vec<AppendRecord>,
         arrival_ms: Option<i64>,
         first_index: Option<u64>,
+        raft: Option<RaftPosition>,
     ) -> Result<oneshot::Receiver<Result<Vec<Appended>>>> {
-        let encoded_bytes = self.validate_append(&records)?;
+        let encoded_bytes = self.validate_append(&records, raft)?;
         let permit =
             self.inner.space.acquire_static_permit(encoded_bytes as u64).await.map_err(|_| EngineError::Closed)?;
         let (reply, receiver) = oneshot::channel();
@@ -477,6 +530,7 @@ impl<S: Storage> Journal<S> {
                 records,
                 arrival_ms,
                 first_index,
+                raft,
                 encoded_bytes,
                 _permit: permit,
                 reply,
@@ -487,7 +541,7 @@ impl<S: Storage> Journal<S> {
         Ok(receiver)
     }
 
-    fn validate_append(&self, records: &[AppendRecord]) -> Result<usize> {
+    fn validate_append(&self, records: &[AppendRecord], raft: Option<RaftPosition>) -> Result<usize> {
         if records.is_empty() {
             return Err(EngineError::EmptyAppend);
         }
@@ -509,7 +563,7 @@ impl<S: Storage> Journal<S> {
                 _ => return Err(EngineError::UnknownShard(record.shard_uid)),
             }
             // Upper bound: as if every record opened a run of its own.
-            encoded_bytes += format::RUN_HEADER_BYTES + format::record_bytes(key_bytes, record.data.len());
+            encoded_bytes += RaftPosition::run_header_bytes(raft) + format::record_bytes(key_bytes, record.data.len());
         }
         if encoded_bytes > limits::APPEND_ENCODED_BYTES_MAX {
             return Err(EngineError::AppendTooLarge { bytes: encoded_bytes, max: limits::APPEND_ENCODED_BYTES_MAX });

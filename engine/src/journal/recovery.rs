@@ -6,7 +6,7 @@ use super::retention::load_watermarks;
 use super::segment::{checkpoint_path, create_segment, segment_base, segment_path, Segment};
 use super::ShardState;
 use crate::error::{EngineError, Result};
-use crate::format::{self, SegmentEnd};
+use crate::format::{self, SegmentEnd, SegmentRuns};
 use crate::shard_index::{GapError, RunEntry, ShardIndex};
 use crate::storage::{self, Storage, StorageFile};
 use rustc_hash::FxHashMap;
@@ -81,7 +81,7 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
                 }
                 let runs = scanned_runs(&scan, base);
                 if !last {
-                    let checkpoint = format::encode_segment_checkpoint(base, &runs);
+                    let checkpoint = format::encode_segment_checkpoint(base, &runs.runs, &runs.raft);
                     storage::write_atomic(storage, &checkpoint_path(&path), &checkpoint)
                         .await
                         .map_err(EngineError::io(&path, "write index"))?;
@@ -107,7 +107,7 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
             timing.sync_ms += sync.elapsed().as_millis();
         }
         let index_step = std::time::Instant::now();
-        timing.runs += runs.len();
+        timing.runs += runs.runs.len();
         let mut segment = Segment {
             base,
             path: path.clone(),
@@ -116,12 +116,15 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
             shard_last_timestamp_ms: HashMap::new(),
             shard_end_index: HashMap::new(),
             // Only the active segment keeps its runs: for its checkpoint, once it is sealed.
-            runs: if last { runs.clone() } else { Vec::new() },
+            runs: if last { runs.clone() } else { SegmentRuns::default() },
             pins: Rc::default(),
             // Past the last commit the file was cut off above: nothing is reserved.
             reserved: valid_bytes,
         };
-        for (uid, run) in runs {
+        // The Raft positions are in run order, as the runs are.
+        let mut raft = runs.raft.iter().peekable();
+        for (uid, run) in runs.runs {
+            let position = raft.next_if(|(at, _)| *at == run.position).map(|(_, position)| *position);
             segment.shard_last_timestamp_ms.insert(uid, run.timestamp_ms);
             segment.shard_end_index.insert(uid, run.end_index());
             let watermark = watermarks.get(&uid);
@@ -145,6 +148,9 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
                 return Err(EngineError::Gap { path: path.clone(), gap });
             }
             shard.index.push(uid, run).map_err(|gap| EngineError::Gap { path: path.clone(), gap })?;
+            if let Some(position) = position {
+                shard.raft.observe(position, run.end_index());
+            }
         }
         if !last {
             // A sealed segment's runs collapse into one span per shard; its checkpoint
@@ -269,21 +275,23 @@ async fn reconcile_segments<S: Storage>(
 }
 
 /// The runs a scan found, in journal order, as a checkpoint lists them.
-fn scanned_runs(scan: &format::SegmentScan, base: u64) -> Vec<(u64, RunEntry)> {
-    scan.batches
-        .iter()
-        .flat_map(|batch| batch.runs.iter())
-        .map(|run| {
-            let entry = RunEntry {
-                first_index: run.first_index,
-                record_count: run.record_count,
-                run_bytes: run.run_bytes,
-                position: base + run.offset as u64,
-                timestamp_ms: run.timestamp_ms,
-            };
-            (run.shard_uid, entry)
-        })
-        .collect()
+fn scanned_runs(scan: &format::SegmentScan, base: u64) -> SegmentRuns {
+    let mut found = SegmentRuns::default();
+    for run in scan.batches.iter().flat_map(|batch| batch.runs.iter()) {
+        let position = base + run.offset as u64;
+        let entry = RunEntry {
+            first_index: run.first_index,
+            record_count: run.record_count,
+            run_bytes: run.run_bytes,
+            position,
+            timestamp_ms: run.timestamp_ms,
+        };
+        found.runs.push((run.shard_uid, entry));
+        if let Some(raft) = run.raft {
+            found.raft.push((position, raft));
+        }
+    }
+    found
 }
 
 /// The runs of a sealed segment of `bytes` bytes, from a scan of the whole segment: for a read
@@ -294,7 +302,7 @@ pub(super) async fn scan_sealed_segment<S: Storage>(
     path: &Path,
     base: u64,
     bytes: u64,
-) -> Result<Vec<(u64, RunEntry)>> {
+) -> Result<SegmentRuns> {
     let content = file.read_at(0, bytes as usize).await.map_err(EngineError::io(path, "read"))?;
     let scan = format::scan_segment(&content[..content.len().min(bytes as usize)], base);
     match scan.end {
@@ -313,7 +321,7 @@ pub(super) async fn load_checkpoint<S: Storage>(
     segment_path: &Path,
     base: u64,
     segment_bytes: u64,
-) -> Option<Vec<(u64, RunEntry)>> {
+) -> Option<SegmentRuns> {
     let path = checkpoint_path(segment_path);
     let bytes = match storage::read_whole(storage, &path).await {
         Ok(bytes) => bytes?,

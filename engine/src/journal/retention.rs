@@ -58,6 +58,9 @@ impl<S: Storage> Journal<S> {
                 return Err(EngineError::NotNext { shard_uid: uid, expected: next_index, actual });
             }
             shard.index = ShardIndex::starting_at(next_index, shard.index.last_timestamp_ms());
+            // The runs left behind are not read again, at a restart either: their Raft
+            // positions go with them.
+            shard.raft = super::RaftRuns::default();
             watermarks_of(state)
         };
         self.write_watermarks(&watermarks).await

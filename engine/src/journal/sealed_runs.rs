@@ -157,7 +157,7 @@ impl<S: Storage> Journal<S> {
         let storage = &self.inner.storage;
         let from_checkpoint = load_checkpoint(storage, &path, span.segment_base, bytes)
             .await
-            .map(|runs| span_runs(&runs, shard_uid, &span))
+            .map(|runs| span_runs(&runs.runs, shard_uid, &span))
             .and_then(|selected| match selected {
                 Ok(runs) => Some(runs),
                 Err(gap) => {
@@ -170,7 +170,7 @@ impl<S: Storage> Journal<S> {
             None => {
                 self.inner.state.borrow_mut().stats.sealed_run_scans += 1;
                 let all = scan_sealed_segment::<S>(&file, &path, span.segment_base, bytes).await?;
-                span_runs(&all, shard_uid, &span).map_err(|gap| EngineError::Gap { path: path.clone(), gap })?
+                span_runs(&all.runs, shard_uid, &span).map_err(|gap| EngineError::Gap { path: path.clone(), gap })?
             }
         };
         let runs: Rc<[RunEntry]> = runs.into();

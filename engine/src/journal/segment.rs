@@ -4,8 +4,7 @@
 use super::commit::{commit_bytes_bound, Framed, Pending};
 use super::Inner;
 use crate::error::{EngineError, Result};
-use crate::format;
-use crate::shard_index::RunEntry;
+use crate::format::{self, SegmentRuns};
 use crate::storage::{self, Storage, StorageFile};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -32,8 +31,9 @@ pub(super) struct Segment<S: Storage> {
     /// Every run written here, for the checkpoint written when the segment is sealed (then
     /// emptied). Not the shard indexes: those drop expired runs and forgotten shards, and a
     /// checkpoint without them made recovery find gaps, or continue a shard from an older
-    /// watermark and reuse its sequence numbers (simulation seeds 7 and 200).
-    pub runs: Vec<(u64, RunEntry)>,
+    /// watermark and reuse its sequence numbers (simulation seeds 7 and 200). With the Raft
+    /// positions of the runs that carry one.
+    pub runs: SegmentRuns,
     /// Reads using this segment now (see [`SegmentPin`]).
     pub pins: Rc<Cell<u32>>,
     /// The file's size as the active segment's commits left it, reserved space included: a
@@ -108,7 +108,7 @@ pub(super) async fn create_segment<S: Storage>(storage: &S, dir: &Path, base: u6
         bytes: 0,
         shard_last_timestamp_ms: HashMap::new(),
         shard_end_index: HashMap::new(),
-        runs: Vec::new(),
+        runs: SegmentRuns::default(),
         pins: Rc::default(),
         reserved: 0,
     })
@@ -192,7 +192,7 @@ pub(super) async fn maybe_roll<S: Storage>(inner: &Inner<S>, batch: &[Pending]) 
     };
     // Failing to write the checkpoint loses nothing: recovery, and a read that lands in the
     // segment, scan the segment instead.
-    let checkpoint = format::encode_segment_checkpoint(sealed_base, &runs);
+    let checkpoint = format::encode_segment_checkpoint(sealed_base, &runs.runs, &runs.raft);
     if let Err(error) = storage::write_atomic(&inner.storage, &checkpoint_path(&sealed_path), &checkpoint).await {
         tracing::warn!(%error, "could not write a segment index checkpoint; recovery and reads will scan the segment");
     }
