@@ -34,7 +34,9 @@ use crate::limits::{
     READ_RESPONSE_BYTES_MAX, TICK_INTERVAL_MS,
 };
 use crate::log_store::LogStore;
-use crate::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Restoring, SnapshotToRestore, Transport};
+use crate::replica::{
+    CommittedEntry, Input, Replica, ReplicaConfig, ReplicaEvents, Restoring, SnapshotToRestore, Transport,
+};
 use crate::wire::{GroupId, NodeStatus, APPEND_DATA_BYTES_MAX, PROPOSAL_CONTEXT_BYTES, READ_CONTEXT_BYTES};
 
 #[derive(Debug, Clone)]
@@ -118,12 +120,13 @@ struct HostInner {
 struct HostState {
     /// The last committed index.
     commit: u64,
-    /// The newest committed entries' data, ending at `commit` (at most
-    /// `limits::COMMITTED_KEPT_BYTES`, or the newest entry); older ones are read from disk.
-    committed: VecDeque<Bytes>,
+    /// The newest committed entries, ending at `commit` (at most
+    /// `limits::COMMITTED_KEPT_BYTES` of data, or the newest entry); older ones are read from
+    /// disk.
+    committed: VecDeque<CommittedEntry>,
     committed_bytes: usize,
-    /// Entries read from disk for an applier behind `committed`: (index, data), contiguous.
-    replay: VecDeque<(u64, Bytes)>,
+    /// Entries read from disk for an applier behind `committed`: (index, entry), contiguous.
+    replay: VecDeque<(u64, CommittedEntry)>,
     term: u64,
     leader: u64,
     /// Proposal number → where its outcome goes.
@@ -168,10 +171,10 @@ impl ReplicaEvents for HostEvents {
             assert_eq!(entry.index, state.commit + 1, "the replica reported a commit out of order");
             state.commit = entry.index;
             state.committed_bytes += entry.data.len();
-            state.committed.push_back(entry.data.clone());
+            state.committed.push_back(CommittedEntry { term: entry.term, data: entry.data.clone() });
             while state.committed_bytes > COMMITTED_KEPT_BYTES && state.committed.len() > 1 {
                 let dropped = state.committed.pop_front().expect("more than one");
-                state.committed_bytes -= dropped.len();
+                state.committed_bytes -= dropped.data.len();
             }
             let committed = inner.own_proposal(&entry.context);
             if let Some(number) = committed {
@@ -463,7 +466,7 @@ impl GroupHost {
             if entries.len() >= count_max {
                 break;
             }
-            let Some(data) = self.committed_entry(index).await else { break };
+            let Some(CommittedEntry { data, .. }) = self.committed_entry(index).await else { break };
             bytes += 4 + data.len();
             if bytes > READ_RESPONSE_BYTES_MAX && !entries.is_empty() {
                 break;
@@ -492,7 +495,7 @@ impl GroupHost {
     /// among the newest, else from disk through the replica (with the entries after it, for
     /// the next calls). `None` also if the replica has stopped (after a pause of one tick, so
     /// that an applier retrying does not spin).
-    pub async fn committed_entry(&self, index: u64) -> Option<Bytes> {
+    pub async fn committed_entry(&self, index: u64) -> Option<CommittedEntry> {
         let commit = {
             let mut state = self.inner.state.borrow_mut();
             if index == 0 || index > state.commit {
@@ -505,9 +508,9 @@ impl GroupHost {
             while state.replay.front().is_some_and(|(at, _)| *at < index) {
                 state.replay.pop_front();
             }
-            if let Some((at, data)) = state.replay.front() {
+            if let Some((at, entry)) = state.replay.front() {
                 if *at == index {
-                    return Some(data.clone());
+                    return Some(entry.clone());
                 }
             }
             state.commit
@@ -518,7 +521,7 @@ impl GroupHost {
             Ok(()) => answer.recv().await.unwrap_or_default(),
             Err(_) => Vec::new(),
         };
-        let found = entries.first().filter(|(at, _)| *at == index).map(|(_, data)| data.clone());
+        let found = entries.first().filter(|(at, _)| *at == index).map(|(_, entry)| entry.clone());
         if found.is_none() {
             glommio::timer::sleep(Duration::from_millis(TICK_INTERVAL_MS)).await;
         }

@@ -98,8 +98,15 @@ pub struct SnapshotToRestore {
 /// A restoration under way: true once the state machine holds the snapshot's entries durably.
 pub type Restoring = Pin<Box<dyn Future<Output = bool>>>;
 
-/// Where the answer to an [`Input::ReadCommitted`] goes: (index, data) of each entry.
-pub type CommittedReply = async_channel::Sender<Vec<(u64, Bytes)>>;
+/// A committed entry as its group's state machine reads it: its term and its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedEntry {
+    pub term: u64,
+    pub data: Bytes,
+}
+
+/// Where the answer to an [`Input::ReadCommitted`] goes: (index, entry) of each entry.
+pub type CommittedReply = async_channel::Sender<Vec<(u64, CommittedEntry)>>;
 
 /// Where the answer to an [`Input::ReadIndex`] goes: the confirmed commit index.
 pub type ReadIndexReply = async_channel::Sender<u64>;
@@ -510,7 +517,8 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                 }
             };
             let entries = entries.into_iter().take_while(|entry| entry.index <= to);
-            let _ = reply.try_send(entries.map(|entry| (entry.index, entry.data)).collect());
+            let entries = entries.map(|entry| (entry.index, CommittedEntry { term: entry.term, data: entry.data }));
+            let _ = reply.try_send(entries.collect());
         }
         self.process_ready().await
     }

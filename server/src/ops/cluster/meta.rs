@@ -59,6 +59,7 @@ use crate::ops::node::Node;
 use serde::{Deserialize, Serialize};
 use sluice_cluster::host::{AppendError, GroupHost};
 use sluice_cluster::limits::APPEND_COMMIT_WAIT_MS;
+use sluice_cluster::CommittedEntry;
 use sluice_engine::catalog::{write_atomic, CapacityMode, Catalog, StreamEncryption};
 use sluice_model::{
     BillingCommitmentInputStatus, Consumer, ConsumerName, CreateStreamInput, EnhancedMonitoringOutput, KinesisError,
@@ -477,7 +478,7 @@ async fn apply_committed(core0: Rc<Node>, group: Rc<MetaGroup>) {
             // The catalog was copied from a peer meanwhile (a snapshot): go on after it.
             continue;
         }
-        let Some(data) = group.host.committed_entry(index).await else { continue };
+        let Some(CommittedEntry { data, .. }) = group.host.committed_entry(index).await else { continue };
         let outcome = if data.is_empty() {
             Ok(Reply::Done)
         } else {

@@ -5,10 +5,11 @@
 //! take the shard's record indexes from the first (`FIRST_RECORD_INDEX`) to `k - 1`, so its
 //! records get `k..k + n`, whichever node applies
 //! it, and the leader's arrival time (at least the shard's previous one: `Journal::queue_at`).
-//! After a restart the applier reads the committed entries again from its saved progress
-//! ([`Progress`], or the first entry); an entry
-//! whose records the journal already holds (its end at or below the journal's next index) is
-//! skipped. The journal commits an append whole or not at all, so an entry is in it entirely
+//! Each entry's runs in the journal carry its term and index (`format::RaftPosition`). After
+//! a restart the applier resumes after the newest entry the journal holds, once the log's
+//! entry there has the same term, or else after its saved progress ([`Progress`], or the
+//! first entry), reading the committed entries again from there; an entry whose records the
+//! journal already holds (its end at or below the journal's next index) is skipped. The journal commits an append whole or not at all, so an entry is in it entirely
 //! or not at all; anything else is a disagreement between the two files, which stops the
 //! shard's applier (fail-stop) rather than serve different records than the other replicas.
 //!
@@ -28,9 +29,11 @@ use crate::ops::node::Node;
 use sluice_cluster::host::{AppendError, GroupHost};
 use sluice_cluster::limits::{APPEND_COMMIT_WAIT_MS, TICK_INTERVAL_MS};
 use sluice_cluster::wire::APPEND_DATA_BYTES_MAX;
+use sluice_cluster::CommittedEntry;
 use sluice_engine::catalog::write_atomic;
+use sluice_engine::format::RaftPosition;
 use sluice_engine::shard_index::FIRST_RECORD_INDEX;
-use sluice_engine::{AppendRecord, Appended, QueuedAppend, ShardTip};
+use sluice_engine::{AppendRecord, Appended, QueuedAppend, RaftTip, ShardTip};
 use sluice_model::KinesisError;
 use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
@@ -160,6 +163,11 @@ impl ShardGroup {
             );
         }
         let start = saved.unwrap_or(Progress { index: 0, next_record_index: FIRST_RECORD_INDEX });
+        // The journal's runs name the entries they came from: the newest one it holds, past
+        // the saved progress, is where the applier resumes (once the log confirms it), rather
+        // than reading the entries in between again to find them in the journal.
+        let held =
+            node.journal.raft_runs(uid).ok().and_then(|runs| runs.tip).filter(|tip| tip.position.index > start.index);
         host.compactable(start.index, start.state());
         let group = Rc::new(ShardGroup {
             uid,
@@ -174,7 +182,7 @@ impl ShardGroup {
             progress_every_bytes: segment_bytes,
             saved_index: Cell::new(start.index),
         });
-        glommio::spawn_local(apply_committed(node.clone(), group.clone(), start.next_record_index)).detach();
+        glommio::spawn_local(apply_committed(node.clone(), group.clone(), start.next_record_index, held)).detach();
         group
     }
 
@@ -297,9 +305,17 @@ enum Applying {
 /// a commit too early to see it (Kinesis makes no promise either), while an iterator at or
 /// after its sequence number waits for it (`shard_iterator_here`), and so does LATEST
 /// ([`caught_up_to_commit`]).
-async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_index: u64) {
+async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_index: u64, held: Option<RaftTip>) {
     // `next_record_index`: the record index the next entry's first record gets: the shard's
     // first index plus the records of the committed entries before it.
+    if let Some(held) = held {
+        if !confirm_held(&group, held).await {
+            return;
+        }
+        next_record_index = held.end_index;
+        group.decided.set(held.position.index, None);
+        group.applied.set(held.position.index, None);
+    }
     let mut next = group.applied.index() + 1;
     let mut in_flight: VecDeque<Applying> = VecDeque::new();
     // The journal's tip past the appends on their way: taken from the journal whenever
@@ -364,7 +380,7 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
             // The stream was deleted: the group is gone on this node.
             return;
         }
-        let Some(data) = group.host.committed_entry(index).await else { continue };
+        let Some(CommittedEntry { term, data }) = group.host.committed_entry(index).await else { continue };
         next += 1;
         group.unsaved_bytes.set(group.unsaved_bytes.get() + data.len());
         // A new leader's first entry is empty: no records.
@@ -486,7 +502,8 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
                 sealed: record.sealed,
             })
             .collect();
-        match node.journal.queue_at(records, entry.arrival_ms, next_record_index + stored).await {
+        let raft = Some(RaftPosition { term, index });
+        match node.journal.queue_at(records, entry.arrival_ms, next_record_index + stored, raft).await {
             Ok(append) => {
                 next_record_index += count;
                 let acks = tip.append(count - stored, entry.arrival_ms);
@@ -509,6 +526,42 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
             }
         }
     }
+}
+
+/// Whether the log's committed entry at the journal's newest held one (`held`, found at start)
+/// has the term the journal's runs say: entries are committed once and never change, so a
+/// difference means the journal and the log are not of one history, and the shard stops
+/// applying rather than serve records the other members do not have. Waits for the entry's
+/// commit to be known here (the log holds it: it was applied, and the saved progress, which
+/// compaction never passes, is before it).
+async fn confirm_held(group: &ShardGroup, held: RaftTip) -> bool {
+    let index = held.position.index;
+    let entry = loop {
+        group.host.committed_past(index - 1).await;
+        if group.host.stopped() {
+            return false;
+        }
+        if let Some(entry) = group.host.committed_entry(index).await {
+            break entry;
+        }
+    };
+    if entry.term != held.position.term {
+        tracing::error!(
+            shard = group.uid,
+            index,
+            log_term = entry.term,
+            journal_term = held.position.term,
+            "replication: the journal holds records of another term than the log's entry; the shard stops applying"
+        );
+        return false;
+    }
+    tracing::info!(
+        shard = group.uid,
+        entry = index,
+        next_record_index = held.end_index,
+        "replication: the applier resumes after the journal's newest entry"
+    );
+    true
 }
 
 /// Entry `index` stores nothing more (the shard's next record index is `end`): decided at
