@@ -425,10 +425,8 @@ pub fn decode_batch(bytes: &[u8], position: u64) -> Result<(BatchHeader, Vec<Run
     if runs.len() != header.run_count as usize || record_total != u64::from(header.record_count) {
         return Err(FrameError::Lengths);
     }
-    if header.version < FORMAT_VERSION {
-        if runs.iter().any(|run| run.raft.is_some()) {
-            return Err(FrameError::RaftRunInVersion(header.version));
-        }
+    if header.version < FORMAT_VERSION && runs.iter().any(|run| run.raft.is_some()) {
+        return Err(FrameError::RaftRunInVersion(header.version));
     }
     if header.version >= 2 {
         let mut headers = Xxh3Stream::new();
