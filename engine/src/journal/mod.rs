@@ -205,6 +205,8 @@ pub struct StoredRecord {
     pub data: Bytes,
     /// The record was appended with [`AppendRecord::sealed`].
     pub sealed: bool,
+    /// The Raft entry the record came from, if its run carries one ([`Journal::queue_at`]).
+    pub raft: Option<RaftPosition>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -180,6 +180,7 @@ impl<S: Storage> Journal<S> {
                     partition_key: Bytes::copy_from_slice(record.key),
                     data: Bytes::copy_from_slice(record.data),
                     sealed: record.flags & format::RECORD_SEALED != 0,
+                    raft: view.raft,
                 });
             }
         }

@@ -36,6 +36,7 @@ use sluice_cluster::limits::TICK_INTERVAL_MS;
 use sluice_cluster::replica::SnapshotToRestore;
 use sluice_cluster::transport::{CopyRequest, PeerNetwork};
 use sluice_cluster::wire::{GroupId, COPY_DATA_BYTES_MAX};
+use sluice_engine::format::RaftPosition;
 use sluice_engine::AppendRecord;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -82,21 +83,34 @@ struct CopiedRecord {
     sealed: bool,
     partition_key: Bytes,
     data: Bytes,
+    /// The Raft entry the record came from, as the sender's journal says: the copy's runs
+    /// carry it too.
+    raft: Option<RaftPosition>,
 }
 
 const PIECE_RECORDS: u8 = 0;
 const PIECE_TRIMMED: u8 = 1;
 const PIECE_UNKNOWN: u8 = 2;
+/// Records of which some carry a Raft position: each record starts with its term and index
+/// (both 0 for none). Sent only then, so a piece of records without positions is what it was.
+const PIECE_RECORDS_WITH_RAFT: u8 = 3;
 
-/// `kind u8`, then for records `count u32` and per record `arrival_ms i64 | sealed u8 |
-/// key_len u32 | key | data_len u32 | data`; for trimmed `first u64`. Little endian.
+/// `kind u8`, then for records `count u32` and per record (`raft_term u64 | raft_index u64`
+/// in [`PIECE_RECORDS_WITH_RAFT`] only) `arrival_ms i64 | sealed u8 | key_len u32 | key |
+/// data_len u32 | data`; for trimmed `first u64`. Little endian.
 fn encode_piece(piece: &Piece) -> Bytes {
     let mut bytes = BytesMut::new();
     match piece {
         Piece::Records(records) => {
-            bytes.put_u8(PIECE_RECORDS);
+            let with_raft = records.iter().any(|record| record.raft.is_some());
+            bytes.put_u8(if with_raft { PIECE_RECORDS_WITH_RAFT } else { PIECE_RECORDS });
             bytes.put_u32_le(records.len() as u32);
             for record in records {
+                if with_raft {
+                    let position = record.raft.unwrap_or(RaftPosition { term: 0, index: 0 });
+                    bytes.put_u64_le(position.term);
+                    bytes.put_u64_le(position.index);
+                }
                 bytes.put_i64_le(record.arrival_ms);
                 bytes.put_u8(u8::from(record.sealed));
                 bytes.put_u32_le(record.partition_key.len() as u32);
@@ -125,13 +139,24 @@ fn decode_piece(mut bytes: Bytes) -> Result<Piece, String> {
     };
     let kind = take(&mut bytes, 1, "kind")?[0];
     let piece = match kind {
-        PIECE_RECORDS => {
+        PIECE_RECORDS | PIECE_RECORDS_WITH_RAFT => {
             let count = take(&mut bytes, 4, "count")?.get_u32_le() as usize;
             if count > COPY_PIECE_RECORDS_MAX {
                 return Err(format!("{count} records in one piece"));
             }
             let mut records = Vec::with_capacity(count);
             for _ in 0..count {
+                let raft = if kind == PIECE_RECORDS_WITH_RAFT {
+                    let term = take(&mut bytes, 8, "Raft term")?.get_u64_le();
+                    let index = take(&mut bytes, 8, "Raft index")?.get_u64_le();
+                    match (term, index) {
+                        (0, 0) => None,
+                        (_, 0) => return Err(format!("Raft term {term} without an index")),
+                        (term, index) => Some(RaftPosition { term, index }),
+                    }
+                } else {
+                    None
+                };
                 let arrival_ms = take(&mut bytes, 8, "arrival")?.get_i64_le();
                 let sealed = match take(&mut bytes, 1, "sealed")?[0] {
                     0 => false,
@@ -142,7 +167,10 @@ fn decode_piece(mut bytes: Bytes) -> Result<Piece, String> {
                 let partition_key = take(&mut bytes, key_len, "key")?;
                 let data_len = take(&mut bytes, 4, "data length")?.get_u32_le() as usize;
                 let data = take(&mut bytes, data_len, "data")?;
-                records.push(CopiedRecord { arrival_ms, sealed, partition_key, data });
+                records.push(CopiedRecord { arrival_ms, sealed, partition_key, data, raft });
+            }
+            if kind == PIECE_RECORDS_WITH_RAFT && records.iter().all(|record| record.raft.is_none()) {
+                return Err("records with Raft positions carry none".to_owned());
             }
             Piece::Records(records)
         }
@@ -197,6 +225,7 @@ async fn read_piece(node: &Node, request: &CopyRequest) -> Piece {
             sealed: record.sealed,
             partition_key: record.partition_key,
             data: record.data,
+            raft: record.raft,
         });
     }
     Piece::Records(records)
@@ -288,11 +317,12 @@ async fn restore(node: &Node, uid: u64, snapshot: &SnapshotToRestore) -> Result<
         let wanted = (target.next_record_index - next) as usize;
         let mut queued = Vec::new();
         let mut records = records.into_iter().take(wanted).peekable();
-        // The records of one run of equal arrival times go in one append, as their entries did.
+        // The records of one entry (one Raft position, or without positions one run of equal
+        // arrival times) go in one append, as their entries did.
         while let Some(first) = records.next() {
-            let arrival_ms = first.arrival_ms;
+            let (arrival_ms, raft) = (first.arrival_ms, first.raft);
             let mut run = vec![first];
-            while let Some(record) = records.next_if(|record| record.arrival_ms == arrival_ms) {
+            while let Some(record) = records.next_if(|record| record.arrival_ms == arrival_ms && record.raft == raft) {
                 run.push(record);
             }
             let count = run.len() as u64;
@@ -305,9 +335,7 @@ async fn restore(node: &Node, uid: u64, snapshot: &SnapshotToRestore) -> Result<
                     sealed: record.sealed,
                 })
                 .collect();
-            // Unfinished: the copy carries no Raft positions (the peer sends records, not its
-            // runs), so the copied runs have none; the saved progress says where they end.
-            let append = node.journal.queue_at(run, arrival_ms, next, None).await.map_err(|error| error.to_string())?;
+            let append = node.journal.queue_at(run, arrival_ms, next, raft).await.map_err(|error| error.to_string())?;
             queued.push(append);
             next += count;
         }
@@ -343,14 +371,27 @@ mod tests {
 
     #[test]
     fn pieces_round_trip() {
-        let records = vec![
-            CopiedRecord { arrival_ms: 5, sealed: false, partition_key: Bytes::from("k"), data: Bytes::from("data") },
-            CopiedRecord { arrival_ms: 7, sealed: true, partition_key: Bytes::from("key"), data: Bytes::new() },
+        let record = |arrival_ms, sealed, data: &'static str, raft| CopiedRecord {
+            arrival_ms,
+            sealed,
+            partition_key: Bytes::from("key"),
+            data: Bytes::from(data),
+            raft,
+        };
+        let records = vec![record(5, false, "data", None), record(7, true, "", None)];
+        let position = Some(RaftPosition { term: 3, index: 12 });
+        let with_raft = vec![record(5, false, "data", position), record(7, true, "", None)];
+        let pieces = [
+            Piece::Records(records),
+            Piece::Records(with_raft.clone()),
+            Piece::Records(Vec::new()),
+            Piece::Trimmed { first: 9 },
+            Piece::Unknown,
         ];
-        for piece in [Piece::Records(records), Piece::Records(Vec::new()), Piece::Trimmed { first: 9 }, Piece::Unknown]
-        {
+        for piece in pieces {
             assert_eq!(decode_piece(encode_piece(&piece)), Ok(piece));
         }
+        assert_eq!(encode_piece(&Piece::Records(with_raft))[0], PIECE_RECORDS_WITH_RAFT);
         assert!(decode_piece(Bytes::from_static(&[PIECE_UNKNOWN, 0])).is_err());
         assert!(decode_piece(Bytes::from_static(&[PIECE_RECORDS, 255, 255, 255, 255])).is_err());
     }
