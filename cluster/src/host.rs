@@ -7,9 +7,13 @@
 //! end to end with real processes.
 //!
 //! An append is proposed with a context naming this host's boot (a random nonce) and the
-//! proposal's number, and answered when an entry with that context is reported committed:
-//! durable on a quorum, and on this node (`replica`'s rule). The replica says where in its log
-//! each proposal went ([`ReplicaEvents::proposed`]), so an append whose leader is deposed (a
+//! proposal's number. The replica says where in its log each proposal went, its index and the
+//! term it leads in ([`ReplicaEvents::proposed`]), and the append is answered when the entry
+//! committed at that index is reported: durable on a quorum, and on this node (`replica`'s
+//! rule). By Raft's log matching property an index and a term name one entry, so the entry is
+//! the append's exactly when its term is the one it was placed in; the entry's context is not
+//! needed to tell (a log whose entries do not keep their contexts, such as the journal the
+//! shard groups' logs are to become, answers its proposers alike). So an append whose leader is deposed (a
 //! leadership transfer, or a new election this node hears of) is followed to its end: the next
 //! leader commits its entry (success, as if nothing happened) or commits another entry at its
 //! index (it is in no log and never will be: [`AppendError::NotLeader`], which a caller may
@@ -35,7 +39,7 @@ use crate::limits::{
 };
 use crate::log_store::LogStore;
 use crate::replica::{
-    CommittedEntry, Input, Replica, ReplicaConfig, ReplicaEvents, Restoring, SnapshotToRestore, Transport,
+    CommittedEntry, Input, Placed, Replica, ReplicaConfig, ReplicaEvents, Restoring, SnapshotToRestore, Transport,
 };
 use crate::wire::{GroupId, NodeStatus, APPEND_DATA_BYTES_MAX, PROPOSAL_CONTEXT_BYTES, READ_CONTEXT_BYTES};
 
@@ -131,10 +135,11 @@ struct HostState {
     leader: u64,
     /// Proposal number → where its outcome goes.
     pending: HashMap<u64, async_channel::Sender<std::result::Result<Appended, AppendError>>>,
-    /// Log index → the numbers of the proposals the replica placed there and whose outcome is
-    /// not known yet (more than one if this node led twice and its log was cut back between):
-    /// the entry committed at the index decides them all.
-    placed: BTreeMap<u64, Vec<u64>>,
+    /// Log index → the term each proposal the replica placed there was placed in, and its
+    /// number, while its outcome is not known (more than one if this node led twice and its
+    /// log was cut back between): the entry committed at the index decides them all, the one
+    /// of its term committed, the others in no log.
+    placed: BTreeMap<u64, Vec<(u64, u64)>>,
     /// Who waits for the next commit ([`GroupHost::committed_past`]); woken and cleared on
     /// each. At most one per applier of the group (it is how an applier sleeps).
     commit_waiters: Vec<async_channel::Sender<()>>,
@@ -176,20 +181,17 @@ impl ReplicaEvents for HostEvents {
                 let dropped = state.committed.pop_front().expect("more than one");
                 state.committed_bytes -= dropped.data.len();
             }
-            let committed = inner.own_proposal(&entry.context);
-            if let Some(number) = committed {
-                if let Some(outcome) = state.pending.remove(&number) {
-                    let _ = outcome.try_send(Ok(Appended { index: entry.index, term: entry.term }));
-                }
-            }
-            // Proposals of this node that sat at this index in a log cut back since: the
-            // group committed another entry there, so they are in no log, for good.
-            for number in state.placed.remove(&entry.index).unwrap_or_default() {
-                if Some(number) != committed {
-                    if let Some(outcome) = state.pending.remove(&number) {
-                        let _ = outcome.try_send(Err(inner.not_leader(state.leader)));
-                    }
-                }
+            // The proposal placed at this index in this entry's term is this entry; those
+            // placed there in another term sat in a log cut back since: the group committed
+            // another entry there, so they are in no log, for good.
+            for (term, number) in state.placed.remove(&entry.index).unwrap_or_default() {
+                let Some(outcome) = state.pending.remove(&number) else { continue };
+                let result = if term == entry.term {
+                    Ok(Appended { index: entry.index, term: entry.term })
+                } else {
+                    Err(inner.not_leader(state.leader))
+                };
+                let _ = outcome.try_send(result);
             }
         }
         for waiter in state.commit_waiters.drain(..) {
@@ -222,7 +224,7 @@ impl ReplicaEvents for HostEvents {
         // The entries up to the snapshot's index are not reported: whether those proposals
         // were committed is not known here.
         let later = state.placed.split_off(&(index + 1));
-        for number in std::mem::replace(&mut state.placed, later).into_values().flatten() {
+        for (_, number) in std::mem::replace(&mut state.placed, later).into_values().flatten() {
             if let Some(outcome) = state.pending.remove(&number) {
                 let _ = outcome.try_send(Err(AppendError::LeadershipLost));
             }
@@ -250,13 +252,17 @@ impl ReplicaEvents for HostEvents {
         // group commits decide them (`committed`), or their wait ends (`GroupHost::append`).
     }
 
-    fn proposed(&self, _node_id: u64, context: &[u8], index: Option<u64>) {
+    fn proposed(&self, _node_id: u64, context: &[u8], placed: Option<Placed>) {
         let inner = &self.0;
         let Some(number) = inner.own_proposal(context) else { return };
         let mut state = inner.state.borrow_mut();
-        match index {
+        match placed {
             // Past the commit (a leader appends there): the commit of that index decides it.
-            Some(index) if index > state.commit => state.placed.entry(index).or_default().push(number),
+            Some(Placed { index, term }) if index > state.commit => {
+                state.placed.entry(index).or_default().push((term, number))
+            }
+            // A leader's new entry is never at or below the commit it reported: left to the
+            // append's wait, as an outcome not known.
             Some(_) => {}
             None => {
                 if let Some(outcome) = state.pending.remove(&number) {
@@ -419,7 +425,7 @@ impl GroupHost {
                 state.pending.remove(&number);
                 // Its place too: the index may not be committed for long (a group left idle).
                 state.placed.retain(|_, numbers| {
-                    numbers.retain(|placed| *placed != number);
+                    numbers.retain(|(_, placed)| *placed != number);
                     !numbers.is_empty()
                 });
                 Err(AppendError::Timeout { waited_ms: APPEND_COMMIT_WAIT_MS })

@@ -98,6 +98,14 @@ pub struct SnapshotToRestore {
 /// A restoration under way: true once the state machine holds the snapshot's entries durably.
 pub type Restoring = Pin<Box<dyn Future<Output = bool>>>;
 
+/// Where a leader put a proposal: its entry's index, and the term the leader leads in (the
+/// entry's term). By Raft's log matching property the two name the entry in every log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    pub index: u64,
+    pub term: u64,
+}
+
 /// A committed entry as its group's state machine reads it: its term and its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedEntry {
@@ -132,11 +140,11 @@ pub trait ReplicaEvents {
     fn leader_changed(&self, node_id: u64, term: u64, leader_id: u64) {
         let _ = (node_id, term, leader_id);
     }
-    /// Proposal `context` ([`Input::Propose`]) is entry `index` of this replica's log, or
-    /// (`None`) was dropped: this replica did not lead, or could not take it, and it is in no
-    /// log.
-    fn proposed(&self, node_id: u64, context: &[u8], index: Option<u64>) {
-        let _ = (node_id, context, index);
+    /// Proposal `context` ([`Input::Propose`]) is the entry `placed` names in this replica's
+    /// log, or (`None`) was dropped: this replica did not lead, or could not take it, and it is
+    /// in no log.
+    fn proposed(&self, node_id: u64, context: &[u8], placed: Option<Placed>) {
+        let _ = (node_id, context, placed);
     }
     /// `entries` older than the cache were read back from disk, for a follower behind or an
     /// applier (the simulation counts them, to know that path ran).
@@ -617,7 +625,8 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                     // ProposalDropped (a leadership transfer under way) is the same case. An
                     // accepted proposal is the last entry of the leader's log.
                     if self.raw.propose(context.clone(), data).is_ok() {
-                        placed = Some(self.raw.raft.raft_log.last_index());
+                        let index = self.raw.raft.raft_log.last_index();
+                        placed = Some(Placed { index, term: self.raw.raft.term });
                     }
                 }
                 self.events.proposed(self.id, &context, placed);

@@ -39,7 +39,7 @@ use crate::durable_log::DurableLog;
 use crate::error::ClusterError;
 use crate::limits::{COPY_ANSWER_WAIT_MS, ELECTION_TICKS, INBOX_INPUTS_MAX, TICK_INTERVAL_MS};
 use crate::log_store::LogStore;
-use crate::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Restoring, SnapshotToRestore, Transport};
+use crate::replica::{Input, Placed, Replica, ReplicaConfig, ReplicaEvents, Restoring, SnapshotToRestore, Transport};
 
 /// Bytes of entries each replica keeps in memory: about three of the simulation's, so that
 /// followers behind are sent entries read back from disk, and appliers read old ones there.
@@ -238,7 +238,11 @@ struct Checker {
     /// (`ReplicaEvents::proposed`; `None`: dropped). A host answers its clients from this: a
     /// value commits only there, so another entry committed at that index means the value is
     /// in no log for good.
-    placed: BTreeMap<u64, Option<u64>>,
+    placed: BTreeMap<u64, Option<Placed>>,
+    /// The value placed at each (index, term): the entry committed there, if any, must be it,
+    /// which is how a host tells its proposal's entry without its context (Raft's log
+    /// matching property).
+    placed_at: BTreeMap<(u64, u64), u64>,
     /// Per node, how far its reports since its last boot go (they come contiguously from the
     /// commit it opened with).
     reported_to: BTreeMap<u64, u64>,
@@ -292,14 +296,21 @@ impl Checker {
                 ),
                 None => {
                     self.committed.insert(entry.index, (entry.term, entry.data.to_vec()));
-                    if !entry.data.is_empty() {
-                        let value = client_value(&entry.data);
+                    let value = (!entry.data.is_empty()).then(|| client_value(&entry.data));
+                    let placed_here = self.placed_at.get(&(entry.index, entry.term)).copied();
+                    assert!(
+                        placed_here.is_none() || placed_here == value,
+                        "entry {} of term {} holds {value:?}, but value {placed_here:?} was placed there",
+                        entry.index,
+                        entry.term
+                    );
+                    if let Some(value) = value {
                         let earlier = self.acknowledged.insert(value, entry.index);
                         assert!(earlier.is_none(), "value {value} committed at {earlier:?} and {}", entry.index);
                         let placed = self.placed.get(&value).copied().flatten();
                         assert_eq!(
                             placed,
-                            Some(entry.index),
+                            Some(Placed { index: entry.index, term: entry.term }),
                             "value {value} committed at {}, its proposal was reported placed at {placed:?}",
                             entry.index
                         );
@@ -390,12 +401,16 @@ impl ReplicaEvents for Events {
         self.checker.borrow_mut().opened(node_id, commit);
     }
 
-    fn proposed(&self, node_id: u64, context: &[u8], index: Option<u64>) {
+    fn proposed(&self, node_id: u64, context: &[u8], placed: Option<Placed>) {
         let value = u64::from_le_bytes(context.try_into().expect("the simulation's contexts are a client value"));
         let mut checker = self.checker.borrow_mut();
-        checker.note(&[8, node_id, value, index.unwrap_or(0)]);
-        let earlier = checker.placed.insert(value, index);
+        checker.note(&[8, node_id, value, placed.map_or(0, |placed| placed.index)]);
+        let earlier = checker.placed.insert(value, placed);
         assert!(earlier.is_none(), "value {value} proposed twice");
+        if let Some(Placed { index, term }) = placed {
+            let other = checker.placed_at.insert((index, term), value);
+            assert!(other.is_none(), "values {other:?} and {value} both placed at entry {index} of term {term}");
+        }
     }
 
     fn committed(&self, node_id: u64, entries: &[Entry]) {
