@@ -24,7 +24,9 @@
 //! and `SLUICE_CLUSTER_PARTITION_SECONDS` how long partitions go on. For issue 13's figures
 //! (100 kills, 50 partitions, a release build) `SLUICE_CLUSTER_KILLS` and
 //! `SLUICE_CLUSTER_PARTITIONS` set the least number of each, and `SLUICE_CLUSTER_WRITERS` (default
-//! 1) how many writers put records at once, each with its own records.
+//! 1) how many writers put records at once, each with its own records. `SLUICE_CLUSTER_CORES`
+//! sets the cores per node of every test: otherwise one, but two in the partition test (the
+//! issue's partition figures until 2026-12-06 were measured with one: set it to 1 to compare).
 //!
 //! With `SLUICE_CLUSTER_LOADGEN=/path/to/sluice-loadgen` the kill, outage and partition tests
 //! put their load through that binary (`sluice-loadgen endure`, a real client process that
@@ -58,9 +60,19 @@ const STREAM: &str = "replicated";
 const NODES: usize = 3;
 /// Cores per node: one unless `SLUICE_CLUSTER_CORES` says otherwise. One, in CI: the machine
 /// is shared, and the shard and the metadata group then live on the same core, as they would
-/// on core 0 of a bigger node. (The forwarding test's members run two.)
+/// on core 0 of a bigger node. (The forwarding test's members run two, and so do the partition
+/// test's: [`partition_test_cores`].)
 fn cores() -> usize {
     env_number("SLUICE_CLUSTER_CORES", 1)
+}
+
+/// Cores per node of the partition test: two unless `SLUICE_CLUSTER_CORES` says otherwise, so
+/// that CI cuts links carrying one peer connection per core and member (a leak of dead ones
+/// filled a core's listener only with two cores per node, `docs/replication.md`, "What is
+/// left"). With CI's durations and one core kept busy beside it, the whole cluster binary
+/// passed 3 of 3 runs so (2026-12-06).
+fn partition_test_cores() -> usize {
+    env_number("SLUICE_CLUSTER_CORES", 2)
 }
 
 /// A number from the environment, or `default`.
@@ -3248,7 +3260,13 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
         .map(|node| {
             let id = node.to_string();
             let args = ["--node-id", id.as_str(), "--peers", peers.as_str()];
-            Daemon::start_in_namespace(&network.namespace(node), network.address(node), "unlimited", cores(), &args)
+            Daemon::start_in_namespace(
+                &network.namespace(node),
+                network.address(node),
+                "unlimited",
+                partition_test_cores(),
+                &args,
+            )
         })
         .collect();
     let endpoints: Vec<String> = daemons.iter().map(Daemon::endpoint).collect();
@@ -3537,7 +3555,7 @@ fn partitions_of_the_leader_or_a_follower_lose_no_acknowledged_record() {
     };
     let (acknowledged, stored) =
         replication::wait_until_every_node_agrees_explained(endpoints, PARTITIONED, acked, explain);
-    replication::wait_for_incoming_peer_connections(&metrics, 2 * cores());
+    replication::wait_for_incoming_peer_connections(&metrics, 2 * partition_test_cores());
     leader_failovers.sort();
     follower_stalls.sort();
     let syncs = disk.finish();
