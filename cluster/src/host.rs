@@ -13,11 +13,11 @@
 //! rule). By Raft's log matching property an index and a term name one entry, so the entry is
 //! the append's exactly when its term is the one it was placed in; the entry's context is not
 //! needed to tell (a log whose entries do not keep their contexts, such as the journal the
-//! shard groups' logs are to become, answers its proposers alike). So an append whose leader is deposed (a
-//! leadership transfer, or a new election this node hears of) is followed to its end: the next
-//! leader commits its entry (success, as if nothing happened) or commits another entry at its
-//! index (it is in no log and never will be: [`AppendError::NotLeader`], which a caller may
-//! send elsewhere at once). Only a wait past [`APPEND_COMMIT_WAIT_MS`], or a snapshot that
+//! shard groups' logs are to become, answers its proposers alike). So an append whose leader
+//! is deposed (a leadership transfer, or a new election this node hears of) is followed to its
+//! end: the next leader commits its entry (success, as if nothing happened) or commits another
+//! entry at its index (it is in no log and never will be: [`AppendError::NotLeader`], which a
+//! caller may send elsewhere at once). Only a wait past [`APPEND_COMMIT_WAIT_MS`], or a snapshot that
 //! skips the index, leaves the outcome unknown ("timed out", "leadership lost"); never a
 //! false success. Each append is proposed once, so it is in the log at most once; a client
 //! that retries after an unknown outcome may store its data twice, as Kinesis' own
@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use raft::eraftpb::{ConfChangeV2, ConfState, Entry};
+use sluice_engine::format::RaftPosition;
 use sluice_engine::storage::Storage;
 
 use crate::error::Result;
@@ -39,7 +40,7 @@ use crate::limits::{
 };
 use crate::log_store::LogStore;
 use crate::replica::{
-    CommittedEntry, Input, Placed, Replica, ReplicaConfig, ReplicaEvents, Restoring, SnapshotToRestore, Transport,
+    CommittedEntry, Input, Replica, ReplicaConfig, ReplicaEvents, Restoring, SnapshotToRestore, Transport,
 };
 use crate::wire::{GroupId, NodeStatus, APPEND_DATA_BYTES_MAX, PROPOSAL_CONTEXT_BYTES, READ_CONTEXT_BYTES};
 
@@ -252,13 +253,13 @@ impl ReplicaEvents for HostEvents {
         // group commits decide them (`committed`), or their wait ends (`GroupHost::append`).
     }
 
-    fn proposed(&self, _node_id: u64, context: &[u8], placed: Option<Placed>) {
+    fn proposed(&self, _node_id: u64, context: &[u8], placed: Option<RaftPosition>) {
         let inner = &self.0;
         let Some(number) = inner.own_proposal(context) else { return };
         let mut state = inner.state.borrow_mut();
         match placed {
             // Past the commit (a leader appends there): the commit of that index decides it.
-            Some(Placed { index, term }) if index > state.commit => {
+            Some(RaftPosition { term, index }) if index > state.commit => {
                 state.placed.entry(index).or_default().push((term, number))
             }
             // A leader's new entry is never at or below the commit it reported: left to the

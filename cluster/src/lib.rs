@@ -52,4 +52,4 @@ pub use error::ClusterError;
 #[cfg(feature = "replica")]
 pub use raft::eraftpb;
 #[cfg(feature = "replica")]
-pub use replica::{CommittedEntry, Input, Placed, Replica, ReplicaConfig, ReplicaEvents, Transport};
+pub use replica::{CommittedEntry, Input, Replica, ReplicaConfig, ReplicaEvents, Transport};

@@ -26,6 +26,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 use raft::eraftpb::{ConfChangeV2, ConfState, Entry, EntryType, Message, MessageType};
 use raft::{Config, RawNode, SnapshotStatus, StateRole};
+use sluice_engine::format::RaftPosition;
 use sluice_engine::storage::Storage;
 
 use crate::durable_log::DurableLog;
@@ -98,14 +99,6 @@ pub struct SnapshotToRestore {
 /// A restoration under way: true once the state machine holds the snapshot's entries durably.
 pub type Restoring = Pin<Box<dyn Future<Output = bool>>>;
 
-/// Where a leader put a proposal: its entry's index, and the term the leader leads in (the
-/// entry's term). By Raft's log matching property the two name the entry in every log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Placed {
-    pub index: u64,
-    pub term: u64,
-}
-
 /// A committed entry as its group's state machine reads it: its term and its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedEntry {
@@ -141,9 +134,10 @@ pub trait ReplicaEvents {
         let _ = (node_id, term, leader_id);
     }
     /// Proposal `context` ([`Input::Propose`]) is the entry `placed` names in this replica's
-    /// log, or (`None`) was dropped: this replica did not lead, or could not take it, and it is
-    /// in no log.
-    fn proposed(&self, node_id: u64, context: &[u8], placed: Option<Placed>) {
+    /// log (its index, and the term the leader leads in: by Raft's log matching property the
+    /// two name the entry in every log), or (`None`) was dropped: this replica did not lead,
+    /// or could not take it, and it is in no log.
+    fn proposed(&self, node_id: u64, context: &[u8], placed: Option<RaftPosition>) {
         let _ = (node_id, context, placed);
     }
     /// `entries` older than the cache were read back from disk, for a follower behind or an
@@ -626,7 +620,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
                     // accepted proposal is the last entry of the leader's log.
                     if self.raw.propose(context.clone(), data).is_ok() {
                         let index = self.raw.raft.raft_log.last_index();
-                        placed = Some(Placed { index, term: self.raw.raft.term });
+                        placed = Some(RaftPosition { term: self.raw.raft.term, index });
                     }
                 }
                 self.events.proposed(self.id, &context, placed);

@@ -39,7 +39,8 @@ use crate::durable_log::DurableLog;
 use crate::error::ClusterError;
 use crate::limits::{COPY_ANSWER_WAIT_MS, ELECTION_TICKS, INBOX_INPUTS_MAX, TICK_INTERVAL_MS};
 use crate::log_store::LogStore;
-use crate::replica::{Input, Placed, Replica, ReplicaConfig, ReplicaEvents, Restoring, SnapshotToRestore, Transport};
+use crate::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Restoring, SnapshotToRestore, Transport};
+use sluice_engine::format::RaftPosition;
 
 /// Bytes of entries each replica keeps in memory: about three of the simulation's, so that
 /// followers behind are sent entries read back from disk, and appliers read old ones there.
@@ -238,7 +239,7 @@ struct Checker {
     /// (`ReplicaEvents::proposed`; `None`: dropped). A host answers its clients from this: a
     /// value commits only there, so another entry committed at that index means the value is
     /// in no log for good.
-    placed: BTreeMap<u64, Option<Placed>>,
+    placed: BTreeMap<u64, Option<RaftPosition>>,
     /// The value placed at each (index, term): the entry committed there, if any, must be it,
     /// which is how a host tells its proposal's entry without its context (Raft's log
     /// matching property).
@@ -310,7 +311,7 @@ impl Checker {
                         let placed = self.placed.get(&value).copied().flatten();
                         assert_eq!(
                             placed,
-                            Some(Placed { index: entry.index, term: entry.term }),
+                            Some(RaftPosition { term: entry.term, index: entry.index }),
                             "value {value} committed at {}, its proposal was reported placed at {placed:?}",
                             entry.index
                         );
@@ -401,13 +402,13 @@ impl ReplicaEvents for Events {
         self.checker.borrow_mut().opened(node_id, commit);
     }
 
-    fn proposed(&self, node_id: u64, context: &[u8], placed: Option<Placed>) {
+    fn proposed(&self, node_id: u64, context: &[u8], placed: Option<RaftPosition>) {
         let value = u64::from_le_bytes(context.try_into().expect("the simulation's contexts are a client value"));
         let mut checker = self.checker.borrow_mut();
         checker.note(&[8, node_id, value, placed.map_or(0, |placed| placed.index)]);
         let earlier = checker.placed.insert(value, placed);
         assert!(earlier.is_none(), "value {value} proposed twice");
-        if let Some(Placed { index, term }) = placed {
+        if let Some(RaftPosition { term, index }) = placed {
             let other = checker.placed_at.insert((index, term), value);
             assert!(other.is_none(), "values {other:?} and {value} both placed at entry {index} of term {term}");
         }

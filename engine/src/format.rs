@@ -32,8 +32,8 @@ pub const BATCH_MAGIC: u32 = u32::from_le_bytes(*b"SLB1");
 /// covers its bytes), so every byte of data is hashed once, not twice. Version 3 is version 2
 /// whose runs may carry a Raft position ([`RUN_RAFT`]): a batch is written as version 3 only
 /// when one of its runs does (a replicated shard's), so a single node writes version 2 as
-/// before, and a build that predates Raft positions refuses a segment holding them instead
-/// of misreading it.
+/// before; a build that predates Raft positions never misreads such a batch, but does not
+/// read it either (`docs/format.md` says what it does instead).
 pub const FORMAT_VERSION: u16 = 3;
 /// The version of a batch none of whose runs carries a Raft position.
 pub const FORMAT_VERSION_WITHOUT_RAFT: u16 = 2;
@@ -83,7 +83,9 @@ pub const RUN_RAFT: u32 = 1 << 31;
 
 /// Where a run's records sit in its shard's Raft log (a replicated shard's runs only): the
 /// term and index of the entry they were applied from. One entry's records may span several
-/// runs (one per batch of a commit); they all carry its position.
+/// runs (one per batch of a commit); they all carry its position. By Raft's log matching
+/// property the two name one entry in every member's log, which is also how the group host
+/// tells a proposal's entry (`sluice_cluster::host`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RaftPosition {
     pub term: u64,

@@ -23,10 +23,12 @@
 //! `SLUICE_CLUSTER_KILL_SECONDS` (default 20; CI sets 8) is how long leaders are killed for,
 //! and `SLUICE_CLUSTER_PARTITION_SECONDS` how long partitions go on. For issue 13's figures
 //! (100 kills, 50 partitions, a release build) `SLUICE_CLUSTER_KILLS` and
-//! `SLUICE_CLUSTER_PARTITIONS` set the least number of each, and `SLUICE_CLUSTER_WRITERS` (default
-//! 1) how many writers put records at once, each with its own records. `SLUICE_CLUSTER_CORES`
-//! sets the cores per node of every test: otherwise one, but two in the partition test (the
-//! issue's partition figures until 2026-12-06 were measured with one: set it to 1 to compare).
+//! `SLUICE_CLUSTER_PARTITIONS` set the least number of each, and `SLUICE_CLUSTER_WRITERS` (one
+//! by default) how many writers put records at once, each with its own records.
+//!
+//! `SLUICE_CLUSTER_CORES` sets the cores per node of every test: otherwise one, but two in the
+//! partition test (the issue's partition figures until 2026-12-06 were measured with one: set
+//! it to 1 to compare).
 //!
 //! With `SLUICE_CLUSTER_LOADGEN=/path/to/sluice-loadgen` the kill, outage and partition tests
 //! put their load through that binary (`sluice-loadgen endure`, a real client process that

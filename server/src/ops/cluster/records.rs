@@ -9,8 +9,9 @@
 //! a restart the applier resumes after the newest entry the journal holds, once the log's
 //! entry there has the same term, or else after its saved progress ([`Progress`], or the
 //! first entry), reading the committed entries again from there; an entry whose records the
-//! journal already holds (its end at or below the journal's next index) is skipped. The journal commits an append whole or not at all, so an entry is in it entirely
-//! or not at all; anything else is a disagreement between the two files, which stops the
+//! journal already holds (its end at or below the journal's next index) is skipped. The
+//! journal commits an append whole or not at all, so an entry is in it entirely or not at
+//! all; anything else is a disagreement between the two files, which stops the
 //! shard's applier (fail-stop) rather than serve different records than the other replicas.
 //!
 //! Seal: a reshard's parent ends at its seal entry (`entry::ShardEntry::Seal`). Applying it
