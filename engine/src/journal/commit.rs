@@ -532,12 +532,10 @@ fn publish<S: Storage>(inner: &Inner<S>, framed: Framed<S>) -> Framed<S> {
     let segment = state.segments.get_mut(&framed.base).expect("active segment");
     segment.bytes += framed.bytes;
     segment.runs.runs.extend_from_slice(&framed.runs);
-    for ((_, run), raft) in framed.runs.iter().zip(&framed.raft) {
+    for ((uid, run), raft) in framed.runs.iter().zip(&framed.raft) {
         if let Some(raft) = raft {
             segment.runs.raft.push((run.position, *raft));
         }
-    }
-    for ((uid, run), raft) in framed.runs.iter().zip(&framed.raft) {
         segment.shard_last_timestamp_ms.insert(*uid, run.timestamp_ms);
         segment.shard_end_index.insert(*uid, run.end_index());
         // A shard forgotten while its commit was in flight: its bytes are on disk, unserved.
