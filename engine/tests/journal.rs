@@ -490,6 +490,67 @@ fn subscribers_are_woken_by_appends() {
     });
 }
 
+/// A replicated shard's runs are written before their entries commit: once gated, it serves
+/// records only below the end its group published, however many more are durable.
+#[test]
+fn a_gated_shard_serves_only_what_is_published() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    let clock = ManualClock::new(1_000);
+    let (first_path, first_clock) = (path.clone(), clock.clone());
+    run(move || async move {
+        let journal = open(JournalConfig::new(&first_path), &first_clock).await;
+        journal.register_shard(spec(1));
+        journal.gate_shard(1, 1).unwrap();
+        let mut waiter = journal.wait_for_index(1, 1).unwrap().expect("nothing served yet");
+        for data in ["a", "b", "c"] {
+            append_one(&journal, 1, data).await;
+        }
+        first_clock.advance_ms(5_000);
+        assert_eq!(journal.tip(1).unwrap().next_index, 4, "the writer sees every durable record");
+        assert_eq!(journal.bounds(1).await.unwrap(), (1, 1));
+        assert_eq!(journal.resolve(1, StartPosition::Latest).await.unwrap(), 1);
+        assert!(matches!(
+            journal.resolve(1, StartPosition::AtIndex(2)).await,
+            Err(EngineError::IndexBeyondTip { index: 2, next_index: 1 })
+        ));
+        let unpublished = journal.read(1, 1, 10, usize::MAX).await.unwrap();
+        assert_eq!((unpublished.records.len(), unpublished.millis_behind_latest), (0, 0));
+        assert_eq!(waiter.try_recv(), Ok(None), "woken by records not published");
+
+        journal.publish_until(1, 3).unwrap();
+        assert_eq!(waiter.try_recv(), Ok(Some(())));
+        let published = journal.read(1, 1, 10, usize::MAX).await.unwrap();
+        let data: Vec<&[u8]> = published.records.iter().map(|record| &record.data[..]).collect();
+        assert_eq!(data, [b"a", b"b"]);
+        // Caught up with what is served: not behind, though "c" is durable and 5 s old.
+        assert_eq!((published.next_index, published.millis_behind_latest), (3, 0));
+        journal.publish_until(1, 2).unwrap();
+        assert_eq!(journal.bounds(1).await.unwrap(), (1, 3), "a published end never moves back");
+
+        // Published past the durable end (a follower learns of a commit before its own copy
+        // is durable): each record is served once it is durable.
+        journal.publish_until(1, 10).unwrap();
+        assert_eq!(journal.bounds(1).await.unwrap(), (1, 4));
+        let waiter = journal.wait_for_index(1, 4).unwrap().expect("index 4 not written yet");
+        append_one(&journal, 1, "d").await;
+        waiter.await.unwrap();
+        assert_eq!(journal.bounds(1).await.unwrap(), (1, 5));
+        journal.gate_shard(1, 2).unwrap();
+        assert_eq!(journal.bounds(1).await.unwrap(), (1, 2), "gating again sets the end outright");
+        journal.close().await.unwrap();
+    });
+    run(move || async move {
+        let journal = open(JournalConfig::new(&path), &clock).await;
+        journal.register_shard(spec(1));
+        assert_eq!(journal.bounds(1).await.unwrap(), (1, 5), "the gate is not stored");
+        journal.gate_shard(1, 3).unwrap();
+        assert_eq!(journal.bounds(1).await.unwrap(), (1, 3));
+        assert_eq!(read_all(&journal, 1, 0).await.len(), 2);
+        journal.close().await.unwrap();
+    });
+}
+
 /// glommio probes IOPOLL support on the first DmaFile an executor opens; a new, empty first
 /// file makes every later O_DIRECT read fail with EOPNOTSUPP (toolchain.md). The journal
 /// primes the probe first, so a brand-new directory must read back from disk.

@@ -544,9 +544,7 @@ fn publish<S: Storage>(inner: &Inner<S>, framed: Framed<S>) -> Framed<S> {
         if let Some(raft) = raft {
             shard.raft.observe(*raft, run.end_index());
         }
-        for waiter in shard.waiters.drain(..) {
-            let _ = waiter.send(());
-        }
+        shard.wake_waiters(false);
     }
     state.write_position += framed.bytes;
     state.stats.record_commit(framed.record_count, framed.bytes, framed.framed_at.elapsed());

@@ -332,9 +332,36 @@ struct ShardState {
     index: ShardIndex,
     /// What the runs' Raft positions say of a replicated shard's log.
     raft: RaftRuns,
-    waiters: Vec<oneshot::Sender<()>>,
+    /// A gated shard's published end ([`Journal::gate_shard`]): records are served only
+    /// below it (and below the durable end). `None`: the shard serves what is durable.
+    published: Option<u64>,
+    /// Readers waiting for the record at an index to be served ([`Journal::wait_for_index`]).
+    waiters: Vec<(u64, oneshot::Sender<()>)>,
     /// Closed by a reshard: takes no more appends; its records stay readable.
     closed: bool,
+}
+
+impl ShardState {
+    /// Where the records served end: the durable end, or a gated shard's published end if
+    /// that is lower, but never below the trim horizon's floor (retention is not gated).
+    fn visible_end(&self) -> u64 {
+        let durable = self.index.next_index();
+        let end = self.published.map_or(durable, |published| published.min(durable));
+        end.max(self.index.trim_index_floor())
+    }
+
+    /// Wakes the readers waiting for a record the shard now serves (all of them if `all`:
+    /// the shard closed), and forgets those that stopped waiting.
+    fn wake_waiters(&mut self, all: bool) {
+        let end = self.visible_end();
+        for (index, waiter) in std::mem::take(&mut self.waiters) {
+            if all || index < end {
+                let _ = waiter.send(());
+            } else if !waiter.is_canceled() {
+                self.waiters.push((index, waiter));
+            }
+        }
+    }
 }
 
 impl Journal {
@@ -404,9 +431,7 @@ impl<S: Storage> Journal<S> {
             let mut state = self.inner.state.borrow_mut();
             let shard = state.shards.get_mut(&uid).ok_or(EngineError::UnknownShard(uid))?;
             shard.closed = true;
-            for waiter in shard.waiters.drain(..) {
-                let _ = waiter.send(());
-            }
+            shard.wake_waiters(true);
         }
         // A barrier: an empty append queued behind every append already accepted.
         let permit = self.inner.space.acquire_static_permit(1).await.map_err(|_| EngineError::Closed)?;
@@ -504,6 +529,43 @@ impl<S: Storage> Journal<S> {
         let state = self.inner.state.borrow();
         let shard = state.shards.get(&shard_uid).ok_or(EngineError::UnknownShard(shard_uid))?;
         Ok(shard.raft.clone())
+    }
+
+    /// Gates a replicated shard, whose runs are written before their Raft entries commit
+    /// (`docs/replication.md`, "The journal as the Raft log"): from now on its reads,
+    /// iterators (LATEST included), bounds and waiters stop at its *visible end*, the lower of
+    /// `published` and its durable end, which [`Journal::publish_until`] moves as entries
+    /// commit. Writes and [`Journal::tip`] are not gated: the shard's writer appends past the
+    /// visible end. Called again, it sets the published end outright, lower too.
+    ///
+    /// Nor is retention: records past the visible end expire by time as others do, and a
+    /// visible end below the trim horizon is the trim horizon. Only a member cut off from its
+    /// group's commits for a whole retention period has such records; once the journal is
+    /// the group's log, the log must keep the entries it needs (`docs/replication.md`).
+    ///
+    /// The journal does not store the gate: after a restart every shard serves what is
+    /// durable until its group gates it again, with the end it saved, before anything reads
+    /// the shard. A restarted member may so serve less for a moment than before, never more.
+    pub fn gate_shard(&self, uid: u64, published: u64) -> Result<()> {
+        let mut state = self.inner.state.borrow_mut();
+        let shard = state.shards.get_mut(&uid).ok_or(EngineError::UnknownShard(uid))?;
+        shard.published = Some(published);
+        shard.wake_waiters(false);
+        Ok(())
+    }
+
+    /// Moves a gated shard's published end to `end_index`, if that is later: the records
+    /// before it are served once durable here (a follower may learn that an entry committed
+    /// before its own copy is durable), and readers waiting for them are woken. A shard that
+    /// is not gated serves what is durable already: nothing changes.
+    pub fn publish_until(&self, uid: u64, end_index: u64) -> Result<()> {
+        let mut state = self.inner.state.borrow_mut();
+        let shard = state.shards.get_mut(&uid).ok_or(EngineError::UnknownShard(uid))?;
+        if shard.published.is_some_and(|published| published < end_index) {
+            shard.published = Some(end_index);
+            shard.wake_waiters(false);
+        }
+        Ok(())
     }
 
     /// Queues an append for the next group commit (waiting for queue space); the receiver

@@ -21,7 +21,11 @@ impl<S: Storage> Journal<S> {
         let now_ms = self.inner.clock.now_ms();
         self.with_sealed_runs(shard_uid, |state, runs| {
             let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, now_ms)?;
-            let next = shard.index.next_index();
+            let mut next = shard.visible_end();
+            if shard.published.is_some() {
+                // The floor `visible_end` keeps to may lie below the trim horizon.
+                next = next.max(shard.index.trim_index(runs)?);
+            }
             let index = match position {
                 StartPosition::TrimHorizon => shard.index.trim_index(runs)?,
                 StartPosition::Latest => next,
@@ -37,12 +41,14 @@ impl<S: Storage> Journal<S> {
         .await
     }
 
-    /// The shard's trim horizon, and the index its next record will get.
+    /// The shard's trim horizon, and where the records it serves end: the index its next
+    /// record will get, or a gated shard's visible end ([`Journal::gate_shard`]).
     pub async fn bounds(&self, shard_uid: u64) -> Result<(u64, u64)> {
         let now_ms = self.inner.clock.now_ms();
         self.with_sealed_runs(shard_uid, |state, runs| {
             let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, now_ms)?;
-            Ok((shard.index.trim_index(runs)?, shard.index.next_index()))
+            let trim = shard.index.trim_index(runs)?;
+            Ok((trim, shard.visible_end().max(trim)))
         })
         .await
     }
@@ -54,10 +60,11 @@ impl<S: Storage> Journal<S> {
         let mut state = self.inner.state.borrow_mut();
         let state = &mut *state;
         let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, self.inner.clock.now_ms())?;
-        Ok((shard.index.trim_index_floor(), shard.index.next_index()))
+        Ok((shard.index.trim_index_floor(), shard.visible_end()))
     }
 
-    /// Where the shard's durable records end, from memory: the index its next record gets, the
+    /// Where the shard's durable records end, from memory (a gated shard's too: its writer's
+    /// view, not its readers'): the index its next record gets, the
     /// arrival time of its last record (what the next append's time is at least), and its
     /// sequence numbers' prefix. A replica's applier, the shard's only writer, takes this
     /// once nothing of its own is on the way, then follows the appends it queues itself.
@@ -74,7 +81,8 @@ impl<S: Storage> Journal<S> {
 
     /// Reads up to `records_max` records and about `bytes_max` bytes (data plus keys; always at
     /// least one record if there is one) starting at record index `from_index`. Records that
-    /// expired are skipped: reading starts at the trim horizon at the earliest.
+    /// expired are skipped: reading starts at the trim horizon at the earliest. A gated
+    /// shard's read stops at its visible end when the read began ([`Journal::gate_shard`]).
     pub async fn read(
         &self,
         shard_uid: u64,
@@ -95,12 +103,17 @@ impl<S: Storage> Journal<S> {
         let mut start = None;
         let mut view: Option<(ShardIndex, Vec<ReadSegment<S>>)> = None;
         let mut first_attempt = true;
+        let mut end = u64::MAX;
         let spec = self
             .with_sealed_runs(shard_uid, |state, sealed| {
                 let shard = served_shard(&mut state.shards, &mut state.stats, shard_uid, now_ms)?;
                 let spec = shard.spec.expect("served shards are registered");
                 // Taken in the first attempt, which runs when the read is called.
-                if std::mem::take(&mut first_attempt) && shard.index.reaches_sealed(from_index) {
+                let first = std::mem::take(&mut first_attempt);
+                if first {
+                    end = shard.visible_end();
+                }
+                if first && shard.index.reaches_sealed(from_index) {
                     let taken = shard.index.view_from(from_index, records_max);
                     let mut pins = taken
                         .sealed_spans()
@@ -122,7 +135,7 @@ impl<S: Storage> Journal<S> {
                 };
                 let mut missing = None;
                 index.visit_runs_from(cursor.get().max(start), sealed, |run| {
-                    if records >= records_max || bytes >= bytes_max {
+                    if records >= records_max || bytes >= bytes_max || run.first_index >= end {
                         return false;
                     }
                     let pinned = runs.last().map(|(_, segment)| segment.clone()).filter(|segment| segment.holds(run));
@@ -136,7 +149,7 @@ impl<S: Storage> Journal<S> {
                             }
                         },
                     };
-                    records += (run.end_index() - run.first_index.max(start)) as usize;
+                    records += run.end_index().min(end).saturating_sub(run.first_index.max(start)) as usize;
                     bytes += run.run_bytes as usize;
                     cursor.set(run.end_index());
                     runs.push((*run, segment));
@@ -169,6 +182,9 @@ impl<S: Storage> Journal<S> {
                 if record.record_index < start {
                     continue;
                 }
+                if record.record_index >= end {
+                    break 'runs;
+                }
                 let size = record.key.len() + record.data.len();
                 if out.len() >= records_max || (bytes + size > bytes_max && !out.is_empty()) {
                     break 'runs;
@@ -187,10 +203,11 @@ impl<S: Storage> Journal<S> {
         let next_index = out.last().map_or(start, |record| record.sequence_number.record_index() + 1);
         // Usually answered without a load: `next_index` lies in the span just read, or starts
         // the next span (whose first arrival time the span holds), or is the tip.
+        // Caught up to a gated shard's visible end is caught up, whatever lies past it.
         let next_timestamp_ms = self
             .with_sealed_runs(shard_uid, |state, sealed| match state.shards.get(&shard_uid) {
-                Some(shard) => Ok(shard.index.timestamp_of(next_index, sealed)?),
-                None => Ok(None),
+                Some(shard) if next_index < shard.visible_end() => Ok(shard.index.timestamp_of(next_index, sealed)?),
+                _ => Ok(None),
             })
             .await?;
         let millis_behind_latest = next_timestamp_ms.map_or(0, |timestamp_ms| (now_ms - timestamp_ms).max(0));
@@ -230,17 +247,18 @@ impl<S: Storage> Journal<S> {
         Ok(RunSource::Disk(bytes))
     }
 
-    /// A receiver that fires once the shard holds a record at `index` (or is forgotten), or
-    /// `None` if it already does. Lets subscribers wait for new records without polling.
+    /// A receiver that fires once the shard serves a record at `index` (or closes, or is
+    /// forgotten), or `None` if it already does. Lets subscribers wait for new records without
+    /// polling.
     pub fn wait_for_index(&self, shard_uid: u64, index: u64) -> Result<Option<oneshot::Receiver<()>>> {
         let mut state = self.inner.state.borrow_mut();
         let shard = state.shards.get_mut(&shard_uid).ok_or(EngineError::UnknownShard(shard_uid))?;
-        if shard.index.next_index() > index {
+        if shard.visible_end() > index {
             return Ok(None);
         }
         let (sender, receiver) = oneshot::channel();
-        shard.waiters.retain(|waiter| !waiter.is_canceled());
-        shard.waiters.push(sender);
+        shard.waiters.retain(|(_, waiter)| !waiter.is_canceled());
+        shard.waiters.push((index, sender));
         Ok(Some(receiver))
     }
 }
