@@ -49,6 +49,17 @@ pub enum EngineError {
     /// shard ending at `actual`: an earlier one failed. Nothing of it was stored.
     #[error("shard {shard_uid}'s next record index is {actual}, not {expected}: an earlier append failed")]
     NotNext { shard_uid: u64, expected: u64, actual: u64 },
+    /// An append that would replace records of a replicated shard (`Journal::queue_at`) from
+    /// `first_index` on, below the end its group published: Raft never replaces a committed
+    /// entry. Nothing was cut or stored.
+    #[error(
+        "shard {shard_uid}: an append at record index {first_index} would replace records published up to {published}"
+    )]
+    ReplacesPublished { shard_uid: u64, first_index: u64, published: u64 },
+    /// A plain append to a gated shard (`Journal::gate_shard`): a replicated shard is written
+    /// only by its group, through `Journal::queue_at`.
+    #[error("shard {0} is replicated: only its Raft group appends to it")]
+    Gated(u64),
     #[error("the journal is closed")]
     Closed,
 }

@@ -716,6 +716,17 @@ pub struct SegmentRuns {
     pub raft: Vec<(u64, RaftPosition)>,
 }
 
+impl SegmentRuns {
+    /// Each run with its Raft position, if it carries one.
+    pub fn with_raft(&self) -> impl Iterator<Item = (&(u64, RunEntry), Option<RaftPosition>)> {
+        let mut raft = self.raft.iter().peekable();
+        self.runs.iter().map(move |entry| {
+            let position = raft.next_if(|(at, _)| *at == entry.1.position).map(|(_, position)| *position);
+            (entry, position)
+        })
+    }
+}
+
 /// "SLW1": the watermarks file.
 pub const WATERMARKS_MAGIC: [u8; 4] = *b"SLW1";
 pub const WATERMARKS_HEADER_BYTES: usize = 8;

@@ -89,6 +89,31 @@ pub struct GapError {
     pub found: u64,
 }
 
+/// One shard's runs of one segment, in the order they were written, as they stand: a run
+/// that starts at or before the first index of runs before it replaced them (a replicated
+/// shard's replaced suffix, [`ShardIndex::truncate`]), which its flag says it may. A run that
+/// starts inside another, or replaces without leave, is an error; gaps are left to the caller.
+pub fn later_runs_win(
+    shard_uid: u64,
+    runs: impl IntoIterator<Item = (RunEntry, bool)>,
+) -> Result<Vec<RunEntry>, GapError> {
+    let mut kept: Vec<RunEntry> = Vec::new();
+    for (run, may_replace) in runs {
+        let end = kept.last().map_or(run.first_index, RunEntry::end_index);
+        let refused = Err(GapError { shard_uid, expected: end, found: run.first_index });
+        let kept_before = kept.partition_point(|earlier| earlier.first_index < run.first_index);
+        if kept_before < kept.len() && !may_replace {
+            return refused;
+        }
+        kept.truncate(kept_before);
+        if kept.last().is_some_and(|last| last.end_index() > run.first_index) {
+            return refused;
+        }
+        kept.push(run);
+    }
+    Ok(kept)
+}
+
 /// Index of a shard's first record. Index 0 is never a record: its sequence number is the
 /// shard's StartingSequenceNumber, which sorts before every record of the shard, so "after
 /// the shard's start" (a subscription's continuation on an empty shard) is expressible.
@@ -145,6 +170,63 @@ impl ShardIndex {
         self.last_timestamp_ms = self.last_timestamp_ms.max(run.timestamp_ms);
         self.active.push_back(run);
         Ok(())
+    }
+
+    /// Cuts the shard back to end before `index`, for a replicated shard whose uncommitted
+    /// suffix a new leader replaces (`Journal::queue_at`): the spans and runs from `index` on
+    /// go, and the next run pushed starts at `index`. A span the cut lands inside is shortened
+    /// (its segment's checkpoint still lists the cut runs; loaders drop what lies past a span's
+    /// end, see [`later_runs_win`]). `Ok(false)`, and nothing changes, unless `index` is a run
+    /// boundary from the trim floor (and a trim's index) to the end; [`NeedRuns`] if the cut
+    /// lands inside a span whose runs `sealed` lacks.
+    ///
+    /// The arrival time the next run is held to becomes the last kept run's (or stays, if no
+    /// run is kept).
+    pub fn truncate(&mut self, index: u64, sealed: &impl SealedRuns) -> Result<bool, NeedRuns> {
+        if index == self.next_index {
+            return Ok(true);
+        }
+        if index > self.next_index || index < self.trim_index_floor().max(self.trimmed_before) {
+            return Ok(false);
+        }
+        if self.active.front().is_some_and(|run| run.first_index <= index) {
+            let at = self.active.partition_point(|run| run.first_index < index);
+            if self.active.get(at).is_none_or(|run| run.first_index != index) {
+                return Ok(false);
+            }
+            self.active.truncate(at);
+        } else {
+            // Inside the spans: the one holding `index`, and those after it, which go whole.
+            let at = self.sealed.partition_point(|span| span.end_index <= index);
+            let span = self.sealed[at];
+            let last_kept = if span.first_index == index {
+                None
+            } else {
+                let runs = sealed.runs(&span).ok_or(NeedRuns(span))?;
+                let cut = runs.partition_point(|run| run.first_index < index);
+                match (cut.checked_sub(1).map(|kept| runs[kept]), runs.get(cut)) {
+                    (Some(kept), Some(next)) if next.first_index == index => Some(kept.timestamp_ms),
+                    _ => return Ok(false),
+                }
+            };
+            self.active.clear();
+            match last_kept {
+                Some(last_timestamp_ms) => {
+                    self.sealed.truncate(at + 1);
+                    let span = self.sealed.back_mut().expect("kept");
+                    span.end_index = index;
+                    span.last_timestamp_ms = last_timestamp_ms;
+                }
+                None => self.sealed.truncate(at),
+            }
+        }
+        self.next_index = index;
+        let last_kept =
+            self.active.back().map(|run| run.timestamp_ms).or(self.sealed.back().map(|span| span.last_timestamp_ms));
+        self.last_timestamp_ms = last_kept.unwrap_or(self.last_timestamp_ms);
+        // A shortened span may now hold only gone runs.
+        self.drop_gone();
+        Ok(true)
     }
 
     /// The segment at `segment_base` was sealed: the active runs before journal position
@@ -416,11 +498,12 @@ mod tests {
     struct Checkpoints(BTreeMap<u64, Vec<RunEntry>>);
 
     impl Checkpoints {
+        /// As the journal's loader does: the runs as they stand (truncations replaced some),
+        /// those of the span.
         fn span_runs(&self, span: &SealedSpan) -> Vec<RunEntry> {
-            let runs = &self.0[&span.segment_base];
-            runs.iter()
+            let runs = later_runs_win(1, self.0[&span.segment_base].iter().map(|run| (*run, true))).unwrap();
+            runs.into_iter()
                 .filter(|run| run.end_index() > span.first_index && run.first_index < span.end_index)
-                .copied()
                 .collect()
         }
     }
@@ -545,6 +628,26 @@ mod tests {
         assert_eq!((index.sealed_span_count(), index.trim_index_floor()), (2, 101), "span 0 went whole");
     }
 
+    #[test]
+    fn cuts_land_on_run_boundaries_and_later_runs_win() {
+        let mut index = index(&[run(0, 3, 10), run(3, 2, 20), run(5, 5, 30)]);
+        assert_eq!(index.truncate(4, &NoSealedRuns), Ok(false), "inside a run");
+        assert_eq!(index.truncate(11, &NoSealedRuns), Ok(false), "past the end");
+        assert_eq!(index.next_index(), 10);
+        assert_eq!(index.truncate(3, &NoSealedRuns), Ok(true));
+        assert_eq!((index.next_index(), index.last_timestamp_ms()), (3, 10));
+        index.push(1, run(3, 1, 15)).unwrap();
+        index.trim_before(3);
+        assert_eq!(index.truncate(0, &NoSealedRuns), Ok(false), "below the trim");
+
+        let written = [(run(0, 3, 10), false), (run(3, 2, 20), false), (run(3, 1, 25), true), (run(4, 2, 25), true)];
+        assert_eq!(later_runs_win(1, written), Ok(vec![run(0, 3, 10), run(3, 1, 25), run(4, 2, 25)]));
+        let without_leave = [(run(0, 3, 10), false), (run(3, 2, 20), false), (run(3, 1, 25), false)];
+        assert!(later_runs_win(1, without_leave).is_err(), "a run replaced without leave");
+        let inside = [(run(0, 3, 10), false), (run(2, 2, 20), true)];
+        assert!(later_runs_win(1, inside).is_err(), "a run starting inside another");
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         /// A commit of `records` records, `delay_ms` after the previous one.
@@ -561,6 +664,11 @@ mod tests {
         Trim {
             back: u64,
         },
+        /// A replaced suffix: the index cut back to the start of the `back`-th newest
+        /// retained run (if that is at or past the last trim).
+        Truncate {
+            back: usize,
+        },
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -569,6 +677,7 @@ mod tests {
             2 => Just(Op::Seal),
             1 => (0..40i64).prop_map(|age_ms| Op::Expire { age_ms }),
             1 => (0..200u64).prop_map(|back| Op::Trim { back }),
+            1 => (0..12usize).prop_map(|back| Op::Truncate { back }),
         ]
     }
 
@@ -577,6 +686,7 @@ mod tests {
     struct Model {
         runs: BTreeMap<u64, RunEntry>,
         next_index: u64,
+        trimmed_before: u64,
     }
 
     impl Model {
@@ -623,6 +733,19 @@ mod tests {
                         let at = model.next_index.saturating_sub(back);
                         index.trim_before(at);
                         model.runs.retain(|_, run| run.end_index() > at);
+                        model.trimmed_before = model.trimmed_before.max(at);
+                    }
+                    Op::Truncate { back } => {
+                        let Some(&at) = model.runs.keys().rev().nth(back) else { continue };
+                        if at < model.trimmed_before {
+                            continue;
+                        }
+                        let (cut, _) = loading(&checkpoints, |runs| index.truncate(at, runs));
+                        prop_assert!(cut, "a cut at run boundary {} refused", at);
+                        model.runs.retain(|&first, _| first < at);
+                        model.next_index = at;
+                        let last = model.runs.values().next_back().map(|run| run.timestamp_ms);
+                        prop_assert_eq!(index.last_timestamp_ms(), last.unwrap_or(index.last_timestamp_ms()));
                     }
                 }
                 // Gone runs are a prefix: the model drops them in order.

@@ -502,9 +502,18 @@ fn a_gated_shard_serves_only_what_is_published() {
         let journal = open(JournalConfig::new(&first_path), &first_clock).await;
         journal.register_shard(spec(1));
         journal.gate_shard(1, 1).unwrap();
+        assert!(matches!(journal.append(vec![shard_one_record("a")]).await, Err(EngineError::Gated(1))));
+        // Its group's appends, each at the index it foretold.
+        let put = |data: &'static str, index: u64| {
+            let journal = journal.clone();
+            async move {
+                let mut queued = journal.queue_at(vec![shard_one_record(data)], 1_000, index, None).await.unwrap();
+                queued.durable().await.unwrap();
+            }
+        };
         let mut waiter = journal.wait_for_index(1, 1).unwrap().expect("nothing served yet");
-        for data in ["a", "b", "c"] {
-            append_one(&journal, 1, data).await;
+        for (index, data) in ["a", "b", "c"].into_iter().enumerate() {
+            put(data, 1 + index as u64).await;
         }
         first_clock.advance_ms(5_000);
         assert_eq!(journal.tip(1).unwrap().next_index, 4, "the writer sees every durable record");
@@ -533,7 +542,7 @@ fn a_gated_shard_serves_only_what_is_published() {
         journal.publish_until(1, 10).unwrap();
         assert_eq!(journal.bounds(1).await.unwrap(), (1, 4));
         let waiter = journal.wait_for_index(1, 4).unwrap().expect("index 4 not written yet");
-        append_one(&journal, 1, "d").await;
+        put("d", 4).await;
         waiter.await.unwrap();
         assert_eq!(journal.bounds(1).await.unwrap(), (1, 5));
         journal.gate_shard(1, 2).unwrap();
@@ -863,4 +872,194 @@ fn raft_positions_ride_in_the_runs_and_survive_restarts() {
         });
     }
     assert!(checkpoints().len() >= 3, "the scans wrote the checkpoints again");
+}
+
+/// A new leader's entries replace a follower's uncommitted ones: the gated shard is cut back
+/// (into a sealed segment, then within the active one), the replacing records are served, and
+/// a restart, from the checkpoints and again from scans, takes the later runs over the runs
+/// they replaced.
+#[test]
+fn replaced_suffixes_are_cut_back_and_the_later_run_wins_after_restarts() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    let clock = ManualClock::new(5_000);
+    // What the shard must end up holding: (entry term, entry index) per record, in order.
+    let expected: Vec<(u64, u64)> = (1..=11)
+        .flat_map(|index| [(2, index), (2, index)])
+        .chain((12..=23).map(|index| (3, index)))
+        .chain((24..=27).map(|index| (4, index)))
+        .chain((28..=45).flat_map(|index| [(4, index), (4, index)]))
+        .collect();
+    // Entries 24..=27 of term 4 hold one record each, those after them two.
+    let records_of = |index: u64| if index <= 27 { 1 } else { 2 };
+    let entry = |term: u64, index: u64, records: usize| -> Vec<AppendRecord> {
+        (0..records)
+            .map(|_| AppendRecord {
+                data: Bytes::from(format!("{term}:{index}:{}", "x".repeat(700))),
+                ..shard_one_record("")
+            })
+            .collect()
+    };
+    let contents = |records: &[sluice_engine::StoredRecord]| -> Vec<(u64, u64)> {
+        records
+            .iter()
+            .map(|record| {
+                let text = std::str::from_utf8(&record.data).unwrap();
+                let mut fields = text.split(':');
+                (fields.next().unwrap().parse().unwrap(), fields.next().unwrap().parse().unwrap())
+            })
+            .collect()
+    };
+    // Segments of 15 one-record commits or so (each is padded to a 4 KiB block).
+    let config = |path: &std::path::Path| JournalConfig { segment_bytes_max: 64 * 1024, ..small_config(path) };
+    let (write_path, write_clock, write_expected) = (path.clone(), clock.clone(), expected.clone());
+    run(move || async move {
+        let journal = open(config(&write_path), &write_clock).await;
+        journal.register_shard(spec(1));
+        journal.gate_shard(1, 1).unwrap();
+        // Term 2: entries 1..=30 of two records each, over several segments.
+        let mut next = 1;
+        for index in 1..=30 {
+            let raft = Some(RaftPosition { term: 2, index });
+            journal.queue_at(entry(2, index, 2), 6_000, next, raft).await.unwrap().durable().await.unwrap();
+            next += 2;
+        }
+        assert!(journal.segment_count() > 1, "segments rolled: {}", journal.segment_count());
+        journal.publish_until(1, 21).unwrap();
+        let below_published =
+            journal.queue_at(entry(3, 6, 1), 6_000, 11, Some(RaftPosition { term: 3, index: 6 })).await;
+        assert!(matches!(below_published, Err(EngineError::ReplacesPublished { first_index: 11, published: 21, .. })));
+        assert!(matches!(journal.append(entry(3, 0, 1)).await, Err(EngineError::Gated(1))));
+        let loads = journal.stats().sealed_run_loads;
+        let inside_a_run =
+            journal.queue_at(entry(3, 12, 1), 6_000, 24, Some(RaftPosition { term: 3, index: 12 })).await;
+        assert!(matches!(inside_a_run, Err(EngineError::NotNext { expected: 24, .. })));
+
+        // Term 3 replaces entries 12..=30 (records 23..=60, from inside a sealed segment on)
+        // with entries 12..=25 of one record each.
+        for (next, index) in (23..).zip(12..=25) {
+            let raft = Some(RaftPosition { term: 3, index });
+            journal.queue_at(entry(3, index, 1), 7_000, next, raft).await.unwrap().durable().await.unwrap();
+        }
+        assert_eq!(journal.tip(1).unwrap().next_index, 37);
+        // The refused cut and the cut after it landed inside a sealed span: its runs loaded once.
+        assert_eq!(journal.stats().sealed_run_loads, loads + 1);
+        // Term 4 replaces entries 24..=25 (records 35..=36, in the active segment), and goes
+        // on until that segment is sealed: its checkpoint lists the replaced runs and those
+        // that replaced them.
+        let segments = journal.segment_count();
+        let mut next = 35;
+        for index in 24..=45 {
+            let raft = Some(RaftPosition { term: 4, index });
+            let records = records_of(index);
+            journal.queue_at(entry(4, index, records), 8_000, next, raft).await.unwrap().durable().await.unwrap();
+            next += records as u64;
+        }
+        assert!(journal.segment_count() > segments);
+        let runs = journal.raft_runs(1).unwrap();
+        assert_eq!(runs.terms, vec![(1, 2), (12, 3), (24, 4)]);
+        assert_eq!(runs.tip, Some(RaftTip { position: RaftPosition { term: 4, index: 45 }, end_index: 75 }));
+        journal.publish_until(1, 75).unwrap();
+        assert_eq!(contents(&read_all(&journal, 1, 0).await), write_expected);
+        journal.close().await.unwrap();
+    });
+    let checkpoints: Vec<std::path::PathBuf> = std::fs::read_dir(&path)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|file| file.extension().is_some_and(|extension| extension == "idx"))
+        .collect();
+    // The case the loaders must resolve: a sealed segment listing a replaced run and the run
+    // that replaced it, at one first index.
+    let overlapping = checkpoints.iter().any(|file| {
+        let segment = file.with_extension("seg");
+        let base: u64 = segment.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+        let size = std::fs::metadata(&segment).unwrap().len();
+        let runs = sluice_engine::format::decode_segment_checkpoint(&std::fs::read(file).unwrap(), base, size).unwrap();
+        let firsts: Vec<u64> = runs.runs.iter().map(|(_, run)| run.first_index).collect();
+        firsts.iter().enumerate().any(|(at, first)| firsts[..at].contains(first))
+    });
+    assert!(overlapping, "no sealed segment holds a replaced run and its replacement");
+    for removed in [false, true] {
+        if removed {
+            checkpoints.iter().for_each(|file| std::fs::remove_file(file).unwrap());
+        }
+        let (reopen_path, reopen_clock, expected) = (path.clone(), clock.clone(), expected.clone());
+        run(move || async move {
+            let journal = open(config(&reopen_path), &reopen_clock).await;
+            journal.register_shard(spec(1));
+            let stored = read_all(&journal, 1, 0).await;
+            assert_eq!(contents(&stored), expected, "checkpoints removed: {removed}");
+            let times: Vec<i64> = stored.iter().map(|record| record.timestamp_ms).collect();
+            assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "{times:?}");
+            let runs = journal.raft_runs(1).unwrap();
+            assert_eq!(runs.terms, vec![(1, 2), (12, 3), (24, 4)]);
+            assert_eq!(runs.tip, Some(RaftTip { position: RaftPosition { term: 4, index: 45 }, end_index: 75 }));
+            journal.close().await.unwrap();
+        });
+    }
+}
+
+/// Recovery around a trim index: a shard's runs replaced above it, by a run below it that has
+/// since expired. The later run still wins: the shard ends where that run ended, not after
+/// the runs it replaced (the simulation found it first with seed 3318).
+#[test]
+fn a_replacing_run_below_the_trim_still_wins_at_recovery() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    let clock = ManualClock::new(1_000);
+    let short = |uid: u64| ShardSpec { retention_ms: 1_000, ..spec(uid) };
+    let (write_path, write_clock) = (path.clone(), clock.clone());
+    run(move || async move {
+        let journal = open(JournalConfig::new(&write_path), &write_clock).await;
+        let put = |uid: u64, term: u64, index: u64, first: u64| {
+            let journal = journal.clone();
+            async move {
+                let record = AppendRecord { shard_uid: uid, ..shard_one_record("r") };
+                let raft = Some(RaftPosition { term, index });
+                let arrival_ms = journal.tip(uid).unwrap().last_timestamp_ms.max(1_000);
+                journal.queue_at(vec![record], arrival_ms, first, raft).await.unwrap().durable().await.unwrap();
+            }
+        };
+        for uid in [1, 2] {
+            journal.register_shard(short(uid));
+            journal.gate_shard(uid, 1).unwrap();
+        }
+        for index in 1..=3 {
+            put(1, 1, index, index).await;
+        }
+        // Entry 1 of term 2 replaces entries 1..=3, then expires.
+        write_clock.advance_ms(500);
+        journal
+            .queue_at(vec![shard_one_record("new")], 1_500, 1, Some(RaftPosition { term: 2, index: 1 }))
+            .await
+            .unwrap()
+            .durable()
+            .await
+            .unwrap();
+        write_clock.advance_ms(1_500);
+        assert_eq!(journal.bounds_in_memory(1).unwrap(), (2, 2));
+        // Another shard's replacement writes the watermarks: shard 1's trim index is 2.
+        put(2, 1, 1, 1).await;
+        put(2, 1, 2, 2).await;
+        journal
+            .queue_at(
+                vec![AppendRecord { shard_uid: 2, ..shard_one_record("r") }],
+                3_000,
+                2,
+                Some(RaftPosition { term: 2, index: 2 }),
+            )
+            .await
+            .unwrap()
+            .durable()
+            .await
+            .unwrap();
+        journal.close().await.unwrap();
+    });
+    run(move || async move {
+        let journal = open(JournalConfig::new(&path), &clock).await;
+        journal.register_shard(short(1));
+        assert_eq!(journal.tip(1).unwrap().next_index, 2, "the replaced runs at 2 and 3 are not the shard's");
+        assert_eq!(journal.raft_runs(1).unwrap().tip, None);
+        journal.close().await.unwrap();
+    });
 }

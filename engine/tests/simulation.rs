@@ -175,6 +175,14 @@ struct ShardModel {
     /// group would move it: never back within an epoch, and to any end at or below it after a
     /// restart (the group's saved progress). `None`: not gated.
     published: Option<u64>,
+    /// A suffix of the shard is being replaced ([`replace_suffix`]): nothing is published
+    /// past the records held, which end where the replacement starts.
+    replacing: bool,
+    /// A replacement's append failed after the cut, and nothing was appended since: the
+    /// replaced records are still on the disk, and would come back at a restart. A replicated
+    /// shard is closed by its seal entry, after every entry before it is durable, so it is not
+    /// closed meanwhile.
+    unreplaced: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -198,6 +206,8 @@ struct Stats {
     queued_not_next: u64,
     /// Gated shards' published ends moved (`Journal::publish_until`).
     publishes: u64,
+    /// Suffixes of gated shards replaced, the replacement acknowledged ([`replace_suffix`]).
+    replacements: u64,
 }
 
 struct Model {
@@ -254,7 +264,8 @@ impl Model {
         while shard.held.contains_key(&end) {
             end += 1;
         }
-        Some(published + rng.below(end - published + 3))
+        let beyond = if shard.replacing { 1 } else { 3 };
+        Some(published + rng.below(end - published + beyond))
     }
 }
 
@@ -369,7 +380,11 @@ impl Ctx {
     /// one time in four, to several.
     fn new_attempt(&self, only: Option<u64>) -> Option<(usize, Vec<AppendRecord>)> {
         let mut model = self.model.borrow_mut();
-        let live = model.live_shards();
+        let mut live = model.live_shards();
+        if only.is_none() {
+            // A gated shard is written by its group alone (the pipeliner).
+            live.retain(|uid| model.shards[uid].published.is_none());
+        }
         if live.is_empty() || only.is_some_and(|uid| !live.contains(&uid)) {
             return None;
         }
@@ -450,6 +465,11 @@ impl Ctx {
                 model.attempts[attempt].status = Status::Acked;
                 let shards: BTreeSet<u64> = model.attempts[attempt].records.iter().map(|(uid, _)| *uid).collect();
                 for uid in shards {
+                    if let Some(shard) = model.shards.get_mut(&uid) {
+                        // Appended where the failed replacement's cut left the shard: it
+                        // replaces the records on the disk in turn.
+                        shard.unreplaced = false;
+                    }
                     if let Some(end) = model.next_published(uid) {
                         model.note(format!("publish shard {uid} until {end}"));
                         model.stats.publishes += 1;
@@ -605,7 +625,9 @@ async fn pipeliner(ctx: Rc<Ctx>) {
             let arrival_ms = ctx.clock.now_ms() - ctx.draw(50) as i64;
             // Most carry their Raft entry's position, as a replica's applier queues them; some
             // not, as a snapshot's copy from a peer does.
-            let raft = (ctx.draw(4) != 0).then(|| raft_position(attempt));
+            // A gated shard's always do: a run without one never replaces others.
+            let gated = ctx.model.borrow().shards[&uid].published.is_some();
+            let raft = (ctx.draw(4) != 0 || gated).then(|| raft_position(attempt));
             ctx.model.borrow_mut().attempts[attempt].raft = raft;
             match ctx.journal.queue_at(records, arrival_ms, next, raft).await {
                 Ok(append) => {
@@ -622,6 +644,8 @@ async fn pipeliner(ctx: Rc<Ctx>) {
         // Whether every append of the round so far was stored where it was queued: another
         // task's append may fill a refused one's place.
         let mut undisturbed = true;
+        // The round's appends, `(attempt, first index, end index)`, while all are acknowledged.
+        let mut round = Vec::new();
         for (attempt, expected, arrival_ms, foretold, mut append) in queued {
             let result = append.durable().await;
             match &result {
@@ -647,9 +671,86 @@ async fn pipeliner(ctx: Rc<Ctx>) {
                 Err(_) => {}
             }
             undisturbed &= result.is_ok();
+            if undisturbed {
+                round.push((attempt, expected, expected + ctx.model.borrow().attempts[attempt].records.len() as u64));
+            }
             ctx.on_appended(attempt, result);
         }
+        if undisturbed && !round.is_empty() {
+            replace_suffix(&ctx, uid, &round).await;
+        }
         ctx.yields(3).await;
+    }
+}
+
+/// As a new leader does to a follower's entries that never committed: replaces gated shard
+/// `uid`'s newest appends, from the start of one of `round` (the pipeliner's last appends, all
+/// acknowledged, the shard's newest records) at or past its published end, with another append
+/// at the same Raft index. The replaced records may surface after a restart until the
+/// replacement is durable, never after; they are never served before.
+async fn replace_suffix(ctx: &Rc<Ctx>, uid: u64, round: &[(usize, u64, u64)]) {
+    let round_end = round.last().expect("a round").2;
+    if ctx.journal.tip(uid).ok().map(|tip| tip.next_index) != Some(round_end) {
+        return;
+    }
+    let (from, replaced_index, removed) = {
+        let mut model = ctx.model.borrow_mut();
+        let model = &mut *model;
+        let Some(rng) = model.gating.as_mut() else { return };
+        let shard = &model.shards[&uid];
+        let Some(published) = shard.published.filter(|_| !shard.forgotten && !shard.closing) else { return };
+        let candidates: Vec<&(usize, u64, u64)> = round.iter().filter(|(_, first, _)| *first >= published).collect();
+        if candidates.is_empty() || !rng.one_in(3) {
+            return;
+        }
+        let &(first_replaced, from, _) = candidates[rng.below(candidates.len() as u64) as usize];
+        let replaced_index = model.attempts[first_replaced].raft.expect("a gated shard's appends carry one").index;
+        let shard = model.shards.get_mut(&uid).expect("known shard");
+        shard.replacing = true;
+        let removed: Vec<(u64, Held)> = shard.held.split_off(&from).into_iter().collect();
+        shard.top = shard.held.keys().next_back().copied().unwrap_or(0);
+        for (_, held) in &removed {
+            model.attempts[held.attempt].status = Status::Failed;
+        }
+        model.note(format!("replace shard {uid} from {from} (entry {replaced_index})"));
+        (from, replaced_index, removed)
+    };
+    let Some((attempt, records)) = ctx.new_attempt(Some(uid)) else { return };
+    let raft = RaftPosition { term: raft_position(attempt).term, index: replaced_index };
+    ctx.model.borrow_mut().attempts[attempt].raft = Some(raft);
+    let arrival_ms = ctx.clock.now_ms() - ctx.draw(50) as i64;
+    let result = match ctx.journal.queue_at(records, arrival_ms, from, Some(raft)).await {
+        Ok(mut append) => append.durable().await,
+        Err(error) => {
+            // Refused before the cut (nothing changed): the records are as they were.
+            if ctx.journal.tip(uid).ok().map(|tip| tip.next_index) == Some(round_end) {
+                let mut model = ctx.model.borrow_mut();
+                let model = &mut *model;
+                let shard = model.shards.get_mut(&uid).expect("known shard");
+                shard.top = shard.top.max(removed.last().map_or(0, |(index, _)| *index));
+                for (index, held) in removed.iter().copied() {
+                    shard.held.insert(index, held);
+                    model.attempts[held.attempt].status = Status::Acked;
+                }
+            }
+            Err(error)
+        }
+    };
+    let cut = ctx.journal.tip(uid).ok().map(|tip| tip.next_index) != Some(round_end);
+    if let Some(shard) = ctx.model.borrow_mut().shards.get_mut(&uid) {
+        shard.unreplaced = cut && result.is_err();
+    }
+    if result.is_ok() {
+        // The later run wins: the replaced records are gone for good.
+        let mut model = ctx.model.borrow_mut();
+        model.stats.replacements += 1;
+        for (_, held) in &removed {
+            model.attempts[held.attempt].status = Status::Lost;
+        }
+    }
+    ctx.on_appended(attempt, result);
+    if let Some(shard) = ctx.model.borrow_mut().shards.get_mut(&uid) {
+        shard.replacing = false;
     }
 }
 
@@ -787,6 +888,8 @@ async fn close_shard(ctx: Rc<Ctx>, uid: u64) -> Option<u64> {
                 model.shards.get_mut(&uid).expect("known shard").ending_index = Some(ending);
                 return Some(ending);
             }
+            // Forgotten while a failed attempt waited to be retried.
+            Err(EngineError::UnknownShard(_)) if ctx.model.borrow().shards[&uid].forgotten => return None,
             Err(error) => {
                 ctx.expect_injected(&error, "close_shard");
                 ctx.yields(5).await;
@@ -800,7 +903,8 @@ async fn closer(ctx: Rc<Ctx>) {
     ctx.yields(50).await;
     let open: Vec<u64> = {
         let model = ctx.model.borrow();
-        model.shards.iter().filter(|(_, s)| !s.forgotten && !s.closing).map(|(&uid, _)| uid).collect()
+        let closable = |s: &ShardModel| !s.forgotten && !s.closing && !s.replacing && !s.unreplaced;
+        model.shards.iter().filter(|(_, s)| closable(s)).map(|(&uid, _)| uid).collect()
     };
     if let Some(&uid) = open.get(ctx.draw(open.len().max(1) as u64) as usize) {
         close_shard(ctx, uid).await;
@@ -964,6 +1068,8 @@ fn gate_after_restart(ctx: &Rc<Ctx>) {
             if let Some(published) = shard.published {
                 let saved = rng.below(published + 1);
                 shard.published = Some(saved);
+                shard.replacing = false;
+                shard.unreplaced = false;
                 gated.push((uid, saved));
             }
         }
@@ -1231,6 +1337,8 @@ fn run_seed(seed: u64, gating: Gating) -> SeedReport {
                 ending_index: None,
                 forgotten: false,
                 published: gated.then_some(0),
+                replacing: false,
+                unreplaced: false,
             };
             (uid, model)
         })
@@ -1396,12 +1504,14 @@ fn simulation() {
         total.queued_acked += s.queued_acked;
         total.queued_not_next += s.queued_not_next;
         total.publishes += s.publishes;
+        total.replacements += s.replacements;
     }
     println!("{count} seeds from {start}: {total:?}");
     if count > 1 {
         // The pipeliner's appends were stored, and some were refused as not next; gated
-        // shards were published.
-        assert!(total.queued_acked > 0 && total.queued_not_next > 0 && total.publishes > 0, "{total:?}");
+        // shards were published, and suffixes of them replaced.
+        assert!(total.queued_acked > 0 && total.queued_not_next > 0, "{total:?}");
+        assert!(total.publishes > 0 && total.replacements > 0, "{total:?}");
     }
 }
 
@@ -1488,4 +1598,27 @@ fn regression_failed_commit_bytes_never_outlive_a_roll() {
 #[test]
 fn regression_a_read_pins_the_active_segment_its_view_holds_runs_of() {
     run_seed_reporting(2387, Gating::Off);
+}
+
+/// A gated shard's replaced run that straddles the trim index: recovery indexed it as the
+/// shard's first run and refused the run at the trim as a gap. Runs that start below the trim
+/// are now skipped (the trim is a boundary of the runs served).
+#[test]
+fn regression_a_replaced_run_may_straddle_the_trim() {
+    run_seed_reporting(197, Gating::Drawn);
+}
+
+/// A gated shard's replaced run above the trim index, written before the run at it: recovery
+/// refused it as a gap. It is now held back until the run at the trim replaces it.
+#[test]
+fn regression_a_replaced_run_may_precede_the_run_at_the_trim() {
+    run_seed_reporting(223, Gating::Drawn);
+}
+
+/// A replacement wrote watermarks taken after it awaited the watermark writer, while reads
+/// had moved the shard's trim past the cut: a file whose trim lay past its end, which the next
+/// open refused. The watermarks are now taken with the checks, in one borrow.
+#[test]
+fn regression_a_replacement_checks_the_trim_it_writes() {
+    run_seed_reporting(12565, Gating::Drawn);
 }

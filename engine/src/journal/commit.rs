@@ -148,7 +148,7 @@ pub(super) async fn flush_loop<S: Storage>(inner: Rc<Inner<S>>, wake: LocalRecei
                 ));
                 in_flight = Some((framed, Box::pin(io)));
             }
-            Err((batch, error)) => fail_appends(batch, &error),
+            Err((batch, error)) => fail_appends(&inner, batch, &error),
         }
     }
 }
@@ -163,7 +163,7 @@ fn finish_commit<S: Storage>(inner: &Inner<S>, framed: Framed<S>, written: Resul
         Ok(()) => {
             let Framed { batch, acks, .. } = publish(inner, framed);
             for (pending, ack) in batch.into_iter().zip(acks) {
-                let _ = pending.reply.send(ack);
+                answer(inner, pending, ack);
             }
             true
         }
@@ -185,16 +185,27 @@ fn finish_commit<S: Storage>(inner: &Inner<S>, framed: Framed<S>, written: Resul
                 ?shard_uids,
                 "group commit failed; its appends are refused",
             );
-            fail_appends(framed.batch, &error);
+            fail_appends(inner, framed.batch, &error);
             false
         }
     }
 }
 
-fn fail_appends(batch: Vec<Pending>, error: &EngineError) {
+fn fail_appends<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, error: &EngineError) {
     for pending in batch {
-        let _ = pending.reply.send(Err(error.for_each_append()));
+        answer(inner, pending, Err(error.for_each_append()));
     }
+}
+
+/// Answers an append; one queued with a first index (`Journal::queue_at`) is no longer
+/// unanswered on its shard.
+fn answer<S: Storage>(inner: &Inner<S>, pending: Pending, result: Result<Vec<Appended>>) {
+    if let Some(uid) = pending.first_index.and(pending.records.first()).map(|record| record.shard_uid) {
+        if let Some(shard) = inner.state.borrow_mut().shards.get_mut(&uid) {
+            shard.unanswered = shard.unanswered.saturating_sub(1);
+        }
+    }
+    let _ = pending.reply.send(result);
 }
 
 /// Puts a framed-but-unwritten commit's appends back at the front of the queue, in order.
@@ -226,7 +237,7 @@ async fn close_journal<S: Storage>(inner: &Inner<S>) {
         Err((_, error)) => tracing::error!(%error, "framing the closing batch failed"),
     }
     let left: Vec<Pending> = inner.state.borrow_mut().pending.drain(..).collect();
-    fail_appends(left, &EngineError::Closed);
+    fail_appends(inner, left, &EngineError::Closed);
 }
 
 /// Takes whole appends off the queue, up to the commit size (always at least one).

@@ -160,6 +160,15 @@ impl RaftRuns {
         self.tip = Some(RaftTip { position, end_index });
     }
 
+    /// The entries from `index` on were replaced (a new leader's suffix): their terms go, and
+    /// the tip with them until a run of the replacing entries is durable.
+    fn cut(&mut self, index: u64) {
+        self.terms.retain(|&(first, _)| first < index);
+        if self.tip.is_some_and(|tip| tip.position.index >= index) {
+            self.tip = None;
+        }
+    }
+
     /// The term of entry `index`, if the journal holds entries up to it (those before the
     /// first run with a position, and those past the tip, are not known here).
     pub fn term_of(&self, index: u64) -> Option<u64> {
@@ -337,6 +346,9 @@ struct ShardState {
     published: Option<u64>,
     /// Readers waiting for the record at an index to be served ([`Journal::wait_for_index`]).
     waiters: Vec<(u64, oneshot::Sender<()>)>,
+    /// Appends queued with a first index ([`Journal::queue_at`]) not answered yet: a
+    /// replacement waits for none.
+    unanswered: u32,
     /// Closed by a reshard: takes no more appends; its records stay readable.
     closed: bool,
 }
@@ -494,7 +506,8 @@ impl<S: Storage> Journal<S> {
     /// Appends records (to any shards of this core) and resolves once they are durable, with
     /// their sequence numbers in request order. Records of one shard keep their order.
     pub async fn append(&self, records: Vec<AppendRecord>) -> Result<Vec<Appended>> {
-        self.enqueue(records, None, None, None).await?.await.map_err(|_| EngineError::Closed)?
+        let encoded_bytes = self.validate_append(&records, None, None)?;
+        self.enqueue(records, encoded_bytes, None, None, None).await?.await.map_err(|_| EngineError::Closed)?
     }
 
     /// For a replica applying its log (`server/src/ops/cluster/records.rs`): queues one
@@ -514,6 +527,19 @@ impl<S: Storage> Journal<S> {
     /// With `raft`, the records' runs carry the position of the Raft entry they came from
     /// (`format::RaftPosition`), and once durable the shard's [`Journal::raft_runs`] says so,
     /// after a restart too.
+    ///
+    /// A gated shard's append with `raft` may start below the shard's durable end: a new
+    /// leader replaces a follower's entries that never committed. The shard is cut back to
+    /// `first_index` first (its records from there on, and the Raft terms from `raft.index`
+    /// on, are gone), which must be a run boundary at or past the published end
+    /// ([`EngineError::ReplacesPublished`] otherwise), with no other append of the shard
+    /// unanswered ([`EngineError::NotNext`] otherwise). The watermarks are written before the
+    /// cut, so a restart finds the shard as cut, or as before it with the replaced runs; once
+    /// the replacing run is durable, recovery takes it over the runs it replaced ("the later
+    /// run wins", `docs/format.md`). If the replacing append fails, the cut stands: the next
+    /// append at `first_index` replaces the runs, and until one is durable a restart finds
+    /// them again, as Raft lets a follower's log keep entries that never committed. So a
+    /// replicated shard's close must follow its entries' durability, as a seal entry does.
     pub async fn queue_at(
         &self,
         records: Vec<AppendRecord>,
@@ -521,7 +547,69 @@ impl<S: Storage> Journal<S> {
         first_index: u64,
         raft: Option<RaftPosition>,
     ) -> Result<QueuedAppend> {
-        self.enqueue(records, Some(arrival_ms), Some(first_index), raft).await.map(QueuedAppend)
+        let encoded_bytes = self.validate_append(&records, Some(first_index), raft)?;
+        if let Some(position) = raft {
+            self.replace_from(records[0].shard_uid, first_index, position).await?;
+        }
+        self.enqueue(records, encoded_bytes, Some(arrival_ms), Some(first_index), raft).await.map(QueuedAppend)
+    }
+
+    /// Cuts gated shard `uid` back to `first_index` if its records reach past it, for an
+    /// append of the Raft entry at `position` that replaces them ([`Journal::queue_at`]).
+    async fn replace_from(&self, uid: u64, first_index: u64, position: RaftPosition) -> Result<()> {
+        let check = |state: &State<S>| -> Result<bool> {
+            let shard = state.shards.get(&uid).ok_or(EngineError::UnknownShard(uid))?;
+            let actual = shard.index.next_index();
+            if first_index >= actual {
+                return Ok(false);
+            }
+            let not_next = EngineError::NotNext { shard_uid: uid, expected: first_index, actual };
+            let published = shard.published.ok_or(not_next)?;
+            if first_index < published {
+                return Err(EngineError::ReplacesPublished { shard_uid: uid, first_index, published });
+            }
+            // Below the trim horizon there is nothing left to replace (and a watermark may
+            // not end before its trim).
+            if shard.unanswered > 0 || first_index < shard.index.trim_index_floor() {
+                return Err(EngineError::NotNext { shard_uid: uid, expected: first_index, actual });
+            }
+            if shard.closed {
+                return Err(EngineError::ShardClosed(uid));
+            }
+            Ok(true)
+        };
+        if !check(&self.inner.state.borrow())? {
+            return Ok(());
+        }
+        // Recovery refuses a shard that ends below its watermark: the file must say the shard
+        // may end at `first_index` before any replacing run can be durable.
+        let _writer = self.inner.watermark_writer.acquire_permit(1).await.map_err(|_| EngineError::Closed)?;
+        let mut watermarks = {
+            // Checked again with the watermarks taken: reads may have moved the trim meanwhile.
+            let state = self.inner.state.borrow();
+            if !check(&state)? {
+                return Ok(());
+            }
+            retention::watermarks_of(&state)
+        };
+        if let Some(watermark) = watermarks.get_mut(&uid) {
+            watermark.next_index = watermark.next_index.min(first_index);
+        }
+        self.write_watermarks(&watermarks).await?;
+        self.with_sealed_runs(uid, |state, runs| {
+            // Again: appends and publications may have come while the file was written.
+            if !check(state)? {
+                return Ok(());
+            }
+            let shard = state.shards.get_mut(&uid).expect("checked");
+            if !shard.index.truncate(first_index, runs)? {
+                let actual = shard.index.next_index();
+                return Err(EngineError::NotNext { shard_uid: uid, expected: first_index, actual }.into());
+            }
+            shard.raft.cut(position.index);
+            Ok(())
+        })
+        .await
     }
 
     /// What the shard's runs say of its Raft log: the terms, and the newest entry held.
@@ -568,16 +656,16 @@ impl<S: Storage> Journal<S> {
         Ok(())
     }
 
-    /// Queues an append for the next group commit (waiting for queue space); the receiver
-    /// answers once it is durable, or refused.
+    /// Queues a validated append for the next group commit (waiting for queue space); the
+    /// receiver answers once it is durable, or refused.
     async fn enqueue(
         &self,
         records: Vec<AppendRecord>,
+        encoded_bytes: usize,
         arrival_ms: Option<i64>,
         first_index: Option<u64>,
         raft: Option<RaftPosition>,
     ) -> Result<oneshot::Receiver<Result<Vec<Appended>>>> {
-        let encoded_bytes = self.validate_append(&records, raft)?;
         let permit =
             self.inner.space.acquire_static_permit(encoded_bytes as u64).await.map_err(|_| EngineError::Closed)?;
         let (reply, receiver) = oneshot::channel();
@@ -589,6 +677,11 @@ impl<S: Storage> Journal<S> {
             // The shard may have been closed while this append waited for queue space.
             if let Some(closed) = records.iter().find(|r| state.shards.get(&r.shard_uid).is_some_and(|s| s.closed)) {
                 return Err(EngineError::ShardClosed(closed.shard_uid));
+            }
+            if first_index.is_some() {
+                if let Some(shard) = state.shards.get_mut(&records[0].shard_uid) {
+                    shard.unanswered += 1;
+                }
             }
             state.pending.push_back(Pending {
                 records,
@@ -605,7 +698,14 @@ impl<S: Storage> Journal<S> {
         Ok(receiver)
     }
 
-    fn validate_append(&self, records: &[AppendRecord], raft: Option<RaftPosition>) -> Result<usize> {
+    /// Checks an append before it is queued; returns its encoded size's upper bound. A gated
+    /// shard takes only appends with a first index (its group's, [`Journal::queue_at`]).
+    fn validate_append(
+        &self,
+        records: &[AppendRecord],
+        first_index: Option<u64>,
+        raft: Option<RaftPosition>,
+    ) -> Result<usize> {
         if records.is_empty() {
             return Err(EngineError::EmptyAppend);
         }
@@ -623,6 +723,9 @@ impl<S: Storage> Journal<S> {
             }
             match state.shards.get(&record.shard_uid) {
                 Some(shard) if shard.closed => return Err(EngineError::ShardClosed(record.shard_uid)),
+                Some(shard) if shard.published.is_some() && first_index.is_none() => {
+                    return Err(EngineError::Gated(record.shard_uid))
+                }
                 Some(shard) if shard.spec.is_some() => {}
                 _ => return Err(EngineError::UnknownShard(record.shard_uid)),
             }

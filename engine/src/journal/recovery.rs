@@ -3,11 +3,12 @@
 //! tail (the last group commit cut short by a crash, never acknowledged) is cut off.
 
 use super::retention::load_watermarks;
+use super::sealed_runs::span_runs;
 use super::segment::{checkpoint_path, create_segment, segment_base, segment_path, Segment};
 use super::ShardState;
 use crate::error::{EngineError, Result};
 use crate::format::{self, SegmentEnd, SegmentRuns};
-use crate::shard_index::{GapError, RunEntry, ShardIndex};
+use crate::shard_index::{GapError, NeedRuns, RunEntry, SealedRuns, SealedSpan, ShardIndex};
 use crate::storage::{self, Storage, StorageFile};
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -49,6 +50,9 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
     let watermarks = load_watermarks(storage, dir).await?;
 
     let mut shards: FxHashMap<u64, ShardState> = FxHashMap::default();
+    // Per shard whose index is still empty: the first index and segment of the earliest run
+    // with a Raft position held back above its trim, which a later run must replace (below).
+    let mut held_back: BTreeMap<u64, (u64, std::path::PathBuf)> = BTreeMap::new();
     let mut segments = BTreeMap::new();
     let count = files.len();
     for (ordinal, (base, path, file, size)) in files.into_iter().enumerate() {
@@ -121,16 +125,24 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
             // Past the last commit the file was cut off above: nothing is reserved.
             reserved: valid_bytes,
         };
-        // The Raft positions are in run order, as the runs are.
-        let mut raft = runs.raft.iter().peekable();
-        for (uid, run) in runs.runs {
-            let position = raft.next_if(|(at, _)| *at == run.position).map(|(_, position)| *position);
+        for (&(uid, run), position) in runs.with_raft() {
             segment.shard_last_timestamp_ms.insert(uid, run.timestamp_ms);
             segment.shard_end_index.insert(uid, run.end_index());
             let watermark = watermarks.get(&uid);
             // Runs of deleted streams, and runs that had expired by the last retention pass
-            // (their neighbours may be deleted): not indexed, never served again.
-            if watermark.is_some_and(|w| w.is_forgotten() || run.end_index() <= w.trim_index) {
+            // (their neighbours may be deleted): not indexed, never served again. The trim is
+            // a boundary of the runs the shard served, so a run that starts below it and ends
+            // past it is one a later run replaced (`Journal::queue_at`): skipped too.
+            if let Some(watermark) = watermark.filter(|w| w.is_forgotten() || run.first_index < w.trim_index) {
+                if let Some(position) = position.filter(|_| !watermark.is_forgotten()) {
+                    // It replaced every run held back or indexed so far: they start at or
+                    // above the trim.
+                    held_back.remove(&uid);
+                    if let Some(shard) = shards.get_mut(&uid).filter(|shard| !shard.index.is_empty()) {
+                        shard.index = ShardIndex::starting_at(watermark.trim_index, i64::MIN);
+                        shard.raft.cut(position.index);
+                    }
+                }
                 continue;
             }
             let shard = shards.entry(uid).or_insert_with(|| {
@@ -144,8 +156,34 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
             // exactly there, and every later one where the previous ended.
             let expected = watermark.filter(|_| shard.index.is_empty()).map(|w| w.trim_index);
             if let Some(expected) = expected.filter(|&expected| run.first_index != expected) {
+                // Unless a later run replaces it: the runs the shard served from its trim on
+                // were written in order, so one with a Raft position that comes before the
+                // run at the trim is one that run (or one before it) replaced.
+                if position.is_some() && run.first_index > expected {
+                    let earliest = held_back.entry(uid).or_insert((run.first_index, path.clone()));
+                    if run.first_index < earliest.0 {
+                        *earliest = (run.first_index, path.clone());
+                    }
+                    continue;
+                }
                 let gap = GapError { shard_uid: uid, expected, found: run.first_index };
                 return Err(EngineError::Gap { path: path.clone(), gap });
+            }
+            if held_back.contains_key(&uid) {
+                // At the trim: it replaces what was held back, if it may.
+                if position.is_none() {
+                    let gap = GapError { shard_uid: uid, expected: run.first_index, found: held_back[&uid].0 };
+                    return Err(EngineError::Gap { path: path.clone(), gap });
+                }
+                held_back.remove(&uid);
+            }
+            // A run with a Raft position that starts before the shard's end replaced the runs
+            // from there on (a new leader's entries over a follower's uncommitted ones,
+            // `Journal::queue_at`): the later run wins.
+            if let Some(position) = position.filter(|_| run.first_index < shard.index.next_index()) {
+                if cut_back(storage, &segments, uid, &mut shard.index, run.first_index).await? {
+                    shard.raft.cut(position.index);
+                }
             }
             shard.index.push(uid, run).map_err(|gap| EngineError::Gap { path: path.clone(), gap })?;
             if let Some(position) = position {
@@ -163,6 +201,13 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
         }
         segments.insert(base, segment);
         timing.index_ms += index_step.elapsed().as_millis();
+    }
+
+    // A run held back that nothing replaced: the records from the trim up to it are lost.
+    if let Some((&uid, (found, path))) = held_back.iter().next() {
+        let expected = watermarks.get(&uid).map_or(0, |watermark| watermark.trim_index);
+        let gap = GapError { shard_uid: uid, expected, found: *found };
+        return Err(EngineError::Gap { path: path.clone(), gap });
     }
 
     // Shards whose every retained record is gone continue after their watermark.
@@ -297,6 +342,38 @@ fn scanned_runs(scan: &format::SegmentScan, base: u64) -> SegmentRuns {
 /// The runs of a sealed segment of `bytes` bytes, from a scan of the whole segment: for a read
 /// that lands in a sealed segment whose checkpoint fails (recovery scans such a segment too).
 /// A sealed segment's every commit was acknowledged, so any failed check is corruption.
+/// Cuts `index` back to `first_index` for a replacing run (`ShardIndex::truncate`), loading
+/// the runs of a sealed span the cut lands inside from its segment, as a read does. False if
+/// `first_index` is no run boundary of the shard: the run is then refused as a gap.
+async fn cut_back<S: Storage>(
+    storage: &S,
+    segments: &BTreeMap<u64, Segment<S>>,
+    uid: u64,
+    index: &mut ShardIndex,
+    first_index: u64,
+) -> Result<bool> {
+    struct Loaded(Option<(SealedSpan, Vec<RunEntry>)>);
+    impl SealedRuns for Loaded {
+        fn runs(&self, span: &SealedSpan) -> Option<&[RunEntry]> {
+            self.0.as_ref().filter(|(loaded, _)| loaded == span).map(|(_, runs)| runs.as_slice())
+        }
+    }
+    let mut loaded = Loaded(None);
+    loop {
+        let span = match index.truncate(first_index, &loaded) {
+            Ok(cut) => return Ok(cut),
+            Err(NeedRuns(span)) => span,
+        };
+        let segment = segments.get(&span.segment_base).ok_or(EngineError::NoSegment { position: span.segment_base })?;
+        let runs = match load_checkpoint(storage, &segment.path, segment.base, segment.bytes).await {
+            Some(runs) => runs,
+            None => scan_sealed_segment::<S>(&segment.file, &segment.path, segment.base, segment.bytes).await?,
+        };
+        let runs = span_runs(&runs, uid, &span).map_err(|gap| EngineError::Gap { path: segment.path.clone(), gap })?;
+        loaded = Loaded(Some((span, runs)));
+    }
+}
+
 pub(super) async fn scan_sealed_segment<S: Storage>(
     file: &S::File,
     path: &Path,

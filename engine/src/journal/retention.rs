@@ -67,7 +67,7 @@ impl<S: Storage> Journal<S> {
     }
 
     /// Writes `watermarks` in place of the file's, atomically.
-    async fn write_watermarks(&self, watermarks: &Watermarks) -> Result<()> {
+    pub(super) async fn write_watermarks(&self, watermarks: &Watermarks) -> Result<()> {
         let path = self.inner.config.dir.join(WATERMARKS_FILE);
         storage::write_atomic(&self.inner.storage, &path, &format::encode_watermarks(watermarks))
             .await
@@ -184,7 +184,7 @@ impl<S: Storage> Journal<S> {
 }
 
 /// Every shard's watermark now, and the forgotten shards'.
-fn watermarks_of<S: Storage>(state: &super::State<S>) -> Watermarks {
+pub(super) fn watermarks_of<S: Storage>(state: &super::State<S>) -> Watermarks {
     let mut watermarks: Watermarks = state
         .shards
         .iter()

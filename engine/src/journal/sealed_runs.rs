@@ -13,8 +13,9 @@ use super::recovery::{load_checkpoint, scan_sealed_segment};
 use super::segment::SegmentPin;
 use super::{Journal, State};
 use crate::error::{EngineError, Result};
+use crate::format::SegmentRuns;
 use crate::limits;
-use crate::shard_index::{GapError, NeedRuns, RunEntry, SealedRuns, SealedSpan};
+use crate::shard_index::{later_runs_win, GapError, NeedRuns, RunEntry, SealedRuns, SealedSpan};
 use crate::storage::Storage;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -84,10 +85,12 @@ pub(super) struct ShardRuns<'a> {
 
 impl SealedRuns for ShardRuns<'_> {
     fn runs(&self, span: &SealedSpan) -> Option<&[RunEntry]> {
-        match self.loaded {
-            Some((loaded, runs)) if loaded.segment_base == span.segment_base => Some(runs),
-            _ => self.cache.get(self.shard_uid, span.segment_base),
-        }
+        let runs = match self.loaded {
+            Some((loaded, runs)) if loaded.segment_base == span.segment_base => runs,
+            _ => self.cache.get(self.shard_uid, span.segment_base)?,
+        };
+        // Loaded before a replaced suffix shortened the span (`ShardIndex::truncate`).
+        Some(&runs[..runs.partition_point(|run| run.first_index < span.end_index)])
     }
 }
 
@@ -157,7 +160,7 @@ impl<S: Storage> Journal<S> {
         let storage = &self.inner.storage;
         let from_checkpoint = load_checkpoint(storage, &path, span.segment_base, bytes)
             .await
-            .map(|runs| span_runs(&runs.runs, shard_uid, &span))
+            .map(|runs| span_runs(&runs, shard_uid, &span))
             .and_then(|selected| match selected {
                 Ok(runs) => Some(runs),
                 Err(gap) => {
@@ -170,7 +173,7 @@ impl<S: Storage> Journal<S> {
             None => {
                 self.inner.state.borrow_mut().stats.sealed_run_scans += 1;
                 let all = scan_sealed_segment::<S>(&file, &path, span.segment_base, bytes).await?;
-                span_runs(&all.runs, shard_uid, &span).map_err(|gap| EngineError::Gap { path: path.clone(), gap })?
+                span_runs(&all, shard_uid, &span).map_err(|gap| EngineError::Gap { path: path.clone(), gap })?
             }
         };
         let runs: Rc<[RunEntry]> = runs.into();
@@ -180,19 +183,19 @@ impl<S: Storage> Journal<S> {
     }
 }
 
-/// `shard_uid`'s runs among a segment's `runs` that hold the records of `span`, checked to be
+/// `shard_uid`'s runs among a segment's `runs` that hold the records of `span`, as they stand
+/// (a run with a Raft position may replace earlier ones, `later_runs_win`), checked to be
 /// exactly those records, contiguous.
-fn span_runs(
-    runs: &[(u64, RunEntry)],
+pub(super) fn span_runs(
+    runs: &SegmentRuns,
     shard_uid: u64,
     span: &SealedSpan,
 ) -> std::result::Result<Vec<RunEntry>, GapError> {
-    let selected: Vec<RunEntry> = runs
-        .iter()
-        .filter(|(uid, run)| {
-            *uid == shard_uid && run.end_index() > span.first_index && run.first_index < span.end_index
-        })
-        .map(|(_, run)| *run)
+    let written =
+        runs.with_raft().filter(|((uid, _), _)| *uid == shard_uid).map(|((_, run), raft)| (*run, raft.is_some()));
+    let selected: Vec<RunEntry> = later_runs_win(shard_uid, written)?
+        .into_iter()
+        .filter(|run| run.end_index() > span.first_index && run.first_index < span.end_index)
         .collect();
     let mut expected = span.first_index;
     for run in &selected {

@@ -30,11 +30,12 @@ pub fn engine_error(error: EngineError) -> KinesisError {
         EngineError::Corrupt { .. }
         | EngineError::Gap { .. }
         | EngineError::MissingRecords { .. }
-        | EngineError::NoSegment { .. } => {
+        | EngineError::NoSegment { .. }
+        | EngineError::ReplacesPublished { .. } => {
             tracing::error!(%error, "stored records failed their checks; they are not served");
             KinesisError::internal("Internal service failure: stored records failed their integrity checks.")
         }
-        EngineError::ShardClosed(_) | EngineError::Closed | EngineError::NotNext { .. } => {
+        EngineError::ShardClosed(_) | EngineError::Closed | EngineError::NotNext { .. } | EngineError::Gated(_) => {
             tracing::warn!(%error, "engine refused");
             KinesisError::internal(error.to_string())
         }
