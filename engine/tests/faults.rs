@@ -235,6 +235,44 @@ fn a_slow_reader_keeps_its_segments_until_it_is_done() {
     });
 }
 
+/// A read that waits for a sealed segment's runs walks a view of the index taken when it
+/// began, whose newest runs lie in the then active segment. Meanwhile a roll seals that
+/// segment and retention deletes it (its records all expired): the read must still find it.
+/// The read pins the active segment of its view too; without that it failed with
+/// `NoSegment` (simulation seed 2387, in the version of the simulation that found it).
+#[test]
+fn a_slow_reader_keeps_the_active_segment_its_view_holds_runs_of() {
+    let config = DiskConfig { slow_read_one_in: 1, slow_read_yields: 500, ..DiskConfig::default() };
+    let disk = SimDisk::new(config, SimRng::new(5));
+    on_sim_disk(&disk, |storage| async move {
+        let mut config = JournalConfig::new(DIR);
+        config.segment_bytes_max = 8192;
+        config.tail_cache_bytes_max = 0;
+        let clock = ManualClock::new(1_000);
+        let journal = open(storage, config, &clock).await;
+        let record = |i: usize| AppendRecord { data: Bytes::from(format!("{i}").repeat(1500)), ..shard_one_record("") };
+        let mut appended = 0;
+        while journal.segment_count() < 2 || journal.index_footprint().active_runs == 0 {
+            append(&journal, record(appended)).await;
+            appended += 1;
+        }
+        let active_before = journal.segment_count();
+        // The read takes its view, then waits on the disk for the sealed segment's runs.
+        let mut read = Box::pin(journal.read(1, 0, 1000, usize::MAX));
+        assert!(futures_lite::future::poll_once(&mut read).await.is_none(), "the read waits on the disk");
+        // The active segment fills and is sealed; every record expires; retention runs.
+        while journal.segment_count() == active_before {
+            append(&journal, record(appended)).await;
+            appended += 1;
+        }
+        clock.advance_ms(spec(1).retention_ms + 1);
+        journal.enforce_retention().await.unwrap();
+        let batch = read.await.expect("the read finds the segments of its view");
+        assert!(batch.records.len() >= active_before, "{} records", batch.records.len());
+        journal.close().await.unwrap();
+    });
+}
+
 /// A read that lands in a sealed segment whose checkpoint (`.idx`) is missing or corrupt
 /// takes the segment's runs from a scan of the segment, as recovery does, and serves the same
 /// records (issue 19: the run index reads sealed runs from checkpoints). A segment that fails

@@ -231,10 +231,14 @@ async fn close_journal<S: Storage>(inner: &Inner<S>) {
             .await;
             if let Err(error) = &written {
                 tracing::error!(%error, "writing the closing batch failed");
+                inner.state.borrow_mut().close_error = Some(error.for_each_append());
             }
             finish_commit(inner, framed, written);
         }
-        Err((_, error)) => tracing::error!(%error, "framing the closing batch failed"),
+        Err((_, error)) => {
+            tracing::error!(%error, "framing the closing batch failed");
+            inner.state.borrow_mut().close_error = Some(error);
+        }
     }
     let left: Vec<Pending> = inner.state.borrow_mut().pending.drain(..).collect();
     fail_appends(inner, left, &EngineError::Closed);

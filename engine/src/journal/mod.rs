@@ -279,6 +279,8 @@ struct State<S: Storage> {
     cache: VecDeque<CachedBatch<S>>,
     cache_bytes: usize,
     closing: bool,
+    /// Why the closing batch could not be written ([`Journal::close`]).
+    close_error: Option<EngineError>,
     stats: JournalStats,
 }
 
@@ -408,6 +410,7 @@ impl<S: Storage> Journal<S> {
             cache: VecDeque::new(),
             cache_bytes: 0,
             closing: false,
+            close_error: None,
             stats: JournalStats::default(),
         };
         let inner = Rc::new(Inner {
@@ -767,7 +770,9 @@ impl<S: Storage> Journal<S> {
 
     /// Stops taking appends, commits what is pending, writes a closing empty batch (so that
     /// the last data batch is followed by a valid one and recovery can tell a bit flip in it
-    /// from a torn write), and stops the flusher.
+    /// from a torn write), and stops the flusher. `Err` if the closing batch could not be
+    /// written: every acknowledged record is durable, but until the next commit a flip in
+    /// the last one would pass for a torn write at the next start, and be cut off with it.
     pub async fn close(&self) -> Result<()> {
         self.inner.state.borrow_mut().closing = true;
         let _ = self.inner.wake.try_send(());
@@ -775,7 +780,7 @@ impl<S: Storage> Journal<S> {
         if let Some(task) = task {
             task.await;
         }
-        Ok(())
+        self.inner.state.borrow_mut().close_error.take().map_or(Ok(()), Err)
     }
 }
 
