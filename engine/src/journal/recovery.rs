@@ -3,7 +3,7 @@
 //! tail (the last group commit cut short by a crash, never acknowledged) is cut off.
 
 use super::retention::load_watermarks;
-use super::sealed_runs::span_runs;
+use super::sealed_runs::load_span_runs;
 use super::segment::{checkpoint_path, create_segment, segment_base, segment_path, Segment};
 use super::ShardState;
 use crate::error::{EngineError, Result};
@@ -339,9 +339,6 @@ fn scanned_runs(scan: &format::SegmentScan, base: u64) -> SegmentRuns {
     found
 }
 
-/// The runs of a sealed segment of `bytes` bytes, from a scan of the whole segment: for a read
-/// that lands in a sealed segment whose checkpoint fails (recovery scans such a segment too).
-/// A sealed segment's every commit was acknowledged, so any failed check is corruption.
 /// Cuts `index` back to `first_index` for a replacing run (`ShardIndex::truncate`), loading
 /// the runs of a sealed span the cut lands inside from its segment, as a read does. False if
 /// `first_index` is no run boundary of the shard: the run is then refused as a gap.
@@ -365,15 +362,14 @@ async fn cut_back<S: Storage>(
             Err(NeedRuns(span)) => span,
         };
         let segment = segments.get(&span.segment_base).ok_or(EngineError::NoSegment { position: span.segment_base })?;
-        let runs = match load_checkpoint(storage, &segment.path, segment.base, segment.bytes).await {
-            Some(runs) => runs,
-            None => scan_sealed_segment::<S>(&segment.file, &segment.path, segment.base, segment.bytes).await?,
-        };
-        let runs = span_runs(&runs, uid, &span).map_err(|gap| EngineError::Gap { path: segment.path.clone(), gap })?;
+        let (runs, _) = load_span_runs(storage, &segment.file, &segment.path, segment.bytes, uid, &span).await?;
         loaded = Loaded(Some((span, runs)));
     }
 }
 
+/// The runs of a sealed segment of `bytes` bytes, from a scan of the whole segment: for a read
+/// that lands in a sealed segment whose checkpoint fails (recovery scans such a segment too).
+/// A sealed segment's every commit was acknowledged, so any failed check is corruption.
 pub(super) async fn scan_sealed_segment<S: Storage>(
     file: &S::File,
     path: &Path,

@@ -18,6 +18,7 @@ use crate::limits;
 use crate::shard_index::{later_runs_win, GapError, NeedRuns, RunEntry, SealedRuns, SealedSpan};
 use crate::storage::Storage;
 use std::cell::Cell;
+use std::path::Path;
 use std::rc::Rc;
 
 /// One shard's runs in one sealed segment: exactly the records of its span, in order.
@@ -149,48 +150,57 @@ impl<S: Storage> Journal<S> {
         }
     }
 
-    /// Loads `shard_uid`'s runs of `span` from its segment's checkpoint, or from a scan of the
-    /// segment if the checkpoint fails, and caches them. `None` if the segment is gone.
+    /// Loads `shard_uid`'s runs of `span` ([`load_span_runs`]) and caches them. `None` if the
+    /// segment is gone.
     async fn load_sealed_runs(&self, shard_uid: u64, span: SealedSpan) -> Result<Option<Rc<[RunEntry]>>> {
         let (path, file, bytes, _pin) = {
             let state = self.inner.state.borrow();
             let Some(segment) = state.segments.get(&span.segment_base) else { return Ok(None) };
             (segment.path.clone(), segment.file.clone(), segment.bytes, SegmentPin::new(segment))
         };
-        let storage = &self.inner.storage;
-        let from_checkpoint = load_checkpoint(storage, &path, span.segment_base, bytes)
-            .await
-            .map(|runs| span_runs(&runs, shard_uid, &span))
-            .and_then(|selected| match selected {
-                Ok(runs) => Some(runs),
-                Err(gap) => {
-                    tracing::warn!(path = %path.display(), %gap, "a segment index checkpoint disagrees with the run index; scanning the segment");
-                    None
-                }
-            });
-        let runs = match from_checkpoint {
-            Some(runs) => runs,
-            None => {
-                self.inner.state.borrow_mut().stats.sealed_run_scans += 1;
-                let all = scan_sealed_segment::<S>(&file, &path, span.segment_base, bytes).await?;
-                span_runs(&all, shard_uid, &span).map_err(|gap| EngineError::Gap { path: path.clone(), gap })?
-            }
-        };
+        let (runs, scanned) = load_span_runs(&self.inner.storage, &file, &path, bytes, shard_uid, &span).await?;
         let runs: Rc<[RunEntry]> = runs.into();
-        self.inner.state.borrow_mut().stats.sealed_run_loads += 1;
+        let mut state = self.inner.state.borrow_mut();
+        state.stats.sealed_run_scans += u64::from(scanned);
+        state.stats.sealed_run_loads += 1;
         self.inner.sealed_runs.borrow_mut().insert(shard_uid, span.segment_base, runs.clone());
         Ok(Some(runs))
     }
 }
 
+/// `shard_uid`'s runs of `span`, from the checkpoint of the sealed segment at `path` (of `bytes`
+/// bytes), or from a scan of the segment if the checkpoint is missing or disagrees with the
+/// span; true if it scanned. For reads and for recovery's cuts (`recovery::cut_back`).
+pub(super) async fn load_span_runs<S: Storage>(
+    storage: &S,
+    file: &S::File,
+    path: &Path,
+    bytes: u64,
+    shard_uid: u64,
+    span: &SealedSpan,
+) -> Result<(Vec<RunEntry>, bool)> {
+    let from_checkpoint = load_checkpoint(storage, path, span.segment_base, bytes)
+        .await
+        .map(|runs| span_runs(&runs, shard_uid, span))
+        .and_then(|selected| match selected {
+            Ok(runs) => Some(runs),
+            Err(gap) => {
+                tracing::warn!(path = %path.display(), %gap, "a segment index checkpoint disagrees with the run index; scanning the segment");
+                None
+            }
+        });
+    if let Some(runs) = from_checkpoint {
+        return Ok((runs, false));
+    }
+    let all = scan_sealed_segment::<S>(file, path, span.segment_base, bytes).await?;
+    let runs = span_runs(&all, shard_uid, span).map_err(|gap| EngineError::Gap { path: path.to_path_buf(), gap })?;
+    Ok((runs, true))
+}
+
 /// `shard_uid`'s runs among a segment's `runs` that hold the records of `span`, as they stand
 /// (a run with a Raft position may replace earlier ones, `later_runs_win`), checked to be
 /// exactly those records, contiguous.
-pub(super) fn span_runs(
-    runs: &SegmentRuns,
-    shard_uid: u64,
-    span: &SealedSpan,
-) -> std::result::Result<Vec<RunEntry>, GapError> {
+fn span_runs(runs: &SegmentRuns, shard_uid: u64, span: &SealedSpan) -> std::result::Result<Vec<RunEntry>, GapError> {
     let written =
         runs.with_raft().filter(|((uid, _), _)| *uid == shard_uid).map(|((_, run), raft)| (*run, raft.is_some()));
     let selected: Vec<RunEntry> = later_runs_win(shard_uid, written)?
