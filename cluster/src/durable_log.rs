@@ -7,11 +7,11 @@
 //! offset in its segment: each segment's BASE is the previous one's plus its length, so places
 //! only grow. Beside them, `raft.state` holds the hard state (term, vote, commit) and
 //! `raft.compacted` where the log was compacted, each replaced atomically. Durability follows
-//! the seam's contract: [`DurableLog::append`] only writes; the entries are durable once
-//! [`DurableLog::sync`] returns (a segment is synced, and the directory too, before the next
+//! the seam's contract: [`LogStorage::append`] only writes; the entries are durable once
+//! [`LogStorage::sync`] returns (a segment is synced, and the directory too, before the next
 //! one takes appends), and the replica tells Raft (and its peers) that it has them only after.
 //!
-//! Compaction ([`DurableLog::compact`]) records its point, then deletes the oldest segments
+//! Compaction ([`LogStorage::compact`]) records its point, then deletes the oldest segments
 //! whose every frame is at or before it; the newest segment always stays. Recovery skips the
 //! frames at or before the recorded point, which a deletion cut short may leave.
 //!
@@ -25,7 +25,7 @@
 //! was appended after it. Bytes that were written but never synced before a crash may still
 //! be there after the cut; from now on the replica vouches for them. What stays in memory is bounded (`log_store`):
 //! older entries are read back from the segments where the store says each is
-//! ([`DurableLog::read`]).
+//! ([`LogStorage::read`]).
 //!
 //! Unfinished: this is a second log beside the core's journal. The design stores a shard
 //! group's entries in the journal itself (one write of the data, one group commit for every
@@ -40,7 +40,9 @@ use sluice_engine::storage::{read_whole, write_atomic, IoBuffer, Storage, Storag
 use crate::codec::{self, CompactedRecord, HardStateRecord, LogDefect, LogEntry, FRAME_HEADER_BYTES};
 use crate::error::{ClusterError, Result};
 use crate::limits::{ENTRY_PAYLOAD_BYTES_MAX, LOG_READ_CHUNK_BYTES};
+use crate::log_storage::LogStorage;
 use crate::log_store::LogStore;
+use crate::replica::ReplicaConfig;
 
 pub const HARD_STATE_FILE: &str = "raft.state";
 pub const COMPACTED_FILE: &str = "raft.compacted";
@@ -186,9 +188,51 @@ impl<S: Storage> DurableLog<S> {
         Ok((log, store))
     }
 
+    /// Opens the log a replica configured by `config` keeps in `config.dir`, a new group's
+    /// membership being `config.voters`.
+    pub async fn open_for(storage: S, config: &ReplicaConfig) -> Result<(DurableLog<S>, LogStore)> {
+        let conf_state = ConfState::from((config.voters.clone(), vec![]));
+        DurableLog::open(storage, &config.dir, conf_state, config.entry_cache_bytes, config.segment_bytes).await
+    }
+
+    fn segment_at(&self, place: u64) -> Result<&Segment<S::File>> {
+        let at = self.segments.partition_point(|segment| segment.base <= place);
+        match at.checked_sub(1).map(|at| &self.segments[at]) {
+            Some(segment) if place < segment.base + segment.end => Ok(segment),
+            _ => Err(corrupt(LOG_FILE, place, "no segment holds this place".to_owned())),
+        }
+    }
+
+    fn last(&self) -> &Segment<S::File> {
+        self.segments.last().expect("a log has a segment")
+    }
+
+    /// Syncs the last segment (if an append is not synced yet) and starts the next, durably
+    /// (its directory entry too), so that [`LogStorage::sync`] need only sync the last.
+    async fn start_segment(&mut self) -> Result<()> {
+        if self.unsynced {
+            self.sync().await?;
+        }
+        let last = self.last();
+        let base = last.base + last.end;
+        let path = self.dir.join(segment_name(base));
+        let file = self.storage.open(&path, true).await.map_err(ClusterError::io("create a raft log segment"))?;
+        self.storage.sync_dir(&self.dir).await.map_err(ClusterError::io("sync the raft directory"))?;
+        self.segments.push(Segment { base, file, end: 0, index_max: 0 });
+        self.tail.clear();
+        Ok(())
+    }
+
+    /// Segments on disk (for tests and metrics).
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+}
+
+impl<S: Storage> LogStorage for DurableLog<S> {
     /// Reads entries `from` to `to` (inclusive, all in the log) from disk, where `store` says
     /// each is: at most `bytes_max` bytes of data, but at least one entry.
-    pub async fn read(&self, from: u64, to: u64, bytes_max: usize, store: &LogStore) -> Result<Vec<Entry>> {
+    async fn read(&self, from: u64, to: u64, bytes_max: usize, store: &LogStore) -> Result<Vec<Entry>> {
         let mut entries = Vec::new();
         let mut bytes = 0usize;
         let mut next = from;
@@ -226,18 +270,10 @@ impl<S: Storage> DurableLog<S> {
         Ok(entries)
     }
 
-    fn segment_at(&self, place: u64) -> Result<&Segment<S::File>> {
-        let at = self.segments.partition_point(|segment| segment.base <= place);
-        match at.checked_sub(1).map(|at| &self.segments[at]) {
-            Some(segment) if place < segment.base + segment.end => Ok(segment),
-            _ => Err(corrupt(LOG_FILE, place, "no segment holds this place".to_owned())),
-        }
-    }
-
-    /// Writes `entries` after the log's end (not yet durable: see [`DurableLog::sync`]) and
+    /// Writes `entries` after the log's end (not yet durable: see [`LogStorage::sync`]) and
     /// returns the place of each frame. Entries whose index is already in the log replace it
     /// from there on (`codec`).
-    pub async fn append(&mut self, entries: &[Entry]) -> Result<Vec<u64>> {
+    async fn append(&mut self, entries: &[Entry]) -> Result<Vec<u64>> {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
@@ -289,35 +325,15 @@ impl<S: Storage> DurableLog<S> {
         Ok(places)
     }
 
-    fn last(&self) -> &Segment<S::File> {
-        self.segments.last().expect("a log has a segment")
-    }
-
-    /// Syncs the last segment (if an append is not synced yet) and starts the next, durably
-    /// (its directory entry too), so that [`DurableLog::sync`] need only sync the last.
-    async fn start_segment(&mut self) -> Result<()> {
-        if self.unsynced {
-            self.sync().await?;
-        }
-        let last = self.last();
-        let base = last.base + last.end;
-        let path = self.dir.join(segment_name(base));
-        let file = self.storage.open(&path, true).await.map_err(ClusterError::io("create a raft log segment"))?;
-        self.storage.sync_dir(&self.dir).await.map_err(ClusterError::io("sync the raft directory"))?;
-        self.segments.push(Segment { base, file, end: 0, index_max: 0 });
-        self.tail.clear();
-        Ok(())
-    }
-
     /// Makes every entry appended so far durable.
-    pub async fn sync(&mut self) -> Result<()> {
+    async fn sync(&mut self) -> Result<()> {
         self.last().file.fdatasync().await.map_err(ClusterError::io("sync the raft log"))?;
         self.unsynced = false;
         Ok(())
     }
 
-    /// How many segments [`DurableLog::compact`] at `index` would delete.
-    pub fn droppable_segments(&self, index: u64) -> usize {
+    /// How many segments [`LogStorage::compact`] at `index` would delete.
+    fn freed_by_compaction(&self, index: u64) -> usize {
         let older = &self.segments[..self.segments.len() - 1];
         older.iter().take_while(|segment| segment.index_max <= index).count()
     }
@@ -325,8 +341,8 @@ impl<S: Storage> DurableLog<S> {
     /// Records durably that entries up to `index` (of `term`) are gone, then deletes the
     /// oldest segments holding nothing after it (never the last). The caller keeps the hard
     /// state's commit at or past `index` on disk first, and has `store` compacted.
-    pub async fn compact(&mut self, index: u64, term: u64) -> Result<usize> {
-        if self.droppable_segments(index) == 0 {
+    async fn compact(&mut self, index: u64, term: u64) -> Result<usize> {
+        if self.freed_by_compaction(index) == 0 {
             return Ok(0);
         }
         let bytes = codec::encode_compacted(&CompactedRecord { index, term });
@@ -334,7 +350,7 @@ impl<S: Storage> DurableLog<S> {
             .await
             .map_err(ClusterError::io("write the raft compaction record"))?;
         let mut dropped = 0;
-        while self.droppable_segments(index) > 0 {
+        while self.freed_by_compaction(index) > 0 {
             let segment = self.segments.remove(0);
             drop(segment.file);
             let path = self.dir.join(segment_name(segment.base));
@@ -352,7 +368,7 @@ impl<S: Storage> DurableLog<S> {
     /// segments whose frames recovery skips (those up to `index`) or keeps as the log after it
     /// (entries of some leader, which the next one replaces if they differ); and a commit
     /// below the compaction record's index, which opening raises to it.
-    pub async fn install_snapshot(&mut self, index: u64, term: u64) -> Result<()> {
+    async fn install_snapshot(&mut self, index: u64, term: u64) -> Result<()> {
         let bytes = codec::encode_compacted(&CompactedRecord { index, term });
         write_atomic(&self.storage, &self.dir.join(COMPACTED_FILE), &bytes)
             .await
@@ -371,22 +387,17 @@ impl<S: Storage> DurableLog<S> {
         Ok(())
     }
 
-    /// Segments on disk (for tests and metrics).
-    pub fn segment_count(&self) -> usize {
-        self.segments.len()
-    }
-
     /// Replaces the membership record with `conf_state`, as of entry (or snapshot) `index`,
     /// durably: it is what the group's membership is after a restart.
-    pub async fn save_conf(&self, index: u64, conf_state: &ConfState) -> Result<()> {
+    async fn save_conf(&self, index: u64, conf_state: &ConfState) -> Result<()> {
         write_atomic(&self.storage, &self.dir.join(CONF_FILE), &codec::encode_conf(index, conf_state))
             .await
             .map_err(ClusterError::io("write the raft membership"))
     }
 
     /// Replaces the hard state, durably (the vote must be on disk before the vote message
-    /// leaves). Call after [`DurableLog::sync`] of the entries its commit covers.
-    pub async fn save_hard_state(&self, hard_state: &HardState) -> Result<()> {
+    /// leaves). Call after [`LogStorage::sync`] of the entries its commit covers.
+    async fn save_hard_state(&self, hard_state: &HardState) -> Result<()> {
         let record = HardStateRecord { term: hard_state.term, vote: hard_state.vote, commit: hard_state.commit };
         let bytes = codec::encode_hard_state(&record);
         write_atomic(&self.storage, &self.dir.join(HARD_STATE_FILE), &bytes)

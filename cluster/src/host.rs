@@ -31,13 +31,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use raft::eraftpb::{ConfChangeV2, ConfState, Entry};
 use sluice_engine::format::RaftPosition;
-use sluice_engine::storage::Storage;
 
 use crate::error::Result;
 use crate::limits::{
     APPEND_COMMIT_WAIT_MS, COMMITTED_KEPT_BYTES, INBOX_INPUTS_MAX, PROPOSALS_PENDING_MAX, READ_INDEX_WAIT_MS,
     READ_RESPONSE_BYTES_MAX, TICK_INTERVAL_MS,
 };
+use crate::log_storage::LogStorage;
 use crate::log_store::LogStore;
 use crate::replica::{
     CommittedEntry, Input, Replica, ReplicaConfig, ReplicaEvents, Restoring, SnapshotToRestore, Transport,
@@ -307,19 +307,19 @@ impl HostInner {
 }
 
 impl GroupHost {
-    /// Opens the group's replica from its durable state and starts it and its clock on the
-    /// current glommio executor. The task ends only if the replica's storage fails (the
+    /// Starts the group's replica, from its opened log (`log` and what it held, `store`:
+    /// `DurableLog::open_for`, say), and its clock on the current glommio executor. The task ends only if the replica's storage fails (the
     /// error): the replica has stopped, and the process must restart it from its disk.
     /// `restorer` brings the state machine up to a snapshot the group is sent (required if
     /// the group's `laggard_held_bytes_max` is set: its peers compact past members far behind).
-    pub async fn start<S, T>(
-        storage: S,
+    pub fn start<L, T>(
+        (log, store): (L, LogStore),
         config: GroupHostConfig,
         transport: T,
         restorer: Option<Restorer>,
     ) -> Result<(GroupHost, glommio::Task<Result<()>>)>
     where
-        S: Storage + 'static,
+        L: LogStorage + 'static,
         T: Transport + 'static,
     {
         let (inbox, inputs) = async_channel::bounded(INBOX_INPUTS_MAX);
@@ -333,7 +333,7 @@ impl GroupHost {
             next_read: Cell::new(1),
             state: RefCell::new(HostState::default()),
         });
-        let replica = Replica::open(storage, &config.replica, transport, HostEvents(inner.clone())).await?;
+        let replica = Replica::open(log, store, &config.replica, transport, HostEvents(inner.clone()))?;
         let running = glommio::spawn_local(replica.run(inputs));
         let clock = inner.inbox.clone();
         let tick_interval = config.tick_interval;

@@ -32,6 +32,8 @@ pub mod error;
 pub mod host;
 pub mod limits;
 #[cfg(feature = "replica")]
+pub mod log_storage;
+#[cfg(feature = "replica")]
 pub mod log_store;
 #[cfg(feature = "replica")]
 pub mod peer_auth;

@@ -1,5 +1,6 @@
 //! One member of one Raft group: raft-rs' `RawNode` driven by an async loop over an inbox of
-//! [`Input`]s, with its log made durable through [`DurableLog`] before anyone learns of it.
+//! [`Input`]s, with its log made durable through a [`LogStorage`] (a [`crate::durable_log::DurableLog`]
+//! today) before anyone learns of it.
 //!
 //! The loop follows raft-rs' `Ready` protocol (see the `raft::RawNode` docs): take what the
 //! inputs produced; send the leader's messages (they may leave before its own write, as the
@@ -27,15 +28,14 @@ use bytes::Bytes;
 use raft::eraftpb::{ConfChangeV2, ConfState, Entry, EntryType, Message, MessageType};
 use raft::{Config, RawNode, SnapshotStatus, StateRole};
 use sluice_engine::format::RaftPosition;
-use sluice_engine::storage::Storage;
 
-use crate::durable_log::DurableLog;
 use crate::error::Result;
 use crate::limits::{
     APPEND_MESSAGES_IN_FLIGHT_MAX, APPEND_MESSAGE_BYTES_MAX, COMMITTED_READ_BYTES_MAX, COMMIT_SAVED_EVERY_BYTES,
     COMPACT_SEGMENTS_MIN, ENTRY_PAYLOAD_BYTES_MAX, FIRST_CAMPAIGN_TICKS, HEARTBEAT_TICKS, READ_INDEXES_PENDING_MAX,
     SNAPSHOT_RETRY_TICKS,
 };
+use crate::log_storage::LogStorage;
 use crate::log_store::LogStore;
 use crate::wire::validate_peer_message;
 
@@ -248,14 +248,14 @@ pub struct ReplicaConfig {
     pub campaigns_when_new: bool,
 }
 
-pub struct Replica<S: Storage, T: Transport, E: ReplicaEvents> {
+pub struct Replica<L: LogStorage, T: Transport, E: ReplicaEvents> {
     id: u64,
     /// `ReplicaConfig::voters`: the members a new group started with.
     founders: Vec<u64>,
     /// `ReplicaConfig::members`.
     members: Vec<u64>,
     raw: RawNode<LogStore>,
-    log: DurableLog<S>,
+    log: L,
     transport: T,
     events: E,
     /// [`Input::ReadCommitted`]s to answer after this round's `Ready`.
@@ -287,12 +287,10 @@ pub struct Replica<S: Storage, T: Transport, E: ReplicaEvents> {
     deferred_reads: Vec<Message>,
 }
 
-impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
-    /// Opens the replica's files and restores its Raft state from what is durable there.
-    pub async fn open(storage: S, config: &ReplicaConfig, transport: T, events: E) -> Result<Self> {
-        let conf_state = ConfState::from((config.voters.clone(), vec![]));
-        let (log, store) =
-            DurableLog::open(storage, &config.dir, conf_state, config.entry_cache_bytes, config.segment_bytes).await?;
+impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
+    /// Restores the replica's Raft state from its opened log: `log`, and `store`, what the
+    /// log held when opened (`DurableLog::open_for`, say).
+    pub fn open(log: L, store: LogStore, config: &ReplicaConfig, transport: T, events: E) -> Result<Self> {
         let new_here = store.hard_state().term == 0 && config.voters.contains(&config.id);
         let first_campaign_ticks = if config.campaigns_when_new && new_here { FIRST_CAMPAIGN_TICKS } else { 0 };
         events.membership_changed(config.id, store.conf_index(), &store.conf_state());
@@ -387,7 +385,7 @@ impl<S: Storage, T: Transport, E: ReplicaEvents> Replica<S, T, E> {
         let store = self.raw.store();
         let allowed = if raft.state == StateRole::Leader { self.compact_to() } else { self.compact_to_hint };
         let index = allowed.min(self.durable_applied).min(raft.raft_log.applied).min(store.last_index());
-        if index < store.first_index() || self.log.droppable_segments(index) < COMPACT_SEGMENTS_MIN {
+        if index < store.first_index() || self.log.freed_by_compaction(index) < COMPACT_SEGMENTS_MIN {
             return Ok(());
         }
         let term = store.term_of(index).expect("within the log");

@@ -38,6 +38,7 @@ use sluice_engine::sim::{DiskConfig, RunOutcome, SimDisk, SimExecutor, SimRng, S
 use crate::durable_log::DurableLog;
 use crate::error::ClusterError;
 use crate::limits::{COPY_ANSWER_WAIT_MS, ELECTION_TICKS, INBOX_INPUTS_MAX, TICK_INTERVAL_MS};
+use crate::log_storage::LogStorage;
 use crate::log_store::LogStore;
 use crate::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Restoring, SnapshotToRestore, Transport};
 use sluice_engine::format::RaftPosition;
@@ -682,7 +683,8 @@ impl World {
         let switch = Rc::new(KillSwitch::default());
         let ended = Rc::new(Cell::new(false));
         let serve = async move {
-            let replica = Replica::open(storage, &config, transport, events).await?;
+            let (log, store) = DurableLog::open_for(storage, &config).await?;
+            let replica = Replica::open(log, store, &config, transport, events)?;
             replica.run(receiver).await
         };
         let killable = Killable { inner: Box::pin(serve), switch: switch.clone() };

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use raft::eraftpb::Message;
+use sluice_cluster::durable_log::DurableLog;
 use sluice_cluster::host::{AppendError, GroupHost, GroupHostConfig};
 use sluice_cluster::replica::ReplicaConfig;
 use sluice_cluster::wire::GroupId;
@@ -82,7 +83,8 @@ async fn start(dir: &Path, network: &Rc<Network>) -> HashMap<u64, GroupHost> {
             leader_changed: None,
         };
         let link = Link { from: id, network: network.clone() };
-        let (host, running) = GroupHost::start(DmaStorage, config, link, None).await.unwrap();
+        let opened = DurableLog::open_for(DmaStorage, &config.replica).await.unwrap();
+        let (host, running) = GroupHost::start(opened, config, link, None).unwrap();
         running.detach();
         network.inboxes.borrow_mut().insert(id, host.inbox());
         hosts.insert(id, host);

@@ -21,6 +21,7 @@ use clap::Parser;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use rand::Rng;
+use sluice_cluster::durable_log::DurableLog;
 use sluice_cluster::host::{AppendError, GroupHost, GroupHostConfig};
 use sluice_cluster::limits::{CLIENT_CONNECTIONS_MAX, CLIENT_FRAME_BYTES_MAX, ELECTION_TICKS, TICK_INTERVAL_MS};
 use sluice_cluster::replica::ReplicaConfig;
@@ -107,9 +108,10 @@ async fn run(args: Args, members: BTreeMap<u64, SocketAddr>, listen: SocketAddr)
         boot_nonce: random.gen(),
         leader_changed: None,
     };
-    let (host, replica) = GroupHost::start(DmaStorage, config, network.transport(GROUP), None)
+    let opened = DurableLog::open_for(DmaStorage, &config.replica)
         .await
         .with_context(|| format!("open the raft state in {}", args.data.display()))?;
+    let (host, replica) = GroupHost::start(opened, config, network.transport(GROUP), None)?;
     network.register(GROUP, host.inbox());
     let clients = bind(args.client).with_context(|| format!("listen for clients on {}", args.client))?;
     glommio::spawn_local(serve_clients(host, clients)).detach();

@@ -45,6 +45,7 @@ pub mod snapshot;
 use crate::ops::node::Node;
 use crate::runtime::cluster::{core_addresses, ClusterConfig, Member};
 use rand::Rng;
+use sluice_cluster::durable_log::DurableLog;
 use sluice_cluster::host::{GroupHost, GroupHostConfig};
 use sluice_cluster::limits::{ELECTION_TICKS, TICK_INTERVAL_MS};
 use sluice_cluster::peer_auth::PeerKey;
@@ -434,9 +435,10 @@ impl ClusterCore {
             boot_nonce: random.gen(),
             leader_changed: Some(self.leaders_changed.0.clone()),
         };
-        let (host, running) = GroupHost::start(DmaStorage, host_config, self.network.transport(group), restorer)
-            .await
-            .map_err(|source| StartError::Group { group: group.0, dir: dir.display().to_string(), source })?;
+        let group_error = |source| StartError::Group { group: group.0, dir: dir.display().to_string(), source };
+        let opened = DurableLog::open_for(DmaStorage, &host_config.replica).await.map_err(group_error)?;
+        let (host, running) =
+            GroupHost::start(opened, host_config, self.network.transport(group), restorer).map_err(group_error)?;
         self.network.register(group, host.inbox());
         let stopped = host.clone();
         glommio::spawn_local(async move {
