@@ -60,6 +60,10 @@ pub enum EngineError {
     /// only by its group, through `Journal::queue_at`.
     #[error("shard {0} is replicated: only its Raft group appends to it")]
     Gated(u64),
+    /// A Raft position with index 0 (`Journal::queue_at`, `Journal::queue_position`): Raft's
+    /// first entry is index 1.
+    #[error("a Raft position with index 0")]
+    RaftIndexZero,
     #[error("the journal is closed")]
     Closed,
 }

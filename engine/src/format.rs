@@ -79,6 +79,12 @@ pub mod run_offset {
 /// from the position the index gives (`journal/read.rs`), and a sealed segment's checkpoint
 /// lists runs without their batches. A run holds far fewer than 2^31 records, so the bit was
 /// always zero before.
+///
+/// A run with this bit may hold no records at all: a *position-only run*, which says only that
+/// the shard's Raft log holds the entry at its position there (an entry without records: a new
+/// leader's first, a seal, a membership change; `docs/replication.md`), so that the journal
+/// orders every entry of the log, and a replacement of one, by its write order. A run without
+/// the bit always holds records.
 pub const RUN_RAFT: u32 = 1 << 31;
 
 /// Where a run's records sit in its shard's Raft log (a replicated shard's runs only): the
@@ -233,6 +239,18 @@ impl<B: AsMut<[u8]>> BatchWriter<B> {
         self.shard_uid = shard_uid;
         self.next_index = first_index;
         self.cursor += self.run_header_bytes;
+    }
+
+    /// Whether a position-only run fits ([`BatchWriter::push_position`]).
+    pub fn fits_position(&mut self) -> bool {
+        self.cursor + RUN_RAFT_HEADER_BYTES <= self.buffer.as_mut().len()
+    }
+
+    /// Writes a position-only run ([`RUN_RAFT`]): the Raft entry at `raft` holds no records,
+    /// and sits in `shard_uid`'s log before record index `first_index`.
+    pub fn push_position(&mut self, shard_uid: u64, first_index: u64, timestamp_ms: i64, raft: RaftPosition) {
+        self.begin_run(shard_uid, first_index, timestamp_ms, Some(raft));
+        self.end_run();
     }
 
     /// Appends one record to the open run: the one copy from the request into the I/O buffer.
@@ -462,7 +480,8 @@ pub fn decode_run(bytes: &[u8], offset_in_batch: usize) -> Result<RunView<'_>, F
         None
     };
     let run_bytes = u32_at(header, run_offset::RUN_BYTES) as usize;
-    if run_bytes < RaftPosition::run_header_bytes(raft) {
+    // Only a run with a Raft position may hold no records (a position-only run).
+    if run_bytes < RaftPosition::run_header_bytes(raft) || (count_word == 0 && raft.is_none()) {
         return Err(FrameError::Lengths);
     }
     Ok(RunView {
@@ -757,7 +776,7 @@ pub enum CheckpointError {
     Base { expected: u64, actual: u64 },
     #[error("{count} entries do not fill {bytes} bytes")]
     Lengths { count: u32, bytes: usize },
-    #[error("run {ordinal} is empty, too short for its records, outside the segment, not after the previous run, or has a Raft term without an index")]
+    #[error("run {ordinal} is empty without a Raft position, too short for its records, outside the segment, not after the previous run, or has a Raft term without an index")]
     RunOutOfPlace { ordinal: usize },
     #[error("entry {ordinal} is not in increasing shard order, or trims past its next index")]
     Order { ordinal: usize },
@@ -854,8 +873,9 @@ pub fn decode_segment_checkpoint(bytes: &[u8], base: u64, segment_bytes: u64) ->
         let header_bytes = RaftPosition::run_header_bytes(raft) as u64;
         let smallest_run = header_bytes + RECORD_HEADER_BYTES as u64 * u64::from(run.record_count);
         let run_end = run.position.checked_add(u64::from(run.run_bytes));
+        // A run without records is a position-only run, which has a position.
         let in_place = !stray_term
-            && run.record_count > 0
+            && (run.record_count > 0 || raft.is_some())
             && run.record_count < RUN_RAFT
             && u64::from(run.run_bytes) >= smallest_run
             && run.position >= previous_end
@@ -1054,6 +1074,44 @@ mod tests {
         let mut zero = zero;
         zero[BATCH_HEADER_BYTES + run_offset::RAFT_INDEX] = 0;
         assert_eq!(decode_run(&zero[BATCH_HEADER_BYTES..], 0).unwrap_err(), FrameError::RaftIndexZero);
+    }
+
+    /// An entry without records is a run with a Raft position and no records; a run without
+    /// records and without a position is refused, alone and in its batch.
+    #[test]
+    fn position_only_runs_hold_no_records_and_need_a_position() {
+        let position = RaftPosition { term: 5, index: 12 };
+        let runs = [(7, 1, vec![(&b"k"[..], &b"v"[..])]), (7, 2, vec![]), (9, 5, vec![(b"x", b"y")])];
+        let raft = |i: usize| (i < 2).then_some(RaftPosition { term: 5, index: 11 + i as u64 });
+        let bytes = batch_with_raft(0, COMMIT_START | COMMIT_END, &runs, raft);
+        let (header, decoded) = decode_batch(&bytes, 0).unwrap();
+        assert_eq!((header.version, header.run_count, header.record_count), (3, 3, 2));
+        let only = decoded[1];
+        assert_eq!((only.raft, only.first_index, only.record_count), (Some(position), 2, 0));
+        assert_eq!((only.bytes.len(), only.records().count()), (RUN_RAFT_HEADER_BYTES, 0));
+        let alone = decode_run(&bytes[only.offset_in_batch..], only.offset_in_batch).unwrap();
+        assert_eq!(alone, only);
+        let body_bytes = header.body_bytes as usize;
+        for offset in BATCH_HEADER_BYTES..BATCH_HEADER_BYTES + body_bytes {
+            let mut flipped = bytes.clone();
+            flipped[offset] ^= 0x04;
+            assert!(decode_batch(&flipped, 0).is_err(), "flip at {offset} passed");
+        }
+        // The same run without its position: 32 bytes of header and nothing else.
+        let bare = batch(0, &[(7, 2, vec![])]);
+        assert_eq!(decode_run(&bare[BATCH_HEADER_BYTES..], BATCH_HEADER_BYTES).unwrap_err(), FrameError::Lengths);
+        assert_eq!(decode_batch(&bare, 0).unwrap_err(), FrameError::Lengths);
+        // Listed in a checkpoint: with its position it is kept, without one refused.
+        let listed =
+            vec![(7, run_entry(1, 1, 64)), (7, RunEntry { record_count: 0, run_bytes: 48, ..run_entry(2, 0, 164) })];
+        let checkpoint = encode_segment_checkpoint(0, &listed, &[(164, position)]);
+        let decoded = decode_segment_checkpoint(&checkpoint, 0, 4096).unwrap();
+        assert_eq!(decoded, SegmentRuns { runs: listed.clone(), raft: vec![(164, position)] });
+        let unpositioned = encode_segment_checkpoint(0, &listed, &[(64, position)]);
+        assert_eq!(
+            decode_segment_checkpoint(&unpositioned, 0, 4096),
+            Err(CheckpointError::RunOutOfPlace { ordinal: 1 })
+        );
     }
 
     /// Rewrites a version-2 batch as version 1 wrote it: the body's checksum in place of the

@@ -93,6 +93,8 @@ pub struct GapError {
 /// that starts at or before the first index of runs before it replaced them (a replicated
 /// shard's replaced suffix, [`ShardIndex::truncate`]), which its flag says it may. A run that
 /// starts inside another, or replaces without leave, is an error; gaps are left to the caller.
+/// A run without records (a position-only run, `format::RUN_RAFT`) replaces as any other, and
+/// is not kept: it holds no record index.
 pub fn later_runs_win(
     shard_uid: u64,
     runs: impl IntoIterator<Item = (RunEntry, bool)>,
@@ -109,7 +111,9 @@ pub fn later_runs_win(
         if kept.last().is_some_and(|last| last.end_index() > run.first_index) {
             return refused;
         }
-        kept.push(run);
+        if run.record_count > 0 {
+            kept.push(run);
+        }
     }
     Ok(kept)
 }
@@ -158,17 +162,22 @@ impl ShardIndex {
 
     /// Appends a run of the active segment.
     pub fn push(&mut self, shard_uid: u64, run: RunEntry) -> Result<(), GapError> {
-        // Before any run is indexed the shard may start anywhere at or past the watermark:
-        // earlier runs lived in segments retention has deleted.
-        let contiguous =
-            if self.is_empty() { run.first_index >= self.next_index } else { run.first_index == self.next_index };
-        if !contiguous {
-            return Err(GapError { shard_uid, expected: self.next_index, found: run.first_index });
-        }
-        assert!(run.record_count > 0, "empty runs are never written");
+        self.check_next(shard_uid, run.first_index)?;
+        assert!(run.record_count > 0, "a position-only run is not indexed");
         self.next_index = run.end_index();
         self.last_timestamp_ms = self.last_timestamp_ms.max(run.timestamp_ms);
         self.active.push_back(run);
+        Ok(())
+    }
+
+    /// Whether a run starting at `first_index` may come next: where the shard ends, or, before
+    /// any run is indexed, anywhere at or past the watermark (earlier runs lived in segments
+    /// retention has deleted). Also where a position-only run must sit, which is not pushed.
+    pub fn check_next(&self, shard_uid: u64, first_index: u64) -> Result<(), GapError> {
+        let contiguous = if self.is_empty() { first_index >= self.next_index } else { first_index == self.next_index };
+        if !contiguous {
+            return Err(GapError { shard_uid, expected: self.next_index, found: first_index });
+        }
         Ok(())
     }
 
@@ -646,6 +655,12 @@ mod tests {
         assert!(later_runs_win(1, without_leave).is_err(), "a run replaced without leave");
         let inside = [(run(0, 3, 10), false), (run(2, 2, 20), true)];
         assert!(later_runs_win(1, inside).is_err(), "a run starting inside another");
+        // Position-only runs (no records) are not kept, and cut as any run with a position:
+        // one at the end cuts nothing, one at 3 cuts the runs from 3 written before it.
+        let written = [(run(0, 3, 10), true), (run(3, 0, 11), true), (run(3, 2, 20), true), (run(3, 0, 25), true)];
+        assert_eq!(later_runs_win(1, written), Ok(vec![run(0, 3, 10)]));
+        let written = [(run(0, 3, 10), true), (run(3, 0, 11), true), (run(3, 2, 20), true), (run(5, 0, 25), true)];
+        assert_eq!(later_runs_win(1, written), Ok(vec![run(0, 3, 10), run(3, 2, 20)]));
     }
 
     #[derive(Debug, Clone)]

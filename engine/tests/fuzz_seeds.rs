@@ -58,11 +58,22 @@ fn seeds() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     );
     push_raft_batch(&mut raft, COMMIT_START, &[(2, 3, &[&[0x5Au8; 300]])], Some(RaftPosition { term: 3, index: 8 }));
     push_raft_batch(&mut raft, COMMIT_END, &[(2, 4, &[b"split"])], Some(RaftPosition { term: 3, index: 8 }));
+    // Entries without records: position-only runs between and after runs of records.
+    let mut positions = Vec::new();
+    push_raft_batch(&mut positions, whole_commit, &[(2, 1, &[b"entry 1"])], Some(RaftPosition { term: 1, index: 1 }));
+    push_raft_batch(&mut positions, whole_commit, &[(2, 2, &[])], Some(RaftPosition { term: 2, index: 2 }));
+    push_raft_batch(
+        &mut positions,
+        whole_commit,
+        &[(2, 2, &[b"entry 3"]), (2, 3, &[])],
+        Some(RaftPosition { term: 2, index: 3 }),
+    );
     vec![
         ("clean", clean, "clean"),
         ("torn", torn, "torn"),
         ("corrupt", corrupt, "corrupt"),
         ("raft_positions", raft, "clean"),
+        ("position_only_runs", positions, "clean"),
     ]
 }
 
@@ -99,6 +110,13 @@ fn the_committed_checkpoint_seeds_match_the_format() {
     let raft = [(base + 600, RaftPosition { term: 2, index: 40 }), (base + 1024, RaftPosition { term: 3, index: 41 })];
     let raft_checkpoint = encode_segment_checkpoint(base, &runs, &raft);
     assert_eq!(decode_segment_checkpoint(&raft_checkpoint, base, 1 << 20).unwrap().raft, raft);
+    // A position-only run (an entry without records) listed between two runs of records.
+    let position_only = RunEntry { record_count: 0, run_bytes: 48, ..run(3, 0, base + 600) };
+    let listed = [(1, run(1, 2, base + 64)), (1, position_only), (1, run(3, 4, base + 1024))];
+    let positions =
+        [(base + 600, RaftPosition { term: 2, index: 40 }), (base + 1024, RaftPosition { term: 2, index: 41 })];
+    let position_only_checkpoint = encode_segment_checkpoint(base, &listed, &positions);
+    assert_eq!(decode_segment_checkpoint(&position_only_checkpoint, base, 1 << 20).unwrap().runs, listed);
     let mut flipped = checkpoint.clone();
     flipped[20] ^= 0x08;
     assert!(decode_segment_checkpoint(&flipped, base, 1 << 20).is_err());
@@ -116,6 +134,7 @@ fn the_committed_checkpoint_seeds_match_the_format() {
     check_seed(&dir, "checkpoint_body", &seed(segment_mode | 1, body));
     check_seed(&dir, "checkpoint_flipped", &seed(segment_mode, &flipped));
     check_seed(&dir, "checkpoint_raft_positions", &seed(segment_mode, &raft_checkpoint));
+    check_seed(&dir, "checkpoint_position_only", &seed(segment_mode, &position_only_checkpoint));
     check_seed(&dir, "watermarks", &seed(2, &encoded));
     check_seed(&dir, "watermarks_body", &seed(3, watermarks_body));
 }

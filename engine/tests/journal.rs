@@ -6,7 +6,7 @@ mod common;
 
 use bytes::Bytes;
 use common::{append_one, journal_dir, open, read_all, run, shard_one_record, small_config, spec};
-use sluice_engine::clock::ManualClock;
+use sluice_engine::clock::{Clock, ManualClock};
 use sluice_engine::format::RaftPosition;
 use sluice_engine::journal::{prime_iopoll_probe, JournalConfig};
 use sluice_engine::{AppendRecord, EngineError, RaftRuns, RaftTip, ShardSpec, StartPosition};
@@ -1060,6 +1060,198 @@ fn a_replacing_run_below_the_trim_still_wins_at_recovery() {
         journal.register_shard(short(1));
         assert_eq!(journal.tip(1).unwrap().next_index, 2, "the replaced runs at 2 and 3 are not the shard's");
         assert_eq!(journal.raft_runs(1).unwrap().tip, None);
+        journal.close().await.unwrap();
+    });
+}
+
+/// Entries without records (a new leader's first, a seal, a membership change) have
+/// position-only runs: counted in the shard's Raft runs, serving nothing, and replaced by
+/// their write order as any run, across segment rolls and restarts, from the checkpoints and
+/// again from scans.
+#[test]
+fn position_only_runs_order_the_entries_without_records() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    let clock = ManualClock::new(5_000);
+    // Every fourth entry holds no records, the others one each; but term 3's.
+    let holds_records = |term: u64, index: u64| if term == 3 { index == 39 } else { !index.is_multiple_of(4) };
+    // Term 2 writes entries 1..=40; term 3 replaces 38..=40 with 38 (none) and 39; term 4
+    // replaces 40 (none, as term 2's and term 3's was: no record is cut) and writes on to 80.
+    let expected: Vec<(u64, u64)> = (1..38)
+        .filter(|&index| holds_records(2, index))
+        .map(|index| (2, index))
+        .chain([(3, 39)])
+        .chain((41..=80).filter(|&index| holds_records(4, index)).map(|index| (4, index)))
+        .collect();
+    let tip = RaftTip { position: RaftPosition { term: 4, index: 80 }, end_index: expected.len() as u64 + 1 };
+    let terms = vec![(1, 2), (38, 3), (40, 4)];
+    let contents = |records: &[sluice_engine::StoredRecord]| -> Vec<(u64, u64)> {
+        records.iter().map(|record| record.raft.map(|raft| (raft.term, raft.index)).unwrap()).collect()
+    };
+    let config = |path: &std::path::Path| JournalConfig { segment_bytes_max: 64 * 1024, ..small_config(path) };
+    let (write_path, write_clock, write_expected, write_terms) =
+        (path.clone(), clock.clone(), expected.clone(), terms.clone());
+    run(move || async move {
+        let journal = open(config(&write_path), &write_clock).await;
+        journal.register_shard(spec(1));
+        journal.gate_shard(1, 1).unwrap();
+        // Entry `index` of `term` at record index `next`, durable; the next record index.
+        let write = |term: u64, index: u64, next: u64| {
+            let journal = journal.clone();
+            async move {
+                let raft = RaftPosition { term, index };
+                let mut queued = if holds_records(term, index) {
+                    let record = AppendRecord { data: Bytes::from(vec![index as u8; 700]), ..shard_one_record("") };
+                    journal.queue_at(vec![record], 6_000 + index as i64, next, Some(raft)).await.unwrap()
+                } else {
+                    journal.queue_position(1, next, raft).await.unwrap()
+                };
+                let acks = queued.durable().await.unwrap();
+                assert_eq!(acks.len(), usize::from(holds_records(term, index)));
+                next + acks.len() as u64
+            }
+        };
+        let mut next = 1;
+        let mut end_of_37 = 0;
+        for index in 1..=40 {
+            next = write(2, index, next).await;
+            if index == 37 {
+                end_of_37 = next;
+            }
+        }
+        assert!(journal.segment_count() > 1, "segments rolled: {}", journal.segment_count());
+        let runs = journal.raft_runs(1).unwrap();
+        assert_eq!(
+            (runs.terms.clone(), runs.tip.unwrap().position),
+            (vec![(1, 2)], RaftPosition { term: 2, index: 40 })
+        );
+        // A position-only run goes where the records end, and has a Raft index.
+        let misplaced = journal.queue_position(1, next + 1, RaftPosition { term: 2, index: 41 }).await;
+        let refused = misplaced.unwrap().durable().await;
+        assert!(matches!(refused, Err(EngineError::NotNext { .. })), "{refused:?}");
+        let zero = journal.queue_position(1, next, RaftPosition { term: 2, index: 0 }).await;
+        assert!(matches!(zero, Err(EngineError::RaftIndexZero)));
+        assert!(matches!(
+            journal.queue_position(9, 1, RaftPosition { term: 1, index: 1 }).await,
+            Err(EngineError::UnknownShard(9))
+        ));
+        // Term 3's first entry (none) replaces entries 38..=40, cutting records 38 and 39.
+        next = write(3, 38, end_of_37).await;
+        assert_eq!(journal.tip(1).unwrap().next_index, end_of_37);
+        assert_eq!(journal.tip(1).unwrap().last_timestamp_ms, 6_037, "the cut's last kept record's time");
+        let runs = journal.raft_runs(1).unwrap();
+        assert_eq!(
+            (runs.terms.clone(), runs.tip.unwrap().position),
+            (vec![(1, 2), (38, 3)], RaftPosition { term: 3, index: 38 })
+        );
+        next = write(3, 39, next).await;
+        // It moves no arrival time: the next records are foretold from the records alone.
+        next = write(3, 40, next).await;
+        assert_eq!(journal.tip(1).unwrap().last_timestamp_ms, 6_039);
+        // Term 4 replaces entry 40 only: no record is cut, the terms are.
+        next = write(4, 40, next).await;
+        let runs = journal.raft_runs(1).unwrap();
+        assert_eq!(
+            (runs.terms.clone(), runs.tip.unwrap().position),
+            (write_terms.clone(), RaftPosition { term: 4, index: 40 })
+        );
+        let segments = journal.segment_count();
+        for index in 41..=80 {
+            next = write(4, index, next).await;
+        }
+        assert!(journal.segment_count() > segments, "the replacements' segment was sealed");
+        assert_eq!(journal.raft_runs(1).unwrap(), RaftRuns { terms: write_terms, tip: Some(tip) });
+        journal.publish_until(1, next).unwrap();
+        assert_eq!(contents(&read_all(&journal, 1, 0).await), write_expected);
+        journal.close().await.unwrap();
+    });
+    let checkpoints: Vec<std::path::PathBuf> = std::fs::read_dir(&path)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|file| file.extension().is_some_and(|extension| extension == "idx"))
+        .collect();
+    let position_only_listed = checkpoints.iter().any(|file| {
+        let segment = file.with_extension("seg");
+        let base: u64 = segment.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+        let size = std::fs::metadata(&segment).unwrap().len();
+        let runs = sluice_engine::format::decode_segment_checkpoint(&std::fs::read(file).unwrap(), base, size).unwrap();
+        runs.runs.iter().any(|(_, run)| run.record_count == 0)
+    });
+    assert!(position_only_listed, "no checkpoint lists a position-only run");
+    for removed in [false, true] {
+        if removed {
+            checkpoints.iter().for_each(|file| std::fs::remove_file(file).unwrap());
+        }
+        let (reopen_path, reopen_clock, expected, terms) =
+            (path.clone(), clock.clone(), expected.clone(), terms.clone());
+        run(move || async move {
+            let journal = open(config(&reopen_path), &reopen_clock).await;
+            journal.register_shard(spec(1));
+            assert_eq!(contents(&read_all(&journal, 1, 0).await), expected, "checkpoints removed: {removed}");
+            assert_eq!(journal.raft_runs(1).unwrap(), RaftRuns { terms, tip: Some(tip) });
+            journal.close().await.unwrap();
+        });
+    }
+}
+
+/// A replicated shard's run that replaced runs of an earlier segment stays while that segment
+/// does, even once it expired: here a position-only run at the shard's trim index, in a
+/// segment of expired records only, and the replaced records in an earlier segment that
+/// another shard's longer retention keeps. Deleted first, it would leave a restart the
+/// replaced records and entries alone (found as simulation seed 10635).
+#[test]
+fn a_replacing_run_stays_while_the_runs_it_replaced_do() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    let clock = ManualClock::new(10 * HOUR_MS);
+    let short = |uid: u64| ShardSpec { retention_ms: 1_000, ..spec(uid) };
+    let (write_path, write_clock) = (path.clone(), clock.clone());
+    run(move || async move {
+        let journal = open(small_config(&write_path), &write_clock).await;
+        journal.register_shard(short(1));
+        journal.register_shard(spec(2));
+        journal.register_shard(short(3));
+        journal.gate_shard(1, 1).unwrap();
+        // Shard 2's record keeps the first segment for a day; entry 1 of term 1 (three
+        // records) goes there too.
+        append_one(&journal, 2, "long").await;
+        let records = vec![AppendRecord { data: Bytes::from(vec![b'r'; 300]), ..shard_one_record("") }; 3];
+        let raft = Some(RaftPosition { term: 1, index: 1 });
+        journal.queue_at(records, write_clock.now_ms(), 1, raft).await.unwrap().durable().await.unwrap();
+        assert_eq!(journal.segment_count(), 1);
+        let filler = |journal: sluice_engine::Journal, count: usize| async move {
+            for _ in 0..count {
+                journal
+                    .append(vec![AppendRecord { shard_uid: 3, ..shard_one_record(&"f".repeat(3000)) }])
+                    .await
+                    .unwrap();
+            }
+        };
+        filler(journal.clone(), 8).await;
+        // Term 2's first entry replaces entry 1 (records 1..=3), in a later segment.
+        let segments = journal.segment_count();
+        let raft = RaftPosition { term: 2, index: 1 };
+        journal.queue_position(1, 1, raft).await.unwrap().durable().await.unwrap();
+        filler(journal.clone(), 8).await;
+        assert!(journal.segment_count() > segments, "the replacement's segment was sealed");
+        assert_eq!(journal.raft_runs(1).unwrap().tip.map(|tip| tip.position), Some(raft));
+        write_clock.advance_ms(2_000);
+        // Shards 1 and 3 expired: every sealed segment but the first could go, and the
+        // replacement's stays with it.
+        let sealed = journal.segment_count() - 1;
+        let deleted = journal.enforce_retention().await.unwrap();
+        assert!(deleted > 0 && deleted < sealed - 1, "{deleted} of {sealed} sealed segments deleted");
+        journal.close().await.unwrap();
+    });
+    run(move || async move {
+        let journal = open(small_config(&path), &clock).await;
+        journal.register_shard(short(1));
+        journal.register_shard(spec(2));
+        journal.register_shard(short(3));
+        assert_eq!(journal.tip(1).unwrap().next_index, 1, "the replaced records are not the shard's");
+        let tip = journal.raft_runs(1).unwrap().tip;
+        assert_eq!(tip, Some(RaftTip { position: RaftPosition { term: 2, index: 1 }, end_index: 1 }));
+        assert_eq!(read_all(&journal, 2, 0).await.len(), 1);
         journal.close().await.unwrap();
     });
 }

@@ -25,7 +25,12 @@ use std::rc::Rc;
 
 /// Appends waiting for the next group commit, each with its reply.
 pub(super) struct Pending {
+    /// Empty for a position-only run (`Journal::queue_position`), and for a barrier
+    /// (`Journal::close_shard`), which has no shard.
     pub records: Vec<AppendRecord>,
+    /// The one shard of an append with a first index (`Journal::queue_at`,
+    /// `Journal::queue_position`).
+    pub shard_uid: Option<u64>,
     /// The records' arrival time, if the caller gives it (`Journal::queue_at`), instead of
     /// the clock's reading at framing.
     pub arrival_ms: Option<i64>,
@@ -171,8 +176,9 @@ fn finish_commit<S: Storage>(inner: &Inner<S>, framed: Framed<S>, written: Resul
             // A commit spans shards (and streams, which the engine knows only by uid): the
             // log names the segment and the shards it concerned; each refused request's own
             // error log names its stream, shard and request id.
-            let mut shard_uids: Vec<u64> =
-                framed.batch.iter().flat_map(|pending| pending.records.iter().map(|record| record.shard_uid)).collect();
+            let records = framed.batch.iter().flat_map(|pending| pending.records.iter().map(|record| record.shard_uid));
+            let positions = framed.batch.iter().filter_map(|pending| pending.shard_uid);
+            let mut shard_uids: Vec<u64> = records.chain(positions).collect();
             shard_uids.sort_unstable();
             shard_uids.dedup();
             let shards = shard_uids.len();
@@ -200,7 +206,7 @@ fn fail_appends<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, error: &Engin
 /// Answers an append; one queued with a first index (`Journal::queue_at`) is no longer
 /// unanswered on its shard.
 fn answer<S: Storage>(inner: &Inner<S>, pending: Pending, result: Result<Vec<Appended>>) {
-    if let Some(uid) = pending.first_index.and(pending.records.first()).map(|record| record.shard_uid) {
+    if let Some(uid) = pending.first_index.and(pending.shard_uid) {
         if let Some(shard) = inner.state.borrow_mut().shards.get_mut(&uid) {
             shard.unanswered = shard.unanswered.saturating_sub(1);
         }
@@ -330,14 +336,14 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
             }),
         };
         for (append, pending) in batch.iter().enumerate() {
-            let missing =
-                pending.records.iter().find(|r| state.shards.get(&r.shard_uid).is_none_or(|s| s.spec.is_none()));
+            let mut uids = pending.records.iter().map(|record| record.shard_uid).chain(pending.shard_uid);
+            let missing = uids.find(|uid| state.shards.get(uid).is_none_or(|shard| shard.spec.is_none()));
             if let Some(missing) = missing {
-                acks.push(Err(EngineError::UnknownShard(missing.shard_uid)));
+                acks.push(Err(EngineError::UnknownShard(missing)));
                 continue;
             }
             if let Some(expected) = pending.first_index {
-                let shard_uid = pending.records[0].shard_uid;
+                let shard_uid = pending.shard_uid.expect("an append with a first index names its shard");
                 let (actual, _) = end_of(shard_uid, &latest_group, &groups);
                 if actual != expected {
                     acks.push(Err(EngineError::NotNext { shard_uid, expected, actual }));
@@ -345,6 +351,22 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
                 }
             }
             acks.push(Ok(vec![None; pending.records.len()]));
+            if let (true, Some(uid), Some(raft)) = (pending.records.is_empty(), pending.shard_uid, pending.raft) {
+                // A position-only run, where the shard's records end. It keeps the shard's
+                // last arrival time: the next records' time is foretold from the records
+                // alone (`ShardTip::append`).
+                let (next_index, last_ms) = end_of(uid, &latest_group, &groups);
+                groups.push(ShardGroup {
+                    uid,
+                    slots: Vec::new(),
+                    seq_prefix: state.shards[&uid].spec.expect("checked above").seq_prefix,
+                    first_index: next_index,
+                    timestamp_ms: last_ms,
+                    own_time_of: Some(append),
+                    raft: Some(raft),
+                });
+                latest_group.insert(uid, groups.len() - 1);
+            }
             for (slot, record) in pending.records.iter().enumerate() {
                 let uid = record.shard_uid;
                 let own_time_of = pending.arrival_ms.map(|_| append);
@@ -393,7 +415,8 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
             let record = &batch[append].records[slot];
             group.run_header_bytes() + format::record_bytes(record.partition_key.len(), record.data.len())
         })
-        .sum();
+        .sum::<usize>()
+        + groups.iter().filter(|group| group.slots.is_empty()).count() * format::RUN_RAFT_HEADER_BYTES;
     let buffer_bytes = |unframed: usize| batch_buffer_bytes(unframed, capacity, alignment);
 
     let mut batches: Vec<(u64, Rc<S::Buffer>)> = Vec::new();
@@ -416,6 +439,32 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
         padded as u64
     };
     for group in &groups {
+        if group.slots.is_empty() {
+            let position = group.raft.expect("only a position-only run has no records");
+            if !writer.fits_position() {
+                let fresh = BatchWriter::new(BufferBytes(file.alloc_buffer(buffer_bytes(unframed))));
+                let full = std::mem::replace(&mut writer, fresh);
+                if !full.is_empty() {
+                    batch_position += seal(full, batch_position, flags, &mut batches, &mut allocated);
+                    flags = 0;
+                }
+            }
+            let offset = writer.offset();
+            writer.push_position(group.uid, group.first_index, group.timestamp_ms, position);
+            unframed -= format::RUN_RAFT_HEADER_BYTES;
+            let run_bytes = format::RUN_RAFT_HEADER_BYTES as u32;
+            let at = batch_position + offset as u64;
+            let entry = RunEntry {
+                first_index: group.first_index,
+                record_count: 0,
+                run_bytes,
+                position: at,
+                timestamp_ms: group.timestamp_ms,
+            };
+            runs.push((group.uid, entry));
+            raft.push(group.raft);
+            continue;
+        }
         // The run open in the current batch: (offset in batch, first record index, records).
         let mut open_run: Option<(usize, u64, u32)> = None;
         for (ordinal, &(append, slot)) in group.slots.iter().enumerate() {
@@ -550,12 +599,16 @@ fn publish<S: Storage>(inner: &Inner<S>, framed: Framed<S>) -> Framed<S> {
     for ((uid, run), raft) in framed.runs.iter().zip(&framed.raft) {
         if let Some(raft) = raft {
             segment.runs.raft.push((run.position, *raft));
+            segment.note_raft_index(*uid, raft.index);
         }
         segment.shard_last_timestamp_ms.insert(*uid, run.timestamp_ms);
         segment.shard_end_index.insert(*uid, run.end_index());
         // A shard forgotten while its commit was in flight: its bytes are on disk, unserved.
         let Some(shard) = state.shards.get_mut(uid) else { continue };
-        shard.index.push(*uid, *run).expect("commits publish in order, so runs are contiguous");
+        // A position-only run holds no record for the index.
+        if run.record_count > 0 {
+            shard.index.push(*uid, *run).expect("commits publish in order, so runs are contiguous");
+        }
         if let Some(raft) = raft {
             shard.raft.observe(*raft, run.end_index());
         }

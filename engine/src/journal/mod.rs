@@ -153,7 +153,13 @@ pub struct RaftTip {
 
 impl RaftRuns {
     /// A run of the entry at `position`, ending before record index `end_index`, is durable.
+    /// One at or below the tip, but for the tip's own entry (whose records span several runs),
+    /// replaced the entries from its index on: a position-only run cuts no records, so nothing
+    /// cut them before.
     fn observe(&mut self, position: RaftPosition, end_index: u64) {
+        if self.tip.is_some_and(|tip| tip.position.index >= position.index && tip.position != position) {
+            self.cut(position.index);
+        }
         if self.terms.last().is_none_or(|&(_, term)| term != position.term) {
             self.terms.push((position.index, position.term));
         }
@@ -458,6 +464,7 @@ impl<S: Storage> Journal<S> {
             }
             state.pending.push_back(Pending {
                 records: Vec::new(),
+                shard_uid: None,
                 arrival_ms: None,
                 first_index: None,
                 raft: None,
@@ -510,7 +517,7 @@ impl<S: Storage> Journal<S> {
     /// their sequence numbers in request order. Records of one shard keep their order.
     pub async fn append(&self, records: Vec<AppendRecord>) -> Result<Vec<Appended>> {
         let encoded_bytes = self.validate_append(&records, None, None)?;
-        self.enqueue(records, encoded_bytes, None, None, None).await?.await.map_err(|_| EngineError::Closed)?
+        self.enqueue(records, None, encoded_bytes, None, None, None).await?.await.map_err(|_| EngineError::Closed)?
     }
 
     /// For a replica applying its log (`server/src/ops/cluster/records.rs`): queues one
@@ -551,10 +558,36 @@ impl<S: Storage> Journal<S> {
         raft: Option<RaftPosition>,
     ) -> Result<QueuedAppend> {
         let encoded_bytes = self.validate_append(&records, Some(first_index), raft)?;
+        let shard_uid = records[0].shard_uid;
         if let Some(position) = raft {
-            self.replace_from(records[0].shard_uid, first_index, position).await?;
+            self.replace_from(shard_uid, first_index, position).await?;
         }
-        self.enqueue(records, encoded_bytes, Some(arrival_ms), Some(first_index), raft).await.map(QueuedAppend)
+        let queued = self.enqueue(records, Some(shard_uid), encoded_bytes, Some(arrival_ms), Some(first_index), raft);
+        queued.await.map(QueuedAppend)
+    }
+
+    /// For a replicated shard's log: queues a *position-only run* (`format::RUN_RAFT`), which
+    /// says that the Raft entry at `raft` holds no records (a new leader's first entry, a seal,
+    /// a membership change) and sits where the shard's records end, at `first_index`
+    /// ([`EngineError::NotNext`] otherwise, as [`Journal::queue_at`]). It serves no record; once
+    /// durable, [`Journal::raft_runs`] counts it, after a restart too. So the journal orders
+    /// every entry of the log by its write order, and a later run replaces it as any run
+    /// (`docs/replication.md`, "The journal as the Raft log").
+    ///
+    /// Like [`Journal::queue_at`] with a position, it replaces the records from `first_index`
+    /// on if the shard reaches past it, and the entries from `raft.index` on. A closed shard
+    /// takes it too: a Raft log goes on past a seal, its entries storing no records.
+    pub async fn queue_position(&self, shard_uid: u64, first_index: u64, raft: RaftPosition) -> Result<QueuedAppend> {
+        if raft.index == 0 {
+            return Err(EngineError::RaftIndexZero);
+        }
+        if self.inner.state.borrow().shards.get(&shard_uid).is_none_or(|shard| shard.spec.is_none()) {
+            return Err(EngineError::UnknownShard(shard_uid));
+        }
+        self.replace_from(shard_uid, first_index, raft).await?;
+        let encoded_bytes = format::BATCH_HEADER_BYTES + format::RUN_RAFT_HEADER_BYTES;
+        let queued = self.enqueue(Vec::new(), Some(shard_uid), encoded_bytes, None, Some(first_index), Some(raft));
+        queued.await.map(QueuedAppend)
     }
 
     /// Cuts gated shard `uid` back to `first_index` if its records reach past it, for an
@@ -664,6 +697,7 @@ impl<S: Storage> Journal<S> {
     async fn enqueue(
         &self,
         records: Vec<AppendRecord>,
+        shard_uid: Option<u64>,
         encoded_bytes: usize,
         arrival_ms: Option<i64>,
         first_index: Option<u64>,
@@ -682,12 +716,13 @@ impl<S: Storage> Journal<S> {
                 return Err(EngineError::ShardClosed(closed.shard_uid));
             }
             if first_index.is_some() {
-                if let Some(shard) = state.shards.get_mut(&records[0].shard_uid) {
+                if let Some(shard) = shard_uid.and_then(|uid| state.shards.get_mut(&uid)) {
                     shard.unanswered += 1;
                 }
             }
             state.pending.push_back(Pending {
                 records,
+                shard_uid,
                 arrival_ms,
                 first_index,
                 raft,
@@ -711,6 +746,9 @@ impl<S: Storage> Journal<S> {
     ) -> Result<usize> {
         if records.is_empty() {
             return Err(EngineError::EmptyAppend);
+        }
+        if raft.is_some_and(|raft| raft.index == 0) {
+            return Err(EngineError::RaftIndexZero);
         }
         let state = self.inner.state.borrow();
         let mut encoded_bytes = format::BATCH_HEADER_BYTES;
@@ -796,4 +834,28 @@ fn served_shard<'a>(
     let retention_ms = shard.spec.expect("filtered").retention_ms;
     stats.retention_expired_records += shard.index.expire_before(now_ms - retention_ms);
     Ok(shard)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the runs say of the Raft log when an entry at or below the tip comes again: split
+    /// over runs (the same position), or replacing the entries from its index on.
+    #[test]
+    fn a_run_at_or_below_the_tip_replaces_the_entries_from_its_index() {
+        let at = |term: u64, index: u64| RaftPosition { term, index };
+        let mut runs = RaftRuns::default();
+        runs.observe(at(3, 38), 30);
+        runs.observe(at(3, 39), 31);
+        runs.observe(at(5, 40), 31);
+        runs.observe(at(5, 40), 33);
+        assert_eq!(runs.terms, vec![(38, 3), (40, 5)]);
+        assert_eq!(runs.tip, Some(RaftTip { position: at(5, 40), end_index: 33 }), "one entry over two runs");
+        // Entries 39 and 40 replaced by a position-only run of term 4 (no records cut before).
+        runs.observe(at(4, 39), 30);
+        assert_eq!(runs.terms, vec![(38, 3), (39, 4)]);
+        assert_eq!(runs.tip, Some(RaftTip { position: at(4, 39), end_index: 30 }));
+        assert_eq!((runs.term_of(38), runs.term_of(39), runs.term_of(40)), (Some(3), Some(4), None));
+    }
 }

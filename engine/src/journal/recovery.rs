@@ -119,6 +119,7 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
             bytes: valid_bytes,
             shard_last_timestamp_ms: HashMap::new(),
             shard_end_index: HashMap::new(),
+            shard_raft_indexes: HashMap::new(),
             // Only the active segment keeps its runs: for its checkpoint, once it is sealed.
             runs: if last { runs.clone() } else { SegmentRuns::default() },
             pins: Rc::default(),
@@ -128,6 +129,9 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
         for (&(uid, run), position) in runs.with_raft() {
             segment.shard_last_timestamp_ms.insert(uid, run.timestamp_ms);
             segment.shard_end_index.insert(uid, run.end_index());
+            if let Some(position) = position {
+                segment.note_raft_index(uid, position.index);
+            }
             let watermark = watermarks.get(&uid);
             // Runs of deleted streams, and runs that had expired by the last retention pass
             // (their neighbours may be deleted): not indexed, never served again. The trim is
@@ -136,10 +140,13 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
             if let Some(watermark) = watermark.filter(|w| w.is_forgotten() || run.first_index < w.trim_index) {
                 if let Some(position) = position.filter(|_| !watermark.is_forgotten()) {
                     // It replaced every run held back or indexed so far: they start at or
-                    // above the trim.
+                    // above the trim. And the entries from its index on, position-only runs
+                    // too, which the index does not hold (simulation seed 479).
                     held_back.remove(&uid);
-                    if let Some(shard) = shards.get_mut(&uid).filter(|shard| !shard.index.is_empty()) {
-                        shard.index = ShardIndex::starting_at(watermark.trim_index, i64::MIN);
+                    if let Some(shard) = shards.get_mut(&uid) {
+                        if !shard.index.is_empty() {
+                            shard.index = ShardIndex::starting_at(watermark.trim_index, i64::MIN);
+                        }
                         shard.raft.cut(position.index);
                     }
                 }
@@ -185,7 +192,13 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
                     shard.raft.cut(position.index);
                 }
             }
-            shard.index.push(uid, run).map_err(|gap| EngineError::Gap { path: path.clone(), gap })?;
+            let gap = |gap| EngineError::Gap { path: path.clone(), gap };
+            if run.record_count > 0 {
+                shard.index.push(uid, run).map_err(gap)?;
+            } else {
+                // A position-only run: where the shard's records end, not indexed.
+                shard.index.check_next(uid, run.first_index).map_err(gap)?;
+            }
             if let Some(position) = position {
                 shard.raft.observe(position, run.end_index());
             }

@@ -97,6 +97,9 @@ impl<S: Storage> Journal<S> {
     /// Segments need not go oldest first: one that holds a long-retention shard stays while
     /// later ones go. The watermarks written first record each shard's trim index, so that
     /// recovery knows a hole below it is a deletion, not a loss (simulation seeds 9 and 316).
+    /// But a segment holding a replicated shard's run that replaced runs of an earlier one (a
+    /// Raft index at or below one there) stays while that one does: recovery resolves a
+    /// replacement by the later run, which must still be there (simulation seed 10635).
     ///
     /// One pass at a time: a call while another runs returns `Ok(0)` at once. Two passes
     /// interleaved could write their watermarks out of order (an older file last, after the
@@ -126,13 +129,18 @@ impl<S: Storage> Journal<S> {
                 // Found by recovery but not registered yet: keep until we know its retention.
                 Some(_) => false,
             };
-            let doomed: Vec<u64> = state
-                .segments
-                .values()
-                .filter(|segment| segment.base != active)
-                .filter(|segment| segment.shard_last_timestamp_ms.iter().all(|(uid, last)| expired(segment, uid, last)))
-                .map(|segment| segment.base)
-                .collect();
+            // Oldest first, so that a segment whose runs replaced runs of an earlier one stays
+            // while that one does.
+            let mut doomed: Vec<u64> = Vec::new();
+            let mut staying: Vec<&Segment<S>> = Vec::new();
+            for segment in state.segments.values() {
+                let all_expired = segment.shard_last_timestamp_ms.iter().all(|(uid, last)| expired(segment, uid, last));
+                if segment.base != active && all_expired && !replaces_staying(segment, &staying, &state.shards) {
+                    doomed.push(segment.base);
+                } else {
+                    staying.push(segment);
+                }
+            }
             // Forgotten shards stay listed while some segment still holds their runs.
             let in_segments = |uid: &u64| state.segments.values().any(|s| s.shard_last_timestamp_ms.contains_key(uid));
             state.forgotten.retain(in_segments);
@@ -146,14 +154,19 @@ impl<S: Storage> Journal<S> {
         self.write_watermarks(&watermarks).await?;
         let dir = &self.inner.config.dir;
         let mut deleted = 0;
+        // Doomed segments a read kept: those after them that replaced their runs stay too.
+        let mut kept: Vec<u64> = Vec::new();
         for base in doomed {
             let segment_path = {
                 let state = self.inner.state.borrow();
-                match state.segments.get(&base) {
-                    Some(segment) if !segment.pinned() => segment.path.clone(),
-                    // A read uses it: the next pass deletes it.
-                    _ => continue,
+                let Some(segment) = state.segments.get(&base) else { continue };
+                let kept_segments: Vec<&Segment<S>> = kept.iter().filter_map(|base| state.segments.get(base)).collect();
+                if segment.pinned() || replaces_staying(segment, &kept_segments, &state.shards) {
+                    // A read uses it (or one it must outlive): the next pass deletes it.
+                    kept.push(base);
+                    continue;
                 }
+                segment.path.clone()
             };
             // The segment stays known until its file is gone, so a failed delete is retried.
             self.inner
@@ -181,6 +194,18 @@ impl<S: Storage> Journal<S> {
         tracing::info!(dir = %dir.display(), segments = deleted, "deleted expired segments");
         Ok(deleted)
     }
+}
+
+/// Whether `segment` holds a run that replaced runs of one of `staying` (earlier segments that
+/// stay): a known shard's Raft index at or below one there (`Segment::replaces_runs_of`).
+/// Forgotten shards' runs are never served again, so theirs do not count.
+fn replaces_staying<S: Storage>(
+    segment: &Segment<S>,
+    staying: &[&Segment<S>],
+    shards: &rustc_hash::FxHashMap<u64, ShardState>,
+) -> bool {
+    let known = |uid: u64| shards.contains_key(&uid);
+    staying.iter().any(|earlier| earlier.base < segment.base && segment.replaces_runs_of(earlier, known))
 }
 
 /// Every shard's watermark now, and the forgotten shards'.

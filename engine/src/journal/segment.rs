@@ -28,6 +28,11 @@ pub(super) struct Segment<S: Storage> {
     ///
     /// [`Journal::trim_shard_before`]: super::Journal::trim_shard_before
     pub shard_end_index: HashMap<u64, u64>,
+    /// The lowest and highest Raft index of each replicated shard's runs here: a run at or
+    /// below an index an earlier segment holds replaced runs there (a new leader's entries over
+    /// a follower's uncommitted ones), so this segment must outlive that one (see
+    /// [`Segment::replaces_runs_of`]).
+    pub shard_raft_indexes: HashMap<u64, (u64, u64)>,
     /// Every run written here, for the checkpoint written when the segment is sealed (then
     /// emptied). Not the shard indexes: those drop expired runs and forgotten shards, and a
     /// checkpoint without them made recovery find gaps, or continue a shard from an older
@@ -44,6 +49,22 @@ pub(super) struct Segment<S: Storage> {
 impl<S: Storage> Segment<S> {
     pub fn pinned(&self) -> bool {
         self.pins.get() > 0
+    }
+
+    /// A run of `shard_uid` with Raft position `raft` is written here (or found by recovery).
+    pub fn note_raft_index(&mut self, shard_uid: u64, raft_index: u64) {
+        let range = self.shard_raft_indexes.entry(shard_uid).or_insert((raft_index, raft_index));
+        *range = (range.0.min(raft_index), range.1.max(raft_index));
+    }
+
+    /// Whether this segment may hold a run that replaced runs of `earlier` (a segment written
+    /// before it): for a shard `live` says is still known, a Raft index here at or below one
+    /// there.
+    /// Deleted first, it would leave recovery the replaced runs without what replaced them.
+    pub fn replaces_runs_of(&self, earlier: &Segment<S>, live: impl Fn(u64) -> bool) -> bool {
+        self.shard_raft_indexes.iter().any(|(uid, &(lowest, _))| {
+            live(*uid) && earlier.shard_raft_indexes.get(uid).is_some_and(|&(_, highest)| highest >= lowest)
+        })
     }
 }
 
@@ -108,6 +129,7 @@ pub(super) async fn create_segment<S: Storage>(storage: &S, dir: &Path, base: u6
         bytes: 0,
         shard_last_timestamp_ms: HashMap::new(),
         shard_end_index: HashMap::new(),
+        shard_raft_indexes: HashMap::new(),
         runs: SegmentRuns::default(),
         pins: Rc::default(),
         reserved: 0,

@@ -35,7 +35,11 @@ pub fn engine_error(error: EngineError) -> KinesisError {
             tracing::error!(%error, "stored records failed their checks; they are not served");
             KinesisError::internal("Internal service failure: stored records failed their integrity checks.")
         }
-        EngineError::ShardClosed(_) | EngineError::Closed | EngineError::NotNext { .. } | EngineError::Gated(_) => {
+        EngineError::ShardClosed(_)
+        | EngineError::Closed
+        | EngineError::NotNext { .. }
+        | EngineError::Gated(_)
+        | EngineError::RaftIndexZero => {
             tracing::warn!(%error, "engine refused");
             KinesisError::internal(error.to_string())
         }
