@@ -34,6 +34,6 @@ pub mod storage;
 pub use error::{EngineError, Result};
 #[cfg(feature = "journal")]
 pub use journal::{
-    AppendRecord, Appended, Journal, JournalConfig, QueuedAppend, RaftRuns, RaftTip, ReadBatch, ShardSpec, ShardTip,
-    StartPosition, StoredRecord,
+    AppendRecord, Appended, Journal, JournalConfig, QueuedAppend, RaftEntryRun, RaftRuns, RaftTip, ReadBatch,
+    ShardSpec, ShardTip, StartPosition, StoredRecord,
 };

@@ -9,7 +9,7 @@ use common::{append_one, journal_dir, open, read_all, run, shard_one_record, sma
 use sluice_engine::clock::{Clock, ManualClock};
 use sluice_engine::format::RaftPosition;
 use sluice_engine::journal::{prime_iopoll_probe, JournalConfig};
-use sluice_engine::{AppendRecord, EngineError, RaftRuns, RaftTip, ShardSpec, StartPosition};
+use sluice_engine::{AppendRecord, EngineError, RaftEntryRun, RaftRuns, RaftTip, ShardSpec, StartPosition};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -1085,6 +1085,37 @@ fn position_only_runs_order_the_entries_without_records() {
         .collect();
     let tip = RaftTip { position: RaftPosition { term: 4, index: 80 }, end_index: expected.len() as u64 + 1 };
     let terms = vec![(1, 2), (38, 3), (40, 4)];
+    // The log's entries from `from` on, as `Journal::raft_entries` finds them in the runs.
+    let entries_from = move |from: u64| -> Vec<RaftEntryRun> {
+        let log =
+            (1..38).map(|index| (2, index)).chain([(3, 38), (3, 39), (4, 40)]).chain((41..=80).map(|index| (4, index)));
+        let mut next = 1;
+        let mut entries = Vec::new();
+        for (term, index) in log {
+            let records = u64::from(holds_records(term, index));
+            entries.push(RaftEntryRun {
+                position: RaftPosition { term, index },
+                first_index: next,
+                end_index: next + records,
+            });
+            next += records;
+        }
+        entries.retain(|entry| entry.position.index >= from);
+        entries
+    };
+    // Read whole up to the durable end, past what was published.
+    async fn read_log_all(journal: &sluice_engine::Journal, uid: u64) -> Vec<sluice_engine::StoredRecord> {
+        let mut records = Vec::new();
+        let mut next = 0;
+        loop {
+            let batch = journal.read_log(uid, next, 37, 4096).await.unwrap();
+            if batch.records.is_empty() {
+                return records;
+            }
+            next = batch.next_index;
+            records.extend(batch.records);
+        }
+    }
     let contents = |records: &[sluice_engine::StoredRecord]| -> Vec<(u64, u64)> {
         records.iter().map(|record| record.raft.map(|raft| (raft.term, raft.index)).unwrap()).collect()
     };
@@ -1161,6 +1192,12 @@ fn position_only_runs_order_the_entries_without_records() {
         }
         assert!(journal.segment_count() > segments, "the replacements' segment was sealed");
         assert_eq!(journal.raft_runs(1).unwrap(), RaftRuns { terms: write_terms, tip: Some(tip) });
+        // The shard is gated at 1: its readers see nothing, its group's log reads see all.
+        assert!(read_all(&journal, 1, 0).await.is_empty());
+        assert_eq!(contents(&read_log_all(&journal, 1).await), write_expected);
+        for from in [1, 38, 40, 61, 81] {
+            assert_eq!(journal.raft_entries(1, from).await.unwrap(), entries_from(from), "from {from}");
+        }
         journal.publish_until(1, next).unwrap();
         assert_eq!(contents(&read_all(&journal, 1, 0).await), write_expected);
         journal.close().await.unwrap();
@@ -1189,6 +1226,8 @@ fn position_only_runs_order_the_entries_without_records() {
             journal.register_shard(spec(1));
             assert_eq!(contents(&read_all(&journal, 1, 0).await), expected, "checkpoints removed: {removed}");
             assert_eq!(journal.raft_runs(1).unwrap(), RaftRuns { terms, tip: Some(tip) });
+            assert_eq!(journal.raft_entries(1, 1).await.unwrap(), entries_from(1));
+            assert_eq!(journal.raft_entries(1, 39).await.unwrap(), entries_from(39));
             journal.close().await.unwrap();
         });
     }

@@ -36,7 +36,7 @@ use sluice_engine::format::RaftPosition;
 use sluice_engine::journal::{JournalConfig, ReadBatch};
 use sluice_engine::sequence::ShardSeqPrefix;
 use sluice_engine::sim::{DiskConfig, RunOutcome, SimDisk, SimExecutor, SimRng, SimStorage};
-use sluice_engine::{AppendRecord, Appended, EngineError, Journal, RaftRuns, ShardSpec, StartPosition};
+use sluice_engine::{AppendRecord, Appended, EngineError, Journal, RaftEntryRun, RaftRuns, ShardSpec, StartPosition};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -1018,6 +1018,8 @@ async fn verify_after_restart(ctx: &Rc<Ctx>) -> Result<(), ()> {
     for uid in uids {
         let now_ms = ctx.clock.now_ms();
         let mut served: BTreeMap<u64, (Vec<u8>, i64)> = BTreeMap::new();
+        // The Raft position each served record came with, if any.
+        let mut positions: BTreeMap<u64, RaftPosition> = BTreeMap::new();
         let mut next = 0;
         let mut failures = 0;
         loop {
@@ -1026,8 +1028,11 @@ async fn verify_after_restart(ctx: &Rc<Ctx>) -> Result<(), ()> {
                 Ok(batch) if batch.records.is_empty() => break,
                 Ok(batch) => {
                     for record in batch.records {
-                        served
-                            .insert(record.sequence_number.record_index(), (record.data.to_vec(), record.timestamp_ms));
+                        let index = record.sequence_number.record_index();
+                        if let Some(raft) = record.raft {
+                            positions.insert(index, raft);
+                        }
+                        served.insert(index, (record.data.to_vec(), record.timestamp_ms));
                     }
                     next = batch.next_index;
                 }
@@ -1044,8 +1049,31 @@ async fn verify_after_restart(ctx: &Rc<Ctx>) -> Result<(), ()> {
         }
         let (trim, next_index) = ctx.journal.bounds(uid).await.expect("registered shard");
         let raft_runs = ctx.journal.raft_runs(uid).expect("registered shard");
+        // The log a group would open from the journal (seeds that write position-only runs
+        // only: the reads it makes would move the older seeds' runs).
+        let mut entries = None;
+        if ctx.model.borrow().positions.is_some() {
+            let mut failures = 0;
+            while entries.is_none() {
+                match ctx.journal.raft_entries(uid, 1).await {
+                    Ok(found) => entries = Some(found),
+                    Err(error) => {
+                        if ctx.expect_injected(&error, "verify raft entries") {
+                            return Err(());
+                        }
+                        failures += 1;
+                        if failures > 50 {
+                            ctx.model.borrow().fail("verify: 50 injected errors in a row finding the Raft entries");
+                        }
+                    }
+                }
+            }
+        }
         let mut model = ctx.model.borrow_mut();
         let model = &mut *model;
+        if let Some(entries) = &entries {
+            check_raft_entries(model, uid, entries, &positions, &raft_runs);
+        }
         if let Some(attempt) = check_raft_runs(model, uid, &raft_runs, &served, (trim, next_index)) {
             surfaced.insert(attempt);
         }
@@ -1242,6 +1270,46 @@ fn check_raft_runs(
         }
     }
     None
+}
+
+/// What `Journal::raft_entries` finds of shard `uid`'s log agrees with the records served and
+/// their positions, and with the Raft runs: entries in index order, each where the one before
+/// it ends (a gated shard's, whose every append carries a position), every served record with
+/// a position inside its entry, and the newest entry the tip.
+fn check_raft_entries(
+    model: &mut Model,
+    uid: u64,
+    entries: &[RaftEntryRun],
+    positions: &BTreeMap<u64, RaftPosition>,
+    raft_runs: &RaftRuns,
+) {
+    let gated = model.shards[&uid].published.is_some();
+    for pair in entries.windows(2) {
+        let in_order = pair[0].position.index < pair[1].position.index;
+        if !in_order || (gated && pair[0].end_index != pair[1].first_index) {
+            model.fail(format!("after restart, shard {uid}'s Raft entries are out of order: {:?}", pair));
+        }
+    }
+    for (&index, &position) in positions {
+        let held = entries
+            .iter()
+            .any(|entry| entry.position == position && (entry.first_index..entry.end_index).contains(&index));
+        // Below the trim's floor the entries are left out; what is served lies above it
+        // unless the floor is inside a split entry's runs.
+        let entry_left_out = entries.first().is_none_or(|first| index < first.first_index);
+        if !held && !entry_left_out {
+            model.fail(format!(
+                "after restart, shard {uid} index {index} came with {position:?}, no Raft entry holds it"
+            ));
+        }
+    }
+    match (entries.last(), raft_runs.tip) {
+        (None, _) => {}
+        (Some(last), Some(tip)) if last.position == tip.position && last.end_index == tip.end_index => {}
+        (Some(last), tip) => {
+            model.fail(format!("after restart, shard {uid}'s newest Raft entry {last:?}, but the runs' tip {tip:?}"))
+        }
+    }
 }
 
 async fn epoch(ctx: Rc<Ctx>, ending: Ending) -> EpochEnd {
@@ -1787,4 +1855,14 @@ fn regression_a_replacement_below_the_trim_cuts_position_only_runs() {
 #[test]
 fn regression_a_replacing_run_outlives_the_runs_it_replaced() {
     run_seed_reporting(10635, Gating::Drawn);
+}
+
+/// `Journal::raft_entries` first resolved replacements by Raft index alone. After a
+/// replacement whose append failed, the simulation's writer (unlike Raft, which retries it)
+/// appended the next entry, of a higher index, where the cut left the shard: recovery took that
+/// run over the replaced records, `raft_entries` kept both. Entries are now replaced by their
+/// records too, as recovery replaces them.
+#[test]
+fn regression_raft_entries_resolve_replaced_records_as_recovery_does() {
+    run_seed_reporting(949, Gating::Drawn);
 }

@@ -599,7 +599,7 @@ fn publish<S: Storage>(inner: &Inner<S>, framed: Framed<S>) -> Framed<S> {
     for ((uid, run), raft) in framed.runs.iter().zip(&framed.raft) {
         if let Some(raft) = raft {
             segment.runs.raft.push((run.position, *raft));
-            segment.note_raft_index(*uid, raft.index);
+            segment.note_raft_run(*uid, *raft, run);
         }
         segment.shard_last_timestamp_ms.insert(*uid, run.timestamp_ms);
         segment.shard_end_index.insert(*uid, run.end_index());

@@ -38,7 +38,7 @@ use crate::format::{self, RaftPosition};
 use crate::histogram::Histogram;
 use crate::limits;
 use crate::sequence::{SequenceNumber, ShardSeqPrefix};
-use crate::shard_index::ShardIndex;
+use crate::shard_index::{RunEntry, ShardIndex};
 use crate::storage::{DmaStorage, Storage};
 use bytes::Bytes;
 use commit::Pending;
@@ -184,6 +184,38 @@ impl RaftRuns {
         }
         let changes_at_or_before = self.terms.partition_point(|&(first, _)| first <= index);
         changes_at_or_before.checked_sub(1).map(|at| self.terms[at].1)
+    }
+}
+
+/// One entry of a replicated shard's Raft log, as its runs hold it ([`Journal::raft_entries`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftEntryRun {
+    pub position: RaftPosition,
+    /// The entry's records are `first_index..end_index` (none: a position-only run, which sits
+    /// where the records before it end).
+    pub first_index: u64,
+    pub end_index: u64,
+}
+
+impl RaftEntryRun {
+    /// Adds a run of `position` written after the `entries` found so far (in log order): the
+    /// next run of the newest entry (one entry's records may span runs), or an entry that
+    /// replaces those from its index on, and, as recovery resolves records, those whose
+    /// records start at or after its first record (a position-only run there sits before it).
+    fn resolve(entries: &mut Vec<RaftEntryRun>, position: RaftPosition, run: &RunEntry) {
+        if let Some(last) = entries.last_mut().filter(|last| last.position == position) {
+            if last.end_index == run.first_index {
+                last.end_index = run.end_index();
+                return;
+            }
+        }
+        let replaced = |entry: &RaftEntryRun| {
+            entry.position.index >= position.index
+                || entry.first_index > run.first_index
+                || (entry.first_index == run.first_index && entry.end_index > entry.first_index)
+        };
+        entries.truncate(entries.iter().position(replaced).unwrap_or(entries.len()));
+        entries.push(RaftEntryRun { position, first_index: run.first_index, end_index: run.end_index() });
     }
 }
 
@@ -362,6 +394,16 @@ struct ShardState {
 }
 
 impl ShardState {
+    /// Where a read stops: the visible end, or (`gated` false, the shard's Raft group reading
+    /// its log) the durable end.
+    fn read_end(&self, gated: bool) -> u64 {
+        if gated {
+            self.visible_end()
+        } else {
+            self.index.next_index()
+        }
+    }
+
     /// Where the records served end: the durable end, or a gated shard's published end if
     /// that is lower, but never below the trim horizon's floor (retention is not gated).
     fn visible_end(&self) -> u64 {
@@ -653,6 +695,72 @@ impl<S: Storage> Journal<S> {
         let state = self.inner.state.borrow();
         let shard = state.shards.get(&shard_uid).ok_or(EngineError::UnknownShard(shard_uid))?;
         Ok(shard.raft.clone())
+    }
+
+    /// The entries of `shard_uid`'s Raft log from index `from` on that the journal holds, in
+    /// log order (`docs/replication.md`, "The journal as the Raft log"): what a group opening
+    /// its log from the journal needs. Replacements are resolved by write order, as recovery
+    /// resolves them. Read from the run lists of the segments (a sealed one's checkpoint, or a
+    /// scan of it), but those whose entries all lie before `from` and replaced none written
+    /// before them. Entries whose records lie below the trim horizon's floor are left out: their
+    /// runs may be gone already, and those still there go with their segments (a position-only
+    /// run at the floor may go too). A group compacts its log past such entries.
+    pub async fn raft_entries(&self, shard_uid: u64, from: u64) -> Result<Vec<RaftEntryRun>> {
+        // Per segment to read, oldest first: its runs in memory (the active segment), or
+        // where to load them from, pinned meanwhile.
+        enum Source<S: Storage> {
+            Active(Vec<(RunEntry, RaftPosition)>),
+            Sealed { base: u64, path: PathBuf, file: Rc<S::File>, bytes: u64, _pin: segment::SegmentPin },
+        }
+        let (sources, floor) = {
+            let state = self.inner.state.borrow();
+            let shard = state.shards.get(&shard_uid).ok_or(EngineError::UnknownShard(shard_uid))?;
+            let active = *state.segments.keys().next_back().expect("there is always an active segment");
+            let mut sources: Vec<Source<S>> = Vec::new();
+            // What the segments before the one at hand span, together.
+            let mut before: Option<segment::RaftSpan> = None;
+            for segment in state.segments.values() {
+                let Some(&span) = segment.shard_raft_spans.get(&shard_uid) else { continue };
+                let replaces = before.is_some_and(|before| span.replaces(&before));
+                before = Some(before.map_or(span, |mut before| {
+                    before.widen(&span);
+                    before
+                }));
+                if span.highest < from && !replaces {
+                    continue;
+                }
+                if segment.base == active {
+                    let runs = segment.runs.with_raft().filter(|((uid, _), _)| *uid == shard_uid);
+                    sources.push(Source::Active(runs.filter_map(|((_, run), raft)| Some((*run, raft?))).collect()));
+                } else {
+                    sources.push(Source::Sealed {
+                        base: segment.base,
+                        path: segment.path.clone(),
+                        file: segment.file.clone(),
+                        bytes: segment.bytes,
+                        _pin: segment::SegmentPin::new(segment),
+                    });
+                }
+            }
+            (sources, shard.index.trim_index_floor())
+        };
+        let mut entries = Vec::new();
+        for source in sources {
+            let runs = match source {
+                Source::Active(runs) => runs,
+                Source::Sealed { base, path, file, bytes, _pin } => {
+                    let (all, _) = sealed_runs::segment_runs(&self.inner.storage, &file, &path, base, bytes).await?;
+                    let runs = all.with_raft().filter(|((uid, _), _)| *uid == shard_uid);
+                    runs.filter_map(|((_, run), raft)| Some((*run, raft?))).collect()
+                }
+            };
+            for (run, position) in runs {
+                RaftEntryRun::resolve(&mut entries, position, &run);
+            }
+        }
+        // The floor is a run boundary: an entry's records lie wholly on one side of it.
+        entries.retain(|entry| entry.position.index >= from && entry.first_index >= floor);
+        Ok(entries)
     }
 
     /// Gates a replicated shard, whose runs are written before their Raft entries commit

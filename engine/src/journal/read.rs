@@ -90,6 +90,31 @@ impl<S: Storage> Journal<S> {
         records_max: usize,
         bytes_max: usize,
     ) -> Result<ReadBatch> {
+        self.read_to(shard_uid, from_index, records_max, bytes_max, true).await
+    }
+
+    /// [`Journal::read`] up to the shard's durable end, a gated shard's too: for its Raft
+    /// group, whose log holds entries past what it published (a leader sends them to its
+    /// followers before they commit). Each record says which entry it came from
+    /// ([`StoredRecord::raft`]).
+    pub async fn read_log(
+        &self,
+        shard_uid: u64,
+        from_index: u64,
+        records_max: usize,
+        bytes_max: usize,
+    ) -> Result<ReadBatch> {
+        self.read_to(shard_uid, from_index, records_max, bytes_max, false).await
+    }
+
+    async fn read_to(
+        &self,
+        shard_uid: u64,
+        from_index: u64,
+        records_max: usize,
+        bytes_max: usize,
+        gated: bool,
+    ) -> Result<ReadBatch> {
         let now_ms = self.inner.clock.now_ms();
         // Planned under the state's borrow, pinning each segment the read needs while the
         // index and the segments agree. A read that reaches a sealed span may wait on the disk
@@ -111,7 +136,7 @@ impl<S: Storage> Journal<S> {
                 // Taken in the first attempt, which runs when the read is called.
                 let first = std::mem::take(&mut first_attempt);
                 if first {
-                    end = shard.visible_end();
+                    end = shard.read_end(gated);
                 }
                 if first && shard.index.reaches_sealed(from_index) {
                     let taken = shard.index.view_from(from_index, records_max);
@@ -206,7 +231,9 @@ impl<S: Storage> Journal<S> {
         // Caught up to a gated shard's visible end is caught up, whatever lies past it.
         let next_timestamp_ms = self
             .with_sealed_runs(shard_uid, |state, sealed| match state.shards.get(&shard_uid) {
-                Some(shard) if next_index < shard.visible_end() => Ok(shard.index.timestamp_of(next_index, sealed)?),
+                Some(shard) if next_index < shard.read_end(gated) => {
+                    Ok(shard.index.timestamp_of(next_index, sealed)?)
+                }
                 _ => Ok(None),
             })
             .await?;

@@ -119,7 +119,7 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
             bytes: valid_bytes,
             shard_last_timestamp_ms: HashMap::new(),
             shard_end_index: HashMap::new(),
-            shard_raft_indexes: HashMap::new(),
+            shard_raft_spans: HashMap::new(),
             // Only the active segment keeps its runs: for its checkpoint, once it is sealed.
             runs: if last { runs.clone() } else { SegmentRuns::default() },
             pins: Rc::default(),
@@ -130,7 +130,7 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
             segment.shard_last_timestamp_ms.insert(uid, run.timestamp_ms);
             segment.shard_end_index.insert(uid, run.end_index());
             if let Some(position) = position {
-                segment.note_raft_index(uid, position.index);
+                segment.note_raft_run(uid, position, &run);
             }
             let watermark = watermarks.get(&uid);
             // Runs of deleted streams, and runs that had expired by the last retention pass

@@ -197,6 +197,21 @@ pub(super) async fn load_span_runs<S: Storage>(
     Ok((runs, true))
 }
 
+/// Every run of the sealed segment at `path` (its base `base`, of `bytes` bytes): from its
+/// checkpoint, or from a scan if that is missing or fails a check; true if it scanned.
+pub(super) async fn segment_runs<S: Storage>(
+    storage: &S,
+    file: &S::File,
+    path: &Path,
+    base: u64,
+    bytes: u64,
+) -> Result<(SegmentRuns, bool)> {
+    if let Some(runs) = load_checkpoint(storage, path, base, bytes).await {
+        return Ok((runs, false));
+    }
+    Ok((scan_sealed_segment::<S>(file, path, base, bytes).await?, true))
+}
+
 /// `shard_uid`'s runs among a segment's `runs` that hold the records of `span`, as they stand
 /// (a run with a Raft position may replace earlier ones, `later_runs_win`), checked to be
 /// exactly those records, contiguous.

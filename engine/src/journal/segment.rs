@@ -4,7 +4,8 @@
 use super::commit::{commit_bytes_bound, Framed, Pending};
 use super::Inner;
 use crate::error::{EngineError, Result};
-use crate::format::{self, SegmentRuns};
+use crate::format::{self, RaftPosition, SegmentRuns};
+use crate::shard_index::RunEntry;
 use crate::storage::{self, Storage, StorageFile};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -28,11 +29,10 @@ pub(super) struct Segment<S: Storage> {
     ///
     /// [`Journal::trim_shard_before`]: super::Journal::trim_shard_before
     pub shard_end_index: HashMap<u64, u64>,
-    /// The lowest and highest Raft index of each replicated shard's runs here: a run at or
-    /// below an index an earlier segment holds replaced runs there (a new leader's entries over
-    /// a follower's uncommitted ones), so this segment must outlive that one (see
-    /// [`Segment::replaces_runs_of`]).
-    pub shard_raft_indexes: HashMap<u64, (u64, u64)>,
+    /// What each replicated shard's runs here span, in Raft indexes and in record indexes: a
+    /// run that replaced runs of an earlier segment (a new leader's entries over a follower's
+    /// uncommitted ones) makes this segment outlive that one ([`Segment::replaces_runs_of`]).
+    pub shard_raft_spans: HashMap<u64, RaftSpan>,
     /// Every run written here, for the checkpoint written when the segment is sealed (then
     /// emptied). Not the shard indexes: those drop expired runs and forgotten shards, and a
     /// checkpoint without them made recovery find gaps, or continue a shard from an older
@@ -52,19 +52,49 @@ impl<S: Storage> Segment<S> {
     }
 
     /// A run of `shard_uid` with Raft position `raft` is written here (or found by recovery).
-    pub fn note_raft_index(&mut self, shard_uid: u64, raft_index: u64) {
-        let range = self.shard_raft_indexes.entry(shard_uid).or_insert((raft_index, raft_index));
-        *range = (range.0.min(raft_index), range.1.max(raft_index));
+    pub fn note_raft_run(&mut self, shard_uid: u64, raft: RaftPosition, run: &RunEntry) {
+        let span = RaftSpan {
+            lowest: raft.index,
+            highest: raft.index,
+            first_index: run.first_index,
+            end_index: run.end_index(),
+        };
+        self.shard_raft_spans.entry(shard_uid).and_modify(|spanned| spanned.widen(&span)).or_insert(span);
     }
 
     /// Whether this segment may hold a run that replaced runs of `earlier` (a segment written
-    /// before it): for a shard `live` says is still known, a Raft index here at or below one
-    /// there.
-    /// Deleted first, it would leave recovery the replaced runs without what replaced them.
+    /// before it), for a shard `live` says is still known ([`RaftSpan::replaces`]). Deleted
+    /// first, it would leave recovery the replaced runs without what replaced them.
     pub fn replaces_runs_of(&self, earlier: &Segment<S>, live: impl Fn(u64) -> bool) -> bool {
-        self.shard_raft_indexes.iter().any(|(uid, &(lowest, _))| {
-            live(*uid) && earlier.shard_raft_indexes.get(uid).is_some_and(|&(_, highest)| highest >= lowest)
+        self.shard_raft_spans.iter().any(|(uid, span)| {
+            live(*uid) && earlier.shard_raft_spans.get(uid).is_some_and(|before| span.replaces(before))
         })
+    }
+}
+
+/// What one shard's runs with a Raft position in one segment span: the lowest and highest Raft
+/// index, the lowest first record index and the highest end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RaftSpan {
+    pub lowest: u64,
+    pub highest: u64,
+    pub first_index: u64,
+    pub end_index: u64,
+}
+
+impl RaftSpan {
+    pub fn widen(&mut self, other: &RaftSpan) {
+        self.lowest = self.lowest.min(other.lowest);
+        self.highest = self.highest.max(other.highest);
+        self.first_index = self.first_index.min(other.first_index);
+        self.end_index = self.end_index.max(other.end_index);
+    }
+
+    /// Whether runs spanning this, written after runs spanning `before`, may have replaced
+    /// some of them: a Raft index at or below one there, or records starting before theirs
+    /// end. Runs that continue a log start past both (a position-only run sits at the end).
+    pub fn replaces(&self, before: &RaftSpan) -> bool {
+        self.lowest <= before.highest || self.first_index < before.end_index
     }
 }
 
@@ -129,7 +159,7 @@ pub(super) async fn create_segment<S: Storage>(storage: &S, dir: &Path, base: u6
         bytes: 0,
         shard_last_timestamp_ms: HashMap::new(),
         shard_end_index: HashMap::new(),
-        shard_raft_indexes: HashMap::new(),
+        shard_raft_spans: HashMap::new(),
         runs: SegmentRuns::default(),
         pins: Rc::default(),
         reserved: 0,
