@@ -141,7 +141,7 @@ pub(super) async fn recover<S: Storage>(storage: &S, dir: &Path) -> Result<Recov
                 if let Some(position) = position.filter(|_| !watermark.is_forgotten()) {
                     // It replaced every run held back or indexed so far: they start at or
                     // above the trim. And the entries from its index on, position-only runs
-                    // too, which the index does not hold (simulation seed 479).
+                    // too, which the index does not hold (found as simulation seed 479).
                     held_back.remove(&uid);
                     if let Some(shard) = shards.get_mut(&uid) {
                         if !shard.index.is_empty() {

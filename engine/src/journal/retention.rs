@@ -99,7 +99,8 @@ impl<S: Storage> Journal<S> {
     /// recovery knows a hole below it is a deletion, not a loss (simulation seeds 9 and 316).
     /// But a segment holding a replicated shard's run that replaced runs of an earlier one (a
     /// Raft index at or below one there) stays while that one does: recovery resolves a
-    /// replacement by the later run, which must still be there (simulation seed 10635).
+    /// replacement by the later run, which must still be there (found as simulation seed 10635;
+    /// `tests/journal.rs`, `a_replacing_run_stays_while_the_runs_it_replaced_do`).
     ///
     /// One pass at a time: a call while another runs returns `Ok(0)` at once. Two passes
     /// interleaved could write their watermarks out of order (an older file last, after the
