@@ -308,8 +308,9 @@ impl HostInner {
 
 impl GroupHost {
     /// Starts the group's replica, from its opened log (`log` and what it held, `store`:
-    /// `DurableLog::open_for`, say), and its clock on the current glommio executor. The task ends only if the replica's storage fails (the
-    /// error): the replica has stopped, and the process must restart it from its disk.
+    /// `DurableLog::open_for`, say), and its clock on the current glommio executor. The task
+    /// ends only if the replica's storage fails (the error): the replica has stopped, and the
+    /// process must restart it from its disk.
     /// `restorer` brings the state machine up to a snapshot the group is sent (required if
     /// the group's `laggard_held_bytes_max` is set: its peers compact past members far behind).
     pub fn start<L, T>(

@@ -744,6 +744,12 @@ impl SegmentRuns {
             (entry, position)
         })
     }
+
+    /// Shard `shard_uid`'s runs that carry a Raft position, with it, in journal order.
+    pub fn positioned(&self, shard_uid: u64) -> Vec<(RunEntry, RaftPosition)> {
+        let of_shard = self.with_raft().filter(|((uid, _), _)| *uid == shard_uid);
+        of_shard.filter_map(|((_, run), raft)| Some((*run, raft?))).collect()
+    }
 }
 
 /// "SLW1": the watermarks file.

@@ -717,21 +717,16 @@ impl<S: Storage> Journal<S> {
             let shard = state.shards.get(&shard_uid).ok_or(EngineError::UnknownShard(shard_uid))?;
             let active = *state.segments.keys().next_back().expect("there is always an active segment");
             let mut sources: Vec<Source<S>> = Vec::new();
-            // What the segments before the one at hand span, together.
-            let mut before: Option<segment::RaftSpan> = None;
+            let mut before = segment::SpansBefore::default();
             for segment in state.segments.values() {
-                let Some(&span) = segment.shard_raft_spans.get(&shard_uid) else { continue };
-                let replaces = before.is_some_and(|before| span.replaces(&before));
-                before = Some(before.map_or(span, |mut before| {
-                    before.widen(&span);
-                    before
-                }));
+                let Some(span) = segment.shard_raft_spans.get(&shard_uid) else { continue };
+                let replaces = before.replaced_by(segment, |uid| uid == shard_uid);
+                before.add(segment);
                 if span.highest < from && !replaces {
                     continue;
                 }
                 if segment.base == active {
-                    let runs = segment.runs.with_raft().filter(|((uid, _), _)| *uid == shard_uid);
-                    sources.push(Source::Active(runs.filter_map(|((_, run), raft)| Some((*run, raft?))).collect()));
+                    sources.push(Source::Active(segment.runs.positioned(shard_uid)));
                 } else {
                     sources.push(Source::Sealed {
                         base: segment.base,
@@ -750,8 +745,7 @@ impl<S: Storage> Journal<S> {
                 Source::Active(runs) => runs,
                 Source::Sealed { base, path, file, bytes, _pin } => {
                     let (all, _) = sealed_runs::segment_runs(&self.inner.storage, &file, &path, base, bytes).await?;
-                    let runs = all.with_raft().filter(|((uid, _), _)| *uid == shard_uid);
-                    runs.filter_map(|((_, run), raft)| Some((*run, raft?))).collect()
+                    all.positioned(shard_uid)
                 }
             };
             for (run, position) in runs {

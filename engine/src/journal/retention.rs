@@ -2,7 +2,7 @@
 //! but expired records (or records of forgotten shards), after persisting the watermarks that
 //! keep sequence numbers from ever being reused and tell recovery which holes are deletions.
 
-use super::segment::{checkpoint_path, Segment};
+use super::segment::{checkpoint_path, Segment, SpansBefore};
 use super::{Journal, ShardState};
 use crate::error::{EngineError, Result};
 use crate::format::{self, Watermark, Watermarks};
@@ -97,10 +97,10 @@ impl<S: Storage> Journal<S> {
     /// Segments need not go oldest first: one that holds a long-retention shard stays while
     /// later ones go. The watermarks written first record each shard's trim index, so that
     /// recovery knows a hole below it is a deletion, not a loss (simulation seeds 9 and 316).
-    /// But a segment holding a replicated shard's run that replaced runs of an earlier one (a
-    /// Raft index at or below one there) stays while that one does: recovery resolves a
-    /// replacement by the later run, which must still be there (found as simulation seed 10635;
-    /// `tests/journal.rs`, `a_replacing_run_stays_while_the_runs_it_replaced_do`).
+    /// But a segment holding a replicated shard's run that replaced runs of an earlier one (by
+    /// Raft or record indexes, `RaftSpan::replaces`) stays while that one does: recovery
+    /// resolves a replacement by the later run, which must still be there (found as simulation
+    /// seed 10635; `tests/journal.rs`, `a_replacing_run_stays_while_the_runs_it_replaced_do`).
     ///
     /// One pass at a time: a call while another runs returns `Ok(0)` at once. Two passes
     /// interleaved could write their watermarks out of order (an older file last, after the
@@ -133,13 +133,14 @@ impl<S: Storage> Journal<S> {
             // Oldest first, so that a segment whose runs replaced runs of an earlier one stays
             // while that one does.
             let mut doomed: Vec<u64> = Vec::new();
-            let mut staying: Vec<&Segment<S>> = Vec::new();
+            let mut staying = SpansBefore::default();
+            let known = |uid: u64| state.shards.contains_key(&uid);
             for segment in state.segments.values() {
                 let all_expired = segment.shard_last_timestamp_ms.iter().all(|(uid, last)| expired(segment, uid, last));
-                if segment.base != active && all_expired && !replaces_staying(segment, &staying, &state.shards) {
+                if segment.base != active && all_expired && !staying.replaced_by(segment, known) {
                     doomed.push(segment.base);
                 } else {
-                    staying.push(segment);
+                    staying.add(segment);
                 }
             }
             // Forgotten shards stay listed while some segment still holds their runs.
@@ -156,15 +157,14 @@ impl<S: Storage> Journal<S> {
         let dir = &self.inner.config.dir;
         let mut deleted = 0;
         // Doomed segments a read kept: those after them that replaced their runs stay too.
-        let mut kept: Vec<u64> = Vec::new();
+        let mut kept = SpansBefore::default();
         for base in doomed {
             let segment_path = {
                 let state = self.inner.state.borrow();
                 let Some(segment) = state.segments.get(&base) else { continue };
-                let kept_segments: Vec<&Segment<S>> = kept.iter().filter_map(|base| state.segments.get(base)).collect();
-                if segment.pinned() || replaces_staying(segment, &kept_segments, &state.shards) {
+                if segment.pinned() || kept.replaced_by(segment, |uid| state.shards.contains_key(&uid)) {
                     // A read uses it (or one it must outlive): the next pass deletes it.
-                    kept.push(base);
+                    kept.add(segment);
                     continue;
                 }
                 segment.path.clone()
@@ -195,18 +195,6 @@ impl<S: Storage> Journal<S> {
         tracing::info!(dir = %dir.display(), segments = deleted, "deleted expired segments");
         Ok(deleted)
     }
-}
-
-/// Whether `segment` holds a run that replaced runs of one of `staying` (earlier segments that
-/// stay): a known shard's Raft index at or below one there (`Segment::replaces_runs_of`).
-/// Forgotten shards' runs are never served again, so theirs do not count.
-fn replaces_staying<S: Storage>(
-    segment: &Segment<S>,
-    staying: &[&Segment<S>],
-    shards: &rustc_hash::FxHashMap<u64, ShardState>,
-) -> bool {
-    let known = |uid: u64| shards.contains_key(&uid);
-    staying.iter().any(|earlier| earlier.base < segment.base && segment.replaces_runs_of(earlier, known))
 }
 
 /// Every shard's watermark now, and the forgotten shards'.

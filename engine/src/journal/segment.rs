@@ -31,7 +31,7 @@ pub(super) struct Segment<S: Storage> {
     pub shard_end_index: HashMap<u64, u64>,
     /// What each replicated shard's runs here span, in Raft indexes and in record indexes: a
     /// run that replaced runs of an earlier segment (a new leader's entries over a follower's
-    /// uncommitted ones) makes this segment outlive that one ([`Segment::replaces_runs_of`]).
+    /// uncommitted ones) makes this segment outlive that one ([`SpansBefore::replaced_by`]).
     pub shard_raft_spans: HashMap<u64, RaftSpan>,
     /// Every run written here, for the checkpoint written when the segment is sealed (then
     /// emptied). Not the shard indexes: those drop expired runs and forgotten shards, and a
@@ -61,14 +61,29 @@ impl<S: Storage> Segment<S> {
         };
         self.shard_raft_spans.entry(shard_uid).and_modify(|spanned| spanned.widen(&span)).or_insert(span);
     }
+}
 
-    /// Whether this segment may hold a run that replaced runs of `earlier` (a segment written
-    /// before it), for a shard `live` says is still known ([`RaftSpan::replaces`]). Deleted
+/// What the replicated shards' runs of some segments span together, per shard: retention keeps a
+/// later segment whose runs may have replaced some of theirs ([`SpansBefore::replaced_by`]).
+#[derive(Default)]
+pub(super) struct SpansBefore(HashMap<u64, RaftSpan>);
+
+impl SpansBefore {
+    /// Adds `segment`'s spans (it comes after those added before).
+    pub fn add<S: Storage>(&mut self, segment: &Segment<S>) {
+        for (&uid, span) in &segment.shard_raft_spans {
+            self.0.entry(uid).and_modify(|before| before.widen(span)).or_insert(*span);
+        }
+    }
+
+    /// Whether `segment`, written after the segments added, may hold a run that replaced runs
+    /// of theirs, for a shard `known` says is still served ([`RaftSpan::replaces`]). Deleted
     /// first, it would leave recovery the replaced runs without what replaced them.
-    pub fn replaces_runs_of(&self, earlier: &Segment<S>, live: impl Fn(u64) -> bool) -> bool {
-        self.shard_raft_spans.iter().any(|(uid, span)| {
-            live(*uid) && earlier.shard_raft_spans.get(uid).is_some_and(|before| span.replaces(before))
-        })
+    pub fn replaced_by<S: Storage>(&self, segment: &Segment<S>, known: impl Fn(u64) -> bool) -> bool {
+        segment
+            .shard_raft_spans
+            .iter()
+            .any(|(uid, span)| known(*uid) && self.0.get(uid).is_some_and(|before| span.replaces(before)))
     }
 }
 
@@ -83,7 +98,7 @@ pub(super) struct RaftSpan {
 }
 
 impl RaftSpan {
-    pub fn widen(&mut self, other: &RaftSpan) {
+    fn widen(&mut self, other: &RaftSpan) {
         self.lowest = self.lowest.min(other.lowest);
         self.highest = self.highest.max(other.highest);
         self.first_index = self.first_index.min(other.first_index);
@@ -93,7 +108,7 @@ impl RaftSpan {
     /// Whether runs spanning this, written after runs spanning `before`, may have replaced
     /// some of them: a Raft index at or below one there, or records starting before theirs
     /// end. Runs that continue a log start past both (a position-only run sits at the end).
-    pub fn replaces(&self, before: &RaftSpan) -> bool {
+    fn replaces(&self, before: &RaftSpan) -> bool {
         self.lowest <= before.highest || self.first_index < before.end_index
     }
 }
