@@ -1,6 +1,6 @@
 //! One member of one Raft group: raft-rs' `RawNode` driven by an async loop over an inbox of
-//! [`Input`]s, with its log made durable through a [`LogStorage`] (a [`crate::durable_log::DurableLog`]
-//! today) before anyone learns of it.
+//! [`Input`]s, with its log made durable through a [`LogStorage`] (a
+//! [`crate::durable_log::DurableLog`] today) before anyone learns of it.
 //!
 //! The loop follows raft-rs' `Ready` protocol (see the `raft::RawNode` docs): take what the
 //! inputs produced; send the leader's messages (they may leave before its own write, as the
