@@ -5,7 +5,10 @@
 mod common;
 
 use bytes::Bytes;
-use common::{append_one, journal_dir, open, read_all, run, shard_one_record, small_config, spec};
+use common::{
+    append_one, checkpoint_files, checkpointed_runs, journal_dir, open, read_all, run, shard_one_record, small_config,
+    spec,
+};
 use sluice_engine::clock::{Clock, ManualClock};
 use sluice_engine::format::RaftPosition;
 use sluice_engine::journal::{prime_iopoll_probe, JournalConfig};
@@ -842,13 +845,7 @@ fn raft_positions_ride_in_the_runs_and_survive_restarts() {
         );
         journal.close().await.unwrap();
     });
-    let checkpoints = || {
-        std::fs::read_dir(&path)
-            .unwrap()
-            .map(|entry| entry.unwrap().path())
-            .filter(|file| file.extension().is_some_and(|extension| extension == "idx"))
-            .collect::<Vec<_>>()
-    };
+    let checkpoints = || checkpoint_files(&path);
     let listed = checkpoints();
     assert!(listed.len() >= 3, "sealed segments have checkpoints: {listed:?}");
     assert!(listed.iter().all(|file| std::fs::read(file).unwrap().starts_with(b"SLX2")));
@@ -963,18 +960,10 @@ fn replaced_suffixes_are_cut_back_and_the_later_run_wins_after_restarts() {
         assert_eq!(contents(&read_all(&journal, 1, 0).await), write_expected);
         journal.close().await.unwrap();
     });
-    let checkpoints: Vec<std::path::PathBuf> = std::fs::read_dir(&path)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|file| file.extension().is_some_and(|extension| extension == "idx"))
-        .collect();
+    let checkpoints = checkpoint_files(&path);
     // The case the loaders must resolve: a sealed segment listing a replaced run and the run
     // that replaced it, at one first index.
-    let overlapping = checkpoints.iter().any(|file| {
-        let segment = file.with_extension("seg");
-        let base: u64 = segment.file_stem().unwrap().to_str().unwrap().parse().unwrap();
-        let size = std::fs::metadata(&segment).unwrap().len();
-        let runs = sluice_engine::format::decode_segment_checkpoint(&std::fs::read(file).unwrap(), base, size).unwrap();
+    let overlapping = checkpointed_runs(&path).iter().any(|runs| {
         let firsts: Vec<u64> = runs.runs.iter().map(|(_, run)| run.first_index).collect();
         firsts.iter().enumerate().any(|(at, first)| firsts[..at].contains(first))
     });
@@ -1202,18 +1191,9 @@ fn position_only_runs_order_the_entries_without_records() {
         assert_eq!(contents(&read_all(&journal, 1, 0).await), write_expected);
         journal.close().await.unwrap();
     });
-    let checkpoints: Vec<std::path::PathBuf> = std::fs::read_dir(&path)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|file| file.extension().is_some_and(|extension| extension == "idx"))
-        .collect();
-    let position_only_listed = checkpoints.iter().any(|file| {
-        let segment = file.with_extension("seg");
-        let base: u64 = segment.file_stem().unwrap().to_str().unwrap().parse().unwrap();
-        let size = std::fs::metadata(&segment).unwrap().len();
-        let runs = sluice_engine::format::decode_segment_checkpoint(&std::fs::read(file).unwrap(), base, size).unwrap();
-        runs.runs.iter().any(|(_, run)| run.record_count == 0)
-    });
+    let checkpoints = checkpoint_files(&path);
+    let position_only_listed =
+        checkpointed_runs(&path).iter().any(|runs| runs.runs.iter().any(|(_, run)| run.record_count == 0));
     assert!(position_only_listed, "no checkpoint lists a position-only run");
     for removed in [false, true] {
         if removed {

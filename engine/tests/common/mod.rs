@@ -101,3 +101,20 @@ pub fn shard_one_record(data: &str) -> AppendRecord {
         sealed: false,
     }
 }
+
+/// The segment index checkpoints (`*.idx`) in journal directory `dir`.
+pub fn checkpoint_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let files = std::fs::read_dir(dir).unwrap().map(|entry| entry.unwrap().path());
+    files.filter(|file| file.extension().is_some_and(|extension| extension == "idx")).collect()
+}
+
+/// The runs each checkpoint in journal directory `dir` lists, decoded against its segment.
+pub fn checkpointed_runs(dir: &Path) -> Vec<sluice_engine::format::SegmentRuns> {
+    let decode = |file: std::path::PathBuf| {
+        let segment = file.with_extension("seg");
+        let base: u64 = segment.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+        let size = std::fs::metadata(&segment).unwrap().len();
+        sluice_engine::format::decode_segment_checkpoint(&std::fs::read(&file).unwrap(), base, size).unwrap()
+    };
+    checkpoint_files(dir).into_iter().map(decode).collect()
+}
