@@ -134,6 +134,7 @@ impl<S: Storage> Journal<S> {
             // while that one does.
             let mut doomed: Vec<u64> = Vec::new();
             let mut staying = SpansBefore::default();
+            // Forgotten shards' runs are never served again: theirs do not count.
             let known = |uid: u64| state.shards.contains_key(&uid);
             for segment in state.segments.values() {
                 let all_expired = segment.shard_last_timestamp_ms.iter().all(|(uid, last)| expired(segment, uid, last));
