@@ -34,20 +34,17 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use raft::eraftpb::{ConfState, Entry, EntryType, HardState};
-use sluice_engine::storage::{read_whole, write_atomic, IoBuffer, Storage, StorageFile};
+use raft::eraftpb::{ConfState, Entry, HardState};
+use sluice_engine::storage::{IoBuffer, Storage, StorageFile};
 
-use crate::codec::{self, CompactedRecord, HardStateRecord, LogDefect, LogEntry, FRAME_HEADER_BYTES};
+use crate::codec::{self, LogDefect, LogEntry, FRAME_HEADER_BYTES};
 use crate::error::{ClusterError, Result};
 use crate::limits::{ENTRY_PAYLOAD_BYTES_MAX, LOG_READ_CHUNK_BYTES};
 use crate::log_storage::LogStorage;
 use crate::log_store::LogStore;
+use crate::raft_files::{self, corrupt, log_entry, raft_entry};
 use crate::replica::ReplicaConfig;
 
-pub const HARD_STATE_FILE: &str = "raft.state";
-pub const COMPACTED_FILE: &str = "raft.compacted";
-/// The group's membership, once it changed from the one the group started with.
-pub const CONF_FILE: &str = "raft.conf";
 /// The single log file of the layout before segments; opened as the segment at place 0.
 pub const LEGACY_LOG_FILE: &str = "raft.log";
 const LOG_FILE: &str = "raft log segment";
@@ -89,10 +86,6 @@ pub struct DurableLog<S: Storage> {
     unsynced: bool,
 }
 
-fn corrupt(file: &'static str, offset: u64, reason: String) -> ClusterError {
-    ClusterError::Corrupt { file, offset, reason }
-}
-
 impl<S: Storage> DurableLog<S> {
     /// Opens (creating if needed) the Raft files in `dir` and returns what they hold, as the
     /// store raft-rs reads: the whole log's places and terms, and in memory the entries after
@@ -105,39 +98,7 @@ impl<S: Storage> DurableLog<S> {
         cache_bytes_max: usize,
         segment_bytes: usize,
     ) -> Result<(DurableLog<S>, LogStore)> {
-        storage.prepare_dir(dir).await.map_err(ClusterError::io("prepare the raft directory"))?;
-        let hard_state = match read_whole(&storage, &dir.join(HARD_STATE_FILE))
-            .await
-            .map_err(ClusterError::io("read the raft hard state"))?
-        {
-            Some(bytes) => {
-                let record = codec::decode_hard_state(&bytes).map_err(|reason| corrupt(HARD_STATE_FILE, 0, reason))?;
-                HardState { term: record.term, vote: record.vote, commit: record.commit, ..HardState::default() }
-            }
-            None => HardState::default(),
-        };
-        let compacted = match read_whole(&storage, &dir.join(COMPACTED_FILE))
-            .await
-            .map_err(ClusterError::io("read the raft compaction record"))?
-        {
-            Some(bytes) => codec::decode_compacted(&bytes).map_err(|reason| corrupt(COMPACTED_FILE, 0, reason))?,
-            None => CompactedRecord::default(),
-        };
-        // Compaction writes the hard state first (its commit at least the new start); a
-        // snapshot's installation writes the compaction record first (the entries before it
-        // are in the state machine, so committed), and a crash may come before its hard state.
-        let mut hard_state = hard_state;
-        hard_state.commit = hard_state.commit.max(compacted.index);
-        let commit = hard_state.commit;
-        let (conf_index, conf_state) = match read_whole(&storage, &dir.join(CONF_FILE))
-            .await
-            .map_err(ClusterError::io("read the raft membership"))?
-        {
-            Some(bytes) => codec::decode_conf(&bytes).map_err(|reason| corrupt(CONF_FILE, 0, reason))?,
-            None => (0, conf_state),
-        };
-        let store = LogStore::new(hard_state, conf_state, (compacted.index, compacted.term), cache_bytes_max);
-        store.set_conf_state(conf_index, store.conf_state());
+        let (store, compacted) = raft_files::open_store(&storage, dir, conf_state, cache_bytes_max).await?;
         let names = storage.list(dir).await.map_err(ClusterError::io("list the raft directory"))?;
         let mut bases: Vec<u64> = names.iter().filter_map(|name| segment_base(name)).collect();
         if bases.is_empty() && names.iter().any(|name| name == LEGACY_LOG_FILE) {
@@ -172,11 +133,7 @@ impl<S: Storage> DurableLog<S> {
         }
         // The log's creation and the last hard state's rename may not be durable yet.
         storage.sync_dir(dir).await.map_err(ClusterError::io("sync the raft directory"))?;
-        let last_index = store.last_index();
-        if commit > last_index {
-            let reason = format!("commit {commit} is past the log's last entry {last_index}");
-            return Err(corrupt(HARD_STATE_FILE, 0, reason));
-        }
+        raft_files::check_commit_held(&store)?;
         let log = DurableLog {
             storage,
             dir: dir.to_path_buf(),
@@ -345,10 +302,7 @@ impl<S: Storage> LogStorage for DurableLog<S> {
         if self.freed_by_compaction(index) == 0 {
             return Ok(0);
         }
-        let bytes = codec::encode_compacted(&CompactedRecord { index, term });
-        write_atomic(&self.storage, &self.dir.join(COMPACTED_FILE), &bytes)
-            .await
-            .map_err(ClusterError::io("write the raft compaction record"))?;
+        raft_files::save_compacted(&self.storage, &self.dir, index, term).await?;
         let mut dropped = 0;
         while self.freed_by_compaction(index) > 0 {
             let segment = self.segments.remove(0);
@@ -369,10 +323,7 @@ impl<S: Storage> LogStorage for DurableLog<S> {
     /// (entries of some leader, which the next one replaces if they differ); and a commit
     /// below the compaction record's index, which opening raises to it.
     async fn install_snapshot(&mut self, index: u64, term: u64) -> Result<()> {
-        let bytes = codec::encode_compacted(&CompactedRecord { index, term });
-        write_atomic(&self.storage, &self.dir.join(COMPACTED_FILE), &bytes)
-            .await
-            .map_err(ClusterError::io("write the raft compaction record"))?;
+        raft_files::save_compacted(&self.storage, &self.dir, index, term).await?;
         if self.last().end > 0 {
             // Places only grow: the new segment starts where the last one ends.
             self.start_segment().await?;
@@ -387,22 +338,12 @@ impl<S: Storage> LogStorage for DurableLog<S> {
         Ok(())
     }
 
-    /// Replaces the membership record with `conf_state`, as of entry (or snapshot) `index`,
-    /// durably: it is what the group's membership is after a restart.
     async fn save_conf(&self, index: u64, conf_state: &ConfState) -> Result<()> {
-        write_atomic(&self.storage, &self.dir.join(CONF_FILE), &codec::encode_conf(index, conf_state))
-            .await
-            .map_err(ClusterError::io("write the raft membership"))
+        raft_files::save_conf(&self.storage, &self.dir, index, conf_state).await
     }
 
-    /// Replaces the hard state, durably (the vote must be on disk before the vote message
-    /// leaves). Call after [`LogStorage::sync`] of the entries its commit covers.
     async fn save_hard_state(&self, hard_state: &HardState) -> Result<()> {
-        let record = HardStateRecord { term: hard_state.term, vote: hard_state.vote, commit: hard_state.commit };
-        let bytes = codec::encode_hard_state(&record);
-        write_atomic(&self.storage, &self.dir.join(HARD_STATE_FILE), &bytes)
-            .await
-            .map_err(ClusterError::io("write the raft hard state"))
+        raft_files::save_hard_state(&self.storage, &self.dir, hard_state).await
     }
 }
 
@@ -541,38 +482,5 @@ impl Window {
         }
         self.buffer.extend_from_slice(&bytes);
         Ok(true)
-    }
-}
-
-fn log_entry(entry: &Entry) -> LogEntry {
-    let entry_type = match entry.entry_type {
-        EntryType::EntryNormal => 0,
-        EntryType::EntryConfChange => 1,
-        EntryType::EntryConfChangeV2 => 2,
-    };
-    // Bytes clones share the buffer: no copy of the data.
-    LogEntry {
-        term: entry.term,
-        index: entry.index,
-        entry_type,
-        context: entry.context.clone(),
-        data: entry.data.clone(),
-        after_sync: false,
-    }
-}
-
-fn raft_entry(entry: LogEntry) -> Entry {
-    let entry_type = match entry.entry_type {
-        0 => EntryType::EntryNormal,
-        1 => EntryType::EntryConfChange,
-        _ => EntryType::EntryConfChangeV2,
-    };
-    Entry {
-        entry_type,
-        term: entry.term,
-        index: entry.index,
-        context: entry.context,
-        data: entry.data,
-        ..Entry::default()
     }
 }

@@ -16,6 +16,9 @@ pub enum ClusterError {
     Corrupt { file: &'static str, offset: u64, reason: String },
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
+    /// The journal that keeps a shard group's log (`journal_log`) refused or failed.
+    #[error("raft log in the journal: {0}")]
+    Journal(#[from] sluice_engine::EngineError),
 }
 
 impl ClusterError {

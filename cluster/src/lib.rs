@@ -30,6 +30,8 @@ pub mod durable_log;
 pub mod error;
 #[cfg(feature = "replica")]
 pub mod host;
+#[cfg(feature = "replica")]
+pub mod journal_log;
 pub mod limits;
 #[cfg(feature = "replica")]
 pub mod log_storage;
@@ -37,6 +39,8 @@ pub mod log_storage;
 pub mod log_store;
 #[cfg(feature = "replica")]
 pub mod peer_auth;
+#[cfg(feature = "replica")]
+pub mod raft_files;
 #[cfg(feature = "replica")]
 pub mod raft_log;
 #[cfg(feature = "replica")]

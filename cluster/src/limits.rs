@@ -171,6 +171,12 @@ pub const COMMITTED_READ_BYTES_MAX: usize = 4 << 20;
 /// large enough that starting one (two syncs) is rare.
 pub const LOG_SEGMENT_BYTES: usize = 8 << 20;
 
+/// Entries of a log kept in the journal (`journal_log`) that count as one unit of
+/// compaction: such a log frees no storage of its own when compacted (the journal's retention
+/// deletes the runs), only the 8-byte place of each entry in memory, so it compacts once
+/// `COMPACT_SEGMENTS_MIN` times this many entries are behind every member.
+pub const JOURNAL_LOG_COMPACT_ENTRIES: u64 = 4096;
+
 /// Segments a compaction deletes at the least: each writes the compaction record (a temporary
 /// file, two syncs, a rename), so doing it for two segments at once halves that cost (5 pairs
 /// of `bench/cluster/cost.sh` measured compaction at one segment costing 10% of a cluster's

@@ -1,0 +1,444 @@
+//! A shard group's Raft log kept in the journal (`journal_log`), on the simulated disk, driven
+//! as a replica drives it: entries with records and without (empty, seal-like, membership
+//! changes with contexts), appended and synced, suffixes past the commit replaced by a newer
+//! term, commits published and saved, compactions, and restarts by clean close, kill and
+//! power loss, some between an append and its sync. After every restart the log must be what
+//! was synced (or, for an append cut short, the log before it or a prefix of the log it was
+//! making), every entry must read back as written, and the shard must serve exactly the
+//! records of the committed entries. Seeded; `SIMULATION_SEED=N` replays one,
+//! `SIMULATION_SEEDS=N` runs more.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use raft::eraftpb::{ConfState, Entry, EntryType, HardState};
+use sluice_cluster::journal_log::{EntryCodec, JournalLog};
+use sluice_cluster::log_storage::LogStorage;
+use sluice_cluster::log_store::LogStore;
+use sluice_engine::clock::ManualClock;
+use sluice_engine::journal::{AppendRecord, Journal, JournalConfig, ShardSpec, StoredRecord};
+use sluice_engine::sequence::ShardSeqPrefix;
+use sluice_engine::sim::{DiskConfig, RunOutcome, SimDisk, SimExecutor, SimRng, SimStorage};
+
+const JOURNAL_DIR: &str = "/journal";
+const RAFT_DIR: &str = "/raft/shard-7";
+const UID: u64 = 7;
+
+/// A records entry: `b'R' | arrival_ms i64 | count u8 | (length u8 | data)*`. Anything else
+/// holds no records.
+struct TestCodec;
+
+impl EntryCodec for TestCodec {
+    fn records(&self, shard_uid: u64, data: &Bytes) -> Option<(i64, Vec<AppendRecord>)> {
+        if data.first() != Some(&b'R') || data.len() < 10 {
+            return None;
+        }
+        let arrival_ms = i64::from_le_bytes(data[1..9].try_into().unwrap());
+        let mut at = 10;
+        let mut records = Vec::new();
+        for _ in 0..data[9] {
+            let length = *data.get(at)? as usize;
+            let record = data.get(at + 1..at + 1 + length)?;
+            records.push(AppendRecord {
+                shard_uid,
+                partition_key: Bytes::from_static(b"k"),
+                data: Bytes::copy_from_slice(record),
+                sealed: false,
+            });
+            at += 1 + length;
+        }
+        (at == data.len()).then_some((arrival_ms, records))
+    }
+
+    fn entry(&self, records: &[StoredRecord]) -> Bytes {
+        encode_records(records[0].timestamp_ms, records.iter().map(|record| record.data.clone()))
+    }
+}
+
+fn encode_records(arrival_ms: i64, records: impl ExactSizeIterator<Item = Bytes>) -> Bytes {
+    let mut out = BytesMut::new();
+    out.put_u8(b'R');
+    out.put_i64_le(arrival_ms);
+    out.put_u8(records.len() as u8);
+    for record in records {
+        out.put_u8(record.len() as u8);
+        out.put_slice(&record);
+    }
+    out.freeze()
+}
+
+/// The records of a records entry, as the journal serves them.
+fn records_of(entry: &Entry) -> Vec<Bytes> {
+    match TestCodec.records(UID, &entry.data) {
+        Some((_, records)) if entry.entry_type == EntryType::EntryNormal => {
+            records.into_iter().map(|record| record.data).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn block_on<T: 'static>(executor: &SimExecutor, future: impl Future<Output = T> + 'static) -> T {
+    match executor.run(future, || false, 50_000_000) {
+        RunOutcome::Finished(value) => value,
+        RunOutcome::Stopped => unreachable!("no stop condition"),
+        RunOutcome::Deadlock => panic!("the simulation deadlocked"),
+        RunOutcome::Exhausted => panic!("the simulation ran out of polls"),
+    }
+}
+
+fn seeds() -> Vec<u64> {
+    if let Ok(seed) = std::env::var("SIMULATION_SEED") {
+        return vec![seed.parse().expect("a number")];
+    }
+    let count = std::env::var("SIMULATION_SEEDS").map_or(48, |count| count.parse().expect("a number"));
+    (0..count).collect()
+}
+
+/// What a replica knows of its log, and what a restart must find.
+#[derive(Clone, Default)]
+struct Model {
+    /// The entries after the compaction point, as synced.
+    log: Vec<Entry>,
+    compacted: u64,
+    compacted_term: u64,
+    /// The records of the compacted entries (retention is off: the shard still serves them).
+    compacted_records: Vec<Bytes>,
+    /// The commit saved in the hard state (and published).
+    commit: u64,
+    term: u64,
+    /// The newest arrival time given (records entries' times never go back).
+    arrival_ms: i64,
+    /// An append cut short by the crash: the log before it, and the log it was making.
+    cut_short: Option<(Vec<Entry>, Vec<Entry>)>,
+}
+
+impl Model {
+    fn last_index(&self) -> u64 {
+        self.compacted + self.log.len() as u64
+    }
+
+    fn entry(&self, index: u64) -> &Entry {
+        &self.log[(index - self.compacted - 1) as usize]
+    }
+
+    fn term_of(&self, index: u64) -> u64 {
+        if index == self.compacted {
+            self.compacted_term
+        } else {
+            self.entry(index).term
+        }
+    }
+
+    /// The records of the committed entries, compacted ones included.
+    fn committed_records(&self) -> Vec<Bytes> {
+        let committed = self.log.iter().take((self.commit - self.compacted) as usize).flat_map(records_of);
+        self.compacted_records.iter().cloned().chain(committed).collect()
+    }
+
+    fn new_entry(&mut self, index: u64, rng: &mut SimRng) -> Entry {
+        let term = self.term;
+        match rng.below(8) {
+            0 => Entry { index, term, ..Entry::default() },
+            1 => Entry { index, term, data: Bytes::from_static(b"S"), ..Entry::default() },
+            2 => Entry {
+                index,
+                term,
+                entry_type: EntryType::EntryConfChangeV2,
+                data: Bytes::from(vec![rng.below(256) as u8; rng.range(1, 40) as usize]),
+                context: Bytes::from(vec![9; rng.below(5) as usize]),
+                ..Entry::default()
+            },
+            _ => {
+                self.arrival_ms += rng.below(3) as i64;
+                let count = rng.range(1, 6);
+                let records: Vec<Bytes> =
+                    (0..count).map(|_| Bytes::from(vec![rng.below(256) as u8; rng.below(200) as usize])).collect();
+                Entry { index, term, data: encode_records(self.arrival_ms, records.into_iter()), ..Entry::default() }
+            }
+        }
+    }
+}
+
+/// Compares entries as the log returns them: a records entry's context is not kept.
+fn assert_entries(seed: u64, what: &str, actual: &[Entry], expected: &[Entry]) {
+    let key = |entry: &Entry| {
+        let context = if records_of(entry).is_empty() { entry.context.clone() } else { Bytes::new() };
+        (entry.index, entry.term, entry.entry_type, entry.data.clone(), context)
+    };
+    let brief = |entry: &Entry| {
+        let records: Vec<usize> = records_of(entry).iter().map(Bytes::len).collect();
+        format!("{}/{} {:?} {} bytes, records {records:?}", entry.index, entry.term, entry.entry_type, entry.data.len())
+    };
+    for (at, (a, e)) in actual.iter().zip(expected).enumerate() {
+        assert!(key(a) == key(e), "seed {seed}: {what}: entry {at} is {}, not {}", brief(a), brief(e));
+    }
+    assert_eq!(actual.len(), expected.len(), "seed {seed}: {what}: entries");
+}
+
+struct Opened {
+    journal: Journal<SimStorage>,
+    log: JournalLog<SimStorage, TestCodec>,
+    store: LogStore,
+}
+
+/// Retention long enough that nothing expires.
+const KEPT_FOR_EVER_MS: i64 = i64::MAX / 4;
+
+async fn open(storage: SimStorage, segment_bytes: u64, clock: ManualClock, retention_ms: i64) -> Opened {
+    let opened = try_open(storage, segment_bytes, clock, retention_ms).await;
+    opened.expect("the log opens")
+}
+
+async fn try_open(
+    storage: SimStorage,
+    segment_bytes: u64,
+    clock: ManualClock,
+    retention_ms: i64,
+) -> Result<Opened, sluice_cluster::ClusterError> {
+    let mut config = JournalConfig::new(JOURNAL_DIR);
+    config.segment_bytes_max = segment_bytes;
+    config.tail_cache_bytes_max = 0;
+    let journal = Journal::open_in(storage.clone(), config, Arc::new(clock)).await.expect("the journal opens");
+    let seq_prefix = ShardSeqPrefix::new(1_700_000_000, 0);
+    journal.register_shard(ShardSpec { uid: UID, seq_prefix, retention_ms });
+    let conf_state = ConfState::from((vec![1, 2, 3], vec![]));
+    let (log, store) =
+        JournalLog::open(journal.clone(), UID, TestCodec, storage, Path::new(RAFT_DIR), conf_state, 2 << 10).await?;
+    Ok(Opened { journal, log, store })
+}
+
+/// Every record the shard serves (gated at the published end).
+async fn served(journal: &Journal<SimStorage>) -> Vec<Bytes> {
+    let mut records = Vec::new();
+    let mut from = 0;
+    loop {
+        let batch = journal.read(UID, from, 1000, usize::MAX).await.expect("the shard reads");
+        if batch.records.is_empty() {
+            return records;
+        }
+        from = batch.next_index;
+        records.extend(batch.records.into_iter().map(|record| record.data));
+    }
+}
+
+/// After a restart: the log is what the model says, read back whole and served up to the
+/// commit; an append cut short left the log before it or a prefix of the one it made.
+async fn check_recovered(seed: u64, opened: &Opened, model: &mut Model) {
+    let store = &opened.store;
+    assert_eq!(store.first_index(), model.compacted + 1, "seed {seed}: compaction point");
+    let last = store.last_index();
+    let entries = match last > model.compacted {
+        true => opened.log.read(model.compacted + 1, last, usize::MAX, store).await.expect("the log reads"),
+        false => Vec::new(),
+    };
+    if let Some((before, making)) = model.cut_short.take() {
+        let keep = entries.len();
+        // What both share was synced before the append: it is kept in any case.
+        let synced = before.iter().zip(&making).take_while(|(a, b)| (a.index, a.term) == (b.index, b.term)).count();
+        assert!(keep >= synced, "seed {seed}: synced entries lost ({keep} of {synced} left)");
+        let recovered = if keep == before.len() && entries.iter().zip(&before).all(|(a, b)| a.term == b.term) {
+            before
+        } else {
+            assert!(keep <= making.len(), "seed {seed}: {keep} entries after a cut-short append of {}", making.len());
+            making[..keep].to_vec()
+        };
+        model.log = recovered;
+    }
+    assert_entries(seed, "entries after a restart", &entries, &model.log);
+    let hard_state = store.hard_state();
+    assert_eq!((hard_state.term, hard_state.commit), (model.term, model.commit), "seed {seed}: hard state");
+    for index in model.compacted..=model.last_index() {
+        assert_eq!(store.term_of(index), Some(model.term_of(index)), "seed {seed}: term of {index}");
+    }
+    assert_eq!(served(&opened.journal).await, model.committed_records(), "seed {seed}: served after a restart");
+}
+
+/// One process: opens, checks what it finds, runs `steps` random steps, and ends by a clean
+/// close (true) or leaves the journal to a crash.
+async fn run_process(
+    seed: u64,
+    storage: SimStorage,
+    segment_bytes: u64,
+    mut model: Model,
+    mut rng: SimRng,
+    steps: usize,
+) -> (Model, bool) {
+    let clock = ManualClock::new(1_000);
+    let mut opened = open(storage, segment_bytes, clock, KEPT_FOR_EVER_MS).await;
+    check_recovered(seed, &opened, &mut model).await;
+    // Each process writes in terms of its own: an entry a crash cut short may have reached
+    // peers, and an index and a term name one entry (Raft's log matching).
+    model.term += 1;
+    let hard_state = HardState { term: model.term, commit: model.commit, ..HardState::default() };
+    opened.log.save_hard_state(&hard_state).await.expect("save the hard state");
+    opened.store.set_hard_state(hard_state);
+    for _ in 0..steps {
+        let last = model.last_index();
+        match rng.below(10) {
+            // Append after the end, or replace a suffix past the commit with a newer term.
+            0..=5 => {
+                let from = if last > model.commit && rng.one_in(3) {
+                    model.term += 1;
+                    // Raft saves a new term before it writes for it.
+                    let hard_state = HardState { term: model.term, commit: model.commit, ..HardState::default() };
+                    opened.log.save_hard_state(&hard_state).await.expect("save the hard state");
+                    opened.store.set_hard_state(hard_state);
+                    rng.range(model.commit + 1, last + 1)
+                } else {
+                    last + 1
+                };
+                let count = rng.range(1, 6);
+                let entries: Vec<Entry> = (from..from + count).map(|index| model.new_entry(index, &mut rng)).collect();
+                let places = opened.log.append(&entries).await.expect("append");
+                let before = model.log.clone();
+                model.log.truncate((from - model.compacted - 1) as usize);
+                model.log.extend(entries.iter().cloned());
+                if rng.one_in(8) {
+                    model.cut_short = Some((before, model.log.clone()));
+                    return (model, false);
+                }
+                opened.log.sync().await.expect("sync");
+                opened.store.append(&entries, &places);
+            }
+            // Commit, publish and save.
+            6 | 7 if last > model.commit => {
+                model.commit = rng.range(model.commit + 1, last + 1);
+                let hard_state = HardState { term: model.term, commit: model.commit, ..HardState::default() };
+                opened.log.save_hard_state(&hard_state).await.expect("save the hard state");
+                opened.store.set_hard_state(hard_state);
+                opened.log.publish(model.commit, &opened.store).expect("publish");
+                assert_eq!(served(&opened.journal).await, model.committed_records(), "seed {seed}: served");
+            }
+            // Compact some committed entries away.
+            8 if model.commit > model.compacted => {
+                let index = rng.range(model.compacted + 1, model.commit + 1);
+                let term = model.term_of(index);
+                opened.store.compact(index);
+                opened.log.compact(index, term).await.expect("compact");
+                let gone: Vec<Entry> = model.log.drain(..(index - model.compacted) as usize).collect();
+                model.compacted_records.extend(gone.iter().flat_map(records_of));
+                model.compacted = index;
+                model.compacted_term = term;
+            }
+            // Read a range back.
+            _ if last > model.compacted => {
+                let from = rng.range(model.compacted + 1, last + 1);
+                let to = rng.range(from, last + 1);
+                let bytes_max = rng.range(1, 2000) as usize;
+                let entries = opened.log.read(from, to, bytes_max, &opened.store).await.expect("read");
+                assert!(!entries.is_empty(), "seed {seed}: a read returns at least one entry");
+                let expected: Vec<Entry> =
+                    (from..from + entries.len() as u64).map(|i| model.entry(i).clone()).collect();
+                assert_entries(seed, "a read", &entries, &expected);
+            }
+            _ => {}
+        }
+    }
+    let clean = rng.coin();
+    if clean {
+        opened.journal.close().await.expect("close");
+    }
+    (model, clean)
+}
+
+#[test]
+fn the_log_kept_in_the_journal_survives_restarts_as_synced() {
+    for seed in seeds() {
+        let mut rng = SimRng::new(seed);
+        let alignment = if rng.one_in(3) { 4096 } else { 512 };
+        let disk = SimDisk::new(DiskConfig { alignment, yields_max: 2, ..DiskConfig::default() }, rng.fork());
+        let segment_bytes = rng.range(4, 16) * 1024;
+        let mut model = Model::default();
+        for _ in 0..rng.range(3, 8) {
+            let executor = SimExecutor::new(rng.fork());
+            let storage = disk.storage(&executor);
+            let steps = rng.range(10, 60) as usize;
+            let process = run_process(seed, storage, segment_bytes, model, rng.fork(), steps);
+            let (ended, clean) = block_on(&executor, process);
+            model = ended;
+            executor.shutdown();
+            if !clean {
+                if rng.coin() {
+                    disk.power_loss();
+                } else {
+                    disk.kill();
+                }
+            }
+        }
+        // And once more, to check what the last process left.
+        let executor = SimExecutor::new(rng.fork());
+        let storage = disk.storage(&executor);
+        block_on(&executor, run_process(seed, storage, segment_bytes, model, rng.fork(), 0));
+        executor.shutdown();
+    }
+}
+
+/// Entries 1 to 12 with two records each, the first `old` of them arriving at 1 000 ms and the
+/// rest at 500 000 ms, then an empty entry; committed up to `commit`.
+async fn write_aging_log(storage: SimStorage, old: u64, commit: u64) -> Vec<Entry> {
+    let mut opened = open(storage, 4096, ManualClock::new(1_000), 60_000).await;
+    let hard_state = HardState { term: 2, ..HardState::default() };
+    opened.log.save_hard_state(&hard_state).await.unwrap();
+    let mut entries: Vec<Entry> = (1..=12)
+        .map(|index| {
+            let arrival_ms = if index <= old { 1_000 } else { 500_000 };
+            let records = (0..2u32).map(|at| Bytes::from(vec![(index as u32 * 2 + at) as u8; 200]));
+            Entry { index, term: 2, data: encode_records(arrival_ms, records), ..Entry::default() }
+        })
+        .collect();
+    entries.push(Entry { index: 13, term: 2, ..Entry::default() });
+    let places = opened.log.append(&entries).await.unwrap();
+    opened.log.sync().await.unwrap();
+    opened.store.append(&entries, &places);
+    let hard_state = HardState { term: 2, commit, ..HardState::default() };
+    opened.log.save_hard_state(&hard_state).await.unwrap();
+    opened.store.set_hard_state(hard_state);
+    opened.log.publish(commit, &opened.store).unwrap();
+    opened.journal.close().await.unwrap();
+    entries
+}
+
+#[test]
+fn a_log_whose_oldest_entries_expired_starts_at_the_first_entry_held() {
+    let executor = SimExecutor::new(SimRng::new(1));
+    let disk = SimDisk::new(DiskConfig::default(), SimRng::new(2));
+    let written = block_on(&executor, write_aging_log(disk.storage(&executor), 8, 13));
+    // 530 s later, with a retention of 60 s: the records of entries 1 to 8 expired.
+    let storage = disk.storage(&executor);
+    block_on(&executor, async move {
+        let opened = open(storage, 4096, ManualClock::new(530_000), 60_000).await;
+        let store = &opened.store;
+        assert_eq!((store.first_index(), store.last_index(), store.term_of(8)), (9, 13, Some(2)));
+        let entries = opened.log.read(9, 13, usize::MAX, store).await.unwrap();
+        assert_entries(0, "the entries held", &entries, &written[8..]);
+        let served: Vec<Bytes> = written[8..].iter().flat_map(records_of).collect();
+        assert_eq!(self::served(&opened.journal).await, served);
+        opened.journal.close().await.unwrap();
+    });
+    // The compaction point was saved: a restart finds the log as it was left.
+    let storage = disk.storage(&executor);
+    block_on(&executor, async move {
+        let opened = open(storage, 4096, ManualClock::new(530_000), 60_000).await;
+        assert_eq!((opened.store.first_index(), opened.store.last_index()), (9, 13));
+        opened.journal.close().await.unwrap();
+    });
+    executor.shutdown();
+}
+
+#[test]
+fn a_log_whose_uncommitted_entries_expired_does_not_open() {
+    let executor = SimExecutor::new(SimRng::new(1));
+    let disk = SimDisk::new(DiskConfig::default(), SimRng::new(2));
+    block_on(&executor, write_aging_log(disk.storage(&executor), 8, 5));
+    let storage = disk.storage(&executor);
+    let error = block_on(&executor, async move {
+        match try_open(storage, 4096, ManualClock::new(530_000), 60_000).await {
+            Ok(_) => panic!("a log that lost uncommitted entries opened"),
+            Err(error) => error.to_string(),
+        }
+    });
+    assert!(error.contains("retention took entries up to 8"), "{error}");
+    executor.shutdown();
+}
