@@ -23,7 +23,7 @@
 //!
 //! The hard state, the membership and the compaction point are the files every log keeps
 //! (`raft_files`). The view gates the shard ([`Journal::gate_shard`]): readers see only what
-//! the group published, which [`JournalLog::publish`] moves to the end of the committed
+//! the group published, which [`LogStorage::committed`] moves to the end of the committed
 //! entries; after a restart, to the end of the stored commit.
 //!
 //! Unfinished (`docs/replication.md`, "What is left"):
@@ -89,6 +89,8 @@ pub struct JournalLog<S: Storage, C: EntryCodec> {
     compacted: u64,
     /// Appends queued since the last [`LogStorage::sync`].
     queued: Vec<QueuedAppend>,
+    /// Entries per unit of compaction ([`LogStorage::freed_by_compaction`]).
+    compact_entries: u64,
 }
 
 impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
@@ -125,6 +127,7 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
             end: 0,
             compacted: compacted.index,
             queued: Vec::new(),
+            compact_entries: JOURNAL_LOG_COMPACT_ENTRIES,
         };
         // The first entry held: retention may have taken the records of entries the log had
         // not compacted yet (all of them, if no run is left past the compaction point).
@@ -180,10 +183,11 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
         Ok((log, store))
     }
 
-    /// Moves the shard's published end to the end of entry `commit` (committed, and in the
-    /// log): its records are then served, here once durable.
-    pub fn publish(&self, commit: u64, store: &LogStore) -> Result<()> {
-        Ok(self.journal.publish_until(self.shard_uid, self.end_of(commit, store))?)
+    /// Counts every `entries` entries behind every member as one unit of compaction, not
+    /// `limits::JOURNAL_LOG_COMPACT_ENTRIES` (the simulation compacts small logs often).
+    pub fn compacting_every(mut self, entries: u64) -> Self {
+        self.compact_entries = entries.max(1);
+        self
     }
 
     /// The record index after entry `index`'s records (at or past the compaction point).
@@ -369,7 +373,7 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
     }
 
     fn freed_by_compaction(&self, index: u64) -> usize {
-        (index.saturating_sub(self.compacted) / JOURNAL_LOG_COMPACT_ENTRIES) as usize
+        (index.saturating_sub(self.compacted) / self.compact_entries) as usize
     }
 
     /// Records the compaction point and deletes the side files up to it; the journal's
@@ -390,6 +394,12 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
         self.last_index = index;
         self.end = self.journal.tip(self.shard_uid)?.next_index;
         self.remove_side_files(index).await
+    }
+
+    /// Moves the shard's published end to the end of entry `commit`: its records are then
+    /// served, here once durable.
+    fn committed(&mut self, commit: u64, store: &LogStore) -> Result<()> {
+        Ok(self.journal.publish_until(self.shard_uid, self.end_of(commit, store))?)
     }
 
     async fn save_conf(&self, index: u64, conf_state: &ConfState) -> Result<()> {

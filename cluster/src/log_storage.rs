@@ -56,6 +56,14 @@ pub trait LogStorage {
     /// Replaces the stored membership with `conf_state`, as of entry (or snapshot) `index`.
     async fn save_conf(&self, index: u64, conf_state: &ConfState) -> Result<()>;
 
+    /// The group committed every entry up to `commit` (in the log, and durable here): a log
+    /// that serves its entries' records to readers may serve these now. Called after every
+    /// `Ready`, whether the commit moved or not.
+    fn committed(&mut self, commit: u64, store: &LogStore) -> Result<()> {
+        let _ = (commit, store);
+        Ok(())
+    }
+
     /// Replaces the stored hard state (the vote must be durable before the vote message
     /// leaves). Called after [`LogStorage::sync`] of the entries its commit covers.
     async fn save_hard_state(&self, hard_state: &HardState) -> Result<()>;

@@ -858,6 +858,8 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
         let committed = light.take_committed_entries();
         self.apply_membership_changes(&committed).await?;
         self.report(committed);
+        let commit = self.raw.store().hard_state().commit;
+        self.log.committed(commit, self.raw.store())?;
         self.raw.advance_apply();
         self.raw.store().evict(self.raw.raft.raft_log.applied);
         Ok(())

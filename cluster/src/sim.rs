@@ -31,12 +31,18 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
+use protobuf::Message as _;
 use raft::eraftpb::{ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfState, Entry, Message};
 use sluice_engine::checksum::xxh3_64_with_seed;
+use sluice_engine::clock::ManualClock;
+use sluice_engine::journal::{AppendRecord, Journal, JournalConfig, ShardSpec, StoredRecord};
+use sluice_engine::sequence::ShardSeqPrefix;
 use sluice_engine::sim::{DiskConfig, RunOutcome, SimDisk, SimExecutor, SimRng, SimStorage, SimTask};
+use sluice_engine::EngineError;
 
 use crate::durable_log::DurableLog;
 use crate::error::ClusterError;
+use crate::journal_log::{EntryCodec, JournalLog};
 use crate::limits::{COPY_ANSWER_WAIT_MS, ELECTION_TICKS, INBOX_INPUTS_MAX, TICK_INTERVAL_MS};
 use crate::log_storage::LogStorage;
 use crate::log_store::LogStore;
@@ -111,6 +117,10 @@ pub struct SimConfig {
     /// while every other message goes through ([`LinkCut`]). Drawn from a generator of their
     /// own, so that with 0 a seed runs as it did before partial cuts existed.
     pub link_cut_one_in: u64,
+    /// Each member keeps the group's log in a journal on its disk ([`JournalLog`], one shard)
+    /// instead of a [`DurableLog`]; it compacts every this many entries. `None`: a
+    /// `DurableLog`, as before the journal's view existed.
+    pub journal_log_compact_entries: Option<u64>,
 }
 
 impl Default for SimConfig {
@@ -139,6 +149,7 @@ impl Default for SimConfig {
             read_index_one_in: 3,
             campaigner: None,
             link_cut_one_in: 0,
+            journal_log_compact_entries: None,
         }
     }
 }
@@ -229,6 +240,56 @@ fn client_value(data: &[u8]) -> u64 {
     value
 }
 
+const JOURNAL_DIR: &str = "/sluice/journal";
+/// The group's shard, in the journal of each member that keeps its log there.
+const SHARD_UID: u64 = 1;
+
+/// The simulation's entries as a journal keeps them: a client entry is one record (its bytes
+/// whole); the leaders' empty entries and the membership changes hold none.
+struct ClientEntries;
+
+impl EntryCodec for ClientEntries {
+    fn records(&self, shard_uid: u64, data: &Bytes) -> Option<(i64, Vec<AppendRecord>)> {
+        let partition_key = Bytes::from_static(b"k");
+        let record = AppendRecord { shard_uid, partition_key, data: data.clone(), sealed: false };
+        (!data.is_empty()).then(|| (0, vec![record]))
+    }
+
+    fn entry(&self, records: &[StoredRecord]) -> Bytes {
+        records[0].data.clone()
+    }
+}
+
+/// Opens the journal on a member's disk, with the group's shard, and the log in it.
+async fn open_journal_log(
+    storage: SimStorage,
+    segment_bytes: usize,
+    conf_state: ConfState,
+    cache_bytes_max: usize,
+) -> Result<(JournalLog<SimStorage, ClientEntries>, LogStore), ClusterError> {
+    let mut config = JournalConfig::new(JOURNAL_DIR);
+    config.segment_bytes_max = segment_bytes as u64;
+    config.tail_cache_bytes_max = 0;
+    // The clock never moves: nothing expires.
+    let journal = Journal::open_in(storage.clone(), config, std::sync::Arc::new(ManualClock::new(1_000))).await?;
+    let seq_prefix = ShardSeqPrefix::new(1_700_000_000, 0);
+    journal.register_shard(ShardSpec { uid: SHARD_UID, seq_prefix, retention_ms: 1 << 40 });
+    JournalLog::open(journal, SHARD_UID, ClientEntries, storage, Path::new(RAFT_DIR), conf_state, cache_bytes_max).await
+}
+
+/// Whether `error` may stop a replica in the simulation: a failure the simulated disk
+/// injected, not a corrupt log (a format or recovery bug) nor a refusal of the journal (the
+/// log asked it for something Raft never does) nor raft-rs refusing its state.
+fn injected_failure(error: &ClusterError) -> bool {
+    match error {
+        ClusterError::Io { .. } => true,
+        ClusterError::Journal(error) => {
+            matches!(error, EngineError::Io { .. } | EngineError::DiskFull { .. } | EngineError::WriteFailed { .. })
+        }
+        _ => false,
+    }
+}
+
 /// Everything the nodes reported, and the invariants over it.
 #[derive(Default)]
 struct Checker {
@@ -258,6 +319,11 @@ struct Checker {
     /// The membership each entry (or snapshot) made, as the first node to apply it saw it:
     /// every other must see the same.
     memberships: BTreeMap<u64, Membership>,
+    /// The entries that were membership changes: some node applied one there (as opposed to
+    /// a snapshot's membership, or the one a node found on its disk when it started).
+    changed_by_entry: std::collections::BTreeSet<u64>,
+    /// Nodes started whose replica has not opened yet.
+    starting: std::collections::BTreeSet<u64>,
     /// Nodes that joined the running group: each must start from a snapshot, never from the
     /// log's first entry (`Replica::seeded`).
     joiners: std::collections::BTreeSet<u64>,
@@ -364,6 +430,7 @@ impl Checker {
     }
 
     fn opened(&mut self, node_id: u64, commit: u64) {
+        self.starting.remove(&node_id);
         self.note(&[5, node_id, commit]);
         self.reported_to.insert(node_id, commit);
     }
@@ -477,6 +544,12 @@ impl ReplicaEvents for Events {
         words.extend(membership.voters.iter().chain(&membership.learners).chain(&membership.outgoing));
         checker.note(&words);
         if index > 0 {
+            // A committed entry is applied before it is reported; a snapshot's index is
+            // reported before its membership.
+            let reported = checker.reported_to.get(&node_id).copied().unwrap_or(0);
+            if !checker.starting.contains(&node_id) && reported < index {
+                checker.changed_by_entry.insert(index);
+            }
             let first = checker.memberships.entry(index).or_insert_with(|| membership.clone());
             assert_eq!(*first, membership, "node {node_id} has another membership than the others at entry {index}");
         }
@@ -679,13 +752,25 @@ impl World {
         let transport = SimTransport(self.network.clone());
         let events = Events { checker: self.checker.clone(), network: self.network.clone() };
         self.network.borrow_mut().up[index] = true;
+        self.checker.borrow_mut().starting.insert(node.id);
         let (sender, receiver) = async_channel::bounded(INBOX_INPUTS_MAX);
         let switch = Rc::new(KillSwitch::default());
         let ended = Rc::new(Cell::new(false));
+        let journal_log = self.config.journal_log_compact_entries;
         let serve = async move {
-            let (log, store) = DurableLog::open_for(storage, &config).await?;
-            let replica = Replica::open(log, store, &config, transport, events)?;
-            replica.run(receiver).await
+            match journal_log {
+                Some(compact_entries) => {
+                    let conf_state = ConfState::from((config.voters.clone(), vec![]));
+                    let opened = open_journal_log(storage, config.segment_bytes, conf_state, config.entry_cache_bytes);
+                    let (log, store) = opened.await?;
+                    let log = log.compacting_every(compact_entries);
+                    Replica::open(log, store, &config, transport, events)?.run(receiver).await
+                }
+                None => {
+                    let (log, store) = DurableLog::open_for(storage, &config).await?;
+                    Replica::open(log, store, &config, transport, events)?.run(receiver).await
+                }
+            }
         };
         let killable = Killable { inner: Box::pin(serve), switch: switch.clone() };
         let ended_flag = ended.clone();
@@ -807,6 +892,37 @@ impl World {
         self.send(leader, Input::ChangeMembership(change));
     }
 
+    /// A committed entry read back from a node's log must be a membership change where the
+    /// members applied one, and the change they applied: one that changes nothing is raft-rs
+    /// leaving a joint membership, which it can only be if the membership before it was
+    /// joint. (Neither the kind nor the data of such an entry reaches the checker otherwise:
+    /// the replica reports it as an empty entry.)
+    fn check_membership_entry(&self, node_id: u64, entry: &Entry) {
+        let changed_here = self.checker.borrow().changed_by_entry.contains(&entry.index);
+        let is_change = entry.entry_type == raft::eraftpb::EntryType::EntryConfChangeV2;
+        assert_eq!(
+            is_change, changed_here,
+            "node {node_id}: entry {} reads back as {:?}",
+            entry.index, entry.entry_type
+        );
+        if !is_change {
+            return;
+        }
+        let change = ConfChangeV2::parse_from_bytes(&entry.data).unwrap_or_else(|error| {
+            panic!("node {node_id}: membership change {} does not decode: {error}", entry.index)
+        });
+        if !change.changes.is_empty() {
+            return;
+        }
+        let checker = self.checker.borrow();
+        let before = checker.memberships.range(..entry.index).next_back().map(|(_, membership)| membership);
+        assert!(
+            before.is_some_and(|membership| !membership.outgoing.is_empty()),
+            "node {node_id}: membership change {} reads back as leaving a joint membership, after {before:?}",
+            entry.index
+        );
+    }
+
     fn alive(&self) -> Vec<usize> {
         (0..self.nodes.len()).filter(|&index| self.nodes[index].running.is_some()).collect()
     }
@@ -820,8 +936,10 @@ impl World {
                 // Only the simulated disk's injected failures may stop a replica: not a
                 // corrupt log (our format or recovery is wrong) nor raft-rs refusing its state.
                 match running.error.borrow_mut().take() {
-                    Some(ClusterError::Io { .. }) | None => {}
-                    Some(error) => panic!("node {} stopped: {error}", self.nodes[index].id),
+                    Some(error) if !injected_failure(&error) => {
+                        panic!("node {} stopped: {error}", self.nodes[index].id)
+                    }
+                    _ => {}
                 }
                 self.outcome.storage_failures += 1;
                 self.crash(index, false).await;
@@ -1074,16 +1192,25 @@ impl World {
             // Nothing kept in memory: every entry is read back through the log's index, as
             // followers far behind and appliers after a restart are served.
             let conf_state = ConfState::from(((1..=self.config.nodes).collect::<Vec<u64>>(), vec![]));
-            let opened = DurableLog::open(storage, Path::new(RAFT_DIR), conf_state, 0, self.config.segment_bytes).await;
-            let (log, store) = opened.unwrap_or_else(|error| panic!("node {} does not reopen: {error}", node.id));
-            let (first_index, last_index) = (store.first_index(), store.last_index());
-            let entries = match last_index {
-                _ if last_index < first_index => Vec::new(),
-                _ => log
-                    .read(first_index, last_index, usize::MAX, &store)
-                    .await
-                    .unwrap_or_else(|error| panic!("node {} cannot read its log back: {error}", node.id)),
+            let (store, entries) = match self.config.journal_log_compact_entries {
+                Some(_) => {
+                    let opened = open_journal_log(storage, self.config.segment_bytes, conf_state, 0).await;
+                    let (log, store) =
+                        opened.unwrap_or_else(|error| panic!("node {} does not reopen: {error}", node.id));
+                    let entries = read_whole_log(&log, &store).await;
+                    (store, entries)
+                }
+                None => {
+                    let segment_bytes = self.config.segment_bytes;
+                    let opened = DurableLog::open(storage, Path::new(RAFT_DIR), conf_state, 0, segment_bytes).await;
+                    let (log, store) =
+                        opened.unwrap_or_else(|error| panic!("node {} does not reopen: {error}", node.id));
+                    let entries = read_whole_log(&log, &store).await;
+                    (store, entries)
+                }
             };
+            let entries = entries.unwrap_or_else(|error| panic!("node {} cannot read its log back: {error}", node.id));
+            let (first_index, last_index) = (store.first_index(), store.last_index());
             assert_eq!(
                 entries.len() as u64,
                 last_index + 1 - first_index,
@@ -1099,6 +1226,7 @@ impl World {
                 match entries.get((index - first_index) as usize) {
                     // A membership change is reported without its data (the replica applies it).
                     Some(entry) if entry.term == *term && reported_data(entry) == &data[..] => {
+                        self.check_membership_entry(node.id, entry);
                         *copies.entry(index).or_default() += 1;
                     }
                     // A node that never reported it committed may lag, or hold an entry of a
@@ -1137,6 +1265,15 @@ impl World {
             messages_dropped: network.dropped,
             ..self.outcome.clone()
         }
+    }
+}
+
+/// Every entry `log` holds, read back from its storage.
+async fn read_whole_log(log: &impl LogStorage, store: &LogStore) -> Result<Vec<Entry>, ClusterError> {
+    let (first_index, last_index) = (store.first_index(), store.last_index());
+    match last_index {
+        _ if last_index < first_index => Ok(Vec::new()),
+        _ => log.read(first_index, last_index, usize::MAX, store).await,
     }
 }
 

@@ -308,7 +308,7 @@ async fn run_process(
                 let hard_state = HardState { term: model.term, commit: model.commit, ..HardState::default() };
                 opened.log.save_hard_state(&hard_state).await.expect("save the hard state");
                 opened.store.set_hard_state(hard_state);
-                opened.log.publish(model.commit, &opened.store).expect("publish");
+                opened.log.committed(model.commit, &opened.store).expect("publish");
                 assert_eq!(served(&opened.journal).await, model.committed_records(), "seed {seed}: served");
             }
             // Compact some committed entries away.
@@ -395,7 +395,7 @@ async fn write_aging_log(storage: SimStorage, old: u64, commit: u64) -> Vec<Entr
     let hard_state = HardState { term: 2, commit, ..HardState::default() };
     opened.log.save_hard_state(&hard_state).await.unwrap();
     opened.store.set_hard_state(hard_state);
-    opened.log.publish(commit, &opened.store).unwrap();
+    opened.log.committed(commit, &opened.store).unwrap();
     opened.journal.close().await.unwrap();
     entries
 }

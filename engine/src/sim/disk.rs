@@ -27,7 +27,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 /// The unit a write can be torn at, and the smallest O_DIRECT alignment.
 pub const SECTOR_BYTES: usize = 512;
@@ -283,9 +285,11 @@ impl SimDisk {
         SimDisk { disk: Rc::new(RefCell::new(disk)) }
     }
 
-    /// The storage a new process sees, spawning onto `executor`.
+    /// The storage a new process sees, spawning onto `executor`. The tasks it spawns die
+    /// with the process (at the next kill or power loss), as a process's threads do.
     pub fn storage(&self, executor: &SimExecutor) -> SimStorage {
-        SimStorage { disk: self.clone(), executor: executor.clone() }
+        let generation = self.disk.borrow().generation;
+        SimStorage { disk: self.clone(), executor: executor.clone(), generation }
     }
 
     /// Makes the next call of `kind` fail as `fault` says.
@@ -446,6 +450,32 @@ impl SimDisk {
 pub struct SimStorage {
     disk: SimDisk,
     executor: SimExecutor,
+    /// The disk's generation when the process started.
+    generation: u64,
+}
+
+/// A task of one simulated process: it stops (its future dropped, never polled again) once
+/// the process is gone, so that nothing of it touches the disk afterwards. Several processes
+/// may share one executor (the cluster simulation's nodes), so dropping the executor's tasks
+/// is not enough.
+struct ProcessTask<F> {
+    disk: SimDisk,
+    generation: u64,
+    future: Option<Pin<Box<F>>>,
+}
+
+impl<F: Future> Future for ProcessTask<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<F::Output> {
+        if self.disk.disk.borrow().generation != self.generation {
+            self.future = None;
+        }
+        match self.future.as_mut() {
+            Some(future) => future.as_mut().poll(context),
+            None => Poll::Pending,
+        }
+    }
 }
 
 pub struct SimFile {
@@ -606,7 +636,8 @@ impl Storage for SimStorage {
     }
 
     fn spawn<T: 'static>(&self, future: impl Future<Output = T> + 'static) -> SimTask<T> {
-        self.executor.spawn(future)
+        let task = ProcessTask { disk: self.disk.clone(), generation: self.generation, future: Some(Box::pin(future)) };
+        self.executor.spawn(task)
     }
 }
 
