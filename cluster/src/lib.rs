@@ -3,10 +3,11 @@
 //! A [`replica::Replica`] is one member of one Raft group. It owns a raft-rs `RawNode` (a
 //! synchronous state machine: it never does I/O, spawns nothing and reads no clock) and drives
 //! it from whatever executor it runs on: glommio's in the daemon, the engine's deterministic
-//! `SimExecutor` in the simulation. Its log and hard state are made durable by a
-//! [`durable_log::DurableLog`] written through `sluice_engine::storage::Storage`, so the very
-//! same code runs on O_DIRECT files and on the simulated disk, which can tear, fail and lose
-//! whatever a power cut could. Messages leave through a [`replica::Transport`]: TCP between
+//! `SimExecutor` in the simulation. Its log and hard state are made durable through a
+//! [`log_storage::LogStorage`]: a [`durable_log::DurableLog`] (a log of its own), or a
+//! [`journal_log::JournalLog`] (a shard's log kept in the core's journal), both written through
+//! `sluice_engine::storage::Storage`, so the very same code runs on O_DIRECT files and on the
+//! simulated disk, which can tear, fail and lose whatever a power cut could. Messages leave through a [`replica::Transport`]: TCP between
 //! nodes ([`transport`], raft-rs' protobuf messages in bounded frames, [`wire`]) or the
 //! simulated network of [`sim`] (feature `simulation`). A [`host::GroupHost`] runs one group on
 //! a glommio executor (its replica, its clock, its proposals and committed log); the
@@ -17,10 +18,11 @@
 //! partitions, drops, delays or reorderings happen. `tests/simulation.rs` checks it over
 //! seeded runs of three nodes. The design, and what is still to do, is in `docs/replication.md`.
 
-// Unfinished: each group's log is a file of its own beside the core's journal
-// (`durable_log`), so `sluiced` writes every record twice; the design keeps a shard's entries in
-// the journal. `sluiced` hosts the groups (`server/src/ops/cluster/`); its real-process tests
-// kill leaders and partition nodes in network namespaces (`server/tests/cluster.rs`). See
+// Unfinished: `sluiced`'s groups keep their logs in files of their own beside the core's
+// journal (`durable_log`), so it writes every record twice. A shard group's log kept in the
+// journal itself (`journal_log`) is built and run by the simulation, not by `sluiced` yet.
+// `sluiced` hosts the groups (`server/src/ops/cluster/`); its real-process tests kill leaders
+// and partition nodes in network namespaces (`server/tests/cluster.rs`). See
 // `docs/replication.md`.
 
 pub mod codec;
