@@ -310,3 +310,52 @@ fn a_read_in_a_sealed_segment_without_a_valid_checkpoint_scans_it() {
         journal.close().await.unwrap();
     });
 }
+
+/// A Raft entry whose append failed leaves no hole in a replicated shard's log: position-only
+/// runs sit where the records end, whatever came before them, so the record index check that
+/// refuses records queued behind a failed append cannot refuse them. The entries queued behind
+/// the failed one are refused (found by the cluster simulation, seed 33 of the journal seeds:
+/// a position-only run's commit failed, the next was written, and the log reopened with a
+/// hole); what the writer queues once told is taken.
+#[test]
+fn the_raft_entries_queued_behind_a_failed_one_are_refused() {
+    use sluice_engine::format::RaftPosition;
+    let at = |index| RaftPosition { term: 1, index };
+    let record =
+        || AppendRecord { shard_uid: 1, partition_key: Bytes::from_static(b"k"), data: Bytes::new(), sealed: false };
+    // One append per commit: the second is framed while the first is on its way to the disk.
+    let mut config = JournalConfig::new(DIR);
+    config.commit_bytes_max = 1;
+    let disk = disk();
+    let planned = disk.clone();
+    let reopened = config.clone();
+    on_sim_disk(&disk, |storage| async move {
+        let journal = open(storage, config, &ManualClock::new(1_000)).await;
+        journal.gate_shard(1, 1).unwrap();
+        journal.queue_position(1, 1, at(1)).await.unwrap().durable().await.unwrap();
+        planned.plan(OpKind::Write, Fault::Eio);
+        let mut failing = journal.queue_position(1, 1, at(2)).await.unwrap();
+        let mut behind = journal.queue_position(1, 1, at(3)).await.unwrap();
+        let mut records_behind = journal.queue_at(vec![record()], 1_000, 1, Some(at(4))).await.unwrap();
+        let failed = failing.durable().await.unwrap_err();
+        assert!(matches!(failed, EngineError::WriteFailed { .. }), "{failed:?}");
+        let refused = behind.durable().await.unwrap_err();
+        assert!(matches!(refused, EngineError::RaftNotNext { index: 3, refused_from: 2, .. }), "{refused:?}");
+        // Refused as following a hole (or, its records' index check first, as not next).
+        let refused = records_behind.durable().await.unwrap_err();
+        assert!(matches!(refused, EngineError::RaftNotNext { .. } | EngineError::NotNext { .. }), "{refused:?}");
+        // The failed entry again, then the next ones.
+        journal.queue_position(1, 1, at(2)).await.unwrap().durable().await.unwrap();
+        journal.queue_position(1, 1, at(3)).await.unwrap().durable().await.unwrap();
+        journal.queue_at(vec![record()], 1_000, 1, Some(at(4))).await.unwrap().durable().await.unwrap();
+        journal.close().await.unwrap();
+    });
+    on_sim_disk(&disk, |storage| async move {
+        let journal = open(storage, reopened, &ManualClock::new(1_000)).await;
+        let entries = journal.raft_entries(1, 1).await.unwrap();
+        let listed: Vec<(u64, u64, u64)> =
+            entries.iter().map(|entry| (entry.position.index, entry.first_index, entry.end_index)).collect();
+        assert_eq!(listed, [(1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 1, 2)]);
+        journal.close().await.unwrap();
+    });
+}
