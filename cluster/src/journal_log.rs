@@ -44,7 +44,7 @@ use sluice_engine::format::RaftPosition;
 use sluice_engine::journal::{AppendRecord, Journal, QueuedAppend, StoredRecord};
 use sluice_engine::storage::{read_whole, write_atomic, Storage};
 
-use crate::codec;
+use crate::codec::{self, CompactedRecord};
 use crate::error::{ClusterError, Result};
 use crate::limits::JOURNAL_LOG_COMPACT_ENTRIES;
 use crate::log_storage::LogStorage;
@@ -52,6 +52,11 @@ use crate::log_store::LogStore;
 use crate::raft_files::{self, corrupt, log_entry, raft_entry};
 
 const SIDE_FILE: &str = "raft entry without records";
+/// The log's first fence entry ([`EntryCodec::fences`]) once it is compacted away (the log
+/// holds it until then): its index and term, as a compaction record is written. Written only
+/// for a compaction point at or past it, so only for a committed fence, which nothing
+/// replaces.
+pub const FENCE_FILE: &str = "raft.fence";
 const JOURNAL: &str = "journal";
 
 /// What a group's entries hold, for the journal: records and their arrival time, or nothing
@@ -65,6 +70,16 @@ pub trait EntryCodec {
     /// The data of an entry whose records the journal returns as `records` (in order, at
     /// least one; their arrival time is the entry's, at least the shard's previous one).
     fn entry(&self, records: &[StoredRecord]) -> Bytes;
+
+    /// Whether entry `data` (of the normal kind) ends the shard's records: a reshard's seal.
+    /// It stores no records itself, nor does any entry after it in the log (they are kept
+    /// whole beside, as entries without records): the journal's runs are written when an entry
+    /// is appended, before it commits, so the shard cannot wait for its seal to commit to
+    /// refuse them.
+    fn fences(&self, data: &Bytes) -> bool {
+        let _ = data;
+        false
+    }
 }
 
 /// One entry as the log knows it: its position and its records' record indexes.
@@ -91,6 +106,10 @@ pub struct JournalLog<S: Storage, C: EntryCodec> {
     queued: Vec<QueuedAppend>,
     /// Entries per unit of compaction ([`LogStorage::freed_by_compaction`]).
     compact_entries: u64,
+    /// The log's first fence entry ([`EntryCodec::fences`]), in the log or compacted away: no
+    /// entry after it stores records. And whether [`FENCE_FILE`] names it.
+    fence: Option<RaftPosition>,
+    fence_saved: bool,
 }
 
 impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
@@ -128,6 +147,8 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
             compacted: compacted.index,
             queued: Vec::new(),
             compact_entries: JOURNAL_LOG_COMPACT_ENTRIES,
+            fence: None,
+            fence_saved: false,
         };
         // The first entry held: retention may have taken the records of entries the log had
         // not compacted yet (all of them, if no run is left past the compaction point).
@@ -169,9 +190,23 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
             return Err(corrupt(JOURNAL, gap[1].first, reason));
         }
         let commit = store.hard_state().commit;
+        // A fence compacted away is in its file; one in the log is found reading the log.
+        let fence_file = read_whole(&log.storage, &dir.join(FENCE_FILE))
+            .await
+            .map_err(ClusterError::io("read the raft fence"))?
+            .map(|bytes| codec::decode_compacted(&bytes).map_err(|reason| corrupt(FENCE_FILE, 0, reason)))
+            .transpose()?;
+        log.fence = fence_file.map(|fence| RaftPosition { index: fence.index, term: fence.term });
+        log.fence_saved = log.fence.is_some();
         // In chunks, so that what is kept in memory stays the cache's (and the unapplied).
         for chunk in spans.chunks(64) {
             let entries = log.read_spans(chunk, usize::MAX).await?;
+            if log.fence.is_none() {
+                log.fence = entries
+                    .iter()
+                    .find(|entry| log.is_fence(entry))
+                    .map(|entry| RaftPosition { index: entry.index, term: entry.term });
+            }
             let places: Vec<u64> = chunk.iter().map(|span| span.first).collect();
             store.append(&entries, &places);
             store.evict(commit);
@@ -193,6 +228,10 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
     /// The record index after entry `index`'s records (at or past the compaction point).
     fn end_of(&self, index: u64, store: &LogStore) -> u64 {
         store.offset(index + 1).unwrap_or(self.end)
+    }
+
+    fn is_fence(&self, entry: &Entry) -> bool {
+        entry.entry_type == EntryType::EntryNormal && self.codec.fences(&entry.data)
     }
 
     /// The place of entry `index`, in the journal (an append replacing it goes there).
@@ -298,6 +337,19 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
         }
     }
 
+    /// Before the log is compacted to `index`: a fence at or before it must outlive its entry.
+    async fn save_fence_before_compaction(&mut self, index: u64) -> Result<()> {
+        let Some(fence) = self.fence.filter(|fence| fence.index <= index && !self.fence_saved) else {
+            return Ok(());
+        };
+        let bytes = codec::encode_compacted(&CompactedRecord { index: fence.index, term: fence.term });
+        write_atomic(&self.storage, &self.dir.join(FENCE_FILE), &bytes)
+            .await
+            .map_err(ClusterError::io("write the raft fence"))?;
+        self.fence_saved = true;
+        Ok(())
+    }
+
     /// Deletes the side files of entries up to `index`.
     async fn remove_side_files(&self, index: u64) -> Result<()> {
         let names = self.storage.list(&self.dir).await.map_err(ClusterError::io("list the raft directory"))?;
@@ -327,11 +379,22 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
     async fn append(&mut self, entries: &[Entry]) -> Result<Vec<u64>> {
         let Some(first) = entries.first() else { return Ok(Vec::new()) };
         let mut place = if first.index <= self.last_index { self.place_of(first.index).await? } else { self.end };
+        if self.fence.is_some_and(|fence| fence.index >= first.index) {
+            // The fence is replaced: it never committed (and has no file).
+            self.fence = None;
+        }
         let mut places = Vec::with_capacity(entries.len());
         for entry in entries {
             places.push(place);
             let position = RaftPosition { index: entry.index, term: entry.term };
-            let records = (entry.entry_type == EntryType::EntryNormal)
+            // After a fence, or once the host closed the shard (its fence committed, perhaps
+            // in a snapshot this member restored), no entry stores records.
+            // A fence stores no records either.
+            let fenced = self.fence.is_some() || self.journal.is_closed(self.shard_uid);
+            if !fenced && self.is_fence(entry) {
+                self.fence = Some(position);
+            }
+            let records = (entry.entry_type == EntryType::EntryNormal && self.fence.is_none() && !fenced)
                 .then(|| self.codec.records(self.shard_uid, &entry.data))
                 .flatten()
                 .filter(|(_, records)| !records.is_empty());
@@ -380,6 +443,7 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
     /// retention deletes the runs.
     async fn compact(&mut self, index: u64, term: u64) -> Result<usize> {
         let freed = self.freed_by_compaction(index);
+        self.save_fence_before_compaction(index).await?;
         raft_files::save_compacted(&self.storage, &self.dir, index, term).await?;
         self.compacted = index;
         self.remove_side_files(index).await?;
@@ -389,6 +453,12 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
     /// The journal holds the shard's records up to `index` (the host restored them from a
     /// peer): the log continues at `index + 1`, at the shard's next record index.
     async fn install_snapshot(&mut self, index: u64, term: u64) -> Result<()> {
+        if self.fence.is_some_and(|fence| fence.index > index) {
+            // Past the snapshot, the log held is gone. (A fence the snapshot covers and this
+            // member never held is the journal's: the host restored the shard closed.)
+            self.fence = None;
+        }
+        self.save_fence_before_compaction(index).await?;
         raft_files::save_compacted(&self.storage, &self.dir, index, term).await?;
         self.compacted = index;
         self.last_index = index;

@@ -121,6 +121,11 @@ pub struct SimConfig {
     /// instead of a [`DurableLog`]; it compacts every this many entries. `None`: a
     /// `DurableLog`, as before the journal's view existed.
     pub journal_log_compact_entries: Option<u64>,
+    /// A proposal is a fence one time in this many (0: never): its value has [`FENCE_BIT`] set,
+    /// and a member that keeps its log in a journal stores no records for any entry after it
+    /// (a reshard's seal). Drawn from a generator of their own, so that with 0 a seed runs as it
+    /// did before fences existed.
+    pub fence_one_in: u64,
 }
 
 impl Default for SimConfig {
@@ -150,6 +155,7 @@ impl Default for SimConfig {
             campaigner: None,
             link_cut_one_in: 0,
             journal_log_compact_entries: None,
+            fence_one_in: 0,
         }
     }
 }
@@ -248,6 +254,9 @@ const SHARD_UID: u64 = 1;
 /// whole); the leaders' empty entries and the membership changes hold none.
 struct ClientEntries;
 
+/// Set in the value of a client entry that is a fence ([`SimConfig::fence_one_in`]).
+pub const FENCE_BIT: u64 = 1 << 63;
+
 impl EntryCodec for ClientEntries {
     fn records(&self, shard_uid: u64, data: &Bytes) -> Option<(i64, Vec<AppendRecord>)> {
         let partition_key = Bytes::from_static(b"k");
@@ -257,6 +266,10 @@ impl EntryCodec for ClientEntries {
 
     fn entry(&self, records: &[StoredRecord]) -> Bytes {
         records[0].data.clone()
+    }
+
+    fn fences(&self, data: &Bytes) -> bool {
+        data.get(..8).is_some_and(|value| u64::from_le_bytes(value.try_into().expect("eight bytes")) & FENCE_BIT != 0)
     }
 }
 
@@ -725,6 +738,8 @@ struct World {
     reads: Vec<Read>,
     /// Draws the partial cuts ([`SimConfig::link_cut_one_in`]).
     cuts_rng: SimRng,
+    /// Draws the fences ([`SimConfig::fence_one_in`]).
+    fences_rng: SimRng,
     /// The highest entry committed so far, and the round it was first seen in.
     last_commit: (u64, u64),
 }
@@ -1042,8 +1057,11 @@ impl World {
                 _ => Some(alive[self.rng.below(alive.len() as u64) as usize]),
             };
             if let Some(index) = target {
-                let value = self.next_value;
+                let mut value = self.next_value;
                 self.next_value += 1;
+                if self.config.fence_one_in > 0 && self.fences_rng.one_in(self.config.fence_one_in) {
+                    value |= FENCE_BIT;
+                }
                 self.outcome.proposed += 1;
                 let length = self.rng.below(700) as usize;
                 let context = value.to_le_bytes().to_vec();
@@ -1328,6 +1346,8 @@ pub fn run(seed: u64, config: &SimConfig) -> SimOutcome {
         reads: Vec::new(),
         // After the reads' generator, for the same reason.
         cuts_rng: rng.fork(),
+        // After the cuts' generator, for the same reason.
+        fences_rng: rng.fork(),
         last_commit: (0, 0),
     };
     let polls_max = (config.rounds + config.settle_rounds_max) * (config.yields_per_round + 1) * 64;

@@ -1,6 +1,6 @@
 //! A shard group's Raft log kept in the journal (`journal_log`), on the simulated disk, driven
 //! as a replica drives it: entries with records and without (empty, seal-like, membership
-//! changes with contexts), appended and synced, suffixes past the commit replaced by a newer
+//! changes with contexts, fences after which no entry stores records), appended and synced, suffixes past the commit replaced by a newer
 //! term, commits published and saved, compactions, and restarts by clean close, kill and
 //! power loss, some between an append and its sync. After every restart the log must be what
 //! was synced (or, for an append cut short, the log before it or a prefix of the log it was
@@ -26,8 +26,8 @@ const JOURNAL_DIR: &str = "/journal";
 const RAFT_DIR: &str = "/raft/shard-7";
 const UID: u64 = 7;
 
-/// A records entry: `b'R' | arrival_ms i64 | count u8 | (length u8 | data)*`. Anything else
-/// holds no records.
+/// A records entry: `b'R' | arrival_ms i64 | count u8 | (length u8 | data)*`; `b"F"` is a
+/// fence (a seal: no entry after it stores records). Anything else holds no records.
 struct TestCodec;
 
 impl EntryCodec for TestCodec {
@@ -55,6 +55,10 @@ impl EntryCodec for TestCodec {
     fn entry(&self, records: &[StoredRecord]) -> Bytes {
         encode_records(records[0].timestamp_ms, records.iter().map(|record| record.data.clone()))
     }
+
+    fn fences(&self, data: &Bytes) -> bool {
+        data[..] == b"F"[..]
+    }
 }
 
 fn encode_records(arrival_ms: i64, records: impl ExactSizeIterator<Item = Bytes>) -> Bytes {
@@ -67,6 +71,10 @@ fn encode_records(arrival_ms: i64, records: impl ExactSizeIterator<Item = Bytes>
         out.put_slice(&record);
     }
     out.freeze()
+}
+
+fn is_fence(entry: &Entry) -> bool {
+    entry.entry_type == EntryType::EntryNormal && TestCodec.fences(&entry.data)
 }
 
 /// The records of a records entry, as the journal serves them.
@@ -105,6 +113,8 @@ struct Model {
     compacted_term: u64,
     /// The records of the compacted entries (retention is off: the shard still serves them).
     compacted_records: Vec<Bytes>,
+    /// A fence is among the compacted entries.
+    compacted_fence: bool,
     /// The commit saved in the hard state (and published).
     commit: u64,
     term: u64,
@@ -131,16 +141,21 @@ impl Model {
         }
     }
 
-    /// The records of the committed entries, compacted ones included.
+    /// The records of the committed entries, compacted ones included, up to the first fence.
     fn committed_records(&self) -> Vec<Bytes> {
-        let committed = self.log.iter().take((self.commit - self.compacted) as usize).flat_map(records_of);
-        self.compacted_records.iter().cloned().chain(committed).collect()
+        let mut records = self.compacted_records.clone();
+        if !self.compacted_fence {
+            let committed = self.log.iter().take((self.commit - self.compacted) as usize);
+            records.extend(committed.take_while(|entry| !is_fence(entry)).flat_map(records_of));
+        }
+        records
     }
 
     fn new_entry(&mut self, index: u64, rng: &mut SimRng) -> Entry {
         let term = self.term;
         match rng.below(8) {
             0 => Entry { index, term, ..Entry::default() },
+            1 if rng.one_in(6) => Entry { index, term, data: Bytes::from_static(b"F"), ..Entry::default() },
             1 => Entry { index, term, data: Bytes::from_static(b"S"), ..Entry::default() },
             2 => Entry {
                 index,
@@ -318,7 +333,11 @@ async fn run_process(
                 opened.store.compact(index);
                 opened.log.compact(index, term).await.expect("compact");
                 let gone: Vec<Entry> = model.log.drain(..(index - model.compacted) as usize).collect();
-                model.compacted_records.extend(gone.iter().flat_map(records_of));
+                if !model.compacted_fence {
+                    let before_fence = gone.iter().take_while(|entry| !is_fence(entry));
+                    model.compacted_records.extend(before_fence.flat_map(records_of));
+                    model.compacted_fence = gone.iter().any(is_fence);
+                }
                 model.compacted = index;
                 model.compacted_term = term;
             }
