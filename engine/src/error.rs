@@ -60,11 +60,6 @@ pub enum EngineError {
     /// only by its group, through `Journal::queue_at`.
     #[error("shard {0} is replicated: only its Raft group appends to it")]
     Gated(u64),
-    /// An append of a Raft entry after one of the same shard that was refused or failed
-    /// (`Journal::queue_at`, `Journal::queue_position`): taking it would leave a hole in the
-    /// shard's Raft log.
-    #[error("shard {shard_uid}: Raft entry {index} follows entry {refused_from}, which was not stored")]
-    RaftNotNext { shard_uid: u64, index: u64, refused_from: u64 },
     /// A Raft position with index 0 (`Journal::queue_at`, `Journal::queue_position`): Raft's
     /// first entry is index 1.
     #[error("a Raft position with index 0")]

@@ -532,22 +532,6 @@ impl Ctx {
                     // A queued append whose shard another appender moved, or behind one that
                     // failed: refused before writing.
                     EngineError::NotNext { .. } => Status::Lost,
-                    // Behind a Raft entry of its shard that was not stored: that one failed or
-                    // was refused already (its answer came first: answers follow queue order).
-                    EngineError::RaftNotNext { shard_uid, refused_from, .. } => {
-                        let not_stored = model.attempts.iter().any(|known| {
-                            let shard = known.position_only.map(|(uid, _)| uid).or(known.records.first().map(|r| r.0));
-                            shard == Some(*shard_uid)
-                                && known.raft.is_some_and(|raft| raft.index == *refused_from)
-                                && matches!(known.status, Status::Failed | Status::Lost)
-                        });
-                        if !not_stored {
-                            model.fail(format!(
-                                "a{attempt}: refused behind entry {refused_from}, which was not refused"
-                            ));
-                        }
-                        Status::Lost
-                    }
                     error if is_injected_io(error) && model.io_errors_expected => {
                         model.stats.failed_appends += 1;
                         Status::Failed
@@ -737,9 +721,7 @@ async fn pipeliner(ctx: Rc<Ctx>) {
                     }
                     model.stats.queued_acked += 1;
                 }
-                Err(EngineError::NotNext { .. } | EngineError::RaftNotNext { .. }) => {
-                    ctx.model.borrow_mut().stats.queued_not_next += 1
-                }
+                Err(EngineError::NotNext { .. }) => ctx.model.borrow_mut().stats.queued_not_next += 1,
                 Err(_) => {}
             }
             undisturbed &= result.is_ok();

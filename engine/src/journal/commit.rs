@@ -38,8 +38,6 @@ pub(super) struct Pending {
     pub first_index: Option<u64>,
     /// The Raft entry the records came from (`Journal::queue_at`): their runs carry it.
     pub raft: Option<RaftPosition>,
-    /// The shard's `raft_refusals` when the append was queued.
-    pub raft_epoch: u64,
     pub encoded_bytes: usize,
     pub _permit: StaticPermit,
     pub reply: oneshot::Sender<Result<Vec<Appended>>>,
@@ -205,26 +203,9 @@ fn fail_appends<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, error: &Engin
     }
 }
 
-/// An append with a Raft position was refused or its commit failed: appends of later entries
-/// queued before now are refused too (`ShardState::raft_refusals`).
-fn note_raft_refused<S: Storage>(inner: &Inner<S>, pending: &Pending) {
-    let (Some(uid), Some(raft)) = (pending.shard_uid, pending.raft) else { return };
-    if let Some(shard) = inner.state.borrow_mut().shards.get_mut(&uid) {
-        // Queued after the latest refusal: a new run of them.
-        shard.raft_refused_from = match pending.raft_epoch == shard.raft_refusals {
-            true => raft.index,
-            false => shard.raft_refused_from.min(raft.index),
-        };
-        shard.raft_refusals += 1;
-    }
-}
-
 /// Answers an append; one queued with a first index (`Journal::queue_at`) is no longer
 /// unanswered on its shard.
 fn answer<S: Storage>(inner: &Inner<S>, pending: Pending, result: Result<Vec<Appended>>) {
-    if result.is_err() {
-        note_raft_refused(inner, &pending);
-    }
     if let Some(uid) = pending.first_index.and(pending.shard_uid) {
         if let Some(shard) = inner.state.borrow_mut().shards.get_mut(&uid) {
             shard.unanswered = shard.unanswered.saturating_sub(1);
@@ -342,8 +323,6 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
     let mut acks: Vec<Result<Vec<Option<Appended>>>> = Vec::with_capacity(batch.len());
     let mut groups: Vec<ShardGroup> = Vec::new();
     {
-        // Per shard, the lowest Raft index of an append this commit refused.
-        let mut refused_here: HashMap<u64, u64> = HashMap::new();
         let state = inner.state.borrow();
         // Each shard's newest group in this commit: later records of the shard follow it.
         let mut latest_group: HashMap<u64, usize> = HashMap::new();
@@ -356,18 +335,11 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
                 (shard.index.next_index(), shard.index.last_timestamp_ms())
             }),
         };
-        let refuse = |pending: &Pending, refused_here: &mut HashMap<u64, u64>| {
-            if let (Some(uid), Some(raft)) = (pending.shard_uid, pending.raft) {
-                let from = refused_here.entry(uid).or_insert(raft.index);
-                *from = (*from).min(raft.index);
-            }
-        };
         for (append, pending) in batch.iter().enumerate() {
             let mut uids = pending.records.iter().map(|record| record.shard_uid).chain(pending.shard_uid);
             let missing = uids.find(|uid| state.shards.get(uid).is_none_or(|shard| shard.spec.is_none()));
             if let Some(missing) = missing {
                 acks.push(Err(EngineError::UnknownShard(missing)));
-                refuse(pending, &mut refused_here);
                 continue;
             }
             if let Some(expected) = pending.first_index {
@@ -375,19 +347,6 @@ async fn frame<S: Storage>(inner: &Inner<S>, batch: Vec<Pending>, previous: Opti
                 let (actual, _) = end_of(shard_uid, &latest_group, &groups);
                 if actual != expected {
                     acks.push(Err(EngineError::NotNext { shard_uid, expected, actual }));
-                    refuse(pending, &mut refused_here);
-                    continue;
-                }
-            }
-            if let (Some(shard_uid), Some(raft)) = (pending.shard_uid, pending.raft) {
-                // Refused after it was queued (before, or earlier in this commit), with an
-                // entry before it: it would follow a hole.
-                let shard = &state.shards[&shard_uid];
-                let before = (pending.raft_epoch < shard.raft_refusals).then_some(shard.raft_refused_from);
-                let refused_from = before.into_iter().chain(refused_here.get(&shard_uid).copied()).min();
-                if let Some(refused_from) = refused_from.filter(|&from| raft.index > from) {
-                    acks.push(Err(EngineError::RaftNotNext { shard_uid, index: raft.index, refused_from }));
-                    refuse(pending, &mut refused_here);
                     continue;
                 }
             }

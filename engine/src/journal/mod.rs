@@ -389,14 +389,6 @@ struct ShardState {
     /// Appends queued with a first index ([`Journal::queue_at`]) not answered yet: a
     /// replacement waits for none.
     unanswered: u32,
-    /// Appends with a Raft position refused (or whose commit failed) so far, and the lowest
-    /// Raft index among those of the latest run of refusals: an append queued before the latest
-    /// refusal, of a later entry, is refused too ([`EngineError::RaftNotNext`]), so that
-    /// pipelined appends leave no hole behind a failed one. Records appends could not (the next
-    /// would not start where the shard ends), but position-only runs sit where the records end
-    /// whatever came before them. An append queued once the writer was told is taken.
-    raft_refusals: u64,
-    raft_refused_from: u64,
     /// Closed by a reshard: takes no more appends; its records stay readable.
     closed: bool,
 }
@@ -518,7 +510,6 @@ impl<S: Storage> Journal<S> {
                 arrival_ms: None,
                 first_index: None,
                 raft: None,
-                raft_epoch: 0,
                 encoded_bytes: 0,
                 _permit: permit,
                 reply,
@@ -826,11 +817,9 @@ impl<S: Storage> Journal<S> {
             if let Some(closed) = records.iter().find(|r| state.shards.get(&r.shard_uid).is_some_and(|s| s.closed)) {
                 return Err(EngineError::ShardClosed(closed.shard_uid));
             }
-            let mut raft_epoch = 0;
             if first_index.is_some() {
                 if let Some(shard) = shard_uid.and_then(|uid| state.shards.get_mut(&uid)) {
                     shard.unanswered += 1;
-                    raft_epoch = shard.raft_refusals;
                 }
             }
             state.pending.push_back(Pending {
@@ -839,7 +828,6 @@ impl<S: Storage> Journal<S> {
                 arrival_ms,
                 first_index,
                 raft,
-                raft_epoch,
                 encoded_bytes,
                 _permit: permit,
                 reply,
