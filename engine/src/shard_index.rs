@@ -276,6 +276,12 @@ impl ShardIndex {
         self.active.len()
     }
 
+    /// The runs not sealed into a span yet, oldest first: the active segment's, and while a
+    /// roll writes the sealed segment's checkpoint, that segment's too.
+    pub fn active_runs(&self) -> impl Iterator<Item = &RunEntry> {
+        self.active.iter()
+    }
+
     /// Sealed segments the shard holds retained records in: one span each.
     pub fn sealed_span_count(&self) -> usize {
         self.sealed.len()

@@ -273,6 +273,62 @@ fn a_slow_reader_keeps_the_active_segment_its_view_holds_runs_of() {
     });
 }
 
+/// The same with the view taken while a roll writes the sealed segment's checkpoint: the shard
+/// indexes hold that segment's runs as active runs until the checkpoint is written, while the
+/// active segment is already the next one. The read pins every segment of its view's active
+/// runs; pinning only the active one, it failed with `NoSegment` once retention deleted the
+/// other (cluster simulation's journal seeds, engine simulation seed 7010 in a version that
+/// refused Raft entries behind a failed one).
+#[test]
+fn a_slow_reader_keeps_the_segment_a_roll_is_sealing() {
+    // Slow reads keep the read waiting for a sealed span's runs; slow disk calls keep the
+    // roll's checkpoint write under way for a while.
+    let config = DiskConfig { slow_read_one_in: 1, slow_read_yields: 500, yields_max: 20, ..DiskConfig::default() };
+    let disk = SimDisk::new(config, SimRng::new(5));
+    on_sim_disk(&disk, |storage| async move {
+        let mut config = JournalConfig::new(DIR);
+        config.segment_bytes_max = 8192;
+        config.tail_cache_bytes_max = 0;
+        let clock = ManualClock::new(1_000);
+        let journal = open(storage, config, &clock).await;
+        let record = |i: usize| AppendRecord { data: Bytes::from(format!("{i}").repeat(1500)), ..shard_one_record("") };
+        let mut appended = 0;
+        // A sealed segment (its runs not loaded yet), and records in the active one.
+        while journal.segment_count() < 2 || journal.index_footprint().active_runs == 0 {
+            append(&journal, record(appended)).await;
+            appended += 1;
+        }
+        let segments = journal.segment_count();
+        // Appends until one rolls, stopping while the roll writes the checkpoint: the next
+        // segment exists, the indexes still hold the sealed one's runs as active.
+        let mut rolling = loop {
+            let mut next = Box::pin(append(&journal, record(appended)));
+            appended += 1;
+            let mut done = false;
+            while !done {
+                done = futures_lite::future::poll_once(&mut next).await.is_some();
+                if !done && journal.segment_count() > segments && journal.index_footprint().active_runs > 0 {
+                    break;
+                }
+                futures_lite::future::yield_now().await;
+            }
+            if !done {
+                break next;
+            }
+            assert_eq!(journal.segment_count(), segments, "the roll's window was missed");
+        };
+        let mut read = Box::pin(journal.read(1, 0, 1000, usize::MAX));
+        assert!(futures_lite::future::poll_once(&mut read).await.is_none(), "the read waits on the disk");
+        (&mut rolling).await;
+        // Every record expires; retention deletes what no read pins.
+        clock.advance_ms(spec(1).retention_ms + 1);
+        journal.enforce_retention().await.unwrap();
+        let batch = read.await.expect("the read finds the segments of its view");
+        assert!(batch.records.len() > segments, "{} records", batch.records.len());
+        journal.close().await.unwrap();
+    });
+}
+
 /// A read that lands in a sealed segment whose checkpoint (`.idx`) is missing or corrupt
 /// takes the segment's runs from a scan of the segment, as recovery does, and serves the same
 /// records (issue 19: the run index reads sealed runs from checkpoints). A segment that fails

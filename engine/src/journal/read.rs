@@ -146,10 +146,16 @@ impl<S: Storage> Journal<S> {
                         .collect::<Result<Vec<_>>>()?;
                     // The view's active runs are in the active segment, which a roll may seal
                     // while this read waits for sealed runs, and retention then delete: it is
-                    // pinned too (simulation seed 2387 with reserved segments: NoSegment).
-                    if taken.active_run_count() > 0 {
-                        let active = *state.segments.keys().next_back().expect("an active segment");
-                        pins.push(ReadSegment::at(&state.segments, active)?);
+                    // pinned too (simulation seed 2387 with reserved segments: NoSegment). So
+                    // is the segment a roll under way sealed, whose runs the indexes hold until
+                    // its checkpoint is written (simulation seed 7010: NoSegment again).
+                    let mut bases: Vec<u64> = taken
+                        .active_runs()
+                        .filter_map(|run| state.segments.range(..=run.position).next_back().map(|(&base, _)| base))
+                        .collect();
+                    bases.dedup();
+                    for base in bases {
+                        pins.push(ReadSegment::at(&state.segments, base)?);
                     }
                     view = Some((taken, pins));
                 }
