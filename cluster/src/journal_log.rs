@@ -180,14 +180,18 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
                 }
             }
         }
-        let spans: Vec<Span> = runs
+        let mut spans: Vec<Span> = runs
             .iter()
             .map(|run| Span { position: run.position, first: run.first_index, end: run.end_index })
             .collect();
-        if let Some(gap) = spans.windows(2).find(|pair| pair[1].position.index != pair[0].position.index + 1) {
-            let reason =
-                format!("entry {} follows entry {} in the journal", gap[1].position.index, gap[0].position.index);
-            return Err(corrupt(JOURNAL, gap[1].first, reason));
+        // The log ends at a gap. Appends are queued a whole `Ready` at a time, before any is
+        // answered: if one failed, later ones of the same `append` may be durable behind it,
+        // but `sync` failed, so the replica acknowledged none of them (to Raft or its peers),
+        // and they go as a suffix a new leader replaces does. The next append cuts their runs
+        // from the journal (it goes at the end of the last entry kept). A gap below the stored
+        // commit is a loss: refused below (`check_commit_held`).
+        if let Some(gap) = spans.windows(2).position(|pair| pair[1].position.index != pair[0].position.index + 1) {
+            spans.truncate(gap + 1);
         }
         let commit = store.hard_state().commit;
         // A fence compacted away is in its file; one in the log is found reading the log.

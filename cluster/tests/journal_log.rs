@@ -20,7 +20,7 @@ use sluice_cluster::log_store::LogStore;
 use sluice_engine::clock::ManualClock;
 use sluice_engine::journal::{AppendRecord, Journal, JournalConfig, ShardSpec, StoredRecord};
 use sluice_engine::sequence::ShardSeqPrefix;
-use sluice_engine::sim::{DiskConfig, RunOutcome, SimDisk, SimExecutor, SimRng, SimStorage};
+use sluice_engine::sim::{DiskConfig, Fault, OpKind, RunOutcome, SimDisk, SimExecutor, SimRng, SimStorage};
 
 const JOURNAL_DIR: &str = "/journal";
 const RAFT_DIR: &str = "/raft/shard-7";
@@ -215,6 +215,15 @@ async fn try_open(
     let mut config = JournalConfig::new(JOURNAL_DIR);
     config.segment_bytes_max = segment_bytes;
     config.tail_cache_bytes_max = 0;
+    open_with(storage, config, clock, retention_ms).await
+}
+
+async fn open_with(
+    storage: SimStorage,
+    config: JournalConfig,
+    clock: ManualClock,
+    retention_ms: i64,
+) -> Result<Opened, sluice_cluster::ClusterError> {
     let journal = Journal::open_in(storage.clone(), config, Arc::new(clock)).await.expect("the journal opens");
     let seq_prefix = ShardSeqPrefix::new(1_700_000_000, 0);
     journal.register_shard(ShardSpec { uid: UID, seq_prefix, retention_ms });
@@ -459,5 +468,68 @@ fn a_log_whose_uncommitted_entries_expired_does_not_open() {
         }
     });
     assert!(error.contains("retention took entries up to 8"), "{error}");
+    executor.shutdown();
+}
+
+/// An append whose first entry's commit fails while the next entry's is written behind it (the
+/// journal frames the next commit while one is on its way to the disk): the journal holds a
+/// hole in the log. `sync` fails, so the replica acknowledged neither entry; the log reopens
+/// ending before the hole, and the entries written again in a new term replace what is past it.
+#[test]
+fn a_log_reopens_ending_before_a_hole_a_failed_append_left() {
+    let executor = SimExecutor::new(SimRng::new(1));
+    let disk = SimDisk::new(DiskConfig::default(), SimRng::new(2));
+    let planned = disk.clone();
+    // One append per commit.
+    let mut config = JournalConfig::new(JOURNAL_DIR);
+    config.commit_bytes_max = 1;
+    let records = |index: u64, term: u64, byte: u8| Entry {
+        index,
+        term,
+        data: encode_records(1_000, [Bytes::from(vec![byte; 10])].into_iter()),
+        ..Entry::default()
+    };
+    let empty = |index: u64, term: u64| Entry { index, term, ..Entry::default() };
+    let (first_config, second_config) = (config.clone(), config);
+    let storage = disk.storage(&executor);
+    block_on(&executor, async move {
+        let mut opened = open_with(storage, first_config, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await.unwrap();
+        opened.log.save_hard_state(&HardState { term: 1, ..HardState::default() }).await.unwrap();
+        let first = [records(1, 1, 1)];
+        let places = opened.log.append(&first).await.unwrap();
+        opened.log.sync().await.unwrap();
+        opened.store.append(&first, &places);
+        // The next journal write (entry 2's position-only run) fails; entry 3's is written.
+        planned.plan(OpKind::Write, Fault::Eio);
+        opened.log.append(&[empty(2, 1), records(3, 1, 3)]).await.unwrap();
+        assert!(opened.log.sync().await.is_err(), "the failed append is reported");
+        // What is still queued is written before the journal closes.
+        opened.journal.close().await.unwrap();
+    });
+    disk.kill();
+    executor.shutdown();
+    let executor = SimExecutor::new(SimRng::new(3));
+    let storage = disk.storage(&executor);
+    block_on(&executor, async move {
+        let mut opened = open_with(storage, second_config, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await.unwrap();
+        let held: Vec<u64> =
+            opened.journal.raft_entries(UID, 1).await.unwrap().iter().map(|entry| entry.position.index).collect();
+        assert_eq!(held, [1, 3], "the journal holds a hole");
+        assert_eq!(opened.store.last_index(), 1, "the log ends before the hole");
+        let hard_state = HardState { term: 2, commit: 3, ..HardState::default() };
+        opened.log.save_hard_state(&HardState { commit: 0, ..hard_state.clone() }).await.unwrap();
+        let again = [empty(2, 2), records(3, 2, 9)];
+        let places = opened.log.append(&again).await.unwrap();
+        opened.log.sync().await.unwrap();
+        opened.store.append(&again, &places);
+        let entries = opened.log.read(1, 3, usize::MAX, &opened.store).await.unwrap();
+        assert_entries(0, "the log after the hole", &entries, &[records(1, 1, 1), empty(2, 2), records(3, 2, 9)]);
+        opened.log.save_hard_state(&hard_state).await.unwrap();
+        opened.store.set_hard_state(hard_state);
+        opened.log.committed(3, &opened.store).unwrap();
+        let served = served(&opened.journal).await;
+        assert_eq!(served, [Bytes::from(vec![1; 10]), Bytes::from(vec![9; 10])], "the replaced records are gone");
+        opened.journal.close().await.unwrap();
+    });
     executor.shutdown();
 }
