@@ -26,15 +26,21 @@
 //! the group published, which [`LogStorage::committed`] moves to the end of the committed
 //! entries; after a restart, to the end of the stored commit.
 //!
+//! A seal (an entry the codec says *fences*, [`EntryCodec::fences`]) ends the shard's records:
+//! no entry after it in the log stores any (their bytes are kept beside), since runs are
+//! written before their entries commit. The fence is found again at open by reading the log,
+//! and kept in [`FENCE_FILE`] once compacted away.
+//!
 //! Unfinished (`docs/replication.md`, "What is left"):
 //! - the journal's retention deletes records by age, whatever the group's log still needs: a
 //!   read of entries whose records are gone fails ([`ClusterError::Corrupt`]), which stops the
 //!   replica; the log must be compacted past the trim first, so that a member that far behind
-//!   is sent a snapshot instead. At open, a log whose oldest entries are gone starts at the
-//!   first entry held, if every entry before it is committed;
+//!   is sent a snapshot instead, and uncommitted entries must not expire. At open, a log whose
+//!   oldest entries are gone starts at the first entry held, if every entry before it is
+//!   committed (the replica saves its commit lazily: it may not know);
 //! - compaction frees no storage of its own (the journal's retention does that): it only
 //!   bounds the places kept in memory, every `limits::JOURNAL_LOG_COMPACT_ENTRIES` entries;
-//! - neither `sluiced` nor the cluster simulation runs a group on it yet.
+//! - `sluiced` does not run its groups on it yet (the cluster simulation does).
 
 use std::path::{Path, PathBuf};
 
