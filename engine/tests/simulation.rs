@@ -1842,10 +1842,12 @@ fn regression_a_failed_closing_batch_is_reported() {
 /// records have since expired: recovery skipped that run below the trim, and cut the Raft
 /// runs back only if the shard's index held something, which position-only runs never put
 /// there. The replaced entry came back as the shard's Raft tip (first found by seed 479,
-/// which stopped reaching it once the verification read the Raft entries too).
+/// which stopped reaching it once the verification read the Raft entries too; then seed 1134,
+/// which on 2026-12-07 no longer failed with the cut put back under the condition, nor did
+/// any seed below 20,000).
 #[test]
 fn regression_a_replacement_below_the_trim_cuts_position_only_runs() {
-    run_seed_reporting(1134, Gating::Drawn);
+    run_seed_reporting(26426, Gating::Drawn);
 }
 
 // Retention deleted the segment holding a gated shard's replacing run (a position-only run at
