@@ -235,6 +235,26 @@ fn a_slow_reader_keeps_its_segments_until_it_is_done() {
     });
 }
 
+/// A record of 1,500 bytes: the digits of `i`, repeated.
+fn numbered(i: usize) -> AppendRecord {
+    AppendRecord { data: Bytes::from(format!("{i}").repeat(1500)), ..shard_one_record("") }
+}
+
+/// A journal of 8 KiB segments without a tail cache, holding a sealed segment (whose runs no
+/// read loaded yet) and records of shard 1 in the active one; and how many records it holds.
+async fn with_a_sealed_segment(storage: SimStorage, clock: &ManualClock) -> (Journal<SimStorage>, usize) {
+    let mut config = JournalConfig::new(DIR);
+    config.segment_bytes_max = 8192;
+    config.tail_cache_bytes_max = 0;
+    let journal = open(storage, config, clock).await;
+    let mut appended = 0;
+    while journal.segment_count() < 2 || journal.index_footprint().active_runs == 0 {
+        append(&journal, numbered(appended)).await;
+        appended += 1;
+    }
+    (journal, appended)
+}
+
 /// A read that waits for a sealed segment's runs walks a view of the index taken when it
 /// began, whose newest runs lie in the then active segment. Meanwhile a roll seals that
 /// segment and retention deletes it (its records all expired): the read must still find it.
@@ -245,17 +265,9 @@ fn a_slow_reader_keeps_the_active_segment_its_view_holds_runs_of() {
     let config = DiskConfig { slow_read_one_in: 1, slow_read_yields: 500, ..DiskConfig::default() };
     let disk = SimDisk::new(config, SimRng::new(5));
     on_sim_disk(&disk, |storage| async move {
-        let mut config = JournalConfig::new(DIR);
-        config.segment_bytes_max = 8192;
-        config.tail_cache_bytes_max = 0;
         let clock = ManualClock::new(1_000);
-        let journal = open(storage, config, &clock).await;
-        let record = |i: usize| AppendRecord { data: Bytes::from(format!("{i}").repeat(1500)), ..shard_one_record("") };
-        let mut appended = 0;
-        while journal.segment_count() < 2 || journal.index_footprint().active_runs == 0 {
-            append(&journal, record(appended)).await;
-            appended += 1;
-        }
+        let (journal, mut appended) = with_a_sealed_segment(storage, &clock).await;
+        let record = numbered;
         let active_before = journal.segment_count();
         // The read takes its view, then waits on the disk for the sealed segment's runs.
         let mut read = Box::pin(journal.read(1, 0, 1000, usize::MAX));
@@ -277,8 +289,8 @@ fn a_slow_reader_keeps_the_active_segment_its_view_holds_runs_of() {
 /// indexes hold that segment's runs as active runs until the checkpoint is written, while the
 /// active segment is already the next one. The read pins every segment of its view's active
 /// runs; pinning only the active one, it failed with `NoSegment` once retention deleted the
-/// other (cluster simulation's journal seeds, engine simulation seed 7010 in a version that
-/// refused Raft entries behind a failed one).
+/// other (found as the engine simulation's seed 7010 in a version that refused Raft entries
+/// queued behind a failed one, since reverted).
 #[test]
 fn a_slow_reader_keeps_the_segment_a_roll_is_sealing() {
     // Slow reads keep the read waiting for a sealed span's runs; slow disk calls keep the
@@ -286,18 +298,9 @@ fn a_slow_reader_keeps_the_segment_a_roll_is_sealing() {
     let config = DiskConfig { slow_read_one_in: 1, slow_read_yields: 500, yields_max: 20, ..DiskConfig::default() };
     let disk = SimDisk::new(config, SimRng::new(5));
     on_sim_disk(&disk, |storage| async move {
-        let mut config = JournalConfig::new(DIR);
-        config.segment_bytes_max = 8192;
-        config.tail_cache_bytes_max = 0;
         let clock = ManualClock::new(1_000);
-        let journal = open(storage, config, &clock).await;
-        let record = |i: usize| AppendRecord { data: Bytes::from(format!("{i}").repeat(1500)), ..shard_one_record("") };
-        let mut appended = 0;
-        // A sealed segment (its runs not loaded yet), and records in the active one.
-        while journal.segment_count() < 2 || journal.index_footprint().active_runs == 0 {
-            append(&journal, record(appended)).await;
-            appended += 1;
-        }
+        let (journal, mut appended) = with_a_sealed_segment(storage, &clock).await;
+        let record = numbered;
         let segments = journal.segment_count();
         // Appends until one rolls, stopping while the roll writes the checkpoint: the next
         // segment exists, the indexes still hold the sealed one's runs as active.
