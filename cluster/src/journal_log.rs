@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use raft::eraftpb::{ConfState, Entry, EntryType, HardState};
 use sluice_engine::format::RaftPosition;
-use sluice_engine::journal::{AppendRecord, Journal, QueuedAppend, StoredRecord};
+use sluice_engine::journal::{AppendRecord, Journal, QueuedAppend, RaftEntryRun, StoredRecord};
 use sluice_engine::storage::{read_whole, write_atomic, Storage};
 
 use crate::codec::{self, CompactedRecord};
@@ -86,14 +86,6 @@ pub trait EntryCodec {
         let _ = data;
         false
     }
-}
-
-/// One entry as the log knows it: its position and its records' record indexes.
-#[derive(Debug, Clone, Copy)]
-struct Span {
-    position: RaftPosition,
-    first: u64,
-    end: u64,
 }
 
 pub struct JournalLog<S: Storage, C: EntryCodec> {
@@ -186,18 +178,14 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
                 }
             }
         }
-        let mut spans: Vec<Span> = runs
-            .iter()
-            .map(|run| Span { position: run.position, first: run.first_index, end: run.end_index })
-            .collect();
         // The log ends at a gap. Appends are queued a whole `Ready` at a time, before any is
         // answered: if one failed, later ones of the same `append` may be durable behind it,
         // but `sync` failed, so the replica acknowledged none of them (to Raft or its peers),
         // and they go as a suffix a new leader replaces does. The next append cuts their runs
         // from the journal (it goes at the end of the last entry kept). A gap below the stored
         // commit is a loss: refused below (`check_commit_held`).
-        if let Some(gap) = spans.windows(2).position(|pair| pair[1].position.index != pair[0].position.index + 1) {
-            spans.truncate(gap + 1);
+        if let Some(gap) = runs.windows(2).position(|pair| pair[1].position.index != pair[0].position.index + 1) {
+            runs.truncate(gap + 1);
         }
         let commit = store.hard_state().commit;
         // A fence compacted away is in its file; one in the log is found reading the log.
@@ -209,20 +197,20 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
         log.fence = fence_file.map(|fence| RaftPosition { index: fence.index, term: fence.term });
         log.fence_saved = log.fence.is_some();
         // In chunks, so that what is kept in memory stays the cache's (and the unapplied).
-        for chunk in spans.chunks(64) {
-            let entries = log.read_spans(chunk, usize::MAX).await?;
+        for chunk in runs.chunks(64) {
+            let entries = log.read_runs(chunk, usize::MAX).await?;
             if log.fence.is_none() {
                 log.fence = entries
                     .iter()
                     .find(|entry| log.is_fence(entry))
                     .map(|entry| RaftPosition { index: entry.index, term: entry.term });
             }
-            let places: Vec<u64> = chunk.iter().map(|span| span.first).collect();
+            let places: Vec<u64> = chunk.iter().map(|run| run.first_index).collect();
             store.append(&entries, &places);
             store.evict(commit);
         }
         log.last_index = store.last_index();
-        log.end = spans.last().map_or(tip.next_index, |last| last.end);
+        log.end = runs.last().map_or(tip.next_index, |last| last.end_index);
         raft_files::check_commit_held(&store)?;
         log.journal.gate_shard(shard_uid, log.end_of(commit, &store))?;
         Ok((log, store))
@@ -253,22 +241,22 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
         }
     }
 
-    /// Reads the entries of `spans` (consecutive): at most `bytes_max` bytes of data, but at
+    /// Reads the entries of `runs` (consecutive): at most `bytes_max` bytes of data, but at
     /// least one entry.
-    async fn read_spans(&self, spans: &[Span], bytes_max: usize) -> Result<Vec<Entry>> {
-        let mut entries = Vec::with_capacity(spans.len());
+    async fn read_runs(&self, runs: &[RaftEntryRun], bytes_max: usize) -> Result<Vec<Entry>> {
+        let mut entries = Vec::with_capacity(runs.len());
         let mut bytes = 0;
-        for span in spans {
+        for run in runs {
             if !entries.is_empty() && bytes >= bytes_max {
                 break;
             }
-            let entry = if span.first == span.end {
-                self.entry_without_records(span.position).await?
+            let entry = if run.first_index == run.end_index {
+                self.entry_without_records(run.position).await?
             } else {
-                let records = self.records_of(span).await?;
+                let records = self.records_of(run).await?;
                 Entry {
-                    index: span.position.index,
-                    term: span.position.term,
+                    index: run.position.index,
+                    term: run.position.term,
                     data: self.codec.entry(&records),
                     ..Entry::default()
                 }
@@ -279,29 +267,29 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
         Ok(entries)
     }
 
-    /// The records of the entry at `span`, checked to be its own.
-    async fn records_of(&self, span: &Span) -> Result<Vec<StoredRecord>> {
-        let count = (span.end - span.first) as usize;
-        let mut records = Vec::with_capacity(count);
-        let mut next = span.first;
-        while next < span.end {
-            let batch = self.journal.read_log(self.shard_uid, next, (span.end - next) as usize, usize::MAX).await?;
+    /// The records of entry `run`, checked to be its own.
+    async fn records_of(&self, run: &RaftEntryRun) -> Result<Vec<StoredRecord>> {
+        let (first, end) = (run.first_index, run.end_index);
+        let mut records = Vec::with_capacity((end - first) as usize);
+        let mut next = first;
+        while next < end {
+            let batch = self.journal.read_log(self.shard_uid, next, (end - next) as usize, usize::MAX).await?;
             if batch.records.is_empty() {
-                let reason = format!("entry {} lacks records from {next} to {}", span.position.index, span.end);
+                let reason = format!("entry {} lacks records from {next} to {end}", run.position.index);
                 return Err(corrupt(JOURNAL, next, reason));
             }
             for record in batch.records {
                 let index = record.sequence_number.record_index();
-                if index != next || record.raft != Some(span.position) {
+                if index != next || record.raft != Some(run.position) {
                     let reason = format!(
                         "entry {} (term {}) wants record {next}, the journal has record {index} of {:?}",
-                        span.position.index, span.position.term, record.raft
+                        run.position.index, run.position.term, record.raft
                     );
                     return Err(corrupt(JOURNAL, next, reason));
                 }
                 records.push(record);
                 next += 1;
-                if next == span.end {
+                if next == end {
                     break;
                 }
             }
@@ -437,12 +425,13 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
     }
 
     async fn read(&self, from: u64, to: u64, bytes_max: usize, store: &LogStore) -> Result<Vec<Entry>> {
-        let mut spans = Vec::new();
+        let mut runs = Vec::new();
         for index in from..=to {
             let (Some(first), Some(term)) = (store.offset(index), store.term_of(index)) else { break };
-            spans.push(Span { position: RaftPosition { index, term }, first, end: self.end_of(index, store) });
+            let end_index = self.end_of(index, store);
+            runs.push(RaftEntryRun { position: RaftPosition { index, term }, first_index: first, end_index });
         }
-        self.read_spans(&spans, bytes_max).await
+        self.read_runs(&runs, bytes_max).await
     }
 
     fn freed_by_compaction(&self, index: u64) -> usize {
