@@ -31,6 +31,26 @@ fn run_seed(seed: u64, config: &SimConfig) -> SimOutcome {
     }
 }
 
+/// Adds the counts of one seed's outcome to the totals of a run of seeds.
+fn add_counts(total: &mut SimOutcome, outcome: &SimOutcome) {
+    total.proposed += outcome.proposed;
+    total.acknowledged += outcome.acknowledged;
+    total.elections_checked += outcome.elections_checked;
+    total.crashes += outcome.crashes;
+    total.power_losses += outcome.power_losses;
+    total.storage_failures += outcome.storage_failures;
+    total.partitions += outcome.partitions;
+    total.transfers += outcome.transfers;
+    total.messages_sent += outcome.messages_sent;
+    total.messages_dropped += outcome.messages_dropped;
+    total.entries_read_from_disk += outcome.entries_read_from_disk;
+    total.segments_deleted += outcome.segments_deleted;
+    total.snapshots_installed += outcome.snapshots_installed;
+    total.replacements_done += outcome.replacements_done;
+    total.reads_answered += outcome.reads_answered;
+    total.restores_failed += outcome.restores_failed;
+}
+
 #[test]
 fn every_acknowledged_entry_survives_crashes_partitions_and_a_lossy_network() {
     let config = SimConfig::default();
@@ -40,22 +60,7 @@ fn every_acknowledged_entry_survives_crashes_partitions_and_a_lossy_network() {
         eprintln!("seed {seed}: {outcome:?}");
         // Each run commits after its faults stop (the settle phase waits for a fresh commit).
         assert!(outcome.acknowledged > 0, "seed {seed} acknowledged nothing");
-        total.proposed += outcome.proposed;
-        total.acknowledged += outcome.acknowledged;
-        total.elections_checked += outcome.elections_checked;
-        total.crashes += outcome.crashes;
-        total.power_losses += outcome.power_losses;
-        total.storage_failures += outcome.storage_failures;
-        total.partitions += outcome.partitions;
-        total.transfers += outcome.transfers;
-        total.messages_sent += outcome.messages_sent;
-        total.messages_dropped += outcome.messages_dropped;
-        total.entries_read_from_disk += outcome.entries_read_from_disk;
-        total.segments_deleted += outcome.segments_deleted;
-        total.snapshots_installed += outcome.snapshots_installed;
-        total.replacements_done += outcome.replacements_done;
-        total.reads_answered += outcome.reads_answered;
-        total.restores_failed += outcome.restores_failed;
+        add_counts(&mut total, &outcome);
     }
     eprintln!("all seeds: {total:?}");
     if std::env::var("SIMULATION_SEED").is_err() {
@@ -245,13 +250,7 @@ fn with_the_log_in_the_journal_every_acknowledged_entry_survives() {
     for seed in seeds().into_iter().take(count) {
         let outcome = run_seed(seed, if seed % 2 == 0 { &compacting } else { &whole });
         assert!(outcome.acknowledged > 0, "seed {seed} acknowledged nothing");
-        total.crashes += outcome.crashes;
-        total.power_losses += outcome.power_losses;
-        total.storage_failures += outcome.storage_failures;
-        total.entries_read_from_disk += outcome.entries_read_from_disk;
-        total.segments_deleted += outcome.segments_deleted;
-        total.snapshots_installed += outcome.snapshots_installed;
-        total.replacements_done += outcome.replacements_done;
+        add_counts(&mut total, &outcome);
     }
     eprintln!("all seeds: {total:?}");
     if std::env::var("SIMULATION_SEED").is_err() {
