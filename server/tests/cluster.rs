@@ -4475,7 +4475,9 @@ async fn relayed_calls_are_their_clients_when_proved(
         let deadline = Instant::now() + Duration::from_secs(10);
         let record = loop {
             let text = std::fs::read_to_string(log).unwrap_or_default();
-            let added = text.lines().skip(lines_before).find(|line| line.contains("RemoveClusterMember"));
+            // Whole lines only: the node may be writing the record as it is read.
+            let whole = &text[..text.rfind('\n').map_or(0, |at| at + 1)];
+            let added = whole.lines().skip(lines_before).find(|line| line.contains("RemoveClusterMember"));
             if let Some(line) = added {
                 break line.to_owned();
             }
