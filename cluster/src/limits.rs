@@ -195,6 +195,19 @@ const _: () = assert!(LOG_READ_CHUNK_BYTES > ENTRY_PAYLOAD_BYTES_MAX + 64);
 /// so this bounds them at about the entry cache's size, plus what was in flight.
 pub const COMMIT_SAVED_EVERY_BYTES: usize = ENTRY_CACHE_BYTES;
 
+/// Ticks after which a commit that moved is written even if fewer than
+/// [`COMMIT_SAVED_EVERY_BYTES`] of entries came since the last write (one minute). A quiet
+/// group's stored commit would otherwise lag its log for as long as the group stays quiet,
+/// and a log kept in the journal ([`crate::journal_log::JournalLog`]) whose entries past the
+/// stored commit expired cannot reopen: it cannot tell whether they were committed. A minute
+/// is a small fraction of any retention period (24 hours at the least, as in Kinesis), and
+/// costs one small file write per group whose commit moved in it.
+pub const COMMIT_SAVED_EVERY_TICKS: usize = (60_000 / TICK_INTERVAL_MS) as usize;
+const _: () = assert!(
+    (COMMIT_SAVED_EVERY_TICKS as u64 * TICK_INTERVAL_MS) * 100
+        < sluice_engine::limits::RETENTION_HOURS_MIN as u64 * 3_600_000
+);
+
 /// Copy requests from peers (a member restoring a snapshot) waiting for the host to answer;
 /// more are dropped (the restoring member asks again after [`COPY_ANSWER_WAIT_MS`]).
 pub const COPY_REQUESTS_QUEUED_MAX: usize = 16;

@@ -1,12 +1,16 @@
 //! One member of one Raft group: raft-rs' `RawNode` driven by an async loop over an inbox of
 //! [`Input`]s, with its log made durable through a [`LogStorage`] (a
-//! [`crate::durable_log::DurableLog`] today) before anyone learns of it.
+//! [`crate::durable_log::DurableLog`], or a shard's journal:
+//! [`crate::journal_log::JournalLog`]) before anyone learns of it.
 //!
 //! The loop follows raft-rs' `Ready` protocol (see the `raft::RawNode` docs): take what the
 //! inputs produced; send the leader's messages (they may leave before its own write, as the
 //! Raft thesis §10.2.1 allows); write and sync the new entries, then the hard state; only then
 //! send the messages that promise them (votes, append responses) and report the committed
 //! entries; then advance. So "committed" means durable on a quorum, and on this replica too.
+//! The commit index itself is written lazily (with a term or vote change, every
+//! `COMMIT_SAVED_EVERY_BYTES` of entries, or a minute of ticks after it moved): a restarted
+//! replica learns it again from its leader.
 //!
 //! Snapshots: a log is compacted once every member holds its entries, or, if the group's
 //! `laggard_held_bytes_max` is set, without waiting for a member that far behind. Such a
@@ -246,6 +250,10 @@ pub struct ReplicaConfig {
     /// shards and a reshard's children could not be written meanwhile. One founder per group
     /// is chosen (the others still campaign after their timeout if it cannot win).
     pub campaigns_when_new: bool,
+    /// Ticks after which a commit that moved is written to disk however few entries came
+    /// since the last write ([`crate::limits::COMMIT_SAVED_EVERY_TICKS`]; the simulation's
+    /// are few, so that its final check sees them).
+    pub commit_saved_every_ticks: usize,
 }
 
 pub struct Replica<L: LogStorage, T: Transport, E: ReplicaEvents> {
@@ -264,6 +272,9 @@ pub struct Replica<L: LogStorage, T: Transport, E: ReplicaEvents> {
     bytes_since_saved: usize,
     /// The commit index the hard state on disk holds.
     saved_commit: u64,
+    /// Ticks since the hard state was last written, and `ReplicaConfig::commit_saved_every_ticks`.
+    ticks_since_saved: usize,
+    commit_saved_every_ticks: usize,
     /// The host's state machine holds entries up to here durably ([`Input::Compactable`]).
     durable_applied: u64,
     /// On a follower, how far its leader said the logs may be compacted.
@@ -329,6 +340,8 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
             reads: Vec::new(),
             bytes_since_saved: 0,
             saved_commit: commit,
+            ticks_since_saved: 0,
+            commit_saved_every_ticks: config.commit_saved_every_ticks,
             durable_applied: 0,
             compact_to_hint: 0,
             laggard_held_bytes_max: config.laggard_held_bytes_max,
@@ -357,6 +370,9 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
             }
             self.read_from_disk().await?;
             self.compact().await?;
+            if self.ticks_since_saved >= self.commit_saved_every_ticks {
+                self.save_commit(u64::MAX).await?;
+            }
             self.events.follower_lag(self.id, self.follower_lag());
         }
         Ok(())
@@ -391,17 +407,33 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
         let term = store.term_of(index).expect("within the log");
         // A restart must find a commit at least as far as the log's new start (the hard state
         // is written every `COMMIT_SAVED_EVERY_BYTES`, so it mostly is already).
-        if self.saved_commit < index {
-            let mut hard_state = store.hard_state();
-            hard_state.commit = hard_state.commit.min(store.last_index());
-            self.log.save_hard_state(&hard_state).await?;
-            self.bytes_since_saved = 0;
-            self.saved_commit = hard_state.commit;
-        }
+        self.save_commit(index).await?;
         self.raw.store().compact(index);
         let segments = self.log.compact(index, term).await?;
         self.events.compacted(self.id, index, segments);
         Ok(())
+    }
+
+    /// Writes the hard state with the commit as known now if the stored one is below `below`
+    /// (`u64::MAX`: if the commit moved at all since the last write). The commit written is
+    /// never past the log's durable end: raft-rs may know of a commit beyond what this member
+    /// holds.
+    async fn save_commit(&mut self, below: u64) -> Result<()> {
+        let store = self.raw.store();
+        let mut hard_state = store.hard_state();
+        hard_state.commit = hard_state.commit.min(store.last_index());
+        if self.saved_commit < below && self.saved_commit < hard_state.commit {
+            self.log.save_hard_state(&hard_state).await?;
+            self.saved(hard_state.commit);
+        }
+        Ok(())
+    }
+
+    /// Notes that the hard state on disk now holds `commit`.
+    fn saved(&mut self, commit: u64) {
+        self.bytes_since_saved = 0;
+        self.ticks_since_saved = 0;
+        self.saved_commit = commit;
     }
 
     /// On a leader, how far the logs may be compacted: the highest index every member holds
@@ -527,6 +559,7 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
         match input {
             Input::Tick => {
                 self.snapshot_retry_ticks = self.snapshot_retry_ticks.saturating_sub(1);
+                self.ticks_since_saved += 1;
                 self.raw.tick();
                 self.campaign_if_new();
             }
@@ -802,8 +835,7 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
             let mut hard_state = ready.hs().cloned().unwrap_or_else(|| self.raw.store().hard_state());
             hard_state.commit = hard_state.commit.max(index);
             self.log.save_hard_state(&hard_state).await?;
-            self.bytes_since_saved = 0;
-            self.saved_commit = hard_state.commit;
+            self.saved(hard_state.commit);
             self.raw.store().restore(index, term);
             self.raw.store().set_conf_state(index, conf_state.clone());
             self.durable_applied = self.durable_applied.max(index);
@@ -829,8 +861,7 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
             let vote_or_term = hard_state.term != saved.term || hard_state.vote != saved.vote;
             if vote_or_term || self.bytes_since_saved >= COMMIT_SAVED_EVERY_BYTES {
                 self.log.save_hard_state(hard_state).await?;
-                self.bytes_since_saved = 0;
-                self.saved_commit = hard_state.commit;
+                self.saved(hard_state.commit);
             }
         }
         // Durable: now Raft's cache and the peers may learn of it.

@@ -40,12 +40,14 @@ use sluice_engine::sequence::ShardSeqPrefix;
 use sluice_engine::sim::{DiskConfig, RunOutcome, SimDisk, SimExecutor, SimRng, SimStorage, SimTask};
 use sluice_engine::EngineError;
 
+use crate::codec;
 use crate::durable_log::DurableLog;
 use crate::error::ClusterError;
 use crate::journal_log::{EntryCodec, JournalLog};
 use crate::limits::{COPY_ANSWER_WAIT_MS, ELECTION_TICKS, INBOX_INPUTS_MAX, TICK_INTERVAL_MS};
 use crate::log_storage::LogStorage;
 use crate::log_store::LogStore;
+use crate::raft_files;
 use crate::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Restoring, SnapshotToRestore, Transport};
 use sluice_engine::format::RaftPosition;
 
@@ -717,6 +719,14 @@ struct Replacement {
 
 const RAFT_DIR: &str = "/sluice/raft";
 
+/// The replicas' `commit_saved_every_ticks`: few, so that the final check's wait for every
+/// member's stored commit to reach what it reported is short.
+const COMMIT_SAVED_EVERY_TICKS: usize = 20;
+
+/// Rounds the final check waits after the last member's hard state file is in place, for
+/// the directory sync that follows.
+const QUIET_ROUNDS_AFTER_SAVED: u64 = 4;
+
 /// A read index asked of node `node_id` when entries up to `floor` were reported committed.
 struct Read {
     node_id: u64,
@@ -762,6 +772,7 @@ impl World {
             segment_bytes: self.config.segment_bytes,
             laggard_held_bytes_max: self.config.laggard_held_bytes_max,
             campaigns_when_new: self.config.campaigner == Some(node.id),
+            commit_saved_every_ticks: COMMIT_SAVED_EVERY_TICKS,
         };
         let storage: SimStorage = node.disk.storage(&self.executor);
         let transport = SimTransport(self.network.clone());
@@ -936,6 +947,13 @@ impl World {
             "node {node_id}: membership change {} reads back as leaving a joint membership, after {before:?}",
             entry.index
         );
+    }
+
+    /// The commit node `index`'s hard state file holds now (0 without one).
+    fn stored_commit(&self, index: usize) -> u64 {
+        let path = Path::new(RAFT_DIR).join(raft_files::HARD_STATE_FILE);
+        let bytes = self.nodes[index].disk.read_file(&path);
+        bytes.map_or(0, |bytes| codec::decode_hard_state(&bytes).expect("a hard state written whole").commit)
     }
 
     fn alive(&self) -> Vec<usize> {
@@ -1195,11 +1213,40 @@ impl World {
             self.round(now, false).await;
             now += 1;
         }
+        // Every member holds these.
+        let everywhere = self.checker.borrow().committed.clone();
+        // The cluster runs on (nothing else written than what it commits, in entries far
+        // fewer bytes than `COMMIT_SAVED_EVERY_BYTES`) until every member's stored commit is at
+        // least what it reported here: written once `COMMIT_SAVED_EVERY_TICKS` ticks passed.
+        let members = self.in_cluster();
+        let reported_before: Vec<(usize, u64)> = {
+            let checker = self.checker.borrow();
+            let reported = |index: usize| checker.reported_to.get(&self.nodes[index].id).copied().unwrap_or(0);
+            members.iter().map(|&index| (index, reported(index))).collect()
+        };
+        let quiet_start = now;
+        while let Some(&(index, reported)) =
+            reported_before.iter().find(|&&(index, reported)| self.stored_commit(index) < reported)
+        {
+            assert!(
+                now < quiet_start + self.config.settle_rounds_max,
+                "node {}'s stored commit is {} after {} rounds, below the {reported} it had reported",
+                self.nodes[index].id,
+                self.stored_commit(index),
+                self.config.settle_rounds_max
+            );
+            self.round(now, false).await;
+            now += 1;
+        }
+        // The file is in place; its directory's sync follows at once.
+        for _ in 0..QUIET_ROUNDS_AFTER_SAVED {
+            self.round(now, false).await;
+            now += 1;
+        }
         // Every machine loses power; what each node reported committed must be on its disk,
         // and every entry committed anywhere on a quorum of disks. (The nodes still up commit
-        // more while the first ones go down: those entries need not be everywhere.)
-        let everywhere = self.checker.borrow().committed.clone();
-        let members = self.in_cluster();
+        // more while the first ones go down, and did while the cluster ran on: those entries
+        // need not be everywhere.)
         for &index in &members {
             self.crash(index, true).await;
         }
@@ -1229,6 +1276,14 @@ impl World {
             };
             let entries = entries.unwrap_or_else(|error| panic!("node {} cannot read its log back: {error}", node.id));
             let (first_index, last_index) = (store.first_index(), store.last_index());
+            let stored_commit = store.hard_state().commit;
+            let reported = reported_before.iter().find(|&&(index, _)| self.nodes[index].id == node.id).map(|r| r.1);
+            assert!(
+                stored_commit >= reported.unwrap_or(0),
+                "node {}'s stored commit {stored_commit} after the power loss is below the {} it had reported",
+                node.id,
+                reported.unwrap_or(0)
+            );
             assert_eq!(
                 entries.len() as u64,
                 last_index + 1 - first_index,

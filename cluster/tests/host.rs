@@ -77,6 +77,7 @@ async fn start(dir: &Path, network: &Rc<Network>) -> HashMap<u64, GroupHost> {
                 segment_bytes: 1 << 20,
                 laggard_held_bytes_max: None,
                 campaigns_when_new: id == 1,
+                commit_saved_every_ticks: sluice_cluster::limits::COMMIT_SAVED_EVERY_TICKS,
             },
             tick_interval: TICK,
             boot_nonce: 0x5eed_0000 + id,

@@ -103,6 +103,7 @@ async fn run(args: Args, members: BTreeMap<u64, SocketAddr>, listen: SocketAddr)
             laggard_held_bytes_max: None,
             // Elections as raft-rs runs them: the kill test measures failover, not first leaders.
             campaigns_when_new: false,
+            commit_saved_every_ticks: sluice_cluster::limits::COMMIT_SAVED_EVERY_TICKS,
         },
         tick_interval: Duration::from_millis(args.tick_ms),
         boot_nonce: random.gen(),

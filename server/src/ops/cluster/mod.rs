@@ -430,6 +430,7 @@ impl ClusterCore {
                 segment_bytes: self.config.segment_bytes,
                 laggard_held_bytes_max: (compacted_past_laggards && restorer.is_some())
                     .then(|| snapshot::LAGGARD_HELD_SEGMENTS * self.config.segment_bytes as u64),
+                commit_saved_every_ticks: sluice_cluster::limits::COMMIT_SAVED_EVERY_TICKS,
             },
             tick_interval: Duration::from_millis(TICK_INTERVAL_MS),
             boot_nonce: random.gen(),
