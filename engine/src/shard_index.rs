@@ -331,6 +331,16 @@ impl ShardIndex {
         }
     }
 
+    /// The arrival time of the oldest span or active run holding records at or past `index`
+    /// (a span's first arrival time: no later than any of its runs'), if any is retained.
+    pub fn first_timestamp_past(&self, index: u64) -> Option<i64> {
+        let span = self.sealed.iter().find(|span| span.end_index > index);
+        match span {
+            Some(span) => Some(span.first_timestamp_ms),
+            None => self.active.iter().find(|run| run.end_index() > index).map(|run| run.timestamp_ms),
+        }
+    }
+
     /// Forgets runs that arrived before `cutoff_ms`. Returns how many records left memory
     /// (whole spans and active runs; the gone records of a span it cuts are counted when the
     /// span goes).

@@ -563,6 +563,62 @@ fn a_gated_shard_serves_only_what_is_published() {
     });
 }
 
+/// A replicated shard's records expire only once published (with those that arrived with the
+/// first unpublished one's sealed segment, at most), and its segments stay on disk from where
+/// its group holds them, whatever their age: retention never takes what the group may still
+/// send, replace or read back after a restart (`docs/replication.md`, "Retention while the
+/// group runs").
+#[test]
+fn a_gated_shard_keeps_unpublished_records_and_held_segments_past_their_retention() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    let clock = ManualClock::new(1_000);
+    let short = ShardSpec { retention_ms: 1_000, ..spec(1) };
+    let (first_path, first_clock) = (path.clone(), clock.clone());
+    run(move || async move {
+        let journal = open(small_config(&first_path), &first_clock).await;
+        journal.register_shard(short);
+        journal.gate_shard(1, 1).unwrap();
+        journal.hold_segments_from(1, 1).unwrap();
+        // Entries 1 to 30, one record of 2 KB each, arriving 10 ms apart: several segments.
+        let data = "x".repeat(2_000);
+        for index in 1..=30u64 {
+            let raft = Some(RaftPosition { term: 1, index });
+            let arrival_ms = 1_000 + 10 * index as i64;
+            let mut queued = journal.queue_at(vec![shard_one_record(&data)], arrival_ms, index, raft).await.unwrap();
+            queued.durable().await.unwrap();
+        }
+        first_clock.advance_ms(60_000);
+        // Every record is older than its retention, and none is published: none expires.
+        assert_eq!(journal.bounds(1).await.unwrap(), (1, 1));
+        assert_eq!(journal.enforce_retention().await.unwrap(), 0);
+        // Published to 26: records before it expire, 26 and after stay.
+        journal.publish_until(1, 26).unwrap();
+        let (trim, end) = journal.bounds(1).await.unwrap();
+        assert!(trim > 21 && trim <= 26 && end == 26, "bounds {trim}..{end}");
+        let log = journal.read_log(1, 26, 1, usize::MAX).await.unwrap();
+        assert_eq!(log.records[0].sequence_number.record_index(), 26, "an unpublished record expired");
+        // Held from 1, no segment goes; held from 21 (its group compacted entries 1 to 20),
+        // those that end before it do, and the trim the watermarks record stays at 21.
+        assert_eq!(journal.enforce_retention().await.unwrap(), 0, "a held segment went");
+        journal.hold_segments_from(1, 21).unwrap();
+        assert!(journal.enforce_retention().await.unwrap() > 0, "no expired segment went");
+        journal.close().await.unwrap();
+    });
+    run(move || async move {
+        let journal = open(small_config(&path), &clock).await;
+        journal.register_shard(short);
+        journal.gate_shard(1, 21).unwrap();
+        journal.hold_segments_from(1, 21).unwrap();
+        // The runs from the hold on are found again, although records 21 to 25 had expired.
+        let log = journal.read_log(1, 21, 10, usize::MAX).await.unwrap();
+        let indexes: Vec<u64> = log.records.iter().map(|record| record.sequence_number.record_index()).collect();
+        assert_eq!(indexes, (21..=30).collect::<Vec<u64>>());
+        assert_eq!(journal.raft_runs(1).unwrap().tip.map(|tip| tip.position.index), Some(30));
+        journal.close().await.unwrap();
+    });
+}
+
 /// glommio probes IOPOLL support on the first DmaFile an executor opens; a new, empty first
 /// file makes every later O_DIRECT read fail with EOPNOTSUPP (toolchain.md). The journal
 /// primes the probe first, so a brand-new directory must read back from disk.
@@ -1016,7 +1072,8 @@ fn a_replacing_run_below_the_trim_still_wins_at_recovery() {
         for index in 1..=3 {
             put(1, 1, index, index).await;
         }
-        // Entry 1 of term 2 replaces entries 1..=3, then expires.
+        // Entry 1 of term 2 replaces entries 1..=3, commits, then expires (a gated shard's
+        // records expire only once published).
         write_clock.advance_ms(500);
         journal
             .queue_at(vec![shard_one_record("new")], 1_500, 1, Some(RaftPosition { term: 2, index: 1 }))
@@ -1025,6 +1082,7 @@ fn a_replacing_run_below_the_trim_still_wins_at_recovery() {
             .durable()
             .await
             .unwrap();
+        journal.publish_until(1, 2).unwrap();
         write_clock.advance_ms(1_500);
         assert_eq!(journal.bounds_in_memory(1).unwrap(), (2, 2));
         // Another shard's replacement writes the watermarks: shard 1's trim index is 2.

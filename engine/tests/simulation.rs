@@ -242,6 +242,25 @@ struct Model {
     trace: Vec<String>,
 }
 
+/// Whether gated shard `uid` may have held records past its published end when a read began, which expire whatever
+/// their age only once published, with every record that arrived with or after the first of
+/// them (from the first of its segment, if a sealed one holds it: `Journal::gate_shard`): then
+/// records older than its retention may be served. Any acknowledged past the end, or any
+/// append of the shard that may be durable unanswered, counts.
+fn may_keep_expired(model: &Model, uid: u64, start: &ReadStart) -> bool {
+    // The published end when the read began (`u64::MAX`: not gated).
+    let published = start.published;
+    if published == u64::MAX {
+        return false;
+    }
+    if model.shards[&uid].top >= published {
+        return true;
+    }
+    let unanswered =
+        |attempt: &Attempt| matches!(attempt.status, Status::InFlight | Status::Uncertain | Status::Failed);
+    model.attempts.iter().any(|attempt| unanswered(attempt) && attempt.records.iter().any(|(shard, _)| *shard == uid))
+}
+
 impl Model {
     fn fail(&self, what: impl std::fmt::Display) -> ! {
         let tail: Vec<&String> = self.trace.iter().rev().take(30).collect();
@@ -598,7 +617,7 @@ impl Ctx {
             if tag_shard != uid || known.records[ordinal].0 != uid || known.records[ordinal].1 != record.data {
                 model.fail(format!("shard {uid} index {index}: a{attempt}r{ordinal} served with wrong bytes"));
             }
-            if record.timestamp_ms < cutoff {
+            if record.timestamp_ms < cutoff && !may_keep_expired(model, uid, &start) {
                 model.fail(format!(
                     "shard {uid} index {index}: expired record served (arrived {}, cutoff {cutoff})",
                     record.timestamp_ms

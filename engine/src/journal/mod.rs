@@ -391,9 +391,26 @@ struct ShardState {
     unanswered: u32,
     /// Closed by a reshard: takes no more appends; its records stay readable.
     closed: bool,
+    /// Records from this index on stay on disk whatever their age
+    /// ([`Journal::hold_segments_from`]): their Raft entries are not compacted yet.
+    segments_held_from: Option<u64>,
 }
 
 impl ShardState {
+    /// Runs that arrived before this expire (`spec` must be set): those older than the
+    /// shard's retention, but for a gated shard none past its published end. Its runs past
+    /// it are Raft entries not known to be committed, which the group may still have to
+    /// send, replace or commit (`Journal::gate_shard`). Arrival times never decrease along
+    /// a shard, so the runs before the first one past the published end that arrived before
+    /// it are a prefix, all published.
+    fn expiry_cutoff(&self, now_ms: i64) -> i64 {
+        let cutoff = now_ms - self.spec.expect("a registered shard").retention_ms;
+        match self.published.and_then(|published| self.index.first_timestamp_past(published)) {
+            Some(unpublished_ms) => cutoff.min(unpublished_ms),
+            None => cutoff,
+        }
+    }
+
     /// Where a read stops: the visible end, or (`gated` false, the shard's Raft group reading
     /// its log) the durable end.
     fn read_end(&self, gated: bool) -> u64 {
@@ -764,10 +781,14 @@ impl<S: Storage> Journal<S> {
     /// commit. Writes and [`Journal::tip`] are not gated: the shard's writer appends past the
     /// visible end. Called again, it sets the published end outright, lower too.
     ///
-    /// Nor is retention: records past the visible end expire by time as others do, and a
-    /// visible end below the trim horizon is the trim horizon. Only a member cut off from its
-    /// group's commits for a whole retention period has such records; once the journal is
-    /// the group's log, the log must keep the entries it needs (`docs/replication.md`).
+    /// Retention is gated too, at the published end: no record past it expires, whatever its
+    /// age, since the group may still send, replace or commit its entry; records before it
+    /// expire by time as others do (so a visible end below the trim horizon is the trim
+    /// horizon). Every entry whose records expired was thus published, so committed
+    /// (`docs/replication.md`, "Retention while the group runs"). Only a member cut off from
+    /// its group's commits for a whole retention period keeps such old records. A replicated
+    /// shard must be gated (at 0, say) before any retention pass, in the step that registers
+    /// it, and held ([`Journal::hold_segments_from`]).
     ///
     /// The journal does not store the gate: after a restart every shard serves what is
     /// durable until its group gates it again, with the end it saved, before anything reads
@@ -777,6 +798,22 @@ impl<S: Storage> Journal<S> {
         let shard = state.shards.get_mut(&uid).ok_or(EngineError::UnknownShard(uid))?;
         shard.published = Some(published);
         shard.wake_waiters(false);
+        Ok(())
+    }
+
+    /// Keeps a replicated shard's records from `first_index` on on disk, whatever their age:
+    /// retention deletes no segment that holds them, and the trim horizon the watermarks
+    /// record stays at or below it, so that a restart finds their runs again (with their Raft
+    /// positions), although they may expire from reads before. The group's log calls it with
+    /// the first record of the first entry it did not compact: what it compacted it no longer
+    /// needs, the rest it may have to read back, or know the terms of, after a restart.
+    /// Called again, it sets the index outright. Like the gate, it is not stored: the group
+    /// holds the shard again before any retention pass after a restart (in the step that
+    /// registers it).
+    pub fn hold_segments_from(&self, uid: u64, first_index: u64) -> Result<()> {
+        let mut state = self.inner.state.borrow_mut();
+        let shard = state.shards.get_mut(&uid).ok_or(EngineError::UnknownShard(uid))?;
+        shard.segments_held_from = Some(first_index);
         Ok(())
     }
 
@@ -933,8 +970,8 @@ fn served_shard<'a>(
 ) -> Result<&'a mut ShardState> {
     let shard = shards.get_mut(&shard_uid).filter(|shard| shard.spec.is_some());
     let shard = shard.ok_or(EngineError::UnknownShard(shard_uid))?;
-    let retention_ms = shard.spec.expect("filtered").retention_ms;
-    stats.retention_expired_records += shard.index.expire_before(now_ms - retention_ms);
+    let cutoff_ms = shard.expiry_cutoff(now_ms);
+    stats.retention_expired_records += shard.index.expire_before(cutoff_ms);
     Ok(shard)
 }
 

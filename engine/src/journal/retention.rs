@@ -114,8 +114,8 @@ impl<S: Storage> Journal<S> {
             let mut state = self.inner.state.borrow_mut();
             let state = &mut *state;
             for shard in state.shards.values_mut() {
-                if let Some(spec) = shard.spec {
-                    state.stats.retention_expired_records += shard.index.expire_before(now_ms - spec.retention_ms);
+                if shard.spec.is_some() {
+                    state.stats.retention_expired_records += shard.index.expire_before(shard.expiry_cutoff(now_ms));
                 }
             }
             let active = *state.segments.keys().next_back().expect("there is always an active segment");
@@ -123,9 +123,13 @@ impl<S: Storage> Journal<S> {
             // its owner trimmed past them (`trim_shard_before`: the index no longer has them).
             let expired = |segment: &Segment<S>, uid: &u64, last_ms: &i64| match state.shards.get(uid) {
                 None => true,
-                Some(ShardState { spec: Some(spec), index, .. }) => {
-                    *last_ms < now_ms - spec.retention_ms
-                        || segment.shard_end_index.get(uid).is_some_and(|&end| end <= index.trim_index_floor())
+                Some(shard @ ShardState { spec: Some(_), index, segments_held_from, .. }) => {
+                    let end = segment.shard_end_index.get(uid).copied();
+                    // Runs ending at the held index are held too: position-only runs sit there.
+                    let held = segments_held_from.is_some_and(|held| end.is_none_or(|end| end >= held));
+                    !held
+                        && (*last_ms < shard.expiry_cutoff(now_ms)
+                            || end.is_some_and(|end| end <= index.trim_index_floor()))
                 }
                 // Found by recovery but not registered yet: keep until we know its retention.
                 Some(_) => false,
@@ -206,9 +210,11 @@ pub(super) fn watermarks_of<S: Storage>(state: &super::State<S>) -> Watermarks {
         .map(|(&uid, shard)| {
             // The floor, a run boundary at or below the horizon: recovery skips the runs below
             // it and expires the others by time again, as before the restart.
+            // A held shard's stays at or below where its runs are held.
+            let trim_index = shard.index.trim_index_floor().min(shard.segments_held_from.unwrap_or(u64::MAX));
             let watermark = Watermark {
                 next_index: shard.index.next_index(),
-                trim_index: shard.index.trim_index_floor(),
+                trim_index,
                 last_timestamp_ms: shard.index.last_timestamp_ms(),
             };
             (uid, watermark)
