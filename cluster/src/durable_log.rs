@@ -298,7 +298,7 @@ impl<S: Storage> LogStorage for DurableLog<S> {
     /// Records durably that entries up to `index` (of `term`) are gone, then deletes the
     /// oldest segments holding nothing after it (never the last). The caller keeps the hard
     /// state's commit at or past `index` on disk first, and has `store` compacted.
-    async fn compact(&mut self, index: u64, term: u64) -> Result<usize> {
+    async fn compact(&mut self, index: u64, term: u64, _store: &LogStore) -> Result<usize> {
         if self.freed_by_compaction(index) == 0 {
             return Ok(0);
         }

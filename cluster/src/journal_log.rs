@@ -31,17 +31,20 @@
 //! written before their entries commit. The fence is found again at open by reading the log,
 //! and kept in [`FENCE_FILE`] once compacted away.
 //!
+//! Retention (`docs/replication.md`, "Retention while the group runs"): the journal expires
+//! a gated shard's records only below the published end, so only committed entries' records
+//! expire; a read that finds an entry's records gone stops there and notes it
+//! ([`LogStorage::gone_through`]), and the replica compacts past it, so that a member that
+//! far behind is sent a snapshot. The view holds the shard's runs on disk from its first
+//! entry not compacted ([`Journal::hold_segments_from`]), so that a restart finds every entry
+//! of the log with its term, whatever expired from the reads.
+//!
 //! Unfinished (`docs/replication.md`, "What is left"):
-//! - the journal's retention deletes records by age, whatever the group's log still needs: a
-//!   read of entries whose records are gone fails ([`ClusterError::Corrupt`]), which stops the
-//!   replica; the log must be compacted past the trim first, so that a member that far behind
-//!   is sent a snapshot instead, and uncommitted entries must not expire. At open, a log whose
-//!   oldest entries are gone starts at the first entry held, if every entry before it is
-//!   committed (the replica saves its commit lazily: it may not know);
 //! - compaction frees no storage of its own (the journal's retention does that): it only
 //!   bounds the places kept in memory, every `limits::JOURNAL_LOG_COMPACT_ENTRIES` entries;
 //! - `sluiced` does not run its groups on it yet (the cluster simulation does).
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -108,6 +111,8 @@ pub struct JournalLog<S: Storage, C: EntryCodec> {
     /// entry after it stores records. And whether [`FENCE_FILE`] names it.
     fence: Option<RaftPosition>,
     fence_saved: bool,
+    /// [`LogStorage::gone_through`]: set by reads, which take `&self`.
+    gone_through: Cell<u64>,
 }
 
 impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
@@ -125,6 +130,12 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
         conf_state: ConfState,
         cache_bytes_max: usize,
     ) -> Result<(JournalLog<S, C>, LogStore)> {
+        // Nothing past the published end expires (`Journal::gate_shard`), nor is deleted past
+        // what the log compacted (`Journal::hold_segments_from`): until both move below,
+        // nothing at all. (The host gates and holds the shard when it registers it, before any
+        // retention pass; this is for a host that did not.)
+        journal.gate_shard(shard_uid, 0)?;
+        journal.hold_segments_from(shard_uid, 0)?;
         let (store, compacted) = raft_files::open_store(&storage, dir, conf_state, cache_bytes_max).await?;
         // Retention by time applies first, as at every read: the entries kept are those whose
         // records are still served, from the trim horizon on (`raft_entries` lists those from
@@ -147,6 +158,7 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
             compact_entries: JOURNAL_LOG_COMPACT_ENTRIES,
             fence: None,
             fence_saved: false,
+            gone_through: Cell::new(0),
         };
         // The first entry held: retention may have taken the records of entries the log had
         // not compacted yet (all of them, if no run is left past the compaction point).
@@ -156,27 +168,24 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
             (None, None) => compacted.index + 1,
         };
         if held_from > compacted.index + 1 {
-            // The log starts at the first entry held if all before it are committed (they are
-            // then in every member's state machine or on their way to it, as compacted entries
-            // are), and the journal still knows the term of the one before it.
+            // Retention deleted the runs of entries the log had not compacted yet, which the
+            // hold prevents (`Journal::hold_segments_from`; a journal written without it). It
+            // takes only published entries' (`Journal::gate_shard`), so committed ones, which
+            // are in every member's state machine or on their way to it, as compacted entries
+            // are: the log starts after them (the commit with it), if the journal still knows
+            // the term of the last.
             let before = held_from - 1;
-            let commit = store.hard_state().commit;
-            match raft_runs.term_of(before) {
-                Some(term) if commit >= before => {
-                    raft_files::save_compacted(&log.storage, dir, before, term).await?;
-                    store.restore(before, term);
-                    log.compacted = before;
-                    log.last_index = before;
-                }
-                term => {
-                    let reason = format!(
-                        "retention took entries up to {before} (term {term:?}), the log was compacted to {} and \
-                         commits to {commit}",
-                        compacted.index
-                    );
-                    return Err(corrupt(JOURNAL, 0, reason));
-                }
-            }
+            let Some(term) = raft_runs.term_of(before) else {
+                let reason = format!(
+                    "retention took entries up to {before}, whose term the journal lacks (log compacted to {})",
+                    compacted.index
+                );
+                return Err(corrupt(JOURNAL, 0, reason));
+            };
+            raft_files::save_compacted(&log.storage, dir, before, term).await?;
+            store.restore(before, term);
+            log.compacted = before;
+            log.last_index = before;
         }
         // The log ends at a gap. Appends are queued a whole `Ready` at a time, before any is
         // answered: if one failed, later ones of the same `append` may be durable behind it,
@@ -199,6 +208,12 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
         // In chunks, so that what is kept in memory stays the cache's (and the unapplied).
         for chunk in runs.chunks(64) {
             let entries = log.read_runs(chunk, usize::MAX).await?;
+            if entries.len() != chunk.len() {
+                // Nothing expires while the shard is gated at 0.
+                let reason =
+                    format!("entry {} lost its records while the log opened", chunk[entries.len()].position.index);
+                return Err(corrupt(JOURNAL, 0, reason));
+            }
             if log.fence.is_none() {
                 log.fence = entries
                     .iter()
@@ -213,6 +228,8 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
         log.end = runs.last().map_or(tip.next_index, |last| last.end_index);
         raft_files::check_commit_held(&store)?;
         log.journal.gate_shard(shard_uid, log.end_of(commit, &store))?;
+        // Retention may delete what only compacted entries held.
+        log.journal.hold_segments_from(shard_uid, runs.first().map_or(log.end, |run| run.first_index))?;
         Ok((log, store))
     }
 
@@ -242,7 +259,8 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
     }
 
     /// Reads the entries of `runs` (consecutive): at most `bytes_max` bytes of data, but at
-    /// least one entry.
+    /// least one entry, unless retention took the records of the first. It stops at the first
+    /// entry gone (those are a prefix of the log), noted in `gone_through`.
     async fn read_runs(&self, runs: &[RaftEntryRun], bytes_max: usize) -> Result<Vec<Entry>> {
         let mut entries = Vec::with_capacity(runs.len());
         let mut bytes = 0;
@@ -253,7 +271,11 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
             let entry = if run.first_index == run.end_index {
                 self.entry_without_records(run.position).await?
             } else {
-                let records = self.records_of(run).await?;
+                let Some(records) = self.records_of(run).await? else {
+                    // (Retention may take entries this read returns before it: they were read.)
+                    self.gone_through.set(self.gone_through.get().max(run.position.index));
+                    break;
+                };
                 Entry {
                     index: run.position.index,
                     term: run.position.term,
@@ -267,13 +289,19 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
         Ok(entries)
     }
 
-    /// The records of entry `run`, checked to be its own.
-    async fn records_of(&self, run: &RaftEntryRun) -> Result<Vec<StoredRecord>> {
+    /// The records of entry `run`, checked to be its own; `None` if retention took them.
+    async fn records_of(&self, run: &RaftEntryRun) -> Result<Option<Vec<StoredRecord>>> {
         let (first, end) = (run.first_index, run.end_index);
         let mut records = Vec::with_capacity((end - first) as usize);
         let mut next = first;
         while next < end {
             let batch = self.journal.read_log(self.shard_uid, next, (end - next) as usize, usize::MAX).await?;
+            let first_read = batch.records.first().map(|record| record.sequence_number.record_index());
+            if first_read != Some(next) && self.journal.bounds(self.shard_uid).await?.0 > next {
+                // Expired (reads start at the trim horizon): a whole entry, as retention takes
+                // whole runs.
+                return Ok(None);
+            }
             if batch.records.is_empty() {
                 let reason = format!("entry {} lacks records from {next} to {end}", run.position.index);
                 return Err(corrupt(JOURNAL, next, reason));
@@ -294,7 +322,7 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
                 }
             }
         }
-        Ok(records)
+        Ok(Some(records))
     }
 
     fn side_path(&self, position: RaftPosition) -> PathBuf {
@@ -438,13 +466,20 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
         (index.saturating_sub(self.compacted) / self.compact_entries) as usize
     }
 
+    fn gone_through(&self) -> u64 {
+        self.gone_through.get()
+    }
+
     /// Records the compaction point and deletes the side files up to it; the journal's
     /// retention deletes the runs.
-    async fn compact(&mut self, index: u64, term: u64) -> Result<usize> {
+    async fn compact(&mut self, index: u64, term: u64, store: &LogStore) -> Result<usize> {
         let freed = self.freed_by_compaction(index);
         self.save_fence_before_compaction(index).await?;
         raft_files::save_compacted(&self.storage, &self.dir, index, term).await?;
         self.compacted = index;
+        // Retention may delete what only compacted entries held.
+        let held = store.offset(index + 1).unwrap_or(self.end);
+        self.journal.hold_segments_from(self.shard_uid, held)?;
         self.remove_side_files(index).await?;
         Ok(freed)
     }
@@ -462,6 +497,7 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
         self.compacted = index;
         self.last_index = index;
         self.end = self.journal.tip(self.shard_uid)?.next_index;
+        self.journal.hold_segments_from(self.shard_uid, self.end)?;
         self.remove_side_files(index).await
     }
 

@@ -1,11 +1,12 @@
 //! Where a [`crate::replica::Replica`] keeps its log and hard state durably: the seam between
 //! the Raft layer and the files.
 //!
-//! One implementation exists today, [`crate::durable_log::DurableLog`] (a log of its own per
-//! group, with its own segments and syncs). The trait is the first step of slice C in
-//! `docs/replication.md`: a shard group's log is to become a view of the core's journal, whose
-//! runs already carry their entries' Raft positions and whose reads stop at what the group
-//! published, so that each record is written and synced once.
+//! Two implement it: [`crate::durable_log::DurableLog`] (a log of its own per group, with its
+//! own segments and syncs), which `sluiced` runs, and [`crate::journal_log::JournalLog`] (a
+//! shard group's log as a view of the core's journal, whose runs carry their entries' Raft
+//! positions and whose reads stop at what the group published, so that each record is written
+//! and synced once: slice C in `docs/replication.md`), which the cluster simulation runs and
+//! `sluiced` does not yet.
 //!
 //! What the replica relies on, whatever keeps the log:
 //! - an entry appended is durable only once [`LogStorage::sync`] returns, and the replica
@@ -36,8 +37,17 @@ pub trait LogStorage {
     async fn sync(&mut self) -> Result<()>;
 
     /// Reads entries `from` to `to` (inclusive, all in the log) back from where `store` says
-    /// each is: at most `bytes_max` bytes of data, but at least one entry.
+    /// each is: at most `bytes_max` bytes of data, but at least one entry. It stops before the
+    /// first entry found gone ([`LogStorage::gone_through`]), which may be the first.
     async fn read(&self, from: u64, to: u64, bytes_max: usize, store: &LogStore) -> Result<Vec<Entry>>;
+
+    /// The newest entry a read found gone although the log was not compacted past it (a log
+    /// kept in the journal, whose retention deletes committed entries' records by age), 0 if
+    /// none: the replica compacts past it, so that a member that needs it gets a snapshot
+    /// instead.
+    fn gone_through(&self) -> u64 {
+        0
+    }
 
     /// How many units of storage (segments) a compaction at `index` would free: the replica
     /// compacts only once it is worth it (`limits::COMPACT_SEGMENTS_MIN`).
@@ -45,8 +55,9 @@ pub trait LogStorage {
 
     /// Records durably that the entries up to `index` (of `term`) are gone, and frees what
     /// held only them; returns how many units it freed. The caller keeps the hard state's
-    /// commit at or past `index` on disk first, and has `store` compacted.
-    async fn compact(&mut self, index: u64, term: u64) -> Result<usize>;
+    /// commit at or past `index` on disk first, and has `store` compacted (it still holds the
+    /// places of the entries after `index`).
+    async fn compact(&mut self, index: u64, term: u64, store: &LogStore) -> Result<usize>;
 
     /// The host's state machine holds every entry up to `index` (of `term`), restored from a
     /// peer: the log continues at `index + 1`, whatever it held. The caller saves a hard state

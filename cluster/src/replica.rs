@@ -164,6 +164,11 @@ pub trait ReplicaEvents {
     fn compacted(&self, node_id: u64, index: u64, segments: usize) {
         let _ = (node_id, index, segments);
     }
+    /// A read found the records of the entries up to `index` gone (retention took them:
+    /// [`LogStorage::gone_through`]); the log is compacted past them now.
+    fn entries_gone(&self, node_id: u64, index: u64) {
+        let _ = (node_id, index);
+    }
     /// Brings the state machine up to `snapshot` (from a peer), durably, before the replica
     /// installs it; false if it could not (the snapshot is dropped, and the leader sends one
     /// again). A host whose state machine cannot restore keeps the default, and its group
@@ -401,15 +406,24 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
         let store = self.raw.store();
         let allowed = if raft.state == StateRole::Leader { self.compact_to() } else { self.compact_to_hint };
         let index = allowed.min(self.durable_applied).min(raft.raft_log.applied).min(store.last_index());
-        if index < store.first_index() || self.log.freed_by_compaction(index) < COMPACT_SEGMENTS_MIN {
+        // Entries whose records retention took (`LogStorage::gone_through`: committed, and
+        // applied here) are compacted whatever else waits: a member that needs them gets a
+        // snapshot instead.
+        let gone = self.log.gone_through().min(raft.raft_log.applied).min(store.last_index());
+        let index = index.max(gone);
+        let gone_here = gone >= store.first_index();
+        if index < store.first_index() || !(gone_here || self.log.freed_by_compaction(index) >= COMPACT_SEGMENTS_MIN) {
             return Ok(());
+        }
+        if gone_here {
+            self.events.entries_gone(self.id, gone);
         }
         let term = store.term_of(index).expect("within the log");
         // A restart must find a commit at least as far as the log's new start (the hard state
         // is written every `COMMIT_SAVED_EVERY_BYTES`, so it mostly is already).
         self.save_commit(index).await?;
         self.raw.store().compact(index);
-        let segments = self.log.compact(index, term).await?;
+        let segments = self.log.compact(index, term, self.raw.store()).await?;
         self.events.compacted(self.id, index, segments);
         Ok(())
     }

@@ -34,10 +34,11 @@ use bytes::Bytes;
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfState, Entry, Message};
 use sluice_engine::checksum::xxh3_64_with_seed;
-use sluice_engine::clock::ManualClock;
+use sluice_engine::clock::{Clock, ManualClock};
 use sluice_engine::journal::{AppendRecord, Journal, JournalConfig, ShardSpec, StoredRecord};
 use sluice_engine::sequence::ShardSeqPrefix;
 use sluice_engine::sim::{DiskConfig, RunOutcome, SimDisk, SimExecutor, SimRng, SimStorage, SimTask};
+use sluice_engine::storage::Storage;
 use sluice_engine::EngineError;
 
 use crate::codec;
@@ -128,7 +129,23 @@ pub struct SimConfig {
     /// (a reshard's seal). Drawn from a generator of their own, so that with 0 a seed runs as it
     /// did before fences existed.
     pub fence_one_in: u64,
+    /// With the log in the journal: its records expire after this many rounds of the clock
+    /// (each round is [`ROUND_MS`]), and each member runs a retention pass every
+    /// [`RETENTION_PASS_EVERY_ROUNDS`]. `None`: nothing expires.
+    pub journal_retention_rounds: Option<u64>,
 }
+
+/// Clock time per round, milliseconds: a tick's, about (3 rounds in 4 tick a node).
+pub const ROUND_MS: i64 = TICK_INTERVAL_MS as i64;
+
+/// Rounds between two retention passes of a member ([`SimConfig::journal_retention_rounds`]).
+pub const RETENTION_PASS_EVERY_ROUNDS: u64 = 5;
+
+/// The clock's time before the first round.
+const CLOCK_START_MS: i64 = 1_000_000;
+
+/// A retention under which nothing expires.
+const KEPT_FOR_EVER_MS: i64 = 1 << 40;
 
 impl Default for SimConfig {
     fn default() -> SimConfig {
@@ -158,6 +175,7 @@ impl Default for SimConfig {
             link_cut_one_in: 0,
             journal_log_compact_entries: None,
             fence_one_in: 0,
+            journal_retention_rounds: None,
         }
     }
 }
@@ -183,6 +201,10 @@ pub struct SimOutcome {
     pub entries_read_from_disk: u64,
     /// Log segments deleted by compaction, on all nodes.
     pub segments_deleted: u64,
+    /// Compactions past entries whose records expired ([`SimConfig::journal_retention_rounds`]).
+    pub gone_compactions: u64,
+    /// Journal segments the members' retention passes deleted.
+    pub retention_segments_deleted: u64,
     /// Snapshots installed by members behind the others' logs.
     pub snapshots_installed: u64,
     /// Members replaced by new nodes (the new one a voter, the old one removed).
@@ -233,19 +255,25 @@ impl LinkCut {
     }
 }
 
-/// A client entry: its value (unique per proposal) then filler derived from it, so that the
-/// checker can tell a byte-exact copy from a damaged one.
-fn client_entry(value: u64, length: usize) -> Vec<u8> {
+/// A client entry: its value (unique per proposal), its arrival time (the clock's when it
+/// was proposed, which a journal keeps as its record's), then filler derived from the value,
+/// so that the checker can tell a byte-exact copy from a damaged one.
+fn client_entry(value: u64, arrival_ms: i64, length: usize) -> Vec<u8> {
     let mut data = value.to_le_bytes().to_vec();
+    data.extend(arrival_ms.to_le_bytes());
     data.extend((0..length).map(|at| (value as usize).wrapping_mul(31).wrapping_add(at) as u8));
     data
 }
 
 fn client_value(data: &[u8]) -> u64 {
-    assert!(data.len() >= 8, "a client entry of {} bytes", data.len());
+    assert!(data.len() >= 16, "a client entry of {} bytes", data.len());
     let value = u64::from_le_bytes(data[..8].try_into().expect("eight bytes"));
-    assert_eq!(data, client_entry(value, data.len() - 8), "entry {value} came back changed");
+    assert_eq!(data, client_entry(value, client_arrival_ms(data), data.len() - 16), "entry {value} came back changed");
     value
+}
+
+fn client_arrival_ms(data: &[u8]) -> i64 {
+    i64::from_le_bytes(data[8..16].try_into().expect("eight bytes"))
 }
 
 const JOURNAL_DIR: &str = "/sluice/journal";
@@ -263,7 +291,7 @@ impl EntryCodec for ClientEntries {
     fn records(&self, shard_uid: u64, data: &Bytes) -> Option<(i64, Vec<AppendRecord>)> {
         let partition_key = Bytes::from_static(b"k");
         let record = AppendRecord { shard_uid, partition_key, data: data.clone(), sealed: false };
-        (!data.is_empty()).then(|| (0, vec![record]))
+        (!data.is_empty()).then(|| (client_arrival_ms(data), vec![record]))
     }
 
     fn entry(&self, records: &[StoredRecord]) -> Bytes {
@@ -275,21 +303,40 @@ impl EntryCodec for ClientEntries {
     }
 }
 
-/// Opens the journal on a member's disk, with the group's shard, and the log in it.
+/// A journal with the group's shard, and the log in it.
+type OpenedJournalLog = (Journal<SimStorage>, JournalLog<SimStorage, ClientEntries>, LogStore);
+
+/// Opens the journal on a member's disk, with the group's shard (whose records expire after
+/// `retention_ms` of `clock`), and the log in it.
 async fn open_journal_log(
     storage: SimStorage,
     segment_bytes: usize,
     conf_state: ConfState,
     cache_bytes_max: usize,
-) -> Result<(JournalLog<SimStorage, ClientEntries>, LogStore), ClusterError> {
+    clock: ManualClock,
+    retention_ms: i64,
+) -> Result<OpenedJournalLog, ClusterError> {
     let mut config = JournalConfig::new(JOURNAL_DIR);
     config.segment_bytes_max = segment_bytes as u64;
     config.tail_cache_bytes_max = 0;
-    // The clock never moves: nothing expires.
-    let journal = Journal::open_in(storage.clone(), config, std::sync::Arc::new(ManualClock::new(1_000))).await?;
+    let journal = Journal::open_in(storage.clone(), config, std::sync::Arc::new(clock)).await?;
     let seq_prefix = ShardSeqPrefix::new(1_700_000_000, 0);
-    journal.register_shard(ShardSpec { uid: SHARD_UID, seq_prefix, retention_ms: 1 << 40 });
-    JournalLog::open(journal, SHARD_UID, ClientEntries, storage, Path::new(RAFT_DIR), conf_state, cache_bytes_max).await
+    journal.register_shard(ShardSpec { uid: SHARD_UID, seq_prefix, retention_ms });
+    let dir = Path::new(RAFT_DIR);
+    let (log, store) =
+        JournalLog::open(journal.clone(), SHARD_UID, ClientEntries, storage, dir, conf_state, cache_bytes_max).await?;
+    Ok((journal, log, store))
+}
+
+/// A member's retention passes, one per message on `passes` (`SimConfig::journal_retention_rounds`),
+/// counting the segments they delete in `deleted`.
+async fn retention_passes(journal: Journal<SimStorage>, passes: async_channel::Receiver<()>, deleted: Rc<Cell<u64>>) {
+    while passes.recv().await.is_ok() {
+        // A pass that failed (an injected disk fault) deleted less: the next one goes on.
+        if let Ok(segments) = journal.enforce_retention().await {
+            deleted.set(deleted.get() + segments as u64);
+        }
+    }
 }
 
 /// Whether `error` may stop a replica in the simulation: a failure the simulated disk
@@ -347,6 +394,7 @@ struct Checker {
     elections_checked: u64,
     entries_read_from_disk: u64,
     segments_deleted: u64,
+    gone_compactions: u64,
     snapshots_installed: u64,
     restores_failed: u64,
     digest: u64,
@@ -515,6 +563,12 @@ impl ReplicaEvents for Events {
         let mut checker = self.checker.borrow_mut();
         checker.note(&[7, node_id, index, segments as u64]);
         checker.segments_deleted += segments as u64;
+    }
+
+    fn entries_gone(&self, node_id: u64, index: u64) {
+        let mut checker = self.checker.borrow_mut();
+        checker.note(&[15, node_id, index]);
+        checker.gone_compactions += 1;
     }
 
     /// The state machine is the checker: restoring it copies nothing, but is checked, and
@@ -696,6 +750,8 @@ struct Running {
     /// Why the replica stopped by itself, if it did.
     error: Rc<RefCell<Option<ClusterError>>>,
     _task: SimTask<()>,
+    /// Asks its journal for a retention pass (`SimConfig::journal_retention_rounds`).
+    retention: async_channel::Sender<()>,
 }
 
 struct Node {
@@ -750,6 +806,10 @@ struct World {
     cuts_rng: SimRng,
     /// Draws the fences ([`SimConfig::fence_one_in`]).
     fences_rng: SimRng,
+    /// Every member's journal clock (their clocks agree).
+    clock: ManualClock,
+    /// Segments the members' retention passes deleted.
+    retention_deleted: Rc<Cell<u64>>,
     /// The highest entry committed so far, and the round it was first seen in.
     last_commit: (u64, u64),
 }
@@ -783,12 +843,20 @@ impl World {
         let switch = Rc::new(KillSwitch::default());
         let ended = Rc::new(Cell::new(false));
         let journal_log = self.config.journal_log_compact_entries;
+        let (clock, retention_rounds) = (self.clock.clone(), self.config.journal_retention_rounds);
+        let retention_deleted = self.retention_deleted.clone();
+        let (retention, retention_asked) = async_channel::bounded(1);
         let serve = async move {
             match journal_log {
                 Some(compact_entries) => {
                     let conf_state = ConfState::from((config.voters.clone(), vec![]));
-                    let opened = open_journal_log(storage, config.segment_bytes, conf_state, config.entry_cache_bytes);
-                    let (log, store) = opened.await?;
+                    let retention_ms = retention_rounds.map_or(KEPT_FOR_EVER_MS, |rounds| rounds as i64 * ROUND_MS);
+                    let (segment_bytes, cache_bytes) = (config.segment_bytes, config.entry_cache_bytes);
+                    let opened =
+                        open_journal_log(storage.clone(), segment_bytes, conf_state, cache_bytes, clock, retention_ms);
+                    let (journal, log, store) = opened.await?;
+                    // A task of the member's process: it dies with it.
+                    drop(storage.spawn(retention_passes(journal, retention_asked, retention_deleted)));
                     let log = log.compacting_every(compact_entries);
                     Replica::open(log, store, &config, transport, events)?.run(receiver).await
                 }
@@ -808,7 +876,7 @@ impl World {
             }
             ended_flag.set(true);
         });
-        node.running = Some(Running { inbox: sender, switch, ended, error, _task: task });
+        node.running = Some(Running { inbox: sender, switch, ended, error, _task: task, retention });
     }
 
     /// Kills node `index`'s process (and its machine's power, if `power_loss`), waiting until
@@ -963,6 +1031,12 @@ impl World {
     /// One round: faults, ticks, deliveries, maybe a proposal, then the nodes run.
     async fn round(&mut self, now: u64, faults: bool) {
         self.network.borrow_mut().now = now;
+        self.clock.advance_ms(ROUND_MS);
+        if self.config.journal_retention_rounds.is_some() && now.is_multiple_of(RETENTION_PASS_EVERY_ROUNDS) {
+            for running in self.nodes.iter().filter_map(|node| node.running.as_ref()) {
+                let _ = running.retention.try_send(());
+            }
+        }
         // A node whose storage failed has stopped itself: its process is gone, the machine not.
         for index in 0..self.nodes.len() {
             if let Some(running) = self.nodes[index].running.as_ref().filter(|running| running.ended.get()) {
@@ -1083,7 +1157,8 @@ impl World {
                 self.outcome.proposed += 1;
                 let length = self.rng.below(700) as usize;
                 let context = value.to_le_bytes().to_vec();
-                self.send(index, Input::Propose { context, data: client_entry(value, length) });
+                let data = client_entry(value, self.clock.now_ms(), length);
+                self.send(index, Input::Propose { context, data });
             }
         }
         for _ in 0..self.config.yields_per_round {
@@ -1259,9 +1334,12 @@ impl World {
             let conf_state = ConfState::from(((1..=self.config.nodes).collect::<Vec<u64>>(), vec![]));
             let (store, entries) = match self.config.journal_log_compact_entries {
                 Some(_) => {
-                    let opened = open_journal_log(storage, self.config.segment_bytes, conf_state, 0).await;
-                    let (log, store) =
-                        opened.unwrap_or_else(|error| panic!("node {} does not reopen: {error}", node.id));
+                    // Nothing expires now: every entry the log did not compact is still on disk.
+                    let clock = ManualClock::new(self.clock.now_ms());
+                    let opened =
+                        open_journal_log(storage, self.config.segment_bytes, conf_state, 0, clock, KEPT_FOR_EVER_MS);
+                    let (_, log, store) =
+                        opened.await.unwrap_or_else(|error| panic!("node {} does not reopen: {error}", node.id));
                     let entries = read_whole_log(&log, &store).await;
                     (store, entries)
                 }
@@ -1332,6 +1410,8 @@ impl World {
             elections_checked: checker.elections_checked,
             entries_read_from_disk: checker.entries_read_from_disk,
             segments_deleted: checker.segments_deleted,
+            gone_compactions: checker.gone_compactions,
+            retention_segments_deleted: self.retention_deleted.get(),
             snapshots_installed: checker.snapshots_installed,
             restores_failed: checker.restores_failed,
             messages_sent: network.sent,
@@ -1403,6 +1483,8 @@ pub fn run(seed: u64, config: &SimConfig) -> SimOutcome {
         cuts_rng: rng.fork(),
         // After the cuts' generator, for the same reason.
         fences_rng: rng.fork(),
+        clock: ManualClock::new(CLOCK_START_MS),
+        retention_deleted: Rc::new(Cell::new(0)),
         last_commit: (0, 0),
     };
     let polls_max = (config.rounds + config.settle_rounds_max) * (config.yields_per_round + 1) * 64;

@@ -275,7 +275,7 @@ fn compaction_deletes_old_segments_and_recovery_starts_after_it() {
             // Nothing to drop below the first segment's last entry.
             assert_eq!(log.freed_by_compaction(1), 0);
             store.compact(40);
-            let dropped = log.compact(40, store.term_of(40).unwrap()).await.expect("compact");
+            let dropped = log.compact(40, store.term_of(40).unwrap(), &store).await.expect("compact");
             assert!(dropped > 0 && log.segment_count() == before - dropped);
             // What is left still reads back, from the new start.
             let read = log.read(41, 60, usize::MAX, &store).await.expect("read");

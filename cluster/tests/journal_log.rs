@@ -340,7 +340,7 @@ async fn run_process(
                 let index = rng.range(model.compacted + 1, model.commit + 1);
                 let term = model.term_of(index);
                 opened.store.compact(index);
-                opened.log.compact(index, term).await.expect("compact");
+                opened.log.compact(index, term, &opened.store).await.expect("compact");
                 let gone: Vec<Entry> = model.log.drain(..(index - model.compacted) as usize).collect();
                 if !model.compacted_fence {
                     let before_fence = gone.iter().take_while(|entry| !is_fence(entry));
@@ -404,7 +404,7 @@ fn the_log_kept_in_the_journal_survives_restarts_as_synced() {
 }
 
 /// Entries 1 to 12 with two records each, the first `old` of them arriving at 1 000 ms and the
-/// rest at 500 000 ms, then an empty entry; committed up to `commit`.
+/// rest at 500 000 ms (appended after them), then an empty entry; committed up to `commit`.
 async fn write_aging_log(storage: SimStorage, old: u64, commit: u64) -> Vec<Entry> {
     let mut opened = open(storage, 4096, ManualClock::new(1_000), 60_000).await;
     let hard_state = HardState { term: 2, ..HardState::default() };
@@ -417,9 +417,12 @@ async fn write_aging_log(storage: SimStorage, old: u64, commit: u64) -> Vec<Entr
         })
         .collect();
     entries.push(Entry { index: 13, term: 2, ..Entry::default() });
-    let places = opened.log.append(&entries).await.unwrap();
-    opened.log.sync().await.unwrap();
-    opened.store.append(&entries, &places);
+    // The old entries first, in a commit of their own: the segment rolls after them.
+    for part in [&entries[..old as usize], &entries[old as usize..]] {
+        let places = opened.log.append(part).await.unwrap();
+        opened.log.sync().await.unwrap();
+        opened.store.append(part, &places);
+    }
     let hard_state = HardState { term: 2, commit, ..HardState::default() };
     opened.log.save_hard_state(&hard_state).await.unwrap();
     opened.store.set_hard_state(hard_state);
@@ -428,46 +431,77 @@ async fn write_aging_log(storage: SimStorage, old: u64, commit: u64) -> Vec<Entr
     entries
 }
 
+/// The records of entries `range` of `written` (1-based indexes, as the log's).
+fn records_in(written: &[Entry], range: std::ops::RangeInclusive<usize>) -> Vec<Bytes> {
+    written[range.start() - 1..*range.end()].iter().flat_map(records_of).collect()
+}
+
 #[test]
-fn a_log_whose_oldest_entries_expired_starts_at_the_first_entry_held() {
+fn entries_whose_records_expired_are_read_as_gone_then_compacted_and_deleted() {
     let executor = SimExecutor::new(SimRng::new(1));
     let disk = SimDisk::new(DiskConfig::default(), SimRng::new(2));
     let written = block_on(&executor, write_aging_log(disk.storage(&executor), 8, 13));
-    // 530 s later, with a retention of 60 s: the records of entries 1 to 8 expired.
+    // 530 s later, with a retention of 60 s: the records of entries 1 to 8 expired. They are
+    // committed: retention takes them at the first read.
+    let storage = disk.storage(&executor);
+    let expected = written.clone();
+    block_on(&executor, async move {
+        let mut opened = open(storage, 4096, ManualClock::new(530_000), 60_000).await;
+        assert_eq!((opened.store.first_index(), opened.store.last_index()), (1, 13));
+        assert_eq!(served(&opened.journal).await, records_in(&expected, 9..=12));
+        // A read of entries whose records expired finds them gone, a prefix of the log.
+        let entries = opened.log.read(1, 13, usize::MAX, &opened.store).await.unwrap();
+        assert!(entries.is_empty(), "read {} entries whose records expired", entries.len());
+        assert_eq!(opened.log.gone_through(), 1);
+        let entries = opened.log.read(8, 13, usize::MAX, &opened.store).await.unwrap();
+        assert!(entries.is_empty());
+        assert_eq!(opened.log.gone_through(), 8);
+        let entries = opened.log.read(9, 13, usize::MAX, &opened.store).await.unwrap();
+        assert_entries(0, "the entries held", &entries, &expected[8..]);
+        // Their segment stays while the log holds them, and goes once it compacted them.
+        assert_eq!(opened.journal.enforce_retention().await.unwrap(), 0, "a held segment stays");
+        opened.store.compact(8);
+        opened.log.compact(8, 2, &opened.store).await.unwrap();
+        assert!(opened.journal.enforce_retention().await.unwrap() > 0, "a segment of expired records goes");
+        opened.journal.close().await.unwrap();
+    });
+    // The log starts after the entries compacted; retention found no others gone.
     let storage = disk.storage(&executor);
     block_on(&executor, async move {
         let opened = open(storage, 4096, ManualClock::new(530_000), 60_000).await;
         let store = &opened.store;
         assert_eq!((store.first_index(), store.last_index(), store.term_of(8)), (9, 13, Some(2)));
+        assert_eq!(served(&opened.journal).await, records_in(&written, 9..=12));
         let entries = opened.log.read(9, 13, usize::MAX, store).await.unwrap();
         assert_entries(0, "the entries held", &entries, &written[8..]);
-        let served: Vec<Bytes> = written[8..].iter().flat_map(records_of).collect();
-        assert_eq!(self::served(&opened.journal).await, served);
-        opened.journal.close().await.unwrap();
-    });
-    // The compaction point was saved: a restart finds the log as it was left.
-    let storage = disk.storage(&executor);
-    block_on(&executor, async move {
-        let opened = open(storage, 4096, ManualClock::new(530_000), 60_000).await;
-        assert_eq!((opened.store.first_index(), opened.store.last_index()), (9, 13));
         opened.journal.close().await.unwrap();
     });
     executor.shutdown();
 }
 
 #[test]
-fn a_log_whose_uncommitted_entries_expired_does_not_open() {
+fn entries_not_committed_outlive_their_retention_until_they_commit() {
     let executor = SimExecutor::new(SimRng::new(1));
     let disk = SimDisk::new(DiskConfig::default(), SimRng::new(2));
-    block_on(&executor, write_aging_log(disk.storage(&executor), 8, 5));
+    let written = block_on(&executor, write_aging_log(disk.storage(&executor), 8, 5));
     let storage = disk.storage(&executor);
-    let error = block_on(&executor, async move {
-        match try_open(storage, 4096, ManualClock::new(530_000), 60_000).await {
-            Ok(_) => panic!("a log that lost uncommitted entries opened"),
-            Err(error) => error.to_string(),
-        }
+    block_on(&executor, async move {
+        let mut opened = open(storage, 4096, ManualClock::new(530_000), 60_000).await;
+        assert_eq!((opened.store.first_index(), opened.store.last_index()), (1, 13));
+        // Nothing past the published end expires, nor anything that arrived with it: entries
+        // 1 to 8 arrived together.
+        assert_eq!(served(&opened.journal).await, records_in(&written, 1..=5));
+        assert_eq!(opened.journal.enforce_retention().await.unwrap(), 0, "no segment goes");
+        let entries = opened.log.read(1, 13, usize::MAX, &opened.store).await.unwrap();
+        assert_entries(0, "the entries held", &entries, &written);
+        // Committed, they expire.
+        let hard_state = HardState { term: 2, commit: 13, ..HardState::default() };
+        opened.log.save_hard_state(&hard_state).await.unwrap();
+        opened.store.set_hard_state(hard_state);
+        opened.log.committed(13, &opened.store).unwrap();
+        assert_eq!(served(&opened.journal).await, records_in(&written, 9..=12));
+        opened.journal.close().await.unwrap();
     });
-    assert!(error.contains("retention took entries up to 8"), "{error}");
     executor.shutdown();
 }
 

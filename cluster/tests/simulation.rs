@@ -45,6 +45,8 @@ fn add_counts(total: &mut SimOutcome, outcome: &SimOutcome) {
     total.messages_dropped += outcome.messages_dropped;
     total.entries_read_from_disk += outcome.entries_read_from_disk;
     total.segments_deleted += outcome.segments_deleted;
+    total.gone_compactions += outcome.gone_compactions;
+    total.retention_segments_deleted += outcome.retention_segments_deleted;
     total.snapshots_installed += outcome.snapshots_installed;
     total.replacements_done += outcome.replacements_done;
     total.reads_answered += outcome.reads_answered;
@@ -245,10 +247,14 @@ fn with_the_log_in_the_journal_every_acknowledged_entry_survives() {
     };
     // Every entry stays, so the final check reads every one back (membership changes too).
     let whole = SimConfig { journal_log_compact_entries: Some(u64::MAX), ..compacting.clone() };
+    // Records expire after 100 rounds: a member down or cut off that long is sent a snapshot,
+    // and a group without a quorum that long keeps the entries it did not commit.
+    let expiring = |config: &SimConfig| SimConfig { journal_retention_rounds: Some(100), ..config.clone() };
+    let configs = [compacting.clone(), whole.clone(), expiring(&compacting), expiring(&whole)];
     let count = std::env::var("SIMULATION_SEEDS").map_or(60, |count| count.parse().expect("a number"));
     let mut total = SimOutcome::default();
     for seed in seeds().into_iter().take(count) {
-        let outcome = run_seed(seed, if seed % 2 == 0 { &compacting } else { &whole });
+        let outcome = run_seed(seed, &configs[seed as usize % configs.len()]);
         assert!(outcome.acknowledged > 0, "seed {seed} acknowledged nothing");
         add_counts(&mut total, &outcome);
     }
@@ -259,5 +265,7 @@ fn with_the_log_in_the_journal_every_acknowledged_entry_survives() {
         // and members behind the compaction were sent snapshots.
         assert!(total.entries_read_from_disk > 0 && total.segments_deleted > 0, "{total:?}");
         assert!(total.snapshots_installed > 0 && total.replacements_done > 0, "{total:?}");
+        // Records expired: reads found entries gone, and retention deleted segments.
+        assert!(total.gone_compactions > 0 && total.retention_segments_deleted > 0, "{total:?}");
     }
 }
