@@ -138,6 +138,9 @@ pub struct ShardIndex {
     expired_before_ms: i64,
     /// Runs that end at or before this index are gone (`trim_before`; only ever grows).
     trimmed_before: u64,
+    /// The index this index started at ([`ShardIndex::starting_at`]): no run of the shard
+    /// on disk starts below it.
+    origin: u64,
 }
 
 impl Default for ShardIndex {
@@ -157,7 +160,13 @@ impl ShardIndex {
             last_timestamp_ms,
             expired_before_ms: i64::MIN,
             trimmed_before: 0,
+            origin: next_index,
         }
+    }
+
+    /// The index it started at: no run of the shard on disk starts below it.
+    pub fn origin(&self) -> u64 {
+        self.origin
     }
 
     /// Appends a run of the active segment.
@@ -456,6 +465,7 @@ impl ShardIndex {
             last_timestamp_ms: self.last_timestamp_ms,
             expired_before_ms: self.expired_before_ms,
             trimmed_before: self.trimmed_before,
+            origin: self.origin,
         }
     }
 

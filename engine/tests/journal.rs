@@ -619,6 +619,47 @@ fn a_gated_shard_keeps_unpublished_records_and_held_segments_past_their_retentio
     });
 }
 
+/// A shard held from below where its runs begin (its group holds it from 0 before it knows
+/// where its log starts) keeps the trim its watermarks record where its runs begin: recovery
+/// wants the first run at or past the trim to start exactly there.
+#[test]
+fn a_shard_held_below_its_first_record_reopens() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    let clock = ManualClock::new(1_000);
+    let short = |uid: u64| ShardSpec { retention_ms: 1_000, ..spec(uid) };
+    let (first_path, first_clock) = (path.clone(), clock.clone());
+    run(move || async move {
+        let journal = open(small_config(&first_path), &first_clock).await;
+        journal.register_shard(short(1));
+        journal.register_shard(short(2));
+        journal.gate_shard(1, 0).unwrap();
+        journal.hold_segments_from(1, 0).unwrap();
+        // Shard 2's records fill the first segments alone; shard 1's come after them.
+        let data = "x".repeat(2_000);
+        for _ in 0..20 {
+            append_one(&journal, 2, &data).await;
+        }
+        for index in 1..=5u64 {
+            let raft = Some(RaftPosition { term: 1, index });
+            journal.queue_at(vec![shard_one_record("r")], 1_000, index, raft).await.unwrap().durable().await.unwrap();
+        }
+        first_clock.advance_ms(60_000);
+        journal.publish_until(1, 6).unwrap();
+        assert_eq!(journal.bounds(1).await.unwrap(), (6, 6), "published and expired");
+        // Shard 2's segments go: the watermarks are written, shard 1's among them.
+        assert!(journal.enforce_retention().await.unwrap() > 0);
+        journal.close().await.unwrap();
+    });
+    run(move || async move {
+        let journal = open(small_config(&path), &clock).await;
+        journal.register_shard(short(1));
+        journal.gate_shard(1, 6).unwrap();
+        assert_eq!(journal.raft_runs(1).unwrap().tip.map(|tip| tip.position.index), Some(5));
+        journal.close().await.unwrap();
+    });
+}
+
 /// glommio probes IOPOLL support on the first DmaFile an executor opens; a new, empty first
 /// file makes every later O_DIRECT read fail with EOPNOTSUPP (toolchain.md). The journal
 /// primes the probe first, so a brand-new directory must read back from disk.

@@ -210,8 +210,11 @@ pub(super) fn watermarks_of<S: Storage>(state: &super::State<S>) -> Watermarks {
         .map(|(&uid, shard)| {
             // The floor, a run boundary at or below the horizon: recovery skips the runs below
             // it and expires the others by time again, as before the restart.
-            // A held shard's stays at or below where its runs are held.
-            let trim_index = shard.index.trim_index_floor().min(shard.segments_held_from.unwrap_or(u64::MAX));
+            // A held shard's stays at or below where its runs are held (runs expired from the
+            // index but on disk), but not below where its runs begin: recovery wants the first
+            // run at or past the trim to start exactly there.
+            let held = shard.segments_held_from.map_or(u64::MAX, |held| held.max(shard.index.origin()));
+            let trim_index = shard.index.trim_index_floor().min(held);
             let watermark = Watermark {
                 next_index: shard.index.next_index(),
                 trim_index,
