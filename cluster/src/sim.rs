@@ -135,7 +135,7 @@ pub struct SimConfig {
     pub journal_retention_rounds: Option<u64>,
 }
 
-/// Clock time per round, milliseconds: a tick's, about (3 rounds in 4 tick a node).
+/// Clock time per round, milliseconds: about a tick's (a node ticks in 3 rounds of 4).
 pub const ROUND_MS: i64 = TICK_INTERVAL_MS as i64;
 
 /// Rounds between two retention passes of a member ([`SimConfig::journal_retention_rounds`]).
