@@ -55,6 +55,8 @@ const POLLS_PER_EPOCH_MAX: u64 = 3_000_000;
 const GATING_SALT: u64 = 0x6a7e_d0c5_5eed_0b1d;
 /// Mixed into a seed for the random numbers of position-only runs ([`Model::positions`]).
 const POSITIONS_SALT: u64 = 0x0b05_17e5_5eed_7a11;
+/// Mixed into a seed for the random numbers of holds ([`Model::holds`]), for the same reason.
+const HOLDS_SALT: u64 = 0x401d_5e95_0f7a_11ed;
 
 // ---------------------------------------------------------------------------------------------
 // Configuration of one seed.
@@ -183,6 +185,10 @@ struct ShardModel {
     /// group would move it: never back within an epoch, and to any end at or below it after a
     /// restart (the group's saved progress). `None`: not gated.
     published: Option<u64>,
+    /// Where a gated shard's group holds its runs on disk (`Journal::hold_segments_from`: its
+    /// first entry not compacted), at or below its published end; `None`: not held. The
+    /// group's compaction point is durable, so it holds there again after a restart.
+    hold: Option<u64>,
     /// A suffix of the shard is being replaced ([`replace_suffix`]): nothing is published
     /// past the records held, which end where the replacement starts.
     replacing: bool,
@@ -214,6 +220,10 @@ struct Stats {
     queued_not_next: u64,
     /// Gated shards' published ends moved (`Journal::publish_until`).
     publishes: u64,
+    /// Held shards' holds moved (`Journal::hold_segments_from`), and records found again
+    /// after a restart at or past a hold although they were older than their retention.
+    holds: u64,
+    held_expired_found: u64,
     /// Suffixes of gated shards replaced, the replacement acknowledged ([`replace_suffix`]).
     replacements: u64,
     /// Position-only runs acknowledged, and replacements made by one.
@@ -238,6 +248,9 @@ struct Model {
     /// The random numbers of position-only runs, apart from the others: `Some` if the seed
     /// gates and writes them (its gated shards' entries without records).
     positions: Option<SimRng>,
+    /// The random numbers of holds, apart from the others: `Some` if the seed gates and holds
+    /// its gated shards (their groups' logs kept in the journal).
+    holds: Option<SimRng>,
     stats: Stats,
     trace: Vec<String>,
 }
@@ -263,7 +276,12 @@ fn may_keep_expired(model: &Model, uid: u64, start: &ReadStart) -> bool {
 
 impl Model {
     fn fail(&self, what: impl std::fmt::Display) -> ! {
-        let tail: Vec<&String> = self.trace.iter().rev().take(30).collect();
+        let tail: Vec<&String> = self
+            .trace
+            .iter()
+            .rev()
+            .take(std::env::var("TRACE_TAIL").ok().and_then(|n| n.parse().ok()).unwrap_or(30))
+            .collect();
         panic!(
             "seed {}: {what}\nlast steps, newest first:\n  {}",
             self.seed,
@@ -299,6 +317,23 @@ impl Model {
         }
         let beyond = if shard.replacing { 1 } else { 3 };
         Some(published + rng.below(end - published + beyond))
+    }
+
+    /// Where held shard `uid` may now be held from: a run boundary past its hold and at or
+    /// below its published end (its group compacted entries it committed, and an entry's
+    /// place is where its run starts). `None` if the shard is not held, or this time the hold
+    /// stays.
+    fn next_hold(&mut self, uid: u64) -> Option<u64> {
+        let rng = self.holds.as_mut()?;
+        let shard = self.shards.get(&uid).filter(|shard| !shard.forgotten)?;
+        let (hold, published) = (shard.hold?, shard.published?);
+        let attempt_at = |index: u64| shard.held.get(&index).map(|held| held.attempt);
+        let boundaries: Vec<u64> =
+            (hold + 1..=published).filter(|&index| attempt_at(index - 1) != attempt_at(index)).collect();
+        if boundaries.is_empty() || !rng.one_in(2) {
+            return None;
+        }
+        Some(boundaries[rng.below(boundaries.len() as u64) as usize])
     }
 }
 
@@ -534,6 +569,12 @@ impl Ctx {
                         model.stats.publishes += 1;
                         model.shards.get_mut(&uid).expect("gated shard").published = Some(end);
                         self.journal.publish_until(uid, end).expect("a gated shard is registered");
+                    }
+                    if let Some(hold) = model.next_hold(uid) {
+                        model.note(format!("hold shard {uid} from {hold}"));
+                        model.shards.get_mut(&uid).expect("held shard").hold = Some(hold);
+                        model.stats.holds += 1;
+                        self.journal.hold_segments_from(uid, hold).expect("a held shard is registered");
                     }
                 }
             }
@@ -1201,7 +1242,8 @@ fn gate_after_restart(ctx: &Rc<Ctx>) {
         let mut gated = Vec::new();
         for (&uid, shard) in model.shards.iter_mut().filter(|(_, shard)| !shard.forgotten) {
             if let Some(published) = shard.published {
-                let saved = rng.below(published + 1);
+                // Its group's stored commit is at least its compaction point.
+                let saved = rng.below(published + 1).max(shard.hold.unwrap_or(0));
                 shard.published = Some(saved);
                 shard.replacing = false;
                 shard.unreplaced = false;
@@ -1219,7 +1261,30 @@ fn gate_after_restart(ctx: &Rc<Ctx>) {
         if visible_end != saved.min(durable_end).max(trim_floor) {
             model.fail(format!("shard {uid} gated at {saved}, durable to {durable_end}, serves to {visible_end}"));
         }
+        if let Some(hold) = model.shards[&uid].hold {
+            ctx.journal.hold_segments_from(uid, hold).expect("registered shard");
+        }
     }
+}
+
+/// Every record of a held shard from its hold on stayed on disk, however old, and recovery
+/// found it again: the first the model knows there is indexed (before registration, so before
+/// anything expires it).
+fn check_holds_after_restart(ctx: &Rc<Ctx>, now_ms: i64) {
+    let mut model = ctx.model.borrow_mut();
+    let mut expired_found = 0;
+    for (&uid, shard) in model.shards.iter().filter(|(_, shard)| !shard.forgotten) {
+        let Some(hold) = shard.hold else { continue };
+        let Some((&first_held, held)) = shard.held.range(hold..).next() else { continue };
+        let (trim_floor, _) = ctx.journal.indexed_bounds(uid).unwrap_or((u64::MAX, u64::MAX));
+        if trim_floor > first_held {
+            model.fail(format!("shard {uid} held from {hold}: record {first_held} is gone (trim floor {trim_floor})"));
+        }
+        if held.timestamp_ms < now_ms - shard.spec.retention_ms {
+            expired_found += 1;
+        }
+    }
+    model.stats.held_expired_found += expired_found;
 }
 
 /// What recovery rebuilt of shard `uid`'s Raft positions agrees with the records it serves
@@ -1332,7 +1397,9 @@ fn check_raft_entries(
 }
 
 async fn epoch(ctx: Rc<Ctx>, ending: Ending) -> EpochEnd {
-    // Recovery already ran in `open`; register what the "catalog" knows.
+    // Recovery already ran in `open`: what it found of the held shards first, then register
+    // what the "catalog" knows.
+    check_holds_after_restart(&ctx, ctx.clock.now_ms());
     {
         let model = ctx.model.borrow();
         for (uid, shard) in &model.shards {
@@ -1522,8 +1589,12 @@ struct SeedReport {
 /// Whether a seed may gate shards (half the seeds that may, do).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Gating {
-    /// Gating, with position-only runs among the gated shards' appends.
+    /// Gating, with position-only runs among the gated shards' appends, and holds
+    /// (`Journal::hold_segments_from`).
     Drawn,
+    /// Gating as the seeds ran before holds were simulated (2026-12-07): the regression seeds
+    /// found then.
+    DrawnWithoutHolds,
     /// Gating as the seeds ran before position-only runs were simulated (2026-12-06): the
     /// regression seeds found then.
     DrawnWithoutPositions,
@@ -1539,7 +1610,9 @@ fn run_seed(seed: u64, gating: Gating) -> SeedReport {
     // Half the seeds gate about half their shards.
     let mut gating_rng = SimRng::new(seed ^ GATING_SALT);
     let gated_seed = gating != Gating::Off && gating_rng.coin();
-    let positions = (gated_seed && gating == Gating::Drawn).then(|| SimRng::new(seed ^ POSITIONS_SALT));
+    let drawn = matches!(gating, Gating::Drawn | Gating::DrawnWithoutHolds);
+    let positions = (gated_seed && drawn).then(|| SimRng::new(seed ^ POSITIONS_SALT));
+    let holds = (gated_seed && gating == Gating::Drawn).then(|| SimRng::new(seed ^ HOLDS_SALT));
     let mut gating = gated_seed.then_some(gating_rng);
     let shards: BTreeMap<u64, ShardModel> = (1..=params.shard_count)
         .map(|uid| {
@@ -1552,6 +1625,7 @@ fn run_seed(seed: u64, gating: Gating) -> SeedReport {
                 ending_index: None,
                 forgotten: false,
                 published: gated.then_some(0),
+                hold: (gated && holds.is_some()).then_some(0),
                 replacing: false,
                 unreplaced: false,
             };
@@ -1568,6 +1642,7 @@ fn run_seed(seed: u64, gating: Gating) -> SeedReport {
         learnt: 0,
         gating,
         positions,
+        holds,
         stats: Stats::default(),
         trace: Vec::new(),
     }));
@@ -1720,6 +1795,8 @@ fn simulation() {
         total.queued_acked += s.queued_acked;
         total.queued_not_next += s.queued_not_next;
         total.publishes += s.publishes;
+        total.holds += s.holds;
+        total.held_expired_found += s.held_expired_found;
         total.replacements += s.replacements;
         total.positions_acked += s.positions_acked;
         total.position_replacements += s.position_replacements;
@@ -1731,6 +1808,8 @@ fn simulation() {
         assert!(total.queued_acked > 0 && total.queued_not_next > 0, "{total:?}");
         assert!(total.publishes > 0 && total.replacements > 0, "{total:?}");
         assert!(total.positions_acked > 0 && total.position_replacements > 0, "{total:?}");
+        // Shards were held, and records past a hold that had expired were found again.
+        assert!(total.holds > 0 && total.held_expired_found > 0, "{total:?}");
     }
 }
 
@@ -1866,7 +1945,7 @@ fn regression_a_failed_closing_batch_is_reported() {
 /// any seed below 20,000).
 #[test]
 fn regression_a_replacement_below_the_trim_cuts_position_only_runs() {
-    run_seed_reporting(26426, Gating::Drawn);
+    run_seed_reporting(26426, Gating::DrawnWithoutHolds);
 }
 
 // Retention deleted the segment holding a gated shard's replacing run (a position-only run at
@@ -1884,5 +1963,5 @@ fn regression_a_replacement_below_the_trim_cuts_position_only_runs() {
 /// records too, as recovery replaces them.
 #[test]
 fn regression_raft_entries_resolve_replaced_records_as_recovery_does() {
-    run_seed_reporting(949, Gating::Drawn);
+    run_seed_reporting(949, Gating::DrawnWithoutHolds);
 }

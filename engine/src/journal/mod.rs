@@ -803,12 +803,14 @@ impl<S: Storage> Journal<S> {
 
     /// Keeps a replicated shard's records from `first_index` on on disk, whatever their age:
     /// retention deletes no segment that holds them, and the trim horizon the watermarks
-    /// record stays at or below it, so that a restart finds their runs again (with their Raft
-    /// positions), although they may expire from reads before. The group's log calls it with
+    /// record stays at or below it (but not below where the shard's runs begin), so that a
+    /// restart finds their runs again (with their Raft positions), although they may expire
+    /// from reads before. `first_index` must be a run boundary: recovery wants the first run
+    /// at or past the watermarks' trim to start exactly there. The group's log calls it with
     /// the first record of the first entry it did not compact: what it compacted it no longer
     /// needs, the rest it may have to read back, or know the terms of, after a restart.
     /// Called again, it sets the index outright. Like the gate, it is not stored: the group
-    /// holds the shard again before any retention pass after a restart (in the step that
+    /// holds the shard again before anything reads it after a restart (in the step that
     /// registers it).
     pub fn hold_segments_from(&self, uid: u64, first_index: u64) -> Result<()> {
         let mut state = self.inner.state.borrow_mut();

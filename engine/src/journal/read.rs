@@ -63,6 +63,16 @@ impl<S: Storage> Journal<S> {
         Ok((shard.index.trim_index_floor(), shard.visible_end()))
     }
 
+    /// The first and next record index shard `uid` holds in its index as it is, registered
+    /// or not, without applying retention first (which [`Journal::bounds_in_memory`] does):
+    /// for a host checking what recovery found before anything reads the shard. `None` if the
+    /// journal knows no such shard.
+    pub fn indexed_bounds(&self, shard_uid: u64) -> Option<(u64, u64)> {
+        let state = self.inner.state.borrow();
+        let shard = state.shards.get(&shard_uid)?;
+        Some((shard.index.trim_index_floor(), shard.index.next_index()))
+    }
+
     /// Where the shard's durable records end, from memory (a gated shard's too: its writer's
     /// view, not its readers'): the index its next record gets, the
     /// arrival time of its last record (what the next append's time is at least), and its
