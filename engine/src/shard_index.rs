@@ -138,8 +138,8 @@ pub struct ShardIndex {
     expired_before_ms: i64,
     /// Runs that end at or before this index are gone (`trim_before`; only ever grows).
     trimmed_before: u64,
-    /// The index this index started at ([`ShardIndex::starting_at`]): no run of the shard
-    /// on disk starts below it.
+    /// The index this index started at ([`ShardIndex::starting_at`]): no run of the shard it
+    /// takes (at recovery too) starts below it.
     origin: u64,
 }
 
@@ -164,7 +164,7 @@ impl ShardIndex {
         }
     }
 
-    /// The index it started at: no run of the shard on disk starts below it.
+    /// The index it started at: no run of the shard it takes starts below it.
     pub fn origin(&self) -> u64 {
         self.origin
     }
@@ -343,10 +343,14 @@ impl ShardIndex {
     /// The arrival time of the oldest span or active run holding records at or past `index`
     /// (a span's first arrival time: no later than any of its runs'), if any is retained.
     pub fn first_timestamp_past(&self, index: u64) -> Option<i64> {
-        let span = self.sealed.iter().find(|span| span.end_index > index);
+        // Every read of a gated shard asks (its expiry cutoff): a binary search each, as the
+        // spans and runs end in index order.
+        let span = self.sealed.get(self.sealed.partition_point(|span| span.end_index <= index));
         match span {
             Some(span) => Some(span.first_timestamp_ms),
-            None => self.active.iter().find(|run| run.end_index() > index).map(|run| run.timestamp_ms),
+            None => {
+                self.active.get(self.active.partition_point(|run| run.end_index() <= index)).map(|run| run.timestamp_ms)
+            }
         }
     }
 
@@ -594,6 +598,20 @@ mod tests {
         assert_eq!((at(0), at(11), at(20), at(21), at(41)), (0, 3, 3, 10, 11));
         assert_eq!(index.timestamp_of(6, &NoSealedRuns), Ok(Some(20)));
         assert_eq!(index.timestamp_of(11, &NoSealedRuns), Ok(None));
+    }
+
+    #[test]
+    fn the_first_arrival_past_an_index_is_its_run_or_its_sealed_span() {
+        let mut index = index(&[run(0, 3, 10), run(3, 2, 20)]);
+        // Sealed into one span: its first arrival time stands for every run in it.
+        index.seal(0, 5 * 1000);
+        for entry in [run(5, 5, 30), run(10, 1, 40)] {
+            index.push(1, entry).unwrap();
+        }
+        let past = |at: u64| index.first_timestamp_past(at);
+        assert_eq!((past(0), past(2), past(4)), (Some(10), Some(10), Some(10)));
+        assert_eq!((past(5), past(9), past(10)), (Some(30), Some(30), Some(40)));
+        assert_eq!(past(11), None, "nothing past the end");
     }
 
     #[test]
