@@ -135,7 +135,7 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
         // nothing at all. (The host gates and holds the shard when it registers it, before any
         // retention pass; this is for a host that did not.)
         journal.gate_shard(shard_uid, 0)?;
-        journal.hold_segments_from(shard_uid, 0)?;
+        journal.hold_segments_from(shard_uid, 0, 0)?;
         let (store, compacted) = raft_files::open_store(&storage, dir, conf_state, cache_bytes_max).await?;
         // Retention by time applies first, as at every read: the entries kept are those whose
         // records are still served, from the trim horizon on (`raft_entries` lists those from
@@ -229,7 +229,8 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
         raft_files::check_commit_held(&store)?;
         log.journal.gate_shard(shard_uid, log.end_of(commit, &store))?;
         // Retention may delete what only compacted entries held.
-        log.journal.hold_segments_from(shard_uid, runs.first().map_or(log.end, |run| run.first_index))?;
+        let held = runs.first().map_or(log.end, |run| run.first_index);
+        log.journal.hold_segments_from(shard_uid, held, log.compacted + 1)?;
         Ok((log, store))
     }
 
@@ -479,7 +480,7 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
         self.compacted = index;
         // Retention may delete what only compacted entries held.
         let held = store.offset(index + 1).unwrap_or(self.end);
-        self.journal.hold_segments_from(self.shard_uid, held)?;
+        self.journal.hold_segments_from(self.shard_uid, held, index + 1)?;
         self.remove_side_files(index).await?;
         Ok(freed)
     }
@@ -497,7 +498,7 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
         self.compacted = index;
         self.last_index = index;
         self.end = self.journal.tip(self.shard_uid)?.next_index;
-        self.journal.hold_segments_from(self.shard_uid, self.end)?;
+        self.journal.hold_segments_from(self.shard_uid, self.end, index + 1)?;
         self.remove_side_files(index).await
     }
 

@@ -579,7 +579,7 @@ fn a_gated_shard_keeps_unpublished_records_and_held_segments_past_their_retentio
         let journal = open(small_config(&first_path), &first_clock).await;
         journal.register_shard(short);
         journal.gate_shard(1, 1).unwrap();
-        journal.hold_segments_from(1, 1).unwrap();
+        journal.hold_segments_from(1, 1, 1).unwrap();
         // Entries 1 to 30, one record of 2 KB each, arriving 10 ms apart: several segments.
         let data = "x".repeat(2_000);
         for index in 1..=30u64 {
@@ -601,7 +601,7 @@ fn a_gated_shard_keeps_unpublished_records_and_held_segments_past_their_retentio
         // Held from 1, no segment goes; held from 21 (its group compacted entries 1 to 20),
         // those that end before it do, and the trim the watermarks record stays at 21.
         assert_eq!(journal.enforce_retention().await.unwrap(), 0, "a held segment went");
-        journal.hold_segments_from(1, 21).unwrap();
+        journal.hold_segments_from(1, 21, 21).unwrap();
         assert!(journal.enforce_retention().await.unwrap() > 0, "no expired segment went");
         journal.close().await.unwrap();
     });
@@ -609,7 +609,7 @@ fn a_gated_shard_keeps_unpublished_records_and_held_segments_past_their_retentio
         let journal = open(small_config(&path), &clock).await;
         journal.register_shard(short);
         journal.gate_shard(1, 21).unwrap();
-        journal.hold_segments_from(1, 21).unwrap();
+        journal.hold_segments_from(1, 21, 21).unwrap();
         // The runs from the hold on are found again, although records 21 to 25 had expired.
         let log = journal.read_log(1, 21, 10, usize::MAX).await.unwrap();
         let indexes: Vec<u64> = log.records.iter().map(|record| record.sequence_number.record_index()).collect();
@@ -634,7 +634,7 @@ fn a_shard_held_below_its_first_record_reopens() {
         journal.register_shard(short(1));
         journal.register_shard(short(2));
         journal.gate_shard(1, 0).unwrap();
-        journal.hold_segments_from(1, 0).unwrap();
+        journal.hold_segments_from(1, 0, 0).unwrap();
         // Shard 2's records fill the first segments alone; shard 1's come after them.
         let data = "x".repeat(2_000);
         for _ in 0..20 {

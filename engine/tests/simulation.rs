@@ -319,6 +319,17 @@ impl Model {
         Some(published + rng.below(end - published + beyond))
     }
 
+    /// The Raft entry a hold at record `hold` of shard `uid` starts at: that of the record
+    /// there (0 for a hold at 0: everything), or none if the model holds no record there (the
+    /// hold is then by records alone).
+    fn hold_entry(&self, uid: u64, hold: u64) -> u64 {
+        if hold == 0 {
+            return 0;
+        }
+        let held = self.shards[&uid].held.get(&hold);
+        held.and_then(|held| self.attempts[held.attempt].raft).map_or(u64::MAX, |raft| raft.index)
+    }
+
     /// Where held shard `uid` may now be held from: a run boundary past its hold and at or
     /// below its published end (its group compacted entries it committed, and an entry's
     /// place is where its run starts). `None` if the shard is not held, or this time the hold
@@ -574,7 +585,8 @@ impl Ctx {
                         model.note(format!("hold shard {uid} from {hold}"));
                         model.shards.get_mut(&uid).expect("held shard").hold = Some(hold);
                         model.stats.holds += 1;
-                        self.journal.hold_segments_from(uid, hold).expect("a held shard is registered");
+                        let entry = model.hold_entry(uid, hold);
+                        self.journal.hold_segments_from(uid, hold, entry).expect("a held shard is registered");
                     }
                 }
             }
@@ -1262,7 +1274,8 @@ fn gate_after_restart(ctx: &Rc<Ctx>) {
             model.fail(format!("shard {uid} gated at {saved}, durable to {durable_end}, serves to {visible_end}"));
         }
         if let Some(hold) = model.shards[&uid].hold {
-            ctx.journal.hold_segments_from(uid, hold).expect("registered shard");
+            let entry = model.hold_entry(uid, hold);
+            ctx.journal.hold_segments_from(uid, hold, entry).expect("registered shard");
         }
     }
 }

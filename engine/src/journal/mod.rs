@@ -375,6 +375,13 @@ impl JournalStats {
     }
 }
 
+/// Where a replicated shard's runs are held on disk from ([`Journal::hold_segments_from`]).
+#[derive(Debug, Clone, Copy)]
+struct HeldFrom {
+    first_index: u64,
+    first_entry: u64,
+}
+
 #[derive(Default)]
 struct ShardState {
     spec: Option<ShardSpec>,
@@ -391,9 +398,9 @@ struct ShardState {
     unanswered: u32,
     /// Closed by a reshard: takes no more appends; its records stay readable.
     closed: bool,
-    /// Records from this index on stay on disk whatever their age
-    /// ([`Journal::hold_segments_from`]): their Raft entries are not compacted yet.
-    segments_held_from: Option<u64>,
+    /// Where the shard's runs stay on disk whatever their age ([`Journal::hold_segments_from`]):
+    /// from this record index and this Raft entry on, not compacted yet.
+    segments_held_from: Option<HeldFrom>,
 }
 
 impl ShardState {
@@ -801,21 +808,23 @@ impl<S: Storage> Journal<S> {
         Ok(())
     }
 
-    /// Keeps a replicated shard's records from `first_index` on on disk, whatever their age:
-    /// retention deletes no segment that holds them, and the trim horizon the watermarks
-    /// record stays at or below it (but not below where the shard's runs begin), so that a
-    /// restart finds their runs again (with their Raft positions), although they may expire
-    /// from reads before. `first_index` must be a run boundary: recovery wants the first run
-    /// at or past the watermarks' trim to start exactly there. The group's log calls it with
-    /// the first record of the first entry it did not compact: what it compacted it no longer
-    /// needs, the rest it may have to read back, or know the terms of, after a restart.
-    /// Called again, it sets the index outright. Like the gate, it is not stored: the group
-    /// holds the shard again before anything reads it after a restart (in the step that
-    /// registers it).
-    pub fn hold_segments_from(&self, uid: u64, first_index: u64) -> Result<()> {
+    /// Keeps a replicated shard's runs on disk, whatever their age, from record index
+    /// `first_index` and Raft entry `first_entry` on: retention deletes no segment that holds
+    /// records past `first_index` or a run of an entry at or past `first_entry` (a
+    /// position-only run holds no record, and sits at the index where the records end), and
+    /// the trim horizon the watermarks record stays at or below `first_index` (but not below
+    /// where the shard's runs begin), so that a restart finds those runs again, with their
+    /// Raft positions, although their records may expire from reads before. `first_index`
+    /// must be a run boundary: recovery wants the first run at or past the watermarks' trim to
+    /// start exactly there. The group's log calls it with its first entry not compacted and
+    /// that entry's first record: what it compacted it no longer needs, the rest it may have
+    /// to read back, or know the terms of, after a restart. Called again, it sets both
+    /// outright. Like the gate, it is not stored: the group holds the shard again before
+    /// anything reads it after a restart (in the step that registers it).
+    pub fn hold_segments_from(&self, uid: u64, first_index: u64, first_entry: u64) -> Result<()> {
         let mut state = self.inner.state.borrow_mut();
         let shard = state.shards.get_mut(&uid).ok_or(EngineError::UnknownShard(uid))?;
-        shard.segments_held_from = Some(first_index);
+        shard.segments_held_from = Some(HeldFrom { first_index, first_entry });
         Ok(())
     }
 

@@ -125,8 +125,11 @@ impl<S: Storage> Journal<S> {
                 None => true,
                 Some(shard @ ShardState { spec: Some(_), index, segments_held_from, .. }) => {
                     let end = segment.shard_end_index.get(uid).copied();
-                    // Runs ending at the held index are held too: position-only runs sit there.
-                    let held = segments_held_from.is_some_and(|held| end.is_none_or(|end| end >= held));
+                    let highest_entry = segment.shard_raft_spans.get(uid).map(|span| span.highest);
+                    let held = segments_held_from.is_some_and(|held| {
+                        end.is_none_or(|end| end > held.first_index)
+                            || highest_entry.is_some_and(|highest| highest >= held.first_entry)
+                    });
                     !held
                         && (*last_ms < shard.expiry_cutoff(now_ms)
                             || end.is_some_and(|end| end <= index.trim_index_floor()))
@@ -213,7 +216,7 @@ pub(super) fn watermarks_of<S: Storage>(state: &super::State<S>) -> Watermarks {
             // A held shard's stays at or below where its runs are held (runs expired from the
             // index but on disk), but not below where its runs begin: recovery wants the first
             // run at or past the trim to start exactly there.
-            let held = shard.segments_held_from.map_or(u64::MAX, |held| held.max(shard.index.origin()));
+            let held = shard.segments_held_from.map_or(u64::MAX, |held| held.first_index.max(shard.index.origin()));
             let trim_index = shard.index.trim_index_floor().min(held);
             let watermark = Watermark {
                 next_index: shard.index.next_index(),
