@@ -27,7 +27,8 @@
 //!
 //! `SIMULATION_SEED=N cargo test -p sluice-engine --test simulation` replays seed N exactly
 //! (with `-- --nocapture` it prints what it did); `SIMULATION_SEEDS=K` runs K seeds from
-//! `SIMULATION_SEED_START` (default 0). A failing seed prints the command that replays it.
+//! `SIMULATION_SEED_START` (default 0). A failing seed prints the command that replays it, and
+//! its last 30 steps (`SIMULATION_TRACE_LINES=N` prints N).
 //! Bugs the simulator found are kept below as named seeds.
 
 use bytes::Bytes;
@@ -276,12 +277,8 @@ fn may_keep_expired(model: &Model, uid: u64, start: &ReadStart) -> bool {
 
 impl Model {
     fn fail(&self, what: impl std::fmt::Display) -> ! {
-        let tail: Vec<&String> = self
-            .trace
-            .iter()
-            .rev()
-            .take(std::env::var("TRACE_TAIL").ok().and_then(|n| n.parse().ok()).unwrap_or(30))
-            .collect();
+        let lines = env_u64("SIMULATION_TRACE_LINES").unwrap_or(30) as usize;
+        let tail: Vec<&String> = self.trace.iter().rev().take(lines).collect();
         panic!(
             "seed {}: {what}\nlast steps, newest first:\n  {}",
             self.seed,
