@@ -1286,6 +1286,11 @@ fn position_only_runs_order_the_entries_without_records() {
         for from in [1, 38, 40, 61, 81] {
             assert_eq!(journal.raft_entries(1, from).await.unwrap(), entries_from(from), "from {from}");
         }
+        // A page of them, across the replacements and the sealed segments.
+        for (from, to) in [(1, 1), (1, 39), (38, 41), (40, 40), (41, 70), (79, 200)] {
+            let page: Vec<_> = entries_from(from).into_iter().filter(|entry| entry.position.index <= to).collect();
+            assert_eq!(journal.raft_entries_between(1, from, to).await.unwrap(), page, "{from} to {to}");
+        }
         journal.publish_until(1, next).unwrap();
         assert_eq!(contents(&read_all(&journal, 1, 0).await), write_expected);
         journal.close().await.unwrap();
@@ -1307,6 +1312,8 @@ fn position_only_runs_order_the_entries_without_records() {
             assert_eq!(journal.raft_runs(1).unwrap(), RaftRuns { terms, tip: Some(tip) });
             assert_eq!(journal.raft_entries(1, 1).await.unwrap(), entries_from(1));
             assert_eq!(journal.raft_entries(1, 39).await.unwrap(), entries_from(39));
+            let page: Vec<_> = entries_from(38).into_iter().filter(|entry| entry.position.index <= 41).collect();
+            assert_eq!(journal.raft_entries_between(1, 38, 41).await.unwrap(), page);
             journal.close().await.unwrap();
         });
     }

@@ -730,6 +730,13 @@ impl<S: Storage> Journal<S> {
     /// runs may be gone already, and those still there go with their segments (a position-only
     /// run at the floor may go too). A group compacts its log past such entries.
     pub async fn raft_entries(&self, shard_uid: u64, from: u64) -> Result<Vec<RaftEntryRun>> {
+        self.raft_entries_between(shard_uid, from, u64::MAX).await
+    }
+
+    /// [`Journal::raft_entries`] from `from` to `to` (inclusive): what a peer restoring from
+    /// this one asks for a page at a time. Segments whose runs all lie after `to` are not
+    /// read (they replace no entry up to it: a replacement goes at its own index and after).
+    pub async fn raft_entries_between(&self, shard_uid: u64, from: u64, to: u64) -> Result<Vec<RaftEntryRun>> {
         // Per segment to read, oldest first: its runs in memory (the active segment), or
         // where to load them from, pinned meanwhile.
         enum Source<S: Storage> {
@@ -746,7 +753,7 @@ impl<S: Storage> Journal<S> {
                 let Some(span) = segment.shard_raft_spans.get(&shard_uid) else { continue };
                 let replaces = before.replaced_by(segment, |uid| uid == shard_uid);
                 before.add(segment);
-                if span.highest < from && !replaces {
+                if (span.highest < from && !replaces) || span.lowest > to {
                     continue;
                 }
                 if segment.base == active {
@@ -777,7 +784,8 @@ impl<S: Storage> Journal<S> {
             }
         }
         // The floor is a run boundary: an entry's records lie wholly on one side of it.
-        entries.retain(|entry| entry.position.index >= from && entry.first_index >= floor);
+        entries
+            .retain(|entry| entry.position.index >= from && entry.position.index <= to && entry.first_index >= floor);
         Ok(entries)
     }
 

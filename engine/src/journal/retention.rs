@@ -31,6 +31,22 @@ impl<S: Storage> Journal<S> {
         .await
     }
 
+    /// [`Journal::trim_shard_before`], durably: the watermarks with the new trim are written
+    /// before this returns, so that a restart does not find the trimmed records again. For a
+    /// replicated shard restoring from a peer whose retention took the records before `index`
+    /// while this one still holds some of its own there, which it cannot tell are the group's
+    /// (`sluice_cluster::journal_log::restore_shard`). The shard's hold
+    /// ([`Journal::hold_segments_from`]) must not be below `index`: the watermarks' trim stays
+    /// at or below it. Returns the shard's trim horizon.
+    pub async fn trim_shard_durably(&self, uid: u64, index: u64) -> Result<u64> {
+        // One watermark writer at a time (see `enforce_retention`): waits for a pass under way.
+        let _writer = self.inner.watermark_writer.acquire_permit(1).await.map_err(|_| EngineError::Closed)?;
+        let trim = self.trim_shard_before(uid, index).await?;
+        let watermarks = watermarks_of(&self.inner.state.borrow());
+        self.write_watermarks(&watermarks).await?;
+        Ok(trim)
+    }
+
     /// For a replica whose records of `uid` all lie before `next_index`, restoring the shard
     /// from a peer whose retention already dropped every record before `next_index`
     /// (`server/src/ops/cluster/snapshot.rs`): the records here go as well, as if retention had
