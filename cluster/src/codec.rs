@@ -47,6 +47,10 @@ pub const HARD_STATE_BYTES: usize = 4 + 4 + 8 + 8 + 8 + 8;
 /// The compaction record has the hard state's layout (magic, version, index, term, zero,
 /// checksum) under its own magic.
 pub const COMPACTED_MAGIC: [u8; 4] = *b"SLCP";
+/// A restore's record (`journal_log::restore_shard`) has the same layout with five words
+/// (magic, version, the first entry written's index and term, where its records start, the
+/// fence covered, flags, checksum) under its own magic.
+pub const RESTORE_MAGIC: [u8; 4] = *b"SLRS";
 
 /// The entry types a frame may carry (raft-rs' `EntryType`: normal, conf change, conf change
 /// v2), numbered as raft-rs numbers them.
@@ -245,6 +249,35 @@ pub fn decode_compacted(bytes: &[u8]) -> Result<CompactedRecord, String> {
     Ok(CompactedRecord { index, term })
 }
 
+/// What a restore records before it changes the journal (`journal_log::RESTORE_FILE`): the
+/// first entry it writes and where that entry's records start, whether the member's records
+/// before that go (a gap: the shard restarts there, or is trimmed), and the first fence entry
+/// the snapshot covers (0: none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RestoreRecord {
+    pub index: u64,
+    pub term: u64,
+    pub start: u64,
+    pub gap: bool,
+    pub fence: u64,
+}
+
+/// Bytes of a restore record: magic, version, index, term, start, fence, flags, checksum.
+pub const RESTORE_RECORD_BYTES: usize = 4 + 4 + 5 * 8 + 8;
+
+pub fn encode_restore(restore: &RestoreRecord) -> [u8; RESTORE_RECORD_BYTES] {
+    encode_record(RESTORE_MAGIC, [restore.index, restore.term, restore.start, restore.fence, u64::from(restore.gap)])
+}
+
+/// Decodes a restore record; replaced atomically like the others, so any defect is corruption.
+pub fn decode_restore(bytes: &[u8]) -> Result<RestoreRecord, String> {
+    let [index, term, start, fence, flags] = decode_record(bytes, RESTORE_MAGIC)?;
+    if flags > 1 {
+        return Err(format!("flags {flags:#x}"));
+    }
+    Ok(RestoreRecord { index, term, start, gap: flags == 1, fence })
+}
+
 /// The membership record's magic (`raft.conf`).
 #[cfg(feature = "wire")]
 pub const CONF_MAGIC: [u8; 4] = *b"SLCF";
@@ -291,16 +324,18 @@ pub fn decode_conf(bytes: &[u8]) -> Result<(u64, raft::eraftpb::ConfState), Stri
     Ok((u64_at(bytes, 8), conf_state))
 }
 
-/// The layout both small records share: magic, version, three words, checksum.
-fn encode_record(magic: [u8; 4], words: [u64; 3]) -> [u8; HARD_STATE_BYTES] {
-    let mut out = [0u8; HARD_STATE_BYTES];
+/// The layout the small records share: magic, version, `N` words, checksum (`B` bytes in all,
+/// `16 + 8 * N`).
+fn encode_record<const N: usize, const B: usize>(magic: [u8; 4], words: [u64; N]) -> [u8; B] {
+    const { assert!(B == 16 + 8 * N) };
+    let mut out = [0u8; B];
     out[0..4].copy_from_slice(&magic);
     out[4..8].copy_from_slice(&HARD_STATE_VERSION.to_le_bytes());
     for (at, word) in words.iter().enumerate() {
         out[8 + 8 * at..16 + 8 * at].copy_from_slice(&word.to_le_bytes());
     }
-    let checksum = xxh3_64_with_seed(&out[..32], FRAME_SEED);
-    out[32..40].copy_from_slice(&checksum.to_le_bytes());
+    let checksum = xxh3_64_with_seed(&out[..B - 8], FRAME_SEED);
+    out[B - 8..].copy_from_slice(&checksum.to_le_bytes());
     out
 }
 
@@ -316,13 +351,14 @@ fn check_magic_and_version(bytes: &[u8], magic: [u8; 4]) -> Result<(), String> {
     Ok(())
 }
 
-fn decode_record(bytes: &[u8], magic: [u8; 4]) -> Result<[u64; 3], String> {
-    if bytes.len() != HARD_STATE_BYTES {
-        return Err(format!("{} bytes, expected {HARD_STATE_BYTES}", bytes.len()));
+fn decode_record<const N: usize>(bytes: &[u8], magic: [u8; 4]) -> Result<[u64; N], String> {
+    let expected = 16 + 8 * N;
+    if bytes.len() != expected {
+        return Err(format!("{} bytes, expected {expected}", bytes.len()));
     }
     check_magic_and_version(bytes, magic)?;
-    if xxh3_64_with_seed(&bytes[..32], FRAME_SEED) != u64_at(bytes, 32) {
+    if xxh3_64_with_seed(&bytes[..expected - 8], FRAME_SEED) != u64_at(bytes, expected - 8) {
         return Err("checksum mismatch".to_owned());
     }
-    Ok([u64_at(bytes, 8), u64_at(bytes, 16), u64_at(bytes, 24)])
+    Ok(std::array::from_fn(|at| u64_at(bytes, 8 + 8 * at)))
 }

@@ -5,8 +5,8 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use raft::eraftpb::ConfState;
 use sluice_cluster::codec::{
-    decode_conf, decode_hard_state, decode_log, encode_conf, encode_entry, encode_hard_state, HardStateRecord,
-    LogDefect, LogEntry,
+    decode_conf, decode_hard_state, decode_log, decode_restore, encode_conf, encode_entry, encode_hard_state,
+    encode_restore, HardStateRecord, LogDefect, LogEntry, RestoreRecord,
 };
 
 fn entry(index: u64, term: u64, data: &[u8]) -> LogEntry {
@@ -94,6 +94,23 @@ fn the_hard_state_round_trips_and_any_damage_is_reported() {
 }
 
 #[test]
+fn the_restore_record_round_trips_and_any_damage_is_reported() {
+    let restore = RestoreRecord { index: 81, term: 3, start: 57, gap: true, fence: 90 };
+    let bytes = encode_restore(&restore);
+    assert_eq!(decode_restore(&bytes), Ok(restore));
+    for bit in 0..bytes.len() * 8 {
+        let mut damaged = bytes;
+        damaged[bit / 8] ^= 1 << (bit % 8);
+        assert!(decode_restore(&damaged).is_err(), "bit {bit}");
+    }
+    assert!(decode_restore(&bytes[..bytes.len() - 1]).is_err());
+    // Another record's bytes are not a restore's, nor is a hard state of the same words.
+    let state = encode_hard_state(&HardStateRecord { term: 81, vote: 3, commit: 57 });
+    assert!(decode_restore(&state).is_err());
+    assert!(decode_hard_state(&bytes).is_err());
+}
+
+#[test]
 fn the_membership_round_trips_and_any_damage_is_reported() {
     let mut joint = ConfState::from((vec![1, 2, 4], vec![5]));
     joint.voters_outgoing = vec![1, 2, 3];
@@ -153,6 +170,7 @@ proptest! {
             prop_assert_eq!(entry.index, at as u64 + 1);
         }
         let _ = decode_hard_state(&bytes);
+        let _ = decode_restore(&bytes);
     }
 
     #[test]

@@ -19,7 +19,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use sluice_cluster::codec::{
-    decode_hard_state, decode_log, encode_entry, encode_hard_state, FRAME_HEADER_BYTES, FRAME_SEED,
+    decode_hard_state, decode_log, decode_restore, encode_entry, encode_hard_state, encode_restore, FRAME_HEADER_BYTES, FRAME_SEED,
 };
 use sluice_cluster::limits::{CLIENT_FRAME_BYTES_MAX, PEER_FRAME_BYTES_MAX};
 use sluice_cluster::wire::eraftpb::Message;
@@ -93,6 +93,9 @@ fuzz_target!(|data: &[u8]| {
     if mode & 2 == 2 {
         if let Ok(state) = decode_hard_state(&bytes) {
             assert_eq!(encode_hard_state(&state)[..], bytes[..]);
+        }
+        if let Ok(restore) = decode_restore(&bytes) {
+            assert_eq!(encode_restore(&restore)[..], bytes[..]);
         }
         return;
     }
