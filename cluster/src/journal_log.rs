@@ -39,10 +39,20 @@
 //! entry not compacted ([`Journal::hold_segments_from`]), so that a restart finds every entry
 //! of the log with its term, whatever expired from the reads.
 //!
+//! Snapshots (`docs/replication.md`, "Snapshots into the journal"): a member far behind
+//! restores the shard from a peer before the replica installs the snapshot: [`peer_runs`] on
+//! the peer lists its runs a page at a time, [`plan_restore`] on the member finds the first
+//! it does not hold alike, and [`restore_shard`] writes them with the peer's records, after a
+//! record of its own ([`RESTORE_FILE`]) that lets [`JournalLog::open`] settle a restore a
+//! crash cut short.
+//!
 //! Unfinished (`docs/replication.md`, "What is left"):
 //! - compaction frees no storage of its own (the journal's retention does that): it only
 //!   bounds the places kept in memory, every `limits::JOURNAL_LOG_COMPACT_ENTRIES` entries;
-//! - `sluiced` does not run its groups on it yet (the cluster simulation does).
+//! - `sluiced` does not run its groups on it yet (the cluster simulation does);
+//! - a restore holds the peer's runs and records in memory before it writes them, and a
+//!   member holding records past the peer's trim horizon in entries before the first it
+//!   would write is refused ([`plan_restore`]).
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -66,6 +76,12 @@ const SIDE_FILE: &str = "raft entry without records";
 /// for a compaction point at or past it, so only for a committed fence, which nothing
 /// replaces.
 pub const FENCE_FILE: &str = "raft.fence";
+/// A restore from a peer ([`restore_shard`]) records here, before it changes the journal, the
+/// first entry it writes, where that entry's records start, whether the shard restarts there
+/// past a gap, and the fence the snapshot covers (`codec::RestoreRecord`); the entry's bytes
+/// are beside it as a side file. Removed once the snapshot is installed, or once
+/// [`JournalLog::open`] has settled a restore a crash cut short.
+pub const RESTORE_FILE: &str = "raft.restore";
 const JOURNAL: &str = "journal";
 
 /// What a group's entries hold, for the journal: records and their arrival time, or nothing
@@ -137,6 +153,7 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
         journal.gate_shard(shard_uid, 0)?;
         journal.hold_segments_from(shard_uid, 0, 0)?;
         let (store, compacted) = raft_files::open_store(&storage, dir, conf_state, cache_bytes_max).await?;
+        let compacted = settle_restore(&journal, shard_uid, (&codec, &storage, dir), &store, compacted).await?;
         // Retention by time applies first, as at every read: the entries kept are those whose
         // records are still served, from the trim horizon on (`raft_entries` lists those from
         // a floor below it, where retention cut into a sealed segment's runs).
@@ -327,7 +344,7 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
     }
 
     fn side_path(&self, position: RaftPosition) -> PathBuf {
-        self.dir.join(format!("entry-{:020}-{:020}", position.index, position.term))
+        side_path(&self.dir, position)
     }
 
     /// Keeps the bytes of an entry without records, durably; an empty normal entry needs none.
@@ -389,6 +406,375 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
         }
         Ok(())
     }
+}
+
+/// Where the bytes of entry `position` are kept beside the journal, in the group's `dir`.
+fn side_path(dir: &Path, position: RaftPosition) -> PathBuf {
+    dir.join(format!("entry-{:020}-{:020}", position.index, position.term))
+}
+
+/// Deletes `path`, if it is there.
+async fn remove_if_present<S: Storage>(storage: &S, path: &Path, what: &'static str) -> Result<()> {
+    match storage.remove(path).await {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(ClusterError::io(what)(error)),
+        _ => Ok(()),
+    }
+}
+
+/// What a member restoring the snapshot at `position` learns from the peer it restores from
+/// ([`peer_runs`], a page at a time): the peer's Raft runs of the shard up to the snapshot's
+/// entry, each with its records' place, and where the snapshot entry's records end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerRuns {
+    /// The snapshot's entry.
+    pub position: RaftPosition,
+    /// The record index after the snapshot entry's records.
+    pub end: u64,
+    /// The peer's runs whose records it still serves (those before its trim horizon expired
+    /// there, so on every member), in log order, from the member's hint on up to `through`:
+    /// consecutive indexes. Empty if the peer's retention took every record up to there.
+    pub runs: Vec<RaftEntryRun>,
+    /// The last index the pages so far covered: the snapshot's entry once all are in.
+    pub through: u64,
+}
+
+impl PeerRuns {
+    /// Adds the next page (`peer_runs` from `self.through + 1`).
+    pub fn add(&mut self, page: PeerRuns) {
+        self.runs.extend(page.runs);
+        self.through = page.through;
+    }
+}
+
+/// The peer's side of a restore, a page at a time: its runs of `shard_uid` from entry `from`
+/// on, at most `count` entries and up to the snapshot's entry `position`, that it still
+/// serves records of, and where that entry's records end. `None` if the peer does not know
+/// where they end (its log holds neither that entry's run nor the next one's, or its
+/// retention took both).
+pub async fn peer_runs<S: Storage>(
+    journal: &Journal<S>,
+    shard_uid: u64,
+    position: RaftPosition,
+    from: u64,
+    count: u64,
+) -> Result<Option<PeerRuns>> {
+    let (trim, _) = journal.bounds(shard_uid).await?;
+    // Where the snapshot entry's records end: its run's end, or where the next entry's start.
+    let around = journal.raft_entries_between(shard_uid, position.index, position.index + 1).await?;
+    let tip = journal.raft_runs(shard_uid)?.tip;
+    let end = match around.first() {
+        Some(run) if run.position == position => run.end_index,
+        Some(run) if run.position.index == position.index + 1 => run.first_index,
+        None if tip.is_some_and(|tip| tip.position == position) => tip.map_or(0, |tip| tip.end_index),
+        _ => return Ok(None),
+    };
+    let through = from.saturating_add(count.max(1) - 1).min(position.index);
+    let mut runs = journal.raft_entries_between(shard_uid, from, through).await?;
+    runs.retain(|run| run.first_index >= trim);
+    Ok(Some(PeerRuns { position, end, runs, through }))
+}
+
+/// How a member restores from a peer's runs ([`plan_restore`]): the peer's runs from `first`
+/// on are written, their records copied from `start` to the snapshot entry's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestorePlan {
+    pub peer: PeerRuns,
+    /// The first of the peer's runs this member does not hold alike ([`PeerRuns::runs`]'s
+    /// length if it holds every one: nothing is written; or if the peer lists none: then the
+    /// snapshot's entry goes as a position-only run where its records end).
+    pub first: usize,
+    /// Where the records to copy start: the first written run's place.
+    pub start: u64,
+    /// How the member's records before `start` go, if they must (the peer's start past what
+    /// this member holds of the group's log: its retention took the records between).
+    pub gap: Option<GapPast>,
+}
+
+/// How a restore leaves a gap behind ([`RestorePlan::gap`]): the member's records before the
+/// copy's start go, as the peer's retention took them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GapPast {
+    /// The member's records all lie before the start: the shard restarts there
+    /// ([`Journal::restart_shard_at`]) before anything is written.
+    Restart,
+    /// The member holds records at or past the start, all in entries the first written one
+    /// replaces: it is written first (its run cuts them), then the records before it are
+    /// trimmed ([`Journal::trim_shard_durably`]).
+    Trim,
+}
+
+impl RestorePlan {
+    /// The first entry written (the anchor of `settle_restore`) and where it goes.
+    fn anchor(&self) -> RaftEntryRun {
+        self.peer.runs.get(self.first).copied().unwrap_or(RaftEntryRun {
+            position: self.peer.position,
+            first_index: self.peer.end,
+            end_index: self.peer.end,
+        })
+    }
+}
+
+/// The member's side of a restore, before anything is copied: which of the peer's runs it
+/// must write (from the first it does not hold at the same place, with the same position: an
+/// index and a term name one entry, and the entries before it then match too), and whether
+/// the shard must restart past a gap (the peer's records start past what this member holds
+/// of the group's log). The member's entries kept are the leader's: its published ones
+/// (committed) and those the peer lists alike; every other one goes. `None` if past a gap
+/// the member holds records at or past the copy's start in entries before the first written
+/// one, which no write would replace (unfinished: `docs/replication.md`, "Snapshots into the
+/// journal").
+pub async fn plan_restore<S: Storage>(
+    journal: &Journal<S>,
+    shard_uid: u64,
+    mut peer: PeerRuns,
+) -> Result<Option<RestorePlan>> {
+    let ends_at_snapshot = peer.runs.last().is_none_or(|last| last.position == peer.position);
+    if peer.through != peer.position.index || !ends_at_snapshot {
+        let reason =
+            format!("the peer's runs up to {} do not lead to the snapshot at {:?}", peer.through, peer.position);
+        return Err(corrupt(JOURNAL, 0, reason));
+    }
+    // The peer's retention may have moved between its pages, and taken a position-only run at
+    // its trim horizon with the records before it: the runs before such a gap are treated as
+    // expired, like the others before the trim.
+    let gap = peer.runs.windows(2).rposition(|pair| pair[1].position.index != pair[0].position.index + 1);
+    if let Some(gap) = gap {
+        peer.runs.drain(..=gap);
+    }
+    let (_, published) = journal.bounds(shard_uid).await?;
+    let tip = journal.tip(shard_uid)?.next_index;
+    let from = peer.runs.first().map_or(peer.position.index, |run| run.position.index);
+    let own = journal.raft_entries(shard_uid, from).await?;
+    let mut first = 0;
+    // The member's records below here are the leader's.
+    let mut verified = published;
+    for run in &peer.runs {
+        if !own.contains(run) {
+            break;
+        }
+        first += 1;
+        verified = verified.max(run.end_index);
+    }
+    let anchor_index = peer.runs.get(first).map_or(peer.position.index, |run| run.position.index);
+    let start = peer.runs.get(first).map_or(peer.end, |run| run.first_index);
+    if start < verified {
+        let reason = format!("the peer's entry {anchor_index} starts at record {start}, below {verified}");
+        return Err(corrupt(JOURNAL, start, reason));
+    }
+    // Entries of the member between the verified ones and the first written one: none may be
+    // left behind it (the write replaces the member's entries from its index on).
+    let last_verified = if first > 0 { peer.runs[first - 1].position.index } else { 0 };
+    let unverified_before = own.iter().any(|run| {
+        run.position.index > last_verified && run.position.index < anchor_index && run.end_index > published
+    });
+    let gap = match start > verified || unverified_before {
+        false => None,
+        true if tip < start => Some(GapPast::Restart),
+        // The first written entry replaces the member's from its index on (and their records
+        // from its place on) only if the member holds its index: then every record at or past
+        // the start is in an entry it replaces.
+        true if journal.raft_runs(shard_uid)?.tip.is_some_and(|tip| tip.position.index >= anchor_index) => {
+            Some(GapPast::Trim)
+        }
+        true => return Ok(None),
+    };
+    Ok(Some(RestorePlan { peer, first, start, gap }))
+}
+
+/// Brings shard `shard_uid` of a member's journal to the snapshot `plan` is of, before the
+/// replica installs it ([`LogStorage::install_snapshot`]), with the log's `codec`, `storage`
+/// and `dir`: `records` are the peer's from `plan.start` to the snapshot entry's end, with
+/// their Raft positions; `fence` is the first fence entry the snapshot covers, if any (the
+/// shard ends closed).
+/// - [`RESTORE_FILE`] is written first, with the first entry written (and its bytes beside,
+///   if it holds records), so that a restart after a crash settles the restore
+///   (`settle_restore`);
+/// - past a gap, the member's records before the copy's start go, as the peer's retention
+///   took them ([`GapPast`]): the shard restarts there first, or (holding records past it,
+///   all in entries the first written one replaces) is trimmed once that one is durable;
+/// - the peer's runs are written from the first the member does not hold alike, with their
+///   Raft positions; the first replaces the member's entries from its index on. The snapshot's
+///   entry ends up the journal's last Raft run (a position-only run at the end if the peer
+///   lists none), so that no stale entry past it comes back at a restart.
+///
+/// Every entry the member held and keeps is the leader's, and every one it loses was not (or
+/// lies below the peer's trim horizon, which the log's compaction then covers): a member never
+/// forgets an entry of the leader's it acknowledged. An error may leave the journal changed
+/// under the open log: the group must not run on without reopening it.
+pub async fn restore_shard<S: Storage, C: EntryCodec>(
+    journal: &Journal<S>,
+    shard_uid: u64,
+    (codec, storage, dir): (&C, &S, &Path),
+    plan: RestorePlan,
+    records: Vec<StoredRecord>,
+    fence: Option<u64>,
+) -> Result<()> {
+    if records.len() as u64 != plan.peer.end - plan.start {
+        let reason = format!("a copy of {} records from {} to {}", records.len(), plan.start, plan.peer.end);
+        return Err(corrupt(JOURNAL, plan.start, reason));
+    }
+    let mut records = records.into_iter().peekable();
+    let mut runs: Vec<(RaftEntryRun, Vec<StoredRecord>)> = Vec::new();
+    for run in plan.peer.runs.iter().skip(plan.first) {
+        let mut held = Vec::with_capacity((run.end_index - run.first_index) as usize);
+        while let Some(record) = records.next_if(|record| record.sequence_number.record_index() < run.end_index) {
+            if record.raft != Some(run.position)
+                || record.sequence_number.record_index() != run.first_index + held.len() as u64
+            {
+                let reason = format!(
+                    "copied record {} is not entry {:?}'s",
+                    record.sequence_number.record_index(),
+                    run.position
+                );
+                return Err(corrupt(JOURNAL, plan.start, reason));
+            }
+            held.push(record);
+        }
+        if held.len() as u64 != run.end_index - run.first_index {
+            let reason = format!("the copy lacks records of entry {:?}", run.position);
+            return Err(corrupt(JOURNAL, plan.start, reason));
+        }
+        runs.push((*run, held));
+    }
+    let anchor = plan.anchor();
+    if let Some((run, held)) = runs.first().filter(|(_, held)| !held.is_empty()) {
+        let entry =
+            Entry { index: run.position.index, term: run.position.term, data: codec.entry(held), ..Entry::default() };
+        let mut frame = Vec::new();
+        codec::encode_entry(&log_entry(&entry), &mut frame);
+        write_atomic(storage, &side_path(dir, run.position), &frame)
+            .await
+            .map_err(ClusterError::io("write a restored raft entry"))?;
+    }
+    let record = codec::RestoreRecord {
+        index: anchor.position.index,
+        term: anchor.position.term,
+        start: plan.start,
+        gap: plan.gap.is_some(),
+        fence: fence.unwrap_or(0),
+    };
+    write_atomic(storage, &dir.join(RESTORE_FILE), &codec::encode_restore(&record))
+        .await
+        .map_err(ClusterError::io("write the raft restore record"))?;
+    if plan.gap == Some(GapPast::Restart) {
+        journal.restart_shard_at(shard_uid, plan.start).await?;
+    }
+    let mut queued = Vec::new();
+    for (run, held) in runs {
+        queued.push(queue_run(journal, shard_uid, run, held).await?);
+    }
+    if plan.peer.runs.is_empty() {
+        queued.push(journal.queue_position(shard_uid, anchor.first_index, anchor.position).await?);
+    }
+    for (at, mut append) in queued.into_iter().enumerate() {
+        append.durable().await?;
+        if at == 0 && plan.gap == Some(GapPast::Trim) {
+            // Once the first run cut the member's records from the start on.
+            trim_before_restore(journal, shard_uid, anchor).await?;
+        }
+    }
+    if fence.is_some() {
+        journal.close_shard(shard_uid).await?;
+    }
+    Ok(())
+}
+
+/// Trims the shard's records before the first entry a restore wrote, `anchor`, durably: the
+/// hold moves there first, as the watermarks' trim stays at or below it (the log holds the
+/// shard again once the snapshot is installed, or when it opens).
+async fn trim_before_restore<S: Storage>(journal: &Journal<S>, shard_uid: u64, anchor: RaftEntryRun) -> Result<()> {
+    journal.hold_segments_from(shard_uid, anchor.first_index, anchor.position.index)?;
+    journal.trim_shard_durably(shard_uid, anchor.first_index).await?;
+    Ok(())
+}
+
+/// Queues entry `run` with its records as the peer holds them (none: a position-only run).
+async fn queue_run<S: Storage>(
+    journal: &Journal<S>,
+    shard_uid: u64,
+    run: RaftEntryRun,
+    records: Vec<StoredRecord>,
+) -> Result<QueuedAppend> {
+    let Some(arrival_ms) = records.first().map(|record| record.timestamp_ms) else {
+        return Ok(journal.queue_position(shard_uid, run.first_index, run.position).await?);
+    };
+    let records = records
+        .into_iter()
+        .map(|record| AppendRecord { shard_uid, partition_key: record.partition_key, data: record.data, sealed: false })
+        .collect();
+    Ok(journal.queue_at(records, arrival_ms, run.first_index, Some(run.position)).await?)
+}
+
+/// Settles a restore a crash cut short ([`RESTORE_FILE`]), before the log opens. If its first
+/// run is durable (or the shard restarted past the gap and nothing is durable since: the run
+/// goes again, from its side file), the log is compacted to the journal's newest Raft entry:
+/// every entry up to it is a committed one (the leader's, up to the snapshot's entry), held as
+/// the leader holds it; a fence among them is kept as a compacted one. Otherwise the journal
+/// holds the member's own log, which opens as it was. Returns the compaction point.
+async fn settle_restore<S: Storage, C: EntryCodec>(
+    journal: &Journal<S>,
+    shard_uid: u64,
+    (codec, storage, dir): (&C, &S, &Path),
+    store: &LogStore,
+    compacted: CompactedRecord,
+) -> Result<CompactedRecord> {
+    let path = dir.join(RESTORE_FILE);
+    let Some(bytes) = read_whole(storage, &path).await.map_err(ClusterError::io("read the raft restore record"))?
+    else {
+        return Ok(compacted);
+    };
+    let restore = codec::decode_restore(&bytes).map_err(|reason| corrupt(RESTORE_FILE, 0, reason))?;
+    let anchor = RaftPosition { index: restore.index, term: restore.term };
+    let runs = journal.raft_entries(shard_uid, anchor.index).await?;
+    let copied = runs.first().is_some_and(|run| run.position == anchor && run.first_index == restore.start);
+    let (trim, _) = journal.bounds(shard_uid).await?;
+    let restarted = restore.gap
+        && journal.raft_runs(shard_uid)?.tip.is_none()
+        && trim >= restore.start
+        && journal.tip(shard_uid)?.next_index == restore.start;
+    if compacted.index >= anchor.index || !(copied || restarted) {
+        // Installed (or settled) already; or nothing of the copy is durable.
+        remove_if_present(storage, &path, "delete the raft restore record").await?;
+        return Ok(compacted);
+    }
+    if !copied {
+        let side = side_path(dir, anchor);
+        let read = read_whole(storage, &side).await.map_err(ClusterError::io("read a restored raft entry"))?;
+        let mut queued = match read {
+            Some(bytes) => {
+                let entry = match codec::decode_frame(&bytes) {
+                    Ok((entry, length)) if length == bytes.len() && entry.index == anchor.index => entry,
+                    _ => return Err(corrupt(SIDE_FILE, 0, format!("not the restored entry {anchor:?}"))),
+                };
+                let Some((arrival_ms, records)) = codec.records(shard_uid, &entry.data) else {
+                    return Err(corrupt(SIDE_FILE, 0, format!("the restored entry {anchor:?} holds no records")));
+                };
+                journal.queue_at(records, arrival_ms, restore.start, Some(anchor)).await?
+            }
+            None => journal.queue_position(shard_uid, restore.start, anchor).await?,
+        };
+        queued.durable().await?;
+    }
+    if restore.gap && trim < restore.start {
+        // The first run is durable, the trim before it may not be.
+        let anchor_run = RaftEntryRun { position: anchor, first_index: restore.start, end_index: restore.start };
+        trim_before_restore(journal, shard_uid, anchor_run).await?;
+    }
+    let raft_runs = journal.raft_runs(shard_uid)?;
+    let Some(tip) = raft_runs.tip.map(|tip| tip.position) else {
+        return Err(corrupt(JOURNAL, restore.start, format!("the restored entry {anchor:?} is not in the journal")));
+    };
+    if restore.fence != 0 && restore.fence <= tip.index {
+        let term = raft_runs.term_of(restore.fence).unwrap_or(tip.term);
+        let bytes = codec::encode_compacted(&CompactedRecord { index: restore.fence, term });
+        write_atomic(storage, &dir.join(FENCE_FILE), &bytes).await.map_err(ClusterError::io("write the raft fence"))?;
+        journal.close_shard(shard_uid).await?;
+    }
+    raft_files::save_compacted(storage, dir, tip.index, tip.term).await?;
+    store.restore(tip.index, tip.term);
+    remove_if_present(storage, &side_path(dir, anchor), "delete a restored raft entry").await?;
+    remove_if_present(storage, &path, "delete the raft restore record").await?;
+    Ok(CompactedRecord { index: tip.index, term: tip.term })
 }
 
 /// The index of the entry whose side file is `name`, if it is one.
@@ -485,16 +871,35 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
         Ok(freed)
     }
 
-    /// The journal holds the shard's records up to `index` (the host restored them from a
-    /// peer): the log continues at `index + 1`, at the shard's next record index.
+    /// The journal holds the shard's records up to the end of entry `index` (the host restored
+    /// them from a peer with [`restore_shard`]), and that entry's run is its last Raft run: the
+    /// log continues at `index + 1`, at the shard's next record index. No stale run is left
+    /// past the snapshot (Raft discards a log the snapshot does not continue), which a restart
+    /// would find again; a journal whose last Raft run is another entry's is refused. A
+    /// snapshot that covers a fence leaves the shard closed (`restore_shard` closes it): the
+    /// fence is kept as a compacted one.
     async fn install_snapshot(&mut self, index: u64, term: u64) -> Result<()> {
-        if self.fence.is_some_and(|fence| fence.index > index) {
-            // Past the snapshot, the log held is gone. (A fence the snapshot covers and this
-            // member never held is the journal's: the host restored the shard closed.)
-            self.fence = None;
+        let position = RaftPosition { index, term };
+        let tip = self.journal.raft_runs(self.shard_uid)?.tip.map(|tip| tip.position);
+        if tip != Some(position) {
+            let reason = format!("a snapshot at entry {index} of term {term}, but the journal's last entry is {tip:?}");
+            return Err(corrupt(JOURNAL, 0, reason));
+        }
+        // The log held is gone, and a fence in it with it: past the snapshot, or at or before
+        // it but not the committed one (a stale suffix's). The snapshot covers a committed
+        // fence exactly when the host restored the shard closed.
+        let closed = self.journal.is_closed(self.shard_uid);
+        match self.fence {
+            Some(fence) if closed && fence.index <= index => {}
+            _ if closed => {
+                self.fence = Some(position);
+                self.fence_saved = false;
+            }
+            _ => self.fence = None,
         }
         self.save_fence_before_compaction(index).await?;
         raft_files::save_compacted(&self.storage, &self.dir, index, term).await?;
+        remove_if_present(&self.storage, &self.dir.join(RESTORE_FILE), "delete the raft restore record").await?;
         self.compacted = index;
         self.last_index = index;
         self.end = self.journal.tip(self.shard_uid)?.next_index;

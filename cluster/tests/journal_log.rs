@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use raft::eraftpb::{ConfState, Entry, EntryType, HardState};
-use sluice_cluster::journal_log::{EntryCodec, JournalLog};
+use sluice_cluster::journal_log::{EntryCodec, GapPast, JournalLog};
 use sluice_cluster::log_storage::LogStorage;
 use sluice_cluster::log_store::LogStore;
 use sluice_engine::clock::ManualClock;
@@ -566,4 +566,231 @@ fn a_log_reopens_ending_before_a_hole_a_failed_append_left() {
         opened.journal.close().await.unwrap();
     });
     executor.shutdown();
+}
+
+/// Writes `entries` through a log on `storage` (a journal of 1 KiB segments, records kept for
+/// `retention_ms`), committed up to `commit`, and closes it.
+async fn write_log(storage: SimStorage, entries: Vec<Entry>, commit: u64, retention_ms: i64) {
+    let mut opened = open(storage, 1024, ManualClock::new(1_000), retention_ms).await;
+    let term = entries.iter().map(|entry| entry.term).max().unwrap_or(1);
+    opened.log.save_hard_state(&HardState { term, ..HardState::default() }).await.unwrap();
+    for entry in entries.chunks(2) {
+        let places = opened.log.append(entry).await.unwrap();
+        opened.log.sync().await.unwrap();
+        opened.store.append(entry, &places);
+    }
+    let hard_state = HardState { term, commit, ..HardState::default() };
+    opened.log.save_hard_state(&hard_state).await.unwrap();
+    opened.store.set_hard_state(hard_state);
+    opened.log.committed(commit, &opened.store).unwrap();
+    opened.journal.close().await.unwrap();
+}
+
+/// Entry `index` of `term`: two records naming it (and `tag`), or every fifth bytes that hold
+/// no records (kept beside the journal, as a membership change's are).
+fn restore_entry(index: u64, term: u64, tag: u8, arrival_ms: i64) -> Entry {
+    let data = match index % 5 {
+        0 => Bytes::from(vec![b'N', index as u8, tag]),
+        _ => encode_records(arrival_ms, (0..2u8).map(|at| Bytes::from(vec![index as u8, at, tag]))),
+    };
+    Entry { index, term, data, ..Entry::default() }
+}
+
+/// Every record `journal` holds of the shard, served or not, by record index.
+async fn records_by_index(journal: &Journal<SimStorage>) -> std::collections::BTreeMap<u64, Bytes> {
+    let mut records = std::collections::BTreeMap::new();
+    let (mut from, tip) = (0, journal.tip(UID).unwrap().next_index);
+    while from < tip {
+        let batch = journal.read_log(UID, from, 1000, usize::MAX).await.unwrap();
+        if batch.records.is_empty() {
+            break;
+        }
+        from = batch.next_index;
+        records.extend(batch.records.into_iter().map(|record| (record.sequence_number.record_index(), record.data)));
+    }
+    records
+}
+
+/// Restores the member on `member` from the peer on `peer` to the peer's entry `snapshot`,
+/// as a host would: the peer's runs a page of 4 at a time, then the plan, the records and the
+/// restore. The member's disk may crash on the way.
+async fn restore_from_peer(
+    member: &Opened,
+    storage: &SimStorage,
+    peer: &Journal<SimStorage>,
+    snapshot: sluice_engine::format::RaftPosition,
+) -> Result<Option<GapPast>, sluice_cluster::ClusterError> {
+    use sluice_cluster::journal_log::{peer_runs, plan_restore, restore_shard, PeerRuns};
+    let commit = member.store.hard_state().commit;
+    let mut runs: Option<PeerRuns> = None;
+    while runs.as_ref().is_none_or(|runs| runs.through < snapshot.index) {
+        let from = runs.as_ref().map_or(commit + 1, |runs| runs.through + 1);
+        let page = peer_runs(peer, UID, snapshot, from, 4).await?.expect("the peer knows the snapshot's end");
+        match &mut runs {
+            Some(runs) => runs.add(page),
+            None => runs = Some(page),
+        }
+    }
+    let plan = plan_restore(&member.journal, UID, runs.unwrap()).await?.expect("the restore is not refused");
+    let mut records = Vec::new();
+    while plan.start + (records.len() as u64) < plan.peer.end {
+        let next = plan.start + records.len() as u64;
+        let batch = peer.read_log(UID, next, (plan.peer.end - next) as usize, usize::MAX).await?;
+        records.extend(batch.records.into_iter().take((plan.peer.end - next) as usize));
+    }
+    let host = (&TestCodec, storage, Path::new(RAFT_DIR));
+    let gap = plan.gap;
+    restore_shard(&member.journal, UID, host, plan, records, None).await?;
+    Ok(gap)
+}
+
+/// Served records of the shard (gated at the published end), by record index.
+async fn served_by_index(journal: &Journal<SimStorage>) -> Vec<(u64, Bytes)> {
+    let mut records = Vec::new();
+    let mut from = 0;
+    loop {
+        let batch = journal.read(UID, from, 1000, usize::MAX).await.expect("the shard reads");
+        if batch.records.is_empty() {
+            return records;
+        }
+        from = batch.next_index;
+        records.extend(batch.records.into_iter().map(|record| (record.sequence_number.record_index(), record.data)));
+    }
+}
+
+/// A member restoring a snapshot from a peer (`journal_log::restore_shard`), its disk losing
+/// power at every one of the restore's disk calls in turn: after each, the log reopens, holds
+/// only the leader's entries (or, nothing of the copy durable, its own as before), forgets no
+/// entry of the leader's it held, and serves only the leader's records at their sequence
+/// numbers; a second restore then completes, and the member serves every record the peer
+/// serves up to the snapshot's end. Four members: one whose log ends in a deposed leader's
+/// entries; the same with the peer's records of the first twelve entries expired (the shard
+/// restarts past the gap); one whose deposed leader's entries reach past that gap (they are
+/// replaced, then the records before the gap trimmed); and one holding the leader's entries
+/// past its commit.
+#[test]
+fn a_restore_cut_short_anywhere_reopens_with_the_leaders_entries() {
+    use sluice_engine::format::RaftPosition;
+    let arrival = |index: u64| if index <= 12 { 1_000 } else { 500_000 };
+    let leaders: Vec<Entry> =
+        (1..=24).map(|index| restore_entry(index, if index <= 4 { 1 } else { 3 }, 0, arrival(index))).collect();
+    let deposed = |last: u64| -> Vec<Entry> {
+        leaders[..4].iter().cloned().chain((5..=last).map(|index| restore_entry(index, 2, 9, 500_000))).collect()
+    };
+    let snapshot = RaftPosition { index: 20, term: 3 };
+    let cases = [
+        (deposed(7), KEPT_FOR_EVER_MS, None),
+        (deposed(7), 60_000, Some(GapPast::Restart)),
+        (deposed(16), 60_000, Some(GapPast::Trim)),
+        (leaders[..8].to_vec(), KEPT_FOR_EVER_MS, None),
+    ];
+    for (case, (own, retention_ms, past_gap)) in cases.into_iter().enumerate() {
+        // The member's entries that are the leader's: it must never forget them.
+        let held_leaders = own.iter().zip(&leaders).take_while(|(a, b)| a == b).count() as u64;
+        let mut crash_at = 1;
+        loop {
+            let executor = SimExecutor::new(SimRng::new(crash_at));
+            let (peer_disk, member_disk) = (
+                SimDisk::new(DiskConfig::default(), SimRng::new(1)),
+                SimDisk::new(DiskConfig::default(), SimRng::new(2)),
+            );
+            block_on(&executor, write_log(peer_disk.storage(&executor), leaders.clone(), 24, retention_ms));
+            block_on(&executor, write_log(member_disk.storage(&executor), own.clone(), 4, retention_ms));
+            let peer_records = block_on(&executor, {
+                let storage = peer_disk.storage(&executor);
+                async move {
+                    let opened = open(storage, 1024, ManualClock::new(1_000), retention_ms).await;
+                    let records = records_by_index(&opened.journal).await;
+                    opened.journal.close().await.unwrap();
+                    records
+                }
+            });
+            let (peer_storage, member_storage) = (peer_disk.storage(&executor), member_disk.storage(&executor));
+            let crashing = member_disk.clone();
+            let restore = async move {
+                let peer = open(peer_storage, 1024, ManualClock::new(530_000), retention_ms).await;
+                // One append per commit: a crash may come between any two of the copy's runs.
+                let mut config = JournalConfig::new(JOURNAL_DIR);
+                config.segment_bytes_max = 1024;
+                config.tail_cache_bytes_max = 0;
+                config.commit_bytes_max = 1;
+                let clock = ManualClock::new(530_000);
+                let member = open_with(member_storage.clone(), config, clock, retention_ms).await.unwrap();
+                crashing.crash_after(crash_at);
+                restore_from_peer(&member, &member_storage, &peer.journal, snapshot).await
+            };
+            let finished = match executor.run(restore, || member_disk.crashed(), 50_000_000) {
+                RunOutcome::Finished(result) => {
+                    assert_eq!(result.expect("the restore completes"), past_gap, "case {case}: the gap");
+                    true
+                }
+                RunOutcome::Stopped => false,
+                other => panic!("case {case}, crash at {crash_at}: {other:?}"),
+            };
+            member_disk.power_loss();
+            executor.shutdown();
+            let executor = SimExecutor::new(SimRng::new(crash_at + 1000));
+            let (peer_storage, member_storage) = (peer_disk.storage(&executor), member_disk.storage(&executor));
+            let (own, leaders, peer_records) = (own.clone(), leaders.clone(), peer_records.clone());
+            block_on(&executor, async move {
+                let what = format!("case {case}, crash at call {crash_at}");
+                let mut member = open(member_storage.clone(), 1024, ManualClock::new(530_000), retention_ms).await;
+                let (first, last) = (member.store.first_index(), member.store.last_index());
+                // Each entry, or `None` if retention took its records (only a published one's).
+                let mut entries = Vec::new();
+                for index in first..=last {
+                    let read = member.log.read(index, index, usize::MAX, &member.store).await.unwrap();
+                    let published = member.store.hard_state().commit;
+                    assert!(!read.is_empty() || index <= published, "{what}: entry {index}, unpublished, is gone");
+                    entries.push(read.into_iter().next());
+                }
+                let is_leaders = |entry: &Option<Entry>| {
+                    entry.as_ref().is_none_or(|entry| leaders.get(entry.index as usize - 1) == Some(entry))
+                };
+                let kept = entries.iter().take_while(|entry| is_leaders(entry)).count();
+                // Past the leader's entries, only the member's own log as it was.
+                for (at, entry) in entries.iter().enumerate().skip(kept) {
+                    let own = own.get(first as usize - 1 + at);
+                    assert_eq!(entry.as_ref(), own, "{what}: a log mixing the leader's entries and others");
+                }
+                let leaders_through = first - 1 + kept as u64;
+                assert!(leaders_through >= held_leaders, "{what}: the leader's entries up to {held_leaders} forgotten");
+                // Its records, the leader's up to there, are the peer's at their sequence numbers.
+                let commit = member.store.hard_state().commit.max(leaders_through);
+                let hard_state = HardState { term: 3, commit, ..HardState::default() };
+                member.log.save_hard_state(&hard_state).await.unwrap();
+                member.store.set_hard_state(hard_state);
+                member.log.committed(commit, &member.store).unwrap();
+                for (index, data) in served_by_index(&member.journal).await {
+                    assert_eq!(peer_records.get(&index), Some(&data), "{what}: record {index} is not the leader's");
+                }
+                // A second restore completes, and the member serves what the peer does.
+                if member.store.term_of(snapshot.index) != Some(snapshot.term) {
+                    let peer = open(peer_storage, 1024, ManualClock::new(530_000), retention_ms).await;
+                    restore_from_peer(&member, &member_storage, &peer.journal, snapshot).await.expect(&what);
+                    member.log.install_snapshot(snapshot.index, snapshot.term).await.expect(&what);
+                    member.store.restore(snapshot.index, snapshot.term);
+                    member.log.committed(snapshot.index, &member.store).unwrap();
+                    let served = served_by_index(&member.journal).await;
+                    let peer_served = served_by_index(&peer.journal).await;
+                    let upto = |records: Vec<(u64, Bytes)>, end: u64| {
+                        records.into_iter().filter(move |(index, _)| *index < end)
+                    };
+                    let snapshot_end = member.journal.tip(UID).unwrap().next_index;
+                    let expected: Vec<(u64, Bytes)> = upto(peer_served, snapshot_end).collect();
+                    assert_eq!(
+                        upto(served, snapshot_end).collect::<Vec<_>>(),
+                        expected,
+                        "{what}: served after the restore"
+                    );
+                }
+            });
+            executor.shutdown();
+            if finished {
+                break;
+            }
+            crash_at += 1;
+        }
+        assert!(crash_at > 3, "case {case}: the restore finished after {crash_at} disk calls");
+    }
 }
