@@ -38,13 +38,13 @@ use sluice_engine::clock::{Clock, ManualClock};
 use sluice_engine::journal::{AppendRecord, Journal, JournalConfig, ShardSpec, StoredRecord};
 use sluice_engine::sequence::ShardSeqPrefix;
 use sluice_engine::sim::{DiskConfig, RunOutcome, SimDisk, SimExecutor, SimRng, SimStorage, SimTask};
-use sluice_engine::storage::Storage;
+use sluice_engine::storage::{read_whole, Storage};
 use sluice_engine::EngineError;
 
 use crate::codec;
 use crate::durable_log::DurableLog;
 use crate::error::ClusterError;
-use crate::journal_log::{EntryCodec, JournalLog};
+use crate::journal_log::{self, EntryCodec, JournalLog};
 use crate::limits::{COPY_ANSWER_WAIT_MS, ELECTION_TICKS, INBOX_INPUTS_MAX, TICK_INTERVAL_MS};
 use crate::log_storage::LogStorage;
 use crate::log_store::LogStore;
@@ -66,6 +66,10 @@ const LAGGARD_HELD_BYTES_MAX: u64 = 2 * SEGMENT_BYTES as u64;
 
 /// A snapshot's restore copies up to this many pieces from its sender, one after the other.
 const COPY_PIECES_MAX: u64 = 4;
+/// Runs a page of the peer's run list holds at most, with the log in the journal.
+const PEER_RUNS_PAGE: u64 = 32;
+/// Records a piece of a restore's copy holds at most, with the log in the journal.
+const COPY_PIECE_RECORDS_MAX: u64 = 16;
 /// Rounds a piece takes while the sender is reachable.
 const COPY_PIECE_ROUNDS: u64 = 2;
 /// Rounds a restoring member waits for a piece before it gives up on the snapshot: the host's
@@ -213,6 +217,17 @@ pub struct SimOutcome {
     pub reads_answered: u64,
     /// Restores given up on: the sender died or was cut off while a member copied from it.
     pub restores_failed: u64,
+    /// Restores whose copy started past the member's published end (the peer's retention took
+    /// the records between): the shard restarted past the gap.
+    pub restores_past_gaps: u64,
+    /// Restores into the journal refused: the member's records reach into the peer's where
+    /// the peer's retention took those it would compare (`journal_log::plan_restore`).
+    pub restores_refused: u64,
+    /// Restores into the journal a crash cut short ([`RESTORE_CUT_ONE_IN`]).
+    pub restores_cut_short: u64,
+    /// Members that opened their log with a restore's record left (`journal_log::RESTORE_FILE`):
+    /// a crash cut the restore short after it wrote it.
+    pub restores_settled: u64,
     /// The round in which a leader was first known, and that leader.
     pub first_leader: Option<(u64, u64)>,
     /// Partial cuts made ([`SimConfig::link_cut_one_in`]).
@@ -299,8 +314,13 @@ impl EntryCodec for ClientEntries {
     }
 
     fn fences(&self, data: &Bytes) -> bool {
-        data.get(..8).is_some_and(|value| u64::from_le_bytes(value.try_into().expect("eight bytes")) & FENCE_BIT != 0)
+        is_fence_entry(data)
     }
+}
+
+/// Whether a committed entry's data is a fence's ([`FENCE_BIT`]).
+fn is_fence_entry(data: &[u8]) -> bool {
+    data.get(..8).is_some_and(|value| u64::from_le_bytes(value.try_into().expect("eight bytes")) & FENCE_BIT != 0)
 }
 
 /// A journal with the group's shard, and the log in it.
@@ -376,6 +396,9 @@ struct Checker {
     held: BTreeMap<u64, u64>,
     /// Per node, the snapshot its state machine last restored (an install must follow one).
     restoring: BTreeMap<u64, u64>,
+    /// Nodes whose restore failed (or was cut short) after it may have changed their journal,
+    /// each with whether it loses power: stopped at the next round.
+    doomed: BTreeMap<u64, bool>,
     /// Per node, its membership and the entry that made it.
     membership: BTreeMap<u64, (u64, ConfState)>,
     /// The membership each entry (or snapshot) made, as the first node to apply it saw it:
@@ -397,6 +420,9 @@ struct Checker {
     gone_compactions: u64,
     snapshots_installed: u64,
     restores_failed: u64,
+    restores_past_gaps: u64,
+    restores_refused: u64,
+    restores_cut_short: u64,
     digest: u64,
 }
 
@@ -526,6 +552,66 @@ impl Checker {
 struct Events {
     checker: Rc<RefCell<Checker>>,
     network: Rc<RefCell<Network>>,
+    /// Every running member's journal (with the log in the journal), and the storage of its
+    /// process: a peer's copy runs there, and dies with it.
+    journals: Journals,
+    /// Draws which restores into the journal a crash cuts short, and where
+    /// ([`RESTORE_CUT_ONE_IN`]).
+    restore_cuts: Rc<RefCell<SimRng>>,
+}
+
+/// One restore into the journal in this many is cut short by a crash of the restoring member
+/// (a kill or a power loss, drawn), after up to [`RESTORE_CUT_YIELDS_MAX`] scheduler yields
+/// of it: `journal_log::restore_shard` must leave a journal its log reopens from, whatever
+/// part of it was durable.
+const RESTORE_CUT_ONE_IN: u64 = 3;
+const RESTORE_CUT_YIELDS_MAX: u64 = 400;
+
+/// Each running member's journal by node id, with its process' storage.
+type Journals = Rc<RefCell<BTreeMap<u64, (SimStorage, Journal<SimStorage>)>>>;
+
+/// One piece of a restore's copy: the peer's records from `next` (at most
+/// [`COPY_PIECE_RECORDS_MAX`], none at or past `end`), with their Raft positions. `None` if
+/// they expired meanwhile, or the peer's disk failed.
+async fn copy_piece(journal: Journal<SimStorage>, next: u64, end: u64) -> Option<Vec<StoredRecord>> {
+    let count = (end - next).min(COPY_PIECE_RECORDS_MAX) as usize;
+    let batch = journal.read_log(SHARD_UID, next, count, usize::MAX).await.ok()?;
+    let records: Vec<StoredRecord> = batch.records.into_iter().take(count).collect();
+    let contiguous = records.iter().zip(next..).all(|(record, index)| record.sequence_number.record_index() == index);
+    (!records.is_empty() && contiguous).then_some(records)
+}
+
+/// Runs `work` on the journal of node `from`, as a task of its process (it dies with it), and
+/// waits for its answer while the two are reachable: `None` if `from` is not running, or no
+/// answer came within [`COPY_ANSWER_WAIT_ROUNDS`].
+async fn ask_peer<T: 'static, F: Future<Output = Option<T>> + 'static>(
+    journals: &Journals,
+    network: &Rc<RefCell<Network>>,
+    (node_id, from): (u64, u64),
+    work: impl FnOnce(Journal<SimStorage>) -> F,
+) -> Option<T> {
+    let (answer, answered) = async_channel::bounded(1);
+    let asked = network.borrow().now;
+    {
+        let journals = journals.borrow();
+        let (storage, journal) = journals.get(&from)?;
+        let work = work(journal.clone());
+        drop(storage.spawn(async move {
+            let _ = answer.try_send(work.await);
+        }));
+    }
+    loop {
+        futures_lite::future::yield_now().await;
+        if network.borrow().now >= asked + COPY_ANSWER_WAIT_ROUNDS {
+            return None;
+        }
+        if !network.borrow().reachable(node_id, from) {
+            continue;
+        }
+        if let Ok(answer) = answered.try_recv() {
+            return answer;
+        }
+    }
 }
 
 impl ReplicaEvents for Events {
@@ -577,11 +663,28 @@ impl ReplicaEvents for Events {
     /// a piece not had within [`COPY_ANSWER_WAIT_ROUNDS`] fails the restore, as in `sluiced`.
     /// The replica takes no other input meanwhile, so a sender that died while its follower
     /// copied keeps that follower from voting until then.
+    ///
+    /// With the log in the journal, the journal is the state machine of the records: the
+    /// restore copies the sender's runs and records as `sluiced` would
+    /// (`journal_log::peer_runs`, then `plan_restore`, the records a piece at a time, then
+    /// `restore_shard`), each page and piece a task of the sender's process answered within
+    /// the same wait; and one restore in [`RESTORE_CUT_ONE_IN`] is cut short by a crash.
     fn restore(&self, node_id: u64, snapshot: SnapshotToRestore) -> Restoring {
         self.checker.borrow_mut().restore(node_id, &snapshot);
-        let (checker, network) = (self.checker.clone(), self.network.clone());
+        let (checker, network, journals) = (self.checker.clone(), self.network.clone(), self.journals.clone());
+        let restore_cuts = self.restore_cuts.clone();
         let (from, pieces) = (snapshot.from, 1 + snapshot.index % COPY_PIECES_MAX);
+        let failed = move |checker: &Rc<RefCell<Checker>>| {
+            let mut checker = checker.borrow_mut();
+            checker.note(&[14, node_id, snapshot.index]);
+            checker.restores_failed += 1;
+            false
+        };
         Box::pin(async move {
+            // The member's journal, if it keeps the log there: then the copy below is the
+            // restore; otherwise these pieces stand for the host's copy of its state.
+            let own_journal = journals.borrow().get(&node_id).cloned();
+            let pieces = if own_journal.is_some() { 0 } else { pieces };
             for _ in 0..pieces {
                 let asked = network.borrow().now;
                 loop {
@@ -591,14 +694,93 @@ impl ReplicaEvents for Events {
                         break;
                     }
                     if network.now >= asked + COPY_ANSWER_WAIT_ROUNDS {
-                        let mut checker = checker.borrow_mut();
-                        checker.note(&[14, node_id, snapshot.index]);
-                        checker.restores_failed += 1;
-                        return false;
+                        return failed(&checker);
                     }
                 }
             }
-            true
+            let Some((storage, journal)) = own_journal else { return true };
+            // A member whose commit reached the snapshot ignores it (raft-rs): its journal stays.
+            let commit = checker.borrow().reported_to.get(&node_id).copied().unwrap_or(0);
+            if commit >= snapshot.index {
+                return true;
+            }
+            let position = RaftPosition { index: snapshot.index, term: snapshot.term };
+            let nodes = (node_id, from);
+            // The peer's runs from the first entry this member may not hold as the leader does
+            // (those up to its commit are the leader's), a page at a time.
+            let mut peer: Option<journal_log::PeerRuns> = None;
+            while peer.as_ref().is_none_or(|peer| peer.through < position.index) {
+                let from = peer.as_ref().map_or(commit + 1, |peer| peer.through + 1);
+                let page = ask_peer(&journals, &network, nodes, |peer| async move {
+                    journal_log::peer_runs(&peer, SHARD_UID, position, from, PEER_RUNS_PAGE).await.ok().flatten()
+                });
+                let Some(page) = page.await else { return failed(&checker) };
+                match &mut peer {
+                    Some(peer) => peer.add(page),
+                    None => peer = Some(page),
+                }
+            }
+            let Some(peer) = peer else { return failed(&checker) };
+            let plan = match journal_log::plan_restore(&journal, SHARD_UID, peer).await {
+                Ok(Some(plan)) => plan,
+                Ok(None) => {
+                    checker.borrow_mut().restores_refused += 1;
+                    return failed(&checker);
+                }
+                Err(error) if injected_failure(&error) => return failed(&checker),
+                Err(error) => panic!("node {node_id} could not plan its restore from node {from}: {error}"),
+            };
+            let (start, end) = (plan.start, plan.peer.end);
+            let mut records = Vec::with_capacity((end - start) as usize);
+            while (records.len() as u64) < end - start {
+                let next = start + records.len() as u64;
+                let Some(piece) = ask_peer(&journals, &network, nodes, |peer| copy_piece(peer, next, end)).await else {
+                    return failed(&checker);
+                };
+                records.extend(piece);
+            }
+            if plan.gap.is_some() {
+                checker.borrow_mut().restores_past_gaps += 1;
+            }
+            let fence = checker
+                .borrow()
+                .committed
+                .range(..=snapshot.index)
+                .find_map(|(&index, (_, data))| is_fence_entry(data).then_some(index));
+            // A crash may cut the restore short: after some yields of it, the member stops.
+            let cut_after = {
+                let mut rng = restore_cuts.borrow_mut();
+                rng.one_in(RESTORE_CUT_ONE_IN).then(|| (rng.below(RESTORE_CUT_YIELDS_MAX), rng.one_in(2)))
+            };
+            let dir = Path::new(RAFT_DIR);
+            let host = (&ClientEntries, &storage, dir);
+            let restoring = journal_log::restore_shard(&journal, SHARD_UID, host, plan, records, fence);
+            let cut_short = Cell::new(false);
+            let cut = async {
+                let Some((yields, _)) = cut_after else { return std::future::pending().await };
+                for _ in 0..yields {
+                    futures_lite::future::yield_now().await;
+                }
+                cut_short.set(true);
+                Err(ClusterError::Journal(EngineError::Closed))
+            };
+            let result = futures_lite::future::or(restoring, cut).await;
+            if cut_short.get() {
+                checker.borrow_mut().restores_cut_short += 1;
+            }
+            let power_loss = cut_short.get() && cut_after.is_some_and(|(_, power_loss)| power_loss);
+            match result {
+                Ok(()) => true,
+                Err(error)
+                    if injected_failure(&error) || matches!(error, ClusterError::Journal(EngineError::Closed)) =>
+                {
+                    // Its journal may be changed already: the member's process stops (the next
+                    // round restarts it from its disk), as its host would stop the group.
+                    checker.borrow_mut().doomed.insert(node_id, power_loss);
+                    std::future::pending::<bool>().await
+                }
+                Err(error) => panic!("node {node_id} could not restore its shard from node {from}: {error}"),
+            }
         })
     }
 
@@ -806,8 +988,14 @@ struct World {
     cuts_rng: SimRng,
     /// Draws the fences ([`SimConfig::fence_one_in`]).
     fences_rng: SimRng,
+    /// [`Events::restore_cuts`].
+    restore_cuts: Rc<RefCell<SimRng>>,
+    /// Members that opened their log with a restore to settle ([`SimOutcome::restores_settled`]).
+    restores_settled: Rc<Cell<u64>>,
     /// Every member's journal clock (their clocks agree).
     clock: ManualClock,
+    /// Each running member's journal ([`Events::journals`]).
+    journals: Journals,
     /// Segments the members' retention passes deleted.
     retention_deleted: Rc<Cell<u64>>,
     /// The highest entry committed so far, and the round it was first seen in.
@@ -836,7 +1024,12 @@ impl World {
         };
         let storage: SimStorage = node.disk.storage(&self.executor);
         let transport = SimTransport(self.network.clone());
-        let events = Events { checker: self.checker.clone(), network: self.network.clone() };
+        let events = Events {
+            checker: self.checker.clone(),
+            network: self.network.clone(),
+            journals: self.journals.clone(),
+            restore_cuts: self.restore_cuts.clone(),
+        };
         self.network.borrow_mut().up[index] = true;
         self.checker.borrow_mut().starting.insert(node.id);
         let (sender, receiver) = async_channel::bounded(INBOX_INPUTS_MAX);
@@ -845,6 +1038,8 @@ impl World {
         let journal_log = self.config.journal_log_compact_entries;
         let (clock, retention_rounds) = (self.clock.clone(), self.config.journal_retention_rounds);
         let retention_deleted = self.retention_deleted.clone();
+        let (journals, node_id) = (self.journals.clone(), node.id);
+        let restores_settled = self.restores_settled.clone();
         let (retention, retention_asked) = async_channel::bounded(1);
         let serve = async move {
             match journal_log {
@@ -852,9 +1047,15 @@ impl World {
                     let conf_state = ConfState::from((config.voters.clone(), vec![]));
                     let retention_ms = retention_rounds.map_or(KEPT_FOR_EVER_MS, |rounds| rounds as i64 * ROUND_MS);
                     let (segment_bytes, cache_bytes) = (config.segment_bytes, config.entry_cache_bytes);
+                    // A restore a crash cut short is settled as the log opens.
+                    let restore_file = Path::new(RAFT_DIR).join(journal_log::RESTORE_FILE);
+                    if read_whole(&storage, &restore_file).await.is_ok_and(|read| read.is_some()) {
+                        restores_settled.set(restores_settled.get() + 1);
+                    }
                     let opened =
                         open_journal_log(storage.clone(), segment_bytes, conf_state, cache_bytes, clock, retention_ms);
                     let (journal, log, store) = opened.await?;
+                    journals.borrow_mut().insert(node_id, (storage.clone(), journal.clone()));
                     // A task of the member's process: it dies with it.
                     drop(storage.spawn(retention_passes(journal, retention_asked, retention_deleted)));
                     let log = log.compacting_every(compact_entries);
@@ -884,6 +1085,8 @@ impl World {
     async fn crash(&mut self, index: usize, power_loss: bool) {
         let Some(running) = self.nodes[index].running.take() else { return };
         self.network.borrow_mut().up[index] = false;
+        // Its journal handle dies with its process.
+        self.journals.borrow_mut().remove(&self.nodes[index].id);
         running.switch.kill();
         while !running.ended.get() {
             futures_lite::future::yield_now().await;
@@ -1031,6 +1234,15 @@ impl World {
     /// One round: faults, ticks, deliveries, maybe a proposal, then the nodes run.
     async fn round(&mut self, now: u64, faults: bool) {
         self.network.borrow_mut().now = now;
+        let doomed = std::mem::take(&mut self.checker.borrow_mut().doomed);
+        for (node_id, power_loss) in doomed {
+            let index = node_id as usize - 1;
+            if self.nodes[index].running.is_some() {
+                self.outcome.storage_failures += 1;
+                self.crash(index, power_loss).await;
+                self.nodes[index].down_until = now + 1;
+            }
+        }
         self.clock.advance_ms(ROUND_MS);
         if self.config.journal_retention_rounds.is_some() && now.is_multiple_of(RETENTION_PASS_EVERY_ROUNDS) {
             for running in self.nodes.iter().filter_map(|node| node.running.as_ref()) {
@@ -1327,6 +1539,10 @@ impl World {
         }
         let committed = self.checker.borrow().committed.clone();
         let mut copies: BTreeMap<u64, usize> = BTreeMap::new();
+        // With the log in the journal, each committed entry's place (its first record index)
+        // and the node that had it first: every member must agree, or the same record would
+        // have other sequence numbers on different members.
+        let mut places: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
         for node in members.iter().map(|&index| &self.nodes[index]) {
             let storage = node.disk.storage(&self.executor);
             // Nothing kept in memory: every entry is read back through the log's index, as
@@ -1379,6 +1595,15 @@ impl World {
                     Some(entry) if entry.term == *term && reported_data(entry) == &data[..] => {
                         self.check_membership_entry(node.id, entry);
                         *copies.entry(index).or_default() += 1;
+                        if self.config.journal_log_compact_entries.is_some() {
+                            let place = store.offset(index).expect("an entry in the log has a place");
+                            let (first_place, first_node) = *places.entry(index).or_insert((place, node.id));
+                            assert_eq!(
+                                place, first_place,
+                                "entry {index}'s records start at record {place} on node {}, at {first_place} on node {first_node}",
+                                node.id
+                            );
+                        }
                     }
                     // A node that never reported it committed may lag, or hold an entry of a
                     // deposed leader there that the next leader would have replaced.
@@ -1414,6 +1639,10 @@ impl World {
             retention_segments_deleted: self.retention_deleted.get(),
             snapshots_installed: checker.snapshots_installed,
             restores_failed: checker.restores_failed,
+            restores_past_gaps: checker.restores_past_gaps,
+            restores_refused: checker.restores_refused,
+            restores_cut_short: checker.restores_cut_short,
+            restores_settled: self.restores_settled.get(),
             messages_sent: network.sent,
             messages_dropped: network.dropped,
             ..self.outcome.clone()
@@ -1483,7 +1712,11 @@ pub fn run(seed: u64, config: &SimConfig) -> SimOutcome {
         cuts_rng: rng.fork(),
         // After the cuts' generator, for the same reason.
         fences_rng: rng.fork(),
+        // After the fences' generator, for the same reason.
+        restore_cuts: Rc::new(RefCell::new(rng.fork())),
+        restores_settled: Rc::new(Cell::new(0)),
         clock: ManualClock::new(CLOCK_START_MS),
+        journals: Rc::new(RefCell::new(BTreeMap::new())),
         retention_deleted: Rc::new(Cell::new(0)),
         last_commit: (0, 0),
     };
