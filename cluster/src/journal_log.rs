@@ -497,9 +497,9 @@ pub enum GapPast {
     /// The member's records all lie before the start: the shard restarts there
     /// ([`Journal::restart_shard_at`]) before anything is written.
     Restart,
-    /// The member holds records at or past the start, all in entries the first written one
-    /// replaces: it is written first (its run cuts them), then the records before it are
-    /// trimmed ([`Journal::trim_shard_durably`]).
+    /// The member's records reach the start, or past it in entries the first written one
+    /// replaces: that one is written first (its run cuts those past the start), then the
+    /// records before it are trimmed ([`Journal::trim_shard_durably`]).
     Trim,
 }
 
@@ -570,10 +570,12 @@ pub async fn plan_restore<S: Storage>(
     let gap = match start > verified || unverified_before {
         false => None,
         true if tip < start => Some(GapPast::Restart),
-        // The first written entry replaces the member's from its index on (and their records
-        // from its place on) only if the member holds its index: then every record at or past
-        // the start is in an entry it replaces.
-        true if journal.raft_runs(shard_uid)?.tip.is_some_and(|tip| tip.position.index >= anchor_index) => {
+        // The member's records end at the start: the first written run goes at its tip. Or
+        // they reach past it: that run replaces the member's entries from its index on (and
+        // their records from its place on) only if the member holds that index.
+        true if tip == start
+            || journal.raft_runs(shard_uid)?.tip.is_some_and(|tip| tip.position.index >= anchor_index) =>
+        {
             Some(GapPast::Trim)
         }
         true => return Ok(None),
