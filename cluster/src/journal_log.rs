@@ -851,6 +851,12 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
         self.read_runs(&runs, bytes_max).await
     }
 
+    /// Places are record indexes: the bytes are those of the journal's segments holding the
+    /// shard's records between them, which the view's hold keeps from retention.
+    fn held_bytes(&self, from: u64, to: u64) -> u64 {
+        self.journal.held_bytes(self.shard_uid, from, to)
+    }
+
     fn freed_by_compaction(&self, index: u64) -> usize {
         (index.saturating_sub(self.compacted) / self.compact_entries) as usize
     }

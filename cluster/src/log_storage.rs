@@ -49,6 +49,13 @@ pub trait LogStorage {
         0
     }
 
+    /// Bytes of storage the log's entries from place `from` to place `to` keep: a member that
+    /// far behind holds them back on the others (`ReplicaConfig::laggard_held_bytes_max`).
+    /// Places that are byte offsets measure it themselves.
+    fn held_bytes(&self, from: u64, to: u64) -> u64 {
+        to.saturating_sub(from)
+    }
+
     /// How many units of storage (segments) a compaction at `index` would free: the replica
     /// compacts only once it is worth it (`limits::COMPACT_SEGMENTS_MIN`).
     fn freed_by_compaction(&self, index: u64) -> usize;

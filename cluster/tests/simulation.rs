@@ -237,20 +237,16 @@ fn a_deaf_or_mute_node_or_a_cut_link_never_stops_the_majority_committing() {
 /// The same faults with every member keeping the group's log in a journal on its disk
 /// (`journal_log`): entries with records as runs, the others as position-only runs with their
 /// bytes beside (so are the entries after a fence, a seal's stand-in, one proposal in 150),
-/// suffixes replaced by new leaders; in half the seeds compactions every 8
-/// entries and snapshots past members more than 16 records behind, in the others none. Every check of the first test holds: every
+/// suffixes replaced by new leaders; in half the seeds compactions every 8 entries and
+/// snapshots past members whose missing entries hold more than two of the journal's segments
+/// (`LogStorage::held_bytes`), in the others none. Every check of the first test holds: every
 /// acknowledged entry committed everywhere, byte for byte, and on a quorum of disks after
 /// every machine loses power; and every member holds each committed entry's records at the
 /// same record index, snapshots restored from a peer included (one restore in three cut
 /// short by a crash).
 #[test]
 fn with_the_log_in_the_journal_every_acknowledged_entry_survives() {
-    let compacting = SimConfig {
-        journal_log_compact_entries: Some(8),
-        laggard_held_bytes_max: Some(16),
-        fence_one_in: 150,
-        ..SimConfig::default()
-    };
+    let compacting = SimConfig { journal_log_compact_entries: Some(8), fence_one_in: 150, ..SimConfig::default() };
     // Every entry stays, so the final check reads every one back (membership changes too).
     let whole = SimConfig { journal_log_compact_entries: Some(u64::MAX), ..compacting.clone() };
     // Records expire after 100 rounds: a member down or cut off that long is sent a snapshot,

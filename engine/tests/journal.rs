@@ -1291,6 +1291,12 @@ fn position_only_runs_order_the_entries_without_records() {
             let page: Vec<_> = entries_from(from).into_iter().filter(|entry| entry.position.index <= to).collect();
             assert_eq!(journal.raft_entries_between(1, from, to).await.unwrap(), page, "{from} to {to}");
         }
+        // What holding its records costs: whole segments, fewer of them from later on.
+        let tip = journal.tip(1).unwrap().next_index;
+        let (whole, later, last) =
+            (journal.held_bytes(1, 0, tip), journal.held_bytes(1, tip / 2, tip), journal.held_bytes(1, tip - 1, tip));
+        assert!(whole > later && later > last && last > 0, "held bytes {whole}, {later}, {last}");
+        assert_eq!(journal.held_bytes(1, tip, tip + 10), 0, "nothing held past the tip");
         journal.publish_until(1, next).unwrap();
         assert_eq!(contents(&read_all(&journal, 1, 0).await), write_expected);
         journal.close().await.unwrap();

@@ -836,6 +836,20 @@ impl<S: Storage> Journal<S> {
         Ok(())
     }
 
+    /// Bytes of the segments holding records of replicated shard `uid` from record index
+    /// `from_index` to `end_index` (whole segments; the active one as far as it is written):
+    /// what keeping those records costs, as a group's log that keeps them for a member behind
+    /// holds them from retention ([`Journal::hold_segments_from`]).
+    pub fn held_bytes(&self, uid: u64, from_index: u64, end_index: u64) -> u64 {
+        let state = self.inner.state.borrow();
+        let holds = |span: &segment::RaftSpan| span.first_index < end_index && span.end_index > from_index;
+        let segments = state.segments.values();
+        segments
+            .filter(|segment| segment.shard_raft_spans.get(&uid).is_some_and(holds))
+            .map(|segment| segment.bytes)
+            .sum()
+    }
+
     /// Moves a gated shard's published end to `end_index`, if that is later: the records
     /// before it are served once durable here (a follower may learn that an entry committed
     /// before its own copy is durable), and readers waiting for them are woken. A shard that
