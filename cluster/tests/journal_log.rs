@@ -235,6 +235,11 @@ async fn open_with(
 
 /// Every record the shard serves (gated at the published end).
 async fn served(journal: &Journal<SimStorage>) -> Vec<Bytes> {
+    served_by_index(journal).await.into_iter().map(|(_, data)| data).collect()
+}
+
+/// [`served`], each record with its record index.
+async fn served_by_index(journal: &Journal<SimStorage>) -> Vec<(u64, Bytes)> {
     let mut records = Vec::new();
     let mut from = 0;
     loop {
@@ -243,7 +248,7 @@ async fn served(journal: &Journal<SimStorage>) -> Vec<Bytes> {
             return records;
         }
         from = batch.next_index;
-        records.extend(batch.records.into_iter().map(|record| record.data));
+        records.extend(batch.records.into_iter().map(|record| (record.sequence_number.record_index(), record.data)));
     }
 }
 
@@ -644,19 +649,6 @@ async fn restore_from_peer(
     Ok(gap)
 }
 
-/// Served records of the shard (gated at the published end), by record index.
-async fn served_by_index(journal: &Journal<SimStorage>) -> Vec<(u64, Bytes)> {
-    let mut records = Vec::new();
-    let mut from = 0;
-    loop {
-        let batch = journal.read(UID, from, 1000, usize::MAX).await.expect("the shard reads");
-        if batch.records.is_empty() {
-            return records;
-        }
-        from = batch.next_index;
-        records.extend(batch.records.into_iter().map(|record| (record.sequence_number.record_index(), record.data)));
-    }
-}
 
 /// A member restoring a snapshot from a peer (`journal_log::restore_shard`), its disk losing
 /// power at every one of the restore's disk calls in turn: after each, the log reopens, holds
