@@ -649,7 +649,6 @@ async fn restore_from_peer(
     Ok(gap)
 }
 
-
 /// A member restoring a snapshot from a peer (`journal_log::restore_shard`), its disk losing
 /// power at every one of the restore's disk calls in turn: after each, the log reopens, holds
 /// only the leader's entries (or, nothing of the copy durable, its own as before), forgets no

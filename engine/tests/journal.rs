@@ -428,6 +428,41 @@ fn trimming_a_shard_by_index_releases_the_segments_it_pinned() {
     });
 }
 
+/// A durable trim is in the watermarks when it returns: a restart right after it, with no
+/// retention pass between, starts the shard at it; a trim alone is found undone.
+#[test]
+fn a_durable_trim_holds_across_a_restart_without_a_retention_pass() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    let clock = ManualClock::new(0);
+    let (clock2, path2) = (clock.clone(), path.clone());
+    let forever = |uid| ShardSpec { retention_ms: i64::MAX, ..spec(uid) };
+    run(move || async move {
+        let journal = open(small_config(&path), &clock).await;
+        journal.register_shard(forever(1));
+        journal.register_shard(forever(2));
+        for i in 0..10 {
+            append_one(&journal, 1, &format!("one {i}")).await;
+            append_one(&journal, 2, &format!("two {i}")).await;
+        }
+        // Records 1 to 10 each.
+        assert_eq!(journal.trim_shard_durably(1, 6).await.unwrap(), 6);
+        assert_eq!(journal.trim_shard_before(2, 6).await.unwrap(), 6);
+        assert_eq!((journal.bounds(1).await.unwrap(), journal.bounds(2).await.unwrap()), ((6, 11), (6, 11)));
+        journal.close().await.unwrap();
+    });
+    run(move || async move {
+        let journal = open(small_config(&path2), &clock2).await;
+        journal.register_shard(forever(1));
+        journal.register_shard(forever(2));
+        assert_eq!(journal.bounds(1).await.unwrap(), (6, 11), "the durable trim holds");
+        assert_eq!(read_all(&journal, 1, 0).await[0].data, Bytes::from("one 5"));
+        assert_eq!(journal.bounds(2).await.unwrap(), (1, 11), "the other is found undone");
+        assert!(matches!(journal.trim_shard_durably(9, 1).await, Err(EngineError::UnknownShard(9))));
+        journal.close().await.unwrap();
+    });
+}
+
 #[test]
 fn reads_at_the_tip_hit_the_tail_cache_and_reads_after_a_restart_miss_it() {
     let dir = journal_dir();
