@@ -47,7 +47,7 @@ pub const HARD_STATE_BYTES: usize = 4 + 4 + 8 + 8 + 8 + 8;
 /// The compaction record has the hard state's layout (magic, version, index, term, zero,
 /// checksum) under its own magic.
 pub const COMPACTED_MAGIC: [u8; 4] = *b"SLCP";
-/// A restore's record (`journal_log::restore_shard`) has the same layout with five words
+/// A restore's record (`journal_log::ShardRestore`) has the same layout with five words
 /// (magic, version, the first entry written's index and term, where its records start, the
 /// fence covered, flags, checksum) under its own magic.
 pub const RESTORE_MAGIC: [u8; 4] = *b"SLRS";

@@ -42,7 +42,7 @@
 //! Snapshots (`docs/replication.md`, "Snapshots into the journal"): a member far behind
 //! restores the shard from a peer before the replica installs the snapshot: [`peer_runs`] on
 //! the peer lists its runs a page at a time, [`plan_restore`] on the member finds the first
-//! it does not hold alike, and [`restore_shard`] writes them with the peer's records, after a
+//! it does not hold alike, and [`ShardRestore`] writes them with the peer's records, after a
 //! record of its own ([`RESTORE_FILE`]) that lets [`JournalLog::open`] settle a restore a
 //! crash cut short.
 //!
@@ -50,9 +50,9 @@
 //! - compaction frees no storage of its own (the journal's retention does that): it only
 //!   bounds the places kept in memory, every `limits::JOURNAL_LOG_COMPACT_ENTRIES` entries;
 //! - `sluiced` does not run its groups on it yet (the cluster simulation does);
-//! - a restore holds the peer's runs and records in memory before it writes them, and a
-//!   member holding records past the peer's trim horizon in entries before the first it
-//!   would write is refused ([`plan_restore`]).
+//! - a restore holds the peer's list of runs in memory (its records are written as they come),
+//!   and a member holding records past the peer's trim horizon in entries before the first
+//!   it would write is refused ([`plan_restore`]).
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -76,7 +76,7 @@ const SIDE_FILE: &str = "raft entry without records";
 /// for a compaction point at or past it, so only for a committed fence, which nothing
 /// replaces.
 pub const FENCE_FILE: &str = "raft.fence";
-/// A restore from a peer ([`restore_shard`]) records here, before it changes the journal, the
+/// A restore from a peer ([`ShardRestore`]) records here, before it changes the journal, the
 /// first entry it writes, where that entry's records start, whether the shard restarts there
 /// past a gap, and the fence the snapshot covers (`codec::RestoreRecord`); the entry's bytes
 /// are beside it as a side file. Removed once the snapshot is installed, or once
@@ -583,102 +583,191 @@ pub async fn plan_restore<S: Storage>(
     Ok(Some(RestorePlan { peer, first, start, gap }))
 }
 
-/// Brings shard `shard_uid` of a member's journal to the snapshot `plan` is of, before the
-/// replica installs it ([`LogStorage::install_snapshot`]), with the log's `codec`, `storage`
-/// and `dir`: `records` are the peer's from `plan.start` to the snapshot entry's end, with
-/// their Raft positions; `fence` is the first fence entry the snapshot covers, if any (the
-/// shard ends closed).
-/// - [`RESTORE_FILE`] is written first, with the first entry written (and its bytes beside,
-///   if it holds records), so that a restart after a crash settles the restore
-///   (`settle_restore`);
+/// Brings shard `shard_uid` of a member's journal to the snapshot a [`RestorePlan`] is of,
+/// before the replica installs it ([`LogStorage::install_snapshot`]), as the copy from the
+/// peer brings the records: [`ShardRestore::add`] takes them in order, any number at a time,
+/// and [`ShardRestore::finish`] ends the restore. With the log's `codec`, `storage` and `dir`.
+/// - Nothing is written until the first entry to write is whole: then its bytes (if it holds
+///   records) and [`RESTORE_FILE`] go first, so that a restart after a crash settles the
+///   restore (`settle_restore`);
 /// - past a gap, the member's records before the copy's start go, as the peer's retention
-///   took them ([`GapPast`]): the shard restarts there first, or (holding records past it,
-///   all in entries the first written one replaces) is trimmed once that one is durable;
-/// - the peer's runs are written from the first the member does not hold alike, with their
-///   Raft positions; the first replaces the member's entries from its index on. The snapshot's
-///   entry ends up the journal's last Raft run (a position-only run at the end if the peer
-///   lists none), so that no stale entry past it comes back at a restart.
+///   took them ([`GapPast`]): the shard restarts there first, or (its records reaching the
+///   start, or past it in entries the first written one replaces) is trimmed once that one is
+///   durable;
+/// - each of the peer's runs from the first the member does not hold alike is written with
+///   its Raft position as soon as its records are in; the first replaces the member's entries
+///   from its index on. The snapshot's entry ends up the journal's last Raft run (a
+///   position-only run where its records end if the peer lists none), so that no stale entry
+///   past it comes back at a restart;
+/// - the shard is closed if the snapshot covers a fence (`fence`, its index).
 ///
 /// Every entry the member held and keeps is the leader's, and every one it loses was not (or
 /// lies below the peer's trim horizon, which the log's compaction then covers): a member never
-/// forgets an entry of the leader's it acknowledged. An error may leave the journal changed
-/// under the open log: the group must not run on without reopening it.
-pub async fn restore_shard<S: Storage, C: EntryCodec>(
-    journal: &Journal<S>,
+/// forgets an entry of the leader's it acknowledged. A restore dropped or failed once it
+/// [`ShardRestore::started`] leaves the journal changed under the open log: the group must not
+/// run on without reopening it (a restart settles the restore).
+pub struct ShardRestore<'a, S: Storage, C: EntryCodec> {
+    journal: &'a Journal<S>,
     shard_uid: u64,
-    (codec, storage, dir): (&C, &S, &Path),
+    host: (&'a C, &'a S, &'a Path),
     plan: RestorePlan,
-    records: Vec<StoredRecord>,
     fence: Option<u64>,
-) -> Result<()> {
-    if records.len() as u64 != plan.peer.end - plan.start {
-        let reason = format!("a copy of {} records from {} to {}", records.len(), plan.start, plan.peer.end);
-        return Err(corrupt(JOURNAL, plan.start, reason));
+    /// The next of the peer's runs to write, and the records of it received so far.
+    next_run: usize,
+    pending: Vec<StoredRecord>,
+    /// The record index the next record must have.
+    next_index: u64,
+    /// Runs written (queued) so far, and those not yet known durable.
+    written: usize,
+    queued: Vec<QueuedAppend>,
+}
+
+impl<'a, S: Storage, C: EntryCodec> ShardRestore<'a, S, C> {
+    pub fn new(
+        journal: &'a Journal<S>,
+        shard_uid: u64,
+        host: (&'a C, &'a S, &'a Path),
+        plan: RestorePlan,
+        fence: Option<u64>,
+    ) -> Self {
+        let (next_run, next_index) = (plan.first, plan.start);
+        ShardRestore {
+            journal,
+            shard_uid,
+            host,
+            plan,
+            fence,
+            next_run,
+            pending: Vec::new(),
+            next_index,
+            written: 0,
+            queued: Vec::new(),
+        }
     }
-    let mut records = records.into_iter().peekable();
-    let mut runs: Vec<(RaftEntryRun, Vec<StoredRecord>)> = Vec::new();
-    for run in plan.peer.runs.iter().skip(plan.first) {
-        let mut held = Vec::with_capacity((run.end_index - run.first_index) as usize);
-        while let Some(record) = records.next_if(|record| record.sequence_number.record_index() < run.end_index) {
-            if record.raft != Some(run.position)
-                || record.sequence_number.record_index() != run.first_index + held.len() as u64
-            {
-                let reason = format!(
-                    "copied record {} is not entry {:?}'s",
-                    record.sequence_number.record_index(),
-                    run.position
-                );
-                return Err(corrupt(JOURNAL, plan.start, reason));
+
+    /// Whether the journal may have changed already: the group must reopen the log if the
+    /// restore does not finish.
+    pub fn started(&self) -> bool {
+        self.written > 0
+    }
+
+    /// Where the records still to copy start (the snapshot entry's end once all are in).
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
+    /// Takes the next `records` of the copy (the peer's, from [`ShardRestore::next_index`] on,
+    /// with their Raft positions), writing each run they complete, and waits until every run
+    /// written so far is durable.
+    pub async fn add(&mut self, records: Vec<StoredRecord>) -> Result<()> {
+        for record in records {
+            let index = record.sequence_number.record_index();
+            // The position-only runs before this record's run go first.
+            self.write_whole_runs().await?;
+            let run = self.plan.peer.runs.get(self.next_run).copied();
+            let Some(run) = run.filter(|run| index == self.next_index && run.end_index > index) else {
+                let reason = format!("copied record {index} where record {} of the copy was due", self.next_index);
+                return Err(corrupt(JOURNAL, index, reason));
+            };
+            if record.raft != Some(run.position) {
+                let reason = format!("copied record {index} is not entry {:?}'s", run.position);
+                return Err(corrupt(JOURNAL, index, reason));
             }
-            held.push(record);
+            self.pending.push(record);
+            self.next_index += 1;
         }
-        if held.len() as u64 != run.end_index - run.first_index {
-            let reason = format!("the copy lacks records of entry {:?}", run.position);
-            return Err(corrupt(JOURNAL, plan.start, reason));
+        self.write_whole_runs().await?;
+        self.durable().await
+    }
+
+    /// Writes the last runs (position-only ones: every record is in) and the snapshot's entry
+    /// if the peer listed none, waits until all are durable, and closes the shard if the
+    /// snapshot covers a fence.
+    pub async fn finish(&mut self) -> Result<()> {
+        self.write_whole_runs().await?;
+        if self.next_run < self.plan.peer.runs.len() || self.next_index != self.plan.peer.end {
+            let reason = format!("the copy ends at record {}, before the snapshot's end", self.next_index);
+            return Err(corrupt(JOURNAL, self.next_index, reason));
         }
-        runs.push((*run, held));
+        if self.plan.peer.runs.is_empty() {
+            let anchor = self.plan.anchor();
+            self.write_run(anchor, Vec::new()).await?;
+        }
+        self.durable().await?;
+        if self.fence.is_some() {
+            self.journal.close_shard(self.shard_uid).await?;
+        }
+        Ok(())
     }
-    let anchor = plan.anchor();
-    if let Some((run, held)) = runs.first().filter(|(_, held)| !held.is_empty()) {
-        let entry =
-            Entry { index: run.position.index, term: run.position.term, data: codec.entry(held), ..Entry::default() };
-        let mut frame = Vec::new();
-        codec::encode_entry(&log_entry(&entry), &mut frame);
-        write_atomic(storage, &side_path(dir, run.position), &frame)
-            .await
-            .map_err(ClusterError::io("write a restored raft entry"))?;
+
+    /// Writes every run from the next one whose records are all in (none, for a position-only
+    /// run).
+    async fn write_whole_runs(&mut self) -> Result<()> {
+        while let Some(run) = self.plan.peer.runs.get(self.next_run).copied() {
+            if (self.pending.len() as u64) < run.end_index - run.first_index {
+                return Ok(());
+            }
+            let records = std::mem::take(&mut self.pending);
+            self.next_run += 1;
+            self.write_run(run, records).await?;
+        }
+        Ok(())
     }
-    let record = codec::RestoreRecord {
-        index: anchor.position.index,
-        term: anchor.position.term,
-        start: plan.start,
-        gap: plan.gap.is_some(),
-        fence: fence.unwrap_or(0),
-    };
-    write_atomic(storage, &dir.join(RESTORE_FILE), &codec::encode_restore(&record))
-        .await
-        .map_err(ClusterError::io("write the raft restore record"))?;
-    if plan.gap == Some(GapPast::Restart) {
-        journal.restart_shard_at(shard_uid, plan.start).await?;
-    }
-    let mut queued = Vec::new();
-    for (run, held) in runs {
-        queued.push(queue_run(journal, shard_uid, run, held).await?);
-    }
-    if plan.peer.runs.is_empty() {
-        queued.push(journal.queue_position(shard_uid, anchor.first_index, anchor.position).await?);
-    }
-    for (at, mut append) in queued.into_iter().enumerate() {
-        append.durable().await?;
-        if at == 0 && plan.gap == Some(GapPast::Trim) {
+
+    /// Writes entry `run` with its `records`: the first one after the restore's record (and
+    /// the restart past a gap); the trim past a gap once the first is durable.
+    async fn write_run(&mut self, run: RaftEntryRun, records: Vec<StoredRecord>) -> Result<()> {
+        let first = self.written == 0;
+        if first {
+            self.start(run, &records).await?;
+        }
+        self.queued.push(queue_run(self.journal, self.shard_uid, run, records).await?);
+        self.written += 1;
+        if first && self.plan.gap == Some(GapPast::Trim) {
             // Once the first run cut the member's records from the start on.
-            trim_before_restore(journal, shard_uid, anchor).await?;
+            self.durable().await?;
+            trim_before_restore(self.journal, self.shard_uid, run).await?;
         }
+        Ok(())
     }
-    if fence.is_some() {
-        journal.close_shard(shard_uid).await?;
+
+    /// What goes before the first run is written: its bytes beside (if it holds records), the
+    /// restore's record, and the restart past a gap.
+    async fn start(&self, anchor: RaftEntryRun, records: &[StoredRecord]) -> Result<()> {
+        let (codec, storage, dir) = self.host;
+        if !records.is_empty() {
+            let position = anchor.position;
+            let entry =
+                Entry { index: position.index, term: position.term, data: codec.entry(records), ..Entry::default() };
+            let mut frame = Vec::new();
+            codec::encode_entry(&log_entry(&entry), &mut frame);
+            write_atomic(storage, &side_path(dir, position), &frame)
+                .await
+                .map_err(ClusterError::io("write a restored raft entry"))?;
+        }
+        let record = codec::RestoreRecord {
+            index: anchor.position.index,
+            term: anchor.position.term,
+            start: anchor.first_index,
+            gap: self.plan.gap.is_some(),
+            fence: self.fence.unwrap_or(0),
+        };
+        write_atomic(storage, &dir.join(RESTORE_FILE), &codec::encode_restore(&record))
+            .await
+            .map_err(ClusterError::io("write the raft restore record"))?;
+        if self.plan.gap == Some(GapPast::Restart) {
+            self.journal.restart_shard_at(self.shard_uid, anchor.first_index).await?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Waits until every run written so far is durable.
+    async fn durable(&mut self) -> Result<()> {
+        for mut queued in self.queued.drain(..) {
+            queued.durable().await?;
+        }
+        Ok(())
+    }
 }
 
 /// Trims the shard's records before the first entry a restore wrote, `anchor`, durably: the
@@ -880,11 +969,11 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
     }
 
     /// The journal holds the shard's records up to the end of entry `index` (the host restored
-    /// them from a peer with [`restore_shard`]), and that entry's run is its last Raft run: the
+    /// them from a peer with [`ShardRestore`]), and that entry's run is its last Raft run: the
     /// log continues at `index + 1`, at the shard's next record index. No stale run is left
     /// past the snapshot (Raft discards a log the snapshot does not continue), which a restart
     /// would find again; a journal whose last Raft run is another entry's is refused. A
-    /// snapshot that covers a fence leaves the shard closed (`restore_shard` closes it): the
+    /// snapshot that covers a fence leaves the shard closed (`ShardRestore` closes it): the
     /// fence is kept as a compacted one.
     async fn install_snapshot(&mut self, index: u64, term: u64) -> Result<()> {
         let position = RaftPosition { index, term };

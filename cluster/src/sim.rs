@@ -562,7 +562,7 @@ struct Events {
 
 /// One restore into the journal in this many is cut short by a crash of the restoring member
 /// (a kill or a power loss, drawn), after up to [`RESTORE_CUT_YIELDS_MAX`] scheduler yields
-/// of it: `journal_log::restore_shard` must leave a journal its log reopens from, whatever
+/// of its writing: `journal_log::ShardRestore` must leave a journal its log reopens from, whatever
 /// part of it was durable.
 const RESTORE_CUT_ONE_IN: u64 = 3;
 const RESTORE_CUT_YIELDS_MAX: u64 = 400;
@@ -579,6 +579,22 @@ async fn copy_piece(journal: Journal<SimStorage>, next: u64, end: u64) -> Option
     let records: Vec<StoredRecord> = batch.records.into_iter().take(count).collect();
     let contiguous = records.iter().zip(next..).all(|(record, index)| record.sequence_number.record_index() == index);
     (!records.is_empty() && contiguous).then_some(records)
+}
+
+/// Runs `writing` unless the crash drawn for it comes first ([`RESTORE_CUT_ONE_IN`]): after
+/// `yields` more scheduler yields of the restore's writing (counted down across calls), then
+/// `None`.
+async fn or_cut_short<T>(writing: impl Future<Output = T>, yields: &Cell<Option<u64>>) -> Option<T> {
+    let cut = async {
+        let Some(mut left) = yields.get() else { return std::future::pending().await };
+        while left > 0 {
+            futures_lite::future::yield_now().await;
+            left -= 1;
+            yields.set(Some(left));
+        }
+        None
+    };
+    futures_lite::future::or(async { Some(writing.await) }, cut).await
 }
 
 /// Runs `work` on the journal of node `from`, as a task of its process (it dies with it), and
@@ -666,9 +682,10 @@ impl ReplicaEvents for Events {
     ///
     /// With the log in the journal, the journal is the state machine of the records: the
     /// restore copies the sender's runs and records as `sluiced` would
-    /// (`journal_log::peer_runs`, then `plan_restore`, the records a piece at a time, then
-    /// `restore_shard`), each page and piece a task of the sender's process answered within
-    /// the same wait; and one restore in [`RESTORE_CUT_ONE_IN`] is cut short by a crash.
+    /// (`journal_log::peer_runs`, then `plan_restore`, then the records a piece at a time into
+    /// a `ShardRestore`, each written as it comes), each page and piece a task of the sender's
+    /// process answered within the same wait. A sender lost once the journal changed stops
+    /// the member's process; and one restore in [`RESTORE_CUT_ONE_IN`] is cut short by a crash.
     fn restore(&self, node_id: u64, snapshot: SnapshotToRestore) -> Restoring {
         self.checker.borrow_mut().restore(node_id, &snapshot);
         let (checker, network, journals) = (self.checker.clone(), self.network.clone(), self.journals.clone());
@@ -730,15 +747,6 @@ impl ReplicaEvents for Events {
                 Err(error) if injected_failure(&error) => return failed(&checker),
                 Err(error) => panic!("node {node_id} could not plan its restore from node {from}: {error}"),
             };
-            let (start, end) = (plan.start, plan.peer.end);
-            let mut records = Vec::with_capacity((end - start) as usize);
-            while (records.len() as u64) < end - start {
-                let next = start + records.len() as u64;
-                let Some(piece) = ask_peer(&journals, &network, nodes, |peer| copy_piece(peer, next, end)).await else {
-                    return failed(&checker);
-                };
-                records.extend(piece);
-            }
             if plan.gap.is_some() {
                 checker.borrow_mut().restores_past_gaps += 1;
             }
@@ -747,40 +755,49 @@ impl ReplicaEvents for Events {
                 .committed
                 .range(..=snapshot.index)
                 .find_map(|(&index, (_, data))| is_fence_entry(data).then_some(index));
-            // A crash may cut the restore short: after some yields of it, the member stops.
-            let cut_after = {
+            // A crash may cut the restore short: after some yields of its writing, the member
+            // stops (a kill, or a power loss).
+            let (cut_yields, power_loss) = {
                 let mut rng = restore_cuts.borrow_mut();
-                rng.one_in(RESTORE_CUT_ONE_IN).then(|| (rng.below(RESTORE_CUT_YIELDS_MAX), rng.one_in(2)))
-            };
-            let dir = Path::new(RAFT_DIR);
-            let host = (&ClientEntries, &storage, dir);
-            let restoring = journal_log::restore_shard(&journal, SHARD_UID, host, plan, records, fence);
-            let cut_short = Cell::new(false);
-            let cut = async {
-                let Some((yields, _)) = cut_after else { return std::future::pending().await };
-                for _ in 0..yields {
-                    futures_lite::future::yield_now().await;
+                match rng.one_in(RESTORE_CUT_ONE_IN) {
+                    true => (Cell::new(Some(rng.below(RESTORE_CUT_YIELDS_MAX))), rng.one_in(2)),
+                    false => (Cell::new(None), false),
                 }
-                cut_short.set(true);
-                Err(ClusterError::Journal(EngineError::Closed))
             };
-            let result = futures_lite::future::or(restoring, cut).await;
-            if cut_short.get() {
-                checker.borrow_mut().restores_cut_short += 1;
+            let end = plan.peer.end;
+            let host = (&ClientEntries, &storage, Path::new(RAFT_DIR));
+            let mut restore = journal_log::ShardRestore::new(&journal, SHARD_UID, host, plan, fence);
+            // The copy a piece at a time, each written as it comes; `None` once cut short.
+            let mut written = Some(Ok(()));
+            while matches!(written, Some(Ok(()))) && restore.next_index() < end {
+                let next = restore.next_index();
+                let Some(piece) = ask_peer(&journals, &network, nodes, |peer| copy_piece(peer, next, end)).await else {
+                    if !restore.started() {
+                        return failed(&checker);
+                    }
+                    // Its journal changed already: the member's process stops (the next round
+                    // restarts it from its disk), as its host would stop the group.
+                    failed(&checker);
+                    checker.borrow_mut().doomed.insert(node_id, false);
+                    return std::future::pending::<bool>().await;
+                };
+                written = or_cut_short(restore.add(piece), &cut_yields).await;
             }
-            let power_loss = cut_short.get() && cut_after.is_some_and(|(_, power_loss)| power_loss);
-            match result {
-                Ok(()) => true,
-                Err(error)
-                    if injected_failure(&error) || matches!(error, ClusterError::Journal(EngineError::Closed)) =>
-                {
-                    // Its journal may be changed already: the member's process stops (the next
-                    // round restarts it from its disk), as its host would stop the group.
-                    checker.borrow_mut().doomed.insert(node_id, power_loss);
-                    std::future::pending::<bool>().await
+            if matches!(written, Some(Ok(()))) {
+                written = or_cut_short(restore.finish(), &cut_yields).await;
+            }
+            match &written {
+                Some(Ok(())) => return true,
+                Some(Err(error)) if !injected_failure(error) => {
+                    panic!("node {node_id} could not restore its shard from node {from}: {error}")
                 }
-                Err(error) => panic!("node {node_id} could not restore its shard from node {from}: {error}"),
+                Some(Err(_)) => {}
+                None => checker.borrow_mut().restores_cut_short += 1,
             }
+            // Its journal may be changed already: the member's process stops, as above (a crash
+            // that cut the restore short may lose power).
+            checker.borrow_mut().doomed.insert(node_id, power_loss && written.is_none());
+            std::future::pending::<bool>().await
         })
     }
 

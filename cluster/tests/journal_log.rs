@@ -617,15 +617,15 @@ async fn records_by_index(journal: &Journal<SimStorage>) -> std::collections::BT
 }
 
 /// Restores the member on `member` from the peer on `peer` to the peer's entry `snapshot`,
-/// as a host would: the peer's runs a page of 4 at a time, then the plan, the records and the
-/// restore. The member's disk may crash on the way.
+/// as a host would: the peer's runs a page of 4 at a time, then the plan, then the records
+/// three at a time into the restore. The member's disk may crash on the way.
 async fn restore_from_peer(
     member: &Opened,
     storage: &SimStorage,
     peer: &Journal<SimStorage>,
     snapshot: sluice_engine::format::RaftPosition,
 ) -> Result<Option<GapPast>, sluice_cluster::ClusterError> {
-    use sluice_cluster::journal_log::{peer_runs, plan_restore, restore_shard, PeerRuns};
+    use sluice_cluster::journal_log::{peer_runs, plan_restore, PeerRuns, ShardRestore};
     let commit = member.store.hard_state().commit;
     let mut runs: Option<PeerRuns> = None;
     while runs.as_ref().is_none_or(|runs| runs.through < snapshot.index) {
@@ -637,19 +637,20 @@ async fn restore_from_peer(
         }
     }
     let plan = plan_restore(&member.journal, UID, runs.unwrap()).await?.expect("the restore is not refused");
-    let mut records = Vec::new();
-    while plan.start + (records.len() as u64) < plan.peer.end {
-        let next = plan.start + records.len() as u64;
-        let batch = peer.read_log(UID, next, (plan.peer.end - next) as usize, usize::MAX).await?;
-        records.extend(batch.records.into_iter().take((plan.peer.end - next) as usize));
-    }
+    let (gap, end) = (plan.gap, plan.peer.end);
     let host = (&TestCodec, storage, Path::new(RAFT_DIR));
-    let gap = plan.gap;
-    restore_shard(&member.journal, UID, host, plan, records, None).await?;
+    let mut restore = ShardRestore::new(&member.journal, UID, host, plan, None);
+    // The records three at a time: entries' runs are written as their records come in.
+    while restore.next_index() < end {
+        let (next, count) = (restore.next_index(), (end - restore.next_index()).min(3) as usize);
+        let batch = peer.read_log(UID, next, count, usize::MAX).await?;
+        restore.add(batch.records.into_iter().take(count).collect()).await?;
+    }
+    restore.finish().await?;
     Ok(gap)
 }
 
-/// A member restoring a snapshot from a peer (`journal_log::restore_shard`), its disk losing
+/// A member restoring a snapshot from a peer (`journal_log::ShardRestore`), its disk losing
 /// power at every one of the restore's disk calls in turn: after each, the log reopens, holds
 /// only the leader's entries (or, nothing of the copy durable, its own as before), forgets no
 /// entry of the leader's it held, and serves only the leader's records at their sequence
