@@ -77,9 +77,9 @@ const SIDE_FILE: &str = "raft entry without records";
 /// replaces.
 pub const FENCE_FILE: &str = "raft.fence";
 /// A restore from a peer ([`ShardRestore`]) records here, before it changes the journal, the
-/// first entry it writes, where that entry's records start, whether the shard restarts there
-/// past a gap, and the fence the snapshot covers (`codec::RestoreRecord`); the entry's bytes
-/// are beside it as a side file. Removed once the snapshot is installed, or once
+/// first entry it writes, where that entry's records start, whether the member's records
+/// before that go (a gap: [`GapPast`]), and the fence the snapshot covers
+/// (`codec::RestoreRecord`); the entry's bytes are beside it as a side file. Removed once the snapshot is installed, or once
 /// [`JournalLog::open`] has settled a restore a crash cut short.
 pub const RESTORE_FILE: &str = "raft.restore";
 const JOURNAL: &str = "journal";
@@ -343,42 +343,17 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
         Ok(Some(records))
     }
 
-    fn side_path(&self, position: RaftPosition) -> PathBuf {
-        side_path(&self.dir, position)
-    }
-
     /// Keeps the bytes of an entry without records, durably; an empty normal entry needs none.
     async fn save_entry_without_records(&self, entry: &Entry) -> Result<()> {
         if entry.entry_type == EntryType::EntryNormal && entry.data.is_empty() && entry.context.is_empty() {
             return Ok(());
         }
-        let mut frame = Vec::new();
-        codec::encode_entry(&log_entry(entry), &mut frame);
-        let position = RaftPosition { index: entry.index, term: entry.term };
-        write_atomic(&self.storage, &self.side_path(position), &frame)
-            .await
-            .map_err(ClusterError::io("write a raft entry without records"))
+        write_side_entry(&self.storage, &self.dir, entry).await
     }
 
     async fn entry_without_records(&self, position: RaftPosition) -> Result<Entry> {
-        let path = self.side_path(position);
-        let read =
-            read_whole(&self.storage, &path).await.map_err(ClusterError::io("read a raft entry without records"))?;
-        let Some(bytes) = read else {
-            return Ok(Entry { index: position.index, term: position.term, ..Entry::default() });
-        };
-        match codec::decode_frame(&bytes) {
-            Ok((entry, length))
-                if length == bytes.len() && entry.index == position.index && entry.term == position.term =>
-            {
-                Ok(raft_entry(entry))
-            }
-            Ok((entry, _)) => {
-                let reason = format!("holds entry {} of term {}, not {position:?}", entry.index, entry.term);
-                Err(corrupt(SIDE_FILE, 0, reason))
-            }
-            Err(defect) => Err(corrupt(SIDE_FILE, 0, format!("{defect:?}"))),
-        }
+        let entry = read_side_entry(&self.storage, &self.dir, position).await?;
+        Ok(entry.unwrap_or(Entry { index: position.index, term: position.term, ..Entry::default() }))
     }
 
     /// Before the log is compacted to `index`: a fence at or before it must outlive its entry.
@@ -411,6 +386,35 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
 /// Where the bytes of entry `position` are kept beside the journal, in the group's `dir`.
 fn side_path(dir: &Path, position: RaftPosition) -> PathBuf {
     dir.join(format!("entry-{:020}-{:020}", position.index, position.term))
+}
+
+/// Keeps the bytes of `entry` beside the journal, durably ([`side_path`]).
+async fn write_side_entry<S: Storage>(storage: &S, dir: &Path, entry: &Entry) -> Result<()> {
+    let mut frame = Vec::new();
+    codec::encode_entry(&log_entry(entry), &mut frame);
+    let position = RaftPosition { index: entry.index, term: entry.term };
+    write_atomic(storage, &side_path(dir, position), &frame)
+        .await
+        .map_err(ClusterError::io("write a raft entry beside the journal"))
+}
+
+/// The bytes of entry `position` kept beside the journal, if they are there.
+async fn read_side_entry<S: Storage>(storage: &S, dir: &Path, position: RaftPosition) -> Result<Option<Entry>> {
+    let path = side_path(dir, position);
+    let read = read_whole(storage, &path).await.map_err(ClusterError::io("read a raft entry beside the journal"))?;
+    let Some(bytes) = read else { return Ok(None) };
+    match codec::decode_frame(&bytes) {
+        Ok((entry, length))
+            if length == bytes.len() && entry.index == position.index && entry.term == position.term =>
+        {
+            Ok(Some(raft_entry(entry)))
+        }
+        Ok((entry, _)) => {
+            let reason = format!("holds entry {} of term {}, not {position:?}", entry.index, entry.term);
+            Err(corrupt(SIDE_FILE, 0, reason))
+        }
+        Err(defect) => Err(corrupt(SIDE_FILE, 0, format!("{defect:?}"))),
+    }
 }
 
 /// Deletes `path`, if it is there.
@@ -517,8 +521,8 @@ impl RestorePlan {
 /// The member's side of a restore, before anything is copied: which of the peer's runs it
 /// must write (from the first it does not hold at the same place, with the same position: an
 /// index and a term name one entry, and the entries before it then match too), and whether
-/// the shard must restart past a gap (the peer's records start past what this member holds
-/// of the group's log). The member's entries kept are the leader's: its published ones
+/// the member's records before the copy's start must go (a gap: the peer's records start past
+/// what this member holds of the group's log, [`GapPast`]). The member's entries kept are the leader's: its published ones
 /// (committed) and those the peer lists alike; every other one goes. `None` if past a gap
 /// the member holds records at or past the copy's start in entries before the first written
 /// one, which no write would replace (unfinished: `docs/replication.md`, "Snapshots into the
@@ -739,11 +743,7 @@ impl<'a, S: Storage, C: EntryCodec> ShardRestore<'a, S, C> {
             let position = anchor.position;
             let entry =
                 Entry { index: position.index, term: position.term, data: codec.entry(records), ..Entry::default() };
-            let mut frame = Vec::new();
-            codec::encode_entry(&log_entry(&entry), &mut frame);
-            write_atomic(storage, &side_path(dir, position), &frame)
-                .await
-                .map_err(ClusterError::io("write a restored raft entry"))?;
+            write_side_entry(storage, dir, &entry).await?;
         }
         let record = codec::RestoreRecord {
             index: anchor.position.index,
@@ -829,14 +829,8 @@ async fn settle_restore<S: Storage, C: EntryCodec>(
         return Ok(compacted);
     }
     if !copied {
-        let side = side_path(dir, anchor);
-        let read = read_whole(storage, &side).await.map_err(ClusterError::io("read a restored raft entry"))?;
-        let mut queued = match read {
-            Some(bytes) => {
-                let entry = match codec::decode_frame(&bytes) {
-                    Ok((entry, length)) if length == bytes.len() && entry.index == anchor.index => entry,
-                    _ => return Err(corrupt(SIDE_FILE, 0, format!("not the restored entry {anchor:?}"))),
-                };
+        let mut queued = match read_side_entry(storage, dir, anchor).await? {
+            Some(entry) => {
                 let Some((arrival_ms, records)) = codec.records(shard_uid, &entry.data) else {
                     return Err(corrupt(SIDE_FILE, 0, format!("the restored entry {anchor:?} holds no records")));
                 };
