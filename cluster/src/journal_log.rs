@@ -269,7 +269,7 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
 
     /// The place of entry `index`, in the journal (an append replacing it goes there).
     async fn place_of(&self, index: u64) -> Result<u64> {
-        let runs = self.journal.raft_entries(self.shard_uid, index).await?;
+        let runs = self.journal.raft_entries_between(self.shard_uid, index, index).await?;
         match runs.first() {
             Some(run) if run.position.index == index => Ok(run.first_index),
             _ => Err(corrupt(JOURNAL, 0, format!("entry {index} of the log is not in the journal"))),
@@ -548,7 +548,7 @@ pub async fn plan_restore<S: Storage>(
     let (_, published) = journal.bounds(shard_uid).await?;
     let tip = journal.tip(shard_uid)?.next_index;
     let from = peer.runs.first().map_or(peer.position.index, |run| run.position.index);
-    let own = journal.raft_entries(shard_uid, from).await?;
+    let own = journal.raft_entries_between(shard_uid, from, peer.position.index).await?;
     let mut first = 0;
     // The member's records below here are the leader's.
     let mut verified = published;
@@ -816,7 +816,7 @@ async fn settle_restore<S: Storage, C: EntryCodec>(
     };
     let restore = codec::decode_restore(&bytes).map_err(|reason| corrupt(RESTORE_FILE, 0, reason))?;
     let anchor = RaftPosition { index: restore.index, term: restore.term };
-    let runs = journal.raft_entries(shard_uid, anchor.index).await?;
+    let runs = journal.raft_entries_between(shard_uid, anchor.index, anchor.index).await?;
     let copied = runs.first().is_some_and(|run| run.position == anchor && run.first_index == restore.start);
     let (trim, _) = journal.bounds(shard_uid).await?;
     let restarted = restore.gap

@@ -35,7 +35,7 @@ impl<S: Storage> Journal<S> {
     /// before this returns, so that a restart does not find the trimmed records again. For a
     /// replicated shard restoring from a peer whose retention took the records before `index`
     /// while this one still holds some of its own there, which it cannot tell are the group's
-    /// (`sluice_cluster::journal_log::restore_shard`). The shard's hold
+    /// (`sluice_cluster::journal_log::ShardRestore`). The shard's hold
     /// ([`Journal::hold_segments_from`]) must not be below `index`: the watermarks' trim stays
     /// at or below it. Returns the shard's trim horizon.
     pub async fn trim_shard_durably(&self, uid: u64, index: u64) -> Result<u64> {
