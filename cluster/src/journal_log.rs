@@ -873,10 +873,11 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
     /// Queues each entry's run in the journal (not durable until [`LogStorage::sync`]), after
     /// writing an entry without records' bytes beside it; returns each entry's place, its
     /// first record index. An entry already in the log replaces it and those after it, from
-    /// its place on.
+    /// its place on; the first run of such a replacement is durable before the next is queued.
     async fn append(&mut self, entries: &[Entry]) -> Result<Vec<u64>> {
         let Some(first) = entries.first() else { return Ok(Vec::new()) };
-        let mut place = if first.index <= self.last_index { self.place_of(first.index).await? } else { self.end };
+        let replacing = first.index <= self.last_index;
+        let mut place = if replacing { self.place_of(first.index).await? } else { self.end };
         if self.fence.is_some_and(|fence| fence.index >= first.index) {
             // The fence is replaced: it never committed (and has no file).
             self.fence = None;
@@ -896,7 +897,7 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
                 .then(|| self.codec.records(self.shard_uid, &entry.data))
                 .flatten()
                 .filter(|(_, records)| !records.is_empty());
-            let queued = match records {
+            let mut queued = match records {
                 Some((arrival_ms, records)) => {
                     let count = records.len() as u64;
                     let queued = self.journal.queue_at(records, arrival_ms, place, Some(position)).await?;
@@ -908,9 +909,18 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
                     self.journal.queue_position(self.shard_uid, place, position).await?
                 }
             };
-            self.queued.push(queued);
             self.last_index = entry.index;
             self.end = place;
+            if replacing && places.len() == 1 && entries.len() > 1 {
+                // The first run of a replacement is durable before the next is queued. Were
+                // its commit to fail and the next one's to succeed (the journal goes on after
+                // a failed commit), the entry it replaced would fill the hole it left, and the
+                // log would reopen with an old entry before the new ones; a hole where
+                // nothing was is found at open (the log ends before it).
+                queued.durable().await?;
+                continue;
+            }
+            self.queued.push(queued);
         }
         Ok(places)
     }

@@ -573,6 +573,57 @@ fn a_log_reopens_ending_before_a_hole_a_failed_append_left() {
     executor.shutdown();
 }
 
+/// A new leader's entries replacing a suffix, whose first run's commit fails while the next
+/// is written behind it: the entry the first replaced would fill the hole, and the log would
+/// reopen with an old entry before the new ones (a log no leader ever sent; the cluster
+/// simulation's seed 542 committed such an entry). The first run of a replacement is durable
+/// before the next is queued, so the log reopens as it was.
+#[test]
+fn a_replacement_whose_first_run_failed_leaves_the_log_as_it_was() {
+    let executor = SimExecutor::new(SimRng::new(1));
+    let disk = SimDisk::new(DiskConfig::default(), SimRng::new(2));
+    let planned = disk.clone();
+    // One append per commit.
+    let mut config = JournalConfig::new(JOURNAL_DIR);
+    config.commit_bytes_max = 1;
+    let records = |index: u64, term: u64| Entry {
+        index,
+        term,
+        data: encode_records(1_000, [Bytes::from(vec![index as u8; 10])].into_iter()),
+        ..Entry::default()
+    };
+    let empty = |index: u64, term: u64| Entry { index, term, ..Entry::default() };
+    let old = [records(1, 1), empty(2, 1), empty(3, 1)];
+    let (first_config, second_config) = (config.clone(), config);
+    let storage = disk.storage(&executor);
+    let written = old.clone();
+    block_on(&executor, async move {
+        let mut opened = open_with(storage, first_config, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await.unwrap();
+        opened.log.save_hard_state(&HardState { term: 2, ..HardState::default() }).await.unwrap();
+        let places = opened.log.append(&written).await.unwrap();
+        opened.log.sync().await.unwrap();
+        opened.store.append(&written, &places);
+        // The next journal write (entry 2's replacing run) fails.
+        planned.plan(OpKind::Write, Fault::Eio);
+        let appended = opened.log.append(&[empty(2, 2), empty(3, 2)]).await;
+        let failed = appended.is_err() || opened.log.sync().await.is_err();
+        assert!(failed, "the failed append is reported");
+        // What is still queued is written before the journal closes.
+        opened.journal.close().await.unwrap();
+    });
+    disk.kill();
+    executor.shutdown();
+    let executor = SimExecutor::new(SimRng::new(3));
+    let storage = disk.storage(&executor);
+    block_on(&executor, async move {
+        let opened = open_with(storage, second_config, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await.unwrap();
+        let entries = opened.log.read(1, opened.store.last_index(), usize::MAX, &opened.store).await.unwrap();
+        assert_entries(0, "the log after a failed replacement", &entries, &old);
+        opened.journal.close().await.unwrap();
+    });
+    executor.shutdown();
+}
+
 /// Writes `entries` through a log on `storage` (a journal of 1 KiB segments, records kept for
 /// `retention_ms`), committed up to `commit`, and closes it.
 async fn write_log(storage: SimStorage, entries: Vec<Entry>, commit: u64, retention_ms: i64) {
