@@ -19,6 +19,10 @@ pub enum ClusterError {
     /// The journal that keeps a shard group's log (`journal_log`) refused or failed.
     #[error("raft log in the journal: {0}")]
     Journal(#[from] sluice_engine::EngineError),
+    /// A restore of the snapshot at entry `index` from a peer failed after it had changed the
+    /// log's storage (`replica::Restored::LogChanged`): the log must be opened again.
+    #[error("raft: a restore of the snapshot at entry {index} failed halfway; the log must be opened again")]
+    LogChanged { index: u64 },
 }
 
 impl ClusterError {

@@ -40,7 +40,7 @@ use crate::limits::{
 use crate::log_storage::LogStorage;
 use crate::log_store::LogStore;
 use crate::replica::{
-    CommittedEntry, Input, Replica, ReplicaConfig, ReplicaEvents, Restoring, SnapshotToRestore, Transport,
+    CommittedEntry, Input, Replica, ReplicaConfig, ReplicaEvents, Restored, Restoring, SnapshotToRestore, Transport,
 };
 use crate::wire::{GroupId, NodeStatus, APPEND_DATA_BYTES_MAX, PROPOSAL_CONTEXT_BYTES, READ_CONTEXT_BYTES};
 
@@ -105,8 +105,8 @@ pub struct GroupHost {
 }
 
 /// How a host's state machine is restored from a peer when its group sends it a snapshot
-/// (`ReplicaEvents::restore`): resolves to true once the state machine durably holds every
-/// entry up to the snapshot's index.
+/// (`ReplicaEvents::restore`): resolves to `Restored::Done` once the state machine durably
+/// holds every entry up to the snapshot's index.
 pub type Restorer = Rc<dyn Fn(SnapshotToRestore) -> Restoring>;
 
 struct HostInner {
@@ -207,7 +207,7 @@ impl ReplicaEvents for HostEvents {
     fn restore(&self, _node_id: u64, snapshot: SnapshotToRestore) -> Restoring {
         match &self.0.restorer {
             Some(restorer) => restorer(snapshot),
-            None => Box::pin(async { false }),
+            None => Box::pin(async { Restored::Dropped }),
         }
     }
 

@@ -609,7 +609,10 @@ pub async fn plan_restore<S: Storage>(
 /// lies below the peer's trim horizon, which the log's compaction then covers): a member never
 /// forgets an entry of the leader's it acknowledged. A restore dropped or failed once it
 /// [`ShardRestore::started`] leaves the journal changed under the open log: the group must not
-/// run on without reopening it (a restart settles the restore).
+/// run on without opening the log again, which settles the restore. Between two calls of a
+/// restore every run it wrote is durable, so a copy that lost its peer there lets the log be
+/// opened again at once on the running journal (`replica::Restored::LogChanged`,
+/// `Replica::run_reopening`); one whose disk failed, or a crash, leaves it to a restart.
 pub struct ShardRestore<'a, S: Storage, C: EntryCodec> {
     journal: &'a Journal<S>,
     shard_uid: u64,

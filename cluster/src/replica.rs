@@ -33,7 +33,7 @@ use raft::eraftpb::{ConfChangeV2, ConfState, Entry, EntryType, Message, MessageT
 use raft::{Config, RawNode, SnapshotStatus, StateRole};
 use sluice_engine::format::RaftPosition;
 
-use crate::error::Result;
+use crate::error::{ClusterError, Result};
 use crate::limits::{
     APPEND_MESSAGES_IN_FLIGHT_MAX, APPEND_MESSAGE_BYTES_MAX, COMMITTED_READ_BYTES_MAX, COMMIT_SAVED_EVERY_BYTES,
     COMPACT_SEGMENTS_MIN, ENTRY_PAYLOAD_BYTES_MAX, FIRST_CAMPAIGN_TICKS, HEARTBEAT_TICKS, READ_INDEXES_PENDING_MAX,
@@ -100,8 +100,27 @@ pub struct SnapshotToRestore {
     pub state: Bytes,
 }
 
-/// A restoration under way: true once the state machine holds the snapshot's entries durably.
-pub type Restoring = Pin<Box<dyn Future<Output = bool>>>;
+/// A restoration under way ([`ReplicaEvents::restore`]).
+pub type Restoring = Pin<Box<dyn Future<Output = Restored>>>;
+
+/// How a restoration from a peer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restored {
+    /// The state machine holds every entry up to the snapshot's index durably: the replica
+    /// installs the snapshot.
+    Done,
+    /// It could not, and the log is as it was: the snapshot is dropped, and the leader sends
+    /// one again.
+    Dropped,
+    /// It could not, after it had changed the log's storage (a restore into the journal that
+    /// keeps the log, whose peer stopped answering halfway, `journal_log::ShardRestore`): the
+    /// replica stops with [`ClusterError::LogChanged`], and its log must be opened again,
+    /// which settles the restore ([`Replica::run_reopening`]).
+    LogChanged,
+}
+
+/// Opens a replica's log again from its storage ([`Replica::run_reopening`]).
+pub type Reopen<L> = Box<dyn FnMut() -> Pin<Box<dyn Future<Output = Result<(L, LogStore)>>>>>;
 
 /// A committed entry as its group's state machine reads it: its term and its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,12 +189,12 @@ pub trait ReplicaEvents {
         let _ = (node_id, index);
     }
     /// Brings the state machine up to `snapshot` (from a peer), durably, before the replica
-    /// installs it; false if it could not (the snapshot is dropped, and the leader sends one
-    /// again). A host whose state machine cannot restore keeps the default, and its group
-    /// must wait for every member before compacting (no `laggard_held_bytes_max`).
+    /// installs it ([`Restored`]). A host whose state machine cannot restore keeps the
+    /// default, and its group must wait for every member before compacting (no
+    /// `laggard_held_bytes_max`).
     fn restore(&self, node_id: u64, snapshot: SnapshotToRestore) -> Restoring {
         let _ = (node_id, snapshot);
-        Box::pin(async { false })
+        Box::pin(async { Restored::Dropped })
     }
     /// A snapshot up to `index` is installed: the entries after it are reported as they are
     /// committed ([`ReplicaEvents::committed`] continues at `index + 1`).
@@ -263,6 +282,8 @@ pub struct ReplicaConfig {
 
 pub struct Replica<L: LogStorage, T: Transport, E: ReplicaEvents> {
     id: u64,
+    /// What it was opened with: a replica opened again takes it too.
+    config: ReplicaConfig,
     /// `ReplicaConfig::voters`: the members a new group started with.
     founders: Vec<u64>,
     /// `ReplicaConfig::members`.
@@ -336,6 +357,7 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
         let raw = RawNode::new(&raft_config, store, &logger)?;
         Ok(Replica {
             id: config.id,
+            config: config.clone(),
             founders: config.voters.clone(),
             members: config.members.clone(),
             raw,
@@ -360,15 +382,39 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
     }
 
     /// Serves the inbox until it closes (Ok) or the storage fails (the error: the replica must
-    /// stop, and its host restart it from its disk).
+    /// stop, and its host restart it from its disk), or a restore changed the log under it
+    /// ([`ClusterError::LogChanged`]: [`Replica::run_reopening`] goes on).
     pub async fn run(mut self, inbox: async_channel::Receiver<Input>) -> Result<()> {
+        self.serve(&inbox).await
+    }
+
+    /// Serves the inbox as [`Replica::run`] does, except that a replica whose log a restore
+    /// changed under it ([`Restored::LogChanged`]) is not stopped: its log is opened again
+    /// with `reopen` (which settles the restore) and a replica of it serves the same inbox,
+    /// as after a restart of its process but with nothing else of the process restarted
+    /// (inputs that arrive meanwhile wait in the inbox, or are lost once it is full, as
+    /// messages may be).
+    pub async fn run_reopening(mut self, inbox: async_channel::Receiver<Input>, mut reopen: Reopen<L>) -> Result<()> {
+        loop {
+            match self.serve(&inbox).await {
+                Err(ClusterError::LogChanged { .. }) => {
+                    let (log, store) = reopen().await?;
+                    let Replica { config, transport, events, .. } = self;
+                    self = Replica::open(log, store, &config, transport, events)?;
+                }
+                ended => return ended,
+            }
+        }
+    }
+
+    async fn serve(&mut self, inbox: &async_channel::Receiver<Input>) -> Result<()> {
         while let Ok(input) = inbox.recv().await {
             self.handle(input);
             // Whatever else is waiting joins this round (one write and sync for all of it).
             while let Ok(input) = inbox.try_recv() {
                 self.handle(input);
             }
-            self.restore_snapshot().await;
+            self.restore_snapshot().await?;
             self.process_ready().await?;
             if self.step_deferred_reads() {
                 self.process_ready().await?;
@@ -504,8 +550,8 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
     /// meanwhile, its vote included: the host gives up on a sender that does not answer within
     /// an election timeout (`COPY_ANSWER_WAIT_MS`), so that a member restoring from a leader
     /// that died can vote for the next one.
-    async fn restore_snapshot(&mut self) {
-        let Some(message) = self.snapshot_received.take() else { return };
+    async fn restore_snapshot(&mut self) -> Result<()> {
+        let Some(message) = self.snapshot_received.take() else { return Ok(()) };
         let metadata = message.get_snapshot().get_metadata();
         let raft = &self.raw.raft;
         let needed = message.term >= raft.term
@@ -518,12 +564,17 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
                 from: message.from,
                 state: message.get_snapshot().data.clone(),
             };
-            if !self.events.restore(self.id, snapshot).await {
-                self.snapshot_retry_ticks = SNAPSHOT_RETRY_TICKS;
-                return;
+            match self.events.restore(self.id, snapshot).await {
+                Restored::Done => {}
+                Restored::Dropped => {
+                    self.snapshot_retry_ticks = SNAPSHOT_RETRY_TICKS;
+                    return Ok(());
+                }
+                Restored::LogChanged => return Err(ClusterError::LogChanged { index: metadata.index }),
             }
         }
         let _ = self.raw.step(*message);
+        Ok(())
     }
 
     /// Serves the reads that need the disk: entries raft-rs wants to send to a follower that

@@ -49,7 +49,9 @@ use crate::limits::{COPY_ANSWER_WAIT_MS, ELECTION_TICKS, INBOX_INPUTS_MAX, TICK_
 use crate::log_storage::LogStorage;
 use crate::log_store::LogStore;
 use crate::raft_files;
-use crate::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Restoring, SnapshotToRestore, Transport};
+use crate::replica::{
+    Input, Reopen, Replica, ReplicaConfig, ReplicaEvents, Restored, Restoring, SnapshotToRestore, Transport,
+};
 use sluice_engine::format::RaftPosition;
 
 /// Bytes of entries each replica keeps in memory: about three of the simulation's, so that
@@ -228,6 +230,9 @@ pub struct SimOutcome {
     /// Members that opened their log with a restore's record left (`journal_log::RESTORE_FILE`):
     /// a crash cut the restore short after it wrote it.
     pub restores_settled: u64,
+    /// Members whose log a restore changed before its peer stopped answering, opened again
+    /// in place by their replica, their process running on (`Replica::run_reopening`).
+    pub logs_reopened: u64,
     /// The round in which a leader was first known, and that leader.
     pub first_leader: Option<(u64, u64)>,
     /// Partial cuts made ([`SimConfig::link_cut_one_in`]).
@@ -342,10 +347,20 @@ async fn open_journal_log(
     let journal = Journal::open_in(storage.clone(), config, std::sync::Arc::new(clock)).await?;
     let seq_prefix = ShardSeqPrefix::new(1_700_000_000, 0);
     journal.register_shard(ShardSpec { uid: SHARD_UID, seq_prefix, retention_ms });
-    let dir = Path::new(RAFT_DIR);
-    let (log, store) =
-        JournalLog::open(journal.clone(), SHARD_UID, ClientEntries, storage, dir, conf_state, cache_bytes_max).await?;
+    let (log, store) = open_log_in(journal.clone(), storage, conf_state, cache_bytes_max).await?;
     Ok((journal, log, store))
+}
+
+/// Opens the group's log in `journal` (when the member starts, and again in place after a
+/// restore changed the journal under it).
+async fn open_log_in(
+    journal: Journal<SimStorage>,
+    storage: SimStorage,
+    conf_state: ConfState,
+    cache_bytes_max: usize,
+) -> Result<(JournalLog<SimStorage, ClientEntries>, LogStore), ClusterError> {
+    let dir = Path::new(RAFT_DIR);
+    JournalLog::open(journal, SHARD_UID, ClientEntries, storage, dir, conf_state, cache_bytes_max).await
 }
 
 /// A member's retention passes, one per message on `passes` (`SimConfig::journal_retention_rounds`),
@@ -396,8 +411,8 @@ struct Checker {
     held: BTreeMap<u64, u64>,
     /// Per node, the snapshot its state machine last restored (an install must follow one).
     restoring: BTreeMap<u64, u64>,
-    /// Nodes whose restore failed (or was cut short) after it may have changed their journal,
-    /// each with whether it loses power: stopped at the next round.
+    /// Nodes whose restore's disk failed (or a crash cut it short) after it may have changed
+    /// their journal, each with whether it loses power: stopped at the next round.
     doomed: BTreeMap<u64, bool>,
     /// Per node, its membership and the entry that made it.
     membership: BTreeMap<u64, (u64, ConfState)>,
@@ -566,15 +581,22 @@ struct Events {
 /// part of it was durable.
 const RESTORE_CUT_ONE_IN: u64 = 3;
 const RESTORE_CUT_YIELDS_MAX: u64 = 400;
+/// One restore in this many of the others loses its peer's answers after fewer than
+/// [`RESTORE_PEER_LOST_PIECES_MAX`] pieces of at most [`RESTORE_PEER_LOST_PIECE_RECORDS_MAX`]
+/// records (small, so that a copy is lost halfway): once its journal changed, its replica
+/// must open the log again in place (`Replica::run_reopening`).
+const RESTORE_PEER_LOST_ONE_IN: u64 = 3;
+const RESTORE_PEER_LOST_PIECES_MAX: u64 = 4;
+const RESTORE_PEER_LOST_PIECE_RECORDS_MAX: u64 = 4;
 
 /// Each running member's journal by node id, with its process' storage.
 type Journals = Rc<RefCell<BTreeMap<u64, (SimStorage, Journal<SimStorage>)>>>;
 
-/// One piece of a restore's copy: the peer's records from `next` (at most
-/// [`COPY_PIECE_RECORDS_MAX`], none at or past `end`), with their Raft positions. `None` if
-/// they expired meanwhile, or the peer's disk failed.
-async fn copy_piece(journal: Journal<SimStorage>, next: u64, end: u64) -> Option<Vec<StoredRecord>> {
-    let count = (end - next).min(COPY_PIECE_RECORDS_MAX) as usize;
+/// One piece of a restore's copy: the peer's records from `next` (at most `records_max`, none
+/// at or past `end`), with their Raft positions. `None` if they expired meanwhile, or the
+/// peer's disk failed.
+async fn copy_piece(journal: Journal<SimStorage>, next: u64, end: u64, records_max: u64) -> Option<Vec<StoredRecord>> {
+    let count = (end - next).min(records_max) as usize;
     let batch = journal.read_log(SHARD_UID, next, count, usize::MAX).await.ok()?;
     let records: Vec<StoredRecord> = batch.records.into_iter().take(count).collect();
     let contiguous = records.iter().zip(next..).all(|(record, index)| record.sequence_number.record_index() == index);
@@ -684,8 +706,10 @@ impl ReplicaEvents for Events {
     /// restore copies the sender's runs and records as `sluiced` would
     /// (`journal_log::peer_runs`, then `plan_restore`, then the records a piece at a time into
     /// a `ShardRestore`, each written as it comes), each page and piece a task of the sender's
-    /// process answered within the same wait. A sender lost once the journal changed stops
-    /// the member's process; and one restore in [`RESTORE_CUT_ONE_IN`] is cut short by a crash.
+    /// process answered within the same wait. A sender lost once the journal changed leaves
+    /// the log changed under the replica, which opens it again in place
+    /// (`Replica::run_reopening`); a disk failure stops the member's process; and one restore
+    /// in [`RESTORE_CUT_ONE_IN`] is cut short by a crash.
     fn restore(&self, node_id: u64, snapshot: SnapshotToRestore) -> Restoring {
         self.checker.borrow_mut().restore(node_id, &snapshot);
         let (checker, network, journals) = (self.checker.clone(), self.network.clone(), self.journals.clone());
@@ -695,7 +719,7 @@ impl ReplicaEvents for Events {
             let mut checker = checker.borrow_mut();
             checker.note(&[14, node_id, snapshot.index]);
             checker.restores_failed += 1;
-            false
+            Restored::Dropped
         };
         Box::pin(async move {
             // The member's journal, if it keeps the log there: then the copy below is the
@@ -715,11 +739,11 @@ impl ReplicaEvents for Events {
                     }
                 }
             }
-            let Some((storage, journal)) = own_journal else { return true };
+            let Some((storage, journal)) = own_journal else { return Restored::Done };
             // A member whose commit reached the snapshot ignores it (raft-rs): its journal stays.
             let commit = checker.borrow().reported_to.get(&node_id).copied().unwrap_or(0);
             if commit >= snapshot.index {
-                return true;
+                return Restored::Done;
             }
             let position = RaftPosition { index: snapshot.index, term: snapshot.term };
             let nodes = (node_id, from);
@@ -756,30 +780,44 @@ impl ReplicaEvents for Events {
                 .range(..=snapshot.index)
                 .find_map(|(&index, (_, data))| is_fence_entry(data).then_some(index));
             // A crash may cut the restore short: after some yields of its writing, the member
-            // stops (a kill, or a power loss).
-            let (cut_yields, power_loss) = {
+            // stops (a kill, or a power loss). Or the peer's answers are lost after some
+            // pieces, as if it died or was cut off.
+            let (mut cut, mut power_loss, mut pieces_answered, mut piece_records) =
+                (None, false, u64::MAX, COPY_PIECE_RECORDS_MAX);
+            {
                 let mut rng = restore_cuts.borrow_mut();
-                match rng.one_in(RESTORE_CUT_ONE_IN) {
-                    true => (Cell::new(Some(rng.below(RESTORE_CUT_YIELDS_MAX))), rng.one_in(2)),
-                    false => (Cell::new(None), false),
+                if rng.one_in(RESTORE_CUT_ONE_IN) {
+                    (cut, power_loss) = (Some(rng.below(RESTORE_CUT_YIELDS_MAX)), rng.one_in(2));
+                } else if rng.one_in(RESTORE_PEER_LOST_ONE_IN) {
+                    pieces_answered = rng.below(RESTORE_PEER_LOST_PIECES_MAX);
+                    piece_records = 1 + rng.below(RESTORE_PEER_LOST_PIECE_RECORDS_MAX);
                 }
-            };
+            }
+            let cut_yields = Cell::new(cut);
             let end = plan.peer.end;
             let host = (&ClientEntries, &storage, Path::new(RAFT_DIR));
             let mut restore = journal_log::ShardRestore::new(&journal, SHARD_UID, host, plan, fence);
             // The copy a piece at a time, each written as it comes; `None` once cut short.
             let mut written = Some(Ok(()));
+            let mut pieces = 0;
             while matches!(written, Some(Ok(()))) && restore.next_index() < end {
                 let next = restore.next_index();
-                let Some(piece) = ask_peer(&journals, &network, nodes, |peer| copy_piece(peer, next, end)).await else {
-                    if !restore.started() {
-                        return failed(&checker);
+                let answer = match pieces < pieces_answered {
+                    true => {
+                        ask_peer(&journals, &network, nodes, |peer| copy_piece(peer, next, end, piece_records)).await
                     }
-                    // Its journal changed already: the member's process stops (the next round
-                    // restarts it from its disk), as its host would stop the group.
-                    failed(&checker);
-                    checker.borrow_mut().doomed.insert(node_id, false);
-                    return std::future::pending::<bool>().await;
+                    false => None,
+                };
+                pieces += 1;
+                let Some(piece) = answer else {
+                    // Once its journal changed, the replica opens its log again.
+                    return match restore.started() {
+                        false => failed(&checker),
+                        true => {
+                            failed(&checker);
+                            Restored::LogChanged
+                        }
+                    };
                 };
                 written = or_cut_short(restore.add(piece), &cut_yields).await;
             }
@@ -787,17 +825,17 @@ impl ReplicaEvents for Events {
                 written = or_cut_short(restore.finish(), &cut_yields).await;
             }
             match &written {
-                Some(Ok(())) => return true,
+                Some(Ok(())) => return Restored::Done,
                 Some(Err(error)) if !injected_failure(error) => {
                     panic!("node {node_id} could not restore its shard from node {from}: {error}")
                 }
                 Some(Err(_)) => {}
                 None => checker.borrow_mut().restores_cut_short += 1,
             }
-            // Its journal may be changed already: the member's process stops, as above (a crash
-            // that cut the restore short may lose power).
+            // Its disk failed, or a crash cut it short: the member's process stops (a crash may
+            // lose power).
             checker.borrow_mut().doomed.insert(node_id, power_loss && written.is_none());
-            std::future::pending::<bool>().await
+            std::future::pending::<Restored>().await
         })
     }
 
@@ -1009,6 +1047,8 @@ struct World {
     restore_cuts: Rc<RefCell<SimRng>>,
     /// Members that opened their log with a restore to settle ([`SimOutcome::restores_settled`]).
     restores_settled: Rc<Cell<u64>>,
+    /// [`SimOutcome::logs_reopened`].
+    logs_reopened: Rc<Cell<u64>>,
     /// Every member's journal clock (their clocks agree).
     clock: ManualClock,
     /// Each running member's journal ([`Events::journals`]).
@@ -1056,7 +1096,7 @@ impl World {
         let (clock, retention_rounds) = (self.clock.clone(), self.config.journal_retention_rounds);
         let retention_deleted = self.retention_deleted.clone();
         let (journals, node_id) = (self.journals.clone(), node.id);
-        let restores_settled = self.restores_settled.clone();
+        let (restores_settled, logs_reopened) = (self.restores_settled.clone(), self.logs_reopened.clone());
         let (retention, retention_asked) = async_channel::bounded(1);
         let serve = async move {
             match journal_log {
@@ -1069,14 +1109,30 @@ impl World {
                     if read_whole(&storage, &restore_file).await.is_ok_and(|read| read.is_some()) {
                         restores_settled.set(restores_settled.get() + 1);
                     }
-                    let opened =
-                        open_journal_log(storage.clone(), segment_bytes, conf_state, cache_bytes, clock, retention_ms);
+                    let opened = open_journal_log(
+                        storage.clone(),
+                        segment_bytes,
+                        conf_state.clone(),
+                        cache_bytes,
+                        clock,
+                        retention_ms,
+                    );
                     let (journal, log, store) = opened.await?;
                     journals.borrow_mut().insert(node_id, (storage.clone(), journal.clone()));
                     // A task of the member's process: it dies with it.
-                    drop(storage.spawn(retention_passes(journal, retention_asked, retention_deleted)));
+                    drop(storage.spawn(retention_passes(journal.clone(), retention_asked, retention_deleted)));
                     let log = log.compacting_every(compact_entries);
-                    Replica::open(log, store, &config, transport, events)?.run(receiver).await
+                    // A restore that changed the journal and then lost its peer is settled by
+                    // opening the log again on the running journal.
+                    let reopen: Reopen<_> = Box::new(move || {
+                        logs_reopened.set(logs_reopened.get() + 1);
+                        let (journal, storage, conf_state) = (journal.clone(), storage.clone(), conf_state.clone());
+                        Box::pin(async move {
+                            let (log, store) = open_log_in(journal, storage, conf_state, cache_bytes).await?;
+                            Ok((log.compacting_every(compact_entries), store))
+                        })
+                    });
+                    Replica::open(log, store, &config, transport, events)?.run_reopening(receiver, reopen).await
                 }
                 None => {
                     let (log, store) = DurableLog::open_for(storage, &config).await?;
@@ -1660,6 +1716,7 @@ impl World {
             restores_refused: checker.restores_refused,
             restores_cut_short: checker.restores_cut_short,
             restores_settled: self.restores_settled.get(),
+            logs_reopened: self.logs_reopened.get(),
             messages_sent: network.sent,
             messages_dropped: network.dropped,
             ..self.outcome.clone()
@@ -1732,6 +1789,7 @@ pub fn run(seed: u64, config: &SimConfig) -> SimOutcome {
         // After the fences' generator, for the same reason.
         restore_cuts: Rc::new(RefCell::new(rng.fork())),
         restores_settled: Rc::new(Cell::new(0)),
+        logs_reopened: Rc::new(Cell::new(0)),
         clock: ManualClock::new(CLOCK_START_MS),
         journals: Rc::new(RefCell::new(BTreeMap::new())),
         retention_deleted: Rc::new(Cell::new(0)),

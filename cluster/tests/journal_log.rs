@@ -667,15 +667,26 @@ async fn records_by_index(journal: &Journal<SimStorage>) -> std::collections::BT
     records
 }
 
+/// How a copy from a peer ended ([`restore_from_peer`]).
+#[derive(Debug, PartialEq)]
+enum CopyEnd {
+    /// The restore finished: the shard's records before the copy's start went if so.
+    Done(Option<GapPast>),
+    /// The peer stopped answering; the journal changed already if `started`.
+    Lost { started: bool },
+}
+
 /// Restores the member on `member` from the peer on `peer` to the peer's entry `snapshot`,
 /// as a host would: the peer's runs a page of 4 at a time, then the plan, then the records
-/// three at a time into the restore. The member's disk may crash on the way.
+/// `piece_records` at a time into the restore, of which the peer answers `pieces_answered`.
+/// The member's disk may crash on the way.
 async fn restore_from_peer(
     member: &Opened,
     storage: &SimStorage,
     peer: &Journal<SimStorage>,
     snapshot: sluice_engine::format::RaftPosition,
-) -> Result<Option<GapPast>, sluice_cluster::ClusterError> {
+    (piece_records, pieces_answered): (u64, usize),
+) -> Result<CopyEnd, sluice_cluster::ClusterError> {
     use sluice_cluster::journal_log::{peer_runs, plan_restore, PeerRuns, ShardRestore};
     let commit = member.store.hard_state().commit;
     let mut runs: Option<PeerRuns> = None;
@@ -691,45 +702,158 @@ async fn restore_from_peer(
     let (gap, end) = (plan.gap, plan.peer.end);
     let host = (&TestCodec, storage, Path::new(RAFT_DIR));
     let mut restore = ShardRestore::new(&member.journal, UID, host, plan, None);
-    // The records three at a time: entries' runs are written as their records come in.
-    while restore.next_index() < end {
-        let (next, count) = (restore.next_index(), (end - restore.next_index()).min(3) as usize);
+    // Entries' runs are written as their records come in.
+    for _ in 0..pieces_answered {
+        if restore.next_index() >= end {
+            break;
+        }
+        let (next, count) = (restore.next_index(), (end - restore.next_index()).min(piece_records) as usize);
         let batch = peer.read_log(UID, next, count, usize::MAX).await?;
         restore.add(batch.records.into_iter().take(count).collect()).await?;
     }
+    if restore.next_index() < end {
+        return Ok(CopyEnd::Lost { started: restore.started() });
+    }
     restore.finish().await?;
-    Ok(gap)
+    Ok(CopyEnd::Done(gap))
 }
 
-/// A member restoring a snapshot from a peer (`journal_log::ShardRestore`), its disk losing
-/// power at every one of the restore's disk calls in turn: after each, the log reopens, holds
-/// only the leader's entries (or, nothing of the copy durable, its own as before), forgets no
-/// entry of the leader's it held, and serves only the leader's records at their sequence
-/// numbers; a second restore then completes, and the member serves every record the peer
-/// serves up to the snapshot's end. Four members: one whose log ends in a deposed leader's
-/// entries; the same with the peer's records of the first twelve entries expired (the shard
-/// restarts past the gap); one whose deposed leader's entries reach past that gap (they are
-/// replaced, then the records before the gap trimmed); and one holding the leader's entries
-/// past its commit.
-#[test]
-fn a_restore_cut_short_anywhere_reopens_with_the_leaders_entries() {
-    use sluice_engine::format::RaftPosition;
+/// A member about to restore the snapshot at `snapshot` (entry 20 of term 3) from a peer
+/// holding `leaders` (24 entries, committed), its records kept for `retention_ms`: its own
+/// log `own` (committed up to 4), and the entries of it that are the leader's.
+#[derive(Clone)]
+struct RestoreCase {
+    leaders: Vec<Entry>,
+    own: Vec<Entry>,
+    retention_ms: i64,
+    past_gap: Option<GapPast>,
+    /// The member's entries that are the leader's: it must never forget them.
+    held_leaders: u64,
+}
+
+const RESTORE_SNAPSHOT: sluice_engine::format::RaftPosition =
+    sluice_engine::format::RaftPosition { index: 20, term: 3 };
+
+/// Four members: one whose log ends in a deposed leader's entries; the same with the peer's
+/// records of the first twelve entries expired (the shard restarts past the gap); one whose
+/// deposed leader's entries reach past that gap (they are replaced, then the records before
+/// the gap trimmed); and one holding the leader's entries past its commit.
+fn restore_cases() -> Vec<RestoreCase> {
     let arrival = |index: u64| if index <= 12 { 1_000 } else { 500_000 };
     let leaders: Vec<Entry> =
         (1..=24).map(|index| restore_entry(index, if index <= 4 { 1 } else { 3 }, 0, arrival(index))).collect();
     let deposed = |last: u64| -> Vec<Entry> {
         leaders[..4].iter().cloned().chain((5..=last).map(|index| restore_entry(index, 2, 9, 500_000))).collect()
     };
-    let snapshot = RaftPosition { index: 20, term: 3 };
     let cases = [
         (deposed(7), KEPT_FOR_EVER_MS, None),
         (deposed(7), 60_000, Some(GapPast::Restart)),
         (deposed(16), 60_000, Some(GapPast::Trim)),
         (leaders[..8].to_vec(), KEPT_FOR_EVER_MS, None),
     ];
-    for (case, (own, retention_ms, past_gap)) in cases.into_iter().enumerate() {
-        // The member's entries that are the leader's: it must never forget them.
-        let held_leaders = own.iter().zip(&leaders).take_while(|(a, b)| a == b).count() as u64;
+    cases
+        .into_iter()
+        .map(|(own, retention_ms, past_gap)| {
+            let held_leaders = own.iter().zip(&leaders).take_while(|(a, b)| a == b).count() as u64;
+            RestoreCase { leaders: leaders.clone(), own, retention_ms, past_gap, held_leaders }
+        })
+        .collect()
+}
+
+/// Writes the case's logs on the peer's and the member's disks; returns every record the
+/// peer holds, by record index.
+fn write_restore_case(
+    executor: &SimExecutor,
+    case: &RestoreCase,
+    (peer_disk, member_disk): (&SimDisk, &SimDisk),
+) -> std::collections::BTreeMap<u64, Bytes> {
+    let retention_ms = case.retention_ms;
+    block_on(executor, write_log(peer_disk.storage(executor), case.leaders.clone(), 24, retention_ms));
+    block_on(executor, write_log(member_disk.storage(executor), case.own.clone(), 4, retention_ms));
+    let storage = peer_disk.storage(executor);
+    block_on(executor, async move {
+        let opened = open(storage, 1024, ManualClock::new(1_000), retention_ms).await;
+        let records = records_by_index(&opened.journal).await;
+        opened.journal.close().await.unwrap();
+        records
+    })
+}
+
+/// The member's journal, with one append per commit: a crash may come between any two of a
+/// copy's runs.
+async fn open_member(storage: SimStorage, retention_ms: i64) -> Opened {
+    let mut config = JournalConfig::new(JOURNAL_DIR);
+    config.segment_bytes_max = 1024;
+    config.tail_cache_bytes_max = 0;
+    config.commit_bytes_max = 1;
+    open_with(storage, config, ManualClock::new(530_000), retention_ms).await.unwrap()
+}
+
+/// After a restore that did not finish, and the member's log opened again: it holds only the
+/// leader's entries (or, nothing of the copy durable, its own as before), forgets no entry of
+/// the leader's it held, and serves only the leader's records at their sequence numbers. A
+/// second restore from `peer` then completes, and the member serves what the peer serves up
+/// to the snapshot's end.
+async fn check_reopened_member(
+    what: &str,
+    case: &RestoreCase,
+    mut member: Opened,
+    member_storage: &SimStorage,
+    peer: &Journal<SimStorage>,
+    peer_records: &std::collections::BTreeMap<u64, Bytes>,
+) {
+    let (own, leaders, snapshot) = (&case.own, &case.leaders, RESTORE_SNAPSHOT);
+    let (first, last) = (member.store.first_index(), member.store.last_index());
+    // Each entry, or `None` if retention took its records (only a published one's).
+    let mut entries = Vec::new();
+    for index in first..=last {
+        let read = member.log.read(index, index, usize::MAX, &member.store).await.unwrap();
+        let published = member.store.hard_state().commit;
+        assert!(!read.is_empty() || index <= published, "{what}: entry {index}, unpublished, is gone");
+        entries.push(read.into_iter().next());
+    }
+    let is_leaders =
+        |entry: &Option<Entry>| entry.as_ref().is_none_or(|entry| leaders.get(entry.index as usize - 1) == Some(entry));
+    let kept = entries.iter().take_while(|entry| is_leaders(entry)).count();
+    // Past the leader's entries, only the member's own log as it was.
+    for (at, entry) in entries.iter().enumerate().skip(kept) {
+        let own = own.get(first as usize - 1 + at);
+        assert_eq!(entry.as_ref(), own, "{what}: a log mixing the leader's entries and others");
+    }
+    let leaders_through = first - 1 + kept as u64;
+    assert!(leaders_through >= case.held_leaders, "{what}: the leader's entries up to {} forgotten", case.held_leaders);
+    // Its records, the leader's up to there, are the peer's at their sequence numbers.
+    let commit = member.store.hard_state().commit.max(leaders_through);
+    let hard_state = HardState { term: 3, commit, ..HardState::default() };
+    member.log.save_hard_state(&hard_state).await.unwrap();
+    member.store.set_hard_state(hard_state);
+    member.log.committed(commit, &member.store).unwrap();
+    for (index, data) in served_by_index(&member.journal).await {
+        assert_eq!(peer_records.get(&index), Some(&data), "{what}: record {index} is not the leader's");
+    }
+    // A second restore completes, and the member serves what the peer does.
+    if member.store.term_of(snapshot.index) != Some(snapshot.term) {
+        let copy = restore_from_peer(&member, member_storage, peer, snapshot, (3, usize::MAX)).await;
+        assert!(matches!(copy, Ok(CopyEnd::Done(_))), "{what}: the second restore: {copy:?}");
+        member.log.install_snapshot(snapshot.index, snapshot.term).await.expect(what);
+        member.store.restore(snapshot.index, snapshot.term);
+        member.log.committed(snapshot.index, &member.store).unwrap();
+        let snapshot_end = member.journal.tip(UID).unwrap().next_index;
+        let upto = |records: Vec<(u64, Bytes)>| -> Vec<(u64, Bytes)> {
+            records.into_iter().filter(|(index, _)| *index < snapshot_end).collect()
+        };
+        let served = upto(served_by_index(&member.journal).await);
+        assert_eq!(served, upto(served_by_index(peer).await), "{what}: served after the restore");
+    }
+}
+
+/// A member restoring a snapshot from a peer (`journal_log::ShardRestore`), its disk losing
+/// power at every one of the restore's disk calls in turn: after each, the log reopens as
+/// [`check_reopened_member`] wants, for each of the [`restore_cases`].
+#[test]
+fn a_restore_cut_short_anywhere_reopens_with_the_leaders_entries() {
+    for (case_number, case) in restore_cases().into_iter().enumerate() {
+        let retention_ms = case.retention_ms;
         let mut crash_at = 1;
         loop {
             let executor = SimExecutor::new(SimRng::new(crash_at));
@@ -737,96 +861,37 @@ fn a_restore_cut_short_anywhere_reopens_with_the_leaders_entries() {
                 SimDisk::new(DiskConfig::default(), SimRng::new(1)),
                 SimDisk::new(DiskConfig::default(), SimRng::new(2)),
             );
-            block_on(&executor, write_log(peer_disk.storage(&executor), leaders.clone(), 24, retention_ms));
-            block_on(&executor, write_log(member_disk.storage(&executor), own.clone(), 4, retention_ms));
-            let peer_records = block_on(&executor, {
-                let storage = peer_disk.storage(&executor);
-                async move {
-                    let opened = open(storage, 1024, ManualClock::new(1_000), retention_ms).await;
-                    let records = records_by_index(&opened.journal).await;
-                    opened.journal.close().await.unwrap();
-                    records
-                }
-            });
+            let peer_records = write_restore_case(&executor, &case, (&peer_disk, &member_disk));
             let (peer_storage, member_storage) = (peer_disk.storage(&executor), member_disk.storage(&executor));
             let crashing = member_disk.clone();
             let restore = async move {
                 let peer = open(peer_storage, 1024, ManualClock::new(530_000), retention_ms).await;
-                // One append per commit: a crash may come between any two of the copy's runs.
-                let mut config = JournalConfig::new(JOURNAL_DIR);
-                config.segment_bytes_max = 1024;
-                config.tail_cache_bytes_max = 0;
-                config.commit_bytes_max = 1;
-                let clock = ManualClock::new(530_000);
-                let member = open_with(member_storage.clone(), config, clock, retention_ms).await.unwrap();
+                let member = open_member(member_storage.clone(), retention_ms).await;
                 crashing.crash_after(crash_at);
-                restore_from_peer(&member, &member_storage, &peer.journal, snapshot).await
+                restore_from_peer(&member, &member_storage, &peer.journal, RESTORE_SNAPSHOT, (3, usize::MAX)).await
             };
             let finished = match executor.run(restore, || member_disk.crashed(), 50_000_000) {
-                RunOutcome::Finished(result) => {
-                    assert_eq!(result.expect("the restore completes"), past_gap, "case {case}: the gap");
+                RunOutcome::Finished(copy) => {
+                    assert_eq!(
+                        copy.expect("the restore completes"),
+                        CopyEnd::Done(case.past_gap),
+                        "case {case_number}"
+                    );
                     true
                 }
                 RunOutcome::Stopped => false,
-                other => panic!("case {case}, crash at {crash_at}: {other:?}"),
+                other => panic!("case {case_number}, crash at {crash_at}: {other:?}"),
             };
             member_disk.power_loss();
             executor.shutdown();
             let executor = SimExecutor::new(SimRng::new(crash_at + 1000));
             let (peer_storage, member_storage) = (peer_disk.storage(&executor), member_disk.storage(&executor));
-            let (own, leaders, peer_records) = (own.clone(), leaders.clone(), peer_records.clone());
+            let case = case.clone();
             block_on(&executor, async move {
-                let what = format!("case {case}, crash at call {crash_at}");
-                let mut member = open(member_storage.clone(), 1024, ManualClock::new(530_000), retention_ms).await;
-                let (first, last) = (member.store.first_index(), member.store.last_index());
-                // Each entry, or `None` if retention took its records (only a published one's).
-                let mut entries = Vec::new();
-                for index in first..=last {
-                    let read = member.log.read(index, index, usize::MAX, &member.store).await.unwrap();
-                    let published = member.store.hard_state().commit;
-                    assert!(!read.is_empty() || index <= published, "{what}: entry {index}, unpublished, is gone");
-                    entries.push(read.into_iter().next());
-                }
-                let is_leaders = |entry: &Option<Entry>| {
-                    entry.as_ref().is_none_or(|entry| leaders.get(entry.index as usize - 1) == Some(entry))
-                };
-                let kept = entries.iter().take_while(|entry| is_leaders(entry)).count();
-                // Past the leader's entries, only the member's own log as it was.
-                for (at, entry) in entries.iter().enumerate().skip(kept) {
-                    let own = own.get(first as usize - 1 + at);
-                    assert_eq!(entry.as_ref(), own, "{what}: a log mixing the leader's entries and others");
-                }
-                let leaders_through = first - 1 + kept as u64;
-                assert!(leaders_through >= held_leaders, "{what}: the leader's entries up to {held_leaders} forgotten");
-                // Its records, the leader's up to there, are the peer's at their sequence numbers.
-                let commit = member.store.hard_state().commit.max(leaders_through);
-                let hard_state = HardState { term: 3, commit, ..HardState::default() };
-                member.log.save_hard_state(&hard_state).await.unwrap();
-                member.store.set_hard_state(hard_state);
-                member.log.committed(commit, &member.store).unwrap();
-                for (index, data) in served_by_index(&member.journal).await {
-                    assert_eq!(peer_records.get(&index), Some(&data), "{what}: record {index} is not the leader's");
-                }
-                // A second restore completes, and the member serves what the peer does.
-                if member.store.term_of(snapshot.index) != Some(snapshot.term) {
-                    let peer = open(peer_storage, 1024, ManualClock::new(530_000), retention_ms).await;
-                    restore_from_peer(&member, &member_storage, &peer.journal, snapshot).await.expect(&what);
-                    member.log.install_snapshot(snapshot.index, snapshot.term).await.expect(&what);
-                    member.store.restore(snapshot.index, snapshot.term);
-                    member.log.committed(snapshot.index, &member.store).unwrap();
-                    let served = served_by_index(&member.journal).await;
-                    let peer_served = served_by_index(&peer.journal).await;
-                    let upto = |records: Vec<(u64, Bytes)>, end: u64| {
-                        records.into_iter().filter(move |(index, _)| *index < end)
-                    };
-                    let snapshot_end = member.journal.tip(UID).unwrap().next_index;
-                    let expected: Vec<(u64, Bytes)> = upto(peer_served, snapshot_end).collect();
-                    assert_eq!(
-                        upto(served, snapshot_end).collect::<Vec<_>>(),
-                        expected,
-                        "{what}: served after the restore"
-                    );
-                }
+                let what = format!("case {case_number}, crash at call {crash_at}");
+                let peer = open(peer_storage, 1024, ManualClock::new(530_000), retention_ms).await;
+                let member = open(member_storage.clone(), 1024, ManualClock::new(530_000), retention_ms).await;
+                check_reopened_member(&what, &case, member, &member_storage, &peer.journal, &peer_records).await;
             });
             executor.shutdown();
             if finished {
@@ -834,6 +899,60 @@ fn a_restore_cut_short_anywhere_reopens_with_the_leaders_entries() {
             }
             crash_at += 1;
         }
-        assert!(crash_at > 3, "case {case}: the restore finished after {crash_at} disk calls");
+        assert!(crash_at > 3, "case {case_number}: the restore finished after {crash_at} disk calls");
+    }
+}
+
+/// A member restoring a snapshot from a peer that stops answering after each piece of the
+/// copy in turn (one record each): its replica opens the log again on the running journal
+/// (`Replica::run_reopening`), nothing restarted, and the log must be as
+/// [`check_reopened_member`] wants, for each of the [`restore_cases`].
+#[test]
+fn a_restore_whose_peer_is_lost_reopens_in_place_with_the_leaders_entries() {
+    for (case_number, case) in restore_cases().into_iter().enumerate() {
+        let retention_ms = case.retention_ms;
+        let (mut pieces, mut started) = (0, 0);
+        loop {
+            let executor = SimExecutor::new(SimRng::new(pieces as u64));
+            let (peer_disk, member_disk) = (
+                SimDisk::new(DiskConfig::default(), SimRng::new(1)),
+                SimDisk::new(DiskConfig::default(), SimRng::new(2)),
+            );
+            let peer_records = write_restore_case(&executor, &case, (&peer_disk, &member_disk));
+            let (peer_storage, member_storage) = (peer_disk.storage(&executor), member_disk.storage(&executor));
+            let checked = case.clone();
+            let copy = block_on(&executor, async move {
+                let what = format!("case {case_number}, peer lost after {pieces} pieces");
+                let peer = open(peer_storage, 1024, ManualClock::new(530_000), retention_ms).await;
+                let member = open_member(member_storage.clone(), retention_ms).await;
+                let copy = restore_from_peer(&member, &member_storage, &peer.journal, RESTORE_SNAPSHOT, (1, pieces));
+                let copy = copy.await.expect(&what);
+                if copy != (CopyEnd::Lost { started: true }) {
+                    return copy;
+                }
+                // The replica drops its log and opens it again on the same journal.
+                let Opened { journal, log, store } = member;
+                drop((log, store));
+                let conf_state = ConfState::from((vec![1, 2, 3], vec![]));
+                let dir = Path::new(RAFT_DIR);
+                let reopened =
+                    JournalLog::open(journal.clone(), UID, TestCodec, member_storage.clone(), dir, conf_state, 2 << 10);
+                let (log, store) = reopened.await.expect(&what);
+                let member = Opened { journal, log, store };
+                check_reopened_member(&what, &checked, member, &member_storage, &peer.journal, &peer_records).await;
+                copy
+            });
+            executor.shutdown();
+            match copy {
+                CopyEnd::Done(past_gap) => {
+                    assert_eq!(past_gap, case.past_gap, "case {case_number}");
+                    break;
+                }
+                CopyEnd::Lost { started: true } => started += 1,
+                CopyEnd::Lost { started: false } => {}
+            }
+            pieces += 1;
+        }
+        assert!(started > 3, "case {case_number}: only {started} copies were lost once the journal changed");
     }
 }

@@ -55,6 +55,7 @@ fn add_counts(total: &mut SimOutcome, outcome: &SimOutcome) {
     total.restores_refused += outcome.restores_refused;
     total.restores_cut_short += outcome.restores_cut_short;
     total.restores_settled += outcome.restores_settled;
+    total.logs_reopened += outcome.logs_reopened;
 }
 
 #[test]
@@ -270,7 +271,9 @@ fn with_the_log_in_the_journal_every_acknowledged_entry_survives() {
         // Records expired: reads found entries gone, and retention deleted segments.
         assert!(total.gone_compactions > 0 && total.retention_segments_deleted > 0, "{total:?}");
         // Restores copied past a gap the peer's retention left, and crashes cut restores
-        // short, which members settled as they reopened.
+        // short, which members settled as they reopened; restores whose peer was lost
+        // halfway were settled by the replica opening its log again, its process running on.
         assert!(total.restores_past_gaps > 0 && total.restores_settled > 0, "{total:?}");
+        assert!(total.logs_reopened > 0, "{total:?}");
     }
 }

@@ -36,7 +36,7 @@ use serde_json::{json, Value};
 use sluice_cluster::eraftpb::{ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfState};
 use sluice_cluster::host::{GroupHost, Restorer};
 use sluice_cluster::limits::TICK_INTERVAL_MS;
-use sluice_cluster::replica::SnapshotToRestore;
+use sluice_cluster::replica::{Restored, SnapshotToRestore};
 use sluice_cluster::transport::CopyRequest;
 use sluice_cluster::wire::GroupId;
 use sluice_engine::catalog::Catalog;
@@ -329,12 +329,12 @@ pub fn restorer(core0: Rc<Node>) -> Restorer {
                         applied,
                         "replication: the catalog was copied from a peer"
                     );
-                    true
+                    Restored::Done
                 }
                 Err(why) => {
                     tracing::warn!(entry = snapshot.index, from = snapshot.from, %why, "replication: the catalog could not be copied; the leader sends another snapshot");
                     glommio::timer::sleep(Duration::from_millis(10 * TICK_INTERVAL_MS)).await;
-                    false
+                    Restored::Dropped
                 }
             }
         })

@@ -33,7 +33,7 @@ use crate::ops::node::Node;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use sluice_cluster::host::Restorer;
 use sluice_cluster::limits::TICK_INTERVAL_MS;
-use sluice_cluster::replica::SnapshotToRestore;
+use sluice_cluster::replica::{Restored, SnapshotToRestore};
 use sluice_cluster::transport::{CopyRequest, PeerNetwork};
 use sluice_cluster::wire::{GroupId, COPY_DATA_BYTES_MAX};
 use sluice_engine::format::RaftPosition;
@@ -256,13 +256,15 @@ pub fn restorer(node: Rc<Node>, uid: u64) -> Restorer {
                         records,
                         "replication: the shard caught up from a snapshot"
                     );
-                    true
+                    Restored::Done
                 }
                 Err(why) => {
                     // The replica takes the leader's next one a while later (not blocked
                     // meanwhile: it may have to vote).
                     tracing::warn!(shard = uid, entry = snapshot.index, from = snapshot.from, %why, "replication: a snapshot could not be restored; the leader sends another");
-                    false
+                    // The log is untouched: what was copied stays in the journal, and the
+                    // next copy starts after it.
+                    Restored::Dropped
                 }
             }
         })
