@@ -510,6 +510,24 @@ fn entries_not_committed_outlive_their_retention_until_they_commit() {
     executor.shutdown();
 }
 
+/// A journal that writes one append per commit: a fault or a crash may come between any two.
+fn one_append_per_commit() -> JournalConfig {
+    let mut config = JournalConfig::new(JOURNAL_DIR);
+    config.commit_bytes_max = 1;
+    config
+}
+
+/// Entry `index` of `term` holding one record of ten bytes `byte`.
+fn ten_bytes_entry(index: u64, term: u64, byte: u8) -> Entry {
+    let data = encode_records(1_000, [Bytes::from(vec![byte; 10])].into_iter());
+    Entry { index, term, data, ..Entry::default() }
+}
+
+/// Entry `index` of `term` without records (a new leader's first).
+fn empty_entry(index: u64, term: u64) -> Entry {
+    Entry { index, term, ..Entry::default() }
+}
+
 /// An append whose first entry's commit fails while the next entry's is written behind it (the
 /// journal frames the next commit while one is on its way to the disk): the journal holds a
 /// hole in the log. `sync` fails, so the replica acknowledged neither entry; the log reopens
@@ -519,17 +537,8 @@ fn a_log_reopens_ending_before_a_hole_a_failed_append_left() {
     let executor = SimExecutor::new(SimRng::new(1));
     let disk = SimDisk::new(DiskConfig::default(), SimRng::new(2));
     let planned = disk.clone();
-    // One append per commit.
-    let mut config = JournalConfig::new(JOURNAL_DIR);
-    config.commit_bytes_max = 1;
-    let records = |index: u64, term: u64, byte: u8| Entry {
-        index,
-        term,
-        data: encode_records(1_000, [Bytes::from(vec![byte; 10])].into_iter()),
-        ..Entry::default()
-    };
-    let empty = |index: u64, term: u64| Entry { index, term, ..Entry::default() };
-    let (first_config, second_config) = (config.clone(), config);
+    let (records, empty) = (ten_bytes_entry, empty_entry);
+    let (first_config, second_config) = (one_append_per_commit(), one_append_per_commit());
     let storage = disk.storage(&executor);
     block_on(&executor, async move {
         let mut opened = open_with(storage, first_config, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await.unwrap();
@@ -583,18 +592,9 @@ fn a_replacement_whose_first_run_failed_leaves_the_log_as_it_was() {
     let executor = SimExecutor::new(SimRng::new(1));
     let disk = SimDisk::new(DiskConfig::default(), SimRng::new(2));
     let planned = disk.clone();
-    // One append per commit.
-    let mut config = JournalConfig::new(JOURNAL_DIR);
-    config.commit_bytes_max = 1;
-    let records = |index: u64, term: u64| Entry {
-        index,
-        term,
-        data: encode_records(1_000, [Bytes::from(vec![index as u8; 10])].into_iter()),
-        ..Entry::default()
-    };
-    let empty = |index: u64, term: u64| Entry { index, term, ..Entry::default() };
-    let old = [records(1, 1), empty(2, 1), empty(3, 1)];
-    let (first_config, second_config) = (config.clone(), config);
+    let empty = empty_entry;
+    let old = [ten_bytes_entry(1, 1, 1), empty(2, 1), empty(3, 1)];
+    let (first_config, second_config) = (one_append_per_commit(), one_append_per_commit());
     let storage = disk.storage(&executor);
     let written = old.clone();
     block_on(&executor, async move {
@@ -782,10 +782,9 @@ fn write_restore_case(
 /// The member's journal, with one append per commit: a crash may come between any two of a
 /// copy's runs.
 async fn open_member(storage: SimStorage, retention_ms: i64) -> Opened {
-    let mut config = JournalConfig::new(JOURNAL_DIR);
+    let mut config = one_append_per_commit();
     config.segment_bytes_max = 1024;
     config.tail_cache_bytes_max = 0;
-    config.commit_bytes_max = 1;
     open_with(storage, config, ManualClock::new(530_000), retention_ms).await.unwrap()
 }
 
