@@ -528,38 +528,46 @@ fn empty_entry(index: u64, term: u64) -> Entry {
     Entry { index, term, ..Entry::default() }
 }
 
+/// A disk on which a log of one append per commit holds `written` (synced, in `term`), then
+/// `failing` appended with the first journal write after them failing: the failure is reported
+/// (by the append or its sync), the journal closes (what is still queued is written first), and
+/// the process is killed.
+fn append_with_a_failed_write(term: u64, written: Vec<Entry>, failing: Vec<Entry>) -> SimDisk {
+    let executor = SimExecutor::new(SimRng::new(1));
+    let disk = SimDisk::new(DiskConfig::default(), SimRng::new(2));
+    let (planned, storage) = (disk.clone(), disk.storage(&executor));
+    block_on(&executor, async move {
+        let config = one_append_per_commit();
+        let mut opened = open_with(storage, config, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await.unwrap();
+        opened.log.save_hard_state(&HardState { term, ..HardState::default() }).await.unwrap();
+        let places = opened.log.append(&written).await.unwrap();
+        opened.log.sync().await.unwrap();
+        opened.store.append(&written, &places);
+        planned.plan(OpKind::Write, Fault::Eio);
+        let appended = opened.log.append(&failing).await;
+        let failed = appended.is_err() || opened.log.sync().await.is_err();
+        assert!(failed, "the failed append is reported");
+        opened.journal.close().await.unwrap();
+    });
+    disk.kill();
+    executor.shutdown();
+    disk
+}
+
 /// An append whose first entry's commit fails while the next entry's is written behind it (the
 /// journal frames the next commit while one is on its way to the disk): the journal holds a
 /// hole in the log. `sync` fails, so the replica acknowledged neither entry; the log reopens
 /// ending before the hole, and the entries written again in a new term replace what is past it.
 #[test]
 fn a_log_reopens_ending_before_a_hole_a_failed_append_left() {
-    let executor = SimExecutor::new(SimRng::new(1));
-    let disk = SimDisk::new(DiskConfig::default(), SimRng::new(2));
-    let planned = disk.clone();
     let (records, empty) = (ten_bytes_entry, empty_entry);
-    let (first_config, second_config) = (one_append_per_commit(), one_append_per_commit());
-    let storage = disk.storage(&executor);
-    block_on(&executor, async move {
-        let mut opened = open_with(storage, first_config, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await.unwrap();
-        opened.log.save_hard_state(&HardState { term: 1, ..HardState::default() }).await.unwrap();
-        let first = [records(1, 1, 1)];
-        let places = opened.log.append(&first).await.unwrap();
-        opened.log.sync().await.unwrap();
-        opened.store.append(&first, &places);
-        // The next journal write (entry 2's position-only run) fails; entry 3's is written.
-        planned.plan(OpKind::Write, Fault::Eio);
-        opened.log.append(&[empty(2, 1), records(3, 1, 3)]).await.unwrap();
-        assert!(opened.log.sync().await.is_err(), "the failed append is reported");
-        // What is still queued is written before the journal closes.
-        opened.journal.close().await.unwrap();
-    });
-    disk.kill();
-    executor.shutdown();
+    // Entry 2's position-only run fails; entry 3's is written.
+    let disk = append_with_a_failed_write(1, vec![records(1, 1, 1)], vec![empty(2, 1), records(3, 1, 3)]);
     let executor = SimExecutor::new(SimRng::new(3));
     let storage = disk.storage(&executor);
     block_on(&executor, async move {
-        let mut opened = open_with(storage, second_config, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await.unwrap();
+        let config = one_append_per_commit();
+        let mut opened = open_with(storage, config, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await.unwrap();
         let held: Vec<u64> =
             opened.journal.raft_entries(UID, 1).await.unwrap().iter().map(|entry| entry.position.index).collect();
         assert_eq!(held, [1, 3], "the journal holds a hole");
@@ -589,34 +597,15 @@ fn a_log_reopens_ending_before_a_hole_a_failed_append_left() {
 /// before the next is queued, so the log reopens as it was.
 #[test]
 fn a_replacement_whose_first_run_failed_leaves_the_log_as_it_was() {
-    let executor = SimExecutor::new(SimRng::new(1));
-    let disk = SimDisk::new(DiskConfig::default(), SimRng::new(2));
-    let planned = disk.clone();
     let empty = empty_entry;
-    let old = [ten_bytes_entry(1, 1, 1), empty(2, 1), empty(3, 1)];
-    let (first_config, second_config) = (one_append_per_commit(), one_append_per_commit());
-    let storage = disk.storage(&executor);
-    let written = old.clone();
-    block_on(&executor, async move {
-        let mut opened = open_with(storage, first_config, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await.unwrap();
-        opened.log.save_hard_state(&HardState { term: 2, ..HardState::default() }).await.unwrap();
-        let places = opened.log.append(&written).await.unwrap();
-        opened.log.sync().await.unwrap();
-        opened.store.append(&written, &places);
-        // The next journal write (entry 2's replacing run) fails.
-        planned.plan(OpKind::Write, Fault::Eio);
-        let appended = opened.log.append(&[empty(2, 2), empty(3, 2)]).await;
-        let failed = appended.is_err() || opened.log.sync().await.is_err();
-        assert!(failed, "the failed append is reported");
-        // What is still queued is written before the journal closes.
-        opened.journal.close().await.unwrap();
-    });
-    disk.kill();
-    executor.shutdown();
+    let old = vec![ten_bytes_entry(1, 1, 1), empty(2, 1), empty(3, 1)];
+    // Entry 2's replacing run fails.
+    let disk = append_with_a_failed_write(2, old.clone(), vec![empty(2, 2), empty(3, 2)]);
     let executor = SimExecutor::new(SimRng::new(3));
     let storage = disk.storage(&executor);
     block_on(&executor, async move {
-        let opened = open_with(storage, second_config, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await.unwrap();
+        let config = one_append_per_commit();
+        let opened = open_with(storage, config, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await.unwrap();
         let entries = opened.log.read(1, opened.store.last_index(), usize::MAX, &opened.store).await.unwrap();
         assert_entries(0, "the log after a failed replacement", &entries, &old);
         opened.journal.close().await.unwrap();
