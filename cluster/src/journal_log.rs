@@ -730,10 +730,15 @@ impl<'a, S: Storage, C: EntryCodec> ShardRestore<'a, S, C> {
         }
         self.queued.push(queue_run(self.journal, self.shard_uid, run, records).await?);
         self.written += 1;
-        if first && self.plan.gap == Some(GapPast::Trim) {
-            // Once the first run cut the member's records from the start on.
+        if first {
+            // The first run replaces the member's entries from its index on: durable before
+            // the next is queued, or a failed commit of it with the next written behind would
+            // leave the member's entry there before the peer's (`JournalLog::append`).
             self.durable().await?;
-            trim_before_restore(self.journal, self.shard_uid, run).await?;
+            if self.plan.gap == Some(GapPast::Trim) {
+                // Once the first run cut the member's records from the start on.
+                trim_before_restore(self.journal, self.shard_uid, run).await?;
+            }
         }
         Ok(())
     }

@@ -872,22 +872,81 @@ fn a_restore_cut_short_anywhere_reopens_with_the_leaders_entries() {
             };
             member_disk.power_loss();
             executor.shutdown();
-            let executor = SimExecutor::new(SimRng::new(crash_at + 1000));
-            let (peer_storage, member_storage) = (peer_disk.storage(&executor), member_disk.storage(&executor));
-            let case = case.clone();
-            block_on(&executor, async move {
-                let what = format!("case {case_number}, crash at call {crash_at}");
-                let peer = open(peer_storage, 1024, ManualClock::new(530_000), retention_ms).await;
-                let member = open(member_storage.clone(), 1024, ManualClock::new(530_000), retention_ms).await;
-                check_reopened_member(&what, &case, member, &member_storage, &peer.journal, &peer_records).await;
-            });
-            executor.shutdown();
+            let what = format!("case {case_number}, crash at call {crash_at}");
+            check_restarted_member(&what, &case, (&peer_disk, &member_disk), crash_at + 1000, peer_records);
             if finished {
                 break;
             }
             crash_at += 1;
         }
         assert!(crash_at > 3, "case {case_number}: the restore finished after {crash_at} disk calls");
+    }
+}
+
+/// The member on `member_disk` restarted (on an executor of `seed`), checked by
+/// [`check_reopened_member`] against the peer on `peer_disk`.
+fn check_restarted_member(
+    what: &str,
+    case: &RestoreCase,
+    (peer_disk, member_disk): (&SimDisk, &SimDisk),
+    seed: u64,
+    peer_records: std::collections::BTreeMap<u64, Bytes>,
+) {
+    let executor = SimExecutor::new(SimRng::new(seed));
+    let (peer_storage, member_storage) = (peer_disk.storage(&executor), member_disk.storage(&executor));
+    let (what, case, retention_ms) = (what.to_string(), case.clone(), case.retention_ms);
+    block_on(&executor, async move {
+        let peer = open(peer_storage, 1024, ManualClock::new(530_000), retention_ms).await;
+        let member = open(member_storage.clone(), 1024, ManualClock::new(530_000), retention_ms).await;
+        check_reopened_member(&what, &case, member, &member_storage, &peer.journal, &peer_records).await;
+    });
+    executor.shutdown();
+}
+
+/// A member restoring a snapshot from a peer (`journal_log::ShardRestore`), one of its disk's
+/// writes failing, each in turn: the restore fails, the journal writes what it still has
+/// queued (it goes on after a failed commit) as it closes, and the process is killed; after
+/// each, the log reopens as [`check_reopened_member`] wants, for each of the
+/// [`restore_cases`].
+#[test]
+fn a_restore_whose_write_fails_anywhere_reopens_with_the_leaders_entries() {
+    for (case_number, case) in restore_cases().into_iter().enumerate() {
+        let retention_ms = case.retention_ms;
+        let mut failing = 0;
+        loop {
+            let executor = SimExecutor::new(SimRng::new(failing));
+            let (peer_disk, member_disk) = (
+                SimDisk::new(DiskConfig::default(), SimRng::new(1)),
+                SimDisk::new(DiskConfig::default(), SimRng::new(2)),
+            );
+            let peer_records = write_restore_case(&executor, &case, (&peer_disk, &member_disk));
+            let (peer_storage, member_storage) = (peer_disk.storage(&executor), member_disk.storage(&executor));
+            let failing_disk = member_disk.clone();
+            let (copy, faulted) = block_on(&executor, async move {
+                let peer = open(peer_storage, 1024, ManualClock::new(530_000), retention_ms).await;
+                let member = open_member(member_storage.clone(), retention_ms).await;
+                failing_disk.plan_after(OpKind::Write, failing, Fault::Eio);
+                let copy =
+                    restore_from_peer(&member, &member_storage, &peer.journal, RESTORE_SNAPSHOT, (3, usize::MAX));
+                let copy = copy.await;
+                let faulted = failing_disk.stats().faults > 0;
+                let _ = member.journal.close().await;
+                (copy, faulted)
+            });
+            member_disk.kill();
+            executor.shutdown();
+            let what = format!("case {case_number}, write {failing} failing");
+            // (A failed write the journal does without, a sealed segment's checkpoint, fails
+            // nothing.)
+            let finished = matches!(copy, Ok(CopyEnd::Done(past_gap)) if past_gap == case.past_gap);
+            assert!(finished || (faulted && copy.is_err()), "{what}: {copy:?}");
+            check_restarted_member(&what, &case, (&peer_disk, &member_disk), failing + 1000, peer_records);
+            if !faulted {
+                break;
+            }
+            failing += 1;
+        }
+        assert!(failing > 3, "case {case_number}: the restore finished after {failing} writes");
     }
 }
 

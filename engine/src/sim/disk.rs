@@ -194,7 +194,8 @@ struct Disk {
     generation: u64,
     crash_at_op: Option<u64>,
     crashed: bool,
-    planned: VecDeque<(OpKind, Fault)>,
+    /// Planned faults: each the next call of its kind after skipping that many.
+    planned: VecDeque<(OpKind, u64, Fault)>,
     stats: DiskStats,
     trace: u64,
 }
@@ -237,9 +238,14 @@ impl Disk {
 
     /// The fault this call suffers, if any: planned ones first, then chance.
     fn fault_for(&mut self, kind: OpKind) -> Option<Fault> {
-        if let Some(at) = self.planned.iter().position(|(planned, _)| *planned == kind) {
+        if let Some(at) = self.planned.iter().position(|(planned, _, _)| *planned == kind) {
+            let skip = &mut self.planned[at].1;
+            if *skip > 0 {
+                *skip -= 1;
+                return None;
+            }
             self.stats.faults += 1;
-            return self.planned.remove(at).map(|(_, fault)| fault);
+            return self.planned.remove(at).map(|(_, _, fault)| fault);
         }
         if !self.rng.one_in(self.config.fail_one_in) {
             return None;
@@ -294,7 +300,12 @@ impl SimDisk {
 
     /// Makes the next call of `kind` fail as `fault` says.
     pub fn plan(&self, kind: OpKind, fault: Fault) {
-        self.disk.borrow_mut().planned.push_back((kind, fault));
+        self.plan_after(kind, 0, fault);
+    }
+
+    /// Makes the call of `kind` after the next `skipped` ones fail as `fault` says.
+    pub fn plan_after(&self, kind: OpKind, skipped: u64, fault: Fault) {
+        self.disk.borrow_mut().planned.push_back((kind, skipped, fault));
     }
 
     pub fn set_fail_one_in(&self, fail_one_in: u64) {
