@@ -184,7 +184,18 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
             (None, Some(raft_tip)) => raft_tip.position.index.max(compacted.index) + 1,
             (None, None) => compacted.index + 1,
         };
-        if held_from > compacted.index + 1 {
+        // Where the log's records end when it holds no entry past the compaction point.
+        let mut end = tip.next_index;
+        if let Some(first) = runs.first().filter(|first| held_from > compacted.index + 1 && first.first_index > trim) {
+            // Nothing before the first entry held expired, so no retention took the entries
+            // between the compaction point and it: a failed append left that hole, with the
+            // entries after it written behind (position-only runs sit where the records end,
+            // whatever came before them). `sync` failed, so the replica acknowledged none of
+            // them: the log ends at the compaction point, where those entries' places begin,
+            // and the next append cuts their runs (the gap rule below, at the log's start).
+            end = first.first_index;
+            runs.clear();
+        } else if held_from > compacted.index + 1 {
             // Retention deleted the runs of entries the log had not compacted yet, which the
             // hold prevents (`Journal::hold_segments_from`; a journal written without it). It
             // takes only published entries' (`Journal::gate_shard`), so committed ones, which
@@ -242,7 +253,7 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
             store.evict(commit);
         }
         log.last_index = store.last_index();
-        log.end = runs.last().map_or(tip.next_index, |last| last.end_index);
+        log.end = runs.last().map_or(end, |last| last.end_index);
         raft_files::check_commit_held(&store)?;
         log.journal.gate_shard(shard_uid, log.end_of(commit, &store))?;
         // Retention may delete what only compacted entries held.

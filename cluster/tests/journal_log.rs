@@ -528,11 +528,11 @@ fn empty_entry(index: u64, term: u64) -> Entry {
     Entry { index, term, ..Entry::default() }
 }
 
-/// A disk on which a log of one append per commit holds `written` (synced, in `term`), then
-/// `failing` appended with the first journal write after them failing: the failure is reported
-/// (by the append or its sync), the journal closes (what is still queued is written first), and
-/// the process is killed.
-fn append_with_a_failed_write(term: u64, written: Vec<Entry>, failing: Vec<Entry>) -> SimDisk {
+/// A disk on which a log of one append per commit holds `written` (synced, in `term`, committed
+/// and compacted up to `compacted`), then `failing` appended with the first journal write after
+/// them failing: the failure is reported (by the append or its sync), the journal closes (what
+/// is still queued is written first), and the process is killed.
+fn append_with_a_failed_write(term: u64, (written, compacted): (Vec<Entry>, u64), failing: Vec<Entry>) -> SimDisk {
     let executor = SimExecutor::new(SimRng::new(1));
     let disk = SimDisk::new(DiskConfig::default(), SimRng::new(2));
     let (planned, storage) = (disk.clone(), disk.storage(&executor));
@@ -543,6 +543,13 @@ fn append_with_a_failed_write(term: u64, written: Vec<Entry>, failing: Vec<Entry
         let places = opened.log.append(&written).await.unwrap();
         opened.log.sync().await.unwrap();
         opened.store.append(&written, &places);
+        if compacted > 0 {
+            let hard_state = HardState { term, commit: compacted, ..HardState::default() };
+            opened.log.save_hard_state(&hard_state).await.unwrap();
+            opened.store.set_hard_state(hard_state);
+            opened.store.compact(compacted);
+            opened.log.compact(compacted, term, &opened.store).await.unwrap();
+        }
         planned.plan(OpKind::Write, Fault::Eio);
         let appended = opened.log.append(&failing).await;
         let failed = appended.is_err() || opened.log.sync().await.is_err();
@@ -562,7 +569,7 @@ fn append_with_a_failed_write(term: u64, written: Vec<Entry>, failing: Vec<Entry
 fn a_log_reopens_ending_before_a_hole_a_failed_append_left() {
     let (records, empty) = (ten_bytes_entry, empty_entry);
     // Entry 2's position-only run fails; entry 3's is written.
-    let disk = append_with_a_failed_write(1, vec![records(1, 1, 1)], vec![empty(2, 1), records(3, 1, 3)]);
+    let disk = append_with_a_failed_write(1, (vec![records(1, 1, 1)], 0), vec![empty(2, 1), records(3, 1, 3)]);
     let executor = SimExecutor::new(SimRng::new(3));
     let storage = disk.storage(&executor);
     block_on(&executor, async move {
@@ -590,6 +597,42 @@ fn a_log_reopens_ending_before_a_hole_a_failed_append_left() {
     executor.shutdown();
 }
 
+/// A hole a failed append left right after the compaction point (the cluster simulation's seed
+/// 672: a member that had just installed a snapshot): nothing expired, so no retention took
+/// the missing entry, and the log must not start after it as if one had (which compacted an
+/// entry this member never held, a reshard's fence, and it went on storing records after it).
+/// The log ends at the compaction point, and the next append cuts the runs past the hole.
+#[test]
+fn a_log_whose_first_entry_after_the_compaction_point_failed_ends_there() {
+    let (records, empty) = (ten_bytes_entry, empty_entry);
+    let written = vec![records(1, 1, 1), records(2, 1, 2), records(3, 1, 3)];
+    // Entry 4's position-only run fails; entry 5's records are written behind it.
+    let disk = append_with_a_failed_write(1, (written.clone(), 3), vec![empty(4, 1), records(5, 1, 5)]);
+    let executor = SimExecutor::new(SimRng::new(3));
+    let storage = disk.storage(&executor);
+    block_on(&executor, async move {
+        let config = one_append_per_commit();
+        let mut opened = open_with(storage, config, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await.unwrap();
+        let held: Vec<u64> =
+            opened.journal.raft_entries(UID, 4).await.unwrap().iter().map(|entry| entry.position.index).collect();
+        assert_eq!(held, [5], "the journal holds a hole right after the compaction point");
+        assert_eq!((opened.store.first_index(), opened.store.last_index()), (4, 3), "the log ends before the hole");
+        let again = [empty(4, 2), records(5, 2, 9)];
+        let places = opened.log.append(&again).await.unwrap();
+        opened.log.sync().await.unwrap();
+        opened.store.append(&again, &places);
+        let hard_state = HardState { term: 2, commit: 5, ..HardState::default() };
+        opened.log.save_hard_state(&hard_state).await.unwrap();
+        opened.store.set_hard_state(hard_state);
+        opened.log.committed(5, &opened.store).unwrap();
+        let served = served(&opened.journal).await;
+        let expected: Vec<Bytes> = [1, 2, 3, 9].into_iter().map(|byte| Bytes::from(vec![byte; 10])).collect();
+        assert_eq!(served, expected, "the records behind the hole are replaced");
+        opened.journal.close().await.unwrap();
+    });
+    executor.shutdown();
+}
+
 /// A new leader's entries replacing a suffix, whose first run's commit fails while the next
 /// is written behind it: the entry the first replaced would fill the hole, and the log would
 /// reopen with an old entry before the new ones (a log no leader ever sent; the cluster
@@ -600,7 +643,7 @@ fn a_replacement_whose_first_run_failed_leaves_the_log_as_it_was() {
     let empty = empty_entry;
     let old = vec![ten_bytes_entry(1, 1, 1), empty(2, 1), empty(3, 1)];
     // Entry 2's replacing run fails.
-    let disk = append_with_a_failed_write(2, old.clone(), vec![empty(2, 2), empty(3, 2)]);
+    let disk = append_with_a_failed_write(2, (old.clone(), 0), vec![empty(2, 2), empty(3, 2)]);
     let executor = SimExecutor::new(SimRng::new(3));
     let storage = disk.storage(&executor);
     block_on(&executor, async move {
