@@ -52,7 +52,11 @@
 //! - `sluiced` does not run its groups on it yet (the cluster simulation does);
 //! - a restore holds the peer's list of runs in memory (its records are written as they come),
 //!   and a member holding records past the peer's trim horizon in entries before the first
-//!   it would write is refused ([`plan_restore`]).
+//!   it would write is refused ([`plan_restore`]);
+//! - a hole a failed append left right after the compaction point is told from entries
+//!   retention took by the trim horizon (the first entry held starts past it); one whose
+//!   entries sit exactly at the trim horizon is taken for retention's doing
+//!   ([`JournalLog::open`]).
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -535,9 +539,9 @@ impl RestorePlan {
 /// the member's records before the copy's start must go (a gap: the peer's records start past
 /// what this member holds of the group's log, [`GapPast`]). The member's entries kept are the leader's: its published ones
 /// (committed) and those the peer lists alike; every other one goes. `None` if past a gap
-/// the member holds records at or past the copy's start in entries before the first written
-/// one, which no write would replace (unfinished: `docs/replication.md`, "Snapshots into the
-/// journal").
+/// the member holds an entry before the first written one whose records run across the
+/// copy's start, which no write would cut (unfinished: `docs/replication.md`, "Snapshots into
+/// the journal").
 pub async fn plan_restore<S: Storage>(
     journal: &Journal<S>,
     shard_uid: u64,
@@ -586,16 +590,34 @@ pub async fn plan_restore<S: Storage>(
         false => None,
         true if tip < start => Some(GapPast::Restart),
         // The member's records end at the start: the first written run goes at its tip. Or
-        // they reach past it: that run replaces the member's entries from its index on (and
-        // their records from its place on) only if the member holds that index.
+        // they reach past it: that run replaces the member's entries from its index on, and
+        // (as recovery resolves records) those whose records start at or past its place; and
+        // it cuts their records from its place on, which must begin an entry of the member's.
         true if tip == start
-            || journal.raft_runs(shard_uid)?.tip.is_some_and(|tip| tip.position.index >= anchor_index) =>
+            || journal.raft_runs(shard_uid)?.tip.is_some_and(|tip| tip.position.index >= anchor_index)
+            || begins_an_entry(journal, shard_uid, start).await? =>
         {
             Some(GapPast::Trim)
         }
         true => return Ok(None),
     };
     Ok(Some(RestorePlan { peer, first, start, gap }))
+}
+
+/// Whether record `index` of the shard (held) is the first of an entry's: the record before it
+/// is another entry's, or gone.
+async fn begins_an_entry<S: Storage>(journal: &Journal<S>, shard_uid: u64, index: u64) -> Result<bool> {
+    let Some(before) = index.checked_sub(1) else { return Ok(true) };
+    let batch = journal.read_log(shard_uid, before, 2, usize::MAX).await?;
+    let position_at = |at: u64| {
+        let record = batch.records.iter().find(|record| record.sequence_number.record_index() == at);
+        record.map(|record| record.raft)
+    };
+    Ok(match (position_at(before), position_at(index)) {
+        (None, _) => true,
+        (Some(before), Some(at)) => before.is_none() || before != at,
+        (Some(_), None) => false,
+    })
 }
 
 /// Brings shard `shard_uid` of a member's journal to the snapshot a [`RestorePlan`] is of,
