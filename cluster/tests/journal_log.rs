@@ -801,6 +801,19 @@ fn restore_cases() -> Vec<RestoreCase> {
         .collect()
 }
 
+/// An executor of `seed`, and the peer's and the member's disks with the case's logs written
+/// ([`write_restore_case`]); and every record the peer holds, by record index.
+fn restore_case_disks(
+    seed: u64,
+    case: &RestoreCase,
+) -> (SimExecutor, (SimDisk, SimDisk), std::collections::BTreeMap<u64, Bytes>) {
+    let executor = SimExecutor::new(SimRng::new(seed));
+    let (peer_disk, member_disk) =
+        (SimDisk::new(DiskConfig::default(), SimRng::new(1)), SimDisk::new(DiskConfig::default(), SimRng::new(2)));
+    let peer_records = write_restore_case(&executor, case, (&peer_disk, &member_disk));
+    (executor, (peer_disk, member_disk), peer_records)
+}
+
 /// Writes the case's logs on the peer's and the member's disks; returns every record the
 /// peer holds, by record index.
 fn write_restore_case(
@@ -896,12 +909,7 @@ fn a_restore_cut_short_anywhere_reopens_with_the_leaders_entries() {
         let retention_ms = case.retention_ms;
         let mut crash_at = 1;
         loop {
-            let executor = SimExecutor::new(SimRng::new(crash_at));
-            let (peer_disk, member_disk) = (
-                SimDisk::new(DiskConfig::default(), SimRng::new(1)),
-                SimDisk::new(DiskConfig::default(), SimRng::new(2)),
-            );
-            let peer_records = write_restore_case(&executor, &case, (&peer_disk, &member_disk));
+            let (executor, (peer_disk, member_disk), peer_records) = restore_case_disks(crash_at, &case);
             let (peer_storage, member_storage) = (peer_disk.storage(&executor), member_disk.storage(&executor));
             let crashing = member_disk.clone();
             let restore = async move {
@@ -966,12 +974,7 @@ fn a_restore_whose_write_fails_anywhere_reopens_with_the_leaders_entries() {
         let retention_ms = case.retention_ms;
         let mut failing = 0;
         loop {
-            let executor = SimExecutor::new(SimRng::new(failing));
-            let (peer_disk, member_disk) = (
-                SimDisk::new(DiskConfig::default(), SimRng::new(1)),
-                SimDisk::new(DiskConfig::default(), SimRng::new(2)),
-            );
-            let peer_records = write_restore_case(&executor, &case, (&peer_disk, &member_disk));
+            let (executor, (peer_disk, member_disk), peer_records) = restore_case_disks(failing, &case);
             let (peer_storage, member_storage) = (peer_disk.storage(&executor), member_disk.storage(&executor));
             let failing_disk = member_disk.clone();
             let (copy, faulted) = block_on(&executor, async move {
@@ -1012,12 +1015,7 @@ fn a_restore_whose_peer_is_lost_reopens_in_place_with_the_leaders_entries() {
         let retention_ms = case.retention_ms;
         let (mut pieces, mut started) = (0, 0);
         loop {
-            let executor = SimExecutor::new(SimRng::new(pieces as u64));
-            let (peer_disk, member_disk) = (
-                SimDisk::new(DiskConfig::default(), SimRng::new(1)),
-                SimDisk::new(DiskConfig::default(), SimRng::new(2)),
-            );
-            let peer_records = write_restore_case(&executor, &case, (&peer_disk, &member_disk));
+            let (executor, (peer_disk, member_disk), peer_records) = restore_case_disks(pieces as u64, &case);
             let (peer_storage, member_storage) = (peer_disk.storage(&executor), member_disk.storage(&executor));
             let checked = case.clone();
             let copy = block_on(&executor, async move {
