@@ -3,7 +3,7 @@
 //! partitions, drops, duplicates and reorderings; and under partial cuts (a deaf or mute node, a
 //! cut link), which must not stop the majority committing. See `sluice_cluster::sim` for what is
 //! checked. A failing seed replays exactly: `SIMULATION_SEED=N cargo test -p sluice-cluster
-//! --test simulation`; `SIMULATION_SEEDS=N` runs more seeds (from `SIMULATION_SEEDS_FROM`, 0 by
+//! --test simulation`; `SIMULATION_SEEDS=N` runs more seeds (from `SIMULATION_SEED_START`, 0 by
 //! default).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -19,7 +19,7 @@ fn seeds() -> Vec<u64> {
         return vec![seed.parse().expect("SIMULATION_SEED is a number")];
     }
     let count = std::env::var("SIMULATION_SEEDS").map_or(SEEDS_DEFAULT, |count| count.parse().expect("a number"));
-    let from = std::env::var("SIMULATION_SEEDS_FROM").map_or(0, |from| from.parse().expect("a number"));
+    let from = std::env::var("SIMULATION_SEED_START").map_or(0, |from| from.parse().expect("a number"));
     (from..from + count).collect()
 }
 

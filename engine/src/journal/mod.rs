@@ -749,13 +749,19 @@ impl<S: Storage> Journal<S> {
             let active = *state.segments.keys().next_back().expect("there is always an active segment");
             let mut sources: Vec<Source<S>> = Vec::new();
             let mut before = segment::SpansBefore::default();
+            // Whether a segment read so far holds an entry from `from` on: a later segment whose
+            // runs all lie before `from` matters only if it replaces such an entry (a run
+            // replaces only runs written before it), so a walk of one page of a long log reads
+            // the segments around the page, not every segment that replaced something.
+            let mut holds_from = false;
             for segment in state.segments.values() {
                 let Some(span) = segment.shard_raft_spans.get(&shard_uid) else { continue };
                 let replaces = before.replaced_by(segment, |uid| uid == shard_uid);
                 before.add(segment);
-                if (span.highest < from && !replaces) || span.lowest > to {
+                if (span.highest < from && !(replaces && holds_from)) || span.lowest > to {
                     continue;
                 }
+                holds_from |= span.highest >= from;
                 if segment.base == active {
                     sources.push(Source::Active(segment.runs.positioned(shard_uid)));
                 } else {
