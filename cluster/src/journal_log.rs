@@ -487,9 +487,20 @@ pub async fn peer_runs<S: Storage>(
         None if tip.is_some_and(|tip| tip.position == position) => tip.map_or(0, |tip| tip.end_index),
         _ => return Ok(None),
     };
-    let through = from.saturating_add(count.max(1) - 1).min(position.index);
+    let mut through = from.saturating_add(count.max(1) - 1).min(position.index);
     let mut runs = journal.raft_entries_between(shard_uid, from, through).await?;
     runs.retain(|run| run.first_index >= trim);
+    if runs.is_empty() && through < position.index {
+        // Retention took this page's records: the next page starts at the entry of the first
+        // record still served, so that a member far behind does not walk the expired part of
+        // the log a page at a time. (Entries without records at the trim horizon before that
+        // one are passed over: they lie below the snapshot, which the log is compacted to.)
+        let first = journal.read_log(shard_uid, trim, 1, usize::MAX).await?;
+        let held = first.records.first().and_then(|record| record.raft).map(|raft| raft.index);
+        if let Some(held) = held.filter(|&held| held > through + 1) {
+            through = (held - 1).min(position.index);
+        }
+    }
     Ok(Some(PeerRuns { position, end, runs, through }))
 }
 
