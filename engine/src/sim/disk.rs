@@ -240,12 +240,11 @@ impl Disk {
     fn fault_for(&mut self, kind: OpKind) -> Option<Fault> {
         if let Some(at) = self.planned.iter().position(|(planned, _, _)| *planned == kind) {
             let skip = &mut self.planned[at].1;
-            if *skip > 0 {
-                *skip -= 1;
-                return None;
+            if *skip == 0 {
+                self.stats.faults += 1;
+                return self.planned.remove(at).map(|(_, _, fault)| fault);
             }
-            self.stats.faults += 1;
-            return self.planned.remove(at).map(|(_, _, fault)| fault);
+            *skip -= 1;
         }
         if !self.rng.one_in(self.config.fail_one_in) {
             return None;
