@@ -51,8 +51,8 @@
 //!   bounds the places kept in memory, every `limits::JOURNAL_LOG_COMPACT_ENTRIES` entries;
 //! - `sluiced` does not run its groups on it yet (the cluster simulation does);
 //! - a restore holds the peer's list of runs in memory (its records are written as they come),
-//!   and a member holding records past the peer's trim horizon in entries before the first
-//!   it would write is refused ([`plan_restore`]);
+//!   and a member one of whose entries before the first it would write runs across the copy's
+//!   start is refused ([`plan_restore`]);
 //! - a hole a failed append left right after the compaction point is told from entries
 //!   retention took by the trim horizon (the first entry held starts past it); one whose
 //!   entries sit exactly at the trim horizon is taken for retention's doing
