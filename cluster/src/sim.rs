@@ -811,13 +811,8 @@ impl ReplicaEvents for Events {
                 pieces += 1;
                 let Some(piece) = answer else {
                     // Once its journal changed, the replica opens its log again.
-                    return match restore.started() {
-                        false => failed(&checker),
-                        true => {
-                            failed(&checker);
-                            Restored::LogChanged
-                        }
-                    };
+                    let dropped = failed(&checker);
+                    return if restore.started() { Restored::LogChanged } else { dropped };
                 };
                 written = or_cut_short(restore.add(piece), &cut_yields).await;
             }
