@@ -570,31 +570,48 @@ fn a_log_reopens_ending_before_a_hole_a_failed_append_left() {
     let (records, empty) = (ten_bytes_entry, empty_entry);
     // Entry 2's position-only run fails; entry 3's is written.
     let disk = append_with_a_failed_write(1, (vec![records(1, 1, 1)], 0), vec![empty(2, 1), records(3, 1, 3)]);
+    reopened(&disk, move |mut opened| async move {
+        assert_eq!(held_indexes(&opened, 1).await, [1, 3], "the journal holds a hole");
+        assert_eq!(opened.store.last_index(), 1, "the log ends before the hole");
+        let again = [empty(2, 2), records(3, 2, 9)];
+        write_again_and_commit(&mut opened, &again).await;
+        let entries = opened.log.read(1, 3, usize::MAX, &opened.store).await.unwrap();
+        assert_entries(0, "the log after the hole", &entries, &[records(1, 1, 1), empty(2, 2), records(3, 2, 9)]);
+        let served = served(&opened.journal).await;
+        assert_eq!(served, [Bytes::from(vec![1; 10]), Bytes::from(vec![9; 10])], "the replaced records are gone");
+        opened
+    });
+}
+
+/// Reopens the journal and the log on `disk` (one append per commit), runs `check` on them,
+/// then closes the journal.
+fn reopened<F: Future<Output = Opened> + 'static>(disk: &SimDisk, check: impl FnOnce(Opened) -> F + 'static) {
     let executor = SimExecutor::new(SimRng::new(3));
     let storage = disk.storage(&executor);
     block_on(&executor, async move {
         let config = one_append_per_commit();
-        let mut opened = open_with(storage, config, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await.unwrap();
-        let held: Vec<u64> =
-            opened.journal.raft_entries(UID, 1).await.unwrap().iter().map(|entry| entry.position.index).collect();
-        assert_eq!(held, [1, 3], "the journal holds a hole");
-        assert_eq!(opened.store.last_index(), 1, "the log ends before the hole");
-        let hard_state = HardState { term: 2, commit: 3, ..HardState::default() };
-        opened.log.save_hard_state(&HardState { commit: 0, ..hard_state.clone() }).await.unwrap();
-        let again = [empty(2, 2), records(3, 2, 9)];
-        let places = opened.log.append(&again).await.unwrap();
-        opened.log.sync().await.unwrap();
-        opened.store.append(&again, &places);
-        let entries = opened.log.read(1, 3, usize::MAX, &opened.store).await.unwrap();
-        assert_entries(0, "the log after the hole", &entries, &[records(1, 1, 1), empty(2, 2), records(3, 2, 9)]);
-        opened.log.save_hard_state(&hard_state).await.unwrap();
-        opened.store.set_hard_state(hard_state);
-        opened.log.committed(3, &opened.store).unwrap();
-        let served = served(&opened.journal).await;
-        assert_eq!(served, [Bytes::from(vec![1; 10]), Bytes::from(vec![9; 10])], "the replaced records are gone");
-        opened.journal.close().await.unwrap();
+        let opened = open_with(storage, config, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await.unwrap();
+        check(opened).await.journal.close().await.unwrap();
     });
     executor.shutdown();
+}
+
+/// The Raft indexes of the entries the journal holds from `from` on.
+async fn held_indexes(opened: &Opened, from: u64) -> Vec<u64> {
+    opened.journal.raft_entries(UID, from).await.unwrap().iter().map(|entry| entry.position.index).collect()
+}
+
+/// Appends `again` (entries of term 2) as a replica would, synced, and commits them.
+async fn write_again_and_commit(opened: &mut Opened, again: &[Entry]) {
+    let commit = again.last().expect("entries").index;
+    let hard_state = HardState { term: 2, commit, ..HardState::default() };
+    opened.log.save_hard_state(&HardState { commit: 0, ..hard_state.clone() }).await.unwrap();
+    let places = opened.log.append(again).await.unwrap();
+    opened.log.sync().await.unwrap();
+    opened.store.append(again, &places);
+    opened.log.save_hard_state(&hard_state).await.unwrap();
+    opened.store.set_hard_state(hard_state);
+    opened.log.committed(commit, &opened.store).unwrap();
 }
 
 /// A hole a failed append left right after the compaction point (the cluster simulation's seed
@@ -608,29 +625,15 @@ fn a_log_whose_first_entry_after_the_compaction_point_failed_ends_there() {
     let written = vec![records(1, 1, 1), records(2, 1, 2), records(3, 1, 3)];
     // Entry 4's position-only run fails; entry 5's records are written behind it.
     let disk = append_with_a_failed_write(1, (written.clone(), 3), vec![empty(4, 1), records(5, 1, 5)]);
-    let executor = SimExecutor::new(SimRng::new(3));
-    let storage = disk.storage(&executor);
-    block_on(&executor, async move {
-        let config = one_append_per_commit();
-        let mut opened = open_with(storage, config, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await.unwrap();
-        let held: Vec<u64> =
-            opened.journal.raft_entries(UID, 4).await.unwrap().iter().map(|entry| entry.position.index).collect();
-        assert_eq!(held, [5], "the journal holds a hole right after the compaction point");
+    reopened(&disk, move |mut opened| async move {
+        assert_eq!(held_indexes(&opened, 4).await, [5], "the journal holds a hole right after the compaction point");
         assert_eq!((opened.store.first_index(), opened.store.last_index()), (4, 3), "the log ends before the hole");
-        let again = [empty(4, 2), records(5, 2, 9)];
-        let places = opened.log.append(&again).await.unwrap();
-        opened.log.sync().await.unwrap();
-        opened.store.append(&again, &places);
-        let hard_state = HardState { term: 2, commit: 5, ..HardState::default() };
-        opened.log.save_hard_state(&hard_state).await.unwrap();
-        opened.store.set_hard_state(hard_state);
-        opened.log.committed(5, &opened.store).unwrap();
+        write_again_and_commit(&mut opened, &[empty(4, 2), records(5, 2, 9)]).await;
         let served = served(&opened.journal).await;
         let expected: Vec<Bytes> = [1, 2, 3, 9].into_iter().map(|byte| Bytes::from(vec![byte; 10])).collect();
         assert_eq!(served, expected, "the records behind the hole are replaced");
-        opened.journal.close().await.unwrap();
+        opened
     });
-    executor.shutdown();
 }
 
 /// A new leader's entries replacing a suffix, whose first run's commit fails while the next
@@ -644,16 +647,11 @@ fn a_replacement_whose_first_run_failed_leaves_the_log_as_it_was() {
     let old = vec![ten_bytes_entry(1, 1, 1), empty(2, 1), empty(3, 1)];
     // Entry 2's replacing run fails.
     let disk = append_with_a_failed_write(2, (old.clone(), 0), vec![empty(2, 2), empty(3, 2)]);
-    let executor = SimExecutor::new(SimRng::new(3));
-    let storage = disk.storage(&executor);
-    block_on(&executor, async move {
-        let config = one_append_per_commit();
-        let opened = open_with(storage, config, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await.unwrap();
+    reopened(&disk, move |opened| async move {
         let entries = opened.log.read(1, opened.store.last_index(), usize::MAX, &opened.store).await.unwrap();
         assert_entries(0, "the log after a failed replacement", &entries, &old);
-        opened.journal.close().await.unwrap();
+        opened
     });
-    executor.shutdown();
 }
 
 /// Writes `entries` through a log on `storage` (a journal of 1 KiB segments, records kept for
