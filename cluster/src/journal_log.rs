@@ -69,7 +69,7 @@ use sluice_engine::storage::{read_whole, write_atomic, Storage};
 
 use crate::codec::{self, CompactedRecord};
 use crate::error::{ClusterError, Result};
-use crate::limits::JOURNAL_LOG_COMPACT_ENTRIES;
+use crate::limits::{JOURNAL_LOG_COMPACT_ENTRIES, JOURNAL_LOG_READ_SIDE_FILES_MAX};
 use crate::log_storage::LogStorage;
 use crate::log_store::LogStore;
 use crate::raft_files::{self, corrupt, log_entry, raft_entry};
@@ -239,7 +239,7 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
         log.fence_saved = log.fence.is_some();
         // In chunks, so that what is kept in memory stays the cache's (and the unapplied).
         for chunk in runs.chunks(64) {
-            let entries = log.read_runs(chunk, usize::MAX).await?;
+            let entries = log.read_runs(chunk, usize::MAX, usize::MAX).await?;
             if entries.len() != chunk.len() {
                 // Nothing expires while the shard is gated at 0.
                 let reason =
@@ -291,17 +291,20 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
         }
     }
 
-    /// Reads the entries of `runs` (consecutive): at most `bytes_max` bytes of data, but at
-    /// least one entry, unless retention took the records of the first. It stops at the first
-    /// entry gone (those are a prefix of the log), noted in `gone_through`.
-    async fn read_runs(&self, runs: &[RaftEntryRun], bytes_max: usize) -> Result<Vec<Entry>> {
+    /// Reads the entries of `runs` (consecutive): at most `bytes_max` bytes of data and
+    /// `side_files_max` entries without records (each a file of its own), but at least one
+    /// entry, unless retention took the records of the first. It stops at the first entry gone
+    /// (those are a prefix of the log), noted in `gone_through`.
+    async fn read_runs(&self, runs: &[RaftEntryRun], bytes_max: usize, side_files_max: usize) -> Result<Vec<Entry>> {
         let mut entries = Vec::with_capacity(runs.len());
-        let mut bytes = 0;
+        let (mut bytes, mut side_files) = (0, 0);
         for run in runs {
-            if !entries.is_empty() && bytes >= bytes_max {
+            let without_records = run.first_index == run.end_index;
+            if !entries.is_empty() && (bytes >= bytes_max || (without_records && side_files == side_files_max)) {
                 break;
             }
-            let entry = if run.first_index == run.end_index {
+            let entry = if without_records {
+                side_files += 1;
                 self.entry_without_records(run.position).await?
             } else {
                 let Some(records) = self.records_of(run).await? else {
@@ -993,7 +996,7 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
             let end_index = self.end_of(index, store);
             runs.push(RaftEntryRun { position: RaftPosition { index, term }, first_index: first, end_index });
         }
-        self.read_runs(&runs, bytes_max).await
+        self.read_runs(&runs, bytes_max, JOURNAL_LOG_READ_SIDE_FILES_MAX).await
     }
 
     /// Places are record indexes: the bytes are those of the journal's segments holding the

@@ -1719,13 +1719,20 @@ impl World {
     }
 }
 
-/// Every entry `log` holds, read back from its storage.
+/// Every entry `log` holds, read back from its storage (a read may return fewer than asked:
+/// until one returns none).
 async fn read_whole_log(log: &impl LogStorage, store: &LogStore) -> Result<Vec<Entry>, ClusterError> {
-    let (first_index, last_index) = (store.first_index(), store.last_index());
-    match last_index {
-        _ if last_index < first_index => Ok(Vec::new()),
-        _ => log.read(first_index, last_index, usize::MAX, store).await,
+    let mut entries = Vec::new();
+    let mut next = store.first_index();
+    while next <= store.last_index() {
+        let read = log.read(next, store.last_index(), usize::MAX, store).await?;
+        if read.is_empty() {
+            break;
+        }
+        next += read.len() as u64;
+        entries.extend(read);
     }
+    Ok(entries)
 }
 
 /// An entry's data as the replica reports it committed: none for a membership change.

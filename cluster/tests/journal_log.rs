@@ -252,16 +252,29 @@ async fn served_by_index(journal: &Journal<SimStorage>) -> Vec<(u64, Bytes)> {
     }
 }
 
+/// The log's entries from `from` on (a read may return fewer than asked: until one returns
+/// none).
+async fn read_all(opened: &Opened, from: u64) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    let mut next = from;
+    while next <= opened.store.last_index() {
+        let read = opened.log.read(next, opened.store.last_index(), usize::MAX, &opened.store).await;
+        let read = read.expect("the log reads");
+        if read.is_empty() {
+            break;
+        }
+        next += read.len() as u64;
+        entries.extend(read);
+    }
+    entries
+}
+
 /// After a restart: the log is what the model says, read back whole and served up to the
 /// commit; an append cut short left the log before it or a prefix of the one it made.
 async fn check_recovered(seed: u64, opened: &Opened, model: &mut Model) {
     let store = &opened.store;
     assert_eq!(store.first_index(), model.compacted + 1, "seed {seed}: compaction point");
-    let last = store.last_index();
-    let entries = match last > model.compacted {
-        true => opened.log.read(model.compacted + 1, last, usize::MAX, store).await.expect("the log reads"),
-        false => Vec::new(),
-    };
+    let entries = read_all(opened, model.compacted + 1).await;
     if let Some((before, making)) = model.cut_short.take() {
         let keep = entries.len();
         // What both share was synced before the append: it is kept in any case.
@@ -652,6 +665,58 @@ fn a_replacement_whose_first_run_failed_leaves_the_log_as_it_was() {
         assert_entries(0, "the log after a failed replacement", &entries, &old);
         opened
     });
+}
+
+/// A leader reads entries back for a member behind while its group waits, so one read takes
+/// few entries without records, each a file of its own beside the journal
+/// (`JOURNAL_LOG_READ_SIDE_FILES_MAX`), but the records of many. (The cluster simulation's seed
+/// 7928: leaders reading some 300 entries past a fence, each a file, held their groups for 60
+/// rounds and lost their leadership before the member behind got any.)
+#[test]
+fn a_read_takes_the_records_of_many_entries_but_few_entries_beside_the_journal() {
+    let executor = SimExecutor::new(SimRng::new(1));
+    let disk = SimDisk::new(DiskConfig::default(), SimRng::new(2));
+    // Entries 1 to 60 with three records each, a fence at 61, then 39 entries after it, whose
+    // bytes (records or not) are all kept beside the journal.
+    let mut written: Vec<Entry> = (1..=60)
+        .map(|index| {
+            let records = (0..3u8).map(|at| Bytes::from(vec![index as u8, at]));
+            Entry { index, term: 1, data: encode_records(1_000, records), ..Entry::default() }
+        })
+        .collect();
+    written.push(Entry { index: 61, term: 1, data: Bytes::from_static(b"F"), ..Entry::default() });
+    written.extend((62..=100).map(|index| ten_bytes_entry(index, 1, index as u8)));
+    let storage = disk.storage(&executor);
+    let to_write = written.clone();
+    block_on(&executor, async move {
+        let mut opened = open(storage, 64 << 10, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await;
+        opened.log.save_hard_state(&HardState { term: 1, ..HardState::default() }).await.unwrap();
+        for entries in to_write.chunks(10) {
+            let places = opened.log.append(entries).await.unwrap();
+            opened.log.sync().await.unwrap();
+            opened.store.append(entries, &places);
+        }
+        opened.journal.close().await.unwrap();
+    });
+    let storage = disk.storage(&executor);
+    let (reads, entries) = block_on(&executor, async move {
+        let opened = open(storage, 64 << 10, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await;
+        // The entries each read returned.
+        let mut reads = Vec::new();
+        let mut entries = Vec::new();
+        let mut from = 1;
+        while from <= 100 {
+            let read = opened.log.read(from, 100, usize::MAX, &opened.store).await.unwrap();
+            reads.push(read.len());
+            from += read.len() as u64;
+            entries.extend(read);
+        }
+        opened.journal.close().await.unwrap();
+        (reads, entries)
+    });
+    assert_entries(0, "the log read back", &entries, &written);
+    assert_eq!(reads, [60 + 16, 16, 8], "entries per read");
+    executor.shutdown();
 }
 
 /// Writes `entries` through a log on `storage` (a journal of 1 KiB segments, records kept for
