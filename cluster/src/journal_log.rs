@@ -258,6 +258,12 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
         }
         log.last_index = store.last_index();
         log.end = runs.last().map_or(end, |last| last.end_index);
+        // What the files say is acted on from now on, so it must be durable, as in
+        // `DurableLog::open`: a process that stopped between a file's rename and the
+        // directory's sync (its sync failed) finds the new file, which a power loss can still
+        // take back. (The cluster simulation's seed 9454: a hard state's sync failed; the
+        // member, restarted, went on from its commit, and a power loss took the commit back.)
+        log.storage.sync_dir(dir).await.map_err(ClusterError::io("sync the raft directory"))?;
         raft_files::check_commit_held(&store)?;
         log.journal.gate_shard(shard_uid, log.end_of(commit, &store))?;
         // Retention may delete what only compacted entries held.
