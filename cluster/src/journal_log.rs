@@ -69,7 +69,7 @@ use sluice_engine::storage::{read_whole, write_atomic, Storage};
 
 use crate::codec::{self, CompactedRecord};
 use crate::error::{ClusterError, Result};
-use crate::limits::{JOURNAL_LOG_COMPACT_ENTRIES, JOURNAL_LOG_READ_SIDE_FILES_MAX};
+use crate::limits::{JOURNAL_LOG_COMPACT_ENTRIES, JOURNAL_LOG_READ_ENTRIES_MAX, JOURNAL_LOG_READ_SIDE_FILES_MAX};
 use crate::log_storage::LogStorage;
 use crate::log_store::LogStore;
 use crate::raft_files::{self, corrupt, log_entry, raft_entry};
@@ -997,7 +997,7 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
 
     async fn read(&self, from: u64, to: u64, bytes_max: usize, store: &LogStore) -> Result<Vec<Entry>> {
         let mut runs = Vec::new();
-        for index in from..=to {
+        for index in (from..=to).take(JOURNAL_LOG_READ_ENTRIES_MAX) {
             let (Some(first), Some(term)) = (store.offset(index), store.term_of(index)) else { break };
             let end_index = self.end_of(index, store);
             runs.push(RaftEntryRun { position: RaftPosition { index, term }, first_index: first, end_index });

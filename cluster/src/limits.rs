@@ -177,6 +177,16 @@ pub const LOG_SEGMENT_BYTES: usize = 8 << 20;
 /// `COMPACT_SEGMENTS_MIN` times this many entries are behind every member.
 pub const JOURNAL_LOG_COMPACT_ENTRIES: u64 = 4096;
 
+/// Entries one read of a log kept in the journal returns at most (besides the byte bound the
+/// caller gives): each is a read of the journal, a `pread` of its own where the journal's
+/// tail cache does not hold it, and a leader reads entries back for a member behind while its
+/// group waits (no tick, no heartbeat meanwhile). A million bytes of single-record entries
+/// would be thousands of reads; 64 cost at most milliseconds. (The cluster simulation's
+/// journal seeds, 300 of them: with only the bound below, reads of about a hundred entries
+/// held their leader for up to 11 rounds, near the shortest election timeout of 13; with
+/// both, up to 10, and 8 but for one read.)
+pub const JOURNAL_LOG_READ_ENTRIES_MAX: usize = 64;
+
 /// Entries without records (each a small file beside the journal: `journal_log`) one read of
 /// a log kept in the journal returns at most (one at the least). A leader reads entries back
 /// for a member behind while its group waits (no tick, no heartbeat meanwhile), and each such
