@@ -1007,8 +1007,8 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
 
     /// Places are record indexes: the bytes are those of the journal's segments holding the
     /// shard's records between them, which the view's hold keeps from retention.
-    fn held_bytes(&self, from: u64, to: u64) -> u64 {
-        self.journal.held_bytes(self.shard_uid, from, to)
+    fn held_bytes(&self, from: u64, to: u64, bytes_max: u64) -> u64 {
+        self.journal.held_bytes(self.shard_uid, from, to, bytes_max)
     }
 
     fn freed_by_compaction(&self, index: u64) -> usize {

@@ -51,8 +51,10 @@ pub trait LogStorage {
 
     /// Bytes of storage the log's entries from place `from` to place `to` keep: a member that
     /// far behind holds them back on the others (`ReplicaConfig::laggard_held_bytes_max`).
-    /// Places that are byte offsets measure it themselves.
-    fn held_bytes(&self, from: u64, to: u64) -> u64 {
+    /// Only whether they pass `bytes_max` matters: past it, the count may stop. Places that
+    /// are byte offsets measure it themselves.
+    fn held_bytes(&self, from: u64, to: u64, bytes_max: u64) -> u64 {
+        let _ = bytes_max;
         to.saturating_sub(from)
     }
 

@@ -506,7 +506,7 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
         let far_behind = |matched: u64| {
             let Some(held_max) = self.laggard_held_bytes_max else { return false };
             match (store.offset(matched + 1), end) {
-                (Some(next), Some(end)) => self.log.held_bytes(next, end) > held_max,
+                (Some(next), Some(end)) => self.log.held_bytes(next, end, held_max) > held_max,
                 // Its next entry is compacted already; or nothing is left for it to miss.
                 (None, _) => matched + 1 < store.first_index(),
                 (Some(_), None) => false,

@@ -478,6 +478,11 @@ impl ShardIndex {
         self.sealed.iter()
     }
 
+    /// The first sealed span holding records from `index` on (a binary search), if any does.
+    pub fn sealed_span_from(&self, index: u64) -> Option<&SealedSpan> {
+        self.sealed.get(self.sealed.partition_point(|span| span.end_index <= index))
+    }
+
     /// The first retained run holding records from `index` on.
     pub fn run_from(&self, index: u64, sealed: &impl SealedRuns) -> Result<Option<RunEntry>, NeedRuns> {
         let mut found = None;

@@ -1328,10 +1328,13 @@ fn position_only_runs_order_the_entries_without_records() {
         }
         // What holding its records costs: whole segments, fewer of them from later on.
         let tip = journal.tip(1).unwrap().next_index;
-        let (whole, later, last) =
-            (journal.held_bytes(1, 0, tip), journal.held_bytes(1, tip / 2, tip), journal.held_bytes(1, tip - 1, tip));
+        let held = |from| journal.held_bytes(1, from, tip, u64::MAX);
+        let (whole, later, last) = (held(0), held(tip / 2), held(tip - 1));
         assert!(whole > later && later > last && last > 0, "held bytes {whole}, {later}, {last}");
-        assert_eq!(journal.held_bytes(1, tip, tip + 10), 0, "nothing held past the tip");
+        assert_eq!(journal.held_bytes(1, tip, tip + 10, u64::MAX), 0, "nothing held past the tip");
+        // Counted until past the bound asked: the first segment is enough to pass 1 byte.
+        let first_segment = journal.held_bytes(1, 0, tip, 1);
+        assert!(first_segment > 1 && first_segment < whole, "{first_segment} of {whole}");
         journal.publish_until(1, next).unwrap();
         assert_eq!(contents(&read_all(&journal, 1, 0).await), write_expected);
         journal.close().await.unwrap();

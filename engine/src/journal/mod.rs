@@ -845,15 +845,27 @@ impl<S: Storage> Journal<S> {
     /// Bytes of the segments holding records of replicated shard `uid` from record index
     /// `from_index` to `end_index` (whole segments; the active one as far as it is written):
     /// what keeping those records costs, as a group's log that keeps them for a member behind
-    /// holds them from retention ([`Journal::hold_segments_from`]).
-    pub fn held_bytes(&self, uid: u64, from_index: u64, end_index: u64) -> u64 {
+    /// holds them from retention ([`Journal::hold_segments_from`]). Counted until they pass
+    /// `bytes_max` (then the answer is only known to be above it), from the segment the
+    /// shard's index serves `from_index` from: an older one holding only runs that a later
+    /// run replaced is not counted. A group's leader asks for each member on every pass of its
+    /// loop, so this walks only the segments from there on, not the journal's every segment.
+    pub fn held_bytes(&self, uid: u64, from_index: u64, end_index: u64, bytes_max: u64) -> u64 {
         let state = self.inner.state.borrow();
+        let Some(shard) = state.shards.get(&uid) else { return 0 };
+        let active = *state.segments.keys().next_back().expect("there is always an active segment");
+        let first_base = shard.index.sealed_span_from(from_index).map_or(active, |span| span.segment_base);
         let holds = |span: &segment::RaftSpan| span.first_index < end_index && span.end_index > from_index;
-        let segments = state.segments.values();
-        segments
-            .filter(|segment| segment.shard_raft_spans.get(&uid).is_some_and(holds))
-            .map(|segment| segment.bytes)
-            .sum()
+        let mut bytes = 0;
+        for segment in state.segments.range(first_base..).map(|(_, segment)| segment) {
+            if segment.shard_raft_spans.get(&uid).is_some_and(holds) {
+                bytes += segment.bytes;
+                if bytes > bytes_max {
+                    break;
+                }
+            }
+        }
+        bytes
     }
 
     /// Moves a gated shard's published end to `end_index`, if that is later: the records
