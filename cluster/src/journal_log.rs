@@ -54,9 +54,9 @@
 //!   and a member one of whose entries before the first it would write runs across the copy's
 //!   start is refused ([`plan_restore`]);
 //! - a hole a failed append left right after the compaction point is told from entries
-//!   retention took by the trim horizon (the first entry held starts past it); one whose
-//!   entries sit exactly at the trim horizon is taken for retention's doing
-//!   ([`JournalLog::open`]).
+//!   retention took by the trim horizon (the first entry held starts past it) and by the
+//!   stored commit (the entries missing are past it); a hole right after entries retention
+//!   took past the compaction point makes the log refuse to open ([`JournalLog::open`]).
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -190,16 +190,25 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
         };
         // Where the log's records end when it holds no entry past the compaction point.
         let mut end = tip.next_index;
-        if let Some(first) = runs.first().filter(|first| held_from > compacted.index + 1 && first.first_index > trim) {
-            // Nothing before the first entry held expired, so no retention took the entries
-            // between the compaction point and it: a failed append left that hole, with the
-            // entries after it written behind (position-only runs sit where the records end,
-            // whatever came before them). `sync` failed, so the replica acknowledged none of
-            // them: the log ends at the compaction point, where those entries' places begin,
-            // and the next append cuts their runs (the gap rule below, at the log's start).
+        // Retention takes only published entries' records, so committed ones, and a member
+        // stores no commit past what it holds durably.
+        let stored_commit = store.hard_state().commit;
+        let missing = held_from > compacted.index + 1;
+        if let Some(first) =
+            runs.first().filter(|first| missing && (first.first_index > trim || held_from - 1 > stored_commit))
+        {
+            // Nothing before the first entry held expired, or the entries missing before it
+            // are past the stored commit: no retention took them. A failed append left that
+            // hole, with the entries after it written behind (position-only runs sit where the
+            // records end, whatever came before them). `sync` failed, so the replica
+            // acknowledged none of them: the log ends at the compaction point, where those
+            // entries' places begin, and the next append cuts their runs (the gap rule below,
+            // at the log's start). (An entry published and expired within the minute before
+            // its commit was stored is taken for such a hole too: the log then lacks entries
+            // it may have had, never holds one it did not, and gets them from its leader.)
             end = first.first_index;
             runs.clear();
-        } else if held_from > compacted.index + 1 {
+        } else if missing {
             // Retention deleted the runs of entries the log had not compacted yet, which the
             // hold prevents (`Journal::hold_segments_from`; a journal written without it). It
             // takes only published entries' (`Journal::gate_shard`), so committed ones, which

@@ -687,6 +687,27 @@ fn a_log_whose_first_entry_after_the_compaction_point_failed_ends_there() {
     });
 }
 
+/// The same hole where it sits at the trim horizon, which retention might have reached too (a
+/// shard without records, or every record before the hole expired; the cluster simulation's
+/// seed 14842: a member restored past a gap, its entries after a fence, stopped on `retention
+/// took entries up to 98, whose term the journal lacks`). Retention takes only committed
+/// entries' records, and a member stores no commit past what it holds: entries missing past
+/// the stored commit are a hole, and the log ends at the compaction point.
+#[test]
+fn a_log_whose_first_entry_after_the_compaction_point_failed_at_the_trim_horizon_ends_there() {
+    let (records, empty) = (ten_bytes_entry, empty_entry);
+    // No records before the hole: entry 2's position-only run fails, entry 3's is written.
+    let disk = append_with_a_failed_write(1, (vec![empty(1, 1)], 1), vec![empty(2, 1), empty(3, 1)]);
+    reopened(&disk, move |mut opened| async move {
+        assert_eq!(held_indexes(&opened, 2).await, [3], "the journal holds a hole at the trim horizon");
+        let log = (opened.store.first_index(), opened.store.last_index(), opened.store.hard_state().commit);
+        assert_eq!(log, (2, 1, 1), "the log ends before the hole, its commit where it was");
+        write_again_and_commit(&mut opened, &[empty(2, 2), records(3, 2, 9)]).await;
+        assert_eq!(served(&opened.journal).await, [Bytes::from(vec![9; 10])]);
+        opened
+    });
+}
+
 /// A new leader's entries replacing a suffix, whose first run's commit fails while the next
 /// is written behind it: the entry the first replaced would fill the hole, and the log would
 /// reopen with an old entry before the new ones (a log no leader ever sent; the cluster
