@@ -357,8 +357,20 @@ impl ShardIndex {
     /// Forgets runs that arrived before `cutoff_ms`. Returns how many records left memory
     /// (whole spans and active runs; the gone records of a span it cuts are counted when the
     /// span goes).
+    ///
+    /// The cutoff outlives the call, so it stays at or below the newest arrival time: a cutoff
+    /// past it (every run here arrived before it) takes the runs by their indexes instead.
+    /// Records still to come arrive no earlier than the newest, but may arrive before the
+    /// cutoff (a Raft group's copy from a peer brings the leader's arrival times), and must not
+    /// be gone on arrival (the cluster simulation's seed 15370: a member's restored records
+    /// were, after a pass over its shard emptied by the restore).
     pub fn expire_before(&mut self, cutoff_ms: i64) -> u64 {
-        self.expired_before_ms = self.expired_before_ms.max(cutoff_ms);
+        if cutoff_ms > self.last_timestamp_ms {
+            self.trimmed_before = self.trimmed_before.max(self.next_index);
+            self.expired_before_ms = self.expired_before_ms.max(self.last_timestamp_ms);
+        } else {
+            self.expired_before_ms = self.expired_before_ms.max(cutoff_ms);
+        }
         self.drop_gone()
     }
 

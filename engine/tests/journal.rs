@@ -654,6 +654,59 @@ fn a_gated_shard_keeps_unpublished_records_and_held_segments_past_their_retentio
     });
 }
 
+/// Records that arrive after a retention pass, with arrival times before its cutoff (a
+/// restore's copy brings the leader's), are not gone on arrival: a pass whose cutoff is past
+/// every run of the shard takes them by their indexes, and keeps its time cutoff at the newest
+/// arrival time. A replicated shard's records stay until published. (The cluster simulation's
+/// seed 15370: a member's restored records were gone on arrival after a pass over its shard,
+/// which the restore had emptied, and its restore could not be settled after the copy lost
+/// its peer.)
+#[test]
+fn records_older_than_a_past_cutoff_are_not_gone_on_arrival() {
+    let dir = journal_dir();
+    let path = dir.path().to_path_buf();
+    let clock = ManualClock::new(1_000);
+    let short = ShardSpec { retention_ms: 1_000, ..spec(1) };
+    run(move || async move {
+        let journal = open(small_config(&path), &clock).await;
+        journal.register_shard(short);
+        journal.gate_shard(1, 1).unwrap();
+        // Record `index` arriving at `1_000 + index` ms, durable.
+        let write = |index: u64| {
+            let journal = journal.clone();
+            async move {
+                let (record, raft) = (shard_one_record("r"), Some(RaftPosition { term: 1, index }));
+                journal
+                    .queue_at(vec![record], 1_000 + index as i64, index, raft)
+                    .await
+                    .unwrap()
+                    .durable()
+                    .await
+                    .unwrap();
+            }
+        };
+        write(1).await;
+        write(2).await;
+        journal.publish_until(1, 3).unwrap();
+        // A minute later both are past their retention and published: a pass takes them.
+        clock.advance_ms(60_000);
+        journal.enforce_retention().await.unwrap();
+        assert_eq!(journal.bounds(1).await.unwrap(), (3, 3));
+        // Records that arrived long ago come now, as a restore copies them: unpublished, they
+        // stay, however old.
+        write(3).await;
+        write(4).await;
+        journal.enforce_retention().await.unwrap();
+        let log = journal.read_log(1, 3, 10, usize::MAX).await.unwrap();
+        let indexes: Vec<u64> = log.records.iter().map(|record| record.sequence_number.record_index()).collect();
+        assert_eq!(indexes, [3, 4], "records older than a past cutoff were gone on arrival");
+        // Published, they expire as the others did.
+        journal.publish_until(1, 5).unwrap();
+        assert_eq!(journal.bounds(1).await.unwrap(), (5, 5));
+        journal.close().await.unwrap();
+    });
+}
+
 /// A shard held from below where its runs begin (its group holds it from 0 before it knows
 /// where its log starts) keeps the trim its watermarks record where its runs begin: recovery
 /// wants the first run at or past the trim to start exactly there.
