@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 
 use bytes::Bytes;
-use raft::eraftpb::{ConfChangeV2, ConfState, Entry, EntryType, Message, MessageType};
+use raft::eraftpb::{ConfChangeV2, ConfState, Entry, EntryType, HardState, Message, MessageType};
 use raft::{Config, RawNode, SnapshotStatus, StateRole};
 use sluice_engine::format::RaftPosition;
 
@@ -333,6 +333,17 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
         events.membership_changed(config.id, store.conf_index(), &store.conf_state());
         // What was committed before is applied as far as raft-rs is concerned: it never
         // reads those entries again, and they may stay on disk only.
+        // Entries durable, the hard state written after them not (a crash between the two
+        // writes; the journal's group commit may make a run durable before its `sync` is
+        // waited for): the log's last term is past the stored term. A member's term must be
+        // at least its log's (raft-rs panics rejecting a pre-vote at term 0, tikv/raft-rs#511;
+        // the cluster simulation's seed 17722). It sent no vote in those terms (a vote is sent
+        // once stored), so it takes the term without one.
+        let last_term = store.term_of(store.last_index()).unwrap_or(0);
+        let stored = store.hard_state();
+        if stored.term < last_term {
+            store.set_hard_state(HardState { term: last_term, vote: 0, ..stored });
+        }
         let commit = store.hard_state().commit;
         events.opened(config.id, commit);
         let raft_config = Config {

@@ -612,6 +612,81 @@ fn a_hard_state_found_at_open_survives_a_power_loss_though_its_sync_had_failed()
     }
 }
 
+/// A member whose log's entries were durable but whose hard state, written after them, was
+/// not (a crash between the two writes): its log ends in term 1, its stored term is 0. Opened,
+/// the replica takes its log's term (it sent no vote in it: a vote is sent once stored), so
+/// that it can reject a pre-vote from a candidate whose log is behind: raft-rs panics sending
+/// a rejection at term 0 (tikv/raft-rs#511; the cluster simulation's seed 17722).
+#[test]
+fn a_replica_whose_hard_state_lags_its_log_takes_its_logs_term() {
+    use sluice_cluster::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Transport};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    struct Sent(Rc<RefCell<Vec<raft::eraftpb::Message>>>);
+    impl Transport for Sent {
+        fn send(&self, message: raft::eraftpb::Message) {
+            self.0.borrow_mut().push(message);
+        }
+    }
+    struct Quiet;
+    impl ReplicaEvents for Quiet {
+        fn opened(&self, _: u64, _: u64) {}
+        fn committed(&self, _: u64, _: &[Entry]) {}
+        fn became_leader(&self, _: u64, _: u64, _: &LogStore) {}
+    }
+
+    let executor = SimExecutor::new(SimRng::new(1));
+    let disk = SimDisk::new(DiskConfig::default(), SimRng::new(2));
+    let storage = disk.storage(&executor);
+    block_on(&executor, async move {
+        let mut opened = open(storage, 4096, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await;
+        let entries = [ten_bytes_entry(1, 1, 1)];
+        let places = opened.log.append(&entries).await.unwrap();
+        opened.log.sync().await.unwrap();
+        opened.store.append(&entries, &places);
+        opened.journal.close().await.unwrap();
+    });
+    let storage = disk.storage(&executor);
+    let sent = Rc::new(RefCell::new(Vec::new()));
+    let transport = Sent(sent.clone());
+    block_on(&executor, async move {
+        let opened = open(storage, 4096, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await;
+        assert_eq!((opened.store.hard_state().term, opened.store.last_index()), (0, 1));
+        let config = ReplicaConfig {
+            id: 1,
+            voters: vec![1, 2, 3],
+            members: vec![1, 2, 3],
+            election_ticks: 10..11,
+            dir: RAFT_DIR.into(),
+            entry_cache_bytes: 2 << 10,
+            segment_bytes: 1 << 20,
+            laggard_held_bytes_max: None,
+            campaigns_when_new: false,
+            commit_saved_every_ticks: 600,
+        };
+        let replica = Replica::open(opened.log, opened.store, &config, transport, Quiet).unwrap();
+        let (inputs, inbox) = async_channel::bounded(4);
+        // Node 2 campaigns for term 1 with an empty log: behind node 1's.
+        let pre_vote = raft::eraftpb::Message {
+            msg_type: raft::eraftpb::MessageType::MsgRequestPreVote,
+            from: 2,
+            to: 1,
+            term: 1,
+            ..Default::default()
+        };
+        inputs.send(Input::Message(Box::new(pre_vote))).await.unwrap();
+        drop(inputs);
+        replica.run(inbox).await.unwrap();
+        opened.journal.close().await.unwrap();
+    });
+    let sent = sent.borrow();
+    let answer = sent.iter().find(|message| message.msg_type == raft::eraftpb::MessageType::MsgRequestPreVoteResponse);
+    let answer = answer.expect("the pre-vote is answered");
+    assert!(answer.reject && answer.term == 1, "{answer:?}");
+    executor.shutdown();
+}
+
 /// An append whose first entry's commit fails while the next entry's is written behind it (the
 /// journal frames the next commit while one is on its way to the disk): the journal holds a
 /// hole in the log. `sync` fails, so the replica acknowledged neither entry; the log reopens
