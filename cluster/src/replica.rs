@@ -331,8 +331,6 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
         let new_here = store.hard_state().term == 0 && config.voters.contains(&config.id);
         let first_campaign_ticks = if config.campaigns_when_new && new_here { FIRST_CAMPAIGN_TICKS } else { 0 };
         events.membership_changed(config.id, store.conf_index(), &store.conf_state());
-        // What was committed before is applied as far as raft-rs is concerned: it never
-        // reads those entries again, and they may stay on disk only.
         // Entries durable, the hard state written after them not (a crash between the two
         // writes; the journal's group commit may make a run durable before its `sync` is
         // waited for): the log's last term is past the stored term. A member's term must be
@@ -344,6 +342,8 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
         if stored.term < last_term {
             store.set_hard_state(HardState { term: last_term, vote: 0, ..stored });
         }
+        // What was committed before is applied as far as raft-rs is concerned: it never
+        // reads those entries again, and they may stay on disk only.
         let commit = store.hard_state().commit;
         events.opened(config.id, commit);
         let raft_config = Config {

@@ -345,8 +345,7 @@ impl ShardIndex {
     pub fn first_timestamp_past(&self, index: u64) -> Option<i64> {
         // Every read of a gated shard asks (its expiry cutoff): a binary search each, as the
         // spans and runs end in index order.
-        let span = self.sealed.get(self.sealed.partition_point(|span| span.end_index <= index));
-        match span {
+        match self.sealed_span_from(index) {
             Some(span) => Some(span.first_timestamp_ms),
             None => {
                 self.active.get(self.active.partition_point(|run| run.end_index() <= index)).map(|run| run.timestamp_ms)
