@@ -56,7 +56,10 @@
 //! - a hole a failed append left right after the compaction point is told from entries
 //!   retention took by the trim horizon (the first entry held starts past it) and by the
 //!   stored commit (the entries missing are past it); a hole right after entries retention
-//!   took past the compaction point makes the log refuse to open ([`JournalLog::open`]).
+//!   took past the compaction point makes the log refuse to open ([`JournalLog::open`]). Only
+//!   a journal written without the log's hold can hold such entries (the watermarks' trim
+//!   stays at or below the first record held, `Journal::hold_segments_from`, unless a restore
+//!   moved the shard's start), so today one the applier wrote, which the switch must move over.
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
