@@ -69,9 +69,17 @@ pub fn read_prefix(file: &File, len: usize) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// The fingerprint of `file` as it is now.
-pub fn fingerprint(file: &File) -> io::Result<Fingerprint> {
-    Ok(Fingerprint::of(&read_prefix(file, limits::FINGERPRINT_BYTES)?))
+/// The fingerprint of `file` as it is now, if it still starts with the bytes `known` was taken
+/// from; `None` if it does not (truncated and written again since). A fingerprint taken while
+/// the file was short is extended as the file grows: taken afresh instead, it could be of
+/// another content than the one read, and the copy that carries the bytes read would no
+/// longer be found (`copytruncate` between the check that the file is intact and the new
+/// fingerprint: the copy was read from its start, every line twice).
+pub fn extend(file: &File, known: Fingerprint) -> io::Result<Option<Fingerprint>> {
+    let prefix = read_prefix(file, limits::FINGERPRINT_BYTES)?;
+    let covered = known.len as usize;
+    let same = prefix.len() >= covered && Fingerprint::of(&prefix[..covered]) == known;
+    Ok(same.then(|| Fingerprint::of(&prefix)))
 }
 
 /// Whether `file` still starts with the bytes `expected` was taken from.
@@ -81,4 +89,35 @@ pub fn starts_with(file: &File, expected: Fingerprint) -> io::Result<bool> {
     }
     let prefix = read_prefix(file, expected.len as usize)?;
     Ok(prefix.len() == expected.len as usize && Fingerprint::of(&prefix) == expected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file_holding(bytes: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        std::fs::write(&path, bytes).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_short_fingerprint_is_extended_only_while_the_file_starts_as_it_did() {
+        let (_dir, path) = file_holding(b"a0\na1\n");
+        let known = Fingerprint::of(b"a0\na1\n");
+        // Grown: extended over the new bytes.
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"a2\n").unwrap();
+        let grown = extend(&File::open(&path).unwrap(), known).unwrap();
+        assert_eq!(grown, Some(Fingerprint::of(b"a0\na1\na2\n")));
+        // Truncated and written again, longer than before: not this file's bytes.
+        std::fs::write(&path, b"b0\nb1\nb2\nb3\n").unwrap();
+        assert_eq!(extend(&File::open(&path).unwrap(), known).unwrap(), None);
+        // Truncated to fewer bytes than the fingerprint covers.
+        std::fs::write(&path, b"a0\n").unwrap();
+        assert_eq!(extend(&File::open(&path).unwrap(), known).unwrap(), None);
+        // The empty fingerprint matches every file.
+        assert_eq!(extend(&File::open(&path).unwrap(), Fingerprint::EMPTY).unwrap(), Some(Fingerprint::of(b"a0\n")));
+    }
 }

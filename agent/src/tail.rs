@@ -444,14 +444,16 @@ impl Flow {
             if now_ms.saturating_sub(checkpoint.seen_unix_ms) > ttl_ms {
                 continue;
             }
-            let fits = |entry: &Entry| -> Option<File> {
+            // The file, with its fingerprint now (taken while it still starts as it did).
+            let fits = |entry: &Entry| -> Option<(File, Fingerprint)> {
                 if claimed.contains(&entry.inode) || entry.size < checkpoint.offset {
                     return None;
                 }
                 let file = File::open(&entry.path).ok()?;
                 // The path must still name the listed inode (a rotation may be under way).
                 file.metadata().ok().filter(|m| Inode::of(m) == entry.inode)?;
-                identity::starts_with(&file, checkpoint.fingerprint).ok()?.then_some(file)
+                let fingerprint = identity::extend(&file, checkpoint.fingerprint).ok()??;
+                Some((file, fingerprint))
             };
             let by_inode = entries.iter().filter(|e| e.inode == checkpoint.inode).find_map(|e| fits(e).map(|f| (e, f)));
             let found = by_inode.or_else(|| {
@@ -461,9 +463,8 @@ impl Flow {
                     .find_map(|e| fits(e).map(|f| (e, f)))
             });
             match found {
-                Some((entry, file)) => {
+                Some((entry, (file, fingerprint))) => {
                     claimed.push(entry.inode);
-                    let fingerprint = identity::fingerprint(&file).unwrap_or(checkpoint.fingerprint);
                     // A file read to its end that nothing was added to stays closed (dormant)
                     // until it grows: a directory of many old rotations costs no descriptors.
                     let dormant = entry.size == checkpoint.offset && entry.matching;
@@ -557,9 +558,17 @@ impl Flow {
                     tracing::info!(path = %tracked.path.display(), "file truncated or rewritten; looking for its copy");
                     tracked.broken_since = Some(now);
                 } else if !tracked.fingerprint.is_complete() && size > u64::from(tracked.fingerprint.len) {
-                    if let Ok(fingerprint) = identity::fingerprint(file) {
-                        tracked.fingerprint = fingerprint;
-                        self.dirty = true;
+                    match identity::extend(file, tracked.fingerprint) {
+                        Ok(Some(fingerprint)) => {
+                            tracked.fingerprint = fingerprint;
+                            self.dirty = true;
+                        }
+                        // Truncated and written again since `intact` looked.
+                        Ok(None) => {
+                            tracing::info!(path = %tracked.path.display(), "file truncated or rewritten; looking for its copy");
+                            tracked.broken_since = Some(now);
+                        }
+                        Err(_) => {}
                     }
                 }
             }
@@ -773,15 +782,23 @@ impl Flow {
                 }
             };
             add(&self.ctx.metrics.bytes_read, n as u64);
+            if !tracked.fingerprint.is_complete() && offset + (n as u64) > u64::from(tracked.fingerprint.len) {
+                match identity::extend(file, tracked.fingerprint) {
+                    Ok(Some(fingerprint)) => tracked.fingerprint = fingerprint,
+                    // Truncated and written again since `intact` looked: what was just read
+                    // may be the new content's, so it waits for the copy's.
+                    Ok(None) => {
+                        tracked.broken_since = Some(now);
+                        self.ctx.wake.wake(true);
+                        return true;
+                    }
+                    Err(_) => {}
+                }
+            }
             if offset + n as u64 > tracked.size {
                 tracked.size = offset + n as u64;
                 tracked.size_max = tracked.size_max.max(tracked.size);
                 tracked.last_change = now;
-            }
-            if !tracked.fingerprint.is_complete() && offset + (n as u64) > u64::from(tracked.fingerprint.len) {
-                if let Ok(fingerprint) = identity::fingerprint(file) {
-                    tracked.fingerprint = fingerprint;
-                }
             }
             let birth = tracked.birth;
             tracked.splitter.push(&self.chunk[..n], &mut self.pieces);
