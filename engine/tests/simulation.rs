@@ -17,7 +17,9 @@
 //! - sequence numbers are never reused, even after every record of a shard expired;
 //! - a closed shard ends exactly after the records acknowledged before its close;
 //! - a gated shard (some seeds gate some shards, as a replicated shard's group does) serves
-//!   nothing at or past the end published for it, and everything acknowledged below it;
+//!   nothing at or past the end published for it, and everything acknowledged below it, and
+//!   none of its records past that end expires, whatever its age (some of its appends carry
+//!   arrival times older than its retention, as a member's copy of its leader's records does);
 //! - the Raft runs recovery rebuilds end at the newest entry held, whether it holds records or
 //!   is a position-only run (some of a gated shard's entries hold none), never at one that
 //!   was replaced, and miss no position-only run acknowledged past the trim;
@@ -186,6 +188,10 @@ struct ShardModel {
     /// group would move it: never back within an epoch, and to any end at or below it after a
     /// restart (the group's saved progress). `None`: not gated.
     published: Option<u64>,
+    /// A gated shard's trim horizon's floor when it was gated in this epoch: records past its
+    /// published end never expire, so the floor stays at or below the larger of the two
+    /// (records published in an earlier epoch past the end saved may have expired then).
+    trim_at_gate: u64,
     /// Where a gated shard's group holds its runs on disk (`Journal::hold_segments_from`: its
     /// first entry not compacted), at or below its published end; `None`: not held. The
     /// group's compaction point is durable, so it holds there again after a restart.
@@ -744,7 +750,12 @@ async fn pipeliner(ctx: Rc<Ctx>) {
             }
             let Some((attempt, records)) = ctx.new_attempt(Some(uid)) else { break };
             let count = records.len() as u64;
-            let arrival_ms = ctx.clock.now_ms() - ctx.draw(50) as i64;
+            // Some arrived long ago, past the shard's retention: a member copying its leader's
+            // records after a while away (the cluster simulation's seed 15370 found an idle
+            // gated shard losing such records on arrival, before they were published).
+            let lag_max =
+                if ctx.draw(8) == 0 { 2 * ctx.model.borrow().shards[&uid].spec.retention_ms as u64 } else { 50 };
+            let arrival_ms = ctx.clock.now_ms() - ctx.draw(lag_max) as i64;
             // Most carry their Raft entry's position, as a replica's applier queues them; some
             // not, as a snapshot's copy from a peer does.
             // A gated shard's always do: a run without one never replaces others.
@@ -936,10 +947,20 @@ async fn reader(ctx: Rc<Ctx>) {
             let index = ctx.journal.resolve(uid, position).await;
             let after = ctx.journal.bounds(uid).await;
             if let (Ok(index), Ok((trim, _)), Ok((_, next))) = (index, before, after) {
+                let model = ctx.model.borrow();
                 if index < trim || index > next {
-                    ctx.model
-                        .borrow()
-                        .fail(format!("resolve({position:?}) of shard {uid} = {index}, bounds {trim}..{next}"));
+                    model.fail(format!("resolve({position:?}) of shard {uid} = {index}, bounds {trim}..{next}"));
+                }
+                // Nothing past a gated shard's published end expires, whatever its age: the
+                // runs retention took (the trim horizon's floor, a run boundary) end at or below
+                // it.
+                let shard = &model.shards[&uid];
+                let kept_from = shard.published.filter(|_| !shard.forgotten).map(|end| end.max(shard.trim_at_gate));
+                let floor = ctx.journal.bounds_in_memory(uid).map_or(0, |(floor, _)| floor);
+                if let Some(kept_from) = kept_from.filter(|&kept_from| floor > kept_from) {
+                    model.fail(format!(
+                        "gated shard {uid}: runs expired up to {floor}, past its published end {kept_from}"
+                    ));
                 }
             }
         }
@@ -1267,6 +1288,7 @@ fn gate_after_restart(ctx: &Rc<Ctx>) {
         let (trim_floor, visible_end) = ctx.journal.bounds_in_memory(uid).expect("registered shard");
         let mut model = ctx.model.borrow_mut();
         model.note(format!("gate shard {uid} at {saved}"));
+        model.shards.get_mut(&uid).expect("gated shard").trim_at_gate = trim_floor;
         if visible_end != saved.min(durable_end).max(trim_floor) {
             model.fail(format!("shard {uid} gated at {saved}, durable to {durable_end}, serves to {visible_end}"));
         }
@@ -1635,6 +1657,7 @@ fn run_seed(seed: u64, gating: Gating) -> SeedReport {
                 ending_index: None,
                 forgotten: false,
                 published: gated.then_some(0),
+                trim_at_gate: 0,
                 hold: (gated && holds.is_some()).then_some(0),
                 replacing: false,
                 unreplaced: false,
