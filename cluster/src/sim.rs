@@ -1548,18 +1548,21 @@ impl World {
         loop {
             let target = self.checker.borrow().committed.keys().next_back().copied().unwrap_or(0);
             let members = self.in_cluster();
-            let everywhere = {
-                let checker = self.checker.borrow();
-                let reported = |index: usize| checker.reported_to.get(&self.nodes[index].id).copied().unwrap_or(0);
-                members.iter().all(|&index| reported(index) >= target)
-            };
             // Done once every member has every commit, including one proposed after the heal,
             // and a replacement under way is done. A member still opening counts only once
             // opened: what it reported is its last boot's (seed 22198: one started 4 rounds
             // before the final power loss, not yet opened, its last boot's hard state file in
             // place but not durable, the directory's sync having failed).
-            let fresh = self.checker.borrow().acknowledged.range(floor..).next().is_some();
-            let opened = members.iter().all(|&index| !self.checker.borrow().starting.contains(&self.nodes[index].id));
+            let (everywhere, fresh, opened) = {
+                let checker = self.checker.borrow();
+                let id = |index: usize| self.nodes[index].id;
+                let reported = |index: usize| checker.reported_to.get(&id(index)).copied().unwrap_or(0);
+                (
+                    members.iter().all(|&index| reported(index) >= target),
+                    checker.acknowledged.range(floor..).next().is_some(),
+                    members.iter().all(|&index| !checker.starting.contains(&id(index))),
+                )
+            };
             if everywhere && fresh && opened && self.alive().len() == members.len() && self.replacing.is_none() {
                 break;
             }
