@@ -782,18 +782,24 @@ impl Flow {
                 }
             };
             add(&self.ctx.metrics.bytes_read, n as u64);
-            if !tracked.fingerprint.is_complete() && offset + (n as u64) > u64::from(tracked.fingerprint.len) {
-                match identity::extend(file, tracked.fingerprint) {
-                    Ok(Some(fingerprint)) => tracked.fingerprint = fingerprint,
-                    // Truncated and written again since `intact` looked: what was just read
-                    // may be the new content's, so it waits for the copy's.
-                    Ok(None) => {
-                        tracked.broken_since = Some(now);
-                        self.ctx.wake.wake(true);
-                        return true;
-                    }
-                    Err(_) => {}
+            // The file must still start as it did: a copytruncate since `intact` looked (or
+            // since the last read) may have put new content under the offset just read, which
+            // then waits for the copy's. A fingerprint taken while the file was short grows
+            // with it.
+            let known = tracked.fingerprint;
+            let checked = if !known.is_complete() && offset + (n as u64) > u64::from(known.len) {
+                identity::extend(file, known)
+            } else {
+                identity::starts_with(file, known).map(|same| same.then_some(known))
+            };
+            match checked {
+                Ok(Some(fingerprint)) => tracked.fingerprint = fingerprint,
+                Ok(None) => {
+                    tracked.broken_since = Some(now);
+                    self.ctx.wake.wake(true);
+                    return true;
                 }
+                Err(_) => {}
             }
             if offset + n as u64 > tracked.size {
                 tracked.size = offset + n as u64;
