@@ -554,22 +554,22 @@ impl Flow {
             }
             tracked.size_max = tracked.size_max.max(size);
             if tracked.broken_since.is_none() && !tracked.footer {
-                if !Self::intact(tracked) {
-                    tracing::info!(path = %tracked.path.display(), "file truncated or rewritten; looking for its copy");
-                    tracked.broken_since = Some(now);
-                } else if !tracked.fingerprint.is_complete() && size > u64::from(tracked.fingerprint.len) {
+                let mut intact = Self::intact(tracked);
+                // A short file's fingerprint grows with it.
+                if intact && !tracked.fingerprint.is_complete() && size > u64::from(tracked.fingerprint.len) {
                     match identity::extend(file, tracked.fingerprint) {
                         Ok(Some(fingerprint)) => {
                             tracked.fingerprint = fingerprint;
                             self.dirty = true;
                         }
                         // Truncated and written again since `intact` looked.
-                        Ok(None) => {
-                            tracing::info!(path = %tracked.path.display(), "file truncated or rewritten; looking for its copy");
-                            tracked.broken_since = Some(now);
-                        }
+                        Ok(None) => intact = false,
                         Err(_) => {}
                     }
+                }
+                if !intact {
+                    tracing::info!(path = %tracked.path.display(), "file truncated or rewritten; looking for its copy");
+                    tracked.broken_since = Some(now);
                 }
             }
         }
