@@ -919,6 +919,12 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
             self.events.membership_changed(self.id, index, &conf_state);
         }
         let committed = ready.take_committed_entries();
+        // Membership changes among them first (they are durable already; raft-rs' own example
+        // applies committed entries before it persists the rest of a `Ready`): the hard state
+        // written below may hold a commit past them, and a member restarted with that commit
+        // takes them as applied and never reads them again, so a crash between that write and
+        // the membership's would lose the change.
+        self.apply_membership_changes(&committed).await?;
         let hard_state = ready.hs().cloned();
         let mut offsets = Vec::new();
         if !ready.entries().is_empty() {
@@ -951,7 +957,6 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
         for message in ready.take_persisted_messages() {
             self.send(message);
         }
-        self.apply_membership_changes(&committed).await?;
         self.report(committed);
         let mut light = self.raw.advance(ready);
         if let Some(commit) = light.commit_index() {

@@ -8,15 +8,18 @@
 //! records of the committed entries. Seeded; `SIMULATION_SEED=N` replays one,
 //! `SIMULATION_SEEDS=N` runs more.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use raft::eraftpb::{ConfState, Entry, EntryType, HardState};
+use raft::eraftpb::{ConfState, Entry, EntryType, HardState, Message, MessageType};
 use sluice_cluster::journal_log::{EntryCodec, GapPast, JournalLog};
 use sluice_cluster::log_storage::LogStorage;
 use sluice_cluster::log_store::LogStore;
+use sluice_cluster::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Transport};
 use sluice_engine::clock::ManualClock;
 use sluice_engine::journal::{AppendRecord, Journal, JournalConfig, ShardSpec, StoredRecord};
 use sluice_engine::sequence::ShardSeqPrefix;
@@ -612,6 +615,40 @@ fn a_hard_state_found_at_open_survives_a_power_loss_though_its_sync_had_failed()
     }
 }
 
+/// The replicas the tests drive: sends go to a list the test reads.
+struct Sent(Rc<RefCell<Vec<Message>>>);
+
+impl Transport for Sent {
+    fn send(&self, message: Message) {
+        self.0.borrow_mut().push(message);
+    }
+}
+
+/// A host that does nothing with what the replica reports.
+struct Quiet;
+
+impl ReplicaEvents for Quiet {
+    fn opened(&self, _: u64, _: u64) {}
+    fn committed(&self, _: u64, _: &[Entry]) {}
+    fn became_leader(&self, _: u64, _: u64, _: &LogStore) {}
+}
+
+/// Member 1 of a group of 1, 2 and 3 that campaigns only on its election timeout.
+fn member_one() -> ReplicaConfig {
+    ReplicaConfig {
+        id: 1,
+        voters: vec![1, 2, 3],
+        members: vec![1, 2, 3],
+        election_ticks: 10..11,
+        dir: RAFT_DIR.into(),
+        entry_cache_bytes: 2 << 10,
+        segment_bytes: 1 << 20,
+        laggard_held_bytes_max: None,
+        campaigns_when_new: false,
+        commit_saved_every_ticks: 600,
+    }
+}
+
 /// A member whose log's entries were durable but whose hard state, written after them, was
 /// not (a crash between the two writes): its log ends in term 1, its stored term is 0. Opened,
 /// the replica takes its log's term (it sent no vote in it: a vote is sent once stored), so
@@ -619,23 +656,6 @@ fn a_hard_state_found_at_open_survives_a_power_loss_though_its_sync_had_failed()
 /// a rejection at term 0 (tikv/raft-rs#511; the cluster simulation's seed 17722).
 #[test]
 fn a_replica_whose_hard_state_lags_its_log_takes_its_logs_term() {
-    use sluice_cluster::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Transport};
-    use std::cell::RefCell;
-    use std::rc::Rc;
-
-    struct Sent(Rc<RefCell<Vec<raft::eraftpb::Message>>>);
-    impl Transport for Sent {
-        fn send(&self, message: raft::eraftpb::Message) {
-            self.0.borrow_mut().push(message);
-        }
-    }
-    struct Quiet;
-    impl ReplicaEvents for Quiet {
-        fn opened(&self, _: u64, _: u64) {}
-        fn committed(&self, _: u64, _: &[Entry]) {}
-        fn became_leader(&self, _: u64, _: u64, _: &LogStore) {}
-    }
-
     let executor = SimExecutor::new(SimRng::new(1));
     let disk = SimDisk::new(DiskConfig::default(), SimRng::new(2));
     let storage = disk.storage(&executor);
@@ -653,37 +673,92 @@ fn a_replica_whose_hard_state_lags_its_log_takes_its_logs_term() {
     block_on(&executor, async move {
         let opened = open(storage, 4096, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await;
         assert_eq!((opened.store.hard_state().term, opened.store.last_index()), (0, 1));
-        let config = ReplicaConfig {
-            id: 1,
-            voters: vec![1, 2, 3],
-            members: vec![1, 2, 3],
-            election_ticks: 10..11,
-            dir: RAFT_DIR.into(),
-            entry_cache_bytes: 2 << 10,
-            segment_bytes: 1 << 20,
-            laggard_held_bytes_max: None,
-            campaigns_when_new: false,
-            commit_saved_every_ticks: 600,
-        };
-        let replica = Replica::open(opened.log, opened.store, &config, transport, Quiet).unwrap();
+        let replica = Replica::open(opened.log, opened.store, &member_one(), transport, Quiet).unwrap();
         let (inputs, inbox) = async_channel::bounded(4);
         // Node 2 campaigns for term 1 with an empty log: behind node 1's.
-        let pre_vote = raft::eraftpb::Message {
-            msg_type: raft::eraftpb::MessageType::MsgRequestPreVote,
-            from: 2,
-            to: 1,
-            term: 1,
-            ..Default::default()
-        };
+        let pre_vote =
+            Message { msg_type: MessageType::MsgRequestPreVote, from: 2, to: 1, term: 1, ..Default::default() };
         inputs.send(Input::Message(Box::new(pre_vote))).await.unwrap();
         drop(inputs);
         replica.run(inbox).await.unwrap();
         opened.journal.close().await.unwrap();
     });
     let sent = sent.borrow();
-    let answer = sent.iter().find(|message| message.msg_type == raft::eraftpb::MessageType::MsgRequestPreVoteResponse);
+    let answer = sent.iter().find(|message| message.msg_type == MessageType::MsgRequestPreVoteResponse);
     let answer = answer.expect("the pre-vote is answered");
     assert!(answer.reject && answer.term == 1, "{answer:?}");
+    executor.shutdown();
+}
+
+/// A membership change committed in a `Ready` whose hard state the replica writes (a new
+/// term's leader tells a follower the commit of entries it holds already): the change is
+/// written first. Written after the hard state, a failure between the two left a member whose
+/// stored commit was past a change it never applied; restarted, raft-rs took every committed
+/// entry as applied and never gave it the change again.
+#[test]
+fn a_membership_change_is_written_before_a_commit_past_it() {
+    use protobuf::Message as _;
+    use raft::eraftpb::{ConfChangeSingle, ConfChangeType, ConfChangeV2};
+
+    let executor = SimExecutor::new(SimRng::new(1));
+    let disk = SimDisk::new(DiskConfig::default(), SimRng::new(2));
+    let add_learner = ConfChangeV2 {
+        changes: vec![ConfChangeSingle {
+            change_type: ConfChangeType::AddLearnerNode,
+            node_id: 4,
+            ..Default::default()
+        }]
+        .into(),
+        ..Default::default()
+    };
+    let data = Bytes::from(add_learner.write_to_bytes().unwrap());
+    let change = Entry { index: 2, term: 1, entry_type: EntryType::EntryConfChangeV2, data, ..Entry::default() };
+    // Node 2, leader in term 1, sends entries 1 and 2 (the change), not yet committed; then
+    // node 3, leader in term 2, says they are.
+    let append = Message {
+        msg_type: MessageType::MsgAppend,
+        from: 2,
+        to: 1,
+        term: 1,
+        entries: vec![empty_entry(1, 1), change].into(),
+        ..Default::default()
+    };
+    let commit = Message {
+        msg_type: MessageType::MsgAppend,
+        from: 3,
+        to: 1,
+        term: 2,
+        log_term: 1,
+        index: 2,
+        commit: 2,
+        ..Default::default()
+    };
+    for (message, fails) in [(append, false), (commit, true)] {
+        let (planned, storage) = (disk.clone(), disk.storage(&executor));
+        block_on(&executor, async move {
+            let opened = open(storage, 4096, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await;
+            if fails {
+                // The second write of the `Ready`: the hard state's or the membership's,
+                // whichever goes second.
+                planned.plan_after(OpKind::Write, 1, Fault::Eio);
+            }
+            let sent = Sent(Rc::new(RefCell::new(Vec::new())));
+            let replica = Replica::open(opened.log, opened.store, &member_one(), sent, Quiet).unwrap();
+            let (inputs, inbox) = async_channel::bounded(4);
+            inputs.send(Input::Message(Box::new(message))).await.unwrap();
+            drop(inputs);
+            let ran = replica.run(inbox).await;
+            assert_eq!(ran.is_err(), fails, "{ran:?}");
+            opened.journal.close().await.unwrap();
+        });
+    }
+    let storage = disk.storage(&executor);
+    block_on(&executor, async move {
+        let opened = open(storage, 4096, ManualClock::new(1_000), KEPT_FOR_EVER_MS).await;
+        let (commit, learners) = (opened.store.hard_state().commit, opened.store.conf_state().learners);
+        assert!(commit < 2 || learners == [4], "stored commit {commit}, learners {learners:?}");
+        opened.journal.close().await.unwrap();
+    });
     executor.shutdown();
 }
 
