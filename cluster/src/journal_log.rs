@@ -55,7 +55,8 @@
 //!   start is refused ([`plan_restore`]);
 //! - a restore a crash cut short is settled at open ([`settle_restore`]) past membership
 //!   changes the member never applied: the restore record lacks the snapshot's membership
-//!   (the cluster simulation's journal seed 37878 fails so);
+//!   (found as the cluster simulation's journal seed 37878, which passes since the replica
+//!   writes a membership before its hard state only because its course changed);
 //! - a hole a failed append left right after the compaction point is told from entries
 //!   retention took by the trim horizon (the first entry held starts past it) and by the
 //!   stored commit (the entries missing are past it); a hole right after entries retention

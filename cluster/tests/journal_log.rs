@@ -615,7 +615,7 @@ fn a_hard_state_found_at_open_survives_a_power_loss_though_its_sync_had_failed()
     }
 }
 
-/// The replicas the tests drive: sends go to a list the test reads.
+/// The transport of the replicas the tests drive: what they send goes to a list.
 struct Sent(Rc<RefCell<Vec<Message>>>);
 
 impl Transport for Sent {
