@@ -53,10 +53,6 @@
 //! - a restore holds the peer's list of runs in memory (its records are written as they come),
 //!   and a member one of whose entries before the first it would write runs across the copy's
 //!   start is refused ([`plan_restore`]);
-//! - a restore a crash cut short is settled at open ([`settle_restore`]) past membership
-//!   changes the member never applied: the restore record lacks the snapshot's membership
-//!   (found as the cluster simulation's journal seed 37878, which passes since the replica
-//!   writes a membership before its hard state only because its course changed);
 //! - a hole a failed append left right after the compaction point is told from entries
 //!   retention took by the trim horizon (the first entry held starts past it) and by the
 //!   stored commit (the entries missing are past it); a hole right after entries retention
@@ -660,9 +656,10 @@ async fn begins_an_entry<S: Storage>(journal: &Journal<S>, shard_uid: u64, index
 /// before the replica installs it ([`LogStorage::install_snapshot`]), as the copy from the
 /// peer brings the records: [`ShardRestore::add`] takes them in order, any number at a time,
 /// and [`ShardRestore::finish`] ends the restore. With the log's `codec`, `storage` and `dir`.
-/// - Nothing is written until the first entry to write is whole: then its bytes (if it holds
-///   records) and [`RESTORE_FILE`] go first, so that a restart after a crash settles the
-///   restore (`settle_restore`);
+/// - Nothing is written until the first entry to write is whole: then the snapshot's
+///   membership (as of its index), its bytes (if it holds records) and [`RESTORE_FILE`] go
+///   first, so that a restart after a crash settles the restore (`settle_restore`), past
+///   membership changes the member may not have applied;
 /// - past a gap, the member's records before the copy's start go, as the peer's retention
 ///   took them ([`GapPast`]): the shard restarts there first, or (its records reaching the
 ///   start, or past it in entries the first written one replaces) is trimmed once that one is
@@ -688,6 +685,8 @@ pub struct ShardRestore<'a, S: Storage, C: EntryCodec> {
     host: (&'a C, &'a S, &'a Path),
     plan: RestorePlan,
     fence: Option<u64>,
+    /// The membership as of the snapshot's entry (its metadata's).
+    membership: ConfState,
     /// The next of the peer's runs to write, and the records of it received so far.
     next_run: usize,
     pending: Vec<StoredRecord>,
@@ -705,6 +704,7 @@ impl<'a, S: Storage, C: EntryCodec> ShardRestore<'a, S, C> {
         host: (&'a C, &'a S, &'a Path),
         plan: RestorePlan,
         fence: Option<u64>,
+        membership: ConfState,
     ) -> Self {
         let (next_run, next_index) = (plan.first, plan.start);
         ShardRestore {
@@ -713,6 +713,7 @@ impl<'a, S: Storage, C: EntryCodec> ShardRestore<'a, S, C> {
             host,
             plan,
             fence,
+            membership,
             next_run,
             pending: Vec::new(),
             next_index,
@@ -812,10 +813,11 @@ impl<'a, S: Storage, C: EntryCodec> ShardRestore<'a, S, C> {
         Ok(())
     }
 
-    /// What goes before the first run is written: its bytes beside (if it holds records), the
-    /// restore's record, and the restart past a gap.
+    /// What goes before the first run is written: the snapshot's membership, the first run's
+    /// bytes beside (if it holds records), the restore's record, and the restart past a gap.
     async fn start(&self, anchor: RaftEntryRun, records: &[StoredRecord]) -> Result<()> {
         let (codec, storage, dir) = self.host;
+        raft_files::save_conf(storage, dir, self.plan.peer.position.index, &self.membership).await?;
         if !records.is_empty() {
             let position = anchor.position;
             let entry =
@@ -877,8 +879,10 @@ async fn queue_run<S: Storage>(
 /// run is durable (or the shard restarted past the gap and nothing is durable since: the run
 /// goes again, from its side file), the log is compacted to the journal's newest Raft entry:
 /// every entry up to it is a committed one (the leader's, up to the snapshot's entry), held as
-/// the leader holds it; a fence among them is kept as a compacted one. Otherwise the journal
-/// holds the member's own log, which opens as it was. Returns the compaction point.
+/// the leader holds it; a fence among them is kept as a compacted one. The membership is the
+/// snapshot's already ([`ShardRestore`] wrote it first): the changes the settled entries hold
+/// need not be read (their bytes are not copied). Otherwise the journal holds the member's
+/// own log, which opens as it was. Returns the compaction point.
 async fn settle_restore<S: Storage, C: EntryCodec>(
     journal: &Journal<S>,
     shard_uid: u64,

@@ -91,13 +91,15 @@ pub enum Input {
 
 /// A snapshot a follower was sent: its state machine must hold every entry up to `index` (of
 /// `term`) before its log can continue after it. `from` sent it (its state machine holds
-/// them); `state` is what that member's host offered with it.
+/// them); `state` is what that member's host offered with it; `membership` is the group's as
+/// of `index`.
 #[derive(Debug, Clone)]
 pub struct SnapshotToRestore {
     pub index: u64,
     pub term: u64,
     pub from: u64,
     pub state: Bytes,
+    pub membership: ConfState,
 }
 
 /// A restoration under way ([`ReplicaEvents::restore`]).
@@ -574,6 +576,7 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
                 term: metadata.term,
                 from: message.from,
                 state: message.get_snapshot().data.clone(),
+                membership: metadata.get_conf_state().clone(),
             };
             match self.events.restore(self.id, snapshot).await {
                 Restored::Done => {}

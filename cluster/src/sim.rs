@@ -796,7 +796,8 @@ impl ReplicaEvents for Events {
             let cut_yields = Cell::new(cut);
             let end = plan.peer.end;
             let host = (&ClientEntries, &storage, Path::new(RAFT_DIR));
-            let mut restore = journal_log::ShardRestore::new(&journal, SHARD_UID, host, plan, fence);
+            let membership = snapshot.membership.clone();
+            let mut restore = journal_log::ShardRestore::new(&journal, SHARD_UID, host, plan, fence, membership);
             // The copy a piece at a time, each written as it comes; `None` once cut short.
             let mut written = Some(Ok(()));
             let mut pieces = 0;
