@@ -449,16 +449,39 @@ fn raft_logs_are_compacted_and_a_member_far_behind_catches_up_from_a_snapshot() 
     shared.stop.store(true, Ordering::SeqCst);
     writers.into_iter().for_each(|writer| writer.join().unwrap());
     let acked = std::mem::take(&mut *shared.acked.lock().unwrap());
-    let (acknowledged, stored) =
-        wait_until_every_node_agrees(daemons.iter().map(Daemon::endpoint).collect(), stream, acked);
+    // CI once saw the member back 609 records short for 30 s (2026-12-06): the nodes' Raft
+    // and snapshot metrics say whether it lacked entries or had not applied them.
+    let explain = {
+        let metrics: Vec<SocketAddr> = daemons.iter().map(|daemon| daemon.metrics_addr).collect();
+        Box::new(move || {
+            const FAMILIES: [&str; 3] = [
+                "sluice_raft_snapshots_restored_total",
+                "sluice_raft_snapshots_failed_total",
+                "sluice_raft_snapshot_records_copied_total",
+            ];
+            let snapshots: Vec<_> =
+                metrics.iter().map(|&addr| FAMILIES.map(|family| common::scrape(addr, family))).collect();
+            format!(
+                "{}\nsnapshots restored, failed, records copied: {snapshots:?}",
+                replication::raft_metrics_view(&metrics)
+            )
+        })
+    };
+    let endpoints = daemons.iter().map(Daemon::endpoint).collect();
+    let (acknowledged, stored) = replication::wait_until_every_node_agrees_explained(endpoints, stream, acked, explain);
     eprintln!("compaction: {acknowledged} records acknowledged, {stored} stored on each node, lag {lag} entries");
-    // Every member holds every entry now: no leader counts a lag (once the last answers came).
+    // Every member holds every entry now: no leader counts a lag (once the last answers came),
+    // and no member has a committed entry left to apply.
     let start = Instant::now();
-    while follower_lags(&daemons).iter().any(|&lag| lag != 0.0) {
+    let apply_lags = || -> Vec<f64> {
+        daemons.iter().map(|daemon| common::scrape(daemon.metrics_addr, "sluice_raft_apply_lag_entries")).collect()
+    };
+    while follower_lags(&daemons).iter().chain(&apply_lags()).any(|&lag| lag != 0.0) {
         assert!(
             start.elapsed() < Duration::from_secs(10),
-            "10 s after the writes stopped, the leaders count {:?}",
-            follower_lags(&daemons)
+            "10 s after the writes stopped, the leaders count {:?}, and the members have {:?} to apply",
+            follower_lags(&daemons),
+            apply_lags()
         );
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -482,6 +482,12 @@ impl Scrape {
         )?;
         gauges(
             out,
+            "sluice_raft_apply_lag_entries",
+            "Entries committed in this core's shards' Raft groups that this node has not yet applied to its journal, summed (cluster mode; reads wait for them; a member back from a snapshot or a crash shows a peak that falls as it catches up)",
+            cores.iter().map(|c| (core(c), c.raft_apply_lag_entries as i64)),
+        )?;
+        gauges(
+            out,
             "sluice_peers_connected",
             "Other cluster members this core's peer network holds an open connection to (cluster mode)",
             cores.iter().map(|c| (core(c), c.peers_connected as i64)),

@@ -273,6 +273,8 @@ pub struct CoreSnapshot {
     pub raft_groups_led: usize,
     /// Over the shards' groups this core leads, the entries their slowest member lacks.
     pub raft_follower_lag_entries: u64,
+    /// Over this core's shard groups, the entries committed and not yet applied to the journal.
+    pub raft_apply_lag_entries: u64,
     /// Other members this core's peer network is connected to (cluster mode; 0 alone).
     pub peers_connected: usize,
     /// Connections other members dialed in to this core, open now (cluster mode).

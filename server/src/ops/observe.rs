@@ -228,6 +228,7 @@ pub fn snapshot(node: &Node) -> CoreSnapshot {
         delivery_log_entries: node.delivery.as_ref().map_or(0, |delivery| delivery.log_entries(&node.journal)),
         raft_groups_led: led.len(),
         raft_follower_lag_entries: led.iter().map(|group| group.host.follower_lag()).sum(),
+        raft_apply_lag_entries: cluster.as_ref().map_or(0, |core| core.apply_lag_entries()),
         peers_connected: peers.connected,
         peer_connections_incoming: peers.incoming,
         peer_connections_refused: peers.refused,

@@ -167,8 +167,9 @@ pub fn wait_for_incoming_peer_connections(metrics: &[std::net::SocketAddr], expe
 /// `metrics[i]`), for a failure's message: which member a leader counts behind and by how
 /// much, and which peers each node is connected to.
 pub fn raft_metrics_view(metrics: &[std::net::SocketAddr]) -> String {
-    const FAMILIES: [&str; 6] = [
+    const FAMILIES: [&str; 7] = [
         "sluice_raft_follower_lag_entries",
+        "sluice_raft_apply_lag_entries",
         "sluice_raft_groups_led",
         "sluice_peers_connected",
         "sluice_peer_connections_incoming",
@@ -390,7 +391,16 @@ pub fn check_node(node: usize, records: &[Record], acked: &BTreeMap<u128, Bytes>
     }
     for (sequence, data) in acked {
         let Some(record) = by_sequence.get(sequence) else {
-            return Err(format!("node {node}: acknowledged record {sequence} is missing"));
+            // Whether the node is behind (every record missing is past its last) or holds a
+            // hole tells a slow member from a lost record.
+            let missing = acked.keys().filter(|sequence| !by_sequence.contains_key(sequence)).count();
+            let past_last = acked.keys().filter(|&&acked| sequences.last().is_none_or(|&last| acked > last)).count();
+            return Err(format!(
+                "node {node}: acknowledged record {sequence} is missing ({missing} of {} acknowledged missing, \
+                 {past_last} past its last record {:?})",
+                acked.len(),
+                sequences.last()
+            ));
         };
         if record.data != data {
             return Err(format!("node {node}: record {sequence} changed"));

@@ -473,6 +473,14 @@ impl ClusterCore {
         self.groups.borrow().get(&shard_uid).cloned()
     }
 
+    /// Over this core's shard groups (led or not), the entries committed that the applier has
+    /// not yet made durable in the journal: a member back from a snapshot or a crash shows
+    /// here while it catches up, and a stuck applier stays.
+    pub fn apply_lag_entries(&self) -> u64 {
+        let groups = self.groups.borrow();
+        groups.values().map(|group| group.host.status().commit.saturating_sub(group.applied_index())).sum()
+    }
+
     /// The shard groups of this core that this node leads.
     pub fn led_groups(&self) -> Vec<Rc<records::ShardGroup>> {
         let node_id = self.config.node_id;
