@@ -422,7 +422,8 @@ struct Checker {
     /// The entries that were membership changes: some node applied one there (as opposed to
     /// a snapshot's membership, or the one a node found on its disk when it started).
     changed_by_entry: std::collections::BTreeSet<u64>,
-    /// Nodes started whose replica has not opened yet.
+    /// Nodes started (or whose replica opens its log again in place) whose replica has not
+    /// opened yet.
     starting: std::collections::BTreeSet<u64>,
     /// Nodes that joined the running group: each must start from a snapshot, never from the
     /// log's first entry (`Replica::seeded`).
@@ -1093,6 +1094,7 @@ impl World {
         let retention_deleted = self.retention_deleted.clone();
         let (journals, node_id) = (self.journals.clone(), node.id);
         let (restores_settled, logs_reopened) = (self.restores_settled.clone(), self.logs_reopened.clone());
+        let reopening_checker = self.checker.clone();
         let (retention, retention_asked) = async_channel::bounded(1);
         let serve = async move {
             match journal_log {
@@ -1122,6 +1124,9 @@ impl World {
                     // opening the log again on the running journal.
                     let reopen: Reopen<_> = Box::new(move || {
                         logs_reopened.set(logs_reopened.get() + 1);
+                        // Its replica opens again: the membership it reports then (the
+                        // snapshot's, a restore wrote it first) is no entry's change.
+                        reopening_checker.borrow_mut().starting.insert(node_id);
                         let (journal, storage, conf_state) = (journal.clone(), storage.clone(), conf_state.clone());
                         Box::pin(async move {
                             let (log, store) = open_log_in(journal, storage, conf_state, cache_bytes).await?;
