@@ -705,9 +705,12 @@ fn applied(group: &ShardGroup, index: u64, end: u64) {
 }
 
 /// Saves `progress` in the background (a save still under way skips this one), never once the
-/// shard is sealed; once saved, the log may drop the entries up to it.
+/// shard is sealed, and never behind the last save (an applier idle through a restore may
+/// offer its own position once the snapshot's is saved: a restart would then resume behind
+/// the log's compaction point, and wait for a compacted entry for ever); once saved, the log
+/// may drop the entries up to it.
 fn save_progress(group: &ShardGroup, progress: Progress) {
-    if group.ending_index().is_some() || group.progress_saving.get() {
+    if group.ending_index().is_some() || group.progress_saving.get() || progress.index < group.saved_index.get() {
         return;
     }
     let index = progress.index;
