@@ -71,6 +71,9 @@ pub struct ShardGroup {
     /// A snapshot restored the journal up to here (`snapshot`): the applier continues after
     /// it.
     restored: Cell<Option<Progress>>,
+    /// The applier is confirming the journal's newest entry against the log ([`confirm_held`])
+    /// and applies nothing until it has: idle, for a restore.
+    confirming: Cell<bool>,
     /// Bytes of entries taken from the log since the last save began, and how many call for
     /// the next save: a log segment's, so that the log can drop a segment soon after it fills
     /// (compaction never passes the saved progress).
@@ -179,6 +182,7 @@ impl ShardGroup {
             progress_path: path,
             progress_saving: Rc::new(Cell::new(false)),
             restored: Cell::new(None),
+            confirming: Cell::new(held.is_some()),
             unsaved_bytes: Cell::new(0),
             progress_every_bytes: segment_bytes,
             saved_index: Cell::new(start.index),
@@ -195,6 +199,14 @@ impl ShardGroup {
     /// The last Raft index applied to the journal.
     pub fn applied_index(&self) -> u64 {
         self.applied.index()
+    }
+
+    /// Whether the applier applies nothing until more is committed here: it has applied every
+    /// entry committed, or it waits to confirm the journal's newest entry (whose commit a
+    /// restarted member may learn only from a snapshot: its stored commit lags, and a new
+    /// leader tells it no commit past what it knows the member holds).
+    pub fn applier_idle(&self) -> bool {
+        self.confirming.get() || self.applied.index() >= self.host.status().commit
     }
 
     /// A snapshot restored the journal up to `progress` (`snapshot::restore`, with the applier
@@ -310,12 +322,18 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
     // `next_record_index`: the record index the next entry's first record gets: the shard's
     // first index plus the records of the committed entries before it.
     if let Some(held) = held {
-        if !confirm_held(&group, held).await {
-            return;
+        let confirmed = confirm_held(&group, held).await;
+        group.confirming.set(false);
+        match confirmed {
+            Held::Confirmed => {
+                next_record_index = held.end_index;
+                group.decided.set(held.position.index, None);
+                group.applied.set(held.position.index, None);
+            }
+            // Taken below.
+            Held::Restored => {}
+            Held::Refused => return,
         }
-        next_record_index = held.end_index;
-        group.decided.set(held.position.index, None);
-        group.applied.set(held.position.index, None);
     }
     let mut next = group.applied.index() + 1;
     let mut in_flight: VecDeque<Applying> = VecDeque::new();
@@ -529,18 +547,36 @@ async fn apply_committed(node: Rc<Node>, group: Rc<ShardGroup>, mut next_record_
     }
 }
 
+/// How the journal's newest entry found at start fared ([`confirm_held`]).
+enum Held {
+    /// The log's entry there has the journal's term: the applier continues after it.
+    Confirmed,
+    /// A snapshot was restored first (the log starts after it now): the applier continues
+    /// after the snapshot.
+    Restored,
+    /// The group stopped, or the log's entry has another term: the applier stops.
+    Refused,
+}
+
 /// Whether the log's committed entry at the journal's newest held one (`held`, found at start)
 /// has the term the journal's runs say: entries are committed once and never change, so a
 /// difference means the journal and the log are not of one history, and the shard stops
 /// applying rather than serve records the other members do not have. Waits for the entry's
 /// commit to be known here (the log holds it: it was applied, and the saved progress, which
-/// compaction never passes, is before it).
-async fn confirm_held(group: &ShardGroup, held: RaftTip) -> bool {
+/// compaction never passes, is before it), or for a snapshot: the stored commit lags the
+/// journal (it is written every `COMMIT_SAVED_EVERY_BYTES`), and a leader that does not know
+/// what this member holds (a new one) tells it no commit past that, and may send a snapshot
+/// instead, after which the log no longer holds the entry. The restore copies from the
+/// journal's end (the applier appends committed entries only).
+async fn confirm_held(group: &ShardGroup, held: RaftTip) -> Held {
     let index = held.position.index;
     let entry = loop {
         group.host.committed_past(index - 1).await;
         if group.host.stopped() {
-            return false;
+            return Held::Refused;
+        }
+        if group.restored.get().is_some() {
+            return Held::Restored;
         }
         if let Some(entry) = group.host.committed_entry(index).await {
             break entry;
@@ -554,7 +590,7 @@ async fn confirm_held(group: &ShardGroup, held: RaftTip) -> bool {
             journal_term = held.position.term,
             "replication: the journal holds records of another term than the log's entry; the shard stops applying"
         );
-        return false;
+        return Held::Refused;
     }
     tracing::info!(
         shard = group.uid,
@@ -562,7 +598,7 @@ async fn confirm_held(group: &ShardGroup, held: RaftTip) -> bool {
         next_record_index = held.end_index,
         "replication: the applier resumes after the journal's newest entry"
     );
-    true
+    Held::Confirmed
 }
 
 /// Entry `index` stores nothing more (the shard's next record index is `end`): decided at

@@ -7,8 +7,9 @@
 //! and the shard's next record index there (the applier's saved [`Progress`], which it offers
 //! with each report of what the journal holds durably). It then
 //!
-//! 1. waits until its applier has applied everything committed here, so that its journal ends
-//!    where its applied entries do;
+//! 1. waits until its applier has applied everything committed here (or, restarted, waits to
+//!    confirm its journal's newest entry, which only the snapshot may commit here), so that its
+//!    journal ends where its applied entries do;
 //! 2. copies the records it lacks from the sender's journal ([`serve`] answers there), raw:
 //!    sealed records stay sealed, with the arrival time each had, in pieces of at most
 //!    [`COPY_PIECE_BYTES`] over the peer network (`PeerNetwork::fetch`), and appends them to its
@@ -349,11 +350,12 @@ async fn restore(node: &Node, uid: u64, snapshot: &SnapshotToRestore) -> Result<
     Ok(next - copied_from)
 }
 
-/// Waits until the applier has applied every entry committed here (no new ones commit while
-/// the replica restores), so that the journal ends where the applied entries do.
+/// Waits until the applier applies nothing more (no new entries commit while the replica
+/// restores: it has applied every one committed here, or waits to confirm the journal's newest
+/// entry, `ShardGroup::applier_idle`), so that the journal ends where the applied entries do.
 async fn wait_for_idle_applier(group: &ShardGroup) -> Result<(), String> {
     let start = Instant::now();
-    while group.applied_index() < group.host.status().commit {
+    while !group.applier_idle() {
         if start.elapsed() > APPLIER_IDLE_WAIT {
             return Err(format!(
                 "the applier stayed at entry {} of {} committed",
