@@ -82,6 +82,18 @@ pub fn extend(file: &File, known: Fingerprint) -> io::Result<Option<Fingerprint>
     Ok(same.then(|| Fingerprint::of(&prefix)))
 }
 
+/// The fingerprint of `file` (`size` bytes long, or read up to there) as it is now, if it
+/// still starts with the bytes `known` was taken from: `known` itself, or extended if it was
+/// taken while the file was shorter ([`extend`]); `None` if it does not. One read of the
+/// file's start.
+pub fn check(file: &File, known: Fingerprint, size: u64) -> io::Result<Option<Fingerprint>> {
+    if !known.is_complete() && size > u64::from(known.len) {
+        extend(file, known)
+    } else {
+        starts_with(file, known).map(|same| same.then_some(known))
+    }
+}
+
 /// Whether `file` still starts with the bytes `expected` was taken from.
 pub fn starts_with(file: &File, expected: Fingerprint) -> io::Result<bool> {
     if expected.len == 0 {
@@ -119,5 +131,20 @@ mod tests {
         assert_eq!(extend(&File::open(&path).unwrap(), known).unwrap(), None);
         // The empty fingerprint matches every file.
         assert_eq!(extend(&File::open(&path).unwrap(), Fingerprint::EMPTY).unwrap(), Some(Fingerprint::of(b"a0\n")));
+    }
+
+    #[test]
+    fn a_check_extends_a_short_fingerprint_only_past_what_it_covers() {
+        let (_dir, path) = file_holding(b"a0\na1\n");
+        let known = Fingerprint::of(b"a0\n");
+        let file = File::open(&path).unwrap();
+        // Read up to what it covers: the fingerprint as it was.
+        assert_eq!(check(&file, known, 3).unwrap(), Some(known));
+        // Read past it: extended over every byte the file holds now.
+        assert_eq!(check(&file, known, 6).unwrap(), Some(Fingerprint::of(b"a0\na1\n")));
+        // Rewritten: not this file's bytes, whatever was read.
+        std::fs::write(&path, b"b0\nb1\n").unwrap();
+        assert_eq!(check(&File::open(&path).unwrap(), known, 3).unwrap(), None);
+        assert_eq!(check(&File::open(&path).unwrap(), known, 6).unwrap(), None);
     }
 }

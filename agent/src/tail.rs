@@ -554,20 +554,17 @@ impl Flow {
             }
             tracked.size_max = tracked.size_max.max(size);
             if tracked.broken_since.is_none() && !tracked.footer {
-                let mut intact = Self::intact(tracked);
-                // A short file's fingerprint grows with it.
-                if intact && !tracked.fingerprint.is_complete() && size > u64::from(tracked.fingerprint.len) {
-                    match identity::extend(file, tracked.fingerprint) {
-                        Ok(Some(fingerprint)) => {
-                            tracked.fingerprint = fingerprint;
-                            self.dirty = true;
-                        }
-                        // Truncated and written again since `intact` looked.
-                        Ok(None) => intact = false,
-                        Err(_) => {}
-                    }
+                // Still what was read from it (a short file's fingerprint grows with it).
+                let known = tracked.fingerprint;
+                let checked = match size >= tracked.splitter.read_offset() {
+                    true => identity::check(file, known, size).unwrap_or(None),
+                    false => None,
+                };
+                if let Some(fingerprint) = checked.filter(|&fingerprint| fingerprint != known) {
+                    tracked.fingerprint = fingerprint;
+                    self.dirty = true;
                 }
-                if !intact {
+                if checked.is_none() {
                     tracing::info!(path = %tracked.path.display(), "file truncated or rewritten; looking for its copy");
                     tracked.broken_since = Some(now);
                 }
@@ -704,14 +701,6 @@ impl Flow {
         Some(file)
     }
 
-    fn intact(tracked: &Tracked) -> bool {
-        let Some(file) = tracked.file.as_ref() else {
-            return true;
-        };
-        tracked.size >= tracked.splitter.read_offset()
-            && identity::starts_with(file, tracked.fingerprint).unwrap_or(false)
-    }
-
     // ----- reading -----
 
     fn has_room(&self) -> bool {
@@ -754,13 +743,6 @@ impl Flow {
                 }
                 return true;
             }
-            // Before reading on, make sure the file still holds what we read from it (a
-            // copytruncate may have replaced it since the last scan).
-            if tracked.splitter.read_offset() > 0 && !Self::intact(tracked) {
-                tracked.broken_since = Some(now);
-                self.ctx.wake.wake(true);
-                return true;
-            }
         }
         loop {
             if !self.backlog.is_empty() || !self.has_room() {
@@ -782,17 +764,11 @@ impl Flow {
                 }
             };
             add(&self.ctx.metrics.bytes_read, n as u64);
-            // The file must still start as it did: a copytruncate since `intact` looked (or
+            // The file must still start as it did: a copytruncate since the scan looked (or
             // since the last read) may have put new content under the offset just read, which
             // then waits for the copy's. A fingerprint taken while the file was short grows
             // with it.
-            let known = tracked.fingerprint;
-            let checked = if !known.is_complete() && offset + (n as u64) > u64::from(known.len) {
-                identity::extend(file, known)
-            } else {
-                identity::starts_with(file, known).map(|same| same.then_some(known))
-            };
-            match checked {
+            match identity::check(file, tracked.fingerprint, offset + n as u64) {
                 Ok(Some(fingerprint)) => tracked.fingerprint = fingerprint,
                 Ok(None) => {
                     tracked.broken_since = Some(now);
