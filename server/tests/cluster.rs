@@ -434,9 +434,16 @@ fn raft_logs_are_compacted_and_a_member_far_behind_catches_up_from_a_snapshot() 
     // applier must confirm against the log before it applies more: that confirmation now waits
     // for the snapshot (CI saw the member 609 records short for 30 s; with this step and the
     // applier as it was, it never applied an entry past the snapshot).
-    let shard_leader =
-        up.iter().copied().find(|&node| common::scrape(daemons[node].metrics_addr, "sluice_raft_groups_led") >= 1.0);
-    let shard_leader = shard_leader.expect("a member up leads the shard");
+    // (Asked of the nodes up, for 10 s at most: leader balancing may be handing it over.)
+    let start = Instant::now();
+    let leads = |node: &usize| common::scrape(daemons[*node].metrics_addr, "sluice_raft_groups_led") >= 1.0;
+    let shard_leader = loop {
+        if let Some(node) = up.iter().copied().find(leads) {
+            break node;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no member up led the shard for 10 s");
+        std::thread::sleep(Duration::from_millis(100));
+    };
     daemons[shard_leader].kill();
     restart_member(&mut daemons[shard_leader]);
     let restarted_at = acked_bytes(&shared);
