@@ -165,11 +165,14 @@ pub fn wait_for_incoming_peer_connections(metrics: &[std::net::SocketAddr], expe
 
 /// The Raft and peer-network samples of each node's metrics at `metrics` (node `i + 1` at
 /// `metrics[i]`), for a failure's message: which member a leader counts behind and by how
-/// much, and which peers each node is connected to.
+/// much, what each has left to apply, its snapshots, and which peers each node is connected to.
 pub fn raft_metrics_view(metrics: &[std::net::SocketAddr]) -> String {
-    const FAMILIES: [&str; 7] = [
+    const FAMILIES: [&str; 10] = [
         "sluice_raft_follower_lag_entries",
         "sluice_raft_apply_lag_entries",
+        "sluice_raft_snapshots_restored_total",
+        "sluice_raft_snapshots_failed_total",
+        "sluice_raft_snapshot_records_copied_total",
         "sluice_raft_groups_led",
         "sluice_peers_connected",
         "sluice_peer_connections_incoming",
