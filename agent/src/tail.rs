@@ -556,9 +556,10 @@ impl Flow {
             if tracked.broken_since.is_none() && !tracked.footer {
                 // Still what was read from it (a short file's fingerprint grows with it).
                 let known = tracked.fingerprint;
-                let checked = match size >= tracked.splitter.read_offset() {
-                    true => identity::check(file, known, size).unwrap_or(None),
-                    false => None,
+                let checked = if size >= tracked.splitter.read_offset() {
+                    identity::check(file, known, size).unwrap_or(None)
+                } else {
+                    None
                 };
                 if let Some(fingerprint) = checked.filter(|&fingerprint| fingerprint != known) {
                     tracked.fingerprint = fingerprint;

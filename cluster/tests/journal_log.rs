@@ -1137,9 +1137,9 @@ async fn check_reopened_member(
     let (own, leaders, snapshot) = (&case.own, &case.leaders, RESTORE_SNAPSHOT);
     let (first, last) = (member.store.first_index(), member.store.last_index());
     // A restore settled at open compacts the log past membership changes the member never
-    // applied (the snapshot's, which a cut-short copy may not reach): the membership must be
-    // the snapshot's, or raft-rs would never apply them (the cluster simulation's journal
-    // seed 37878: a member stayed in a joint membership the others had left).
+    // applied (up to the snapshot's index, which a copy cut short may not reach): its
+    // membership must be the snapshot's, or those changes are lost (the cluster simulation's
+    // journal seed 37878: a member stayed in a joint membership the others had left).
     if first > 1 {
         let membership = (member.store.conf_index(), member.store.conf_state());
         assert_eq!(membership, (snapshot.index, snapshot_membership()), "{what}: settled at {}", first - 1);
