@@ -579,17 +579,22 @@ pub async fn plan_restore<S: Storage>(
     shard_uid: u64,
     mut peer: PeerRuns,
 ) -> Result<Option<RestorePlan>> {
-    let ends_at_snapshot = peer.runs.last().is_none_or(|last| last.position == peer.position);
-    if peer.through != peer.position.index || !ends_at_snapshot {
+    if peer.through != peer.position.index {
         let reason =
             format!("the peer's runs up to {} do not lead to the snapshot at {:?}", peer.through, peer.position);
         return Err(corrupt(JOURNAL, 0, reason));
     }
-    // The peer's retention may have moved between its pages, and taken a position-only run at
-    // its trim horizon with the records before it: the runs before such a gap are treated as
-    // expired, like the others before the trim.
+    // The peer's retention may have moved between its pages, and taken position-only runs at
+    // its trim horizon with the records before them: the runs before such a gap are treated as
+    // expired, like the others before the trim; and all of them if the snapshot's own run went
+    // (a run is listed only while its records are served, so its gone run lay at the trim
+    // horizon, and every run before it at or below: the cluster simulation's journal seed
+    // 43214, whose peer listed entries 79 to 102, all position-only runs at record 42, where
+    // the snapshot's, 120, ended, and none after them).
     let gap = peer.runs.windows(2).rposition(|pair| pair[1].position.index != pair[0].position.index + 1);
-    if let Some(gap) = gap {
+    if peer.runs.last().is_some_and(|last| last.position != peer.position) {
+        peer.runs.clear();
+    } else if let Some(gap) = gap {
         peer.runs.drain(..=gap);
     }
     let (_, published) = journal.bounds(shard_uid).await?;

@@ -1187,6 +1187,29 @@ async fn check_reopened_member(
     }
 }
 
+/// A peer's listing that stops short of the snapshot's entry (retention took position-only runs
+/// at its trim horizon between two pages: the cluster simulation's journal seed 43214) holds
+/// expired runs only: the member plans as if the peer listed none, the snapshot's entry going
+/// where its records end, past a gap.
+#[test]
+fn runs_listed_short_of_the_snapshot_are_taken_as_expired() {
+    let case = restore_cases().remove(0);
+    let (executor, (peer_disk, member_disk), _) = restore_case_disks(1, &case);
+    let (peer_storage, member_storage) = (peer_disk.storage(&executor), member_disk.storage(&executor));
+    block_on(&executor, async move {
+        use sluice_cluster::journal_log::{peer_runs, plan_restore};
+        let peer = open(peer_storage, 1024, ManualClock::new(530_000), KEPT_FOR_EVER_MS).await;
+        let member = open_member(member_storage, KEPT_FOR_EVER_MS).await;
+        let mut listed = peer_runs(&peer.journal, UID, RESTORE_SNAPSHOT, 5, 20).await.unwrap().unwrap();
+        assert_eq!(listed.runs.last().map(|run| run.position), Some(RESTORE_SNAPSHOT));
+        listed.runs.truncate(listed.runs.len() - 3);
+        let plan = plan_restore(&member.journal, UID, listed.clone()).await.expect("a plan").expect("not refused");
+        assert!(plan.peer.runs.is_empty(), "{plan:?}");
+        assert_eq!((plan.start, plan.gap), (listed.end, Some(GapPast::Restart)));
+    });
+    executor.shutdown();
+}
+
 /// A member restoring a snapshot from a peer (`journal_log::ShardRestore`), its disk losing
 /// power at every one of the restore's disk calls in turn: after each, the log reopens as
 /// [`check_reopened_member`] wants, for each of the [`restore_cases`].
