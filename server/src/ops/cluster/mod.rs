@@ -477,8 +477,7 @@ impl ClusterCore {
     /// not yet made durable in the journal: a member back from a snapshot or a crash shows
     /// here while it catches up, and a stuck applier stays.
     pub fn apply_lag_entries(&self) -> u64 {
-        let groups = self.groups.borrow();
-        groups.values().map(|group| group.host.status().commit.saturating_sub(group.applied_index())).sum()
+        self.groups.borrow().values().map(|group| group.apply_lag()).sum()
     }
 
     /// The shard groups of this core that this node leads.

@@ -206,7 +206,12 @@ impl ShardGroup {
     /// restarted member may learn only from a snapshot: its stored commit lags, and a new
     /// leader tells it no commit past what it knows the member holds).
     pub fn applier_idle(&self) -> bool {
-        self.confirming.get() || self.applied.index() >= self.host.status().commit
+        self.confirming.get() || self.apply_lag() == 0
+    }
+
+    /// The entries committed here that the applier has not yet made durable in the journal.
+    pub fn apply_lag(&self) -> u64 {
+        self.host.status().commit.saturating_sub(self.applied.index())
     }
 
     /// A snapshot restored the journal up to `progress` (`snapshot::restore`, with the applier
