@@ -16,8 +16,10 @@ bench_key=AKIABENCH00000000001
 bench_secret=bench-secret
 
 # A scratch directory under target/ ($data), removed with every daemon started by
-# `start_sluiced` when the script exits.
+# `start_sluiced` when the script exits. target/ itself may be missing: the binaries may have
+# been built elsewhere (CARGO_TARGET_DIR).
 bench_init() { # name
+    mkdir -p "$root/target"
     data="$(mktemp -d "$root/target/bench-$1-XXXXXX")"
     pids=()
     declare -gA daemon_pid=() daemon_metrics=()
