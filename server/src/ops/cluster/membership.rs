@@ -364,6 +364,11 @@ async fn restore_catalog(core0: &Rc<Node>, snapshot: &SnapshotToRestore) -> Resu
             copied.core_count, copied.core_count
         ));
     }
+    let _installing = meta.installing().await?;
+    if meta.applied_index() >= applied {
+        // The applier got there while the copy was fetched.
+        return Ok(meta.applied_index());
+    }
     catalog::apply(core0, move |catalog, _, _| {
         *catalog = copied;
         Ok(())

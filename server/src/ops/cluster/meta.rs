@@ -397,6 +397,11 @@ pub struct MetaGroup {
     applied: Applied<Outcome>,
     /// A membership change is being checked and proposed here ([`MetaGroup::change_members`]).
     changing_members: Rc<Cell<bool>>,
+    /// Held while a committed command is applied and recorded, and while a catalog copied from
+    /// a peer is installed ([`MetaGroup::installing`]): a command applied over a copy that
+    /// already holds it would change the catalog twice, and record its index behind the
+    /// copy's, after which the applier waits for an entry the log no longer has.
+    applying: glommio::sync::Semaphore,
 }
 
 fn applied_path(node: &Node) -> PathBuf {
@@ -441,8 +446,16 @@ impl MetaGroup {
         self.applied.index()
     }
 
-    /// The catalog was copied from a peer up to command `index` (`membership::restorer`):
-    /// recorded as applied, and every core opens the groups of its shards.
+    /// The right to install a catalog copied from a peer, once no command is being applied:
+    /// `membership::restorer` installs it only if it is past [`MetaGroup::applied_index`],
+    /// read while the guard is held.
+    pub async fn installing(&self) -> Result<glommio::sync::Permit<'_>, String> {
+        self.applying.acquire_permit(1).await.map_err(|error| format!("the catalog's applier is closed: {error}"))
+    }
+
+    /// The catalog was copied from a peer up to command `index` (`membership::restorer`, which
+    /// holds [`MetaGroup::installing`]): recorded as applied, and every core opens the groups
+    /// of its shards.
     pub async fn restored_to(&self, core0: &Rc<Node>, index: u64) -> Result<(), String> {
         let path = applied_path(core0);
         let saved = glommio::executor().spawn_blocking(move || write_atomic(&path, &index.to_le_bytes())).await;
@@ -464,6 +477,7 @@ impl MetaGroup {
             host,
             applied: Applied::new(applied, APPLIED_OUTCOMES_KEPT_MAX),
             changing_members: Rc::default(),
+            applying: glommio::sync::Semaphore::new(1),
         });
         glommio::spawn_local(apply_committed(core0.clone(), group.clone())).detach();
         group
@@ -479,6 +493,13 @@ async fn apply_committed(core0: Rc<Node>, group: Rc<MetaGroup>) {
             continue;
         }
         let Some(CommittedEntry { data, .. }) = group.host.committed_entry(index).await else { continue };
+        // Not held while the entry is fetched: a restore holds up the replica, which serves
+        // that fetch.
+        let Ok(_applying) = group.applying.acquire_permit(1).await else { return };
+        if group.applied.index() + 1 != index {
+            // A copied catalog was installed while the entry was fetched.
+            continue;
+        }
         let outcome = if data.is_empty() {
             Ok(Reply::Done)
         } else {
