@@ -757,7 +757,7 @@ impl<S: Storage> Journal<S> {
             for segment in state.segments.values() {
                 let Some(span) = segment.shard_raft_spans.get(&shard_uid) else { continue };
                 let replaces = before.replaced_by(segment, |uid| uid == shard_uid);
-                before.add(segment);
+                before.add_shard(segment, shard_uid);
                 if (span.highest < from && !(replaces && holds_from)) || span.lowest > to {
                     continue;
                 }

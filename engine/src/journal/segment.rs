@@ -72,8 +72,20 @@ impl SpansBefore {
     /// Adds `segment`'s spans (it comes after those added before).
     pub fn add<S: Storage>(&mut self, segment: &Segment<S>) {
         for (&uid, span) in &segment.shard_raft_spans {
-            self.0.entry(uid).and_modify(|before| before.widen(span)).or_insert(*span);
+            self.widen(uid, span);
         }
+    }
+
+    /// Adds `segment`'s span of shard `uid` only: enough for [`SpansBefore::replaced_by`] asked
+    /// about that shard alone, without a map entry per shard of every segment walked.
+    pub fn add_shard<S: Storage>(&mut self, segment: &Segment<S>, uid: u64) {
+        if let Some(span) = segment.shard_raft_spans.get(&uid) {
+            self.widen(uid, span);
+        }
+    }
+
+    fn widen(&mut self, uid: u64, span: &RaftSpan) {
+        self.0.entry(uid).and_modify(|before| before.widen(span)).or_insert(*span);
     }
 
     /// Whether `segment`, written after the segments added, may hold a run that replaced runs
