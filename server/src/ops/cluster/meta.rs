@@ -488,16 +488,12 @@ async fn apply_committed(core0: Rc<Node>, group: Rc<MetaGroup>) {
     loop {
         let index = group.applied.index() + 1;
         group.host.committed_past(index - 1).await;
-        if group.applied.index() + 1 != index {
-            // The catalog was copied from a peer meanwhile (a snapshot): go on after it.
-            continue;
-        }
         let Some(CommittedEntry { data, .. }) = group.host.committed_entry(index).await else { continue };
-        // Not held while the entry is fetched: a restore holds up the replica, which serves
-        // that fetch.
+        // Not held while waiting and fetching: a restore holds up the replica, which serves
+        // the fetch.
         let Ok(_applying) = group.applying.acquire_permit(1).await else { return };
         if group.applied.index() + 1 != index {
-            // A copied catalog was installed while the entry was fetched.
+            // A catalog copied from a peer (a snapshot) was installed meanwhile: go on after it.
             continue;
         }
         let outcome = if data.is_empty() {
