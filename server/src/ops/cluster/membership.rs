@@ -316,7 +316,8 @@ fn decode_catalog_piece(mut piece: Bytes) -> Result<(u64, u64, Bytes), String> {
 }
 
 /// What the catalog's group restores a snapshot with: a copy of the sender's catalog, at or
-/// past the snapshot's index (commands applied twice change nothing: `meta`).
+/// past the snapshot's index; the applier goes on after the copy's last command, so none is
+/// applied again (`MetaGroup::installing`).
 pub fn restorer(core0: Rc<Node>) -> Restorer {
     Rc::new(move |snapshot: SnapshotToRestore| {
         let node = core0.clone();
