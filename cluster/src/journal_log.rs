@@ -29,7 +29,9 @@
 //! A seal (an entry the codec says *fences*, [`EntryCodec::fences`]) ends the shard's records:
 //! no entry after it in the log stores any (their bytes are kept beside), since runs are
 //! written before their entries commit. The fence is found again at open by reading the log,
-//! and kept in [`FENCE_FILE`] once compacted away.
+//! and kept in [`FENCE_FILE`] once compacted away. Once it is committed, the view closes the
+//! shard in the journal ([`Journal::mark_closed`]), at open too: its readers then learn that
+//! it ended there.
 //!
 //! Retention (`docs/replication.md`, "Retention while the group runs"): the journal expires
 //! a gated shard's records only below the published end, so only committed entries' records
@@ -278,6 +280,7 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
         log.storage.sync_dir(dir).await.map_err(ClusterError::io("sync the raft directory"))?;
         raft_files::check_commit_held(&store)?;
         log.journal.gate_shard(shard_uid, log.end_of(commit, &store))?;
+        log.close_if_fence_committed(commit);
         // Retention may delete what only compacted entries held.
         let held = runs.first().map_or(log.end, |run| run.first_index);
         log.journal.hold_segments_from(shard_uid, held, log.compacted + 1)?;
@@ -294,6 +297,16 @@ impl<S: Storage, C: EntryCodec> JournalLog<S, C> {
     /// The record index after entry `index`'s records (at or past the compaction point).
     fn end_of(&self, index: u64, store: &LogStore) -> u64 {
         store.offset(index + 1).unwrap_or(self.end)
+    }
+
+    /// Closes the shard in the journal once its fence is committed (`commit` at or past it):
+    /// its records end where the fence's place is, on every member, since no entry after the
+    /// fence stores any, and readers at that end learn that the shard is closed (a reshard's
+    /// parent: they go on to its children). Every entry up to `commit` is durable here.
+    fn close_if_fence_committed(&self, commit: u64) {
+        if self.fence.is_some_and(|fence| fence.index <= commit) && !self.journal.is_closed(self.shard_uid) {
+            self.journal.mark_closed(self.shard_uid);
+        }
     }
 
     fn is_fence(&self, entry: &Entry) -> bool {
@@ -1095,9 +1108,11 @@ impl<S: Storage, C: EntryCodec> LogStorage for JournalLog<S, C> {
     }
 
     /// Moves the shard's published end to the end of entry `commit`: its records are then
-    /// served, here once durable.
+    /// served, here once durable. Closes the shard once its fence is committed.
     fn committed(&mut self, commit: u64, store: &LogStore) -> Result<()> {
-        Ok(self.journal.publish_until(self.shard_uid, self.end_of(commit, store))?)
+        self.journal.publish_until(self.shard_uid, self.end_of(commit, store))?;
+        self.close_if_fence_committed(commit);
+        Ok(())
     }
 
     async fn save_conf(&self, index: u64, conf_state: &ConfState) -> Result<()> {

@@ -1619,6 +1619,9 @@ impl World {
             self.crash(index, true).await;
         }
         let committed = self.checker.borrow().committed.clone();
+        // The first fence committed: a member whose stored commit reaches it has the shard
+        // closed in its journal.
+        let fence = committed.iter().find_map(|(&index, (_, data))| is_fence_entry(data).then_some(index));
         let mut copies: BTreeMap<u64, usize> = BTreeMap::new();
         // With the log in the journal, each committed entry's place (its first record index)
         // and the node that had it first: every member must agree, or the same record would
@@ -1635,8 +1638,16 @@ impl World {
                     let clock = ManualClock::new(self.clock.now_ms());
                     let opened =
                         open_journal_log(storage, self.config.segment_bytes, conf_state, 0, clock, KEPT_FOR_EVER_MS);
-                    let (_, log, store) =
+                    let (journal, log, store) =
                         opened.await.unwrap_or_else(|error| panic!("node {} does not reopen: {error}", node.id));
+                    let fence_committed = fence.is_some_and(|fence| fence <= store.hard_state().commit);
+                    assert_eq!(
+                        journal.is_closed(SHARD_UID),
+                        fence_committed,
+                        "node {}: the shard's closing, with fence {fence:?} and commit {}",
+                        node.id,
+                        store.hard_state().commit
+                    );
                     let entries = read_whole_log(&log, &store).await;
                     (store, entries)
                 }

@@ -154,6 +154,11 @@ impl Model {
         records
     }
 
+    /// Whether a committed entry, compacted or not, is a fence: the shard is then closed.
+    fn fence_committed(&self) -> bool {
+        self.compacted_fence || self.log.iter().take((self.commit - self.compacted) as usize).any(is_fence)
+    }
+
     fn new_entry(&mut self, index: u64, rng: &mut SimRng) -> Entry {
         let term = self.term;
         match rng.below(8) {
@@ -298,6 +303,7 @@ async fn check_recovered(seed: u64, opened: &Opened, model: &mut Model) {
         assert_eq!(store.term_of(index), Some(model.term_of(index)), "seed {seed}: term of {index}");
     }
     assert_eq!(served(&opened.journal).await, model.committed_records(), "seed {seed}: served after a restart");
+    assert_eq!(opened.journal.is_closed(UID), model.fence_committed(), "seed {seed}: closed after a restart");
 }
 
 /// One process: opens, checks what it finds, runs `steps` random steps, and ends by a clean
@@ -355,6 +361,7 @@ async fn run_process(
                 opened.store.set_hard_state(hard_state);
                 opened.log.committed(model.commit, &opened.store).expect("publish");
                 assert_eq!(served(&opened.journal).await, model.committed_records(), "seed {seed}: served");
+                assert_eq!(opened.journal.is_closed(UID), model.fence_committed(), "seed {seed}: closed");
             }
             // Compact some committed entries away.
             8 if model.commit > model.compacted => {

@@ -550,10 +550,15 @@ impl<S: Storage> Journal<S> {
         self.inner.state.borrow().shards.get(&uid).is_some_and(|shard| shard.closed)
     }
 
-    /// Marks a shard closed without waiting: at start-up, for shards the catalog records as
-    /// closed (their final index is already known and everything before it is durable).
+    /// Marks a shard closed without waiting, when everything before its end is durable
+    /// already: at start-up, for shards the catalog records as closed, and when a replicated
+    /// shard's seal commits (`sluice_cluster::journal_log`). Readers waiting for more of it
+    /// are woken.
     pub fn mark_closed(&self, uid: u64) {
-        self.inner.state.borrow_mut().shards.entry(uid).or_default().closed = true;
+        let mut state = self.inner.state.borrow_mut();
+        let shard = state.shards.entry(uid).or_default();
+        shard.closed = true;
+        shard.wake_waiters(true);
     }
 
     /// Forgets a shard (its stream was deleted): its records are no longer served, and its
