@@ -64,6 +64,11 @@ pub struct GroupHostConfig {
 pub struct Appended {
     pub index: u64,
     pub term: u64,
+    /// The entry's place in this member's log, as its log storage gave it
+    /// (`ReplicaEvents::committed`): for a log kept in the journal
+    /// (`journal_log::JournalLog`), the first record index of the entry's records, from which
+    /// its proposer tells their sequence numbers; a file offset for `DurableLog`.
+    pub place: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -170,10 +175,10 @@ impl ReplicaEvents for HostEvents {
         self.0.state.borrow_mut().committed_from(commit);
     }
 
-    fn committed(&self, _node_id: u64, entries: &[Entry]) {
+    fn committed(&self, _node_id: u64, entries: &[Entry], places: &[Option<u64>]) {
         let inner = &self.0;
         let mut state = inner.state.borrow_mut();
-        for entry in entries {
+        for (entry, &place) in entries.iter().zip(places) {
             assert_eq!(entry.index, state.commit + 1, "the replica reported a commit out of order");
             state.commit = entry.index;
             state.committed_bytes += entry.data.len();
@@ -188,7 +193,7 @@ impl ReplicaEvents for HostEvents {
             for (term, number) in state.placed.remove(&entry.index).unwrap_or_default() {
                 let Some(outcome) = state.pending.remove(&number) else { continue };
                 let result = if term == entry.term {
-                    Ok(Appended { index: entry.index, term: entry.term })
+                    Ok(Appended { index: entry.index, term: entry.term, place })
                 } else {
                     Err(inner.not_leader(state.leader))
                 };

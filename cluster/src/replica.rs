@@ -149,8 +149,10 @@ pub trait ReplicaEvents {
     /// reported again (read them with [`Input::ReadCommitted`]).
     fn opened(&self, node_id: u64, commit: u64);
     /// Entries now committed (durable on a quorum, and here), in index order, from the
-    /// `commit` of [`ReplicaEvents::opened`] on.
-    fn committed(&self, node_id: u64, entries: &[Entry]);
+    /// `commit` of [`ReplicaEvents::opened`] on, each with its place in this member's log
+    /// ([`LogStorage::append`]'s; `None` if the log no longer holds it): for a log kept in the
+    /// journal, the first record index of the entry's records, the same on every member.
+    fn committed(&self, node_id: u64, entries: &[Entry], places: &[Option<u64>]);
     /// This replica just won the election of `term`; `log` is its log at that moment.
     fn became_leader(&self, node_id: u64, term: u64, log: &LogStore);
     /// The leader this replica knows changed (`leader_id` 0: none), or its role did; `term`
@@ -990,7 +992,9 @@ impl<L: LogStorage, T: Transport, E: ReplicaEvents> Replica<L, T, E> {
             }
         }
         if !entries.is_empty() {
-            self.events.committed(self.id, &entries);
+            let store = self.raw.store();
+            let places: Vec<Option<u64>> = entries.iter().map(|entry| store.offset(entry.index)).collect();
+            self.events.committed(self.id, &entries, &places);
         }
     }
 }

@@ -406,6 +406,11 @@ struct Checker {
     /// Per node, how far its reports since its last boot go (they come contiguously from the
     /// commit it opened with).
     reported_to: BTreeMap<u64, u64>,
+    /// With the log in the journal, each committed entry's place (the first record index of
+    /// its records) as the first member to report it gave it, and that member: every member
+    /// must report the same, or a record would have other sequence numbers on another member,
+    /// and a proposer told by its own member would answer its client with the wrong ones.
+    places: Option<BTreeMap<u64, (u64, u64)>>,
     /// Per node, how far its state machine goes (the checker, which never forgets: the most
     /// it ever reported or restored).
     held: BTreeMap<u64, u64>,
@@ -448,8 +453,19 @@ impl Checker {
         self.digest = xxh3_64_with_seed(&bytes, self.digest);
     }
 
-    fn committed(&mut self, node_id: u64, entries: &[Entry]) {
-        for entry in entries {
+    fn committed(&mut self, node_id: u64, entries: &[Entry], places: &[Option<u64>]) {
+        for (entry, place) in entries.iter().zip(places) {
+            if let Some(agreed) = &mut self.places {
+                let place =
+                    place.unwrap_or_else(|| panic!("node {node_id} reported entry {} without a place", entry.index));
+                let (first, first_node) = *agreed.entry(entry.index).or_insert((place, node_id));
+                assert_eq!(
+                    place, first,
+                    "entry {}'s records start at record {place} on node {node_id}, at {first} on node {first_node} \
+                     (reported as committed)",
+                    entry.index
+                );
+            }
             let reported = self.reported_to.entry(node_id).or_insert(0);
             assert_eq!(entry.index, *reported + 1, "node {node_id} reported commits out of order");
             assert!(
@@ -670,8 +686,8 @@ impl ReplicaEvents for Events {
         }
     }
 
-    fn committed(&self, node_id: u64, entries: &[Entry]) {
-        self.checker.borrow_mut().committed(node_id, entries);
+    fn committed(&self, node_id: u64, entries: &[Entry], places: &[Option<u64>]) {
+        self.checker.borrow_mut().committed(node_id, entries, places);
     }
 
     fn became_leader(&self, node_id: u64, term: u64, log: &LogStore) {
@@ -1800,7 +1816,10 @@ pub fn run(seed: u64, config: &SimConfig) -> SimOutcome {
         rng: rng.fork(),
         config: config.clone(),
         network: Rc::new(RefCell::new(network)),
-        checker: Rc::new(RefCell::new(Checker::default())),
+        checker: Rc::new(RefCell::new(Checker {
+            places: config.journal_log_compact_entries.is_some().then(BTreeMap::new),
+            ..Checker::default()
+        })),
         nodes,
         next_value: 0,
         outcome: SimOutcome::default(),

@@ -6,6 +6,10 @@
 //! success when the next leader commits the entry, and `NotLeader` (certain: in no log) when
 //! the next leader commits another entry there. Before, both answered "leadership lost"
 //! (outcome unknown) as soon as the leader stepped down.
+//!
+//! And a group whose log is kept in each member's journal (`journal_log`) on real files,
+//! O_DIRECT through io_uring as `sluiced` writes them: each acknowledged append says where its
+//! records start, which is where every member serves them.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -14,13 +18,20 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use raft::eraftpb::Message;
+use raft::eraftpb::{ConfState, Message};
 use sluice_cluster::durable_log::DurableLog;
 use sluice_cluster::host::{AppendError, GroupHost, GroupHostConfig};
+use sluice_cluster::journal_log::{EntryCodec, JournalLog};
 use sluice_cluster::replica::ReplicaConfig;
 use sluice_cluster::wire::GroupId;
 use sluice_cluster::{Input, Transport};
+use sluice_engine::clock::SystemClock;
+use sluice_engine::format::RaftPosition;
+use sluice_engine::journal::{AppendRecord, Journal, JournalConfig, ShardSpec, StoredRecord};
+use sluice_engine::sequence::ShardSeqPrefix;
+use sluice_engine::shard_index::FIRST_RECORD_INDEX;
 use sluice_engine::storage::DmaStorage;
+use std::sync::Arc;
 
 const NODES: [u64; 3] = [1, 2, 3];
 const TICK: Duration = Duration::from_millis(10);
@@ -60,29 +71,37 @@ impl Transport for Link {
     }
 }
 
+/// The group's id, and its shard's uid in the journals.
+const GROUP: u64 = 7;
+
+/// The configuration of member `id` of the group, its files in `dir`.
+fn member_config(id: u64, dir: &Path) -> GroupHostConfig {
+    GroupHostConfig {
+        group: GroupId(GROUP),
+        replica: ReplicaConfig {
+            id,
+            voters: NODES.to_vec(),
+            members: NODES.to_vec(),
+            election_ticks: 10..20,
+            dir: dir.join(format!("n{id}")),
+            entry_cache_bytes: 1 << 20,
+            segment_bytes: 1 << 20,
+            laggard_held_bytes_max: None,
+            campaigns_when_new: id == 1,
+            commit_saved_every_ticks: sluice_cluster::limits::COMMIT_SAVED_EVERY_TICKS,
+        },
+        tick_interval: TICK,
+        boot_nonce: 0x5eed_0000 + id,
+        leader_changed: None,
+    }
+}
+
 /// Starts the three members of a new group in `dir`, node 1 campaigning at once.
 async fn start(dir: &Path, network: &Rc<Network>) -> HashMap<u64, GroupHost> {
     sluice_engine::journal::prime_iopoll_probe(dir).await.unwrap();
     let mut hosts = HashMap::new();
     for id in NODES {
-        let config = GroupHostConfig {
-            group: GroupId(7),
-            replica: ReplicaConfig {
-                id,
-                voters: NODES.to_vec(),
-                members: NODES.to_vec(),
-                election_ticks: 10..20,
-                dir: dir.join(format!("n{id}")),
-                entry_cache_bytes: 1 << 20,
-                segment_bytes: 1 << 20,
-                laggard_held_bytes_max: None,
-                campaigns_when_new: id == 1,
-                commit_saved_every_ticks: sluice_cluster::limits::COMMIT_SAVED_EVERY_TICKS,
-            },
-            tick_interval: TICK,
-            boot_nonce: 0x5eed_0000 + id,
-            leader_changed: None,
-        };
+        let config = member_config(id, dir);
         let link = Link { from: id, network: network.clone() };
         let opened = DurableLog::open_for(DmaStorage, &config.replica).await.unwrap();
         let (host, running) = GroupHost::start(opened, config, link, None).unwrap();
@@ -91,6 +110,55 @@ async fn start(dir: &Path, network: &Rc<Network>) -> HashMap<u64, GroupHost> {
         hosts.insert(id, host);
     }
     hosts
+}
+
+/// The test's entries, as a journal keeps them: a non-empty entry is one record (its bytes
+/// whole, arriving at [`ARRIVAL_MS`]); the new leader's empty entry holds none.
+struct OneRecord;
+
+const ARRIVAL_MS: i64 = 1_700_000_000_000;
+/// The shard's retention: long enough that records arriving at [`ARRIVAL_MS`] are not expired.
+const KEPT_FOR_EVER_MS: i64 = i64::MAX / 4;
+
+impl EntryCodec for OneRecord {
+    fn records(&self, shard_uid: u64, data: &Bytes) -> Option<(i64, Vec<AppendRecord>)> {
+        let record =
+            AppendRecord { shard_uid, partition_key: Bytes::from_static(b"k"), data: data.clone(), sealed: false };
+        (!data.is_empty()).then(|| (ARRIVAL_MS, vec![record]))
+    }
+
+    fn entry(&self, records: &[StoredRecord]) -> Bytes {
+        records[0].data.clone()
+    }
+}
+
+/// Starts the three members of a new group in `dir`, each with its log in a journal of its own
+/// (`n<id>/journal`), node 1 campaigning at once; returns the hosts and the journals.
+async fn start_in_journals(
+    dir: &Path,
+    network: &Rc<Network>,
+) -> (HashMap<u64, GroupHost>, HashMap<u64, Journal<DmaStorage>>) {
+    sluice_engine::journal::prime_iopoll_probe(dir).await.unwrap();
+    let (mut hosts, mut journals) = (HashMap::new(), HashMap::new());
+    for id in NODES {
+        let config = member_config(id, dir);
+        let journal_config = JournalConfig::new(config.replica.dir.join("journal"));
+        let journal = Journal::open(journal_config, Arc::new(SystemClock)).await.unwrap();
+        let seq_prefix = ShardSeqPrefix::new(1_700_000_000, 0);
+        journal.register_shard(ShardSpec { uid: GROUP, seq_prefix, retention_ms: KEPT_FOR_EVER_MS });
+        let conf_state = ConfState::from((NODES.to_vec(), vec![]));
+        let raft_dir = config.replica.dir.join("raft");
+        let opened = JournalLog::open(journal.clone(), GROUP, OneRecord, DmaStorage, &raft_dir, conf_state, 1 << 20)
+            .await
+            .unwrap();
+        let link = Link { from: id, network: network.clone() };
+        let (host, running) = GroupHost::start(opened, config, link, None).unwrap();
+        running.detach();
+        network.inboxes.borrow_mut().insert(id, host.inbox());
+        hosts.insert(id, host);
+        journals.insert(id, journal);
+    }
+    (hosts, journals)
 }
 
 /// Waits until `holds`, looking every tick.
@@ -182,4 +250,65 @@ fn an_append_whose_index_the_next_leader_filled_is_refused_as_stored_nowhere() {
             other => panic!("an append whose index holds another committed entry answered {other:?}"),
         }
     });
+}
+
+/// Every record shard [`GROUP`] serves in `journal` (up to what its group published), with
+/// its record index.
+async fn served(journal: &Journal<DmaStorage>) -> Vec<StoredRecord> {
+    let mut records = Vec::new();
+    let mut from = FIRST_RECORD_INDEX;
+    loop {
+        let batch = journal.read(GROUP, from, 1000, usize::MAX).await.expect("the shard reads");
+        if batch.records.is_empty() {
+            return records;
+        }
+        from = batch.next_index;
+        records.extend(batch.records);
+    }
+}
+
+/// The log kept in each member's journal, on real files: the leader's appends of one record
+/// each are acknowledged with their entry's place, the first record index of its records
+/// (the new leader's empty entry before them holds none), and every member's journal serves
+/// each record there, with its entry's Raft position, once the group published it. A
+/// proposer in `sluiced` tells its records' sequence numbers from that place.
+#[test]
+fn an_append_to_a_log_in_the_journals_says_where_every_member_serves_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    std::thread::spawn(move || {
+        glommio::LocalExecutorBuilder::default().make().unwrap().run(async move {
+            let network = Rc::new(Network::default());
+            let (hosts, journals) = start_in_journals(&path, &network).await;
+            let leader = agreed_leader(&hosts).await;
+            let mut appended = Vec::new();
+            for round in 0..20u8 {
+                let data = Bytes::from(vec![round; 1 + usize::from(round) * 100]);
+                let entry = hosts[&leader].append(data.clone()).await.expect("an append with every link up");
+                let place = entry.place.expect("a log in the journal places each entry");
+                appended.push((place, RaftPosition { index: entry.index, term: entry.term }, data));
+            }
+            let places: Vec<u64> = appended.iter().map(|(place, _, _)| *place).collect();
+            let expected: Vec<u64> = (FIRST_RECORD_INDEX..FIRST_RECORD_INDEX + 20).collect();
+            assert_eq!(places, expected, "one record per entry, in the order of the appends");
+            for id in NODES {
+                let journal = &journals[&id];
+                let start = Instant::now();
+                let mut records = served(journal).await;
+                while records.len() < appended.len() {
+                    assert!(start.elapsed() < HANG_GUARD, "node {id} serves {} records", records.len());
+                    glommio::timer::sleep(TICK).await;
+                    records = served(journal).await;
+                }
+                assert_eq!(records.len(), appended.len(), "node {id} serves only the appended records");
+                for (record, (place, position, data)) in records.iter().zip(&appended) {
+                    assert_eq!(record.sequence_number.record_index(), *place, "node {id}: where a record is");
+                    assert_eq!(record.raft, Some(*position), "node {id}: the entry of record {place}");
+                    assert_eq!(&record.data, data, "node {id}: the bytes of record {place}");
+                }
+            }
+        })
+    })
+    .join()
+    .unwrap();
 }

@@ -636,7 +636,7 @@ struct Quiet;
 
 impl ReplicaEvents for Quiet {
     fn opened(&self, _: u64, _: u64) {}
-    fn committed(&self, _: u64, _: &[Entry]) {}
+    fn committed(&self, _: u64, _: &[Entry], _: &[Option<u64>]) {}
     fn became_leader(&self, _: u64, _: u64, _: &LogStore) {}
 }
 
