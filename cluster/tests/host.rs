@@ -267,11 +267,47 @@ async fn served(journal: &Journal<DmaStorage>) -> Vec<StoredRecord> {
     }
 }
 
+/// Appends one record of each of `rounds` (its bytes: the round's number, 1 + 100 × round
+/// times) through `leader`: each acknowledged entry's place, Raft position and record.
+async fn append_rounds(leader: &GroupHost, rounds: std::ops::Range<u8>) -> Vec<(u64, RaftPosition, Bytes)> {
+    let mut appended = Vec::new();
+    for round in rounds {
+        let data = Bytes::from(vec![round; 1 + usize::from(round) * 100]);
+        let entry = leader.append(data.clone()).await.expect("an append with every link up");
+        let place = entry.place.expect("a log in the journal places each entry");
+        appended.push((place, RaftPosition { index: entry.index, term: entry.term }, data));
+    }
+    appended
+}
+
+/// Waits until every member's journal serves every record of `appended`, then checks that
+/// each serves exactly those, each at its entry's place with its entry's Raft position.
+async fn check_served(journals: &HashMap<u64, Journal<DmaStorage>>, appended: &[(u64, RaftPosition, Bytes)]) {
+    for id in NODES {
+        let journal = &journals[&id];
+        let start = Instant::now();
+        let mut records = served(journal).await;
+        while records.len() < appended.len() {
+            assert!(start.elapsed() < HANG_GUARD, "node {id} serves {} records", records.len());
+            glommio::timer::sleep(TICK).await;
+            records = served(journal).await;
+        }
+        assert_eq!(records.len(), appended.len(), "node {id} serves only the appended records");
+        for (record, (place, position, data)) in records.iter().zip(appended) {
+            assert_eq!(record.sequence_number.record_index(), *place, "node {id}: where a record is");
+            assert_eq!(record.raft, Some(*position), "node {id}: the entry of record {place}");
+            assert_eq!(&record.data, data, "node {id}: the bytes of record {place}");
+        }
+    }
+}
+
 /// The log kept in each member's journal, on real files: the leader's appends of one record
 /// each are acknowledged with their entry's place, the first record index of its records
 /// (the new leader's empty entry before them holds none), and every member's journal serves
 /// each record there, with its entry's Raft position, once the group published it. A
-/// proposer in `sluiced` tells its records' sequence numbers from that place.
+/// proposer in `sluiced` tells its records' sequence numbers from that place. Then every
+/// member restarts, its log rebuilt from its journal's runs, and the group goes on where the
+/// records end.
 #[test]
 fn an_append_to_a_log_in_the_journals_says_where_every_member_serves_its_records() {
     let dir = tempfile::tempdir().unwrap();
@@ -281,32 +317,26 @@ fn an_append_to_a_log_in_the_journals_says_where_every_member_serves_its_records
             let network = Rc::new(Network::default());
             let (hosts, journals) = start_in_journals(&path, &network).await;
             let leader = agreed_leader(&hosts).await;
-            let mut appended = Vec::new();
-            for round in 0..20u8 {
-                let data = Bytes::from(vec![round; 1 + usize::from(round) * 100]);
-                let entry = hosts[&leader].append(data.clone()).await.expect("an append with every link up");
-                let place = entry.place.expect("a log in the journal places each entry");
-                appended.push((place, RaftPosition { index: entry.index, term: entry.term }, data));
-            }
+            let mut appended = append_rounds(&hosts[&leader], 0..20).await;
             let places: Vec<u64> = appended.iter().map(|(place, _, _)| *place).collect();
             let expected: Vec<u64> = (FIRST_RECORD_INDEX..FIRST_RECORD_INDEX + 20).collect();
             assert_eq!(places, expected, "one record per entry, in the order of the appends");
-            for id in NODES {
-                let journal = &journals[&id];
-                let start = Instant::now();
-                let mut records = served(journal).await;
-                while records.len() < appended.len() {
-                    assert!(start.elapsed() < HANG_GUARD, "node {id} serves {} records", records.len());
-                    glommio::timer::sleep(TICK).await;
-                    records = served(journal).await;
-                }
-                assert_eq!(records.len(), appended.len(), "node {id} serves only the appended records");
-                for (record, (place, position, data)) in records.iter().zip(&appended) {
-                    assert_eq!(record.sequence_number.record_index(), *place, "node {id}: where a record is");
-                    assert_eq!(record.raft, Some(*position), "node {id}: the entry of record {place}");
-                    assert_eq!(&record.data, data, "node {id}: the bytes of record {place}");
-                }
+            check_served(&journals, &appended).await;
+            for host in hosts.values() {
+                host.stop();
             }
+            // The replicas end once they have handled what their inboxes hold.
+            glommio::timer::sleep(TICK * 10).await;
+            for journal in journals.values() {
+                journal.close().await.expect("the journal closes");
+            }
+            let (hosts, journals) = start_in_journals(&path, &network).await;
+            let leader = agreed_leader(&hosts).await;
+            appended.extend(append_rounds(&hosts[&leader], 20..30).await);
+            let places: Vec<u64> = appended.iter().map(|(place, _, _)| *place).collect();
+            let expected: Vec<u64> = (FIRST_RECORD_INDEX..FIRST_RECORD_INDEX + 30).collect();
+            assert_eq!(places, expected, "after the restart, the records go on where they ended");
+            check_served(&journals, &appended).await;
         })
     })
     .join()
