@@ -25,6 +25,8 @@
 // and partition nodes in network namespaces (`server/tests/cluster.rs`). See
 // `docs/replication.md`.
 
+#[cfg(feature = "replica")]
+pub mod adopt;
 pub mod codec;
 #[cfg(feature = "replica")]
 pub mod durable_log;

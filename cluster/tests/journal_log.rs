@@ -16,6 +16,8 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use raft::eraftpb::{ConfState, Entry, EntryType, HardState, Message, MessageType};
+use sluice_cluster::adopt::{adopt_durable_log, Adopted, ADOPTING_FILE};
+use sluice_cluster::durable_log::DurableLog;
 use sluice_cluster::journal_log::{EntryCodec, GapPast, JournalLog};
 use sluice_cluster::log_storage::LogStorage;
 use sluice_cluster::log_store::LogStore;
@@ -24,6 +26,7 @@ use sluice_engine::clock::ManualClock;
 use sluice_engine::journal::{AppendRecord, Journal, JournalConfig, ShardSpec, StoredRecord};
 use sluice_engine::sequence::ShardSeqPrefix;
 use sluice_engine::sim::{DiskConfig, Fault, OpKind, RunOutcome, SimDisk, SimExecutor, SimRng, SimStorage};
+use sluice_engine::storage::Storage;
 
 const JOURNAL_DIR: &str = "/journal";
 const RAFT_DIR: &str = "/raft/shard-7";
@@ -1368,5 +1371,160 @@ fn a_restore_whose_peer_is_lost_reopens_in_place_with_the_leaders_entries() {
             pieces += 1;
         }
         assert!(started > 3, "case {case_number}: only {started} copies were lost once the journal changed");
+    }
+}
+
+/// The old log's segment size in the move's test: a few entries a segment, so that its
+/// compaction frees segments (it records its point only then).
+const OLD_SEGMENT_BYTES: usize = 256;
+
+/// A journal on `storage` with the shard registered, nothing expiring.
+async fn open_journal(storage: SimStorage) -> Journal<SimStorage> {
+    let mut config = JournalConfig::new(JOURNAL_DIR);
+    config.segment_bytes_max = 4096;
+    config.tail_cache_bytes_max = 0;
+    let journal =
+        Journal::open_in(storage, config, Arc::new(ManualClock::new(1_000))).await.expect("the journal opens");
+    let seq_prefix = ShardSeqPrefix::new(1_700_000_000, 0);
+    journal.register_shard(ShardSpec { uid: UID, seq_prefix, retention_ms: KEPT_FOR_EVER_MS });
+    journal
+}
+
+fn three_voters() -> ConfState {
+    ConfState::from((vec![1, 2, 3], vec![]))
+}
+
+/// A group's log as `sluiced` kept it before the switch-over: entries 1 to 30 in a
+/// `DurableLog` (terms 2 then 3; records entries, empty ones, one that is not records, a
+/// membership change), committed up to 26 and compacted to `compacted`; and its applier's
+/// runs in the journal: the records of the entries up to `applied`, each run with its entry's
+/// Raft position. Returns the entries.
+async fn write_old_log(storage: SimStorage, compacted: u64, applied: u64) -> Vec<Entry> {
+    let journal = open_journal(storage.clone()).await;
+    let dir = Path::new(RAFT_DIR);
+    let (mut log, store) = DurableLog::open(storage.clone(), dir, three_voters(), 0, OLD_SEGMENT_BYTES).await.unwrap();
+    let entries: Vec<Entry> = (1..=30u64)
+        .map(|index| {
+            let term = if index <= 15 { 2 } else { 3 };
+            let data = match index {
+                7 => Bytes::from_static(b"conf"),
+                12 => Bytes::from_static(b"S"),
+                _ if index % 5 == 0 => Bytes::new(),
+                _ => {
+                    let records: Vec<Bytes> =
+                        (0..index % 3 + 1).map(|at| Bytes::from(vec![(index * 3 + at) as u8; 40])).collect();
+                    encode_records(1_000 + index as i64, records.into_iter())
+                }
+            };
+            let entry_type = if index == 7 { EntryType::EntryConfChangeV2 } else { EntryType::EntryNormal };
+            Entry { index, term, entry_type, data, ..Entry::default() }
+        })
+        .collect();
+    // One append each: a segment rolls between appends.
+    for entry in &entries {
+        let places = log.append(std::slice::from_ref(entry)).await.unwrap();
+        log.sync().await.unwrap();
+        store.append(std::slice::from_ref(entry), &places);
+    }
+    let hard_state = HardState { term: 3, vote: 1, commit: 26, ..HardState::default() };
+    log.save_hard_state(&hard_state).await.unwrap();
+    store.set_hard_state(hard_state);
+    store.compact(compacted);
+    let freed = log.compact(compacted, entries[compacted as usize - 1].term, &store).await.unwrap();
+    assert!(freed > 0, "the old log's compaction to {compacted} frees segments");
+    // The applier: each committed entry's records, in one run with its position.
+    let mut next = sluice_engine::shard_index::FIRST_RECORD_INDEX;
+    for entry in entries.iter().take(applied as usize) {
+        let Some((arrival_ms, records)) = TestCodec.records(UID, &entry.data) else { continue };
+        if entry.entry_type != EntryType::EntryNormal {
+            continue;
+        }
+        let count = records.len() as u64;
+        let position = sluice_engine::format::RaftPosition { index: entry.index, term: entry.term };
+        let mut queued = journal.queue_at(records, arrival_ms, next, Some(position)).await.unwrap();
+        queued.durable().await.unwrap();
+        next += count;
+    }
+    journal.close().await.unwrap();
+    entries
+}
+
+/// `sluiced`'s existing data moved over at the switch-over (`adopt::adopt_durable_log`), cut
+/// short by a power loss at every disk call in turn and moved again at the next start: the
+/// view then opens compacted to the applier's newest entry (or to the old log's compaction
+/// point, when that is later and the entries between hold no records), holds every later
+/// entry of the old log as it was (bytes, terms, kinds), serves exactly the records the
+/// applier wrote (its commit is at that entry), and the old log's segments are gone.
+#[test]
+fn a_durable_log_moved_into_the_journal_survives_a_power_loss_anywhere_in_the_move() {
+    // (the old log's compaction point, the applier's newest entry, where the view starts)
+    for (compacted, applied, start) in [(8, 21, 21), (20, 19, 20)] {
+        let mut crash_at = 1;
+        loop {
+            let what = format!("compacted {compacted}, applied {applied}, crash at call {crash_at}");
+            let disk = SimDisk::new(DiskConfig::default(), SimRng::new(7));
+            let executor = SimExecutor::new(SimRng::new(crash_at));
+            let written = block_on(&executor, write_old_log(disk.storage(&executor), compacted, applied));
+            executor.shutdown();
+            let executor = SimExecutor::new(SimRng::new(crash_at + 1_000));
+            let storage = disk.storage(&executor);
+            let crashing = disk.clone();
+            let moving = async move {
+                let journal = open_journal(storage.clone()).await;
+                crashing.crash_after(crash_at);
+                let dir = Path::new(RAFT_DIR);
+                adopt_durable_log(&journal, UID, TestCodec, &storage, dir, three_voters(), OLD_SEGMENT_BYTES).await
+            };
+            let finished = match executor.run(moving, || disk.crashed(), 50_000_000) {
+                RunOutcome::Finished(moved) => {
+                    assert_eq!(
+                        moved.unwrap_or_else(|error| panic!("{what}: {error}")),
+                        Adopted::Moved { compacted: start, moved: 30 - start },
+                        "{what}"
+                    );
+                    true
+                }
+                RunOutcome::Stopped => false,
+                other => panic!("{what}: {other:?}"),
+            };
+            disk.power_loss();
+            executor.shutdown();
+            let executor = SimExecutor::new(SimRng::new(crash_at + 2_000));
+            let storage = disk.storage(&executor);
+            let check = what.clone();
+            block_on(&executor, async move {
+                let what = check;
+                let journal = open_journal(storage.clone()).await;
+                let dir = Path::new(RAFT_DIR);
+                let again =
+                    adopt_durable_log(&journal, UID, TestCodec, &storage, dir, three_voters(), OLD_SEGMENT_BYTES);
+                let again = again.await.unwrap_or_else(|error| panic!("{what}: the move again: {error}"));
+                if finished {
+                    assert_eq!(again, Adopted::Nothing, "{what}: a finished move is not done again");
+                }
+                let names = storage.list(dir).await.unwrap();
+                assert!(
+                    names.iter().all(|name| !name.ends_with(".log") && name != ADOPTING_FILE),
+                    "{what}: left {names:?}"
+                );
+                let (log, store) =
+                    JournalLog::open(journal.clone(), UID, TestCodec, storage, dir, three_voters(), 2 << 10)
+                        .await
+                        .unwrap();
+                let opened = Opened { journal, log, store };
+                assert_eq!(opened.store.first_index(), start + 1, "{what}: the view's first entry");
+                assert_eq!(opened.store.hard_state().commit, start, "{what}: the commit");
+                let entries = read_all(&opened, start + 1).await;
+                assert_entries(0, &what, &entries, &written[start as usize..]);
+                let applied_records: Vec<Bytes> = written.iter().take(applied as usize).flat_map(records_of).collect();
+                assert_eq!(served(&opened.journal).await, applied_records, "{what}: served");
+            });
+            executor.shutdown();
+            if finished {
+                break;
+            }
+            crash_at += 1;
+        }
+        assert!(crash_at > 10, "the move finished after {crash_at} disk calls");
     }
 }
