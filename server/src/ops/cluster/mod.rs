@@ -23,6 +23,8 @@
 //! - [`balance`]: each member hands groups to the members leading fewer, until each leads
 //!   about its share (a restarted node gets its share back).
 //! - [`entry`]: the byte layout of a shard's entries (records, or a reshard parent's seal);
+//!   [`journal_entries`]: the same entries as a log kept in the journal stores them (not used
+//!   yet);
 //!   [`applied`]: what a group's applier
 //!   shares with the proposers waiting on it.
 //!
@@ -37,6 +39,7 @@ pub mod balance;
 pub mod delivery;
 pub mod entry;
 pub mod forward;
+pub mod journal_entries;
 pub mod membership;
 pub mod meta;
 pub mod records;
