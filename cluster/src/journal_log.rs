@@ -78,6 +78,7 @@ use crate::limits::{JOURNAL_LOG_COMPACT_ENTRIES, JOURNAL_LOG_READ_ENTRIES_MAX, J
 use crate::log_storage::LogStorage;
 use crate::log_store::LogStore;
 use crate::raft_files::{self, corrupt, log_entry, raft_entry};
+use crate::transport::RunsAsked;
 
 const SIDE_FILE: &str = "raft entry without records";
 /// The log's first fence entry ([`EntryCodec::fences`]) once it is compacted away (the log
@@ -536,6 +537,83 @@ pub async fn peer_runs<S: Storage>(
         }
     }
     Ok(Some(PeerRuns { position, end, runs, through }))
+}
+
+/// Bytes of one run in an encoded page of a peer's runs: its entry's index and term, its first
+/// record index and the one after its records.
+const PEER_RUN_BYTES: usize = 32;
+/// An encoded page's fixed fields: `found u8 | index u64 | term u64 | end u64 | through u64 |
+/// count u32`.
+const PEER_RUNS_FIXED_BYTES: usize = 1 + 4 * 8 + 4;
+
+/// A page of a peer's runs ([`peer_runs`]) as it travels between members (`None`: the peer
+/// cannot tell where the snapshot entry's records end), little endian: the fixed fields, then
+/// each run's index, term, first record index and end.
+pub fn encode_peer_runs(page: Option<&PeerRuns>) -> Bytes {
+    let Some(page) = page else { return Bytes::from_static(&[0]) };
+    let mut bytes = Vec::with_capacity(PEER_RUNS_FIXED_BYTES + page.runs.len() * PEER_RUN_BYTES);
+    bytes.push(1);
+    for word in [page.position.index, page.position.term, page.end, page.through] {
+        bytes.extend_from_slice(&word.to_le_bytes());
+    }
+    bytes.extend_from_slice(&(page.runs.len() as u32).to_le_bytes());
+    for run in &page.runs {
+        for word in [run.position.index, run.position.term, run.first_index, run.end_index] {
+            bytes.extend_from_slice(&word.to_le_bytes());
+        }
+    }
+    Bytes::from(bytes)
+}
+
+/// Decodes a page of a peer's runs: an error (never a panic, nor an allocation past the
+/// answer's own size) for bytes that are not one, or a page that cannot be a peer's: runs
+/// not at consecutive indexes, past the page or the snapshot's entry, or whose places go back.
+pub fn decode_peer_runs(bytes: &[u8]) -> std::result::Result<Option<PeerRuns>, String> {
+    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"));
+    match bytes.first() {
+        Some(0) if bytes.len() == 1 => return Ok(None),
+        Some(1) if bytes.len() >= PEER_RUNS_FIXED_BYTES => {}
+        _ => return Err(format!("not a page of runs ({} bytes)", bytes.len())),
+    }
+    let position = RaftPosition { index: word(1), term: word(9) };
+    let (end, through) = (word(17), word(25));
+    let count = u32::from_le_bytes(bytes[33..37].try_into().expect("four bytes")) as usize;
+    if bytes.len() - PEER_RUNS_FIXED_BYTES != count.saturating_mul(PEER_RUN_BYTES) {
+        return Err(format!("{count} runs in {} bytes", bytes.len()));
+    }
+    if through > position.index {
+        return Err(format!("a page through entry {through}, past the snapshot's {}", position.index));
+    }
+    let mut runs: Vec<RaftEntryRun> = Vec::with_capacity(count);
+    for at in (PEER_RUNS_FIXED_BYTES..bytes.len()).step_by(PEER_RUN_BYTES) {
+        let run = RaftEntryRun {
+            position: RaftPosition { index: word(at), term: word(at + 8) },
+            first_index: word(at + 16),
+            end_index: word(at + 24),
+        };
+        let follows = runs
+            .last()
+            .is_none_or(|last| run.position.index == last.position.index + 1 && run.first_index >= last.end_index);
+        if !follows || run.first_index > run.end_index || run.position.index > through || run.position.index == 0 {
+            return Err(format!("run {} of the page is not one a peer's log can hold: {run:?}", runs.len()));
+        }
+        runs.push(run);
+    }
+    Ok(Some(PeerRuns { position, end, runs, through }))
+}
+
+/// Entries a page of runs lists at most, whatever a peer asks: 32 KiB an answer.
+pub const PEER_RUNS_PAGE_MAX: u32 = 1024;
+
+/// The peer's side of a page of runs asked over the network
+/// (`transport::PeerNetwork::fetch_runs`): [`peer_runs`] of shard `shard_uid` from entry
+/// `from` on, encoded ([`encode_peer_runs`]); a page the journal cannot give (the shard is not
+/// here, a read failed) is answered as one the peer cannot tell (`None`).
+pub async fn answer_runs<S: Storage>(journal: &Journal<S>, shard_uid: u64, from: u64, asked: RunsAsked) -> Bytes {
+    let position = RaftPosition { index: asked.until_index, term: asked.until_term };
+    let count = u64::from(asked.count.min(PEER_RUNS_PAGE_MAX));
+    let page = peer_runs(journal, shard_uid, position, from, count).await.ok().flatten();
+    encode_peer_runs(page.as_ref())
 }
 
 /// How a member restores from a peer's runs ([`plan_restore`]): the peer's runs from `first`

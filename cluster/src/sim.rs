@@ -52,6 +52,7 @@ use crate::raft_files;
 use crate::replica::{
     Input, Reopen, Replica, ReplicaConfig, ReplicaEvents, Restored, Restoring, SnapshotToRestore, Transport,
 };
+use crate::transport::RunsAsked;
 use sluice_engine::format::RaftPosition;
 
 /// Bytes of entries each replica keeps in memory: about three of the simulation's, so that
@@ -69,7 +70,7 @@ const LAGGARD_HELD_BYTES_MAX: u64 = 2 * SEGMENT_BYTES as u64;
 /// A snapshot's restore copies up to this many pieces from its sender, one after the other.
 const COPY_PIECES_MAX: u64 = 4;
 /// Runs a page of the peer's run list holds at most, with the log in the journal.
-const PEER_RUNS_PAGE: u64 = 32;
+const PEER_RUNS_PAGE: u32 = 32;
 /// Records a piece of a restore's copy holds at most, with the log in the journal.
 const COPY_PIECE_RECORDS_MAX: u64 = 16;
 /// Rounds a piece takes while the sender is reachable.
@@ -769,8 +770,13 @@ impl ReplicaEvents for Events {
             let mut peer: Option<journal_log::PeerRuns> = None;
             while peer.as_ref().is_none_or(|peer| peer.through < position.index) {
                 let from = peer.as_ref().map_or(commit + 1, |peer| peer.through + 1);
+                // Encoded and decoded as it travels between members (`PeerNetwork::fetch_runs`).
                 let page = ask_peer(&journals, &network, nodes, |peer| async move {
-                    journal_log::peer_runs(&peer, SHARD_UID, position, from, PEER_RUNS_PAGE).await.ok().flatten()
+                    let asked =
+                        RunsAsked { count: PEER_RUNS_PAGE, until_index: position.index, until_term: position.term };
+                    let answer = journal_log::answer_runs(&peer, SHARD_UID, from, asked).await;
+                    journal_log::decode_peer_runs(&answer)
+                        .unwrap_or_else(|error| panic!("a peer's page of runs: {error}"))
                 });
                 let Some(page) = page.await else { return failed(&checker) };
                 match &mut peer {

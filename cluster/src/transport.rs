@@ -107,7 +107,19 @@ pub struct CopyRequest {
     pub peer: u64,
     pub id: u64,
     pub from: u64,
+    /// At most this many bytes of the state (0 for a page of the log, `runs`).
     pub bytes_max: u32,
+    /// A page of the group's log instead of its state ([`PeerNetwork::fetch_runs`]).
+    pub runs: Option<RunsAsked>,
+}
+
+/// What a peer asks of a group's log kept in the journal: at most `count` entries from the
+/// request's `from` on, up to the snapshot's entry `until_index` of `until_term`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunsAsked {
+    pub count: u32,
+    pub until_index: u64,
+    pub until_term: u64,
 }
 
 /// TLS between members: what a member offers the members that dial it, and how it checks
@@ -306,6 +318,25 @@ impl PeerNetwork {
     /// bytes of it) and waits for the answer: `None` if it could not be asked or did not
     /// answer within [`COPY_ANSWER_WAIT_MS`].
     pub async fn fetch(&self, peer: u64, group: GroupId, from: u64, bytes_max: u32) -> Option<bytes::Bytes> {
+        self.ask(peer, group, from, |id| CopyFrame::Request { id, from, bytes_max }).await
+    }
+
+    /// Asks `peer` for a page of group `group`'s log, kept in the journal: at most `asked.count`
+    /// entries from entry `from` on, up to the snapshot's entry (`journal_log::peer_runs`
+    /// answers it there, [`crate::journal_log::answer_runs`]); waits as [`PeerNetwork::fetch`].
+    pub async fn fetch_runs(&self, peer: u64, group: GroupId, from: u64, asked: RunsAsked) -> Option<bytes::Bytes> {
+        let RunsAsked { count, until_index, until_term } = asked;
+        self.ask(peer, group, from, |id| CopyFrame::Runs { id, from, count, until_index, until_term }).await
+    }
+
+    /// Sends the copy request `request` makes with its id to `peer` and waits for the answer.
+    async fn ask(
+        &self,
+        peer: u64,
+        group: GroupId,
+        from: u64,
+        request: impl FnOnce(u64) -> CopyFrame,
+    ) -> Option<bytes::Bytes> {
         let inner = &self.inner;
         let id = inner.next_copy.get();
         inner.next_copy.set(id + 1);
@@ -317,8 +348,7 @@ impl PeerNetwork {
             }
             copies.insert(id, PendingCopy { peer, group, from, answer: sender });
         }
-        let request = CopyFrame::Request { id, from, bytes_max };
-        let answered = if self.queue_frame(peer, encode_copy_frame(group, &request).ok()) {
+        let answered = if self.queue_frame(peer, encode_copy_frame(group, &request(id)).ok()) {
             futures_lite::future::or(async { answer.recv().await.ok() }, async {
                 glommio::timer::sleep(Duration::from_millis(COPY_ANSWER_WAIT_MS)).await;
                 None
@@ -706,7 +736,12 @@ async fn read_frames(inner: &Inner, hello: Hello, mut stream: Box<dyn Duplex>) -
 fn deliver_copy(inner: &Inner, peer: u64, group: GroupId, copy: CopyFrame) -> bool {
     match copy {
         CopyFrame::Request { id, from, bytes_max } => {
-            let request = CopyRequest { group, peer, id, from, bytes_max };
+            let request = CopyRequest { group, peer, id, from, bytes_max, runs: None };
+            inner.copy_requests.borrow().as_ref().is_some_and(|requests| requests.try_send(request).is_ok())
+        }
+        CopyFrame::Runs { id, from, count, until_index, until_term } => {
+            let runs = Some(RunsAsked { count, until_index, until_term });
+            let request = CopyRequest { group, peer, id, from, bytes_max: 0, runs };
             inner.copy_requests.borrow().as_ref().is_some_and(|requests| requests.try_send(request).is_ok())
         }
         CopyFrame::Answer { id, from, data } => {

@@ -179,12 +179,19 @@ pub enum CopyFrame {
     Request { id: u64, from: u64, bytes_max: u32 },
     /// kind 2, `id u64 | from u64 | data`: the answer to request `id` (for position `from`).
     Answer { id: u64, from: u64, data: Bytes },
+    /// kind 3, `id u64 | from u64 | count u32 | until_index u64 | until_term u64`: a page of
+    /// the group's log from entry `from` on, at most `count` entries, up to the snapshot's
+    /// entry `until_index` of `until_term` (for a log kept in the journal: which entries the
+    /// peer holds and where their records are, `journal_log::peer_runs`). Answered as kind 2.
+    Runs { id: u64, from: u64, count: u32, until_index: u64, until_term: u64 },
 }
 
 const COPY_MARK: u8 = 0;
 const COPY_REQUEST: u8 = 1;
 const COPY_ANSWER: u8 = 2;
+const COPY_RUNS: u8 = 3;
 const COPY_REQUEST_BYTES: usize = 2 + 8 + 8 + 4;
+const COPY_RUNS_BYTES: usize = COPY_REQUEST_BYTES + 8 + 8;
 const COPY_ANSWER_FIXED_BYTES: usize = 2 + 8 + 8;
 
 /// Bytes of data a copy answer may carry: a frame's worth, less its fixed fields.
@@ -210,6 +217,14 @@ pub fn encode_copy_frame(group: GroupId, copy: &CopyFrame) -> Result<Vec<u8>, Wi
             body.extend_from_slice(&from.to_le_bytes());
             body.extend_from_slice(data);
         }
+        CopyFrame::Runs { id, from, count, until_index, until_term } => {
+            body.extend_from_slice(&[COPY_MARK, COPY_RUNS]);
+            body.extend_from_slice(&id.to_le_bytes());
+            body.extend_from_slice(&from.to_le_bytes());
+            body.extend_from_slice(&count.to_le_bytes());
+            body.extend_from_slice(&until_index.to_le_bytes());
+            body.extend_from_slice(&until_term.to_le_bytes());
+        }
     }
     let mut frame = (body.len() as u32).to_le_bytes().to_vec();
     frame.extend_from_slice(&body);
@@ -229,6 +244,13 @@ pub fn decode_any_peer_frame(body: &[u8]) -> Result<(GroupId, PeerFrame), WireEr
                 id: u64_at(rest, 2),
                 from: u64_at(rest, 10),
                 bytes_max: u32::from_le_bytes(rest[18..22].try_into().expect("four bytes")),
+            },
+            (Some(&COPY_RUNS), COPY_RUNS_BYTES) => CopyFrame::Runs {
+                id: u64_at(rest, 2),
+                from: u64_at(rest, 10),
+                count: u32::from_le_bytes(rest[18..22].try_into().expect("four bytes")),
+                until_index: u64_at(rest, 22),
+                until_term: u64_at(rest, 30),
             },
             (Some(&COPY_ANSWER), length) if length >= COPY_ANSWER_FIXED_BYTES => CopyFrame::Answer {
                 id: u64_at(rest, 2),

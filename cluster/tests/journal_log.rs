@@ -18,12 +18,12 @@ use bytes::{BufMut, Bytes, BytesMut};
 use raft::eraftpb::{ConfState, Entry, EntryType, HardState, Message, MessageType};
 use sluice_cluster::adopt::{adopt_durable_log, Adopted, ADOPTING_FILE};
 use sluice_cluster::durable_log::DurableLog;
-use sluice_cluster::journal_log::{EntryCodec, GapPast, JournalLog};
+use sluice_cluster::journal_log::{decode_peer_runs, encode_peer_runs, EntryCodec, GapPast, JournalLog, PeerRuns};
 use sluice_cluster::log_storage::LogStorage;
 use sluice_cluster::log_store::LogStore;
 use sluice_cluster::replica::{Input, Replica, ReplicaConfig, ReplicaEvents, Transport};
 use sluice_engine::clock::ManualClock;
-use sluice_engine::journal::{AppendRecord, Journal, JournalConfig, ShardSpec, StoredRecord};
+use sluice_engine::journal::{AppendRecord, Journal, JournalConfig, RaftEntryRun, ShardSpec, StoredRecord};
 use sluice_engine::sequence::ShardSeqPrefix;
 use sluice_engine::sim::{DiskConfig, Fault, OpKind, RunOutcome, SimDisk, SimExecutor, SimRng, SimStorage};
 use sluice_engine::storage::Storage;
@@ -1526,5 +1526,55 @@ fn a_durable_log_moved_into_the_journal_survives_a_power_loss_anywhere_in_the_mo
             crash_at += 1;
         }
         assert!(crash_at > 10, "the move finished after {crash_at} disk calls");
+    }
+}
+
+fn page_run(index: u64, term: u64, first_index: u64, end_index: u64) -> RaftEntryRun {
+    RaftEntryRun { position: sluice_engine::format::RaftPosition { index, term }, first_index, end_index }
+}
+
+/// A page of a peer's runs as it travels between members (`journal_log::encode_peer_runs`):
+/// it decodes as it was, and bytes no peer's log could have made are refused.
+#[test]
+fn a_page_of_runs_round_trips_and_what_no_peer_could_send_is_refused() {
+    let position = sluice_engine::format::RaftPosition { index: 40, term: 3 };
+    let page = PeerRuns {
+        position,
+        end: 90,
+        runs: vec![page_run(7, 2, 10, 13), page_run(8, 2, 13, 13), page_run(9, 3, 13, 20)],
+        through: 12,
+    };
+    assert_eq!(decode_peer_runs(&encode_peer_runs(Some(&page))), Ok(Some(page.clone())));
+    assert_eq!(decode_peer_runs(&encode_peer_runs(None)), Ok(None));
+    let empty = PeerRuns { runs: Vec::new(), through: 40, ..page.clone() };
+    assert_eq!(decode_peer_runs(&encode_peer_runs(Some(&empty))), Ok(Some(empty)));
+    let bytes = encode_peer_runs(Some(&page));
+    for cut in 0..bytes.len() {
+        assert!(decode_peer_runs(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    let refused = [
+        // Not at consecutive indexes.
+        vec![page_run(7, 2, 10, 13), page_run(9, 2, 13, 14)],
+        // Places going back.
+        vec![page_run(7, 2, 10, 13), page_run(8, 2, 12, 14)],
+        // A run ending before it starts.
+        vec![page_run(7, 2, 10, 9)],
+        // Past the page.
+        vec![page_run(13, 2, 10, 11)],
+    ];
+    for runs in refused {
+        let bad = PeerRuns { runs: runs.clone(), ..page.clone() };
+        assert!(decode_peer_runs(&encode_peer_runs(Some(&bad))).is_err(), "{runs:?}");
+    }
+    let past_the_snapshot = PeerRuns { through: 41, runs: Vec::new(), ..page };
+    assert!(decode_peer_runs(&encode_peer_runs(Some(&past_the_snapshot))).is_err());
+}
+
+proptest::proptest! {
+    #[test]
+    fn a_page_of_runs_decodes_from_garbage_without_panicking(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+        if let Ok(page) = decode_peer_runs(&bytes) {
+            proptest::prop_assert_eq!(&encode_peer_runs(page.as_ref())[..], &bytes[..]);
+        }
     }
 }

@@ -39,6 +39,7 @@ fn peer_frames_round_trip() {
         CopyFrame::Request { id: 7, from: 1_000, bytes_max: 1 << 20 },
         CopyFrame::Answer { id: 7, from: 1_000, data: Bytes::from_static(b"records") },
         CopyFrame::Answer { id: 8, from: 0, data: Bytes::new() },
+        CopyFrame::Runs { id: 9, from: 3, count: 32, until_index: 120, until_term: 4 },
     ];
     for copy in copies {
         let frame = encode_copy_frame(GroupId(42), &copy).unwrap();

@@ -198,6 +198,13 @@ pub async fn serve(node: Rc<Node>, network: PeerNetwork) {
             }
             continue;
         }
+        if let Some(asked) = request.runs {
+            // A page of the shard's log as the journal holds it, for a member restoring into
+            // its journal (not asked yet: `sluiced`'s groups keep `DurableLog`).
+            let page = sluice_cluster::journal_log::answer_runs(&node.journal, request.group.0, request.from, asked);
+            network.answer(&request, page.await);
+            continue;
+        }
         let piece = read_piece(&node, &request).await;
         network.answer(&request, encode_piece(&piece));
     }
