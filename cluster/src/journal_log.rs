@@ -608,8 +608,12 @@ pub const PEER_RUNS_PAGE_MAX: u32 = 1024;
 /// The peer's side of a page of runs asked over the network
 /// (`transport::PeerNetwork::fetch_runs`): [`peer_runs`] of shard `shard_uid` from entry
 /// `from` on, encoded ([`encode_peer_runs`]); a page the journal cannot give (the shard is not
-/// here, a read failed) is answered as one the peer cannot tell (`None`).
+/// here, a read failed) is answered as one the peer cannot tell (`None`), and so is a request
+/// no member makes (entry 0, or the last index there is: the frame comes off the network).
 pub async fn answer_runs<S: Storage>(journal: &Journal<S>, shard_uid: u64, from: u64, asked: RunsAsked) -> Bytes {
+    if from == 0 || asked.until_index == 0 || asked.until_index == u64::MAX {
+        return encode_peer_runs(None);
+    }
     let position = RaftPosition { index: asked.until_index, term: asked.until_term };
     let count = u64::from(asked.count.min(PEER_RUNS_PAGE_MAX));
     let page = peer_runs(journal, shard_uid, position, from, count).await.ok().flatten();

@@ -94,6 +94,16 @@ fn a_page_of_runs_asked_over_the_network_is_the_peers_listing() {
                 ]
             );
             assert_eq!((page.through, page.end), (6, first + 9));
+            // What no member asks, off the network: answered as a page the peer cannot tell,
+            // and a count past the page's limit is cut to it.
+            for (from, until_index) in [(3, u64::MAX), (0, 10), (3, 0)] {
+                let asked = RunsAsked { count: u32::MAX, until_index, until_term: 2 };
+                let answer = answer_runs(&journal, SHARD, from, asked).await;
+                assert_eq!(decode_peer_runs(&answer), Ok(None), "from {from} until {until_index}");
+            }
+            let asked = RunsAsked { count: u32::MAX, until_index: 10, until_term: 2 };
+            let whole = decode_peer_runs(&answer_runs(&journal, SHARD, 1, asked).await).unwrap().unwrap();
+            assert_eq!((whole.runs.len(), whole.through), (10, 10), "a count past the limit lists up to the snapshot");
         })
     })
     .join()
