@@ -15,11 +15,15 @@ use raft::eraftpb::{Entry, Message, MessageType};
 use sluice_cluster::codec::{
     decode_hard_state, decode_log, encode_entry, encode_hard_state, HardStateRecord, LogDefect, LogEntry,
 };
+use sluice_cluster::journal_log::{encode_peer_runs, PeerRuns};
 use sluice_cluster::limits::{CLIENT_FRAME_BYTES_MAX, PEER_FRAME_BYTES_MAX};
 use sluice_cluster::wire::{
-    decode_hello, decode_peer_frame, encode_hello, encode_peer_frame, split_frame, validate_peer_message,
-    ClientRequest, ClientResponse, FailReason, GroupId, Hello, NodeStatus, HELLO_BYTES,
+    decode_any_peer_frame, decode_hello, decode_peer_frame, encode_copy_frame, encode_hello, encode_peer_frame,
+    split_frame, validate_peer_message, ClientRequest, ClientResponse, CopyFrame, FailReason, GroupId, Hello,
+    NodeStatus, PeerFrame, HELLO_BYTES,
 };
+use sluice_engine::format::RaftPosition;
+use sluice_engine::journal::RaftEntryRun;
 
 fn entry(index: u64, term: u64, entry_type: u8, data: &[u8]) -> LogEntry {
     LogEntry { index, term, entry_type, data: Bytes::copy_from_slice(data), context: Bytes::new(), after_sync: false }
@@ -129,6 +133,28 @@ fn peer_stream() -> Vec<u8> {
     stream
 }
 
+/// A peer connection's copy frames as node 2 sends them to node 1 while both restore: a request
+/// for a piece of the group's state, one for a page of its log kept in the journal, and an
+/// answer holding such a page.
+fn copy_stream() -> Vec<u8> {
+    let mut stream = encode_hello(Hello { from: 2, to: 1, authenticated: false }).to_vec();
+    let page = PeerRuns {
+        position: RaftPosition { index: 40, term: 3 },
+        end: 90,
+        runs: vec![RaftEntryRun { position: RaftPosition { index: 7, term: 2 }, first_index: 10, end_index: 13 }],
+        through: 7,
+    };
+    let copies = [
+        CopyFrame::Request { id: 1, from: 1_000, bytes_max: 1 << 20 },
+        CopyFrame::Runs { id: 2, from: 7, count: 32, until_index: 40, until_term: 3 },
+        CopyFrame::Answer { id: 2, from: 7, data: encode_peer_runs(Some(&page)) },
+    ];
+    for copy in copies {
+        stream.extend(encode_copy_frame(GroupId(1), &copy).unwrap());
+    }
+    stream
+}
+
 /// A client connection's requests, then a node's responses, as one stream of frames.
 fn client_stream() -> Vec<u8> {
     let mut stream = Vec::new();
@@ -164,6 +190,14 @@ fn the_network_seeds_are_current_and_decode_as_expected() {
     }
     assert_eq!((frames, rest.len()), (3, 0));
     check_seed(&corpus(), "wire_peer", &with_mode(4, &peer));
+    let copy = copy_stream();
+    let (mut rest, mut frames) = (&copy[HELLO_BYTES..], 0);
+    while let Some((body, after)) = split_frame(rest, PEER_FRAME_BYTES_MAX).unwrap() {
+        assert!(matches!(decode_any_peer_frame(body).unwrap(), (_, PeerFrame::Copy(_))));
+        (rest, frames) = (after, frames + 1);
+    }
+    assert_eq!((frames, rest.len()), (3, 0));
+    check_seed(&corpus(), "wire_copy", &with_mode(4, &copy));
     let client = client_stream();
     let (mut rest, mut frames) = (&client[..], 0);
     while let Some((body, after)) = split_frame(rest, CLIENT_FRAME_BYTES_MAX).unwrap() {
