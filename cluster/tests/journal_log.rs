@@ -1546,6 +1546,9 @@ fn a_page_of_runs_round_trips_and_what_no_peer_could_send_is_refused() {
     };
     assert_eq!(decode_peer_runs(&encode_peer_runs(Some(&page))), Ok(Some(page.clone())));
     assert_eq!(decode_peer_runs(&encode_peer_runs(None)), Ok(None));
+    // Indexes that skip (runs expired between), as the cluster simulation's seed 71910 listed.
+    let skipping = PeerRuns { runs: vec![page_run(7, 2, 13, 13), page_run(11, 2, 13, 13)], ..page.clone() };
+    assert_eq!(decode_peer_runs(&encode_peer_runs(Some(&skipping))), Ok(Some(skipping)));
     let empty = PeerRuns { runs: Vec::new(), through: 40, ..page.clone() };
     assert_eq!(decode_peer_runs(&encode_peer_runs(Some(&empty))), Ok(Some(empty)));
     let bytes = encode_peer_runs(Some(&page));
@@ -1553,8 +1556,9 @@ fn a_page_of_runs_round_trips_and_what_no_peer_could_send_is_refused() {
         assert!(decode_peer_runs(&bytes[..cut]).is_err(), "cut at {cut}");
     }
     let refused = [
-        // Not at consecutive indexes.
-        vec![page_run(7, 2, 10, 13), page_run(9, 2, 13, 14)],
+        // Indexes not increasing.
+        vec![page_run(7, 2, 10, 13), page_run(7, 2, 13, 14)],
+        vec![page_run(8, 2, 10, 13), page_run(7, 2, 13, 14)],
         // Places going back.
         vec![page_run(7, 2, 10, 13), page_run(8, 2, 12, 14)],
         // A run ending before it starts.
